@@ -1,0 +1,209 @@
+"""Every setting the service reads, and the only place that reads the environment.
+
+The defaults run the embedded mode: SQLite files under instance/, a SQLite Celery broker,
+SMS printed to the console and an offline AI notice, so a fresh clone runs with no accounts.
+Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+# A developer's .env fills in what the shell did not set; real environment variables win.
+load_dotenv(BASE_DIR / ".env", override=False)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str | None = None) -> str | None:
+    """A string setting; an empty value counts as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A boolean setting. Anything but a clear yes/no raises, so a typo never flips a switch."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
+
+
+def env_int(name: str, default: int, minimum: int | None = 0) -> int:
+    """A whole-number setting that raises on garbage or on a value below `minimum`."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    """A decimal setting that raises on garbage or on a value below `minimum`."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def database_url(url: str) -> str:
+    """Accept the postgres:// URLs hosting providers hand out, and use psycopg 3 for PostgreSQL."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_url(filename: str) -> str:
+    return f"sqlite:///{INSTANCE_DIR / filename}"
+
+
+class Config:
+    """Base settings shared by every environment; defaults run the embedded mode."""
+
+    # app
+    APP_ENV = env_str("APP_ENV", "development")
+    SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-secret-key")
+    PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
+    TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+    MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
+    LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+    LOG_FORMAT = env_str("LOG_FORMAT", "text")
+    DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
+    ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+
+    # database
+    SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", _sqlite_url("sms_agent.sqlite")))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # celery
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))
+    CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+    WORKER_POOL = env_str("WORKER_POOL", "threads")
+    WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8, minimum=1)
+    STALE_TASK_SECONDS = env_int("STALE_TASK_SECONDS", 300, minimum=10)
+
+    # twilio
+    TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+    TWILIO_PHONE_NUMBER = env_str("TWILIO_PHONE_NUMBER", "+15005550006")
+    TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+    TWILIO_VALIDATE_SIGNATURE = env_bool("TWILIO_VALIDATE_SIGNATURE", True)
+    SMS_BACKEND = env_str(
+        "SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console"
+    )
+    HELP_REPLY_ENABLED = env_bool("HELP_REPLY_ENABLED", True)
+
+    # llm
+    OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+    OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+    OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+    OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 20.0, minimum=0.1)
+    OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
+    LLM_BACKEND = env_str(
+        "LLM_BACKEND", "openai" if OPENAI_API_KEY or OPENAI_BASE_URL else "offline"
+    )
+    CONTEXT_TURNS = env_int("CONTEXT_TURNS", 5)
+    CONTEXT_HOURS = env_int("CONTEXT_HOURS", 24)
+
+    # quotas
+    QUOTA_FREE = env_int("QUOTA_FREE", 100)
+    QUOTA_PREMIUM = env_int("QUOTA_PREMIUM", 1000)
+    QUOTA_ENTERPRISE = env_int("QUOTA_ENTERPRISE", 10000)
+    SEGMENTS_FREE = env_int("SEGMENTS_FREE", 3, minimum=1)
+    SEGMENTS_PREMIUM = env_int("SEGMENTS_PREMIUM", 10, minimum=1)
+    SEGMENTS_ENTERPRISE = env_int("SEGMENTS_ENTERPRISE", 20, minimum=1)
+
+    # api
+    RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+    API_RATE_ANONYMOUS = env_str("API_RATE_ANONYMOUS", "100/hour")
+    API_RATE_AUTHENTICATED = env_str("API_RATE_AUTHENTICATED", "1000/hour")
+    API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
+    API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
+
+    # admin
+    LOGIN_RATE = env_str("LOGIN_RATE", "10/minute")
+    WTF_CSRF_ENABLED = True
+
+
+class DevelopmentConfig(Config):
+    APP_ENV = "development"
+
+
+class TestingConfig(Config):
+    """Tests run on SQLite unless TEST_DATABASE_URL (or DATABASE_URL) names another database."""
+
+    APP_ENV = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key"
+    SQLALCHEMY_DATABASE_URI = database_url(
+        env_str("TEST_DATABASE_URL", env_str("DATABASE_URL", "sqlite://"))
+    )
+    TEST_REDIS_URL = env_str("TEST_REDIS_URL")
+    CELERY_BROKER_URL = "memory://"
+    TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+    TWILIO_AUTH_TOKEN = "test-auth-token"
+    TWILIO_PHONE_NUMBER = "+15005550006"
+    SMS_BACKEND = "console"
+    LLM_BACKEND = "offline"
+    RATELIMIT_ENABLED = False
+    RATELIMIT_STORAGE_URI = "memory://"
+    ALERT_WEBHOOK_URL = None
+
+
+class ProductionConfig(Config):
+    APP_ENV = "production"
+    LOG_FORMAT = env_str("LOG_FORMAT", "json")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(app_env: str | None = None) -> type[Config]:
+    """The config class named by APP_ENV (default development)."""
+    name = (app_env or env_str("APP_ENV", "development")).lower()
+    if name not in CONFIGS:
+        raise ValueError(f"APP_ENV={name!r} is not one of {', '.join(CONFIGS)}")
+    return CONFIGS[name]
+
+
+def production_problems(settings) -> list[str]:
+    """What stops a production app from starting: settings that would make it insecure."""
+    if settings.get("APP_ENV") != "production":
+        return []
+    problems = []
+    if not settings.get("SECRET_KEY") or settings["SECRET_KEY"] == Config.SECRET_KEY:
+        problems.append("SECRET_KEY must be set to a long random value")
+    if not settings.get("TWILIO_AUTH_TOKEN"):
+        problems.append("TWILIO_AUTH_TOKEN must be set so inbound webhooks can be verified")
+    if not settings.get("TWILIO_VALIDATE_SIGNATURE"):
+        problems.append("TWILIO_VALIDATE_SIGNATURE cannot be turned off in production")
+    return problems

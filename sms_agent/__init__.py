@@ -1,0 +1,111 @@
+"""SMS-to-AI Agent: text a phone number, get an AI answer back by SMS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import Config, config_for, production_problems
+
+from .extensions import db, login_manager, migrate
+
+
+def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
+    """Build the app: config, extensions, surfaces, errors, commands and the job queue."""
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_object(config or config_for())
+    app.config.update(overrides)
+    check_production_settings(app)
+
+    register_logging(app)
+    register_proxy(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_celery(app)
+    return app
+
+
+def check_production_settings(app: Flask) -> None:
+    problems = production_problems(app.config)
+    if problems:
+        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+
+
+def register_logging(app: Flask) -> None:
+    from .logs import configure_logging
+
+    configure_logging(app)
+
+
+def register_proxy(app: Flask) -> None:
+    """Behind N trusted proxies, take scheme and host from X-Forwarded-* so that the URL
+    Twilio signed is the URL we verify."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+
+def register_extensions(app: Flask) -> None:
+    from . import models  # noqa: F401  (the models must be known before migrations run)
+
+    _ensure_sqlite_folder(app)
+    db.init_app(app)
+    # Batch mode lets later migrations ALTER tables on SQLite, which lacks most ALTERs.
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    login_manager.init_app(app)
+    from .extensions import csrf, limiter
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import admin, api, webhook
+    from .extensions import csrf
+
+    # Twilio signs its webhooks and API clients send tokens; CSRF guards the admin's forms.
+    csrf.exempt(webhook.bp)
+    csrf.exempt(api.bp)
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(api.bp)
+    admin.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from .api.errors import register_api_errors
+
+    register_api_errors(app)
+
+
+def register_commands(app: Flask) -> None:
+    from .cli import register_cli
+
+    register_cli(app)
+
+
+def register_celery(app: Flask) -> None:
+    from .worker import celery_init_app
+
+    celery_init_app(app)
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _ensure_sqlite_folder(app: Flask) -> None:
+    """The embedded default keeps its SQLite files in instance/; create it on first run."""
+    from pathlib import Path
+
+    for key in ("SQLALCHEMY_DATABASE_URI", "CELERY_BROKER_URL"):
+        url = app.config.get(key) or ""
+        if "sqlite:///" in url and not url.endswith(":memory:"):
+            path = url.split("sqlite:///", 1)[1]
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,30 @@
+"""flask demo ...: realistic sample data for trying the admin, the API and benchmarks."""
+
+import time
+
+import click
+from flask.cli import AppGroup
+
+from ..demo import seed as seed_data
+from ..extensions import db
+
+demo = AppGroup("demo", help="Demo data.")
+
+
+@demo.command("seed")
+@click.option("--users", default=50, show_default=True, type=click.IntRange(0))
+@click.option("--tasks", default=500, show_default=True, type=click.IntRange(0))
+@click.option("--errors", default=20, show_default=True, type=click.IntRange(0))
+@click.option("--seed", "random_seed", default=42, show_default=True, help="Same seed, same data.")
+def seed(users: int, tasks: int, errors: int, random_seed: int) -> None:
+    """Insert users, tasks and errors spread over the last 60 days."""
+    if tasks and not users:
+        raise click.BadParameter("tasks need at least one user", param_hint="--users")
+    started = time.perf_counter()
+    counts = seed_data(users=users, tasks=tasks, errors=errors, random_seed=random_seed)
+    db.session.commit()
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"Seeded {counts['users']} users, {counts['tasks']} tasks and "
+        f"{counts['errors']} errors in {elapsed:.1f}s."
+    )

@@ -1,0 +1,46 @@
+"""flask staff ...: accounts for the admin UI and the API."""
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from ..extensions import db
+from ..models import StaffUser
+
+staff = AppGroup("staff", help="Manage staff accounts.")
+
+
+@staff.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--email", default=None)
+@click.option("--admin", "is_admin", is_flag=True, help="May change data and run actions.")
+def create_staff(username: str, password: str, email: str | None, is_admin: bool) -> None:
+    """Create a staff account (the first one should be --admin)."""
+    username = username.strip()
+    if not username:
+        raise click.BadParameter("must not be empty", param_hint="--username")
+    if len(password) < 8:
+        raise click.BadParameter("must be at least 8 characters", param_hint="--password")
+    if db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username)):
+        raise click.ClickException(f"staff user {username!r} already exists")
+    user = StaffUser(username=username, email=email, is_admin=is_admin)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {'admin ' if is_admin else ''}staff user {username}.")
+
+
+@staff.command("set-password")
+@click.argument("username")
+@click.option("--password", required=True)
+def set_password(username: str, password: str) -> None:
+    """Replace a staff user's password."""
+    user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
+    if user is None:
+        raise click.ClickException(f"no staff user {username!r}")
+    if len(password) < 8:
+        raise click.BadParameter("must be at least 8 characters", param_hint="--password")
+    user.set_password(password)
+    db.session.commit()
+    click.echo(f"Password changed for {username}.")

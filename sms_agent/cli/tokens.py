@@ -1,0 +1,58 @@
+"""flask token ...: API keys for staff and for texters' companion apps."""
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from ..extensions import db
+from ..models import ApiToken, StaffUser, User
+from ..phones import InvalidPhoneNumber, to_e164
+
+token = AppGroup("token", help="Manage API tokens.")
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", default="", help="A label to recognise the token by.")
+def create_token(username: str, name: str) -> None:
+    """Create an API token for staff USERNAME; the key is the last line printed."""
+    staff_user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
+    if staff_user is None:
+        raise click.ClickException(f"no staff user {username!r}")
+    _issue(name, staff_user=staff_user)
+
+
+@token.command("create-for-user")
+@click.argument("phone_number")
+@click.option("--name", default="")
+def create_user_token(phone_number: str, name: str) -> None:
+    """Create a token for a texter (sees only their own data); key printed last."""
+    try:
+        phone = to_e164(phone_number)
+    except InvalidPhoneNumber as exc:
+        raise click.BadParameter(str(exc)) from None
+    user = db.session.get(User, phone)
+    if user is None:
+        raise click.ClickException(f"no user {phone}")
+    _issue(name, user=user)
+
+
+@token.command("revoke")
+@click.argument("prefix")
+def revoke_token(prefix: str) -> None:
+    """Revoke every token whose key starts with PREFIX."""
+    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.prefix == prefix[:12])).all()
+    if not tokens:
+        raise click.ClickException(f"no token with prefix {prefix!r}")
+    for item in tokens:
+        item.revoke()
+    db.session.commit()
+    click.echo(f"Revoked {len(tokens)} token(s).")
+
+
+def _issue(name: str, **owner) -> None:
+    api_token, key = ApiToken.issue(name=name, **owner)
+    db.session.add(api_token)
+    db.session.commit()
+    click.echo("Store this key now; it is not shown again:")
+    click.echo(key)

@@ -1,0 +1,174 @@
+"""Deterministic sample data: users, tasks and errors spread over the last 60 days.
+
+Rows go in with bulk INSERTs (no ORM objects), so 100,000 tasks take seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from .extensions import db
+from .models import (
+    Category,
+    ErrorLog,
+    ErrorType,
+    Task,
+    TaskStatus,
+    Tier,
+    User,
+    first_of_next_month,
+    utcnow,
+)
+
+DAYS = 60
+CHUNK = 5_000
+
+SAMPLE_MESSAGES = {
+    Category.GENERAL: ["What's a good name for a golden retriever?", "How far is the moon?"],
+    Category.CODING: ["Write a python function to reverse a list", "SQL query for top 5 sales"],
+    Category.DEBUG: ["Why does my code throw KeyError: 'id'?", "TypeError: NoneType not iterable"],
+    Category.DESIGN: ["Design a schema for a todo app", "Best architecture for a chat service?"],
+    Category.DOCUMENTATION: ["Write a docstring for my sort function", "Draft a README intro"],
+    Category.ANALYSIS: ["Compare Postgres and MySQL for analytics", "Summarise pros and cons"],
+}
+CATEGORY_WEIGHTS = [30, 25, 15, 10, 8, 12]
+TIER_WEIGHTS = [80, 17, 3]
+FIRST_NAMES = ["Ada", "Grace", "Alan", "Linus", "Barbara", "Ken", "Margaret", "Dennis"]
+LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Torvalds", "Liskov", "Thompson", "Hamilton"]
+TIMEZONES = ["UTC", "America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo"]
+
+
+def demo_phone(index: int) -> str:
+    return f"+1555{index:07d}"
+
+
+def seed(*, users: int, tasks: int, errors: int, random_seed: int = 42) -> dict[str, int]:
+    """Insert the rows and return how many of each were added (the caller commits)."""
+    rng = random.Random(random_seed)
+    now = utcnow()
+    phones = [demo_phone(i) for i in range(users)]
+    existing = set(
+        db.session.scalars(sa.select(User.phone_number).where(User.phone_number.in_(phones)))
+    )
+    user_rows = [_user_row(rng, phone, now) for phone in phones if phone not in existing]
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    activity: dict[str, list] = {phone: [0, 0, None] for phone in phones}
+    task_ids: list[uuid.UUID] = []
+
+    _insert(User, user_rows)
+    for start in range(0, tasks, CHUNK):
+        rows = [_task_row(rng, rng.choice(phones), now) for _ in range(min(CHUNK, tasks - start))]
+        for row in rows:
+            if row["success"]:
+                _count(activity[row["user_phone"]], row["completed_at"], month_start)
+        task_ids.extend(row["id"] for row in rows[:100])
+        _insert(Task, rows)
+    _insert(ErrorLog, [_error_row(rng, phones, task_ids, now) for _ in range(errors)])
+    _record_activity(activity, now)
+    return {"users": len(user_rows), "tasks": tasks, "errors": errors}
+
+
+def _count(counted: list, completed_at: datetime, month_start: datetime) -> None:
+    counted[0] += 1
+    counted[1] += completed_at >= month_start
+    counted[2] = max(counted[2], completed_at) if counted[2] else completed_at
+
+
+def _insert(model, rows: list[dict]) -> None:
+    if rows:
+        db.session.execute(sa.insert(model), rows)
+
+
+def _uuid(rng: random.Random) -> uuid.UUID:
+    return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+
+def _moment(rng: random.Random, now: datetime) -> datetime:
+    return now - timedelta(seconds=rng.uniform(0, DAYS * 86400))
+
+
+def _user_row(rng: random.Random, phone: str, now: datetime) -> dict:
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    timezone = rng.choice(TIMEZONES)
+    return {
+        "phone_number": phone,
+        "tier": rng.choices(Tier.values(), TIER_WEIGHTS)[0],
+        "email": f"{first}.{last}{phone[-4:]}@example.com".lower(),
+        "full_name": f"{first} {last}",
+        "timezone": timezone,
+        "preferences": {},
+        "is_active": rng.random() > 0.05,
+        "total_requests": 0,
+        "monthly_requests": 0,
+        "rate_limit_reset": first_of_next_month(now, timezone),
+        "last_active": now - timedelta(days=DAYS),
+        "created_at": now - timedelta(days=DAYS, seconds=rng.uniform(0, 86400 * 30)),
+        "updated_at": now,
+    }
+
+
+def _task_row(rng: random.Random, phone: str, now: datetime) -> dict:
+    category = rng.choices(Category.values(), CATEGORY_WEIGHTS)[0]
+    created = _moment(rng, now)
+    roll = rng.random()
+    status = TaskStatus.COMPLETED if roll < 0.88 else TaskStatus.FAILED
+    if created > now - timedelta(minutes=2) and roll > 0.5:
+        status = TaskStatus.QUEUED
+    processing = round(rng.uniform(0.4, 6.0), 3)
+    done = status in (TaskStatus.COMPLETED, TaskStatus.FAILED)
+    success = status == TaskStatus.COMPLETED
+    return {
+        "id": _uuid(rng),
+        "user_phone": phone,
+        "sms_content": rng.choice(SAMPLE_MESSAGES[Category(category)]),
+        "ai_response": "Here is a short answer that fits in an SMS." if success else None,
+        "category": category,
+        "status": status.value,
+        "processing_time": processing if done else None,
+        "tokens_used": rng.randint(40, 900) if success else None,
+        "complexity_score": round(rng.random(), 3),
+        "success": success,
+        "error_message": "The AI provider timed out." if status == TaskStatus.FAILED else None,
+        "completed_at": created + timedelta(seconds=processing) if done else None,
+        "metadata": {"demo": True},
+        "created_at": created,
+        "updated_at": created + timedelta(seconds=processing),
+    }
+
+
+def _error_row(rng: random.Random, phones: list[str], task_ids: list, now: datetime) -> dict:
+    error_type = rng.choice(ErrorType.values())
+    resolved = rng.random() < 0.4
+    return {
+        "id": _uuid(rng),
+        "user_phone": rng.choice(phones) if phones else None,
+        "task_id": rng.choice(task_ids) if task_ids and rng.random() < 0.5 else None,
+        "error_type": error_type,
+        "error_message": f"Demo {error_type.replace('_', ' ')}",
+        "stack_trace": "",
+        "timestamp": _moment(rng, now),
+        "resolved": resolved,
+        "resolution_notes": "Handled in the demo." if resolved else "",
+        "metadata": {"demo": True},
+    }
+
+
+def _record_activity(activity: dict[str, list], now: datetime) -> None:
+    """Users' counters agree with the tasks just inserted, as if each had been answered."""
+    rows = [
+        {
+            "phone_number": phone,
+            "total_requests": total,
+            "monthly_requests": monthly,
+            "last_active": last,
+            "updated_at": now,
+        }
+        for phone, (total, monthly, last) in activity.items()
+        if total
+    ]
+    if rows:
+        db.session.execute(sa.update(User), rows)

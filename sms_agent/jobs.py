@@ -1,0 +1,1 @@
+"""Celery jobs: they take ids, call the pipeline, and own only retry policy."""

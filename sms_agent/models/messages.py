@@ -1,0 +1,50 @@
+"""An SMS we sent (or tried to send), and what Twilio later said about its delivery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from ..extensions import db
+from .types import DeliveryStatus, UTCDateTime, check_choice, utcnow
+
+if TYPE_CHECKING:
+    from .tasks import Task
+
+
+class OutboundMessage(db.Model):
+    __tablename__ = "outbound_messages"
+    __table_args__ = (sa.Index("ix_outbound_messages_to_created", "to_number", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    task_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True
+    )
+    to_number: Mapped[str] = mapped_column(sa.String(20))
+    body: Mapped[str] = mapped_column(sa.Text)
+    #: Why it was sent: reply, help, usage, quota, apology, opt_in, api...
+    kind: Mapped[str] = mapped_column(sa.String(20), default="reply")
+    #: 1-based position when a long reply is split into several messages.
+    part: Mapped[int] = mapped_column(default=1)
+    parts: Mapped[int] = mapped_column(default=1)
+    sid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    encoding: Mapped[str] = mapped_column(sa.String(10), default="GSM-7")
+    segments: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(sa.String(20), default=DeliveryStatus.QUEUED.value)
+    error_code: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    task: Mapped[Task | None] = relationship(back_populates="outbound_messages")
+
+    def __repr__(self) -> str:
+        return f"<OutboundMessage {self.sid} to {self.to_number} {self.status}>"
+
+    @validates("status")
+    def _validate_status(self, _key: str, value: str) -> str:
+        return check_choice(DeliveryStatus, "status", value)

@@ -1,0 +1,115 @@
+"""Who may use the admin and the API: staff accounts and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+from .users import User
+
+
+class StaffUser(UserMixin, db.Model):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    # Flask-Login reads is_active; an inactive account cannot log in or use its tokens.
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="staff_user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<StaffUser {self.username}{' (admin)' if self.is_admin else ''}>"
+
+    def __str__(self) -> str:
+        return self.username
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+
+def hash_key(key: str) -> str:
+    """Keys are stored only as SHA-256: they are random, so a slow hash adds nothing."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(staff_user_id IS NULL) <> (user_phone IS NULL)", name="ck_api_tokens_one_owner"
+        ),
+    )
+
+    KEY_PREFIX = "sat_"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    user_phone: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("users.phone_number", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    staff_user: Mapped[StaffUser | None] = relationship(back_populates="tokens")
+    user: Mapped[User | None] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<ApiToken {self.prefix}…>"
+
+    @classmethod
+    def issue(
+        cls, *, staff_user: StaffUser | None = None, user: User | None = None, name: str = ""
+    ) -> tuple[ApiToken, str]:
+        """A new token and its key; the key is returned once and never stored."""
+        if (staff_user is None) == (user is None):
+            raise ValueError("a token belongs to exactly one staff user or one texter")
+        key = cls.KEY_PREFIX + secrets.token_urlsafe(32)
+        token = cls(
+            staff_user=staff_user, user=user, name=name, prefix=key[:12], key_hash=hash_key(key)
+        )
+        return token, key
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def revoke(self) -> None:
+        self.revoked_at = self.revoked_at or utcnow()
+
+    @classmethod
+    def find_active(cls, key: str) -> ApiToken | None:
+        """The live token for a presented key, or None (unknown, revoked or owner inactive)."""
+        if not key or not key.startswith(cls.KEY_PREFIX):
+            return None
+        token = db.session.scalar(sa.select(cls).where(cls.key_hash == hash_key(key)))
+        if token is None or token.is_revoked:
+            return None
+        owner = token.staff_user or token.user
+        if owner is None or not owner.is_active:
+            return None
+        return token

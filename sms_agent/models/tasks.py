@@ -1,0 +1,126 @@
+"""A texter's request: the SMS they sent, how it was answered, and what it cost."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from ..extensions import db
+from .types import Category, JSONType, TaskStatus, UTCDateTime, check_choice, utcnow
+
+if TYPE_CHECKING:
+    from .messages import OutboundMessage
+    from .users import User
+
+
+class Task(db.Model):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.Index("ix_tasks_user_phone_created_at", "user_phone", "created_at"),
+        sa.Index("ix_tasks_category_success", "category", "success"),
+        sa.Index("ix_tasks_status_updated_at", "status", "updated_at"),
+        sa.Index("ix_tasks_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    user_phone: Mapped[str] = mapped_column(sa.ForeignKey("users.phone_number", ondelete="CASCADE"))
+    sms_content: Mapped[str] = mapped_column(sa.Text)
+    ai_response: Mapped[str | None] = mapped_column(sa.Text)
+    category: Mapped[str] = mapped_column(sa.String(20), default=Category.GENERAL.value)
+    status: Mapped[str] = mapped_column(sa.String(20), default=TaskStatus.QUEUED.value)
+    message_sid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    processing_time: Mapped[float | None]
+    tokens_used: Mapped[int | None]
+    complexity_score: Mapped[float | None]
+    # active_history: the old value is loaded first, so "became successful" is exact.
+    success: Mapped[bool] = mapped_column(default=False, active_history=True)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # SQLAlchemy reserves `metadata` on models; the column and the API keep the name.
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="tasks")
+    outbound_messages: Mapped[list[OutboundMessage]] = relationship(
+        back_populates="task", order_by="OutboundMessage.created_at"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Task {self.id} {self.status} from {self.user_phone}>"
+
+    @validates("category")
+    def _validate_category(self, _key: str, value: str) -> str:
+        return check_choice(Category, "category", value)
+
+    @validates("status")
+    def _validate_status(self, _key: str, value: str) -> str:
+        return check_choice(TaskStatus, "status", value)
+
+    def mark_completed(
+        self,
+        response: str,
+        tokens_used: int | None = None,
+        processing_time: float | None = None,
+    ) -> None:
+        """Record a successful answer; the user's activity is counted once, on flush."""
+        self.ai_response = response
+        if tokens_used is not None:
+            self.tokens_used = tokens_used
+        if processing_time is not None:
+            self.processing_time = processing_time
+        self.success = True
+        self.status = TaskStatus.COMPLETED.value
+        self.error_message = None
+        self.completed_at = utcnow()
+
+    def mark_failed(self, error_message: str) -> None:
+        self.success = False
+        self.status = TaskStatus.FAILED.value
+        self.error_message = error_message
+        self.completed_at = utcnow()
+
+    # The design document's TaskManager, as query builders.
+    @classmethod
+    def newest_first(cls) -> sa.Select:
+        return sa.select(cls).order_by(cls.created_at.desc())
+
+    @classmethod
+    def successful(cls) -> sa.Select:
+        return cls.newest_first().where(cls.success.is_(True))
+
+    @classmethod
+    def failed(cls) -> sa.Select:
+        return cls.newest_first().where(cls.success.is_(False), cls.completed_at.is_not(None))
+
+    @classmethod
+    def by_category(cls, category: str) -> sa.Select:
+        return cls.newest_first().where(cls.category == category)
+
+    @classmethod
+    def completed_today(cls, now: datetime | None = None) -> sa.Select:
+        now = now or utcnow()
+        midnight = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+        return cls.newest_first().where(cls.completed_at >= midnight)
+
+    @classmethod
+    def processing_stats(cls) -> dict[str, float | int | None]:
+        """Averages over completed tasks, in one query."""
+        row = db.session.execute(
+            sa.select(
+                sa.func.count(cls.id),
+                sa.func.avg(cls.processing_time),
+                sa.func.avg(cls.tokens_used),
+                sa.func.avg(cls.complexity_score),
+            ).where(cls.completed_at.is_not(None))
+        ).one()
+        return {
+            "count": row[0],
+            "avg_processing_time": float(row[1]) if row[1] is not None else None,
+            "avg_tokens_used": float(row[2]) if row[2] is not None else None,
+            "avg_complexity": float(row[3]) if row[3] is not None else None,
+        }

@@ -1,0 +1,136 @@
+"""A texter: one phone number, its tier and its monthly quota window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from ..extensions import db
+from ..phones import to_e164
+from .types import JSONType, Tier, UTCDateTime, check_choice, utcnow
+
+if TYPE_CHECKING:
+    from .tasks import Task
+
+
+def first_of_next_month(now: datetime, timezone_name: str = "UTC") -> datetime:
+    """Midnight on the first of the next month in the user's timezone, returned in UTC."""
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(timezone_name))
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    reset_local = local.replace(
+        year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    return reset_local.astimezone(now.tzinfo)
+
+
+def _next_reset() -> datetime:
+    return first_of_next_month(utcnow())
+
+
+class User(db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.Index("ix_users_tier_is_active", "tier", "is_active"),
+        sa.Index("ix_users_last_active", "last_active"),
+        sa.Index("ix_users_created_at", "created_at"),
+    )
+
+    phone_number: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    tier: Mapped[str] = mapped_column(sa.String(20), default=Tier.FREE.value, active_history=True)
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    full_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    last_active: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    total_requests: Mapped[int] = mapped_column(default=0)
+    monthly_requests: Mapped[int] = mapped_column(default=0)
+    rate_limit_reset: Mapped[datetime] = mapped_column(UTCDateTime, default=_next_reset)
+    timezone: Mapped[str] = mapped_column(sa.String(50), default="UTC")
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    context_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    tasks: Mapped[list[Task]] = relationship(
+        back_populates="user",
+        order_by="Task.created_at.desc()",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.phone_number} ({self.tier})>"
+
+    @validates("phone_number")
+    def _validate_phone(self, _key: str, value: str) -> str:
+        return to_e164(value)
+
+    @validates("tier")
+    def _validate_tier(self, _key: str, value: str) -> str:
+        return check_choice(Tier, "tier", value)
+
+    @validates("timezone")
+    def _validate_timezone(self, _key: str, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known timezone") from None
+        return value
+
+    @property
+    def is_opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+    def update_activity(self) -> None:
+        """Count one answered request (the design document's update_activity)."""
+        self.last_active = utcnow()
+        self.total_requests = (self.total_requests or 0) + 1
+        self.monthly_requests = (self.monthly_requests or 0) + 1
+
+    def reset_monthly_requests(self, now: datetime | None = None) -> None:
+        """Start a fresh monthly window that ends on the first of next month, local time."""
+        now = now or utcnow()
+        self.monthly_requests = 0
+        self.rate_limit_reset = first_of_next_month(now, self.timezone or "UTC")
+
+    def roll_quota_window(self, now: datetime | None = None) -> bool:
+        """Reset the counter if the window has passed; True when it did."""
+        now = now or utcnow()
+        if self.rate_limit_reset is None or now >= self.rate_limit_reset:
+            self.reset_monthly_requests(now)
+            return True
+        return False
+
+    def monthly_limit(self) -> int:
+        from ..quota import monthly_limit
+
+        return monthly_limit(self.tier)
+
+    def can_make_request(self, now: datetime | None = None) -> bool:
+        """Whether this user has quota left in the current monthly window."""
+        self.roll_quota_window(now)
+        return (self.monthly_requests or 0) < self.monthly_limit()
+
+    # The design document's UserManager, as query builders that callers can refine.
+    @classmethod
+    def active(cls) -> sa.Select:
+        return sa.select(cls).where(cls.is_active.is_(True))
+
+    @classmethod
+    def by_tier(cls, tier: str) -> sa.Select:
+        return cls.active().where(cls.tier == tier)
+
+    @classmethod
+    def active_recently(cls, days: int = 7) -> sa.Select:
+        return cls.active().where(cls.last_active >= utcnow() - timedelta(days=days))
+
+    @classmethod
+    def premium(cls) -> sa.Select:
+        return cls.active().where(cls.tier.in_([Tier.PREMIUM.value, Tier.ENTERPRISE.value]))

@@ -1,0 +1,40 @@
+"""Celery bound to the Flask app: every job runs inside an app context (Flask's pattern)."""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+
+def celery_init_app(app: Flask) -> Celery:
+    class FlaskJob(Task):
+        def __call__(self, *args, **kwargs):
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app = Celery(app.name, task_cls=FlaskJob)
+    celery_app.config_from_object(celery_settings(app.config))
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+def celery_settings(config) -> dict:
+    """Celery's settings derived from ours, so config.py stays the only source."""
+    return {
+        "broker_url": config["CELERY_BROKER_URL"],
+        "task_ignore_result": True,
+        "task_always_eager": config["CELERY_TASK_ALWAYS_EAGER"],
+        "task_eager_propagates": True,
+        # A job is acknowledged after it ran, so a killed worker's job is delivered again;
+        # the jobs are idempotent, so redelivery cannot answer a texter twice.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_pool": config["WORKER_POOL"],
+        "worker_concurrency": config["WORKER_CONCURRENCY"],
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {"visibility_timeout": 3600},
+        "worker_hijack_root_logger": False,
+        "imports": ["sms_agent.jobs"],
+    }

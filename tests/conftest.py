@@ -1,0 +1,93 @@
+"""Fixtures: a private database per test run, emptied after every test; app, client, runner.
+
+Tests run on SQLite by default; TEST_DATABASE_URL (or DATABASE_URL) pointing at PostgreSQL
+runs them there, each test process in a database of its own so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from config import TestingConfig
+from sms_agent import create_app
+from sms_agent.extensions import db
+
+
+@contextlib.contextmanager
+def fresh_database(tmp_dir) -> Iterator[str]:
+    """An empty database on the configured server, dropped afterwards."""
+    url = sa.make_url(TestingConfig.SQLALCHEMY_DATABASE_URI)
+    if url.get_backend_name() == "sqlite":
+        yield f"sqlite:///{tmp_dir / f'test-{uuid.uuid4().hex[:8]}.sqlite'}"
+        return
+    name = f"{url.database}_{uuid.uuid4().hex[:10]}"
+    server = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        schema_app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with schema_app.app_context():
+            db.create_all()
+            db.engine.dispose()
+        yield url
+
+
+class RollingBackClient(FlaskClient):
+    """Drops whatever a request left uncommitted, as the end of a real request would.
+
+    The test and the request share one app context and so one session; without this, a
+    view that forgot to commit would still look right to the test that called it.
+    """
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        db.session.rollback()
+        return response
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url)
+    app.test_client_class = RollingBackClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_all_tables()
+        db.engine.dispose()
+
+
+def _empty_all_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            names = ", ".join(f'"{table.name}"' for table in tables)
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

@@ -1,0 +1,60 @@
+"""Factory functions with keyword defaults: make_user(tier="premium"), make_task(user=...)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from sms_agent.extensions import db
+from sms_agent.models import ApiToken, ErrorLog, ErrorType, StaffUser, Task, Tier, User
+
+_numbers = itertools.count(1)
+
+
+def next_phone() -> str:
+    return f"+1555010{next(_numbers):04d}"
+
+
+def make_user(phone_number: str | None = None, **fields: Any) -> User:
+    fields.setdefault("tier", Tier.FREE.value)
+    user = User(phone_number=phone_number or next_phone(), **fields)
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def make_task(user: User | None = None, **fields: Any) -> Task:
+    user = user or make_user()
+    fields.setdefault("sms_content", "What is the capital of France?")
+    task = Task(user=user, **fields)
+    db.session.add(task)
+    db.session.commit()
+    return task
+
+
+def make_error(**fields: Any) -> ErrorLog:
+    fields.setdefault("error_type", ErrorType.OPENAI_ERROR.value)
+    fields.setdefault("error_message", "The model returned an error")
+    error = ErrorLog(**fields)
+    db.session.add(error)
+    db.session.commit()
+    return error
+
+
+def make_staff(
+    username: str = "staff", password: str = "correct horse", is_admin: bool = False, **fields
+) -> StaffUser:
+    staff = StaffUser(username=username, is_admin=is_admin, **fields)
+    staff.set_password(password)
+    db.session.add(staff)
+    db.session.commit()
+    return staff
+
+
+def make_token(owner: StaffUser | User) -> str:
+    """A live API key for a staff user or a texter."""
+    owner_kw = {"staff_user": owner} if isinstance(owner, StaffUser) else {"user": owner}
+    token, key = ApiToken.issue(**owner_kw)
+    db.session.add(token)
+    db.session.commit()
+    return key

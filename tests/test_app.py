@@ -1,0 +1,118 @@
+"""The application factory, configuration parsing and the WSGI entry point."""
+
+import pytest
+import sqlalchemy as sa
+
+import config
+from config import ProductionConfig, TestingConfig
+from sms_agent import create_app
+from sms_agent.extensions import db
+
+
+def test_factory_registers_the_three_surfaces(app):
+    assert {"webhook", "api"} <= set(app.blueprints)
+    assert "celery" in app.extensions
+    assert {"staff", "token", "demo", "quota"} <= set(app.cli.commands)
+
+
+def test_wsgi_exposes_app_and_celery_app():
+    import wsgi
+
+    assert wsgi.celery_app is wsgi.app.extensions["celery"]
+
+
+def test_overrides_win_over_the_config_class():
+    app = create_app(TestingConfig, OPENAI_MODEL="local-model")
+    assert app.config["OPENAI_MODEL"] == "local-model"
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ({"SECRET_KEY": None}, "SECRET_KEY"),
+        ({"TWILIO_AUTH_TOKEN": None}, "TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_VALIDATE_SIGNATURE": False}, "TWILIO_VALIDATE_SIGNATURE"),
+    ],
+)
+def test_production_refuses_to_start_insecure(missing, message):
+    settings = {"SECRET_KEY": "x" * 40, "TWILIO_AUTH_TOKEN": "tok", **missing}
+    with pytest.raises(RuntimeError, match=message):
+        create_app(ProductionConfig, **settings)
+
+
+def test_production_starts_when_configured():
+    app = create_app(ProductionConfig, SECRET_KEY="x" * 40, TWILIO_AUTH_TOKEN="tok")
+    assert app.config["APP_ENV"] == "production"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("1", True), ("Yes", True), ("off", False), ("0", False)]
+)
+def test_env_bool_reads_clear_answers(monkeypatch, raw, expected):
+    monkeypatch.setenv("SOME_FLAG", raw)
+    assert config.env_bool("SOME_FLAG", not expected) is expected
+
+
+@pytest.mark.parametrize("raw", ["ture", "maybe", "2"])
+def test_env_bool_raises_on_garbage(monkeypatch, raw):
+    monkeypatch.setenv("SOME_FLAG", raw)
+    with pytest.raises(ValueError, match="SOME_FLAG"):
+        config.env_bool("SOME_FLAG", False)
+
+
+def test_env_int_raises_on_garbage_and_on_too_small(monkeypatch):
+    monkeypatch.setenv("SOME_NUMBER", "ten")
+    with pytest.raises(ValueError, match="not a whole number"):
+        config.env_int("SOME_NUMBER", 1)
+    monkeypatch.setenv("SOME_NUMBER", "-1")
+    with pytest.raises(ValueError, match="at least 0"):
+        config.env_int("SOME_NUMBER", 1)
+    monkeypatch.delenv("SOME_NUMBER")
+    assert config.env_int("SOME_NUMBER", 7) == 7
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.sqlite", "sqlite:///x.sqlite"),
+    ],
+)
+def test_database_urls_from_hosting_providers_are_accepted(url, expected):
+    assert config.database_url(url) == expected
+
+
+def test_app_env_picks_the_config_class():
+    assert config.config_for("production") is ProductionConfig
+    with pytest.raises(ValueError, match="APP_ENV"):
+        config.config_for("staging")
+
+
+def test_embedded_default_needs_no_accounts():
+    defaults = config.DevelopmentConfig
+    assert defaults.SQLALCHEMY_DATABASE_URI.startswith("sqlite:///") or "DATABASE_URL" in str(
+        defaults.SQLALCHEMY_DATABASE_URI
+    )
+    assert config.Config.CELERY_BROKER_URL.startswith(("sqla+sqlite:///", "redis://"))
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(app):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with db.engine.connect() as connection:
+        assert connection.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(sa.text("PRAGMA busy_timeout")).scalar() == 30000
+        assert connection.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_json_columns_are_jsonb_on_postgresql(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    kind = db.session.execute(
+        sa.text(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'tasks' AND column_name = 'metadata'"
+        )
+    ).scalar()
+    assert kind == "jsonb"

@@ -1,0 +1,104 @@
+"""The flask commands: staff, token, demo seed, quota reset."""
+
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import ApiToken, ErrorLog, StaffUser, Task, User
+from tests.factories import make_staff, make_user
+
+
+def test_staff_create_makes_an_admin_who_can_log_in(runner):
+    result = runner.invoke(
+        args=["staff", "create", "--username", "ada", "--password", "analytical", "--admin"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created admin staff user ada." in result.output
+    staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == "ada"))
+    assert staff.is_admin and staff.check_password("analytical")
+
+
+def test_staff_create_refuses_a_duplicate_and_a_short_password(runner):
+    make_staff("ada")
+    assert (
+        runner.invoke(
+            args=["staff", "create", "--username", "ada", "--password", "x" * 8]
+        ).exit_code
+        == 1
+    )
+    result = runner.invoke(args=["staff", "create", "--username", "bob", "--password", "short"])
+    assert result.exit_code == 2
+    assert "at least 8 characters" in result.output
+
+
+def test_staff_set_password(runner):
+    staff = make_staff("ada", password="old-password")
+    result = runner.invoke(args=["staff", "set-password", "ada", "--password", "new-password"])
+    assert result.exit_code == 0
+    db.session.refresh(staff)
+    assert staff.check_password("new-password")
+
+
+def test_token_create_prints_a_working_key_as_its_last_line(runner):
+    staff = make_staff("ada")
+    result = runner.invoke(args=["token", "create", "ada"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert ApiToken.find_active(key).staff_user == staff
+
+
+def test_token_create_for_an_unknown_staff_user_fails(runner):
+    result = runner.invoke(args=["token", "create", "nobody"])
+    assert result.exit_code == 1
+    assert "no staff user 'nobody'" in result.output
+
+
+def test_token_for_a_texter_and_revoke(runner):
+    user = make_user("+15551230000")
+    result = runner.invoke(args=["token", "create-for-user", "+1 555 123 0000"])
+    key = result.output.strip().splitlines()[-1]
+    assert ApiToken.find_active(key).user == user
+    result = runner.invoke(args=["token", "revoke", key[:12]])
+    assert result.exit_code == 0
+    assert ApiToken.find_active(key) is None
+
+
+def test_quota_reset_resets_every_user(runner):
+    users = [make_user(monthly_requests=n) for n in (5, 50)]
+    result = runner.invoke(args=["quota", "reset"])
+    assert "Reset monthly requests for 2 users." in result.output
+    assert all(db.session.get(User, u.phone_number).monthly_requests == 0 for u in users)
+
+
+def _counts():
+    return tuple(
+        db.session.scalar(sa.select(sa.func.count()).select_from(model))
+        for model in (User, Task, ErrorLog)
+    )
+
+
+def test_demo_seed_is_realistic_and_deterministic(runner):
+    result = runner.invoke(
+        args=["demo", "seed", "--users", "20", "--tasks", "300", "--errors", "15"]
+    )
+    assert result.exit_code == 0, result.output
+    assert _counts() == (20, 300, 15)
+    days = db.session.scalars(sa.select(Task.created_at)).all()
+    assert (max(days) - min(days)).days >= 45
+    categories = set(db.session.scalars(sa.select(Task.category).distinct()))
+    assert len(categories) == 6
+    first = db.session.scalars(sa.select(Task.id).order_by(Task.id)).all()
+    totals = db.session.scalar(sa.select(sa.func.sum(User.total_requests)))
+    successes = db.session.scalar(sa.select(sa.func.count()).where(Task.success.is_(True)))
+    assert totals == successes
+
+    db.session.execute(sa.delete(ErrorLog))
+    db.session.execute(sa.delete(Task))
+    db.session.execute(sa.delete(User))
+    db.session.commit()
+    runner.invoke(args=["demo", "seed", "--users", "20", "--tasks", "300", "--errors", "15"])
+    assert db.session.scalars(sa.select(Task.id).order_by(Task.id)).all() == first
+
+
+def test_demo_seed_refuses_tasks_without_users(runner):
+    result = runner.invoke(args=["demo", "seed", "--users", "0", "--tasks", "5"])
+    assert result.exit_code == 2
