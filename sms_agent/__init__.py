@@ -53,6 +53,7 @@ def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the models must be known before migrations run)
 
     _ensure_sqlite_folder(app)
+    _pin_postgresql_to_utc(app)
     db.init_app(app)
     # Batch mode lets later migrations ALTER tables on SQLite, which lacks most ALTERs.
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
@@ -97,6 +98,14 @@ def _migrations_dir():
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _pin_postgresql_to_utc(app: Flask) -> None:
+    """Sessions in UTC, so date() groups by the same days on PostgreSQL as on SQLite."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["connect_args"] = {"options": "-c timezone=UTC", **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _ensure_sqlite_folder(app: Flask) -> None:

@@ -1,0 +1,140 @@
+"""Aggregates shared by the admin dashboard and the API: a few GROUP BYs, never one per row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from .extensions import db
+from .models import Category, Task, Tier, User, utcnow
+
+
+def _rate(part: int, whole: int) -> float:
+    """A percentage with two decimals; 0.0 when there is nothing to divide."""
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def _average(value) -> float | None:
+    return round(float(value), 3) if value is not None else None
+
+
+def _count_where(condition) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def overview(now: datetime | None = None) -> dict[str, Any]:
+    """The design document's AnalyticsSerializer: users, activity, tasks, tiers, categories."""
+    now = now or utcnow()
+    day_ago, week_ago = now - timedelta(hours=24), now - timedelta(days=7)
+    users = db.session.execute(
+        sa.select(
+            sa.func.count(User.phone_number),
+            _count_where(User.last_active >= day_ago),
+            _count_where(User.last_active >= week_ago),
+        )
+    ).one()
+    tasks = db.session.execute(
+        sa.select(
+            sa.func.count(Task.id),
+            _count_where(Task.created_at >= day_ago),
+            _count_where(Task.success.is_(True)),
+            sa.func.avg(Task.processing_time),
+        )
+    ).one()
+    tiers = dict(
+        db.session.execute(sa.select(User.tier, sa.func.count()).group_by(User.tier)).all()
+    )
+    categories = category_counts()
+    return {
+        "total_users": users[0],
+        "active_users_24h": int(users[1]),
+        "active_users_7d": int(users[2]),
+        "total_tasks": tasks[0],
+        "tasks_24h": int(tasks[1]),
+        "success_rate": _rate(int(tasks[2]), tasks[0]),
+        "avg_response_time": _average(tasks[3]),
+        "tier_distribution": {tier: tiers.get(tier, 0) for tier in Tier.values()},
+        "top_categories": [
+            {"category": name, "count": count}
+            for name, count in sorted(categories.items(), key=lambda item: -item[1])
+            if count
+        ][:5],
+    }
+
+
+def category_counts(conditions: Iterable = ()) -> dict[str, int]:
+    """Tasks per category (every category present, zero when none)."""
+    rows = db.session.execute(
+        sa.select(Task.category, sa.func.count()).where(*conditions).group_by(Task.category)
+    ).all()
+    counts = dict(rows)
+    return {category: counts.get(category, 0) for category in Category.values()}
+
+
+def task_analytics(
+    conditions: Iterable = (), now: datetime | None = None, days: int = 30
+) -> dict[str, Any]:
+    """Totals, averages, categories and a per-day series for the tasks matching `conditions`.
+
+    `conditions` are SQL expressions on Task (the API passes its list filters), so the
+    numbers always describe the same tasks the list would show.
+    """
+    conditions = list(conditions)
+    now = now or utcnow()
+    totals = db.session.execute(
+        sa.select(
+            sa.func.count(Task.id),
+            _count_where(Task.success.is_(True)),
+            sa.func.avg(Task.processing_time),
+            sa.func.avg(Task.tokens_used),
+        ).where(*conditions)
+    ).one()
+    return {
+        "total_tasks": totals[0],
+        "successful_tasks": int(totals[1]),
+        "success_rate": _rate(int(totals[1]), totals[0]),
+        "avg_processing_time": _average(totals[2]),
+        "avg_tokens_used": _average(totals[3]),
+        "category_breakdown": category_counts(conditions),
+        "daily_stats": daily_stats(conditions, now=now, days=days),
+    }
+
+
+def daily_stats(conditions: Iterable = (), now: datetime | None = None, days: int = 30) -> list:
+    """One entry per day for the last `days` days (UTC), oldest first, zeros included."""
+    now = now or utcnow()
+    first_day = now.date() - timedelta(days=days - 1)
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=now.tzinfo)
+    day = sa.func.date(Task.created_at)
+    rows = db.session.execute(
+        sa.select(
+            day,
+            sa.func.count(Task.id),
+            _count_where(Task.success.is_(True)),
+            _count_where(Task.status == "failed"),
+        )
+        .where(Task.created_at >= start, *conditions)
+        .group_by(day)
+    ).all()
+    by_day = {_as_date(row[0]): row for row in rows}
+    series = []
+    for offset in range(days):
+        current = first_day + timedelta(days=offset)
+        row = by_day.get(current)
+        series.append(
+            {
+                "date": current.isoformat(),
+                "total": row[1] if row else 0,
+                "successful": int(row[2]) if row else 0,
+                "failed": int(row[3]) if row else 0,
+            }
+        )
+    return series
+
+
+def _as_date(value) -> date:
+    """SQLite's date() returns text, PostgreSQL's returns a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

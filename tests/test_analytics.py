@@ -1,0 +1,80 @@
+"""Analytics shared by the dashboard and the API: right numbers, constant query counts."""
+
+from datetime import timedelta
+
+import pytest
+
+from sms_agent import analytics
+from sms_agent.extensions import db
+from sms_agent.models import Task, utcnow
+from tests.factories import make_task, make_user
+
+
+@pytest.fixture
+def history(app):
+    now = utcnow()
+    alice = make_user(tier="premium", last_active=now - timedelta(hours=2))
+    bob = make_user(last_active=now - timedelta(days=3))
+    make_user(tier="enterprise", last_active=now - timedelta(days=20))
+    done = make_task(alice, category="coding", created_at=now - timedelta(days=2))
+    done.mark_completed("ok", tokens_used=100, processing_time=1.0)
+    again = make_task(alice, category="coding", created_at=now - timedelta(hours=1))
+    again.mark_completed("ok", tokens_used=300, processing_time=3.0)
+    failed = make_task(bob, category="debug", created_at=now - timedelta(hours=3))
+    failed.mark_failed("boom")
+    make_task(bob, created_at=now - timedelta(days=40))
+    db.session.commit()
+    return now
+
+
+def test_overview_has_the_design_documents_fields(history):
+    result = analytics.overview(now=history)
+    assert result["total_users"] == 3
+    assert result["active_users_24h"] == 1
+    assert result["active_users_7d"] == 2
+    assert result["total_tasks"] == 4
+    assert result["tasks_24h"] == 2
+    assert result["success_rate"] == 50.0
+    assert result["avg_response_time"] == pytest.approx(2.0)
+    assert result["tier_distribution"] == {"free": 1, "premium": 1, "enterprise": 1}
+    assert result["top_categories"][0] == {"category": "coding", "count": 2}
+
+
+def test_task_analytics_totals_categories_and_daily_series(history):
+    result = analytics.task_analytics(now=history)
+    assert result["total_tasks"] == 4
+    assert result["successful_tasks"] == 2
+    assert result["success_rate"] == 50.0
+    assert result["avg_processing_time"] == pytest.approx(2.0)
+    assert result["avg_tokens_used"] == pytest.approx(200)
+    assert result["category_breakdown"]["coding"] == 2
+    assert result["category_breakdown"]["design"] == 0
+    series = result["daily_stats"]
+    assert len(series) == 30
+    assert series[-1]["date"] == history.date().isoformat()
+    assert sum(day["total"] for day in series) == 3  # the 40-day-old task is outside the window
+    assert sum(day["failed"] for day in series) == 1
+
+
+def test_task_analytics_honours_filters(history):
+    result = analytics.task_analytics([Task.category == "coding"], now=history)
+    assert result["total_tasks"] == 2
+    assert result["success_rate"] == 100.0
+
+
+def test_empty_database_gives_zeros_not_errors(app):
+    assert analytics.overview()["success_rate"] == 0.0
+    assert analytics.task_analytics()["avg_tokens_used"] is None
+
+
+def test_query_count_does_not_grow_with_data(history, count_queries):
+    with count_queries() as small:
+        analytics.overview()
+        analytics.task_analytics()
+    user = make_user()
+    for days in range(25):
+        make_task(user, created_at=utcnow() - timedelta(days=days))
+    with count_queries() as large:
+        analytics.overview()
+        analytics.task_analytics()
+    assert small.count == large.count <= 8
