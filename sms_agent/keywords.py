@@ -1,0 +1,42 @@
+"""Carrier keywords (STOP, START, HELP) and our own commands (RESET, USAGE) in a whole SMS."""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+
+
+class Keyword(enum.StrEnum):
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+    RESET = "reset"
+    USAGE = "usage"
+
+
+#: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
+#: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
+WORDS: dict[str, Keyword] = {
+    **dict.fromkeys(["stop", "stopall", "unsubscribe", "cancel", "end", "quit"], Keyword.STOP),
+    **dict.fromkeys(["start", "yes", "unstop"], Keyword.START),
+    **dict.fromkeys(["help", "info"], Keyword.HELP),
+    **dict.fromkeys(["reset", "new"], Keyword.RESET),
+    "usage": Keyword.USAGE,
+}
+
+# Phones add these around a single word: autocorrect's full stop, an exclamation, quotes,
+# and invisible joiners or byte-order marks pasted from other apps.
+_EDGE_NOISE = " \t\r\n\v\f.!?,;:'\"\u00a0\u200b\u200c\u200d\u2060\ufeff\u2018\u2019\u201c\u201d"
+
+
+def parse(body: str | None) -> Keyword | None:
+    """The keyword a message consists of, or None when it is anything else.
+
+    Only a whole message counts, so "stop sending me jokes" is a question for the AI, not
+    an opt-out. Case, surrounding space and trailing punctuation are ignored, and
+    compatibility forms (full-width letters) are folded, as carriers do.
+    """
+    if not body:
+        return None
+    word = unicodedata.normalize("NFKC", body).strip(_EDGE_NOISE).casefold()
+    return WORDS.get(word)

@@ -1,0 +1,74 @@
+"""Keywords: only a whole message in any case, spacing or trailing punctuation is a keyword."""
+
+import pytest
+
+from sms_agent.keywords import WORDS, Keyword, parse
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("STOP", Keyword.STOP),
+        ("stop", Keyword.STOP),
+        ("Stop", Keyword.STOP),
+        ("  stop  ", Keyword.STOP),
+        ("\nSTOP\n", Keyword.STOP),
+        ("stop!", Keyword.STOP),
+        ("Stop.", Keyword.STOP),
+        ("STOPALL", Keyword.STOP),
+        ("Unsubscribe", Keyword.STOP),
+        ("cancel", Keyword.STOP),
+        ("END", Keyword.STOP),
+        ("quit", Keyword.STOP),
+        ("\u201cStop\u201d", Keyword.STOP),
+        ("\uff33\uff34\uff2f\uff30", Keyword.STOP),  # full-width letters
+        ("stop\u200b", Keyword.STOP),
+        ("START", Keyword.START),
+        ("yes", Keyword.START),
+        ("Yes!", Keyword.START),
+        ("unstop", Keyword.START),
+        ("HELP", Keyword.HELP),
+        ("help?", Keyword.HELP),
+        ("Info", Keyword.HELP),
+        ("RESET", Keyword.RESET),
+        ("new", Keyword.RESET),
+        ("USAGE", Keyword.USAGE),
+        (" usage \t", Keyword.USAGE),
+    ],
+)
+def test_keyword_messages_are_recognised(body, expected):
+    assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "   ",
+        None,
+        "stop sending me jokes",
+        "please stop",
+        "how do I stop a thread in Java?",
+        "yes but why",
+        "new idea: a todo app",
+        "helpful",
+        "stopp",
+        "s t o p",
+        "stop stop",
+        "STOP-ALL",
+        "help me write a poem",
+        "🛑",
+        "usage of malloc?",
+    ],
+)
+def test_other_messages_are_not_keywords(body):
+    assert parse(body) is None
+
+
+def test_every_keyword_has_at_least_one_word():
+    assert set(WORDS.values()) == set(Keyword)
+
+
+def test_keywords_compare_equal_to_their_names():
+    assert Keyword.STOP == "stop"
+    assert str(Keyword.USAGE) == "usage"
