@@ -65,7 +65,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, webhook
+    from . import admin, api, health, metrics, webhook
     from .extensions import csrf
 
     # Twilio signs its webhooks and API clients send tokens; CSRF guards the admin's forms.
@@ -73,6 +73,8 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api.bp)
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     admin.init_app(app)
 
 

@@ -1,23 +1,97 @@
-"""Log setup: readable text in development, one JSON object per line in production."""
+"""Log setup: readable text in development, one JSON object per line in production.
+
+Every line carries the id of the HTTP request (X-Request-ID, honoured or generated and echoed
+back) or of the Celery job it belongs to, so one message can be followed from the webhook to
+the reply. Phone numbers are masked on the way out as a safety net behind phones.mask: a
+number that slips into a log message still shows only its last four digits.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 
-from flask import Flask
+from flask import Flask, g, has_request_context, request
+
+from .phones import mask
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# Ids from a proxy or client are echoed into logs and headers, so only plain tokens pass.
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# E.164 numbers, optionally behind "whatsapp:" or "tel:"; not digits inside longer tokens.
+_PHONE_NUMBER = re.compile(r"(?<![\w*])\+\d{7,15}(?!\d)")
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(job_id)s]: %(message)s"
+JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s"
+
+
+def mask_phone_numbers(text: str) -> str:
+    return _PHONE_NUMBER.sub(lambda match: mask(match.group(0)), text)
+
+
+def current_request_id() -> str | None:
+    if has_request_context():
+        return g.get("request_id")
+    return None
+
+
+def current_job_id() -> str | None:
+    """The id of the Celery job running in this thread, if any."""
+    from celery import current_task
+
+    if not current_task:  # a proxy: falsy outside a job
+        return None
+    return current_task.request.id
+
+
+class ContextFilter(logging.Filter):
+    """Adds request_id and job_id to every record and masks phone numbers in its message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id() or ""
+        record.job_id = current_job_id() or ""
+        message = record.getMessage()
+        masked = mask_phone_numbers(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def build_handler(log_format: str) -> logging.Handler:
+    handler = logging.StreamHandler()
+    handler.addFilter(ContextFilter())
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level"})
+        )
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler._sms_agent = True  # marks the handler this module owns, to replace it cleanly
+    return handler
 
 
 def configure_logging(app: Flask) -> None:
+    """(Re)install our handler on the sms_agent logger and tag requests with an id."""
     level = getattr(logging, str(app.config["LOG_LEVEL"]).upper(), logging.INFO)
     logger = logging.getLogger("sms_agent")
     logger.setLevel(level)
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler()
-    if app.config["LOG_FORMAT"] == "json":
-        from pythonjsonlogger.json import JsonFormatter
+    for old in [h for h in logger.handlers if getattr(h, "_sms_agent", False)]:
+        logger.removeHandler(old)
+    logger.addHandler(build_handler(app.config["LOG_FORMAT"]))
+    app.before_request(_assign_request_id)
+    app.after_request(_echo_request_id)
 
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
+
+def _assign_request_id() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _echo_request_id(response):
+    request_id = g.get("request_id")
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response

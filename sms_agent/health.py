@@ -1,0 +1,58 @@
+"""Probes for the load balancer and the orchestrator: alive (/healthz) and ready (/readyz)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app
+
+from .extensions import db
+
+bp = Blueprint("health", __name__)
+
+#: Seconds the readiness probe waits for the broker before calling it down.
+BROKER_PROBE_TIMEOUT = 2.0
+
+
+@bp.get("/healthz")
+def healthz():
+    """The process answers; touches nothing else, so a database outage never restarts it."""
+    return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready to take traffic: the database answers SELECT 1 and the broker accepts a
+    connection. 503 names what failed, so the proxy stops routing here meanwhile."""
+    checks = {"database": database_problem(), "broker": broker_problem()}
+    failed = {name: problem for name, problem in checks.items() if problem}
+    body = {
+        "status": "unavailable" if failed else "ok",
+        "checks": {name: checks[name] or "ok" for name in checks},
+    }
+    return body, 503 if failed else 200
+
+
+def database_problem() -> str | None:
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        db.session.rollback()
+        return _describe(exc)
+    finally:
+        db.session.close()
+    return None
+
+
+def broker_problem(timeout: float = BROKER_PROBE_TIMEOUT) -> str | None:
+    celery_app = current_app.extensions["celery"]
+    try:
+        with celery_app.connection_for_write(connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+    except Exception as exc:  # kombu raises transport-specific errors; any means "down"
+        return _describe(exc)
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first_line}"[:200]

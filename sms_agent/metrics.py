@@ -1,0 +1,120 @@
+"""Prometheus metrics: what the service did, counted where it happens, served at /metrics.
+
+Row-shaped facts (errors recorded, SMS sent, a task starting or finishing) are counted from
+the ORM session once its transaction commits, so every write path is covered and a rolled
+back attempt counts nothing. Facts that leave no row (a keyword, a duplicate, a rejected
+webhook, how long the AI took) are counted by the code that sees them.
+
+With several processes on a host (gunicorn workers, Celery workers), set
+PROMETHEUS_MULTIPROC_DIR to one shared, initially empty directory for all of them:
+prometheus_client then writes each process's values there and /metrics adds them up.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from .models import ErrorLog, OutboundMessage, Task, TaskStatus, utcnow
+
+bp = Blueprint("metrics", __name__)
+
+INBOUND_MESSAGES = Counter(
+    "sms_inbound_messages_total",
+    "Inbound SMS webhooks by outcome: task, keyword, duplicate or rejected.",
+    ["outcome"],
+)
+SMS_SENT = Counter("sms_sent_total", "SMS handed to the SMS backend, by kind.", ["kind"])
+REPLIES_SENT = Counter("sms_replies_sent_total", "Tasks answered with an SMS reply.")
+SEGMENTS_SENT = Counter("sms_segments_sent_total", "SMS segments sent (what the carrier bills).")
+AI_LATENCY = Histogram(
+    "ai_request_duration_seconds",
+    "Time one AI answer took, retries included.",
+    buckets=(0.1, 0.25, 0.5, 0.75, 1, 2, 3, 5, 10, 20, 40, 60),
+)
+AI_TOKENS = Counter("ai_tokens_total", "Tokens used by completed AI answers.")
+ERRORS = Counter("sms_agent_errors_total", "ErrorLog rows recorded, by error type.", ["error_type"])
+QUEUE_WAIT = Histogram(
+    "job_queue_wait_seconds",
+    "Time from a task being stored to a worker starting to answer it.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+TASKS_FINISHED = Counter("tasks_finished_total", "Tasks that reached a final status.", ["status"])
+
+_PENDING = "metrics_pending"
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format; the proxy should keep this path off the public internet."""
+    directory = current_app.config.get("PROMETHEUS_MULTIPROC_DIR")
+    registry = REGISTRY
+    if directory:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+    return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def count_inbound(outcome: str) -> None:
+    INBOUND_MESSAGES.labels(outcome=outcome).inc()
+
+
+def _status_change(task: Task) -> str | None:
+    history = inspect(task).attrs.status.history
+    return history.added[0] if history.added else None
+
+
+def _facts_about(session: Session, obj) -> list:
+    """(callable, args) pairs to emit once the transaction commits."""
+    if isinstance(obj, ErrorLog) and obj in session.new:
+        return [(ERRORS.labels(error_type=obj.error_type).inc, ())]
+    if isinstance(obj, OutboundMessage) and obj in session.new:
+        return [
+            (SMS_SENT.labels(kind=obj.kind or "reply").inc, ()),
+            (SEGMENTS_SENT.inc, (obj.segments or 1,)),
+        ]
+    if isinstance(obj, Task):
+        return _task_facts(obj, _status_change(obj))
+    return []
+
+
+def _task_facts(task: Task, new_status: str | None) -> list:
+    if new_status == TaskStatus.PROCESSING and task.created_at is not None:
+        wait = max(0.0, (utcnow() - task.created_at).total_seconds())
+        return [(QUEUE_WAIT.observe, (wait,))]
+    if new_status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+        facts = [(TASKS_FINISHED.labels(status=new_status).inc, ())]
+        if new_status == TaskStatus.COMPLETED:
+            facts.append((REPLIES_SENT.inc, ()))
+            if task.tokens_used:
+                facts.append((AI_TOKENS.inc, (task.tokens_used,)))
+        return facts
+    return []
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context) -> None:
+    pending = session.info.setdefault(_PENDING, [])
+    for obj in list(session.new) + list(session.dirty):
+        pending.extend(_facts_about(session, obj))
+
+
+@event.listens_for(Session, "after_commit")
+def _emit(session: Session) -> None:
+    for emit, args in session.info.pop(_PENDING, []):
+        emit(*args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _discard(session: Session) -> None:
+    session.info.pop(_PENDING, None)

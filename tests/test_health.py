@@ -1,0 +1,44 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from config import TestingConfig
+from sms_agent import create_app
+from sms_agent.extensions import db
+
+UNREACHABLE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+def test_healthz_answers_without_touching_the_database():
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=UNREACHABLE_POSTGRES)
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_readyz_is_200_when_database_and_broker_answer(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_readyz_is_503_naming_an_unreachable_broker(database_url):
+    app = create_app(
+        TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, CELERY_BROKER_URL=UNREACHABLE_REDIS
+    )
+    response = app.test_client().get("/readyz")
+    with app.app_context():
+        db.engine.dispose()
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable"
+    assert response.json["checks"]["database"] == "ok"
+    assert "Connection refused" in response.json["checks"]["broker"]
+
+
+def test_readyz_is_503_naming_an_unreachable_database():
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=UNREACHABLE_POSTGRES)
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["broker"] == "ok"
+    assert response.json["checks"]["database"].startswith("OperationalError")

@@ -1,0 +1,88 @@
+"""Structured logs: request and job ids on every line, phone numbers masked."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from config import TestingConfig
+from sms_agent import create_app
+from sms_agent.extensions import db
+from sms_agent.logs import REQUEST_ID_HEADER, mask_phone_numbers
+
+
+@pytest.fixture
+def log_lines():
+    """What the sms_agent handler writes, one string per line (request it after the app)."""
+    handler = next(h for h in logging.getLogger("sms_agent").handlers if h._sms_agent)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    yield lambda: stream.getvalue().splitlines()
+    handler.setStream(previous)
+
+
+@pytest.fixture
+def json_app(database_url):
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, LOG_FORMAT="json")
+    with app.app_context():
+        yield app
+        db.engine.dispose()
+    create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url)  # back to text logs
+
+
+def test_a_request_id_is_generated_and_echoed(client):
+    response = client.get("/healthz")
+    assert len(response.headers[REQUEST_ID_HEADER]) == 32
+
+
+def test_a_clean_incoming_request_id_is_honoured(client):
+    response = client.get("/healthz", headers={REQUEST_ID_HEADER: "lb-1234.abc"})
+    assert response.headers[REQUEST_ID_HEADER] == "lb-1234.abc"
+
+
+def test_an_unsafe_incoming_request_id_is_replaced(client):
+    response = client.get("/healthz", headers={REQUEST_ID_HEADER: "<script>alert(1)</script>"})
+    assert "<" not in response.headers[REQUEST_ID_HEADER]
+    assert len(response.headers[REQUEST_ID_HEADER]) == 32
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("from +15551230042", "from ***0042"),
+        ("whatsapp:+447700900123 said hi", "whatsapp:***0123 said hi"),
+        ("already ***0042", "already ***0042"),
+        ("task 12345678901 took 3s", "task 12345678901 took 3s"),
+    ],
+)
+def test_phone_numbers_are_masked_in_log_text(text, expected):
+    assert mask_phone_numbers(text) == expected
+
+
+def test_json_lines_carry_the_request_id_and_mask_numbers(json_app, log_lines):
+    @json_app.get("/_log_something")
+    def _log_something():
+        logging.getLogger("sms_agent.test").warning("reply to %s failed", "+15551230042")
+        return ""
+
+    response = json_app.test_client().get("/_log_something", headers={REQUEST_ID_HEADER: "r-42"})
+    record = json.loads(log_lines()[-1])
+    assert response.headers[REQUEST_ID_HEADER] == "r-42"
+    assert record["request_id"] == "r-42"
+    assert record["level"] == "WARNING"
+    assert record["name"] == "sms_agent.test"
+    assert record["message"] == "reply to ***0042 failed"
+
+
+def test_lines_inside_a_celery_job_carry_the_job_id(app, log_lines):
+    from celery import shared_task
+
+    @shared_task(name="tests.log_inside_job")
+    def log_inside_job():
+        logging.getLogger("sms_agent.test").info("inside the job")
+
+    log_inside_job.apply(task_id="job-7")
+    assert log_lines()[-1].endswith("[job-7]: inside the job")

@@ -1,0 +1,93 @@
+"""Prometheus metrics, counted from committed rows and served at /metrics."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+from prometheus_client import REGISTRY
+
+from sms_agent.extensions import db
+from sms_agent.metrics import count_inbound
+from sms_agent.models import ErrorType, OutboundMessage, TaskStatus, utcnow
+from tests.factories import make_error, make_task, make_user
+
+
+def sample(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_metrics_are_served_in_prometheus_text_format(client):
+    count_inbound("keyword")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    assert 'sms_inbound_messages_total{outcome="keyword"}' in response.text
+
+
+def test_committed_error_logs_are_counted_by_type(app):
+    before = sample("sms_agent_errors_total", error_type="twilio_error")
+    make_error(error_type=ErrorType.TWILIO_ERROR.value)
+    assert sample("sms_agent_errors_total", error_type="twilio_error") == before + 1
+
+
+def test_rolled_back_rows_count_nothing(app):
+    before = sample("sms_agent_errors_total", error_type="openai_error")
+    user = make_user()
+    db.session.add(OutboundMessage(to_number=user.phone_number, body="hi", segments=2))
+    db.session.flush()
+    db.session.rollback()
+    make_error(error_type=ErrorType.OPENAI_ERROR.value)
+    db.session.rollback()
+    assert sample("sms_agent_errors_total", error_type="openai_error") == before + 1
+
+
+def test_sent_sms_count_messages_and_segments(app):
+    user = make_user()
+    sent_before = sample("sms_sent_total", kind="apology")
+    segments_before = sample("sms_segments_sent_total")
+    db.session.add(
+        OutboundMessage(to_number=user.phone_number, body="sorry", kind="apology", segments=3)
+    )
+    db.session.commit()
+    assert sample("sms_sent_total", kind="apology") == sent_before + 1
+    assert sample("sms_segments_sent_total") == segments_before + 3
+
+
+def test_queue_wait_is_observed_when_a_task_starts(app):
+    task = make_task(created_at=utcnow() - timedelta(seconds=4))
+    count_before = sample("job_queue_wait_seconds_count")
+    below_5s_before = sample("job_queue_wait_seconds_bucket", le="5.0")
+    task.status = TaskStatus.PROCESSING.value
+    db.session.commit()
+    assert sample("job_queue_wait_seconds_count") == count_before + 1
+    assert sample("job_queue_wait_seconds_bucket", le="5.0") == below_5s_before + 1
+
+
+def test_a_completed_task_counts_a_reply_and_its_tokens(app):
+    task = make_task(status=TaskStatus.PROCESSING.value)
+    replies_before = sample("sms_replies_sent_total")
+    tokens_before = sample("ai_tokens_total")
+    task.mark_completed("Paris.", tokens_used=42, processing_time=0.5)
+    db.session.commit()
+    assert sample("sms_replies_sent_total") == replies_before + 1
+    assert sample("ai_tokens_total") == tokens_before + 42
+
+
+def test_multiprocess_mode_adds_up_every_process(app, tmp_path):
+    """Values written by another process (a second gunicorn or Celery worker) appear too."""
+    script = textwrap.dedent(
+        """
+        from sms_agent.metrics import count_inbound
+        count_inbound("duplicate"); count_inbound("duplicate")
+        """
+    )
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    project = app.root_path + "/.."
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=project)
+    app.config["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    response = app.test_client().get("/metrics")
+    assert 'sms_inbound_messages_total{outcome="duplicate"} 4.0' in response.text
