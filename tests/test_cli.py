@@ -102,3 +102,17 @@ def test_demo_seed_is_realistic_and_deterministic(runner):
 def test_demo_seed_refuses_tasks_without_users(runner):
     result = runner.invoke(args=["demo", "seed", "--users", "0", "--tasks", "5"])
     assert result.exit_code == 2
+
+
+def test_demo_seed_inserts_in_bulk_fast_enough_for_100k_tasks(runner):
+    import time
+
+    started = time.perf_counter()
+    result = runner.invoke(
+        args=["demo", "seed", "--users", "200", "--tasks", "20000", "--errors", "0"]
+    )
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert _counts()[1] == 20000
+    # 100,000 tasks must take well under a minute; a fifth of that in under 10 s keeps margin.
+    assert elapsed < 10, f"seeding 20,000 tasks took {elapsed:.1f}s"
