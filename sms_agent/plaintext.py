@@ -1,0 +1,163 @@
+"""Markdown to plain text for a phone screen, parsed with markdown-it rather than guessed at."""
+
+from __future__ import annotations
+
+import re
+from itertools import zip_longest
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+_PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_TAG = re.compile(r"<[^>]*>")
+_LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def markdown_to_text(source: str) -> str:
+    """Headings, emphasis and code lose their markers but keep their words; links keep their URL.
+
+    Lists stay one item a line ("- " or "1. "), tables become one "header: value" line per
+    row, and blocks are separated by one blank line.
+    """
+    renderer = _Renderer()
+    for token in _PARSER.parse(source):
+        renderer.feed(token)
+    text = "\n".join(line.rstrip() for line in renderer.lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+class _Renderer:
+    """Walks markdown-it's block tokens and writes plain lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.lists: list[str] = []  # "-" for bullets, "." or ")" for numbered lists
+        self.marker = ""  # the list marker waiting for the item's first line
+        self.header: list[str] = []
+        self.row: list[str] = []
+        self.in_cell = False
+
+    def feed(self, token: Token) -> None:
+        handler = getattr(self, f"on_{token.type}", None)
+        if handler is not None:
+            handler(token)
+
+    # -- blocks -----------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        indent = "  " * max(len(self.lists) - 1, 0)
+        for number, line in enumerate(text.split("\n")):
+            lead = self.marker if number == 0 else " " * len(self.marker)
+            self.lines.append(f"{indent}{lead}{line}")
+            self.marker = ""
+
+    def separate(self) -> None:
+        if not self.lists and self.lines and self.lines[-1] != "":
+            self.lines.append("")
+
+    def on_inline(self, token: Token) -> None:
+        text = inline_text(token.children or [])
+        if self.in_cell:
+            self.row.append(" ".join(text.split()))
+        else:
+            self.write(text)
+
+    def on_paragraph_close(self, token: Token) -> None:
+        if not token.hidden:
+            self.separate()
+
+    on_heading_close = on_paragraph_close
+    on_blockquote_close = on_paragraph_close
+
+    def on_fence(self, token: Token) -> None:
+        self.write(token.content.rstrip("\n"))
+        self.separate()
+
+    on_code_block = on_fence
+
+    def on_html_block(self, token: Token) -> None:
+        text = _TAG.sub("", _LINE_BREAK_TAG.sub("\n", token.content)).strip()
+        if text:
+            self.write(text)
+        self.separate()
+
+    def on_hr(self, token: Token) -> None:
+        self.separate()
+
+    # -- lists ------------------------------------------------------------------------
+    def on_bullet_list_open(self, token: Token) -> None:
+        self.lists.append("-")
+
+    def on_ordered_list_open(self, token: Token) -> None:
+        self.lists.append(token.markup or ".")
+
+    def on_list_item_open(self, token: Token) -> None:
+        self.marker = f"{token.info}{token.markup} " if token.info else "- "
+
+    def on_list_item_close(self, token: Token) -> None:
+        if self.marker:  # an empty item still shows its bullet
+            self.write("")
+
+    def on_bullet_list_close(self, token: Token) -> None:
+        self.lists.pop()
+        self.separate()
+
+    on_ordered_list_close = on_bullet_list_close
+
+    # -- tables -----------------------------------------------------------------------
+    def on_th_open(self, token: Token) -> None:
+        self.in_cell = True
+
+    on_td_open = on_th_open
+
+    def on_th_close(self, token: Token) -> None:
+        self.in_cell = False
+
+    on_td_close = on_th_close
+
+    def on_tr_close(self, token: Token) -> None:
+        row, self.row = self.row, []
+        if not self.header:
+            self.header = row
+            return
+        pairs = zip_longest(self.header, row, fillvalue="")
+        self.write(
+            ", ".join(f"{name}: {value}" if name else value for name, value in pairs if value)
+        )
+
+    def on_table_close(self, token: Token) -> None:
+        self.header = []
+        self.separate()
+
+
+def inline_text(children: list[Token]) -> str:
+    """The words of one inline run; a link's URL follows its text unless they are the same."""
+    out: list[str] = []
+    links: list[tuple[str, int]] = []
+    for index, child in enumerate(children):
+        kind = child.type
+        if kind in ("text", "code_inline"):
+            out.append(child.content)
+        elif kind in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif kind == "html_inline":
+            out.append("\n" if _LINE_BREAK_TAG.fullmatch(child.content.strip()) else "")
+        elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
+            out.append(child.markup if _between_digits(children, index) else "")
+        elif kind == "link_open":
+            links.append((str(child.attrs.get("href", "")), len(out)))
+        elif kind == "link_close" and links:
+            href, start = links.pop()
+            label = "".join(out[start:]).strip()
+            if href and href not in (label, f"mailto:{label}"):
+                out.append(f" ({href})")
+        elif kind == "image":
+            src = str(child.attrs.get("src", ""))
+            out.append(f"{child.content} ({src})" if child.content else src)
+    return "".join(out)
+
+
+def _between_digits(children: list[Token], index: int) -> bool:
+    """'2*3*4' is arithmetic, not emphasis: keep the asterisks between digits."""
+    before = children[index - 1].content if index > 0 else ""
+    after = children[index + 1].content if index + 1 < len(children) else ""
+    return before[-1:].isdigit() and after[:1].isdigit()
