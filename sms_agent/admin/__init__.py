@@ -1,7 +1,62 @@
-"""The staff admin UI under /admin (Flask-Admin behind Flask-Login)."""
+"""The staff admin UI under /admin (Flask-Admin behind Flask-Login).
 
-from flask import Flask
+A fresh Admin and fresh views are built for every app: Flask-Admin views hold their
+blueprints, so sharing them between apps (tests build many) would break.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from ..extensions import db
+
+SITE_HEADER = "SMS-to-AI Agent Administration"
+SITE_TITLE = "SMS-to-AI Agent Admin"
+INDEX_TITLE = "Welcome to SMS-to-AI Agent Administration"
+
+assets = Blueprint(
+    "admin_assets", __name__, static_folder="static", static_url_path="/admin-assets"
+)
 
 
-def init_app(app: Flask) -> None:
-    """Builds a fresh Admin per app; filled in by the admin issue."""
+class SiteAdmin(Admin):
+    """Flask-Admin's Admin with the page title and home heading our templates show."""
+
+    site_title = SITE_TITLE
+    index_title = INDEX_TITLE
+
+
+def init_app(app: Flask) -> Admin:
+    from .auth import AuthView, init_login
+    from .dashboard import DashboardView
+
+    init_login(app)
+    app.register_blueprint(assets)
+    admin = SiteAdmin(
+        app,
+        name=SITE_HEADER,
+        index_view=DashboardView(name="Dashboard", url="/admin"),
+        theme=Bootstrap4Theme(base_template="admin/sms_base.html"),
+    )
+    admin.add_view(AuthView(name="Log in", endpoint="auth", url="/admin/auth"))
+    admin.add_views(*_model_views())
+    return admin
+
+
+def _model_views() -> list:
+    from ..models import ApiToken, ErrorLog, OutboundMessage, StaffUser, Task, User
+    from .messages import OutboundMessageView
+    from .staff import ApiTokenView, StaffUserView
+    from .tasks import ErrorLogView, TaskView
+    from .users import UserView
+
+    return [
+        UserView(User, db, name="Users"),
+        TaskView(Task, db, name="Tasks"),
+        ErrorLogView(ErrorLog, db, name="Error logs"),
+        OutboundMessageView(OutboundMessage, db, name="Outbound messages"),
+        StaffUserView(StaffUser, db, name="Staff users", category="Access"),
+        ApiTokenView(ApiToken, db, name="API tokens", category="Access"),
+    ]

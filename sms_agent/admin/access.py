@@ -1,0 +1,72 @@
+"""Who may see and change what in the admin: active staff read, admin staff write."""
+
+from __future__ import annotations
+
+from flask import abort, redirect, request, url_for
+from flask_login import current_user
+
+#: Methods that only read; every other method changes data and needs an admin.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_staff() -> bool:
+    """A logged-in, still-active staff member (deactivation takes effect on the next request)."""
+    return bool(current_user and current_user.is_authenticated and current_user.is_active)
+
+
+def is_admin_staff() -> bool:
+    return is_staff() and bool(current_user.is_admin)
+
+
+def login_redirect():
+    """Send the browser to the login page, remembering where it wanted to go."""
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+class StaffAccess:
+    """Mixin for admin views: anonymous users go to the login page; non-admin staff may
+    look but every POST from them is refused with 403, whatever the view."""
+
+    admin_only = False
+
+    def is_accessible(self) -> bool:
+        return is_admin_staff() if self.admin_only else is_staff()
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not is_staff():
+            return login_redirect()
+        abort(403)
+
+    def _handle_view(self, name, **kwargs):
+        refused = super()._handle_view(name, **kwargs)
+        if refused is not None:
+            return refused
+        if request.method not in SAFE_METHODS and not is_admin_staff():
+            abort(403)
+        return None
+
+
+class ReadOnlyForStaff(StaffAccess):
+    """Model views: create, edit, delete and actions exist only for admin staff.
+
+    A view sets `allow_create` / `allow_edit` / `allow_delete` for what admins may do.
+    """
+
+    allow_create = True
+    allow_edit = True
+    allow_delete = True
+
+    @property
+    def can_create(self) -> bool:
+        return self.allow_create and is_admin_staff()
+
+    @property
+    def can_edit(self) -> bool:
+        return self.allow_edit and is_admin_staff()
+
+    @property
+    def can_delete(self) -> bool:
+        return self.allow_delete and is_admin_staff()
+
+    def is_action_allowed(self, name: str) -> bool:
+        return is_admin_staff() and super().is_action_allowed(name)

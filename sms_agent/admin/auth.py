@@ -1,0 +1,109 @@
+"""Staff login and logout for the admin, and the Flask-Login user loader."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import current_app, make_response, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_admin.helpers import get_current_view
+from flask_login import login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length
+
+from ..extensions import db, limiter, login_manager
+from ..models import StaffUser, utcnow
+
+FAILED_LOGIN = 401
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[InputRequired(), Length(max=80)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
+    next = HiddenField()
+
+
+@login_manager.user_loader
+def load_staff(user_id: str) -> StaffUser | None:
+    """Flask-Login keeps the staff id in the session; a bad id simply means logged out."""
+    try:
+        return db.session.get(StaffUser, int(user_id))
+    except (TypeError, ValueError):
+        return None
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: an absolute or scheme-relative URL could send a freshly
+    logged-in staff member to a look-alike site."""
+    fallback = url_for("admin.index")
+    if not target:
+        return fallback
+    target = target.replace("\\", "/").strip()
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    return target
+
+
+def authenticate(username: str, password: str) -> StaffUser | None:
+    """The active staff user with these credentials, or None."""
+    staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username.strip()))
+    if staff is None or not staff.is_active or not staff.check_password(password):
+        return None
+    return staff
+
+
+def _login_rate() -> str:
+    return current_app.config["LOGIN_RATE"]
+
+
+def _failed(response) -> bool:
+    """Only failed attempts count towards the limit, so staff who log in often are fine."""
+    return response.status_code == FAILED_LOGIN
+
+
+def _too_many(_limit):
+    """The login page again, with a 429 and a plain explanation instead of a bare error."""
+    form = LoginForm(formdata=None, next=request.form.get("next", ""))
+    message = "Too many failed logins from your address. Please wait a minute and try again."
+    page = get_current_view().render("admin/login.html", form=form, error=message)
+    return make_response(page, 429)
+
+
+class AuthView(BaseView):
+    """Login and logout pages; always reachable and never shown in the menu."""
+
+    def is_visible(self) -> bool:
+        return False
+
+    @expose("/", methods=("GET",))
+    def index(self):
+        return redirect(url_for(".login"))
+
+    @expose("/login/", methods=("GET", "POST"))
+    @limiter.limit(_login_rate, methods=["POST"], deduct_when=_failed, on_breach=_too_many)
+    def login(self):
+        form = LoginForm(next=request.args.get("next", ""))
+        if not form.validate_on_submit():
+            status = 400 if request.method == "POST" else 200
+            return self.render("admin/login.html", form=form, error=None), status
+        staff = authenticate(form.username.data, form.password.data)
+        if staff is None:
+            error = "Wrong username or password, or the account is inactive."
+            return self.render("admin/login.html", form=form, error=error), FAILED_LOGIN
+        login_user(staff)
+        staff.last_login_at = utcnow()
+        db.session.commit()
+        return redirect(safe_next(form.next.data))
+
+    @expose("/logout/", methods=("POST",))
+    def logout(self):
+        logout_user()
+        return redirect(url_for(".login"))
+
+
+def init_login(app) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in to use the admin."

@@ -1,0 +1,148 @@
+"""What every model view shares: access rules, CSRF-protected forms, read-only values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import url_for
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterConverter
+from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.form import BaseForm, rules
+from flask_admin.helpers import get_render_ctx
+from flask_admin.model import filters
+from flask_admin.model.form import converts
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from wtforms.fields.choices import SelectChoice
+
+from ..extensions import db
+from .access import ReadOnlyForStaff
+
+
+class AdminForm(FlaskForm, BaseForm):
+    """Flask-Admin's forms with Flask-WTF's CSRF token.
+
+    CSRFProtect checks the `csrf_token` field of every POST before any view runs.
+    Flask-Admin's own SecureForm puts a differently signed token (wtforms SessionCSRF)
+    under that same name, which CSRFProtect rejects, so the forms carry Flask-WTF's token
+    and validate it a second time themselves.
+    """
+
+
+class TimestampFilters(FilterConverter):
+    """Date filters for our UTCDateTime columns, which Flask-Admin knows only by name."""
+
+    @filters.convert("utcdatetime")
+    def conv_utc_datetime(self, column, name, **kwargs):
+        return self.conv_datetime(column, name, **kwargs)
+
+
+class TimestampForms(AdminModelConverter):
+    """Date-time inputs for our UTCDateTime columns."""
+
+    @converts("UTCDateTime")
+    def convert_utc_datetime(self, field_args, **extra):
+        return self.convert_datetime(field_args, **extra)
+
+
+def select_choices(choice) -> list[SelectChoice]:
+    """Form choices for a str-enum, in the shape WTForms 3.3 asks for."""
+    return [SelectChoice(value, label) for value, label in choice.choices()]
+
+
+def format_datetime(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+class ReadOnlyValue(rules.BaseRule):
+    """A labelled value of the model being edited, shown but never submitted or saved."""
+
+    def __init__(self, attribute: str, label: str) -> None:
+        super().__init__()
+        self.attribute, self.label = attribute, label
+
+    def __call__(self, form, form_opts=None, field_args=None) -> Markup:
+        model = (get_render_ctx() or {}).get("model")
+        value = getattr(model, self.attribute, None) if model is not None else None
+        shown = format_datetime(value) if isinstance(value, datetime) else value
+        return Markup(
+            '<div class="form-group"><label class="col-form-label">{}</label>'
+            '<p class="form-control-plaintext" data-readonly="{}">{}</p></div>'
+        ).format(self.label, self.attribute, "—" if shown in (None, "") else shown)
+
+
+class CsrfTokenPlaced(rules.BaseRule):
+    """Marks the CSRF field as placed: the form's hidden_tag() renders it. Without this,
+    Flask-Admin would drop the token from any form laid out with form_rules."""
+
+    @property
+    def visible_fields(self) -> list[str]:
+        return ["csrf_token"]
+
+    def __call__(self, form, form_opts=None, field_args=None) -> str:
+        return ""
+
+
+def sections(*fieldsets: rules.BaseRule) -> list[rules.BaseRule]:
+    """form_rules made of titled sections (the Django admin's fieldsets)."""
+    return [CsrfTokenPlaced(), *fieldsets]
+
+
+def user_link(phone: str | None) -> Markup | str:
+    """A phone number linking to that texter's page in the admin."""
+    if not phone:
+        return "—"
+    href = url_for("user.details_view", id=phone)
+    return Markup('<a href="{}">{}</a>').format(href, phone)
+
+
+def short(text: str | None, length: int = 80) -> str:
+    text = text or ""
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+class AdminModelView(ReadOnlyForStaff, ModelView):
+    """Everyone logged in can list and read; admins can also change and run actions."""
+
+    form_base_class = AdminForm
+    filter_converter = TimestampFilters()
+    model_form_converter = TimestampForms
+    can_view_details = True
+    can_set_page_size = True
+    named_filter_urls = True
+    page_size = 50
+
+    def pks(self, ids) -> list:
+        """Primary keys from request strings; one that does not parse matches nothing.
+
+        SQLAlchemy's Uuid columns want UUID objects, not the strings a form sends.
+        """
+        python_type = self.model.__mapper__.primary_key[0].type.python_type
+        parsed = []
+        for value in ids:
+            try:
+                parsed.append(python_type(value))
+            except (TypeError, ValueError):
+                continue
+        return parsed
+
+    def selected(self, ids) -> list:
+        """The rows an action was asked to change."""
+        pk = self.model.__mapper__.primary_key[0]
+        return list(db.session.scalars(sa.select(self.model).where(pk.in_(self.pks(ids)))))
+
+    def get_one(self, id):
+        pks = self.pks([id])
+        return db.session.get(self.model, pks[0]) if pks else None
+
+    @action("delete", "Delete", "Are you sure you want to delete the selected records?")
+    def action_delete(self, ids):
+        return super().action_delete(self.pks(ids))
+
+    column_type_formatters = {
+        **ModelView.column_type_formatters,
+        datetime: lambda _view, value, *_: format_datetime(value),
+    }

@@ -1,0 +1,65 @@
+"""A texter's conversation as their phone shows it: what they sent and what we sent back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import OutboundMessage, Task
+
+
+@dataclass(frozen=True)
+class Bubble:
+    """One message in the thread; `inbound` is from the texter, otherwise from us."""
+
+    inbound: bool
+    body: str
+    at: datetime
+    status: str
+    detail: str = ""
+
+
+def _inbound(task: Task) -> Bubble:
+    detail = task.category if task.status == "completed" else (task.error_message or "")
+    return Bubble(True, task.sms_content, task.created_at, task.status, detail)
+
+
+def _outbound(message: OutboundMessage) -> Bubble:
+    detail = f"{message.segments} segment{'s' if message.segments != 1 else ''}, "
+    detail += message.encoding
+    if message.error_code:
+        detail += f", error {message.error_code}"
+    return Bubble(False, message.body, message.created_at, message.status, detail)
+
+
+def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
+    """The last `limit` messages both ways, oldest first so the newest sits at the bottom.
+
+    Replies are read from the outbox rather than Task.ai_response: the outbox holds what
+    was actually sent (split, trimmed, or an apology), including texts with no task.
+    """
+    tasks = db.session.scalars(
+        sa.select(Task)
+        .where(Task.user_phone == phone)
+        .order_by(Task.created_at.desc())
+        .limit(limit)
+    )
+    messages = db.session.scalars(
+        sa.select(OutboundMessage)
+        .where(OutboundMessage.to_number == phone)
+        .order_by(OutboundMessage.created_at.desc())
+        .limit(limit)
+    )
+    bubbles = [_inbound(task) for task in tasks] + [_outbound(m) for m in messages]
+    # An inbound text and its reply can share a timestamp; the question goes first.
+    bubbles.sort(key=lambda bubble: (bubble.at, not bubble.inbound))
+    return bubbles[-limit:]
+
+
+def awaiting_reply(thread: list[Bubble]) -> bool:
+    """Every text we receive gets a reply (an answer, an apology or a notice), so the
+    thread is waiting while the texter had the last word."""
+    return bool(thread) and thread[-1].inbound

@@ -1,0 +1,38 @@
+"""Every SMS we sent, read-only: the outbox is a record of what happened."""
+
+from __future__ import annotations
+
+from ..models import DeliveryStatus
+from .base import AdminModelView, short
+
+
+class OutboundMessageView(AdminModelView):
+    allow_create = allow_edit = allow_delete = False
+    column_list = [
+        "created_at",
+        "to_number",
+        "body",
+        "kind",
+        "status",
+        "segments",
+        "encoding",
+        "error_code",
+        "sid",
+        "task_id",
+    ]
+    column_labels = {
+        "to_number": "To",
+        "created_at": "Sent",
+        "error_code": "Error code",
+        "sid": "SID",
+        "task_id": "Task",
+    }
+    column_formatters = {
+        "body": lambda _v, _c, message, _n: short(message.body, 60),
+        "task_id": lambda _v, _c, message, _n: str(message.task_id)[:8] if message.task_id else "—",
+    }
+    column_choices = {"status": DeliveryStatus.choices()}
+    column_filters = ["status", "encoding", "kind", "created_at"]
+    column_searchable_list = ["to_number", "body", "sid"]
+    column_default_sort = ("created_at", True)
+    column_details_exclude_list = ["task"]

@@ -1,0 +1,116 @@
+"""Staff accounts and API tokens: admin staff only; secrets are never shown back."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import flash, make_response
+from flask_admin import expose
+from flask_admin.actions import action
+from wtforms import PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from ..extensions import db
+from ..models import ApiToken, StaffUser, User
+from .base import AdminForm, AdminModelView
+
+MIN_PASSWORD = 8
+
+
+class NewPasswordField(PasswordField):
+    """Saves a hash of what was typed, and leaves the password alone when empty."""
+
+    def populate_obj(self, obj: StaffUser, name: str) -> None:
+        if self.data:
+            obj.set_password(self.data)
+
+
+class StaffUserView(AdminModelView):
+    admin_only = True
+    column_list = ["username", "email", "is_admin", "is_active", "created_at", "last_login_at"]
+    column_labels = {"is_admin": "Admin", "is_active": "Active", "last_login_at": "Last login"}
+    column_details_list = column_list
+    column_searchable_list = ["username", "email"]
+    column_filters = ["is_admin", "is_active"]
+    form_columns = ["username", "email", "is_admin", "is_active", "password"]
+    form_extra_fields = {
+        "password": NewPasswordField(
+            "Password",
+            description="Leave empty to keep the current password.",
+            validators=[Optional(), Length(min=MIN_PASSWORD)],
+        )
+    }
+
+    def get_create_form(self):
+        form = super().get_create_form()
+        form.password = NewPasswordField(
+            "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD)]
+        )
+        return form
+
+
+class TokenForm(AdminForm):
+    name = StringField("Label", validators=[Optional(), Length(max=100)])
+    staff_user = SelectField("Staff user", validators=[Optional()])
+    user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=20)])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        staff = db.session.scalars(sa.select(StaffUser).order_by(StaffUser.username))
+        self.staff_user.choices = [SelectChoice("", "(none)")] + [
+            SelectChoice(str(member.id), member.username) for member in staff
+        ]
+
+    def validate_user_phone(self, field) -> None:
+        if bool(self.staff_user.data) == bool(field.data):
+            raise ValidationError("Choose a staff user or give a texter's phone, not both.")
+        if field.data and db.session.get(User, field.data.strip()) is None:
+            raise ValidationError("No texter with that phone number.")
+
+    def owner(self) -> dict:
+        """ApiToken.issue's owner argument for the validated form."""
+        if self.staff_user.data:
+            return {"staff_user": db.session.get(StaffUser, int(self.staff_user.data))}
+        return {"user": db.session.get(User, self.user_phone.data.strip())}
+
+
+class ApiTokenView(AdminModelView):
+    """Keys are shown once, on the page that answers the creation; afterwards only the
+    prefix is known (the database keeps a SHA-256)."""
+
+    admin_only = True
+    allow_edit = allow_delete = False
+    column_list = [
+        "prefix",
+        "name",
+        "staff_user",
+        "user_phone",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    column_details_list = column_list
+    column_labels = {"user_phone": "Texter", "last_used_at": "Last used", "revoked_at": "Revoked"}
+    column_searchable_list = ["prefix", "name", "user_phone"]
+    column_filters = ["created_at", "revoked_at"]
+    column_default_sort = ("created_at", True)
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        form = TokenForm()
+        if not form.validate_on_submit():
+            return self.render("admin/token_new.html", form=form)
+        token, key = ApiToken.issue(**form.owner(), name=form.name.data or "")
+        db.session.add(token)
+        db.session.commit()
+        response = make_response(self.render("admin/token_created.html", token=token, key=key))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @action("revoke", "Revoke", "Revoke the selected tokens? Clients using them stop working.")
+    def action_revoke(self, ids) -> None:
+        tokens = self.selected(ids)
+        for token in tokens:
+            token.revoke()
+        db.session.commit()
+        flash(f"Revoked {len(tokens)} token{'' if len(tokens) == 1 else 's'}.", "success")

@@ -1,0 +1,141 @@
+"""Texters' requests and the errors they raised: TaskAdmin and ErrorLogAdmin."""
+
+from __future__ import annotations
+
+from flask import flash
+from flask_admin.actions import action
+from flask_admin.form import rules
+from wtforms import SelectField
+
+from ..extensions import db
+from ..models import Category, ErrorType, TaskStatus, Tier
+from .base import AdminModelView, ReadOnlyValue, sections, select_choices, short, user_link
+
+_TIMESTAMPS = rules.FieldSet(
+    [
+        ReadOnlyValue("id", "ID"),
+        ReadOnlyValue("created_at", "Created"),
+        ReadOnlyValue("updated_at", "Updated"),
+        ReadOnlyValue("completed_at", "Completed"),
+    ],
+    "Timestamps",
+)
+
+
+class TaskView(AdminModelView):
+    # Tasks arrive by SMS (or the Try it page); one typed in here would never be answered.
+    allow_create = False
+    column_list = [
+        "id",
+        "user_phone",
+        "category",
+        "success",
+        "status",
+        "processing_time",
+        "tokens_used",
+        "created_at",
+    ]
+    column_display_pk = True
+    column_labels = {
+        "id": "ID",
+        "user_phone": "User",
+        "user.tier": "User tier",
+        "processing_time": "Processing time (s)",
+        "tokens_used": "Tokens",
+        "created_at": "Created",
+        "sms_content": "SMS content",
+        "ai_response": "AI response",
+        "metadata_": "Metadata",
+    }
+    column_formatters = {
+        "user_phone": lambda _v, _c, task, _n: user_link(task.user_phone),
+        "id": lambda _v, _c, task, _n: str(task.id)[:8],
+    }
+    column_formatters_detail = {"user_phone": lambda _v, _c, task, _n: user_link(task.user_phone)}
+    column_choices = {
+        "category": Category.choices(),
+        "status": TaskStatus.choices(),
+        "user.tier": Tier.choices(),
+    }
+    column_filters = ["category", "success", "status", "created_at", "user.tier"]
+    column_searchable_list = ["user_phone", "sms_content", "ai_response"]
+    column_default_sort = ("created_at", True)
+    column_details_exclude_list = ["user", "outbound_messages"]
+    form_overrides = {"category": SelectField, "status": SelectField}
+    form_args = {
+        "category": {"choices": select_choices(Category)},
+        "status": {"choices": select_choices(TaskStatus)},
+    }
+    form_excluded_columns = [
+        "user",
+        "outbound_messages",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    ]
+    form_rules = sections(
+        rules.FieldSet(
+            [ReadOnlyValue("user_phone", "User"), "sms_content", "ai_response", "category"],
+            "Content",
+        ),
+        rules.FieldSet(
+            ["processing_time", "tokens_used", "complexity_score"], "Performance metrics"
+        ),
+        rules.FieldSet(["success", "status", "error_message"], "Error information"),
+        rules.FieldSet(["message_sid", "metadata_"], "Metadata"),
+        _TIMESTAMPS,
+    )
+
+
+class ErrorLogView(AdminModelView):
+    # Errors are recorded by the service itself; staff triage them, they do not invent them.
+    allow_create = False
+    column_list = ["timestamp", "error_type", "error_message", "user_phone", "task_id", "resolved"]
+    column_labels = {
+        "error_type": "Type",
+        "error_message": "Message",
+        "user_phone": "User",
+        "task_id": "Task",
+        "metadata_": "Metadata",
+    }
+    column_formatters = {
+        "user_phone": lambda _v, _c, error, _n: user_link(error.user_phone),
+        "error_message": lambda _v, _c, error, _n: short(error.error_message),
+        "task_id": lambda _v, _c, error, _n: str(error.task_id)[:8] if error.task_id else "—",
+    }
+    column_choices = {"error_type": ErrorType.choices()}
+    column_filters = ["error_type", "resolved", "timestamp"]
+    column_searchable_list = ["error_message", "user_phone"]
+    column_default_sort = ("timestamp", True)
+    column_details_exclude_list = ["user", "task"]
+    form_overrides = {"error_type": SelectField}
+    form_args = {"error_type": {"choices": select_choices(ErrorType)}}
+    form_excluded_columns = ["timestamp", "task", "user"]
+    form_rules = sections(
+        rules.FieldSet(["error_type", "error_message", "stack_trace"], "Error"),
+        rules.FieldSet(["resolved", "resolution_notes"], "Resolution"),
+        rules.FieldSet(
+            ["metadata_", ReadOnlyValue("user_phone", "User"), ReadOnlyValue("timestamp", "Time")],
+            "Context",
+        ),
+    )
+
+    @action("mark_resolved", "Mark as resolved")
+    def action_resolve(self, ids) -> None:
+        errors = self.selected(ids)
+        for error in errors:
+            error.resolve(error.resolution_notes)
+        db.session.commit()
+        flash(f"Marked {_errors(len(errors))} as resolved.", "success")
+
+    @action("mark_unresolved", "Mark as unresolved")
+    def action_unresolve(self, ids) -> None:
+        errors = self.selected(ids)
+        for error in errors:
+            error.resolved = False
+        db.session.commit()
+        flash(f"Marked {_errors(len(errors))} as unresolved.", "success")
+
+
+def _errors(count: int) -> str:
+    return f"{count} error{'' if count == 1 else 's'}"

@@ -1,0 +1,132 @@
+"""Texters in the admin: the design document's UserAdmin, with its bulk actions."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.form import rules
+from flask_admin.model.template import LinkRowAction
+from wtforms import SelectField
+
+from ..extensions import db
+from ..models import Tier, User
+from ..quota import change_tier
+from .base import AdminModelView, ReadOnlyValue, sections, select_choices
+from .conversation import thread_for
+
+
+def _plural(count: int, noun: str = "user") -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+_DETAIL_SECTIONS = (
+    rules.FieldSet(["full_name", "email", "timezone"], "Personal information"),
+    rules.FieldSet(["total_requests", "monthly_requests", "rate_limit_reset"], "Usage statistics"),
+    rules.FieldSet(["preferences", "opted_out_at", "context_reset_at"], "Preferences"),
+)
+
+
+class UserView(AdminModelView):
+    column_list = [
+        "phone_number",
+        "tier",
+        "full_name",
+        "email",
+        "total_requests",
+        "monthly_requests",
+        "is_active",
+        "last_active",
+        "created_at",
+    ]
+    column_labels = {
+        "phone_number": "Phone",
+        "is_active": "Active",
+        "last_active": "Last active",
+        "created_at": "Created",
+        "updated_at": "Updated",
+        "rate_limit_reset": "Quota resets",
+        "opted_out_at": "Opted out",
+    }
+    column_choices = {"tier": Tier.choices()}
+    column_filters = ["tier", "is_active", "created_at", "last_active"]
+    column_searchable_list = ["phone_number", "email", "full_name"]
+    column_default_sort = ("created_at", True)
+    column_display_pk = True
+    column_details_exclude_list = ["tasks"]
+    column_extra_row_actions = [
+        LinkRowAction("fa fa-comments", "conversation/?id={row_id}", "Conversation")
+    ]
+    form_overrides = {"tier": SelectField}
+    form_args = {"tier": {"choices": select_choices(Tier)}}
+    form_columns = [
+        "phone_number",
+        "tier",
+        "is_active",
+        "full_name",
+        "email",
+        "timezone",
+        "total_requests",
+        "monthly_requests",
+        "rate_limit_reset",
+        "preferences",
+        "opted_out_at",
+        "context_reset_at",
+    ]
+    form_create_rules = sections(
+        rules.FieldSet(["phone_number", "tier", "is_active"], "Main"),
+        *_DETAIL_SECTIONS,
+    )
+    # The phone number is the key other rows point at, so it is fixed once created.
+    form_edit_rules = sections(
+        rules.FieldSet([ReadOnlyValue("phone_number", "Phone"), "tier", "is_active"], "Main"),
+        *_DETAIL_SECTIONS,
+        rules.FieldSet(
+            [
+                ReadOnlyValue("created_at", "Created"),
+                ReadOnlyValue("updated_at", "Updated"),
+                ReadOnlyValue("last_active", "Last active"),
+            ],
+            "Timestamps",
+        ),
+    )
+    details_template = "admin/user_details.html"
+
+    def get_edit_form(self):
+        form = super().get_edit_form()
+        del form.phone_number
+        return form
+
+    @action("reset_monthly_requests", "Reset monthly requests")
+    def action_reset_monthly(self, ids) -> None:
+        users = self.selected(ids)
+        for user in users:
+            user.reset_monthly_requests()
+        db.session.commit()
+        flash(f"Reset monthly requests for {_plural(len(users))}.", "success")
+
+    @action("upgrade_to_premium", "Upgrade to premium")
+    def action_upgrade(self, ids) -> None:
+        self._change_tier(ids, Tier.PREMIUM, "Upgraded {} to premium.")
+
+    @action("downgrade_to_free", "Downgrade to free")
+    def action_downgrade(self, ids) -> None:
+        self._change_tier(ids, Tier.FREE, "Downgraded {} to free.")
+
+    def _change_tier(self, ids, tier: Tier, message: str) -> None:
+        users = self.selected(ids)
+        for user in users:
+            change_tier(user, tier.value)
+        db.session.commit()
+        flash(message.format(_plural(len(users))), "success")
+
+    @expose("/conversation/")
+    def conversation_view(self):
+        """The texter's thread as their phone shows it: oldest at the top."""
+        user = db.session.get(User, request.args.get("id", ""))
+        if user is None:
+            flash("No such user.", "error")
+            return redirect(url_for(".index_view"))
+        return self.render(
+            "admin/conversation.html", user=user, thread=thread_for(user.phone_number)
+        )

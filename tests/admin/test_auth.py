@@ -1,0 +1,154 @@
+"""Logging in and out of the admin, and who gets in."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import TestingConfig
+from sms_agent import create_app
+from sms_agent.admin.auth import load_staff, safe_next
+from sms_agent.extensions import db
+from tests.admin.conftest import PASSWORD, csrf_for, log_in
+from tests.factories import make_staff
+
+ADMIN_PAGES = [
+    "/admin/",
+    "/admin/user/",
+    "/admin/task/",
+    "/admin/errorlog/",
+    "/admin/outboundmessage/",
+    "/admin/staffuser/",
+    "/admin/apitoken/",
+    "/admin/user/new/",
+    "/admin/apitoken/new/",
+    "/admin/user/conversation/?id=x",
+]
+
+
+def test_login_page_has_a_form_with_a_csrf_token(client):
+    page = client.get("/admin/auth/login/").get_data(as_text=True)
+    assert 'name="username"' in page and 'name="password"' in page
+    assert csrf_for(client, "/admin/auth/login/")
+
+
+def test_staff_login_lands_on_the_dashboard_and_records_the_time(client):
+    staff = make_staff("ann", PASSWORD)
+    response = log_in(client, "ann")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+    db.session.refresh(staff)
+    assert staff.last_login_at is not None
+    assert "Welcome to SMS-to-AI Agent Administration" in client.get("/admin/").get_data(
+        as_text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("ann", "wrong password"), ("nobody", PASSWORD), ("ann", "")]
+)
+def test_bad_credentials_are_refused(client, username, password):
+    make_staff("ann", PASSWORD)
+    response = log_in(client, username, password)
+    assert response.status_code in (400, 401)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_wrong_password_says_so_with_401(client):
+    make_staff("ann", PASSWORD)
+    response = log_in(client, "ann", "wrong password")
+    assert response.status_code == 401
+    assert "Wrong username or password" in response.get_data(as_text=True)
+
+
+def test_inactive_staff_cannot_log_in(client):
+    make_staff("gone", PASSWORD, is_active=False)
+    assert log_in(client, "gone").status_code == 401
+
+
+def test_staff_deactivated_after_login_is_sent_back_to_login(client):
+    staff = make_staff("ann", PASSWORD)
+    log_in(client, "ann")
+    staff.is_active = False
+    db.session.commit()
+    response = client.get("/admin/user/")
+    assert response.status_code == 302
+    assert "/admin/auth/login/" in response.headers["Location"]
+
+
+def test_login_without_csrf_token_is_rejected(client):
+    make_staff("ann", PASSWORD)
+    response = client.post("/admin/auth/login/", data={"username": "ann", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_anonymous_visitors_are_redirected_to_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith("/admin/auth/login/?next=")
+
+
+def test_login_returns_to_the_page_asked_for(client):
+    make_staff("ann", PASSWORD)
+    response = log_in(client, "ann", next_url="/admin/task/?search=x")
+    assert response.headers["Location"] == "/admin/task/?search=x"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/x", "\\\\evil.example", "javascript:alert(1)", "x"],
+)
+def test_next_never_leaves_the_site(app, target):
+    with app.test_request_context():
+        assert safe_next(target) == "/admin/"
+
+
+def test_logout_needs_post_and_ends_the_session(client):
+    make_staff("ann", PASSWORD)
+    log_in(client, "ann")
+    token = csrf_for(client, "/admin/")
+    assert client.get("/admin/auth/logout/").status_code == 405
+    assert client.post("/admin/auth/logout/", data={"csrf_token": token}).status_code == 302
+    assert client.get("/admin/").status_code == 302
+
+
+def test_user_loader_ignores_garbage_ids(app):
+    assert load_staff("not-a-number") is None
+    assert load_staff("999") is None
+
+
+@pytest.fixture
+def limited_app(database_url):
+    """Its own app with throttling on: the shared test config turns it off."""
+    app = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        RATELIMIT_ENABLED=True,
+        LOGIN_RATE="3/minute",
+    )
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_repeated_failed_logins_are_throttled_with_a_friendly_429(app, limited_app):
+    with limited_app.app_context():
+        make_staff("ann", PASSWORD)
+        client = limited_app.test_client()
+        statuses = [log_in(client, "ann", "wrong").status_code for _ in range(4)]
+        assert statuses == [401, 401, 401, 429]
+        response = log_in(client, "ann")
+        assert response.status_code == 429
+        assert "Too many failed logins" in response.get_data(as_text=True)
+
+
+def test_successful_logins_do_not_count_towards_the_limit(app, limited_app):
+    with limited_app.app_context():
+        make_staff("ann", PASSWORD)
+        client = limited_app.test_client()
+        for _ in range(5):
+            assert log_in(client, "ann").status_code == 302
+            client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(client, "/admin/")})
