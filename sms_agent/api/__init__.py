@@ -1,5 +1,26 @@
 """The token-authenticated JSON API under /api."""
 
-from flask import Blueprint
+from flask import Blueprint, current_app
+
+from ..extensions import limiter
+from . import auth
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+bp.before_request(auth.require_principal)
+
+# One budget per caller across the whole API; anonymous callers share their address's budget.
+limiter.shared_limit(
+    lambda: current_app.config["API_RATE_ANONYMOUS"],
+    scope="api-anonymous",
+    key_func=auth.throttle_key,
+    exempt_when=auth.is_authenticated,
+)(bp)
+limiter.shared_limit(
+    lambda: current_app.config["API_RATE_AUTHENTICATED"],
+    scope="api-authenticated",
+    key_func=auth.throttle_key,
+    exempt_when=auth.is_anonymous,
+)(bp)
+
+# The child modules add their routes to bp; imported last because they import bp.
+from . import analytics, error_logs, openapi, tasks, users  # noqa: E402, F401

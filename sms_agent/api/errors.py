@@ -1,9 +1,158 @@
-"""The API's one JSON error shape: {"error": "...", "details": {...}}."""
+"""The API's one JSON error shape: {"error": "...", "details": {...}}, and nothing else builds it.
+
+Handlers are registered on the app but answer JSON only for paths under /api/, so the admin
+and the webhook keep their own error pages. A request that matched no route has no blueprint,
+which is why these cannot simply be blueprint handlers.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from flask_limiter.errors import RateLimitExceeded
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from ..extensions import db
+
+log = logging.getLogger("sms_agent.api")
+
+API_PREFIX = "/api/"
+
+
+class ApiError(Exception):
+    """An error the API answers with `status` and the JSON error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def bad_request(message: str, **details: Any) -> ApiError:
+    return ApiError(400, message, details)
+
+
+def field_errors(errors: dict[str, Any]) -> ApiError:
+    """400 with marshmallow-style {field: [messages]} details."""
+    return ApiError(400, "Invalid input.", errors)
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, f"No such {what}.")
+
+
+def forbidden(message: str = "You do not have permission to do this.", **details) -> ApiError:
+    return ApiError(403, message, details)
+
+
+def conflict(message: str, **details: Any) -> ApiError:
+    return ApiError(409, message, details)
+
+
+def unauthorized(message: str = "Authentication credentials were not provided.") -> ApiError:
+    # The challenge tells clients which schemes we take (RFC 9110 requires it with 401).
+    return ApiError(401, message, headers={"WWW-Authenticate": 'Token realm="api", Bearer'})
+
+
+def quota_exceeded(reset_at, limit: int, now) -> ApiError:
+    """429 for a texter whose monthly quota is used up; retry once the window resets."""
+    seconds = max(1, math.ceil((reset_at - now).total_seconds()))
+    return ApiError(
+        429,
+        "Monthly request quota used up.",
+        {"monthly_limit": limit, "rate_limit_reset": reset_at.isoformat()},
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def error_response(
+    status: int, message: str, details: dict | None = None, headers: dict | None = None
+) -> Response:
+    response = jsonify({"error": message, "details": details or {}})
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith(API_PREFIX) or request.path == API_PREFIX.rstrip("/")
+
+
+def _from_api_error(error: ApiError) -> Response:
+    return error_response(error.status, error.message, error.details, error.headers)
+
+
+def _from_validation_error(error: ValidationError) -> Response:
+    messages = error.messages if isinstance(error.messages, dict) else {"_schema": error.messages}
+    return error_response(400, "Invalid input.", messages)
+
+
+def _from_rate_limit(error: RateLimitExceeded) -> Response:
+    # Flask-Limiter adds Retry-After (and X-RateLimit-*) to this response in its after_request
+    # hook, from the real state of the window (RATELIMIT_HEADERS_ENABLED).
+    return error_response(429, "Request was throttled.", {"limit": str(error.limit.limit)})
+
+
+def _from_http_exception(error: HTTPException) -> Response:
+    if isinstance(error, RateLimitExceeded):
+        return _from_rate_limit(error)
+    headers = {}
+    if error.code == 405 and error.valid_methods:
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return error_response(error.code or 500, error.description or error.name, None, headers)
+
+
+def _from_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error in %s %s", request.method, request.path)
+    db.session.rollback()
+    return error_response(500, "Internal server error.")
+
+
+def _api_only(handler: Callable, previous: Callable | None) -> Callable:
+    """Answer with `handler` under /api/, otherwise with whatever handled this before us."""
+
+    def handle(error):
+        if _is_api_request():
+            return handler(error)
+        if previous is not None:
+            return previous(error)
+        if isinstance(error, HTTPException):
+            return error
+        raise error
+
+    return handle
 
 
 def register_api_errors(app: Flask) -> None:
-    """Filled in by the REST API issue."""
+    """JSON errors for /api/; other paths keep the app's handlers (or Flask's defaults)."""
+    handlers: list[tuple[type[Exception], Callable]] = [
+        (ApiError, _from_api_error),
+        (ValidationError, _from_validation_error),
+        (RateLimitExceeded, _from_rate_limit),
+        (HTTPException, _from_http_exception),
+        (InternalServerError, _from_unexpected),
+        (Exception, _from_unexpected),
+    ]
+    for exc_class, handler in handlers:
+        previous = app.error_handler_spec[None][None].get(exc_class)
+        app.register_error_handler(exc_class, _api_only(handler, previous))
+    # Handlers registered by status code win over class handlers, so take those codes too.
+    for code, by_class in list(app.error_handler_spec[None].items()):
+        if code is None:
+            continue
+        for exc_class, previous in list(by_class.items()):
+            by_class[exc_class] = _api_only(_from_http_exception, previous)

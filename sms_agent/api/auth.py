@@ -1,0 +1,160 @@
+"""Who is calling the API, and what they may do.
+
+Three kinds of caller: a staff token or a staff member logged into the admin (admins may do
+anything, other staff only read), and a texter's token (a companion app), which sees and
+changes only its own user record and tasks. Throttling keys come from here too.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app, request, session
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from ..extensions import db
+from ..models import ApiToken, StaffUser, utcnow
+from .errors import forbidden, unauthorized
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SCHEMES = ("token", "bearer")
+#: A token's last_used_at is refreshed at most this often, to spare a write per request.
+TOUCH_INTERVAL = timedelta(minutes=1)
+_ENVIRON_KEY = "sms_agent.api.principal"
+_ERROR_KEY = "sms_agent.api.auth_error"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "staff" or "texter"
+    key: str  # identifies the caller for throttling
+    is_admin: bool = False
+    user_phone: str | None = None
+
+    @property
+    def is_texter(self) -> bool:
+        return self.kind == "texter"
+
+
+def current_principal() -> Principal | None:
+    """The authenticated caller of this request, or None; looked up once per request.
+
+    Kept in the WSGI environ rather than `g`: `g` lives as long as the app context, which
+    tests (and CLI code) may keep across several requests.
+    """
+    if _ENVIRON_KEY not in request.environ:
+        request.environ[_ENVIRON_KEY] = _authenticate()
+    return request.environ[_ENVIRON_KEY]
+
+
+def _authenticate() -> Principal | None:
+    header = request.headers.get("Authorization", "").strip()
+    if header:
+        return _from_header(header)
+    return _from_session()
+
+
+def _from_header(header: str) -> Principal | None:
+    scheme, _, key = header.partition(" ")
+    token = ApiToken.find_active(key.strip()) if scheme.lower() in SCHEMES else None
+    if token is None:
+        request.environ[_ERROR_KEY] = "Invalid or revoked token."
+        return None
+    if token.staff_user is not None:
+        staff = token.staff_user
+        principal = Principal("staff", f"token:{token.id}", is_admin=staff.is_admin)
+    else:
+        principal = Principal("texter", f"token:{token.id}", user_phone=token.user_phone)
+    _touch(token)
+    return principal
+
+
+def _touch(token: ApiToken) -> None:
+    now = utcnow()
+    if token.last_used_at is not None and now - token.last_used_at < TOUCH_INTERVAL:
+        return
+    db.session.execute(sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
+    db.session.commit()
+
+
+def _from_session() -> Principal | None:
+    """A staff member logged into the admin (Flask-Login), read only when a login is present."""
+    if not session.get("_user_id"):
+        return None
+    staff = current_user
+    if not isinstance(staff, StaffUser) or not staff.is_authenticated or not staff.is_active:
+        return None
+    return Principal("staff", f"staff:{staff.id}", is_admin=staff.is_admin)
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view that anonymous callers may use (the OpenAPI document and its docs page)."""
+    view.api_public = True
+    return view
+
+
+def staff_only(view: Callable) -> Callable:
+    """Texters' tokens get 403 here: error logs, global analytics and staff-only actions."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        principal = current_principal()
+        if principal is not None and principal.is_texter:
+            raise forbidden("This endpoint is for staff only.")
+        return view(*args, **kwargs)
+
+    wrapper.api_staff_only = True
+    return wrapper
+
+
+def require_principal() -> None:
+    """The blueprint's before_request: 401 for anonymous callers, 403 for read-only staff."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or getattr(view, "api_public", False):
+        return
+    principal = current_principal()
+    if principal is None:
+        raise unauthorized(request.environ.get(_ERROR_KEY) or unauthorized().message)
+    if principal.kind == "staff" and not principal.is_admin and request.method not in SAFE_METHODS:
+        raise forbidden("Your staff account is read-only.")
+
+
+def owns(phone: str | None) -> bool:
+    """Whether the caller may see the rows of the user `phone` (staff see everyone's)."""
+    principal = current_principal()
+    return principal is not None and (not principal.is_texter or principal.user_phone == phone)
+
+
+def scope_to_caller(column) -> list:
+    """SQL conditions restricting a query to the caller's own rows (none for staff)."""
+    principal = current_principal()
+    if principal is not None and principal.is_texter:
+        return [column == principal.user_phone]
+    return []
+
+
+def forbid_fields(data: dict, allowed: set[str]) -> None:
+    """Texters may change only some fields of their own rows."""
+    principal = current_principal()
+    refused = sorted(set(data) - allowed) if principal and principal.is_texter else []
+    if refused:
+        raise forbidden("You may not change these fields.", fields=refused)
+
+
+# Throttling: anonymous callers by address, authenticated ones by token or staff account.
+def is_anonymous() -> bool:
+    return current_principal() is None
+
+
+def is_authenticated() -> bool:
+    return current_principal() is not None
+
+
+def throttle_key() -> str:
+    principal = current_principal()
+    return principal.key if principal else get_remote_address()

@@ -1,0 +1,111 @@
+"""/api/errors/: what went wrong while serving texters, for staff to triage and resolve."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import ErrorLog, Task, User
+from . import bp
+from .auth import staff_only
+from .errors import field_errors, not_found
+from .filters import ERROR_ORDERING, ErrorLogQuery, error_conditions, ordering
+from .operations import operation
+from .pagination import paginate
+from .requests import load_body, load_query
+from .schemas import ErrorLogCreateIn, ErrorLogOut, ErrorLogUpdateIn, ResolveIn
+
+ERROR_PATH = "/errors/<uuid:error_id>/"
+
+
+def get_error_or_404(error_id: uuid.UUID) -> ErrorLog:
+    error = db.session.get(ErrorLog, error_id)
+    if error is None:
+        raise not_found("error log")
+    return error
+
+
+def _dump(errors) -> list[dict]:
+    return ErrorLogOut(many=True).dump(errors)
+
+
+def _check_references(data: dict) -> None:
+    """A user or task named must exist; the database would refuse it less politely."""
+    problems = {}
+    if data.get("user_phone") and db.session.get(User, data["user_phone"]) is None:
+        problems["user_phone"] = [f"No user with phone number {data['user_phone']}."]
+    if data.get("task_id") and db.session.get(Task, data["task_id"]) is None:
+        problems["task_id"] = [f"No task {data['task_id']}."]
+    if problems:
+        raise field_errors(problems)
+
+
+@bp.get("/errors/")
+@operation("errors", query=ErrorLogQuery, response=ErrorLogOut, paginated=True)
+@staff_only
+def list_errors():
+    """List error logs, newest first."""
+    query = load_query(ErrorLogQuery())
+    statement = (
+        sa.select(ErrorLog)
+        .where(*error_conditions(query))
+        .order_by(*ordering(query, [ERROR_ORDERING["timestamp"].desc()], ErrorLog.id))
+    )
+    return paginate(statement, query, _dump)
+
+
+@bp.post("/errors/")
+@operation("errors", body=ErrorLogCreateIn, response=ErrorLogOut, status=201)
+@staff_only
+def create_error():
+    """Record an error (critical types alert the on-call channel, as any new error does)."""
+    data = load_body(ErrorLogCreateIn())
+    _check_references(data)
+    error = ErrorLog(**data)
+    db.session.add(error)
+    db.session.commit()
+    return _dump([error])[0], 201
+
+
+@bp.get(ERROR_PATH)
+@operation("errors", response=ErrorLogOut)
+@staff_only
+def get_error(error_id: uuid.UUID):
+    """One error log."""
+    return _dump([get_error_or_404(error_id)])[0]
+
+
+@bp.patch(ERROR_PATH)
+@operation("errors", body=ErrorLogUpdateIn, response=ErrorLogOut)
+@staff_only
+def update_error(error_id: uuid.UUID):
+    """Change some of an error log's fields."""
+    error = get_error_or_404(error_id)
+    for name, value in load_body(ErrorLogUpdateIn(), partial=True).items():
+        setattr(error, name, value)
+    db.session.commit()
+    return _dump([error])[0]
+
+
+@bp.delete(ERROR_PATH)
+@operation("errors", status=204)
+@staff_only
+def delete_error(error_id: uuid.UUID):
+    """Delete an error log."""
+    db.session.delete(get_error_or_404(error_id))
+    db.session.commit()
+    return "", 204
+
+
+@bp.patch(ERROR_PATH + "resolve/")
+@operation("errors", body=ResolveIn, response=ErrorLogOut)
+@staff_only
+def resolve_error(error_id: uuid.UUID):
+    """Mark an error resolved, with optional notes on what was done."""
+    error = get_error_or_404(error_id)
+    data = load_body(ResolveIn())
+    error.resolve(data.get("resolution_notes", ""))
+    db.session.commit()
+    return _dump([error])[0]

@@ -1,0 +1,119 @@
+"""marshmallow fields for what the API accepts: safe text, phone numbers, dates, JSON objects.
+
+Every string that reaches the database passes through `Text`, because PostgreSQL refuses NUL
+characters and unpaired surrogates; letting one through would turn bad input into a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import available_timezones
+
+from marshmallow import ValidationError, fields
+
+from ..phones import InvalidPhoneNumber, to_e164
+
+MAX_JSON_DEPTH = 10
+_TICK = timedelta(microseconds=1)
+
+
+def check_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValidationError("Text may not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("Text must be valid Unicode.") from None
+    return value
+
+
+class Text(fields.String):
+    """A string the database can store."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        return check_text(super()._deserialize(value, attr, data, **kwargs))
+
+
+class Phone(Text):
+    """A phone number in any common notation, normalised to E.164."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return to_e164(text)
+        except InvalidPhoneNumber as exc:
+            raise ValidationError(str(exc)) from None
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+class TimeZone(Text):
+    """An IANA timezone name such as Europe/Paris."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text not in _timezones():
+            raise ValidationError(f"{text!r} is not a known timezone.")
+        return text
+
+
+def _check_json(value: Any, depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError("JSON is nested too deeply.")
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_text(key)
+            _check_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json(item, depth + 1)
+
+
+class JSONObject(fields.Dict):
+    """A free-form JSON object (metadata, preferences)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(keys=fields.String(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dict:
+        result = super()._deserialize(value, attr, data, **kwargs)
+        _check_json(result)
+        return result
+
+
+class DateOrDateTime(fields.Field):
+    """A filter bound: an ISO 8601 date or date-time; naive values are taken as UTC.
+
+    With `end=True` a bare date means the whole of that day, so `created_before=2024-01-31`
+    includes the 31st, as a person reading the filter would expect.
+    """
+
+    def __init__(self, *, end: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.end = end
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        if not isinstance(value, str):
+            raise ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 date-time.")
+        try:
+            return self._parse(check_text(value.strip()))
+        except (ValueError, OverflowError):
+            raise ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
+
+    def _parse(self, text: str) -> datetime:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            if self.end:
+                return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC) - _TICK
+            return datetime.combine(day, time.min, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)

@@ -1,0 +1,163 @@
+"""List filters and ordering: query-string schemas and the SQL conditions they stand for.
+
+The conditions are plain SQLAlchemy expressions, so a list and its analytics (tasks/analytics/)
+filter the same rows by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import Schema, ValidationError, fields, validate
+
+from ..models import Category, ErrorLog, ErrorType, Task, TaskStatus, Tier, User
+from .fields import DateOrDateTime, Phone, Text
+
+
+class Ordering(Text):
+    """`ordering=-created_at,tier`: fields from a whitelist, "-" for descending."""
+
+    def __init__(self, allowed: dict[str, sa.ColumnElement], **kwargs: Any) -> None:
+        names = ", ".join(sorted(allowed))
+        kwargs.setdefault("metadata", {})["description"] = (
+            f"Comma-separated fields, '-' for descending; one of: {names}."
+        )
+        super().__init__(**kwargs)
+        self.allowed = allowed
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[sa.ColumnElement]:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        clauses = []
+        for raw in filter(None, (part.strip() for part in text.split(","))):
+            name = raw.removeprefix("-")
+            if name not in self.allowed:
+                raise ValidationError(
+                    f"Cannot order by {name!r}; choose from {', '.join(sorted(self.allowed))}."
+                )
+            column = self.allowed[name]
+            clauses.append(column.desc() if raw.startswith("-") else column.asc())
+        return clauses
+
+
+class PageQuery(Schema):
+    page = fields.Integer(validate=validate.Range(min=1, max=10**9))
+    page_size = fields.Integer(
+        validate=validate.Range(min=1, max=10**9),
+        metadata={"description": "Results per page (capped at API_MAX_PAGE_SIZE)."},
+    )
+
+
+USER_ORDERING = {
+    name: getattr(User, name)
+    for name in (
+        "phone_number",
+        "tier",
+        "email",
+        "full_name",
+        "last_active",
+        "total_requests",
+        "monthly_requests",
+        "created_at",
+        "updated_at",
+    )
+}
+TASK_ORDERING = {
+    name: getattr(Task, name)
+    for name in (
+        "created_at",
+        "updated_at",
+        "completed_at",
+        "category",
+        "status",
+        "success",
+        "processing_time",
+        "tokens_used",
+        "complexity_score",
+    )
+}
+ERROR_ORDERING = {name: getattr(ErrorLog, name) for name in ("timestamp", "error_type", "resolved")}
+
+
+class UserQuery(PageQuery):
+    tier = Text(validate=validate.OneOf(Tier.values()))
+    is_active = fields.Boolean()
+    search = Text(
+        validate=validate.Length(max=100),
+        metadata={"description": "Matches part of the phone number, email or full name."},
+    )
+    ordering = Ordering(USER_ORDERING)
+
+
+class TaskFilterQuery(Schema):
+    category = Text(validate=validate.OneOf(Category.values()))
+    success = fields.Boolean()
+    status = Text(validate=validate.OneOf(TaskStatus.values()))
+    user_phone = Phone()
+    created_after = DateOrDateTime(metadata={"format": "date-time"})
+    created_before = DateOrDateTime(end=True, metadata={"format": "date-time"})
+
+
+class TaskQuery(PageQuery, TaskFilterQuery):
+    ordering = Ordering(TASK_ORDERING)
+
+
+class ErrorLogQuery(PageQuery):
+    error_type = Text(validate=validate.OneOf(ErrorType.values()))
+    resolved = fields.Boolean()
+    user_phone = Phone()
+    start_date = DateOrDateTime(metadata={"format": "date-time"})
+    end_date = DateOrDateTime(end=True, metadata={"format": "date-time"})
+    ordering = Ordering(ERROR_ORDERING)
+
+
+def _contains(column, text: str):
+    return sa.func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def user_conditions(query: dict[str, Any]) -> list:
+    conditions = []
+    if "tier" in query:
+        conditions.append(User.tier == query["tier"])
+    if "is_active" in query:
+        conditions.append(User.is_active.is_(query["is_active"]))
+    if query.get("search"):
+        text = query["search"]
+        columns = (User.phone_number, User.email, User.full_name)
+        conditions.append(sa.or_(*(_contains(column, text) for column in columns)))
+    return conditions
+
+
+def task_conditions(query: dict[str, Any]) -> list:
+    conditions = [
+        getattr(Task, name) == query[name]
+        for name in ("category", "status", "user_phone")
+        if name in query
+    ]
+    if "success" in query:
+        conditions.append(Task.success.is_(query["success"]))
+    if "created_after" in query:
+        conditions.append(Task.created_at >= query["created_after"])
+    if "created_before" in query:
+        conditions.append(Task.created_at <= query["created_before"])
+    return conditions
+
+
+def error_conditions(query: dict[str, Any]) -> list:
+    conditions = [
+        getattr(ErrorLog, name) == query[name]
+        for name in ("error_type", "user_phone")
+        if name in query
+    ]
+    if "resolved" in query:
+        conditions.append(ErrorLog.resolved.is_(query["resolved"]))
+    if "start_date" in query:
+        conditions.append(ErrorLog.timestamp >= query["start_date"])
+    if "end_date" in query:
+        conditions.append(ErrorLog.timestamp <= query["end_date"])
+    return conditions
+
+
+def ordering(query: dict[str, Any], default: list, tiebreak) -> list:
+    """The requested order (or `default`), then the primary key so pages never overlap."""
+    return [*(query.get("ordering") or default), tiebreak]

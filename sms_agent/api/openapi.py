@@ -1,0 +1,184 @@
+"""The OpenAPI 3 document, built by apispec from the views' schemas, and its docs page.
+
+The page is Swagger UI served from the swagger-ui-bundle package's files, so the docs work
+offline and call nothing but this server.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+import swagger_ui_bundle
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, current_app, jsonify, render_template, send_from_directory
+
+from ..extensions import limiter
+from . import bp
+from .auth import public
+from .operations import Operation
+from .schemas import ErrorOut
+
+TITLE = "SMS-to-AI Agent API"
+VERSION = "1.0.0"
+_PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
+_ERROR_TEXT = {
+    400: "Invalid input: bad JSON, field, date, boolean, ordering or page.",
+    401: "No valid token or admin session.",
+    403: "Not allowed for this caller.",
+    404: "No such resource (or not the caller's).",
+    409: "Conflicts with the resource's state.",
+    413: "Request body too large.",
+    415: "Request body is not JSON.",
+    429: "Throttled, or a texter's monthly quota is used up.",
+    502: "The SMS provider refused or could not be reached.",
+}
+_ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+}
+SECURITY = [{"TokenAuth": []}, {"BearerAuth": []}]
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Manage texters, their tasks and error logs; see analytics."},
+        security=SECURITY,
+    )
+    spec.components.security_scheme(
+        "TokenAuth",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>`, with a key from `flask token create`.",
+        },
+    )
+    spec.components.security_scheme("BearerAuth", {"type": "http", "scheme": "bearer"})
+    spec.components.schema("Error", schema=ErrorOut)
+    for path, operations in _paths(app).items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _paths(app: Flask) -> dict[str, dict[str, Any]]:
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
+        view = app.view_functions[rule.endpoint]
+        described: Operation | None = getattr(view, "api_operation", None)
+        if described is None:
+            continue
+        path = _PATH_ARGUMENT.sub(r"{\2}", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            entry = _operation(view, described, rule.rule, method)
+            paths.setdefault(path, {})[method.lower()] = entry
+    return paths
+
+
+def _operation(view, described: Operation, rule: str, method: str) -> dict[str, Any]:
+    doc = inspect.getdoc(view) or ""
+    summary, _, description = doc.partition("\n\n")
+    entry: dict[str, Any] = {
+        "operationId": f"{view.__name__}_{method.lower()}",
+        "summary": summary.replace("\n", " "),
+        "tags": [described.tag],
+        "parameters": _path_parameters(rule),
+        "responses": _responses(view, described, rule, method),
+    }
+    if description:
+        entry["description"] = description
+    if described.query is not None:
+        entry["parameters"].append({"in": "query", "schema": described.query})
+    if described.body is not None:
+        entry["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": described.body}},
+        }
+    if getattr(view, "api_public", False):
+        entry["security"] = []
+    return entry
+
+
+def _path_parameters(rule: str) -> list[dict[str, Any]]:
+    parameters = []
+    for converter, name in _PATH_ARGUMENT.findall(rule):
+        schema = {"type": "string", "format": "uuid"} if converter == "uuid" else {"type": "string"}
+        parameter = {"in": "path", "name": name, "required": True, "schema": schema}
+        if name == "phone_number":
+            parameter["description"] = "E.164 number; URL-encode the '+' as %2B."
+        parameters.append(parameter)
+    return parameters
+
+
+def _success(described: Operation) -> dict[str, Any]:
+    if described.status == 204:
+        return {"description": "Done; no content."}
+    schema: Any = described.response
+    if described.paginated:
+        schema = {
+            "type": "object",
+            "required": ["count", "next", "previous", "results"],
+            "properties": {
+                "count": {"type": "integer"},
+                "next": {"type": "string", "format": "uri", "nullable": True},
+                "previous": {"type": "string", "format": "uri", "nullable": True},
+                "results": {"type": "array", "items": described.response},
+            },
+        }
+    return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+
+
+def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]:
+    codes = set(described.errors)
+    if not getattr(view, "api_public", False):
+        codes |= {401, 403, 429}
+    if described.query is not None or described.body is not None:
+        codes.add(400)
+    if "<" in rule or described.paginated:
+        codes.add(404)
+    if described.body is not None:
+        codes |= {413, 415}
+    return codes
+
+
+def _responses(view, described: Operation, rule: str, method: str) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(described.status): _success(described)}
+    for code in sorted(_error_codes(view, described, rule, method)):
+        response = {
+            "description": _ERROR_TEXT[code],
+            "content": {"application/json": {"schema": ErrorOut}},
+        }
+        if code in _ERROR_HEADERS:
+            response["headers"] = _ERROR_HEADERS[code]
+        responses[str(code)] = response
+    return responses
+
+
+@bp.get("/openapi.json")
+@public
+def openapi_document():
+    """The OpenAPI 3 description of this API."""
+    document = current_app.extensions.get("api_openapi")
+    if document is None:
+        document = current_app.extensions["api_openapi"] = build_document(current_app)
+    return jsonify(document)
+
+
+@bp.get("/docs")
+@public
+def docs():
+    """Interactive documentation (Swagger UI) for this API."""
+    return render_template("api/docs.html", title=TITLE)
+
+
+@bp.get("/docs/assets/<path:filename>")
+@limiter.exempt
+@public
+def docs_asset(filename: str):
+    return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)

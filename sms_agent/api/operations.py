@@ -1,0 +1,34 @@
+"""What each view takes and returns, recorded on the view for the OpenAPI document.
+
+The same schemas the views load and dump with are named here, so the document cannot drift
+from the behaviour; the view's docstring becomes the operation's summary and description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from marshmallow import Schema
+
+
+@dataclass(frozen=True)
+class Operation:
+    tag: str
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    response: type[Schema] | None = None
+    status: int = 200
+    paginated: bool = False
+    errors: tuple[int, ...] = field(default=())
+
+
+def operation(tag: str, **options) -> Callable[[Callable], Callable]:
+    """Describe a view: `query`, `body` and `response` schemas, success `status`,
+    `paginated` for list bodies, and any `errors` beyond those every operation can return."""
+
+    def decorate(view: Callable) -> Callable:
+        view.api_operation = Operation(tag, **options)
+        return view
+
+    return decorate

@@ -1,0 +1,53 @@
+"""Page-number pagination with DRF's body: {count, next, previous, results}."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import current_app, request
+
+from ..extensions import db
+from .errors import ApiError
+
+
+def page_size(query: dict[str, Any]) -> int:
+    size = query.get("page_size") or current_app.config["API_PAGE_SIZE"]
+    return min(size, current_app.config["API_MAX_PAGE_SIZE"])
+
+
+def _page_url(page: int | None) -> str | None:
+    """This request's absolute URL with another page number, other parameters kept."""
+    if page is None:
+        return None
+    args = [(key, value) for key, value in request.args.items(multi=True) if key != "page"]
+    if page > 1:
+        args.append(("page", str(page)))
+    return request.base_url + ("?" + urlencode(args) if args else "")
+
+
+def paginate(
+    statement: sa.Select,
+    query: dict[str, Any],
+    dump: Callable[[Sequence[Any]], list[dict]],
+) -> dict[str, Any]:
+    """One COUNT and one page of rows; `dump` turns the rows into JSON (in bulk, so it can
+    fetch anything per-row in a fixed number of queries)."""
+    size = page_size(query)
+    number = query.get("page", 1)
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
+    )
+    pages = max(1, math.ceil(count / size))
+    if number > pages:
+        raise ApiError(404, "Invalid page.", {"page": number, "pages": pages})
+    rows = db.session.scalars(statement.limit(size).offset((number - 1) * size)).all()
+    return {
+        "count": count,
+        "next": _page_url(number + 1 if number < pages else None),
+        "previous": _page_url(number - 1 if number > 1 else None),
+        "results": dump(rows),
+    }

@@ -1,0 +1,187 @@
+"""Request and response bodies, named by direction: *Out is what we send, *In what we accept.
+
+Input schemas reject unknown fields, so a typo in a field name is a 400 rather than a silent
+no-op. Lengths and ranges mirror the columns, so nothing valid here can fail in the database.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from ..models import Category, ErrorType, TaskStatus, Tier
+from .fields import JSONObject, Phone, Text, TimeZone
+
+INT32 = validate.Range(min=0, max=2**31 - 1)
+
+
+class OutSchema(Schema):
+    """A response body: every field is read-only, which the OpenAPI document says too."""
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        field_obj.dump_only = True
+
+
+class InSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ErrorOut(OutSchema):
+    error = fields.String(required=True, metadata={"description": "What went wrong."})
+    details = fields.Dict(
+        required=True, metadata={"description": "Per-field messages or other specifics."}
+    )
+
+
+class UserStatsOut(OutSchema):
+    success_rate = fields.Float(metadata={"description": "Percentage of successful tasks."})
+    avg_response_time = fields.Float(allow_none=True, metadata={"description": "Seconds."})
+    favorite_categories = fields.List(fields.String(), metadata={"description": "Top three."})
+
+
+class UserOut(OutSchema):
+    phone_number = fields.String()
+    tier = fields.String(validate=validate.OneOf(Tier.values()))
+    email = fields.String(allow_none=True)
+    full_name = fields.String()
+    last_active = fields.DateTime()
+    total_requests = fields.Integer()
+    monthly_requests = fields.Integer()
+    rate_limit_reset = fields.DateTime()
+    timezone = fields.String()
+    preferences = fields.Dict()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    stats = fields.Nested(UserStatsOut)
+
+
+class UserUpdateIn(InSchema):
+    tier = Text(validate=validate.OneOf(Tier.values()), load_only=True)
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254), load_only=True)
+    full_name = Text(validate=validate.Length(max=100), load_only=True)
+    timezone = TimeZone(load_only=True)
+    preferences = JSONObject(load_only=True)
+    is_active = fields.Boolean(load_only=True)
+
+
+class UserCreateIn(UserUpdateIn):
+    phone_number = Phone(required=True, load_only=True)
+
+
+class SendMessageIn(InSchema):
+    message = Text(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+
+
+class SendMessageOut(OutSchema):
+    message_sid = fields.String(allow_none=True)
+    messages = fields.Integer(metadata={"description": "SMS messages the text was split into."})
+
+
+class UpdateTierIn(InSchema):
+    tier = Text(required=True, load_only=True, metadata={"enum": Tier.values()})
+    reason = Text(validate=validate.Length(max=500), load_only=True)
+
+
+class UpdateTierOut(OutSchema):
+    message = fields.String()
+    old_tier = fields.String()
+    new_tier = fields.String()
+
+
+class TaskOut(OutSchema):
+    id = fields.UUID()
+    user_phone = fields.String()
+    sms_content = fields.String()
+    ai_response = fields.String(allow_none=True)
+    category = fields.String(validate=validate.OneOf(Category.values()))
+    status = fields.String(validate=validate.OneOf(TaskStatus.values()))
+    message_sid = fields.String(allow_none=True)
+    processing_time = fields.Float(allow_none=True)
+    tokens_used = fields.Integer(allow_none=True)
+    complexity_score = fields.Float(allow_none=True)
+    success = fields.Boolean()
+    error_message = fields.String(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    metadata = fields.Dict(attribute="metadata_")
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class TaskCreateIn(InSchema):
+    user_phone = Phone(
+        load_only=True, metadata={"description": "Required for staff; a texter's own number."}
+    )
+    sms_content = Text(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+    category = Text(validate=validate.OneOf(Category.values()), load_only=True)
+
+
+class TaskUpdateIn(InSchema):
+    category = Text(validate=validate.OneOf(Category.values()), load_only=True)
+    status = Text(validate=validate.OneOf(TaskStatus.values()), load_only=True)
+    ai_response = Text(allow_none=True, load_only=True)
+    success = fields.Boolean(load_only=True)
+    error_message = Text(allow_none=True, load_only=True)
+    processing_time = fields.Float(
+        allow_none=True, validate=validate.Range(min=0, max=1e9), load_only=True
+    )
+    tokens_used = fields.Integer(allow_none=True, strict=True, validate=INT32, load_only=True)
+    complexity_score = fields.Float(
+        allow_none=True, validate=validate.Range(min=0, max=1), load_only=True
+    )
+    metadata = JSONObject(data_key="metadata", attribute="metadata_", load_only=True)
+
+
+class TaskAnalyticsOut(OutSchema):
+    total_tasks = fields.Integer()
+    successful_tasks = fields.Integer()
+    success_rate = fields.Float()
+    avg_processing_time = fields.Float(allow_none=True)
+    avg_tokens_used = fields.Float(allow_none=True)
+    category_breakdown = fields.Dict(keys=fields.String(), values=fields.Integer())
+    daily_stats = fields.List(fields.Dict())
+
+
+class ErrorLogOut(OutSchema):
+    id = fields.UUID()
+    user_phone = fields.String(allow_none=True)
+    task_id = fields.UUID(allow_none=True)
+    error_type = fields.String(validate=validate.OneOf(ErrorType.values()))
+    error_message = fields.String()
+    stack_trace = fields.String()
+    timestamp = fields.DateTime()
+    resolved = fields.Boolean()
+    resolution_notes = fields.String()
+    metadata = fields.Dict(attribute="metadata_")
+
+
+class ErrorLogUpdateIn(InSchema):
+    error_type = Text(validate=validate.OneOf(ErrorType.values()), load_only=True)
+    error_message = Text(validate=validate.Length(min=1), load_only=True)
+    stack_trace = Text(load_only=True)
+    resolved = fields.Boolean(load_only=True)
+    resolution_notes = Text(load_only=True)
+    metadata = JSONObject(data_key="metadata", attribute="metadata_", load_only=True)
+
+
+class ErrorLogCreateIn(ErrorLogUpdateIn):
+    error_type = Text(required=True, validate=validate.OneOf(ErrorType.values()), load_only=True)
+    error_message = Text(required=True, validate=validate.Length(min=1), load_only=True)
+    user_phone = Phone(allow_none=True, load_only=True)
+    task_id = fields.UUID(allow_none=True, load_only=True)
+
+
+class ResolveIn(InSchema):
+    resolution_notes = Text(load_only=True)
+
+
+class AnalyticsOut(OutSchema):
+    total_users = fields.Integer()
+    active_users_24h = fields.Integer()
+    active_users_7d = fields.Integer()
+    total_tasks = fields.Integer()
+    tasks_24h = fields.Integer()
+    success_rate = fields.Float()
+    avg_response_time = fields.Float(allow_none=True)
+    tier_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
+    top_categories = fields.List(fields.Dict())

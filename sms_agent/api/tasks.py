@@ -1,0 +1,133 @@
+"""/api/tasks/: texters' requests, created through the API as if texted, and their analytics."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from ..analytics import task_analytics
+from ..extensions import db
+from ..models import Task, TaskStatus, User, utcnow
+from . import bp
+from .auth import current_principal, forbid_fields, owns, scope_to_caller
+from .errors import field_errors, not_found, quota_exceeded
+from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
+from .operations import operation
+from .pagination import paginate
+from .requests import load_body, load_query
+from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn
+
+#: What a texter may change on their own tasks; outcomes are recorded only by the service.
+TEXTER_FIELDS = {"category", "metadata_"}
+TASK_PATH = "/tasks/<uuid:task_id>/"
+
+
+def get_task_or_404(task_id: uuid.UUID) -> Task:
+    task = db.session.get(Task, task_id)
+    if task is None or not owns(task.user_phone):
+        raise not_found("task")
+    return task
+
+
+def _dump(tasks) -> list[dict]:
+    return TaskOut(many=True).dump(tasks)
+
+
+@bp.get("/tasks/")
+@operation("tasks", query=TaskQuery, response=TaskOut, paginated=True)
+def list_tasks():
+    """List tasks, newest first; texters' tokens see only their own."""
+    query = load_query(TaskQuery())
+    statement = (
+        sa.select(Task)
+        .where(*task_conditions(query), *scope_to_caller(Task.user_phone))
+        .order_by(*ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id))
+    )
+    return paginate(statement, query, _dump)
+
+
+def _task_owner(data: dict) -> User:
+    """The user a new task is for, refusing those who could not text it in either."""
+    principal = current_principal()
+    phone = data.get("user_phone")
+    if principal.is_texter:
+        phone = phone or principal.user_phone
+    if phone is None:
+        raise field_errors({"user_phone": ["Missing data for required field."]})
+    user = db.session.get(User, phone) if owns(phone) else None
+    if user is None:
+        raise field_errors({"user_phone": [f"No user with phone number {phone}."]})
+    if not user.is_active:
+        raise field_errors({"user_phone": ["This user is inactive."]})
+    return user
+
+
+def _check_quota(user: User) -> None:
+    if user.can_make_request():
+        return
+    if current_principal().is_texter:
+        raise quota_exceeded(user.rate_limit_reset, user.monthly_limit(), utcnow())
+    raise field_errors(
+        {"user_phone": [f"This user's monthly quota is used up until {user.rate_limit_reset}."]}
+    )
+
+
+@bp.post("/tasks/")
+@operation("tasks", body=TaskCreateIn, response=TaskOut, status=201)
+def create_task():
+    """Create a task as if the user had texted it; it is queued and answered by SMS.
+
+    A texter's token creates tasks for its own number, within its monthly quota (429 with
+    the reset date when used up).
+    """
+    from ..jobs import enqueue_answer
+
+    data = load_body(TaskCreateIn())
+    user = _task_owner(data)
+    _check_quota(user)
+    task = Task(user=user, sms_content=data["sms_content"], status=TaskStatus.QUEUED.value)
+    if "category" in data:
+        task.category = data["category"]
+    db.session.add(task)
+    db.session.commit()
+    # Only after the commit: the worker must find the row it is asked to answer.
+    enqueue_answer(task.id)
+    return _dump([task])[0], 201
+
+
+@bp.get(TASK_PATH)
+@operation("tasks", response=TaskOut)
+def get_task(task_id: uuid.UUID):
+    """One task."""
+    return _dump([get_task_or_404(task_id)])[0]
+
+
+@bp.patch(TASK_PATH)
+@operation("tasks", body=TaskUpdateIn, response=TaskOut)
+def update_task(task_id: uuid.UUID):
+    """Change some of a task's fields; texters may change only category and metadata."""
+    task = get_task_or_404(task_id)
+    data = load_body(TaskUpdateIn(), partial=True)
+    forbid_fields(data, TEXTER_FIELDS)
+    for name, value in data.items():
+        setattr(task, name, value)
+    db.session.commit()
+    return _dump([task])[0]
+
+
+@bp.delete(TASK_PATH)
+@operation("tasks", status=204)
+def delete_task(task_id: uuid.UUID):
+    """Delete a task."""
+    db.session.delete(get_task_or_404(task_id))
+    db.session.commit()
+    return "", 204
+
+
+@bp.get("/tasks/analytics/")
+@operation("tasks", query=TaskFilterQuery, response=TaskAnalyticsOut)
+def tasks_analytics():
+    """Totals, averages, categories and the last 30 days, for the tasks the filters select."""
+    query = load_query(TaskFilterQuery())
+    return task_analytics([*task_conditions(query), *scope_to_caller(Task.user_phone)])

@@ -1,0 +1,180 @@
+"""/api/users/: texters, with their task statistics, tier changes and direct messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from flask import request
+from sqlalchemy.exc import IntegrityError
+
+from .. import quota
+from ..analytics import user_stats
+from ..extensions import db
+from ..models import User
+from ..phones import InvalidPhoneNumber, mask, to_e164
+from . import bp
+from .auth import forbid_fields, owns, scope_to_caller, staff_only
+from .errors import ApiError, conflict, field_errors, not_found
+from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
+from .operations import operation
+from .pagination import paginate
+from .requests import load_body, load_query
+from .schemas import (
+    SendMessageIn,
+    SendMessageOut,
+    UpdateTierIn,
+    UpdateTierOut,
+    UserCreateIn,
+    UserOut,
+    UserUpdateIn,
+)
+
+log = logging.getLogger("sms_agent.api")
+
+#: What a texter may change on their own record; tier and activation stay with staff.
+TEXTER_FIELDS = {"email", "full_name", "timezone", "preferences"}
+USER_PATH = "/users/<phone_number>/"
+
+
+def dump_users(users: Sequence[User]) -> list[dict]:
+    """Users with their stats, fetched for all of them at once."""
+    rows = UserOut(many=True).dump(users)
+    stats = user_stats(row["phone_number"] for row in rows)
+    for row in rows:
+        row["stats"] = stats[row["phone_number"]]
+    return rows
+
+
+def get_user_or_404(phone_number: str) -> User:
+    """The user at this URL; a number that does not parse, or a texter asking about someone
+    else, gets the same 404 as a number nobody has."""
+    try:
+        phone = to_e164(phone_number)
+    except InvalidPhoneNumber:
+        raise not_found("user") from None
+    user = db.session.get(User, phone) if owns(phone) else None
+    if user is None:
+        raise not_found("user")
+    return user
+
+
+@bp.get("/users/")
+@operation("users", query=UserQuery, response=UserOut, paginated=True)
+def list_users():
+    """List users, newest first, with their task statistics.
+
+    Texters' tokens see only their own record.
+    """
+    query = load_query(UserQuery())
+    statement = (
+        sa.select(User)
+        .where(*user_conditions(query), *scope_to_caller(User.phone_number))
+        .order_by(*ordering(query, [USER_ORDERING["created_at"].desc()], User.phone_number))
+    )
+    return paginate(statement, query, dump_users)
+
+
+@bp.post("/users/")
+@operation("users", body=UserCreateIn, response=UserOut, status=201)
+@staff_only
+def create_user():
+    """Create a user (a texter's phone number)."""
+    data = load_body(UserCreateIn())
+    if db.session.get(User, data["phone_number"]) is not None:
+        raise field_errors({"phone_number": ["A user with this phone number already exists."]})
+    user = User(**data)
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Someone created the same number between our check and our commit.
+        db.session.rollback()
+        raise field_errors(
+            {"phone_number": ["A user with this phone number already exists."]}
+        ) from None
+    return dump_users([user])[0], 201
+
+
+@bp.get(USER_PATH)
+@operation("users", response=UserOut)
+def get_user(phone_number: str):
+    """One user, with their task statistics."""
+    return dump_users([get_user_or_404(phone_number)])[0]
+
+
+@bp.route(USER_PATH, methods=["PUT", "PATCH"])
+@operation("users", body=UserUpdateIn, response=UserOut)
+def update_user(phone_number: str):
+    """Change a user's details (PATCH changes only the fields sent).
+
+    A tier change follows the same rule as update_tier/: an upgrade resets the monthly count.
+    Texters may change their own email, full_name, timezone and preferences.
+    """
+    user = get_user_or_404(phone_number)
+    data = load_body(UserUpdateIn(), partial=request.method == "PATCH")
+    forbid_fields(data, TEXTER_FIELDS)
+    if "tier" in data:
+        quota.change_tier(user, data.pop("tier"))
+    for name, value in data.items():
+        setattr(user, name, value)
+    db.session.commit()
+    return dump_users([user])[0]
+
+
+@bp.delete(USER_PATH)
+@operation("users", status=204)
+@staff_only
+def delete_user(phone_number: str):
+    """Delete a user and their tasks."""
+    db.session.delete(get_user_or_404(phone_number))
+    db.session.commit()
+    return "", 204
+
+
+@bp.post(USER_PATH + "send_message/")
+@operation("users", body=SendMessageIn, response=SendMessageOut, errors=(409, 502))
+@staff_only
+def send_message(phone_number: str):
+    """Text this user a message now (refused with 409 if they texted STOP)."""
+    from .. import pipeline
+
+    user = get_user_or_404(phone_number)
+    data = load_body(SendMessageIn())
+    try:
+        messages = pipeline.send_text(user, data["message"], kind="api")
+    except pipeline.OptedOut:
+        db.session.commit()  # keeps an opt-out Twilio may have just reported
+        raise conflict("This user has opted out of SMS (they texted STOP).") from None
+    except pipeline.SendFailed as exc:
+        db.session.commit()  # keeps the failed message and its error log for staff
+        raise ApiError(502, "The SMS provider refused the message.", {"reason": str(exc)}) from None
+    db.session.commit()
+    return {"message_sid": messages[0].sid if messages else None, "messages": len(messages)}
+
+
+@bp.post(USER_PATH + "update_tier/")
+@operation("users", body=UpdateTierIn, response=UpdateTierOut)
+@staff_only
+def update_tier(phone_number: str):
+    """Move a user to another tier; an upgrade to a paid tier resets their monthly count."""
+    user = get_user_or_404(phone_number)
+    data = load_body(UpdateTierIn())
+    try:
+        old_tier = quota.change_tier(user, data["tier"])
+    except quota.UnknownTier as exc:
+        raise field_errors({"tier": [str(exc)]}) from None
+    db.session.commit()
+    log.info(
+        "tier of %s changed %s -> %s: %s",
+        mask(user.phone_number),
+        old_tier,
+        user.tier,
+        data.get("reason") or "no reason given",
+    )
+    return {
+        "message": f"Tier changed from {old_tier} to {user.tier}.",
+        "old_tier": old_tier,
+        "new_tier": user.tier,
+    }

@@ -1,0 +1,122 @@
+"""/api/errors/: staff triage error logs; texters may not see them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import ErrorLog, utcnow
+from tests.factories import make_error, make_task, make_user
+
+PHONE = "+15550100123"
+
+
+def test_list_errors_newest_first(client, admin_headers):
+    old = make_error(timestamp=utcnow() - timedelta(days=2))
+    new = make_error(error_type="twilio_error")
+
+    body = client.get("/api/errors/", headers=admin_headers).get_json()
+
+    assert body["count"] == 2
+    assert [row["id"] for row in body["results"]] == [str(new.id), str(old.id)]
+    assert body["results"][0]["error_type"] == "twilio_error"
+
+
+def test_create_error_with_user_and_task(client, admin_headers):
+    user = make_user(PHONE)
+    task = make_task(user)
+
+    response = client.post(
+        "/api/errors/",
+        json={
+            "error_type": "validation_error",
+            "error_message": "Body was empty",
+            "user_phone": PHONE,
+            "task_id": str(task.id),
+            "metadata": {"field": "Body"},
+        },
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 201
+    error = db.session.get(ErrorLog, uuid.UUID(response.get_json()["id"]))
+    assert error.user_phone == PHONE and error.task_id == task.id
+    assert error.metadata_ == {"field": "Body"} and not error.resolved
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"error_message": "x"}, "error_type"),
+        ({"error_type": "kaboom", "error_message": "x"}, "error_type"),
+        ({"error_type": "system_error"}, "error_message"),
+        ({"error_type": "system_error", "error_message": "x", "user_phone": PHONE}, "user_phone"),
+        (
+            {"error_type": "system_error", "error_message": "x", "task_id": str(uuid.uuid4())},
+            "task_id",
+        ),
+        ({"error_type": "system_error", "error_message": "x", "task_id": "nope"}, "task_id"),
+        ({"error_type": "system_error", "error_message": "x", "metadata": "text"}, "metadata"),
+    ],
+)
+def test_create_error_with_bad_fields_is_400(client, admin_headers, payload, field):
+    response = client.post("/api/errors/", json=payload, headers=admin_headers)
+    assert response.status_code == 400
+    assert field in response.get_json()["details"]
+    assert db.session.scalar(sa.select(sa.func.count(ErrorLog.id))) == 0
+
+
+def test_resolve_marks_the_error_resolved_with_notes(client, admin_headers):
+    error = make_error()
+
+    response = client.patch(
+        f"/api/errors/{error.id}/resolve/",
+        json={"resolution_notes": "Raised the timeout"},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["resolved"] is True and body["resolution_notes"] == "Raised the timeout"
+    db.session.expire_all()
+    assert db.session.get(ErrorLog, error.id).resolved
+
+
+def test_get_patch_delete_an_error(client, admin_headers):
+    error = make_error()
+    url = f"/api/errors/{error.id}/"
+
+    assert client.get(url, headers=admin_headers).get_json()["id"] == str(error.id)
+    patched = client.patch(url, json={"resolution_notes": "looking"}, headers=admin_headers)
+    assert patched.get_json()["resolution_notes"] == "looking"
+    assert client.delete(url, headers=admin_headers).status_code == 204
+    assert client.get(url, headers=admin_headers).status_code == 404
+
+
+def test_texters_cannot_see_or_touch_error_logs(client, texter_headers):
+    error = make_error()
+    assert client.get("/api/errors/", headers=texter_headers).status_code == 403
+    assert client.get(f"/api/errors/{error.id}/", headers=texter_headers).status_code == 403
+    resolve = client.patch(f"/api/errors/{error.id}/resolve/", json={}, headers=texter_headers)
+    assert resolve.status_code == 403
+
+
+def test_error_list_takes_constant_queries(client, admin_headers, count_queries):
+    def queries() -> int:
+        with count_queries() as counter:
+            assert (
+                client.get("/api/errors/?page_size=100", headers=admin_headers).status_code == 200
+            )
+        return counter.count
+
+    client.get("/api/errors/", headers=admin_headers)
+    for _ in range(3):
+        make_error()
+    few = queries()
+    for _ in range(30):
+        make_error(user_phone=make_user().phone_number)
+    assert queries() == few

@@ -1,0 +1,139 @@
+"""List filters and ordering for users, tasks and error logs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.factories import make_error, make_task, make_user
+
+
+def results(client, headers, url) -> list[dict]:
+    response = client.get(url, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["results"]
+
+
+def phones(rows) -> list[str]:
+    return [row["phone_number"] for row in rows]
+
+
+def test_users_filter_by_tier_and_activity(client, admin_headers):
+    premium = make_user(tier="premium")
+    make_user(tier="premium", is_active=False)
+    make_user(tier="free")
+
+    rows = results(client, admin_headers, "/api/users/?tier=premium&is_active=true")
+
+    assert phones(rows) == [premium.phone_number]
+
+
+@pytest.mark.parametrize("term", ["ADA", "lovelace.org", "0100777"])
+def test_users_search_phone_email_and_name(client, admin_headers, term):
+    ada = make_user("+15550100777", full_name="Ada Lovelace", email="ada@lovelace.org")
+    make_user(full_name="Grace", email="grace@example.com")
+
+    assert phones(results(client, admin_headers, f"/api/users/?search={term}")) == [
+        ada.phone_number
+    ]
+
+
+def test_users_search_treats_wildcards_literally(client, admin_headers):
+    make_user(full_name="Ada")
+    assert results(client, admin_headers, "/api/users/?search=%25") == []
+
+
+def test_users_ordering_by_whitelisted_fields(client, admin_headers):
+    low = make_user(total_requests=1)
+    high = make_user(total_requests=9)
+    middle = make_user(total_requests=5)
+
+    descending = results(client, admin_headers, "/api/users/?ordering=-total_requests")
+    ascending = results(client, admin_headers, "/api/users/?ordering=total_requests,-created_at")
+
+    assert phones(descending) == [high.phone_number, middle.phone_number, low.phone_number]
+    assert phones(ascending) == [low.phone_number, middle.phone_number, high.phone_number]
+
+
+def test_unknown_ordering_field_is_400(client, admin_headers):
+    response = client.get("/api/users/?ordering=password_hash", headers=admin_headers)
+    assert response.status_code == 400
+    assert "ordering" in response.get_json()["details"]
+
+
+def test_tasks_filter_by_category_success_status_and_user(client, admin_headers):
+    user = make_user()
+    wanted = make_task(user, category="coding", success=True, status="completed")
+    make_task(user, category="coding", success=False, status="failed")
+    make_task(make_user(), category="coding", success=True, status="completed")
+    phone = user.phone_number.replace("+", "%2B")
+
+    rows = results(
+        client,
+        admin_headers,
+        f"/api/tasks/?category=coding&success=true&status=completed&user_phone={phone}",
+    )
+
+    assert [row["id"] for row in rows] == [str(wanted.id)]
+
+
+def test_tasks_filter_by_creation_dates(client, admin_headers):
+    user = make_user()
+    make_task(user, created_at=datetime(2026, 1, 1, 12, tzinfo=UTC))
+    middle = make_task(user, created_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC))
+    make_task(user, created_at=datetime(2026, 2, 1, tzinfo=UTC))
+
+    by_date = results(
+        client, admin_headers, "/api/tasks/?created_after=2026-01-02&created_before=2026-01-15"
+    )
+    by_time = results(
+        client,
+        admin_headers,
+        "/api/tasks/?created_after=2026-01-15T23:00:00%2B00:00&created_before=2026-01-16T00:00:00",
+    )
+
+    assert [row["id"] for row in by_date] == [str(middle.id)]
+    assert [row["id"] for row in by_time] == [str(middle.id)]
+
+
+def test_errors_filter_by_type_resolution_user_and_dates(client, admin_headers):
+    user = make_user()
+    now = datetime.now(UTC)
+    wanted = make_error(error_type="twilio_error", user_phone=user.phone_number, timestamp=now)
+    make_error(error_type="twilio_error", user_phone=user.phone_number, resolved=True)
+    make_error(error_type="openai_error", user_phone=user.phone_number)
+    make_error(error_type="twilio_error", timestamp=now - timedelta(days=10))
+    start = (now - timedelta(days=1)).date().isoformat()
+    phone = user.phone_number.replace("+", "%2B")
+
+    rows = results(
+        client,
+        admin_headers,
+        f"/api/errors/?error_type=twilio_error&resolved=false&user_phone={phone}"
+        f"&start_date={start}&end_date={now.date().isoformat()}",
+    )
+
+    assert [row["id"] for row in rows] == [str(wanted.id)]
+
+
+@pytest.mark.parametrize(
+    "url, field",
+    [
+        ("/api/users/?is_active=maybe", "is_active"),
+        ("/api/users/?tier=gold", "tier"),
+        ("/api/tasks/?success=perhaps", "success"),
+        ("/api/tasks/?created_after=yesterday", "created_after"),
+        ("/api/tasks/?created_before=2026-02-30", "created_before"),
+        ("/api/tasks/?user_phone=abc", "user_phone"),
+        ("/api/tasks/analytics/?created_after=0001-01-01T00:00:00%2B05:00", "created_after"),
+        ("/api/errors/?resolved=2", "resolved"),
+        ("/api/errors/?start_date=31/12/2025", "start_date"),
+        ("/api/errors/?error_type=oops", "error_type"),
+        ("/api/tasks/?ordering=-sms_content", "ordering"),
+    ],
+)
+def test_bad_filter_values_are_400_naming_the_parameter(client, admin_headers, url, field):
+    response = client.get(url, headers=admin_headers)
+    assert response.status_code == 400
+    assert field in response.get_json()["details"]

@@ -1,0 +1,242 @@
+"""/api/tasks/: the design document's task tests, creation rules, texters' scope, analytics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, Task, utcnow
+from tests.api.conftest import TEXTER_PHONE
+from tests.factories import make_task, make_user
+
+PHONE = "+15550100123"
+
+
+def test_list_tasks_newest_first(client, admin_headers):
+    user = make_user(PHONE)
+    older = make_task(user, sms_content="first", created_at=utcnow() - timedelta(hours=2))
+    newer = make_task(user, sms_content="second")
+
+    response = client.get("/api/tasks/", headers=admin_headers)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["count"] == 2
+    assert [row["id"] for row in body["results"]] == [str(newer.id), str(older.id)]
+    assert body["results"][0]["user_phone"] == PHONE
+    assert body["results"][0]["metadata"] == {}
+
+
+def test_create_task_stores_it_queued(client, admin_headers):
+    make_user(PHONE)
+
+    response = client.post(
+        "/api/tasks/",
+        json={
+            "user_phone": "555-010-0123",
+            "sms_content": "Explain recursion",
+            "category": "coding",
+        },
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 201
+    body = response.get_json()
+    task = db.session.get(Task, uuid.UUID(body["id"]))
+    assert task.user_phone == PHONE and task.sms_content == "Explain recursion"
+    assert task.category == "coding" and body["status"] == "queued"
+
+
+def test_a_created_task_is_answered_by_sms_like_a_texted_one(app, client, admin_headers):
+    make_user(PHONE)
+    app.extensions["celery"].conf.task_always_eager = True  # run the queued job right here
+
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "Hi there"}, headers=admin_headers
+    )
+
+    assert response.status_code == 201
+    db.session.expire_all()
+    task = db.session.get(Task, uuid.UUID(response.get_json()["id"]))
+    assert task.status in {"completed", "failed"}
+    replies = db.session.scalars(
+        sa.select(OutboundMessage).where(OutboundMessage.task_id == task.id)
+    )
+    assert [message.to_number for message in replies] and task.ai_response
+
+
+@pytest.mark.parametrize(
+    "user_fields, message",
+    [(None, "No user"), ({"is_active": False}, "inactive"), ({"monthly_requests": 100}, "quota")],
+)
+def test_create_task_for_a_user_who_cannot_text_is_a_field_error(
+    client, admin_headers, user_fields, message
+):
+    if user_fields is not None:
+        make_user(PHONE, **user_fields)
+
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    assert message in response.get_json()["details"]["user_phone"][0]
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"user_phone": PHONE}, "sms_content"),
+        ({"user_phone": PHONE, "sms_content": ""}, "sms_content"),
+        ({"user_phone": PHONE, "sms_content": "x", "category": "poetry"}, "category"),
+        ({"user_phone": "abc", "sms_content": "x"}, "user_phone"),
+        ({"sms_content": "x"}, "user_phone"),
+    ],
+)
+def test_create_task_with_bad_fields_is_400(client, admin_headers, payload, field):
+    make_user(PHONE)
+    response = client.post("/api/tasks/", json=payload, headers=admin_headers)
+    assert response.status_code == 400
+    assert field in response.get_json()["details"]
+
+
+def test_texter_creates_tasks_for_themselves(client, texter_headers):
+    response = client.post("/api/tasks/", json={"sms_content": "hello"}, headers=texter_headers)
+    assert response.status_code == 201
+    assert response.get_json()["user_phone"] == TEXTER_PHONE
+
+
+def test_texter_over_quota_gets_429_with_the_reset_date(client, texter, texter_headers):
+    texter.monthly_requests = 100
+    db.session.commit()
+
+    response = client.post("/api/tasks/", json={"sms_content": "hello"}, headers=texter_headers)
+
+    assert response.status_code == 429
+    details = response.get_json()["details"]
+    assert details["monthly_limit"] == 100
+    assert datetime.fromisoformat(details["rate_limit_reset"]) == texter.rate_limit_reset
+    seconds = int(response.headers["Retry-After"])
+    assert 0 < seconds <= (texter.rate_limit_reset - datetime.now(UTC)).total_seconds() + 1
+
+
+def test_texter_cannot_create_tasks_for_someone_else(client, texter_headers):
+    make_user(PHONE)
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "x"}, headers=texter_headers
+    )
+    assert response.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_texter_sees_and_changes_only_their_own_tasks(client, texter, texter_headers):
+    own = make_task(texter)
+    other = make_task(make_user(PHONE))
+
+    listing = client.get("/api/tasks/", headers=texter_headers).get_json()
+    assert [row["id"] for row in listing["results"]] == [str(own.id)]
+    assert client.get(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 404
+    assert client.delete(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 404
+    changed = client.patch(
+        f"/api/tasks/{own.id}/", json={"category": "coding"}, headers=texter_headers
+    )
+    assert changed.status_code == 200 and changed.get_json()["category"] == "coding"
+    refused = client.patch(f"/api/tasks/{own.id}/", json={"success": True}, headers=texter_headers)
+    assert refused.status_code == 403
+
+
+def test_get_patch_delete_a_task(client, admin_headers):
+    task = make_task(make_user(PHONE))
+    url = f"/api/tasks/{task.id}/"
+
+    assert client.get(url, headers=admin_headers).get_json()["id"] == str(task.id)
+    patched = client.patch(
+        url, json={"metadata": {"source": "api"}, "tokens_used": 12}, headers=admin_headers
+    )
+    assert patched.status_code == 200
+    assert patched.get_json()["metadata"] == {"source": "api"}
+    assert patched.get_json()["tokens_used"] == 12
+    assert client.delete(url, headers=admin_headers).status_code == 204
+    assert client.get(url, headers=admin_headers).status_code == 404
+
+
+def test_marking_a_task_successful_counts_once_towards_the_user(client, admin_headers):
+    user = make_user(PHONE)
+    task = make_task(user)
+    url = f"/api/tasks/{task.id}/"
+
+    client.patch(url, json={"success": True, "status": "completed"}, headers=admin_headers)
+    client.patch(url, json={"success": True}, headers=admin_headers)
+
+    db.session.expire_all()
+    assert user.total_requests == 1
+
+
+def test_task_analytics_has_the_documents_keys(client, admin_headers):
+    user = make_user(PHONE)
+    make_task(user, success=True, processing_time=2.0, tokens_used=100, category="coding")
+    make_task(user, success=False, processing_time=4.0, tokens_used=50)
+
+    response = client.get("/api/tasks/analytics/", headers=admin_headers)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert set(body) == {
+        "total_tasks",
+        "successful_tasks",
+        "success_rate",
+        "avg_processing_time",
+        "avg_tokens_used",
+        "category_breakdown",
+        "daily_stats",
+    }
+    assert body["total_tasks"] == 2 and body["successful_tasks"] == 1
+    assert body["success_rate"] == 50.0 and body["avg_processing_time"] == 3.0
+    assert body["category_breakdown"]["coding"] == 1
+    assert len(body["daily_stats"]) == 30
+    assert body["daily_stats"][-1]["total"] == 2
+
+
+def test_task_analytics_honours_the_list_filters(client, admin_headers):
+    user = make_user(PHONE)
+    make_task(user, success=True, category="coding")
+    make_task(user, success=False, category="debug")
+    make_task(make_user(), success=True, category="coding")
+
+    filtered = client.get(
+        f"/api/tasks/analytics/?category=coding&user_phone=%2B{PHONE[1:]}", headers=admin_headers
+    ).get_json()
+
+    assert filtered["total_tasks"] == 1 and filtered["success_rate"] == 100.0
+    assert filtered["category_breakdown"]["debug"] == 0
+
+
+def test_texter_analytics_cover_only_their_tasks(client, texter, texter_headers):
+    make_task(texter)
+    make_task(make_user(PHONE))
+    body = client.get("/api/tasks/analytics/", headers=texter_headers).get_json()
+    assert body["total_tasks"] == 1
+
+
+def test_task_list_and_analytics_take_constant_queries(client, admin_headers, count_queries):
+    def queries(url: str) -> int:
+        with count_queries() as counter:
+            assert client.get(url, headers=admin_headers).status_code == 200
+        return counter.count
+
+    client.get("/api/tasks/", headers=admin_headers)  # the token's first use writes last_used_at
+    user = make_user(PHONE)
+    for day in range(3):
+        make_task(user, created_at=utcnow() - timedelta(days=day))
+    few = (queries("/api/tasks/"), queries("/api/tasks/analytics/"))
+    for day in range(40):
+        make_task(user, created_at=utcnow() - timedelta(days=day % 29), success=day % 2 == 0)
+    many = (queries("/api/tasks/?page_size=100"), queries("/api/tasks/analytics/"))
+
+    assert few == many
+    assert many[0] <= 4 and many[1] <= 6

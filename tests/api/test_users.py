@@ -1,0 +1,279 @@
+"""/api/users/: the design document's user tests, plus stats, texters' scope and messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import ApiToken, OutboundMessage, Task, User, utcnow
+from tests.api.conftest import TEXTER_PHONE
+from tests.factories import make_task, make_user
+
+PHONE = "+15550100123"
+ENCODED = "%2B15550100123"
+
+
+def test_list_users_returns_every_user_with_stats(client, admin_headers):
+    make_user(PHONE, tier="premium", email="ada@example.com", full_name="Ada")
+    make_user()
+
+    response = client.get("/api/users/", headers=admin_headers)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["count"] == 2
+    assert {row["phone_number"] for row in body["results"]} >= {PHONE}
+    ada = next(row for row in body["results"] if row["phone_number"] == PHONE)
+    assert ada["tier"] == "premium" and ada["email"] == "ada@example.com"
+    assert set(ada["stats"]) == {"success_rate", "avg_response_time", "favorite_categories"}
+
+
+def test_user_detail_by_url_encoded_number(client, admin_headers):
+    make_user(PHONE, full_name="Ada")
+
+    response = client.get(f"/api/users/{ENCODED}/", headers=admin_headers)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["phone_number"] == PHONE and body["full_name"] == "Ada"
+    assert body["created_at"].startswith(str(utcnow().year))
+
+
+def test_user_detail_accepts_other_notations_of_the_number(client, admin_headers):
+    make_user(PHONE)
+
+    assert client.get("/api/users/+1 (555) 010-0123/", headers=admin_headers).status_code == 200
+    assert client.get("/api/users/5550100123/", headers=admin_headers).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["not-a-number", "%2B1", "nobody"])
+def test_unparseable_or_unknown_number_in_the_url_is_404(client, admin_headers, path):
+    response = client.get(f"/api/users/{path}/", headers=admin_headers)
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "No such user."
+
+
+def test_stats_are_computed_from_the_users_tasks(client, admin_headers):
+    user = make_user(PHONE)
+    make_task(user, category="coding", success=True, processing_time=2.0)
+    make_task(user, category="coding", success=False, processing_time=4.0)
+    make_task(user, category="debug", success=True)
+    make_task(user, category="design", success=True)
+    make_task(user, category="analysis", success=False)
+
+    stats = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()["stats"]
+
+    assert stats["success_rate"] == 60.0
+    assert stats["avg_response_time"] == 3.0
+    assert stats["favorite_categories"][0] == "coding"
+    assert len(stats["favorite_categories"]) == 3
+
+
+def test_user_without_tasks_has_zero_stats(client, admin_headers):
+    make_user(PHONE)
+    stats = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()["stats"]
+    assert stats == {"success_rate": 0.0, "avg_response_time": None, "favorite_categories": []}
+
+
+def test_create_user_normalises_the_number(client, admin_headers):
+    response = client.post(
+        "/api/users/",
+        json={"phone_number": "(555) 010-0123", "tier": "premium", "timezone": "Europe/Paris"},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 201
+    assert response.get_json()["phone_number"] == PHONE
+    user = db.session.get(User, PHONE)
+    assert user.tier == "premium" and user.timezone == "Europe/Paris"
+
+
+def test_create_user_twice_is_a_field_error(client, admin_headers):
+    make_user(PHONE)
+    response = client.post("/api/users/", json={"phone_number": PHONE}, headers=admin_headers)
+    assert response.status_code == 400
+    assert "phone_number" in response.get_json()["details"]
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"phone_number": "12"}, "phone_number"),
+        ({"phone_number": PHONE, "tier": "gold"}, "tier"),
+        ({"phone_number": PHONE, "email": "not-an-email"}, "email"),
+        ({"phone_number": PHONE, "timezone": "Mars/Olympus"}, "timezone"),
+        ({"phone_number": PHONE, "full_name": "x" * 101}, "full_name"),
+        ({"phone_number": PHONE, "preferences": ["a"]}, "preferences"),
+        ({"phone_number": PHONE, "full_name": "nul\x00byte"}, "full_name"),
+        ({"phone_number": PHONE, "total_requests": 5}, "total_requests"),
+        ({}, "phone_number"),
+    ],
+)
+def test_create_user_with_a_bad_field_is_400(client, admin_headers, payload, field):
+    response = client.post("/api/users/", json=payload, headers=admin_headers)
+    assert response.status_code == 400
+    assert field in response.get_json()["details"]
+    assert db.session.get(User, PHONE) is None
+
+
+def test_patch_changes_only_the_fields_sent(client, admin_headers):
+    make_user(PHONE, full_name="Ada", email="ada@example.com")
+
+    response = client.patch(
+        f"/api/users/{ENCODED}/", json={"full_name": "Ada L."}, headers=admin_headers
+    )
+
+    assert response.status_code == 200
+    db.session.expire_all()
+    user = db.session.get(User, PHONE)
+    assert user.full_name == "Ada L." and user.email == "ada@example.com"
+
+
+def test_put_replaces_details_and_an_upgrade_resets_the_monthly_count(client, admin_headers):
+    make_user(PHONE, monthly_requests=40)
+
+    response = client.put(
+        f"/api/users/{ENCODED}/",
+        json={"tier": "enterprise", "full_name": "Ada", "is_active": True},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["tier"] == "enterprise"
+    assert response.get_json()["monthly_requests"] == 0
+
+
+def test_update_tier_reports_old_and_new(client, admin_headers):
+    make_user(PHONE, tier="free", monthly_requests=7)
+
+    response = client.post(
+        f"/api/users/{ENCODED}/update_tier/",
+        json={"tier": "premium", "reason": "paid by invoice"},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["old_tier"] == "free" and body["new_tier"] == "premium"
+    assert "premium" in body["message"]
+    db.session.expire_all()
+    user = db.session.get(User, PHONE)
+    assert user.tier == "premium" and user.monthly_requests == 0
+
+
+def test_update_tier_to_an_unknown_tier_is_400(client, admin_headers):
+    make_user(PHONE)
+    response = client.post(
+        f"/api/users/{ENCODED}/update_tier/", json={"tier": "platinum"}, headers=admin_headers
+    )
+    assert response.status_code == 400
+    assert "tier" in response.get_json()["details"]
+    assert db.session.get(User, PHONE).tier == "free"
+
+
+def test_delete_user_removes_their_tasks(client, admin_headers):
+    user = make_user(PHONE)
+    make_task(user)
+
+    response = client.delete(f"/api/users/{ENCODED}/", headers=admin_headers)
+
+    assert response.status_code == 204
+    assert db.session.get(User, PHONE) is None
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_send_message_texts_the_user_and_returns_the_sid(client, admin_headers):
+    make_user(PHONE)
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/",
+        json={"message": "Your account was upgraded."},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200
+    sent = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert [message.to_number for message in sent] == [PHONE]
+    assert sent[0].kind == "api" and sent[0].body == "Your account was upgraded."
+    assert response.get_json()["message_sid"] == sent[0].sid
+
+
+def test_send_message_to_an_opted_out_user_is_409(client, admin_headers):
+    make_user(PHONE, opted_out_at=utcnow() - timedelta(days=1))
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 409
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 0
+
+
+def test_send_message_requires_a_message(client, admin_headers):
+    make_user(PHONE)
+    response = client.post(f"/api/users/{ENCODED}/send_message/", json={}, headers=admin_headers)
+    assert response.status_code == 400
+    assert "message" in response.get_json()["details"]
+
+
+def test_texter_sees_only_their_own_record(client, texter_headers):
+    make_user(PHONE)
+
+    listing = client.get("/api/users/", headers=texter_headers).get_json()
+
+    assert [row["phone_number"] for row in listing["results"]] == [TEXTER_PHONE]
+    assert client.get(f"/api/users/{ENCODED}/", headers=texter_headers).status_code == 404
+    own = client.get(f"/api/users/{TEXTER_PHONE}/", headers=texter_headers)
+    assert own.status_code == 200
+
+
+def test_texter_may_change_their_name_but_not_their_tier(client, texter_headers):
+    url = f"/api/users/{TEXTER_PHONE}/"
+    assert client.patch(url, json={"full_name": "T."}, headers=texter_headers).status_code == 200
+    refused = client.patch(url, json={"tier": "enterprise"}, headers=texter_headers)
+    assert refused.status_code == 403
+    assert refused.get_json()["details"] == {"fields": ["tier"]}
+    db.session.expire_all()
+    user = db.session.get(User, TEXTER_PHONE)
+    assert user.full_name == "T." and user.tier == "free"
+
+
+def test_texter_cannot_change_someone_else(client, texter_headers):
+    make_user(PHONE, full_name="Ada")
+    response = client.patch(
+        f"/api/users/{ENCODED}/", json={"full_name": "x"}, headers=texter_headers
+    )
+    assert response.status_code == 404
+    assert db.session.get(User, PHONE).full_name == "Ada"
+
+
+def test_deleting_a_user_revokes_their_tokens_with_them(client, admin_headers, texter_headers):
+    assert client.delete(f"/api/users/{TEXTER_PHONE}/", headers=admin_headers).status_code == 204
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(ApiToken).where(ApiToken.user_phone.is_not(None))
+        )
+        == 0
+    )
+    assert client.get("/api/users/", headers=texter_headers).status_code == 401
+
+
+def test_listing_users_takes_the_same_queries_for_5_or_50(client, admin_headers, count_queries):
+    def queries_for_listing() -> int:
+        with count_queries() as counter:
+            assert client.get("/api/users/?page_size=100", headers=admin_headers).status_code == 200
+        return counter.count
+
+    for _ in range(5):
+        make_task(make_user(), success=True, processing_time=1.0)
+    client.get("/api/users/", headers=admin_headers)  # the token's first use writes last_used_at
+    few = queries_for_listing()
+    for _ in range(45):
+        make_task(make_user(), category="coding")
+    many = queries_for_listing()
+
+    assert few == many
+    assert many <= 7
