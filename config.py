@@ -170,6 +170,9 @@ class Config:
 
 class DevelopmentConfig(Config):
     APP_ENV = "development"
+    # With no Twilio account, webhooks still need a signing key so that `flask sms simulate`
+    # goes through the same signature check as production; this one only works locally.
+    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "dev-local-auth-token")
 
 
 class TestingConfig(Config):

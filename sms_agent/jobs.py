@@ -1,1 +1,65 @@
 """Celery jobs: they take ids, call the pipeline, and own only retry policy."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from flask import current_app
+from kombu.exceptions import KombuError
+
+from . import pipeline
+from .extensions import db
+from .models import User
+
+log = logging.getLogger("sms_agent.jobs")
+
+
+def backoff(retries: int) -> float:
+    """Seconds before retry number `retries + 1`: RETRY_BACKOFF_SECONDS doubled each time."""
+    return current_app.config["RETRY_BACKOFF_SECONDS"] * (2**retries)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None, name="sms_agent.jobs.answer_task")
+def answer_task(self, task_id: str) -> str:
+    """Answer one stored task. A passing failure is retried with exponential backoff up to
+    OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on."""
+    try:
+        return pipeline.answer(task_id)
+    except pipeline.TryAgain as exc:
+        if self.request.retries >= current_app.config[exc.limit_key]:
+            pipeline.give_up(task_id, exc.cause)
+            return "failed"
+        log.warning("task %s: %s; retry %d", task_id, exc, self.request.retries + 1)
+        raise self.retry(countdown=backoff(self.request.retries)) from exc
+
+
+@shared_task(acks_late=True, name="sms_agent.jobs.send_notice")
+def send_notice(phone: str, kind: str) -> bool:
+    """Send a service notice (help, usage, quota, media, opt_in, reset) to a texter."""
+    user = db.session.get(User, phone)
+    if user is None:
+        log.error("notice %s for unknown number dropped", kind)
+        return False
+    return pipeline.send_notice(user, kind)
+
+
+def _publish(job, *args) -> bool:
+    """Publish a job without ever failing the caller: the row is already committed, so a
+    broker outage only delays it until the sweeper enqueues it again."""
+    try:
+        job.apply_async(args=args)
+    except (KombuError, OSError) as exc:
+        log.error("could not enqueue %s%r: %s", job.name, args, exc)
+        return False
+    return True
+
+
+def enqueue_answer(task_id) -> None:
+    """Queue the job that answers a stored task; call only after the commit that stored it."""
+    _publish(answer_task, str(task_id))
+
+
+def enqueue_notice(phone: str, kind: str) -> None:
+    """Queue a notice SMS, so the webhook never waits for Twilio's REST API."""
+    _publish(send_notice, phone, kind)

@@ -1,5 +1,98 @@
-"""Twilio's webhooks: inbound SMS and delivery status callbacks."""
+"""Twilio's webhooks: inbound SMS and delivery status callbacks, both signed by Twilio."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, current_app, request
+from sqlalchemy.exc import IntegrityError
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from . import delivery, inbound, jobs
+from .extensions import db
+
+log = logging.getLogger("sms_agent.webhook")
 
 bp = Blueprint("webhook", __name__, url_prefix="/sms")
+
+
+def signed_url() -> str:
+    """The URL Twilio called and signed: the configured public URL when there is one (a TLS
+    proxy makes request.url differ), else what the request says (ProxyFix applied)."""
+    public = current_app.config.get("PUBLIC_BASE_URL")
+    if not public:
+        return request.url
+    query = request.query_string.decode()
+    return public.rstrip("/") + request.path + ("?" + query if query else "")
+
+
+def verify_signature() -> None:
+    if not current_app.config["TWILIO_VALIDATE_SIGNATURE"]:
+        return
+    token = current_app.config.get("TWILIO_AUTH_TOKEN") or ""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        abort(403, "missing Twilio signature")
+    if not RequestValidator(token).validate(signed_url(), request.form, signature):
+        log.warning("rejected %s: bad Twilio signature for %s", request.path, signed_url())
+        abort(403, "invalid Twilio signature")
+
+
+def empty_twiml() -> Response:
+    return Response(str(MessagingResponse()), status=200, content_type="text/xml")
+
+
+@bp.post("/inbound")
+def inbound_sms():
+    """Store the SMS and answer Twilio at once; the worker replies later."""
+    verify_signature()
+    try:
+        received = _receive_and_commit()
+    except inbound.BadInbound as exc:
+        abort(400, str(exc))
+    if received.task is not None:
+        jobs.enqueue_answer(received.task.id)
+    if received.notice:
+        jobs.enqueue_notice(received.phone, received.notice)
+    return empty_twiml()
+
+
+def _receive_and_commit() -> inbound.Received:
+    """A concurrent delivery of the same MessageSid (or first texts from one new number)
+    loses the race on a unique constraint; the second pass then sees the winner's rows."""
+    for attempt in (1, 2):
+        try:
+            received = inbound.receive_sms(request.form)
+            db.session.commit()
+            return received
+        except IntegrityError:
+            db.session.rollback()
+            log.info("concurrent delivery of %s (pass %d)", request.form.get("MessageSid"), attempt)
+    abort(409, "conflicting concurrent deliveries; retry")
+
+
+@bp.post("/status")
+def delivery_status():
+    """Record Twilio's delivery report on the message we sent."""
+    verify_signature()
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
+    if not sid:
+        abort(400, "MessageSid is missing")
+    delivery.record_delivery_status(sid, status, request.form.get("ErrorCode"))
+    db.session.commit()
+    return empty_twiml()
+
+
+@bp.errorhandler(400)
+@bp.errorhandler(403)
+@bp.errorhandler(409)
+@bp.errorhandler(413)
+def plain_error(error):
+    """Twilio shows our answer in its debugger: keep it a short line of text, not a page."""
+    return Response(
+        f"{error.code} {error.name}: {error.description}\n",
+        status=error.code,
+        content_type="text/plain",
+    )

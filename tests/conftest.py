@@ -118,3 +118,25 @@ class QueryCounter:
 @pytest.fixture
 def count_queries(app):
     return lambda: QueryCounter(db.engine)
+
+
+@pytest.fixture
+def openai_server(app):
+    """A local OpenAI-compatible server the app's real openai SDK talks to."""
+    from tests.standins import openai_standin
+
+    with openai_standin() as server:
+        app.config.update(
+            LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1", OPENAI_API_KEY="sk-test"
+        )
+        yield server
+
+
+@pytest.fixture
+def twilio_server(app):
+    """A local Twilio REST stand-in the app's real twilio SDK talks to."""
+    from tests.standins import twilio_standin
+
+    with twilio_standin() as server:
+        app.config.update(SMS_BACKEND="twilio", TWILIO_API_BASE_URL=server.url)
+        yield server

@@ -1,0 +1,107 @@
+"""flask sms ...: text the service locally, through the real webhook, worker and outbox."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import AppGroup
+
+from .. import keywords, simulator
+from ..extensions import db
+from ..models import OutboundMessage, User, utcnow
+from ..phones import InvalidPhoneNumber, to_e164
+
+sms = AppGroup("sms", help="Text the service locally.")
+
+#: Longest wait for a notice (HELP, USAGE...) when the message stored no task.
+NOTICE_WAIT = 10.0
+
+
+@sms.command("simulate")
+@click.option(
+    "--from", "from_number", required=True, help="The texter's number, e.g. +15551230000."
+)
+@click.option("--inline", is_flag=True, help="Answer in this process instead of the worker.")
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for the worker's reply.",
+)
+@click.argument("text", required=False)
+def simulate(from_number: str, inline: bool, timeout: float, text: str | None) -> None:
+    """Send TEXT as an SMS from --from, signed like Twilio, and print the reply SMS.
+
+    Without TEXT, read one message per line from stdin until end of input or "quit".
+    The reply comes from the worker started by `make run`; --inline answers in this
+    process instead, for when no worker is running.
+    """
+    try:
+        phone = to_e164(from_number)
+    except InvalidPhoneNumber as exc:
+        raise click.BadParameter(str(exc), param_hint="--from") from exc
+    lines = [text] if text is not None else _stdin_lines()
+    for line in lines:
+        _exchange(phone, line, inline, timeout)
+
+
+def _stdin_lines():
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            click.echo("you> ", nl=False)
+        line = sys.stdin.readline()
+        if not line or line.strip().lower() == "quit":
+            return
+        if line.strip():
+            yield line.rstrip("\n")
+
+
+def _exchange(phone: str, text: str, inline: bool, timeout: float) -> None:
+    since = utcnow()
+    try:
+        if inline:
+            with simulator.jobs_inline():
+                task = simulator.simulate_inbound(phone, text)
+        else:
+            task = simulator.simulate_inbound(phone, text)
+    except simulator.SimulationRejected as exc:
+        raise click.ClickException(f"the webhook refused the message: {exc}") from exc
+    if keywords.parse(text) is keywords.Keyword.STOP or _opted_out(phone):
+        click.echo("(opted out: nothing is sent to this number until it texts START)")
+        return
+    wait = timeout if task is not None else min(timeout, NOTICE_WAIT)
+    messages = simulator.wait_for_reply(phone, since, task, wait)
+    if not messages:
+        _no_reply(task, inline, wait)
+    for message in messages:
+        _show(message)
+
+
+def _opted_out(phone: str) -> bool:
+    user = db.session.get(User, phone)
+    return user is not None and user.is_opted_out
+
+
+def _no_reply(task, inline: bool, waited: float) -> None:
+    if task is None:
+        click.echo("(no reply: the message was not a question for the AI)")
+    elif inline:
+        click.echo(f"(no reply; the task is {task.status})")
+    else:
+        click.echo(
+            f"(no reply within {waited:g}s: is a worker running? Start one with `make run`, "
+            "or pass --inline to answer in this process)"
+        )
+
+
+def _show(message: OutboundMessage) -> None:
+    numbering = f" part {message.part}/{message.parts}" if message.parts > 1 else ""
+    plural = "s" if message.segments != 1 else ""
+    click.echo(
+        f"--- SMS to {message.to_number}{numbering} ({message.kind}, {message.encoding}, "
+        f"{message.segments} segment{plural}, {message.status}) ---"
+    )
+    click.echo(message.body)

@@ -1,0 +1,48 @@
+"""Conversation context: the texter's recent exchanges, sent to the model before a new question."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .extensions import db
+from .models import Task, TaskStatus, User, utcnow
+
+
+def recent_exchanges(user: User, current: Task) -> list[Task]:
+    """The last CONTEXT_TURNS answered tasks within CONTEXT_HOURS, oldest first.
+
+    RESET (user.context_reset_at) starts a new conversation, and offline notices are left
+    out because they are not answers the model should build on.
+    """
+    turns = current_app.config["CONTEXT_TURNS"]
+    if turns <= 0:
+        return []
+    since = utcnow() - timedelta(hours=current_app.config["CONTEXT_HOURS"])
+    if user.context_reset_at and user.context_reset_at > since:
+        since = user.context_reset_at
+    query = (
+        sa.select(Task)
+        .where(
+            Task.user_phone == user.phone_number,
+            Task.id != current.id,
+            Task.status == TaskStatus.COMPLETED.value,
+            Task.created_at >= since,
+            Task.created_at <= current.created_at,
+            Task.ai_response.is_not(None),
+        )
+        .order_by(Task.created_at.desc())
+        .limit(turns)
+    )
+    tasks = [task for task in db.session.scalars(query) if not task.metadata_.get("offline")]
+    return list(reversed(tasks))
+
+
+def history_messages(user: User, current: Task) -> list[dict]:
+    messages = []
+    for task in recent_exchanges(user, current):
+        messages.append({"role": "user", "content": task.sms_content})
+        messages.append({"role": "assistant", "content": task.ai_response})
+    return messages

@@ -1,0 +1,137 @@
+"""Receiving an SMS: normalise the number, dedupe by MessageSid, route keywords and commands,
+apply the quota, and store the Task the worker will answer. The caller commits, then enqueues."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from . import keywords
+from .extensions import db
+from .keywords import Keyword
+from .models import Task, TaskStatus, User, utcnow
+from .phones import InvalidPhoneNumber, mask, to_e164
+
+log = logging.getLogger("sms_agent.inbound")
+
+#: Twilio's own limit on one (concatenated) SMS body.
+MAX_BODY_CHARS = 1600
+#: How many handled keyword sids a user remembers, so Twilio's retries of them are ignored.
+REMEMBERED_SIDS = 20
+
+
+class BadInbound(ValueError):
+    """The webhook form lacks what every Twilio SMS webhook carries."""
+
+
+@dataclass
+class Received:
+    """What the caller does after committing: enqueue `task`, or send notice `notice`."""
+
+    outcome: str
+    phone: str | None = None
+    task: Task | None = None
+    notice: str | None = None
+
+
+def receive_sms(form: Mapping[str, str]) -> Received:
+    sid, phone, body, media = _parse(form)
+    if _task_exists(sid):
+        return Received("duplicate", phone)
+    user = db.session.get(User, phone)
+    if user is not None and sid in user.preferences.get("handled_sids", []):
+        return Received("duplicate", phone)
+    if user is None:
+        user = User(phone_number=phone)
+        db.session.add(user)
+        db.session.flush()  # fills in the column defaults (tier, quota window, active)
+    received = _route(user, sid, body, media)
+    if received.task is None:
+        _remember(user, sid)
+    db.session.flush()
+    log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
+    return received
+
+
+def _parse(form: Mapping[str, str]) -> tuple[str, str, str, int]:
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+    if not sid or len(sid) > 64:
+        raise BadInbound("MessageSid is missing or malformed")
+    try:
+        phone = to_e164(form.get("From") or "", current_app.config["DEFAULT_PHONE_REGION"])
+    except InvalidPhoneNumber as exc:
+        raise BadInbound(f"From: {exc}") from exc
+    body = form.get("Body") or ""
+    if len(body) > MAX_BODY_CHARS:
+        raise BadInbound(f"Body is longer than {MAX_BODY_CHARS} characters")
+    try:
+        media = int(form.get("NumMedia") or 0)
+    except ValueError:
+        media = 0
+    return sid, phone, body, media
+
+
+def _task_exists(sid: str) -> bool:
+    return db.session.scalar(sa.select(Task.id).where(Task.message_sid == sid)) is not None
+
+
+def _route(user: User, sid: str, body: str, media: int) -> Received:
+    phone = user.phone_number
+    keyword = keywords.parse(body)
+    if keyword is not None:
+        return _keyword(user, keyword)
+    if not user.is_active:
+        return Received("inactive", phone)
+    if user.is_opted_out:
+        return Received("opted_out", phone)
+    if not body.strip():
+        return Received("media", phone, notice="media") if media else Received("empty", phone)
+    if not user.can_make_request():
+        return _over_quota(user)
+    task = Task(
+        user=user,
+        sms_content=body,
+        message_sid=sid,
+        status=TaskStatus.QUEUED.value,
+        metadata_={"num_media": media} if media else {},
+    )
+    db.session.add(task)
+    return Received("task", phone, task=task)
+
+
+def _keyword(user: User, keyword: Keyword) -> Received:
+    """STOP is recorded silently (Twilio answers it itself); the others may get a notice."""
+    phone = user.phone_number
+    if keyword is Keyword.STOP:
+        user.opted_out_at = user.opted_out_at or utcnow()
+        return Received("stop", phone)
+    if keyword is Keyword.START:
+        user.opted_out_at = None
+    elif keyword is Keyword.RESET:
+        user.context_reset_at = utcnow()
+    notice = {Keyword.START: "opt_in", Keyword.HELP: "help", Keyword.RESET: "reset"}.get(
+        keyword, "usage"
+    )
+    if keyword is Keyword.HELP and not current_app.config["HELP_REPLY_ENABLED"]:
+        notice = None
+    if not user.is_active or user.is_opted_out:
+        notice = None
+    return Received(str(keyword), phone, notice=notice)
+
+
+def _over_quota(user: User) -> Received:
+    """One quota notice per monthly window, however many messages follow it."""
+    window = user.rate_limit_reset.isoformat()
+    if user.preferences.get("quota_notice_window") == window:
+        return Received("over_quota", user.phone_number)
+    user.preferences = {**user.preferences, "quota_notice_window": window}
+    return Received("over_quota", user.phone_number, notice="quota")
+
+
+def _remember(user: User, sid: str) -> None:
+    handled = list(user.preferences.get("handled_sids", []))[-(REMEMBERED_SIDS - 1) :]
+    user.preferences = {**user.preferences, "handled_sids": [*handled, sid]}

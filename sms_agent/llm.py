@@ -1,0 +1,123 @@
+"""Asking a language model: OpenAI or any OpenAI-compatible server, or the offline notice.
+
+Nothing else in the app imports openai. The SDK's own retries are switched off
+(max_retries=0): the job retries with backoff instead, so a slow model never holds a worker
+thread through several hidden attempts, and every attempt is visible in the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import openai
+from flask import current_app
+
+log = logging.getLogger("sms_agent.llm")
+
+OFFLINE_NOTICE = (
+    "[Offline mode] No AI model is configured on this server, so I can't answer yet. "
+    "Your message was received: "
+)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    finish_reason: str | None = None
+    request_id: str | None = None
+    tokens_used: int = 0
+    offline: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+class LLMError(Exception):
+    """The model gave no usable answer. `error_type` is the ErrorLog type to record;
+    `retryable` says whether asking again later may work."""
+
+    def __init__(self, message: str, *, error_type: str, retryable: bool, request_id=None):
+        super().__init__(message)
+        self.error_type = error_type
+        self.retryable = retryable
+        self.request_id = request_id
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(self, config) -> None:
+        self.model = config["OPENAI_MODEL"]
+        self.client = openai.OpenAI(
+            api_key=config.get("OPENAI_API_KEY") or "not-needed",
+            base_url=config.get("OPENAI_BASE_URL"),
+            timeout=config["OPENAI_TIMEOUT"],
+            max_retries=0,
+        )
+
+    def complete(self, messages: list[dict], max_tokens: int) -> Completion:
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model, messages=messages, max_completion_tokens=max_tokens
+            )
+        except openai.OpenAIError as exc:
+            raise translate_error(exc) from exc
+        if not response.choices:
+            raise LLMError(
+                "the model returned no choices", error_type="openai_error", retryable=True
+            )
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=(choice.message.content or "").strip(),
+            model=response.model or self.model,
+            finish_reason=choice.finish_reason,
+            request_id=response._request_id,
+            tokens_used=usage.total_tokens if usage else 0,
+        )
+
+
+def translate_error(exc: openai.OpenAIError) -> LLMError:
+    """Which failures are worth a retry: timeouts, lost connections, 429 and 5xx, but not a
+    429 that says the account's credit is used up (that needs a human, not a retry)."""
+    request_id = getattr(exc, "request_id", None)
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError(f"AI timeout: {exc}", error_type="openai_timeout", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError(f"AI unreachable: {exc}", error_type="openai_error", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        exhausted = status == 429 and exc.code == "insufficient_quota"
+        retryable = (status == 429 and not exhausted) or status >= 500
+        text = f"AI error {status} ({exc.code or 'no code'}): {exc.message}"
+        return LLMError(text, error_type="openai_error", retryable=retryable, request_id=request_id)
+    return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)
+
+
+class OfflineBackend:
+    """The embedded default when no model is configured: an honest notice, never dressed up
+    as an AI answer (metadata marks it offline and it costs no tokens)."""
+
+    name = "offline"
+
+    def complete(self, messages: list[dict], max_tokens: int) -> Completion:
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        excerpt = question if len(question) <= 80 else question[:77].rstrip() + "..."
+        return Completion(
+            text=f'{OFFLINE_NOTICE}"{excerpt}"',
+            model="offline",
+            finish_reason="stop",
+            offline=True,
+        )
+
+
+BACKENDS = {"openai": OpenAIBackend, "offline": OfflineBackend}
+
+
+def get_llm_backend() -> OpenAIBackend | OfflineBackend:
+    """The backend LLM_BACKEND names; unknown names stop with a clear error."""
+    name = current_app.config["LLM_BACKEND"]
+    if name not in BACKENDS:
+        raise RuntimeError(f"LLM_BACKEND={name!r} is not one of {', '.join(BACKENDS)}")
+    backend = BACKENDS[name]
+    return backend(current_app.config) if name == "openai" else backend()

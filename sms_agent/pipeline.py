@@ -1,0 +1,216 @@
+"""Answering a stored task: claim it, classify, ask the model, shape, send, record errors.
+
+Exactly-once is built from three facts kept in the database: the claim (a conditional UPDATE
+from queued to processing, so two workers never both work on a task), the stored answer
+(a redelivered job never asks the model twice), and one OutboundMessage per part committed
+before Twilio is called (a part with a sid is never sent again, and a part whose send was
+interrupted by a crash is not resent blind).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from . import classify, context, notices, prompts, quota, replies
+from .delivery import OptedOut, SendFailed, compose, record_error, send_text, transmit
+from .extensions import db
+from .llm import LLMError, get_llm_backend
+from .models import DeliveryStatus, ErrorType, Task, TaskStatus, User, utcnow
+from .sms import SmsError, get_sms_backend
+
+__all__ = ["OptedOut", "SendFailed", "TryAgain", "answer", "give_up", "send_notice", "send_text"]
+
+log = logging.getLogger("sms_agent.pipeline")
+
+
+class TryAgain(Exception):
+    """A passing failure (timeout, 429, 5xx): the job retries after a backoff.
+
+    `limit_key` names the config setting that caps the retries for this kind of failure."""
+
+    def __init__(self, cause: LLMError | SmsError):
+        super().__init__(str(cause))
+        self.cause = cause
+        self.limit_key = (
+            "OPENAI_MAX_RETRIES" if isinstance(cause, LLMError) else "TWILIO_MAX_RETRIES"
+        )
+
+
+def claim(task_id) -> Task | None:
+    """Move a task to processing, or None when it is done or another worker holds it.
+
+    A task left in processing for STALE_TASK_SECONDS belonged to a worker that died, so it
+    may be claimed again."""
+    try:
+        key = uuid.UUID(str(task_id))
+    except ValueError:
+        log.error("job for a malformed task id %r dropped", task_id)
+        return None
+    stale = utcnow() - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
+    claimable = sa.or_(
+        Task.status == TaskStatus.QUEUED.value,
+        sa.and_(Task.status == TaskStatus.PROCESSING.value, Task.updated_at < stale),
+    )
+    result = db.session.execute(
+        sa.update(Task)
+        .where(Task.id == key, claimable)
+        .values(status=TaskStatus.PROCESSING.value, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if result.rowcount != 1:
+        log.info("task %s not claimed (done, held by another worker, or unknown)", key)
+        return None
+    return db.session.get(Task, key)
+
+
+def answer(task_id) -> str:
+    """Answer one task; returns what happened. Raises TryAgain for a passing failure."""
+    task = claim(task_id)
+    if task is None:
+        return "skipped"
+    started = time.monotonic()
+    try:
+        return _answer_claimed(task, started)
+    except (LLMError, SendFailed) as exc:
+        cause = exc if isinstance(exc, LLMError) else exc.error
+        if not cause.retryable:
+            give_up(task.id, cause)
+            return "failed"
+        _release(task)
+        raise TryAgain(cause) from exc
+    except OptedOut:
+        _finish_unsent(task, "the texter has opted out")
+        return "opted_out"
+    except Exception as exc:  # a bug or a database fault must not leave the task hanging
+        db.session.rollback()
+        log.exception("unexpected failure answering task %s", task.id)
+        give_up(task.id, exc)
+        return "failed"
+
+
+def _answer_claimed(task: Task, started: float) -> str:
+    user = task.user
+    if not user.is_active or user.is_opted_out:
+        _finish_unsent(task, "the texter is inactive" if not user.is_active else "opted out")
+        return "not_sent"
+    if task.ai_response is None:
+        _ask_model(task, user)
+        db.session.commit()
+    _deliver_reply(task, user)
+    task.mark_completed(task.ai_response, processing_time=round(time.monotonic() - started, 3))
+    db.session.commit()
+    return "answered"
+
+
+def _ask_model(task: Task, user: User) -> None:
+    found = classify.classify(task.sms_content)
+    task.category, task.complexity_score = found.category, round(found.complexity, 3)
+    budget = quota.segment_budget(user.tier)
+    messages = [{"role": "system", "content": prompts.system_prompt(task.category, budget)}]
+    messages += context.history_messages(user, task)
+    messages.append({"role": "user", "content": task.sms_content})
+    backend = get_llm_backend()
+    began = time.monotonic()
+    completion = backend.complete(messages, prompts.max_tokens(budget))
+    text = completion.text
+    if completion.finish_reason == "length":
+        text = replies.trim_to_sentence(text)
+    if not text.strip():
+        raise LLMError(
+            "the model returned an empty answer", error_type="openai_error", retryable=True
+        )
+    task.ai_response = text
+    task.tokens_used = completion.tokens_used
+    task.metadata_ = {
+        **(task.metadata_ or {}),
+        "backend": backend.name,
+        "model": completion.model,
+        "finish_reason": completion.finish_reason,
+        "request_id": completion.request_id,
+        "offline": completion.offline,
+        "llm_seconds": round(time.monotonic() - began, 3),
+        "context_turns": (len(messages) - 2) // 2,
+    }
+
+
+def _deliver_reply(task: Task, user: User) -> None:
+    """Send the stored answer part by part, each committed as queued before Twilio sees it."""
+    backend = get_sms_backend()
+    stored = {m.part: m for m in task.outbound_messages if m.kind == "reply"}
+    for planned in compose(user, task.ai_response, kind="reply", task=task):
+        message = stored.get(planned.part)
+        if message is not None and message.sid:
+            continue
+        if message is not None and message.status == DeliveryStatus.QUEUED.value:
+            # Committed as about to be sent, then the worker died: Twilio may have it.
+            log.warning(
+                "part %d of task %s may have been sent; not resending", planned.part, task.id
+            )
+            continue
+        if message is None:
+            message = planned
+            db.session.add(message)
+        message.status, message.error_code, message.error_message = "queued", None, None
+        db.session.commit()
+        try:
+            transmit(message, user, backend)
+        finally:
+            db.session.commit()
+
+
+def _release(task: Task) -> None:
+    """Hand a task back to the queue before a retry, keeping what was recorded so far."""
+    task.status = TaskStatus.QUEUED.value
+    db.session.commit()
+
+
+def _finish_unsent(task: Task, reason: str) -> None:
+    task.mark_failed(reason)
+    db.session.commit()
+    log.info("task %s not answered: %s", task.id, reason)
+
+
+def give_up(task_id, cause: BaseException) -> None:
+    """Final failure: an ErrorLog of the right type, the task failed, and an apology SMS."""
+    task = db.session.get(Task, uuid.UUID(str(task_id)))
+    if task is None or task.status == TaskStatus.COMPLETED.value:
+        return
+    error_type = getattr(cause, "error_type", None)
+    if isinstance(cause, SmsError):
+        error_type = None  # each Twilio failure was logged when it happened
+    elif error_type is None:
+        error_type = _error_type_of(cause)
+    if error_type:
+        record_error(error_type, str(cause)[:2000], user=task.user, task=task, exc=cause)
+    task.mark_failed(str(cause)[:500])
+    db.session.commit()
+    if not isinstance(cause, SmsError):
+        send_notice(task.user, "apology", task=task)
+
+
+def _error_type_of(exc: BaseException) -> str:
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return ErrorType.DATABASE_ERROR
+    return ErrorType.SYSTEM_ERROR
+
+
+def send_notice(user: User, kind: str, task: Task | None = None) -> bool:
+    """Send one of the service's notices (help, usage, quota...) and commit; False when it
+    could not be sent (opted out, or Twilio refused, which is already logged)."""
+    try:
+        send_text(user, notices.compose(kind, user), kind=kind, task=task)
+    except OptedOut:
+        log.info("%s notice not sent: opted out", kind)
+        return False
+    except SendFailed:
+        return False
+    finally:
+        db.session.commit()
+    return True

@@ -1,0 +1,116 @@
+"""Local texting: a Twilio-style inbound SMS, signed as Twilio signs it, sent through the real
+/sms/inbound view in-process, and the reply read back from the outbox."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask import current_app
+from twilio.request_validator import RequestValidator
+
+from .extensions import db
+from .models import OutboundMessage, Task, TaskStatus
+from .phones import to_e164
+from .sms import quiet_console
+
+#: The URL Flask's test client reports when no PUBLIC_BASE_URL is configured.
+LOCAL_BASE_URL = "http://localhost"
+
+
+class SimulationRejected(RuntimeError):
+    """The app refused the simulated webhook (the message says why)."""
+
+
+def inbound_form(from_number: str, body: str, num_media: int = 0) -> dict[str, str]:
+    """The fields Twilio posts for an incoming SMS."""
+    config = current_app.config
+    return {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": config.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32,
+        "From": from_number,
+        "To": config["TWILIO_PHONE_NUMBER"],
+        "Body": body,
+        "NumMedia": str(num_media),
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def signature_for(path: str, form: dict[str, str]) -> str:
+    base = current_app.config.get("PUBLIC_BASE_URL") or LOCAL_BASE_URL
+    token = current_app.config.get("TWILIO_AUTH_TOKEN") or ""
+    return RequestValidator(token).compute_signature(base.rstrip("/") + path, form)
+
+
+def simulate_inbound(from_number: str, body: str, num_media: int = 0) -> Task | None:
+    """Deliver one SMS to our own webhook as Twilio would; the stored Task, or None when the
+    message was a keyword, a command or otherwise not a question."""
+    form = inbound_form(
+        to_e164(from_number, current_app.config["DEFAULT_PHONE_REGION"]), body, num_media
+    )
+    response = current_app.test_client().post(
+        "/sms/inbound",
+        data=form,
+        headers={"X-Twilio-Signature": signature_for("/sms/inbound", form)},
+    )
+    if response.status_code != 200:
+        raise SimulationRejected(response.get_data(as_text=True).strip())
+    db.session.rollback()  # read what the view committed, not a stale snapshot
+    return db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
+
+
+@contextlib.contextmanager
+def jobs_inline() -> Iterator[None]:
+    """Run jobs in this process while the block runs (no worker needed)."""
+    celery = current_app.extensions["celery"]
+    before = celery.conf.task_always_eager
+    celery.conf.task_always_eager = True
+    quiet = quiet_console.set(True)
+    try:
+        yield
+    finally:
+        celery.conf.task_always_eager = before
+        quiet_console.reset(quiet)
+
+
+def replies_since(phone: str, since: datetime, task: Task | None) -> list[OutboundMessage]:
+    query = sa.select(OutboundMessage).order_by(OutboundMessage.created_at, OutboundMessage.part)
+    if task is not None:
+        query = query.where(OutboundMessage.task_id == task.id)
+    else:
+        query = query.where(OutboundMessage.to_number == phone, OutboundMessage.created_at >= since)
+    return list(db.session.scalars(query))
+
+
+def wait_for_reply(
+    phone: str, since: datetime, task: Task | None, timeout: float, poll: float = 0.2
+) -> list[OutboundMessage]:
+    """The SMS sent back: for a task, once it is completed or failed; for a notice, once one
+    arrives and no more parts follow. Empty when nothing came within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    seen: list[OutboundMessage] = []
+    while time.monotonic() < deadline:
+        db.session.rollback()
+        messages = replies_since(phone, since, task)
+        if (
+            task is not None
+            and _finished(task)
+            and all(m.status != "queued" or m.sid for m in messages)
+        ):
+            return messages
+        if task is None and messages and len(messages) == len(seen):
+            return messages
+        seen = messages
+        time.sleep(poll)
+    return seen
+
+
+def _finished(task: Task) -> bool:
+    db.session.refresh(task)
+    return task.status in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value)

@@ -1,0 +1,146 @@
+"""Sending SMS: Twilio through its official SDK, or the console outbox of the embedded mode.
+
+Nothing else in the app imports twilio.rest; callers get a backend from get_sms_backend()
+and see only SendResult and SmsError.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import secrets
+import urllib.parse
+from dataclasses import dataclass
+
+import click
+import requests
+from flask import current_app
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from .phones import mask
+
+log = logging.getLogger("sms_agent.sms")
+
+#: Twilio error 21610: the recipient replied STOP, so Twilio refuses to message them.
+UNSUBSCRIBED_RECIPIENT = 21610
+
+# Twilio's message statuses folded into ours (DeliveryStatus). Anything not listed is
+# an inbound-only status (receiving, received) that never applies to what we send.
+TWILIO_STATUS_MAP = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "partially_delivered": "undelivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sid: str
+    status: str
+
+
+class SmsError(Exception):
+    """Sending failed. `retryable` says whether the same request may succeed later."""
+
+    def __init__(self, message: str, *, code: int | None, status: int | None, retryable: bool):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.retryable = retryable
+
+    @property
+    def unsubscribed(self) -> bool:
+        return self.code == UNSUBSCRIBED_RECIPIENT
+
+
+class RedirectingHttpClient(TwilioHttpClient):
+    """Sends every Twilio REST call to another base URL (a local stand-in or contract mock);
+    the SDK has no base-URL setting of its own."""
+
+    def __init__(self, base_url: str, **kwargs):
+        super().__init__(**kwargs)
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method, url, *args, **kwargs):
+        parts = urllib.parse.urlsplit(url)
+        local = self.base_url + parts.path + ("?" + parts.query if parts.query else "")
+        return super().request(method, local, *args, **kwargs)
+
+
+class TwilioBackend:
+    name = "twilio"
+
+    def __init__(self, config) -> None:
+        base_url = config.get("TWILIO_API_BASE_URL")
+        timeout = config.get("TWILIO_TIMEOUT", 10.0)
+        http = RedirectingHttpClient(base_url, timeout=timeout) if base_url else None
+        if http is None:
+            http = TwilioHttpClient(timeout=timeout)
+        self.client = Client(
+            config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], http_client=http
+        )
+        self.from_number = config["TWILIO_PHONE_NUMBER"]
+        public = config.get("PUBLIC_BASE_URL")
+        self.status_callback = public.rstrip("/") + "/sms/status" if public else None
+
+    def send(self, to: str, body: str) -> SendResult:
+        extra = {"status_callback": self.status_callback} if self.status_callback else {}
+        try:
+            message = self.client.messages.create(to=to, from_=self.from_number, body=body, **extra)
+        except TwilioRestException as exc:
+            raise _rest_error(exc) from exc
+        except (requests.RequestException, TwilioException) as exc:
+            # No answer from Twilio (connection refused, timeout): nothing was accepted.
+            raise SmsError(
+                f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
+            ) from exc
+        return SendResult(sid=message.sid, status=TWILIO_STATUS_MAP.get(message.status, "queued"))
+
+
+def _rest_error(exc: TwilioRestException) -> SmsError:
+    """Twilio's 429 and 5xx are worth another try; its 4xx (bad number, 21610...) are not."""
+    retryable = exc.status == 429 or exc.status >= 500
+    text = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
+    return SmsError(text, code=exc.code, status=exc.status, retryable=retryable)
+
+
+#: Set by the simulator, which prints replies itself, so the console backend stays quiet.
+quiet_console: contextvars.ContextVar[bool] = contextvars.ContextVar("quiet_console", default=False)
+
+
+class OutboxBackend:
+    """The embedded default: each SMS is printed as the phone would show it and kept in the
+    outbox table by the caller, so local runs and tests can read what was sent."""
+
+    name = "console"
+
+    def __init__(self, config) -> None:
+        self.from_number = config["TWILIO_PHONE_NUMBER"]
+
+    def send(self, to: str, body: str) -> SendResult:
+        sid = "SM" + secrets.token_hex(16)
+        if not quiet_console.get():
+            click.echo(f"\n--- SMS from {self.from_number} to {to} ---\n{body}\n---")
+        log.info("console SMS %s to %s (%d chars)", sid, mask(to), len(body))
+        return SendResult(sid=sid, status="sent")
+
+
+BACKENDS = {"twilio": TwilioBackend, "console": OutboxBackend}
+
+
+def get_sms_backend() -> TwilioBackend | OutboxBackend:
+    """The backend SMS_BACKEND names; unknown names stop with a clear error."""
+    name = current_app.config["SMS_BACKEND"]
+    if name not in BACKENDS:
+        raise RuntimeError(f"SMS_BACKEND={name!r} is not one of {', '.join(BACKENDS)}")
+    return BACKENDS[name](current_app.config)

@@ -1,0 +1,180 @@
+"""Local stand-ins for OpenAI and Twilio: real HTTP servers on 127.0.0.1 that the real SDKs
+talk to, answering from a script and recording every request they get."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class StandIn:
+    """Answers each request with the next scripted (status, body, headers); when the script
+    is used up it repeats `default`. Requests are recorded as (method, path, body)."""
+
+    def __init__(self, default):
+        self.default = default
+        self.script: list[tuple[int, dict, dict]] = []
+        self.requests: list[tuple[str, str, object]] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def then(self, status: int, body: dict, headers: dict | None = None) -> StandIn:
+        self.script.append((status, body, headers or {}))
+        return self
+
+    def _next(self, method: str, path: str, body: object):
+        self.requests.append((method, path, body))
+        reply = self.script.pop(0) if self.script else self.default(method, path, body)
+        return reply
+
+    def _handler(self):
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                kind = self.headers.get("Content-Type", "")
+                body = json.loads(raw) if "json" in kind else dict(urllib.parse.parse_qsl(raw))
+                status, payload, headers = stand_in._next("POST", self.path, body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_args):
+                pass
+
+        return Handler
+
+    def __enter__(self) -> StandIn:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def chat_completion(content: str, finish_reason: str = "stop", tokens: int = 42) -> dict:
+    return {
+        "id": "chatcmpl-standin",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "standin-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": {"prompt_tokens": tokens - 10, "completion_tokens": 10, "total_tokens": tokens},
+    }
+
+
+def openai_error(message: str, code: str | None, type_: str = "server_error") -> dict:
+    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+
+
+def openai_standin(answer: str = "Paris is the capital of France.") -> StandIn:
+    def default(_method, _path, _body):
+        return 200, chat_completion(answer), {"x-request-id": "req_standin"}
+
+    return StandIn(default)
+
+
+def twilio_message(body: dict) -> dict:
+    return {
+        "sid": "SM" + secrets.token_hex(16),
+        "status": "queued",
+        "to": body.get("To"),
+        "from": body.get("From"),
+        "body": body.get("Body"),
+        "num_segments": "1",
+    }
+
+
+def twilio_error(status: int, code: int, message: str) -> dict:
+    return {"code": code, "message": message, "more_info": "", "status": status}
+
+
+def twilio_standin() -> StandIn:
+    return StandIn(lambda _method, _path, body: (201, twilio_message(body), {}))
+
+
+class SilentServer:
+    """Accepts connections and never answers: a model server that hangs."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+
+    def __enter__(self) -> SilentServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        except OSError:
+            pass
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+def unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def signed_post(client, path: str, form: dict, *, token: str = "test-auth-token", url=None):
+    """POST a form to our webhook signed as Twilio signs it, for the URL the test client
+    reports (http://localhost/...)."""
+    from twilio.request_validator import RequestValidator
+
+    signature = RequestValidator(token).compute_signature(url or "http://localhost" + path, form)
+    return client.post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+def inbound_form(body: str = "What is the capital of France?", **fields) -> dict:
+    form = {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": "AC" + "0" * 32,
+        "From": "+15551230000",
+        "To": "+15005550006",
+        "Body": body,
+        "NumMedia": "0",
+    }
+    form.update(fields)
+    return form

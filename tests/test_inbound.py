@@ -1,0 +1,159 @@
+"""receive_sms: first contact, keywords and commands, opt-out, quota, media, duplicates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.inbound import BadInbound, receive_sms
+from sms_agent.models import Task, User, utcnow
+from tests.factories import make_user
+from tests.standins import inbound_form
+
+
+def receive(body: str, **fields):
+    received = receive_sms(inbound_form(body, **fields))
+    db.session.commit()
+    return received
+
+
+def user() -> User:
+    return db.session.get(User, "+15551230000")
+
+
+def test_first_contact_creates_a_free_user_and_a_queued_task(app):
+    received = receive("What is 2+2?")
+    assert received.outcome == "task"
+    assert received.task.status == "queued"
+    assert received.task.message_sid.startswith("SM")
+    assert user().tier == "free" and user().is_active
+
+
+@pytest.mark.parametrize(
+    "word", ["STOP", "stop", " Unsubscribe ", "CANCEL", "end", "QUIT", "stopall"]
+)
+def test_stop_words_opt_out_silently(app, word):
+    received = receive(word)
+    assert received.outcome == "stop"
+    assert received.notice is None and received.task is None
+    assert user().opted_out_at is not None
+
+
+@pytest.mark.parametrize("word", ["START", "yes", "Unstop"])
+def test_start_words_opt_back_in_with_a_confirmation(app, word):
+    make_user("+15551230000", opted_out_at=utcnow())
+    received = receive(word)
+    assert user().opted_out_at is None
+    assert received.notice == "opt_in"
+
+
+def test_an_opted_out_user_gets_no_answer_and_no_task(app):
+    make_user("+15551230000", opted_out_at=utcnow())
+    received = receive("what time is it in Tokyo?")
+    assert (received.outcome, received.task, received.notice) == ("opted_out", None, None)
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+@pytest.mark.parametrize("word,notice", [("HELP", "help"), ("info", "help"), ("USAGE", "usage")])
+def test_help_and_usage_get_a_notice(app, word, notice):
+    assert receive(word).notice == notice
+
+
+def test_help_reply_can_be_switched_off(app):
+    app.config["HELP_REPLY_ENABLED"] = False
+    received = receive("HELP")
+    assert (received.outcome, received.notice) == ("help", None)
+
+
+@pytest.mark.parametrize("word", ["RESET", "new"])
+def test_reset_forgets_the_conversation(app, word):
+    make_user("+15551230000")
+    before = utcnow()
+    received = receive(word)
+    assert received.notice == "reset"
+    assert user().context_reset_at >= before
+
+
+def test_inactive_user_gets_nothing(app, caplog):
+    make_user("+15551230000", is_active=False)
+    received = receive("hello?")
+    assert (received.outcome, received.task, received.notice) == ("inactive", None, None)
+    assert "inactive" in caplog.text
+
+
+def test_inactive_user_can_still_opt_out(app):
+    make_user("+15551230000", is_active=False)
+    receive("STOP")
+    assert user().is_opted_out
+
+
+def test_media_without_text_gets_the_media_notice(app):
+    received = receive("", NumMedia="1", MediaUrl0="https://example.com/cat.jpg")
+    assert (received.outcome, received.notice, received.task) == ("media", "media", None)
+
+
+def test_media_with_text_is_answered_as_text(app):
+    received = receive("What breed is this cat?", NumMedia="1")
+    assert received.task is not None
+    assert received.task.metadata_ == {"num_media": 1}
+
+
+def test_an_empty_message_is_ignored(app):
+    received = receive("   ")
+    assert (received.outcome, received.task, received.notice) == ("empty", None, None)
+
+
+def test_over_quota_gets_one_notice_per_window_and_no_task(app):
+    make_user("+15551230000", monthly_requests=100)
+    first = receive("question one")
+    second = receive("question two")
+    assert (first.outcome, first.notice) == ("over_quota", "quota")
+    assert (second.outcome, second.notice) == ("over_quota", None)
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_a_new_window_gets_a_new_quota_notice_when_used_up_again(app):
+    make_user("+15551230000", monthly_requests=100)
+    receive("question one")
+    member = user()
+    member.rate_limit_reset = utcnow() + timedelta(days=30)
+    member.monthly_requests = 100
+    db.session.commit()
+    assert receive("question two").notice == "quota"
+
+
+def test_a_window_that_has_ended_lets_the_user_ask_again(app):
+    make_user("+15551230000", monthly_requests=100, rate_limit_reset=utcnow() - timedelta(days=1))
+    assert receive("question").outcome == "task"
+    assert user().monthly_requests == 0
+
+
+def test_a_retried_keyword_is_handled_once(app):
+    form = inbound_form("HELP")
+    assert receive_sms(form).notice == "help"
+    db.session.commit()
+    assert receive_sms(form).outcome == "duplicate"
+
+
+def test_a_retried_question_is_stored_once(app):
+    form = inbound_form("What is DNS?")
+    receive_sms(form)
+    db.session.commit()
+    assert receive_sms(form).outcome == "duplicate"
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"MessageSid": ""}, {"From": ""}, {"From": "12"}, {"Body": "é" * 1601}],
+)
+def test_malformed_forms_are_refused(app, fields):
+    with pytest.raises(BadInbound):
+        receive_sms(inbound_form(**fields))
+
+
+def test_garbage_num_media_counts_as_none(app):
+    assert receive("hi there", NumMedia="lots").task is not None

@@ -1,0 +1,292 @@
+"""The Twilio webhooks: signatures, storing and enqueueing, duplicates, size limits, status."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from config import TestingConfig
+from sms_agent import create_app
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, Task, User, utcnow
+from tests.factories import make_task, make_user
+from tests.standins import inbound_form, signed_post, unused_port
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+def queued_jobs(app) -> list[tuple[str, list]]:
+    """Drain the in-memory broker: (job name, args) of everything the app enqueued."""
+    celery = app.extensions["celery"]
+    jobs = []
+    with celery.connection_for_read() as connection:
+        queue = connection.SimpleQueue("celery")
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            jobs.append((message.headers["task"], list(message.payload[0])))
+            message.ack()
+        queue.close()
+    return jobs
+
+
+@pytest.fixture(autouse=True)
+def empty_broker(app):
+    queued_jobs(app)
+
+
+def tasks() -> list[Task]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(Task)))
+
+
+def test_signed_sms_is_stored_and_answered_with_empty_twiml(app, client):
+    response = signed_post(client, "/sms/inbound", inbound_form("Hi there 👋 café"))
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/xml")
+    assert response.get_data(as_text=True) == EMPTY_TWIML
+    [task] = tasks()
+    assert task.sms_content == "Hi there 👋 café"
+    assert task.status == "queued"
+    assert task.user.tier == "free"
+    assert queued_jobs(app) == [("sms_agent.jobs.answer_task", [str(task.id)])]
+
+
+def test_sender_number_is_normalised_to_e164(client):
+    signed_post(client, "/sms/inbound", inbound_form(From="+1 (555) 123-0000"))
+    [task] = tasks()
+    assert task.user_phone == "+15551230000"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}],
+    ids=["missing", "wrong"],
+)
+def test_bad_signature_is_rejected_with_403_and_nothing_stored(app, client, headers):
+    response = client.post("/sms/inbound", data=inbound_form(), headers=headers)
+    assert response.status_code == 403
+    assert response.content_type.startswith("text/plain")
+    assert tasks() == []
+    assert db.session.scalar(sa.select(sa.func.count(User.phone_number))) == 0
+    assert queued_jobs(app) == []
+
+
+def test_signature_of_a_tampered_form_is_rejected(client):
+    form = inbound_form("hello")
+    from twilio.request_validator import RequestValidator
+
+    signature = RequestValidator("test-auth-token").compute_signature(
+        "http://localhost/sms/inbound", form
+    )
+    form["Body"] = "something else"
+    response = client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+
+
+def test_signature_uses_the_public_base_url_when_configured(app, client):
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.com"
+    form = inbound_form()
+    assert signed_post(client, "/sms/inbound", form).status_code == 403
+    signed = signed_post(client, "/sms/inbound", form, url="https://sms.example.com/sms/inbound")
+    assert signed.status_code == 200
+
+
+def test_signature_check_can_be_switched_off_outside_production(app, client):
+    app.config["TWILIO_VALIDATE_SIGNATURE"] = False
+    assert client.post("/sms/inbound", data=inbound_form()).status_code == 200
+    assert len(tasks()) == 1
+
+
+def test_twilio_retry_of_the_same_message_creates_nothing_new(app, client):
+    form = inbound_form()
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    assert len(tasks()) == 1
+    assert len(queued_jobs(app)) == 1
+
+
+def test_concurrent_duplicate_that_wins_the_race_is_treated_as_a_duplicate(app, client):
+    """Another delivery of the same SMS commits its task between our duplicate check and our
+    insert; the unique MessageSid makes ours fail, and the view answers 200 with no new job."""
+    form = inbound_form()
+    user = make_user(form["From"])
+
+    fired = []
+
+    def the_other_delivery_commits_first(_session, _context, _instances):
+        if fired:
+            return
+        fired.append(True)
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.insert(Task.__table__).values(
+                    id=uuid.uuid4(),
+                    user_phone=user.phone_number,
+                    sms_content=form["Body"],
+                    message_sid=form["MessageSid"],
+                    status="queued",
+                    category="general",
+                    success=False,
+                    metadata={},
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
+
+    sa.event.listen(Session, "before_flush", the_other_delivery_commits_first)
+    try:
+        response = signed_post(client, "/sms/inbound", form)
+    finally:
+        sa.event.remove(Session, "before_flush", the_other_delivery_commits_first)
+    assert fired
+    assert response.status_code == 200
+    assert len(tasks()) == 1
+    assert queued_jobs(app) == []
+
+
+def test_simultaneous_duplicate_deliveries_store_one_task(app):
+    """Several threads deliver the same SMS at once, each through its own request."""
+    form = inbound_form()
+    make_user(form["From"])
+    barrier = threading.Barrier(4)
+    statuses = []
+
+    def deliver():
+        with app.app_context():
+            barrier.wait()
+            statuses.append(signed_post(app.test_client(), "/sms/inbound", form).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 4
+    assert len(tasks()) == 1
+    assert len(queued_jobs(app)) == 1
+
+
+def test_body_over_the_size_limit_gets_a_clean_413(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 2048
+    response = signed_post(client, "/sms/inbound", inbound_form("x" * 4000))
+    assert response.status_code == 413
+    assert response.content_type.startswith("text/plain")
+    assert tasks() == []
+
+
+def test_a_1600_character_unicode_body_is_stored_as_received(client):
+    body = ("Grüße 🌍 " * 200)[:1600]
+    assert signed_post(client, "/sms/inbound", inbound_form(body)).status_code == 200
+    assert tasks()[0].sms_content == body
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"MessageSid": ""}, {"From": "not a number"}, {"Body": "x" * 1601}],
+    ids=["no-sid", "bad-from", "too-long"],
+)
+def test_malformed_webhook_gets_400(client, fields):
+    response = signed_post(client, "/sms/inbound", inbound_form(**fields))
+    assert response.status_code == 400
+    assert tasks() == []
+
+
+def test_keyword_enqueues_a_notice_not_an_answer(app, client):
+    signed_post(client, "/sms/inbound", inbound_form("HELP"))
+    assert tasks() == []
+    assert queued_jobs(app) == [("sms_agent.jobs.send_notice", ["+15551230000", "help"])]
+
+
+def test_broker_outage_still_answers_twilio_and_keeps_the_task(app):
+    """The task is committed before the publish fails, so the sweeper can answer it later."""
+    down = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL=f"redis://127.0.0.1:{unused_port()}/0",
+    )
+    with down.app_context():
+        response = signed_post(down.test_client(), "/sms/inbound", inbound_form())
+        assert response.status_code == 200
+        assert tasks()[0].status == "queued"
+        db.session.remove()
+
+
+# --- status callbacks -------------------------------------------------------------------
+
+
+def sent_message(status="queued") -> OutboundMessage:
+    task = make_task()
+    message = OutboundMessage(
+        task=task, to_number=task.user_phone, body="hi", sid="SM" + "a" * 32, status=status
+    )
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def status_form(status: str, **fields) -> dict:
+    form = {"MessageSid": "SM" + "a" * 32, "MessageStatus": status, "AccountSid": "AC" + "0" * 32}
+    form.update(fields)
+    return form
+
+
+@pytest.mark.parametrize(
+    "twilio_status,stored",
+    [
+        ("accepted", "queued"),
+        ("queued", "queued"),
+        ("sending", "sent"),
+        ("sent", "sent"),
+        ("delivered", "delivered"),
+        ("undelivered", "undelivered"),
+        ("failed", "failed"),
+    ],
+)
+def test_status_callback_is_recorded(client, twilio_status, stored):
+    message = sent_message()
+    assert signed_post(client, "/sms/status", status_form(twilio_status)).status_code == 200
+    db.session.refresh(message)
+    assert message.status == stored
+
+
+def test_failed_status_records_the_error_code(client):
+    message = sent_message("sent")
+    signed_post(client, "/sms/status", status_form("undelivered", ErrorCode="30003"))
+    db.session.refresh(message)
+    assert (message.status, message.error_code) == ("undelivered", 30003)
+
+
+@pytest.mark.parametrize("late", ["sent", "queued", "failed"])
+def test_a_final_status_never_moves_back(client, late):
+    message = sent_message("delivered")
+    signed_post(client, "/sms/status", status_form(late))
+    db.session.refresh(message)
+    assert message.status == "delivered"
+
+
+def test_a_late_sent_does_not_undo_a_later_state_out_of_order(client):
+    message = sent_message("sent")
+    signed_post(client, "/sms/status", status_form("queued"))
+    db.session.refresh(message)
+    assert message.status == "sent"
+
+
+def test_unknown_sid_is_acknowledged(client, caplog):
+    response = signed_post(client, "/sms/status", status_form("delivered"))
+    assert response.status_code == 200
+    assert "unknown message" in caplog.text
+
+
+def test_status_callback_needs_a_signature(client):
+    message = sent_message()
+    response = client.post("/sms/status", data=status_form("delivered"))
+    assert response.status_code == 403
+    db.session.refresh(message)
+    assert message.status == "queued"
