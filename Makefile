@@ -6,7 +6,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 export PORT
 
-.PHONY: install run web worker test lint format migrate clean
+.PHONY: install run web worker test lint format migrate clean faults bench-ingest bench-api bench-e2e
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,25 @@ worker: install  ## Only the Celery worker
 
 test: install  ## The whole test suite (SQLite unless TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Process-level fault tests: real gunicorn and Celery processes on PostgreSQL + Redis.
+FAULTS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+FAULTS_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+faults: install  ## Kill workers, stop the broker, fail OpenAI/Twilio stand-ins (CI runs this)
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(FAULTS_DATABASE_URL)} \
+	TEST_REDIS_URL=$${TEST_REDIS_URL:-$(FAULTS_REDIS_URL)} \
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
+
+# Benchmarks, run by hand on PostgreSQL + Redis; each prints its figures (see bench/README.md).
+bench-ingest: install  ## Signed webhooks per second against gunicorn, beside an empty-TwiML ceiling
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+bench-api: install  ## API latency and query counts at 10,000 and 100,000 tasks
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.api $(BENCH_ARGS)
+
+bench-e2e: install  ## 1,000 messages through web, Redis, workers and a 500 ms model stand-in
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.e2e $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

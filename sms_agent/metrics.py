@@ -12,7 +12,7 @@ prometheus_client then writes each process's values there and /metrics adds them
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -66,11 +66,25 @@ def metrics() -> Response:
 
 
 def count_inbound(outcome: str) -> None:
+    """One inbound webhook; every keyword (stop, help...) counts as "keyword"."""
+    from .keywords import Keyword
+
+    if outcome in {keyword.value for keyword in Keyword}:
+        outcome = "keyword"
     INBOUND_MESSAGES.labels(outcome=outcome).inc()
 
 
-def _status_change(task: Task) -> str | None:
-    history = inspect(task).attrs.status.history
+@bp.after_app_request
+def _count_rejected_webhooks(response: Response) -> Response:
+    """Bad signatures and malformed forms never reach the code that counts outcomes."""
+    if request.endpoint == "webhook.inbound_sms" and response.status_code >= 400:
+        count_inbound("rejected")
+    return response
+
+
+def _change(obj, attribute: str):
+    """The value `attribute` took in this flush, else None."""
+    history = inspect(obj).attrs[attribute].history
     return history.added[0] if history.added else None
 
 
@@ -84,11 +98,25 @@ def _facts_about(session: Session, obj) -> list:
             (SEGMENTS_SENT.inc, (obj.segments or 1,)),
         ]
     if isinstance(obj, Task):
-        return _task_facts(obj, _status_change(obj))
+        return _answer_facts(obj) + _status_facts(obj, _change(obj, "status"))
     return []
 
 
-def _task_facts(task: Task, new_status: str | None) -> list:
+def _answer_facts(task: Task) -> list:
+    """The pipeline stores the model's answer with its token count and the seconds the
+    call took (metadata llm_seconds) in the same flush."""
+    if _change(task, "ai_response") is None:
+        return []
+    facts = []
+    seconds = (task.metadata_ or {}).get("llm_seconds")
+    if isinstance(seconds, int | float):
+        facts.append((AI_LATENCY.observe, (seconds,)))
+    if task.tokens_used:
+        facts.append((AI_TOKENS.inc, (task.tokens_used,)))
+    return facts
+
+
+def _status_facts(task: Task, new_status: str | None) -> list:
     if new_status == TaskStatus.PROCESSING and task.created_at is not None:
         wait = max(0.0, (utcnow() - task.created_at).total_seconds())
         return [(QUEUE_WAIT.observe, (wait,))]
@@ -96,8 +124,6 @@ def _task_facts(task: Task, new_status: str | None) -> list:
         facts = [(TASKS_FINISHED.labels(status=new_status).inc, ())]
         if new_status == TaskStatus.COMPLETED:
             facts.append((REPLIES_SENT.inc, ()))
-            if task.tokens_used:
-                facts.append((AI_TOKENS.inc, (task.tokens_used,)))
         return facts
     return []
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import Celery, Task
 from flask import Flask
 
+from config import INSTANCE_DIR
+
 
 def celery_init_app(app: Flask) -> Celery:
     class FlaskJob(Task):
@@ -34,7 +36,39 @@ def celery_settings(config) -> dict:
         "worker_pool": config["WORKER_POOL"],
         "worker_concurrency": config["WORKER_CONCURRENCY"],
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": 3600},
+        "broker_transport_options": {
+            "visibility_timeout": 3600,
+            "socket_connect_timeout": config["BROKER_PUBLISH_TIMEOUT"],
+        },
+        # Publishing from a webhook must fail fast when the broker is down: the task is
+        # already stored and the sweeper enqueues it again once the broker is back.
+        "broker_connection_timeout": config["BROKER_PUBLISH_TIMEOUT"],
+        "task_publish_retry_policy": {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.1,
+            "interval_max": 0.1,
+        },
         "worker_hijack_root_logger": False,
-        "imports": ["sms_agent.jobs"],
+        "imports": ["sms_agent.jobs", "sms_agent.maintenance_jobs"],
+        "beat_schedule": beat_schedule(config),
+        "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
+    }
+
+
+def beat_schedule(config) -> dict:
+    """Periodic jobs; each expires after one interval, so beats piled up during a broker
+    outage do not all run at once when it returns."""
+    sweep_every = config["SWEEP_INTERVAL_SECONDS"]
+    return {
+        "sweep-stale-tasks": {
+            "task": "sms_agent.maintenance_jobs.sweep_stale_tasks",
+            "schedule": sweep_every,
+            "options": {"expires": sweep_every},
+        },
+        "roll-quota-windows": {
+            "task": "sms_agent.maintenance_jobs.roll_quota_windows",
+            "schedule": 3600.0,
+            "options": {"expires": 3600},
+        },
     }

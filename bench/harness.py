@@ -1,0 +1,206 @@
+"""Run the real stack on this machine: a scratch PostgreSQL database, a private redis-server,
+gunicorn, Celery workers and beat as child processes, and Twilio-signed inbound webhooks.
+
+The benchmarks and the fault tests (tests/faults/) share it. Every server binds 127.0.0.1 on
+a free port; every process writes its log under one work directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from twilio.request_validator import RequestValidator
+
+PROJECT = Path(__file__).resolve().parent.parent
+AUTH_TOKEN = "bench-auth-token"
+ACCOUNT_SID = "AC" + "b" * 32
+OUR_NUMBER = "+15005550006"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def executable(name: str) -> str:
+    """A console script next to this Python (the virtualenv's), else from PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else name
+
+
+class Process:
+    """A child process with its output in a log file; stopped politely or killed."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self.log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
+        self.popen = subprocess.Popen(
+            argv, cwd=PROJECT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as when the kernel's OOM killer strikes."""
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait(10)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log_file.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(port: int, log_dir: Path) -> Process:
+    """A private, memory-only redis-server; never the machine's shared one."""
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(log_dir)]
+    process = Process(f"redis-{port}", argv, dict(os.environ), log_dir)
+    wait_until(lambda: redis_answers(port), 10, f"redis-server on {port}")
+    return process
+
+
+@contextlib.contextmanager
+def scratch_database(server_url: str, prefix: str = "bench") -> Iterator[str]:
+    """A new, empty PostgreSQL database on `server_url`'s server, dropped afterwards."""
+    url = sa.make_url(server_url).set(drivername="postgresql+psycopg")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    server = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def stack_env(database_url: str, broker_url: str, web_port: int, **settings) -> dict:
+    """Environment for every process of one stack: settings are config.py names."""
+    env = dict(os.environ)
+    env.update(
+        APP_ENV="development",
+        SECRET_KEY=secrets.token_hex(16),
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
+        PORT=str(web_port),
+        TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+        TWILIO_PHONE_NUMBER=OUR_NUMBER,
+        RATELIMIT_ENABLED="false",
+        LOG_FORMAT="json",
+    )
+    env.update({key: str(value) for key, value in settings.items()})
+    return env
+
+
+def migrate(env: dict) -> None:
+    subprocess.run(
+        [executable("flask"), "--app", "wsgi", "db", "upgrade"],
+        cwd=PROJECT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def start_web(env: dict, log_dir: Path, app: str = "wsgi:app", name: str = "web") -> Process:
+    argv = [executable("gunicorn"), "-c", "gunicorn.conf.py", app]
+    process = Process(name, argv, env, log_dir)
+    wait_until(lambda: http_ok(f"http://127.0.0.1:{env['PORT']}/healthz") or _died(process),
+               30, "gunicorn")  # fmt: skip
+    _raise_if_died(process)
+    return process
+
+
+def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Process:
+    argv = [executable("celery"), "-A", "wsgi:celery_app", "worker", "--loglevel=INFO"]
+    argv += ["-n", f"{name}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle"]
+    process = Process(name, argv, env, log_dir)
+    wait_until(lambda: " ready." in process.log() or _died(process), 30, "celery worker")
+    _raise_if_died(process)
+    return process
+
+
+def start_beat(env: dict, log_dir: Path) -> Process:
+    schedule = log_dir / f"beat-{uuid.uuid4().hex[:6]}"
+    argv = [executable("celery"), "-A", "wsgi:celery_app", "beat", "--loglevel=INFO"]
+    return Process("beat", argv + ["-s", str(schedule)], env, log_dir)
+
+
+def _died(process: Process) -> bool:
+    return process.popen.poll() is not None
+
+
+def _raise_if_died(process: Process) -> None:
+    if _died(process):
+        raise RuntimeError(f"{process.name} exited:\n{process.log()[-3000:]}")
+
+
+def inbound_form(from_number: str, body: str, sid: str | None = None) -> dict[str, str]:
+    """The fields Twilio posts for an incoming SMS."""
+    return {
+        "MessageSid": sid or "SM" + secrets.token_hex(16),
+        "AccountSid": ACCOUNT_SID,
+        "From": from_number,
+        "To": OUR_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def signature(url: str, form: dict[str, str]) -> str:
+    return RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+
+
+def phone(index: int) -> str:
+    """Distinct, valid US numbers in the 555-01xx fictional range's area codes."""
+    return f"+1202555{index % 10000:04d}"

@@ -1,0 +1,36 @@
+"""gunicorn settings, taken from config.py so the environment is still read in one place.
+
+Run with `gunicorn -c gunicorn.conf.py wsgi:app` (the Procfile's web process).
+"""
+
+from config import config_for
+
+_settings = config_for()
+
+bind = f"{_settings.WEB_HOST}:{_settings.PORT}"
+workers = _settings.WEB_CONCURRENCY
+# Threads let one worker keep answering webhooks while another request waits on the database.
+threads = _settings.WEB_THREADS
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = _settings.WEB_TIMEOUT
+graceful_timeout = _settings.WEB_TIMEOUT
+keepalive = 5
+# gunicorn's control socket sits at one fixed path per user, so a second server on the same
+# host (a benchmark, a test) would take it over; nothing here uses it.
+control_socket_disable = True
+# Behind the TLS proxy: trust its X-Forwarded-* only via TRUSTED_PROXIES (werkzeug ProxyFix).
+forwarded_allow_ips = "127.0.0.1"
+
+accesslog = "-"
+errorlog = "-"
+loglevel = str(_settings.LOG_LEVEL).lower()
+# The request id ties an access line to the app's own log lines for the same request.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+
+
+def child_exit(server, worker):
+    """A dead worker's live values must leave the multiprocess metrics directory."""
+    if _settings.PROMETHEUS_MULTIPROC_DIR:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, _settings.PROMETHEUS_MULTIPROC_DIR)

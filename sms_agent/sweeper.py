@@ -1,0 +1,73 @@
+"""The sweeper: re-enqueue tasks a broker outage or a killed worker left behind.
+
+A task is stranded when its job never reached the broker (the webhook stored it while the
+broker was down) or when the worker holding it died. Either way its row says queued or
+processing and has not changed for STALE_TASK_SECONDS. Re-enqueueing is safe because the
+pipeline claims a task with a conditional UPDATE (queued, or processing and stale, becomes
+processing) and keeps what it already did (the stored answer, each sent part), so a second
+job for a live task is skipped and a job for a half-done task finishes it without repeating
+a send.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from . import jobs
+from .extensions import db
+from .health import broker_problem
+from .models import Task, TaskStatus, utcnow
+
+log = logging.getLogger("sms_agent.sweeper")
+
+#: Most tasks one sweep re-enqueues; the next sweep takes the rest.
+BATCH_SIZE = 1000
+
+_UNFINISHED = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+
+
+def stale_task_ids(now: datetime, limit: int = BATCH_SIZE) -> list:
+    """Oldest first, so the texters who waited longest are answered first."""
+    cutoff = now - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
+    query = (
+        sa.select(Task.id)
+        .where(Task.status.in_(_UNFINISHED), Task.updated_at < cutoff)
+        .order_by(Task.created_at)
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def sweep(now: datetime | None = None) -> int:
+    """Re-enqueue stale tasks; returns how many. Does nothing while the broker is down,
+    since the jobs would be lost again (the next sweep retries)."""
+    problem = broker_problem()
+    if problem:
+        log.warning("sweep skipped, broker unreachable: %s", problem)
+        return 0
+    now = now or utcnow()
+    ids = stale_task_ids(now)
+    if not ids:
+        return 0
+    _touch_queued(ids, now)
+    db.session.commit()
+    for task_id in ids:
+        jobs.enqueue_answer(task_id)
+    log.warning("re-enqueued %d stale tasks", len(ids))
+    return len(ids)
+
+
+def _touch_queued(ids: list, now: datetime) -> None:
+    """Restart the clock on queued tasks, so a task whose job is simply waiting in a long
+    queue is not enqueued again every sweep. Processing ones keep their old time: the
+    pipeline claims them only while they look stale."""
+    db.session.execute(
+        sa.update(Task)
+        .where(Task.id.in_(ids), Task.status == TaskStatus.QUEUED.value)
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
