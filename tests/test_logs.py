@@ -86,3 +86,18 @@ def test_lines_inside_a_celery_job_carry_the_job_id(app, log_lines):
 
     log_inside_job.apply(task_id="job-7")
     assert log_lines()[-1].endswith("[job-7]: inside the job")
+
+
+def test_a_whole_exchange_logs_neither_the_body_nor_the_full_number(app, log_lines):
+    from sms_agent.simulator import jobs_inline, simulate_inbound
+
+    app.config["LOG_LEVEL"] = "INFO"
+    logging.getLogger("sms_agent").setLevel(logging.INFO)
+    secret = "my-secret-question-4711"
+    with jobs_inline():
+        task = simulate_inbound("+15551239876", f"What does {secret} mean?")
+    db.session.refresh(task)
+    lines = log_lines()
+    assert task.status == "completed"
+    assert any("***9876" in line for line in lines)
+    assert not any(secret in line or "5551239876" in line for line in lines)

@@ -66,14 +66,38 @@ def test_queue_wait_is_observed_when_a_task_starts(app):
     assert sample("job_queue_wait_seconds_bucket", le="5.0") == below_5s_before + 1
 
 
-def test_a_completed_task_counts_a_reply_and_its_tokens(app):
+def test_a_stored_answer_counts_its_tokens_and_ai_latency(app):
     task = make_task(status=TaskStatus.PROCESSING.value)
-    replies_before = sample("sms_replies_sent_total")
     tokens_before = sample("ai_tokens_total")
-    task.mark_completed("Paris.", tokens_used=42, processing_time=0.5)
+    latency_before = sample("ai_request_duration_seconds_sum")
+    task.ai_response, task.tokens_used = "Paris.", 42
+    task.metadata_ = {"llm_seconds": 0.75}
+    db.session.commit()
+    assert sample("ai_tokens_total") == tokens_before + 42
+    assert sample("ai_request_duration_seconds_sum") == latency_before + 0.75
+
+
+def test_a_completed_task_counts_one_reply(app):
+    task = make_task(status=TaskStatus.PROCESSING.value, ai_response="Paris.")
+    replies_before = sample("sms_replies_sent_total")
+    task.mark_completed("Paris.", processing_time=0.5)
     db.session.commit()
     assert sample("sms_replies_sent_total") == replies_before + 1
-    assert sample("ai_tokens_total") == tokens_before + 42
+    assert sample("tasks_finished_total", status="completed") >= 1
+
+
+def test_keywords_count_as_one_outcome(app):
+    before = sample("sms_inbound_messages_total", outcome="keyword")
+    count_inbound("stop")
+    count_inbound("help")
+    assert sample("sms_inbound_messages_total", outcome="keyword") == before + 2
+
+
+def test_a_webhook_with_a_bad_signature_counts_as_rejected(client):
+    before = sample("sms_inbound_messages_total", outcome="rejected")
+    response = client.post("/sms/inbound", data={"MessageSid": "SM1"})
+    assert response.status_code == 403
+    assert sample("sms_inbound_messages_total", outcome="rejected") == before + 1
 
 
 def test_multiprocess_mode_adds_up_every_process(app, tmp_path):
