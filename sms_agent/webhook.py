@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from . import delivery, inbound, jobs
+from . import delivery, inbound, jobs, metrics
 from .extensions import db
 
 log = logging.getLogger("sms_agent.webhook")
@@ -51,6 +51,7 @@ def inbound_sms():
         received = _receive_and_commit()
     except inbound.BadInbound as exc:
         abort(400, str(exc))
+    metrics.count_inbound(received.outcome)
     if received.task is not None:
         jobs.enqueue_answer(received.task.id)
     if received.notice:

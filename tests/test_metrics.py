@@ -115,3 +115,14 @@ def test_multiprocess_mode_adds_up_every_process(app, tmp_path):
     app.config["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
     response = app.test_client().get("/metrics")
     assert 'sms_inbound_messages_total{outcome="duplicate"} 4.0' in response.text
+
+
+def test_each_inbound_outcome_is_counted(app):
+    from sms_agent.simulator import simulate_inbound
+
+    tasks_before = sample("sms_inbound_messages_total", outcome="task")
+    keywords_before = sample("sms_inbound_messages_total", outcome="keyword")
+    simulate_inbound("+15551230077", "How far is the moon?")
+    simulate_inbound("+15551230077", "HELP")
+    assert sample("sms_inbound_messages_total", outcome="task") == tasks_before + 1
+    assert sample("sms_inbound_messages_total", outcome="keyword") == keywords_before + 1
