@@ -8,7 +8,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Length, Optional
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
@@ -61,11 +61,17 @@ class TokenForm(AdminForm):
             SelectChoice(str(member.id), member.username) for member in staff
         ]
 
-    def validate_user_phone(self, field) -> None:
-        if bool(self.staff_user.data) == bool(field.data):
-            raise ValidationError("Choose a staff user or give a texter's phone, not both.")
-        if field.data and db.session.get(User, field.data.strip()) is None:
-            raise ValidationError("No texter with that phone number.")
+    def validate(self, extra_validators=None) -> bool:
+        """Exactly one owner, and it must exist; checked here because the fields are each
+        optional on their own."""
+        if not super().validate(extra_validators):
+            return False
+        phone = (self.user_phone.data or "").strip()
+        if bool(self.staff_user.data) == bool(phone):
+            self.user_phone.errors.append("Choose a staff user or give a texter's phone, not both.")
+        elif phone and db.session.get(User, phone) is None:
+            self.user_phone.errors.append("No texter with that phone number.")
+        return not self.user_phone.errors
 
     def owner(self) -> dict:
         """ApiToken.issue's owner argument for the validated form."""

@@ -6,7 +6,7 @@ from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.form import rules
-from flask_admin.model.template import LinkRowAction
+from flask_admin.model.template import EndpointLinkRowAction
 from wtforms import SelectField
 
 from ..extensions import db
@@ -55,7 +55,7 @@ class UserView(AdminModelView):
     column_display_pk = True
     column_details_exclude_list = ["tasks"]
     column_extra_row_actions = [
-        LinkRowAction("fa fa-comments", "conversation/?id={row_id}", "Conversation")
+        EndpointLinkRowAction("fa fa-comments", ".conversation_view", "Conversation")
     ]
     form_overrides = {"tier": SelectField}
     form_args = {"tier": {"choices": select_choices(Tier)}}

@@ -5,10 +5,23 @@ from __future__ import annotations
 import re
 
 import pytest
+from werkzeug.security import generate_password_hash
 
-from tests.factories import make_staff
+from sms_agent.extensions import db
+from sms_agent.models import StaffUser
 
 PASSWORD = "correct horse battery"
+# Hashing is deliberately slow; hash the shared test password once per run, not per test.
+_PASSWORD_HASH = generate_password_hash(PASSWORD)
+
+
+def staff_account(username: str, is_admin: bool) -> StaffUser:
+    staff = StaffUser(username=username, is_admin=is_admin, password_hash=_PASSWORD_HASH)
+    db.session.add(staff)
+    db.session.commit()
+    return staff
+
+
 _TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 
@@ -40,7 +53,7 @@ def post_action(client, list_url: str, action: str, ids: list[str]):
 
 @pytest.fixture
 def admin_client(client):
-    make_staff("boss", PASSWORD, is_admin=True)
+    staff_account("boss", is_admin=True)
     assert log_in(client, "boss").status_code == 302
     return client
 
@@ -48,6 +61,6 @@ def admin_client(client):
 @pytest.fixture
 def staff_client(client):
     """Logged in as staff without admin rights: may look, may not change."""
-    make_staff("viewer", PASSWORD, is_admin=False)
+    staff_account("viewer", is_admin=False)
     assert log_in(client, "viewer").status_code == 302
     return client

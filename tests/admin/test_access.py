@@ -1,0 +1,113 @@
+"""Read-only staff may look at everything but change nothing; every form needs CSRF."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from sms_agent.extensions import db
+from sms_agent.models import User
+from tests.admin.conftest import csrf_for, post_action
+from tests.factories import make_user
+
+READABLE = [
+    "/admin/",
+    "/admin/user/",
+    "/admin/task/",
+    "/admin/errorlog/",
+    "/admin/outboundmessage/",
+]
+ADMIN_ONLY = ["/admin/staffuser/", "/admin/apitoken/", "/admin/apitoken/new/"]
+
+
+@pytest.mark.parametrize("url", READABLE)
+def test_read_only_staff_can_read(staff_client, url):
+    assert staff_client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("url", ADMIN_ONLY)
+def test_read_only_staff_cannot_open_admin_only_pages(staff_client, url):
+    assert staff_client.get(url).status_code == 403
+
+
+def test_read_only_staff_see_no_create_edit_or_actions(staff_client):
+    make_user(full_name="Ann")
+    page = staff_client.get("/admin/user/").get_data(as_text=True)
+    assert "Ann" in page
+    assert "/admin/user/new/" not in page
+    assert "/admin/user/edit/" not in page
+    assert "Reset monthly requests" not in page
+    assert "Staff users" not in page  # the admin-only menu entries are hidden
+
+
+def test_read_only_staff_post_is_refused_with_403(staff_client):
+    user = make_user(monthly_requests=9)
+    response = post_action(
+        staff_client, "/admin/user/", "reset_monthly_requests", [user.phone_number]
+    )
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).monthly_requests == 9
+
+
+def test_read_only_staff_cannot_edit_through_a_hand_made_post(staff_client):
+    user = make_user(full_name="Ann")
+    token = csrf_for(staff_client, "/admin/user/")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    response = staff_client.post(url, data={"full_name": "Mallory", "csrf_token": token})
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).full_name == "Ann"
+
+
+def test_read_only_staff_cannot_open_the_edit_page(staff_client):
+    user = make_user()
+    response = staff_client.get(f"/admin/user/edit/?id={quote(user.phone_number)}")
+    assert response.status_code == 302  # Flask-Admin sends them back to the list
+
+
+def test_action_without_csrf_token_is_rejected(admin_client):
+    user = make_user(monthly_requests=9)
+    data = {"action": "reset_monthly_requests", "rowid": [user.phone_number]}
+    response = admin_client.post("/admin/user/action/", data=data)
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).monthly_requests == 9
+
+
+def test_action_with_a_forged_csrf_token_is_rejected(admin_client):
+    user = make_user(monthly_requests=9)
+    data = {"action": "reset_monthly_requests", "rowid": [user.phone_number], "csrf_token": "x"}
+    assert admin_client.post("/admin/user/action/", data=data).status_code == 400
+
+
+def test_edit_without_csrf_token_is_rejected(admin_client):
+    user = make_user(full_name="Ann")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    assert admin_client.post(url, data={"full_name": "Mallory"}).status_code == 400
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).full_name == "Ann"
+
+
+def test_delete_without_csrf_token_is_rejected(admin_client):
+    user = make_user()
+    response = admin_client.post("/admin/user/delete/", data={"id": user.phone_number})
+    assert response.status_code == 400
+    assert db.session.get(User, user.phone_number) is not None
+
+
+def test_every_admin_form_carries_a_csrf_token(admin_client):
+    user = make_user()
+    for url in [
+        "/admin/user/",
+        "/admin/user/new/",
+        f"/admin/user/edit/?id={quote(user.phone_number)}",
+    ]:
+        assert csrf_for(admin_client, url)
+
+
+def test_branding(admin_client):
+    page = admin_client.get("/admin/user/").get_data(as_text=True)
+    assert "<title>Users | SMS-to-AI Agent Admin</title>" in page
+    assert "SMS-to-AI Agent Administration" in page

@@ -1,0 +1,97 @@
+"""The admin home: analytics numbers, SVG charts and the newest unresolved errors."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from xml.etree import ElementTree
+
+import pytest
+
+from sms_agent.admin.charts import breakdown_chart, daily_chart, nice_ceiling
+from sms_agent.analytics import daily_stats
+from sms_agent.models import utcnow
+from tests.factories import make_error, make_task, make_user
+
+SVG = re.compile(r"<svg.*?</svg>", re.S)
+
+
+@pytest.fixture
+def some_activity():
+    premium = make_user(tier="premium")
+    make_user(tier="enterprise", last_active=utcnow() - timedelta(days=3))
+    for _ in range(3):
+        make_task(
+            user=premium, category="coding", success=True, status="completed", processing_time=2
+        )
+    make_task(user=premium, status="failed", created_at=utcnow() - timedelta(days=2))
+    make_error(error_message="the newest unresolved problem")
+    make_error(error_message="already fixed", resolved=True)
+
+
+def test_dashboard_shows_the_analytics_numbers(admin_client, some_activity):
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert "Welcome to SMS-to-AI Agent Administration" in page
+    summary = re.search(r'data-testid="summary".*?data-testid="chart-daily"', page, re.S).group(0)
+    values = re.findall(r'sms-card-value">([^<]+)<', summary)
+    assert values == ["2", "1", "2", "4", "75.0 %", "2.00 s"]
+
+
+def test_dashboard_draws_three_svg_charts(admin_client, some_activity):
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    charts = SVG.findall(page)
+    assert len(charts) == 3
+    trees = [ElementTree.fromstring(svg) for svg in charts]  # well-formed SVG
+    ns = "{http://www.w3.org/2000/svg}"
+    daily_bars = trees[0].findall(f"{ns}rect")
+    assert {bar.get("class") for bar in daily_bars} == {"bar bar-ok", "bar bar-failed"}
+    assert len(trees[1].findall(f"{ns}rect")) == 2  # coding and general have tasks
+    assert len(trees[2].findall(f"{ns}rect")) == 2  # premium and enterprise
+    assert "cdn" not in page.lower() and "https://" not in page
+
+
+def test_dashboard_lists_only_unresolved_errors(admin_client, some_activity):
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert "the newest unresolved problem" in page
+    assert "already fixed" not in page
+
+
+def test_empty_dashboard_still_renders(admin_client):
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert "No unresolved errors." in page and "No data yet." in page
+
+
+@pytest.mark.parametrize(
+    ("value", "ceiling"), [(0, 1), (1, 1), (3, 5), (7, 10), (10, 10), (11, 20), (230, 500)]
+)
+def test_axis_ceiling(value, ceiling):
+    assert nice_ceiling(value) == ceiling
+
+
+def test_daily_bars_are_proportional_and_stacked(app):
+    days = [
+        {"date": "2026-01-01", "total": 10, "successful": 6, "failed": 4},
+        {"date": "2026-01-02", "total": 5, "successful": 5, "failed": 0},
+        {"date": "2026-01-03", "total": 0, "successful": 0, "failed": 0},
+    ]
+    chart = daily_chart(days, height=240)
+    ok1, failed1, ok2 = chart.bars
+    assert (ok1.kind, failed1.kind, ok2.kind) == ("ok", "failed", "ok")
+    assert ok1.height == pytest.approx(ok2.height * 6 / 5)
+    assert failed1.y + failed1.height == pytest.approx(ok1.y)  # failed sits on successful
+    assert ok1.height + failed1.height == pytest.approx(240 - 28 - 10)  # 10 fills the plot
+
+
+def test_daily_chart_has_thirty_days_from_analytics(app):
+    assert len(daily_chart(daily_stats(days=30)).labels) >= 30 // 5
+
+
+def test_breakdown_bars_scale_to_the_largest(app):
+    chart = breakdown_chart("Users by tier", {"free": 10, "premium": 5, "enterprise": 0})
+    free, premium = chart.bars
+    assert premium.width == pytest.approx(free.width / 2)
+    assert [label.text for label in chart.labels if label.anchor == "end"] == [
+        "Free",
+        "Premium",
+        "Enterprise",
+    ]

@@ -1,0 +1,130 @@
+"""Staff accounts and API tokens: admin only, passwords hashed, keys shown once."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import ApiToken, StaffUser
+from tests.admin.conftest import PASSWORD, csrf_for, log_in, post_action
+from tests.factories import make_staff, make_token, make_user
+
+
+def staff_named(username: str) -> StaffUser | None:
+    return db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
+
+
+def create_staff(client, **fields):
+    form = {"csrf_token": csrf_for(client, "/admin/staffuser/new/"), "is_active": "y"}
+    form.update(fields)
+    return client.post("/admin/staffuser/new/", data=form)
+
+
+def test_admin_creates_staff_whose_password_is_hashed_and_works(admin_client):
+    response = create_staff(admin_client, username="carol", password="long enough pw")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    carol = staff_named("carol")
+    assert carol.password_hash != "long enough pw" and carol.check_password("long enough pw")
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, "/admin/")})
+    assert log_in(admin_client, "carol", "long enough pw").status_code == 302
+
+
+def test_new_staff_needs_a_password_of_eight_characters(admin_client):
+    assert create_staff(admin_client, username="dave").status_code == 200
+    assert create_staff(admin_client, username="dave", password="short").status_code == 200
+    assert staff_named("dave") is None
+
+
+def test_the_password_hash_is_never_shown(admin_client):
+    boss = staff_named("boss")
+    for url in ["/admin/staffuser/", f"/admin/staffuser/edit/?id={boss.id}"]:
+        page = admin_client.get(url).get_data(as_text=True)
+        assert boss.password_hash not in page and "password_hash" not in page
+    page = admin_client.get(f"/admin/staffuser/details/?id={boss.id}").get_data(as_text=True)
+    assert boss.password_hash not in page
+
+
+def test_editing_staff_without_a_password_keeps_the_old_one(admin_client):
+    erin = make_staff("erin", PASSWORD)
+    url = f"/admin/staffuser/edit/?id={erin.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "erin", "email": "e@x.org"}
+    form.update(is_active="y", password="")
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    erin = staff_named("erin")
+    assert erin.email == "e@x.org" and erin.check_password(PASSWORD)
+
+
+def test_editing_staff_with_a_password_replaces_it(admin_client):
+    erin = make_staff("erin", PASSWORD)
+    url = f"/admin/staffuser/edit/?id={erin.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "erin", "is_active": "y"}
+    form["password"] = "a brand new password"
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert staff_named("erin").check_password("a brand new password")
+
+
+def create_token(client, **fields):
+    form = {"csrf_token": csrf_for(client, "/admin/apitoken/new/"), "name": "ci"}
+    form.update(fields)
+    return client.post("/admin/apitoken/new/", data=form)
+
+
+def test_a_new_token_key_is_shown_once_then_only_its_prefix(admin_client):
+    boss = staff_named("boss")
+    response = create_token(admin_client, staff_user=str(boss.id))
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    key = re.search(
+        r'data-testid="api-key"[^>]*|value="(sat_[^"]+)"', response.get_data(as_text=True)
+    )
+    key = re.search(r'value="(sat_[^"]+)"', response.get_data(as_text=True)).group(1)
+    token = ApiToken.find_active(key)
+    assert token is not None and token.staff_user_id == boss.id and token.name == "ci"
+    listing = admin_client.get("/admin/apitoken/").get_data(as_text=True)
+    assert token.prefix in listing and key not in listing
+    details = admin_client.get(f"/admin/apitoken/details/?id={token.id}").get_data(as_text=True)
+    assert key not in details and token.key_hash not in details
+
+
+def test_a_token_for_a_texter(admin_client):
+    user = make_user()
+    response = create_token(admin_client, user_phone=user.phone_number)
+    key = re.search(r'value="(sat_[^"]+)"', response.get_data(as_text=True)).group(1)
+    assert ApiToken.find_active(key).user_phone == user.phone_number
+
+
+def test_a_token_needs_exactly_one_owner(admin_client):
+    boss = staff_named("boss")
+    user = make_user()
+    for fields in [{}, {"staff_user": str(boss.id), "user_phone": user.phone_number}]:
+        response = create_token(admin_client, **fields)
+        assert "not both" in response.get_data(as_text=True)
+    response = create_token(admin_client, user_phone="+19999999999")
+    assert "No texter with that phone number." in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
+def test_revoke_action(admin_client):
+    key = make_token(staff_named("boss"))
+    token = ApiToken.find_active(key)
+    response = post_action(admin_client, "/admin/apitoken/", "revoke", [str(token.id)])
+    assert "Revoked 1 token." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert ApiToken.find_active(key) is None
+
+
+def test_tokens_cannot_be_edited(admin_client):
+    key = make_token(staff_named("boss"))
+    token = ApiToken.find_active(key)
+    assert admin_client.get(f"/admin/apitoken/edit/?id={token.id}").status_code == 302
+
+
+def test_outbound_messages_are_read_only_even_for_admins(admin_client):
+    page = admin_client.get("/admin/outboundmessage/").get_data(as_text=True)
+    assert "/admin/outboundmessage/new/" not in page
+    assert "Delete" not in page
+    assert admin_client.get("/admin/outboundmessage/new/").status_code == 302

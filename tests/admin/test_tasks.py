@@ -1,0 +1,145 @@
+"""The Tasks and Error logs pages: columns, filters, search, actions and query counts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+
+from sms_agent.extensions import db
+from sms_agent.models import ErrorLog, utcnow
+from tests.admin.conftest import post_action
+from tests.factories import make_error, make_task, make_user
+
+
+def page_of(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_task_list_columns_and_the_link_to_the_user(admin_client):
+    user = make_user()
+    task = make_task(user=user, category="coding", processing_time=1.25, tokens_used=321)
+    page = page_of(admin_client, "/admin/task/")
+    for heading in ["ID", "User", "Category", "Success", "Status", "Processing time", "Tokens"]:
+        assert heading in page
+    assert str(task.id)[:8] in page and "321" in page
+    assert f'href="/admin/user/details/?id={quote(user.phone_number)}"' in page
+
+
+# The list shows who sent a task, not what they sent, so each task gets its own texter.
+CODE, FRANCE, HISTORY = "+15550100071", "+15550100072", "+15550100073"
+
+
+@pytest.mark.parametrize(
+    ("query", "found", "missing"),
+    [
+        ("flt0_category_equals=coding", CODE, FRANCE),
+        ("flt0_success_equals=1", CODE, FRANCE),
+        ("flt0_status_equals=failed", FRANCE, CODE),
+        ("flt0_created_smaller_than={day_ago}", HISTORY, CODE),
+        ("flt0_user_tier_equals=premium", CODE, FRANCE),
+    ],
+)
+def test_task_filters(admin_client, query, found, missing):
+    day_ago = quote((utcnow() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S"))
+    make_task(user=make_user(CODE, tier="premium"), category="coding", success=True)
+    make_task(user=make_user(FRANCE), status="failed")
+    make_task(user=make_user(HISTORY), created_at=utcnow() - timedelta(days=5))
+    page = page_of(admin_client, "/admin/task/?" + query.format(day_ago=day_ago))
+    assert found in page
+    assert missing not in page
+
+
+@pytest.mark.parametrize("term", ["0100071", "fibonacci", "memoize"])
+def test_task_search_by_phone_content_and_answer(admin_client, term):
+    make_task(user=make_user(CODE), sms_content="fibonacci in python?", ai_response="Use memoize.")
+    make_task(user=make_user(FRANCE), sms_content="weather tomorrow?", ai_response="Sunny.")
+    page = page_of(admin_client, "/admin/task/?search=" + quote(term))
+    assert CODE in page
+    assert FRANCE not in page
+
+
+def list_queries(client, count_queries, page_size: int) -> int:
+    with count_queries() as queries:
+        page_of(client, f"/admin/task/?page_size={page_size}")
+    return queries.count
+
+
+def test_task_list_runs_a_fixed_number_of_queries(admin_client, count_queries):
+    users = [make_user(tier=tier) for tier in ("free", "premium", "enterprise")]
+    for index in range(60):
+        make_task(user=users[index % 3], sms_content=f"question {index}")
+    small = list_queries(admin_client, count_queries, 20)
+    large = list_queries(admin_client, count_queries, 100)
+    medium = list_queries(admin_client, count_queries, 50)
+    assert small == medium == large
+    assert small <= 4  # staff user, count, rows (+ nothing per row)
+
+
+def test_task_edit_form_sections_and_read_only_fields(admin_client):
+    task = make_task()
+    page = page_of(admin_client, f"/admin/task/edit/?id={task.id}")
+    sections = ["Content", "Performance metrics", "Error information", "Metadata", "Timestamps"]
+    positions = [page.index(f"<h3>{name}</h3>") for name in sections]
+    assert positions == sorted(positions)
+    for readonly in ["id", "created_at", "updated_at", "completed_at"]:
+        assert f'data-readonly="{readonly}"' in page
+    assert 'name="created_at"' not in page and 'name="id"' not in page
+
+
+def test_tasks_cannot_be_created_by_hand(admin_client):
+    assert "/admin/task/new/" not in page_of(admin_client, "/admin/task/")
+    assert admin_client.get("/admin/task/new/").status_code == 302
+
+
+def test_task_pages_with_a_garbage_id_go_back_to_the_list(admin_client):
+    assert admin_client.get("/admin/task/details/?id=not-a-uuid").status_code == 302
+    assert admin_client.get("/admin/task/edit/?id=not-a-uuid").status_code == 302
+
+
+def test_admin_can_delete_tasks_in_bulk(admin_client):
+    tasks = [make_task(), make_task()]
+    response = post_action(admin_client, "/admin/task/", "delete", [str(t.id) for t in tasks])
+    assert "2 records were successfully deleted." in response.get_data(as_text=True)
+
+
+def test_error_list_filters_and_search(admin_client):
+    user = make_user("+15550881234")
+    make_error(
+        error_type="twilio_error", error_message="carrier rejected", user_phone=user.phone_number
+    )
+    make_error(error_type="openai_timeout", error_message="model slow", resolved=True)
+    make_error(error_message="ancient history", timestamp=utcnow() - timedelta(days=30))
+    week_ago = quote((utcnow() - timedelta(days=7)).strftime("%Y-%m-%d %H:%M:%S"))
+    cases = {
+        "flt0_type_equals=twilio_error": ("carrier rejected", "model slow"),
+        "flt0_resolved_equals=1": ("model slow", "carrier rejected"),
+        f"flt0_timestamp_smaller_than={week_ago}": ("ancient history", "model slow"),
+        "search=carrier": ("carrier rejected", "model slow"),
+        "search=%2B1555088": ("carrier rejected", "ancient history"),
+    }
+    for query, (found, missing) in cases.items():
+        page = page_of(admin_client, "/admin/errorlog/?" + query)
+        assert found in page and missing not in page, query
+
+
+def test_mark_errors_resolved_and_unresolved(admin_client):
+    errors = [make_error(), make_error()]
+    ids = [str(error.id) for error in errors]
+    response = post_action(admin_client, "/admin/errorlog/", "mark_resolved", ids)
+    assert "Marked 2 errors as resolved." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert all(db.session.get(ErrorLog, error.id).resolved for error in errors)
+    response = post_action(admin_client, "/admin/errorlog/", "mark_unresolved", ids[:1])
+    assert "Marked 1 error as unresolved." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert [db.session.get(ErrorLog, e.id).resolved for e in errors] == [False, True]
+
+
+def test_error_edit_page_opens(admin_client):
+    error = make_error(resolution_notes="")
+    page = page_of(admin_client, f"/admin/errorlog/edit/?id={error.id}")
+    assert "<h3>Resolution</h3>" in page

@@ -1,0 +1,181 @@
+"""The Users page: the design document's UserAdmin, column by column and action by action."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+
+from sms_agent.extensions import db
+from sms_agent.models import Tier, User, utcnow
+from tests.admin.conftest import csrf_for, post_action
+from tests.factories import make_task, make_user
+
+
+def rows(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_list_shows_the_design_documents_columns(admin_client):
+    make_user(full_name="Ann Smith", email="ann@example.com", total_requests=7, monthly_requests=3)
+    page = rows(admin_client, "/admin/user/")
+    for heading in ["Phone", "Tier", "Full Name", "Email", "Total Requests", "Monthly Requests"]:
+        assert heading in page
+    for heading in ["Active", "Last active", "Created"]:
+        assert heading in page
+    assert "Ann Smith" in page and "ann@example.com" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "found", "missing"),
+    [
+        ("flt0_tier_equals=premium", "Paid Pat", "Free Fay"),
+        ("flt0_active_equals=0", "Gone Gus", "Free Fay"),
+        ("flt0_active_equals=1", "Free Fay", "Gone Gus"),
+        ("flt0_created_smaller_than={week_ago}", "Old Olga", "Free Fay"),
+        ("flt0_last_active_greater_than={week_ago}", "Free Fay", "Old Olga"),
+    ],
+)
+def test_filters(admin_client, query, found, missing):
+    week_ago = (utcnow() - timedelta(days=7)).strftime("%Y-%m-%d %H:%M:%S")
+    long_ago = utcnow() - timedelta(days=90)
+    make_user(full_name="Free Fay")
+    make_user(full_name="Paid Pat", tier=Tier.PREMIUM.value)
+    make_user(full_name="Gone Gus", is_active=False)
+    make_user(full_name="Old Olga", created_at=long_ago, last_active=long_ago)
+    page = rows(admin_client, "/admin/user/?" + query.format(week_ago=quote(week_ago)))
+    assert found in page
+    assert missing not in page
+
+
+@pytest.mark.parametrize("term", ["+1555012", "ann@example", "Smith"])
+def test_search_by_phone_email_and_name(admin_client, term):
+    make_user("+15550123456", full_name="Ann Smith", email="ann@example.com")
+    make_user("+15550999999", full_name="Bob Jones", email="bob@example.org")
+    page = rows(admin_client, "/admin/user/?search=" + quote(term))
+    assert "Ann Smith" in page
+    assert "Bob Jones" not in page
+
+
+def test_reset_monthly_requests_action(admin_client):
+    users = [make_user(monthly_requests=40), make_user(monthly_requests=5)]
+    untouched = make_user(monthly_requests=7)
+    response = post_action(admin_client, "/admin/user/", "reset_monthly_requests", phones(users))
+    assert "Reset monthly requests for 2 users." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert [db.session.get(User, u.phone_number).monthly_requests for u in users] == [0, 0]
+    assert db.session.get(User, untouched.phone_number).monthly_requests == 7
+
+
+def test_upgrade_to_premium_resets_monthly_requests(admin_client):
+    user = make_user(monthly_requests=80)
+    response = post_action(admin_client, "/admin/user/", "upgrade_to_premium", [user.phone_number])
+    assert "Upgraded 1 user to premium." in response.get_data(as_text=True)
+    db.session.expire_all()
+    upgraded = db.session.get(User, user.phone_number)
+    assert (upgraded.tier, upgraded.monthly_requests) == ("premium", 0)
+
+
+def test_downgrade_to_free_keeps_the_counter(admin_client):
+    users = [make_user(tier="premium", monthly_requests=300), make_user(tier="enterprise")]
+    response = post_action(admin_client, "/admin/user/", "downgrade_to_free", phones(users))
+    assert "Downgraded 2 users to free." in response.get_data(as_text=True)
+    db.session.expire_all()
+    downgraded = [db.session.get(User, u.phone_number) for u in users]
+    assert [u.tier for u in downgraded] == ["free", "free"]
+    assert downgraded[0].monthly_requests == 300
+
+
+def test_action_on_unknown_rows_changes_nothing(admin_client):
+    response = post_action(admin_client, "/admin/user/", "upgrade_to_premium", ["+19999999999"])
+    assert "Upgraded 0 users to premium." in response.get_data(as_text=True)
+
+
+def test_edit_form_is_in_the_design_documents_sections(admin_client):
+    user = make_user()
+    page = rows(admin_client, f"/admin/user/edit/?id={quote(user.phone_number)}")
+    sections = ["Main", "Personal information", "Usage statistics", "Preferences", "Timestamps"]
+    positions = [page.index(f"<h3>{name}</h3>") for name in sections]
+    assert positions == sorted(positions)
+    for readonly in ["created_at", "updated_at", "last_active", "phone_number"]:
+        assert f'data-readonly="{readonly}"' in page
+        assert f'name="{readonly}"' not in page
+
+
+def test_edit_saves_fields_but_never_read_only_ones(admin_client):
+    user = make_user(full_name="Ann")
+    created = user.created_at
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = edit_form(admin_client, user, full_name="Ann Smith", created_at="2001-01-01 00:00:00")
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert saved.full_name == "Ann Smith"
+    assert saved.created_at == created
+
+
+def test_edit_rejects_a_bad_timezone_without_a_500(admin_client):
+    user = make_user()
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    response = admin_client.post(url, data=edit_form(admin_client, user, timezone="Mars/Base"))
+    assert response.status_code == 200
+    assert "not a known timezone" in response.get_data(as_text=True)
+
+
+def test_admin_can_create_a_user(admin_client):
+    token = csrf_for(admin_client, "/admin/user/new/")
+    form = {"csrf_token": token, "phone_number": "+1 415 555 0100", "tier": "free"}
+    form.update(is_active="y", timezone="UTC", total_requests="0", monthly_requests="0")
+    form.update(preferences="{}", rate_limit_reset="2030-01-01 00:00:00")
+    response = admin_client.post("/admin/user/new/", data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert db.session.get(User, "+14155550100") is not None
+
+
+def test_details_page_links_to_the_conversation(admin_client):
+    user = make_user()
+    page = rows(admin_client, f"/admin/user/details/?id={quote(user.phone_number)}")
+    assert f"/admin/user/conversation/?id={quote(user.phone_number)}" in page
+
+
+def test_list_rows_link_to_the_conversation(admin_client):
+    user = make_user()
+    page = rows(admin_client, "/admin/user/")
+    assert f"conversation/?id={quote(user.phone_number)}" in page
+
+
+def test_conversation_of_an_unknown_user_goes_back_to_the_list(admin_client):
+    response = admin_client.get("/admin/user/conversation/?id=%2B19999999999")
+    assert response.status_code == 302
+
+
+def phones(users) -> list[str]:
+    return [user.phone_number for user in users]
+
+
+def edit_form(client, user: User, **changes) -> dict:
+    form = {
+        "csrf_token": csrf_for(client, f"/admin/user/edit/?id={quote(user.phone_number)}"),
+        "tier": user.tier,
+        "is_active": "y",
+        "full_name": user.full_name,
+        "email": user.email or "",
+        "timezone": user.timezone,
+        "total_requests": str(user.total_requests),
+        "monthly_requests": str(user.monthly_requests),
+        "rate_limit_reset": user.rate_limit_reset.strftime("%Y-%m-%d %H:%M:%S"),
+        "preferences": "{}",
+    }
+    form.update(changes)
+    return form
+
+
+def test_tasks_do_not_leak_into_the_user_form(admin_client):
+    user = make_user()
+    make_task(user=user)
+    page = rows(admin_client, f"/admin/user/edit/?id={quote(user.phone_number)}")
+    assert 'name="tasks"' not in page
