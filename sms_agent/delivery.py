@@ -68,22 +68,33 @@ def record_error(
     return error
 
 
+def plan(user: User, body: str) -> list[str]:
+    """The texts `body` becomes for this user's tier: clean, capped, split and numbered."""
+    return replies.shape_reply(body, quota.segment_budget(user.tier))
+
+
+def new_message(
+    user: User, text: str, *, kind: str, part: int, parts: int, task: Task | None = None
+) -> OutboundMessage:
+    return OutboundMessage(
+        task=task,
+        to_number=user.phone_number,
+        body=text,
+        kind=kind,
+        part=part,
+        parts=parts,
+        encoding=replies.encoding_of(text),
+        segments=replies.segment_count(text),
+        status=DeliveryStatus.QUEUED.value,
+    )
+
+
 def compose(user: User, body: str, *, kind: str, task: Task | None = None) -> list[OutboundMessage]:
-    """The parts `body` becomes for this user's tier, as unsent OutboundMessages."""
-    parts = replies.shape_reply(body, quota.segment_budget(user.tier))
+    """The parts of `body` as unsent OutboundMessages (added to the session through `task`)."""
+    texts = plan(user, body)
     return [
-        OutboundMessage(
-            task=task,
-            to_number=user.phone_number,
-            body=text,
-            kind=kind,
-            part=number,
-            parts=len(parts),
-            encoding=replies.encoding_of(text),
-            segments=replies.segment_count(text),
-            status=DeliveryStatus.QUEUED.value,
-        )
-        for number, text in enumerate(parts, start=1)
+        new_message(user, text, kind=kind, part=number, parts=len(texts), task=task)
+        for number, text in enumerate(texts, start=1)
     ]
 
 

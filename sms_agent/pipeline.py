@@ -18,7 +18,15 @@ import sqlalchemy as sa
 from flask import current_app
 
 from . import classify, context, notices, prompts, quota, replies
-from .delivery import OptedOut, SendFailed, compose, record_error, send_text, transmit
+from .delivery import (
+    OptedOut,
+    SendFailed,
+    new_message,
+    plan,
+    record_error,
+    send_text,
+    transmit,
+)
 from .extensions import db
 from .llm import LLMError, get_llm_backend
 from .models import DeliveryStatus, ErrorType, Task, TaskStatus, User, utcnow
@@ -122,7 +130,7 @@ def _ask_model(task: Task, user: User) -> None:
     text = completion.text
     if completion.finish_reason == "length":
         text = replies.trim_to_sentence(text)
-    if not text.strip():
+    if not replies.to_sms_text(text):
         raise LLMError(
             "the model returned an empty answer", error_type="openai_error", retryable=True
         )
@@ -144,18 +152,19 @@ def _deliver_reply(task: Task, user: User) -> None:
     """Send the stored answer part by part, each committed as queued before Twilio sees it."""
     backend = get_sms_backend()
     stored = {m.part: m for m in task.outbound_messages if m.kind == "reply"}
-    for planned in compose(user, task.ai_response, kind="reply", task=task):
-        message = stored.get(planned.part)
+    texts = plan(user, task.ai_response)
+    for number, text in enumerate(texts, start=1):
+        message = stored.get(number)
         if message is not None and message.sid:
             continue
         if message is not None and message.status == DeliveryStatus.QUEUED.value:
             # Committed as about to be sent, then the worker died: Twilio may have it.
-            log.warning(
-                "part %d of task %s may have been sent; not resending", planned.part, task.id
-            )
+            log.warning("part %d of task %s may have been sent; not resent", number, task.id)
             continue
         if message is None:
-            message = planned
+            message = new_message(
+                user, text, kind="reply", part=number, parts=len(texts), task=task
+            )
             db.session.add(message)
         message.status, message.error_code, message.error_message = "queued", None, None
         db.session.commit()

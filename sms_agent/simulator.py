@@ -69,13 +69,14 @@ def simulate_inbound(from_number: str, body: str, num_media: int = 0) -> Task | 
 def jobs_inline() -> Iterator[None]:
     """Run jobs in this process while the block runs (no worker needed)."""
     celery = current_app.extensions["celery"]
-    before = celery.conf.task_always_eager
-    celery.conf.task_always_eager = True
+    before = celery.conf.task_always_eager, celery.conf.task_eager_propagates
+    # Not propagating: a job's retry (or failure) must not turn into a 500 from the webhook.
+    celery.conf.task_always_eager, celery.conf.task_eager_propagates = True, False
     quiet = quiet_console.set(True)
     try:
         yield
     finally:
-        celery.conf.task_always_eager = before
+        celery.conf.task_always_eager, celery.conf.task_eager_propagates = before
         quiet_console.reset(quiet)
 
 

@@ -19,8 +19,11 @@ class StandIn:
         self.default = default
         self.script: list[tuple[int, dict, dict]] = []
         self.requests: list[tuple[str, str, object]] = []
+        self.headers: list[dict[str, str]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -45,6 +48,7 @@ class StandIn:
                 raw = self.rfile.read(length).decode()
                 kind = self.headers.get("Content-Type", "")
                 body = json.loads(raw) if "json" in kind else dict(urllib.parse.parse_qsl(raw))
+                stand_in.headers.append(dict(self.headers))
                 status, payload, headers = stand_in._next("POST", self.path, body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)

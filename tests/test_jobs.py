@@ -1,0 +1,156 @@
+"""The Celery jobs' retry policy, run in-process with apply() against local stand-ins."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import jobs
+from sms_agent.extensions import db
+from sms_agent.models import ErrorLog, OutboundMessage, Task, utcnow
+from tests.factories import make_task, make_user
+from tests.standins import SilentServer, openai_error, twilio_error
+
+
+@pytest.fixture(autouse=True)
+def jobs_do_not_propagate(app):
+    """As on a worker: a retry is a state of the job, not an exception for its caller."""
+    app.extensions["celery"].conf.task_eager_propagates = False
+
+
+def run(task: Task) -> str:
+    """Run the answer job as a worker would, retries included: in-process, apply() runs each
+    retry at once (ignoring the countdown), and the first run ends in state RETRY."""
+    result = jobs.answer_task.apply(args=[str(task.id)])
+    return result.result if result.state == "SUCCESS" else result.state
+
+
+def state(task: Task) -> Task:
+    db.session.rollback()
+    return db.session.get(Task, task.id)
+
+
+def kinds() -> list[str]:
+    db.session.rollback()
+    return list(
+        db.session.scalars(sa.select(OutboundMessage.kind).order_by(OutboundMessage.created_at))
+    )
+
+
+def error_types() -> list[str]:
+    return list(db.session.scalars(sa.select(ErrorLog.error_type)))
+
+
+def test_a_429_is_retried_and_then_answered(app, openai_server):
+    openai_server.then(429, openai_error("Rate limit reached", "rate_limit_exceeded"))
+    task = make_task()
+    run(task)
+    assert len(openai_server.requests) == 2
+    assert state(task).status == "completed"
+    assert kinds() == ["reply"]
+    assert error_types() == []  # a passing failure that recovered is not an incident
+
+
+def test_a_5xx_is_retried_up_to_the_budget_then_fails_with_an_apology(app, openai_server):
+    app.config["OPENAI_MAX_RETRIES"] = 2
+    for _ in range(3):
+        openai_server.then(500, openai_error("The server had an error", None))
+    task = make_task()
+    run(task)
+    assert len(openai_server.requests) == 3  # the first try and two retries
+    assert state(task).status == "failed"
+    assert error_types() == ["openai_error"]
+    assert kinds() == ["apology"]
+
+
+def test_an_exhausted_credit_429_is_not_retried(app, openai_server):
+    openai_server.then(429, openai_error("You exceeded your current quota", "insufficient_quota"))
+    task = make_task()
+    run(task)
+    assert len(openai_server.requests) == 1
+    assert state(task).status == "failed"
+    assert error_types() == ["openai_error"]
+
+
+def test_an_ai_timeout_is_retried_then_logged_as_openai_timeout(app):
+    app.config.update(LLM_BACKEND="openai", OPENAI_TIMEOUT=0.3, OPENAI_MAX_RETRIES=1)
+    with SilentServer() as hanging:
+        app.config["OPENAI_BASE_URL"] = hanging.url + "/v1"
+        task = make_task()
+        run(task)
+        assert len(hanging.accepted) == 2
+    assert state(task).status == "failed"
+    error = db.session.scalar(sa.select(ErrorLog))
+    assert error.error_type == "openai_timeout"
+    assert "Timeout" in error.stack_trace
+    assert kinds() == ["apology"]
+
+
+def test_twilio_5xx_is_retried_and_the_reply_goes_out_once(app, twilio_server):
+    twilio_server.then(503, twilio_error(503, 20503, "Service Unavailable"))
+    task = make_task()
+    run(task)
+    assert len(twilio_server.requests) == 2
+    assert state(task).status == "completed"
+    assert error_types() == ["twilio_error"]
+    messages = list(db.session.scalars(sa.select(OutboundMessage)))
+    assert len(messages) == 1 and messages[0].sid.startswith("SM")
+
+
+def test_twilio_failing_past_the_budget_fails_the_task_without_an_apology(app, twilio_server):
+    app.config["TWILIO_MAX_RETRIES"] = 1
+    for _ in range(2):
+        twilio_server.then(500, twilio_error(500, 20500, "Internal Server Error"))
+    task = make_task()
+    run(task)
+    assert len(twilio_server.requests) == 2
+    assert state(task).status == "failed"
+    assert error_types() == ["twilio_error", "twilio_error"]
+
+
+def test_twilio_21610_is_not_retried(app, twilio_server):
+    twilio_server.then(400, twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"))
+    task = make_task()
+    run(task)
+    assert len(twilio_server.requests) == 1
+    assert state(task).user.is_opted_out
+
+
+def test_a_duplicate_delivery_of_the_job_answers_once(app, twilio_server):
+    task = make_task()
+    assert run(task) == "answered"
+    assert run(task) == "skipped"
+    assert len(twilio_server.requests) == 1
+
+
+def test_the_backoff_doubles(app):
+    app.config["RETRY_BACKOFF_SECONDS"] = 2.0
+    assert [jobs.backoff(n) for n in range(3)] == [2.0, 4.0, 8.0]
+
+
+def test_notice_job_sends_the_notice(app, capsys):
+    user = make_user()
+    assert jobs.send_notice.apply(args=[user.phone_number, "usage"]).get() is True
+    assert kinds() == ["usage"]
+    assert "requests this month" in capsys.readouterr().out
+
+
+def test_notice_job_for_an_opted_out_or_unknown_number_sends_nothing(app):
+    user = make_user(opted_out_at=utcnow())
+    assert jobs.send_notice.apply(args=[user.phone_number, "help"]).get() is False
+    assert jobs.send_notice.apply(args=["+15559999999", "help"]).get() is False
+    assert kinds() == []
+
+
+def test_enqueue_answer_publishes_the_task_id(app):
+    task = make_task()
+    celery = app.extensions["celery"]
+    with celery.connection_for_read() as connection:
+        queue = connection.SimpleQueue("celery")
+        queue.clear()
+        jobs.enqueue_answer(task.id)
+        message = queue.get(timeout=2)
+        message.ack()
+        queue.close()
+    assert message.headers["task"] == "sms_agent.jobs.answer_task"
+    assert message.payload[0] == [str(task.id)]

@@ -1,0 +1,87 @@
+"""The LLM backends: the real openai SDK against a local server, error translation, offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from sms_agent.llm import OFFLINE_NOTICE, LLMError, OfflineBackend, OpenAIBackend, get_llm_backend
+from tests.standins import SilentServer, chat_completion, openai_error, unused_port
+
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+
+
+def test_openai_backend_returns_text_usage_and_request_id(app, openai_server):
+    completion = get_llm_backend().complete(QUESTION, max_tokens=100)
+    assert completion.text == "Paris is the capital of France."
+    assert (completion.model, completion.finish_reason) == ("standin-model", "stop")
+    assert (completion.request_id, completion.tokens_used) == ("req_standin", 42)
+    assert completion.offline is False
+    [(method, path, body)] = openai_server.requests
+    assert (method, path) == ("POST", "/v1/chat/completions")
+    assert body["model"] == app.config["OPENAI_MODEL"]
+    assert body["max_completion_tokens"] == 100
+
+
+def test_a_server_without_a_key_still_gets_a_placeholder_key(app, openai_server):
+    app.config["OPENAI_API_KEY"] = None
+    assert get_llm_backend().complete(QUESTION, 50).text
+
+
+@pytest.mark.parametrize(
+    "status,body,error_type,retryable",
+    [
+        (429, openai_error("Rate limit reached", "rate_limit_exceeded"), "openai_error", True),
+        (429, openai_error("You exceeded your quota", "insufficient_quota"), "openai_error", False),
+        (500, openai_error("server error", None), "openai_error", True),
+        (503, openai_error("overloaded", None), "openai_error", True),
+        (400, openai_error("bad request", "invalid_request"), "openai_error", False),
+        (401, openai_error("bad key", "invalid_api_key"), "openai_error", False),
+    ],
+)
+def test_errors_say_whether_to_retry(app, openai_server, status, body, error_type, retryable):
+    openai_server.then(status, body, {"x-request-id": "req_failed"})
+    with pytest.raises(LLMError) as caught:
+        get_llm_backend().complete(QUESTION, 50)
+    assert (caught.value.error_type, caught.value.retryable) == (error_type, retryable)
+    assert len(openai_server.requests) == 1  # the SDK's own retries are off; the job retries
+
+
+def test_a_hanging_server_times_out_as_openai_timeout(app):
+    with SilentServer() as hanging:
+        app.config.update(OPENAI_BASE_URL=hanging.url + "/v1", OPENAI_TIMEOUT=0.3)
+        with pytest.raises(LLMError) as caught:
+            OpenAIBackend(app.config).complete(QUESTION, 50)
+    assert (caught.value.error_type, caught.value.retryable) == ("openai_timeout", True)
+
+
+def test_a_refused_connection_is_retryable(app):
+    app.config["OPENAI_BASE_URL"] = f"http://127.0.0.1:{unused_port()}/v1"
+    with pytest.raises(LLMError) as caught:
+        OpenAIBackend(app.config).complete(QUESTION, 50)
+    assert (caught.value.error_type, caught.value.retryable) == ("openai_error", True)
+
+
+def test_a_length_cut_is_reported(app, openai_server):
+    openai_server.then(200, chat_completion("One. Two thr", finish_reason="length"))
+    assert get_llm_backend().complete(QUESTION, 5).finish_reason == "length"
+
+
+def test_offline_backend_is_labelled_and_free():
+    completion = OfflineBackend().complete(QUESTION, 100)
+    assert completion.text.startswith(OFFLINE_NOTICE)
+    assert "What is the capital of France?" in completion.text
+    assert (completion.offline, completion.tokens_used, completion.model) == (True, 0, "offline")
+
+
+def test_offline_backend_quotes_only_the_start_of_a_long_question():
+    completion = OfflineBackend().complete([{"role": "user", "content": "why " * 100}], 100)
+    assert completion.text.endswith('..."') and len(completion.text) < 250
+
+
+def test_backend_follows_config(app):
+    assert isinstance(get_llm_backend(), OfflineBackend)
+    app.config["LLM_BACKEND"] = "openai"
+    assert isinstance(get_llm_backend(), OpenAIBackend)
+    app.config["LLM_BACKEND"] = "gpt-on-a-napkin"
+    with pytest.raises(RuntimeError, match="LLM_BACKEND"):
+        get_llm_backend()

@@ -1,0 +1,356 @@
+"""Answering a stored task: claim, classify, context, model, shaping, sending, failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import pipeline
+from sms_agent.delivery import new_message, plan
+from sms_agent.extensions import db
+from sms_agent.models import ErrorLog, OutboundMessage, Task, utcnow
+from tests.factories import make_task, make_user
+from tests.standins import chat_completion, openai_error, twilio_error
+
+
+def fresh(task: Task) -> Task:
+    db.session.rollback()
+    return db.session.get(Task, task.id)
+
+
+def outbox(kind: str | None = None) -> list[OutboundMessage]:
+    query = sa.select(OutboundMessage).order_by(OutboundMessage.created_at, OutboundMessage.part)
+    if kind:
+        query = query.where(OutboundMessage.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def errors() -> list[ErrorLog]:
+    return list(db.session.scalars(sa.select(ErrorLog)))
+
+
+def test_offline_answer_is_sent_and_labelled(app, capsys):
+    task = make_task(sms_content="How do I fix a KeyError in Python?")
+    assert pipeline.answer(task.id) == "answered"
+    task = fresh(task)
+    assert task.status == "completed" and task.success
+    assert task.ai_response.startswith("[Offline mode]")
+    assert task.metadata_["offline"] is True and task.tokens_used == 0
+    assert task.category == "debug" and 0 <= task.complexity_score <= 1
+    assert task.processing_time is not None
+    [sms] = outbox()
+    assert (sms.kind, sms.status, sms.to_number) == ("reply", "sent", task.user_phone)
+    assert sms.sid.startswith("SM") and len(sms.sid) == 34
+    assert "[Offline mode]" in capsys.readouterr().out
+
+
+def test_model_answer_records_what_the_provider_said(app, openai_server):
+    task = make_task(sms_content="What is the capital of France?")
+    pipeline.answer(task.id)
+    task = fresh(task)
+    assert task.ai_response == "Paris is the capital of France."
+    assert task.tokens_used == 42
+    meta = task.metadata_
+    assert (meta["model"], meta["finish_reason"], meta["request_id"]) == (
+        "standin-model",
+        "stop",
+        "req_standin",
+    )
+    assert meta["offline"] is False
+    [(_, path, request)] = openai_server.requests
+    assert path == "/v1/chat/completions"
+    assert request["messages"][0]["role"] == "system"
+    assert "plain text" in request["messages"][0]["content"]
+    assert request["messages"][-1] == {"role": "user", "content": "What is the capital of France?"}
+    assert request["max_completion_tokens"] > 0
+
+
+def test_system_prompt_follows_the_category_and_the_tier_budget(app, openai_server):
+    free = make_task(user=make_user(tier="free"), sms_content="Write a Python function to sort")
+    premium = make_task(user=make_user(tier="premium"), sms_content="Write a Python function")
+    pipeline.answer(free.id)
+    pipeline.answer(premium.id)
+    free_prompt = openai_server.requests[0][2]["messages"][0]["content"]
+    premium_prompt = openai_server.requests[1][2]["messages"][0]["content"]
+    assert "programming" in free_prompt
+    assert "under 459 characters" in free_prompt
+    assert "under 1530 characters" in premium_prompt
+
+
+def test_markdown_from_the_model_is_sent_as_plain_text(app, openai_server):
+    openai_server.then(200, chat_completion("**Paris** is the capital — of *France*."))
+    pipeline.answer(make_task().id)
+    [sms] = outbox()
+    assert sms.body == "Paris is the capital - of France."
+    assert sms.encoding == "GSM-7"
+
+
+def test_a_length_cut_is_trimmed_at_a_sentence(app, openai_server):
+    cut = "Paris is the capital. It has about two million people. The Seine runs thro"
+    openai_server.then(200, chat_completion(cut, finish_reason="length"))
+    task = make_task()
+    pipeline.answer(task.id)
+    assert fresh(task).ai_response == "Paris is the capital. It has about two million people."
+    assert fresh(task).metadata_["finish_reason"] == "length"
+
+
+def test_a_long_answer_is_split_into_numbered_parts_sent_in_order(app, openai_server):
+    long_answer = " ".join(f"Sentence number {n} explains one more detail." for n in range(80))
+    openai_server.then(200, chat_completion(long_answer))
+    user = make_user(tier="enterprise")
+    pipeline.answer(make_task(user=user).id)
+    parts = outbox()
+    assert len(parts) > 1
+    assert [p.part for p in parts] == list(range(1, len(parts) + 1))
+    assert all(p.body.startswith(f"({p.part}/{len(parts)})") for p in parts)
+    assert all(p.sid and len(p.body) <= 1600 for p in parts)
+    assert sum(p.segments for p in parts) <= 20
+
+
+def test_context_holds_recent_exchanges_oldest_first(app, openai_server):
+    app.config["CONTEXT_TURNS"] = 2
+    user = make_user()
+    for n in range(3):
+        make_task(
+            user=user,
+            sms_content=f"q{n}",
+            ai_response=f"a{n}",
+            status="completed",
+            success=True,
+            created_at=utcnow() - timedelta(minutes=10 - n),
+        )
+    task = make_task(user=user, sms_content="q3")
+    pipeline.answer(task.id)
+    messages = openai_server.requests[0][2]["messages"]
+    assert [m["content"] for m in messages[1:]] == ["q1", "a1", "q2", "a2", "q3"]
+    assert fresh(task).metadata_["context_turns"] == 2
+
+
+def test_context_forgets_old_exchanges_resets_and_offline_notices(app, openai_server):
+    user = make_user(context_reset_at=utcnow() - timedelta(hours=1))
+    make_task(
+        user=user,
+        sms_content="too old",
+        ai_response="x",
+        status="completed",
+        created_at=utcnow() - timedelta(hours=30),
+    )
+    make_task(
+        user=user,
+        sms_content="before reset",
+        ai_response="x",
+        status="completed",
+        created_at=utcnow() - timedelta(hours=2),
+    )
+    make_task(
+        user=user,
+        sms_content="offline",
+        ai_response="x",
+        status="completed",
+        metadata_={"offline": True},
+        created_at=utcnow() - timedelta(minutes=5),
+    )
+    make_task(
+        user=user,
+        sms_content="kept",
+        ai_response="y",
+        status="completed",
+        created_at=utcnow() - timedelta(minutes=4),
+    )
+    pipeline.answer(make_task(user=user, sms_content="now").id)
+    contents = [m["content"] for m in openai_server.requests[0][2]["messages"][1:]]
+    assert contents == ["kept", "y", "now"]
+
+
+# --- exactly once ----------------------------------------------------------------------
+
+
+def test_a_completed_task_is_never_answered_again(app):
+    task = make_task()
+    pipeline.answer(task.id)
+    assert pipeline.answer(task.id) == "skipped"
+    assert len(outbox()) == 1
+
+
+def test_a_task_held_by_a_live_worker_is_left_alone(app):
+    task = make_task(status="processing")
+    assert pipeline.answer(task.id) == "skipped"
+    assert fresh(task).status == "processing"
+    assert outbox() == []
+
+
+def test_a_task_left_processing_by_a_dead_worker_is_taken_over(app):
+    task = make_task(status="processing")
+    db.session.execute(
+        sa.update(Task).where(Task.id == task.id).values(updated_at=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+    assert pipeline.answer(task.id) == "answered"
+
+
+def test_claiming_is_a_conditional_update_only_one_caller_wins(app):
+    task = make_task()
+    assert pipeline.claim(task.id) is not None
+    assert pipeline.claim(task.id) is None
+
+
+@pytest.mark.parametrize("bad", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_unknown_or_malformed_task_ids_are_skipped(app, bad):
+    assert pipeline.answer(bad) == "skipped"
+
+
+def crashed_midway(app, sent_parts: int, interrupted: bool = False) -> Task:
+    """A task whose worker died after sending `sent_parts` parts of a 3-part answer, and
+    (`interrupted`) after committing the next part as about to be sent."""
+    app.config["SEGMENTS_ENTERPRISE"] = 40
+    answer = " ".join(f"Sentence {n} adds a little more to the answer." for n in range(90))
+    user = make_user(tier="enterprise")
+    task = make_task(user=user, ai_response=answer, status="processing")
+    texts = plan(user, answer)
+    assert len(texts) == 3
+    for number, text in enumerate(texts[: sent_parts + interrupted], start=1):
+        message = new_message(user, text, kind="reply", part=number, parts=3, task=task)
+        if number <= sent_parts:
+            message.sid, message.status = f"SM{number:032x}", "sent"
+        db.session.add(message)
+    db.session.commit()
+    db.session.execute(
+        sa.update(Task).where(Task.id == task.id).values(updated_at=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+    return task
+
+
+def test_a_redelivered_job_after_a_crash_sends_only_the_missing_parts(app, openai_server):
+    task = crashed_midway(app, sent_parts=1)
+    assert pipeline.answer(task.id) == "answered"
+    parts = outbox()
+    assert [p.part for p in parts] == [1, 2, 3]
+    assert parts[0].sid == f"SM{1:032x}"
+    assert all(p.sid for p in parts)
+    assert openai_server.requests == []  # the stored answer is used; the model is not asked
+    assert fresh(task).status == "completed"
+
+
+def test_a_crash_after_every_part_was_sent_sends_nothing_more(app, twilio_server):
+    task = crashed_midway(app, sent_parts=3)
+    assert pipeline.answer(task.id) == "answered"
+    assert twilio_server.requests == []
+    assert len(outbox()) == 3
+    assert fresh(task).status == "completed"
+
+
+def test_a_part_whose_send_was_interrupted_is_not_resent_blind(app, twilio_server):
+    task = crashed_midway(app, sent_parts=1, interrupted=True)
+    pipeline.answer(task.id)
+    part_two = [p for p in outbox() if p.part == 2]
+    assert len(part_two) == 1 and part_two[0].sid is None
+    assert [r[2]["Body"][:5] for r in twilio_server.requests] == ["(3/3)"]
+    assert fresh(task).status == "completed"
+
+
+# --- failures --------------------------------------------------------------------------
+
+
+def test_a_passing_model_failure_asks_for_a_retry_and_requeues(app, openai_server):
+    openai_server.then(503, openai_error("overloaded", None))
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert caught.value.limit_key == "OPENAI_MAX_RETRIES"
+    assert fresh(task).status == "queued"
+    assert outbox() == []
+
+
+def test_an_exhausted_ai_credit_fails_at_once_with_an_apology(app, openai_server):
+    openai_server.then(429, openai_error("You exceeded your quota", "insufficient_quota"))
+    task = make_task()
+    assert pipeline.answer(task.id) == "failed"
+    task = fresh(task)
+    assert task.status == "failed" and not task.success
+    [error] = errors()
+    assert error.error_type == "openai_error" and "insufficient_quota" in error.error_message
+    assert "Traceback" in error.stack_trace
+    assert [m.kind for m in outbox()] == ["apology"]
+
+
+def test_give_up_records_a_timeout_as_openai_timeout(app):
+    from sms_agent.llm import LLMError
+
+    task = make_task()
+    cause = LLMError("AI timeout", error_type="openai_timeout", retryable=True)
+    pipeline.give_up(task.id, cause)
+    assert errors()[0].error_type == "openai_timeout"
+    assert fresh(task).status == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+
+
+def test_twilio_5xx_during_the_reply_is_logged_and_retried(app, twilio_server):
+    twilio_server.then(500, twilio_error(500, 20500, "Internal Server Error"))
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert caught.value.limit_key == "TWILIO_MAX_RETRIES"
+    [error] = errors()
+    assert error.error_type == "twilio_error" and error.metadata_["twilio_code"] == 20500
+    [failed] = outbox()
+    assert (failed.status, failed.error_code) == ("failed", 20500)
+    assert fresh(task).status == "queued"
+    assert pipeline.answer(task.id) == "answered"
+    [sent] = outbox()
+    assert sent.id == failed.id and sent.status == "queued" and sent.sid.startswith("SM")
+
+
+def test_twilio_21610_opts_the_user_out_and_is_not_retried(app, twilio_server):
+    twilio_server.then(400, twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"))
+    task = make_task()
+    assert pipeline.answer(task.id) == "opted_out"
+    task = fresh(task)
+    assert task.status == "failed" and task.user.is_opted_out
+    assert errors()[0].error_type == "twilio_error"
+    assert len(twilio_server.requests) == 1
+
+
+def test_an_opted_out_or_inactive_texter_is_not_answered(app):
+    opted_out = make_task(user=make_user(opted_out_at=utcnow()))
+    inactive = make_task(user=make_user(is_active=False))
+    assert pipeline.answer(opted_out.id) == "not_sent"
+    assert pipeline.answer(inactive.id) == "not_sent"
+    assert outbox() == []
+
+
+def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch):
+    def broken(_text):
+        raise ZeroDivisionError("bug in the classifier")
+
+    monkeypatch.setattr(pipeline.classify, "classify", broken)
+    task = make_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert errors()[0].error_type == "system_error"
+    assert fresh(task).status == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+
+
+# --- send_text ---------------------------------------------------------------------------
+
+
+def test_send_text_refuses_an_opted_out_user_and_stores_nothing(app):
+    user = make_user(opted_out_at=utcnow())
+    with pytest.raises(pipeline.OptedOut):
+        pipeline.send_text(user, "hello", kind="api")
+    assert outbox() == []
+
+
+def test_send_text_records_encoding_and_segments(app):
+    user = make_user()
+    [message] = pipeline.send_text(user, "Hello 😀 " * 10, kind="api")
+    db.session.commit()
+    assert (message.encoding, message.segments, message.status) == ("UCS-2", 2, "sent")
+
+
+def test_send_notice_is_skipped_for_opted_out_users(app):
+    user = make_user(opted_out_at=utcnow())
+    assert pipeline.send_notice(user, "help") is False
+    assert outbox() == []

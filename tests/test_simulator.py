@@ -1,0 +1,98 @@
+"""Local texting: simulate_inbound through the real view, and `flask sms simulate`."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import simulator
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, User
+from tests.factories import make_user
+
+
+def test_simulated_sms_goes_through_the_signed_webhook_and_stores_a_task(app):
+    task = simulator.simulate_inbound("+1 555 123 0000", "What is DNS?")
+    assert task.sms_content == "What is DNS?"
+    assert task.user_phone == "+15551230000"
+    assert task.message_sid.startswith("SM") and task.status == "queued"
+
+
+def test_keywords_store_no_task(app):
+    assert simulator.simulate_inbound("+15551230000", "STOP") is None
+    assert db.session.get(User, "+15551230000").is_opted_out
+
+
+def test_a_wrong_signing_key_is_refused_like_a_forged_request(app):
+    form = simulator.inbound_form("+15551230000", "hi")
+    app.config["TWILIO_AUTH_TOKEN"] = "another-token"
+    signature = simulator.signature_for("/sms/inbound", form)
+    app.config["TWILIO_AUTH_TOKEN"] = "test-auth-token"
+    response = app.test_client().post(
+        "/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 403
+
+
+def test_simulation_signs_for_the_public_url_when_one_is_set(app):
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.com"
+    assert simulator.simulate_inbound("+15551230000", "hello") is not None
+
+
+def test_a_rejected_simulation_says_why(app):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    with pytest.raises(simulator.SimulationRejected, match="413"):
+        simulator.simulate_inbound("+15551230000", "x" * 1500)
+
+
+def test_inline_jobs_answer_in_this_process(app):
+    with simulator.jobs_inline():
+        task = simulator.simulate_inbound("+15551230000", "hello")
+    since = task.created_at
+    [reply] = simulator.wait_for_reply("+15551230000", since, task, timeout=5)
+    assert reply.kind == "reply" and reply.body.startswith("[Offline mode]")
+
+
+def test_cli_simulate_inline_prints_the_reply(runner):
+    result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "hi"])
+    assert result.exit_code == 0, result.output
+    assert "--- SMS to +15551230000 (reply, GSM-7, 1 segment, sent) ---" in result.output
+    assert "[Offline mode]" in result.output
+    assert result.output.count("[Offline mode]") == 1  # the console backend stayed quiet
+
+
+def test_cli_interactive_mode_reads_lines_until_quit(runner):
+    result = runner.invoke(
+        args=["sms", "simulate", "--from", "+15551230000", "--inline"],
+        input="HELP\nwhat is 2+2?\nquit\nnever sent\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "(help, GSM-7" in result.output
+    assert "(reply, GSM-7" in result.output
+    assert "never sent" not in result.output
+
+
+def test_cli_says_how_to_get_a_reply_when_no_worker_answers(runner):
+    result = runner.invoke(
+        args=["sms", "simulate", "--from", "+15551230000", "--timeout", "0.3", "hi"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "is a worker running?" in result.output and "--inline" in result.output
+
+
+def test_cli_stop_reports_the_opt_out(runner):
+    result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "STOP"])
+    assert "opted out" in result.output
+
+
+def test_cli_rejects_a_bad_number(runner):
+    result = runner.invoke(args=["sms", "simulate", "--from", "12", "hi"])
+    assert result.exit_code == 2
+    assert "--from" in result.output
+
+
+def test_cli_over_quota_shows_the_quota_notice(app, runner):
+    make_user("+15551230000", monthly_requests=100)
+    result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "hi"])
+    assert "(quota, GSM-7" in result.output
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 1

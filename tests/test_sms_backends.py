@@ -1,0 +1,90 @@
+"""The SMS backends: the real twilio SDK against a local stand-in, and the console outbox."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from sms_agent.sms import OutboxBackend, SmsError, TwilioBackend, get_sms_backend, quiet_console
+from tests.standins import twilio_error, unused_port
+
+ACCOUNT = "AC" + "0" * 32
+
+
+def test_twilio_backend_posts_the_message_to_the_configured_base_url(app, twilio_server):
+    result = get_sms_backend().send("+15551230000", "Hello from the agent")
+    assert result.sid.startswith("SM") and result.status == "queued"
+    [(method, path, form)] = twilio_server.requests
+    assert (method, path) == ("POST", f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json")
+    assert form == {"To": "+15551230000", "From": "+15005550006", "Body": "Hello from the agent"}
+
+
+def test_status_callback_is_sent_when_a_public_url_is_known(app, twilio_server):
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.com/"
+    get_sms_backend().send("+15551230000", "hi")
+    assert twilio_server.requests[0][2]["StatusCallback"] == "https://sms.example.com/sms/status"
+
+
+def test_twilio_requests_carry_basic_auth(app, twilio_server):
+    get_sms_backend().send("+15551230000", "hi")
+    expected = base64.b64encode(f"{ACCOUNT}:test-auth-token".encode()).decode()
+    assert twilio_server.headers[0]["Authorization"] == f"Basic {expected}"
+
+
+@pytest.mark.parametrize(
+    "status,code,retryable,unsubscribed",
+    [
+        (500, 20500, True, False),
+        (503, 20503, True, False),
+        (429, 20429, True, False),
+        (400, 21211, False, False),
+        (400, 21610, False, True),
+    ],
+)
+def test_twilio_errors_say_whether_to_retry(
+    app, twilio_server, status, code, retryable, unsubscribed
+):
+    twilio_server.then(status, twilio_error(status, code, "nope"))
+    with pytest.raises(SmsError) as caught:
+        get_sms_backend().send("+15551230000", "hi")
+    error = caught.value
+    assert (error.code, error.status, error.retryable, error.unsubscribed) == (
+        code,
+        status,
+        retryable,
+        unsubscribed,
+    )
+
+
+def test_an_unreachable_twilio_is_retryable(app):
+    app.config.update(SMS_BACKEND="twilio", TWILIO_API_BASE_URL=f"http://127.0.0.1:{unused_port()}")
+    with pytest.raises(SmsError) as caught:
+        TwilioBackend(app.config).send("+15551230000", "hi")
+    assert caught.value.retryable and caught.value.code is None
+
+
+def test_outbox_prints_the_sms_as_a_phone_shows_it(app, capsys):
+    result = OutboxBackend(app.config).send("+15551230000", "Hi there")
+    assert re.fullmatch(r"SM[0-9a-f]{32}", result.sid) and result.status == "sent"
+    out = capsys.readouterr().out
+    assert "SMS from +15005550006 to +15551230000" in out and "Hi there" in out
+
+
+def test_outbox_can_be_quieted_for_the_simulator(app, capsys):
+    token = quiet_console.set(True)
+    try:
+        OutboxBackend(app.config).send("+15551230000", "Hi there")
+    finally:
+        quiet_console.reset(token)
+    assert capsys.readouterr().out == ""
+
+
+def test_backend_follows_config(app):
+    assert isinstance(get_sms_backend(), OutboxBackend)
+    app.config["SMS_BACKEND"] = "twilio"
+    assert isinstance(get_sms_backend(), TwilioBackend)
+    app.config["SMS_BACKEND"] = "pigeon"
+    with pytest.raises(RuntimeError, match="SMS_BACKEND"):
+        get_sms_backend()
