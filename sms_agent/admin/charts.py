@@ -60,10 +60,10 @@ def nice_ceiling(value: int) -> int:
 def daily_chart(days: list[dict], width: int = 720, height: int = 240) -> Chart:
     """Tasks per day as stacked bars: successful at the bottom, failed on top, the rest
     (still queued or processing) above them."""
-    left, bottom, top = 44, 28, 10
+    left, right, bottom, top = 44, 24, 28, 10
     plot_height = height - bottom - top
     ceiling = nice_ceiling(max((day["total"] for day in days), default=0))
-    slot = (width - left - 4) / max(len(days), 1)
+    slot = (width - left - right) / max(len(days), 1)
     chart = Chart("Tasks per day", width, height)
     chart.legend = [("ok", "Successful"), ("failed", "Failed"), ("other", "Queued or processing")]
     _add_value_axis(chart, ceiling, left, top, plot_height)
@@ -81,8 +81,8 @@ def _add_value_axis(chart: Chart, ceiling: int, left: int, top: int, plot_height
         y = top + plot_height * (1 - fraction)
         value = ceiling * fraction
         chart.shapes.append(Shape(left, y, chart.width - left - 4, 0, "grid"))
-        text = f"{value:g}" if value == int(value) else f"{value:.1f}"
-        chart.labels.append(Label(left - 6, y + 4, text, "end"))
+        if value == int(value):  # tasks come in whole numbers; 2.5 would look odd
+            chart.labels.append(Label(left - 6, y + 4, str(int(value)), "end"))
 
 
 def _add_stack(chart: Chart, day: dict, x: float, width: float, base: float, scale: float):

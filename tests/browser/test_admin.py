@@ -1,0 +1,79 @@
+"""A staff member's day in a real browser: log in, find a texter, upgrade them, read charts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sms_agent.models import utcnow
+from tests.admin.conftest import PASSWORD, staff_account
+from tests.factories import make_error, make_task, make_user
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def seeded(app):
+    staff_account("boss", is_admin=True)
+    ann = make_user("+15550100001", full_name="Ann Smith", monthly_requests=40)
+    bob = make_user("+15550100002", full_name="Bob Jones", tier="premium")
+    for days_ago in range(0, 20, 2):
+        created = utcnow() - timedelta(days=days_ago)
+        make_task(user=ann, category="coding", success=True, status="completed", created_at=created)
+        make_task(user=bob, status="failed", created_at=created - timedelta(hours=1))
+    make_task(user=bob, category="analysis", success=True, status="completed")
+    make_error(error_type="twilio_error", error_message="Carrier rejected the message")
+    return ann, bob
+
+
+def log_in(page, base: str) -> None:
+    page.goto(base + "/admin/user/")
+    assert "/admin/auth/login/" in page.url
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/admin/user/")
+
+
+def test_log_in_search_and_upgrade_a_texter(live_server, page, seeded):
+    log_in(page, live_server)
+    page.fill("input[name=search]", "Ann")
+    page.press("input[name=search]", "Enter")
+    page.wait_for_url("**search=Ann**")
+    rows = page.locator("table.model-list tbody tr")
+    assert rows.count() == 1 and "Ann Smith" in rows.first.inner_text()
+
+    rows.first.locator("input.action-checkbox").check()
+    page.click("text=With selected")
+    page.click("text=Upgrade to premium")
+    page.wait_for_selector(".alert-success")
+    assert "Upgraded 1 user to premium." in page.inner_text(".alert-success")
+    row = page.locator("table.model-list tbody tr", has_text="Ann Smith")
+    cells = row.locator("td.col-tier, td.col-monthly_requests").all_inner_texts()
+    assert [cell.strip() for cell in cells] == ["Premium", "0"]
+
+
+def test_dashboard_charts_render(live_server, page, seeded, tmp_path):
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/")
+    assert page.title() == "Dashboard | SMS-to-AI Agent Admin"
+    assert "Welcome to SMS-to-AI Agent Administration" in page.inner_text("h3")
+    daily = page.locator("[data-testid=chart-daily] svg")
+    assert daily.locator("rect.bar-ok").count() == 10
+    assert daily.locator("rect.bar-failed").count() >= 10
+    box = daily.locator("rect.bar-ok").first.bounding_box()
+    assert box["height"] > 1 and box["width"] > 1  # drawn, not just present
+    assert page.locator("[data-testid=chart-categories] svg rect.bar").count() == 3
+    assert page.locator("[data-testid=chart-tiers] svg rect.bar").count() == 2
+    assert "Carrier rejected the message" in page.inner_text("[data-testid=latest-errors]")
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+
+def test_conversation_tab_shows_the_thread(live_server, page, seeded):
+    ann, _bob = seeded
+    log_in(page, live_server)
+    page.click("table.model-list tbody tr:has-text('Ann Smith') a[title=Conversation]")
+    page.wait_for_selector("[data-testid=thread]")
+    bubbles = page.locator("[data-direction=inbound]")
+    assert bubbles.count() == 10
