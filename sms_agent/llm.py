@@ -48,18 +48,20 @@ class OpenAIBackend:
 
     def __init__(self, config) -> None:
         self.model = config["OPENAI_MODEL"]
-        self.client = openai.OpenAI(
-            api_key=config.get("OPENAI_API_KEY") or "not-needed",
-            base_url=config.get("OPENAI_BASE_URL"),
-            timeout=config["OPENAI_TIMEOUT"],
-            max_retries=0,
-        )
+        self.options = {
+            "api_key": config.get("OPENAI_API_KEY") or "not-needed",
+            "base_url": config.get("OPENAI_BASE_URL"),
+            "timeout": config["OPENAI_TIMEOUT"],
+            "max_retries": 0,
+        }
 
     def complete(self, messages: list[dict], max_tokens: int) -> Completion:
+        # A client per call, closed after it: no sockets outlive the job that opened them.
         try:
-            response = self.client.chat.completions.create(
-                model=self.model, messages=messages, max_completion_tokens=max_tokens
-            )
+            with openai.OpenAI(**self.options) as client:
+                response = client.chat.completions.create(
+                    model=self.model, messages=messages, max_completion_tokens=max_tokens
+                )
         except openai.OpenAIError as exc:
             raise translate_error(exc) from exc
         if not response.choices:

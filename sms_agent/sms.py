@@ -104,6 +104,10 @@ class TwilioBackend:
             raise SmsError(
                 f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
             ) from exc
+        finally:
+            # Idle pooled connections would outlive the job; a later send reconnects.
+            if self.client.http_client.session is not None:
+                self.client.http_client.session.close()
         return SendResult(sid=message.sid, status=TWILIO_STATUS_MAP.get(message.status, "queued"))
 
 

@@ -1,0 +1,100 @@
+"""One signed inbound SMS through the real openai and twilio SDKs, over HTTP, against the
+vendors' own API specs: every request we make must pass the spec's validation."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import jobs, sms
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, Task
+from tests.standins import inbound_form, signed_post
+
+pytestmark = pytest.mark.contract
+
+PUBLIC_URL = "https://sms.example.com"
+
+
+@pytest.fixture
+def exchanges(monkeypatch):
+    """(service, status, sl-violations header) of every response the SDKs got.
+
+    A spy, not a mock: the real SDK clients make the real calls; this only watches."""
+    seen: list[tuple[str, int, str | None]] = []
+    send = sms.RedirectingHttpClient.request
+
+    def watched_send(self, method, url, *args, **kwargs):
+        response = send(self, method, url, *args, **kwargs)
+        seen.append(("twilio", response.status_code, (response.headers or {}).get("sl-violations")))
+        return response
+
+    class WatchedOpenAI(openai.OpenAI):
+        def __init__(self, **kwargs):
+            def record(response):
+                seen.append(("openai", response.status_code, response.headers.get("sl-violations")))
+
+            hooks = {"response": [record]}
+            super().__init__(http_client=openai.DefaultHttpxClient(event_hooks=hooks), **kwargs)
+
+    monkeypatch.setattr(sms.RedirectingHttpClient, "request", watched_send)
+    monkeypatch.setattr(openai, "OpenAI", WatchedOpenAI)
+    return seen
+
+
+@pytest.fixture
+def contract_app(app, contract_mocks):
+    app.config.update(
+        SMS_BACKEND="twilio",
+        TWILIO_API_BASE_URL=contract_mocks["TWILIO_API_BASE_URL"],
+        LLM_BACKEND="openai",
+        OPENAI_BASE_URL=contract_mocks["OPENAI_BASE_URL"],
+        OPENAI_API_KEY="sk-contract-test",
+        PUBLIC_BASE_URL=PUBLIC_URL,
+    )
+    return app
+
+
+def queued_answer_jobs(app) -> list[str]:
+    ids = []
+    with app.extensions["celery"].connection_for_read() as connection:
+        queue = connection.SimpleQueue("celery")
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            if message.headers["task"] == "sms_agent.jobs.answer_task":
+                ids.append(message.payload[0][0])
+            message.ack()
+        queue.close()
+    return ids
+
+
+def test_an_inbound_sms_is_answered_through_both_vendor_contracts(contract_app, client, exchanges):
+    queued_answer_jobs(contract_app)  # start from an empty queue
+    form = inbound_form("What is the capital of France?")
+    response = signed_post(client, "/sms/inbound", form, url=PUBLIC_URL + "/sms/inbound")
+    assert response.status_code == 200
+
+    [task_id] = queued_answer_jobs(contract_app)
+    assert jobs.answer_task.apply(args=[task_id]).get() == "answered"
+
+    db.session.rollback()
+    task = db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
+    assert task.status == "completed"
+    assert task.ai_response == "Hello! How can I assist you today?"  # OpenAI's documented example
+    assert task.tokens_used > 0 and task.metadata_["finish_reason"] == "stop"
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert sent.sid.startswith("SM") and sent.status == "queued"  # Twilio's documented example
+    assert exchanges == [("openai", 200, None), ("twilio", 201, None)]
+
+
+def test_the_twilio_contract_rejects_what_the_spec_forbids(contract_app, exchanges):
+    """The mock really validates: a malformed status callback URL is refused with 422."""
+    contract_app.config["PUBLIC_BASE_URL"] = "not a url"
+    with pytest.raises(sms.SmsError) as caught:
+        sms.get_sms_backend().send("+15551230000", "hi")
+    assert caught.value.status == 422 and not caught.value.retryable
+    assert exchanges[-1][:2] == ("twilio", 422)
