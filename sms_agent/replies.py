@@ -23,8 +23,10 @@ PER_SEGMENT = {GSM_7: 153, UCS_2: 67}
 #: Twilio refuses a message body longer than this.
 MAX_MESSAGE_CHARS = 1600
 ELLIPSIS = "..."
-#: A sentence boundary is preferred to a word boundary unless it throws away more than this.
+#: A sentence boundary is preferred to a word boundary when it keeps this share of the text;
+#: a cut-off answer is trimmed to its last sentence unless that drops most of it.
 _KEEP_AT_SENTENCE = 0.6
+_KEEP_WHEN_TRIMMING = 0.3
 
 _SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
 _LOOKALIKES = str.maketrans(
@@ -119,32 +121,37 @@ def message_length(text: str) -> int:
 
 
 # -- where a text may be cut ------------------------------------------------------------------
-_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f]+[\"')\]\u201d\u2019]*(?=\s|$)|\n")
-_LIST_MARKER = re.compile(r"(?:^|\n)[ \t]*(?:\d+|[a-zA-Z])[.)]$")
+_SENTENCE_END = re.compile(
+    r"[.!?]+[\"')\]\u201d\u2019]*(?=\s|$)|[\u3002\uff01\uff1f]+[\u300d\u300f\uff09]*|\n"
+)
+_LIST_MARKER = re.compile(r"\n[ \t]*(?:\d+|[a-zA-Z])[.)]$")
 _ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|vs|mr|mrs|ms|dr|approx|cf)\.)$", re.I)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def _sentence_cuts(text: str) -> list[int]:
     """Positions after a sentence's end punctuation, or at a line's end."""
+    start = len(text) - len(text.lstrip())
     cuts = []
     for match in _SENTENCE_END.finditer(text):
         cut = match.start() if match.group() == "\n" else match.end()
-        head = text[:cut]
-        if head.strip() and not _LIST_MARKER.search(head) and not _ABBREVIATION.search(head):
+        # Enough of the line to recognise "\n12." (a list item) or "e.g." (not an end).
+        tail = ("\n" if cut <= 12 else "") + text[max(cut - 12, 0) : cut]
+        if cut > start and not _LIST_MARKER.search(tail) and not _ABBREVIATION.search(tail):
             cuts.append(cut)
     return sorted(set(cuts))
 
 
 def _word_cuts(text: str) -> list[int]:
     """Positions before a run of spaces, or after a CJK character (those need no spaces)."""
+    start = len(text) - len(text.lstrip())
     cuts = {match.start() for match in re.finditer(r"\s+", text)}
     cuts |= {match.end() for match in _CJK.finditer(text)}
-    return sorted(cut for cut in cuts if text[:cut].strip())
+    return sorted(cut for cut in cuts if cut > start)
 
 
 def _with_ellipsis(head: str) -> str:
-    return head.rstrip().rstrip(",;:-(/").rstrip() + ELLIPSIS
+    return head.rstrip().rstrip(",;:-(/.").rstrip() + ELLIPSIS
 
 
 def _as_is(head: str) -> str:
@@ -161,7 +168,7 @@ def trim_to_sentence(text: str) -> str:
     if not stripped or _ends_sentence(stripped):
         return stripped
     sentences = _sentence_cuts(text)
-    if sentences and sentences[-1] >= _KEEP_AT_SENTENCE * len(stripped):
+    if sentences and sentences[-1] >= _KEEP_WHEN_TRIMMING * len(stripped):
         return text[: sentences[-1]].strip()
     words = _word_cuts(text)
     if words:
@@ -203,6 +210,8 @@ def fit_to_segments(text: str, max_segments: int) -> str:
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
     text = (text or "").strip()
+    # Every character costs at least one unit, so nothing past this can fit anyway.
+    text = text[: max_segments * SINGLE_SEGMENT[GSM_7] + 1]
     if _segments_when_sent(text) <= max_segments:
         return text
     at_word = _longest_fitting(text, _word_cuts(text), _with_ellipsis, max_segments)

@@ -1,0 +1,332 @@
+"""Reply shaping: plain text, GSM-7 vs UCS-2, segment arithmetic, trimming, fitting, splitting."""
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sms_agent.replies import (
+    ELLIPSIS,
+    GSM_7,
+    UCS_2,
+    encoding_of,
+    fit_to_segments,
+    message_length,
+    segment_count,
+    shape_reply,
+    split_for_sms,
+    to_sms_text,
+    trim_to_sentence,
+)
+
+EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
+
+
+# -- Markdown and look-alikes ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("markdown", "expected"),
+    [
+        ("# Title\n\nBody text.", "Title\n\nBody text."),
+        ("### Deep heading", "Deep heading"),
+        ("**bold**, *italic*, __strong__ and _em_", "bold, italic, strong and em"),
+        ("~~old~~ new", "old new"),
+        ("Run `pip install flask` first", "Run pip install flask first"),
+        ("```python\nprint('hi')\n    x = 1\n```", "print('hi')\n    x = 1"),
+        ("See [the docs](https://example.com/a).", "See the docs (https://example.com/a)."),
+        ("<https://example.com>", "https://example.com"),
+        ("![logo](https://x.io/l.png)", "logo (https://x.io/l.png)"),
+        ("- one\n- two", "- one\n- two"),
+        ("* one\n+ two", "- one\n\n- two"),
+        ("1. first\n2. second", "1. first\n2. second"),
+        ("3) third\n4) fourth", "3) third\n4) fourth"),
+        ("- outer\n  - inner", "- outer\n  - inner"),
+        ("> quoted advice", "quoted advice"),
+        ("above\n\n---\n\nbelow", "above\n\nbelow"),
+        (
+            "| Plan | Price |\n|---|---|\n| Free | $0 |\n| Pro | $5 |",
+            "Plan: Free, Price: $0\nPlan: Pro, Price: $5",
+        ),
+        ("a\n\n\n\n\nb", "a\n\nb"),
+        ("line one\nline two", "line one\nline two"),
+        ("2*3*4 = 24", "2*3*4 = 24"),
+        ("Tom &amp; Jerry &mdash; classic", "Tom & Jerry - classic"),
+        ("It\u2019s \u201cfine\u201d", 'It\'s "fine"'),
+        ("a \u2013 b \u2014 c", "a - b - c"),
+        ("wait\u2026", "wait..."),
+        ("10\u00a0km\u2009away", "10 km away"),
+        ("\u2022 milk\n\u2022 eggs", "- milk\n- eggs"),
+        ("zero\u200bwidth", "zerowidth"),
+        ("2 \u00d7 3 \u2192 6", "2 x 3 -> 6"),
+        ("Great job \U0001f44d", "Great job \U0001f44d"),
+        ("\u4f60\u597d\uff0c\u4e16\u754c", "\u4f60\u597d\uff0c\u4e16\u754c"),
+        ("  \n\t\n  ", ""),
+        ("", ""),
+    ],
+)
+def test_markdown_becomes_plain_sms_text(markdown, expected):
+    assert to_sms_text(markdown) == expected
+
+
+def test_lookalike_punctuation_keeps_a_reply_in_gsm_7():
+    answer = "It\u2019s done \u2014 the \u201cfix\u201d works\u2026 \u2022 restart\u00a0now"
+    assert encoding_of(answer) == UCS_2
+    assert encoding_of(to_sms_text(answer)) == GSM_7
+
+
+def test_genuine_non_gsm_characters_are_kept():
+    assert encoding_of(to_sms_text("Bonne journ\u00e9e \u2600\ufe0f")) == UCS_2
+    assert "\u2600" in to_sms_text("Bonne journ\u00e9e \u2600\ufe0f")
+
+
+def test_lone_surrogates_and_control_characters_are_dropped():
+    assert to_sms_text("ok\ud800 fine\x07") == "ok fine"
+
+
+# -- encoding and segments -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("", GSM_7),
+        (
+            "Hello @ 5\u00a3, \u00e9t\u00e9 \u00e0 \u00bfd\u00f3nde?"[:20].replace("\u00f3", "o"),
+            GSM_7,
+        ),
+        ("{}[]~^|\\\u20ac\x0c", GSM_7),
+        ("\u00c5\u00e6\u00df\u00d1\u00fc\u0394\u03a9", GSM_7),
+        ("caf\u00e9 \u00e7a", UCS_2),  # lower-case c cedilla is not in the basic set
+        ("\u00e1", UCS_2),
+        ("\x1b", UCS_2),  # the escape code itself is not sendable text
+        ("hi " + EMOJI, UCS_2),
+        ("\u4f60\u597d", UCS_2),
+        ("`code`", UCS_2),
+    ],
+)
+def test_encoding(text, encoding):
+    assert encoding_of(text) == encoding
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("", 1),
+        ("a", 1),
+        ("a" * 160, 1),
+        ("a" * 161, 2),
+        ("a" * 153 * 2, 2),
+        ("a" * (153 * 2 + 1), 3),
+        ("a" * 153 * 3, 3),
+        ("\u20ac" * 80, 1),  # 160 septets: each euro is escape + code
+        ("\u20ac" * 81, 2),
+        ("a" * 159 + "{", 2),
+        ("a" * 158 + "{", 1),
+        ("a" * 153 + "\u20ac" + "a" * 151, 2),  # the escape pair starts segment 2 exactly
+        ("a" * 152 + "\u20ac" + "a" * 152, 3),  # ...would straddle, so moves to segment 2
+        ("a" * 152 + "\x0c" + "a" * 152, 3),  # form feed is an extension character too
+        ("\u00e1" * 70, 1),
+        ("\u00e1" * 71, 2),
+        ("\u00e1" * 67 * 2, 2),
+        ("\u00e1" * (67 * 2 + 1), 3),
+        (EMOJI * 35, 1),  # 70 UTF-16 units
+        (EMOJI * 36, 2),
+        ("a" + EMOJI * 34, 1),
+        ("a" * 66 + EMOJI + "a" * 66, 3),  # the surrogate pair may not straddle 66|67
+        ("a" * 67 + EMOJI + "a" * 65, 2),
+        ("\u4f60" * 70, 1),
+        ("\u4f60" * 71, 2),
+    ],
+)
+def test_segment_count(text, segments):
+    assert segment_count(text) == segments
+
+
+# -- trimming a cut-off answer ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cut_off", "expected"),
+    [
+        ("First point. Second point. And the thi", "First point. Second point."),
+        ("Is it safe? Yes! Mostly, but be car", "Is it safe? Yes!"),
+        ('He said "stop." Then he wal', 'He said "stop."'),
+        (
+            "Steps:\n1. Open the app\n2. Tap Settings\n3. Choose Acc",
+            "Steps:\n1. Open the app\n2. Tap Settings",
+        ),
+        (
+            "Use e.g. a list or a dict for this kind of th",
+            "Use e.g. a list or a dict for this kind of...",
+        ),
+        (
+            "no sentence end in this whole answer at al",
+            "no sentence end in this whole answer at...",
+        ),
+        ("A list, a tuple, a dic", "A list, a tuple, a..."),
+        ("Done.", "Done."),
+        ("Complete answer here. ", "Complete answer here."),
+        (
+            "Short. " + "and then a very long run of words without any end " * 3 + "wor",
+            "Short. "
+            + ("and then a very long run of words without any end " * 3).strip()
+            + ELLIPSIS,
+        ),
+        (
+            "\u8fd9\u662f\u7b2c\u4e00\u53e5\u3002\u8fd9\u662f\u7b2c",
+            "\u8fd9\u662f\u7b2c\u4e00\u53e5\u3002",
+        ),
+        ("unbroken", "unbroken..."),
+        ("   ", ""),
+        ("", ""),
+    ],
+)
+def test_trim_to_sentence(cut_off, expected):
+    assert trim_to_sentence(cut_off) == expected
+
+
+# -- fitting the budget ----------------------------------------------------------------------
+def sentences(count: int) -> str:
+    return " ".join(f"This is sentence number {n} of the answer." for n in range(1, count + 1))
+
+
+def test_text_within_budget_is_unchanged():
+    assert fit_to_segments("Short answer.", 1) == "Short answer."
+
+
+def test_over_budget_text_ends_at_a_sentence():
+    fitted = fit_to_segments(sentences(40), 3)
+    assert segment_count(fitted) <= 3
+    assert fitted.endswith("of the answer.")
+    assert sentences(40).startswith(fitted)
+
+
+def test_without_sentences_it_ends_at_a_word_with_an_ellipsis():
+    text = " ".join(["word"] * 200)
+    fitted = fit_to_segments(text, 1)
+    assert fitted.endswith("word" + ELLIPSIS)
+    assert segment_count(fitted) == 1
+    assert message_length(fitted) >= 150  # it keeps as much as fits
+
+
+def test_one_huge_word_is_cut_rather_than_lost():
+    fitted = fit_to_segments("x" * 5000, 2)
+    assert fitted.endswith(ELLIPSIS) and len(fitted) > 200
+    assert segment_count(fitted) <= 2
+
+
+def test_budget_counts_the_numbering_of_split_messages():
+    text = ("word " * 400).strip()[: 153 * 11]
+    assert segment_count(text) == 11  # as one body it would fit 11 segments...
+    parts = shape_reply(text, 11)  # ...but over 1600 chars it is sent as numbered parts
+    assert sum(segment_count(part) for part in parts) <= 11
+
+
+def test_a_budget_below_one_segment_is_refused():
+    with pytest.raises(ValueError):
+        fit_to_segments("hi", 0)
+
+
+# -- splitting -------------------------------------------------------------------------------
+def test_a_message_that_fits_is_not_numbered():
+    assert split_for_sms("a" * 1600) == ["a" * 1600]
+
+
+def test_long_text_is_split_at_sentences_and_numbered():
+    text = sentences(80)
+    parts = split_for_sms(text)
+    assert len(parts) == 3
+    assert [part[:6] for part in parts] == ["(1/3) ", "(2/3) ", "(3/3) "]
+    assert all(len(part) <= 1600 for part in parts)
+    assert all(part.endswith("of the answer.") for part in parts)
+    assert " ".join(part[6:] for part in parts) == text
+
+
+def test_a_wider_prefix_is_counted_when_there_are_ten_parts_or_more():
+    text = " ".join(["abcdefghi"] * 300)
+    parts = split_for_sms(text, max_chars=200)
+    assert len(parts) >= 10
+    assert parts[0].startswith("(1/") and parts[-1].startswith(f"({len(parts)}/{len(parts)}) ")
+    assert all(len(part) <= 200 for part in parts)
+    assert " ".join(re.sub(r"^\(\d+/\d+\) ", "", part) for part in parts) == text
+
+
+def test_emoji_count_twice_toward_the_message_limit():
+    parts = split_for_sms(" ".join([EMOJI * 3] * 400))
+    assert all(message_length(part) <= 1600 for part in parts)
+
+
+def test_split_of_empty_text_is_empty():
+    assert split_for_sms("  ") == []
+
+
+# -- the whole chain -------------------------------------------------------------------------
+def test_shape_reply_cleans_caps_and_splits():
+    answer = "## Answer\n\n" + " ".join(f"**Point {n}:** it\u2019s fine\u2026" for n in range(300))
+    parts = shape_reply(answer, 20)
+    assert len(parts) == 2 and parts[0].startswith("(1/2) Answer")
+    assert all(encoding_of(part) == GSM_7 for part in parts)
+    assert sum(segment_count(part) for part in parts) <= 20
+
+
+@pytest.mark.parametrize("empty", ["", "   ", "\n\n", "---", "<br>", None])
+def test_shape_reply_of_nothing_is_an_empty_list(empty):
+    assert shape_reply(empty, 3) == []
+
+
+WORD = st.text(
+    alphabet=st.sampled_from(
+        "abcdefghijklmnopqrstuvwxyz0123456789\u00e9\u00e1\u4f60\u3002.,!?\u20ac{*_`#>-[]()"
+        "\u201c\u2019\u2014\u2026\u00a0" + EMOJI
+    ),
+    min_size=1,
+    max_size=20,
+)
+SEPARATORS = [" ", " ", " ", " ", "\n", "\n\n", ". ", "? "]
+
+
+@st.composite
+def answers(draw) -> str:
+    """Up to a few thousand characters: a small vocabulary drawn on many times."""
+    vocabulary = draw(st.lists(WORD, min_size=1, max_size=30))
+    length = draw(st.integers(min_value=1, max_value=700))
+    rnd = draw(st.randoms(use_true_random=False))
+    return "".join(rnd.choice(vocabulary) + rnd.choice(SEPARATORS) for _ in range(length))
+
+
+CJK = "\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef"
+
+
+def tokens(text: str) -> list[str]:
+    """Words, counting each CJK character or mark as one (those languages need no spaces)."""
+    return re.findall(f"[{CJK}]|[^\\s{CJK}]+", text)
+
+
+def unnumbered(parts: list[str]) -> list[str]:
+    if len(parts) == 1:
+        return parts
+    return [re.sub(r"^\(\d+/\d+\) ", "", part) for part in parts]
+
+
+@settings(max_examples=150, deadline=None)
+@given(answers(), st.integers(min_value=1, max_value=20))
+def test_shaped_replies_fit_and_hold_only_whole_words(answer, budget):
+    clean = to_sms_text(answer)
+    parts = shape_reply(answer, budget)
+    if not clean:
+        assert parts == []
+        return
+    assert parts
+    assert all(message_length(part) <= 1600 for part in parts)
+    assert sum(segment_count(part) for part in parts) <= budget
+    sent, source = tokens(" ".join(unnumbered(parts))), tokens(clean)
+    if sent != source:  # cut short: at a sentence, or at a word followed by "..."
+        sent = tokens(" ".join(unnumbered(parts)).removesuffix(ELLIPSIS))
+    assert sent and sent[:-1] == source[: len(sent) - 1]
+    # A cut at a word drops the punctuation before its "..."
+    assert sent[-1].rstrip(",;:-(/.") == source[len(sent) - 1].rstrip(",;:-(/.")
+
+
+@settings(max_examples=150, deadline=None)
+@given(answers(), st.integers(min_value=50, max_value=400))  # words are <= 20 chars
+def test_splitting_keeps_every_word_in_order_within_the_limit(answer, max_chars):
+    clean = to_sms_text(answer)
+    parts = split_for_sms(clean, max_chars=max_chars)
+    assert all(message_length(part) <= max_chars for part in parts)
+    assert tokens(" ".join(unnumbered(parts))) == tokens(clean)
