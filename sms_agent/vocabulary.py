@@ -17,7 +17,7 @@ LANGUAGES = (
 SHORT_LANGUAGES = r"go|c|r"
 TOOLS = (
     r"react|vue|angular|svelte|next\.?js|pandas|numpy|django|flask|fastapi|node(\.?js)?|"
-    r"express|jquery|spring|rails|laravel|docker|kubernetes|k8s|git|github|npm|pip|yarn|"
+    r"express|jquery|axios|lodash|requests|spring|rails|laravel|docker|kubernetes|k8s|git|github|npm|pip|yarn|"
     r"cargo|maven|gradle|linux|terminal|command line|cli|vim|emacs|vs ?code|postgres\w*|"
     r"mysql|sqlite|mongo\w*|redis|aws|lambda|tailwind|bootstrap|flexbox|css grid|"
     r"regex|json|csv|xml|yaml|api|apis|http|curl|excel|google sheets|spreadsheet|formula"
@@ -63,7 +63,8 @@ SPEC: dict[Category, dict[float, list[str]]] = {
         3.0: [
             r"(write|give|make|need|show|create|generate)( me)? (a|an|the|some) (\w+ ){0,2}"
             r"(function|script|class|method|program|component|query|regex|snippet|"
-            r"one-liner|statement|macro|hook|decorator|unit test|loop|data class|formula)s?",
+            r"one-liner|statement|macro|hook|decorator|unit test|loop|data class|formula|"
+            r"dockerfile|makefile|config file|cron ?job|workflow|migration)s?",
             r"implement\w*",
             r"code (for|to|that|which|snippet)",
             r"regular expression|one-liner|snippet|syntax (for|of)",
@@ -101,6 +102,7 @@ SPEC: dict[Category, dict[float, list[str]]] = {
             r"return(s|ing)? (wrong|0|zero|null|none|nan|empty|nothing|duplicates?|"
             r"the wrong|an? empty|false|-1)",
             r"after (i |we )?(added|changed|updated|upgraded|installed|deployed|moved|switched)",
+            r"even though|offline|unreachable|can'?t (connect|log ?in|access|reach)",
             r"instead of|suddenly|since (the|i) (update|upgrad|install|chang)\w*",
             r"stopped|slow(s)? down|lag\w*|blank|missing|disappear\w*|ignored|no longer",
         ],
@@ -108,7 +110,7 @@ SPEC: dict[Category, dict[float, list[str]]] = {
     Category.DESIGN: {
         3.0: [
             r"architect\w*|system design|design patterns?|schemas?|data ?models?|erd",
-            r"design (a|an|the|my|our|this|some) ",
+            r"design (a|an|the|my|our|this|some)",
             r"wireframes?|mock-?ups?|prototypes?|lay ?outs?|lay (it|them) out|logos?",
             r"microservices?|monolith\w*|class hierarch\w+|colou?r (palette|scheme)s?",
             r"ui/ux|ux|user (interface|experience|flows?)|information architecture",
@@ -126,11 +128,13 @@ SPEC: dict[Category, dict[float, list[str]]] = {
             r"relationships?|tables|entities|api (structure|design|layer)|fonts?",
             r"high availability|fault toleran\w+|typography|branding|style guide",
             r"how would you set (it|this) up|set it up",
+            r"(endpoints|routes|urls|api|schema|screens?) (should )?look like",
         ],
     },
     Category.DOCUMENTATION: {
         5.0: [
-            r"readme|docstrings?|javadoc|jsdoc|docs|documentation|changelog|runbook|wiki",
+            r"readme|docstrings?|javadoc|jsdoc|(?<!google )docs|documentation|changelog",
+            r"runbook|wiki",
             r"document(ing)? (the|a|an|my|our|this|how|what|these)",
             r"release notes?|contributing(\.md)?|user (guide|manual)|how-?to guide|faq",
             r"api (reference|docs)|spec(ification)? (doc|document)|handbook|playbook",
@@ -138,7 +142,8 @@ SPEC: dict[Category, dict[float, list[str]]] = {
             r"installation (instructions|guide|steps)|(inline|code) comments|tutorial",
         ],
         2.0: [
-            r"comments?|instructions|guide|manual|how-?to|descriptions?|write[- ]?up",
+            r"(add|write) comments|comments (to|for|explaining|in)|instructions|guide|manual",
+            r"how-?to|descriptions?|write[- ]?up",
             r"explain\w* (it |this |that )?(for|to) (our|the|new|non-technical) \w+",
             r"for (our|the) (team|customers|users|readers|new \w+)",
             r"draft|summari[sz]e what changed|release|notes|section|paragraph|outline",
