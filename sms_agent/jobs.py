@@ -52,6 +52,9 @@ def _publish(job, *args) -> bool:
     except (KombuError, OSError) as exc:
         log.error("could not enqueue %s%r: %s", job.name, args, exc)
         return False
+    except Exception:  # a misconfigured broker must not turn a stored SMS into a 500
+        log.exception("could not enqueue %s%r", job.name, args)
+        return False
     return True
 
 

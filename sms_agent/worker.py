@@ -36,10 +36,7 @@ def celery_settings(config) -> dict:
         "worker_pool": config["WORKER_POOL"],
         "worker_concurrency": config["WORKER_CONCURRENCY"],
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {
-            "visibility_timeout": 3600,
-            "socket_connect_timeout": config["BROKER_PUBLISH_TIMEOUT"],
-        },
+        "broker_transport_options": broker_transport_options(config),
         # Publishing from a webhook must fail fast when the broker is down: the task is
         # already stored and the sweeper enqueues it again once the broker is back.
         "broker_connection_timeout": config["BROKER_PUBLISH_TIMEOUT"],
@@ -53,6 +50,17 @@ def celery_settings(config) -> dict:
         "imports": ["sms_agent.jobs", "sms_agent.maintenance_jobs"],
         "beat_schedule": beat_schedule(config),
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
+    }
+
+
+def broker_transport_options(config) -> dict:
+    """Redis takes socket and visibility options; kombu's SQLAlchemy transport (the embedded
+    SQLite broker) passes every option to create_engine, which rejects unknown ones."""
+    if config["CELERY_BROKER_URL"].startswith("sqla+"):
+        return {}
+    return {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": config["BROKER_PUBLISH_TIMEOUT"],
     }
 
 
