@@ -31,6 +31,7 @@ class SiteAdmin(Admin):
 def init_app(app: Flask) -> Admin:
     from .auth import AuthView, init_login
     from .dashboard import DashboardView
+    from .tryit import TryItView
 
     init_login(app)
     app.register_blueprint(assets)
@@ -42,6 +43,7 @@ def init_app(app: Flask) -> Admin:
     )
     admin.add_view(AuthView(name="Log in", endpoint="auth", url="/admin/auth"))
     admin.add_views(*_model_views())
+    admin.add_view(TryItView(name="Try it", endpoint="tryit", url="/admin/try-it"))
     return admin
 
 

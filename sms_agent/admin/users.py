@@ -41,6 +41,9 @@ class UserView(AdminModelView):
     ]
     column_labels = {
         "phone_number": "Phone",
+        "full_name": "Full name",
+        "total_requests": "Total requests",
+        "monthly_requests": "Monthly requests",
         "is_active": "Active",
         "last_active": "Last active",
         "created_at": "Created",
@@ -91,6 +94,7 @@ class UserView(AdminModelView):
         ),
     )
     details_template = "admin/user_details.html"
+    edit_template = "admin/user_edit.html"
 
     def get_edit_form(self):
         form = super().get_edit_form()

@@ -22,7 +22,7 @@ def rows(client, url: str) -> str:
 def test_list_shows_the_design_documents_columns(admin_client):
     make_user(full_name="Ann Smith", email="ann@example.com", total_requests=7, monthly_requests=3)
     page = rows(admin_client, "/admin/user/")
-    for heading in ["Phone", "Tier", "Full Name", "Email", "Total Requests", "Monthly Requests"]:
+    for heading in ["Phone", "Tier", "Full name", "Email", "Total requests", "Monthly requests"]:
         assert heading in page
     for heading in ["Active", "Last active", "Created"]:
         assert heading in page
@@ -136,9 +136,10 @@ def test_admin_can_create_a_user(admin_client):
     assert db.session.get(User, "+14155550100") is not None
 
 
-def test_details_page_links_to_the_conversation(admin_client):
+@pytest.mark.parametrize("page_name", ["details", "edit"])
+def test_user_pages_link_to_the_conversation(admin_client, page_name):
     user = make_user()
-    page = rows(admin_client, f"/admin/user/details/?id={quote(user.phone_number)}")
+    page = rows(admin_client, f"/admin/user/{page_name}/?id={quote(user.phone_number)}")
     assert f"/admin/user/conversation/?id={quote(user.phone_number)}" in page
 
 

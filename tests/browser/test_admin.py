@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
-from sms_agent.models import utcnow
+from sms_agent import pipeline
+from sms_agent.extensions import db
+from sms_agent.models import Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account
 from tests.factories import make_error, make_task, make_user
 
@@ -77,3 +80,19 @@ def test_conversation_tab_shows_the_thread(live_server, page, seeded):
     page.wait_for_selector("[data-testid=thread]")
     bubbles = page.locator("[data-direction=inbound]")
     assert bubbles.count() == 10
+
+
+def test_try_it_shows_the_reply_when_the_worker_sends_it(live_server, page, seeded):
+    log_in(page, live_server)
+    page.click("text=Try it")
+    page.fill("input[name=from_number]", "+1 415 555 0199")
+    page.fill("textarea[name=message]", "What is a haiku?")
+    page.click("[data-testid=tryit-form] button[type=submit]")
+    page.wait_for_selector("[data-direction=inbound]:has-text('What is a haiku?')")
+    assert page.locator("[data-testid=thread][data-waiting=true]").count() == 1
+
+    # Do the worker's job from here; the page's poll must pick the reply up by itself.
+    task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550199"))
+    pipeline.answer(str(task.id))
+    page.wait_for_selector("[data-testid=thread][data-waiting=false] [data-direction=outbound]")
+    assert "Waiting for the reply" not in page.inner_text("#thread-box")

@@ -1,0 +1,83 @@
+"""The Try it page: a staff member texts the service and watches the reply arrive."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, Task
+from sms_agent.simulator import jobs_inline
+from tests.admin.conftest import csrf_for
+
+URL = "/admin/try-it/"
+
+
+def send(client, from_number: str, message: str, **extra):
+    form = {"csrf_token": csrf_for(client, URL), "from_number": from_number, "message": message}
+    form.update(extra)
+    return client.post(URL, data=form)
+
+
+def test_a_message_goes_through_the_pipeline_and_the_reply_shows(admin_client):
+    with jobs_inline():
+        response = send(admin_client, "(415) 555-0123", "What is the capital of France?")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(URL + "?phone=" + quote("+14155550123", safe=""))
+    task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550123"))
+    assert task.sms_content == "What is the capital of France?"
+    assert task.message_sid.startswith("SM")  # stored like a real Twilio webhook
+    query = sa.select(OutboundMessage).where(OutboundMessage.task_id == task.id)
+    replies = db.session.scalars(query)
+    reply = replies.first()
+    assert reply is not None
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "What is the capital of France?" in page
+    assert 'data-direction="outbound"' in page
+    assert 'data-waiting="false"' in page
+
+
+def test_without_a_worker_the_thread_waits_and_polls(admin_client):
+    response = send(admin_client, "+14155550124", "Explain recursion")
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Explain recursion" in page and 'data-waiting="true"' in page
+    assert "Waiting for the reply" in page and "setTimeout(poll" in page
+    fragment = admin_client.get(URL + "thread/?phone=%2B14155550124").get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div class="sms-thread"')
+    assert "<html" not in fragment
+
+
+def test_keywords_leave_no_task_but_the_page_waits_for_their_reply(admin_client):
+    response = send(admin_client, "+14155550125", "HELP")
+    assert response.status_code == 302
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-waiting="true"' in page  # the worker has not sent the HELP text yet
+    with jobs_inline():
+        response = send(admin_client, "+14155550125", "HELP")
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-direction="outbound"' in page and 'data-waiting="false"' in page
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_a_bad_number_is_explained_not_sent(admin_client):
+    response = send(admin_client, "not a phone", "hello")
+    assert response.status_code == 400
+    assert "Not sent:" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_an_empty_message_is_refused(admin_client):
+    response = send(admin_client, "+14155550126", "")
+    assert response.status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_sending_needs_a_csrf_token(admin_client):
+    data = {"from_number": "+14155550127", "message": "hi"}
+    assert admin_client.post(URL, data=data).status_code == 400
+
+
+def test_read_only_staff_cannot_use_try_it(staff_client):
+    assert staff_client.get(URL).status_code == 403
+    assert "Try it" not in staff_client.get("/admin/").get_data(as_text=True)
