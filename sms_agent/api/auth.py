@@ -32,7 +32,9 @@ _ERROR_KEY = "sms_agent.api.auth_error"
 @dataclass(frozen=True)
 class Principal:
     kind: str  # "staff" or "texter"
-    key: str  # identifies the caller for throttling
+    # Identifies the caller for throttling: the token's public prefix, which (unlike its row
+    # id) is never reused, or the staff account.
+    key: str
     is_admin: bool = False
     user_phone: str | None = None
 
@@ -67,9 +69,9 @@ def _from_header(header: str) -> Principal | None:
         return None
     if token.staff_user is not None:
         staff = token.staff_user
-        principal = Principal("staff", f"token:{token.id}", is_admin=staff.is_admin)
+        principal = Principal("staff", f"token:{token.prefix}", is_admin=staff.is_admin)
     else:
-        principal = Principal("texter", f"token:{token.id}", user_phone=token.user_phone)
+        principal = Principal("texter", f"token:{token.prefix}", user_phone=token.user_phone)
     _touch(token)
     return principal
 

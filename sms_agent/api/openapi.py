@@ -18,7 +18,7 @@ from flask import Flask, current_app, jsonify, render_template, send_from_direct
 from ..extensions import limiter
 from . import bp
 from .auth import public
-from .operations import Operation
+from .operations import Operation, operation
 from .schemas import ErrorOut
 
 TITLE = "SMS-to-AI Agent API"
@@ -39,6 +39,8 @@ _ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
 }
+EXAMPLE_PHONE = "+15550100123"
+EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 SECURITY = [{"TokenAuth": []}, {"BearerAuth": []}]
 
 
@@ -108,10 +110,14 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
 def _path_parameters(rule: str) -> list[dict[str, Any]]:
     parameters = []
     for converter, name in _PATH_ARGUMENT.findall(rule):
-        schema = {"type": "string", "format": "uuid"} if converter == "uuid" else {"type": "string"}
-        parameter = {"in": "path", "name": name, "required": True, "schema": schema}
-        if name == "phone_number":
+        parameter = {"in": "path", "name": name, "required": True}
+        if converter == "uuid":
+            parameter["schema"] = {"type": "string", "format": "uuid"}
+            parameter["example"] = EXAMPLE_ID
+        else:
+            parameter["schema"] = {"type": "string"}
             parameter["description"] = "E.164 number; URL-encode the '+' as %2B."
+            parameter["example"] = EXAMPLE_PHONE
         parameters.append(parameter)
     return parameters
 
@@ -120,7 +126,9 @@ def _success(described: Operation) -> dict[str, Any]:
     if described.status == 204:
         return {"description": "Done; no content."}
     schema: Any = described.response
-    if described.paginated:
+    if schema is None:
+        schema = {"type": "object" if described.media_type.endswith("json") else "string"}
+    elif described.paginated:
         schema = {
             "type": "object",
             "required": ["count", "next", "previous", "results"],
@@ -131,7 +139,7 @@ def _success(described: Operation) -> dict[str, Any]:
                 "results": {"type": "array", "items": described.response},
             },
         }
-    return {"description": "Success.", "content": {"application/json": {"schema": schema}}}
+    return {"description": "Success.", "content": {described.media_type: {"schema": schema}}}
 
 
 def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]:
@@ -161,6 +169,7 @@ def _responses(view, described: Operation, rule: str, method: str) -> dict[str, 
 
 
 @bp.get("/openapi.json")
+@operation("docs")
 @public
 def openapi_document():
     """The OpenAPI 3 description of this API."""
@@ -171,6 +180,7 @@ def openapi_document():
 
 
 @bp.get("/docs")
+@operation("docs", media_type="text/html")
 @public
 def docs():
     """Interactive documentation (Swagger UI) for this API."""

@@ -20,6 +20,7 @@ class Operation:
     response: type[Schema] | None = None
     status: int = 200
     paginated: bool = False
+    media_type: str = "application/json"
     errors: tuple[int, ...] = field(default=())
 
 

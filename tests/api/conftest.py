@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask import url_for
 
 from tests.factories import make_staff, make_token, make_user
 
@@ -38,8 +39,12 @@ def texter_headers(texter):
     return token_header(make_token(texter))
 
 
-def login_session(client, staff) -> None:
-    """Log `staff` in as the admin's Flask-Login session would."""
-    with client.session_transaction() as session:
-        session["_user_id"] = str(staff.id)
-        session["_fresh"] = True
+def login_session(app, client, staff, password: str = "correct horse") -> None:
+    """Log `staff` in through the admin's real login form, as a browser would."""
+    with app.test_request_context():
+        url = url_for("auth.login")
+    # This request only: the login form's CSRF check is the admin's business, not ours.
+    app.config["WTF_CSRF_ENABLED"] = False
+    response = client.post(url, data={"username": staff.username, "password": password})
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert response.status_code == 302, response.get_data(as_text=True)

@@ -1,0 +1,170 @@
+"""Who may call what: the authorization matrix over every endpoint, and token handling."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import ApiToken, utcnow
+from tests.api.conftest import login_session, token_header
+from tests.factories import make_error, make_staff, make_task, make_token, make_user
+
+OTHER = "+15550100123"
+U = "/api/users/%2B15550100123/"
+
+# (method, path, body, {caller: status}); "{task}" and "{error}" are filled in per test.
+# Texters get 404 for others' rows and 403 for staff-only endpoints; read-only staff get
+# 403 for every write; anonymous callers always 401.
+MATRIX = [
+    ("GET", "/api/users/", None, dict(texter=200, reader=200, admin=200)),
+    (
+        "POST",
+        "/api/users/",
+        {"phone_number": "+15550100200"},
+        dict(texter=403, reader=403, admin=201),
+    ),
+    ("GET", U, None, dict(texter=404, reader=200, admin=200)),
+    ("PUT", U, {"full_name": "A"}, dict(texter=404, reader=403, admin=200)),
+    ("PATCH", U, {"full_name": "A"}, dict(texter=404, reader=403, admin=200)),
+    ("DELETE", U, None, dict(texter=403, reader=403, admin=204)),
+    ("POST", U + "send_message/", {"message": "hi"}, dict(texter=403, reader=403, admin=200)),
+    ("POST", U + "update_tier/", {"tier": "premium"}, dict(texter=403, reader=403, admin=200)),
+    ("GET", "/api/tasks/", None, dict(texter=200, reader=200, admin=200)),
+    (
+        "POST",
+        "/api/tasks/",
+        {"user_phone": OTHER, "sms_content": "hi"},
+        dict(texter=400, reader=403, admin=201),
+    ),
+    ("GET", "/api/tasks/{task}/", None, dict(texter=404, reader=200, admin=200)),
+    (
+        "PATCH",
+        "/api/tasks/{task}/",
+        {"category": "coding"},
+        dict(texter=404, reader=403, admin=200),
+    ),
+    ("DELETE", "/api/tasks/{task}/", None, dict(texter=404, reader=403, admin=204)),
+    ("GET", "/api/tasks/analytics/", None, dict(texter=200, reader=200, admin=200)),
+    ("GET", "/api/errors/", None, dict(texter=403, reader=200, admin=200)),
+    (
+        "POST",
+        "/api/errors/",
+        {"error_type": "system_error", "error_message": "x"},
+        dict(texter=403, reader=403, admin=201),
+    ),
+    ("GET", "/api/errors/{error}/", None, dict(texter=403, reader=200, admin=200)),
+    ("PATCH", "/api/errors/{error}/", {"resolved": True}, dict(texter=403, reader=403, admin=200)),
+    ("DELETE", "/api/errors/{error}/", None, dict(texter=403, reader=403, admin=204)),
+    ("PATCH", "/api/errors/{error}/resolve/", {}, dict(texter=403, reader=403, admin=200)),
+    ("GET", "/api/analytics/", None, dict(texter=403, reader=200, admin=200)),
+]
+PUBLIC = ["/api/openapi.json", "/api/docs"]
+CALLERS = ["anonymous", "texter", "reader", "admin", "reader_session", "admin_session"]
+
+
+@pytest.fixture
+def caller_headers(request, app, client):
+    """Headers (or a logged-in session) for the caller named by the test's parameter."""
+    kind = request.param
+    if kind == "anonymous":
+        return {}
+    if kind == "texter":
+        return token_header(make_token(make_user("+15550109999")))
+    staff = make_staff(kind.split("_")[0], is_admin=kind.startswith("admin"))
+    if kind.endswith("_session"):
+        login_session(app, client, staff)
+        return {}
+    return token_header(make_token(staff))
+
+
+def _cases():
+    for method, path, body, expected in MATRIX:
+        for caller in CALLERS:
+            role = caller.removesuffix("_session")
+            status = 401 if role == "anonymous" else expected[role]
+            yield pytest.param(method, path, body, caller, status, id=f"{caller}-{method}-{path}")
+
+
+@pytest.mark.parametrize(
+    "method, path, body, caller_headers, status", _cases(), indirect=["caller_headers"]
+)
+def test_authorization_matrix(client, caller_headers, method, path, body, status):
+    user = make_user(OTHER)
+    task = make_task(user)
+    error = make_error(user_phone=OTHER)
+    url = path.format(task=task.id, error=error.id)
+
+    response = client.open(url, method=method, json=body, headers=caller_headers)
+
+    assert response.status_code == status, response.get_json()
+    if status >= 400:
+        assert set(response.get_json()) == {"error", "details"}
+
+
+@pytest.mark.parametrize("caller_headers", CALLERS, indirect=True)
+@pytest.mark.parametrize("path", PUBLIC)
+def test_the_document_and_docs_page_are_public(client, caller_headers, path):
+    assert client.get(path, headers=caller_headers).status_code == 200
+
+
+def test_anonymous_401_names_the_schemes(client):
+    response = client.get("/api/users/")
+    assert response.status_code == 401
+    assert "Token" in response.headers["WWW-Authenticate"]
+    assert response.get_json()["error"] == "Authentication credentials were not provided."
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Token sat_nonsense", "Bearer", "Basic dXNlcjpwYXNz", "Token", "sat_only_the_key"],
+)
+def test_bad_credentials_are_401(client, header):
+    response = client.get("/api/users/", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "Invalid or revoked token."
+
+
+def test_revoked_token_and_inactive_staff_are_401(client):
+    staff = make_staff("gone", is_admin=True)
+    key = make_token(staff)
+    assert client.get("/api/users/", headers=token_header(key)).status_code == 200
+
+    token = db.session.scalar(sa.select(ApiToken))
+    token.revoke()
+    db.session.commit()
+    assert client.get("/api/users/", headers=token_header(key)).status_code == 401
+
+    other_key = make_token(staff)
+    staff.is_active = False
+    db.session.commit()
+    assert client.get("/api/users/", headers=token_header(other_key)).status_code == 401
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(client, admin, count_queries):
+    key = make_token(admin)
+    client.get("/api/analytics/", headers=token_header(key))
+    token = db.session.scalar(sa.select(ApiToken))
+    first_use = token.last_used_at
+    assert first_use is not None
+
+    with count_queries() as counter:
+        client.get("/api/analytics/", headers=token_header(key))
+    assert not any(statement.startswith("UPDATE") for statement in counter.statements)
+
+    token.last_used_at = utcnow() - timedelta(minutes=2)
+    db.session.commit()
+    client.get("/api/analytics/", headers=token_header(key))
+    db.session.expire_all()
+    assert db.session.get(ApiToken, token.id).last_used_at > first_use
+
+
+def test_a_session_cookie_cannot_write_with_a_form_post(app, client):
+    """Cross-site forms cannot send JSON, so a logged-in admin's cookie cannot be ridden."""
+    login_session(app, client, make_staff("boss", is_admin=True))
+
+    response = client.post("/api/users/", data={"phone_number": "+15550100200"})
+
+    assert response.status_code == 415

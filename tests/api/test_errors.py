@@ -1,0 +1,93 @@
+"""Every error is JSON {"error", "details"} with the right status, and only under /api/."""
+
+from __future__ import annotations
+
+import pytest
+
+from sms_agent.models import utcnow
+from tests.factories import make_user
+
+PHONE = "+15550100123"
+
+
+def assert_error(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error", "details"} and isinstance(body["details"], dict)
+    return body
+
+
+@pytest.mark.parametrize(
+    "method, url, kwargs, status",
+    [
+        ("POST", "/api/users/", {"data": "{not json", "content_type": "application/json"}, 400),
+        ("POST", "/api/users/", {"json": ["a", "list"]}, 400),
+        ("POST", "/api/users/", {"data": "", "content_type": "application/json"}, 400),
+        ("POST", "/api/users/", {"json": {"phone_number": "nope"}}, 400),
+        ("GET", "/api/tasks/?created_after=2026-13-01", {}, 400),
+        ("GET", "/api/users/?is_active=sometimes", {}, 400),
+        ("GET", "/api/users/?ordering=secret", {}, 400),
+        ("GET", "/api/users/?page=first", {}, 400),
+        ("GET", "/api/nowhere/", {}, 404),
+        ("GET", "/api/tasks/00000000-0000-0000-0000-000000000000/", {}, 404),
+        ("GET", "/api/tasks/not-a-uuid/", {}, 404),
+        ("GET", "/api/errors/12345/", {}, 404),
+        ("DELETE", "/api/users/", {}, 405),
+        ("PUT", "/api/tasks/analytics/", {}, 405),
+        ("POST", "/api/users/", {"data": "phone_number=1", "content_type": "text/plain"}, 415),
+        ("PATCH", "/api/users/%2B15550100123/", {"data": "x"}, 415),
+        ("POST", "/api/users/", {"json": {"full_name": "x" * 70_000}}, 413),
+    ],
+)
+def test_errors_are_json_with_the_right_status(client, admin_headers, method, url, kwargs, status):
+    make_user(PHONE)
+    response = client.open(url, method=method, headers=admin_headers, **kwargs)
+    assert_error(response, status)
+
+
+def test_method_not_allowed_lists_the_allowed_methods(client, admin_headers):
+    response = client.delete("/api/users/", headers=admin_headers)
+    assert_error(response, 405)
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_conflict_for_an_opted_out_user_is_json(client, admin_headers):
+    make_user(PHONE, opted_out_at=utcnow())
+    response = client.post(
+        "/api/users/%2B15550100123/send_message/", json={"message": "hi"}, headers=admin_headers
+    )
+    body = assert_error(response, 409)
+    assert "opted out" in body["error"]
+
+
+def test_field_errors_name_each_field(client, admin_headers):
+    response = client.post(
+        "/api/users/",
+        json={"phone_number": "x", "tier": "gold", "colour": "red"},
+        headers=admin_headers,
+    )
+    details = assert_error(response, 400)["details"]
+    assert set(details) == {"phone_number", "tier", "colour"}
+
+
+def test_an_unexpected_failure_is_a_json_500_without_details(app, client, admin_headers):
+    def explode():
+        raise RuntimeError("database on fire")
+
+    app.add_url_rule("/api/explode/", "explode", explode)
+
+    body = assert_error(client.get("/api/explode/", headers=admin_headers), 500)
+    assert "fire" not in body["error"]
+
+
+def test_pages_outside_the_api_keep_their_own_errors(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert response.mimetype != "application/json"
+
+
+def test_missing_trailing_slash_redirects_like_the_document(client, admin_headers):
+    response = client.get("/api/users", headers=admin_headers)
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/api/users/")

@@ -1,0 +1,82 @@
+"""Throttling: anonymous callers by address, authenticated ones by token, 429 with Retry-After."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from config import TestingConfig
+from sms_agent import create_app
+from tests.api.conftest import token_header
+from tests.factories import make_staff, make_token
+
+
+def throttled_app(database_url: str, **settings):
+    return create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        RATELIMIT_ENABLED=True,
+        API_RATE_ANONYMOUS="3/hour",
+        API_RATE_AUTHENTICATED="5/hour",
+        **settings,
+    )
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limited(request, app, database_url):
+    """A client of an app with throttling on, over memory storage and (if set up) Redis."""
+    settings = {}
+    if request.param == "redis":
+        if not TestingConfig.TEST_REDIS_URL:
+            pytest.skip("TEST_REDIS_URL is not set")
+        settings["RATELIMIT_STORAGE_URI"] = TestingConfig.TEST_REDIS_URL
+    limited_app = throttled_app(app.config["SQLALCHEMY_DATABASE_URI"], **settings)
+    # Counters in Redis outlive a test: a random client address and fresh random token keys
+    # keep this test's budgets apart from any earlier or parallel run's.
+    address = f"127.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+    client = limited_app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    with limited_app.app_context():
+        yield client
+
+
+def test_anonymous_callers_are_throttled_by_address(limited):
+    statuses = [limited.get("/api/users/").status_code for _ in range(4)]
+
+    assert statuses == [401, 401, 401, 429]
+    response = limited.get("/api/users/")
+    assert response.get_json()["error"] == "Request was throttled."
+    assert 0 < int(response.headers["Retry-After"]) <= 3600
+
+
+def test_guessing_tokens_counts_as_anonymous(limited):
+    statuses = [
+        limited.get("/api/users/", headers=token_header(f"sat_guess{n}")).status_code
+        for n in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_each_token_has_its_own_budget(limited):
+    first = token_header(make_token(make_staff("one", is_admin=True)))
+    second = token_header(make_token(make_staff("two", is_admin=True)))
+
+    statuses = [limited.get("/api/analytics/", headers=first).status_code for _ in range(6)]
+
+    assert statuses == [200] * 5 + [429]
+    assert limited.get("/api/analytics/", headers=second).status_code == 200
+    assert int(limited.get("/api/analytics/", headers=first).headers["Retry-After"]) > 0
+
+
+def test_authenticated_callers_are_not_held_to_the_anonymous_rate(limited):
+    headers = token_header(make_token(make_staff("busy", is_admin=True)))
+    for _ in range(3):
+        limited.get("/api/users/")
+    assert limited.get("/api/users/", headers=headers).status_code == 200
+
+
+def test_throttling_can_be_switched_off(client, admin_headers):
+    """The suite's default app has RATELIMIT_ENABLED off, as load tests would."""
+    statuses = {client.get("/api/users/").status_code for _ in range(120)}
+    assert statuses == {401}
