@@ -9,8 +9,17 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-_TAG = re.compile(r"<[^>]*>")
+# Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
+# is kept as written; only text-formatting tags, line breaks and comments are dropped.
+_FORMATTING_TAG = re.compile(
+    r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font)\b[^>]*>|<!--.*?-->",
+    re.IGNORECASE | re.DOTALL,
+)
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def _raw_html(html: str) -> str:
+    return _FORMATTING_TAG.sub("", _LINE_BREAK_TAG.sub("\n", html))
 
 
 def markdown_to_text(source: str) -> str:
@@ -75,7 +84,7 @@ class _Renderer:
     on_code_block = on_fence
 
     def on_html_block(self, token: Token) -> None:
-        text = _TAG.sub("", _LINE_BREAK_TAG.sub("\n", token.content)).strip()
+        text = _raw_html(token.content).strip("\n")
         if text:
             self.write(text)
         self.separate()
@@ -140,7 +149,7 @@ def inline_text(children: list[Token]) -> str:
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
         elif kind == "html_inline":
-            out.append("\n" if _LINE_BREAK_TAG.fullmatch(child.content.strip()) else "")
+            out.append(_raw_html(child.content))
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
             out.append(child.markup if _between_digits(children, index) else "")
         elif kind == "link_open":
