@@ -8,6 +8,7 @@ a free port; every process writes its log under one work directory.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import signal
@@ -145,15 +146,19 @@ def stack_env(database_url: str, broker_url: str, web_port: int, **settings) -> 
 def migrate(env: dict) -> None:
     subprocess.run(
         [executable("flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=PROJECT, env=env, check=True, capture_output=True,
-    )  # fmt: skip
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def start_web(env: dict, log_dir: Path, app: str = "wsgi:app", name: str = "web") -> Process:
     argv = [executable("gunicorn"), "-c", "gunicorn.conf.py", app]
     process = Process(name, argv, env, log_dir)
-    wait_until(lambda: http_ok(f"http://127.0.0.1:{env['PORT']}/healthz") or _died(process),
-               30, "gunicorn")  # fmt: skip
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{env['PORT']}/healthz") or _died(process), 30, "gunicorn"
+    )
     _raise_if_died(process)
     return process
 
@@ -204,3 +209,20 @@ def signature(url: str, form: dict[str, str]) -> str:
 def phone(index: int) -> str:
     """Distinct, valid US numbers in the 555-01xx fictional range's area codes."""
     return f"+1202555{index % 10000:04d}"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def machine() -> str:
+    """What the figures were measured on."""
+    cores = os.cpu_count()
+    with open("/proc/meminfo") as meminfo:
+        kib = int(meminfo.readline().split()[1])
+    return f"{cores} cores, {kib / 1024 / 1024:.0f} GiB RAM, Python {sys.version.split()[0]}"

@@ -51,6 +51,7 @@ class StandIn:
             self.scripts[vendor].extend(steps)
 
     def next_step(self, vendor: str, record: dict) -> Step:
+        record["at"] = time.monotonic()
         with self.lock:
             self.calls[vendor].append(record)
             return self.scripts[vendor].popleft() if self.scripts[vendor] else 200
@@ -76,6 +77,13 @@ def _handler_for(stand_in: StandIn):
                 self._twilio(urllib.parse.parse_qs(raw.decode()))
             else:
                 self._send(404, {"message": f"no stand-in for {self.path}"})
+
+        def do_GET(self) -> None:  # noqa: N802
+            """GET /calls: how many calls each vendor got, for a stand-in in another process."""
+            with stand_in.lock:
+                sent = sum(c.get("status") == 201 for c in stand_in.calls["twilio"])
+                counts = {"openai": len(stand_in.calls["openai"]), "twilio_sent": sent}
+            self._send(200 if self.path == "/calls" else 404, counts)
 
         def _openai(self, payload: dict) -> None:
             step = stand_in.next_step("openai", {"messages": payload.get("messages", [])})
