@@ -154,3 +154,35 @@ def test_enqueue_answer_publishes_the_task_id(app):
         queue.close()
     assert message.headers["task"] == "sms_agent.jobs.answer_task"
     assert message.payload[0] == [str(task.id)]
+
+
+def test_redis_options_are_not_given_to_the_sqlite_broker():
+    from sms_agent.worker import broker_transport_options
+
+    sqlite = {"CELERY_BROKER_URL": "sqla+sqlite:///broker.sqlite", "BROKER_PUBLISH_TIMEOUT": 1.0}
+    redis = {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "BROKER_PUBLISH_TIMEOUT": 1.0}
+    assert broker_transport_options(sqlite) == {}
+    assert broker_transport_options(redis)["visibility_timeout"] == 3600
+
+
+def test_a_real_worker_answers_through_the_embedded_sqlite_broker(app, tmp_path):
+    """The README's embedded mode: webhook -> SQLite broker (kombu's SQLAlchemy transport)
+    -> a Celery worker -> the reply in the outbox."""
+    from celery.contrib.testing.worker import start_worker
+
+    from config import TestingConfig
+    from sms_agent import create_app, simulator
+
+    embedded = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL=f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+    )
+    celery = embedded.extensions["celery"]
+    with embedded.app_context():
+        with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            task = simulator.simulate_inbound("+15551230000", "hello worker")
+            replies = simulator.wait_for_reply("+15551230000", task.created_at, task, timeout=20)
+        assert [m.kind for m in replies] == ["reply"]
+        assert replies[0].body.startswith("[Offline mode]")
+        db.session.remove()
