@@ -33,10 +33,10 @@ def parse(body: str | None) -> Keyword | None:
     """The keyword a message consists of, or None when it is anything else.
 
     Only a whole message counts, so "stop sending me jokes" is a question for the AI, not
-    an opt-out. Case, surrounding space and trailing punctuation are ignored, and
-    compatibility forms (full-width letters) are folded, as carriers do.
+    an opt-out. Case, spaces (also inside: "STOP ALL") and trailing punctuation are ignored,
+    and compatibility forms such as full-width letters are folded.
     """
     if not body:
         return None
     word = unicodedata.normalize("NFKC", body).strip(_EDGE_NOISE).casefold()
-    return WORDS.get(word)
+    return WORDS.get("".join(word.split()))
