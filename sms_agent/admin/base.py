@@ -99,6 +99,14 @@ def user_link(phone: str | None) -> Markup | str:
     return Markup('<a href="{}">{}</a>').format(href, phone)
 
 
+def task_link(task_id) -> Markup | str:
+    """A task id, shortened, linking to that task's page."""
+    if not task_id:
+        return "—"
+    href = url_for("task.details_view", id=str(task_id))
+    return Markup('<a href="{}">{}</a>').format(href, str(task_id)[:8])
+
+
 def short(text: str | None, length: int = 80) -> str:
     text = text or ""
     return text if len(text) <= length else text[: length - 1] + "…"

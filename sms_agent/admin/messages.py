@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..models import DeliveryStatus
-from .base import AdminModelView, short
+from .base import AdminModelView, short, task_link, user_link
 
 
 class OutboundMessageView(AdminModelView):
@@ -28,8 +28,9 @@ class OutboundMessageView(AdminModelView):
         "task_id": "Task",
     }
     column_formatters = {
+        "to_number": lambda _v, _c, message, _n: user_link(message.to_number),
         "body": lambda _v, _c, message, _n: short(message.body, 60),
-        "task_id": lambda _v, _c, message, _n: str(message.task_id)[:8] if message.task_id else "—",
+        "task_id": lambda _v, _c, message, _n: task_link(message.task_id),
     }
     column_choices = {"status": DeliveryStatus.choices()}
     column_filters = ["status", "encoding", "kind", "created_at"]

@@ -9,7 +9,15 @@ from wtforms import SelectField
 
 from ..extensions import db
 from ..models import Category, ErrorType, TaskStatus, Tier
-from .base import AdminModelView, ReadOnlyValue, sections, select_choices, short, user_link
+from .base import (
+    AdminModelView,
+    ReadOnlyValue,
+    sections,
+    select_choices,
+    short,
+    task_link,
+    user_link,
+)
 
 _TIMESTAMPS = rules.FieldSet(
     [
@@ -101,7 +109,7 @@ class ErrorLogView(AdminModelView):
     column_formatters = {
         "user_phone": lambda _v, _c, error, _n: user_link(error.user_phone),
         "error_message": lambda _v, _c, error, _n: short(error.error_message),
-        "task_id": lambda _v, _c, error, _n: str(error.task_id)[:8] if error.task_id else "—",
+        "task_id": lambda _v, _c, error, _n: task_link(error.task_id),
     }
     column_choices = {"error_type": ErrorType.choices()}
     column_filters = ["error_type", "resolved", "timestamp"]

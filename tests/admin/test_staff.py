@@ -123,8 +123,27 @@ def test_tokens_cannot_be_edited(admin_client):
     assert admin_client.get(f"/admin/apitoken/edit/?id={token.id}").status_code == 302
 
 
-def test_outbound_messages_are_read_only_even_for_admins(admin_client):
-    page = admin_client.get("/admin/outboundmessage/").get_data(as_text=True)
-    assert "/admin/outboundmessage/new/" not in page
-    assert "Delete" not in page
-    assert admin_client.get("/admin/outboundmessage/new/").status_code == 302
+def test_staff_list_filters_and_search(admin_client):
+    make_staff("quinn", PASSWORD, is_admin=False, email="quinn@example.org")
+    make_staff("retired", PASSWORD, is_admin=False, is_active=False)
+    cases = {
+        "flt0_admin_equals=1": ("boss", "quinn"),
+        "flt0_active_equals=0": ("retired", "quinn"),
+        "search=example.org": ("quinn", "retired"),
+    }
+    for query, (found, missing) in cases.items():
+        page = admin_client.get("/admin/staffuser/?" + query).get_data(as_text=True)
+        table = re.search(r'<table class="table[^"]*model-list.*?</table>', page, re.S).group(0)
+        assert found in table and missing not in table, query
+
+
+def test_token_list_filters_and_search(admin_client):
+    boss = staff_named("boss")
+    live = ApiToken.find_active(make_token(boss))
+    revoked = ApiToken.find_active(make_token(boss))
+    revoked.revoke()
+    db.session.commit()
+    page = admin_client.get("/admin/apitoken/?search=" + live.prefix).get_data(as_text=True)
+    assert live.prefix in page and revoked.prefix not in page
+    page = admin_client.get("/admin/apitoken/?flt0_revoked_empty=1").get_data(as_text=True)
+    assert live.prefix in page and revoked.prefix not in page
