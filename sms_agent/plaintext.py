@@ -40,7 +40,7 @@ class _Renderer:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.lists: list[str] = []  # "-" for bullets, "." or ")" for numbered lists
+        self.lists: list[int | None] = []  # the next item's number; None in a bullet list
         self.marker = ""  # the list marker waiting for the item's first line
         self.header: list[str] = []
         self.row: list[str] = []
@@ -54,10 +54,10 @@ class _Renderer:
     # -- blocks -----------------------------------------------------------------------
     def write(self, text: str) -> None:
         indent = "  " * max(len(self.lists) - 1, 0)
+        marker, self.marker = self.marker, ""
         for number, line in enumerate(text.split("\n")):
-            lead = self.marker if number == 0 else " " * len(self.marker)
+            lead = marker if number == 0 else " " * len(marker)
             self.lines.append(f"{indent}{lead}{line}")
-            self.marker = ""
 
     def separate(self) -> None:
         if not self.lists and self.lines and self.lines[-1] != "":
@@ -94,13 +94,18 @@ class _Renderer:
 
     # -- lists ------------------------------------------------------------------------
     def on_bullet_list_open(self, token: Token) -> None:
-        self.lists.append("-")
+        self.lists.append(None)
 
     def on_ordered_list_open(self, token: Token) -> None:
-        self.lists.append(token.markup or ".")
+        self.lists.append(int(token.attrs.get("start", 1)))
 
     def on_list_item_open(self, token: Token) -> None:
-        self.marker = f"{token.info}{token.markup} " if token.info else "- "
+        number = self.lists[-1] if self.lists else None
+        if number is None:
+            self.marker = "- "
+        else:  # numbered as a browser would: from the first item's number, one by one
+            self.marker = f"{number}{token.markup} "
+            self.lists[-1] = number + 1
 
     def on_list_item_close(self, token: Token) -> None:
         if self.marker:  # an empty item still shows its bullet

@@ -40,6 +40,8 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("* one\n+ two", "- one\n\n- two"),
         ("1. first\n2. second", "1. first\n2. second"),
         ("3) third\n4) fourth", "3) third\n4) fourth"),
+        ("1. a\n1. b\n1. c", "1. a\n2. b\n3. c"),  # numbered as a browser shows them
+        ("- item that goes\non a second line", "- item that goes\n  on a second line"),
         ("- outer\n  - inner", "- outer\n  - inner"),
         ("> quoted advice", "quoted advice"),
         ("above\n\n---\n\nbelow", "above\n\nbelow"),
