@@ -31,7 +31,7 @@ CONSTRUCTS = (
     r"if statement|dataframes?|columns?|rows?|div|divs|elements?|selectors?|queries|query|"
     r"endpoints?|requests?|commits?|branch(es)?|merge|algorithm|binary search|sort(ing)?|"
     r"reverse|convert|flatten|nested|unit tests?|modules?|packages?|library|libraries|"
-    r"imports?|compile|syntax|code|coding|program(ming)?"
+    r"imports?|compile|syntax|code|coding|program(ming)?|try/(catch|except)|exception handling"
 )
 
 
@@ -75,17 +75,21 @@ SPEC: dict[Category, dict[float, list[str]]] = {
         2.0: [
             r"example of|(what'?s|what is) the (command|syntax|function|method)",
             r"commands? (to|for)|how (do|can) i (convert|list|count|loop|iterate|print|parse)",
-            rf"({LANGUAGES}) (function|class|code|script|program|snippet|equivalent)",
+            rf"({LANGUAGES}|{SHORT_LANGUAGES}) (function|class|code|script|program|snippet|"
+            r"equivalent|version of)",
             rf"\bin ({SHORT_LANGUAGES})\b",
         ],
         1.0: [LANGUAGES, TOOLS, CONSTRUCTS],
     },
     Category.DEBUG: {
-        3.0: [
+        # An error's own name or a stack trace says what the texter is doing outright.
+        5.0: [
             r"\w+(error|exception|exit|fault)",
             r"traceback|stack ?trace|segfault|core dumped|panic(ked)?:",
+            r"#(n/a|value!|ref!|div/0!|name\?|num!|null!|spill!)",
+        ],
+        3.0: [
             r"not defined|undefined|null pointer|out of memory|memory leak|deadlock",
-            r"#(n/a|value!|ref!|div/0!|name\?)",
             r"exit(s|ed)? [\w ]{0,25}code \d+",
             r"[45]\d\d (bad gateway|internal server error|not found|forbidden|error|"
             r"unauthori[sz]ed|service unavailable)|internal server error",
@@ -99,6 +103,8 @@ SPEC: dict[Category, dict[float, list[str]]] = {
         2.0: [
             r"errors?|exceptions?|bugs?|buggy|glitch\w*|fail\w*|broken|rejected|refused",
             r"blocked( by)?|fix|wrong|problems?|issues?|warnings?|time[ds]? ?out|cors",
+            r"already exists|no such|unable to|could not|couldn'?t|complains?|says",
+            r"get (past|around|rid of) (this|it|that|the)",
             r"return(s|ing)? (wrong|0|zero|null|none|nan|empty|nothing|duplicates?|"
             r"the wrong|an? empty|false|-1)",
             r"after (i |we )?(added|changed|updated|upgraded|installed|deployed|moved|switched)",
@@ -133,7 +139,7 @@ SPEC: dict[Category, dict[float, list[str]]] = {
     },
     Category.DOCUMENTATION: {
         5.0: [
-            r"readme|docstrings?|javadoc|jsdoc|(?<!google )docs|documentation|changelog",
+            r"readme|docstrings?|javadoc|jsdoc|(?<!google )docs?|documentation|changelog",
             r"runbook|wiki",
             r"document(ing)? (the|a|an|my|our|this|how|what|these)",
             r"release notes?|contributing(\.md)?|user (guide|manual)|how-?to guide|faq",
