@@ -33,7 +33,7 @@ def init_app(app: Flask) -> Admin:
     from .dashboard import DashboardView
     from .tryit import TryItView
 
-    init_login(app)
+    init_login()
     app.register_blueprint(assets)
     admin = SiteAdmin(
         app,

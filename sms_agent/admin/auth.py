@@ -41,6 +41,9 @@ def safe_next(target: str | None) -> str:
     if not target:
         return fallback
     target = target.replace("\\", "/").strip()
+    # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" would leave the site.
+    if any(char.isspace() or not char.isprintable() for char in target):
+        return fallback
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return fallback
@@ -104,6 +107,6 @@ class AuthView(BaseView):
         return redirect(url_for(".login"))
 
 
-def init_login(app) -> None:
+def init_login() -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in to use the admin."

@@ -6,7 +6,7 @@ The message is signed as Twilio signs it and posted to our own /sms/inbound view
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
@@ -74,4 +74,5 @@ def reply_pending(thread: list[Bubble]) -> bool:
         sent = datetime.fromisoformat(request.args.get("sent", ""))
     except ValueError:
         return False
+    sent = sent if sent.tzinfo else sent.replace(tzinfo=UTC)
     return not any(not bubble.inbound and bubble.at >= sent for bubble in thread)

@@ -98,7 +98,16 @@ def test_login_returns_to_the_page_asked_for(client):
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example/x", "\\\\evil.example", "javascript:alert(1)", "x"],
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "\\\\evil.example",
+        "/\\evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "javascript:alert(1)",
+        "x",
+    ],
 )
 def test_next_never_leaves_the_site(app, target):
     with app.test_request_context():

@@ -10,6 +10,7 @@ from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task
 from sms_agent.simulator import jobs_inline
 from tests.admin.conftest import csrf_for
+from tests.factories import make_user
 
 URL = "/admin/try-it/"
 
@@ -81,3 +82,12 @@ def test_sending_needs_a_csrf_token(admin_client):
 def test_read_only_staff_cannot_use_try_it(staff_client):
     assert staff_client.get(URL).status_code == 403
     assert "Try it" not in staff_client.get("/admin/").get_data(as_text=True)
+
+
+def test_a_tampered_sent_time_does_not_break_the_page(admin_client):
+    make_user("+14155550128")
+    db.session.add(OutboundMessage(to_number="+14155550128", body="Hello"))
+    db.session.commit()
+    for sent in ["2026-01-01", "2026-01-01T00:00:00+05:00", "yesterday", ""]:
+        url = URL + "thread/?phone=%2B14155550128&sent=" + sent
+        assert admin_client.get(url).status_code == 200
