@@ -158,8 +158,6 @@ class Config:
     # api
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
-    # Throttled responses carry Retry-After (and X-RateLimit-*) computed by Flask-Limiter.
-    RATELIMIT_HEADERS_ENABLED = True
     API_RATE_ANONYMOUS = env_str("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_str("API_RATE_AUTHENTICATED", "1000/hour")
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ..extensions import db
+from ..extensions import db, limiter
 
 log = logging.getLogger("sms_agent.api")
 
@@ -102,9 +103,17 @@ def _from_validation_error(error: ValidationError) -> Response:
 
 
 def _from_rate_limit(error: RateLimitExceeded) -> Response:
-    # Flask-Limiter adds Retry-After (and X-RateLimit-*) to this response in its after_request
-    # hook, from the real state of the window (RATELIMIT_HEADERS_ENABLED).
-    return error_response(429, "Request was throttled.", {"limit": str(error.limit.limit)})
+    """429 with Retry-After from the breached window's real reset time."""
+    breached = limiter.current_limit
+    wait = (
+        math.ceil(breached.reset_at - time.time()) if breached else error.limit.limit.get_expiry()
+    )
+    return error_response(
+        429,
+        "Request was throttled.",
+        {"limit": str(error.limit.limit)},
+        {"Retry-After": str(max(1, wait))},
+    )
 
 
 def _from_http_exception(error: HTTPException) -> Response:

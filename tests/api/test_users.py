@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import ApiToken, OutboundMessage, Task, User, utcnow
+from sms_agent.models import ApiToken, ErrorLog, OutboundMessage, Task, User, utcnow
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_task, make_user
 
@@ -277,3 +277,47 @@ def test_listing_users_takes_the_same_queries_for_5_or_50(client, admin_headers,
 
     assert few == many
     assert many <= 7
+
+
+def test_send_message_through_twilio_returns_twilios_sid(client, admin_headers, twilio_server):
+    make_user(PHONE)
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 200
+    sid = response.get_json()["message_sid"]
+    assert sid.startswith("SM") and twilio_server.requests[0][2]["To"] == PHONE
+
+
+def test_send_message_twilio_refuses_is_502_and_logged(client, admin_headers, twilio_server):
+    from tests.standins import twilio_error
+
+    make_user(PHONE)
+    twilio_server.then(400, twilio_error(400, 21211, "The 'To' number is not valid."))
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 502
+    assert set(response.get_json()) == {"error", "details"}
+    assert db.session.scalar(sa.select(ErrorLog.error_type)) == "twilio_error"
+
+
+def test_send_message_twilio_says_unsubscribed_is_409_and_remembered(
+    client, admin_headers, twilio_server
+):
+    from tests.standins import twilio_error
+
+    make_user(PHONE)
+    twilio_server.then(400, twilio_error(400, 21610, "Attempt to send to unsubscribed recipient"))
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 409
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).is_opted_out
