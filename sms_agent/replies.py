@@ -92,7 +92,7 @@ def _utf16_units(char: str) -> int:
 
 
 def encoding_of(text: str) -> str:
-    return GSM_7 if all(_septets(char) is not None for char in text) else UCS_2
+    return GSM_7 if all(_septets(char) is not None for char in text or "") else UCS_2
 
 
 def _widths(text: str) -> tuple[str, list[int]]:
