@@ -186,3 +186,4 @@ def test_a_real_worker_answers_through_the_embedded_sqlite_broker(app, tmp_path)
         assert [m.kind for m in replies] == ["reply"]
         assert replies[0].body.startswith("[Offline mode]")
         db.session.remove()
+        db.engine.dispose()

@@ -216,6 +216,7 @@ def test_broker_outage_still_answers_twilio_and_keeps_the_task(app):
         assert response.status_code == 200
         assert tasks()[0].status == "queued"
         db.session.remove()
+        db.engine.dispose()
 
 
 # --- status callbacks -------------------------------------------------------------------

@@ -31,12 +31,14 @@ def exchanges(monkeypatch):
         return response
 
     class WatchedOpenAI(openai.OpenAI):
-        def __init__(self, **kwargs):
+        def __init__(self, *, http_client=None, **kwargs):
             def record(response):
                 seen.append(("openai", response.status_code, response.headers.get("sl-violations")))
 
-            hooks = {"response": [record]}
-            super().__init__(http_client=openai.DefaultHttpxClient(event_hooks=hooks), **kwargs)
+            http_client = http_client or openai.DefaultHttpxClient()
+            hooks = http_client.event_hooks
+            http_client.event_hooks = {**hooks, "response": [*hooks.get("response", []), record]}
+            super().__init__(http_client=http_client, **kwargs)
 
     monkeypatch.setattr(sms.RedirectingHttpClient, "request", watched_send)
     monkeypatch.setattr(openai, "OpenAI", WatchedOpenAI)
