@@ -123,7 +123,7 @@ def scratch_database(server_url: str, prefix: str = "bench") -> Iterator[str]:
         server.dispose()
 
 
-def stack_env(database_url: str, broker_url: str, web_port: int, **settings) -> dict:
+def stack_env(database_url: str, broker_url: str, web_port: int | None, **settings) -> dict:
     """Environment for every process of one stack: settings are config.py names."""
     env = dict(os.environ)
     env.update(
@@ -131,26 +131,25 @@ def stack_env(database_url: str, broker_url: str, web_port: int, **settings) -> 
         SECRET_KEY=secrets.token_hex(16),
         DATABASE_URL=database_url,
         CELERY_BROKER_URL=broker_url,
-        PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}",
-        PORT=str(web_port),
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_PHONE_NUMBER=OUR_NUMBER,
         RATELIMIT_ENABLED="false",
         LOG_FORMAT="json",
     )
+    if web_port:
+        env.update(PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}", PORT=str(web_port))
     env.update({key: str(value) for key, value in settings.items()})
     return env
 
 
 def migrate(env: dict) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [executable("flask"), "--app", "wsgi", "db", "upgrade"],
-        cwd=PROJECT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+        cwd=PROJECT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"flask db upgrade failed:\n{done.stderr[-3000:]}")
 
 
 def start_web(env: dict, log_dir: Path, app: str = "wsgi:app", name: str = "web") -> Process:
@@ -225,4 +224,6 @@ def machine() -> str:
     cores = os.cpu_count()
     with open("/proc/meminfo") as meminfo:
         kib = int(meminfo.readline().split()[1])
-    return f"{cores} cores, {kib / 1024 / 1024:.0f} GiB RAM, Python {sys.version.split()[0]}"
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    python = sys.version.split()[0]
+    return f"{cores} cores, {kib / 1024 / 1024:.0f} GiB RAM, Python {python}; load average {load}"

@@ -1,0 +1,184 @@
+"""Benchmark 1, webhook ingest: Twilio-signed inbound webhooks against gunicorn on
+PostgreSQL + Redis, beside the same gunicorn answering empty TwiML from a bare Flask route.
+
+Run: make bench-ingest  (or python -m bench.ingest --help). Needs wrk (apt-get install wrk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import aiohttp
+import sqlalchemy as sa
+
+from bench import harness
+from config import Config
+
+LUA = Path(__file__).with_name("ingest.lua")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="PostgreSQL server; a scratch database is created on it",
+    )
+    parser.add_argument("--duration", type=int, default=20, help="seconds of each wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=100, help="requests/s of the paced run")
+    parser.add_argument("--rate-seconds", type=int, default=20)
+    parser.add_argument("--phones", type=int, default=1000)
+    return parser.parse_args()
+
+
+def signed_lines(base_url: str, count: int, phones: int, tag: str) -> list[tuple[str, str]]:
+    """(signature, body) pairs, each a distinct MessageSid, as Twilio would sign them."""
+    url = base_url + "/sms/inbound"
+    lines = []
+    for index in range(count):
+        form = harness.inbound_form(harness.phone(index % phones), f"{tag} question {index}?")
+        lines.append((harness.signature(url, form), urllib.parse.urlencode(form)))
+    return lines
+
+
+def run_wrk(base_url: str, data: Path, args) -> dict:
+    argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s"]
+    argv += ["--latency", "-s", str(LUA), base_url, "--", str(data), str(args.wrk_threads)]
+    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50_ms": _latency(output, "50%"),
+        "p99_ms": _latency(output, "99%"),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "errors": int(m.group(1))
+        if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output))
+        else 0,
+    }
+
+
+def _latency(output: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+async def paced(base_url: str, lines: list[tuple[str, str]], rate: int) -> dict:
+    """Open-loop load: one request every 1/rate s whatever the server does, so a slow answer
+    cannot hide by slowing the client down (wrk's closed loop would)."""
+    url = base_url + "/sms/inbound"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    async def one(session, signature, body):
+        began = time.perf_counter()
+        async with session.post(
+            url, data=body, headers={**headers, "X-Twilio-Signature": signature}
+        ) as response:
+            await response.read()
+            return response.status, (time.perf_counter() - began) * 1000
+
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        start, pending = loop.time(), []
+        for index, (signature, body) in enumerate(lines):
+            await asyncio.sleep(max(0.0, start + index / rate - loop.time()))
+            pending.append(asyncio.create_task(one(session, signature, body)))
+        results = await asyncio.gather(*pending)
+    latencies = [ms for _status, ms in results]
+    return {
+        "rps": rate,
+        "p50_ms": harness.percentile(latencies, 50),
+        "p99_ms": harness.percentile(latencies, 99),
+        "requests": len(results),
+        "errors": sum(status != 200 for status, _ms in results),
+    }
+
+
+def serve(env: dict, work: Path, app: str, measure) -> dict:
+    process = harness.start_web(env, work, app=app, name=app.split(":")[0])
+    try:
+        return measure()
+    finally:
+        process.stop()
+
+
+def main() -> None:
+    args = parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        harness.scratch_database(args.database, prefix="bench_ingest") as database_url,
+    ):
+        work = Path(tmp)
+        results = run(args, work, database_url)
+    report(args, results)
+
+
+def run(args, work: Path, database_url: str) -> dict:
+    redis_port, port = harness.free_port(), harness.free_port()
+    redis = harness.start_redis(redis_port, work)
+    env = harness.stack_env(database_url, f"redis://127.0.0.1:{redis_port}/0", port)
+    base_url = f"http://127.0.0.1:{port}"
+    harness.migrate(env)
+    count = 3000 * args.duration  # more than gunicorn can take in that time on this machine
+    data = work / "requests.tsv"
+    data.write_text(
+        "".join(f"{s}\t{b}\n" for s, b in signed_lines(base_url, count, args.phones, "wrk"))
+    )
+    paced_lines = signed_lines(base_url, args.rate * args.rate_seconds, args.phones, "paced")
+    try:
+        results = {
+            "ceiling": serve(env, work, "bench.ceiling:app", lambda: run_wrk(base_url, data, args)),
+            "ingest": serve(env, work, "wsgi:app", lambda: run_wrk(base_url, data, args)),
+            "ingest_paced": serve(
+                env, work, "wsgi:app", lambda: asyncio.run(paced(base_url, paced_lines, args.rate))
+            ),
+        }
+        results["tasks_stored"] = _count_tasks(database_url)
+    finally:
+        redis.stop()
+    return results
+
+
+def _count_tasks(database_url: str) -> int:
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        count = connection.execute(sa.text("SELECT count(*) FROM tasks")).scalar()
+    engine.dispose()
+    return count
+
+
+def report(args, results: dict) -> None:
+    ceiling, ingest, paced_run = results["ceiling"], results["ingest"], results["ingest_paced"]
+    print(f"machine: {harness.machine()}")
+    print(
+        f"gunicorn: {Config.WEB_CONCURRENCY} workers x {Config.WEB_THREADS} threads; "
+        f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s"
+    )
+    print(f"{'run':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-200':>8}")
+    for name, row in (
+        ("ceiling (empty TwiML, bare Flask)", ceiling),
+        ("ingest (signed, stored, enqueued)", ingest),
+        (f"ingest paced at {args.rate} req/s", paced_run),
+    ):
+        print(
+            f"{name:<34} {row['rps']:>9.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+            f"{row['requests']:>9} {row['errors']:>8}"
+        )
+    ratio = ingest["rps"] / ceiling["rps"]
+    print(f"ingest / ceiling: {ratio:.0%} (target >= 50%)")
+    print(f"p99 at {args.rate} req/s: {paced_run['p99_ms']:.1f} ms (target < 100 ms)")
+    print(f"tasks stored: {results['tasks_stored']}")
+
+
+if __name__ == "__main__":
+    main()
