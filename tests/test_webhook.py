@@ -8,6 +8,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
 
 from config import TestingConfig
 from sms_agent import create_app
@@ -80,8 +81,6 @@ def test_bad_signature_is_rejected_with_403_and_nothing_stored(app, client, head
 
 def test_signature_of_a_tampered_form_is_rejected(client):
     form = inbound_form("hello")
-    from twilio.request_validator import RequestValidator
-
     signature = RequestValidator("test-auth-token").compute_signature(
         "http://localhost/sms/inbound", form
     )
@@ -291,3 +290,27 @@ def test_status_callback_needs_a_signature(client):
     assert response.status_code == 403
     db.session.refresh(message)
     assert message.status == "queued"
+
+
+def test_behind_a_trusted_proxy_the_forwarded_url_is_verified(app):
+    """Twilio signs https://public-host/...; the proxy forwards plain http to us."""
+    proxied = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        TRUSTED_PROXIES=1,
+    )
+    form = inbound_form()
+    signature = RequestValidator("test-auth-token").compute_signature(
+        "https://sms.example.com/sms/inbound", form
+    )
+    headers = {
+        "X-Twilio-Signature": signature,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "sms.example.com",
+        "X-Forwarded-For": "203.0.113.9",
+    }
+    with proxied.app_context():
+        response = proxied.test_client().post("/sms/inbound", data=form, headers=headers)
+        db.session.remove()
+        db.engine.dispose()
+    assert response.status_code == 200
