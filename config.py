@@ -185,7 +185,8 @@ class TestingConfig(Config):
         env_str("TEST_DATABASE_URL", env_str("DATABASE_URL", "sqlite://"))
     )
     TEST_REDIS_URL = env_str("TEST_REDIS_URL")
-    # On CI the contract tests must run: a missing Node fails them instead of skipping them.
+    # On CI the contract and browser tests must run: a missing Node or Chromium fails them
+    # instead of skipping them.
     CI = env_bool("CI", False)
     RETRY_BACKOFF_SECONDS = 0.0
     CELERY_BROKER_URL = "memory://"
