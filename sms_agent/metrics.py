@@ -92,7 +92,8 @@ def _facts_about(session: Session, obj) -> list:
     """(callable, args) pairs to emit once the transaction commits."""
     if isinstance(obj, ErrorLog) and obj in session.new:
         return [(ERRORS.labels(error_type=obj.error_type).inc, ())]
-    if isinstance(obj, OutboundMessage) and obj in session.new:
+    if isinstance(obj, OutboundMessage) and _change(obj, "sid"):
+        # A sid means the SMS backend accepted it; rows stored before a failed send don't count.
         return [
             (SMS_SENT.labels(kind=obj.kind or "reply").inc, ()),
             (SEGMENTS_SENT.inc, (obj.segments or 1,)),
@@ -116,10 +117,13 @@ def _answer_facts(task: Task) -> list:
     return facts
 
 
+def observe_queue_wait(task: Task) -> None:
+    """Called when a worker claims a task (a bulk UPDATE, which session events never see)."""
+    if task.created_at is not None:
+        QUEUE_WAIT.observe(max(0.0, (utcnow() - task.created_at).total_seconds()))
+
+
 def _status_facts(task: Task, new_status: str | None) -> list:
-    if new_status == TaskStatus.PROCESSING and task.created_at is not None:
-        wait = max(0.0, (utcnow() - task.created_at).total_seconds())
-        return [(QUEUE_WAIT.observe, (wait,))]
     if new_status in (TaskStatus.COMPLETED, TaskStatus.FAILED):
         facts = [(TASKS_FINISHED.labels(status=new_status).inc, ())]
         if new_status == TaskStatus.COMPLETED:

@@ -17,7 +17,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from . import classify, context, notices, prompts, quota, replies
+from . import classify, context, metrics, notices, prompts, quota, replies
 from .delivery import (
     OptedOut,
     SendFailed,
@@ -75,7 +75,9 @@ def claim(task_id) -> Task | None:
     if result.rowcount != 1:
         log.info("task %s not claimed (done, held by another worker, or unknown)", key)
         return None
-    return db.session.get(Task, key)
+    task = db.session.get(Task, key)
+    metrics.observe_queue_wait(task)
+    return task
 
 
 def answer(task_id) -> str:

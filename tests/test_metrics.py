@@ -44,26 +44,31 @@ def test_rolled_back_rows_count_nothing(app):
     assert sample("sms_agent_errors_total", error_type="openai_error") == before + 1
 
 
-def test_sent_sms_count_messages_and_segments(app):
+def test_sms_count_once_the_backend_accepted_them(app):
     user = make_user()
     sent_before = sample("sms_sent_total", kind="apology")
     segments_before = sample("sms_segments_sent_total")
-    db.session.add(
-        OutboundMessage(to_number=user.phone_number, body="sorry", kind="apology", segments=3)
-    )
+    message = OutboundMessage(to_number=user.phone_number, body="sorry", kind="apology", segments=3)
+    db.session.add(message)
+    db.session.commit()
+    assert sample("sms_sent_total", kind="apology") == sent_before
+    message.sid = "SM" + "1" * 32
     db.session.commit()
     assert sample("sms_sent_total", kind="apology") == sent_before + 1
     assert sample("sms_segments_sent_total") == segments_before + 3
 
 
-def test_queue_wait_is_observed_when_a_task_starts(app):
+def test_queue_wait_is_observed_when_a_worker_claims_a_task(app):
+    from sms_agent.pipeline import claim
+
     task = make_task(created_at=utcnow() - timedelta(seconds=4))
     count_before = sample("job_queue_wait_seconds_count")
     below_5s_before = sample("job_queue_wait_seconds_bucket", le="5.0")
-    task.status = TaskStatus.PROCESSING.value
-    db.session.commit()
+    below_1s_before = sample("job_queue_wait_seconds_bucket", le="1.0")
+    assert claim(task.id) is not None
     assert sample("job_queue_wait_seconds_count") == count_before + 1
     assert sample("job_queue_wait_seconds_bucket", le="5.0") == below_5s_before + 1
+    assert sample("job_queue_wait_seconds_bucket", le="1.0") == below_1s_before
 
 
 def test_a_stored_answer_counts_its_tokens_and_ai_latency(app):
