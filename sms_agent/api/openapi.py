@@ -39,7 +39,7 @@ _ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
 }
-EXAMPLE_PHONE = "+15550100123"
+EXAMPLE_PHONE = "+15550200123"
 EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 SECURITY = [{"TokenAuth": []}, {"BearerAuth": []}]
 

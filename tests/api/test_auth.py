@@ -12,8 +12,8 @@ from sms_agent.models import ApiToken, utcnow
 from tests.api.conftest import login_session, token_header
 from tests.factories import make_error, make_staff, make_task, make_token, make_user
 
-OTHER = "+15550100123"
-OTHER_URL = "%2B15550100123"
+OTHER = "+15550200123"
+OTHER_URL = "%2B15550200123"
 U = f"/api/users/{OTHER_URL}/"
 
 # (method, path, body, {caller: status}); OTHER, "{task}" and "{error}" become fresh rows.
@@ -24,7 +24,7 @@ MATRIX = [
     (
         "POST",
         "/api/users/",
-        {"phone_number": "+15550100200"},
+        {"phone_number": "+15550200200"},
         dict(texter=403, reader=403, admin=201),
     ),
     ("GET", U, None, dict(texter=404, reader=200, admin=200)),
@@ -73,7 +73,7 @@ def caller_headers(request, app, client):
     if kind == "anonymous":
         return {}
     if kind == "texter":
-        return token_header(make_token(make_user("+15550109999")))
+        return token_header(make_token(make_user("+15550209999")))
     staff = make_staff(kind.split("_")[0], is_admin=kind.startswith("admin"))
     if kind.endswith("_session"):
         login_session(app, client, staff)
@@ -172,6 +172,6 @@ def test_a_session_cookie_cannot_write_with_a_form_post(app, client):
     """Cross-site forms cannot send JSON, so a logged-in admin's cookie cannot be ridden."""
     login_session(app, client, make_staff("boss", is_admin=True))
 
-    response = client.post("/api/users/", data={"phone_number": "+15550100200"})
+    response = client.post("/api/users/", data={"phone_number": "+15550200200"})
 
     assert response.status_code == 415

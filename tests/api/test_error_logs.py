@@ -12,7 +12,7 @@ from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, utcnow
 from tests.factories import make_error, make_task, make_user
 
-PHONE = "+15550100123"
+PHONE = "+15550200123"
 
 
 def test_list_errors_newest_first(client, admin_headers):

@@ -7,7 +7,7 @@ import pytest
 from sms_agent.models import utcnow
 from tests.factories import make_user
 
-PHONE = "+15550100123"
+PHONE = "+15550200123"
 
 
 def assert_error(response, status: int) -> dict:
@@ -36,7 +36,7 @@ def assert_error(response, status: int) -> dict:
         ("DELETE", "/api/users/", {}, 405),
         ("PUT", "/api/tasks/analytics/", {}, 405),
         ("POST", "/api/users/", {"data": "phone_number=1", "content_type": "text/plain"}, 415),
-        ("PATCH", "/api/users/%2B15550100123/", {"data": "x"}, 415),
+        ("PATCH", "/api/users/%2B15550200123/", {"data": "x"}, 415),
         ("POST", "/api/users/", {"json": {"full_name": "x" * 70_000}}, 413),
     ],
 )
@@ -55,7 +55,7 @@ def test_method_not_allowed_lists_the_allowed_methods(client, admin_headers):
 def test_conflict_for_an_opted_out_user_is_json(client, admin_headers):
     make_user(PHONE, opted_out_at=utcnow())
     response = client.post(
-        "/api/users/%2B15550100123/send_message/", json={"message": "hi"}, headers=admin_headers
+        "/api/users/%2B15550200123/send_message/", json={"message": "hi"}, headers=admin_headers
     )
     body = assert_error(response, 409)
     assert "opted out" in body["error"]

@@ -13,7 +13,7 @@ from sms_agent.models import OutboundMessage, Task, utcnow
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_task, make_user
 
-PHONE = "+15550100123"
+PHONE = "+15550200123"
 
 
 def test_list_tasks_newest_first(client, admin_headers):
@@ -37,7 +37,7 @@ def test_create_task_stores_it_queued(client, admin_headers):
     response = client.post(
         "/api/tasks/",
         json={
-            "user_phone": "555-010-0123",
+            "user_phone": "555-020-0123",
             "sms_content": "Explain recursion",
             "category": "coding",
         },
