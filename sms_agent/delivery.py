@@ -105,7 +105,10 @@ def transmit(message: OutboundMessage, user: User, backend) -> None:
     try:
         result = backend.send(message.to_number, message.body)
     except SmsError as exc:
-        message.status = DeliveryStatus.FAILED.value
+        # A send whose outcome is unknown stays queued without a sid: the pipeline then
+        # treats it like one interrupted by a crash and does not send it again.
+        if not exc.ambiguous:
+            message.status = DeliveryStatus.FAILED.value
         message.error_code = exc.code
         message.error_message = str(exc)[:500]
         record_error(

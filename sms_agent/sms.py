@@ -50,13 +50,23 @@ class SendResult:
 
 
 class SmsError(Exception):
-    """Sending failed. `retryable` says whether the same request may succeed later."""
+    """Sending failed. `retryable` says whether the same request may succeed later;
+    `ambiguous` that Twilio got the request but its answer was lost, so it may have sent it."""
 
-    def __init__(self, message: str, *, code: int | None, status: int | None, retryable: bool):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None,
+        status: int | None,
+        retryable: bool,
+        ambiguous: bool = False,
+    ):
         super().__init__(message)
         self.code = code
         self.status = status
         self.retryable = retryable
+        self.ambiguous = ambiguous
 
     @property
     def unsubscribed(self) -> bool:
@@ -99,8 +109,16 @@ class TwilioBackend:
             message = self.client.messages.create(to=to, from_=self.from_number, body=body, **extra)
         except TwilioRestException as exc:
             raise _rest_error(exc) from exc
+        except requests.ReadTimeout as exc:
+            raise SmsError(
+                f"no answer from Twilio: {exc}",
+                code=None,
+                status=None,
+                retryable=True,
+                ambiguous=True,
+            ) from exc
         except (requests.RequestException, TwilioException) as exc:
-            # No answer from Twilio (connection refused, timeout): nothing was accepted.
+            # Refused or failed to connect: Twilio never saw the request.
             raise SmsError(
                 f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
             ) from exc

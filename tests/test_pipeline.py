@@ -12,7 +12,7 @@ from sms_agent.delivery import new_message, plan
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task, utcnow
 from tests.factories import make_task, make_user
-from tests.standins import chat_completion, openai_error, twilio_error
+from tests.standins import SilentServer, chat_completion, openai_error, twilio_error
 
 
 def fresh(task: Task) -> Task:
@@ -354,3 +354,20 @@ def test_send_notice_is_skipped_for_opted_out_users(app):
     user = make_user(opted_out_at=utcnow())
     assert pipeline.send_notice(user, "help") is False
     assert outbox() == []
+
+
+def test_a_send_whose_answer_was_lost_is_not_sent_again(app, twilio_server):
+    """Twilio may have accepted it: at most once beats a duplicate reply."""
+    task = make_task()
+    with SilentServer() as hanging:
+        app.config.update(TWILIO_API_BASE_URL=hanging.url, TWILIO_TIMEOUT=0.3)
+        with pytest.raises(pipeline.TryAgain):
+            pipeline.answer(task.id)
+    [unknown] = outbox()
+    assert (unknown.status, unknown.sid) == ("queued", None)
+    assert "no answer from Twilio" in unknown.error_message
+    assert errors()[0].error_type == "twilio_error"
+    app.config["TWILIO_API_BASE_URL"] = twilio_server.url
+    assert pipeline.answer(task.id) == "answered"
+    assert twilio_server.requests == []
+    assert len(outbox()) == 1

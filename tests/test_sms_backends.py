@@ -8,7 +8,7 @@ import re
 import pytest
 
 from sms_agent.sms import OutboxBackend, SmsError, TwilioBackend, get_sms_backend, quiet_console
-from tests.standins import twilio_error, unused_port
+from tests.standins import SilentServer, twilio_error, unused_port
 
 ACCOUNT = "AC" + "0" * 32
 
@@ -88,3 +88,18 @@ def test_backend_follows_config(app):
     app.config["SMS_BACKEND"] = "pigeon"
     with pytest.raises(RuntimeError, match="SMS_BACKEND"):
         get_sms_backend()
+
+
+def test_a_lost_answer_from_twilio_is_ambiguous(app):
+    with SilentServer() as hanging:
+        app.config.update(TWILIO_API_BASE_URL=hanging.url, TWILIO_TIMEOUT=0.3)
+        with pytest.raises(SmsError) as caught:
+            TwilioBackend(app.config).send("+15551230000", "hi")
+    assert caught.value.ambiguous and caught.value.retryable
+
+
+def test_a_refused_connection_is_not_ambiguous(app):
+    app.config["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{unused_port()}"
+    with pytest.raises(SmsError) as caught:
+        TwilioBackend(app.config).send("+15551230000", "hi")
+    assert not caught.value.ambiguous
