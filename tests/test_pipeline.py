@@ -371,3 +371,45 @@ def test_a_send_whose_answer_was_lost_is_not_sent_again(app, twilio_server):
     assert pipeline.answer(task.id) == "answered"
     assert twilio_server.requests == []
     assert len(outbox()) == 1
+
+
+def test_help_tells_the_commands_and_the_quota_left(app):
+    user = make_user(monthly_requests=7)
+    assert pipeline.send_notice(user, "help") is True
+    [sms] = outbox("help")
+    assert "RESET" in sms.body and "USAGE" in sms.body and "STOP" in sms.body
+    assert "93 of 100 requests left" in sms.body
+
+
+def test_usage_and_quota_notices_say_when_the_quota_resets(app):
+    from datetime import UTC, datetime
+
+    reset = datetime(2031, 3, 1, tzinfo=UTC)
+    user = make_user(monthly_requests=100, rate_limit_reset=reset)
+    pipeline.send_notice(user, "usage")
+    pipeline.send_notice(user, "quota")
+    usage, quota_notice = outbox("usage")[0], outbox("quota")[0]
+    assert "used 100 of 100" in usage.body and "Mar 1" in usage.body
+    assert "all 100 requests" in quota_notice.body and "Mar 1" in quota_notice.body
+
+
+def test_the_reset_day_is_the_texters_local_day(app):
+    from datetime import UTC, datetime
+
+    # Midnight on Mar 1 in Tokyo is still Feb 28 in UTC.
+    reset = datetime(2031, 2, 28, 15, 0, tzinfo=UTC)
+    user = make_user(timezone="Asia/Tokyo", rate_limit_reset=reset)
+    pipeline.send_notice(user, "usage")
+    assert "Mar 1" in outbox("usage")[0].body
+
+
+@pytest.mark.parametrize("kind", ["media", "opt_in", "reset", "apology"])
+def test_every_notice_fits_one_sms(app, kind):
+    pipeline.send_notice(make_user(), kind)
+    [sms] = outbox(kind)
+    assert sms.segments == 1 and sms.encoding == "GSM-7"
+
+
+def test_an_unknown_notice_is_a_programming_error(app):
+    with pytest.raises(ValueError, match="unknown notice"):
+        pipeline.send_notice(make_user(), "birthday")
