@@ -28,6 +28,17 @@ loglevel = str(_settings.LOG_LEVEL).lower()
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 
 
+def post_worker_init(worker):
+    """Warm the new worker's database and broker connections before it takes requests."""
+    from sms_agent.health import warm_up
+
+    if "celery" not in getattr(worker.wsgi, "extensions", {}):
+        return  # not our app (the benchmark's bare ceiling app runs with this file too)
+    problems = {name: problem for name, problem in warm_up(worker.wsgi).items() if problem}
+    if problems:
+        worker.log.warning("worker %s started without %s", worker.pid, problems)
+
+
 def child_exit(server, worker):
     """A dead worker's live values must leave the multiprocess metrics directory."""
     if _settings.PROMETHEUS_MULTIPROC_DIR:

@@ -227,3 +227,20 @@ def machine() -> str:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     python = sys.version.split()[0]
     return f"{cores} cores, {kib / 1024 / 1024:.0f} GiB RAM, Python {python}; load average {load}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children still running (gunicorn's
+    master and workers), from /proc; a load-independent measure of the work done."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total

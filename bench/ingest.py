@@ -102,10 +102,18 @@ async def paced(base_url: str, lines: list[tuple[str, str]], rate: int) -> dict:
     }
 
 
-def serve(env: dict, work: Path, app: str, measure) -> dict:
+def serve(env: dict, work: Path, app: str, measure, warm_lines: list) -> dict:
+    """Run `measure` against a fresh gunicorn serving `app`, after a short unmeasured
+    warm-up (each worker's first requests pay for lazy imports and first connections), and
+    add the CPU the server spent per request (independent of what else the machine did)."""
     process = harness.start_web(env, work, app=app, name=app.split(":")[0])
+    base_url = env["PUBLIC_BASE_URL"]
     try:
-        return measure()
+        asyncio.run(paced(base_url, warm_lines, rate=100))
+        before = harness.cpu_seconds(process.popen.pid)
+        figures = measure()
+        spent = harness.cpu_seconds(process.popen.pid) - before
+        return {**figures, "cpu_ms": spent / max(1, figures["requests"]) * 1000}
     finally:
         process.stop()
 
@@ -135,13 +143,21 @@ def run(args, work: Path, database_url: str) -> dict:
         "".join(f"{s}\t{b}\n" for s, b in signed_lines(base_url, count, args.phones, "wrk"))
     )
     paced_lines = signed_lines(base_url, args.rate * args.rate_seconds, args.phones, "paced")
+    warm_lines = signed_lines(base_url, 4 * 200, args.phones, "warm-up")
+    runs = [
+        ("ceiling", "bench.ceiling:app", lambda: run_wrk(base_url, data, args)),
+        ("ingest", "wsgi:app", lambda: run_wrk(base_url, data, args)),
+        (
+            "ceiling_paced",
+            "bench.ceiling:app",
+            lambda: asyncio.run(paced(base_url, paced_lines, args.rate)),
+        ),
+        ("ingest_paced", "wsgi:app", lambda: asyncio.run(paced(base_url, paced_lines, args.rate))),
+    ]
     try:
         results = {
-            "ceiling": serve(env, work, "bench.ceiling:app", lambda: run_wrk(base_url, data, args)),
-            "ingest": serve(env, work, "wsgi:app", lambda: run_wrk(base_url, data, args)),
-            "ingest_paced": serve(
-                env, work, "wsgi:app", lambda: asyncio.run(paced(base_url, paced_lines, args.rate))
-            ),
+            name: serve(env, work, app, measure, warm_lines[index * 200 : (index + 1) * 200])
+            for index, (name, app, measure) in enumerate(runs)
         }
         results["tasks_stored"] = _count_tasks(database_url)
     finally:
@@ -164,15 +180,19 @@ def report(args, results: dict) -> None:
         f"gunicorn: {Config.WEB_CONCURRENCY} workers x {Config.WEB_THREADS} threads; "
         f"wrk -t{args.wrk_threads} -c{args.connections} -d{args.duration}s"
     )
-    print(f"{'run':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-200':>8}")
+    print(
+        f"{'run':<34} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'non-200':>8}"
+        f" {'server CPU ms/req':>18}"
+    )
     for name, row in (
         ("ceiling (empty TwiML, bare Flask)", ceiling),
         ("ingest (signed, stored, enqueued)", ingest),
+        (f"ceiling paced at {args.rate} req/s", results["ceiling_paced"]),
         (f"ingest paced at {args.rate} req/s", paced_run),
     ):
         print(
             f"{name:<34} {row['rps']:>9.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
-            f"{row['requests']:>9} {row['errors']:>8}"
+            f"{row['requests']:>9} {row['errors']:>8} {row['cpu_ms']:>18.2f}"
         )
     ratio = ingest["rps"] / ceiling["rps"]
     print(f"ingest / ceiling: {ratio:.0%} (target >= 50%)")

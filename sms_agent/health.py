@@ -56,3 +56,16 @@ def broker_problem(timeout: float = BROKER_PROBE_TIMEOUT) -> str | None:
 def _describe(exc: BaseException) -> str:
     first_line = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {first_line}"[:200]
+
+
+def warm_up(app) -> dict[str, str | None]:
+    """Open the database pool's first connection and the broker's producer before a new
+    web worker takes traffic (gunicorn's post_worker_init), so its first webhooks do not
+    each pay ~0.5 s for connections and lazy imports. Problems are returned, not raised:
+    a worker that starts during an outage must still come up and answer /healthz."""
+    with app.app_context():
+        problems = {"database": database_problem(), "broker": broker_problem()}
+        if not problems["broker"]:
+            with current_app.extensions["celery"].producer_or_acquire():
+                pass
+    return problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
+from sms_agent.health import warm_up
 
 UNREACHABLE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -42,3 +43,19 @@ def test_readyz_is_503_naming_an_unreachable_database():
     assert response.status_code == 503
     assert response.json["checks"]["broker"] == "ok"
     assert response.json["checks"]["database"].startswith("OperationalError")
+
+
+def test_warm_up_reports_what_it_could_not_reach_instead_of_failing(database_url):
+    app = create_app(
+        TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, CELERY_BROKER_URL=UNREACHABLE_REDIS
+    )
+    problems = warm_up(app)
+    assert problems["database"] is None
+    assert "Connection refused" in problems["broker"]
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_warm_up_opens_the_database_pool(app):
+    assert warm_up(app) == {"database": None, "broker": None}
+    assert db.engine.pool.checkedin() >= 1
