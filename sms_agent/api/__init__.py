@@ -13,7 +13,7 @@ limiter.shared_limit(
     lambda: current_app.config["API_RATE_ANONYMOUS"],
     scope="api-anonymous",
     key_func=auth.throttle_key,
-    exempt_when=auth.is_authenticated,
+    exempt_when=auth.skips_anonymous_limit,
 )(bp)
 limiter.shared_limit(
     lambda: current_app.config["API_RATE_AUTHENTICATED"],

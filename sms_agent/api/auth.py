@@ -157,6 +157,12 @@ def is_authenticated() -> bool:
     return current_principal() is not None
 
 
+def skips_anonymous_limit() -> bool:
+    """Authenticated callers have their own budget, and the docs page's static files should
+    not use up an anonymous reader's (one page view loads several)."""
+    return request.endpoint == "api.docs_asset" or is_authenticated()
+
+
 def throttle_key() -> str:
     principal = current_principal()
     return principal.key if principal else get_remote_address()

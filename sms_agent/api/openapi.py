@@ -15,7 +15,6 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, current_app, jsonify, render_template, send_from_directory
 
-from ..extensions import limiter
 from . import bp
 from .auth import public
 from .operations import Operation, operation
@@ -188,7 +187,6 @@ def docs():
 
 
 @bp.get("/docs/assets/<path:filename>")
-@limiter.exempt
 @public
 def docs_asset(filename: str):
     return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)

@@ -83,3 +83,11 @@ def test_throttling_can_be_switched_off(client, admin_headers):
     """The suite's default app has RATELIMIT_ENABLED off, as load tests would."""
     statuses = {client.get("/api/users/").status_code for _ in range(120)}
     assert statuses == {401}
+
+
+def test_the_docs_pages_assets_do_not_use_up_the_anonymous_budget(limited):
+    for _ in range(5):
+        response = limited.get("/api/docs/assets/swagger-ui.css")
+        assert response.status_code == 200
+        response.close()
+    assert limited.get("/api/openapi.json").status_code == 200
