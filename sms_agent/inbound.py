@@ -36,6 +36,7 @@ class Received:
     phone: str | None = None
     task: Task | None = None
     notice: str | None = None
+    sid: str | None = None
 
 
 def receive_sms(form: Mapping[str, str]) -> Received:
@@ -50,6 +51,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         db.session.add(user)
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
     received = _route(user, sid, body, media)
+    received.sid = sid
     if received.task is None:
         _remember(user, sid)
     db.session.flush()

@@ -35,13 +35,14 @@ def answer_task(self, task_id: str) -> str:
 
 
 @shared_task(acks_late=True, name="sms_agent.jobs.send_notice")
-def send_notice(phone: str, kind: str) -> bool:
-    """Send a service notice (help, usage, quota, media, opt_in, reset) to a texter."""
+def send_notice(phone: str, kind: str, reply_to: str | None = None) -> bool:
+    """Send a service notice (help, usage, quota, media, opt_in, reset) to a texter, once
+    per inbound SMS `reply_to`."""
     user = db.session.get(User, phone)
     if user is None:
         log.error("notice %s for unknown number dropped", kind)
         return False
-    return pipeline.send_notice(user, kind)
+    return pipeline.send_notice(user, kind, reply_to=reply_to)
 
 
 def _publish(job, *args) -> bool:
@@ -63,6 +64,6 @@ def enqueue_answer(task_id) -> None:
     _publish(answer_task, str(task_id))
 
 
-def enqueue_notice(phone: str, kind: str) -> None:
+def enqueue_notice(phone: str, kind: str, reply_to: str | None = None) -> None:
     """Queue a notice SMS, so the webhook never waits for Twilio's REST API."""
-    _publish(send_notice, phone, kind)
+    _publish(send_notice, phone, kind, reply_to)

@@ -206,15 +206,31 @@ def give_up(task_id, cause: BaseException) -> None:
         send_notice(task.user, "apology", task=task)
 
 
+def _first_notice_for(user: User, inbound_sid: str) -> bool:
+    """Record, before sending, that this SMS got its notice: at most one notice per SMS."""
+    noticed = list(user.preferences.get("noticed_sids", []))
+    if inbound_sid in noticed:
+        return False
+    user.preferences = {**user.preferences, "noticed_sids": [*noticed[-19:], inbound_sid]}
+    db.session.commit()
+    return True
+
+
 def _error_type_of(exc: BaseException) -> str:
     if isinstance(exc, sa.exc.SQLAlchemyError):
         return ErrorType.DATABASE_ERROR
     return ErrorType.SYSTEM_ERROR
 
 
-def send_notice(user: User, kind: str, task: Task | None = None) -> bool:
+def send_notice(
+    user: User, kind: str, task: Task | None = None, *, reply_to: str | None = None
+) -> bool:
     """Send one of the service's notices (help, usage, quota...) and commit; False when it
-    could not be sent (opted out, or Twilio refused, which is already logged)."""
+    could not be sent (opted out, or Twilio refused, which is already logged) or was
+    already sent in reply to the inbound SMS `reply_to` (a redelivered job)."""
+    if reply_to and not _first_notice_for(user, reply_to):
+        log.info("%s notice for %s already sent", kind, reply_to)
+        return False
     try:
         send_text(user, notices.compose(kind, user), kind=kind, task=task)
     except OptedOut:

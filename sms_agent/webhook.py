@@ -55,7 +55,7 @@ def inbound_sms():
     if received.task is not None:
         jobs.enqueue_answer(received.task.id)
     if received.notice:
-        jobs.enqueue_notice(received.phone, received.notice)
+        jobs.enqueue_notice(received.phone, received.notice, received.sid)
     return empty_twiml()
 
 

@@ -135,6 +135,14 @@ def test_notice_job_sends_the_notice(app, capsys):
     assert "requests this month" in capsys.readouterr().out
 
 
+def test_a_redelivered_notice_job_sends_the_notice_once(app):
+    user = make_user()
+    args = [user.phone_number, "help", "SM" + "1" * 32]
+    assert jobs.send_notice.apply(args=args).get() is True
+    assert jobs.send_notice.apply(args=args).get() is False
+    assert kinds() == ["help"]
+
+
 def test_notice_job_for_an_opted_out_or_unknown_number_sends_nothing(app):
     user = make_user(opted_out_at=utcnow())
     assert jobs.send_notice.apply(args=[user.phone_number, "help"]).get() is False

@@ -198,9 +198,12 @@ def test_malformed_webhook_gets_400(client, fields):
 
 
 def test_keyword_enqueues_a_notice_not_an_answer(app, client):
-    signed_post(client, "/sms/inbound", inbound_form("HELP"))
+    form = inbound_form("HELP")
+    signed_post(client, "/sms/inbound", form)
     assert tasks() == []
-    assert queued_jobs(app) == [("sms_agent.jobs.send_notice", ["+15551230000", "help"])]
+    assert queued_jobs(app) == [
+        ("sms_agent.jobs.send_notice", ["+15551230000", "help", form["MessageSid"]])
+    ]
 
 
 def test_broker_outage_still_answers_twilio_and_keeps_the_task(app):
