@@ -29,6 +29,8 @@ def json_body() -> dict[str, Any]:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request("Malformed JSON.", body=[str(exc)]) from None
+    except RecursionError:
+        raise bad_request("JSON is nested too deeply.", body=["nested too deeply"]) from None
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.", body=["expected an object"])
     return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sms_agent.models import utcnow
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 
 PHONE = "+15550200123"
 
@@ -25,6 +25,7 @@ def assert_error(response, status: int) -> dict:
         ("POST", "/api/users/", {"json": ["a", "list"]}, 400),
         ("POST", "/api/users/", {"data": "", "content_type": "application/json"}, 400),
         ("POST", "/api/users/", {"json": {"phone_number": "nope"}}, 400),
+        ("POST", "/api/users/", {"data": "[" * 30000, "content_type": "application/json"}, 400),
         ("GET", "/api/tasks/?created_after=2026-13-01", {}, 400),
         ("GET", "/api/users/?is_active=sometimes", {}, 400),
         ("GET", "/api/users/?ordering=secret", {}, 400),
@@ -91,3 +92,14 @@ def test_missing_trailing_slash_redirects_like_the_document(client, admin_header
     response = client.get("/api/users", headers=admin_headers)
     assert response.status_code == 308
     assert response.headers["Location"].endswith("/api/users/")
+
+
+def test_deeply_nested_metadata_is_refused(client, admin_headers):
+    task = make_task(make_user(PHONE))
+    body = '{"metadata": ' + '{"a": ' * 500 + "1" + "}" * 501
+
+    response = client.patch(
+        f"/api/tasks/{task.id}/", data=body, content_type="application/json", headers=admin_headers
+    )
+
+    assert assert_error(response, 400)["details"] == {"metadata": ["JSON is nested too deeply."]}
