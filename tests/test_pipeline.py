@@ -413,3 +413,24 @@ def test_every_notice_fits_one_sms(app, kind):
 def test_an_unknown_notice_is_a_programming_error(app):
     with pytest.raises(ValueError, match="unknown notice"):
         pipeline.send_notice(make_user(), "birthday")
+
+
+def test_workers_racing_for_one_task_let_exactly_one_claim_it(app):
+    import threading
+
+    task_id = make_task().id
+    barrier = threading.Barrier(4)
+    won = []
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            won.append(pipeline.claim(task_id) is not None)
+            db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won) == [False, False, False, True]
