@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import available_timezones
 
+from flask import current_app
 from marshmallow import ValidationError, fields
 
 from ..phones import InvalidPhoneNumber, to_e164
@@ -36,13 +37,19 @@ class Text(fields.String):
         return check_text(super()._deserialize(value, attr, data, **kwargs))
 
 
+def normalise_phone(text: str) -> str:
+    """E.164 for a number in any common notation; local numbers are read in the service's
+    own region (DEFAULT_PHONE_REGION), as the webhook reads them. Raises InvalidPhoneNumber."""
+    return to_e164(text, current_app.config["DEFAULT_PHONE_REGION"])
+
+
 class Phone(Text):
     """A phone number in any common notation, normalised to E.164."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return to_e164(text)
+            return normalise_phone(text)
         except InvalidPhoneNumber as exc:
             raise ValidationError(str(exc)) from None
 

@@ -13,10 +13,11 @@ from .. import quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
-from ..phones import InvalidPhoneNumber, mask, to_e164
+from ..phones import InvalidPhoneNumber, mask
 from . import bp
 from .auth import forbid_fields, owns, scope_to_caller, staff_only
 from .errors import ApiError, conflict, field_errors, not_found
+from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
 from .pagination import paginate
@@ -51,7 +52,7 @@ def get_user_or_404(phone_number: str) -> User:
     """The user at this URL; a number that does not parse, or a texter asking about someone
     else, gets the same 404 as a number nobody has."""
     try:
-        phone = to_e164(phone_number)
+        phone = normalise_phone(phone_number)
     except InvalidPhoneNumber:
         raise not_found("user") from None
     user = db.session.get(User, phone) if owns(phone) else None

@@ -321,3 +321,15 @@ def test_send_message_twilio_says_unsubscribed_is_409_and_remembered(
     assert response.status_code == 409
     db.session.expire_all()
     assert db.session.get(User, PHONE).is_opted_out
+
+
+def test_local_numbers_are_read_in_the_services_region(app, client, admin_headers):
+    app.config["DEFAULT_PHONE_REGION"] = "GB"
+
+    response = client.post(
+        "/api/users/", json={"phone_number": "07700 900123"}, headers=admin_headers
+    )
+
+    assert response.status_code == 201
+    assert response.get_json()["phone_number"] == "+447700900123"
+    assert client.get("/api/users/07700900123/", headers=admin_headers).status_code == 200
