@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
+from flask import redirect, request, url_for
 from flask_login import current_user
 
 #: Methods that only read; every other method changes data and needs an admin.
@@ -35,15 +35,19 @@ class StaffAccess:
     def inaccessible_callback(self, name, **kwargs):
         if not is_staff():
             return login_redirect()
-        abort(403)
+        return self.forbidden("This page is for admin staff only.")
 
     def _handle_view(self, name, **kwargs):
         refused = super()._handle_view(name, **kwargs)
         if refused is not None:
             return refused
         if request.method not in SAFE_METHODS and not is_admin_staff():
-            abort(403)
+            return self.forbidden("Your account can look at everything but change nothing.")
         return None
+
+    def forbidden(self, reason: str):
+        """A 403 inside the admin's own layout, so staff can find their way back."""
+        return self.render("admin/forbidden.html", reason=reason), 403
 
 
 class ReadOnlyForStaff(StaffAccess):

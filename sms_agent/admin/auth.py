@@ -15,6 +15,7 @@ from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
+from .access import is_staff
 
 FAILED_LOGIN = 401
 
@@ -88,6 +89,8 @@ class AuthView(BaseView):
     @expose("/login/", methods=("GET", "POST"))
     @limiter.limit(_login_rate, methods=["POST"], deduct_when=_failed, on_breach=_too_many)
     def login(self):
+        if request.method == "GET" and is_staff():
+            return redirect(safe_next(request.args.get("next")))
         form = LoginForm(next=request.args.get("next", ""))
         if not form.validate_on_submit():
             status = 400 if request.method == "POST" else 200

@@ -28,7 +28,9 @@ def test_read_only_staff_can_read(staff_client, url):
 
 @pytest.mark.parametrize("url", ADMIN_ONLY)
 def test_read_only_staff_cannot_open_admin_only_pages(staff_client, url):
-    assert staff_client.get(url).status_code == 403
+    response = staff_client.get(url)
+    assert response.status_code == 403
+    assert "for admin staff only" in response.get_data(as_text=True)
 
 
 def test_read_only_staff_see_no_create_edit_or_actions(staff_client):

@@ -90,6 +90,12 @@ def test_anonymous_visitors_are_redirected_to_login(client, url):
     assert location.startswith("/admin/auth/login/?next=")
 
 
+def test_login_page_sends_logged_in_staff_on(staff_client):
+    response = staff_client.get("/admin/auth/login/?next=/admin/task/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/task/"
+
+
 def test_login_returns_to_the_page_asked_for(client):
     make_staff("ann", PASSWORD)
     response = log_in(client, "ann", next_url="/admin/task/?search=x")
