@@ -26,6 +26,25 @@ errorlog = "-"
 loglevel = str(_settings.LOG_LEVEL).lower()
 # The request id ties an access line to the app's own log lines for the same request.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+if _settings.LOG_FORMAT == "json":
+    # gunicorn's own lines become JSON objects like the app's (message = the line above).
+    logconfig_dict = {
+        "loggers": {
+            "gunicorn.error": {
+                "level": loglevel.upper(),
+                "handlers": ["error_console"],
+                "propagate": False,
+            },
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+        "formatters": {
+            "generic": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"asctime": "time", "levelname": "level"},
+            }
+        },
+    }
 
 
 def post_worker_init(worker):

@@ -12,6 +12,7 @@ import logging
 import re
 import uuid
 
+from celery.signals import setup_logging
 from flask import Flask, g, has_request_context, request
 
 from .phones import mask
@@ -95,3 +96,16 @@ def _echo_request_id(response):
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
     return response
+
+
+@setup_logging.connect
+def route_celery_logs(loglevel=None, **_kwargs) -> None:
+    """In a Celery worker or beat, Celery's own lines (job received, retried, succeeded)
+    go through our handler too, so the worker's whole output is one format. Connecting to
+    this signal also stops Celery from installing handlers of its own."""
+    ours = logging.getLogger("sms_agent")
+    root = logging.getLogger()
+    for handler in [h for h in ours.handlers if getattr(h, "_sms_agent", False)]:
+        ours.removeHandler(handler)
+        root.addHandler(handler)
+    root.setLevel(loglevel or logging.INFO)

@@ -101,3 +101,19 @@ def test_a_whole_exchange_logs_neither_the_body_nor_the_full_number(app, log_lin
     assert task.status == "completed"
     assert any("***9876" in line for line in lines)
     assert not any(secret in line or "5551239876" in line for line in lines)
+
+
+def test_a_celery_worker_logs_its_own_lines_through_our_handler(app):
+    from sms_agent.logs import route_celery_logs
+
+    ours, root = logging.getLogger("sms_agent"), logging.getLogger()
+    handler = next(h for h in ours.handlers if h._sms_agent)
+    level = root.level
+    try:
+        route_celery_logs(loglevel=logging.INFO)
+        assert handler in root.handlers and handler not in ours.handlers
+        assert root.level == logging.INFO
+    finally:
+        root.removeHandler(handler)
+        ours.addHandler(handler)
+        root.setLevel(level)
