@@ -52,7 +52,10 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_id() or ""
         record.job_id = current_job_id() or ""
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed call; logging's own error report will show it
         masked = mask_phone_numbers(message)
         if masked != message:
             record.msg, record.args = masked, None

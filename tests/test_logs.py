@@ -117,3 +117,11 @@ def test_a_celery_worker_logs_its_own_lines_through_our_handler(app):
         root.removeHandler(handler)
         ours.addHandler(handler)
         root.setLevel(level)
+
+
+def test_the_context_filter_passes_a_malformed_record_on_to_loggings_error_report():
+    from sms_agent.logs import ContextFilter
+
+    record = logging.LogRecord("sms_agent.test", logging.INFO, __file__, 1, "%s %s", ("one",), None)
+    assert ContextFilter().filter(record) is True
+    assert (record.msg, record.args, record.request_id) == ("%s %s", ("one",), "")
