@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import browser, live_server, page  # noqa: F401 (fixtures)
 from tests.factories import make_staff, make_token
 
 pytestmark = pytest.mark.browser
 
 
-def test_docs_page_lists_every_operation_without_leaving_the_server(page, live_server):  # noqa: F811
+def test_docs_page_lists_every_operation_without_leaving_the_server(page, live_server):
     requested = []
     page.on("request", lambda request: requested.append(request.url))
 
@@ -23,7 +22,7 @@ def test_docs_page_lists_every_operation_without_leaving_the_server(page, live_s
     assert requested and all(url.startswith(live_server) for url in requested)
 
 
-def test_docs_page_calls_the_api_with_a_token(app, page, live_server):  # noqa: F811
+def test_docs_page_calls_the_api_with_a_token(app, page, live_server):
     key = make_token(make_staff("docs", is_admin=True))
     page.goto(live_server + "/api/docs")
     page.get_by_role("button", name="Authorize").click()
