@@ -81,12 +81,18 @@ def _sqlite_url(filename: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / filename}"
 
 
+#: The development default; production refuses to start with it (or with no key at all).
+INSECURE_SECRET_KEY = "dev-insecure-secret-key"
+#: Shorter keys are guessable; `python -c "import secrets; print(secrets.token_hex(32))"`.
+MIN_SECRET_KEY_LENGTH = 32
+
+
 class Config:
     """Base settings shared by every environment; defaults run the embedded mode."""
 
     # app
     APP_ENV = env_str("APP_ENV", "development")
-    SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-secret-key")
+    SECRET_KEY = env_str("SECRET_KEY", INSECURE_SECRET_KEY)
     PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
@@ -225,8 +231,11 @@ def production_problems(settings) -> list[str]:
     if settings.get("APP_ENV") != "production":
         return []
     problems = []
-    if not settings.get("SECRET_KEY") or settings["SECRET_KEY"] == Config.SECRET_KEY:
-        problems.append("SECRET_KEY must be set to a long random value")
+    secret = settings.get("SECRET_KEY") or ""
+    if secret == INSECURE_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"SECRET_KEY must be set to a random value of {MIN_SECRET_KEY_LENGTH}+ characters"
+        )
     if not settings.get("TWILIO_AUTH_TOKEN"):
         problems.append("TWILIO_AUTH_TOKEN must be set so inbound webhooks can be verified")
     if not settings.get("TWILIO_VALIDATE_SIGNATURE"):

@@ -1,5 +1,11 @@
 """The application factory, configuration parsing and the WSGI entry point."""
 
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -7,6 +13,8 @@ import config
 from config import ProductionConfig, TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
+
+PROJECT = Path(__file__).resolve().parent.parent
 
 
 def test_factory_registers_the_three_surfaces(app):
@@ -38,6 +46,47 @@ def test_production_refuses_to_start_insecure(missing, message):
     settings = {"SECRET_KEY": "x" * 40, "TWILIO_AUTH_TOKEN": "tok", **missing}
     with pytest.raises(RuntimeError, match=message):
         create_app(ProductionConfig, **settings)
+
+
+@pytest.mark.parametrize("secret", [config.INSECURE_SECRET_KEY, "short-key"])
+def test_production_refuses_a_guessable_secret_key(secret):
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(ProductionConfig, SECRET_KEY=secret, TWILIO_AUTH_TOKEN="tok")
+
+
+def production_process(tmp_path, **env):
+    """Import wsgi in a fresh process configured only by environment variables, as gunicorn
+    and Celery would in production."""
+    settings = {
+        "PATH": os.environ["PATH"],
+        "APP_ENV": "production",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite'}",
+        "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+        **env,
+    }
+    code = "import wsgi; print(wsgi.app.config['APP_ENV'], wsgi.app.config['SMS_BACKEND'])"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, env=settings, capture_output=True, text=True
+    )
+
+
+def test_production_starts_from_environment_variables(tmp_path):
+    done = production_process(
+        tmp_path,
+        SECRET_KEY=secrets.token_hex(32),
+        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+        TWILIO_AUTH_TOKEN="a-twilio-auth-token",
+        TWILIO_PHONE_NUMBER="+15005550006",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["production", "twilio"]
+
+
+def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
+    done = production_process(tmp_path)
+    assert done.returncode != 0
+    assert "refusing to start in production" in done.stderr
+    assert "SECRET_KEY" in done.stderr and "TWILIO_AUTH_TOKEN" in done.stderr
 
 
 def test_production_starts_when_configured():
