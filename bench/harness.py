@@ -127,8 +127,8 @@ def stack_env(database_url: str, broker_url: str, web_port: int | None, **settin
     """Environment for every process of one stack: settings are config.py names."""
     env = dict(os.environ)
     env.update(
-        APP_ENV="development",
-        SECRET_KEY=secrets.token_hex(16),
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_hex(32),
         DATABASE_URL=database_url,
         CELERY_BROKER_URL=broker_url,
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,

@@ -30,13 +30,15 @@ class BadInbound(ValueError):
 
 @dataclass
 class Received:
-    """What the caller does after committing: enqueue `task`, or send notice `notice`."""
+    """What the caller does after committing: enqueue `task_id`, or send notice `notice`.
+    `task_id` is read before the commit expires the task, saving a SELECT per webhook."""
 
     outcome: str
     phone: str | None = None
     task: Task | None = None
     notice: str | None = None
     sid: str | None = None
+    task_id: str | None = None
 
 
 def receive_sms(form: Mapping[str, str]) -> Received:
@@ -55,6 +57,8 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     if received.task is None:
         _remember(user, sid)
     db.session.flush()
+    if received.task is not None:
+        received.task_id = str(received.task.id)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
 

@@ -52,8 +52,8 @@ def inbound_sms():
     except inbound.BadInbound as exc:
         abort(400, str(exc))
     metrics.count_inbound(received.outcome)
-    if received.task is not None:
-        jobs.enqueue_answer(received.task.id)
+    if received.task_id is not None:
+        jobs.enqueue_answer(received.task_id)
     if received.notice:
         jobs.enqueue_notice(received.phone, received.notice, received.sid)
     return empty_twiml()

@@ -317,3 +317,18 @@ def test_behind_a_trusted_proxy_the_forwarded_url_is_verified(app):
         db.session.remove()
         db.engine.dispose()
     assert response.status_code == 200
+
+
+def test_storing_an_sms_from_a_known_texter_takes_three_statements(app, client, count_queries):
+    """Dedupe by MessageSid, load the texter, insert the task: nothing is read back after the
+    commit, so the webhook's cost stays flat under load."""
+    make_user(phone_number="+15550001111")
+    db.session.commit()
+    with count_queries() as counter:
+        response = signed_post(client, "/sms/inbound", inbound_form("hello", From="+15550001111"))
+    assert response.status_code == 200
+    assert [statement.split()[0] for statement in counter.statements] == [
+        "SELECT",
+        "SELECT",
+        "INSERT",
+    ]
