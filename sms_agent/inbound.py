@@ -46,7 +46,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     if _task_exists(sid):
         return Received("duplicate", phone)
     user = db.session.get(User, phone)
-    if user is not None and sid in user.preferences.get("handled_sids", []):
+    if user is not None and sid in user.service_state.get("handled_sids", []):
         return Received("duplicate", phone)
     if user is None:
         user = User(phone_number=phone)
@@ -132,12 +132,12 @@ def _keyword(user: User, keyword: Keyword) -> Received:
 def _over_quota(user: User) -> Received:
     """One quota notice per monthly window, however many messages follow it."""
     window = user.rate_limit_reset.isoformat()
-    if user.preferences.get("quota_notice_window") == window:
+    if user.service_state.get("quota_notice_window") == window:
         return Received("over_quota", user.phone_number)
-    user.preferences = {**user.preferences, "quota_notice_window": window}
+    user.service_state = {**user.service_state, "quota_notice_window": window}
     return Received("over_quota", user.phone_number, notice="quota")
 
 
 def _remember(user: User, sid: str) -> None:
-    handled = list(user.preferences.get("handled_sids", []))[-(REMEMBERED_SIDS - 1) :]
-    user.preferences = {**user.preferences, "handled_sids": [*handled, sid]}
+    handled = list(user.service_state.get("handled_sids", []))[-(REMEMBERED_SIDS - 1) :]
+    user.service_state = {**user.service_state, "handled_sids": [*handled, sid]}

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from . import quota
 from .models import User
 
-SERVICE = "SMS AI Agent"
+SERVICE = "SMS-to-AI Agent"
 COMMANDS = "Reply RESET to start a new conversation, USAGE for your quota, STOP to opt out."
 
 

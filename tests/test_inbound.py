@@ -138,6 +138,16 @@ def test_a_retried_keyword_is_handled_once(app):
     assert receive_sms(form).outcome == "duplicate"
 
 
+def test_a_retried_keyword_stays_handled_when_the_texter_rewrites_preferences(app):
+    form = inbound_form("HELP")
+    receive_sms(form)
+    db.session.commit()
+    user().preferences = {}  # what a companion app's PATCH /api/users/<phone>/ may send
+    db.session.commit()
+    assert receive_sms(form).outcome == "duplicate"
+    assert user().preferences == {}
+
+
 def test_a_retried_question_is_stored_once(app):
     form = inbound_form("What is DNS?")
     receive_sms(form)

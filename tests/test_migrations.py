@@ -1,5 +1,9 @@
 """The committed migrations build exactly the schema the models describe."""
 
+import json
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
@@ -22,3 +26,41 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(tmp_path):
             with db.engine.connect() as connection:
                 assert db.inspect(connection).get_table_names() == ["alembic_version"]
             db.engine.dispose()
+
+
+def test_service_bookkeeping_moves_out_of_a_texters_preferences_and_back(tmp_path):
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0001_initial")
+            old = {"language": "fr", "handled_sids": ["SM1"], "quota_notice_window": "2027-01"}
+            with db.engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO users (phone_number, tier, full_name, last_active,"
+                        " total_requests, monthly_requests, rate_limit_reset, timezone,"
+                        " preferences, is_active, created_at, updated_at) VALUES ('+15550001234',"
+                        " 'free', '', :now, 0, 0, :now, 'UTC', :prefs, true, :now, :now)"
+                    ).bindparams(sa.bindparam("prefs", type_=sa.JSON)),
+                    {"now": datetime.now(UTC), "prefs": old},
+                )
+
+            upgrade()
+            with db.engine.connect() as connection:
+                row = connection.execute(
+                    sa.text("SELECT preferences, service_state FROM users")
+                ).one()
+            preferences, state = (_json(value) for value in row)
+            assert preferences == {"language": "fr"}
+            assert state == {"handled_sids": ["SM1"], "quota_notice_window": "2027-01"}
+
+            downgrade(revision="0001_initial")
+            with db.engine.connect() as connection:
+                preferences = connection.execute(sa.text("SELECT preferences FROM users")).scalar()
+            assert _json(preferences) == old
+            db.engine.dispose()
+
+
+def _json(value):
+    """SQLite hands JSON columns back as text to a raw query; PostgreSQL as objects."""
+    return json.loads(value) if isinstance(value, str) else value

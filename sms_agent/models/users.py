@@ -50,6 +50,12 @@ class User(db.Model):
     rate_limit_reset: Mapped[datetime] = mapped_column(UTCDateTime, default=_next_reset)
     timezone: Mapped[str] = mapped_column(sa.String(50), default="UTC")
     preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: The service's own bookkeeping (handled keyword sids, notices sent, quota notice
+    #: window), apart from `preferences` so no API client or admin edit can erase it and
+    #: make a Twilio retry answer twice.
+    service_state: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, default=dict, server_default=sa.text("'{}'")
+    )
     is_active: Mapped[bool] = mapped_column(default=True)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     context_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
