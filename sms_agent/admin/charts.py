@@ -82,7 +82,7 @@ def _add_value_axis(chart: Chart, ceiling: int, left: int, top: int, plot_height
         value = ceiling * fraction
         chart.shapes.append(Shape(left, y, chart.width - left - 4, 0, "grid"))
         if value == int(value):  # tasks come in whole numbers; 2.5 would look odd
-            chart.labels.append(Label(left - 6, y + 4, str(int(value)), "end"))
+            chart.labels.append(Label(left - 6, y + 4, f"{int(value):,}", "end"))
 
 
 def _add_stack(chart: Chart, day: dict, x: float, width: float, base: float, scale: float):
@@ -114,5 +114,5 @@ def breakdown_chart(title: str, counts: dict[str, int], width: int = 340) -> Cha
             chart.shapes.append(
                 Shape(label_width, y + 3, round(bar, 2), row - 8, "bar", f"{name}: {count}")
             )
-        chart.labels.append(Label(label_width + bar + 6, y + 16, str(count)))
+        chart.labels.append(Label(label_width + bar + 6, y + 16, f"{count:,}"))
     return chart

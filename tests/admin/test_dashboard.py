@@ -95,3 +95,8 @@ def test_breakdown_bars_scale_to_the_largest(app):
         "Premium",
         "Enterprise",
     ]
+
+
+def test_large_counts_read_with_thousands_separators(app):
+    chart = breakdown_chart("Tasks by category", {"general": 29932, "coding": 7})
+    assert [label.text for label in chart.labels if label.anchor != "end"] == ["29,932", "7"]
