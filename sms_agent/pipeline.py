@@ -111,9 +111,9 @@ def _answer_claimed(task: Task, started: float) -> str:
         _finish_unsent(task, "the texter is inactive" if not user.is_active else "opted out")
         return "not_sent"
     if task.ai_response is None:
-        _ask_model(task, user)
-        db.session.commit()
+        _ask_model(task, user)  # committed with the first part, before Twilio sees it
     _deliver_reply(task, user)
+    # One commit records the last part's sid and the completion: fewer round trips per task.
     task.mark_completed(task.ai_response, processing_time=round(time.monotonic() - started, 3))
     db.session.commit()
     return "answered"
@@ -151,7 +151,8 @@ def _ask_model(task: Task, user: User) -> None:
 
 
 def _deliver_reply(task: Task, user: User) -> None:
-    """Send the stored answer part by part, each committed as queued before Twilio sees it."""
+    """Send the stored answer part by part, each committed as queued before Twilio sees it.
+    The last part's outcome is left for the caller to commit with the task's completion."""
     backend = get_sms_backend()
     stored = {m.part: m for m in task.outbound_messages if m.kind == "reply"}
     texts = plan(user, task.ai_response)
@@ -172,7 +173,10 @@ def _deliver_reply(task: Task, user: User) -> None:
         db.session.commit()
         try:
             transmit(message, user, backend)
-        finally:
+        except BaseException:
+            db.session.commit()  # the failed attempt is recorded before the retry decision
+            raise
+        if number < len(texts):
             db.session.commit()
 
 
