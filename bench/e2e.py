@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -75,7 +76,10 @@ REPLIES_PER_TASK = """
     SELECT count(m.id) FROM tasks t
     LEFT JOIN outbound_messages m ON m.task_id = t.id AND m.kind = 'reply' AND m.sid IS NOT NULL
     GROUP BY t.id"""
-TASK_TIMES = "SELECT created_at, completed_at, processing_time, status FROM tasks"
+TASK_TIMES = """
+    SELECT created_at, completed_at, processing_time, status,
+           CAST(metadata ->> 'llm_seconds' AS float) AS llm_seconds
+    FROM tasks"""
 
 
 def figures(engine) -> dict:
@@ -95,6 +99,8 @@ def figures(engine) -> dict:
         "span": span,
         "throughput": len(done) / span,
         "replies": replies,
+        "processing_ms": 1000 * statistics.fmean(r.processing_time for r in done),
+        "model_ms": 1000 * statistics.fmean(r.llm_seconds for r in done),
         "wait_p50": harness.percentile(waits, 50),
         "wait_p99": harness.percentile(waits, 99),
     }
@@ -173,6 +179,11 @@ def report(args, result: dict) -> None:
         f"(min {min(replies)}, max {max(replies)}); stand-in: {result['calls']}"
     )
     print(f"queue wait: p50 {result['wait_p50']:.2f}s, p99 {result['wait_p99']:.2f}s")
+    print(
+        f"per task (mean): {result['processing_ms']:.0f} ms in the worker, of which the model "
+        f"call {result['model_ms']:.0f} ms and the rest of the pipeline "
+        f"{result['processing_ms'] - result['model_ms']:.0f} ms"
+    )
 
 
 def main() -> None:

@@ -65,8 +65,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, health, metrics, webhook
+    from . import admin, api, guards, health, metrics, webhook
     from .extensions import csrf
+
+    guards.init_app(app)
 
     # Twilio signs its webhooks and API clients send tokens; CSRF guards the admin's forms.
     csrf.exempt(webhook.bp)

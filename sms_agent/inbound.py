@@ -4,6 +4,7 @@ apply the quota, and store the Task the worker will answer. The caller commits, 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,14 @@ log = logging.getLogger("sms_agent.inbound")
 MAX_BODY_CHARS = 1600
 #: How many handled keyword sids a user remembers, so Twilio's retries of them are ignored.
 REMEMBERED_SIDS = 20
+
+
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+
+
+def is_message_sid(value: str) -> bool:
+    """Twilio's sids are two letters and 32 hex digits; anything else is not from Twilio."""
+    return _SID.fullmatch(value) is not None
 
 
 class BadInbound(ValueError):
@@ -65,13 +74,14 @@ def receive_sms(form: Mapping[str, str]) -> Received:
 
 def _parse(form: Mapping[str, str]) -> tuple[str, str, str, int]:
     sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
-    if not sid or len(sid) > 64:
+    if not is_message_sid(sid):
         raise BadInbound("MessageSid is missing or malformed")
     try:
         phone = to_e164(form.get("From") or "", current_app.config["DEFAULT_PHONE_REGION"])
     except InvalidPhoneNumber as exc:
         raise BadInbound(f"From: {exc}") from exc
-    body = form.get("Body") or ""
+    # PostgreSQL text cannot hold NUL; keep the rest exactly as received.
+    body = (form.get("Body") or "").replace("\x00", "\ufffd")
     if len(body) > MAX_BODY_CHARS:
         raise BadInbound(f"Body is longer than {MAX_BODY_CHARS} characters")
     try:

@@ -79,8 +79,8 @@ def delivery_status():
     verify_signature()
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
     status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
-    if not sid:
-        abort(400, "MessageSid is missing")
+    if not inbound.is_message_sid(sid):
+        abort(400, "MessageSid is missing or malformed")
     delivery.record_delivery_status(sid, status, request.form.get("ErrorCode"))
     db.session.commit()
     return empty_twiml()

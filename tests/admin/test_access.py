@@ -113,3 +113,27 @@ def test_branding(admin_client):
     page = admin_client.get("/admin/user/").get_data(as_text=True)
     assert "<title>Users | SMS-to-AI Agent Admin</title>" in page
     assert "SMS-to-AI Agent Administration" in page
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/user/?search=%00",
+        "/admin/task/?search=%00",
+        "/admin/errorlog/?search=%00",
+        "/admin/outboundmessage/?search=%00",
+        "/admin/user/?flt1_0=%00",
+    ],
+)
+def test_admin_searches_and_filters_with_a_nul_are_refused(admin_client, url):
+    assert admin_client.get(url).status_code == 400
+
+
+def test_an_admin_form_with_a_nul_is_refused_and_the_row_kept(admin_client):
+    user = make_user(phone_number="+15550009876", full_name="Ada")
+    db.session.commit()
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    data = {"full_name": "Ad\x00a", "tier": "free", "csrf_token": csrf_for(admin_client, url)}
+    assert admin_client.post(url, data=data).status_code == 400
+    db.session.rollback()
+    assert db.session.get(User, "+15550009876").full_name == "Ada"

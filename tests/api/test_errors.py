@@ -103,3 +103,13 @@ def test_deeply_nested_metadata_is_refused(client, admin_headers):
     )
 
     assert assert_error(response, 400)["details"] == {"metadata": ["JSON is nested too deeply."]}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/users/?search=%00", "/api/tasks/?user_phone=%00", "/api/errors/?error_type=%00"],
+)
+def test_api_parameters_with_a_nul_are_a_json_400(client, admin_headers, url):
+    response = client.get(url, headers=admin_headers)
+    assert response.status_code == 400
+    assert "NUL" in response.get_json()["error"]
