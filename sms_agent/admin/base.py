@@ -17,6 +17,7 @@ from flask_admin.model.form import converts
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import NumberRange
 
 from ..extensions import db
 from .access import ReadOnlyForStaff
@@ -40,12 +41,22 @@ class TimestampFilters(FilterConverter):
         return self.conv_datetime(column, name, **kwargs)
 
 
+#: PostgreSQL's INTEGER; a larger number would fail in the database instead of the form.
+MAX_INTEGER = 2**31 - 1
+
+
 class TimestampForms(AdminModelConverter):
-    """Date-time inputs for our UTCDateTime columns."""
+    """Date-time inputs for our UTCDateTime columns; range checks for our counters."""
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
         return self.convert_datetime(field_args, **extra)
+
+    @converts("Integer")
+    def handle_integer_types(self, column, field_args, **extra):
+        """Every integer column counts something (requests, tokens, segments, error codes)."""
+        field_args["validators"].append(NumberRange(min=0, max=MAX_INTEGER))
+        return super().handle_integer_types(column, field_args, **extra)
 
 
 def select_choices(choice) -> list[SelectChoice]:

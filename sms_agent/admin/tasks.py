@@ -6,6 +6,7 @@ from flask import flash
 from flask_admin.actions import action
 from flask_admin.form import rules
 from wtforms import SelectField
+from wtforms.validators import NumberRange, Optional
 
 from ..extensions import db
 from ..models import Category, ErrorType, TaskStatus, Tier
@@ -73,6 +74,8 @@ class TaskView(AdminModelView):
     form_args = {
         "category": {"choices": select_choices(Category)},
         "status": {"choices": select_choices(TaskStatus)},
+        "processing_time": {"validators": [Optional(), NumberRange(min=0, max=86_400)]},
+        "complexity_score": {"validators": [Optional(), NumberRange(min=0, max=1)]},
     }
     form_excluded_columns = [
         "user",

@@ -180,3 +180,17 @@ def test_tasks_do_not_leak_into_the_user_form(admin_client):
     make_task(user=user)
     page = rows(admin_client, f"/admin/user/edit/?id={quote(user.phone_number)}")
     assert 'name="tasks"' not in page
+
+
+@pytest.mark.parametrize("value", ["-5", "99999999999999999999"])
+def test_a_counter_outside_its_range_is_a_form_error_and_nothing_changes(admin_client, value):
+    user = make_user(phone_number="+15550004321", monthly_requests=7)
+    db.session.commit()
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    data = {"tier": "free", "timezone": "UTC", "monthly_requests": value}
+    data["csrf_token"] = csrf_for(admin_client, url)
+    response = admin_client.post(url, data=data)
+    assert response.status_code == 200
+    assert "Number must be between 0 and 2147483647" in response.get_data(as_text=True)
+    db.session.rollback()
+    assert db.session.get(User, "+15550004321").monthly_requests == 7
