@@ -120,11 +120,13 @@ def _answer_claimed(task: Task, started: float) -> str:
 
 
 def _ask_model(task: Task, user: User) -> None:
+    # Read the history before changing the task, so its query does not autoflush an UPDATE.
+    history = context.history_messages(user, task)
     found = classify.classify(task.sms_content)
     task.category, task.complexity_score = found.category, round(found.complexity, 3)
     budget = quota.segment_budget(user.tier)
     messages = [{"role": "system", "content": prompts.system_prompt(task.category, budget)}]
-    messages += context.history_messages(user, task)
+    messages += history
     messages.append({"role": "user", "content": task.sms_content})
     backend = get_llm_backend()
     began = time.monotonic()

@@ -46,6 +46,16 @@ def test_offline_answer_is_sent_and_labelled(app, capsys):
     assert "[Offline mode]" in capsys.readouterr().out
 
 
+def test_a_one_part_reply_writes_the_task_three_times(app, count_queries):
+    """Claim, stored answer, completion: nothing is flushed early by a read in between."""
+    task = make_task(sms_content="How do I fix a KeyError in Python?")
+    db.session.commit()
+    with count_queries() as counter:
+        assert pipeline.answer(task.id) == "answered"
+    task_updates = [s for s in counter.statements if s.lstrip().startswith("UPDATE tasks")]
+    assert len(task_updates) == 3
+
+
 def test_model_answer_records_what_the_provider_said(app, openai_server):
     task = make_task(sms_content="What is the capital of France?")
     pipeline.answer(task.id)
