@@ -21,8 +21,6 @@ log = logging.getLogger("sms_agent.inbound")
 
 #: Twilio's own limit on one (concatenated) SMS body.
 MAX_BODY_CHARS = 1600
-#: How many handled keyword sids a user remembers, so Twilio's retries of them are ignored.
-REMEMBERED_SIDS = 20
 
 
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
@@ -55,7 +53,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     if _task_exists(sid):
         return Received("duplicate", phone)
     user = db.session.get(User, phone)
-    if user is not None and sid in user.service_state.get("handled_sids", []):
+    if user is not None and user.has_seen("handled_sids", sid):
         return Received("duplicate", phone)
     if user is None:
         user = User(phone_number=phone)
@@ -64,7 +62,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     received = _route(user, sid, body, media)
     received.sid = sid
     if received.task is None:
-        _remember(user, sid)
+        user.remember_sid("handled_sids", sid)
     db.session.flush()
     if received.task is not None:
         received.task_id = str(received.task.id)
@@ -146,8 +144,3 @@ def _over_quota(user: User) -> Received:
         return Received("over_quota", user.phone_number)
     user.service_state = {**user.service_state, "quota_notice_window": window}
     return Received("over_quota", user.phone_number, notice="quota")
-
-
-def _remember(user: User, sid: str) -> None:
-    handled = list(user.service_state.get("handled_sids", []))[-(REMEMBERED_SIDS - 1) :]
-    user.service_state = {**user.service_state, "handled_sids": [*handled, sid]}

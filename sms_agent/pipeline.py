@@ -214,10 +214,8 @@ def give_up(task_id, cause: BaseException) -> None:
 
 def _first_notice_for(user: User, inbound_sid: str) -> bool:
     """Record, before sending, that this SMS got its notice: at most one notice per SMS."""
-    noticed = list(user.service_state.get("noticed_sids", []))
-    if inbound_sid in noticed:
+    if not user.remember_sid("noticed_sids", inbound_sid):
         return False
-    user.service_state = {**user.service_state, "noticed_sids": [*noticed[-19:], inbound_sid]}
     db.session.commit()
     return True
 

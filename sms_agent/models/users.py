@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from .tasks import Task
 
 
+#: How many recent MessageSids each list in User.service_state keeps.
+REMEMBERED_SIDS = 20
+
+
 def first_of_next_month(now: datetime, timezone_name: str = "UTC") -> datetime:
     """Midnight on the first of the next month in the user's timezone, returned in UTC."""
     from zoneinfo import ZoneInfo
@@ -93,6 +97,19 @@ class User(db.Model):
     @property
     def is_opted_out(self) -> bool:
         return self.opted_out_at is not None
+
+    def has_seen(self, key: str, sid: str) -> bool:
+        return sid in self.service_state.get(key, [])
+
+    def remember_sid(self, key: str, sid: str) -> bool:
+        """Add an inbound MessageSid to the bounded list `key` of service_state (handled
+        keywords, notices sent), so Twilio's retries of it are recognised; False when it was
+        already there."""
+        if self.has_seen(key, sid):
+            return False
+        kept = list(self.service_state.get(key, []))[-(REMEMBERED_SIDS - 1) :]
+        self.service_state = {**self.service_state, key: [*kept, sid]}
+        return True
 
     def update_activity(self) -> None:
         """Count one answered request (the design document's update_activity)."""
