@@ -46,6 +46,21 @@ def test_update_activity_counts_a_request_and_touches_last_active(app):
     assert user.last_active > before
 
 
+def test_update_activity_keeps_counts_another_worker_made_meanwhile(app):
+    """Two workers finishing tasks of one texter at once must both be counted."""
+    user = make_user(total_requests=4, monthly_requests=4)
+    assert user.monthly_requests == 4  # this worker has read the counters...
+    with db.engine.begin() as other_worker:  # ...when another one counts its own task
+        other_worker.execute(
+            sa.update(User)
+            .where(User.phone_number == user.phone_number)
+            .values(total_requests=5, monthly_requests=5)
+        )
+    user.update_activity()
+    db.session.commit()
+    assert (user.total_requests, user.monthly_requests) == (6, 6)
+
+
 def test_free_user_at_the_limit_cannot_make_a_request(app):
     user = make_user(monthly_requests=99)
     assert user.can_make_request() is True

@@ -112,10 +112,15 @@ class User(db.Model):
         return True
 
     def update_activity(self) -> None:
-        """Count one answered request (the design document's update_activity)."""
+        """Count one answered request (the design document's update_activity).
+
+        The counters are incremented in SQL, not from the values this object holds: a
+        texter's tasks finish in several workers at once, and read-then-write would lose
+        counts. They are reloaded when next read."""
+        user = type(self)
         self.last_active = utcnow()
-        self.total_requests = (self.total_requests or 0) + 1
-        self.monthly_requests = (self.monthly_requests or 0) + 1
+        self.total_requests = sa.func.coalesce(user.total_requests, 0) + 1
+        self.monthly_requests = sa.func.coalesce(user.monthly_requests, 0) + 1
 
     def reset_monthly_requests(self, now: datetime | None = None) -> None:
         """Start a fresh monthly window that ends on the first of next month, local time."""
