@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import keywords
 from .extensions import db
@@ -37,21 +38,20 @@ class BadInbound(ValueError):
 
 @dataclass
 class Received:
-    """What the caller does after committing: enqueue `task_id`, or send notice `notice`.
-    `task_id` is read before the commit expires the task, saving a SELECT per webhook."""
+    """What the caller does after committing: enqueue `task_id`, or send notice `notice`."""
 
     outcome: str
     phone: str | None = None
-    task: Task | None = None
     notice: str | None = None
     sid: str | None = None
     task_id: str | None = None
 
 
 def receive_sms(form: Mapping[str, str]) -> Received:
+    """Twilio retries a webhook it got no answer to, so a MessageSid seen before is a
+    duplicate: a stored task says so (the insert skips it in the same statement), and so do
+    the sids of handled keywords kept on the texter."""
     sid, phone, body, media = _parse(form)
-    if _task_exists(sid):
-        return Received("duplicate", phone)
     user = db.session.get(User, phone)
     if user is not None and user.has_seen("handled_sids", sid):
         return Received("duplicate", phone)
@@ -59,13 +59,19 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         user = User(phone_number=phone)
         db.session.add(user)
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
-    received = _route(user, sid, body, media)
+    received = _route(user, body, media)
     received.sid = sid
-    if received.task is None:
+    if received.outcome == "task":
+        received.task_id = _store_task(user, sid, body, media)
+        if received.task_id is None:
+            return Received("duplicate", phone)
+    elif _task_exists(sid):
+        # A retry of an SMS stored as a task, now routed otherwise (the quota ran out or
+        # the texter opted out since): it must change nothing.
+        db.session.rollback()
+        return Received("duplicate", phone)
+    else:
         user.remember_sid("handled_sids", sid)
-    db.session.flush()
-    if received.task is not None:
-        received.task_id = str(received.task.id)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
 
@@ -93,7 +99,31 @@ def _task_exists(sid: str) -> bool:
     return db.session.scalar(sa.select(Task.id).where(Task.message_sid == sid)) is not None
 
 
-def _route(user: User, sid: str, body: str, media: int) -> Received:
+_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _store_task(user: User, sid: str, body: str, media: int) -> str | None:
+    """Insert the queued task, or nothing when its MessageSid is stored already; its id.
+
+    One statement (INSERT ... ON CONFLICT DO NOTHING RETURNING id) both dedupes and stores,
+    which is most of what a webhook costs; a concurrent delivery of the same SMS waits on
+    the unique index and then finds it taken."""
+    insert = _UPSERTS[db.session.get_bind().dialect.name](Task.__table__)
+    task_id = db.session.scalar(
+        insert.values(
+            user_phone=user.phone_number,
+            sms_content=body,
+            message_sid=sid,
+            status=TaskStatus.QUEUED.value,
+            metadata={"num_media": media} if media else {},
+        )
+        .on_conflict_do_nothing(index_elements=["message_sid"])
+        .returning(Task.__table__.c.id)
+    )
+    return None if task_id is None else str(task_id)
+
+
+def _route(user: User, body: str, media: int) -> Received:
     phone = user.phone_number
     keyword = keywords.parse(body)
     if keyword is not None:
@@ -106,15 +136,7 @@ def _route(user: User, sid: str, body: str, media: int) -> Received:
         return Received("media", phone, notice="media") if media else Received("empty", phone)
     if not user.can_make_request():
         return _over_quota(user)
-    task = Task(
-        user=user,
-        sms_content=body,
-        message_sid=sid,
-        status=TaskStatus.QUEUED.value,
-        metadata_={"num_media": media} if media else {},
-    )
-    db.session.add(task)
-    return Received("task", phone, task=task)
+    return Received("task", phone)
 
 
 def _keyword(user: User, keyword: Keyword) -> Received:

@@ -60,8 +60,8 @@ def inbound_sms():
 
 
 def _receive_and_commit() -> inbound.Received:
-    """A concurrent delivery of the same MessageSid (or first texts from one new number)
-    loses the race on a unique constraint; the second pass then sees the winner's rows."""
+    """Two first texts at once from a new number (or two deliveries of one keyword) race
+    on a unique constraint; the loser's second pass then sees the winner's rows."""
     for attempt in (1, 2):
         try:
             received = inbound.receive_sms(request.form)

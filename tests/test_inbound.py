@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -24,11 +25,16 @@ def user() -> User:
     return db.session.get(User, "+15551230000")
 
 
+def stored_task(received) -> Task:
+    return db.session.get(Task, uuid.UUID(received.task_id))
+
+
 def test_first_contact_creates_a_free_user_and_a_queued_task(app):
     received = receive("What is 2+2?")
     assert received.outcome == "task"
-    assert received.task.status == "queued"
-    assert received.task.message_sid.startswith("SM")
+    task = stored_task(received)
+    assert task.status == "queued" and task.message_sid == received.sid
+    assert task.message_sid.startswith("SM")
     assert user().tier == "free" and user().is_active
 
 
@@ -38,7 +44,7 @@ def test_first_contact_creates_a_free_user_and_a_queued_task(app):
 def test_stop_words_opt_out_silently(app, word):
     received = receive(word)
     assert received.outcome == "stop"
-    assert received.notice is None and received.task is None
+    assert received.notice is None and received.task_id is None
     assert user().opted_out_at is not None
 
 
@@ -53,7 +59,7 @@ def test_start_words_opt_back_in_with_a_confirmation(app, word):
 def test_an_opted_out_user_gets_no_answer_and_no_task(app):
     make_user("+15551230000", opted_out_at=utcnow())
     received = receive("what time is it in Tokyo?")
-    assert (received.outcome, received.task, received.notice) == ("opted_out", None, None)
+    assert (received.outcome, received.task_id, received.notice) == ("opted_out", None, None)
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
 
 
@@ -80,7 +86,7 @@ def test_reset_forgets_the_conversation(app, word):
 def test_inactive_user_gets_nothing(app, caplog):
     make_user("+15551230000", is_active=False)
     received = receive("hello?")
-    assert (received.outcome, received.task, received.notice) == ("inactive", None, None)
+    assert (received.outcome, received.task_id, received.notice) == ("inactive", None, None)
     assert "inactive" in caplog.text
 
 
@@ -92,18 +98,17 @@ def test_inactive_user_can_still_opt_out(app):
 
 def test_media_without_text_gets_the_media_notice(app):
     received = receive("", NumMedia="1", MediaUrl0="https://example.com/cat.jpg")
-    assert (received.outcome, received.notice, received.task) == ("media", "media", None)
+    assert (received.outcome, received.notice, received.task_id) == ("media", "media", None)
 
 
 def test_media_with_text_is_answered_as_text(app):
     received = receive("What breed is this cat?", NumMedia="1")
-    assert received.task is not None
-    assert received.task.metadata_ == {"num_media": 1}
+    assert stored_task(received).metadata_ == {"num_media": 1}
 
 
 def test_an_empty_message_is_ignored(app):
     received = receive("   ")
-    assert (received.outcome, received.task, received.notice) == ("empty", None, None)
+    assert (received.outcome, received.task_id, received.notice) == ("empty", None, None)
 
 
 def test_over_quota_gets_one_notice_per_window_and_no_task(app):
@@ -156,6 +161,20 @@ def test_a_retried_question_is_stored_once(app):
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
 
 
+def test_a_retried_question_changes_nothing_once_the_quota_has_run_out(app):
+    """The first delivery used the last request of the month; Twilio's retry of it must not
+    get a quota notice (nor record one) as if it were a new question."""
+    make_user("+15551230000", monthly_requests=99)
+    form = inbound_form("What is DNS?")
+    assert receive(form["Body"], MessageSid=form["MessageSid"]).outcome == "task"
+    user().monthly_requests = 100
+    db.session.commit()
+    retry = receive(form["Body"], MessageSid=form["MessageSid"])
+    assert (retry.outcome, retry.notice) == ("duplicate", None)
+    assert "quota_notice_window" not in user().service_state
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
+
+
 @pytest.mark.parametrize(
     "fields",
     [{"MessageSid": ""}, {"From": ""}, {"From": "12"}, {"Body": "é" * 1601}],
@@ -166,4 +185,4 @@ def test_malformed_forms_are_refused(app, fields):
 
 
 def test_garbage_num_media_counts_as_none(app):
-    assert receive("hi there", NumMedia="lots").task is not None
+    assert receive("hi there", NumMedia="lots").task_id is not None
