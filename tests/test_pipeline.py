@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sms_agent import pipeline
 from sms_agent.delivery import new_message, plan
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, OutboundMessage, Task, utcnow
+from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
 from tests.factories import make_task, make_user
 from tests.standins import SilentServer, chat_completion, openai_error, twilio_error
 
@@ -46,14 +46,16 @@ def test_offline_answer_is_sent_and_labelled(app, capsys):
     assert "[Offline mode]" in capsys.readouterr().out
 
 
-def test_a_one_part_reply_writes_the_task_three_times(app, count_queries):
-    """Claim, stored answer, completion: nothing is flushed early by a read in between."""
-    task = make_task(sms_content="How do I fix a KeyError in Python?")
-    db.session.commit()
+def test_a_one_part_reply_takes_nine_statements(app, count_queries):
+    """Claim (returning the task), texter, history, stored answer with its part, the
+    texter's opt-out before sending, then counters, completion and the part's sid. Nothing
+    is read again after a commit, and nothing is flushed early by a read in between."""
+    task_id = make_task(sms_content="How do I fix a KeyError in Python?").id
     with count_queries() as counter:
-        assert pipeline.answer(task.id) == "answered"
+        assert pipeline.answer(task_id) == "answered"
     task_updates = [s for s in counter.statements if s.lstrip().startswith("UPDATE tasks")]
     assert len(task_updates) == 3
+    assert len(counter.statements) == 9
 
 
 def test_model_answer_records_what_the_provider_said(app, openai_server):
@@ -344,6 +346,26 @@ def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch
 
 
 # --- send_text ---------------------------------------------------------------------------
+
+
+def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
+    task = make_task(sms_content="What is the capital of France?")
+    ask_model = pipeline._ask_model
+
+    def ask_model_then_the_texter_sends_stop(task, user):
+        ask_model(task, user)
+        with db.engine.begin() as webhook:  # the STOP is stored by another process
+            webhook.execute(
+                sa.update(User)
+                .where(User.phone_number == user.phone_number)
+                .values(opted_out_at=utcnow())
+            )
+
+    monkeypatch.setattr(pipeline, "_ask_model", ask_model_then_the_texter_sends_stop)
+    assert pipeline.answer(task.id) == "opted_out"
+    task = fresh(task)
+    assert task.status == "failed" and task.ai_response is not None
+    assert [sms.sid for sms in outbox("reply")] == [None]
 
 
 def test_send_text_refuses_an_opted_out_user_and_stores_nothing(app):
