@@ -102,6 +102,13 @@ def _kept_across_commits():
         yield
     finally:
         session.expire_on_commit = expiring
+        session.expire_all()  # whoever uses the session next reads fresh rows again
+
+
+def _reread_opt_out(user: User) -> None:
+    """A STOP may have come in while the model was thinking: the webhook stores it in
+    another transaction, so read it again right before sending anything."""
+    db.session.refresh(user, ["opted_out_at"])
 
 
 def _claim_and_answer(task_id) -> str:
@@ -200,7 +207,7 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
             db.session.add(message)
         message.status, message.error_code, message.error_message = "queued", None, None
         db.session.commit()
-        db.session.refresh(user, ["opted_out_at"])  # a STOP may have come in meanwhile
+        _reread_opt_out(user)
         try:
             transmit(message, user, backend)
         except BaseException:
@@ -237,6 +244,7 @@ def give_up(task_id, cause: BaseException) -> None:
     task.mark_failed(str(cause)[:500])
     db.session.commit()
     if not isinstance(cause, SmsError):
+        _reread_opt_out(task.user)
         send_notice(task.user, "apology", task=task)
 
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sms_agent import pipeline
 from sms_agent.delivery import new_message, plan
 from sms_agent.extensions import db
+from sms_agent.llm import LLMError
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
 from tests.factories import make_task, make_user
 from tests.standins import SilentServer, chat_completion, openai_error, twilio_error
@@ -366,6 +367,24 @@ def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
     task = fresh(task)
     assert task.status == "failed" and task.ai_response is not None
     assert [sms.sid for sms in outbox("reply")] == [None]
+
+
+def test_a_stop_sent_while_the_model_fails_gets_no_apology(app, monkeypatch):
+    task = make_task(sms_content="What is the capital of France?")
+
+    def the_texter_sends_stop_then_the_model_fails(task, user):
+        with db.engine.begin() as webhook:
+            webhook.execute(
+                sa.update(User)
+                .where(User.phone_number == user.phone_number)
+                .values(opted_out_at=utcnow())
+            )
+        raise LLMError("AI error 400", error_type="openai_error", retryable=False)
+
+    monkeypatch.setattr(pipeline, "_ask_model", the_texter_sends_stop_then_the_model_fails)
+    assert pipeline.answer(task.id) == "failed"
+    assert fresh(task).status == "failed"
+    assert outbox() == []
 
 
 def test_send_text_refuses_an_opted_out_user_and_stores_nothing(app):
