@@ -139,12 +139,16 @@ def run(args, work: Path, database_url: str) -> dict:
     engine = sa.create_engine(database_url)
     try:
         processes.append(harness.start_web(env, work))
-        processes += [harness.start_worker(env, work, f"worker{n}") for n in range(args.workers)]
+        workers = [harness.start_worker(env, work, f"worker{n}") for n in range(args.workers)]
+        processes += workers
+        worker_cpu = sum(harness.cpu_seconds(worker.popen.pid) for worker in workers)
         began = time.monotonic()
         statuses = send_all(f"http://127.0.0.1:{port}", args)
         ingest_seconds = time.monotonic() - began
         wait_for_all(engine, statuses.count(200), timeout=args.messages * 2)
+        worker_cpu = sum(harness.cpu_seconds(worker.popen.pid) for worker in workers) - worker_cpu
         result = figures(engine)
+        result["worker_cpu_ms"] = 1000 * worker_cpu / max(result["completed"], 1)
         result["non_200"] = len(statuses) - statuses.count(200)
         result["ingest_seconds"] = ingest_seconds
         result["calls"] = requests.get(stand_in_url + "/calls", timeout=5).json()
@@ -184,6 +188,7 @@ def report(args, result: dict) -> None:
         f"call {result['model_ms']:.0f} ms and the rest of the pipeline "
         f"{result['processing_ms'] - result['model_ms']:.0f} ms"
     )
+    print(f"worker CPU per task: {result['worker_cpu_ms']:.1f} ms (Celery, pipeline and SDKs)")
 
 
 def main() -> None:
