@@ -12,6 +12,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,12 +65,17 @@ def send_all(base_url: str, args) -> list[int]:
     ]
     url = base_url + "/sms/inbound"
 
-    def post(form):
-        headers = {"X-Twilio-Signature": harness.signature(url, form)}
-        return requests.post(url, data=form, headers=headers, timeout=30).status_code
+    signed = [(form, {"X-Twilio-Signature": harness.signature(url, form)}) for form in forms]
+    connections = threading.local()  # one kept-alive connection per sender, as a client would
+
+    def post(item):
+        if not hasattr(connections, "session"):
+            connections.session = requests.Session()
+        form, headers = item
+        return connections.session.post(url, data=form, headers=headers, timeout=30).status_code
 
     with ThreadPoolExecutor(args.senders) as pool:
-        return list(pool.map(post, forms))
+        return list(pool.map(post, signed))
 
 
 REPLIES_PER_TASK = """
@@ -143,19 +149,26 @@ def run(args, work: Path, database_url: str) -> dict:
     harness.migrate(env)
     engine = sa.create_engine(database_url)
     try:
-        processes.append(harness.start_web(env, work))
+        web = harness.start_web(env, work)
+        processes.append(web)
         workers = [harness.start_worker(env, work, f"worker{n}") for n in range(args.workers)]
         processes += workers
         worker_cpu = sum(harness.cpu_seconds(worker.popen.pid) for worker in workers)
         began = time.monotonic()
+        web_cpu = harness.cpu_seconds(web.popen.pid)
+        sender_cpu = time.process_time()
         statuses = send_all(f"http://127.0.0.1:{port}", args)
         ingest_seconds = time.monotonic() - began
+        sender_cpu = time.process_time() - sender_cpu
+        web_cpu = harness.cpu_seconds(web.popen.pid) - web_cpu
         wait_for_all(engine, statuses.count(200), timeout=args.messages * 2)
         worker_cpu = sum(harness.cpu_seconds(worker.popen.pid) for worker in workers) - worker_cpu
         result = figures(engine)
         result["worker_cpu_ms"] = 1000 * worker_cpu / max(result["completed"], 1)
         result["non_200"] = len(statuses) - statuses.count(200)
         result["ingest_seconds"] = ingest_seconds
+        result["web_cpu_ms"] = 1000 * web_cpu / len(statuses)
+        result["sender_cpu_ms"] = 1000 * sender_cpu / len(statuses)
         result["calls"] = requests.get(stand_in_url + "/calls", timeout=5).json()
     finally:
         for process in reversed(processes):
@@ -175,7 +188,8 @@ def report(args, result: dict) -> None:
     )
     print(
         f"webhooks: {args.messages - result['non_200']} x 200, {result['non_200']} other, "
-        f"sent in {result['ingest_seconds']:.1f}s"
+        f"sent in {result['ingest_seconds']:.1f}s; CPU per webhook: web "
+        f"{result['web_cpu_ms']:.1f} ms, this sender {result['sender_cpu_ms']:.1f} ms"
     )
     print(f"completed: {result['completed']}/{result['tasks']} in {result['span']:.1f}s")
     print(
