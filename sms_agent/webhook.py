@@ -60,8 +60,9 @@ def inbound_sms():
 
 
 def _receive_and_commit() -> inbound.Received:
-    """Two first texts at once from a new number (or two deliveries of one keyword) race
-    on a unique constraint; the loser's second pass then sees the winner's rows."""
+    """Two deliveries of one SMS that both pass the MessageSid check, or first texts at
+    once from a new number, meet a unique constraint; the loser's second pass then sees the
+    winner's rows."""
     for attempt in (1, 2):
         try:
             received = inbound.receive_sms(request.form)
