@@ -300,6 +300,27 @@ def test_give_up_records_a_timeout_as_openai_timeout(app):
     assert [m.kind for m in outbox()] == ["apology"]
 
 
+def test_giving_up_after_a_retry_reads_the_task_again(app, monkeypatch):
+    """The job gives up right after its last retry raised; if another worker finished the
+    task meanwhile, giving up must see that and leave it (and the texter) alone."""
+    task = make_task()
+    task_id = task.id
+
+    def the_model_times_out(task, user):
+        raise LLMError("AI timeout", error_type="openai_timeout", retryable=True)
+
+    monkeypatch.setattr(pipeline, "_ask_model", the_model_times_out)
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task_id)
+    with db.engine.begin() as other_worker:
+        other_worker.execute(
+            sa.update(Task).where(Task.id == task_id).values(status="completed", success=True)
+        )
+    pipeline.give_up(task_id, caught.value.cause)
+    assert db.session.get(Task, task_id).status == "completed"
+    assert outbox() == [] and errors() == []
+
+
 def test_twilio_5xx_during_the_reply_is_logged_and_retried(app, twilio_server):
     twilio_server.then(500, twilio_error(500, 20500, "Internal Server Error"))
     task = make_task()
