@@ -104,15 +104,20 @@ def test_demo_seed_refuses_tasks_without_users(runner):
     assert result.exit_code == 2
 
 
-def test_demo_seed_inserts_in_bulk_fast_enough_for_100k_tasks(runner):
+def test_demo_seed_inserts_in_bulk_fast_enough_for_100k_tasks(runner, count_queries):
     import time
 
     started = time.perf_counter()
-    result = runner.invoke(
-        args=["demo", "seed", "--users", "200", "--tasks", "20000", "--errors", "0"]
-    )
+    with count_queries() as counter:
+        result = runner.invoke(
+            args=["demo", "seed", "--users", "200", "--tasks", "20000", "--errors", "0"]
+        )
     elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     assert _counts()[1] == 20000
-    # 100,000 tasks must take well under a minute; a fifth of that in under 10 s keeps margin.
-    assert elapsed < 10, f"seeding 20,000 tasks took {elapsed:.1f}s"
+    # Rows go in batches (multi-row INSERTs), not one statement each: the count is what
+    # matters, and it does not depend on how busy the machine is.
+    inserts = [s for s in counter.statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) <= 30, f"{len(inserts)} INSERT statements for 20,000 tasks"
+    # 100,000 tasks must take well under a minute even on a slow, busy machine.
+    assert elapsed < 30, f"seeding 20,000 tasks took {elapsed:.1f}s"
