@@ -92,7 +92,7 @@ def _kept_across_commits():
     """Keep loaded rows after each commit instead of reading them all again.
 
     A claimed task belongs to this worker, so reloading it, its parts and its texter after
-    every commit only cost round trips (a third of a job's CPU). What others may change
+    every commit only costs round trips (a third of a job's CPU). What others may change
     meanwhile is handled on purpose: the texter's opt-out is read again before each send,
     and the activity counters are SQL increments."""
     session = db.session()

@@ -117,10 +117,9 @@ class User(db.Model):
         The counters are incremented in SQL, not from the values this object holds: a
         texter's tasks finish in several workers at once, and read-then-write would lose
         counts. They are reloaded when next read."""
-        user = type(self)
         self.last_active = utcnow()
-        self.total_requests = sa.func.coalesce(user.total_requests, 0) + 1
-        self.monthly_requests = sa.func.coalesce(user.monthly_requests, 0) + 1
+        self.total_requests = sa.func.coalesce(User.total_requests, 0) + 1
+        self.monthly_requests = sa.func.coalesce(User.monthly_requests, 0) + 1
 
     def reset_monthly_requests(self, now: datetime | None = None) -> None:
         """Start a fresh monthly window that ends on the first of next month, local time."""
