@@ -65,6 +65,9 @@ class StandIn:
 def _handler_for(stand_in: StandIn):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes; with Nagle on, a kept-alive client would
+        # wait for its own delayed ACK (40 ms) before the body arrives.
+        disable_nagle_algorithm = True
 
         def log_message(self, *_args) -> None:  # quiet: the tests print what matters
             pass

@@ -2,7 +2,8 @@
 
 Nothing else in the app imports openai. The SDK's own retries are switched off
 (max_retries=0): the job retries with backoff instead, so a slow model never holds a worker
-thread through several hidden attempts, and every attempt is visible in the logs.
+thread through several hidden attempts, and every attempt is visible in the logs. Each
+worker thread keeps its client (and so its connection) from one job to the next.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 from flask import current_app
+
+from .kept import PerThread
 
 log = logging.getLogger("sms_agent.llm")
 
@@ -50,21 +53,17 @@ class OpenAIBackend:
 
     def __init__(self, config) -> None:
         self.model = config["OPENAI_MODEL"]
-        self.options = {
-            "api_key": config.get("OPENAI_API_KEY") or "not-needed",
-            "base_url": config.get("OPENAI_BASE_URL"),
-            "timeout": config["OPENAI_TIMEOUT"],
-            "max_retries": 0,
-        }
+        self.settings = (
+            config.get("OPENAI_API_KEY") or "not-needed",
+            config.get("OPENAI_BASE_URL"),
+            config["OPENAI_TIMEOUT"],
+        )
 
     def complete(self, messages: list[dict], max_tokens: int) -> Completion:
-        # A client per call, closed after it: no sockets outlive the job that opened them.
         try:
-            http = openai.DefaultHttpxClient(verify=_tls_context())
-            with openai.OpenAI(**self.options, http_client=http) as client:
-                response = client.chat.completions.create(
-                    model=self.model, messages=messages, max_completion_tokens=max_tokens
-                )
+            response = _clients.get(*self.settings).chat.completions.create(
+                model=self.model, messages=messages, max_completion_tokens=max_tokens
+            )
         except openai.OpenAIError as exc:
             raise translate_error(exc) from exc
         if not response.choices:
@@ -82,10 +81,25 @@ class OpenAIBackend:
         )
 
 
+def _build_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
+    http = openai.DefaultHttpxClient(verify=_tls_context())
+    return openai.OpenAI(
+        api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0, http_client=http
+    )
+
+
+_clients = PerThread(_build_client, close=lambda client: client.close())
+
+
+def forget_clients() -> None:
+    """Close this thread's kept client, so the next call builds one from the current config."""
+    _clients.forget()
+
+
 @functools.cache
 def _tls_context():
     """The SDK's default TLS settings, built once per process: loading the CA bundle costs
-    ~50 ms of CPU, which a fresh client per call would otherwise pay every time."""
+    ~50 ms of CPU, which each thread's new client would otherwise pay again."""
     return httpx2.create_ssl_context()
 
 

@@ -23,6 +23,11 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # E.164 numbers, optionally behind "whatsapp:" or "tel:"; not digits inside longer tokens.
 _PHONE_NUMBER = re.compile(r"(?<![\w*])\+\d{7,15}(?!\d)")
 
+# The vendor SDKs log each HTTP request at INFO (Twilio's client about ten lines per SMS, its
+# headers one by one); our own lines say what was sent, so theirs show from WARNING, or all
+# of them when LOG_LEVEL is DEBUG.
+CHATTY_LIBRARY_LOGGERS = ("twilio.http_client", "httpx2", "httpx")
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s%(job_id)s]: %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(job_id)s"
 
@@ -85,6 +90,9 @@ def configure_logging(app: Flask) -> None:
     for old in [h for h in logger.handlers if getattr(h, "_sms_agent", False)]:
         logger.removeHandler(old)
     logger.addHandler(build_handler(app.config["LOG_FORMAT"]))
+    library_level = level if level <= logging.DEBUG else max(level, logging.WARNING)
+    for name in CHATTY_LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(library_level)
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)
 

@@ -1,7 +1,8 @@
 """Sending SMS: Twilio through its official SDK, or the console outbox of the embedded mode.
 
 Nothing else in the app imports twilio.rest; callers get a backend from get_sms_backend()
-and see only SendResult and SmsError.
+and see only SendResult and SmsError. Each worker thread keeps its Twilio client (and so its
+connection) from one send to the next.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from .kept import PerThread
 from .phones import mask
 
 log = logging.getLogger("sms_agent.sms")
@@ -91,13 +93,11 @@ class TwilioBackend:
     name = "twilio"
 
     def __init__(self, config) -> None:
-        base_url = config.get("TWILIO_API_BASE_URL")
-        timeout = config.get("TWILIO_TIMEOUT", 10.0)
-        http = RedirectingHttpClient(base_url, timeout=timeout) if base_url else None
-        if http is None:
-            http = TwilioHttpClient(timeout=timeout)
-        self.client = Client(
-            config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], http_client=http
+        self.client = _clients.get(
+            config["TWILIO_ACCOUNT_SID"],
+            config["TWILIO_AUTH_TOKEN"],
+            config.get("TWILIO_API_BASE_URL"),
+            config.get("TWILIO_TIMEOUT", 10.0),
         )
         self.from_number = config["TWILIO_PHONE_NUMBER"]
         public = config.get("PUBLIC_BASE_URL")
@@ -122,11 +122,23 @@ class TwilioBackend:
             raise SmsError(
                 f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
             ) from exc
-        finally:
-            # Idle pooled connections would outlive the job; a later send reconnects.
-            if self.client.http_client.session is not None:
-                self.client.http_client.session.close()
         return SendResult(sid=message.sid, status=TWILIO_STATUS_MAP.get(message.status, "queued"))
+
+
+def _build_client(account_sid: str, token: str, base_url: str | None, timeout: float) -> Client:
+    if base_url:
+        http = RedirectingHttpClient(base_url, timeout=timeout)
+    else:
+        http = TwilioHttpClient(timeout=timeout)
+    return Client(account_sid, token, http_client=http)
+
+
+_clients = PerThread(_build_client, close=lambda client: client.http_client.session.close())
+
+
+def forget_clients() -> None:
+    """Close this thread's kept client, so the next send builds one from the current config."""
+    _clients.forget()
 
 
 def _rest_error(exc: TwilioRestException) -> SmsError:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from config import TestingConfig
-from sms_agent import create_app
+from sms_agent import create_app, llm, sms
 from sms_agent.extensions import db
 
 
@@ -67,6 +67,8 @@ def app(database_url):
     app.test_client_class = RollingBackClient
     with app.app_context():
         yield app
+        llm.forget_clients()  # the next test's stand-ins listen elsewhere
+        sms.forget_clients()
         db.session.remove()
         _empty_all_tables()
         db.engine.dispose()

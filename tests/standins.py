@@ -13,13 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class StandIn:
     """Answers each request with the next scripted (status, body, headers); when the script
-    is used up it repeats `default`. Requests are recorded as (method, path, body)."""
+    is used up it repeats `default`. Requests are recorded as (method, path, body), and the
+    client's port of each in `client_ports` (one port for requests over one connection)."""
 
     def __init__(self, default):
         self.default = default
         self.script: list[tuple[int, dict, dict]] = []
         self.requests: list[tuple[str, str, object]] = []
         self.headers: list[dict[str, str]] = []
+        self.client_ports: list[int] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -43,12 +45,16 @@ class StandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections open, as the vendors do
+            disable_nagle_algorithm = True  # headers and body are two writes
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode()
                 kind = self.headers.get("Content-Type", "")
                 body = json.loads(raw) if "json" in kind else dict(urllib.parse.parse_qsl(raw))
                 stand_in.headers.append(dict(self.headers))
+                stand_in.client_ports.append(self.client_address[1])
                 status, payload, headers = stand_in._next("POST", self.path, body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)

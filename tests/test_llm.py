@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sms_agent.llm import OFFLINE_NOTICE, LLMError, OfflineBackend, OpenAIBackend, get_llm_backend
-from tests.standins import SilentServer, chat_completion, openai_error, unused_port
+from tests.standins import SilentServer, chat_completion, openai_error, openai_standin, unused_port
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -85,3 +85,18 @@ def test_backend_follows_config(app):
     app.config["LLM_BACKEND"] = "gpt-on-a-napkin"
     with pytest.raises(RuntimeError, match="LLM_BACKEND"):
         get_llm_backend()
+
+
+def test_consecutive_model_calls_reuse_one_connection(app, openai_server):
+    for _ in range(3):
+        get_llm_backend().complete(QUESTION, 50)
+    assert len(openai_server.client_ports) == 3
+    assert len(set(openai_server.client_ports)) == 1
+
+
+def test_a_new_base_url_is_used_at_once(app, openai_server):
+    get_llm_backend().complete(QUESTION, 50)
+    with openai_standin("Rome.") as other:
+        app.config["OPENAI_BASE_URL"] = other.url + "/v1"
+        assert get_llm_backend().complete(QUESTION, 50).text == "Rome."
+    assert len(openai_server.requests) == 1

@@ -119,6 +119,44 @@ def test_a_celery_worker_logs_its_own_lines_through_our_handler(app):
         root.setLevel(level)
 
 
+def test_a_worker_logs_no_line_per_vendor_http_request(app, twilio_server, openai_server):
+    """The SDKs log each request at INFO (Twilio's about ten lines, headers one by one)."""
+    from sms_agent.llm import get_llm_backend
+    from sms_agent.logs import route_celery_logs
+    from sms_agent.sms import get_sms_backend
+
+    ours, root = logging.getLogger("sms_agent"), logging.getLogger()
+    handler = next(h for h in ours.handlers if h._sms_agent)
+    level, stream = root.level, io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        route_celery_logs(loglevel=logging.INFO)
+        get_sms_backend().send("+15551230000", "hi")
+        get_llm_backend().complete([{"role": "user", "content": "hi"}], 20)
+        logging.getLogger("twilio.http_client").warning("a vendor warning still shows")
+    finally:
+        handler.setStream(previous)
+        root.removeHandler(handler)
+        ours.addHandler(handler)
+        root.setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert [line for line in lines if "twilio" in line or "HTTP Request" in line] == [
+        line for line in lines if "a vendor warning still shows" in line
+    ]
+    assert len(lines) == 1
+
+
+def test_debug_level_shows_the_vendor_lines_too(database_url):
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, LOG_LEVEL="DEBUG")
+    try:
+        assert logging.getLogger("twilio.http_client").isEnabledFor(logging.INFO)
+    finally:
+        create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url)
+        with app.app_context():
+            db.engine.dispose()
+    assert not logging.getLogger("twilio.http_client").isEnabledFor(logging.INFO)
+
+
 def test_the_context_filter_passes_a_malformed_record_on_to_loggings_error_report():
     from sms_agent.logs import ContextFilter
 

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from sms_agent.sms import OutboxBackend, SmsError, TwilioBackend, get_sms_backend, quiet_console
-from tests.standins import SilentServer, twilio_error, unused_port
+from tests.standins import SilentServer, twilio_error, twilio_standin, unused_port
 
 ACCOUNT = "AC" + "0" * 32
 
@@ -103,3 +103,18 @@ def test_a_refused_connection_is_not_ambiguous(app):
     with pytest.raises(SmsError) as caught:
         TwilioBackend(app.config).send("+15551230000", "hi")
     assert not caught.value.ambiguous
+
+
+def test_consecutive_sends_reuse_one_connection(app, twilio_server):
+    for number in ("+15551230000", "+15551230001", "+15551230002"):
+        get_sms_backend().send(number, "hi")
+    assert len(twilio_server.client_ports) == 3
+    assert len(set(twilio_server.client_ports)) == 1
+
+
+def test_a_new_twilio_base_url_is_used_at_once(app, twilio_server):
+    get_sms_backend().send("+15551230000", "hi")
+    with twilio_standin() as other:
+        app.config["TWILIO_API_BASE_URL"] = other.url
+        get_sms_backend().send("+15551230000", "hi again")
+    assert len(twilio_server.requests) == 1 and len(other.requests) == 1
