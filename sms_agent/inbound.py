@@ -52,7 +52,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     duplicate: a stored task says so (the insert skips it in the same statement), and so do
     the sids of handled keywords kept on the texter."""
     sid, phone, body, media = _parse(form)
-    user = db.session.get(User, phone)
+    user = _load_and_lock(phone)
     if user is not None and user.has_seen("handled_sids", sid):
         return Received("duplicate", phone)
     if user is None:
@@ -74,6 +74,14 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         user.remember_sid("handled_sids", sid)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
+
+
+def _load_and_lock(phone: str) -> User | None:
+    """The texter, locked until the commit (PostgreSQL's FOR NO KEY UPDATE, which still
+    lets other transactions insert rows that reference them): webhooks of one texter then
+    take turns, so two of them cannot both read service_state and one overwrite the
+    other's handled sid or quota notice."""
+    return db.session.get(User, phone, with_for_update={"key_share": True})
 
 
 def _parse(form: Mapping[str, str]) -> tuple[str, str, str, int]:

@@ -249,8 +249,13 @@ def give_up(task_id, cause: BaseException) -> None:
 
 
 def _first_notice_for(user: User, inbound_sid: str) -> bool:
-    """Record, before sending, that this SMS got its notice: at most one notice per SMS."""
+    """Record, before sending, that this SMS got its notice: at most one notice per SMS.
+
+    service_state is read again under the row lock the webhook takes too, so a webhook of
+    the same texter committing meanwhile cannot lose this sid, nor this commit theirs."""
+    db.session.refresh(user, ["service_state"], with_for_update={"key_share": True})
     if not user.remember_sid("noticed_sids", inbound_sid):
+        db.session.rollback()
         return False
     db.session.commit()
     return True

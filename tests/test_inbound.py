@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -151,6 +152,30 @@ def test_a_retried_keyword_stays_handled_when_the_texter_rewrites_preferences(ap
     db.session.commit()
     assert receive_sms(form).outcome == "duplicate"
     assert user().preferences == {}
+
+
+def test_webhooks_of_one_texter_take_turns_so_neither_loses_the_others_handled_sid(app):
+    """Two keywords of one texter at once: each reads service_state, adds its sid and writes
+    it back; without the row lock the later commit drops the earlier one's sid."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite runs one writer at a time by itself)")
+    receive("HELP", MessageSid="SM" + "a" * 32)  # the texter exists
+    receive_sms(inbound_form("INFO", MessageSid="SM" + "b" * 32))  # not committed yet
+    other = threading.Thread(target=_receive_in_another_app_context, args=(app, "STOP"))
+    other.start()
+    other.join(timeout=0.5)
+    assert other.is_alive()  # waiting for this webhook's lock...
+    db.session.commit()
+    other.join(timeout=10)  # ...which the commit released
+    db.session.expire_all()
+    handled = user().service_state["handled_sids"]
+    assert handled == ["SM" + "a" * 32, "SM" + "b" * 32, "SM" + "c" * 32]
+
+
+def _receive_in_another_app_context(app, body: str) -> None:
+    with app.app_context():  # a session, and so a connection, of its own
+        receive_sms(inbound_form(body, MessageSid="SM" + "c" * 32))
+        db.session.commit()
 
 
 def test_a_retried_question_is_stored_once(app):

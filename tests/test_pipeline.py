@@ -422,6 +422,24 @@ def test_send_text_records_encoding_and_segments(app):
     assert (message.encoding, message.segments, message.status) == ("UCS-2", 2, "sent")
 
 
+def test_a_notice_keeps_the_sid_a_webhook_recorded_meanwhile(app):
+    """The notice job read the texter before a webhook of theirs handled a keyword."""
+    user = make_user()
+    assert user.service_state == {}  # read by the job...
+    with db.engine.begin() as webhook:  # ...when the webhook commits a handled keyword
+        webhook.execute(
+            sa.update(User)
+            .where(User.phone_number == user.phone_number)
+            .values(service_state={"handled_sids": ["SM" + "2" * 32]})
+        )
+    assert pipeline.send_notice(user, "help", reply_to="SM" + "1" * 32) is True
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).service_state == {
+        "handled_sids": ["SM" + "2" * 32],
+        "noticed_sids": ["SM" + "1" * 32],
+    }
+
+
 def test_send_notice_is_skipped_for_opted_out_users(app):
     user = make_user(opted_out_at=utcnow())
     assert pipeline.send_notice(user, "help") is False
