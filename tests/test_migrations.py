@@ -34,30 +34,37 @@ def test_service_bookkeeping_moves_out_of_a_texters_preferences_and_back(tmp_pat
         with app.app_context():
             upgrade(revision="0001_initial")
             old = {"language": "fr", "handled_sids": ["SM1"], "quota_notice_window": "2027-01"}
+            # More texters than one batch of the migration, every other one with bookkeeping.
+            texters = {f"+1555{n:07d}": old if n % 2 else {"language": "fr"} for n in range(2500)}
             with db.engine.begin() as connection:
                 connection.execute(
                     sa.text(
                         "INSERT INTO users (phone_number, tier, full_name, last_active,"
                         " total_requests, monthly_requests, rate_limit_reset, timezone,"
-                        " preferences, is_active, created_at, updated_at) VALUES ('+15550001234',"
+                        " preferences, is_active, created_at, updated_at) VALUES (:phone,"
                         " 'free', '', :now, 0, 0, :now, 'UTC', :prefs, true, :now, :now)"
                     ).bindparams(sa.bindparam("prefs", type_=sa.JSON)),
-                    {"now": datetime.now(UTC), "prefs": old},
+                    [
+                        {"phone": phone, "now": datetime.now(UTC), "prefs": prefs}
+                        for phone, prefs in texters.items()
+                    ],
                 )
 
             upgrade()
             with db.engine.connect() as connection:
-                row = connection.execute(
-                    sa.text("SELECT preferences, service_state FROM users")
-                ).one()
-            preferences, state = (_json(value) for value in row)
-            assert preferences == {"language": "fr"}
-            assert state == {"handled_sids": ["SM1"], "quota_notice_window": "2027-01"}
+                rows = connection.execute(
+                    sa.text("SELECT phone_number, preferences, service_state FROM users")
+                ).all()
+            moved = {"handled_sids": ["SM1"], "quota_notice_window": "2027-01"}
+            assert len(rows) == len(texters)
+            for phone, preferences, state in rows:
+                assert _json(preferences) == {"language": "fr"}
+                assert _json(state) == (moved if texters[phone] == old else {})
 
             downgrade(revision="0001_initial")
             with db.engine.connect() as connection:
-                preferences = connection.execute(sa.text("SELECT preferences FROM users")).scalar()
-            assert _json(preferences) == old
+                rows = connection.execute(sa.text("SELECT phone_number, preferences FROM users"))
+                assert {phone: _json(preferences) for phone, preferences in rows} == texters
             db.engine.dispose()
 
 

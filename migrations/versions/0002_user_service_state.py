@@ -27,34 +27,57 @@ users = sa.table(
 )
 
 
+#: Users read and written per round: a million texters never sit in memory at once.
+BATCH = 1000
+
+
 def upgrade():
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(
             sa.Column("service_state", JSON, server_default=sa.text("'{}'"), nullable=False)
         )
-    connection = op.get_bind()
-    for phone, preferences in connection.execute(sa.select(users.c.phone_number, users.c.preferences)):
-        preferences = dict(preferences or {})
-        state = {key: preferences.pop(key) for key in SERVICE_KEYS if key in preferences}
-        if state:
-            connection.execute(
-                users.update()
-                .where(users.c.phone_number == phone)
-                .values(preferences=preferences, service_state=state)
-            )
+    for rows in _batches(users.c.preferences):
+        moved = []
+        for phone, preferences in rows:
+            preferences = dict(preferences or {})
+            state = {key: preferences.pop(key) for key in SERVICE_KEYS if key in preferences}
+            if state:
+                moved.append({"phone": phone, "new_preferences": preferences, "state": state})
+        _update(
+            moved,
+            preferences=sa.bindparam("new_preferences"),
+            service_state=sa.bindparam("state"),
+        )
 
 
 def downgrade():
-    connection = op.get_bind()
-    rows = connection.execute(
-        sa.select(users.c.phone_number, users.c.preferences, users.c.service_state)
-    )
-    for phone, preferences, state in rows:
-        if state:
-            connection.execute(
-                users.update()
-                .where(users.c.phone_number == phone)
-                .values(preferences={**(preferences or {}), **state})
-            )
+    for rows in _batches(users.c.preferences, users.c.service_state):
+        merged = [
+            {"phone": phone, "new_preferences": {**(preferences or {}), **state}}
+            for phone, preferences, state in rows
+            if state
+        ]
+        _update(merged, preferences=sa.bindparam("new_preferences"))
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_column("service_state")
+
+
+def _batches(*columns):
+    """(phone_number, *columns) rows, BATCH at a time in phone_number order."""
+    connection = op.get_bind()
+    last = ""
+    while rows := connection.execute(
+        sa.select(users.c.phone_number, *columns)
+        .where(users.c.phone_number > last)
+        .order_by(users.c.phone_number)
+        .limit(BATCH)
+    ).all():
+        yield rows
+        last = rows[-1][0]
+
+
+def _update(params: list[dict], **values) -> None:
+    """One executemany per batch (psycopg pipelines it) instead of a round trip per user."""
+    if params:
+        statement = users.update().where(users.c.phone_number == sa.bindparam("phone"))
+        op.get_bind().execute(statement.values(**values), params)
