@@ -134,6 +134,12 @@ class AdminModelView(ReadOnlyForStaff, ModelView):
     named_filter_urls = True
     page_size = 50
 
+    def render(self, template, **kwargs):
+        """The list's tab reads "List (100,001)", not "List (100001)"."""
+        if isinstance(kwargs.get("count"), int):
+            kwargs["count"] = f"{kwargs['count']:,}"
+        return super().render(template, **kwargs)
+
     def pks(self, ids) -> list:
         """Primary keys from request strings; one that does not parse matches nothing.
 

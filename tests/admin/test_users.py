@@ -6,6 +6,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from sms_agent.extensions import db
 from sms_agent.models import Tier, User, utcnow
@@ -27,6 +28,19 @@ def test_list_shows_the_design_documents_columns(admin_client):
     for heading in ["Active", "Last active", "Created"]:
         assert heading in page
     assert "Ann Smith" in page and "ann@example.com" in page
+
+
+def test_the_list_counts_its_rows_with_thousands_separators(admin_client):
+    now = utcnow()
+    db.session.execute(
+        sa.insert(User),
+        [
+            {"phone_number": f"+1555{n:07d}", "tier": "free", "rate_limit_reset": now}
+            for n in range(1234)
+        ],
+    )
+    db.session.commit()
+    assert "List (1,234)" in rows(admin_client, "/admin/user/")
 
 
 @pytest.mark.parametrize(
