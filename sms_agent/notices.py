@@ -9,7 +9,7 @@ from . import quota
 from .models import User
 
 SERVICE = "SMS-to-AI Agent"
-COMMANDS = "Reply RESET to start a new conversation, USAGE for your quota, STOP to opt out."
+COMMANDS = "RESET starts over, USAGE shows your quota, STOP opts out."
 
 
 def _reset_day(user: User) -> str:
@@ -20,7 +20,7 @@ def _reset_day(user: User) -> str:
 def help_text(user: User) -> str:
     left = quota.remaining(user)
     return (
-        f"{SERVICE}: text any question and an AI answers by SMS. {COMMANDS} "
+        f"{SERVICE}: text a question and an AI answers. {COMMANDS} "
         f"{left} of {quota.monthly_limit(user.tier)} requests left this month."
     )
 

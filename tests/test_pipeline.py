@@ -493,9 +493,12 @@ def test_the_reset_day_is_the_texters_local_day(app):
     assert "Mar 1" in outbox("usage")[0].body
 
 
-@pytest.mark.parametrize("kind", ["media", "opt_in", "reset", "apology"])
+@pytest.mark.parametrize("kind", ["help", "usage", "quota", "media", "opt_in", "reset", "apology"])
 def test_every_notice_fits_one_sms(app, kind):
-    pipeline.send_notice(make_user(), kind)
+    """One segment even with the longest numbers: a five-digit quota, a long month."""
+    app.config["QUOTA_ENTERPRISE"] = 99999
+    reset = utcnow().replace(month=9, day=30, hour=12)
+    pipeline.send_notice(make_user(tier="enterprise", rate_limit_reset=reset), kind)
     [sms] = outbox(kind)
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
