@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -160,9 +162,20 @@ def run(args, work: Path, database_url: str) -> dict:
             for index, (name, app, measure) in enumerate(runs)
         }
         results["tasks_stored"] = _count_tasks(database_url)
+        results["floor"] = floor(env)
     finally:
         redis.stop()
     return results
+
+
+def floor(env: dict) -> dict:
+    """The least a stored webhook costs on this stack (bench/floor.py), in a process of
+    its own because config.py reads the stack's environment when it is imported."""
+    done = subprocess.run(
+        [harness.executable("python"), "-m", "bench.floor"],
+        cwd=harness.PROJECT, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _count_tasks(database_url: str) -> int:
@@ -198,6 +211,26 @@ def report(args, results: dict) -> None:
     print(f"ingest / ceiling: {ratio:.0%} (target >= 50%)")
     print(f"p99 at {args.rate} req/s: {paced_run['p99_ms']:.1f} ms (target < 100 ms)")
     print(f"tasks stored: {results['tasks_stored']}")
+    report_floor(ceiling["rps"], results["floor"])
+
+
+def report_floor(ceiling_rps: float, floor: dict) -> None:
+    """Why the ratio is what it is: at the ceiling the machine is saturated, so each request
+    costs the machine cores / rate of CPU (server, load generator and kernel together). A
+    stored webhook costs at least that plus a publish and a database transaction."""
+    cores = os.cpu_count() or 1
+    per_request = 1000 * cores / ceiling_rps
+    least = per_request + floor["publish_ms"] + floor["db_client_ms"] + floor["db_server_ms"]
+    best = 1000 * cores / least
+    print(
+        f"floor of a stored webhook, with no Flask, ORM or app logic around it: Celery publish"
+        f" {floor['publish_ms']:.2f} ms + database transaction {floor['db_client_ms']:.2f} ms"
+        f" (client) + {floor['db_server_ms']:.2f} ms (PostgreSQL) of CPU"
+    )
+    print(
+        f"on top of the ceiling's {per_request:.2f} ms of machine CPU per request: at most"
+        f" {best:.0f} req/s = {best / ceiling_rps:.0%} of the ceiling for any ingest here"
+    )
 
 
 if __name__ == "__main__":
