@@ -11,8 +11,10 @@ from .extensions import db
 from .models import Task, TaskStatus, User, utcnow
 
 
-def recent_exchanges(user: User, current: Task) -> list[Task]:
-    """The last CONTEXT_TURNS answered tasks within CONTEXT_HOURS, oldest first.
+def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
+    """The question and answer of the last CONTEXT_TURNS answered tasks within
+    CONTEXT_HOURS, oldest first (rows of three columns, not whole tasks: a job reads them
+    for every model call).
 
     RESET (user.context_reset_at) starts a new conversation, and offline notices are left
     out because they are not answers the model should build on.
@@ -24,7 +26,7 @@ def recent_exchanges(user: User, current: Task) -> list[Task]:
     if user.context_reset_at and user.context_reset_at > since:
         since = user.context_reset_at
     query = (
-        sa.select(Task)
+        sa.select(Task.sms_content, Task.ai_response, Task.metadata_)
         .where(
             Task.user_phone == user.phone_number,
             Task.id != current.id,
@@ -36,8 +38,8 @@ def recent_exchanges(user: User, current: Task) -> list[Task]:
         .order_by(Task.created_at.desc())
         .limit(turns)
     )
-    tasks = [task for task in db.session.scalars(query) if not task.metadata_.get("offline")]
-    return list(reversed(tasks))
+    rows = [row for row in db.session.execute(query) if not (row.metadata_ or {}).get("offline")]
+    return list(reversed(rows))
 
 
 def history_messages(user: User, current: Task) -> list[dict]:
