@@ -22,6 +22,9 @@ class StandIn:
         self.requests: list[tuple[str, str, object]] = []
         self.headers: list[dict[str, str]] = []
         self.client_ports: list[int] = []
+        #: Close each connection after answering, without saying so, as a vendor's load
+        #: balancer does with a connection left idle too long.
+        self.hang_up_after_reply = False
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -64,6 +67,7 @@ class StandIn:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+                self.close_connection = stand_in.hang_up_after_reply
 
             def log_message(self, *_args):
                 pass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sms_agent.llm import OFFLINE_NOTICE, LLMError, OfflineBackend, OpenAIBackend, get_llm_backend
@@ -92,6 +94,14 @@ def test_consecutive_model_calls_reuse_one_connection(app, openai_server):
         get_llm_backend().complete(QUESTION, 50)
     assert len(openai_server.client_ports) == 3
     assert len(set(openai_server.client_ports)) == 1
+
+
+def test_a_kept_connection_the_server_closed_meanwhile_is_replaced(app, openai_server):
+    openai_server.hang_up_after_reply = True
+    get_llm_backend().complete(QUESTION, 50)
+    time.sleep(0.1)  # idle: the server's FIN arrives
+    assert get_llm_backend().complete(QUESTION, 50).text
+    assert len(set(openai_server.client_ports)) == 2
 
 
 def test_a_new_base_url_is_used_at_once(app, openai_server):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 
 import pytest
 
@@ -110,6 +111,14 @@ def test_consecutive_sends_reuse_one_connection(app, twilio_server):
         get_sms_backend().send(number, "hi")
     assert len(twilio_server.client_ports) == 3
     assert len(set(twilio_server.client_ports)) == 1
+
+
+def test_a_kept_twilio_connection_the_server_closed_meanwhile_is_replaced(app, twilio_server):
+    twilio_server.hang_up_after_reply = True
+    get_sms_backend().send("+15551230000", "hi")
+    time.sleep(0.1)  # idle: the server's FIN arrives
+    assert get_sms_backend().send("+15551230000", "hi again").sid
+    assert len(set(twilio_server.client_ports)) == 2
 
 
 def test_a_new_twilio_base_url_is_used_at_once(app, twilio_server):
