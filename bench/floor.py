@@ -13,7 +13,6 @@ import json
 import os
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
@@ -61,19 +60,14 @@ def transaction_ms(database_url: str) -> tuple[float, float]:
 
         for _ in range(WARM_UP):
             one()
-        client, server = time.process_time(), _process_cpu(backend)
+        client, server = time.process_time(), harness.cpu_seconds(backend)
         for _ in range(ROUNDS):
             one()
         client = 1000 * (time.process_time() - client) / ROUNDS
-        server = 1000 * (_process_cpu(backend) - server) / ROUNDS
+        server = 1000 * (harness.cpu_seconds(backend) - server) / ROUNDS
         connection.execute("DROP TABLE bench_floor")
         connection.commit()
     return client, server
-
-
-def _process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

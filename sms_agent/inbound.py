@@ -14,7 +14,7 @@ from flask import current_app
 from . import keywords
 from .extensions import db
 from .keywords import Keyword
-from .models import Task, TaskStatus, User, utcnow
+from .models import BOOKKEEPING_LOCK, Task, TaskStatus, User, utcnow
 from .phones import InvalidPhoneNumber, mask, to_e164
 
 log = logging.getLogger("sms_agent.inbound")
@@ -77,11 +77,10 @@ def receive_sms(form: Mapping[str, str]) -> Received:
 
 
 def _load_and_lock(phone: str) -> User | None:
-    """The texter, locked until the commit (PostgreSQL's FOR NO KEY UPDATE, which still
-    lets other transactions insert rows that reference them): webhooks of one texter then
-    take turns, so two of them cannot both read service_state and one overwrite the
-    other's handled sid or quota notice."""
-    return db.session.get(User, phone, with_for_update={"key_share": True})
+    """The texter, locked until the commit: webhooks of one texter take turns, so two of
+    them cannot both read service_state and one overwrite the other's handled sid or
+    quota notice."""
+    return db.session.get(User, phone, with_for_update=BOOKKEEPING_LOCK)
 
 
 def _parse(form: Mapping[str, str]) -> tuple[str, str, str, int]:

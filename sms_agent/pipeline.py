@@ -30,7 +30,15 @@ from .delivery import (
 )
 from .extensions import db
 from .llm import LLMError, get_llm_backend
-from .models import DeliveryStatus, ErrorType, Task, TaskStatus, User, utcnow
+from .models import (
+    BOOKKEEPING_LOCK,
+    DeliveryStatus,
+    ErrorType,
+    Task,
+    TaskStatus,
+    User,
+    utcnow,
+)
 from .sms import SmsError, get_sms_backend
 
 __all__ = ["OptedOut", "SendFailed", "TryAgain", "answer", "give_up", "send_notice", "send_text"]
@@ -253,7 +261,7 @@ def _first_notice_for(user: User, inbound_sid: str) -> bool:
 
     service_state is read again under the row lock the webhook takes too, so a webhook of
     the same texter committing meanwhile cannot lose this sid, nor this commit theirs."""
-    db.session.refresh(user, ["service_state"], with_for_update={"key_share": True})
+    db.session.refresh(user, ["service_state"], with_for_update=BOOKKEEPING_LOCK)
     if not user.remember_sid("noticed_sids", inbound_sid):
         db.session.rollback()
         return False

@@ -15,9 +15,10 @@ from .types import (
     Tier,
     utcnow,
 )
-from .users import User, first_of_next_month
+from .users import BOOKKEEPING_LOCK, User, first_of_next_month
 
 __all__ = [
+    "BOOKKEEPING_LOCK",
     "CRITICAL_ERROR_TYPES",
     "FINAL_DELIVERY_STATUSES",
     "ApiToken",

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 #: How many recent MessageSids each list in User.service_state keeps.
 REMEMBERED_SIDS = 20
 
+#: The row lock taken before a read-modify-write of User.service_state (with_for_update):
+#: PostgreSQL's FOR NO KEY UPDATE, so writers of one texter take turns and none overwrites
+#: another's sids, while other transactions may still insert rows that reference the texter.
+BOOKKEEPING_LOCK = {"key_share": True}
+
 
 def first_of_next_month(now: datetime, timezone_name: str = "UTC") -> datetime:
     """Midnight on the first of the next month in the user's timezone, returned in UTC."""
