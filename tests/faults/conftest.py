@@ -74,6 +74,16 @@ class Stack:
     def process(self, name: str) -> harness.Process:
         return next(p for p in reversed(self.processes) if p.name == name)
 
+    def restart_exited(self) -> None:
+        """Start again a worker or beat that exited, as production's supervisor does (the
+        README asks for one): Celery's Redis transport can end a worker when the broker
+        goes away just as a job is acknowledged (kombu: "'NoneType' object has no attribute
+        'hostname'" while restoring unacked messages)."""
+        for name in ("worker", "beat"):
+            if any(p.name == name for p in self.processes):
+                if self.process(name).popen.poll() is not None:
+                    self.processes.append(self._starters()[name]())
+
     def restart_redis(self) -> None:
         self.redis = harness.start_redis(self.redis_port, self.work_dir)
         self.processes.append(self.redis)
@@ -120,10 +130,15 @@ class Stack:
     def statuses(self) -> dict[str, int]:
         return dict(self.rows("SELECT status, count(*) FROM tasks GROUP BY status"))
 
-    def wait_until_settled(self, expected_tasks: int, timeout: float) -> dict[str, int]:
-        """Wait until `expected_tasks` tasks exist and none is queued or processing."""
+    def wait_until_settled(
+        self, expected_tasks: int, timeout: float, supervised: bool = False
+    ) -> dict[str, int]:
+        """Wait until `expected_tasks` tasks exist and none is queued or processing;
+        `supervised` restarts a worker or beat that exits meanwhile."""
 
         def settled():
+            if supervised:
+                self.restart_exited()
             statuses = self.statuses()
             done = statuses.get("completed", 0) + statuses.get("failed", 0)
             return statuses if done == expected_tasks == sum(statuses.values()) else None
