@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import sqlalchemy as sa
 
@@ -96,3 +98,19 @@ def test_cli_over_quota_shows_the_quota_notice(app, runner):
     result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "hi"])
     assert "(quota, GSM-7" in result.output
     assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 1
+
+
+def test_cli_keeps_the_services_info_lines_out_of_the_conversation(runner, caplog):
+    caplog.set_level(logging.INFO, logger="sms_agent")
+    result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "hi"])
+    assert result.exit_code == 0, result.output
+    assert not [r for r in caplog.records if r.name.startswith("sms_agent")]
+    assert logging.getLogger("sms_agent").level == logging.INFO  # restored afterwards
+
+
+def test_cli_verbose_shows_the_services_info_lines(runner, caplog):
+    caplog.set_level(logging.INFO, logger="sms_agent")
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--verbose", "hi"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "inbound" in [r.name.rsplit(".", 1)[-1] for r in caplog.records]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 
 import click
@@ -30,8 +32,11 @@ NOTICE_WAIT = 10.0
     type=click.FloatRange(0),
     help="Seconds to wait for the worker's reply.",
 )
+@click.option("--verbose", is_flag=True, help="Also show the service's INFO log lines (on stderr).")
 @click.argument("text", required=False)
-def simulate(from_number: str, inline: bool, timeout: float, text: str | None) -> None:
+def simulate(
+    from_number: str, inline: bool, timeout: float, verbose: bool, text: str | None
+) -> None:
     """Send TEXT as an SMS from --from, signed like Twilio, and print the reply SMS.
 
     Without TEXT, read one message per line from stdin until end of input or "quit".
@@ -43,8 +48,22 @@ def simulate(from_number: str, inline: bool, timeout: float, text: str | None) -
     except InvalidPhoneNumber as exc:
         raise click.BadParameter(str(exc), param_hint="--from") from exc
     lines = [text] if text is not None else _stdin_lines()
-    for line in lines:
-        _exchange(phone, line, inline, timeout)
+    with contextlib.nullcontext() if verbose else _only_warnings_logged():
+        for line in lines:
+            _exchange(phone, line, inline, timeout)
+
+
+@contextlib.contextmanager
+def _only_warnings_logged():
+    """The service's INFO lines (inbound, task answered...) would interleave with the
+    conversation on the terminal; warnings and errors still show."""
+    logger = logging.getLogger("sms_agent")
+    level = logger.level
+    logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _stdin_lines():
