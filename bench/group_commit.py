@@ -7,8 +7,8 @@ the message before answering. Storing is group commit: a request that finds no f
 flushes everything pending in one transaction (lock the texters' rows, insert the tasks with
 one multi-row `INSERT ... ON CONFLICT DO NOTHING` over raw psycopg) and one Celery publish for
 the whole batch; the others wait for the flush that carries theirs. No ORM, no keywords,
-quota, metrics, log lines or dedupe bookkeeping. Whatever rate it reaches bounds what the product's
-webhook could reach on this machine by batching.
+quota, metrics, log lines or dedupe bookkeeping. Whatever rate it reaches bounds what the
+product's webhook could reach on this machine by batching.
 """
 
 from __future__ import annotations
