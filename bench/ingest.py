@@ -58,6 +58,12 @@ def signed_lines(base_url: str, count: int, phones: int, tag: str) -> list[tuple
     return lines
 
 
+def write_tsv(path: Path, lines: list[tuple[str, str]]) -> Path:
+    """The file bench/ingest.lua reads: one "signature<TAB>body" line per request."""
+    path.write_text("".join(f"{signature}\t{body}\n" for signature, body in lines))
+    return path
+
+
 def run_wrk(base_url: str, data: Path, args) -> dict:
     argv = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s"]
     argv += ["--latency", "-s", str(LUA), base_url, "--", str(data), str(args.wrk_threads)]
@@ -145,10 +151,7 @@ def run(args, work: Path, database_url: str) -> dict:
     base_url = f"http://127.0.0.1:{port}"
     harness.migrate(env)
     count = 3000 * args.duration  # more than gunicorn can take in that time on this machine
-    data = work / "requests.tsv"
-    data.write_text(
-        "".join(f"{s}\t{b}\n" for s, b in signed_lines(base_url, count, args.phones, "wrk"))
-    )
+    data = write_tsv(work / "requests.tsv", signed_lines(base_url, count, args.phones, "wrk"))
     paced_lines = signed_lines(base_url, args.rate * args.rate_seconds, args.phones, "paced")
     warm_lines = signed_lines(base_url, 5 * 200, args.phones, "warm-up")
     runs = [
@@ -168,7 +171,8 @@ def run(args, work: Path, database_url: str) -> dict:
         }
         results["tasks_stored"] = _count_tasks(database_url)
         if args.group_commit:
-            results["group_commit"] = group_commit(args, env, work, warm_lines[800:])
+            warm_left = warm_lines[len(runs) * 200 :]  # the runs above took 200 each
+            results["group_commit"] = group_commit(args, env, work, warm_left)
         results["floor"] = floor(env)
     finally:
         redis.stop()
@@ -179,9 +183,8 @@ def group_commit(args, env: dict, work: Path, warm_lines: list) -> dict:
     """The batching bound (bench/group_commit.py), on MessageSids of its own: resending the
     ingest run's would measure the cheaper path of a duplicate."""
     base_url = env["PUBLIC_BASE_URL"]
-    data = work / "group-commit.tsv"
     lines = signed_lines(base_url, 3000 * args.duration, args.phones, "batched")
-    data.write_text("".join(f"{s}\t{b}\n" for s, b in lines))
+    data = write_tsv(work / "group-commit.tsv", lines)
     measure = lambda: run_wrk(base_url, data, args)  # noqa: E731
     return serve(env, work, "bench.group_commit:create_app()", measure, warm_lines)
 
