@@ -49,7 +49,7 @@ if _settings.LOG_FORMAT == "json":
 
 def post_worker_init(worker):
     """Warm the new worker's database and broker connections before it takes requests."""
-    from sms_agent.health import warm_up
+    from sms_agent.ops.health import warm_up
 
     if "celery" not in getattr(worker.wsgi, "extensions", {}):
         return  # not our app (the benchmark's bare ceiling app runs with this file too)

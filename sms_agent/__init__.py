@@ -13,7 +13,7 @@ from .extensions import db, login_manager, migrate
 
 
 def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
-    """Build the app: config, extensions, surfaces, errors, commands and the job queue."""
+    """Build the app: config, extensions, model rules, surfaces, errors, commands, jobs."""
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config or config_for())
     app.config.update(overrides)
@@ -22,6 +22,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     register_logging(app)
     register_proxy(app)
     register_extensions(app)
+    register_session_rules(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -36,7 +37,7 @@ def check_production_settings(app: Flask) -> None:
 
 
 def register_logging(app: Flask) -> None:
-    from .logs import configure_logging
+    from .ops.logs import configure_logging
 
     configure_logging(app)
 
@@ -64,9 +65,21 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
 
 
+def register_session_rules(app: Flask) -> None:
+    """What must happen on every write, whoever writes: the tier-upgrade rule, metrics of
+    committed rows, and alerts about committed critical errors."""
+    from . import quota
+    from .ops import alerts, metrics
+
+    quota.init_app(app)
+    metrics.init_app(app)
+    alerts.init_app(app)
+
+
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, guards, health, metrics, webhook
+    from . import admin, api, guards, webhook
     from .extensions import csrf
+    from .ops import health
 
     guards.init_app(app)
 
@@ -76,7 +89,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
-    app.register_blueprint(metrics.bp)
     admin.init_app(app)
 
 

@@ -1,4 +1,8 @@
-"""Celery jobs: they take ids, call the pipeline, and own only retry policy."""
+"""Celery jobs: they take ids, call one domain function, commit, and own only retry policy.
+
+Answering a task and sending a notice come from the webhook and the API; sweeping stranded
+tasks and rolling quota windows come from beat.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
 
-from . import pipeline
+from . import notices, quota
+from .answering import pipeline
 from .extensions import db
 from .models import User
+from .ops import sweeper
 
 log = logging.getLogger("sms_agent.jobs")
 
@@ -42,7 +48,31 @@ def send_notice(phone: str, kind: str, reply_to: str | None = None) -> bool:
     if user is None:
         log.error("notice %s for unknown number dropped", kind)
         return False
-    return pipeline.send_notice(user, kind, reply_to=reply_to)
+    sent = notices.send_notice(user, kind, reply_to=reply_to)
+    db.session.commit()
+    return sent
+
+
+@shared_task(name="sms_agent.jobs.sweep_stale_tasks", ignore_result=True)
+def sweep_stale_tasks() -> int:
+    """Enqueue again the tasks a broker outage or a killed worker left behind."""
+    task_ids = sweeper.claim_stranded()
+    db.session.commit()  # their clocks restart before their jobs exist
+    for task_id in task_ids:
+        enqueue_answer(task_id)
+    if task_ids:
+        log.warning("re-enqueued %d stale tasks", len(task_ids))
+    return len(task_ids)
+
+
+@shared_task(name="sms_agent.jobs.roll_quota_windows", ignore_result=True)
+def roll_quota_windows() -> int:
+    """Start a new window for users whose window ended while they were not texting."""
+    rolled = quota.roll_expired_windows()
+    db.session.commit()
+    if rolled:
+        log.info("started a new quota window for %d users", rolled)
+    return rolled
 
 
 def _publish(job, *args) -> bool:

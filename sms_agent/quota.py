@@ -1,14 +1,27 @@
-"""Tier limits, the monthly quota window, bulk resets and tier changes."""
+"""The monthly quota, in one place: limits per tier, the window, admission, counting,
+giving a request back, resets and tier changes.
+
+A request counts when it is admitted, not when it is answered: counting on completion let
+five requests through at 99 of 100, because each was checked before any had finished.
+Admission is one conditional UPDATE, so the database decides between racing requests (the
+row's write lock on PostgreSQL, the single writer on SQLite) and N requests at quota - 1
+admit exactly one, whichever path they came by (webhook or API).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .extensions import db
-from .models import Tier, User, first_of_next_month, utcnow
+from .models import Task, Tier, User, first_of_next_month, utcnow
+
+_PAID_TIERS = {Tier.PREMIUM.value, Tier.ENTERPRISE.value}
 
 
 class UnknownTier(ValueError):
@@ -25,36 +38,117 @@ def segment_budget(tier: str) -> int:
     return int(current_app.config[f"SEGMENTS_{tier.upper()}"])
 
 
-def remaining(user: User, now: datetime | None = None) -> int:
-    user.roll_quota_window(now)
-    return max(0, monthly_limit(user.tier) - (user.monthly_requests or 0))
+# -- the window ---------------------------------------------------------------------------
+def window_has_ended(user: User, now: datetime | None = None) -> bool:
+    return user.rate_limit_reset is None or (now or utcnow()) >= user.rate_limit_reset
 
 
-def change_tier(user: User, new_tier: str) -> str:
-    """Move a user to another tier and return the old one.
-
-    An upgrade to a paid tier resets the monthly counter; that rule lives in the model's
-    flush hook so every path (API, admin, CLI) gets it.
-    """
-    if new_tier not in Tier.values():
-        raise UnknownTier(f"unknown tier {new_tier!r}; choose one of {', '.join(Tier.values())}")
-    old_tier = user.tier
-    user.tier = new_tier
-    return old_tier
-
-
-def reset_all(now: datetime | None = None) -> int:
-    """Start a new monthly window for every user; one UPDATE per distinct timezone."""
+def start_new_window(user: User, now: datetime | None = None) -> None:
+    """A fresh monthly window that ends on the first of next month, the user's local time."""
     now = now or utcnow()
-    timezones = db.session.scalars(sa.select(User.timezone).distinct()).all()
+    user.monthly_requests = 0
+    user.rate_limit_reset = first_of_next_month(now, user.timezone or "UTC")
+
+
+def used(user: User, now: datetime | None = None) -> int:
+    """Requests counted in the current window (0 once the window has ended)."""
+    return 0 if window_has_ended(user, now) else (user.monthly_requests or 0)
+
+
+def remaining(user: User, now: datetime | None = None) -> int:
+    return max(0, monthly_limit(user.tier) - used(user, now))
+
+
+def has_room(user: User, now: datetime | None = None) -> bool:
+    """What the loaded row says; `admit` is what decides."""
+    return remaining(user, now) > 0
+
+
+# -- admission and counting ---------------------------------------------------------------
+def _limit_of_tier() -> sa.Case:
+    """The row's own tier picks its limit, so a tier change racing an admission is exact."""
+    return sa.case(
+        {tier: monthly_limit(tier) for tier in Tier.values()},
+        value=User.tier,
+        else_=0,
+    )
+
+
+def admit(user: User, now: datetime | None = None) -> datetime | None:
+    """Count one request for `user` if the quota has room, and return the end of the window
+    it was counted in (store it as the task's quota_window, for give_back); None when the
+    quota is used up.
+
+    One UPDATE rolls an ended window, checks the limit and counts, and returns the new
+    counter; the loaded `user` is brought up to date without another read. The caller
+    commits (and must roll back if it then stores nothing)."""
+    now = now or utcnow()
+    ended = sa.or_(User.rate_limit_reset.is_(None), User.rate_limit_reset <= now)
+    next_reset = first_of_next_month(now, user.timezone or "UTC")
+    row = db.session.execute(
+        sa.update(User)
+        .where(
+            User.phone_number == user.phone_number,
+            sa.or_(ended, sa.func.coalesce(User.monthly_requests, 0) < _limit_of_tier()),
+        )
+        .values(
+            monthly_requests=sa.case(
+                (ended, 1), else_=sa.func.coalesce(User.monthly_requests, 0) + 1
+            ),
+            rate_limit_reset=sa.case((ended, next_reset), else_=User.rate_limit_reset),
+            total_requests=sa.func.coalesce(User.total_requests, 0) + 1,
+            last_active=now,
+        )
+        .returning(User.monthly_requests, User.total_requests, User.rate_limit_reset)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    for name in ("monthly_requests", "total_requests", "rate_limit_reset"):
+        set_committed_value(user, name, getattr(row, name))
+    set_committed_value(user, "last_active", now)
+    return row.rate_limit_reset
+
+
+def give_back(task: Task) -> None:
+    """A failed task returns its request: to the monthly count while the window it was
+    counted in still runs, and to the total in any case. At most once per task."""
+    if task.quota_window is None:
+        return
+    same_window = User.rate_limit_reset == task.quota_window
+    db.session.execute(
+        sa.update(User)
+        .where(User.phone_number == task.user_phone)
+        .values(
+            monthly_requests=sa.case(
+                (sa.and_(same_window, User.monthly_requests > 0), User.monthly_requests - 1),
+                else_=User.monthly_requests,
+            ),
+            total_requests=sa.case(
+                (User.total_requests > 0, User.total_requests - 1), else_=User.total_requests
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    task.quota_window = None
+    user = db.session.identity_map.get(db.session.identity_key(User, task.user_phone))
+    if user is not None:
+        db.session.expire(user, ["monthly_requests", "total_requests"])
+
+
+# -- resets and tiers ---------------------------------------------------------------------
+def _reset_windows(condition, now: datetime) -> int:
+    """One UPDATE per timezone among the users matching `condition`, since each window
+    ends at local midnight."""
+    timezones = db.session.scalars(sa.select(User.timezone).where(condition).distinct()).all()
     total = 0
     for timezone_name in timezones:
         result = db.session.execute(
             sa.update(User)
-            .where(User.timezone == timezone_name)
+            .where(condition, User.timezone == timezone_name)
             .values(
                 monthly_requests=0,
-                rate_limit_reset=first_of_next_month(now, timezone_name),
+                rate_limit_reset=first_of_next_month(now, timezone_name or "UTC"),
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)
@@ -62,3 +156,47 @@ def reset_all(now: datetime | None = None) -> int:
         total += result.rowcount
     db.session.expire_all()
     return total
+
+
+def reset_all(now: datetime | None = None) -> int:
+    """Start a new monthly window for every user (flask quota reset)."""
+    return _reset_windows(sa.true(), now or utcnow())
+
+
+def roll_expired_windows(now: datetime | None = None) -> int:
+    """Start a new window for every user whose window has passed. Windows also roll when a
+    texter writes; this keeps what the admin and API show right for those who have not."""
+    now = now or utcnow()
+    return _reset_windows(User.rate_limit_reset <= now, now)
+
+
+def reset_user(user: User, now: datetime | None = None) -> None:
+    """Reset one user's counter (the admin's bulk action)."""
+    start_new_window(user, now)
+
+
+def change_tier(user: User, new_tier: str) -> str:
+    """Move a user to another tier and return the old one. An upgrade to a paid tier
+    resets the monthly counter (see `_upgrade_resets_quota`, which holds on every path)."""
+    if new_tier not in Tier.values():
+        raise UnknownTier(f"unknown tier {new_tier!r}; choose one of {', '.join(Tier.values())}")
+    old_tier = user.tier
+    user.tier = new_tier
+    return old_tier
+
+
+def _upgrade_resets_quota(session: Session, _context, _instances) -> None:
+    """An admin form or an API PUT may set the tier without calling change_tier; checking at
+    flush time makes the upgrade rule hold for every writer."""
+    for obj in session.dirty:
+        if not isinstance(obj, User):
+            continue
+        history = inspect(obj).attrs.tier.history
+        if history.added and history.deleted and history.added[0] in _PAID_TIERS:
+            obj.monthly_requests = 0
+
+
+def init_app(_app: Flask) -> None:
+    """Register the tier rule on every ORM session (once per process)."""
+    if not event.contains(Session, "before_flush", _upgrade_resets_quota):
+        event.listen(Session, "before_flush", _upgrade_resets_quota)

@@ -16,7 +16,7 @@ from twilio.request_validator import RequestValidator
 from .extensions import db
 from .models import OutboundMessage, Task, TaskStatus
 from .phones import to_e164
-from .sms import quiet_console
+from .vendors.twilio import quiet_console
 
 #: The URL Flask's test client reports when no PUBLIC_BASE_URL is configured.
 LOCAL_BASE_URL = "http://localhost"

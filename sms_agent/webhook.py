@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from . import delivery, inbound, jobs, metrics
+from . import inbound, jobs, outbound
 from .extensions import db
+from .ops import metrics
 
 log = logging.getLogger("sms_agent.webhook")
 
@@ -82,7 +83,7 @@ def delivery_status():
     status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
     if not inbound.is_message_sid(sid):
         abort(400, "MessageSid is missing or malformed")
-    delivery.record_delivery_status(sid, status, request.form.get("ErrorCode"))
+    outbound.record_delivery_status(sid, status, request.form.get("ErrorCode"))
     db.session.commit()
     return empty_twiml()
 

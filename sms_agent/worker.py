@@ -47,7 +47,7 @@ def celery_settings(config) -> dict:
             "interval_max": 0.1,
         },
         "worker_hijack_root_logger": False,
-        "imports": ["sms_agent.jobs", "sms_agent.maintenance_jobs"],
+        "imports": ["sms_agent.jobs"],
         "beat_schedule": beat_schedule(config),
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
     }
@@ -70,12 +70,12 @@ def beat_schedule(config) -> dict:
     sweep_every = config["SWEEP_INTERVAL_SECONDS"]
     return {
         "sweep-stale-tasks": {
-            "task": "sms_agent.maintenance_jobs.sweep_stale_tasks",
+            "task": "sms_agent.jobs.sweep_stale_tasks",
             "schedule": sweep_every,
             "options": {"expires": sweep_every},
         },
         "roll-quota-windows": {
-            "task": "sms_agent.maintenance_jobs.roll_quota_windows",
+            "task": "sms_agent.jobs.roll_quota_windows",
             "schedule": 3600.0,
             "options": {"expires": 3600},
         },

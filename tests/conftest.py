@@ -15,8 +15,10 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from config import TestingConfig
-from sms_agent import create_app, llm, sms
+from sms_agent import create_app
 from sms_agent.extensions import db
+from sms_agent.vendors import openai as llm
+from sms_agent.vendors import twilio as sms
 
 
 @contextlib.contextmanager

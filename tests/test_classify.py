@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sms_agent.classify import Classification, classify
+from sms_agent.answering.classify import Classification, classify
 from sms_agent.models import Category
 
 EXAMPLES = Path(__file__).parent / "data" / "classify_examples.csv"

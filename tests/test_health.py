@@ -5,7 +5,7 @@ from __future__ import annotations
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
-from sms_agent.health import warm_up
+from sms_agent.ops.health import warm_up
 
 UNREACHABLE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"

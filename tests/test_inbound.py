@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from datetime import timedelta
@@ -134,7 +135,8 @@ def test_a_new_window_gets_a_new_quota_notice_when_used_up_again(app):
 def test_a_window_that_has_ended_lets_the_user_ask_again(app):
     make_user("+15551230000", monthly_requests=100, rate_limit_reset=utcnow() - timedelta(days=1))
     assert receive("question").outcome == "task"
-    assert user().monthly_requests == 0
+    assert user().monthly_requests == 1  # the first request of the new window
+    assert user().rate_limit_reset > utcnow()
 
 
 def test_a_retried_keyword_is_handled_once(app):
@@ -211,3 +213,9 @@ def test_malformed_forms_are_refused(app, fields):
 
 def test_garbage_num_media_counts_as_none(app):
     assert receive("hi there", NumMedia="lots").task_id is not None
+
+
+def test_a_new_texter_is_logged_on_first_contact(app, caplog):
+    with caplog.at_level(logging.INFO, logger="sms_agent"):
+        receive_sms(inbound_form("hello", From="+15550001234"))
+    assert "new user ***1234 on tier free" in caplog.text

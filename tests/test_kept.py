@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from sms_agent.kept import PerThread
+from sms_agent.vendors.per_thread import PerThread
 
 
 class Recorder:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sms_agent.keywords import WORDS, Keyword, parse
+from sms_agent.inbound.keywords import WORDS, Keyword, parse
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,13 @@ import time
 
 import pytest
 
-from sms_agent.llm import OFFLINE_NOTICE, LLMError, OfflineBackend, OpenAIBackend, get_llm_backend
+from sms_agent.vendors.openai import (
+    OFFLINE_NOTICE,
+    LLMError,
+    OfflineBackend,
+    OpenAIBackend,
+    get_llm_backend,
+)
 from tests.standins import SilentServer, chat_completion, openai_error, openai_standin, unused_port
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]

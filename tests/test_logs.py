@@ -11,7 +11,7 @@ import pytest
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
-from sms_agent.logs import REQUEST_ID_HEADER, mask_phone_numbers
+from sms_agent.ops.logs import REQUEST_ID_HEADER, mask_phone_numbers
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_a_whole_exchange_logs_neither_the_body_nor_the_full_number(app, log_lin
 
 
 def test_a_celery_worker_logs_its_own_lines_through_our_handler(app):
-    from sms_agent.logs import route_celery_logs
+    from sms_agent.ops.logs import route_celery_logs
 
     ours, root = logging.getLogger("sms_agent"), logging.getLogger()
     handler = next(h for h in ours.handlers if h._sms_agent)
@@ -121,9 +121,9 @@ def test_a_celery_worker_logs_its_own_lines_through_our_handler(app):
 
 def test_a_worker_logs_no_line_per_vendor_http_request(app, twilio_server, openai_server):
     """The SDKs log each request at INFO (Twilio's about ten lines, headers one by one)."""
-    from sms_agent.llm import get_llm_backend
-    from sms_agent.logs import route_celery_logs
-    from sms_agent.sms import get_sms_backend
+    from sms_agent.ops.logs import route_celery_logs
+    from sms_agent.vendors.openai import get_llm_backend
+    from sms_agent.vendors.twilio import get_sms_backend
 
     ours, root = logging.getLogger("sms_agent"), logging.getLogger()
     handler = next(h for h in ours.handlers if h._sms_agent)
@@ -158,7 +158,7 @@ def test_debug_level_shows_the_vendor_lines_too(database_url):
 
 
 def test_the_context_filter_passes_a_malformed_record_on_to_loggings_error_report():
-    from sms_agent.logs import ContextFilter
+    from sms_agent.ops.logs import ContextFilter
 
     record = logging.LogRecord("sms_agent.test", logging.INFO, __file__, 1, "%s %s", ("one",), None)
     assert ContextFilter().filter(record) is True

@@ -10,8 +10,8 @@ from datetime import timedelta
 from prometheus_client import REGISTRY
 
 from sms_agent.extensions import db
-from sms_agent.metrics import count_inbound
 from sms_agent.models import ErrorType, OutboundMessage, TaskStatus, utcnow
+from sms_agent.ops.metrics import count_inbound
 from tests.factories import make_error, make_task, make_user
 
 
@@ -59,7 +59,7 @@ def test_sms_count_once_the_backend_accepted_them(app):
 
 
 def test_queue_wait_is_observed_when_a_worker_claims_a_task(app):
-    from sms_agent.pipeline import claim
+    from sms_agent.answering.pipeline import claim
 
     task = make_task(created_at=utcnow() - timedelta(seconds=4))
     count_before = sample("job_queue_wait_seconds_count")
@@ -109,7 +109,7 @@ def test_multiprocess_mode_adds_up_every_process(app, tmp_path):
     """Values written by another process (a second gunicorn or Celery worker) appear too."""
     script = textwrap.dedent(
         """
-        from sms_agent.metrics import count_inbound
+        from sms_agent.ops.metrics import count_inbound
         count_inbound("duplicate"); count_inbound("duplicate")
         """
     )

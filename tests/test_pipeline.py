@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import pipeline
-from sms_agent.delivery import new_message, plan
+from sms_agent.answering import classify, pipeline
 from sms_agent.extensions import db
-from sms_agent.llm import LLMError
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
+from sms_agent.outbound.send import new_message, plan
+from sms_agent.vendors.openai import LLMError
 from tests.factories import make_task, make_user
 from tests.standins import SilentServer, chat_completion, openai_error, twilio_error
 
@@ -47,16 +47,17 @@ def test_offline_answer_is_sent_and_labelled(app, capsys):
     assert "[Offline mode]" in capsys.readouterr().out
 
 
-def test_a_one_part_reply_takes_nine_statements(app, count_queries):
+def test_a_one_part_reply_takes_eight_statements(app, count_queries):
     """Claim (returning the task), texter, history, stored answer with its part, the
-    texter's opt-out before sending, then counters, completion and the part's sid. Nothing
-    is read again after a commit, and nothing is flushed early by a read in between."""
+    texter's opt-out before sending, then completion and the part's sid (the request was
+    counted when it was admitted). Nothing is read again after a commit, and nothing is
+    flushed early by a read in between."""
     task_id = make_task(sms_content="How do I fix a KeyError in Python?").id
     with count_queries() as counter:
         assert pipeline.answer(task_id) == "answered"
     task_updates = [s for s in counter.statements if s.lstrip().startswith("UPDATE tasks")]
     assert len(task_updates) == 3
-    assert len(counter.statements) == 9
+    assert len(counter.statements) == 8
 
 
 def test_model_answer_records_what_the_provider_said(app, openai_server):
@@ -290,7 +291,7 @@ def test_an_exhausted_ai_credit_fails_at_once_with_an_apology(app, openai_server
 
 
 def test_give_up_records_a_timeout_as_openai_timeout(app):
-    from sms_agent.llm import LLMError
+    from sms_agent.vendors.openai import LLMError
 
     task = make_task()
     cause = LLMError("AI timeout", error_type="openai_timeout", retryable=True)
@@ -309,7 +310,7 @@ def test_giving_up_after_a_retry_reads_the_task_again(app, monkeypatch):
     def the_model_times_out(task, user):
         raise LLMError("AI timeout", error_type="openai_timeout", retryable=True)
 
-    monkeypatch.setattr(pipeline, "_ask_model", the_model_times_out)
+    monkeypatch.setattr(pipeline, "ask_model", the_model_times_out)
     with pytest.raises(pipeline.TryAgain) as caught:
         pipeline.answer(task_id)
     with db.engine.begin() as other_worker:
@@ -359,7 +360,7 @@ def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch
     def broken(_text):
         raise ZeroDivisionError("bug in the classifier")
 
-    monkeypatch.setattr(pipeline.classify, "classify", broken)
+    monkeypatch.setattr(classify, "classify", broken)
     task = make_task()
     assert pipeline.answer(task.id) == "failed"
     assert errors()[0].error_type == "system_error"
@@ -372,7 +373,7 @@ def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch
 
 def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
     task = make_task(sms_content="What is the capital of France?")
-    ask_model = pipeline._ask_model
+    ask_model = pipeline.ask_model
 
     def ask_model_then_the_texter_sends_stop(task, user):
         ask_model(task, user)
@@ -383,7 +384,7 @@ def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
                 .values(opted_out_at=utcnow())
             )
 
-    monkeypatch.setattr(pipeline, "_ask_model", ask_model_then_the_texter_sends_stop)
+    monkeypatch.setattr(pipeline, "ask_model", ask_model_then_the_texter_sends_stop)
     assert pipeline.answer(task.id) == "opted_out"
     task = fresh(task)
     assert task.status == "failed" and task.ai_response is not None
@@ -402,47 +403,9 @@ def test_a_stop_sent_while_the_model_fails_gets_no_apology(app, monkeypatch):
             )
         raise LLMError("AI error 400", error_type="openai_error", retryable=False)
 
-    monkeypatch.setattr(pipeline, "_ask_model", the_texter_sends_stop_then_the_model_fails)
+    monkeypatch.setattr(pipeline, "ask_model", the_texter_sends_stop_then_the_model_fails)
     assert pipeline.answer(task.id) == "failed"
     assert fresh(task).status == "failed"
-    assert outbox() == []
-
-
-def test_send_text_refuses_an_opted_out_user_and_stores_nothing(app):
-    user = make_user(opted_out_at=utcnow())
-    with pytest.raises(pipeline.OptedOut):
-        pipeline.send_text(user, "hello", kind="api")
-    assert outbox() == []
-
-
-def test_send_text_records_encoding_and_segments(app):
-    user = make_user()
-    [message] = pipeline.send_text(user, "Hello 😀 " * 10, kind="api")
-    db.session.commit()
-    assert (message.encoding, message.segments, message.status) == ("UCS-2", 2, "sent")
-
-
-def test_a_notice_keeps_the_sid_a_webhook_recorded_meanwhile(app):
-    """The notice job read the texter before a webhook of theirs handled a keyword."""
-    user = make_user()
-    assert user.service_state == {}  # read by the job...
-    with db.engine.begin() as webhook:  # ...when the webhook commits a handled keyword
-        webhook.execute(
-            sa.update(User)
-            .where(User.phone_number == user.phone_number)
-            .values(service_state={"handled_sids": ["SM" + "2" * 32]})
-        )
-    assert pipeline.send_notice(user, "help", reply_to="SM" + "1" * 32) is True
-    db.session.expire_all()
-    assert db.session.get(User, user.phone_number).service_state == {
-        "handled_sids": ["SM" + "2" * 32],
-        "noticed_sids": ["SM" + "1" * 32],
-    }
-
-
-def test_send_notice_is_skipped_for_opted_out_users(app):
-    user = make_user(opted_out_at=utcnow())
-    assert pipeline.send_notice(user, "help") is False
     assert outbox() == []
 
 
@@ -461,51 +424,6 @@ def test_a_send_whose_answer_was_lost_is_not_sent_again(app, twilio_server):
     assert pipeline.answer(task.id) == "answered"
     assert twilio_server.requests == []
     assert len(outbox()) == 1
-
-
-def test_help_tells_the_commands_and_the_quota_left(app):
-    user = make_user(monthly_requests=7)
-    assert pipeline.send_notice(user, "help") is True
-    [sms] = outbox("help")
-    assert "RESET" in sms.body and "USAGE" in sms.body and "STOP" in sms.body
-    assert "93 of 100 requests left" in sms.body
-
-
-def test_usage_and_quota_notices_say_when_the_quota_resets(app):
-    from datetime import UTC, datetime
-
-    reset = datetime(2031, 3, 1, tzinfo=UTC)
-    user = make_user(monthly_requests=100, rate_limit_reset=reset)
-    pipeline.send_notice(user, "usage")
-    pipeline.send_notice(user, "quota")
-    usage, quota_notice = outbox("usage")[0], outbox("quota")[0]
-    assert "used 100 of 100" in usage.body and "Mar 1" in usage.body
-    assert "all 100 requests" in quota_notice.body and "Mar 1" in quota_notice.body
-
-
-def test_the_reset_day_is_the_texters_local_day(app):
-    from datetime import UTC, datetime
-
-    # Midnight on Mar 1 in Tokyo is still Feb 28 in UTC.
-    reset = datetime(2031, 2, 28, 15, 0, tzinfo=UTC)
-    user = make_user(timezone="Asia/Tokyo", rate_limit_reset=reset)
-    pipeline.send_notice(user, "usage")
-    assert "Mar 1" in outbox("usage")[0].body
-
-
-@pytest.mark.parametrize("kind", ["help", "usage", "quota", "media", "opt_in", "reset", "apology"])
-def test_every_notice_fits_one_sms(app, kind):
-    """One segment even with the longest numbers: a five-digit quota, a long month."""
-    app.config["QUOTA_ENTERPRISE"] = 99999
-    reset = utcnow().replace(month=9, day=30, hour=12)
-    pipeline.send_notice(make_user(tier="enterprise", rate_limit_reset=reset), kind)
-    [sms] = outbox(kind)
-    assert sms.segments == 1 and sms.encoding == "GSM-7"
-
-
-def test_an_unknown_notice_is_a_programming_error(app):
-    with pytest.raises(ValueError, match="unknown notice"):
-        pipeline.send_notice(make_user(), "birthday")
 
 
 def test_workers_racing_for_one_task_let_exactly_one_claim_it(app):

@@ -1,12 +1,21 @@
-"""Quotas: tier limits, tier changes and the bulk monthly reset."""
+"""Quotas: limits, the window, admission (exact under concurrency), giving back, resets."""
 
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from sms_agent import quota
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from tests.factories import make_user
+from sms_agent.models import Task, User, utcnow
+from tests.factories import make_task, make_user
+
+
+def reloaded(user: User) -> User:
+    db.session.expire_all()
+    return db.session.get(User, user.phone_number)
 
 
 def test_limits_come_from_config(app):
@@ -14,12 +23,96 @@ def test_limits_come_from_config(app):
     user = make_user(monthly_requests=2)
     assert quota.remaining(user) == 1
     user.monthly_requests = 3
-    assert not user.can_make_request()
+    assert not quota.has_room(user)
 
 
 def test_segment_budget_per_tier(app):
     assert quota.segment_budget("free") == 3
     assert quota.segment_budget("premium") == 10
+
+
+def test_admission_counts_the_request_at_once(app):
+    user = make_user(monthly_requests=5, total_requests=40)
+    window = quota.admit(user)
+    db.session.commit()
+    assert window == user.rate_limit_reset
+    fresh = reloaded(user)
+    assert (fresh.monthly_requests, fresh.total_requests) == (6, 41)
+
+
+def test_admission_refuses_at_the_limit_and_counts_nothing(app):
+    user = make_user(monthly_requests=100)
+    assert quota.admit(user) is None
+    db.session.commit()
+    assert reloaded(user).monthly_requests == 100
+
+
+def test_admission_after_the_window_ended_starts_a_new_one(app):
+    user = make_user(monthly_requests=100, rate_limit_reset=utcnow() - timedelta(days=1))
+    window = quota.admit(user)
+    db.session.commit()
+    assert window is not None and window > utcnow()
+    assert reloaded(user).monthly_requests == 1
+
+
+def test_the_limit_is_the_tier_the_row_has_when_admitted(app):
+    """A tier change committed after the texter was loaded still decides."""
+    user = make_user(monthly_requests=100)
+    with db.engine.begin() as other:
+        other.execute(
+            sa.update(User).where(User.phone_number == user.phone_number).values(tier="premium")
+        )
+    assert quota.admit(user) is not None
+
+
+def test_parallel_admissions_at_quota_minus_one_admit_exactly_one(app):
+    phone = make_user(monthly_requests=99).phone_number
+    barrier = threading.Barrier(6)
+    admitted = []
+
+    def request():
+        with app.app_context():
+            user = db.session.get(User, phone)
+            barrier.wait()
+            admitted.append(quota.admit(user) is not None)
+            db.session.commit()
+            db.session.remove()
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(admitted) == [False] * 5 + [True]
+    assert reloaded(db.session.get(User, phone)).monthly_requests == 100
+
+
+def test_a_failed_task_gives_its_request_back(app):
+    user = make_user(monthly_requests=10, total_requests=10)
+    window = quota.admit(user)
+    task = make_task(user=user, quota_window=window)
+    pipeline.give_up(task.id, RuntimeError("model down"))
+    fresh = reloaded(user)
+    assert (fresh.monthly_requests, fresh.total_requests) == (10, 10)
+    assert db.session.get(Task, task.id).quota_window is None
+
+
+def test_a_request_is_given_back_only_once(app):
+    user = make_user(monthly_requests=10)
+    task = make_task(user=user, quota_window=quota.admit(user))
+    quota.give_back(task)
+    quota.give_back(task)
+    db.session.commit()
+    assert reloaded(user).monthly_requests == 10
+
+
+def test_a_failure_from_an_ended_window_leaves_the_new_window_alone(app):
+    user = make_user(monthly_requests=3, total_requests=50)
+    task = make_task(user=user, quota_window=datetime(2020, 1, 1, tzinfo=UTC))
+    quota.give_back(task)
+    db.session.commit()
+    fresh = reloaded(user)
+    assert (fresh.monthly_requests, fresh.total_requests) == (3, 49)
 
 
 def test_change_tier_returns_the_old_tier_and_resets_on_upgrade(app):
@@ -47,3 +140,41 @@ def test_reset_all_starts_a_new_window_in_each_users_timezone(app):
     # Midnight on 1 April in Tokyo is 15:00 UTC on 31 March.
     assert tokyo.rate_limit_reset == datetime(2026, 3, 31, 15, tzinfo=UTC)
     assert utc.rate_limit_reset == datetime(2026, 4, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("tier", "limit"), [("free", 100), ("premium", 1000), ("enterprise", 10000)]
+)
+def test_each_tier_has_its_monthly_limit(app, tier, limit):
+    user = make_user(tier=tier, monthly_requests=limit - 1)
+    assert quota.has_room(user)
+    user.monthly_requests = limit
+    assert not quota.has_room(user)
+
+
+def test_an_ended_window_rolls_to_the_first_of_next_month_in_the_users_timezone(app):
+    user = make_user(monthly_requests=100, timezone="America/New_York")
+    user.rate_limit_reset = datetime(2026, 1, 1, tzinfo=UTC)
+    db.session.commit()
+    now = datetime(2026, 1, 15, 12, tzinfo=UTC)
+    assert quota.has_room(user, now)
+    assert quota.admit(user, now) == datetime(2026, 2, 1, 5, tzinfo=UTC)  # midnight in NY
+    assert user.monthly_requests == 1
+
+
+def test_a_december_window_ends_in_january(app):
+    user = make_user()
+    quota.start_new_window(user, now=datetime(2026, 12, 20, tzinfo=UTC))
+    assert user.rate_limit_reset == datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def test_completing_a_task_counts_nothing_more(app):
+    """The request was counted when it was admitted."""
+    user = make_user()
+    task = make_task(user=user, quota_window=quota.admit(user))
+    task.mark_completed("Answer")
+    db.session.commit()
+    task.mark_completed("Edited")
+    db.session.commit()
+    fresh = reloaded(user)
+    assert (fresh.total_requests, fresh.monthly_requests) == (1, 1)

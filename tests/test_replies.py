@@ -6,11 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sms_agent.replies import (
-    ELLIPSIS,
-    GSM_7,
-    UCS_2,
-    encoding_of,
+from sms_agent.outbound.gsm import ELLIPSIS, GSM_7, UCS_2, encoding_of
+from sms_agent.outbound.shape import (
     fit_to_segments,
     message_length,
     segment_count,

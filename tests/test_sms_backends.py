@@ -8,7 +8,13 @@ import time
 
 import pytest
 
-from sms_agent.sms import OutboxBackend, SmsError, TwilioBackend, get_sms_backend, quiet_console
+from sms_agent.vendors.twilio import (
+    OutboxBackend,
+    SmsError,
+    TwilioBackend,
+    get_sms_backend,
+    quiet_console,
+)
 from tests.standins import SilentServer, twilio_error, twilio_standin, unused_port
 
 ACCOUNT = "AC" + "0" * 32

@@ -9,10 +9,11 @@ import sqlalchemy as sa
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
-from sms_agent.maintenance_jobs import roll_expired_quota_windows
+from sms_agent.jobs import sweep_stale_tasks as sweep
 from sms_agent.models import OutboundMessage, Task, TaskStatus, User, utcnow
+from sms_agent.ops.sweeper import stale_task_ids
+from sms_agent.quota import roll_expired_windows as roll_expired_quota_windows
 from sms_agent.simulator import jobs_inline
-from sms_agent.sweeper import stale_task_ids, sweep
 from sms_agent.worker import celery_settings
 from tests.factories import make_task, make_user
 
@@ -53,7 +54,7 @@ def test_sweeping_twice_still_answers_once(app):
     task = stranded(TaskStatus.QUEUED.value)
     with jobs_inline():
         sweep()
-        sweep(now=utcnow() + LONG_AGO)
+        sweep()
     assert len(replies_to(task)) == 1
 
 
@@ -118,7 +119,7 @@ def test_beat_runs_the_sweeper_and_the_quota_safety_net(app):
     celery_app = app.extensions["celery"]
     celery_app.loader.import_default_modules()
     assert set(schedule) <= set(celery_app.tasks)
-    sweeper = schedule["sms_agent.maintenance_jobs.sweep_stale_tasks"]
+    sweeper = schedule["sms_agent.jobs.sweep_stale_tasks"]
     assert sweeper["schedule"] == app.config["SWEEP_INTERVAL_SECONDS"]
 
 

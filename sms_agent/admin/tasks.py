@@ -83,6 +83,7 @@ class TaskView(AdminModelView):
         "created_at",
         "updated_at",
         "completed_at",
+        "quota_window",  # the quota's own bookkeeping (quota.give_back), not for editing
     ]
     form_rules = sections(
         rules.FieldSet(

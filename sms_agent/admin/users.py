@@ -11,7 +11,7 @@ from wtforms import SelectField
 
 from ..extensions import db
 from ..models import Tier, User
-from ..quota import change_tier
+from ..quota import change_tier, reset_user
 from .base import AdminModelView, ReadOnlyValue, sections, select_choices
 from .conversation import thread_for
 
@@ -105,7 +105,7 @@ class UserView(AdminModelView):
     def action_reset_monthly(self, ids) -> None:
         users = self.selected(ids)
         for user in users:
-            user.reset_monthly_requests()
+            reset_user(user)
         db.session.commit()
         flash(f"Reset monthly requests for {_plural(len(users))}.", "success")
 

@@ -6,6 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
+from .. import quota
 from ..analytics import task_analytics
 from ..extensions import db
 from ..models import Task, TaskStatus, User, utcnow
@@ -63,14 +64,9 @@ def _task_owner(data: dict) -> User:
     return user
 
 
-def _check_quota(user: User) -> None:
-    if user.can_make_request():
-        return
-    if current_principal().is_texter:
-        raise quota_exceeded(user.rate_limit_reset, user.monthly_limit(), utcnow())
-    raise field_errors(
-        {"user_phone": [f"This user's monthly quota is used up until {user.rate_limit_reset}."]}
-    )
+def _over_quota(user: User):
+    """429 for everyone (a texter's token and staff alike): the request was not admitted."""
+    return quota_exceeded(user.rate_limit_reset, quota.monthly_limit(user.tier), utcnow())
 
 
 @bp.post("/tasks/")
@@ -78,15 +74,23 @@ def _check_quota(user: User) -> None:
 def create_task():
     """Create a task as if the user had texted it; it is queued and answered by SMS.
 
-    A texter's token creates tasks for its own number, within its monthly quota (429 with
-    the reset date when used up).
+    It counts against the user's monthly quota like a texted request (429 with the reset
+    date when used up). A texter's token creates tasks for its own number.
     """
     from ..jobs import enqueue_answer
 
     data = load_body(TaskCreateIn())
     user = _task_owner(data)
-    _check_quota(user)
-    task = Task(user=user, sms_content=data["sms_content"], status=TaskStatus.QUEUED.value)
+    window = quota.admit(user)
+    if window is None:
+        db.session.rollback()
+        raise _over_quota(user)
+    task = Task(
+        user=user,
+        sms_content=data["sms_content"],
+        status=TaskStatus.QUEUED.value,
+        quota_window=window,
+    )
     if "category" in data:
         task.category = data["category"]
     db.session.add(task)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import request
 from sqlalchemy.exc import IntegrityError
 
-from .. import quota
+from .. import outbound, quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
@@ -139,16 +139,14 @@ def delete_user(phone_number: str):
 @staff_only
 def send_message(phone_number: str):
     """Text this user a message now (refused with 409 if they texted STOP)."""
-    from .. import pipeline
-
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
     try:
-        messages = pipeline.send_text(user, data["message"], kind="api")
-    except pipeline.OptedOut:
+        messages = outbound.send(user, data["message"], kind="api")
+    except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
         raise conflict("This user has opted out of SMS (they texted STOP).") from None
-    except pipeline.SendFailed as exc:
+    except outbound.SendFailed as exc:
         db.session.commit()  # keeps the failed message and its error log for staff
         raise ApiError(502, "The SMS provider refused the message.", {"reason": str(exc)}) from None
     db.session.commit()

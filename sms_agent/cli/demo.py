@@ -5,8 +5,8 @@ import time
 import click
 from flask.cli import AppGroup
 
-from ..demo import seed as seed_data
 from ..extensions import db
+from ..sample_data import seed as seed_data
 
 demo = AppGroup("demo", help="Demo data.")
 

@@ -9,8 +9,9 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from .. import keywords, simulator
+from .. import simulator
 from ..extensions import db
+from ..inbound import keywords
 from ..models import OutboundMessage, User, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 

@@ -1,11 +1,6 @@
 """The data model: texters, their tasks, errors, outbound SMS, staff and API tokens."""
 
-from . import events  # noqa: F401  (registers the model rules on the session)
-from .errors import ErrorLog
-from .messages import OutboundMessage
-from .staff import ApiToken, StaffUser, hash_key
-from .tasks import Task
-from .types import (
+from .choices import (
     CRITICAL_ERROR_TYPES,
     FINAL_DELIVERY_STATUSES,
     Category,
@@ -13,12 +8,15 @@ from .types import (
     ErrorType,
     TaskStatus,
     Tier,
-    utcnow,
 )
-from .users import BOOKKEEPING_LOCK, User, first_of_next_month
+from .error_logs import ErrorLog
+from .messages import OutboundMessage
+from .staff import ApiToken, StaffUser, hash_key
+from .tasks import Task
+from .types import first_of_next_month, utcnow
+from .users import User, lock_texter, relock_bookkeeping
 
 __all__ = [
-    "BOOKKEEPING_LOCK",
     "CRITICAL_ERROR_TYPES",
     "FINAL_DELIVERY_STATUSES",
     "ApiToken",
@@ -33,6 +31,8 @@ __all__ = [
     "Tier",
     "User",
     "first_of_next_month",
+    "lock_texter",
+    "relock_bookkeeping",
     "hash_key",
     "utcnow",
 ]

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
-from .types import Category, JSONType, TaskStatus, UTCDateTime, check_choice, utcnow
+from .choices import Category, TaskStatus, check_choice
+from .types import JSONType, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .messages import OutboundMessage
@@ -42,6 +43,9 @@ class Task(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # SQLAlchemy reserves `metadata` on models; the column and the API keep the name.
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    #: The end of the quota window this request was counted in (quota.admit_task); None
+    #: once a failure gave it back, or for a request that was never counted.
+    quota_window: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -67,7 +71,7 @@ class Task(db.Model):
         tokens_used: int | None = None,
         processing_time: float | None = None,
     ) -> None:
-        """Record a successful answer; the user's activity is counted once, on flush."""
+        """Record a successful answer (its request was counted when it was admitted)."""
         self.ai_response = response
         if tokens_used is not None:
             self.tokens_used = tokens_used

@@ -1,8 +1,7 @@
-"""Column types and the product's choice lists, shared by every model."""
+"""Column types and time helpers shared by every model."""
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -42,69 +41,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Choice(enum.StrEnum):
-    """A str-enum whose members compare equal to their stored string value."""
+def first_of_next_month(now: datetime, timezone_name: str = "UTC") -> datetime:
+    """Midnight on the first of the next month in the user's timezone, returned in UTC."""
+    from zoneinfo import ZoneInfo
 
-    @classmethod
-    def values(cls) -> list[str]:
-        return [member.value for member in cls]
-
-    @classmethod
-    def choices(cls) -> list[tuple[str, str]]:
-        return [(member.value, member.value.replace("_", " ").capitalize()) for member in cls]
-
-
-class Tier(Choice):
-    FREE = "free"
-    PREMIUM = "premium"
-    ENTERPRISE = "enterprise"
-
-
-class Category(Choice):
-    GENERAL = "general"
-    CODING = "coding"
-    DEBUG = "debug"
-    DESIGN = "design"
-    DOCUMENTATION = "documentation"
-    ANALYSIS = "analysis"
-
-
-class TaskStatus(Choice):
-    QUEUED = "queued"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-class ErrorType(Choice):
-    OPENAI_TIMEOUT = "openai_timeout"
-    OPENAI_ERROR = "openai_error"
-    TWILIO_ERROR = "twilio_error"
-    DATABASE_ERROR = "database_error"
-    VALIDATION_ERROR = "validation_error"
-    SYSTEM_ERROR = "system_error"
-
-
-#: Error types that page a human (the design document's critical errors).
-CRITICAL_ERROR_TYPES = frozenset({ErrorType.DATABASE_ERROR, ErrorType.SYSTEM_ERROR})
-
-
-class DeliveryStatus(Choice):
-    QUEUED = "queued"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-    FAILED = "failed"
-
-
-#: Statuses a Twilio status callback can never move a message out of.
-FINAL_DELIVERY_STATUSES = frozenset(
-    {DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED}
-)
-
-
-def check_choice(choice: type[Choice], field: str, value: str) -> str:
-    """Reject a value outside a choice list before it reaches the database."""
-    if value not in choice.values():
-        raise ValueError(f"{field} must be one of {', '.join(choice.values())}; got {value!r}")
-    return str(value)
+    local = now.astimezone(ZoneInfo(timezone_name))
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    reset_local = local.replace(
+        year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+    return reset_local.astimezone(now.tzinfo)

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from ..phones import to_e164
-from .types import JSONType, Tier, UTCDateTime, check_choice, utcnow
+from .choices import Tier, check_choice
+from .types import JSONType, UTCDateTime, first_of_next_month, utcnow
 
 if TYPE_CHECKING:
     from .tasks import Task
@@ -25,16 +26,27 @@ REMEMBERED_SIDS = 20
 BOOKKEEPING_LOCK = {"key_share": True}
 
 
-def first_of_next_month(now: datetime, timezone_name: str = "UTC") -> datetime:
-    """Midnight on the first of the next month in the user's timezone, returned in UTC."""
-    from zoneinfo import ZoneInfo
+def _take_sqlite_write_lock() -> None:
+    """SQLite has no row locks and reads outside a write transaction, so two webhooks could
+    both read service_state before either writes. Starting the transaction with BEGIN
+    IMMEDIATE takes SQLite's single write lock first: they take turns, as on PostgreSQL."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
-    local = now.astimezone(ZoneInfo(timezone_name))
-    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-    reset_local = local.replace(
-        year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0
-    )
-    return reset_local.astimezone(now.tzinfo)
+
+def lock_texter(phone: str) -> User | None:
+    """The texter, locked until the commit, for a read-modify-write of its bookkeeping."""
+    _take_sqlite_write_lock()
+    return db.session.get(User, phone, with_for_update=BOOKKEEPING_LOCK)
+
+
+def relock_bookkeeping(user: User) -> None:
+    """Read `user.service_state` again under the same lock `lock_texter` takes."""
+    _take_sqlite_write_lock()
+    db.session.refresh(user, ["service_state"], with_for_update=BOOKKEEPING_LOCK)
 
 
 def _next_reset() -> datetime:
@@ -115,40 +127,6 @@ class User(db.Model):
         kept = list(self.service_state.get(key, []))[-(REMEMBERED_SIDS - 1) :]
         self.service_state = {**self.service_state, key: [*kept, sid]}
         return True
-
-    def update_activity(self) -> None:
-        """Count one answered request (the design document's update_activity).
-
-        The counters are incremented in SQL, not from the values this object holds: a
-        texter's tasks finish in several workers at once, and read-then-write would lose
-        counts. They are reloaded when next read."""
-        self.last_active = utcnow()
-        self.total_requests = sa.func.coalesce(User.total_requests, 0) + 1
-        self.monthly_requests = sa.func.coalesce(User.monthly_requests, 0) + 1
-
-    def reset_monthly_requests(self, now: datetime | None = None) -> None:
-        """Start a fresh monthly window that ends on the first of next month, local time."""
-        now = now or utcnow()
-        self.monthly_requests = 0
-        self.rate_limit_reset = first_of_next_month(now, self.timezone or "UTC")
-
-    def roll_quota_window(self, now: datetime | None = None) -> bool:
-        """Reset the counter if the window has passed; True when it did."""
-        now = now or utcnow()
-        if self.rate_limit_reset is None or now >= self.rate_limit_reset:
-            self.reset_monthly_requests(now)
-            return True
-        return False
-
-    def monthly_limit(self) -> int:
-        from ..quota import monthly_limit
-
-        return monthly_limit(self.tier)
-
-    def can_make_request(self, now: datetime | None = None) -> bool:
-        """Whether this user has quota left in the current monthly window."""
-        self.roll_quota_window(now)
-        return (self.monthly_requests or 0) < self.monthly_limit()
 
     # The design document's UserManager, as query builders that callers can refine.
     @classmethod

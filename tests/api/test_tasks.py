@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task, utcnow
+from sms_agent.models import OutboundMessage, Task, User, utcnow
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_task, make_user
 
@@ -72,7 +72,7 @@ def test_a_created_task_is_answered_by_sms_like_a_texted_one(app, client, admin_
 
 @pytest.mark.parametrize(
     "user_fields, message",
-    [(None, "No user"), ({"is_active": False}, "inactive"), ({"monthly_requests": 100}, "quota")],
+    [(None, "No user"), ({"is_active": False}, "inactive")],
 )
 def test_create_task_for_a_user_who_cannot_text_is_a_field_error(
     client, admin_headers, user_fields, message
@@ -131,6 +131,54 @@ def test_texter_over_quota_gets_429_with_the_reset_date(client, texter, texter_h
     assert left_after <= seconds <= math.ceil(left_before)
 
 
+def test_staff_creating_a_task_for_a_texter_over_quota_gets_429(client, admin_headers):
+    make_user(PHONE, monthly_requests=100)
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
+    )
+    assert response.status_code == 429
+    assert response.get_json()["details"]["monthly_limit"] == 100
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_five_tasks_in_a_row_at_99_of_100_admit_exactly_one(client, texter, texter_headers):
+    texter.monthly_requests = 99
+    db.session.commit()
+    statuses = [
+        client.post("/api/tasks/", json={"sms_content": "hi"}, headers=texter_headers).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [201, 429, 429, 429, 429]
+    db.session.expire_all()
+    assert db.session.get(User, TEXTER_PHONE).monthly_requests == 100
+
+
+def test_parallel_task_creation_at_quota_minus_one_admits_exactly_one(app, texter, texter_headers):
+    import threading
+
+    texter.monthly_requests = 99
+    db.session.commit()
+    barrier = threading.Barrier(5)
+    statuses = []
+
+    def create():
+        with app.app_context():
+            client = app.test_client()
+            barrier.wait()
+            response = client.post(
+                "/api/tasks/", json={"sms_content": "hi"}, headers=texter_headers
+            )
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201, 429, 429, 429, 429]
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
+
+
 def test_texter_cannot_create_tasks_for_someone_else(client, texter_headers):
     make_user(PHONE)
     response = client.post(
@@ -171,16 +219,20 @@ def test_get_patch_delete_a_task(client, admin_headers):
     assert client.get(url, headers=admin_headers).status_code == 404
 
 
-def test_marking_a_task_successful_counts_once_towards_the_user(client, admin_headers):
+def test_a_task_counts_once_when_created_and_not_again_when_marked_successful(
+    client, admin_headers
+):
     user = make_user(PHONE)
-    task = make_task(user)
-    url = f"/api/tasks/{task.id}/"
+    created = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+    )
+    url = f"/api/tasks/{created.get_json()['id']}/"
 
     client.patch(url, json={"success": True, "status": "completed"}, headers=admin_headers)
     client.patch(url, json={"success": True}, headers=admin_headers)
 
     db.session.expire_all()
-    assert user.total_requests == 1
+    assert (user.total_requests, user.monthly_requests) == (1, 1)
 
 
 def test_task_analytics_has_the_documents_keys(client, admin_headers):

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import pipeline
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account

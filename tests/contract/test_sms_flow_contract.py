@@ -7,9 +7,10 @@ import openai
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import jobs, sms
+from sms_agent import jobs
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task
+from sms_agent.vendors import twilio as sms
 from tests.standins import inbound_form, signed_post
 
 pytestmark = pytest.mark.contract

@@ -6,8 +6,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from .models import Category
-from .vocabulary import VOCABULARY
+from ..models import Category
+from .phrases import VOCABULARY
 
 
 @dataclass(frozen=True)

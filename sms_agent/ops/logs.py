@@ -15,7 +15,7 @@ import uuid
 from celery.signals import setup_logging
 from flask import Flask, g, has_request_context, request
 
-from .phones import mask
+from ..phones import mask
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Ids from a proxy or client are echoed into logs and headers, so only plain tokens pass.

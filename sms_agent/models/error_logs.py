@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
-from .types import ErrorType, JSONType, UTCDateTime, check_choice, utcnow
+from .choices import ErrorType, check_choice
+from .types import JSONType, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .tasks import Task

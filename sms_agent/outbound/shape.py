@@ -1,62 +1,32 @@
 """Shape a model's answer into SMS: plain text, GSM-7 when possible, segment budget, split.
 
-Carriers bill and deliver SMS in segments: 160 GSM-7 septets (153 per part once a message
-needs several, the rest goes to the concatenation header), or 70 UTF-16 units (67 per part)
-as soon as one character falls outside GSM-7. A single curly quote in a long answer can
-therefore double its cost, which is why look-alikes are replaced before anything is counted.
+The order matters: Markdown becomes plain text and look-alikes become GSM-7 before anything
+is counted (gsm.py), so the budget is spent on what the texter will actually read.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Sequence
 
-import gsm0338  # noqa: F401  (registers the "gsm03.38" codec)
+from .gsm import (
+    ELLIPSIS,
+    GSM_7,
+    LOOKALIKES,
+    SINGLE_SEGMENT,
+    message_length,
+    segment_count,
+    utf16_units,
+)
+from .markdown import markdown_to_text
 
-from .plaintext import markdown_to_text
-
-GSM_7 = "GSM-7"
-UCS_2 = "UCS-2"
-SINGLE_SEGMENT = {GSM_7: 160, UCS_2: 70}
-PER_SEGMENT = {GSM_7: 153, UCS_2: 67}
 #: Twilio refuses a message body longer than this.
 MAX_MESSAGE_CHARS = 1600
-ELLIPSIS = "..."
 #: A sentence boundary is preferred to a word boundary when it keeps this share of the text;
 #: a cut-off answer is trimmed to its last sentence unless that drops most of it.
 _KEEP_AT_SENTENCE = 0.6
 _KEEP_WHEN_TRIMMING = 0.3
 
-_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-_LOOKALIKES = str.maketrans(
-    {
-        **dict.fromkeys(_SPACES + "\u202f\u205f\u3000", " "),
-        **dict.fromkeys("\u200b\u2060\ufeff\u00ad", ""),  # zero-width and soft hyphen
-        **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4", "'"),
-        **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
-        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043", "-"),
-        **dict.fromkeys("\u2022\u2023\u25e6\u2219\u00b7\u25aa\u25cf", "-"),
-        "\u2026": ELLIPSIS,
-        "\u2039": "<",
-        "\u203a": ">",
-        "\u00d7": "x",
-        "\u00f7": "/",
-        "\u2192": "->",
-        "\u2190": "<-",
-        "\u21d2": "=>",
-        "\u2264": "<=",
-        "\u2265": ">=",
-        "\u2260": "!=",
-        "\u2248": "~",
-        "\u2122": "TM",
-        "\u00a9": "(c)",
-        "\u00ae": "(R)",
-        "\u00bd": "1/2",
-        "\u00bc": "1/4",
-        "\u00be": "3/4",
-    }
-)
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
@@ -66,58 +36,13 @@ def to_sms_text(text: str | None) -> str:
     Characters with no GSM-7 equivalent (emoji, CJK, most accents) are kept; the message is
     then sent as UCS-2.
     """
-    plain = markdown_to_text((text or "").translate(_LOOKALIKES))
+    plain = markdown_to_text((text or "").translate(LOOKALIKES))
     # Again after parsing: entities such as &mdash; only become characters there. Backticks
     # and tabs mean code to Markdown, so they are swapped only now.
-    plain = plain.translate(_LOOKALIKES).replace("`", "'").replace("\t", "  ")
+    plain = plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  ")
     plain = _INVISIBLE.sub("", plain)
     plain = "\n".join(line.rstrip() for line in plain.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", plain).strip()
-
-
-# -- encoding and segments ------------------------------------------------------------------
-@functools.lru_cache(maxsize=4096)
-def _septets(char: str) -> int | None:
-    """1 for the basic set, 2 for the escaped extension table (^{}\\[~]|€ and form feed)."""
-    if char == "\x1b":  # the escape code itself is not a character one can send
-        return None
-    try:
-        return len(char.encode("gsm03.38"))
-    except UnicodeEncodeError:
-        return None
-
-
-def _utf16_units(char: str) -> int:
-    return 2 if ord(char) > 0xFFFF else 1
-
-
-def encoding_of(text: str) -> str:
-    return GSM_7 if all(_septets(char) is not None for char in text or "") else UCS_2
-
-
-def _widths(text: str) -> tuple[str, list[int]]:
-    encoding = encoding_of(text)
-    if encoding == GSM_7:
-        return encoding, [_septets(char) or 1 for char in text]
-    return encoding, [_utf16_units(char) for char in text]
-
-
-def segment_count(text: str) -> int:
-    """Segments a carrier bills for `text`; an escape pair or surrogate pair never straddles two."""
-    encoding, widths = _widths(text or "")
-    if sum(widths) <= SINGLE_SEGMENT[encoding]:
-        return 1
-    segments, used = 1, 0
-    for width in widths:
-        if used + width > PER_SEGMENT[encoding]:
-            segments, used = segments + 1, 0
-        used += width
-    return segments
-
-
-def message_length(text: str) -> int:
-    """Length as Twilio's 1600 limit counts it, in UTF-16 units (an emoji is 2), to be safe."""
-    return sum(_utf16_units(char) for char in text)
 
 
 # -- where a text may be cut ------------------------------------------------------------------
@@ -227,7 +152,7 @@ def _cut_within(text: str, capacity: int) -> int:
     """Where to end a part holding at most `capacity` units: a sentence, a word, or anywhere."""
     limit, used = 0, 0
     for char in text:
-        used += _utf16_units(char)
+        used += utf16_units(char)
         if used > capacity:
             break
         limit += 1

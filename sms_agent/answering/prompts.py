@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .models import Category
+from ..models import Category
 
 #: Characters in one segment of a multi-part GSM-7 SMS; the budget the model is told about.
 SEGMENT_CHARS = 153

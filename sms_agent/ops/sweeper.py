@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from . import jobs
-from .extensions import db
+from ..extensions import db
+from ..models import Task, TaskStatus, utcnow
 from .health import broker_problem
-from .models import Task, TaskStatus, utcnow
 
 log = logging.getLogger("sms_agent.sweeper")
 
@@ -42,23 +41,19 @@ def stale_task_ids(now: datetime, limit: int = BATCH_SIZE) -> list:
     return list(db.session.scalars(query))
 
 
-def sweep(now: datetime | None = None) -> int:
-    """Re-enqueue stale tasks; returns how many. Does nothing while the broker is down,
-    since the jobs would be lost again (the next sweep retries)."""
+def claim_stranded(now: datetime | None = None) -> list:
+    """The stale tasks to enqueue again, their clocks restarted; the caller commits, then
+    enqueues. Nothing while the broker is down, since the jobs would be lost again (the
+    next sweep retries)."""
     problem = broker_problem()
     if problem:
         log.warning("sweep skipped, broker unreachable: %s", problem)
-        return 0
+        return []
     now = now or utcnow()
     ids = stale_task_ids(now)
-    if not ids:
-        return 0
-    _touch_queued(ids, now)
-    db.session.commit()
-    for task_id in ids:
-        jobs.enqueue_answer(task_id)
-    log.warning("re-enqueued %d stale tasks", len(ids))
-    return len(ids)
+    if ids:
+        _touch_queued(ids, now)
+    return ids
 
 
 def _touch_queued(ids: list, now: datetime) -> None:

@@ -16,7 +16,7 @@ import httpx2
 import openai
 from flask import current_app
 
-from .kept import PerThread
+from .per_thread import PerThread
 
 log = logging.getLogger("sms_agent.llm")
 

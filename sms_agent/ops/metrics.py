@@ -12,7 +12,7 @@ prometheus_client then writes each process's values there and /metrics adds them
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -25,7 +25,7 @@ from prometheus_client import (
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
-from .models import ErrorLog, OutboundMessage, Task, TaskStatus, utcnow
+from ..models import ErrorLog, OutboundMessage, Task, TaskStatus, utcnow
 
 bp = Blueprint("metrics", __name__)
 
@@ -67,7 +67,7 @@ def metrics() -> Response:
 
 def count_inbound(outcome: str) -> None:
     """One inbound webhook; every keyword (stop, help...) counts as "keyword"."""
-    from .keywords import Keyword
+    from ..inbound.keywords import Keyword
 
     if outcome in {keyword.value for keyword in Keyword}:
         outcome = "keyword"
@@ -132,19 +132,29 @@ def _status_facts(task: Task, new_status: str | None) -> list:
     return []
 
 
-@event.listens_for(Session, "after_flush")
 def _collect(session: Session, _context) -> None:
     pending = session.info.setdefault(_PENDING, [])
     for obj in list(session.new) + list(session.dirty):
         pending.extend(_facts_about(session, obj))
 
 
-@event.listens_for(Session, "after_commit")
 def _emit(session: Session) -> None:
     for emit, args in session.info.pop(_PENDING, []):
         emit(*args)
 
 
-@event.listens_for(Session, "after_rollback")
 def _discard(session: Session) -> None:
     session.info.pop(_PENDING, None)
+
+
+def init_app(app: Flask) -> None:
+    """Serve /metrics and count committed rows from every ORM session (listeners are
+    registered once per process, however many apps the tests build)."""
+    app.register_blueprint(bp)
+    for name, listener in (
+        ("after_flush", _collect),
+        ("after_commit", _emit),
+        ("after_rollback", _discard),
+    ):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)

@@ -20,8 +20,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from .kept import PerThread
-from .phones import mask
+from ..phones import mask
+from .per_thread import PerThread
 
 log = logging.getLogger("sms_agent.sms")
 

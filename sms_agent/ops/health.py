@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
-from .extensions import db
+from ..extensions import db
 
 bp = Blueprint("health", __name__)
 

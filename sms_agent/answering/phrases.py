@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .models import Category
+from ..models import Category
 
 Vocabulary = dict[Category, list[tuple[re.Pattern[str], float]]]
 

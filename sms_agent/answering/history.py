@@ -7,8 +7,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from .extensions import db
-from .models import Task, TaskStatus, User, utcnow
+from ..extensions import db
+from ..models import Task, TaskStatus, User, utcnow
 
 
 def recent_exchanges(user: User, current: Task) -> list[sa.Row]:

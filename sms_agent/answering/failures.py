@@ -1,0 +1,77 @@
+"""When answering fails: a retry later, or giving up with an error log, the request given
+back to the quota and an apology to the texter."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import sqlalchemy as sa
+
+from .. import notices, quota
+from ..extensions import db
+from ..models import ErrorType, Task, TaskStatus, User
+from ..ops.error_log import record_error
+from ..vendors.openai import LLMError
+from ..vendors.twilio import SmsError
+
+log = logging.getLogger("sms_agent.pipeline")
+
+
+class TryAgain(Exception):
+    """A passing failure (timeout, 429, 5xx): the job retries after a backoff.
+
+    `limit_key` names the config setting that caps the retries for this kind of failure."""
+
+    def __init__(self, cause: LLMError | SmsError):
+        super().__init__(str(cause))
+        self.cause = cause
+        self.limit_key = (
+            "OPENAI_MAX_RETRIES" if isinstance(cause, LLMError) else "TWILIO_MAX_RETRIES"
+        )
+
+
+def release(task: Task) -> None:
+    """Hand a task back to the queue before a retry, keeping what was recorded so far."""
+    task.status = TaskStatus.QUEUED.value
+    db.session.commit()
+
+
+def finish_unsent(task: Task, reason: str) -> None:
+    task.mark_failed(reason)
+    quota.give_back(task)
+    db.session.commit()
+    log.info("task %s not answered: %s", task.id, reason)
+
+
+def give_up(task_id, cause: BaseException) -> None:
+    """Final failure: an ErrorLog of the right type, the task failed, and an apology SMS."""
+    task = db.session.get(Task, uuid.UUID(str(task_id)))
+    if task is None or task.status == TaskStatus.COMPLETED.value:
+        return
+    error_type = getattr(cause, "error_type", None)
+    if isinstance(cause, SmsError):
+        error_type = None  # each Twilio failure was logged when it happened
+    elif error_type is None:
+        error_type = _error_type_of(cause)
+    if error_type:
+        record_error(error_type, str(cause)[:2000], user=task.user, task=task, exc=cause)
+    task.mark_failed(str(cause)[:500])
+    quota.give_back(task)
+    db.session.commit()
+    if not isinstance(cause, SmsError):
+        reread_opt_out(task.user)
+        notices.send_notice(task.user, "apology", task=task)
+        db.session.commit()
+
+
+def _error_type_of(exc: BaseException) -> str:
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return ErrorType.DATABASE_ERROR
+    return ErrorType.SYSTEM_ERROR
+
+
+def reread_opt_out(user: User) -> None:
+    """A STOP may have come in while the model was thinking: the webhook stores it in
+    another transaction, so read it again right before sending anything."""
+    db.session.refresh(user, ["opted_out_at"])

@@ -1,0 +1,88 @@
+"""Answering a stored task: claim it, ask the model, send the answer, handle failures.
+
+Exactly-once is built from three facts kept in the database: the claim (a conditional UPDATE
+from queued to processing, so two workers never both work on a task), the stored answer
+(a redelivered job never asks the model twice), and one OutboundMessage per part committed
+before Twilio is called (a part with a sid is never sent again, and a part whose send was
+interrupted by a crash is not resent blind). That is why the pipeline, unlike the rest of
+the domain, commits in steps: after the claim, with the answer and each part before it is
+sent, and with the completion or failure. Everything else leaves the commit to its caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .. import outbound
+from ..extensions import db
+from ..models import Task, User
+from ..vendors.openai import LLMError
+from .ask import ask_model
+from .claim import claim, kept_across_commits
+from .failures import TryAgain, finish_unsent, give_up, release
+
+__all__ = ["TryAgain", "answer", "claim", "give_up"]
+
+log = logging.getLogger("sms_agent.pipeline")
+
+
+def answer(task_id) -> str:
+    """Answer one task; returns what happened. Raises TryAgain for a passing failure."""
+    with kept_across_commits():
+        return _claim_and_answer(task_id)
+
+
+def _claim_and_answer(task_id) -> str:
+    task = claim(task_id)
+    if task is None:
+        return "skipped"
+    started = time.monotonic()
+    try:
+        return _answer_claimed(task, started)
+    except (LLMError, outbound.SendFailed) as exc:
+        cause = exc if isinstance(exc, LLMError) else exc.error
+        if not cause.retryable:
+            give_up(task.id, cause)
+            return "failed"
+        release(task)
+        raise TryAgain(cause) from exc
+    except outbound.OptedOut:
+        finish_unsent(task, "the texter has opted out")
+        return "opted_out"
+    except Exception as exc:  # a bug or a database fault must not leave the task hanging
+        db.session.rollback()
+        log.exception("unexpected failure answering task %s", task.id)
+        give_up(task.id, exc)
+        return "failed"
+
+
+def _answer_claimed(task: Task, started: float) -> str:
+    user = task.user
+    if not user.is_active or user.is_opted_out:
+        finish_unsent(task, "the texter is inactive" if not user.is_active else "opted out")
+        return "not_sent"
+    answered_now = task.ai_response is None
+    if answered_now:
+        ask_model(task, user)  # committed with the first part, before Twilio sees it
+    _deliver_reply(task, user, answered_now)
+    # One commit records the last part's sid and the completion: fewer round trips per task.
+    task.mark_completed(task.ai_response, processing_time=round(time.monotonic() - started, 3))
+    db.session.commit()
+    return "answered"
+
+
+def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
+    """Send the stored answer, committing in steps: this is the one place the service
+    commits mid-way, because each part must be on record as about to be sent before Twilio
+    sees it (see outbound.send). The last part's outcome is committed by the caller with the
+    task's completion, one round trip fewer per task."""
+    outbound.send(
+        user,
+        task.ai_response,
+        kind="reply",
+        task=task,
+        # Parts are only ever stored with an answer, so an answer made in this run has none.
+        resume=not answered_now,
+        checkpoint=db.session.commit,
+    )

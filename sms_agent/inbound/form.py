@@ -1,0 +1,45 @@
+"""Twilio's inbound webhook form: what every SMS webhook carries, checked before anything
+is stored."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from flask import current_app
+
+from ..phones import InvalidPhoneNumber, to_e164
+
+#: Twilio's own limit on one (concatenated) SMS body.
+MAX_BODY_CHARS = 1600
+
+_SID = re.compile(r"[A-Za-z0-9]{2,64}")
+
+
+def is_message_sid(value: str) -> bool:
+    """Twilio's sids are two letters and 32 hex digits; 2 to 64 letters and digits are let
+    through (test credentials and mocks vary), anything else is not from Twilio."""
+    return _SID.fullmatch(value) is not None
+
+
+class BadInbound(ValueError):
+    """The webhook form lacks what every Twilio SMS webhook carries."""
+
+
+def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
+    sid = (form.get("MessageSid") or form.get("SmsMessageSid") or "").strip()
+    if not is_message_sid(sid):
+        raise BadInbound("MessageSid is missing or malformed")
+    try:
+        phone = to_e164(form.get("From") or "", current_app.config["DEFAULT_PHONE_REGION"])
+    except InvalidPhoneNumber as exc:
+        raise BadInbound(f"From: {exc}") from exc
+    # PostgreSQL text cannot hold NUL; keep the rest exactly as received.
+    body = (form.get("Body") or "").replace("\x00", "\ufffd")
+    if len(body) > MAX_BODY_CHARS:
+        raise BadInbound(f"Body is longer than {MAX_BODY_CHARS} characters")
+    try:
+        media = int(form.get("NumMedia") or 0)
+    except ValueError:
+        media = 0
+    return sid, phone, body, media

@@ -1,0 +1,65 @@
+"""Receiving an SMS: normalise the number, dedupe by MessageSid, route keywords and commands,
+admit the request against the quota, and store the Task the worker will answer. The caller
+commits, then enqueues."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from .. import quota
+from ..extensions import db
+from ..models import User, lock_texter
+from ..phones import mask
+from .form import BadInbound, is_message_sid, parse_form
+from .routing import Received, over_quota, route
+from .store import store_task, task_exists
+
+__all__ = ["BadInbound", "Received", "is_message_sid", "receive_sms"]
+
+log = logging.getLogger("sms_agent.inbound")
+
+
+def receive_sms(form: Mapping[str, str]) -> Received:
+    """Twilio retries a webhook it got no answer to, so a MessageSid seen before is a
+    duplicate: a stored task says so (the insert skips it in the same statement), and so do
+    the sids of handled keywords kept on the texter."""
+    sid, phone, body, media = parse_form(form)
+    # Locked until the commit: webhooks of one texter take turns, so two of them cannot
+    # both read service_state and one overwrite the other's handled sid or quota notice.
+    user = lock_texter(phone)
+    if user is not None and user.has_seen("handled_sids", sid):
+        return Received("duplicate", phone)
+    if user is None:
+        user = User(phone_number=phone)
+        db.session.add(user)
+        db.session.flush()  # fills in the column defaults (tier, quota window, active)
+        log.info("new user %s on tier %s", mask(phone), user.tier)
+    received = route(user, body, media)
+    if received.outcome == "task":
+        received = _admit(user, sid, body, media)
+    received.sid = sid
+    if received.outcome not in ("task", "duplicate"):
+        if task_exists(sid):
+            # A retry of an SMS stored as a task, now routed otherwise (the quota ran out
+            # or the texter opted out since): it must change nothing.
+            db.session.rollback()
+            return Received("duplicate", phone)
+        user.remember_sid("handled_sids", sid)
+    if received.outcome == "duplicate":
+        return received
+    log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
+    return received
+
+
+def _admit(user: User, sid: str, body: str, media: int) -> Received:
+    """Count the request, then store the task; a MessageSid stored already undoes the count
+    (a retry of an SMS that was admitted once must not count twice)."""
+    window = quota.admit(user)
+    if window is None:
+        return over_quota(user)
+    task_id = store_task(user, sid, body, media, window)
+    if task_id is None:
+        db.session.rollback()
+        return Received("duplicate", user.phone_number)
+    return Received("task", user.phone_number, task_id=task_id)

@@ -1,0 +1,69 @@
+"""Where an SMS goes: a keyword or command, a refusal (inactive, opted out, empty, over
+quota), or a task for the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from .. import quota
+from ..models import User, utcnow
+from . import keywords
+from .keywords import Keyword
+
+
+@dataclass
+class Received:
+    """What the caller does after committing: enqueue `task_id`, or send notice `notice`."""
+
+    outcome: str
+    phone: str | None = None
+    notice: str | None = None
+    sid: str | None = None
+    task_id: str | None = None
+
+
+def route(user: User, body: str, media: int) -> Received:
+    phone = user.phone_number
+    keyword = keywords.parse(body)
+    if keyword is not None:
+        return _keyword(user, keyword)
+    if not user.is_active:
+        return Received("inactive", phone)
+    if user.is_opted_out:
+        return Received("opted_out", phone)
+    if not body.strip():
+        return Received("media", phone, notice="media") if media else Received("empty", phone)
+    if not quota.has_room(user):
+        return over_quota(user)
+    return Received("task", phone)
+
+
+def _keyword(user: User, keyword: Keyword) -> Received:
+    """STOP is recorded silently (Twilio answers it itself); the others may get a notice."""
+    phone = user.phone_number
+    if keyword is Keyword.STOP:
+        user.opted_out_at = user.opted_out_at or utcnow()
+        return Received("stop", phone)
+    if keyword is Keyword.START:
+        user.opted_out_at = None
+    elif keyword is Keyword.RESET:
+        user.context_reset_at = utcnow()
+    notice = {Keyword.START: "opt_in", Keyword.HELP: "help", Keyword.RESET: "reset"}.get(
+        keyword, "usage"
+    )
+    if keyword is Keyword.HELP and not current_app.config["HELP_REPLY_ENABLED"]:
+        notice = None
+    if not user.is_active or user.is_opted_out:
+        notice = None
+    return Received(str(keyword), phone, notice=notice)
+
+
+def over_quota(user: User) -> Received:
+    """One quota notice per monthly window, however many messages follow it."""
+    window = user.rate_limit_reset.isoformat()
+    if user.service_state.get("quota_notice_window") == window:
+        return Received("over_quota", user.phone_number)
+    user.service_state = {**user.service_state, "quota_notice_window": window}
+    return Received("over_quota", user.phone_number, notice="quota")

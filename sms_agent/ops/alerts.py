@@ -1,0 +1,97 @@
+"""Telling people about errors: a log line for every ErrorLog, and a page (log line at
+CRITICAL plus the alert webhook when configured) for the critical ones.
+
+Both happen after the transaction that recorded the error commits: an error row that is
+rolled back never happened, so it must not page anyone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import urllib.request
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ..models import CRITICAL_ERROR_TYPES, ErrorLog
+from ..phones import mask
+
+log = logging.getLogger("sms_agent.alerts")
+#: Every recorded error gets a line here; only critical ones reach the alerts logger.
+errors_log = logging.getLogger("sms_agent.error_log")
+
+_PENDING = "alerts_pending"
+
+
+def alert_critical_error(error: ErrorLog) -> None:
+    """Page a human about a database_error or system_error.
+
+    The webhook is posted from a short-lived thread so a slow alerting endpoint never holds
+    up the request or job that hit the error.
+    """
+    log.critical("ALERT %s (%s): %s", error.error_type, mask(error.user_phone), error.error_message)
+    url = current_app.config.get("ALERT_WEBHOOK_URL") if has_app_context() else None
+    if not url:
+        return
+    payload = {
+        "error_type": error.error_type,
+        "message": error.error_message[:500],
+        "user": mask(error.user_phone),
+    }
+    threading.Thread(target=_post, args=(url, payload), daemon=True).start()
+
+
+def _post(url: str, payload: dict) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+    except OSError as exc:
+        log.warning("alert webhook %s failed: %s", url, exc)
+
+
+def _collect(session: Session, _context) -> None:
+    """Note the error rows this flush wrote, as plain values: the rows themselves may be
+    expired or detached by the time the commit is over."""
+    pending = session.info.setdefault(_PENDING, [])
+    for obj in session.new:
+        if isinstance(obj, ErrorLog):
+            pending.append(
+                ErrorLog(
+                    error_type=obj.error_type,
+                    error_message=obj.error_message or "",
+                    user_phone=obj.user_phone,
+                )
+            )
+
+
+def _announce(session: Session) -> None:
+    for error in session.info.pop(_PENDING, []):
+        errors_log.error(
+            "%s for %s: %s", error.error_type, mask(error.user_phone), error.error_message[:200]
+        )
+        if error.error_type in CRITICAL_ERROR_TYPES:
+            alert_critical_error(error)
+
+
+def _discard(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def init_app(_app: Flask) -> None:
+    """Watch every ORM session for committed error rows (registered once per process)."""
+    for name, listener in (
+        ("after_flush", _collect),
+        ("after_commit", _announce),
+        ("after_rollback", _discard),
+    ):
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)

@@ -1,0 +1,19 @@
+"""What the service sends: shaping text for SMS, sending it, and Twilio's delivery reports.
+
+The public door is `send` (every SMS the service sends goes through it) and
+`record_delivery_status` for the status callback; shaping is exposed for counting only.
+"""
+
+from .gsm import encoding_of, segment_count
+from .send import OptedOut, SendFailed, plan, send
+from .status import record_delivery_status
+
+__all__ = [
+    "OptedOut",
+    "SendFailed",
+    "encoding_of",
+    "plan",
+    "record_delivery_status",
+    "segment_count",
+    "send",
+]

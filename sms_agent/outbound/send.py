@@ -1,0 +1,153 @@
+"""Texting someone: shape a text into parts, store each as an OutboundMessage, send them in
+order through the SMS backend, and record why a part failed.
+
+Everything the service sends goes through `send`, so the opt-out rule and the error log of
+failed sends hold for every sender: the pipeline's replies, notices, the API's send_message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from .. import quota
+from ..extensions import db
+from ..models import DeliveryStatus, ErrorType, OutboundMessage, Task, User, utcnow
+from ..ops.error_log import record_error
+from ..phones import mask
+from ..vendors.twilio import SmsError, get_sms_backend
+from .gsm import encoding_of, segment_count
+from .shape import shape_reply
+
+log = logging.getLogger("sms_agent.outbound")
+
+
+class OptedOut(Exception):
+    """The texter has opted out (STOP, or Twilio said 21610): nothing may be sent to them."""
+
+
+class SendFailed(Exception):
+    """Twilio refused or could not be reached; `error.retryable` says whether to try again."""
+
+    def __init__(self, error: SmsError):
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = error.retryable
+
+
+def plan(user: User, body: str) -> list[str]:
+    """The texts `body` becomes for this user's tier: clean, capped, split and numbered."""
+    return shape_reply(body, quota.segment_budget(user.tier))
+
+
+def new_message(
+    user: User, text: str, *, kind: str, part: int, parts: int, task: Task | None = None
+) -> OutboundMessage:
+    return OutboundMessage(
+        task=task,
+        to_number=user.phone_number,
+        body=text,
+        kind=kind,
+        part=part,
+        parts=parts,
+        encoding=encoding_of(text),
+        segments=segment_count(text),
+        status=DeliveryStatus.QUEUED.value,
+    )
+
+
+def send(
+    user: User,
+    body: str,
+    *,
+    kind: str,
+    task: Task | None = None,
+    resume: bool = False,
+    checkpoint: Callable[[], None] | None = None,
+) -> list[OutboundMessage]:
+    """Shape `body` for `user` and send its parts in order; returns them. The caller commits.
+
+    Raises OptedOut for an opted-out texter (nothing is stored then) and SendFailed when
+    Twilio refuses a part (that part is stored as failed, later parts are not sent).
+
+    `checkpoint` is called after each part is stored and before Twilio sees it, and again
+    after each part's outcome: the pipeline passes its commit there, so a redelivered job
+    (`resume=True`) skips parts that have a sid and never resends one whose outcome was lost.
+    With a checkpoint the opt-out is read again before each part, since a STOP may have been
+    committed meanwhile.
+    """
+    if user.is_opted_out:
+        raise OptedOut(f"{mask(user.phone_number)} has opted out")
+    backend = get_sms_backend()
+    texts = plan(user, body)
+    stored = _stored_parts(task, kind) if resume else {}
+    messages = []
+    for number, text in enumerate(texts, start=1):
+        message = stored.get(number)
+        if message is not None and (message.sid or message.status == DeliveryStatus.QUEUED):
+            if not message.sid:
+                # Stored as about to be sent, then the worker died: Twilio may have it.
+                log.warning("part %d of %s may have been sent; not resent", number, kind)
+            messages.append(message)
+            continue
+        message = message or new_message(
+            user, text, kind=kind, part=number, parts=len(texts), task=task
+        )
+        message.status, message.error_code, message.error_message = "queued", None, None
+        db.session.add(message)
+        messages.append(message)
+        if checkpoint is not None:
+            checkpoint()
+            db.session.refresh(user, ["opted_out_at"])
+        else:
+            db.session.flush()
+        try:
+            _transmit(message, user, backend)
+        except BaseException:
+            if checkpoint is not None:
+                checkpoint()  # the failed attempt is recorded before any retry decision
+            raise
+        if checkpoint is not None and number < len(texts):
+            checkpoint()  # the last part's outcome is left to the caller's own commit
+    return messages
+
+
+def _stored_parts(task: Task | None, kind: str) -> dict[int, OutboundMessage]:
+    if task is None:
+        return {}
+    return {m.part: m for m in task.outbound_messages if m.kind == kind}
+
+
+def _transmit(message: OutboundMessage, user: User, backend) -> None:
+    """Send one stored part; on failure record why on the row and in the error log."""
+    if user.is_opted_out:
+        raise OptedOut(f"{mask(user.phone_number)} has opted out")
+    try:
+        result = backend.send(message.to_number, message.body)
+    except SmsError as exc:
+        _record_failure(message, user, exc)
+        if exc.unsubscribed:
+            user.opted_out_at = user.opted_out_at or utcnow()
+            raise OptedOut(str(exc)) from exc
+        raise SendFailed(exc) from exc
+    message.sid = result.sid
+    message.status = result.status
+
+
+def _record_failure(message: OutboundMessage, user: User, exc: SmsError) -> None:
+    # A send whose outcome is unknown stays queued without a sid: a redelivered job then
+    # treats it like one interrupted by a crash and does not send it again.
+    if not exc.ambiguous:
+        message.status = DeliveryStatus.FAILED.value
+    message.error_code = exc.code
+    message.error_message = str(exc)[:500]
+    record_error(
+        ErrorType.TWILIO_ERROR,
+        str(exc),
+        user=user,
+        task=message.task,
+        exc=exc,
+        twilio_code=exc.code,
+        http_status=exc.status,
+        kind=message.kind,
+    )

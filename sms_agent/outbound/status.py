@@ -1,0 +1,56 @@
+"""Twilio's delivery reports on what we sent: a status only ever moves forward."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import FINAL_DELIVERY_STATUSES, OutboundMessage
+from ..vendors.twilio import TWILIO_STATUS_MAP
+
+log = logging.getLogger("sms_agent.outbound")
+
+# How far each status is along the way; a callback may only move a message forward.
+_PROGRESS = {"queued": 0, "sent": 1, "delivered": 2, "undelivered": 2, "failed": 2}
+
+#: Twilio's error codes are five-digit numbers today; anything longer is not one of theirs
+#: (and would not fit the column).
+_MAX_ERROR_CODE = 10**9
+
+
+def parse_error_code(raw: str | None) -> int | None:
+    """Twilio's ErrorCode as a number, or None for anything that is not a plain code
+    (empty, "²", a 400-digit string...): such a value is logged and ignored, never stored."""
+    value = (raw or "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or int(value) >= _MAX_ERROR_CODE:
+        log.warning("ignored ErrorCode %r in a status callback", value[:40])
+        return None
+    return int(value)
+
+
+def record_delivery_status(sid: str, twilio_status: str, error_code: str | None = None) -> bool:
+    """Apply a Twilio status callback; False when the sid is not one of ours.
+
+    Callbacks arrive late and out of order, so a status only ever moves forward and a final
+    one (delivered, undelivered, failed) is never replaced.
+    """
+    code = parse_error_code(error_code)
+    message = db.session.scalar(sa.select(OutboundMessage).where(OutboundMessage.sid == sid))
+    if message is None:
+        log.warning("status callback for unknown message %s (%s)", sid, twilio_status)
+        return False
+    status = TWILIO_STATUS_MAP.get((twilio_status or "").lower())
+    if status is None:
+        log.info("ignored status %r for %s", twilio_status, sid)
+        return True
+    if message.status in FINAL_DELIVERY_STATUSES or _PROGRESS[status] < _PROGRESS[message.status]:
+        log.info("kept %s for %s; late callback said %s", message.status, sid, status)
+        return True
+    message.status = status
+    if code is not None:
+        message.error_code = code
+    return True
