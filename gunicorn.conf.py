@@ -18,8 +18,13 @@ keepalive = 5
 # gunicorn's control socket sits at one fixed path per user, so a second server on the same
 # host (a benchmark, a test) would take it over; nothing here uses it.
 control_socket_disable = True
-# Behind the TLS proxy: trust its X-Forwarded-* only via TRUSTED_PROXIES (werkzeug ProxyFix).
-forwarded_allow_ips = "127.0.0.1"
+# gunicorn believes no forwarded header from anyone: the app's ProxyFix alone reads
+# X-Forwarded-*, for exactly TRUSTED_PROXIES hops (none by default). An empty allow list trusts
+# no address; the empty scheme and forwarder lists cover peers on a unix socket, which gunicorn
+# trusts whatever the list says.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+forwarder_headers = ""
 
 accesslog = "-"
 errorlog = "-"
