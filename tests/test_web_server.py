@@ -1,22 +1,28 @@
-"""The deployed web server, real gunicorn started with gunicorn.conf.py: which forwarded
-headers it believes."""
+"""The deployed web server, real gunicorn started with gunicorn.conf.py: what it answers to
+requests it refuses before the app sees them, and which forwarded headers it believes."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
+from gunicorn.http import errors
 
 from bench import harness
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
+from sms_agent.web_server import refusal_for
 
-#: One server with no trusted proxy, and one behind a trusted proxy; started together.
+#: One server per worker class, and one behind a trusted proxy; started together.
 SERVERS = {
     "threads": {"WEB_THREADS": 4, "TRUSTED_PROXIES": 0},
+    "sync": {"WEB_THREADS": 1, "TRUSTED_PROXIES": 0},
     "proxied": {"WEB_THREADS": 4, "TRUSTED_PROXIES": 1},
 }
 
@@ -33,6 +39,14 @@ class Server:
     @property
     def inbound_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/sms/inbound"
+
+    def exchange(self, raw: bytes) -> tuple[int, str, bytes]:
+        """Send `raw` bytes as they are; the status, Content-Type and body of the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(raw)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            return response.status, response.getheader("Content-Type", ""), response.read()
 
     def text(self, signed_url: str, headers: dict[str, str]) -> requests.Response:
         """An inbound SMS signed over `signed_url`, posted to this server with `headers`."""
@@ -74,6 +88,71 @@ def servers(tmp_path_factory):
     finally:
         for server in started.values():
             server.process.stop()
+
+
+@pytest.fixture(params=["threads", "sync"])
+def server(request, servers) -> Server:
+    return servers[request.param]
+
+
+def request_with(*, target: str = "/healthz", headers: list[str] = ()) -> bytes:
+    lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1", *headers, "", ""]
+    return "\r\n".join(lines).encode()
+
+
+REFUSED = {
+    "url_of_10000_characters": (
+        request_with(target="/api/users/?search=" + "a" * 10_000),
+        414,
+        {"max_request_line": 4094},
+    ),
+    "header_too_long": (
+        request_with(headers=["X-Long: " + "a" * 9000]),
+        431,
+        {"max_header_fields": 100, "max_header_field_size": 8190},
+    ),
+    "too_many_headers": (
+        request_with(headers=[f"X-Header-{n}: {n}" for n in range(150)]),
+        431,
+        {"max_header_fields": 100, "max_header_field_size": 8190},
+    ),
+    "garbage_request_line": (b"garbage\r\n\r\n", 400, None),
+    "unknown_http_version": (b"GET /healthz HTTP/7.1\r\nHost: x\r\n\r\n", 400, None),
+}
+
+
+@pytest.mark.parametrize(("raw", "status", "details"), REFUSED.values(), ids=REFUSED.keys())
+def test_requests_gunicorn_refuses_get_the_apis_json_error_shape(server, raw, status, details):
+    answered, content_type, body = server.exchange(raw)
+    assert answered == status, body
+    assert content_type == "application/json"
+    error = json.loads(body)
+    assert set(error) == {"error", "details"}
+    assert isinstance(error["error"], str) and error["error"]
+    if details is None:
+        assert isinstance(error["details"]["reason"], str)
+    else:
+        assert error["details"] == details
+
+
+def test_a_normal_request_still_works_on_the_same_server(server):
+    status, content_type, body = server.exchange(request_with(target="/api/openapi.json"))
+    assert status == 200
+    assert content_type == "application/json"
+    assert json.loads(body)["openapi"].startswith("3.")
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (errors.InvalidHeader("X-Bad"), 400),
+        (errors.InvalidProxyHeader("bad"), 400),
+        (errors.InvalidResponseHeader("X-From-The-App"), 500),
+        (RuntimeError("the app failed"), 500),
+    ],
+)
+def test_only_the_clients_own_mistakes_are_answered_as_client_errors(exc, status):
+    assert refusal_for(exc).status == status
 
 
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
