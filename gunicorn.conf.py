@@ -11,15 +11,28 @@ bind = f"{_settings.WEB_HOST}:{_settings.PORT}"
 workers = _settings.WEB_CONCURRENCY
 # Threads let one worker keep answering webhooks while another request waits on the database.
 threads = _settings.WEB_THREADS
-worker_class = "gthread" if threads > 1 else "sync"
+# gunicorn's gthread or sync worker, answering the requests gunicorn refuses itself (URL or
+# headers over the limits below, a garbled request line) in the API's JSON error shape.
+worker_class = "sms_agent.web_server." + (
+    "JsonErrorsThreaded" if threads > 1 else "JsonErrorsSingleThread"
+)
 timeout = _settings.WEB_TIMEOUT
 graceful_timeout = _settings.WEB_TIMEOUT
 keepalive = 5
 # gunicorn's control socket sits at one fixed path per user, so a second server on the same
 # host (a benchmark, a test) would take it over; nothing here uses it.
 control_socket_disable = True
-# Behind the TLS proxy: trust its X-Forwarded-* only via TRUSTED_PROXIES (werkzeug ProxyFix).
-forwarded_allow_ips = "127.0.0.1"
+# gunicorn believes no forwarded header from anyone: the app's ProxyFix alone reads
+# X-Forwarded-*, for exactly TRUSTED_PROXIES hops (none by default). An empty allow list trusts
+# no address; the empty scheme and forwarder lists cover peers on a unix socket, which gunicorn
+# trusts whatever the list says.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+forwarder_headers = ""
+# gunicorn's defaults, named because the JSON refusals above report them to clients.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
 
 accesslog = "-"
 errorlog = "-"

@@ -38,6 +38,28 @@ _ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
 }
+#: Refused by the web server (gunicorn with sms_agent/web_server.py) before any route runs, so
+#: any operation may answer them; one shared response component each.
+_SERVER_REFUSALS = {
+    414: (
+        "UriTooLong",
+        "The request line (method, URL, version) is longer than the web server takes; "
+        "`details.max_request_line` gives the limit in bytes.",
+    ),
+    431: (
+        "HeaderFieldsTooLarge",
+        "Too many header fields, or one too long; `details.max_header_fields` and "
+        "`details.max_header_field_size` give the limits.",
+    ),
+}
+DESCRIPTION = (
+    "Manage texters, their tasks and error logs; see analytics.\n\n"
+    'Every error answers `{"error": "...", "details": {...}}` as `application/json`, also '
+    "when the web server refuses a request before it reaches the API: 414 for an over-long "
+    "URL, 431 for too many or too large header fields (both documented on every operation) "
+    "and 400 for a request it cannot parse, such as a garbled request line "
+    "(`details.reason` says what was wrong)."
+)
 EXAMPLE_PHONE = "+15550200123"
 EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 SECURITY = [{"TokenAuth": []}, {"BearerAuth": []}]
@@ -49,7 +71,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         version=VERSION,
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": "Manage texters, their tasks and error logs; see analytics."},
+        info={"description": DESCRIPTION},
         security=SECURITY,
     )
     spec.components.security_scheme(
@@ -63,6 +85,9 @@ def build_document(app: Flask) -> dict[str, Any]:
     )
     spec.components.security_scheme("BearerAuth", {"type": "http", "scheme": "bearer"})
     spec.components.schema("Error", schema=ErrorOut)
+    for name, description in _SERVER_REFUSALS.values():
+        content = {"application/json": {"schema": ErrorOut}}
+        spec.components.response(name, {"description": description, "content": content})
     for path, operations in _paths(app).items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()
@@ -164,6 +189,8 @@ def _responses(view, described: Operation, rule: str, method: str) -> dict[str, 
         if code in _ERROR_HEADERS:
             response["headers"] = _ERROR_HEADERS[code]
         responses[str(code)] = response
+    for code, (name, _) in _SERVER_REFUSALS.items():
+        responses[str(code)] = name  # apispec turns the name into a $ref
     return responses
 
 

@@ -51,6 +51,23 @@ def test_operations_have_summaries_bodies_and_error_responses(document):
             assert method in METHODS and operation["summary"], (path, method)
 
 
+def test_every_operation_documents_the_web_servers_refusals(document):
+    """gunicorn refuses an over-long URL or header before any route runs
+    (tests/test_web_server.py sends them)."""
+    error = {"$ref": "#/components/schemas/Error"}
+    responses = document["components"]["responses"]
+    for name in ("UriTooLong", "HeaderFieldsTooLarge"):
+        assert responses[name]["content"] == {"application/json": {"schema": error}}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            refusals = {code: operation["responses"].get(code) for code in ("414", "431")}
+            assert refusals == {
+                "414": {"$ref": "#/components/responses/UriTooLong"},
+                "431": {"$ref": "#/components/responses/HeaderFieldsTooLarge"},
+            }, (path, method)
+    assert "414" in document["info"]["description"]
+
+
 def test_list_filters_are_query_parameters(document):
     parameters = document["paths"]["/api/tasks/"]["get"]["parameters"]
     names = {parameter["name"] for parameter in parameters if parameter["in"] == "query"}
