@@ -1,4 +1,6 @@
-"""Claiming a task for one worker, and keeping its rows across the pipeline's commits."""
+"""Claiming a task for one worker, and keeping its rows across the pipeline's commits.
+
+The claim commits at once: it is the first of the pipeline's steps (see pipeline.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """When answering fails: a retry later, or giving up with an error log, the request given
-back to the quota and an apology to the texter."""
+back to the quota and an apology to the texter. Each commits: they are steps of the
+pipeline's exactly-once record (see pipeline.py), not helpers for other callers."""
 
 from __future__ import annotations
 
