@@ -1,6 +1,7 @@
 """The committed migrations build exactly the schema the models describe."""
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -71,3 +72,97 @@ def test_service_bookkeeping_moves_out_of_a_texters_preferences_and_back(tmp_pat
 def _json(value):
     """SQLite hands JSON columns back as text to a raw query; PostgreSQL as objects."""
     return json.loads(value) if isinstance(value, str) else value
+
+
+def _stored_values(postgresql: bool) -> dict[str, object]:
+    """JSON text as an old release (or hand-written SQL) may have stored it, and what 0003
+    makes of it."""
+    values = {
+        '{"language": "fr"}': {"language": "fr"},
+        "{}": {},
+        "[1, 2]": {"_repaired": [1, 2]},
+        '"text"': {"_repaired": "text"},
+        "7": {"_repaired": 7},
+        "null": {},
+    }
+    if not postgresql:  # jsonb refuses these; SQLite's JSON is text and kept them
+        values['{"a": NaN, "b": [Infinity, 1]}'] = {"a": None, "b": [None, 1]}
+        values["not json"] = {"_repaired": "not json"}
+    return values
+
+
+def _insert_rows_with_every_stored_value(connection, stored: list[str]) -> None:
+    now = datetime.now(UTC)
+    json_value = "CAST(:value AS jsonb)" if connection.dialect.name == "postgresql" else ":value"
+    uuid_ = sa.bindparam("id", type_=sa.Uuid)
+    # More rows than one batch of the migration, every stored value in each batch.
+    users = [{"phone": f"+1555{n:07d}", "value": stored[n % len(stored)]} for n in range(1200)]
+    connection.execute(
+        sa.text(
+            "INSERT INTO users (phone_number, tier, full_name, last_active, total_requests,"
+            " monthly_requests, rate_limit_reset, timezone, preferences, service_state,"
+            f" is_active, created_at, updated_at) VALUES (:phone, 'free', '', :now, 0, 0, :now,"
+            f" 'UTC', {json_value}, {json_value}, true, :now, :now)"
+        ),
+        [{**user, "now": now} for user in users],
+    )
+    tasks = [{"id": uuid.uuid4(), "value": stored[n % len(stored)]} for n in range(1200)]
+    connection.execute(
+        sa.text(
+            "INSERT INTO tasks (id, user_phone, sms_content, category, status, success, metadata,"
+            f" created_at, updated_at) VALUES (:id, :phone, 'hi', 'general', 'queued', false,"
+            f" {json_value}, :now, :now)"
+        ).bindparams(uuid_),
+        [{**task, "phone": users[0]["phone"], "now": now} for task in tasks],
+    )
+    connection.execute(
+        sa.text(
+            "INSERT INTO error_logs (id, error_type, error_message, stack_trace, timestamp,"
+            f" resolved, resolution_notes, metadata) VALUES (:id, 'system_error', 'x', '', :now,"
+            f" false, '', {json_value})"
+        ).bindparams(uuid_),
+        [{"id": uuid.uuid4(), "value": value, "now": now} for value in stored],
+    )
+
+
+def _stored_json(connection) -> dict[str, list]:
+    """Every repaired column's values, sorted so that they compare whatever the row order."""
+    queries = {
+        "users.preferences": "SELECT preferences FROM users",
+        "users.service_state": "SELECT service_state FROM users",
+        "tasks.metadata": "SELECT metadata FROM tasks",
+        "error_logs.metadata": "SELECT metadata FROM error_logs",
+    }
+    return {
+        name: sorted((_json(value) for (value,) in connection.execute(sa.text(sql))), key=repr)
+        for name, sql in queries.items()
+    }
+
+
+def test_stored_json_that_is_not_an_object_is_repaired_and_kept(tmp_path):
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0002_user_service_state")
+            values = _stored_values(db.engine.dialect.name == "postgresql")
+            stored = list(values)
+            with db.engine.begin() as connection:
+                _insert_rows_with_every_stored_value(connection, stored)
+            expected = {
+                "users.preferences": [values[stored[n % len(stored)]] for n in range(1200)],
+                "users.service_state": [values[stored[n % len(stored)]] for n in range(1200)],
+                "tasks.metadata": [values[stored[n % len(stored)]] for n in range(1200)],
+                "error_logs.metadata": list(values.values()),
+            }
+            expected = {name: sorted(rows, key=repr) for name, rows in expected.items()}
+
+            upgrade(revision="0003")
+            with db.engine.connect() as connection:
+                assert _stored_json(connection) == expected
+
+            # The downgrade keeps the repairs, and running the upgrade again changes nothing.
+            downgrade(revision="0002_user_service_state")
+            upgrade()
+            with db.engine.connect() as connection:
+                assert _stored_json(connection) == expected
+            db.engine.dispose()

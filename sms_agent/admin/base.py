@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
-from flask_admin.form import BaseForm, rules
+from flask_admin.form import BaseForm, JSONField, rules
 from flask_admin.helpers import get_render_ctx
 from flask_admin.model import filters
 from flask_admin.model.form import converts
@@ -20,6 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange
 
 from ..extensions import db
+from ..models.types import json_object_problem
 from .access import ReadOnlyForStaff
 
 
@@ -45,12 +47,43 @@ class TimestampFilters(FilterConverter):
 MAX_INTEGER = 2**31 - 1
 
 
+class JSONObjectField(JSONField):
+    """A JSON object typed as text (preferences, metadata); a blank field is an empty one.
+
+    Anything else is a field error on the form: the service reads these with `.get()`, so a
+    list or a string saved here would break every later reader of the row.
+    """
+
+    def process_formdata(self, valuelist) -> None:
+        if not valuelist:
+            return
+        text = valuelist[0]
+        if not text.strip():
+            self.data = {}
+            return
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"Enter valid JSON ({exc}).") from None
+        except RecursionError:
+            raise ValueError("Enter a JSON object that is not nested so deeply.") from None
+        problem = json_object_problem(value)
+        if problem:
+            raise ValueError(f'Enter a JSON object, such as {{"language": "fr"}}; this {problem}.')
+        self.data = value
+
+
 class TimestampForms(AdminModelConverter):
-    """Date-time inputs for our UTCDateTime columns; range checks for our counters."""
+    """Date-time inputs for our UTCDateTime columns; range checks for our counters; JSON
+    object inputs for our JSONObject columns."""
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
         return self.convert_datetime(field_args, **extra)
+
+    @converts("JSONObject")
+    def convert_json_object(self, field_args, **extra):
+        return JSONObjectField(**field_args)
 
     @converts("Integer")
     def handle_integer_types(self, column, field_args, **extra):

@@ -14,4 +14,4 @@ from .schemas import AnalyticsOut
 @staff_only
 def analytics():
     """Users, activity, tasks, success rate, tiers and top categories, across the service."""
-    return overview()
+    return AnalyticsOut().dump(overview())

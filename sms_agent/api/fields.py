@@ -1,4 +1,5 @@
-"""marshmallow fields for what the API accepts: safe text, phone numbers, dates, JSON objects.
+"""marshmallow fields for what the API accepts: safe text, phone numbers, dates, JSON objects;
+and for what it serves: finite numbers and JSON objects, whatever the database holds.
 
 Every string that reaches the database passes through `Text`, because PostgreSQL refuses NUL
 characters and unpaired surrogates; letting one through would turn bad input into a 500.
@@ -7,6 +8,7 @@ characters and unpaired surrogates; letting one through would turn bad input int
 from __future__ import annotations
 
 import functools
+import math
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import available_timezones
@@ -14,6 +16,7 @@ from zoneinfo import available_timezones
 from flask import current_app
 from marshmallow import ValidationError, fields
 
+from ..models.types import as_json_object
 from ..phones import InvalidPhoneNumber, to_e164
 
 MAX_JSON_DEPTH = 10
@@ -93,6 +96,22 @@ class JSONObject(fields.Dict):
         result = super()._deserialize(value, attr, data, **kwargs)
         _check_json(result)
         return result
+
+
+class JSONObjectOut(fields.Dict):
+    """A JSON object in a response: a stored value that is not one (written around the
+    models) is served as the object the models read it as, never as a 500."""
+
+    def _serialize(self, value, attr, obj, **kwargs) -> dict:
+        return as_json_object(value)
+
+
+class FiniteFloat(fields.Float):
+    """A number in a response; NaN and Infinity, which JSON cannot express, are null."""
+
+    def _serialize(self, value, attr, obj, **kwargs) -> float | None:
+        number = super()._serialize(value, attr, obj, **kwargs)
+        return number if number is None or math.isfinite(number) else None
 
 
 class DateOrDateTime(fields.Field):

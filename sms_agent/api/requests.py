@@ -8,6 +8,7 @@ across sites only after a CORS preflight, which this API never grants.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from flask import request
@@ -33,7 +34,40 @@ def json_body() -> dict[str, Any]:
         raise bad_request("JSON is nested too deeply.", body=["nested too deeply"]) from None
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.", body=["expected an object"])
+    _refuse_non_finite(data)
     return data
+
+
+NOT_FINITE = "NaN and Infinity are not valid JSON numbers."
+
+
+def _refuse_non_finite(data: dict[str, Any]) -> None:
+    """400 naming every place that holds NaN, Infinity or -Infinity (or a number too large
+    for a float, such as 1e999, which parses as Infinity).
+
+    Python's parser takes them although JSON has no such numbers; stored, they would be
+    served back as invalid JSON, or refused by PostgreSQL. The details nest like
+    marshmallow's, list positions as strings: {"metadata": {"scores": {"2": [...]}}}.
+    """
+    details: dict[str, Any] = {}
+    pending: list[tuple[tuple[str, ...], Any]] = [((), data)]
+    while pending:  # no recursion: any nesting the parser accepted is walked safely
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend((path + (key,), item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((path + (str(index),), item) for index, item in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            _place(details, path, NOT_FINITE)
+    if details:
+        raise ApiError(400, NOT_FINITE, details)
+
+
+def _place(details: dict[str, Any], path: tuple[str, ...], message: str) -> None:
+    *parents, last = path
+    for key in parents:
+        details = details.setdefault(key, {})
+    details[last] = [message]
 
 
 def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..models import Category, ErrorType, TaskStatus, Tier
-from .fields import JSONObject, Phone, Text, TimeZone
+from .fields import FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
 
@@ -34,8 +34,8 @@ class ErrorOut(OutSchema):
 
 
 class UserStatsOut(OutSchema):
-    success_rate = fields.Float(metadata={"description": "Percentage of successful tasks."})
-    avg_response_time = fields.Float(allow_none=True, metadata={"description": "Seconds."})
+    success_rate = FiniteFloat(metadata={"description": "Percentage of successful tasks."})
+    avg_response_time = FiniteFloat(allow_none=True, metadata={"description": "Seconds."})
     favorite_categories = fields.List(fields.String(), metadata={"description": "Top three."})
 
 
@@ -49,7 +49,7 @@ class UserOut(OutSchema):
     monthly_requests = fields.Integer()
     rate_limit_reset = fields.DateTime()
     timezone = fields.String()
-    preferences = fields.Dict()
+    preferences = JSONObjectOut()
     is_active = fields.Boolean()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -97,13 +97,13 @@ class TaskOut(OutSchema):
     category = fields.String(validate=validate.OneOf(Category.values()))
     status = fields.String(validate=validate.OneOf(TaskStatus.values()))
     message_sid = fields.String(allow_none=True)
-    processing_time = fields.Float(allow_none=True)
+    processing_time = FiniteFloat(allow_none=True)
     tokens_used = fields.Integer(allow_none=True)
-    complexity_score = fields.Float(allow_none=True)
+    complexity_score = FiniteFloat(allow_none=True)
     success = fields.Boolean()
     error_message = fields.String(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
-    metadata = fields.Dict(attribute="metadata_")
+    metadata = JSONObjectOut(attribute="metadata_")
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -135,9 +135,9 @@ class TaskUpdateIn(InSchema):
 class TaskAnalyticsOut(OutSchema):
     total_tasks = fields.Integer()
     successful_tasks = fields.Integer()
-    success_rate = fields.Float()
-    avg_processing_time = fields.Float(allow_none=True)
-    avg_tokens_used = fields.Float(allow_none=True)
+    success_rate = FiniteFloat()
+    avg_processing_time = FiniteFloat(allow_none=True)
+    avg_tokens_used = FiniteFloat(allow_none=True)
     category_breakdown = fields.Dict(keys=fields.String(), values=fields.Integer())
     daily_stats = fields.List(fields.Dict())
 
@@ -152,7 +152,7 @@ class ErrorLogOut(OutSchema):
     timestamp = fields.DateTime()
     resolved = fields.Boolean()
     resolution_notes = fields.String()
-    metadata = fields.Dict(attribute="metadata_")
+    metadata = JSONObjectOut(attribute="metadata_")
 
 
 class ErrorLogUpdateIn(InSchema):
@@ -181,7 +181,7 @@ class AnalyticsOut(OutSchema):
     active_users_7d = fields.Integer()
     total_tasks = fields.Integer()
     tasks_24h = fields.Integer()
-    success_rate = fields.Float()
-    avg_response_time = fields.Float(allow_none=True)
+    success_rate = FiniteFloat()
+    avg_response_time = FiniteFloat(allow_none=True)
     tier_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
     top_categories = fields.List(fields.Dict())

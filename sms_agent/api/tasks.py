@@ -134,4 +134,5 @@ def delete_task(task_id: uuid.UUID):
 def tasks_analytics():
     """Totals, averages, categories and the last 30 days, for the tasks the filters select."""
     query = load_query(TaskFilterQuery())
-    return task_analytics([*task_conditions(query), *scope_to_caller(Task.user_phone)])
+    conditions = [*task_conditions(query), *scope_to_caller(Task.user_phone)]
+    return TaskAnalyticsOut().dump(task_analytics(conditions))

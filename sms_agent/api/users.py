@@ -29,6 +29,7 @@ from .schemas import (
     UpdateTierOut,
     UserCreateIn,
     UserOut,
+    UserStatsOut,
     UserUpdateIn,
 )
 
@@ -43,8 +44,9 @@ def dump_users(users: Sequence[User]) -> list[dict]:
     """Users with their stats, fetched for all of them at once."""
     rows = UserOut(many=True).dump(users)
     stats = user_stats(row["phone_number"] for row in rows)
+    stats_out = UserStatsOut()
     for row in rows:
-        row["stats"] = stats[row["phone_number"]]
+        row["stats"] = stats_out.dump(stats[row["phone_number"]])
     return rows
 
 

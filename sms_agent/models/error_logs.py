@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from .choices import ErrorType, check_choice
-from .types import JSONType, UTCDateTime, utcnow
+from .types import JSONObject, UTCDateTime, check_json_object, utcnow
 
 if TYPE_CHECKING:
     from .tasks import Task
@@ -38,7 +38,7 @@ class ErrorLog(db.Model):
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved: Mapped[bool] = mapped_column(default=False)
     resolution_notes: Mapped[str] = mapped_column(sa.Text, default="")
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONObject, default=dict)
 
     user: Mapped[User | None] = relationship()
     task: Mapped[Task | None] = relationship()
@@ -49,6 +49,10 @@ class ErrorLog(db.Model):
     @validates("error_type")
     def _validate_type(self, _key: str, value: str) -> str:
         return check_choice(ErrorType, "error_type", value)
+
+    @validates("metadata_")
+    def _validate_metadata(self, _key: str, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json_object("metadata", value)
 
     def resolve(self, notes: str = "") -> None:
         self.resolved = True

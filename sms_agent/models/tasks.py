@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from .choices import Category, TaskStatus, check_choice
-from .types import JSONType, UTCDateTime, utcnow
+from .types import JSONObject, UTCDateTime, check_finite, check_json_object, utcnow
 
 if TYPE_CHECKING:
     from .messages import OutboundMessage
@@ -42,9 +42,9 @@ class Task(db.Model):
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # SQLAlchemy reserves `metadata` on models; the column and the API keep the name.
-    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
-    #: The end of the quota window this request was counted in (quota.admit_task); None
-    #: once a failure gave it back, or for a request that was never counted.
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONObject, default=dict)
+    #: The end of the quota window this request was counted in (quota.admit); None once a
+    #: failure gave it back, or for a request that was never counted.
     quota_window: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -64,6 +64,14 @@ class Task(db.Model):
     @validates("status")
     def _validate_status(self, _key: str, value: str) -> str:
         return check_choice(TaskStatus, "status", value)
+
+    @validates("metadata_")
+    def _validate_metadata(self, _key: str, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json_object("metadata", value)
+
+    @validates("processing_time", "complexity_score")
+    def _validate_finite(self, key: str, value: float | None) -> float | None:
+        return check_finite(key, value)
 
     def mark_completed(
         self,

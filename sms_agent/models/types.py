@@ -2,14 +2,141 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-#: JSONB on PostgreSQL (indexable, compact), plain JSON on SQLite.
-JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+#: The key under which a stored value that was not a JSON object is kept when it is read
+#: (and when migration 0003 repairs it): nothing is thrown away, nothing breaks a reader.
+REPAIRED_KEY = "_repaired"
+
+_KINDS = {list: "is an array", tuple: "is an array", str: "is text", bool: "is true or false"}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "is null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "is a number"
+    return _KINDS.get(type(value), f"is a {type(value).__name__}")
+
+
+def _scalar_problem(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "contains NaN or Infinity, which JSON does not allow"
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains text that is not valid Unicode"
+    elif not isinstance(value, int | float | type(None)):
+        return f"holds a {type(value).__name__}, which is not a JSON value"
+    return None
+
+
+def json_object_problem(value: Any) -> str | None:
+    """Why `value` is not a JSON object that both databases store as given, or None.
+
+    Preferences, service state and metadata are read with `.get()` by the service, so
+    anything but an object would break every later reader; NaN and Infinity are not JSON
+    (PostgreSQL refuses them, SQLite would keep them and serve invalid JSON); PostgreSQL
+    refuses NUL characters and lone surrogates.
+    """
+    if not isinstance(value, dict):
+        return _kind(value)
+    for item in _walk(value):
+        if isinstance(item, dict) and not all(isinstance(key, str) for key in item):
+            return "has a key that is not text"
+        if not isinstance(item, dict | list | tuple) and (problem := _scalar_problem(item)):
+            return problem
+    return None
+
+
+def _walk(value: Any):
+    """Every container, key and value inside `value`, each container once (so a cycle
+    cannot loop; json.dumps refuses it later), without recursion: no depth of nesting can
+    overflow the stack."""
+    pending, seen = [value], set()
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict | list | tuple):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            pending.extend(item)
+            if isinstance(item, dict):
+                pending.extend(item.values())
+        yield item
+
+
+def check_json_object(field: str, value: Any) -> dict[str, Any]:
+    """The models' @validates hook for JSON-object columns: refuse before it is stored."""
+    problem = json_object_problem(value)
+    if problem:
+        raise ValueError(f"{field} must be a JSON object of JSON values; this one {problem}")
+    return value
+
+
+def _finite(value: Any) -> Any:
+    """`value` with NaN and Infinity replaced by null (only SQLite can have kept them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def as_json_object(value: Any) -> dict[str, Any]:
+    """What a reader gets for a stored JSON value: always an object, never NaN.
+
+    A value written around the models (raw SQL, an old release) that is not an object is
+    kept under REPAIRED_KEY rather than dropped; null is an empty object.
+    """
+    if value is None:
+        return {}
+    if any(isinstance(item, float) and not math.isfinite(item) for item in _walk(value)):
+        value = _finite(value)
+    return value if isinstance(value, dict) else {REPAIRED_KEY: value}
+
+
+class JSONObject(TypeDecorator):
+    """A column that holds a JSON object: JSONB on PostgreSQL, JSON on SQLite.
+
+    Writes of anything else are refused here, so even a bulk insert that skips the models'
+    validators cannot store one; reads go through `as_json_object`, so a value stored some
+    other way reaches no reader as a list, a string or NaN.
+    """
+
+    impl = sa.JSON
+    cache_ok = True
+    # None is a value to refuse, not "no value": it would be stored as JSON null.
+    should_evaluate_none = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(sa.JSON())
+
+    def process_bind_param(self, value, dialect):
+        return check_json_object("the column", value)
+
+    def process_result_value(self, value, dialect):
+        return as_json_object(value)
+
+
+def check_finite(field: str, value: float | None) -> float | None:
+    """Refuse NaN and Infinity in a float column: JSON cannot carry them to API clients."""
+    if value is not None and not math.isfinite(value):
+        raise ValueError(f"{field} must be a finite number, not {value}")
+    return value
 
 
 class UTCDateTime(TypeDecorator):

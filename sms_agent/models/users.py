@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from ..extensions import db
 from ..phones import to_e164
 from .choices import Tier, check_choice
-from .types import JSONType, UTCDateTime, first_of_next_month, utcnow
+from .types import JSONObject, UTCDateTime, check_json_object, first_of_next_month, utcnow
 
 if TYPE_CHECKING:
     from .tasks import Task
@@ -70,12 +70,12 @@ class User(db.Model):
     monthly_requests: Mapped[int] = mapped_column(default=0)
     rate_limit_reset: Mapped[datetime] = mapped_column(UTCDateTime, default=_next_reset)
     timezone: Mapped[str] = mapped_column(sa.String(50), default="UTC")
-    preferences: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    preferences: Mapped[dict[str, Any]] = mapped_column(JSONObject, default=dict)
     #: The service's own bookkeeping (handled keyword sids, notices sent, quota notice
     #: window), apart from `preferences` so no API client or admin edit can erase it and
     #: make a Twilio retry answer twice.
     service_state: Mapped[dict[str, Any]] = mapped_column(
-        JSONType, default=dict, server_default=sa.text("'{}'")
+        JSONObject, default=dict, server_default=sa.text("'{}'")
     )
     is_active: Mapped[bool] = mapped_column(default=True)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -100,6 +100,10 @@ class User(db.Model):
     @validates("tier")
     def _validate_tier(self, _key: str, value: str) -> str:
         return check_choice(Tier, "tier", value)
+
+    @validates("preferences", "service_state")
+    def _validate_json_object(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json_object(key, value)
 
     @validates("timezone")
     def _validate_timezone(self, _key: str, value: str) -> str:

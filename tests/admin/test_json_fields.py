@@ -1,0 +1,165 @@
+"""Preferences and metadata in the admin: only JSON objects are saved, and whatever the
+database already holds never breaks a page."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import ErrorLog, Task, User
+from tests.admin.conftest import csrf_for
+from tests.factories import make_error, make_task, make_user
+
+NOT_OBJECTS = ["[1, 2]", '"text"', "42", "null", "true", '{"score": NaN}', '{"a": [Infinity]}']
+MESSAGE = "Enter a JSON object"
+
+
+def new_user_form(client, preferences: str) -> dict:
+    return {
+        "csrf_token": csrf_for(client, "/admin/user/new/"),
+        "phone_number": "+1 415 555 0100",
+        "tier": "free",
+        "is_active": "y",
+        "timezone": "UTC",
+        "total_requests": "0",
+        "monthly_requests": "0",
+        "rate_limit_reset": "2030-01-01 00:00:00",
+        "preferences": preferences,
+    }
+
+
+def user_edit_form(client, user: User, preferences: str) -> dict:
+    return {
+        "csrf_token": csrf_for(client, f"/admin/user/edit/?id={quote(user.phone_number)}"),
+        "tier": user.tier,
+        "is_active": "y",
+        "full_name": "Changed Name",
+        "timezone": user.timezone,
+        "total_requests": "0",
+        "monthly_requests": "0",
+        "rate_limit_reset": user.rate_limit_reset.strftime("%Y-%m-%d %H:%M:%S"),
+        "preferences": preferences,
+    }
+
+
+def task_edit_form(client, task: Task, metadata: str) -> dict:
+    return {
+        "csrf_token": csrf_for(client, f"/admin/task/edit/?id={task.id}"),
+        "sms_content": "changed question",
+        "category": task.category,
+        "status": task.status,
+        "metadata_": metadata,
+    }
+
+
+def error_edit_form(client, error: ErrorLog, metadata: str) -> dict:
+    return {
+        "csrf_token": csrf_for(client, f"/admin/errorlog/edit/?id={error.id}"),
+        "error_type": error.error_type,
+        "error_message": "changed message",
+        "stack_trace": "",
+        "resolution_notes": "",
+        "metadata_": metadata,
+    }
+
+
+def refused(response) -> bool:
+    """The form came back (200, not the redirect of a save) with the field's error."""
+    return response.status_code == 200 and MESSAGE in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_creating_a_user_with_non_object_preferences_is_a_field_error(admin_client, value):
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, value))
+    assert refused(response), response.status_code
+    assert db.session.scalar(sa.select(sa.func.count(User.phone_number))) == 0
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_editing_a_users_preferences_to_a_non_object_is_a_field_error(admin_client, value):
+    user = make_user(full_name="Ann", preferences={"language": "fr"})
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    response = admin_client.post(url, data=user_edit_form(admin_client, user, value))
+    assert refused(response), response.status_code
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert (saved.full_name, saved.preferences) == ("Ann", {"language": "fr"})
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_editing_a_tasks_metadata_to_a_non_object_is_a_field_error(admin_client, value):
+    task = make_task(sms_content="original", metadata_={"model": "m"})
+    url = f"/admin/task/edit/?id={task.id}"
+    response = admin_client.post(url, data=task_edit_form(admin_client, task, value))
+    assert refused(response), response.status_code
+    db.session.expire_all()
+    saved = db.session.get(Task, task.id)
+    assert (saved.sms_content, saved.metadata_) == ("original", {"model": "m"})
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_editing_an_errors_metadata_to_a_non_object_is_a_field_error(admin_client, value):
+    error = make_error(error_message="original", metadata_={"code": 1})
+    url = f"/admin/errorlog/edit/?id={error.id}"
+    response = admin_client.post(url, data=error_edit_form(admin_client, error, value))
+    assert refused(response), response.status_code
+    db.session.expire_all()
+    saved = db.session.get(ErrorLog, error.id)
+    assert (saved.error_message, saved.metadata_) == ("original", {"code": 1})
+
+
+def test_a_json_object_is_saved_and_a_blank_field_means_an_empty_one(admin_client):
+    task = make_task(metadata_={"model": "m"})
+    url = f"/admin/task/edit/?id={task.id}"
+    form = task_edit_form(admin_client, task, '{"note": "checked", "tries": [1, 2]}')
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {"note": "checked", "tries": [1, 2]}
+    assert admin_client.post(url, data=task_edit_form(admin_client, task, "")).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {}
+
+
+def store_raw(table: str, column: str, value: str, key: str, ident) -> None:
+    """Put `value` (JSON text) in the column behind the models' back, as old rows or a
+    hand-written SQL statement could have."""
+    cast = "CAST(:value AS jsonb)" if db.engine.dialect.name == "postgresql" else ":value"
+    db.session.execute(
+        sa.text(f'UPDATE {table} SET "{column}" = {cast} WHERE {key} = :ident'),
+        {"value": value, "ident": ident},
+    )
+    db.session.commit()
+    db.session.expire_all()
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", '"text"', "null"])
+def test_pages_show_rows_whose_stored_json_is_not_an_object(admin_client, value):
+    user = make_user()
+    task = make_task(user=user)
+    error = make_error(user_phone=user.phone_number, task_id=task.id)
+    store_raw("users", "preferences", value, "phone_number", user.phone_number)
+    store_raw("users", "service_state", value, "phone_number", user.phone_number)
+    store_raw("tasks", "metadata", value, "id", task.id.hex if _sqlite() else task.id)
+    store_raw("error_logs", "metadata", value, "id", error.id.hex if _sqlite() else error.id)
+    phone = quote(user.phone_number)
+    for url in [
+        "/admin/",
+        "/admin/user/",
+        f"/admin/user/details/?id={phone}",
+        f"/admin/user/edit/?id={phone}",
+        f"/admin/user/conversation/?id={phone}",
+        "/admin/task/",
+        f"/admin/task/details/?id={task.id}",
+        f"/admin/task/edit/?id={task.id}",
+        "/admin/errorlog/",
+        f"/admin/errorlog/details/?id={error.id}",
+        f"/admin/errorlog/edit/?id={error.id}",
+    ]:
+        assert admin_client.get(url).status_code == 200, url
+
+
+def _sqlite() -> bool:
+    return db.engine.dialect.name == "sqlite"

@@ -1,0 +1,222 @@
+"""JSON the API takes and gives: preferences and metadata are objects, numbers are finite,
+and nothing already in the database makes a list or a record fail."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import ErrorLog, Task, User
+from tests.api.test_errors import assert_error
+from tests.factories import make_error, make_task, make_user
+
+PHONE = "+15550200123"
+NOT_OBJECTS = [[1, 2], "text", 42, None, True]
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_creating_a_user_with_non_object_preferences_is_a_400(client, admin_headers, value):
+    body = {"phone_number": PHONE, "preferences": value}
+    response = client.post("/api/users/", json=body, headers=admin_headers)
+    assert "preferences" in assert_error(response, 400)["details"]
+    assert db.session.get(User, PHONE) is None
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_changing_preferences_to_a_non_object_is_a_400(client, admin_headers, method, value):
+    make_user(PHONE, preferences={"language": "fr"})
+    response = client.open(
+        f"/api/users/{quote(PHONE)}/",
+        method=method,
+        json={"preferences": value},
+        headers=admin_headers,
+    )
+    assert "preferences" in assert_error(response, 400)["details"]
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).preferences == {"language": "fr"}
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_changing_a_tasks_metadata_to_a_non_object_is_a_400(client, admin_headers, value):
+    task = make_task(make_user(PHONE), metadata_={"model": "m"})
+    url = f"/api/tasks/{task.id}/"
+    response = client.patch(url, json={"metadata": value}, headers=admin_headers)
+    assert "metadata" in assert_error(response, 400)["details"]
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {"model": "m"}
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_error_log_metadata_must_be_an_object(client, admin_headers, value):
+    error = make_error(metadata_={"code": 1})
+    created = client.post(
+        "/api/errors/",
+        json={"error_type": "system_error", "error_message": "x", "metadata": value},
+        headers=admin_headers,
+    )
+    changed = client.patch(
+        f"/api/errors/{error.id}/", json={"metadata": value}, headers=admin_headers
+    )
+    assert "metadata" in assert_error(created, 400)["details"]
+    assert "metadata" in assert_error(changed, 400)["details"]
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(ErrorLog.id))) == 1
+    assert db.session.get(ErrorLog, error.id).metadata_ == {"code": 1}
+
+
+# NaN and Infinity are not JSON, though Python's parser takes them; 1e999 overflows to one.
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        ('{"complexity_score": NaN}', {"complexity_score": ["NOT_FINITE"]}),
+        ('{"processing_time": Infinity}', {"processing_time": ["NOT_FINITE"]}),
+        ('{"processing_time": 1e999}', {"processing_time": ["NOT_FINITE"]}),
+        ('{"metadata": {"score": -Infinity}}', {"metadata": {"score": ["NOT_FINITE"]}}),
+        ('{"metadata": {"a": [1, {"b": NaN}]}}', {"metadata": {"a": {"1": {"b": ["NOT_FINITE"]}}}}),
+        ('{"metadata": {}, "success": true, "x": [NaN]}', {"x": {"0": ["NOT_FINITE"]}}),
+    ],
+)
+def test_nan_and_infinity_anywhere_in_a_body_are_a_400(client, admin_headers, body, details):
+    task = make_task(make_user(PHONE), metadata_={"model": "m"})
+    response = client.patch(
+        f"/api/tasks/{task.id}/", data=body, content_type="application/json", headers=admin_headers
+    )
+    error = assert_error(response, 400)
+    assert "NaN" in error["error"] and "Infinity" in error["error"]
+    assert error["details"] == _expected(details, error)
+    db.session.expire_all()
+    saved = db.session.get(Task, task.id)
+    assert saved.metadata_ == {"model": "m"} and saved.complexity_score is None
+
+
+def _expected(details, error):
+    """`details` with each placeholder message replaced by the message the API gives."""
+    [message] = _leaves(error["details"])
+    return _replace(details, message)
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        return [leaf for branch in tree.values() for leaf in _leaves(branch)]
+    return tree
+
+
+def _replace(tree, message):
+    if isinstance(tree, dict):
+        return {key: _replace(branch, message) for key, branch in tree.items()}
+    return [message]
+
+
+@pytest.mark.parametrize(
+    "url_and_body",
+    [
+        ("POST", "/api/users/", '{"phone_number": "+15550200999", "preferences": {"a": NaN}}'),
+        ("PATCH", f"/api/users/{quote(PHONE)}/", '{"preferences": {"a": [Infinity]}}'),
+        ("PUT", f"/api/users/{quote(PHONE)}/", '{"preferences": {"a": -Infinity}}'),
+        (
+            "POST",
+            "/api/errors/",
+            '{"error_type": "system_error", "error_message": "x", "metadata": {"n": NaN}}',
+        ),
+    ],
+)
+def test_every_write_refuses_nan(client, admin_headers, url_and_body):
+    method, url, body = url_and_body
+    make_user(PHONE, preferences={"language": "fr"})
+    response = client.open(
+        url, method=method, data=body, content_type="application/json", headers=admin_headers
+    )
+    assert_error(response, 400)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(User.phone_number))) == 1
+    assert db.session.get(User, PHONE).preferences == {"language": "fr"}
+    assert db.session.scalar(sa.select(sa.func.count(ErrorLog.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def store_raw(table: str, column: str, value, key: str, ident, *, json: bool = True) -> None:
+    """Put `value` in the column behind the models' back, as old rows or a hand-written SQL
+    statement could have."""
+    postgresql = db.engine.dialect.name == "postgresql"
+    placeholder = "CAST(:value AS jsonb)" if json and postgresql else ":value"
+    if isinstance(ident, uuid.UUID) and not postgresql:
+        ident = ident.hex  # how SQLAlchemy's Uuid is stored on SQLite
+    db.session.execute(
+        sa.text(f'UPDATE {table} SET "{column}" = {placeholder} WHERE {key} = :ident'),
+        {"value": value, "ident": ident},
+    )
+    db.session.commit()
+    db.session.expire_all()
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", '"text"', "null", "7"])
+def test_lists_and_records_survive_non_object_json_in_the_database(client, admin_headers, value):
+    user = make_user(PHONE)
+    task = make_task(user)
+    error = make_error(user_phone=PHONE, task_id=task.id)
+    store_raw("users", "preferences", value, "phone_number", PHONE)
+    store_raw("users", "service_state", value, "phone_number", PHONE)
+    store_raw("tasks", "metadata", value, "id", task.id)
+    store_raw("error_logs", "metadata", value, "id", error.id)
+
+    for url, field in [
+        ("/api/users/", "preferences"),
+        (f"/api/users/{quote(PHONE)}/", "preferences"),
+        ("/api/tasks/", "metadata"),
+        (f"/api/tasks/{task.id}/", "metadata"),
+        ("/api/errors/", "metadata"),
+        (f"/api/errors/{error.id}/", "metadata"),
+    ]:
+        response = client.get(url, headers=admin_headers)
+        assert response.status_code == 200, (url, response.get_data(as_text=True))
+        body = response.get_json()
+        record = body["results"][0] if "results" in body else body
+        assert isinstance(record[field], dict), (url, record[field])
+
+
+def test_a_non_finite_number_in_the_database_is_served_as_null(client, admin_headers):
+    user = make_user(PHONE)
+    task = make_task(user, success=True, status="completed")
+    store_raw("tasks", "processing_time", math.inf, "id", task.id, json=False)
+    store_raw("tasks", "complexity_score", -math.inf, "id", task.id, json=False)
+
+    responses = [
+        client.get(url, headers=admin_headers)
+        for url in [
+            "/api/tasks/",
+            f"/api/tasks/{task.id}/",
+            "/api/tasks/analytics/",
+            "/api/users/",
+            f"/api/users/{quote(PHONE)}/",
+            "/api/analytics/",
+        ]
+    ]
+
+    for response in responses:
+        assert response.status_code == 200
+        text = response.get_data(as_text=True)
+        assert "Infinity" not in text and "NaN" not in text, text
+    served = responses[1].get_json()
+    assert served["processing_time"] is None and served["complexity_score"] is None
+    assert responses[2].get_json()["avg_processing_time"] is None
+    assert responses[4].get_json()["stats"]["avg_response_time"] is None
+    assert responses[5].get_json()["avg_response_time"] is None
+
+
+def test_nan_kept_inside_stored_json_is_served_as_null(client, admin_headers):
+    if db.engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's jsonb cannot hold NaN at all")
+    task = make_task(make_user(PHONE))
+    store_raw("tasks", "metadata", '{"score": NaN, "list": [Infinity]}', "id", task.id)
+
+    response = client.get(f"/api/tasks/{task.id}/", headers=admin_headers)
+
+    assert response.status_code == 200
+    assert "NaN" not in response.get_data(as_text=True)
+    assert response.get_json()["metadata"] == {"score": None, "list": [None]}

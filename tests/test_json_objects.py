@@ -1,0 +1,132 @@
+"""Preferences, service state and metadata hold JSON objects: the models refuse anything else,
+and a value that got into the database some other way never breaks the service."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import StatementError
+
+from sms_agent.answering import pipeline
+from sms_agent.extensions import db
+from sms_agent.inbound import receive_sms
+from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
+from tests.factories import make_task, make_user
+from tests.standins import inbound_form
+
+NOT_OBJECTS = [[1, 2], "text", 42, None, True, {"score": math.nan}, {"a": [math.inf]}]
+PHONE = "+15551230000"
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+@pytest.mark.parametrize(
+    ("model", "attribute", "required"),
+    [
+        (User, "preferences", {"phone_number": PHONE}),
+        (User, "service_state", {"phone_number": PHONE}),
+        (Task, "metadata_", {"sms_content": "hi"}),
+        (ErrorLog, "metadata_", {"error_type": "system_error", "error_message": "x"}),
+    ],
+)
+def test_the_models_refuse_anything_but_a_json_object(app, model, attribute, required, value):
+    with pytest.raises(ValueError, match="JSON object|NaN"):
+        model(**required, **{attribute: value})
+    row = model(**required)
+    with pytest.raises(ValueError, match="JSON object|NaN"):
+        setattr(row, attribute, value)
+
+
+@pytest.mark.parametrize("value", NOT_OBJECTS)
+def test_a_bulk_insert_cannot_store_a_non_object_either(app, value):
+    rows = [{"phone_number": PHONE, "tier": "free", "preferences": value}]
+    with pytest.raises(StatementError, match="JSON object|NaN"):
+        db.session.execute(sa.insert(User), rows)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(User.phone_number))) == 0
+
+
+@pytest.mark.parametrize("attribute", ["processing_time", "complexity_score"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_a_task_refuses_a_number_that_is_not_finite(app, attribute, value):
+    with pytest.raises(ValueError, match="finite"):
+        Task(sms_content="hi", **{attribute: value})
+
+
+def store_raw(table: str, column: str, value: str, key: str, ident) -> None:
+    """Put JSON text in the column behind the models' back, as old rows or a hand-written
+    SQL statement could have."""
+    postgresql = db.engine.dialect.name == "postgresql"
+    placeholder = "CAST(:value AS jsonb)" if postgresql else ":value"
+    if isinstance(ident, uuid.UUID) and not postgresql:
+        ident = ident.hex  # how SQLAlchemy's Uuid is stored on SQLite
+    db.session.execute(
+        sa.text(f'UPDATE {table} SET "{column}" = {placeholder} WHERE {key} = :ident'),
+        {"value": value, "ident": ident},
+    )
+    db.session.commit()
+    db.session.expire_all()
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        ("[1, 2]", {"_repaired": [1, 2]}),
+        ('"text"', {"_repaired": "text"}),
+        ("7", {"_repaired": 7}),
+        ("null", {}),
+        ('{"language": "fr"}', {"language": "fr"}),
+    ],
+)
+def test_a_stored_non_object_is_read_as_an_object_that_keeps_it(app, stored, read):
+    make_user(PHONE)
+    store_raw("users", "preferences", stored, "phone_number", PHONE)
+    assert db.session.get(User, PHONE).preferences == read
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", '"text"', "null"])
+def test_the_worker_answers_a_texter_whose_stored_json_is_not_an_object(app, value):
+    user = make_user(PHONE)
+    earlier = make_task(
+        user,
+        sms_content="What is the capital of France?",
+        ai_response="Paris.",
+        status="completed",
+        success=True,
+        created_at=utcnow() - timedelta(minutes=5),
+    )
+    store_raw("tasks", "metadata", value, "id", earlier.id)
+    store_raw("users", "preferences", value, "phone_number", PHONE)
+    store_raw("users", "service_state", value, "phone_number", PHONE)
+    task = make_task(db.session.get(User, PHONE), sms_content="And of Italy?")
+
+    assert pipeline.answer(task.id) == "answered"
+
+    db.session.rollback()
+    assert db.session.scalars(sa.select(ErrorLog)).all() == []
+    kinds = db.session.scalars(sa.select(OutboundMessage.kind)).all()
+    assert kinds == ["reply"]
+    assert db.session.get(Task, task.id).status == "completed"
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", '"text"', "null"])
+def test_a_texter_whose_service_state_is_not_an_object_can_still_text(app, value):
+    make_user(PHONE)
+    store_raw("users", "service_state", value, "phone_number", PHONE)
+
+    help_reply = receive_sms(inbound_form("HELP", From=PHONE))
+    question = receive_sms(inbound_form("What is 2+2?", From=PHONE))
+    db.session.commit()
+
+    assert help_reply.notice == "help"
+    assert question.outcome == "task"
+
+
+def test_a_value_shared_twice_in_one_object_is_still_a_json_object(app):
+    shared = {"tries": [1, 2]}
+    task = make_task(metadata_={"first": shared, "second": shared})
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {"first": shared, "second": shared}
