@@ -14,11 +14,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Flask, current_app
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .extensions import db
+from .extensions import db, listen_on_every_session
 from .models import Task, Tier, User, first_of_next_month, utcnow
 
 _PAID_TIERS = {Tier.PREMIUM.value, Tier.ENTERPRISE.value}
@@ -198,5 +198,4 @@ def _upgrade_resets_quota(session: Session, _context, _instances) -> None:
 
 def init_app(_app: Flask) -> None:
     """Register the tier rule on every ORM session (once per process)."""
-    if not event.contains(Session, "before_flush", _upgrade_resets_quota):
-        event.listen(Session, "before_flush", _upgrade_resets_quota)
+    listen_on_every_session(before_flush=_upgrade_resets_quota)

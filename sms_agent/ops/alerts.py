@@ -13,9 +13,9 @@ import threading
 import urllib.request
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ..extensions import listen_on_every_session
 from ..models import CRITICAL_ERROR_TYPES, ErrorLog
 from ..phones import mask
 
@@ -88,10 +88,4 @@ def _discard(session: Session) -> None:
 
 def init_app(_app: Flask) -> None:
     """Watch every ORM session for committed error rows (registered once per process)."""
-    for name, listener in (
-        ("after_flush", _collect),
-        ("after_commit", _announce),
-        ("after_rollback", _discard),
-    ):
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
+    listen_on_every_session(after_flush=_collect, after_commit=_announce, after_rollback=_discard)

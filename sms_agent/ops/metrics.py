@@ -22,9 +22,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import event, inspect
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from ..extensions import listen_on_every_session
 from ..models import ErrorLog, OutboundMessage, Task, TaskStatus, utcnow
 
 bp = Blueprint("metrics", __name__)
@@ -151,10 +152,4 @@ def init_app(app: Flask) -> None:
     """Serve /metrics and count committed rows from every ORM session (listeners are
     registered once per process, however many apps the tests build)."""
     app.register_blueprint(bp)
-    for name, listener in (
-        ("after_flush", _collect),
-        ("after_commit", _emit),
-        ("after_rollback", _discard),
-    ):
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
+    listen_on_every_session(after_flush=_collect, after_commit=_emit, after_rollback=_discard)
