@@ -132,6 +132,15 @@ def test_logout_needs_post_and_ends_the_session(client):
 def test_user_loader_ignores_garbage_ids(app):
     assert load_staff("not-a-number") is None
     assert load_staff("999") is None
+    assert load_staff("999:some-token") is None
+
+
+def test_a_session_needs_the_accounts_current_token(app):
+    """Sessions from before session tokens (the id alone) or with an old token are out."""
+    staff = make_staff("ann", PASSWORD)
+    assert load_staff(staff.get_id()) is staff
+    assert load_staff(str(staff.id)) is None
+    assert load_staff(f"{staff.id}:{staff.session_token[:-1]}") is None
 
 
 @pytest.fixture
