@@ -15,6 +15,7 @@ from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
+from ..models.staff import password_matches
 from .access import is_staff
 
 FAILED_LOGIN = 401
@@ -56,9 +57,13 @@ def safe_next(target: str | None) -> str:
 
 
 def authenticate(username: str, password: str) -> StaffUser | None:
-    """The active staff user with these credentials, or None."""
+    """The active staff user with these credentials, or None.
+
+    The password is checked whether or not the account exists or is active, so every
+    refusal takes the same time.
+    """
     staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username.strip()))
-    if staff is None or not staff.is_active or not staff.check_password(password):
+    if not password_matches(staff, password) or not staff.is_active:
         return None
     return staff
 

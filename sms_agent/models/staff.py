@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -75,6 +76,25 @@ class StaffUser(UserMixin, db.Model):
         if self.is_active and not active:
             self.end_sessions()
         return active
+
+
+@functools.cache
+def _stand_in_hash() -> str:
+    """A hash of a password nobody knows, made like every real one (same algorithm and cost)."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def password_matches(staff: StaffUser | None, password: str) -> bool:
+    """Whether `password` is this staff member's.
+
+    With no such account a stand-in hash is checked all the same, so an unknown username
+    takes as long to refuse as a wrong password and the login page does not reveal which
+    usernames exist.
+    """
+    if staff is None:
+        check_password_hash(_stand_in_hash(), password)
+        return False
+    return staff.check_password(password)
 
 
 def hash_key(key: str) -> str:

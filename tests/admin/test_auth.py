@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import pytest
 
 from config import TestingConfig
@@ -58,6 +61,33 @@ def test_wrong_password_says_so_with_401(client):
     response = log_in(client, "ann", "wrong password")
     assert response.status_code == 401
     assert "Wrong username or password" in response.get_data(as_text=True)
+
+
+def median_refusal_seconds(client, username: str, password: str, attempts: int = 5) -> float:
+    """How long a refused login takes, the median of a few so one slow moment cannot decide."""
+    timings = []
+    for _ in range(attempts):
+        data = {"username": username, "password": password, "next": ""}
+        data["csrf_token"] = csrf_for(client, "/admin/auth/login/")
+        began = time.perf_counter()
+        response = client.post("/admin/auth/login/", data=data)
+        timings.append(time.perf_counter() - began)
+        assert response.status_code == 401
+    return statistics.median(timings)
+
+
+def test_refusals_take_as_long_whether_or_not_the_username_exists(client):
+    """Checking a password takes a deliberately slow hash; an unknown or inactive account
+    must not be refused faster, or the timing tells which usernames exist."""
+    make_staff("ann", PASSWORD)
+    make_staff("gone", PASSWORD, is_active=False)
+
+    wrong_password = median_refusal_seconds(client, "ann", "wrong password")
+    unknown_user = median_refusal_seconds(client, "nobody", "wrong password")
+    inactive_user = median_refusal_seconds(client, "gone", PASSWORD)
+
+    assert unknown_user >= 0.5 * wrong_password, (unknown_user, wrong_password)
+    assert inactive_user >= 0.5 * wrong_password, (inactive_user, wrong_password)
 
 
 def test_inactive_staff_cannot_log_in(client):
