@@ -81,6 +81,12 @@ def _sqlite_url(filename: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / filename}"
 
 
+def shared_ratelimit_storage(broker_url: str) -> str:
+    """Throttling counters live in the broker's Redis when there is one, so every web process
+    counts against the same limits; otherwise in each process's memory."""
+    return broker_url if broker_url.startswith(("redis://", "rediss://")) else "memory://"
+
+
 #: The development default; production refuses to start with it (or with no key at all).
 INSECURE_SECRET_KEY = "dev-insecure-secret-key"
 #: Shorter keys are guessable; `python -c "import secrets; print(secrets.token_hex(32))"`.
@@ -163,7 +169,9 @@ class Config:
 
     # api
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-    RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_STORAGE_URI = env_str(
+        "RATELIMIT_STORAGE_URI", shared_ratelimit_storage(CELERY_BROKER_URL)
+    )
     API_RATE_ANONYMOUS = env_str("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_str("API_RATE_AUTHENTICATED", "1000/hour")
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
@@ -240,4 +248,13 @@ def production_problems(settings) -> list[str]:
         problems.append("TWILIO_AUTH_TOKEN must be set so inbound webhooks can be verified")
     if not settings.get("TWILIO_VALIDATE_SIGNATURE"):
         problems.append("TWILIO_VALIDATE_SIGNATURE cannot be turned off in production")
+    processes = settings.get("WEB_CONCURRENCY") or 1
+    storage = settings.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if settings.get("RATELIMIT_ENABLED") and storage.startswith("memory://") and processes > 1:
+        problems.append(
+            f"RATELIMIT_STORAGE_URI=memory:// with WEB_CONCURRENCY={processes}: each web process"
+            f" would count failed logins and API calls alone, allowing {processes} times"
+            " LOGIN_RATE; set RATELIMIT_STORAGE_URI=redis://... (a Redis CELERY_BROKER_URL is"
+            " used by default) or WEB_CONCURRENCY=1"
+        )
     return problems

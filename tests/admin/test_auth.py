@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 
@@ -206,3 +207,39 @@ def test_successful_logins_do_not_count_towards_the_limit(app, limited_app):
         for _ in range(5):
             assert log_in(client, "ann").status_code == 302
             client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(client, "/admin/")})
+
+
+@pytest.fixture
+def two_web_processes(app):
+    """Two apps counting failed logins in the test Redis, as two gunicorn workers would."""
+    if not TestingConfig.TEST_REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    processes = [
+        create_app(
+            TestingConfig,
+            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+            RATELIMIT_ENABLED=True,
+            RATELIMIT_STORAGE_URI=TestingConfig.TEST_REDIS_URL,
+            LOGIN_RATE="3/minute",
+        )
+        for _ in range(2)
+    ]
+    yield processes
+    for process in processes:
+        with process.app_context():
+            db.engine.dispose()
+
+
+def test_two_web_processes_share_one_failed_login_count(two_web_processes):
+    """LOGIN_RATE holds for the whole deployment, not for each process."""
+    # Counters in Redis outlive a test: a random address keeps this run's count its own.
+    address = f"127.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+    browsers = [process.test_client() for process in two_web_processes]
+    for browser in browsers:
+        browser.environ_base["REMOTE_ADDR"] = address
+    make_staff("ann", PASSWORD)
+
+    statuses = [log_in(browsers[n % 2], "ann", "wrong").status_code for n in range(4)]
+
+    assert statuses == [401, 401, 401, 429]
+    assert log_in(browsers[0], "ann").status_code == 429
