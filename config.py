@@ -107,6 +107,16 @@ class Config:
     DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
     ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
 
+    # security (sms_agent/security.py): cookies, HTTPS, headers
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # production only: development runs on http://127.0.0.1
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    FORCE_HTTPS = False
+    HSTS_SECONDS = 0  # no Strict-Transport-Security header
+
     # web server (gunicorn.conf.py)
     WEB_HOST = env_str("WEB_HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000, minimum=1)
@@ -217,6 +227,12 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     APP_ENV = "production"
     LOG_FORMAT = env_str("LOG_FORMAT", "json")
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    # Browsers are sent from http:// to https:// (not Twilio, probes or metrics); turn off
+    # only if the TLS proxy does not send X-Forwarded-Proto.
+    FORCE_HTTPS = env_bool("FORCE_HTTPS", True)
+    HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600)
 
 
 CONFIGS = {

@@ -65,10 +65,8 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, guards, health, metrics, webhook
+    from . import admin, api, health, metrics, security, webhook
     from .extensions import csrf
-
-    guards.init_app(app)
 
     # Twilio signs its webhooks and API clients send tokens; CSRF guards the admin's forms.
     csrf.exempt(webhook.bp)
@@ -78,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
     admin.init_app(app)
+    security.init_app(app)  # headers, cookies, HTTPS, NUL guard; after the admin's actions
 
 
 def register_errorhandlers(app: Flask) -> None:
