@@ -81,6 +81,12 @@ def _sqlite_url(filename: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / filename}"
 
 
+def shared_ratelimit_storage(broker_url: str) -> str:
+    """Throttling counters live in the broker's Redis when there is one, so every web process
+    counts against the same limits; otherwise in each process's memory."""
+    return broker_url if broker_url.startswith(("redis://", "rediss://")) else "memory://"
+
+
 #: The development default; production refuses to start with it (or with no key at all).
 INSECURE_SECRET_KEY = "dev-insecure-secret-key"
 #: Shorter keys are guessable; `python -c "import secrets; print(secrets.token_hex(32))"`.
@@ -100,6 +106,16 @@ class Config:
     LOG_FORMAT = env_str("LOG_FORMAT", "text")
     DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
     ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+
+    # security (sms_agent/security.py): cookies, HTTPS, headers
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False  # production only: development runs on http://127.0.0.1
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    FORCE_HTTPS = False
+    HSTS_SECONDS = 0  # no Strict-Transport-Security header
 
     # web server (gunicorn.conf.py)
     WEB_HOST = env_str("WEB_HOST", "127.0.0.1")
@@ -163,7 +179,9 @@ class Config:
 
     # api
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-    RATELIMIT_STORAGE_URI = env_str("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_STORAGE_URI = env_str(
+        "RATELIMIT_STORAGE_URI", shared_ratelimit_storage(CELERY_BROKER_URL)
+    )
     API_RATE_ANONYMOUS = env_str("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_str("API_RATE_AUTHENTICATED", "1000/hour")
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
@@ -209,6 +227,12 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     APP_ENV = "production"
     LOG_FORMAT = env_str("LOG_FORMAT", "json")
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    # Browsers are sent from http:// to https:// (not Twilio, probes or metrics); turn off
+    # only if the TLS proxy does not send X-Forwarded-Proto.
+    FORCE_HTTPS = env_bool("FORCE_HTTPS", True)
+    HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600)
 
 
 CONFIGS = {
@@ -240,4 +264,13 @@ def production_problems(settings) -> list[str]:
         problems.append("TWILIO_AUTH_TOKEN must be set so inbound webhooks can be verified")
     if not settings.get("TWILIO_VALIDATE_SIGNATURE"):
         problems.append("TWILIO_VALIDATE_SIGNATURE cannot be turned off in production")
+    processes = settings.get("WEB_CONCURRENCY") or 1
+    storage = settings.get("RATELIMIT_STORAGE_URI") or "memory://"
+    if settings.get("RATELIMIT_ENABLED") and storage.startswith("memory://") and processes > 1:
+        problems.append(
+            f"RATELIMIT_STORAGE_URI=memory:// with WEB_CONCURRENCY={processes}: each web process"
+            f" would count failed logins and API calls alone, allowing {processes} times"
+            " LOGIN_RATE; set RATELIMIT_STORAGE_URI=redis://... (a Redis CELERY_BROKER_URL is"
+            " used by default) or WEB_CONCURRENCY=1"
+        )
     return problems

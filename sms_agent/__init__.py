@@ -77,11 +77,9 @@ def register_session_rules(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, guards, webhook
+    from . import admin, api, security, webhook
     from .extensions import csrf
     from .ops import health
-
-    guards.init_app(app)
 
     # Twilio signs its webhooks and API clients send tokens; CSRF guards the admin's forms.
     csrf.exempt(webhook.bp)
@@ -90,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     admin.init_app(app)
+    security.init_app(app)  # headers, cookies, HTTPS, NUL guard; after the admin's actions
 
 
 def register_errorhandlers(app: Flask) -> None:

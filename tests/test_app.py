@@ -54,32 +54,59 @@ def test_production_refuses_a_guessable_secret_key(secret):
         create_app(ProductionConfig, SECRET_KEY=secret, TWILIO_AUTH_TOKEN="tok")
 
 
-def production_process(tmp_path, **env):
+PRODUCTION_SECRETS = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "a-twilio-auth-token",
+    "TWILIO_PHONE_NUMBER": "+15005550006",
+}
+
+
+def production_process(tmp_path, show=("APP_ENV", "SMS_BACKEND"), **env):
     """Import wsgi in a fresh process configured only by environment variables, as gunicorn
-    and Celery would in production."""
+    and Celery would in production; it prints the settings named in `show`."""
     settings = {
         "PATH": os.environ["PATH"],
         "APP_ENV": "production",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.sqlite'}",
-        "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",  # not connected to by an import
         **env,
     }
-    code = "import wsgi; print(wsgi.app.config['APP_ENV'], wsgi.app.config['SMS_BACKEND'])"
+    code = f"import wsgi; print(*(wsgi.app.config[name] for name in {list(show)!r}))"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=PROJECT, env=settings, capture_output=True, text=True
     )
 
 
 def test_production_starts_from_environment_variables(tmp_path):
-    done = production_process(
-        tmp_path,
-        SECRET_KEY=secrets.token_hex(32),
-        TWILIO_ACCOUNT_SID="AC" + "0" * 32,
-        TWILIO_AUTH_TOKEN="a-twilio-auth-token",
-        TWILIO_PHONE_NUMBER="+15005550006",
-    )
+    done = production_process(tmp_path, SECRET_KEY=secrets.token_hex(32), **PRODUCTION_SECRETS)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["production", "twilio"]
+
+
+def test_production_throttles_in_the_brokers_redis_unless_told_otherwise(tmp_path):
+    show = ["RATELIMIT_STORAGE_URI"]
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, show, **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["redis://127.0.0.1:6379/0"]
+
+    done = production_process(tmp_path, show, RATELIMIT_STORAGE_URI="redis://other:6379/3", **env)
+    assert done.stdout.split() == ["redis://other:6379/3"]
+
+
+def test_production_refuses_per_process_throttle_counters_with_several_processes(tmp_path):
+    """Two web processes counting in their own memory would allow twice LOGIN_RATE."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    sqlite_broker = f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+    done = production_process(tmp_path, CELERY_BROKER_URL=sqlite_broker, WEB_CONCURRENCY="2", **env)
+    assert done.returncode != 0
+    assert "refusing to start in production" in done.stderr
+    assert "RATELIMIT_STORAGE_URI=memory:// with WEB_CONCURRENCY=2" in done.stderr
+
+    one_process = production_process(
+        tmp_path, CELERY_BROKER_URL=sqlite_broker, WEB_CONCURRENCY="1", **env
+    )
+    assert one_process.returncode == 0, one_process.stderr
 
 
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
@@ -90,8 +117,32 @@ def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
 
 
 def test_production_starts_when_configured():
-    app = create_app(ProductionConfig, SECRET_KEY="x" * 40, TWILIO_AUTH_TOKEN="tok")
+    app = create_app(
+        ProductionConfig,
+        SECRET_KEY="x" * 40,
+        TWILIO_AUTH_TOKEN="tok",
+        RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
+    )
     assert app.config["APP_ENV"] == "production"
+
+
+@pytest.mark.parametrize(
+    ("settings", "starts"),
+    [
+        ({"RATELIMIT_STORAGE_URI": "memory://", "WEB_CONCURRENCY": 3}, False),
+        ({"RATELIMIT_STORAGE_URI": "memory://", "WEB_CONCURRENCY": 1}, True),
+        ({"RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_ENABLED": False}, True),
+        ({"RATELIMIT_STORAGE_URI": "redis://h:6379/1", "WEB_CONCURRENCY": 8}, True),
+    ],
+)
+def test_production_needs_shared_throttle_counters_for_several_processes(settings, starts):
+    secrets_ = {"SECRET_KEY": "x" * 40, "TWILIO_AUTH_TOKEN": "tok", "WEB_CONCURRENCY": 2}
+    problems = config.production_problems({**vars_of(ProductionConfig), **secrets_, **settings})
+    assert (problems == []) is starts, problems
+
+
+def vars_of(config_class) -> dict:
+    return {name: getattr(config_class, name) for name in dir(config_class) if name.isupper()}
 
 
 @pytest.mark.parametrize(

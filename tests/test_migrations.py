@@ -166,3 +166,33 @@ def test_stored_json_that_is_not_an_object_is_repaired_and_kept(tmp_path):
             with db.engine.connect() as connection:
                 assert _stored_json(connection) == expected
             db.engine.dispose()
+
+
+def test_every_existing_staff_account_gets_its_own_session_token(tmp_path):
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0002_user_service_state")
+            with db.engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO staff_users (username, password_hash, is_admin, is_active,"
+                        " created_at) VALUES (:name, 'x', false, true, :now)"
+                    ),
+                    [{"name": f"staff{n}", "now": datetime.now(UTC)} for n in range(3)],
+                )
+
+            upgrade()
+            with db.engine.connect() as connection:
+                tokens = connection.execute(sa.text("SELECT session_token FROM staff_users"))
+                tokens = tokens.scalars().all()
+            assert len(tokens) == 3 and len(set(tokens)) == 3
+            assert all(len(token) >= 32 for token in tokens)
+
+            downgrade(revision="0002_user_service_state")
+            with db.engine.connect() as connection:
+                columns = {
+                    column["name"] for column in db.inspect(connection).get_columns("staff_users")
+                }
+            assert "session_token" not in columns
+            db.engine.dispose()

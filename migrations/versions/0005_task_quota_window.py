@@ -1,7 +1,7 @@
 """Task.quota_window: a request counts against the quota when it is admitted
 
 Revision ID: 0005_task_quota_window
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03 14:30:00
 
 Until now a request counted when its task completed. From this revision on it counts when
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_task_quota_window"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

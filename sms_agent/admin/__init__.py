@@ -29,6 +29,7 @@ class SiteAdmin(Admin):
 
 
 def init_app(app: Flask) -> Admin:
+    from ..security import csp_nonce
     from .auth import AuthView, init_login
     from .dashboard import DashboardView
     from .tryit import TryItView
@@ -40,6 +41,8 @@ def init_app(app: Flask) -> Admin:
         name=SITE_HEADER,
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(base_template="admin/sms_base.html"),
+        # Flask-Admin's inline scripts carry the request's CSP nonce (sms_agent.security).
+        csp_nonce_generator=csp_nonce,
     )
     admin.add_view(AuthView(name="Log in", endpoint="auth", url="/admin/auth"))
     admin.add_views(*_model_views())

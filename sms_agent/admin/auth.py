@@ -8,13 +8,14 @@ import sqlalchemy as sa
 from flask import current_app, make_response, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.helpers import get_current_view
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
+from ..models.staff import password_matches
 from .access import is_staff
 
 FAILED_LOGIN = 401
@@ -28,11 +29,15 @@ class LoginForm(FlaskForm):
 
 @login_manager.user_loader
 def load_staff(user_id: str) -> StaffUser | None:
-    """Flask-Login keeps the staff id in the session; a bad id simply means logged out."""
+    """Flask-Login keeps "<id>:<session token>" in the session (StaffUser.get_id); a bad id
+    or a token the account no longer holds (after a logout, a new password or a
+    deactivation) simply means logged out."""
+    staff_id, _, token = str(user_id).partition(":")
     try:
-        return db.session.get(StaffUser, int(user_id))
+        staff = db.session.get(StaffUser, int(staff_id))
     except (TypeError, ValueError):
         return None
+    return staff if staff is not None and staff.holds_session(token) else None
 
 
 def safe_next(target: str | None) -> str:
@@ -52,9 +57,13 @@ def safe_next(target: str | None) -> str:
 
 
 def authenticate(username: str, password: str) -> StaffUser | None:
-    """The active staff user with these credentials, or None."""
+    """The active staff user with these credentials, or None.
+
+    The password is checked whether or not the account exists or is active, so every
+    refusal takes the same time.
+    """
     staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username.strip()))
-    if staff is None or not staff.is_active or not staff.check_password(password):
+    if not password_matches(staff, password) or not staff.is_active:
         return None
     return staff
 
@@ -106,6 +115,10 @@ class AuthView(BaseView):
 
     @expose("/logout/", methods=("POST",))
     def logout(self):
+        """Ends this staff member's sessions everywhere, copies of the cookie included."""
+        if current_user.is_authenticated:
+            current_user.end_sessions()
+            db.session.commit()
         logout_user()
         return redirect(url_for(".login"))
 

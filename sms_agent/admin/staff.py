@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, make_response
+from flask import flash, make_response, session
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_login import current_user, login_user
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
@@ -47,6 +48,13 @@ class StaffUserView(AdminModelView):
             "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD)]
         )
         return form
+
+    def after_model_change(self, form, model: StaffUser, is_created: bool) -> None:
+        """A new password or a deactivation ends the account's sessions (StaffUser); an
+        admin who changed their own password stays logged in here, and only here."""
+        if model.id == current_user.id and model.is_active:
+            if session.get("_user_id") != model.get_id():
+                login_user(model)
 
 
 class TokenForm(AdminForm):

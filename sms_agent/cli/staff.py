@@ -35,7 +35,7 @@ def create_staff(username: str, password: str, email: str | None, is_admin: bool
 @click.argument("username")
 @click.option("--password", required=True)
 def set_password(username: str, password: str) -> None:
-    """Replace a staff user's password."""
+    """Replace a staff user's password; their admin sessions end at once."""
     user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
     if user is None:
         raise click.ClickException(f"no staff user {username!r}")
@@ -43,4 +43,4 @@ def set_password(username: str, password: str) -> None:
         raise click.BadParameter("must be at least 8 characters", param_hint="--password")
     user.set_password(password)
     db.session.commit()
-    click.echo(f"Password changed for {username}.")
+    click.echo(f"Password changed for {username}; their sessions have ended.")

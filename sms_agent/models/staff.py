@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import secrets
 from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
@@ -16,7 +18,15 @@ from .types import UTCDateTime, utcnow
 from .users import User
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class StaffUser(UserMixin, db.Model):
+    """A staff account. Its sessions are bound to `session_token`: Flask-Login keeps
+    "<id>:<token>" in the signed session cookie, so a new token ends every session at once,
+    including copies of the cookie that logging out cannot delete."""
+
     __tablename__ = "staff_users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -28,6 +38,7 @@ class StaffUser(UserMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="staff_user", cascade="all, delete-orphan", passive_deletes=True
@@ -39,11 +50,51 @@ class StaffUser(UserMixin, db.Model):
     def __str__(self) -> str:
         return self.username
 
+    def get_id(self) -> str:
+        """Flask-Login's alternative id: what the session (and a remember cookie) holds."""
+        return f"{self.id}:{self.session_token}"
+
+    def holds_session(self, token: str) -> bool:
+        return bool(token) and hmac.compare_digest(self.session_token or "", token)
+
+    def end_sessions(self) -> None:
+        """Log this account out everywhere: every session made before now stops working."""
+        self.session_token = new_session_token()
+
     def set_password(self, password: str) -> None:
+        """A new password also ends every session, so whoever had the old one is out."""
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    @validates("is_active")
+    def _deactivation_ends_sessions(self, _key: str, active: bool) -> bool:
+        """Deactivating logs the account out everywhere, so reactivating it later does not
+        bring old sessions back."""
+        if self.is_active and not active:
+            self.end_sessions()
+        return active
+
+
+@functools.cache
+def _stand_in_hash() -> str:
+    """A hash of a password nobody knows, made like every real one (same algorithm and cost)."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def password_matches(staff: StaffUser | None, password: str) -> bool:
+    """Whether `password` is this staff member's.
+
+    With no such account a stand-in hash is checked all the same, so an unknown username
+    takes as long to refuse as a wrong password and the login page does not reveal which
+    usernames exist.
+    """
+    if staff is None:
+        check_password_hash(_stand_in_hash(), password)
+        return False
+    return staff.check_password(password)
 
 
 def hash_key(key: str) -> str:

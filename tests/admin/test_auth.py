@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import statistics
+import time
+
 import pytest
 
 from config import TestingConfig
@@ -58,6 +62,33 @@ def test_wrong_password_says_so_with_401(client):
     response = log_in(client, "ann", "wrong password")
     assert response.status_code == 401
     assert "Wrong username or password" in response.get_data(as_text=True)
+
+
+def median_refusal_seconds(client, username: str, password: str, attempts: int = 5) -> float:
+    """How long a refused login takes, the median of a few so one slow moment cannot decide."""
+    timings = []
+    for _ in range(attempts):
+        data = {"username": username, "password": password, "next": ""}
+        data["csrf_token"] = csrf_for(client, "/admin/auth/login/")
+        began = time.perf_counter()
+        response = client.post("/admin/auth/login/", data=data)
+        timings.append(time.perf_counter() - began)
+        assert response.status_code == 401
+    return statistics.median(timings)
+
+
+def test_refusals_take_as_long_whether_or_not_the_username_exists(client):
+    """Checking a password takes a deliberately slow hash; an unknown or inactive account
+    must not be refused faster, or the timing tells which usernames exist."""
+    make_staff("ann", PASSWORD)
+    make_staff("gone", PASSWORD, is_active=False)
+
+    wrong_password = median_refusal_seconds(client, "ann", "wrong password")
+    unknown_user = median_refusal_seconds(client, "nobody", "wrong password")
+    inactive_user = median_refusal_seconds(client, "gone", PASSWORD)
+
+    assert unknown_user >= 0.5 * wrong_password, (unknown_user, wrong_password)
+    assert inactive_user >= 0.5 * wrong_password, (inactive_user, wrong_password)
 
 
 def test_inactive_staff_cannot_log_in(client):
@@ -132,6 +163,15 @@ def test_logout_needs_post_and_ends_the_session(client):
 def test_user_loader_ignores_garbage_ids(app):
     assert load_staff("not-a-number") is None
     assert load_staff("999") is None
+    assert load_staff("999:some-token") is None
+
+
+def test_a_session_needs_the_accounts_current_token(app):
+    """Sessions from before session tokens (the id alone) or with an old token are out."""
+    staff = make_staff("ann", PASSWORD)
+    assert load_staff(staff.get_id()) is staff
+    assert load_staff(str(staff.id)) is None
+    assert load_staff(f"{staff.id}:{staff.session_token[:-1]}") is None
 
 
 @pytest.fixture
@@ -167,3 +207,39 @@ def test_successful_logins_do_not_count_towards_the_limit(app, limited_app):
         for _ in range(5):
             assert log_in(client, "ann").status_code == 302
             client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(client, "/admin/")})
+
+
+@pytest.fixture
+def two_web_processes(app):
+    """Two apps counting failed logins in the test Redis, as two gunicorn workers would."""
+    if not TestingConfig.TEST_REDIS_URL:
+        pytest.skip("TEST_REDIS_URL is not set")
+    processes = [
+        create_app(
+            TestingConfig,
+            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+            RATELIMIT_ENABLED=True,
+            RATELIMIT_STORAGE_URI=TestingConfig.TEST_REDIS_URL,
+            LOGIN_RATE="3/minute",
+        )
+        for _ in range(2)
+    ]
+    yield processes
+    for process in processes:
+        with process.app_context():
+            db.engine.dispose()
+
+
+def test_two_web_processes_share_one_failed_login_count(two_web_processes):
+    """LOGIN_RATE holds for the whole deployment, not for each process."""
+    # Counters in Redis outlive a test: a random address keeps this run's count its own.
+    address = f"127.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+    browsers = [process.test_client() for process in two_web_processes]
+    for browser in browsers:
+        browser.environ_base["REMOTE_ADDR"] = address
+    make_staff("ann", PASSWORD)
+
+    statuses = [log_in(browsers[n % 2], "ann", "wrong").status_code for n in range(4)]
+
+    assert statuses == [401, 401, 401, 429]
+    assert log_in(browsers[0], "ann").status_code == 429

@@ -1,0 +1,117 @@
+"""The web layer's security rules in one place: response headers, cookies, HTTPS, and
+request data no view should have to think about.
+
+Flask-Talisman sends the headers on every response: a Content-Security-Policy that allows
+only this server's scripts, styles and images (inline scripts need the request's nonce),
+no framing by anyone (frame-ancestors 'none' and X-Frame-Options DENY), nosniff, a
+same-origin Referrer-Policy and, in production, HSTS. The cookie flags come from config.py.
+
+A NUL character in a URL parameter or a form field is refused with a 400 before any view
+runs: PostgreSQL can neither store nor compare text holding one (the query fails with a
+DataError). The webhook is left to itself: Twilio's fields are checked there (sid and number
+formats) and an SMS body keeps everything but the NUL, which becomes U+FFFD.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+from flask import Flask, abort, request
+from flask_talisman import DENY, Talisman
+
+#: Called by machines inside the deployment, often over plain HTTP (Twilio's signed webhooks
+#: through the proxy, health checks, Prometheus): never redirected to https.
+MACHINE_BLUEPRINTS = frozenset({"webhook", "health", "metrics"})
+
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    # Swagger UI and Bootstrap draw a few icons from data: URLs.
+    "img-src": "'self' data:",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+#: Inline JavaScript in Flask-Admin's own templates, which cannot carry a nonce: event
+#: handlers (onclick) and "javascript:void(0)" links. CSP lets exactly these run by their
+#: hashes ('unsafe-hashes'); the bulk actions' handlers are added per action name.
+FLASK_ADMIN_INLINE_JS = (
+    "javascript:void(0)",
+    "return false;",
+    "return faHelpers.safeConfirm('Are you sure you want to delete this record?');",
+)
+FLASK_ADMIN_ACTION_JS = "return modelActions.execute('{}');"
+
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def init_app(app: Flask) -> None:
+    """Register after the admin, whose bulk actions the policy must allow."""
+    policy = dict(CONTENT_SECURITY_POLICY)
+    policy["script-src"] += "".join(f" {source}" for source in _inline_js_sources(app))
+    HeadersPolicy(
+        app,
+        content_security_policy=policy,
+        content_security_policy_nonce_in=["script-src"],
+        frame_options=DENY,
+        referrer_policy="same-origin",
+        force_https=app.config["FORCE_HTTPS"],
+        strict_transport_security=app.config["HSTS_SECONDS"] > 0,
+        strict_transport_security_max_age=app.config["HSTS_SECONDS"],
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        session_cookie_http_only=app.config["SESSION_COOKIE_HTTPONLY"],
+        session_cookie_samesite=app.config["SESSION_COOKIE_SAMESITE"],
+    )
+    # Talisman's csp_nonce() is empty until its before_request ran; ours is made on first
+    # use, so even a page rendered before that (by an earlier before_request) gets one.
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.before_request(refuse_nul_characters)
+
+
+class HeadersPolicy(Talisman):
+    """Talisman, except that the machine surfaces are never redirected to https: Twilio
+    would not follow a redirect of its signed POST, nor a health check or Prometheus."""
+
+    def _force_https(self):
+        if request.blueprint in MACHINE_BLUEPRINTS:
+            return None
+        return super()._force_https()
+
+
+def csp_nonce() -> str:
+    """This request's CSP nonce, made on first use; Talisman adds it to the header."""
+    if not getattr(request, "csp_nonce", None):
+        request.csp_nonce = secrets.token_urlsafe(24)
+    return request.csp_nonce
+
+
+def _inline_js_sources(app: Flask) -> list[str]:
+    handlers = set(FLASK_ADMIN_INLINE_JS)
+    for admin in app.extensions.get("admin", []):
+        for view in admin._views:
+            for name, _text in getattr(view, "_actions", []):
+                handlers.add(FLASK_ADMIN_ACTION_JS.format(name))
+    return ["'unsafe-hashes'", *(_sha256_source(handler) for handler in sorted(handlers))]
+
+
+def _sha256_source(script: str) -> str:
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
+def _holds_nul(pairs) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in pairs)
+
+
+def refuse_nul_characters() -> None:
+    if request.blueprint == "webhook":
+        return
+    if _holds_nul(request.args.items(multi=True)):
+        abort(400, "URL parameters may not contain NUL characters.")
+    if request.mimetype in FORM_TYPES and _holds_nul(request.form.items(multi=True)):
+        abort(400, "Form fields may not contain NUL characters.")
