@@ -22,8 +22,7 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
-@event.listens_for(Engine, "connect")
-def _tune_sqlite(dbapi_connection, _record) -> None:
+def tune_sqlite(dbapi_connection, _record) -> None:
     """WAL and a busy timeout let the web and worker processes share one SQLite file;
     foreign keys are off by default in SQLite and the cascades need them."""
     module = type(dbapi_connection).__module__
@@ -40,6 +39,15 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
 def listen_on_every_session(**listeners) -> None:
     """Register session event listeners (after_commit=fn, ...) once per process: the factory
     calls this for each app it builds, and tests build many."""
+    _listen_once(Session, listeners)
+
+
+def listen_on_every_connection(**listeners) -> None:
+    """The same for new database connections (connect=fn)."""
+    _listen_once(Engine, listeners)
+
+
+def _listen_once(target, listeners: dict) -> None:
     for name, listener in listeners.items():
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)
