@@ -41,12 +41,13 @@ def test_first_contact_creates_a_free_user_and_a_queued_task(app):
 
 
 @pytest.mark.parametrize(
-    "word", ["STOP", "stop", " Unsubscribe ", "CANCEL", "end", "QUIT", "stopall"]
+    "word",
+    ["STOP", "stop", " Unsubscribe ", "CANCEL", "end", "QUIT", "stopall", "REVOKE", "opt out"],
 )
-def test_stop_words_opt_out_silently(app, word):
+def test_stop_words_opt_out_with_one_confirmation(app, word):
     received = receive(word)
     assert received.outcome == "stop"
-    assert received.notice is None and received.task_id is None
+    assert received.notice == "opt_out" and received.task_id is None
     assert user().opted_out_at is not None
 
 
@@ -103,14 +104,29 @@ def test_media_without_text_gets_the_media_notice(app):
     assert (received.outcome, received.notice, received.task_id) == ("media", "media", None)
 
 
-def test_media_with_text_is_answered_as_text(app):
+def test_media_with_text_is_answered_as_text_with_a_note_that_the_picture_was_not_read(app):
     received = receive("What breed is this cat?", NumMedia="1")
     assert stored_task(received).metadata_ == {"num_media": 1}
+    assert received.notice == "media_note"
 
 
-def test_an_empty_message_is_ignored(app):
-    received = receive("   ")
-    assert (received.outcome, received.task_id, received.notice) == ("empty", None, None)
+@pytest.mark.parametrize("body", ["", "   ", "\n"])
+def test_an_empty_message_gets_the_how_to_notice(app, body):
+    received = receive(body)
+    assert (received.outcome, received.task_id, received.notice) == ("empty", None, "empty")
+
+
+def test_an_empty_message_from_an_opted_out_texter_gets_nothing(app):
+    make_user("+15551230000", opted_out_at=utcnow())
+    received = receive("")
+    assert (received.outcome, received.notice) == ("opted_out", None)
+
+
+def test_a_retried_empty_message_gets_nothing_more(app):
+    form = inbound_form("")
+    assert receive_sms(form).notice == "empty"
+    db.session.commit()
+    assert (receive_sms(form).outcome, receive_sms(form).notice) == ("duplicate", None)
 
 
 def test_over_quota_gets_one_notice_per_window_and_no_task(app):

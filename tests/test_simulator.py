@@ -51,7 +51,8 @@ def test_inline_jobs_answer_in_this_process(app):
     with simulator.jobs_inline():
         task = simulator.simulate_inbound("+15551230000", "hello")
     since = task.created_at
-    [reply] = simulator.wait_for_reply("+15551230000", since, task, timeout=5)
+    program, reply = simulator.wait_for_reply("+15551230000", since, task, timeout=5)
+    assert program.kind == "program" and "Reply HELP for help, STOP to opt out" in program.body
     assert reply.kind == "reply" and reply.body.startswith("[Offline mode]")
 
 

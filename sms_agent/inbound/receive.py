@@ -37,7 +37,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         log.info("new user %s on tier %s", mask(phone), user.tier)
     received = route(user, body, media)
     if received.outcome == "task":
-        received = _admit(user, sid, body, media)
+        received = _admit(user, sid, body, media, received.notice)
     received.sid = sid
     if received.outcome not in ("task", "duplicate"):
         if task_exists(sid):
@@ -52,7 +52,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     return received
 
 
-def _admit(user: User, sid: str, body: str, media: int) -> Received:
+def _admit(user: User, sid: str, body: str, media: int, notice: str | None) -> Received:
     """Count the request, then store the task; a MessageSid stored already undoes the count
     (a retry of an SMS that was admitted once must not count twice)."""
     window = quota.admit(user)
@@ -62,4 +62,4 @@ def _admit(user: User, sid: str, body: str, media: int) -> Received:
     if task_id is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    return Received("task", user.phone_number, task_id=task_id)
+    return Received("task", user.phone_number, notice=notice, task_id=task_id)
