@@ -208,3 +208,12 @@ def test_a_counter_outside_its_range_is_a_form_error_and_nothing_changes(admin_c
     assert "Number must be between 0 and 2147483647" in response.get_data(as_text=True)
     db.session.rollback()
     assert db.session.get(User, "+15550004321").monthly_requests == 7
+
+
+def test_the_conversation_shows_texts_refused_for_the_quota_with_their_reason(admin_client):
+    user = make_user()
+    make_task(
+        user, sms_content="one question too many", status="refused", refusal_reason="over_quota"
+    )
+    page = rows(admin_client, f"/admin/user/conversation/?id={quote(user.phone_number)}")
+    assert "one question too many" in page and "refused: over quota" in page
