@@ -131,6 +131,14 @@ NOTICES = {
 }
 
 
+def tells_tier_change(old_tier: str, new_tier: str) -> bool:
+    """Whether a tier change is texted (TIER_CHANGE_SMS: upgrades, all or off)."""
+    setting = current_app.config["TIER_CHANGE_SMS"]
+    if old_tier == new_tier or setting == "off":
+        return False
+    return setting == "all" or quota.is_upgrade(old_tier, new_tier)
+
+
 def compose(kind: str, user: User) -> str:
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
