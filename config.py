@@ -69,6 +69,14 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of a fixed list of words (any case); anything else raises rather than guess."""
+    value = (env_str(name) or default).lower()
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def database_url(url: str) -> str:
     """Accept the postgres:// URLs hosting providers hand out, and use psycopg 3 for PostgreSQL."""
     for prefix in ("postgres://", "postgresql://"):
@@ -154,6 +162,15 @@ class Config:
         "SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console"
     )
     HELP_REPLY_ENABLED = env_bool("HELP_REPLY_ENABLED", True)
+    # With Twilio's Advanced Opt-Out on, Twilio itself confirms a STOP; we must not as well.
+    TWILIO_ADVANCED_OPT_OUT = env_bool("TWILIO_ADVANCED_OPT_OUT", False)
+
+    # what texters are told (notices.py); carriers require the name, a support contact and
+    # the rates line in HELP, and a program notice on first contact
+    SERVICE_NAME = env_str("SERVICE_NAME", "SMS-to-AI Agent")
+    SUPPORT_CONTACT = env_str("SUPPORT_CONTACT")  # unset: "<SERVICE_NAME> support"
+    PROGRAM_NOTICE = env_str("PROGRAM_NOTICE")  # unset: notices.default_program_notice
+    TIER_CHANGE_SMS = env_choice("TIER_CHANGE_SMS", "upgrades", ("upgrades", "all", "off"))
 
     # llm
     OPENAI_API_KEY = env_str("OPENAI_API_KEY")

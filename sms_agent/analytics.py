@@ -1,4 +1,8 @@
-"""Aggregates shared by the admin dashboard and the API: a few GROUP BYs, never one per row."""
+"""Aggregates shared by the admin dashboard and the API: a few GROUP BYs, never one per row.
+
+Texts refused for a limit (status refused) are stored so staff see them, but they are not
+requests the service took on: totals, success rates and categories leave them out, and
+`refused_tasks` counts them apart, so a texter over the quota never looks like a failure."""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from .extensions import db
-from .models import Category, Task, Tier, User, utcnow
+from .models import Category, Task, TaskStatus, Tier, User, utcnow
+
+#: The tasks the service took on: everything but the texts it refused.
+TAKEN_ON = Task.status != TaskStatus.REFUSED.value
+REFUSED = Task.status == TaskStatus.REFUSED.value
 
 
 def _rate(part: int, whole: int) -> float:
@@ -38,10 +46,11 @@ def overview(now: datetime | None = None) -> dict[str, Any]:
     ).one()
     tasks = db.session.execute(
         sa.select(
-            sa.func.count(Task.id),
-            _count_where(Task.created_at >= day_ago),
+            _count_where(TAKEN_ON),
+            _count_where(sa.and_(TAKEN_ON, Task.created_at >= day_ago)),
             _count_where(Task.success.is_(True)),
             sa.func.avg(Task.processing_time),
+            _count_where(REFUSED),
         )
     ).one()
     tiers = dict(
@@ -52,9 +61,10 @@ def overview(now: datetime | None = None) -> dict[str, Any]:
         "total_users": users[0],
         "active_users_24h": int(users[1]),
         "active_users_7d": int(users[2]),
-        "total_tasks": tasks[0],
+        "total_tasks": int(tasks[0]),
         "tasks_24h": int(tasks[1]),
-        "success_rate": _rate(int(tasks[2]), tasks[0]),
+        "refused_tasks": int(tasks[4]),
+        "success_rate": _rate(int(tasks[2]), int(tasks[0])),
         "avg_response_time": _average(tasks[3]),
         "tier_distribution": {tier: tiers.get(tier, 0) for tier in Tier.values()},
         "top_categories": [
@@ -66,9 +76,11 @@ def overview(now: datetime | None = None) -> dict[str, Any]:
 
 
 def category_counts(conditions: Iterable = ()) -> dict[str, int]:
-    """Tasks per category (every category present, zero when none)."""
+    """Tasks taken on per category (every category present, zero when none)."""
     rows = db.session.execute(
-        sa.select(Task.category, sa.func.count()).where(*conditions).group_by(Task.category)
+        sa.select(Task.category, sa.func.count())
+        .where(TAKEN_ON, *conditions)
+        .group_by(Task.category)
     ).all()
     counts = dict(rows)
     return {category: counts.get(category, 0) for category in Category.values()}
@@ -86,16 +98,18 @@ def task_analytics(
     now = now or utcnow()
     totals = db.session.execute(
         sa.select(
-            sa.func.count(Task.id),
+            _count_where(TAKEN_ON),
             _count_where(Task.success.is_(True)),
             sa.func.avg(Task.processing_time),
             sa.func.avg(Task.tokens_used),
+            _count_where(REFUSED),
         ).where(*conditions)
     ).one()
     return {
-        "total_tasks": totals[0],
+        "total_tasks": int(totals[0]),
         "successful_tasks": int(totals[1]),
-        "success_rate": _rate(int(totals[1]), totals[0]),
+        "refused_tasks": int(totals[4]),
+        "success_rate": _rate(int(totals[1]), int(totals[0])),
         "avg_processing_time": _average(totals[2]),
         "avg_tokens_used": _average(totals[3]),
         "category_breakdown": category_counts(conditions),
@@ -112,9 +126,10 @@ def daily_stats(conditions: Iterable = (), now: datetime | None = None, days: in
     rows = db.session.execute(
         sa.select(
             day,
-            sa.func.count(Task.id),
+            _count_where(TAKEN_ON),
             _count_where(Task.success.is_(True)),
-            _count_where(Task.status == "failed"),
+            _count_where(Task.status == TaskStatus.FAILED.value),
+            _count_where(REFUSED),
         )
         .where(Task.created_at >= start, *conditions)
         .group_by(day)
@@ -130,6 +145,7 @@ def daily_stats(conditions: Iterable = (), now: datetime | None = None, days: in
                 "total": row[1] if row else 0,
                 "successful": int(row[2]) if row else 0,
                 "failed": int(row[3]) if row else 0,
+                "refused": int(row[4]) if row else 0,
             }
         )
     return series
@@ -156,7 +172,7 @@ def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
     totals = db.session.execute(
         sa.select(
             Task.user_phone,
-            sa.func.count(Task.id),
+            _count_where(TAKEN_ON),
             _count_where(Task.success.is_(True)),
             sa.func.avg(Task.processing_time),
         )
@@ -164,11 +180,11 @@ def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
         .group_by(Task.user_phone)
     ).all()
     for phone, total, successful, average in totals:
-        stats[phone]["success_rate"] = _rate(int(successful), total)
+        stats[phone]["success_rate"] = _rate(int(successful), int(total))
         stats[phone]["avg_response_time"] = _average(average)
     per_category = db.session.execute(
         sa.select(Task.user_phone, Task.category, sa.func.count(Task.id))
-        .where(Task.user_phone.in_(phones))
+        .where(Task.user_phone.in_(phones), TAKEN_ON)
         .group_by(Task.user_phone, Task.category)
     ).all()
     for phone, category, _count in sorted(per_category, key=lambda row: (-row[2], row[1])):

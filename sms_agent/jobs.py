@@ -7,6 +7,7 @@ tasks and rolling quota windows come from beat.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from celery import shared_task
 from flask import current_app
@@ -42,8 +43,8 @@ def answer_task(self, task_id: str) -> str:
 
 @shared_task(acks_late=True, name="sms_agent.jobs.send_notice")
 def send_notice(phone: str, kind: str, reply_to: str | None = None) -> bool:
-    """Send a service notice (help, usage, quota, media, opt_in, reset) to a texter, once
-    per inbound SMS `reply_to`."""
+    """Send a service notice (help, usage, quota, media, opt_in, opt_out, reset,
+    tier_change...) to a texter, once per inbound SMS (or tier change) `reply_to`."""
     user = db.session.get(User, phone)
     if user is None:
         log.error("notice %s for unknown number dropped", kind)
@@ -97,3 +98,15 @@ def enqueue_answer(task_id) -> None:
 def enqueue_notice(phone: str, kind: str, reply_to: str | None = None) -> None:
     """Queue a notice SMS, so the webhook never waits for Twilio's REST API."""
     _publish(send_notice, phone, kind, reply_to)
+
+
+def enqueue_tier_change_notices(changes: list[tuple[User, str]]) -> int:
+    """Text each (user, old tier) whose change TIER_CHANGE_SMS says to tell; call after the
+    commit that changed the tiers. Each job gets an id of its own in place of an inbound
+    sid, so a redelivered job does not text the same change twice."""
+    told = 0
+    for user, old_tier in changes:
+        if user.is_active and notices.tells_tier_change(old_tier, user.tier):
+            enqueue_notice(user.phone_number, "tier_change", "TC" + uuid.uuid4().hex)
+            told += 1
+    return told

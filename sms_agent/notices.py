@@ -1,20 +1,34 @@
 """The short service messages a texter can get besides an answer: help, usage, quota, media,
-opt-in, reset and apology texts, kept together so their wording stays consistent, and
-sending one at most once per inbound SMS."""
+opt-in, opt-out, reset, apology and tier-change texts and the one-time program notice, kept
+together so their wording stays consistent, and sending one at most once per inbound SMS.
+
+Every notice fits one GSM-7 segment (160 characters) with the longest numbers it can hold;
+tests/test_notices.py checks each one."""
 
 from __future__ import annotations
 
 import logging
 from zoneinfo import ZoneInfo
 
+from flask import current_app
+
 from . import outbound, quota
 from .extensions import db
-from .models import Task, User, relock_bookkeeping
+from .models import Task, User, relock_bookkeeping, utcnow
 
 log = logging.getLogger("sms_agent.notices")
 
-SERVICE = "SMS-to-AI Agent"
-COMMANDS = "RESET starts over, USAGE shows your quota, STOP opts out."
+RATES = "Msg&data rates may apply."
+#: Where service_state records that the texter got the program notice (once ever).
+PROGRAM_NOTICE_SENT = "program_notice_sent"
+
+
+def service() -> str:
+    return current_app.config["SERVICE_NAME"]
+
+
+def support_contact() -> str:
+    return current_app.config["SUPPORT_CONTACT"] or f"{service()} support"
 
 
 def _reset_day(user: User) -> str:
@@ -23,11 +37,24 @@ def _reset_day(user: User) -> str:
 
 
 def help_text(user: User) -> str:
+    """Carriers want the program's name, a support contact and the rates line in HELP; the
+    default wording leaves about ten characters spare in the segment."""
     left = quota.remaining(user)
     return (
-        f"{SERVICE}: text a question and an AI answers. {COMMANDS} "
-        f"{left} of {quota.monthly_limit(user.tier)} requests left this month."
+        f"{service()}: AI answers by SMS. {left} of {quota.monthly_limit(user.tier)} left. "
+        f"Text RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
     )
+
+
+def default_program_notice() -> str:
+    return (
+        f"{service()}: AI answers to your texts. {RATES} "
+        "Msg frequency varies. Reply HELP for help, STOP to opt out."
+    )
+
+
+def program_text(_user: User) -> str:
+    return current_app.config["PROGRAM_NOTICE"] or default_program_notice()
 
 
 def usage_text(user: User) -> str:
@@ -47,11 +74,36 @@ def quota_text(user: User) -> str:
 
 
 def media_text(_user: User) -> str:
-    return "Sorry, pictures and other media aren't supported yet. Please text your question."
+    return "Sorry, I can't read pictures or other media yet. Please text your question in words."
+
+
+def media_note_text(_user: User) -> str:
+    return "Note: I can't see pictures yet, so I'm answering the words of your text only."
+
+
+def empty_text(_user: User) -> str:
+    return (
+        "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for help."
+    )
 
 
 def opt_in_text(_user: User) -> str:
-    return f"You're subscribed to {SERVICE} again. Text any question. Reply STOP to opt out."
+    return f"You're subscribed to {service()} again. Text any question. Reply STOP to opt out."
+
+
+def opt_out_text(_user: User) -> str:
+    return (
+        f"You're unsubscribed from {service()} and will get no more messages. "
+        "Reply START to resubscribe."
+    )
+
+
+def tier_change_text(user: User) -> str:
+    limit, segments = quota.monthly_limit(user.tier), quota.segment_budget(user.tier)
+    return (
+        f"Your {service()} plan is now {user.tier}: {limit} requests a month, answers of up "
+        f"to {segments} SMS. Reply USAGE to check it."
+    )
 
 
 def reset_text(_user: User) -> str:
@@ -68,10 +120,23 @@ NOTICES = {
     "usage": usage_text,
     "quota": quota_text,
     "media": media_text,
+    "media_note": media_note_text,
+    "empty": empty_text,
     "opt_in": opt_in_text,
+    outbound.OPT_OUT_CONFIRMATION: opt_out_text,
     "reset": reset_text,
     "apology": apology_text,
+    "tier_change": tier_change_text,
+    "program": program_text,
 }
+
+
+def tells_tier_change(old_tier: str, new_tier: str) -> bool:
+    """Whether a tier change is texted (TIER_CHANGE_SMS: upgrades, all or off)."""
+    setting = current_app.config["TIER_CHANGE_SMS"]
+    if old_tier == new_tier or setting == "off":
+        return False
+    return setting == "all" or quota.is_upgrade(old_tier, new_tier)
 
 
 def compose(kind: str, user: User) -> str:
@@ -100,12 +165,45 @@ def send_notice(
 ) -> bool:
     """Send one of the notices; False when it could not be sent (opted out, or Twilio
     refused, which is already logged) or was already sent in reply to the inbound SMS
-    `reply_to` (a redelivered job). The caller commits what the send recorded."""
+    `reply_to` (a redelivered job). The caller commits what the send recorded.
+
+    The opt-out confirmation is the one notice that goes to an opted-out texter (and only
+    to one: a START that came in before the job ran makes it moot). A texter's first notice
+    comes after the program notice."""
+    compose(kind, user)  # an unknown kind fails before anything is recorded or sent
+    confirming = kind == outbound.OPT_OUT_CONFIRMATION
+    if confirming and not user.is_opted_out:
+        log.info("opt-out confirmation not sent: opted back in meanwhile")
+        return False
     if reply_to and not _first_notice_for(user, reply_to):
         log.info("%s notice for %s already sent", kind, reply_to)
         return False
+    if not confirming:
+        send_program_notice_once(user, task)
+    return _send(user, kind, task, confirming_opt_out=confirming)
+
+
+def send_program_notice_once(user: User, task: Task | None = None) -> bool:
+    """The carriers' program notice (name, rates, HELP, STOP) before the first answer or
+    notice a number ever gets. Recorded in service_state, under the bookkeeping lock and
+    committed before the send, as notices are: at most once, never twice. The caller
+    commits what the send recorded."""
+    if user.is_opted_out or user.service_state.get(PROGRAM_NOTICE_SENT):
+        return False  # the loaded row is enough: the record is never removed
+    relock_bookkeeping(user)
+    if user.service_state.get(PROGRAM_NOTICE_SENT):
+        db.session.commit()  # only ends the locking transaction; nothing was changed
+        return False
+    user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: utcnow().isoformat()}
+    db.session.commit()
+    return _send(user, "program", task)
+
+
+def _send(user: User, kind: str, task: Task | None, *, confirming_opt_out: bool = False) -> bool:
     try:
-        outbound.send(user, compose(kind, user), kind=kind, task=task)
+        outbound.send(
+            user, compose(kind, user), kind=kind, task=task, confirming_opt_out=confirming_opt_out
+        )
     except outbound.OptedOut:
         log.info("%s notice not sent: opted out", kind)
         return False

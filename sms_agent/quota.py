@@ -175,6 +175,12 @@ def reset_user(user: User, now: datetime | None = None) -> None:
     start_new_window(user, now)
 
 
+def is_upgrade(old_tier: str, new_tier: str) -> bool:
+    """free < premium < enterprise, the order of Tier."""
+    order = Tier.values()
+    return order.index(new_tier) > order.index(old_tier)
+
+
 def change_tier(user: User, new_tier: str) -> str:
     """Move a user to another tier and return the old one. An upgrade to a paid tier
     resets the monthly counter (see `_upgrade_resets_quota`, which holds on every path)."""

@@ -112,6 +112,10 @@ def wait_for_reply(
     return seen
 
 
+#: A task in one of these will not change any more (a refused one was never going to).
+_FINAL = (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.REFUSED.value)
+
+
 def _finished(task: Task) -> bool:
     db.session.refresh(task)
-    return task.status in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value)
+    return task.status in _FINAL

@@ -15,8 +15,14 @@ def next_phone() -> str:
     return f"+1555010{next(_numbers):04d}"
 
 
+#: What an established texter's service_state holds: the one-time program notice went out
+#: with their first answer. Pass service_state={} for a number that never got anything.
+ESTABLISHED = {"program_notice_sent": "2026-01-01T00:00:00+00:00"}
+
+
 def make_user(phone_number: str | None = None, **fields: Any) -> User:
     fields.setdefault("tier", Tier.FREE.value)
+    fields.setdefault("service_state", dict(ESTABLISHED))
     user = User(phone_number=phone_number or next_phone(), **fields)
     db.session.add(user)
     db.session.commit()

@@ -62,6 +62,26 @@ def test_task_analytics_honours_filters(history):
     assert result["success_rate"] == 100.0
 
 
+def test_refused_texts_are_counted_apart_never_as_failures(history):
+    bob = make_user()
+    make_task(bob, created_at=history)  # taken on, still queued
+    for _ in range(3):
+        make_task(bob, status="refused", refusal_reason="over_quota", created_at=history)
+    overview = analytics.overview(now=history)
+    assert (overview["total_tasks"], overview["refused_tasks"]) == (5, 3)
+    assert overview["success_rate"] == 40.0  # 2 of the 5 taken on, not 2 of 8
+    result = analytics.task_analytics(now=history)
+    assert (result["total_tasks"], result["refused_tasks"]) == (5, 3)
+    assert result["success_rate"] == 40.0
+    assert result["category_breakdown"]["general"] == 2  # the refused ones are not requests
+    series = result["daily_stats"]
+    assert sum(day["total"] for day in series) == 4  # 40-day-old task outside the window
+    assert (sum(day["failed"] for day in series), sum(day["refused"] for day in series)) == (1, 3)
+    assert analytics.user_stats([bob.phone_number])[bob.phone_number]["success_rate"] == 0.0
+    refused_only = analytics.task_analytics([Task.status == "refused"], now=history)
+    assert (refused_only["total_tasks"], refused_only["success_rate"]) == (0, 0.0)
+
+
 def test_empty_database_gives_zeros_not_errors(app):
     assert analytics.overview()["success_rate"] == 0.0
     assert analytics.task_analytics()["avg_tokens_used"] is None

@@ -160,6 +160,16 @@ def test_env_bool_raises_on_garbage(monkeypatch, raw):
         config.env_bool("SOME_FLAG", False)
 
 
+def test_env_choice_reads_one_of_its_words_and_raises_on_others(monkeypatch):
+    choices = ("upgrades", "all", "off")
+    assert config.env_choice("SOME_CHOICE", "upgrades", choices) == "upgrades"
+    monkeypatch.setenv("SOME_CHOICE", "ALL")
+    assert config.env_choice("SOME_CHOICE", "upgrades", choices) == "all"
+    monkeypatch.setenv("SOME_CHOICE", "downgrades")
+    with pytest.raises(ValueError, match="SOME_CHOICE='downgrades' is not one of"):
+        config.env_choice("SOME_CHOICE", "upgrades", choices)
+
+
 def test_env_int_raises_on_garbage_and_on_too_small(monkeypatch):
     monkeypatch.setenv("SOME_NUMBER", "ten")
     with pytest.raises(ValueError, match="not a whole number"):

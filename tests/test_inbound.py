@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from sms_agent.extensions import db
 from sms_agent.inbound import BadInbound, receive_sms
@@ -41,12 +42,13 @@ def test_first_contact_creates_a_free_user_and_a_queued_task(app):
 
 
 @pytest.mark.parametrize(
-    "word", ["STOP", "stop", " Unsubscribe ", "CANCEL", "end", "QUIT", "stopall"]
+    "word",
+    ["STOP", "stop", " Unsubscribe ", "CANCEL", "end", "QUIT", "stopall", "REVOKE", "opt out"],
 )
-def test_stop_words_opt_out_silently(app, word):
+def test_stop_words_opt_out_with_one_confirmation(app, word):
     received = receive(word)
     assert received.outcome == "stop"
-    assert received.notice is None and received.task_id is None
+    assert received.notice == "opt_out" and received.task_id is None
     assert user().opted_out_at is not None
 
 
@@ -103,23 +105,72 @@ def test_media_without_text_gets_the_media_notice(app):
     assert (received.outcome, received.notice, received.task_id) == ("media", "media", None)
 
 
-def test_media_with_text_is_answered_as_text(app):
+def test_media_with_text_is_answered_as_text_with_a_note_that_the_picture_was_not_read(app):
     received = receive("What breed is this cat?", NumMedia="1")
     assert stored_task(received).metadata_ == {"num_media": 1}
+    assert received.notice == "media_note"
 
 
-def test_an_empty_message_is_ignored(app):
-    received = receive("   ")
-    assert (received.outcome, received.task_id, received.notice) == ("empty", None, None)
+@pytest.mark.parametrize("body", ["", "   ", "\n"])
+def test_an_empty_message_gets_the_how_to_notice(app, body):
+    received = receive(body)
+    assert (received.outcome, received.task_id, received.notice) == ("empty", None, "empty")
 
 
-def test_over_quota_gets_one_notice_per_window_and_no_task(app):
-    make_user("+15551230000", monthly_requests=100)
+def test_an_empty_message_from_an_opted_out_texter_gets_nothing(app):
+    make_user("+15551230000", opted_out_at=utcnow())
+    received = receive("")
+    assert (received.outcome, received.notice) == ("opted_out", None)
+
+
+def test_a_retried_empty_message_gets_nothing_more(app):
+    form = inbound_form("")
+    assert receive_sms(form).notice == "empty"
+    db.session.commit()
+    assert (receive_sms(form).outcome, receive_sms(form).notice) == ("duplicate", None)
+
+
+def test_over_quota_gets_one_notice_per_window_and_is_stored_refused_uncounted(app):
+    make_user("+15551230000", monthly_requests=100, total_requests=100)
     first = receive("question one")
     second = receive("question two")
-    assert (first.outcome, first.notice) == ("over_quota", "quota")
-    assert (second.outcome, second.notice) == ("over_quota", None)
-    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+    assert (first.outcome, first.notice, first.task_id) == ("over_quota", "quota", None)
+    assert (second.outcome, second.notice, second.task_id) == ("over_quota", None, None)
+    refused = db.session.scalars(sa.select(Task).order_by(Task.created_at)).all()
+    assert [(t.sms_content, t.status, t.refusal_reason) for t in refused] == [
+        ("question one", "refused", "over_quota"),
+        ("question two", "refused", "over_quota"),
+    ]
+    assert all(t.quota_window is None and t.status_label == "refused: over quota" for t in refused)
+    assert (user().monthly_requests, user().total_requests) == (100, 100)
+
+
+def test_a_retried_refused_text_stores_and_notices_nothing_new(app):
+    make_user("+15551230000", monthly_requests=100)
+    form = inbound_form("question one")
+    assert receive_sms(form).notice == "quota"
+    db.session.commit()
+    user().service_state = {}  # even with the quota notice forgotten, the task dedupes it
+    db.session.commit()
+    assert (receive_sms(form).outcome, receive_sms(form).notice) == ("duplicate", None)
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
+    assert "quota_notice_window" not in user().service_state
+
+
+def test_a_text_refused_when_admission_finds_the_quota_used_up_is_stored_refused(app):
+    """The loaded row said there was room; the conditional UPDATE found none (a racing
+    request took the last one)."""
+    from sms_agent import quota
+
+    make_user("+15551230000", monthly_requests=99)
+    member = user()
+    assert quota.admit(member) is not None  # the racing request, on the same row
+    set_committed_value(member, "monthly_requests", 99)  # what this webhook had read
+    received = receive("question")
+    assert (received.outcome, received.task_id) == ("over_quota", None)
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert (task.status, task.refusal_reason) == ("refused", "over_quota")
 
 
 def test_a_new_window_gets_a_new_quota_notice_when_used_up_again(app):

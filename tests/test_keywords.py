@@ -22,6 +22,9 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         ("cancel", Keyword.STOP),
         ("END", Keyword.STOP),
         ("quit", Keyword.STOP),
+        ("REVOKE", Keyword.STOP),
+        ("optout", Keyword.STOP),
+        ("Opt out", Keyword.STOP),
         ("\u201cStop\u201d", Keyword.STOP),
         ("\uff33\uff34\uff2f\uff30", Keyword.STOP),  # full-width letters
         ("stop\u200b", Keyword.STOP),

@@ -196,3 +196,34 @@ def test_every_existing_staff_account_gets_its_own_session_token(tmp_path):
                 }
             assert "session_token" not in columns
             db.engine.dispose()
+
+
+def test_refused_texts_become_failed_tasks_with_their_reason_on_downgrade(tmp_path):
+    from sms_agent.models import Task, User
+
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade()
+            user = User(phone_number="+15551230000")
+            db.session.add_all(
+                [
+                    user,
+                    Task(
+                        user=user, sms_content="over", status="refused", refusal_reason="over_quota"
+                    ),
+                    Task(user=user, sms_content="fine", status="completed"),
+                ]
+            )
+            db.session.commit()
+            db.session.remove()
+            downgrade(revision="0005_task_quota_window")
+            with db.engine.connect() as connection:
+                rows = connection.execute(
+                    sa.text("SELECT sms_content, status, error_message FROM tasks ORDER BY 1")
+                ).all()
+            assert [tuple(row) for row in rows] == [
+                ("fine", "completed", None),
+                ("over", "failed", "refused: over_quota"),
+            ]
+            db.engine.dispose()

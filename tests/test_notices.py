@@ -4,27 +4,30 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
-from sms_agent import notices
+from sms_agent import jobs, notices, outbound, simulator
 from sms_agent.extensions import db
 from sms_agent.models import User, utcnow
-from tests.factories import make_user
+from tests.factories import ESTABLISHED, make_task, make_user
+from tests.standins import inbound_form, signed_post
 from tests.test_pipeline import outbox
 
 
 def test_a_notice_keeps_the_sid_a_webhook_recorded_meanwhile(app):
     """The notice job read the texter before a webhook of theirs handled a keyword."""
     user = make_user()
-    assert user.service_state == {}  # read by the job...
+    assert user.service_state == ESTABLISHED  # read by the job...
     with db.engine.begin() as webhook:  # ...when the webhook commits a handled keyword
         webhook.execute(
             sa.update(User)
             .where(User.phone_number == user.phone_number)
-            .values(service_state={"handled_sids": ["SM" + "2" * 32]})
+            .values(service_state={**ESTABLISHED, "handled_sids": ["SM" + "2" * 32]})
         )
     assert notices.send_notice(user, "help", reply_to="SM" + "1" * 32) is True
     db.session.expire_all()
     assert db.session.get(User, user.phone_number).service_state == {
+        **ESTABLISHED,
         "handled_sids": ["SM" + "2" * 32],
         "noticed_sids": ["SM" + "1" * 32],
     }
@@ -36,12 +39,21 @@ def test_send_notice_is_skipped_for_opted_out_users(app):
     assert outbox() == []
 
 
-def test_help_tells_the_commands_and_the_quota_left(app):
+def test_help_tells_the_commands_the_quota_left_the_support_contact_and_the_rates(app):
     user = make_user(monthly_requests=7)
     assert notices.send_notice(user, "help") is True
     [sms] = outbox("help")
     assert "RESET" in sms.body and "USAGE" in sms.body and "STOP" in sms.body
-    assert "93 of 100 requests left" in sms.body
+    assert "93 of 100 left" in sms.body
+    assert "Support: SMS-to-AI Agent support." in sms.body
+    assert "Msg&data rates may apply." in sms.body
+
+
+def test_help_names_the_configured_service_and_support_contact(app):
+    app.config.update(SERVICE_NAME="AskBot", SUPPORT_CONTACT="help@askbot.example")
+    notices.send_notice(make_user(), "help")
+    [sms] = outbox("help")
+    assert sms.body.startswith("AskBot: ") and "Support: help@askbot.example." in sms.body
 
 
 def test_usage_and_quota_notices_say_when_the_quota_resets(app):
@@ -66,12 +78,15 @@ def test_the_reset_day_is_the_texters_local_day(app):
     assert "Mar 1" in outbox("usage")[0].body
 
 
-@pytest.mark.parametrize("kind", ["help", "usage", "quota", "media", "opt_in", "reset", "apology"])
+@pytest.mark.parametrize("kind", sorted(notices.NOTICES))
 def test_every_notice_fits_one_sms(app, kind):
     """One segment even with the longest numbers: a five-digit quota, a long month."""
-    app.config["QUOTA_ENTERPRISE"] = 99999
+    app.config.update(QUOTA_ENTERPRISE=99999, SEGMENTS_ENTERPRISE=99)
     reset = utcnow().replace(month=9, day=30, hour=12)
-    notices.send_notice(make_user(tier="enterprise", rate_limit_reset=reset), kind)
+    opted_out = utcnow() if kind == "opt_out" else None
+    notices.send_notice(
+        make_user(tier="enterprise", rate_limit_reset=reset, opted_out_at=opted_out), kind
+    )
     [sms] = outbox(kind)
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
@@ -79,3 +94,145 @@ def test_every_notice_fits_one_sms(app, kind):
 def test_an_unknown_notice_is_a_programming_error(app):
     with pytest.raises(ValueError, match="unknown notice"):
         notices.send_notice(make_user(), "birthday")
+
+
+def test_help_leaves_room_in_its_segment_for_one_more_command(app):
+    app.config["QUOTA_ENTERPRISE"] = 99999
+    text = notices.compose("help", make_user(tier="enterprise"))
+    assert len(text) <= 160 - 12
+
+
+# --- STOP's confirmation ------------------------------------------------------------------
+
+
+def text_in(client, body: str, **fields) -> dict:
+    """A signed SMS from +15551230000 through the real webhook, its jobs run at once."""
+    form = inbound_form(body, **fields)
+    with simulator.jobs_inline():
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    db.session.rollback()
+    return form
+
+
+def test_stop_is_confirmed_once_through_twilio_though_the_texter_is_opted_out(
+    app, client, twilio_server
+):
+    make_user("+15551230000")
+    form = text_in(client, "STOP")
+    with simulator.jobs_inline():
+        signed_post(client, "/sms/inbound", form)  # Twilio's retry
+        jobs.send_notice.apply(args=["+15551230000", "opt_out", form["MessageSid"]])  # redelivery
+    [(_, _, sent)] = twilio_server.requests
+    assert sent["To"] == "+15551230000"
+    assert sent["Body"].startswith("You're unsubscribed from SMS-to-AI Agent")
+    assert sent["Body"].endswith("Reply START to resubscribe.")
+    [confirmation] = outbox()
+    assert (confirmation.kind, confirmation.segments, confirmation.encoding) == (
+        "opt_out",
+        1,
+        "GSM-7",
+    )
+    assert db.session.get(User, "+15551230000").is_opted_out
+
+
+def test_after_the_confirmation_nothing_more_is_sent(app, client, twilio_server):
+    make_user("+15551230000")
+    text_in(client, "STOP")
+    text_in(client, "HELP")
+    text_in(client, "What is DNS?")
+    assert [m.kind for m in outbox()] == ["opt_out"]
+    assert len(twilio_server.requests) == 1
+
+
+def test_a_start_before_the_confirmation_went_out_cancels_it(app):
+    user = make_user("+15551230000")  # STOP then START, both handled before the job ran
+    assert notices.send_notice(user, "opt_out", reply_to="SM" + "1" * 32) is False
+    assert outbox() == []
+
+
+def test_twilio_advanced_opt_out_means_we_send_no_confirmation(app, client):
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    make_user("+15551230000")
+    text_in(client, "STOP")
+    assert outbox() == []
+
+
+def test_only_the_opt_out_confirmation_may_pass_an_opt_out(app):
+    user = make_user(opted_out_at=utcnow())
+    with pytest.raises(outbound.OptedOut):
+        outbound.send(user, "You're unsubscribed.", kind="opt_out")
+    for kind in ["reply", "help", "api", "program"]:
+        with pytest.raises(ValueError, match="only a one-part 'opt_out' SMS"):
+            outbound.send(user, "Hello again", kind=kind, confirming_opt_out=True)
+    with pytest.raises(ValueError, match="only a one-part"):
+        outbound.send(user, "word " * 200, kind="opt_out", confirming_opt_out=True)
+    assert outbox() == []
+
+
+# --- the program notice ------------------------------------------------------------------
+
+
+def test_a_new_numbers_first_answer_comes_after_the_program_notice_once(app, client):
+    text_in(client, "What is DNS?")
+    text_in(client, "And what is TCP?")
+    assert [m.kind for m in outbox()] == ["program", "reply", "reply"]
+    program = outbox("program")[0]
+    assert program.body == (
+        "SMS-to-AI Agent: AI answers to your texts. Msg&data rates may apply. "
+        "Msg frequency varies. Reply HELP for help, STOP to opt out."
+    )
+    assert program.segments == 1 and program.task is not None
+
+
+def test_a_new_numbers_first_notice_also_comes_after_the_program_notice(app, client):
+    text_in(client, "HELP")
+    text_in(client, "What is DNS?")
+    assert [m.kind for m in outbox()] == ["program", "help", "reply"]
+
+
+def test_the_program_notice_is_configurable(app, client):
+    app.config["PROGRAM_NOTICE"] = "AskBot: answers by AI. Msg&data rates may apply. HELP, STOP."
+    text_in(client, "hi")
+    assert outbox("program")[0].body == app.config["PROGRAM_NOTICE"]
+
+
+def test_an_opted_out_number_never_gets_the_program_notice(app, client):
+    text_in(client, "STOP")
+    assert [m.kind for m in outbox()] == ["opt_out"]
+    assert "program_notice_sent" not in db.session.get(User, "+15551230000").service_state
+
+
+def test_a_job_whose_row_was_read_before_the_notice_was_recorded_sends_no_second(app):
+    user = make_user(service_state={})
+    task = make_task(user=user)
+    assert notices.send_program_notice_once(user, task) is True
+    db.session.commit()
+    set_committed_value(user, "service_state", {})  # as another worker loaded it earlier
+    assert notices.send_program_notice_once(user, task) is False
+    assert len(outbox("program")) == 1
+
+
+# --- empty texts and pictures ------------------------------------------------------------
+
+
+def test_an_empty_text_gets_one_how_to_reply(app, client):
+    form = text_in(client, "")
+    with simulator.jobs_inline():
+        signed_post(client, "/sms/inbound", form)  # Twilio's retry
+    [how_to] = outbox("empty")
+    assert "empty" in how_to.body and how_to.segments == 1
+    assert [m.kind for m in outbox()] == ["program", "empty"]
+
+
+def test_a_picture_alone_is_answered_with_a_note_that_it_was_not_read(app, client):
+    make_user("+15551230000")
+    text_in(client, "", NumMedia="1", MediaUrl0="https://example.com/cat.jpg")
+    [note] = outbox()
+    assert note.kind == "media" and "can't read pictures" in note.body
+
+
+def test_a_picture_with_text_gets_the_answer_and_a_note(app, client):
+    make_user("+15551230000")
+    text_in(client, "What breed is this cat?", NumMedia="1", MediaUrl0="https://example.com/c.jpg")
+    assert sorted(m.kind for m in outbox()) == ["media_note", "reply"]
+    assert "can't see pictures" in outbox("media_note")[0].body

@@ -51,7 +51,8 @@ def test_inline_jobs_answer_in_this_process(app):
     with simulator.jobs_inline():
         task = simulator.simulate_inbound("+15551230000", "hello")
     since = task.created_at
-    [reply] = simulator.wait_for_reply("+15551230000", since, task, timeout=5)
+    program, reply = simulator.wait_for_reply("+15551230000", since, task, timeout=5)
+    assert program.kind == "program" and "Reply HELP for help, STOP to opt out" in program.body
     assert reply.kind == "reply" and reply.body.startswith("[Offline mode]")
 
 
@@ -114,3 +115,21 @@ def test_cli_verbose_shows_the_services_info_lines(runner, caplog):
     result = runner.invoke(args=args)
     assert result.exit_code == 0, result.output
     assert "inbound" in [r.name.rsplit(".", 1)[-1] for r in caplog.records]
+
+
+def test_cli_labels_a_text_refused_for_the_quota(runner):
+    make_user("+15551230000", monthly_requests=100)
+    result = runner.invoke(
+        args=["sms", "simulate", "--from", "+15551230000", "--inline", "one more?"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "(refused: over quota: not answered and not counted)" in result.output
+    assert "(quota, GSM-7, 1 segment, sent)" in result.output
+    assert "no reply" not in result.output and "waiting" not in result.output
+
+
+def test_a_refused_text_is_finished_for_the_simulator(app):
+    make_user("+15551230000", monthly_requests=100)
+    task = simulator.simulate_inbound("+15551230000", "one more?")
+    assert (task.status, task.status_label) == ("refused", "refused: over quota")
+    assert simulator.wait_for_reply("+15551230000", task.created_at, task, timeout=5) == []

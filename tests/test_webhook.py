@@ -196,7 +196,8 @@ def test_parallel_texts_at_quota_minus_one_admit_exactly_one_and_notice_once(app
     for thread in threads:
         thread.join()
     assert statuses == [200] * 5
-    assert len(tasks()) == 1
+    stored = sorted(task.status for task in tasks())
+    assert stored == ["queued"] + ["refused"] * 4  # staff see the four refused texts too
     jobs = [name for name, _args in queued_jobs(app)]
     assert sorted(jobs) == ["sms_agent.jobs.answer_task", "sms_agent.jobs.send_notice"]
     db.session.expire_all()
@@ -235,6 +236,29 @@ def test_keyword_enqueues_a_notice_not_an_answer(app, client):
     assert queued_jobs(app) == [
         ("sms_agent.jobs.send_notice", ["+15551230000", "help", form["MessageSid"]])
     ]
+
+
+@pytest.mark.parametrize("word", ["STOP", "revoke", "Opt out", "OPTOUT"])
+def test_stop_enqueues_one_opt_out_confirmation(app, client, word):
+    form = inbound_form(word)
+    signed_post(client, "/sms/inbound", form)
+    signed_post(client, "/sms/inbound", form)  # Twilio's retry of it
+    assert queued_jobs(app) == [
+        ("sms_agent.jobs.send_notice", ["+15551230000", "opt_out", form["MessageSid"]])
+    ]
+
+
+def test_twilio_advanced_opt_out_sends_the_stop_confirmation_instead_of_us(app, client):
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    signed_post(client, "/sms/inbound", inbound_form("STOP"))
+    assert queued_jobs(app) == []
+    assert db.session.get(User, "+15551230000").is_opted_out
+
+
+def test_a_stop_from_a_texter_opted_out_already_is_not_confirmed_again(app, client):
+    make_user("+15551230000", opted_out_at=utcnow())
+    signed_post(client, "/sms/inbound", inbound_form("STOP"))
+    assert queued_jobs(app) == []
 
 
 def test_broker_outage_still_answers_twilio_and_keeps_the_task(app):
@@ -322,6 +346,36 @@ def test_a_late_sent_does_not_undo_a_later_state_out_of_order(client):
     signed_post(client, "/sms/status", status_form("queued"))
     db.session.refresh(message)
     assert message.status == "sent"
+
+
+@pytest.mark.parametrize("already", ["sent", "undelivered"])
+def test_a_delivery_report_of_error_21610_opts_the_texter_out(client, already):
+    """The texter replied STOP at the carrier (or to Twilio's own opt-out): even a report
+    that comes after the message's final status must stop every later SMS."""
+    message = sent_message(already)
+    response = signed_post(client, "/sms/status", status_form("undelivered", ErrorCode="21610"))
+    assert response.status_code == 200
+    user = db.session.get(User, message.to_number)
+    db.session.refresh(user)
+    assert user.is_opted_out
+
+
+def test_a_second_21610_report_keeps_the_time_of_the_first_opt_out(client):
+    message = sent_message("sent")
+    user = db.session.get(User, message.to_number)
+    user.opted_out_at = first = utcnow().replace(year=2030, microsecond=0)
+    db.session.commit()
+    signed_post(client, "/sms/status", status_form("failed", ErrorCode="21610"))
+    db.session.refresh(user)
+    assert user.opted_out_at == first
+
+
+def test_other_error_codes_in_a_delivery_report_leave_the_texter_subscribed(client):
+    message = sent_message("sent")
+    signed_post(client, "/sms/status", status_form("undelivered", ErrorCode="30003"))
+    user = db.session.get(User, message.to_number)
+    db.session.refresh(user)
+    assert not user.is_opted_out
 
 
 def test_unknown_sid_is_acknowledged(client, caplog):

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import OutboundMessage, Task
+from ..models import OutboundMessage, Task, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -20,11 +20,15 @@ class Bubble:
     at: datetime
     status: str
     detail: str = ""
+    #: What staff read for the status, when it says more than `status` ("refused: over quota").
+    label: str = ""
 
 
 def _inbound(task: Task) -> Bubble:
     detail = task.category if task.status == "completed" else (task.error_message or "")
-    return Bubble(True, task.sms_content, task.created_at, task.status, detail)
+    return Bubble(
+        True, task.sms_content, task.created_at, task.status, detail, label=task.status_label
+    )
 
 
 def _outbound(message: OutboundMessage) -> Bubble:
@@ -60,6 +64,7 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
 
 
 def awaiting_reply(thread: list[Bubble]) -> bool:
-    """Every text we receive gets a reply (an answer, an apology or a notice), so the
-    thread is waiting while the texter had the last word."""
-    return bool(thread) and thread[-1].inbound
+    """Every text we take on gets a reply (an answer, an apology or a notice), so the
+    thread is waiting while the texter had the last word, unless that text was refused
+    (over the quota: one notice per window, then nothing)."""
+    return bool(thread) and thread[-1].inbound and thread[-1].status != TaskStatus.REFUSED

@@ -9,7 +9,7 @@ from wtforms import SelectField
 from wtforms.validators import NumberRange, Optional
 
 from ..extensions import db
-from ..models import Category, ErrorType, TaskStatus, Tier
+from ..models import Category, ErrorType, RefusalReason, TaskStatus, Tier
 from .base import (
     AdminModelView,
     ReadOnlyValue,
@@ -55,18 +55,25 @@ class TaskView(AdminModelView):
         "sms_content": "SMS content",
         "ai_response": "AI response",
         "metadata_": "Metadata",
+        "refusal_reason": "Refusal reason",
     }
     column_formatters = {
         "user_phone": lambda _v, _c, task, _n: user_link(task.user_phone),
         "id": lambda _v, _c, task, _n: str(task.id)[:8],
+        # "refused: over quota", so a refused text never reads like one waiting for an answer
+        "status": lambda _v, _c, task, _n: task.status_label,
     }
-    column_formatters_detail = {"user_phone": lambda _v, _c, task, _n: user_link(task.user_phone)}
+    column_formatters_detail = {
+        "user_phone": lambda _v, _c, task, _n: user_link(task.user_phone),
+        "status": lambda _v, _c, task, _n: task.status_label,
+    }
     column_choices = {
         "category": Category.choices(),
         "status": TaskStatus.choices(),
+        "refusal_reason": RefusalReason.choices(),
         "user.tier": Tier.choices(),
     }
-    column_filters = ["category", "success", "status", "created_at", "user.tier"]
+    column_filters = ["category", "success", "status", "refusal_reason", "created_at", "user.tier"]
     column_searchable_list = ["user_phone", "sms_content", "ai_response"]
     column_default_sort = ("created_at", True)
     column_details_exclude_list = ["user", "outbound_messages"]
@@ -84,6 +91,7 @@ class TaskView(AdminModelView):
         "updated_at",
         "completed_at",
         "quota_window",  # the quota's own bookkeeping (quota.give_back), not for editing
+        "refusal_reason",  # why the service refused the text: a fact, not for editing
     ]
     form_rules = sections(
         rules.FieldSet(
@@ -93,7 +101,15 @@ class TaskView(AdminModelView):
         rules.FieldSet(
             ["processing_time", "tokens_used", "complexity_score"], "Performance metrics"
         ),
-        rules.FieldSet(["success", "status", "error_message"], "Error information"),
+        rules.FieldSet(
+            [
+                "success",
+                "status",
+                ReadOnlyValue("refusal_reason", "Refusal reason"),
+                "error_message",
+            ],
+            "Error information",
+        ),
         rules.FieldSet(["message_sid", "metadata_"], "Metadata"),
         _TIMESTAMPS,
     )

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-from ..models import utcnow
+from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..simulator import SimulationRejected, simulate_inbound
 from .access import StaffAccess
@@ -67,7 +67,10 @@ class TryItView(StaffAccess, BaseView):
 
 def reply_pending(thread: list[Bubble]) -> bool:
     """Still waiting: the texter had the last word, or nothing came back since the message
-    was sent (keywords such as HELP leave no task, only our reply)."""
+    was sent (keywords such as HELP leave no task, only our reply). A refused text waits
+    for nothing: the page labels it instead."""
+    if thread and thread[-1].inbound and thread[-1].status == TaskStatus.REFUSED:
+        return False
     if awaiting_reply(thread):
         return True
     try:

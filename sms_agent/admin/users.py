@@ -10,6 +10,7 @@ from flask_admin.model.template import EndpointLinkRowAction
 from wtforms import SelectField
 
 from ..extensions import db
+from ..jobs import enqueue_tier_change_notices
 from ..models import Tier, User
 from ..quota import change_tier, reset_user
 from .base import AdminModelView, ReadOnlyValue, sections, select_choices
@@ -119,10 +120,10 @@ class UserView(AdminModelView):
 
     def _change_tier(self, ids, tier: Tier, message: str) -> None:
         users = self.selected(ids)
-        for user in users:
-            change_tier(user, tier.value)
+        changes = [(user, change_tier(user, tier.value)) for user in users]
         db.session.commit()
-        flash(message.format(_plural(len(users))), "success")
+        told = enqueue_tier_change_notices(changes)
+        flash(message.format(_plural(len(users))) + f" {_plural(told)} texted.", "success")
 
     @expose("/conversation/")
     def conversation_view(self):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from .. import outbound
+from .. import notices, outbound
 from ..extensions import db
 from ..models import Task, User
 from ..vendors.openai import LLMError
@@ -64,6 +64,9 @@ def _answer_claimed(task: Task, started: float) -> str:
         return "not_sent"
     answered_now = task.ai_response is None
     if answered_now:
+        # A new number's first answer comes after the carriers' program notice, sent once.
+        if notices.send_program_notice_once(user, task):
+            db.session.commit()
         ask_model(task, user)  # committed with the first part, before Twilio sees it
     _deliver_reply(task, user, answered_now)
     # One commit records the last part's sid and the completion: fewer round trips per task.

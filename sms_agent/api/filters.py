@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ..models import Category, ErrorLog, ErrorType, Task, TaskStatus, Tier, User
+from ..models import Category, ErrorLog, ErrorType, RefusalReason, Task, TaskStatus, Tier, User
 from .fields import DateOrDateTime, Phone, Text
 
 
@@ -93,6 +93,7 @@ class TaskFilterQuery(Schema):
     category = Text(validate=validate.OneOf(Category.values()))
     success = fields.Boolean()
     status = Text(validate=validate.OneOf(TaskStatus.values()))
+    refusal_reason = Text(validate=validate.OneOf(RefusalReason.values()))
     user_phone = Phone()
     created_after = DateOrDateTime(metadata={"format": "date-time"})
     created_before = DateOrDateTime(end=True, metadata={"format": "date-time"})
@@ -131,7 +132,7 @@ def user_conditions(query: dict[str, Any]) -> list:
 def task_conditions(query: dict[str, Any]) -> list:
     conditions = [
         getattr(Task, name) == query[name]
-        for name in ("category", "status", "user_phone")
+        for name in ("category", "status", "refusal_reason", "user_phone")
         if name in query
     ]
     if "success" in query:

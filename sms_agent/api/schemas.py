@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..models import Category, ErrorType, TaskStatus, Tier
+from ..models import Category, ErrorType, RefusalReason, TaskStatus, Tier
 from .fields import FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
@@ -96,6 +96,11 @@ class TaskOut(OutSchema):
     ai_response = fields.String(allow_none=True)
     category = fields.String(validate=validate.OneOf(Category.values()))
     status = fields.String(validate=validate.OneOf(TaskStatus.values()))
+    refusal_reason = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(RefusalReason.values()),
+        metadata={"description": "Why a refused task (status refused) was not answered."},
+    )
     message_sid = fields.String(allow_none=True)
     processing_time = FiniteFloat(allow_none=True)
     tokens_used = fields.Integer(allow_none=True)
@@ -116,9 +121,13 @@ class TaskCreateIn(InSchema):
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
 
 
+#: Refusing a text is the service's decision, made when it arrives; staff cannot set it.
+_SETTABLE_STATUSES = [status for status in TaskStatus.values() if status != TaskStatus.REFUSED]
+
+
 class TaskUpdateIn(InSchema):
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
-    status = Text(validate=validate.OneOf(TaskStatus.values()), load_only=True)
+    status = Text(validate=validate.OneOf(_SETTABLE_STATUSES), load_only=True)
     ai_response = Text(allow_none=True, load_only=True)
     success = fields.Boolean(load_only=True)
     error_message = Text(allow_none=True, load_only=True)
@@ -133,8 +142,9 @@ class TaskUpdateIn(InSchema):
 
 
 class TaskAnalyticsOut(OutSchema):
-    total_tasks = fields.Integer()
+    total_tasks = fields.Integer(metadata={"description": "Tasks taken on (refused ones apart)."})
     successful_tasks = fields.Integer()
+    refused_tasks = fields.Integer(metadata={"description": "Texts refused for a limit."})
     success_rate = FiniteFloat()
     avg_processing_time = FiniteFloat(allow_none=True)
     avg_tokens_used = FiniteFloat(allow_none=True)
@@ -179,8 +189,9 @@ class AnalyticsOut(OutSchema):
     total_users = fields.Integer()
     active_users_24h = fields.Integer()
     active_users_7d = fields.Integer()
-    total_tasks = fields.Integer()
+    total_tasks = fields.Integer(metadata={"description": "Tasks taken on (refused ones apart)."})
     tasks_24h = fields.Integer()
+    refused_tasks = fields.Integer(metadata={"description": "Texts refused for a limit."})
     success_rate = FiniteFloat()
     avg_response_time = FiniteFloat(allow_none=True)
     tier_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import request
 from sqlalchemy.exc import IntegrityError
 
-from .. import outbound, quota
+from .. import jobs, outbound, quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
@@ -118,11 +118,11 @@ def update_user(phone_number: str):
     user = get_user_or_404(phone_number)
     data = load_body(UserUpdateIn(), partial=request.method == "PATCH")
     forbid_fields(data, TEXTER_FIELDS)
-    if "tier" in data:
-        quota.change_tier(user, data.pop("tier"))
+    old_tier = quota.change_tier(user, data.pop("tier")) if "tier" in data else user.tier
     for name, value in data.items():
         setattr(user, name, value)
     db.session.commit()
+    jobs.enqueue_tier_change_notices([(user, old_tier)])
     return dump_users([user])[0]
 
 
@@ -167,6 +167,7 @@ def update_tier(phone_number: str):
     except quota.UnknownTier as exc:
         raise field_errors({"tier": [str(exc)]}) from None
     db.session.commit()
+    jobs.enqueue_tier_change_notices([(user, old_tier)])
     log.info(
         "tier of %s changed %s -> %s: %s",
         mask(user.phone_number),

@@ -12,13 +12,15 @@ from flask.cli import AppGroup
 from .. import simulator
 from ..extensions import db
 from ..inbound import keywords
-from ..models import OutboundMessage, User, utcnow
+from ..models import OutboundMessage, TaskStatus, User, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 
 sms = AppGroup("sms", help="Text the service locally.")
 
 #: Longest wait for a notice (HELP, USAGE...) when the message stored no task.
 NOTICE_WAIT = 10.0
+#: Wait for the quota notice after a refused text (only the first in a window gets one).
+REFUSED_NOTICE_WAIT = 3.0
 
 
 @sms.command("simulate")
@@ -91,6 +93,11 @@ def _exchange(phone: str, text: str, inline: bool, timeout: float) -> None:
         raise click.ClickException(f"the webhook refused the message: {exc}") from exc
     if keywords.parse(text) is keywords.Keyword.STOP or _opted_out(phone):
         click.echo("(opted out: nothing is sent to this number until it texts START)")
+        return
+    if task is not None and task.status == TaskStatus.REFUSED:
+        click.echo(f"({task.status_label}: not answered and not counted)")
+        for message in simulator.wait_for_reply(phone, since, None, REFUSED_NOTICE_WAIT):
+            _show(message)
         return
     wait = timeout if task is not None else min(timeout, NOTICE_WAIT)
     messages = simulator.wait_for_reply(phone, since, task, wait)

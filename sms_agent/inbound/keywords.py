@@ -14,10 +14,14 @@ class Keyword(enum.StrEnum):
     USAGE = "usage"
 
 
+#: The carriers' opt-out words: Twilio's standard six, and REVOKE and OPTOUT, which the
+#: FCC's 2025 consent rule added ("OPT OUT" folds into OPTOUT, since spaces are ignored).
+OPT_OUT_WORDS = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout")
+
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {
-    **dict.fromkeys(["stop", "stopall", "unsubscribe", "cancel", "end", "quit"], Keyword.STOP),
+    **dict.fromkeys(OPT_OUT_WORDS, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop"], Keyword.START),
     **dict.fromkeys(["help", "info"], Keyword.HELP),
     **dict.fromkeys(["reset", "new"], Keyword.RESET),

@@ -1,6 +1,6 @@
 """Receiving an SMS: normalise the number, dedupe by MessageSid, route keywords and commands,
-admit the request against the quota, and store the Task the worker will answer. The caller
-commits, then enqueues."""
+admit the request against the quota, and store the Task the worker will answer (or, refused
+for the quota, the Task staff will see). The caller commits, then enqueues."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from .. import quota
 from ..extensions import db
-from ..models import User, lock_texter
+from ..models import RefusalReason, User, lock_texter
 from ..phones import mask
 from .form import BadInbound, is_message_sid, parse_form
 from .routing import Received, over_quota, route
@@ -37,9 +37,11 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         log.info("new user %s on tier %s", mask(phone), user.tier)
     received = route(user, body, media)
     if received.outcome == "task":
-        received = _admit(user, sid, body, media)
+        received = _admit(user, sid, body, media, received.notice)
+    elif received.outcome in _REFUSALS:
+        received = _refuse(user, sid, body, media, received)
     received.sid = sid
-    if received.outcome not in ("task", "duplicate"):
+    if received.outcome not in ("task", "duplicate", *_REFUSALS):
         if task_exists(sid):
             # A retry of an SMS stored as a task, now routed otherwise (the quota ran out
             # or the texter opted out since): it must change nothing.
@@ -52,14 +54,28 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     return received
 
 
-def _admit(user: User, sid: str, body: str, media: int) -> Received:
+#: Outcomes stored as a refused task, and the reason each is stored with.
+_REFUSALS = {"over_quota": RefusalReason.OVER_QUOTA}
+
+
+def _admit(user: User, sid: str, body: str, media: int, notice: str | None) -> Received:
     """Count the request, then store the task; a MessageSid stored already undoes the count
     (a retry of an SMS that was admitted once must not count twice)."""
     window = quota.admit(user)
     if window is None:
-        return over_quota(user)
+        return _refuse(user, sid, body, media, over_quota(user))
     task_id = store_task(user, sid, body, media, window)
     if task_id is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    return Received("task", user.phone_number, task_id=task_id)
+    return Received("task", user.phone_number, notice=notice, task_id=task_id)
+
+
+def _refuse(user: User, sid: str, body: str, media: int, received: Received) -> Received:
+    """Store a refused text so staff see everything texters sent: not counted, never sent to
+    the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
+    nothing new."""
+    if store_task(user, sid, body, media, None, _REFUSALS[received.outcome]) is None:
+        db.session.rollback()
+        return Received("duplicate", user.phone_number)
+    return received

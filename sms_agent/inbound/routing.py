@@ -34,18 +34,23 @@ def route(user: User, body: str, media: int) -> Received:
     if user.is_opted_out:
         return Received("opted_out", phone)
     if not body.strip():
-        return Received("media", phone, notice="media") if media else Received("empty", phone)
+        # Nobody is left without an answer: a picture alone, or nothing at all, gets a how-to.
+        return Received("media" if media else "empty", phone, notice="media" if media else "empty")
     if not quota.has_room(user):
         return over_quota(user)
-    return Received("task", phone)
+    # Pictures are not read yet: the words are answered, and a note says the picture was not.
+    return Received("task", phone, notice="media_note" if media else None)
 
 
 def _keyword(user: User, keyword: Keyword) -> Received:
-    """STOP is recorded silently (Twilio answers it itself); the others may get a notice."""
+    """STOP gets one confirmation when it opts the texter out (unless Twilio's Advanced
+    Opt-Out sends it); the others may get a notice."""
     phone = user.phone_number
     if keyword is Keyword.STOP:
+        newly = not user.is_opted_out
         user.opted_out_at = user.opted_out_at or utcnow()
-        return Received("stop", phone)
+        confirm = newly and not current_app.config["TWILIO_ADVANCED_OPT_OUT"]
+        return Received("stop", phone, notice="opt_out" if confirm else None)
     if keyword is Keyword.START:
         user.opted_out_at = None
     elif keyword is Keyword.RESET:

@@ -1,4 +1,5 @@
-"""Storing an admitted SMS as a queued task, unless its MessageSid is stored already."""
+"""Storing an SMS as a task, unless its MessageSid is stored already: queued when it was
+admitted, refused (with the reason) when it was not."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import Task, TaskStatus, User
+from ..models import RefusalReason, Task, TaskStatus, User
 
 
 def task_exists(sid: str) -> bool:
@@ -21,7 +22,15 @@ def _insert_unless_stored() -> sa.Insert:
     fresh compile, about 2 ms, per webhook.) Two deliveries of one SMS that race past the
     NOT EXISTS meet the unique index instead, and the webhook's second pass sees the winner."""
     tasks = Task.__table__
-    columns = ["user_phone", "sms_content", "message_sid", "status", "metadata", "quota_window"]
+    columns = [
+        "user_phone",
+        "sms_content",
+        "message_sid",
+        "status",
+        "metadata",
+        "quota_window",
+        "refusal_reason",
+    ]
     row = sa.select(*(sa.bindparam(name, type_=tasks.c[name].type) for name in columns))
     unseen = ~sa.exists().where(tasks.c.message_sid == sa.bindparam("message_sid"))
     return sa.insert(tasks).from_select(columns, row.where(unseen)).returning(tasks.c.id)
@@ -30,17 +39,26 @@ def _insert_unless_stored() -> sa.Insert:
 _INSERT_UNLESS_STORED = _insert_unless_stored()
 
 
-def store_task(user: User, sid: str, body: str, media: int, window: datetime) -> str | None:
-    """Store the queued task, or nothing when its MessageSid is stored already; its id."""
+def store_task(
+    user: User,
+    sid: str,
+    body: str,
+    media: int,
+    window: datetime | None,
+    refusal: RefusalReason | None = None,
+) -> str | None:
+    """Store the task, or nothing when its MessageSid is stored already; its id. A refused
+    one is stored for staff to see, with no quota window: it was never counted."""
     task_id = db.session.scalar(
         _INSERT_UNLESS_STORED,
         {
             "user_phone": user.phone_number,
             "sms_content": body,
             "message_sid": sid,
-            "status": TaskStatus.QUEUED.value,
+            "status": (TaskStatus.REFUSED if refusal else TaskStatus.QUEUED).value,
             "metadata": {"num_media": media} if media else {},
-            "quota_window": window,
+            "quota_window": None if refusal else window,
+            "refusal_reason": refusal.value if refusal else None,
         },
     )
     return None if task_id is None else str(task_id)

@@ -6,6 +6,7 @@ from .choices import (
     Category,
     DeliveryStatus,
     ErrorType,
+    RefusalReason,
     TaskStatus,
     Tier,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ErrorLog",
     "ErrorType",
     "OutboundMessage",
+    "RefusalReason",
     "StaffUser",
     "Task",
     "TaskStatus",

@@ -37,6 +37,22 @@ class TaskStatus(Choice):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    #: Stored so staff see it, never answered nor counted: see Task.refusal_reason.
+    REFUSED = "refused"
+
+
+class RefusalReason(Choice):
+    """Why a texted request was stored without being answered. Only the quota refuses
+    today; spend and rate limits will refuse with their own reason."""
+
+    OVER_QUOTA = "over_quota"
+    OVER_SPEND = "over_spend"
+    RATE_LIMITED = "rate_limited"
+
+    @property
+    def label(self) -> str:
+        """How staff and the simulator read it: "refused: over quota"."""
+        return f"refused: {self.value.replace('_', ' ')}"
 
 
 class ErrorType(Choice):

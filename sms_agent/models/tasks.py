@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
-from .choices import Category, TaskStatus, check_choice
+from .choices import Category, RefusalReason, TaskStatus, check_choice
 from .types import JSONObject, UTCDateTime, check_finite, check_json_object, utcnow
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ class Task(db.Model):
     #: The end of the quota window this request was counted in (quota.admit); None once a
     #: failure gave it back, or for a request that was never counted.
     quota_window: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Why a request was refused (status refused): stored for staff, never answered nor
+    #: counted against the quota.
+    refusal_reason: Mapped[str | None] = mapped_column(sa.String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -72,6 +75,17 @@ class Task(db.Model):
     @validates("processing_time", "complexity_score")
     def _validate_finite(self, key: str, value: float | None) -> float | None:
         return check_finite(key, value)
+
+    @validates("refusal_reason")
+    def _validate_refusal_reason(self, _key: str, value: str | None) -> str | None:
+        return None if value is None else check_choice(RefusalReason, "refusal_reason", value)
+
+    @property
+    def status_label(self) -> str:
+        """The status as staff read it: "refused: over quota" rather than just "refused"."""
+        if self.status == TaskStatus.REFUSED and self.refusal_reason:
+            return RefusalReason(self.refusal_reason).label
+        return self.status
 
     def mark_completed(
         self,

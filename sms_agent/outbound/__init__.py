@@ -5,10 +5,11 @@ The public door is `send` (every SMS the service sends goes through it) and
 """
 
 from .gsm import encoding_of, segment_count
-from .send import OptedOut, SendFailed, plan, send
+from .send import OPT_OUT_CONFIRMATION, OptedOut, SendFailed, plan, send
 from .status import record_delivery_status
 
 __all__ = [
+    "OPT_OUT_CONFIRMATION",
     "OptedOut",
     "SendFailed",
     "encoding_of",

@@ -3,6 +3,7 @@ order through the SMS backend, and record why a part failed.
 
 Everything the service sends goes through `send`, so the opt-out rule and the error log of
 failed sends hold for every sender: the pipeline's replies, notices, the API's send_message.
+The rule has one exception, asked for by name: the single SMS confirming an opt-out.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from .gsm import encoding_of, segment_count
 from .shape import shape_reply
 
 log = logging.getLogger("sms_agent.outbound")
+
+
+#: The kind of the one SMS an opted-out texter may still get: the confirmation of the STOP
+#: itself, which the carriers' rules require (unless Twilio's Advanced Opt-Out sends it).
+OPT_OUT_CONFIRMATION = "opt_out"
 
 
 class OptedOut(Exception):
@@ -64,6 +70,7 @@ def send(
     task: Task | None = None,
     resume: bool = False,
     checkpoint: Callable[[], None] | None = None,
+    confirming_opt_out: bool = False,
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` and send its parts in order; returns them. The caller commits.
 
@@ -75,11 +82,16 @@ def send(
     (`resume=True`) skips parts that have a sid and never resends one whose outcome was lost.
     With a checkpoint the opt-out is read again before each part, since a STOP may have been
     committed meanwhile.
+
+    `confirming_opt_out=True` lets exactly one one-segment SMS of kind OPT_OUT_CONFIRMATION
+    reach a texter who has opted out; any other use of it is a programming error.
     """
-    if user.is_opted_out:
+    texts = plan(user, body)
+    if confirming_opt_out and not _is_confirmation(kind, texts):
+        raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
+    if user.is_opted_out and not confirming_opt_out:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
     backend = get_sms_backend()
-    texts = plan(user, body)
     stored = _stored_parts(task, kind) if resume else {}
     messages = []
     for number, text in enumerate(texts, start=1):
@@ -102,7 +114,7 @@ def send(
         else:
             db.session.flush()
         try:
-            _transmit(message, user, backend)
+            _transmit(message, user, backend, confirming_opt_out)
         except BaseException:
             if checkpoint is not None:
                 checkpoint()  # the failed attempt is recorded before any retry decision
@@ -112,15 +124,21 @@ def send(
     return messages
 
 
+def _is_confirmation(kind: str, texts: list[str]) -> bool:
+    return kind == OPT_OUT_CONFIRMATION and len(texts) == 1 and segment_count(texts[0]) == 1
+
+
 def _stored_parts(task: Task | None, kind: str) -> dict[int, OutboundMessage]:
     if task is None:
         return {}
     return {m.part: m for m in task.outbound_messages if m.kind == kind}
 
 
-def _transmit(message: OutboundMessage, user: User, backend) -> None:
+def _transmit(
+    message: OutboundMessage, user: User, backend, confirming_opt_out: bool = False
+) -> None:
     """Send one stored part; on failure record why on the row and in the error log."""
-    if user.is_opted_out:
+    if user.is_opted_out and not confirming_opt_out:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
     try:
         result = backend.send(message.to_number, message.body)

@@ -1,4 +1,5 @@
-"""Twilio's delivery reports on what we sent: a status only ever moves forward."""
+"""Twilio's delivery reports on what we sent: a status only ever moves forward, and a
+report of error 21610 (the recipient replied STOP to the carrier) opts the texter out."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import logging
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import FINAL_DELIVERY_STATUSES, OutboundMessage
-from ..vendors.twilio import TWILIO_STATUS_MAP
+from ..models import FINAL_DELIVERY_STATUSES, OutboundMessage, User, utcnow
+from ..phones import mask
+from ..vendors.twilio import TWILIO_STATUS_MAP, UNSUBSCRIBED_RECIPIENT
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -43,6 +45,8 @@ def record_delivery_status(sid: str, twilio_status: str, error_code: str | None 
     if message is None:
         log.warning("status callback for unknown message %s (%s)", sid, twilio_status)
         return False
+    if code == UNSUBSCRIBED_RECIPIENT:
+        opt_out(message.to_number)
     status = TWILIO_STATUS_MAP.get((twilio_status or "").lower())
     if status is None:
         log.info("ignored status %r for %s", twilio_status, sid)
@@ -54,3 +58,17 @@ def record_delivery_status(sid: str, twilio_status: str, error_code: str | None 
     if code is not None:
         message.error_code = code
     return True
+
+
+def opt_out(phone: str) -> None:
+    """The texter opted out where we could not see it (at the carrier, or through Twilio's
+    own opt-out handling): obey it as a STOP, keeping the time of an earlier one. One
+    UPDATE, so it needs no lock against a webhook of the same texter."""
+    now = utcnow()
+    db.session.execute(
+        sa.update(User)
+        .where(User.phone_number == phone, User.opted_out_at.is_(None))
+        .values(opted_out_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    log.info("%s opted out (error %d in a delivery report)", mask(phone), UNSUBSCRIBED_RECIPIENT)

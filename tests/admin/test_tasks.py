@@ -143,3 +143,14 @@ def test_error_edit_page_opens(admin_client):
     error = make_error(resolution_notes="")
     page = page_of(admin_client, f"/admin/errorlog/edit/?id={error.id}")
     assert "<h3>Resolution</h3>" in page
+
+
+def test_refused_texts_are_listed_with_their_reason_and_can_be_filtered(admin_client):
+    make_task(user=make_user(CODE), status="completed")
+    make_task(user=make_user(FRANCE), status="refused", refusal_reason="over_quota")
+    page = page_of(admin_client, "/admin/task/")
+    assert "refused: over quota" in page and "Refusal reason" in page
+    for query in ("flt0_refusal_reason_equals=over_quota", "flt0_status_equals=refused"):
+        filtered = page_of(admin_client, f"/admin/task/?{query}")
+        assert FRANCE in filtered and CODE not in filtered
+        assert "refused: over quota" in filtered

@@ -91,3 +91,14 @@ def test_a_tampered_sent_time_does_not_break_the_page(admin_client):
     for sent in ["2026-01-01", "2026-01-01T00:00:00+05:00", "yesterday", ""]:
         url = URL + "thread/?phone=%2B14155550128&sent=" + sent
         assert admin_client.get(url).status_code == 200
+
+
+def test_a_text_refused_for_the_quota_is_labelled_not_left_waiting(admin_client):
+    make_user("+14155550123", monthly_requests=100)
+    with jobs_inline():
+        send(admin_client, "+14155550123", "one more question")
+        response = send(admin_client, "+14155550123", "and another")
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert page.count("refused: over quota") == 2
+    assert "used all 100 requests" in page  # the one quota notice of the window
+    assert 'data-waiting="false"' in page

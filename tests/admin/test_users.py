@@ -84,10 +84,19 @@ def test_reset_monthly_requests_action(admin_client):
     assert db.session.get(User, untouched.phone_number).monthly_requests == 7
 
 
-def test_upgrade_to_premium_resets_monthly_requests(admin_client):
+def test_upgrade_to_premium_resets_monthly_requests_and_texts_the_user(admin_client):
+    from sms_agent.models import OutboundMessage
+    from sms_agent.simulator import jobs_inline
+
     user = make_user(monthly_requests=80)
-    response = post_action(admin_client, "/admin/user/", "upgrade_to_premium", [user.phone_number])
-    assert "Upgraded 1 user to premium." in response.get_data(as_text=True)
+    with jobs_inline():
+        response = post_action(
+            admin_client, "/admin/user/", "upgrade_to_premium", [user.phone_number]
+        )
+    assert "Upgraded 1 user to premium. 1 user texted." in response.get_data(as_text=True)
+    [sms] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert (sms.kind, sms.to_number) == ("tier_change", user.phone_number)
+    assert "plan is now premium" in sms.body
     db.session.expire_all()
     upgraded = db.session.get(User, user.phone_number)
     assert (upgraded.tier, upgraded.monthly_requests) == ("premium", 0)
@@ -96,7 +105,7 @@ def test_upgrade_to_premium_resets_monthly_requests(admin_client):
 def test_downgrade_to_free_keeps_the_counter(admin_client):
     users = [make_user(tier="premium", monthly_requests=300), make_user(tier="enterprise")]
     response = post_action(admin_client, "/admin/user/", "downgrade_to_free", phones(users))
-    assert "Downgraded 2 users to free." in response.get_data(as_text=True)
+    assert "Downgraded 2 users to free. 0 users texted." in response.get_data(as_text=True)
     db.session.expire_all()
     downgraded = [db.session.get(User, u.phone_number) for u in users]
     assert [u.tier for u in downgraded] == ["free", "free"]
@@ -208,3 +217,12 @@ def test_a_counter_outside_its_range_is_a_form_error_and_nothing_changes(admin_c
     assert "Number must be between 0 and 2147483647" in response.get_data(as_text=True)
     db.session.rollback()
     assert db.session.get(User, "+15550004321").monthly_requests == 7
+
+
+def test_the_conversation_shows_texts_refused_for_the_quota_with_their_reason(admin_client):
+    user = make_user()
+    make_task(
+        user, sms_content="one question too many", status="refused", refusal_reason="over_quota"
+    )
+    page = rows(admin_client, f"/admin/user/conversation/?id={quote(user.phone_number)}")
+    assert "one question too many" in page and "refused: over quota" in page

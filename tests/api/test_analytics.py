@@ -13,6 +13,7 @@ KEYS = {
     "active_users_7d",
     "total_tasks",
     "tasks_24h",
+    "refused_tasks",
     "success_rate",
     "avg_response_time",
     "tier_distribution",

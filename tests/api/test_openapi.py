@@ -77,6 +77,7 @@ def test_list_filters_are_query_parameters(document):
         "category",
         "success",
         "status",
+        "refusal_reason",
         "user_phone",
         "created_after",
         "created_before",

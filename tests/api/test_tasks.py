@@ -247,6 +247,7 @@ def test_task_analytics_has_the_documents_keys(client, admin_headers):
     assert set(body) == {
         "total_tasks",
         "successful_tasks",
+        "refused_tasks",
         "success_rate",
         "avg_processing_time",
         "avg_tokens_used",
@@ -298,3 +299,36 @@ def test_task_list_and_analytics_take_constant_queries(client, admin_headers, co
 
     assert few == many
     assert many[0] <= 4 and many[1] <= 6
+
+
+def test_refused_texts_show_with_their_reason_and_filter_by_it(client, admin_headers):
+    user = make_user(PHONE)
+    make_task(user, sms_content="answered")
+    refused = make_task(user, sms_content="over", status="refused", refusal_reason="over_quota")
+    response = client.get(
+        "/api/tasks/?status=refused&refusal_reason=over_quota", headers=admin_headers
+    )
+    assert response.status_code == 200
+    [row] = response.get_json()["results"]
+    assert (row["id"], row["status"], row["refusal_reason"]) == (
+        str(refused.id),
+        "refused",
+        "over_quota",
+    )
+    analytics = client.get("/api/tasks/analytics/", headers=admin_headers).get_json()
+    assert (analytics["total_tasks"], analytics["refused_tasks"]) == (1, 1)
+
+
+def test_an_unknown_refusal_reason_filter_is_a_400(client, admin_headers):
+    response = client.get("/api/tasks/?refusal_reason=bored", headers=admin_headers)
+    assert response.status_code == 400
+    assert "refusal_reason" in response.get_json()["details"]
+
+
+def test_staff_cannot_mark_a_task_refused(client, admin_headers):
+    task = make_task(make_user(PHONE))
+    response = client.patch(
+        f"/api/tasks/{task.id}/", json={"status": "refused"}, headers=admin_headers
+    )
+    assert response.status_code == 400
+    assert "status" in response.get_json()["details"]

@@ -333,3 +333,68 @@ def test_local_numbers_are_read_in_the_services_region(app, client, admin_header
     assert response.status_code == 201
     assert response.get_json()["phone_number"] == "+447700900123"
     assert client.get("/api/users/07700900123/", headers=admin_headers).status_code == 200
+
+
+# --- telling the texter about a tier change (TIER_CHANGE_SMS) -----------------------------
+
+
+def change_tier(client, headers, tier: str):
+    from sms_agent.simulator import jobs_inline
+
+    with jobs_inline():  # the notice job runs at once, as a worker would after the commit
+        response = client.post(
+            f"/api/users/{ENCODED}/update_tier/", json={"tier": tier}, headers=headers
+        )
+    assert response.status_code == 200
+    db.session.rollback()
+    return [m for m in db.session.scalars(sa.select(OutboundMessage)) if m.kind == "tier_change"]
+
+
+def test_an_upgrade_is_texted_to_the_texter_through_twilio(client, admin_headers, twilio_server):
+    make_user(PHONE, tier="free")
+    [sms] = change_tier(client, admin_headers, "premium")
+    assert sms.body == (
+        "Your SMS-to-AI Agent plan is now premium: 1000 requests a month, answers of up to "
+        "10 SMS. Reply USAGE to check it."
+    )
+    assert (sms.segments, sms.status) == (1, "queued")
+    [(_, _, sent)] = twilio_server.requests
+    assert sent["To"] == PHONE and sent["Body"] == sms.body
+
+
+@pytest.mark.parametrize(
+    ("setting", "new_tier", "texted"),
+    [
+        ("upgrades", "free", False),
+        ("upgrades", "premium", False),  # no change at all
+        ("all", "free", True),
+        ("off", "enterprise", False),
+        ("upgrades", "enterprise", True),
+    ],
+)
+def test_tier_change_sms_setting_decides_which_changes_are_texted(
+    app, client, admin_headers, setting, new_tier, texted
+):
+    app.config["TIER_CHANGE_SMS"] = setting
+    make_user(PHONE, tier="premium")
+    assert bool(change_tier(client, admin_headers, new_tier)) is texted
+
+
+def test_a_tier_change_is_not_texted_to_an_opted_out_or_inactive_texter(client, admin_headers):
+    make_user(PHONE, tier="free", opted_out_at=utcnow())
+    assert change_tier(client, admin_headers, "premium") == []
+    user = db.session.get(User, PHONE)
+    user.opted_out_at, user.is_active = None, False
+    db.session.commit()
+    assert change_tier(client, admin_headers, "enterprise") == []
+
+
+def test_a_tier_change_by_patch_is_texted_too(client, admin_headers):
+    from sms_agent.simulator import jobs_inline
+
+    make_user(PHONE, tier="free")
+    with jobs_inline():
+        client.patch(f"/api/users/{ENCODED}/", json={"tier": "premium"}, headers=admin_headers)
+    db.session.rollback()
+    kinds = db.session.scalars(sa.select(OutboundMessage.kind)).all()
+    assert kinds == ["tier_change"]
