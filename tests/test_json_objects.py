@@ -108,7 +108,8 @@ def test_the_worker_answers_a_texter_whose_stored_json_is_not_an_object(app, val
     db.session.rollback()
     assert db.session.scalars(sa.select(ErrorLog)).all() == []
     kinds = db.session.scalars(sa.select(OutboundMessage.kind)).all()
-    assert kinds == ["reply"]
+    # The broken bookkeeping lost the record of the program notice, so it comes again.
+    assert "reply" in kinds and "apology" not in kinds
     assert db.session.get(Task, task.id).status == "completed"
 
 
