@@ -6,11 +6,13 @@ The public door is `send` (every SMS the service sends goes through it) and
 
 from .gsm import encoding_of, segment_count
 from .send import OptedOut, SendFailed, plan, send
+from .shape import Shaped
 from .status import record_delivery_status
 
 __all__ = [
     "OptedOut",
     "SendFailed",
+    "Shaped",
     "encoding_of",
     "plan",
     "record_delivery_status",

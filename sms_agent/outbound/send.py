@@ -17,7 +17,7 @@ from ..ops.error_log import record_error
 from ..phones import mask
 from ..vendors.twilio import SmsError, get_sms_backend
 from .gsm import encoding_of, segment_count
-from .shape import shape_reply
+from .shape import Shaped, shape
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -35,9 +35,12 @@ class SendFailed(Exception):
         self.retryable = error.retryable
 
 
-def plan(user: User, body: str) -> list[str]:
-    """The texts `body` becomes for this user's tier: clean, capped, split and numbered."""
-    return shape_reply(body, quota.segment_budget(user.tier))
+def plan(
+    user: User, body: str, *, question: str = "", plain: bool = False, more: bool = False
+) -> Shaped:
+    """What `body` becomes for this user's tier: clean, capped, split and numbered; with
+    `more`, a cut ends with the MORE marker and keeps the rest (see shape.shape)."""
+    return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
 
 
 def new_message(
@@ -58,14 +61,15 @@ def new_message(
 
 def send(
     user: User,
-    body: str,
+    body: str | Shaped,
     *,
     kind: str,
     task: Task | None = None,
     resume: bool = False,
     checkpoint: Callable[[], None] | None = None,
 ) -> list[OutboundMessage]:
-    """Shape `body` for `user` and send its parts in order; returns them. The caller commits.
+    """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
+    in order; returns them. The caller commits.
 
     Raises OptedOut for an opted-out texter (nothing is stored then) and SendFailed when
     Twilio refuses a part (that part is stored as failed, later parts are not sent).
@@ -79,7 +83,7 @@ def send(
     if user.is_opted_out:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
     backend = get_sms_backend()
-    texts = plan(user, body)
+    texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
     stored = _stored_parts(task, kind) if resume else {}
     messages = []
     for number, text in enumerate(texts, start=1):
