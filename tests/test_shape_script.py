@@ -110,13 +110,20 @@ def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expecte
             "Say \u3053\u3093\u306b\u3061\u306f (konnichiwa).",
             "Japanese",
         ),
-        ("Jak si\u0119 masz?", "Dobrze, dzi\u0119kuj\u0119.", "Latin"),
     ],
 )
 def test_a_reply_is_ucs2_when_its_language_needs_it(question, answer, script):
     shaped = shape(answer + " \U0001f600", 3, question=question)
     assert shaped.encoding == UCS_2 and shaped.reason == script
     assert "\U0001f600" not in shaped.parts[0]
+
+
+def test_latin_letters_gsm7_lacks_lose_their_accent_even_when_the_texter_typed_them():
+    shaped = shape(
+        "\u00bfC\u00f3mo est\u00e1s? Dobrze, dzi\u0119kuj\u0119.", 3, question="Jak si\u0119 masz?"
+    )
+    assert shaped.parts == ["\u00bfComo estas? Dobrze, dziekuje."]
+    assert shaped.encoding == GSM_7
 
 
 def test_the_questions_script_decides_the_encoding_asked_for():

@@ -34,6 +34,9 @@ MAX_MESSAGE_CHARS = 1600
 MARKER = " (Reply MORE)"
 #: A sentence boundary is preferred to a word boundary when it keeps this share of the text.
 _KEEP_AT_SENTENCE = 0.6
+#: With MORE nothing is lost at a word, so a sentence must keep nearly all the budget: the
+#: texter pays for the segments either way.
+_KEEP_AT_SENTENCE_WITH_MORE = 0.9
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
@@ -63,7 +66,7 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     plain = plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  ")
     plain = replace_emoji(_INVISIBLE.sub("", plain))
     if script.language_of(question, plain) == script.LATIN:
-        plain = script.to_latin_reply(plain, question)
+        plain = script.to_latin_reply(plain)
     plain = "\n".join(line.rstrip() for line in plain.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", plain).strip()
 
@@ -124,7 +127,8 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
 
     word = _longest_fitting(window, cuts.word_cuts(window), at_word, max_segments)
     sentence = _longest_fitting(window, cuts.sentence_cuts(window), at_sentence, max_segments)
-    if sentence and (not word or sentence >= _KEEP_AT_SENTENCE * word):
+    keep = _KEEP_AT_SENTENCE_WITH_MORE if marker else _KEEP_AT_SENTENCE
+    if sentence and (not word or sentence >= keep * word):
         cut, finish = sentence, at_sentence
     elif word:
         cut, finish = word, at_word
