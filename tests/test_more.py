@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from sms_agent import more, quota
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, User
-from sms_agent.outbound.gsm import segment_count
+from sms_agent.models import OutboundMessage, Task, User
+from sms_agent.outbound.gsm import ELLIPSIS, segment_count
 from sms_agent.outbound.shape import MARKER
 from tests.standins import chat_completion, inbound_form, signed_post
 from tests.test_webhook import queued_jobs
@@ -32,6 +32,15 @@ def text(app, client, body: str, form: dict | None = None) -> dict:
     return form
 
 
+def read(body: str) -> str:
+    """What a part says, without the marker or the "..." of a cut at a word (which may have
+    replaced a comma or a colon)."""
+    text = body.removesuffix(MARKER)
+    if text.endswith(ELLIPSIS):
+        text = text.removesuffix(ELLIPSIS).rstrip(",;:-(/.")
+    return text
+
+
 def bodies(twilio_server) -> list[str]:
     return [request[2]["Body"] for request in twilio_server.requests]
 
@@ -52,7 +61,13 @@ def test_a_cut_answer_says_so_and_more_sends_every_remaining_part(
     assert all(part.endswith(MARKER) for part in parts[:-1])
     assert not parts[-1].endswith(MARKER)
     assert all(segment_count(part) <= 3 for part in parts)
-    assert " ".join(part.removesuffix(MARKER) for part in parts) == LONG
+    shown = [read(part) for part in parts]
+    position = 0
+    for text_read in shown:  # every part continues where the previous one stopped
+        position = LONG.index(text_read, position) + len(text_read)
+    assert position == len(LONG)
+    task = db.session.scalars(sa.select(Task)).one()
+    assert task.metadata_["sent"] == LONG and task.metadata_["more"] == ""
     user = db.session.get(User, PHONE)
     assert quota.used(user) == 1  # MORE is part of an answer already counted
     kinds = db.session.scalars(sa.select(OutboundMessage.kind).order_by(OutboundMessage.created_at))
@@ -88,10 +103,10 @@ def test_the_next_questions_context_is_what_the_texter_read(
     text(app, client, "MORE")
     text(app, client, "And how do I roll back?")
     first, second = bodies(twilio_server)[:2]
-    history = openai_server.requests[-1][2]["messages"][1:-1]
-    read = first.removesuffix(MARKER) + " " + second.removesuffix(MARKER)
-    assert history == [
-        {"role": "user", "content": "How do I deploy safely?"},
-        {"role": "assistant", "content": read},
-    ]
-    assert read.startswith("Deploying\n\nStep 1:") and len(read) < len(LONG)
+    [question, answer] = openai_server.requests[-1][2]["messages"][1:-1]
+    assert question == {"role": "user", "content": "How do I deploy safely?"}
+    assert answer["role"] == "assistant"
+    sent = answer["content"]
+    assert sent.startswith(read(first)) and sent.endswith(read(second))
+    assert len(read(first)) + len(read(second)) <= len(sent) <= len(first) + len(second)
+    assert sent.startswith("Deploying\n\nStep 1:") and MARKER not in sent

@@ -89,7 +89,7 @@ def test_an_answer_of_the_asked_length_arrives_whole(
 def test_one_emoji_does_not_make_a_model_answer_ucs2(app, openai_server, twilio_server):
     """Regression: one emoji sent a whole answer as UCS-2, 168 characters in 3 segments."""
     answer = answer_of_length(440, "DNS maps a name to the address of a server. ")
-    openai_server.then(200, chat_completion(answer[:-1] + "! \U0001f680"))
+    openai_server.then(200, chat_completion("\U0001f680 " + answer))
     pipeline.answer(make_task(user=make_user(tier="free")).id)
     [body] = bodies(twilio_server)
-    assert encoding_of(body) == GSM_7 and len(body) == 440
+    assert encoding_of(body) == GSM_7 and body == answer
