@@ -7,11 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sms_agent.outbound.gsm import ELLIPSIS, GSM_7, UCS_2, encoding_of
-from sms_agent.outbound.shape import (
-    fit_to_segments,
+from sms_agent.outbound.gsm import (
+    ELLIPSIS,
+    GSM_7,
+    UCS_2,
+    encoding_of,
     message_length,
     segment_count,
+)
+from sms_agent.outbound.shape import (
+    fit_to_segments,
     shape_reply,
     split_for_sms,
     to_sms_text,
