@@ -13,7 +13,7 @@ from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
 
-from . import notices, quota
+from . import more, notices, quota
 from .answering import pipeline
 from .extensions import db
 from .models import User
@@ -44,12 +44,16 @@ def answer_task(self, task_id: str) -> str:
 @shared_task(acks_late=True, name="sms_agent.jobs.send_notice")
 def send_notice(phone: str, kind: str, reply_to: str | None = None) -> bool:
     """Send a service notice (help, usage, quota, media, opt_in, opt_out, reset,
-    tier_change...) to a texter, once per inbound SMS (or tier change) `reply_to`."""
+    tier_change...) or the next part of a cut answer (more) to a texter, once per inbound
+    SMS (or tier change) `reply_to`."""
     user = db.session.get(User, phone)
     if user is None:
         log.error("notice %s for unknown number dropped", kind)
         return False
-    sent = notices.send_notice(user, kind, reply_to=reply_to)
+    if kind == "more":
+        sent = more.send_more(user, reply_to)
+    else:
+        sent = notices.send_notice(user, kind, reply_to=reply_to)
     db.session.commit()
     return sent
 

@@ -42,7 +42,7 @@ def help_text(user: User) -> str:
     left = quota.remaining(user)
     return (
         f"{service()}: AI answers by SMS. {left} of {quota.monthly_limit(user.tier)} left. "
-        f"Text RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
+        f"Text MORE, RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
     )
 
 

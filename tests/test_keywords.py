@@ -39,6 +39,8 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         ("new", Keyword.RESET),
         ("USAGE", Keyword.USAGE),
         (" usage \t", Keyword.USAGE),
+        ("MORE", Keyword.MORE),
+        ("More.", Keyword.MORE),
     ],
 )
 def test_keyword_messages_are_recognised(body, expected):
@@ -61,6 +63,7 @@ def test_keyword_messages_are_recognised(body, expected):
         "stop stop",
         "STOP-ALL",
         "help me write a poem",
+        "more about DNS please",
         "🛑",
         "usage of malloc?",
     ],

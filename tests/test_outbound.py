@@ -20,6 +20,6 @@ def test_send_refuses_an_opted_out_user_and_stores_nothing(app):
 
 def test_send_records_encoding_and_segments(app):
     user = make_user()
-    [message] = outbound.send(user, "Hello 😀 " * 10, kind="api")
+    [message] = outbound.send(user, "Γειά σου " * 10, kind="api")
     db.session.commit()
     assert (message.encoding, message.segments, message.status) == ("UCS-2", 2, "sent")

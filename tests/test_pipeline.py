@@ -89,8 +89,8 @@ def test_system_prompt_follows_the_category_and_the_tier_budget(app, openai_serv
     free_prompt = openai_server.requests[0][2]["messages"][0]["content"]
     premium_prompt = openai_server.requests[1][2]["messages"][0]["content"]
     assert "programming" in free_prompt
-    assert "under 459 characters" in free_prompt
-    assert "under 1530 characters" in premium_prompt
+    assert "under 450 characters" in free_prompt
+    assert "under 1520 characters" in premium_prompt
 
 
 def test_markdown_from_the_model_is_sent_as_plain_text(app, openai_server):
@@ -222,7 +222,7 @@ def crashed_midway(app, sent_parts: int, interrupted: bool = False) -> Task:
     answer = " ".join(f"Sentence {n} adds a little more to the answer." for n in range(90))
     user = make_user(tier="enterprise")
     task = make_task(user=user, ai_response=answer, status="processing")
-    texts = plan(user, answer)
+    texts = plan(user, answer).parts
     assert len(texts) == 3
     for number, text in enumerate(texts[: sent_parts + interrupted], start=1):
         message = new_message(user, text, kind="reply", part=number, parts=3, task=task)

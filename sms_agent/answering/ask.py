@@ -7,6 +7,7 @@ import time
 
 from .. import quota
 from ..models import Task, User
+from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import LLMError, get_llm_backend
 from . import classify, history, prompts
@@ -18,17 +19,18 @@ def ask_model(task: Task, user: User) -> None:
     earlier = history.history_messages(user, task)
     found = classify.classify(task.sms_content)
     task.category, task.complexity_score = found.category, round(found.complexity, 3)
-    budget = quota.segment_budget(user.tier)
-    messages = [{"role": "system", "content": prompts.system_prompt(task.category, budget)}]
+    budget, encoding = quota.segment_budget(user.tier), expected_encoding(task.sms_content)
+    prompt = prompts.system_prompt(task.category, budget, encoding)
+    messages = [{"role": "system", "content": prompt}]
     messages += earlier
     messages.append({"role": "user", "content": task.sms_content})
     backend = get_llm_backend()
     began = time.monotonic()
-    completion = backend.complete(messages, prompts.max_tokens(budget))
+    completion = backend.complete(messages, prompts.max_tokens(budget, encoding))
     text = completion.text
     if completion.finish_reason == "length":
         text = trim_to_sentence(text)
-    if not to_sms_text(text):
+    if not to_sms_text(text, task.sms_content):
         raise LLMError(
             "the model returned an empty answer", error_type="openai_error", retryable=True
         )

@@ -43,8 +43,13 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
 
 
 def history_messages(user: User, current: Task) -> list[dict]:
+    """The exchanges as the texter saw them: an answer is the text actually sent (shaped,
+    cut to the tier, with the parts MORE fetched), not the model's raw answer, so the model
+    never builds on something the texter did not read. Answers from before that was
+    recorded fall back to the raw answer."""
     messages = []
     for task in recent_exchanges(user, current):
+        sent = (task.metadata_ or {}).get("sent") or task.ai_response
         messages.append({"role": "user", "content": task.sms_content})
-        messages.append({"role": "assistant", "content": task.ai_response})
+        messages.append({"role": "assistant", "content": sent})
     return messages

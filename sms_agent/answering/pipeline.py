@@ -79,10 +79,17 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     """Send the stored answer, committing in steps: this is the one place the service
     commits mid-way, because each part must be on record as about to be sent before Twilio
     sees it (see outbound.send). The last part's outcome is committed by the caller with the
-    task's completion, one round trip fewer per task."""
+    task's completion, one round trip fewer per task.
+
+    What the texter reads (`sent`, the context of later questions) and what MORE sends next
+    (`more`) ride on the task's metadata in the same commit as the first part."""
+    shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
+    meta = task.metadata_ or {}
+    if (meta.get("sent"), meta.get("more")) != (shaped.sent, shaped.rest):
+        task.metadata_ = {**meta, "sent": shaped.sent, "more": shaped.rest}
     outbound.send(
         user,
-        task.ai_response,
+        shaped,
         kind="reply",
         task=task,
         # Parts are only ever stored with an answer, so an answer made in this run has none.

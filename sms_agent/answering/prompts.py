@@ -1,16 +1,22 @@
-"""System prompts: one per category, all asking for plain text that fits the tier's SMS budget."""
+"""System prompts: one per category, all asking for plain text that fits the tier's SMS budget
+in the encoding the reply will use (a Chinese reply gets 67 characters a segment, not 153)."""
 
 from __future__ import annotations
 
 from ..models import Category
+from ..outbound.gsm import GSM_7
+from ..outbound.shape import char_budget
 
-#: Characters in one segment of a multi-part GSM-7 SMS; the budget the model is told about.
-SEGMENT_CHARS = 153
+#: Characters per token the model writes, roughly: about 4 in English (3 to be safe), and
+#: about 1 in Chinese, Japanese or Hindi, which is what a UCS-2 reply usually is.
+CHARS_PER_TOKEN = {GSM_7: 3}
 
 BASE = (
     "You answer questions sent by text message (SMS). Reply in plain text only: no Markdown, "
-    "no bullet symbols, no code fences, no tables, no links unless asked. Be direct and "
-    "useful; skip greetings and filler. Keep the whole answer under {chars} characters."
+    "no bullet symbols, no code fences, no tables, no links unless asked, and no emoji or "
+    "decorative symbols (write words instead). Answer in the language of the question. Be "
+    "direct and useful; skip greetings and filler. Keep the whole answer under {chars} "
+    "characters."
 )
 
 FOCUS = {
@@ -37,16 +43,14 @@ FOCUS = {
 }
 
 
-def char_budget(segments: int) -> int:
-    return segments * SEGMENT_CHARS
+def max_tokens(segments: int, encoding: str = GSM_7) -> int:
+    """A token cap a little above the character budget, so a model that overruns is cut by
+    the server and then trimmed at a sentence (what still overruns the segments is sent on
+    MORE)."""
+    return char_budget(segments, encoding) // CHARS_PER_TOKEN.get(encoding, 1) + 32
 
 
-def max_tokens(segments: int) -> int:
-    """A token cap a little above the character budget (about 4 characters a token), so a
-    model that overruns is cut by the server and then trimmed at a sentence."""
-    return char_budget(segments) // 3 + 32
-
-
-def system_prompt(category: str, segments: int) -> str:
+def system_prompt(category: str, segments: int, encoding: str = GSM_7) -> str:
+    """`encoding` is the one the reply will most likely need (outbound.expected_encoding)."""
     focus = FOCUS.get(Category(category), FOCUS[Category.GENERAL])
-    return BASE.format(chars=char_budget(segments)) + " " + focus
+    return BASE.format(chars=char_budget(segments, encoding)) + " " + focus

@@ -1,4 +1,5 @@
-"""Carrier keywords (STOP, START, HELP) and our own commands (RESET, USAGE) in a whole SMS."""
+"""Carrier keywords (STOP, START, HELP) and our own commands (RESET, USAGE, MORE) in a whole
+SMS."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class Keyword(enum.StrEnum):
     HELP = "help"
     RESET = "reset"
     USAGE = "usage"
+    MORE = "more"
 
 
 #: The carriers' opt-out words: Twilio's standard six, and REVOKE and OPTOUT, which the
@@ -26,6 +28,7 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(["help", "info"], Keyword.HELP),
     **dict.fromkeys(["reset", "new"], Keyword.RESET),
     "usage": Keyword.USAGE,
+    "more": Keyword.MORE,
 }
 
 # Phones add these around a single word: autocorrect's full stop, an exclamation, quotes,

@@ -55,9 +55,12 @@ def _keyword(user: User, keyword: Keyword) -> Received:
         user.opted_out_at = None
     elif keyword is Keyword.RESET:
         user.context_reset_at = utcnow()
-    notice = {Keyword.START: "opt_in", Keyword.HELP: "help", Keyword.RESET: "reset"}.get(
-        keyword, "usage"
-    )
+    notice = {
+        Keyword.START: "opt_in",
+        Keyword.HELP: "help",
+        Keyword.RESET: "reset",
+        Keyword.MORE: "more",  # the rest of the latest answer (more.py), never counted
+    }.get(keyword, "usage")
     if keyword is Keyword.HELP and not current_app.config["HELP_REPLY_ENABLED"]:
         notice = None
     if not user.is_active or user.is_opted_out:

@@ -64,6 +64,10 @@ def utf16_units(char: str) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
+def in_gsm_7(char: str) -> bool:
+    return _septets(char) is not None
+
+
 def encoding_of(text: str) -> str:
     return GSM_7 if all(_septets(char) is not None for char in text or "") else UCS_2
 

@@ -18,7 +18,7 @@ from ..ops.error_log import record_error
 from ..phones import mask
 from ..vendors.twilio import SmsError, get_sms_backend
 from .gsm import encoding_of, segment_count
-from .shape import shape_reply
+from .shape import Shaped, shape
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -41,9 +41,12 @@ class SendFailed(Exception):
         self.retryable = error.retryable
 
 
-def plan(user: User, body: str) -> list[str]:
-    """The texts `body` becomes for this user's tier: clean, capped, split and numbered."""
-    return shape_reply(body, quota.segment_budget(user.tier))
+def plan(
+    user: User, body: str, *, question: str = "", plain: bool = False, more: bool = False
+) -> Shaped:
+    """What `body` becomes for this user's tier: clean, capped, split and numbered; with
+    `more`, a cut ends with the MORE marker and keeps the rest (see shape.shape)."""
+    return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
 
 
 def new_message(
@@ -64,7 +67,7 @@ def new_message(
 
 def send(
     user: User,
-    body: str,
+    body: str | Shaped,
     *,
     kind: str,
     task: Task | None = None,
@@ -72,7 +75,8 @@ def send(
     checkpoint: Callable[[], None] | None = None,
     confirming_opt_out: bool = False,
 ) -> list[OutboundMessage]:
-    """Shape `body` for `user` and send its parts in order; returns them. The caller commits.
+    """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
+    in order; returns them. The caller commits.
 
     Raises OptedOut for an opted-out texter (nothing is stored then) and SendFailed when
     Twilio refuses a part (that part is stored as failed, later parts are not sent).
@@ -86,7 +90,7 @@ def send(
     `confirming_opt_out=True` lets exactly one one-segment SMS of kind OPT_OUT_CONFIRMATION
     reach a texter who has opted out; any other use of it is a programming error.
     """
-    texts = plan(user, body)
+    texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
     if confirming_opt_out and not _is_confirmation(kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
     if user.is_opted_out and not confirming_opt_out:

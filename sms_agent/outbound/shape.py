@@ -1,109 +1,83 @@
-"""Shape a model's answer into SMS: plain text, GSM-7 when possible, segment budget, split.
+"""Shape a model's answer into SMS: plain text in the encoding its language needs, cut to the
+tier's segments with a visible marker, split into numbered messages.
 
-The order matters: Markdown becomes plain text and look-alikes become GSM-7 before anything
-is counted (gsm.py), so the budget is spent on what the texter will actually read.
+The order matters: Markdown becomes plain text, emoji and look-alikes go (emoji.py,
+script.py) before anything is counted (gsm.py), so the budget is spent on what the texter
+will actually read. What does not fit is kept as `Shaped.rest` for MORE.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from . import cuts, script
+from .cuts import trim_to_sentence
+from .emoji import replace_emoji
 from .gsm import (
-    ELLIPSIS,
     GSM_7,
     LOOKALIKES,
+    PER_SEGMENT,
     SINGLE_SEGMENT,
-    message_length,
+    encoding_of,
     segment_count,
-    utf16_units,
 )
 from .markdown import markdown_to_text
+from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
 
-#: Twilio refuses a message body longer than this.
-MAX_MESSAGE_CHARS = 1600
-#: A sentence boundary is preferred to a word boundary when it keeps this share of the text;
-#: a cut-off answer is trimmed to its last sentence unless that drops most of it.
+#: Ends a reply that did not fit; the texter's MORE sends the rest (outbound/more.py).
+MARKER = " (Reply MORE)"
+#: A sentence boundary is preferred to a word boundary when it keeps this share of the text.
 _KEEP_AT_SENTENCE = 0.6
-_KEEP_WHEN_TRIMMING = 0.3
-
+#: With MORE nothing is lost at a word, so a sentence must keep nearly all the budget: the
+#: texter pays for the segments either way.
+_KEEP_AT_SENTENCE_WITH_MORE = 0.9
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
-def to_sms_text(text: str | None) -> str:
-    """Plain text a phone shows as written: Markdown stripped, GSM-7 look-alikes swapped in.
+__all__ = ["MARKER", "Shaped", "shape", "shape_reply", "split_for_sms", "trim_to_sentence"]
 
-    Characters with no GSM-7 equivalent (emoji, CJK, most accents) are kept; the message is
-    then sent as UCS-2.
-    """
+
+@dataclass(frozen=True)
+class Shaped:
+    """The SMS for one text, what they carry, and what is left for MORE."""
+
+    parts: list[str]
+    #: The text the parts carry, without numbering, "..." or marker: what the texter read.
+    sent: str = ""
+    #: What did not fit, already plain; "" when the whole text is sent.
+    rest: str = ""
+    encoding: str = GSM_7
+    #: The script that needs UCS-2 (Chinese, Greek...), or None for GSM-7.
+    reason: str | None = None
+
+
+def to_sms_text(text: str | None, question: str = "") -> str:
+    """Plain text a phone shows as written: no Markdown, no emoji, and GSM-7 unless the
+    reply's language (by the script of `question` and of the answer) needs other letters."""
     plain = markdown_to_text((text or "").translate(LOOKALIKES))
     # Again after parsing: entities such as &mdash; only become characters there. Backticks
     # and tabs mean code to Markdown, so they are swapped only now.
     plain = plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  ")
-    plain = _INVISIBLE.sub("", plain)
+    plain = replace_emoji(_INVISIBLE.sub("", plain))
+    if script.language_of(question, plain) == script.LATIN:
+        plain = script.to_latin_reply(plain)
     plain = "\n".join(line.rstrip() for line in plain.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", plain).strip()
 
 
-# -- where a text may be cut ------------------------------------------------------------------
-_SENTENCE_END = re.compile(
-    r"[.!?]+[\"')\]\u201d\u2019]*(?=\s|$)|[\u3002\uff01\uff1f]+[\u300d\u300f\uff09]*|\n"
-)
-_LIST_MARKER = re.compile(r"\n[ \t]*(?:\d+|[a-zA-Z])[.)]$")
-_ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|vs|mr|mrs|ms|dr|approx|cf)\.)$", re.I)
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-
-
-def _sentence_cuts(text: str) -> list[int]:
-    """Positions after a sentence's end punctuation, or at a line's end."""
-    start = len(text) - len(text.lstrip())
-    cuts = []
-    for match in _SENTENCE_END.finditer(text):
-        cut = match.start() if match.group() == "\n" else match.end()
-        # Enough of the line to recognise "\n12." (a list item) or "e.g." (not an end).
-        tail = ("\n" if cut <= 12 else "") + text[max(cut - 12, 0) : cut]
-        if cut > start and not _LIST_MARKER.search(tail) and not _ABBREVIATION.search(tail):
-            cuts.append(cut)
-    return sorted(set(cuts))
-
-
-def _word_cuts(text: str) -> list[int]:
-    """Positions before a run of spaces, or after a CJK character (those need no spaces)."""
-    start = len(text) - len(text.lstrip())
-    cuts = {match.start() for match in re.finditer(r"\s+", text)}
-    cuts |= {match.end() for match in _CJK.finditer(text)}
-    return sorted(cut for cut in cuts if cut > start)
-
-
-def _with_ellipsis(head: str) -> str:
-    return head.rstrip().rstrip(",;:-(/.").rstrip() + ELLIPSIS
-
-
-def _as_is(head: str) -> str:
-    return head.rstrip()
-
-
-def trim_to_sentence(text: str) -> str:
-    """Cut a reply the model stopped mid-way back to its last whole sentence.
-
-    With no sentence end in the latter part of the text, it ends at the last whole word and
-    "..." instead, so the texter never sees half a word.
-    """
-    stripped = (text or "").strip()
-    if not stripped or _ends_sentence(stripped):
-        return stripped
-    sentences = _sentence_cuts(text)
-    if sentences and sentences[-1] >= _KEEP_WHEN_TRIMMING * len(stripped):
-        return text[: sentences[-1]].strip()
-    words = _word_cuts(text)
-    if words:
-        return _with_ellipsis(text[: words[-1]]).strip()
-    return _with_ellipsis(stripped)  # one unbroken word: nothing whole to go back to
-
-
-def _ends_sentence(text: str) -> bool:
-    cuts = _sentence_cuts(text)
-    return bool(cuts) and cuts[-1] == len(text)
+def char_budget(segments: int, encoding: str) -> int:
+    """Characters a reply may have and still arrive whole in `segments` segments: room is
+    left for the numbering of split messages, a segment per extra message (they are split
+    at words, not at segment ends) and a character per segment (an escaped character or a
+    surrogate pair never straddles two); rounded down to ten."""
+    units = SINGLE_SEGMENT[encoding] if segments == 1 else segments * PER_SEGMENT[encoding]
+    messages = math.ceil(units / MAX_MESSAGE_CHARS)
+    if messages > 1:
+        units -= messages * len(prefix(messages, messages)) + (messages - 1) * PER_SEGMENT[encoding]
+    return (units - segments) // 10 * 10
 
 
 # -- fitting and splitting --------------------------------------------------------------------
@@ -112,99 +86,83 @@ def _segments_when_sent(text: str) -> int:
 
 
 def _longest_fitting(
-    text: str, cuts: Sequence[int], finish: Callable[[str], str], budget: int
-) -> str | None:
-    """The longest finish(text[:cut]) that fits in `budget` segments (binary search)."""
-    low, high, best = 0, len(cuts) - 1, None
+    text: str, positions: Sequence[int], finish: Callable[[str], str], budget: int
+) -> int | None:
+    """The position of the longest finish(text[:cut]) that fits in `budget` segments."""
+    low, high, best = 0, len(positions) - 1, None
     while low <= high:
         middle = (low + high) // 2
-        candidate = finish(text[: cuts[middle]])
+        candidate = finish(text[: positions[middle]])
         if candidate.strip() and _segments_when_sent(candidate) <= budget:
-            best, low = candidate, middle + 1
+            best, low = positions[middle], middle + 1
         else:
             high = middle - 1
     return best
 
 
-def fit_to_segments(text: str, max_segments: int) -> str:
-    """Shorten `text` to cost at most `max_segments` segments once split and numbered.
+def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str, str, str]:
+    """(what to send, the text it carries, the rest) for `text` in `max_segments` segments.
 
-    It ends at a sentence when that keeps most of the text, otherwise at a word with "...";
-    only a single word longer than the whole budget is cut inside the word.
+    It ends at a sentence when that keeps most of the text, otherwise at a word with "...",
+    then `marker`; only a single word longer than the whole budget is cut inside the word.
     """
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
     text = (text or "").strip()
     # Every character costs at least one unit, so nothing past this can fit anyway.
-    text = text[: max_segments * SINGLE_SEGMENT[GSM_7] + 1]
-    if _segments_when_sent(text) <= max_segments:
-        return text
-    at_word = _longest_fitting(text, _word_cuts(text), _with_ellipsis, max_segments)
-    at_sentence = _longest_fitting(text, _sentence_cuts(text), _as_is, max_segments)
-    if at_sentence and (not at_word or len(at_sentence) >= _KEEP_AT_SENTENCE * len(at_word)):
-        return at_sentence
-    if at_word:
-        return at_word
-    return _longest_fitting(text, range(1, len(text)), _with_ellipsis, max_segments) or ELLIPSIS
+    window = text[: max_segments * SINGLE_SEGMENT[GSM_7] + 1]
+    if window == text and _segments_when_sent(text) <= max_segments:
+        return text, text, ""
+
+    def at_word(head: str) -> str:
+        return cuts.with_ellipsis(head) + marker
+
+    def at_sentence(head: str) -> str:
+        return head.rstrip() + marker
+
+    word = _longest_fitting(window, cuts.word_cuts(window), at_word, max_segments)
+    sentence = _longest_fitting(window, cuts.sentence_cuts(window), at_sentence, max_segments)
+    keep = _KEEP_AT_SENTENCE_WITH_MORE if marker else _KEEP_AT_SENTENCE
+    if sentence and (not word or sentence >= keep * word):
+        cut, finish = sentence, at_sentence
+    elif word:
+        cut, finish = word, at_word
+    else:
+        cut = _longest_fitting(window, range(1, len(window)), at_word, max_segments) or 1
+        finish = at_word
+    head = text[:cut].rstrip()
+    return finish(head), head, text[cut:].strip()
 
 
-def _cut_within(text: str, capacity: int) -> int:
-    """Where to end a part holding at most `capacity` units: a sentence, a word, or anywhere."""
-    limit, used = 0, 0
-    for char in text:
-        used += utf16_units(char)
-        if used > capacity:
-            break
-        limit += 1
-    window = text[: limit + 1]
-    sentences = [cut for cut in _sentence_cuts(window) if cut <= limit]
-    if sentences and sentences[-1] >= _KEEP_AT_SENTENCE * limit:
-        return sentences[-1]
-    words = [cut for cut in _word_cuts(window) if cut <= limit]
-    return words[-1] if words else max(limit, 1)
+def fit_to_segments(text: str, max_segments: int) -> str:
+    """`text` shortened to cost at most `max_segments` segments once split and numbered."""
+    return cut_to_segments(text, max_segments)[0]
 
 
-def _chunks(text: str, capacity: int) -> list[str]:
-    parts, rest = [], text
-    while message_length(rest) > capacity:
-        cut = _cut_within(rest, capacity)
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    return parts + ([rest] if rest else [])
+def shape(
+    text: str | None,
+    max_segments: int,
+    *,
+    question: str = "",
+    plain: bool = False,
+    more: bool = False,
+) -> Shaped:
+    """The SMS for `text` in `max_segments` segments. `plain` text (a rest kept for MORE) is
+    not cleaned again; with `more`, a cut ends with MARKER and the rest is kept, else with
+    "..." and the rest is dropped (a notice or a staff message has nowhere to keep it)."""
+    clean = (text or "").strip() if plain else to_sms_text(text, question)
+    if not clean:
+        return Shaped([])
+    shown, sent, rest = cut_to_segments(clean, max_segments, MARKER if more else "")
+    encoding = encoding_of(shown)
+    reason = script.unicode_reason(shown)
+    return Shaped(split_for_sms(shown), sent, rest if more else "", encoding, reason)
 
 
-def _prefix(number: int, total: int) -> str:
-    return f"({number}/{total}) "
-
-
-def split_for_sms(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """Messages of at most `max_chars`, split at sentences or words, numbered "(1/3) " if several.
-
-    The prefix counts toward the limit; a single message carries none.
-    """
-    if max_chars < 20:
-        raise ValueError("max_chars must leave room for the (n/N) prefix and some text")
-    text = (text or "").strip()
-    if not text:
-        return []
-    if message_length(text) <= max_chars:
-        return [text]
-    total = 2
-    while True:  # more parts may need a wider prefix, which may need more parts
-        parts = _chunks(text, max_chars - len(_prefix(total, total)))
-        if len(parts) <= total:
-            break
-        total = len(parts)
-    return [_prefix(number, len(parts)) + part for number, part in enumerate(parts, start=1)]
-
-
-def shape_reply(text: str | None, max_segments: int) -> list[str]:
+def shape_reply(text: str | None, max_segments: int, question: str = "") -> list[str]:
     """The SMS to send for a model's answer, in order; [] when nothing is left to send.
 
     An empty list means the answer was empty or only whitespace/markup; the caller decides
     what to tell the texter (an apology), since no reply at all would look like silence.
     """
-    clean = to_sms_text(text)
-    if not clean:
-        return []
-    return split_for_sms(fit_to_segments(clean, max_segments))
+    return shape(text, max_segments, question=question).parts

@@ -1,0 +1,78 @@
+"""MORE: the next part of an answer that did not fit the texter's segments, once per MORE SMS.
+
+A reply cut to the tier's segments ends with a marker asking the texter to reply MORE. The
+rest waits on the task's metadata (`more`, text already shaped), beside what the texter has
+read so far (`sent`, which later questions get as context). MORE continues the latest
+answer with the same segment budget and marker until nothing is left. It is part of an
+answer that was already counted, so it never counts against the quota.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from . import outbound
+from .extensions import db
+from .models import Task, TaskStatus, User, relock_bookkeeping
+
+log = logging.getLogger("sms_agent.more")
+
+WHOLE = "That's the whole answer. Text a new question any time."
+NOTHING = "There's no answer to continue yet. Text a question any time."
+
+
+def latest_answer(user: User) -> Task | None:
+    query = (
+        sa.select(Task)
+        .where(
+            Task.user_phone == user.phone_number,
+            Task.status == TaskStatus.COMPLETED.value,
+            Task.ai_response.is_not(None),
+        )
+        .order_by(Task.created_at.desc())
+        .limit(1)
+    )
+    return db.session.scalars(query).first()
+
+
+Next = tuple[Task | None, str | outbound.Shaped]
+
+
+def _take_next_part(user: User, reply_to: str | None) -> Next | None:
+    """Under the texter's lock: record that `reply_to` got its reply and take the next part
+    off the stored rest, in one commit before anything is sent. A retried MORE (same sid)
+    then finds its sid and sends nothing, and two MOREs at once get consecutive parts; a
+    send that fails afterwards loses that part (at most once, as every notice)."""
+    relock_bookkeeping(user)
+    if reply_to and not user.remember_sid("noticed_sids", reply_to):
+        db.session.rollback()
+        return None
+    task = latest_answer(user)
+    meta = (task.metadata_ or {}) if task else {}
+    if not meta.get("more"):
+        db.session.commit()
+        return task, WHOLE if task else NOTHING
+    shaped = outbound.plan(user, meta["more"], plain=True, more=True)
+    sent = f"{meta.get('sent') or ''} {shaped.sent}".strip()
+    task.metadata_ = {**meta, "sent": sent, "more": shaped.rest}
+    db.session.commit()
+    return task, shaped
+
+
+def send_more(user: User, reply_to: str | None = None) -> bool:
+    """Send the next part of the texter's latest answer, or a one-line notice that there is
+    nothing more; False when nothing was sent (a retried MORE, opted out, Twilio refused).
+    The caller commits what the send recorded."""
+    taken = _take_next_part(user, reply_to)
+    if taken is None:
+        log.info("MORE %s already answered", reply_to)
+        return False
+    task, body = taken
+    kind = "more" if isinstance(body, outbound.Shaped) else "more_done"
+    try:
+        outbound.send(user, body, kind=kind, task=task if kind == "more" else None)
+    except (outbound.OptedOut, outbound.SendFailed):
+        return False
+    return True

@@ -1,0 +1,97 @@
+"""Emoji and pictographs out of a reply: the few that carry meaning become words, the rest go.
+
+In an SMS they are decoration that costs dearly: one emoji turns a whole GSM-7 reply into
+UCS-2 (70 characters a segment instead of 160). The `emoji` package knows every sequence
+(skin tones, ZWJ families, flags, keycaps), so none is left half removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import emoji as emoji_data
+
+#: Emoji (by their CLDR short name) that mean something a word can say.
+_WORDS = {
+    **dict.fromkeys([":check_mark_button:", ":check_mark:", ":check_box_with_check:"], "Yes"),
+    **dict.fromkeys(
+        [":cross_mark:", ":cross_mark_button:", ":multiply:", ":no_entry:", ":prohibited:"], "No"
+    ),
+    ":warning:": "Warning",
+    ":information:": "Note",
+    ":pushpin:": "Note",
+    ":light_bulb:": "Tip",
+    ":red_exclamation_mark:": "!",
+    ":double_exclamation_mark:": "!",
+    ":red_question_mark:": "?",
+    ":right_arrow:": "->",
+    ":left_arrow:": "<-",
+    ":left-right_arrow:": "<->",
+    ":up_arrow:": "^",
+    ":down_arrow:": "v",
+    ":plus:": "+",
+    ":minus:": "-",
+}
+_KEYCAP = re.compile(r":keycap_(\d+|#|\*):")
+#: What may be left around a sequence the package does not list: variation selectors,
+#: skin tones, tag characters and the combining keycap.
+_LEFTOVERS = re.compile(r"[\ufe0e\ufe0f\u20e3\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]")
+#: Symbols that are not emoji but are used as they are: ticks and crosses, rating stars.
+_ALIASES = str.maketrans(
+    {
+        "\u2713": "\u2705",
+        "\u2717": "\u274c",
+        "\u2718": "\u274c",
+        "\u2605": "\u2b50",
+        "\u2606": "\u2b50",
+    }
+)
+_OPEN, _CLOSE = "\ue000", "\ue001"  # private-use marks around a replaced run
+_RUN = re.compile(f"[ \\t]*(?:{_OPEN}[^{_CLOSE}]*{_CLOSE}[ \\t]*)+")
+_LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)])?[ \t]*$")
+
+
+def _word_for(name: str) -> str:
+    keycap = _KEYCAP.fullmatch(name)
+    if keycap:
+        return keycap.group(1) + "."
+    return _WORDS.get(name, "")
+
+
+def _mark(chars: str, data: dict) -> str:
+    return _OPEN + _word_for(data.get("en", "")) + _CLOSE
+
+
+def _place(match: re.Match) -> str:
+    """A run of emoji becomes its first word, or nothing, with single spaces around it.
+
+    At a line's start (after a bullet, too) a word is a label ("Warning: ..."); elsewhere it
+    reads as an aside ("(yes)"). A word the text already says next is not repeated.
+    """
+    text = match.string
+    before, after = text[: match.start()], text[match.end() :]
+    words = [w for w in re.findall(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}", match.group()) if w]
+    word = words[0] if words else ""
+    line_end = not after or after[0] == "\n"
+    if word[:1].isalpha():
+        if after.lower().startswith(word.lower()):
+            word = ""
+        elif _LINE_START.search(before) and not line_end:
+            word += ":"
+        else:
+            word = f"({word.lower()})"
+    space_before = " " if before and before[-1] != "\n" else ""
+    space_after = " " if not line_end and after[0] not in ".,!?;:)" else ""
+    if not word:
+        return space_before if space_after else ""
+    return space_before + word + space_after
+
+
+def replace_emoji(text: str) -> str:
+    """`text` without emoji; "✅ Done" becomes "Yes: Done", "Great 👍" becomes "Great"."""
+    if not text:
+        return text
+    marked = _LEFTOVERS.sub("", emoji_data.replace_emoji(text.translate(_ALIASES), replace=_mark))
+    if _OPEN not in marked:
+        return marked
+    return _RUN.sub(_place, marked)

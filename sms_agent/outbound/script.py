@@ -1,0 +1,122 @@
+"""Which script a reply's language is written in, and GSM-7 for a reply in Latin letters.
+
+A reply goes UCS-2 only when its language needs letters GSM-7 lacks: the texter wrote
+Chinese, Greek, Arabic..., or the answer quotes words in such a script. A symbol, an accent
+GSM-7 lacks ("naïve", "Łódź") or a lone Greek letter (π) in an English answer is spelled in GSM-7
+or dropped instead, since it would otherwise cut the characters a segment carries from 160
+to 70.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections import Counter
+
+from anyascii import anyascii
+
+from .gsm import GSM_7, UCS_2, in_gsm_7
+
+LATIN = "Latin"
+_NAMES = {
+    "CJK": "Chinese",
+    "HIRAGANA": "Japanese",
+    "KATAKANA": "Japanese",
+    "HANGUL": "Korean",
+    "GREEK": "Greek",
+    "CYRILLIC": "Cyrillic",
+    "ARABIC": "Arabic",
+    "HEBREW": "Hebrew",
+    "DEVANAGARI": "Devanagari",
+    "THAI": "Thai",
+    "LATIN": LATIN,
+}
+#: Scripts whose single characters are words: never spelled out in Latin letters.
+_WORD_PER_CHARACTER = {"Chinese", "Japanese", "Korean", "Thai"}
+#: Spellings where anyascii's would mislead.
+_SPELLED = {"\u00b5": "u", "\u2211": "sum", "\u220f": "product", "\u2206": "\u0394", "\u2022": "-"}
+_DEGREES = re.compile(r"\u00b0\s?([CF])\b")
+_SUPERSCRIPT = str.maketrans({"\u00b2": "^2", "\u00b3": "^3", "\u00b9": "^1", "\u2070": "^0"})
+
+
+@functools.lru_cache(maxsize=8192)
+def script_of(char: str) -> str | None:
+    """The script of a letter or vowel sign (Unicode's name says it); None for the rest."""
+    if not unicodedata.category(char).startswith(("L", "M")):
+        return None
+    words = unicodedata.name(char, "").split()
+    if words[:1] in (["FULLWIDTH"], ["HALFWIDTH"]):
+        words = words[1:]
+    if not words or words[0] == "COMBINING":
+        return None
+    return _NAMES.get(words[0], words[0].title())
+
+
+def _dominant(counts: Counter) -> str:
+    if "Japanese" in counts:  # kana with kanji: Japanese, whatever the count of each
+        counts = Counter({**counts, "Japanese": counts["Japanese"] + counts.pop("Chinese", 0)})
+    return counts.most_common(1)[0][0]
+
+
+def language_of(question: str, answer: str = "") -> str:
+    """The script of the reply's language: the question's when most of its letters are of
+    another script than Latin, else the answer's by the same rule, else Latin."""
+    for text in (question, answer):
+        counts = Counter(script for char in text or "" if (script := script_of(char)))
+        latin = counts.pop(LATIN, 0)
+        if counts and counts.total() >= latin:
+            return _dominant(counts)
+    return LATIN
+
+
+def expected_encoding(question: str) -> str:
+    """The encoding a reply to `question` will most likely need, before it is written."""
+    return GSM_7 if language_of(question) == LATIN else UCS_2
+
+
+def _in_word(text: str, index: int, script: str) -> bool:
+    if script in _WORD_PER_CHARACTER:
+        return True
+    neighbours = text[max(index - 1, 0) : index] + text[index + 1 : index + 2]
+    return any(script_of(char) == script for char in neighbours)
+
+
+def _spelled(char: str) -> str:
+    """GSM-7 for one character: a Greek letter's name, a symbol's spelling, or nothing."""
+    if char in _SPELLED:
+        return _SPELLED[char]
+    if script_of(char) == "Greek":
+        name = unicodedata.name(char).split()[-1].lower().replace("lamda", "lambda")
+        return name.capitalize() if unicodedata.category(char) == "Lu" else name
+    spelled = anyascii(char)
+    return spelled if all(in_gsm_7(c) for c in spelled) else ""
+
+
+def to_latin_reply(text: str) -> str:
+    """`text` in GSM-7 except words of another script. Latin letters GSM-7 lacks lose their
+    accent (ó, ł, ș become o, l, s: still readable, where UCS-2 would cost 2.3 times as
+    many segments); GSM-7's own (é, ñ, ü, å...) stay."""
+    text = _DEGREES.sub(r" \1", unicodedata.normalize("NFC", text)).translate(_SUPERSCRIPT)
+    out, dropped = [], False
+    for index, char in enumerate(text):
+        script = script_of(char)
+        if in_gsm_7(char):
+            out.append(char)
+        elif script not in (None, LATIN) and _in_word(text, index, script):
+            out.append(char)
+        else:
+            spelled = _spelled(char)
+            out.append(" degrees" if char == "\u00b0" else spelled)
+            dropped = dropped or not spelled
+    result = "".join(out)
+    return re.sub(r"(?<=\S) {2,}(?=\S)", " ", result) if dropped else result
+
+
+def unicode_reason(text: str) -> str | None:
+    """Why `text` needs UCS-2: the script of the letters GSM-7 lacks, or None if it doesn't."""
+    outside = [char for char in text if not in_gsm_7(char)]
+    if not outside:
+        return None
+    counts = Counter(script for char in outside if (script := script_of(char)))
+    return _dominant(counts) if counts else "symbols"

@@ -1,0 +1,121 @@
+"""Visible cuts and MORE through the signed webhook, the stand-in model and the Twilio
+stand-in: a long answer ends with the marker, MORE sends the rest once per SMS without
+counting, and the next question's context is what the texter read."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import more, quota
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, Task, User
+from sms_agent.outbound.gsm import ELLIPSIS, segment_count
+from sms_agent.outbound.shape import MARKER
+from tests.factories import make_user
+from tests.standins import chat_completion, inbound_form, signed_post
+from tests.test_webhook import queued_jobs
+
+PHONE = "+15551230000"
+LONG = " ".join(
+    f"Step {n}: check that the service {word} before you deploy it to production."
+    for n, word in enumerate(["starts", "answers", "logs", "recovers", "scales"] * 5, start=1)
+)
+
+
+@pytest.fixture(autouse=True)
+def texter(app):
+    """An established texter (the one-time program notice is behind them), so the SMS these
+    tests read are the answer's parts."""
+    return make_user(PHONE)
+
+
+def text(app, client, body: str, form: dict | None = None) -> dict:
+    """Text the service through the signed webhook and run the jobs it enqueued."""
+    form = form or inbound_form(body, From=PHONE)
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    celery = app.extensions["celery"]
+    for name, args in queued_jobs(app):
+        celery.tasks[name](*args)
+    db.session.rollback()
+    return form
+
+
+def read(body: str) -> str:
+    """What a part says, without the marker or the "..." of a cut at a word (which may have
+    replaced a comma or a colon)."""
+    text = body.removesuffix(MARKER)
+    if text.endswith(ELLIPSIS):
+        text = text.removesuffix(ELLIPSIS).rstrip(",;:-(/.")
+    return text
+
+
+def bodies(twilio_server) -> list[str]:
+    return [request[2]["Body"] for request in twilio_server.requests]
+
+
+def test_a_cut_answer_says_so_and_more_sends_every_remaining_part(
+    app, client, openai_server, twilio_server
+):
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, "How do I deploy safely?")
+    [first] = bodies(twilio_server)
+    assert first.endswith(MARKER) and segment_count(first) <= 3  # free tier
+    for _ in range(20):
+        text(app, client, "more")
+        if bodies(twilio_server)[-1] == more.WHOLE:
+            break
+    *parts, whole = bodies(twilio_server)
+    assert whole == more.WHOLE and len(parts) >= 3
+    assert all(part.endswith(MARKER) for part in parts[:-1])
+    assert not parts[-1].endswith(MARKER)
+    assert all(segment_count(part) <= 3 for part in parts)
+    shown = [read(part) for part in parts]
+    position = 0
+    for text_read in shown:  # every part continues where the previous one stopped
+        position = LONG.index(text_read, position) + len(text_read)
+    assert position == len(LONG)
+    task = db.session.scalars(sa.select(Task)).one()
+    assert task.metadata_["sent"] == LONG and task.metadata_["more"] == ""
+    user = db.session.get(User, PHONE)
+    assert quota.used(user) == 1  # MORE is part of an answer already counted
+    kinds = db.session.scalars(sa.select(OutboundMessage.kind).order_by(OutboundMessage.created_at))
+    assert list(kinds) == ["reply"] + ["more"] * (len(parts) - 1) + ["more_done"]
+
+
+def test_a_retried_more_sends_its_part_once(app, client, openai_server, twilio_server):
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, "How do I deploy safely?")
+    form = text(app, client, "MORE")
+    text(app, client, "MORE", form)  # Twilio retries the same MessageSid
+    app.extensions["celery"].tasks["sms_agent.jobs.send_notice"](PHONE, "more", form["MessageSid"])
+    assert len(bodies(twilio_server)) == 2  # the answer's first part and one MORE part
+
+
+def test_more_with_nothing_to_continue_gets_one_friendly_line(app, client, twilio_server):
+    text(app, client, "More.")
+    assert bodies(twilio_server) == [more.NOTHING]
+
+
+def test_more_after_a_whole_answer_says_it_was_whole(app, client, openai_server, twilio_server):
+    text(app, client, "What is the capital of France?")
+    text(app, client, "MORE")
+    assert bodies(twilio_server) == ["Paris is the capital of France.", more.WHOLE]
+
+
+def test_the_next_questions_context_is_what_the_texter_read(
+    app, client, openai_server, twilio_server
+):
+    """Regression: the model got the full raw answer as history, as if it had been read."""
+    openai_server.then(200, chat_completion("## Deploying\n\n" + LONG))
+    text(app, client, "How do I deploy safely?")
+    text(app, client, "MORE")
+    text(app, client, "And how do I roll back?")
+    first, second = bodies(twilio_server)[:2]
+    [question, answer] = openai_server.requests[-1][2]["messages"][1:-1]
+    assert question == {"role": "user", "content": "How do I deploy safely?"}
+    assert answer["role"] == "assistant"
+    sent = answer["content"]
+    assert sent.startswith(read(first)) and sent.endswith(read(second))
+    assert len(read(first)) + len(read(second)) <= len(sent) <= len(first) + len(second)
+    assert sent.startswith("Deploying\n\nStep 1:") and MARKER not in sent

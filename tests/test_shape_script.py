@@ -1,0 +1,134 @@
+"""Encoding follows the language: emoji become words or go, symbols are spelled in GSM-7, and
+a reply is UCS-2 only when the script of its language needs it."""
+
+import pytest
+
+from sms_agent.outbound.gsm import GSM_7, UCS_2, encoding_of, segment_count
+from sms_agent.outbound.script import expected_encoding, language_of
+from sms_agent.outbound.shape import shape, to_sms_text
+
+LONG_ENGLISH = (
+    "DNS turns a name like example.com into the address of a server. Your phone asks a "
+    "resolver, usually run by your provider; the resolver asks the root servers, then the "
+    "servers for .com, then the ones for example.com, and caches the answer for as long as "
+    "its time to live says. That is why a change can take hours to reach everyone. Flush "
+    "your own cache to see a change sooner, or wait for the old entry to expire. "
+)
+
+
+def test_one_emoji_no_longer_turns_a_whole_reply_into_ucs2():
+    """Regression: a single emoji made a 450-character answer UCS-2 (168 characters in three
+    segments); now the emoji goes and the whole answer fits three GSM-7 segments."""
+    answer = "Great question! \U0001f44d " + LONG_ENGLISH
+    shaped = shape(answer, 3, question="What is DNS?")
+    assert len(answer) > 400
+    assert shaped.encoding == GSM_7 and shaped.reason is None
+    assert shaped.rest == "" and shaped.parts == ["Great question! " + LONG_ENGLISH.strip()]
+    assert segment_count(shaped.parts[0]) == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("\u2705 Fast\n\u274c Slow", "Yes: Fast\nNo: Slow"),
+        (
+            "- \u2705 Uses HTTPS\n- \u274c Stores passwords",
+            "- Yes: Uses HTTPS\n- No: Stores passwords",
+        ),
+        ("\u26a0\ufe0f Back up first.", "Warning: Back up first."),
+        ("\U0001f4a1 Tip: restart it.", "Tip: restart it."),
+        ("\u2139\ufe0f It runs daily.", "Note: It runs daily."),
+        ("1\ufe0f\u20e3 Open it\n2\ufe0f\u20e3 Save", "1. Open it\n2. Save"),
+        ("Click Save \u27a1\ufe0f Close", "Click Save -> Close"),
+        ("Done \u2705", "Done (yes)"),
+        ("Great job \U0001f44d!", "Great job!"),
+        ("\U0001f389\U0001f389 Congrats \U0001f389", "Congrats"),
+        ("ok \U0001f44d\U0001f3fd fine", "ok fine"),  # skin tone
+        ("Family \U0001f468\u200d\U0001f469\u200d\U0001f467 time", "Family time"),  # ZWJ
+        ("Flag \U0001f1eb\U0001f1f7 here", "Flag here"),
+        ("\u2713 tested \u2717 shipped", "Yes: tested (no) shipped"),
+        ("Rated \u2605\u2605\u2605\u2606\u2606 by users", "Rated by users"),
+    ],
+)
+def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
+    assert to_sms_text(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("A na\u00efve approach", "A naive approach"),
+        ("Visit \u0141\u00f3d\u017a", "Visit Lodz"),
+        ("Area = \u03c0r\u00b2", "Area = pir^2"),
+        ("\u03b1 is 0.05 and \u03c3 is 2", "alpha is 0.05 and sigma is 2"),
+        ("It takes 5 \u00b5s", "It takes 5 us"),
+        ("It's 25\u00b0C, a 45\u00b0 angle", "It's 25 C, a 45 degrees angle"),
+        ("Brand\u2122, \u00a9 2024, \u2248 3", "BrandTM, (c) 2024, ~ 3"),
+        ("\u00bfQu\u00e9? \u00a1S\u00ed! \u20ac5", "\u00bfQu\u00e9? \u00a1Si! \u20ac5"),
+        ("\u201eQuoted\u201c \u00abtext\u00bb \u2039x\u203a", '"Quoted" "text" <x>'),
+        ("Sum \u2211 x \u00b1 1, \u221e", "Sum sum x +- 1, inf"),
+        ("a\u200db", "ab"),
+    ],
+)
+def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expected):
+    clean = to_sms_text(answer, question="A question in English?")
+    assert clean == expected
+    assert encoding_of(clean) == GSM_7
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "script"),
+    [
+        ("\u4ec0\u4e48\u662fDNS\uff1f", "DNS\u662f\u57df\u540d\u7cfb\u7edf\u3002", "Chinese"),
+        (
+            "DNS\u3068\u306f\uff1f",
+            "DNS\u306f\u540d\u524d\u3092\u5909\u63db\u3057\u307e\u3059\u3002",
+            "Japanese",
+        ),
+        (
+            "\u03a4\u03b9 \u03b5\u03af\u03bd\u03b1\u03b9;",
+            "Είναι ένα σύστημα.",
+            "Greek",
+        ),
+        (
+            "\u0427\u0442\u043e \u044d\u0442\u043e?",
+            "\u042d\u0442\u043e \u0441\u0438\u0441\u0442\u0435\u043c\u0430.",
+            "Cyrillic",
+        ),
+        (
+            "\u0645\u0627 \u0647\u0630\u0627\u061f",
+            "\u0647\u0630\u0627 \u0646\u0638\u0627\u0645.",
+            "Arabic",
+        ),
+        (
+            "\u092f\u0939 \u0915\u094d\u092f\u093e \u0939\u0948?",
+            "यह एक प्रणाली है।",
+            "Devanagari",
+        ),
+        (
+            "How do I say hello in Japanese?",
+            "Say \u3053\u3093\u306b\u3061\u306f (konnichiwa).",
+            "Japanese",
+        ),
+    ],
+)
+def test_a_reply_is_ucs2_when_its_language_needs_it(question, answer, script):
+    shaped = shape(answer + " \U0001f600", 3, question=question)
+    assert shaped.encoding == UCS_2 and shaped.reason == script
+    assert "\U0001f600" not in shaped.parts[0]
+
+
+def test_latin_letters_gsm7_lacks_lose_their_accent_even_when_the_texter_typed_them():
+    shaped = shape(
+        "\u00bfC\u00f3mo est\u00e1s? Dobrze, dzi\u0119kuj\u0119.", 3, question="Jak si\u0119 masz?"
+    )
+    assert shaped.parts == ["\u00bfComo estas? Dobrze, dziekuje."]
+    assert shaped.encoding == GSM_7
+
+
+def test_the_questions_script_decides_the_encoding_asked_for():
+    assert expected_encoding("What is DNS?") == GSM_7
+    assert expected_encoding("Caf\u00e9 na\u00efve \U0001f600 \u2122?") == GSM_7
+    assert expected_encoding("\u4ec0\u4e48\u662fDNS\uff1f") == UCS_2
+    assert expected_encoding("\u0427\u0442\u043e \u0442\u0430\u043a\u043e\u0435 DNS?") == UCS_2
+    assert language_of("What does \u4f60\u597d mean?") == "Latin"
