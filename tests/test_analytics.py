@@ -6,7 +6,7 @@ import pytest
 
 from sms_agent import analytics
 from sms_agent.extensions import db
-from sms_agent.models import Task, utcnow
+from sms_agent.models import utcnow
 from tests.factories import make_task, make_user
 
 
@@ -57,7 +57,7 @@ def test_task_analytics_totals_categories_and_daily_series(history):
 
 
 def test_task_analytics_honours_filters(history):
-    result = analytics.task_analytics([Task.category == "coding"], now=history)
+    result = analytics.task_analytics({"category": "coding"}, now=history)
     assert result["total_tasks"] == 2
     assert result["success_rate"] == 100.0
 

@@ -11,6 +11,7 @@ from .choices import (
 )
 from .error_logs import ErrorLog
 from .messages import OutboundMessage
+from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
@@ -27,9 +28,12 @@ __all__ = [
     "OutboundMessage",
     "StaffUser",
     "Task",
+    "TaskHourlyCount",
+    "TaskRollup",
     "TaskStatus",
     "Tier",
     "User",
+    "UserTaskRollup",
     "first_of_next_month",
     "lock_texter",
     "relock_bookkeeping",
