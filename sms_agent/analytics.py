@@ -323,14 +323,20 @@ def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
     }
     if not phones:
         return stats
+    rollup = UserTaskRollup
     rows = db.session.execute(
-        sa.select(UserTaskRollup).where(
-            UserTaskRollup.user_phone.in_(phones), UserTaskRollup.tasks > 0
-        )
-    ).scalars()
-    per_user: dict[str, list[UserTaskRollup]] = {}
+        sa.select(
+            rollup.user_phone,
+            rollup.category,
+            rollup.tasks,
+            rollup.successful,
+            rollup.processing_time_sum,
+            rollup.processing_time_count,
+        ).where(rollup.user_phone.in_(phones), rollup.tasks > 0)
+    ).all()
+    per_user: dict[str, list] = {}
     for row in rows:
-        per_user.setdefault(row.user_phone, []).append(row)
+        per_user.setdefault(row[0], []).append(row)
     for phone, categories in per_user.items():
         total = sum(row.tasks for row in categories)
         stats[phone]["success_rate"] = _rate(sum(row.successful for row in categories), total)
