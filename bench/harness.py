@@ -136,6 +136,7 @@ def stack_env(database_url: str, broker_url: str, web_port: int | None, **settin
         TWILIO_PHONE_NUMBER=OUR_NUMBER,
         RATELIMIT_ENABLED="false",
         LOG_FORMAT="json",
+        TWILIO_MPS="0",  # the Twilio stand-in has no rate to respect; settings may set one
     )
     if web_port:
         env.update(PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}", PORT=str(web_port))
