@@ -89,6 +89,11 @@ def _sqlite_url(filename: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / filename}"
 
 
+def shared_redis_url(broker_url: str) -> str | None:
+    """The broker's URL when it is Redis, for state every process must share."""
+    return broker_url if broker_url.startswith(("redis://", "rediss://")) else None
+
+
 def shared_ratelimit_storage(broker_url: str) -> str:
     """Throttling counters live in the broker's Redis when there is one, so every web process
     counts against the same limits; otherwise in each process's memory."""
@@ -158,6 +163,10 @@ class Config:
     TWILIO_VALIDATE_SIGNATURE = env_bool("TWILIO_VALIDATE_SIGNATURE", True)
     TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0, minimum=0.1)
     TWILIO_MAX_RETRIES = env_int("TWILIO_MAX_RETRIES", 3)
+    # Messages per second the sending number may send (1 for a long code; 0: no pacing).
+    TWILIO_MPS = env_float("TWILIO_MPS", 1.0, minimum=0.0)
+    # Where the pacing slots are shared by every worker process (a Redis broker by default).
+    PACING_REDIS_URL = env_str("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
     SMS_BACKEND = env_str(
         "SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console"
     )
@@ -238,6 +247,8 @@ class TestingConfig(Config):
     LLM_BACKEND = "offline"
     RATELIMIT_ENABLED = False
     RATELIMIT_STORAGE_URI = "memory://"
+    TWILIO_MPS = 0.0  # tests that pace say so
+    PACING_REDIS_URL = None
     ALERT_WEBHOOK_URL = None
 
 

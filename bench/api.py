@@ -1,15 +1,20 @@
-"""Benchmark 2, the API at size: p50 latency and SQL statements per request of the heavy
-endpoints, on PostgreSQL seeded by `flask demo seed` with 10,000 and then 100,000 tasks.
+"""Benchmark 2, the API at size: p50 latency, CPU and SQL statements per request of the
+heavy endpoints, on SQLite and PostgreSQL seeded by `flask demo seed` with 100,000 and then
+1,000,000 tasks.
 
 Run: make bench-api  (or python -m bench.api --help). Requests go through the whole Flask
-app in-process (WSGI, no network), with a token, so the figures are the app's own cost.
+app in-process (WSGI, no network), with a token, so the figures are the app's own cost; the
+CPU column is this process's CPU per request (the database server's is not in it, SQLite's
+is), which depends less than the wall clock on what else the machine is doing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
+import tempfile
 import time
 
 import sqlalchemy as sa
@@ -30,7 +35,10 @@ def parse_args() -> argparse.Namespace:
         default="postgresql://postgres@127.0.0.1:5432/postgres",
         help="PostgreSQL server; a scratch database is created on it per size",
     )
-    parser.add_argument("--sizes", default="10000,100000", help="task counts, comma-separated")
+    parser.add_argument("--sizes", default="100000,1000000", help="task counts, comma-separated")
+    parser.add_argument(
+        "--databases", default="sqlite,postgresql", help="sqlite and/or postgresql, comma-separated"
+    )
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--errors", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=30, help="timed requests per endpoint")
@@ -44,6 +52,17 @@ def seed(database_url: str, users: int, tasks: int, errors: int) -> str:
     argv += ["--users", str(users), "--tasks", str(tasks), "--errors", str(errors)]
     done = subprocess.run(argv, cwd=harness.PROJECT, env=env, check=True, capture_output=True)
     return done.stdout.decode().strip()
+
+
+@contextlib.contextmanager
+def scratch(kind: str, server: str):
+    """An empty database of `kind`, removed afterwards."""
+    if kind == "postgresql":
+        with harness.scratch_database(server, prefix="bench_api") as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench_api_") as folder:
+            yield f"sqlite:///{folder}/bench.sqlite"
 
 
 def staff_key() -> str:
@@ -65,18 +84,23 @@ def measure(client, path: str, key: str, repeat: int) -> dict:
     for _ in range(3):  # warm the caches and the connection pool
         assert client.get(path, headers=headers).status_code == 200, path
     sa.event.listen(db.engine, "before_cursor_execute", record)
-    timings = []
+    timings, cpu = [], []
     for _ in range(repeat):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         response = client.get(path, headers=headers)
         timings.append((time.perf_counter() - began) * 1000)
+        cpu.append((time.process_time() - began_cpu) * 1000)
         assert response.status_code == 200, (path, response.status_code)
     sa.event.remove(db.engine, "before_cursor_execute", record)
-    return {"p50_ms": statistics.median(timings), "queries": len(statements) / repeat}
+    return {
+        "p50_ms": statistics.median(timings),
+        "cpu_ms": statistics.median(cpu),
+        "queries": len(statements) / repeat,
+    }
 
 
-def run_size(args, tasks: int) -> tuple[str, dict]:
-    with harness.scratch_database(args.database, prefix="bench_api") as database_url:
+def run_size(args, kind: str, tasks: int) -> tuple[str, dict]:
+    with scratch(kind, args.database) as database_url:
         seeded = seed(database_url, args.users, tasks, args.errors)
         app = create_app(
             DevelopmentConfig,
@@ -97,21 +121,35 @@ def run_size(args, tasks: int) -> tuple[str, dict]:
 def main() -> None:
     args = parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
-    results = {size: run_size(args, size) for size in sizes}
-    print(f"machine: {harness.machine()}; PostgreSQL; {args.repeat} timed requests each")
-    for size, (seeded, _figures) in results.items():
-        print(f"{size:>7} tasks: {seeded}")
-    header = "".join(f" {f'{size:,} tasks':>22}" for size in sizes)
-    print(f"{'endpoint':<24}{header}")
-    print(f"{'':<24}" + "".join(f" {'p50 ms':>11}{'queries':>11}" for _ in sizes))
-    for path in ENDPOINTS:
-        cells = "".join(
-            f" {results[size][1][path]['p50_ms']:>11.1f}{results[size][1][path]['queries']:>11.0f}"
-            for size in sizes
-        )
-        print(f"{path:<24}{cells}")
-    counts = {path: {results[size][1][path]["queries"] for size in sizes} for path in ENDPOINTS}
-    constant = all(len(values) == 1 for values in counts.values())
+    kinds = args.databases.split(",")
+    results = {(kind, size): run_size(args, kind, size) for kind in kinds for size in sizes}
+    print(f"machine: {harness.machine()}; {args.repeat} timed requests each")
+    for (kind, size), (seeded, _figures) in results.items():
+        print(f"{kind:>10} {size:>9,} tasks: {seeded}")
+    for kind in kinds:
+        print(f"\n{kind}")
+        header = "".join(f" {f'{size:,} tasks':>30}" for size in sizes)
+        print(f"{'endpoint':<24}{header}")
+        print(f"{'':<24}" + "".join(f" {'p50 ms':>10}{'CPU ms':>10}{'queries':>10}" for _ in sizes))
+        for path in ENDPOINTS:
+            cells = "".join(
+                " {p50_ms:>10.1f}{cpu_ms:>10.1f}{queries:>10.0f}".format(
+                    **results[(kind, size)][1][path]
+                )
+                for size in sizes
+            )
+            print(f"{path:<24}{cells}")
+        if len(sizes) > 1:
+            first, last = results[(kind, sizes[0])][1], results[(kind, sizes[-1])][1]
+            ratios = ", ".join(
+                f"{path} {last[path]['p50_ms'] / first[path]['p50_ms']:.2f}x" for path in ENDPOINTS
+            )
+            print(f"p50 at {sizes[-1]:,} / at {sizes[0]:,}: {ratios}")
+    constant = all(
+        len({results[(kind, size)][1][path]["queries"] for size in sizes}) == 1
+        for kind in kinds
+        for path in ENDPOINTS
+    )
     print(f"query counts constant with size: {'yes' if constant else 'NO'}")
 
 

@@ -138,6 +138,7 @@ def stack_env(database_url: str, broker_url: str, web_port: int | None, **settin
         LOG_FORMAT="json",
         # Plain http on loopback, no TLS proxy in front: nothing to redirect to.
         FORCE_HTTPS="false",
+        TWILIO_MPS="0",  # the Twilio stand-in has no rate to respect; settings may set one
     )
     if web_port:
         env.update(PUBLIC_BASE_URL=f"http://127.0.0.1:{web_port}", PORT=str(web_port))

@@ -11,8 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate
 
+from ..analytics import task_conditions
 from ..models import Category, ErrorLog, ErrorType, RefusalReason, Task, TaskStatus, Tier, User
 from .fields import DateOrDateTime, Phone, Text
+
+__all__ = ["task_conditions"]  # the list's filters are the analytics' (one definition)
 
 
 class Ordering(Text):
@@ -126,21 +129,6 @@ def user_conditions(query: dict[str, Any]) -> list:
         text = query["search"]
         columns = (User.phone_number, User.email, User.full_name)
         conditions.append(sa.or_(*(_contains(column, text) for column in columns)))
-    return conditions
-
-
-def task_conditions(query: dict[str, Any]) -> list:
-    conditions = [
-        getattr(Task, name) == query[name]
-        for name in ("category", "status", "refusal_reason", "user_phone")
-        if name in query
-    ]
-    if "success" in query:
-        conditions.append(Task.success.is_(query["success"]))
-    if "created_after" in query:
-        conditions.append(Task.created_at >= query["created_after"])
-    if "created_before" in query:
-        conditions.append(Task.created_at <= query["created_before"])
     return conditions
 
 

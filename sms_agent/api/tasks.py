@@ -6,8 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from .. import quota
-from ..analytics import task_analytics
+from .. import analytics, quota
 from ..extensions import db
 from ..models import Task, TaskStatus, User, utcnow
 from . import bp
@@ -22,6 +21,7 @@ from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn
 #: What a texter may change on their own tasks; outcomes are recorded only by the service.
 TEXTER_FIELDS = {"category", "metadata_"}
 TASK_PATH = "/tasks/<uuid:task_id>/"
+TASK_FILTERS = frozenset(TaskFilterQuery._declared_fields)
 
 
 def get_task_or_404(task_id: uuid.UUID) -> Task:
@@ -40,12 +40,20 @@ def _dump(tasks) -> list[dict]:
 def list_tasks():
     """List tasks, newest first; texters' tokens see only their own."""
     query = load_query(TaskQuery())
+    scope = scope_to_caller(Task.user_phone)
     statement = (
         sa.select(Task)
-        .where(*task_conditions(query), *scope_to_caller(Task.user_phone))
+        .where(*task_conditions(query), *scope)
         .order_by(*ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id))
     )
-    return paginate(statement, query, _dump)
+    # Staff's count comes from the rollups when the filters allow: no COUNT over the table.
+    count = None if scope else analytics.task_count(_filters(query))
+    return paginate(statement, query, _dump, count=count)
+
+
+def _filters(query: dict) -> dict:
+    """The task filters of a list query, without paging and ordering."""
+    return {name: value for name, value in query.items() if name in TASK_FILTERS}
 
 
 def _task_owner(data: dict) -> User:
@@ -134,5 +142,5 @@ def delete_task(task_id: uuid.UUID):
 def tasks_analytics():
     """Totals, averages, categories and the last 30 days, for the tasks the filters select."""
     query = load_query(TaskFilterQuery())
-    conditions = [*task_conditions(query), *scope_to_caller(Task.user_phone)]
-    return TaskAnalyticsOut().dump(task_analytics(conditions))
+    scope = scope_to_caller(Task.user_phone)
+    return TaskAnalyticsOut().dump(analytics.task_analytics(query, scope=scope))

@@ -12,6 +12,7 @@ from .choices import (
 )
 from .error_logs import ErrorLog
 from .messages import OutboundMessage
+from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
@@ -29,9 +30,12 @@ __all__ = [
     "RefusalReason",
     "StaffUser",
     "Task",
+    "TaskHourlyCount",
+    "TaskRollup",
     "TaskStatus",
     "Tier",
     "User",
+    "UserTaskRollup",
     "first_of_next_month",
     "lock_texter",
     "relock_bookkeeping",

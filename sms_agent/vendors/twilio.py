@@ -21,6 +21,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..phones import mask
+from .pacing import wait_for_slot
 from .per_thread import PerThread
 
 log = logging.getLogger("sms_agent.sms")
@@ -102,9 +103,13 @@ class TwilioBackend:
         self.from_number = config["TWILIO_PHONE_NUMBER"]
         public = config.get("PUBLIC_BASE_URL")
         self.status_callback = public.rstrip("/") + "/sms/status" if public else None
+        self.mps = config.get("TWILIO_MPS", 0)
+        self.pacing_url = config.get("PACING_REDIS_URL")
 
     def send(self, to: str, body: str) -> SendResult:
+        """Send one SMS, first waiting for the sending number's next slot (pacing.py)."""
         extra = {"status_callback": self.status_callback} if self.status_callback else {}
+        wait_for_slot(self.from_number, self.mps, self.pacing_url)
         try:
             message = self.client.messages.create(to=to, from_=self.from_number, body=body, **extra)
         except TwilioRestException as exc:

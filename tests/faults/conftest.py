@@ -29,6 +29,7 @@ FAULT_SETTINGS = {
     "RETRY_BACKOFF_SECONDS": 0.5,
     "OPENAI_MAX_RETRIES": 2,
     "TWILIO_MAX_RETRIES": 3,
+    "TWILIO_MPS": 0,  # the stand-in has no rate to respect
     "OPENAI_TIMEOUT": 2,
     "LLM_BACKEND": "openai",
     "OPENAI_API_KEY": "sk-stand-in",

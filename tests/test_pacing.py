@@ -1,0 +1,122 @@
+"""Sends are paced per sending number at TWILIO_MPS, in order, across worker processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+
+from config import TestingConfig
+from sms_agent.vendors import pacing
+from sms_agent.vendors.twilio import get_sms_backend
+from tests.standins import StandIn, twilio_message
+
+NUMBER = "+15005550006"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_gets_slots_one_interval_apart_in_the_order_it_asked():
+    clock = FakeClock()
+    pacer = pacing.LocalPacer(clock)
+    waits = [pacer.reserve(NUMBER, 0.5) for _ in range(4)]
+    assert waits == [0.0, 0.5, 1.0, 1.5]
+    clock.now += 10  # idle for a while: the next send goes at once
+    assert pacer.reserve(NUMBER, 0.5) == 0.0
+    assert pacer.reserve(NUMBER, 0.5) == 0.5
+
+
+def test_each_sending_number_has_its_own_pace():
+    pacer = pacing.LocalPacer(FakeClock())
+    assert pacer.reserve("+15550000001", 1.0) == 0.0
+    assert pacer.reserve("+15550000002", 1.0) == 0.0
+    assert pacer.reserve("+15550000001", 1.0) == 1.0
+
+
+def test_zero_mps_turns_pacing_off():
+    slept = []
+    for _ in range(3):
+        assert pacing.wait_for_slot(NUMBER, 0, None, sleep=slept.append) == 0.0
+    assert slept == []
+
+
+def _arrivals() -> tuple[StandIn, list[float]]:
+    arrived: list[float] = []
+
+    def answer(_method, _path, body):
+        arrived.append(time.monotonic())
+        return 201, twilio_message(body), {}
+
+    return StandIn(answer), arrived
+
+
+def test_twilio_sends_from_many_threads_reach_twilio_at_the_configured_rate(app):
+    stand_in, arrived = _arrivals()
+    with stand_in:
+        app.config.update(
+            SMS_BACKEND="twilio",
+            TWILIO_API_BASE_URL=stand_in.url,
+            TWILIO_MPS=5,
+            TWILIO_PHONE_NUMBER=f"+1500555{uuid.uuid4().int % 10**4:04d}",
+        )
+
+        def send(number: int) -> None:
+            with app.app_context():
+                get_sms_backend().send(f"+1555123{number:04d}", "hi")
+
+        send(0)  # the SDK's first use imports its modules: not part of the burst
+        arrived.clear()
+        time.sleep(0.1)
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(5)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert len(arrived) == 5
+    gaps = [later - earlier for earlier, later in zip(arrived, arrived[1:], strict=False)]
+    # 200 ms apart when they leave; each thread's first request also opens its connection,
+    # which on a busy machine adds tens of milliseconds either way.
+    assert min(gaps) > 0.1, gaps
+    assert arrived[-1] - arrived[0] >= 4 * 0.2 - 0.08
+
+
+def _reserve_in_a_process(url: str, number: str, count: int, results) -> None:
+    pacer = pacing.RedisPacer(url)
+    for _ in range(count):
+        slot, wait = pacer.reserve_slot(number, 0.1)
+        time.sleep(wait)
+        results.put((slot, time.time()))
+
+
+@pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_the_pace_holds_across_worker_processes_sharing_redis():
+    url = TestingConfig.TEST_REDIS_URL
+    number = f"+1500{uuid.uuid4().int % 10**7:07d}"
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [
+        context.Process(target=_reserve_in_a_process, args=(url, number, 5, results))
+        for _ in range(3)
+    ]
+    for process in processes:
+        process.start()
+    slots, times = zip(*sorted(results.get(timeout=30) for _ in range(15)), strict=True)
+    for process in processes:
+        process.join(timeout=10)
+    redis.Redis.from_url(url).delete(f"sms_agent:pacing:{number}")
+
+    gaps = [later - earlier for earlier, later in zip(slots, slots[1:], strict=False)]
+    assert min(gaps) >= 0.1 - 1e-5, gaps  # never two sends in one slot
+    # And the sends wait for them: waking from sleep adds a little either way.
+    assert max(times) - min(times) >= 14 * 0.1 - 0.06
