@@ -80,10 +80,12 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     commits mid-way, because each part must be on record as about to be sent before Twilio
     sees it (see outbound.send). The last part's outcome is committed by the caller with the
     task's completion, one round trip fewer per task."""
+    # The model may have asked for a person: then the answer is the acknowledgement.
+    kind = "handoff" if (task.metadata_ or {}).get("handoff") else "reply"
     outbound.send(
         user,
         task.ai_response,
-        kind="reply",
+        kind=kind,
         task=task,
         # Parts are only ever stored with an answer, so an answer made in this run has none.
         resume=not answered_now,
