@@ -14,8 +14,17 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from . import outbound
 from .extensions import db
-from .models import Conversation, ConversationState, HandoffSource, StaffUser, User, utcnow
+from .models import (
+    Conversation,
+    ConversationState,
+    HandoffSource,
+    OutboundMessage,
+    StaffUser,
+    User,
+    utcnow,
+)
 
 AI, WAITING, STAFF = (state.value for state in ConversationState)
 
@@ -36,7 +45,10 @@ def conversation_for(user: User) -> Conversation:
     """The texter's conversation row, made on first need (state ai)."""
     conversation = find(user.phone_number)
     if conversation is None:
-        conversation = Conversation(user_phone=user.phone_number, unread=0)
+        # Made by a takeover, say: no message yet, so the texter's own last activity.
+        conversation = Conversation(
+            user_phone=user.phone_number, unread=0, last_message_at=user.last_active or utcnow()
+        )
         db.session.add(conversation)
         db.session.flush()
     return conversation
@@ -108,6 +120,16 @@ def record_staff_reply(user: User, staff: StaffUser | None) -> None:
         conversation.staff_clock_at = now
     conversation.last_staff_reply_at = conversation.last_message_at = now
     conversation.unread = 0
+
+
+def send_as_staff(
+    user: User, text: str, staff: StaffUser | None, *, kind: str = "staff"
+) -> list[OutboundMessage]:
+    """Text the texter as a staff member, in any state, through the one sending door.
+    Raises outbound.OptedOut (nothing is sent) or outbound.SendFailed; the caller commits."""
+    messages = outbound.send(user, text, kind=kind, staff_user=staff)
+    record_staff_reply(user, staff)
+    return messages
 
 
 def mark_read(phone: str) -> None:
