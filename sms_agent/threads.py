@@ -36,9 +36,9 @@ class Message:
     error_code: int | None = None
 
 
-def index(phone: str, after: datetime | None = None) -> sa.Select:
-    """(direction, id, created_at) of the thread's messages, newest first: one query over
-    both tables, so it pages and counts like any list."""
+def index(phone: str, after: datetime | None = None, oldest_first: bool = False) -> sa.Select:
+    """(direction, id, created_at) of the thread's messages, newest first (or oldest first):
+    one query over both tables, so it pages and counts like any list."""
     texts = sa.select(
         sa.literal("in").label("direction"), Task.id.label("id"), Task.created_at.label("at")
     ).where(Task.user_phone == phone)
@@ -52,9 +52,10 @@ def index(phone: str, after: datetime | None = None) -> sa.Select:
         sent = sent.where(OutboundMessage.created_at > after)
     both = sa.union_all(texts, sent).subquery()
     # A text and its reply can share a timestamp: the reply is the newer.
-    return sa.select(both.c.direction, both.c.id, both.c.at).order_by(
-        both.c.at.desc(), both.c.direction.desc(), both.c.id.desc()
-    )
+    order = [both.c.at, both.c.direction, both.c.id]
+    if not oldest_first:
+        order = [column.desc() for column in order]
+    return sa.select(both.c.direction, both.c.id, both.c.at).order_by(*order)
 
 
 def load(rows: Sequence[sa.Row]) -> list[Message]:
