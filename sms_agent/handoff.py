@@ -151,7 +151,7 @@ def release_idle(now: datetime | None = None) -> list[str]:
         sa.select(User, Conversation)
         .join(Conversation, Conversation.user_phone == User.phone_number)
         .where(User.conversation_state != AI, Conversation.staff_clock_at < idle_cutoff(now))
-        .with_for_update(of=User, skip_locked=True)
+        .with_for_update(of=User, skip_locked=True, key_share=True)
     ).all()
     for user, conversation in stale:
         _back_to_ai(user, conversation)
