@@ -23,6 +23,7 @@ from .models import (
     OutboundMessage,
     StaffUser,
     User,
+    lock_texter,
     utcnow,
 )
 
@@ -42,7 +43,7 @@ def find(phone: str) -> Conversation | None:
 
 
 def conversation_for(user: User) -> Conversation:
-    """The texter's conversation row, made on first need (state ai)."""
+    """The texter's conversation row, made on first need (who answers is on User)."""
     conversation = find(user.phone_number)
     if conversation is None:
         # Made by a takeover, say: no message yet, so the texter's own last activity.
@@ -85,7 +86,11 @@ def hold_text(user: User) -> None:
 def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversation:
     """`staff` handles the conversation from now on; the AI stays out of it. Taking one that
     another staff member holds raises HeldByOther unless `force` (the UI asks first)."""
+    # Two staff pressing Take over at once take turns on the texter's row lock, so the
+    # second sees the first as the holder.
+    user = lock_texter(user.phone_number)
     conversation = conversation_for(user)
+    db.session.refresh(conversation)
     holder = conversation.held_by
     if user.conversation_state == STAFF and holder and holder.id != staff.id and not force:
         raise HeldByOther(holder.username)
