@@ -181,6 +181,15 @@ class Config:
     PROGRAM_NOTICE = env_str("PROGRAM_NOTICE")  # unset: notices.default_program_notice
     TIER_CHANGE_SMS = env_choice("TIER_CHANGE_SMS", "upgrades", ("upgrades", "all", "off"))
 
+    # staff inbox (handoff.py): a texter who asks for a person gets this text (with
+    # STAFF_HOURS after it when set); with no staff reply for HANDOFF_IDLE_MINUTES, the AI
+    # answers again and the texter is told so once
+    HANDOFF_ACK_TEXT = env_str(
+        "HANDOFF_ACK_TEXT", "Thanks. A person from our team will reply to you here."
+    )
+    STAFF_HOURS = env_str("STAFF_HOURS")
+    HANDOFF_IDLE_MINUTES = env_int("HANDOFF_IDLE_MINUTES", 60, minimum=1)
+
     # llm
     OPENAI_API_KEY = env_str("OPENAI_API_KEY")
     OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

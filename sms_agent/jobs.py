@@ -13,7 +13,7 @@ from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
 
-from . import more, notices, quota
+from . import handoff, more, notices, quota
 from .answering import pipeline
 from .extensions import db
 from .models import User
@@ -78,6 +78,20 @@ def roll_quota_windows() -> int:
     if rolled:
         log.info("started a new quota window for %d users", rolled)
     return rolled
+
+
+@shared_task(name="sms_agent.jobs.release_idle_conversations", ignore_result=True)
+def release_idle_conversations() -> int:
+    """Give back to the AI the conversations no staff member replied to for
+    HANDOFF_IDLE_MINUTES, and tell each texter once."""
+    phones = handoff.release_idle()
+    db.session.commit()
+    for phone in phones:
+        # An id of its own in place of an inbound sid: a redelivered job tells nobody twice.
+        enqueue_notice(phone, "handoff_ended", "HE" + uuid.uuid4().hex)
+    if phones:
+        log.info("%d conversations went back to the AI after no staff reply", len(phones))
+    return len(phones)
 
 
 def _publish(job, *args) -> bool:

@@ -110,6 +110,20 @@ def reset_text(_user: User) -> str:
     return "OK, I've forgotten our conversation. Your next message starts fresh."
 
 
+def handoff_text(_user: User) -> str:
+    """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS)."""
+    text = current_app.config["HANDOFF_ACK_TEXT"]
+    hours = current_app.config["STAFF_HOURS"]
+    return f"{text} Staff hours: {hours}" if hours else text
+
+
+def handoff_ended_text(_user: User) -> str:
+    return (
+        "Nobody from our team could reply in time, so the AI answers your texts again. "
+        "Reply AGENT to ask for a person."
+    )
+
+
 def apology_text(_user: User) -> str:
     return "Sorry, something went wrong and I couldn't answer your message. Please try again later."
 
@@ -127,6 +141,8 @@ NOTICES = {
     "reset": reset_text,
     "apology": apology_text,
     "tier_change": tier_change_text,
+    "handoff": handoff_text,
+    "handoff_ended": handoff_ended_text,
     "program": program_text,
 }
 

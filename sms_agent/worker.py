@@ -79,4 +79,9 @@ def beat_schedule(config) -> dict:
             "schedule": 3600.0,
             "options": {"expires": 3600},
         },
+        "release-idle-conversations": {
+            "task": "sms_agent.jobs.release_idle_conversations",
+            "schedule": 60.0,
+            "options": {"expires": 60},
+        },
     }

@@ -100,12 +100,46 @@ def chat_completion(content: str, finish_reason: str = "stop", tokens: int = 42)
     }
 
 
+def tool_call_completion(name: str, arguments: str = "{}") -> dict:
+    """The model calling one tool instead of answering (OpenAI's function-calling shape)."""
+    body = chat_completion("")
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_standin",
+                "type": "function",
+                "function": {"name": name, "arguments": arguments},
+            }
+        ],
+    }
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
+
+
 def openai_error(message: str, code: str | None, type_: str = "server_error") -> dict:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
-def openai_standin(answer: str = "Paris is the capital of France.") -> StandIn:
-    def default(_method, _path, _body):
+def openai_standin(
+    answer: str = "Paris is the capital of France.",
+    *,
+    refuse_tools: int | None = None,
+    human_when: str | None = None,
+) -> StandIn:
+    """A model server. `refuse_tools=400` (or 422) refuses every request that offers tools,
+    as servers without function calling do; `human_when` makes the model call request_human
+    when the texter's last message contains that text (if tools were offered)."""
+
+    def default(_method, _path, body):
+        tools = isinstance(body, dict) and body.get("tools")
+        if tools and refuse_tools:
+            error = openai_error("tools are not supported by this server", None, "invalid_request")
+            return refuse_tools, error, {}
+        last = (body.get("messages") or [{}])[-1].get("content") or "" if body else ""
+        if tools and human_when and human_when.lower() in last.lower():
+            return 200, tool_call_completion("request_human"), {"x-request-id": "req_standin"}
         return 200, chat_completion(answer), {"x-request-id": "req_standin"}
 
     return StandIn(default)

@@ -32,6 +32,7 @@ def init_app(app: Flask) -> Admin:
     from ..security import csp_nonce
     from .auth import AuthView, init_login
     from .dashboard import DashboardView
+    from .inbox import InboxView, MenuLabel
     from .tryit import TryItView
 
     init_login()
@@ -45,6 +46,7 @@ def init_app(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,
     )
     admin.add_view(AuthView(name="Log in", endpoint="auth", url="/admin/auth"))
+    admin.add_view(InboxView(name=MenuLabel("Inbox"), endpoint="inbox", url="/admin/inbox"))
     admin.add_views(*_model_views())
     admin.add_view(TryItView(name="Try it", endpoint="tryit", url="/admin/try-it"))
     return admin

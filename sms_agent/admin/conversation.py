@@ -1,4 +1,5 @@
-"""A texter's conversation as their phone shows it: what they sent and what we sent back."""
+"""A texter's conversation as their phone shows it: what they sent and what we sent back;
+the Users view's conversation page, where staff take over, reply and hand back to the AI."""
 
 from __future__ import annotations
 
@@ -6,9 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import abort, flash, jsonify, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.validators import InputRequired, Length
 
+from .. import handoff, inbox, outbound, threads
 from ..extensions import db
-from ..models import OutboundMessage, Task, TaskStatus
+from ..models import OutboundMessage, Task, TaskStatus, User
+from .access import is_admin_staff
 
 
 @dataclass(frozen=True)
@@ -68,3 +77,138 @@ def awaiting_reply(thread: list[Bubble]) -> bool:
     thread is waiting while the texter had the last word, unless that text was refused
     (over the quota: one notice per window, then nothing)."""
     return bool(thread) and thread[-1].inbound and thread[-1].status != TaskStatus.REFUSED
+
+
+class ComposeForm(FlaskForm):
+    message = TextAreaField("Reply", validators=[InputRequired(), Length(max=1600)])
+
+
+def message_json(message: threads.Message) -> dict:
+    return {
+        **{key: value for key, value in vars(message).items() if key != "created_at"},
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+class ConversationPages:
+    """A texter's conversation in the admin (mixed into the Users view): the thread both
+    ways, kept fresh by the page's poll; Take over / Return to AI; a composer that sends
+    through outbound.send as the staff member. Read-only staff see all of it and may post
+    nothing (StaffAccess answers their POSTs with 403)."""
+
+    def _texter(self) -> User | None:
+        return db.session.get(User, request.values.get("id", ""))
+
+    def _page(self, user: User, status: int = 200, **extra):
+        context = {
+            "user": user,
+            "entry": inbox.entry_for(user),
+            "messages": threads.recent(user.phone_number),
+            "can_act": is_admin_staff(),
+            "form": extra.pop("form", None) or ComposeForm(),
+            "confirm_holder": None,
+            **extra,
+        }
+        return self.render("admin/conversation.html", **context), status
+
+    def _back(self, user: User):
+        return redirect(url_for(".conversation_view", id=user.phone_number))
+
+    @expose("/conversation/")
+    def conversation_view(self):
+        """The texter's thread as their phone shows it: oldest at the top. An admin staff
+        member opening it has read what was held for staff."""
+        user = self._texter()
+        if user is None:
+            flash("No such user.", "error")
+            return redirect(url_for(".index_view"))
+        self._mark_read(user)
+        return self._page(user)
+
+    def _mark_read(self, user: User) -> None:
+        if is_admin_staff():
+            handoff.mark_read(user.phone_number)
+            db.session.commit()
+
+    @expose("/conversation/messages/")
+    def conversation_messages(self):
+        """The thread and its state as JSON, for the page's poll."""
+        user = self._texter()
+        if user is None:
+            return jsonify({"error": "No such user."}), 404
+        self._mark_read(user)
+        entry = inbox.entry_for(user)
+        return jsonify(
+            {
+                "state": entry.state,
+                "held_by": entry.held_by,
+                "unread": entry.unread,
+                "opted_out": entry.opted_out,
+                "messages": [message_json(m) for m in threads.recent(user.phone_number)],
+            }
+        )
+
+    @expose("/conversation/takeover/", methods=("POST",))
+    def conversation_takeover(self):
+        user = self._texter()
+        if user is None:
+            abort(404)
+        try:
+            handoff.take_over(user, current_user, force=request.form.get("force") == "1")
+        except handoff.HeldByOther as exc:
+            db.session.rollback()
+            return self._page(user, 409, confirm_holder=exc.holder)
+        db.session.commit()
+        flash("You hold this conversation now: the AI stays out of it until you return it.")
+        return self._back(user)
+
+    @expose("/conversation/release/", methods=("POST",))
+    def conversation_release(self):
+        user = self._texter()
+        if user is None:
+            abort(404)
+        handoff.release(user)
+        db.session.commit()
+        flash("Returned to the AI: it answers this texter's next text.")
+        return self._back(user)
+
+    @expose("/conversation/send/", methods=("POST",))
+    def conversation_send(self):
+        user = self._texter()
+        if user is None:
+            abort(404)
+        form = ComposeForm()
+        if not form.validate_on_submit():
+            return self._page(user, 400, form=form)
+        try:
+            handoff.send_as_staff(user, form.message.data, current_user)
+        except outbound.OptedOut:
+            db.session.commit()  # keeps an opt-out Twilio may have just reported
+            flash("Not sent: this texter has opted out (they texted STOP).", "error")
+            return self._page(user, 409, form=form)
+        except outbound.SendFailed as exc:
+            db.session.commit()  # keeps the failed message for the thread
+            flash(f"Not sent: the SMS provider refused the message ({exc}).", "error")
+            return self._page(user, 502, form=form)
+        db.session.commit()
+        flash("Sent.", "success")
+        return self._back(user)
+
+    @expose("/conversation/measure/", methods=("POST",))
+    def conversation_measure(self):
+        """What the composer's text becomes: the SMS parts, their segments and encoding,
+        as outbound.send will shape them for this texter."""
+        user = self._texter()
+        if user is None:
+            return jsonify({"error": "No such user."}), 404
+        text = request.form.get("message", "")[:1600]
+        parts = outbound.plan(user, text).parts
+        return jsonify(
+            {
+                "characters": len(text),
+                "parts": len(parts),
+                "segments": sum(outbound.segment_count(part) for part in parts),
+                "encoding": outbound.encoding_of("".join(parts)) if parts else None,
+                "shortened": len("".join(parts)) < len(text.strip()) and bool(parts),
+            }
+        )

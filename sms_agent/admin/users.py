@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
-from flask_admin import expose
+from flask import flash
 from flask_admin.actions import action
 from flask_admin.form import rules
 from flask_admin.model.template import EndpointLinkRowAction
@@ -11,10 +10,10 @@ from wtforms import SelectField
 
 from ..extensions import db
 from ..jobs import enqueue_tier_change_notices
-from ..models import Tier, User
+from ..models import Tier
 from ..quota import change_tier, reset_user
 from .base import AdminModelView, ReadOnlyValue, sections, select_choices
-from .conversation import thread_for
+from .conversation import ConversationPages
 
 
 def _plural(count: int, noun: str = "user") -> str:
@@ -28,7 +27,7 @@ _DETAIL_SECTIONS = (
 )
 
 
-class UserView(AdminModelView):
+class UserView(ConversationPages, AdminModelView):
     column_list = [
         "phone_number",
         "tier",
@@ -124,14 +123,3 @@ class UserView(AdminModelView):
         db.session.commit()
         told = enqueue_tier_change_notices(changes)
         flash(message.format(_plural(len(users))) + f" {_plural(told)} texted.", "success")
-
-    @expose("/conversation/")
-    def conversation_view(self):
-        """The texter's thread as their phone shows it: oldest at the top."""
-        user = db.session.get(User, request.args.get("id", ""))
-        if user is None:
-            flash("No such user.", "error")
-            return redirect(url_for(".index_view"))
-        return self.render(
-            "admin/conversation.html", user=user, thread=thread_for(user.phone_number)
-        )

@@ -1,16 +1,41 @@
 """Asking the model about a task: classify it, build the prompt with the conversation so
-far, call the LLM backend, and store the answer with what the call reported."""
+far, call the LLM backend, and store the answer with what the call reported.
+
+The model is offered one tool, request_human: when it calls it, the texter gets the
+acknowledgement of a request for a person instead of an answer, and staff are asked."""
 
 from __future__ import annotations
 
 import time
 
-from .. import quota
-from ..models import Task, User
+from .. import handoff, notices, quota
+from ..models import HandoffSource, Task, User
 from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
-from ..vendors.openai import LLMError, get_llm_backend
+from ..vendors.openai import Completion, LLMError, get_llm_backend
 from . import classify, history, prompts
+
+#: The tool the model may call to hand the texter to staff (OpenAI function calling).
+REQUEST_HUMAN = "request_human"
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": REQUEST_HUMAN,
+            "description": (
+                "Hand this conversation to a human staff member. Call it when the texter asks "
+                "for a person, or when you cannot help them (account, billing or order "
+                "problems, complaints, anything needing a human decision)."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "reason": {"type": "string", "description": "Why a person is needed."}
+                },
+            },
+        },
+    }
+]
 
 
 def ask_model(task: Task, user: User) -> None:
@@ -26,14 +51,8 @@ def ask_model(task: Task, user: User) -> None:
     messages.append({"role": "user", "content": task.sms_content})
     backend = get_llm_backend()
     began = time.monotonic()
-    completion = backend.complete(messages, prompts.max_tokens(budget, encoding))
-    text = completion.text
-    if completion.finish_reason == "length":
-        text = trim_to_sentence(text)
-    if not to_sms_text(text, task.sms_content):
-        raise LLMError(
-            "the model returned an empty answer", error_type="openai_error", retryable=True
-        )
+    completion = backend.complete(messages, prompts.max_tokens(budget, encoding), tools=TOOLS)
+    text = _answer_text(completion, user, task.sms_content)
     task.ai_response = text
     task.tokens_used = completion.tokens_used
     task.metadata_ = {
@@ -46,3 +65,21 @@ def ask_model(task: Task, user: User) -> None:
         "llm_seconds": round(time.monotonic() - began, 3),
         "context_turns": (len(messages) - 2) // 2,
     }
+    if REQUEST_HUMAN in completion.tool_calls:
+        task.metadata_ = {**task.metadata_, "handoff": HandoffSource.MODEL.value}
+
+
+def _answer_text(completion: Completion, user: User, question: str) -> str:
+    """The model's answer, or the acknowledgement when it asked for a person (staff are
+    asked in the same transaction)."""
+    if REQUEST_HUMAN in completion.tool_calls:
+        handoff.request_human(user, HandoffSource.MODEL)
+        return notices.compose("handoff", user)
+    text = completion.text
+    if completion.finish_reason == "length":
+        text = trim_to_sentence(text)
+    if not to_sms_text(text, question):
+        raise LLMError(
+            "the model returned an empty answer", error_type="openai_error", retryable=True
+        )
+    return text

@@ -83,6 +83,8 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
 
     What the texter reads (`sent`, the context of later questions) and what MORE sends next
     (`more`) ride on the task's metadata in the same commit as the first part."""
+    # The model may have asked for a person: then the answer is the acknowledgement.
+    kind = "handoff" if (task.metadata_ or {}).get("handoff") else "reply"
     shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
     meta = task.metadata_ or {}
     if (meta.get("sent"), meta.get("more")) != (shaped.sent, shaped.rest):
@@ -90,7 +92,7 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     outbound.send(
         user,
         shaped,
-        kind="reply",
+        kind=kind,
         task=task,
         # Parts are only ever stored with an answer, so an answer made in this run has none.
         resume=not answered_now,

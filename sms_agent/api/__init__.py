@@ -23,4 +23,4 @@ limiter.shared_limit(
 )(bp)
 
 # The child modules add their routes to bp; imported last because they import bp.
-from . import analytics, error_logs, openapi, tasks, users  # noqa: E402, F401
+from . import analytics, conversations, error_logs, openapi, tasks, users  # noqa: E402, F401

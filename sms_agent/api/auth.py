@@ -37,6 +37,7 @@ class Principal:
     key: str
     is_admin: bool = False
     user_phone: str | None = None
+    staff_id: int | None = None
 
     @property
     def is_texter(self) -> bool:
@@ -69,7 +70,9 @@ def _from_header(header: str) -> Principal | None:
         return None
     if token.staff_user is not None:
         staff = token.staff_user
-        principal = Principal("staff", f"token:{token.prefix}", is_admin=staff.is_admin)
+        principal = Principal(
+            "staff", f"token:{token.prefix}", is_admin=staff.is_admin, staff_id=staff.id
+        )
     else:
         principal = Principal("texter", f"token:{token.prefix}", user_phone=token.user_phone)
     _touch(token)
@@ -91,7 +94,7 @@ def _from_session() -> Principal | None:
     staff = current_user
     if not isinstance(staff, StaffUser) or not staff.is_authenticated or not staff.is_active:
         return None
-    return Principal("staff", f"staff:{staff.id}", is_admin=staff.is_admin)
+    return Principal("staff", f"staff:{staff.id}", is_admin=staff.is_admin, staff_id=staff.id)
 
 
 def public(view: Callable) -> Callable:
@@ -124,6 +127,14 @@ def require_principal() -> None:
         raise unauthorized(request.environ.get(_ERROR_KEY) or unauthorized().message)
     if principal.kind == "staff" and not principal.is_admin and request.method not in SAFE_METHODS:
         raise forbidden("Your staff account is read-only.")
+
+
+def current_staff() -> StaffUser | None:
+    """The staff member calling (token or admin session), or None for a texter's token."""
+    principal = current_principal()
+    if principal is None or principal.staff_id is None:
+        return None
+    return db.session.get(StaffUser, principal.staff_id)
 
 
 def owns(phone: str | None) -> bool:

@@ -12,7 +12,17 @@ import sqlalchemy as sa
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ..analytics import task_conditions
-from ..models import Category, ErrorLog, ErrorType, RefusalReason, Task, TaskStatus, Tier, User
+from ..models import (
+    Category,
+    ConversationState,
+    ErrorLog,
+    ErrorType,
+    RefusalReason,
+    Task,
+    TaskStatus,
+    Tier,
+    User,
+)
 from .fields import DateOrDateTime, Phone, Text
 
 __all__ = ["task_conditions"]  # the list's filters are the analytics' (one definition)
@@ -150,3 +160,17 @@ def error_conditions(query: dict[str, Any]) -> list:
 def ordering(query: dict[str, Any], default: list, tiebreak) -> list:
     """The requested order (or `default`), then the primary key so pages never overlap."""
     return [*(query.get("ordering") or default), tiebreak]
+
+
+class ConversationQuery(PageQuery):
+    state = Text(validate=validate.OneOf(ConversationState.values()))
+
+
+class MessageQuery(PageQuery):
+    after = DateOrDateTime(
+        metadata={
+            "format": "date-time",
+            "description": "Only messages created after this moment, oldest page first: "
+            "poll with the created_at of the last message you have.",
+        }
+    )

@@ -34,10 +34,13 @@ def paginate(
     query: dict[str, Any],
     dump: Callable[[Sequence[Any]], list[dict]],
     count: int | None = None,
+    *,
+    rows: bool = False,
 ) -> dict[str, Any]:
     """One COUNT and one page of rows; `dump` turns the rows into JSON (in bulk, so it can
     fetch anything per-row in a fixed number of queries). A caller that knows the count
-    exactly some cheaper way (the task rollups) passes it instead."""
+    exactly some cheaper way (the task rollups) passes it instead. With `rows`, `dump` gets
+    whole result rows rather than their first column."""
     size = page_size(query)
     number = query.get("page", 1)
     if count is None:
@@ -47,10 +50,11 @@ def paginate(
     pages = max(1, math.ceil(count / size))
     if number > pages:
         raise ApiError(404, "Invalid page.", {"page": number, "pages": pages})
-    rows = db.session.scalars(statement.limit(size).offset((number - 1) * size)).all()
+    page = statement.limit(size).offset((number - 1) * size)
+    found = db.session.execute(page).all() if rows else db.session.scalars(page).all()
     return {
         "count": count,
         "next": _page_url(number + 1 if number < pages else None),
         "previous": _page_url(number - 1 if number > 1 else None),
-        "results": dump(rows),
+        "results": dump(found),
     }

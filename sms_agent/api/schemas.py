@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..models import Category, ErrorType, RefusalReason, TaskStatus, Tier
+from ..models import Category, ConversationState, ErrorType, RefusalReason, TaskStatus, Tier
 from .fields import FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
@@ -196,3 +196,42 @@ class AnalyticsOut(OutSchema):
     avg_response_time = FiniteFloat(allow_none=True)
     tier_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
     top_categories = fields.List(fields.Dict())
+
+
+class ConversationOut(OutSchema):
+    user_phone = fields.String()
+    state = fields.String(
+        validate=validate.OneOf(ConversationState.values()),
+        metadata={"description": "ai, waiting (a person was asked for) or staff."},
+    )
+    held_by = fields.String(
+        allow_none=True, metadata={"description": "Username of the staff member holding it."}
+    )
+    last_message_at = fields.DateTime()
+    unread = fields.Integer(metadata={"description": "Texts held for staff not read yet."})
+
+
+class MessageOut(OutSchema):
+    id = fields.String()
+    direction = fields.String(validate=validate.OneOf(["in", "out"]))
+    author = fields.String(
+        metadata={"description": "texter, ai, system, or the staff member's username."}
+    )
+    author_kind = fields.String(validate=validate.OneOf(["texter", "ai", "system", "staff"]))
+    body = fields.String()
+    created_at = fields.DateTime()
+    status = fields.String(metadata={"description": "Delivery status out; the task's status in."})
+    segments = fields.Integer()
+    encoding = fields.String(validate=validate.OneOf(["GSM-7", "UCS-2"]))
+
+
+class TakeoverIn(InSchema):
+    force = fields.Boolean(
+        load_default=False,
+        load_only=True,
+        metadata={"description": "Take it from the staff member who holds it (409 otherwise)."},
+    )
+
+
+class ReleaseIn(InSchema):
+    """No fields: the body is an empty JSON object."""

@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from flask import request
 from sqlalchemy.exc import IntegrityError
 
-from .. import jobs, outbound, quota
+from .. import handoff, jobs, outbound, quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
 from ..phones import InvalidPhoneNumber, mask
 from . import bp
-from .auth import forbid_fields, owns, scope_to_caller, staff_only
+from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import ApiError, conflict, field_errors, not_found
 from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
@@ -140,11 +140,15 @@ def delete_user(phone_number: str):
 @operation("users", body=SendMessageIn, response=SendMessageOut, errors=(409, 502))
 @staff_only
 def send_message(phone_number: str):
-    """Text this user a message now (refused with 409 if they texted STOP)."""
+    """Text this user a message now (refused with 409 if they texted STOP).
+
+    Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
+    author, and a conversation waiting for a person becomes theirs.
+    """
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
     try:
-        messages = outbound.send(user, data["message"], kind="api")
+        messages = handoff.send_as_staff(user, data["message"], current_staff(), kind="api")
     except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
         raise conflict("This user has opted out of SMS (they texted STOP).") from None

@@ -1,5 +1,5 @@
-"""Carrier keywords (STOP, START, HELP) and our own commands (RESET, USAGE, MORE) in a whole
-SMS."""
+"""Carrier keywords (STOP, START, HELP) and our own commands (RESET, USAGE, MORE, AGENT) in
+a whole SMS."""
 
 from __future__ import annotations
 
@@ -14,11 +14,38 @@ class Keyword(enum.StrEnum):
     RESET = "reset"
     USAGE = "usage"
     MORE = "more"
+    AGENT = "agent"
 
 
 #: The carriers' opt-out words: Twilio's standard six, and REVOKE and OPTOUT, which the
 #: FCC's 2025 consent rule added ("OPT OUT" folds into OPTOUT, since spaces are ignored).
 OPT_OUT_WORDS = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout")
+
+#: Whole messages that ask for a person, written without spaces ("talk to a person" is
+#: matched as "talktoaperson"). Only whole messages count: "is a human heart big?" is a
+#: question for the AI.
+HUMAN_WORDS = (
+    "agent",
+    "human",
+    "operator",
+    "representative",
+    "liveagent",
+    "realperson",
+    "arealperson",
+    "customerservice",
+    "customersupport",
+    *(
+        f"{verb}to{who}"
+        for verb in ("talk", "speak", "chat")
+        for who in ("aperson", "ahuman", "anagent", "arealperson", "ahumanbeing", "someone")
+    ),
+    "iwantaperson",
+    "iwantahuman",
+    "iwanttotalktoaperson",
+    "iwanttotalktoahuman",
+    "iwanttospeaktoaperson",
+    "iwanttospeaktoahuman",
+)
 
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
@@ -29,6 +56,7 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(["reset", "new"], Keyword.RESET),
     "usage": Keyword.USAGE,
     "more": Keyword.MORE,
+    **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
 }
 
 # Phones add these around a single word: autocorrect's full stop, an exclamation, quotes,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from .. import quota
+from .. import handoff, quota
 from ..extensions import db
 from ..models import RefusalReason, User, lock_texter
 from ..phones import mask
@@ -55,7 +55,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
 
 
 #: Outcomes stored as a refused task, and the reason each is stored with.
-_REFUSALS = {"over_quota": RefusalReason.OVER_QUOTA}
+_REFUSALS = {"over_quota": RefusalReason.OVER_QUOTA, "held": RefusalReason.HELD_FOR_STAFF}
 
 
 def _admit(user: User, sid: str, body: str, media: int, notice: str | None) -> Received:
@@ -78,4 +78,6 @@ def _refuse(user: User, sid: str, body: str, media: int, received: Received) -> 
     if store_task(user, sid, body, media, None, _REFUSALS[received.outcome]) is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
+    if received.outcome == "held":
+        handoff.hold_text(user)
     return received

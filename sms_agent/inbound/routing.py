@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import quota
-from ..models import User, utcnow
+from .. import handoff, quota
+from ..models import HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
 
@@ -33,6 +33,9 @@ def route(user: User, body: str, media: int) -> Received:
         return Received("inactive", phone)
     if user.is_opted_out:
         return Received("opted_out", phone)
+    if handoff.is_held(user):
+        # Waiting for or with staff: stored for them, not for the model (nor the quota).
+        return Received("held", phone)
     if not body.strip():
         # Nobody is left without an answer: a picture alone, or nothing at all, gets a how-to.
         return Received("media" if media else "empty", phone, notice="media" if media else "empty")
@@ -46,6 +49,8 @@ def _keyword(user: User, keyword: Keyword) -> Received:
     """STOP gets one confirmation when it opts the texter out (unless Twilio's Advanced
     Opt-Out sends it); the others may get a notice."""
     phone = user.phone_number
+    if keyword is Keyword.AGENT:
+        return _ask_for_a_person(user)
     if keyword is Keyword.STOP:
         newly = not user.is_opted_out
         user.opted_out_at = user.opted_out_at or utcnow()
@@ -66,6 +71,16 @@ def _keyword(user: User, keyword: Keyword) -> Received:
     if not user.is_active or user.is_opted_out:
         notice = None
     return Received(str(keyword), phone, notice=notice)
+
+
+def _ask_for_a_person(user: User) -> Received:
+    """AGENT, HUMAN, "talk to a person"...: staff are asked (and alerted after the commit),
+    and the texter gets one acknowledgement. Nobody can reply to an opted-out or inactive
+    texter, so nothing changes for them."""
+    if not user.is_active or user.is_opted_out:
+        return Received(str(Keyword.AGENT), user.phone_number)
+    handoff.request_human(user, HandoffSource.KEYWORD)
+    return Received(str(Keyword.AGENT), user.phone_number, notice="handoff")
 
 
 def over_quota(user: User) -> Received:

@@ -4,12 +4,15 @@ from .choices import (
     CRITICAL_ERROR_TYPES,
     FINAL_DELIVERY_STATUSES,
     Category,
+    ConversationState,
     DeliveryStatus,
     ErrorType,
+    HandoffSource,
     RefusalReason,
     TaskStatus,
     Tier,
 )
+from .conversations import Conversation
 from .error_logs import ErrorLog
 from .messages import OutboundMessage
 from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
@@ -23,9 +26,12 @@ __all__ = [
     "FINAL_DELIVERY_STATUSES",
     "ApiToken",
     "Category",
+    "Conversation",
+    "ConversationState",
     "DeliveryStatus",
     "ErrorLog",
     "ErrorType",
+    "HandoffSource",
     "OutboundMessage",
     "RefusalReason",
     "StaffUser",

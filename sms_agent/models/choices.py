@@ -48,11 +48,31 @@ class RefusalReason(Choice):
     OVER_QUOTA = "over_quota"
     OVER_SPEND = "over_spend"
     RATE_LIMITED = "rate_limited"
+    #: A text that came while the conversation was waiting for or with staff: kept for
+    #: staff to read, not refused as such, but likewise never answered by the model nor counted.
+    HELD_FOR_STAFF = "held_for_staff"
 
     @property
     def label(self) -> str:
         """How staff and the simulator read it: "refused: over quota"."""
+        if self is RefusalReason.HELD_FOR_STAFF:
+            return "held for staff"
         return f"refused: {self.value.replace('_', ' ')}"
+
+
+class ConversationState(Choice):
+    """Who answers a texter: the model, nobody yet (a person was asked for), or staff."""
+
+    AI = "ai"
+    WAITING = "waiting"
+    STAFF = "staff"
+
+
+class HandoffSource(Choice):
+    """What asked for a person: the texter's keyword, or the model's request_human tool."""
+
+    KEYWORD = "keyword"
+    MODEL = "model"
 
 
 class ErrorType(Choice):

@@ -14,6 +14,7 @@ from .choices import DeliveryStatus, check_choice
 from .types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
+    from .staff import StaffUser
     from .tasks import Task
 
 
@@ -27,8 +28,12 @@ class OutboundMessage(db.Model):
     )
     to_number: Mapped[str] = mapped_column(sa.String(20))
     body: Mapped[str] = mapped_column(sa.Text)
-    #: Why it was sent: reply, help, usage, quota, apology, opt_in, api...
+    #: Why it was sent: reply, help, usage, quota, apology, opt_in, api, staff...
     kind: Mapped[str] = mapped_column(sa.String(20), default="reply")
+    #: The staff member who wrote it (kind staff or api); None for the AI and the service.
+    staff_user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
     #: 1-based position when a long reply is split into several messages.
     part: Mapped[int] = mapped_column(default=1)
     parts: Mapped[int] = mapped_column(default=1)
@@ -42,6 +47,7 @@ class OutboundMessage(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     task: Mapped[Task | None] = relationship(back_populates="outbound_messages")
+    staff_user: Mapped[StaffUser | None] = relationship()
 
     def __repr__(self) -> str:
         return f"<OutboundMessage {self.sid} to {self.to_number} {self.status}>"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from ..phones import to_e164
-from .choices import Tier, check_choice
+from .choices import ConversationState, Tier, check_choice
 from .types import JSONObject, UTCDateTime, check_json_object, first_of_next_month, utcnow
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ class User(db.Model):
         sa.Index("ix_users_tier_is_active", "tier", "is_active"),
         sa.Index("ix_users_last_active", "last_active"),
         sa.Index("ix_users_created_at", "created_at"),
+        sa.Index("ix_users_conversation_state", "conversation_state"),
     )
 
     phone_number: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
@@ -80,6 +81,14 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     context_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Who answers this texter: the AI, nobody yet (a person was asked for), or staff. Kept
+    #: on this row, which the webhook locks anyway; the details are in Conversation.
+    conversation_state: Mapped[str] = mapped_column(
+        sa.String(10),
+        default=ConversationState.AI.value,
+        server_default=ConversationState.AI.value,
+        active_history=True,
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -104,6 +113,10 @@ class User(db.Model):
     @validates("preferences", "service_state")
     def _validate_json_object(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
         return check_json_object(key, value)
+
+    @validates("conversation_state")
+    def _validate_conversation_state(self, _key: str, value: str) -> str:
+        return check_choice(ConversationState, "conversation_state", value)
 
     @validates("timezone")
     def _validate_timezone(self, _key: str, value: str) -> str:

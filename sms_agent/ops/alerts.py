@@ -1,5 +1,6 @@
 """Telling people about errors: a log line for every ErrorLog, and a page (log line at
-CRITICAL plus the alert webhook when configured) for the critical ones.
+CRITICAL plus the alert webhook when configured) for the critical ones. A texter waiting
+for a person is announced the same way, at WARNING (staff should look, nobody is paged).
 
 Both happen after the transaction that recorded the error commits: an error row that is
 rolled back never happened, so it must not page anyone.
@@ -13,10 +14,11 @@ import threading
 import urllib.request
 
 from flask import Flask, current_app, has_app_context
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from ..extensions import listen_on_every_session
-from ..models import CRITICAL_ERROR_TYPES, ErrorLog
+from ..models import CRITICAL_ERROR_TYPES, ConversationState, ErrorLog, User
 from ..phones import mask
 
 log = logging.getLogger("sms_agent.alerts")
@@ -33,15 +35,32 @@ def alert_critical_error(error: ErrorLog) -> None:
     up the request or job that hit the error.
     """
     log.critical("ALERT %s (%s): %s", error.error_type, mask(error.user_phone), error.error_message)
+    _post_in_background(
+        {
+            "error_type": error.error_type,
+            "message": error.error_message[:500],
+            "user": mask(error.user_phone),
+        }
+    )
+
+
+def alert_handoff(phone: str, source: str | None) -> None:
+    """Tell staff a texter waits for a person (the admin's inbox badge shows it too)."""
+    log.warning("HANDOFF %s asked for a person (%s)", mask(phone), source)
+    _post_in_background(
+        {
+            "event": "handoff_requested",
+            "message": f"A texter asked for a person ({source or 'keyword'}).",
+            "user": mask(phone),
+            "source": source,
+        }
+    )
+
+
+def _post_in_background(payload: dict) -> None:
     url = current_app.config.get("ALERT_WEBHOOK_URL") if has_app_context() else None
-    if not url:
-        return
-    payload = {
-        "error_type": error.error_type,
-        "message": error.error_message[:500],
-        "user": mask(error.user_phone),
-    }
-    threading.Thread(target=_post, args=(url, payload), daemon=True).start()
+    if url:
+        threading.Thread(target=_post, args=(url, payload), daemon=True).start()
 
 
 def _post(url: str, payload: dict) -> None:
@@ -71,10 +90,30 @@ def _collect(session: Session, _context) -> None:
                     user_phone=obj.user_phone,
                 )
             )
+    for obj in session.dirty:
+        if isinstance(obj, User) and _became_waiting(obj):
+            pending.append((obj.phone_number, _handoff_source(session, obj.phone_number)))
+
+
+def _became_waiting(user: User) -> bool:
+    history = inspect(user).attrs.conversation_state.history
+    return bool(history.added) and history.added[0] == ConversationState.WAITING
+
+
+def _handoff_source(session: Session, phone: str) -> str | None:
+    """The source request_human recorded in this same transaction (no query)."""
+    from ..models import Conversation
+
+    key = session.identity_key(Conversation, phone)
+    conversation = session.identity_map.get(key)
+    return conversation.handoff_source if conversation is not None else None
 
 
 def _announce(session: Session) -> None:
     for error in session.info.pop(_PENDING, []):
+        if isinstance(error, tuple):
+            alert_handoff(*error)
+            continue
         errors_log.error(
             "%s for %s: %s", error.error_type, mask(error.user_phone), error.error_message[:200]
         )

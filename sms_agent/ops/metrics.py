@@ -18,6 +18,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -26,7 +27,16 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from ..extensions import listen_on_every_session
-from ..models import ErrorLog, OutboundMessage, Task, TaskStatus, utcnow
+from ..models import (
+    Conversation,
+    ConversationState,
+    ErrorLog,
+    OutboundMessage,
+    Task,
+    TaskStatus,
+    User,
+    utcnow,
+)
 
 bp = Blueprint("metrics", __name__)
 
@@ -51,6 +61,21 @@ QUEUE_WAIT = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
 TASKS_FINISHED = Counter("tasks_finished_total", "Tasks that reached a final status.", ["status"])
+HANDOFFS_REQUESTED = Counter(
+    "handoffs_requested_total",
+    "Conversations that started waiting for a person, by what asked (keyword or model).",
+    ["source"],
+)
+FIRST_STAFF_REPLY = Histogram(
+    "handoff_first_staff_reply_seconds",
+    "Time from a texter asking for a person to the first staff reply.",
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400),
+)
+CONVERSATIONS_WAITING = Gauge(
+    "conversations_waiting",
+    "Conversations waiting for a staff member now (read from the database at each scrape).",
+    multiprocess_mode="mostrecent",
+)
 
 _PENDING = "metrics_pending"
 
@@ -58,6 +83,9 @@ _PENDING = "metrics_pending"
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format; the proxy should keep this path off the public internet."""
+    from ..handoff import waiting_count
+
+    CONVERSATIONS_WAITING.set(waiting_count())
     directory = current_app.config.get("PROMETHEUS_MULTIPROC_DIR")
     registry = REGISTRY
     if directory:
@@ -101,7 +129,27 @@ def _facts_about(session: Session, obj) -> list:
         ]
     if isinstance(obj, Task):
         return _answer_facts(obj) + _status_facts(obj, _change(obj, "status"))
+    if isinstance(obj, User) and _change(obj, "conversation_state") == ConversationState.WAITING:
+        key = session.identity_key(Conversation, obj.phone_number)
+        conversation = session.identity_map.get(key)
+        source = (conversation.handoff_source if conversation else None) or "keyword"
+        return [(HANDOFFS_REQUESTED.labels(source=source).inc, ())]
+    if isinstance(obj, Conversation):
+        return _first_reply_facts(obj)
     return []
+
+
+def _first_reply_facts(conversation: Conversation) -> list:
+    """The first staff reply after a texter asked for a person."""
+    facts = []
+    history = inspect(conversation).attrs["last_staff_reply_at"].history
+    asked = conversation.requested_at
+    if history.added and history.added[0] is not None and asked is not None:
+        before = history.deleted[0] if history.deleted else None
+        if before is None or before < asked:
+            waited = (history.added[0] - asked).total_seconds()
+            facts.append((FIRST_STAFF_REPLY.observe, (max(0.0, waited),)))
+    return facts
 
 
 def _answer_facts(task: Task) -> list:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from .. import quota
 from ..extensions import db
-from ..models import DeliveryStatus, ErrorType, OutboundMessage, Task, User, utcnow
+from ..models import DeliveryStatus, ErrorType, OutboundMessage, StaffUser, Task, User, utcnow
 from ..ops.error_log import record_error
 from ..phones import mask
 from ..vendors.twilio import SmsError, get_sms_backend
@@ -50,10 +50,18 @@ def plan(
 
 
 def new_message(
-    user: User, text: str, *, kind: str, part: int, parts: int, task: Task | None = None
+    user: User,
+    text: str,
+    *,
+    kind: str,
+    part: int,
+    parts: int,
+    task: Task | None = None,
+    staff_user: StaffUser | None = None,
 ) -> OutboundMessage:
     return OutboundMessage(
         task=task,
+        staff_user=staff_user,
         to_number=user.phone_number,
         body=text,
         kind=kind,
@@ -74,9 +82,11 @@ def send(
     resume: bool = False,
     checkpoint: Callable[[], None] | None = None,
     confirming_opt_out: bool = False,
+    staff_user: StaffUser | None = None,
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
-    in order; returns them. The caller commits.
+    in order; returns them. The caller commits. `staff_user` is the author of a message
+    staff wrote (stored on each part).
 
     Raises OptedOut for an opted-out texter (nothing is stored then) and SendFailed when
     Twilio refuses a part (that part is stored as failed, later parts are not sent).
@@ -107,7 +117,13 @@ def send(
             messages.append(message)
             continue
         message = message or new_message(
-            user, text, kind=kind, part=number, parts=len(texts), task=task
+            user,
+            text,
+            kind=kind,
+            part=number,
+            parts=len(texts),
+            task=task,
+            staff_user=staff_user,
         )
         message.status, message.error_code, message.error_message = "queued", None, None
         db.session.add(message)

@@ -4,6 +4,11 @@ Nothing else in the app imports openai. The SDK's own retries are switched off
 (max_retries=0): the job retries with backoff instead, so a slow model never holds a worker
 thread through several hidden attempts, and every attempt is visible in the logs. Each
 worker thread keeps its client (and so its connection) from one job to the next.
+
+Tools (function calling) are offered when the caller passes them. A server that refuses a
+request with tools (400 or 422: many OpenAI-compatible servers know no tools) is asked once
+more without them, and this process remembers not to offer that server tools again; a
+server that ignores them simply answers.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class Completion:
     tokens_used: int = 0
     offline: bool = False
     extra: dict = field(default_factory=dict)
+    #: Names of the tools the model called (function calling), in order.
+    tool_calls: tuple[str, ...] = ()
 
 
 class LLMError(Exception):
@@ -59,13 +66,43 @@ class OpenAIBackend:
             config["OPENAI_TIMEOUT"],
         )
 
-    def complete(self, messages: list[dict], max_tokens: int) -> Completion:
+    @property
+    def server(self) -> tuple[str | None, str]:
+        return (self.settings[1], self.model)
+
+    def complete(
+        self, messages: list[dict], max_tokens: int, tools: list[dict] | None = None
+    ) -> Completion:
+        if tools and self.server in _SERVERS_WITHOUT_TOOLS:
+            tools = None
         try:
-            response = _clients.get(*self.settings).chat.completions.create(
-                model=self.model, messages=messages, max_completion_tokens=max_tokens
-            )
+            response = self._create(messages, max_tokens, tools)
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if not tools:
+                raise translate_error(exc) from exc
+            response = self._without_tools(messages, max_tokens, exc)
         except openai.OpenAIError as exc:
             raise translate_error(exc) from exc
+        return self._completion(response)
+
+    def _create(self, messages: list[dict], max_tokens: int, tools: list[dict] | None):
+        extra = {"tools": tools} if tools else {}
+        return _clients.get(*self.settings).chat.completions.create(
+            model=self.model, messages=messages, max_completion_tokens=max_tokens, **extra
+        )
+
+    def _without_tools(self, messages: list[dict], max_tokens: int, refusal: Exception):
+        """Ask again without tools; remember the server only if that worked (a 400 about
+        something else fails the same way again and is reported as it is)."""
+        try:
+            response = self._create(messages, max_tokens, None)
+        except openai.OpenAIError as exc:
+            raise translate_error(exc) from exc
+        log.warning("the model server refused tools (%s); answering without them", refusal)
+        _SERVERS_WITHOUT_TOOLS.add(self.server)
+        return response
+
+    def _completion(self, response) -> Completion:
         if not response.choices:
             raise LLMError(
                 "the model returned no choices", error_type="openai_error", retryable=True
@@ -78,7 +115,16 @@ class OpenAIBackend:
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
             tokens_used=usage.total_tokens if usage else 0,
+            tool_calls=tuple(
+                call.function.name
+                for call in choice.message.tool_calls or ()
+                if getattr(call, "function", None) is not None
+            ),
         )
+
+
+#: (base URL, model) of the servers that refused a request with tools, in this process.
+_SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
 
 
 def _build_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
@@ -126,7 +172,9 @@ class OfflineBackend:
 
     name = "offline"
 
-    def complete(self, messages: list[dict], max_tokens: int) -> Completion:
+    def complete(
+        self, messages: list[dict], max_tokens: int, tools: list[dict] | None = None
+    ) -> Completion:
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         excerpt = question if len(question) <= 80 else question[:77].rstrip() + "..."
         return Completion(

@@ -8,6 +8,7 @@ import pytest
 from flask import url_for
 from flask_admin.contrib.sqla import ModelView
 
+from sms_agent import handoff
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage
 from tests.admin.conftest import PASSWORD, staff_account
@@ -66,6 +67,7 @@ def seeded(app):
     task = make_task(user=ann, category="coding", success=True, status="completed")
     make_error(error_type="twilio_error", error_message="Carrier rejected the message")
     db.session.add(OutboundMessage(to_number=ann.phone_number, body="Paris.", task=task))
+    handoff.request_human(ann, "keyword")  # the inbox badge, and a conversation to take over
     db.session.commit()
     make_token(boss)
 
@@ -87,6 +89,7 @@ def every_admin_page(app) -> list[str]:
             if view.allow_edit:
                 pages.append(url_for(f"{view.endpoint}.edit_view", id=row_id))
         pages.append(url_for("user.conversation_view", id="+15550100001"))
+        pages.append(url_for("inbox.index", show="needs_staff"))
     return [page for page in pages if not page.startswith("/admin/auth")]
 
 
@@ -103,6 +106,7 @@ def log_in(watched: CspWatch, base: str) -> None:
 def test_every_admin_page_and_the_api_docs_obey_the_policy(app, live_server, watched, seeded):
     pages = every_admin_page(app)
     assert len(pages) >= 20 and "/admin/try-it/" in pages
+    assert "/admin/inbox/" in pages and "/admin/inbox/?show=needs_staff" in pages
 
     log_in(watched, live_server)
     for path in pages:
@@ -154,6 +158,15 @@ def test_the_admins_javascript_still_works_under_the_policy(live_server, watched
     page.click("[data-testid=tryit-form] button[type=submit]")
     page.wait_for_selector("[data-testid=thread][data-waiting=true]")
     page.wait_for_timeout(2000)  # the page polls every 1.5 s
+    watched.collect()
+
+    # The conversation page: its poll, Take over, and the composer's live measure.
+    watched.visit(live_server + "/admin/user/conversation/?id=%2B15550100001")
+    page.click("[data-testid=take-over]")
+    page.wait_for_selector("text=You hold this conversation.")
+    page.fill("textarea[name=message]", "Merci 🙏")
+    page.wait_for_selector("[data-testid=measure]:has-text('UCS-2')")
+    page.wait_for_timeout(2500)  # the thread polls every 2 s
     watched.collect()
 
     assert watched.violations == []

@@ -105,3 +105,14 @@ def test_the_twilio_contract_rejects_what_the_spec_forbids(contract_app, exchang
         sms.get_sms_backend().send("+15551230000", "hi")
     assert caught.value.status == 422 and not caught.value.retryable
     assert exchanges[-1][:2] == ("twilio", 422)
+
+
+def test_offering_the_model_the_request_human_tool_meets_the_openai_spec(contract_app, exchanges):
+    """Chat completions accept `tools`: the mock validates our function definition."""
+    from sms_agent.answering.ask import TOOLS
+    from sms_agent.vendors.openai import get_llm_backend
+
+    question = [{"role": "user", "content": "Can I talk to someone about my bill?"}]
+    completion = get_llm_backend().complete(question, 100, tools=TOOLS)
+    assert completion.text  # the spec's example answers in words; no tool is called
+    assert exchanges == [("openai", 200, None)]

@@ -1,0 +1,129 @@
+/* The conversation page: new messages and the holder appear without reloading (a poll of
+   the page's JSON endpoint), and the composer shows live what its text becomes as SMS. */
+(function () {
+  "use strict";
+  var root = document.getElementById("conversation");
+  if (!root) { return; }
+  var box = document.getElementById("thread-box");
+  var me = root.getAttribute("data-me");
+  var shown = signature(null);
+
+  function signature(data) {
+    if (!data) {
+      return Array.prototype.map.call(box.querySelectorAll(".sms-row"), function (row) {
+        return row.getAttribute("data-id") + ":" + row.querySelector(".sms-status").textContent;
+      }).join("|");
+    }
+    return data.messages.map(function (m) { return m.id + ":" + m.status_label; }).join("|");
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+
+  function stamp(iso) {
+    var at = new Date(iso);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return at.getUTCFullYear() + "-" + two(at.getUTCMonth() + 1) + "-" + two(at.getUTCDate()) +
+      " " + two(at.getUTCHours()) + ":" + two(at.getUTCMinutes()) + ":" + two(at.getUTCSeconds());
+  }
+
+  function row(m) {
+    var inbound = m.direction === "in";
+    var node = element("div", "sms-row " + (inbound ? "sms-in" : "sms-out") + " sms-by-" + m.author_kind);
+    node.setAttribute("data-id", m.id);
+    var bubble = element("div", "sms-bubble", m.body);
+    bubble.setAttribute("data-direction", inbound ? "inbound" : "outbound");
+    var meta = element("div", "sms-meta");
+    meta.appendChild(element("span", "sms-author", m.author));
+    meta.appendChild(document.createTextNode(" · " + stamp(m.created_at) + " · "));
+    meta.appendChild(element("span", "sms-status sms-status-" + m.status, m.status_label));
+    var detail = " · " + m.segments + " segment" + (m.segments === 1 ? "" : "s") + ", " + m.encoding;
+    meta.appendChild(document.createTextNode(detail + (m.error_code ? ", error " + m.error_code : "")));
+    node.appendChild(bubble);
+    node.appendChild(meta);
+    return node;
+  }
+
+  function render(data) {
+    var thread = element("div", "sms-thread");
+    thread.setAttribute("data-testid", "thread");
+    if (!data.messages.length) {
+      var empty = element("p", "text-muted", "No messages yet.");
+      empty.setAttribute("data-testid", "empty-thread");
+      thread.appendChild(empty);
+    }
+    data.messages.forEach(function (m) { thread.appendChild(row(m)); });
+    box.replaceChildren(thread);
+    var rows = thread.querySelectorAll(".sms-row");
+    if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+  }
+
+  function holder(data) {
+    var state = root.querySelector("[data-testid=state]");
+    state.textContent = data.state;
+    state.className = "badge sms-state-" + data.state;
+    var text = "The AI answers this texter.";
+    if (data.state === "waiting") { text = "Waiting for staff: the texter asked for a person."; }
+    if (data.state === "staff") {
+      text = data.held_by === me ? "You hold this conversation." : "Held by " + (data.held_by || "staff") + ".";
+    }
+    root.querySelector("[data-testid=holder-text]").textContent = text;
+  }
+
+  function poll() {
+    fetch(root.getAttribute("data-messages-url"), {credentials: "same-origin"})
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (data) {
+        holder(data);
+        var now = signature(data);
+        if (now !== shown) { shown = now; render(data); }
+      })
+      .catch(function () {})
+      .then(function () { setTimeout(poll, 2000); });
+  }
+
+  var rows = box.querySelectorAll(".sms-row");
+  if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+  setTimeout(poll, 2000);
+
+  // The composer: what the text becomes, as the server will shape and send it.
+  var composer = root.querySelector("[data-testid=composer]");
+  if (!composer) { return; }
+  var field = composer.querySelector("textarea[name=message]");
+  var measure = composer.querySelector("[data-testid=measure]");
+  var token = composer.querySelector("input[name=csrf_token]").value;
+  var timer = null;
+
+  function describe(result) {
+    if (!result.parts) { return result.characters + " characters"; }
+    var text = result.characters + " characters · " + result.segments + " segment" +
+      (result.segments === 1 ? "" : "s") + " · " + result.encoding;
+    if (result.parts > 1) { text += " · sent as " + result.parts + " messages"; }
+    if (result.shortened) { text += " · too long for this texter's plan: it will be cut"; }
+    return text;
+  }
+
+  function remeasure() {
+    var body = new FormData();
+    body.append("message", field.value);
+    fetch(root.getAttribute("data-measure-url"), {
+      method: "POST", credentials: "same-origin", body: body, headers: {"X-CSRFToken": token}
+    })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (result) {
+        measure.textContent = describe(result);
+        measure.classList.toggle("sms-measure-warn", result.shortened || result.encoding === "UCS-2");
+      })
+      .catch(function () {});
+  }
+
+  field.addEventListener("input", function () {
+    clearTimeout(timer);
+    timer = setTimeout(remeasure, 200);
+  });
+  if (field.value) { remeasure(); }
+})();

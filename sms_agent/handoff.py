@@ -1,0 +1,170 @@
+"""Who answers a texter: the AI, or staff. A texter (a keyword) or the model (its
+request_human tool) asks for a person; the conversation waits for staff, a staff member
+takes it over and replies, and it goes back to the AI when staff release it or after
+HANDOFF_IDLE_MINUTES without a staff reply.
+
+While it waits or is with staff, the texter's texts are stored for staff (held), never sent
+to the model nor counted against the quota. Functions here add and flush; callers commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from . import outbound
+from .extensions import db
+from .models import (
+    Conversation,
+    ConversationState,
+    HandoffSource,
+    OutboundMessage,
+    StaffUser,
+    User,
+    lock_texter,
+    utcnow,
+)
+
+AI, WAITING, STAFF = (state.value for state in ConversationState)
+
+
+class HeldByOther(Exception):
+    """Another staff member holds the conversation; taking it over needs `force`."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"{holder} is handling this conversation.")
+        self.holder = holder
+
+
+def find(phone: str) -> Conversation | None:
+    return db.session.get(Conversation, phone)
+
+
+def conversation_for(user: User) -> Conversation:
+    """The texter's conversation row, made on first need (who answers is on User)."""
+    conversation = find(user.phone_number)
+    if conversation is None:
+        # Made by a takeover, say: no message yet, so the texter's own last activity.
+        conversation = Conversation(
+            user_phone=user.phone_number, unread=0, last_message_at=user.last_active or utcnow()
+        )
+        db.session.add(conversation)
+        db.session.flush()
+    return conversation
+
+
+def is_held(user: User) -> bool:
+    """Whether a text from this texter now goes to staff rather than to the model."""
+    return user.conversation_state != AI
+
+
+def request_human(user: User, source: HandoffSource | str) -> bool:
+    """The texter (or the model for them) asks for a person; True when the conversation
+    starts waiting now (staff are alerted then), False when staff were already asked or
+    already have it."""
+    conversation = conversation_for(user)
+    now = utcnow()
+    conversation.last_texter_at = conversation.last_message_at = now
+    if user.conversation_state != AI:
+        return False
+    user.conversation_state = WAITING
+    conversation.held_by = None
+    conversation.handoff_source = str(source)
+    conversation.requested_at = conversation.staff_clock_at = now
+    return True
+
+
+def hold_text(user: User) -> None:
+    """A text stored for staff: one more unread."""
+    conversation = conversation_for(user)
+    conversation.unread = (conversation.unread or 0) + 1
+    conversation.last_texter_at = conversation.last_message_at = utcnow()
+
+
+def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversation:
+    """`staff` handles the conversation from now on; the AI stays out of it. Taking one that
+    another staff member holds raises HeldByOther unless `force` (the UI asks first)."""
+    # Two staff pressing Take over at once take turns on the texter's row lock, so the
+    # second sees the first as the holder.
+    user = lock_texter(user.phone_number)
+    conversation = conversation_for(user)
+    db.session.refresh(conversation)
+    holder = conversation.held_by
+    if user.conversation_state == STAFF and holder and holder.id != staff.id and not force:
+        raise HeldByOther(holder.username)
+    user.conversation_state = STAFF
+    conversation.held_by = staff
+    conversation.staff_clock_at = utcnow()
+    return conversation
+
+
+def release(user: User) -> Conversation:
+    """Back to the AI: the texter's next text is answered by the model."""
+    conversation = conversation_for(user)
+    _back_to_ai(user, conversation)
+    return conversation
+
+
+def _back_to_ai(user: User, conversation: Conversation) -> None:
+    user.conversation_state = AI
+    conversation.held_by = None
+    conversation.staff_clock_at = None
+
+
+def record_staff_reply(user: User, staff: StaffUser | None) -> None:
+    """A staff member texted the texter: everything is read, the idle clock restarts, and a
+    conversation that was waiting is now theirs."""
+    conversation = conversation_for(user)
+    now = utcnow()
+    if user.conversation_state == WAITING and staff is not None:
+        user.conversation_state = STAFF
+        conversation.held_by = staff
+    if user.conversation_state != AI:
+        conversation.staff_clock_at = now
+    conversation.last_staff_reply_at = conversation.last_message_at = now
+    conversation.unread = 0
+
+
+def send_as_staff(
+    user: User, text: str, staff: StaffUser | None, *, kind: str = "staff"
+) -> list[OutboundMessage]:
+    """Text the texter as a staff member, in any state, through the one sending door.
+    Raises outbound.OptedOut (nothing is sent) or outbound.SendFailed; the caller commits."""
+    messages = outbound.send(user, text, kind=kind, staff_user=staff)
+    record_staff_reply(user, staff)
+    return messages
+
+
+def mark_read(phone: str) -> None:
+    conversation = find(phone)
+    if conversation is not None and conversation.unread:
+        conversation.unread = 0
+
+
+def idle_cutoff(now: datetime | None = None) -> datetime:
+    minutes = current_app.config["HANDOFF_IDLE_MINUTES"]
+    return (now or utcnow()) - timedelta(minutes=minutes)
+
+
+def release_idle(now: datetime | None = None) -> list[str]:
+    """Hand back to the AI every conversation nobody from staff replied to for
+    HANDOFF_IDLE_MINUTES, so no texter waits forever; the phones released (each is told
+    once by the caller, after the commit)."""
+    stale = db.session.execute(
+        sa.select(User, Conversation)
+        .join(Conversation, Conversation.user_phone == User.phone_number)
+        .where(User.conversation_state != AI, Conversation.staff_clock_at < idle_cutoff(now))
+        .with_for_update(of=User, skip_locked=True, key_share=True)
+    ).all()
+    for user, conversation in stale:
+        _back_to_ai(user, conversation)
+    return [user.phone_number for user, _ in stale]
+
+
+def waiting_count() -> int:
+    """Conversations that wait for a staff member to take them (the admin's badge)."""
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(User).where(User.conversation_state == WAITING)
+    )

@@ -1,0 +1,129 @@
+"""A texter's thread as staff read it: every text they sent and every SMS we sent back, in
+one order, each with its author (texter, ai, system or a staff member), delivery status,
+segments and encoding. The admin's conversation page and the API's messages list read it
+here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from .extensions import db
+from .models import OutboundMessage, Task
+from .outbound import encoding_of, segment_count
+
+#: Outbound kinds staff write; every other kind but the model's reply is the service's own.
+STAFF_KINDS = frozenset({"staff", "api"})
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    direction: str  # "in" (from the texter) or "out" (to them)
+    author: str  # texter, ai, system, or the staff member's username
+    author_kind: str  # texter, ai, system or staff
+    body: str
+    created_at: datetime
+    status: str
+    status_label: str
+    segments: int
+    encoding: str
+    error_code: int | None = None
+
+
+def index(phone: str, after: datetime | None = None, oldest_first: bool = False) -> sa.Select:
+    """(direction, id, created_at) of the thread's messages, newest first (or oldest first):
+    one query over both tables, so it pages and counts like any list."""
+    texts = sa.select(
+        sa.literal("in").label("direction"), Task.id.label("id"), Task.created_at.label("at")
+    ).where(Task.user_phone == phone)
+    sent = sa.select(
+        sa.literal("out").label("direction"),
+        OutboundMessage.id.label("id"),
+        OutboundMessage.created_at.label("at"),
+    ).where(OutboundMessage.to_number == phone)
+    if after is not None:
+        texts = texts.where(Task.created_at > after)
+        sent = sent.where(OutboundMessage.created_at > after)
+    both = sa.union_all(texts, sent).subquery()
+    # A text and its reply can share a timestamp: the reply is the newer.
+    order = [both.c.at, both.c.direction, both.c.id]
+    if not oldest_first:
+        order = [column.desc() for column in order]
+    return sa.select(both.c.direction, both.c.id, both.c.at).order_by(*order)
+
+
+def load(rows: Sequence[sa.Row]) -> list[Message]:
+    """The messages `index` rows name, oldest first: two queries however many rows."""
+    ids = {"in": [], "out": []}
+    for row in rows:
+        ids[row.direction].append(_uuid(row.id))
+    texts = db.session.scalars(sa.select(Task).where(Task.id.in_(ids["in"]))) if ids["in"] else []
+    sent = (
+        db.session.scalars(
+            sa.select(OutboundMessage)
+            .options(selectinload(OutboundMessage.staff_user))
+            .where(OutboundMessage.id.in_(ids["out"]))
+        )
+        if ids["out"]
+        else []
+    )
+    messages = [_from_text(task) for task in texts] + [_from_sent(m) for m in sent]
+    messages.sort(key=lambda m: (m.created_at, m.direction == "out", m.id))
+    return messages
+
+
+def recent(phone: str, limit: int = 100, after: datetime | None = None) -> list[Message]:
+    """The last `limit` messages, oldest first."""
+    return load(db.session.execute(index(phone, after).limit(limit)).all())
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _from_text(task: Task) -> Message:
+    return Message(
+        id=str(task.id),
+        direction="in",
+        author="texter",
+        author_kind="texter",
+        body=task.sms_content,
+        created_at=task.created_at,
+        status=task.status,
+        status_label=task.status_label,
+        segments=segment_count(task.sms_content) if task.sms_content else 0,
+        encoding=encoding_of(task.sms_content or ""),
+    )
+
+
+def author_of(message: OutboundMessage) -> tuple[str, str]:
+    """(author, author_kind) of an SMS we sent."""
+    if message.kind == "reply":
+        return "ai", "ai"
+    if message.kind in STAFF_KINDS:
+        staff = message.staff_user
+        return (staff.username if staff else "staff"), "staff"
+    return "system", "system"
+
+
+def _from_sent(message: OutboundMessage) -> Message:
+    author, kind = author_of(message)
+    return Message(
+        id=str(message.id),
+        direction="out",
+        author=author,
+        author_kind=kind,
+        body=message.body,
+        created_at=message.created_at,
+        status=message.status,
+        status_label=message.status,
+        segments=message.segments,
+        encoding=message.encoding,
+        error_code=message.error_code,
+    )

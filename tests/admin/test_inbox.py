@@ -1,0 +1,229 @@
+"""The staff inbox and the conversation page: staff see who waits, take over, reply through
+the one sending door and hand back to the AI; read-only staff only look."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import handoff
+from sms_agent.extensions import db
+from sms_agent.models import Conversation, OutboundMessage, StaffUser, User, utcnow
+from tests.admin.conftest import csrf_for, log_in, staff_account
+from tests.factories import make_task, make_user
+
+PHONE = "+15550100001"
+PAGE = f"/admin/user/conversation/?id={quote(PHONE)}"
+
+
+def page_of(client, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status
+    return response.get_data(as_text=True)
+
+
+def post(client, action: str, data: dict | None = None, phone: str = PHONE):
+    token = csrf_for(client, f"/admin/user/conversation/?id={quote(phone)}")
+    url = f"/admin/user/conversation/{action}/?id={quote(phone)}"
+    return client.post(url, data={"csrf_token": token, **(data or {})})
+
+
+def waiting(phone: str = PHONE, **fields) -> User:
+    user = make_user(phone, **fields)
+    handoff.request_human(user, "keyword")
+    db.session.commit()
+    return user
+
+
+def boss() -> StaffUser:
+    return db.session.scalar(sa.select(StaffUser).where(StaffUser.username == "boss"))
+
+
+def test_the_inbox_lists_conversations_by_latest_activity_with_state_holder_and_unread(
+    admin_client,
+):
+    quiet = make_user("+15550100009", last_active=utcnow() - timedelta(days=3))
+    waiting()
+    handoff.hold_text(db.session.get(User, PHONE))
+    held = make_user("+15550100002", last_active=utcnow() - timedelta(days=1))
+    handoff.take_over(held, boss())
+    db.session.commit()
+
+    page = page_of(admin_client, "/admin/inbox/")
+    order = re.findall(r'data-phone="([^"]+)" data-state="([^"]+)"', page)
+    assert order == [(PHONE, "waiting"), ("+15550100002", "staff"), (quiet.phone_number, "ai")]
+    cells = re.findall(r'data-testid="held-by">([^<]*)<', page)
+    assert cells == ["—", "boss", "—"]
+    assert re.search(r'data-testid="unread"><span class="badge badge-primary">1<', page)
+
+
+def test_the_needs_staff_filter_leaves_out_the_ai_conversations(admin_client):
+    make_user("+15550100009")
+    waiting()
+    page = page_of(admin_client, "/admin/inbox/?show=needs_staff")
+    assert re.findall(r'data-phone="([^"]+)"', page) == [PHONE]
+    page = page_of(admin_client, "/admin/inbox/?show=ai")
+    assert re.findall(r'data-phone="([^"]+)"', page) == ["+15550100009"]
+
+
+def test_the_menu_counts_the_conversations_waiting(admin_client):
+    assert "inbox-badge" not in page_of(admin_client, "/admin/")
+    waiting()
+    waiting("+15550100002")
+    page = page_of(admin_client, "/admin/")
+    assert re.search(r'Inbox <span class="badge badge-warning" data-testid="inbox-badge">2<', page)
+    assert "<title>Inbox 2 | " in page_of(admin_client, "/admin/inbox/")  # no markup there
+
+
+def test_the_thread_shows_every_message_with_its_author_status_segments_and_encoding(
+    admin_client,
+):
+    user, author = make_user(PHONE), boss()
+    task = make_task(user=user, sms_content="Merci 🙏", status="completed")
+    db.session.add_all(
+        [
+            OutboundMessage(to_number=PHONE, body="Paris.", task=task, kind="reply"),
+            OutboundMessage(to_number=PHONE, body="Hi, Ann here.", kind="staff", staff_user=author),
+            OutboundMessage(to_number=PHONE, body="Usage...", kind="usage", status="delivered"),
+        ]
+    )
+    db.session.commit()
+    page = page_of(admin_client, PAGE)
+    authors = re.findall(r'class="sms-author">([^<]+)<', page)
+    assert authors == ["texter", "ai", "boss", "system"]
+    assert "1 segment, UCS-2" in page and "1 segment, GSM-7" in page
+    assert "sms-status-delivered" in page
+
+
+def test_the_poll_returns_the_thread_and_who_holds_it_as_json(admin_client):
+    user = waiting()
+    handoff.take_over(user, boss())
+    db.session.commit()
+    data = admin_client.get(f"/admin/user/conversation/messages/?id={quote(PHONE)}").get_json()
+    assert (data["state"], data["held_by"], data["unread"]) == ("staff", "boss", 0)
+    assert data["messages"] == []
+
+
+def test_opening_the_conversation_reads_what_was_held(admin_client):
+    waiting()
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    page_of(admin_client, PAGE)
+    assert db.session.get(Conversation, PHONE).unread == 0
+
+
+def test_take_over_reply_and_return_to_the_ai(admin_client):
+    waiting()
+    assert post(admin_client, "takeover").status_code == 302
+    assert "You hold this conversation." in page_of(admin_client, PAGE)
+    assert db.session.get(User, PHONE).conversation_state == "staff"
+
+    assert post(admin_client, "send", {"message": "Hi, this is Boss."}).status_code == 302
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert (sent.kind, sent.staff_user.username, sent.body) == (
+        "staff",
+        "boss",
+        "Hi, this is Boss.",
+    )
+    assert db.session.get(Conversation, PHONE).last_staff_reply_at is not None
+
+    assert post(admin_client, "release").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "ai"
+    assert db.session.get(Conversation, PHONE).held_by is None
+
+
+def test_replying_to_a_waiting_conversation_takes_it(admin_client):
+    waiting()
+    post(admin_client, "send", {"message": "On it."})
+    db.session.expire_all()
+    conversation = db.session.get(Conversation, PHONE)
+    assert db.session.get(User, PHONE).conversation_state == "staff"
+    assert conversation.held_by.username == "boss"
+
+
+def test_staff_may_text_a_texter_the_ai_is_answering(admin_client):
+    make_user(PHONE)
+    assert post(admin_client, "send", {"message": "A note from staff."}).status_code == 302
+    assert db.session.get(User, PHONE).conversation_state == "ai"
+    assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 1
+
+
+def test_an_opted_out_texter_is_not_sent_anything_and_staff_are_told_why(admin_client):
+    waiting(opted_out_at=utcnow())
+    response = post(admin_client, "send", {"message": "Hello?"})
+    assert response.status_code == 409
+    assert "Not sent: this texter has opted out (they texted STOP)." in response.get_data(
+        as_text=True
+    )
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_an_empty_reply_is_a_field_error(admin_client):
+    waiting()
+    response = post(admin_client, "send", {"message": ""})
+    assert response.status_code == 400
+    assert "invalid-feedback" in response.get_data(as_text=True)
+
+
+def test_taking_over_what_another_holds_asks_first(admin_client):
+    ann = staff_account("ann", is_admin=True)
+    user = waiting()
+    handoff.take_over(user, ann)
+    db.session.commit()
+
+    response = post(admin_client, "takeover")
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "ann is handling this conversation. Take it over anyway?" in page
+    assert "Held by ann." in page
+    assert db.session.get(Conversation, PHONE).held_by.username == "ann"
+
+    assert post(admin_client, "takeover", {"force": "1"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Conversation, PHONE).held_by.username == "boss"
+
+
+def test_the_composer_measures_what_the_text_becomes(admin_client):
+    make_user(PHONE)
+    token = csrf_for(admin_client, PAGE)
+    url = f"/admin/user/conversation/measure/?id={quote(PHONE)}"
+    headers = {"X-CSRFToken": token}
+    gsm = admin_client.post(url, data={"message": "Hello there"}, headers=headers).get_json()
+    assert (gsm["segments"], gsm["encoding"], gsm["parts"]) == (1, "GSM-7", 1)
+    emoji = admin_client.post(url, data={"message": "Merci 🙏"}, headers=headers).get_json()
+    assert (emoji["segments"], emoji["encoding"]) == (1, "GSM-7")  # the emoji is dropped
+    chinese = admin_client.post(url, data={"message": "你好"}, headers=headers).get_json()
+    assert (chinese["segments"], chinese["encoding"]) == (1, "UCS-2")
+    long = admin_client.post(url, data={"message": "word " * 200}, headers=headers).get_json()
+    assert long["segments"] == 3 and long["shortened"] is True  # the free plan's budget
+
+
+@pytest.fixture
+def reader(client):
+    staff_account("reader", is_admin=False)
+    assert log_in(client, "reader").status_code == 302
+    return client
+
+
+def test_read_only_staff_read_the_inbox_and_the_thread_but_act_on_nothing(reader):
+    user = waiting()
+    handoff.hold_text(user)
+    db.session.commit()
+    assert PHONE in page_of(reader, "/admin/inbox/")
+    page = page_of(reader, PAGE)
+    assert 'data-testid="composer"' not in page and 'data-testid="take-over"' not in page
+    assert db.session.get(Conversation, PHONE).unread == 1  # an observer reads nothing away
+    for action, data in [
+        ("takeover", {}),
+        ("release", {}),
+        ("send", {"message": "hi"}),
+        ("measure", {"message": "hi"}),
+    ]:
+        assert post(reader, action, data).status_code == 403
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []

@@ -1,0 +1,187 @@
+"""/api/conversations/, a texter's messages, takeover, release and staff messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import handoff
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, User, utcnow
+from tests.api.conftest import TEXTER_PHONE
+from tests.factories import make_staff, make_task, make_user
+
+PHONE = "+15550201111"
+BASE = f"/api/users/{quote(PHONE)}/"
+
+
+def waiting(phone: str = PHONE, **fields) -> User:
+    user = make_user(phone, **fields)
+    handoff.request_human(user, "keyword")
+    db.session.commit()
+    return user
+
+
+def test_conversations_list_state_holder_activity_and_unread(client, admin_headers, admin):
+    make_user("+15550201112", last_active=utcnow() - timedelta(days=2))
+    user = waiting()
+    handoff.hold_text(user)
+    db.session.commit()
+    body = client.get("/api/conversations/", headers=admin_headers).get_json()
+    assert body["count"] == 2 and body["next"] is None
+    first, second = body["results"]
+    assert (first["user_phone"], first["state"], first["held_by"], first["unread"]) == (
+        PHONE,
+        "waiting",
+        None,
+        1,
+    )
+    assert (second["state"], second["unread"]) == ("ai", 0)
+    assert set(first) == {"user_phone", "state", "held_by", "last_message_at", "unread"}
+
+
+@pytest.mark.parametrize("state,expected", [("waiting", [PHONE]), ("ai", ["+15550201112"])])
+def test_conversations_filter_by_state(client, admin_headers, state, expected):
+    make_user("+15550201112")
+    waiting()
+    body = client.get(f"/api/conversations/?state={state}", headers=admin_headers).get_json()
+    assert [row["user_phone"] for row in body["results"]] == expected
+
+
+def test_an_unknown_state_is_a_400(client, admin_headers):
+    response = client.get("/api/conversations/?state=lost", headers=admin_headers)
+    assert response.status_code == 400 and "state" in response.get_json()["details"]
+
+
+def test_conversations_are_paginated_like_the_other_lists(client, admin_headers):
+    for n in range(3):
+        make_user(f"+1555020120{n}")
+    body = client.get("/api/conversations/?page_size=2", headers=admin_headers).get_json()
+    assert body["count"] == 3 and len(body["results"]) == 2 and "page=2" in body["next"]
+
+
+def test_messages_both_ways_with_author_status_segments_and_encoding(client, admin_headers, admin):
+    user = make_user(PHONE)
+    task = make_task(user=user, sms_content="Hi 🙂", created_at=utcnow() - timedelta(minutes=2))
+    db.session.add_all(
+        [
+            OutboundMessage(
+                to_number=PHONE,
+                body="Hello!",
+                task=task,
+                kind="reply",
+                created_at=utcnow() - timedelta(minutes=1),
+            ),
+            OutboundMessage(to_number=PHONE, body="Staff here.", kind="api", staff_user=admin),
+        ]
+    )
+    db.session.commit()
+    body = client.get(BASE + "messages/", headers=admin_headers).get_json()
+    rows = [
+        (m["direction"], m["author"], m["body"], m["segments"], m["encoding"])
+        for m in body["results"]
+    ]
+    assert rows == [
+        ("in", "texter", "Hi 🙂", 1, "UCS-2"),
+        ("out", "ai", "Hello!", 1, "GSM-7"),
+        ("out", "admin", "Staff here.", 1, "GSM-7"),
+    ]
+    assert body["results"][0]["status"] == "queued"
+
+
+def test_pages_hold_the_newest_messages_first_oldest_first_within(client, admin_headers):
+    user = make_user(PHONE)
+    start = utcnow() - timedelta(hours=1)
+    for n in range(5):
+        make_task(user=user, sms_content=f"text {n}", created_at=start + timedelta(minutes=n))
+    page1 = client.get(BASE + "messages/?page_size=2", headers=admin_headers).get_json()
+    page2 = client.get(BASE + "messages/?page_size=2&page=2", headers=admin_headers).get_json()
+    assert [m["body"] for m in page1["results"]] == ["text 3", "text 4"]
+    assert [m["body"] for m in page2["results"]] == ["text 1", "text 2"]
+
+
+def test_after_polls_for_the_later_messages_oldest_first(client, admin_headers):
+    user = make_user(PHONE)
+    start = utcnow() - timedelta(hours=1)
+    for n in range(4):
+        make_task(user=user, sms_content=f"text {n}", created_at=start + timedelta(minutes=n))
+    after = quote((start + timedelta(minutes=1)).isoformat())
+    body = client.get(BASE + f"messages/?after={after}&page_size=1", headers=admin_headers)
+    assert [m["body"] for m in body.get_json()["results"]] == ["text 2"]
+    assert body.get_json()["count"] == 2
+
+
+def test_a_bad_after_is_a_400(client, admin_headers):
+    make_user(PHONE)
+    response = client.get(BASE + "messages/?after=yesterday", headers=admin_headers)
+    assert response.status_code == 400 and "after" in response.get_json()["details"]
+
+
+def test_a_texter_reads_its_own_messages_and_nobody_elses(client, texter, texter_headers):
+    make_task(user=texter, sms_content="mine")
+    make_task(user=make_user(PHONE), sms_content="theirs")
+    own = client.get(f"/api/users/{quote(TEXTER_PHONE)}/messages/", headers=texter_headers)
+    assert [m["body"] for m in own.get_json()["results"]] == ["mine"]
+    assert client.get(BASE + "messages/", headers=texter_headers).status_code == 404
+    listed = client.get("/api/conversations/", headers=texter_headers).get_json()
+    assert [row["user_phone"] for row in listed["results"]] == [TEXTER_PHONE]
+
+
+def test_takeover_and_release(client, admin_headers):
+    waiting()
+    response = client.post(BASE + "takeover/", json={}, headers=admin_headers)
+    assert response.status_code == 200
+    assert (response.get_json()["state"], response.get_json()["held_by"]) == ("staff", "admin")
+    response = client.post(BASE + "release/", json={}, headers=admin_headers)
+    assert (response.get_json()["state"], response.get_json()["held_by"]) == ("ai", None)
+    assert db.session.get(User, PHONE).conversation_state == "ai"
+
+
+def test_taking_over_what_another_holds_is_a_409_unless_forced(client, admin_headers):
+    user = waiting()
+    handoff.take_over(user, make_staff("ann", is_admin=True))
+    db.session.commit()
+    response = client.post(BASE + "takeover/", json={}, headers=admin_headers)
+    assert response.status_code == 409
+    assert response.get_json() == {
+        "error": "ann is handling this conversation.",
+        "details": {"held_by": "ann"},
+    }
+    forced = client.post(BASE + "takeover/", json={"force": True}, headers=admin_headers)
+    assert forced.status_code == 200 and forced.get_json()["held_by"] == "admin"
+
+
+def test_takeover_wants_a_json_body(client, admin_headers):
+    waiting()
+    assert client.post(BASE + "takeover/", headers=admin_headers).status_code == 415
+    response = client.post(BASE + "takeover/", json={"force": "maybe"}, headers=admin_headers)
+    assert response.status_code == 400 and "force" in response.get_json()["details"]
+
+
+def test_send_message_records_the_staff_author_and_works_in_every_state(client, admin_headers):
+    user = waiting()
+    response = client.post(BASE + "send_message/", json={"message": "Hi"}, headers=admin_headers)
+    assert response.status_code == 200
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert (sent.kind, sent.staff_user.username) == ("api", "admin")
+    db.session.refresh(user)
+    assert user.conversation_state == "staff"  # the reply took the waiting conversation
+    handoff.release(user)
+    db.session.commit()
+    again = client.post(BASE + "send_message/", json={"message": "Hi"}, headers=admin_headers)
+    assert again.status_code == 200 and db.session.get(User, PHONE).conversation_state == "ai"
+
+
+@pytest.mark.parametrize("path", ["takeover/", "release/", "send_message/"])
+def test_read_only_staff_and_texters_may_not_act(
+    client, reader_headers, texter, texter_headers, path
+):
+    waiting()
+    body = {"message": "hi"} if path == "send_message/" else {}
+    assert client.post(BASE + path, json=body, headers=reader_headers).status_code == 403
+    own = f"/api/users/{quote(TEXTER_PHONE)}/{path}"
+    assert client.post(own, json=body, headers=texter_headers).status_code == 403
+    assert db.session.get(User, PHONE).conversation_state == "waiting"

@@ -1,0 +1,97 @@
+"""The staff inbox played through in Chromium: a texter asks for a person by SMS, a staff
+member takes over, sees the next text arrive live, replies, hands back to the AI, and the
+model answers the next text."""
+
+from __future__ import annotations
+
+import urllib.parse
+import urllib.request
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from sms_agent import simulator
+from sms_agent.vendors import openai as llm
+from sms_agent.vendors import twilio as sms
+from tests.admin.conftest import PASSWORD, staff_account
+from tests.factories import make_user
+from tests.standins import inbound_form
+
+pytestmark = pytest.mark.browser
+
+PHONE = "+15551230000"
+
+
+def text_in(base: str, body: str, token: str) -> None:
+    """An SMS from PHONE through the live server's real, signed webhook."""
+    url = base + "/sms/inbound"
+    form = inbound_form(body, From=PHONE)
+    signature = RequestValidator(token).compute_signature(url, form)
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"X-Twilio-Signature": signature},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+@pytest.fixture
+def jobs_in_requests(app):
+    """The live server runs each job as it is enqueued, inside the request's thread; that
+    thread ends with the request, so its kept vendor clients are closed with it."""
+
+    def close_clients(_exc) -> None:
+        llm.forget_clients()
+        sms.forget_clients()
+
+    app.teardown_request(close_clients)
+    with simulator.jobs_inline():
+        yield
+
+
+def bodies_sent(twilio_server) -> list[str]:
+    return [body["Body"] for _, _, body in twilio_server.requests]
+
+
+def test_a_texter_asks_for_a_person_and_staff_take_over_reply_and_hand_back(
+    app, live_server, page, openai_server, twilio_server, jobs_in_requests
+):
+    token = app.config["TWILIO_AUTH_TOKEN"]
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    text_in(live_server, "AGENT", token)
+    assert bodies_sent(twilio_server) == [app.config["HANDOFF_ACK_TEXT"]]
+
+    page.goto(live_server + "/admin/inbox/?show=needs_staff")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    row = page.locator(f"tr[data-phone='{PHONE}']")
+    assert row.get_attribute("data-state") == "waiting"
+    assert page.inner_text("[data-testid=inbox-badge]") == "1"
+
+    row.locator("a").first.click()
+    page.click("[data-testid=take-over]")
+    page.wait_for_selector("text=You hold this conversation.")
+    page.evaluate("window.notReloaded = true")
+
+    text_in(live_server, "My order never arrived", token)
+    page.wait_for_selector(".sms-in .sms-bubble:has-text('My order never arrived')")
+    assert page.evaluate("window.notReloaded") is True  # it came by the poll
+    assert "held for staff" in page.inner_text(".sms-row:last-child .sms-meta")
+
+    page.fill("textarea[name=message]", "Sorry! I'm checking your order now.")
+    page.wait_for_selector("[data-testid=measure]:has-text('1 segment · GSM-7')")
+    page.click("[data-testid=send]")
+    page.wait_for_selector(".sms-by-staff .sms-bubble:has-text('checking your order')")
+    assert "boss" in page.inner_text(".sms-by-staff .sms-meta")
+    assert bodies_sent(twilio_server)[-1] == "Sorry! I'm checking your order now."
+
+    page.click("[data-testid=return-to-ai]")
+    page.wait_for_selector("text=The AI answers this texter.")
+    text_in(live_server, "What is the capital of France?", token)
+    page.wait_for_selector(".sms-by-ai .sms-bubble:has-text('Paris is the capital')")
+    assert bodies_sent(twilio_server)[-1] == "Paris is the capital of France."
+    assert len(openai_server.requests) == 1  # the held text never reached the model

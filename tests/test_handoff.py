@@ -1,0 +1,242 @@
+"""Asking for a person: the texter's keywords, the acknowledgement, staff's alert, texts held
+for staff (not answered, not counted), and the way back to the AI."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import REGISTRY
+
+from sms_agent import handoff, jobs, simulator
+from sms_agent.extensions import db
+from sms_agent.inbound import keywords
+from sms_agent.models import Conversation, OutboundMessage, Task, User, utcnow
+from tests.factories import make_staff, make_user
+from tests.standins import inbound_form, signed_post
+
+PHONE = "+15551230000"
+
+
+def text_in(client, body: str) -> dict:
+    """A signed SMS from PHONE through the real webhook, its jobs run at once."""
+    form = inbound_form(body, From=PHONE)
+    with simulator.jobs_inline():
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    db.session.rollback()
+    return form
+
+
+def sent(kind: str | None = None) -> list[OutboundMessage]:
+    query = sa.select(OutboundMessage).order_by(OutboundMessage.created_at)
+    messages = db.session.scalars(query).all()
+    return [m for m in messages if kind is None or m.kind == kind]
+
+
+def texter() -> User:
+    return db.session.get(User, PHONE)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "AGENT",
+        "human",
+        "Human!",
+        "talk to a person",
+        "Speak to a human.",
+        "real person",
+        "customer service",
+        "I want to talk to a person",
+        "ＡＧＥＮＴ",
+    ],
+)
+def test_whole_messages_asking_for_a_person_are_the_agent_keyword(body):
+    assert keywords.parse(body) is keywords.Keyword.AGENT
+
+
+@pytest.mark.parametrize(
+    "body", ["Is a human heart bigger than a dog's?", "agent orange", "talk to a person about tax"]
+)
+def test_a_question_that_mentions_a_person_is_still_a_question(body):
+    assert keywords.parse(body) is None
+
+
+def test_agent_acknowledges_once_and_waits_for_staff(app, client):
+    app.config["STAFF_HOURS"] = "Mon-Fri 9-17 ET"
+    make_user(PHONE)
+    form = text_in(client, "AGENT")
+    with simulator.jobs_inline():
+        signed_post(client, "/sms/inbound", form)  # Twilio's retry changes nothing
+    db.session.rollback()
+
+    [ack] = sent()
+    assert ack.kind == "handoff"
+    assert ack.body == (
+        "Thanks. A person from our team will reply to you here. Staff hours: Mon-Fri 9-17 ET"
+    )
+    assert texter().conversation_state == "waiting"
+    conversation = db.session.get(Conversation, PHONE)
+    assert conversation.handoff_source == "keyword" and conversation.requested_at is not None
+    assert db.session.scalars(sa.select(Task)).all() == []
+
+
+def test_the_acknowledgement_is_configurable(app, client):
+    app.config["HANDOFF_ACK_TEXT"] = "Hold on, a human is coming."
+    make_user(PHONE)
+    text_in(client, "talk to a person")
+    assert [m.body for m in sent()] == ["Hold on, a human is coming."]
+
+
+def test_texts_while_waiting_are_held_for_staff_not_answered_nor_counted(app, client):
+    make_user(PHONE, monthly_requests=3, total_requests=3)
+    text_in(client, "HUMAN")
+    text_in(client, "My order never arrived")
+    text_in(client, "")  # even an empty one is for staff now
+
+    held = db.session.scalars(sa.select(Task).order_by(Task.created_at)).all()
+    assert [(t.status, t.refusal_reason, t.status_label) for t in held] == [
+        ("refused", "held_for_staff", "held for staff")
+    ] * 2
+    assert [m.kind for m in sent()] == ["handoff"]  # no answer, no how-to
+    user = texter()
+    assert (user.monthly_requests, user.total_requests) == (3, 3)
+    assert db.session.get(Conversation, PHONE).unread == 2
+
+
+@pytest.mark.parametrize("state", ["waiting", "staff"])
+def test_stop_start_and_help_work_in_every_state(app, client, state):
+    user = make_user(PHONE)
+    handoff.request_human(user, "keyword")
+    if state == "staff":
+        handoff.take_over(user, make_staff("ann"))
+    db.session.commit()
+
+    text_in(client, "HELP")
+    text_in(client, "STOP")
+    assert texter().is_opted_out
+    text_in(client, "START")
+    assert not texter().is_opted_out
+    assert [m.kind for m in sent()] == ["help", "opt_out", "opt_in"]
+    assert texter().conversation_state == state
+
+
+def test_an_opted_out_texter_asking_for_a_person_changes_nothing(app, client):
+    make_user(PHONE, opted_out_at=utcnow())
+    text_in(client, "AGENT")
+    assert texter().conversation_state == "ai" and sent() == []
+
+
+def test_staff_are_alerted_through_the_alert_webhook(app, client):
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    app.config["ALERT_WEBHOOK_URL"] = f"http://127.0.0.1:{server.server_port}/alert"
+    make_user(PHONE)
+    text_in(client, "agent")
+    thread.join(timeout=5)
+    server.server_close()
+    assert received == [
+        {
+            "event": "handoff_requested",
+            "message": "A texter asked for a person (keyword).",
+            "user": "***0000",
+            "source": "keyword",
+        }
+    ]
+
+
+def test_a_second_agent_is_acknowledged_but_alerts_and_counts_nothing_more(app, client):
+    before = REGISTRY.get_sample_value("handoffs_requested_total", {"source": "keyword"}) or 0
+    make_user(PHONE)
+    text_in(client, "AGENT")
+    text_in(client, "AGENT")
+    after = REGISTRY.get_sample_value("handoffs_requested_total", {"source": "keyword"})
+    assert after - before == 1
+    assert [m.kind for m in sent()] == ["handoff", "handoff"]
+
+
+def test_released_by_staff_the_next_text_is_answered_by_the_ai(app, client):
+    user = make_user(PHONE)
+    handoff.request_human(user, "keyword")
+    db.session.commit()
+    handoff.release(texter())
+    db.session.commit()
+    text_in(client, "What is DNS?")
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert task.status == "completed" and [m.kind for m in sent()] == ["reply"]
+
+
+def test_after_the_idle_time_the_ai_answers_again_and_the_texter_is_told_once(app, client):
+    app.config["HANDOFF_IDLE_MINUTES"] = 30
+    idle, busy = make_user(PHONE), make_user("+15551230001")
+    for user in (idle, busy):
+        handoff.request_human(user, "keyword")
+    db.session.get(Conversation, PHONE).staff_clock_at = utcnow() - timedelta(minutes=31)
+    db.session.commit()
+
+    with simulator.jobs_inline():
+        assert jobs.release_idle_conversations.apply().get() == 1
+        assert jobs.release_idle_conversations.apply().get() == 0
+    db.session.rollback()
+    assert texter().conversation_state == "ai"
+    assert db.session.get(User, "+15551230001").conversation_state == "waiting"
+    [told] = sent()
+    assert (told.kind, told.to_number) == ("handoff_ended", PHONE)
+    assert "Reply AGENT" in told.body
+
+
+def test_a_staff_reply_restarts_the_idle_clock(app):
+    app.config["HANDOFF_IDLE_MINUTES"] = 30
+    user = make_user(PHONE)
+    handoff.request_human(user, "keyword")
+    db.session.get(Conversation, PHONE).staff_clock_at = utcnow() - timedelta(minutes=31)
+    handoff.record_staff_reply(user, make_staff("ann"))
+    db.session.commit()
+    assert handoff.release_idle() == []
+    assert texter().conversation_state == "staff"
+
+
+def test_taking_over_from_another_staff_member_needs_force(app):
+    ann, bob = make_staff("ann"), make_staff("bob")
+    user = make_user(PHONE)
+    handoff.take_over(user, ann)
+    with pytest.raises(handoff.HeldByOther, match="ann is handling"):
+        handoff.take_over(user, bob)
+    assert handoff.take_over(user, bob, force=True).held_by == bob
+
+
+def test_the_first_staff_reply_is_timed_from_the_request(app):
+    count = REGISTRY.get_sample_value("handoff_first_staff_reply_seconds_count") or 0
+    user = make_user(PHONE)
+    handoff.request_human(user, "keyword")
+    db.session.commit()
+    staff = make_staff("ann")
+    handoff.record_staff_reply(user, staff)
+    db.session.commit()
+    handoff.record_staff_reply(user, staff)  # a second reply is not a first one
+    db.session.commit()
+    assert REGISTRY.get_sample_value("handoff_first_staff_reply_seconds_count") == count + 1
+
+
+def test_metrics_show_the_conversations_waiting_now(app, client):
+    for phone in ("+15551230001", "+15551230002"):
+        handoff.request_human(make_user(phone), "keyword")
+    db.session.commit()
+    body = client.get("/metrics").get_data(as_text=True)
+    assert "conversations_waiting 2.0" in body
