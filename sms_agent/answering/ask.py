@@ -6,31 +6,41 @@ from __future__ import annotations
 import time
 
 from .. import quota
+from ..media.read import ImagesRefused, MediaInput
 from ..models import Task, User
+from ..outbound import channels
 from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import LLMError, get_llm_backend
 from . import classify, history, prompts
 
 
-def ask_model(task: Task, user: User) -> None:
-    """Store the model's answer on `task` (the caller commits it with the first part)."""
+def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
+    """Store the model's answer on `task` (the caller commits it with the first part).
+    `media`: what the texter's pictures and voice notes gave (sms_agent/media/read.py)."""
     # Read the history before changing the task, so its query does not autoflush an UPDATE.
     earlier = history.history_messages(user, task)
-    found = classify.classify(task.sms_content)
+    question = media.question(task.sms_content) if media else task.sms_content
+    found = classify.classify(question)
     task.category, task.complexity_score = found.category, round(found.complexity, 3)
-    budget, encoding = quota.segment_budget(user.tier), expected_encoding(task.sms_content)
-    prompt = prompts.system_prompt(task.category, budget, encoding)
+    budget, encoding = quota.segment_budget(user.tier), expected_encoding(question)
+    whatsapp = channels.is_whatsapp(user)
+    prompt = prompts.system_prompt(task.category, budget, encoding, whatsapp=whatsapp)
     messages = [{"role": "system", "content": prompt}]
     messages += earlier
-    messages.append({"role": "user", "content": task.sms_content})
+    messages.append({"role": "user", "content": media.content(question) if media else question})
     backend = get_llm_backend()
     began = time.monotonic()
-    completion = backend.complete(messages, prompts.max_tokens(budget, encoding))
+    try:
+        completion = backend.complete(messages, prompts.max_tokens(budget, encoding))
+    except LLMError as exc:
+        if media and media.images and exc.status == 400:
+            raise ImagesRefused(str(exc)) from exc
+        raise
     text = completion.text
     if completion.finish_reason == "length":
         text = trim_to_sentence(text)
-    if not to_sms_text(text, task.sms_content):
+    if not to_sms_text(text, question):
         raise LLMError(
             "the model returned an empty answer", error_type="openai_error", retryable=True
         )
@@ -45,4 +55,5 @@ def ask_model(task: Task, user: User) -> None:
         "offline": completion.offline,
         "llm_seconds": round(time.monotonic() - began, 3),
         "context_turns": (len(messages) - 2) // 2,
+        **({"question": question} if media else {}),
     }

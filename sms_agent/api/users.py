@@ -13,6 +13,7 @@ from .. import jobs, outbound, quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
+from ..outbound import channels
 from ..phones import InvalidPhoneNumber, mask
 from . import bp
 from .auth import forbid_fields, owns, scope_to_caller, staff_only
@@ -140,11 +141,20 @@ def delete_user(phone_number: str):
 @operation("users", body=SendMessageIn, response=SendMessageOut, errors=(409, 502))
 @staff_only
 def send_message(phone_number: str):
-    """Text this user a message now (refused with 409 if they texted STOP)."""
+    """Text this user a message now (refused with 409 if they texted STOP, or if they use
+    WhatsApp and have not written within its 24-hour window)."""
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
     try:
         messages = outbound.send(user, data["message"], kind="api")
+    except outbound.OutsideWindow as exc:
+        closed = channels.window_closes(user)
+        raise conflict(
+            f"Not sent: {exc}.",
+            reason="whatsapp_window_closed",
+            last_message_at=user.last_whatsapp_at.isoformat() if user.last_whatsapp_at else None,
+            window_closed_at=closed.isoformat() if closed else None,
+        ) from None
     except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
         raise conflict("This user has opted out of SMS (they texted STOP).") from None

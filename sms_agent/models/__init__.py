@@ -4,6 +4,7 @@ from .choices import (
     CRITICAL_ERROR_TYPES,
     FINAL_DELIVERY_STATUSES,
     Category,
+    Channel,
     DeliveryStatus,
     ErrorType,
     RefusalReason,
@@ -11,6 +12,7 @@ from .choices import (
     Tier,
 )
 from .error_logs import ErrorLog
+from .media import TaskMedia
 from .messages import OutboundMessage
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
@@ -22,6 +24,7 @@ __all__ = [
     "FINAL_DELIVERY_STATUSES",
     "ApiToken",
     "Category",
+    "Channel",
     "DeliveryStatus",
     "ErrorLog",
     "ErrorType",
@@ -29,6 +32,7 @@ __all__ = [
     "RefusalReason",
     "StaffUser",
     "Task",
+    "TaskMedia",
     "TaskStatus",
     "Tier",
     "User",

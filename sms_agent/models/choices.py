@@ -55,6 +55,13 @@ class RefusalReason(Choice):
         return f"refused: {self.value.replace('_', ' ')}"
 
 
+class Channel(Choice):
+    """Where a texter writes from and is answered on: SMS (and MMS) or WhatsApp."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
 class ErrorType(Choice):
     OPENAI_TIMEOUT = "openai_timeout"
     OPENAI_ERROR = "openai_error"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from ..phones import to_e164
-from .choices import Tier, check_choice
+from .choices import Channel, Tier, check_choice
 from .types import JSONObject, UTCDateTime, check_json_object, first_of_next_month, utcnow
 
 if TYPE_CHECKING:
@@ -80,6 +80,13 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     context_reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The channel the texter last wrote on (sms or whatsapp); answers go back on it.
+    channel: Mapped[str] = mapped_column(
+        sa.String(10), default=Channel.SMS.value, server_default=Channel.SMS.value
+    )
+    #: When the texter last wrote on WhatsApp (any text, keywords too): WhatsApp lets a
+    #: business write only within 24 hours of it (outbound/channels.py).
+    last_whatsapp_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -104,6 +111,10 @@ class User(db.Model):
     @validates("preferences", "service_state")
     def _validate_json_object(self, key: str, value: dict[str, Any]) -> dict[str, Any]:
         return check_json_object(key, value)
+
+    @validates("channel")
+    def _validate_channel(self, _key: str, value: str) -> str:
+        return check_choice(Channel, "channel", value)
 
     @validates("timezone")
     def _validate_timezone(self, _key: str, value: str) -> str:
