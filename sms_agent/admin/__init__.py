@@ -32,6 +32,7 @@ def init_app(app: Flask) -> Admin:
     from ..security import csp_nonce
     from .auth import AuthView, init_login
     from .dashboard import DashboardView
+    from .media import MediaView
     from .tryit import TryItView
 
     init_login()
@@ -47,6 +48,7 @@ def init_app(app: Flask) -> Admin:
     admin.add_view(AuthView(name="Log in", endpoint="auth", url="/admin/auth"))
     admin.add_views(*_model_views())
     admin.add_view(TryItView(name="Try it", endpoint="tryit", url="/admin/try-it"))
+    admin.add_view(MediaView(name="Media", endpoint="media", url="/admin/media"))
     return admin
 
 
