@@ -13,6 +13,15 @@ from ..media.kinds import IMAGE, IMAGE_TYPES
 from ..models import TaskMedia
 from .access import StaffAccess
 
+#: A picture opened on its own is shown by the browser's image viewer, which styles its
+#: document inline; nothing but the picture itself may load or run there.
+IMAGE_DOCUMENT_POLICY = {
+    "default-src": "'none'",
+    "img-src": "'self'",
+    "style-src": "'unsafe-inline'",
+    "frame-ancestors": "'none'",
+}
+
 
 class MediaView(StaffAccess, BaseView):
     """Not in the menu: the conversation links here."""
@@ -45,3 +54,9 @@ class MediaView(StaffAccess, BaseView):
                 "Content-Disposition": "inline",
             },
         )
+
+    # Read by Flask-Talisman (sms_agent/security.py) for this view's responses.
+    show.talisman_view_options = {
+        "content_security_policy": IMAGE_DOCUMENT_POLICY,
+        "content_security_policy_nonce_in": [],
+    }

@@ -73,3 +73,8 @@ def test_a_whatsapp_reply_says_so_instead_of_segments(staff_client, app):
     )
     db.session.commit()
     assert "WhatsApp" in conversation(staff_client)
+
+
+def test_a_picture_opened_alone_may_load_nothing_else(staff_client, picture):
+    policy = staff_client.get(f"/admin/media/{picture.id}").headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
