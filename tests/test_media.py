@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sms_agent import simulator
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task, TaskMedia
-from sms_agent.vendors import twilio_media
 from tests.factories import make_user
 from tests.standins import (
     OGG,
@@ -123,9 +122,8 @@ def test_a_voice_note_is_answered_from_its_transcript(
     assert task.status == "completed" and [m.channel for m in outbox()] == ["whatsapp"]
 
 
-def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter):
-    app.config["MEDIA_STORE_DIR"] = str(app.instance_path) + "/test-media"
-    url = twilio_media.LocalMediaStore(app.config).save(OGG, "audio/ogg")
+def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
+    url = media_store.save(OGG, "audio/ogg")
     task = text_in(client, "", (url, "audio/ogg"))
     assert task.media[0].transcript.startswith("[Offline transcript]")
     [reply] = outbox("reply")
