@@ -173,6 +173,18 @@ class Config:
     HELP_REPLY_ENABLED = env_bool("HELP_REPLY_ENABLED", True)
     # With Twilio's Advanced Opt-Out on, Twilio itself confirms a STOP; we must not as well.
     TWILIO_ADVANCED_OPT_OUT = env_bool("TWILIO_ADVANCED_OPT_OUT", False)
+    # WhatsApp (same webhook, "whatsapp:" numbers); unset: replies come from TWILIO_PHONE_NUMBER
+    TWILIO_WHATSAPP_NUMBER = env_str("TWILIO_WHATSAPP_NUMBER")
+    WHATSAPP_WINDOW_HOURS = env_int("WHATSAPP_WINDOW_HOURS", 24, minimum=1)
+
+    # media: pictures and voice notes (sms_agent/media/), fetched only from Twilio's API
+    # host and, on its redirect, from these Twilio-owned hosts (or exact origins, for tests)
+    TWILIO_MEDIA_HOSTS = env_str("TWILIO_MEDIA_HOSTS", "mms.twiliocdn.com,media.twiliocdn.com")
+    MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+    MEDIA_TIMEOUT = env_float("MEDIA_TIMEOUT", 10.0, minimum=0.1)
+    # SMS_BACKEND=console reads media from this folder, written by `flask sms simulate
+    # --media` and the Try-it page, instead of fetching it from Twilio
+    MEDIA_STORE_DIR = env_str("MEDIA_STORE_DIR", str(INSTANCE_DIR / "media"))
 
     # what texters are told (notices.py); carriers require the name, a support contact and
     # the rates line in HELP, and a program notice on first contact
@@ -196,6 +208,7 @@ class Config:
     OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
     OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 20.0, minimum=0.1)
     OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
+    OPENAI_TRANSCRIBE_MODEL = env_str("OPENAI_TRANSCRIBE_MODEL", "whisper-1")
     # A failed AI call or send is retried by the job after RETRY_BACKOFF_SECONDS * 2**attempt.
     RETRY_BACKOFF_SECONDS = env_float("RETRY_BACKOFF_SECONDS", 2.0)
     LLM_BACKEND = env_str(

@@ -1,6 +1,7 @@
-"""The short service messages a texter can get besides an answer: help, usage, quota, media,
-opt-in, opt-out, reset, apology and tier-change texts and the one-time program notice, kept
-together so their wording stays consistent, and sending one at most once per inbound SMS.
+"""The short service messages a texter can get besides an answer: help, usage, quota, media
+(a file we cannot read, one we could not fetch, a model that cannot see pictures), opt-in,
+opt-out, reset, apology and tier-change texts and the one-time program notice, kept together
+so their wording stays consistent, and sending one at most once per inbound SMS.
 
 Every notice fits one GSM-7 segment (160 characters) with the longest numbers it can hold;
 tests/test_notices.py checks each one."""
@@ -74,11 +75,28 @@ def quota_text(user: User) -> str:
 
 
 def media_text(_user: User) -> str:
-    return "Sorry, I can't read pictures or other media yet. Please text your question in words."
+    return (
+        "Sorry, I can read pictures (JPEG, PNG, GIF, WebP) and voice notes, but not this kind "
+        "of file. Please text your question in words."
+    )
 
 
 def media_note_text(_user: User) -> str:
-    return "Note: I can't see pictures yet, so I'm answering the words of your text only."
+    return "Note: I can't open that kind of file, so I'm answering the rest of your message."
+
+
+def media_failed_text(_user: User) -> str:
+    return (
+        "Sorry, I couldn't get your picture or voice note from the network. Please send it "
+        "again, or text your question in words."
+    )
+
+
+def no_vision_text(_user: User) -> str:
+    return (
+        "I can't read pictures with the current model. Please describe the picture or text "
+        "your question in words."
+    )
 
 
 def empty_text(_user: User) -> str:
@@ -135,6 +153,8 @@ NOTICES = {
     "quota": quota_text,
     "media": media_text,
     "media_note": media_note_text,
+    "media_failed": media_failed_text,
+    "no_vision": no_vision_text,
     "empty": empty_text,
     "opt_in": opt_in_text,
     outbound.OPT_OUT_CONFIRMATION: opt_out_text,

@@ -18,7 +18,7 @@ import base64
 import hashlib
 import secrets
 
-from flask import Flask, abort, request
+from flask import Flask, Request, abort, current_app, request
 from flask_talisman import DENY, Talisman
 
 #: Called by machines inside the deployment, often over plain HTTP (Twilio's signed webhooks
@@ -50,8 +50,30 @@ FLASK_ADMIN_ACTION_JS = "return modelActions.execute('{}');"
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
+#: Views that take a picture upload (the Try-it page): their bodies may be as large as a
+#: picture (MEDIA_MAX_BYTES) besides the usual MAX_CONTENT_LENGTH.
+UPLOAD_ENDPOINTS = frozenset({"tryit.index"})
+
+
+class SiteRequest(Request):
+    """MAX_CONTENT_LENGTH for every request, except a picture upload where one is expected.
+    Decided on the matched endpoint, before anything (CSRFProtect first) reads the body."""
+
+    @property
+    def max_content_length(self) -> int | None:
+        limit = super().max_content_length
+        if self.endpoint in UPLOAD_ENDPOINTS and limit is not None:
+            return limit + current_app.config["MEDIA_MAX_BYTES"]
+        return limit
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        Request.max_content_length.fset(self, value)
+
+
 def init_app(app: Flask) -> None:
     """Register after the admin, whose bulk actions the policy must allow."""
+    app.request_class = SiteRequest
     policy = dict(CONTENT_SECURITY_POLICY)
     policy["script-src"] += "".join(f" {source}" for source in _inline_js_sources(app))
     HeadersPolicy(

@@ -1,12 +1,18 @@
 """Local texting: a Twilio-style inbound SMS, signed as Twilio signs it, sent through the real
-/sms/inbound view in-process, and the reply read back from the outbox."""
+/sms/inbound view in-process, and the reply read back from the outbox.
+
+A picture or voice note is put in the local media store (vendors/twilio_media.py) under a
+URL of the form Twilio uses, and the worker reads it from there: the service still fetches
+only Twilio-shaped URLs of its own account, and no server has to run. That needs
+SMS_BACKEND=console; with Twilio configured the worker would ask Twilio for a media sid it
+never issued."""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -17,6 +23,7 @@ from .extensions import db
 from .models import OutboundMessage, Task, TaskStatus
 from .phones import to_e164
 from .vendors.twilio import quiet_console
+from .vendors.twilio_media import LocalMediaStore
 
 #: The URL Flask's test client reports when no PUBLIC_BASE_URL is configured.
 LOCAL_BASE_URL = "http://localhost"
@@ -26,20 +33,51 @@ class SimulationRejected(RuntimeError):
     """The app refused the simulated webhook (the message says why)."""
 
 
-def inbound_form(from_number: str, body: str, num_media: int = 0) -> dict[str, str]:
-    """The fields Twilio posts for an incoming SMS."""
+#: An attachment to simulate: (the file's bytes, its content type).
+Attachment = tuple[bytes, str]
+
+
+def inbound_form(
+    from_number: str,
+    body: str,
+    num_media: int = 0,
+    *,
+    channel: str = "sms",
+    media_urls: Sequence[tuple[str, str]] = (),
+) -> dict[str, str]:
+    """The fields Twilio posts for an incoming SMS, MMS or WhatsApp message."""
     config = current_app.config
-    return {
-        "MessageSid": "SM" + secrets.token_hex(16),
+    to = config["TWILIO_PHONE_NUMBER"]
+    if channel == "whatsapp":
+        from_number = f"whatsapp:{from_number}"
+        to = f"whatsapp:{config.get('TWILIO_WHATSAPP_NUMBER') or to}"
+    form = {
+        "MessageSid": ("MM" if media_urls else "SM") + secrets.token_hex(16),
         "AccountSid": config.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32,
         "From": from_number,
-        "To": config["TWILIO_PHONE_NUMBER"],
+        "To": to,
         "Body": body,
-        "NumMedia": str(num_media),
+        "NumMedia": str(num_media or len(media_urls)),
         "NumSegments": "1",
         "SmsStatus": "received",
         "ApiVersion": "2010-04-01",
     }
+    for n, (url, content_type) in enumerate(media_urls):
+        form[f"MediaUrl{n}"], form[f"MediaContentType{n}"] = url, content_type
+    return form
+
+
+def store_media(attachments: Sequence[Attachment]) -> list[tuple[str, str]]:
+    """Put the files in the local media store; their (URL, content type) for the form."""
+    if not attachments:
+        return []
+    if current_app.config["SMS_BACKEND"] != "console":
+        raise SimulationRejected(
+            "pictures and voice notes can be simulated only with SMS_BACKEND=console, "
+            "where the worker reads them from the local media store (MEDIA_STORE_DIR)"
+        )
+    store = LocalMediaStore(current_app.config)
+    return [(store.save(data, content_type), content_type) for data, content_type in attachments]
 
 
 def signature_for(path: str, form: dict[str, str]) -> str:
@@ -48,11 +86,23 @@ def signature_for(path: str, form: dict[str, str]) -> str:
     return RequestValidator(token).compute_signature(base.rstrip("/") + path, form)
 
 
-def simulate_inbound(from_number: str, body: str, num_media: int = 0) -> Task | None:
-    """Deliver one SMS to our own webhook as Twilio would; the stored Task, or None when the
-    message was a keyword, a command or otherwise not a question."""
+def simulate_inbound(
+    from_number: str,
+    body: str,
+    num_media: int = 0,
+    *,
+    channel: str = "sms",
+    media: Sequence[Attachment] = (),
+) -> Task | None:
+    """Deliver one SMS (on `channel`, with `media` attached) to our own webhook as Twilio
+    would; the stored Task, or None when the message was a keyword, a command or otherwise
+    not a question."""
     form = inbound_form(
-        to_e164(from_number, current_app.config["DEFAULT_PHONE_REGION"]), body, num_media
+        to_e164(from_number, current_app.config["DEFAULT_PHONE_REGION"]),
+        body,
+        num_media,
+        channel=channel,
+        media_urls=store_media(media),
     )
     response = current_app.test_client().post(
         "/sms/inbound",

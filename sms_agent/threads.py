@@ -34,6 +34,9 @@ class Message:
     segments: int
     encoding: str
     error_code: int | None = None
+    channel: str = "sms"
+    #: The texter's pictures and voice notes (TaskMedia rows; their bytes stay unloaded).
+    media: tuple = ()
 
 
 def index(phone: str, after: datetime | None = None, oldest_first: bool = False) -> sa.Select:
@@ -63,7 +66,13 @@ def load(rows: Sequence[sa.Row]) -> list[Message]:
     ids = {"in": [], "out": []}
     for row in rows:
         ids[row.direction].append(_uuid(row.id))
-    texts = db.session.scalars(sa.select(Task).where(Task.id.in_(ids["in"]))) if ids["in"] else []
+    texts = (
+        db.session.scalars(
+            sa.select(Task).options(selectinload(Task.media)).where(Task.id.in_(ids["in"]))
+        )
+        if ids["in"]
+        else []
+    )
     sent = (
         db.session.scalars(
             sa.select(OutboundMessage)
@@ -99,6 +108,7 @@ def _from_text(task: Task) -> Message:
         status_label=task.status_label,
         segments=segment_count(task.sms_content) if task.sms_content else 0,
         encoding=encoding_of(task.sms_content or ""),
+        media=tuple(task.media),
     )
 
 
@@ -126,4 +136,5 @@ def _from_sent(message: OutboundMessage) -> Message:
         segments=message.segments,
         encoding=message.encoding,
         error_code=message.error_code,
+        channel=message.channel or "sms",
     )

@@ -144,3 +144,12 @@ def twilio_server(app):
     with twilio_standin() as server:
         app.config.update(SMS_BACKEND="twilio", TWILIO_API_BASE_URL=server.url)
         yield server
+
+
+@pytest.fixture
+def media_store(app, tmp_path):
+    """The local media store of the embedded mode, in a folder of this test's own."""
+    from sms_agent.vendors.twilio_media import LocalMediaStore
+
+    app.config["MEDIA_STORE_DIR"] = str(tmp_path / "media")
+    return LocalMediaStore(app.config)

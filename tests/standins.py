@@ -25,6 +25,8 @@ class StandIn:
         #: Close each connection after answering, without saying so, as a vendor's load
         #: balancer does with a connection left idle too long.
         self.hang_up_after_reply = False
+        #: Files served to GET at their path: path -> (status, content type, bytes, headers).
+        self.files: dict[str, tuple[int, str, bytes, dict]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -39,6 +41,13 @@ class StandIn:
         self.script.append((status, body, headers or {}))
         return self
 
+    def serve(
+        self, path: str, content_type: str, data: bytes, status: int = 200, **headers: str
+    ) -> str:
+        """Serve `data` to GET `path`; its URL."""
+        self.files[path] = (status, content_type, data, headers)
+        return self.url + path
+
     def _next(self, method: str, path: str, body: object):
         self.requests.append((method, path, body))
         reply = self.script.pop(0) if self.script else self.default(method, path, body)
@@ -51,11 +60,32 @@ class StandIn:
             protocol_version = "HTTP/1.1"  # keeps connections open, as the vendors do
             disable_nagle_algorithm = True  # headers and body are two writes
 
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                stand_in.headers.append(dict(self.headers))
+                stand_in.client_ports.append(self.client_address[1])
+                stand_in.requests.append(("GET", self.path, None))
+                status, kind, data, headers = stand_in.files.get(
+                    self.path.split("?")[0], (404, "application/json", b'{"status": 404}', {})
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+                self.close_connection = stand_in.hang_up_after_reply
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
+                raw = self.rfile.read(length)
                 kind = self.headers.get("Content-Type", "")
-                body = json.loads(raw) if "json" in kind else dict(urllib.parse.parse_qsl(raw))
+                if "multipart" in kind:
+                    body = raw  # an audio upload: kept as the bytes that came
+                elif "json" in kind:
+                    body = json.loads(raw.decode())
+                else:
+                    body = dict(urllib.parse.parse_qsl(raw.decode()))
                 stand_in.headers.append(dict(self.headers))
                 stand_in.client_ports.append(self.client_address[1])
                 status, payload, headers = stand_in._next("POST", self.path, body)
@@ -124,20 +154,26 @@ def openai_error(message: str, code: str | None, type_: str = "server_error") ->
 
 def openai_standin(
     answer: str = "Paris is the capital of France.",
+    transcript: str = "What time is it in Tokyo?",
     *,
     refuse_tools: int | None = None,
     human_when: str | None = None,
 ) -> StandIn:
-    """A model server. `refuse_tools=400` (or 422) refuses every request that offers tools,
-    as servers without function calling do; `human_when` makes the model call request_human
+    """A model server: chat completions (text or image parts alike) and audio
+    transcriptions. `refuse_tools=400` (or 422) refuses every request that offers tools, as
+    servers without function calling do; `human_when` makes the model call request_human
     when the texter's last message contains that text (if tools were offered)."""
 
-    def default(_method, _path, body):
+    def default(_method, path, body):
+        if path.endswith("/audio/transcriptions"):
+            return 200, {"text": transcript}, {"x-request-id": "req_transcript"}
         tools = isinstance(body, dict) and body.get("tools")
         if tools and refuse_tools:
             error = openai_error("tools are not supported by this server", None, "invalid_request")
             return refuse_tools, error, {}
         last = (body.get("messages") or [{}])[-1].get("content") or "" if body else ""
+        if isinstance(last, list):  # image parts: the words are in the text parts
+            last = " ".join(part.get("text", "") for part in last if isinstance(part, dict))
         if tools and human_when and human_when.lower() in last.lower():
             return 200, tool_call_completion("request_human"), {"x-request-id": "req_standin"}
         return 200, chat_completion(answer), {"x-request-id": "req_standin"}
@@ -162,6 +198,23 @@ def twilio_error(status: int, code: int, message: str) -> dict:
 
 def twilio_standin() -> StandIn:
     return StandIn(lambda _method, _path, body: (201, twilio_message(body), {}))
+
+
+TEST_ACCOUNT_SID = "AC" + "0" * 32
+
+
+def media_path(media_sid: str = "ME" + "1" * 32, message_sid: str = "MM" + "2" * 32) -> str:
+    """Where Twilio serves an inbound message's media: the URL in MediaUrl{N}."""
+    return f"/2010-04-01/Accounts/{TEST_ACCOUNT_SID}/Messages/{message_sid}/Media/{media_sid}"
+
+
+#: The smallest real files of each kind: enough for the type checks and the hash.
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+    b"\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05"
+    b"\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+OGG = b"OggS\x00\x02" + b"\x00" * 40
 
 
 class SilentServer:

@@ -100,15 +100,38 @@ def test_inactive_user_can_still_opt_out(app):
     assert user().is_opted_out
 
 
-def test_media_without_text_gets_the_media_notice(app):
-    received = receive("", NumMedia="1", MediaUrl0="https://example.com/cat.jpg")
+def test_a_file_we_cannot_read_alone_gets_the_media_notice(app):
+    received = receive(
+        "", NumMedia="1", MediaUrl0="https://example.com/a.mp4", MediaContentType0="video/mp4"
+    )
     assert (received.outcome, received.notice, received.task_id) == ("media", "media", None)
 
 
-def test_media_with_text_is_answered_as_text_with_a_note_that_the_picture_was_not_read(app):
-    received = receive("What breed is this cat?", NumMedia="1")
-    assert stored_task(received).metadata_ == {"num_media": 1}
+def test_a_file_we_cannot_read_with_text_is_answered_as_text_with_a_note(app):
+    received = receive("What breed is this cat?", NumMedia="1", MediaContentType0="video/mp4")
+    assert stored_task(received).metadata_ == {
+        "num_media": 1,
+        "media": [{"position": 0, "content_type": "video/mp4", "kind": "other"}],
+    }
     assert received.notice == "media_note"
+
+
+def test_a_picture_alone_is_stored_as_a_task_for_the_worker_to_read(app):
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    received = receive("", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
+    assert (received.outcome, received.notice) == ("task", None)
+    assert stored_task(received).metadata_["media"] == [
+        {"position": 0, "content_type": "image/jpeg", "kind": "image", "url": url}
+    ]
+
+
+def test_a_whatsapp_texter_is_the_same_texter_as_their_sms_number_on_the_channel_used(app):
+    make_user("+15551230000")
+    receive("hello", From="whatsapp:+15551230000")
+    assert (user().channel, user().last_whatsapp_at is not None) == ("whatsapp", True)
+    receive("hello again", From="+15551230000")
+    assert user().channel == "sms"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
 @pytest.mark.parametrize("body", ["", "   ", "\n"])

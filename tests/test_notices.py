@@ -224,15 +224,15 @@ def test_an_empty_text_gets_one_how_to_reply(app, client):
     assert [m.kind for m in outbox()] == ["program", "empty"]
 
 
-def test_a_picture_alone_is_answered_with_a_note_that_it_was_not_read(app, client):
+def test_a_file_we_cannot_read_alone_is_answered_with_what_we_can_read(app, client):
     make_user("+15551230000")
-    text_in(client, "", NumMedia="1", MediaUrl0="https://example.com/cat.jpg")
+    text_in(client, "", NumMedia="1", MediaUrl0="https://a.example", MediaContentType0="video/mp4")
     [note] = outbox()
-    assert note.kind == "media" and "can't read pictures" in note.body
+    assert note.kind == "media" and "pictures" in note.body and "voice notes" in note.body
 
 
-def test_a_picture_with_text_gets_the_answer_and_a_note(app, client):
+def test_a_file_we_cannot_read_with_text_gets_the_answer_and_a_note(app, client):
     make_user("+15551230000")
-    text_in(client, "What breed is this cat?", NumMedia="1", MediaUrl0="https://example.com/c.jpg")
+    text_in(client, "What is this?", NumMedia="1", MediaUrl0="https://example.com/c.vcf")
     assert sorted(m.kind for m in outbox()) == ["media_note", "reply"]
-    assert "can't see pictures" in outbox("media_note")[0].body
+    assert "can't open that kind of file" in outbox("media_note")[0].body

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from sms_agent import simulator
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, User
+from sms_agent.models import OutboundMessage, Task, User
 from tests.factories import make_user
+from tests.standins import OGG, PNG
 
 
 def test_simulated_sms_goes_through_the_signed_webhook_and_stores_a_task(app):
@@ -133,3 +134,40 @@ def test_a_refused_text_is_finished_for_the_simulator(app):
     task = simulator.simulate_inbound("+15551230000", "one more?")
     assert (task.status, task.status_label) == ("refused", "refused: over quota")
     assert simulator.wait_for_reply("+15551230000", task.created_at, task, timeout=5) == []
+
+
+def test_cli_simulate_sends_a_picture_the_worker_reads_from_the_local_store(
+    app, runner, media_store, tmp_path
+):
+    picture = tmp_path / "plant.png"
+    picture.write_bytes(PNG)
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--media", str(picture)]
+    result = runner.invoke(args=[*args, "What plant is this?"])
+    assert result.exit_code == 0, result.output
+    assert "[Offline mode]" in result.output
+    task = db.session.scalar(sa.select(Task))
+    [media] = task.media
+    assert (media.content_type, media.size, media.status) == ("image/png", len(PNG), "read")
+
+
+def test_cli_simulate_a_voice_note_alone(app, runner, media_store, tmp_path):
+    note = tmp_path / "note.ogg"
+    note.write_bytes(OGG)
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--media", str(note)]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "[Offline transcript]" in result.output
+
+
+def test_cli_simulate_on_whatsapp_is_answered_on_whatsapp(app, runner):
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--channel", "whatsapp"]
+    result = runner.invoke(args=[*args, "hi"])
+    assert result.exit_code == 0, result.output
+    assert "--- WhatsApp to +15551230000 (reply, sent) ---" in result.output
+    assert db.session.get(User, "+15551230000").channel == "whatsapp"
+
+
+def test_media_cannot_be_simulated_through_twilio(app, media_store):
+    app.config["SMS_BACKEND"] = "twilio"
+    with pytest.raises(simulator.SimulationRejected, match="SMS_BACKEND=console"):
+        simulator.simulate_inbound("+15551230000", "hi", media=[(PNG, "image/png")])

@@ -33,6 +33,7 @@ def init_app(app: Flask) -> Admin:
     from .auth import AuthView, init_login
     from .dashboard import DashboardView
     from .inbox import InboxView, MenuLabel
+    from .media import MediaView
     from .tryit import TryItView
 
     init_login()
@@ -49,6 +50,7 @@ def init_app(app: Flask) -> Admin:
     admin.add_view(InboxView(name=MenuLabel("Inbox"), endpoint="inbox", url="/admin/inbox"))
     admin.add_views(*_model_views())
     admin.add_view(TryItView(name="Try it", endpoint="tryit", url="/admin/try-it"))
+    admin.add_view(MediaView(name="Media", endpoint="media", url="/admin/media"))
     return admin
 
 

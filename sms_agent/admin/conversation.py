@@ -11,13 +11,39 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
 from wtforms import TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from .. import handoff, inbox, outbound, threads
 from ..extensions import db
-from ..models import OutboundMessage, Task, TaskStatus, User
+from ..models import Channel, OutboundMessage, Task, TaskMedia, TaskStatus, User
 from .access import is_admin_staff
+
+
+@dataclass(frozen=True)
+class Attached:
+    """A picture or voice note the texter sent: a thumbnail or the transcript for staff."""
+
+    id: str
+    kind: str
+    content_type: str
+    size: int | None
+    status: str
+    transcript: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, media: TaskMedia) -> Attached:
+        return cls(
+            str(media.id),
+            media.kind,
+            media.content_type,
+            media.size,
+            media.status,
+            media.transcript,
+            media.error_message,
+        )
 
 
 @dataclass(frozen=True)
@@ -31,21 +57,34 @@ class Bubble:
     detail: str = ""
     #: What staff read for the status, when it says more than `status` ("refused: over quota").
     label: str = ""
+    media: tuple[Attached, ...] = ()
+    channel: str = Channel.SMS.value
 
 
 def _inbound(task: Task) -> Bubble:
     detail = task.category if task.status == "completed" else (task.error_message or "")
     return Bubble(
-        True, task.sms_content, task.created_at, task.status, detail, label=task.status_label
+        True,
+        task.sms_content,
+        task.created_at,
+        task.status,
+        detail,
+        label=task.status_label,
+        media=tuple(Attached.of(media) for media in task.media),
     )
 
 
 def _outbound(message: OutboundMessage) -> Bubble:
-    detail = f"{message.segments} segment{'s' if message.segments != 1 else ''}, "
-    detail += message.encoding
+    if message.channel == Channel.WHATSAPP:
+        detail = "WhatsApp"
+    else:
+        detail = f"{message.segments} segment{'s' if message.segments != 1 else ''}, "
+        detail += message.encoding
     if message.error_code:
         detail += f", error {message.error_code}"
-    return Bubble(False, message.body, message.created_at, message.status, detail)
+    return Bubble(
+        False, message.body, message.created_at, message.status, detail, channel=message.channel
+    )
 
 
 def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
@@ -56,6 +95,7 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
     """
     tasks = db.session.scalars(
         sa.select(Task)
+        .options(selectinload(Task.media))  # one query for every task's media, no bytes
         .where(Task.user_phone == phone)
         .order_by(Task.created_at.desc())
         .limit(limit)

@@ -76,7 +76,7 @@ class TaskView(AdminModelView):
     column_filters = ["category", "success", "status", "refusal_reason", "created_at", "user.tier"]
     column_searchable_list = ["user_phone", "sms_content", "ai_response"]
     column_default_sort = ("created_at", True)
-    column_details_exclude_list = ["user", "outbound_messages"]
+    column_details_exclude_list = ["user", "outbound_messages", "media"]
     form_overrides = {"category": SelectField, "status": SelectField}
     form_args = {
         "category": {"choices": select_choices(Category)},
@@ -87,6 +87,7 @@ class TaskView(AdminModelView):
     form_excluded_columns = [
         "user",
         "outbound_messages",
+        "media",  # pictures and voice notes the texter sent: shown in the conversation
         "created_at",
         "updated_at",
         "completed_at",

@@ -6,13 +6,16 @@ The message is signed as Twilio signs it and posted to our own /sms/inbound view
 
 from __future__ import annotations
 
+import mimetypes
 from datetime import UTC, datetime
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from flask_wtf.file import FileAllowed, FileField, FileSize
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional
 
 from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
@@ -23,9 +26,47 @@ from .conversation import Bubble, awaiting_reply, thread_for
 DEFAULT_NUMBER = "+15555550100"
 
 
+#: What the page lets staff attach: the pictures and voice notes the service reads.
+ATTACHABLE = ["jpg", "jpeg", "png", "gif", "webp", "ogg", "oga", "opus", "mp3", "m4a", "amr"]
+
+
 class TryItForm(FlaskForm):
     from_number = StringField("From number", validators=[InputRequired(), Length(max=32)])
-    message = TextAreaField("Message", validators=[InputRequired(), Length(max=1600)])
+    channel = SelectField(
+        "Channel",
+        choices=[SelectChoice("sms", "SMS"), SelectChoice("whatsapp", "WhatsApp")],
+        default="sms",
+    )
+    message = TextAreaField("Message", validators=[Optional(), Length(max=1600)])
+    attachment = FileField(
+        "Picture or voice note",
+        validators=[
+            Optional(),
+            FileAllowed(ATTACHABLE, "A picture (JPEG, PNG, GIF, WebP) or a voice note."),
+        ],
+    )
+
+    def __init__(self, *args, max_bytes: int = 0, **kwargs):
+        super().__init__(*args, **kwargs)
+        if max_bytes:
+            self.attachment.validators.append(
+                FileSize(max_bytes, message=f"Larger than MEDIA_MAX_BYTES ({max_bytes} bytes).")
+            )
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if not (self.message.data or "").strip() and not self.attachment.data:
+            self.message.errors.append("Write a message or attach a picture or voice note.")
+            return False
+        return True
+
+    def attachments(self) -> list[tuple[bytes, str]]:
+        upload = self.attachment.data
+        if not upload:
+            return []
+        content_type = mimetypes.guess_type(upload.filename or "")[0]
+        return [(upload.read(), content_type or "application/octet-stream")]
 
 
 class TryItView(StaffAccess, BaseView):
@@ -36,7 +77,10 @@ class TryItView(StaffAccess, BaseView):
     @expose("/", methods=("GET", "POST"))
     def index(self):
         phone = request.args.get("phone", "")
-        form = TryItForm(from_number=phone or DEFAULT_NUMBER)
+        form = TryItForm(
+            from_number=phone or DEFAULT_NUMBER,
+            max_bytes=current_app.config["MEDIA_MAX_BYTES"],
+        )
         if form.validate_on_submit():
             return self._send(form)
         status = 400 if request.method == "POST" else 200
@@ -52,7 +96,12 @@ class TryItView(StaffAccess, BaseView):
         sent = utcnow()
         try:
             phone = to_e164(form.from_number.data, current_app.config["DEFAULT_PHONE_REGION"])
-            simulate_inbound(phone, form.message.data)
+            simulate_inbound(
+                phone,
+                form.message.data or "",
+                channel=form.channel.data,
+                media=form.attachments(),
+            )
         except (InvalidPhoneNumber, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
             return self._page(form, ""), 400

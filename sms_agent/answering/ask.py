@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 
 from .. import handoff, notices, quota
+from ..media.read import ImagesRefused, MediaInput
 from ..models import HandoffSource, Task, User
+from ..outbound import channels
 from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import Completion, LLMError, get_llm_backend
@@ -38,21 +40,29 @@ TOOLS = [
 ]
 
 
-def ask_model(task: Task, user: User) -> None:
-    """Store the model's answer on `task` (the caller commits it with the first part)."""
+def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
+    """Store the model's answer on `task` (the caller commits it with the first part).
+    `media`: what the texter's pictures and voice notes gave (sms_agent/media/read.py)."""
     # Read the history before changing the task, so its query does not autoflush an UPDATE.
     earlier = history.history_messages(user, task)
-    found = classify.classify(task.sms_content)
+    question = media.question(task.sms_content) if media else task.sms_content
+    found = classify.classify(question)
     task.category, task.complexity_score = found.category, round(found.complexity, 3)
-    budget, encoding = quota.segment_budget(user.tier), expected_encoding(task.sms_content)
-    prompt = prompts.system_prompt(task.category, budget, encoding)
+    budget, encoding = quota.segment_budget(user.tier), expected_encoding(question)
+    whatsapp = channels.is_whatsapp(user)
+    prompt = prompts.system_prompt(task.category, budget, encoding, whatsapp=whatsapp)
     messages = [{"role": "system", "content": prompt}]
     messages += earlier
-    messages.append({"role": "user", "content": task.sms_content})
+    messages.append({"role": "user", "content": media.content(question) if media else question})
     backend = get_llm_backend()
     began = time.monotonic()
-    completion = backend.complete(messages, prompts.max_tokens(budget, encoding), tools=TOOLS)
-    text = _answer_text(completion, user, task.sms_content)
+    try:
+        completion = backend.complete(messages, prompts.max_tokens(budget, encoding), tools=TOOLS)
+    except LLMError as exc:
+        if media and media.images and exc.status == 400:
+            raise ImagesRefused(str(exc)) from exc
+        raise
+    text = _answer_text(completion, user, question)
     task.ai_response = text
     task.tokens_used = completion.tokens_used
     task.metadata_ = {
@@ -64,6 +74,7 @@ def ask_model(task: Task, user: User) -> None:
         "offline": completion.offline,
         "llm_seconds": round(time.monotonic() - began, 3),
         "context_turns": (len(messages) - 2) // 2,
+        **({"question": question} if media else {}),
     }
     if REQUEST_HUMAN in completion.tool_calls:
         task.metadata_ = {**task.metadata_, "handoff": HandoffSource.MODEL.value}

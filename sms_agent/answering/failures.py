@@ -66,6 +66,19 @@ def give_up(task_id, cause: BaseException) -> None:
         db.session.commit()
 
 
+def refuse_media(task: Task, problem: Exception) -> None:
+    """A picture or voice note could not be used (sms_agent/media/read.py): an ErrorLog,
+    the task failed, its request given back, and a notice that says what went wrong
+    instead of an apology that invites the texter to send it again."""
+    record_error(problem.error_type, str(problem)[:2000], user=task.user, task=task, exc=problem)
+    task.mark_failed(str(problem)[:500])
+    quota.give_back(task)
+    db.session.commit()
+    reread_opt_out(task.user)
+    notices.send_notice(task.user, problem.notice, task=task)
+    db.session.commit()
+
+
 def _error_type_of(exc: BaseException) -> str:
     if isinstance(exc, sa.exc.SQLAlchemyError):
         return ErrorType.DATABASE_ERROR

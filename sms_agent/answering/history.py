@@ -49,7 +49,9 @@ def history_messages(user: User, current: Task) -> list[dict]:
     recorded fall back to the raw answer."""
     messages = []
     for task in recent_exchanges(user, current):
-        sent = (task.metadata_ or {}).get("sent") or task.ai_response
-        messages.append({"role": "user", "content": task.sms_content})
+        meta = task.metadata_ or {}
+        sent = meta.get("sent") or task.ai_response
+        # A voice note's question is its transcript; a picture's, the question asked about it.
+        messages.append({"role": "user", "content": meta.get("question") or task.sms_content})
         messages.append({"role": "assistant", "content": sent})
     return messages

@@ -16,11 +16,12 @@ import time
 
 from .. import notices, outbound
 from ..extensions import db
+from ..media.read import MediaProblem, attachments_of, read_media
 from ..models import Task, User
 from ..vendors.openai import LLMError
 from .ask import ask_model
 from .claim import claim, kept_across_commits
-from .failures import TryAgain, finish_unsent, give_up, release
+from .failures import TryAgain, finish_unsent, give_up, refuse_media, release
 
 __all__ = ["TryAgain", "answer", "claim", "give_up"]
 
@@ -47,6 +48,12 @@ def _claim_and_answer(task_id) -> str:
             return "failed"
         release(task)
         raise TryAgain(cause) from exc
+    except MediaProblem as exc:
+        refuse_media(task, exc)  # commits the media rows too: staff see which one failed
+        return "failed"
+    except outbound.OutsideWindow as exc:
+        finish_unsent(task, str(exc))
+        return "not_sent"
     except outbound.OptedOut:
         finish_unsent(task, "the texter has opted out")
         return "opted_out"
@@ -67,7 +74,12 @@ def _answer_claimed(task: Task, started: float) -> str:
         # A new number's first answer comes after the carriers' program notice, sent once.
         if notices.send_program_notice_once(user, task):
             db.session.commit()
-        ask_model(task, user)  # committed with the first part, before Twilio sees it
+        if attachments_of(task):
+            media = read_media(task)
+            db.session.commit()  # a retried job reuses what was fetched and transcribed
+            ask_model(task, user, media)
+        else:
+            ask_model(task, user)  # committed with the first part, before Twilio sees it
     _deliver_reply(task, user, answered_now)
     # One commit records the last part's sid and the completion: fewer round trips per task.
     task.mark_completed(task.ai_response, processing_time=round(time.monotonic() - started, 3))

@@ -19,6 +19,14 @@ BASE = (
     "characters."
 )
 
+#: On WhatsApp the answer keeps its formatting (outbound/channels.py) and its emoji.
+WHATSAPP_BASE = (
+    "You answer questions sent on WhatsApp. You may use *bold*, _italic_ and short lists "
+    "(lines starting with '- ' or '1. '), but no tables or headings. Answer in the language "
+    "of the question. Be direct and useful; skip greetings and filler. Keep the whole "
+    "answer under {chars} characters."
+)
+
 FOCUS = {
     Category.GENERAL: "Answer general questions clearly and accurately.",
     Category.CODING: (
@@ -50,7 +58,11 @@ def max_tokens(segments: int, encoding: str = GSM_7) -> int:
     return char_budget(segments, encoding) // CHARS_PER_TOKEN.get(encoding, 1) + 32
 
 
-def system_prompt(category: str, segments: int, encoding: str = GSM_7) -> str:
-    """`encoding` is the one the reply will most likely need (outbound.expected_encoding)."""
+def system_prompt(
+    category: str, segments: int, encoding: str = GSM_7, *, whatsapp: bool = False
+) -> str:
+    """`encoding` is the one the reply will most likely need (outbound.expected_encoding).
+    On WhatsApp the tier's budget still sets the length, but formatting is welcome."""
     focus = FOCUS.get(Category(category), FOCUS[Category.GENERAL])
-    return BASE.format(chars=char_budget(segments, encoding)) + " " + focus
+    base = WHATSAPP_BASE if whatsapp else BASE
+    return base.format(chars=char_budget(segments, encoding)) + " " + focus

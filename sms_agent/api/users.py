@@ -13,6 +13,7 @@ from .. import handoff, jobs, outbound, quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
+from ..outbound import channels
 from ..phones import InvalidPhoneNumber, mask
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
@@ -140,7 +141,8 @@ def delete_user(phone_number: str):
 @operation("users", body=SendMessageIn, response=SendMessageOut, errors=(409, 502))
 @staff_only
 def send_message(phone_number: str):
-    """Text this user a message now (refused with 409 if they texted STOP).
+    """Text this user a message now (refused with 409 if they texted STOP, or if they use
+    WhatsApp and have not written within its 24-hour window).
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
     author, and a conversation waiting for a person becomes theirs.
@@ -149,6 +151,14 @@ def send_message(phone_number: str):
     data = load_body(SendMessageIn())
     try:
         messages = handoff.send_as_staff(user, data["message"], current_staff(), kind="api")
+    except outbound.OutsideWindow as exc:
+        closed = channels.window_closes(user)
+        raise conflict(
+            f"Not sent: {exc}.",
+            reason="whatsapp_window_closed",
+            last_message_at=user.last_whatsapp_at.isoformat() if user.last_whatsapp_at else None,
+            window_closed_at=closed.isoformat() if closed else None,
+        ) from None
     except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
         raise conflict("This user has opted out of SMS (they texted STOP).") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mimetypes
 import sys
 
 import click
@@ -36,24 +37,54 @@ REFUSED_NOTICE_WAIT = 3.0
     help="Seconds to wait for the worker's reply.",
 )
 @click.option("--verbose", is_flag=True, help="Also show the service's INFO log lines (on stderr).")
+@click.option(
+    "--media",
+    "media_file",
+    type=click.File("rb"),
+    help="Attach a picture or voice note (its type from the file name); TEXT may be left out.",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(["sms", "whatsapp"]),
+    default="sms",
+    show_default=True,
+    help="Text as an SMS or as a WhatsApp message (From: whatsapp:+1...).",
+)
 @click.argument("text", required=False)
 def simulate(
-    from_number: str, inline: bool, timeout: float, verbose: bool, text: str | None
+    from_number: str,
+    inline: bool,
+    timeout: float,
+    verbose: bool,
+    media_file,
+    channel: str,
+    text: str | None,
 ) -> None:
     """Send TEXT as an SMS from --from, signed like Twilio, and print the reply SMS.
 
-    Without TEXT, read one message per line from stdin until end of input or "quit".
-    The reply comes from the worker started by `make run`; --inline answers in this
-    process instead, for when no worker is running.
+    Without TEXT, read one message per line from stdin until end of input or "quit"
+    (with --media, a picture or voice note alone is sent instead). The reply comes from the
+    worker started by `make run`; --inline answers in this process instead, for when no
+    worker is running. --media needs SMS_BACKEND=console: the file goes to the local media
+    store, where the worker reads it as it would fetch it from Twilio.
     """
     try:
         phone = to_e164(from_number)
     except InvalidPhoneNumber as exc:
         raise click.BadParameter(str(exc), param_hint="--from") from exc
+    media = [_attachment(media_file)] if media_file else []
+    if text is None and media:
+        text = ""
     lines = [text] if text is not None else _stdin_lines()
     with contextlib.nullcontext() if verbose else _only_warnings_logged():
-        for line in lines:
-            _exchange(phone, line, inline, timeout)
+        for number, line in enumerate(lines):
+            _exchange(phone, line, inline, timeout, channel, media if number == 0 else [])
+
+
+def _attachment(file) -> tuple[bytes, str]:
+    """The file's bytes and its type by its name, as a phone would label it."""
+    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    return file.read(), content_type
 
 
 @contextlib.contextmanager
@@ -81,14 +112,13 @@ def _stdin_lines():
             yield line.rstrip("\n")
 
 
-def _exchange(phone: str, text: str, inline: bool, timeout: float) -> None:
+def _exchange(
+    phone: str, text: str, inline: bool, timeout: float, channel: str = "sms", media=()
+) -> None:
     since = utcnow()
     try:
-        if inline:
-            with simulator.jobs_inline():
-                task = simulator.simulate_inbound(phone, text)
-        else:
-            task = simulator.simulate_inbound(phone, text)
+        with simulator.jobs_inline() if inline else contextlib.nullcontext():
+            task = simulator.simulate_inbound(phone, text, channel=channel, media=media)
     except simulator.SimulationRejected as exc:
         raise click.ClickException(f"the webhook refused the message: {exc}") from exc
     if keywords.parse(text) is keywords.Keyword.STOP or _opted_out(phone):
@@ -125,6 +155,10 @@ def _no_reply(task, inline: bool, waited: float) -> None:
 
 
 def _show(message: OutboundMessage) -> None:
+    if message.channel == "whatsapp":
+        click.echo(f"--- WhatsApp to {message.to_number} ({message.kind}, {message.status}) ---")
+        click.echo(message.body)
+        return
     numbering = f" part {message.part}/{message.parts}" if message.parts > 1 else ""
     plural = "s" if message.segments != 1 else ""
     click.echo(

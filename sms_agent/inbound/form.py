@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from flask import current_app
 
 from ..phones import InvalidPhoneNumber, to_e164
+from .media import split_channel
 
 #: Twilio's own limit on one (concatenated) SMS body.
 MAX_BODY_CHARS = 1600
@@ -31,7 +32,9 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
     if not is_message_sid(sid):
         raise BadInbound("MessageSid is missing or malformed")
     try:
-        phone = to_e164(form.get("From") or "", current_app.config["DEFAULT_PHONE_REGION"])
+        # WhatsApp's "whatsapp:+1..." is the same texter as the SMS number +1...
+        sender = split_channel(form.get("From") or "")[0]
+        phone = to_e164(sender, current_app.config["DEFAULT_PHONE_REGION"])
     except InvalidPhoneNumber as exc:
         raise BadInbound(f"From: {exc}") from exc
     # PostgreSQL text cannot hold NUL; keep the rest exactly as received.

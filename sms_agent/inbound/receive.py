@@ -9,9 +9,10 @@ from collections.abc import Mapping
 
 from .. import handoff, quota
 from ..extensions import db
-from ..models import RefusalReason, User, lock_texter
+from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..phones import mask
 from .form import BadInbound, is_message_sid, parse_form
+from .media import attachments, split_channel
 from .routing import Received, over_quota, route
 from .store import store_task, task_exists
 
@@ -24,7 +25,9 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     """Twilio retries a webhook it got no answer to, so a MessageSid seen before is a
     duplicate: a stored task says so (the insert skips it in the same statement), and so do
     the sids of handled keywords kept on the texter."""
-    sid, phone, body, media = parse_form(form)
+    sid, phone, body, num_media = parse_form(form)
+    channel = split_channel(form.get("From") or "")[1]
+    media = attachments(form)
     # Locked until the commit: webhooks of one texter take turns, so two of them cannot
     # both read service_state and one overwrite the other's handled sid or quota notice.
     user = lock_texter(phone)
@@ -35,11 +38,13 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         db.session.add(user)
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
         log.info("new user %s on tier %s", mask(phone), user.tier)
+    _note_channel(user, channel)
     received = route(user, body, media)
+    stored = _media_metadata(num_media, media)
     if received.outcome == "task":
-        received = _admit(user, sid, body, media, received.notice)
+        received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _REFUSALS:
-        received = _refuse(user, sid, body, media, received)
+        received = _refuse(user, sid, body, stored, received)
     received.sid = sid
     if received.outcome not in ("task", "duplicate", *_REFUSALS):
         if task_exists(sid):
@@ -54,11 +59,27 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     return received
 
 
+def _note_channel(user: User, channel: str) -> None:
+    """Answers go back on the channel the texter last used; a WhatsApp message also opens
+    WhatsApp's 24-hour window. An SMS texter's row is only written when the channel changes."""
+    if user.channel != channel:
+        user.channel = channel
+    if channel == Channel.WHATSAPP:
+        user.last_whatsapp_at = utcnow()
+
+
+def _media_metadata(num_media: int, media: list) -> dict:
+    """What the task keeps about its attachments, for the worker to read them."""
+    if not num_media and not media:
+        return {}
+    return {"num_media": num_media, "media": [item.as_json() for item in media]}
+
+
 #: Outcomes stored as a refused task, and the reason each is stored with.
 _REFUSALS = {"over_quota": RefusalReason.OVER_QUOTA, "held": RefusalReason.HELD_FOR_STAFF}
 
 
-def _admit(user: User, sid: str, body: str, media: int, notice: str | None) -> Received:
+def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> Received:
     """Count the request, then store the task; a MessageSid stored already undoes the count
     (a retry of an SMS that was admitted once must not count twice)."""
     window = quota.admit(user)
@@ -71,7 +92,7 @@ def _admit(user: User, sid: str, body: str, media: int, notice: str | None) -> R
     return Received("task", user.phone_number, notice=notice, task_id=task_id)
 
 
-def _refuse(user: User, sid: str, body: str, media: int, received: Received) -> Received:
+def _refuse(user: User, sid: str, body: str, media: dict, received: Received) -> Received:
     """Store a refused text so staff see everything texters sent: not counted, never sent to
     the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
     nothing new."""

@@ -11,6 +11,7 @@ from .. import handoff, quota
 from ..models import HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
+from .media import Attachment, readable
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Received:
     task_id: str | None = None
 
 
-def route(user: User, body: str, media: int) -> Received:
+def route(user: User, body: str, media: list[Attachment]) -> Received:
     phone = user.phone_number
     keyword = keywords.parse(body)
     if keyword is not None:
@@ -36,13 +37,16 @@ def route(user: User, body: str, media: int) -> Received:
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
-    if not body.strip():
-        # Nobody is left without an answer: a picture alone, or nothing at all, gets a how-to.
+    if not body.strip() and not readable(media):
+        # Nobody is left without an answer: a file we cannot read alone, or nothing at all,
+        # gets a how-to.
         return Received("media" if media else "empty", phone, notice="media" if media else "empty")
     if not quota.has_room(user):
         return over_quota(user)
-    # Pictures are not read yet: the words are answered, and a note says the picture was not.
-    return Received("task", phone, notice="media_note" if media else None)
+    # Pictures and voice notes are read by the worker; a video or a file is not, and a note
+    # says so while the rest is answered.
+    refused = len(readable(media)) < len(media)
+    return Received("task", phone, notice="media_note" if refused else None)
 
 
 def _keyword(user: User, keyword: Keyword) -> Received:

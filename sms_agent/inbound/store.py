@@ -43,12 +43,13 @@ def store_task(
     user: User,
     sid: str,
     body: str,
-    media: int,
+    media: dict,
     window: datetime | None,
     refusal: RefusalReason | None = None,
 ) -> str | None:
     """Store the task, or nothing when its MessageSid is stored already; its id. A refused
-    one is stored for staff to see, with no quota window: it was never counted."""
+    one is stored for staff to see, with no quota window: it was never counted. `media` is
+    the attachments' record (num_media and each item's type and URL) for the metadata."""
     task_id = db.session.scalar(
         _INSERT_UNLESS_STORED,
         {
@@ -56,7 +57,7 @@ def store_task(
             "sms_content": body,
             "message_sid": sid,
             "status": (TaskStatus.REFUSED if refusal else TaskStatus.QUEUED).value,
-            "metadata": {"num_media": media} if media else {},
+            "metadata": media,
             "quota_window": None if refusal else window,
             "refusal_reason": refusal.value if refusal else None,
         },

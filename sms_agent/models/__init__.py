@@ -4,6 +4,7 @@ from .choices import (
     CRITICAL_ERROR_TYPES,
     FINAL_DELIVERY_STATUSES,
     Category,
+    Channel,
     ConversationState,
     DeliveryStatus,
     ErrorType,
@@ -14,6 +15,7 @@ from .choices import (
 )
 from .conversations import Conversation
 from .error_logs import ErrorLog
+from .media import TaskMedia
 from .messages import OutboundMessage
 from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
 from .staff import ApiToken, StaffUser, hash_key
@@ -26,6 +28,7 @@ __all__ = [
     "FINAL_DELIVERY_STATUSES",
     "ApiToken",
     "Category",
+    "Channel",
     "Conversation",
     "ConversationState",
     "DeliveryStatus",
@@ -38,6 +41,7 @@ __all__ = [
     "Task",
     "TaskHourlyCount",
     "TaskRollup",
+    "TaskMedia",
     "TaskStatus",
     "Tier",
     "User",

@@ -75,6 +75,13 @@ class HandoffSource(Choice):
     MODEL = "model"
 
 
+class Channel(Choice):
+    """Where a texter writes from and is answered on: SMS (and MMS) or WhatsApp."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+
+
 class ErrorType(Choice):
     OPENAI_TIMEOUT = "openai_timeout"
     OPENAI_ERROR = "openai_error"

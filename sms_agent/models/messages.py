@@ -38,6 +38,8 @@ class OutboundMessage(db.Model):
     part: Mapped[int] = mapped_column(default=1)
     parts: Mapped[int] = mapped_column(default=1)
     sid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    #: sms or whatsapp: the channel it went out on (a resumed part goes on the same one).
+    channel: Mapped[str] = mapped_column(sa.String(10), default="sms", server_default="sms")
     encoding: Mapped[str] = mapped_column(sa.String(10), default="GSM-7")
     segments: Mapped[int] = mapped_column(default=1)
     status: Mapped[str] = mapped_column(sa.String(20), default=DeliveryStatus.QUEUED.value)

@@ -14,6 +14,7 @@ from .choices import Category, RefusalReason, TaskStatus, check_choice
 from .types import JSONObject, UTCDateTime, check_finite, check_json_object, utcnow
 
 if TYPE_CHECKING:
+    from .media import TaskMedia
     from .messages import OutboundMessage
     from .users import User
 
@@ -55,6 +56,12 @@ class Task(db.Model):
     user: Mapped[User] = relationship(back_populates="tasks")
     outbound_messages: Mapped[list[OutboundMessage]] = relationship(
         back_populates="task", order_by="OutboundMessage.created_at"
+    )
+    media: Mapped[list[TaskMedia]] = relationship(
+        back_populates="task",
+        order_by="TaskMedia.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
     def __repr__(self) -> str:

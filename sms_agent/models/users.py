@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from ..phones import to_e164
-from .choices import ConversationState, Tier, check_choice
+from .choices import Channel, ConversationState, Tier, check_choice
 from .types import JSONObject, UTCDateTime, check_json_object, first_of_next_month, utcnow
 
 if TYPE_CHECKING:
@@ -89,6 +89,13 @@ class User(db.Model):
         server_default=ConversationState.AI.value,
         active_history=True,
     )
+    #: The channel the texter last wrote on (sms or whatsapp); answers go back on it.
+    channel: Mapped[str] = mapped_column(
+        sa.String(10), default=Channel.SMS.value, server_default=Channel.SMS.value
+    )
+    #: When the texter last wrote on WhatsApp (any text, keywords too): WhatsApp lets a
+    #: business write only within 24 hours of it (outbound/channels.py).
+    last_whatsapp_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -117,6 +124,10 @@ class User(db.Model):
     @validates("conversation_state")
     def _validate_conversation_state(self, _key: str, value: str) -> str:
         return check_choice(ConversationState, "conversation_state", value)
+
+    @validates("channel")
+    def _validate_channel(self, _key: str, value: str) -> str:
+        return check_choice(Channel, "channel", value)
 
     @validates("timezone")
     def _validate_timezone(self, _key: str, value: str) -> str:

@@ -5,13 +5,14 @@ The public door is `send` (every SMS the service sends goes through it) and
 """
 
 from .gsm import encoding_of, segment_count
-from .send import OPT_OUT_CONFIRMATION, OptedOut, SendFailed, plan, send
+from .send import OPT_OUT_CONFIRMATION, OptedOut, OutsideWindow, SendFailed, plan, send
 from .shape import Shaped
 from .status import record_delivery_status
 
 __all__ = [
     "OPT_OUT_CONFIRMATION",
     "OptedOut",
+    "OutsideWindow",
     "SendFailed",
     "Shaped",
     "encoding_of",

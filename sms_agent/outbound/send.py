@@ -17,6 +17,7 @@ from ..models import DeliveryStatus, ErrorType, OutboundMessage, StaffUser, Task
 from ..ops.error_log import record_error
 from ..phones import mask
 from ..vendors.twilio import SmsError, get_sms_backend
+from . import channels
 from .gsm import encoding_of, segment_count
 from .shape import Shaped, shape
 
@@ -32,6 +33,12 @@ class OptedOut(Exception):
     """The texter has opted out (STOP, or Twilio said 21610): nothing may be sent to them."""
 
 
+class OutsideWindow(OptedOut):
+    """A WhatsApp texter has not written within WhatsApp's 24-hour window, so nothing may be
+    sent until they do. Every sender treats it as an opt-out for now (nothing is sent, no
+    error is logged); the API and the pipeline tell it apart by its message."""
+
+
 class SendFailed(Exception):
     """Twilio refused or could not be reached; `error.retryable` says whether to try again."""
 
@@ -45,7 +52,10 @@ def plan(
     user: User, body: str, *, question: str = "", plain: bool = False, more: bool = False
 ) -> Shaped:
     """What `body` becomes for this user's tier: clean, capped, split and numbered; with
-    `more`, a cut ends with the MORE marker and keeps the rest (see shape.shape)."""
+    `more`, a cut ends with the MORE marker and keeps the rest (see shape.shape). On
+    WhatsApp: one formatted message instead (channels.shape_whatsapp)."""
+    if channels.is_whatsapp(user):
+        return channels.shape_whatsapp(body, plain=plain, more=more)
     return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
 
 
@@ -59,6 +69,7 @@ def new_message(
     task: Task | None = None,
     staff_user: StaffUser | None = None,
 ) -> OutboundMessage:
+    whatsapp = channels.is_whatsapp(user)
     return OutboundMessage(
         task=task,
         staff_user=staff_user,
@@ -67,8 +78,10 @@ def new_message(
         kind=kind,
         part=part,
         parts=parts,
-        encoding=encoding_of(text),
-        segments=segment_count(text),
+        channel=user.channel,
+        # WhatsApp has no segments: Twilio prices it per message.
+        encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(text),
+        segments=1 if whatsapp else segment_count(text),
         status=DeliveryStatus.QUEUED.value,
     )
 
@@ -88,7 +101,8 @@ def send(
     in order; returns them. The caller commits. `staff_user` is the author of a message
     staff wrote (stored on each part).
 
-    Raises OptedOut for an opted-out texter (nothing is stored then) and SendFailed when
+    Raises OptedOut for an opted-out texter (nothing is stored then), its OutsideWindow for a
+    WhatsApp texter outside WhatsApp's 24-hour window, and SendFailed when
     Twilio refuses a part (that part is stored as failed, later parts are not sent).
 
     `checkpoint` is called after each part is stored and before Twilio sees it, and again
@@ -105,6 +119,9 @@ def send(
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
     if user.is_opted_out and not confirming_opt_out:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
+    closed = channels.window_problem(user)
+    if closed:
+        raise OutsideWindow(closed)
     backend = get_sms_backend()
     stored = _stored_parts(task, kind) if resume else {}
     messages = []
@@ -161,7 +178,7 @@ def _transmit(
     if user.is_opted_out and not confirming_opt_out:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
     try:
-        result = backend.send(message.to_number, message.body)
+        result = backend.send(message.to_number, message.body, channel=message.channel)
     except SmsError as exc:
         _record_failure(message, user, exc)
         if exc.unsubscribed:

@@ -48,11 +48,15 @@ class LLMError(Exception):
     """The model gave no usable answer. `error_type` is the ErrorLog type to record;
     `retryable` says whether asking again later may work."""
 
-    def __init__(self, message: str, *, error_type: str, retryable: bool, request_id=None):
+    def __init__(
+        self, message: str, *, error_type: str, retryable: bool, request_id=None, status=None
+    ):
         super().__init__(message)
         self.error_type = error_type
         self.retryable = retryable
         self.request_id = request_id
+        #: The server's HTTP status, when it answered (a 400 to an image: no vision).
+        self.status = status
 
 
 class OpenAIBackend:
@@ -60,6 +64,7 @@ class OpenAIBackend:
 
     def __init__(self, config) -> None:
         self.model = config["OPENAI_MODEL"]
+        self.transcribe_model = config["OPENAI_TRANSCRIBE_MODEL"]
         self.settings = (
             config.get("OPENAI_API_KEY") or "not-needed",
             config.get("OPENAI_BASE_URL"),
@@ -122,6 +127,16 @@ class OpenAIBackend:
             ),
         )
 
+    def transcribe(self, data: bytes, filename: str, content_type: str) -> str:
+        """The words of a voice note, through the server's audio transcription."""
+        try:
+            result = _clients.get(*self.settings).audio.transcriptions.create(
+                model=self.transcribe_model, file=(filename, data, content_type)
+            )
+        except openai.OpenAIError as exc:
+            raise translate_error(exc) from exc
+        return (getattr(result, "text", None) or "").strip()
+
 
 #: (base URL, model) of the servers that refused a request with tools, in this process.
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
@@ -162,7 +177,13 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
         exhausted = status == 429 and exc.code == "insufficient_quota"
         retryable = (status == 429 and not exhausted) or status >= 500
         text = f"AI error {status} ({exc.code or 'no code'}): {exc.message}"
-        return LLMError(text, error_type="openai_error", retryable=retryable, request_id=request_id)
+        return LLMError(
+            text,
+            error_type="openai_error",
+            retryable=retryable,
+            request_id=request_id,
+            status=status,
+        )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)
 
 
@@ -176,6 +197,9 @@ class OfflineBackend:
         self, messages: list[dict], max_tokens: int, tools: list[dict] | None = None
     ) -> Completion:
         question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        if isinstance(question, list):  # text and image parts: quote the text
+            texts = [part.get("text", "") for part in question if part.get("type") == "text"]
+            question = " ".join(texts)
         excerpt = question if len(question) <= 80 else question[:77].rstrip() + "..."
         return Completion(
             text=f'{OFFLINE_NOTICE}"{excerpt}"',
@@ -184,6 +208,11 @@ class OfflineBackend:
             offline=True,
         )
 
+    def transcribe(self, data: bytes, filename: str, content_type: str) -> str:
+        return f"{OFFLINE_TRANSCRIPT} ({content_type}, {len(data)} bytes)"
+
+
+OFFLINE_TRANSCRIPT = "[Offline transcript] No speech-to-text model is configured: a voice note"
 
 BACKENDS = {"openai": OpenAIBackend, "offline": OfflineBackend}
 

@@ -101,17 +101,22 @@ class TwilioBackend:
             config.get("TWILIO_TIMEOUT", 10.0),
         )
         self.from_number = config["TWILIO_PHONE_NUMBER"]
+        self.whatsapp_number = config.get("TWILIO_WHATSAPP_NUMBER") or self.from_number
         public = config.get("PUBLIC_BASE_URL")
         self.status_callback = public.rstrip("/") + "/sms/status" if public else None
         self.mps = config.get("TWILIO_MPS", 0)
         self.pacing_url = config.get("PACING_REDIS_URL")
 
-    def send(self, to: str, body: str) -> SendResult:
-        """Send one SMS, first waiting for the sending number's next slot (pacing.py)."""
+    def send(self, to: str, body: str, channel: str = "sms") -> SendResult:
+        """Send one message, first waiting for the sending number's next slot (pacing.py).
+        On WhatsApp, both numbers carry Twilio's "whatsapp:" prefix."""
         extra = {"status_callback": self.status_callback} if self.status_callback else {}
         wait_for_slot(self.from_number, self.mps, self.pacing_url)
+        sender = self.from_number
+        if channel == "whatsapp":
+            to, sender = f"whatsapp:{to}", f"whatsapp:{self.whatsapp_number}"
         try:
-            message = self.client.messages.create(to=to, from_=self.from_number, body=body, **extra)
+            message = self.client.messages.create(to=to, from_=sender, body=body, **extra)
         except TwilioRestException as exc:
             raise _rest_error(exc) from exc
         except requests.ReadTimeout as exc:
@@ -165,11 +170,16 @@ class OutboxBackend:
 
     def __init__(self, config) -> None:
         self.from_number = config["TWILIO_PHONE_NUMBER"]
+        self.whatsapp_number = config.get("TWILIO_WHATSAPP_NUMBER") or self.from_number
 
-    def send(self, to: str, body: str) -> SendResult:
+    def send(self, to: str, body: str, channel: str = "sms") -> SendResult:
         sid = "SM" + secrets.token_hex(16)
         if not quiet_console.get():
-            click.echo(f"\n--- SMS from {self.from_number} to {to} ---\n{body}\n---")
+            if channel == "whatsapp":
+                head = f"WhatsApp from {self.whatsapp_number} to {to}"
+            else:
+                head = f"SMS from {self.from_number} to {to}"
+            click.echo(f"\n--- {head} ---\n{body}\n---")
         log.info("console SMS %s to %s (%d chars)", sid, mask(to), len(body))
         return SendResult(sid=sid, status="sent")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from sms_agent.models import OutboundMessage, Task
 from sms_agent.simulator import jobs_inline
 from tests.admin.conftest import csrf_for
 from tests.factories import make_user
+from tests.standins import PNG
 
 URL = "/admin/try-it/"
 
@@ -102,3 +104,46 @@ def test_a_text_refused_for_the_quota_is_labelled_not_left_waiting(admin_client)
     assert page.count("refused: over quota") == 2
     assert "used all 100 requests" in page  # the one quota notice of the window
     assert 'data-waiting="false"' in page
+
+
+def test_a_picture_can_be_attached_and_is_read_by_the_worker(admin_client, media_store):
+    picture = (io.BytesIO(PNG), "plant.png")
+    with jobs_inline():
+        response = send(admin_client, "+14155550130", "What plant?", attachment=picture)
+    assert response.status_code == 302
+    task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550130"))
+    [media] = task.media
+    assert (media.content_type, media.size, media.status) == ("image/png", len(PNG), "read")
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'src="/admin/media/{media.id}"' in page
+
+
+def test_a_picture_alone_is_enough(admin_client, media_store):
+    with jobs_inline():
+        response = send(admin_client, "+14155550131", "", attachment=(io.BytesIO(PNG), "a.png"))
+    assert response.status_code == 302
+
+
+def test_neither_words_nor_a_picture_is_a_field_error(admin_client):
+    response = send(admin_client, "+14155550132", "  ")
+    assert response.status_code == 400
+    assert "Write a message or attach a picture" in response.get_data(as_text=True)
+
+
+def test_other_files_are_a_field_error(admin_client, media_store):
+    response = send(admin_client, "+14155550133", "hi", attachment=(io.BytesIO(b"x"), "a.pdf"))
+    assert response.status_code == 400
+    assert "A picture (JPEG, PNG, GIF, WebP) or a voice note." in response.get_data(as_text=True)
+
+
+def test_a_picture_larger_than_a_request_may_be_is_uploaded(admin_client, media_store):
+    big = PNG + b"\x00" * 100_000  # over MAX_CONTENT_LENGTH (64 KB), under MEDIA_MAX_BYTES
+    response = send(admin_client, "+14155550134", "hi", attachment=(io.BytesIO(big), "a.png"))
+    assert response.status_code == 302
+
+
+def test_a_whatsapp_message_can_be_tried(admin_client):
+    with jobs_inline():
+        send(admin_client, "+14155550135", "hello", channel="whatsapp")
+    sent = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert [(m.kind, m.channel) for m in sent] == [("program", "whatsapp"), ("reply", "whatsapp")]

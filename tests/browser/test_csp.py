@@ -10,9 +10,10 @@ from flask_admin.contrib.sqla import ModelView
 
 from sms_agent import handoff
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage
+from sms_agent.models import OutboundMessage, TaskMedia
 from tests.admin.conftest import PASSWORD, staff_account
 from tests.factories import make_error, make_task, make_token, make_user
+from tests.standins import PNG
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +69,8 @@ def seeded(app):
     make_error(error_type="twilio_error", error_message="Carrier rejected the message")
     db.session.add(OutboundMessage(to_number=ann.phone_number, body="Paris.", task=task))
     handoff.request_human(ann, "keyword")  # the inbox badge, and a conversation to take over
+    # A picture, so the conversation shows a thumbnail (an image from this server).
+    db.session.add(TaskMedia(task=task, content_type="image/png", kind="image", data=PNG))
     db.session.commit()
     make_token(boss)
 
@@ -77,6 +80,10 @@ def every_admin_page(app) -> list[str]:
     pages = []
     with app.test_request_context():
         for view in app.extensions["admin"][0]._views:
+            if view.endpoint == "media":  # no index: a picture's own URL
+                picture = db.session.scalars(db.select(TaskMedia).limit(1)).first()
+                pages.append(url_for("media.show", media_id=str(picture.id)))
+                continue
             if not isinstance(view, ModelView):
                 pages.append(url_for(f"{view.endpoint}.index"))
                 continue

@@ -12,9 +12,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+import openai
 import pytest
 
 from config import TestingConfig
+from sms_agent.vendors import twilio as sms
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_DIR = REPO_ROOT.parent / "shared" / "contract"
@@ -74,3 +76,31 @@ def contract_mocks(tmp_path_factory):
             capture_output=True,
             timeout=60,
         )
+
+
+@pytest.fixture
+def exchanges(monkeypatch):
+    """(service, status, sl-violations header) of every response the SDKs got.
+
+    A spy, not a mock: the real SDK clients make the real calls; this only watches."""
+    seen: list[tuple[str, int, str | None]] = []
+    send = sms.RedirectingHttpClient.request
+
+    def watched_send(self, method, url, *args, **kwargs):
+        response = send(self, method, url, *args, **kwargs)
+        seen.append(("twilio", response.status_code, (response.headers or {}).get("sl-violations")))
+        return response
+
+    class WatchedOpenAI(openai.OpenAI):
+        def __init__(self, *, http_client=None, **kwargs):
+            def record(response):
+                seen.append(("openai", response.status_code, response.headers.get("sl-violations")))
+
+            http_client = http_client or openai.DefaultHttpxClient()
+            hooks = http_client.event_hooks
+            http_client.event_hooks = {**hooks, "response": [*hooks.get("response", []), record]}
+            super().__init__(http_client=http_client, **kwargs)
+
+    monkeypatch.setattr(sms.RedirectingHttpClient, "request", watched_send)
+    monkeypatch.setattr(openai, "OpenAI", WatchedOpenAI)
+    return seen

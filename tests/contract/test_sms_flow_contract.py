@@ -3,7 +3,6 @@ vendors' own API specs: every request we make must pass the spec's validation.""
 
 from __future__ import annotations
 
-import openai
 import pytest
 import sqlalchemy as sa
 
@@ -17,34 +16,6 @@ from tests.standins import inbound_form, signed_post
 pytestmark = pytest.mark.contract
 
 PUBLIC_URL = "https://sms.example.com"
-
-
-@pytest.fixture
-def exchanges(monkeypatch):
-    """(service, status, sl-violations header) of every response the SDKs got.
-
-    A spy, not a mock: the real SDK clients make the real calls; this only watches."""
-    seen: list[tuple[str, int, str | None]] = []
-    send = sms.RedirectingHttpClient.request
-
-    def watched_send(self, method, url, *args, **kwargs):
-        response = send(self, method, url, *args, **kwargs)
-        seen.append(("twilio", response.status_code, (response.headers or {}).get("sl-violations")))
-        return response
-
-    class WatchedOpenAI(openai.OpenAI):
-        def __init__(self, *, http_client=None, **kwargs):
-            def record(response):
-                seen.append(("openai", response.status_code, response.headers.get("sl-violations")))
-
-            http_client = http_client or openai.DefaultHttpxClient()
-            hooks = http_client.event_hooks
-            http_client.event_hooks = {**hooks, "response": [*hooks.get("response", []), record]}
-            super().__init__(http_client=http_client, **kwargs)
-
-    monkeypatch.setattr(sms.RedirectingHttpClient, "request", watched_send)
-    monkeypatch.setattr(openai, "OpenAI", WatchedOpenAI)
-    return seen
 
 
 @pytest.fixture

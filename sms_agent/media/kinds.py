@@ -1,0 +1,59 @@
+"""Which media types we read: pictures go to the model as images, voice notes and other audio
+are transcribed; anything else (video, vCards, PDFs) is refused politely."""
+
+from __future__ import annotations
+
+IMAGE = "image"
+AUDIO = "audio"
+OTHER = "other"
+
+#: What chat models accept as image input.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+#: What WhatsApp voice notes and MMS audio arrive as, and what the transcription API takes.
+AUDIO_TYPES = frozenset(
+    {
+        "audio/ogg",
+        "audio/amr",
+        "audio/mpeg",
+        "audio/mp3",
+        "audio/mp4",
+        "audio/m4a",
+        "audio/x-m4a",
+        "audio/aac",
+        "audio/wav",
+        "audio/x-wav",
+        "audio/webm",
+        "audio/flac",
+    }
+)
+
+#: The file name extension the transcription API needs to recognise the format.
+AUDIO_EXTENSIONS = {
+    "audio/ogg": "ogg",
+    "audio/amr": "amr",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/mp4": "m4a",
+    "audio/m4a": "m4a",
+    "audio/x-m4a": "m4a",
+    "audio/aac": "aac",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/webm": "webm",
+    "audio/flac": "flac",
+}
+
+
+def base_type(content_type: str | None) -> str:
+    """ "image/JPEG; charset=x" -> "image/jpeg"."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def kind_of(content_type: str | None) -> str:
+    """image, audio or other, by Twilio's MediaContentType{N}."""
+    value = base_type(content_type)
+    if value in IMAGE_TYPES:
+        return IMAGE
+    if value in AUDIO_TYPES:
+        return AUDIO
+    return OTHER

@@ -1,0 +1,159 @@
+"""Reading a task's pictures and voice notes in the worker: fetch each from Twilio, check it,
+record its type, size and sha256 (TaskMedia), and turn it into what the model gets: a
+picture as an image part (a data URL, so the model server needs no access to Twilio), a
+voice note as its transcript. A redelivered job reuses what was read before."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from ..models import ErrorType, Task, TaskMedia
+from ..vendors.openai import LLMError, get_llm_backend
+from ..vendors.twilio_media import MediaFetchError, get_media_source
+from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
+
+#: Asked about a picture sent without words.
+DEFAULT_IMAGE_QUESTION = "What is in this picture?"
+
+#: The first bytes of each image type we read: a file that is not what Twilio said it is
+#: never reaches the model.
+_SIGNATURES = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+class MediaProblem(Exception):
+    """A picture or voice note could not be used: the texter gets the notice `notice`, staff
+    an ErrorLog of `error_type`, and the task fails (its request is given back)."""
+
+    notice = "media_failed"
+    error_type = ErrorType.TWILIO_ERROR
+
+
+class MediaUnreadable(MediaProblem):
+    def __init__(self, message: str, *, error_type: str = ErrorType.TWILIO_ERROR):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+class ImagesRefused(MediaProblem):
+    """The model server answered 400 to a request with an image: it cannot read pictures.
+    Asking again would only fail again, so the texter is told instead."""
+
+    notice = "no_vision"
+    error_type = ErrorType.OPENAI_ERROR
+
+
+@dataclass
+class MediaInput:
+    images: list[str] = field(default_factory=list)  # data URLs
+    transcripts: list[str] = field(default_factory=list)
+
+    def question(self, body: str) -> str:
+        """The texter's words, with what their voice notes said; a picture alone gets a
+        default question."""
+        parts = [body.strip()] if body.strip() else []
+        parts += self.transcripts
+        if not parts and self.images:
+            parts = [DEFAULT_IMAGE_QUESTION]
+        return "\n".join(parts)
+
+    def content(self, question: str) -> str | list[dict]:
+        """The user message's content: plain text, or text and image parts."""
+        if not self.images:
+            return question
+        images = [{"type": "image_url", "image_url": {"url": url}} for url in self.images]
+        return [{"type": "text", "text": question}, *images]
+
+
+def attachments_of(task: Task) -> list[dict]:
+    return list((task.metadata_ or {}).get("media") or [])
+
+
+def read_media(task: Task) -> MediaInput:
+    """What the task's attachments say; raises MediaUnreadable when one cannot be read (the
+    row records why). The caller commits the rows."""
+    done = {item.position: item for item in task.media}
+    found = MediaInput()
+    for item in attachments_of(task):
+        position = int(item.get("position") or 0)
+        row = done.get(position) or _record(task, item, position)
+        if row.status == "read":
+            _use(row, found)
+    return found
+
+
+def _record(task: Task, item: dict, position: int) -> TaskMedia:
+    kind = item.get("kind") or OTHER
+    row = TaskMedia(
+        position=position,
+        content_type=base_type(item.get("content_type"))[:100] or "unknown",
+        kind=kind,
+        status="refused" if kind == OTHER else "read",
+    )
+    task.media.append(row)
+    if kind == OTHER:
+        return row
+    try:
+        fetched = get_media_source(current_app.config).fetch(item.get("url") or "")
+        _check(row, fetched.data)
+    except MediaFetchError as exc:
+        row.status, row.error_message = "failed", str(exc)[:500]
+        error_type = ErrorType.VALIDATION_ERROR if exc.refused else ErrorType.TWILIO_ERROR
+        raise MediaUnreadable(f"media {position}: {exc}", error_type=error_type) from exc
+    row.size, row.sha256 = len(fetched.data), hashlib.sha256(fetched.data).hexdigest()
+    if kind == IMAGE:
+        row.data = fetched.data
+    else:
+        try:
+            row.transcript = _transcribe(row, fetched.data)
+        except LLMError:
+            task.media.remove(row)  # worth another try: the retried job reads it again
+            raise
+    return row
+
+
+def _check(row: TaskMedia, data: bytes) -> None:
+    if not data:
+        raise MediaFetchError("the media was empty")
+    signatures = _SIGNATURES.get(row.content_type)
+    if signatures and not data.startswith(signatures):
+        raise MediaFetchError(f"the file is not the {row.content_type} Twilio said it was")
+    if row.content_type == "image/webp" and data[8:12] != b"WEBP":
+        raise MediaFetchError("the file is not the image/webp Twilio said it was")
+
+
+def _transcribe(row: TaskMedia, data: bytes) -> str:
+    """A retryable failure (timeout, 5xx) goes up for the job to retry; any other means
+    this recording cannot be transcribed, which the texter is told."""
+    name = f"voice-note.{AUDIO_EXTENSIONS.get(row.content_type, 'ogg')}"
+    try:
+        text = get_llm_backend().transcribe(data, name, row.content_type)
+    except LLMError as exc:
+        if exc.retryable:
+            raise
+        row.status, row.error_message = "failed", str(exc)[:500]
+        raise MediaUnreadable(
+            f"voice note {row.position}: {exc}", error_type=ErrorType.OPENAI_ERROR
+        ) from exc
+    if not text:
+        row.status, row.error_message = "failed", "the transcript was empty"
+        raise MediaUnreadable(
+            f"voice note {row.position}: no words heard", error_type=ErrorType.OPENAI_ERROR
+        )
+    return text
+
+
+def _use(row: TaskMedia, found: MediaInput) -> None:
+    if row.kind == IMAGE and row.data:
+        encoded = base64.b64encode(row.data).decode("ascii")
+        found.images.append(f"data:{row.content_type};base64,{encoded}")
+    elif row.kind == AUDIO and row.transcript:
+        found.transcripts.append(row.transcript)

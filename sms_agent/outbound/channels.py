@@ -1,0 +1,114 @@
+"""WhatsApp beside SMS: the address Twilio needs, the 24-hour window, and shaping.
+
+WhatsApp has no segments (Twilio prices it per message) and renders *bold*, _italic_,
+~strike~, ```monospace``` and lists, so an answer keeps its formatting there, translated
+from the model's Markdown, and keeps its emoji and letters (no GSM-7 flattening). One
+message holds up to 4096 characters; what does not fit waits for MORE, as on SMS.
+
+WhatsApp lets a business message someone only within 24 hours of their last message (the
+customer service window); Twilio refuses anything later (error 63016). `window_problem`
+is the reason outbound.send refuses it first, so staff and the API get a 409 instead of a failure.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from flask import current_app
+
+from ..models import Channel, User, utcnow
+from . import cuts
+from .shape import MARKER, Shaped
+
+#: WhatsApp's limit on one message's body.
+WHATSAPP_MAX_CHARS = 4096
+WHATSAPP_ENCODING = "UTF-8"
+PREFIX = "whatsapp:"
+
+
+def is_whatsapp(user: User) -> bool:
+    return user.channel == Channel.WHATSAPP
+
+
+def address(number: str, channel: str) -> str:
+    """What Twilio's To and From need: "whatsapp:+1..." on WhatsApp, the number on SMS."""
+    return PREFIX + number if channel == Channel.WHATSAPP else number
+
+
+def window_closes(user: User):
+    """When WhatsApp's window for this texter closes (None: it was never opened)."""
+    if user.last_whatsapp_at is None:
+        return None
+    return user.last_whatsapp_at + timedelta(hours=current_app.config["WHATSAPP_WINDOW_HOURS"])
+
+
+def window_problem(user: User) -> str | None:
+    """Why nothing may be sent to this WhatsApp texter now, or None (SMS, or window open)."""
+    if not is_whatsapp(user):
+        return None
+    closes = window_closes(user)
+    if closes is not None and closes > utcnow():
+        return None
+    hours = current_app.config["WHATSAPP_WINDOW_HOURS"]
+    return (
+        f"WhatsApp allows messages only within {hours} hours of the texter's last message, "
+        "and this texter has not written since"
+    )
+
+
+# -- shaping ----------------------------------------------------------------------------------
+_FENCE = re.compile(r"(```.*?```)", re.S)
+#: In this order: list markers before emphasis ("* item" is not emphasis), single-star
+#: italics before double-star bold (whose output is single stars), headings last.
+_RULES = [
+    (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
+    (re.compile(r"\[([^\]]+)\]\((\S+?)\)"), r"\1 (\2)"),  # a link: text (url)
+    (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
+    (re.compile(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])"), r"_\1_"),  # *it* -> _it_
+    (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
+    (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
+    (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
+    (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), r"*\1*"),  # heading: bold
+]
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+def to_whatsapp_text(text: str | None) -> str:
+    """The model's Markdown as WhatsApp shows it; code blocks are left as they are."""
+    pieces = _FENCE.split((text or "").replace("\r\n", "\n"))
+    for index in range(0, len(pieces), 2):  # the odd ones are ```code```
+        piece = pieces[index]
+        for pattern, replacement in _RULES:
+            piece = pattern.sub(replacement, piece)
+        pieces[index] = piece
+    plain = _INVISIBLE.sub("", "".join(pieces))
+    plain = "\n".join(line.rstrip() for line in plain.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", plain).strip()
+
+
+def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
+    """(what to send, the text it carries, the rest) within one WhatsApp message."""
+    if len(text) <= WHATSAPP_MAX_CHARS:
+        return text, text, ""
+    room = WHATSAPP_MAX_CHARS - len(marker) - 3
+    window = text[: room + 1]
+    sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= room]
+    words = [cut for cut in cuts.word_cuts(window) if cut <= room]
+    if sentences and sentences[-1] >= 0.9 * (words[-1] if words else room):
+        head = text[: sentences[-1]].rstrip()
+        return head + marker, head, text[sentences[-1] :].strip()
+    cut = words[-1] if words else room
+    head = text[:cut].rstrip()
+    return cuts.with_ellipsis(head) + marker, head, text[cut:].strip()
+
+
+def shape_whatsapp(text: str | None, *, plain: bool = False, more: bool = False) -> Shaped:
+    """One WhatsApp message for `text`; with `more`, a cut ends with MARKER and the rest is
+    kept for MORE (`plain`: a kept rest, formatted already)."""
+    clean = (text or "").strip() if plain else to_whatsapp_text(text)
+    if not clean:
+        return Shaped([])
+    shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")
+    return Shaped([shown], sent, rest if more else "", WHATSAPP_ENCODING)

@@ -1,0 +1,190 @@
+"""Fetching a texter's picture or voice note from Twilio, and nothing else.
+
+A MediaUrl comes in a signed webhook, but we still fetch only what is plainly Twilio's: a
+URL on Twilio's API host (TWILIO_API_BASE_URL in tests) under our own account, with the
+account's credentials. Twilio answers it with a redirect to its media CDN; a redirect is
+followed only to the API host again or to a host in TWILIO_MEDIA_HOSTS (Twilio's own CDN
+hosts by default), and the credentials are sent to the API host only. Anything else is
+refused before a connection is made, so no webhook can make the worker call another server.
+Bodies are streamed and abandoned past MEDIA_MAX_BYTES or MEDIA_TIMEOUT.
+
+With SMS_BACKEND=console (no Twilio account) the same URLs are read from a local folder
+instead (LocalMediaStore), which `flask sms simulate --media` and the Try-it page write to.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+TWILIO_API_BASE = "https://api.twilio.com"
+#: Twilio redirects once, to the CDN; more hops than this is not Twilio.
+MAX_REDIRECTS = 3
+_CHUNK = 64 * 1024
+_MEDIA_PATH = re.compile(
+    r"/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<message>\w+)/Media/(?P<media>ME\w+)"
+)
+
+
+class MediaFetchError(Exception):
+    """The media could not be fetched; the message says why, in words staff can act on.
+    `refused`: we would not fetch it (not Twilio's), as opposed to Twilio failing us."""
+
+    def __init__(self, message: str, *, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    content_type: str
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] in lower case, the default port left out."""
+    parts = urllib.parse.urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def api_origin(config) -> str:
+    return origin(config.get("TWILIO_API_BASE_URL") or TWILIO_API_BASE)
+
+
+def redirect_origins(config) -> set[str]:
+    """TWILIO_MEDIA_HOSTS: host names (https) or exact origins such as http://127.0.0.1:8080."""
+    found = set()
+    for entry in (config.get("TWILIO_MEDIA_HOSTS") or "").split(","):
+        entry = entry.strip()
+        if entry:
+            found.add(origin(entry if "://" in entry else "https://" + entry))
+    return found
+
+
+def check_media_url(url: str, config) -> re.Match:
+    """The parts of a media URL on Twilio's API host under our account; raises otherwise."""
+    parts = urllib.parse.urlsplit(url)
+    if origin(url) != api_origin(config) or parts.query or parts.fragment:
+        raise MediaFetchError(
+            f"not fetched: {origin(url) or 'no host'} is not Twilio's API host", refused=True
+        )
+    found = _MEDIA_PATH.fullmatch(parts.path)
+    if found is None or found["account"] != config.get("TWILIO_ACCOUNT_SID"):
+        raise MediaFetchError("not fetched: not a media URL of this Twilio account", refused=True)
+    return found
+
+
+class TwilioMedia:
+    """Fetches over HTTPS from Twilio with the account's credentials."""
+
+    name = "twilio"
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.auth = (config.get("TWILIO_ACCOUNT_SID") or "", config.get("TWILIO_AUTH_TOKEN") or "")
+        self.max_bytes = config["MEDIA_MAX_BYTES"]
+        self.timeout = config["MEDIA_TIMEOUT"]
+
+    def fetch(self, url: str) -> Fetched:
+        check_media_url(url, self.config)
+        api, cdn = api_origin(self.config), redirect_origins(self.config)
+        deadline = time.monotonic() + self.timeout
+        with requests.Session() as session:
+            session.trust_env = False  # no proxy or .netrc from the environment
+            for _hop in range(MAX_REDIRECTS + 1):
+                response = self._get(session, url, api, deadline)
+                with response:
+                    if not response.is_redirect:
+                        return self._body(response, deadline)
+                    url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
+                if origin(url) != api and origin(url) not in cdn:
+                    raise MediaFetchError(
+                        f"not fetched: Twilio redirected to {origin(url) or 'no host'}, "
+                        "which is not in TWILIO_MEDIA_HOSTS",
+                        refused=True,
+                    )
+        raise MediaFetchError(f"not fetched: more than {MAX_REDIRECTS} redirects", refused=True)
+
+    def _get(self, session, url: str, api: str, deadline: float) -> requests.Response:
+        left = max(deadline - time.monotonic(), 0.1)
+        try:
+            return session.get(
+                url,
+                auth=self.auth if origin(url) == api else None,
+                stream=True,
+                allow_redirects=False,
+                timeout=(left, left),
+            )
+        except requests.Timeout as exc:
+            raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s") from exc
+        except requests.RequestException as exc:
+            raise MediaFetchError(f"Twilio unreachable: {exc}") from exc
+
+    def _body(self, response: requests.Response, deadline: float) -> Fetched:
+        if response.status_code != 200:
+            raise MediaFetchError(f"Twilio answered {response.status_code} for the media")
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
+        data = bytearray()
+        try:
+            for chunk in response.iter_content(_CHUNK):
+                data += chunk
+                if len(data) > self.max_bytes:
+                    raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
+                if time.monotonic() > deadline:
+                    raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s")
+        except requests.RequestException as exc:
+            raise MediaFetchError(f"the media download broke off: {exc}") from exc
+        return Fetched(bytes(data), response.headers.get("Content-Type", ""))
+
+
+class LocalMediaStore:
+    """The embedded mode's stand-in for Twilio's media storage: files in MEDIA_STORE_DIR,
+    named by their media sid, addressed by the same URLs Twilio would use (so the host and
+    account rules are the same as in production)."""
+
+    name = "local"
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.folder = Path(config["MEDIA_STORE_DIR"])
+        self.max_bytes = config["MEDIA_MAX_BYTES"]
+
+    def save(self, data: bytes, content_type: str) -> str:
+        """Store a file as Twilio would for an inbound message; its media URL."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        message, media = "MM" + secrets.token_hex(16), "ME" + secrets.token_hex(16)
+        (self.folder / media).write_bytes(data)
+        (self.folder / f"{media}.type").write_text(content_type)
+        account = self.config.get("TWILIO_ACCOUNT_SID") or ""
+        path = f"/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}"
+        return (self.config.get("TWILIO_API_BASE_URL") or TWILIO_API_BASE).rstrip("/") + path
+
+    def fetch(self, url: str) -> Fetched:
+        media = check_media_url(url, self.config)["media"]
+        try:
+            data = (self.folder / media).read_bytes()
+            content_type = (self.folder / f"{media}.type").read_text().strip()
+        except OSError as exc:
+            raise MediaFetchError("not in the local media store") from exc
+        if len(data) > self.max_bytes:
+            raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
+        return Fetched(data, content_type)
+
+
+def get_media_source(config) -> TwilioMedia | LocalMediaStore:
+    """Twilio's storage when SMS go through Twilio; the local folder in the embedded mode."""
+    return TwilioMedia(config) if config["SMS_BACKEND"] == "twilio" else LocalMediaStore(config)

@@ -1,0 +1,80 @@
+"""Staff see what texters sent with their texts: a thumbnail of each picture, served only
+behind the login, and the transcript of each voice note."""
+
+from __future__ import annotations
+
+import pytest
+
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, TaskMedia
+from tests.factories import make_task, make_user
+from tests.standins import PNG
+
+PHONE = "+15551230000"
+
+
+@pytest.fixture
+def picture(app):
+    task = make_task(make_user(PHONE), sms_content="What plant is this?")
+    media = TaskMedia(
+        task=task, position=0, content_type="image/png", kind="image", size=len(PNG), data=PNG
+    )
+    voice = TaskMedia(
+        task=task,
+        position=1,
+        content_type="audio/ogg",
+        kind="audio",
+        size=10,
+        transcript="and is it poisonous to cats?",
+    )
+    db.session.add_all([media, voice])
+    db.session.commit()
+    return media
+
+
+def conversation(client) -> str:
+    response = client.get("/admin/user/conversation/?id=%2B15551230000")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_conversation_shows_a_thumbnail_and_a_transcript(staff_client, picture):
+    page = conversation(staff_client)
+    assert f'src="/admin/media/{picture.id}"' in page
+    assert "and is it poisonous to cats?" in page
+
+
+def test_staff_get_the_pictures_bytes_under_its_own_type(staff_client, picture):
+    response = staff_client.get(f"/admin/media/{picture.id}")
+    assert response.status_code == 200
+    assert response.data == PNG and response.content_type == "image/png"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_nobody_else_gets_the_picture(client, picture):
+    response = client.get(f"/admin/media/{picture.id}")
+    assert response.status_code == 302 and "/admin/auth/login" in response.location
+
+
+@pytest.mark.parametrize("which", ["voice", "unknown", "garbage"])
+def test_only_stored_pictures_are_served(staff_client, picture, which):
+    ids = {
+        "voice": str(picture.task.media[1].id),
+        "unknown": "00000000-0000-0000-0000-000000000000",
+        "garbage": "not-an-id",
+    }
+    assert staff_client.get(f"/admin/media/{ids[which]}").status_code == 404
+
+
+def test_a_whatsapp_reply_says_so_instead_of_segments(staff_client, app):
+    make_user(PHONE)
+    db.session.add(
+        OutboundMessage(to_number=PHONE, body="*hi*", channel="whatsapp", encoding="UTF-8")
+    )
+    db.session.commit()
+    assert "WhatsApp" in conversation(staff_client)
+
+
+def test_a_picture_opened_alone_may_load_nothing_else(staff_client, picture):
+    policy = staff_client.get(f"/admin/media/{picture.id}").headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy

@@ -1,0 +1,244 @@
+"""Pictures and voice notes, through the signed webhook and the worker, against the Twilio
+and OpenAI stand-ins: read, recorded, answered; fetched from Twilio's host only."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import simulator
+from sms_agent.extensions import db
+from sms_agent.models import ErrorLog, OutboundMessage, Task, TaskMedia
+from tests.factories import make_user
+from tests.standins import (
+    OGG,
+    PNG,
+    SilentServer,
+    StandIn,
+    inbound_form,
+    media_path,
+    openai_error,
+    signed_post,
+    twilio_standin,
+)
+
+PHONE = "+15551230000"
+
+
+def text_in(client, body: str, *media: tuple[str, str], **fields) -> Task | None:
+    """A signed SMS (MMS) with `media` as (url, content type), its jobs run at once."""
+    form = inbound_form(body, NumMedia=str(len(media)), **fields)
+    for n, (url, content_type) in enumerate(media):
+        form[f"MediaUrl{n}"], form[f"MediaContentType{n}"] = url, content_type
+    with simulator.jobs_inline():
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    db.session.rollback()
+    return db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
+
+
+def outbox(kind: str | None = None) -> list[OutboundMessage]:
+    query = sa.select(OutboundMessage).order_by(OutboundMessage.created_at)
+    if kind:
+        query = query.where(OutboundMessage.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def chat_requests(server) -> list[dict]:
+    return [body for _m, path, body in server.requests if path.endswith("/chat/completions")]
+
+
+def errors() -> list[ErrorLog]:
+    return list(db.session.scalars(sa.select(ErrorLog)))
+
+
+@pytest.fixture
+def texter(app):
+    return make_user(PHONE)
+
+
+def test_a_picture_with_a_question_is_answered_from_the_picture(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+
+    task = text_in(client, "What plant is this?", (url, "image/png"))
+
+    [chat] = chat_requests(openai_server)
+    text, image = chat["messages"][-1]["content"]
+    assert text == {"type": "text", "text": "What plant is this?"}
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert image == {"type": "image_url", "image_url": {"url": data_url}}
+    assert [m.kind for m in outbox()] == ["reply"]
+    assert task.status == "completed"
+    [media] = task.media
+    assert (media.content_type, media.kind, media.size, media.status) == (
+        "image/png",
+        "image",
+        len(PNG),
+        "read",
+    )
+    assert media.sha256 == hashlib.sha256(PNG).hexdigest()
+
+
+def test_the_picture_is_fetched_with_the_accounts_credentials(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    text_in(client, "What is it?", (url, "image/png"))
+    requests = zip(twilio_server.requests, twilio_server.headers, strict=True)
+    [get] = [headers for (method, _p, _b), headers in requests if method == "GET"]
+    token = base64.b64encode(b"AC" + b"0" * 32 + b":test-auth-token").decode()
+    assert get["Authorization"] == f"Basic {token}"
+
+
+def test_a_picture_alone_gets_the_default_question(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.serve(media_path(), "image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    task = text_in(client, "", (url, "image/jpeg"))
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"][0]["text"] == "What is in this picture?"
+    assert task.status == "completed" and outbox("reply")
+
+
+def test_a_voice_note_is_answered_from_its_transcript(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+
+    task = text_in(client, "", (url, "audio/ogg"), From="whatsapp:" + PHONE)
+
+    [(_m, _p, upload)] = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
+    assert b'name="model"\r\n\r\nwhisper-1' in upload and OGG in upload
+    assert b'filename="voice-note.ogg"' in upload
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"] == "What time is it in Tokyo?"
+    [media] = task.media
+    assert media.transcript == "What time is it in Tokyo?" and media.data is None
+    assert task.metadata_["question"] == "What time is it in Tokyo?"
+    assert task.status == "completed" and [m.channel for m in outbox()] == ["whatsapp"]
+
+
+def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
+    url = media_store.save(OGG, "audio/ogg")
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.media[0].transcript.startswith("[Offline transcript]")
+    [reply] = outbox("reply")
+    assert reply.body.startswith("[Offline mode]") and "[Offline transcript]" in reply.body
+
+
+def test_a_media_url_on_another_host_is_never_fetched(
+    app, client, texter, twilio_server, openai_server
+):
+    with StandIn(lambda *_: (200, {}, {})) as elsewhere:
+        url = elsewhere.serve(media_path(), "image/png", PNG)
+        task = text_in(client, "What is this?", (url, "image/png"))
+        assert elsewhere.requests == []
+    assert not chat_requests(openai_server) and task.status == "failed"
+    [notice] = outbox()
+    assert notice.kind == "media_failed" and "couldn't get your picture" in notice.body
+    [error] = errors()
+    assert error.error_type == "validation_error" and "not Twilio's API host" in error.error_message
+    assert task.media[0].status == "failed" and task.quota_window is None
+
+
+def test_a_redirect_is_followed_only_to_a_listed_host_and_without_the_credentials(
+    app, client, texter, twilio_server, openai_server
+):
+    with twilio_standin() as cdn:
+        app.config["TWILIO_MEDIA_HOSTS"] = "mms.twiliocdn.com," + cdn.url
+        target = cdn.serve("/v1/signed/abc", "image/png", PNG)
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=target)
+        task = text_in(client, "What is this?", (url, "image/png"))
+        assert [path for _m, path, _b in cdn.requests] == ["/v1/signed/abc"]
+        assert "Authorization" not in cdn.headers[0]
+    assert task.status == "completed" and task.media[0].size == len(PNG)
+
+
+def test_a_redirect_to_an_unlisted_host_is_not_followed(
+    app, client, texter, twilio_server, openai_server
+):
+    with StandIn(lambda *_: (200, {}, {})) as elsewhere:
+        target = elsewhere.serve("/steal", "image/png", PNG)
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=302, Location=target)
+        task = text_in(client, "What is this?", (url, "image/png"))
+        assert elsewhere.requests == []
+    assert task.status == "failed" and "TWILIO_MEDIA_HOSTS" in errors()[0].error_message
+
+
+def test_a_picture_over_the_size_limit_is_not_read(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["MEDIA_MAX_BYTES"] = 1024
+    url = twilio_server.serve(media_path(), "image/png", PNG + b"\x00" * 2000)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert task.status == "failed" and not chat_requests(openai_server)
+    assert "MEDIA_MAX_BYTES" in errors()[0].error_message
+    assert [m.kind for m in outbox()] == ["media_failed"]
+
+
+def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.url + media_path()  # Twilio answers 404: the media was deleted
+    task = text_in(client, "What is this?", (url, "image/png"))
+    [error] = errors()
+    assert error.error_type == "twilio_error" and "404" in error.error_message
+    assert [m.kind for m in outbox()] == ["media_failed"] and task.status == "failed"
+
+
+def test_a_media_host_that_never_answers_times_out(app, client, texter, openai_server):
+    with SilentServer() as silent:
+        app.config.update(SMS_BACKEND="twilio", TWILIO_API_BASE_URL=silent.url)
+        app.config.update(MEDIA_TIMEOUT=0.3)
+        task = text_in(client, "What is this?", (silent.url + media_path(), "image/png"))
+    assert task.status == "failed" and "longer than 0.3s" in errors()[0].error_message
+
+
+def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.serve(media_path(), "image/png", b"<html>not a picture</html>")
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert task.status == "failed" and not chat_requests(openai_server)
+    assert "not the image/png" in errors()[0].error_message
+
+
+def test_a_model_that_rejects_images_gets_the_texter_a_clear_answer_once(
+    app, client, texter, twilio_server, openai_server
+):
+    openai_server.then(400, openai_error("Invalid content type: image_url", "invalid_value"))
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    # Asked once more without the request_human tool (a 400 may mean "no tools here"),
+    # then never again: no retry loop.
+    first, second = chat_requests(openai_server)
+    assert "tools" in first and "tools" not in second
+    [notice] = outbox()
+    assert notice.kind == "no_vision"
+    assert "can't read pictures with the current model" in notice.body
+    assert task.status == "failed" and errors()[0].error_type == "openai_error"
+
+
+def test_a_retried_job_reuses_what_was_read(app, client, texter, twilio_server, openai_server):
+    openai_server.then(503, openai_error("busy", None))
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    gets = [r for r in twilio_server.requests if r[0] == "GET"]
+    assert len(gets) == 1 and task.status == "completed"
+    assert len(chat_requests(openai_server)) == 2
+    assert db.session.scalar(sa.select(sa.func.count(TaskMedia.id))) == 1
+
+
+def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
+    app, client, texter, twilio_server
+):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    form = inbound_form("What is this?", NumMedia="1", MediaUrl0=url, MediaContentType0="image/png")
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    assert twilio_server.requests == []
+    task = db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
+    assert task.metadata_["media"][0]["url"] == url and task.media == []

@@ -1,0 +1,181 @@
+"""WhatsApp on the same webhook: the same texter, answered on WhatsApp with its formatting,
+keywords and MORE as on SMS, the 24-hour window, and delivery reports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import simulator
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, User, utcnow
+from sms_agent.outbound.channels import (
+    WHATSAPP_MAX_CHARS,
+    cut_for_whatsapp,
+    shape_whatsapp,
+    to_whatsapp_text,
+)
+from tests.factories import make_staff, make_token, make_user
+from tests.standins import chat_completion, inbound_form, signed_post
+
+PHONE = "+15551230000"
+WHATSAPP = "whatsapp:" + PHONE
+ENCODED = "%2B15551230000"
+
+
+def text_in(client, body: str, sender: str = WHATSAPP) -> None:
+    form = inbound_form(body, From=sender, To="whatsapp:+15005550006")
+    with simulator.jobs_inline():
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    db.session.rollback()
+
+
+def outbox(kind: str | None = None) -> list[OutboundMessage]:
+    query = sa.select(OutboundMessage).order_by(OutboundMessage.created_at)
+    if kind:
+        query = query.where(OutboundMessage.kind == kind)
+    return list(db.session.scalars(query))
+
+
+def sent_to_twilio(server) -> list[dict]:
+    return [body for method, _path, body in server.requests if method == "POST"]
+
+
+@pytest.fixture
+def texter(app):
+    return make_user(PHONE)
+
+
+@pytest.fixture
+def admin_headers(app):
+    return {"Authorization": "Token " + make_token(make_staff("admin", is_admin=True))}
+
+
+def test_a_whatsapp_text_is_answered_on_whatsapp_with_its_formatting(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["TWILIO_WHATSAPP_NUMBER"] = "+14155238886"
+    openai_server.then(200, chat_completion("**Paris** is the capital.\n\n* one\n* two 🇫🇷"))
+
+    text_in(client, "What is the capital of France?")
+
+    [sent] = sent_to_twilio(twilio_server)
+    assert (sent["To"], sent["From"]) == (WHATSAPP, "whatsapp:+14155238886")
+    assert sent["Body"] == "*Paris* is the capital.\n\n- one\n- two 🇫🇷"
+    [reply] = outbox()
+    assert (reply.channel, reply.encoding, reply.segments, reply.to_number) == (
+        "whatsapp",
+        "UTF-8",
+        1,
+        PHONE,
+    )
+    system = [body for _m, _p, body in openai_server.requests][0]["messages"][0]["content"]
+    assert "WhatsApp" in system and "*bold*" in system
+
+
+def test_the_texter_is_one_record_answered_on_the_channel_last_used(
+    app, client, texter, twilio_server
+):
+    text_in(client, "hello", WHATSAPP)
+    text_in(client, "hello again", PHONE)
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [WHATSAPP, PHONE]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+    assert db.session.get(User, PHONE).channel == "sms"
+
+
+def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
+    text_in(client, "HELP")
+    text_in(client, "STOP")
+    assert [m.kind for m in outbox()] == ["help", "opt_out"]
+    assert all(m["To"] == WHATSAPP for m in sent_to_twilio(twilio_server))
+    assert db.session.get(User, PHONE).is_opted_out
+
+
+def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
+    app, client, texter, openai_server
+):
+    long = " ".join(f"Sentence number {n} is here." for n in range(300))  # ~7,800 chars
+    openai_server.then(200, chat_completion(long))
+    text_in(client, "Tell me everything")
+    [first] = outbox("reply")
+    assert len(first.body) <= WHATSAPP_MAX_CHARS and first.body.endswith("(Reply MORE)")
+    text_in(client, "MORE")
+    [more] = outbox("more")
+    assert more.channel == "whatsapp" and more.body.startswith("Sentence number")
+
+
+def test_staff_cannot_message_a_whatsapp_texter_outside_the_24_hour_window(
+    app, client, admin_headers
+):
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(hours=25))
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hi"}, headers=admin_headers
+    )
+    assert response.status_code == 409
+    body = response.get_json()
+    assert "24 hours" in body["error"]
+    assert body["details"]["reason"] == "whatsapp_window_closed"
+    assert outbox() == []
+
+
+def test_staff_can_message_a_whatsapp_texter_within_the_window(
+    app, client, admin_headers, twilio_server
+):
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(hours=23))
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hi"}, headers=admin_headers
+    )
+    assert response.status_code == 200
+    assert sent_to_twilio(twilio_server)[0]["To"] == WHATSAPP
+
+
+def test_a_whatsapp_texter_who_never_wrote_on_whatsapp_is_outside_the_window(
+    app, client, admin_headers
+):
+    make_user(PHONE, channel="whatsapp")
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hi"}, headers=admin_headers
+    )
+    assert response.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [("read", None, "delivered"), ("failed", "63016", "failed"), ("sent", None, "sent")],
+)
+def test_delivery_reports_of_whatsapp_messages_are_recorded_like_sms(
+    app, client, texter, twilio_server, status, code, expected
+):
+    text_in(client, "hello")
+    [reply] = outbox()
+    form = {"MessageSid": reply.sid, "MessageStatus": status, "To": WHATSAPP}
+    if code:
+        form["ErrorCode"] = code
+    assert signed_post(client, "/sms/status", form).status_code == 200
+    db.session.rollback()
+    assert db.session.get(OutboundMessage, reply.id).status == expected
+    if code:
+        assert db.session.get(OutboundMessage, reply.id).error_code == int(code)
+
+
+def test_markdown_becomes_whatsapps_own_formatting():
+    markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
+    markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"
+    assert to_whatsapp_text(markdown) == (
+        "*Title*\n*bold*, _italic_, *also bold*, ~gone~ and docs (https://x.org)\n"
+        "- a\n- b\n- c\n\n```\nkeep **this**\n```"
+    )
+
+
+def test_letters_and_emoji_are_kept_on_whatsapp():
+    assert to_whatsapp_text("Ça coûte 5 € 😀 “quoted”") == "Ça coûte 5 € 😀 “quoted”"
+
+
+def test_whatsapp_cuts_at_a_sentence_within_one_message():
+    text = "A short sentence. " * 300
+    shown, sent, rest = cut_for_whatsapp(text.strip(), " (Reply MORE)")
+    assert len(shown) <= WHATSAPP_MAX_CHARS and shown.endswith(". (Reply MORE)")
+    assert (sent + " " + rest).split() == text.split()
+    assert shape_whatsapp("short", more=True).parts == ["short"]
