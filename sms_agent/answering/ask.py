@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from .. import quota
+from .. import costs, quota
 from ..models import Task, User
 from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import LLMError, get_llm_backend
@@ -25,6 +25,10 @@ def ask_model(task: Task, user: User) -> None:
     backend = get_llm_backend()
     began = time.monotonic()
     completion = backend.complete(messages, prompts.max_tokens(budget))
+    # Paid for whatever the answer turns out to be: recorded before it is judged.
+    call = costs.record_model_call(task, completion)
+    if call is not None:
+        costs.refresh_task_cost(task, call)
     text = completion.text
     if completion.finish_reason == "length":
         text = trim_to_sentence(text)

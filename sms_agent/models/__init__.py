@@ -1,4 +1,4 @@
-"""The data model: texters, their tasks, errors, outbound SMS, staff and API tokens."""
+"""The data model: texters, their tasks, errors, outbound SMS, spend, staff and API tokens."""
 
 from .choices import (
     CRITICAL_ERROR_TYPES,
@@ -12,6 +12,7 @@ from .choices import (
 )
 from .error_logs import ErrorLog
 from .messages import OutboundMessage
+from .spend import ModelCall, SpendDay
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
@@ -25,8 +26,10 @@ __all__ = [
     "DeliveryStatus",
     "ErrorLog",
     "ErrorType",
+    "ModelCall",
     "OutboundMessage",
     "RefusalReason",
+    "SpendDay",
     "StaffUser",
     "Task",
     "TaskStatus",

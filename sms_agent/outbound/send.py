@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .. import quota
+from .. import costs, quota
 from ..extensions import db
 from ..models import DeliveryStatus, ErrorType, OutboundMessage, Task, User, utcnow
 from ..ops.error_log import record_error
@@ -59,6 +59,8 @@ def new_message(
         encoding=encoding_of(text),
         segments=segment_count(text),
         status=DeliveryStatus.QUEUED.value,
+        price_usd=costs.estimate_sms(user.phone_number, segment_count(text)),
+        price_estimated=True,
     )
 
 
@@ -86,6 +88,16 @@ def send(
     `confirming_opt_out=True` lets exactly one one-segment SMS of kind OPT_OUT_CONFIRMATION
     reach a texter who has opted out; any other use of it is a programming error.
     """
+    try:
+        messages = _send(user, body, kind, task, resume, checkpoint, confirming_opt_out)
+    except (OptedOut, SendFailed):
+        costs.refresh_task_cost(task)
+        raise
+    costs.refresh_task_cost(task)
+    return messages
+
+
+def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out):
     texts = plan(user, body)
     if confirming_opt_out and not _is_confirmation(kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
@@ -157,6 +169,8 @@ def _record_failure(message: OutboundMessage, user: User, exc: SmsError) -> None
     # treats it like one interrupted by a crash and does not send it again.
     if not exc.ambiguous:
         message.status = DeliveryStatus.FAILED.value
+        # Twilio refused it: nothing was sent, nothing is billed.
+        message.price_usd, message.price_estimated = costs.money(0), False
     message.error_code = exc.code
     message.error_message = str(exc)[:500]
     record_error(

@@ -33,6 +33,9 @@ class Completion:
     finish_reason: str | None = None
     request_id: str | None = None
     tokens_used: int = 0
+    #: The usage the model reported, which its price is computed from.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     offline: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -78,6 +81,8 @@ class OpenAIBackend:
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
             tokens_used=usage.total_tokens if usage else 0,
+            prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
+            completion_tokens=(usage.completion_tokens or 0) if usage else 0,
         )
 
 

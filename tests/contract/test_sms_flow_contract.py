@@ -3,6 +3,8 @@ vendors' own API specs: every request we make must pass the spec's validation.""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import openai
 import pytest
 import sqlalchemy as sa
@@ -105,3 +107,10 @@ def test_the_twilio_contract_rejects_what_the_spec_forbids(contract_app, exchang
         sms.get_sms_backend().send("+15551230000", "hi")
     assert caught.value.status == 422 and not caught.value.retryable
     assert exchanges[-1][:2] == ("twilio", 422)
+
+
+def test_twilios_price_of_a_message_is_read_through_the_contract(contract_app, exchanges):
+    """GET .../Messages/{Sid}.json as the price job makes it: the spec's example is priced."""
+    price = sms.get_sms_backend().fetch_price("SM" + "b" * 32)
+    assert (price.amount, price.unit) == (Decimal("-0.00750"), "USD")
+    assert exchanges == [("twilio", 200, None)]
