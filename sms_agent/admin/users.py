@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.form import rules
 from flask_admin.model.template import EndpointLinkRowAction
 from wtforms import SelectField
 
+from .. import costs
 from ..extensions import db
 from ..jobs import enqueue_tier_change_notices
 from ..models import Tier, User
@@ -28,6 +29,11 @@ _DETAIL_SECTIONS = (
 )
 
 
+def _spend(user: User, key: str) -> str:
+    spent = getattr(g, "user_spend", {}).get(user.phone_number)
+    return f"{spent[key]:.4f}" if spent else "—"
+
+
 class UserView(AdminModelView):
     column_list = [
         "phone_number",
@@ -36,11 +42,19 @@ class UserView(AdminModelView):
         "email",
         "total_requests",
         "monthly_requests",
+        "spend_this_month",
+        "spend_all_time",
         "is_active",
         "last_active",
         "created_at",
     ]
+    column_formatters = {
+        "spend_this_month": lambda _v, _c, user, _n: _spend(user, "this_month_usd"),
+        "spend_all_time": lambda _v, _c, user, _n: _spend(user, "all_time_usd"),
+    }
     column_labels = {
+        "spend_this_month": "Spend this month (USD)",
+        "spend_all_time": "Spend (USD)",
         "phone_number": "Phone",
         "full_name": "Full name",
         "total_requests": "Total requests",
@@ -96,6 +110,18 @@ class UserView(AdminModelView):
     )
     details_template = "admin/user_details.html"
     edit_template = "admin/user_edit.html"
+
+    def get_list(self, *args, **kwargs):
+        """The page's spend in one query for all its users, not one per row."""
+        count, users = super().get_list(*args, **kwargs)
+        g.user_spend = costs.report.by_texter(user.phone_number for user in users)
+        return count, users
+
+    def render(self, template, **kwargs):
+        if template == self.details_template and kwargs.get("model") is not None:
+            phone = kwargs["model"].phone_number
+            kwargs["spend"] = costs.report.by_texter([phone])[phone]
+        return super().render(template, **kwargs)
 
     def get_edit_form(self):
         form = super().get_edit_form()

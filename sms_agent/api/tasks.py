@@ -6,7 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from .. import quota
+from .. import costs, quota
 from ..analytics import task_analytics
 from ..extensions import db
 from ..models import Task, TaskStatus, User, utcnow
@@ -135,4 +135,6 @@ def tasks_analytics():
     """Totals, averages, categories and the last 30 days, for the tasks the filters select."""
     query = load_query(TaskFilterQuery())
     conditions = [*task_conditions(query), *scope_to_caller(Task.user_phone)]
-    return TaskAnalyticsOut().dump(task_analytics(conditions))
+    return TaskAnalyticsOut().dump(
+        {**task_analytics(conditions), "spend": costs.report.of_tasks(conditions)}
+    )

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import request
 from sqlalchemy.exc import IntegrityError
 
-from .. import jobs, outbound, quota
+from .. import costs, jobs, outbound, quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
@@ -27,6 +27,7 @@ from .schemas import (
     SendMessageOut,
     UpdateTierIn,
     UpdateTierOut,
+    UserCostOut,
     UserCreateIn,
     UserOut,
     UserStatsOut,
@@ -43,10 +44,17 @@ USER_PATH = "/users/<phone_number>/"
 def dump_users(users: Sequence[User]) -> list[dict]:
     """Users with their stats, fetched for all of them at once."""
     rows = UserOut(many=True).dump(users)
-    stats = user_stats(row["phone_number"] for row in rows)
-    stats_out = UserStatsOut()
+    phones = [row["phone_number"] for row in rows]
+    stats, spend = user_stats(phones), costs.report.by_texter(phones)
+    stats_out, cost_out = UserStatsOut(), UserCostOut()
     for row in rows:
         row["stats"] = stats_out.dump(stats[row["phone_number"]])
+        spent = spend[row["phone_number"]]
+        row.update(
+            cost_out.dump(
+                {"cost_usd": spent["all_time_usd"], "cost_this_month_usd": spent["this_month_usd"]}
+            )
+        )
     return rows
 
 

@@ -2,6 +2,7 @@
 and model call as it happens and adopting Twilio's real prices later (ledger.py), and the
 totals per task, texter, tier and day (report.py)."""
 
+from . import report
 from .ledger import fetch_prices, record_model_call, refresh_task_cost, refresh_task_costs
 from .prices import country_of, estimate_sms, model_cost, money
 
@@ -14,4 +15,5 @@ __all__ = [
     "record_model_call",
     "refresh_task_cost",
     "refresh_task_costs",
+    "report",
 ]
