@@ -73,6 +73,27 @@ def quota_text(user: User) -> str:
     )
 
 
+def spend_cap_text(user: User) -> str:
+    return (
+        f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
+        f"answered until {_reset_day(user)}. Reply USAGE or HELP any time."
+    )
+
+
+def rate_limited_text(_user: User) -> str:
+    return (
+        "You're texting faster than I can answer. Texts sent in the next while won't be "
+        "answered; please wait a little and try again."
+    )
+
+
+def paused_text(_user: User) -> str:
+    return (
+        f"{service()} has paused answers for today. Please text again tomorrow. "
+        "Reply HELP for help."
+    )
+
+
 def media_text(_user: User) -> str:
     return "Sorry, I can't read pictures or other media yet. Please text your question in words."
 
@@ -119,6 +140,9 @@ NOTICES = {
     "help": help_text,
     "usage": usage_text,
     "quota": quota_text,
+    "spend_cap": spend_cap_text,
+    "rate_limited": rate_limited_text,
+    "paused": paused_text,
     "media": media_text,
     "media_note": media_note_text,
     "empty": empty_text,
@@ -207,6 +231,8 @@ def _send(user: User, kind: str, task: Task | None, *, confirming_opt_out: bool 
     except outbound.OptedOut:
         log.info("%s notice not sent: opted out", kind)
         return False
+    except outbound.CountryNotAllowed:
+        return False  # logged as an error for staff
     except outbound.SendFailed:
         return False
     return True

@@ -145,10 +145,11 @@ def delete_user(phone_number: str):
 
 
 @bp.post(USER_PATH + "send_message/")
-@operation("users", body=SendMessageIn, response=SendMessageOut, errors=(409, 502))
+@operation("users", body=SendMessageIn, response=SendMessageOut, errors=(403, 409, 502))
 @staff_only
 def send_message(phone_number: str):
-    """Text this user a message now (refused with 409 if they texted STOP)."""
+    """Text this user a message now (refused with 409 if they texted STOP, 403 if their
+    number is outside ALLOWED_COUNTRIES)."""
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
     try:
@@ -156,6 +157,13 @@ def send_message(phone_number: str):
     except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
         raise conflict("This user has opted out of SMS (they texted STOP).") from None
+    except outbound.CountryNotAllowed as exc:
+        db.session.commit()  # keeps the error log for staff
+        raise ApiError(
+            403,
+            "SMS to this user's country is not allowed (ALLOWED_COUNTRIES).",
+            {"country": exc.country, "allowed_countries": list(exc.allowed)},
+        ) from None
     except outbound.SendFailed as exc:
         db.session.commit()  # keeps the failed message and its error log for staff
         raise ApiError(502, "The SMS provider refused the message.", {"reason": str(exc)}) from None

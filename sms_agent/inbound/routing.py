@@ -1,5 +1,5 @@
-"""Where an SMS goes: a keyword or command, a refusal (inactive, opted out, empty, over
-quota), or a task for the model."""
+"""Where an SMS goes: a keyword or command, a refusal (inactive, opted out, empty), or a
+task for the model, which admission (limits.py) may still refuse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import quota
 from ..models import User, utcnow
 from . import keywords
 from .keywords import Keyword
@@ -36,8 +35,6 @@ def route(user: User, body: str, media: int) -> Received:
     if not body.strip():
         # Nobody is left without an answer: a picture alone, or nothing at all, gets a how-to.
         return Received("media" if media else "empty", phone, notice="media" if media else "empty")
-    if not quota.has_room(user):
-        return over_quota(user)
     # Pictures are not read yet: the words are answered, and a note says the picture was not.
     return Received("task", phone, notice="media_note" if media else None)
 
@@ -63,12 +60,3 @@ def _keyword(user: User, keyword: Keyword) -> Received:
     if not user.is_active or user.is_opted_out:
         notice = None
     return Received(str(keyword), phone, notice=notice)
-
-
-def over_quota(user: User) -> Received:
-    """One quota notice per monthly window, however many messages follow it."""
-    window = user.rate_limit_reset.isoformat()
-    if user.service_state.get("quota_notice_window") == window:
-        return Received("over_quota", user.phone_number)
-    user.service_state = {**user.service_state, "quota_notice_window": window}
-    return Received("over_quota", user.phone_number, notice="quota")

@@ -42,12 +42,13 @@ class TaskStatus(Choice):
 
 
 class RefusalReason(Choice):
-    """Why a texted request was stored without being answered. Only the quota refuses
-    today; spend and rate limits will refuse with their own reason."""
+    """Why a texted request was stored without being answered (limits.py decides)."""
 
     OVER_QUOTA = "over_quota"
     OVER_SPEND = "over_spend"
     RATE_LIMITED = "rate_limited"
+    #: The service's daily spend cap is reached: only keywords are answered until tomorrow.
+    DAILY_CAP = "daily_cap"
 
     @property
     def label(self) -> str:

@@ -5,13 +5,23 @@ The public door is `send` (every SMS the service sends goes through it) and
 """
 
 from .gsm import encoding_of, segment_count
-from .send import OPT_OUT_CONFIRMATION, OptedOut, SendFailed, plan, send
+from .send import (
+    OPT_OUT_CONFIRMATION,
+    CountryNotAllowed,
+    OptedOut,
+    SendFailed,
+    check_destination,
+    plan,
+    send,
+)
 from .status import record_delivery_status
 
 __all__ = [
     "OPT_OUT_CONFIRMATION",
+    "CountryNotAllowed",
     "OptedOut",
     "SendFailed",
+    "check_destination",
     "encoding_of",
     "plan",
     "record_delivery_status",

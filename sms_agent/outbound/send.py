@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from flask import current_app
+
 from .. import costs, quota
 from ..extensions import db
 from ..models import DeliveryStatus, ErrorType, OutboundMessage, Task, User, utcnow
@@ -30,6 +32,43 @@ OPT_OUT_CONFIRMATION = "opt_out"
 
 class OptedOut(Exception):
     """The texter has opted out (STOP, or Twilio said 21610): nothing may be sent to them."""
+
+
+class CountryNotAllowed(Exception):
+    """The number is in a country outside ALLOWED_COUNTRIES: nothing is sent to it, so no
+    caller (send_message included) can be used to run up a bill abroad (toll fraud)."""
+
+    def __init__(self, country: str | None, allowed: tuple[str, ...]):
+        super().__init__(f"SMS to {country or 'an unknown country'} is not allowed")
+        self.country = country
+        self.allowed = allowed
+
+
+def allowed_countries() -> tuple[str, ...]:
+    """ALLOWED_COUNTRIES, or the country of our own number."""
+    config = current_app.config
+    configured = config.get("ALLOWED_COUNTRIES")
+    if configured:
+        return tuple(configured)
+    own = costs.country_of(config["TWILIO_PHONE_NUMBER"])
+    return (own,) if own else ()
+
+
+def check_destination(user: User, task: Task | None = None) -> None:
+    """Raise CountryNotAllowed (with an ErrorLog for staff) for a number abroad."""
+    country, allowed = costs.country_of(user.phone_number), allowed_countries()
+    if country in allowed:
+        return
+    refused = CountryNotAllowed(country, allowed)
+    record_error(
+        ErrorType.VALIDATION_ERROR,
+        f"{refused}; ALLOWED_COUNTRIES is {','.join(allowed) or 'empty'}",
+        user=user,
+        task=task,
+        country=country,
+    )
+    log.warning("no SMS to %s: %s", mask(user.phone_number), refused)
+    raise refused
 
 
 class SendFailed(Exception):
@@ -76,8 +115,9 @@ def send(
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` and send its parts in order; returns them. The caller commits.
 
-    Raises OptedOut for an opted-out texter (nothing is stored then) and SendFailed when
-    Twilio refuses a part (that part is stored as failed, later parts are not sent).
+    Raises OptedOut for an opted-out texter and CountryNotAllowed for a number outside
+    ALLOWED_COUNTRIES (nothing is stored then; the latter leaves an ErrorLog), and SendFailed
+    when Twilio refuses a part (that part is stored as failed, later parts are not sent).
 
     `checkpoint` is called after each part is stored and before Twilio sees it, and again
     after each part's outcome: the pipeline passes its commit there, so a redelivered job
@@ -98,6 +138,7 @@ def send(
 
 
 def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out):
+    check_destination(user, task)
     texts = plan(user, body)
     if confirming_opt_out and not _is_confirmation(kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
