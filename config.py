@@ -412,4 +412,11 @@ def production_problems(settings) -> list[str]:
             " LOGIN_RATE; set RATELIMIT_STORAGE_URI=redis://... (a Redis CELERY_BROKER_URL is"
             " used by default) or WEB_CONCURRENCY=1"
         )
+    sender_storage = settings.get("SENDER_RATE_STORAGE_URI") or "memory://"
+    if settings.get("SENDER_RATE") and sender_storage.startswith("memory://") and processes > 1:
+        problems.append(
+            f"SENDER_RATE with SENDER_RATE_STORAGE_URI=memory:// and WEB_CONCURRENCY={processes}:"
+            f" each web process would count a sender alone, allowing {processes} times"
+            " SENDER_RATE; set SENDER_RATE_STORAGE_URI=redis://... or WEB_CONCURRENCY=1"
+        )
     return problems
