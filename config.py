@@ -7,7 +7,10 @@ Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from dotenv import load_dotenv
@@ -75,6 +78,103 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
     return value
+
+
+def parse_money(name: str, raw) -> Decimal:
+    """A non-negative, finite amount of US dollars; anything else raises."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
+        raise ValueError(f"{name}={raw!r} is not an amount in USD")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"{name}={raw!r} is not an amount in USD") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"{name}={raw!r} must be a finite amount of at least 0")
+    return value
+
+
+def env_money(name: str) -> Decimal | None:
+    """An amount in USD (e.g. 25 or 0.0083); unset means none."""
+    raw = env_str(name)
+    return None if raw is None else parse_money(name, raw)
+
+
+def env_json_object(name: str) -> dict | None:
+    """A JSON object setting; unset means none, anything but an object raises. Numbers are
+    read as Decimal, so prices keep every digit written."""
+    raw = env_str(name)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+#: The prices a model entry may carry: per 1M input and output tokens, per minute of audio
+#: transcribed, per image read (placeholders until the service reads either).
+MODEL_PRICE_KEYS = ("input", "output", "audio_minute", "image")
+
+
+def sms_price_table(name: str, table: dict | None) -> dict[str, Decimal] | None:
+    """{"US": 0.0083, "GB": 0.0463, "*": 0.05}: USD per segment by destination country
+    (ISO 3166 code), "*" for any other country."""
+    if table is None:
+        return None
+    prices = {}
+    for country, price in table.items():
+        if country != "*" and not _COUNTRY.match(country):
+            raise ValueError(f"{name}: {country!r} is not a two-letter country code or '*'")
+        prices[country] = parse_money(f"{name}[{country}]", price)
+    return prices
+
+
+def model_price_table(name: str, table: dict | None) -> dict[str, dict[str, Decimal]] | None:
+    """{"gpt-4o-mini": {"input": 0.15, "output": 0.60}}: USD per 1M tokens by model name
+    (a name also prices its dated versions, e.g. gpt-4o-mini-2024-07-18), "*" for others."""
+    if table is None:
+        return None
+    prices = {}
+    for model, entry in table.items():
+        if not isinstance(entry, dict) or not entry:
+            raise ValueError(f"{name}[{model}] must be an object such as {{'input': 0.15}}")
+        unknown = set(entry) - set(MODEL_PRICE_KEYS)
+        if unknown:
+            raise ValueError(
+                f"{name}[{model}]: unknown price {sorted(unknown)}; use {MODEL_PRICE_KEYS}"
+            )
+        prices[model] = {k: parse_money(f"{name}[{model}][{k}]", v) for k, v in entry.items()}
+    return prices
+
+
+def env_rate(name: str) -> str | None:
+    """Rate limits such as "10/minute;200/day" (the `limits` notation); garbage raises."""
+    from limits import parse_many
+
+    raw = env_str(name)
+    if raw is None:
+        return None
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a rate such as 10/minute;200/day") from None
+    return raw
+
+
+def env_countries(name: str) -> tuple[str, ...] | None:
+    """Comma-separated ISO 3166 country codes ("US,CA"); unset means none given."""
+    raw = env_str(name)
+    if raw is None:
+        return None
+    codes = tuple(code.strip().upper() for code in raw.split(",") if code.strip())
+    bad = [code for code in codes if not _COUNTRY.match(code)]
+    if bad or not codes:
+        raise ValueError(f"{name}={raw!r}: use two-letter country codes such as US,CA")
+    return codes
 
 
 def database_url(url: str) -> str:
@@ -225,11 +325,32 @@ class Config:
     SEGMENTS_PREMIUM = env_int("SEGMENTS_PREMIUM", 10, minimum=1)
     SEGMENTS_ENTERPRISE = env_int("SEGMENTS_ENTERPRISE", 20, minimum=1)
 
+    # costs (sms_agent/costs/): USD price tables; what is set here replaces the examples in
+    # costs/prices.py entry by entry
+    SMS_PRICES = sms_price_table("SMS_PRICES", env_json_object("SMS_PRICES"))
+    SMS_PRICE_PER_SEGMENT = env_money("SMS_PRICE_PER_SEGMENT")  # countries not in the table
+    MODEL_PRICES = model_price_table("MODEL_PRICES", env_json_object("MODEL_PRICES"))
+    # Twilio's real prices are fetched in batches once a message is final
+    PRICE_FETCH_INTERVAL_SECONDS = env_float("PRICE_FETCH_INTERVAL_SECONDS", 60.0, minimum=1.0)
+    PRICE_FETCH_BATCH = env_int("PRICE_FETCH_BATCH", 100, minimum=1)
+    PRICE_FETCH_MAX_CHECKS = env_int("PRICE_FETCH_MAX_CHECKS", 5, minimum=1)
+
+    # limits (sms_agent/limits.py); unset means no limit
+    SPEND_CAP_FREE = env_money("SPEND_CAP_FREE")
+    SPEND_CAP_PREMIUM = env_money("SPEND_CAP_PREMIUM")
+    SPEND_CAP_ENTERPRISE = env_money("SPEND_CAP_ENTERPRISE")
+    DAILY_SPEND_CAP = env_money("DAILY_SPEND_CAP")
+    SENDER_RATE = env_rate("SENDER_RATE")
+    # unset: only the country of TWILIO_PHONE_NUMBER
+    ALLOWED_COUNTRIES = env_countries("ALLOWED_COUNTRIES")
+
     # api
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = env_str(
         "RATELIMIT_STORAGE_URI", shared_ratelimit_storage(CELERY_BROKER_URL)
     )
+    # the per-sender counters of SENDER_RATE are kept with the API's
+    SENDER_RATE_STORAGE_URI = env_str("SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI)
     API_RATE_ANONYMOUS = env_str("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_str("API_RATE_AUTHENTICATED", "1000/hour")
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
@@ -271,6 +392,7 @@ class TestingConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     TWILIO_MPS = 0.0  # tests that pace say so
     PACING_REDIS_URL = None
+    SENDER_RATE_STORAGE_URI = "memory://"
     ALERT_WEBHOOK_URL = None
 
 
@@ -322,5 +444,12 @@ def production_problems(settings) -> list[str]:
             f" would count failed logins and API calls alone, allowing {processes} times"
             " LOGIN_RATE; set RATELIMIT_STORAGE_URI=redis://... (a Redis CELERY_BROKER_URL is"
             " used by default) or WEB_CONCURRENCY=1"
+        )
+    sender_storage = settings.get("SENDER_RATE_STORAGE_URI") or "memory://"
+    if settings.get("SENDER_RATE") and sender_storage.startswith("memory://") and processes > 1:
+        problems.append(
+            f"SENDER_RATE with SENDER_RATE_STORAGE_URI=memory:// and WEB_CONCURRENCY={processes}:"
+            f" each web process would count a sender alone, allowing {processes} times"
+            " SENDER_RATE; set SENDER_RATE_STORAGE_URI=redis://... or WEB_CONCURRENCY=1"
         )
     return problems

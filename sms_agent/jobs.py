@@ -1,7 +1,7 @@
 """Celery jobs: they take ids, call one domain function, commit, and own only retry policy.
 
 Answering a task and sending a notice come from the webhook and the API; sweeping stranded
-tasks and rolling quota windows come from beat.
+tasks, rolling quota windows and fetching Twilio's prices come from beat.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
 
-from . import handoff, more, notices, quota
+from . import costs, handoff, more, notices, quota
 from .answering import pipeline
 from .extensions import db
 from .models import User
@@ -92,6 +92,17 @@ def release_idle_conversations() -> int:
     if phones:
         log.info("%d conversations went back to the AI after no staff reply", len(phones))
     return len(phones)
+
+
+@shared_task(name="sms_agent.jobs.fetch_sms_prices", ignore_result=True)
+def fetch_sms_prices() -> int:
+    """Replace the estimates of final messages with Twilio's prices, a batch per run; what
+    Twilio has not priced yet, or could not answer for, is asked again on a later run."""
+    priced = costs.fetch_prices()
+    db.session.commit()
+    if priced:
+        log.info("Twilio priced %d messages", priced)
+    return priced
 
 
 def _publish(job, *args) -> bool:

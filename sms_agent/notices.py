@@ -74,6 +74,27 @@ def quota_text(user: User) -> str:
     )
 
 
+def spend_cap_text(user: User) -> str:
+    return (
+        f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
+        f"answered until {_reset_day(user)}. Reply USAGE or HELP any time."
+    )
+
+
+def rate_limited_text(_user: User) -> str:
+    return (
+        "You're texting faster than I can answer. Texts sent in the next while won't be "
+        "answered; please wait a little and try again."
+    )
+
+
+def paused_text(_user: User) -> str:
+    return (
+        f"{service()} has paused answers for today. Please text again tomorrow. "
+        "Reply HELP for help."
+    )
+
+
 def media_text(_user: User) -> str:
     return (
         "Sorry, I can read pictures (JPEG, PNG, GIF, WebP) and voice notes, but not this kind "
@@ -151,6 +172,9 @@ NOTICES = {
     "help": help_text,
     "usage": usage_text,
     "quota": quota_text,
+    "spend_cap": spend_cap_text,
+    "rate_limited": rate_limited_text,
+    "paused": paused_text,
     "media": media_text,
     "media_note": media_note_text,
     "media_failed": media_failed_text,
@@ -243,6 +267,8 @@ def _send(user: User, kind: str, task: Task | None, *, confirming_opt_out: bool 
     except outbound.OptedOut:
         log.info("%s notice not sent: opted out", kind)
         return False
+    except outbound.CountryNotAllowed:
+        return False  # logged as an error for staff
     except outbound.SendFailed:
         return False
     return True

@@ -84,4 +84,9 @@ def beat_schedule(config) -> dict:
             "schedule": 60.0,
             "options": {"expires": 60},
         },
+        "fetch-sms-prices": {
+            "task": "sms_agent.jobs.fetch_sms_prices",
+            "schedule": config["PRICE_FETCH_INTERVAL_SECONDS"],
+            "options": {"expires": config["PRICE_FETCH_INTERVAL_SECONDS"]},
+        },
     }

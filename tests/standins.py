@@ -60,22 +60,6 @@ class StandIn:
             protocol_version = "HTTP/1.1"  # keeps connections open, as the vendors do
             disable_nagle_algorithm = True  # headers and body are two writes
 
-            def do_GET(self):  # noqa: N802 (http.server's naming)
-                stand_in.headers.append(dict(self.headers))
-                stand_in.client_ports.append(self.client_address[1])
-                stand_in.requests.append(("GET", self.path, None))
-                status, kind, data, headers = stand_in.files.get(
-                    self.path.split("?")[0], (404, "application/json", b'{"status": 404}', {})
-                )
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-                self.close_connection = stand_in.hang_up_after_reply
-
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
@@ -99,6 +83,41 @@ class StandIn:
                 self.wfile.write(data)
                 self.close_connection = stand_in.hang_up_after_reply
 
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                """A media file served with serve(), else the scripted or default answer."""
+                path = self.path.split("?")[0]
+                if path in stand_in.files or "/Media/" in path:
+                    self._send_file()  # a media file, or Twilio's 404 for one never served
+                    return
+                stand_in.headers.append(dict(self.headers))
+                stand_in.client_ports.append(self.client_address[1])
+                status, payload, headers = stand_in._next("GET", self.path, None)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+                self.close_connection = stand_in.hang_up_after_reply
+
+            def _send_file(self):
+                stand_in.headers.append(dict(self.headers))
+                stand_in.client_ports.append(self.client_address[1])
+                stand_in.requests.append(("GET", self.path, None))
+                status, kind, data, headers = stand_in.files.get(
+                    self.path.split("?")[0], (404, "application/json", b'{"status": 404}', {})
+                )
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+                self.close_connection = stand_in.hang_up_after_reply
+
             def log_message(self, *_args):
                 pass
 
@@ -113,12 +132,20 @@ class StandIn:
         self.server.server_close()
 
 
-def chat_completion(content: str, finish_reason: str = "stop", tokens: int = 42) -> dict:
+def chat_completion(
+    content: str,
+    finish_reason: str = "stop",
+    tokens: int = 42,
+    completion_tokens: int = 10,
+    model: str = "standin-model",
+) -> dict:
+    """An answer with the usage a real model reports: `tokens` in all, of which
+    `completion_tokens` were generated and the rest were the prompt."""
     return {
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": 1700000000,
-        "model": "standin-model",
+        "model": model,
         "choices": [
             {
                 "index": 0,
@@ -126,7 +153,11 @@ def chat_completion(content: str, finish_reason: str = "stop", tokens: int = 42)
                 "finish_reason": finish_reason,
             }
         ],
-        "usage": {"prompt_tokens": tokens - 10, "completion_tokens": 10, "total_tokens": tokens},
+        "usage": {
+            "prompt_tokens": tokens - completion_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": tokens,
+        },
     }
 
 
@@ -196,8 +227,24 @@ def twilio_error(status: int, code: int, message: str) -> dict:
     return {"code": code, "message": message, "more_info": "", "status": status}
 
 
+#: What the Twilio stand-in charges for any message it is asked about (a debit, as Twilio
+#: reports it).
+STANDIN_PRICE = "-0.00790"
+
+
+def twilio_priced_message(path: str, price: str | None = STANDIN_PRICE, unit="USD") -> dict:
+    """GET .../Messages/{Sid}.json: the message, final and priced."""
+    sid = path.rsplit("/", 1)[-1].removesuffix(".json")
+    return {"sid": sid, "status": "delivered", "price": price, "price_unit": unit}
+
+
 def twilio_standin() -> StandIn:
-    return StandIn(lambda _method, _path, body: (201, twilio_message(body), {}))
+    def default(method, path, body):
+        if method == "GET":
+            return 200, twilio_priced_message(path), {}
+        return 201, twilio_message(body), {}
+
+    return StandIn(default)
 
 
 TEST_ACCOUNT_SID = "AC" + "0" * 32

@@ -133,6 +133,22 @@ def test_production_starts_when_configured():
         ({"RATELIMIT_STORAGE_URI": "memory://", "WEB_CONCURRENCY": 1}, True),
         ({"RATELIMIT_STORAGE_URI": "memory://", "RATELIMIT_ENABLED": False}, True),
         ({"RATELIMIT_STORAGE_URI": "redis://h:6379/1", "WEB_CONCURRENCY": 8}, True),
+        (
+            {
+                "RATELIMIT_STORAGE_URI": "redis://h:6379/1",
+                "SENDER_RATE": "10/minute",
+                "SENDER_RATE_STORAGE_URI": "memory://",
+            },
+            False,
+        ),
+        (
+            {
+                "SENDER_RATE": "10/minute",
+                "SENDER_RATE_STORAGE_URI": "redis://h:6379/1",
+                "RATELIMIT_STORAGE_URI": "redis://h:6379/1",
+            },
+            True,
+        ),
     ],
 )
 def test_production_needs_shared_throttle_counters_for_several_processes(settings, starts):

@@ -210,7 +210,8 @@ def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
 def test_a_model_that_rejects_images_gets_the_texter_a_clear_answer_once(
     app, client, texter, twilio_server, openai_server
 ):
-    openai_server.then(400, openai_error("Invalid content type: image_url", "invalid_value"))
+    for _ in range(2):  # with the request_human tool, then without it
+        openai_server.then(400, openai_error("Invalid content type: image_url", "invalid_value"))
     url = twilio_server.serve(media_path(), "image/png", PNG)
     task = text_in(client, "What is this?", (url, "image/png"))
     # Asked once more without the request_human tool (a 400 may mean "no tools here"),

@@ -116,3 +116,47 @@ def breakdown_chart(title: str, counts: dict[str, int], width: int = 340) -> Cha
             )
         chart.labels.append(Label(label_width + bar + 6, y + 16, f"{count:,}"))
     return chart
+
+
+def money_ceiling(value: float) -> float:
+    """The axis maximum for amounts in USD: 1, 2 or 5 times a power of ten, cents included."""
+    if value <= 0:
+        return 0.01
+    magnitude = 0.01
+    while magnitude * 10 <= value:
+        magnitude *= 10
+    while magnitude > value:
+        magnitude /= 10
+    for step in (1, 2, 5, 10):
+        if step * magnitude >= value:
+            return round(step * magnitude, 6)
+    return round(10 * magnitude, 6)  # pragma: no cover  (the loop always returns)
+
+
+def spend_chart(days: list[dict], width: int = 720, height: int = 240) -> Chart:
+    """USD spent per day as stacked bars: SMS at the bottom, the model on top."""
+    left, right, bottom, top = 56, 24, 28, 10
+    plot_height = height - bottom - top
+    ceiling = money_ceiling(max((float(day["total_usd"]) for day in days), default=0))
+    slot = (width - left - right) / max(len(days), 1)
+    chart = Chart("Spend per day (USD)", width, height)
+    chart.legend = [("sms", "SMS"), ("model", "Model")]
+    for fraction in (0, 0.5, 1):
+        y = top + plot_height * (1 - fraction)
+        chart.shapes.append(Shape(left, y, width - left - 4, 0, "grid"))
+        chart.labels.append(Label(left - 6, y + 4, f"${ceiling * fraction:,.2f}", "end"))
+    scale = plot_height / ceiling
+    for index, day in enumerate(days):
+        x, base = left + index * slot + slot * 0.15, top + plot_height
+        for kind, name in chart.legend:
+            amount = float(day[f"{kind}_usd"])
+            if not amount:
+                continue
+            base -= amount * scale
+            title = f"{day['date']}: {name} ${amount:,.4f}"
+            size = (round(slot * 0.7, 2), round(amount * scale, 2))
+            chart.shapes.append(Shape(round(x, 2), round(base, 2), *size, kind, title))
+        if index % 5 == 0 or index == len(days) - 1:
+            label = date.fromisoformat(day["date"]).strftime("%b %d")
+            chart.labels.append(Label(x + slot * 0.35, height - 8, label, "middle"))
+    return chart

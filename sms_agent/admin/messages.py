@@ -6,6 +6,13 @@ from ..models import DeliveryStatus
 from .base import AdminModelView, short, task_link, user_link
 
 
+def price_label(message) -> str:
+    """ "0.008300 (estimate)" until Twilio has priced it."""
+    if message.price_usd is None:
+        return "—"
+    return f"{message.price_usd}" + (" (estimate)" if message.price_estimated else "")
+
+
 class OutboundMessageView(AdminModelView):
     allow_create = allow_edit = allow_delete = False
     column_list = [
@@ -15,6 +22,7 @@ class OutboundMessageView(AdminModelView):
         "kind",
         "status",
         "segments",
+        "price_usd",
         "encoding",
         "error_code",
         "sid",
@@ -26,14 +34,16 @@ class OutboundMessageView(AdminModelView):
         "error_code": "Error code",
         "sid": "SID",
         "task_id": "Task",
+        "price_usd": "Price (USD)",
     }
     column_formatters = {
         "to_number": lambda _v, _c, message, _n: user_link(message.to_number),
         "body": lambda _v, _c, message, _n: short(message.body, 60),
         "task_id": lambda _v, _c, message, _n: task_link(message.task_id),
+        "price_usd": lambda _v, _c, message, _n: price_label(message),
     }
     column_choices = {"status": DeliveryStatus.choices()}
-    column_filters = ["status", "encoding", "kind", "created_at"]
+    column_filters = ["status", "encoding", "kind", "price_estimated", "created_at"]
     column_searchable_list = ["to_number", "body", "sid"]
     column_default_sort = ("created_at", True)
     column_details_exclude_list = ["task"]

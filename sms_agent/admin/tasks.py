@@ -42,6 +42,7 @@ class TaskView(AdminModelView):
         "status",
         "processing_time",
         "tokens_used",
+        "cost_usd",
         "created_at",
     ]
     column_display_pk = True
@@ -51,6 +52,7 @@ class TaskView(AdminModelView):
         "user.tier": "User tier",
         "processing_time": "Processing time (s)",
         "tokens_used": "Tokens",
+        "cost_usd": "Cost (USD)",
         "created_at": "Created",
         "sms_content": "SMS content",
         "ai_response": "AI response",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from flask import flash
+from flask import flash, g
 from flask_admin.actions import action
 from flask_admin.form import rules
 from flask_admin.model.template import EndpointLinkRowAction
 from wtforms import SelectField
 
+from .. import costs
 from ..extensions import db
 from ..jobs import enqueue_tier_change_notices
-from ..models import Tier
+from ..models import Tier, User
 from ..quota import change_tier, reset_user
 from .base import AdminModelView, ReadOnlyValue, sections, select_choices
 from .conversation import ConversationPages
@@ -27,6 +28,11 @@ _DETAIL_SECTIONS = (
 )
 
 
+def _spend(user: User, key: str) -> str:
+    spent = getattr(g, "user_spend", {}).get(user.phone_number)
+    return f"{spent[key]:.4f}" if spent else "—"
+
+
 class UserView(ConversationPages, AdminModelView):
     column_list = [
         "phone_number",
@@ -35,11 +41,19 @@ class UserView(ConversationPages, AdminModelView):
         "email",
         "total_requests",
         "monthly_requests",
+        "spend_this_month",
+        "spend_all_time",
         "is_active",
         "last_active",
         "created_at",
     ]
+    column_formatters = {
+        "spend_this_month": lambda _v, _c, user, _n: _spend(user, "this_month_usd"),
+        "spend_all_time": lambda _v, _c, user, _n: _spend(user, "all_time_usd"),
+    }
     column_labels = {
+        "spend_this_month": "Spend this month (USD)",
+        "spend_all_time": "Spend (USD)",
         "phone_number": "Phone",
         "full_name": "Full name",
         "total_requests": "Total requests",
@@ -95,6 +109,18 @@ class UserView(ConversationPages, AdminModelView):
     )
     details_template = "admin/user_details.html"
     edit_template = "admin/user_edit.html"
+
+    def get_list(self, *args, **kwargs):
+        """The page's spend in one query for all its users, not one per row."""
+        count, users = super().get_list(*args, **kwargs)
+        g.user_spend = costs.report.by_texter(user.phone_number for user in users)
+        return count, users
+
+    def render(self, template, **kwargs):
+        if template == self.details_template and kwargs.get("model") is not None:
+            phone = kwargs["model"].phone_number
+            kwargs["spend"] = costs.report.by_texter([phone])[phone]
+        return super().render(template, **kwargs)
 
     def get_edit_form(self):
         form = super().get_edit_form()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from .. import handoff, notices, quota
+from .. import costs, handoff, notices, quota
 from ..media.read import ImagesRefused, MediaInput
 from ..models import HandoffSource, Task, User
 from ..outbound import channels
@@ -62,6 +62,10 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         if media and media.images and exc.status == 400:
             raise ImagesRefused(str(exc)) from exc
         raise
+    # Paid for whatever the answer turns out to be: recorded before it is judged.
+    call = costs.record_model_call(task, completion)
+    if call is not None:
+        costs.refresh_task_cost(task, call)
     text = _answer_text(completion, user, question)
     task.ai_response = text
     task.tokens_used = completion.tokens_used

@@ -57,6 +57,9 @@ def _claim_and_answer(task_id) -> str:
     except outbound.OptedOut:
         finish_unsent(task, "the texter has opted out")
         return "opted_out"
+    except outbound.CountryNotAllowed as exc:
+        finish_unsent(task, str(exc))  # the ErrorLog is committed with it
+        return "not_sent"
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
         db.session.rollback()
         log.exception("unexpected failure answering task %s", task.id)
@@ -71,6 +74,8 @@ def _answer_claimed(task: Task, started: float) -> str:
         return "not_sent"
     answered_now = task.ai_response is None
     if answered_now:
+        # A number we may not text is not worth a model call.
+        outbound.check_destination(user, task)
         # A new number's first answer comes after the carriers' program notice, sent once.
         if notices.send_program_notice_once(user, task):
             db.session.commit()

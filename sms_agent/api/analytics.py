@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import costs
 from ..analytics import overview
 from . import bp
 from .auth import staff_only
@@ -13,5 +14,6 @@ from .schemas import AnalyticsOut
 @operation("analytics", response=AnalyticsOut)
 @staff_only
 def analytics():
-    """Users, activity, tasks, success rate, tiers and top categories, across the service."""
-    return AnalyticsOut().dump(overview())
+    """Users, activity, tasks, success rate, tiers, top categories and spend (USD: in all,
+    today, this month, by tier, the month's top spenders), across the service."""
+    return AnalyticsOut().dump({**overview(), "spend": costs.report.overview()})

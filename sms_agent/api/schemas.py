@@ -39,7 +39,40 @@ class UserStatsOut(OutSchema):
     favorite_categories = fields.List(fields.String(), metadata={"description": "Top three."})
 
 
-class UserOut(OutSchema):
+def Money(**kwargs) -> fields.Decimal:  # noqa: N802 (a field factory, named like one)
+    """US dollars as a string with six decimals ("0.009360"), so no float rounds them."""
+    metadata = kwargs.setdefault("metadata", {})
+    metadata.setdefault("description", "USD, as a decimal string.")
+    metadata.update(type="string", format="decimal", pattern=r"^\d+\.\d{6}$")
+    return fields.Decimal(places=6, as_string=True, **kwargs)
+
+
+class SpendOut(OutSchema):
+    sms_usd = Money()
+    model_usd = Money()
+    total_usd = Money()
+
+
+class TopSpenderOut(OutSchema):
+    phone_number = fields.String()
+    spend_usd = Money()
+
+
+class ServiceSpendOut(SpendOut):
+    today_usd = Money()
+    this_month_usd = Money()
+    by_tier = fields.Dict(keys=fields.String(), values=Money())
+    top_spenders = fields.List(
+        fields.Nested(TopSpenderOut), metadata={"description": "This month's, most first."}
+    )
+
+
+class UserCostOut(OutSchema):
+    cost_usd = Money(metadata={"description": "USD spent on this texter, all time."})
+    cost_this_month_usd = Money(metadata={"description": "USD spent this month (UTC)."})
+
+
+class UserOut(UserCostOut):
     phone_number = fields.String()
     tier = fields.String(validate=validate.OneOf(Tier.values()))
     email = fields.String(allow_none=True)
@@ -109,6 +142,7 @@ class TaskOut(OutSchema):
     error_message = fields.String(allow_none=True)
     completed_at = fields.DateTime(allow_none=True)
     metadata = JSONObjectOut(attribute="metadata_")
+    cost_usd = Money(metadata={"description": "USD: its model calls and its SMS."})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
 
@@ -150,6 +184,7 @@ class TaskAnalyticsOut(OutSchema):
     avg_tokens_used = FiniteFloat(allow_none=True)
     category_breakdown = fields.Dict(keys=fields.String(), values=fields.Integer())
     daily_stats = fields.List(fields.Dict())
+    spend = fields.Nested(SpendOut, metadata={"description": "What these tasks cost."})
 
 
 class ErrorLogOut(OutSchema):
@@ -196,6 +231,7 @@ class AnalyticsOut(OutSchema):
     avg_response_time = FiniteFloat(allow_none=True)
     tier_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
     top_categories = fields.List(fields.Dict())
+    spend = fields.Nested(ServiceSpendOut)
 
 
 class ConversationOut(OutSchema):

@@ -6,12 +6,12 @@ import uuid
 
 import sqlalchemy as sa
 
-from .. import analytics, quota
+from .. import analytics, costs, limits, quota
 from ..extensions import db
-from ..models import Task, TaskStatus, User, utcnow
+from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from . import bp
 from .auth import current_principal, forbid_fields, owns, scope_to_caller
-from .errors import field_errors, not_found, quota_exceeded
+from .errors import ApiError, field_errors, not_found, quota_exceeded
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
 from .operations import operation
 from .pagination import paginate
@@ -72,9 +72,16 @@ def _task_owner(data: dict) -> User:
     return user
 
 
-def _over_quota(user: User):
+def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
     """429 for everyone (a texter's token and staff alike): the request was not admitted."""
-    return quota_exceeded(user.rate_limit_reset, quota.monthly_limit(user.tier), utcnow())
+    if reason is RefusalReason.OVER_QUOTA:
+        return quota_exceeded(user.rate_limit_reset, quota.monthly_limit(user.tier), utcnow())
+    messages = {
+        RefusalReason.OVER_SPEND: "Monthly spend cap of this user's tier reached.",
+        RefusalReason.RATE_LIMITED: "This user is sending faster than SENDER_RATE allows.",
+        RefusalReason.DAILY_CAP: "The service's daily spend cap is reached.",
+    }
+    return ApiError(429, messages[reason], {"reason": reason.value})
 
 
 @bp.post("/tasks/")
@@ -82,22 +89,23 @@ def _over_quota(user: User):
 def create_task():
     """Create a task as if the user had texted it; it is queued and answered by SMS.
 
-    It counts against the user's monthly quota like a texted request (429 with the reset
-    date when used up). A texter's token creates tasks for its own number.
+    It is admitted like a texted request (sender rate, spend caps, then the monthly quota;
+    429 with the reason, and the reset date for the quota, when refused). A texter's token
+    creates tasks for its own number.
     """
     from ..jobs import enqueue_answer
 
     data = load_body(TaskCreateIn())
     user = _task_owner(data)
-    window = quota.admit(user)
-    if window is None:
+    admission = limits.admit(user)
+    if admission.refusal is not None:
         db.session.rollback()
-        raise _over_quota(user)
+        raise _not_admitted(user, admission.refusal)
     task = Task(
         user=user,
         sms_content=data["sms_content"],
         status=TaskStatus.QUEUED.value,
-        quota_window=window,
+        quota_window=admission.window,
     )
     if "category" in data:
         task.category = data["category"]
@@ -143,4 +151,10 @@ def tasks_analytics():
     """Totals, averages, categories and the last 30 days, for the tasks the filters select."""
     query = load_query(TaskFilterQuery())
     scope = scope_to_caller(Task.user_phone)
-    return TaskAnalyticsOut().dump(analytics.task_analytics(query, scope=scope))
+    conditions = [*analytics.task_conditions(query), *scope]
+    return TaskAnalyticsOut().dump(
+        {
+            **analytics.task_analytics(query, scope=scope),
+            "spend": costs.report.of_tasks(conditions),
+        }
+    )

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import request
 from sqlalchemy.exc import IntegrityError
 
-from .. import handoff, jobs, outbound, quota
+from .. import costs, handoff, jobs, outbound, quota
 from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
@@ -28,6 +28,7 @@ from .schemas import (
     SendMessageOut,
     UpdateTierIn,
     UpdateTierOut,
+    UserCostOut,
     UserCreateIn,
     UserOut,
     UserStatsOut,
@@ -44,10 +45,17 @@ USER_PATH = "/users/<phone_number>/"
 def dump_users(users: Sequence[User]) -> list[dict]:
     """Users with their stats, fetched for all of them at once."""
     rows = UserOut(many=True).dump(users)
-    stats = user_stats(row["phone_number"] for row in rows)
-    stats_out = UserStatsOut()
+    phones = [row["phone_number"] for row in rows]
+    stats, spend = user_stats(phones), costs.report.by_texter(phones)
+    stats_out, cost_out = UserStatsOut(), UserCostOut()
     for row in rows:
         row["stats"] = stats_out.dump(stats[row["phone_number"]])
+        spent = spend[row["phone_number"]]
+        row.update(
+            cost_out.dump(
+                {"cost_usd": spent["all_time_usd"], "cost_this_month_usd": spent["this_month_usd"]}
+            )
+        )
     return rows
 
 
@@ -138,11 +146,12 @@ def delete_user(phone_number: str):
 
 
 @bp.post(USER_PATH + "send_message/")
-@operation("users", body=SendMessageIn, response=SendMessageOut, errors=(409, 502))
+@operation("users", body=SendMessageIn, response=SendMessageOut, errors=(403, 409, 502))
 @staff_only
 def send_message(phone_number: str):
     """Text this user a message now (refused with 409 if they texted STOP, or if they use
-    WhatsApp and have not written within its 24-hour window).
+    WhatsApp and have not written within its 24-hour window; 403 if their number is outside
+    ALLOWED_COUNTRIES).
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
     author, and a conversation waiting for a person becomes theirs.
@@ -162,6 +171,13 @@ def send_message(phone_number: str):
     except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
         raise conflict("This user has opted out of SMS (they texted STOP).") from None
+    except outbound.CountryNotAllowed as exc:
+        db.session.commit()  # keeps the error log for staff
+        raise ApiError(
+            403,
+            "SMS to this user's country is not allowed (ALLOWED_COUNTRIES).",
+            {"country": exc.country, "allowed_countries": list(exc.allowed)},
+        ) from None
     except outbound.SendFailed as exc:
         db.session.commit()  # keeps the failed message and its error log for staff
         raise ApiError(502, "The SMS provider refused the message.", {"reason": str(exc)}) from None

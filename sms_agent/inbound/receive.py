@@ -1,19 +1,20 @@
 """Receiving an SMS: normalise the number, dedupe by MessageSid, route keywords and commands,
-admit the request against the quota, and store the Task the worker will answer (or, refused
-for the quota, the Task staff will see). The caller commits, then enqueues."""
+admit the request (limits.py: sender rate, spend caps, quota), and store the Task the
+worker will answer (or, refused, the Task staff will see). The caller commits, then
+enqueues."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 
-from .. import handoff, quota
+from .. import handoff, limits
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..phones import mask
 from .form import BadInbound, is_message_sid, parse_form
 from .media import attachments, split_channel
-from .routing import Received, over_quota, route
+from .routing import Received, route
 from .store import store_task, task_exists
 
 __all__ = ["BadInbound", "Received", "is_message_sid", "receive_sms"]
@@ -75,17 +76,20 @@ def _media_metadata(num_media: int, media: list) -> dict:
     return {"num_media": num_media, "media": [item.as_json() for item in media]}
 
 
-#: Outcomes stored as a refused task, and the reason each is stored with.
-_REFUSALS = {"over_quota": RefusalReason.OVER_QUOTA, "held": RefusalReason.HELD_FOR_STAFF}
+#: Outcomes stored as a refused task: each refusal reason is one, and a text held for staff.
+_REFUSALS = {reason.value: reason for reason in RefusalReason}
+_REFUSALS["held"] = RefusalReason.HELD_FOR_STAFF
 
 
 def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> Received:
-    """Count the request, then store the task; a MessageSid stored already undoes the count
-    (a retry of an SMS that was admitted once must not count twice)."""
-    window = quota.admit(user)
-    if window is None:
-        return _refuse(user, sid, body, media, over_quota(user))
-    task_id = store_task(user, sid, body, media, window)
+    """Admit the request (limits.py: rate, spend caps, quota), then store the task; a
+    MessageSid stored already undoes the count (a retry of an SMS that was admitted once
+    must not count twice)."""
+    admission = limits.admit(user)
+    if admission.refusal is not None:
+        refused = Received(admission.refusal.value, user.phone_number, notice=admission.notice)
+        return _refuse(user, sid, body, media, refused)
+    task_id = store_task(user, sid, body, media, admission.window)
     if task_id is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)

@@ -1,5 +1,5 @@
-"""Where an SMS goes: a keyword or command, a refusal (inactive, opted out, empty, over
-quota), or a task for the model."""
+"""Where an SMS goes: a keyword or command, a refusal (inactive, opted out, empty), or a
+task for the model, which admission (limits.py) may still refuse."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import handoff, quota
+from .. import handoff
 from ..models import HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
@@ -41,8 +41,6 @@ def route(user: User, body: str, media: list[Attachment]) -> Received:
         # Nobody is left without an answer: a file we cannot read alone, or nothing at all,
         # gets a how-to.
         return Received("media" if media else "empty", phone, notice="media" if media else "empty")
-    if not quota.has_room(user):
-        return over_quota(user)
     # Pictures and voice notes are read by the worker; a video or a file is not, and a note
     # says so while the rest is answered.
     refused = len(readable(media)) < len(media)
@@ -85,12 +83,3 @@ def _ask_for_a_person(user: User) -> Received:
         return Received(str(Keyword.AGENT), user.phone_number)
     handoff.request_human(user, HandoffSource.KEYWORD)
     return Received(str(Keyword.AGENT), user.phone_number, notice="handoff")
-
-
-def over_quota(user: User) -> Received:
-    """One quota notice per monthly window, however many messages follow it."""
-    window = user.rate_limit_reset.isoformat()
-    if user.service_state.get("quota_notice_window") == window:
-        return Received("over_quota", user.phone_number)
-    user.service_state = {**user.service_state, "quota_notice_window": window}
-    return Received("over_quota", user.phone_number, notice="quota")

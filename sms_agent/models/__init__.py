@@ -1,4 +1,4 @@
-"""The data model: texters, their tasks, errors, outbound SMS, staff and API tokens."""
+"""The data model: texters, their tasks, errors, outbound SMS, spend, staff and API tokens."""
 
 from .choices import (
     CRITICAL_ERROR_TYPES,
@@ -18,6 +18,7 @@ from .error_logs import ErrorLog
 from .media import TaskMedia
 from .messages import OutboundMessage
 from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
+from .spend import ModelCall, SpendDay
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
@@ -35,8 +36,10 @@ __all__ = [
     "ErrorLog",
     "ErrorType",
     "HandoffSource",
+    "ModelCall",
     "OutboundMessage",
     "RefusalReason",
+    "SpendDay",
     "StaffUser",
     "Task",
     "TaskHourlyCount",

@@ -42,8 +42,7 @@ class TaskStatus(Choice):
 
 
 class RefusalReason(Choice):
-    """Why a texted request was stored without being answered. Only the quota refuses
-    today; spend and rate limits will refuse with their own reason."""
+    """Why a texted request was stored without being answered (limits.py decides)."""
 
     OVER_QUOTA = "over_quota"
     OVER_SPEND = "over_spend"
@@ -51,6 +50,8 @@ class RefusalReason(Choice):
     #: A text that came while the conversation was waiting for or with staff: kept for
     #: staff to read, not refused as such, but likewise never answered by the model nor counted.
     HELD_FOR_STAFF = "held_for_staff"
+    #: The service's daily spend cap is reached: only keywords are answered until tomorrow.
+    DAILY_CAP = "daily_cap"
 
     @property
     def label(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from .choices import DeliveryStatus, check_choice
-from .types import UTCDateTime, utcnow
+from .types import Money, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from .staff import StaffUser
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
 
 class OutboundMessage(db.Model):
     __tablename__ = "outbound_messages"
-    __table_args__ = (sa.Index("ix_outbound_messages_to_created", "to_number", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbound_messages_to_created", "to_number", "created_at"),
+        sa.Index("ix_outbound_messages_created_at", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     task_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -45,6 +49,15 @@ class OutboundMessage(db.Model):
     status: Mapped[str] = mapped_column(sa.String(20), default=DeliveryStatus.QUEUED.value)
     error_code: Mapped[int | None]
     error_message: Mapped[str | None] = mapped_column(sa.Text)
+    #: What it cost in USD: our estimate (segments x the destination's price) until Twilio
+    #: reports its price once the message is final; then price_estimated turns False.
+    price_usd: Mapped[Decimal | None] = mapped_column(Money)
+    price_estimated: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    #: Twilio's price_unit as reported (USD for prices we adopt).
+    price_unit: Mapped[str | None] = mapped_column(sa.String(3))
+    #: How often Twilio was asked for the price, and when last (costs.fetch_prices).
+    price_checks: Mapped[int] = mapped_column(default=0, server_default="0")
+    price_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

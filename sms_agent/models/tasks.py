@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from .choices import Category, RefusalReason, TaskStatus, check_choice
-from .types import JSONObject, UTCDateTime, check_finite, check_json_object, utcnow
+from .types import JSONObject, Money, UTCDateTime, check_finite, check_json_object, utcnow
 
 if TYPE_CHECKING:
     from .media import TaskMedia
@@ -50,6 +51,8 @@ class Task(db.Model):
     #: Why a request was refused (status refused): stored for staff, never answered nor
     #: counted against the quota.
     refusal_reason: Mapped[str | None] = mapped_column(sa.String(20))
+    #: USD: its model calls plus the SMS sent for it (costs.refresh_task_cost keeps it).
+    cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

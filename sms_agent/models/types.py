@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -137,6 +138,26 @@ def check_finite(field: str, value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise ValueError(f"{field} must be a finite number, not {value}")
     return value
+
+
+class Money(TypeDecorator):
+    """US dollars to the millionth (a part of a cent per token adds up), as Decimal in Python
+    and NUMERIC(12, 6) in the database, so sums are exact on PostgreSQL and SQLite alike."""
+
+    impl = sa.Numeric(12, 6)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(MICRODOLLAR)
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else Decimal(value).quantize(MICRODOLLAR)
+
+
+#: The smallest amount Money keeps.
+MICRODOLLAR = Decimal("0.000001")
 
 
 class UTCDateTime(TypeDecorator):

@@ -63,6 +63,22 @@ def _post_in_background(payload: dict) -> None:
         threading.Thread(target=_post, args=(url, payload), daemon=True).start()
 
 
+def alert_after_commit(kind: str, message: str, **details) -> None:
+    """Page a human (log at CRITICAL, the alert webhook) about something other than an
+    error row, once the current transaction commits: a rolled back decision pages no one."""
+    from ..extensions import db
+
+    db.session.info.setdefault(_PENDING, []).append({"kind": kind, "message": message, **details})
+
+
+def _page(alert: dict) -> None:
+    log.critical("ALERT %s: %s", alert["kind"], alert["message"])
+    url = current_app.config.get("ALERT_WEBHOOK_URL") if has_app_context() else None
+    if url:
+        payload = {"error_type": alert["kind"], **alert}
+        threading.Thread(target=_post, args=(url, payload), daemon=True).start()
+
+
 def _post(url: str, payload: dict) -> None:
     request = urllib.request.Request(
         url,
@@ -113,6 +129,9 @@ def _announce(session: Session) -> None:
     for error in session.info.pop(_PENDING, []):
         if isinstance(error, tuple):
             alert_handoff(*error)
+            continue
+        if isinstance(error, dict):
+            _page(error)
             continue
         errors_log.error(
             "%s for %s: %s", error.error_type, mask(error.user_phone), error.error_message[:200]

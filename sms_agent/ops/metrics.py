@@ -31,6 +31,7 @@ from ..models import (
     Conversation,
     ConversationState,
     ErrorLog,
+    ModelCall,
     OutboundMessage,
     Task,
     TaskStatus,
@@ -60,6 +61,13 @@ QUEUE_WAIT = Histogram(
     "Time from a task being stored to a worker starting to answer it.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
+SMS_SPEND_ESTIMATED = Counter(
+    "sms_spend_estimated_usd_total", "USD of SMS sent, at our estimate when each was sent."
+)
+SMS_SPEND = Counter(
+    "sms_spend_usd_total", "USD of SMS at Twilio's own price, counted as the prices arrive."
+)
+MODEL_SPEND = Counter("model_spend_usd_total", "USD of model calls, by model.", ["model"])
 TASKS_FINISHED = Counter("tasks_finished_total", "Tasks that reached a final status.", ["status"])
 HANDOFFS_REQUESTED = Counter(
     "handoffs_requested_total",
@@ -121,12 +129,10 @@ def _facts_about(session: Session, obj) -> list:
     """(callable, args) pairs to emit once the transaction commits."""
     if isinstance(obj, ErrorLog) and obj in session.new:
         return [(ERRORS.labels(error_type=obj.error_type).inc, ())]
-    if isinstance(obj, OutboundMessage) and _change(obj, "sid"):
-        # A sid means the SMS backend accepted it; rows stored before a failed send don't count.
-        return [
-            (SMS_SENT.labels(kind=obj.kind or "reply").inc, ()),
-            (SEGMENTS_SENT.inc, (obj.segments or 1,)),
-        ]
+    if isinstance(obj, ModelCall) and obj in session.new:
+        return [(MODEL_SPEND.labels(model=obj.model).inc, (float(obj.cost_usd or 0),))]
+    if isinstance(obj, OutboundMessage):
+        return _message_facts(obj)
     if isinstance(obj, Task):
         return _answer_facts(obj) + _status_facts(obj, _change(obj, "status"))
     if isinstance(obj, User) and _change(obj, "conversation_state") == ConversationState.WAITING:
@@ -149,6 +155,20 @@ def _first_reply_facts(conversation: Conversation) -> list:
         if before is None or before < asked:
             waited = (history.added[0] - asked).total_seconds()
             facts.append((FIRST_STAFF_REPLY.observe, (max(0.0, waited),)))
+    return facts
+
+
+def _message_facts(message: OutboundMessage) -> list:
+    facts = []
+    if _change(message, "sid"):
+        # A sid means the SMS backend accepted it; rows stored before a failed send don't count.
+        facts += [
+            (SMS_SENT.labels(kind=message.kind or "reply").inc, ()),
+            (SEGMENTS_SENT.inc, (message.segments or 1,)),
+            (SMS_SPEND_ESTIMATED.inc, (float(message.price_usd or 0),)),
+        ]
+    if _change(message, "price_estimated") is False:
+        facts.append((SMS_SPEND.inc, (float(message.price_usd or 0),)))
     return facts
 
 

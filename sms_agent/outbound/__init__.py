@@ -5,16 +5,27 @@ The public door is `send` (every SMS the service sends goes through it) and
 """
 
 from .gsm import encoding_of, segment_count
-from .send import OPT_OUT_CONFIRMATION, OptedOut, OutsideWindow, SendFailed, plan, send
+from .send import (
+    OPT_OUT_CONFIRMATION,
+    CountryNotAllowed,
+    OptedOut,
+    OutsideWindow,
+    SendFailed,
+    check_destination,
+    plan,
+    send,
+)
 from .shape import Shaped
 from .status import record_delivery_status
 
 __all__ = [
     "OPT_OUT_CONFIRMATION",
+    "CountryNotAllowed",
     "OptedOut",
     "OutsideWindow",
     "SendFailed",
     "Shaped",
+    "check_destination",
     "encoding_of",
     "plan",
     "record_delivery_status",

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .. import quota
+from flask import current_app
+
+from .. import costs, quota
 from ..extensions import db
 from ..models import DeliveryStatus, ErrorType, OutboundMessage, StaffUser, Task, User, utcnow
 from ..ops.error_log import record_error
@@ -37,6 +39,43 @@ class OutsideWindow(OptedOut):
     """A WhatsApp texter has not written within WhatsApp's 24-hour window, so nothing may be
     sent until they do. Every sender treats it as an opt-out for now (nothing is sent, no
     error is logged); the API and the pipeline tell it apart by its message."""
+
+
+class CountryNotAllowed(Exception):
+    """The number is in a country outside ALLOWED_COUNTRIES: nothing is sent to it, so no
+    caller (send_message included) can be used to run up a bill abroad (toll fraud)."""
+
+    def __init__(self, country: str | None, allowed: tuple[str, ...]):
+        super().__init__(f"SMS to {country or 'an unknown country'} is not allowed")
+        self.country = country
+        self.allowed = allowed
+
+
+def allowed_countries() -> tuple[str, ...]:
+    """ALLOWED_COUNTRIES, or the country of our own number."""
+    config = current_app.config
+    configured = config.get("ALLOWED_COUNTRIES")
+    if configured:
+        return tuple(configured)
+    own = costs.country_of(config["TWILIO_PHONE_NUMBER"])
+    return (own,) if own else ()
+
+
+def check_destination(user: User, task: Task | None = None) -> None:
+    """Raise CountryNotAllowed (with an ErrorLog for staff) for a number abroad."""
+    country, allowed = costs.country_of(user.phone_number), allowed_countries()
+    if country in allowed:
+        return
+    refused = CountryNotAllowed(country, allowed)
+    record_error(
+        ErrorType.VALIDATION_ERROR,
+        f"{refused}; ALLOWED_COUNTRIES is {','.join(allowed) or 'empty'}",
+        user=user,
+        task=task,
+        country=country,
+    )
+    log.warning("no SMS to %s: %s", mask(user.phone_number), refused)
+    raise refused
 
 
 class SendFailed(Exception):
@@ -83,6 +122,8 @@ def new_message(
         encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(text),
         segments=1 if whatsapp else segment_count(text),
         status=DeliveryStatus.QUEUED.value,
+        price_usd=costs.estimate_sms(user.phone_number, segment_count(text)),
+        price_estimated=True,
     )
 
 
@@ -102,8 +143,9 @@ def send(
     staff wrote (stored on each part).
 
     Raises OptedOut for an opted-out texter (nothing is stored then), its OutsideWindow for a
-    WhatsApp texter outside WhatsApp's 24-hour window, and SendFailed when
-    Twilio refuses a part (that part is stored as failed, later parts are not sent).
+    WhatsApp texter outside WhatsApp's 24-hour window, CountryNotAllowed for a number outside
+    ALLOWED_COUNTRIES (nothing is stored; it leaves an ErrorLog), and SendFailed when Twilio
+    refuses a part (that part is stored as failed, later parts are not sent).
 
     `checkpoint` is called after each part is stored and before Twilio sees it, and again
     after each part's outcome: the pipeline passes its commit there, so a redelivered job
@@ -114,6 +156,17 @@ def send(
     `confirming_opt_out=True` lets exactly one one-segment SMS of kind OPT_OUT_CONFIRMATION
     reach a texter who has opted out; any other use of it is a programming error.
     """
+    try:
+        messages = _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user)
+    except (OptedOut, SendFailed):
+        costs.refresh_task_cost(task)
+        raise
+    costs.refresh_task_cost(task)
+    return messages
+
+
+def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user):
+    check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
     if confirming_opt_out and not _is_confirmation(kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
@@ -194,6 +247,8 @@ def _record_failure(message: OutboundMessage, user: User, exc: SmsError) -> None
     # treats it like one interrupted by a crash and does not send it again.
     if not exc.ambiguous:
         message.status = DeliveryStatus.FAILED.value
+        # Twilio refused it: nothing was sent, nothing is billed.
+        message.price_usd, message.price_estimated = costs.money(0), False
     message.error_code = exc.code
     message.error_message = str(exc)[:500]
     record_error(

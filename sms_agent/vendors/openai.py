@@ -38,6 +38,9 @@ class Completion:
     finish_reason: str | None = None
     request_id: str | None = None
     tokens_used: int = 0
+    #: The usage the model reported, which its price is computed from.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
     offline: bool = False
     extra: dict = field(default_factory=dict)
     #: Names of the tools the model called (function calling), in order.
@@ -125,6 +128,8 @@ class OpenAIBackend:
                 for call in choice.message.tool_calls or ()
                 if getattr(call, "function", None) is not None
             ),
+            prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
+            completion_tokens=(usage.completion_tokens or 0) if usage else 0,
         )
 
     def transcribe(self, data: bytes, filename: str, content_type: str) -> str:

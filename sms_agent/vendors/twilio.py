@@ -12,6 +12,7 @@ import logging
 import secrets
 import urllib.parse
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 import click
 import requests
@@ -50,6 +51,16 @@ TWILIO_STATUS_MAP = {
 class SendResult:
     sid: str
     status: str
+
+
+@dataclass(frozen=True)
+class Price:
+    """What Twilio charged for a message, as it reports it: a negative amount (a debit) in
+    `unit`; None while Twilio has not priced it yet."""
+
+    amount: Decimal | None
+    unit: str | None
+    status: str | None = None
 
 
 class SmsError(Exception):
@@ -134,6 +145,34 @@ class TwilioBackend:
             ) from exc
         return SendResult(sid=message.sid, status=TWILIO_STATUS_MAP.get(message.status, "queued"))
 
+    def fetch_price(self, sid: str) -> Price:
+        """Twilio's price of a sent message (GET .../Messages/{sid}.json); raises SmsError."""
+        try:
+            message = self.client.messages(sid).fetch()
+        except TwilioRestException as exc:
+            raise _rest_error(exc) from exc
+        except (requests.RequestException, TwilioException) as exc:
+            raise SmsError(
+                f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
+            ) from exc
+        return Price(
+            amount=_amount(message.price),
+            unit=(message.price_unit or "").upper() or None,
+            status=TWILIO_STATUS_MAP.get(message.status or ""),
+        )
+
+
+def _amount(raw) -> Decimal | None:
+    """Twilio reports prices as strings such as "-0.00750"; anything unreadable is None."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        log.warning("unreadable Twilio price %r", raw)
+        return None
+    return value if value.is_finite() else None
+
 
 def _build_client(account_sid: str, token: str, base_url: str | None, timeout: float) -> Client:
     if base_url:
@@ -182,6 +221,10 @@ class OutboxBackend:
             click.echo(f"\n--- {head} ---\n{body}\n---")
         log.info("console SMS %s to %s (%d chars)", sid, mask(to), len(body))
         return SendResult(sid=sid, status="sent")
+
+    def fetch_price(self, _sid: str) -> Price:
+        """Nothing was billed: the outbox keeps the estimate it was stored with."""
+        return Price(amount=None, unit=None)
 
 
 BACKENDS = {"twilio": TwilioBackend, "console": OutboxBackend}

@@ -37,10 +37,10 @@ def test_dashboard_shows_the_analytics_numbers(admin_client, some_activity):
     assert values == ["2", "1", "2", "4", "75.0 %", "2.00 s"]
 
 
-def test_dashboard_draws_three_svg_charts(admin_client, some_activity):
+def test_dashboard_draws_four_svg_charts(admin_client, some_activity):
     page = admin_client.get("/admin/").get_data(as_text=True)
     charts = SVG.findall(page)
-    assert len(charts) == 3
+    assert len(charts) == 4  # tasks per day, categories, tiers, spend per day
     trees = [ElementTree.fromstring(svg) for svg in charts]  # well-formed SVG
     ns = "{http://www.w3.org/2000/svg}"
     daily_bars = trees[0].findall(f"{ns}rect")
@@ -100,3 +100,26 @@ def test_breakdown_bars_scale_to_the_largest(app):
 def test_large_counts_read_with_thousands_separators(app):
     chart = breakdown_chart("Tasks by category", {"general": 29932, "coding": 7})
     assert [label.text for label in chart.labels if label.anchor != "end"] == ["29,932", "7"]
+
+
+def test_the_dashboard_charts_spend_per_day_and_lists_top_spenders(admin_client):
+    from decimal import Decimal
+
+    from sms_agent.extensions import db
+    from sms_agent.models import ModelCall, OutboundMessage
+
+    big, small = make_user(), make_user()
+    db.session.add_all(
+        [
+            OutboundMessage(to_number=big.phone_number, body="a", price_usd=Decimal("0.25")),
+            ModelCall(user_phone=big.phone_number, model="gpt-4o", cost_usd=Decimal("0.5")),
+            OutboundMessage(to_number=small.phone_number, body="b", price_usd=Decimal("0.01")),
+        ]
+    )
+    db.session.commit()
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert 'data-testid="chart-spend"' in page
+    assert "SMS $0.2600" in page and "Model $0.5000" in page
+    spenders = page[page.index('data-testid="top-spenders"') :]
+    assert spenders.index(big.phone_number) < spenders.index(small.phone_number)
+    assert "$0.7500" in spenders

@@ -226,3 +226,24 @@ def test_the_conversation_shows_texts_refused_for_the_quota_with_their_reason(ad
     )
     page = rows(admin_client, f"/admin/user/conversation/?id={quote(user.phone_number)}")
     assert "one question too many" in page and "refused: over quota" in page
+
+
+def test_users_list_and_page_show_what_each_texter_cost(admin_client):
+    from decimal import Decimal
+
+    from sms_agent.extensions import db
+    from sms_agent.models import ModelCall, OutboundMessage
+
+    user = make_user()
+    db.session.add_all(
+        [
+            OutboundMessage(to_number=user.phone_number, body="a", price_usd=Decimal("0.0083")),
+            ModelCall(user_phone=user.phone_number, model="gpt-4o", cost_usd=Decimal("0.001")),
+        ]
+    )
+    db.session.commit()
+    listing = admin_client.get("/admin/user/").get_data(as_text=True)
+    assert "Spend this month (USD)" in listing and "0.0093" in listing
+    page = admin_client.get(f"/admin/user/details/?id={quote(user.phone_number)}")
+    page = page.get_data(as_text=True)
+    assert 'data-testid="user-spend"' in page and "0.009300" in page

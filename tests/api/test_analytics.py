@@ -18,6 +18,7 @@ KEYS = {
     "avg_response_time",
     "tier_distribution",
     "top_categories",
+    "spend",
 }
 
 

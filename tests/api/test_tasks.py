@@ -253,6 +253,7 @@ def test_task_analytics_has_the_documents_keys(client, admin_headers):
         "avg_tokens_used",
         "category_breakdown",
         "daily_stats",
+        "spend",
     }
     assert body["total_tasks"] == 2 and body["successful_tasks"] == 1
     assert body["success_rate"] == 50.0 and body["avg_processing_time"] == 3.0

@@ -3,6 +3,8 @@ vendors' own API specs: every request we make must pass the spec's validation.""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 
@@ -87,3 +89,10 @@ def test_offering_the_model_the_request_human_tool_meets_the_openai_spec(contrac
     completion = get_llm_backend().complete(question, 100, tools=TOOLS)
     assert completion.text  # the spec's example answers in words; no tool is called
     assert exchanges == [("openai", 200, None)]
+
+
+def test_twilios_price_of_a_message_is_read_through_the_contract(contract_app, exchanges):
+    """GET .../Messages/{Sid}.json as the price job makes it: the spec's example is priced."""
+    price = sms.get_sms_backend().fetch_price("SM" + "b" * 32)
+    assert (price.amount, price.unit) == (Decimal("-0.00750"), "USD")
+    assert exchanges == [("twilio", 200, None)]

@@ -1,0 +1,19 @@
+"""What the service spends, in US dollars: the price tables (prices.py), pricing each SMS
+and model call as it happens and adopting Twilio's real prices later (ledger.py), and the
+totals per task, texter, tier and day (report.py)."""
+
+from . import report
+from .ledger import fetch_prices, record_model_call, refresh_task_cost, refresh_task_costs
+from .prices import country_of, estimate_sms, model_cost, money
+
+__all__ = [
+    "country_of",
+    "estimate_sms",
+    "fetch_prices",
+    "model_cost",
+    "money",
+    "record_model_call",
+    "refresh_task_cost",
+    "refresh_task_costs",
+    "report",
+]

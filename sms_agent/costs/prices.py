@@ -1,0 +1,106 @@
+"""The price tables: USD per SMS segment by destination country, and USD per million tokens
+by model. The defaults below are examples (list prices as published in 2025, before
+carrier fees and discounts); set SMS_PRICES, SMS_PRICE_PER_SEGMENT and MODEL_PRICES to your
+own. A configured entry replaces the example of the same name; the rest stay."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import phonenumbers
+from flask import current_app
+
+from ..models.types import MICRODOLLAR
+
+log = logging.getLogger("sms_agent.costs")
+
+#: USD per outbound segment by ISO 3166 country; "*" prices every other country.
+DEFAULT_SMS_PRICES: dict[str, Decimal] = {
+    "US": Decimal("0.0083"),
+    "CA": Decimal("0.0083"),
+    "GB": Decimal("0.0524"),
+    "DE": Decimal("0.0936"),
+    "FR": Decimal("0.0859"),
+    "AU": Decimal("0.0515"),
+    "IN": Decimal("0.0832"),
+    "*": Decimal("0.1000"),
+}
+
+#: USD per 1M tokens (input, output); audio_minute (transcription, per minute) and image
+#: (per image read) are placeholders for when the service reads voice notes and pictures.
+DEFAULT_MODEL_PRICES: dict[str, dict[str, Decimal]] = {
+    "gpt-4o-mini": {"input": Decimal("0.15"), "output": Decimal("0.60")},
+    "gpt-4o": {"input": Decimal("2.50"), "output": Decimal("10.00")},
+    "gpt-4.1": {"input": Decimal("2.00"), "output": Decimal("8.00")},
+    "gpt-4.1-mini": {"input": Decimal("0.40"), "output": Decimal("1.60")},
+    "gpt-4.1-nano": {"input": Decimal("0.10"), "output": Decimal("0.40")},
+    "whisper-1": {"audio_minute": Decimal("0.006")},
+}
+
+MILLION = Decimal(1_000_000)
+
+
+def money(value) -> Decimal:
+    """Any amount (Decimal, int, a config string) as Decimal to the millionth of a dollar."""
+    return Decimal(str(value)).quantize(MICRODOLLAR)
+
+
+def sms_prices() -> dict[str, Decimal]:
+    config = current_app.config
+    table = {**DEFAULT_SMS_PRICES, **(config.get("SMS_PRICES") or {})}
+    if config.get("SMS_PRICE_PER_SEGMENT") is not None:
+        table["*"] = Decimal(str(config["SMS_PRICE_PER_SEGMENT"]))
+    return table
+
+
+def model_prices() -> dict[str, dict[str, Decimal]]:
+    return {**DEFAULT_MODEL_PRICES, **(current_app.config.get("MODEL_PRICES") or {})}
+
+
+def country_of(phone: str) -> str | None:
+    """The ISO country of an E.164 number. Numbers that parse but are not assigned (the
+    +1555 test range) get their calling code's main country: US for +1."""
+    try:
+        parsed = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(parsed)
+    if region and region != "ZZ":
+        return region
+    main = phonenumbers.region_code_for_country_code(parsed.country_code)
+    return None if main == "ZZ" else main
+
+
+def segment_price(phone: str) -> Decimal:
+    table = sms_prices()
+    return table.get(country_of(phone) or "*", table["*"])
+
+
+def estimate_sms(phone: str, segments: int) -> Decimal:
+    """What an SMS of `segments` segments to `phone` will cost, before Twilio says."""
+    return money(segment_price(phone) * max(1, segments))
+
+
+def _model_entry(model: str) -> dict[str, Decimal] | None:
+    """The entry for `model`: its own, else the longest name it starts with (a dated
+    version such as gpt-4o-mini-2024-07-18 is priced as gpt-4o-mini), else "*"."""
+    table = model_prices()
+    if model in table:
+        return table[model]
+    prefixes = [name for name in table if name != "*" and model.startswith(name)]
+    if prefixes:
+        return table[max(prefixes, key=len)]
+    return table.get("*")
+
+
+def model_cost(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
+    """USD for one call from the usage it reported; None when the model has no price."""
+    entry = _model_entry(model)
+    if entry is None:
+        return None
+    cost = (
+        entry.get("input", Decimal(0)) * prompt_tokens
+        + entry.get("output", Decimal(0)) * completion_tokens
+    ) / MILLION
+    return money(cost)

@@ -1,0 +1,178 @@
+"""Admission of a texted request, in one place: whether the service takes it on.
+
+Four rules decide, cheapest first, and the first that refuses wins:
+1. the sender's rate (SENDER_RATE, e.g. "10/minute;200/day"), counted in the `limits`
+   library's storage (Redis when configured, so every web process counts together);
+2. the service's daily spend cap (DAILY_SPEND_CAP, or what staff raised it to today), with
+   alerts at 80% and 100%, each once a day;
+3. the texter's monthly spend cap (SPEND_CAP_<TIER>);
+4. the monthly quota (quota.admit), which counts the request when it is admitted.
+A refused text is stored with its reason and not answered; the texter gets at most one
+notice per window of the rule that refused it. Keywords (STOP, HELP...) never come here:
+they are always answered. The caller commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from limits import parse_many, storage, strategies
+
+from . import quota
+from .costs import report
+from .costs.prices import money
+from .extensions import db
+from .models import RefusalReason, SpendDay, User, utcnow
+from .ops import alerts
+from .phones import mask
+
+log = logging.getLogger("sms_agent.limits")
+
+#: Alerts about the daily spend cap, by the share of the cap they fire at.
+CAP_ALERTS = {"alerted_80": Decimal("0.8"), "alerted_100": Decimal("1")}
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Admitted with the quota `window` it was counted in, or refused with `refusal`; the
+    texter gets `notice` (at most one per window of the rule that refused)."""
+
+    window: datetime | None = None
+    refusal: RefusalReason | None = None
+    notice: str | None = None
+
+
+def admit(user: User, now: datetime | None = None) -> Admission:
+    now = now or utcnow()
+    for rule in (_sender_rate, _daily_cap, _spend_cap):
+        refused = rule(user, now)
+        if refused is not None:
+            log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
+            return refused
+    window = quota.admit(user, now)
+    if window is None:
+        return _refuse(user, RefusalReason.OVER_QUOTA, "quota", user.rate_limit_reset.isoformat())
+    return Admission(window=window)
+
+
+def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admission:
+    """Refused, with the notice only the first time in `window` for this reason."""
+    key = f"{reason.value}_notice_window"
+    if reason is RefusalReason.OVER_QUOTA:
+        key = "quota_notice_window"  # the name the quota notice has always been kept under
+    if user.service_state.get(key) == window:
+        return Admission(refusal=reason)
+    user.service_state = {**user.service_state, key: window}
+    return Admission(refusal=reason, notice=notice)
+
+
+# -- the sender's rate --------------------------------------------------------------------
+def _limiter() -> strategies.FixedWindowRateLimiter:
+    """One limiter per app and storage: memory:// counters die with the app (each test
+    app starts afresh), redis:// ones are shared by every process."""
+    uri = current_app.config["SENDER_RATE_STORAGE_URI"] or "memory://"
+    kept = current_app.extensions.get("sender_rate")
+    if kept is None or kept[0] != uri:
+        kept = (uri, strategies.FixedWindowRateLimiter(storage.storage_from_string(uri)))
+        current_app.extensions["sender_rate"] = kept
+    return kept[1]
+
+
+def _sender_rate(user: User, now: datetime) -> Admission | None:
+    rate = current_app.config.get("SENDER_RATE")
+    if not rate:
+        return None
+    limiter = _limiter()
+    for item in parse_many(rate):
+        if not limiter.hit(item, "sender", user.phone_number):
+            reset = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
+            window = f"{item}@{int(reset)}"
+            return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
+    return None
+
+
+# -- the service's daily cap --------------------------------------------------------------
+def daily_cap(day: date | None = None) -> Decimal | None:
+    """Today's cap: what staff raised it to today, else DAILY_SPEND_CAP; None when
+    DAILY_SPEND_CAP is unset (no cap, and no query)."""
+    configured = current_app.config.get("DAILY_SPEND_CAP")
+    if configured is None:
+        return None
+    day = day or utcnow().date()
+    raised = db.session.scalar(sa.select(SpendDay.cap_usd).where(SpendDay.day == day))
+    return raised if raised is not None else money(configured)
+
+
+def raise_daily_cap(amount, day: date | None = None) -> SpendDay:
+    """Staff lift today's cap (until midnight UTC); the 100% alert may fire again."""
+    day = day or utcnow().date()
+    record = db.session.get(SpendDay, day) or SpendDay(day=day)
+    record.cap_usd = money(amount)
+    record.alerted_100 = False
+    db.session.add(record)
+    return record
+
+
+def _daily_cap(user: User, now: datetime) -> Admission | None:
+    cap = daily_cap(now.date())
+    if cap is None:
+        return None
+    spent = report.totals(report.day_start(now))["total_usd"]
+    _alert_once(now.date(), spent, cap)
+    if spent < cap:
+        return None
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", now.date().isoformat())
+
+
+def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
+    """Each alert once a day, decided by a conditional UPDATE, so two processes that see
+    the spend cross a threshold at once send it once between them."""
+    due = [flag for flag, share in CAP_ALERTS.items() if spent >= cap * share]
+    if not due:
+        return
+    if db.session.get(SpendDay, day) is None:
+        db.session.add(SpendDay(day=day))
+        db.session.flush()
+    for flag in due:
+        column = getattr(SpendDay, flag)
+        claimed = db.session.execute(
+            sa.update(SpendDay)
+            .where(SpendDay.day == day, column.is_(False))
+            .values({flag: True})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed:
+            share = int(CAP_ALERTS[flag] * 100)
+            alerts.alert_after_commit(
+                "daily_spend_cap",
+                f"spent {spent} USD today, {share}% of the daily cap of {cap} USD"
+                + ("; only keywords are answered until tomorrow" if share >= 100 else ""),
+                level=share,
+            )
+
+
+# -- the texter's monthly cap -------------------------------------------------------------
+def monthly_cap(tier: str) -> Decimal | None:
+    configured = current_app.config.get(f"SPEND_CAP_{tier.upper()}")
+    return None if configured is None else money(configured)
+
+
+def month_start(user: User, now: datetime) -> datetime:
+    """Midnight on the first of this month in the texter's timezone, as the quota counts."""
+    local = now.astimezone(ZoneInfo(user.timezone or "UTC"))
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def _spend_cap(user: User, now: datetime) -> Admission | None:
+    cap = monthly_cap(user.tier)
+    if cap is None:
+        return None
+    if report.spent_by(user.phone_number, month_start(user, now)) < cap:
+        return None
+    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", month_start(user, now).isoformat())

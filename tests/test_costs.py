@@ -1,0 +1,249 @@
+"""What the service spends: the price tables, a price on every SMS and model call, and
+Twilio's real price adopted once a message is final."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+import config
+from sms_agent import costs, jobs
+from sms_agent.answering import pipeline
+from sms_agent.extensions import db
+from sms_agent.models import ModelCall, OutboundMessage, Task, utcnow
+from sms_agent.vendors import twilio as sms_vendor
+from tests.factories import make_task, make_user
+from tests.standins import (
+    chat_completion,
+    inbound_form,
+    signed_post,
+    twilio_error,
+    twilio_priced_message,
+    unused_port,
+)
+
+D = Decimal
+
+
+def outbox() -> list[OutboundMessage]:
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(OutboundMessage).order_by(OutboundMessage.part)))
+
+
+# -- the price tables ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        # (1000 x 0.15 + 500 x 0.60) / 1M
+        ("gpt-4o-mini", D("0.000450")),
+        ("gpt-4o-mini-2024-07-18", D("0.000450")),  # a dated version: its family's price
+        ("gpt-4o", D("0.007500")),  # not gpt-4o-mini's price: the longest name wins
+    ],
+)
+def test_a_model_call_costs_its_tokens_at_the_models_price(app, model, expected):
+    assert costs.model_cost(model, 1000, 500) == expected
+
+
+def test_a_model_in_no_table_has_no_price_until_configured(app):
+    assert costs.model_cost("llama-3-local", 1000, 500) is None
+    app.config["MODEL_PRICES"] = {"*": {"input": D("1"), "output": D("2")}}
+    assert costs.model_cost("llama-3-local", 1000, 500) == D("0.002000")
+
+
+def test_configured_model_prices_replace_the_example_of_the_same_name(app):
+    app.config["MODEL_PRICES"] = {"gpt-4o-mini": {"input": D("1"), "output": D("1")}}
+    assert costs.model_cost("gpt-4o-mini", 1_000_000, 0) == D("1")
+    assert costs.model_cost("gpt-4o", 1_000_000, 0) == D("2.5")  # the other examples stay
+
+
+@pytest.mark.parametrize(
+    ("phone", "segments", "expected"),
+    [
+        ("+15551230000", 1, D("0.008300")),  # an unassigned +1 number: priced as the US
+        ("+14155550100", 3, D("0.024900")),
+        ("+447700900123", 2, D("0.104800")),
+        ("+81312345678", 1, D("0.100000")),  # not in the table: "*"
+    ],
+)
+def test_an_sms_is_estimated_per_segment_by_destination_country(app, phone, segments, expected):
+    assert costs.estimate_sms(phone, segments) == expected
+
+
+def test_sms_price_settings_replace_the_examples(app):
+    app.config.update(SMS_PRICES={"US": D("0.01")}, SMS_PRICE_PER_SEGMENT=D("0.2"))
+    assert costs.estimate_sms("+15551230000", 2) == D("0.02")
+    assert costs.estimate_sms("+81312345678", 1) == D("0.2")
+    assert costs.estimate_sms("+447700900123", 1) == D("0.0524")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("SMS_PRICES", '{"US": "cheap"}', "not an amount"),
+        ("SMS_PRICES", '{"US": -1}', "at least 0"),
+        ("SMS_PRICES", '{"USA": 0.01}', "two-letter country code"),
+        ("SMS_PRICES", "[0.01]", "must be a JSON object"),
+        ("SMS_PRICES", "{US: 0.01}", "not valid JSON"),
+        ("MODEL_PRICES", '{"gpt-4o": 2.5}', "must be an object"),
+        ("MODEL_PRICES", '{"gpt-4o": {"prompt": 2.5}}', "unknown price"),
+        ("MODEL_PRICES", '{"gpt-4o": {"input": NaN}}', "finite"),
+        ("SMS_PRICE_PER_SEGMENT", "0,05", "not an amount"),
+        ("SPEND_CAP_FREE", "five dollars", "not an amount"),
+    ],
+)
+def test_garbage_in_a_price_setting_stops_the_app(monkeypatch, name, raw, message):
+    monkeypatch.setenv(name, raw)
+    with pytest.raises(ValueError, match=message):
+        if name in ("SMS_PRICES", "MODEL_PRICES"):
+            table = config.sms_price_table if name == "SMS_PRICES" else config.model_price_table
+            table(name, config.env_json_object(name))
+        else:
+            config.env_money(name)
+
+
+def test_price_settings_are_read_exactly(monkeypatch):
+    monkeypatch.setenv("MODEL_PRICES", '{"my-model": {"input": 0.1, "output": 0.3}}')
+    table = config.model_price_table("MODEL_PRICES", config.env_json_object("MODEL_PRICES"))
+    assert table == {"my-model": {"input": D("0.1"), "output": D("0.3")}}
+    monkeypatch.setenv("SMS_PRICES", '{"US": 0.0079, "*": "0.05"}')
+    table = config.sms_price_table("SMS_PRICES", config.env_json_object("SMS_PRICES"))
+    assert table == {"US": D("0.0079"), "*": D("0.05")}
+
+
+# -- pricing as it happens ----------------------------------------------------------------
+@pytest.fixture
+def priced_model(app):
+    """The stand-in model at 1 USD per 1M input tokens and 2 USD per 1M output tokens."""
+    app.config["MODEL_PRICES"] = {"standin-model": {"input": D("1"), "output": D("2")}}
+
+
+def test_an_answered_task_costs_its_model_call_and_its_sms(app, openai_server, priced_model):
+    openai_server.then(200, chat_completion("Paris.", tokens=1030, completion_tokens=30))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    db.session.rollback()
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.model, call.prompt_tokens, call.completion_tokens) == ("standin-model", 1000, 30)
+    assert call.cost_usd == D("0.001060") and call.priced  # 1000 x 1 + 30 x 2, per 1M
+    assert (call.task_id, call.user_phone) == (task.id, task.user_phone)
+    [sms] = outbox()
+    assert sms.price_usd == D("0.008300") and sms.price_estimated
+    assert db.session.get(Task, task.id).cost_usd == D("0.009360")
+
+
+def test_a_model_without_a_price_is_recorded_at_zero_and_logged(app, openai_server, caplog):
+    task = make_task()
+    pipeline.answer(task.id)
+    db.session.rollback()
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert call.cost_usd == 0 and not call.priced
+    assert "standin-model" in caplog.text and "no price" in caplog.text
+
+
+def test_the_offline_notice_is_no_model_call_and_costs_only_its_sms(app):
+    task = make_task()
+    pipeline.answer(task.id)
+    db.session.rollback()
+    assert db.session.scalars(sa.select(ModelCall)).all() == []
+    [sms] = outbox()
+    assert db.session.get(Task, task.id).cost_usd == sms.price_usd > 0
+
+
+def test_an_sms_twilio_refused_costs_nothing(app, twilio_server):
+    twilio_server.then(400, twilio_error(400, 21211, "Invalid 'To' Phone Number"))
+    task = make_task()
+    pipeline.answer(task.id)
+    [sms] = outbox()
+    assert sms.status == "failed" and sms.price_usd == 0 and not sms.price_estimated
+    assert db.session.get(Task, task.id).cost_usd == 0
+
+
+# -- Twilio's price, once final -----------------------------------------------------------
+def sent_and_delivered(client, twilio_server) -> Task:
+    """A task answered through the Twilio stand-in, whose reply Twilio reports delivered."""
+    task = make_task()
+    pipeline.answer(task.id)
+    [sms] = outbox()
+    form = {"MessageSid": sms.sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+    assert signed_post(client, "/sms/status", form).status_code == 200
+    return task
+
+
+def test_twilios_price_replaces_the_estimate_after_the_final_status(app, client, twilio_server):
+    task = sent_and_delivered(client, twilio_server)
+    sends = len(twilio_server.requests)
+    assert outbox()[0].price_estimated  # the webhook only records the status
+
+    assert jobs.fetch_sms_prices.apply().get() == 1
+    [sms] = outbox()
+    assert (sms.price_usd, sms.price_unit, sms.price_estimated) == (D("0.0079"), "USD", False)
+    assert db.session.get(Task, task.id).cost_usd == D("0.0079")
+    [(method, path, _body)] = twilio_server.requests[sends:]
+    assert method == "GET" and path.endswith(f"/Messages/{sms.sid}.json")
+    assert jobs.fetch_sms_prices.apply().get() == 0  # nothing left to ask about
+    assert len(twilio_server.requests) == sends + 1
+
+
+def test_messages_not_final_yet_are_not_asked_about(app, twilio_server):
+    pipeline.answer(make_task().id)
+    sends = len(twilio_server.requests)
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    assert len(twilio_server.requests) == sends
+
+
+def test_a_price_twilio_has_not_set_yet_is_asked_again_later(app, client, twilio_server):
+    sent_and_delivered(client, twilio_server)
+    sid = outbox()[0].sid
+    twilio_server.then(200, twilio_priced_message(f"/{sid}.json", price=None, unit=None))
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    [sms] = outbox()
+    assert sms.price_estimated and sms.price_checks == 1
+    assert jobs.fetch_sms_prices.apply().get() == 0  # too soon to ask again
+    later = utcnow() + timedelta(hours=1)
+    assert costs.fetch_prices(now=later) == 1
+    db.session.commit()
+    assert outbox()[0].price_usd == D("0.0079")
+
+
+def test_twilio_unreachable_keeps_the_estimate_and_tries_again(app, client, twilio_server):
+    sent_and_delivered(client, twilio_server)
+    app.config["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{unused_port()}"
+    sms_vendor.forget_clients()
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    [sms] = outbox()
+    assert sms.price_estimated and sms.price_usd == D("0.0083") and sms.price_checks == 1
+
+
+def test_a_price_in_another_currency_keeps_the_estimate(app, client, twilio_server):
+    sent_and_delivered(client, twilio_server)
+    sid = outbox()[0].sid
+    twilio_server.then(200, twilio_priced_message(f"/{sid}.json", price="-0.0070", unit="EUR"))
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    [sms] = outbox()
+    assert sms.price_estimated and sms.price_usd == D("0.0083") and sms.price_unit == "EUR"
+    assert jobs.fetch_sms_prices.apply().get() == 0
+
+
+def test_the_outbox_keeps_its_estimates(app, client):
+    pipeline.answer(make_task().id)
+    [sms] = outbox()
+    sms.status = "delivered"
+    db.session.commit()
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    assert outbox()[0].price_estimated
+
+
+def test_the_webhook_never_calls_twilio_for_a_price(app, client, twilio_server):
+    sent_and_delivered(client, twilio_server)
+    assert [m for m, _p, _b in twilio_server.requests] == ["POST"]
+
+
+def test_inbound_texts_cost_nothing_until_answered(app, client):
+    make_user("+15551230000")
+    signed_post(client, "/sms/inbound", inbound_form())
+    db.session.rollback()
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert task.cost_usd == 0

@@ -1,0 +1,146 @@
+"""Spend figures: per task, per texter, per tier and per day, all adding up to what the
+SMS and the model calls cost one by one, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import REGISTRY
+
+from sms_agent import costs, jobs
+from sms_agent.answering import pipeline
+from sms_agent.extensions import db
+from sms_agent.models import ModelCall, OutboundMessage, utcnow
+from tests.factories import make_staff, make_task, make_token, make_user
+from tests.standins import chat_completion, signed_post
+
+D = Decimal
+report = costs.report
+
+
+def sms(user, price: str, days_ago: int = 0, task=None) -> OutboundMessage:
+    message = OutboundMessage(
+        to_number=user.phone_number,
+        body="hi",
+        task=task,
+        price_usd=D(price),
+        created_at=utcnow() - timedelta(days=days_ago),
+    )
+    db.session.add(message)
+    return message
+
+
+def call(user, cost: str, days_ago: int = 0, task=None) -> ModelCall:
+    row = ModelCall(
+        user_phone=user.phone_number,
+        task_id=task.id if task else None,
+        model="gpt-4o-mini",
+        cost_usd=D(cost),
+        created_at=utcnow() - timedelta(days=days_ago),
+    )
+    db.session.add(row)
+    return row
+
+
+@pytest.fixture
+def history(app, openai_server):
+    """Three texters on three tiers over six weeks, odd amounts included, and one question
+    answered end to end through the model and SMS stand-ins."""
+    app.config["MODEL_PRICES"] = {"standin-model": {"input": D("0.37"), "output": D("1.13")}}
+    free, premium, enterprise = (make_user(tier=tier) for tier in ("free", "premium", "enterprise"))
+    task = make_task(premium)
+    for days_ago in (0, 1, 13, 40):
+        sms(free, "0.008300", days_ago)
+        sms(premium, "0.052400", days_ago, task=task)
+        call(premium, "0.000451", days_ago, task=task)
+        call(enterprise, "0.123457", days_ago)
+    sms(enterprise, "0.000001", 2)
+    db.session.add(OutboundMessage(to_number=free.phone_number, body="unpriced", price_usd=None))
+    db.session.commit()
+    openai_server.then(200, chat_completion("Paris.", tokens=777, completion_tokens=77))
+    pipeline.answer(make_task(free).id)
+    return free, premium, enterprise
+
+
+def ledger_total() -> Decimal:
+    """Every SMS and every model call, one by one, added up in Python."""
+    db.session.rollback()
+    prices = db.session.scalars(sa.select(OutboundMessage.price_usd)).all()
+    calls = db.session.scalars(sa.select(ModelCall.cost_usd)).all()
+    return sum((p or D(0) for p in prices), D(0)) + sum(calls, D(0))
+
+
+def test_texter_tier_and_day_totals_reconcile_with_each_sms_and_call(history):
+    total = ledger_total()
+    assert total > 0
+    assert report.totals()["total_usd"] == total
+    texters = report.by_texter(user.phone_number for user in history)
+    assert sum(spent["all_time_usd"] for spent in texters.values()) == total
+    assert sum(report.by_tier().values()) == total
+    days = report.daily(days=60)
+    assert sum(day["total_usd"] for day in days) == total
+    assert sum(day["sms_usd"] + day["model_usd"] for day in days) == total
+    assert sum(spent["spend_usd"] for spent in report.top_spenders(limit=10)) == total
+
+
+def test_a_tasks_cost_is_its_calls_and_its_sms(history):
+    _free, premium, _enterprise = history
+    [task] = [t for t in premium.tasks if t.cost_usd == 0]  # built by hand: not refreshed
+    costs.refresh_task_costs([task.id])
+    db.session.commit()
+    assert db.session.get(type(task), task.id).cost_usd == 4 * (D("0.052400") + D("0.000451"))
+    assert report.of_tasks([type(task).user_phone == premium.phone_number])["total_usd"] == (
+        4 * (D("0.052400") + D("0.000451"))
+    )
+
+
+def test_this_month_counts_only_this_months_spend(history):
+    free, _premium, enterprise = history
+    now = utcnow()
+    spent = report.by_texter([enterprise.phone_number], now=now)[enterprise.phone_number]
+    start = report.month_start(now)
+    calls = sum(1 for days in (0, 1, 13, 40) if now - timedelta(days=days) >= start)
+    expected = calls * D("0.123457") + (D("0.000001") if now - timedelta(days=2) >= start else 0)
+    assert spent["this_month_usd"] == expected
+    assert spent["all_time_usd"] == 4 * D("0.123457") + D("0.000001")
+    assert report.spent_by(enterprise.phone_number) == spent["all_time_usd"]
+
+
+def test_the_api_shows_spend_for_users_tasks_and_the_service(history, client):
+    admin_headers = {"Authorization": "Token " + make_token(make_staff("admin", is_admin=True))}
+    free, premium, _enterprise = history
+    url = f"/api/users/{premium.phone_number.replace('+', '%2B')}/"
+    body = client.get(url, headers=admin_headers).get_json()
+    assert body["cost_usd"] == str(4 * (D("0.052400") + D("0.000451")))
+    analytics = client.get("/api/analytics/", headers=admin_headers).get_json()["spend"]
+    assert D(analytics["total_usd"]) == ledger_total()
+    assert set(analytics["by_tier"]) == {"free", "premium", "enterprise"}
+    filtered = client.get(
+        f"/api/tasks/analytics/?user_phone={free.phone_number.replace('+', '%2B')}",
+        headers=admin_headers,
+    ).get_json()["spend"]
+    answered = [t for t in free.tasks][0]
+    db.session.refresh(answered)
+    assert D(filtered["total_usd"]) == answered.cost_usd > 0
+    [task] = (client.get(f"/api/tasks/{answered.id}/", headers=admin_headers).get_json(),)
+    assert D(task["cost_usd"]) == answered.cost_usd
+
+
+def sample(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_spend_is_counted_for_prometheus(app, client, twilio_server):
+    estimated, final = sample("sms_spend_estimated_usd_total"), sample("sms_spend_usd_total")
+    model = sample("model_spend_usd_total", model="offline")
+    pipeline.answer(make_task().id)
+    assert sample("sms_spend_estimated_usd_total") == pytest.approx(estimated + 0.0083)
+    [message] = db.session.scalars(sa.select(OutboundMessage)).all()
+    form = {"MessageSid": message.sid, "MessageStatus": "delivered"}
+    signed_post(client, "/sms/status", form)
+    jobs.fetch_sms_prices.apply()
+    assert sample("sms_spend_usd_total") == pytest.approx(final + 0.0079)
+    assert sample("model_spend_usd_total", model="offline") == model  # offline: no call
