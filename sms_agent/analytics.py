@@ -27,7 +27,6 @@ from .models import (
     TaskStatus,
     Tier,
     User,
-    UserTaskRollup,
     utcnow,
 )
 
@@ -36,7 +35,7 @@ TAKEN_ON = Task.status != TaskStatus.REFUSED.value
 REFUSED = Task.status == TaskStatus.REFUSED.value
 
 
-def _rate(part: int, whole: int) -> float:
+def percentage(part: int, whole: int) -> float:
     """A percentage with two decimals; 0.0 when there is nothing to divide."""
     return round(100.0 * part / whole, 2) if whole else 0.0
 
@@ -98,7 +97,7 @@ def _sum_where(condition, column=None) -> sa.ColumnElement[int]:
     return _sum(sa.case((condition, column if column is not None else TaskRollup.tasks), else_=0))
 
 
-def _ratio(total, count) -> float | None:
+def ratio(total, count) -> float | None:
     return round(float(total) / count, 3) if count else None
 
 
@@ -129,8 +128,8 @@ def overview(now: datetime | None = None) -> dict[str, Any]:
         "total_tasks": total,
         "tasks_24h": tasks_since(day_ago),
         "refused_tasks": int(sum(row["refused"] for row in by_category.values())),
-        "success_rate": _rate(successful, total),
-        "avg_response_time": _ratio(
+        "success_rate": percentage(successful, total),
+        "avg_response_time": ratio(
             sum(row["pt_sum"] for row in by_category.values()),
             sum(row["pt_count"] for row in by_category.values()),
         ),
@@ -228,12 +227,12 @@ def task_analytics(
         "total_tasks": int(total),
         "successful_tasks": int(successful),
         "refused_tasks": int(sum(row["refused"] for row in by_category.values())),
-        "success_rate": _rate(successful, total),
-        "avg_processing_time": _ratio(
+        "success_rate": percentage(successful, total),
+        "avg_processing_time": ratio(
             sum(row["pt_sum"] for row in by_category.values()),
             sum(row["pt_count"] for row in by_category.values()),
         ),
-        "avg_tokens_used": _ratio(
+        "avg_tokens_used": ratio(
             sum(row["tk_sum"] for row in by_category.values()),
             sum(row["tk_count"] for row in by_category.values()),
         ),
@@ -259,7 +258,7 @@ def _direct_task_analytics(conditions: list, now: datetime, days: int) -> dict[s
         "total_tasks": int(totals[0]),
         "successful_tasks": int(totals[1]),
         "refused_tasks": int(totals[4]),
-        "success_rate": _rate(int(totals[1]), int(totals[0])),
+        "success_rate": percentage(int(totals[1]), int(totals[0])),
         "avg_processing_time": _average(totals[2]),
         "avg_tokens_used": _average(totals[3]),
         "category_breakdown": {name: counts.get(name, 0) for name in Category.values()},
@@ -337,42 +336,3 @@ def _series(first_day: date, days: int, rows) -> list:
 def _as_date(value) -> date:
     """SQLite's date() returns text, PostgreSQL's returns a date."""
     return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
-def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Each user's success rate, average response time and top three categories.
-
-    One read of the per-user rollups (a few rows per user), however many tasks they have:
-    the API shows a whole page of users with their stats without a query per user.
-    """
-    phones = list(phones)
-    stats = {
-        phone: {"success_rate": 0.0, "avg_response_time": None, "favorite_categories": []}
-        for phone in phones
-    }
-    if not phones:
-        return stats
-    rollup = UserTaskRollup
-    rows = db.session.execute(
-        sa.select(
-            rollup.user_phone,
-            rollup.category,
-            rollup.tasks,
-            rollup.successful,
-            rollup.processing_time_sum,
-            rollup.processing_time_count,
-        ).where(rollup.user_phone.in_(phones), rollup.tasks > 0)
-    ).all()
-    per_user: dict[str, list] = {}
-    for row in rows:
-        per_user.setdefault(row[0], []).append(row)
-    for phone, categories in per_user.items():
-        total = sum(row.tasks for row in categories)
-        stats[phone]["success_rate"] = _rate(sum(row.successful for row in categories), total)
-        stats[phone]["avg_response_time"] = _ratio(
-            sum(row.processing_time_sum for row in categories),
-            sum(row.processing_time_count for row in categories),
-        )
-        ranked = sorted(categories, key=lambda row: (-row.tasks, row.category))
-        stats[phone]["favorite_categories"] = [row.category for row in ranked[:3]]
-    return stats

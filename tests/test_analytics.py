@@ -7,6 +7,7 @@ import pytest
 from sms_agent import analytics
 from sms_agent.extensions import db
 from sms_agent.models import utcnow
+from sms_agent.user_stats import user_stats
 from tests.factories import make_task, make_user
 
 
@@ -77,7 +78,7 @@ def test_refused_texts_are_counted_apart_never_as_failures(history):
     series = result["daily_stats"]
     assert sum(day["total"] for day in series) == 4  # 40-day-old task outside the window
     assert (sum(day["failed"] for day in series), sum(day["refused"] for day in series)) == (1, 3)
-    assert analytics.user_stats([bob.phone_number])[bob.phone_number]["success_rate"] == 0.0
+    assert user_stats([bob.phone_number])[bob.phone_number]["success_rate"] == 0.0
     refused_only = analytics.task_analytics({"status": "refused"}, now=history)
     assert (refused_only["total_tasks"], refused_only["success_rate"]) == (0, 0.0)
 

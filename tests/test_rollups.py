@@ -22,6 +22,7 @@ from sms_agent.answering.claim import claim
 from sms_agent.extensions import db
 from sms_agent.models import Category, Task, TaskStatus, Tier, User, utcnow
 from sms_agent.models.rollups import rebuild, rebuilt_after
+from sms_agent.user_stats import user_stats
 from tests.factories import make_user
 
 STATUSES = TaskStatus.values()
@@ -154,7 +155,7 @@ def _assert_analytics_match_the_direct_queries() -> None:
     assert overview["tier_distribution"] == {
         tier: sum(user.tier == tier for user in users) for tier in Tier.values()
     }
-    stats = analytics.user_stats(user.phone_number for user in users)
+    stats = user_stats(user.phone_number for user in users)
     for user in users:
         own = [t for t in tasks if t.user_phone == user.phone_number]
         assert stats[user.phone_number]["success_rate"] == (

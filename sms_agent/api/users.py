@@ -10,11 +10,11 @@ from flask import request
 from sqlalchemy.exc import IntegrityError
 
 from .. import costs, handoff, jobs, outbound, quota
-from ..analytics import user_stats
 from ..extensions import db
 from ..models import User
 from ..outbound import channels
 from ..phones import InvalidPhoneNumber, mask
+from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import ApiError, conflict, field_errors, not_found
