@@ -37,6 +37,9 @@ FAULT_SETTINGS = {
     "LOG_LEVEL": "INFO",
 }
 
+#: How the default program notice begins (notices.default_program_notice).
+PROGRAM_NOTICE_START = "SMS-to-AI Agent: AI answers to your texts"
+
 
 class Stack:
     """One running deployment; the test starts the processes it needs."""
@@ -148,6 +151,15 @@ class Stack:
             return harness.wait_until(settled, timeout, "every task to finish", interval=0.5)
         except TimeoutError as exc:
             raise AssertionError(f"{exc}; statuses {self.statuses()}\n{self.logs()}") from None
+
+    def answers_to(self, number: str) -> list[dict]:
+        """What Twilio accepted for `number`, less the one-time program notice a new number
+        gets before its first answer."""
+        return [
+            call
+            for call in self.stand_in.sent_to(number)
+            if not call["body"].startswith(PROGRAM_NOTICE_START)
+        ]
 
     def replies_per_task(self) -> list[int]:
         sql = """SELECT count(m.id) FROM tasks t LEFT JOIN outbound_messages m

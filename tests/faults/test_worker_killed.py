@@ -21,5 +21,5 @@ def test_a_task_whose_worker_was_killed_is_answered_exactly_once_after_a_restart
     stack.start("worker")
 
     assert stack.wait_until_settled(1, timeout=60) == {"completed": 1}
-    assert len(stack.stand_in.sent_to("+12025550101")) == 1
+    assert len(stack.answers_to("+12025550101")) == 1
     assert stack.replies_per_task() == [1]
