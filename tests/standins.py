@@ -70,18 +70,7 @@ class StandIn:
                     body = json.loads(raw.decode())
                 else:
                     body = dict(urllib.parse.parse_qsl(raw.decode()))
-                stand_in.headers.append(dict(self.headers))
-                stand_in.client_ports.append(self.client_address[1])
-                status, payload, headers = stand_in._next("POST", self.path, body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-                self.close_connection = stand_in.hang_up_after_reply
+                self._answer_json("POST", body)
 
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 """A media file served with serve(), else the scripted or default answer."""
@@ -89,26 +78,26 @@ class StandIn:
                 if path in stand_in.files or "/Media/" in path:
                     self._send_file()  # a media file, or Twilio's 404 for one never served
                     return
-                stand_in.headers.append(dict(self.headers))
-                stand_in.client_ports.append(self.client_address[1])
-                status, payload, headers = stand_in._next("GET", self.path, None)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-                self.close_connection = stand_in.hang_up_after_reply
+                self._answer_json("GET", None)
+
+            def _answer_json(self, method: str, body) -> None:
+                self._note_client()
+                status, payload, headers = stand_in._next(method, self.path, body)
+                self._reply(status, "application/json", json.dumps(payload).encode(), headers)
 
             def _send_file(self):
-                stand_in.headers.append(dict(self.headers))
-                stand_in.client_ports.append(self.client_address[1])
+                self._note_client()
                 stand_in.requests.append(("GET", self.path, None))
                 status, kind, data, headers = stand_in.files.get(
                     self.path.split("?")[0], (404, "application/json", b'{"status": 404}', {})
                 )
+                self._reply(status, kind, data, headers)
+
+            def _note_client(self) -> None:
+                stand_in.headers.append(dict(self.headers))
+                stand_in.client_ports.append(self.client_address[1])
+
+            def _reply(self, status: int, kind: str, data: bytes, headers: dict) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))

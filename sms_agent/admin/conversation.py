@@ -31,7 +31,7 @@ class Attached:
     size: int | None
     status: str
     transcript: str | None
-    error: str | None
+    error_message: str | None
 
     @classmethod
     def of(cls, media: TaskMedia) -> Attached:
