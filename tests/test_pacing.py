@@ -77,6 +77,7 @@ def test_twilio_sends_from_many_threads_reach_twilio_at_the_configured_rate(app)
         send(0)  # the SDK's first use imports its modules: not part of the burst
         arrived.clear()
         time.sleep(0.1)
+        burst_started = time.monotonic()
         threads = [threading.Thread(target=send, args=(n,)) for n in range(5)]
         for thread in threads:
             thread.start()
@@ -84,11 +85,15 @@ def test_twilio_sends_from_many_threads_reach_twilio_at_the_configured_rate(app)
             thread.join()
 
     assert len(arrived) == 5
-    gaps = [later - earlier for earlier, later in zip(arrived, arrived[1:], strict=False)]
-    # 200 ms apart when they leave; each thread's first request also opens its connection,
-    # which on a busy machine adds tens of milliseconds either way.
-    assert min(gaps) > 0.1, gaps
-    assert arrived[-1] - arrived[0] >= 4 * 0.2 - 0.08
+    # The k-th send may not leave before its slot, k / 5 s after the burst began. A busy
+    # machine can only delay a send (and so bunch several up), never bring one forward,
+    # so this holds however loaded the machine is; without pacing all five come at once.
+    early = [
+        (k, round(at - burst_started, 3))
+        for k, at in enumerate(sorted(arrived))
+        if at - burst_started < k * 0.2 - 0.01
+    ]
+    assert not early, early
 
 
 def _reserve_in_a_process(url: str, number: str, count: int, results) -> None:
