@@ -127,6 +127,18 @@ class UserView(ConversationPages, AdminModelView):
         del form.phone_number
         return form
 
+    def on_model_change(self, form, model, is_created) -> None:
+        """Remember the tier the form started from: the texter hears of a change only once
+        it is committed (after_model_change)."""
+        super().on_model_change(form, model, is_created)
+        g.tier_before_edit = None if is_created else form.tier.object_data
+
+    def after_model_change(self, form, model, is_created) -> None:
+        super().after_model_change(form, model, is_created)
+        before = g.pop("tier_before_edit", None)
+        if before and before != model.tier:
+            enqueue_tier_change_notices([(model, before)])
+
     @action("reset_monthly_requests", "Reset monthly requests")
     def action_reset_monthly(self, ids) -> None:
         users = self.selected(ids)

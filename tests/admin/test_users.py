@@ -141,6 +141,24 @@ def test_edit_saves_fields_but_never_read_only_ones(admin_client):
     assert saved.created_at == created
 
 
+def test_a_tier_changed_in_the_edit_form_is_texted_like_the_bulk_action(admin_client):
+    from sms_agent.models import OutboundMessage
+    from sms_agent.simulator import jobs_inline
+
+    user = make_user(full_name="Ann", monthly_requests=80)
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    with jobs_inline():
+        response = admin_client.post(url, data=edit_form(admin_client, user, tier="premium"))
+        assert response.status_code == 302, response.get_data(as_text=True)
+        # Saving again without a change texts nothing more.
+        db.session.expire_all()
+        same = db.session.get(User, user.phone_number)
+        admin_client.post(url, data=edit_form(admin_client, same, full_name="Ann B"))
+    sent = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert [(sms.kind, sms.to_number) for sms in sent] == [("tier_change", user.phone_number)]
+    assert "plan is now premium" in sent[0].body
+
+
 def test_edit_rejects_a_bad_timezone_without_a_500(admin_client):
     user = make_user()
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
