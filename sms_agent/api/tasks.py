@@ -6,7 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from .. import analytics, costs, limits, quota
+from .. import analytics, costs, handoff, limits, quota
 from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from . import bp
@@ -72,6 +72,21 @@ def _task_owner(data: dict) -> User:
     return user
 
 
+def _hold_for_staff(user: User, text: str) -> Task:
+    """Staff have (or were asked for) the conversation: like a text, the request is stored
+    for them, refused `held_for_staff`, neither counted nor sent to the model."""
+    task = Task(
+        user=user,
+        sms_content=text,
+        status=TaskStatus.REFUSED.value,
+        refusal_reason=RefusalReason.HELD_FOR_STAFF.value,
+    )
+    db.session.add(task)
+    handoff.hold_text(user)
+    db.session.commit()
+    return task
+
+
 def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
     """429 for everyone (a texter's token and staff alike): the request was not admitted."""
     if reason is RefusalReason.OVER_QUOTA:
@@ -90,13 +105,16 @@ def create_task():
     """Create a task as if the user had texted it; it is queued and answered by SMS.
 
     It is admitted like a texted request (sender rate, spend caps, then the monthly quota;
-    429 with the reason, and the reset date for the quota, when refused). A texter's token
-    creates tasks for its own number.
+    429 with the reason, and the reset date for the quota, when refused). While staff have
+    or were asked for the conversation it is stored for them instead (`status` refused,
+    `refusal_reason` held_for_staff). A texter's token creates tasks for its own number.
     """
     from ..jobs import enqueue_answer
 
     data = load_body(TaskCreateIn())
     user = _task_owner(data)
+    if handoff.is_held(user):
+        return _dump([_hold_for_staff(user, data["sms_content"])])[0], 201
     admission = limits.admit(user)
     if admission.refusal is not None:
         db.session.rollback()

@@ -52,6 +52,32 @@ def test_create_task_stores_it_queued(client, admin_headers):
     assert task.category == "coding" and body["status"] == "queued"
 
 
+@pytest.mark.parametrize("state", ["waiting", "staff"])
+def test_a_task_created_while_staff_have_the_conversation_is_held_for_them(
+    client, admin_headers, state
+):
+    from sms_agent import handoff
+    from sms_agent.models import Conversation
+
+    user = make_user(PHONE, monthly_requests=3)
+    handoff.request_human(user, "keyword")
+    user.conversation_state = state
+    db.session.commit()
+
+    response = client.post(
+        "/api/tasks/",
+        json={"user_phone": PHONE, "sms_content": "still there?"},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["status"], body["refusal_reason"]) == ("refused", "held_for_staff")
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).monthly_requests == 3  # not counted
+    assert db.session.get(Conversation, PHONE).unread == 1  # staff see it
+
+
 def test_a_created_task_is_answered_by_sms_like_a_texted_one(app, client, admin_headers):
     make_user(PHONE)
     app.extensions["celery"].conf.task_always_eager = True  # run the queued job right here
