@@ -39,11 +39,11 @@ def _reset_day(user: User) -> str:
 
 def help_text(user: User) -> str:
     """Carriers want the program's name, a support contact and the rates line in HELP; the
-    default wording leaves about ten characters spare in the segment."""
+    default wording leaves five characters spare in the segment, at enterprise figures."""
     left = quota.remaining(user)
     return (
         f"{service()}: AI answers by SMS. {left} of {quota.monthly_limit(user.tier)} left. "
-        f"Text MORE, RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
+        f"Text MORE, AGENT, RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
     )
 
 

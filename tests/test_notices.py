@@ -43,7 +43,8 @@ def test_help_tells_the_commands_the_quota_left_the_support_contact_and_the_rate
     user = make_user(monthly_requests=7)
     assert notices.send_notice(user, "help") is True
     [sms] = outbox("help")
-    assert "RESET" in sms.body and "USAGE" in sms.body and "STOP" in sms.body
+    for command in ["MORE", "AGENT", "RESET", "USAGE", "STOP"]:
+        assert command in sms.body
     assert "93 of 100 left" in sms.body
     assert "Support: SMS-to-AI Agent support." in sms.body
     assert "Msg&data rates may apply." in sms.body
@@ -96,10 +97,10 @@ def test_an_unknown_notice_is_a_programming_error(app):
         notices.send_notice(make_user(), "birthday")
 
 
-def test_help_names_more_and_still_fits_one_segment(app):
+def test_help_names_more_and_agent_and_still_fits_one_segment(app):
     app.config["QUOTA_ENTERPRISE"] = 99999
     text = notices.compose("help", make_user(tier="enterprise"))
-    assert "MORE" in text and len(text) <= 160
+    assert "MORE" in text and "AGENT" in text and len(text) <= 160
 
 
 # --- STOP's confirmation ------------------------------------------------------------------
