@@ -133,10 +133,15 @@ def statement(phones: Iterable[str] | None = None, since: datetime | None = None
 def entries(
     phones: Iterable[str] | None = None, since: datetime | None = None, batch: int | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Every entry, streamed: `batch` rows (default BATCH) per fetch from one cursor."""
+    """Every entry, streamed: `batch` rows (default BATCH) per fetch from one cursor, which
+    is closed however the reading ends (a download cut short, an error)."""
     query = statement(phones, since).execution_options(yield_per=batch or BATCH)
-    for row in db.session.execute(query):
-        yield _entry(row._mapping)
+    result = db.session.execute(query)
+    try:
+        for row in result:
+            yield _entry(row._mapping)
+    finally:
+        result.close()
 
 
 def _entry(row) -> dict[str, Any]:

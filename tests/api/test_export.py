@@ -8,13 +8,17 @@ from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from sms_agent import costs
 from sms_agent.api.schemas import ExportEntryOut
 from sms_agent.export import COLUMNS
+from sms_agent.export import rows as export_rows
+from sms_agent.extensions import db
 from tests.api.conftest import TEXTER_PHONE
 from tests.export_data import ENTRIES, TWILIO_PRICE, conversation, ledger
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 
 D = Decimal
 URL = f"/api/users/{quote(TEXTER_PHONE)}/export/"
@@ -140,3 +144,24 @@ def test_the_openapi_document_describes_both_formats(client):
     entry = document["components"]["schemas"]["ExportEntryOut"]["properties"]
     assert set(entry) == set(COLUMNS)
     assert list(ExportEntryOut().fields) == list(COLUMNS)  # the CSV's order, documented
+
+
+def open_cursors() -> int:
+    return db.session.scalar(sa.text("SELECT count(*) FROM pg_cursors"))
+
+
+def test_a_download_cut_short_closes_its_cursor(app, admin_headers, texter, monkeypatch):
+    """A client that hangs up mid-download must not leave a cursor open on the server."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("server-side cursors are PostgreSQL's")
+    monkeypatch.setattr(export_rows, "BATCH", 20)
+    for n in range(200):
+        make_task(texter, sms_content=f"{n:03d} " + "x" * 1000)
+    # Not the suite's rolling-back client: its rollback would end the stream's transaction.
+    client = FlaskClient(app, app.response_class)
+    response = client.get(URL + "?format=csv", headers=admin_headers)
+    assert response.is_streamed
+    assert next(iter(response.response)).startswith(b"phone_number,")  # 64 KB of 200 KB
+    assert open_cursors() == 1
+    response.close()
+    assert open_cursors() == 0
