@@ -114,11 +114,16 @@ def _from_text(task: Task) -> Message:
 
 def author_of(message: OutboundMessage) -> tuple[str, str]:
     """(author, author_kind) of an SMS we sent."""
-    if message.kind == "reply":
+    staff = message.staff_user if message.kind in STAFF_KINDS else None
+    return author_for(message.kind, staff.username if staff else None)
+
+
+def author_for(kind: str, staff_username: str | None) -> tuple[str, str]:
+    """(author, author_kind) of an SMS of this kind, written by this staff member (if any)."""
+    if kind == "reply":
         return "ai", "ai"
-    if message.kind in STAFF_KINDS:
-        staff = message.staff_user
-        return (staff.username if staff else "staff"), "staff"
+    if kind in STAFF_KINDS:
+        return staff_username or "staff", "staff"
     return "system", "system"
 
 

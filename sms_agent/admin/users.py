@@ -9,9 +9,11 @@ from flask_admin.model.template import EndpointLinkRowAction
 from wtforms import SelectField
 
 from .. import costs
+from ..export import conversations
+from ..export.download import csv_download
 from ..extensions import db
 from ..jobs import enqueue_tier_change_notices
-from ..models import Tier, User
+from ..models import Tier, User, utcnow
 from ..quota import change_tier, reset_user
 from .base import AdminModelView, ReadOnlyValue, sections, select_choices
 from .conversation import ConversationPages
@@ -154,6 +156,13 @@ class UserView(ConversationPages, AdminModelView):
     @action("downgrade_to_free", "Downgrade to free")
     def action_downgrade(self, ids) -> None:
         self._change_tier(ids, Tier.FREE, "Downgraded {} to free.")
+
+    @action("export_conversations", "Export conversations")
+    def action_export(self, ids):
+        """A CSV of the selected texters' conversations with their costs, streamed."""
+        phones = [user.phone_number for user in self.selected(ids)]
+        filename = f"conversations-{utcnow():%Y%m%d-%H%M%S}.csv"
+        return csv_download(conversations(phones), filename)
 
     def _change_tier(self, ids, tier: Tier, message: str) -> None:
         users = self.selected(ids)

@@ -23,4 +23,12 @@ limiter.shared_limit(
 )(bp)
 
 # The child modules add their routes to bp; imported last because they import bp.
-from . import analytics, conversations, error_logs, openapi, tasks, users  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    analytics,
+    conversations,
+    error_logs,
+    exports,
+    openapi,
+    tasks,
+    users,
+)

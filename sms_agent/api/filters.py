@@ -174,3 +174,11 @@ class MessageQuery(PageQuery):
             "poll with the created_at of the last message you have.",
         }
     )
+
+
+class ExportQuery(Schema):
+    format = Text(
+        load_default="json",
+        validate=validate.OneOf(["json", "csv"]),
+        metadata={"description": "json (the default) or csv (an attachment)."},
+    )

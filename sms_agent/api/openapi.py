@@ -163,7 +163,10 @@ def _success(described: Operation) -> dict[str, Any]:
                 "results": {"type": "array", "items": described.response},
             },
         }
-    return {"description": "Success.", "content": {described.media_type: {"schema": schema}}}
+    content = {described.media_type: {"schema": schema}}
+    for media_type in described.other_media_types:
+        content[media_type] = {"schema": {"type": "string"}}
+    return {"description": "Success.", "content": content}
 
 
 def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]:

@@ -21,6 +21,8 @@ class Operation:
     status: int = 200
     paginated: bool = False
     media_type: str = "application/json"
+    #: Further media types the success response may have (as text: CSV), chosen by query.
+    other_media_types: tuple[str, ...] = ()
     errors: tuple[int, ...] = field(default=())
 
 

@@ -271,3 +271,64 @@ class TakeoverIn(InSchema):
 
 class ReleaseIn(InSchema):
     """No fields: the body is an empty JSON object."""
+
+
+def _maybe(kind: type[fields.Field], description: str, **kwargs) -> fields.Field:
+    """A field that only some entries have (null in the others)."""
+    return kind(allow_none=True, metadata={"description": description}, **kwargs)
+
+
+class ExportEntryOut(OutSchema):
+    """One entry of an export; the CSV's columns are the same, in this order."""
+
+    phone_number = fields.String()
+    created_at = fields.DateTime()
+    direction = fields.String(
+        validate=validate.OneOf(["in", "out", "model"]),
+        metadata={"description": "in: their text; out: a message we sent; model: a model call."},
+    )
+    id = fields.UUID()
+    kind = _maybe(fields.String, "out: why it was sent (reply, help, quota, staff, api...).")
+    author = _maybe(fields.String, "texter, ai, system, or the staff member's username.")
+    channel = _maybe(fields.String, "out: sms or whatsapp.")
+    body = _maybe(fields.String, "The text (in, out).")
+    status = _maybe(fields.String, "in: the task's status; out: the delivery status.")
+    refusal_reason = _maybe(
+        fields.String,
+        "in: why a refused text was not answered.",
+        validate=validate.OneOf(RefusalReason.values()),
+    )
+    error = _maybe(fields.String, "Why the task or the message failed.")
+    task_id = _maybe(fields.UUID, "The task the entry belongs to.")
+    sid = _maybe(fields.String, "Twilio's MessageSid.")
+    segments = _maybe(fields.Integer, "out: SMS segments.")
+    model = _maybe(fields.String, "model: the model called.")
+    prompt_tokens = _maybe(fields.Integer, "model: input tokens.")
+    completion_tokens = _maybe(fields.Integer, "model: output tokens.")
+    price_usd = Money(allow_none=True, metadata={"description": "out: the message's price."})
+    price_estimated = _maybe(fields.Boolean, "out: our estimate; Twilio's price not in yet.")
+    model_cost_usd = Money(allow_none=True, metadata={"description": "model: the call's price."})
+    task_cost_usd = Money(
+        allow_none=True, metadata={"description": "in: the task's cost_usd (calls and SMS)."}
+    )
+    cost_usd = Money(
+        metadata={"description": "What this entry cost (out its price, model its cost, in 0)."}
+    )
+
+
+class ExportTotalsOut(OutSchema):
+    texts = fields.Integer(metadata={"description": "Texts from the texter."})
+    refused = fields.Integer(metadata={"description": "Of those, refused (not answered)."})
+    sent = fields.Integer(metadata={"description": "Messages sent to them."})
+    model_calls = fields.Integer()
+    sms_usd = Money()
+    sms_estimated_usd = Money(metadata={"description": "Of sms_usd, still our estimate."})
+    model_usd = Money()
+    total_usd = Money()
+
+
+class ExportOut(OutSchema):
+    phone_number = fields.String()
+    exported_at = fields.DateTime()
+    entries = fields.List(fields.Nested(ExportEntryOut), metadata={"description": "Oldest first."})
+    totals = fields.Nested(ExportTotalsOut)

@@ -10,7 +10,7 @@ from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
 from tests.api.conftest import token_header
-from tests.factories import make_staff, make_token
+from tests.factories import make_staff, make_token, make_user
 
 
 def throttled_app(database_url: str, **settings):
@@ -91,3 +91,14 @@ def test_the_docs_pages_assets_do_not_use_up_the_anonymous_budget(limited):
         assert response.status_code == 200
         response.close()
     assert limited.get("/api/openapi.json").status_code == 200
+
+
+def test_exports_share_the_callers_budget(limited):
+    """A streamed export is one call like any other, counted before it starts."""
+    headers = token_header(make_token(make_staff("exporter", is_admin=True)))
+    url = "/api/users/%2B15550201234/export/?format=csv"
+    make_user("+15550201234")
+    statuses = [limited.get(url, headers=headers).status_code for _ in range(4)]
+    statuses.append(limited.get("/api/analytics/", headers=headers).status_code)
+    statuses.append(limited.get(url, headers=headers).status_code)
+    assert statuses == [200] * 5 + [429]

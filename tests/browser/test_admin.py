@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -55,6 +56,27 @@ def test_log_in_search_and_upgrade_a_texter(live_server, page, seeded):
     row = page.locator("table.model-list tbody tr", has_text="Ann Smith")
     cells = row.locator("td.col-tier, td.col-monthly_requests").all_inner_texts()
     assert [cell.strip() for cell in cells] == ["Premium", "0"]
+
+
+def test_export_conversations_downloads_a_csv(live_server, browser, seeded):
+    ann, _bob = seeded
+    context = browser.new_context(accept_downloads=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        log_in(page, live_server)
+        row = page.locator("table.model-list tbody tr", has_text="Ann Smith")
+        row.locator("input.action-checkbox").check()
+        page.click("text=With selected")
+        with page.expect_download() as download:
+            page.click("text=Export conversations")
+        assert download.value.suggested_filename.startswith("conversations-")
+        lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    finally:
+        context.close()
+    assert lines[0].startswith("phone_number,created_at,direction,")
+    assert {line.split(",")[0] for line in lines[1:]} == {ann.phone_number}
+    assert len(lines) == 1 + 10 + 1  # header, Ann's ten texts, her total
 
 
 def test_dashboard_charts_render(live_server, page, seeded, tmp_path):

@@ -1,0 +1,33 @@
+"""/api/users/<phone>/export/: a texter's whole conversation with its costs, as JSON or CSV."""
+
+from __future__ import annotations
+
+from ..export import conversations
+from ..export.download import CSV_TYPE, csv_download, json_download
+from . import bp
+from .filters import ExportQuery
+from .operations import operation
+from .requests import load_query
+from .schemas import ExportOut
+from .users import USER_PATH, get_user_or_404
+
+
+@bp.get(USER_PATH + "export/")
+@operation("users", query=ExportQuery, response=ExportOut, other_media_types=(CSV_TYPE,))
+def export_conversation(phone_number: str):
+    """Export a texter's whole conversation with its costs (`format` json or csv).
+
+    Every text they sent (refused ones with their `refusal_reason`), every message we sent
+    them (`price_usd`, `price_estimated` until Twilio's price arrives) and every model call
+    made for them (`model_cost_usd`, tokens), oldest first; each text has its task's
+    `task_cost_usd`, each entry `cost_usd` (what it cost itself), and `totals` add them up.
+    CSV has the same columns and a last row with direction `total`; it comes as an
+    attachment. Streamed as it is read. A texter's token exports its own conversation.
+    """
+    user = get_user_or_404(phone_number)
+    query = load_query(ExportQuery())
+    # Read as the response is written, not here.
+    texter = conversations([user.phone_number])
+    if query["format"] == "csv":
+        return csv_download(texter, f"conversation-{user.phone_number.lstrip('+')}.csv")
+    return json_download(texter)

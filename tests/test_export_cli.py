@@ -1,0 +1,193 @@
+"""flask export conversations: every texter since a day, as CSV or JSON Lines, streamed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tracemalloc
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import costs
+from sms_agent.export import rows as export_rows
+from sms_agent.extensions import db
+from sms_agent.models import ModelCall, OutboundMessage, Task, utcnow
+from tests.factories import make_user
+
+D = Decimal
+
+
+def day(days_ago: int) -> str:
+    return (utcnow() - timedelta(days=days_ago)).strftime("%Y-%m-%d")
+
+
+def exchange(user, days_ago: int, question: str = "Why?", price: str = "0.008300") -> None:
+    """A text, its model call and its reply, `days_ago` days ago."""
+    at = utcnow() - timedelta(days=days_ago)
+    task = Task(user=user, sms_content=question, created_at=at, status="completed")
+    db.session.add(task)
+    db.session.flush()
+    db.session.add_all(
+        [
+            ModelCall(
+                user_phone=user.phone_number,
+                task_id=task.id,
+                model="gpt-4o-mini",
+                prompt_tokens=100,
+                completion_tokens=20,
+                cost_usd=D("0.000027"),
+                created_at=at + timedelta(seconds=1),
+            ),
+            OutboundMessage(
+                to_number=user.phone_number,
+                task=task,
+                body="Because.",
+                price_usd=D(price),
+                created_at=at + timedelta(seconds=2),
+            ),
+        ]
+    )
+    db.session.commit()
+
+
+@pytest.fixture
+def texters(app):
+    """Ann wrote 40 and 2 days ago, Bob 10 days ago, Cy never."""
+    ann, bob, cy = make_user(), make_user(), make_user()
+    exchange(ann, 40, "Old question")
+    exchange(ann, 2, "New question")
+    exchange(bob, 10, "Bob's question", price="0.052400")
+    return ann, bob, cy
+
+
+def run(runner, *args: str):
+    result = runner.invoke(args=["export", "conversations", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_csv_since_a_day_has_only_that_days_entries_by_texter(runner, texters):
+    ann, bob, _cy = texters
+    rows = list(csv.DictReader(io.StringIO(run(runner, "--since", day(5)))))
+    assert [(row["phone_number"], row["direction"]) for row in rows] == [
+        (ann.phone_number, "in"),
+        (ann.phone_number, "model"),
+        (ann.phone_number, "out"),
+        (ann.phone_number, "total"),
+    ]
+    assert rows[0]["body"] == "New question"
+    assert rows[-1]["cost_usd"] == "0.008327"
+    rows = list(csv.DictReader(io.StringIO(run(runner, "--since", day(20), "--format", "csv"))))
+    assert {row["phone_number"] for row in rows} == {ann.phone_number, bob.phone_number}
+    texts = [row["body"] for row in rows if row["direction"] == "in"]
+    assert texts == ["New question", "Bob's question"]  # by texter (Ann's number is lower)
+
+
+def test_json_lines_hold_one_texter_each_with_totals_matching_the_spend_report(runner, texters):
+    ann, bob, _cy = texters
+    output = run(runner, "--since", day(60), "--format", "json")
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [line["phone_number"] for line in lines] == [ann.phone_number, bob.phone_number]
+    for line in lines:
+        assert line["exported_at"] == lines[0]["exported_at"]
+        spent = costs.report.spent_by(line["phone_number"])
+        assert D(line["totals"]["total_usd"]) == spent
+    ann_entries = lines[0]["entries"]
+    assert [e["direction"] for e in ann_entries] == ["in", "model", "out"] * 2
+    assert [e["body"] for e in ann_entries if e["direction"] == "in"] == [
+        "Old question",
+        "New question",
+    ]
+
+
+def test_output_goes_to_a_file_when_asked(runner, texters, tmp_path):
+    target = tmp_path / "export.csv"
+    assert run(runner, "--since", day(60), "--output", str(target)) == ""
+    assert target.read_text(encoding="utf-8").startswith("phone_number,created_at,direction,")
+
+
+@pytest.mark.parametrize("since", ["2024-13-01", "2024-02-30", "yesterday", "01/02/2024"])
+def test_a_bad_date_is_a_usage_error(runner, since):
+    result = runner.invoke(args=["export", "conversations", "--since", since])
+    assert result.exit_code == 2
+    assert "Invalid value for '--since'" in result.output and "%Y-%m-%d" in result.output
+
+
+def test_since_is_required(runner):
+    result = runner.invoke(args=["export", "conversations"])
+    assert result.exit_code == 2 and "--since" in result.output
+
+
+class Executions:
+    """The export's statement as the database driver received it, with its options."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.seen = engine, []
+
+    def _record(self, _conn, cursor, statement, _params, context, _many) -> None:
+        if "entries" in statement:
+            self.seen.append((dict(context.execution_options), type(cursor).__name__))
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+
+def test_the_cli_reads_rows_in_batches_from_one_streaming_cursor(runner, texters, monkeypatch):
+    ann, bob, cy = texters
+    for days_ago in range(3, 8):
+        exchange(cy, days_ago, f"Cy {days_ago}")
+    monkeypatch.setattr(export_rows, "BATCH", 4)
+    with Executions(db.engine) as executions:
+        output = run(runner, "--since", day(60))
+    [(options, cursor)] = executions.seen  # one statement, however many batches
+    assert options["yield_per"] == 4 and options["stream_results"] is True
+    if db.engine.dialect.name == "postgresql":
+        assert cursor == "ServerCursor"  # rows stay on the server until fetched
+    rows = list(csv.DictReader(io.StringIO(output)))
+    entries = [row for row in rows if row["direction"] != "total"]
+    assert len(entries) == 3 * (2 + 1 + 5) and len(entries) > 4 * 5  # several batches
+    totals = {
+        row["phone_number"]: D(row["cost_usd"]) for row in rows if row["direction"] == "total"
+    }
+    assert totals == {
+        user.phone_number: costs.report.spent_by(user.phone_number) for user in (ann, bob, cy)
+    }
+
+
+@pytest.mark.slow
+def test_an_export_is_written_as_it_is_read(runner, app, tmp_path, monkeypatch):
+    """4 MB of texts exported in batches of 50 rows while Python never holds more than a
+    small part of them (loading the table whole would hold all 4 MB at once)."""
+    monkeypatch.setattr(export_rows, "BATCH", 50)
+    user = make_user()
+    now = utcnow()
+    db.session.execute(
+        sa.insert(Task),
+        [
+            {
+                "user_phone": user.phone_number,
+                "sms_content": f"{n:06d}" + "x" * 2000,
+                "created_at": now - timedelta(seconds=n),
+            }
+            for n in range(2000)
+        ],
+    )
+    db.session.commit()
+    target = tmp_path / "big.csv"
+    tracemalloc.start()
+    try:
+        run(runner, "--since", day(1), "--output", str(target))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = target.stat().st_size
+    assert size > 4_000_000
+    assert peak < size / 4, f"peak {peak} bytes for a {size}-byte export"
