@@ -133,3 +133,27 @@ def test_a_new_twilio_base_url_is_used_at_once(app, twilio_server):
         app.config["TWILIO_API_BASE_URL"] = other.url
         get_sms_backend().send("+15551230000", "hi again")
     assert len(twilio_server.requests) == 1 and len(other.requests) == 1
+
+
+def test_a_proxy_named_in_the_environment_carries_every_send(app, twilio_server, monkeypatch):
+    """The kept client reads HTTP(S)_PROXY and NO_PROXY once per host (requests would walk
+    the whole environment on every send); the proxy is still used, for each send."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", twilio_server.url)  # the stand-in plays the proxy
+    app.config["TWILIO_API_BASE_URL"] = "http://twilio.invalid"
+    for number in ("+15551230000", "+15551230001"):
+        assert get_sms_backend().send(number, "hi").sid
+    assert [path.split("/2010-04-01/")[0] for _m, path, _f in twilio_server.requests] == [
+        "http://twilio.invalid"
+    ] * 2
+
+
+def test_a_host_in_no_proxy_is_reached_directly(app, twilio_server, monkeypatch):
+    for name in ("no_proxy", "http_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{unused_port()}")  # nobody listens
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    for number in ("+15551230000", "+15551230001"):
+        assert get_sms_backend().send(number, "hi").sid
+    assert len(twilio_server.requests) == 2

@@ -19,6 +19,26 @@ from ..ops import metrics
 log = logging.getLogger("sms_agent.pipeline")
 
 
+def _claim() -> sa.Update:
+    """Queued, or processing but stale (its worker died): built once, with bind parameters,
+    so SQLAlchemy reuses its cache key and compiled form on every claim."""
+    stale, now = (sa.bindparam(name, type_=Task.updated_at.type) for name in ("stale", "now"))
+    claimable = sa.or_(
+        Task.status == TaskStatus.QUEUED.value,
+        sa.and_(Task.status == TaskStatus.PROCESSING.value, Task.updated_at < stale),
+    )
+    return (
+        sa.update(Task)
+        .where(Task.id == sa.bindparam("key"), claimable)
+        .values(status=TaskStatus.PROCESSING.value, updated_at=now)
+        .returning(Task)  # the claimed row comes back with the UPDATE: no second query
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
+_CLAIM = _claim()
+
+
 def claim(task_id) -> Task | None:
     """Move a task to processing, or None when it is done or another worker holds it.
 
@@ -29,18 +49,9 @@ def claim(task_id) -> Task | None:
     except ValueError:
         log.error("job for a malformed task id %r dropped", task_id)
         return None
-    stale = utcnow() - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
-    claimable = sa.or_(
-        Task.status == TaskStatus.QUEUED.value,
-        sa.and_(Task.status == TaskStatus.PROCESSING.value, Task.updated_at < stale),
-    )
-    task = db.session.scalar(
-        sa.update(Task)
-        .where(Task.id == key, claimable)
-        .values(status=TaskStatus.PROCESSING.value, updated_at=utcnow())
-        .returning(Task)  # the claimed row comes back with the UPDATE: no second query
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
+    now = utcnow()
+    stale = now - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
+    task = db.session.scalar(_CLAIM, {"key": key, "stale": stale, "now": now})
     db.session.commit()
     if task is None:
         log.info("task %s not claimed (done, held by another worker, or unknown)", key)

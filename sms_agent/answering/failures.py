@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from .. import notices, quota
 from ..extensions import db
-from ..models import ErrorType, Task, TaskStatus, User
+from ..models import ErrorType, Task, TaskStatus, reread_opt_out
 from ..ops.error_log import record_error
 from ..vendors.openai import LLMError
 from ..vendors.twilio import SmsError
@@ -83,9 +83,3 @@ def _error_type_of(exc: BaseException) -> str:
     if isinstance(exc, sa.exc.SQLAlchemyError):
         return ErrorType.DATABASE_ERROR
     return ErrorType.SYSTEM_ERROR
-
-
-def reread_opt_out(user: User) -> None:
-    """A STOP may have come in while the model was thinking: the webhook stores it in
-    another transaction, so read it again right before sending anything."""
-    db.session.refresh(user, ["opted_out_at"])

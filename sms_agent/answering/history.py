@@ -11,6 +11,28 @@ from ..extensions import db
 from ..models import Task, TaskStatus, User, utcnow
 
 
+def _recent() -> sa.Select:
+    """The query of `recent_exchanges`, built once with bind parameters (a job runs it
+    for every model call, and SQLAlchemy then reuses its cache key and compiled form)."""
+    when = Task.created_at.type
+    return (
+        sa.select(Task.sms_content, Task.ai_response, Task.metadata_)
+        .where(
+            Task.user_phone == sa.bindparam("phone"),
+            Task.id != sa.bindparam("current", type_=Task.id.type),
+            Task.status == TaskStatus.COMPLETED.value,
+            Task.created_at >= sa.bindparam("since", type_=when),
+            Task.created_at <= sa.bindparam("until", type_=when),
+            Task.ai_response.is_not(None),
+        )
+        .order_by(Task.created_at.desc())
+        .limit(sa.bindparam("turns", type_=sa.Integer))
+    )
+
+
+_RECENT = _recent()
+
+
 def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
     """The question and answer of the last CONTEXT_TURNS answered tasks within
     CONTEXT_HOURS, oldest first (rows of three columns, not whole tasks: a job reads them
@@ -25,21 +47,17 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
     since = utcnow() - timedelta(hours=current_app.config["CONTEXT_HOURS"])
     if user.context_reset_at and user.context_reset_at > since:
         since = user.context_reset_at
-    query = (
-        sa.select(Task.sms_content, Task.ai_response, Task.metadata_)
-        .where(
-            Task.user_phone == user.phone_number,
-            Task.id != current.id,
-            Task.status == TaskStatus.COMPLETED.value,
-            Task.created_at >= since,
-            Task.created_at <= current.created_at,
-            Task.ai_response.is_not(None),
-        )
-        .order_by(Task.created_at.desc())
-        .limit(turns)
+    rows = db.session.execute(
+        _RECENT,
+        {
+            "phone": user.phone_number,
+            "current": current.id,
+            "since": since,
+            "until": current.created_at,
+            "turns": turns,
+        },
     )
-    rows = [row for row in db.session.execute(query) if not (row.metadata_ or {}).get("offline")]
-    return list(reversed(rows))
+    return list(reversed([row for row in rows if not (row.metadata_ or {}).get("offline")]))
 
 
 def history_messages(user: User, current: Task) -> list[dict]:

@@ -5,6 +5,7 @@ own. A configured entry replaces the example of the same name; the rest stay."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from decimal import Decimal
 
@@ -58,9 +59,11 @@ def model_prices() -> dict[str, dict[str, Decimal]]:
     return {**DEFAULT_MODEL_PRICES, **(current_app.config.get("MODEL_PRICES") or {})}
 
 
+@functools.lru_cache(maxsize=4096)
 def country_of(phone: str) -> str | None:
     """The ISO country of an E.164 number. Numbers that parse but are not assigned (the
-    +1555 test range) get their calling code's main country: US for +1."""
+    +1555 test range) get their calling code's main country: US for +1. Kept per number:
+    answering one text asks about its texter and our own number five times."""
     try:
         parsed = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:

@@ -22,7 +22,7 @@ from .spend import ModelCall, SpendDay
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
-from .users import User, lock_texter, relock_bookkeeping
+from .users import User, lock_texter, relock_bookkeeping, reread_opt_out
 
 __all__ = [
     "CRITICAL_ERROR_TYPES",
@@ -52,6 +52,7 @@ __all__ = [
     "first_of_next_month",
     "lock_texter",
     "relock_bookkeeping",
+    "reread_opt_out",
     "hash_key",
     "utcnow",
 ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from ..phones import to_e164
@@ -38,15 +39,28 @@ def _take_sqlite_write_lock() -> None:
 
 
 def lock_texter(phone: str) -> User | None:
-    """The texter, locked until the commit, for a read-modify-write of its bookkeeping."""
+    """The texter, locked until the commit, for a read-modify-write of its bookkeeping.
+    (Like Session.get with_for_update, which builds its statement afresh on every call.)"""
     _take_sqlite_write_lock()
-    return db.session.get(User, phone, with_for_update=BOOKKEEPING_LOCK)
+    return db.session.scalars(_LOCKED_TEXTER, {"phone": phone}).first()
 
 
 def relock_bookkeeping(user: User) -> None:
     """Read `user.service_state` again under the same lock `lock_texter` takes."""
     _take_sqlite_write_lock()
-    db.session.refresh(user, ["service_state"], with_for_update=BOOKKEEPING_LOCK)
+    _reread(user, "service_state", _LOCKED_SERVICE_STATE)
+
+
+def reread_opt_out(user: User) -> None:
+    """Read `user.opted_out_at` again: a STOP may have been committed since it was loaded."""
+    _reread(user, "opted_out_at", _OPTED_OUT_AT)
+
+
+def _reread(user: User, attribute: str, statement: sa.Select) -> None:
+    """Session.refresh of one column, with a statement built once (see the end of this
+    module) instead of on every call; the row's other attributes are left as they are."""
+    value = db.session.execute(statement, {"phone": user.phone_number}).scalar_one()
+    set_committed_value(user, attribute, value)
 
 
 def _next_reset() -> datetime:
@@ -172,3 +186,21 @@ class User(db.Model):
     @classmethod
     def premium(cls) -> sa.Select:
         return cls.active().where(cls.tier.in_([Tier.PREMIUM.value, Tier.ENTERPRISE.value]))
+
+
+# Statements of the webhook's and the worker's hot paths, built once (their cache keys and
+# compiled forms are then reused).
+_users = User.__table__
+_LOCKED_TEXTER = (
+    sa.select(User)
+    .where(User.phone_number == sa.bindparam("phone"))
+    .with_for_update(**BOOKKEEPING_LOCK)
+)
+_LOCKED_SERVICE_STATE = (
+    sa.select(_users.c.service_state)
+    .where(_users.c.phone_number == sa.bindparam("phone"))
+    .with_for_update(**BOOKKEEPING_LOCK)
+)
+_OPTED_OUT_AT = sa.select(_users.c.opted_out_at).where(
+    _users.c.phone_number == sa.bindparam("phone")
+)

@@ -15,7 +15,16 @@ from flask import current_app
 
 from .. import costs, quota
 from ..extensions import db
-from ..models import DeliveryStatus, ErrorType, OutboundMessage, StaffUser, Task, User, utcnow
+from ..models import (
+    DeliveryStatus,
+    ErrorType,
+    OutboundMessage,
+    StaffUser,
+    Task,
+    User,
+    reread_opt_out,
+    utcnow,
+)
 from ..ops.error_log import record_error
 from ..phones import mask
 from ..vendors.twilio import SmsError, get_sms_backend
@@ -200,7 +209,7 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
         messages.append(message)
         if checkpoint is not None:
             checkpoint()
-            db.session.refresh(user, ["opted_out_at"])
+            reread_opt_out(user)
         else:
             db.session.flush()
         try:

@@ -8,6 +8,7 @@ will actually read. What does not fit is kept as `Shaped.rest` for MORE.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -54,9 +55,12 @@ class Shaped:
     reason: str | None = None
 
 
+@functools.lru_cache(maxsize=64)
 def to_sms_text(text: str | None, question: str = "") -> str:
     """Plain text a phone shows as written: no Markdown, no emoji, and GSM-7 unless the
-    reply's language (by the script of `question` and of the answer) needs other letters."""
+    reply's language (by the script of `question` and of the answer) needs other letters.
+    Kept for the latest answers: the pipeline checks a model's answer is not empty once
+    shaped, then shapes it to send."""
     plain = markdown_to_text((text or "").translate(LOOKALIKES))
     # Again after parsing: entities such as &mdash; only become characters there. Backticks
     # and tabs mean code to Markdown, so they are swapped only now.

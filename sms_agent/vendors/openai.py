@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 from flask import current_app
+from openai.types.chat import ChatCompletion
 
 from .per_thread import PerThread
 
@@ -94,10 +95,16 @@ class OpenAIBackend:
         return self._completion(response)
 
     def _create(self, messages: list[dict], max_tokens: int, tools: list[dict] | None):
-        extra = {"tools": tools} if tools else {}
-        return _clients.get(*self.settings).chat.completions.create(
-            model=self.model, messages=messages, max_completion_tokens=max_tokens, **extra
-        )
+        """POST /chat/completions through the client's post(), the call that
+        chat.completions.create() ends in. create() first walks every message and tool
+        against the SDK's typed-dict annotations (its "transform", which renames aliased
+        fields and formats dates and files: none occur in ours), which cost about a fifth of
+        a job's Python calls; the request sent is the same."""
+        body = {"model": self.model, "messages": messages, "max_completion_tokens": max_tokens}
+        if tools:
+            body["tools"] = tools
+        client = _clients.get(*self.settings)
+        return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
 
     def _without_tools(self, messages: list[dict], max_tokens: int, refusal: Exception):
         """Ask again without tools; remember the server only if that worked (a 400 about
