@@ -200,6 +200,12 @@ def shared_ratelimit_storage(broker_url: str) -> str:
     return broker_url if broker_url.startswith(("redis://", "rediss://")) else "memory://"
 
 
+#: The default DB_POOL_SIZE of a process with more threads than this (with as many again of
+#: overflow): enough for a worker of 256 threads, whose transactions last milliseconds
+#: (bench/README.md), while a web and two such workers stay within PostgreSQL's default
+#: max_connections of 100.
+POOL_SIZE_CAP = 16
+
 #: The development default; production refuses to start with it (or with no key at all).
 INSECURE_SECRET_KEY = "dev-insecure-secret-key"
 #: Shorter keys are guessable; `python -c "import secrets; print(secrets.token_hex(32))"`.
@@ -255,6 +261,16 @@ class Config:
     # webhook; the sweeper enqueues the stored task again once the broker is back.
     BROKER_PUBLISH_TIMEOUT = env_float("BROKER_PUBLISH_TIMEOUT", 1.0, minimum=0.1)
 
+    # database connections per process: the pool kept open, the overflow opened at peaks and
+    # closed after, and how long a thread waits for one. A thread holds a connection only
+    # while it talks to the database, never during a model call, a send or a pacing wait,
+    # so hundreds of worker threads share a few (README, "Deployment").
+    DB_POOL_SIZE = env_int(
+        "DB_POOL_SIZE", min(max(WEB_THREADS, WORKER_CONCURRENCY), POOL_SIZE_CAP), minimum=1
+    )
+    DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", DB_POOL_SIZE)
+    DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 30.0, minimum=0.1)
+
     # twilio
     TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
@@ -267,6 +283,9 @@ class Config:
     TWILIO_MPS = env_float("TWILIO_MPS", 1.0, minimum=0.0)
     # Where the pacing slots are shared by every worker process (a Redis broker by default).
     PACING_REDIS_URL = env_str("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
+    # The longest a worker thread sleeps for a sending slot; a job whose slot is further off
+    # goes back to the queue until shortly before it (outbound/slots.py).
+    PACING_MAX_SLEEP_SECONDS = env_float("PACING_MAX_SLEEP_SECONDS", 1.0)
     SMS_BACKEND = env_str(
         "SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console"
     )

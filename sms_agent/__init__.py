@@ -56,6 +56,7 @@ def register_extensions(app: Flask) -> None:
 
     _ensure_sqlite_folder(app)
     _pin_postgresql_to_utc(app)
+    _size_the_pool(app)
     listen_on_every_connection(connect=tune_sqlite)
     db.init_app(app)
     # Batch mode lets later migrations ALTER tables on SQLite, which lacks most ALTERs.
@@ -123,6 +124,19 @@ def _pin_postgresql_to_utc(app: Flask) -> None:
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {"options": "-c timezone=UTC", **options.get("connect_args", {})}
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _size_the_pool(app: Flask) -> None:
+    """DB_POOL_SIZE, DB_MAX_OVERFLOW and DB_POOL_TIMEOUT for the engine; an in-memory SQLite
+    database (the tests') has one connection that every thread shares, and no pool to size."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options.setdefault("pool_size", app.config["DB_POOL_SIZE"])
+    options.setdefault("max_overflow", app.config["DB_MAX_OVERFLOW"])
+    options.setdefault("pool_timeout", app.config["DB_POOL_TIMEOUT"])
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _ensure_sqlite_folder(app: Flask) -> None:

@@ -7,13 +7,15 @@ tasks, rolling quota windows and fetching Twilio's prices come from beat.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
+import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
 
-from . import costs, handoff, more, notices, quota
+from . import costs, handoff, more, notices, outbound, quota
 from .answering import pipeline
 from .extensions import db
 from .models import User
@@ -33,6 +35,16 @@ def answer_task(self, task_id: str) -> str:
     OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on."""
     try:
         return pipeline.answer(task_id)
+    except outbound.SendLater as later:
+        # Not a retry: the answer is stored, only its sending slot is ahead.
+        _run_later(later, answer_task, task_id, retries=self.request.retries)
+        return "deferred"
+    except sa.exc.TimeoutError:
+        # No pooled connection came free in time: the process is overloaded, nothing failed.
+        log.warning("task %s: every database connection busy; runs again later", task_id)
+        wait = backoff(self.request.retries)
+        _publish(answer_task, task_id, countdown=wait, retries=self.request.retries)
+        return "busy"
     except pipeline.TryAgain as exc:
         if self.request.retries >= current_app.config[exc.limit_key]:
             pipeline.give_up(task_id, exc.cause)
@@ -42,18 +54,27 @@ def answer_task(self, task_id: str) -> str:
 
 
 @shared_task(acks_late=True, name="sms_agent.jobs.send_notice")
-def send_notice(phone: str, kind: str, reply_to: str | None = None) -> bool:
+def send_notice(
+    phone: str, kind: str, reply_to: str | None = None, booking: dict | None = None
+) -> bool:
     """Send a service notice (help, usage, quota, media, opt_in, opt_out, reset,
     tier_change...) or the next part of a cut answer (more) to a texter, once per inbound
-    SMS (or tier change) `reply_to`."""
+    SMS (or tier change) `reply_to`. Its sending slots are booked first; when they are far
+    off, the job runs again shortly before them with the `booking`."""
     user = db.session.get(User, phone)
     if user is None:
         log.error("notice %s for unknown number dropped", kind)
         return False
+    try:
+        slots = outbound.book(1 if kind == "more" else notices.messages_for(user), booking)
+    except outbound.SendLater as later:
+        db.session.rollback()
+        _run_later(later, send_notice, phone, kind, reply_to, later.booking)
+        return False
     if kind == "more":
-        sent = more.send_more(user, reply_to)
+        sent = more.send_more(user, reply_to, slots)
     else:
-        sent = notices.send_notice(user, kind, reply_to=reply_to)
+        sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots)
     db.session.commit()
     return sent
 
@@ -105,11 +126,11 @@ def fetch_sms_prices() -> int:
     return priced
 
 
-def _publish(job, *args) -> bool:
+def _publish(job, *args, countdown: float | None = None, retries: int = 0) -> bool:
     """Publish a job without ever failing the caller: the row is already committed, so a
     broker outage only delays it until the sweeper enqueues it again."""
     try:
-        job.apply_async(args=args)
+        job.apply_async(args=args, countdown=countdown, retries=retries)
     except (KombuError, OSError) as exc:
         log.error("could not enqueue %s%r: %s", job.name, args, exc)
         return False
@@ -117,6 +138,14 @@ def _publish(job, *args) -> bool:
         log.exception("could not enqueue %s%r", job.name, args)
         return False
     return True
+
+
+def _run_later(later: outbound.SendLater, job, *args, retries: int = 0) -> None:
+    """Run `job` again shortly before its sending slot. Run eagerly (debugging), it would run
+    at once, so the wait happens here instead."""
+    if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
+        time.sleep(later.countdown)
+    _publish(job, *args, countdown=later.countdown, retries=retries)
 
 
 def enqueue_answer(task_id) -> None:

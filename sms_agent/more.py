@@ -61,10 +61,10 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     return task, shaped
 
 
-def send_more(user: User, reply_to: str | None = None) -> bool:
+def send_more(user: User, reply_to: str | None = None, slots: outbound.Slots | None = None) -> bool:
     """Send the next part of the texter's latest answer, or a one-line notice that there is
     nothing more; False when nothing was sent (a retried MORE, opted out, Twilio refused).
-    The caller commits what the send recorded."""
+    The caller commits what the send recorded; `slots` are the sending slots it booked."""
     taken = _take_next_part(user, reply_to)
     if taken is None:
         log.info("MORE %s already answered", reply_to)
@@ -72,7 +72,7 @@ def send_more(user: User, reply_to: str | None = None) -> bool:
     task, body = taken
     kind = "more" if isinstance(body, outbound.Shaped) else "more_done"
     try:
-        outbound.send(user, body, kind=kind, task=task if kind == "more" else None)
+        outbound.send(user, body, kind=kind, task=task if kind == "more" else None, slots=slots)
     except (outbound.OptedOut, outbound.SendFailed):
         return False
     return True

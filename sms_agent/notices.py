@@ -221,7 +221,12 @@ def _first_notice_for(user: User, inbound_sid: str) -> bool:
 
 
 def send_notice(
-    user: User, kind: str, task: Task | None = None, *, reply_to: str | None = None
+    user: User,
+    kind: str,
+    task: Task | None = None,
+    *,
+    reply_to: str | None = None,
+    slots: outbound.Slots | None = None,
 ) -> bool:
     """Send one of the notices; False when it could not be sent (opted out, or Twilio
     refused, which is already logged) or was already sent in reply to the inbound SMS
@@ -229,7 +234,8 @@ def send_notice(
 
     The opt-out confirmation is the one notice that goes to an opted-out texter (and only
     to one: a START that came in before the job ran makes it moot). A texter's first notice
-    comes after the program notice."""
+    comes after the program notice. `slots`: the sending slots booked for them
+    (outbound.book, `messages_for`)."""
     compose(kind, user)  # an unknown kind fails before anything is recorded or sent
     confirming = kind == outbound.OPT_OUT_CONFIRMATION
     if confirming and not user.is_opted_out:
@@ -239,16 +245,29 @@ def send_notice(
         log.info("%s notice for %s already sent", kind, reply_to)
         return False
     if not confirming:
-        send_program_notice_once(user, task)
-    return _send(user, kind, task, confirming_opt_out=confirming)
+        send_program_notice_once(user, task, slots)
+    return _send(user, kind, task, confirming_opt_out=confirming, slots=slots)
 
 
-def send_program_notice_once(user: User, task: Task | None = None) -> bool:
+def program_notice_due(user: User) -> bool:
+    """Whether the next thing sent to `user` is preceded by the program notice (as far as
+    the loaded row says; sending it checks again under the lock)."""
+    return not user.is_opted_out and not user.service_state.get(PROGRAM_NOTICE_SENT)
+
+
+def messages_for(user: User) -> int:
+    """How many SMS a notice to `user` takes: one, after the program notice when it is due."""
+    return 1 + program_notice_due(user)
+
+
+def send_program_notice_once(
+    user: User, task: Task | None = None, slots: outbound.Slots | None = None
+) -> bool:
     """The carriers' program notice (name, rates, HELP, STOP) before the first answer or
     notice a number ever gets. Recorded in service_state, under the bookkeeping lock and
     committed before the send, as notices are: at most once, never twice. The caller
     commits what the send recorded."""
-    if user.is_opted_out or user.service_state.get(PROGRAM_NOTICE_SENT):
+    if not program_notice_due(user):
         return False  # the loaded row is enough: the record is never removed
     relock_bookkeeping(user)
     if user.service_state.get(PROGRAM_NOTICE_SENT):
@@ -256,13 +275,25 @@ def send_program_notice_once(user: User, task: Task | None = None) -> bool:
         return False
     user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: utcnow().isoformat()}
     db.session.commit()
-    return _send(user, "program", task)
+    return _send(user, "program", task, slots=slots)
 
 
-def _send(user: User, kind: str, task: Task | None, *, confirming_opt_out: bool = False) -> bool:
+def _send(
+    user: User,
+    kind: str,
+    task: Task | None,
+    *,
+    confirming_opt_out: bool = False,
+    slots: outbound.Slots | None = None,
+) -> bool:
     try:
         outbound.send(
-            user, compose(kind, user), kind=kind, task=task, confirming_opt_out=confirming_opt_out
+            user,
+            compose(kind, user),
+            kind=kind,
+            task=task,
+            confirming_opt_out=confirming_opt_out,
+            slots=slots,
         )
     except outbound.OptedOut:
         log.info("%s notice not sent: opted out", kind)

@@ -6,9 +6,11 @@ import multiprocessing
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+import sqlalchemy as sa
 
 from config import TestingConfig
 from sms_agent.vendors import pacing
@@ -125,3 +127,159 @@ def test_the_pace_holds_across_worker_processes_sharing_redis():
     assert min(gaps) >= 0.1 - 1e-5, gaps  # never two sends in one slot
     # And the sends wait for them: waking from sleep adds a little either way.
     assert max(times) - min(times) >= 14 * 0.1 - 0.06
+
+
+def test_slots_booked_together_are_consecutive_and_the_next_booking_follows_them():
+    pacer = pacing.LocalPacer(FakeClock())
+    assert pacer.reserve_slot(NUMBER, 0.5, count=3) == (1000.0, 0.0)
+    assert pacer.reserve_slot(NUMBER, 0.5) == (1001.5, 1.5)  # after the three
+
+
+def test_slots_hand_out_their_waits_in_turn_then_none():
+    slots = pacing.Slots(first=50.0, interval=0.5, count=3, wait=1.0)
+    waits = [slots.take() for _ in range(4)]
+    assert [round(w, 1) for w in waits[:3]] == [1.0, 1.5, 2.0]
+    assert waits[3] is None
+
+
+@pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_redis_books_consecutive_slots_on_its_own_clock():
+    url = TestingConfig.TEST_REDIS_URL
+    number = f"+1500{uuid.uuid4().int % 10**7:07d}"
+    pacer = pacing.RedisPacer(url)
+    first, wait = pacer.reserve_slot(number, 0.5, count=4)
+    assert wait == 0.0 and abs(first - pacer.now()) < 1
+    second, wait = pacer.reserve_slot(number, 0.5)
+    assert second == pytest.approx(first + 2.0, abs=1e-5) and wait > 1.9
+    looked_up = pacing.look_up({"first": second, "interval": 0.5, "count": 1}, url)
+    assert 1.8 < looked_up.wait <= 2.0
+    redis.Redis.from_url(url).delete(f"sms_agent:pacing:{number}")
+
+
+# Deferred sends: a job whose slot is far off gives its worker back
+
+
+def published(app, job: str) -> list:
+    """Drain the in-memory broker; the messages of `job` (headers and payload)."""
+    found = []
+    with app.extensions["celery"].connection_for_read() as connection:
+        queue = connection.SimpleQueue("celery")
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            message.ack()
+            if message.headers["task"] == job:
+                found.append(message)
+        queue.close()
+    return found
+
+
+@pytest.fixture
+def paced(app, openai_server):
+    """Twilio (a stand-in recording when each send arrives) paced at 2 messages a second for
+    a number of this test's own; a worker sleeps at most 0.2 s for a slot."""
+    stand_in, arrived = _arrivals()
+    with stand_in:
+        app.config.update(
+            SMS_BACKEND="twilio",
+            TWILIO_API_BASE_URL=stand_in.url,
+            TWILIO_MPS=2,
+            PACING_MAX_SLEEP_SECONDS=0.2,
+            TWILIO_PHONE_NUMBER=f"+1500555{uuid.uuid4().int % 10**4:04d}",
+        )
+        app.extensions["celery"].conf.task_eager_propagates = False
+        published(app, "sms_agent.jobs.answer_task")
+        yield stand_in, arrived
+
+
+def book_ahead(app, seconds: float) -> float:
+    """Book the number's slots for the next `seconds`, as a burst of other replies would;
+    returns when the next free slot comes (time.monotonic)."""
+    interval = 1 / app.config["TWILIO_MPS"]
+    pacer = pacing.pacer_for(None)
+    pacer.reserve_slot(app.config["TWILIO_PHONE_NUMBER"], interval, round(seconds / interval))
+    return time.monotonic() + seconds
+
+
+def test_an_answer_whose_slot_is_far_off_is_stored_and_its_job_comes_back_for_the_slot(
+    app, paced, openai_server
+):
+    from sms_agent import jobs
+    from sms_agent.extensions import db
+    from sms_agent.models import OutboundMessage, Task, utcnow
+    from sms_agent.ops import sweeper
+    from tests.factories import make_task
+
+    _stand_in, arrived = paced
+    task_id = make_task().id
+    slot = book_ahead(app, 1.5)
+    began = time.monotonic()
+    assert jobs.answer_task.apply(args=[str(task_id)]).result == "deferred"
+    assert time.monotonic() - began < 1.0  # the worker did not sleep until the slot
+
+    db.session.rollback()
+    task = db.session.get(Task, task_id)
+    assert task.status == "queued" and task.ai_response  # answered once, not sent yet
+    assert task.metadata_["slots"]["count"] == 1
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    assert arrived == [] and len(openai_server.requests) == 1
+    # The sweeper leaves it alone until STALE_TASK_SECONDS after its slot.
+    stale = app.config["STALE_TASK_SECONDS"]
+    assert task_id not in sweeper.stale_task_ids(utcnow() + timedelta(seconds=stale - 1))
+    assert task_id in sweeper.stale_task_ids(utcnow() + timedelta(seconds=stale + 2))
+    [message] = published(app, "sms_agent.jobs.answer_task")
+    assert message.payload[0] == [str(task_id)]
+    eta = datetime.fromisoformat(message.headers["eta"])
+    assert timedelta(seconds=1.1) < eta - datetime.now(UTC) < timedelta(seconds=1.5)
+
+    time.sleep(max(0.0, (eta - datetime.now(UTC)).total_seconds()))  # the broker's part
+    db.session.commit()
+    assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"
+    assert len(arrived) == 1 and arrived[0] >= slot - 0.05  # sent in its slot, not before
+    assert len(openai_server.requests) == 1  # the stored answer was sent, not asked again
+    db.session.rollback()
+    task = db.session.get(Task, task_id)
+    assert task.status == "completed" and "slots" not in task.metadata_
+
+
+def test_a_new_numbers_program_notice_and_reply_go_out_in_consecutive_slots(app, paced):
+    from sms_agent.answering import pipeline
+    from sms_agent.models import OutboundMessage
+    from tests.factories import make_task, make_user
+
+    _stand_in, arrived = paced
+    task = make_task(make_user(service_state={}))
+    began = time.monotonic()
+    assert pipeline.answer(task.id) == "answered"
+    kinds = [m.kind for m in OutboundMessage.query.order_by(OutboundMessage.created_at)]
+    assert kinds == ["program", "reply"]
+    # The reply's slot is one interval after the notice's, booked after `began`; a busy
+    # machine may delay either send, never bring the reply forward.
+    assert arrived[1] - began >= 0.5 - 0.01
+    # Both were booked at once: the next booking comes after them.
+    pacer = pacing.pacer_for(None)
+    assert pacer.reserve(app.config["TWILIO_PHONE_NUMBER"], 0.5) > 0.4
+
+
+def test_a_notice_whose_slot_is_far_off_comes_back_with_its_booking(app, paced):
+    from sms_agent import jobs
+    from sms_agent.models import OutboundMessage
+    from tests.factories import make_user
+
+    _stand_in, arrived = paced
+    published(app, "sms_agent.jobs.send_notice")
+    user = make_user()
+    slot = book_ahead(app, 1.5)
+    args = [user.phone_number, "help", "SM" + "2" * 32]
+    assert jobs.send_notice.apply(args=args).result is False
+    assert arrived == [] and OutboundMessage.query.count() == 0
+    [message] = published(app, "sms_agent.jobs.send_notice")
+    again = message.payload[0]
+    assert again[:3] == args and again[3]["count"] == 1  # the booking comes back
+
+    time.sleep(max(0.0, slot - time.monotonic() - 0.1))
+    assert jobs.send_notice.apply(args=again).result is True
+    assert len(arrived) == 1 and arrived[0] >= slot - 0.05
+    assert [m.kind for m in OutboundMessage.query] == ["help"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from .. import costs, handoff, notices, quota
+from ..extensions import db
 from ..media.read import ImagesRefused, MediaInput
 from ..models import HandoffSource, Task, User
 from ..outbound import channels
@@ -43,18 +44,20 @@ TOOLS = [
 def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     """Store the model's answer on `task` (the caller commits it with the first part).
     `media`: what the texter's pictures and voice notes gave (sms_agent/media/read.py)."""
-    # Read the history before changing the task, so its query does not autoflush an UPDATE.
     earlier = history.history_messages(user, task)
     question = media.question(task.sms_content) if media else task.sms_content
     found = classify.classify(question)
-    task.category, task.complexity_score = found.category, round(found.complexity, 3)
     budget, encoding = quota.segment_budget(user.tier), expected_encoding(question)
     whatsapp = channels.is_whatsapp(user)
-    prompt = prompts.system_prompt(task.category, budget, encoding, whatsapp=whatsapp)
+    prompt = prompts.system_prompt(found.category, budget, encoding, whatsapp=whatsapp)
     messages = [{"role": "system", "content": prompt}]
     messages += earlier
     messages.append({"role": "user", "content": media.content(question) if media else question})
     backend = get_llm_backend()
+    # The read transaction ends before the call, so the call holds no database connection:
+    # a worker runs hundreds of calls of seconds each on a pool of a few (DB_POOL_SIZE).
+    # Nothing is written yet (the task changes after the call), so this is a bare COMMIT.
+    db.session.commit()
     began = time.monotonic()
     try:
         completion = backend.complete(messages, prompts.max_tokens(budget, encoding), tools=TOOLS)
@@ -62,6 +65,8 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         if media and media.images and exc.status == 400:
             raise ImagesRefused(str(exc)) from exc
         raise
+    finally:  # a failed task counts in its category too
+        task.category, task.complexity_score = found.category, round(found.complexity, 3)
     # Paid for whatever the answer turns out to be: recorded before it is judged.
     call = costs.record_model_call(task, completion)
     if call is not None:

@@ -5,19 +5,29 @@ from queued to processing, so two workers never both work on a task), the stored
 (a redelivered job never asks the model twice), and one OutboundMessage per part committed
 before Twilio is called (a part with a sid is never sent again, and a part whose send was
 interrupted by a crash is not resent blind). That is why the pipeline, unlike the rest of
-the domain, commits in steps: after the claim, with the answer and each part before it is
-sent, and with the completion or failure. Everything else leaves the commit to its caller.
+the domain, commits in steps: after the claim, before the model call (which must hold no
+database connection), with the answer and each part before it is sent, and with the
+completion or failure. Everything else leaves the commit to its caller.
+
+A reply whose sending slot (TWILIO_MPS) is far off is not slept for: the answer is
+committed with the slots booked for it, the task goes back to the queue, and the job runs
+again shortly before the slot (SendLater; outbound/slots.py), so the worker answers other
+texters meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from datetime import timedelta
+
+import sqlalchemy as sa
 
 from .. import notices, outbound
 from ..extensions import db
 from ..media.read import MediaProblem, attachments_of, read_media
-from ..models import Task, User
+from ..models import Task, TaskStatus, User, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model
 from .claim import claim, kept_across_commits
@@ -27,9 +37,15 @@ __all__ = ["TryAgain", "answer", "claim", "give_up"]
 
 log = logging.getLogger("sms_agent.pipeline")
 
+#: Where a deferred task keeps the sending slots booked for its reply.
+SLOTS_KEY = "slots"
+
 
 def answer(task_id) -> str:
-    """Answer one task; returns what happened. Raises TryAgain for a passing failure."""
+    """Answer one task; returns what happened. Raises TryAgain for a passing failure,
+    outbound.SendLater when the reply's sending slot is far off (the task is deferred), and
+    sqlalchemy's TimeoutError when no pooled connection came free in time (nothing is lost:
+    the job runs again later)."""
     with kept_across_commits():
         return _claim_and_answer(task_id)
 
@@ -41,6 +57,9 @@ def _claim_and_answer(task_id) -> str:
     started = time.monotonic()
     try:
         return _answer_claimed(task, started)
+    except outbound.SendLater as later:
+        defer(task, later)
+        raise
     except (LLMError, outbound.SendFailed) as exc:
         cause = exc if isinstance(exc, LLMError) else exc.error
         if not cause.retryable:
@@ -60,6 +79,13 @@ def _claim_and_answer(task_id) -> str:
     except outbound.CountryNotAllowed as exc:
         finish_unsent(task, str(exc))  # the ErrorLog is committed with it
         return "not_sent"
+    except sa.exc.TimeoutError:
+        # Every pooled connection stayed busy for DB_POOL_TIMEOUT: an overload, which passes.
+        # The task goes back to the queue if a connection frees up, else the sweeper finds it.
+        db.session.rollback()
+        with contextlib.suppress(sa.exc.TimeoutError):
+            release(task)
+        raise
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
         db.session.rollback()
         log.exception("unexpected failure answering task %s", task.id)
@@ -76,9 +102,6 @@ def _answer_claimed(task: Task, started: float) -> str:
     if answered_now:
         # A number we may not text is not worth a model call.
         outbound.check_destination(user, task)
-        # A new number's first answer comes after the carriers' program notice, sent once.
-        if notices.send_program_notice_once(user, task):
-            db.session.commit()
         if attachments_of(task):
             media = read_media(task)
             db.session.commit()  # a retried job reuses what was fetched and transcribed
@@ -99,13 +122,21 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     task's completion, one round trip fewer per task.
 
     What the texter reads (`sent`, the context of later questions) and what MORE sends next
-    (`more`) ride on the task's metadata in the same commit as the first part."""
+    (`more`) ride on the task's metadata in the same commit as the first part. A new
+    number's first answer comes after the carriers' program notice, sent once, in the first
+    of the slots booked for both; slots too far off raise SendLater (outbound/slots.py)."""
     # The model may have asked for a person: then the answer is the acknowledgement.
     kind = "handoff" if (task.metadata_ or {}).get("handoff") else "reply"
     shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
     meta = task.metadata_ or {}
-    if (meta.get("sent"), meta.get("more")) != (shaped.sent, shaped.rest):
-        task.metadata_ = {**meta, "sent": shaped.sent, "more": shaped.rest}
+    booked = meta.get(SLOTS_KEY)
+    if (meta.get("sent"), meta.get("more"), booked) != (shaped.sent, shaped.rest, None):
+        kept = {key: value for key, value in meta.items() if key != SLOTS_KEY}
+        task.metadata_ = {**kept, "sent": shaped.sent, "more": shaped.rest}
+    notice = notices.program_notice_due(user)
+    slots = outbound.book(len(shaped.parts) + notice, booked)
+    if notice:
+        notices.send_program_notice_once(user, task, slots)
     outbound.send(
         user,
         shaped,
@@ -114,4 +145,16 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         # Parts are only ever stored with an answer, so an answer made in this run has none.
         resume=not answered_now,
         checkpoint=db.session.commit,
+        slots=slots,
     )
+
+
+def defer(task: Task, later: outbound.SendLater) -> None:
+    """Commit the answer with the slots booked for it and hand the task back to the queue
+    until then. Its clock is set to the first slot, so the sweeper leaves it alone until
+    STALE_TASK_SECONDS after it (the job that sends it is already waiting in the broker)."""
+    task.metadata_ = {**(task.metadata_ or {}), SLOTS_KEY: later.booking}
+    task.status = TaskStatus.QUEUED.value
+    task.updated_at = utcnow() + timedelta(seconds=later.wait)
+    db.session.commit()
+    log.info("task %s answered; its reply waits %.1fs for a sending slot", task.id, later.wait)

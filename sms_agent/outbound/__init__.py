@@ -1,7 +1,8 @@
 """What the service sends: shaping text for SMS, sending it, and Twilio's delivery reports.
 
-The public door is `send` (every SMS the service sends goes through it) and
-`record_delivery_status` for the status callback; shaping is exposed for counting only.
+The public door is `send` (every SMS the service sends goes through it), `book` for the
+sending slots of what a job is about to send, and `record_delivery_status` for the status
+callback; shaping is exposed for counting only.
 """
 
 from .gsm import encoding_of, segment_count
@@ -16,6 +17,7 @@ from .send import (
     send,
 )
 from .shape import Shaped
+from .slots import SendLater, Slots, book
 from .status import record_delivery_status
 
 __all__ = [
@@ -24,7 +26,10 @@ __all__ = [
     "OptedOut",
     "OutsideWindow",
     "SendFailed",
+    "SendLater",
     "Shaped",
+    "Slots",
+    "book",
     "check_destination",
     "encoding_of",
     "plan",

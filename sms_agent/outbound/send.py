@@ -27,6 +27,7 @@ from ..models import (
 )
 from ..ops.error_log import record_error
 from ..phones import mask
+from ..vendors.pacing import Slots
 from ..vendors.twilio import SmsError, get_sms_backend
 from . import channels
 from .gsm import encoding_of, segment_count
@@ -146,6 +147,7 @@ def send(
     checkpoint: Callable[[], None] | None = None,
     confirming_opt_out: bool = False,
     staff_user: StaffUser | None = None,
+    slots: Slots | None = None,
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
     in order; returns them. The caller commits. `staff_user` is the author of a message
@@ -164,9 +166,14 @@ def send(
 
     `confirming_opt_out=True` lets exactly one one-segment SMS of kind OPT_OUT_CONFIRMATION
     reach a texter who has opted out; any other use of it is a programming error.
+
+    `slots`, from `slots.book`, are the sending slots the parts go out in (see slots.py);
+    without them each part waits for its number's next slot.
     """
     try:
-        messages = _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user)
+        messages = _send(
+            user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user, slots
+        )
     except (OptedOut, SendFailed):
         costs.refresh_task_cost(task)
         raise
@@ -174,7 +181,7 @@ def send(
     return messages
 
 
-def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user):
+def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user, slots):
     check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
     if confirming_opt_out and not _is_confirmation(kind, texts):
@@ -208,12 +215,14 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
         db.session.add(message)
         messages.append(message)
         if checkpoint is not None:
-            checkpoint()
+            # The opt-out is read before the checkpoint, so no transaction stays open (and
+            # holds a pooled connection) through the pacing wait and Twilio's answer.
             reread_opt_out(user)
+            checkpoint()
         else:
             db.session.flush()
         try:
-            _transmit(message, user, backend, confirming_opt_out)
+            _transmit(message, user, backend, confirming_opt_out, slots)
         except BaseException:
             if checkpoint is not None:
                 checkpoint()  # the failed attempt is recorded before any retry decision
@@ -234,13 +243,17 @@ def _stored_parts(task: Task | None, kind: str) -> dict[int, OutboundMessage]:
 
 
 def _transmit(
-    message: OutboundMessage, user: User, backend, confirming_opt_out: bool = False
+    message: OutboundMessage,
+    user: User,
+    backend,
+    confirming_opt_out: bool = False,
+    slots: Slots | None = None,
 ) -> None:
     """Send one stored part; on failure record why on the row and in the error log."""
     if user.is_opted_out and not confirming_opt_out:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
     try:
-        result = backend.send(message.to_number, message.body, channel=message.channel)
+        result = backend.send(message.to_number, message.body, message.channel, slots)
     except SmsError as exc:
         _record_failure(message, user, exc)
         if exc.unsubscribed:

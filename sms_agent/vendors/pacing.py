@@ -2,14 +2,15 @@
 
 Twilio queues what a number sends beyond its rate (1 message per second for a long code)
 and fails what waits too long; pacing here keeps a burst of answers inside the rate instead.
-Each send reserves the next free slot of its number (the later of now and the previous slot
-plus 1/MPS) and sleeps until then, so a burst goes out in the order it asked, one slot
-apart. The model calls are not held back: only the send waits, after its answer is made
-and committed.
+A sender books the next free slots of its number (the first is the later of now and the
+previous booking's last slot plus 1/MPS; the others follow one interval apart), so a burst
+goes out in the order it booked, one slot apart, and a reply's parts go out together. The
+model calls are not held back: a send whose slot is far off gives its worker back until
+then (outbound/slots.py); only a short wait is slept.
 
 Slots are shared by every worker process through Redis when PACING_REDIS_URL names one (a
-Redis broker's URL by default): the reservation is one Lua script on Redis's own clock, so
-it is atomic and the hosts' clocks do not matter. Without Redis each process paces alone.
+Redis broker's URL by default): the booking is one Lua script on Redis's own clock, so it
+is atomic and the hosts' clocks do not matter. Without Redis each process paces alone.
 """
 
 from __future__ import annotations
@@ -17,37 +18,47 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis
 
-#: Reserve the next slot: returns the slot (Redis's clock) and how long the caller waits for
-#: it, in seconds, as text.
-_RESERVE = """
+#: Book `count` consecutive slots: returns the first (Redis's clock) and how long the caller
+#: waits for it, in seconds, as text.
+_BOOK = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
 local interval = tonumber(ARGV[1])
+local count = tonumber(ARGV[2])
 local previous = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = math.max(now, previous + interval)
-local expiry = math.ceil((slot - now + interval) * 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.6f', slot), 'PX', expiry)
+local last = slot + (count - 1) * interval
+local expiry = math.ceil((last - now + interval) * 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.6f', last), 'PX', expiry)
 return {string.format('%.6f', slot), string.format('%.6f', slot - now)}
 """
 
 
 class LocalPacer:
-    """Slots kept in this process (the embedded mode, or no Redis configured)."""
+    """Slots kept in this process (the embedded mode, or no Redis configured), on the wall
+    clock, so a booking stays meaningful to a job that runs it later in another process."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
 
-    def reserve(self, number: str, interval: float) -> float:
+    def reserve(self, number: str, interval: float, count: int = 1) -> float:
+        return self.reserve_slot(number, interval, count)[1]
+
+    def reserve_slot(self, number: str, interval: float, count: int = 1) -> tuple[float, float]:
         with self._lock:
             now = self._clock()
             slot = max(now, self._last.get(number, float("-inf")) + interval)
-            self._last[number] = slot
-            return slot - now
+            self._last[number] = slot + (count - 1) * interval
+            return slot, slot - now
+
+    def now(self) -> float:
+        return self._clock()
 
 
 class RedisPacer:
@@ -55,15 +66,20 @@ class RedisPacer:
 
     def __init__(self, url: str) -> None:
         self._client = redis.Redis.from_url(url, socket_timeout=2.0)
-        self._script = self._client.register_script(_RESERVE)
+        self._script = self._client.register_script(_BOOK)
 
-    def reserve(self, number: str, interval: float) -> float:
-        return self.reserve_slot(number, interval)[1]
+    def reserve(self, number: str, interval: float, count: int = 1) -> float:
+        return self.reserve_slot(number, interval, count)[1]
 
-    def reserve_slot(self, number: str, interval: float) -> tuple[float, float]:
-        """The slot reserved (seconds on Redis's clock) and the wait until it."""
-        slot, wait = self._script(keys=[f"sms_agent:pacing:{number}"], args=[interval])
+    def reserve_slot(self, number: str, interval: float, count: int = 1) -> tuple[float, float]:
+        """The first of `count` slots booked (seconds on Redis's clock) and the wait until it."""
+        keys = [f"sms_agent:pacing:{number}"]
+        slot, wait = self._script(keys=keys, args=[interval, count])
         return float(slot), float(wait)
+
+    def now(self) -> float:
+        seconds, micros = self._client.time()
+        return seconds + micros / 1_000_000
 
 
 _pacers: dict[str, LocalPacer | RedisPacer] = {}
@@ -79,16 +95,63 @@ def pacer_for(url: str | None) -> LocalPacer | RedisPacer:
         return _pacers[key]
 
 
+@dataclass
+class Slots:
+    """Consecutive slots of one sending number, booked together: one message each, in
+    order. `first` is on the pacer's clock (kept with a deferred task, see `booking`);
+    `wait` was the time to it when the slots were booked or looked up again."""
+
+    first: float
+    interval: float
+    count: int
+    wait: float
+    taken: int = 0
+    _looked_up: float = field(default_factory=time.monotonic)
+
+    @property
+    def booking(self) -> dict:
+        """What a later run needs to send in these slots (JSON)."""
+        return {"first": self.first, "interval": self.interval, "count": self.count}
+
+    def take(self) -> float | None:
+        """Seconds until the next unused slot (0 or less: now); None when all are used."""
+        if self.taken >= self.count:
+            return None
+        due = self._looked_up + self.wait + self.taken * self.interval
+        self.taken += 1
+        return due - time.monotonic()
+
+
+def book(number: str, mps: float, url: str | None, count: int) -> Slots | None:
+    """Book `count` consecutive slots of `number` at `mps` (None when pacing is off)."""
+    if mps <= 0 or count < 1:
+        return None
+    interval = 1.0 / mps
+    first, wait = pacer_for(url).reserve_slot(number, interval, count)
+    return Slots(first=first, interval=interval, count=count, wait=wait)
+
+
+def look_up(booking: dict, url: str | None) -> Slots:
+    """Slots booked by an earlier run (`Slots.booking`), with the wait until them now."""
+    first = float(booking["first"])
+    wait = first - pacer_for(url).now()
+    return Slots(first, float(booking["interval"]), int(booking["count"]), wait)
+
+
 def wait_for_slot(
     number: str,
     mps: float,
     url: str | None,
     sleep: Callable[[float], None] = time.sleep,
+    slots: Slots | None = None,
 ) -> float:
-    """Sleep until `number` may send again at `mps` (0 turns pacing off); returns the wait."""
-    if mps <= 0:
-        return 0.0
-    wait = pacer_for(url).reserve(number, 1.0 / mps)
+    """Sleep until the next of `slots`, or else until `number` may send again at `mps`
+    (0 turns pacing off); returns the wait."""
+    wait = slots.take() if slots is not None else None
+    if wait is None:
+        if mps <= 0:
+            return 0.0
+        wait = pacer_for(url).reserve(number, 1.0 / mps)
     if wait > 0:
         sleep(wait)
-    return wait
+    return max(wait, 0.0)

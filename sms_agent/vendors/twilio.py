@@ -22,7 +22,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..phones import mask
-from .pacing import wait_for_slot
+from . import pacing
 from .per_thread import PerThread
 
 log = logging.getLogger("sms_agent.sms")
@@ -149,11 +149,22 @@ class TwilioBackend:
         self.mps = config.get("TWILIO_MPS", 0)
         self.pacing_url = config.get("PACING_REDIS_URL")
 
-    def send(self, to: str, body: str, channel: str = "sms") -> SendResult:
-        """Send one message, first waiting for the sending number's next slot (pacing.py).
-        On WhatsApp, both numbers carry Twilio's "whatsapp:" prefix."""
+    def book(self, count: int) -> pacing.Slots | None:
+        """The sending number's next `count` slots (None with pacing off), see pacing.py."""
+        return pacing.book(self.from_number, self.mps, self.pacing_url, count)
+
+    def look_up(self, booking: dict) -> pacing.Slots:
+        """Slots an earlier run booked (`Slots.booking`), with the wait until them now."""
+        return pacing.look_up(booking, self.pacing_url)
+
+    def send(
+        self, to: str, body: str, channel: str = "sms", slots: pacing.Slots | None = None
+    ) -> SendResult:
+        """Send one message, first waiting for the next of `slots`, or else for the sending
+        number's next slot (pacing.py). On WhatsApp, both numbers carry Twilio's
+        "whatsapp:" prefix."""
         extra = {"status_callback": self.status_callback} if self.status_callback else {}
-        wait_for_slot(self.from_number, self.mps, self.pacing_url)
+        pacing.wait_for_slot(self.from_number, self.mps, self.pacing_url, slots=slots)
         sender = self.from_number
         if channel == "whatsapp":
             to, sender = f"whatsapp:{to}", f"whatsapp:{self.whatsapp_number}"
@@ -242,7 +253,14 @@ class OutboxBackend:
         self.from_number = config["TWILIO_PHONE_NUMBER"]
         self.whatsapp_number = config.get("TWILIO_WHATSAPP_NUMBER") or self.from_number
 
-    def send(self, to: str, body: str, channel: str = "sms") -> SendResult:
+    def book(self, _count: int) -> None:
+        """Nothing to pace: the outbox sends at once."""
+        return None
+
+    def look_up(self, _booking: dict) -> None:
+        return None
+
+    def send(self, to: str, body: str, channel: str = "sms", slots=None) -> SendResult:
         sid = "SM" + secrets.token_hex(16)
         if not quiet_console.get():
             if channel == "whatsapp":

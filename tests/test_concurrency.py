@@ -1,0 +1,123 @@
+"""Hundreds of jobs in one worker process: the database pool is sized by configuration, no
+connection is held through a vendor call, and an exhausted pool delays a job instead of
+failing its task."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import sqlalchemy as sa
+
+from config import TestingConfig
+from sms_agent import create_app, jobs
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, Task
+from tests.factories import make_task
+from tests.standins import StandIn, chat_completion, twilio_message
+from tests.test_app import production_process
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ["8", "8", "30.0"]),  # one connection per worker thread (WORKER_CONCURRENCY=8)
+        ({"WORKER_CONCURRENCY": "256"}, ["16", "16", "30.0"]),  # capped: threads share them
+        ({"WEB_THREADS": "12", "WORKER_CONCURRENCY": "2"}, ["12", "12", "30.0"]),
+        ({"WORKER_CONCURRENCY": "256", "DB_POOL_SIZE": "40"}, ["40", "40", "30.0"]),
+        ({"DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "2"}, ["5", "0", "2.0"]),
+    ],
+)
+def test_the_database_pool_follows_the_threads_unless_set(tmp_path, env, expected):
+    env = {"SECRET_KEY": secrets.token_hex(32), "TWILIO_AUTH_TOKEN": "t", **env}
+    show = ["DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT"]
+    done = production_process(tmp_path, show, **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == expected
+
+
+def test_a_bad_pool_size_stops_the_app(tmp_path):
+    env = {"SECRET_KEY": secrets.token_hex(32), "TWILIO_AUTH_TOKEN": "t", "DB_POOL_SIZE": "0"}
+    done = production_process(tmp_path, ["DB_POOL_SIZE"], **env)
+    assert done.returncode != 0
+    assert "DB_POOL_SIZE=0 must be at least 1" in done.stderr
+
+
+def test_the_engine_gets_the_configured_pool(tmp_path):
+    url = f"sqlite:///{tmp_path / 'pool.sqlite'}"
+    settings = {"DB_POOL_SIZE": 3, "DB_MAX_OVERFLOW": 2, "DB_POOL_TIMEOUT": 7.0}
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url, **settings)
+    with app.app_context():
+        pool = db.engine.pool
+        assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 2, 7.0)
+        db.engine.dispose()
+
+
+def test_an_in_memory_database_keeps_its_single_shared_connection():
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI="sqlite://", DB_POOL_SIZE=3)
+    with app.app_context():
+        assert type(db.engine.pool).__name__ == "StaticPool"
+        db.engine.dispose()
+
+
+def _watching_the_pool(reply):
+    """A stand-in that records, as each request arrives, how many of the app's pooled
+    connections are checked out (the engine is read in the test's thread)."""
+    engine = db.engine
+    seen: list[int] = []
+
+    def answer(method, path, body):
+        seen.append(engine.pool.checkedout())
+        return reply(method, path, body)
+
+    return StandIn(answer), seen
+
+
+def test_no_database_connection_is_held_while_the_model_answers_or_twilio_sends(app):
+    """A worker runs hundreds of jobs on a pool of a few connections: a job that kept its
+    transaction open through a model call of seconds would hold one all that time."""
+    model, during_model = _watching_the_pool(lambda *_: (200, chat_completion("Paris."), {}))
+    twilio, during_send = _watching_the_pool(lambda _m, _p, body: (201, twilio_message(body), {}))
+    with model, twilio:
+        app.config.update(
+            LLM_BACKEND="openai",
+            OPENAI_BASE_URL=model.url + "/v1",
+            OPENAI_API_KEY="sk-test",
+            SMS_BACKEND="twilio",
+            TWILIO_API_BASE_URL=twilio.url,
+        )
+        task_id = make_task().id
+        db.session.commit()  # this test's own session lets its connection go too
+        assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"
+    assert during_model == [0]
+    assert during_send == [0]
+
+
+@pytest.fixture
+def small_pool_app(database_url):
+    """The same database, through an app whose pool has one connection and waits 0.2 s."""
+    app = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        DB_POOL_SIZE=1,
+        DB_MAX_OVERFLOW=0,
+        DB_POOL_TIMEOUT=0.2,
+    )
+    app.extensions["celery"].conf.task_eager_propagates = False
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_job_that_finds_every_connection_busy_runs_again_later(app, small_pool_app):
+    with app.app_context():
+        task_id = make_task().id
+    with db.engine.connect():  # the one connection, busy elsewhere
+        result = jobs.answer_task.apply(args=[str(task_id)])
+    assert result.result == "busy"  # not failed: the job was published again
+    assert db.session.get(Task, task_id).status == "queued"
+    db.session.commit()  # and lets the one connection go
+    assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"
+    replies = db.session.scalars(sa.select(OutboundMessage).filter_by(task_id=task_id)).all()
+    assert [m.kind for m in replies] == ["reply"]
