@@ -2,6 +2,11 @@
 Redis and Celery workers to an OpenAI-compatible stand-in that answers after 500 ms, and
 replies through a Twilio stand-in; completed replies per second against the ideal.
 
+The ideal is the lower of two bounds: the worker slots divided by the model's latency (each
+slot answers at most one message per model call), and what the machine's CPU allows (its
+cores divided by the CPU one message cost on every process of the stack, measured in the
+same run; see stack_cpu.py).
+
 Run: make bench-e2e  (or python -m bench.e2e --help).
 """
 
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import random
 import statistics
 import sys
@@ -23,6 +29,7 @@ import requests
 import sqlalchemy as sa
 
 from bench import harness
+from bench.stack_cpu import StackCpu
 
 QUESTIONS = [
     "What is {n} squared?",
@@ -137,16 +144,26 @@ def figures(engine) -> dict:
     }
 
 
-def wait_for_all(engine, expected: int, timeout: float) -> None:
-    def settled():
-        with engine.connect() as connection:
-            unfinished = connection.execute(
-                sa.text("SELECT count(*) FROM tasks WHERE status IN ('queued', 'processing')")
-            ).scalar()
-            total = connection.execute(sa.text("SELECT count(*) FROM tasks")).scalar()
-        return total == expected and unfinished == 0
+def statuses(engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT status, count(*) FROM tasks GROUP BY status"))
+        return dict(rows.all())
 
-    harness.wait_until(settled, timeout, "every task to finish", interval=0.25)
+
+def wait_for_all(engine, expected: int, stall: float = 120) -> None:
+    """Until every task is finished; a run where none finishes for `stall` seconds fails
+    (a task stranded by a lost job would otherwise wait for a sweeper the run has not)."""
+    unfinished, last_change = None, time.monotonic()
+    while True:
+        counts = statuses(engine)
+        left = expected - counts.get("completed", 0) - counts.get("failed", 0)
+        if left == 0 and sum(counts.values()) == expected:
+            return
+        if left != unfinished:
+            unfinished, last_change = left, time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            raise TimeoutError(f"no task finished for {stall}s; tasks by status: {counts}")
+        time.sleep(0.25)
 
 
 def run(args, work: Path, database_url: str) -> dict:
@@ -169,26 +186,42 @@ def run(args, work: Path, database_url: str) -> dict:
     harness.migrate(env)
     engine = sa.create_engine(database_url)
     try:
-        web = harness.start_web(env, work)
+        # Each process names itself to PostgreSQL, so its connections can be counted apart.
+        web = harness.start_web({**env, "PGAPPNAME": "web"}, work)
         processes.append(web)
-        workers = [harness.start_worker(env, work, f"worker{n}") for n in range(args.workers)]
+        workers = [
+            harness.start_worker({**env, "PGAPPNAME": "worker"}, work, f"worker{n}")
+            for n in range(args.workers)
+        ]
         processes += workers
-        worker_cpu = sum(harness.cpu_seconds(worker.popen.pid) for worker in workers)
+        cpu = StackCpu(
+            {
+                "worker": [worker.popen.pid for worker in workers],
+                "web": [web.popen.pid],
+                "stand-ins": [stand_in.popen.pid],
+                "Redis": [processes[0].popen.pid],
+            },
+            engine,
+        ).start()
         began = time.monotonic()
         web_cpu = harness.cpu_seconds(web.popen.pid)
         sender_cpu = time.process_time()
-        statuses = send_all(f"http://127.0.0.1:{port}", args)
+        codes = send_all(f"http://127.0.0.1:{port}", args)
         ingest_seconds = time.monotonic() - began
         sender_cpu = time.process_time() - sender_cpu
         web_cpu = harness.cpu_seconds(web.popen.pid) - web_cpu
-        wait_for_all(engine, statuses.count(200), timeout=args.messages * 2)
-        worker_cpu = sum(harness.cpu_seconds(worker.popen.pid) for worker in workers) - worker_cpu
+        wait_for_all(engine, codes.count(200))
         result = figures(engine)
-        result["worker_cpu_ms"] = 1000 * worker_cpu / max(result["completed"], 1)
-        result["non_200"] = len(statuses) - statuses.count(200)
+        result["cpu"] = cpu.stop()
+        result["others_cpu"] = cpu.others
+        result["cpu_seconds"] = time.monotonic() - began
+        result["peak_connections"] = cpu.postgres.peak_connections
+        result["statuses"] = statuses(engine)
+        result["worker_cpu_ms"] = 1000 * result["cpu"]["worker"] / max(result["completed"], 1)
+        result["non_200"] = len(codes) - codes.count(200)
         result["ingest_seconds"] = ingest_seconds
-        result["web_cpu_ms"] = 1000 * web_cpu / len(statuses)
-        result["sender_cpu_ms"] = 1000 * sender_cpu / len(statuses)
+        result["web_cpu_ms"] = 1000 * web_cpu / len(codes)
+        result["sender_cpu_ms"] = 1000 * sender_cpu / len(codes)
         result["calls"] = requests.get(stand_in_url + "/calls", timeout=5).json()
     finally:
         for process in reversed(processes):
@@ -197,9 +230,29 @@ def run(args, work: Path, database_url: str) -> dict:
     return result
 
 
+def ideal_rate(args, result: dict) -> dict[str, float]:
+    """The ideal replies/s and its bounds: the worker slots divided by the model's latency;
+    the cores divided by the CPU one message cost on the whole stack; and the worker
+    processes, each of which runs its Python on one core at a time (the GIL), divided by
+    the worker CPU one message cost."""
+    done = max(result["completed"], 1)
+    bounds = {
+        "slots": args.workers * args.concurrency / args.delay,
+        "stack_ms": 1000 * sum(result["cpu"].values()) / done,
+        "worker_ms": 1000 * result["cpu"]["worker"] / done,
+    }
+    bounds["cores"] = (os.cpu_count() or 1) * 1000 / bounds["stack_ms"]
+    bounds["processes"] = args.workers * 1000 / bounds["worker_ms"]
+    bounds["cpu"] = min(bounds["cores"], bounds["processes"])
+    bounds["ideal"] = min(bounds["slots"], bounds["cpu"])
+    return bounds
+
+
 def report(args, result: dict) -> None:
     slots = args.workers * args.concurrency
-    ideal = slots / args.delay
+    bounds = ideal_rate(args, result)
+    ideal = bounds["ideal"]
+    cores = os.cpu_count() or 1
     replies = result["replies"]
     print(f"machine: {harness.machine()}")
     print(
@@ -212,13 +265,41 @@ def report(args, result: dict) -> None:
         f"{result['web_cpu_ms']:.1f} ms, this sender {result['sender_cpu_ms']:.1f} ms"
     )
     print(f"completed: {result['completed']}/{result['tasks']} in {result['span']:.1f}s")
+    left = {k: result["statuses"].get(k, 0) for k in ("queued", "processing", "failed")}
     print(
-        f"throughput: {result['throughput']:.1f} replies/s; ideal {ideal:.1f} "
-        f"({slots} slots / {args.delay}s) -> {result['throughput'] / ideal:.0%} (target >= 90%)"
+        f"left queued: {left['queued']}, processing: {left['processing']}; failed: {left['failed']}"
+    )
+    print(
+        f"ideal: {ideal:.1f} replies/s, the lower of {slots} slots / {args.delay}s = "
+        f"{bounds['slots']:.1f} and what the CPU allows, {bounds['cpu']:.1f}: the lower of "
+        f"{cores} cores / {bounds['stack_ms']:.1f} ms of the stack per message = "
+        f"{bounds['cores']:.1f} and {args.workers} worker process(es) x 1 core (the GIL) / "
+        f"{bounds['worker_ms']:.1f} ms of the worker per message = {bounds['processes']:.1f}"
+    )
+    print(
+        f"throughput: {result['throughput']:.1f} replies/s -> "
+        f"{result['throughput'] / ideal:.0%} of the ideal (target >= 90%)"
     )
     print(
         f"  while webhooks arrived: {result['burst_throughput']:.1f} replies/s; after: "
         f"{result['after_throughput']:.1f} replies/s"
+    )
+    per_message = ", ".join(
+        f"{name} {1000 * seconds / max(result['completed'], 1):.1f}"
+        for name, seconds in sorted(result["cpu"].items(), key=lambda item: -item[1])
+    )
+    connections = ", ".join(
+        f"{name or 'other'} {count}" for name, count in sorted(result["peak_connections"].items())
+    )
+    busy = sum(result["cpu"].values()) / (cores * result["cpu_seconds"])
+    others = result["others_cpu"] / result["cpu_seconds"]
+    print(
+        f"CPU ms per message: {per_message}; the stack kept the {cores} cores {busy:.0%} "
+        f"busy, other processes of this machine used {others:.2f} cores meanwhile"
+    )
+    print(
+        f"model calls in flight: at most {result['calls']['openai_peak_in_flight']} at once; "
+        f"database connections at once, at most: {connections}"
     )
     exactly_one = sum(count == 1 for count in replies)
     print(

@@ -20,6 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 Step = int | str
 
 
+class _Server(ThreadingHTTPServer):
+    # Hundreds of worker threads connect at once when a big worker starts; the default
+    # backlog of 5 would drop their SYNs, and each dropped one costs its client a second.
+    request_queue_size = 1024
+
+
 class StandIn:
     """Both vendors on one port: POST .../chat/completions and POST .../Messages.json."""
 
@@ -29,7 +35,9 @@ class StandIn:
         self.scripts: dict[str, deque[Step]] = {"openai": deque(), "twilio": deque()}
         self.calls: dict[str, list[dict]] = {"openai": [], "twilio": []}
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        #: Model calls being answered now, and the most there ever were at once.
+        self.in_flight = self.peak_in_flight = 0
+        self.server = _Server(("127.0.0.1", port), _handler_for(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -85,10 +93,24 @@ def _handler_for(stand_in: StandIn):
             """GET /calls: how many calls each vendor got, for a stand-in in another process."""
             with stand_in.lock:
                 sent = sum(c.get("status") == 201 for c in stand_in.calls["twilio"])
-                counts = {"openai": len(stand_in.calls["openai"]), "twilio_sent": sent}
+                counts = {
+                    "openai": len(stand_in.calls["openai"]),
+                    "openai_peak_in_flight": stand_in.peak_in_flight,
+                    "twilio_sent": sent,
+                }
             self._send(200 if self.path == "/calls" else 404, counts)
 
         def _openai(self, payload: dict) -> None:
+            with stand_in.lock:
+                stand_in.in_flight += 1
+                stand_in.peak_in_flight = max(stand_in.peak_in_flight, stand_in.in_flight)
+            try:
+                self._answer_openai(payload)
+            finally:
+                with stand_in.lock:
+                    stand_in.in_flight -= 1
+
+        def _answer_openai(self, payload: dict) -> None:
             step = stand_in.next_step("openai", {"messages": payload.get("messages", [])})
             if step == "hang":
                 time.sleep(stand_in.hang_seconds)
