@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from config import TestingConfig
 from sms_agent.vendors import pacing
 from sms_agent.vendors.twilio import get_sms_backend
+from tests.broker import drained
 from tests.standins import StandIn, twilio_message
 
 NUMBER = "+15005550006"
@@ -161,19 +162,7 @@ def test_redis_books_consecutive_slots_on_its_own_clock():
 
 def published(app, job: str) -> list:
     """Drain the in-memory broker; the messages of `job` (headers and payload)."""
-    found = []
-    with app.extensions["celery"].connection_for_read() as connection:
-        queue = connection.SimpleQueue("celery")
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            message.ack()
-            if message.headers["task"] == job:
-                found.append(message)
-        queue.close()
-    return found
+    return [message for message in drained(app) if message.headers["task"] == job]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
+from tests.broker import drained
 from tests.factories import make_task, make_user
 from tests.standins import inbound_form, signed_post, unused_port
 
@@ -22,19 +23,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 def queued_jobs(app) -> list[tuple[str, list]]:
     """Drain the in-memory broker: (job name, args) of everything the app enqueued."""
-    celery = app.extensions["celery"]
-    jobs = []
-    with celery.connection_for_read() as connection:
-        queue = connection.SimpleQueue("celery")
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            jobs.append((message.headers["task"], list(message.payload[0])))
-            message.ack()
-        queue.close()
-    return jobs
+    return [(message.headers["task"], list(message.payload[0])) for message in drained(app)]
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from sms_agent import jobs
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task
 from sms_agent.vendors import twilio as sms
+from tests.broker import drained
 from tests.factories import make_user
 from tests.standins import inbound_form, signed_post
 
@@ -34,19 +35,11 @@ def contract_app(app, contract_mocks):
 
 
 def queued_answer_jobs(app) -> list[str]:
-    ids = []
-    with app.extensions["celery"].connection_for_read() as connection:
-        queue = connection.SimpleQueue("celery")
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            if message.headers["task"] == "sms_agent.jobs.answer_task":
-                ids.append(message.payload[0][0])
-            message.ack()
-        queue.close()
-    return ids
+    return [
+        message.payload[0][0]
+        for message in drained(app)
+        if message.headers["task"] == "sms_agent.jobs.answer_task"
+    ]
 
 
 def test_an_inbound_sms_is_answered_through_both_vendor_contracts(contract_app, client, exchanges):
