@@ -203,10 +203,11 @@ def test_an_answer_whose_slot_is_far_off_is_stored_and_its_job_comes_back_for_th
 
     _stand_in, arrived = paced
     task_id = make_task().id
-    slot = book_ahead(app, 1.5)
+    booked_at = datetime.now(UTC)
+    slot = book_ahead(app, 3.0)
     began = time.monotonic()
     assert jobs.answer_task.apply(args=[str(task_id)]).result == "deferred"
-    assert time.monotonic() - began < 1.0  # the worker did not sleep until the slot
+    assert time.monotonic() - began < 2.5  # the worker did not sleep until the slot
 
     db.session.rollback()
     task = db.session.get(Task, task_id)
@@ -217,11 +218,13 @@ def test_an_answer_whose_slot_is_far_off_is_stored_and_its_job_comes_back_for_th
     # The sweeper leaves it alone until STALE_TASK_SECONDS after its slot.
     stale = app.config["STALE_TASK_SECONDS"]
     assert task_id not in sweeper.stale_task_ids(utcnow() + timedelta(seconds=stale - 1))
-    assert task_id in sweeper.stale_task_ids(utcnow() + timedelta(seconds=stale + 2))
+    assert task_id in sweeper.stale_task_ids(utcnow() + timedelta(seconds=stale + 4))
     [message] = published(app, "sms_agent.jobs.answer_task")
     assert message.payload[0] == [str(task_id)]
     eta = datetime.fromisoformat(message.headers["eta"])
-    assert timedelta(seconds=1.1) < eta - datetime.now(UTC) < timedelta(seconds=1.5)
+    # The job comes back at the slot booked 3 s ahead (a loaded machine may take a while
+    # to get here, so this is measured from the booking, not from now).
+    assert abs(eta - (booked_at + timedelta(seconds=3.0))) < timedelta(seconds=0.25), eta
 
     time.sleep(max(0.0, (eta - datetime.now(UTC)).total_seconds()))  # the broker's part
     db.session.commit()
