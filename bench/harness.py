@@ -47,7 +47,7 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], env: dict, log_dir: Path) -> None:
         self.name = name
-        self.log_path = log_dir / f"{name}.log"
+        self.log_path = _unused_log_path(log_dir, name)
         self.log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.popen = subprocess.Popen(
             argv, cwd=PROJECT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT
@@ -163,6 +163,16 @@ def start_web(env: dict, log_dir: Path, app: str = "wsgi:app", name: str = "web"
     )
     _raise_if_died(process)
     return process
+
+
+def _unused_log_path(log_dir: Path, name: str) -> Path:
+    """worker.log, then worker-2.log, ...: each process its own log, so that waiting for a
+    second worker's " ready." does not find the first one's."""
+    path, n = log_dir / f"{name}.log", 1
+    while path.exists():
+        n += 1
+        path = log_dir / f"{name}-{n}.log"
+    return path
 
 
 def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Process:
