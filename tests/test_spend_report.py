@@ -3,6 +3,7 @@ SMS and the model calls cost one by one, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -95,6 +96,35 @@ def test_a_tasks_cost_is_its_calls_and_its_sms(history):
     assert report.of_tasks([type(task).user_phone == premium.phone_number])["total_usd"] == (
         4 * (D("0.052400") + D("0.000451"))
     )
+
+
+def test_the_spend_of_every_task_reads_only_the_ledgers(history, app):
+    """Unfiltered (the staff's tasks analytics), the spend is the ledger rows that belong
+    to a task: no scan of the tasks table, which SQLite would index whole for an IN."""
+    in_a_task = D(0)
+    for row in [
+        *db.session.scalars(sa.select(ModelCall)),
+        *db.session.scalars(sa.select(OutboundMessage)),
+    ]:
+        if row.task_id is not None:
+            in_a_task += row.cost_usd if isinstance(row, ModelCall) else row.price_usd
+    statements = []
+    with _statements(statements):
+        spend = report.of_tasks([])
+    assert spend["total_usd"] == in_a_task > 0
+    assert not [sql for sql in statements if "FROM tasks" in sql], statements
+
+
+@contextlib.contextmanager
+def _statements(into: list):
+    def seen(_connection, _cursor, statement, *_args):
+        into.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        yield
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", seen)
 
 
 def test_this_month_counts_only_this_months_spend(history):

@@ -159,9 +159,15 @@ def of_tasks(conditions: Iterable = ()) -> dict[str, Decimal]:
     """The spend of the tasks matching `conditions` (the API's task filters): their model
     calls and the SMS sent for them. Notices sent without a task are in no task's spend."""
     conditions = list(conditions)
-    chosen = sa.select(Task.id).where(*conditions)
-    model = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.task_id.in_(chosen))
-    sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.task_id.in_(chosen))
+    if conditions:
+        chosen = sa.select(Task.id).where(*conditions)
+        model_of, sms_of = ModelCall.task_id.in_(chosen), OutboundMessage.task_id.in_(chosen)
+    else:
+        # Every task: the ledgers alone say it. (SQLite would otherwise build a temporary
+        # index of every task id for the IN, 115 ms at 1,000,000 tasks.)
+        model_of, sms_of = ModelCall.task_id.is_not(None), OutboundMessage.task_id.is_not(None)
+    model = sa.select(sa.func.sum(MODEL_COST)).where(model_of)
+    sms = sa.select(sa.func.sum(SMS_PRICE)).where(sms_of)
     row = db.session.execute(sa.select(sms.scalar_subquery(), model.scalar_subquery())).one()
     sms, model = _amount(row[0]), _amount(row[1])
     return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
