@@ -10,7 +10,6 @@ import logging
 import time
 import uuid
 
-import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
@@ -39,9 +38,13 @@ def answer_task(self, task_id: str) -> str:
         # Not a retry: the answer is stored, only its sending slot is ahead.
         _run_later(later, answer_task, task_id, retries=self.request.retries)
         return "deferred"
-    except sa.exc.TimeoutError:
-        # No pooled connection came free in time: the process is overloaded, nothing failed.
-        log.warning("task %s: every database connection busy; runs again later", task_id)
+    except pipeline.DATABASE_BUSY as exc:
+        # The pool or the database could not serve the job: nothing failed, it runs later.
+        log.warning(
+            "task %s: database busy or unreachable (%s); runs again later",
+            task_id,
+            type(exc).__name__,
+        )
         wait = backoff(self.request.retries)
         _publish(answer_task, task_id, countdown=wait, retries=self.request.retries)
         return "busy"

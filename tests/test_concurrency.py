@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from config import TestingConfig
 from sms_agent import create_app, jobs
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task
 from tests.factories import make_task
@@ -121,3 +122,20 @@ def test_a_job_that_finds_every_connection_busy_runs_again_later(app, small_pool
     assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"
     replies = db.session.scalars(sa.select(OutboundMessage).filter_by(task_id=task_id)).all()
     assert [m.kind for m in replies] == ["reply"]
+
+
+def test_a_job_the_database_refuses_runs_again_later(app, small_pool_app, monkeypatch):
+    """PostgreSQL's "too many clients", a restart or a deadlock passes: the task waits in the
+    queue instead of failing (it failed, unanswered, before)."""
+    with app.app_context():
+        task_id = make_task().id
+
+    def refused(*_args, **_kwargs):
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("sorry, too many clients already"))
+
+    monkeypatch.setattr(pipeline, "ask_model", refused)
+    assert jobs.answer_task.apply(args=[str(task_id)]).result == "busy"
+    assert db.session.get(Task, task_id).status == "queued"
+    monkeypatch.undo()
+    db.session.commit()
+    assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"

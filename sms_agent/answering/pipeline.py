@@ -41,11 +41,17 @@ log = logging.getLogger("sms_agent.pipeline")
 SLOTS_KEY = "slots"
 
 
+#: The database could not serve the job now: every pooled connection stayed busy for
+#: DB_POOL_TIMEOUT, or the server refused or dropped a connection ("too many clients", a
+#: restart, a deadlock). The task is not the problem; it is answered later.
+DATABASE_BUSY = (sa.exc.TimeoutError, sa.exc.OperationalError)
+
+
 def answer(task_id) -> str:
     """Answer one task; returns what happened. Raises TryAgain for a passing failure,
     outbound.SendLater when the reply's sending slot is far off (the task is deferred), and
-    sqlalchemy's TimeoutError when no pooled connection came free in time (nothing is lost:
-    the job runs again later)."""
+    DATABASE_BUSY when no pooled connection came free in time or the database refused or
+    dropped one (nothing is lost: the job runs again later)."""
     with kept_across_commits():
         return _claim_and_answer(task_id)
 
@@ -79,11 +85,11 @@ def _claim_and_answer(task_id) -> str:
     except outbound.CountryNotAllowed as exc:
         finish_unsent(task, str(exc))  # the ErrorLog is committed with it
         return "not_sent"
-    except sa.exc.TimeoutError:
-        # Every pooled connection stayed busy for DB_POOL_TIMEOUT: an overload, which passes.
-        # The task goes back to the queue if a connection frees up, else the sweeper finds it.
+    except DATABASE_BUSY:
+        # An overload or an outage, which passes. The task goes back to the queue if a
+        # connection frees up, else the sweeper finds it.
         db.session.rollback()
-        with contextlib.suppress(sa.exc.TimeoutError):
+        with contextlib.suppress(*DATABASE_BUSY):
             release(task)
         raise
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
