@@ -3,7 +3,6 @@ SMS and the model calls cost one by one, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 from decimal import Decimal
 
@@ -98,7 +97,7 @@ def test_a_tasks_cost_is_its_calls_and_its_sms(history):
     )
 
 
-def test_the_spend_of_every_task_reads_only_the_ledgers(history, app):
+def test_the_spend_of_every_task_reads_only_the_ledgers(history, count_queries):
     """Unfiltered (the staff's tasks analytics), the spend is the ledger rows that belong
     to a task: no scan of the tasks table, which SQLite would index whole for an IN."""
     in_a_task = D(0)
@@ -108,23 +107,10 @@ def test_the_spend_of_every_task_reads_only_the_ledgers(history, app):
     ]:
         if row.task_id is not None:
             in_a_task += row.cost_usd if isinstance(row, ModelCall) else row.price_usd
-    statements = []
-    with _statements(statements):
+    with count_queries() as counter:
         spend = report.of_tasks([])
     assert spend["total_usd"] == in_a_task > 0
-    assert not [sql for sql in statements if "FROM tasks" in sql], statements
-
-
-@contextlib.contextmanager
-def _statements(into: list):
-    def seen(_connection, _cursor, statement, *_args):
-        into.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        yield
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", seen)
+    assert not [sql for sql in counter.statements if "FROM tasks" in sql], counter.statements
 
 
 def test_this_month_counts_only_this_months_spend(history):
