@@ -248,7 +248,9 @@ class Config:
 
     # database
     SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", _sqlite_url("sms_agent.sqlite")))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No pre-ping round trip per checkout: a connection the server closed is found by
+    # polling its socket instead (extensions.drop_closed_connection).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
 
     # celery
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))

@@ -52,12 +52,12 @@ def register_proxy(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (the models must be known before migrations run)
-    from .extensions import listen_on_every_connection, tune_sqlite
+    from .extensions import drop_closed_connection, listen_on_every_connection, tune_sqlite
 
     _ensure_sqlite_folder(app)
     _pin_postgresql_to_utc(app)
     _size_the_pool(app)
-    listen_on_every_connection(connect=tune_sqlite)
+    listen_on_every_connection(connect=tune_sqlite, checkout=drop_closed_connection)
     db.init_app(app)
     # Batch mode lets later migrations ALTER tables on SQLite, which lacks most ALTERs.
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
