@@ -1,7 +1,9 @@
 """Deterministic sample data: users, tasks and errors spread over the last 60 days.
 
 Rows go in with bulk INSERTs (no ORM objects), so 100,000 tasks take seconds, not minutes;
-the tasks go in without the rollups' per-row triggers, recounted once at the end.
+the tasks go in without the rollups' per-row triggers, recounted once at the end. Each
+answered task comes with what answering it cost: its model call and the SMS of its answer,
+priced as the service prices them (the spend rollups are recounted at the end too).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -17,12 +20,15 @@ from .models import (
     Category,
     ErrorLog,
     ErrorType,
+    ModelCall,
+    OutboundMessage,
     Task,
     TaskStatus,
     Tier,
     User,
     first_of_next_month,
     rollups,
+    spend_rollups,
     utcnow,
 )
 
@@ -62,15 +68,18 @@ def seed(*, users: int, tasks: int, errors: int, random_seed: int = 42) -> dict[
     task_ids: list[uuid.UUID] = []
 
     _insert(User, user_rows)
-    with rollups.rebuilt_after(db.session.connection()):
+    connection = db.session.connection()
+    with rollups.rebuilt_after(connection), spend_rollups.rebuilt_after(connection):
         for start in range(0, tasks, CHUNK):
             count = min(CHUNK, tasks - start)
             rows = [_task_row(rng, rng.choice(phones), now) for _ in range(count)]
-            for row in rows:
-                if row["success"]:
-                    _count(activity[row["user_phone"]], row["completed_at"], month_start)
+            answered = [row for row in rows if row["success"]]
+            for row in answered:
+                _count(activity[row["user_phone"]], row["completed_at"], month_start)
             task_ids.extend(row["id"] for row in rows[:100])
             _insert(Task, rows)
+            _insert(ModelCall, [_model_call_row(rng, row) for row in answered])
+            _insert(OutboundMessage, [_answer_sms_row(rng, row) for row in answered])
     _insert(ErrorLog, [_error_row(rng, phones, task_ids, now) for _ in range(errors)])
     _record_activity(activity, now)
     return {"users": len(user_rows), "tasks": tasks, "errors": errors}
@@ -142,8 +151,55 @@ def _task_row(rng: random.Random, phone: str, now: datetime) -> dict:
         "error_message": "The AI provider timed out." if status == TaskStatus.FAILED else None,
         "completed_at": created + timedelta(seconds=processing) if done else None,
         "metadata": {"demo": True},
+        "cost_usd": SAMPLE_CALL_USD + SAMPLE_SMS_USD if success else Decimal(0),
         "created_at": created,
         "updated_at": created + timedelta(seconds=processing),
+    }
+
+
+#: What the sample answers cost: a gpt-4o-mini call of a few hundred tokens, one US segment.
+SAMPLE_CALL_USD = Decimal("0.000210")
+SAMPLE_SMS_USD = Decimal("0.007900")
+
+
+def _model_call_row(rng: random.Random, task: dict) -> dict:
+    return {
+        "id": _uuid(rng),
+        "task_id": task["id"],
+        "user_phone": task["user_phone"],
+        "model": "gpt-4o-mini",
+        "prompt_tokens": task["tokens_used"] // 2,
+        "completion_tokens": task["tokens_used"] - task["tokens_used"] // 2,
+        "cost_usd": SAMPLE_CALL_USD,
+        "priced": True,
+        "created_at": task["completed_at"],
+    }
+
+
+def _answer_sms_row(rng: random.Random, task: dict) -> dict:
+    return {
+        "id": _uuid(rng),
+        "task_id": task["id"],
+        "to_number": task["user_phone"],
+        "body": task["ai_response"],
+        "kind": "reply",
+        "staff_user_id": None,
+        "part": 1,
+        "parts": 1,
+        "sid": "SM" + _uuid(rng).hex,
+        "channel": "sms",
+        "encoding": "GSM-7",
+        "segments": 1,
+        "status": "delivered",
+        "error_code": None,
+        "error_message": None,
+        "price_usd": SAMPLE_SMS_USD,
+        "price_estimated": False,
+        "price_unit": "USD",
+        "price_checks": 1,
+        "price_checked_at": task["completed_at"],
+        "created_at": task["completed_at"],
+        "updated_at": task["completed_at"],
     }
 
 

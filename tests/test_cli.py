@@ -2,8 +2,9 @@
 
 import sqlalchemy as sa
 
+from sms_agent import costs, sample_data
 from sms_agent.extensions import db
-from sms_agent.models import ApiToken, ErrorLog, StaffUser, Task, User
+from sms_agent.models import ApiToken, ErrorLog, OutboundMessage, StaffUser, Task, User
 from tests.factories import make_staff, make_user
 
 
@@ -90,12 +91,19 @@ def test_demo_seed_is_realistic_and_deterministic(runner):
     totals = db.session.scalar(sa.select(sa.func.sum(User.total_requests)))
     successes = db.session.scalar(sa.select(sa.func.count()).where(Task.success.is_(True)))
     assert totals == successes
+    # Each answer cost a model call and an SMS, and the spend reports see them.
+    per_answer = sample_data.SAMPLE_CALL_USD + sample_data.SAMPLE_SMS_USD
+    assert costs.report.totals()["total_usd"] == successes * per_answer
+    assert costs.report.of_tasks()["total_usd"] == successes * per_answer
+    assert db.session.scalar(sa.select(sa.func.sum(Task.cost_usd))) == successes * per_answer
 
+    db.session.execute(sa.delete(OutboundMessage))
     db.session.execute(sa.delete(ErrorLog))
     db.session.execute(sa.delete(Task))
     db.session.execute(sa.delete(User))
     db.session.commit()
-    runner.invoke(args=["demo", "seed", "--users", "20", "--tasks", "300", "--errors", "15"])
+    again = ["demo", "seed", "--users", "20", "--tasks", "300", "--errors", "15"]
+    assert runner.invoke(args=again).exit_code == 0
     assert db.session.scalars(sa.select(Task.id).order_by(Task.id)).all() == first
 
 

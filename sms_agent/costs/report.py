@@ -1,7 +1,10 @@
 """Spend totals: per texter (this month, all time), per tier, per day split SMS / model, the
-top spenders, and the spend of a filtered set of tasks. A few GROUP BYs over the two
-ledgers, the SMS we sent (OutboundMessage.price_usd) and the model calls (ModelCall.cost_usd),
-so every figure adds up to the same grand total."""
+top spenders, and the spend of a filtered set of tasks. The two ledgers, the SMS we sent
+(OutboundMessage.price_usd) and the model calls (ModelCall.cost_usd), are summed by the
+database into rollups per day and per texter and month (models/spend_rollups.py), so the
+service-wide figures read a few rows however long the ledgers grow, and every figure adds up
+to the same grand total. What the rollups cannot answer (one texter since their local
+midnight, a filtered set of tasks) is summed from the ledgers' indexed rows."""
 
 from __future__ import annotations
 
@@ -13,7 +16,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import ModelCall, OutboundMessage, Task, Tier, User, utcnow
+from ..models import (
+    ModelCall,
+    OutboundMessage,
+    SpendDaily,
+    SpendMonthly,
+    Task,
+    Tier,
+    User,
+    utcnow,
+)
 from .prices import money
 
 ZERO = Decimal(0)
@@ -32,45 +44,36 @@ def day_start(now: datetime | None = None) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-_ZERO_SQL = sa.cast(sa.literal_column("0"), sa.Numeric(12, 6))
-
-
-def _ledgers(since: datetime | None = None) -> sa.Subquery:
-    """(phone, sms, model, at) rows of both ledgers, one row per SMS or call."""
-    sms = sa.select(
-        OutboundMessage.to_number.label("phone"),
-        sa.cast(sa.func.coalesce(SMS_PRICE, 0), sa.Numeric(12, 6)).label("sms"),
-        _ZERO_SQL.label("model"),
-        OutboundMessage.created_at.label("at"),
-    )
-    calls = sa.select(
-        ModelCall.user_phone.label("phone"),
-        _ZERO_SQL.label("sms"),
-        sa.cast(MODEL_COST, sa.Numeric(12, 6)).label("model"),
-        ModelCall.created_at.label("at"),
-    )
-    if since is not None:
-        sms = sms.where(OutboundMessage.created_at >= since)
-        calls = calls.where(ModelCall.created_at >= since)
-    return sa.union_all(sms, calls).subquery("ledger")
-
-
 def _amount(value) -> Decimal:
     return money(value if value is not None else 0)
 
 
+def _usd(micro) -> Decimal:
+    """A rollup's sum of millionths of a dollar (an int, or PostgreSQL's numeric) in USD."""
+    return money(Decimal(micro or 0) / 1_000_000)
+
+
+def _day_of(since: datetime) -> date:
+    """The rollups count whole UTC days: `since` must be a midnight (day_start, month_start)."""
+    if (since.hour, since.minute, since.second, since.microsecond) != (0, 0, 0, 0):
+        raise ValueError(f"spend is reported from a midnight UTC, not from {since.isoformat()}")
+    return since.date()
+
+
 def totals(since: datetime | None = None) -> dict[str, Decimal]:
-    """{"sms_usd", "model_usd", "total_usd"} across the service since `since` (or ever)."""
-    ledger = _ledgers(since)
-    sms, model = db.session.execute(
-        sa.select(sa.func.sum(ledger.c.sms), sa.func.sum(ledger.c.model))
-    ).one()
-    sms, model = _amount(sms), _amount(model)
+    """{"sms_usd", "model_usd", "total_usd"} across the service since the midnight `since`
+    (or ever)."""
+    query = sa.select(sa.func.sum(SpendDaily.sms_micro), sa.func.sum(SpendDaily.model_micro))
+    if since is not None:
+        query = query.where(SpendDaily.day >= _day_of(since))
+    sms, model = db.session.execute(query).one()
+    sms, model = _usd(sms), _usd(model)
     return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
 
 
 def spent_by(phone: str, since: datetime | None = None) -> Decimal:
-    """One texter's spend since `since`: two indexed sums (phone, created_at)."""
+    """One texter's spend since `since` (any moment: the texter's own month starts at their
+    local midnight): two indexed sums over their ledger rows (phone, created_at)."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.to_number == phone)
     calls = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.user_phone == phone)
     if since is not None:
@@ -80,56 +83,66 @@ def spent_by(phone: str, since: datetime | None = None) -> Decimal:
     return _amount(row[0]) + _amount(row[1])
 
 
+_SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
+
+
 def by_texter(phones: Iterable[str], now: datetime | None = None) -> dict[str, dict]:
     """{phone: {"this_month_usd", "all_time_usd"}} for the given texters, in one query."""
     phones = list(phones)
     result = {phone: {"this_month_usd": ZERO, "all_time_usd": ZERO} for phone in phones}
     if not phones:
         return result
-    ledger = _ledgers()
-    this_month = ledger.c.at >= month_start(now)
-    amount = ledger.c.sms + ledger.c.model
+    this_month = SpendMonthly.month == month_start(now).date()
     rows = db.session.execute(
         sa.select(
-            ledger.c.phone,
-            sa.func.sum(amount),
-            sa.func.sum(sa.case((this_month, amount), else_=0)),
+            SpendMonthly.phone,
+            sa.func.sum(_SPENT),
+            sa.func.sum(sa.case((this_month, _SPENT), else_=0)),
         )
-        .where(ledger.c.phone.in_(phones))
-        .group_by(ledger.c.phone)
+        .where(SpendMonthly.phone.in_(phones))
+        .group_by(SpendMonthly.phone)
     ).all()
     for phone, all_time, month in rows:
-        result[phone] = {"this_month_usd": _amount(month), "all_time_usd": _amount(all_time)}
+        result[phone] = {"this_month_usd": _usd(month), "all_time_usd": _usd(all_time)}
     return result
 
 
+def _months_since(query: sa.Select, since: datetime | None) -> sa.Select:
+    if since is None:
+        return query
+    if _day_of(since).day != 1:
+        raise ValueError(f"spend per texter is kept per month, not from {since.isoformat()}")
+    return query.where(SpendMonthly.month >= since.date())
+
+
 def by_tier(since: datetime | None = None) -> dict[str, Decimal]:
-    """Spend per tier (the texter's tier now), every tier present."""
-    ledger = _ledgers(since)
-    rows = db.session.execute(
-        sa.select(User.tier, sa.func.sum(ledger.c.sms + ledger.c.model))
-        .join(User, User.phone_number == ledger.c.phone)
+    """Spend per tier (the texter's tier now), every tier present; `since`: a month's start."""
+    query = (
+        sa.select(User.tier, sa.func.sum(_SPENT))
+        .join(User, User.phone_number == SpendMonthly.phone)
         .group_by(User.tier)
-    ).all()
-    found = dict(rows)
-    return {tier: _amount(found.get(tier)) for tier in Tier.values()}
+    )
+    found = dict(db.session.execute(_months_since(query, since)).all())
+    return {tier: _usd(found.get(tier)) for tier in Tier.values()}
 
 
 def daily(days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
     """One entry per UTC day for the last `days` days, oldest first: SMS, model, total."""
     now = now or utcnow()
     first = now.date() - timedelta(days=days - 1)
-    ledger = _ledgers(day_start(now) - timedelta(days=days - 1))
-    day = sa.func.date(ledger.c.at)
     rows = db.session.execute(
-        sa.select(day, sa.func.sum(ledger.c.sms), sa.func.sum(ledger.c.model)).group_by(day)
+        sa.select(
+            SpendDaily.day, sa.func.sum(SpendDaily.sms_micro), sa.func.sum(SpendDaily.model_micro)
+        )
+        .where(SpendDaily.day >= first)
+        .group_by(SpendDaily.day)
     ).all()
-    found = {_as_date(row[0]): row for row in rows}
+    found = {row[0]: row for row in rows}
     series = []
     for offset in range(days):
         current = first + timedelta(days=offset)
         row = found.get(current)
-        sms, model = (_amount(row[1]), _amount(row[2])) if row else (ZERO, ZERO)
+        sms, model = (_usd(row[1]), _usd(row[2])) if row else (ZERO, ZERO)
         total = sms + model
         series.append(
             {"date": current.isoformat(), "sms_usd": sms, "model_usd": model, "total_usd": total}
@@ -137,37 +150,33 @@ def daily(days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
     return series
 
 
-def _as_date(value) -> date:
-    """SQLite's date() returns text, PostgreSQL's a date."""
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 def top_spenders(limit: int = 10, since: datetime | None = None) -> list[dict[str, Any]]:
-    """The texters who cost the most since `since` (or ever), most first."""
-    ledger = _ledgers(since)
-    amount = sa.func.sum(ledger.c.sms + ledger.c.model)
-    rows = db.session.execute(
-        sa.select(ledger.c.phone, amount)
-        .group_by(ledger.c.phone)
-        .order_by(amount.desc(), ledger.c.phone)
+    """The texters who cost the most since the month start `since` (or ever), most first."""
+    amount = sa.func.sum(_SPENT)
+    query = (
+        sa.select(SpendMonthly.phone, amount)
+        .group_by(SpendMonthly.phone)
+        .having(sa.func.sum(SpendMonthly.entries) > 0)  # emptied by deletions: no spender
+        .order_by(amount.desc(), SpendMonthly.phone)
         .limit(limit)
-    ).all()
-    return [{"phone_number": phone, "spend_usd": _amount(total)} for phone, total in rows]
+    )
+    rows = db.session.execute(_months_since(query, since)).all()
+    return [{"phone_number": phone, "spend_usd": _usd(total)} for phone, total in rows]
 
 
 def of_tasks(conditions: Iterable = ()) -> dict[str, Decimal]:
     """The spend of the tasks matching `conditions` (the API's task filters): their model
     calls and the SMS sent for them. Notices sent without a task are in no task's spend."""
     conditions = list(conditions)
-    if conditions:
-        chosen = sa.select(Task.id).where(*conditions)
-        model_of, sms_of = ModelCall.task_id.in_(chosen), OutboundMessage.task_id.in_(chosen)
-    else:
-        # Every task: the ledgers alone say it. (SQLite would otherwise build a temporary
-        # index of every task id for the IN, 115 ms at 1,000,000 tasks.)
-        model_of, sms_of = ModelCall.task_id.is_not(None), OutboundMessage.task_id.is_not(None)
-    model = sa.select(sa.func.sum(MODEL_COST)).where(model_of)
-    sms = sa.select(sa.func.sum(SMS_PRICE)).where(sms_of)
+    if not conditions:  # every task: the daily rollup's rows that belong to a task
+        every = sa.select(
+            sa.func.sum(SpendDaily.sms_micro), sa.func.sum(SpendDaily.model_micro)
+        ).where(SpendDaily.on_task.is_(True))
+        sms, model = (_usd(value) for value in db.session.execute(every).one())
+        return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
+    chosen = sa.select(Task.id).where(*conditions)
+    model = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.task_id.in_(chosen))
+    sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.task_id.in_(chosen))
     row = db.session.execute(sa.select(sms.scalar_subquery(), model.scalar_subquery())).one()
     sms, model = _amount(row[0]), _amount(row[1])
     return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}

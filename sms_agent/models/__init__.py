@@ -19,6 +19,7 @@ from .media import TaskMedia
 from .messages import OutboundMessage
 from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
 from .spend import ModelCall, SpendDay
+from .spend_rollups import SpendDaily, SpendMonthly
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
@@ -39,7 +40,9 @@ __all__ = [
     "ModelCall",
     "OutboundMessage",
     "RefusalReason",
+    "SpendDaily",
     "SpendDay",
+    "SpendMonthly",
     "StaffUser",
     "Task",
     "TaskHourlyCount",

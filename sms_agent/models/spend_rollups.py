@@ -1,0 +1,223 @@
+"""Rollups of the two spend ledgers (the SMS we sent, the model calls we paid for), kept
+exact by the database itself, so spend reports read a few rows however many tasks there are.
+
+Like the task rollups (rollups.py), triggers maintain them on every write, whoever makes it:
+a message stored with its estimate, Twilio's price replacing it, a task's deletion setting
+a ledger row's task to NULL, a texter's deletion cascading to their model calls. Amounts are
+kept in whole millionths of a dollar (Money's precision), so adding and taking away is
+exact on SQLite as on PostgreSQL.
+
+- `spend_daily`: per UTC day of the ledger row, and whether it belongs to a task (notices
+  sent without one are in no task's spend): the service's totals, today, this month, the
+  chart per day, the spend of every task.
+- `spend_monthly`: per texter (the number texted or billed) and UTC month: each texter's
+  month and all-time spend, per tier, the month's top spenders.
+
+`entries` counts the ledger rows in a bucket, so a bucket emptied by deletions is skipped
+like a texter who never spent anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+
+
+class SpendDaily(db.Model):
+    __tablename__ = "spend_daily"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    on_task: Mapped[bool] = mapped_column(primary_key=True)
+    sms_micro: Mapped[int] = mapped_column(sa.BigInteger)
+    model_micro: Mapped[int] = mapped_column(sa.BigInteger)
+    entries: Mapped[int]
+
+
+class SpendMonthly(db.Model):
+    __tablename__ = "spend_monthly"
+
+    phone: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    month: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    sms_micro: Mapped[int] = mapped_column(sa.BigInteger)
+    model_micro: Mapped[int] = mapped_column(sa.BigInteger)
+    entries: Mapped[int]
+
+
+SPEND_ROLLUP_TABLES = ("spend_daily", "spend_monthly")
+
+#: Each ledger: its table, who it is for, what it cost, and which sum it adds to.
+_LEDGERS = {
+    "outbound_messages": ("to_number", "price_usd", "sms_micro"),
+    "model_calls": ("user_phone", "cost_usd", "model_micro"),
+}
+
+_DAY = {
+    "postgresql": "(({row}.created_at AT TIME ZONE 'UTC')::date)",
+    "sqlite": "date({row}.created_at)",
+}
+_MONTH = {
+    "postgresql": "(date_trunc('month', {row}.created_at AT TIME ZONE 'UTC')::date)",
+    "sqlite": "date({row}.created_at, 'start of month')",
+}
+_MICRO = {
+    "postgresql": "(round(coalesce({amount}, 0) * 1000000)::bigint)",
+    "sqlite": "CAST(round(coalesce({amount}, 0) * 1000000) AS INTEGER)",
+}
+
+
+def _buckets(dialect: str, ledger: str, row: str) -> dict[str, dict[str, str]]:
+    """The key columns of `row`'s bucket in each rollup, as SQL."""
+    phone = _LEDGERS[ledger][0]
+    return {
+        "spend_daily": {
+            "day": _DAY[dialect].format(row=row),
+            "on_task": f"({row}.task_id IS NOT NULL)",
+        },
+        "spend_monthly": {"phone": f"{row}.{phone}", "month": _MONTH[dialect].format(row=row)},
+    }
+
+
+def _amounts(dialect: str, ledger: str, row: str) -> dict[str, str]:
+    _phone, amount, column = _LEDGERS[ledger]
+    micro = _MICRO[dialect].format(amount=f"{row}.{amount}")
+    return {
+        "sms_micro": micro if column == "sms_micro" else "0",
+        "model_micro": micro if column == "model_micro" else "0",
+    }
+
+
+def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
+    statements = []
+    for table, key in _buckets(dialect, ledger, row).items():
+        values = {**key, **_amounts(dialect, ledger, row), "entries": "1"}
+        added = ", ".join(
+            f"{column} = {table}.{column} + excluded.{column}"
+            for column in ("sms_micro", "model_micro", "entries")
+        )
+        statements.append(
+            f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(values.values())})"
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
+        )
+    return statements
+
+
+def _remove_sql(dialect: str, ledger: str, row: str) -> list[str]:
+    statements = []
+    amounts = _amounts(dialect, ledger, row)
+    for table, key in _buckets(dialect, ledger, row).items():
+        where = " AND ".join(f"{column} = {value}" for column, value in key.items())
+        statements.append(
+            f"UPDATE {table} SET sms_micro = sms_micro - {amounts['sms_micro']},"
+            f" model_micro = model_micro - {amounts['model_micro']}, entries = entries - 1"
+            f" WHERE {where}"
+        )
+    return statements
+
+
+def _read_columns(ledger: str) -> tuple[str, ...]:
+    phone, amount, _column = _LEDGERS[ledger]
+    return (phone, amount, "created_at", "task_id")
+
+
+def _changed(ledger: str, distinct: str) -> str:
+    return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in _read_columns(ledger))
+
+
+def _sqlite_triggers(ledger: str) -> list[str]:
+    add, remove = _add_sql("sqlite", ledger, "NEW"), _remove_sql("sqlite", ledger, "OLD")
+    name = f"{ledger}_spend"
+    return [
+        f"CREATE TRIGGER {name}_insert AFTER INSERT ON {ledger} FOR EACH ROW"
+        f" BEGIN {'; '.join(add)}; END",
+        f"CREATE TRIGGER {name}_delete AFTER DELETE ON {ledger} FOR EACH ROW"
+        f" BEGIN {'; '.join(remove)}; END",
+        f"CREATE TRIGGER {name}_update AFTER UPDATE OF {', '.join(_read_columns(ledger))}"
+        f" ON {ledger} FOR EACH ROW WHEN {_changed(ledger, 'IS NOT')}"
+        f" BEGIN {'; '.join(remove + add)}; END",
+    ]
+
+
+def _postgresql_function(ledger: str) -> str:
+    add, remove = _add_sql("postgresql", ledger, "NEW"), _remove_sql("postgresql", ledger, "OLD")
+    return (
+        f"CREATE OR REPLACE FUNCTION {ledger}_spend() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN"
+        f" IF TG_OP = 'INSERT' THEN {'; '.join(add)};"
+        f" ELSIF TG_OP = 'DELETE' THEN {'; '.join(remove)};"
+        f" ELSIF {_changed(ledger, 'IS DISTINCT FROM')} THEN {'; '.join(remove + add)};"
+        " END IF;"
+        " RETURN NULL; END $$"
+    )
+
+
+def create_triggers(connection: sa.Connection) -> None:
+    """Install the triggers (and on PostgreSQL their functions) on both ledgers."""
+    for ledger in _LEDGERS:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(_postgresql_function(ledger))
+            columns = ", ".join(_read_columns(ledger))
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER {ledger}_spend AFTER INSERT OR DELETE OR UPDATE OF {columns}"
+                f" ON {ledger} FOR EACH ROW EXECUTE FUNCTION {ledger}_spend()"
+            )
+        else:
+            for statement in _sqlite_triggers(ledger):
+                connection.exec_driver_sql(statement)
+
+
+def drop_triggers(connection: sa.Connection, *, function: bool = False) -> None:
+    for ledger in _LEDGERS:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {ledger}_spend ON {ledger}")
+            if function:
+                connection.exec_driver_sql(f"DROP FUNCTION IF EXISTS {ledger}_spend()")
+        else:
+            for name in ("insert", "delete", "update"):
+                connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {ledger}_spend_{name}")
+
+
+def rebuild(connection: sa.Connection) -> None:
+    """Recount both rollups from the ledgers: one INSERT ... SELECT each."""
+    dialect = connection.dialect.name
+    for table in SPEND_ROLLUP_TABLES:
+        connection.exec_driver_sql(f"DELETE FROM {table}")
+    for table in SPEND_ROLLUP_TABLES:
+        rows = []
+        for ledger in _LEDGERS:
+            key = _buckets(dialect, ledger, ledger)[table]
+            amounts = _amounts(dialect, ledger, ledger)
+            rows.append(
+                "SELECT "
+                + ", ".join(f"{value} AS {column}" for column, value in key.items())
+                + f", {amounts['sms_micro']} AS sms_micro, {amounts['model_micro']} AS model_micro"
+                + f" FROM {ledger}"
+            )
+        key_columns = ", ".join(_buckets(dialect, "model_calls", "x")[table])
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({key_columns}, sms_micro, model_micro, entries)"
+            f" SELECT {key_columns}, sum(sms_micro), sum(model_micro), count(*)"
+            f" FROM ({' UNION ALL '.join(rows)}) AS ledger GROUP BY {key_columns}"
+        )
+
+
+@contextlib.contextmanager
+def rebuilt_after(connection: sa.Connection):
+    """Load many ledger rows without per-row triggers, then recount once (see
+    rollups.rebuilt_after)."""
+    drop_triggers(connection)
+    yield
+    create_triggers(connection)
+    rebuild(connection)
+
+
+@sa.event.listens_for(db.metadata, "after_create")
+def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
+    """`db.create_all()` (tests, a fresh embedded database) gets the triggers too."""
+    if connection.dialect.name in _DAY:
+        drop_triggers(connection)
+        create_triggers(connection)
