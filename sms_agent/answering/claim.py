@@ -1,6 +1,10 @@
 """Claiming a task for one worker, and keeping its rows across the pipeline's commits.
 
-The claim commits at once: it is the first of the pipeline's steps (see pipeline.py)."""
+The claim is the first of the pipeline's steps (see pipeline.py). On PostgreSQL it commits
+with the job's first reads (the texter, the conversation so far), one transaction fewer per
+job: its row lock is held for those reads only, and a second worker's claim of the same
+task waits for them and then finds it taken. SQLite has no row locks, only one writer for
+the whole database, so there the claim commits at once."""
 
 from __future__ import annotations
 
@@ -40,7 +44,8 @@ _CLAIM = _claim()
 
 
 def claim(task_id) -> Task | None:
-    """Move a task to processing, or None when it is done or another worker holds it.
+    """Move a task to processing, or None when it is done or another worker holds it. On
+    PostgreSQL the caller's next commit commits the claim (see above).
 
     A task left in processing for STALE_TASK_SECONDS belonged to a worker that died, so it
     may be claimed again."""
@@ -52,7 +57,8 @@ def claim(task_id) -> Task | None:
     now = utcnow()
     stale = now - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
     task = db.session.scalar(_CLAIM, {"key": key, "stale": stale, "now": now})
-    db.session.commit()
+    if task is None or db.session.connection().dialect.name == "sqlite":
+        db.session.commit()
     if task is None:
         log.info("task %s not claimed (done, held by another worker, or unknown)", key)
         return None

@@ -23,7 +23,7 @@ from .spend_rollups import SpendDaily, SpendMonthly
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
-from .users import User, lock_texter, relock_bookkeeping, reread_opt_out
+from .users import User, lock_texter, relock_bookkeeping, reread_opt_out, texter_of
 
 __all__ = [
     "CRITICAL_ERROR_TYPES",
@@ -56,6 +56,7 @@ __all__ = [
     "lock_texter",
     "relock_bookkeeping",
     "reread_opt_out",
+    "texter_of",
     "hash_key",
     "utcnow",
 ]
