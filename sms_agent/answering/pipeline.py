@@ -5,10 +5,9 @@ from queued to processing, so two workers never both work on a task), the stored
 (a redelivered job never asks the model twice), and one OutboundMessage per part committed
 before Twilio is called (a part with a sid is never sent again, and a part whose send was
 interrupted by a crash is not resent blind). That is why the pipeline, unlike the rest of
-the domain, commits in steps: after the claim (on PostgreSQL together with the reads that
-follow it, see claim.py), before the model call (which must hold no database connection),
-with the answer and each part before it is sent, and with the completion or failure.
-Everything else leaves the commit to its caller.
+the domain, commits in steps: after the claim, before the model call (which must hold no
+database connection), with the answer and each part before it is sent, and with the
+completion or failure. Everything else leaves the commit to its caller.
 
 A reply whose sending slot (TWILIO_MPS) is far off is not slept for: the answer is
 committed with the slots booked for it, the task goes back to the queue, and the job runs
@@ -110,7 +109,6 @@ def _answer_claimed(task: Task, started: float) -> str:
         # A number we may not text is not worth a model call.
         outbound.check_destination(user, task)
         if attachments_of(task):
-            db.session.commit()  # the claim, before downloads that may take seconds
             media = read_media(task)
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             ask_model(task, user, media)
