@@ -240,6 +240,33 @@ def test_rollups_equal_a_full_recount_after_every_kind_of_write(app):
         _assert_rollups_match_a_recount()
 
 
+def _row_writes(connection) -> object:
+    """Something that changes whenever the hourly or the per-user rollup rows are written:
+    their row versions on PostgreSQL, the rows any statement or trigger changed on SQLite."""
+    if connection.dialect.name == "postgresql":
+        query = (
+            "SELECT xmin::text FROM task_hourly_counts"
+            " UNION ALL SELECT xmin::text FROM user_task_rollups"
+        )
+        return sorted(connection.exec_driver_sql(query).scalars())
+    return connection.connection.driver_connection.total_changes
+
+
+def test_a_claim_moves_only_the_task_rollup_bucket(app):
+    """A claim changes the status from queued to processing, which the hourly and per-user
+    counts do not see (they count tasks taken on): rewriting their rows anyway would take
+    the hour's row lock, which every webhook of that hour takes too."""
+    task = Task(user_phone=make_user().phone_number, sms_content="hi", status="queued")
+    db.session.add(task)
+    db.session.commit()
+    before = _row_writes(db.session.connection())
+    if db.engine.dialect.name == "sqlite":
+        before += 3  # the task's row, and the two task_rollups buckets it moves between
+    assert claim(task.id) is not None
+    assert _row_writes(db.session.connection()) == before
+    _assert_rollups_match_a_recount()
+
+
 def test_a_rebuild_recounts_rollups_that_went_wrong(app):
     rng = random.Random(7)
     user = make_user()

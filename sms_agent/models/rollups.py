@@ -174,8 +174,20 @@ _READS = {
 }
 
 
-def _changed(columns, distinct: str) -> str:
-    return " OR ".join(f"OLD.{column} {distinct} NEW.{column}" for column in columns)
+def _read_values(name: str, row: str) -> tuple[str, ...]:
+    """What rollup `name` takes from `row`. The per-user and hourly counts see the status
+    only as taken on or refused, so a claim (queued to processing) or a completion moves
+    nothing there: it would otherwise take and rewrite, for no change, the hour's row, which
+    every webhook of that hour writes too, and make the claim wait behind them."""
+    values = [f"{row}.{column}" for column in _READS[name] if column != "status"]
+    if "status" in _READS[name]:
+        values.append(f"{row}.status" if name == "task" else _taken_on(row))
+    return tuple(values)
+
+
+def _changed(name: str, distinct: str) -> str:
+    pairs = zip(_read_values(name, "OLD"), _read_values(name, "NEW"), strict=True)
+    return " OR ".join(f"{old} {distinct} {new}" for old, new in pairs)
 
 
 def _sqlite_triggers() -> list[str]:
@@ -191,7 +203,7 @@ def _sqlite_triggers() -> list[str]:
     for name, columns in _READS.items():
         statements.append(
             f"CREATE TRIGGER tasks_rollups_update_{name} AFTER UPDATE OF {', '.join(columns)}"
-            f" ON tasks FOR EACH ROW WHEN {_changed(columns, 'IS NOT')}"
+            f" ON tasks FOR EACH ROW WHEN {_changed(name, 'IS NOT')}"
             f" BEGIN {remove[name]}; {add[name]}; END"
         )
     return statements
@@ -202,9 +214,9 @@ def _postgresql_function() -> str:
     old_key = "ROW(OLD.created_at, OLD.category, OLD.status, OLD.success, OLD.user_phone)"
     new_key = "ROW(NEW.created_at, NEW.category, NEW.status, NEW.success, NEW.user_phone)"
     moves = []
-    for name, columns in _READS.items():
+    for name in _READS:
         moves.append(
-            f"IF {_changed(columns, 'IS DISTINCT FROM')} THEN"
+            f"IF {_changed(name, 'IS DISTINCT FROM')} THEN"
             f" IF {old_key} <= {new_key} THEN {remove[name]}; {add[name]};"
             f" ELSE {add[name]}; {remove[name]}; END IF; END IF;"
         )
