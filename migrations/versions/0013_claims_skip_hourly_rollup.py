@@ -1,4 +1,4 @@
-"""Task rollup triggers: a claim or a completion leaves the hourly and per-user counts alone
+"""Task rollup triggers: a claim no longer rewrites the hourly and per-user counts
 
 Revision ID: 0013_claims_skip_hourly_rollup
 Revises: 0012_spend_rollups
@@ -6,8 +6,8 @@ Create Date: 2026-12-06 11:00:00
 
 The per-user and hourly counts read a task's status only as taken on or refused, but their
 triggers fired on any status change and rewrote the same bucket (take one away, add it
-back). A claim (queued to processing) thus locked the hour's row, which every webhook of
-that hour writes too, and waited behind them. The counts are the same either way, so
+back). A claim (queued to processing) and a completion thus locked the hour's row, which
+every webhook of that hour writes too, and waited behind them. The counts are the same either way, so
 nothing is recounted; the triggers are installed again in their new form.
 """
 

@@ -176,9 +176,9 @@ _READS = {
 
 def _read_values(name: str, row: str) -> tuple[str, ...]:
     """What rollup `name` takes from `row`. The per-user and hourly counts see the status
-    only as taken on or refused, so a claim (queued to processing) or a completion moves
-    nothing there: it would otherwise take and rewrite, for no change, the hour's row, which
-    every webhook of that hour writes too, and make the claim wait behind them."""
+    only as taken on or refused, so a claim (queued to processing) moves nothing there, nor
+    a completion in the hourly counts: each would otherwise take and rewrite, for no change,
+    the hour's row, which every webhook of that hour writes too, and wait behind them."""
     values = [f"{row}.{column}" for column in _READS[name] if column != "status"]
     if "status" in _READS[name]:
         values.append(f"{row}.status" if name == "task" else _taken_on(row))
