@@ -86,15 +86,45 @@ def test_texter_tier_and_day_totals_reconcile_with_each_sms_and_call(history):
     assert sum(spent["spend_usd"] for spent in report.top_spenders(limit=10)) == total
 
 
-def test_a_tasks_cost_is_its_calls_and_its_sms(history):
+def test_a_tasks_cost_is_its_calls_and_its_sms_whoever_writes_them(history):
+    """The premium texter's ledger rows were added by hand, not by the pipeline: the
+    database adds each to its task's cost as it is written, changes it with the row's
+    price and takes it away with the row, raw SQL included."""
     _free, premium, _enterprise = history
-    [task] = [t for t in premium.tasks if t.cost_usd == 0]  # built by hand: not refreshed
-    costs.refresh_task_costs([task.id])
-    db.session.commit()
-    assert db.session.get(type(task), task.id).cost_usd == 4 * (D("0.052400") + D("0.000451"))
-    assert report.of_tasks([type(task).user_phone == premium.phone_number])["total_usd"] == (
-        4 * (D("0.052400") + D("0.000451"))
+    [task] = premium.tasks
+    Task = type(task)
+
+    def cost() -> Decimal:
+        db.session.commit()
+        return db.session.scalar(sa.select(Task.cost_usd).where(Task.id == task.id))
+
+    assert cost() == 4 * (D("0.052400") + D("0.000451"))
+    message = db.session.scalars(sa.select(OutboundMessage).filter_by(task_id=task.id)).first()
+    message.price_usd = D("0.060000")  # Twilio's price replaces the estimate
+    assert cost() == 3 * D("0.052400") + D("0.060000") + 4 * D("0.000451")
+    raw_delete = sa.text("DELETE FROM model_calls WHERE task_id = :id").bindparams(
+        sa.bindparam("id", type_=sa.Uuid)
     )
+    db.session.execute(raw_delete, {"id": task.id})
+    assert cost() == 3 * D("0.052400") + D("0.060000")
+    assert report.of_tasks([Task.user_phone == premium.phone_number])["total_usd"] == cost()
+
+
+def test_the_workers_updates_of_a_task_carry_no_sums(app, openai_server, count_queries):
+    """The cost follows the ledgers by triggers: the answer's and the completion's UPDATEs
+    of the task write only what changed (a sum in each cost SQLAlchemy a new statement to
+    cache each time), and the task's cost is its call and its SMS."""
+    app.config["MODEL_PRICES"] = {"standin-model": {"input": D("0.37"), "output": D("1.13")}}
+    openai_server.then(200, chat_completion("Paris.", tokens=777, completion_tokens=77))
+    task = make_task(make_user())
+    with count_queries() as counter:
+        assert pipeline.answer(task.id) == "answered"
+    updates = [s for s in counter.statements if s.lstrip().startswith("UPDATE tasks")]
+    assert updates and not [s for s in updates if "sum(" in s.lower()]
+    db.session.rollback()
+    [model_call] = db.session.scalars(sa.select(ModelCall).filter_by(task_id=task.id)).all()
+    [reply] = db.session.scalars(sa.select(OutboundMessage).filter_by(task_id=task.id)).all()
+    assert db.session.get(type(task), task.id).cost_usd == model_call.cost_usd + reply.price_usd > 0
 
 
 def test_the_spend_of_every_task_reads_only_the_ledgers(history, count_queries):

@@ -3,8 +3,8 @@
 Random SMS and model calls, on several days and months, for several texters, with and
 without a task, go through what the service does to them (stored with an estimate, priced
 by Twilio, a task deleted so its rows lose their task, a texter deleted with their calls, a
-row deleted by hand); after every round the rollup tables and every spend report are
-compared with sums computed in Python from every ledger row.
+row deleted by hand); after every round the rollup tables, every spend report and every
+task's cost are compared with sums computed in Python from every ledger row.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sms_agent import create_app
 from sms_agent.costs import report
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task, Tier, User
-from sms_agent.models.spend_rollups import rebuild
+from sms_agent.models.spend_rollups import rebuild, recount_task_costs
 from sms_agent.models.types import Money
 from tests.conftest import fresh_database
 from tests.factories import make_task, make_user
@@ -84,6 +84,19 @@ def _stored() -> dict[str, dict]:
 
 def _date(value):
     return value if not isinstance(value, str) else datetime.fromisoformat(value).date()
+
+
+def _task_costs_match_the_ledgers() -> None:
+    """Each task's cost_usd is its model calls plus its SMS, as they stand."""
+    expected: dict = defaultdict(Decimal)
+    for message in db.session.scalars(sa.select(OutboundMessage)):
+        if message.task_id is not None:
+            expected[message.task_id] += message.price_usd or Decimal(0)
+    for call in db.session.scalars(sa.select(ModelCall)):
+        if call.task_id is not None:
+            expected[call.task_id] += call.cost_usd
+    stored = dict(db.session.execute(sa.select(Task.id, Task.cost_usd)).all())
+    assert stored == {task_id: expected.get(task_id, Decimal(0)) for task_id in stored}
 
 
 def _reports_match_the_ledgers() -> None:
@@ -208,6 +221,7 @@ def test_the_spend_rollups_equal_a_recount_of_the_ledgers(app, seed):
             db.session.commit()
         assert _stored() == _recount(), f"round {round_number}"
         _reports_match_the_ledgers()
+        _task_costs_match_the_ledgers()
     # A recount from scratch finds nothing else.
     rebuild(db.session.connection())
     assert _stored() == _recount()
@@ -223,6 +237,26 @@ def test_service_wide_spend_reads_only_the_rollups(app, count_queries):
         report.of_tasks()
     ledgers = [s for s in counter.statements if "outbound_messages" in s or "model_calls" in s]
     assert ledgers == []
+
+
+def test_a_recount_mends_task_costs_written_around_the_triggers(app):
+    """What migration 0014 runs: every task's cost summed again from the ledgers."""
+    task = make_task()
+    db.session.add_all(
+        [
+            ModelCall(
+                task_id=task.id, user_phone=task.user_phone, model="m", cost_usd=Decimal("0.25")
+            ),
+            OutboundMessage(
+                task_id=task.id, to_number=task.user_phone, body="hi", price_usd=Decimal("0.0079")
+            ),
+        ]
+    )
+    db.session.commit()
+    db.session.execute(sa.update(Task).values(cost_usd=Decimal("9")))  # around the triggers
+    recount_task_costs(db.session.connection())
+    db.session.commit()
+    assert db.session.scalar(sa.select(Task.cost_usd)) == Decimal("0.257900")
 
 
 def test_spend_is_reported_from_a_midnight_only():

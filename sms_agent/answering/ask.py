@@ -68,9 +68,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     finally:  # a failed task counts in its category too
         task.category, task.complexity_score = found.category, round(found.complexity, 3)
     # Paid for whatever the answer turns out to be: recorded before it is judged.
-    call = costs.record_model_call(task, completion)
-    if call is not None:
-        costs.refresh_task_cost(task, call)
+    costs.record_model_call(task, completion)
     text = _answer_text(completion, user, question)
     task.ai_response = text
     task.tokens_used = completion.tokens_used

@@ -8,7 +8,6 @@ then the message carries the estimate, marked as one. The caller commits."""
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -36,7 +35,6 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
     if cost is None:
         log.warning("model %r has no price in MODEL_PRICES; counted as 0 USD", completion.model)
     call = ModelCall(
-        id=uuid.uuid4(),  # known before the flush, for refresh_task_cost
         task_id=task.id,
         user_phone=task.user_phone,
         model=completion.model[:100],
@@ -46,48 +44,26 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
         priced=cost is not None,
     )
     db.session.add(call)
+    refresh_task_cost(task)
     return call
 
 
-def _total(amount, task_id) -> sa.ColumnElement:
-    """The sum of `amount` over the rows of the task that the enclosing UPDATE writes."""
-    owned = sa.select(sa.func.sum(amount)).where(task_id == Task.id).scalar_subquery()
-    return sa.func.coalesce(owned, 0)
-
-
-#: Its model calls plus its SMS, summed by the database in the UPDATE that writes the task
-#: (correlated to that row). Built once: a statement built for each task cost a twelfth of
-#: a job's CPU, in building it and in SQLAlchemy's cache key for each UPDATE holding it.
-TASK_COST = _total(ModelCall.cost_usd, ModelCall.task_id) + _total(
-    OutboundMessage.price_usd, OutboundMessage.task_id
-)
-
-
-def refresh_task_cost(task: Task | None, new_call: ModelCall | None = None) -> None:
-    """Task.cost_usd = its model calls + its SMS, computed in the UPDATE that next writes the
-    task (no statement of its own), from what the database holds, so prices arriving from
-    other processes never overwrite each other's share. A call not stored yet is added by
-    value: the flush that stores it updates the task first (the call refers to it)."""
-    if task is not None:
-        task.cost_usd = TASK_COST if new_call is None else TASK_COST + new_call.cost_usd
+def refresh_task_cost(task: Task | None) -> None:
+    """Task.cost_usd (its model calls plus its SMS) is kept by the database: the ledgers'
+    triggers add each row's amount to its task as it is written (models/spend_rollups.py),
+    so prices arriving from other processes never overwrite each other's share. A loaded
+    task forgets its value, so that a read after the next flush sees the database's."""
+    if task is not None and sa.inspect(task).persistent:
+        db.session.expire(task, ["cost_usd"])
 
 
 def refresh_task_costs(task_ids) -> None:
-    """The same for tasks not loaded (the price job), in one UPDATE."""
-    task_ids = [task_id for task_id in task_ids if task_id is not None]
-    if not task_ids:
-        return
-    db.session.execute(
-        sa.update(Task)
-        .where(Task.id.in_(task_ids))
-        # Bookkeeping, not a change of the task: the sweeper's clock must not restart.
-        .values(cost_usd=TASK_COST, updated_at=Task.updated_at)
-        .execution_options(synchronize_session=False)
-    )
+    """The same for tasks whose messages the price job priced, where they are loaded."""
     for task_id in task_ids:
+        if task_id is None:
+            continue
         task = db.session.identity_map.get(db.session.identity_key(Task, task_id))
-        if task is not None:
-            db.session.expire(task, ["cost_usd"])
+        refresh_task_cost(task)
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:

@@ -1,5 +1,6 @@
 """Rollups of the two spend ledgers (the SMS we sent, the model calls we paid for), kept
-exact by the database itself, so spend reports read a few rows however many tasks there are.
+exact by the database itself, so spend reports read a few rows however many tasks there are;
+and each task's cost_usd (its model calls plus its SMS), kept by the same triggers.
 
 Like the task rollups (rollups.py), triggers maintain them on every write, whoever makes it:
 a message stored with its estimate, Twilio's price replacing it, a task's deletion setting
@@ -15,6 +16,12 @@ exact on SQLite as on PostgreSQL.
 
 `entries` counts the ledger rows in a bucket, so a bucket emptied by deletions is skipped
 like a texter who never spent anything.
+
+A task's cost moves with its ledger rows in the transaction that writes them, by the
+amount that changed: prices arriving from other processes (Twilio's, replacing an
+estimate) add up instead of overwriting each other, and the worker's own UPDATEs of the
+task carry no sums (recomputing the cost in each of them, as a subquery, cost a twelfth of
+a job's CPU in SQLAlchemy's statement caching alone).
 """
 
 from __future__ import annotations
@@ -91,6 +98,17 @@ def _amounts(dialect: str, ledger: str, row: str) -> dict[str, str]:
     }
 
 
+def _task_cost_sql(ledger: str, row: str, sign: str) -> str:
+    """Add (`sign` "+") or take away ("-") `row`'s amount on its task's cost_usd. Rounded
+    to Money's millionths: SQLite adds NUMERIC values as floating point. It comes after the
+    rollups' rows, as the task's own UPDATE used to: writers take the spend rows first,
+    then tasks, in one order."""
+    amount = f"coalesce({row}.{_LEDGERS[ledger][1]}, 0)"
+    return (
+        f"UPDATE tasks SET cost_usd = round(cost_usd {sign} {amount}, 6) WHERE id = {row}.task_id"
+    )
+
+
 def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
     statements = []
     for table, key in _buckets(dialect, ledger, row).items():
@@ -103,7 +121,7 @@ def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
             f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(values.values())})"
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
         )
-    return statements
+    return [*statements, _task_cost_sql(ledger, row, "+")]
 
 
 def _remove_sql(dialect: str, ledger: str, row: str) -> list[str]:
@@ -116,7 +134,7 @@ def _remove_sql(dialect: str, ledger: str, row: str) -> list[str]:
             f" model_micro = model_micro - {amounts['model_micro']}, entries = entries - 1"
             f" WHERE {where}"
         )
-    return statements
+    return [*statements, _task_cost_sql(ledger, row, "-")]
 
 
 def _read_columns(ledger: str) -> tuple[str, ...]:
@@ -205,10 +223,20 @@ def rebuild(connection: sa.Connection) -> None:
         )
 
 
+def recount_task_costs(connection: sa.Connection) -> None:
+    """Every task's cost_usd summed again from the ledgers: one UPDATE."""
+    total = " + ".join(
+        f"coalesce((SELECT sum({amount}) FROM {ledger} WHERE {ledger}.task_id = tasks.id), 0)"
+        for ledger, (_phone, amount, _column) in _LEDGERS.items()
+    )
+    connection.exec_driver_sql(f"UPDATE tasks SET cost_usd = round({total}, 6)")
+
+
 @contextlib.contextmanager
 def rebuilt_after(connection: sa.Connection):
-    """Load many ledger rows without per-row triggers, then recount once (see
-    rollups.rebuilt_after)."""
+    """Load many ledger rows without per-row triggers, then recount the rollups once (see
+    rollups.rebuilt_after). Their tasks' cost_usd is not recounted (a pass over every task):
+    the loader writes it with the tasks."""
     drop_triggers(connection)
     yield
     create_triggers(connection)

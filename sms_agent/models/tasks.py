@@ -51,7 +51,8 @@ class Task(db.Model):
     #: Why a request was refused (status refused): stored for staff, never answered nor
     #: counted against the quota.
     refusal_reason: Mapped[str | None] = mapped_column(sa.String(20))
-    #: USD: its model calls plus the SMS sent for it (costs.refresh_task_cost keeps it).
+    #: USD: its model calls plus the SMS sent for it, kept by the ledgers' triggers
+    #: (models/spend_rollups.py).
     cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
