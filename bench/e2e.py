@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -130,6 +131,7 @@ def figures(engine) -> dict:
         (r.completed_at - r.created_at).total_seconds() - (r.processing_time or 0) for r in done
     ]
     return {
+        "timeline": timeline(rows, first_stored),
         "tasks": len(rows),
         "completed": len(done),
         "span": span,
@@ -142,6 +144,22 @@ def figures(engine) -> dict:
         "wait_p50": harness.percentile(waits, 50),
         "wait_p99": harness.percentile(waits, 99),
     }
+
+
+def timeline(rows, origin, step: float = 5.0) -> list[tuple[float, int, int, int]]:
+    """Per `step` seconds from the first webhook stored: tasks stored, tasks whose processing
+    began (completed minus processing time) and tasks completed; where a run loses time
+    shows here (slots idle while webhooks arrive, or a slow tail)."""
+
+    def bucket(moment) -> int:
+        return int((moment - origin).total_seconds() // step)
+
+    done = [row for row in rows if row.status == "completed"]
+    stored = [bucket(row.created_at) for row in rows]
+    began = [bucket(row.completed_at - timedelta(seconds=row.processing_time or 0)) for row in done]
+    finished = [bucket(row.completed_at) for row in done]
+    last = max(stored + began + finished)
+    return [(n * step, stored.count(n), began.count(n), finished.count(n)) for n in range(last + 1)]
 
 
 def statuses(engine) -> dict[str, int]:
@@ -313,6 +331,8 @@ def report(args, result: dict) -> None:
         f"{result['processing_ms'] - result['model_ms']:.0f} ms"
     )
     print(f"worker CPU per task: {result['worker_cpu_ms']:.1f} ms (Celery, pipeline and SDKs)")
+    print("timeline (seconds from the first webhook stored: stored, began, completed):")
+    print("  " + "; ".join(f"{t:.0f}s {s} {b} {c}" for t, s, b, c in result["timeline"]))
 
 
 def main() -> None:
