@@ -272,7 +272,7 @@ def report(args, result: dict) -> None:
     ideal = bounds["ideal"]
     cores = os.cpu_count() or 1
     replies = result["replies"]
-    print(f"machine: {harness.machine()}")
+    print(f"machine: {harness.machine()} (before the run: {result['host_speed']:.0f} ms)")
     print(
         f"{args.messages} messages from {args.phones} phones; model stand-in {args.delay}s; "
         f"{args.workers} worker process(es) x {args.concurrency} threads"
@@ -341,8 +341,9 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
         harness.scratch_database(args.database, prefix="bench_e2e") as database_url,
     ):
+        host_speed = harness.host_speed()
         result = run(args, Path(tmp), database_url)
-    report(args, result)
+    report(args, {**result, "host_speed": host_speed})
 
 
 if __name__ == "__main__":

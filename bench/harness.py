@@ -239,7 +239,24 @@ def machine() -> str:
         kib = int(meminfo.readline().split()[1])
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     python = sys.version.split()[0]
-    return f"{cores} cores, {kib / 1024 / 1024:.0f} GiB RAM, Python {python}; load average {load}"
+    return (
+        f"{cores} cores, {kib / 1024 / 1024:.0f} GiB RAM, Python {python}; load average {load};"
+        f" host speed {host_speed():.0f} ms"
+    )
+
+
+def host_speed() -> float:
+    """Milliseconds of CPU a fixed pure-Python loop takes here, best of five: the figure to
+    compare runs by. This shared host's speed moves by 2x within hours, and every CPU figure
+    of the benchmarks moves with it."""
+    best = math.inf
+    for _ in range(5):
+        began = time.process_time()
+        total = 0
+        for number in range(1_000_000):
+            total += number
+        best = min(best, time.process_time() - began)
+    return 1000 * best
 
 
 def cpu_seconds(pid: int) -> float:
