@@ -25,6 +25,10 @@ class OutboundMessage(db.Model):
         sa.Index("ix_outbound_messages_to_created", "to_number", "created_at"),
         sa.Index("ix_outbound_messages_created_at", "created_at"),
     )
+    # Every column with a server default also has a Python one, so an insert never needs
+    # RETURNING to learn them; with it, SQLAlchemy built (and keyed) a new INSERT statement
+    # for every message it flushed.
+    __mapper_args__ = {"eager_defaults": False}
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
     task_id: Mapped[uuid.UUID | None] = mapped_column(
