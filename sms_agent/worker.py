@@ -25,6 +25,7 @@ def celery_settings(config) -> dict:
     """Celery's settings derived from ours, so config.py stays the only source."""
     return {
         "broker_url": config["CELERY_BROKER_URL"],
+        "broker_transport": broker_transport(config),
         "task_ignore_result": True,
         "task_always_eager": config["CELERY_TASK_ALWAYS_EAGER"],
         "task_eager_propagates": True,
@@ -51,6 +52,15 @@ def celery_settings(config) -> dict:
         "beat_schedule": beat_schedule(config),
         "beat_schedule_filename": str(INSTANCE_DIR / "celerybeat-schedule"),
     }
+
+
+def broker_transport(config) -> str | None:
+    """A plain `redis://` broker publishes through one client per channel
+    (vendors/redis_broker.py); any other URL gets the transport its scheme names (`rediss://`
+    needs kombu's own, which turns on TLS for that scheme)."""
+    if config["CELERY_BROKER_URL"].startswith("redis://"):
+        return "sms_agent.vendors.redis_broker:Transport"
+    return None
 
 
 def broker_transport_options(config) -> dict:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+import redis
 import sqlalchemy as sa
 
+from config import TestingConfig
 from sms_agent import jobs
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task, utcnow
@@ -164,6 +168,45 @@ def test_enqueue_answer_publishes_the_task_id(app):
     assert message.payload[0] == [str(task.id)]
 
 
+@pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_a_redis_broker_publishes_every_job_through_one_client(app, monkeypatch):
+    """kombu's own Redis transport built a redis.Redis client (and its ~170 response
+    callbacks) for every message: a tenth of a webhook's CPU."""
+    from sms_agent import create_app
+
+    on_redis = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL=TestingConfig.TEST_REDIS_URL,
+    )
+    clients = []
+    monkeypatch.setattr(redis.Redis, "__init__", _counted(redis.Redis.__init__, clients))
+    task_ids = [str(uuid.uuid4()) for _ in range(40)]
+    with on_redis.app_context():
+        celery = on_redis.extensions["celery"]
+        with celery.connection_for_read() as connection:
+            queue = connection.SimpleQueue("celery")
+            queue.clear()
+            jobs.enqueue_answer(task_ids[0])  # the first opens the channel and its pool
+            clients.clear()
+            for task_id in task_ids[1:]:
+                jobs.enqueue_answer(task_id)
+            messages = [queue.get(timeout=2) for _ in task_ids]
+            for message in messages:
+                message.ack()
+            queue.close()
+    assert [message.payload[0] for message in messages] == [[task_id] for task_id in task_ids]
+    assert clients == []
+
+
+def _counted(init, calls: list):
+    def counting(self, *args, **kwargs):
+        calls.append(self)
+        init(self, *args, **kwargs)
+
+    return counting
+
+
 def test_redis_options_are_not_given_to_the_sqlite_broker():
     from sms_agent.worker import broker_transport_options
 
@@ -178,7 +221,6 @@ def test_a_real_worker_answers_through_the_embedded_sqlite_broker(app, tmp_path)
     -> a Celery worker -> the reply in the outbox."""
     from celery.contrib.testing.worker import start_worker
 
-    from config import TestingConfig
     from sms_agent import create_app, simulator
 
     embedded = create_app(
