@@ -265,3 +265,38 @@ def test_users_list_and_page_show_what_each_texter_cost(admin_client):
     page = admin_client.get(f"/admin/user/details/?id={quote(user.phone_number)}")
     page = page.get_data(as_text=True)
     assert 'data-testid="user-spend"' in page and "0.009300" in page
+
+
+@pytest.mark.parametrize("how", ["bulk action", "row delete"])
+def test_deleting_texters_keeps_their_spend_but_not_their_number(admin_client, how):
+    from sms_agent.costs import report
+    from sms_agent.models import ModelCall, OutboundMessage
+
+    users = [make_user(), make_user()]
+    for user in users:
+        task = make_task(user)
+        db.session.add_all(
+            [
+                OutboundMessage(
+                    task_id=task.id, to_number=user.phone_number, body="About you", price_usd=1
+                ),
+                ModelCall(task_id=task.id, user_phone=user.phone_number, model="m", cost_usd=2),
+            ]
+        )
+    db.session.commit()
+    if how == "bulk action":
+        response = post_action(admin_client, "/admin/user/", "delete", phones(users))
+    else:
+        token = csrf_for(admin_client, "/admin/user/")
+        for user in users:
+            response = admin_client.post(
+                "/admin/user/delete/",
+                data={"id": user.phone_number, "csrf_token": token},
+                follow_redirects=True,
+            )
+    assert response.status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count(User.phone_number))) == 0
+    sent = db.session.execute(sa.select(OutboundMessage.to_number, OutboundMessage.body)).all()
+    assert sorted(sent) == [(None, ""), (None, "")]
+    assert db.session.scalars(sa.select(ModelCall.user_phone)).all() == [None, None]
+    assert report.totals()["total_usd"] == 6
