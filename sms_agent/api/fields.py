@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -20,7 +20,6 @@ from ..models.types import as_json_object
 from ..phones import InvalidPhoneNumber, to_e164
 
 MAX_JSON_DEPTH = 10
-_TICK = timedelta(microseconds=1)
 
 
 def check_text(value: str) -> str:
@@ -136,10 +135,14 @@ class DateOrDateTime(fields.Field):
     def _parse(self, text: str) -> datetime:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            if self.end:
-                return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC) - _TICK
-            return datetime.combine(day, time.min, tzinfo=UTC)
+            return datetime.combine(day, time.max if self.end else time.min, tzinfo=UTC)
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+            return moment.replace(tzinfo=UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00: valid, but in UTC a moment
+            # before or after the last datetime Python has; it bounds nothing, so the edge.
+            edge = datetime.min if moment.year == datetime.min.year else datetime.max
+            return edge.replace(tzinfo=UTC)
