@@ -159,12 +159,15 @@ def test_a_tier_changed_in_the_edit_form_is_texted_like_the_bulk_action(admin_cl
     assert "plan is now premium" in sent[0].body
 
 
-def test_edit_rejects_a_bad_timezone_without_a_500(admin_client):
+@pytest.mark.parametrize("timezone", ["Mars/Base", "localtime"])
+def test_edit_rejects_a_bad_timezone_without_a_500(admin_client, timezone):
     user = make_user()
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
-    response = admin_client.post(url, data=edit_form(admin_client, user, timezone="Mars/Base"))
+    response = admin_client.post(url, data=edit_form(admin_client, user, timezone=timezone))
     assert response.status_code == 200
     assert "not a known timezone" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).timezone == "UTC"
 
 
 def test_admin_can_create_a_user(admin_client):
