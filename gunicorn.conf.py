@@ -34,6 +34,8 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 
+# gunicorn's logger, masking the phone numbers in the URLs of its access lines.
+logger_class = "sms_agent.ops.logs.GunicornLogger"
 accesslog = "-"
 errorlog = "-"
 loglevel = str(_settings.LOG_LEVEL).lower()

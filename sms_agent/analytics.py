@@ -82,10 +82,11 @@ def rollup_conditions(filters: Mapping[str, Any]) -> list | None:
             return None
         conditions.append(TaskRollup.day >= after.date())
     if "created_before" in filters:
-        before = filters["created_before"].astimezone(UTC) + timedelta(microseconds=1)
-        if before.timetz().replace(tzinfo=None) != time.min:
+        # Compared as the day's last microsecond, not as the next midnight: 9999-12-31 has none.
+        before = filters["created_before"].astimezone(UTC)
+        if before.timetz().replace(tzinfo=None) != time.max:
             return None
-        conditions.append(TaskRollup.day < before.date())
+        conditions.append(TaskRollup.day <= before.date())
     return conditions
 
 

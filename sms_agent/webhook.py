@@ -94,8 +94,21 @@ def delivery_status():
 @bp.errorhandler(413)
 def plain_error(error):
     """Twilio shows our answer in its debugger: keep it a short line of text, not a page."""
-    return Response(
+    response = Response(
         f"{error.code} {error.name}: {error.description}\n",
         status=error.code,
         content_type="text/plain",
     )
+    if getattr(error, "valid_methods", None):
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return response
+
+
+@bp.app_errorhandler(405)
+def wrong_method(error):
+    """A GET of a webhook is refused by routing, before any blueprint is chosen, so the
+    blueprint's handlers never see it: this one is the app's, and answers like them under
+    /sms/ only (other paths keep their own 405)."""
+    if request.path.startswith(f"{bp.url_prefix}/"):
+        return plain_error(error)
+    return error

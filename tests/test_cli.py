@@ -4,7 +4,15 @@ import sqlalchemy as sa
 
 from sms_agent import costs, sample_data
 from sms_agent.extensions import db
-from sms_agent.models import ApiToken, ErrorLog, OutboundMessage, StaffUser, Task, User
+from sms_agent.models import (
+    ApiToken,
+    ErrorLog,
+    ModelCall,
+    OutboundMessage,
+    StaffUser,
+    Task,
+    User,
+)
 from tests.factories import make_staff, make_user
 
 
@@ -98,6 +106,7 @@ def test_demo_seed_is_realistic_and_deterministic(runner):
     assert db.session.scalar(sa.select(sa.func.sum(Task.cost_usd))) == successes * per_answer
 
     db.session.execute(sa.delete(OutboundMessage))
+    db.session.execute(sa.delete(ModelCall))  # a deleted texter's calls stay in the spend
     db.session.execute(sa.delete(ErrorLog))
     db.session.execute(sa.delete(Task))
     db.session.execute(sa.delete(User))

@@ -163,3 +163,50 @@ def test_the_context_filter_passes_a_malformed_record_on_to_loggings_error_repor
     record = logging.LogRecord("sms_agent.test", logging.INFO, __file__, 1, "%s %s", ("one",), None)
     assert ContextFilter().filter(record) is True
     assert (record.msg, record.args, record.request_id) == ("%s %s", ("one",), "")
+
+
+@pytest.mark.parametrize(
+    ("raw_uri", "query"),
+    [
+        ("/api/users/%2B15551230300/", ""),
+        ("/api/users/+15551230300/", ""),
+        ("/api/users/15551230300/export/", ""),
+        ("/api/tasks/?user_phone=%2B15551230300&page=2", "user_phone=%2B15551230300&page=2"),
+        ("/api/tasks/?user_phone=5551230300", "user_phone=5551230300"),
+    ],
+)
+def test_gunicorns_access_line_masks_the_numbers_in_the_url(raw_uri, query):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from sms_agent.ops.logs import GunicornLogger
+
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", '"%(r)s" %(U)s %(q)s %(s)s')
+    logger = GunicornLogger(config)
+    stream = io.StringIO()
+    logger.access_log.handlers[0].setStream(stream)
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": raw_uri,
+        "PATH_INFO": raw_uri.split("?")[0].replace("%2B", "+"),
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+    }
+    response = SimpleNamespace(status="200 OK", headers=[], sent=2)
+
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+
+    line = stream.getvalue()
+    assert "***0300" in line and "1230300" not in line, line
+    assert "page=2" in line or "page" not in raw_uri
+
+
+def test_a_uuid_in_an_access_line_is_left_alone():
+    from sms_agent.ops.logs import mask_phone_numbers_in_url
+
+    url = "/api/tasks/1c0f2d9e-1111-2222-3333-123456789012/"
+    assert mask_phone_numbers_in_url(url) == url

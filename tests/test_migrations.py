@@ -227,3 +227,29 @@ def test_refused_texts_become_failed_tasks_with_their_reason_on_downgrade(tmp_pa
                 ("over", "failed", "refused: over_quota"),
             ]
             db.engine.dispose()
+
+
+def test_0015_anonymises_the_sms_of_texters_deleted_before_it(tmp_path):
+    from decimal import Decimal
+
+    from sms_agent.costs import report
+    from sms_agent.models import OutboundMessage, User
+
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0014_task_cost_by_triggers")
+            db.session.add(User(phone_number="+15551230001"))
+            db.session.add_all(
+                OutboundMessage(to_number=phone, body="Your answer", price_usd=Decimal("0.01"))
+                for phone in ("+15551230001", "+15551230002")  # the second texter was deleted
+            )
+            db.session.commit()
+
+            upgrade()
+            rows = db.session.execute(sa.select(OutboundMessage.to_number, OutboundMessage.body))
+            assert sorted(rows, key=str) == [("+15551230001", "Your answer"), (None, "")]
+            assert report.by_texter(["+15551230002"])["+15551230002"]["all_time_usd"] == 0
+            assert report.totals()["sms_usd"] == Decimal("0.02")
+            db.session.remove()
+            db.engine.dispose()

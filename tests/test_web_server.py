@@ -170,3 +170,12 @@ def test_behind_one_trusted_proxy_the_forwarded_scheme_and_host_are_honoured(ser
     headers = {**FORWARDED, "X-Forwarded-Host": "sms.example.com"}
     assert server.text("https://sms.example.com/sms/inbound", headers).status_code == 200
     assert server.text(server.inbound_url, headers).status_code == 403
+
+
+def test_the_access_log_shows_only_the_last_four_digits_of_numbers_in_urls(servers):
+    """The servers log JSON (production), as the README's Operations section describes."""
+    server = servers["threads"]
+    for target in ("/api/users/%2B15551230300/", "/api/tasks/?user_phone=%2B15551230300"):
+        server.exchange(request_with(target=target))
+    harness.wait_until(lambda: server.process.log().count("***0300") >= 2, 10, "access lines")
+    assert "1230300" not in server.process.log()

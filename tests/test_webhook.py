@@ -209,13 +209,50 @@ def test_a_1600_character_unicode_body_is_stored_as_received(client):
 
 @pytest.mark.parametrize(
     "fields",
-    [{"MessageSid": ""}, {"From": "not a number"}, {"Body": "x" * 1601}],
-    ids=["no-sid", "bad-from", "too-long"],
+    [
+        {"MessageSid": ""},
+        {"From": "not a number"},
+        {"Body": "x" * 1601},
+        {"From": "messenger:+15551230009"},
+        {"From": "rcs:+15551230009"},
+    ],
+    ids=["no-sid", "bad-from", "too-long", "messenger", "rcs"],
 )
 def test_malformed_webhook_gets_400(client, fields):
     response = signed_post(client, "/sms/inbound", inbound_form(**fields))
     assert response.status_code == 400
+    assert response.content_type.startswith("text/plain")
     assert tasks() == []
+    assert db.session.scalar(sa.select(sa.func.count(User.phone_number))) == 0
+
+
+def test_a_channel_we_do_not_serve_is_named_in_the_400(client):
+    form = inbound_form(From="messenger:+15551230009")
+    response = signed_post(client, "/sms/inbound", form)
+    assert "'messenger:' is not a channel we serve" in response.get_data(as_text=True)
+
+
+def test_a_huge_num_media_is_stored_as_the_most_twilio_sends(client):
+    signed_post(client, "/sms/inbound", inbound_form("hi", NumMedia="9" * 23))
+    [task] = tasks()
+    assert task.metadata_["num_media"] == 10
+
+
+@pytest.mark.parametrize("path", ["/sms/inbound", "/sms/status"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_webhook_called_with_another_method_gets_a_short_plain_405(client, path, method):
+    response = client.open(path, method=method)
+    assert response.status_code == 405
+    assert response.content_type.startswith("text/plain")
+    assert response.get_data(as_text=True) == (
+        "405 Method Not Allowed: The method is not allowed for the requested URL.\n"
+    )
+    assert "POST" in response.headers["Allow"]
+
+
+def test_other_pages_keep_their_own_405(client):
+    response = client.post("/healthz")
+    assert response.status_code == 405 and response.content_type.startswith("text/html")
 
 
 def test_keyword_enqueues_a_notice_not_an_answer(app, client):

@@ -6,10 +6,11 @@ from flask import flash
 from flask_admin.actions import action
 from flask_admin.form import rules
 from wtforms import SelectField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import NumberRange, Optional, ValidationError
 
 from ..extensions import db
 from ..models import Category, ErrorType, RefusalReason, TaskStatus, Tier
+from ..models.tasks import outcome_conflict
 from .base import (
     AdminModelView,
     ReadOnlyValue,
@@ -116,6 +117,12 @@ class TaskView(AdminModelView):
         rules.FieldSet(["message_sid", "metadata_"], "Metadata"),
         _TIMESTAMPS,
     )
+
+    def on_model_change(self, form, model, is_created) -> None:
+        """Refuse a task both successful and not completed, as the API does."""
+        super().on_model_change(form, model, is_created)
+        if conflict := outcome_conflict(model.status, model.success):
+            raise ValidationError(conflict)
 
 
 class ErrorLogView(AdminModelView):

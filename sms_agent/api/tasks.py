@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from .. import analytics, costs, handoff, limits, quota
 from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
+from ..models.tasks import outcome_conflict
 from . import bp
 from .auth import current_principal, forbid_fields, owns, scope_to_caller
 from .errors import ApiError, field_errors, not_found, quota_exceeded
@@ -144,10 +145,18 @@ def get_task(task_id: uuid.UUID):
 @bp.patch(TASK_PATH)
 @operation("tasks", body=TaskUpdateIn, response=TaskOut)
 def update_task(task_id: uuid.UUID):
-    """Change some of a task's fields; texters may change only category and metadata."""
+    """Change some of a task's fields; texters may change only category and metadata.
+
+    `success` and `status` must agree once changed: only a completed task is successful
+    (400 otherwise, e.g. success true with status failed).
+    """
     task = get_task_or_404(task_id)
     data = load_body(TaskUpdateIn(), partial=True)
     forbid_fields(data, TEXTER_FIELDS)
+    if "status" in data or "success" in data:
+        status, success = data.get("status", task.status), data.get("success", task.success)
+        if conflict := outcome_conflict(status, success):
+            raise field_errors({"success": [conflict]})
     for name, value in data.items():
         setattr(task, name, value)
     db.session.commit()

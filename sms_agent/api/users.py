@@ -139,7 +139,11 @@ def update_user(phone_number: str):
 @operation("users", status=204)
 @staff_only
 def delete_user(phone_number: str):
-    """Delete a user and their tasks."""
+    """Delete a user and their tasks.
+
+    The SMS and model calls they cost stay in the service's spend, without their number or
+    text, so nothing of theirs reaches the next texter of the number (models/forgetting.py).
+    """
     db.session.delete(get_user_or_404(phone_number))
     db.session.commit()
     return "", 204

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from flask import current_app
 
 from ..phones import InvalidPhoneNumber, to_e164
-from .media import split_channel
+from .media import UnservedChannel, media_count, split_channel
 
 #: Twilio's own limit on one (concatenated) SMS body.
 MAX_BODY_CHARS = 1600
@@ -35,14 +35,10 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
         # WhatsApp's "whatsapp:+1..." is the same texter as the SMS number +1...
         sender = split_channel(form.get("From") or "")[0]
         phone = to_e164(sender, current_app.config["DEFAULT_PHONE_REGION"])
-    except InvalidPhoneNumber as exc:
+    except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise BadInbound(f"From: {exc}") from exc
     # PostgreSQL text cannot hold NUL; keep the rest exactly as received.
     body = (form.get("Body") or "").replace("\x00", "\ufffd")
     if len(body) > MAX_BODY_CHARS:
         raise BadInbound(f"Body is longer than {MAX_BODY_CHARS} characters")
-    try:
-        media = int(form.get("NumMedia") or 0)
-    except ValueError:
-        media = 0
-    return sid, phone, body, media
+    return sid, phone, body, media_count(form)

@@ -4,6 +4,7 @@ only records what came, and the worker reads it (sms_agent/media/read.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from ..models import Channel
 #: Twilio sends at most 10 media items with one message.
 MAX_MEDIA = 10
 WHATSAPP_PREFIX = "whatsapp:"
+#: Twilio writes a channel's addresses as "channel:address" (whatsapp:+1..., messenger:...).
+_CHANNEL_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_-]*:")
 
 
 @dataclass(frozen=True)
@@ -28,23 +31,37 @@ class Attachment:
         return kept if self.kind == OTHER else {**kept, "url": self.url}
 
 
+class UnservedChannel(ValueError):
+    """From names a Twilio channel other than SMS and WhatsApp (messenger:, rcs:, ...)."""
+
+
 def split_channel(sender: str) -> tuple[str, str]:
-    """("+15551230000", "whatsapp") for "whatsapp:+15551230000"; SMS numbers have no prefix."""
+    """("+15551230000", "whatsapp") for "whatsapp:+15551230000"; SMS numbers have no prefix.
+
+    Any other "channel:" prefix raises UnservedChannel: the address after it is no phone
+    number of ours to answer by SMS, even when its digits would parse as one."""
     value = (sender or "").strip()
-    if value.lower().startswith(WHATSAPP_PREFIX):
-        return value[len(WHATSAPP_PREFIX) :].strip(), Channel.WHATSAPP.value
-    return value, Channel.SMS.value
+    prefix = _CHANNEL_PREFIX.match(value)
+    if prefix is None:
+        return value, Channel.SMS.value
+    if prefix.group(0).lower() == WHATSAPP_PREFIX:
+        return value[prefix.end() :].strip(), Channel.WHATSAPP.value
+    raise UnservedChannel(f"{prefix.group(0)!r} is not a channel we serve (SMS and WhatsApp)")
+
+
+def media_count(form: Mapping[str, str]) -> int:
+    """NumMedia as we keep it: 0 to MAX_MEDIA, and a garbage value counts as none."""
+    try:
+        return min(max(int(form.get("NumMedia") or 0), 0), MAX_MEDIA)
+    except ValueError:
+        return 0
 
 
 def attachments(form: Mapping[str, str]) -> list[Attachment]:
-    """The media items of an inbound message, in Twilio's order; a garbage NumMedia counts
-    as none, and an item without a known type as one we cannot read."""
-    try:
-        count = min(max(int(form.get("NumMedia") or 0), 0), MAX_MEDIA)
-    except ValueError:
-        count = 0
+    """The media items of an inbound message, in Twilio's order; an item without a known
+    type is one we cannot read."""
     found = []
-    for n in range(count):
+    for n in range(media_count(form)):
         content_type = base_type(form.get(f"MediaContentType{n}"))[:100]
         url = (form.get(f"MediaUrl{n}") or "").strip()
         found.append(Attachment(n, url, content_type, kind_of(content_type)))

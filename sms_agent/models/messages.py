@@ -34,7 +34,8 @@ class OutboundMessage(db.Model):
     task_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True
     )
-    to_number: Mapped[str] = mapped_column(sa.String(20))
+    #: None once the texter was deleted; the body is then emptied too (models/forgetting.py).
+    to_number: Mapped[str | None] = mapped_column(sa.String(20))
     body: Mapped[str] = mapped_column(sa.Text)
     #: Why it was sent: reply, help, usage, quota, apology, opt_in, api, staff...
     kind: Mapped[str] = mapped_column(sa.String(20), default="reply")

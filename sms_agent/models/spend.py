@@ -27,7 +27,11 @@ class ModelCall(db.Model):
     task_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True
     )
-    user_phone: Mapped[str] = mapped_column(sa.ForeignKey("users.phone_number", ondelete="CASCADE"))
+    #: None once the texter was deleted: the call was paid for, so it stays in the spend
+    #: (models/forgetting.py).
+    user_phone: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("users.phone_number", ondelete="SET NULL")
+    )
     model: Mapped[str] = mapped_column(sa.String(100))
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)

@@ -4,7 +4,7 @@ and each task's cost_usd (its model calls plus its SMS), kept by the same trigge
 
 Like the task rollups (rollups.py), triggers maintain them on every write, whoever makes it:
 a message stored with its estimate, Twilio's price replacing it, a task's deletion setting
-a ledger row's task to NULL, a texter's deletion cascading to their model calls. Amounts are
+a ledger row's task to NULL, a texter's deletion setting their rows' number to NULL. Amounts are
 kept in whole millionths of a dollar (Money's precision), so adding and taking away is
 exact on SQLite as on PostgreSQL.
 
@@ -12,7 +12,8 @@ exact on SQLite as on PostgreSQL.
   sent without one are in no task's spend): the service's totals, today, this month, the
   chart per day, the spend of every task.
 - `spend_monthly`: per texter (the number texted or billed) and UTC month: each texter's
-  month and all-time spend, per tier, the month's top spenders.
+  month and all-time spend, per tier, the month's top spenders. A deleted texter's rows,
+  kept without their number (forgetting.py), are in no texter's month.
 
 `entries` counts the ledger rows in a bucket, so a bucket emptied by deletions is skipped
 like a texter who never spent anything.
@@ -109,6 +110,12 @@ def _task_cost_sql(ledger: str, row: str, sign: str) -> str:
     )
 
 
+def _counted(table: str, ledger: str, row: str) -> str:
+    """Whether `row` counts in `table`: a deleted texter's rows (their number NULL, see
+    forgetting.py) stay in the days' totals but are no texter's month."""
+    return f"{row}.{_LEDGERS[ledger][0]} IS NOT NULL" if table == "spend_monthly" else "true"
+
+
 def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
     statements = []
     for table, key in _buckets(dialect, ledger, row).items():
@@ -118,7 +125,8 @@ def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
             for column in ("sms_micro", "model_micro", "entries")
         )
         statements.append(
-            f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(values.values())})"
+            f"INSERT INTO {table} ({', '.join(values)}) SELECT {', '.join(values.values())}"
+            f" WHERE {_counted(table, ledger, row)}"
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
         )
     return [*statements, _task_cost_sql(ledger, row, "+")]
@@ -213,7 +221,7 @@ def rebuild(connection: sa.Connection) -> None:
                 "SELECT "
                 + ", ".join(f"{value} AS {column}" for column, value in key.items())
                 + f", {amounts['sms_micro']} AS sms_micro, {amounts['model_micro']} AS model_micro"
-                + f" FROM {ledger}"
+                + f" FROM {ledger} WHERE {_counted(table, ledger, ledger)}"
             )
         key_columns = ", ".join(_buckets(dialect, "model_calls", "x")[table])
         connection.exec_driver_sql(

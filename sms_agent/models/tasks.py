@@ -20,6 +20,17 @@ if TYPE_CHECKING:
     from .users import User
 
 
+def outcome_conflict(status: str, success: bool) -> str | None:
+    """Why a task's `success` and `status` contradict each other, or None.
+
+    Success means the task was answered: only a completed task has it (mark_completed sets
+    both, mark_failed clears it). Success rates and the rollups count `success`, so a task
+    both failed and successful would inflate them; staff edits (API, admin) are refused."""
+    if success and status != TaskStatus.COMPLETED:
+        return f"A {status} task cannot be successful: only a completed task can."
+    return None
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
     __table_args__ = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -187,6 +188,27 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: Names a host's zoneinfo directory holds that are no IANA zone: `localtime` is whatever the
+#: host's own zone is (another host reads it differently), `posixrules` a file of defaults,
+#: `Factory` tzdata's placeholder for "no zone set"; `posix/` and `right/` hold copies.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@functools.cache
+def iana_timezones() -> frozenset[str]:
+    """The IANA timezone names a texter may have (Europe/Paris, UTC, ...)."""
+    from zoneinfo import available_timezones
+
+    return frozenset(available_timezones()) - _NOT_ZONES
+
+
+def check_timezone(value: str) -> str:
+    """The API and the admin (through the model) accept the same names."""
+    if value not in iana_timezones():
+        raise ValueError(f"{value!r} is not a known timezone")
+    return value
 
 
 def first_of_next_month(now: datetime, timezone_name: str = "UTC") -> datetime:

@@ -12,7 +12,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ..extensions import db
 from ..phones import to_e164
 from .choices import Channel, ConversationState, Tier, check_choice
-from .types import JSONObject, UTCDateTime, check_json_object, first_of_next_month, utcnow
+from .types import (
+    JSONObject,
+    UTCDateTime,
+    check_json_object,
+    check_timezone,
+    first_of_next_month,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from .tasks import Task
@@ -155,13 +162,7 @@ class User(db.Model):
 
     @validates("timezone")
     def _validate_timezone(self, _key: str, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not a known timezone") from None
-        return value
+        return check_timezone(value)
 
     @property
     def is_opted_out(self) -> bool:

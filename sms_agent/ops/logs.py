@@ -3,7 +3,8 @@
 Every line carries the id of the HTTP request (X-Request-ID, honoured or generated and echoed
 back) or of the Celery job it belongs to, so one message can be followed from the webhook to
 the reply. Phone numbers are masked on the way out as a safety net behind phones.mask: a
-number that slips into a log message still shows only its last four digits.
+number that slips into a log message, or into a URL in gunicorn's access line, still shows
+only its last four digits.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 
 from celery.signals import setup_logging
 from flask import Flask, g, has_request_context, request
+from gunicorn import glogging
 
 from ..phones import mask
 
@@ -22,6 +24,11 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # E.164 numbers, optionally behind "whatsapp:" or "tel:"; not digits inside longer tokens.
 _PHONE_NUMBER = re.compile(r"(?<![\w*])\+\d{7,15}(?!\d)")
+# A number in a URL: its "+" may be URL-encoded, or left out (the API takes any notation), so
+# any run of 7 to 15 digits that fills a path segment or a query value is one.
+_PHONE_NUMBER_IN_URL = re.compile(r"(?<![^/=:,])(?:\+|%2[Bb])?\d{7,15}(?=[/?&#,\s]|$)")
+#: gunicorn's access-line atoms that carry the URL (request line, path, query, referer).
+_URL_ATOMS = ("r", "U", "q", "f")
 
 # The vendor SDKs log each HTTP request at INFO (Twilio's client about ten lines per SMS, its
 # headers one by one); our own lines say what was sent, so theirs show from WARNING, or all
@@ -34,6 +41,23 @@ JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(j
 
 def mask_phone_numbers(text: str) -> str:
     return _PHONE_NUMBER.sub(lambda match: mask(match.group(0)), text)
+
+
+def mask_phone_numbers_in_url(text: str) -> str:
+    return _PHONE_NUMBER_IN_URL.sub(lambda match: mask(match.group(0)), text)
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger, with the numbers in an access line's URL masked like the app's
+    (GET /api/users/%2B15551230300/ is logged as GET /api/users/***0300/).
+    gunicorn.conf.py names it as `logger_class`, for the text and JSON formats alike."""
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in _URL_ATOMS:
+            if isinstance(atoms.get(key), str):
+                atoms[key] = mask_phone_numbers_in_url(atoms[key])
+        return atoms
 
 
 def current_request_id() -> str | None:

@@ -45,7 +45,7 @@ def record_delivery_status(sid: str, twilio_status: str, error_code: str | None 
     if message is None:
         log.warning("status callback for unknown message %s (%s)", sid, twilio_status)
         return False
-    if code == UNSUBSCRIBED_RECIPIENT:
+    if code == UNSUBSCRIBED_RECIPIENT and message.to_number:  # None: the texter was deleted
         opt_out(message.to_number)
     status = TWILIO_STATUS_MAP.get((twilio_status or "").lower())
     if status is None:

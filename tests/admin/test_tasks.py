@@ -154,3 +154,22 @@ def test_refused_texts_are_listed_with_their_reason_and_can_be_filtered(admin_cl
         filtered = page_of(admin_client, f"/admin/task/?{query}")
         assert FRANCE in filtered and CODE not in filtered
         assert "refused: over quota" in filtered
+
+
+def test_a_failed_task_cannot_be_saved_as_successful(admin_client):
+    from tests.admin.conftest import csrf_for
+
+    task = make_task(status="failed", sms_content="hi")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {
+        "csrf_token": csrf_for(admin_client, url),
+        "sms_content": "hi",
+        "category": task.category,
+        "status": "failed",
+        "success": "y",
+        "metadata_": "{}",
+    }
+    response = admin_client.post(url, data=form)
+    assert "only a completed task" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(type(task), task.id).success is False

@@ -159,12 +159,15 @@ def test_a_tier_changed_in_the_edit_form_is_texted_like_the_bulk_action(admin_cl
     assert "plan is now premium" in sent[0].body
 
 
-def test_edit_rejects_a_bad_timezone_without_a_500(admin_client):
+@pytest.mark.parametrize("timezone", ["Mars/Base", "localtime"])
+def test_edit_rejects_a_bad_timezone_without_a_500(admin_client, timezone):
     user = make_user()
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
-    response = admin_client.post(url, data=edit_form(admin_client, user, timezone="Mars/Base"))
+    response = admin_client.post(url, data=edit_form(admin_client, user, timezone=timezone))
     assert response.status_code == 200
     assert "not a known timezone" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).timezone == "UTC"
 
 
 def test_admin_can_create_a_user(admin_client):
@@ -265,3 +268,38 @@ def test_users_list_and_page_show_what_each_texter_cost(admin_client):
     page = admin_client.get(f"/admin/user/details/?id={quote(user.phone_number)}")
     page = page.get_data(as_text=True)
     assert 'data-testid="user-spend"' in page and "0.009300" in page
+
+
+@pytest.mark.parametrize("how", ["bulk action", "row delete"])
+def test_deleting_texters_keeps_their_spend_but_not_their_number(admin_client, how):
+    from sms_agent.costs import report
+    from sms_agent.models import ModelCall, OutboundMessage
+
+    users = [make_user(), make_user()]
+    for user in users:
+        task = make_task(user)
+        db.session.add_all(
+            [
+                OutboundMessage(
+                    task_id=task.id, to_number=user.phone_number, body="About you", price_usd=1
+                ),
+                ModelCall(task_id=task.id, user_phone=user.phone_number, model="m", cost_usd=2),
+            ]
+        )
+    db.session.commit()
+    if how == "bulk action":
+        response = post_action(admin_client, "/admin/user/", "delete", phones(users))
+    else:
+        token = csrf_for(admin_client, "/admin/user/")
+        for user in users:
+            response = admin_client.post(
+                "/admin/user/delete/",
+                data={"id": user.phone_number, "csrf_token": token},
+                follow_redirects=True,
+            )
+    assert response.status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count(User.phone_number))) == 0
+    sent = db.session.execute(sa.select(OutboundMessage.to_number, OutboundMessage.body)).all()
+    assert sorted(sent) == [(None, ""), (None, "")]
+    assert db.session.scalars(sa.select(ModelCall.user_phone)).all() == [None, None]
+    assert report.totals()["total_usd"] == 6

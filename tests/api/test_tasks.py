@@ -359,3 +359,32 @@ def test_staff_cannot_mark_a_task_refused(client, admin_headers):
     )
     assert response.status_code == 400
     assert "status" in response.get_json()["details"]
+
+
+@pytest.mark.parametrize(
+    ("stored", "change"),
+    [
+        ("queued", {"success": True, "status": "failed"}),
+        ("failed", {"success": True}),
+        ("completed", {"status": "processing"}),  # a successful task stays successful
+    ],
+)
+def test_a_task_cannot_be_made_both_successful_and_not_completed(
+    client, admin_headers, stored, change
+):
+    task = make_task(make_user(PHONE), status=stored, success=stored == "completed")
+
+    response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert "only a completed task" in response.get_json()["details"]["success"][0]
+    db.session.expire_all()
+    assert (db.session.get(Task, task.id).status, task.success) == (stored, stored == "completed")
+
+
+def test_a_task_marked_completed_and_successful_together_is_accepted(client, admin_headers):
+    task = make_task(make_user(PHONE), status="failed")
+    change = {"success": True, "status": "completed"}
+    response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
+    assert response.status_code == 200
+    assert (response.get_json()["status"], response.get_json()["success"]) == ("completed", True)

@@ -398,3 +398,16 @@ def test_a_tier_change_by_patch_is_texted_too(client, admin_headers):
     db.session.rollback()
     kinds = db.session.scalars(sa.select(OutboundMessage.kind)).all()
     assert kinds == ["tier_change"]
+
+
+@pytest.mark.parametrize("name", ["localtime", "posixrules", "Factory", "posix/Europe/Paris"])
+def test_a_hosts_zoneinfo_file_that_is_no_iana_zone_is_refused(client, admin_headers, name):
+    make_user(PHONE)
+
+    change = {"timezone": name}
+    response = client.patch(f"/api/users/{ENCODED}/", json=change, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert "not a known timezone" in response.get_json()["details"]["timezone"][0]
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).timezone == "UTC"
