@@ -38,6 +38,17 @@ class HeldByOther(Exception):
         self.holder = holder
 
 
+class NothingToSend(ValueError):
+    """The staff message is empty once shaped for the texter's phone (only emoji, spaces or
+    invisible characters): nothing would be sent, so nothing is done."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Nothing is left to send after formatting: emoji, spaces and invisible characters "
+            "are removed, so write some text."
+        )
+
+
 def find(phone: str) -> Conversation | None:
     return db.session.get(Conversation, phone)
 
@@ -128,11 +139,22 @@ def record_staff_reply(user: User, staff: StaffUser | None) -> None:
 
 
 def send_as_staff(
-    user: User, text: str, staff: StaffUser | None, *, kind: str = "staff"
+    user: User,
+    text: str,
+    staff: StaffUser | None,
+    *,
+    kind: str = "staff",
 ) -> list[OutboundMessage]:
     """Text the texter as a staff member, in any state, through the one sending door.
-    Raises outbound.OptedOut (nothing is sent) or outbound.SendFailed; the caller commits."""
-    messages = outbound.send(user, text, kind=kind, staff_user=staff)
+
+    Raises NothingToSend for a text that shapes to nothing (no state changes then: a
+    thumbs-up must not take a waiting conversation), outbound.OptedOut (nothing is sent) or
+    outbound.SendFailed; the caller commits.
+    """
+    shaped = outbound.plan(user, text)
+    if not shaped.parts:
+        raise NothingToSend()
+    messages = outbound.send(user, shaped, kind=kind, staff_user=staff)
     record_staff_reply(user, staff)
     return messages
 

@@ -222,6 +222,10 @@ class ConversationPages:
             return self._page(user, 400, form=form)
         try:
             handoff.send_as_staff(user, form.message.data, current_user)
+        except handoff.NothingToSend as exc:
+            db.session.rollback()
+            form.message.errors.append(str(exc))
+            return self._page(user, 400, form=form)
         except outbound.OptedOut:
             db.session.commit()  # keeps an opt-out Twilio may have just reported
             flash("Not sent: this texter has opted out (they texted STOP).", "error")

@@ -170,6 +170,19 @@ def test_an_empty_reply_is_a_field_error(admin_client):
     assert "invalid-feedback" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("message", ["👍", "😀👍", "   \n  ", "\u200b\u200b"])
+def test_a_reply_that_formats_to_nothing_is_a_field_error_and_takes_nothing(admin_client, message):
+    waiting()
+    response = post(admin_client, "send", {"message": message})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Nothing is left to send after formatting" in page and "Sent." not in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+    assert db.session.get(Conversation, PHONE).held_by is None
+
+
 def test_taking_over_what_another_holds_asks_first(admin_client):
     ann = staff_account("ann", is_admin=True)
     user = waiting()

@@ -185,3 +185,20 @@ def test_read_only_staff_and_texters_may_not_act(
     own = f"/api/users/{quote(TEXTER_PHONE)}/{path}"
     assert client.post(own, json=body, headers=texter_headers).status_code == 403
     assert db.session.get(User, PHONE).conversation_state == "waiting"
+
+
+@pytest.mark.parametrize("message", ["😀👍", "👍", "   ", "\u200b\u200b"])
+def test_a_message_that_formats_to_nothing_is_a_400_and_changes_nothing(
+    client, admin_headers, message
+):
+    waiting()
+    before = handoff.find(PHONE).staff_clock_at
+    response = client.post(BASE + "send_message/", json={"message": message}, headers=admin_headers)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "Invalid input."
+    assert "Nothing is left to send after formatting" in body["details"]["message"][0]
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+    assert handoff.find(PHONE).held_by is None and handoff.find(PHONE).staff_clock_at == before
