@@ -130,6 +130,25 @@ def test_a_texter_reads_its_own_messages_and_nobody_elses(client, texter, texter
     assert [row["user_phone"] for row in listed["results"]] == [TEXTER_PHONE]
 
 
+def test_a_texter_reads_staff_messages_and_holder_as_staff_not_by_login(
+    client, texter, texter_headers, admin_headers, admin
+):
+    handoff.take_over(texter, admin)
+    handoff.send_as_staff(texter, "Hi, a person here.", admin, kind="api")
+    db.session.commit()
+    messages = f"/api/users/{quote(TEXTER_PHONE)}/messages/"
+
+    [own] = client.get(messages, headers=texter_headers).get_json()["results"]
+    assert (own["author"], own["author_kind"]) == ("staff", "staff")
+    [listed] = client.get("/api/conversations/", headers=texter_headers).get_json()["results"]
+    assert (listed["state"], listed["held_by"]) == ("staff", "staff")
+
+    [seen] = client.get(messages, headers=admin_headers).get_json()["results"]
+    assert (seen["author"], seen["author_kind"]) == ("admin", "staff")
+    [held] = client.get("/api/conversations/", headers=admin_headers).get_json()["results"]
+    assert held["held_by"] == "admin"
+
+
 def test_takeover_and_release(client, admin_headers):
     waiting()
     response = client.post(BASE + "takeover/", json={}, headers=admin_headers)
