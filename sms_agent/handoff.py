@@ -174,7 +174,8 @@ def send_as_staff(
 def _claim(user: User, submission: str) -> None:
     """Record the form's key on the texter under the row lock webhooks take too, so two
     submissions of one form, even in two web processes, take turns and the second finds
-    the first's key: it is committed with the message it sent, or rolled back with it."""
+    the first's key: it is committed with the message it sent, or rolled back with it.
+    The texter's last REMEMBERED_SIDS keys are kept, plenty for a resent form."""
     relock_bookkeeping(user)
     if not user.remember_sid(SENT_SUBMISSIONS, submission):
         raise AlreadySent()

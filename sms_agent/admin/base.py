@@ -234,7 +234,9 @@ class AdminModelView(ReadOnlyForStaff, ModelView):
         exception, which for a database error is the SQL with every value of the row."""
         if not isinstance(exc, SQLAlchemyError):
             return super().handle_view_exception(exc)
-        log.warning("admin %s not saved: %s", self.name, exc)
+        # The exception's text holds the row's values (numbers, emails): its kind is enough.
+        cause = getattr(exc, "orig", None) or exc
+        log.warning("admin %s not saved: %s", self.name, type(cause).__name__)
         if isinstance(exc, IntegrityError):
             message = "it would repeat a value that must be unique, or refer to a missing record"
         elif isinstance(exc, StatementError) and isinstance(exc.orig, ValueError | TypeError):
