@@ -24,10 +24,14 @@ from .models import (
     StaffUser,
     User,
     lock_texter,
+    relock_bookkeeping,
     utcnow,
 )
 
 AI, WAITING, STAFF = (state.value for state in ConversationState)
+
+#: Where service_state keeps the submission keys of the staff forms that sent a message.
+SENT_SUBMISSIONS = "staff_submissions"
 
 
 class HeldByOther(Exception):
@@ -36,6 +40,21 @@ class HeldByOther(Exception):
     def __init__(self, holder: str) -> None:
         super().__init__(f"{holder} is handling this conversation.")
         self.holder = holder
+
+
+class NothingToSend(ValueError):
+    """The staff message is empty once shaped for the texter's phone (only emoji, spaces or
+    invisible characters): nothing would be sent, so nothing is done."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Nothing is left to send after formatting: emoji, spaces and invisible characters "
+            "are removed, so write some text."
+        )
+
+
+class AlreadySent(Exception):
+    """This form submission was sent once already (a double click, a browser resend)."""
 
 
 def find(phone: str) -> Conversation | None:
@@ -128,13 +147,38 @@ def record_staff_reply(user: User, staff: StaffUser | None) -> None:
 
 
 def send_as_staff(
-    user: User, text: str, staff: StaffUser | None, *, kind: str = "staff"
+    user: User,
+    text: str,
+    staff: StaffUser | None,
+    *,
+    kind: str = "staff",
+    submission: str | None = None,
 ) -> list[OutboundMessage]:
     """Text the texter as a staff member, in any state, through the one sending door.
-    Raises outbound.OptedOut (nothing is sent) or outbound.SendFailed; the caller commits."""
-    messages = outbound.send(user, text, kind=kind, staff_user=staff)
+
+    Raises NothingToSend for a text that shapes to nothing (no state changes then: a
+    thumbs-up must not take a waiting conversation), AlreadySent when `submission` (the
+    one-time key of the form that asked) was sent before, outbound.OptedOut (nothing is
+    sent) or outbound.SendFailed; the caller commits.
+    """
+    shaped = outbound.plan(user, text)
+    if not shaped.parts:
+        raise NothingToSend()
+    if submission is not None:
+        _claim(user, submission)
+    messages = outbound.send(user, shaped, kind=kind, staff_user=staff)
     record_staff_reply(user, staff)
     return messages
+
+
+def _claim(user: User, submission: str) -> None:
+    """Record the form's key on the texter under the row lock webhooks take too, so two
+    submissions of one form, even in two web processes, take turns and the second finds
+    the first's key: it is committed with the message it sent, or rolled back with it.
+    The texter's last REMEMBERED_SIDS keys are kept, plenty for a resent form."""
+    relock_bookkeeping(user)
+    if not user.remember_sid(SENT_SUBMISSIONS, submission):
+        raise AlreadySent()
 
 
 def mark_read(phone: str) -> None:

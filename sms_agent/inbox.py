@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .models import Conversation, ConversationState, User
+from .threads import holder_name
 
 #: States in which a conversation needs staff: someone asked for a person, or staff have it.
 NEEDS_STAFF = (ConversationState.WAITING.value, ConversationState.STAFF.value)
@@ -51,8 +52,9 @@ def listing(state: str | None = None, needs_staff: bool = False) -> sa.Select:
     return statement.order_by(last_activity().desc(), User.phone_number)
 
 
-def entries(users: Sequence[User]) -> list[Entry]:
-    """One entry per texter, their conversations fetched in one query."""
+def entries(users: Sequence[User], *, staff_names: bool = True) -> list[Entry]:
+    """One entry per texter, their conversations fetched in one query; without
+    `staff_names`, a holder is only "staff" (for a texter's eyes, see threads.STAFF)."""
     phones = [user.phone_number for user in users]
     conversations = {
         conversation.user_phone: conversation
@@ -62,14 +64,14 @@ def entries(users: Sequence[User]) -> list[Entry]:
             .where(Conversation.user_phone.in_(phones))
         )
     }
-    return [_entry(user, conversations.get(user.phone_number)) for user in users]
+    return [_entry(user, conversations.get(user.phone_number), staff_names) for user in users]
 
 
 def entry_for(user: User) -> Entry:
     return entries([user])[0]
 
 
-def _entry(user: User, conversation: Conversation | None) -> Entry:
+def _entry(user: User, conversation: Conversation | None, staff_names: bool) -> Entry:
     latest = user.last_active
     if conversation is not None and conversation.last_message_at > latest:
         latest = conversation.last_message_at
@@ -78,7 +80,7 @@ def _entry(user: User, conversation: Conversation | None) -> Entry:
         user_phone=user.phone_number,
         full_name=user.full_name or "",
         state=user.conversation_state,
-        held_by=holder.username if holder is not None else None,
+        held_by=holder_name(holder.username if holder is not None else None, staff_names),
         last_message_at=latest,
         unread=conversation.unread if conversation is not None else 0,
         opted_out=user.is_opted_out,

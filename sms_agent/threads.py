@@ -19,13 +19,16 @@ from .outbound import encoding_of, segment_count
 
 #: Outbound kinds staff write; every other kind but the model's reply is the service's own.
 STAFF_KINDS = frozenset({"staff", "api"})
+#: Who wrote a staff message, as a texter reads it: staff usernames are staff logins, so
+#: callers pass `staff_names=False` for a texter's eyes and get this instead.
+STAFF = "staff"
 
 
 @dataclass(frozen=True)
 class Message:
     id: str
     direction: str  # "in" (from the texter) or "out" (to them)
-    author: str  # texter, ai, system, or the staff member's username
+    author: str  # texter, ai, system, or the staff member's username (or "staff")
     author_kind: str  # texter, ai, system or staff
     body: str
     created_at: datetime
@@ -61,8 +64,9 @@ def index(phone: str, after: datetime | None = None, oldest_first: bool = False)
     return sa.select(both.c.direction, both.c.id, both.c.at).order_by(*order)
 
 
-def load(rows: Sequence[sa.Row]) -> list[Message]:
-    """The messages `index` rows name, oldest first: two queries however many rows."""
+def load(rows: Sequence[sa.Row], *, staff_names: bool = True) -> list[Message]:
+    """The messages `index` rows name, oldest first: two queries however many rows. Without
+    `staff_names`, staff messages are by "staff" (see STAFF)."""
     ids = {"in": [], "out": []}
     for row in rows:
         ids[row.direction].append(_uuid(row.id))
@@ -82,7 +86,8 @@ def load(rows: Sequence[sa.Row]) -> list[Message]:
         if ids["out"]
         else []
     )
-    messages = [_from_text(task) for task in texts] + [_from_sent(m) for m in sent]
+    messages = [_from_text(task) for task in texts]
+    messages += [_from_sent(m, staff_names) for m in sent]
     messages.sort(key=lambda m: (m.created_at, m.direction == "out", m.id))
     return messages
 
@@ -112,23 +117,31 @@ def _from_text(task: Task) -> Message:
     )
 
 
-def author_of(message: OutboundMessage) -> tuple[str, str]:
+def author_of(message: OutboundMessage, staff_names: bool = True) -> tuple[str, str]:
     """(author, author_kind) of an SMS we sent."""
     staff = message.staff_user if message.kind in STAFF_KINDS else None
-    return author_for(message.kind, staff.username if staff else None)
+    return author_for(message.kind, staff.username if staff else None, staff_names)
 
 
-def author_for(kind: str, staff_username: str | None) -> tuple[str, str]:
-    """(author, author_kind) of an SMS of this kind, written by this staff member (if any)."""
+def author_for(kind: str, staff_username: str | None, staff_names: bool = True) -> tuple[str, str]:
+    """(author, author_kind) of an SMS of this kind, written by this staff member (if any);
+    without `staff_names` a staff member is only STAFF."""
     if kind == "reply":
         return "ai", "ai"
     if kind in STAFF_KINDS:
-        return staff_username or "staff", "staff"
+        return (staff_username if staff_names else None) or STAFF, STAFF
     return "system", "system"
 
 
-def _from_sent(message: OutboundMessage) -> Message:
-    author, kind = author_of(message)
+def holder_name(username: str | None, staff_names: bool = True) -> str | None:
+    """Who holds a conversation, by the same rule as a staff message's author."""
+    if username is None:
+        return None
+    return username if staff_names else STAFF
+
+
+def _from_sent(message: OutboundMessage, staff_names: bool = True) -> Message:
+    author, kind = author_of(message, staff_names)
     return Message(
         id=str(message.id),
         direction="out",

@@ -7,6 +7,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,6 +26,8 @@ class StandIn:
         #: Close each connection after answering, without saying so, as a vendor's load
         #: balancer does with a connection left idle too long.
         self.hang_up_after_reply = False
+        #: Seconds to wait before each answer, as a slow vendor does.
+        self.delay = 0.0
         #: Files served to GET at their path: path -> (status, content type, bytes, headers).
         self.files: dict[str, tuple[int, str, bytes, dict]] = {}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -50,6 +53,7 @@ class StandIn:
 
     def _next(self, method: str, path: str, body: object):
         self.requests.append((method, path, body))
+        time.sleep(self.delay)
         reply = self.script.pop(0) if self.script else self.default(method, path, body)
         return reply
 

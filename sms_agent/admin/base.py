@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import url_for
+from flask import flash, url_for
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
-from flask_admin.form import BaseForm, JSONField, rules
+from flask_admin.form import BaseForm, DateTimeField, JSONField, rules
 from flask_admin.helpers import get_render_ctx
 from flask_admin.model import filters
 from flask_admin.model.form import converts
 from flask_wtf import FlaskForm
 from markupsafe import Markup
+from marshmallow import ValidationError as InvalidValue
+from marshmallow import validate
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import NumberRange
+from wtforms.validators import NumberRange, ValidationError
 
 from ..extensions import db
 from ..models.types import json_object_problem
 from .access import ReadOnlyForStaff
+
+log = logging.getLogger("sms_agent.admin")
 
 
 class AdminForm(FlaskForm, BaseForm):
@@ -73,13 +79,40 @@ class JSONObjectField(JSONField):
         self.data = value
 
 
+class KeptDateTimeField(DateTimeField):
+    """A date-time input that shows whole seconds and, when it comes back as shown, keeps the
+    stored value, fraction of a second and all: saving a form changes only what staff
+    changed."""
+
+    def process_formdata(self, valuelist) -> None:
+        super().process_formdata(valuelist)
+        stored = self.object_data
+        if (
+            stored is not None
+            and valuelist
+            and valuelist[0].strip() == stored.strftime(self.format[0])
+        ):
+            self.data = stored
+
+
+def email_address(_form, field) -> None:
+    """The API's rule for an email address (marshmallow's), so both accept the same ones;
+    a blank field is no address."""
+    if not field.data:
+        return
+    try:
+        validate.Email()(field.data)
+    except InvalidValue:
+        raise ValidationError("Not a valid email address.") from None
+
+
 class TimestampForms(AdminModelConverter):
     """Date-time inputs for our UTCDateTime columns; range checks for our counters; JSON
     object inputs for our JSONObject columns."""
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
-        return self.convert_datetime(field_args, **extra)
+        return KeptDateTimeField(**field_args)
 
     @converts("JSONObject")
     def convert_json_object(self, field_args, **extra):
@@ -195,6 +228,23 @@ class AdminModelView(ReadOnlyForStaff, ModelView):
     def get_one(self, id):
         pks = self.pks([id])
         return db.session.get(self.model, pks[0]) if pks else None
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """A save the database refused is told in words: Flask-Admin's own message quotes the
+        exception, which for a database error is the SQL with every value of the row."""
+        if not isinstance(exc, SQLAlchemyError):
+            return super().handle_view_exception(exc)
+        # The exception's text holds the row's values (numbers, emails): its kind is enough.
+        cause = getattr(exc, "orig", None) or exc
+        log.warning("admin %s not saved: %s", self.name, type(cause).__name__)
+        if isinstance(exc, IntegrityError):
+            message = "it would repeat a value that must be unique, or refer to a missing record"
+        elif isinstance(exc, StatementError) and isinstance(exc.orig, ValueError | TypeError):
+            message = str(exc.orig)  # our column types' own checks
+        else:
+            message = "the database refused the change"
+        flash(f"Not saved: {message}.", "error")
+        return True
 
     @action("delete", "Delete", "Are you sure you want to delete the selected records?")
     def action_delete(self, ids):

@@ -3,6 +3,7 @@ the Users view's conversation page, where staff take over, reply and hand back t
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
-from wtforms import TextAreaField
+from wtforms import HiddenField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
 from .. import handoff, inbox, outbound, threads
@@ -119,8 +120,21 @@ def awaiting_reply(thread: list[Bubble]) -> bool:
     return bool(thread) and thread[-1].inbound and thread[-1].status != TaskStatus.REFUSED
 
 
+def new_submission_key() -> str:
+    return secrets.token_urlsafe(16)
+
+
 class ComposeForm(FlaskForm):
     message = TextAreaField("Reply", validators=[InputRequired(), Length(max=1600)])
+    #: A key made for each rendering of the form: the message is sent once per key however
+    #: often the form is posted (a double click, a resend), see handoff.send_as_staff.
+    submission = HiddenField(
+        default=new_submission_key,
+        validators=[
+            InputRequired("This form is out of date: press Send again."),
+            Length(max=64),
+        ],
+    )
 
 
 def message_json(message: threads.Message) -> dict:
@@ -140,12 +154,15 @@ class ConversationPages:
         return db.session.get(User, request.values.get("id", ""))
 
     def _page(self, user: User, status: int = 200, **extra):
+        form = extra.pop("form", None) or ComposeForm()
+        # The form shown is a new submission, even when it shows one that was just posted.
+        form.submission.data = new_submission_key()
         context = {
             "user": user,
             "entry": inbox.entry_for(user),
             "messages": threads.recent(user.phone_number),
             "can_act": is_admin_staff(),
-            "form": extra.pop("form", None) or ComposeForm(),
+            "form": form,
             "confirm_holder": None,
             **extra,
         }
@@ -221,7 +238,17 @@ class ConversationPages:
         if not form.validate_on_submit():
             return self._page(user, 400, form=form)
         try:
-            handoff.send_as_staff(user, form.message.data, current_user)
+            handoff.send_as_staff(
+                user, form.message.data, current_user, submission=form.submission.data
+            )
+        except handoff.NothingToSend as exc:
+            db.session.rollback()
+            form.message.errors.append(str(exc))
+            return self._page(user, 400, form=form)
+        except handoff.AlreadySent:
+            db.session.rollback()
+            flash("Already sent: this form was submitted before, so it was not sent again.")
+            return self._back(user)
         except outbound.OptedOut:
             db.session.commit()  # keeps an opt-out Twilio may have just reported
             flash("Not sent: this texter has opted out (they texted STOP).", "error")

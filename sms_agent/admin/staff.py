@@ -13,7 +13,7 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
-from .base import AdminForm, AdminModelView
+from .base import AdminForm, AdminModelView, email_address
 
 MIN_PASSWORD = 8
 
@@ -34,6 +34,7 @@ class StaffUserView(AdminModelView):
     column_searchable_list = ["username", "email"]
     column_filters = ["is_admin", "is_active"]
     form_columns = ["username", "email", "is_admin", "is_active", "password"]
+    form_args = {"email": {"validators": [email_address]}}
     form_extra_fields = {
         "password": NewPasswordField(
             "Password",

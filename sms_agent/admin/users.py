@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import flash, g
+from flask import current_app, flash, g
 from flask_admin.actions import action
 from flask_admin.form import rules
 from flask_admin.model.template import EndpointLinkRowAction
 from wtforms import SelectField
+from wtforms.validators import ValidationError
 
 from .. import costs
 from ..export import conversations
@@ -14,8 +15,9 @@ from ..export.download import csv_download
 from ..extensions import db
 from ..jobs import enqueue_tier_change_notices
 from ..models import Tier, User, utcnow
+from ..phones import InvalidPhoneNumber, to_e164
 from ..quota import change_tier, reset_user
-from .base import AdminModelView, ReadOnlyValue, sections, select_choices
+from .base import AdminModelView, ReadOnlyValue, email_address, sections, select_choices
 from .conversation import ConversationPages
 
 
@@ -28,6 +30,17 @@ _DETAIL_SECTIONS = (
     rules.FieldSet(["total_requests", "monthly_requests", "rate_limit_reset"], "Usage statistics"),
     rules.FieldSet(["preferences", "opted_out_at", "context_reset_at"], "Preferences"),
 )
+
+
+def new_phone_number(_form, field) -> None:
+    """The number in E.164, read as the webhook reads it, and nobody's yet: the same number
+    in another notation ("(555) 123-0002") is the same texter."""
+    try:
+        field.data = to_e164(field.data or "", current_app.config["DEFAULT_PHONE_REGION"])
+    except InvalidPhoneNumber as exc:
+        raise ValidationError(str(exc)) from None
+    if db.session.get(User, field.data) is not None:
+        raise ValidationError("A user with this number exists.")
 
 
 def _spend(user: User, key: str) -> str:
@@ -77,7 +90,11 @@ class UserView(ConversationPages, AdminModelView):
         EndpointLinkRowAction("fa fa-comments", ".conversation_view", "Conversation")
     ]
     form_overrides = {"tier": SelectField}
-    form_args = {"tier": {"choices": select_choices(Tier)}}
+    form_args = {
+        "tier": {"choices": select_choices(Tier)},
+        "phone_number": {"validators": [new_phone_number]},  # only on create: see get_edit_form
+        "email": {"validators": [email_address]},
+    }
     form_columns = [
         "phone_number",
         "tier",

@@ -137,6 +137,13 @@ def current_staff() -> StaffUser | None:
     return db.session.get(StaffUser, principal.staff_id)
 
 
+def sees_staff_names() -> bool:
+    """Whether the caller may see which staff member wrote or holds what. Staff usernames
+    are staff logins: a texter's token sees only "staff" (threads.STAFF)."""
+    principal = current_principal()
+    return principal is not None and not principal.is_texter
+
+
 def owns(phone: str | None) -> bool:
     """Whether the caller may see the rows of the user `phone` (staff see everyone's)."""
     principal = current_principal()

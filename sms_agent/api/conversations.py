@@ -9,7 +9,7 @@ from .. import handoff, inbox, threads
 from ..extensions import db
 from ..models import User
 from . import bp
-from .auth import current_staff, scope_to_caller, staff_only
+from .auth import current_staff, scope_to_caller, sees_staff_names, staff_only
 from .errors import conflict
 from .filters import ConversationQuery, MessageQuery
 from .operations import operation
@@ -20,11 +20,12 @@ from .users import USER_PATH, get_user_or_404
 
 
 def dump_conversations(users: Sequence[User]) -> list[dict]:
-    return ConversationOut(many=True).dump(inbox.entries(users))
+    entries = inbox.entries(users, staff_names=sees_staff_names())
+    return ConversationOut(many=True).dump(entries)
 
 
 def dump_messages(rows) -> list[dict]:
-    return MessageOut(many=True).dump(threads.load(rows))
+    return MessageOut(many=True).dump(threads.load(rows, staff_names=sees_staff_names()))
 
 
 @bp.get("/conversations/")
@@ -47,7 +48,7 @@ def list_messages(phone_number: str):
 
     Page 1 holds the newest messages. With `after`, only later messages, and page 1 holds
     the oldest of them: poll with the `created_at` of the last message you have. A texter's
-    token reads its own thread.
+    token reads its own thread, where staff messages are by "staff".
     """
     user = get_user_or_404(phone_number)
     query = load_query(MessageQuery())

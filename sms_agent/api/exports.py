@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..export import conversations
 from ..export.download import CSV_TYPE, csv_download, json_download
 from . import bp
+from .auth import sees_staff_names
 from .filters import ExportQuery
 from .operations import operation
 from .requests import load_query
@@ -22,12 +23,13 @@ def export_conversation(phone_number: str):
     made for them (`model_cost_usd`, tokens), oldest first; each text has its task's
     `task_cost_usd`, each entry `cost_usd` (what it cost itself), and `totals` add them up.
     CSV has the same columns and a last row with direction `total`; it comes as an
-    attachment. Streamed as it is read. A texter's token exports its own conversation.
+    attachment. Streamed as it is read. A texter's token exports its own conversation, where
+    staff messages are by "staff".
     """
     user = get_user_or_404(phone_number)
     query = load_query(ExportQuery())
     # Read as the response is written, not here.
-    texter = conversations([user.phone_number])
+    texter = conversations([user.phone_number], staff_names=sees_staff_names())
     if query["format"] == "csv":
         return csv_download(texter, f"conversation-{user.phone_number.lstrip('+')}.csv")
     return json_download(texter)

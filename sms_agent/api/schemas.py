@@ -241,7 +241,8 @@ class ConversationOut(OutSchema):
         metadata={"description": "ai, waiting (a person was asked for) or staff."},
     )
     held_by = fields.String(
-        allow_none=True, metadata={"description": "Username of the staff member holding it."}
+        allow_none=True,
+        metadata={"description": 'Username of the staff member holding it ("staff" for a texter).'},
     )
     last_message_at = fields.DateTime()
     unread = fields.Integer(metadata={"description": "Texts held for staff not read yet."})
@@ -251,7 +252,10 @@ class MessageOut(OutSchema):
     id = fields.String()
     direction = fields.String(validate=validate.OneOf(["in", "out"]))
     author = fields.String(
-        metadata={"description": "texter, ai, system, or the staff member's username."}
+        metadata={
+            "description": "texter, ai, system, or the staff member's username "
+            '("staff" when a texter reads it).'
+        }
     )
     author_kind = fields.String(validate=validate.OneOf(["texter", "ai", "system", "staff"]))
     body = fields.String()
@@ -289,7 +293,10 @@ class ExportEntryOut(OutSchema):
     )
     id = fields.UUID()
     kind = _maybe(fields.String, "out: why it was sent (reply, help, quota, staff, api...).")
-    author = _maybe(fields.String, "texter, ai, system, or the staff member's username.")
+    author = _maybe(
+        fields.String,
+        'texter, ai, system, or the staff member\'s username ("staff" when a texter reads it).',
+    )
     channel = _maybe(fields.String, "out: sms or whatsapp.")
     body = _maybe(fields.String, "The text (in, out).")
     status = _maybe(fields.String, "in: the task's status; out: the delivery status.")

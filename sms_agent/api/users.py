@@ -155,7 +155,8 @@ def delete_user(phone_number: str):
 def send_message(phone_number: str):
     """Text this user a message now (refused with 409 if they texted STOP, or if they use
     WhatsApp and have not written within its 24-hour window; 403 if their number is outside
-    ALLOWED_COUNTRIES).
+    ALLOWED_COUNTRIES; 400 if nothing is left of the message once formatted for SMS, such as
+    only emoji or spaces).
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
     author, and a conversation waiting for a person becomes theirs.
@@ -164,6 +165,8 @@ def send_message(phone_number: str):
     data = load_body(SendMessageIn())
     try:
         messages = handoff.send_as_staff(user, data["message"], current_staff(), kind="api")
+    except handoff.NothingToSend as exc:
+        raise field_errors({"message": [str(exc)]}) from None
     except outbound.OutsideWindow as exc:
         closed = channels.window_closes(user)
         raise conflict(

@@ -36,7 +36,7 @@ COLUMNS: dict[str, Any] = {
     "direction": sa.String(),  # in (their text), out (our message), model (a model call)
     "id": sa.Uuid(),
     "kind": sa.String(),  # why we sent it: reply, help, quota, staff, api...
-    "author": sa.String(),  # texter, ai, system or the staff member's username
+    "author": sa.String(),  # texter, ai, system or the staff member's username (or "staff")
     "channel": sa.String(),
     "body": sa.Text(),
     "status": sa.String(),  # the task's status in, the delivery status out
@@ -131,23 +131,28 @@ def statement(phones: Iterable[str] | None = None, since: datetime | None = None
 
 
 def entries(
-    phones: Iterable[str] | None = None, since: datetime | None = None, batch: int | None = None
+    phones: Iterable[str] | None = None,
+    since: datetime | None = None,
+    batch: int | None = None,
+    *,
+    staff_names: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Every entry, streamed: `batch` rows (default BATCH) per fetch from one cursor, which
-    is closed however the reading ends (a download cut short, an error)."""
+    is closed however the reading ends (a download cut short, an error). Without
+    `staff_names`, staff messages are by "staff" (a texter's own export, threads.STAFF)."""
     query = statement(phones, since).execution_options(yield_per=batch or BATCH)
     result = db.session.execute(query)
     try:
         for row in result:
-            yield _entry(row._mapping)
+            yield _entry(row._mapping, staff_names)
     finally:
         result.close()
 
 
-def _entry(row) -> dict[str, Any]:
+def _entry(row, staff_names: bool) -> dict[str, Any]:
     entry = {name: row[name] for name in COLUMNS if name != "cost_usd"}
     if entry["direction"] == "out":
-        entry["author"] = author_for(entry["kind"], row["staff_username"])[0]
+        entry["author"] = author_for(entry["kind"], row["staff_username"], staff_names)[0]
         entry["cost_usd"] = entry["price_usd"] or Decimal(0)
     elif entry["direction"] == "model":
         entry["cost_usd"] = entry["model_cost_usd"]
@@ -216,7 +221,11 @@ class Conversation:
 
 
 def conversations(
-    phones: Iterable[str] | None = None, since: datetime | None = None, batch: int | None = None
+    phones: Iterable[str] | None = None,
+    since: datetime | None = None,
+    batch: int | None = None,
+    *,
+    staff_names: bool = True,
 ) -> Iterator[Conversation]:
     """The entries grouped by texter, in the database's phone order. Texters asked for by
     number who have no entry come out last, empty, with zero totals.
@@ -224,7 +233,8 @@ def conversations(
     One cursor feeds them all, so each conversation must be read before the next is asked
     for; asking earlier raises rather than hand out a conversation silently cut short."""
     missing = set(phones) if phones is not None else set()
-    grouped = itertools.groupby(entries(phones, since, batch), key=lambda e: e["phone_number"])
+    rows = entries(phones, since, batch, staff_names=staff_names)
+    grouped = itertools.groupby(rows, key=lambda e: e["phone_number"])
     for phone, rows in grouped:
         missing.discard(phone)
         conversation = Conversation(phone, rows)

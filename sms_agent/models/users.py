@@ -172,9 +172,9 @@ class User(db.Model):
         return sid in self.service_state.get(key, [])
 
     def remember_sid(self, key: str, sid: str) -> bool:
-        """Add an inbound MessageSid to the bounded list `key` of service_state (handled
-        keywords, notices sent), so Twilio's retries of it are recognised; False when it was
-        already there."""
+        """Add an id to the bounded list `key` of service_state, False when it was already
+        there: inbound MessageSids (handled keywords, notices sent), so Twilio's retries of
+        them are recognised, and staff forms' submission keys, so a form sends once."""
         if self.has_seen(key, sid):
             return False
         kept = list(self.service_state.get(key, []))[-(REMEMBERED_SIDS - 1) :]

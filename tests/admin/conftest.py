@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 from werkzeug.security import generate_password_hash
@@ -36,6 +37,53 @@ def csrf_for(client, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, response.status_code
     return csrf_from(response.get_data(as_text=True))
+
+
+class _FormReader(HTMLParser):
+    """The fields a browser would submit from the page's form with a `csrf_token`."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.fields: dict[str, str] = {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        attrs = {name: value or "" for name, value in attrs}
+        name = attrs.get("name")
+        if tag == "input" and name and attrs.get("type") not in ("submit", "button"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.fields[name] = attrs.get("value", "y" if attrs.get("type") else "")
+        elif tag == "textarea" and name:
+            self._textarea, self.fields[name] = name, ""
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select and "selected" in attrs:
+            self.fields[self._select] = attrs.get("value", "")
+
+    def handle_data(self, data) -> None:
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+    def handle_endtag(self, tag) -> None:
+        if tag == "textarea" and self._textarea:
+            # A browser drops the one line break that may follow <textarea>.
+            text = self.fields[self._textarea]
+            newline = "\r\n" if text.startswith("\r\n") else "\n"
+            self.fields[self._textarea] = text.removeprefix(newline)
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+
+def form_as_shown(client, url: str) -> dict[str, str]:
+    """What a browser posts when staff open `url` and press Save without changing a thing."""
+    response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    reader = _FormReader()
+    reader.feed(response.get_data(as_text=True))
+    assert "csrf_token" in reader.fields, "the page has no form"
+    return reader.fields
 
 
 def log_in(client, username: str, password: str = PASSWORD, next_url: str = ""):

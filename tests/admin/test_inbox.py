@@ -4,6 +4,7 @@ the one sending door and hand back to the AI; read-only staff only look."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from sms_agent import handoff
 from sms_agent.extensions import db
 from sms_agent.models import Conversation, OutboundMessage, StaffUser, User, utcnow
-from tests.admin.conftest import csrf_for, log_in, staff_account
+from tests.admin.conftest import csrf_for, csrf_from, log_in, staff_account
 from tests.factories import make_task, make_user
 
 PHONE = "+15550100001"
@@ -26,10 +27,16 @@ def page_of(client, url: str, status: int = 200) -> str:
     return response.get_data(as_text=True)
 
 
+def composer(client, phone: str = PHONE) -> dict:
+    """The hidden fields of the conversation page's forms, as a browser would post them."""
+    page = page_of(client, f"/admin/user/conversation/?id={quote(phone)}")
+    submission = re.search(r'name="submission"[^>]*value="([^"]+)"', page)
+    return {"csrf_token": csrf_from(page), "submission": submission and submission.group(1)}
+
+
 def post(client, action: str, data: dict | None = None, phone: str = PHONE):
-    token = csrf_for(client, f"/admin/user/conversation/?id={quote(phone)}")
     url = f"/admin/user/conversation/{action}/?id={quote(phone)}"
-    return client.post(url, data={"csrf_token": token, **(data or {})})
+    return client.post(url, data={**composer(client, phone), **(data or {})})
 
 
 def waiting(phone: str = PHONE, **fields) -> User:
@@ -168,6 +175,65 @@ def test_an_empty_reply_is_a_field_error(admin_client):
     response = post(admin_client, "send", {"message": ""})
     assert response.status_code == 400
     assert "invalid-feedback" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("message", ["👍", "😀👍", "   \n  ", "\u200b\u200b"])
+def test_a_reply_that_formats_to_nothing_is_a_field_error_and_takes_nothing(admin_client, message):
+    waiting()
+    response = post(admin_client, "send", {"message": message})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Nothing is left to send after formatting" in page and "Sent." not in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+    assert db.session.get(Conversation, PHONE).held_by is None
+
+
+def test_one_submission_of_the_composer_texts_once_however_often_it_is_posted(admin_client):
+    waiting()
+    form = {**composer(admin_client), "message": "On it."}
+    url = f"/admin/user/conversation/send/?id={quote(PHONE)}"
+    assert admin_client.post(url, data=form).status_code == 302
+    again = admin_client.post(url, data=form, follow_redirects=True)
+    assert "Already sent: this form was submitted before" in again.get_data(as_text=True)
+    assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == ["On it."]
+    # The page then shows a new form, which sends again.
+    assert post(admin_client, "send", {"message": "On it."}).status_code == 302
+    assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 2
+
+
+def test_two_simultaneous_posts_of_one_composer_text_once(app, admin_client, twilio_server):
+    """Each post runs in a thread of its own, with its own database connection, as in two
+    web processes; Twilio answers slowly, so the second arrives while the first sends."""
+    make_user(PHONE)
+    form = {**composer(admin_client), "message": "Sorry for the wait."}
+    url = f"/admin/user/conversation/send/?id={quote(PHONE)}"
+    twilio_server.delay = 0.5
+    statuses = []
+
+    def submit():
+        with app.test_client() as browser:
+            browser.set_cookie("session", admin_client.get_cookie("session").value)
+            statuses.append(browser.post(url, data=form).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [302, 302]
+    db.session.expire_all()
+    assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 1
+    assert len(twilio_server.requests) == 1
+
+
+def test_a_composer_without_its_submission_key_sends_nothing(admin_client):
+    waiting()
+    response = post(admin_client, "send", {"message": "Hello", "submission": ""})
+    assert response.status_code == 400
+    assert "This form is out of date: press Send again." in response.get_data(as_text=True)
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
 def test_taking_over_what_another_holds_asks_first(admin_client):

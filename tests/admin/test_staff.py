@@ -37,6 +37,14 @@ def test_new_staff_needs_a_password_of_eight_characters(admin_client):
     assert staff_named("dave") is None
 
 
+def test_a_staff_email_must_be_an_email_address(admin_client):
+    fields = {"username": "erin", "password": "long enough pw"}
+    response = create_staff(admin_client, email="not an email at all", **fields)
+    assert "Not a valid email address." in response.get_data(as_text=True)
+    assert staff_named("erin") is None
+    assert create_staff(admin_client, email="erin@example.com", **fields).status_code == 302
+
+
 def test_the_password_hash_is_never_shown(admin_client):
     boss = staff_named("boss")
     for url in ["/admin/staffuser/", f"/admin/staffuser/edit/?id={boss.id}"]:

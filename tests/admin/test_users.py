@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from sms_agent.extensions import db
 from sms_agent.models import Tier, User, utcnow
-from tests.admin.conftest import csrf_for, post_action
+from tests.admin.conftest import csrf_for, form_as_shown, post_action
 from tests.factories import make_task, make_user
 
 
@@ -303,3 +303,94 @@ def test_deleting_texters_keeps_their_spend_but_not_their_number(admin_client, h
     assert sorted(sent) == [(None, ""), (None, "")]
     assert db.session.scalars(sa.select(ModelCall.user_phone)).all() == [None, None]
     assert report.totals()["total_usd"] == 6
+
+
+def new_user_form(client, phone: str, **fields) -> dict:
+    form = {**form_as_shown(client, "/admin/user/new/"), "phone_number": phone}
+    form.update(rate_limit_reset="2030-01-01 00:00:00", **fields)
+    return form
+
+
+@pytest.mark.parametrize("notation", ["(555) 123-0002", "+1 555 123 0002", "555.123.0002"])
+def test_creating_a_number_that_exists_in_another_notation_is_a_form_error(admin_client, notation):
+    make_user("+15551230002", full_name="Ann")
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, notation))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "A user with this number exists." in page
+    assert "INSERT" not in page and "IntegrityError" not in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+    assert db.session.get(User, "+15551230002").full_name == "Ann"
+
+
+def test_a_save_the_database_refuses_is_told_without_its_sql(app, admin_client):
+    """Another request creates the same number between the form's check and the commit."""
+
+    def someone_else_was_first(_mapper, _connection, user):
+        with db.engine.begin() as other:
+            other.execute(
+                sa.insert(User).values(phone_number=user.phone_number, rate_limit_reset=utcnow())
+            )
+
+    sa.event.listen(User, "before_insert", someone_else_was_first)
+    form = new_user_form(admin_client, "+1 415 555 0100")
+    try:
+        response = admin_client.post("/admin/user/new/", data=form, follow_redirects=True)
+    finally:
+        sa.event.remove(User, "before_insert", someone_else_was_first)
+    page = response.get_data(as_text=True)
+    assert "Not saved: it would repeat a value that must be unique" in page
+    for leak in ("INSERT", "IntegrityError", "parameters", "+14155550100',"):
+        assert leak not in page
+
+
+@pytest.mark.parametrize("email", ["not an email at all", "ann@", "@example.com"])
+def test_an_email_that_is_not_one_is_a_form_error_on_create_and_edit(admin_client, email):
+    response = admin_client.post(
+        "/admin/user/new/", data=new_user_form(admin_client, "+14155550100", email=email)
+    )
+    assert response.status_code == 200
+    assert "Not a valid email address." in response.get_data(as_text=True)
+    assert db.session.get(User, "+14155550100") is None
+
+    user = make_user(email="ann@example.com")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    response = admin_client.post(url, data={**form_as_shown(admin_client, url), "email": email})
+    assert "Not a valid email address." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).email == "ann@example.com"
+
+
+def test_a_real_email_is_saved(admin_client):
+    data = new_user_form(admin_client, "+14155550100", email="ann@example.com")
+    assert admin_client.post("/admin/user/new/", data=data).status_code == 302
+    assert db.session.get(User, "+14155550100").email == "ann@example.com"
+
+
+def test_saving_the_edit_form_unchanged_changes_nothing(admin_client):
+    """The form shows timestamps to the second; the stored ones keep their microseconds."""
+    now = utcnow().replace(microsecond=311695)
+    user = make_user(
+        full_name="Ann",
+        email="ann@example.com",
+        preferences={"language": "fr", "tags": [1, 2]},
+        opted_out_at=now,
+        context_reset_at=now - timedelta(days=1),
+        rate_limit_reset=now + timedelta(days=20),
+    )
+    columns = [column.key for column in User.__table__.columns if column.key != "updated_at"]
+    before = {name: getattr(user, name) for name in columns}
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    assert admin_client.post(url, data=form_as_shown(admin_client, url)).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert {name: getattr(saved, name) for name in columns} == before
+
+
+def test_a_timestamp_staff_change_is_saved(admin_client):
+    user = make_user(opted_out_at=utcnow().replace(microsecond=311695))
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "opted_out_at": "2030-05-06 07:08:09"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number).opted_out_at
+    assert saved.strftime("%Y-%m-%d %H:%M:%S.%f") == "2030-05-06 07:08:09.000000"

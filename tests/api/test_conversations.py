@@ -130,6 +130,25 @@ def test_a_texter_reads_its_own_messages_and_nobody_elses(client, texter, texter
     assert [row["user_phone"] for row in listed["results"]] == [TEXTER_PHONE]
 
 
+def test_a_texter_reads_staff_messages_and_holder_as_staff_not_by_login(
+    client, texter, texter_headers, admin_headers, admin
+):
+    handoff.take_over(texter, admin)
+    handoff.send_as_staff(texter, "Hi, a person here.", admin, kind="api")
+    db.session.commit()
+    messages = f"/api/users/{quote(TEXTER_PHONE)}/messages/"
+
+    [own] = client.get(messages, headers=texter_headers).get_json()["results"]
+    assert (own["author"], own["author_kind"]) == ("staff", "staff")
+    [listed] = client.get("/api/conversations/", headers=texter_headers).get_json()["results"]
+    assert (listed["state"], listed["held_by"]) == ("staff", "staff")
+
+    [seen] = client.get(messages, headers=admin_headers).get_json()["results"]
+    assert (seen["author"], seen["author_kind"]) == ("admin", "staff")
+    [held] = client.get("/api/conversations/", headers=admin_headers).get_json()["results"]
+    assert held["held_by"] == "admin"
+
+
 def test_takeover_and_release(client, admin_headers):
     waiting()
     response = client.post(BASE + "takeover/", json={}, headers=admin_headers)
@@ -185,3 +204,20 @@ def test_read_only_staff_and_texters_may_not_act(
     own = f"/api/users/{quote(TEXTER_PHONE)}/{path}"
     assert client.post(own, json=body, headers=texter_headers).status_code == 403
     assert db.session.get(User, PHONE).conversation_state == "waiting"
+
+
+@pytest.mark.parametrize("message", ["😀👍", "👍", "   ", "\u200b\u200b"])
+def test_a_message_that_formats_to_nothing_is_a_400_and_changes_nothing(
+    client, admin_headers, message
+):
+    waiting()
+    before = handoff.find(PHONE).staff_clock_at
+    response = client.post(BASE + "send_message/", json={"message": message}, headers=admin_headers)
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "Invalid input."
+    assert "Nothing is left to send after formatting" in body["details"]["message"][0]
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+    assert handoff.find(PHONE).held_by is None and handoff.find(PHONE).staff_clock_at == before

@@ -102,6 +102,22 @@ def test_a_texters_token_exports_its_own_conversation(client, texter_headers, hi
     assert {row["phone_number"] for row in rows} == {TEXTER_PHONE}
 
 
+@pytest.mark.parametrize("format", ["json", "csv"])
+def test_a_texter_sees_staff_messages_by_staff_and_staff_see_who_wrote_them(
+    client, texter_headers, admin_headers, history, format
+):
+    def authors(headers) -> list:
+        response = client.get(f"{URL}?format={format}", headers=headers)
+        text = response.get_data(as_text=True)
+        if format == "csv":
+            return [row["author"] for row in csv.DictReader(io.StringIO(text))][:-1]
+        return [entry["author"] for entry in response.get_json()["entries"]]
+
+    staff_view = authors(admin_headers)
+    assert staff_view[-1] == "ann"
+    assert authors(texter_headers) == staff_view[:-1] + ["staff"]
+
+
 def test_a_texters_token_cannot_export_someone_else(client, texter_headers):
     other = make_user("+15550208888")
     response = client.get(f"/api/users/{quote(other.phone_number)}/export/", headers=texter_headers)
