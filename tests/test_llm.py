@@ -19,6 +19,8 @@ from tests.standins import (
     chat_completion,
     openai_error,
     openai_standin,
+    refusal_completion,
+    tool_call_completion,
     unused_port,
 )
 
@@ -144,3 +146,17 @@ def test_a_gateway_page_is_quoted_as_its_words(app, openai_server):
 def test_the_answer_is_made_readable_at_the_border(app, openai_server):
     openai_server.then(200, chat_completion("\x1b[1mHello\x00 world\x1b[0m \ud800here."))
     assert get_llm_backend().complete(QUESTION, 50).text == "Hello world here."
+
+
+def test_a_refusal_is_reported_as_the_models_words(app, openai_server):
+    openai_server.then(200, refusal_completion("I'm sorry, but I can't help with that."))
+    completion = get_llm_backend().complete(QUESTION, 50)
+    assert (completion.text, completion.refusal) == ("", "I'm sorry, but I can't help with that.")
+
+
+def test_a_tool_call_is_reported_with_what_answering_it_needs(app, openai_server):
+    openai_server.then(200, tool_call_completion("get_weather", '{"city": "Paris"}', "Let me see."))
+    completion = get_llm_backend().complete(QUESTION, 50)
+    assert completion.tool_calls == ("get_weather",) and completion.text == "Let me see."
+    [call] = completion.calls
+    assert (call.id, call.arguments) == ("call_get_weather", '{"city": "Paris"}')

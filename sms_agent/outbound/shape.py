@@ -74,6 +74,10 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
     plain = readable(plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  "))
     words = replace_emoji(plain)
+    if words != plain and not any(char.isalnum() for char in words):
+        # Nothing but emoji (a thumbs-up to a thank-you): they are the answer, and with no
+        # words to keep in GSM-7 they cost no more than any short reply.
+        return tidy_lines(plain)
     if script.language_of(question, words) == script.LATIN:
         words = script.to_latin_reply(words)
     return tidy_lines(words)

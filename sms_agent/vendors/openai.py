@@ -43,6 +43,15 @@ OFFLINE_NOTICE = (
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One function call the model made: what the next request must answer by `id`."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     model: str
@@ -54,8 +63,15 @@ class Completion:
     completion_tokens: int = 0
     offline: bool = False
     extra: dict = field(default_factory=dict)
-    #: Names of the tools the model called (function calling), in order.
-    tool_calls: tuple[str, ...] = ()
+    #: The tools the model called (function calling), in order.
+    calls: tuple[ToolCall, ...] = ()
+    #: What the model said instead of answering when it refused ("I can't help with that").
+    refusal: str = ""
+
+    @property
+    def tool_calls(self) -> tuple[str, ...]:
+        """The names of the tools the model called, in order."""
+        return tuple(call.name for call in self.calls)
 
 
 class LLMError(Exception):
@@ -141,11 +157,8 @@ class OpenAIBackend:
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
             tokens_used=usage.total_tokens if usage else 0,
-            tool_calls=tuple(
-                call.function.name
-                for call in message.tool_calls or ()
-                if getattr(call, "function", None) is not None
-            ),
+            calls=_tool_calls(message),
+            refusal=readable(message.refusal or "").strip(),
             prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
             completion_tokens=(usage.completion_tokens or 0) if usage else 0,
         )
@@ -181,6 +194,25 @@ def _first_choice(response) -> Choice:
     if not all(isinstance(value, str | None) for value in (message.content, message.refusal)):
         raise not_a_completion("a message whose content is not text")
     return choice
+
+
+def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
+    """The function calls in `message`; anything else in its tool_calls is skipped."""
+    calls = message.tool_calls if isinstance(message.tool_calls, list) else ()
+    found = []
+    for index, call in enumerate(calls):
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        if isinstance(name, str):
+            arguments = getattr(function, "arguments", None)
+            found.append(
+                ToolCall(
+                    id=str(getattr(call, "id", None) or f"call_{index}"),
+                    name=name,
+                    arguments=arguments if isinstance(arguments, str) else "{}",
+                )
+            )
+    return tuple(found)
 
 
 def not_a_completion(what: str) -> LLMError:
