@@ -163,6 +163,13 @@ def handoff_ended_text(_user: User) -> str:
     )
 
 
+def declined_text(_user: User) -> str:
+    """The model could not answer this one (its provider's filter stopped it, or it needed
+    a tool it does not have): said plainly, so the texter asks something else rather than
+    sending the same again."""
+    return "Sorry, I can't answer that one. Please ask me something else."
+
+
 def apology_text(_user: User) -> str:
     return "Sorry, something went wrong and I couldn't answer your message. Please try again later."
 
@@ -184,6 +191,7 @@ NOTICES = {
     outbound.OPT_OUT_CONFIRMATION: opt_out_text,
     "reset": reset_text,
     "apology": apology_text,
+    "declined": declined_text,
     "tier_change": tier_change_text,
     "handoff": handoff_text,
     "handoff_ended": handoff_ended_text,

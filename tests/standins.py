@@ -9,7 +9,17 @@ import socket
 import threading
 import time
 import urllib.parse
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A reply body sent as these bytes, not as JSON: a proxy's HTML error page, a JSON
+    document cut short."""
+
+    data: bytes
+    content_type: str = "application/json"
 
 
 class StandIn:
@@ -40,7 +50,7 @@ class StandIn:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def then(self, status: int, body: dict, headers: dict | None = None) -> StandIn:
+    def then(self, status: int, body: dict | Raw | None, headers: dict | None = None) -> StandIn:
         self.script.append((status, body, headers or {}))
         return self
 
@@ -87,7 +97,10 @@ class StandIn:
             def _answer_json(self, method: str, body) -> None:
                 self._note_client()
                 status, payload, headers = stand_in._next(method, self.path, body)
-                self._reply(status, "application/json", json.dumps(payload).encode(), headers)
+                if isinstance(payload, Raw):
+                    self._reply(status, payload.content_type, payload.data, headers)
+                else:
+                    self._reply(status, "application/json", json.dumps(payload).encode(), headers)
 
             def _send_file(self):
                 self._note_client()
@@ -154,15 +167,17 @@ def chat_completion(
     }
 
 
-def tool_call_completion(name: str, arguments: str = "{}") -> dict:
-    """The model calling one tool instead of answering (OpenAI's function-calling shape)."""
+def tool_call_completion(name: str, arguments: str = "{}", content: str | None = None) -> dict:
+    """The model calling one tool instead of answering (OpenAI's function-calling shape),
+    with `content` beside the call when the model says something as it calls."""
     body = chat_completion("")
     body["choices"][0]["message"] = {
         "role": "assistant",
-        "content": None,
+        "content": content,
+        "refusal": None,
         "tool_calls": [
             {
-                "id": "call_standin",
+                "id": f"call_{name}",
                 "type": "function",
                 "function": {"name": name, "arguments": arguments},
             }
@@ -170,6 +185,26 @@ def tool_call_completion(name: str, arguments: str = "{}") -> dict:
     }
     body["choices"][0]["finish_reason"] = "tool_calls"
     return body
+
+
+def refusal_completion(refusal: str = "I'm sorry, but I can't help with that.") -> dict:
+    """The model refusing, as OpenAI reports it: no content, the words in `refusal`."""
+    body = chat_completion("")
+    body["choices"][0]["message"] = {"role": "assistant", "content": None, "refusal": refusal}
+    return body
+
+
+#: 200s that are not a chat completion, as proxies, gateways and broken compatible servers
+#: send them: (name, body).
+NOT_COMPLETIONS = [
+    ("an HTML gateway page", Raw(b"<html><h1>502 Bad Gateway</h1></html>", "text/html")),
+    ("JSON cut short", Raw(b'{"id": "chatcmpl-1", "choices": [{"index": 0, "mess')),
+    ("an empty JSON body", Raw(b"")),
+    ("null", None),
+    ("an empty array", []),
+    ("no message", {**chat_completion(""), "choices": [{"index": 0, "message": None}]}),
+    ("no choices", {**chat_completion(""), "choices": []}),
+]
 
 
 def openai_error(message: str, code: str | None, type_: str = "server_error") -> dict:

@@ -13,7 +13,16 @@ from sms_agent.vendors.openai import (
     OpenAIBackend,
     get_llm_backend,
 )
-from tests.standins import SilentServer, chat_completion, openai_error, openai_standin, unused_port
+from tests.standins import (
+    NOT_COMPLETIONS,
+    SilentServer,
+    chat_completion,
+    openai_error,
+    openai_standin,
+    refusal_completion,
+    tool_call_completion,
+    unused_port,
+)
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -116,3 +125,38 @@ def test_a_new_base_url_is_used_at_once(app, openai_server):
         app.config["OPENAI_BASE_URL"] = other.url + "/v1"
         assert get_llm_backend().complete(QUESTION, 50).text == "Rome."
     assert len(openai_server.requests) == 1
+
+
+@pytest.mark.parametrize("name,body", NOT_COMPLETIONS, ids=[name for name, _ in NOT_COMPLETIONS])
+def test_a_200_that_is_not_a_completion_is_a_passing_openai_error(app, openai_server, name, body):
+    """A proxy's or gateway's page, or JSON cut short: retried like the 502 it stands for."""
+    openai_server.then(200, body)
+    with pytest.raises(LLMError) as caught:
+        get_llm_backend().complete(QUESTION, 50)
+    assert (caught.value.error_type, caught.value.retryable) == ("openai_error", True)
+    assert str(caught.value).startswith("AI error: the model server answered 200 with ")
+
+
+def test_a_gateway_page_is_quoted_as_its_words(app, openai_server):
+    openai_server.then(200, NOT_COMPLETIONS[0][1])
+    with pytest.raises(LLMError, match=r"a page that is not JSON \('502 Bad Gateway'\)"):
+        get_llm_backend().complete(QUESTION, 50)
+
+
+def test_the_answer_is_made_readable_at_the_border(app, openai_server):
+    openai_server.then(200, chat_completion("\x1b[1mHello\x00 world\x1b[0m \ud800here."))
+    assert get_llm_backend().complete(QUESTION, 50).text == "Hello world here."
+
+
+def test_a_refusal_is_reported_as_the_models_words(app, openai_server):
+    openai_server.then(200, refusal_completion("I'm sorry, but I can't help with that."))
+    completion = get_llm_backend().complete(QUESTION, 50)
+    assert (completion.text, completion.refusal) == ("", "I'm sorry, but I can't help with that.")
+
+
+def test_a_tool_call_is_reported_with_what_answering_it_needs(app, openai_server):
+    openai_server.then(200, tool_call_completion("get_weather", '{"city": "Paris"}', "Let me see."))
+    completion = get_llm_backend().complete(QUESTION, 50)
+    assert completion.tool_calls == ("get_weather",) and completion.text == "Let me see."
+    [call] = completion.calls
+    assert (call.id, call.arguments) == ("call_get_weather", '{"city": "Paris"}')

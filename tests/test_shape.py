@@ -93,6 +93,20 @@ def test_lone_surrogates_and_control_characters_are_dropped():
     assert to_sms_text("ok\ud800 fine\x07") == "ok fine"
 
 
+def test_terminal_escape_sequences_are_dropped_whole():
+    assert to_sms_text("\x1b[31mStop\x1b[0m here.") == "Stop here."
+
+
+@pytest.mark.parametrize("answer", ["\U0001f44d", "\U0001f60a \U0001f389!"])
+def test_an_answer_of_nothing_but_emoji_keeps_them(answer):
+    assert to_sms_text(answer) == answer
+    assert encoding_of(answer) == UCS_2
+
+
+def test_emoji_beside_words_still_go():
+    assert to_sms_text("Great \U0001f44d") == "Great"
+
+
 # -- encoding and segments -------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "encoding"),

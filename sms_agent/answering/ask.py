@@ -2,10 +2,19 @@
 far, call the LLM backend, and store the answer with what the call reported.
 
 The model is offered one tool, request_human: when it calls it, the texter gets the
-acknowledgement of a request for a person instead of an answer, and staff are asked."""
+acknowledgement of a request for a person instead of an answer, and staff are asked. A call
+to a tool it was not offered is answered with a tool error and the model asked once more
+(tools.py).
+
+When the model declines (its refusal, its provider's content filter, or a tool it still
+wants after that second ask) the texter is told plainly that it cannot answer this, and the
+task completes, counted like any answer: the model worked and was paid, and the texter
+has their final reply. An apology ("please try again later") would invite them to send the
+same question again, and giving the request back would make asking it again free."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from .. import costs, handoff, notices, quota
@@ -16,29 +25,13 @@ from ..outbound import channels
 from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import Completion, LLMError, get_llm_backend
-from . import classify, history, prompts
+from . import classify, history, prompts, tools
+from .tools import REQUEST_HUMAN, TOOLS
 
-#: The tool the model may call to hand the texter to staff (OpenAI function calling).
-REQUEST_HUMAN = "request_human"
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": REQUEST_HUMAN,
-            "description": (
-                "Hand this conversation to a human staff member. Call it when the texter asks "
-                "for a person, or when you cannot help them (account, billing or order "
-                "problems, complaints, anything needing a human decision)."
-            ),
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "reason": {"type": "string", "description": "Why a person is needed."}
-                },
-            },
-        },
-    }
-]
+__all__ = ["REQUEST_HUMAN", "TOOLS", "ask_model", "reply_kind"]
+
+#: Where the task's metadata says why the model gave no answer of its own.
+DECLINED = "declined"
 
 
 def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
@@ -60,16 +53,14 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     db.session.commit()
     began = time.monotonic()
     try:
-        completion = backend.complete(messages, prompts.max_tokens(budget, encoding), tools=TOOLS)
+        completion = _complete(task, backend, messages, prompts.max_tokens(budget, encoding))
     except LLMError as exc:
         if media and media.images and exc.status == 400:
             raise ImagesRefused(str(exc)) from exc
         raise
     finally:  # a failed task counts in its category too
         task.category, task.complexity_score = found.category, round(found.complexity, 3)
-    # Paid for whatever the answer turns out to be: recorded before it is judged.
-    costs.record_model_call(task, completion)
-    text = _answer_text(completion, user, question)
+    text, declined = _answer_text(completion, user, question)
     task.ai_response = text
     task.tokens_used = completion.tokens_used
     task.metadata_ = {
@@ -85,14 +76,43 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     }
     if REQUEST_HUMAN in completion.tool_calls:
         task.metadata_ = {**task.metadata_, "handoff": HandoffSource.MODEL.value}
+    elif declined:
+        task.metadata_ = {**task.metadata_, DECLINED: declined}
 
 
-def _answer_text(completion: Completion, user: User, question: str) -> str:
-    """The model's answer, or the acknowledgement when it asked for a person (staff are
-    asked in the same transaction)."""
+def reply_kind(task: Task) -> str:
+    """The OutboundMessage kind of the task's answer: what staff filter the outbox by."""
+    meta = task.metadata_ or {}
+    return "handoff" if meta.get("handoff") else DECLINED if meta.get(DECLINED) else "reply"
+
+
+def _complete(task: Task, backend, messages: list[dict], max_tokens: int) -> Completion:
+    """The model's answer, asked once more when it called only tools it was not offered
+    (tools.py). Each call is paid for whatever its answer turns out to be, so each is
+    recorded before it is judged."""
+    completion = backend.complete(messages, max_tokens, tools=TOOLS)
+    costs.record_model_call(task, completion)
+    if not tools.calls_unknown_tool(completion):
+        return completion
+    followed = messages + tools.unknown_tool_replies(completion)
+    answer = backend.complete(followed, max_tokens, tools=TOOLS)
+    costs.record_model_call(task, answer)
+    return dataclasses.replace(answer, tokens_used=completion.tokens_used + answer.tokens_used)
+
+
+def _answer_text(completion: Completion, user: User, question: str) -> tuple[str, str | None]:
+    """(what the texter is sent, why the model declined or None): the model's answer, or
+    the acknowledgement when it asked for a person (staff are asked in the same
+    transaction), or, when it declined, its refusal or else the `declined` notice (the
+    fragment a content filter cut short is never sent)."""
     if REQUEST_HUMAN in completion.tool_calls:
         handoff.request_human(user, HandoffSource.MODEL)
-        return notices.compose("handoff", user)
+        return notices.compose("handoff", user), None
+    declined = _why_declined(completion, question)
+    if declined:
+        if to_sms_text(completion.refusal, question):
+            return completion.refusal, declined
+        return notices.compose(DECLINED, user), declined
     text = completion.text
     if completion.finish_reason == "length":
         text = trim_to_sentence(text)
@@ -100,4 +120,16 @@ def _answer_text(completion: Completion, user: User, question: str) -> str:
         raise LLMError(
             "the model returned an empty answer", error_type="openai_error", retryable=True
         )
-    return text
+    return text, None
+
+
+def _why_declined(completion: Completion, question: str) -> str | None:
+    """Its provider's filter stopped the answer, the model refused (an answer in its own
+    right: asking again gets the same), or it still wanted a tool it does not have."""
+    if completion.finish_reason == "content_filter":
+        return "content_filter"
+    if tools.calls_unknown_tool(completion):
+        return "unknown_tool"
+    if completion.refusal and not to_sms_text(completion.text, question):
+        return "refusal"
+    return None

@@ -29,7 +29,7 @@ from ..extensions import db
 from ..media.read import MediaProblem, attachments_of, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
-from .ask import ask_model
+from .ask import ask_model, reply_kind
 from .claim import claim, kept_across_commits
 from .failures import TryAgain, finish_unsent, give_up, refuse_media, release
 
@@ -131,8 +131,8 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     (`more`) ride on the task's metadata in the same commit as the first part. A new
     number's first answer comes after the carriers' program notice, sent once, in the first
     of the slots booked for both; slots too far off raise SendLater (outbound/slots.py)."""
-    # The model may have asked for a person: then the answer is the acknowledgement.
-    kind = "handoff" if (task.metadata_ or {}).get("handoff") else "reply"
+    # The model may have asked for a person (the answer is the acknowledgement) or declined.
+    kind = reply_kind(task)
     shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
     meta = task.metadata_ or {}
     booked = meta.get(SLOTS_KEY)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from flask import current_app
 
+from ..clean_text import storable
 from ..phones import InvalidPhoneNumber, to_e164
 from .media import UnservedChannel, media_count, split_channel
 
@@ -37,8 +38,7 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
         phone = to_e164(sender, current_app.config["DEFAULT_PHONE_REGION"])
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise BadInbound(f"From: {exc}") from exc
-    # PostgreSQL text cannot hold NUL; keep the rest exactly as received.
-    body = (form.get("Body") or "").replace("\x00", "\ufffd")
+    body = storable(form.get("Body") or "")
     if len(body) > MAX_BODY_CHARS:
         raise BadInbound(f"Body is longer than {MAX_BODY_CHARS} characters")
     return sid, phone, body, media_count(form)

@@ -17,9 +17,10 @@ from datetime import timedelta
 
 from flask import current_app
 
+from ..clean_text import readable
 from ..models import Channel, User, utcnow
 from . import cuts
-from .shape import MARKER, Shaped
+from .shape import MARKER, Shaped, tidy_lines
 
 #: WhatsApp's limit on one message's body.
 WHATSAPP_MAX_CHARS = 4096
@@ -72,7 +73,6 @@ _RULES = [
     (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), r"*\1*"),  # heading: bold
 ]
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 def to_whatsapp_text(text: str | None) -> str:
@@ -83,9 +83,7 @@ def to_whatsapp_text(text: str | None) -> str:
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece
-    plain = _INVISIBLE.sub("", "".join(pieces))
-    plain = "\n".join(line.rstrip() for line in plain.split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", plain).strip()
+    return tidy_lines(readable("".join(pieces)))
 
 
 def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..clean_text import readable
 from . import cuts, script
 from .cuts import trim_to_sentence
 from .emoji import replace_emoji
@@ -35,10 +36,17 @@ _KEEP_AT_SENTENCE = 0.6
 #: With MORE nothing is lost at a word, so a sentence must keep nearly all the budget: the
 #: texter pays for the segments either way.
 _KEEP_AT_SENTENCE_WITH_MORE = 0.9
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
-__all__ = ["MARKER", "Shaped", "shape", "shape_reply", "split_for_sms", "trim_to_sentence"]
+__all__ = [
+    "MARKER",
+    "Shaped",
+    "shape",
+    "shape_reply",
+    "split_for_sms",
+    "tidy_lines",
+    "trim_to_sentence",
+]
 
 
 @dataclass(frozen=True)
@@ -61,15 +69,24 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     reply's language (by the script of `question` and of the answer) needs other letters.
     Kept for the latest answers: the pipeline checks a model's answer is not empty once
     shaped, then shapes it to send."""
-    plain = markdown_to_text((text or "").translate(LOOKALIKES))
-    # Again after parsing: entities such as &mdash; only become characters there. Backticks
-    # and tabs mean code to Markdown, so they are swapped only now.
-    plain = plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  ")
-    plain = replace_emoji(_INVISIBLE.sub("", plain))
-    if script.language_of(question, plain) == script.LATIN:
-        plain = script.to_latin_reply(plain)
-    plain = "\n".join(line.rstrip() for line in plain.split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", plain).strip()
+    plain = markdown_to_text(readable(text or "").translate(LOOKALIKES))
+    # Again after parsing: entities such as &mdash; (or &#27;) only become characters
+    # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
+    plain = readable(plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  "))
+    words = replace_emoji(plain)
+    if words != plain and not any(char.isalnum() for char in words):
+        # Nothing but emoji (a thumbs-up to a thank-you): they are the answer, and with no
+        # words to keep in GSM-7 they cost no more than any short reply.
+        return tidy_lines(plain)
+    if script.language_of(question, words) == script.LATIN:
+        words = script.to_latin_reply(words)
+    return tidy_lines(words)
+
+
+def tidy_lines(text: str) -> str:
+    """No spaces at line ends, at most one blank line in a row, none around the text."""
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 def char_budget(segments: int, encoding: str) -> int:

@@ -9,19 +9,29 @@ Tools (function calling) are offered when the caller passes them. A server that 
 request with tools (400 or 422: many OpenAI-compatible servers know no tools) is asked once
 more without them, and this process remembers not to offer that server tools again; a
 server that ignores them simply answers.
+
+What the server says is checked here, at the border: its text is made readable (no NUL,
+control characters, escape sequences or lone surrogates: clean_text.py) before anything
+stores or shapes it, and a 200 that is no chat completion (a proxy's HTML error page, JSON
+cut short, `null`) is an `openai_error` retried like the 502 it usually stands for.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import re
 from dataclasses import dataclass, field
 
 import httpx2
 import openai
 from flask import current_app
-from openai.types.chat import ChatCompletion
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 
+from ..clean_text import readable
 from .per_thread import PerThread
 
 log = logging.getLogger("sms_agent.llm")
@@ -30,6 +40,15 @@ OFFLINE_NOTICE = (
     "[Offline mode] No AI model is configured on this server, so I can't answer yet. "
     "Your message was received: "
 )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model made: what the next request must answer by `id`."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -44,8 +63,15 @@ class Completion:
     completion_tokens: int = 0
     offline: bool = False
     extra: dict = field(default_factory=dict)
-    #: Names of the tools the model called (function calling), in order.
-    tool_calls: tuple[str, ...] = ()
+    #: The tools the model called (function calling), in order.
+    calls: tuple[ToolCall, ...] = ()
+    #: What the model said instead of answering when it refused ("I can't help with that").
+    refusal: str = ""
+
+    @property
+    def tool_calls(self) -> tuple[str, ...]:
+        """The names of the tools the model called, in order."""
+        return tuple(call.name for call in self.calls)
 
 
 class LLMError(Exception):
@@ -104,7 +130,10 @@ class OpenAIBackend:
         if tools:
             body["tools"] = tools
         client = _clients.get(*self.settings)
-        return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+        try:
+            return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+        except json.JSONDecodeError as exc:  # the SDK parses any JSON-typed body
+            raise not_a_completion(f"JSON that does not parse ({exc})") from exc
 
     def _without_tools(self, messages: list[dict], max_tokens: int, refusal: Exception):
         """Ask again without tools; remember the server only if that worked (a 400 about
@@ -118,23 +147,18 @@ class OpenAIBackend:
         return response
 
     def _completion(self, response) -> Completion:
-        if not response.choices:
-            raise LLMError(
-                "the model returned no choices", error_type="openai_error", retryable=True
-            )
-        choice = response.choices[0]
-        usage = response.usage
+        choice = _first_choice(response)
+        message, usage = choice.message, response.usage
+        if not isinstance(usage, CompletionUsage):
+            usage = None
         return Completion(
-            text=(choice.message.content or "").strip(),
-            model=response.model or self.model,
+            text=readable(message.content or "").strip(),
+            model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
             tokens_used=usage.total_tokens if usage else 0,
-            tool_calls=tuple(
-                call.function.name
-                for call in choice.message.tool_calls or ()
-                if getattr(call, "function", None) is not None
-            ),
+            calls=_tool_calls(message),
+            refusal=readable(message.refusal or "").strip(),
             prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
             completion_tokens=(usage.completion_tokens or 0) if usage else 0,
         )
@@ -147,7 +171,66 @@ class OpenAIBackend:
             )
         except openai.OpenAIError as exc:
             raise translate_error(exc) from exc
-        return (getattr(result, "text", None) or "").strip()
+        except json.JSONDecodeError as exc:
+            raise not_a_completion(f"JSON that does not parse ({exc})") from exc
+        text = getattr(result, "text", None)
+        return readable(text if isinstance(text, str) else "").strip()
+
+
+def _first_choice(response) -> Choice:
+    """The choice the answer is read from, once its shape is one a server may send: the
+    SDK builds the response object without checking it against the spec."""
+    if isinstance(response, str):  # not JSON: the SDK hands back the page as text
+        raise not_a_completion(f"a page that is not JSON ({_excerpt(response)})")
+    if not isinstance(response, ChatCompletion):
+        raise not_a_completion(f"JSON that is no chat completion ({_excerpt(response)})")
+    choices = response.choices
+    if not isinstance(choices, list) or not choices:
+        raise not_a_completion("a chat completion without choices")
+    choice = choices[0]
+    if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
+        raise not_a_completion("a chat completion whose first choice holds no message")
+    message = choice.message
+    if not all(isinstance(value, str | None) for value in (message.content, message.refusal)):
+        raise not_a_completion("a message whose content is not text")
+    return choice
+
+
+def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
+    """The function calls in `message`; anything else in its tool_calls is skipped."""
+    calls = message.tool_calls if isinstance(message.tool_calls, list) else ()
+    found = []
+    for index, call in enumerate(calls):
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        if isinstance(name, str):
+            arguments = getattr(function, "arguments", None)
+            found.append(
+                ToolCall(
+                    id=str(getattr(call, "id", None) or f"call_{index}"),
+                    name=name,
+                    arguments=arguments if isinstance(arguments, str) else "{}",
+                )
+            )
+    return tuple(found)
+
+
+def not_a_completion(what: str) -> LLMError:
+    """A 200 that is no answer: mostly a proxy or gateway before the model server, whose
+    fault passes, as a 502's does; so it is retried like one, with a message a person can
+    read instead of the parser's traceback."""
+    return LLMError(
+        f"AI error: the model server answered 200 with {what}",
+        error_type="openai_error",
+        retryable=True,
+    )
+
+
+def _excerpt(value) -> str:
+    """The start of a body, as a person would read it: an HTML page without its tags."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
+    return repr(words if len(words) <= 120 else words[:117] + "...")
 
 
 #: (base URL, model) of the servers that refused a request with tools, in this process.

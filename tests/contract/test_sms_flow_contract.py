@@ -3,17 +3,20 @@ vendors' own API specs: every request we make must pass the spec's validation.""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
+import openai
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import jobs
+from sms_agent import jobs, notices
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task
 from sms_agent.vendors import twilio as sms
 from tests.broker import drained
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 from tests.standins import inbound_form, signed_post
 
 pytestmark = pytest.mark.contract
@@ -89,3 +92,42 @@ def test_twilios_price_of_a_message_is_read_through_the_contract(contract_app, e
     price = sms.get_sms_backend().fetch_price("SM" + "b" * 32)
     assert (price.amount, price.unit) == (Decimal("-0.00750"), "USD")
     assert exchanges == [("twilio", 200, None)]
+
+
+@pytest.fixture
+def model_calls_a_tool(monkeypatch, exchanges):
+    """Every chat completion answers with the spec's `functions` example: a call to
+    get_current_weather, a tool we never offer."""
+    watched = openai.OpenAI
+
+    class CallingOpenAI(watched):
+        def __init__(self, **kwargs):
+            super().__init__(default_headers={"Prefer": "example=functions"}, **kwargs)
+
+    monkeypatch.setattr(openai, "OpenAI", CallingOpenAI)
+    return exchanges
+
+
+def test_a_tool_we_never_offered_is_answered_as_the_spec_defines_a_tool_reply(
+    contract_app, model_calls_a_tool
+):
+    """The model's turn and our tool error, sent back to ask once more, pass the spec's
+    request validation; a model that still wants the tool gets the texter the declined
+    notice, not an apology."""
+    task = make_task(user=make_user("+15551230000"), sms_content="Weather in Boston?")
+    assert pipeline.answer(task.id) == "answered"
+
+    statuses = [(service, status) for service, status, _ in model_calls_a_tool]
+    assert statuses == [("openai", 200), ("openai", 200), ("twilio", 201)]
+    # The only violation is the spec's own: its `functions` example lacks `refusal`.
+    for _, _, violations in model_calls_a_tool:
+        for violation in json.loads(violations or "[]"):
+            assert violation["location"][0] == "response", violation
+    db.session.rollback()
+    task = db.session.get(Task, task.id)
+    assert (task.metadata_["finish_reason"], task.metadata_["declined"]) == (
+        "tool_calls",
+        "unknown_tool",
+    )
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert (sent.kind, sent.body) == ("declined", notices.compose("declined", task.user))

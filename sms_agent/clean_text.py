@@ -1,0 +1,36 @@
+"""Text that comes from outside (a texter's SMS, a model's answer) made fit to store and to
+read: the one home of that rule.
+
+PostgreSQL text cannot hold a NUL, and no database can encode a lone surrogate (half of a
+UTF-16 pair, which valid JSON may still carry as "\\ud800"): either fails the write, and
+with it the task. Other control characters and terminal escape sequences (a model's ANSI
+colours) are invisible on a phone, or show as stray "[31m".
+"""
+
+from __future__ import annotations
+
+import re
+
+#: What no database column can hold.
+UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+#: Control characters but tab and newline (carriage returns too), DEL, the C1 controls and
+#: lone surrogates: nothing a reader sees.
+INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Terminal escape sequences: CSI ("\x1b[31m"), OSC ("\x1b]0;title\x07") and the
+#: two-character ones ("\x1bc").
+ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
+def storable(text: str) -> str:
+    """`text` exactly as received, but for what a database cannot hold: a NUL or a lone
+    surrogate becomes U+FFFD, which shows staff that something unreadable was there. For
+    what a texter sent: their words are kept as they are."""
+    return UNSTORABLE.sub("\ufffd", text)
+
+
+def readable(text: str) -> str:
+    """`text` with only what a reader sees: escape sequences and invisible characters are
+    removed (a CR LF becomes a newline), tabs and newlines kept. For what a texter will
+    read (a model's answer, a reply being shaped): there a U+FFFD would only reach them as
+    a stray "?"."""
+    return INVISIBLE.sub("", ANSI_ESCAPE.sub("", text.replace("\r\n", "\n")))

@@ -1,0 +1,37 @@
+"""Text from outside made fit to store and to read: one rule for a texter's SMS and a
+model's answer (sms_agent/clean_text.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sms_agent.clean_text import readable, storable
+
+
+@pytest.mark.parametrize(
+    "received,stored",
+    [
+        ("what is a\x00b?", "what is a\ufffdb?"),
+        ("half a pair \ud800 here", "half a pair \ufffd here"),
+        ("tabs\tand\nlines\r\nand \x1b[31mcolour\x1b[0m stay", None),
+    ],
+)
+def test_a_texters_words_are_stored_as_sent_but_for_what_no_database_holds(received, stored):
+    assert storable(received) == (stored or received)
+
+
+@pytest.mark.parametrize(
+    "answer,read",
+    [
+        ("Hello\x00 world", "Hello world"),
+        ("\x1b[31mRed\x1b[0m means stop.", "Red means stop."),
+        ("\x1b]0;title\x07Bold \x1b[1;4mmove\x1b[m.", "Bold move."),
+        ("Bad \ud800surrogate\udfff here.", "Bad surrogate here."),
+        ("bell\x07, backspace\x08, DEL\x7f, C1\x9b gone", "bell, backspace, DEL, C1 gone"),
+        ("Line one\r\nLine two\n\tindented", "Line one\nLine two\n\tindented"),
+        ("Plain words and emoji 👍 stay.", "Plain words and emoji 👍 stay."),
+    ],
+)
+def test_a_model_answer_keeps_only_what_a_reader_sees(answer, read):
+    assert readable(answer) == read
+    assert readable(answer).encode("utf-8")  # storable on both databases

@@ -1,0 +1,151 @@
+"""What the texter gets when the model's answer is not plain words: control characters and
+escape sequences, a refusal, a content filter, a tool it was never offered, emoji alone,
+and a 200 that is no answer at all. Each goes through the real openai SDK over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent import quota
+from sms_agent.answering import pipeline
+from sms_agent.extensions import db
+from sms_agent.models import ModelCall, User
+from tests.factories import make_task, make_user
+from tests.standins import (
+    NOT_COMPLETIONS,
+    chat_completion,
+    refusal_completion,
+    tool_call_completion,
+)
+from tests.test_pipeline import errors, fresh, outbox
+
+DECLINED = "Sorry, I can't answer that one. Please ask me something else."
+
+
+def counted_task(**fields):
+    """A task whose request was counted against the texter's quota, as the webhook does."""
+    user = make_user()
+    return make_task(user=user, quota_window=quota.admit(user), **fields)
+
+
+def requests_used(task) -> int:
+    return db.session.get(User, task.user_phone).monthly_requests
+
+
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        ("Hello\x00 world", "Hello world"),
+        ("\x1b[31mRed\x1b[0m means stop.", "Red means stop."),
+        ("Bad \ud800surrogate\udfff here.", "Bad surrogate here."),
+    ],
+    ids=["nul", "ansi", "lone-surrogates"],
+)
+def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
+    app, openai_server, answer, sent
+):
+    openai_server.then(200, chat_completion(answer))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    task = fresh(task)
+    assert (task.status, task.success, task.ai_response) == ("completed", True, sent)
+    assert [(m.kind, m.body, m.encoding) for m in outbox()] == [("reply", sent, "GSM-7")]
+    assert errors() == []
+
+
+def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
+    fragment = "Here is how to make a dangerous"
+    openai_server.then(200, chat_completion(fragment, finish_reason="content_filter"))
+    task = counted_task(sms_content="How do I make something dangerous?")
+    assert pipeline.answer(task.id) == "answered"
+    task = fresh(task)
+    assert (task.status, task.success, task.ai_response) == ("completed", True, DECLINED)
+    assert task.metadata_["declined"] == "content_filter"
+    assert [(m.kind, m.body) for m in outbox()] == [("declined", DECLINED)]
+    assert requests_used(task) == 1  # the model answered and was paid: it counts
+    assert errors() == []
+
+
+def test_a_refusal_is_the_models_answer_sent_once_without_retries(app, openai_server):
+    refusal = "I'm sorry, but I can't help with that."
+    openai_server.then(200, refusal_completion(refusal))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "answered"
+    task = fresh(task)
+    assert (task.status, task.ai_response, task.metadata_["declined"]) == (
+        "completed",
+        refusal,
+        "refusal",
+    )
+    assert [(m.kind, m.body) for m in outbox()] == [("declined", refusal)]
+    assert len(openai_server.requests) == 1 and requests_used(task) == 1
+
+
+def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, openai_server):
+    promise = tool_call_completion("get_weather", '{"city": "Paris"}', "Let me check the weather.")
+    openai_server.then(200, promise)  # then the stand-in's default answer
+    task = make_task(sms_content="What's the weather in Paris?")
+    assert pipeline.answer(task.id) == "answered"
+
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+    first, second = (request for _, _, request in openai_server.requests)
+    assert second["messages"][: len(first["messages"])] == first["messages"]
+    turn, error = second["messages"][len(first["messages"]) :]
+    assert turn["role"] == "assistant" and turn["content"] == "Let me check the weather."
+    assert turn["tool_calls"][0]["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city": "Paris"}',
+    }
+    assert (error["role"], error["tool_call_id"]) == ("tool", "call_get_weather")
+    assert "no tool named get_weather" in error["content"]
+    assert "tools" in second  # request_human is still on offer
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 2
+    assert fresh(task).tokens_used == 2 * 42  # both calls
+
+
+def test_a_model_that_still_wants_a_tool_it_lacks_gets_the_declined_notice(app, openai_server):
+    openai_server.then(200, tool_call_completion("get_weather"))
+    openai_server.then(200, tool_call_completion("get_weather", content="Checking now."))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "answered"
+    task = fresh(task)
+    assert (task.status, task.metadata_["declined"]) == ("completed", "unknown_tool")
+    assert [(m.kind, m.body) for m in outbox()] == [("declined", DECLINED)]
+    assert len(openai_server.requests) == 2  # asked once more, never retried
+
+
+def test_request_human_beside_an_unknown_tool_hands_over_at_once(app, openai_server):
+    both = tool_call_completion("get_weather")
+    both["choices"][0]["message"]["tool_calls"].append(
+        {"id": "call_2", "type": "function", "function": {"name": "request_human"}}
+    )
+    openai_server.then(200, both)
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(openai_server.requests) == 1
+
+
+def test_an_answer_of_nothing_but_emoji_is_sent_as_they_are(app, openai_server):
+    openai_server.then(200, chat_completion("👍😊"))
+    task = make_task(sms_content="Thanks!")
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body, m.encoding) for m in outbox()] == [("reply", "👍😊", "UCS-2")]
+    assert len(openai_server.requests) == 1
+
+
+@pytest.mark.parametrize("name,body", NOT_COMPLETIONS, ids=[name for name, _ in NOT_COMPLETIONS])
+def test_a_200_that_is_not_an_answer_is_retried_then_answered(app, openai_server, name, body):
+    openai_server.then(200, body)
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert (caught.value.cause.error_type, caught.value.limit_key) == (
+        "openai_error",
+        "OPENAI_MAX_RETRIES",
+    )
+    assert fresh(task).status == "queued" and outbox() == []
+
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert errors() == []
