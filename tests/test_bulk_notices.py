@@ -87,6 +87,7 @@ def texters(count: int) -> list[User]:
     return [make_user(service_state={} if n % 2 else dict(ESTABLISHED)) for n in range(count)]
 
 
+@pytest.mark.slow
 def test_a_stop_and_a_question_right_after_a_bulk_upgrade_are_answered_at_once(app, sends, worker):
     """300 upgrades (450 SMS with program notices) take 15 minutes of slots at 1 SMS a
     second; the STOP's confirmation takes the next slot and the answer the one after."""
@@ -102,11 +103,13 @@ def test_a_stop_and_a_question_right_after_a_bulk_upgrade_are_answered_at_once(a
 
     [confirmed_at] = sends.to(stopper.phone_number)
     [answered_at] = sends.to(asker.phone_number)
-    assert confirmed_at - stopped_at < 1.0
-    assert answered_at - asked_at < 2.0  # its slot follows the confirmation's
+    # The next free slots (a loaded machine may be a little late), not a quarter hour away.
+    assert confirmed_at - stopped_at < 1.5
+    assert answered_at - asked_at < 2.5  # its slot follows the confirmation's
     assert told.count == 300 and told.seconds > 890  # the notices: 450 lane slots of 2 s
 
 
+@pytest.mark.slow
 def test_every_bulk_notice_goes_out_once_at_its_share_of_the_rate(app, sends, worker):
     """20 upgrades, 10 of them after a program notice: 30 SMS at half of 10 a second take
     6 s, one SMS (or a notice's two) every 0.2 s, in the order the texters were changed."""
@@ -169,6 +172,7 @@ def _brokers() -> list:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("broker", _brokers())
 def test_a_worker_takes_a_confirmation_before_a_queue_of_bulk_notices(app, tmp_path, broker):
     """The embedded default (console SMS, nothing paced) on a real broker: 30 notices are
