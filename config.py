@@ -58,8 +58,10 @@ def env_int(name: str, default: int, minimum: int | None = 0) -> int:
     return value
 
 
-def env_float(name: str, default: float, minimum: float = 0.0) -> float:
-    """A decimal setting that raises on garbage or on a value below `minimum`."""
+def env_float(
+    name: str, default: float, minimum: float = 0.0, maximum: float | None = None
+) -> float:
+    """A decimal setting that raises on garbage or on a value outside `minimum`..`maximum`."""
     raw = env_str(name)
     if raw is None:
         return default
@@ -69,6 +71,8 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
         raise ValueError(f"{name}={raw!r} is not a number") from None
     if value < minimum:
         raise ValueError(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value} must be at most {maximum}")
     return value
 
 
@@ -288,6 +292,10 @@ class Config:
     # The longest a worker thread sleeps for a sending slot; a job whose slot is further off
     # goes back to the queue until shortly before it (outbound/slots.py).
     PACING_MAX_SLEEP_SECONDS = env_float("PACING_MAX_SLEEP_SECONDS", 1.0)
+    # The share of TWILIO_MPS that notices sent to many texters at once (tier changes, idle
+    # conversations handed back) may use: they are spread out at that rate and leave the
+    # rest to answers and confirmations (outbound/slots.py).
+    BULK_NOTICE_SHARE = env_float("BULK_NOTICE_SHARE", 0.5, minimum=0.01, maximum=1.0)
     SMS_BACKEND = env_str(
         "SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console"
     )

@@ -1,7 +1,9 @@
 """Celery jobs: they take ids, call one domain function, commit, and own only retry policy.
 
 Answering a task and sending a notice come from the webhook and the API; sweeping stranded
-tasks, rolling quota windows and fetching Twilio's prices come from beat.
+tasks, rolling quota windows and fetching Twilio's prices come from beat. Notices to many
+texters at once (notices.BULK) are spread over time and wait in a queue of their own
+(enqueue_bulk_notices), so they never stand between a texter and an answer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import NamedTuple
 
 from celery import shared_task
 from flask import current_app
@@ -19,6 +22,7 @@ from .answering import pipeline
 from .extensions import db
 from .models import User
 from .ops import sweeper
+from .worker import BULK_QUEUE
 
 log = logging.getLogger("sms_agent.jobs")
 
@@ -72,7 +76,8 @@ def send_notice(
         slots = outbound.book(1 if kind == "more" else notices.messages_for(user), booking)
     except outbound.SendLater as later:
         db.session.rollback()
-        _run_later(later, send_notice, phone, kind, reply_to, later.booking)
+        queue = _queue_for(kind)
+        _run_later(later, send_notice, phone, kind, reply_to, later.booking, queue=queue)
         return False
     if kind == "more":
         sent = more.send_more(user, reply_to, slots)
@@ -110,9 +115,7 @@ def release_idle_conversations() -> int:
     HANDOFF_IDLE_MINUTES, and tell each texter once."""
     phones = handoff.release_idle()
     db.session.commit()
-    for phone in phones:
-        # An id of its own in place of an inbound sid: a redelivered job tells nobody twice.
-        enqueue_notice(phone, "handoff_ended", "HE" + uuid.uuid4().hex)
+    enqueue_bulk_notices([db.session.get(User, phone) for phone in phones], "handoff_ended", "HE")
     if phones:
         log.info("%d conversations went back to the AI after no staff reply", len(phones))
     return len(phones)
@@ -129,11 +132,14 @@ def fetch_sms_prices() -> int:
     return priced
 
 
-def _publish(job, *args, countdown: float | None = None, retries: int = 0) -> bool:
-    """Publish a job without ever failing the caller: the row is already committed, so a
-    broker outage only delays it until the sweeper enqueues it again."""
+def _publish(
+    job, *args, countdown: float | None = None, retries: int = 0, queue: str | None = None
+) -> bool:
+    """Publish a job (to Celery's default queue unless `queue` says) without ever failing
+    the caller: the row is already committed, so a broker outage only delays it until the
+    sweeper enqueues it again."""
     try:
-        job.apply_async(args=args, countdown=countdown, retries=retries)
+        job.apply_async(args=args, countdown=countdown, retries=retries, queue=queue)
     except (KombuError, OSError) as exc:
         log.error("could not enqueue %s%r: %s", job.name, args, exc)
         return False
@@ -143,12 +149,19 @@ def _publish(job, *args, countdown: float | None = None, retries: int = 0) -> bo
     return True
 
 
-def _run_later(later: outbound.SendLater, job, *args, retries: int = 0) -> None:
+def _run_later(
+    later: outbound.SendLater, job, *args, retries: int = 0, queue: str | None = None
+) -> None:
     """Run `job` again shortly before its sending slot. Run eagerly (debugging), it would run
     at once, so the wait happens here instead."""
     if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
         time.sleep(later.countdown)
-    _publish(job, *args, countdown=later.countdown, retries=retries)
+    _publish(job, *args, countdown=later.countdown, retries=retries, queue=queue)
+
+
+def _queue_for(kind: str) -> str | None:
+    """Bulk notices wait in a queue of their own, never in front of a conversation's jobs."""
+    return BULK_QUEUE if kind in notices.BULK else None
 
 
 def enqueue_answer(task_id) -> None:
@@ -156,18 +169,37 @@ def enqueue_answer(task_id) -> None:
     _publish(answer_task, str(task_id))
 
 
-def enqueue_notice(phone: str, kind: str, reply_to: str | None = None) -> None:
+def enqueue_notice(
+    phone: str, kind: str, reply_to: str | None = None, countdown: float | None = None
+) -> None:
     """Queue a notice SMS, so the webhook never waits for Twilio's REST API."""
-    _publish(send_notice, phone, kind, reply_to)
+    _publish(send_notice, phone, kind, reply_to, countdown=countdown, queue=_queue_for(kind))
 
 
-def enqueue_tier_change_notices(changes: list[tuple[User, str]]) -> int:
-    """Text each (user, old tier) whose change TIER_CHANGE_SMS says to tell; call after the
-    commit that changed the tiers. Each job gets an id of its own in place of an inbound
-    sid, so a redelivered job does not text the same change twice."""
-    told = 0
-    for user, old_tier in changes:
-        if user.is_active and notices.tells_tier_change(old_tier, user.tier):
-            enqueue_notice(user.phone_number, "tier_change", "TC" + uuid.uuid4().hex)
-            told += 1
-    return told
+class BulkNotices(NamedTuple):
+    """How many texters a bulk notice goes to, and in how many seconds the last job runs."""
+
+    count: int
+    seconds: float
+
+
+def enqueue_bulk_notices(users: list[User], kind: str, sid_prefix: str) -> BulkNotices:
+    """Queue a notice of a kind in notices.BULK to each of `users`, spread over time at
+    BULK_NOTICE_SHARE of the sending rate (outbound.spread); call after the commit that
+    gave cause. Each job gets an id of its own (`sid_prefix` + a random hex) in place of an
+    inbound sid, so a redelivered job does not text the same texter twice."""
+    runs = outbound.spread([notices.messages_for(user) for user in users])
+    for user, countdown in zip(users, runs, strict=True):
+        enqueue_notice(user.phone_number, kind, sid_prefix + uuid.uuid4().hex, countdown)
+    return BulkNotices(len(users), runs[-1] if runs else 0.0)
+
+
+def enqueue_tier_change_notices(changes: list[tuple[User, str]]) -> BulkNotices:
+    """Text each (user, old tier) whose change TIER_CHANGE_SMS says to tell, in the
+    background (enqueue_bulk_notices); call after the commit that changed the tiers."""
+    told = [
+        user
+        for user, old_tier in changes
+        if user.is_active and notices.tells_tier_change(old_tier, user.tier)
+    ]
+    return enqueue_bulk_notices(told, "tier_change", "TC")

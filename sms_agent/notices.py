@@ -198,6 +198,10 @@ NOTICES = {
     "program": program_text,
 }
 
+#: Notices sent to many texters at once that answer nothing they just texted: they go out in
+#: the background, spread over time (jobs.enqueue_bulk_notices), behind conversation.
+BULK = frozenset({"tier_change", "handoff_ended"})
+
 
 def tells_tier_change(old_tier: str, new_tier: str) -> bool:
     """Whether a tier change is texted (TIER_CHANGE_SMS: upgrades, all or off)."""

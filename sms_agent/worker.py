@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from celery import Celery, Task
 from flask import Flask
+from kombu import Exchange, Queue
 
 from config import INSTANCE_DIR
+
+#: Answers, confirmations and every other job go to Celery's default queue; bulk notices
+#: (notices.BULK) to a queue of their own. A worker consumes both (unless `-Q` names only
+#: some), taking from each in turn on Redis and on the SQLite broker alike, so a thousand
+#: queued notices hold back a STOP's confirmation by one job at most.
+DEFAULT_QUEUE = "celery"
+BULK_QUEUE = "bulk"
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -34,6 +42,10 @@ def celery_settings(config) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_queues": [
+            Queue(name, Exchange(name), routing_key=name) for name in (DEFAULT_QUEUE, BULK_QUEUE)
+        ],
         "worker_pool": config["WORKER_POOL"],
         "worker_concurrency": config["WORKER_CONCURRENCY"],
         "broker_connection_retry_on_startup": True,

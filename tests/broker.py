@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from sms_agent.worker import BULK_QUEUE, DEFAULT_QUEUE
 
-def drained(app) -> list:
-    """Every message waiting in the app's queue, taken off it (kombu messages, acked)."""
+
+def drained(app, queues: tuple[str, ...] = (DEFAULT_QUEUE, BULK_QUEUE)) -> list:
+    """Every message waiting in the app's queues, taken off them (kombu messages, acked)."""
     messages = []
     with app.extensions["celery"].connection_for_read() as connection:
-        queue = connection.SimpleQueue("celery")
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            message.ack()
-            messages.append(message)
-        queue.close()
+        for name in queues:
+            queue = connection.SimpleQueue(name)
+            while True:
+                try:
+                    message = queue.get(block=False)
+                except queue.Empty:
+                    break
+                message.ack()
+                messages.append(message)
+            queue.close()
     return messages

@@ -197,6 +197,15 @@ def test_env_int_raises_on_garbage_and_on_too_small(monkeypatch):
     assert config.env_int("SOME_NUMBER", 7) == 7
 
 
+@pytest.mark.parametrize(("raw", "problem"), [("0", "at least 0.01"), ("1.5", "at most 1.0")])
+def test_a_share_of_the_sending_rate_outside_0_to_1_is_refused(monkeypatch, raw, problem):
+    monkeypatch.setenv("SOME_SHARE", raw)
+    with pytest.raises(ValueError, match=problem):
+        config.env_float("SOME_SHARE", 0.5, minimum=0.01, maximum=1.0)
+    monkeypatch.setenv("SOME_SHARE", "0.25")
+    assert config.env_float("SOME_SHARE", 0.5, minimum=0.01, maximum=1.0) == 0.25
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import ceil
+
 from flask import current_app, flash, g
 from flask_admin.actions import action
 from flask_admin.form import rules
@@ -13,7 +15,7 @@ from .. import costs
 from ..export import conversations
 from ..export.download import csv_download
 from ..extensions import db
-from ..jobs import enqueue_tier_change_notices
+from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..quota import change_tier, reset_user
@@ -23,6 +25,15 @@ from .conversation import ConversationPages
 
 def _plural(count: int, noun: str = "user") -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _texted(told: BulkNotices) -> str:
+    """Who is told of a change and, when the notices take a while (they leave most of the
+    sending rate to conversation, BULK_NOTICE_SHARE), for how long they go out."""
+    if told.seconds < 60:
+        return f"{_plural(told.count)} texted."
+    minutes = ceil(told.seconds / 60)
+    return f"{_plural(told.count)} texted over the next {minutes} minutes, between answers."
 
 
 _DETAIL_SECTIONS = (
@@ -186,4 +197,4 @@ class UserView(ConversationPages, AdminModelView):
         changes = [(user, change_tier(user, tier.value)) for user in users]
         db.session.commit()
         told = enqueue_tier_change_notices(changes)
-        flash(message.format(_plural(len(users))) + f" {_plural(told)} texted.", "success")
+        flash(f"{message.format(_plural(len(users)))} {_texted(told)}", "success")

@@ -1,8 +1,8 @@
 """What the service sends: shaping text for SMS, sending it, and Twilio's delivery reports.
 
 The public door is `send` (every SMS the service sends goes through it), `book` for the
-sending slots of what a job is about to send, and `record_delivery_status` for the status
-callback; shaping is exposed for counting only.
+sending slots of what a job is about to send, `spread` for when bulk notices run, and
+`record_delivery_status` for the status callback; shaping is exposed for counting only.
 """
 
 from .gsm import encoding_of, segment_count
@@ -17,7 +17,7 @@ from .send import (
     send,
 )
 from .shape import Shaped
-from .slots import SendLater, Slots, book
+from .slots import SendLater, Slots, book, spread
 from .status import record_delivery_status
 
 __all__ = [
@@ -36,4 +36,5 @@ __all__ = [
     "record_delivery_status",
     "segment_count",
     "send",
+    "spread",
 ]

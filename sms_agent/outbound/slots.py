@@ -11,16 +11,24 @@ again shortly before the slot with the booking, which it then sends in. A nearer
 slept in the thread. Slots booked together are used in the order the messages go out, so a
 reply's parts (after a new number's program notice) go together, and a burst goes out in
 the order it booked.
+
+Notices sent to many texters at once (a bulk tier change) must not book the slots of the
+next half hour ahead of every answer and STOP confirmation. So they do not book when they
+are queued: `spread` gives each a time to run, one slot of the number's bulk lane (at
+BULK_NOTICE_SHARE of TWILIO_MPS) per message, and each books its real slots only then,
+like any other notice. Whatever texters send meanwhile books the slots in between.
 """
 
 from __future__ import annotations
+
+from itertools import accumulate
 
 from flask import current_app
 
 from ..vendors.pacing import Slots
 from ..vendors.twilio import get_sms_backend
 
-__all__ = ["SendLater", "Slots", "book"]
+__all__ = ["SendLater", "Slots", "book", "spread"]
 
 
 class SendLater(Exception):
@@ -45,3 +53,18 @@ def book(count: int, booking: dict | None = None) -> Slots | None:
     if slots is not None and slots.wait > max_sleep:
         raise SendLater(slots, max_sleep)
     return slots
+
+
+def spread(counts: list[int]) -> list[float]:
+    """In how many seconds to run each of a batch of bulk notices taking `counts` messages
+    each (one more for a due program notice): one bulk lane slot per message, the batch
+    after any batch booked before it. Each lane slot starts with the part of it left to
+    conversation, so even the batch's first notice leaves the next slot to an answer.
+    Zeros when nothing is paced."""
+    share = current_app.config["BULK_NOTICE_SHARE"]
+    lane = get_sms_backend().book_bulk(sum(counts), share)
+    if lane is None:
+        return [0.0] * len(counts)
+    start = lane.wait + lane.interval * (1 - share)
+    before = accumulate(counts[:-1], initial=0)
+    return [start + messages * lane.interval for messages in before]

@@ -27,6 +27,9 @@ from .per_thread import PerThread
 
 log = logging.getLogger("sms_agent.sms")
 
+#: Bulk notices first book a slot of this lane of the sending number (its pacing key's suffix).
+BULK_LANE = ":bulk"
+
 #: Twilio error 21610: the recipient replied STOP, so Twilio refuses to message them.
 UNSUBSCRIBED_RECIPIENT = 21610
 
@@ -153,6 +156,11 @@ class TwilioBackend:
         """The sending number's next `count` slots (None with pacing off), see pacing.py."""
         return pacing.book(self.from_number, self.mps, self.pacing_url, count)
 
+    def book_bulk(self, count: int, share: float) -> pacing.Slots | None:
+        """`count` slots of the sending number's bulk lane, which runs at `share` of its rate
+        (None with pacing off); see outbound/slots.py, `spread`."""
+        return pacing.book(self.from_number + BULK_LANE, self.mps * share, self.pacing_url, count)
+
     def look_up(self, booking: dict) -> pacing.Slots:
         """Slots an earlier run booked (`Slots.booking`), with the wait until them now."""
         return pacing.look_up(booking, self.pacing_url)
@@ -255,6 +263,9 @@ class OutboxBackend:
 
     def book(self, _count: int) -> None:
         """Nothing to pace: the outbox sends at once."""
+        return None
+
+    def book_bulk(self, _count: int, _share: float) -> None:
         return None
 
     def look_up(self, _booking: dict) -> None:

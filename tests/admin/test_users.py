@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -100,6 +101,23 @@ def test_upgrade_to_premium_resets_monthly_requests_and_texts_the_user(admin_cli
     db.session.expire_all()
     upgraded = db.session.get(User, user.phone_number)
     assert (upgraded.tier, upgraded.monthly_requests) == ("premium", 0)
+
+
+def test_a_bulk_upgrade_says_how_long_its_texts_take_to_go_out(app, admin_client, twilio_server):
+    """Three texts at half of one SMS every 20 s: the last goes out in about two minutes."""
+    from tests.broker import drained
+
+    # A sending number of its own: no other test's notices are booked ahead of these.
+    number = f"+1500555{uuid.uuid4().int % 10**4:04d}"
+    app.config.update(TWILIO_MPS=0.05, BULK_NOTICE_SHARE=0.5, TWILIO_PHONE_NUMBER=number)
+    users = [make_user() for _ in range(3)]
+    drained(app)  # what earlier tests left in the in-memory broker
+    response = post_action(admin_client, "/admin/user/", "upgrade_to_premium", phones(users))
+    assert (
+        "Upgraded 3 users to premium. 3 users texted over the next 2 minutes, between answers."
+        in response.get_data(as_text=True)
+    )
+    assert len(drained(app)) == 3  # queued, each for its time
 
 
 def test_downgrade_to_free_keeps_the_counter(admin_client):
