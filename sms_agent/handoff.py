@@ -43,7 +43,7 @@ class HeldByOther(Exception):
 
 
 class NothingToSend(ValueError):
-    """The staff message is empty once shaped for the texter's phone (only emoji, spaces or
+    """The staff message is empty once shaped for the texter's phone (only spaces or
     invisible characters): nothing would be sent, so nothing is done."""
 
     def __init__(self) -> None:

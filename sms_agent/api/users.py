@@ -156,7 +156,7 @@ def send_message(phone_number: str):
     """Text this user a message now (refused with 409 if they texted STOP, or if they use
     WhatsApp and have not written within its 24-hour window; 403 if their number is outside
     ALLOWED_COUNTRIES; 400 if nothing is left of the message once formatted for SMS, such as
-    only emoji or spaces).
+    only spaces or invisible characters).
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
     author, and a conversation waiting for a person becomes theirs.

@@ -177,7 +177,7 @@ def test_an_empty_reply_is_a_field_error(admin_client):
     assert "invalid-feedback" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("message", ["👍", "😀👍", "   \n  ", "\u200b\u200b"])
+@pytest.mark.parametrize("message", ["   \n  ", "\u200b\u200b"])
 def test_a_reply_that_formats_to_nothing_is_a_field_error_and_takes_nothing(admin_client, message):
     waiting()
     response = post(admin_client, "send", {"message": message})

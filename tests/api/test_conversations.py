@@ -206,7 +206,7 @@ def test_read_only_staff_and_texters_may_not_act(
     assert db.session.get(User, PHONE).conversation_state == "waiting"
 
 
-@pytest.mark.parametrize("message", ["😀👍", "👍", "   ", "\u200b\u200b"])
+@pytest.mark.parametrize("message", ["   ", "\u200b\u200b", "\u200b \n\u200d"])
 def test_a_message_that_formats_to_nothing_is_a_400_and_changes_nothing(
     client, admin_headers, message
 ):
@@ -221,3 +221,13 @@ def test_a_message_that_formats_to_nothing_is_a_400_and_changes_nothing(
     db.session.expire_all()
     assert db.session.get(User, PHONE).conversation_state == "waiting"
     assert handoff.find(PHONE).held_by is None and handoff.find(PHONE).staff_clock_at == before
+
+
+def test_a_message_of_only_emoji_is_sent_as_written(client, admin_headers):
+    """Emoji are dropped beside words (they cost a UCS-2 SMS), but alone they are the
+    message (outbound/emoji.py), as they are in a model's answer."""
+    waiting()
+    response = client.post(BASE + "send_message/", json={"message": "👍"}, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["messages"] == 1
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert (sent.body, sent.encoding) == ("👍", "UCS-2")
