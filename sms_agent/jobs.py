@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import NamedTuple
 
+import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
@@ -115,7 +116,12 @@ def release_idle_conversations() -> int:
     HANDOFF_IDLE_MINUTES, and tell each texter once."""
     phones = handoff.release_idle()
     db.session.commit()
-    enqueue_bulk_notices([db.session.get(User, phone) for phone in phones], "handoff_ended", "HE")
+    released = (
+        db.session.scalars(sa.select(User).where(User.phone_number.in_(phones))).all()
+        if phones
+        else []
+    )
+    enqueue_bulk_notices(released, "handoff_ended", "HE")
     if phones:
         log.info("%d conversations went back to the AI after no staff reply", len(phones))
     return len(phones)

@@ -240,3 +240,21 @@ def test_metrics_show_the_conversations_waiting_now(app, client):
     db.session.commit()
     body = client.get("/metrics").get_data(as_text=True)
     assert "conversations_waiting 2.0" in body
+
+
+def test_releasing_idle_conversations_reads_the_texters_in_one_statement(app, count_queries):
+    """The beat job releases at most a minute's idle conversations, but each SELECT per
+    texter adds up at scale: the statements do not grow with the conversations released."""
+    app.config["HANDOFF_IDLE_MINUTES"] = 30
+
+    def release(count: int, first: int) -> int:
+        phones = [f"+1555123{first + n:04d}" for n in range(count)]
+        for phone in phones:
+            handoff.request_human(make_user(phone), "keyword")
+            db.session.get(Conversation, phone).staff_clock_at = utcnow() - timedelta(minutes=31)
+        db.session.commit()
+        with count_queries() as counter:
+            assert jobs.release_idle_conversations() == count
+        return counter.count
+
+    assert release(1, first=100) == release(4, first=200)
