@@ -158,15 +158,23 @@ def send_as_staff(
 
     Raises NothingToSend for a text that shapes to nothing (no state changes then: a
     thumbs-up must not take a waiting conversation), AlreadySent when `submission` (the
-    one-time key of the form that asked) was sent before, outbound.OptedOut (nothing is
-    sent) or outbound.SendFailed; the caller commits.
+    one-time key of the form or API request that asked) was sent before, outbound.OptedOut
+    (nothing is sent) or outbound.SendFailed; the caller commits. A refused submission that
+    sent nothing is not remembered, so it may be tried again.
     """
     shaped = outbound.plan(user, text)
     if not shaped.parts:
         raise NothingToSend()
     if submission is not None:
         _claim(user, submission)
-    messages = outbound.send(user, shaped, kind=kind, staff_user=staff)
+    try:
+        messages = outbound.send(user, shaped, kind=kind, staff_user=staff)
+    except (outbound.OptedOut, outbound.SendFailed, outbound.CountryNotAllowed) as refused:
+        if submission is not None and not getattr(refused, "may_have_reached", False):
+            # The caller commits what the refusal left (an error log, an opt-out): nothing
+            # was sent, so the same submission may try again.
+            user.forget_sid(SENT_SUBMISSIONS, submission)
+        raise
     record_staff_reply(user, staff)
     return messages
 

@@ -258,3 +258,28 @@ def test_releasing_idle_conversations_reads_the_texters_in_one_statement(app, co
         return counter.count
 
     assert release(1, first=100) == release(4, first=200)
+
+
+@pytest.mark.parametrize(
+    ("twilio_answers", "remembered"),
+    [
+        ([(400, 21211)], False),  # the first part refused: nothing reached the texter
+        ([(201, None), (400, 21211)], True),  # the second refused: the first is on its way
+        ([(500, 20500)], False),  # Twilio answered with an error: it created nothing
+    ],
+)
+def test_a_refused_staff_message_may_be_resent_only_if_none_of_it_went(
+    app, twilio_server, twilio_answers, remembered
+):
+    from sms_agent import outbound
+    from tests.standins import twilio_error, twilio_message
+
+    user = make_user(PHONE, tier="enterprise")
+    for status, code in twilio_answers:
+        body = twilio_message({"To": PHONE}) if code is None else twilio_error(status, code, "no")
+        twilio_server.then(status, body)
+
+    with pytest.raises(outbound.SendFailed):
+        handoff.send_as_staff(user, "A sentence that runs on. " * 80, None, submission="form-1")
+
+    assert user.has_seen(handoff.SENT_SUBMISSIONS, "form-1") is remembered

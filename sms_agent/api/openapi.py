@@ -121,6 +121,7 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
         entry["description"] = description
     if described.query is not None:
         entry["parameters"].append({"in": "query", "schema": described.query})
+    entry["parameters"].extend({"in": "header", **header} for header in described.headers)
     if described.body is not None:
         entry["requestBody"] = {
             "required": True,

@@ -24,6 +24,8 @@ class Operation:
     #: Further media types the success response may have (as text: CSV), chosen by query.
     other_media_types: tuple[str, ...] = ()
     errors: tuple[int, ...] = field(default=())
+    #: OpenAPI parameter objects for request headers the view reads (Idempotency-Key).
+    headers: tuple[dict, ...] = field(default=())
 
 
 def operation(tag: str, **options) -> Callable[[Callable], Callable]:

@@ -87,3 +87,29 @@ def load_query(schema: Schema) -> dict[str, Any]:
 
 def _as_dict(messages) -> dict[str, Any]:
     return messages if isinstance(messages, dict) else {"_schema": messages}
+
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+#: The header as an OpenAPI parameter, for the operations that honour it.
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": IDEMPOTENCY_KEY,
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    "description": "Any unique string (a UUID): a request repeated with the same key, after a "
+    "timeout say, does not act twice but answers 409 with `details.reason` `already_sent`.",
+}
+_KEY_CHARACTERS = frozenset(map(chr, range(0x21, 0x7F)))  # printable ASCII, no spaces
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key header (None without one); 400 for one that is not
+    1-255 printable ASCII characters, which no generated key is."""
+    key = request.headers.get(IDEMPOTENCY_KEY)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not _KEY_CHARACTERS.issuperset(key):
+        raise bad_request(
+            "Invalid Idempotency-Key header.",
+            **{IDEMPOTENCY_KEY: ["1 to 255 printable ASCII characters without spaces"]},
+        )
+    return key

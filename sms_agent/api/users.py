@@ -22,7 +22,7 @@ from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
 from .pagination import paginate
-from .requests import load_body, load_query
+from .requests import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, load_body, load_query
 from .schemas import (
     SendMessageIn,
     SendMessageOut,
@@ -150,7 +150,13 @@ def delete_user(phone_number: str):
 
 
 @bp.post(USER_PATH + "send_message/")
-@operation("users", body=SendMessageIn, response=SendMessageOut, errors=(403, 409, 502))
+@operation(
+    "users",
+    body=SendMessageIn,
+    response=SendMessageOut,
+    errors=(403, 409, 502),
+    headers=(IDEMPOTENCY_KEY_PARAMETER,),
+)
 @staff_only
 def send_message(phone_number: str):
     """Text this user a message now (refused with 409 if they texted STOP, or if they use
@@ -159,14 +165,29 @@ def send_message(phone_number: str):
     only spaces or invisible characters).
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
-    author, and a conversation waiting for a person becomes theirs.
+    author, and a conversation waiting for a person becomes theirs. With an Idempotency-Key
+    header, a repeat of a request that was sent answers 409 (`already_sent`) and texts
+    nothing: a client may retry after a timeout without texting twice.
     """
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
+    key = idempotency_key()
+    staff = current_staff()
     try:
-        messages = handoff.send_as_staff(user, data["message"], current_staff(), kind="api")
+        messages = handoff.send_as_staff(
+            user,
+            data["message"],
+            staff,
+            kind="api",
+            submission=None if key is None else f"api:{staff.id}:{key}",
+        )
     except handoff.NothingToSend as exc:
         raise field_errors({"message": [str(exc)]}) from None
+    except handoff.AlreadySent:
+        raise conflict(
+            "Already sent: a request with this Idempotency-Key was sent before.",
+            reason="already_sent",
+        ) from None
     except outbound.OutsideWindow as exc:
         closed = channels.window_closes(user)
         raise conflict(

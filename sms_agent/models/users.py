@@ -181,6 +181,11 @@ class User(db.Model):
         self.service_state = {**self.service_state, key: [*kept, sid]}
         return True
 
+    def forget_sid(self, key: str, sid: str) -> None:
+        """Take an id out of the list `key` again (a submission that sent nothing)."""
+        kept = [seen for seen in self.service_state.get(key, []) if seen != sid]
+        self.service_state = {**self.service_state, key: kept}
+
     # The design document's UserManager, as query builders that callers can refine.
     @classmethod
     def active(cls) -> sa.Select:

@@ -44,6 +44,9 @@ OPT_OUT_CONFIRMATION = "opt_out"
 class OptedOut(Exception):
     """The texter has opted out (STOP, or Twilio said 21610): nothing may be sent to them."""
 
+    #: Whether an earlier part of the same send reached Twilio (see SendFailed).
+    may_have_reached = False
+
 
 class OutsideWindow(OptedOut):
     """A WhatsApp texter has not written within WhatsApp's 24-hour window, so nothing may be
@@ -89,12 +92,17 @@ def check_destination(user: User, task: Task | None = None) -> None:
 
 
 class SendFailed(Exception):
-    """Twilio refused or could not be reached; `error.retryable` says whether to try again."""
+    """Twilio refused or could not be reached; `error.retryable` says whether to try again.
+
+    `may_have_reached` is True when some of the text may be on its way to the texter: an
+    earlier part was sent, or this part's outcome is unknown. A caller that would retry the
+    whole text (a staff form, an API request) must not then pretend nothing happened."""
 
     def __init__(self, error: SmsError):
         super().__init__(str(error))
         self.error = error
         self.retryable = error.retryable
+        self.may_have_reached = error.ambiguous
 
 
 def plan(
@@ -223,9 +231,11 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
             db.session.flush()
         try:
             _transmit(message, user, backend, confirming_opt_out, slots)
-        except BaseException:
+        except BaseException as exc:
             if checkpoint is not None:
                 checkpoint()  # the failed attempt is recorded before any retry decision
+            if isinstance(exc, (OptedOut, SendFailed)) and number > 1:
+                exc.may_have_reached = True
             raise
         if checkpoint is not None and number < len(texts):
             checkpoint()  # the last part's outcome is left to the caller's own commit

@@ -323,6 +323,62 @@ def test_send_message_twilio_says_unsubscribed_is_409_and_remembered(
     assert db.session.get(User, PHONE).is_opted_out
 
 
+def send_with_key(client, headers, key: str, message: str = "hello"):
+    return client.post(
+        f"/api/users/{ENCODED}/send_message/",
+        json={"message": message},
+        headers={**headers, "Idempotency-Key": key},
+    )
+
+
+def test_send_message_repeated_with_its_idempotency_key_texts_once(client, admin_headers):
+    make_user(PHONE)
+
+    first = send_with_key(client, admin_headers, "5f0c6a4e-retry-after-timeout")
+    again = send_with_key(client, admin_headers, "5f0c6a4e-retry-after-timeout")
+    other = send_with_key(client, admin_headers, "another-key", "and this")
+
+    assert first.status_code == 200 and other.status_code == 200
+    assert again.status_code == 409
+    assert again.get_json()["details"]["reason"] == "already_sent"
+    bodies = db.session.scalars(sa.select(OutboundMessage.body))
+    assert sorted(bodies) == ["and this", "hello"]
+
+
+def test_a_send_twilio_refused_may_be_retried_with_the_same_key(
+    client, admin_headers, twilio_server
+):
+    from tests.standins import twilio_error
+
+    make_user(PHONE)
+    twilio_server.then(400, twilio_error(400, 21211, "The 'To' number is not valid."))
+
+    refused = send_with_key(client, admin_headers, "key-1")
+    retried = send_with_key(client, admin_headers, "key-1")
+
+    assert (refused.status_code, retried.status_code) == (502, 200)
+    statuses = db.session.scalars(sa.select(OutboundMessage.status))
+    assert sorted(statuses) == ["failed", "queued"]
+
+
+@pytest.mark.parametrize("key", ["", "has space", "é", "x" * 256])
+def test_an_unusable_idempotency_key_is_a_400(client, admin_headers, key):
+    make_user(PHONE)
+
+    response = send_with_key(client, admin_headers, key)
+
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.get_json()["details"]
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 0
+
+
+def test_the_openapi_document_describes_the_idempotency_key(client):
+    document = client.get("/api/openapi.json").get_json()
+    operation = document["paths"]["/api/users/{phone_number}/send_message/"]["post"]
+    [header] = [p for p in operation["parameters"] if p["in"] == "header"]
+    assert header["name"] == "Idempotency-Key" and header["required"] is False
+
+
 def test_local_numbers_are_read_in_the_services_region(app, client, admin_headers):
     app.config["DEFAULT_PHONE_REGION"] = "GB"
 
