@@ -243,3 +243,40 @@ def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     assert twilio_server.requests == []
     task = db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
     assert task.metadata_["media"][0]["url"] == url and task.media == []
+
+
+def test_fetching_and_transcribing_hold_no_database_connection(
+    app, client, texter, twilio_server, openai_server, monkeypatch
+):
+    """A voice note takes seconds to fetch and to transcribe; a transaction open meanwhile
+    would hold one of the worker's few pooled connections all that time."""
+    from sms_agent.media import read
+    from sms_agent.vendors.openai import OpenAIBackend
+
+    held: list[tuple[str, int]] = []  # (what ran, connections checked out of the pool then)
+    real_source, real_transcribe = read.get_media_source, OpenAIBackend.transcribe
+
+    def source(config):
+        media = real_source(config)
+        fetch = media.fetch
+
+        def counted_fetch(url):
+            held.append(("fetch", db.engine.pool.checkedout()))
+            return fetch(url)
+
+        media.fetch = counted_fetch
+        return media
+
+    def transcribe(backend, *args):
+        held.append(("transcribe", db.engine.pool.checkedout()))
+        return real_transcribe(backend, *args)
+
+    monkeypatch.setattr(read, "get_media_source", source)
+    monkeypatch.setattr(OpenAIBackend, "transcribe", transcribe)
+    picture = twilio_server.serve(media_path(), "image/png", PNG)
+    voice = twilio_server.serve(media_path("ME" + "3" * 32), "audio/ogg", OGG)
+
+    task = text_in(client, "", (picture, "image/png"), (voice, "audio/ogg"))
+
+    assert task.status == "completed"
+    assert held == [("fetch", 0), ("fetch", 0), ("transcribe", 0)]

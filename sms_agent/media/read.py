@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
@@ -79,15 +80,26 @@ def attachments_of(task: Task) -> list[dict]:
 
 def read_media(task: Task) -> MediaInput:
     """What the task's attachments say; raises MediaUnreadable when one cannot be read (the
-    row records why). The caller commits the rows."""
+    row records why). The caller commits the rows.
+
+    Fetching and transcribing take seconds, so the read transaction ends before them and
+    they hold no pooled connection (a worker runs hundreds of jobs on DB_POOL_SIZE
+    connections). Called, like the model call, with nothing written since the last commit
+    and with loaded rows kept across commits (pipeline.kept_across_commits)."""
     done = {item.position: item for item in task.media}
+    if any(_position(item) not in done for item in attachments_of(task)):
+        db.session.commit()
     found = MediaInput()
     for item in attachments_of(task):
-        position = int(item.get("position") or 0)
+        position = _position(item)
         row = done.get(position) or _record(task, item, position)
         if row.status == "read":
             _use(row, found)
     return found
+
+
+def _position(item: dict) -> int:
+    return int(item.get("position") or 0)
 
 
 def _record(task: Task, item: dict, position: int) -> TaskMedia:
