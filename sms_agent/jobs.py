@@ -9,6 +9,7 @@ texters at once (notices.BULK) are spread over time and wait in a queue of their
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from typing import NamedTuple
@@ -33,10 +34,23 @@ def backoff(retries: int) -> float:
     return current_app.config["RETRY_BACKOFF_SECONDS"] * (2**retries)
 
 
+#: The longest a job waits for a busy database before it looks again.
+MAX_BUSY_WAIT_SECONDS = 60.0
+
+
+def busy_wait(busy: int) -> float:
+    """Seconds before a job the database could not serve `busy` times in a row runs again:
+    backoff() doubling up to MAX_BUSY_WAIT_SECONDS, each wait a random 50-100% of that, so
+    the thousands of jobs an outage holds back neither knock at once nor every two seconds."""
+    ceiling = min(backoff(min(busy, 30)), MAX_BUSY_WAIT_SECONDS)
+    return ceiling * random.uniform(0.5, 1.0)
+
+
 @shared_task(bind=True, acks_late=True, max_retries=None, name="sms_agent.jobs.answer_task")
-def answer_task(self, task_id: str) -> str:
+def answer_task(self, task_id: str, busy: int = 0) -> str:
     """Answer one stored task. A passing failure is retried with exponential backoff up to
-    OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on."""
+    OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on; a busy
+    database only delays the job (`busy` counts the delays, see busy_wait)."""
     try:
         return pipeline.answer(task_id)
     except outbound.SendLater as later:
@@ -45,13 +59,20 @@ def answer_task(self, task_id: str) -> str:
         return "deferred"
     except pipeline.DATABASE_BUSY as exc:
         # The pool or the database could not serve the job: nothing failed, it runs later.
+        wait = busy_wait(busy)
         log.warning(
-            "task %s: database busy or unreachable (%s); runs again later",
+            "task %s: database busy or unreachable (%s); runs again in %.1fs",
             task_id,
             type(exc).__name__,
+            wait,
         )
-        wait = backoff(self.request.retries)
-        _publish(answer_task, task_id, countdown=wait, retries=self.request.retries)
+        _publish(
+            answer_task,
+            task_id,
+            countdown=wait,
+            retries=self.request.retries,
+            kwargs={"busy": busy + 1},
+        )
         return "busy"
     except pipeline.TryAgain as exc:
         if self.request.retries >= current_app.config[exc.limit_key]:
@@ -139,13 +160,18 @@ def fetch_sms_prices() -> int:
 
 
 def _publish(
-    job, *args, countdown: float | None = None, retries: int = 0, queue: str | None = None
+    job,
+    *args,
+    countdown: float | None = None,
+    retries: int = 0,
+    queue: str | None = None,
+    kwargs: dict | None = None,
 ) -> bool:
     """Publish a job (to Celery's default queue unless `queue` says) without ever failing
     the caller: the row is already committed, so a broker outage only delays it until the
     sweeper enqueues it again."""
     try:
-        job.apply_async(args=args, countdown=countdown, retries=retries, queue=queue)
+        job.apply_async(args=args, kwargs=kwargs, countdown=countdown, retries=retries, queue=queue)
     except (KombuError, OSError) as exc:
         log.error("could not enqueue %s%r: %s", job.name, args, exc)
         return False

@@ -139,3 +139,30 @@ def test_a_job_the_database_refuses_runs_again_later(app, small_pool_app, monkey
     monkeypatch.undo()
     db.session.commit()
     assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"
+
+
+def test_a_database_that_stays_busy_is_asked_less_and_less_often(app, small_pool_app, monkeypatch):
+    """An outage holds back every queued job: each looks again after a growing, jittered
+    wait (at most a minute), not every RETRY_BACKOFF_SECONDS for as long as it lasts."""
+    small_pool_app.config["RETRY_BACKOFF_SECONDS"] = 2.0
+    with app.app_context():
+        task_id = str(make_task().id)
+    published: list[tuple[float, dict]] = []
+    monkeypatch.setattr(
+        jobs.answer_task,
+        "apply_async",
+        lambda args, kwargs, countdown, **_: published.append((countdown, kwargs)),
+    )
+
+    busy = 0
+    with db.engine.connect():  # the one connection, busy elsewhere for the whole outage
+        for _ in range(8):
+            assert jobs.answer_task.apply(args=[task_id], kwargs={"busy": busy}).result == "busy"
+            busy = published[-1][1]["busy"]
+
+    waits = [wait for wait, _ in published]
+    assert busy == 8
+    for n, wait in enumerate(waits):
+        ceiling = min(2.0 * 2**n, jobs.MAX_BUSY_WAIT_SECONDS)
+        assert ceiling / 2 <= wait <= ceiling
+    assert waits[-1] >= 30
