@@ -314,6 +314,9 @@ class Config:
     # SMS_BACKEND=console reads media from this folder, written by `flask sms simulate
     # --media` and the Try-it page, instead of fetching it from Twilio
     MEDIA_STORE_DIR = env_str("MEDIA_STORE_DIR", str(INSTANCE_DIR / "media"))
+    # a picture's bytes are kept this many days for staff's thumbnail, then dropped (its
+    # type, size and sha256 stay); 0 keeps them for as long as the task
+    MEDIA_RETENTION_DAYS = env_int("MEDIA_RETENTION_DAYS", 30, minimum=0)
 
     # what texters are told (notices.py); carriers require the name, a support contact and
     # the rates line in HELP, and a program notice on first contact

@@ -22,6 +22,7 @@ from kombu.exceptions import KombuError
 from . import costs, handoff, more, notices, outbound, quota
 from .answering import pipeline
 from .extensions import db
+from .media import retention
 from .models import User
 from .ops import sweeper
 from .worker import BULK_QUEUE
@@ -146,6 +147,16 @@ def release_idle_conversations() -> int:
     if phones:
         log.info("%d conversations went back to the AI after no staff reply", len(phones))
     return len(phones)
+
+
+@shared_task(name="sms_agent.jobs.forget_old_pictures", ignore_result=True)
+def forget_old_pictures() -> int:
+    """Drop the bytes of texters' pictures past MEDIA_RETENTION_DAYS (media/retention.py)."""
+    forgotten = retention.forget_old_pictures()
+    db.session.commit()
+    if forgotten:
+        log.info("dropped the bytes of %d pictures past MEDIA_RETENTION_DAYS", forgotten)
+    return forgotten
 
 
 @shared_task(name="sms_agent.jobs.fetch_sms_prices", ignore_result=True)

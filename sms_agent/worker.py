@@ -106,6 +106,11 @@ def beat_schedule(config) -> dict:
             "schedule": 60.0,
             "options": {"expires": 60},
         },
+        "forget-old-pictures": {
+            "task": "sms_agent.jobs.forget_old_pictures",
+            "schedule": 3600.0,
+            "options": {"expires": 3600},
+        },
         "fetch-sms-prices": {
             "task": "sms_agent.jobs.fetch_sms_prices",
             "schedule": config["PRICE_FETCH_INTERVAL_SECONDS"],

@@ -29,7 +29,8 @@ class TaskMedia(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(10))
     size: Mapped[int | None]
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
-    #: read, refused (a kind we do not read) or failed (the fetch or transcription failed).
+    #: read, refused (a kind we do not read), failed (the fetch or transcription failed) or
+    #: expired (a picture whose bytes were dropped after MEDIA_RETENTION_DAYS).
     status: Mapped[str] = mapped_column(sa.String(10), default="read")
     #: A picture's bytes, for staff's thumbnail (voice notes are not kept: the transcript is).
     #: Deferred: the conversation lists media without loading the bytes.

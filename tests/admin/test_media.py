@@ -78,3 +78,48 @@ def test_a_whatsapp_reply_says_so_instead_of_segments(staff_client, app):
 def test_a_picture_opened_alone_may_load_nothing_else(staff_client, picture):
     policy = staff_client.get(f"/admin/media/{picture.id}").headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
+
+
+def test_a_picture_past_media_retention_days_keeps_what_it_was_but_not_its_bytes(
+    app, staff_client, picture
+):
+    from datetime import timedelta
+
+    from sms_agent import jobs
+    from sms_agent.models import utcnow
+
+    app.config["MEDIA_RETENTION_DAYS"] = 30
+    recent = TaskMedia(
+        task=picture.task, position=2, content_type="image/png", kind="image", data=PNG
+    )
+    db.session.add(recent)
+    picture.created_at = utcnow() - timedelta(days=31)
+    voice = db.session.query(TaskMedia).filter_by(kind="audio").one()
+    voice.created_at = utcnow() - timedelta(days=31)
+    db.session.commit()
+
+    assert jobs.forget_old_pictures.apply().get() == 1
+    assert jobs.forget_old_pictures.apply().get() == 0
+
+    db.session.expire_all()
+    assert (picture.data, picture.status, picture.size) == (None, "expired", len(PNG))
+    assert recent.data == PNG and voice.transcript == "and is it poisonous to cats?"
+    page = conversation(staff_client)
+    assert f'src="/admin/media/{picture.id}"' not in page and "no longer kept" in page
+    assert f'src="/admin/media/{recent.id}"' in page
+    assert staff_client.get(f"/admin/media/{picture.id}").status_code == 404
+
+
+def test_media_retention_days_of_zero_keeps_pictures(app, picture):
+    from datetime import timedelta
+
+    from sms_agent import jobs
+    from sms_agent.models import utcnow
+
+    app.config["MEDIA_RETENTION_DAYS"] = 0
+    picture.created_at = utcnow() - timedelta(days=3650)
+    db.session.commit()
+
+    assert jobs.forget_old_pictures.apply().get() == 0
+    db.session.expire_all()
+    assert picture.data == PNG
