@@ -209,6 +209,17 @@ def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
     assert [reason for _s, reason in stored()] == ["daily_cap", "daily_cap", None]
 
 
+@pytest.mark.parametrize("typo", ["nan", "NaN", "inf", "-inf", "1e400", "1e6", "ten", ""])
+def test_raising_the_daily_cap_to_no_amount_is_refused_and_keeps_the_cap(app, runner, typo):
+    """`nan` used to lift the cap altogether (stored as no cap), `inf` to crash."""
+    app.config["DAILY_SPEND_CAP"] = Decimal("1.00")
+
+    result = runner.invoke(args=["spend", "raise-cap", "--", typo])
+
+    assert result.exit_code == 2 and "Invalid value for 'AMOUNT'" in result.output
+    assert limits.daily_cap(utcnow().date()) == Decimal("1.00")
+
+
 def test_yesterdays_spend_does_not_count_against_today(app, client, alert_hook):
     make_user(PHONE)
     spent(PHONE, "5.00", days_ago=1)

@@ -5,9 +5,12 @@ from decimal import Decimal
 import click
 from flask.cli import AppGroup
 
+from config import parse_money
+
 from .. import limits
 from ..costs import report
 from ..extensions import db
+from ..models.types import Money
 
 spend = AppGroup("spend", help="Spend and the daily spend cap.")
 
@@ -23,11 +26,29 @@ def today() -> None:
     )
 
 
+class UsdAmount(click.ParamType):
+    """An amount of US dollars the database can keep: finite, at least 0, below a million
+    (a typo such as "nan" must not quietly lift the cap)."""
+
+    name = "amount"
+
+    def convert(self, value, param, ctx) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = parse_money("AMOUNT", value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        if amount > Money.LARGEST:
+            self.fail(f"{value} is more than {Money.LARGEST} USD", param, ctx)
+        return amount
+
+
 @spend.command("raise-cap")
-@click.argument("amount", type=click.FloatRange(min=0))
-def raise_cap(amount: float) -> None:
+@click.argument("amount", type=UsdAmount())
+def raise_cap(amount: Decimal) -> None:
     """Set today's daily spend cap to AMOUNT USD (until midnight UTC); texts are answered
     again while today's spend is below it."""
-    record = limits.raise_daily_cap(Decimal(str(amount)))
+    record = limits.raise_daily_cap(amount)
     db.session.commit()
     click.echo(f"Today's spend cap is now {record.cap_usd} USD.")

@@ -147,11 +147,16 @@ class Money(TypeDecorator):
 
     impl = sa.Numeric(12, 6)
     cache_ok = True
+    #: The largest amount NUMERIC(12, 6) holds.
+    LARGEST = Decimal("999999.999999")
 
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        return Decimal(str(value)).quantize(MICRODOLLAR)
+        amount = Decimal(str(value))
+        if not amount.is_finite():  # SQLite would store NaN as NULL: no amount at all
+            raise ValueError(f"{value!r} is not an amount of money")
+        return amount.quantize(MICRODOLLAR)
 
     def process_result_value(self, value, dialect):
         return None if value is None else Decimal(value).quantize(MICRODOLLAR)
