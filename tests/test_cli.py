@@ -1,5 +1,6 @@
 """The flask commands: staff, token, demo seed, quota reset."""
 
+import pytest
 import sqlalchemy as sa
 
 from sms_agent import costs, sample_data
@@ -37,6 +38,37 @@ def test_staff_create_refuses_a_duplicate_and_a_short_password(runner):
     result = runner.invoke(args=["staff", "create", "--username", "bob", "--password", "short"])
     assert result.exit_code == 2
     assert "at least 8 characters" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--username", "x" * 81, "at most 80 characters"),
+        ("--email", "not-an-address", "not a valid email address"),
+        ("--email", "a" * 250 + "@example.com", "at most 254 characters"),
+    ],
+)
+def test_staff_create_refuses_what_no_account_can_hold(runner, option, value, says):
+    """A username or email longer than its column crashed on PostgreSQL (and was kept on
+    SQLite); an email the admin and the API refuse was kept."""
+    args = {"--username": "ada", "--password": "analytical", option: value}
+
+    result = runner.invoke(
+        args=["staff", "create", *[item for pair in args.items() for item in pair]]
+    )
+
+    assert result.exit_code == 2 and says in result.output
+    assert db.session.scalar(sa.select(sa.func.count(StaffUser.id))) == 0
+
+
+def test_a_token_name_longer_than_its_column_is_refused(runner):
+    make_staff("ada")
+    make_user("+15551230000")
+
+    for args in (["create", "ada"], ["create-for-user", "+15551230000"]):
+        result = runner.invoke(args=["token", *args, "--name", "n" * 101])
+        assert result.exit_code == 2 and "at most 100 characters" in result.output
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
 def test_staff_set_password(runner):

@@ -6,14 +6,15 @@ from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import StaffUser
+from .values import email_address, fits
 
 staff = AppGroup("staff", help="Manage staff accounts.")
 
 
 @staff.command("create")
-@click.option("--username", required=True)
+@click.option("--username", required=True, callback=fits(StaffUser.username))
 @click.option("--password", required=True, help="At least 8 characters.")
-@click.option("--email", default=None)
+@click.option("--email", default=None, callback=email_address)
 @click.option("--admin", "is_admin", is_flag=True, help="May change data and run actions.")
 def create_staff(username: str, password: str, email: str | None, is_admin: bool) -> None:
     """Create a staff account (the first one should be --admin)."""

@@ -7,13 +7,16 @@ from flask.cli import AppGroup
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
 from ..phones import InvalidPhoneNumber, to_e164
+from .values import fits
 
 token = AppGroup("token", help="Manage API tokens.")
 
 
 @token.command("create")
 @click.argument("username")
-@click.option("--name", default="", help="A label to recognise the token by.")
+@click.option(
+    "--name", default="", help="A label to recognise the token by.", callback=fits(ApiToken.name)
+)
 def create_token(username: str, name: str) -> None:
     """Create an API token for staff USERNAME; the key is the last line printed."""
     staff_user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
@@ -24,7 +27,7 @@ def create_token(username: str, name: str) -> None:
 
 @token.command("create-for-user")
 @click.argument("phone_number")
-@click.option("--name", default="")
+@click.option("--name", default="", callback=fits(ApiToken.name))
 def create_user_token(phone_number: str, name: str) -> None:
     """Create a token for a texter (sees only their own data); key printed last."""
     try:
