@@ -84,6 +84,16 @@ def test_cli_says_how_to_get_a_reply_when_no_worker_answers(runner):
     assert "is a worker running?" in result.output and "--inline" in result.output
 
 
+@pytest.mark.parametrize("text", ["HELP", "USAGE"])
+def test_cli_says_how_to_get_a_keywords_notice_when_no_worker_sends_it(runner, text):
+    """It said the message "was not a question for the AI", as if nothing would come."""
+    result = runner.invoke(
+        args=["sms", "simulate", "--from", "+15551230000", "--timeout", "0.3", text]
+    )
+    assert result.exit_code == 0, result.output
+    assert "is a worker running?" in result.output and "--inline" in result.output
+
+
 def test_cli_stop_reports_the_opt_out(runner):
     result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "STOP"])
     assert "opted out" in result.output

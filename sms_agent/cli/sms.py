@@ -143,10 +143,14 @@ def _opted_out(phone: str) -> bool:
 
 
 def _no_reply(task, inline: bool, waited: float) -> None:
-    if task is None:
-        click.echo("(no reply: the message was not a question for the AI)")
-    elif inline:
-        click.echo(f"(no reply; the task is {task.status})")
+    # A keyword's or a refused file's notice is sent by the worker too, so "no worker" is
+    # the likely reason whether or not the message was a question.
+    if inline:
+        click.echo(
+            "(no reply: nothing is sent for this message)"
+            if task is None
+            else f"(no reply; the task is {task.status})"
+        )
     else:
         click.echo(
             f"(no reply within {waited:g}s: is a worker running? Start one with `make run`, "
