@@ -411,7 +411,9 @@ def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
     assert pipeline.answer(task.id) == "opted_out"
     task = fresh(task)
     assert task.status == "failed" and task.ai_response is not None
-    assert [sms.sid for sms in outbox("reply")] == [None]
+    # Nothing went out, so no reply is on record as queued after the STOP, nor paid for.
+    assert outbox("reply") == []
+    assert task.cost_usd == 0
 
 
 def test_a_stop_sent_while_the_model_fails_gets_no_apology(app, monkeypatch):

@@ -186,8 +186,7 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
     if confirming_opt_out and not _is_confirmation(kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
-    if user.is_opted_out and not confirming_opt_out:
-        raise OptedOut(f"{mask(user.phone_number)} has opted out")
+    _refuse_if_opted_out(user, confirming_opt_out)
     closed = channels.window_problem(user)
     if closed:
         raise OutsideWindow(closed)
@@ -202,6 +201,14 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
                 log.warning("part %d of %s may have been sent; not resent", number, kind)
             messages.append(message)
             continue
+        if checkpoint is not None:
+            # A STOP may have been committed meanwhile. It is read before the part is stored,
+            # so a part that will not go out leaves no row (no SMS "queued" after the
+            # opt-out, no price in the spend), and before the checkpoint, so no transaction
+            # stays open (and holds a pooled connection) through the pacing wait and
+            # Twilio's answer.
+            reread_opt_out(user)
+            _refuse_if_opted_out(user, confirming_opt_out)
         message = message or new_message(
             user,
             text,
@@ -215,9 +222,6 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
         db.session.add(message)
         messages.append(message)
         if checkpoint is not None:
-            # The opt-out is read before the checkpoint, so no transaction stays open (and
-            # holds a pooled connection) through the pacing wait and Twilio's answer.
-            reread_opt_out(user)
             checkpoint()
         else:
             db.session.flush()
@@ -230,6 +234,11 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
         if checkpoint is not None and number < len(texts):
             checkpoint()  # the last part's outcome is left to the caller's own commit
     return messages
+
+
+def _refuse_if_opted_out(user: User, confirming_opt_out: bool) -> None:
+    if user.is_opted_out and not confirming_opt_out:
+        raise OptedOut(f"{mask(user.phone_number)} has opted out")
 
 
 def _is_confirmation(kind: str, texts: list[str]) -> bool:
@@ -250,8 +259,7 @@ def _transmit(
     slots: Slots | None = None,
 ) -> None:
     """Send one stored part; on failure record why on the row and in the error log."""
-    if user.is_opted_out and not confirming_opt_out:
-        raise OptedOut(f"{mask(user.phone_number)} has opted out")
+    _refuse_if_opted_out(user, confirming_opt_out)
     try:
         result = backend.send(message.to_number, message.body, message.channel, slots)
     except SmsError as exc:
