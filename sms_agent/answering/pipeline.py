@@ -24,7 +24,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from .. import notices, outbound
+from .. import costs, notices, outbound
 from ..extensions import db
 from ..media.read import MediaProblem, attachments_of, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
@@ -60,7 +60,7 @@ def _claim_and_answer(task_id) -> str:
     task = claim(task_id)
     if task is None:
         return "skipped"
-    started = time.monotonic()
+    key, started = task.id, time.monotonic()
     try:
         return _answer_claimed(task, started)
     except outbound.SendLater as later:
@@ -94,9 +94,21 @@ def _claim_and_answer(task_id) -> str:
         raise
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
         db.session.rollback()
-        log.exception("unexpected failure answering task %s", task.id)
-        give_up(task.id, exc)
+        if db.session.scalar(sa.select(Task.id).where(Task.id == key)) is None:
+            return _deleted_meanwhile(key)
+        log.exception("unexpected failure answering task %s", key)
+        give_up(key, exc)
         return "failed"
+
+
+def _deleted_meanwhile(key) -> str:
+    """The task was deleted while it was answered (its texter was deleted, by the API or
+    the admin): there is nobody left to answer, and the model calls made for it were paid
+    for, so they stay in the spend."""
+    costs.keep_paid_calls()
+    db.session.commit()
+    log.info("task %s was deleted while it was answered; not answered", key)
+    return "deleted"
 
 
 def _answer_claimed(task: Task, started: float) -> str:
