@@ -31,7 +31,7 @@ from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
 from .claim import claim, kept_across_commits
-from .failures import TryAgain, finish_unsent, give_up, refuse_media, release
+from .failures import TryAgain, finish_unsent, give_up, hold_for_staff, refuse_media, release
 
 __all__ = ["TryAgain", "answer", "claim", "give_up"]
 
@@ -82,6 +82,9 @@ def _claim_and_answer(task_id) -> str:
     except outbound.OptedOut:
         finish_unsent(task, "the texter has opted out")
         return "opted_out"
+    except outbound.HeldByStaff:
+        hold_for_staff(task)
+        return "held"
     except outbound.CountryNotAllowed as exc:
         finish_unsent(task, str(exc))  # the ErrorLog is committed with it
         return "not_sent"
@@ -164,6 +167,7 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         resume=not answered_now,
         checkpoint=db.session.commit,
         slots=slots,
+        unless_staff_hold=True,
     )
 
 
