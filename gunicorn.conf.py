@@ -51,6 +51,9 @@ if _settings.LOG_FORMAT == "json":
                 "propagate": False,
             },
             "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            # The app's lines have a handler of their own (sms_agent/ops/logs.py); through
+            # the root's console handler below as well, each would be written twice.
+            "sms_agent": {"propagate": False},
         },
         "formatters": {
             "generic": {

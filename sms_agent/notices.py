@@ -9,6 +9,7 @@ tests/test_notices.py checks each one."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -276,9 +277,10 @@ def send_program_notice_once(
     user: User, task: Task | None = None, slots: outbound.Slots | None = None
 ) -> bool:
     """The carriers' program notice (name, rates, HELP, STOP) before the first answer or
-    notice a number ever gets. Recorded in service_state, under the bookkeeping lock and
-    committed before the send, as notices are: at most once, never twice. The caller
-    commits what the send recorded."""
+    notice a number ever gets. Recorded in service_state, under the bookkeeping lock, and
+    committed with the stored SMS before Twilio is called, as an answer's parts are: at
+    most once, never twice, and a worker that dies meanwhile leaves it on record (maybe
+    sent) rather than sent and unrecorded. The caller commits what the send recorded."""
     if not program_notice_due(user):
         return False  # the loaded row is enough: the record is never removed
     relock_bookkeeping(user)
@@ -286,8 +288,7 @@ def send_program_notice_once(
         db.session.commit()  # only ends the locking transaction; nothing was changed
         return False
     user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: utcnow().isoformat()}
-    db.session.commit()
-    return _send(user, "program", task, slots=slots)
+    return _send(user, "program", task, slots=slots, checkpoint=db.session.commit)
 
 
 def _send(
@@ -297,6 +298,7 @@ def _send(
     *,
     confirming_opt_out: bool = False,
     slots: outbound.Slots | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> bool:
     try:
         outbound.send(
@@ -306,6 +308,7 @@ def _send(
             task=task,
             confirming_opt_out=confirming_opt_out,
             slots=slots,
+            checkpoint=checkpoint,
         )
     except outbound.OptedOut:
         log.info("%s notice not sent: opted out", kind)

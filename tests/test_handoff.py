@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from sms_agent import handoff, jobs, simulator
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.inbound import keywords
 from sms_agent.models import Conversation, OutboundMessage, Task, User, utcnow
@@ -106,6 +107,29 @@ def test_texts_while_waiting_are_held_for_staff_not_answered_nor_counted(app, cl
     user = texter()
     assert (user.monthly_requests, user.total_requests) == (3, 3)
     assert db.session.get(Conversation, PHONE).unread == 2
+
+
+def test_a_takeover_while_the_model_answers_holds_the_answer_for_staff(app, client, monkeypatch):
+    make_user(PHONE, monthly_requests=3, total_requests=3)
+    ask_model = pipeline.ask_model
+
+    def ask_model_then_staff_take_over(task, user):
+        ask_model(task, user)
+        with db.engine.begin() as admin:  # staff press Take over, in a web process
+            admin.execute(
+                sa.update(User).where(User.phone_number == PHONE).values(conversation_state="staff")
+            )
+
+    monkeypatch.setattr(pipeline, "ask_model", ask_model_then_staff_take_over)
+    text_in(client, "My order never arrived")
+
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    assert task.ai_response  # what the AI would have said, for staff to read
+    assert sent() == []  # the AI stays out of a conversation staff hold
+    user = texter()
+    assert (user.monthly_requests, user.total_requests) == (3, 3)
+    assert db.session.get(Conversation, PHONE).unread == 1
 
 
 @pytest.mark.parametrize("state", ["waiting", "staff"])

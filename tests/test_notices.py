@@ -7,8 +7,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 from sms_agent import jobs, notices, outbound, simulator
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import User, utcnow
+from sms_agent.models import OutboundMessage, User, utcnow
+from sms_agent.vendors.twilio import OutboxBackend
 from tests.factories import ESTABLISHED, make_task, make_user
 from tests.standins import inbound_form, signed_post
 from tests.test_pipeline import outbox
@@ -201,6 +203,23 @@ def test_an_opted_out_number_never_gets_the_program_notice(app, client):
     text_in(client, "STOP")
     assert [m.kind for m in outbox()] == ["opt_out"]
     assert "program_notice_sent" not in db.session.get(User, "+15551230000").service_state
+
+
+def test_the_program_notice_is_on_record_before_it_is_sent(app, monkeypatch):
+    """As an answer's parts are: a worker that dies while Twilio has it leaves the notice on
+    record (maybe sent) for staff and the spend, never sent and unrecorded."""
+    committed_at_send = []
+    send = OutboxBackend.send
+
+    def send_as_another_process_sees_it(self, to, body, *args, **kwargs):
+        with db.engine.connect() as other:
+            kinds = other.execute(sa.select(OutboundMessage.kind)).scalars()
+            committed_at_send.append(sorted(kinds))
+        return send(self, to, body, *args, **kwargs)
+
+    monkeypatch.setattr(OutboxBackend, "send", send_as_another_process_sees_it)
+    pipeline.answer(make_task(user=make_user(service_state={})).id)
+    assert committed_at_send == [["program"], ["program", "reply"]]
 
 
 def test_a_job_whose_row_was_read_before_the_notice_was_recorded_sends_no_second(app):

@@ -10,7 +10,7 @@ from sqlalchemy.sql import cache_key
 
 from sms_agent.answering import classify, pipeline
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
+from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.send import new_message, plan
 from sms_agent.vendors.openai import LLMError
 from tests.factories import make_task, make_user
@@ -411,7 +411,35 @@ def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
     assert pipeline.answer(task.id) == "opted_out"
     task = fresh(task)
     assert task.status == "failed" and task.ai_response is not None
-    assert [sms.sid for sms in outbox("reply")] == [None]
+    # Nothing went out, so no reply is on record as queued after the STOP, nor paid for.
+    assert outbox("reply") == []
+    assert task.cost_usd == 0
+
+
+@pytest.mark.parametrize("deleted", ["the texter", "the task"])
+def test_a_task_deleted_while_the_model_thinks_is_dropped_and_its_call_stays_paid(
+    app, openai_server, twilio_server, monkeypatch, deleted
+):
+    task = make_task(sms_content="What is the capital of France?")
+    task_id, phone, ask_model = task.id, task.user_phone, pipeline.ask_model
+
+    def ask_model_then_staff_delete(task, user):
+        ask_model(task, user)
+        with db.engine.begin() as admin:  # the API or the admin, in another process
+            if deleted == "the texter":
+                admin.execute(sa.delete(User).where(User.phone_number == phone))
+            else:
+                admin.execute(sa.delete(Task).where(Task.id == task_id))
+
+    monkeypatch.setattr(pipeline, "ask_model", ask_model_then_staff_delete)
+    assert pipeline.answer(task_id) == "deleted"
+    db.session.rollback()
+    assert db.session.get(Task, task_id) is None
+    assert twilio_server.requests == [] and errors() == []
+    # The model answered and was paid: its call stays in the spend, detached.
+    [call] = db.session.scalars(sa.select(ModelCall))
+    assert (call.task_id, call.model) == (None, "standin-model") and call.completion_tokens > 0
+    assert call.user_phone == (None if deleted == "the texter" else phone)
 
 
 def test_a_stop_sent_while_the_model_fails_gets_no_apology(app, monkeypatch):

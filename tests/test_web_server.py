@@ -179,3 +179,16 @@ def test_the_access_log_shows_only_the_last_four_digits_of_numbers_in_urls(serve
         server.exchange(request_with(target=target))
     harness.wait_until(lambda: server.process.log().count("***0300") >= 2, 10, "access lines")
     assert "1230300" not in server.process.log()
+
+
+def test_each_line_the_app_logs_is_written_once(servers):
+    """In production's JSON format gunicorn gives the root logger a handler of its own; the
+    app's lines must not reach it as well as the app's handler."""
+    server = servers["threads"]
+    form = harness.inbound_form("+15551230000", "hello")
+    headers = {"X-Twilio-Signature": harness.signature(server.inbound_url, form)}
+    assert requests.post(server.inbound_url, data=form, headers=headers, timeout=10).ok
+
+    lines = [line for line in server.process.log().splitlines() if form["MessageSid"] in line]
+    assert len(lines) == 1, lines
+    assert json.loads(lines[0])["name"] == "sms_agent.inbound"

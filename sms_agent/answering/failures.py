@@ -9,9 +9,9 @@ import uuid
 
 import sqlalchemy as sa
 
-from .. import notices, quota
+from .. import handoff, notices, quota
 from ..extensions import db
-from ..models import ErrorType, Task, TaskStatus, reread_opt_out
+from ..models import ErrorType, RefusalReason, Task, TaskStatus, reread_opt_out
 from ..ops.error_log import record_error
 from ..vendors.openai import LLMError
 from ..vendors.twilio import SmsError
@@ -43,6 +43,20 @@ def finish_unsent(task: Task, reason: str) -> None:
     quota.give_back(task)
     db.session.commit()
     log.info("task %s not answered: %s", task.id, reason)
+
+
+def hold_for_staff(task: Task) -> None:
+    """Staff took the conversation over while the model was answering: the answer is not
+    sent (the AI stays out of a conversation staff hold) but kept on the task for them, and
+    the text waits for staff as one that came after the takeover would: refused
+    `held_for_staff`, its request given back, one more unread."""
+    task.status = TaskStatus.REFUSED.value
+    task.refusal_reason = RefusalReason.HELD_FOR_STAFF.value
+    task.success = False
+    quota.give_back(task)
+    handoff.hold_text(task.user)
+    db.session.commit()
+    log.info("task %s held for staff: they took the conversation over", task.id)
 
 
 def give_up(task_id, cause: BaseException) -> None:

@@ -24,14 +24,14 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from .. import notices, outbound
+from .. import costs, notices, outbound
 from ..extensions import db
 from ..media.read import MediaProblem, attachments_of, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
 from .claim import claim, kept_across_commits
-from .failures import TryAgain, finish_unsent, give_up, refuse_media, release
+from .failures import TryAgain, finish_unsent, give_up, hold_for_staff, refuse_media, release
 
 __all__ = ["TryAgain", "answer", "claim", "give_up"]
 
@@ -60,7 +60,7 @@ def _claim_and_answer(task_id) -> str:
     task = claim(task_id)
     if task is None:
         return "skipped"
-    started = time.monotonic()
+    key, started = task.id, time.monotonic()
     try:
         return _answer_claimed(task, started)
     except outbound.SendLater as later:
@@ -82,6 +82,9 @@ def _claim_and_answer(task_id) -> str:
     except outbound.OptedOut:
         finish_unsent(task, "the texter has opted out")
         return "opted_out"
+    except outbound.HeldByStaff:
+        hold_for_staff(task)
+        return "held"
     except outbound.CountryNotAllowed as exc:
         finish_unsent(task, str(exc))  # the ErrorLog is committed with it
         return "not_sent"
@@ -94,9 +97,21 @@ def _claim_and_answer(task_id) -> str:
         raise
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
         db.session.rollback()
-        log.exception("unexpected failure answering task %s", task.id)
-        give_up(task.id, exc)
+        if db.session.scalar(sa.select(Task.id).where(Task.id == key)) is None:
+            return _deleted_meanwhile(key)
+        log.exception("unexpected failure answering task %s", key)
+        give_up(key, exc)
         return "failed"
+
+
+def _deleted_meanwhile(key) -> str:
+    """The task was deleted while it was answered (its texter was deleted, by the API or
+    the admin): there is nobody left to answer, and the model calls made for it were paid
+    for, so they stay in the spend."""
+    costs.keep_paid_calls()
+    db.session.commit()
+    log.info("task %s was deleted while it was answered; not answered", key)
+    return "deleted"
 
 
 def _answer_claimed(task: Task, started: float) -> str:
@@ -152,6 +167,7 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         resume=not answered_now,
         checkpoint=db.session.commit,
         slots=slots,
+        unless_staff_hold=True,
     )
 
 

@@ -3,13 +3,20 @@ and model call as it happens and adopting Twilio's real prices later (ledger.py)
 totals per task, texter, tier and day (report.py)."""
 
 from . import report
-from .ledger import fetch_prices, record_model_call, refresh_task_cost, refresh_task_costs
+from .ledger import (
+    fetch_prices,
+    keep_paid_calls,
+    record_model_call,
+    refresh_task_cost,
+    refresh_task_costs,
+)
 from .prices import country_of, estimate_sms, model_cost, money
 
 __all__ = [
     "country_of",
     "estimate_sms",
     "fetch_prices",
+    "keep_paid_calls",
     "model_cost",
     "money",
     "record_model_call",

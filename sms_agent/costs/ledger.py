@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import FINAL_DELIVERY_STATUSES, ModelCall, OutboundMessage, Task, utcnow
+from ..models import FINAL_DELIVERY_STATUSES, ModelCall, OutboundMessage, Task, User, utcnow
 from ..vendors.openai import Completion
 from ..vendors.twilio import SmsError, get_sms_backend
 from .prices import model_cost
@@ -25,6 +25,10 @@ log = logging.getLogger("sms_agent.costs")
 #: A message whose status never became final (no status callbacks configured) is priced
 #: once it is this old: by then Twilio has long settled it.
 SETTLED_AFTER = timedelta(hours=1)
+
+#: Where the session keeps the model calls it recorded, for keep_paid_calls: a rollback
+#: drops a call that was never stored, and with it the only record that it was paid for.
+_RECORDED_CALLS = "recorded_model_calls"
 
 
 def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
@@ -44,8 +48,23 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
         priced=cost is not None,
     )
     db.session.add(call)
+    db.session.info.setdefault(_RECORDED_CALLS, []).append(call)
     refresh_task_cost(task)
     return call
+
+
+def keep_paid_calls() -> None:
+    """After a rollback: the model calls this session recorded that the rollback dropped,
+    because their task was deleted while the model answered it (its texter was deleted,
+    say). They were paid for, so they stay in the spend, detached from the task (and from
+    the texter, if they are gone too), as models/forgetting.py leaves a deleted texter's."""
+    for call in db.session.info.pop(_RECORDED_CALLS, []):
+        if not sa.inspect(call).transient:
+            continue  # stored by an earlier commit: the database detached it already
+        call.task_id = None
+        if db.session.get(User, call.user_phone) is None:
+            call.user_phone = None
+        db.session.add(call)
 
 
 def refresh_task_cost(task: Task | None) -> None:

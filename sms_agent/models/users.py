@@ -69,8 +69,16 @@ def relock_bookkeeping(user: User) -> None:
 
 
 def reread_opt_out(user: User) -> None:
-    """Read `user.opted_out_at` again: a STOP may have been committed since it was loaded."""
-    _reread(user, "opted_out_at", _OPTED_OUT_AT)
+    """Read `user.opted_out_at` again: a STOP may have been committed since it was loaded.
+    Who answers (`conversation_state`) comes with it in the same statement, since staff may
+    have taken the conversation over meanwhile."""
+    row = db.session.execute(_OPTED_OUT_AT, {"phone": user.phone_number}).one()
+    attributes = sa.inspect(user).attrs
+    for name in ("opted_out_at", "conversation_state"):
+        # A change this session made and has not flushed yet (the model asking for a person
+        # sets the state) is newer than the row; a Core SELECT does not autoflush it.
+        if not attributes[name].history.has_changes():
+            set_committed_value(user, name, getattr(row, name))
 
 
 def _reread(user: User, attribute: str, statement: sa.Select) -> None:
@@ -217,7 +225,7 @@ _LOCKED_SERVICE_STATE = (
     .where(_users.c.phone_number == sa.bindparam("phone"))
     .with_for_update(**BOOKKEEPING_LOCK)
 )
-_OPTED_OUT_AT = sa.select(_users.c.opted_out_at).where(
+_OPTED_OUT_AT = sa.select(_users.c.opted_out_at, _users.c.conversation_state).where(
     _users.c.phone_number == sa.bindparam("phone")
 )
 _TEXTER = sa.select(User).where(User.phone_number == sa.bindparam("phone"))

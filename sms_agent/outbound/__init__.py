@@ -9,6 +9,7 @@ from .gsm import encoding_of, segment_count
 from .send import (
     OPT_OUT_CONFIRMATION,
     CountryNotAllowed,
+    HeldByStaff,
     OptedOut,
     OutsideWindow,
     SendFailed,
@@ -23,6 +24,7 @@ from .status import record_delivery_status
 __all__ = [
     "OPT_OUT_CONFIRMATION",
     "CountryNotAllowed",
+    "HeldByStaff",
     "OptedOut",
     "OutsideWindow",
     "SendFailed",

@@ -16,6 +16,7 @@ from flask import current_app
 from .. import costs, quota
 from ..extensions import db
 from ..models import (
+    ConversationState,
     DeliveryStatus,
     ErrorType,
     OutboundMessage,
@@ -35,6 +36,8 @@ from .shape import Shaped, shape
 
 log = logging.getLogger("sms_agent.outbound")
 
+STAFF = ConversationState.STAFF.value
+
 
 #: The kind of the one SMS an opted-out texter may still get: the confirmation of the STOP
 #: itself, which the carriers' rules require (unless Twilio's Advanced Opt-Out sends it).
@@ -52,6 +55,11 @@ class OutsideWindow(OptedOut):
     """A WhatsApp texter has not written within WhatsApp's 24-hour window, so nothing may be
     sent until they do. Every sender treats it as an opt-out for now (nothing is sent, no
     error is logged); the API and the pipeline tell it apart by its message."""
+
+
+class HeldByStaff(Exception):
+    """A staff member took the conversation over before the AI's answer went out: the AI
+    stays out of it (handoff.take_over), so the answer is not sent."""
 
 
 class CountryNotAllowed(Exception):
@@ -156,6 +164,7 @@ def send(
     confirming_opt_out: bool = False,
     staff_user: StaffUser | None = None,
     slots: Slots | None = None,
+    unless_staff_hold: bool = False,
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
     in order; returns them. The caller commits. `staff_user` is the author of a message
@@ -177,10 +186,23 @@ def send(
 
     `slots`, from `slots.book`, are the sending slots the parts go out in (see slots.py);
     without them each part waits for its number's next slot.
+
+    `unless_staff_hold` (the AI's answer, with a checkpoint): HeldByStaff is raised instead
+    of sending the first part once a staff member holds the conversation (a takeover while
+    the model was thinking); an answer already partly sent is finished.
     """
     try:
         messages = _send(
-            user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user, slots
+            user,
+            body,
+            kind,
+            task,
+            resume,
+            checkpoint,
+            confirming_opt_out,
+            staff_user,
+            slots,
+            unless_staff_hold,
         )
     except (OptedOut, SendFailed):
         costs.refresh_task_cost(task)
@@ -189,13 +211,14 @@ def send(
     return messages
 
 
-def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user, slots):
+def _send(
+    user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user, slots, ai_answer
+):
     check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
     if confirming_opt_out and not _is_confirmation(kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
-    if user.is_opted_out and not confirming_opt_out:
-        raise OptedOut(f"{mask(user.phone_number)} has opted out")
+    _refuse_if_opted_out(user, confirming_opt_out)
     closed = channels.window_problem(user)
     if closed:
         raise OutsideWindow(closed)
@@ -210,6 +233,16 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
                 log.warning("part %d of %s may have been sent; not resent", number, kind)
             messages.append(message)
             continue
+        if checkpoint is not None:
+            # A STOP may have been committed meanwhile. It is read before the part is stored,
+            # so a part that will not go out leaves no row (no SMS "queued" after the
+            # opt-out, no price in the spend), and before the checkpoint, so no transaction
+            # stays open (and holds a pooled connection) through the pacing wait and
+            # Twilio's answer.
+            reread_opt_out(user)
+            _refuse_if_opted_out(user, confirming_opt_out)
+            if ai_answer and user.conversation_state == STAFF and not any(m.sid for m in messages):
+                raise HeldByStaff(f"staff hold the conversation with {mask(user.phone_number)}")
         message = message or new_message(
             user,
             text,
@@ -223,9 +256,6 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
         db.session.add(message)
         messages.append(message)
         if checkpoint is not None:
-            # The opt-out is read before the checkpoint, so no transaction stays open (and
-            # holds a pooled connection) through the pacing wait and Twilio's answer.
-            reread_opt_out(user)
             checkpoint()
         else:
             db.session.flush()
@@ -240,6 +270,11 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
         if checkpoint is not None and number < len(texts):
             checkpoint()  # the last part's outcome is left to the caller's own commit
     return messages
+
+
+def _refuse_if_opted_out(user: User, confirming_opt_out: bool) -> None:
+    if user.is_opted_out and not confirming_opt_out:
+        raise OptedOut(f"{mask(user.phone_number)} has opted out")
 
 
 def _is_confirmation(kind: str, texts: list[str]) -> bool:
@@ -260,8 +295,7 @@ def _transmit(
     slots: Slots | None = None,
 ) -> None:
     """Send one stored part; on failure record why on the row and in the error log."""
-    if user.is_opted_out and not confirming_opt_out:
-        raise OptedOut(f"{mask(user.phone_number)} has opted out")
+    _refuse_if_opted_out(user, confirming_opt_out)
     try:
         result = backend.send(message.to_number, message.body, message.channel, slots)
     except SmsError as exc:
