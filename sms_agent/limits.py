@@ -73,6 +73,13 @@ def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admi
 
 
 # -- the sender's rate --------------------------------------------------------------------
+def counts_outside_the_transaction() -> bool:
+    """Whether `admit` counts where a rollback cannot undo it: the sender rate's storage.
+    A retried SMS must then be recognised as one before `admit`, or each of Twilio's
+    retries would use up the texter's rate as if they had texted again."""
+    return bool(current_app.config.get("SENDER_RATE"))
+
+
 def _limiter() -> strategies.FixedWindowRateLimiter:
     """One limiter per app and storage: memory:// counters die with the app (each test
     app starts afresh), redis:// ones are shared by every process."""

@@ -84,7 +84,11 @@ _REFUSALS["held"] = RefusalReason.HELD_FOR_STAFF
 def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> Received:
     """Admit the request (limits.py: rate, spend caps, quota), then store the task; a
     MessageSid stored already undoes the count (a retry of an SMS that was admitted once
-    must not count twice)."""
+    must not count twice). With a sender rate, a retry is recognised before admission, since
+    the rate's counters are not rolled back with the rest."""
+    if limits.counts_outside_the_transaction() and task_exists(sid):
+        db.session.rollback()
+        return Received("duplicate", user.phone_number)
     admission = limits.admit(user)
     if admission.refusal is not None:
         refused = Received(admission.refusal.value, user.phone_number, notice=admission.notice)
