@@ -57,8 +57,15 @@ def admit(user: User, now: datetime | None = None) -> Admission:
             return refused
     window = quota.admit(user, now)
     if window is None:
-        return _refuse(user, RefusalReason.OVER_QUOTA, "quota", user.rate_limit_reset.isoformat())
+        return _refuse(user, RefusalReason.OVER_QUOTA, "quota", _quota_run(user))
     return Admission(window=window)
+
+
+def _quota_run(user: User) -> str:
+    """The run of over-quota texts one notice covers: this window, until a request is
+    admitted again (staff reset the counter or upgraded the tier within the month), which
+    moves total_requests on, so running out once more gets a notice of its own."""
+    return f"{user.rate_limit_reset.isoformat()}#{user.total_requests or 0}"
 
 
 def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admission:
