@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from tests.standins import (
     PNG,
     SilentServer,
     StandIn,
+    TricklingServer,
     inbound_form,
     media_path,
     openai_error,
@@ -196,6 +198,20 @@ def test_a_media_host_that_never_answers_times_out(app, client, texter, openai_s
         app.config.update(MEDIA_TIMEOUT=0.3)
         task = text_in(client, "What is this?", (silent.url + media_path(), "image/png"))
     assert task.status == "failed" and "longer than 0.3s" in errors()[0].error_message
+
+
+def test_a_media_host_that_trickles_its_body_times_out(
+    app, client, texter, twilio_server, openai_server
+):
+    with TricklingServer(gap=0.1, seconds=4) as cdn:
+        app.config.update(TWILIO_MEDIA_HOSTS=cdn.url, MEDIA_TIMEOUT=0.5)
+        location = cdn.url + "/v1/slow"
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=location)
+        began = time.monotonic()
+        task = text_in(client, "What is this?", (url, "image/png"))
+        assert time.monotonic() - began < 2
+    assert task.status == "failed" and "longer than 0.5s" in errors()[0].error_message
+    assert [m.kind for m in outbox()] == ["media_failed"]
 
 
 def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(

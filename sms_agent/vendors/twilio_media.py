@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import urllib3
 
 TWILIO_API_BASE = "https://api.twilio.com"
 #: Twilio redirects once, to the CDN; more hops than this is not Twilio.
@@ -140,15 +141,27 @@ class TwilioMedia:
             raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
         data = bytearray()
         try:
-            for chunk in response.iter_content(_CHUNK):
+            while chunk := self._next_chunk(response.raw, deadline):
                 data += chunk
                 if len(data) > self.max_bytes:
                     raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
-                if time.monotonic() > deadline:
-                    raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s")
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s") from exc
             raise MediaFetchError(f"the media download broke off: {exc}") from exc
         return Fetched(bytes(data), response.headers.get("Content-Type", ""))
+
+    def _next_chunk(self, raw: urllib3.HTTPResponse, deadline: float) -> bytes:
+        """What one read of the socket brings, waiting no later than `deadline`. A read of a
+        whole chunk would wait for all of it, so a body sent a byte at a time, each within
+        the socket's timeout, would keep the worker past MEDIA_TIMEOUT for hours."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s")
+        sock = getattr(raw.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(left)
+        return raw.read1(_CHUNK, decode_content=True)
 
 
 class LocalMediaStore:
