@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import simulator
+from sms_agent import costs, simulator
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, User, utcnow
 from sms_agent.outbound.channels import (
@@ -104,6 +104,17 @@ def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
     text_in(client, "MORE")
     [more] = outbox("more")
     assert more.channel == "whatsapp" and more.body.startswith("Sentence number")
+
+
+def test_a_long_whatsapp_answer_is_priced_as_the_one_message_it_is(
+    app, client, texter, openai_server
+):
+    long = " ".join(f"Sentence number {n} is here." for n in range(300))
+    openai_server.then(200, chat_completion(long))
+    text_in(client, "Tell me everything")
+    [reply] = outbox("reply")
+    assert len(reply.body) > 1000 and reply.segments == 1
+    assert reply.price_usd == costs.estimate_sms(PHONE, 1) and reply.price_estimated
 
 
 def test_staff_cannot_message_a_whatsapp_texter_outside_the_24_hour_window(

@@ -119,6 +119,8 @@ def new_message(
     staff_user: StaffUser | None = None,
 ) -> OutboundMessage:
     whatsapp = channels.is_whatsapp(user)
+    # WhatsApp has no segments: Twilio prices it per message, so it is estimated as one.
+    segments = 1 if whatsapp else segment_count(text)
     return OutboundMessage(
         task=task,
         staff_user=staff_user,
@@ -128,11 +130,10 @@ def new_message(
         part=part,
         parts=parts,
         channel=user.channel,
-        # WhatsApp has no segments: Twilio prices it per message.
         encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(text),
-        segments=1 if whatsapp else segment_count(text),
+        segments=segments,
         status=DeliveryStatus.QUEUED.value,
-        price_usd=costs.estimate_sms(user.phone_number, segment_count(text)),
+        price_usd=costs.estimate_sms(user.phone_number, segments),
         price_estimated=True,
     )
 
