@@ -250,6 +250,28 @@ def test_a_retried_job_reuses_what_was_read(app, client, texter, twilio_server, 
     assert db.session.scalar(sa.select(sa.func.count(TaskMedia.id))) == 1
 
 
+def test_no_database_connection_is_held_while_media_is_fetched_or_transcribed(
+    app, client, texter, twilio_server, openai_server, monkeypatch
+):
+    from sms_agent.vendors import openai as llm
+    from sms_agent.vendors import twilio_media
+
+    connections_held = []
+
+    def watched(method):
+        def call(*args, **kwargs):
+            connections_held.append(db.engine.pool.checkedout())
+            return method(*args, **kwargs)
+
+        return call
+
+    for owner, name in ((twilio_media.TwilioMedia, "fetch"), (llm.OpenAIBackend, "transcribe")):
+        monkeypatch.setattr(owner, name, watched(getattr(owner, name)))
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.status == "completed" and connections_held == [0, 0]
+
+
 def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     app, client, texter, twilio_server
 ):

@@ -109,6 +109,10 @@ def _answer_claimed(task: Task, started: float) -> str:
         # A number we may not text is not worth a model call.
         outbound.check_destination(user, task)
         if attachments_of(task):
+            # Downloads and transcriptions take seconds: like the model call, they hold no
+            # database connection (what was read before is loaded first, then reused).
+            task.media  # noqa: B018 (loads the rows a retried job reuses)
+            db.session.commit()
             media = read_media(task)
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             ask_model(task, user, media)
