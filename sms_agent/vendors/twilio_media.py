@@ -33,6 +33,16 @@ _MEDIA_PATH = re.compile(
 )
 
 
+#: The account the embedded mode files its media under when no Twilio account is set (the
+#: simulator signs its messages as it too), so the URL rules stay the same without one.
+LOCAL_ACCOUNT_SID = "AC" + "0" * 32
+
+
+def account_sid(config) -> str:
+    """The Twilio account whose media URLs we fetch."""
+    return config.get("TWILIO_ACCOUNT_SID") or LOCAL_ACCOUNT_SID
+
+
 class MediaFetchError(Exception):
     """The media could not be fetched; the message says why, in words staff can act on.
     `refused`: we would not fetch it (not Twilio's), as opposed to Twilio failing us."""
@@ -82,7 +92,7 @@ def check_media_url(url: str, config) -> re.Match:
             f"not fetched: {origin(url) or 'no host'} is not Twilio's API host", refused=True
         )
     found = _MEDIA_PATH.fullmatch(parts.path)
-    if found is None or found["account"] != config.get("TWILIO_ACCOUNT_SID"):
+    if found is None or found["account"] != account_sid(config):
         raise MediaFetchError("not fetched: not a media URL of this Twilio account", refused=True)
     return found
 
@@ -182,8 +192,7 @@ class LocalMediaStore:
         message, media = "MM" + secrets.token_hex(16), "ME" + secrets.token_hex(16)
         (self.folder / media).write_bytes(data)
         (self.folder / f"{media}.type").write_text(content_type)
-        account = self.config.get("TWILIO_ACCOUNT_SID") or ""
-        path = f"/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}"
+        path = f"/2010-04-01/Accounts/{account_sid(self.config)}/Messages/{message}/Media/{media}"
         return (self.config.get("TWILIO_API_BASE_URL") or TWILIO_API_BASE).rstrip("/") + path
 
     def fetch(self, url: str) -> Fetched:
