@@ -272,6 +272,21 @@ def test_no_database_connection_is_held_while_media_is_fetched_or_transcribed(
     assert task.status == "completed" and connections_held == [0, 0]
 
 
+def test_a_picture_sent_while_staff_hold_the_conversation_is_kept_for_them(
+    app, client, texter, twilio_server, openai_server
+):
+    text_in(client, "AGENT")
+    picture = twilio_server.serve(media_path(), "image/png", PNG)
+    note = twilio_server.serve(media_path("ME" + "3" * 32), "audio/ogg", OGG)
+    task = text_in(client, "This is the error", (picture, "image/png"), (note, "audio/ogg"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    shown, voice = sorted(task.media, key=lambda media: media.position)
+    assert (shown.kind, shown.status, shown.data) == ("image", "read", PNG)
+    assert (voice.kind, voice.status, voice.transcript) == ("audio", "refused", None)
+    assert openai_server.requests == []  # never sent to a model, nor transcribed
+    assert [m.kind for m in outbox()] == ["handoff"]
+
+
 def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     app, client, texter, twilio_server
 ):

@@ -104,9 +104,12 @@ def _refuse(user: User, sid: str, body: str, media: dict, received: Received) ->
     """Store a refused text so staff see everything texters sent: not counted, never sent to
     the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
     nothing new."""
-    if store_task(user, sid, body, media, None, _REFUSALS[received.outcome]) is None:
+    task_id = store_task(user, sid, body, media, None, _REFUSALS[received.outcome])
+    if task_id is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
     if received.outcome == "held":
         handoff.hold_text(user)
+        # Staff are the ones reading it: they see its pictures too.
+        received.held_media = task_id if media.get("media") else None
     return received

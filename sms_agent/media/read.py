@@ -6,6 +6,7 @@ voice note as its transcript. A redelivered job reuses what was read before."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 
@@ -15,6 +16,9 @@ from ..models import ErrorType, Task, TaskMedia
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
 from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
+
+#: Why a voice note or file sent while staff hold the conversation was not read.
+HELD_UNREAD = "not read: sent while staff held the conversation"
 
 #: Asked about a picture sent without words.
 DEFAULT_IMAGE_QUESTION = "What is in this picture?"
@@ -88,6 +92,30 @@ def read_media(task: Task) -> MediaInput:
         if row.status == "read":
             _use(row, found)
     return found
+
+
+def read_for_staff(task: Task) -> None:
+    """A text held for staff is never sent to a model, but staff see what it carried: each
+    picture is fetched and kept for its thumbnail (or recorded as failed, with why); a voice
+    note or another file is recorded unread. The caller commits the rows."""
+    done = {item.position for item in task.media}
+    for item in attachments_of(task):
+        position = int(item.get("position") or 0)
+        if position in done:
+            continue
+        if item.get("kind") == IMAGE:
+            with contextlib.suppress(MediaUnreadable):  # the row says why
+                _record(task, item, position)
+            continue
+        task.media.append(
+            TaskMedia(
+                position=position,
+                content_type=base_type(item.get("content_type"))[:100] or "unknown",
+                kind=item.get("kind") or OTHER,
+                status="refused",
+                error_message=HELD_UNREAD,
+            )
+        )
 
 
 def _record(task: Task, item: dict, position: int) -> TaskMedia:
