@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from sms_agent import simulator
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, OutboundMessage, Task, TaskMedia
+from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, TaskMedia
 from tests.factories import make_user
 from tests.standins import (
     OGG,
@@ -122,6 +123,20 @@ def test_a_voice_note_is_answered_from_its_transcript(
     assert media.transcript == "What time is it in Tokyo?" and media.data is None
     assert task.metadata_["question"] == "What time is it in Tokyo?"
     assert task.status == "completed" and [m.channel for m in outbox()] == ["whatsapp"]
+
+
+def test_a_voice_note_costs_the_minutes_transcribed(
+    app, client, texter, twilio_server, openai_server
+):
+    transcript = {"text": "What is DNS?", "usage": {"type": "duration", "seconds": 30}}
+    openai_server.then(200, transcript)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    calls = db.session.scalars(sa.select(ModelCall).order_by(ModelCall.created_at)).all()
+    assert [call.model for call in calls] == ["whisper-1", "standin-model"]
+    assert calls[0].cost_usd == Decimal("0.003")  # half a minute at 0.006 USD
+    sms = sum(message.price_usd for message in outbox())
+    assert task.cost_usd == sum(call.cost_usd for call in calls) + sms
 
 
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):

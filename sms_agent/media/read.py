@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
+from ..costs import record_model_call
 from ..models import ErrorType, Task, TaskMedia
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
@@ -141,7 +142,7 @@ def _record(task: Task, item: dict, position: int) -> TaskMedia:
         row.data = fetched.data
     else:
         try:
-            row.transcript = _transcribe(row, fetched.data)
+            row.transcript = _transcribe(task, row, fetched.data)
         except LLMError:
             task.media.remove(row)  # worth another try: the retried job reads it again
             raise
@@ -158,12 +159,13 @@ def _check(row: TaskMedia, data: bytes) -> None:
         raise MediaFetchError("the file is not the image/webp Twilio said it was")
 
 
-def _transcribe(row: TaskMedia, data: bytes) -> str:
+def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     """A retryable failure (timeout, 5xx) goes up for the job to retry; any other means
-    this recording cannot be transcribed, which the texter is told."""
+    this recording cannot be transcribed, which the texter is told. A transcription made is
+    paid for, so it is recorded as a model call with its price."""
     name = f"voice-note.{AUDIO_EXTENSIONS.get(row.content_type, 'ogg')}"
     try:
-        text = get_llm_backend().transcribe(data, name, row.content_type)
+        transcript = get_llm_backend().transcribe(data, name, row.content_type)
     except LLMError as exc:
         if exc.retryable:
             raise
@@ -171,6 +173,8 @@ def _transcribe(row: TaskMedia, data: bytes) -> str:
         raise MediaUnreadable(
             f"voice note {row.position}: {exc}", error_type=ErrorType.OPENAI_ERROR
         ) from exc
+    record_model_call(task, transcript)
+    text = transcript.text
     if not text:
         row.status, row.error_message = "failed", "the transcript was empty"
         raise MediaUnreadable(
