@@ -93,6 +93,17 @@ def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     assert db.session.get(User, PHONE).is_opted_out
 
 
+def test_stop_on_whatsapp_is_confirmed_whatever_letters_the_service_name_has(
+    app, client, texter, twilio_server
+):
+    app.config["SERVICE_NAME"] = "Zoë Assistant"  # not GSM-7: two SMS segments' worth
+    text_in(client, "STOP")
+    [confirmation] = outbox()
+    assert (confirmation.kind, confirmation.channel) == ("opt_out", "whatsapp")
+    assert confirmation.body.startswith("You're unsubscribed from Zoë Assistant")
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [WHATSAPP]
+
+
 def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
     app, client, texter, openai_server
 ):

@@ -108,6 +108,12 @@ def plan(
     return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
 
 
+def segments_for(user: User, text: str) -> int:
+    """What one message to `user` counts (and is priced) as: its SMS segments, or one on
+    WhatsApp, which has no segments (Twilio prices it per message)."""
+    return 1 if channels.is_whatsapp(user) else segment_count(text)
+
+
 def new_message(
     user: User,
     text: str,
@@ -119,8 +125,7 @@ def new_message(
     staff_user: StaffUser | None = None,
 ) -> OutboundMessage:
     whatsapp = channels.is_whatsapp(user)
-    # WhatsApp has no segments: Twilio prices it per message, so it is estimated as one.
-    segments = 1 if whatsapp else segment_count(text)
+    segments = segments_for(user, text)
     return OutboundMessage(
         task=task,
         staff_user=staff_user,
@@ -185,7 +190,7 @@ def send(
 def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user, slots):
     check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
-    if confirming_opt_out and not _is_confirmation(kind, texts):
+    if confirming_opt_out and not _is_confirmation(user, kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
     if user.is_opted_out and not confirming_opt_out:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
@@ -233,8 +238,8 @@ def _send(user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_
     return messages
 
 
-def _is_confirmation(kind: str, texts: list[str]) -> bool:
-    return kind == OPT_OUT_CONFIRMATION and len(texts) == 1 and segment_count(texts[0]) == 1
+def _is_confirmation(user: User, kind: str, texts: list[str]) -> bool:
+    return kind == OPT_OUT_CONFIRMATION and len(texts) == 1 and segments_for(user, texts[0]) == 1
 
 
 def _stored_parts(task: Task | None, kind: str) -> dict[int, OutboundMessage]:
