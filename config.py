@@ -120,7 +120,7 @@ def env_json_object(name: str) -> dict | None:
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 #: The prices a model entry may carry: per 1M input and output tokens, per minute of audio
-#: transcribed, per image read (placeholders until the service reads either).
+#: transcribed, per image read (a placeholder: chat models bill pictures as input tokens).
 MODEL_PRICE_KEYS = ("input", "output", "audio_minute", "image")
 
 

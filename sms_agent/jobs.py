@@ -21,9 +21,11 @@ from kombu.exceptions import KombuError
 
 from . import costs, handoff, more, notices, outbound, quota
 from .answering import pipeline
+from .answering.claim import kept_across_commits
 from .extensions import db
 from .media import retention
-from .models import User
+from .media.read import read_for_staff
+from .models import Task, User
 from .ops import sweeper
 from .worker import BULK_QUEUE
 
@@ -81,6 +83,17 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
             return "failed"
         log.warning("task %s: %s; retry %d", task_id, exc, self.request.retries + 1)
         raise self.retry(countdown=backoff(self.request.retries)) from exc
+
+
+@shared_task(acks_late=True, name="sms_agent.jobs.read_held_media")
+def read_held_media(task_id: str) -> None:
+    """Fetch the pictures of a text held for staff, so its conversation shows them."""
+    task = db.session.get(Task, uuid.UUID(task_id))
+    if task is None:
+        return
+    with kept_across_commits():
+        read_for_staff(task)
+        db.session.commit()
 
 
 @shared_task(acks_late=True, name="sms_agent.jobs.send_notice")
@@ -210,6 +223,11 @@ def _queue_for(kind: str) -> str | None:
 def enqueue_answer(task_id) -> None:
     """Queue the job that answers a stored task; call only after the commit that stored it."""
     _publish(answer_task, str(task_id))
+
+
+def enqueue_held_media(task_id) -> None:
+    """Queue the job that fetches a held text's pictures; call after the commit that stored it."""
+    _publish(read_held_media, str(task_id))
 
 
 def enqueue_notice(

@@ -57,8 +57,15 @@ def admit(user: User, now: datetime | None = None) -> Admission:
             return refused
     window = quota.admit(user, now)
     if window is None:
-        return _refuse(user, RefusalReason.OVER_QUOTA, "quota", user.rate_limit_reset.isoformat())
+        return _refuse(user, RefusalReason.OVER_QUOTA, "quota", _quota_run(user))
     return Admission(window=window)
+
+
+def _quota_run(user: User) -> str:
+    """The run of over-quota texts one notice covers: this window, until a request is
+    admitted again (staff reset the counter or upgraded the tier within the month), which
+    moves total_requests on, so running out once more gets a notice of its own."""
+    return f"{user.rate_limit_reset.isoformat()}#{user.total_requests or 0}"
 
 
 def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admission:
@@ -73,6 +80,13 @@ def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admi
 
 
 # -- the sender's rate --------------------------------------------------------------------
+def counts_outside_the_transaction() -> bool:
+    """Whether `admit` counts where a rollback cannot undo it: the sender rate's storage.
+    A retried SMS must then be recognised as one before `admit`, or each of Twilio's
+    retries would use up the texter's rate as if they had texted again."""
+    return bool(current_app.config.get("SENDER_RATE"))
+
+
 def _limiter() -> strategies.FixedWindowRateLimiter:
     """One limiter per app and storage: memory:// counters die with the app (each test
     app starts afresh), redis:// ones are shared by every process."""

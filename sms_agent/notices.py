@@ -34,7 +34,7 @@ def support_contact() -> str:
 
 
 def _reset_day(user: User) -> str:
-    when = user.rate_limit_reset.astimezone(ZoneInfo(user.timezone or "UTC"))
+    when = quota.window_end(user).astimezone(ZoneInfo(user.timezone or "UTC"))
     return f"{when:%b} {when.day}"
 
 

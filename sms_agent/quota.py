@@ -50,6 +50,15 @@ def start_new_window(user: User, now: datetime | None = None) -> None:
     user.rate_limit_reset = first_of_next_month(now, user.timezone or "UTC")
 
 
+def window_end(user: User, now: datetime | None = None) -> datetime:
+    """When the quota resets: the end of the running window, or of the one the next
+    request would start once it has ended (windows roll when a texter is admitted)."""
+    now = now or utcnow()
+    if window_has_ended(user, now):
+        return first_of_next_month(now, user.timezone or "UTC")
+    return user.rate_limit_reset
+
+
 def used(user: User, now: datetime | None = None) -> int:
     """Requests counted in the current window (0 once the window has ended)."""
     return 0 if window_has_ended(user, now) else (user.monthly_requests or 0)

@@ -23,7 +23,7 @@ from .extensions import db
 from .models import OutboundMessage, Task, TaskStatus
 from .phones import to_e164
 from .vendors.twilio import quiet_console
-from .vendors.twilio_media import LocalMediaStore
+from .vendors.twilio_media import LocalMediaStore, account_sid
 
 #: The URL Flask's test client reports when no PUBLIC_BASE_URL is configured.
 LOCAL_BASE_URL = "http://localhost"
@@ -53,7 +53,7 @@ def inbound_form(
         to = f"whatsapp:{config.get('TWILIO_WHATSAPP_NUMBER') or to}"
     form = {
         "MessageSid": ("MM" if media_urls else "SM") + secrets.token_hex(16),
-        "AccountSid": config.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32,
+        "AccountSid": account_sid(config),
         "From": from_number,
         "To": to,
         "Body": body,

@@ -55,6 +55,8 @@ def inbound_sms():
     metrics.count_inbound(received.outcome)
     if received.task_id is not None:
         jobs.enqueue_answer(received.task_id)
+    if received.held_media is not None:
+        jobs.enqueue_held_media(received.held_media)
     if received.notice:
         jobs.enqueue_notice(received.phone, received.notice, received.sid)
     return empty_twiml()

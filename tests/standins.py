@@ -328,6 +328,37 @@ class SilentServer:
             connection.close()
 
 
+class TricklingServer(SilentServer):
+    """Answers 200 at once, then sends its body a byte every `gap` seconds, each well within
+    any read timeout, until `seconds` have passed: a media host too slow to wait for."""
+
+    def __init__(self, gap: float = 0.1, seconds: float = 4.0):
+        super().__init__()
+        self.gap, self.seconds = gap, seconds
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        try:
+            connection.recv(65536)
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
+            connection.sendall(head)
+            ends = time.monotonic() + self.seconds
+            while time.monotonic() < ends:
+                connection.sendall(b"\x89")
+                time.sleep(self.gap)
+            connection.close()
+        except OSError:
+            pass
+
+
 def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -206,6 +206,25 @@ def test_a_new_window_gets_a_new_quota_notice_when_used_up_again(app):
     assert receive("question two").notice == "quota"
 
 
+@pytest.mark.parametrize("change", ["reset", "upgrade"])
+def test_running_out_again_after_staff_gave_room_within_the_month_gets_a_new_notice(app, change):
+    from sms_agent import quota
+
+    app.config.update(QUOTA_FREE=1, QUOTA_PREMIUM=1)
+    make_user("+15551230000")
+    assert receive("question one").outcome == "task"
+    assert receive("question two").notice == "quota"
+    if change == "reset":
+        quota.reset_user(user())
+    else:
+        quota.change_tier(user(), "premium")
+    db.session.commit()
+    assert receive("question three").outcome == "task"
+    refused = receive("question four")
+    assert (refused.outcome, refused.notice) == ("over_quota", "quota")
+    assert receive("question five").notice is None  # still one notice per run of refusals
+
+
 def test_a_window_that_has_ended_lets_the_user_ask_again(app):
     make_user("+15551230000", monthly_requests=100, rate_limit_reset=utcnow() - timedelta(days=1))
     assert receive("question").outcome == "task"

@@ -115,6 +115,18 @@ def test_a_sender_past_its_rate_gets_one_notice_per_window_and_costs_nothing(app
     assert notices(app) == ["help"]
 
 
+def test_twilios_retries_of_one_sms_do_not_use_up_the_senders_rate(app, client):
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    first = inbound_form("What is DNS?")
+    for _delivery in range(3):  # Twilio got no answer in time and delivered it again
+        assert signed_post(client, "/sms/inbound", first).status_code == 200
+    text(client, "What is HTTP?")
+    assert stored() == [("queued", None), ("queued", None)]
+    assert notices(app) == []
+    assert db.session.get(User, PHONE).monthly_requests == 2
+
+
 def test_each_sender_has_its_own_rate(app, client):
     app.config.update(SENDER_RATE="1/minute")
     text(client, phone=PHONE)

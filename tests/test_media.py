@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from sms_agent import simulator
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, OutboundMessage, Task, TaskMedia
+from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, TaskMedia
 from tests.factories import make_user
 from tests.standins import (
     OGG,
     PNG,
     SilentServer,
     StandIn,
+    TricklingServer,
     inbound_form,
     media_path,
     openai_error,
@@ -122,6 +125,20 @@ def test_a_voice_note_is_answered_from_its_transcript(
     assert task.status == "completed" and [m.channel for m in outbox()] == ["whatsapp"]
 
 
+def test_a_voice_note_costs_the_minutes_transcribed(
+    app, client, texter, twilio_server, openai_server
+):
+    transcript = {"text": "What is DNS?", "usage": {"type": "duration", "seconds": 30}}
+    openai_server.then(200, transcript)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    calls = db.session.scalars(sa.select(ModelCall).order_by(ModelCall.created_at)).all()
+    assert [call.model for call in calls] == ["whisper-1", "standin-model"]
+    assert calls[0].cost_usd == Decimal("0.003")  # half a minute at 0.006 USD
+    sms = sum(message.price_usd for message in outbox())
+    assert task.cost_usd == sum(call.cost_usd for call in calls) + sms
+
+
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
     url = media_store.save(OGG, "audio/ogg")
     task = text_in(client, "", (url, "audio/ogg"))
@@ -198,6 +215,20 @@ def test_a_media_host_that_never_answers_times_out(app, client, texter, openai_s
     assert task.status == "failed" and "longer than 0.3s" in errors()[0].error_message
 
 
+def test_a_media_host_that_trickles_its_body_times_out(
+    app, client, texter, twilio_server, openai_server
+):
+    with TricklingServer(gap=0.1, seconds=4) as cdn:
+        app.config.update(TWILIO_MEDIA_HOSTS=cdn.url, MEDIA_TIMEOUT=0.5)
+        location = cdn.url + "/v1/slow"
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=location)
+        began = time.monotonic()
+        task = text_in(client, "What is this?", (url, "image/png"))
+        assert time.monotonic() - began < 2
+    assert task.status == "failed" and "longer than 0.5s" in errors()[0].error_message
+    assert [m.kind for m in outbox()] == ["media_failed"]
+
+
 def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
     app, client, texter, twilio_server, openai_server
 ):
@@ -234,6 +265,44 @@ def test_a_retried_job_reuses_what_was_read(app, client, texter, twilio_server, 
     assert db.session.scalar(sa.select(sa.func.count(TaskMedia.id))) == 1
 
 
+def test_no_database_connection_is_held_while_media_is_fetched_or_transcribed(
+    app, client, texter, twilio_server, openai_server, monkeypatch
+):
+    from sms_agent.vendors import openai as llm
+    from sms_agent.vendors import twilio_media
+
+    connections_held = []
+
+    def watched(method):
+        def call(*args, **kwargs):
+            connections_held.append(db.engine.pool.checkedout())
+            return method(*args, **kwargs)
+
+        return call
+
+    for owner, name in ((twilio_media.TwilioMedia, "fetch"), (llm.OpenAIBackend, "transcribe")):
+        monkeypatch.setattr(owner, name, watched(getattr(owner, name)))
+    picture = twilio_server.serve(media_path(), "image/png", PNG)
+    voice = twilio_server.serve(media_path("ME" + "3" * 32), "audio/ogg", OGG)
+    task = text_in(client, "", (picture, "image/png"), (voice, "audio/ogg"))
+    assert task.status == "completed" and connections_held == [0, 0, 0]
+
+
+def test_a_picture_sent_while_staff_hold_the_conversation_is_kept_for_them(
+    app, client, texter, twilio_server, openai_server
+):
+    text_in(client, "AGENT")
+    picture = twilio_server.serve(media_path(), "image/png", PNG)
+    note = twilio_server.serve(media_path("ME" + "3" * 32), "audio/ogg", OGG)
+    task = text_in(client, "This is the error", (picture, "image/png"), (note, "audio/ogg"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    shown, voice = sorted(task.media, key=lambda media: media.position)
+    assert (shown.kind, shown.status, shown.data) == ("image", "read", PNG)
+    assert (voice.kind, voice.status, voice.transcript) == ("audio", "refused", None)
+    assert openai_server.requests == []  # never sent to a model, nor transcribed
+    assert [m.kind for m in outbox()] == ["handoff"]
+
+
 def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     app, client, texter, twilio_server
 ):
@@ -243,40 +312,3 @@ def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     assert twilio_server.requests == []
     task = db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
     assert task.metadata_["media"][0]["url"] == url and task.media == []
-
-
-def test_fetching_and_transcribing_hold_no_database_connection(
-    app, client, texter, twilio_server, openai_server, monkeypatch
-):
-    """A voice note takes seconds to fetch and to transcribe; a transaction open meanwhile
-    would hold one of the worker's few pooled connections all that time."""
-    from sms_agent.media import read
-    from sms_agent.vendors.openai import OpenAIBackend
-
-    held: list[tuple[str, int]] = []  # (what ran, connections checked out of the pool then)
-    real_source, real_transcribe = read.get_media_source, OpenAIBackend.transcribe
-
-    def source(config):
-        media = real_source(config)
-        fetch = media.fetch
-
-        def counted_fetch(url):
-            held.append(("fetch", db.engine.pool.checkedout()))
-            return fetch(url)
-
-        media.fetch = counted_fetch
-        return media
-
-    def transcribe(backend, *args):
-        held.append(("transcribe", db.engine.pool.checkedout()))
-        return real_transcribe(backend, *args)
-
-    monkeypatch.setattr(read, "get_media_source", source)
-    monkeypatch.setattr(OpenAIBackend, "transcribe", transcribe)
-    picture = twilio_server.serve(media_path(), "image/png", PNG)
-    voice = twilio_server.serve(media_path("ME" + "3" * 32), "audio/ogg", OGG)
-
-    task = text_in(client, "", (picture, "image/png"), (voice, "audio/ogg"))
-
-    assert task.status == "completed"
-    assert held == [("fetch", 0), ("fetch", 0), ("transcribe", 0)]

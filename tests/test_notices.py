@@ -81,6 +81,19 @@ def test_the_reset_day_is_the_texters_local_day(app):
     assert "Mar 1" in outbox("usage")[0].body
 
 
+def test_usage_after_the_window_ended_names_the_next_reset_not_a_past_day(app):
+    from datetime import timedelta
+
+    from sms_agent.models import first_of_next_month
+
+    ended = utcnow() - timedelta(hours=2)  # beat has not rolled it yet
+    user = make_user(monthly_requests=40, rate_limit_reset=ended)
+    notices.send_notice(user, "usage")
+    next_reset = first_of_next_month(utcnow(), "UTC")
+    assert "used 0 of 100" in outbox("usage")[0].body
+    assert f"resets on {next_reset:%b} {next_reset.day}." in outbox("usage")[0].body
+
+
 @pytest.mark.parametrize("kind", sorted(notices.NOTICES))
 def test_every_notice_fits_one_sms(app, kind):
     """One segment even with the longest numbers: a five-digit quota, a long month."""

@@ -160,6 +160,20 @@ def test_cli_simulate_sends_a_picture_the_worker_reads_from_the_local_store(
     assert (media.content_type, media.size, media.status) == ("image/png", len(PNG), "read")
 
 
+def test_a_picture_is_read_in_the_embedded_default_with_no_twilio_account(
+    app, runner, media_store, tmp_path
+):
+    app.config["TWILIO_ACCOUNT_SID"] = None  # make run needs no accounts
+    picture = tmp_path / "plant.png"
+    picture.write_bytes(PNG)
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--media", str(picture)]
+    result = runner.invoke(args=[*args, "What plant is this?"])
+    assert result.exit_code == 0, result.output
+    assert "[Offline mode]" in result.output and "media_failed" not in result.output
+    [media] = db.session.scalar(sa.select(Task)).media
+    assert (media.status, media.size) == ("read", len(PNG))
+
+
 def test_cli_simulate_a_voice_note_alone(app, runner, media_store, tmp_path):
     note = tmp_path / "note.ogg"
     note.write_bytes(OGG)

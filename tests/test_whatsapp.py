@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import simulator
+from sms_agent import costs, simulator
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, User, utcnow
 from sms_agent.outbound.channels import (
@@ -93,6 +93,17 @@ def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     assert db.session.get(User, PHONE).is_opted_out
 
 
+def test_stop_on_whatsapp_is_confirmed_whatever_letters_the_service_name_has(
+    app, client, texter, twilio_server
+):
+    app.config["SERVICE_NAME"] = "Zoë Assistant"  # not GSM-7: two SMS segments' worth
+    text_in(client, "STOP")
+    [confirmation] = outbox()
+    assert (confirmation.kind, confirmation.channel) == ("opt_out", "whatsapp")
+    assert confirmation.body.startswith("You're unsubscribed from Zoë Assistant")
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [WHATSAPP]
+
+
 def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
     app, client, texter, openai_server
 ):
@@ -104,6 +115,17 @@ def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
     text_in(client, "MORE")
     [more] = outbox("more")
     assert more.channel == "whatsapp" and more.body.startswith("Sentence number")
+
+
+def test_a_long_whatsapp_answer_is_priced_as_the_one_message_it_is(
+    app, client, texter, openai_server
+):
+    long = " ".join(f"Sentence number {n} is here." for n in range(300))
+    openai_server.then(200, chat_completion(long))
+    text_in(client, "Tell me everything")
+    [reply] = outbox("reply")
+    assert len(reply.body) > 1000 and reply.segments == 1
+    assert reply.price_usd == costs.estimate_sms(PHONE, 1) and reply.price_estimated
 
 
 def test_staff_cannot_message_a_whatsapp_texter_outside_the_24_hour_window(

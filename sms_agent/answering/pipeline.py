@@ -124,7 +124,7 @@ def _answer_claimed(task: Task, started: float) -> str:
         # A number we may not text is not worth a model call.
         outbound.check_destination(user, task)
         if attachments_of(task):
-            media = read_media(task)
+            media = read_media(task)  # holds no connection through downloads, as ask_model
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             ask_model(task, user, media)
         else:

@@ -35,7 +35,12 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
     """Store one model call with its price; the offline notice is no call and costs nothing."""
     if completion.offline:
         return None
-    cost = model_cost(completion.model, completion.prompt_tokens, completion.completion_tokens)
+    cost = model_cost(
+        completion.model,
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        completion.audio_seconds,
+    )
     if cost is None:
         log.warning("model %r has no price in MODEL_PRICES; counted as 0 USD", completion.model)
     call = ModelCall(

@@ -28,8 +28,8 @@ DEFAULT_SMS_PRICES: dict[str, Decimal] = {
     "*": Decimal("0.1000"),
 }
 
-#: USD per 1M tokens (input, output); audio_minute (transcription, per minute) and image
-#: (per image read) are placeholders for when the service reads voice notes and pictures.
+#: USD per 1M tokens (input, output), and per minute of audio transcribed (audio_minute);
+#: image (per image read) is a placeholder: a chat model bills pictures as input tokens.
 DEFAULT_MODEL_PRICES: dict[str, dict[str, Decimal]] = {
     "gpt-4o-mini": {"input": Decimal("0.15"), "output": Decimal("0.60")},
     "gpt-4o": {"input": Decimal("2.50"), "output": Decimal("10.00")},
@@ -97,7 +97,9 @@ def _model_entry(model: str) -> dict[str, Decimal] | None:
     return table.get("*")
 
 
-def model_cost(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal | None:
+def model_cost(
+    model: str, prompt_tokens: int, completion_tokens: int, audio_seconds: float = 0
+) -> Decimal | None:
     """USD for one call from the usage it reported; None when the model has no price."""
     entry = _model_entry(model)
     if entry is None:
@@ -106,4 +108,5 @@ def model_cost(model: str, prompt_tokens: int, completion_tokens: int) -> Decima
         entry.get("input", Decimal(0)) * prompt_tokens
         + entry.get("output", Decimal(0)) * completion_tokens
     ) / MILLION
+    cost += entry.get("audio_minute", Decimal(0)) * Decimal(str(audio_seconds)) / 60
     return money(cost)

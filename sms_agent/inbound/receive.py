@@ -84,7 +84,11 @@ _REFUSALS["held"] = RefusalReason.HELD_FOR_STAFF
 def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> Received:
     """Admit the request (limits.py: rate, spend caps, quota), then store the task; a
     MessageSid stored already undoes the count (a retry of an SMS that was admitted once
-    must not count twice)."""
+    must not count twice). With a sender rate, a retry is recognised before admission, since
+    the rate's counters are not rolled back with the rest."""
+    if limits.counts_outside_the_transaction() and task_exists(sid):
+        db.session.rollback()
+        return Received("duplicate", user.phone_number)
     admission = limits.admit(user)
     if admission.refusal is not None:
         refused = Received(admission.refusal.value, user.phone_number, notice=admission.notice)
@@ -100,9 +104,12 @@ def _refuse(user: User, sid: str, body: str, media: dict, received: Received) ->
     """Store a refused text so staff see everything texters sent: not counted, never sent to
     the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
     nothing new."""
-    if store_task(user, sid, body, media, None, _REFUSALS[received.outcome]) is None:
+    task_id = store_task(user, sid, body, media, None, _REFUSALS[received.outcome])
+    if task_id is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
     if received.outcome == "held":
         handoff.hold_text(user)
+        # Staff are the ones reading it: they see its pictures too.
+        received.held_media = task_id if media.get("media") else None
     return received

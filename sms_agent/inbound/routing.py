@@ -16,13 +16,15 @@ from .media import Attachment, readable
 
 @dataclass
 class Received:
-    """What the caller does after committing: enqueue `task_id`, or send notice `notice`."""
+    """What the caller does after committing: enqueue `task_id`, or send notice `notice`;
+    `held_media`: a text held for staff whose pictures the worker fetches for them."""
 
     outcome: str
     phone: str | None = None
     notice: str | None = None
     sid: str | None = None
     task_id: str | None = None
+    held_media: str | None = None
 
 
 def route(user: User, body: str, media: list[Attachment]) -> Received:

@@ -6,16 +6,21 @@ voice note as its transcript. A redelivered job reuses what was read before."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 
 from flask import current_app
 
+from ..costs import record_model_call
 from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
 from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
+
+#: Why a voice note or file sent while staff hold the conversation was not read.
+HELD_UNREAD = "not read: sent while staff held the conversation"
 
 #: Asked about a picture sent without words.
 DEFAULT_IMAGE_QUESTION = "What is in this picture?"
@@ -86,9 +91,7 @@ def read_media(task: Task) -> MediaInput:
     they hold no pooled connection (a worker runs hundreds of jobs on DB_POOL_SIZE
     connections). Called, like the model call, with nothing written since the last commit
     and with loaded rows kept across commits (pipeline.kept_across_commits)."""
-    done = {item.position: item for item in task.media}
-    if any(_position(item) not in done for item in attachments_of(task)):
-        db.session.commit()
+    done = _loaded_before_fetching(task)
     found = MediaInput()
     for item in attachments_of(task):
         position = _position(item)
@@ -100,6 +103,41 @@ def read_media(task: Task) -> MediaInput:
 
 def _position(item: dict) -> int:
     return int(item.get("position") or 0)
+
+
+def _loaded_before_fetching(task: Task) -> dict[int, TaskMedia]:
+    """The task's media rows read before, by position; when some attachment is still to be
+    fetched, the read transaction then ends (a bare COMMIT: nothing is written yet), so the
+    downloads and transcriptions hold no pooled connection."""
+    done = {item.position: item for item in task.media}
+    if any(_position(item) not in done for item in attachments_of(task)):
+        db.session.commit()
+    return done
+
+
+def read_for_staff(task: Task) -> None:
+    """A text held for staff is never sent to a model, but staff see what it carried: each
+    picture is fetched and kept for its thumbnail (or recorded as failed, with why); a voice
+    note or another file is recorded unread. The caller commits the rows (and keeps loaded
+    rows across commits, as read_media's does)."""
+    done = _loaded_before_fetching(task)
+    for item in attachments_of(task):
+        position = _position(item)
+        if position in done:
+            continue
+        if item.get("kind") == IMAGE:
+            with contextlib.suppress(MediaUnreadable):  # the row says why
+                _record(task, item, position)
+            continue
+        task.media.append(
+            TaskMedia(
+                position=position,
+                content_type=base_type(item.get("content_type"))[:100] or "unknown",
+                kind=item.get("kind") or OTHER,
+                status="refused",
+                error_message=HELD_UNREAD,
+            )
+        )
 
 
 def _record(task: Task, item: dict, position: int) -> TaskMedia:
@@ -125,7 +163,7 @@ def _record(task: Task, item: dict, position: int) -> TaskMedia:
         row.data = fetched.data
     else:
         try:
-            row.transcript = _transcribe(row, fetched.data)
+            row.transcript = _transcribe(task, row, fetched.data)
         except LLMError:
             task.media.remove(row)  # worth another try: the retried job reads it again
             raise
@@ -142,12 +180,13 @@ def _check(row: TaskMedia, data: bytes) -> None:
         raise MediaFetchError("the file is not the image/webp Twilio said it was")
 
 
-def _transcribe(row: TaskMedia, data: bytes) -> str:
+def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     """A retryable failure (timeout, 5xx) goes up for the job to retry; any other means
-    this recording cannot be transcribed, which the texter is told."""
+    this recording cannot be transcribed, which the texter is told. A transcription made is
+    paid for, so it is recorded as a model call with its price."""
     name = f"voice-note.{AUDIO_EXTENSIONS.get(row.content_type, 'ogg')}"
     try:
-        text = get_llm_backend().transcribe(data, name, row.content_type)
+        transcript = get_llm_backend().transcribe(data, name, row.content_type)
     except LLMError as exc:
         if exc.retryable:
             raise
@@ -155,6 +194,8 @@ def _transcribe(row: TaskMedia, data: bytes) -> str:
         raise MediaUnreadable(
             f"voice note {row.position}: {exc}", error_type=ErrorType.OPENAI_ERROR
         ) from exc
+    record_model_call(task, transcript)
+    text = transcript.text
     if not text:
         row.status, row.error_message = "failed", "the transcript was empty"
         raise MediaUnreadable(

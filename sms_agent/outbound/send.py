@@ -124,6 +124,12 @@ def plan(
     return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
 
 
+def segments_for(user: User, text: str) -> int:
+    """What one message to `user` counts (and is priced) as: its SMS segments, or one on
+    WhatsApp, which has no segments (Twilio prices it per message)."""
+    return 1 if channels.is_whatsapp(user) else segment_count(text)
+
+
 def new_message(
     user: User,
     text: str,
@@ -135,6 +141,7 @@ def new_message(
     staff_user: StaffUser | None = None,
 ) -> OutboundMessage:
     whatsapp = channels.is_whatsapp(user)
+    segments = segments_for(user, text)
     return OutboundMessage(
         task=task,
         staff_user=staff_user,
@@ -144,11 +151,10 @@ def new_message(
         part=part,
         parts=parts,
         channel=user.channel,
-        # WhatsApp has no segments: Twilio prices it per message.
         encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(text),
-        segments=1 if whatsapp else segment_count(text),
+        segments=segments,
         status=DeliveryStatus.QUEUED.value,
-        price_usd=costs.estimate_sms(user.phone_number, segment_count(text)),
+        price_usd=costs.estimate_sms(user.phone_number, segments),
         price_estimated=True,
     )
 
@@ -216,7 +222,7 @@ def _send(
 ):
     check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
-    if confirming_opt_out and not _is_confirmation(kind, texts):
+    if confirming_opt_out and not _is_confirmation(user, kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
     _refuse_if_opted_out(user, confirming_opt_out)
     closed = channels.window_problem(user)
@@ -277,8 +283,8 @@ def _refuse_if_opted_out(user: User, confirming_opt_out: bool) -> None:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
 
 
-def _is_confirmation(kind: str, texts: list[str]) -> bool:
-    return kind == OPT_OUT_CONFIRMATION and len(texts) == 1 and segment_count(texts[0]) == 1
+def _is_confirmation(user: User, kind: str, texts: list[str]) -> bool:
+    return kind == OPT_OUT_CONFIRMATION and len(texts) == 1 and segments_for(user, texts[0]) == 1
 
 
 def _stored_parts(task: Task | None, kind: str) -> dict[int, OutboundMessage]:

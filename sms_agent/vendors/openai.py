@@ -61,6 +61,8 @@ class Completion:
     #: The usage the model reported, which its price is computed from.
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    #: The audio a transcription model was billed for (models priced per audio minute).
+    audio_seconds: float = 0.0
     offline: bool = False
     extra: dict = field(default_factory=dict)
     #: The tools the model called (function calling), in order.
@@ -163,8 +165,9 @@ class OpenAIBackend:
             completion_tokens=(usage.completion_tokens or 0) if usage else 0,
         )
 
-    def transcribe(self, data: bytes, filename: str, content_type: str) -> str:
-        """The words of a voice note, through the server's audio transcription."""
+    def transcribe(self, data: bytes, filename: str, content_type: str) -> Completion:
+        """The words of a voice note, through the server's audio transcription, with the
+        usage it was billed for (tokens, or seconds of audio) when the server reports it."""
         try:
             result = _clients.get(*self.settings).audio.transcriptions.create(
                 model=self.transcribe_model, file=(filename, data, content_type)
@@ -174,7 +177,20 @@ class OpenAIBackend:
         except json.JSONDecodeError as exc:
             raise not_a_completion(f"JSON that does not parse ({exc})") from exc
         text = getattr(result, "text", None)
-        return readable(text if isinstance(text, str) else "").strip()
+        usage = getattr(result, "usage", None)
+        return Completion(
+            text=readable(text if isinstance(text, str) else "").strip(),
+            model=self.transcribe_model,
+            prompt_tokens=_usage_number(usage, "input_tokens"),
+            completion_tokens=_usage_number(usage, "output_tokens"),
+            audio_seconds=_usage_number(usage, "seconds"),
+        )
+
+
+def _usage_number(usage, name: str):
+    """A number from a transcription's usage (tokens or seconds), 0 when not reported."""
+    value = getattr(usage, name, None)
+    return value if isinstance(value, int | float) and value >= 0 else 0
 
 
 def _first_choice(response) -> Choice:
@@ -303,8 +319,9 @@ class OfflineBackend:
             offline=True,
         )
 
-    def transcribe(self, data: bytes, filename: str, content_type: str) -> str:
-        return f"{OFFLINE_TRANSCRIPT} ({content_type}, {len(data)} bytes)"
+    def transcribe(self, data: bytes, filename: str, content_type: str) -> Completion:
+        text = f"{OFFLINE_TRANSCRIPT} ({content_type}, {len(data)} bytes)"
+        return Completion(text=text, model="offline", offline=True)
 
 
 OFFLINE_TRANSCRIPT = "[Offline transcript] No speech-to-text model is configured: a voice note"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+import urllib3
 
 TWILIO_API_BASE = "https://api.twilio.com"
 #: Twilio redirects once, to the CDN; more hops than this is not Twilio.
@@ -30,6 +31,16 @@ _CHUNK = 64 * 1024
 _MEDIA_PATH = re.compile(
     r"/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<message>\w+)/Media/(?P<media>ME\w+)"
 )
+
+
+#: The account the embedded mode files its media under when no Twilio account is set (the
+#: simulator signs its messages as it too), so the URL rules stay the same without one.
+LOCAL_ACCOUNT_SID = "AC" + "0" * 32
+
+
+def account_sid(config) -> str:
+    """The Twilio account whose media URLs we fetch."""
+    return config.get("TWILIO_ACCOUNT_SID") or LOCAL_ACCOUNT_SID
 
 
 class MediaFetchError(Exception):
@@ -81,7 +92,7 @@ def check_media_url(url: str, config) -> re.Match:
             f"not fetched: {origin(url) or 'no host'} is not Twilio's API host", refused=True
         )
     found = _MEDIA_PATH.fullmatch(parts.path)
-    if found is None or found["account"] != config.get("TWILIO_ACCOUNT_SID"):
+    if found is None or found["account"] != account_sid(config):
         raise MediaFetchError("not fetched: not a media URL of this Twilio account", refused=True)
     return found
 
@@ -140,15 +151,27 @@ class TwilioMedia:
             raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
         data = bytearray()
         try:
-            for chunk in response.iter_content(_CHUNK):
+            while chunk := self._next_chunk(response.raw, deadline):
                 data += chunk
                 if len(data) > self.max_bytes:
                     raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
-                if time.monotonic() > deadline:
-                    raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s")
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if time.monotonic() >= deadline:
+                raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s") from exc
             raise MediaFetchError(f"the media download broke off: {exc}") from exc
         return Fetched(bytes(data), response.headers.get("Content-Type", ""))
+
+    def _next_chunk(self, raw: urllib3.HTTPResponse, deadline: float) -> bytes:
+        """What one read of the socket brings, waiting no later than `deadline`. A read of a
+        whole chunk would wait for all of it, so a body sent a byte at a time, each within
+        the socket's timeout, would keep the worker past MEDIA_TIMEOUT for hours."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s")
+        sock = getattr(raw.connection, "sock", None)
+        if sock is not None:
+            sock.settimeout(left)
+        return raw.read1(_CHUNK, decode_content=True)
 
 
 class LocalMediaStore:
@@ -169,8 +192,7 @@ class LocalMediaStore:
         message, media = "MM" + secrets.token_hex(16), "ME" + secrets.token_hex(16)
         (self.folder / media).write_bytes(data)
         (self.folder / f"{media}.type").write_text(content_type)
-        account = self.config.get("TWILIO_ACCOUNT_SID") or ""
-        path = f"/2010-04-01/Accounts/{account}/Messages/{message}/Media/{media}"
+        path = f"/2010-04-01/Accounts/{account_sid(self.config)}/Messages/{message}/Media/{media}"
         return (self.config.get("TWILIO_API_BASE_URL") or TWILIO_API_BASE).rstrip("/") + path
 
     def fetch(self, url: str) -> Fetched:
