@@ -18,6 +18,7 @@ from wtforms.validators import InputRequired, Length
 
 from .. import handoff, inbox, outbound, threads
 from ..extensions import db
+from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, TaskStatus, User
 from .access import is_admin_staff
 
@@ -137,10 +138,24 @@ class ComposeForm(FlaskForm):
     )
 
 
-def message_json(message: threads.Message) -> dict:
+def media_json(media: TaskMedia) -> dict:
+    """A picture or voice note as the poll serves it: what _media.html shows, and the URL of
+    a picture staff may see."""
+    attached = Attached.of(media)
+    shown = attached.kind == IMAGE and attached.status == "read"
     return {
-        **{key: value for key, value in vars(message).items() if key != "created_at"},
+        **vars(attached),
+        "url": url_for("media.show", media_id=attached.id) if shown else None,
+    }
+
+
+def message_json(message: threads.Message) -> dict:
+    """A message of the thread as the page's poll serves it (conversation.js draws it)."""
+    fields = vars(message)
+    return {
+        **{key: fields[key] for key in fields.keys() - {"created_at", "media"}},
         "created_at": message.created_at.isoformat(),
+        "media": [media_json(media) for media in message.media],
     }
 
 

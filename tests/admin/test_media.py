@@ -78,3 +78,15 @@ def test_a_whatsapp_reply_says_so_instead_of_segments(staff_client, app):
 def test_a_picture_opened_alone_may_load_nothing_else(staff_client, picture):
     policy = staff_client.get(f"/admin/media/{picture.id}").headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
+
+
+def test_the_conversation_poll_carries_the_thumbnail_and_the_transcript(staff_client, picture):
+    response = staff_client.get("/admin/user/conversation/messages/?id=%2B15551230000")
+    assert response.status_code == 200
+    [text] = response.get_json()["messages"]
+    shown = {item["kind"]: item for item in text["media"]}
+    assert shown["image"]["url"] == f"/admin/media/{picture.id}"
+    assert (shown["audio"]["url"], shown["audio"]["transcript"]) == (
+        None,
+        "and is it poisonous to cats?",
+    )
