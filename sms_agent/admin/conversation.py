@@ -264,10 +264,19 @@ class ConversationPages:
             db.session.rollback()
             flash("Already sent: this form was submitted before, so it was not sent again.")
             return self._back(user)
+        except outbound.OutsideWindow as exc:
+            db.session.rollback()
+            flash(f"Not sent: {exc}.", "error")
+            return self._page(user, 409, form=form)
         except outbound.OptedOut:
             db.session.commit()  # keeps an opt-out Twilio may have just reported
             flash("Not sent: this texter has opted out (they texted STOP).", "error")
             return self._page(user, 409, form=form)
+        except outbound.CountryNotAllowed as exc:
+            db.session.commit()  # keeps the error log for staff
+            allowed = ", ".join(exc.allowed) or "none"
+            flash(f"Not sent: {exc} (ALLOWED_COUNTRIES: {allowed}).", "error")
+            return self._page(user, 403, form=form)
         except outbound.SendFailed as exc:
             db.session.commit()  # keeps the failed message for the thread
             flash(f"Not sent: the SMS provider refused the message ({exc}).", "error")

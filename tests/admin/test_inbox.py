@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sms_agent import handoff
 from sms_agent.extensions import db
-from sms_agent.models import Conversation, OutboundMessage, StaffUser, User, utcnow
+from sms_agent.models import Conversation, ErrorLog, OutboundMessage, StaffUser, User, utcnow
 from tests.admin.conftest import csrf_for, csrf_from, log_in, staff_account
 from tests.factories import make_task, make_user
 
@@ -168,6 +168,30 @@ def test_an_opted_out_texter_is_not_sent_anything_and_staff_are_told_why(admin_c
         as_text=True
     )
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_a_whatsapp_texter_past_its_window_is_not_sent_anything_and_staff_are_told_why(
+    admin_client,
+):
+    waiting(channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(days=2))
+    response = post(admin_client, "send", {"message": "Hello?"})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Not sent: WhatsApp allows messages only within 24 hours" in page
+    assert "they texted STOP" not in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_a_texter_abroad_is_not_sent_anything_and_staff_are_told_why(admin_client):
+    abroad = "+442079460958"
+    waiting(abroad)
+    response = post(admin_client, "send", {"message": "Hello?"}, phone=abroad)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "Not sent: SMS to GB is not allowed (ALLOWED_COUNTRIES: US)." in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    [error] = db.session.scalars(sa.select(ErrorLog)).all()
+    assert error.error_type == "validation_error"
 
 
 def test_an_empty_reply_is_a_field_error(admin_client):
