@@ -221,6 +221,26 @@ def test_taking_over_from_another_staff_member_needs_force(app):
     assert handoff.take_over(user, bob, force=True).held_by == bob
 
 
+def test_two_staff_taking_over_at_once_the_second_is_asked_first(app):
+    ann, bob = make_staff("ann"), make_staff("bob")
+    user = make_user(PHONE)
+    handoff.request_human(user, "keyword")
+    db.session.commit()
+    as_bob_read_it = texter()  # bob's page read the texter while it was still waiting
+    # ...and ann's Take over committed in another web process before bob's reached the lock.
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.update(User).where(User.phone_number == PHONE).values(conversation_state="staff")
+        )
+        connection.execute(
+            sa.update(Conversation)
+            .where(Conversation.user_phone == PHONE)
+            .values(held_by_id=ann.id)
+        )
+    with pytest.raises(handoff.HeldByOther, match="ann is handling"):
+        handoff.take_over(as_bob_read_it, bob)
+
+
 def test_the_first_staff_reply_is_timed_from_the_request(app):
     count = REGISTRY.get_sample_value("handoff_first_staff_reply_seconds_count") or 0
     user = make_user(PHONE)
