@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import quote
 
 import pytest
@@ -250,6 +252,19 @@ def test_two_simultaneous_posts_of_one_composer_text_once(app, admin_client, twi
     db.session.expire_all()
     assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 1
     assert len(twilio_server.requests) == 1
+
+
+def test_a_reply_typed_on_a_page_open_for_hours_is_sent(admin_client):
+    waiting()
+    form = {**composer(admin_client), "message": "Still here, sorry for the wait."}
+    five_hours_later = time.time() + 5 * 3600
+    url = f"/admin/user/conversation/send/?id={quote(PHONE)}"
+    with mock.patch("itsdangerous.timed.time.time", return_value=five_hours_later):
+        response = admin_client.post(url, data=form)
+    assert response.status_code == 302
+    assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == [
+        "Still here, sorry for the wait."
+    ]
 
 
 def test_a_composer_without_its_submission_key_sends_nothing(admin_client):
