@@ -224,6 +224,14 @@ class AdminModelView(ReadOnlyForStaff, ModelView):
             kwargs["count"] = f"{kwargs['count']:,}"
         return super().render(template, **kwargs)
 
+    def _get_list_extra_args(self):
+        """The list's page number within what the database takes: PostgreSQL refuses a
+        negative OFFSET and one past a bigint, so ?page=-1 or ?page=99999999999999999999
+        shows the first page or an empty one instead of an error."""
+        args = super()._get_list_extra_args()
+        args.page = min(max(args.page or 0, 0), MAX_INTEGER)
+        return args
+
     def pks(self, ids) -> list:
         """Primary keys from request strings; one that does not parse matches nothing.
 
