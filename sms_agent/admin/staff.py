@@ -9,10 +9,11 @@ from flask_admin.actions import action
 from flask_login import current_user, login_user
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
+from ..models.staff import clean_username
 from .base import AdminForm, AdminModelView, email_address
 
 MIN_PASSWORD = 8
@@ -34,7 +35,13 @@ class StaffUserView(AdminModelView):
     column_searchable_list = ["username", "email"]
     column_filters = ["is_admin", "is_active"]
     form_columns = ["username", "email", "is_admin", "is_active", "password"]
-    form_args = {"email": {"validators": [email_address]}}
+    form_args = {
+        "username": {
+            "filters": [clean_username],
+            "validators": [DataRequired("Enter a username.")],
+        },
+        "email": {"validators": [email_address]},
+    }
     form_extra_fields = {
         "password": NewPasswordField(
             "Password",
