@@ -124,6 +124,14 @@ def test_a_token_for_a_texter(admin_client):
     assert ApiToken.find_active(key).user_phone == user.phone_number
 
 
+@pytest.mark.parametrize("typed", ["(555) 123-0042", "+1 555 123 0042", "+1-555-123-0042"])
+def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(admin_client, typed):
+    make_user("+15551230042")
+    response = create_token(admin_client, user_phone=typed)
+    key = re.search(r'value="(sat_[^"]+)"', response.get_data(as_text=True)).group(1)
+    assert ApiToken.find_active(key).user_phone == "+15551230042"
+
+
 def test_a_token_needs_exactly_one_owner(admin_client):
     boss = staff_named("boss")
     user = make_user()
