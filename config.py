@@ -391,6 +391,10 @@ class Config:
     # admin
     LOGIN_RATE = env_str("LOGIN_RATE", "10/minute")
     WTF_CSRF_ENABLED = True
+    # A form's CSRF token lasts as long as the staff member's session (a browser session,
+    # bound to the account's session token), not Flask-WTF's hour: the conversation page is
+    # kept open for a shift, and a reply typed there after an hour was refused with a bare 400.
+    WTF_CSRF_TIME_LIMIT = None
 
 
 class DevelopmentConfig(Config):

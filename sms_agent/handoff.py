@@ -165,6 +165,9 @@ def send_as_staff(
     shaped = outbound.plan(user, text)
     if not shaped.parts:
         raise NothingToSend()
+    # Under the texter's row lock, read again: a page read while the conversation waited
+    # must not take it from a staff member who took it over since.
+    user = lock_texter(user.phone_number)
     if submission is not None:
         _claim(user, submission)
     try:

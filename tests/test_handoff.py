@@ -245,6 +245,51 @@ def test_taking_over_from_another_staff_member_needs_force(app):
     assert handoff.take_over(user, bob, force=True).held_by == bob
 
 
+def test_two_staff_taking_over_at_once_the_second_is_asked_first(app):
+    ann, bob = make_staff("ann"), make_staff("bob")
+    user = make_user(PHONE)
+    handoff.request_human(user, "keyword")
+    db.session.commit()
+    as_bob_read_it = texter()  # bob's page read the texter while it was still waiting
+    # ...and ann's Take over committed in another web process before bob's reached the lock.
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.update(User).where(User.phone_number == PHONE).values(conversation_state="staff")
+        )
+        connection.execute(
+            sa.update(Conversation)
+            .where(Conversation.user_phone == PHONE)
+            .values(held_by_id=ann.id)
+        )
+    with pytest.raises(handoff.HeldByOther, match="ann is handling"):
+        handoff.take_over(as_bob_read_it, bob)
+
+
+def test_a_reply_sent_from_a_page_read_before_another_took_over_leaves_them_the_holder(app):
+    ann, bob = make_staff("ann"), make_staff("bob")
+    user = make_user(PHONE)
+    handoff.request_human(user, "keyword")
+    db.session.commit()
+    as_bob_read_it = texter()  # bob's page read the texter while it was still waiting
+    with db.engine.begin() as connection:  # ...and ann took it over before bob pressed Send
+        connection.execute(
+            sa.update(User).where(User.phone_number == PHONE).values(conversation_state="staff")
+        )
+        connection.execute(
+            sa.update(Conversation)
+            .where(Conversation.user_phone == PHONE)
+            .values(held_by_id=ann.id)
+        )
+    handoff.send_as_staff(as_bob_read_it, "On it.", bob, submission="bob-form")
+    db.session.commit()
+    db.session.expire_all()
+    assert [m.body for m in sent("staff")] == ["On it."]
+    assert (texter().conversation_state, db.session.get(Conversation, PHONE).held_by) == (
+        "staff",
+        ann,
+    )
+
+
 def test_the_first_staff_reply_is_timed_from_the_request(app):
     count = REGISTRY.get_sample_value("handoff_first_staff_reply_seconds_count") or 0
     user = make_user(PHONE)

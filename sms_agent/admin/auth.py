@@ -15,7 +15,7 @@ from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
-from ..models.staff import password_matches
+from ..models.staff import clean_username, password_matches
 from .access import is_staff
 
 FAILED_LOGIN = 401
@@ -62,7 +62,9 @@ def authenticate(username: str, password: str) -> StaffUser | None:
     The password is checked whether or not the account exists or is active, so every
     refusal takes the same time.
     """
-    staff = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username.strip()))
+    staff = db.session.scalar(
+        sa.select(StaffUser).where(StaffUser.username == clean_username(username))
+    )
     if not password_matches(staff, password) or not staff.is_active:
         return None
     return staff

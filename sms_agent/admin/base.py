@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import flash, url_for
@@ -95,6 +95,23 @@ class KeptDateTimeField(DateTimeField):
             self.data = stored
 
 
+#: The dates staff may type (UTC). Anything further is a typo, and a year at either end of
+#: Python's range no longer converts to every timezone: the texter's USAGE or quota notice,
+#: which gives the reset day in their own time, would fail instead of being sent.
+EARLIEST_DATE, LATEST_DATE = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def plausible_date(_form, field) -> None:
+    value = field.data
+    if value is None:
+        return
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not EARLIEST_DATE <= value < LATEST_DATE:
+        raise ValidationError(
+            f"Enter a date between {EARLIEST_DATE.year} and {LATEST_DATE.year - 1}."
+        )
+
+
 def email_address(_form, field) -> None:
     """The API's rule for an email address (marshmallow's), so both accept the same ones;
     a blank field is no address."""
@@ -107,11 +124,12 @@ def email_address(_form, field) -> None:
 
 
 class TimestampForms(AdminModelConverter):
-    """Date-time inputs for our UTCDateTime columns; range checks for our counters; JSON
-    object inputs for our JSONObject columns."""
+    """Date-time inputs for our UTCDateTime columns, within plausible dates; range checks for
+    our counters; JSON object inputs for our JSONObject columns."""
 
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
+        field_args["validators"].append(plausible_date)
         return KeptDateTimeField(**field_args)
 
     @converts("JSONObject")
@@ -205,6 +223,14 @@ class AdminModelView(ReadOnlyForStaff, ModelView):
         if isinstance(kwargs.get("count"), int):
             kwargs["count"] = f"{kwargs['count']:,}"
         return super().render(template, **kwargs)
+
+    def _get_list_extra_args(self):
+        """The list's page number within what the database takes: PostgreSQL refuses a
+        negative OFFSET and one past a bigint, so ?page=-1 or ?page=99999999999999999999
+        shows the first page or an empty one instead of an error."""
+        args = super()._get_list_extra_args()
+        args.page = min(max(args.page or 0, 0), MAX_INTEGER)
+        return args
 
     def pks(self, ids) -> list:
         """Primary keys from request strings; one that does not parse matches nothing.

@@ -18,6 +18,7 @@ from wtforms.validators import InputRequired, Length
 
 from .. import handoff, inbox, outbound, threads
 from ..extensions import db
+from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, TaskStatus, User
 from .access import is_admin_staff
 
@@ -137,10 +138,24 @@ class ComposeForm(FlaskForm):
     )
 
 
-def message_json(message: threads.Message) -> dict:
+def media_json(media: TaskMedia) -> dict:
+    """A picture or voice note as the poll serves it: what _media.html shows, and the URL of
+    a picture staff may see."""
+    attached = Attached.of(media)
+    shown = attached.kind == IMAGE and attached.status == "read"
     return {
-        **{key: value for key, value in vars(message).items() if key != "created_at"},
+        **vars(attached),
+        "url": url_for("media.show", media_id=attached.id) if shown else None,
+    }
+
+
+def message_json(message: threads.Message) -> dict:
+    """A message of the thread as the page's poll serves it (conversation.js draws it)."""
+    fields = vars(message)
+    return {
+        **{key: fields[key] for key in fields.keys() - {"created_at", "media"}},
         "created_at": message.created_at.isoformat(),
+        "media": [media_json(media) for media in message.media],
     }
 
 
@@ -249,10 +264,19 @@ class ConversationPages:
             db.session.rollback()
             flash("Already sent: this form was submitted before, so it was not sent again.")
             return self._back(user)
+        except outbound.OutsideWindow as exc:
+            db.session.rollback()
+            flash(f"Not sent: {exc}.", "error")
+            return self._page(user, 409, form=form)
         except outbound.OptedOut:
             db.session.commit()  # keeps an opt-out Twilio may have just reported
             flash("Not sent: this texter has opted out (they texted STOP).", "error")
             return self._page(user, 409, form=form)
+        except outbound.CountryNotAllowed as exc:
+            db.session.commit()  # keeps the error log for staff
+            allowed = ", ".join(exc.allowed) or "none"
+            flash(f"Not sent: {exc} (ALLOWED_COUNTRIES: {allowed}).", "error")
+            return self._page(user, 403, form=form)
         except outbound.SendFailed as exc:
             db.session.commit()  # keeps the failed message for the thread
             flash(f"Not sent: the SMS provider refused the message ({exc}).", "error")

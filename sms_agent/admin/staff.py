@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, make_response, session
+from flask import current_app, flash, make_response, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user, login_user
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
+from ..models.staff import clean_username
+from ..phones import InvalidPhoneNumber, to_e164
 from .base import AdminForm, AdminModelView, email_address
 
 MIN_PASSWORD = 8
@@ -34,7 +36,13 @@ class StaffUserView(AdminModelView):
     column_searchable_list = ["username", "email"]
     column_filters = ["is_admin", "is_active"]
     form_columns = ["username", "email", "is_admin", "is_active", "password"]
-    form_args = {"email": {"validators": [email_address]}}
+    form_args = {
+        "username": {
+            "filters": [clean_username],
+            "validators": [DataRequired("Enter a username.")],
+        },
+        "email": {"validators": [email_address]},
+    }
     form_extra_fields = {
         "password": NewPasswordField(
             "Password",
@@ -78,15 +86,26 @@ class TokenForm(AdminForm):
         phone = (self.user_phone.data or "").strip()
         if bool(self.staff_user.data) == bool(phone):
             self.user_phone.errors.append("Choose a staff user or give a texter's phone, not both.")
-        elif phone and db.session.get(User, phone) is None:
-            self.user_phone.errors.append("No texter with that phone number.")
+        elif phone:
+            self._texter(phone)
         return not self.user_phone.errors
+
+    def _texter(self, phone: str) -> None:
+        """The texter's number in E.164, in whatever notation it was typed (as everywhere
+        else in the admin and the API)."""
+        try:
+            self.user_phone.data = to_e164(phone, current_app.config["DEFAULT_PHONE_REGION"])
+        except InvalidPhoneNumber as exc:
+            self.user_phone.errors.append(str(exc))
+            return
+        if db.session.get(User, self.user_phone.data) is None:
+            self.user_phone.errors.append("No texter with that phone number.")
 
     def owner(self) -> dict:
         """ApiToken.issue's owner argument for the validated form."""
         if self.staff_user.data:
             return {"staff_user": db.session.get(StaffUser, int(self.staff_user.data))}
-        return {"user": db.session.get(User, self.user_phone.data.strip())}
+        return {"user": db.session.get(User, self.user_phone.data)}
 
 
 class ApiTokenView(AdminModelView):

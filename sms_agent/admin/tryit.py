@@ -49,9 +49,13 @@ class TryItForm(FlaskForm):
     def __init__(self, *args, max_bytes: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         if max_bytes:
-            self.attachment.validators.append(
-                FileSize(max_bytes, message=f"Larger than MEDIA_MAX_BYTES ({max_bytes} bytes).")
-            )
+            # A new list: the field's own is shared by every form made from the class, so
+            # appending to it would add one more check (and error) on every page view.
+            too_large = f"Larger than MEDIA_MAX_BYTES ({max_bytes} bytes)."
+            self.attachment.validators = [
+                *self.attachment.validators,
+                FileSize(max_bytes, message=too_large),
+            ]
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):

@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import StaffUser
+from ..models.staff import clean_username
 from .values import email_address, fits
 
 staff = AppGroup("staff", help="Manage staff accounts.")
@@ -18,7 +19,7 @@ staff = AppGroup("staff", help="Manage staff accounts.")
 @click.option("--admin", "is_admin", is_flag=True, help="May change data and run actions.")
 def create_staff(username: str, password: str, email: str | None, is_admin: bool) -> None:
     """Create a staff account (the first one should be --admin)."""
-    username = username.strip()
+    username = clean_username(username)
     if not username:
         raise click.BadParameter("must not be empty", param_hint="--username")
     if len(password) < 8:

@@ -84,6 +84,12 @@ def _stand_in_hash() -> str:
     return generate_password_hash(secrets.token_urlsafe(16))
 
 
+def clean_username(username: str | None) -> str:
+    """A username as it is stored and looked up at login: without surrounding spaces (an
+    account saved as " ann " could never log in)."""
+    return (username or "").strip()
+
+
 def password_matches(staff: StaffUser | None, password: str) -> bool:
     """Whether `password` is this staff member's.
 

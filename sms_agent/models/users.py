@@ -215,10 +215,13 @@ class User(db.Model):
 # Statements of the webhook's and the worker's hot paths, built once (their cache keys and
 # compiled forms are then reused).
 _users = User.__table__
+# A texter already in the session (a view read it before asking for the lock) is read again:
+# what it held may have changed while this one waited for the lock.
 _LOCKED_TEXTER = (
     sa.select(User)
     .where(User.phone_number == sa.bindparam("phone"))
     .with_for_update(**BOOKKEEPING_LOCK)
+    .execution_options(populate_existing=True)
 )
 _LOCKED_SERVICE_STATE = (
     sa.select(_users.c.service_state)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import timedelta
+from unittest import mock
 from urllib.parse import quote
 
 import pytest
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 
 from sms_agent import handoff
 from sms_agent.extensions import db
-from sms_agent.models import Conversation, OutboundMessage, StaffUser, User, utcnow
+from sms_agent.models import Conversation, ErrorLog, OutboundMessage, StaffUser, User, utcnow
 from tests.admin.conftest import csrf_for, csrf_from, log_in, staff_account
 from tests.factories import make_task, make_user
 
@@ -170,6 +172,30 @@ def test_an_opted_out_texter_is_not_sent_anything_and_staff_are_told_why(admin_c
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
+def test_a_whatsapp_texter_past_its_window_is_not_sent_anything_and_staff_are_told_why(
+    admin_client,
+):
+    waiting(channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(days=2))
+    response = post(admin_client, "send", {"message": "Hello?"})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Not sent: WhatsApp allows messages only within 24 hours" in page
+    assert "they texted STOP" not in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_a_texter_abroad_is_not_sent_anything_and_staff_are_told_why(admin_client):
+    abroad = "+442079460958"
+    waiting(abroad)
+    response = post(admin_client, "send", {"message": "Hello?"}, phone=abroad)
+    assert response.status_code == 403
+    page = response.get_data(as_text=True)
+    assert "Not sent: SMS to GB is not allowed (ALLOWED_COUNTRIES: US)." in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    [error] = db.session.scalars(sa.select(ErrorLog)).all()
+    assert error.error_type == "validation_error"
+
+
 def test_an_empty_reply_is_a_field_error(admin_client):
     waiting()
     response = post(admin_client, "send", {"message": ""})
@@ -226,6 +252,19 @@ def test_two_simultaneous_posts_of_one_composer_text_once(app, admin_client, twi
     db.session.expire_all()
     assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 1
     assert len(twilio_server.requests) == 1
+
+
+def test_a_reply_typed_on_a_page_open_for_hours_is_sent(admin_client):
+    waiting()
+    form = {**composer(admin_client), "message": "Still here, sorry for the wait."}
+    five_hours_later = time.time() + 5 * 3600
+    url = f"/admin/user/conversation/send/?id={quote(PHONE)}"
+    with mock.patch("itsdangerous.timed.time.time", return_value=five_hours_later):
+        response = admin_client.post(url, data=form)
+    assert response.status_code == 302
+    assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == [
+        "Still here, sorry for the wait."
+    ]
 
 
 def test_a_composer_without_its_submission_key_sends_nothing(admin_client):

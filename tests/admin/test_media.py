@@ -123,3 +123,15 @@ def test_media_retention_days_of_zero_keeps_pictures(app, picture):
     assert jobs.forget_old_pictures.apply().get() == 0
     db.session.expire_all()
     assert picture.data == PNG
+
+
+def test_the_conversation_poll_carries_the_thumbnail_and_the_transcript(staff_client, picture):
+    response = staff_client.get("/admin/user/conversation/messages/?id=%2B15551230000")
+    assert response.status_code == 200
+    [text] = response.get_json()["messages"]
+    shown = {item["kind"]: item for item in text["media"]}
+    assert shown["image"]["url"] == f"/admin/media/{picture.id}"
+    assert (shown["audio"]["url"], shown["audio"]["transcript"]) == (
+        None,
+        "and is it poisonous to cats?",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
@@ -29,6 +30,24 @@ def test_admin_creates_staff_whose_password_is_hashed_and_works(admin_client):
     assert carol.password_hash != "long enough pw" and carol.check_password("long enough pw")
     admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, "/admin/")})
     assert log_in(admin_client, "carol", "long enough pw").status_code == 302
+
+
+def test_a_username_is_saved_without_surrounding_spaces_so_its_owner_can_log_in(admin_client):
+    response = create_staff(admin_client, username="  carol ", password="long enough pw")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert staff_named("carol") is not None
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, "/admin/")})
+    assert log_in(admin_client, "carol", "long enough pw").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("username", "error"), [("   ", "Enter a username."), (" boss ", "Already exists.")]
+)
+def test_a_blank_or_taken_username_is_a_form_error(admin_client, username, error):
+    response = create_staff(admin_client, username=username, password="long enough pw")
+    assert response.status_code == 200
+    assert error in response.get_data(as_text=True)
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["boss"]
 
 
 def test_new_staff_needs_a_password_of_eight_characters(admin_client):
@@ -103,6 +122,14 @@ def test_a_token_for_a_texter(admin_client):
     response = create_token(admin_client, user_phone=user.phone_number)
     key = re.search(r'value="(sat_[^"]+)"', response.get_data(as_text=True)).group(1)
     assert ApiToken.find_active(key).user_phone == user.phone_number
+
+
+@pytest.mark.parametrize("typed", ["(555) 123-0042", "+1 555 123 0042", "+1-555-123-0042"])
+def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(admin_client, typed):
+    make_user("+15551230042")
+    response = create_token(admin_client, user_phone=typed)
+    key = re.search(r'value="(sat_[^"]+)"', response.get_data(as_text=True)).group(1)
+    assert ApiToken.find_active(key).user_phone == "+15551230042"
 
 
 def test_a_token_needs_exactly_one_owner(admin_client):

@@ -147,3 +147,15 @@ def test_a_whatsapp_message_can_be_tried(admin_client):
         send(admin_client, "+14155550135", "hello", channel="whatsapp")
     sent = db.session.scalars(sa.select(OutboundMessage)).all()
     assert [(m.kind, m.channel) for m in sent] == [("program", "whatsapp"), ("reply", "whatsapp")]
+
+
+def test_a_picture_over_media_max_bytes_is_one_field_error_however_often_it_is_tried(
+    app, admin_client, media_store
+):
+    app.config["MEDIA_MAX_BYTES"] = len(PNG) + 10
+    big = PNG + b"\x00" * 100
+    for _ in range(3):
+        response = send(admin_client, "+14155550136", "hi", attachment=(io.BytesIO(big), "a.png"))
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert page.count(f"Larger than MEDIA_MAX_BYTES ({len(PNG) + 10} bytes).") == 1

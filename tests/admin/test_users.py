@@ -412,3 +412,16 @@ def test_a_timestamp_staff_change_is_saved(admin_client):
     db.session.expire_all()
     saved = db.session.get(User, user.phone_number).opted_out_at
     assert saved.strftime("%Y-%m-%d %H:%M:%S.%f") == "2030-05-06 07:08:09.000000"
+
+
+@pytest.mark.parametrize("when", ["9999-12-31 23:59:59", "0001-01-01 00:00:00"])
+def test_a_date_far_away_is_a_form_error_and_nothing_changes(admin_client, when):
+    user = make_user(timezone="Pacific/Kiritimati")
+    before = user.rate_limit_reset
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "rate_limit_reset": when}
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 200
+    assert "Enter a date between 1970 and 2999." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).rate_limit_reset == before

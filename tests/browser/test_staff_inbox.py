@@ -11,11 +11,13 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from sms_agent import simulator
+from sms_agent.extensions import db
+from sms_agent.models import TaskMedia
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
-from tests.factories import make_user
-from tests.standins import inbound_form
+from tests.factories import make_task, make_user
+from tests.standins import PNG, inbound_form
 
 pytestmark = pytest.mark.browser
 
@@ -95,3 +97,27 @@ def test_a_texter_asks_for_a_person_and_staff_take_over_reply_and_hand_back(
     page.wait_for_selector(".sms-by-ai .sms-bubble:has-text('Paris is the capital')")
     assert bodies_sent(twilio_server)[-1] == "Paris is the capital of France."
     assert len(openai_server.requests) == 1  # the held text never reached the model
+
+
+def test_a_texters_picture_stays_on_the_page_as_new_texts_arrive(app, live_server, page):
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    task = make_task(texter, sms_content="What plant is this?")
+    picture = TaskMedia(
+        task=task, position=0, content_type="image/png", kind="image", size=len(PNG), data=PNG
+    )
+    db.session.add(picture)
+    db.session.commit()
+
+    page.goto(live_server + "/admin/user/conversation/?id=" + urllib.parse.quote(PHONE))
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("img.sms-thumb")
+    page.evaluate("window.notReloaded = true")
+
+    make_task(texter, sms_content="Is it poisonous to cats?")
+    page.wait_for_selector(".sms-bubble:has-text('Is it poisonous to cats?')")
+    assert page.evaluate("window.notReloaded") is True  # it came by the poll
+    thumbnail = page.locator(".sms-row:has-text('What plant is this?') img.sms-thumb")
+    assert thumbnail.get_attribute("src") == f"/admin/media/{picture.id}"

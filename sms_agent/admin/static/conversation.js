@@ -31,6 +31,39 @@
       " " + two(at.getUTCHours()) + ":" + two(at.getUTCMinutes()) + ":" + two(at.getUTCSeconds());
   }
 
+  // A picture or voice note under its text, as templates/admin/_media.html shows it.
+  function attachment(item) {
+    var node = element("div", "sms-media");
+    node.setAttribute("data-testid", "media");
+    node.setAttribute("data-kind", item.kind);
+    node.setAttribute("data-status", item.status);
+    var about = item.content_type + (item.size === null ? "" : ", " + item.size + " bytes");
+    var noun = item.kind === "image" ? "Picture" : "Voice note";
+    if (item.url) {
+      var link = element("a");
+      link.href = item.url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      var thumb = element("img", "sms-thumb");
+      thumb.src = item.url;
+      thumb.alt = "Picture from the texter (" + about + ")";
+      link.appendChild(thumb);
+      node.appendChild(link);
+    } else if (item.kind === "audio" && item.status === "read") {
+      node.appendChild(element("span", "sms-media-label", "Voice note (" + about + "), transcript:"));
+      node.appendChild(document.createTextNode(" "));
+      var transcript = element("span", "sms-transcript", item.transcript);
+      transcript.setAttribute("data-testid", "transcript");
+      node.appendChild(transcript);
+    } else if (item.status === "refused") {
+      node.appendChild(element("span", "sms-media-label", "A file we do not read (" + item.content_type + ")"));
+    } else {
+      node.appendChild(element("span", "sms-media-label",
+        noun + " not read (" + item.content_type + "): " + (item.error_message || "")));
+    }
+    return node;
+  }
+
   function row(m) {
     var inbound = m.direction === "in";
     var node = element("div", "sms-row " + (inbound ? "sms-in" : "sms-out") + " sms-by-" + m.author_kind);
@@ -41,9 +74,11 @@
     meta.appendChild(element("span", "sms-author", m.author));
     meta.appendChild(document.createTextNode(" · " + stamp(m.created_at) + " · "));
     meta.appendChild(element("span", "sms-status sms-status-" + m.status, m.status_label));
-    var detail = " · " + m.segments + " segment" + (m.segments === 1 ? "" : "s") + ", " + m.encoding;
+    var detail = m.channel === "whatsapp" ? " · WhatsApp" :
+      " · " + m.segments + " segment" + (m.segments === 1 ? "" : "s") + ", " + m.encoding;
     meta.appendChild(document.createTextNode(detail + (m.error_code ? ", error " + m.error_code : "")));
     node.appendChild(bubble);
+    (m.media || []).forEach(function (item) { node.appendChild(attachment(item)); });
     node.appendChild(meta);
     return node;
   }
