@@ -266,10 +266,18 @@ def twilio_priced_message(path: str, price: str | None = STANDIN_PRICE, unit="US
     return {"sid": sid, "status": "delivered", "price": price, "price_unit": unit}
 
 
+#: Twilio's limit on an outgoing Body, on every channel (error 21617), in UTF-16 units.
+TWILIO_MAX_BODY = 1600
+
+
 def twilio_standin() -> StandIn:
     def default(method, path, body):
         if method == "GET":
             return 200, twilio_priced_message(path), {}
+        text = body.get("Body") or ""
+        if len(text.encode("utf-16-le")) // 2 > TWILIO_MAX_BODY:
+            message = "The concatenated message body exceeds the 1600 character limit"
+            return 400, twilio_error(400, 21617, message), {}
         return 201, twilio_message(body), {}
 
     return StandIn(default)

@@ -17,6 +17,7 @@ from sms_agent.outbound.channels import (
     shape_whatsapp,
     to_whatsapp_text,
 )
+from sms_agent.outbound.gsm import message_length
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import chat_completion, inbound_form, signed_post
 
@@ -105,13 +106,16 @@ def test_stop_on_whatsapp_is_confirmed_whatever_letters_the_service_name_has(
 
 
 def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
-    app, client, texter, openai_server
+    app, client, openai_server, twilio_server
 ):
+    make_user(PHONE, tier="enterprise")  # a budget far over one Body
     long = " ".join(f"Sentence number {n} is here." for n in range(300))  # ~7,800 chars
     openai_server.then(200, chat_completion(long))
     text_in(client, "Tell me everything")
     [first] = outbox("reply")
-    assert len(first.body) <= WHATSAPP_MAX_CHARS and first.body.endswith("(Reply MORE)")
+    # Twilio (its stand-in) takes a Body of at most 1,600 characters, WhatsApp or not.
+    assert first.status == "queued" and first.sid.startswith("SM")
+    assert len(first.body) <= 1600 and first.body.endswith("(Reply MORE)")
     text_in(client, "MORE")
     [more] = outbox("more")
     assert more.channel == "whatsapp" and more.body.startswith("Sentence number")
@@ -193,6 +197,15 @@ def test_markdown_becomes_whatsapps_own_formatting():
 
 def test_letters_and_emoji_are_kept_on_whatsapp():
     assert to_whatsapp_text("Ça coûte 5 € 😀 “quoted”") == "Ça coûte 5 € 😀 “quoted”"
+
+
+def test_a_whatsapp_answer_fits_the_body_twilio_takes_emoji_counted_twice():
+    """Twilio refuses a Body over 1,600 characters on WhatsApp too (error 21617); answers
+    were cut at WhatsApp's own 4,096 and so never reached the texter."""
+    text = "Good news 😀 for everyone. " * 200
+    shown, sent, rest = cut_for_whatsapp(text.strip(), " (Reply MORE)")
+    assert message_length(shown) <= 1600 and shown.endswith(". (Reply MORE)")
+    assert (sent + " " + rest).split() == text.split()
 
 
 def test_whatsapp_cuts_at_a_sentence_within_one_message():

@@ -3,7 +3,8 @@
 WhatsApp has no segments (Twilio prices it per message) and renders *bold*, _italic_,
 ~strike~, ```monospace``` and lists, so an answer keeps its formatting there, translated
 from the model's Markdown, and keeps its emoji and letters (no GSM-7 flattening). One
-message holds up to 4096 characters; what does not fit waits for MORE, as on SMS.
+message holds what Twilio takes in one Body, 1,600 characters (error 21617; WhatsApp's own
+4,096 is never reached through Twilio); what does not fit waits for MORE, as on SMS.
 
 WhatsApp lets a business message someone only within 24 hours of their last message (the
 customer service window); Twilio refuses anything later (error 63016). `window_problem`
@@ -20,10 +21,12 @@ from flask import current_app
 from ..clean_text import readable
 from ..models import Channel, User, utcnow
 from . import cuts
+from .gsm import message_length
 from .shape import MARKER, Shaped, tidy_lines
+from .split import MAX_MESSAGE_CHARS
 
-#: WhatsApp's limit on one message's body.
-WHATSAPP_MAX_CHARS = 4096
+#: The longest Body Twilio sends, WhatsApp included (error 21617), as message_length counts.
+WHATSAPP_MAX_CHARS = MAX_MESSAGE_CHARS
 WHATSAPP_ENCODING = "UTF-8"
 PREFIX = "whatsapp:"
 
@@ -88,9 +91,12 @@ def to_whatsapp_text(text: str | None) -> str:
 
 def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     """(what to send, the text it carries, the rest) within one WhatsApp message."""
-    if len(text) <= WHATSAPP_MAX_CHARS:
+    if message_length(text) <= WHATSAPP_MAX_CHARS:
         return text, text, ""
-    room = WHATSAPP_MAX_CHARS - len(marker) - 3
+    budget = WHATSAPP_MAX_CHARS - message_length(marker) - 3
+    room = budget
+    while message_length(text[:room]) > budget:  # an emoji counts twice
+        room -= message_length(text[:room]) - budget
     window = text[: room + 1]
     sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= room]
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
