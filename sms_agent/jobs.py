@@ -106,7 +106,8 @@ def send_notice(
     off, the job runs again shortly before them with the `booking`."""
     user = db.session.get(User, phone)
     if user is None:
-        log.error("notice %s for unknown number dropped", kind)
+        # The texter was deleted after the notice was queued: nobody is left to tell.
+        log.info("notice %s dropped: the texter no longer exists", kind)
         return False
     try:
         slots = outbound.book(1 if kind == "more" else notices.messages_for(user), booking)
