@@ -69,12 +69,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_session_rules(app: Flask) -> None:
-    """What must happen on every write, whoever writes: the tier-upgrade rule, metrics of
-    committed rows, and alerts about committed critical errors."""
-    from . import quota
+    """What must happen on every write, whoever writes: the tier-upgrade rule, departing
+    staff's conversations handed back, metrics of committed rows, and alerts about
+    committed critical errors."""
+    from . import handoff, quota
     from .ops import alerts, metrics
 
     quota.init_app(app)
+    handoff.init_app(app)
     metrics.init_app(app)
     alerts.init_app(app)
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from . import outbound
-from .extensions import db
+from .extensions import db, listen_on_every_session
 from .models import (
     Conversation,
     ConversationState,
@@ -223,3 +223,38 @@ def waiting_count() -> int:
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(User).where(User.conversation_state == WAITING)
     )
+
+
+def _hand_back_holds_of_departing_staff(session, _context, _instances) -> None:
+    """A staff member deleted or deactivated (by any writer) no longer holds anyone: their
+    conversations wait for another staff member, with the texts they held still unread.
+    Left as they were, each stayed "with staff" held by nobody, its texts held unanswered,
+    until the idle release."""
+    departing = [obj.id for obj in session.deleted if isinstance(obj, StaffUser)]
+    departing += [
+        obj.id
+        for obj in session.dirty
+        if isinstance(obj, StaffUser)
+        and obj.id is not None
+        and sa.inspect(obj).attrs.is_active.history.has_changes()
+        and obj.is_active is False
+    ]
+    if not departing:
+        return
+    connection = session.connection()  # Core statements: no flush inside this flush
+    held = sa.select(Conversation.user_phone).where(Conversation.held_by_id.in_(departing))
+    connection.execute(
+        sa.update(User)
+        .where(User.phone_number.in_(held), User.conversation_state == STAFF)
+        .values(conversation_state=WAITING)
+    )
+    connection.execute(
+        sa.update(Conversation)
+        .where(Conversation.held_by_id.in_(departing))
+        .values(held_by_id=None)
+    )
+
+
+def init_app(_app) -> None:
+    """Register the departing-staff rule on every ORM session (once per process)."""
+    listen_on_every_session(before_flush=_hand_back_holds_of_departing_staff)

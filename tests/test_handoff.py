@@ -352,3 +352,28 @@ def test_a_refused_staff_message_may_be_resent_only_if_none_of_it_went(
         handoff.send_as_staff(user, "A sentence that runs on. " * 80, None, submission="form-1")
 
     assert user.has_seen(handoff.SENT_SUBMISSIONS, "form-1") is remembered
+
+
+@pytest.mark.parametrize("departure", ["deleted", "deactivated"])
+def test_a_conversation_held_by_staff_who_leave_waits_for_another(app, departure):
+    """It stayed "with staff", held by nobody, every text held unanswered, until the idle
+    release."""
+    ann, bob = make_staff("ann"), make_staff("bob")
+    held, other = make_user(PHONE), make_user("+15551230001")
+    handoff.take_over(held, ann)
+    handoff.take_over(other, bob)
+    db.session.commit()
+
+    if departure == "deleted":
+        db.session.delete(ann)
+    else:
+        ann.is_active = False
+    db.session.commit()
+
+    db.session.expire_all()
+    assert (texter().conversation_state, db.session.get(Conversation, PHONE).held_by) == (
+        "waiting",
+        None,
+    )
+    assert db.session.get(User, "+15551230001").conversation_state == "staff"
+    assert db.session.get(Conversation, "+15551230001").held_by.username == "bob"
