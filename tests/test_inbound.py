@@ -108,7 +108,10 @@ def test_a_file_we_cannot_read_alone_gets_the_media_notice(app):
 
 
 def test_a_file_we_cannot_read_with_text_is_answered_as_text_with_a_note(app):
-    received = receive("What breed is this cat?", NumMedia="1", MediaContentType0="video/mp4")
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    received = receive(
+        "What breed is this cat?", NumMedia="1", MediaUrl0=url, MediaContentType0="video/mp4"
+    )
     assert stored_task(received).metadata_ == {
         "num_media": 1,
         "media": [{"position": 0, "content_type": "video/mp4", "kind": "other"}],

@@ -72,6 +72,12 @@ def test_a_refused_attachment_keeps_no_url():
     assert "url" not in item.as_json()
 
 
+def test_a_media_count_larger_than_the_urls_sent_counts_only_what_came():
+    """Each missing MediaUrl became an "unreadable file" the texter was told about."""
+    form = {"NumMedia": "3", "MediaUrl1": f"{API}/m1", "MediaContentType1": "image/png"}
+    assert [(item.position, item.kind) for item in attachments(form)] == [(1, "image")]
+
+
 @pytest.mark.parametrize("count", ["-3", "lots", ""])
 def test_a_garbage_media_count_is_none(count):
     assert attachments({"NumMedia": count}) == []

@@ -59,11 +59,13 @@ def media_count(form: Mapping[str, str]) -> int:
 
 def attachments(form: Mapping[str, str]) -> list[Attachment]:
     """The media items of an inbound message, in Twilio's order; an item without a known
-    type is one we cannot read."""
+    type is one we cannot read, and a position NumMedia counts without a MediaUrl is none."""
     found = []
     for n in range(media_count(form)):
         content_type = base_type(form.get(f"MediaContentType{n}"))[:100]
         url = (form.get(f"MediaUrl{n}") or "").strip()
+        if not url:
+            continue
         found.append(Attachment(n, url, content_type, kind_of(content_type)))
     return found
 
