@@ -131,11 +131,23 @@ def opt_in_text(_user: User) -> str:
     return f"You're subscribed to {service()} again. Text any question. Reply STOP to opt out."
 
 
-def opt_out_text(_user: User) -> str:
-    return (
+#: The STOP confirmation when SERVICE_NAME would not leave it one SMS segment.
+OPT_OUT_UNNAMED = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
+
+
+def opt_out_text(user: User) -> str:
+    """The one message an opted-out texter may still get must fit one segment (outbound.send
+    refuses anything longer): with a SERVICE_NAME too long for that, or in a script that
+    makes it UCS-2, it goes without the name rather than not at all."""
+    named = (
         f"You're unsubscribed from {service()} and will get no more messages. "
         "Reply START to resubscribe."
     )
+    parts = outbound.plan(user, named).parts
+    if len(parts) == 1 and outbound.segments_for(user, parts[0]) == 1:
+        return named
+    log.warning("SERVICE_NAME makes the STOP confirmation longer than one SMS; sent without it")
+    return OPT_OUT_UNNAMED
 
 
 def tier_change_text(user: User) -> str:

@@ -151,6 +151,19 @@ def test_stop_is_confirmed_once_through_twilio_though_the_texter_is_opted_out(
     assert db.session.get(User, "+15551230000").is_opted_out
 
 
+@pytest.mark.parametrize("name", ["智能助手", "The Extraordinarily Long Name " * 3])
+def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twilio_server, name):
+    """A name in another script (UCS-2) or a long one made the confirmation two segments,
+    which outbound.send refuses for an opted-out texter: STOP went unconfirmed."""
+    app.config["SERVICE_NAME"] = name
+    make_user("+15551230000")
+
+    text_in(client, "STOP")
+
+    [(_, _, sent)] = twilio_server.requests
+    assert sent["Body"] == notices.OPT_OUT_UNNAMED
+
+
 def test_after_the_confirmation_nothing_more_is_sent(app, client, twilio_server):
     make_user("+15551230000")
     text_in(client, "STOP")

@@ -15,6 +15,7 @@ from .send import (
     SendFailed,
     check_destination,
     plan,
+    segments_for,
     send,
 )
 from .shape import Shaped
@@ -35,6 +36,7 @@ __all__ = [
     "check_destination",
     "encoding_of",
     "plan",
+    "segments_for",
     "record_delivery_status",
     "segment_count",
     "send",
