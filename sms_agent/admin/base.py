@@ -25,7 +25,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
 from ..extensions import db
-from ..models.types import json_object_problem
+from ..models.types import check_timezone, json_object_problem
 from .access import ReadOnlyForStaff
 
 log = logging.getLogger("sms_agent.admin")
@@ -121,6 +121,16 @@ def email_address(_form, field) -> None:
         validate.Email()(field.data)
     except InvalidValue:
         raise ValidationError("Not a valid email address.") from None
+
+
+def known_timezone(_form, field) -> None:
+    """The model's rule (check_timezone), as a field error: raised by the model on save, it
+    was a flash message and an ERROR traceback in the log for a typo."""
+    if field.data:
+        try:
+            check_timezone(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
 
 
 class TimestampForms(AdminModelConverter):

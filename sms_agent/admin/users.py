@@ -19,7 +19,14 @@ from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..quota import change_tier, reset_user
-from .base import AdminModelView, ReadOnlyValue, email_address, sections, select_choices
+from .base import (
+    AdminModelView,
+    ReadOnlyValue,
+    email_address,
+    known_timezone,
+    sections,
+    select_choices,
+)
 from .conversation import ConversationPages
 
 
@@ -105,6 +112,7 @@ class UserView(ConversationPages, AdminModelView):
         "tier": {"choices": select_choices(Tier)},
         "phone_number": {"validators": [new_phone_number]},  # only on create: see get_edit_form
         "email": {"validators": [email_address]},
+        "timezone": {"validators": [known_timezone]},
     }
     form_columns = [
         "phone_number",
