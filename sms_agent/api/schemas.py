@@ -9,6 +9,8 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..models import Category, ConversationState, ErrorType, RefusalReason, TaskStatus, Tier
+from ..outbound.channels import WHATSAPP_ENCODING
+from ..outbound.gsm import GSM_7, UCS_2
 from .fields import FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
@@ -262,7 +264,10 @@ class MessageOut(OutSchema):
     created_at = fields.DateTime()
     status = fields.String(metadata={"description": "Delivery status out; the task's status in."})
     segments = fields.Integer()
-    encoding = fields.String(validate=validate.OneOf(["GSM-7", "UCS-2"]))
+    encoding = fields.String(
+        validate=validate.OneOf([GSM_7, UCS_2, WHATSAPP_ENCODING]),
+        metadata={"description": f"{WHATSAPP_ENCODING} for a message sent on WhatsApp."},
+    )
 
 
 class TakeoverIn(InSchema):
