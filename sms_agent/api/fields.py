@@ -43,6 +43,14 @@ def normalise_phone(text: str) -> str:
     return to_e164(text, current_app.config["DEFAULT_PHONE_REGION"])
 
 
+class Email(fields.Email):
+    """An email address the database can store: marshmallow's own check lets a lone
+    surrogate through in the domain ("ada@\\ud800.example")."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        return check_text(super()._deserialize(value, attr, data, **kwargs))
+
+
 class Phone(Text):
     """A phone number in any common notation, normalised to E.164."""
 

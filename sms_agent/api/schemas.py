@@ -11,7 +11,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from ..models import Category, ConversationState, ErrorType, RefusalReason, TaskStatus, Tier
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
-from .fields import FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
+from .fields import Email, FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
 
@@ -93,7 +93,7 @@ class UserOut(UserCostOut):
 
 class UserUpdateIn(InSchema):
     tier = Text(validate=validate.OneOf(Tier.values()), load_only=True)
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254), load_only=True)
+    email = Email(allow_none=True, validate=validate.Length(max=254), load_only=True)
     full_name = Text(validate=validate.Length(max=100), load_only=True)
     timezone = TimeZone(load_only=True)
     preferences = JSONObject(load_only=True)
