@@ -391,6 +391,20 @@ def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch
     assert [m.kind for m in outbox()] == ["apology"]
 
 
+def test_a_task_deleted_while_the_model_thinks_ends_its_job_without_a_crash(app, monkeypatch):
+    task = make_task(sms_content="What is the capital of France?")
+    task_id, ask_model = task.id, pipeline.ask_model
+
+    def ask_model_then_staff_delete_the_task(task, user):
+        ask_model(task, user)
+        with db.engine.begin() as api:  # DELETE /api/tasks/<id>/ in another process
+            api.execute(sa.delete(Task).where(Task.id == task_id))
+
+    monkeypatch.setattr(pipeline, "ask_model", ask_model_then_staff_delete_the_task)
+    assert pipeline.answer(task_id) == "deleted"
+    assert outbox("apology") == [] and errors() == []
+
+
 # --- send_text ---------------------------------------------------------------------------
 
 

@@ -60,6 +60,9 @@ def _claim_and_answer(task_id) -> str:
     task = claim(task_id)
     if task is None:
         return "skipped"
+    # Kept apart from the row: after a rollback the task is read again, and staff may have
+    # deleted it meanwhile (DELETE /api/tasks/<id>/).
+    key = task.id
     started = time.monotonic()
     try:
         return _answer_claimed(task, started)
@@ -94,8 +97,11 @@ def _claim_and_answer(task_id) -> str:
         raise
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
         db.session.rollback()
-        log.exception("unexpected failure answering task %s", task.id)
-        give_up(task.id, exc)
+        if db.session.get(Task, key) is None:
+            log.info("task %s was deleted while it was being answered", key)
+            return "deleted"
+        log.exception("unexpected failure answering task %s", key)
+        give_up(key, exc)
         return "failed"
 
 
