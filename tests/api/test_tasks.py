@@ -230,6 +230,18 @@ def test_texter_sees_and_changes_only_their_own_tasks(client, texter, texter_hea
     assert refused.status_code == 403
 
 
+def test_a_texter_cannot_rewrite_what_more_sends_next(client, texter, texter_headers):
+    task = make_task(texter, metadata_={"sent": "Part one...", "more": "Part two."})
+    forged = {"sent": "Part one...", "more": "Anything I like, sent at the service's cost."}
+    response = client.patch(
+        f"/api/tasks/{task.id}/", json={"metadata": forged}, headers=texter_headers
+    )
+    assert response.status_code == 403
+    assert response.get_json()["details"]["fields"] == ["metadata"]
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_["more"] == "Part two."
+
+
 def test_get_patch_delete_a_task(client, admin_headers):
     task = make_task(make_user(PHONE))
     url = f"/api/tasks/{task.id}/"
