@@ -14,6 +14,7 @@ from typing import Any
 from flask import current_app
 from marshmallow import ValidationError, fields
 
+from ..clean_text import is_blank
 from ..models.types import as_json_object, check_timezone
 from ..phones import InvalidPhoneNumber, to_e164
 
@@ -35,6 +36,17 @@ class Text(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         return check_text(super()._deserialize(value, attr, data, **kwargs))
+
+
+class SmsText(Text):
+    """What a texter could have texted: something that shows (clean_text.is_blank), as a
+    text of only spaces or invisible characters gets a how-to instead of an answer."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if is_blank(text):
+            raise ValidationError("Write some text: spaces and invisible characters are not.")
+        return text
 
 
 def normalise_phone(text: str) -> str:

@@ -11,7 +11,16 @@ from marshmallow import RAISE, Schema, fields, validate
 from ..models import Category, ConversationState, ErrorType, RefusalReason, TaskStatus, Tier
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
-from .fields import Email, FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
+from .fields import (
+    Email,
+    FiniteFloat,
+    JSONObject,
+    JSONObjectOut,
+    Phone,
+    SmsText,
+    Text,
+    TimeZone,
+)
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
 
@@ -153,7 +162,7 @@ class TaskCreateIn(InSchema):
     user_phone = Phone(
         load_only=True, metadata={"description": "Required for staff; a texter's own number."}
     )
-    sms_content = Text(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+    sms_content = SmsText(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
 
 

@@ -205,6 +205,17 @@ def test_parallel_task_creation_at_quota_minus_one_admits_exactly_one(app, texte
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
 
 
+@pytest.mark.parametrize("content", ["   ", "\u200b\u200b", "\ufeff\n"])
+def test_a_task_of_only_spaces_or_invisible_characters_is_a_400(
+    client, texter, texter_headers, content
+):
+    response = client.post("/api/tasks/", json={"sms_content": content}, headers=texter_headers)
+    assert response.status_code == 400
+    assert "sms_content" in response.get_json()["details"]
+    db.session.expire_all()
+    assert (texter.monthly_requests, db.session.scalars(sa.select(Task)).all()) == (0, [])
+
+
 def test_texter_cannot_create_tasks_for_someone_else(client, texter_headers):
     make_user(PHONE)
     response = client.post(
