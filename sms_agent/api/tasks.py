@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict
 from . import bp
-from .auth import current_principal, forbid_fields, owns, scope_to_caller
+from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import ApiError, field_errors, not_found, quota_exceeded
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
 from .operations import operation
@@ -168,8 +168,10 @@ def update_task(task_id: uuid.UUID):
 
 @bp.delete(TASK_PATH)
 @operation("tasks", status=204)
+@staff_only
 def delete_task(task_id: uuid.UUID):
-    """Delete a task."""
+    """Delete a task (staff only: what a texter sent stays on record for staff, texts held
+    for them included)."""
     db.session.delete(get_task_or_404(task_id))
     db.session.commit()
     return "", 204

@@ -232,13 +232,21 @@ def test_texter_sees_and_changes_only_their_own_tasks(client, texter, texter_hea
     listing = client.get("/api/tasks/", headers=texter_headers).get_json()
     assert [row["id"] for row in listing["results"]] == [str(own.id)]
     assert client.get(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 404
-    assert client.delete(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 404
+    assert client.delete(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 403
     changed = client.patch(
         f"/api/tasks/{own.id}/", json={"category": "coding"}, headers=texter_headers
     )
     assert changed.status_code == 200 and changed.get_json()["category"] == "coding"
     refused = client.patch(f"/api/tasks/{own.id}/", json={"success": True}, headers=texter_headers)
     assert refused.status_code == 403
+
+
+def test_a_texter_cannot_delete_a_text_held_for_staff(client, texter, texter_headers):
+    held = make_task(texter, status="refused", refusal_reason="held_for_staff")
+    response = client.delete(f"/api/tasks/{held.id}/", headers=texter_headers)
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Task, held.id) is not None
 
 
 def test_a_texter_cannot_rewrite_what_more_sends_next(client, texter, texter_headers):
