@@ -135,6 +135,9 @@ class DateOrDateTime(fields.Field):
     """
 
     def __init__(self, *, end: bool = False, **kwargs: Any) -> None:
+        # The OpenAPI document says what is accepted: a string holding either form.
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.update(type="string", anyOf=[{"format": "date"}, {"format": "date-time"}])
         super().__init__(**kwargs)
         self.end = end
 
