@@ -10,12 +10,16 @@ colours) are invisible on a phone, or show as stray "[31m".
 from __future__ import annotations
 
 import re
+import unicodedata
 
 #: What no database column can hold.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 #: Control characters but tab and newline (carriage returns too), DEL, the C1 controls and
 #: lone surrogates: nothing a reader sees.
 INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Unicode categories nobody sees: control and format characters (zero-width spaces and
+#: joiners, byte-order marks, soft hyphens, direction marks) and separators.
+_UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 #: Terminal escape sequences: CSI ("\x1b[31m"), OSC ("\x1b]0;title\x07") and the
 #: two-character ones ("\x1bc").
 ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -34,3 +38,9 @@ def readable(text: str) -> str:
     read (a model's answer, a reply being shaped): there a U+FFFD would only reach them as
     a stray "?"."""
     return INVISIBLE.sub("", ANSI_ESCAPE.sub("", text.replace("\r\n", "\n")))
+
+
+def is_blank(text: str) -> bool:
+    """Whether `text` shows nothing at all: only spaces and invisible characters (an emoji
+    or a lone "?" is something). A texted one gets the how-to notice, never the model."""
+    return all(unicodedata.category(char) in _UNSEEN for char in text)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
+from sqlalchemy.exc import NoResultFound
 
 from . import costs, handoff, more, notices, outbound, quota
 from .answering import pipeline
@@ -116,10 +117,17 @@ def send_notice(
         queue = _queue_for(kind)
         _run_later(later, send_notice, phone, kind, reply_to, later.booking, queue=queue)
         return False
-    if kind == "more":
-        sent = more.send_more(user, reply_to, slots)
-    else:
-        sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots)
+    try:
+        if kind == "more":
+            sent = more.send_more(user, reply_to, slots)
+        else:
+            sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots)
+    except NoResultFound:
+        # Staff deleted the texter since it was read: its row is gone when it is read again
+        # under the lock, and nobody is left to text.
+        db.session.rollback()
+        log.info("notice %s dropped: the texter was deleted meanwhile", kind)
+        return False
     db.session.commit()
     return sent
 

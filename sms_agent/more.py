@@ -63,7 +63,8 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
 
 def send_more(user: User, reply_to: str | None = None, slots: outbound.Slots | None = None) -> bool:
     """Send the next part of the texter's latest answer, or a one-line notice that there is
-    nothing more; False when nothing was sent (a retried MORE, opted out, Twilio refused).
+    nothing more; False when nothing was sent (a retried MORE, opted out, a number outside
+    ALLOWED_COUNTRIES, whose ErrorLog the caller commits, Twilio refused).
     The caller commits what the send recorded; `slots` are the sending slots it booked."""
     taken = _take_next_part(user, reply_to)
     if taken is None:
@@ -73,6 +74,6 @@ def send_more(user: User, reply_to: str | None = None, slots: outbound.Slots | N
     kind = "more" if isinstance(body, outbound.Shaped) else "more_done"
     try:
         outbound.send(user, body, kind=kind, task=task if kind == "more" else None, slots=slots)
-    except (outbound.OptedOut, outbound.SendFailed):
+    except (outbound.OptedOut, outbound.CountryNotAllowed, outbound.SendFailed):
         return False
     return True

@@ -10,7 +10,8 @@ admit exactly one, whichever path they came by (webhook or API).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -201,7 +202,7 @@ def is_upgrade(old_tier: str, new_tier: str) -> bool:
 
 def change_tier(user: User, new_tier: str) -> str:
     """Move a user to another tier and return the old one. An upgrade to a paid tier
-    resets the monthly counter (see `_upgrade_resets_quota`, which holds on every path)."""
+    resets the monthly counter (see `_window_rules`, which holds on every path)."""
     if new_tier not in Tier.values():
         raise UnknownTier(f"unknown tier {new_tier!r}; choose one of {', '.join(Tier.values())}")
     old_tier = user.tier
@@ -209,17 +210,32 @@ def change_tier(user: User, new_tier: str) -> str:
     return old_tier
 
 
-def _upgrade_resets_quota(session: Session, _context, _instances) -> None:
-    """An admin form or an API PUT may set the tier without calling change_tier; checking at
-    flush time makes the upgrade rule hold for every writer."""
+def _window_rules(session: Session, _context, _instances) -> None:
+    """An admin form or an API PUT may set the tier or the timezone without calling this
+    module; checking at flush time makes the rules hold for every writer."""
     for obj in session.dirty:
         if not isinstance(obj, User):
             continue
         history = inspect(obj).attrs.tier.history
         if history.added and history.deleted and history.added[0] in _PAID_TIERS:
             obj.monthly_requests = 0
+        history = inspect(obj).attrs.timezone.history
+        if history.added and history.deleted and obj.rate_limit_reset is not None:
+            obj.rate_limit_reset = _same_midnight(
+                obj.rate_limit_reset, history.deleted[0] or "UTC", history.added[0] or "UTC"
+            )
+
+
+def _same_midnight(reset: datetime, old_timezone: str, new_timezone: str) -> datetime:
+    """A window ends on a first of the month at midnight, the texter's time: in a new
+    timezone it still ends on that day, at midnight there. Counting from now instead would
+    let a texter who moves west just after (or before) the end, where the old month still
+    runs, roll into a second window within one month."""
+    day = reset.astimezone(ZoneInfo(old_timezone)).date()
+    midnight = datetime.combine(day, time.min, tzinfo=ZoneInfo(new_timezone))
+    return midnight.astimezone(reset.tzinfo)
 
 
 def init_app(_app: Flask) -> None:
-    """Register the tier rule on every ORM session (once per process)."""
-    listen_on_every_session(before_flush=_upgrade_resets_quota)
+    """Register the tier and timezone rules on every ORM session (once per process)."""
+    listen_on_every_session(before_flush=_window_rules)

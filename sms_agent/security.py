@@ -9,7 +9,8 @@ same-origin Referrer-Policy and, in production, HSTS. The cookie flags come from
 A NUL character in a URL parameter or a form field is refused with a 400 before any view
 runs: PostgreSQL can neither store nor compare text holding one (the query fails with a
 DataError). The webhook is left to itself: Twilio's fields are checked there (sid and number
-formats) and an SMS body keeps everything but the NUL, which becomes U+FFFD.
+formats) and an SMS body or a media field keeps everything but the NUL, which becomes
+U+FFFD.
 """
 
 from __future__ import annotations

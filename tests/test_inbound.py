@@ -137,7 +137,11 @@ def test_a_whatsapp_texter_is_the_same_texter_as_their_sms_number_on_the_channel
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
-@pytest.mark.parametrize("body", ["", "   ", "\n"])
+@pytest.mark.parametrize(
+    "body",
+    ["", "   ", "\n", "\u200b", "\ufeff\u200d ", "\u00ad", "\u200e\x0b"],
+    ids=["nothing", "spaces", "newline", "zero-width", "bom-joiner", "soft-hyphen", "marks"],
+)
 def test_an_empty_message_gets_the_how_to_notice(app, body):
     received = receive(body)
     assert (received.outcome, received.task_id, received.notice) == ("empty", None, "empty")

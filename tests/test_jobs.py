@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from config import TestingConfig
 from sms_agent import jobs
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, OutboundMessage, Task, utcnow
+from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
 from tests.factories import make_task, make_user
 from tests.standins import SilentServer, openai_error, twilio_error
 
@@ -151,6 +151,23 @@ def test_notice_job_for_an_opted_out_or_unknown_number_sends_nothing(app):
     user = make_user(opted_out_at=utcnow())
     assert jobs.send_notice.apply(args=[user.phone_number, "help"]).get() is False
     assert jobs.send_notice.apply(args=["+15559999999", "help"]).get() is False
+    assert kinds() == []
+
+
+def test_a_texter_deleted_while_their_notice_job_runs_gets_nothing_and_the_job_ends(
+    app, monkeypatch
+):
+    user = make_user()
+    book = jobs.outbound.book
+
+    def book_then_staff_delete_the_texter(*args, **kwargs):
+        with db.engine.begin() as api:  # DELETE /api/users/<phone>/ in another process
+            api.execute(sa.delete(User).where(User.phone_number == user.phone_number))
+        return book(*args, **kwargs)
+
+    monkeypatch.setattr(jobs.outbound, "book", book_then_staff_delete_the_texter)
+    result = jobs.send_notice.apply(args=[user.phone_number, "help", "SM" + "2" * 32])
+    assert (result.state, result.result) == ("SUCCESS", False)
     assert kinds() == []
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from sms_agent import more, quota
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task, User
+from sms_agent.models import ErrorLog, OutboundMessage, Task, User
 from sms_agent.outbound.gsm import ELLIPSIS, segment_count
 from sms_agent.outbound.shape import MARKER
 from tests.factories import make_user
@@ -95,6 +95,15 @@ def test_a_retried_more_sends_its_part_once(app, client, openai_server, twilio_s
 def test_more_with_nothing_to_continue_gets_one_friendly_line(app, client, twilio_server):
     text(app, client, "More.")
     assert bodies(twilio_server) == [more.NOTHING]
+
+
+def test_more_from_abroad_sends_nothing_and_leaves_staff_the_error(app, client, twilio_server):
+    abroad = "+447700900123"
+    make_user(abroad)
+    text(app, client, "MORE", inbound_form("MORE", From=abroad))
+    assert bodies(twilio_server) == []
+    [error] = db.session.scalars(sa.select(ErrorLog)).all()
+    assert (error.error_type, error.user_phone) == ("validation_error", abroad)
 
 
 def test_more_after_a_whole_answer_says_it_was_whole(app, client, openai_server, twilio_server):

@@ -162,6 +162,25 @@ def test_an_ended_window_rolls_to_the_first_of_next_month_in_the_users_timezone(
     assert user.monthly_requests == 1
 
 
+def test_a_new_timezone_moves_the_windows_end_but_not_its_month(app):
+    """A window ends on the first of the month, midnight where the texter is: moving to
+    another timezone (a texter's token may) re-reads that midnight there, so moving west
+    just before it cannot roll into a second window inside the same month."""
+    user = make_user(timezone="Pacific/Kiritimati")  # UTC+14
+    quota.admit(user, now=datetime(2027, 1, 1, 12, tzinfo=UTC))
+    assert user.rate_limit_reset == datetime(2027, 1, 31, 10, tzinfo=UTC)  # Feb 1 there
+    user.timezone = "Etc/GMT+12"  # UTC-12, where it is still January 30
+    db.session.commit()
+    assert user.rate_limit_reset == datetime(2027, 2, 1, 12, tzinfo=UTC)  # Feb 1 there
+    quota.admit(user, now=datetime(2027, 1, 31, 10, 5, tzinfo=UTC))
+    assert user.monthly_requests == 2
+    quota.admit(user, now=datetime(2027, 2, 1, 12, 5, tzinfo=UTC))
+    assert (user.monthly_requests, user.rate_limit_reset) == (
+        1,
+        datetime(2027, 3, 1, 12, tzinfo=UTC),
+    )
+
+
 def test_a_december_window_ends_in_january(app):
     user = make_user()
     quota.start_new_window(user, now=datetime(2026, 12, 20, tzinfo=UTC))

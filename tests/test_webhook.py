@@ -238,6 +238,30 @@ def test_a_huge_num_media_is_stored_as_the_most_twilio_sends(client):
     assert task.metadata_["num_media"] == 10
 
 
+def test_a_nul_in_a_media_url_is_stored_as_a_replacement_character(client):
+    form = inbound_form(
+        "hi",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/ME1\x00",
+        MediaContentType0="image/png",
+    )
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    [item] = tasks()[0].metadata_["media"]
+    assert item["url"] == "https://api.twilio.com/ME1\ufffd"
+
+
+def test_a_nul_in_a_media_type_makes_an_attachment_we_do_not_read(client):
+    form = inbound_form(
+        "hi",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/ME1",
+        MediaContentType0="image/p\x00ng",
+    )
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    [item] = tasks()[0].metadata_["media"]
+    assert (item["content_type"], item["kind"]) == ("image/p\ufffdng", "other")
+
+
 @pytest.mark.parametrize("path", ["/sms/inbound", "/sms/status"])
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 def test_a_webhook_called_with_another_method_gets_a_short_plain_405(client, path, method):

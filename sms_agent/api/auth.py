@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app, request, session
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from marshmallow import Schema
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, utcnow
@@ -158,10 +159,16 @@ def scope_to_caller(column) -> list:
     return []
 
 
-def forbid_fields(data: dict, allowed: set[str]) -> None:
-    """Texters may change only some fields of their own rows."""
+def forbid_fields(data: dict, allowed: set[str], schema: Schema) -> None:
+    """Texters may change only some fields of their own rows (`allowed`, as `schema` loads
+    them); the 403 names the others as the request did ("metadata", not "metadata_")."""
     principal = current_principal()
-    refused = sorted(set(data) - allowed) if principal and principal.is_texter else []
+    if principal is None or not principal.is_texter:
+        return
+    sent_as = {
+        field.attribute or name: field.data_key or name for name, field in schema.fields.items()
+    }
+    refused = sorted(sent_as.get(name, name) for name in set(data) - allowed)
     if refused:
         raise forbidden("You may not change these fields.", fields=refused)
 

@@ -14,6 +14,7 @@ from typing import Any
 from flask import current_app
 from marshmallow import ValidationError, fields
 
+from ..clean_text import is_blank
 from ..models.types import as_json_object, check_timezone
 from ..phones import InvalidPhoneNumber, to_e164
 
@@ -37,10 +38,29 @@ class Text(fields.String):
         return check_text(super()._deserialize(value, attr, data, **kwargs))
 
 
+class SmsText(Text):
+    """What a texter could have texted: something that shows (clean_text.is_blank), as a
+    text of only spaces or invisible characters gets a how-to instead of an answer."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if is_blank(text):
+            raise ValidationError("Write some text: spaces and invisible characters are not.")
+        return text
+
+
 def normalise_phone(text: str) -> str:
     """E.164 for a number in any common notation; local numbers are read in the service's
     own region (DEFAULT_PHONE_REGION), as the webhook reads them. Raises InvalidPhoneNumber."""
     return to_e164(text, current_app.config["DEFAULT_PHONE_REGION"])
+
+
+class Email(fields.Email):
+    """An email address the database can store: marshmallow's own check lets a lone
+    surrogate through in the domain ("ada@\\ud800.example")."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        return check_text(super()._deserialize(value, attr, data, **kwargs))
 
 
 class Phone(Text):
@@ -115,6 +135,9 @@ class DateOrDateTime(fields.Field):
     """
 
     def __init__(self, *, end: bool = False, **kwargs: Any) -> None:
+        # The OpenAPI document says what is accepted: a string holding either form.
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.update(type="string", anyOf=[{"format": "date"}, {"format": "date-time"}])
         super().__init__(**kwargs)
         self.end = end
 

@@ -108,8 +108,8 @@ class TaskFilterQuery(Schema):
     status = Text(validate=validate.OneOf(TaskStatus.values()))
     refusal_reason = Text(validate=validate.OneOf(RefusalReason.values()))
     user_phone = Phone()
-    created_after = DateOrDateTime(metadata={"format": "date-time"})
-    created_before = DateOrDateTime(end=True, metadata={"format": "date-time"})
+    created_after = DateOrDateTime()
+    created_before = DateOrDateTime(end=True)
 
 
 class TaskQuery(PageQuery, TaskFilterQuery):
@@ -120,8 +120,8 @@ class ErrorLogQuery(PageQuery):
     error_type = Text(validate=validate.OneOf(ErrorType.values()))
     resolved = fields.Boolean()
     user_phone = Phone()
-    start_date = DateOrDateTime(metadata={"format": "date-time"})
-    end_date = DateOrDateTime(end=True, metadata={"format": "date-time"})
+    start_date = DateOrDateTime()
+    end_date = DateOrDateTime(end=True)
     ordering = Ordering(ERROR_ORDERING)
 
 
@@ -169,7 +169,6 @@ class ConversationQuery(PageQuery):
 class MessageQuery(PageQuery):
     after = DateOrDateTime(
         metadata={
-            "format": "date-time",
             "description": "Only messages created after this moment, oldest page first: "
             "poll with the created_at of the last message you have.",
         }

@@ -9,7 +9,18 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..models import Category, ConversationState, ErrorType, RefusalReason, TaskStatus, Tier
-from .fields import FiniteFloat, JSONObject, JSONObjectOut, Phone, Text, TimeZone
+from ..outbound.channels import WHATSAPP_ENCODING
+from ..outbound.gsm import GSM_7, UCS_2
+from .fields import (
+    Email,
+    FiniteFloat,
+    JSONObject,
+    JSONObjectOut,
+    Phone,
+    SmsText,
+    Text,
+    TimeZone,
+)
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
 
@@ -91,7 +102,7 @@ class UserOut(UserCostOut):
 
 class UserUpdateIn(InSchema):
     tier = Text(validate=validate.OneOf(Tier.values()), load_only=True)
-    email = fields.Email(allow_none=True, validate=validate.Length(max=254), load_only=True)
+    email = Email(allow_none=True, validate=validate.Length(max=254), load_only=True)
     full_name = Text(validate=validate.Length(max=100), load_only=True)
     timezone = TimeZone(load_only=True)
     preferences = JSONObject(load_only=True)
@@ -151,7 +162,7 @@ class TaskCreateIn(InSchema):
     user_phone = Phone(
         load_only=True, metadata={"description": "Required for staff; a texter's own number."}
     )
-    sms_content = Text(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+    sms_content = SmsText(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
 
 
@@ -262,7 +273,10 @@ class MessageOut(OutSchema):
     created_at = fields.DateTime()
     status = fields.String(metadata={"description": "Delivery status out; the task's status in."})
     segments = fields.Integer()
-    encoding = fields.String(validate=validate.OneOf(["GSM-7", "UCS-2"]))
+    encoding = fields.String(
+        validate=validate.OneOf([GSM_7, UCS_2, WHATSAPP_ENCODING]),
+        metadata={"description": f"{WHATSAPP_ENCODING} for a message sent on WhatsApp."},
+    )
 
 
 class TakeoverIn(InSchema):

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict
 from . import bp
-from .auth import current_principal, forbid_fields, owns, scope_to_caller
+from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import ApiError, field_errors, not_found, quota_exceeded
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
 from .operations import operation
@@ -19,8 +19,10 @@ from .pagination import paginate
 from .requests import load_body, load_query
 from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn
 
-#: What a texter may change on their own tasks; outcomes are recorded only by the service.
-TEXTER_FIELDS = {"category", "metadata_"}
+#: What a texter may change on their own tasks. Outcomes are recorded only by the service,
+#: and so is the metadata: what the texter was sent (their context), what MORE sends next
+#: (never counted against the quota), the model's figures.
+TEXTER_FIELDS = {"category"}
 TASK_PATH = "/tasks/<uuid:task_id>/"
 TASK_FILTERS = frozenset(TaskFilterQuery._declared_fields)
 
@@ -145,14 +147,15 @@ def get_task(task_id: uuid.UUID):
 @bp.patch(TASK_PATH)
 @operation("tasks", body=TaskUpdateIn, response=TaskOut)
 def update_task(task_id: uuid.UUID):
-    """Change some of a task's fields; texters may change only category and metadata.
+    """Change some of a task's fields; texters may change only the category of their own.
 
     `success` and `status` must agree once changed: only a completed task is successful
     (400 otherwise, e.g. success true with status failed).
     """
     task = get_task_or_404(task_id)
-    data = load_body(TaskUpdateIn(), partial=True)
-    forbid_fields(data, TEXTER_FIELDS)
+    schema = TaskUpdateIn()
+    data = load_body(schema, partial=True)
+    forbid_fields(data, TEXTER_FIELDS, schema)
     if "status" in data or "success" in data:
         status, success = data.get("status", task.status), data.get("success", task.success)
         if conflict := outcome_conflict(status, success):
@@ -165,8 +168,10 @@ def update_task(task_id: uuid.UUID):
 
 @bp.delete(TASK_PATH)
 @operation("tasks", status=204)
+@staff_only
 def delete_task(task_id: uuid.UUID):
-    """Delete a task."""
+    """Delete a task (staff only: what a texter sent stays on record for staff, texts held
+    for them included)."""
     db.session.delete(get_task_or_404(task_id))
     db.session.commit()
     return "", 204

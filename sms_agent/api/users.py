@@ -125,8 +125,9 @@ def update_user(phone_number: str):
     Texters may change their own email, full_name, timezone and preferences.
     """
     user = get_user_or_404(phone_number)
-    data = load_body(UserUpdateIn(), partial=request.method == "PATCH")
-    forbid_fields(data, TEXTER_FIELDS)
+    schema = UserUpdateIn()
+    data = load_body(schema, partial=request.method == "PATCH")
+    forbid_fields(data, TEXTER_FIELDS, schema)
     old_tier = quota.change_tier(user, data.pop("tier")) if "tier" in data else user.tier
     for name, value in data.items():
         setattr(user, name, value)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from .. import handoff
+from ..clean_text import is_blank
 from ..models import HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
@@ -39,7 +40,7 @@ def route(user: User, body: str, media: list[Attachment]) -> Received:
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
-    if not body.strip() and not readable(media):
+    if is_blank(body) and not readable(media):
         # Nobody is left without an answer: a file we cannot read alone, or nothing at all,
         # gets a how-to.
         return Received("media" if media else "empty", phone, notice="media" if media else "empty")

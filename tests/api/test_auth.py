@@ -47,7 +47,7 @@ MATRIX = [
         {"category": "coding"},
         dict(texter=404, reader=403, admin=200),
     ),
-    ("DELETE", "/api/tasks/{task}/", None, dict(texter=404, reader=403, admin=204)),
+    ("DELETE", "/api/tasks/{task}/", None, dict(texter=403, reader=403, admin=204)),
     ("GET", "/api/tasks/analytics/", None, dict(texter=200, reader=200, admin=200)),
     ("GET", "/api/errors/", None, dict(texter=403, reader=200, admin=200)),
     (

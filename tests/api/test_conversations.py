@@ -92,6 +92,16 @@ def test_messages_both_ways_with_author_status_segments_and_encoding(client, adm
     assert body["results"][0]["status"] == "queued"
 
 
+def test_a_whatsapp_message_has_an_encoding_the_document_describes(client, admin_headers):
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow())
+    sent = client.post(BASE + "send_message/", json={"message": "Hi"}, headers=admin_headers)
+    assert sent.status_code == 200
+    [message] = client.get(BASE + "messages/", headers=admin_headers).get_json()["results"]
+    document = client.get("/api/openapi.json").get_json()
+    described = document["components"]["schemas"]["MessageOut"]["properties"]["encoding"]
+    assert message["encoding"] in described["enum"]
+
+
 def test_pages_hold_the_newest_messages_first_oldest_first_within(client, admin_headers):
     user = make_user(PHONE)
     start = utcnow() - timedelta(hours=1)

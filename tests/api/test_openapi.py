@@ -85,6 +85,25 @@ def test_list_filters_are_query_parameters(document):
     }
 
 
+@pytest.mark.parametrize(
+    "path, name",
+    [
+        ("/api/tasks/", "created_after"),
+        ("/api/tasks/", "created_before"),
+        ("/api/tasks/analytics/", "created_after"),
+        ("/api/errors/", "start_date"),
+        ("/api/errors/", "end_date"),
+        ("/api/users/{phone_number}/messages/", "after"),
+    ],
+)
+def test_date_filters_are_described_as_a_date_or_a_date_time(document, path, name):
+    [schema] = [
+        p["schema"] for p in document["paths"][path]["get"]["parameters"] if p["name"] == name
+    ]
+    assert schema["type"] == "string"
+    assert [option["format"] for option in schema["anyOf"]] == ["date", "date-time"]
+
+
 def test_token_security_is_declared(document):
     schemes = document["components"]["securitySchemes"]
     assert schemes["TokenAuth"] == {

@@ -205,6 +205,17 @@ def test_parallel_task_creation_at_quota_minus_one_admits_exactly_one(app, texte
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
 
 
+@pytest.mark.parametrize("content", ["   ", "\u200b\u200b", "\ufeff\n"])
+def test_a_task_of_only_spaces_or_invisible_characters_is_a_400(
+    client, texter, texter_headers, content
+):
+    response = client.post("/api/tasks/", json={"sms_content": content}, headers=texter_headers)
+    assert response.status_code == 400
+    assert "sms_content" in response.get_json()["details"]
+    db.session.expire_all()
+    assert (texter.monthly_requests, db.session.scalars(sa.select(Task)).all()) == (0, [])
+
+
 def test_texter_cannot_create_tasks_for_someone_else(client, texter_headers):
     make_user(PHONE)
     response = client.post(
@@ -221,13 +232,33 @@ def test_texter_sees_and_changes_only_their_own_tasks(client, texter, texter_hea
     listing = client.get("/api/tasks/", headers=texter_headers).get_json()
     assert [row["id"] for row in listing["results"]] == [str(own.id)]
     assert client.get(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 404
-    assert client.delete(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 404
+    assert client.delete(f"/api/tasks/{other.id}/", headers=texter_headers).status_code == 403
     changed = client.patch(
         f"/api/tasks/{own.id}/", json={"category": "coding"}, headers=texter_headers
     )
     assert changed.status_code == 200 and changed.get_json()["category"] == "coding"
     refused = client.patch(f"/api/tasks/{own.id}/", json={"success": True}, headers=texter_headers)
     assert refused.status_code == 403
+
+
+def test_a_texter_cannot_delete_a_text_held_for_staff(client, texter, texter_headers):
+    held = make_task(texter, status="refused", refusal_reason="held_for_staff")
+    response = client.delete(f"/api/tasks/{held.id}/", headers=texter_headers)
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Task, held.id) is not None
+
+
+def test_a_texter_cannot_rewrite_what_more_sends_next(client, texter, texter_headers):
+    task = make_task(texter, metadata_={"sent": "Part one...", "more": "Part two."})
+    forged = {"sent": "Part one...", "more": "Anything I like, sent at the service's cost."}
+    response = client.patch(
+        f"/api/tasks/{task.id}/", json={"metadata": forged}, headers=texter_headers
+    )
+    assert response.status_code == 403
+    assert response.get_json()["details"]["fields"] == ["metadata"]
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_["more"] == "Part two."
 
 
 def test_get_patch_delete_a_task(client, admin_headers):

@@ -104,6 +104,7 @@ def test_create_user_twice_is_a_field_error(client, admin_headers):
         ({"phone_number": "12"}, "phone_number"),
         ({"phone_number": PHONE, "tier": "gold"}, "tier"),
         ({"phone_number": PHONE, "email": "not-an-email"}, "email"),
+        ({"phone_number": PHONE, "email": "ada@\ud800.example"}, "email"),
         ({"phone_number": PHONE, "timezone": "Mars/Olympus"}, "timezone"),
         ({"phone_number": PHONE, "full_name": "x" * 101}, "full_name"),
         ({"phone_number": PHONE, "preferences": ["a"]}, "preferences"),
