@@ -61,6 +61,13 @@ def test_staff_create_refuses_what_no_account_can_hold(runner, option, value, sa
     assert db.session.scalar(sa.select(sa.func.count(StaffUser.id))) == 0
 
 
+def test_no_token_is_made_for_an_inactive_texter(runner):
+    make_user("+15551230000", is_active=False)
+    result = runner.invoke(args=["token", "create-for-user", "+15551230000"])
+    assert result.exit_code == 1 and "+15551230000 is inactive" in result.output
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
 def test_a_token_name_longer_than_its_column_is_refused(runner):
     make_staff("ada")
     make_user("+15551230000")

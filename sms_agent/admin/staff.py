@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
-from ..models.staff import clean_username
+from ..models.staff import InactiveOwner, clean_username
 from ..phones import InvalidPhoneNumber, to_e164
 from .base import AdminForm, AdminModelView, email_address
 
@@ -134,7 +134,12 @@ class ApiTokenView(AdminModelView):
         form = TokenForm()
         if not form.validate_on_submit():
             return self.render("admin/token_new.html", form=form)
-        token, key = ApiToken.issue(**form.owner(), name=form.name.data or "")
+        try:
+            token, key = ApiToken.issue(**form.owner(), name=form.name.data or "")
+        except InactiveOwner as exc:
+            field = form.user_phone if form.user_phone.data else form.staff_user
+            field.errors = [*field.errors, str(exc)]
+            return self.render("admin/token_new.html", form=form)
         db.session.add(token)
         db.session.commit()
         response = make_response(self.render("admin/token_created.html", token=token, key=key))

@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
+from ..models.staff import InactiveOwner
 from ..phones import InvalidPhoneNumber, to_e164
 from .values import fits
 
@@ -54,7 +55,10 @@ def revoke_token(prefix: str) -> None:
 
 
 def _issue(name: str, **owner) -> None:
-    api_token, key = ApiToken.issue(name=name, **owner)
+    try:
+        api_token, key = ApiToken.issue(name=name, **owner)
+    except InactiveOwner as exc:
+        raise click.ClickException(str(exc)) from None
     db.session.add(api_token)
     db.session.commit()
     click.echo("Store this key now; it is not shown again:")

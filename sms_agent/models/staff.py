@@ -108,6 +108,10 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+class InactiveOwner(ValueError):
+    """A token was asked for an inactive staff user or texter; it would never work."""
+
+
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -142,9 +146,15 @@ class ApiToken(db.Model):
     def issue(
         cls, *, staff_user: StaffUser | None = None, user: User | None = None, name: str = ""
     ) -> tuple[ApiToken, str]:
-        """A new token and its key; the key is returned once and never stored."""
+        """A new token and its key; the key is returned once and never stored. Raises
+        InactiveOwner for an owner whose tokens find_active would refuse: a key that can
+        never work must not be handed out."""
         if (staff_user is None) == (user is None):
             raise ValueError("a token belongs to exactly one staff user or one texter")
+        owner = staff_user or user
+        if not owner.is_active:
+            who = staff_user.username if staff_user else user.phone_number
+            raise InactiveOwner(f"{who} is inactive: activate them first")
         key = cls.KEY_PREFIX + secrets.token_urlsafe(32)
         token = cls(
             staff_user=staff_user, user=user, name=name, prefix=key[:12], key_hash=hash_key(key)

@@ -143,6 +143,14 @@ def test_a_token_needs_exactly_one_owner(admin_client):
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
+def test_no_token_is_made_for_an_inactive_texter(admin_client):
+    """Its key could never work (find_active refuses an inactive owner's tokens)."""
+    user = make_user(is_active=False)
+    response = create_token(admin_client, user_phone=user.phone_number)
+    assert response.status_code == 200 and "is inactive" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
 def test_revoke_action(admin_client):
     key = make_token(staff_named("boss"))
     token = ApiToken.find_active(key)
