@@ -317,6 +317,10 @@ class SilentServer:
             except OSError:
                 return
             self.accepted.append(connection)
+            self._serve(connection)
+
+    def _serve(self, connection: socket.socket) -> None:
+        """Nothing: the connection stays open, unanswered."""
 
     @property
     def url(self) -> str:
@@ -344,14 +348,8 @@ class TricklingServer(SilentServer):
         super().__init__()
         self.gap, self.seconds = gap, seconds
 
-    def _accept(self):
-        while True:
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                return
-            self.accepted.append(connection)
-            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+    def _serve(self, connection: socket.socket) -> None:
+        threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
 
     def _trickle(self, connection: socket.socket) -> None:
         try:
