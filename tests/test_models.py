@@ -289,12 +289,20 @@ def test_api_token_stores_only_a_hash_and_finds_its_owner(app):
     assert ApiToken.find_active(key) is None
 
 
-def test_token_of_an_inactive_owner_is_refused(app):
-    user = make_user(is_active=False)
+def test_token_of_an_owner_made_inactive_is_refused(app):
+    user = make_user()
     token, key = ApiToken.issue(user=user)
     db.session.add(token)
+    user.is_active = False
     db.session.commit()
     assert ApiToken.find_active(key) is None
+
+
+def test_no_token_is_issued_for_an_inactive_owner(app):
+    from sms_agent.models.staff import InactiveOwner
+
+    with pytest.raises(InactiveOwner):
+        ApiToken.issue(user=make_user(is_active=False))
 
 
 def test_a_token_has_exactly_one_owner(app):
