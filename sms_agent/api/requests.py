@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import ApiError, bad_request, field_errors
 
@@ -26,6 +27,8 @@ def json_body() -> dict[str, Any]:
             {"content_type": request.mimetype or None, "expected": "application/json"},
         )
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    if request.content_length is None and _cut_at_the_limit(raw):
+        raise RequestEntityTooLarge()
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -36,6 +39,14 @@ def json_body() -> dict[str, Any]:
         raise bad_request("The body must be a JSON object.", body=["expected an object"])
     _refuse_non_finite(data)
     return data
+
+
+def _cut_at_the_limit(raw: bytes) -> bool:
+    """A chunked body (no Content-Length) is read only up to MAX_CONTENT_LENGTH, and the
+    rest silently left unread: one that filled the limit and has more behind it is too
+    large, not malformed."""
+    limit = request.max_content_length
+    return limit is not None and len(raw) >= limit and bool(request.environ["wsgi.input"].read(1))
 
 
 NOT_FINITE = "NaN and Infinity are not valid JSON numbers."

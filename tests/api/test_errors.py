@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 
 from sms_agent.models import utcnow
@@ -45,6 +48,21 @@ def test_errors_are_json_with_the_right_status(client, admin_headers, method, ur
     make_user(PHONE)
     response = client.open(url, method=method, headers=admin_headers, **kwargs)
     assert_error(response, status)
+
+
+@pytest.mark.parametrize(("size", "status"), [(100, 201), (70_000, 413)])
+def test_a_chunked_body_past_the_limit_is_413_not_cut_short(client, admin_headers, size, status):
+    """Without a Content-Length the body was read up to MAX_CONTENT_LENGTH and the rest
+    dropped: a 400 "Malformed JSON" for JSON that was well formed, only too long."""
+    body = json.dumps({"phone_number": PHONE, "full_name": "x" * size}).encode()
+    response = client.post(
+        "/api/users/",
+        input_stream=io.BytesIO(body),
+        headers={**admin_headers, "Transfer-Encoding": "chunked"},
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn reads chunked bodies
+    )
+    assert response.status_code == status, response.get_data(as_text=True)
 
 
 def test_method_not_allowed_lists_the_allowed_methods(client, admin_headers):
