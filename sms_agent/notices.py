@@ -143,8 +143,7 @@ def opt_out_text(user: User) -> str:
         f"You're unsubscribed from {service()} and will get no more messages. "
         "Reply START to resubscribe."
     )
-    parts = outbound.plan(user, named).parts
-    if len(parts) == 1 and outbound.segments_for(user, parts[0]) == 1:
+    if outbound.is_one_sms(user, outbound.plan(user, named).parts):
         return named
     log.warning("SERVICE_NAME makes the STOP confirmation longer than one SMS; sent without it")
     return OPT_OUT_UNNAMED

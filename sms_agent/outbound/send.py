@@ -218,7 +218,16 @@ def send(
 
 
 def _send(
-    user, body, kind, task, resume, checkpoint, confirming_opt_out, staff_user, slots, ai_answer
+    user,
+    body,
+    kind,
+    task,
+    resume,
+    checkpoint,
+    confirming_opt_out,
+    staff_user,
+    slots,
+    unless_staff_hold,
 ):
     check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
@@ -247,7 +256,11 @@ def _send(
             # Twilio's answer.
             reread_opt_out(user)
             _refuse_if_opted_out(user, confirming_opt_out)
-            if ai_answer and user.conversation_state == STAFF and not any(m.sid for m in messages):
+            if (
+                unless_staff_hold
+                and user.conversation_state == STAFF
+                and not any(m.sid for m in messages)
+            ):
                 raise HeldByStaff(f"staff hold the conversation with {mask(user.phone_number)}")
         message = message or new_message(
             user,
@@ -283,8 +296,14 @@ def _refuse_if_opted_out(user: User, confirming_opt_out: bool) -> None:
         raise OptedOut(f"{mask(user.phone_number)} has opted out")
 
 
+def is_one_sms(user: User, texts: list[str]) -> bool:
+    """Whether shaped `texts` are one message of one segment: all an opted-out texter's
+    confirmation may be."""
+    return len(texts) == 1 and segments_for(user, texts[0]) == 1
+
+
 def _is_confirmation(user: User, kind: str, texts: list[str]) -> bool:
-    return kind == OPT_OUT_CONFIRMATION and len(texts) == 1 and segments_for(user, texts[0]) == 1
+    return kind == OPT_OUT_CONFIRMATION and is_one_sms(user, texts)
 
 
 def _stored_parts(task: Task | None, kind: str) -> dict[int, OutboundMessage]:
