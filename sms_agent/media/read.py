@@ -129,26 +129,24 @@ def read_for_staff(task: Task) -> None:
             with contextlib.suppress(MediaUnreadable):  # the row says why
                 _record(task, item, position)
             continue
-        task.media.append(
-            TaskMedia(
-                position=position,
-                content_type=base_type(item.get("content_type"))[:100] or "unknown",
-                kind=item.get("kind") or OTHER,
-                status="refused",
-                error_message=HELD_UNREAD,
-            )
-        )
+        _new_row(task, item, position, status="refused", error_message=HELD_UNREAD)
+
+
+def _new_row(task: Task, item: dict, position: int, **outcome) -> TaskMedia:
+    """The task's row for one attachment, with the type and kind the webhook stored."""
+    row = TaskMedia(
+        position=position,
+        content_type=base_type(item.get("content_type"))[:100] or "unknown",
+        kind=item.get("kind") or OTHER,
+        **outcome,
+    )
+    task.media.append(row)
+    return row
 
 
 def _record(task: Task, item: dict, position: int) -> TaskMedia:
     kind = item.get("kind") or OTHER
-    row = TaskMedia(
-        position=position,
-        content_type=base_type(item.get("content_type"))[:100] or "unknown",
-        kind=kind,
-        status="refused" if kind == OTHER else "read",
-    )
-    task.media.append(row)
+    row = _new_row(task, item, position, status="refused" if kind == OTHER else "read")
     if kind == OTHER:
         return row
     try:
