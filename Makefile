@@ -6,7 +6,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 export PORT
 
-.PHONY: install run web worker test lint format migrate clean faults bench-ingest bench-api bench-e2e bench-shaping
+.PHONY: install run web worker test lint format migrate clean faults bench-ingest bench-api bench-e2e bench-shaping bench-cpu
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-api: install  ## API latency and query counts at 10,000 and 100,000 tasks
 
 bench-e2e: install  ## 1,000 messages through web, Redis, workers and a 500 ms model stand-in
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.e2e $(BENCH_ARGS)
+
+bench-cpu: install  ## CPU per webhook and per task in one process, and Celery's own per job
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.pipeline_cpu $(BENCH_ARGS)
 
 bench-shaping: install  ## Shape 200+ model answers for each tier: chars per segment, cuts, UCS-2, MORE
 	$(BIN)/python -m bench.shaping $(BENCH_ARGS)
