@@ -107,6 +107,21 @@ def test_emoji_beside_words_still_go():
     assert to_sms_text("Great \U0001f44d") == "Great"
 
 
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("Great \U0001f44d!", "Great!"),
+        ("Done \U0001f600. Next", "Done. Next"),
+        ("Really \U0001f600?! Yes", "Really?! Yes"),
+        # Found by the splitting property below: the words were glued into one.
+        ("\U0001f600?abc \U0001f600?def", "?abc ?def"),
+        ("see \U0001f449(below)", "see (below)"),
+    ],
+)
+def test_a_removed_emoji_leaves_the_words_apart_and_punctuation_on_its_word(answer, expected):
+    assert to_sms_text(answer) == expected
+
+
 # -- encoding and segments -------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "encoding"),

@@ -49,6 +49,10 @@ _ALIASES = str.maketrans(
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use marks around a replaced run
 _RUN = re.compile(f"[ \\t]*(?:{_OPEN}[^{_CLOSE}]*{_CLOSE}[ \\t]*)+")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)])?[ \t]*$")
+#: Punctuation that closes the word before a removed emoji ("Great 👍!" is "Great!"): it
+#: ends there or runs into a space. Followed by a letter it starts the next word instead
+#: ("a 😀?b" keeps its space: "a ?b", not "a?b").
+_CLOSES_THE_WORD = re.compile(r"[.,!?;:)]+(?:\s|$)")
 
 
 def _word_for(name: str) -> str:
@@ -81,7 +85,7 @@ def _place(match: re.Match) -> str:
         else:
             word = f"({word.lower()})"
     space_before = " " if before and before[-1] != "\n" else ""
-    space_after = " " if not line_end and after[0] not in ".,!?;:)" else ""
+    space_after = "" if line_end or _CLOSES_THE_WORD.match(after) else " "
     if not word:
         return space_before if space_after else ""
     return space_before + word + space_after
