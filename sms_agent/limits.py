@@ -5,7 +5,7 @@ Four rules decide, cheapest first, and the first that refuses wins:
    library's storage (Redis when configured, so every web process counts together);
 2. the service's daily spend cap (DAILY_SPEND_CAP, or what staff raised it to today), with
    alerts at 80% and 100%, each once a day;
-3. the texter's monthly spend cap (SPEND_CAP_<TIER>);
+3. the texter's monthly spend cap (SPEND_CAP_<TIER>), per UTC month;
 4. the monthly quota (quota.admit), which counts the request when it is admitted.
 A refused text is stored with its reason and not answered; the texter gets at most one
 notice per window of the rule that refused it. Keywords (STOP, HELP...) never come here:
@@ -18,7 +18,6 @@ import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -177,16 +176,14 @@ def monthly_cap(tier: str) -> Decimal | None:
     return None if configured is None else money(configured)
 
 
-def month_start(user: User, now: datetime) -> datetime:
-    """Midnight on the first of this month in the texter's timezone, as the quota counts."""
-    local = now.astimezone(ZoneInfo(user.timezone or "UTC"))
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 def _spend_cap(user: User, now: datetime) -> Admission | None:
+    """The cap's month is the UTC month the spend reports count, not the texter's: a month
+    in their timezone moved with it, and moving east at a month's end, where the next one
+    had begun, brought a fresh cap a day early."""
     cap = monthly_cap(user.tier)
     if cap is None:
         return None
-    if report.spent_by(user.phone_number, month_start(user, now)) < cap:
+    month = report.month_start(now)
+    if report.spent_by(user.phone_number, month) < cap:
         return None
-    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", month_start(user, now).isoformat())
+    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", month.isoformat())

@@ -1,9 +1,10 @@
 """MORE: the next part of an answer that did not fit the texter's segments, once per MORE SMS.
 
 A reply cut to the tier's segments ends with a marker asking the texter to reply MORE. The
-rest waits on the task's metadata (`more`, text already shaped), beside what the texter has
-read so far (`sent`, which later questions get as context). MORE continues the latest
-answer with the same segment budget and marker until nothing is left. It is part of an
+rest waits on the task's metadata (`more`, text already shaped for the channel named in
+`more_channel`, shaped again when MORE comes on another), beside what the texter has read
+so far (`sent`, which later questions get as context). MORE continues the latest answer
+with the same segment budget and marker until nothing is left. It is part of an
 answer that was already counted, so it never counts against the quota.
 """
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from . import outbound
 from .extensions import db
-from .models import Task, TaskStatus, User, relock_bookkeeping
+from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
 
 log = logging.getLogger("sms_agent.more")
 
@@ -54,9 +55,12 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     if not meta.get("more"):
         db.session.commit()
         return task, WHOLE if task else NOTHING
-    shaped = outbound.plan(user, meta["more"], plain=True, more=True)
+    kept_for = meta.get("more_channel") or Channel.SMS.value  # rests kept before it was noted
+    shaped = outbound.plan(
+        user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for
+    )
     sent = f"{meta.get('sent') or ''} {shaped.sent}".strip()
-    task.metadata_ = {**meta, "sent": sent, "more": shaped.rest}
+    task.metadata_ = {**meta, "sent": sent, "more": shaped.rest, "more_channel": user.channel}
     db.session.commit()
     return task, shaped
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from . import outbound, quota
 from .extensions import db
-from .models import Task, User, relock_bookkeeping, utcnow
+from .models import Task, User, first_of_next_month, relock_bookkeeping, utcnow
 
 log = logging.getLogger("sms_agent.notices")
 
@@ -75,10 +76,12 @@ def quota_text(user: User) -> str:
     )
 
 
-def spend_cap_text(user: User) -> str:
+def spend_cap_text(user: User, now: datetime | None = None) -> str:
+    """The cap lifts with the UTC month (limits.py), which is not the quota's month."""
+    lifts = first_of_next_month(now or utcnow())
     return (
         f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
-        f"answered until {_reset_day(user)}. Reply USAGE or HELP any time."
+        f"answered until {lifts:%b} {lifts.day}. Reply USAGE or HELP any time."
     )
 
 

@@ -48,6 +48,7 @@ def start_new_window(user: User, now: datetime | None = None) -> None:
     """A fresh monthly window that ends on the first of next month, the user's local time."""
     now = now or utcnow()
     user.monthly_requests = 0
+    user.window_started_at = now
     user.rate_limit_reset = first_of_next_month(now, user.timezone or "UTC")
 
 
@@ -96,10 +97,16 @@ def _admission() -> sa.Update:
         .values(
             monthly_requests=sa.case((ended, 1), else_=used + 1),
             rate_limit_reset=sa.case((ended, next_reset), else_=users.c.rate_limit_reset),
+            window_started_at=sa.case((ended, now), else_=users.c.window_started_at),
             total_requests=sa.func.coalesce(users.c.total_requests, 0) + 1,
             last_active=now,
         )
-        .returning(users.c.monthly_requests, users.c.total_requests, users.c.rate_limit_reset)
+        .returning(
+            users.c.monthly_requests,
+            users.c.total_requests,
+            users.c.rate_limit_reset,
+            users.c.window_started_at,
+        )
     )
 
 
@@ -107,9 +114,9 @@ _ADMISSION = _admission()
 
 
 def admit(user: User, now: datetime | None = None) -> datetime | None:
-    """Count one request for `user` if the quota has room, and return the end of the window
-    it was counted in (store it as the task's quota_window, for give_back); None when the
-    quota is used up.
+    """Count one request for `user` if the quota has room, and return the start of the
+    window it was counted in (store it as the task's quota_window, for give_back); None
+    when the quota is used up.
 
     One UPDATE rolls an ended window, checks the limit and counts, and returns the new
     counter; the loaded `user` is brought up to date without another read. The caller
@@ -123,18 +130,22 @@ def admit(user: User, now: datetime | None = None) -> datetime | None:
     ).first()
     if row is None:
         return None
-    for name in ("monthly_requests", "total_requests", "rate_limit_reset"):
+    for name in ("monthly_requests", "total_requests", "rate_limit_reset", "window_started_at"):
         set_committed_value(user, name, getattr(row, name))
     set_committed_value(user, "last_active", now)
-    return row.rate_limit_reset
+    return row.window_started_at
 
 
 def give_back(task: Task) -> None:
     """A failed task returns its request: to the monthly count while the window it was
-    counted in still runs, and to the total in any case. At most once per task."""
+    counted in still runs, and to the total in any case. At most once per task.
+
+    The window is known by its start: a reset or an upgrade within the month starts a new
+    one ending when the old one did, whose count a request of the old one must not lower
+    (a free request), and a new timezone moves the end of the same window."""
     if task.quota_window is None:
         return
-    same_window = User.rate_limit_reset == task.quota_window
+    same_window = User.window_started_at == task.quota_window
     db.session.execute(
         sa.update(User)
         .where(User.phone_number == task.user_phone)
@@ -168,6 +179,7 @@ def _reset_windows(condition, now: datetime) -> int:
             .values(
                 monthly_requests=0,
                 rate_limit_reset=first_of_next_month(now, timezone_name or "UTC"),
+                window_started_at=now,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)
@@ -219,6 +231,7 @@ def _window_rules(session: Session, _context, _instances) -> None:
         history = inspect(obj).attrs.tier.history
         if history.added and history.deleted and history.added[0] in _PAID_TIERS:
             obj.monthly_requests = 0
+            obj.window_started_at = utcnow()
         history = inspect(obj).attrs.timezone.history
         if history.added and history.deleted and obj.rate_limit_reset is not None:
             obj.rate_limit_reset = _same_midnight(

@@ -4,7 +4,7 @@ sender's rate, the daily spend cap with its alerts, and the countries we may tex
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,16 @@ from config import TestingConfig
 from sms_agent import create_app, limits
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, utcnow
+from sms_agent.models import (
+    ErrorLog,
+    ModelCall,
+    OutboundMessage,
+    RefusalReason,
+    Task,
+    User,
+    utcnow,
+)
+from sms_agent.notices import spend_cap_text
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import inbound_form, signed_post, twilio_standin
 from tests.test_webhook import queued_jobs
@@ -79,6 +88,25 @@ def test_the_spend_cap_counts_this_month_only_and_only_for_its_tier(app, client)
     text(client, phone=premium.phone_number)
     assert answers(queued_jobs(app)) == 2
     assert stored() == [("queued", None), ("queued", None)]
+
+
+def test_a_new_timezone_at_the_months_end_does_not_lift_the_spend_cap(app):
+    """Moving east, where the next month has begun, brings no fresh cap: the cap's month is
+    the UTC month, which no timezone moves."""
+    app.config.update(SPEND_CAP_FREE=D("0.50"))
+    user = make_user(PHONE, timezone="Etc/GMT+12")  # UTC-12: the evening of January 30
+    now = datetime(2027, 1, 31, 10, 5, tzinfo=UTC)
+    earlier = datetime(2027, 1, 20, tzinfo=UTC)
+    db.session.add(
+        ModelCall(user_phone=PHONE, model="gpt-4o", cost_usd=D("0.60"), created_at=earlier)
+    )
+    db.session.commit()
+    assert limits.admit(user, now).refusal is RefusalReason.OVER_SPEND
+    user.timezone = "Pacific/Kiritimati"  # UTC+14, where February 1 has begun
+    db.session.commit()
+    assert limits.admit(user, now).refusal is RefusalReason.OVER_SPEND
+    assert "not answered until Feb 1." in spend_cap_text(user, now)
+    assert limits.admit(user, datetime(2027, 2, 1, tzinfo=UTC)).refusal is None
 
 
 def test_an_unset_cap_means_no_cap(app, client):

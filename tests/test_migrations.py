@@ -12,6 +12,7 @@ from flask_migrate import downgrade, upgrade
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
+from sms_agent.models.types import UTCDateTime
 from tests.conftest import fresh_database
 
 
@@ -233,13 +234,14 @@ def test_0015_anonymises_the_sms_of_texters_deleted_before_it(tmp_path):
     from decimal import Decimal
 
     from sms_agent.costs import report
-    from sms_agent.models import OutboundMessage, User
+    from sms_agent.models import OutboundMessage
 
     with fresh_database(tmp_path) as url:
         app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
         with app.app_context():
             upgrade(revision="0014_task_cost_by_triggers")
-            db.session.add(User(phone_number="+15551230001"))
+            with db.engine.begin() as connection:
+                _insert_texter(connection, "+15551230001", datetime.now(UTC))
             db.session.add_all(
                 OutboundMessage(to_number=phone, body="Your answer", price_usd=Decimal("0.01"))
                 for phone in ("+15551230001", "+15551230002")  # the second texter was deleted
@@ -253,3 +255,73 @@ def test_0015_anonymises_the_sms_of_texters_deleted_before_it(tmp_path):
             assert report.totals()["sms_usd"] == Decimal("0.02")
             db.session.remove()
             db.engine.dispose()
+
+
+def _insert_texter(connection, phone: str, reset: datetime, monthly_requests: int = 0) -> None:
+    """A texter as the revisions before 0016 stored them (the model has columns since)."""
+    connection.execute(
+        sa.text(
+            "INSERT INTO users (phone_number, tier, full_name, last_active, total_requests,"
+            " monthly_requests, rate_limit_reset, timezone, preferences, is_active, created_at,"
+            " updated_at) VALUES (:phone, 'free', '', :reset, :count, :count, :reset, 'UTC', '{}',"
+            " true, :reset, :reset)"
+        ).bindparams(sa.bindparam("reset", type_=UTCDateTime)),
+        {"phone": phone, "reset": reset, "count": monthly_requests},
+    )
+
+
+def test_0016_keeps_the_requests_of_the_running_window_returnable(tmp_path):
+    """Tasks counted in a texter's running window still give their request back after the
+    upgrade (they move to the window's start); those of an ended window keep matching none."""
+    from sms_agent import quota
+    from sms_agent.models import Task, User
+
+    reset, ended = datetime(2027, 2, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0015_keep_deleted_texters_spend")
+            with db.engine.begin() as connection:
+                _insert_texter(connection, "+15551230001", reset, monthly_requests=5)
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO tasks (id, user_phone, sms_content, category, status,"
+                        " success, metadata, quota_window, created_at, updated_at) VALUES (:id,"
+                        " '+15551230001', :text, 'general', 'queued', false, '{}', :window,"
+                        " :window, :window)"
+                    ).bindparams(
+                        sa.bindparam("id", type_=sa.Uuid), sa.bindparam("window", type_=UTCDateTime)
+                    ),
+                    [
+                        {"id": uuid.uuid4(), "text": "running", "window": reset},
+                        {"id": uuid.uuid4(), "text": "ended", "window": ended},
+                    ],
+                )
+
+            upgrade()
+            user = db.session.get(User, "+15551230001")
+            tasks = {t.sms_content: t for t in db.session.scalars(sa.select(Task))}
+            assert tasks["running"].quota_window == user.window_started_at
+            assert tasks["ended"].quota_window == ended
+            db.session.remove()
+
+            downgrade(revision="0015_keep_deleted_texters_spend")
+            with db.engine.connect() as connection:
+                windows = connection.execute(
+                    sa.text("SELECT sms_content, quota_window FROM tasks ORDER BY 1")
+                ).all()
+            back = UTCDateTime().process_result_value  # SQLite reads back a string
+            assert [back(_datetime(w), None) for _, w in windows] == [ended, reset]
+
+            upgrade()
+            for task in db.session.scalars(sa.select(Task)):
+                quota.give_back(task)
+            db.session.commit()
+            user = db.session.get(User, "+15551230001")
+            assert (user.monthly_requests, user.total_requests) == (4, 3)
+            db.session.remove()
+            db.engine.dispose()
+
+
+def _datetime(value) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value

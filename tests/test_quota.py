@@ -35,7 +35,7 @@ def test_admission_counts_the_request_at_once(app):
     user = make_user(monthly_requests=5, total_requests=40)
     window = quota.admit(user)
     db.session.commit()
-    assert window == user.rate_limit_reset
+    assert window == user.window_started_at
     fresh = reloaded(user)
     assert (fresh.monthly_requests, fresh.total_requests) == (6, 41)
 
@@ -49,9 +49,10 @@ def test_admission_refuses_at_the_limit_and_counts_nothing(app):
 
 def test_admission_after_the_window_ended_starts_a_new_one(app):
     user = make_user(monthly_requests=100, rate_limit_reset=utcnow() - timedelta(days=1))
-    window = quota.admit(user)
+    now = utcnow()
+    window = quota.admit(user, now)
     db.session.commit()
-    assert window is not None and window > utcnow()
+    assert window == now and user.rate_limit_reset > now
     assert reloaded(user).monthly_requests == 1
 
 
@@ -115,6 +116,49 @@ def test_a_failure_from_an_ended_window_leaves_the_new_window_alone(app):
     assert (fresh.monthly_requests, fresh.total_requests) == (3, 49)
 
 
+def _reset_by_command(app, user):
+    assert app.test_cli_runner().invoke(args=["quota", "reset"]).exit_code == 0
+
+
+def _reset_by_staff(_app, user):
+    quota.reset_user(user)
+    db.session.commit()
+
+
+def _upgrade(_app, user):
+    quota.change_tier(user, "premium")
+    db.session.commit()
+
+
+@pytest.mark.parametrize("new_window", [_reset_by_command, _reset_by_staff, _upgrade])
+def test_a_task_counted_before_a_reset_that_fails_after_it_takes_nothing_from_the_new_count(
+    app, new_window
+):
+    """A reset (or an upgrade) within the month starts a window that ends when the old one
+    did: the failed task was counted in the old one, so the new count keeps its request."""
+    user = make_user(monthly_requests=10, total_requests=10)
+    task = make_task(user=user, quota_window=quota.admit(user))
+    new_window(app, user)
+    user = reloaded(user)
+    make_task(user=user, quota_window=quota.admit(user))
+    db.session.commit()
+    pipeline.give_up(task.id, RuntimeError("model down"))
+    fresh = reloaded(user)
+    assert (fresh.monthly_requests, fresh.total_requests) == (1, 11)
+
+
+def test_a_failure_after_a_timezone_change_still_gives_its_request_back(app):
+    """A new timezone moves the window's end, not the window: the request comes back."""
+    user = make_user(monthly_requests=10, total_requests=10, timezone="Europe/Paris")
+    task = make_task(user=user, quota_window=quota.admit(user))
+    user = reloaded(user)  # as the API and the admin load a texter before editing them
+    user.timezone = "America/Chicago"
+    db.session.commit()
+    pipeline.give_up(task.id, RuntimeError("model down"))
+    fresh = reloaded(user)
+    assert (fresh.monthly_requests, fresh.total_requests) == (10, 10)
+
+
 def test_change_tier_returns_the_old_tier_and_resets_on_upgrade(app):
     user = make_user(monthly_requests=42)
     assert quota.change_tier(user, "enterprise") == "free"
@@ -158,7 +202,8 @@ def test_an_ended_window_rolls_to_the_first_of_next_month_in_the_users_timezone(
     db.session.commit()
     now = datetime(2026, 1, 15, 12, tzinfo=UTC)
     assert quota.has_room(user, now)
-    assert quota.admit(user, now) == datetime(2026, 2, 1, 5, tzinfo=UTC)  # midnight in NY
+    assert quota.admit(user, now) == now
+    assert user.rate_limit_reset == datetime(2026, 2, 1, 5, tzinfo=UTC)  # midnight in NY
     assert user.monthly_requests == 1
 
 

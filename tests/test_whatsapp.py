@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import costs, simulator
+from sms_agent import costs, outbound, quota, simulator
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, User, utcnow
 from sms_agent.outbound.channels import (
@@ -119,6 +119,35 @@ def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
     text_in(client, "MORE")
     [more] = outbox("more")
     assert more.channel == "whatsapp" and more.body.startswith("Sentence number")
+
+
+def test_more_by_sms_after_a_whatsapp_answer_is_shaped_for_sms(
+    app, client, texter, openai_server, twilio_server
+):
+    """The rest was kept formatted for WhatsApp; asked for by SMS, it goes as an SMS of the
+    texter's tier: no WhatsApp markers, no emoji, within its segments."""
+    long = " ".join(f"**Step {n}** is done, _then_ rest 🎉." for n in range(100))
+    openai_server.then(200, chat_completion(long))
+    text_in(client, "Tell me everything")
+    [first] = outbox("reply")
+    assert first.channel == "whatsapp" and "*Step 0*" in first.body
+    text_in(client, "MORE", PHONE)
+    parts = outbox("more")
+    assert {m.channel for m in parts} == {"sms"}
+    body = " ".join(m.body for m in parts)
+    assert body.startswith("Step ") and body.endswith("(Reply MORE)")
+    assert not any(marker in body for marker in ("*", "_", "🎉"))
+    assert sum(m.segments for m in parts) <= quota.segment_budget("free")
+    assert {m.encoding for m in parts} == {"GSM-7"}
+
+
+def test_a_rest_kept_for_whatsapp_is_plain_text_on_sms_and_kept_as_it_is_on_whatsapp(app, texter):
+    rest = "~Old~ price, *new* one _today_: ```a_b``` 🎉"
+    assert outbound.plan(texter, rest, kept_for="whatsapp").parts == [
+        "Old price, new one today: a_b"
+    ]
+    texter.channel = "whatsapp"
+    assert outbound.plan(texter, rest, kept_for="whatsapp").parts == [rest]
 
 
 def test_a_long_whatsapp_answer_is_priced_as_the_one_message_it_is(

@@ -103,7 +103,7 @@ class UserView(ConversationPages, AdminModelView):
     column_searchable_list = ["phone_number", "email", "full_name"]
     column_default_sort = ("created_at", True)
     column_display_pk = True
-    column_details_exclude_list = ["tasks", "service_state"]
+    column_details_exclude_list = ["tasks", "service_state", "window_started_at"]
     column_extra_row_actions = [
         EndpointLinkRowAction("fa fa-comments", ".conversation_view", "Conversation")
     ]

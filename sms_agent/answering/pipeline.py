@@ -143,17 +143,19 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     task's completion, one round trip fewer per task.
 
     What the texter reads (`sent`, the context of later questions) and what MORE sends next
-    (`more`) ride on the task's metadata in the same commit as the first part. A new
-    number's first answer comes after the carriers' program notice, sent once, in the first
-    of the slots booked for both; slots too far off raise SendLater (outbound/slots.py)."""
+    (`more`, shaped for `more_channel`) ride on the task's metadata in the same commit as
+    the first part. A new number's first answer comes after the carriers' program notice,
+    sent once, in the first of the slots booked for both; slots too far off raise
+    SendLater (outbound/slots.py)."""
     # The model may have asked for a person (the answer is the acknowledgement) or declined.
     kind = reply_kind(task)
     shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
     meta = task.metadata_ or {}
     booked = meta.get(SLOTS_KEY)
-    if (meta.get("sent"), meta.get("more"), booked) != (shaped.sent, shaped.rest, None):
-        kept = {key: value for key, value in meta.items() if key != SLOTS_KEY}
-        task.metadata_ = {**kept, "sent": shaped.sent, "more": shaped.rest}
+    kept = {"sent": shaped.sent, "more": shaped.rest, "more_channel": user.channel}
+    if any(meta.get(key) != value for key, value in kept.items()) or booked is not None:
+        others = {key: value for key, value in meta.items() if key != SLOTS_KEY}
+        task.metadata_ = {**others, **kept}
     notice = notices.program_notice_due(user)
     slots = outbound.book(len(shaped.parts) + notice, booked)
     if notice:

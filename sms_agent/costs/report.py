@@ -72,8 +72,8 @@ def totals(since: datetime | None = None) -> dict[str, Decimal]:
 
 
 def spent_by(phone: str, since: datetime | None = None) -> Decimal:
-    """One texter's spend since `since` (any moment: the texter's own month starts at their
-    local midnight): two indexed sums over their ledger rows (phone, created_at)."""
+    """One texter's spend since `since` (any moment): two indexed sums over their ledger
+    rows (phone, created_at)."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.to_number == phone)
     calls = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.user_phone == phone)
     if since is not None:

@@ -56,8 +56,8 @@ class Task(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # SQLAlchemy reserves `metadata` on models; the column and the API keep the name.
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONObject, default=dict)
-    #: The end of the quota window this request was counted in (quota.admit); None once a
-    #: failure gave it back, or for a request that was never counted.
+    #: The quota window this request was counted in, by its start (User.window_started_at,
+    #: from quota.admit); None once a failure gave it back, or for a request never counted.
     quota_window: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Why a request was refused (status refused): stored for staff, never answered nor
     #: counted against the quota.

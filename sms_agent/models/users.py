@@ -109,6 +109,10 @@ class User(db.Model):
     total_requests: Mapped[int] = mapped_column(default=0)
     monthly_requests: Mapped[int] = mapped_column(default=0)
     rate_limit_reset: Mapped[datetime] = mapped_column(UTCDateTime, default=_next_reset)
+    #: When the running quota window started (the admission that rolled it, a reset, an
+    #: upgrade): what tells one window from the next, since a reset within the month starts
+    #: one that ends when the old one did, and a new timezone moves the end (quota.py).
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     timezone: Mapped[str] = mapped_column(sa.String(50), default="UTC")
     preferences: Mapped[dict[str, Any]] = mapped_column(JSONObject, default=dict)
     #: The service's own bookkeeping (handled keyword sids, notices sent, quota notice

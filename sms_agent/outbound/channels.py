@@ -89,6 +89,18 @@ def to_whatsapp_text(text: str | None) -> str:
     return tidy_lines(readable("".join(pieces)))
 
 
+_STRIKE = re.compile(r"(?<![~\w])~(?![\s~])(.+?)(?<![\s~])~(?![~\w])")
+
+
+def whatsapp_to_markdown(text: str) -> str:
+    """WhatsApp's formatting read back as Markdown, which it nearly is already (*bold* and
+    _italic_ are Markdown's emphasis, ``` its code): only ~strike~ needs a second tilde."""
+    pieces = _FENCE.split(text)
+    for index in range(0, len(pieces), 2):
+        pieces[index] = _STRIKE.sub(r"~~\1~~", pieces[index])
+    return "".join(pieces)
+
+
 def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     """(what to send, the text it carries, the rest) within one WhatsApp message."""
     if message_length(text) <= WHATSAPP_MAX_CHARS:

@@ -16,6 +16,7 @@ from flask import current_app
 from .. import costs, quota
 from ..extensions import db
 from ..models import (
+    Channel,
     ConversationState,
     DeliveryStatus,
     ErrorType,
@@ -114,13 +115,26 @@ class SendFailed(Exception):
 
 
 def plan(
-    user: User, body: str, *, question: str = "", plain: bool = False, more: bool = False
+    user: User,
+    body: str,
+    *,
+    question: str = "",
+    more: bool = False,
+    kept_for: str | None = None,
 ) -> Shaped:
     """What `body` becomes for this user's tier: clean, capped, split and numbered; with
     `more`, a cut ends with the MORE marker and keeps the rest (see shape.shape). On
-    WhatsApp: one formatted message instead (channels.shape_whatsapp)."""
+    WhatsApp: one formatted message instead (channels.shape_whatsapp).
+
+    `kept_for` names the channel a kept rest (MORE) was shaped for: on that channel it is
+    sent as it is, but WhatsApp's formatting, emoji and lengths are no SMS, so a rest kept
+    for WhatsApp and asked for by SMS is shaped for SMS afresh. (A rest kept for SMS is
+    plain text, which WhatsApp shows as it is.)"""
+    plain = kept_for is not None
     if channels.is_whatsapp(user):
         return channels.shape_whatsapp(body, plain=plain, more=more)
+    if kept_for == Channel.WHATSAPP:
+        body, plain = channels.whatsapp_to_markdown(body), False
     return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
 
 
