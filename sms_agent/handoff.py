@@ -114,9 +114,11 @@ def _unread_leaves_with_held_texts(session, _context, _instances) -> None:
     held meanwhile by another process counts. A deleted texter's count goes with their
     conversation (ON DELETE CASCADE)."""
     held = RefusalReason.HELD_FOR_STAFF.value
-    deleted = [obj for obj in session.deleted if isinstance(obj, Task)]
-    connection = session.connection() if deleted else None  # Core: no flush in this flush
-    for task in sorted((t for t in deleted if t.refusal_reason == held), key=_held_order):
+    texts = [o for o in session.deleted if isinstance(o, Task) and o.refusal_reason == held]
+    if not texts:
+        return
+    connection = session.connection()  # Core statements: no flush inside this flush
+    for task in sorted(texts, key=lambda task: (task.created_at, task.id)):
         newer = (
             sa.select(sa.func.count())
             .select_from(Task)
@@ -137,10 +139,6 @@ def _unread_leaves_with_held_texts(session, _context, _instances) -> None:
         loaded = session.identity_map.get(session.identity_key(Conversation, task.user_phone))
         if loaded is not None:
             session.expire(loaded, ["unread"])
-
-
-def _held_order(task: Task) -> tuple:
-    return task.created_at, task.id
 
 
 def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversation:

@@ -107,7 +107,7 @@ class TryItView(StaffAccess, BaseView):
         sent = utcnow()
         try:
             phone = to_e164(form.from_number.data, current_app.config["DEFAULT_PHONE_REGION"])
-            silent = gets_nothing_back(phone)
+            silent_before = gets_nothing_back(phone)
             task = simulate_inbound(
                 phone,
                 form.message.data or "",
@@ -117,8 +117,10 @@ class TryItView(StaffAccess, BaseView):
         except (InvalidPhoneNumber, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
             return self._page(form, ""), 400
-        if task is None and silent and (silent := gets_nothing_back(phone)):
-            # Nothing was stored and nothing comes back: no reply to wait for.
+        silent = gets_nothing_back(phone) if task is None and silent_before else None
+        if silent:
+            # Opted out or inactive before and after the text (so not a START): nothing was
+            # stored and nothing comes back, so the page waits for no reply.
             flash(f"Not answered: {silent}.", "warning")
             return redirect(url_for(".index", phone=phone))
         return redirect(url_for(".index", phone=phone, sent=sent.isoformat()))
