@@ -21,7 +21,9 @@ from .models import (
     ConversationState,
     HandoffSource,
     OutboundMessage,
+    RefusalReason,
     StaffUser,
+    Task,
     User,
     lock_texter,
     relock_bookkeeping,
@@ -100,6 +102,43 @@ def hold_text(user: User) -> None:
     conversation = conversation_for(user)
     conversation.unread = (conversation.unread or 0) + 1
     conversation.last_texter_at = conversation.last_message_at = utcnow()
+
+
+def _unread_leaves_with_held_texts(session, _context, _instances) -> None:
+    """A held text deleted (by any writer through the ORM: the admin's row or bulk delete,
+    the API) before staff read it is no longer there to read, so the count drops with it.
+
+    The unread texts are the newest held ones (each hold adds one, reading empties the
+    count): a deleted one was unread when fewer than `unread` held texts are newer. Taken
+    oldest first, each sees the count the older ones left, and judged in SQL, so a text
+    held meanwhile by another process counts. A deleted texter's count goes with their
+    conversation (ON DELETE CASCADE)."""
+    held = RefusalReason.HELD_FOR_STAFF.value
+    texts = [o for o in session.deleted if isinstance(o, Task) and o.refusal_reason == held]
+    if not texts:
+        return
+    connection = session.connection()  # Core statements: no flush inside this flush
+    for task in sorted(texts, key=lambda task: (task.created_at, task.id)):
+        newer = (
+            sa.select(sa.func.count())
+            .select_from(Task)
+            .where(Task.user_phone == task.user_phone, Task.refusal_reason == held)
+            .where(
+                sa.or_(
+                    Task.created_at > task.created_at,
+                    sa.and_(Task.created_at == task.created_at, Task.id > task.id),
+                )
+            )
+        )
+        connection.execute(
+            sa.update(Conversation)
+            .where(Conversation.user_phone == task.user_phone)
+            .where(Conversation.unread > newer.scalar_subquery())
+            .values(unread=Conversation.unread - 1)
+        )
+        loaded = session.identity_map.get(session.identity_key(Conversation, task.user_phone))
+        if loaded is not None:
+            session.expire(loaded, ["unread"])
 
 
 def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversation:
@@ -256,5 +295,7 @@ def _hand_back_holds_of_departing_staff(session, _context, _instances) -> None:
 
 
 def init_app(_app) -> None:
-    """Register the departing-staff rule on every ORM session (once per process)."""
+    """Register the departing-staff and unread rules on every ORM session (once per
+    process)."""
     listen_on_every_session(before_flush=_hand_back_holds_of_departing_staff)
+    listen_on_every_session(before_flush=_unread_leaves_with_held_texts)

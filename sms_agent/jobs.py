@@ -266,10 +266,14 @@ def enqueue_bulk_notices(users: list[User], kind: str, sid_prefix: str) -> BulkN
 
 def enqueue_tier_change_notices(changes: list[tuple[User, str]]) -> BulkNotices:
     """Text each (user, old tier) whose change TIER_CHANGE_SMS says to tell, in the
-    background (enqueue_bulk_notices); call after the commit that changed the tiers."""
+    background (enqueue_bulk_notices); call after the commit that changed the tiers. Only
+    texters we may text are counted and queued: one abroad or opted out would be told
+    nothing, yet counted as told."""
     told = [
         user
         for user, old_tier in changes
-        if user.is_active and notices.tells_tier_change(old_tier, user.tier)
+        if user.is_active
+        and notices.tells_tier_change(old_tier, user.tier)
+        and outbound.may_text(user)
     ]
     return enqueue_bulk_notices(told, "tier_change", "TC")

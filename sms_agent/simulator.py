@@ -20,7 +20,7 @@ from flask import current_app
 from twilio.request_validator import RequestValidator
 
 from .extensions import db
-from .models import OutboundMessage, Task, TaskStatus
+from .models import OutboundMessage, Task, TaskStatus, User
 from .phones import to_e164
 from .vendors.twilio import quiet_console
 from .vendors.twilio_media import LocalMediaStore, account_sid
@@ -113,6 +113,18 @@ def simulate_inbound(
         raise SimulationRejected(response.get_data(as_text=True).strip())
     db.session.rollback()  # read what the view committed, not a stale snapshot
     return db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
+
+
+def gets_nothing_back(phone: str) -> str | None:
+    """Why a text from this number gets nothing back, neither an answer nor a notice: the
+    texter opted out or was made inactive (inbound/routing.py stores none of their texts;
+    only START or STOP may change that). None for anyone else."""
+    user = db.session.get(User, phone)
+    if user is not None and user.is_opted_out:
+        return "this number has opted out; nothing is sent to it until it texts START"
+    if user is not None and not user.is_active:
+        return "this texter is inactive; nothing is sent to them"
+    return None
 
 
 @contextlib.contextmanager

@@ -17,8 +17,11 @@ from .extensions import db
 from .models import OutboundMessage, Task
 from .outbound import encoding_of, segment_count
 
-#: Outbound kinds staff write; every other kind but the model's reply is the service's own.
+#: Outbound kinds staff write; every other kind but the model's is the service's own.
 STAFF_KINDS = frozenset({"staff", "api"})
+#: The model's answer to a question: its reply, or its refusal (`declined`, in its own words
+#: or, when its provider's filter stopped it, the notice sent in its place).
+AI_KINDS = frozenset({"reply", "declined"})
 #: Who wrote a staff message, as a texter reads it: staff usernames are staff logins, so
 #: callers pass `staff_names=False` for a texter's eyes and get this instead.
 STAFF = "staff"
@@ -126,7 +129,7 @@ def author_of(message: OutboundMessage, staff_names: bool = True) -> tuple[str, 
 def author_for(kind: str, staff_username: str | None, staff_names: bool = True) -> tuple[str, str]:
     """(author, author_kind) of an SMS of this kind, written by this staff member (if any);
     without `staff_names` a staff member is only STAFF."""
-    if kind == "reply":
+    if kind in AI_KINDS:
         return "ai", "ai"
     if kind in STAFF_KINDS:
         return (staff_username if staff_names else None) or STAFF, STAFF

@@ -7,17 +7,19 @@ import http.server
 import json
 import threading
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
-from sms_agent import handoff, jobs, simulator
+from sms_agent import handoff, inbox, jobs, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.inbound import keywords
 from sms_agent.models import Conversation, OutboundMessage, Task, User, utcnow
-from tests.factories import make_staff, make_user
+from tests.admin.conftest import csrf_for, log_in, post_action, staff_account
+from tests.factories import make_staff, make_token, make_user
 from tests.standins import inbound_form, signed_post
 
 PHONE = "+15551230000"
@@ -377,3 +379,62 @@ def test_a_conversation_held_by_staff_who_leave_waits_for_another(app, departure
     )
     assert db.session.get(User, "+15551230001").conversation_state == "staff"
     assert db.session.get(Conversation, "+15551230001").held_by.username == "bob"
+
+
+def delete_in_admin(client, tasks: list[Task], bulk: bool) -> None:
+    staff_account("boss", is_admin=True)
+    assert log_in(client, "boss").status_code == 302
+    ids = [str(task.id) for task in tasks]
+    if bulk:
+        response = post_action(client, "/admin/task/", "delete", ids)
+        assert f"{len(ids)} records were successfully deleted." in response.get_data(as_text=True)
+        return
+    token = csrf_for(client, "/admin/task/")
+    for task_id in ids:
+        response = client.post("/admin/task/delete/", data={"id": task_id, "csrf_token": token})
+        assert response.status_code == 302
+
+
+def delete_through_the_api(client, tasks: list[Task]) -> None:
+    headers = {"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"}
+    for task in tasks:
+        assert client.delete(f"/api/tasks/{task.id}/", headers=headers).status_code == 204
+
+
+DOORS = {
+    "admin row delete": lambda client, tasks: delete_in_admin(client, tasks, bulk=False),
+    "admin bulk delete": lambda client, tasks: delete_in_admin(client, tasks, bulk=True),
+    "API delete": delete_through_the_api,
+}
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_deleting_held_texts_takes_only_the_unread_ones_off_the_unread_count(app, client, door):
+    make_user(PHONE)
+    text_in(client, "HUMAN")
+    text_in(client, "Read by staff")
+    handoff.mark_read(PHONE)  # staff opened the conversation
+    db.session.commit()
+    for body in ("Still unread", "Also unread", "Newest, unread"):
+        text_in(client, body)
+    assert db.session.get(Conversation, PHONE).unread == 3
+
+    held = {task.sms_content: task for task in db.session.scalars(sa.select(Task))}
+    DOORS[door](client, [held["Read by staff"], held["Also unread"]])
+
+    db.session.expire_all()
+    assert db.session.get(Conversation, PHONE).unread == 2
+    assert inbox.entry_for(texter()).unread == 2
+
+
+def test_a_deleted_texter_who_writes_again_starts_with_nothing_unread(app, client):
+    make_user(PHONE)
+    text_in(client, "HUMAN")
+    text_in(client, "Unread")
+    headers = {"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"}
+    assert client.delete(f"/api/users/{quote(PHONE)}/", headers=headers).status_code == 204
+
+    make_user(PHONE)
+    text_in(client, "HUMAN")
+    text_in(client, "Hello again")
+    assert inbox.entry_for(texter()).unread == 1

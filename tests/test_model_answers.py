@@ -4,6 +4,8 @@ and a 200 that is no answer at all. Each goes through the real openai SDK over H
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 import sqlalchemy as sa
 
@@ -11,7 +13,8 @@ from sms_agent import quota
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, User
-from tests.factories import make_task, make_user
+from tests.admin.conftest import log_in, staff_account
+from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
     chat_completion,
@@ -80,6 +83,27 @@ def test_a_refusal_is_the_models_answer_sent_once_without_retries(app, openai_se
     )
     assert [(m.kind, m.body) for m in outbox()] == [("declined", refusal)]
     assert len(openai_server.requests) == 1 and requests_used(task) == 1
+
+
+def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, openai_server):
+    openai_server.then(200, refusal_completion("I can't help with that."))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "answered"
+
+    phone = task.user_phone
+    headers = {"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"}
+    api = client.get(f"/api/users/{quote(phone)}/messages/", headers=headers).get_json()
+    exported = client.get(f"/api/users/{quote(phone)}/export/", headers=headers).get_json()
+    assert [(m["author"], m["author_kind"]) for m in api["results"]] == [
+        ("texter", "texter"),
+        ("ai", "ai"),
+    ]
+    sent = [e["author"] for e in exported["entries"] if e["direction"] == "out"]
+    assert sent == ["ai"]
+    staff_account("boss", is_admin=True)
+    log_in(client, "boss")
+    page = client.get(f"/admin/user/conversation/?id={quote(phone)}").get_data(as_text=True)
+    assert 'sms-by-ai"' in page and 'sms-by-system"' not in page
 
 
 def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, openai_server):

@@ -32,6 +32,7 @@ def init_app(app: Flask) -> Admin:
     from ..security import csp_nonce
     from .auth import AuthView, init_login
     from .dashboard import DashboardView
+    from .errors import init_app as init_error_pages
     from .inbox import InboxView, MenuLabel
     from .media import MediaView
     from .tryit import TryItView
@@ -51,6 +52,7 @@ def init_app(app: Flask) -> Admin:
     admin.add_views(*_model_views())
     admin.add_view(TryItView(name="Try it", endpoint="tryit", url="/admin/try-it"))
     admin.add_view(MediaView(name="Media", endpoint="media", url="/admin/media"))
+    init_error_pages(app, admin)
     return admin
 
 

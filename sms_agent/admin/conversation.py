@@ -19,7 +19,7 @@ from wtforms.validators import InputRequired, Length
 from .. import handoff, inbox, outbound, threads
 from ..extensions import db
 from ..media.kinds import IMAGE
-from ..models import Channel, OutboundMessage, Task, TaskMedia, TaskStatus, User
+from ..models import Channel, OutboundMessage, Task, TaskMedia, User
 from .access import is_admin_staff
 
 
@@ -61,6 +61,8 @@ class Bubble:
     label: str = ""
     media: tuple[Attached, ...] = ()
     channel: str = Channel.SMS.value
+    #: When the texter's text was answered or failed (Task.completed_at).
+    finished_at: datetime | None = None
 
 
 def _inbound(task: Task) -> Bubble:
@@ -73,6 +75,7 @@ def _inbound(task: Task) -> Bubble:
         detail,
         label=task.status_label,
         media=tuple(Attached.of(media) for media in task.media),
+        finished_at=task.completed_at,
     )
 
 
@@ -112,13 +115,6 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
     # An inbound text and its reply can share a timestamp; the question goes first.
     bubbles.sort(key=lambda bubble: (bubble.at, not bubble.inbound))
     return bubbles[-limit:]
-
-
-def awaiting_reply(thread: list[Bubble]) -> bool:
-    """Every text we take on gets a reply (an answer, an apology or a notice), so the
-    thread is waiting while the texter had the last word, unless that text was refused
-    (over the quota: one notice per window, then nothing)."""
-    return bool(thread) and thread[-1].inbound and thread[-1].status != TaskStatus.REFUSED
 
 
 def new_submission_key() -> str:

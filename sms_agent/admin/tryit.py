@@ -7,7 +7,7 @@ The message is signed as Twilio signs it and posted to our own /sms/inbound view
 from __future__ import annotations
 
 import mimetypes
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
@@ -19,11 +19,18 @@ from wtforms.validators import InputRequired, Length, Optional
 
 from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
-from ..simulator import SimulationRejected, simulate_inbound
+from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
-from .conversation import Bubble, awaiting_reply, thread_for
+from .conversation import Bubble, thread_for
 
 DEFAULT_NUMBER = "+15555550100"
+
+#: A text still being answered: its reply (or its failure) is on the way.
+UNFINISHED = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
+
+#: How long the page looks again after a text failed: an apology or a notice may follow
+#: the failure (sent after it is committed); a text that was not sent gets nothing more.
+FOLLOW_UP_GRACE = timedelta(seconds=30)
 
 
 #: What the page lets staff attach: the pictures and voice notes the service reads.
@@ -94,13 +101,14 @@ class TryItView(StaffAccess, BaseView):
     def thread(self):
         """Just the thread, for the page's poll while a reply is on its way."""
         thread = thread_for(request.args.get("phone", ""))
-        return self.render("admin/_thread.html", thread=thread, waiting=reply_pending(thread))
+        return self.render("admin/_thread.html", thread=thread, **poll_state(thread))
 
     def _send(self, form: TryItForm):
         sent = utcnow()
         try:
             phone = to_e164(form.from_number.data, current_app.config["DEFAULT_PHONE_REGION"])
-            simulate_inbound(
+            silent_before = gets_nothing_back(phone)
+            task = simulate_inbound(
                 phone,
                 form.message.data or "",
                 channel=form.channel.data,
@@ -109,26 +117,45 @@ class TryItView(StaffAccess, BaseView):
         except (InvalidPhoneNumber, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
             return self._page(form, ""), 400
+        silent = gets_nothing_back(phone) if task is None and silent_before else None
+        if silent:
+            # Opted out or inactive before and after the text (so not a START): nothing was
+            # stored and nothing comes back, so the page waits for no reply.
+            flash(f"Not answered: {silent}.", "warning")
+            return redirect(url_for(".index", phone=phone))
         return redirect(url_for(".index", phone=phone, sent=sent.isoformat()))
 
     def _page(self, form: TryItForm, phone: str) -> str:
         thread = thread_for(phone) if phone else []
         return self.render(
-            "admin/tryit.html", form=form, phone=phone, thread=thread, waiting=reply_pending(thread)
+            "admin/tryit.html", form=form, phone=phone, thread=thread, **poll_state(thread)
         )
 
 
+def poll_state(thread: list[Bubble]) -> dict[str, bool]:
+    """`waiting`: the page says a reply is on its way; `polling`: it keeps looking, also
+    for a little while after a failure, which shows at once, in case a notice follows."""
+    waiting = reply_pending(thread)
+    return {"waiting": waiting, "polling": waiting or _may_get_a_follow_up(thread)}
+
+
 def reply_pending(thread: list[Bubble]) -> bool:
-    """Still waiting: the texter had the last word, or nothing came back since the message
-    was sent (keywords such as HELP leave no task, only our reply). A refused text waits
-    for nothing: the page labels it instead."""
-    if thread and thread[-1].inbound and thread[-1].status == TaskStatus.REFUSED:
-        return False
-    if awaiting_reply(thread):
-        return True
+    """Still waiting: the texter's last text is still being answered, or nothing came back
+    since the message was sent (keywords such as HELP leave no task, only our reply). A
+    text that ended without a reply (refused, or failed unsent: a number outside
+    ALLOWED_COUNTRIES, an opted-out texter) waits for nothing: the page shows its outcome."""
+    if thread and thread[-1].inbound:
+        return thread[-1].status in UNFINISHED
     try:
         sent = datetime.fromisoformat(request.args.get("sent", ""))
     except ValueError:
         return False
     sent = sent if sent.tzinfo else sent.replace(tzinfo=UTC)
     return not any(not bubble.inbound and bubble.at >= sent for bubble in thread)
+
+
+def _may_get_a_follow_up(thread: list[Bubble]) -> bool:
+    last = thread[-1] if thread else None
+    if last is None or not last.inbound or last.status != TaskStatus.FAILED:
+        return False
+    return last.finished_at is not None and utcnow() - last.finished_at < FOLLOW_UP_GRACE

@@ -83,11 +83,26 @@ def allowed_countries() -> tuple[str, ...]:
     return (own,) if own else ()
 
 
+def in_allowed_country(phone: str) -> bool:
+    return costs.country_of(phone) in allowed_countries()
+
+
+def may_text(user: User) -> bool:
+    """Whether `send` would text `user` now (Twilio willing), asked before anything is
+    sent, so without the ErrorLog a refused send leaves: their number is in
+    ALLOWED_COUNTRIES, they have not opted out, and on WhatsApp its window is open."""
+    return (
+        in_allowed_country(user.phone_number)
+        and not user.is_opted_out
+        and channels.window_problem(user) is None
+    )
+
+
 def check_destination(user: User, task: Task | None = None) -> None:
     """Raise CountryNotAllowed (with an ErrorLog for staff) for a number abroad."""
-    country, allowed = costs.country_of(user.phone_number), allowed_countries()
-    if country in allowed:
+    if in_allowed_country(user.phone_number):
         return
+    country, allowed = costs.country_of(user.phone_number), allowed_countries()
     refused = CountryNotAllowed(country, allowed)
     record_error(
         ErrorType.VALIDATION_ERROR,

@@ -8,7 +8,7 @@ import pytest
 
 from sms_agent.extensions import db
 from sms_agent.models import User
-from tests.admin.conftest import csrf_for, post_action
+from tests.admin.conftest import csrf_for, log_in, post_action, staff_account
 from tests.factories import make_user
 
 READABLE = [
@@ -148,3 +148,22 @@ def test_an_admin_form_with_a_nul_is_refused_and_the_row_kept(admin_client):
     assert admin_client.post(url, data=data).status_code == 400
     db.session.rollback()
     assert db.session.get(User, "+15550009876").full_name == "Ada"
+
+
+@pytest.mark.parametrize("who", ["admin", "nobody logged in"])
+def test_a_form_too_large_to_take_gets_the_admins_own_page_with_the_limit(app, client, who):
+    if who == "admin":
+        staff_account("boss", is_admin=True)
+        assert log_in(client, "boss").status_code == 302
+        url, fields = "/admin/user/new/", {"phone_number": "+15550009877"}
+    else:
+        url, fields = "/admin/auth/login/", {"username": "boss", "password": "x"}
+    data = {"csrf_token": csrf_for(client, url), **fields, "full_name": "x" * 70_000}
+    response = client.post(url, data=data)
+    assert response.status_code == 413
+    page = response.get_data(as_text=True)
+    assert "<title>Too large | SMS-to-AI Agent Admin</title>" in page  # the admin's layout
+    assert "SMS-to-AI Agent Administration" in page
+    limit = f"{app.config['MAX_CONTENT_LENGTH']:,} bytes"
+    assert "too large" in page and limit in page and "Nothing was saved" in page
+    assert db.session.get(User, "+15550009877") is None

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 from urllib.parse import quote
 
+import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task
+from sms_agent.models import OutboundMessage, Task, utcnow
 from sms_agent.simulator import jobs_inline
 from tests.admin.conftest import csrf_for
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 from tests.standins import PNG
 
 URL = "/admin/try-it/"
@@ -104,6 +105,40 @@ def test_a_text_refused_for_the_quota_is_labelled_not_left_waiting(admin_client)
     assert page.count("refused: over quota") == 2
     assert "used all 100 requests" in page  # the one quota notice of the window
     assert 'data-waiting="false"' in page
+
+
+def test_a_text_that_failed_unsent_shows_why_instead_of_waiting(admin_client):
+    with jobs_inline():  # a number outside ALLOWED_COUNTRIES: nothing may be sent to it
+        response = send(admin_client, "+447700900123", "What is the capital of France?")
+    url = response.headers["Location"]
+    for page in (admin_client.get(url), admin_client.get(url.replace("?", "thread/?", 1))):
+        page = page.get_data(as_text=True)
+        assert "Waiting for the reply" not in page
+        assert 'sms-status-failed">failed<' in page and "SMS to GB is not allowed" in page
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 0
+
+
+@pytest.mark.parametrize(
+    ("texter", "reason"),
+    [
+        ({"opted_out_at": utcnow()}, "this number has opted out"),
+        ({"is_active": False}, "this texter is inactive"),
+    ],
+)
+def test_a_text_nobody_answers_says_so_instead_of_waiting(admin_client, texter, reason):
+    make_user("+14155550129", **texter)
+    response = send(admin_client, "+14155550129", "Are you there?")
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Not answered: {reason}" in page
+    assert "Waiting for the reply" not in page and 'data-waiting="false"' in page
+
+
+def test_a_failure_shows_at_once_and_the_page_still_looks_for_its_apology(admin_client):
+    user = make_user("+14155550130")
+    make_task(user, status="failed", error_message="the model is down", completed_at=utcnow())
+    page = admin_client.get(URL + "thread/?phone=%2B14155550130").get_data(as_text=True)
+    assert "the model is down" in page and "Waiting for the reply" not in page
+    assert 'data-waiting="true"' in page  # an apology is sent after the failure is committed
 
 
 def test_a_picture_can_be_attached_and_is_read_by_the_worker(admin_client, media_store):

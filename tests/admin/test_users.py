@@ -103,6 +103,21 @@ def test_upgrade_to_premium_resets_monthly_requests_and_texts_the_user(admin_cli
     assert (upgraded.tier, upgraded.monthly_requests) == ("premium", 0)
 
 
+def test_a_bulk_upgrade_counts_only_the_texters_it_can_text(admin_client):
+    from sms_agent.models import OutboundMessage
+    from sms_agent.simulator import jobs_inline
+
+    home, abroad = make_user(), make_user("+447700900123")  # GB: outside ALLOWED_COUNTRIES
+    opted_out = make_user(opted_out_at=utcnow())
+    with jobs_inline():
+        response = post_action(
+            admin_client, "/admin/user/", "upgrade_to_premium", phones([home, abroad, opted_out])
+        )
+    assert "Upgraded 3 users to premium. 1 user texted." in response.get_data(as_text=True)
+    sent = db.session.scalars(sa.select(OutboundMessage.to_number)).all()
+    assert sent == [home.phone_number]
+
+
 def test_a_bulk_upgrade_says_how_long_its_texts_take_to_go_out(app, admin_client, twilio_server):
     """Three texts at half of one SMS every 20 s: the last goes out in about two minutes."""
     from tests.broker import drained

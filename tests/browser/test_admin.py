@@ -118,3 +118,18 @@ def test_try_it_shows_the_reply_when_the_worker_sends_it(live_server, page, seed
     pipeline.answer(str(task.id))
     page.wait_for_selector("[data-testid=thread][data-waiting=false] [data-direction=outbound]")
     assert "Waiting for the reply" not in page.inner_text("#thread-box")
+
+
+def test_try_it_shows_a_text_that_failed_unsent_as_soon_as_it_fails(live_server, page, seeded):
+    log_in(page, live_server)
+    page.click("text=Try it")
+    page.fill("input[name=from_number]", "+44 7700 900123")  # outside ALLOWED_COUNTRIES
+    page.fill("textarea[name=message]", "What is a haiku?")
+    page.click("[data-testid=tryit-form] button[type=submit]")
+    page.wait_for_selector("text=Waiting for the reply")
+
+    task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+447700900123"))
+    pipeline.answer(str(task.id))
+    page.wait_for_selector("#thread-box .sms-status-failed", timeout=10_000)
+    box = page.inner_text("#thread-box")
+    assert "SMS to GB is not allowed" in box and "Waiting for the reply" not in box
