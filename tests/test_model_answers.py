@@ -104,6 +104,37 @@ def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, 
     assert fresh(task).tokens_used == 2 * 42  # both calls
 
 
+@pytest.mark.parametrize(
+    "usage,tokens",
+    [
+        ({"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}, 0),
+        ({"prompt_tokens": 30, "completion_tokens": 12}, 42),
+        (None, 0),
+    ],
+    ids=["null-counts", "no-total", "no-usage"],
+)
+def test_usage_a_compatible_server_reports_partly_still_answers_and_adds_up(
+    app, openai_server, usage, tokens
+):
+    """vLLM, llama.cpp and others leave usage counts out or null; the two calls of a tool
+    error's follow-up are still added up, and each is kept in the spend."""
+    promise = tool_call_completion("get_weather")
+    if usage is None:
+        del promise["usage"]
+    else:
+        promise["usage"] = usage
+    openai_server.then(200, promise)  # then the stand-in's default answer (42 tokens)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+    assert fresh(task).tokens_used == tokens + 42
+    calls = db.session.scalars(sa.select(ModelCall))
+    assert sorted(call.prompt_tokens + call.completion_tokens for call in calls) == sorted(
+        [tokens, 42]
+    )
+    assert errors() == []
+
+
 def test_a_model_that_still_wants_a_tool_it_lacks_gets_the_declined_notice(app, openai_server):
     openai_server.then(200, tool_call_completion("get_weather"))
     openai_server.then(200, tool_call_completion("get_weather", content="Checking now."))

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 import httpx2
 import openai
 from flask import current_app
-from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
@@ -150,19 +149,18 @@ class OpenAIBackend:
 
     def _completion(self, response) -> Completion:
         choice = _first_choice(response)
-        message, usage = choice.message, response.usage
-        if not isinstance(usage, CompletionUsage):
-            usage = None
+        message = choice.message
+        prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
             text=readable(message.content or "").strip(),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
-            tokens_used=usage.total_tokens if usage else 0,
+            tokens_used=total,
             calls=_tool_calls(message),
             refusal=readable(message.refusal or "").strip(),
-            prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
-            completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
         )
 
     def transcribe(self, data: bytes, filename: str, content_type: str) -> Completion:
@@ -188,9 +186,19 @@ class OpenAIBackend:
 
 
 def _usage_number(usage, name: str):
-    """A number from a transcription's usage (tokens or seconds), 0 when not reported."""
+    """A number from a usage report (tokens or seconds), 0 when not reported."""
     value = getattr(usage, name, None)
     return value if isinstance(value, int | float) and value >= 0 else 0
+
+
+def _chat_tokens(usage) -> tuple[int, int, int]:
+    """(prompt, completion, total) tokens of a chat completion's usage. OpenAI-compatible
+    servers leave counts out or send them as null (some report no total, some no usage at
+    all): such a count is 0, and a missing total is the sum of the other two."""
+    prompt, generated = (
+        int(_usage_number(usage, name)) for name in ("prompt_tokens", "completion_tokens")
+    )
+    return prompt, generated, int(_usage_number(usage, "total_tokens")) or prompt + generated
 
 
 def _first_choice(response) -> Choice:
