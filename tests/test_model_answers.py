@@ -54,6 +54,37 @@ def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
     assert errors() == []
 
 
+THINKING = "Okay, the texter wants the capital of France. That is Paris. Keep it short."
+
+
+def with_reasoning_field(content: str) -> dict:
+    """A server that parses the thinking out (vLLM's reasoning parser, DeepSeek's API)."""
+    body = chat_completion(content)
+    body["choices"][0]["message"]["reasoning_content"] = THINKING
+    return body
+
+
+@pytest.mark.parametrize(
+    "body,sent",
+    [
+        (chat_completion(f"<think>\n{THINKING}\n</think>\n\nParis."), "Paris."),
+        (chat_completion(f"<thinking>{THINKING}</thinking>Paris."), "Paris."),
+        (chat_completion("<think>\n\n</think>\n\nParis."), "Paris."),
+        (chat_completion(f"{THINKING}\n</think>\n\nParis."), "Paris."),
+        (with_reasoning_field("Paris."), "Paris."),
+        (chat_completion("Qwen3 writes <think> tags."), "Qwen3 writes <think> tags."),
+    ],
+    ids=["think", "thinking", "empty-think", "opened-by-the-template", "field", "tag-in-answer"],
+)
+def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
+    """DeepSeek-R1 or Qwen3 behind vLLM, llama.cpp, LM Studio or Ollama: the answer only."""
+    openai_server.then(200, body)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert fresh(task).ai_response == sent
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
     fragment = "Here is how to make a dangerous"
     openai_server.then(200, chat_completion(fragment, finish_reason="content_filter"))

@@ -11,9 +11,10 @@ more without them, and this process remembers not to offer that server tools aga
 server that ignores them simply answers.
 
 What the server says is checked here, at the border: its text is made readable (no NUL,
-control characters, escape sequences or lone surrogates: clean_text.py) before anything
-stores or shapes it, and a 200 that is no chat completion (a proxy's HTML error page, JSON
-cut short, `null`) is an `openai_error` retried like the 502 it usually stands for.
+control characters, escape sequences or lone surrogates: clean_text.py) and loses a
+reasoning model's thinking (reasoning.py) before anything stores or shapes it, and a 200
+that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
+`openai_error` retried like the 502 it usually stands for.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
 from .per_thread import PerThread
+from .reasoning import without_thinking
 
 log = logging.getLogger("sms_agent.llm")
 
@@ -152,7 +154,7 @@ class OpenAIBackend:
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
-            text=readable(message.content or "").strip(),
+            text=without_thinking(readable(message.content or "")).strip(),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
