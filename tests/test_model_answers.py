@@ -57,9 +57,9 @@ def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
 THINKING = "Okay, the texter wants the capital of France. That is Paris. Keep it short."
 
 
-def with_reasoning_field(content: str) -> dict:
+def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> dict:
     """A server that parses the thinking out (vLLM's reasoning parser, DeepSeek's API)."""
-    body = chat_completion(content)
+    body = chat_completion(content, finish_reason)
     body["choices"][0]["message"]["reasoning_content"] = THINKING
     return body
 
@@ -83,6 +83,37 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
     assert pipeline.answer(task.id) == "answered"
     assert fresh(task).ai_response == sent
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+def test_an_empty_answer_is_asked_again(app, openai_server):
+    openai_server.then(200, chat_completion(" \n"))
+    task = counted_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert fresh(task).status == "queued" and outbox() == []
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        chat_completion(f"<think>\n{THINKING} Let me also", finish_reason="length"),
+        with_reasoning_field(None, finish_reason="length"),
+    ],
+    ids=["unclosed-think", "field"],
+)
+def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):
+    """Asking again with the same limit would pay for the same thinking: the texter gets the
+    apology without the retries' wait, the request is given back, the one call is paid."""
+    openai_server.then(200, body)
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert error.error_type == "openai_error" and "token limit" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 1
 
 
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
