@@ -34,23 +34,24 @@ def requests_used(task) -> int:
 
 
 @pytest.mark.parametrize(
-    "answer,sent",
+    "answer,sent,encoding",
     [
-        ("Hello\x00 world", "Hello world"),
-        ("\x1b[31mRed\x1b[0m means stop.", "Red means stop."),
-        ("Bad \ud800surrogate\udfff here.", "Bad surrogate here."),
+        ("Hello\x00 world", "Hello world", "GSM-7"),
+        ("\x1b[31mRed\x1b[0m means stop.", "Red means stop.", "GSM-7"),
+        ("Bad \ud800surrogate\udfff here.", "Bad surrogate here.", "GSM-7"),
+        ("首都是\u202e巴黎\u202c。", "首都是巴黎。", "UCS-2"),  # shown backwards: 黎巴
     ],
-    ids=["nul", "ansi", "lone-surrogates"],
+    ids=["nul", "ansi", "lone-surrogates", "direction-override"],
 )
 def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
-    app, openai_server, answer, sent
+    app, openai_server, answer, sent, encoding
 ):
     openai_server.then(200, chat_completion(answer))
     task = make_task()
     assert pipeline.answer(task.id) == "answered"
     task = fresh(task)
     assert (task.status, task.success, task.ai_response) == ("completed", True, sent)
-    assert [(m.kind, m.body, m.encoding) for m in outbox()] == [("reply", sent, "GSM-7")]
+    assert [(m.kind, m.body, m.encoding) for m in outbox()] == [("reply", sent, encoding)]
     assert errors() == []
 
 
