@@ -72,10 +72,19 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         (chat_completion(f"<thinking>{THINKING}</thinking>Paris."), "Paris."),
         (chat_completion("<think>\n\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"{THINKING}\n</think>\n\nParis."), "Paris."),
+        (chat_completion(f"[THINK]{THINKING}[/THINK]Paris."), "Paris."),
         (with_reasoning_field("Paris."), "Paris."),
         (chat_completion("Qwen3 writes <think> tags."), "Qwen3 writes <think> tags."),
     ],
-    ids=["think", "thinking", "empty-think", "opened-by-the-template", "field", "tag-in-answer"],
+    ids=[
+        "think",
+        "thinking",
+        "empty-think",
+        "opened-by-the-template",
+        "mistral-think",
+        "field",
+        "tag-in-answer",
+    ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
     """DeepSeek-R1 or Qwen3 behind vLLM, llama.cpp, LM Studio or Ollama: the answer only."""

@@ -3,18 +3,19 @@
 DeepSeek-R1, Qwen3, QwQ and their kin, served by an OpenAI-compatible server that does not
 parse their reasoning out (vLLM or llama.cpp without a reasoning parser, LM Studio, older
 Ollama), write it into `content` before the answer, as <think>...</think> (<thinking> for
-some). Many of their chat templates open the block in the prompt, so only the closing tag
-arrives. The thinking is the model talking to itself: sent, it would fill the texter's
-segments and push the answer itself out to MORE. A `reasoning_content` or `reasoning` field
-beside the content (a server that does parse it) is simply never read.
+some, [THINK]...[/THINK] for Mistral's reasoning models). Many of their chat templates open
+the block in the prompt, so only the closing tag arrives. The thinking is the model talking
+to itself: sent, it would fill the texter's segments and push the answer itself out to
+MORE. A `reasoning_content` or `reasoning` field beside the content (a server that does
+parse it) is simply never read.
 """
 
 from __future__ import annotations
 
 import re
 
-_OPEN = re.compile(r"<(think|thinking)>", re.IGNORECASE)
-_CLOSE = re.compile(r"</(?:think|thinking)>", re.IGNORECASE)
+_OPEN = re.compile(r"<(?:think|thinking)>|\[THINK\]", re.IGNORECASE)
+_CLOSE = re.compile(r"</(?:think|thinking)>|\[/THINK\]", re.IGNORECASE)
 
 
 def without_thinking(content: str) -> str:
