@@ -58,6 +58,14 @@ def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
 THINKING = "Okay, the texter wants the capital of France. That is Paris. Keep it short."
 
 
+def with_thinking_chunk(answer: str) -> dict:
+    """Mistral's reasoning models (Magistral): the content is a list of chunks."""
+    body = chat_completion(answer)
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": THINKING}]}
+    body["choices"][0]["message"]["content"] = [thinking, {"type": "text", "text": answer}]
+    return body
+
+
 def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> dict:
     """A server that parses the thinking out (vLLM's reasoning parser, DeepSeek's API)."""
     body = chat_completion(content, finish_reason)
@@ -74,6 +82,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         (chat_completion(f"{THINKING}\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"[THINK]{THINKING}[/THINK]Paris."), "Paris."),
         (with_reasoning_field("Paris."), "Paris."),
+        (with_thinking_chunk("Paris."), "Paris."),
         (chat_completion("Qwen3 writes <think> tags."), "Qwen3 writes <think> tags."),
     ],
     ids=[
@@ -83,6 +92,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "opened-by-the-template",
         "mistral-think",
         "field",
+        "mistral-chunks",
         "tag-in-answer",
     ],
 )

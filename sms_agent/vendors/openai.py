@@ -154,7 +154,7 @@ class OpenAIBackend:
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
-            text=without_thinking(readable(message.content or "")).strip(),
+            text=without_thinking(readable(_content_text(message.content))).strip(),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
@@ -217,9 +217,26 @@ def _first_choice(response) -> Choice:
     if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
         raise not_a_completion("a chat completion whose first choice holds no message")
     message = choice.message
-    if not all(isinstance(value, str | None) for value in (message.content, message.refusal)):
+    if _content_text(message.content) is None or not isinstance(message.refusal, str | None):
         raise not_a_completion("a message whose content is not text")
     return choice
+
+
+def _content_text(content) -> str | None:
+    """The words of a message's content, None when it holds none: a string, or a list of
+    chunks (Mistral's reasoning models), whose "text" chunks are the answer and whose
+    "thinking" chunks are not."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        return None
+    return "".join(
+        part["text"]
+        for part in content
+        if isinstance(part, dict)
+        and part.get("type") == "text"
+        and isinstance(part.get("text"), str)
+    )
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
