@@ -2,6 +2,7 @@
 fitting with a MORE marker, splitting."""
 
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -97,6 +98,16 @@ def test_markdown_becomes_plain_sms_text(markdown, expected):
 def test_latex_math_is_written_as_a_phone_shows_it(answer, expected):
     """Qwen, DeepSeek (and GPT on maths) write formulas in LaTeX whatever the prompt says."""
     assert to_sms_text(answer) == expected
+
+
+def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
+    """A model in a repetition loop, on a server that ignores max_tokens: an opener with no
+    closer must not rescan the rest of the answer, nor each layer of braces the whole
+    formula (this took 24 s, not 0.3 s)."""
+    began = time.monotonic()
+    nested = "\\(" + "{" * 5000 + "x" + "}" * 5000 + "\\)"
+    assert to_sms_text("\\( a " * 20000 + nested).startswith("( a")
+    assert time.monotonic() - began < 3
 
 
 def test_lookalike_punctuation_keeps_a_reply_in_gsm_7():

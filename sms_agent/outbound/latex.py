@@ -14,8 +14,12 @@ import re
 
 #: Code, left as written: fenced blocks (to the end when unclosed) and inline spans.
 _CODE = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`)", re.DOTALL)
+#: A span never holds its own opening delimiter, so a stray opener costs a scan to the next
+#: one, not to the end of the answer (which made a long answer of openers quadratic).
 _MATH = re.compile(
-    r"\\\((?P<a>.+?)\\\)|\\\[(?P<b>.+?)\\\]|\$\$(?P<c>.+?)\$\$"
+    r"\\\((?P<a>(?:[^\\]|\\(?!\())+?)\\\)"
+    r"|\\\[(?P<b>(?:[^\\]|\\(?!\[))+?)\\\]"
+    r"|\$\$(?P<c>(?:[^$]|\$(?!\$))+?)\$\$"
     r"|(?<![\\$\w])\$(?P<d>[^\s$](?:[^$\n]*?[^\s$\\])?)\$(?![\w$])",
     re.DOTALL,
 )
@@ -105,7 +109,7 @@ def math_text(source: str) -> str:
     text = _ROW.sub("; ", _DEGREES.sub(" degrees", source))
     text = _SPACE.sub(" ", _SILENT.sub("", text))
     text = _COMMAND.sub(_symbol, text)
-    while True:
+    for _ in range(_DEPTH):
         before = text
         for pattern, replacement in _STEPS:
             text = pattern.sub(replacement, text)
@@ -130,6 +134,8 @@ def _root(match: re.Match) -> str:
     return f"root{degree}({radicand})" if degree else f"sqrt({radicand})"
 
 
+#: Layers of braces read; deeper ones (no formula a person writes) just lose their braces.
+_DEPTH = 12
 #: Innermost first, one layer of braces a round.
 _STEPS = [
     (_WORDS, r"\1"),
