@@ -15,6 +15,7 @@ from tests.factories import make_task, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
     chat_completion,
+    openai_standin,
     refusal_completion,
     tool_call_completion,
 )
@@ -215,6 +216,22 @@ def test_usage_a_compatible_server_reports_partly_still_answers_and_adds_up(
         [tokens, 42]
     )
     assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "arguments", ['{"city": "Par', "Paris", '"Paris"'], ids=["cut-short", "bare", "not-an-object"]
+)
+def test_an_unknown_tool_called_with_broken_arguments_still_gets_its_answer(app, arguments):
+    """vLLM and SGLang parse the arguments of each tool call a request replays, and refuse it
+    (400) when they are not a JSON object, as a model cut short or careless writes them."""
+    with openai_standin(parses_tool_history=True) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        server.then(200, tool_call_completion("get_weather", arguments))
+        task = make_task()
+        assert pipeline.answer(task.id) == "answered"
+        [_, (_, _, second)] = server.requests
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+    assert second["messages"][-2]["tool_calls"][0]["function"]["arguments"] == "{}"
 
 
 def test_a_model_that_still_wants_a_tool_it_lacks_gets_the_declined_notice(app, openai_server):
