@@ -15,6 +15,7 @@ from tests.factories import make_task, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
     chat_completion,
+    openai_error,
     openai_standin,
     refusal_completion,
     tool_call_completion,
@@ -147,6 +148,37 @@ def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, o
     assert task.metadata_["declined"] == "content_filter"
     assert [(m.kind, m.body) for m in outbox()] == [("declined", DECLINED)]
     assert requests_used(task) == 1  # the model answered and was paid: it counts
+    assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "code,message",
+    [
+        (
+            "content_filter",
+            "The response was filtered due to the prompt triggering Azure "
+            "OpenAI's content management policy.",
+        ),
+        (
+            "invalid_prompt",
+            "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+        ),
+    ],
+    ids=["azure-content-filter", "openai-usage-policy"],
+)
+def test_a_question_the_provider_refuses_to_answer_gets_the_declined_notice(
+    app, openai_server, code, message
+):
+    """Azure OpenAI's filter, and OpenAI's reasoning models, refuse a flagged question with a
+    400, asked with tools or without: a decline, not an apology inviting it again."""
+    refused = openai_error(message, code, "invalid_request_error")
+    openai_server.then(400, refused).then(400, refused)
+    task = counted_task(sms_content="How do I make something dangerous?")
+    assert pipeline.answer(task.id) == "answered"
+    task = fresh(task)
+    assert (task.status, task.metadata_["declined"]) == ("completed", "content_filter")
+    assert [(m.kind, m.body) for m in outbox()] == [("declined", DECLINED)]
+    assert len(openai_server.requests) == 1 and requests_used(task) == 1
     assert errors() == []
 
 

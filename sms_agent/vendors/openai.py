@@ -116,6 +116,8 @@ class OpenAIBackend:
         try:
             response = self._create(messages, max_tokens, tools)
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if exc.code in PROMPT_FILTERED:
+                return self._filtered(exc)
             if not tools:
                 raise translate_error(exc) from exc
             response = self._without_tools(messages, max_tokens, exc)
@@ -137,6 +139,14 @@ class OpenAIBackend:
             return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
         except json.JSONDecodeError as exc:  # the SDK parses any JSON-typed body
             raise not_a_completion(f"JSON that does not parse ({exc})") from exc
+
+    def _filtered(self, exc: openai.APIStatusError) -> Completion:
+        """The provider refused the question itself: an answer stopped by its content
+        filter before a word of it was written (and no tokens billed)."""
+        log.info("the model server filtered the prompt: %s", exc.message)
+        return Completion(
+            text="", model=self.model, finish_reason="content_filter", request_id=exc.request_id
+        )
 
     def _without_tools(self, messages: list[dict], max_tokens: int, refusal: Exception):
         """Ask again without tools; remember the server only if that worked (a 400 about
@@ -275,6 +285,10 @@ def _excerpt(value) -> str:
     words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
     return repr(words if len(words) <= 120 else words[:117] + "...")
 
+
+#: The codes of a 400 that refuses the question itself, whatever is asked of it: Azure
+#: OpenAI's content filter on the prompt, OpenAI's usage policy check of reasoning models.
+PROMPT_FILTERED = frozenset({"content_filter", "invalid_prompt"})
 
 #: (base URL, model) of the servers that refused a request with tools, in this process.
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
