@@ -225,14 +225,18 @@ def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, 
         ({"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}, 0),
         ({"prompt_tokens": 30, "completion_tokens": 12}, 42),
         (None, 0),
+        ({"prompt_tokens": 10**12, "completion_tokens": 5, "total_tokens": 10**12 + 5}, 5),
+        ({"prompt_tokens": float("inf"), "completion_tokens": 5, "total_tokens": -1}, 5),
     ],
-    ids=["null-counts", "no-total", "no-usage"],
+    ids=["null-counts", "no-total", "no-usage", "absurd", "infinite"],
 )
 def test_usage_a_compatible_server_reports_partly_still_answers_and_adds_up(
     app, openai_server, usage, tokens
 ):
-    """vLLM, llama.cpp and others leave usage counts out or null; the two calls of a tool
-    error's follow-up are still added up, and each is kept in the spend."""
+    """vLLM, llama.cpp and others leave usage counts out or null, and a broken proxy may
+    report counts no model makes (which overflowed the column on PostgreSQL, or billed,
+    would trip the spend caps): the two calls of a tool error's follow-up are still added
+    up, and each is kept in the spend."""
     promise = tool_call_completion("get_weather")
     if usage is None:
         del promise["usage"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -191,26 +192,39 @@ class OpenAIBackend:
         return Completion(
             text=readable(text if isinstance(text, str) else "").strip(),
             model=self.transcribe_model,
-            prompt_tokens=_usage_number(usage, "input_tokens"),
-            completion_tokens=_usage_number(usage, "output_tokens"),
+            prompt_tokens=_tokens(usage, "input_tokens"),
+            completion_tokens=_tokens(usage, "output_tokens"),
             audio_seconds=_usage_number(usage, "seconds"),
         )
 
 
-def _usage_number(usage, name: str):
-    """A number from a usage report (tokens or seconds), 0 when not reported."""
+#: More tokens than any model reads or writes in one call. A count past it is a server's
+#: garbage: stored, it would overflow its column (failing the task on PostgreSQL); billed,
+#: it would trip the spend caps for every texter.
+MOST_TOKENS = 10_000_000
+
+
+def _usage_number(usage, name: str, most: float = math.inf):
+    """A number from a usage report (tokens or seconds), 0 when not reported or not a count
+    a server could mean (negative, infinite, past `most`)."""
     value = getattr(usage, name, None)
-    return value if isinstance(value, int | float) and value >= 0 else 0
+    if isinstance(value, int | float) and 0 <= value <= most and value != math.inf:
+        return value
+    if value is not None:
+        log.warning("the model server reported %s=%r; counted as 0", name, value)
+    return 0
+
+
+def _tokens(usage, name: str) -> int:
+    return int(_usage_number(usage, name, MOST_TOKENS))
 
 
 def _chat_tokens(usage) -> tuple[int, int, int]:
     """(prompt, completion, total) tokens of a chat completion's usage. OpenAI-compatible
     servers leave counts out or send them as null (some report no total, some no usage at
     all): such a count is 0, and a missing total is the sum of the other two."""
-    prompt, generated = (
-        int(_usage_number(usage, name)) for name in ("prompt_tokens", "completion_tokens")
-    )
-    return prompt, generated, int(_usage_number(usage, "total_tokens")) or prompt + generated
+    prompt, generated = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
+    return prompt, generated, _tokens(usage, "total_tokens") or prompt + generated
 
 
 def _first_choice(response) -> Choice:
