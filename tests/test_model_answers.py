@@ -60,6 +60,12 @@ def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
 THINKING = "Okay, the texter wants the capital of France. That is Paris. Keep it short."
 
 
+#: gpt-oss's channels, on a server that passes them through.
+HARMONY = (
+    f"<|channel|>analysis<|message|>{THINKING}<|end|><|start|>assistant<|channel|>final<|message|>"
+)
+
+
 def with_thinking_chunk(answer: str) -> dict:
     """Mistral's reasoning models (Magistral): the content is a list of chunks."""
     body = chat_completion(answer)
@@ -83,6 +89,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         (chat_completion("<think>\n\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"{THINKING}\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"[THINK]{THINKING}[/THINK]Paris."), "Paris."),
+        (chat_completion(HARMONY + "Paris.<|return|>"), "Paris."),
         (with_reasoning_field("Paris."), "Paris."),
         (with_thinking_chunk("Paris."), "Paris."),
         (chat_completion("Qwen3 writes <think> tags."), "Qwen3 writes <think> tags."),
@@ -93,6 +100,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "empty-think",
         "opened-by-the-template",
         "mistral-think",
+        "gpt-oss-channels",
         "field",
         "mistral-chunks",
         "tag-in-answer",
@@ -122,8 +130,9 @@ def test_an_empty_answer_is_asked_again(app, openai_server):
     [
         chat_completion(f"<think>\n{THINKING} Let me also", finish_reason="length"),
         with_reasoning_field(None, finish_reason="length"),
+        chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
     ],
-    ids=["unclosed-think", "field"],
+    ids=["unclosed-think", "field", "gpt-oss-analysis"],
 )
 def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):
     """Asking again with the same limit would pay for the same thinking: the texter gets the
