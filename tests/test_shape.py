@@ -92,6 +92,7 @@ def test_markdown_becomes_plain_sms_text(markdown, expected):
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),
+        (r"The regex \(\d+\) finds digits.", r"The regex (\d+) finds digits."),
         (r"Type `\frac{a}{b}` for a fraction.", r"Type \frac{a}{b} for a fraction."),
     ],
 )

@@ -26,6 +26,8 @@ _MATH = re.compile(
 _TEX = re.compile(r"\\[A-Za-z]|[{}^_]")
 #: What a formula between \( \) or \[ \] has and prose about escaping parentheses lacks.
 _MATHY = re.compile(r"\\[A-Za-z]|[{}^_=+*/<>\d-]|^\s*[A-Za-z]\s*$")
+#: A regular expression's escapes (\d, \s, \w, \b): TeX's commands are words.
+_REGEX_ESCAPE = re.compile(r"\\[A-Za-z](?![A-Za-z])")
 
 _GREEK = (
     "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu "
@@ -98,10 +100,13 @@ def latex_to_text(text: str) -> str:
 
 def _span(match: re.Match) -> str:
     source = match.group("a") or match.group("b") or match.group("c")
-    # "$x$" reads well enough and "$PATH:$" is no maths; nor is "write \( and \)".
+    # "$x$" reads well enough and "$PATH:$" is no maths; nor are "write \( and \)" and
+    # the regular expression "\(\d+\)".
     formula = _TEX if source is None else _MATHY
     source = source or match.group("d")
-    return math_text(source) if formula.search(source) else match.group(0)
+    if not formula.search(source) or _REGEX_ESCAPE.search(source):
+        return match.group(0)
+    return math_text(source)
 
 
 def math_text(source: str) -> str:
