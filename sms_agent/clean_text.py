@@ -14,9 +14,12 @@ import unicodedata
 
 #: What no database column can hold.
 UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-#: Control characters but tab and newline (carriage returns too), DEL, the C1 controls and
-#: lone surrogates: nothing a reader sees.
-INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: Control characters but tab and newline (carriage returns too), DEL, the C1 controls,
+#: lone surrogates, and the bidirectional embeddings, overrides and isolates: nothing a
+#: reader sees, but an override ("\u202e") shows the words after it backwards, so a reply
+#: in Chinese or Arabic (sent in UCS-2, which would keep it) would read wrongly. The marks
+#: plain text needs (RLM, LRM, the joiners of Arabic or Persian) stay.
+INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 #: Unicode categories nobody sees: control and format characters (zero-width spaces and
 #: joiners, byte-order marks, soft hyphens, direction marks) and separators.
 _UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})

@@ -217,11 +217,14 @@ def openai_standin(
     *,
     refuse_tools: int | None = None,
     human_when: str | None = None,
+    parses_tool_history: bool = False,
 ) -> StandIn:
     """A model server: chat completions (text or image parts alike) and audio
     transcriptions. `refuse_tools=400` (or 422) refuses every request that offers tools, as
     servers without function calling do; `human_when` makes the model call request_human
-    when the texter's last message contains that text (if tools were offered)."""
+    when the texter's last message contains that text (if tools were offered);
+    `parses_tool_history` refuses (400) a request replaying a tool call whose arguments are
+    not a JSON object, as vLLM and SGLang do when they render it for the model."""
 
     def default(_method, path, body):
         if path.endswith("/audio/transcriptions"):
@@ -230,6 +233,8 @@ def openai_standin(
         if tools and refuse_tools:
             error = openai_error("tools are not supported by this server", None, "invalid_request")
             return refuse_tools, error, {}
+        if parses_tool_history and not all(map(_object_json, _replayed_arguments(body))):
+            return 400, openai_error("Expecting value: line 1 column 1", None, "BadRequest"), {}
         last = (body.get("messages") or [{}])[-1].get("content") or "" if body else ""
         if isinstance(last, list):  # image parts: the words are in the text parts
             last = " ".join(part.get("text", "") for part in last if isinstance(part, dict))
@@ -238,6 +243,18 @@ def openai_standin(
         return 200, chat_completion(answer), {"x-request-id": "req_standin"}
 
     return StandIn(default)
+
+
+def _replayed_arguments(body: dict) -> list:
+    turns = [turn for turn in body.get("messages", []) if turn.get("role") == "assistant"]
+    return [call["function"]["arguments"] for turn in turns for call in turn.get("tool_calls", [])]
+
+
+def _object_json(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def twilio_message(body: dict) -> dict:

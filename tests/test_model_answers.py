@@ -18,6 +18,8 @@ from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
     chat_completion,
+    openai_error,
+    openai_standin,
     refusal_completion,
     tool_call_completion,
 )
@@ -37,24 +39,115 @@ def requests_used(task) -> int:
 
 
 @pytest.mark.parametrize(
-    "answer,sent",
+    "answer,sent,encoding",
     [
-        ("Hello\x00 world", "Hello world"),
-        ("\x1b[31mRed\x1b[0m means stop.", "Red means stop."),
-        ("Bad \ud800surrogate\udfff here.", "Bad surrogate here."),
+        ("Hello\x00 world", "Hello world", "GSM-7"),
+        ("\x1b[31mRed\x1b[0m means stop.", "Red means stop.", "GSM-7"),
+        ("Bad \ud800surrogate\udfff here.", "Bad surrogate here.", "GSM-7"),
+        ("首都是\u202e巴黎\u202c。", "首都是巴黎。", "UCS-2"),  # shown backwards: 黎巴
     ],
-    ids=["nul", "ansi", "lone-surrogates"],
+    ids=["nul", "ansi", "lone-surrogates", "direction-override"],
 )
 def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
-    app, openai_server, answer, sent
+    app, openai_server, answer, sent, encoding
 ):
     openai_server.then(200, chat_completion(answer))
     task = make_task()
     assert pipeline.answer(task.id) == "answered"
     task = fresh(task)
     assert (task.status, task.success, task.ai_response) == ("completed", True, sent)
-    assert [(m.kind, m.body, m.encoding) for m in outbox()] == [("reply", sent, "GSM-7")]
+    assert [(m.kind, m.body, m.encoding) for m in outbox()] == [("reply", sent, encoding)]
     assert errors() == []
+
+
+THINKING = "Okay, the texter wants the capital of France. That is Paris. Keep it short."
+
+
+#: gpt-oss's channels, on a server that passes them through.
+HARMONY = (
+    f"<|channel|>analysis<|message|>{THINKING}<|end|><|start|>assistant<|channel|>final<|message|>"
+)
+
+
+def with_thinking_chunk(answer: str) -> dict:
+    """Mistral's reasoning models (Magistral): the content is a list of chunks."""
+    body = chat_completion(answer)
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": THINKING}]}
+    body["choices"][0]["message"]["content"] = [thinking, {"type": "text", "text": answer}]
+    return body
+
+
+def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> dict:
+    """A server that parses the thinking out (vLLM's reasoning parser, DeepSeek's API)."""
+    body = chat_completion(content, finish_reason)
+    body["choices"][0]["message"]["reasoning_content"] = THINKING
+    return body
+
+
+@pytest.mark.parametrize(
+    "body,sent",
+    [
+        (chat_completion(f"<think>\n{THINKING}\n</think>\n\nParis."), "Paris."),
+        (chat_completion(f"<thinking>{THINKING}</thinking>Paris."), "Paris."),
+        (chat_completion("<think>\n\n</think>\n\nParis."), "Paris."),
+        (chat_completion(f"{THINKING}\n</think>\n\nParis."), "Paris."),
+        (chat_completion(f"[THINK]{THINKING}[/THINK]Paris."), "Paris."),
+        (chat_completion(HARMONY + "Paris.<|return|>"), "Paris."),
+        (with_reasoning_field("Paris."), "Paris."),
+        (with_thinking_chunk("Paris."), "Paris."),
+        (chat_completion("Qwen3 writes <think> tags."), "Qwen3 writes <think> tags."),
+    ],
+    ids=[
+        "think",
+        "thinking",
+        "empty-think",
+        "opened-by-the-template",
+        "mistral-think",
+        "gpt-oss-channels",
+        "field",
+        "mistral-chunks",
+        "tag-in-answer",
+    ],
+)
+def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
+    """DeepSeek-R1 or Qwen3 behind vLLM, llama.cpp, LM Studio or Ollama: the answer only."""
+    openai_server.then(200, body)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert fresh(task).ai_response == sent
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+def test_an_empty_answer_is_asked_again(app, openai_server):
+    openai_server.then(200, chat_completion(" \n"))
+    task = counted_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert fresh(task).status == "queued" and outbox() == []
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        chat_completion(f"<think>\n{THINKING} Let me also", finish_reason="length"),
+        with_reasoning_field(None, finish_reason="length"),
+        chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
+    ],
+    ids=["unclosed-think", "field", "gpt-oss-analysis"],
+)
+def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):
+    """Asking again with the same limit would pay for the same thinking: the texter gets the
+    apology without the retries' wait, the request is given back, the one call is paid."""
+    openai_server.then(200, body)
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert error.error_type == "openai_error" and "token limit" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 1
 
 
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
@@ -67,6 +160,37 @@ def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, o
     assert task.metadata_["declined"] == "content_filter"
     assert [(m.kind, m.body) for m in outbox()] == [("declined", DECLINED)]
     assert requests_used(task) == 1  # the model answered and was paid: it counts
+    assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "code,message",
+    [
+        (
+            "content_filter",
+            "The response was filtered due to the prompt triggering Azure "
+            "OpenAI's content management policy.",
+        ),
+        (
+            "invalid_prompt",
+            "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+        ),
+    ],
+    ids=["azure-content-filter", "openai-usage-policy"],
+)
+def test_a_question_the_provider_refuses_to_answer_gets_the_declined_notice(
+    app, openai_server, code, message
+):
+    """Azure OpenAI's filter, and OpenAI's reasoning models, refuse a flagged question with a
+    400, asked with tools or without: a decline, not an apology inviting it again."""
+    refused = openai_error(message, code, "invalid_request_error")
+    openai_server.then(400, refused).then(400, refused)
+    task = counted_task(sms_content="How do I make something dangerous?")
+    assert pipeline.answer(task.id) == "answered"
+    task = fresh(task)
+    assert (task.status, task.metadata_["declined"]) == ("completed", "content_filter")
+    assert [(m.kind, m.body) for m in outbox()] == [("declined", DECLINED)]
+    assert len(openai_server.requests) == 1 and requests_used(task) == 1
     assert errors() == []
 
 
@@ -126,6 +250,57 @@ def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, 
     assert "tools" in second  # request_human is still on offer
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 2
     assert fresh(task).tokens_used == 2 * 42  # both calls
+
+
+@pytest.mark.parametrize(
+    "usage,tokens",
+    [
+        ({"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}, 0),
+        ({"prompt_tokens": 30, "completion_tokens": 12}, 42),
+        (None, 0),
+        ({"prompt_tokens": 10**12, "completion_tokens": 5, "total_tokens": 10**12 + 5}, 5),
+        ({"prompt_tokens": float("inf"), "completion_tokens": 5, "total_tokens": -1}, 5),
+    ],
+    ids=["null-counts", "no-total", "no-usage", "absurd", "infinite"],
+)
+def test_usage_a_compatible_server_reports_partly_still_answers_and_adds_up(
+    app, openai_server, usage, tokens
+):
+    """vLLM, llama.cpp and others leave usage counts out or null, and a broken proxy may
+    report counts no model makes (which overflowed the column on PostgreSQL, or billed,
+    would trip the spend caps): the two calls of a tool error's follow-up are still added
+    up, and each is kept in the spend."""
+    promise = tool_call_completion("get_weather")
+    if usage is None:
+        del promise["usage"]
+    else:
+        promise["usage"] = usage
+    openai_server.then(200, promise)  # then the stand-in's default answer (42 tokens)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+    assert fresh(task).tokens_used == tokens + 42
+    calls = db.session.scalars(sa.select(ModelCall))
+    assert sorted(call.prompt_tokens + call.completion_tokens for call in calls) == sorted(
+        [tokens, 42]
+    )
+    assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "arguments", ['{"city": "Par', "Paris", '"Paris"'], ids=["cut-short", "bare", "not-an-object"]
+)
+def test_an_unknown_tool_called_with_broken_arguments_still_gets_its_answer(app, arguments):
+    """vLLM and SGLang parse the arguments of each tool call a request replays, and refuse it
+    (400) when they are not a JSON object, as a model cut short or careless writes them."""
+    with openai_standin(parses_tool_history=True) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        server.then(200, tool_call_completion("get_weather", arguments))
+        task = make_task()
+        assert pipeline.answer(task.id) == "answered"
+        [_, (_, _, second)] = server.requests
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+    assert second["messages"][-2]["tool_calls"][0]["function"]["arguments"] == "{}"
 
 
 def test_a_model_that_still_wants_a_tool_it_lacks_gets_the_declined_notice(app, openai_server):

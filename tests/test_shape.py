@@ -2,6 +2,7 @@
 fitting with a MORE marker, splitting."""
 
 import re
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -76,6 +77,38 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
 )
 def test_markdown_becomes_plain_sms_text(markdown, expected):
     assert to_sms_text(markdown) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (r"The area is \(\pi r^2\).", "The area is pi r^2."),
+        (r"\[x = \frac{-b \pm \sqrt{b^2 - 4ac}}{2a}\]", "x = (-b +/- sqrt(b^2 - 4ac))/(2a)"),
+        (r"So $e^{i\pi} + 1 = 0$.", "So e^(i pi) + 1 = 0."),
+        (r"The answer is \(\boxed{42}\).", "The answer is 42."),
+        (r"\(\frac{d}{t}\), \(x \leq 5\), \(90^\circ\)", "d/t, x <= 5, 90 degrees"),
+        (r"$$\sum_{i=1}^{n} i = \frac{n(n+1)}{2}$$", "sum_(i=1)^n i = (n(n+1))/2"),
+        (r"where \(x\) is the width", "where x is the width"),
+        ("It costs $5 to $10.", "It costs $5 to $10."),
+        ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
+        (r"Escape them as \( and \).", "Escape them as ( and )."),
+        (r"The regex \(\d+\) finds digits.", r"The regex (\d+) finds digits."),
+        (r"Type `\frac{a}{b}` for a fraction.", r"Type \frac{a}{b} for a fraction."),
+    ],
+)
+def test_latex_math_is_written_as_a_phone_shows_it(answer, expected):
+    """Qwen, DeepSeek (and GPT on maths) write formulas in LaTeX whatever the prompt says."""
+    assert to_sms_text(answer) == expected
+
+
+def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
+    """A model in a repetition loop, on a server that ignores max_tokens: an opener with no
+    closer must not rescan the rest of the answer, nor each layer of braces the whole
+    formula (this took 24 s, not 0.3 s)."""
+    began = time.monotonic()
+    nested = "\\(" + "{" * 5000 + "x" + "}" * 5000 + "\\)"
+    assert to_sms_text("\\( a " * 20000 + nested).startswith("( a")
+    assert time.monotonic() - began < 3
 
 
 def test_lookalike_punctuation_keeps_a_reply_in_gsm_7():

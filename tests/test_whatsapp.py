@@ -224,6 +224,10 @@ def test_markdown_becomes_whatsapps_own_formatting():
     )
 
 
+def test_latex_math_is_written_plainly_on_whatsapp_too():
+    assert to_whatsapp_text(r"Area: \(\pi r^2\), so \(\frac{1}{2}\)") == "Area: pi r^2, so 1/2"
+
+
 def test_letters_and_emoji_are_kept_on_whatsapp():
     assert to_whatsapp_text("Ça coûte 5 € 😀 “quoted”") == "Ça coûte 5 € 😀 “quoted”"
 

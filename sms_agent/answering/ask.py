@@ -117,10 +117,24 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
     if completion.finish_reason == "length":
         text = trim_to_sentence(text)
     if not to_sms_text(text, question):
-        raise LLMError(
-            "the model returned an empty answer", error_type="openai_error", retryable=True
-        )
+        raise _no_answer(completion)
     return text, None
+
+
+def _no_answer(completion: Completion) -> LLMError:
+    """An answer with nothing to send: mostly a server's passing fault, so it is asked
+    again. But a model stopped at its token limit with nothing written had spent every
+    token thinking (a reasoning model, its thinking taken off at the border): asking again
+    with the same limit would only pay for the same thinking, and keep the texter waiting
+    through the retries for the same apology."""
+    if completion.finish_reason == "length":
+        return LLMError(
+            "the model reached its token limit before writing an answer (a reasoning model "
+            "still thinking?)",
+            error_type="openai_error",
+            retryable=False,
+        )
+    return LLMError("the model returned an empty answer", error_type="openai_error", retryable=True)
 
 
 def _why_declined(completion: Completion, question: str) -> str | None:

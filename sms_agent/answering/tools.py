@@ -9,6 +9,8 @@ ask.py sends it once."""
 
 from __future__ import annotations
 
+import json
+
 from ..vendors.openai import Completion
 
 #: The tool the model may call to hand the texter to staff.
@@ -51,7 +53,7 @@ def unknown_tool_replies(completion: Completion) -> list[dict]:
             {
                 "id": call.id,
                 "type": "function",
-                "function": {"name": call.name, "arguments": call.arguments},
+                "function": {"name": call.name, "arguments": _replayable(call.arguments)},
             }
             for call in completion.calls
         ],
@@ -68,3 +70,14 @@ def unknown_tool_replies(completion: Completion) -> list[dict]:
         for call in completion.calls
     ]
     return [turn, *errors]
+
+
+def _replayable(arguments: str) -> str:
+    """A call's arguments as the next request may carry them. Servers that render the call
+    for the model (vLLM, SGLang) parse them and refuse the whole request when they are not
+    a JSON object, as a model cut short or careless writes them: the texter would get the
+    apology. The tool is never run, so an empty object says as much as they did."""
+    try:
+        return arguments if isinstance(json.loads(arguments), dict) else "{}"
+    except (ValueError, RecursionError):
+        return "{}"

@@ -22,6 +22,7 @@ from ..clean_text import readable
 from ..models import Channel, User, utcnow
 from . import cuts
 from .gsm import message_length
+from .latex import latex_to_text
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -80,7 +81,7 @@ _RULES = [
 
 def to_whatsapp_text(text: str | None) -> str:
     """The model's Markdown as WhatsApp shows it; code blocks are left as they are."""
-    pieces = _FENCE.split((text or "").replace("\r\n", "\n"))
+    pieces = _FENCE.split(latex_to_text((text or "").replace("\r\n", "\n")))
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = pieces[index]
         for pattern, replacement in _RULES:

@@ -26,6 +26,7 @@ from .gsm import (
     encoding_of,
     segment_count,
 )
+from .latex import latex_to_text
 from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
 
@@ -65,11 +66,11 @@ class Shaped:
 
 @functools.lru_cache(maxsize=64)
 def to_sms_text(text: str | None, question: str = "") -> str:
-    """Plain text a phone shows as written: no Markdown, no emoji, and GSM-7 unless the
+    """Plain text a phone shows as written: no Markdown, LaTeX or emoji, and GSM-7 unless the
     reply's language (by the script of `question` and of the answer) needs other letters.
     Kept for the latest answers: the pipeline checks a model's answer is not empty once
     shaped, then shapes it to send."""
-    plain = markdown_to_text(readable(text or "").translate(LOOKALIKES))
+    plain = markdown_to_text(latex_to_text(readable(text or "")).translate(LOOKALIKES))
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
     plain = readable(plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  "))

@@ -11,9 +11,10 @@ more without them, and this process remembers not to offer that server tools aga
 server that ignores them simply answers.
 
 What the server says is checked here, at the border: its text is made readable (no NUL,
-control characters, escape sequences or lone surrogates: clean_text.py) before anything
-stores or shapes it, and a 200 that is no chat completion (a proxy's HTML error page, JSON
-cut short, `null`) is an `openai_error` retried like the 502 it usually stands for.
+control characters, escape sequences or lone surrogates: clean_text.py) and loses a
+reasoning model's thinking (reasoning.py) before anything stores or shapes it, and a 200
+that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
+`openai_error` retried like the 502 it usually stands for.
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 
 import httpx2
 import openai
 from flask import current_app
-from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
 from .per_thread import PerThread
+from .reasoning import without_thinking
 
 log = logging.getLogger("sms_agent.llm")
 
@@ -115,6 +117,8 @@ class OpenAIBackend:
         try:
             response = self._create(messages, max_tokens, tools)
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if exc.code in PROMPT_FILTERED:
+                return self._filtered(exc)
             if not tools:
                 raise translate_error(exc) from exc
             response = self._without_tools(messages, max_tokens, exc)
@@ -137,6 +141,14 @@ class OpenAIBackend:
         except json.JSONDecodeError as exc:  # the SDK parses any JSON-typed body
             raise not_a_completion(f"JSON that does not parse ({exc})") from exc
 
+    def _filtered(self, exc: openai.APIStatusError) -> Completion:
+        """The provider refused the question itself: an answer stopped by its content
+        filter before a word of it was written (and no tokens billed)."""
+        log.info("the model server filtered the prompt: %s", exc.message)
+        return Completion(
+            text="", model=self.model, finish_reason="content_filter", request_id=exc.request_id
+        )
+
     def _without_tools(self, messages: list[dict], max_tokens: int, refusal: Exception):
         """Ask again without tools; remember the server only if that worked (a 400 about
         something else fails the same way again and is reported as it is)."""
@@ -150,19 +162,18 @@ class OpenAIBackend:
 
     def _completion(self, response) -> Completion:
         choice = _first_choice(response)
-        message, usage = choice.message, response.usage
-        if not isinstance(usage, CompletionUsage):
-            usage = None
+        message = choice.message
+        prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
-            text=readable(message.content or "").strip(),
+            text=without_thinking(readable(_content_text(message.content))).strip(),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
-            tokens_used=usage.total_tokens if usage else 0,
+            tokens_used=total,
             calls=_tool_calls(message),
             refusal=readable(message.refusal or "").strip(),
-            prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
-            completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
         )
 
     def transcribe(self, data: bytes, filename: str, content_type: str) -> Completion:
@@ -181,16 +192,39 @@ class OpenAIBackend:
         return Completion(
             text=readable(text if isinstance(text, str) else "").strip(),
             model=self.transcribe_model,
-            prompt_tokens=_usage_number(usage, "input_tokens"),
-            completion_tokens=_usage_number(usage, "output_tokens"),
+            prompt_tokens=_tokens(usage, "input_tokens"),
+            completion_tokens=_tokens(usage, "output_tokens"),
             audio_seconds=_usage_number(usage, "seconds"),
         )
 
 
-def _usage_number(usage, name: str):
-    """A number from a transcription's usage (tokens or seconds), 0 when not reported."""
+#: More tokens than any model reads or writes in one call. A count past it is a server's
+#: garbage: stored, it would overflow its column (failing the task on PostgreSQL); billed,
+#: it would trip the spend caps for every texter.
+MOST_TOKENS = 10_000_000
+
+
+def _usage_number(usage, name: str, most: float = math.inf):
+    """A number from a usage report (tokens or seconds), 0 when not reported or not a count
+    a server could mean (negative, infinite, past `most`)."""
     value = getattr(usage, name, None)
-    return value if isinstance(value, int | float) and value >= 0 else 0
+    if isinstance(value, int | float) and 0 <= value <= most and value != math.inf:
+        return value
+    if value is not None:
+        log.warning("the model server reported %s=%r; counted as 0", name, value)
+    return 0
+
+
+def _tokens(usage, name: str) -> int:
+    return int(_usage_number(usage, name, MOST_TOKENS))
+
+
+def _chat_tokens(usage) -> tuple[int, int, int]:
+    """(prompt, completion, total) tokens of a chat completion's usage. OpenAI-compatible
+    servers leave counts out or send them as null (some report no total, some no usage at
+    all): such a count is 0, and a missing total is the sum of the other two."""
+    prompt, generated = _tokens(usage, "prompt_tokens"), _tokens(usage, "completion_tokens")
+    return prompt, generated, _tokens(usage, "total_tokens") or prompt + generated
 
 
 def _first_choice(response) -> Choice:
@@ -207,9 +241,26 @@ def _first_choice(response) -> Choice:
     if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
         raise not_a_completion("a chat completion whose first choice holds no message")
     message = choice.message
-    if not all(isinstance(value, str | None) for value in (message.content, message.refusal)):
+    if _content_text(message.content) is None or not isinstance(message.refusal, str | None):
         raise not_a_completion("a message whose content is not text")
     return choice
+
+
+def _content_text(content) -> str | None:
+    """The words of a message's content, None when it holds none: a string, or a list of
+    chunks (Mistral's reasoning models), whose "text" chunks are the answer and whose
+    "thinking" chunks are not."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        return None
+    return "".join(
+        part["text"]
+        for part in content
+        if isinstance(part, dict)
+        and part.get("type") == "text"
+        and isinstance(part.get("text"), str)
+    )
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
@@ -248,6 +299,10 @@ def _excerpt(value) -> str:
     words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
     return repr(words if len(words) <= 120 else words[:117] + "...")
 
+
+#: The codes of a 400 that refuses the question itself, whatever is asked of it: Azure
+#: OpenAI's content filter on the prompt, OpenAI's usage policy check of reasoning models.
+PROMPT_FILTERED = frozenset({"content_filter", "invalid_prompt"})
 
 #: (base URL, model) of the servers that refused a request with tools, in this process.
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()

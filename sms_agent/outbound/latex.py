@@ -1,0 +1,158 @@
+"""LaTeX math in a model's answer written as a phone shows it: "x^2", "(a+1)/2", "sqrt(2)".
+
+Models trained on papers and maths forums (Qwen, DeepSeek, and GPT too when the question is
+maths) write formulas as \\(x^2\\), \\[\\frac{a}{b}\\] or $\\pi r^2$ whatever the prompt says.
+Markdown eats the backslash of "\\(", so the texter got "(\\frac{1}{2})". Only what stands
+between math delimiters is rewritten, and never inside code (an answer about writing LaTeX
+shows its source as written). A single "$" pair counts as math only around TeX (a command,
+braces, "^" or "_"), so prices ("$5 to $10") and shell variables ("$PATH:$HOME") stay.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Code, left as written: fenced blocks (to the end when unclosed) and inline spans.
+_CODE = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`)", re.DOTALL)
+#: A span never holds its own opening delimiter, so a stray opener costs a scan to the next
+#: one, not to the end of the answer (which made a long answer of openers quadratic).
+_MATH = re.compile(
+    r"\\\((?P<a>(?:[^\\]|\\(?!\())+?)\\\)"
+    r"|\\\[(?P<b>(?:[^\\]|\\(?!\[))+?)\\\]"
+    r"|\$\$(?P<c>(?:[^$]|\$(?!\$))+?)\$\$"
+    r"|(?<![\\$\w])\$(?P<d>[^\s$](?:[^$\n]*?[^\s$\\])?)\$(?![\w$])",
+    re.DOTALL,
+)
+_TEX = re.compile(r"\\[A-Za-z]|[{}^_]")
+#: What a formula between \( \) or \[ \] has and prose about escaping parentheses lacks.
+_MATHY = re.compile(r"\\[A-Za-z]|[{}^_=+*/<>\d-]|^\s*[A-Za-z]\s*$")
+#: A regular expression's escapes (\d, \s, \w, \b): TeX's commands are words.
+_REGEX_ESCAPE = re.compile(r"\\[A-Za-z](?![A-Za-z])")
+
+_GREEK = (
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu "
+    "nu xi omicron pi varpi rho sigma tau upsilon phi varphi chi psi omega "
+    "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
+).split()
+_SYMBOLS = {
+    "times": " x ",  # as a typed × is (gsm.LOOKALIKES)
+    "cdot": " * ",
+    "ast": " * ",
+    "div": " / ",
+    "pm": " +/- ",
+    "mp": " -/+ ",
+    "le": " <= ",
+    "leq": " <= ",
+    "ge": " >= ",
+    "geq": " >= ",
+    "neq": " != ",
+    "ne": " != ",
+    "approx": " ~ ",
+    "sim": " ~ ",
+    "equiv": " = ",
+    "to": " -> ",
+    "rightarrow": " -> ",
+    "Rightarrow": " => ",
+    "implies": " => ",
+    "leftarrow": " <- ",
+    "infty": "infinity",
+    "ldots": "...",
+    "cdots": "...",
+    "dots": "...",
+    "degree": " degrees",
+    "int": "integral",
+    "partial": "d",
+    "in": " in ",
+    **{name: name.removeprefix("var") for name in _GREEK},
+}
+#: Sizing commands: nothing to read; and spacing, read as a space.
+_SILENT = re.compile(
+    r"\\(?:left|right|big|Big|bigg|Bigg|displaystyle|limits|!)(?![A-Za-z])"
+    r"|\\(?:begin|end)\s*\{[^{}]*\}|(?<!\\)&"
+)
+#: A new line of an aligned formula.
+_ROW = re.compile(r"\\\\")
+_SPACE = re.compile(r"\\(?:q?quad(?![A-Za-z])|[,;: ])|~")
+_DEGREES = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))")
+#: Commands whose one argument is what to read: \text{if}, \boxed{42}, \mathbf{v}.
+_WORDS = re.compile(
+    r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
+    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)\s*\{([^{}]*)\}"
+)
+_FRACTION = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_ROOT = re.compile(r"\\sqrt\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
+_SCRIPT = re.compile(r"([\^_])\s*\{([^{}]*)\}")
+#: Any other command with an argument reads as a function: \sin{x} -> sin(x).
+_CALL = re.compile(r"\\(?!(?:[dt]?frac|sqrt)(?![A-Za-z]))([A-Za-z]+)\s*\{([^{}]*)\}")
+#: Braces that only group ({x+1}), not a command's argument.
+_GROUP = re.compile(r"(?<![A-Za-z}\]^_])\{([^{}]*)\}")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+_ESCAPED = re.compile(r"\\([%$&#_{}])")
+
+
+def latex_to_text(text: str) -> str:
+    """`text` with each math span outside code written in plain characters."""
+    pieces = _CODE.split(text)
+    for index in range(0, len(pieces), 2):  # the odd ones are code
+        pieces[index] = _MATH.sub(_span, pieces[index])
+    return "".join(pieces)
+
+
+def _span(match: re.Match) -> str:
+    source = match.group("a") or match.group("b") or match.group("c")
+    # "$x$" reads well enough and "$PATH:$" is no maths; nor are "write \( and \)" and
+    # the regular expression "\(\d+\)".
+    formula = _TEX if source is None else _MATHY
+    source = source or match.group("d")
+    if not formula.search(source) or _REGEX_ESCAPE.search(source):
+        return match.group(0)
+    return math_text(source)
+
+
+def math_text(source: str) -> str:
+    """One formula's source as plain characters, innermost braces first."""
+    text = _ROW.sub("; ", _DEGREES.sub(" degrees", source))
+    text = _SPACE.sub(" ", _SILENT.sub("", text))
+    text = _COMMAND.sub(_symbol, text)
+    for _ in range(_DEPTH):
+        before = text
+        for pattern, replacement in _STEPS:
+            text = pattern.sub(replacement, text)
+        if text == before:
+            break
+    text = _ESCAPED.sub(r"\1", _COMMAND.sub(r"\1", text)).replace("{", "").replace("}", "")
+    text = re.sub(r"([(\[])\s+|\s+([)\];,])", r"\1\2", " ".join(text.split()))
+    return text
+
+
+def _symbol(match: re.Match) -> str:
+    """A symbol's reading; a Greek letter after a letter gets a space (i\\pi -> i pi)."""
+    word = _SYMBOLS.get(match[1])
+    if word is None:
+        return match[0]
+    after_letter = match.start() and match.string[match.start() - 1].isalpha()
+    return " " + word if after_letter and word[0].isalpha() else word
+
+
+def _root(match: re.Match) -> str:
+    degree, radicand = match[1], match[2]
+    return f"root{degree}({radicand})" if degree else f"sqrt({radicand})"
+
+
+#: Layers of braces read; deeper ones (no formula a person writes) just lose their braces.
+_DEPTH = 12
+#: Innermost first, one layer of braces a round.
+_STEPS = [
+    (_WORDS, r"\1"),
+    (_FRACTION, lambda m: f"{_grouped(m[1])}/{_grouped(m[2])}"),
+    (_ROOT, _root),
+    (_SCRIPT, lambda m: m[1] + _grouped(m[2])),
+    (_CALL, r"\1(\2)"),
+    (_GROUP, r"\1"),
+]
+
+
+def _grouped(part: str) -> str:
+    """A fraction's side or an exponent, in parentheses unless it is one number or name."""
+    part = part.strip()
+    return part if re.fullmatch(r"\d+(?:\.\d+)?|[A-Za-z]+", part) else f"({part})"

@@ -1,0 +1,48 @@
+"""A reasoning model's thinking written into its answer, and taking it off.
+
+DeepSeek-R1, Qwen3, QwQ and their kin, served by an OpenAI-compatible server that does not
+parse their reasoning out (vLLM or llama.cpp without a reasoning parser, LM Studio, older
+Ollama), write it into `content` before the answer, as <think>...</think> (<thinking> for
+some, [THINK]...[/THINK] for Mistral's reasoning models). Many of their chat templates open
+the block in the prompt, so only the closing tag arrives. The thinking is the model talking
+to itself: sent, it would fill the texter's segments and push the answer itself out to
+MORE. gpt-oss writes in channels instead ("<|channel|>analysis<|message|>...<|end|><|start|>
+assistant<|channel|>final<|message|>answer"), which some servers pass through as they are:
+its answer is the final channel. A `reasoning_content` or `reasoning` field beside the
+content (a server that does parse it) is simply never read.
+"""
+
+from __future__ import annotations
+
+import re
+
+_OPEN = re.compile(r"<(?:think|thinking)>|\[THINK\]", re.IGNORECASE)
+_CLOSE = re.compile(r"</(?:think|thinking)>|\[/THINK\]", re.IGNORECASE)
+_FINAL_CHANNEL = re.compile(r"<\|channel\|>\s*final\s*<\|message\|>")
+_CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
+
+
+def without_thinking(content: str) -> str:
+    """The answer in `content`: a think block at its start is dropped (all of the content
+    when it was never closed: the token limit came first), as is everything before a
+    closing tag that no opening tag precedes. A tag further into an answer is its own."""
+    if content.lstrip().startswith(("<|channel|>", "<|start|>")):
+        return _final_channel(content)
+    opening = _OPEN.search(content)
+    if opening and not content[: opening.start()].strip():
+        closing = _CLOSE.search(content, opening.end())
+        return content[closing.end() :] if closing else ""
+    closing = _CLOSE.search(content)
+    if closing and (not opening or opening.start() > closing.start()):
+        return content[closing.end() :]
+    return content
+
+
+def _final_channel(content: str) -> str:
+    """gpt-oss's answer: its last final channel, "" when it never reached one."""
+    finals = list(_FINAL_CHANNEL.finditer(content))
+    if not finals:
+        return ""
+    answer = content[finals[-1].end() :]
+    end = _CHANNEL_END.search(answer)
+    return answer[: end.start()] if end else answer
