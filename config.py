@@ -341,6 +341,12 @@ class Config:
     OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 20.0, minimum=0.1)
     OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
     OPENAI_TRANSCRIBE_MODEL = env_str("OPENAI_TRANSCRIBE_MODEL", "whisper-1")
+    # A reasoning model (o-series, gpt-5, DeepSeek-R1, Qwen3 thinking) spends tokens thinking
+    # before it answers, within the same max_completion_tokens that keeps answers SMS-sized:
+    # these tokens are added to every call's cap for that, and the effort (sent as
+    # reasoning_effort, e.g. minimal, low) keeps the thinking short. Unset: neither is sent.
+    OPENAI_REASONING_TOKENS = env_int("OPENAI_REASONING_TOKENS", 0)
+    OPENAI_REASONING_EFFORT = env_str("OPENAI_REASONING_EFFORT")
     # A failed AI call or send is retried by the job after RETRY_BACKOFF_SECONDS * 2**attempt.
     RETRY_BACKOFF_SECONDS = env_float("RETRY_BACKOFF_SECONDS", 2.0)
     LLM_BACKEND = env_str(

@@ -39,6 +39,22 @@ def test_openai_backend_returns_text_usage_and_request_id(app, openai_server):
     assert body["max_completion_tokens"] == 100
 
 
+def test_a_reasoning_model_gets_room_to_think_and_its_effort(app, openai_server):
+    """A reasoning model's thinking shares max_completion_tokens with its answer: the
+    configured allowance is added to the answer's cap, and the effort is passed on."""
+    app.config.update(OPENAI_REASONING_TOKENS=1024, OPENAI_REASONING_EFFORT="low")
+    get_llm_backend().complete(QUESTION, max_tokens=100)
+    [(_, _, body)] = openai_server.requests
+    assert body["max_completion_tokens"] == 100 + 1024
+    assert body["reasoning_effort"] == "low"
+
+
+def test_a_model_that_answers_at_once_is_sent_no_reasoning_fields(app, openai_server):
+    get_llm_backend().complete(QUESTION, max_tokens=100)
+    [(_, _, body)] = openai_server.requests
+    assert "reasoning_effort" not in body and body["max_completion_tokens"] == 100
+
+
 def test_a_server_without_a_key_still_gets_a_placeholder_key(app, openai_server):
     app.config["OPENAI_API_KEY"] = None
     assert get_llm_backend().complete(QUESTION, 50).text

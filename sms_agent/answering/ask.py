@@ -130,7 +130,8 @@ def _no_answer(completion: Completion) -> LLMError:
     if completion.finish_reason == "length":
         return LLMError(
             "the model reached its token limit before writing an answer (a reasoning model "
-            "still thinking?)",
+            "still thinking? OPENAI_REASONING_TOKENS gives it room, OPENAI_REASONING_EFFORT "
+            "makes it think less)",
             error_type="openai_error",
             retryable=False,
         )

@@ -93,12 +93,26 @@ class LLMError(Exception):
         self.status = status
 
 
+def _thinking_settings(config) -> dict:
+    """What a reasoning model is allowed for thinking (OPENAI_REASONING_TOKENS, added to
+    each call's token cap, which its thinking shares with its answer) and how hard it
+    should think (OPENAI_REASONING_EFFORT); empty for a model that answers at once, whose
+    requests carry neither."""
+    settings = {}
+    if config.get("OPENAI_REASONING_TOKENS"):
+        settings["tokens"] = int(config["OPENAI_REASONING_TOKENS"])
+    if config.get("OPENAI_REASONING_EFFORT"):
+        settings["effort"] = config["OPENAI_REASONING_EFFORT"]
+    return settings
+
+
 class OpenAIBackend:
     name = "openai"
 
     def __init__(self, config) -> None:
         self.model = config["OPENAI_MODEL"]
         self.transcribe_model = config["OPENAI_TRANSCRIBE_MODEL"]
+        self.thinking = _thinking_settings(config)
         self.settings = (
             config.get("OPENAI_API_KEY") or "not-needed",
             config.get("OPENAI_BASE_URL"),
@@ -133,6 +147,10 @@ class OpenAIBackend:
         fields and formats dates and files: none occur in ours), which cost about a fifth of
         a job's Python calls; the request sent is the same."""
         body = {"model": self.model, "messages": messages, "max_completion_tokens": max_tokens}
+        if self.thinking:
+            body["max_completion_tokens"] += self.thinking.get("tokens", 0)
+            if "effort" in self.thinking:
+                body["reasoning_effort"] = self.thinking["effort"]
         if tools:
             body["tools"] = tools
         client = _clients.get(*self.settings)

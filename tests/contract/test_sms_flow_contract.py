@@ -87,6 +87,20 @@ def test_offering_the_model_the_request_human_tool_meets_the_openai_spec(contrac
     assert exchanges == [("openai", 200, None)]
 
 
+def test_a_reasoning_models_effort_is_sent_as_the_openai_spec_names_it(contract_app, exchanges):
+    """The mock validates `reasoning_effort` against the spec's values: a known effort is
+    accepted, a made-up one refused, so the field is the one OpenAI reads."""
+    from sms_agent.vendors.openai import LLMError, get_llm_backend
+
+    question = [{"role": "user", "content": "What is 2 + 2?"}]
+    contract_app.config.update(OPENAI_REASONING_TOKENS=512, OPENAI_REASONING_EFFORT="low")
+    assert get_llm_backend().complete(question, 100).text
+    contract_app.config["OPENAI_REASONING_EFFORT"] = "as-hard-as-you-can"
+    with pytest.raises(LLMError):
+        get_llm_backend().complete(question, 100)
+    assert [status for _, status, _ in exchanges] == [200, 422]
+
+
 def test_twilios_price_of_a_message_is_read_through_the_contract(contract_app, exchanges):
     """GET .../Messages/{Sid}.json as the price job makes it: the spec's example is priced."""
     price = sms.get_sms_backend().fetch_price("SM" + "b" * 32)
