@@ -223,16 +223,25 @@ def change_tier(user: User, new_tier: str) -> str:
 
 
 def _window_rules(session: Session, _context, _instances) -> None:
-    """An admin form or an API PUT may set the tier or the timezone without calling this
-    module; checking at flush time makes the rules hold for every writer."""
+    """An admin form or an API PUT may set the tier, the timezone or the monthly count
+    without calling this module; checking at flush time makes the rules hold for every
+    writer.
+
+    A count staff set by hand (the admin's edit form) starts a new window, as their reset
+    does: it is the figure they chose, which a request counted before it that fails after
+    must not lower (a free request)."""
     for obj in session.dirty:
         if not isinstance(obj, User):
             continue
-        history = inspect(obj).attrs.tier.history
+        state = inspect(obj).attrs
+        history = state.tier.history
         if history.added and history.deleted and history.added[0] in _PAID_TIERS:
             obj.monthly_requests = 0
             obj.window_started_at = utcnow()
-        history = inspect(obj).attrs.timezone.history
+        history = state.monthly_requests.history
+        if history.added and history.deleted and not state.window_started_at.history.added:
+            obj.window_started_at = utcnow()
+        history = state.timezone.history
         if history.added and history.deleted and obj.rate_limit_reset is not None:
             obj.rate_limit_reset = _same_midnight(
                 obj.rate_limit_reset, history.deleted[0] or "UTC", history.added[0] or "UTC"

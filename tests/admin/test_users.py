@@ -255,6 +255,27 @@ def edit_form(client, user: User, **changes) -> dict:
     return form
 
 
+def test_a_monthly_count_set_in_the_edit_form_keeps_a_request_counted_before_it(admin_client):
+    """Staff setting the count by hand start a new window, as their reset does: a request
+    counted before the save that fails after it takes nothing off the figure they chose."""
+    from sms_agent import quota
+    from sms_agent.answering import pipeline
+
+    user = make_user(monthly_requests=10, total_requests=10)
+    failing = make_task(user=user, quota_window=quota.admit(user))
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "monthly_requests": "0"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    user = db.session.get(User, user.phone_number)
+    make_task(user=user, quota_window=quota.admit(user))
+    db.session.commit()
+    pipeline.give_up(failing.id, RuntimeError("model down"))
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert (saved.monthly_requests, saved.total_requests) == (1, 11)
+
+
 def test_tasks_do_not_leak_into_the_user_form(admin_client):
     user = make_user()
     make_task(user=user)
