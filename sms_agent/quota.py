@@ -22,8 +22,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from .extensions import db, listen_on_every_session
 from .models import Task, Tier, User, first_of_next_month, utcnow
 
-_PAID_TIERS = {Tier.PREMIUM.value, Tier.ENTERPRISE.value}
-
 
 class UnknownTier(ValueError):
     """The tier named is not free, premium or enterprise."""
@@ -235,7 +233,7 @@ def _window_rules(session: Session, _context, _instances) -> None:
             continue
         state = inspect(obj).attrs
         history = state.tier.history
-        if history.added and history.deleted and history.added[0] in _PAID_TIERS:
+        if history.added and history.deleted and is_upgrade(history.deleted[0], history.added[0]):
             obj.monthly_requests = 0
             obj.window_started_at = utcnow()
         history = state.monthly_requests.history

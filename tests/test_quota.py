@@ -167,6 +167,22 @@ def test_change_tier_returns_the_old_tier_and_resets_on_upgrade(app):
     assert user.monthly_requests == 0
 
 
+def test_a_move_down_to_a_paid_tier_keeps_the_monthly_count(app):
+    """Enterprise to premium is a downgrade: like one to free, it resets nothing (a reset
+    would hand an enterprise texter a fresh premium month on top of what they used)."""
+    user = make_user(tier="enterprise", monthly_requests=4000)
+    window = user.window_started_at
+    assert quota.change_tier(user, "premium") == "enterprise"
+    db.session.commit()
+    fresh = reloaded(user)
+    assert (fresh.tier, fresh.monthly_requests, fresh.window_started_at) == (
+        "premium",
+        4000,
+        window,
+    )
+    assert not quota.has_room(fresh)
+
+
 def test_change_to_an_unknown_tier_is_refused(app):
     user = make_user()
     with pytest.raises(quota.UnknownTier):
