@@ -18,7 +18,7 @@ from ..extensions import db
 from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
-from ..quota import change_tier, reset_user
+from ..quota import change_tier, is_upgrade, reset_user
 from .base import (
     AdminModelView,
     ReadOnlyValue,
@@ -187,11 +187,18 @@ class UserView(ConversationPages, AdminModelView):
 
     @action("upgrade_to_premium", "Upgrade to premium")
     def action_upgrade(self, ids) -> None:
-        self._change_tier(ids, Tier.PREMIUM, "Upgraded {} to premium.")
+        """An upgrade: a texter on premium or above in the selection stays as they are (an
+        enterprise one would otherwise be moved down, untold, by an action named upgrade)."""
+        users = self.selected(ids)
+        lower = [user for user in users if is_upgrade(user.tier, Tier.PREMIUM.value)]
+        self._change_tier(lower, Tier.PREMIUM, "Upgraded {} to premium.")
+        if len(lower) < len(users):
+            kept = _plural(len(users) - len(lower))
+            flash(f"{kept} already on premium or above, left as they were.", "info")
 
     @action("downgrade_to_free", "Downgrade to free")
     def action_downgrade(self, ids) -> None:
-        self._change_tier(ids, Tier.FREE, "Downgraded {} to free.")
+        self._change_tier(self.selected(ids), Tier.FREE, "Downgraded {} to free.")
 
     @action("export_conversations", "Export conversations")
     def action_export(self, ids):
@@ -200,8 +207,7 @@ class UserView(ConversationPages, AdminModelView):
         filename = f"conversations-{utcnow():%Y%m%d-%H%M%S}.csv"
         return csv_download(conversations(phones), filename)
 
-    def _change_tier(self, ids, tier: Tier, message: str) -> None:
-        users = self.selected(ids)
+    def _change_tier(self, users: list[User], tier: Tier, message: str) -> None:
         changes = [(user, change_tier(user, tier.value)) for user in users]
         db.session.commit()
         told = enqueue_tier_change_notices(changes)

@@ -135,6 +135,21 @@ def test_a_bulk_upgrade_says_how_long_its_texts_take_to_go_out(app, admin_client
     assert len(drained(app)) == 3  # queued, each for its time
 
 
+def test_upgrade_to_premium_leaves_an_enterprise_texter_on_enterprise(admin_client):
+    """Staff who select every row and press Upgrade move nobody down."""
+    free, enterprise = make_user(), make_user(tier="enterprise", monthly_requests=4000)
+    response = post_action(
+        admin_client, "/admin/user/", "upgrade_to_premium", phones([free, enterprise])
+    )
+    page = response.get_data(as_text=True)
+    assert "Upgraded 1 user to premium. 1 user texted." in page
+    assert "1 user already on premium or above, left as they were." in page
+    db.session.expire_all()
+    kept = db.session.get(User, enterprise.phone_number)
+    assert (kept.tier, kept.monthly_requests) == ("enterprise", 4000)
+    assert db.session.get(User, free.phone_number).tier == "premium"
+
+
 def test_downgrade_to_free_keeps_the_counter(admin_client):
     users = [make_user(tier="premium", monthly_requests=300), make_user(tier="enterprise")]
     response = post_action(admin_client, "/admin/user/", "downgrade_to_free", phones(users))
