@@ -61,10 +61,11 @@ def admit(user: User, now: datetime | None = None) -> Admission:
 
 
 def _quota_run(user: User) -> str:
-    """The run of over-quota texts one notice covers: this window, until a request is
+    """The run of over-quota texts one notice covers: this window, known by its start (a
+    new timezone moves its end, which brought a notice per change), until a request is
     admitted again (staff reset the counter or upgraded the tier within the month), which
     moves total_requests on, so running out once more gets a notice of its own."""
-    return f"{user.rate_limit_reset.isoformat()}#{user.total_requests or 0}"
+    return f"{user.window_started_at.isoformat()}#{user.total_requests or 0}"
 
 
 def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admission:

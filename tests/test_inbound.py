@@ -175,6 +175,16 @@ def test_over_quota_gets_one_notice_per_window_and_is_stored_refused_uncounted(a
     assert (user().monthly_requests, user().total_requests) == (100, 100)
 
 
+def test_a_timezone_change_within_the_window_brings_no_second_quota_notice(app):
+    """The window is the same one, only its end moved: one notice still covers it."""
+    make_user("+15551230000", monthly_requests=100, total_requests=100)
+    assert receive("question one").notice == "quota"
+    user().timezone = "America/Chicago"  # west of UTC: the window still runs
+    db.session.commit()
+    again = receive("question two")
+    assert (again.outcome, again.notice) == ("over_quota", None)
+
+
 def test_a_retried_refused_text_stores_and_notices_nothing_new(app):
     make_user("+15551230000", monthly_requests=100)
     form = inbound_form("question one")
@@ -207,6 +217,7 @@ def test_a_new_window_gets_a_new_quota_notice_when_used_up_again(app):
     make_user("+15551230000", monthly_requests=100)
     receive("question one")
     member = user()
+    member.window_started_at = utcnow()  # a window is known by its start
     member.rate_limit_reset = utcnow() + timedelta(days=30)
     member.monthly_requests = 100
     db.session.commit()
