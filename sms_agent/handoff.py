@@ -98,9 +98,11 @@ def request_human(user: User, source: HandoffSource | str) -> bool:
 
 
 def hold_text(user: User) -> None:
-    """A text stored for staff: one more unread."""
+    """A text stored for staff: one more unread, added in SQL to the count the row has when
+    written, not the one read here: a held text another process deleted meanwhile (which
+    takes itself off the count) is not put back."""
     conversation = conversation_for(user)
-    conversation.unread = (conversation.unread or 0) + 1
+    conversation.unread = Conversation.unread + 1
     conversation.last_texter_at = conversation.last_message_at = utcnow()
 
 

@@ -427,6 +427,28 @@ def test_deleting_held_texts_takes_only_the_unread_ones_off_the_unread_count(app
     assert inbox.entry_for(texter()).unread == 2
 
 
+def test_a_text_held_while_staff_delete_an_unread_one_keeps_the_count_exact(app, client):
+    """The webhook reads the count, staff delete an unread text in another process, then
+    the webhook writes: the deleted text is not counted again."""
+    make_user(PHONE)
+    text_in(client, "HUMAN")
+    text_in(client, "Unread, deleted")
+    [deleted] = db.session.scalars(sa.select(Task.id)).all()
+    user = texter()
+    handoff.hold_text(user)  # a new text held: the count it read is 1
+    db.session.add(
+        Task(user=user, sms_content="Held", status="refused", refusal_reason="held_for_staff")
+    )
+    with sa.orm.Session(db.engine) as staff_process:
+        staff_process.delete(staff_process.get(Task, deleted))
+        staff_process.commit()
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(Conversation, PHONE).unread == 1
+    assert inbox.entry_for(texter()).unread == 1
+
+
 def test_a_deleted_texter_who_writes_again_starts_with_nothing_unread(app, client):
     make_user(PHONE)
     text_in(client, "HUMAN")
