@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -77,11 +77,14 @@ def quota_text(user: User) -> str:
 
 
 def spend_cap_text(user: User, now: datetime | None = None) -> str:
-    """The cap lifts with the UTC month (limits.py), which is not the quota's month."""
-    lifts = first_of_next_month(now or utcnow())
+    """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
+    from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
+    "until Feb 1" was said on February 1, hours before it lifted)."""
+    lifts = first_of_next_month(now or utcnow()).astimezone(ZoneInfo(user.timezone or "UTC"))
+    hour = "" if lifts.time() == time.min else f" {lifts:%H:%M}"
     return (
         f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
-        f"answered until {lifts:%b} {lifts.day}. Reply USAGE or HELP any time."
+        f"answered until {lifts:%b} {lifts.day}{hour}. Reply USAGE or HELP any time."
     )
 
 

@@ -105,8 +105,19 @@ def test_a_new_timezone_at_the_months_end_does_not_lift_the_spend_cap(app):
     user.timezone = "Pacific/Kiritimati"  # UTC+14, where February 1 has begun
     db.session.commit()
     assert limits.admit(user, now).refusal is RefusalReason.OVER_SPEND
-    assert "not answered until Feb 1." in spend_cap_text(user, now)
+    assert "not answered until Feb 1 14:00." in spend_cap_text(user, now)  # midnight UTC
     assert limits.admit(user, datetime(2027, 2, 1, tzinfo=UTC)).refusal is None
+
+
+@pytest.mark.parametrize(
+    ("timezone", "lifts"),
+    [("UTC", "Feb 1."), ("Pacific/Honolulu", "Jan 31 14:00."), ("Asia/Kolkata", "Feb 1 05:30.")],
+)
+def test_the_spend_cap_notice_says_when_the_cap_lifts_in_the_texters_time(app, timezone, lifts):
+    """The cap's month is the UTC month: its end is midnight UTC, told in the texter's time."""
+    user = make_user(PHONE, timezone=timezone)
+    now = datetime(2027, 1, 20, 12, tzinfo=UTC)
+    assert f"Texts are not answered until {lifts}" in spend_cap_text(user, now)
 
 
 def test_an_unset_cap_means_no_cap(app, client):
