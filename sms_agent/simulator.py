@@ -115,12 +115,17 @@ def simulate_inbound(
     return db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
 
 
-def gets_nothing_back(phone: str) -> str | None:
+def gets_nothing_back(phone: str, since: datetime | None = None) -> str | None:
     """Why a text from this number gets nothing back, neither an answer nor a notice: the
     texter opted out or was made inactive (inbound/routing.py stores none of their texts;
-    only START or STOP may change that). None for anyone else."""
+    only START or STOP may change that). None for anyone else, and for a texter a STOP
+    sent at or after `since` opted out: its confirmation is the one SMS even an inactive
+    texter gets (unless Twilio's Advanced Opt-Out sends it)."""
     user = db.session.get(User, phone)
     if user is not None and user.is_opted_out:
+        just_now = since is not None and user.opted_out_at >= since
+        if just_now and not current_app.config["TWILIO_ADVANCED_OPT_OUT"]:
+            return None
         return "this number has opted out; nothing is sent to it until it texts START"
     if user is not None and not user.is_active:
         return "this texter is inactive; nothing is sent to them"

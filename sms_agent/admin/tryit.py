@@ -117,10 +117,11 @@ class TryItView(StaffAccess, BaseView):
         except (InvalidPhoneNumber, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
             return self._page(form, ""), 400
-        silent = gets_nothing_back(phone) if task is None and silent_before else None
+        silent = gets_nothing_back(phone, since=sent) if task is None and silent_before else None
         if silent:
-            # Opted out or inactive before and after the text (so not a START): nothing was
-            # stored and nothing comes back, so the page waits for no reply.
+            # Opted out or inactive before and after the text (so not a START, nor a STOP
+            # to confirm): nothing was stored and nothing comes back, so the page waits for
+            # no reply.
             flash(f"Not answered: {silent}.", "warning")
             return redirect(url_for(".index", phone=phone))
         return redirect(url_for(".index", phone=phone, sent=sent.isoformat()))

@@ -133,6 +133,17 @@ def test_a_text_nobody_answers_says_so_instead_of_waiting(admin_client, texter, 
     assert "Waiting for the reply" not in page and 'data-waiting="false"' in page
 
 
+def test_a_stop_from_an_inactive_texter_shows_its_confirmation_not_nothing(admin_client):
+    """The opt-out confirmation is the one SMS an inactive texter gets: the page waits for
+    it instead of saying nothing will be sent."""
+    make_user("+14155550131", is_active=False)
+    with jobs_inline():
+        response = send(admin_client, "+14155550131", "STOP")
+    page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Not answered" not in page
+    assert "unsubscribed from SMS-to-AI Agent" in page
+
+
 def test_a_failure_shows_at_once_and_the_page_still_looks_for_its_apology(admin_client):
     user = make_user("+14155550130")
     make_task(user, status="failed", error_message="the model is down", completed_at=utcnow())
