@@ -78,6 +78,35 @@ def test_help_reply_can_be_switched_off(app):
     assert (received.outcome, received.notice) == ("help", None)
 
 
+# Twilio's Advanced Opt-Out matches its own keyword lists, which a Messaging Service may
+# extend in any language, and says which group matched in OptOutType.
+MESSAGING_SERVICE = {"MessagingServiceSid": "MG" + "1" * 32}
+
+
+@pytest.mark.parametrize("word", ["ARRET", "STOP"])
+def test_an_opt_out_twilio_matched_opts_out_without_a_second_confirmation(app, word):
+    received = receive(word, OptOutType="STOP", **MESSAGING_SERVICE)
+    assert (received.outcome, received.notice, received.task_id) == ("stop", None, None)
+    assert user().is_opted_out
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+@pytest.mark.parametrize("word", ["ALTA", "START"])
+def test_an_opt_in_twilio_matched_opts_back_in_without_a_second_confirmation(app, word):
+    make_user("+15551230000", opted_out_at=utcnow())
+    received = receive(word, OptOutType="START", **MESSAGING_SERVICE)
+    assert (received.outcome, received.notice) == ("start", None)
+    assert not user().is_opted_out
+    assert receive("What is DNS?").outcome == "task"
+
+
+@pytest.mark.parametrize("word", ["AIDE", "HELP"])
+def test_a_help_twilio_matched_and_answered_is_not_answered_again(app, word):
+    received = receive(word, OptOutType="HELP", **MESSAGING_SERVICE)
+    assert (received.outcome, received.notice, received.task_id) == ("help", None, None)
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
 @pytest.mark.parametrize("word", ["RESET", "new"])
 def test_reset_forgets_the_conversation(app, word):
     make_user("+15551230000")
