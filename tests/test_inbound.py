@@ -166,6 +166,27 @@ def test_a_whatsapp_texter_is_the_same_texter_as_their_sms_number_on_the_channel
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
+def test_a_shared_location_is_stored_as_the_place_it_names_for_staff_to_read(app):
+    received = receive(
+        "",
+        From="whatsapp:+15551230000",
+        Latitude="-33.8568",
+        Longitude="151.2153",
+        Label="Sydney Opera House",
+        Address="Bennelong Point, Sydney NSW 2000",
+    )
+    assert received.outcome == "task"
+    assert stored_task(received).sms_content == (
+        "Shared location: Sydney Opera House, Bennelong Point, Sydney NSW 2000 (-33.8568, 151.2153)"
+    )
+
+
+@pytest.mark.parametrize("latitude", ["", "north", "91", "nan"])
+def test_coordinates_that_are_no_place_leave_an_empty_text_empty(app, latitude):
+    received = receive("", Latitude=latitude, Longitude="2.29", Label="Home")
+    assert (received.outcome, received.notice) == ("empty", "empty")
+
+
 @pytest.mark.parametrize(
     "body",
     ["", "   ", "\n", "\u200b", "\ufeff\u200d ", "\u00ad", "\u200e\x0b"],
