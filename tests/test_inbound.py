@@ -78,6 +78,35 @@ def test_help_reply_can_be_switched_off(app):
     assert (received.outcome, received.notice) == ("help", None)
 
 
+# Twilio's Advanced Opt-Out matches its own keyword lists, which a Messaging Service may
+# extend in any language, and says which group matched in OptOutType.
+MESSAGING_SERVICE = {"MessagingServiceSid": "MG" + "1" * 32}
+
+
+@pytest.mark.parametrize("word", ["ARRET", "STOP"])
+def test_an_opt_out_twilio_matched_opts_out_without_a_second_confirmation(app, word):
+    received = receive(word, OptOutType="STOP", **MESSAGING_SERVICE)
+    assert (received.outcome, received.notice, received.task_id) == ("stop", None, None)
+    assert user().is_opted_out
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+@pytest.mark.parametrize("word", ["ALTA", "START"])
+def test_an_opt_in_twilio_matched_opts_back_in_without_a_second_confirmation(app, word):
+    make_user("+15551230000", opted_out_at=utcnow())
+    received = receive(word, OptOutType="START", **MESSAGING_SERVICE)
+    assert (received.outcome, received.notice) == ("start", None)
+    assert not user().is_opted_out
+    assert receive("What is DNS?").outcome == "task"
+
+
+@pytest.mark.parametrize("word", ["AIDE", "HELP"])
+def test_a_help_twilio_matched_and_answered_is_not_answered_again(app, word):
+    received = receive(word, OptOutType="HELP", **MESSAGING_SERVICE)
+    assert (received.outcome, received.notice, received.task_id) == ("help", None, None)
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
 @pytest.mark.parametrize("word", ["RESET", "new"])
 def test_reset_forgets_the_conversation(app, word):
     make_user("+15551230000")
@@ -135,6 +164,27 @@ def test_a_whatsapp_texter_is_the_same_texter_as_their_sms_number_on_the_channel
     receive("hello again", From="+15551230000")
     assert user().channel == "sms"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+def test_a_shared_location_is_stored_as_the_place_it_names_for_staff_to_read(app):
+    received = receive(
+        "",
+        From="whatsapp:+15551230000",
+        Latitude="-33.8568",
+        Longitude="151.2153",
+        Label="Sydney Opera House",
+        Address="Bennelong Point, Sydney NSW 2000",
+    )
+    assert received.outcome == "task"
+    assert stored_task(received).sms_content == (
+        "Shared location: Sydney Opera House, Bennelong Point, Sydney NSW 2000 (-33.8568, 151.2153)"
+    )
+
+
+@pytest.mark.parametrize("latitude", ["", "north", "91", "nan"])
+def test_coordinates_that_are_no_place_leave_an_empty_text_empty(app, latitude):
+    received = receive("", Latitude=latitude, Longitude="2.29", Label="Home")
+    assert (received.outcome, received.notice) == ("empty", "empty")
 
 
 @pytest.mark.parametrize(

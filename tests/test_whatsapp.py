@@ -26,8 +26,8 @@ WHATSAPP = "whatsapp:" + PHONE
 ENCODED = "%2B15551230000"
 
 
-def text_in(client, body: str, sender: str = WHATSAPP) -> None:
-    form = inbound_form(body, From=sender, To="whatsapp:+15005550006")
+def text_in(client, body: str, sender: str = WHATSAPP, **fields) -> None:
+    form = inbound_form(body, From=sender, To="whatsapp:+15005550006", **fields)
     with simulator.jobs_inline():
         assert signed_post(client, "/sms/inbound", form).status_code == 200
     db.session.rollback()
@@ -92,6 +92,25 @@ def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     assert [m.kind for m in outbox()] == ["help", "opt_out"]
     assert all(m["To"] == WHATSAPP for m in sent_to_twilio(twilio_server))
     assert db.session.get(User, PHONE).is_opted_out
+
+
+#: What Twilio posts for a place shared in WhatsApp: no Body, the place in fields of its own.
+EIFFEL_TOWER = {
+    "Latitude": "48.858370",
+    "Longitude": "2.294481",
+    "Label": "Eiffel Tower",
+    "Address": "Champ de Mars, 5 Av. Anatole France, 75007 Paris",
+}
+
+
+def test_a_shared_location_is_answered_as_the_place_it_names(
+    app, client, texter, openai_server, twilio_server
+):
+    openai_server.then(200, chat_completion("That is the Eiffel Tower, in Paris."))
+    text_in(client, "", **EIFFEL_TOWER)
+    assert [m.kind for m in outbox()] == ["reply"]
+    question = openai_server.requests[0][2]["messages"][-1]["content"]
+    assert "Eiffel Tower, Champ de Mars" in question and "(48.858370, 2.294481)" in question
 
 
 def test_stop_on_whatsapp_is_confirmed_whatever_letters_the_service_name_has(

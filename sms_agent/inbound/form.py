@@ -8,8 +8,9 @@ from collections.abc import Mapping
 
 from flask import current_app
 
-from ..clean_text import storable
+from ..clean_text import is_blank, storable
 from ..phones import InvalidPhoneNumber, to_e164
+from .location import location_text
 from .media import UnservedChannel, media_count, split_channel
 
 #: Twilio's own limit on one (concatenated) SMS body.
@@ -41,4 +42,9 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
     body = storable(form.get("Body") or "")
     if len(body) > MAX_BODY_CHARS:
         raise BadInbound(f"Body is longer than {MAX_BODY_CHARS} characters")
+    # A WhatsApp location comes without a Body: its place, as words, is what the texter said
+    # (for the model and for staff), not an empty text.
+    location = location_text(form)
+    if location:
+        body = f"{body}\n{location}" if not is_blank(body) else location
     return sid, phone, body, media_count(form)

@@ -59,6 +59,10 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
 }
 
+#: Twilio's Advanced Opt-Out names the keyword group a message matched in OptOutType: its
+#: own keywords, which a Messaging Service may extend in any language ("ARRET", "BAJA").
+TWILIO_OPT_OUT_TYPES = {"STOP": Keyword.STOP, "START": Keyword.START, "HELP": Keyword.HELP}
+
 # Phones add these around a single word: autocorrect's full stop, an exclamation, quotes,
 # and invisible joiners or byte-order marks pasted from other apps.
 _EDGE_NOISE = " \t\r\n\v\f.!?,;:'\"\u00a0\u200b\u200c\u200d\u2060\ufeff\u2018\u2019\u201c\u201d"
@@ -75,3 +79,9 @@ def parse(body: str | None) -> Keyword | None:
         return None
     word = unicodedata.normalize("NFKC", body).strip(_EDGE_NOISE).casefold()
     return WORDS.get("".join(word.split()))
+
+
+def matched_by_twilio(opt_out_type: str | None) -> Keyword | None:
+    """The keyword Twilio's Advanced Opt-Out matched (OptOutType), or None. Twilio has
+    blocked or unblocked the number already and answered the texter itself."""
+    return TWILIO_OPT_OUT_TYPES.get((opt_out_type or "").strip().upper())

@@ -12,6 +12,7 @@ from .. import handoff, limits
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..phones import mask
+from . import keywords
 from .form import BadInbound, is_message_sid, parse_form
 from .media import attachments, split_channel
 from .routing import Received, route
@@ -40,7 +41,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
         log.info("new user %s on tier %s", mask(phone), user.tier)
     _note_channel(user, channel)
-    received = route(user, body, media)
+    received = route(user, body, media, keywords.matched_by_twilio(form.get("OptOutType")))
     stored = _media_metadata(num_media, media)
     if received.outcome == "task":
         received = _admit(user, sid, body, stored, received.notice)

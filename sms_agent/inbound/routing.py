@@ -28,8 +28,14 @@ class Received:
     held_media: str | None = None
 
 
-def route(user: User, body: str, media: list[Attachment]) -> Received:
+def route(
+    user: User, body: str, media: list[Attachment], twilio_keyword: Keyword | None = None
+) -> Received:
+    """`twilio_keyword`: what Twilio's Advanced Opt-Out matched (OptOutType), which wins over
+    our reading of the words: Twilio obeys its own keyword list, and so must we."""
     phone = user.phone_number
+    if twilio_keyword is not None:
+        return _keyword(user, twilio_keyword, answered_by_twilio=True)
     keyword = keywords.parse(body)
     if keyword is not None:
         return _keyword(user, keyword)
@@ -50,17 +56,18 @@ def route(user: User, body: str, media: list[Attachment]) -> Received:
     return Received("task", phone, notice="media_note" if refused else None)
 
 
-def _keyword(user: User, keyword: Keyword) -> Received:
+def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> Received:
     """STOP gets one confirmation when it opts the texter out (unless Twilio's Advanced
-    Opt-Out sends it); the others may get a notice."""
+    Opt-Out sends it); the others may get a notice. A keyword Twilio matched itself has had
+    Twilio's answer: a second one from us would be billed and say the same."""
     phone = user.phone_number
     if keyword is Keyword.AGENT:
         return _ask_for_a_person(user)
     if keyword is Keyword.STOP:
         newly = not user.is_opted_out
         user.opted_out_at = user.opted_out_at or utcnow()
-        confirm = newly and not current_app.config["TWILIO_ADVANCED_OPT_OUT"]
-        return Received("stop", phone, notice="opt_out" if confirm else None)
+        twilio_confirms = answered_by_twilio or current_app.config["TWILIO_ADVANCED_OPT_OUT"]
+        return Received("stop", phone, notice="opt_out" if newly and not twilio_confirms else None)
     if keyword is Keyword.START:
         user.opted_out_at = None
     elif keyword is Keyword.RESET:
@@ -73,7 +80,7 @@ def _keyword(user: User, keyword: Keyword) -> Received:
     }.get(keyword, "usage")
     if keyword is Keyword.HELP and not current_app.config["HELP_REPLY_ENABLED"]:
         notice = None
-    if not user.is_active or user.is_opted_out:
+    if not user.is_active or user.is_opted_out or answered_by_twilio:
         notice = None
     return Received(str(keyword), phone, notice=notice)
 
