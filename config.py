@@ -249,6 +249,9 @@ class Config:
     # Set for several web or worker processes on one host: each writes its metrics there and
     # /metrics adds them up (prometheus_client's multiprocess mode reads the same variable).
     PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+    # A young garbage collection every this many new objects in web and worker processes
+    # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
+    GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
 
     # database
     SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", _sqlite_url("sms_agent.sqlite")))

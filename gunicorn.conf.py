@@ -74,6 +74,9 @@ def post_worker_init(worker):
     problems = {name: problem for name, problem in warm_up(worker.wsgi).items() if problem}
     if problems:
         worker.log.warning("worker %s started without %s", worker.pid, problems)
+    from sms_agent.ops.collector import tune_collector
+
+    tune_collector(worker.wsgi.config)
 
 
 def child_exit(server, worker):

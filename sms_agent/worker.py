@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import worker_init, worker_process_init
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -23,10 +24,33 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     celery_app = Celery(app.name, task_cls=FlaskJob)
+    celery_app.flask_app = app
     celery_app.config_from_object(celery_settings(app.config))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+@worker_init.connect
+def _tune_the_worker(sender, **_kwargs) -> None:
+    """The worker is built and about to take jobs (a threads pool runs them in this process)."""
+    _tune(sender.app)
+
+
+@worker_process_init.connect
+def _tune_each_child(**_kwargs) -> None:
+    """A prefork pool's child is ready to take jobs."""
+    from celery import current_app
+
+    _tune(current_app)
+
+
+def _tune(celery_app: Celery) -> None:
+    from .ops.collector import tune_collector
+
+    flask_app = getattr(celery_app, "flask_app", None)
+    if flask_app is not None:
+        tune_collector(flask_app.config)
 
 
 def celery_settings(config) -> dict:
