@@ -35,10 +35,10 @@ LOCK_TEXTERS = (
 )
 ADD_TEXTERS = (
     "INSERT INTO users (phone_number, tier, full_name, last_active, total_requests,"
-    " monthly_requests, rate_limit_reset, timezone, preferences, service_state, is_active,"
-    " created_at, updated_at)"
-    " SELECT p, 'free', '', %(now)s, 0, 0, %(now)s + interval '30 days', 'UTC', '{}', '{}',"
-    " true, %(now)s, %(now)s FROM unnest(%(phones)s::text[]) AS p ON CONFLICT DO NOTHING"
+    " monthly_requests, rate_limit_reset, window_started_at, timezone, preferences,"
+    " service_state, is_active, created_at, updated_at)"
+    " SELECT p, 'free', '', %(now)s, 0, 0, %(now)s + interval '30 days', %(now)s, 'UTC', '{}',"
+    " '{}', true, %(now)s, %(now)s FROM unnest(%(phones)s::text[]) AS p ON CONFLICT DO NOTHING"
 )
 STORE_TASKS = (
     "INSERT INTO tasks (id, user_phone, sms_content, category, status, message_sid, success,"
