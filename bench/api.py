@@ -29,11 +29,8 @@ ENDPOINTS = ["/api/tasks/analytics/", "/api/analytics/", "/api/users/?page=1", "
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="PostgreSQL server; a scratch database is created on it per size",
+    parser = harness.arguments(
+        __doc__, "PostgreSQL server; a scratch database is created on it per size"
     )
     parser.add_argument("--sizes", default="100000,1000000", help="task counts, comma-separated")
     parser.add_argument(

@@ -41,12 +41,7 @@ QUESTIONS = [
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="PostgreSQL server; a scratch database is created on it",
-    )
+    parser = harness.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.5, help="the model stand-in's latency")

@@ -7,6 +7,7 @@ a free port; every process writes its log under one work directory.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
 import os
@@ -28,6 +29,21 @@ PROJECT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "bench-auth-token"
 ACCOUNT_SID = "AC" + "b" * 32
 OUR_NUMBER = "+15005550006"
+
+
+#: The PostgreSQL server the benchmarks create their scratch databases on.
+POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def arguments(doc: str, database_help: str = "") -> argparse.ArgumentParser:
+    """A benchmark's command line, with the `--database` option every one of them takes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(
+        "--database",
+        default=POSTGRES_SERVER,
+        help=database_help or "PostgreSQL server; a scratch database is created on it",
+    )
+    return parser
 
 
 def free_port() -> int:

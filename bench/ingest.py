@@ -28,12 +28,7 @@ LUA = Path(__file__).with_name("ingest.lua")
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="PostgreSQL server; a scratch database is created on it",
-    )
+    parser = harness.arguments(__doc__)
     parser.add_argument("--duration", type=int, default=20, help="seconds of each wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=2)

@@ -45,12 +45,7 @@ def noop(number):
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database",
-        default="postgresql://postgres@127.0.0.1:5432/postgres",
-        help="PostgreSQL server; a scratch database is created on it",
-    )
+    parser = harness.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1, help="threads calling the pipeline")
     parser.add_argument("--concurrency", type=int, default=256, help="the Celery worker's")
