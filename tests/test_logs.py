@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
+import threading
+import time
 
 import pytest
 
@@ -103,42 +106,111 @@ def test_a_whole_exchange_logs_neither_the_body_nor_the_full_number(app, log_lin
     assert not any(secret in line or "5551239876" in line for line in lines)
 
 
-def test_a_celery_worker_logs_its_own_lines_through_our_handler(app):
-    from sms_agent.ops.logs import route_celery_logs
+@contextlib.contextmanager
+def routed_as_in_a_worker():
+    """route_celery_logs, as a Celery worker's start runs it; yields our handler."""
+    from sms_agent.ops.logs import WriterThread, route_celery_logs
 
     ours, root = logging.getLogger("sms_agent"), logging.getLogger()
     handler = next(h for h in ours.handlers if h._sms_agent)
     level = root.level
+    route_celery_logs(loglevel=logging.INFO)
+    writer = next(h for h in root.handlers if isinstance(h, WriterThread))
     try:
-        route_celery_logs(loglevel=logging.INFO)
-        assert handler in root.handlers and handler not in ours.handlers
-        assert root.level == logging.INFO
+        yield handler
     finally:
-        root.removeHandler(handler)
+        writer.flush()
+        root.removeHandler(writer)
+        writer.close()
         ours.addHandler(handler)
         root.setLevel(level)
+
+
+def test_a_celery_worker_logs_its_own_lines_through_our_handler(app):
+    from sms_agent.ops.logs import WriterThread
+
+    ours, root = logging.getLogger("sms_agent"), logging.getLogger()
+    with routed_as_in_a_worker() as handler:
+        writers = [h for h in root.handlers if isinstance(h, WriterThread)]
+        assert [writer.target for writer in writers] == [handler]
+        assert handler not in ours.handlers and handler not in root.handlers
+        assert root.level == logging.INFO
+
+
+def flush_the_writer() -> None:
+    next(h for h in logging.getLogger().handlers if hasattr(h, "target")).flush()
+
+
+def test_a_worker_thread_never_waits_for_another_threads_line_to_be_written(app):
+    """A slow write (a full pipe, a GIL held elsewhere) held the handler's lock, and every
+    job of the worker, its event loop too, queued behind it to log its own line."""
+    writing, write_may_end = threading.Event(), threading.Event()
+    stream = io.StringIO()
+    write = stream.write
+
+    def stuck_write(text):
+        writing.set()
+        write_may_end.wait(5)
+        return write(text)
+
+    stream.write = stuck_write
+    with routed_as_in_a_worker() as handler:
+        previous = handler.setStream(stream)
+        try:
+            job = logging.getLogger("celery.app.trace")
+            threading.Thread(target=job.info, args=("a line whose write is stuck",)).start()
+            assert writing.wait(5)
+            started = time.monotonic()
+            for number in range(50):
+                logging.getLogger("sms_agent.pipeline").info("line %d for +15551239876", number)
+            assert time.monotonic() - started < 1  # none of them waited for the stuck write
+        finally:
+            write_may_end.set()
+            flush_the_writer()
+            handler.setStream(previous)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("a line whose write is stuck")
+    assert [line.rsplit(": ", 1)[1] for line in lines[1:]] == [
+        f"line {number} for ***9876" for number in range(50)
+    ]
+
+
+def test_a_line_logged_in_a_job_carries_the_jobs_id_when_the_writer_writes_it(app):
+    from celery import shared_task
+
+    @shared_task(name="tests.log_inside_job_through_the_writer")
+    def log_inside_job():
+        logging.getLogger("sms_agent.test").info("inside the job")
+
+    stream = io.StringIO()
+    with routed_as_in_a_worker() as handler:
+        previous = handler.setStream(stream)
+        try:
+            log_inside_job.apply(task_id="job-8")
+            logging.getLogger("sms_agent.test").info("outside it")
+            flush_the_writer()
+        finally:
+            handler.setStream(previous)
+    lines = stream.getvalue().splitlines()
+    assert any(line.endswith("[job-8]: inside the job") for line in lines)
+    assert lines[-1].endswith("[]: outside it")
 
 
 def test_a_worker_logs_no_line_per_vendor_http_request(app, twilio_server, openai_server):
     """The SDKs log each request at INFO (Twilio's about ten lines, headers one by one)."""
-    from sms_agent.ops.logs import route_celery_logs
     from sms_agent.vendors.openai import get_llm_backend
     from sms_agent.vendors.twilio import get_sms_backend
 
-    ours, root = logging.getLogger("sms_agent"), logging.getLogger()
-    handler = next(h for h in ours.handlers if h._sms_agent)
-    level, stream = root.level, io.StringIO()
-    previous = handler.setStream(stream)
-    try:
-        route_celery_logs(loglevel=logging.INFO)
-        get_sms_backend().send("+15551230000", "hi")
-        get_llm_backend().complete([{"role": "user", "content": "hi"}], 20)
-        logging.getLogger("twilio.http_client").warning("a vendor warning still shows")
-    finally:
-        handler.setStream(previous)
-        root.removeHandler(handler)
-        ours.addHandler(handler)
-        root.setLevel(level)
+    stream = io.StringIO()
+    with routed_as_in_a_worker() as handler:
+        previous = handler.setStream(stream)
+        try:
+            get_sms_backend().send("+15551230000", "hi")
+            get_llm_backend().complete([{"role": "user", "content": "hi"}], 20)
+            logging.getLogger("twilio.http_client").warning("a vendor warning still shows")
+            flush_the_writer()
+        finally:
+            handler.setStream(previous)
     lines = stream.getvalue().splitlines()
     assert [line for line in lines if "twilio" in line or "HTTP Request" in line] == [
         line for line in lines if "a vendor warning still shows" in line
