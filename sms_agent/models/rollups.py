@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from .at_commit import create_row_trigger
 
 
 class TaskRollup(db.Model):
@@ -87,14 +88,14 @@ def _finite(column: str) -> str:
     return f"(CASE WHEN {column} - {column} = 0 THEN {column} END)"
 
 
-def _upsert(table: str, values: dict[str, str], key: tuple[str, ...]) -> str:
+def _upsert(table: str, values: dict[str, str], key: tuple[str, ...], where: str = "true") -> str:
     """INSERT one bucket, or add its values to the bucket already there."""
     added = ", ".join(
         f"{column} = {table}.{column} + excluded.{column}" for column in values if column not in key
     )
     return (
-        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(values.values())})"
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
+        f"INSERT INTO {table} ({', '.join(values)}) SELECT {', '.join(values.values())}"
+        f" WHERE {where} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
     )
 
 
@@ -129,7 +130,14 @@ def _add_sql(dialect: str, row: str) -> dict[str, str]:
     }
     return {
         "task": _upsert("task_rollups", task, ("day", "category", "status", "success")),
-        "user": _upsert("user_task_rollups", user, ("user_phone", "category")),
+        # Run at commit (at_commit.py), the count of a task whose texter the same
+        # transaction deleted would name a texter who is gone: it counts for nobody.
+        "user": _upsert(
+            "user_task_rollups",
+            user,
+            ("user_phone", "category"),
+            f"EXISTS (SELECT 1 FROM users WHERE phone_number = {row}.user_phone)",
+        ),
         "hour": _upsert("task_hourly_counts", {"hour": hour, "tasks": _taken_on(row)}, ("hour",)),
     }
 
@@ -234,7 +242,8 @@ _ALL_COLUMNS = sorted({column for columns in _READS.values() for column in colum
 
 
 def create_triggers(connection: sa.Connection) -> None:
-    """Install the triggers (and on PostgreSQL their function) on `tasks`."""
+    """Install the triggers (and on PostgreSQL their function) on `tasks`; on PostgreSQL they
+    run at commit (at_commit.py)."""
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(_postgresql_function())
         for when, event in (
@@ -242,10 +251,7 @@ def create_triggers(connection: sa.Connection) -> None:
             ("UPDATE", f"UPDATE OF {', '.join(_ALL_COLUMNS)}"),
         ):
             name = "tasks_rollups_" + when.split()[0].lower()
-            connection.exec_driver_sql(
-                f"CREATE TRIGGER {name} AFTER {event} ON tasks"
-                " FOR EACH ROW EXECUTE FUNCTION tasks_rollups()"
-            )
+            create_row_trigger(connection, name, event, "tasks", "tasks_rollups")
     else:
         for statement in _sqlite_triggers():
             connection.exec_driver_sql(statement)

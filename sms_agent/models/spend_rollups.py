@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from .at_commit import create_row_trigger
 
 
 class SpendDaily(db.Model):
@@ -101,9 +102,11 @@ def _amounts(dialect: str, ledger: str, row: str) -> dict[str, str]:
 
 def _task_cost_sql(ledger: str, row: str, sign: str) -> str:
     """Add (`sign` "+") or take away ("-") `row`'s amount on its task's cost_usd. Rounded
-    to Money's millionths: SQLite adds NUMERIC values as floating point. It comes after the
-    rollups' rows, as the task's own UPDATE used to: writers take the spend rows first,
-    then tasks, in one order."""
+    to Money's millionths: SQLite adds NUMERIC values as floating point. It comes before the
+    rollups' rows: the worker writes its task early in its transaction and these triggers
+    run at its commit (at_commit.py), so every writer takes the task first, then the spend
+    rows, in one order (a Twilio price for an earlier part, landing meanwhile, cannot
+    deadlock with it)."""
     amount = f"coalesce({row}.{_LEDGERS[ledger][1]}, 0)"
     return (
         f"UPDATE tasks SET cost_usd = round(cost_usd {sign} {amount}, 6) WHERE id = {row}.task_id"
@@ -129,7 +132,7 @@ def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
             f" WHERE {_counted(table, ledger, row)}"
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
         )
-    return [*statements, _task_cost_sql(ledger, row, "+")]
+    return [_task_cost_sql(ledger, row, "+"), *statements]
 
 
 def _remove_sql(dialect: str, ledger: str, row: str) -> list[str]:
@@ -142,7 +145,7 @@ def _remove_sql(dialect: str, ledger: str, row: str) -> list[str]:
             f" model_micro = model_micro - {amounts['model_micro']}, entries = entries - 1"
             f" WHERE {where}"
         )
-    return [*statements, _task_cost_sql(ledger, row, "-")]
+    return [_task_cost_sql(ledger, row, "-"), *statements]
 
 
 def _read_columns(ledger: str) -> tuple[str, ...]:
@@ -182,15 +185,13 @@ def _postgresql_function(ledger: str) -> str:
 
 
 def create_triggers(connection: sa.Connection) -> None:
-    """Install the triggers (and on PostgreSQL their functions) on both ledgers."""
+    """Install the triggers (and on PostgreSQL their functions) on both ledgers; on
+    PostgreSQL they run at commit (at_commit.py)."""
     for ledger in _LEDGERS:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(_postgresql_function(ledger))
-            columns = ", ".join(_read_columns(ledger))
-            connection.exec_driver_sql(
-                f"CREATE TRIGGER {ledger}_spend AFTER INSERT OR DELETE OR UPDATE OF {columns}"
-                f" ON {ledger} FOR EACH ROW EXECUTE FUNCTION {ledger}_spend()"
-            )
+            events = "INSERT OR DELETE OR UPDATE OF " + ", ".join(_read_columns(ledger))
+            create_row_trigger(connection, f"{ledger}_spend", events, ledger, f"{ledger}_spend")
         else:
             for statement in _sqlite_triggers(ledger):
                 connection.exec_driver_sql(statement)
