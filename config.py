@@ -204,11 +204,13 @@ def shared_ratelimit_storage(broker_url: str) -> str:
     return broker_url if broker_url.startswith(("redis://", "rediss://")) else "memory://"
 
 
-#: The default DB_POOL_SIZE of a process with more threads than this (with as many again of
-#: overflow): enough for a worker of 256 threads, whose transactions last milliseconds
-#: (bench/README.md), while a web and two such workers stay within PostgreSQL's default
-#: max_connections of 100.
-POOL_SIZE_CAP = 16
+#: The default DB_POOL_SIZE of a process with more threads than this, with no overflow:
+#: enough for a worker of 256 threads, whose transactions last milliseconds. More is slower:
+#: every thread holding a connection runs Python under the process's one GIL, so with 32
+#: connections most of them sat idle in open transactions, holding row locks, while their
+#: threads waited for the GIL, and the event loop handing out jobs waited behind them all
+#: (`make bench-e2e`: 72-87% of the ideal with 16 + 16 connections, 90-91% with 8; bench/README.md).
+POOL_SIZE_CAP = 8
 
 #: The development default; production refuses to start with it (or with no key at all).
 INSECURE_SECRET_KEY = "dev-insecure-secret-key"
@@ -277,7 +279,7 @@ class Config:
     DB_POOL_SIZE = env_int(
         "DB_POOL_SIZE", min(max(WEB_THREADS, WORKER_CONCURRENCY), POOL_SIZE_CAP), minimum=1
     )
-    DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", DB_POOL_SIZE)
+    DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 0)
     DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 30.0, minimum=0.1)
 
     # twilio

@@ -22,10 +22,11 @@ from tests.test_app import production_process
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, ["8", "8", "30.0"]),  # one connection per worker thread (WORKER_CONCURRENCY=8)
-        ({"WORKER_CONCURRENCY": "256"}, ["16", "16", "30.0"]),  # capped: threads share them
-        ({"WEB_THREADS": "12", "WORKER_CONCURRENCY": "2"}, ["12", "12", "30.0"]),
-        ({"WORKER_CONCURRENCY": "256", "DB_POOL_SIZE": "40"}, ["40", "40", "30.0"]),
+        ({}, ["8", "0", "30.0"]),  # one connection per worker thread (WORKER_CONCURRENCY=8)
+        ({"WORKER_CONCURRENCY": "256"}, ["8", "0", "30.0"]),  # capped: threads share them
+        ({"WEB_THREADS": "12", "WORKER_CONCURRENCY": "2"}, ["8", "0", "30.0"]),
+        ({"WORKER_CONCURRENCY": "256", "DB_POOL_SIZE": "40"}, ["40", "0", "30.0"]),
+        ({"DB_POOL_SIZE": "40", "DB_MAX_OVERFLOW": "10"}, ["40", "10", "30.0"]),
         ({"DB_POOL_SIZE": "5", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "2"}, ["5", "0", "2.0"]),
     ],
 )
