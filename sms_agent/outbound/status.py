@@ -1,6 +1,7 @@
 """Twilio's delivery reports on what we sent: a status only ever moves forward (whether the
-callback or the send that stored the sid writes first), and a report of error 21610 (the
-recipient replied STOP to the carrier) opts the texter out."""
+callback or the send that stored the sid writes first), a message that did not arrive is
+reported to staff (undelivered.py), and a report of error 21610 (the recipient replied STOP
+to the carrier) opts the texter out."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ..extensions import db
 from ..models import FINAL_DELIVERY_STATUSES, OutboundMessage, User, utcnow
 from ..phones import mask
 from ..vendors.twilio import TWILIO_STATUS_MAP, UNSUBSCRIBED_RECIPIENT
+from .undelivered import UNDELIVERED_STATUSES, report_undelivered
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -97,7 +99,8 @@ def _behind(status: str) -> list[str]:
 def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) -> bool:
     """Move `message` to `status` (with the sid, if the send has not stored it yet) unless it
     is final or further along; True when this callback moved it. One conditional UPDATE, so
-    of two callbacks racing (or a callback and the send storing its sid) only one moves it."""
+    of two callbacks racing (or a callback and the send storing its sid) only one moves it,
+    and a message that did not arrive is reported to staff once."""
     values: dict = {"status": status}
     if code is not None:
         values["error_code"] = code
@@ -115,6 +118,8 @@ def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) 
     for name in ("status", "error_code", "sid"):
         if name in values:
             set_committed_value(message, name, values[name])
+    if status in UNDELIVERED_STATUSES and code != UNSUBSCRIBED_RECIPIENT:
+        report_undelivered(message, status, code)
     return True
 
 
