@@ -13,6 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from ..models import FINAL_DELIVERY_STATUSES, OutboundMessage, User, utcnow
+from ..ops import metrics
 from ..phones import mask
 from ..vendors.twilio import TWILIO_STATUS_MAP, UNSUBSCRIBED_RECIPIENT
 from .undelivered import UNDELIVERED_STATUSES, report_undelivered
@@ -148,6 +149,7 @@ def record_sent(message: OutboundMessage, sid: str, status: str) -> None:
     stored = db.session.execute(statement, {"key": message.id, "sid": sid}).scalar_one()
     set_committed_value(message, "sid", sid)
     set_committed_value(message, "status", stored)
+    metrics.count_sent(db.session, message)
 
 
 def opt_out(phone: str) -> None:
