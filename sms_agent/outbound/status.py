@@ -11,8 +11,9 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import costs
 from ..extensions import db
-from ..models import FINAL_DELIVERY_STATUSES, OutboundMessage, User, utcnow
+from ..models import FINAL_DELIVERY_STATUSES, DeliveryStatus, OutboundMessage, User, utcnow
 from ..ops import metrics
 from ..phones import mask
 from ..vendors.twilio import TWILIO_STATUS_MAP, UNSUBSCRIBED_RECIPIENT
@@ -101,12 +102,15 @@ def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) 
     """Move `message` to `status` (with the sid, if the send has not stored it yet) unless it
     is final or further along; True when this callback moved it. One conditional UPDATE, so
     of two callbacks racing (or a callback and the send storing its sid) only one moves it,
-    and a message that did not arrive is reported to staff once."""
+    and a message that did not arrive is reported to staff (and a failed one's estimated
+    price dropped) once."""
     values: dict = {"status": status}
     if code is not None:
         values["error_code"] = code
     if message.sid is None:
         values["sid"] = sid
+    if status == DeliveryStatus.FAILED:
+        values["price_usd"] = costs.failed_sms_price()
     moved = db.session.execute(
         sa.update(OutboundMessage)
         .where(OutboundMessage.id == message.id, OutboundMessage.status.in_(_behind(status)))
@@ -115,7 +119,7 @@ def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) 
     ).rowcount
     if not moved:
         return False
-    db.session.expire(message, ["updated_at"])
+    db.session.expire(message, ["price_usd", "updated_at"])
     for name in ("status", "error_code", "sid"):
         if name in values:
             set_committed_value(message, name, values[name])
