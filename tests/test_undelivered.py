@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task
@@ -108,3 +109,30 @@ def test_the_error_shows_in_the_apis_error_logs(client):
     [error] = body["results"]
     assert error["error_type"] == "twilio_error" and error["user_phone"] == message.to_number
     assert "30007" in error["error_message"]
+
+
+def test_of_two_reports_racing_only_the_one_that_moved_the_message_logs(client):
+    """Twilio's retry of a report may be handled at once by another web process: both read
+    the message as sent, the other commits first, and ours then moves nothing."""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("PostgreSQL only: SQLite's write lock makes the two take turns")
+    message = sent_reply()
+    fired = []
+
+    def the_other_report_commits_first(execution):
+        if fired or not execution.is_update:
+            return
+        fired.append(True)
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.update(OutboundMessage.__table__)
+                .where(OutboundMessage.__table__.c.id == message.id)
+                .values(status="undelivered", error_code=30003)
+            )
+
+    sa.event.listen(Session, "do_orm_execute", the_other_report_commits_first)
+    try:
+        report(client, "undelivered", "30003")
+    finally:
+        sa.event.remove(Session, "do_orm_execute", the_other_report_commits_first)
+    assert fired and errors() == []
