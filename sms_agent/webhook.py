@@ -12,6 +12,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from . import inbound, jobs, outbound
 from .extensions import db
 from .ops import metrics
+from .vendors.twilio import CALLBACK_REFERENCE
 
 log = logging.getLogger("sms_agent.webhook")
 
@@ -79,13 +80,15 @@ def _receive_and_commit() -> inbound.Received:
 
 @bp.post("/status")
 def delivery_status():
-    """Record Twilio's delivery report on the message we sent."""
+    """Record Twilio's delivery report on the message we sent, which our StatusCallback URL
+    names (its query string is part of what Twilio signed)."""
     verify_signature()
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
     status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
     if not inbound.is_message_sid(sid):
         abort(400, "MessageSid is missing or malformed")
-    outbound.record_delivery_status(sid, status, request.form.get("ErrorCode"))
+    reference = request.args.get(CALLBACK_REFERENCE)
+    outbound.record_delivery_status(sid, status, request.form.get("ErrorCode"), reference)
     db.session.commit()
     return empty_twiml()
 

@@ -227,6 +227,55 @@ def test_a_price_in_another_currency_keeps_the_estimate(app, client, twilio_serv
     assert jobs.fetch_sms_prices.apply().get() == 0
 
 
+def reported_failed(client, twilio_server) -> OutboundMessage:
+    pipeline.answer(make_task().id)
+    [sms] = outbox()
+    form = {"MessageSid": sms.sid, "MessageStatus": "failed", "ErrorCode": "30008"}
+    assert signed_post(client, "/sms/status", form).status_code == 200
+    return outbox()[0]
+
+
+def failed_message(path: str, price: str | None = None) -> dict:
+    return {**twilio_priced_message(path, price=price), "status": "failed"}
+
+
+def test_a_failed_sms_costs_nothing_until_twilio_says_otherwise(app, client, twilio_server):
+    sms = reported_failed(client, twilio_server)
+    assert sms.price_usd == 0 and sms.price_estimated  # Twilio's price is still asked for
+    assert db.session.get(Task, sms.task_id).cost_usd == 0
+    twilio_server.then(200, failed_message(f"/{sms.sid}.json"))
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    assert outbox()[0].price_usd == 0
+    twilio_server.then(200, failed_message(f"/{sms.sid}.json", price="-0.0040"))
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=1)) == 1
+    db.session.commit()
+    [sms] = outbox()
+    assert (sms.price_usd, sms.price_estimated) == (D("0.004"), False)
+    assert db.session.get(Task, sms.task_id).cost_usd == D("0.004")
+
+
+def test_a_price_twilio_reported_stays_when_the_message_fails_later(app, client, twilio_server):
+    pipeline.answer(make_task().id)
+    [sms] = outbox()
+    sms.price_usd, sms.price_estimated = D("0.0079"), False
+    db.session.commit()
+    form = {"MessageSid": sms.sid, "MessageStatus": "failed", "ErrorCode": "30008"}
+    signed_post(client, "/sms/status", form)
+    assert outbox()[0].price_usd == D("0.0079")
+
+
+def test_a_message_twilio_says_failed_without_a_price_costs_nothing(app, twilio_server):
+    """Its status callback never came (none configured, or lost): the price job learns it."""
+    task = make_task()
+    pipeline.answer(task.id)
+    [sms] = outbox()
+    twilio_server.then(200, failed_message(f"/{sms.sid}.json"))
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=2)) == 0
+    db.session.commit()
+    assert outbox()[0].price_usd == 0
+    assert db.session.get(Task, task.id).cost_usd == 0
+
+
 def test_the_outbox_keeps_its_estimates(app, client):
     pipeline.answer(make_task().id)
     [sms] = outbox()

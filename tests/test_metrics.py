@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from sms_agent.extensions import db
 from sms_agent.models import ErrorType, OutboundMessage, TaskStatus, utcnow
 from sms_agent.ops.metrics import count_inbound
+from sms_agent.outbound.status import record_sent
 from tests.factories import make_error, make_task, make_user
 
 
@@ -52,7 +53,8 @@ def test_sms_count_once_the_backend_accepted_them(app):
     db.session.add(message)
     db.session.commit()
     assert sample("sms_sent_total", kind="apology") == sent_before
-    message.sid = "SM" + "1" * 32
+    record_sent(message, "SM" + "1" * 32, "queued")  # the backend accepted it
+    assert sample("sms_sent_total", kind="apology") == sent_before  # not before the commit
     db.session.commit()
     assert sample("sms_sent_total", kind="apology") == sent_before + 1
     assert sample("sms_segments_sent_total") == segments_before + 3

@@ -34,6 +34,15 @@ def test_status_callback_is_sent_when_a_public_url_is_known(app, twilio_server):
     assert twilio_server.requests[0][2]["StatusCallback"] == "https://sms.example.com/sms/status"
 
 
+def test_the_status_callback_names_the_message_it_reports_on(app, twilio_server):
+    """So that a report arriving before Twilio's answer to us still finds the message."""
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.com/"
+    get_sms_backend().send("+15551230000", "hi", reference="0b5c6a1e-0000-4000-8000-00000000002a")
+    callback = twilio_server.requests[0][2]["StatusCallback"]
+    expected = "https://sms.example.com/sms/status?message=0b5c6a1e-0000-4000-8000-00000000002a"
+    assert callback == expected
+
+
 def test_twilio_requests_carry_basic_auth(app, twilio_server):
     get_sms_backend().send("+15551230000", "hi")
     expected = base64.b64encode(f"{ACCOUNT}:test-auth-token".encode()).decode()

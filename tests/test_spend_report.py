@@ -190,3 +190,36 @@ def test_spend_is_counted_for_prometheus(app, client, twilio_server):
     jobs.fetch_sms_prices.apply()
     assert sample("sms_spend_usd_total") == pytest.approx(final + 0.0079)
     assert sample("model_spend_usd_total", model="offline") == model  # offline: no call
+
+
+# -- a message Twilio reports failed -------------------------------------------------------
+@pytest.mark.parametrize(
+    "status,billed", [("failed", False), ("undelivered", True), ("delivered", True)]
+)
+def test_a_failed_sms_twilio_gave_no_price_for_counts_zero_in_every_figure(
+    app, client, twilio_server, status, billed
+):
+    """Twilio bills no message that failed (it never left Twilio); an undelivered one reached
+    a carrier and may be billed, so its estimate stays until Twilio's price replaces it."""
+    task = make_task()
+    pipeline.answer(task.id)
+    [message] = db.session.scalars(sa.select(OutboundMessage)).all()
+    estimate, phone = message.price_usd, task.user_phone
+    assert estimate > 0
+    form = {"MessageSid": message.sid, "MessageStatus": status, "AccountSid": "AC" + "0" * 32}
+    if status != "delivered":
+        form["ErrorCode"] = "30007"
+    assert signed_post(client, "/sms/status", form).status_code == 200
+    db.session.rollback()
+
+    expected = estimate if billed else D(0)
+    assert report.totals()["sms_usd"] == report.totals()["total_usd"] == expected
+    assert report.daily(1)[0]["sms_usd"] == expected
+    assert report.spent_by(phone) == expected
+    assert report.by_texter([phone])[phone]["all_time_usd"] == expected
+    assert report.top_spenders()[0]["spend_usd"] == expected
+    assert report.of_tasks([sa.true()])["sms_usd"] == expected
+    assert db.session.get(type(task), task.id).cost_usd == expected == ledger_total()
+    admin_headers = {"Authorization": "Token " + make_token(make_staff("admin", is_admin=True))}
+    spend = client.get("/api/analytics/", headers=admin_headers).get_json()["spend"]
+    assert D(spend["total_usd"]) == expected

@@ -12,8 +12,10 @@ from twilio.request_validator import RequestValidator
 
 from config import TestingConfig
 from sms_agent import create_app
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
+from sms_agent.outbound.status import record_sent
 from tests.broker import drained
 from tests.factories import make_task, make_user
 from tests.standins import inbound_form, signed_post, unused_port
@@ -432,6 +434,101 @@ def test_unknown_sid_is_acknowledged(client, caplog):
     response = signed_post(client, "/sms/status", status_form("delivered"))
     assert response.status_code == 200
     assert "unknown message" in caplog.text
+
+
+# A callback that outruns Twilio's answer to our send: it names our row in its URL.
+def about_to_be_sent() -> OutboundMessage:
+    """A part as the send leaves it while Twilio has it: committed, queued, no sid yet."""
+    task = make_task()
+    message = OutboundMessage(task=task, to_number=task.user_phone, body="hi", status="queued")
+    db.session.add(message)
+    db.session.commit()
+    return message
+
+
+def naming(message: OutboundMessage) -> str:
+    return f"/sms/status?message={message.id}"
+
+
+def test_a_callback_before_the_sid_is_stored_finds_the_message_by_our_id(client):
+    message = about_to_be_sent()
+    response = signed_post(client, naming(message), status_form("delivered"))
+    assert response.status_code == 200
+    db.session.refresh(message)
+    assert (message.status, message.sid) == ("delivered", "SM" + "a" * 32)
+
+
+def test_the_sid_stored_after_an_early_callback_keeps_the_callbacks_status(client):
+    message = about_to_be_sent()
+    signed_post(client, naming(message), status_form("delivered"))
+    record_sent(message, "SM" + "a" * 32, "queued")  # Twilio's answer to the send, late
+    db.session.commit()
+    db.session.refresh(message)
+    assert (message.status, message.sid) == ("delivered", "SM" + "a" * 32)
+
+
+def test_the_sid_stored_moves_a_message_no_callback_reached_yet(client):
+    message = about_to_be_sent()
+    record_sent(message, "SM" + "a" * 32, "sent")
+    db.session.commit()
+    db.session.refresh(message)
+    assert (message.status, message.sid) == ("sent", "SM" + "a" * 32)
+
+
+def test_a_callback_naming_a_message_sent_under_another_sid_is_ignored(client, caplog):
+    message = sent_message("sent")
+    form = status_form("failed", MessageSid="SM" + "b" * 32)
+    assert signed_post(client, naming(message), form).status_code == 200
+    db.session.refresh(message)
+    assert (message.status, message.sid) == ("sent", "SM" + "a" * 32)
+    assert "unknown message" in caplog.text
+
+
+def test_a_callback_with_a_garbled_reference_falls_back_to_the_sid(client):
+    message = sent_message("sent")
+    signed_post(client, "/sms/status?message=not-an-id", status_form("delivered"))
+    db.session.refresh(message)
+    assert message.status == "delivered"
+
+
+def test_the_reference_in_the_callback_url_is_covered_by_the_signature(client):
+    """Twilio signs the URL with its query string: another row's id in it is refused."""
+    message, other = about_to_be_sent(), about_to_be_sent()
+    form = status_form("failed")
+    signature = RequestValidator("test-auth-token").compute_signature(
+        "http://localhost" + naming(other), form
+    )
+    response = client.post(naming(message), data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 403
+    db.session.refresh(message)
+    assert message.status == "queued"
+
+
+@pytest.mark.parametrize("answered", ["queued", "sending"])
+def test_a_callback_that_outruns_twilios_answer_is_kept(app, twilio_server, answered):
+    """Twilio may report a message before its answer to our request, and so the message's
+    sid, has reached the worker: the report is applied and the status in Twilio's later
+    answer does not undo it."""
+    app.config["PUBLIC_BASE_URL"] = "http://localhost"
+    answer, reported = twilio_server.default, []
+
+    def reporting_before_answering(method, path, body):
+        reply = answer(method, path, body)
+        if method == "POST":
+            reply[1]["status"] = answered
+            callback = body["StatusCallback"].removeprefix("http://localhost")
+            form = status_form("delivered", MessageSid=reply[1]["sid"])
+            with app.app_context():  # Twilio's callback is another request, on its own
+                reported.append(signed_post(app.test_client(), callback, form).status_code)
+        return reply
+
+    twilio_server.default = reporting_before_answering
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert reported == [200]
+    db.session.rollback()
+    [message] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert message.status == "delivered" and message.sid.startswith("SM")
 
 
 def test_status_callback_needs_a_signature(client):

@@ -15,10 +15,19 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import FINAL_DELIVERY_STATUSES, ModelCall, OutboundMessage, Task, User, utcnow
+from ..models import (
+    FINAL_DELIVERY_STATUSES,
+    DeliveryStatus,
+    ModelCall,
+    OutboundMessage,
+    Task,
+    User,
+    utcnow,
+)
+from ..models.types import Money
 from ..vendors.openai import Completion
-from ..vendors.twilio import SmsError, get_sms_backend
-from .prices import model_cost
+from ..vendors.twilio import Price, SmsError, get_sms_backend
+from .prices import model_cost, money
 
 log = logging.getLogger("sms_agent.costs")
 
@@ -90,6 +99,15 @@ def refresh_task_costs(task_ids) -> None:
         refresh_task_cost(task)
 
 
+def failed_sms_price() -> sa.ColumnElement:
+    """The price of a message Twilio reports failed, for the UPDATE that records it: Twilio
+    bills no failed message (it never left Twilio; an undelivered one reached a carrier and
+    may be billed), so our estimate becomes 0 while a price Twilio reported stays. It stays
+    marked an estimate, so a price Twilio reports later is still adopted."""
+    estimated = OutboundMessage.price_estimated.is_(True)
+    return sa.case((estimated, sa.literal(money(0), Money)), else_=OutboundMessage.price_usd)
+
+
 def _due(now: datetime) -> sa.ColumnElement[bool]:
     config = current_app.config
     retry_gap = timedelta(seconds=config["PRICE_FETCH_INTERVAL_SECONDS"] * 5)
@@ -133,16 +151,21 @@ def fetch_prices(now: datetime | None = None) -> int:
                 break
             message.price_checks = current_app.config["PRICE_FETCH_MAX_CHECKS"]
             continue
-        if _adopt(message, price.amount, price.unit):
+        tasks.add(message.task_id)  # its price may have changed without being adopted
+        if _adopt(message, price):
             priced += 1
-            tasks.add(message.task_id)
     refresh_task_costs(tasks)
     return priced
 
 
-def _adopt(message: OutboundMessage, amount: Decimal | None, unit: str | None) -> bool:
-    """Take Twilio's price (a debit, so negative) in place of the estimate."""
+def _adopt(message: OutboundMessage, price: Price) -> bool:
+    """Take Twilio's price (a debit, so negative) in place of the estimate. Without one, a
+    message Twilio says failed costs 0 (see failed_sms_price): its status callback may
+    never have come."""
+    amount, unit = price.amount, price.unit
     if amount is None:
+        if price.status == DeliveryStatus.FAILED:
+            message.price_usd = money(0)
         return False
     message.price_unit = unit
     if unit != "USD":

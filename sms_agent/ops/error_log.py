@@ -16,14 +16,16 @@ def record_error(
     user: User | None = None,
     task: Task | None = None,
     exc: BaseException | None = None,
+    phone: str | None = None,
     **details,
 ) -> ErrorLog:
+    """`phone` names the texter when their User is not at hand (a delivery report)."""
     trace = "".join(traceback.format_exception(exc)) if exc is not None else ""
     error = ErrorLog(
         error_type=error_type,
         error_message=message,
         stack_trace=trace,
-        user_phone=user.phone_number if user else None,
+        user_phone=user.phone_number if user else phone,
         task_id=task.id if task else None,
         metadata_=details,
     )

@@ -158,18 +158,23 @@ def _first_reply_facts(conversation: Conversation) -> list:
     return facts
 
 
-def _message_facts(message: OutboundMessage) -> list:
-    facts = []
-    if _change(message, "sid"):
-        # A sid means the SMS backend accepted it; rows stored before a failed send don't count.
-        facts += [
+def count_sent(session: Session, message: OutboundMessage) -> None:
+    """A message the SMS backend accepted, counted at the commit: called where its sid is
+    stored (outbound/status.record_sent, a Core UPDATE, which session events never see).
+    Rows stored before a failed send get no sid and are not counted."""
+    session.info.setdefault(_PENDING, []).extend(
+        [
             (SMS_SENT.labels(kind=message.kind or "reply").inc, ()),
             (SEGMENTS_SENT.inc, (message.segments or 1,)),
             (SMS_SPEND_ESTIMATED.inc, (float(message.price_usd or 0),)),
         ]
+    )
+
+
+def _message_facts(message: OutboundMessage) -> list:
     if _change(message, "price_estimated") is False:
-        facts.append((SMS_SPEND.inc, (float(message.price_usd or 0),)))
-    return facts
+        return [(SMS_SPEND.inc, (float(message.price_usd or 0),))]
+    return []
 
 
 def _answer_facts(task: Task) -> list:

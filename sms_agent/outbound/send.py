@@ -34,6 +34,7 @@ from ..vendors.twilio import SmsError, get_sms_backend
 from . import channels
 from .gsm import encoding_of, segment_count
 from .shape import Shaped, shape
+from .status import record_sent
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -351,15 +352,16 @@ def _transmit(
     """Send one stored part; on failure record why on the row and in the error log."""
     _refuse_if_opted_out(user, confirming_opt_out)
     try:
-        result = backend.send(message.to_number, message.body, message.channel, slots)
+        result = backend.send(
+            message.to_number, message.body, message.channel, slots, reference=str(message.id)
+        )
     except SmsError as exc:
         _record_failure(message, user, exc)
         if exc.unsubscribed:
             user.opted_out_at = user.opted_out_at or utcnow()
             raise OptedOut(str(exc)) from exc
         raise SendFailed(exc) from exc
-    message.sid = result.sid
-    message.status = result.status
+    record_sent(message, result.sid, result.status)
 
 
 def _record_failure(message: OutboundMessage, user: User, exc: SmsError) -> None:

@@ -1,16 +1,23 @@
-"""Twilio's delivery reports on what we sent: a status only ever moves forward, and a
-report of error 21610 (the recipient replied STOP to the carrier) opts the texter out."""
+"""Twilio's delivery reports on what we sent: a status only ever moves forward (whether the
+callback or the send that stored the sid writes first), a message that did not arrive is
+reported to staff (undelivered.py), and a report of error 21610 (the recipient replied STOP
+to the carrier) opts the texter out."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
+from .. import costs
 from ..extensions import db
-from ..models import FINAL_DELIVERY_STATUSES, OutboundMessage, User, utcnow
+from ..models import FINAL_DELIVERY_STATUSES, DeliveryStatus, OutboundMessage, User, utcnow
+from ..ops import metrics
 from ..phones import mask
 from ..vendors.twilio import TWILIO_STATUS_MAP, UNSUBSCRIBED_RECIPIENT
+from .undelivered import UNDELIVERED_STATUSES, report_undelivered
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -34,14 +41,17 @@ def parse_error_code(raw: str | None) -> int | None:
     return int(value)
 
 
-def record_delivery_status(sid: str, twilio_status: str, error_code: str | None = None) -> bool:
-    """Apply a Twilio status callback; False when the sid is not one of ours.
+def record_delivery_status(
+    sid: str, twilio_status: str, error_code: str | None = None, reference: str | None = None
+) -> bool:
+    """Apply a Twilio status callback; False when it is not about a message of ours.
 
+    `reference` is the message's id from our StatusCallback URL (see find_message).
     Callbacks arrive late and out of order, so a status only ever moves forward and a final
     one (delivered, undelivered, failed) is never replaced.
     """
     code = parse_error_code(error_code)
-    message = db.session.scalar(sa.select(OutboundMessage).where(OutboundMessage.sid == sid))
+    message = find_message(sid, reference)
     if message is None:
         log.warning("status callback for unknown message %s (%s)", sid, twilio_status)
         return False
@@ -51,13 +61,99 @@ def record_delivery_status(sid: str, twilio_status: str, error_code: str | None 
     if status is None:
         log.info("ignored status %r for %s", twilio_status, sid)
         return True
-    if message.status in FINAL_DELIVERY_STATUSES or _PROGRESS[status] < _PROGRESS[message.status]:
+    if not _advance(message, status, sid, code):
         log.info("kept %s for %s; late callback said %s", message.status, sid, status)
-        return True
-    message.status = status
-    if code is not None:
-        message.error_code = code
     return True
+
+
+def find_message(sid: str, reference: str | None) -> OutboundMessage | None:
+    """The message a callback reports on. Twilio may call before our send has stored the
+    sid it was given (the callback races Twilio's answer to us), so the message is found by
+    the id our StatusCallback URL names; by sid for a callback without one (a message sent
+    before the URL named it)."""
+    message_id = _uuid(reference)
+    if message_id is None:
+        return db.session.scalar(sa.select(OutboundMessage).where(OutboundMessage.sid == sid))
+    message = db.session.get(OutboundMessage, message_id)
+    if message is not None and message.sid not in (None, sid):
+        log.warning("callback for %s names message %s, sent as %s", sid, message_id, message.sid)
+        return None
+    return message
+
+
+def _uuid(reference: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(reference) if reference else None
+    except ValueError:
+        log.warning("ignored message reference %r in a status callback", reference[:40])
+        return None
+
+
+def _behind(status: str) -> list[str]:
+    """The statuses a message may move from to `status`: none final, none further along."""
+    return [
+        earlier
+        for earlier, progress in _PROGRESS.items()
+        if earlier not in FINAL_DELIVERY_STATUSES and progress <= _PROGRESS[status]
+    ]
+
+
+def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) -> bool:
+    """Move `message` to `status` (with the sid, if the send has not stored it yet) unless it
+    is final or further along; True when this callback moved it. One conditional UPDATE, so
+    of two callbacks racing (or a callback and the send storing its sid) only one moves it,
+    and a message that did not arrive is reported to staff (and a failed one's estimated
+    price dropped) once."""
+    values: dict = {"status": status}
+    if code is not None:
+        values["error_code"] = code
+    if message.sid is None:
+        values["sid"] = sid
+    if status == DeliveryStatus.FAILED:
+        values["price_usd"] = costs.failed_sms_price()
+    moved = db.session.execute(
+        sa.update(OutboundMessage)
+        .where(OutboundMessage.id == message.id, OutboundMessage.status.in_(_behind(status)))
+        .values(values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        return False
+    db.session.expire(message, ["price_usd", "updated_at"])
+    for name in ("status", "error_code", "sid"):
+        if name in values:
+            set_committed_value(message, name, values[name])
+    if status in UNDELIVERED_STATUSES and code != UNSUBSCRIBED_RECIPIENT:
+        report_undelivered(message, status, code)
+    return True
+
+
+def _record_sent(status: str) -> sa.Update:
+    """The UPDATE storing a send's sid and `status`, whose CASE keeps a status a callback
+    already moved further: built once per status, with bind parameters, so a job keys and
+    compiles no statement afresh (see answering/claim.py)."""
+    messages = OutboundMessage.__table__
+    forward = sa.case((messages.c.status.in_(_behind(status)), status), else_=messages.c.status)
+    return (
+        sa.update(messages)
+        .where(messages.c.id == sa.bindparam("key"))
+        .values(sid=sa.bindparam("sid"), status=forward)
+        .returning(messages.c.status)
+    )
+
+
+_RECORD_SENT = {status: _record_sent(status) for status in _PROGRESS}
+
+
+def record_sent(message: OutboundMessage, sid: str, status: str) -> None:
+    """Store the sid Twilio gave `message` and the status it answered with, unless a status
+    callback that came first has moved the message further (or to a final status): the
+    UPDATE chooses, against the row as the callback committed it."""
+    statement = _RECORD_SENT[status]
+    stored = db.session.execute(statement, {"key": message.id, "sid": sid}).scalar_one()
+    set_committed_value(message, "sid", sid)
+    set_committed_value(message, "status", stored)
+    metrics.count_sent(db.session, message)
 
 
 def opt_out(phone: str) -> None:

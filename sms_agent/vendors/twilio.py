@@ -30,6 +30,11 @@ log = logging.getLogger("sms_agent.sms")
 #: Bulk notices first book a slot of this lane of the sending number (its pacing key's suffix).
 BULK_LANE = ":bulk"
 
+#: The query parameter of our StatusCallback URL that carries the id of the OutboundMessage
+#: sent, so a callback that arrives before we stored the message's sid still finds it.
+#: Twilio signs the URL it calls, query string included.
+CALLBACK_REFERENCE = "message"
+
 #: Twilio error 21610: the recipient replied STOP, so Twilio refuses to message them.
 UNSUBSCRIBED_RECIPIENT = 21610
 
@@ -166,12 +171,18 @@ class TwilioBackend:
         return pacing.look_up(booking, self.pacing_url)
 
     def send(
-        self, to: str, body: str, channel: str = "sms", slots: pacing.Slots | None = None
+        self,
+        to: str,
+        body: str,
+        channel: str = "sms",
+        slots: pacing.Slots | None = None,
+        reference: str | None = None,
     ) -> SendResult:
         """Send one message, first waiting for the next of `slots`, or else for the sending
         number's next slot (pacing.py). On WhatsApp, both numbers carry Twilio's
-        "whatsapp:" prefix."""
-        extra = {"status_callback": self.status_callback} if self.status_callback else {}
+        "whatsapp:" prefix. `reference` (our id of the message) rides along in the
+        StatusCallback URL."""
+        extra = {"status_callback": self.callback_url(reference)} if self.status_callback else {}
         pacing.wait_for_slot(self.from_number, self.mps, self.pacing_url, slots=slots)
         sender = self.from_number
         if channel == "whatsapp":
@@ -194,6 +205,13 @@ class TwilioBackend:
                 f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
             ) from exc
         return SendResult(sid=message.sid, status=TWILIO_STATUS_MAP.get(message.status, "queued"))
+
+    def callback_url(self, reference: str | None) -> str | None:
+        """Where Twilio reports on a message: /sms/status, naming `reference` when given."""
+        if reference is None or self.status_callback is None:
+            return self.status_callback
+        query = urllib.parse.urlencode({CALLBACK_REFERENCE: reference})
+        return f"{self.status_callback}?{query}"
 
     def fetch_price(self, sid: str) -> Price:
         """Twilio's price of a sent message (GET .../Messages/{sid}.json); raises SmsError."""
@@ -271,7 +289,9 @@ class OutboxBackend:
     def look_up(self, _booking: dict) -> None:
         return None
 
-    def send(self, to: str, body: str, channel: str = "sms", slots=None) -> SendResult:
+    def send(
+        self, to: str, body: str, channel: str = "sms", slots=None, reference=None
+    ) -> SendResult:
         sid = "SM" + secrets.token_hex(16)
         if not quiet_console.get():
             if channel == "whatsapp":

@@ -10,8 +10,10 @@ import pytest
 
 from sms_agent.admin.charts import breakdown_chart, daily_chart, nice_ceiling
 from sms_agent.analytics import daily_stats
-from sms_agent.models import utcnow
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, utcnow
 from tests.factories import make_error, make_task, make_user
+from tests.standins import signed_post
 
 SVG = re.compile(r"<svg.*?</svg>", re.S)
 
@@ -54,6 +56,19 @@ def test_dashboard_lists_only_unresolved_errors(admin_client, some_activity):
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert "the newest unresolved problem" in page
     assert "already fixed" not in page
+
+
+def test_a_reply_twilio_could_not_deliver_shows_among_the_errors(admin_client):
+    """A delivery report of a failure is an error for staff (outbound/undelivered.py)."""
+    task = make_task(status="completed", success=True)
+    sid = "SM" + "d" * 32
+    db.session.add(OutboundMessage(task=task, to_number=task.user_phone, body="hi", sid=sid))
+    db.session.commit()
+    form = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert signed_post(admin_client, "/sms/status", form).status_code == 200
+    meaning = "error 30003, the phone is unreachable"
+    assert meaning in admin_client.get("/admin/").get_data(as_text=True)
+    assert meaning in admin_client.get("/admin/errorlog/").get_data(as_text=True)
 
 
 def test_empty_dashboard_still_renders(admin_client):
