@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from . import outbound, quota
+from . import limits, outbound, quota
 from .extensions import db
-from .models import Task, User, first_of_next_month, relock_bookkeeping, utcnow
+from .models import Task, User, relock_bookkeeping, utcnow
 
 log = logging.getLogger("sms_agent.notices")
 
@@ -80,7 +80,7 @@ def spend_cap_text(user: User, now: datetime | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    lifts = first_of_next_month(now or utcnow()).astimezone(ZoneInfo(user.timezone or "UTC"))
+    lifts = limits.spend_cap_lifts(now).astimezone(ZoneInfo(user.timezone or "UTC"))
     hour = "" if lifts.time() == time.min else f" {lifts:%H:%M}"
     return (
         f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
