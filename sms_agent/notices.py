@@ -257,10 +257,12 @@ def send_notice(
     *,
     reply_to: str | None = None,
     slots: outbound.Slots | None = None,
+    sender: str | None = None,
 ) -> bool:
     """Send one of the notices; False when it could not be sent (opted out, or Twilio
     refused, which is already logged) or was already sent in reply to the inbound SMS
-    `reply_to` (a redelivered job). The caller commits what the send recorded.
+    `reply_to` (a redelivered job). The caller commits what the send recorded. `sender`:
+    the number of ours `reply_to` was written to (see outbound.send).
 
     The opt-out confirmation is the one notice that goes to an opted-out texter (and only
     to one: a START that came in before the job ran makes it moot). A texter's first notice
@@ -275,8 +277,8 @@ def send_notice(
         log.info("%s notice for %s already sent", kind, reply_to)
         return False
     if not confirming:
-        send_program_notice_once(user, task, slots)
-    return _send(user, kind, task, confirming_opt_out=confirming, slots=slots)
+        send_program_notice_once(user, task, slots, sender)
+    return _send(user, kind, task, confirming_opt_out=confirming, slots=slots, sender=sender)
 
 
 def program_notice_due(user: User) -> bool:
@@ -291,7 +293,10 @@ def messages_for(user: User) -> int:
 
 
 def send_program_notice_once(
-    user: User, task: Task | None = None, slots: outbound.Slots | None = None
+    user: User,
+    task: Task | None = None,
+    slots: outbound.Slots | None = None,
+    sender: str | None = None,
 ) -> bool:
     """The carriers' program notice (name, rates, HELP, STOP) before the first answer or
     notice a number ever gets. Recorded in service_state, under the bookkeeping lock, and
@@ -305,7 +310,7 @@ def send_program_notice_once(
         db.session.commit()  # only ends the locking transaction; nothing was changed
         return False
     user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: utcnow().isoformat()}
-    return _send(user, "program", task, slots=slots, checkpoint=db.session.commit)
+    return _send(user, "program", task, slots=slots, checkpoint=db.session.commit, sender=sender)
 
 
 def _send(
@@ -316,6 +321,7 @@ def _send(
     confirming_opt_out: bool = False,
     slots: outbound.Slots | None = None,
     checkpoint: Callable[[], None] | None = None,
+    sender: str | None = None,
 ) -> bool:
     try:
         outbound.send(
@@ -326,6 +332,7 @@ def _send(
             confirming_opt_out=confirming_opt_out,
             slots=slots,
             checkpoint=checkpoint,
+            sender=sender,
         )
     except outbound.OptedOut:
         log.info("%s notice not sent: opted out", kind)

@@ -8,6 +8,7 @@ sending slots of what a job is about to send, `spread` for when bulk notices run
 from .gsm import encoding_of, segment_count
 from .send import (
     OPT_OUT_CONFIRMATION,
+    OUR_NUMBER,
     CountryNotAllowed,
     HeldByStaff,
     OptedOut,
@@ -19,6 +20,7 @@ from .send import (
     plan,
     segments_for,
     send,
+    thread_number,
 )
 from .shape import Shaped
 from .slots import SendLater, Slots, book, spread
@@ -26,6 +28,7 @@ from .status import record_delivery_status
 
 __all__ = [
     "OPT_OUT_CONFIRMATION",
+    "OUR_NUMBER",
     "CountryNotAllowed",
     "HeldByStaff",
     "OptedOut",
@@ -45,4 +48,5 @@ __all__ = [
     "segment_count",
     "send",
     "spread",
+    "thread_number",
 ]

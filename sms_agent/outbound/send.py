@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import sqlalchemy as sa
 from flask import current_app
 
 from .. import costs, quota
@@ -39,6 +40,10 @@ log = logging.getLogger("sms_agent.outbound")
 
 STAFF = ConversationState.STAFF.value
 
+
+#: Where a task's metadata keeps the number of ours its text was written to (Twilio's To,
+#: "whatsapp:+1..." on WhatsApp), which everything sent about the task goes out from.
+OUR_NUMBER = "our_number"
 
 #: The kind of the one SMS an opted-out texter may still get: the confirmation of the STOP
 #: itself, which the carriers' rules require (unless Twilio's Advanced Opt-Out sends it).
@@ -200,6 +205,7 @@ def send(
     staff_user: StaffUser | None = None,
     slots: Slots | None = None,
     unless_staff_hold: bool = False,
+    sender: str | None = None,
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
     in order; returns them. The caller commits. `staff_user` is the author of a message
@@ -225,6 +231,11 @@ def send(
     `unless_staff_hold` (the AI's answer, with a checkpoint): HeldByStaff is raised instead
     of sending the first part once a staff member holds the conversation (a takeover while
     the model was thinking); an answer already partly sent is finished.
+
+    `sender` is the number of ours the texter wrote to (Twilio's To), else the `task`'s:
+    the parts go out from it, so they land in the thread the texter wrote in, not in one
+    with TWILIO_PHONE_NUMBER that they may never have texted. Unknown, or written to on the
+    other channel (channels.sender_number), they go out from the backend's own number.
     """
     try:
         messages = _send(
@@ -238,6 +249,7 @@ def send(
             staff_user,
             slots,
             unless_staff_hold,
+            sender or written_to(task),
         )
     except (OptedOut, SendFailed):
         costs.refresh_task_cost(task)
@@ -257,6 +269,7 @@ def _send(
     staff_user,
     slots,
     unless_staff_hold,
+    sender,
 ):
     check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
@@ -267,6 +280,7 @@ def _send(
     if closed:
         raise OutsideWindow(closed)
     backend = get_sms_backend()
+    from_number = channels.sender_number(sender, user.channel)
     stored = _stored_parts(task, kind) if resume else {}
     messages = []
     for number, text in enumerate(texts, start=1):
@@ -308,7 +322,7 @@ def _send(
         else:
             db.session.flush()
         try:
-            _transmit(message, user, backend, confirming_opt_out, slots)
+            _transmit(message, user, backend, confirming_opt_out, slots, from_number)
         except BaseException as exc:
             if checkpoint is not None:
                 checkpoint()  # the failed attempt is recorded before any retry decision
@@ -318,6 +332,21 @@ def _send(
         if checkpoint is not None and number < len(texts):
             checkpoint()  # the last part's outcome is left to the caller's own commit
     return messages
+
+
+def written_to(task: Task | None) -> str | None:
+    """The number of ours the task's text was written to; None for tasks stored before it
+    was kept and for those the API created."""
+    return (task.metadata_ or {}).get(OUR_NUMBER) if task is not None else None
+
+
+def thread_number(user: User) -> str | None:
+    """The number of ours the texter wrote to last, as their latest stored text says: what
+    a message with no text to answer (staff's, the API's) goes out from, so it lands in the
+    thread the texter is in. None when that text did not keep it (see `written_to`)."""
+    latest = sa.select(Task.metadata_).where(Task.user_phone == user.phone_number)
+    meta = db.session.scalar(latest.order_by(Task.created_at.desc()).limit(1))
+    return (meta or {}).get(OUR_NUMBER)
 
 
 def _refuse_if_opted_out(user: User, confirming_opt_out: bool) -> None:
@@ -347,11 +376,14 @@ def _transmit(
     backend,
     confirming_opt_out: bool = False,
     slots: Slots | None = None,
+    from_number: str | None = None,
 ) -> None:
     """Send one stored part; on failure record why on the row and in the error log."""
     _refuse_if_opted_out(user, confirming_opt_out)
     try:
-        result = backend.send(message.to_number, message.body, message.channel, slots)
+        result = backend.send(
+            message.to_number, message.body, message.channel, slots, sender=from_number
+        )
     except SmsError as exc:
         _record_failure(message, user, exc)
         if exc.unsubscribed:

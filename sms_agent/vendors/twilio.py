@@ -166,16 +166,21 @@ class TwilioBackend:
         return pacing.look_up(booking, self.pacing_url)
 
     def send(
-        self, to: str, body: str, channel: str = "sms", slots: pacing.Slots | None = None
+        self,
+        to: str,
+        body: str,
+        channel: str = "sms",
+        slots: pacing.Slots | None = None,
+        sender: str | None = None,
     ) -> SendResult:
-        """Send one message, first waiting for the next of `slots`, or else for the sending
-        number's next slot (pacing.py). On WhatsApp, both numbers carry Twilio's
-        "whatsapp:" prefix."""
+        """Send one message from `sender` (else our number for the channel), first waiting
+        for the next of `slots`, or else for the sending number's next slot (pacing.py). On
+        WhatsApp, both numbers carry Twilio's "whatsapp:" prefix."""
         extra = {"status_callback": self.status_callback} if self.status_callback else {}
         pacing.wait_for_slot(self.from_number, self.mps, self.pacing_url, slots=slots)
-        sender = self.from_number
+        sender = sender or self.sender_for(channel)
         if channel == "whatsapp":
-            to, sender = f"whatsapp:{to}", f"whatsapp:{self.whatsapp_number}"
+            to, sender = f"whatsapp:{to}", f"whatsapp:{sender}"
         try:
             message = self.client.messages.create(to=to, from_=sender, body=body, **extra)
         except TwilioRestException as exc:
@@ -194,6 +199,10 @@ class TwilioBackend:
                 f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
             ) from exc
         return SendResult(sid=message.sid, status=TWILIO_STATUS_MAP.get(message.status, "queued"))
+
+    def sender_for(self, channel: str) -> str:
+        """Our own number on `channel`: what a message goes out from unless told otherwise."""
+        return self.whatsapp_number if channel == "whatsapp" else self.from_number
 
     def fetch_price(self, sid: str) -> Price:
         """Twilio's price of a sent message (GET .../Messages/{sid}.json); raises SmsError."""
@@ -271,13 +280,18 @@ class OutboxBackend:
     def look_up(self, _booking: dict) -> None:
         return None
 
-    def send(self, to: str, body: str, channel: str = "sms", slots=None) -> SendResult:
+    sender_for = TwilioBackend.sender_for
+
+    def send(
+        self, to: str, body: str, channel: str = "sms", slots=None, sender: str | None = None
+    ) -> SendResult:
         sid = "SM" + secrets.token_hex(16)
         if not quiet_console.get():
+            sender = sender or self.sender_for(channel)
             if channel == "whatsapp":
-                head = f"WhatsApp from {self.whatsapp_number} to {to}"
+                head = f"WhatsApp from {sender} to {to}"
             else:
-                head = f"SMS from {self.from_number} to {to}"
+                head = f"SMS from {sender} to {to}"
             click.echo(f"\n--- {head} ---\n{body}\n---")
         log.info("console SMS %s to %s (%d chars)", sid, mask(to), len(body))
         return SendResult(sid=sid, status="sent")
