@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sms_agent import handoff, outbound, simulator
 from sms_agent.extensions import db
 from sms_agent.models import Task, utcnow
-from sms_agent.outbound import channels
+from sms_agent.outbound.sender import sender_number
 from tests.factories import make_task, make_user
 from tests.standins import chat_completion, inbound_form, signed_post
 from tests.test_more import LONG
@@ -115,4 +115,4 @@ def test_staff_write_from_the_number_the_texter_last_wrote_to(app, client, twili
     ],
 )
 def test_the_sender_is_the_number_written_to_on_the_same_channel(written_to, channel, sender):
-    assert channels.sender_number(written_to, channel) == sender
+    assert sender_number(written_to, channel) == sender

@@ -1,6 +1,7 @@
 """What the service sends: shaping text for SMS, sending it, and Twilio's delivery reports.
 
-The public door is `send` (every SMS the service sends goes through it), `book` for the
+The public door is `send` (every SMS the service sends goes through it, from the number
+the texter wrote to, `OUR_NUMBER` on their task, see sender.py), `book` for the
 sending slots of what a job is about to send, `spread` for when bulk notices run, and
 `record_delivery_status` for the status callback; shaping is exposed for counting only.
 """
@@ -8,7 +9,6 @@ sending slots of what a job is about to send, `spread` for when bulk notices run
 from .gsm import encoding_of, segment_count
 from .send import (
     OPT_OUT_CONFIRMATION,
-    OUR_NUMBER,
     CountryNotAllowed,
     HeldByStaff,
     OptedOut,
@@ -20,8 +20,8 @@ from .send import (
     plan,
     segments_for,
     send,
-    thread_number,
 )
+from .sender import OUR_NUMBER, thread_number
 from .shape import Shaped
 from .slots import SendLater, Slots, book, spread
 from .status import record_delivery_status

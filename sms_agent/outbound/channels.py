@@ -41,19 +41,6 @@ def address(number: str, channel: str) -> str:
     return PREFIX + number if channel == Channel.WHATSAPP else number
 
 
-def sender_number(written_to: str | None, channel: str) -> str | None:
-    """The number a message on `channel` goes out from, given the address of ours the
-    texter wrote to ("whatsapp:+1..." or "+1..."): that number when it was written to on
-    the same channel, since a WhatsApp sender may take no SMS and an SMS number may not be
-    on WhatsApp. None otherwise, and when unknown: the backend's own number then."""
-    if not written_to:
-        return None
-    whatsapp = written_to.startswith(PREFIX)
-    if whatsapp != (channel == Channel.WHATSAPP):
-        return None
-    return written_to.removeprefix(PREFIX)
-
-
 def window_closes(user: User):
     """When WhatsApp's window for this texter closes (None: it was never opened)."""
     if user.last_whatsapp_at is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-import sqlalchemy as sa
 from flask import current_app
 
 from .. import costs, quota
@@ -34,16 +33,13 @@ from ..vendors.pacing import Slots
 from ..vendors.twilio import SmsError, get_sms_backend
 from . import channels
 from .gsm import encoding_of, segment_count
+from .sender import sender_number, written_to
 from .shape import Shaped, shape
 
 log = logging.getLogger("sms_agent.outbound")
 
 STAFF = ConversationState.STAFF.value
 
-
-#: Where a task's metadata keeps the number of ours its text was written to (Twilio's To,
-#: "whatsapp:+1..." on WhatsApp), which everything sent about the task goes out from.
-OUR_NUMBER = "our_number"
 
 #: The kind of the one SMS an opted-out texter may still get: the confirmation of the STOP
 #: itself, which the carriers' rules require (unless Twilio's Advanced Opt-Out sends it).
@@ -235,7 +231,7 @@ def send(
     `sender` is the number of ours the texter wrote to (Twilio's To), else the `task`'s:
     the parts go out from it, so they land in the thread the texter wrote in, not in one
     with TWILIO_PHONE_NUMBER that they may never have texted. Unknown, or written to on the
-    other channel (channels.sender_number), they go out from the backend's own number.
+    other channel (sender.sender_number), they go out from the backend's own number.
     """
     try:
         messages = _send(
@@ -280,7 +276,7 @@ def _send(
     if closed:
         raise OutsideWindow(closed)
     backend = get_sms_backend()
-    from_number = channels.sender_number(sender, user.channel)
+    from_number = sender_number(sender, user.channel)
     stored = _stored_parts(task, kind) if resume else {}
     messages = []
     for number, text in enumerate(texts, start=1):
@@ -332,21 +328,6 @@ def _send(
         if checkpoint is not None and number < len(texts):
             checkpoint()  # the last part's outcome is left to the caller's own commit
     return messages
-
-
-def written_to(task: Task | None) -> str | None:
-    """The number of ours the task's text was written to; None for tasks stored before it
-    was kept and for those the API created."""
-    return (task.metadata_ or {}).get(OUR_NUMBER) if task is not None else None
-
-
-def thread_number(user: User) -> str | None:
-    """The number of ours the texter wrote to last, as their latest stored text says: what
-    a message with no text to answer (staff's, the API's) goes out from, so it lands in the
-    thread the texter is in. None when that text did not keep it (see `written_to`)."""
-    latest = sa.select(Task.metadata_).where(Task.user_phone == user.phone_number)
-    meta = db.session.scalar(latest.order_by(Task.created_at.desc()).limit(1))
-    return (meta or {}).get(OUR_NUMBER)
 
 
 def _refuse_if_opted_out(user: User, confirming_opt_out: bool) -> None:
