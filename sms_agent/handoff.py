@@ -201,7 +201,8 @@ def send_as_staff(
     thumbs-up must not take a waiting conversation), AlreadySent when `submission` (the
     one-time key of the form or API request that asked) was sent before, outbound.OptedOut
     (nothing is sent) or outbound.SendFailed; the caller commits. A refused submission that
-    sent nothing is not remembered, so it may be tried again.
+    sent nothing is not remembered, so it may be tried again. It goes out from the number
+    the texter last wrote to (outbound.thread_number), else TWILIO_PHONE_NUMBER.
     """
     shaped = outbound.plan(user, text)
     if not shaped.parts:
@@ -212,7 +213,8 @@ def send_as_staff(
     if submission is not None:
         _claim(user, submission)
     try:
-        messages = outbound.send(user, shaped, kind=kind, staff_user=staff)
+        sender = outbound.thread_number(user)
+        messages = outbound.send(user, shaped, kind=kind, staff_user=staff, sender=sender)
     except (outbound.OptedOut, outbound.SendFailed, outbound.CountryNotAllowed) as refused:
         if submission is not None and not getattr(refused, "may_have_reached", False):
             # The caller commits what the refusal left (an error log, an opt-out): nothing

@@ -99,11 +99,16 @@ def read_held_media(task_id: str) -> None:
 
 @shared_task(acks_late=True, name="sms_agent.jobs.send_notice")
 def send_notice(
-    phone: str, kind: str, reply_to: str | None = None, booking: dict | None = None
+    phone: str,
+    kind: str,
+    reply_to: str | None = None,
+    booking: dict | None = None,
+    sender: str | None = None,
 ) -> bool:
     """Send a service notice (help, usage, quota, media, opt_in, opt_out, reset,
     tier_change...) or the next part of a cut answer (more) to a texter, once per inbound
-    SMS (or tier change) `reply_to`. Its sending slots are booked first; when they are far
+    SMS (or tier change) `reply_to`, from `sender`, the number of ours that SMS was written
+    to (None: TWILIO_PHONE_NUMBER). Its sending slots are booked first; when they are far
     off, the job runs again shortly before them with the `booking`."""
     user = db.session.get(User, phone)
     if user is None:
@@ -115,13 +120,14 @@ def send_notice(
     except outbound.SendLater as later:
         db.session.rollback()
         queue = _queue_for(kind)
-        _run_later(later, send_notice, phone, kind, reply_to, later.booking, queue=queue)
+        args = (phone, kind, reply_to, later.booking)
+        _run_later(later, send_notice, *args, queue=queue, kwargs=_sender(sender))
         return False
     try:
         if kind == "more":
-            sent = more.send_more(user, reply_to, slots)
+            sent = more.send_more(user, reply_to, slots, sender=sender)
         else:
-            sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots)
+            sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots, sender=sender)
     except NoResultFound:
         # Staff deleted the texter since it was read: its row is gone when it is read again
         # under the lock, and nobody is left to text.
@@ -215,13 +221,18 @@ def _publish(
 
 
 def _run_later(
-    later: outbound.SendLater, job, *args, retries: int = 0, queue: str | None = None
+    later: outbound.SendLater,
+    job,
+    *args,
+    retries: int = 0,
+    queue: str | None = None,
+    kwargs: dict | None = None,
 ) -> None:
     """Run `job` again shortly before its sending slot. Run eagerly (debugging), it would run
     at once, so the wait happens here instead."""
     if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
         time.sleep(later.countdown)
-    _publish(job, *args, countdown=later.countdown, retries=retries, queue=queue)
+    _publish(job, *args, countdown=later.countdown, retries=retries, queue=queue, kwargs=kwargs)
 
 
 def _queue_for(kind: str) -> str | None:
@@ -240,10 +251,24 @@ def enqueue_held_media(task_id) -> None:
 
 
 def enqueue_notice(
-    phone: str, kind: str, reply_to: str | None = None, countdown: float | None = None
+    phone: str,
+    kind: str,
+    reply_to: str | None = None,
+    countdown: float | None = None,
+    sender: str | None = None,
 ) -> None:
-    """Queue a notice SMS, so the webhook never waits for Twilio's REST API."""
-    _publish(send_notice, phone, kind, reply_to, countdown=countdown, queue=_queue_for(kind))
+    """Queue a notice SMS, so the webhook never waits for Twilio's REST API; `sender` is the
+    number of ours the texter wrote to (Twilio's To), which the notice goes out from."""
+    queue = _queue_for(kind)
+    _publish(
+        send_notice, phone, kind, reply_to, countdown=countdown, queue=queue, kwargs=_sender(sender)
+    )
+
+
+def _sender(sender: str | None) -> dict | None:
+    """The sender as a keyword argument, only when known: a notice with none (bulk ones,
+    tier changes) is queued exactly as before there was one."""
+    return {"sender": sender} if sender else None
 
 
 class BulkNotices(NamedTuple):

@@ -27,7 +27,7 @@ from . import quota
 from .costs import report
 from .costs.prices import money
 from .extensions import db
-from .models import RefusalReason, SpendDay, User, utcnow
+from .models import RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
 from .phones import mask
 
@@ -175,6 +175,13 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
 def monthly_cap(tier: str) -> Decimal | None:
     configured = current_app.config.get(f"SPEND_CAP_{tier.upper()}")
     return None if configured is None else money(configured)
+
+
+def spend_cap_lifts(now: datetime | None = None) -> datetime:
+    """When a texter refused `over_spend` now may be answered again: the start of the next
+    UTC month, whatever their timezone, because the cap counts the UTC month (below). The
+    notice and the API's 429 both say it, so they cannot disagree."""
+    return first_of_next_month(now or utcnow())
 
 
 def _spend_cap(user: User, now: datetime) -> Admission | None:

@@ -65,11 +65,17 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     return task, shaped
 
 
-def send_more(user: User, reply_to: str | None = None, slots: outbound.Slots | None = None) -> bool:
+def send_more(
+    user: User,
+    reply_to: str | None = None,
+    slots: outbound.Slots | None = None,
+    sender: str | None = None,
+) -> bool:
     """Send the next part of the texter's latest answer, or a one-line notice that there is
     nothing more; False when nothing was sent (a retried MORE, opted out, a number outside
     ALLOWED_COUNTRIES, whose ErrorLog the caller commits, Twilio refused).
-    The caller commits what the send recorded; `slots` are the sending slots it booked."""
+    The caller commits what the send recorded; `slots` are the sending slots it booked,
+    `sender` the number of ours the MORE was written to (else the answer's, outbound.send)."""
     taken = _take_next_part(user, reply_to)
     if taken is None:
         log.info("MORE %s already answered", reply_to)
@@ -77,7 +83,8 @@ def send_more(user: User, reply_to: str | None = None, slots: outbound.Slots | N
     task, body = taken
     kind = "more" if isinstance(body, outbound.Shaped) else "more_done"
     try:
-        outbound.send(user, body, kind=kind, task=task if kind == "more" else None, slots=slots)
+        part_of = task if kind == "more" else None
+        outbound.send(user, body, kind=kind, task=part_of, slots=slots, sender=sender)
     except (outbound.OptedOut, outbound.CountryNotAllowed, outbound.SendFailed):
         return False
     return True

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from . import outbound, quota
+from . import limits, outbound, quota
 from .extensions import db
-from .models import Task, User, first_of_next_month, relock_bookkeeping, utcnow
+from .models import Task, User, relock_bookkeeping, utcnow
 
 log = logging.getLogger("sms_agent.notices")
 
@@ -80,7 +80,7 @@ def spend_cap_text(user: User, now: datetime | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    lifts = first_of_next_month(now or utcnow()).astimezone(ZoneInfo(user.timezone or "UTC"))
+    lifts = limits.spend_cap_lifts(now).astimezone(ZoneInfo(user.timezone or "UTC"))
     hour = "" if lifts.time() == time.min else f" {lifts:%H:%M}"
     return (
         f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
@@ -257,10 +257,12 @@ def send_notice(
     *,
     reply_to: str | None = None,
     slots: outbound.Slots | None = None,
+    sender: str | None = None,
 ) -> bool:
     """Send one of the notices; False when it could not be sent (opted out, or Twilio
     refused, which is already logged) or was already sent in reply to the inbound SMS
-    `reply_to` (a redelivered job). The caller commits what the send recorded.
+    `reply_to` (a redelivered job). The caller commits what the send recorded. `sender`:
+    the number of ours `reply_to` was written to (see outbound.send).
 
     The opt-out confirmation is the one notice that goes to an opted-out texter (and only
     to one: a START that came in before the job ran makes it moot). A texter's first notice
@@ -275,8 +277,8 @@ def send_notice(
         log.info("%s notice for %s already sent", kind, reply_to)
         return False
     if not confirming:
-        send_program_notice_once(user, task, slots)
-    return _send(user, kind, task, confirming_opt_out=confirming, slots=slots)
+        send_program_notice_once(user, task, slots, sender)
+    return _send(user, kind, task, confirming_opt_out=confirming, slots=slots, sender=sender)
 
 
 def program_notice_due(user: User) -> bool:
@@ -291,7 +293,10 @@ def messages_for(user: User) -> int:
 
 
 def send_program_notice_once(
-    user: User, task: Task | None = None, slots: outbound.Slots | None = None
+    user: User,
+    task: Task | None = None,
+    slots: outbound.Slots | None = None,
+    sender: str | None = None,
 ) -> bool:
     """The carriers' program notice (name, rates, HELP, STOP) before the first answer or
     notice a number ever gets. Recorded in service_state, under the bookkeeping lock, and
@@ -305,7 +310,7 @@ def send_program_notice_once(
         db.session.commit()  # only ends the locking transaction; nothing was changed
         return False
     user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: utcnow().isoformat()}
-    return _send(user, "program", task, slots=slots, checkpoint=db.session.commit)
+    return _send(user, "program", task, slots=slots, checkpoint=db.session.commit, sender=sender)
 
 
 def _send(
@@ -316,6 +321,7 @@ def _send(
     confirming_opt_out: bool = False,
     slots: outbound.Slots | None = None,
     checkpoint: Callable[[], None] | None = None,
+    sender: str | None = None,
 ) -> bool:
     try:
         outbound.send(
@@ -326,6 +332,7 @@ def _send(
             confirming_opt_out=confirming_opt_out,
             slots=slots,
             checkpoint=checkpoint,
+            sender=sender,
         )
     except outbound.OptedOut:
         log.info("%s notice not sent: opted out", kind)

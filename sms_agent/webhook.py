@@ -59,7 +59,9 @@ def inbound_sms():
     if received.held_media is not None:
         jobs.enqueue_held_media(received.held_media)
     if received.notice:
-        jobs.enqueue_notice(received.phone, received.notice, received.sid)
+        jobs.enqueue_notice(
+            received.phone, received.notice, received.sid, sender=received.our_number
+        )
     return empty_twiml()
 
 

@@ -144,6 +144,7 @@ def test_a_file_we_cannot_read_with_text_is_answered_as_text_with_a_note(app):
     assert stored_task(received).metadata_ == {
         "num_media": 1,
         "media": [{"position": 0, "content_type": "video/mp4", "kind": "other"}],
+        "our_number": "+15005550006",  # the form's To, which the answer goes out from
     }
     assert received.notice == "media_note"
 

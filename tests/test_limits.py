@@ -3,6 +3,7 @@ sender's rate, the daily spend cap with its alerts, and the countries we may tex
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from sms_agent.models import (
     RefusalReason,
     Task,
     User,
+    first_of_next_month,
     utcnow,
 )
 from sms_agent.notices import spend_cap_text
@@ -136,7 +138,28 @@ def test_the_spend_cap_refuses_api_tasks_too(app, client):
         "/api/tasks/", json={"user_phone": PHONE, "sms_content": "Hi"}, headers=headers
     )
     assert response.status_code == 429
-    assert response.get_json()["details"] == {"reason": "over_spend"}
+    assert response.get_json()["details"]["reason"] == "over_spend"
+
+
+def test_the_api_says_when_the_spend_cap_lifts(app, client):
+    """Like the quota's 429: the time in the body, the seconds left in Retry-After; the cap
+    lifts when the next UTC month starts, whatever the texter's timezone."""
+    app.config.update(SPEND_CAP_FREE=D("0.50"))
+    make_user(PHONE, timezone="Pacific/Honolulu")
+    spent(PHONE, "0.60")
+    headers = {"Authorization": "Token " + make_token(make_staff("admin", is_admin=True))}
+
+    before = utcnow()
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "Hi"}, headers=headers
+    )
+    after = utcnow()
+
+    assert response.status_code == 429
+    lifts = datetime.fromisoformat(response.get_json()["details"]["spend_cap_lifts"])
+    assert lifts == first_of_next_month(before) and lifts.utcoffset() == timedelta(0)
+    seconds = int(response.headers["Retry-After"])
+    assert (lifts - after).total_seconds() <= seconds <= math.ceil((lifts - before).total_seconds())
 
 
 # -- the sender's rate --------------------------------------------------------------------

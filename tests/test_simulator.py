@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from sms_agent import simulator
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task, User
+from sms_agent.models import OutboundMessage, Task, User, utcnow
 from tests.factories import make_user
 from tests.standins import OGG, PNG
 
@@ -97,6 +97,41 @@ def test_cli_says_how_to_get_a_keywords_notice_when_no_worker_sends_it(runner, t
 def test_cli_stop_reports_the_opt_out(runner):
     result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "STOP"])
     assert "opted out" in result.output
+
+
+def test_cli_stop_shows_its_confirmation_the_one_sms_an_opted_out_number_gets(runner):
+    result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "STOP"])
+    assert result.exit_code == 0, result.output
+    assert "(opt_out, GSM-7, 1 segment, sent)" in result.output
+    assert result.output.rstrip().endswith("nothing is sent to it until it texts START)")
+
+
+def test_cli_stop_confirmed_by_twilio_itself_waits_for_nothing(app, runner):
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "30", "STOP"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "(not answered: this number has opted out; nothing is sent to it until it texts START)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("texter", "reason"),
+    [
+        ({"opted_out_at": utcnow()}, "this number has opted out"),
+        ({"is_active": False}, "this texter is inactive"),
+    ],
+)
+def test_cli_says_at_once_that_nobody_answers_a_texter_try_it_would_not(runner, texter, reason):
+    """The CLI and Try it ask one rule, simulator.gets_nothing_back, whether anything comes
+    back; with no worker running, neither waits for a reply that will not come."""
+    make_user("+15551230000", **texter)
+    args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "30", "Are you there?"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"(not answered: {reason}")
+    assert "worker" not in result.output
 
 
 def test_cli_rejects_a_bad_number(runner):

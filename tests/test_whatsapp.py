@@ -27,7 +27,14 @@ ENCODED = "%2B15551230000"
 
 
 def text_in(client, body: str, sender: str = WHATSAPP, **fields) -> None:
-    form = inbound_form(body, From=sender, To="whatsapp:+15005550006", **fields)
+    """A WhatsApp message to our WhatsApp sender (TWILIO_WHATSAPP_NUMBER), an SMS to our
+    number, unless `To` says."""
+    config = client.application.config
+    if sender.startswith("whatsapp:"):
+        ours = config.get("TWILIO_WHATSAPP_NUMBER") or config["TWILIO_PHONE_NUMBER"]
+        fields.setdefault("To", "whatsapp:" + ours)
+    fields.setdefault("To", config["TWILIO_PHONE_NUMBER"])
+    form = inbound_form(body, From=sender, **fields)
     with simulator.jobs_inline():
         assert signed_post(client, "/sms/inbound", form).status_code == 200
     db.session.rollback()
@@ -74,6 +81,16 @@ def test_a_whatsapp_text_is_answered_on_whatsapp_with_its_formatting(
     )
     system = [body for _m, _p, body in openai_server.requests][0]["messages"][0]["content"]
     assert "WhatsApp" in system and "*bold*" in system
+
+
+def test_the_answer_comes_from_the_whatsapp_number_the_texter_wrote_to(
+    app, client, texter, twilio_server
+):
+    """Not from TWILIO_WHATSAPP_NUMBER: that would be another chat on the texter's phone."""
+    app.config["TWILIO_WHATSAPP_NUMBER"] = "+14155238886"
+    text_in(client, "hello", To="whatsapp:+15005550010")
+    [sent] = sent_to_twilio(twilio_server)
+    assert (sent["To"], sent["From"]) == (WHATSAPP, "whatsapp:+15005550010")
 
 
 def test_the_texter_is_one_record_answered_on_the_channel_last_used(

@@ -28,8 +28,10 @@ DEFAULT_NUMBER = "+15555550100"
 #: A text still being answered: its reply (or its failure) is on the way.
 UNFINISHED = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 
-#: How long the page looks again after a text failed: an apology or a notice may follow
-#: the failure (sent after it is committed); a text that was not sent gets nothing more.
+#: How long the page looks again after a text failed or was refused: an apology or a
+#: notice may follow (the worker sends it after the outcome is committed), but the page
+#: cannot know that one will: a text that was not sent, or a refused one whose window had
+#: its notice already, gets nothing more. `flask sms simulate` waits REFUSED_NOTICE_WAIT.
 FOLLOW_UP_GRACE = timedelta(seconds=30)
 
 
@@ -135,7 +137,8 @@ class TryItView(StaffAccess, BaseView):
 
 def poll_state(thread: list[Bubble]) -> dict[str, bool]:
     """`waiting`: the page says a reply is on its way; `polling`: it keeps looking, also
-    for a little while after a failure, which shows at once, in case a notice follows."""
+    for a little while after a failure or a refusal, which shows at once, in case an
+    apology or a notice (the quota's, say) follows."""
     waiting = reply_pending(thread)
     return {"waiting": waiting, "polling": waiting or _may_get_a_follow_up(thread)}
 
@@ -144,7 +147,8 @@ def reply_pending(thread: list[Bubble]) -> bool:
     """Still waiting: the texter's last text is still being answered, or nothing came back
     since the message was sent (keywords such as HELP leave no task, only our reply). A
     text that ended without a reply (refused, or failed unsent: a number outside
-    ALLOWED_COUNTRIES, an opted-out texter) waits for nothing: the page shows its outcome."""
+    ALLOWED_COUNTRIES, an opted-out texter) waits for nothing: the page shows its outcome
+    (and looks a little longer for a notice, see poll_state)."""
     if thread and thread[-1].inbound:
         return thread[-1].status in UNFINISHED
     try:
@@ -156,7 +160,15 @@ def reply_pending(thread: list[Bubble]) -> bool:
 
 
 def _may_get_a_follow_up(thread: list[Bubble]) -> bool:
+    """The texter's last text ended without a reply within FOLLOW_UP_GRACE: a failed one
+    when it failed, a refused one when it came (it was refused as it was stored)."""
     last = thread[-1] if thread else None
-    if last is None or not last.inbound or last.status != TaskStatus.FAILED:
+    if last is None or not last.inbound:
         return False
-    return last.finished_at is not None and utcnow() - last.finished_at < FOLLOW_UP_GRACE
+    if last.status == TaskStatus.REFUSED:
+        ended = last.at
+    elif last.status == TaskStatus.FAILED:
+        ended = last.finished_at
+    else:
+        return False
+    return ended is not None and utcnow() - ended < FOLLOW_UP_GRACE

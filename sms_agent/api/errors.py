@@ -68,15 +68,23 @@ def unauthorized(message: str = "Authentication credentials were not provided.")
     return ApiError(401, message, headers={"WWW-Authenticate": 'Token realm="api", Bearer'})
 
 
+def refused_until(message: str, details: dict[str, Any], until, now) -> ApiError:
+    """429 for a limit that lifts at a known time: `Retry-After` gives the seconds left when
+    we answered (at least 1, so a client never retries at once), `details` name the time."""
+    seconds = max(1, math.ceil((until - now).total_seconds()))
+    return ApiError(429, message, details, headers={"Retry-After": str(seconds)})
+
+
 def quota_exceeded(reset_at, limit: int, now) -> ApiError:
     """429 for a texter whose monthly quota is used up; retry once the window resets."""
-    seconds = max(1, math.ceil((reset_at - now).total_seconds()))
-    return ApiError(
-        429,
-        "Monthly request quota used up.",
-        {"monthly_limit": limit, "rate_limit_reset": reset_at.isoformat()},
-        headers={"Retry-After": str(seconds)},
-    )
+    details = {"monthly_limit": limit, "rate_limit_reset": reset_at.isoformat()}
+    return refused_until("Monthly request quota used up.", details, reset_at, now)
+
+
+def spend_cap_reached(lifts_at, now) -> ApiError:
+    """429 for a texter at their tier's monthly spend cap; retry once the UTC month turns."""
+    details = {"reason": "over_spend", "spend_cap_lifts": lifts_at.isoformat()}
+    return refused_until("Monthly spend cap of this user's tier reached.", details, lifts_at, now)
 
 
 def error_response(

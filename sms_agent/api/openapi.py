@@ -31,12 +31,18 @@ _ERROR_TEXT = {
     409: "Conflicts with the resource's state.",
     413: "Request body too large.",
     415: "Request body is not JSON.",
-    429: "Throttled, or a texter's monthly quota is used up.",
+    429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
     502: "The SMS provider refused or could not be reached.",
 }
 _ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
-    429: {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait until the throttle's window, the texter's monthly "
+            "quota or their monthly spend cap resets; not sent for the other refusals.",
+            "schema": {"type": "integer"},
+        }
+    },
 }
 #: Refused by the web server (gunicorn with sms_agent/web_server.py) before any route runs, so
 #: any operation may answer them; one shared response component each.

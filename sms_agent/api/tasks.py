@@ -12,7 +12,7 @@ from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict
 from . import bp
 from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
-from .errors import ApiError, field_errors, not_found, quota_exceeded
+from .errors import ApiError, field_errors, not_found, quota_exceeded, spend_cap_reached
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
 from .operations import operation
 from .pagination import paginate
@@ -92,10 +92,12 @@ def _hold_for_staff(user: User, text: str) -> Task:
 
 def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
     """429 for everyone (a texter's token and staff alike): the request was not admitted."""
+    now = utcnow()
     if reason is RefusalReason.OVER_QUOTA:
-        return quota_exceeded(user.rate_limit_reset, quota.monthly_limit(user.tier), utcnow())
+        return quota_exceeded(user.rate_limit_reset, quota.monthly_limit(user.tier), now)
+    if reason is RefusalReason.OVER_SPEND:
+        return spend_cap_reached(limits.spend_cap_lifts(now), now)
     messages = {
-        RefusalReason.OVER_SPEND: "Monthly spend cap of this user's tier reached.",
         RefusalReason.RATE_LIMITED: "This user is sending faster than SENDER_RATE allows.",
         RefusalReason.DAILY_CAP: "The service's daily spend cap is reached.",
     }
@@ -108,9 +110,12 @@ def create_task():
     """Create a task as if the user had texted it; it is queued and answered by SMS.
 
     It is admitted like a texted request (sender rate, spend caps, then the monthly quota;
-    429 with the reason, and the reset date for the quota, when refused). While staff have
-    or were asked for the conversation it is stored for them instead (`status` refused,
-    `refusal_reason` held_for_staff). A texter's token creates tasks for its own number.
+    429 with the reason when refused). The quota's 429 gives its reset date
+    (`details.rate_limit_reset`), the monthly spend cap's the start of the next UTC month,
+    when it lifts (`details.spend_cap_lifts`), both with `Retry-After` in seconds. While
+    staff have or were asked for the conversation it is stored for them instead (`status`
+    refused, `refusal_reason` held_for_staff). A texter's token creates tasks for its own
+    number.
     """
     from ..jobs import enqueue_answer
 

@@ -11,9 +11,7 @@ import click
 from flask.cli import AppGroup
 
 from .. import simulator
-from ..extensions import db
-from ..inbound import keywords
-from ..models import OutboundMessage, TaskStatus, User, utcnow
+from ..models import OutboundMessage, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 
 sms = AppGroup("sms", help="Text the service locally.")
@@ -121,8 +119,9 @@ def _exchange(
             task = simulator.simulate_inbound(phone, text, channel=channel, media=media)
     except simulator.SimulationRejected as exc:
         raise click.ClickException(f"the webhook refused the message: {exc}") from exc
-    if keywords.parse(text) is keywords.Keyword.STOP or _opted_out(phone):
-        click.echo("(opted out: nothing is sent to this number until it texts START)")
+    silent = simulator.gets_nothing_back(phone, since)
+    if silent:
+        click.echo(f"(not answered: {silent})")
         return
     if task is not None and task.status == TaskStatus.REFUSED:
         click.echo(f"({task.status_label}: not answered and not counted)")
@@ -135,11 +134,15 @@ def _exchange(
         _no_reply(task, inline, wait)
     for message in messages:
         _show(message)
+    _now_silent(phone)
 
 
-def _opted_out(phone: str) -> bool:
-    user = db.session.get(User, phone)
-    return user is not None and user.is_opted_out
+def _now_silent(phone: str) -> None:
+    """A STOP just sent was answered (its confirmation is the one SMS an opted-out number
+    gets); say what it changed, by the rule Try it uses (simulator.gets_nothing_back)."""
+    silent = simulator.gets_nothing_back(phone)
+    if silent:
+        click.echo(f"({silent})")
 
 
 def _no_reply(task, inline: bool, waited: float) -> None:

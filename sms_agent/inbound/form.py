@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from flask import current_app
 
 from ..clean_text import is_blank, storable
+from ..outbound.channels import address
 from ..phones import InvalidPhoneNumber, to_e164
 from .location import location_text
 from .media import UnservedChannel, media_count, split_channel
@@ -48,3 +49,15 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
     if location:
         body = f"{body}\n{location}" if not is_blank(body) else location
     return sid, phone, body, media_count(form)
+
+
+def written_to(form: Mapping[str, str]) -> str | None:
+    """The number of ours the texter wrote to (Twilio's To), as Twilio's From takes it back
+    ("whatsapp:+1..." on WhatsApp): answers go out from it, so they land in the thread the
+    texter wrote in. None when To is missing or no phone number (a short code, say): the
+    reply then comes from TWILIO_PHONE_NUMBER, as it always did."""
+    try:
+        number, channel = split_channel(form.get("To") or "")
+        return address(to_e164(number, current_app.config["DEFAULT_PHONE_REGION"]), channel)
+    except (InvalidPhoneNumber, UnservedChannel):
+        return None

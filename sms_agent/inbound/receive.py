@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from .. import handoff, limits
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
+from ..outbound import OUR_NUMBER
 from ..phones import mask
 from . import keywords
-from .form import BadInbound, is_message_sid, parse_form
+from .form import BadInbound, is_message_sid, parse_form, written_to
 from .media import attachments, split_channel
 from .routing import Received, route
 from .store import store_task, task_exists
@@ -42,12 +43,13 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         log.info("new user %s on tier %s", mask(phone), user.tier)
     _note_channel(user, channel)
     received = route(user, body, media, keywords.matched_by_twilio(form.get("OptOutType")))
-    stored = _media_metadata(num_media, media)
+    our_number = written_to(form)
+    stored = {**_media_metadata(num_media, media), **_our_number_metadata(our_number)}
     if received.outcome == "task":
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _REFUSALS:
         received = _refuse(user, sid, body, stored, received)
-    received.sid = sid
+    received.sid, received.our_number = sid, our_number
     if received.outcome not in ("task", "duplicate", *_REFUSALS):
         if task_exists(sid):
             # A retry of an SMS stored as a task, now routed otherwise (the quota ran out
@@ -75,6 +77,12 @@ def _media_metadata(num_media: int, media: list) -> dict:
     if not num_media and not media:
         return {}
     return {"num_media": num_media, "media": [item.as_json() for item in media]}
+
+
+def _our_number_metadata(our_number: str | None) -> dict:
+    """Where the task keeps the number of ours it was written to: its answer, MORE and
+    notices go out from it (outbound.send). Not known (old tasks, API-created ones): none."""
+    return {OUR_NUMBER: our_number} if our_number else {}
 
 
 #: Outcomes stored as a refused task: each refusal reason is one, and a text held for staff.

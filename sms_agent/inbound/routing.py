@@ -17,8 +17,9 @@ from .media import Attachment, readable
 
 @dataclass
 class Received:
-    """What the caller does after committing: enqueue `task_id`, or send notice `notice`;
-    `held_media`: a text held for staff whose pictures the worker fetches for them."""
+    """What the caller does after committing: enqueue `task_id`, or send notice `notice`
+    (from `our_number`, the one the texter wrote to, when known); `held_media`: a text held
+    for staff whose pictures the worker fetches for them."""
 
     outcome: str
     phone: str | None = None
@@ -26,6 +27,7 @@ class Received:
     sid: str | None = None
     task_id: str | None = None
     held_media: str | None = None
+    our_number: str | None = None
 
 
 def route(

@@ -1,6 +1,7 @@
 """What the service sends: shaping text for SMS, sending it, and Twilio's delivery reports.
 
-The public door is `send` (every SMS the service sends goes through it), `book` for the
+The public door is `send` (every SMS the service sends goes through it, from the number
+the texter wrote to, `OUR_NUMBER` on their task, see sender.py), `book` for the
 sending slots of what a job is about to send, `spread` for when bulk notices run, and
 `record_delivery_status` for the status callback; shaping is exposed for counting only.
 """
@@ -20,12 +21,14 @@ from .send import (
     segments_for,
     send,
 )
+from .sender import OUR_NUMBER, thread_number
 from .shape import Shaped
 from .slots import SendLater, Slots, book, spread
 from .status import record_delivery_status
 
 __all__ = [
     "OPT_OUT_CONFIRMATION",
+    "OUR_NUMBER",
     "CountryNotAllowed",
     "HeldByStaff",
     "OptedOut",
@@ -45,4 +48,5 @@ __all__ = [
     "segment_count",
     "send",
     "spread",
+    "thread_number",
 ]

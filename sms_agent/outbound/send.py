@@ -33,6 +33,7 @@ from ..vendors.pacing import Slots
 from ..vendors.twilio import SmsError, get_sms_backend
 from . import channels
 from .gsm import encoding_of, segment_count
+from .sender import sender_number, written_to
 from .shape import Shaped, shape
 from .status import record_sent
 
@@ -201,6 +202,7 @@ def send(
     staff_user: StaffUser | None = None,
     slots: Slots | None = None,
     unless_staff_hold: bool = False,
+    sender: str | None = None,
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
     in order; returns them. The caller commits. `staff_user` is the author of a message
@@ -226,6 +228,11 @@ def send(
     `unless_staff_hold` (the AI's answer, with a checkpoint): HeldByStaff is raised instead
     of sending the first part once a staff member holds the conversation (a takeover while
     the model was thinking); an answer already partly sent is finished.
+
+    `sender` is the number of ours the texter wrote to (Twilio's To), else the `task`'s:
+    the parts go out from it, so they land in the thread the texter wrote in, not in one
+    with TWILIO_PHONE_NUMBER that they may never have texted. Unknown, or written to on the
+    other channel (sender.sender_number), they go out from the backend's own number.
     """
     try:
         messages = _send(
@@ -239,6 +246,7 @@ def send(
             staff_user,
             slots,
             unless_staff_hold,
+            sender or written_to(task),
         )
     except (OptedOut, SendFailed):
         costs.refresh_task_cost(task)
@@ -258,6 +266,7 @@ def _send(
     staff_user,
     slots,
     unless_staff_hold,
+    sender,
 ):
     check_destination(user, task)
     texts = (body if isinstance(body, Shaped) else plan(user, body)).parts
@@ -268,6 +277,7 @@ def _send(
     if closed:
         raise OutsideWindow(closed)
     backend = get_sms_backend()
+    from_number = sender_number(sender, user.channel)
     stored = _stored_parts(task, kind) if resume else {}
     messages = []
     for number, text in enumerate(texts, start=1):
@@ -309,7 +319,7 @@ def _send(
         else:
             db.session.flush()
         try:
-            _transmit(message, user, backend, confirming_opt_out, slots)
+            _transmit(message, user, backend, confirming_opt_out, slots, from_number)
         except BaseException as exc:
             if checkpoint is not None:
                 checkpoint()  # the failed attempt is recorded before any retry decision
@@ -348,12 +358,18 @@ def _transmit(
     backend,
     confirming_opt_out: bool = False,
     slots: Slots | None = None,
+    from_number: str | None = None,
 ) -> None:
     """Send one stored part; on failure record why on the row and in the error log."""
     _refuse_if_opted_out(user, confirming_opt_out)
     try:
         result = backend.send(
-            message.to_number, message.body, message.channel, slots, reference=str(message.id)
+            message.to_number,
+            message.body,
+            message.channel,
+            slots,
+            sender=from_number,
+            reference=str(message.id),
         )
     except SmsError as exc:
         _record_failure(message, user, exc)

@@ -176,17 +176,18 @@ class TwilioBackend:
         body: str,
         channel: str = "sms",
         slots: pacing.Slots | None = None,
+        sender: str | None = None,
         reference: str | None = None,
     ) -> SendResult:
-        """Send one message, first waiting for the next of `slots`, or else for the sending
-        number's next slot (pacing.py). On WhatsApp, both numbers carry Twilio's
-        "whatsapp:" prefix. `reference` (our id of the message) rides along in the
-        StatusCallback URL."""
+        """Send one message from `sender` (else our number for the channel), first waiting
+        for the next of `slots`, or else for the sending number's next slot (pacing.py). On
+        WhatsApp, both numbers carry Twilio's "whatsapp:" prefix. `reference` (our id of the
+        message) rides along in the StatusCallback URL."""
         extra = {"status_callback": self.callback_url(reference)} if self.status_callback else {}
         pacing.wait_for_slot(self.from_number, self.mps, self.pacing_url, slots=slots)
-        sender = self.from_number
+        sender = sender or self.sender_for(channel)
         if channel == "whatsapp":
-            to, sender = f"whatsapp:{to}", f"whatsapp:{self.whatsapp_number}"
+            to, sender = f"whatsapp:{to}", f"whatsapp:{sender}"
         try:
             message = self.client.messages.create(to=to, from_=sender, body=body, **extra)
         except TwilioRestException as exc:
@@ -212,6 +213,10 @@ class TwilioBackend:
             return self.status_callback
         query = urllib.parse.urlencode({CALLBACK_REFERENCE: reference})
         return f"{self.status_callback}?{query}"
+
+    def sender_for(self, channel: str) -> str:
+        """Our own number on `channel`: what a message goes out from unless told otherwise."""
+        return self.whatsapp_number if channel == "whatsapp" else self.from_number
 
     def fetch_price(self, sid: str) -> Price:
         """Twilio's price of a sent message (GET .../Messages/{sid}.json); raises SmsError."""
@@ -289,15 +294,24 @@ class OutboxBackend:
     def look_up(self, _booking: dict) -> None:
         return None
 
+    sender_for = TwilioBackend.sender_for
+
     def send(
-        self, to: str, body: str, channel: str = "sms", slots=None, reference=None
+        self,
+        to: str,
+        body: str,
+        channel: str = "sms",
+        slots=None,
+        sender: str | None = None,
+        reference=None,
     ) -> SendResult:
         sid = "SM" + secrets.token_hex(16)
         if not quiet_console.get():
+            sender = sender or self.sender_for(channel)
             if channel == "whatsapp":
-                head = f"WhatsApp from {self.whatsapp_number} to {to}"
+                head = f"WhatsApp from {sender} to {to}"
             else:
-                head = f"SMS from {self.from_number} to {to}"
+                head = f"SMS from {sender} to {to}"
             click.echo(f"\n--- {head} ---\n{body}\n---")
         log.info("console SMS %s to %s (%d chars)", sid, mask(to), len(body))
         return SendResult(sid=sid, status="sent")

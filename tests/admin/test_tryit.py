@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
+from sms_agent.admin.tryit import FOLLOW_UP_GRACE
 from sms_agent.extensions import db
+from sms_agent.jobs import send_notice
 from sms_agent.models import OutboundMessage, Task, utcnow
 from sms_agent.simulator import jobs_inline
 from tests.admin.conftest import csrf_for
 from tests.factories import make_task, make_user
 from tests.standins import PNG
+from tests.test_webhook import queued_jobs
 
 URL = "/admin/try-it/"
 
@@ -104,7 +108,37 @@ def test_a_text_refused_for_the_quota_is_labelled_not_left_waiting(admin_client)
     page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
     assert page.count("refused: over quota") == 2
     assert "used all 100 requests" in page  # the one quota notice of the window
-    assert 'data-waiting="false"' in page
+    assert "Waiting for the reply" not in page
+
+
+def test_after_a_refused_text_the_page_keeps_looking_for_its_notice(admin_client, app):
+    """The worker sends the quota notice after the refusal is committed: the page shows the
+    refusal at once and polls on, so the notice shows up without a reload."""
+    make_user("+14155550132", monthly_requests=100)
+    queued_jobs(app)
+    response = send(admin_client, "+14155550132", "one more question")
+    fragment_url = response.headers["Location"].replace("?", "thread/?", 1)
+    fragment = admin_client.get(fragment_url).get_data(as_text=True)
+    assert "refused: over quota" in fragment and "Waiting for the reply" not in fragment
+    assert 'data-waiting="true"' in fragment
+
+    [(name, args)] = queued_jobs(app)
+    assert name.endswith("send_notice")
+    send_notice(*args)
+    fragment = admin_client.get(fragment_url).get_data(as_text=True)
+    assert "used all 100 requests" in fragment and 'data-waiting="false"' in fragment
+
+
+def test_a_refusal_long_past_is_not_polled_for(admin_client):
+    user = make_user("+14155550133")
+    make_task(
+        user,
+        status="refused",
+        refusal_reason="over_quota",
+        created_at=utcnow() - FOLLOW_UP_GRACE - timedelta(seconds=1),
+    )
+    page = admin_client.get(URL + "thread/?phone=%2B14155550133").get_data(as_text=True)
+    assert "refused: over quota" in page and 'data-waiting="false"' in page
 
 
 def test_a_text_that_failed_unsent_shows_why_instead_of_waiting(admin_client):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from sms_agent import jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import Task, utcnow
@@ -133,3 +134,21 @@ def test_try_it_shows_a_text_that_failed_unsent_as_soon_as_it_fails(live_server,
     page.wait_for_selector("#thread-box .sms-status-failed", timeout=10_000)
     box = page.inner_text("#thread-box")
     assert "SMS to GB is not allowed" in box and "Waiting for the reply" not in box
+
+
+def test_try_it_shows_the_quota_notice_after_a_refused_text(live_server, page, seeded):
+    """The refusal shows at once; the notice the worker sends next shows without a reload."""
+    make_user("+14155550198", monthly_requests=100)
+    log_in(page, live_server)
+    page.click("text=Try it")
+    page.fill("input[name=from_number]", "+1 415 555 0198")
+    page.fill("textarea[name=message]", "One more question?")
+    page.click("[data-testid=tryit-form] button[type=submit]")
+    page.wait_for_selector("[data-direction=inbound]:has-text('One more question?')")
+    assert "refused: over quota" in page.inner_text("#thread-box")
+
+    # Do the worker's job from here; the page's poll must pick the notice up by itself.
+    task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550198"))
+    jobs.send_notice(task.user_phone, "quota", task.message_sid)
+    page.wait_for_selector("[data-direction=outbound]:has-text('used all 100 requests')")
+    assert page.locator("[data-testid=thread][data-waiting=false]").count() == 1
