@@ -85,7 +85,8 @@ def refresh_task_cost(task: Task | None) -> None:
     """Task.cost_usd (its model calls plus its SMS) is kept by the database: the ledgers'
     triggers add each row's amount to its task as it is written (models/spend_rollups.py),
     so prices arriving from other processes never overwrite each other's share. A loaded
-    task forgets its value, so that a read after the next flush sees the database's."""
+    task forgets its value, so that a read after the commit sees the database's (on
+    PostgreSQL the triggers run at the commit, models/at_commit.py; on SQLite at the flush)."""
     if task is not None and sa.inspect(task).persistent:
         db.session.expire(task, ["cost_usd"])
 
