@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import threading
 import time
 
@@ -177,6 +178,31 @@ def test_a_worker_thread_never_waits_for_another_threads_line_to_be_written(app)
     assert [line.rsplit(": ", 1)[1] for line in lines[1:]] == [
         f"line {number} for ***9876" for number in range(50)
     ]
+
+
+def test_a_forked_child_writes_its_own_lines(app):
+    """Celery's prefork pool forks its children after the writer thread started; a child
+    has no writer thread, so a line it queued would never be written."""
+    read_end, write_end = os.pipe()
+    with routed_as_in_a_worker() as handler:
+        pipe = os.fdopen(write_end, "w")
+        previous = handler.setStream(pipe)
+        try:
+            logging.getLogger("sms_agent.test").info("before the fork")
+            flush_the_writer()
+            child = os.fork()
+            if child == 0:  # pragma: no cover (the child reports through its exit code)
+                logging.getLogger("sms_agent.test").info("from the child")
+                pipe.flush()
+                os._exit(0)
+            _, status = os.waitpid(child, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+        finally:
+            handler.setStream(previous)
+            pipe.close()
+    with os.fdopen(read_end) as written:
+        lines = written.read().splitlines()
+    assert [line.rsplit(": ", 1)[1] for line in lines] == ["before the fork", "from the child"]
 
 
 def test_a_line_logged_in_a_job_carries_the_jobs_id_when_the_writer_writes_it(app):

@@ -124,13 +124,20 @@ class WriterThread(logging.handlers.QueueHandler):
     the records are written in the order they were logged.
 
     A forked child (Celery's prefork pool) has no writer thread and runs one job at a time:
-    it writes through `target` itself."""
+    it writes through `target` itself. No fork happens in the middle of a write, which would
+    leave the child a stream locked by a thread it does not have."""
 
     def __init__(self, target: logging.Handler) -> None:
         super().__init__(queue.SimpleQueue())
         self.target = target
         self.addFilter(ContextFilter())  # in the logging thread, where the job's id is known
         self._pid = os.getpid()
+        self._writing = threading.Lock()
+        os.register_at_fork(
+            before=self._writing.acquire,
+            after_in_parent=self._writing.release,
+            after_in_child=self._writing.release,
+        )
         self._writer = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._writer.start()
 
@@ -154,7 +161,8 @@ class WriterThread(logging.handlers.QueueHandler):
             if isinstance(item, threading.Event):
                 item.set()  # flush(): everything before it is written
             else:
-                self.target.handle(item)
+                with self._writing:
+                    self.target.handle(item)
 
     def flush(self) -> None:
         """Wait until every record logged so far is written."""
