@@ -116,7 +116,8 @@ def send_notice(
         log.info("notice %s dropped: the texter no longer exists", kind)
         return False
     try:
-        slots = outbound.book(1 if kind == "more" else notices.messages_for(user), booking)
+        count = 1 if kind == "more" else notices.messages_for(user)
+        slots = outbound.book(user, count, booking, sender=sender)
     except outbound.SendLater as later:
         db.session.rollback()
         queue = _queue_for(kind)

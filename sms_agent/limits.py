@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -111,6 +111,23 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
     return None
 
 
+def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
+    """When a texter refused `rate_limited` may be admitted again: when the last of their
+    used-up SENDER_RATE windows resets (past both "10/minute" and "200/day", the day's),
+    read from the storage that counts, without counting. Now, should none be used up any
+    more (a window reset meanwhile)."""
+    now = now or utcnow()
+    rate = current_app.config.get("SENDER_RATE")
+    if not rate:
+        return now
+    limiter = _limiter()
+    stats = [
+        limiter.get_window_stats(item, "sender", user.phone_number) for item in parse_many(rate)
+    ]
+    resets = [datetime.fromtimestamp(s.reset_time, UTC) for s in stats if s.remaining == 0]
+    return max([now, *resets])
+
+
 # -- the service's daily cap --------------------------------------------------------------
 def daily_cap(day: date | None = None) -> Decimal | None:
     """Today's cap: what staff raised it to today, else DAILY_SPEND_CAP; None when
@@ -131,6 +148,13 @@ def raise_daily_cap(amount, day: date | None = None) -> SpendDay:
     record.alerted_100 = False
     db.session.add(record)
     return record
+
+
+def daily_cap_lifts(now: datetime | None = None) -> datetime:
+    """When texters refused `daily_cap` now may be answered again (unless staff raise the
+    cap sooner): the next midnight UTC, where the day the cap counts (report.day_start)
+    ends. The API's 429 says it."""
+    return report.day_start(now or utcnow()) + timedelta(days=1)
 
 
 def _daily_cap(user: User, now: datetime) -> Admission | None:

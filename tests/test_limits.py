@@ -20,6 +20,7 @@ from sms_agent.models import (
     ModelCall,
     OutboundMessage,
     RefusalReason,
+    StaffUser,
     Task,
     User,
     first_of_next_month,
@@ -229,6 +230,60 @@ def test_web_processes_share_the_senders_count_through_redis(app, client, databa
     assert refused.refusal == "rate_limited"
 
 
+def api_create(client, phone: str = PHONE):
+    """POST /api/tasks/ for `phone` as an admin, as a client of the API creates a task."""
+    admin = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == "admin"))
+    token = make_token(admin or make_staff("admin", is_admin=True))
+    return client.post(
+        "/api/tasks/",
+        json={"user_phone": phone, "sms_content": "Hi"},
+        headers={"Authorization": "Token " + token},
+    )
+
+
+def assert_lifts_at(response, key: str, lifts: datetime, before: datetime, after: datetime):
+    """The 429 names when the refusal lifts (`details[key]`, UTC) and Retry-After the
+    seconds from then, rounded up, as the quota's and the monthly spend cap's do."""
+    assert response.status_code == 429
+    said = datetime.fromisoformat(response.get_json()["details"][key])
+    assert said == lifts and said.utcoffset() == timedelta(0)
+    seconds = int(response.headers["Retry-After"])
+    assert (said - after).total_seconds() <= seconds <= math.ceil((said - before).total_seconds())
+
+
+def _rate_storages() -> list:
+    url = TestingConfig.TEST_REDIS_URL
+    return [
+        pytest.param("memory://", id="memory"),
+        pytest.param(
+            url, id="redis", marks=pytest.mark.skipif(not url, reason="TEST_REDIS_URL is not set")
+        ),
+    ]
+
+
+@pytest.mark.parametrize("storage", _rate_storages())
+@pytest.mark.parametrize(
+    ("rate", "window"), [("1/minute", 60), ("1/minute;1/day", 24 * 3600)], ids=["minute", "day"]
+)
+def test_the_api_says_when_the_sender_rate_lifts(app, client, storage, rate, window):
+    """When the window that refused resets (the day's, when the day's is used up too)."""
+    phone = "+1555" + str(time.time_ns())[-7:]  # Redis outlives the test: a fresh number
+    app.config.update(SENDER_RATE=rate, SENDER_RATE_STORAGE_URI=storage)
+    make_user(phone)
+    began = utcnow()
+    assert api_create(client, phone).status_code == 201
+
+    before = utcnow()
+    response = api_create(client, phone)
+    after = utcnow()
+
+    assert response.get_json()["details"]["reason"] == "rate_limited"
+    lifts = datetime.fromisoformat(response.get_json()["details"]["sender_rate_lifts"])
+    # The window started with the first request; Redis keeps its expiry in whole seconds.
+    assert began + timedelta(seconds=window - 1) <= lifts <= after + timedelta(seconds=window)
+    assert_lifts_at(response, "sender_rate_lifts", lifts, before, after)
+
+
 # -- the daily spend cap ------------------------------------------------------------------
 @pytest.fixture
 def alert_hook(app):
@@ -300,6 +355,21 @@ def test_yesterdays_spend_does_not_count_against_today(app, client, alert_hook):
     text(client)
     assert stored() == [("queued", None)]
     assert alerts_posted(alert_hook, 0) == []
+
+
+def test_the_api_says_the_daily_cap_lifts_at_midnight_utc(app, client, alert_hook):
+    """Past the daily cap, the 429 names the next midnight UTC, whatever the texter's
+    timezone, and Retry-After the seconds until then."""
+    make_user(PHONE, timezone="Pacific/Honolulu")
+    spent(make_user().phone_number, "1.00")
+
+    before = utcnow()
+    response = api_create(client)
+    after = utcnow()
+
+    assert response.get_json()["details"]["reason"] == "daily_cap"
+    midnight = before.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    assert_lifts_at(response, "daily_cap_lifts", midnight, before, after)
 
 
 # -- the countries we may text ------------------------------------------------------------

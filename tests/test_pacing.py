@@ -275,3 +275,179 @@ def test_a_notice_whose_slot_is_far_off_comes_back_with_its_booking(app, paced):
     assert jobs.send_notice.apply(args=again).result is True
     assert len(arrived) == 1 and arrived[0] >= slot - 0.05
     assert [m.kind for m in OutboundMessage.query] == ["help"]
+
+
+# Each of our numbers is paced on its own: replies go out from the number the texter wrote to
+
+
+def fresh_number(prefix: str = "+1500556") -> str:
+    """A number of ours no other test has paced (Redis outlives a test)."""
+    return f"{prefix}{uuid.uuid4().int % 10**4:04d}"
+
+
+def _pacing_stores() -> list:
+    url = TestingConfig.TEST_REDIS_URL
+    return [
+        pytest.param(None, id="in-process"),
+        pytest.param(
+            url, id="redis", marks=pytest.mark.skipif(not url, reason="TEST_REDIS_URL is not set")
+        ),
+    ]
+
+
+@pytest.mark.parametrize("pacing_url", _pacing_stores())
+def test_each_of_our_numbers_books_slots_of_its_own(app, pacing_url):
+    """A burst answered from the number some texters wrote to holds back no message from
+    another number, nor from the WhatsApp sender of the same number; each number's own
+    slots still follow one another at TWILIO_MPS, in the order they were booked."""
+    ours, other = fresh_number("+1500555"), fresh_number()
+    app.config.update(
+        SMS_BACKEND="twilio", TWILIO_MPS=2, PACING_REDIS_URL=pacing_url, TWILIO_PHONE_NUMBER=ours
+    )
+    backend = get_sms_backend()
+    burst = [backend.book(1, "sms", ours) for _ in range(3)]
+    from_other = backend.book(2, "sms", other)
+    on_whatsapp = backend.book(1, "whatsapp", ours)
+    next_of_ours = backend.book(1)  # no sender: TWILIO_PHONE_NUMBER's slots
+
+    gaps = [round(slots.first - burst[0].first, 5) for slots in [*burst, next_of_ours]]
+    assert gaps == [0.0, 0.5, 1.0, 1.5]
+    assert from_other.wait == 0.0 and on_whatsapp.wait == 0.0
+    assert [s.number for s in (from_other, on_whatsapp)] == [other, f"whatsapp:{ours}"]
+    assert from_other.booking["number"] == other  # kept with a deferred task's booking
+
+
+def test_a_reply_from_another_number_is_not_held_back_by_a_burst_from_ours(app, paced):
+    """Texters who wrote to TWILIO_PHONE_NUMBER queue behind its burst; a texter who wrote
+    to another of our numbers is answered from it at once."""
+    from sms_agent import jobs
+    from sms_agent.extensions import db
+    from sms_agent.models import Task
+    from sms_agent.outbound import OUR_NUMBER
+    from tests.factories import make_task
+
+    stand_in, _arrived = paced
+    ours, other = app.config["TWILIO_PHONE_NUMBER"], fresh_number()
+    behind = make_task(metadata_={OUR_NUMBER: ours}).id
+    ahead = make_task(metadata_={OUR_NUMBER: other}).id
+    book_ahead(app, 3.0)  # a burst of answers from our number
+
+    assert jobs.answer_task.apply(args=[str(behind)]).result == "deferred"
+    began = time.monotonic()
+    assert jobs.answer_task.apply(args=[str(ahead)]).result == "answered"
+    assert time.monotonic() - began < 2.0  # not after the burst's 3 s
+
+    [(_method, _path, sent)] = stand_in.requests
+    assert sent["From"] == other
+    db.session.rollback()
+    assert db.session.get(Task, behind).metadata_["slots"]["number"] == ours
+
+
+def test_sends_from_two_of_our_numbers_each_go_out_at_the_rate(app):
+    """Two threads each send four messages from a number of ours: each number's go out
+    one slot apart, and neither waits behind the other's."""
+    arrived: list[tuple[float, str]] = []
+
+    def answer(_method, _path, body):
+        arrived.append((time.monotonic(), body["From"]))
+        return 201, twilio_message(body), {}
+
+    ours, other = fresh_number("+1500555"), fresh_number()
+    with StandIn(answer) as stand_in:
+        app.config.update(
+            SMS_BACKEND="twilio",
+            TWILIO_API_BASE_URL=stand_in.url,
+            TWILIO_MPS=5,
+            TWILIO_PHONE_NUMBER=ours,
+        )
+
+        def send(sender: str) -> None:
+            with app.app_context():
+                for number in range(4):
+                    get_sms_backend().send(f"+1555123{number:04d}", "hi", sender=sender)
+
+        with app.app_context():  # the SDK's first use imports its modules: not timed
+            get_sms_backend().send("+15551230000", "warm-up", sender=fresh_number())
+        arrived.clear()
+        burst_started = time.monotonic()
+        threads = [threading.Thread(target=send, args=(sender,)) for sender in (ours, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert len(arrived) == 8
+    for sender in (ours, other):
+        # A busy machine can only delay a send, never bring one before its slot.
+        mine = [at - burst_started for at, sent_from in arrived if sent_from == sender]
+        early = [(k, round(at, 3)) for k, at in enumerate(mine) if at < k * 0.2 - 0.01]
+        assert len(mine) == 4 and not early, early
+    # Four slots a number take 0.6 s; one pace for both numbers would take 1.4 s.
+    assert max(at for at, _sender in arrived) - burst_started < 1.3
+
+
+def test_a_booking_kept_from_before_bookings_named_a_number_is_twilio_phone_numbers(app):
+    """A deferred task or job of the previous release kept {first, interval, count}: it was
+    booked on TWILIO_PHONE_NUMBER, and a message from there still goes out in it; one
+    that now goes out from another number books a slot of that number instead."""
+    from sms_agent import outbound
+    from tests.factories import make_user
+
+    ours, other = fresh_number("+1500555"), fresh_number()
+    app.config.update(SMS_BACKEND="twilio", TWILIO_MPS=2, TWILIO_PHONE_NUMBER=ours)
+    user = make_user()
+    kept = {"first": pacing.pacer_for(None).now() + 0.1, "interval": 0.5, "count": 1}
+
+    slots = outbound.book(user, 1, kept)
+    assert (slots.first, slots.number) == (kept["first"], ours)
+    moved = outbound.book(user, 1, kept, sender=other)
+    assert moved.number == other and moved.first != kept["first"] and moved.wait == 0.0
+
+
+def _book_in_a_process(url: str, ours: str, sender: str, count: int, start, results) -> None:
+    """A worker process of its own: books `count` slots one at a time on the number it
+    sends from, as the answer job does, and waits for each."""
+    from sms_agent import create_app
+
+    app = create_app(
+        TestingConfig,
+        SMS_BACKEND="twilio",
+        TWILIO_MPS=10,
+        PACING_REDIS_URL=url,
+        TWILIO_PHONE_NUMBER=ours,
+    )
+    with app.app_context():
+        backend = get_sms_backend()
+        start.wait(timeout=30)
+        for _ in range(count):
+            slots = backend.book(1, "sms", sender)
+            time.sleep(max(slots.wait, 0.0))
+            results.put((sender, slots.first))
+
+
+@pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_each_numbers_pace_holds_across_worker_processes():
+    """Two processes answer texters who wrote to our number, a third one texter who wrote
+    to another: our number's ten sends share its pace, the other's do not wait for them."""
+    url = TestingConfig.TEST_REDIS_URL
+    ours, other = fresh_number("+1500555"), fresh_number()
+    context = multiprocessing.get_context("spawn")
+    senders = [ours, ours, other]
+    results, start = context.Queue(), context.Barrier(len(senders))  # all apps built first
+    processes = [
+        context.Process(target=_book_in_a_process, args=(url, ours, sender, 5, start, results))
+        for sender in senders
+    ]
+    for process in processes:
+        process.start()
+    booked = [results.get(timeout=60) for _ in range(15)]
+    for process in processes:
+        process.join(timeout=10)
+
+    for sender, count in ((ours, 10), (other, 5)):
+        slots = sorted(first for number, first in booked if number == sender)
+        gaps = [later - earlier for earlier, later in zip(slots, slots[1:], strict=False)]
+        assert len(slots) == count and min(gaps) >= 0.1 - 1e-5, gaps
+    # One pace for all fifteen would span 1.4 s; ours alone spans 0.9 s.
+    firsts = sorted(first for _number, first in booked)
+    assert firsts[-1] - firsts[0] < 1.4 - 0.01, firsts

@@ -157,7 +157,7 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         others = {key: value for key, value in meta.items() if key != SLOTS_KEY}
         task.metadata_ = {**others, **kept}
     notice = notices.program_notice_due(user)
-    slots = outbound.book(len(shaped.parts) + notice, booked)
+    slots = outbound.book(user, len(shaped.parts) + notice, booked, task=task)
     if notice:
         notices.send_program_notice_once(user, task, slots)
     outbound.send(

@@ -87,6 +87,19 @@ def spend_cap_reached(lifts_at, now) -> ApiError:
     return refused_until("Monthly spend cap of this user's tier reached.", details, lifts_at, now)
 
 
+def daily_cap_reached(lifts_at, now) -> ApiError:
+    """429 while the service's daily spend cap is reached; retry after midnight UTC."""
+    details = {"reason": "daily_cap", "daily_cap_lifts": lifts_at.isoformat()}
+    return refused_until("The service's daily spend cap is reached.", details, lifts_at, now)
+
+
+def sender_rate_exceeded(lifts_at, now) -> ApiError:
+    """429 for a texter sending faster than SENDER_RATE; retry once its window resets."""
+    details = {"reason": "rate_limited", "sender_rate_lifts": lifts_at.isoformat()}
+    message = "This user is sending faster than SENDER_RATE allows."
+    return refused_until(message, details, lifts_at, now)
+
+
 def error_response(
     status: int, message: str, details: dict | None = None, headers: dict | None = None
 ) -> Response:

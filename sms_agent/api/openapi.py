@@ -39,7 +39,8 @@ _ERROR_HEADERS = {
     429: {
         "Retry-After": {
             "description": "Seconds to wait until the throttle's window, the texter's monthly "
-            "quota or their monthly spend cap resets; not sent for the other refusals.",
+            "quota, their monthly spend cap, the service's daily spend cap (at midnight UTC) "
+            "or the texter's sender rate window resets.",
             "schema": {"type": "integer"},
         }
     },

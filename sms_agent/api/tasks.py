@@ -12,7 +12,15 @@ from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict
 from . import bp
 from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
-from .errors import ApiError, field_errors, not_found, quota_exceeded, spend_cap_reached
+from .errors import (
+    ApiError,
+    daily_cap_reached,
+    field_errors,
+    not_found,
+    quota_exceeded,
+    sender_rate_exceeded,
+    spend_cap_reached,
+)
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
 from .operations import operation
 from .pagination import paginate
@@ -97,11 +105,9 @@ def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
         return quota_exceeded(user.rate_limit_reset, quota.monthly_limit(user.tier), now)
     if reason is RefusalReason.OVER_SPEND:
         return spend_cap_reached(limits.spend_cap_lifts(now), now)
-    messages = {
-        RefusalReason.RATE_LIMITED: "This user is sending faster than SENDER_RATE allows.",
-        RefusalReason.DAILY_CAP: "The service's daily spend cap is reached.",
-    }
-    return ApiError(429, messages[reason], {"reason": reason.value})
+    if reason is RefusalReason.DAILY_CAP:
+        return daily_cap_reached(limits.daily_cap_lifts(now), now)
+    return sender_rate_exceeded(limits.sender_rate_lifts(user, now), now)
 
 
 @bp.post("/tasks/")
@@ -112,7 +118,9 @@ def create_task():
     It is admitted like a texted request (sender rate, spend caps, then the monthly quota;
     429 with the reason when refused). The quota's 429 gives its reset date
     (`details.rate_limit_reset`), the monthly spend cap's the start of the next UTC month,
-    when it lifts (`details.spend_cap_lifts`), both with `Retry-After` in seconds. While
+    when it lifts (`details.spend_cap_lifts`), the daily spend cap's the next midnight UTC
+    (`details.daily_cap_lifts`), the sender rate's when its window resets
+    (`details.sender_rate_lifts`), each with `Retry-After` in seconds. While
     staff have or were asked for the conversation it is stored for them instead (`status`
     refused, `refusal_reason` held_for_staff). A texter's token creates tasks for its own
     number.

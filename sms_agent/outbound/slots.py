@@ -1,7 +1,9 @@
 """Booking the sending slots of what is about to be sent, so that a send whose slot is far
 off gives its worker back instead of sleeping in it.
 
-The sending number sends TWILIO_MPS messages a second (vendors/pacing.py). A worker thread
+Each of our numbers sends TWILIO_MPS messages a second (vendors/pacing.py), so the slots
+are booked on the number the messages go out from (the one the texter wrote to, as
+outbound.send picks it): a burst answered from one number holds back no other. A worker thread
 that slept until its slot would hold back every model call queued behind it: at 1 message
 a second, the hundredth answer of a burst waits 100 s. So a job that can run again later
 (the answer job, the notice job) first books the slots of everything it is about to send.
@@ -25,8 +27,10 @@ from itertools import accumulate
 
 from flask import current_app
 
+from ..models import Task, User
 from ..vendors.pacing import Slots
 from ..vendors.twilio import get_sms_backend
+from .sender import sender_number, written_to
 
 __all__ = ["SendLater", "Slots", "book", "spread"]
 
@@ -43,12 +47,24 @@ class SendLater(Exception):
         self.countdown = max(0.0, slots.wait - max_sleep / 2)
 
 
-def book(count: int, booking: dict | None = None) -> Slots | None:
-    """The slots for the next `count` messages: the ones an earlier run booked (`booking`,
-    from SendLater), else new ones; None when nothing is paced. Raises SendLater when the
-    first is further off than PACING_MAX_SLEEP_SECONDS."""
+def book(
+    user: User,
+    count: int,
+    booking: dict | None = None,
+    *,
+    sender: str | None = None,
+    task: Task | None = None,
+) -> Slots | None:
+    """The slots for the next `count` messages to `user`, on the number they go out from
+    (`sender`, else the `task`'s, as outbound.send takes them): the ones an earlier run
+    booked (`booking`, from SendLater) when they are that number's, else new ones; None
+    when nothing is paced. Raises SendLater when the first is further off than
+    PACING_MAX_SLEEP_SECONDS."""
     backend = get_sms_backend()
-    slots = backend.look_up(booking) if booking else backend.book(count)
+    number = sender_number(sender or written_to(task), user.channel)
+    slots = backend.look_up(booking, user.channel, number) if booking else None
+    if slots is None:
+        slots = backend.book(count, user.channel, number)
     max_sleep = current_app.config["PACING_MAX_SLEEP_SECONDS"]
     if slots is not None and slots.wait > max_sleep:
         raise SendLater(slots, max_sleep)

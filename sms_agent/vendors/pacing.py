@@ -99,19 +99,23 @@ def pacer_for(url: str | None) -> LocalPacer | RedisPacer:
 class Slots:
     """Consecutive slots of one sending number, booked together: one message each, in
     order. `first` is on the pacer's clock (kept with a deferred task, see `booking`);
-    `wait` was the time to it when the slots were booked or looked up again."""
+    `wait` was the time to it when the slots were booked or looked up again. `number` is
+    the pacing key they were booked on (None: not known), so that a message going out from
+    another number does not take them."""
 
     first: float
     interval: float
     count: int
     wait: float
+    number: str | None = None
     taken: int = 0
     _looked_up: float = field(default_factory=time.monotonic)
 
     @property
     def booking(self) -> dict:
         """What a later run needs to send in these slots (JSON)."""
-        return {"first": self.first, "interval": self.interval, "count": self.count}
+        booking = {"first": self.first, "interval": self.interval, "count": self.count}
+        return {**booking, "number": self.number} if self.number else booking
 
     def take(self) -> float | None:
         """Seconds until the next unused slot (0 or less: now); None when all are used."""
@@ -128,14 +132,16 @@ def book(number: str, mps: float, url: str | None, count: int) -> Slots | None:
         return None
     interval = 1.0 / mps
     first, wait = pacer_for(url).reserve_slot(number, interval, count)
-    return Slots(first=first, interval=interval, count=count, wait=wait)
+    return Slots(first=first, interval=interval, count=count, wait=wait, number=number)
 
 
-def look_up(booking: dict, url: str | None) -> Slots:
-    """Slots booked by an earlier run (`Slots.booking`), with the wait until them now."""
+def look_up(booking: dict, url: str | None, number: str | None = None) -> Slots:
+    """Slots booked by an earlier run (`Slots.booking`), with the wait until them now.
+    A booking made before bookings named their number was made on `number`."""
     first = float(booking["first"])
     wait = first - pacer_for(url).now()
-    return Slots(first, float(booking["interval"]), int(booking["count"]), wait)
+    number = booking.get("number") or number
+    return Slots(first, float(booking["interval"]), int(booking["count"]), wait, number)
 
 
 def wait_for_slot(
@@ -146,7 +152,11 @@ def wait_for_slot(
     slots: Slots | None = None,
 ) -> float:
     """Sleep until the next of `slots`, or else until `number` may send again at `mps`
-    (0 turns pacing off); returns the wait."""
+    (0 turns pacing off); returns the wait. Slots booked on another number are not this
+    number's to use (a message that goes out from a number other than the one its job
+    booked for, as an old job's may): it waits for a slot of its own."""
+    if slots is not None and slots.number not in (None, number):
+        slots = None
     wait = slots.take() if slots is not None else None
     if wait is None:
         if mps <= 0:

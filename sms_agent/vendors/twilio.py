@@ -157,18 +157,36 @@ class TwilioBackend:
         self.mps = config.get("TWILIO_MPS", 0)
         self.pacing_url = config.get("PACING_REDIS_URL")
 
-    def book(self, count: int) -> pacing.Slots | None:
-        """The sending number's next `count` slots (None with pacing off), see pacing.py."""
-        return pacing.book(self.from_number, self.mps, self.pacing_url, count)
+    def pacing_number(self, channel: str = "sms", sender: str | None = None) -> str:
+        """Whose sending slots a message from `sender` (else our number for the channel)
+        takes: each of our numbers sends at TWILIO_MPS of its own. A WhatsApp sender is
+        paced under its WhatsApp address, apart from the SMS of the same number."""
+        number = sender or self.sender_for(channel)
+        return f"whatsapp:{number}" if channel == "whatsapp" else number
+
+    def book(
+        self, count: int, channel: str = "sms", sender: str | None = None
+    ) -> pacing.Slots | None:
+        """The next `count` slots of the number the messages go out from (None with pacing
+        off), see pacing.py and `send`."""
+        number = self.pacing_number(channel, sender)
+        return pacing.book(number, self.mps, self.pacing_url, count)
 
     def book_bulk(self, count: int, share: float) -> pacing.Slots | None:
-        """`count` slots of the sending number's bulk lane, which runs at `share` of its rate
-        (None with pacing off); see outbound/slots.py, `spread`."""
+        """`count` slots of the bulk lane of TWILIO_PHONE_NUMBER, which bulk notices go out
+        from, running at `share` of its rate (None with pacing off); see outbound/slots.py,
+        `spread`."""
         return pacing.book(self.from_number + BULK_LANE, self.mps * share, self.pacing_url, count)
 
-    def look_up(self, booking: dict) -> pacing.Slots:
-        """Slots an earlier run booked (`Slots.booking`), with the wait until them now."""
-        return pacing.look_up(booking, self.pacing_url)
+    def look_up(
+        self, booking: dict, channel: str = "sms", sender: str | None = None
+    ) -> pacing.Slots | None:
+        """Slots an earlier run booked (`Slots.booking`), with the wait until them now; None
+        when they were booked on another number than the one the messages now go out from
+        (the texter moved to the other channel meanwhile). A booking that names no number
+        is older than per-number pacing and was booked on TWILIO_PHONE_NUMBER."""
+        slots = pacing.look_up(booking, self.pacing_url, self.from_number)
+        return slots if slots.number == self.pacing_number(channel, sender) else None
 
     def send(
         self,
@@ -180,11 +198,12 @@ class TwilioBackend:
         reference: str | None = None,
     ) -> SendResult:
         """Send one message from `sender` (else our number for the channel), first waiting
-        for the next of `slots`, or else for the sending number's next slot (pacing.py). On
+        for the next of `slots`, or else for that number's next slot (pacing.py). On
         WhatsApp, both numbers carry Twilio's "whatsapp:" prefix. `reference` (our id of the
         message) rides along in the StatusCallback URL."""
         extra = {"status_callback": self.callback_url(reference)} if self.status_callback else {}
-        pacing.wait_for_slot(self.from_number, self.mps, self.pacing_url, slots=slots)
+        number = self.pacing_number(channel, sender)
+        pacing.wait_for_slot(number, self.mps, self.pacing_url, slots=slots)
         sender = sender or self.sender_for(channel)
         if channel == "whatsapp":
             to, sender = f"whatsapp:{to}", f"whatsapp:{sender}"
@@ -284,14 +303,14 @@ class OutboxBackend:
         self.from_number = config["TWILIO_PHONE_NUMBER"]
         self.whatsapp_number = config.get("TWILIO_WHATSAPP_NUMBER") or self.from_number
 
-    def book(self, _count: int) -> None:
+    def book(self, _count: int, _channel: str = "sms", _sender: str | None = None) -> None:
         """Nothing to pace: the outbox sends at once."""
         return None
 
     def book_bulk(self, _count: int, _share: float) -> None:
         return None
 
-    def look_up(self, _booking: dict) -> None:
+    def look_up(self, _booking: dict, _channel: str = "sms", _sender: str | None = None) -> None:
         return None
 
     sender_for = TwilioBackend.sender_for
