@@ -23,6 +23,19 @@ def to_e164(raw: str, default_region: str = "US") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def complete_number(raw: str, default_region: str = "US") -> str | None:
+    """The E.164 form of a whole number, area code included, else None: "555-0045" is a
+    possible local number to to_e164, but only part of one to someone searching."""
+    try:
+        parsed = phonenumbers.parse((raw or "").strip(), default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    complete = phonenumbers.is_possible_number_with_reason(parsed)
+    if complete != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def mask(phone: str | None) -> str:
     """Only the last four digits, so logs can be correlated without exposing who texted."""
     if not phone:

@@ -27,6 +27,7 @@ from wtforms.validators import NumberRange, ValidationError
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem
 from .access import ReadOnlyForStaff
+from .search import ExactSearch
 
 log = logging.getLogger("sms_agent.admin")
 
@@ -217,7 +218,7 @@ def short(text: str | None, length: int = 80) -> str:
     return text if len(text) <= length else text[: length - 1] + "…"
 
 
-class AdminModelView(ReadOnlyForStaff, ModelView):
+class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
     """Everyone logged in can list and read; admins can also change and run actions."""
 
     form_base_class = AdminForm

@@ -45,5 +45,6 @@ class OutboundMessageView(AdminModelView):
     column_choices = {"status": DeliveryStatus.choices()}
     column_filters = ["status", "encoding", "kind", "price_estimated", "created_at"]
     column_searchable_list = ["to_number", "body", "sid"]
+    exact_search = {"phone": "to_number", "sid": "sid"}
     column_default_sort = ("created_at", True)
     column_details_exclude_list = ["task"]

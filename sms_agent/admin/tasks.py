@@ -78,6 +78,7 @@ class TaskView(AdminModelView):
     }
     column_filters = ["category", "success", "status", "refusal_reason", "created_at", "user.tier"]
     column_searchable_list = ["user_phone", "sms_content", "ai_response"]
+    exact_search = {"phone": "user_phone", "sid": "message_sid"}
     column_default_sort = ("created_at", True)
     column_details_exclude_list = ["user", "outbound_messages", "media"]
     form_overrides = {"category": SelectField, "status": SelectField}
@@ -144,6 +145,7 @@ class ErrorLogView(AdminModelView):
     column_choices = {"error_type": ErrorType.choices()}
     column_filters = ["error_type", "resolved", "timestamp"]
     column_searchable_list = ["error_message", "user_phone"]
+    exact_search = {"phone": "user_phone"}
     column_default_sort = ("timestamp", True)
     column_details_exclude_list = ["user", "task"]
     form_overrides = {"error_type": SelectField}

@@ -101,6 +101,7 @@ class UserView(ConversationPages, AdminModelView):
     column_choices = {"tier": Tier.choices()}
     column_filters = ["tier", "is_active", "created_at", "last_active"]
     column_searchable_list = ["phone_number", "email", "full_name"]
+    exact_search = {"phone": "phone_number"}
     column_default_sort = ("created_at", True)
     column_display_pk = True
     column_details_exclude_list = ["tasks", "service_state", "window_started_at"]
