@@ -152,6 +152,7 @@ def _task_row(rng: random.Random, phone: str, now: datetime) -> dict:
         "completed_at": created + timedelta(seconds=processing) if done else None,
         "metadata": {"demo": True},
         "cost_usd": SAMPLE_CALL_USD + SAMPLE_SMS_USD if success else Decimal(0),
+        "sms_cost_usd": SAMPLE_SMS_USD if success else Decimal(0),
         "created_at": created,
         "updated_at": created + timedelta(seconds=processing),
     }

@@ -57,8 +57,8 @@ def upgrade():
     if connection.dialect.name == "postgresql":
         # Writers of tasks wait until the rollups are filled and the triggers are in place.
         op.execute("LOCK TABLE tasks IN SHARE ROW EXCLUSIVE MODE")
-    create_triggers(connection)
-    rebuild(connection)
+    create_triggers(connection, task_costs=False)  # costs come in 0018
+    rebuild(connection, task_costs=False)
 
 
 def downgrade():

@@ -24,7 +24,7 @@ depends_on = None
 def upgrade():
     connection = op.get_bind()
     drop_triggers(connection)
-    create_triggers(connection)  # on PostgreSQL, CREATE OR REPLACE of the function too
+    create_triggers(connection, task_costs=False)  # (0018's costs not yet); on PostgreSQL, CREATE OR REPLACE of the function too
 
 
 def downgrade():

@@ -25,8 +25,9 @@ def upgrade():
         # Writers of the ledgers wait until the costs are counted and the triggers in place.
         op.execute("LOCK TABLE outbound_messages, model_calls IN SHARE ROW EXCLUSIVE MODE")
     drop_triggers(connection)
-    create_triggers(connection)  # on PostgreSQL, CREATE OR REPLACE of the functions too
-    recount_task_costs(connection)
+    # On PostgreSQL, CREATE OR REPLACE of the functions too; in their form before 0018.
+    create_triggers(connection, task_costs=False)
+    recount_task_costs(connection, task_costs=False)
 
 
 def downgrade():

@@ -47,7 +47,8 @@ def upgrade():
     # SQLite's batch mode rebuilds both ledgers, which drops their triggers.
     spend_rollups.drop_triggers(connection)
     _user_phone("SET NULL", nullable=True)
-    spend_rollups.create_triggers(connection)  # their new form: NULL numbers in no month
+    # Their new form (NULL numbers in no month), before 0018's task costs.
+    spend_rollups.create_triggers(connection, task_costs=False)
     forgetting.forget_former_texters(connection)
     spend_rollups.rebuild(connection)
     forgetting.create_triggers(connection)
@@ -61,6 +62,6 @@ def downgrade():
     op.execute("DELETE FROM model_calls WHERE user_phone IS NULL")
     op.execute("UPDATE outbound_messages SET to_number = '' WHERE to_number IS NULL")
     _user_phone("CASCADE", nullable=False)
-    spend_rollups.create_triggers(connection)
+    spend_rollups.create_triggers(connection, task_costs=False)
     spend_rollups.rebuild(connection)
-    spend_rollups.recount_task_costs(connection)
+    spend_rollups.recount_task_costs(connection, task_costs=False)

@@ -27,7 +27,8 @@ def upgrade():
         return
     for triggers in (rollups, spend_rollups):
         triggers.drop_triggers(connection)
-        triggers.create_triggers(connection)  # CREATE OR REPLACE of the functions too
+        # CREATE OR REPLACE of the functions too, in their form before 0018.
+        triggers.create_triggers(connection, task_costs=False)
 
 
 def downgrade():

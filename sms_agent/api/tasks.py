@@ -197,9 +197,10 @@ def tasks_analytics():
     query = load_query(TaskFilterQuery())
     scope = scope_to_caller(Task.user_phone)
     conditions = [*analytics.task_conditions(query), *scope]
+    buckets = None if scope else analytics.rollup_conditions(query)
     return TaskAnalyticsOut().dump(
         {
             **analytics.task_analytics(query, scope=scope),
-            "spend": costs.report.of_tasks(conditions),
+            "spend": costs.report.of_tasks(conditions, buckets),
         }
     )

@@ -88,7 +88,7 @@ def refresh_task_cost(task: Task | None) -> None:
     task forgets its value, so that a read after the commit sees the database's (on
     PostgreSQL the triggers run at the commit, models/at_commit.py; on SQLite at the flush)."""
     if task is not None and sa.inspect(task).persistent:
-        db.session.expire(task, ["cost_usd"])
+        db.session.expire(task, ["cost_usd", "sms_cost_usd"])
 
 
 def refresh_task_costs(task_ids) -> None:

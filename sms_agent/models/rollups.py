@@ -11,7 +11,10 @@ same buckets in opposite directions (a claim and the sweeper) wait for each othe
 of deadlocking.
 
 - `task_rollups`: tasks per UTC day of creation, category, status and success, with sums and
-  counts of processing_time and tokens_used (the averages skip NULLs, like AVG()).
+  counts of processing_time and tokens_used (the averages skip NULLs, like AVG()), and the
+  sums of their costs (cost_usd and its SMS part, in millionths of a dollar), which the
+  ledgers' triggers add to the bucket the task is in (spend_rollups.py) and which move
+  with the task when it changes bucket.
 - `task_hourly_counts`: tasks per hour of creation (hours since 1970, UTC), for "the last
   24 hours", which does not start at midnight.
 - `user_task_rollups`: tasks per texter and category, with successes and processing times,
@@ -45,6 +48,9 @@ class TaskRollup(db.Model):
     processing_time_count: Mapped[int]
     tokens_used_sum: Mapped[int] = mapped_column(sa.BigInteger)
     tokens_used_count: Mapped[int]
+    #: Millionths of a dollar: the tasks' cost_usd, and its SMS part (sms_cost_usd).
+    cost_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    sms_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
 
 
 class TaskHourlyCount(db.Model):
@@ -74,6 +80,11 @@ ROLLUP_TABLES = ("task_rollups", "task_hourly_counts", "user_task_rollups")
 _DAY = {
     "postgresql": "(({row}.created_at AT TIME ZONE 'UTC')::date)",
     "sqlite": "date({row}.created_at)",
+}
+#: An amount in USD as whole millionths of a dollar (Money's precision), for exact sums.
+MICRO = {
+    "postgresql": "(round(coalesce({amount}, 0) * 1000000)::bigint)",
+    "sqlite": "CAST(round(coalesce({amount}, 0) * 1000000) AS INTEGER)",
 }
 _HOUR = {
     "postgresql": "floor(extract(epoch FROM {row}.created_at) / 3600)::integer",
@@ -105,20 +116,58 @@ def _taken_on(row: str) -> str:
     return f"(CASE WHEN {row}.status = 'refused' THEN 0 ELSE 1 END)"
 
 
-def _add_sql(dialect: str, row: str) -> dict[str, str]:
-    """The three upserts that count `row` (NEW or OLD) in its buckets."""
-    day, hour = _DAY[dialect].format(row=row), _HOUR[dialect].format(row=row)
-    pt, tk = _finite(f"{row}.processing_time"), f"{row}.tokens_used"
-    task = {
-        "day": day,
+_TASK_KEY = ("day", "category", "status", "success")
+
+
+def _bucket(dialect: str, row: str) -> dict[str, str]:
+    """The task rollup bucket `row` (NEW, OLD or a table's name) is counted in."""
+    return {
+        "day": _DAY[dialect].format(row=row),
         "category": f"{row}.category",
         "status": f"{row}.status",
         "success": f"{row}.success",
+    }
+
+
+def _costs(dialect: str, row: str) -> dict[str, str]:
+    return {
+        "cost_micro": MICRO[dialect].format(amount=f"{row}.cost_usd"),
+        "sms_micro": MICRO[dialect].format(amount=f"{row}.sms_cost_usd"),
+    }
+
+
+def add_task_costs(dialect: str, task_id: str, cost_micro: str, sms_micro: str) -> str:
+    """Add amounts (SQL, in millionths) to the costs of the bucket the task `task_id` is
+    counted in, creating it uncounted if need be: for the ledgers' triggers, which change a
+    task's costs (spend_rollups.py)."""
+    zero = ("tasks", "processing_time_sum", "processing_time_count", "tokens_used_sum")
+    values = {
+        **_bucket(dialect, "tasks"),
+        **dict.fromkeys((*zero, "tokens_used_count"), "0"),
+        "cost_micro": cost_micro,
+        "sms_micro": sms_micro,
+    }
+    return (
+        f"INSERT INTO task_rollups ({', '.join(values)}) SELECT {', '.join(values.values())}"
+        f" FROM tasks WHERE tasks.id = {task_id} ON CONFLICT ({', '.join(_TASK_KEY)}) DO UPDATE"
+        " SET cost_micro = task_rollups.cost_micro + excluded.cost_micro,"
+        " sms_micro = task_rollups.sms_micro + excluded.sms_micro"
+    )
+
+
+def _add_sql(dialect: str, row: str, task_costs: bool = True) -> dict[str, str]:
+    """The three upserts that count `row` (NEW or OLD) in its buckets. `task_costs` False:
+    the schema before migration 0018, whose task rollups have no costs."""
+    hour = _HOUR[dialect].format(row=row)
+    pt, tk = _finite(f"{row}.processing_time"), f"{row}.tokens_used"
+    task = {
+        **_bucket(dialect, row),
         "tasks": "1",
         "processing_time_sum": f"coalesce({pt}, 0)",
         "processing_time_count": f"(CASE WHEN {pt} IS NULL THEN 0 ELSE 1 END)",
         "tokens_used_sum": f"coalesce({tk}, 0)",
         "tokens_used_count": f"(CASE WHEN {tk} IS NULL THEN 0 ELSE 1 END)",
+        **(_costs(dialect, row) if task_costs else {}),
     }
     user = {
         "user_phone": f"{row}.user_phone",
@@ -129,7 +178,7 @@ def _add_sql(dialect: str, row: str) -> dict[str, str]:
         "processing_time_count": task["processing_time_count"],
     }
     return {
-        "task": _upsert("task_rollups", task, ("day", "category", "status", "success")),
+        "task": _upsert("task_rollups", task, _TASK_KEY),
         # Run at commit (at_commit.py), the count of a task whose texter the same
         # transaction deleted would name a texter who is gone: it counts for nobody.
         "user": _upsert(
@@ -142,7 +191,7 @@ def _add_sql(dialect: str, row: str) -> dict[str, str]:
     }
 
 
-def _remove_sql(dialect: str, row: str) -> dict[str, str]:
+def _remove_sql(dialect: str, row: str, task_costs: bool = True) -> dict[str, str]:
     """The three UPDATEs that take `row` out of its buckets (which exist: it was counted).
     A plain UPDATE, not an upsert: when a user's deletion cascades to their tasks, their
     user_task_rollups rows may already be gone, and there is nothing left to take from."""
@@ -151,9 +200,13 @@ def _remove_sql(dialect: str, row: str) -> dict[str, str]:
     pt_n = f"(CASE WHEN {pt} IS NULL THEN 0 ELSE 1 END)"
     tk_n = f"(CASE WHEN {tk} IS NULL THEN 0 ELSE 1 END)"
     ok = f"(CASE WHEN {row}.success THEN 1 ELSE 0 END)"
+    costs = "".join(
+        f" {column} = {column} - {amount},"
+        for column, amount in (_costs(dialect, row) if task_costs else {}).items()
+    )
     return {
         "task": (
-            "UPDATE task_rollups SET tasks = tasks - 1,"
+            f"UPDATE task_rollups SET tasks = tasks - 1,{costs}"
             f" processing_time_sum = processing_time_sum - coalesce({pt}, 0),"
             f" processing_time_count = processing_time_count - {pt_n},"
             f" tokens_used_sum = tokens_used_sum - coalesce({tk}, 0),"
@@ -198,8 +251,8 @@ def _changed(name: str, distinct: str) -> str:
     return " OR ".join(f"{old} {distinct} {new}" for old, new in pairs)
 
 
-def _sqlite_triggers() -> list[str]:
-    add, remove = _add_sql("sqlite", "NEW"), _remove_sql("sqlite", "OLD")
+def _sqlite_triggers(task_costs: bool) -> list[str]:
+    add, remove = _add_sql("sqlite", "NEW", task_costs), _remove_sql("sqlite", "OLD", task_costs)
     statements = [
         "CREATE TRIGGER tasks_rollups_insert AFTER INSERT ON tasks FOR EACH ROW BEGIN "
         + "; ".join(add.values())
@@ -217,8 +270,9 @@ def _sqlite_triggers() -> list[str]:
     return statements
 
 
-def _postgresql_function() -> str:
-    add, remove = _add_sql("postgresql", "NEW"), _remove_sql("postgresql", "OLD")
+def _postgresql_function(task_costs: bool) -> str:
+    add = _add_sql("postgresql", "NEW", task_costs)
+    remove = _remove_sql("postgresql", "OLD", task_costs)
     old_key = "ROW(OLD.created_at, OLD.category, OLD.status, OLD.success, OLD.user_phone)"
     new_key = "ROW(NEW.created_at, NEW.category, NEW.status, NEW.success, NEW.user_phone)"
     moves = []
@@ -241,11 +295,13 @@ def _postgresql_function() -> str:
 _ALL_COLUMNS = sorted({column for columns in _READS.values() for column in columns})
 
 
-def create_triggers(connection: sa.Connection) -> None:
+def create_triggers(connection: sa.Connection, *, task_costs: bool = True) -> None:
     """Install the triggers (and on PostgreSQL their function) on `tasks`; on PostgreSQL they
-    run at commit (at_commit.py)."""
+    run at commit (at_commit.py). A change of a task's costs alone moves nothing: the
+    ledgers' triggers add it to the task's bucket themselves (add_task_costs). `task_costs`
+    False: the schema before migration 0018 (see _add_sql)."""
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(_postgresql_function())
+        connection.exec_driver_sql(_postgresql_function(task_costs))
         for when, event in (
             ("INSERT OR DELETE", "INSERT OR DELETE"),
             ("UPDATE", f"UPDATE OF {', '.join(_ALL_COLUMNS)}"),
@@ -253,7 +309,7 @@ def create_triggers(connection: sa.Connection) -> None:
             name = "tasks_rollups_" + when.split()[0].lower()
             create_row_trigger(connection, name, event, "tasks", "tasks_rollups")
     else:
-        for statement in _sqlite_triggers():
+        for statement in _sqlite_triggers(task_costs):
             connection.exec_driver_sql(statement)
 
 
@@ -268,19 +324,24 @@ def drop_triggers(connection: sa.Connection, *, function: bool = False) -> None:
             connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS tasks_rollups_{name}")
 
 
-def rebuild(connection: sa.Connection) -> None:
-    """Recount every rollup from `tasks`: one INSERT ... SELECT per rollup."""
+def rebuild(connection: sa.Connection, *, task_costs: bool = True) -> None:
+    """Recount every rollup from `tasks`: one INSERT ... SELECT per rollup (the tasks' own
+    costs are the ledgers' sums, spend_rollups.recount_task_costs)."""
     dialect = connection.dialect.name
     day, hour = _DAY[dialect].format(row="tasks"), _HOUR[dialect].format(row="tasks")
     ok = "CASE WHEN success THEN 1 ELSE 0 END"
     pt = _finite("processing_time")
+    costs = _costs(dialect, "tasks") if task_costs else {}
+    cost_columns = "".join(f", {column}" for column in costs)
+    cost_sums = "".join(f", sum({amount})" for amount in costs.values())
     for table in ROLLUP_TABLES:
         connection.exec_driver_sql(f"DELETE FROM {table}")
     connection.exec_driver_sql(
         "INSERT INTO task_rollups (day, category, status, success, tasks, processing_time_sum,"
-        " processing_time_count, tokens_used_sum, tokens_used_count)"
+        f" processing_time_count, tokens_used_sum, tokens_used_count{cost_columns})"
         f" SELECT {day}, category, status, success, count(*), coalesce(sum({pt}), 0),"
         f" count({pt}), coalesce(sum(tokens_used), 0), count(tokens_used)"
+        f"{cost_sums}"
         f" FROM tasks GROUP BY {day}, category, status, success"
     )
     connection.exec_driver_sql(

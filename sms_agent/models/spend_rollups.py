@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from . import rollups
 from .at_commit import create_row_trigger
 
 
@@ -73,10 +74,7 @@ _MONTH = {
     "postgresql": "(date_trunc('month', {row}.created_at AT TIME ZONE 'UTC')::date)",
     "sqlite": "date({row}.created_at, 'start of month')",
 }
-_MICRO = {
-    "postgresql": "(round(coalesce({amount}, 0) * 1000000)::bigint)",
-    "sqlite": "CAST(round(coalesce({amount}, 0) * 1000000) AS INTEGER)",
-}
+_MICRO = rollups.MICRO
 
 
 def _buckets(dialect: str, ledger: str, row: str) -> dict[str, dict[str, str]]:
@@ -100,17 +98,32 @@ def _amounts(dialect: str, ledger: str, row: str) -> dict[str, str]:
     }
 
 
-def _task_cost_sql(ledger: str, row: str, sign: str) -> str:
-    """Add (`sign` "+") or take away ("-") `row`'s amount on its task's cost_usd. Rounded
-    to Money's millionths: SQLite adds NUMERIC values as floating point. It comes before the
-    rollups' rows: the worker writes its task early in its transaction and these triggers
-    run at its commit (at_commit.py), so every writer takes the task first, then the spend
-    rows, in one order (a Twilio price for an earlier part, landing meanwhile, cannot
-    deadlock with it)."""
+def _task_cost_sql(dialect: str, ledger: str, row: str, sign: str, task_costs: bool) -> list[str]:
+    """Add (`sign` "+") or take away ("-") `row`'s amount on its task's cost_usd (and an
+    SMS's on sms_cost_usd), then on the task rollup bucket the task is counted in
+    (rollups.py), so a bucket's costs are always those of its tasks. Rounded to Money's
+    millionths: SQLite adds NUMERIC values as floating point.
+
+    They come before the spend rollups' rows: the worker writes its task early in its
+    transaction and these triggers run at its commit (at_commit.py), so every writer takes
+    the task first, then its bucket, then the spend rows, in one order (a Twilio price for
+    an earlier part, landing meanwhile, cannot deadlock with it). The bucket is an upsert:
+    at a commit that also moved the task, its new bucket may not be counted yet.
+
+    `task_costs` False: the schema before migration 0018, with neither sms_cost_usd nor
+    the buckets' costs (the migrations before it install their triggers with this)."""
     amount = f"coalesce({row}.{_LEDGERS[ledger][1]}, 0)"
-    return (
-        f"UPDATE tasks SET cost_usd = round(cost_usd {sign} {amount}, 6) WHERE id = {row}.task_id"
-    )
+    is_sms = _LEDGERS[ledger][2] == "sms_micro"
+    sets = [f"cost_usd = round(cost_usd {sign} {amount}, 6)"]
+    if task_costs and is_sms:
+        sets.append(f"sms_cost_usd = round(sms_cost_usd {sign} {amount}, 6)")
+    statements = [f"UPDATE tasks SET {', '.join(sets)} WHERE id = {row}.task_id"]
+    if task_costs:
+        micro = f"({sign}{_MICRO[dialect].format(amount=amount)})"
+        statements.append(
+            rollups.add_task_costs(dialect, f"{row}.task_id", micro, micro if is_sms else "0")
+        )
+    return statements
 
 
 def _counted(table: str, ledger: str, row: str) -> str:
@@ -119,7 +132,7 @@ def _counted(table: str, ledger: str, row: str) -> str:
     return f"{row}.{_LEDGERS[ledger][0]} IS NOT NULL" if table == "spend_monthly" else "true"
 
 
-def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
+def _add_sql(dialect: str, ledger: str, row: str, task_costs: bool) -> list[str]:
     statements = []
     for table, key in _buckets(dialect, ledger, row).items():
         values = {**key, **_amounts(dialect, ledger, row), "entries": "1"}
@@ -132,10 +145,10 @@ def _add_sql(dialect: str, ledger: str, row: str) -> list[str]:
             f" WHERE {_counted(table, ledger, row)}"
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
         )
-    return [_task_cost_sql(ledger, row, "+"), *statements]
+    return [*_task_cost_sql(dialect, ledger, row, "+", task_costs), *statements]
 
 
-def _remove_sql(dialect: str, ledger: str, row: str) -> list[str]:
+def _remove_sql(dialect: str, ledger: str, row: str, task_costs: bool) -> list[str]:
     statements = []
     amounts = _amounts(dialect, ledger, row)
     for table, key in _buckets(dialect, ledger, row).items():
@@ -145,7 +158,7 @@ def _remove_sql(dialect: str, ledger: str, row: str) -> list[str]:
             f" model_micro = model_micro - {amounts['model_micro']}, entries = entries - 1"
             f" WHERE {where}"
         )
-    return [_task_cost_sql(ledger, row, "-"), *statements]
+    return [*_task_cost_sql(dialect, ledger, row, "-", task_costs), *statements]
 
 
 def _read_columns(ledger: str) -> tuple[str, ...]:
@@ -157,8 +170,9 @@ def _changed(ledger: str, distinct: str) -> str:
     return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in _read_columns(ledger))
 
 
-def _sqlite_triggers(ledger: str) -> list[str]:
-    add, remove = _add_sql("sqlite", ledger, "NEW"), _remove_sql("sqlite", ledger, "OLD")
+def _sqlite_triggers(ledger: str, task_costs: bool) -> list[str]:
+    add = _add_sql("sqlite", ledger, "NEW", task_costs)
+    remove = _remove_sql("sqlite", ledger, "OLD", task_costs)
     name = f"{ledger}_spend"
     return [
         f"CREATE TRIGGER {name}_insert AFTER INSERT ON {ledger} FOR EACH ROW"
@@ -171,8 +185,9 @@ def _sqlite_triggers(ledger: str) -> list[str]:
     ]
 
 
-def _postgresql_function(ledger: str) -> str:
-    add, remove = _add_sql("postgresql", ledger, "NEW"), _remove_sql("postgresql", ledger, "OLD")
+def _postgresql_function(ledger: str, task_costs: bool) -> str:
+    add = _add_sql("postgresql", ledger, "NEW", task_costs)
+    remove = _remove_sql("postgresql", ledger, "OLD", task_costs)
     return (
         f"CREATE OR REPLACE FUNCTION {ledger}_spend() RETURNS trigger LANGUAGE plpgsql AS $$"
         " BEGIN"
@@ -184,16 +199,16 @@ def _postgresql_function(ledger: str) -> str:
     )
 
 
-def create_triggers(connection: sa.Connection) -> None:
+def create_triggers(connection: sa.Connection, *, task_costs: bool = True) -> None:
     """Install the triggers (and on PostgreSQL their functions) on both ledgers; on
-    PostgreSQL they run at commit (at_commit.py)."""
+    PostgreSQL they run at commit (at_commit.py). `task_costs`: see _task_cost_sql."""
     for ledger in _LEDGERS:
         if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(_postgresql_function(ledger))
+            connection.exec_driver_sql(_postgresql_function(ledger, task_costs))
             events = "INSERT OR DELETE OR UPDATE OF " + ", ".join(_read_columns(ledger))
             create_row_trigger(connection, f"{ledger}_spend", events, ledger, f"{ledger}_spend")
         else:
-            for statement in _sqlite_triggers(ledger):
+            for statement in _sqlite_triggers(ledger, task_costs):
                 connection.exec_driver_sql(statement)
 
 
@@ -232,13 +247,17 @@ def rebuild(connection: sa.Connection) -> None:
         )
 
 
-def recount_task_costs(connection: sa.Connection) -> None:
-    """Every task's cost_usd summed again from the ledgers: one UPDATE."""
-    total = " + ".join(
-        f"coalesce((SELECT sum({amount}) FROM {ledger} WHERE {ledger}.task_id = tasks.id), 0)"
-        for ledger, (_phone, amount, _column) in _LEDGERS.items()
-    )
-    connection.exec_driver_sql(f"UPDATE tasks SET cost_usd = round({total}, 6)")
+def recount_task_costs(connection: sa.Connection, *, task_costs: bool = True) -> None:
+    """Every task's cost_usd (and sms_cost_usd) summed again from the ledgers: one UPDATE.
+    The task rollups' costs are not recounted: rollups.rebuild does, from these."""
+    sums = {
+        column: f"coalesce((SELECT sum({amount}) FROM {ledger} WHERE task_id = tasks.id), 0)"
+        for ledger, (_phone, amount, column) in _LEDGERS.items()
+    }
+    sets = f"cost_usd = round({sums['sms_micro']} + {sums['model_micro']}, 6)"
+    if task_costs:
+        sets += f", sms_cost_usd = round({sums['sms_micro']}, 6)"
+    connection.exec_driver_sql(f"UPDATE tasks SET {sets}")
 
 
 @contextlib.contextmanager

@@ -65,6 +65,9 @@ class Task(db.Model):
     #: USD: its model calls plus the SMS sent for it, kept by the ledgers' triggers
     #: (models/spend_rollups.py).
     cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    #: USD: the SMS part of cost_usd (the rest is its model calls), kept the same way, so
+    #: the task rollups can sum both per bucket.
+    sms_cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
