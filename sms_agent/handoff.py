@@ -218,17 +218,25 @@ def send_as_staff(
     except (outbound.OptedOut, outbound.SendFailed, outbound.CountryNotAllowed) as refused:
         if submission is not None and not getattr(refused, "may_have_reached", False):
             # The caller commits what the refusal left (an error log, an opt-out): nothing
-            # was sent, so the same submission may try again.
+            # was sent, so the same submission may try again. The send committed its part
+            # (and so ended the lock): a webhook of the texter may have written since.
+            relock_bookkeeping(user)
             user.forget_sid(SENT_SUBMISSIONS, submission)
         raise
-    record_staff_reply(user, staff)
+    # The send committed each part (with the claimed key) before Twilio saw it, which ended
+    # the lock: take it again, so a takeover or a webhook meanwhile is read, not overwritten.
+    user = lock_texter(user.phone_number)
+    if user is not None:  # None: staff deleted the texter while Twilio had the message
+        record_staff_reply(user, staff)
     return messages
 
 
 def _claim(user: User, submission: str) -> None:
     """Record the form's key on the texter under the row lock webhooks take too, so two
     submissions of one form, even in two web processes, take turns and the second finds
-    the first's key: it is committed with the message it sent, or rolled back with it.
+    the first's key: it is committed with the first part of the message, before Twilio
+    sees it (so a retry after a lost answer or a crash never texts twice), or rolled back
+    when nothing was stored.
     The texter's last REMEMBERED_SIDS keys are kept, plenty for a resent form."""
     relock_bookkeeping(user)
     if not user.remember_sid(SENT_SUBMISSIONS, submission):
