@@ -146,3 +146,26 @@ def test_a_takeover_during_a_staff_send_leaves_the_new_holder(app, twilio_server
         "staff",
         ann,
     )
+
+
+def test_a_text_held_during_a_staff_send_stays_unread(app, twilio_server):
+    """The staff member read the texts held before they replied, not one that came while
+    Twilio had the reply: that one is still unread for the inbox."""
+    ann = make_staff("ann")
+    user = make_user(PHONE)
+    handoff.take_over(user, ann)
+    handoff.hold_text(user)
+    db.session.commit()
+
+    def texter_writes_then_sent(method, path, body):
+        with app.app_context():
+            form = inbound_form("And another thing", From=PHONE)
+            assert signed_post(app.test_client(), "/sms/inbound", form).status_code == 200
+            db.session.remove()
+        return 201, twilio_message(body), {}
+
+    twilio_server.default = texter_writes_then_sent
+    handoff.send_as_staff(user, "On it.", ann)
+    db.session.commit()
+    db.session.expire_all()
+    assert handoff.find(PHONE).unread == 1
