@@ -173,9 +173,10 @@ def _back_to_ai(user: User, conversation: Conversation) -> None:
     conversation.staff_clock_at = None
 
 
-def record_staff_reply(user: User, staff: StaffUser | None) -> None:
-    """A staff member texted the texter: everything is read, the idle clock restarts, and a
-    conversation that was waiting is now theirs."""
+def record_staff_reply(user: User, staff: StaffUser | None, read: int | None = None) -> None:
+    """A staff member texted the texter: the texts held for them are read (`read` of them,
+    the ones held when they replied, else all), the idle clock restarts, and a conversation
+    that was waiting is now theirs."""
     conversation = conversation_for(user)
     now = utcnow()
     if user.conversation_state == WAITING and staff is not None:
@@ -184,7 +185,12 @@ def record_staff_reply(user: User, staff: StaffUser | None) -> None:
     if user.conversation_state != AI:
         conversation.staff_clock_at = now
     conversation.last_staff_reply_at = conversation.last_message_at = now
-    conversation.unread = 0
+    if read is None:
+        conversation.unread = 0
+    else:
+        # In SQL: texts held meanwhile were added to the row, deleted ones taken off it.
+        left = Conversation.unread - read
+        conversation.unread = sa.case((left > 0, left), else_=0)
 
 
 def send_as_staff(
@@ -212,23 +218,38 @@ def send_as_staff(
     user = lock_texter(user.phone_number)
     if submission is not None:
         _claim(user, submission)
+    read = _unread(user)
     try:
         sender = outbound.thread_number(user)
         messages = outbound.send(user, shaped, kind=kind, staff_user=staff, sender=sender)
     except (outbound.OptedOut, outbound.SendFailed, outbound.CountryNotAllowed) as refused:
         if submission is not None and not getattr(refused, "may_have_reached", False):
             # The caller commits what the refusal left (an error log, an opt-out): nothing
-            # was sent, so the same submission may try again.
+            # was sent, so the same submission may try again. The send committed its part
+            # (and so ended the lock): a webhook of the texter may have written since.
+            relock_bookkeeping(user)
             user.forget_sid(SENT_SUBMISSIONS, submission)
         raise
-    record_staff_reply(user, staff)
+    # The send committed each part (with the claimed key) before Twilio saw it, which ended
+    # the lock: take it again, so a takeover or a text held meanwhile is read, not lost.
+    user = lock_texter(user.phone_number)
+    if user is not None:  # None: staff deleted the texter while Twilio had the message
+        record_staff_reply(user, staff, read=read)
     return messages
+
+
+def _unread(user: User) -> int:
+    """The texts held for staff when they replied (read under the texter's lock)."""
+    query = sa.select(Conversation.unread).where(Conversation.user_phone == user.phone_number)
+    return db.session.scalar(query) or 0
 
 
 def _claim(user: User, submission: str) -> None:
     """Record the form's key on the texter under the row lock webhooks take too, so two
     submissions of one form, even in two web processes, take turns and the second finds
-    the first's key: it is committed with the message it sent, or rolled back with it.
+    the first's key: it is committed with the first part of the message, before Twilio
+    sees it (so a retry after a lost answer or a crash never texts twice), or rolled back
+    when nothing was stored.
     The texter's last REMEMBERED_SIDS keys are kept, plenty for a resent form."""
     relock_bookkeeping(user)
     if not user.remember_sid(SENT_SUBMISSIONS, submission):

@@ -9,7 +9,6 @@ tests/test_notices.py checks each one."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -310,7 +309,7 @@ def send_program_notice_once(
         db.session.commit()  # only ends the locking transaction; nothing was changed
         return False
     user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: utcnow().isoformat()}
-    return _send(user, "program", task, slots=slots, checkpoint=db.session.commit, sender=sender)
+    return _send(user, "program", task, slots=slots, sender=sender)
 
 
 def _send(
@@ -320,7 +319,6 @@ def _send(
     *,
     confirming_opt_out: bool = False,
     slots: outbound.Slots | None = None,
-    checkpoint: Callable[[], None] | None = None,
     sender: str | None = None,
 ) -> bool:
     try:
@@ -331,7 +329,6 @@ def _send(
             task=task,
             confirming_opt_out=confirming_opt_out,
             slots=slots,
-            checkpoint=checkpoint,
             sender=sender,
         )
     except outbound.OptedOut:

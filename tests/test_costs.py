@@ -239,19 +239,17 @@ def failed_message(path: str, price: str | None = None) -> dict:
     return {**twilio_priced_message(path, price=price), "status": "failed"}
 
 
-def test_a_failed_sms_costs_nothing_until_twilio_says_otherwise(app, client, twilio_server):
+def test_a_failed_sms_costs_nothing_and_is_not_asked_about(app, client, twilio_server):
+    """Twilio bills no failed message and prices none later: its 0 is final, so the price
+    job does not ask about it PRICE_FETCH_MAX_CHECKS times for nothing."""
     sms = reported_failed(client, twilio_server)
-    assert sms.price_usd == 0 and sms.price_estimated  # Twilio's price is still asked for
+    assert (sms.price_usd, sms.price_estimated) == (0, False)
     assert db.session.get(Task, sms.task_id).cost_usd == 0
-    twilio_server.then(200, failed_message(f"/{sms.sid}.json"))
+    sends = len(twilio_server.requests)
     assert jobs.fetch_sms_prices.apply().get() == 0
-    assert outbox()[0].price_usd == 0
-    twilio_server.then(200, failed_message(f"/{sms.sid}.json", price="-0.0040"))
-    assert costs.fetch_prices(now=utcnow() + timedelta(hours=1)) == 1
-    db.session.commit()
-    [sms] = outbox()
-    assert (sms.price_usd, sms.price_estimated) == (D("0.004"), False)
-    assert db.session.get(Task, sms.task_id).cost_usd == D("0.004")
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=2)) == 0
+    assert len(twilio_server.requests) == sends
+    assert outbox()[0].price_checks == 0
 
 
 def test_a_price_twilio_reported_stays_when_the_message_fails_later(app, client, twilio_server):
@@ -265,15 +263,30 @@ def test_a_price_twilio_reported_stays_when_the_message_fails_later(app, client,
 
 
 def test_a_message_twilio_says_failed_without_a_price_costs_nothing(app, twilio_server):
-    """Its status callback never came (none configured, or lost): the price job learns it."""
+    """Its status callback never came (none configured, or lost): the price job learns it,
+    and its 0 is final."""
     task = make_task()
     pipeline.answer(task.id)
     [sms] = outbox()
     twilio_server.then(200, failed_message(f"/{sms.sid}.json"))
     assert costs.fetch_prices(now=utcnow() + timedelta(hours=2)) == 0
     db.session.commit()
-    assert outbox()[0].price_usd == 0
+    assert (outbox()[0].price_usd, outbox()[0].price_estimated) == (0, False)
     assert db.session.get(Task, task.id).cost_usd == 0
+    sends = len(twilio_server.requests)
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=4)) == 0
+    assert len(twilio_server.requests) == sends
+
+
+def test_a_price_twilio_gives_a_failed_message_is_kept(app, twilio_server):
+    task = make_task()
+    pipeline.answer(task.id)
+    [sms] = outbox()
+    twilio_server.then(200, failed_message(f"/{sms.sid}.json", price="-0.0040"))
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=2)) == 1
+    db.session.commit()
+    assert (outbox()[0].price_usd, outbox()[0].price_estimated) == (D("0.004"), False)
+    assert db.session.get(Task, task.id).cost_usd == D("0.004")
 
 
 def test_the_outbox_keeps_its_estimates(app, client):

@@ -137,10 +137,9 @@ def _answer_claimed(task: Task, started: float) -> str:
 
 
 def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
-    """Send the stored answer, committing in steps: this is the one place the service
-    commits mid-way, because each part must be on record as about to be sent before Twilio
-    sees it (see outbound.send). The last part's outcome is committed by the caller with the
-    task's completion, one round trip fewer per task.
+    """Send the stored answer; outbound.send commits in steps, because each part must be on
+    record as about to be sent before Twilio sees it. The last part's outcome is committed
+    by the caller with the task's completion, one round trip fewer per task.
 
     What the texter reads (`sent`, the context of later questions) and what MORE sends next
     (`more`, shaped for `more_channel`) ride on the task's metadata in the same commit as
@@ -167,7 +166,6 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         task=task,
         # Parts are only ever stored with an answer, so an answer made in this run has none.
         resume=not answered_now,
-        checkpoint=db.session.commit,
         slots=slots,
         unless_staff_hold=True,
     )

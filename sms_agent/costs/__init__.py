@@ -4,7 +4,7 @@ totals per task, texter, tier and day (report.py)."""
 
 from . import report
 from .ledger import (
-    failed_sms_price,
+    failed_sms_pricing,
     fetch_prices,
     keep_paid_calls,
     record_model_call,
@@ -16,7 +16,7 @@ from .prices import country_of, estimate_sms, model_cost, money
 __all__ = [
     "country_of",
     "estimate_sms",
-    "failed_sms_price",
+    "failed_sms_pricing",
     "fetch_prices",
     "keep_paid_calls",
     "model_cost",

@@ -100,13 +100,19 @@ def refresh_task_costs(task_ids) -> None:
         refresh_task_cost(task)
 
 
-def failed_sms_price() -> sa.ColumnElement:
-    """The price of a message Twilio reports failed, for the UPDATE that records it: Twilio
-    bills no failed message (it never left Twilio; an undelivered one reached a carrier and
-    may be billed), so our estimate becomes 0 while a price Twilio reported stays. It stays
-    marked an estimate, so a price Twilio reports later is still adopted."""
+def failed_sms_pricing() -> dict[str, sa.ColumnElement | bool]:
+    """The price columns of a message Twilio reports failed, for the UPDATE that records
+    it: Twilio bills no failed message (it never left Twilio; an undelivered one reached a
+    carrier and may be billed), so our estimate becomes 0 while a price Twilio reported
+    stays. Either is final: Twilio prices no failed message later, so the price job does
+    not ask about it (see _due). Both columns are set from the row as it was."""
     estimated = OutboundMessage.price_estimated.is_(True)
-    return sa.case((estimated, sa.literal(money(0), Money)), else_=OutboundMessage.price_usd)
+    return {
+        "price_usd": sa.case(
+            (estimated, sa.literal(money(0), Money)), else_=OutboundMessage.price_usd
+        ),
+        "price_estimated": False,
+    }
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
@@ -161,12 +167,12 @@ def fetch_prices(now: datetime | None = None) -> int:
 
 def _adopt(message: OutboundMessage, price: Price) -> bool:
     """Take Twilio's price (a debit, so negative) in place of the estimate. Without one, a
-    message Twilio says failed costs 0 (see failed_sms_price): its status callback may
-    never have come."""
+    message Twilio says failed costs 0, finally (see failed_sms_pricing): its status
+    callback may never have come."""
     amount, unit = price.amount, price.unit
     if amount is None:
         if price.status == DeliveryStatus.FAILED:
-            message.price_usd = money(0)
+            message.price_usd, message.price_estimated = money(0), False
         return False
     message.price_unit = unit
     if unit != "USD":

@@ -1,15 +1,16 @@
 """Texting someone: shape a text into parts, store each as an OutboundMessage, send them in
 order through the SMS backend, and record why a part failed.
 
-Everything the service sends goes through `send`, so the opt-out rule and the error log of
-failed sends hold for every sender: the pipeline's replies, notices, the API's send_message.
-The rule has one exception, asked for by name: the single SMS confirming an opt-out.
+Everything the service sends goes through `send`, so the opt-out rule, the error log of
+failed sends and the commit of each part before Twilio sees it (which early status
+callbacks and exactly-once sending need) hold for every sender: the pipeline's replies,
+notices, MORE, staff replies, the API's send_message.
+The opt-out rule has one exception, asked for by name: the single SMS confirming an opt-out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from flask import current_app
 
@@ -197,7 +198,6 @@ def send(
     kind: str,
     task: Task | None = None,
     resume: bool = False,
-    checkpoint: Callable[[], None] | None = None,
     confirming_opt_out: bool = False,
     staff_user: StaffUser | None = None,
     slots: Slots | None = None,
@@ -205,19 +205,21 @@ def send(
     sender: str | None = None,
 ) -> list[OutboundMessage]:
     """Shape `body` for `user` (unless it is shaped already, by `plan`) and send its parts
-    in order; returns them. The caller commits. `staff_user` is the author of a message
-    staff wrote (stored on each part).
+    in order; returns them. `staff_user` is the author of a message staff wrote (stored on
+    each part).
 
     Raises OptedOut for an opted-out texter (nothing is stored then), its OutsideWindow for a
     WhatsApp texter outside WhatsApp's 24-hour window, CountryNotAllowed for a number outside
     ALLOWED_COUNTRIES (nothing is stored; it leaves an ErrorLog), and SendFailed when Twilio
     refuses a part (that part is stored as failed, later parts are not sent).
 
-    `checkpoint` is called after each part is stored and before Twilio sees it, and again
-    after each part's outcome: the pipeline passes its commit there, so a redelivered job
-    (`resume=True`) skips parts that have a sid and never resends one whose outcome was lost.
-    With a checkpoint the opt-out is read again before each part, since a STOP may have been
-    committed meanwhile.
+    Each part is committed as about to be sent before Twilio sees it, whoever sends it (see
+    `_commit_before_twilio`), and each part's outcome is committed before the next is stored;
+    the last part's outcome is left to the caller's own commit. The commit ends whatever the
+    caller's transaction held (the texter's row lock, say): a caller that writes to the
+    texter afterwards takes the lock again. So a redelivered job (`resume=True`) skips parts
+    that have a sid and never resends one whose outcome was lost, and the opt-out is read
+    again before each part, since a STOP may have been committed meanwhile.
 
     `confirming_opt_out=True` lets exactly one one-segment SMS of kind OPT_OUT_CONFIRMATION
     reach a texter who has opted out; any other use of it is a programming error.
@@ -225,7 +227,7 @@ def send(
     `slots`, from `slots.book`, are the sending slots the parts go out in (see slots.py);
     without them each part waits for its number's next slot.
 
-    `unless_staff_hold` (the AI's answer, with a checkpoint): HeldByStaff is raised instead
+    `unless_staff_hold` (the AI's answer): HeldByStaff is raised instead
     of sending the first part once a staff member holds the conversation (a takeover while
     the model was thinking); an answer already partly sent is finished.
 
@@ -241,7 +243,6 @@ def send(
             kind,
             task,
             resume,
-            checkpoint,
             confirming_opt_out,
             staff_user,
             slots,
@@ -261,7 +262,6 @@ def _send(
     kind,
     task,
     resume,
-    checkpoint,
     confirming_opt_out,
     staff_user,
     slots,
@@ -288,20 +288,18 @@ def _send(
                 log.warning("part %d of %s may have been sent; not resent", number, kind)
             messages.append(message)
             continue
-        if checkpoint is not None:
-            # A STOP may have been committed meanwhile. It is read before the part is stored,
-            # so a part that will not go out leaves no row (no SMS "queued" after the
-            # opt-out, no price in the spend), and before the checkpoint, so no transaction
-            # stays open (and holds a pooled connection) through the pacing wait and
-            # Twilio's answer.
-            reread_opt_out(user)
-            _refuse_if_opted_out(user, confirming_opt_out)
-            if (
-                unless_staff_hold
-                and user.conversation_state == STAFF
-                and not any(m.sid for m in messages)
-            ):
-                raise HeldByStaff(f"staff hold the conversation with {mask(user.phone_number)}")
+        # A STOP may have been committed meanwhile. It is read before the part is stored, so
+        # a part that will not go out leaves no row (no SMS "queued" after the opt-out, no
+        # price in the spend), and before the commit, so no transaction stays open (and
+        # holds a pooled connection) through the pacing wait and Twilio's answer.
+        reread_opt_out(user)
+        _refuse_if_opted_out(user, confirming_opt_out)
+        if (
+            unless_staff_hold
+            and user.conversation_state == STAFF
+            and not any(m.sid for m in messages)
+        ):
+            raise HeldByStaff(f"staff hold the conversation with {mask(user.phone_number)}")
         message = message or new_message(
             user,
             text,
@@ -314,21 +312,35 @@ def _send(
         message.status, message.error_code, message.error_message = "queued", None, None
         db.session.add(message)
         messages.append(message)
-        if checkpoint is not None:
-            checkpoint()
-        else:
-            db.session.flush()
+        _commit_before_twilio()
         try:
             _transmit(message, user, backend, confirming_opt_out, slots, from_number)
         except BaseException as exc:
-            if checkpoint is not None:
-                checkpoint()  # the failed attempt is recorded before any retry decision
+            db.session.commit()  # the failed attempt is recorded before any retry decision
             if isinstance(exc, (OptedOut, SendFailed)) and number > 1:
                 exc.may_have_reached = True
             raise
-        if checkpoint is not None and number < len(texts):
-            checkpoint()  # the last part's outcome is left to the caller's own commit
+        if number < len(texts):
+            db.session.commit()  # the last part's outcome is left to the caller's own commit
     return messages
+
+
+def _commit_before_twilio() -> None:
+    """Commit the part about to be sent, before Twilio sees it: every sender passes here
+    (the pipeline's answers, staff and API sends, MORE, notices), for two reasons.
+
+    - Twilio may report a message before its answer to our send has reached us, to another
+      web process on another connection; the report names our row (the StatusCallback's
+      `?message=<id>`, status.find_message), so the row must be visible to it by then.
+      Keeping the early report until the row appears was the other way: it needs a table
+      of reports for rows that may never appear and a rule for when to apply them, while
+      the committed row also serves the second reason.
+    - A part is on record before it can reach the texter: a worker or web process that dies
+      while Twilio has it leaves a queued part without a sid, which is never resent blind
+      (a redelivered job skips it; a retried staff submission finds its key committed with
+      it), nor missing from the thread and the spend.
+    """
+    db.session.commit()
 
 
 def _refuse_if_opted_out(user: User, confirming_opt_out: bool) -> None:

@@ -103,14 +103,14 @@ def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) 
     is final or further along; True when this callback moved it. One conditional UPDATE, so
     of two callbacks racing (or a callback and the send storing its sid) only one moves it,
     and a message that did not arrive is reported to staff (and a failed one's estimated
-    price dropped) once."""
+    price dropped, for good) once."""
     values: dict = {"status": status}
     if code is not None:
         values["error_code"] = code
     if message.sid is None:
         values["sid"] = sid
     if status == DeliveryStatus.FAILED:
-        values["price_usd"] = costs.failed_sms_price()
+        values.update(costs.failed_sms_pricing())
     moved = db.session.execute(
         sa.update(OutboundMessage)
         .where(OutboundMessage.id == message.id, OutboundMessage.status.in_(_behind(status)))
@@ -119,7 +119,7 @@ def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) 
     ).rowcount
     if not moved:
         return False
-    db.session.expire(message, ["price_usd", "updated_at"])
+    db.session.expire(message, ["price_usd", "price_estimated", "updated_at"])
     for name in ("status", "error_code", "sid"):
         if name in values:
             set_committed_value(message, name, values[name])
