@@ -19,6 +19,7 @@ from sms_agent import create_app
 from sms_agent.extensions import db
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
+from tests.broker import drained
 
 
 @contextlib.contextmanager
@@ -117,6 +118,13 @@ class QueryCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+@pytest.fixture
+def empty_broker(app):
+    """The in-memory broker (one per process, it outlives each test's app) emptied of what
+    earlier tests queued, so a test reads back only its own jobs."""
+    drained(app)
 
 
 @pytest.fixture
