@@ -26,7 +26,7 @@ from tests.factories import make_user
 from tests.standins import twilio_standin
 from tests.test_webhook import queued_jobs
 
-pytestmark = pytest.mark.usefixtures("empty_broker")
+pytestmark = pytest.mark.usefixtures("empty_broker", "mid_month_noon")
 
 
 @pytest.fixture
