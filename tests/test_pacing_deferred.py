@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from sms_agent.vendors import pacing
 from tests.broker import drained
-from tests.pacing_helpers import arrivals, fresh_number
+from tests.pacing_helpers import FakeClock, arrivals, fresh_number, use_pacer
 
 
 def published(app, job: str) -> list:
@@ -91,12 +91,17 @@ def test_an_answer_whose_slot_is_far_off_is_stored_and_its_job_comes_back_for_th
     assert task.status == "completed" and "slots" not in task.metadata_
 
 
-def test_a_new_numbers_program_notice_and_reply_go_out_in_consecutive_slots(app, paced):
+def test_a_new_numbers_program_notice_and_reply_go_out_in_consecutive_slots(
+    app, paced, monkeypatch
+):
     from sms_agent.answering import pipeline
     from sms_agent.models import OutboundMessage
     from tests.factories import make_task, make_user
 
     _stand_in, arrived = paced
+    # The pacer's clock stands still at 1000.0: the slots booked are exact, however long a
+    # loaded machine takes to send (the waits are still slept on the real clock).
+    pacer = use_pacer(monkeypatch, pacing.LocalPacer(FakeClock()))
     task = make_task(make_user(service_state={}))
     began = time.monotonic()
     assert pipeline.answer(task.id) == "answered"
@@ -105,9 +110,8 @@ def test_a_new_numbers_program_notice_and_reply_go_out_in_consecutive_slots(app,
     # The reply's slot is one interval after the notice's, booked after `began`; a busy
     # machine may delay either send, never bring the reply forward.
     assert arrived[1] - began >= 0.5 - 0.01
-    # Both were booked at once: the next booking comes after them.
-    pacer = pacing.pacer_for(None)
-    assert pacer.reserve(app.config["TWILIO_PHONE_NUMBER"], 0.5) > 0.4
+    # Both were booked at once, 1000.0 and 1000.5: the next booking comes after them.
+    assert pacer.reserve_slot(app.config["TWILIO_PHONE_NUMBER"], 0.5) == (1001.0, 1.0)
 
 
 def test_a_notice_whose_slot_is_far_off_comes_back_with_its_booking(app, paced):
@@ -132,7 +136,7 @@ def test_a_notice_whose_slot_is_far_off_comes_back_with_its_booking(app, paced):
     assert [m.kind for m in OutboundMessage.query] == ["help"]
 
 
-def test_a_reply_from_another_number_is_not_held_back_by_a_burst_from_ours(app, paced):
+def test_a_reply_from_another_number_is_not_held_back_by_a_burst_from_ours(app, paced, monkeypatch):
     """Texters who wrote to TWILIO_PHONE_NUMBER queue behind its burst; a texter who wrote
     to another of our numbers is answered from it at once."""
     from sms_agent import jobs
@@ -142,15 +146,20 @@ def test_a_reply_from_another_number_is_not_held_back_by_a_burst_from_ours(app, 
     from tests.factories import make_task
 
     stand_in, _arrived = paced
+    # The pacer's clock stands still at 1000.0: which slot each reply took is exact, however
+    # long a loaded machine takes over the two answers.
+    pacer = use_pacer(monkeypatch, pacing.LocalPacer(FakeClock()))
     ours, other = app.config["TWILIO_PHONE_NUMBER"], fresh_number()
     behind = make_task(metadata_={OUR_NUMBER: ours}).id
     ahead = make_task(metadata_={OUR_NUMBER: other}).id
-    book_ahead(app, 3.0)  # a burst of answers from our number
+    book_ahead(app, 3.0)  # a burst of answers from our number: its slots until 1003.0
 
     assert jobs.answer_task.apply(args=[str(behind)]).result == "deferred"
-    began = time.monotonic()
     assert jobs.answer_task.apply(args=[str(ahead)]).result == "answered"
-    assert time.monotonic() - began < 2.0  # not after the burst's 3 s
+    # Not after the burst's 3 s: the other number's reply took its first slot, at once
+    # (1000.0, so its next is 1000.5), while ours' next comes after the burst and `behind`.
+    assert pacer.reserve_slot(other, 0.5) == (1000.5, 0.5)
+    assert pacer.reserve_slot(ours, 0.5) == (1003.5, 3.5)
 
     [(_method, _path, sent)] = stand_in.requests
     assert sent["From"] == other

@@ -20,7 +20,7 @@ def _reserve_in_a_process(url: str, number: str, count: int, results) -> None:
     for _ in range(count):
         slot, wait = pacer.reserve_slot(number, 0.1)
         time.sleep(wait)
-        results.put((slot, time.time()))
+        results.put((slot, pacer.now()))  # on Redis's clock, as the slot is
 
 
 @pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
@@ -42,8 +42,10 @@ def test_the_pace_holds_across_worker_processes_sharing_redis():
 
     gaps = [later - earlier for earlier, later in zip(slots, slots[1:], strict=False)]
     assert min(gaps) >= 0.1 - 1e-5, gaps  # never two sends in one slot
-    # And the sends wait for them: waking from sleep adds a little either way.
-    assert max(times) - min(times) >= 14 * 0.1 - 0.06
+    # And the sends wait for them: each goes no earlier than its own slot, however late a
+    # loaded machine wakes them.
+    early = [(slot, at) for slot, at in zip(slots, times, strict=True) if at < slot - 1e-3]
+    assert not early, early
 
 
 def _book_in_a_process(url: str, ours: str, sender: str, count: int, start, results) -> None:
@@ -90,6 +92,9 @@ def test_each_numbers_pace_holds_across_worker_processes():
         slots = sorted(first for number, first in booked if number == sender)
         gaps = [later - earlier for earlier, later in zip(slots, slots[1:], strict=False)]
         assert len(slots) == count and min(gaps) >= 0.1 - 1e-5, gaps
-    # One pace for all fifteen would span 1.4 s; ours alone spans 0.9 s.
+    # One pace for all fifteen would keep every slot an interval or more from the next; the
+    # other number's slots fall among ours instead. (Not a bound on their span, as before: a
+    # loaded machine stretches each number's slots, which leaves them interleaved.)
     firsts = sorted(first for _number, first in booked)
-    assert firsts[-1] - firsts[0] < 1.4 - 0.01, firsts
+    gaps = [later - earlier for earlier, later in zip(firsts, firsts[1:], strict=False)]
+    assert min(gaps) < 0.1 - 1e-3, firsts
