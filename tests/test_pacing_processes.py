@@ -93,7 +93,7 @@ def test_each_numbers_pace_holds_across_worker_processes():
         gaps = [later - earlier for earlier, later in zip(slots, slots[1:], strict=False)]
         assert len(slots) == count and min(gaps) >= 0.1 - 1e-5, gaps
     # One pace for all fifteen would keep every slot an interval or more from the next; the
-    # other number's slots fall among ours instead. (Not a bound on their span, as before: a
+    # other number's slots fall among ours instead. (Their span is no measure of it: a
     # loaded machine stretches each number's slots, which leaves them interleaved.)
     firsts = sorted(first for _number, first in booked)
     gaps = [later - earlier for earlier, later in zip(firsts, firsts[1:], strict=False)]
