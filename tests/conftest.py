@@ -7,8 +7,10 @@ runs them there, each test process in a database of its own so parallel runs nev
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +19,10 @@ from flask.testing import FlaskClient
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
+from sms_agent.models import types
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
+from tests.broker import drained
 
 
 @contextlib.contextmanager
@@ -117,6 +121,32 @@ class QueryCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+#: Noon UTC on the 20th: a test that starts here stays inside one UTC day and one UTC month.
+MID_MONTH_NOON = datetime(2027, 1, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def mid_month_noon(monkeypatch) -> datetime:
+    """The product's clock (utcnow) starts at MID_MONTH_NOON and runs on at the real pace, so
+    what a test spends, texts and checks falls in one UTC day and one UTC month whenever it
+    runs: on the wall clock, a test run across midnight saw the spend it had just made as
+    yesterday's (and across a month's end, as last month's)."""
+    started = time.monotonic()
+
+    def clock() -> datetime:
+        return MID_MONTH_NOON + timedelta(seconds=time.monotonic() - started)
+
+    monkeypatch.setattr(types, "clock", clock)
+    return MID_MONTH_NOON
+
+
+@pytest.fixture
+def empty_broker(app):
+    """The in-memory broker (one per process, it outlives each test's app) emptied of what
+    earlier tests queued, so a test reads back only its own jobs."""
+    drained(app)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -192,7 +193,12 @@ class UTCDateTime(TypeDecorator):
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock()
+
+
+#: Where utcnow() reads the time. Tests that must stay inside one UTC day or month put a
+#: clock of a fixed moment here (tests/conftest.py: mid_month_noon); nothing else sets it.
+clock: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 #: Names a host's zoneinfo directory holds that are no IANA zone: `localtime` is whatever the

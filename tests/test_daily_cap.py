@@ -1,0 +1,116 @@
+"""The service's daily spend cap (DAILY_SPEND_CAP): alerts at 80% and 100%, then only
+keywords are answered until midnight UTC or until staff raise the cap."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from sms_agent import limits
+from sms_agent.models import utcnow
+from tests.admission import (
+    PHONE,
+    D,
+    answers,
+    api_create,
+    assert_lifts_at,
+    notices,
+    spent,
+    stored,
+    text,
+)
+from tests.factories import make_user
+from tests.standins import twilio_standin
+from tests.test_webhook import queued_jobs
+
+pytestmark = pytest.mark.usefixtures("empty_broker", "mid_month_noon")
+
+
+@pytest.fixture
+def alert_hook(app):
+    with twilio_standin() as hook:
+        app.config.update(DAILY_SPEND_CAP=D("1.00"), ALERT_WEBHOOK_URL=hook.url + "/alert")
+        yield hook
+
+
+def alerts_posted(hook, count: int) -> list[dict]:
+    deadline = time.monotonic() + 5
+    while len(hook.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)  # nothing more arrives
+    return [body for _method, _path, body in hook.requests]
+
+
+def test_the_daily_cap_alerts_at_80_and_100_percent_once_each(app, client, alert_hook, caplog):
+    make_user(PHONE)
+    spent(PHONE, "0.79")
+    text(client, "one")
+    assert alerts_posted(alert_hook, 0) == []
+    spent(PHONE, "0.01")
+    text(client, "two")
+    text(client, "three")
+    [eighty] = alerts_posted(alert_hook, 1)
+    assert eighty["error_type"] == "daily_spend_cap" and eighty["level"] == 80
+    spent(PHONE, "0.20")
+    text(client, "four")
+    text(client, "five")
+    [_, hundred] = alerts_posted(alert_hook, 2)
+    assert hundred["level"] == 100 and "only keywords" in hundred["message"]
+    assert caplog.text.count("ALERT daily_spend_cap") == 2
+    assert [reason for _s, reason in stored()] == [None, None, None, "daily_cap", "daily_cap"]
+
+
+def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
+    app, client, alert_hook, runner
+):
+    make_user(PHONE)
+    other = make_user()
+    spent(other.phone_number, "1.00")
+    text(client, "one")
+    assert notices(app) == ["paused"]
+    text(client, "two")
+    assert notices(app) == []  # one notice a day
+    text(client, "USAGE")
+    assert notices(app) == ["usage"]
+    result = runner.invoke(args=["spend", "raise-cap", "2.5"])
+    assert result.exit_code == 0 and "2.500000 USD" in result.output
+    text(client, "three")
+    assert answers(queued_jobs(app)) == 1
+    assert [reason for _s, reason in stored()] == ["daily_cap", "daily_cap", None]
+
+
+@pytest.mark.parametrize("typo", ["nan", "NaN", "inf", "-inf", "1e400", "1e6", "ten", ""])
+def test_raising_the_daily_cap_to_no_amount_is_refused_and_keeps_the_cap(app, runner, typo):
+    """`nan` used to lift the cap altogether (stored as no cap), `inf` to crash."""
+    app.config["DAILY_SPEND_CAP"] = Decimal("1.00")
+
+    result = runner.invoke(args=["spend", "raise-cap", "--", typo])
+
+    assert result.exit_code == 2 and "Invalid value for 'AMOUNT'" in result.output
+    assert limits.daily_cap(utcnow().date()) == Decimal("1.00")
+
+
+def test_yesterdays_spend_does_not_count_against_today(app, client, alert_hook):
+    make_user(PHONE)
+    spent(PHONE, "5.00", days_ago=1)
+    text(client)
+    assert stored() == [("queued", None)]
+    assert alerts_posted(alert_hook, 0) == []
+
+
+def test_the_api_says_the_daily_cap_lifts_at_midnight_utc(app, client, alert_hook):
+    """Past the daily cap, the 429 names the next midnight UTC, whatever the texter's
+    timezone, and Retry-After the seconds until then."""
+    make_user(PHONE, timezone="Pacific/Honolulu")
+    spent(make_user().phone_number, "1.00")
+
+    before = utcnow()
+    response = api_create(client)
+    after = utcnow()
+
+    assert response.get_json()["details"]["reason"] == "daily_cap"
+    midnight = before.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    assert_lifts_at(response, "daily_cap_lifts", midnight, before, after)

@@ -1,0 +1,120 @@
+"""The sender's rate (SENDER_RATE): past it, one notice per window, nothing counted, and
+the API's 429 says when the window resets; counted together by every web process through
+Redis."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from config import TestingConfig
+from sms_agent import create_app, limits
+from sms_agent.extensions import db
+from sms_agent.models import User, utcnow
+from tests.admission import PHONE, answers, api_create, assert_lifts_at, notices, stored, text
+from tests.factories import make_user
+from tests.standins import inbound_form, signed_post
+from tests.test_webhook import queued_jobs
+
+pytestmark = pytest.mark.usefixtures("empty_broker")
+
+
+def test_a_sender_past_its_rate_gets_one_notice_per_window_and_costs_nothing(app, client):
+    app.config.update(SENDER_RATE="2/minute;100/day")
+    make_user(PHONE)
+    for body in ("one", "two", "three", "four"):
+        text(client, body)
+    jobs = queued_jobs(app)
+    assert answers(jobs) == 2
+    assert [args[1] for name, args in jobs if name.endswith("send_notice")] == ["rate_limited"]
+    assert stored()[2:] == [("refused", "rate_limited"), ("refused", "rate_limited")]
+    assert db.session.get(User, PHONE).monthly_requests == 2  # refused texts are not counted
+    text(client, "HELP")  # keywords are always answered
+    assert notices(app) == ["help"]
+
+
+def test_twilios_retries_of_one_sms_do_not_use_up_the_senders_rate(app, client):
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    first = inbound_form("What is DNS?")
+    for _delivery in range(3):  # Twilio got no answer in time and delivered it again
+        assert signed_post(client, "/sms/inbound", first).status_code == 200
+    text(client, "What is HTTP?")
+    assert stored() == [("queued", None), ("queued", None)]
+    assert notices(app) == []
+    assert db.session.get(User, PHONE).monthly_requests == 2
+
+
+def test_each_sender_has_its_own_rate(app, client):
+    app.config.update(SENDER_RATE="1/minute")
+    text(client, phone=PHONE)
+    text(client, phone="+15551239999")
+    assert stored() == [("queued", None), ("queued", None)]
+
+
+def test_a_new_window_brings_one_more_notice(app, client):
+    app.config.update(SENDER_RATE="1/second")
+    make_user(PHONE)
+    text(client, "one")
+    text(client, "two")
+    assert notices(app) == ["rate_limited"]
+    time.sleep(1.05)
+    text(client, "three")
+    text(client, "four")
+    assert notices(app) == ["rate_limited"]
+    assert [reason for _s, reason in stored()] == [None, "rate_limited", None, "rate_limited"]
+
+
+@pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_web_processes_share_the_senders_count_through_redis(app, client, database_url):
+    phone = "+1555" + str(time.time_ns())[-7:]  # Redis outlives the test: a fresh number
+    app.config.update(SENDER_RATE="1/minute", SENDER_RATE_STORAGE_URI=TestingConfig.TEST_REDIS_URL)
+    other = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SENDER_RATE="1/minute",
+        SENDER_RATE_STORAGE_URI=TestingConfig.TEST_REDIS_URL,
+    )
+    text(client, phone=phone)
+    with other.app_context():
+        user = db.session.get(User, phone)
+        refused = limits.admit(user)
+        db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
+    assert refused.refusal == "rate_limited"
+
+
+def _rate_storages() -> list:
+    url = TestingConfig.TEST_REDIS_URL
+    return [
+        pytest.param("memory://", id="memory"),
+        pytest.param(
+            url, id="redis", marks=pytest.mark.skipif(not url, reason="TEST_REDIS_URL is not set")
+        ),
+    ]
+
+
+@pytest.mark.parametrize("storage", _rate_storages())
+@pytest.mark.parametrize(
+    ("rate", "window"), [("1/minute", 60), ("1/minute;1/day", 24 * 3600)], ids=["minute", "day"]
+)
+def test_the_api_says_when_the_sender_rate_lifts(app, client, storage, rate, window):
+    """When the window that refused resets (the day's, when the day's is used up too)."""
+    phone = "+1555" + str(time.time_ns())[-7:]  # Redis outlives the test: a fresh number
+    app.config.update(SENDER_RATE=rate, SENDER_RATE_STORAGE_URI=storage)
+    make_user(phone)
+    began = utcnow()
+    assert api_create(client, phone).status_code == 201
+
+    before = utcnow()
+    response = api_create(client, phone)
+    after = utcnow()
+
+    assert response.get_json()["details"]["reason"] == "rate_limited"
+    lifts = datetime.fromisoformat(response.get_json()["details"]["sender_rate_lifts"])
+    # The window started with the first request; Redis keeps its expiry in whole seconds.
+    assert began + timedelta(seconds=window - 1) <= lifts <= after + timedelta(seconds=window)
+    assert_lifts_at(response, "sender_rate_lifts", lifts, before, after)
