@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -24,8 +25,20 @@ from config import DevelopmentConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
 from sms_agent.models import ApiToken, StaffUser
+from sms_agent.sample_data import demo_phone
 
-ENDPOINTS = ["/api/tasks/analytics/", "/api/analytics/", "/api/users/?page=1", "/api/tasks/?page=1"]
+ENDPOINTS = [
+    "/api/tasks/analytics/",
+    "/api/tasks/analytics/?category=coding&status=completed",
+    "/api/analytics/",
+    "/api/users/?page=1",
+    "/api/tasks/?page=1",
+]
+#: Staff searching the admin's lists for one texter's number (logged in, no token).
+ADMIN_PAGES = [
+    f"/admin/task/?search={quote(demo_phone(7))}",
+    f"/admin/outboundmessage/?search={quote(demo_phone(7))}",
+]
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,7 +76,7 @@ def scratch(kind: str, server: str):
 
 
 def staff_key() -> str:
-    staff = StaffUser(username="bench", is_admin=True)
+    staff = StaffUser(username="bench", is_admin=True, is_active=True)
     staff.set_password("bench-password")
     token, key = ApiToken.issue(staff_user=staff)
     db.session.add_all([staff, token])
@@ -71,8 +84,9 @@ def staff_key() -> str:
     return key
 
 
-def measure(client, path: str, key: str, repeat: int) -> dict:
-    headers = {"Authorization": f"Bearer {key}"}
+def measure(client, path: str, key: str | None, repeat: int) -> dict:
+    """`key` None: the client's logged-in staff session instead of a token."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     statements: list[str] = []
 
     def record(_conn, _cursor, statement, *_args):
@@ -104,12 +118,16 @@ def run_size(args, kind: str, tasks: int) -> tuple[str, dict]:
             SQLALCHEMY_DATABASE_URI=database_url,
             RATELIMIT_ENABLED=False,
             LOG_LEVEL="WARNING",
+            WTF_CSRF_ENABLED=False,  # the staff login form, posted by this benchmark
         )
         with app.app_context():
             db.session.execute(sa.text("ANALYZE"))
             key = staff_key()
             client = app.test_client()
             figures = {path: measure(client, path, key, args.repeat) for path in ENDPOINTS}
+            login = {"username": "bench", "password": "bench-password"}
+            assert client.post("/admin/auth/login/", data=login).status_code == 302
+            figures |= {path: measure(client, path, None, args.repeat) for path in ADMIN_PAGES}
             db.session.remove()
             db.engine.dispose()
     return seeded, figures
@@ -126,26 +144,27 @@ def main() -> None:
     for kind in kinds:
         print(f"\n{kind}")
         header = "".join(f" {f'{size:,} tasks':>30}" for size in sizes)
-        print(f"{'endpoint':<24}{header}")
-        print(f"{'':<24}" + "".join(f" {'p50 ms':>10}{'CPU ms':>10}{'queries':>10}" for _ in sizes))
-        for path in ENDPOINTS:
+        print(f"{'endpoint':<56}{header}")
+        print(f"{'':<56}" + "".join(f" {'p50 ms':>10}{'CPU ms':>10}{'queries':>10}" for _ in sizes))
+        for path in ENDPOINTS + ADMIN_PAGES:
             cells = "".join(
                 " {p50_ms:>10.1f}{cpu_ms:>10.1f}{queries:>10.0f}".format(
                     **results[(kind, size)][1][path]
                 )
                 for size in sizes
             )
-            print(f"{path:<24}{cells}")
+            print(f"{path:<56}{cells}")
         if len(sizes) > 1:
             first, last = results[(kind, sizes[0])][1], results[(kind, sizes[-1])][1]
             ratios = ", ".join(
-                f"{path} {last[path]['p50_ms'] / first[path]['p50_ms']:.2f}x" for path in ENDPOINTS
+                f"{path} {last[path]['p50_ms'] / first[path]['p50_ms']:.2f}x"
+                for path in ENDPOINTS + ADMIN_PAGES
             )
             print(f"p50 at {sizes[-1]:,} / at {sizes[0]:,}: {ratios}")
     constant = all(
         len({results[(kind, size)][1][path]["queries"] for size in sizes}) == 1
         for kind in kinds
-        for path in ENDPOINTS
+        for path in ENDPOINTS + ADMIN_PAGES
     )
     print(f"query counts constant with size: {'yes' if constant else 'NO'}")
 
