@@ -10,7 +10,9 @@ class InvalidPhoneNumber(ValueError):
 
 
 def to_e164(raw: str, default_region: str = "US") -> str:
-    """'+1 (555) 123-0000' or '5551230000' -> '+15551230000'; raises InvalidPhoneNumber."""
+    """'+1 (555) 123-0000' or '5551230000' -> '+15551230000'; raises InvalidPhoneNumber,
+    for a local number without its area code too ("555-0045" names nobody: phonenumbers
+    calls it possible, as dialled locally, and Twilio would refuse to text it)."""
     text = (raw or "").strip()
     if not text:
         raise InvalidPhoneNumber("a phone number is required")
@@ -18,22 +20,20 @@ def to_e164(raw: str, default_region: str = "US") -> str:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(f"{text!r} is not a phone number") from exc
-    if not phonenumbers.is_possible_number(parsed):
+    possible = phonenumbers.is_possible_number_with_reason(parsed)
+    if possible == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
+        raise InvalidPhoneNumber(f"{text!r} lacks its area code")
+    if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InvalidPhoneNumber(f"{text!r} is not a possible phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def complete_number(raw: str, default_region: str = "US") -> str | None:
-    """The E.164 form of a whole number, area code included, else None: "555-0045" is a
-    possible local number to to_e164, but only part of one to someone searching."""
+    """to_e164, or None for what is not a whole phone number."""
     try:
-        parsed = phonenumbers.parse((raw or "").strip(), default_region)
-    except phonenumbers.NumberParseException:
+        return to_e164(raw, default_region)
+    except InvalidPhoneNumber:
         return None
-    complete = phonenumbers.is_possible_number_with_reason(parsed)
-    if complete != phonenumbers.ValidationResult.IS_POSSIBLE:
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def mask(phone: str | None) -> str:

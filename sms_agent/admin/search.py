@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..phones import complete_number
 
@@ -24,7 +25,9 @@ _TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 def whole_phone_number(search: str) -> str | None:
     """The E.164 number `search` is, or None when it is not a whole phone number."""
     text = search.strip()
-    return complete_number(text) if _PHONE_LIKE.fullmatch(text) else None
+    if not _PHONE_LIKE.fullmatch(text):
+        return None
+    return complete_number(text, current_app.config["DEFAULT_PHONE_REGION"])
 
 
 def twilio_sid(search: str) -> str | None:

@@ -114,7 +114,7 @@ def test_part_of_a_number_or_words_search_the_text_as_before(
         ("", None),
     ],
 )
-def test_what_counts_as_a_whole_phone_number(typed, number):
+def test_what_counts_as_a_whole_phone_number(app, typed, number):
     assert whole_phone_number(typed) == number
 
 

@@ -98,6 +98,16 @@ def test_create_user_twice_is_a_field_error(client, admin_headers):
     assert "phone_number" in response.get_json()["details"]
 
 
+def test_a_local_number_without_its_area_code_is_no_texter(client, admin_headers):
+    """phonenumbers calls "555-0045" possible (dialled locally); stored as +15550045 it
+    would name nobody, and every SMS to it would fail at Twilio."""
+    for typed in ("555-0045", "5550045"):
+        response = client.post("/api/users/", json={"phone_number": typed}, headers=admin_headers)
+        assert response.status_code == 400
+        assert "area code" in str(response.get_json()["details"]["phone_number"])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
 @pytest.mark.parametrize(
     "payload, field",
     [
