@@ -187,6 +187,31 @@ def test_twilios_price_replaces_the_estimate_after_the_final_status(app, client,
     assert len(twilio_server.requests) == sends + 1
 
 
+def test_each_price_is_committed_before_the_next_is_asked(app, client, twilio_server):
+    """A batch priced in one transaction would hold the first task's rollup bucket and spend
+    rows while it waits for a task a worker is completing, which waits for those rows at its
+    commit; priced one by one, the job never holds one task's rows while taking another's."""
+    for task in (make_task(), make_task()):
+        pipeline.answer(task.id)
+    for sms in outbox():
+        form = {"MessageSid": sms.sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+        assert signed_post(client, "/sms/status", form).status_code == 200
+    answer, committed = twilio_server.default, []
+
+    def count_committed_then_answer(method, path, body):
+        if method == "GET":
+            with app.app_context():  # what another connection sees meanwhile
+                final = OutboundMessage.price_estimated.is_(False)
+                count = sa.select(sa.func.count()).select_from(OutboundMessage).where(final)
+                committed.append(db.session.scalar(count))
+                db.session.remove()
+        return answer(method, path, body)
+
+    twilio_server.default = count_committed_then_answer
+    assert jobs.fetch_sms_prices.apply().get() == 2
+    assert committed == [0, 1]
+
+
 def test_messages_not_final_yet_are_not_asked_about(app, twilio_server):
     pipeline.answer(make_task().id)
     sends = len(twilio_server.requests)

@@ -137,7 +137,7 @@ def fetch_prices(now: datetime | None = None) -> int:
     """Ask Twilio for the price of up to PRICE_FETCH_BATCH final messages still carrying an
     estimate; returns how many got their real price. A message Twilio has not priced yet is
     asked again later, up to PRICE_FETCH_MAX_CHECKS times; Twilio unreachable ends the batch
-    (the next run tries again)."""
+    (the next run tries again). Each price is committed as it is taken (_commit_alone)."""
     now = now or utcnow()
     batch = db.session.scalars(
         sa.select(OutboundMessage)
@@ -161,8 +161,19 @@ def fetch_prices(now: datetime | None = None) -> int:
         tasks.add(message.task_id)  # its price may have changed without being adopted
         if _adopt(message, price):
             priced += 1
+        _commit_alone()
     refresh_task_costs(tasks)
     return priced
+
+
+def _commit_alone() -> None:
+    """Each price is committed on its own, unlike the rest of the domain, which leaves the
+    commit to its caller. Its triggers lock the message's task, then the task's rollup
+    bucket, then the day's spend rows, the order every writer takes them in; a batch in one
+    transaction would hold the buckets and spend rows of the tasks priced first while it
+    waits for a later task that a worker is completing, and the worker waits at its commit
+    for those same rows: a deadlock, which PostgreSQL ends by failing one of the two."""
+    db.session.commit()
 
 
 def _adopt(message: OutboundMessage, price: Price) -> bool:
