@@ -115,6 +115,11 @@ def send_notice(
         # The texter was deleted after the notice was queued: nobody is left to tell.
         log.info("notice %s dropped: the texter no longer exists", kind)
         return False
+    if not user.is_active and kind != outbound.OPT_OUT_CONFIRMATION:
+        # Staff made them inactive after it was queued (a keyword's notice, a bulk tier
+        # change): an inactive texter is sent nothing but the confirmation of their STOP.
+        log.info("notice %s dropped: the texter is inactive", kind)
+        return False
     try:
         count = 1 if kind == "more" else notices.messages_for(user)
         slots = outbound.book(user, count, booking, sender=sender)

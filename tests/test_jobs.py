@@ -154,6 +154,21 @@ def test_notice_job_for_an_opted_out_or_unknown_number_sends_nothing(app):
     assert kinds() == []
 
 
+@pytest.mark.parametrize("kind", ["help", "tier_change"])
+def test_a_texter_made_inactive_after_their_notice_was_queued_gets_nothing(app, kind):
+    user = make_user(tier="premium")
+    user.is_active = False  # staff, after the keyword or the tier change queued the job
+    db.session.commit()
+    assert jobs.send_notice.apply(args=[user.phone_number, kind, "SM" + "3" * 32]).get() is False
+    assert kinds() == []
+
+
+def test_the_confirmation_of_a_stop_still_reaches_a_texter_made_inactive(app):
+    user = make_user(opted_out_at=utcnow(), is_active=False)
+    assert jobs.send_notice.apply(args=[user.phone_number, "opt_out", "SM" + "4" * 32]).get()
+    assert kinds() == ["opt_out"]
+
+
 def test_a_texter_deleted_while_their_notice_job_runs_gets_nothing_and_the_job_ends(
     app, monkeypatch
 ):
