@@ -58,11 +58,16 @@ class StandIn:
         with self.lock:
             self.scripts[vendor].extend(steps)
 
-    def next_step(self, vendor: str, record: dict) -> Step:
+    def next_step(self, vendor: str, record: dict, status_of=None) -> Step:
+        """The answer to give this call; the call is recorded, with `status_of(step)` as its
+        "status" when given, in one step: two calls at once each get their own."""
         record["at"] = time.monotonic()
         with self.lock:
+            step = self.scripts[vendor].popleft() if self.scripts[vendor] else 200
+            if status_of is not None:
+                record["status"] = status_of(step)
             self.calls[vendor].append(record)
-            return self.scripts[vendor].popleft() if self.scripts[vendor] else 200
+            return step
 
     def sent_to(self, number: str) -> list[dict]:
         """The Twilio sends that succeeded for one recipient."""
@@ -123,9 +128,10 @@ def _handler_for(stand_in: StandIn):
 
         def _twilio(self, form: dict) -> None:
             to = form.get("To", [""])[0]
-            step = stand_in.next_step("twilio", {"to": to, "body": form.get("Body", [""])[0]})
-            with stand_in.lock:
-                stand_in.calls["twilio"][-1]["status"] = 201 if step == 200 else step
+            record = {"to": to, "body": form.get("Body", [""])[0]}
+            # The status goes on this call's own record: the last one recorded may be another
+            # send's that came in meanwhile, which left this one without a status.
+            step = stand_in.next_step("twilio", record, lambda step: 201 if step == 200 else step)
             if step != 200:
                 body = {"code": 20500, "message": "stand-in error", "status": step}
                 return self._send(int(step), body)
