@@ -172,18 +172,15 @@ def of_tasks(conditions: Iterable = (), buckets: Iterable | None = None) -> dict
 
     `buckets` are the same filters as conditions on the task rollups, when those can answer
     them (analytics.rollup_conditions): the sums are then read from the buckets, which keep
-    their tasks' costs (models/rollups.py), a few hundred rows however many tasks match."""
+    their tasks' costs (models/rollups.py), a few hundred rows however many tasks match.
+    No condition at all is every bucket."""
+    conditions = list(conditions)
+    if buckets is None and not conditions:
+        buckets = []
     if buckets is not None:
         sums = sa.select(sa.func.sum(TaskRollup.sms_micro), sa.func.sum(TaskRollup.cost_micro))
         sms, total = (_usd(value) for value in db.session.execute(sums.where(*buckets)).one())
         return {"sms_usd": sms, "model_usd": total - sms, "total_usd": total}
-    conditions = list(conditions)
-    if not conditions:  # every task: the daily rollup's rows that belong to a task
-        every = sa.select(
-            sa.func.sum(SpendDaily.sms_micro), sa.func.sum(SpendDaily.model_micro)
-        ).where(SpendDaily.on_task.is_(True))
-        sms, model = (_usd(value) for value in db.session.execute(every).one())
-        return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
     chosen = sa.select(Task.id).where(*conditions)
     model = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.task_id.in_(chosen))
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.task_id.in_(chosen))

@@ -10,7 +10,7 @@ exact on SQLite as on PostgreSQL.
 
 - `spend_daily`: per UTC day of the ledger row, and whether it belongs to a task (notices
   sent without one are in no task's spend): the service's totals, today, this month, the
-  chart per day, the spend of every task.
+  chart per day (the spend of tasks is read from the task rollups, rollups.py).
 - `spend_monthly`: per texter (the number texted or billed) and UTC month: each texter's
   month and all-time spend, per tier, the month's top spenders. A deleted texter's rows,
   kept without their number (forgetting.py), are in no texter's month.
