@@ -1,10 +1,13 @@
 """Analytics shared by the dashboard and the API: right numbers, constant query counts."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from sms_agent import analytics
+from sms_agent.analytics.ranges import day_split
+from sms_agent.costs import report
 from sms_agent.extensions import db
 from sms_agent.models import utcnow
 from sms_agent.user_stats import user_stats
@@ -99,3 +102,57 @@ def test_query_count_does_not_grow_with_data(history, count_queries):
         analytics.overview()
         analytics.task_analytics()
     assert small.count == large.count <= 8
+
+
+MIDNIGHT = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def test_a_bound_inside_a_day_counts_each_task_once_at_every_edge(app, count_queries):
+    """From 10:00 two days before to 05:00 the day after: the part-days at the ends come from
+    the tasks, the two whole days between from the rollups, and a task on an edge's midnight
+    or on a bound itself is counted once."""
+    after, before = MIDNIGHT - timedelta(days=1, hours=14), MIDNIGHT + timedelta(days=1, hours=5)
+    user = make_user()
+    inside = [
+        after,  # the first moment the range holds
+        MIDNIGHT - timedelta(days=1) - timedelta(microseconds=1),  # the head's last
+        MIDNIGHT - timedelta(days=1),  # the first whole day's midnight
+        MIDNIGHT + timedelta(hours=23, minutes=59),
+        MIDNIGHT + timedelta(days=1),  # the tail's midnight
+        before,  # the last moment it holds
+    ]
+    outside = [after - timedelta(microseconds=1), before + timedelta(microseconds=1)]
+    for moment in inside + outside:
+        make_task(user, category="coding", created_at=moment)
+    db.session.commit()
+    filters = {"created_after": after, "created_before": before}
+    with count_queries() as counter:
+        served = analytics.task_analytics(filters, now=before)
+    direct = analytics.task_analytics(filters, scope=[sa.true()], now=before)
+    assert served == direct
+    assert served["total_tasks"] == len(inside)
+    assert analytics.task_count(filters) == len(inside)
+    assert analytics.category_counts(filters)["coding"] == len(inside)
+    assert analytics.task_spend(filters) == report.of_tasks(analytics.task_conditions(filters))
+    # Every read of the tasks is held to a part-day: none scans the range's whole days.
+    tasks_read = [sql for sql in counter.statements if "FROM tasks" in sql]
+    assert tasks_read and all("tasks.created_at <" in sql for sql in tasks_read)
+
+
+@pytest.mark.parametrize(
+    ("after", "before"),
+    [
+        (MIDNIGHT + timedelta(hours=10), MIDNIGHT + timedelta(days=1, hours=9)),  # no whole day
+        (datetime.max.replace(tzinfo=UTC) - timedelta(hours=1), None),  # the calendar's end
+        (None, datetime.min.replace(tzinfo=UTC) + timedelta(hours=1)),  # and its start
+    ],
+    ids=["under-two-days", "last-day", "first-day"],
+)
+def test_a_range_without_a_whole_day_is_read_from_the_tasks(app, after, before):
+    filters = {
+        name: value
+        for name, value in (("created_after", after), ("created_before", before))
+        if value
+    }
+    assert day_split(filters) is None
+    assert analytics.task_analytics(filters)["total_tasks"] == 0

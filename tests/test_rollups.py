@@ -105,9 +105,15 @@ FILTERS = [
     {"category": "coding"},
     {"status": "failed"},
     {"success": True, "category": "general"},
-    # Whole days: answered by the rollups; a bound inside a day: by the tasks.
+    # Whole days: answered by the rollups; a bound inside a day adds its part-day's tasks;
+    # a range under two days is read from the tasks alone.
     {"created_after": "days:-10", "created_before": "days:-2"},
     {"created_after": "hours:-30"},
+    {"created_after": "hours:-130", "created_before": "hours:-20"},
+    {"created_before": "hours:-50", "success": True},
+    {"created_after": "hours:-300", "status": "completed", "category": "coding"},
+    {"created_after": "days:-9", "created_before": "hours:-60"},
+    {"created_after": "hours:-40", "created_before": "hours:-10"},
 ]
 
 

@@ -6,7 +6,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from .. import analytics, costs, handoff, limits, quota
+from .. import analytics, handoff, limits, quota
 from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict
@@ -196,11 +196,9 @@ def tasks_analytics():
     """Totals, averages, categories and the last 30 days, for the tasks the filters select."""
     query = load_query(TaskFilterQuery())
     scope = scope_to_caller(Task.user_phone)
-    conditions = [*analytics.task_conditions(query), *scope]
-    buckets = None if scope else analytics.rollup_conditions(query)
     return TaskAnalyticsOut().dump(
         {
             **analytics.task_analytics(query, scope=scope),
-            "spend": costs.report.of_tasks(conditions, buckets),
+            "spend": analytics.task_spend(query, scope=scope),
         }
     )

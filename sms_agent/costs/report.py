@@ -166,27 +166,28 @@ def top_spenders(limit: int = 10, since: datetime | None = None) -> list[dict[st
     return [{"phone_number": phone, "spend_usd": _usd(total)} for phone, total in rows]
 
 
-def of_tasks(conditions: Iterable = (), buckets: Iterable | None = None) -> dict[str, Decimal]:
+def of_tasks(conditions: Iterable = ()) -> dict[str, Decimal]:
     """The spend of the tasks matching `conditions` (the API's task filters): their model
-    calls and the SMS sent for them. Notices sent without a task are in no task's spend.
-
-    `buckets` are the same filters as conditions on the task rollups, when those can answer
-    them (analytics.rollup_conditions): the sums are then read from the buckets, which keep
-    their tasks' costs (models/rollups.py), a few hundred rows however many tasks match.
-    No condition at all is every bucket."""
+    calls and the SMS sent for them, summed over the ledgers' rows of those tasks. Notices
+    sent without a task are in no task's spend. No condition at all is every bucket."""
     conditions = list(conditions)
-    if buckets is None and not conditions:
-        buckets = []
-    if buckets is not None:
-        sums = sa.select(sa.func.sum(TaskRollup.sms_micro), sa.func.sum(TaskRollup.cost_micro))
-        sms, total = (_usd(value) for value in db.session.execute(sums.where(*buckets)).one())
-        return {"sms_usd": sms, "model_usd": total - sms, "total_usd": total}
+    if not conditions:
+        return of_buckets([])
     chosen = sa.select(Task.id).where(*conditions)
     model = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.task_id.in_(chosen))
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.task_id.in_(chosen))
     row = db.session.execute(sa.select(sms.scalar_subquery(), model.scalar_subquery())).one()
     sms, model = _amount(row[0]), _amount(row[1])
     return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
+
+
+def of_buckets(buckets: Iterable) -> dict[str, Decimal]:
+    """The same, for the tasks of the task rollups' buckets matching `buckets` (conditions
+    on TaskRollup, analytics.ranges.day_split): the buckets keep their tasks' costs
+    (models/rollups.py), a few hundred rows however many tasks they hold."""
+    sums = sa.select(sa.func.sum(TaskRollup.sms_micro), sa.func.sum(TaskRollup.cost_micro))
+    sms, total = (_usd(value) for value in db.session.execute(sums.where(*buckets)).one())
+    return {"sms_usd": sms, "model_usd": total - sms, "total_usd": total}
 
 
 def overview(now: datetime | None = None) -> dict[str, Any]:

@@ -1,0 +1,102 @@
+"""The per-day series of the dashboard and /api/tasks/analytics/: one entry per UTC day,
+oldest first, zeros included."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..extensions import db
+from ..models import Task, TaskRollup, TaskStatus, utcnow
+from .ranges import DaySplit, day_split, task_conditions
+from .sums import REFUSED, TAKEN_ON, count_where, sum_where
+
+
+def _first_day(now: datetime, days: int) -> date:
+    return now.astimezone(UTC).date() - timedelta(days=days - 1)
+
+
+def daily_stats(
+    filters: Mapping[str, Any] | None = None, now: datetime | None = None, days: int = 30
+) -> list:
+    """One entry per day for the last `days` days (UTC), oldest first, zeros included."""
+    filters, now = filters or {}, now or utcnow()
+    split = day_split(filters)
+    if split is None:
+        return direct_daily_stats(task_conditions(filters), now, days)
+    return split_daily_stats(split, now, days)
+
+
+def split_daily_stats(split: DaySplit, now: datetime, days: int) -> list:
+    first_day = _first_day(now, days)
+    rows = _rollup_daily_rows(split.buckets, first_day)
+    if split.edges is not None:
+        rows += _direct_daily_rows(split.edges, first_day)
+    return _series(first_day, days, rows)
+
+
+def _rollup_daily_rows(conditions: list, first_day: date) -> list:
+    return db.session.execute(
+        sa.select(
+            TaskRollup.day,
+            sum_where(TaskRollup.status != TaskStatus.REFUSED.value),
+            sum_where(TaskRollup.success.is_(True)),
+            sum_where(TaskRollup.status == TaskStatus.FAILED.value),
+            sum_where(TaskRollup.status == TaskStatus.REFUSED.value),
+        )
+        .where(TaskRollup.day >= first_day, *conditions)
+        .group_by(TaskRollup.day)
+    ).all()
+
+
+def direct_daily_stats(conditions: list, now: datetime, days: int) -> list:
+    first_day = _first_day(now, days)
+    return _series(first_day, days, _direct_daily_rows(conditions, first_day))
+
+
+def _direct_daily_rows(conditions: list, first_day: date) -> list:
+    start = datetime.combine(first_day, time.min, tzinfo=UTC)
+    day = sa.func.date(Task.created_at)
+    return db.session.execute(
+        sa.select(
+            day,
+            count_where(TAKEN_ON),
+            count_where(Task.success.is_(True)),
+            count_where(Task.status == TaskStatus.FAILED.value),
+            count_where(REFUSED),
+        )
+        .where(Task.created_at >= start, *conditions)
+        .group_by(day)
+    ).all()
+
+
+def _series(first_day: date, days: int, rows) -> list:
+    """One entry a day from `rows` of (day, total, successful, failed, refused); rows of the
+    same day (the rollups' and a part-day's tasks) are added."""
+    by_day: dict[date, list[int]] = {}
+    for row in rows:
+        sums = by_day.setdefault(_as_date(row[0]), [0, 0, 0, 0])
+        for index, value in enumerate(row[1:]):
+            sums[index] += int(value)
+    series = []
+    for offset in range(days):
+        current = first_day + timedelta(days=offset)
+        total, successful, failed, refused = by_day.get(current, (0, 0, 0, 0))
+        series.append(
+            {
+                "date": current.isoformat(),
+                "total": total,
+                "successful": successful,
+                "failed": failed,
+                "refused": refused,
+            }
+        )
+    return series
+
+
+def _as_date(value) -> date:
+    """SQLite's date() returns text, PostgreSQL's returns a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
