@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from datetime import timedelta
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -24,12 +25,16 @@ from bench import harness
 from config import DevelopmentConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
-from sms_agent.models import ApiToken, StaffUser
+from sms_agent.models import ApiToken, StaffUser, utcnow
 from sms_agent.sample_data import demo_phone
 
+#: "The last 24 hours": a bound inside a day, whose whole days the rollups answer.
+LAST_DAY = quote((utcnow() - timedelta(hours=24)).isoformat(timespec="seconds"))
 ENDPOINTS = [
     "/api/tasks/analytics/",
     "/api/tasks/analytics/?category=coding&status=completed",
+    f"/api/tasks/analytics/?created_after={LAST_DAY}",
+    f"/api/tasks/?created_after={LAST_DAY}&page=1",
     "/api/analytics/",
     "/api/users/?page=1",
     "/api/tasks/?page=1",
