@@ -173,3 +173,18 @@ def test_a_failed_task_cannot_be_saved_as_successful(admin_client):
     assert "only a completed task" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(type(task), task.id).success is False
+
+
+def test_the_whole_lists_count_is_the_rollups_and_a_filtered_one_the_tasks(
+    admin_client, count_queries
+):
+    """At 1,000,000 tasks a COUNT over the table took 120-160 ms of every Tasks page."""
+    make_task(user=make_user(CODE), category="coding")
+    make_task(user=make_user(FRANCE), status="refused", refusal_reason="over_quota")
+    make_task(user=make_user(HISTORY), created_at=utcnow() - timedelta(days=40))
+    with count_queries() as queries:
+        page = page_of(admin_client, "/admin/task/")
+    assert "List (3)" in page
+    assert not [sql for sql in queries.statements if "count(" in sql and "FROM tasks" in sql]
+    assert "List (1)" in page_of(admin_client, "/admin/task/?flt0_category_equals=coding")
+    assert "List (1)" in page_of(admin_client, "/admin/task/?search=" + quote(FRANCE))
