@@ -25,6 +25,8 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         ("REVOKE", Keyword.STOP),
         ("optout", Keyword.STOP),
         ("Opt out", Keyword.STOP),
+        ("Opt-out", Keyword.STOP),
+        ("OPT-OUT.", Keyword.STOP),
         ("\u201cStop\u201d", Keyword.STOP),
         ("\uff33\uff34\uff2f\uff30", Keyword.STOP),  # full-width letters
         ("stop\u200b", Keyword.STOP),

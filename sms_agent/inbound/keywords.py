@@ -19,8 +19,19 @@ class Keyword(enum.StrEnum):
 
 
 #: The carriers' opt-out words: Twilio's standard six, and REVOKE and OPTOUT, which the
-#: FCC's 2025 consent rule added ("OPT OUT" folds into OPTOUT, since spaces are ignored).
-OPT_OUT_WORDS = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout")
+#: FCC's 2025 consent rule added ("OPT OUT" folds into OPTOUT, since spaces are ignored;
+#: "opt-out", as our notices' "STOP to opt out" is often answered, is written in full).
+OPT_OUT_WORDS = (
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "optout",
+    "opt-out",
+)
 
 #: Whole messages that ask for a person, written without spaces ("talk to a person" is
 #: matched as "talktoaperson"). Only whole messages count: "is a human heart big?" is a
