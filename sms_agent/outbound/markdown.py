@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from itertools import zip_longest
+from itertools import takewhile, zip_longest
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -33,6 +33,22 @@ def markdown_to_text(source: str) -> str:
         renderer.feed(token)
     text = "\n".join(line.rstrip() for line in renderer.lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+def tables_to_text(source: str) -> str:
+    """`source` with each Markdown table written as markdown_to_text writes it (a "header:
+    value" line per row) and everything else as it was: for WhatsApp, which shows the rest
+    of the model's Markdown in its own marks but has no tables (the pipes and dashes would
+    reach the texter as they are)."""
+    tokens = _PARSER.parse(source)
+    lines = source.split("\n")
+    opened = [index for index, token in enumerate(tokens) if token.type == "table_open"]
+    for start in reversed(opened):  # from the end, so earlier line numbers stay right
+        renderer, first, last = _Renderer(), *tokens[start].map
+        for token in takewhile(lambda t: t.type != "table_close", tokens[start:]):
+            renderer.feed(token)
+        lines[first:last] = renderer.lines
+    return "\n".join(lines)
 
 
 class _Renderer:
