@@ -348,9 +348,15 @@ def _tls_context():
     return httpx2.create_ssl_context()
 
 
+#: Statuses the SDK itself would retry besides 429 and 5xx: a request timeout (what a proxy
+#: such as LiteLLM answers when the model behind it is too slow) and a lock timeout.
+_PASSING_STATUSES = {408: "openai_timeout", 409: "openai_error"}
+
+
 def translate_error(exc: openai.OpenAIError) -> LLMError:
-    """Which failures are worth a retry: timeouts, lost connections, 429 and 5xx, but not a
-    429 that says the account's credit is used up (that needs a human, not a retry)."""
+    """Which failures are worth a retry: timeouts (a proxy's 408 too), lost connections,
+    409, 429 and 5xx, but not a 429 that says the account's credit is used up (that needs a
+    human, not a retry)."""
     request_id = getattr(exc, "request_id", None)
     if isinstance(exc, openai.APITimeoutError):
         return LLMError(f"AI timeout: {exc}", error_type="openai_timeout", retryable=True)
@@ -359,11 +365,12 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         exhausted = status == 429 and exc.code == "insufficient_quota"
-        retryable = (status == 429 and not exhausted) or status >= 500
+        passing = status in _PASSING_STATUSES or status >= 500
+        retryable = (status == 429 and not exhausted) or passing
         text = f"AI error {status} ({exc.code or 'no code'}): {exc.message}"
         return LLMError(
             text,
-            error_type="openai_error",
+            error_type=_PASSING_STATUSES.get(status, "openai_error"),
             retryable=retryable,
             request_id=request_id,
             status=status,
