@@ -8,13 +8,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.sql import cache_key
 
+from sms_agent import quota
 from sms_agent.answering import classify, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.send import new_message, plan
 from sms_agent.vendors.openai import LLMError
 from tests.factories import make_task, make_user
-from tests.standins import SilentServer, chat_completion, openai_error, twilio_error
+from tests.standins import Raw, SilentServer, chat_completion, openai_error, twilio_error
 
 
 def fresh(task: Task) -> Task:
@@ -475,6 +476,22 @@ def test_a_send_whose_answer_was_lost_is_not_sent_again(app, twilio_server):
     assert pipeline.answer(task.id) == "answered"
     assert twilio_server.requests == []
     assert len(outbox()) == 1
+
+
+def test_a_send_twilio_answered_with_a_page_is_not_sent_again_nor_apologised_for(
+    app, twilio_server
+):
+    """A 201 whose body is no message (a proxy's page): the job crashed, the texter got the
+    answer and then the apology, and the request was given back for an answer they had."""
+    twilio_server.then(201, Raw(b"<html>Accepted</html>", "text/html"))
+    user = make_user()
+    task = make_task(user=user, quota_window=quota.admit(user))
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert pipeline.answer(task.id) == "answered"
+    assert [request[2]["Body"] for request in twilio_server.requests] == [fresh(task).ai_response]
+    assert [message.kind for message in outbox()] == ["reply"]
+    assert quota.used(db.session.get(User, user.phone_number)) == 1
 
 
 def test_workers_racing_for_one_task_let_exactly_one_claim_it(app):
