@@ -80,6 +80,18 @@ def test_markdown_becomes_plain_sms_text(markdown, expected):
 
 
 @pytest.mark.parametrize(
+    "question",
+    ["How do I make text bold in HTML?", "What does <br> do?", "Which tag makes a list?"],
+)
+def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question):
+    """The texter got "Use the  tag for bold, e.g. text." for "Use the <b> tag for bold,
+    e.g. <b>text</b>.": the prompt asks for plain text, so tags are written bare."""
+    answer = "Use the <b> tag for bold, e.g. <b>text</b>, and <br> for a new line."
+    assert to_sms_text(answer, question) == answer
+    assert to_sms_text("<b>Note:</b> be careful", "Is it safe?") == "Note: be careful"
+
+
+@pytest.mark.parametrize(
     ("answer", "expected"),
     [
         (r"The area is \(\pi r^2\).", "The area is pi r^2."),
