@@ -60,6 +60,7 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
+        ("10<sup>6</sup> bytes, H<sub>2</sub>O", "10^6 bytes, H2O"),  # was "106 bytes"
         ("<!-- hidden -->\nVisible", "Visible"),
         ("Tom &amp; Jerry &mdash; classic", "Tom & Jerry - classic"),
         ("It\u2019s \u201cfine\u201d", 'It\'s "fine"'),

@@ -17,6 +17,8 @@ _FORMATTING_TAG = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+#: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
+_SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
 #: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
 _MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
 
@@ -30,7 +32,8 @@ def about_markup(question: str) -> bool:
 def _raw_html(html: str, as_written: bool = False) -> str:
     if as_written:
         return html
-    return _FORMATTING_TAG.sub("", _LINE_BREAK_TAG.sub("\n", html))
+    html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
+    return _FORMATTING_TAG.sub("", html)
 
 
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
