@@ -102,6 +102,9 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"\(\frac{d}{t}\), \(x \leq 5\), \(90^\circ\)", "d/t, x <= 5, 90 degrees"),
         (r"$$\sum_{i=1}^{n} i = \frac{n(n+1)}{2}$$", "sum_(i=1)^n i = (n(n+1))/2"),
         (r"where \(x\) is the width", "where x is the width"),
+        # Written braces stayed as backslashes ("x in \1,2\"); \binom read as "binom(5)2".
+        (r"\(x \in \{1, 2\}\) and \(\binom{5}{2} = 10\)", "x in {1, 2} and C(5,2) = 10"),
+        (r"\(\lfloor x \rfloor\), \(a \bmod b\), \(\lvert x \rvert\)", "floor(x), a mod b, | x |"),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),
