@@ -271,6 +271,12 @@ def test_a_table_becomes_header_value_lines_on_whatsapp_as_on_sms():
     assert to_whatsapp_text(fenced) == fenced
 
 
+def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():
+    """The texter read "my\\_var" as it was written, backslash and all."""
+    markdown = "Set my\\_var, not \\*this\\*; `keep\\_it` as code"
+    assert to_whatsapp_text(markdown) == "Set my_var, not *this*; `keep\\_it` as code"
+
+
 def test_latex_math_is_written_plainly_on_whatsapp_too():
     assert to_whatsapp_text(r"Area: \(\pi r^2\), so \(\frac{1}{2}\)") == "Area: pi r^2, so 1/2"
 

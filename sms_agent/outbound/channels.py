@@ -81,16 +81,29 @@ _RULES = [
 ]
 
 
+#: Markdown's backslash escapes ("my\\_var", "\\*not italic\\*") outside inline code: the
+#: character itself, which the rules below must not read as a mark, so it waits as a
+#: private-use stand-in meanwhile.
+_ESCAPED = re.compile(r"(`[^`\n]*`)|\\([!-/:-@\[-`{-~])")
+_STAND_IN = 0xE000
+_RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
+
+
 def to_whatsapp_text(text: str | None) -> str:
     """The model's Markdown as WhatsApp shows it; code blocks are left as they are, and
     tables, which WhatsApp cannot show, become "header: value" lines as on SMS."""
     pieces = _FENCE.split(tables_to_text(latex_to_text((text or "").replace("\r\n", "\n"))))
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
-        piece = pieces[index]
+        piece = _ESCAPED.sub(_stand_in, pieces[index])
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
-        pieces[index] = piece
+        pieces[index] = piece.translate(_RESTORE)
     return tidy_lines(readable("".join(pieces)))
+
+
+def _stand_in(match: re.Match) -> str:
+    code, escaped = match[1], match[2]
+    return code or chr(_STAND_IN + ord(escaped))
 
 
 _STRIKE = re.compile(r"(?<![~\w])~(?![\s~])(.+?)(?<![\s~])~(?![~\w])")
