@@ -166,6 +166,33 @@ def test_context_holds_recent_exchanges_oldest_first(app, openai_server):
     assert fresh(task).metadata_["context_turns"] == 2
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        openai_error("This model's maximum context length is 4096 tokens.", None, "BadRequest"),
+        openai_error("too long", "context_length_exceeded", "invalid_request_error"),
+        openai_error("the request exceeds the available context size", None, "exceed_context"),
+    ],
+    ids=["vllm", "openai", "llama.cpp"],
+)
+def test_a_conversation_too_long_for_the_model_is_left_out_not_apologised_for(
+    app, openai_server, error
+):
+    """Each new question got the apology until the earlier exchanges aged out."""
+    user = make_user()
+    earlier = utcnow() - timedelta(minutes=5)
+    make_task(user=user, ai_response="a0", status="completed", created_at=earlier)
+    openai_server.then(400, error)
+    task = make_task(user=user, sms_content="q1")
+    assert pipeline.answer(task.id) == "answered"
+    [too_long, alone] = [request[2] for request in openai_server.requests]
+    assert len(too_long["messages"]) == 4
+    assert [m["content"] for m in alone["messages"][1:]] == ["q1"]
+    assert alone["tools"]  # the server's tools are not blamed for the length
+    assert fresh(task).metadata_["context_turns"] == 0 and errors() == []
+    assert [m.kind for m in outbox()] == ["reply"]
+
+
 def test_context_forgets_old_exchanges_resets_and_offline_notices(app, openai_server):
     user = make_user(context_reset_at=utcnow() - timedelta(hours=1))
     make_task(

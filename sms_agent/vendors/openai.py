@@ -83,7 +83,14 @@ class LLMError(Exception):
     `retryable` says whether asking again later may work."""
 
     def __init__(
-        self, message: str, *, error_type: str, retryable: bool, request_id=None, status=None
+        self,
+        message: str,
+        *,
+        error_type: str,
+        retryable: bool,
+        request_id=None,
+        status=None,
+        context_too_long: bool = False,
     ):
         super().__init__(message)
         self.error_type = error_type
@@ -91,6 +98,8 @@ class LLMError(Exception):
         self.request_id = request_id
         #: The server's HTTP status, when it answered (a 400 to an image: no vision).
         self.status = status
+        #: The server refused the request as longer than the model's context window.
+        self.context_too_long = context_too_long
 
 
 def _thinking_settings(config) -> dict:
@@ -133,7 +142,9 @@ class OpenAIBackend:
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             if exc.code in PROMPT_FILTERED:
                 return self._filtered(exc)
-            if not tools:
+            if not tools or _about_context(exc):
+                # Too long for the model is no refusal of tools: dropping them might make it
+                # fit, and the server would never be offered tools again.
                 raise translate_error(exc) from exc
             response = self._without_tools(messages, max_tokens, exc)
         except openai.OpenAIError as exc:
@@ -353,6 +364,16 @@ def _tls_context():
 _PASSING_STATUSES = {408: "openai_timeout", 409: "openai_error"}
 
 
+#: How servers say a request is longer than the model's context window: OpenAI's code,
+#: vLLM's "maximum context length is 4096 tokens", llama.cpp's "exceeds the available
+#: context size".
+_CONTEXT_WORDS = re.compile(r"context[ _](?:length|size|window)", re.IGNORECASE)
+
+
+def _about_context(exc: openai.APIStatusError) -> bool:
+    return exc.code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(exc.message))
+
+
 def translate_error(exc: openai.OpenAIError) -> LLMError:
     """Which failures are worth a retry: timeouts (a proxy's 408 too), lost connections,
     409, 429 and 5xx, but not a 429 that says the account's credit is used up (that needs a
@@ -374,6 +395,7 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
             retryable=retryable,
             request_id=request_id,
             status=status,
+            context_too_long=status == 400 and _about_context(exc),
         )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)
 
