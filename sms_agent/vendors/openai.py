@@ -12,7 +12,8 @@ server that ignores them simply answers.
 
 What the server says is checked here, at the border: its text is made readable (no NUL,
 control characters, escape sequences or lone surrogates: clean_text.py) and loses a
-reasoning model's thinking (reasoning.py) before anything stores or shapes it, and a 200
+reasoning model's thinking (reasoning.py) and the chat template's tokens a misconfigured
+server leaves in it (turns.py) before anything stores or shapes it, and a 200
 that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
 `openai_error` retried like the 502 it usually stands for.
 """
@@ -35,6 +36,7 @@ from openai.types.chat.chat_completion import Choice
 from ..clean_text import readable
 from .per_thread import PerThread
 from .reasoning import without_thinking
+from .turns import answer_turn
 
 log = logging.getLogger("sms_agent.llm")
 
@@ -194,7 +196,7 @@ class OpenAIBackend:
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
-            text=without_thinking(readable(_content_text(message.content))).strip(),
+            text=without_thinking(answer_turn(readable(_content_text(message.content)))).strip(),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
