@@ -121,8 +121,7 @@ def send_notice(
         log.info("notice %s dropped: the texter is inactive", kind)
         return False
     try:
-        count = 1 if kind == "more" else notices.messages_for(user)
-        slots = outbound.book(user, count, booking, sender=sender)
+        slots = outbound.book(user, notices.messages_for(user), booking, sender=sender)
     except outbound.SendLater as later:
         db.session.rollback()
         queue = _queue_for(kind)

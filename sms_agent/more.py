@@ -14,7 +14,7 @@ import logging
 
 import sqlalchemy as sa
 
-from . import outbound
+from . import notices, outbound
 from .extensions import db
 from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
 
@@ -82,6 +82,9 @@ def send_more(
         return False
     task, body = taken
     kind = "more" if isinstance(body, outbound.Shaped) else "more_done"
+    # A number whose first text is MORE has had nothing from us yet: the carriers' program
+    # notice comes first, as before any notice.
+    notices.send_program_notice_once(user, slots=slots, sender=sender)
     try:
         part_of = task if kind == "more" else None
         outbound.send(user, body, kind=kind, task=part_of, slots=slots, sender=sender)

@@ -25,9 +25,26 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         ("REVOKE", Keyword.STOP),
         ("optout", Keyword.STOP),
         ("Opt out", Keyword.STOP),
+        ("Opt-out", Keyword.STOP),
+        ("OPT-OUT.", Keyword.STOP),
         ("\u201cStop\u201d", Keyword.STOP),
         ("\uff33\uff34\uff2f\uff30", Keyword.STOP),  # full-width letters
         ("stop\u200b", Keyword.STOP),
+        # Invisible characters anywhere: direction marks an Arabic or Hebrew keyboard adds,
+        # overrides and isolates, a zero-width space or soft hyphen pasted inside the word.
+        ("\u200fSTOP", Keyword.STOP),
+        ("\u200eStop\u200e", Keyword.STOP),
+        ("\u061cSTOP", Keyword.STOP),
+        ("\u202eSTOP\u202c", Keyword.STOP),
+        ("\u2068STOP\u2069", Keyword.STOP),
+        ("ST\u200bOP", Keyword.STOP),
+        ("S\u00adTOP", Keyword.STOP),
+        ("\u200fHELP", Keyword.HELP),
+        # Punctuation around the word, of any script.
+        ("stop\u3002", Keyword.STOP),  # a Chinese or Japanese keyboard's full stop
+        ("\u00abSTOP\u00bb", Keyword.STOP),
+        ("(stop)", Keyword.STOP),
+        ("\u00bfhelp?", Keyword.HELP),
         ("START", Keyword.START),
         ("yes", Keyword.START),
         ("Yes!", Keyword.START),

@@ -67,6 +67,9 @@ def test_a_server_without_a_key_still_gets_a_placeholder_key(app, openai_server)
         (429, openai_error("You exceeded your quota", "insufficient_quota"), "openai_error", False),
         (500, openai_error("server error", None), "openai_error", True),
         (503, openai_error("overloaded", None), "openai_error", True),
+        # LiteLLM's answer when the model behind it is too slow; a lock timeout.
+        (408, openai_error("Request timed out", "408"), "openai_timeout", True),
+        (409, openai_error("conflict", None), "openai_error", True),
         (400, openai_error("bad request", "invalid_request"), "openai_error", False),
         (401, openai_error("bad key", "invalid_api_key"), "openai_error", False),
     ],

@@ -107,6 +107,17 @@ def test_a_picture_alone_gets_the_default_question(
     assert task.status == "completed" and outbox("reply")
 
 
+def test_a_picture_a_phone_calls_image_jpg_is_read_as_a_jpeg(
+    app, client, texter, twilio_server, openai_server
+):
+    """It got the media notice: "I can read pictures (JPEG, ...) but not this kind of file"."""
+    url = twilio_server.serve(media_path(), "image/jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    task = text_in(client, "What is this?", (url, "image/jpg"))
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"][1]["image_url"]["url"].startswith("data:image/jpeg")
+    assert task.status == "completed" and not outbox("media_note")
+
+
 def test_a_voice_note_is_answered_from_its_transcript(
     app, client, texter, twilio_server, openai_server
 ):

@@ -24,6 +24,8 @@ API = "https://api.twilio.com"
     [
         ("image/jpeg", "image"),
         ("IMAGE/PNG", "image"),
+        ("image/jpg", "image"),  # was refused as "not this kind of file"
+        ("image/pjpeg", "image"),
         ("image/gif", "image"),
         ("image/webp", "image"),
         ("image/heic", "other"),

@@ -118,6 +118,30 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Paris.<|im_end|>",
+        "Paris.<|im_end|>\n<|im_start|>user\nAnd the capital of Spain?<|im_end|>",
+        "<|im_start|>assistant\n<think>Easy.</think>Paris.<|im_end|>",
+        "<|start_header_id|>assistant<|end_header_id|>\n\nParis.<|eot_id|>",
+        "Paris.<end_of_turn>\n<start_of_turn>user\nThanks",
+        "Paris.<\uff5cend\u2581of\u2581sentence\uff5c>",
+    ],
+    ids=["chatml-end", "imagined-turn", "chatml-header", "llama3", "gemma", "deepseek"],
+)
+def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
+    app, openai_server, content
+):
+    """A model in LM Studio or Ollama with the wrong template: the texter got the tokens
+    and the questions the model went on to imagine and answer."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert fresh(task).ai_response == "Paris."
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
+
+
 def test_an_empty_answer_is_asked_again(app, openai_server):
     openai_server.then(200, chat_completion(" \n"))
     task = counted_task()

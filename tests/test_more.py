@@ -97,6 +97,17 @@ def test_more_with_nothing_to_continue_gets_one_friendly_line(app, client, twili
     assert bodies(twilio_server) == [more.NOTHING]
 
 
+def test_more_as_a_numbers_first_text_comes_after_the_program_notice(app, client, twilio_server):
+    """A number whose first text was MORE got "no answer yet" before the carriers' program
+    notice, which must precede anything a number gets from us."""
+    newcomer = "+15551230077"
+    make_user(newcomer, service_state={})
+    text(app, client, "MORE", inbound_form("MORE", From=newcomer))
+    kinds = db.session.scalars(sa.select(OutboundMessage.kind).order_by(OutboundMessage.created_at))
+    assert list(kinds) == ["program", "more_done"]
+    assert bodies(twilio_server)[1] == more.NOTHING
+
+
 def test_more_from_abroad_sends_nothing_and_leaves_staff_the_error(app, client, twilio_server):
     abroad = "+447700900123"
     make_user(abroad)

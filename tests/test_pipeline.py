@@ -8,13 +8,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.sql import cache_key
 
+from sms_agent import quota
 from sms_agent.answering import classify, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.send import new_message, plan
 from sms_agent.vendors.openai import LLMError
 from tests.factories import make_task, make_user
-from tests.standins import SilentServer, chat_completion, openai_error, twilio_error
+from tests.standins import Raw, SilentServer, chat_completion, openai_error, twilio_error
 
 
 def fresh(task: Task) -> Task:
@@ -163,6 +164,33 @@ def test_context_holds_recent_exchanges_oldest_first(app, openai_server):
     messages = openai_server.requests[0][2]["messages"]
     assert [m["content"] for m in messages[1:]] == ["q1", "a1", "q2", "a2", "q3"]
     assert fresh(task).metadata_["context_turns"] == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        openai_error("This model's maximum context length is 4096 tokens.", None, "BadRequest"),
+        openai_error("too long", "context_length_exceeded", "invalid_request_error"),
+        openai_error("the request exceeds the available context size", None, "exceed_context"),
+    ],
+    ids=["vllm", "openai", "llama.cpp"],
+)
+def test_a_conversation_too_long_for_the_model_is_left_out_not_apologised_for(
+    app, openai_server, error
+):
+    """Each new question got the apology until the earlier exchanges aged out."""
+    user = make_user()
+    earlier = utcnow() - timedelta(minutes=5)
+    make_task(user=user, ai_response="a0", status="completed", created_at=earlier)
+    openai_server.then(400, error)
+    task = make_task(user=user, sms_content="q1")
+    assert pipeline.answer(task.id) == "answered"
+    [too_long, alone] = [request[2] for request in openai_server.requests]
+    assert len(too_long["messages"]) == 4
+    assert [m["content"] for m in alone["messages"][1:]] == ["q1"]
+    assert alone["tools"]  # the server's tools are not blamed for the length
+    assert fresh(task).metadata_["context_turns"] == 0 and errors() == []
+    assert [m.kind for m in outbox()] == ["reply"]
 
 
 def test_context_forgets_old_exchanges_resets_and_offline_notices(app, openai_server):
@@ -475,6 +503,22 @@ def test_a_send_whose_answer_was_lost_is_not_sent_again(app, twilio_server):
     assert pipeline.answer(task.id) == "answered"
     assert twilio_server.requests == []
     assert len(outbox()) == 1
+
+
+def test_a_send_twilio_answered_with_a_page_is_not_sent_again_nor_apologised_for(
+    app, twilio_server
+):
+    """A 201 whose body is no message (a proxy's page): the job crashed, the texter got the
+    answer and then the apology, and the request was given back for an answer they had."""
+    twilio_server.then(201, Raw(b"<html>Accepted</html>", "text/html"))
+    user = make_user()
+    task = make_task(user=user, quota_window=quota.admit(user))
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert pipeline.answer(task.id) == "answered"
+    assert [request[2]["Body"] for request in twilio_server.requests] == [fresh(task).ai_response]
+    assert [message.kind for message in outbox()] == ["reply"]
+    assert quota.used(db.session.get(User, user.phone_number)) == 1
 
 
 def test_workers_racing_for_one_task_let_exactly_one_claim_it(app):

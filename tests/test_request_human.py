@@ -92,7 +92,7 @@ def test_a_bad_request_about_something_else_is_reported_and_tools_stay_on(app):
     with openai_standin() as server:
         use(app, server)
         for _ in range(2):
-            server.then(400, openai_error("context too long", "context_length_exceeded"))
+            server.then(400, openai_error("temperature is out of range", "invalid_value"))
         with pytest.raises(LLMError) as caught:
             get_llm_backend().complete(QUESTION, 50, tools=TOOLS)
         assert not caught.value.retryable

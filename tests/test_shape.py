@@ -60,6 +60,7 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
+        ("10<sup>6</sup> bytes, H<sub>2</sub>O", "10^6 bytes, H2O"),  # was "106 bytes"
         ("<!-- hidden -->\nVisible", "Visible"),
         ("Tom &amp; Jerry &mdash; classic", "Tom & Jerry - classic"),
         ("It\u2019s \u201cfine\u201d", 'It\'s "fine"'),
@@ -80,6 +81,18 @@ def test_markdown_becomes_plain_sms_text(markdown, expected):
 
 
 @pytest.mark.parametrize(
+    "question",
+    ["How do I make text bold in HTML?", "What does <br> do?", "Which tag makes a list?"],
+)
+def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question):
+    """The texter got "Use the  tag for bold, e.g. text." for "Use the <b> tag for bold,
+    e.g. <b>text</b>.": the prompt asks for plain text, so tags are written bare."""
+    answer = "Use the <b> tag for bold, e.g. <b>text</b>, and <br> for a new line."
+    assert to_sms_text(answer, question) == answer
+    assert to_sms_text("<b>Note:</b> be careful", "Is it safe?") == "Note: be careful"
+
+
+@pytest.mark.parametrize(
     ("answer", "expected"),
     [
         (r"The area is \(\pi r^2\).", "The area is pi r^2."),
@@ -89,6 +102,9 @@ def test_markdown_becomes_plain_sms_text(markdown, expected):
         (r"\(\frac{d}{t}\), \(x \leq 5\), \(90^\circ\)", "d/t, x <= 5, 90 degrees"),
         (r"$$\sum_{i=1}^{n} i = \frac{n(n+1)}{2}$$", "sum_(i=1)^n i = (n(n+1))/2"),
         (r"where \(x\) is the width", "where x is the width"),
+        # Written braces stayed as backslashes ("x in \1,2\"); \binom read as "binom(5)2".
+        (r"\(x \in \{1, 2\}\) and \(\binom{5}{2} = 10\)", "x in {1, 2} and C(5,2) = 10"),
+        (r"\(\lfloor x \rfloor\), \(a \bmod b\), \(\lvert x \rvert\)", "floor(x), a mod b, | x |"),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),

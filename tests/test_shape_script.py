@@ -60,6 +60,11 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("A na\u00efve approach", "A naive approach"),
         ("Visit \u0141\u00f3d\u017a", "Visit Lodz"),
         ("Area = \u03c0r\u00b2", "Area = pir^2"),
+        # Every superscript power, a run of them under one caret: "2⁸" was sent as "28".
+        ("2\u2078 = 256, 10\u2076 bytes", "2^8 = 256, 10^6 bytes"),
+        ("10\u00b9\u00b2 and 10\u207b\u00b3 and x\u207f", "10^12 and 10^-3 and x^n"),
+        # A whole number and a fraction: "1½" was sent as "11/2".
+        ("Add 1\u00bd cups, 2\u00be tsp and \u2153 cup", "Add 1 1/2 cups, 2 3/4 tsp and 1/3 cup"),
         ("\u03b1 is 0.05 and \u03c3 is 2", "alpha is 0.05 and sigma is 2"),
         ("It takes 5 \u00b5s", "It takes 5 us"),
         ("It's 25\u00b0C, a 45\u00b0 angle", "It's 25 C, a 45 degrees angle"),

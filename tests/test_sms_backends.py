@@ -15,7 +15,7 @@ from sms_agent.vendors.twilio import (
     get_sms_backend,
     quiet_console,
 )
-from tests.standins import SilentServer, twilio_error, twilio_standin, unused_port
+from tests.standins import Raw, SilentServer, twilio_error, twilio_standin, unused_port
 
 ACCOUNT = "AC" + "0" * 32
 
@@ -112,6 +112,28 @@ def test_a_lost_answer_from_twilio_is_ambiguous(app):
         with pytest.raises(SmsError) as caught:
             TwilioBackend(app.config).send("+15551230000", "hi")
     assert caught.value.ambiguous and caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    "body",
+    [Raw(b"<html>OK</html>", "text/html"), Raw(b'{"sid": "SM1'), [], {"sid": "SM1", "status": []}],
+    ids=["html", "json-cut-short", "no-object", "odd-status"],
+)
+def test_a_2xx_that_is_no_message_is_an_ambiguous_failure(app, twilio_server, body):
+    """Twilio took the message but what it said is unreadable: it may be on its way, so it
+    must not be sent again (the job crashed instead, and the apology followed the answer)."""
+    twilio_server.then(201, body)
+    with pytest.raises(SmsError) as caught:
+        get_sms_backend().send("+15551230000", "hi")
+    assert caught.value.ambiguous and caught.value.retryable
+    assert "unreadable answer from Twilio" in str(caught.value)
+
+
+def test_a_price_twilio_answered_unreadably_is_asked_for_again_later(app, twilio_server):
+    twilio_server.then(200, Raw(b"<html>OK</html>", "text/html"))
+    with pytest.raises(SmsError) as caught:
+        get_sms_backend().fetch_price("SM" + "1" * 32)
+    assert caught.value.retryable and "unreadable answer from Twilio" in str(caught.value)
 
 
 def test_a_refused_connection_is_not_ambiguous(app):

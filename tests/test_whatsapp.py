@@ -260,6 +260,23 @@ def test_markdown_becomes_whatsapps_own_formatting():
     )
 
 
+def test_a_table_becomes_header_value_lines_on_whatsapp_as_on_sms():
+    """WhatsApp shows no Markdown tables: the texter got the pipes and dashes as written."""
+    markdown = "Compare:\n\n| Plan | **Price** |\n|---|---|\n| Free | $0 |\n| Pro | $5 |\n\nDone."
+    assert (
+        to_whatsapp_text(markdown)
+        == "Compare:\n\nPlan: Free, Price: $0\nPlan: Pro, Price: $5\n\nDone."
+    )
+    fenced = "```\n| a | b |\n|---|---|\n```"
+    assert to_whatsapp_text(fenced) == fenced
+
+
+def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():
+    """The texter read "my\\_var" as it was written, backslash and all."""
+    markdown = "Set my\\_var, not \\*this\\*; `keep\\_it` as code"
+    assert to_whatsapp_text(markdown) == "Set my_var, not *this*; `keep\\_it` as code"
+
+
 def test_latex_math_is_written_plainly_on_whatsapp_too():
     assert to_whatsapp_text(r"Area: \(\pi r^2\), so \(\frac{1}{2}\)") == "Area: pi r^2, so 1/2"
 

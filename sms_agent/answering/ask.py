@@ -15,6 +15,7 @@ same question again, and giving the request back would make asking it again free
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 from .. import costs, handoff, notices, quota
@@ -29,6 +30,8 @@ from . import classify, history, prompts, tools
 from .tools import REQUEST_HUMAN, TOOLS
 
 __all__ = ["REQUEST_HUMAN", "TOOLS", "ask_model", "reply_kind"]
+
+log = logging.getLogger("sms_agent.pipeline")
 
 #: Where the task's metadata says why the model gave no answer of its own.
 DECLINED = "declined"
@@ -53,7 +56,9 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     db.session.commit()
     began = time.monotonic()
     try:
-        completion = _complete(task, backend, messages, prompts.max_tokens(budget, encoding))
+        completion, messages = _complete_fitting(
+            task, backend, messages, prompts.max_tokens(budget, encoding)
+        )
     except LLMError as exc:
         if media and media.images and exc.status == 400:
             raise ImagesRefused(str(exc)) from exc
@@ -84,6 +89,25 @@ def reply_kind(task: Task) -> str:
     """The OutboundMessage kind of the task's answer: what staff filter the outbox by."""
     meta = task.metadata_ or {}
     return "handoff" if meta.get("handoff") else DECLINED if meta.get(DECLINED) else "reply"
+
+
+def _complete_fitting(
+    task: Task, backend, messages: list[dict], max_tokens: int
+) -> tuple[Completion, list[dict]]:
+    """The answer and the messages that got it. When the conversation so far does not fit
+    the model's context window (a small local model, long texts), the question is asked
+    again without it: refused every time, every question would get the apology until the
+    earlier exchanges aged out of CONTEXT_HOURS."""
+    try:
+        return _complete(task, backend, messages, max_tokens), messages
+    except LLMError as exc:
+        if not exc.context_too_long or len(messages) <= 2:
+            raise
+    log.warning(
+        "task %s: the conversation is longer than the model's context; asked alone", task.id
+    )
+    alone = [messages[0], messages[-1]]
+    return _complete(task, backend, alone, max_tokens), alone
 
 
 def _complete(task: Task, backend, messages: list[dict], max_tokens: int) -> Completion:

@@ -4,6 +4,7 @@ a whole SMS."""
 from __future__ import annotations
 
 import enum
+import itertools
 import unicodedata
 
 
@@ -18,8 +19,19 @@ class Keyword(enum.StrEnum):
 
 
 #: The carriers' opt-out words: Twilio's standard six, and REVOKE and OPTOUT, which the
-#: FCC's 2025 consent rule added ("OPT OUT" folds into OPTOUT, since spaces are ignored).
-OPT_OUT_WORDS = ("stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout")
+#: FCC's 2025 consent rule added ("OPT OUT" folds into OPTOUT, since spaces are ignored;
+#: "opt-out", as our notices' "STOP to opt out" is often answered, is written in full).
+OPT_OUT_WORDS = (
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "revoke",
+    "optout",
+    "opt-out",
+)
 
 #: Whole messages that ask for a person, written without spaces ("talk to a person" is
 #: matched as "talktoaperson"). Only whole messages count: "is a human heart big?" is a
@@ -63,22 +75,38 @@ WORDS: dict[str, Keyword] = {
 #: own keywords, which a Messaging Service may extend in any language ("ARRET", "BAJA").
 TWILIO_OPT_OUT_TYPES = {"STOP": Keyword.STOP, "START": Keyword.START, "HELP": Keyword.HELP}
 
-# Phones add these around a single word: autocorrect's full stop, an exclamation, quotes,
-# and invisible joiners or byte-order marks pasted from other apps.
-_EDGE_NOISE = " \t\r\n\v\f.!?,;:'\"\u00a0\u200b\u200c\u200d\u2060\ufeff\u2018\u2019\u201c\u201d"
+#: A message longer than this is a question, whatever spaces and marks pad a keyword in it:
+#: four times the longest word, so a texter's 1,600 characters are not read letter by letter.
+_LONGEST_MESSAGE = 4 * max(map(len, WORDS))
+
+
+def _visible(char: str) -> bool:
+    """Not a space, nor a format character no one sees: the zero-width spaces and joiners,
+    byte-order marks and soft hyphens pasted from other apps, and the direction marks an
+    Arabic or Hebrew keyboard puts around Latin words (U+200E/U+200F, U+061C, U+202A-U+202E,
+    U+2066-U+2069)."""
+    return not char.isspace() and unicodedata.category(char) != "Cf"
+
+
+def _is_punctuation(char: str) -> bool:
+    return unicodedata.category(char).startswith("P")
 
 
 def parse(body: str | None) -> Keyword | None:
     """The keyword a message consists of, or None when it is anything else.
 
     Only a whole message counts, so "stop sending me jokes" is a question for the AI, not
-    an opt-out. Case, spaces (also inside: "STOP ALL") and trailing punctuation are ignored,
-    and compatibility forms such as full-width letters are folded.
+    an opt-out. Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and
+    punctuation around it (autocorrect's full stop, "!", quotes, "。") are ignored, and
+    compatibility forms such as full-width letters are folded.
     """
-    if not body:
+    if not body or len(body) > _LONGEST_MESSAGE:
         return None
-    word = unicodedata.normalize("NFKC", body).strip(_EDGE_NOISE).casefold()
-    return WORDS.get("".join(word.split()))
+    letters = [char for char in unicodedata.normalize("NFKC", body) if _visible(char)]
+    while letters and _is_punctuation(letters[-1]):
+        letters.pop()
+    word = "".join(itertools.dropwhile(_is_punctuation, letters)).casefold()
+    return WORDS.get(word)
 
 
 def matched_by_twilio(opt_out_type: str | None) -> Keyword | None:

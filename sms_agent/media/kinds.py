@@ -44,9 +44,15 @@ AUDIO_EXTENSIONS = {
 }
 
 
+#: Other names phones and carriers give a type: JPEG is often "image/jpg" (a name Twilio
+#: lists among the types it takes), from older software "image/pjpeg".
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+
+
 def base_type(content_type: str | None) -> str:
-    """ "image/JPEG; charset=x" -> "image/jpeg"."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
+    """ "image/JPEG; charset=x" -> "image/jpeg", and "image/jpg" too."""
+    value = (content_type or "").split(";", 1)[0].strip().lower()
+    return _ALIASES.get(value, value)
 
 
 def kind_of(content_type: str | None) -> str:

@@ -1,10 +1,11 @@
 """WhatsApp beside SMS: the address Twilio needs, the 24-hour window, and shaping.
 
 WhatsApp has no segments (Twilio prices it per message) and renders *bold*, _italic_,
-~strike~, ```monospace``` and lists, so an answer keeps its formatting there, translated
-from the model's Markdown, and keeps its emoji and letters (no GSM-7 flattening). One
-message holds what Twilio takes in one Body, 1,600 characters (error 21617; WhatsApp's own
-4,096 is never reached through Twilio); what does not fit waits for MORE, as on SMS.
+~strike~, ```monospace``` and lists (but no tables), so an answer keeps its formatting
+there, translated from the model's Markdown, and keeps its emoji and letters (no GSM-7
+flattening). One message holds what Twilio takes in one Body, 1,600 characters (error
+21617; WhatsApp's own 4,096 is never reached through Twilio); what does not fit waits for
+MORE, as on SMS.
 
 WhatsApp lets a business message someone only within 24 hours of their last message (the
 customer service window); Twilio refuses anything later (error 63016). `window_problem`
@@ -23,6 +24,7 @@ from ..models import Channel, User, utcnow
 from . import cuts
 from .gsm import message_length
 from .latex import latex_to_text
+from .markdown import tables_to_text
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -79,15 +81,29 @@ _RULES = [
 ]
 
 
+#: Markdown's backslash escapes ("my\\_var", "\\*not italic\\*") outside inline code: the
+#: character itself, which the rules below must not read as a mark, so it waits as a
+#: private-use stand-in meanwhile.
+_ESCAPED = re.compile(r"(`[^`\n]*`)|\\([!-/:-@\[-`{-~])")
+_STAND_IN = 0xE000
+_RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
+
+
 def to_whatsapp_text(text: str | None) -> str:
-    """The model's Markdown as WhatsApp shows it; code blocks are left as they are."""
-    pieces = _FENCE.split(latex_to_text((text or "").replace("\r\n", "\n")))
+    """The model's Markdown as WhatsApp shows it; code blocks are left as they are, and
+    tables, which WhatsApp cannot show, become "header: value" lines as on SMS."""
+    pieces = _FENCE.split(tables_to_text(latex_to_text((text or "").replace("\r\n", "\n"))))
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
-        piece = pieces[index]
+        piece = _ESCAPED.sub(_stand_in, pieces[index])
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
-        pieces[index] = piece
+        pieces[index] = piece.translate(_RESTORE)
     return tidy_lines(readable("".join(pieces)))
+
+
+def _stand_in(match: re.Match) -> str:
+    code, escaped = match[1], match[2]
+    return code or chr(_STAND_IN + ord(escaped))
 
 
 _STRIKE = re.compile(r"(?<![~\w])~(?![\s~])(.+?)(?<![\s~])~(?![~\w])")

@@ -42,9 +42,6 @@ LOOKALIKES = str.maketrans(
         "\u2122": "TM",
         "\u00a9": "(c)",
         "\u00ae": "(R)",
-        "\u00bd": "1/2",
-        "\u00bc": "1/4",
-        "\u00be": "3/4",
     }
 )
 

@@ -63,6 +63,14 @@ _SYMBOLS = {
     "int": "integral",
     "partial": "d",
     "in": " in ",
+    "bmod": " mod ",
+    "lfloor": "floor(",
+    "rfloor": ")",
+    "lceil": "ceil(",
+    "rceil": ")",
+    "lvert": "|",
+    "rvert": "|",
+    "mid": " | ",
     **{name: name.removeprefix("var") for name in _GREEK},
 }
 #: Sizing commands: nothing to read; and spacing, read as a space.
@@ -80,12 +88,16 @@ _WORDS = re.compile(
     r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)\s*\{([^{}]*)\}"
 )
 _FRACTION = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+#: n choose k, as calculators write it.
+_BINOMIAL = re.compile(r"\\[dt]?binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _ROOT = re.compile(r"\\sqrt\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
 _SCRIPT = re.compile(r"([\^_])\s*\{([^{}]*)\}")
 #: Any other command with an argument reads as a function: \sin{x} -> sin(x).
-_CALL = re.compile(r"\\(?!(?:[dt]?frac|sqrt)(?![A-Za-z]))([A-Za-z]+)\s*\{([^{}]*)\}")
-#: Braces that only group ({x+1}), not a command's argument.
-_GROUP = re.compile(r"(?<![A-Za-z}\]^_])\{([^{}]*)\}")
+_CALL = re.compile(r"\\(?!(?:[dt]?frac|[dt]?binom|sqrt)(?![A-Za-z]))([A-Za-z]+)\s*\{([^{}]*)\}")
+#: Braces that only group ({x+1}), not a command's argument nor written braces (\{1, 2\}).
+_GROUP = re.compile(r"(?<![A-Za-z}\]^_\\])\{([^{}]*)\}")
+#: A brace no backslash escapes: grouping, dropped once the formula is read.
+_BRACE = re.compile(r"(?<!\\)[{}]")
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _ESCAPED = re.compile(r"\\([%$&#_{}])")
 
@@ -120,7 +132,7 @@ def math_text(source: str) -> str:
             text = pattern.sub(replacement, text)
         if text == before:
             break
-    text = _ESCAPED.sub(r"\1", _COMMAND.sub(r"\1", text)).replace("{", "").replace("}", "")
+    text = _ESCAPED.sub(r"\1", _BRACE.sub("", _COMMAND.sub(r"\1", text)))
     text = re.sub(r"([(\[])\s+|\s+([)\];,])", r"\1\2", " ".join(text.split()))
     return text
 
@@ -145,6 +157,7 @@ _DEPTH = 12
 _STEPS = [
     (_WORDS, r"\1"),
     (_FRACTION, lambda m: f"{_grouped(m[1])}/{_grouped(m[2])}"),
+    (_BINOMIAL, lambda m: f"C({m[1].strip()},{m[2].strip()})"),
     (_ROOT, _root),
     (_SCRIPT, lambda m: m[1] + _grouped(m[2])),
     (_CALL, r"\1(\2)"),

@@ -3,42 +3,74 @@
 from __future__ import annotations
 
 import re
-from itertools import zip_longest
+from itertools import takewhile, zip_longest
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 # Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
-# is kept as written; only text-formatting tags, line breaks and comments are dropped.
+# is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
+# the question is about markup itself (about_markup), when those are the answer too.
 _FORMATTING_TAG = re.compile(
     r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font)\b[^>]*>|<!--.*?-->",
     re.IGNORECASE | re.DOTALL,
 )
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+#: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
+_SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
+#: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
+_MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
 
 
-def _raw_html(html: str) -> str:
-    return _FORMATTING_TAG.sub("", _LINE_BREAK_TAG.sub("\n", html))
+def about_markup(question: str) -> bool:
+    """Whether the texter asked about markup, so that tags in the answer are its subject
+    ("use the <b> tag") and not formatting to drop."""
+    return _MARKUP_QUESTION.search(question or "") is not None
 
 
-def markdown_to_text(source: str) -> str:
+def _raw_html(html: str, as_written: bool = False) -> str:
+    if as_written:
+        return html
+    html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
+    return _FORMATTING_TAG.sub("", html)
+
+
+def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     """Headings, emphasis and code lose their markers but keep their words; links keep their URL.
 
     Lists stay one item a line ("- " or "1. "), tables become one "header: value" line per
-    row, and blocks are separated by one blank line.
+    row, and blocks are separated by one blank line. `html_as_written` keeps formatting tags
+    and line breaks too (an answer about markup, about_markup).
     """
-    renderer = _Renderer()
+    renderer = _Renderer(html_as_written)
     for token in _PARSER.parse(source):
         renderer.feed(token)
     text = "\n".join(line.rstrip() for line in renderer.lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
+def tables_to_text(source: str) -> str:
+    """`source` with each Markdown table written as markdown_to_text writes it (a "header:
+    value" line per row) and everything else as it was: for WhatsApp, which shows the rest
+    of the model's Markdown in its own marks but has no tables (the pipes and dashes would
+    reach the texter as they are)."""
+    tokens = _PARSER.parse(source)
+    lines = source.split("\n")
+    opened = [index for index, token in enumerate(tokens) if token.type == "table_open"]
+    for start in reversed(opened):  # from the end, so earlier line numbers stay right
+        renderer, first, last = _Renderer(), *tokens[start].map
+        for token in takewhile(lambda t: t.type != "table_close", tokens[start:]):
+            renderer.feed(token)
+        lines[first:last] = renderer.lines
+    return "\n".join(lines)
+
+
 class _Renderer:
     """Walks markdown-it's block tokens and writes plain lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, html_as_written: bool = False) -> None:
+        self.html_as_written = html_as_written
         self.lines: list[str] = []
         self.lists: list[int | None] = []  # the next item's number; None in a bullet list
         self.marker = ""  # the list marker waiting for the item's first line
@@ -64,7 +96,7 @@ class _Renderer:
             self.lines.append("")
 
     def on_inline(self, token: Token) -> None:
-        text = inline_text(token.children or [])
+        text = inline_text(token.children or [], self.html_as_written)
         if self.in_cell:
             self.row.append(" ".join(text.split()))
         else:
@@ -84,7 +116,7 @@ class _Renderer:
     on_code_block = on_fence
 
     def on_html_block(self, token: Token) -> None:
-        text = _raw_html(token.content).strip("\n")
+        text = _raw_html(token.content, self.html_as_written).strip("\n")
         if text:
             self.write(text)
         self.separate()
@@ -143,7 +175,7 @@ class _Renderer:
         self.separate()
 
 
-def inline_text(children: list[Token]) -> str:
+def inline_text(children: list[Token], html_as_written: bool = False) -> str:
     """The words of one inline run; a link's URL follows its text unless they are the same."""
     out: list[str] = []
     links: list[tuple[str, int]] = []
@@ -154,7 +186,7 @@ def inline_text(children: list[Token]) -> str:
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
         elif kind == "html_inline":
-            out.append(_raw_html(child.content))
+            out.append(_raw_html(child.content, html_as_written))
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
             out.append(child.markup if _between_digits(children, index) else "")
         elif kind == "link_open":

@@ -37,7 +37,18 @@ _WORD_PER_CHARACTER = {"Chinese", "Japanese", "Korean", "Thai"}
 #: Spellings where anyascii's would mislead.
 _SPELLED = {"\u00b5": "u", "\u2211": "sum", "\u220f": "product", "\u2206": "\u0394", "\u2022": "-"}
 _DEGREES = re.compile(r"\u00b0\s?([CF])\b")
-_SUPERSCRIPT = str.maketrans({"\u00b2": "^2", "\u00b3": "^3", "\u00b9": "^1", "\u2070": "^0"})
+#: A vulgar fraction after a whole number ("1½ cups"): spelled "1/2", it needs a space before
+#: it, or the texter reads "11/2 cups".
+_MIXED_NUMBER = re.compile(r"(?<=\d)(?=[\u00bc-\u00be\u2150-\u215e\u2189])")
+#: A power written in superscripts ("2⁸", "10⁻³", "xⁿ"): one caret before the whole run, so
+#: "2⁸ = 256" does not become "28 = 256" (anyascii drops the raise).
+_SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207f"
+_SUPERSCRIPT = re.compile(f"[{_SUPERSCRIPTS}]+")
+_AS_WRITTEN = str.maketrans(_SUPERSCRIPTS, "0123456789+-n")
+
+
+def _powers(text: str) -> str:
+    return _SUPERSCRIPT.sub(lambda run: "^" + run.group().translate(_AS_WRITTEN), text)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -97,7 +108,8 @@ def to_latin_reply(text: str) -> str:
     """`text` in GSM-7 except words of another script. Latin letters GSM-7 lacks lose their
     accent (ó, ł, ș become o, l, s: still readable, where UCS-2 would cost 2.3 times as
     many segments); GSM-7's own (é, ñ, ü, å...) stay."""
-    text = _DEGREES.sub(r" \1", unicodedata.normalize("NFC", text)).translate(_SUPERSCRIPT)
+    text = _DEGREES.sub(r" \1", unicodedata.normalize("NFC", text))
+    text = _powers(_MIXED_NUMBER.sub(" ", text))
     out, dropped = [], False
     for index, char in enumerate(text):
         script = script_of(char)

@@ -27,7 +27,7 @@ from .gsm import (
     segment_count,
 )
 from .latex import latex_to_text
-from .markdown import markdown_to_text
+from .markdown import about_markup, markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
 
 #: Ends a reply that did not fit; the texter's MORE sends the rest (outbound/more.py).
@@ -70,7 +70,8 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     reply's language (by the script of `question` and of the answer) needs other letters.
     Kept for the latest answers: the pipeline checks a model's answer is not empty once
     shaped, then shapes it to send."""
-    plain = markdown_to_text(latex_to_text(readable(text or "")).translate(LOOKALIKES))
+    source = latex_to_text(readable(text or "")).translate(LOOKALIKES)
+    plain = markdown_to_text(source, html_as_written=about_markup(question))
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
     plain = readable(plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  "))

@@ -12,7 +12,8 @@ server that ignores them simply answers.
 
 What the server says is checked here, at the border: its text is made readable (no NUL,
 control characters, escape sequences or lone surrogates: clean_text.py) and loses a
-reasoning model's thinking (reasoning.py) before anything stores or shapes it, and a 200
+reasoning model's thinking (reasoning.py) and the chat template's tokens a misconfigured
+server leaves in it (turns.py) before anything stores or shapes it, and a 200
 that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
 `openai_error` retried like the 502 it usually stands for.
 """
@@ -35,6 +36,7 @@ from openai.types.chat.chat_completion import Choice
 from ..clean_text import readable
 from .per_thread import PerThread
 from .reasoning import without_thinking
+from .turns import answer_turn
 
 log = logging.getLogger("sms_agent.llm")
 
@@ -83,7 +85,14 @@ class LLMError(Exception):
     `retryable` says whether asking again later may work."""
 
     def __init__(
-        self, message: str, *, error_type: str, retryable: bool, request_id=None, status=None
+        self,
+        message: str,
+        *,
+        error_type: str,
+        retryable: bool,
+        request_id=None,
+        status=None,
+        context_too_long: bool = False,
     ):
         super().__init__(message)
         self.error_type = error_type
@@ -91,6 +100,8 @@ class LLMError(Exception):
         self.request_id = request_id
         #: The server's HTTP status, when it answered (a 400 to an image: no vision).
         self.status = status
+        #: The server refused the request as longer than the model's context window.
+        self.context_too_long = context_too_long
 
 
 def _thinking_settings(config) -> dict:
@@ -133,7 +144,9 @@ class OpenAIBackend:
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             if exc.code in PROMPT_FILTERED:
                 return self._filtered(exc)
-            if not tools:
+            if not tools or _about_context(exc):
+                # Too long for the model is no refusal of tools: dropping them might make it
+                # fit, and the server would never be offered tools again.
                 raise translate_error(exc) from exc
             response = self._without_tools(messages, max_tokens, exc)
         except openai.OpenAIError as exc:
@@ -183,7 +196,7 @@ class OpenAIBackend:
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
-            text=without_thinking(readable(_content_text(message.content))).strip(),
+            text=without_thinking(answer_turn(readable(_content_text(message.content)))).strip(),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
@@ -348,9 +361,25 @@ def _tls_context():
     return httpx2.create_ssl_context()
 
 
+#: Statuses the SDK itself would retry besides 429 and 5xx: a request timeout (what a proxy
+#: such as LiteLLM answers when the model behind it is too slow) and a lock timeout.
+_PASSING_STATUSES = {408: "openai_timeout", 409: "openai_error"}
+
+
+#: How servers say a request is longer than the model's context window: OpenAI's code,
+#: vLLM's "maximum context length is 4096 tokens", llama.cpp's "exceeds the available
+#: context size".
+_CONTEXT_WORDS = re.compile(r"context[ _](?:length|size|window)", re.IGNORECASE)
+
+
+def _about_context(exc: openai.APIStatusError) -> bool:
+    return exc.code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(exc.message))
+
+
 def translate_error(exc: openai.OpenAIError) -> LLMError:
-    """Which failures are worth a retry: timeouts, lost connections, 429 and 5xx, but not a
-    429 that says the account's credit is used up (that needs a human, not a retry)."""
+    """Which failures are worth a retry: timeouts (a proxy's 408 too), lost connections,
+    409, 429 and 5xx, but not a 429 that says the account's credit is used up (that needs a
+    human, not a retry)."""
     request_id = getattr(exc, "request_id", None)
     if isinstance(exc, openai.APITimeoutError):
         return LLMError(f"AI timeout: {exc}", error_type="openai_timeout", retryable=True)
@@ -359,14 +388,16 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         exhausted = status == 429 and exc.code == "insufficient_quota"
-        retryable = (status == 429 and not exhausted) or status >= 500
+        passing = status in _PASSING_STATUSES or status >= 500
+        retryable = (status == 429 and not exhausted) or passing
         text = f"AI error {status} ({exc.code or 'no code'}): {exc.message}"
         return LLMError(
             text,
-            error_type="openai_error",
+            error_type=_PASSING_STATUSES.get(status, "openai_error"),
             retryable=retryable,
             request_id=request_id,
             status=status,
+            context_too_long=status == 400 and _about_context(exc),
         )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)
 

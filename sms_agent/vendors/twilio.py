@@ -209,22 +209,20 @@ class TwilioBackend:
             to, sender = f"whatsapp:{to}", f"whatsapp:{sender}"
         try:
             message = self.client.messages.create(to=to, from_=sender, body=body, **extra)
+            return SendResult(message.sid, TWILIO_STATUS_MAP.get(message.status, "queued"))
         except TwilioRestException as exc:
             raise _rest_error(exc) from exc
         except requests.ReadTimeout as exc:
-            raise SmsError(
-                f"no answer from Twilio: {exc}",
-                code=None,
-                status=None,
-                retryable=True,
-                ambiguous=True,
-            ) from exc
+            raise _lost_answer(f"no answer from Twilio: {exc}") from exc
         except (requests.RequestException, TwilioException) as exc:
             # Refused or failed to connect: Twilio never saw the request.
             raise SmsError(
                 f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
             ) from exc
-        return SendResult(sid=message.sid, status=TWILIO_STATUS_MAP.get(message.status, "queued"))
+        except UNREADABLE as exc:
+            # A 2xx (errors raise above) whose body is no message: a proxy's page, JSON cut
+            # short. Twilio took the message, and what it said of it is lost.
+            raise _lost_answer(f"unreadable answer from Twilio: {exc!r}"[:300]) from exc
 
     def callback_url(self, reference: str | None) -> str | None:
         """Where Twilio reports on a message: /sms/status, naming `reference` when given."""
@@ -241,17 +239,20 @@ class TwilioBackend:
         """Twilio's price of a sent message (GET .../Messages/{sid}.json); raises SmsError."""
         try:
             message = self.client.messages(sid).fetch()
+            return Price(
+                amount=_amount(message.price),
+                unit=(message.price_unit or "").upper() or None,
+                status=TWILIO_STATUS_MAP.get(message.status or ""),
+            )
         except TwilioRestException as exc:
             raise _rest_error(exc) from exc
         except (requests.RequestException, TwilioException) as exc:
             raise SmsError(
                 f"Twilio unreachable: {exc}", code=None, status=None, retryable=True
             ) from exc
-        return Price(
-            amount=_amount(message.price),
-            unit=(message.price_unit or "").upper() or None,
-            status=TWILIO_STATUS_MAP.get(message.status or ""),
-        )
+        except UNREADABLE as exc:
+            text = f"unreadable answer from Twilio: {exc!r}"[:300]
+            raise SmsError(text, code=None, status=None, retryable=True) from exc
 
 
 def _amount(raw) -> Decimal | None:
@@ -280,6 +281,17 @@ _clients = PerThread(_build_client, close=lambda client: client.http_client.sess
 def forget_clients() -> None:
     """Close this thread's kept client, so the next send builds one from the current config."""
     _clients.forget()
+
+
+#: What the SDK raises reading a 2xx body that is not a Twilio resource: JSON that does not
+#: parse (ValueError), or JSON that is no object or holds odd values.
+UNREADABLE = (ValueError, AttributeError, TypeError)
+
+
+def _lost_answer(text: str) -> SmsError:
+    """Twilio got the request but its answer is lost, so it may have sent the message: the
+    part is not sent again (outbound/send.py), at most once beating a duplicate."""
+    return SmsError(text, code=None, status=None, retryable=True, ambiguous=True)
 
 
 def _rest_error(exc: TwilioRestException) -> SmsError:

@@ -1,0 +1,33 @@
+"""The model's own turn in a chat completion's text, without its chat template's tokens.
+
+A server whose chat template or stop tokens do not match the model (a GGUF model in LM
+Studio, llama.cpp or Ollama with the wrong template, vLLM with skip_special_tokens off)
+leaves the template's tokens in the text: a header before the answer, the token that ends
+the model's turn (<|im_end|>, <|eot_id|>...) and often the turns it went on to imagine
+after it ("<|im_start|>user ..."), which would all reach the texter as its answer.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: The header of the model's turn: ChatML, Llama 3, Gemma, Phi-3.
+_HEADER = re.compile(
+    r"\A\s*(?:<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
+    r"|<start_of_turn>\s*model|<\|assistant\|>)\s*"
+)
+#: Where the model's turn ends: its end token, or the start of a turn it imagined.
+_TURN_END = re.compile(
+    r"<\|(?:im_end|im_start|eot_id|end_of_text|endoftext|start_header_id|end|user)\|>"
+    r"|<(?:end|start)_of_turn>|<\uff5cend\u2581of\u2581sentence\uff5c>"
+)
+
+
+def answer_turn(content: str) -> str:
+    """`content` without a turn header before it, and cut where the model's turn ended.
+    gpt-oss's channels are left as they are: reasoning.py reads its final one."""
+    if content.lstrip().startswith(("<|channel|>", "<|start|>")):
+        return content
+    content = _HEADER.sub("", content, count=1)
+    end = _TURN_END.search(content)
+    return content[: end.start()] if end else content
