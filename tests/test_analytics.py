@@ -1,15 +1,15 @@
 """Analytics shared by the dashboard and the API: right numbers, constant query counts."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from sms_agent import analytics
 from sms_agent.analytics.ranges import day_split
-from sms_agent.costs import report
 from sms_agent.extensions import db
-from sms_agent.models import utcnow
+from sms_agent.models import ModelCall, utcnow
 from sms_agent.user_stats import user_stats
 from tests.factories import make_task, make_user
 
@@ -122,21 +122,29 @@ def test_a_bound_inside_a_day_counts_each_task_once_at_every_edge(app, count_que
         before,  # the last moment it holds
     ]
     outside = [after - timedelta(microseconds=1), before + timedelta(microseconds=1)]
-    for moment in inside + outside:
-        make_task(user, category="coding", created_at=moment)
+    tasks = [make_task(user, category="coding", created_at=at) for at in inside + outside]
+    for cents, task in enumerate(tasks, start=1):  # each task's model call costs apart
+        cost = Decimal(cents) / 100
+        db.session.add(
+            ModelCall(task_id=task.id, user_phone=user.phone_number, model="m", cost_usd=cost)
+        )
     db.session.commit()
     filters = {"created_after": after, "created_before": before}
     with count_queries() as counter:
         served = analytics.task_analytics(filters, now=before)
+        spend = analytics.task_spend(filters)
     direct = analytics.task_analytics(filters, scope=[sa.true()], now=before)
     assert served == direct
     assert served["total_tasks"] == len(inside)
     assert analytics.task_count(filters) == len(inside)
     assert analytics.category_counts(filters)["coding"] == len(inside)
-    assert analytics.task_spend(filters) == report.of_tasks(analytics.task_conditions(filters))
-    # Every read of the tasks is held to a part-day: none scans the range's whole days.
+    paid = sum(Decimal(cents) / 100 for cents in range(1, len(inside) + 1))
+    assert spend == {"sms_usd": 0, "model_usd": paid, "total_usd": paid}
+    # Every read of the tasks is held to a part-day: none scans the range's whole days, and
+    # the part-days' spend is their tasks' own, not a join with the ledgers.
     tasks_read = [sql for sql in counter.statements if "FROM tasks" in sql]
     assert tasks_read and all("tasks.created_at <" in sql for sql in tasks_read)
+    assert not [sql for sql in counter.statements if "model_calls" in sql]
 
 
 @pytest.mark.parametrize(

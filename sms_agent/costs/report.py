@@ -4,8 +4,8 @@ top spenders, and the spend of a filtered set of tasks. The two ledgers, the SMS
 database into rollups per day and per texter and month (models/spend_rollups.py), so the
 service-wide figures read a few rows however long the ledgers grow, and every figure adds up
 to the same grand total. What the rollups cannot answer (one texter since their local
-midnight, a set of tasks the task rollups cannot pick out) is summed from the ledgers'
-indexed rows; the task rollups keep their tasks' costs too (models/rollups.py)."""
+midnight) is summed from the ledgers' indexed rows; each task and the task rollups keep
+their tasks' costs too (models/rollups.py), so a set of tasks is summed from those."""
 
 from __future__ import annotations
 
@@ -168,17 +168,16 @@ def top_spenders(limit: int = 10, since: datetime | None = None) -> list[dict[st
 
 def of_tasks(conditions: Iterable = ()) -> dict[str, Decimal]:
     """The spend of the tasks matching `conditions` (the API's task filters): their model
-    calls and the SMS sent for them, summed over the ledgers' rows of those tasks. Notices
-    sent without a task are in no task's spend. No condition at all is every bucket."""
+    calls and the SMS sent for them, as each task keeps them (`cost_usd`, `sms_cost_usd`,
+    which the ledgers' triggers keep equal to its rows there): one pass over the tasks, not a
+    join of them with both ledgers. Notices sent without a task are in no task's spend. No
+    condition at all is every bucket."""
     conditions = list(conditions)
     if not conditions:
         return of_buckets([])
-    chosen = sa.select(Task.id).where(*conditions)
-    model = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.task_id.in_(chosen))
-    sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.task_id.in_(chosen))
-    row = db.session.execute(sa.select(sms.scalar_subquery(), model.scalar_subquery())).one()
-    sms, model = _amount(row[0]), _amount(row[1])
-    return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
+    sums = sa.select(sa.func.sum(Task.sms_cost_usd), sa.func.sum(Task.cost_usd))
+    sms, total = (_amount(value) for value in db.session.execute(sums.where(*conditions)).one())
+    return {"sms_usd": sms, "model_usd": total - sms, "total_usd": total}
 
 
 def of_buckets(buckets: Iterable) -> dict[str, Decimal]:
