@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from .. import analytics, costs, handoff, limits, quota
 from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
-from ..models.tasks import outcome_conflict
+from ..models.tasks import outcome_conflict, refusal_conflict
 from . import bp
 from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import (
@@ -163,12 +163,15 @@ def update_task(task_id: uuid.UUID):
     """Change some of a task's fields; texters may change only the category of their own.
 
     `success` and `status` must agree once changed: only a completed task is successful
-    (400 otherwise, e.g. success true with status failed).
+    (400 otherwise, e.g. success true with status failed). A refused text stays refused
+    (400): only the service refuses one, when it arrives.
     """
     task = get_task_or_404(task_id)
     schema = TaskUpdateIn()
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
+    if "status" in data and (conflict := refusal_conflict(task.status, data["status"])):
+        raise field_errors({"status": [conflict]})
     if "status" in data or "success" in data:
         status, success = data.get("status", task.status), data.get("success", task.success)
         if conflict := outcome_conflict(status, success):

@@ -31,6 +31,20 @@ def outcome_conflict(status: str, success: bool) -> str | None:
     return None
 
 
+def refusal_conflict(stored: str, status: str) -> str | None:
+    """Why staff may not move a task from status `stored` to `status`, or None.
+
+    Refusing a text is the service's decision when it arrives (limits.py, a conversation
+    held for staff): it was never admitted, counted or sent to the model, and its
+    `refusal_reason` says why. Taken out of refused, it would keep that reason under another
+    status (the list's and the analytics' counts of refused texts would disagree) and, queued,
+    be answered by the sweeper outside the quota; so staff edits (API, admin) are refused."""
+    refused = TaskStatus.REFUSED.value
+    if status != stored and refused in (stored, status):
+        return "Only the service refuses a text, and a refused text stays refused."
+    return None
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
     __table_args__ = (

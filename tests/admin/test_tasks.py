@@ -173,3 +173,25 @@ def test_a_failed_task_cannot_be_saved_as_successful(admin_client):
     assert "only a completed task" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(type(task), task.id).success is False
+
+
+@pytest.mark.parametrize(("stored", "status"), [("refused", "queued"), ("queued", "refused")])
+def test_a_task_cannot_be_moved_into_or_out_of_refused(admin_client, stored, status):
+    """Regression: the edit form queued a text refused over_quota (which the sweeper then
+    answers outside the quota), or refused a queued one with no reason."""
+    from tests.admin.conftest import csrf_for
+
+    reason = "over_quota" if stored == "refused" else None
+    task = make_task(status=stored, refusal_reason=reason, sms_content="hi")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {
+        "csrf_token": csrf_for(admin_client, url),
+        "sms_content": "hi",
+        "category": task.category,
+        "status": status,
+        "metadata_": "{}",
+    }
+    response = admin_client.post(url, data=form)
+    assert "stays refused" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(type(task), task.id).status == stored

@@ -392,6 +392,23 @@ def test_staff_cannot_mark_a_task_refused(client, admin_headers):
     assert "status" in response.get_json()["details"]
 
 
+@pytest.mark.parametrize("status", ["queued", "processing", "completed", "failed"])
+def test_a_refused_text_stays_refused(client, admin_headers, status):
+    """Regression: PATCH status queued on a text refused over_quota made it queued with its
+    refusal_reason still set (listed as refused over_quota, not counted as refused by the
+    analytics) and left it for the sweeper to answer outside the quota."""
+    task = make_task(make_user(PHONE), status="refused", refusal_reason="over_quota")
+
+    response = client.patch(
+        f"/api/tasks/{task.id}/", json={"status": status}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    assert "stays refused" in response.get_json()["details"]["status"][0]
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).status == "refused"
+
+
 @pytest.mark.parametrize(
     ("stored", "change"),
     [
