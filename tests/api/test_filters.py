@@ -39,6 +39,19 @@ def test_users_search_phone_email_and_name(client, admin_headers, term):
     ]
 
 
+@pytest.mark.parametrize("term", ["élodie", "ÉLODIE", "Élodie", "öztürk", "иван"])
+def test_users_search_ignores_the_case_of_every_letter(client, admin_headers, term):
+    """Regression: on SQLite, whose lower() changes only ASCII letters, a name with an
+    accented or Cyrillic capital was found by no search, not even one typed as stored."""
+    elodie = make_user(full_name="Élodie Öztürk")
+    ivan = make_user(full_name="Иван Петров")
+    expected = {"иван": ivan, "öztürk": elodie}.get(term, elodie)
+
+    found = results(client, admin_headers, f"/api/users/?search={term}")
+
+    assert phones(found) == [expected.phone_number]
+
+
 def test_users_search_treats_wildcards_literally(client, admin_headers):
     make_user(full_name="Ada")
     assert results(client, admin_headers, "/api/users/?search=%25") == []
