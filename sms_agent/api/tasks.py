@@ -83,15 +83,17 @@ def _task_owner(data: dict) -> User:
     return user
 
 
-def _hold_for_staff(user: User, text: str) -> Task:
+def _hold_for_staff(user: User, data: dict) -> Task:
     """Staff have (or were asked for) the conversation: like a text, the request is stored
     for them, refused `held_for_staff`, neither counted nor sent to the model."""
     task = Task(
         user=user,
-        sms_content=text,
+        sms_content=data["sms_content"],
         status=TaskStatus.REFUSED.value,
         refusal_reason=RefusalReason.HELD_FOR_STAFF.value,
     )
+    if "category" in data:
+        task.give_category(data["category"])
     db.session.add(task)
     handoff.hold_text(user)
     db.session.commit()
@@ -130,7 +132,7 @@ def create_task():
     data = load_body(TaskCreateIn())
     user = _task_owner(data)
     if handoff.is_held(user):
-        return _dump([_hold_for_staff(user, data["sms_content"])])[0], 201
+        return _dump([_hold_for_staff(user, data)])[0], 201
     admission = limits.admit(user)
     if admission.refusal is not None:
         db.session.rollback()
@@ -142,7 +144,7 @@ def create_task():
         quota_window=admission.window,
     )
     if "category" in data:
-        task.category = data["category"]
+        task.give_category(data["category"])
     db.session.add(task)
     db.session.commit()
     # Only after the commit: the worker must find the row it is asked to answer.
@@ -176,8 +178,11 @@ def update_task(task_id: uuid.UUID):
         status, success = data.get("status", task.status), data.get("success", task.success)
         if conflict := outcome_conflict(status, success):
             raise field_errors({"success": [conflict]})
+    category = data.pop("category", None)
     for name, value in data.items():
         setattr(task, name, value)
+    if category is not None:
+        task.give_category(category)
     db.session.commit()
     return _dump([task])[0]
 

@@ -12,12 +12,24 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from .choices import Category, RefusalReason, TaskStatus, check_choice
-from .types import JSONObject, Money, UTCDateTime, check_finite, check_json_object, utcnow
+from .types import (
+    JSONObject,
+    Money,
+    UTCDateTime,
+    as_json_object,
+    check_finite,
+    check_json_object,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from .media import TaskMedia
     from .messages import OutboundMessage
     from .users import User
+
+
+#: The metadata key marking a category chosen by an API caller (Task.give_category).
+CATEGORY_GIVEN = "category_given"
 
 
 def outcome_conflict(status: str, success: bool) -> str | None:
@@ -118,6 +130,17 @@ class Task(db.Model):
     @validates("refusal_reason")
     def _validate_refusal_reason(self, _key: str, value: str | None) -> str | None:
         return None if value is None else check_choice(RefusalReason, "refusal_reason", value)
+
+    def give_category(self, category: str) -> None:
+        """A category an API caller chose (creating the task, or changing it before it is
+        answered): the answer keeps it, and the model is asked as for it, rather than for
+        the classifier's guess, which replaced it before."""
+        self.category = category
+        self.metadata_ = {**as_json_object(self.metadata_), CATEGORY_GIVEN: True}
+
+    @property
+    def category_given(self) -> bool:
+        return as_json_object(self.metadata_).get(CATEGORY_GIVEN) is True
 
     @property
     def status_label(self) -> str:

@@ -97,6 +97,56 @@ def test_a_created_task_is_answered_by_sms_like_a_texted_one(app, client, admin_
 
 
 @pytest.mark.parametrize(
+    ("text", "given"),
+    [
+        ("what is the weather like today", "coding"),
+        ("my python script throws a KeyError traceback, how do I fix it", "general"),
+    ],
+)
+def test_a_category_given_at_creation_is_kept_when_the_task_is_answered(
+    app, client, admin_headers, text, given
+):
+    """Regression: the classifier's guess replaced the caller's category when the task was
+    answered (the weather question became general, the traceback debug)."""
+    make_user(PHONE)
+    app.extensions["celery"].conf.task_always_eager = True  # run the queued job right here
+    body = {"user_phone": PHONE, "sms_content": text, "category": given}
+
+    response = client.post("/api/tasks/", json=body, headers=admin_headers)
+
+    assert response.status_code == 201
+    db.session.expire_all()
+    task = db.session.get(Task, uuid.UUID(response.get_json()["id"]))
+    assert (task.status, task.category) == ("completed", given)
+
+
+def test_a_category_a_texter_sets_before_the_answer_is_kept(app, client, texter, texter_headers):
+    from sms_agent.answering import pipeline
+
+    task = make_task(texter, sms_content="what is the weather like today")
+    url = f"/api/tasks/{task.id}/"
+
+    assert client.patch(url, json={"category": "design"}, headers=texter_headers).status_code == 200
+    pipeline.answer(task.id)
+
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).category == "design"
+
+
+def test_a_held_request_keeps_the_category_it_was_given(client, admin_headers):
+    """Regression: while staff had the conversation the given category was dropped."""
+    from sms_agent import handoff
+
+    handoff.request_human(make_user(PHONE), "keyword")
+    db.session.commit()
+    body = {"user_phone": PHONE, "sms_content": "a question", "category": "analysis"}
+
+    created = client.post("/api/tasks/", json=body, headers=admin_headers).get_json()
+
+    assert (created["refusal_reason"], created["category"]) == ("held_for_staff", "analysis")
+
+
+@pytest.mark.parametrize(
     "user_fields, message",
     [(None, "No user"), ({"is_active": False}, "inactive")],
 )
