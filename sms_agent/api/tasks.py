@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, costs, handoff, limits, quota
 from ..extensions import db
@@ -77,10 +78,14 @@ def _task_owner(data: dict) -> User:
         raise field_errors({"user_phone": ["Missing data for required field."]})
     user = db.session.get(User, phone) if owns(phone) else None
     if user is None:
-        raise field_errors({"user_phone": [f"No user with phone number {phone}."]})
+        raise _no_such_user(phone)
     if not user.is_active:
         raise field_errors({"user_phone": ["This user is inactive."]})
     return user
+
+
+def _no_such_user(phone: str) -> ApiError:
+    return field_errors({"user_phone": [f"No user with phone number {phone}."]})
 
 
 def _hold_for_staff(user: User, data: dict) -> Task:
@@ -96,8 +101,17 @@ def _hold_for_staff(user: User, data: dict) -> Task:
         task.give_category(data["category"])
     db.session.add(task)
     handoff.hold_text(user)
-    db.session.commit()
+    db.session.flush()
     return task
+
+
+def _committed(task: Task) -> dict:
+    """Commit a new task and return it as created, dumped before the commit: a deletion of
+    its texter committing right after takes the task along, and reading it back failed."""
+    db.session.flush()
+    created = _dump([task])[0]
+    db.session.commit()
+    return created
 
 
 def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
@@ -131,11 +145,21 @@ def create_task():
 
     data = load_body(TaskCreateIn())
     user = _task_owner(data)
+    phone = user.phone_number
     if handoff.is_held(user):
-        return _dump([_hold_for_staff(user, data)])[0], 201
+        try:
+            task = _hold_for_staff(user, data)
+        except IntegrityError:
+            # Deleted since we read it (nothing locks a texter whose text is only stored).
+            db.session.rollback()
+            raise _no_such_user(phone) from None
+        return _committed(task), 201
     admission = limits.admit(user)
     if admission.refusal is not None:
         db.session.rollback()
+        if db.session.get(User, phone) is None:
+            # Deleted since we read it (the quota's UPDATE found no row to count in).
+            raise _no_such_user(phone)
         raise _not_admitted(user, admission.refusal)
     task = Task(
         user=user,
@@ -146,10 +170,10 @@ def create_task():
     if "category" in data:
         task.give_category(data["category"])
     db.session.add(task)
-    db.session.commit()
+    created = _committed(task)
     # Only after the commit: the worker must find the row it is asked to answer.
-    enqueue_answer(task.id)
-    return _dump([task])[0], 201
+    enqueue_answer(created["id"])
+    return created, 201
 
 
 @bp.get(TASK_PATH)

@@ -146,6 +146,81 @@ def test_a_held_request_keeps_the_category_it_was_given(client, admin_headers):
     assert (created["refusal_reason"], created["category"]) == ("held_for_staff", "analysis")
 
 
+def test_a_task_for_a_texter_deleted_meanwhile_is_a_field_error(client, admin_headers, monkeypatch):
+    """Regression: a texter deleted while a task was created for them (between reading the
+    user and counting the request) made the quota's UPDATE find no row, taken for a full
+    quota, and the 429 then read the deleted user: a 500."""
+    from sms_agent import limits
+
+    make_user(PHONE)
+    admit = limits.admit
+
+    def deleted_first(user, *args, **kwargs):
+        with db.engine.begin() as other:
+            other.execute(sa.delete(User).where(User.phone_number == PHONE))
+        return admit(user, *args, **kwargs)
+
+    monkeypatch.setattr(limits, "admit", deleted_first)
+
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 400, response.get_json()
+    assert "No user" in response.get_json()["details"]["user_phone"][0]
+
+
+def test_a_task_whose_texter_is_deleted_as_it_is_created_is_answered_as_created(
+    client, admin_headers
+):
+    """Regression: a deletion of the texter committing right after the task's commit took
+    the task along, and reading it back for the answer was a 500."""
+    from sqlalchemy.orm import Session
+
+    make_user(PHONE)
+    tasks = sa.select(sa.func.count()).select_from(Task).where(Task.user_phone == PHONE)
+
+    def delete_the_texter(_session):
+        with db.engine.begin() as other:
+            if other.scalar(tasks):  # the commit that stored the task, not an earlier one
+                other.execute(sa.delete(User).where(User.phone_number == PHONE))
+
+    sa.event.listen(Session, "after_commit", delete_the_texter)
+    try:
+        response = client.post(
+            "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+        )
+    finally:
+        sa.event.remove(Session, "after_commit", delete_the_texter)
+
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["sms_content"] == "hi"
+    assert db.session.get(User, PHONE) is None
+
+
+def test_a_held_request_for_a_texter_deleted_meanwhile_is_a_field_error(
+    client, admin_headers, monkeypatch
+):
+    from sms_agent import handoff
+
+    handoff.request_human(make_user(PHONE), "keyword")
+    db.session.commit()
+
+    def deleted_first(user):
+        with db.engine.begin() as other:
+            other.execute(sa.delete(User).where(User.phone_number == PHONE))
+        return True
+
+    monkeypatch.setattr(handoff, "is_held", deleted_first)
+
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+    )
+
+    assert response.status_code == 400, response.get_json()
+    assert "No user" in response.get_json()["details"]["user_phone"][0]
+
+
 @pytest.mark.parametrize(
     "user_fields, message",
     [(None, "No user"), ({"is_active": False}, "inactive")],
