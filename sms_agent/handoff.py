@@ -162,6 +162,9 @@ def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversat
 
 def release(user: User) -> Conversation:
     """Back to the AI: the texter's next text is answered by the model."""
+    # Under the texter's row lock, as a takeover: both may make the conversation's row, and
+    # the second of a release and a takeover at once made it again (a 500).
+    user = lock_texter(user.phone_number)
     conversation = conversation_for(user)
     _back_to_ai(user, conversation)
     return conversation
