@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..extensions import db, limiter
@@ -146,6 +147,13 @@ def _from_http_exception(error: HTTPException) -> Response:
     return error_response(error.code or 500, error.description or error.name, None, headers)
 
 
+def _from_deleted_meanwhile(_error: Exception) -> Response:
+    """The row this request read was deleted by another one before it wrote or read it
+    again (a texter deleted while staff changed them, say): gone, as a 404 says."""
+    db.session.rollback()
+    return error_response(404, "No such resource: it was deleted while this request ran.")
+
+
 def _from_unexpected(error: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.path)
     db.session.rollback()
@@ -172,6 +180,8 @@ def register_api_errors(app: Flask) -> None:
     handlers: list[tuple[type[Exception], Callable]] = [
         (ApiError, _from_api_error),
         (ValidationError, _from_validation_error),
+        (ObjectDeletedError, _from_deleted_meanwhile),
+        (StaleDataError, _from_deleted_meanwhile),
         (RateLimitExceeded, _from_rate_limit),
         (HTTPException, _from_http_exception),
         (InternalServerError, _from_unexpected),
