@@ -227,7 +227,7 @@ def send_as_staff(
         raise NothingToSend()
     # Under the texter's row lock, read again: a page read while the conversation waited
     # must not take it from a staff member who took it over since.
-    user = lock_texter(user.phone_number)
+    user = _locked(user)
     if submission is not None:
         _claim(user, submission)
     read = _unread(user)

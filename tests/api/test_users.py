@@ -499,12 +499,14 @@ def _deleted_once_read(monkeypatch, module):
         ("PATCH", "", {"full_name": "Ada"}),
         ("PUT", "", {"email": "ada@example.com"}),
         ("POST", "update_tier/", {"tier": "premium"}),
+        ("POST", "send_message/", {"message": "Hello"}),
     ],
 )
 def test_a_change_to_a_texter_deleted_meanwhile_is_a_404(
     client, admin_headers, monkeypatch, method, path, body
 ):
-    """Regression: the UPDATE found no row (StaleDataError), a 500."""
+    """Regression: the UPDATE found no row (StaleDataError), or the texter's lock found
+    nobody to lock (send_message/): a 500."""
     from sms_agent.api import users
 
     make_user(PHONE)
