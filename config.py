@@ -155,13 +155,14 @@ def model_price_table(name: str, table: dict | None) -> dict[str, dict[str, Deci
     return prices
 
 
-def env_rate(name: str) -> str | None:
-    """Rate limits such as "10/minute;200/day" (the `limits` notation); garbage raises."""
+def env_rate(name: str, default: str | None = None) -> str | None:
+    """Rate limits such as "10/minute;200/day" (the `limits` notation); garbage raises.
+    Flask-Limiter itself skips a limit it cannot parse: a typo would turn a throttle off."""
     from limits import parse_many
 
     raw = env_str(name)
     if raw is None:
-        return None
+        return default
     try:
         parse_many(raw)
     except ValueError:
@@ -394,13 +395,13 @@ class Config:
     )
     # the per-sender counters of SENDER_RATE are kept with the API's
     SENDER_RATE_STORAGE_URI = env_str("SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI)
-    API_RATE_ANONYMOUS = env_str("API_RATE_ANONYMOUS", "100/hour")
-    API_RATE_AUTHENTICATED = env_str("API_RATE_AUTHENTICATED", "1000/hour")
+    API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "100/hour")
+    API_RATE_AUTHENTICATED = env_rate("API_RATE_AUTHENTICATED", "1000/hour")
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
     API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 
     # admin
-    LOGIN_RATE = env_str("LOGIN_RATE", "10/minute")
+    LOGIN_RATE = env_rate("LOGIN_RATE", "10/minute")
     WTF_CSRF_ENABLED = True
     # A form's CSRF token lasts as long as the staff member's session (a browser session,
     # bound to the account's session token), not Flask-WTF's hour: the conversation page is

@@ -26,16 +26,24 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 def tune_sqlite(dbapi_connection, _record) -> None:
     """WAL and a busy timeout let the web and worker processes share one SQLite file;
-    foreign keys are off by default in SQLite and the cascades need them."""
+    foreign keys are off by default in SQLite and the cascades need them. SQLite's own
+    lower() changes only ASCII letters, so a search compared lower(column) with Python's
+    lowercase term and never found "Élodie" (or "Иван"), even typed as stored: lower() is
+    Python's, as PostgreSQL's lowers every letter."""
     module = type(dbapi_connection).__module__
     if not module.startswith("sqlite3"):
         return
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def drop_closed_connection(dbapi_connection, _record, _proxy) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from . import outbound
 from .extensions import db, listen_on_every_session
@@ -148,7 +149,7 @@ def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversat
     another staff member holds raises HeldByOther unless `force` (the UI asks first)."""
     # Two staff pressing Take over at once take turns on the texter's row lock, so the
     # second sees the first as the holder.
-    user = lock_texter(user.phone_number)
+    user = _locked(user)
     conversation = conversation_for(user)
     db.session.refresh(conversation)
     holder = conversation.held_by
@@ -160,8 +161,19 @@ def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversat
     return conversation
 
 
+def _locked(user: User) -> User:
+    """The texter under their row lock; ObjectDeletedError if deleted since `user` was read."""
+    locked = lock_texter(user.phone_number)
+    if locked is None:
+        raise ObjectDeletedError(sa.inspect(user))
+    return locked
+
+
 def release(user: User) -> Conversation:
     """Back to the AI: the texter's next text is answered by the model."""
+    # Under the texter's row lock, as a takeover: both may make the conversation's row, and
+    # the second of a release and a takeover at once made it again (a 500).
+    user = _locked(user)
     conversation = conversation_for(user)
     _back_to_ai(user, conversation)
     return conversation
@@ -215,7 +227,7 @@ def send_as_staff(
         raise NothingToSend()
     # Under the texter's row lock, read again: a page read while the conversation waited
     # must not take it from a staff member who took it over since.
-    user = lock_texter(user.phone_number)
+    user = _locked(user)
     if submission is not None:
         _claim(user, submission)
     read = _unread(user)

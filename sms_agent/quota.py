@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .extensions import db, listen_on_every_session
-from .models import Task, Tier, User, first_of_next_month, utcnow
+from .models import Task, Tier, User, first_of_next_month, lock_texter, utcnow
 
 
 class UnknownTier(ValueError):
@@ -215,6 +215,9 @@ def change_tier(user: User, new_tier: str) -> str:
     resets the monthly counter (see `_window_rules`, which holds on every path)."""
     if new_tier not in Tier.values():
         raise UnknownTier(f"unknown tier {new_tier!r}; choose one of {', '.join(Tier.values())}")
+    # Read under the texter's lock: two changes at once (an upgrade submitted twice) both saw
+    # the old tier otherwise, and each told the texter of their upgrade.
+    lock_texter(user.phone_number)
     old_tier = user.tier
     user.tier = new_tier
     return old_tier

@@ -8,6 +8,10 @@ keep gunicorn's statuses and log lines (gunicorn/workers/base.py, `handle_error`
 other error, so a client meets one error contract whichever layer refused it. They use
 nothing of the app: the arbiter loads them before any app exists.
 
+gunicorn parses a chunked request body only as the app reads it, so a malformed one raises
+gunicorn's parse errors inside the app, which would answer them as its own 500: the workers
+hand the app a body that raises werkzeug's 400 instead (ReadableBody).
+
 gunicorn.conf.py picks one by name. Neither name ends in "SyncWorker": gunicorn silently
 swaps a worker class named so for its stock threaded worker when threads > 1.
 """
@@ -24,6 +28,7 @@ from gunicorn.http import errors
 from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
+from werkzeug.exceptions import BadRequest
 
 #: How much of gunicorn's own description of a malformed request goes back to the client.
 REASON_LENGTH = 200
@@ -92,8 +97,53 @@ def http_response(refusal: Refusal, body: bytes) -> bytes:
     return head.encode("latin-1") + body
 
 
+class ReadableBody:
+    """gunicorn's request body (wsgi.input) for the app: a malformed chunked encoding, found
+    as the app reads it, is the client's 400 (werkzeug's BadRequest, which the API answers
+    in its JSON shape), and the connection is closed after the answer, as gunicorn closes it
+    after its own refusals: the rest of the body cannot be told from a next request."""
+
+    def __init__(self, body) -> None:
+        self._body = body
+
+    def read(self, size=None) -> bytes:
+        return self._guarded(self._body.read, size)
+
+    def readline(self, size=None) -> bytes:
+        return self._guarded(self._body.readline, size)
+
+    def readlines(self, size=None) -> list[bytes]:
+        return self._guarded(self._body.readlines, size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> bytes:
+        return self._guarded(self._body.__next__)
+
+    def _guarded(self, read, *args):
+        try:
+            return read(*args)
+        except errors.ParseException as exc:
+            request = getattr(getattr(self._body, "reader", None), "req", None)
+            if request is not None:
+                request.must_close = True
+            raise BadRequest(f"Malformed request body: {exc}"[:REASON_LENGTH]) from None
+
+
 class JsonRefusals:
-    """Mixed into a gunicorn worker: its `handle_error` answers with a `json_body`."""
+    """Mixed into a gunicorn worker: its `handle_error` answers with a `json_body`, and the
+    app reads request bodies through ReadableBody."""
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        app = self.wsgi
+
+        def readable_bodies(environ, start_response):
+            environ["wsgi.input"] = ReadableBody(environ["wsgi.input"])
+            return app(environ, start_response)
+
+        self.wsgi = readable_bodies
 
     def handle_error(self, req, client, addr, exc):
         started = datetime.now()

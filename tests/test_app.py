@@ -109,6 +109,19 @@ def test_production_refuses_per_process_throttle_counters_with_several_processes
     assert one_process.returncode == 0, one_process.stderr
 
 
+@pytest.mark.parametrize("name", ["API_RATE_ANONYMOUS", "API_RATE_AUTHENTICATED", "LOGIN_RATE"])
+def test_a_throttle_rate_that_is_no_rate_stops_the_app(tmp_path, name):
+    """Regression: API_RATE_AUTHENTICATED="1000 an hour" started, and Flask-Limiter, which
+    skips a limit it cannot parse, then throttled nobody."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, [name], **{name: "1000 an hour"}, **env)
+    assert done.returncode != 0
+    assert f"{name}='1000 an hour' is not a rate" in done.stderr
+
+    done = production_process(tmp_path, [name], **{name: "5/minute;100/day"}, **env)
+    assert done.stdout.split() == ["5/minute;100/day"], done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0

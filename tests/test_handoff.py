@@ -17,7 +17,7 @@ from sms_agent import handoff, inbox, jobs, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.inbound import keywords
-from sms_agent.models import Conversation, OutboundMessage, Task, User, utcnow
+from sms_agent.models import Conversation, OutboundMessage, StaffUser, Task, User, utcnow
 from tests.admin.conftest import csrf_for, log_in, post_action, staff_account
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import inbound_form, signed_post
@@ -460,3 +460,47 @@ def test_a_deleted_texter_who_writes_again_starts_with_nothing_unread(app, clien
     text_in(client, "HUMAN")
     text_in(client, "Hello again")
     assert inbox.entry_for(texter()).unread == 1
+
+
+def test_a_release_and_a_takeover_at_once_make_one_conversation(app, monkeypatch):
+    """Regression: both found no conversation row for a texter who never had one, both made
+    it, and the second commit failed (a 500 for one of the two staff members)."""
+    phone = make_user(PHONE).phone_number
+    staff_id = make_staff("admin", is_admin=True).id
+    db.session.commit()
+    both_looked = threading.Barrier(2, timeout=1)
+    looked_up = handoff.find
+
+    def find_then_wait(found_phone):
+        conversation = looked_up(found_phone)
+        try:
+            both_looked.wait()  # without the texter's lock, both find nothing here
+        except threading.BrokenBarrierError:
+            pass  # the other waits for the lock this one holds
+        return conversation
+
+    monkeypatch.setattr(handoff, "find", find_then_wait)
+    failures = []
+
+    def act(action):
+        with app.app_context():
+            try:
+                user = db.session.get(User, phone)
+                if action == "take over":
+                    handoff.take_over(user, db.session.get(StaffUser, staff_id))
+                else:
+                    handoff.release(user)
+                db.session.commit()
+            except Exception as exc:  # any failure fails the test below
+                failures.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=act, args=(action,)) for action in ("take over", "release")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert failures == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 1

@@ -167,6 +167,19 @@ def test_change_tier_returns_the_old_tier_and_resets_on_upgrade(app):
     assert user.monthly_requests == 0
 
 
+def test_change_tier_returns_the_tier_another_change_committed_meanwhile(app):
+    """Regression: two upgrades at once (an API call submitted twice) both read free, both
+    answered "Tier changed from free to premium" and both texted the texter the upgrade."""
+    user = make_user()
+    assert user.tier == "free"  # read before the other change commits
+    with db.engine.begin() as other:
+        other.execute(
+            sa.update(User).where(User.phone_number == user.phone_number).values(tier="premium")
+        )
+
+    assert quota.change_tier(user, "premium") == "premium"
+
+
 def test_a_move_down_to_a_paid_tier_keeps_the_monthly_count(app):
     """Enterprise to premium is a downgrade: like one to free, it resets nothing (a reset
     would hand an enterprise texter a fresh premium month on top of what they used)."""

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 from gunicorn.http import errors
+from gunicorn.http.body import Body, ChunkedReader
+from gunicorn.http.unreader import IterUnreader
 
 from bench import harness
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
-from sms_agent.web_server import refusal_for
+from sms_agent.web_server import ReadableBody, refusal_for
 
 #: One server per worker class, and one behind a trusted proxy; started together.
 SERVERS = {
@@ -153,6 +155,58 @@ def test_a_normal_request_still_works_on_the_same_server(server):
 )
 def test_only_the_clients_own_mistakes_are_answered_as_client_errors(exc, status):
     assert refusal_for(exc).status == status
+
+
+MALFORMED_CHUNKS = {
+    "chunk_size_not_hex": b"zz\r\n",
+    "chunk_longer_than_its_size": b"5\r\nTo=%2B1555\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("chunks", MALFORMED_CHUNKS.values(), ids=MALFORMED_CHUNKS.keys())
+def test_a_malformed_chunked_body_is_the_clients_400_not_a_500(server, chunks):
+    """Regression: gunicorn parses a chunked body as the app reads it, and its parse error
+    reached the app as an unexpected exception: a 500 and a traceback in the error log."""
+    head = [
+        "POST /sms/inbound HTTP/1.1",
+        "Host: 127.0.0.1",
+        "X-Twilio-Signature: read-the-form-first",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Transfer-Encoding: chunked",
+    ]
+    status, _, body = server.exchange("\r\n".join([*head, "", ""]).encode() + chunks)
+    assert status == 400, body
+    assert b"Malformed request body" in body
+
+
+class Request:
+    """What gunicorn's chunked reader needs of its request, and what ReadableBody sets."""
+
+    must_close = False
+
+
+def test_an_api_request_with_a_malformed_chunked_body_gets_the_json_400(app):
+    """Through gunicorn's own body parser, as the workers hand it to the app."""
+    from tests.api.conftest import token_header
+    from tests.factories import make_staff, make_token
+
+    request = Request()
+    body = Body(ChunkedReader(request, IterUnreader([b"zz\r\n"])))
+    headers = token_header(make_token(make_staff("admin", is_admin=True)))
+
+    response = app.test_client().post(
+        "/api/users/",
+        headers={**headers, "Transfer-Encoding": "chunked"},
+        content_type="application/json",
+        environ_overrides={"wsgi.input": ReadableBody(body), "wsgi.input_terminated": True},
+    )
+
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": "Malformed request body: Invalid chunk size: b'zz'",
+        "details": {},
+    }
+    assert request.must_close  # the rest of the body is not read as a next request
 
 
 FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}

@@ -11,7 +11,7 @@ from wtforms.validators import NumberRange, Optional, ValidationError
 from ..analytics.sums import sum_of
 from ..extensions import db
 from ..models import Category, ErrorType, RefusalReason, TaskRollup, TaskStatus, Tier
-from ..models.tasks import outcome_conflict
+from ..models.tasks import outcome_conflict, refusal_conflict
 from .base import (
     AdminModelView,
     ReadOnlyValue,
@@ -133,8 +133,11 @@ class TaskView(AdminModelView):
         return super().get_count_query()
 
     def on_model_change(self, form, model, is_created) -> None:
-        """Refuse a task both successful and not completed, as the API does."""
+        """Refuse a task both successful and not completed, and a task moved into or out of
+        refused, as the API does."""
         super().on_model_change(form, model, is_created)
+        if conflict := refusal_conflict(form.status.object_data, model.status):
+            raise ValidationError(conflict)
         if conflict := outcome_conflict(model.status, model.success):
             raise ValidationError(conflict)
 

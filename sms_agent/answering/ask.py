@@ -43,9 +43,10 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     earlier = history.history_messages(user, task)
     question = media.question(task.sms_content) if media else task.sms_content
     found = classify.classify(question)
+    category = task.category if task.category_given else found.category
     budget, encoding = quota.segment_budget(user.tier), expected_encoding(question)
     whatsapp = channels.is_whatsapp(user)
-    prompt = prompts.system_prompt(found.category, budget, encoding, whatsapp=whatsapp)
+    prompt = prompts.system_prompt(category, budget, encoding, whatsapp=whatsapp)
     messages = [{"role": "system", "content": prompt}]
     messages += earlier
     messages.append({"role": "user", "content": media.content(question) if media else question})
@@ -64,7 +65,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
             raise ImagesRefused(str(exc)) from exc
         raise
     finally:  # a failed task counts in its category too
-        task.category, task.complexity_score = found.category, round(found.complexity, 3)
+        task.category, task.complexity_score = category, round(found.complexity, 3)
     text, declined = _answer_text(completion, user, question)
     task.ai_response = text
     task.tokens_used = completion.tokens_used

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import ErrorLog, Task, User
@@ -65,6 +66,13 @@ def create_error():
     _check_references(data)
     error = ErrorLog(**data)
     db.session.add(error)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The user or task named was deleted since _check_references saw it.
+        db.session.rollback()
+        _check_references(data)
+        raise
     db.session.commit()
     return _dump([error])[0], 201
 

@@ -16,6 +16,8 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..extensions import db, limiter
@@ -146,6 +148,34 @@ def _from_http_exception(error: HTTPException) -> Response:
     return error_response(error.code or 500, error.description or error.name, None, headers)
 
 
+def _from_deleted_meanwhile(_error: Exception) -> Response:
+    """The row this request read was deleted by another one before it wrote or read it
+    again (a texter deleted while staff changed them, say): gone, as a 404 says."""
+    db.session.rollback()
+    return error_response(404, "No such resource: it was deleted while this request ran.")
+
+
+#: SQLSTATEs of a transaction PostgreSQL aborted for a concurrent one: a deadlock (a texter
+#: deleted while staff text them, say) or a serialization failure.
+CONCURRENCY_FAILURES = frozenset({"40P01", "40001"})
+
+
+def _from_operational_error(error: OperationalError) -> Response:
+    """409 with Retry-After for a transaction aborted for a concurrent one; any other
+    database failure is unexpected (500). What the request had not committed is undone,
+    but a step committed before (a staff text sent) stays: the client reads again first."""
+    if getattr(error.orig, "sqlstate", None) not in CONCURRENCY_FAILURES:
+        return _from_unexpected(error)
+    db.session.rollback()
+    log.warning("%s %s stopped by a concurrent request: %s", request.method, request.path, error)
+    return error_response(
+        409,
+        "Stopped by a concurrent request on the same data: read it again, then retry.",
+        {"reason": "concurrent_change"},
+        {"Retry-After": "1"},
+    )
+
+
 def _from_unexpected(error: Exception) -> Response:
     log.exception("unhandled error in %s %s", request.method, request.path)
     db.session.rollback()
@@ -172,6 +202,9 @@ def register_api_errors(app: Flask) -> None:
     handlers: list[tuple[type[Exception], Callable]] = [
         (ApiError, _from_api_error),
         (ValidationError, _from_validation_error),
+        (ObjectDeletedError, _from_deleted_meanwhile),
+        (StaleDataError, _from_deleted_meanwhile),
+        (OperationalError, _from_operational_error),
         (RateLimitExceeded, _from_rate_limit),
         (HTTPException, _from_http_exception),
         (InternalServerError, _from_unexpected),

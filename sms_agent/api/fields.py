@@ -131,7 +131,7 @@ class DateOrDateTime(fields.Field):
     """A filter bound: an ISO 8601 date or date-time; naive values are taken as UTC.
 
     With `end=True` a bare date means the whole of that day, so `created_before=2024-01-31`
-    includes the 31st, as a person reading the filter would expect.
+    (or 20240131) includes the 31st, as a person reading the filter would expect.
     """
 
     def __init__(self, *, end: bool = False, **kwargs: Any) -> None:
@@ -150,8 +150,12 @@ class DateOrDateTime(fields.Field):
             raise ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
 
     def _parse(self, text: str) -> datetime:
-        if len(text) == 10:
+        try:
+            # Any ISO 8601 date is a day, written 2026-01-31, 20260131 or 2026-W05-6 alike.
             day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
             return datetime.combine(day, time.max if self.end else time.min, tzinfo=UTC)
         moment = datetime.fromisoformat(text)
         if moment.tzinfo is None:

@@ -28,7 +28,7 @@ _ERROR_TEXT = {
     401: "No valid token or admin session.",
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
-    409: "Conflicts with the resource's state.",
+    409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
     413: "Request body too large.",
     415: "Request body is not JSON.",
     429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
@@ -67,6 +67,7 @@ DESCRIPTION = (
     "and 400 for a request it cannot parse, such as a garbled request line "
     "(`details.reason` says what was wrong)."
 )
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EXAMPLE_PHONE = "+15550200123"
 EXAMPLE_ID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 SECURITY = [{"TokenAuth": []}, {"BearerAuth": []}]
@@ -187,6 +188,8 @@ def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]
         codes.add(404)
     if described.body is not None:
         codes |= {413, 415}
+    if method in WRITES:
+        codes.add(409)  # a transaction aborted for a concurrent one (api/errors.py)
     return codes
 
 

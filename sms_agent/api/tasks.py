@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, quota
 from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
-from ..models.tasks import outcome_conflict
+from ..models.tasks import outcome_conflict, refusal_conflict
 from . import bp
 from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import (
@@ -77,25 +78,40 @@ def _task_owner(data: dict) -> User:
         raise field_errors({"user_phone": ["Missing data for required field."]})
     user = db.session.get(User, phone) if owns(phone) else None
     if user is None:
-        raise field_errors({"user_phone": [f"No user with phone number {phone}."]})
+        raise _no_such_user(phone)
     if not user.is_active:
         raise field_errors({"user_phone": ["This user is inactive."]})
     return user
 
 
-def _hold_for_staff(user: User, text: str) -> Task:
+def _no_such_user(phone: str) -> ApiError:
+    return field_errors({"user_phone": [f"No user with phone number {phone}."]})
+
+
+def _hold_for_staff(user: User, data: dict) -> Task:
     """Staff have (or were asked for) the conversation: like a text, the request is stored
     for them, refused `held_for_staff`, neither counted nor sent to the model."""
     task = Task(
         user=user,
-        sms_content=text,
+        sms_content=data["sms_content"],
         status=TaskStatus.REFUSED.value,
         refusal_reason=RefusalReason.HELD_FOR_STAFF.value,
     )
+    if "category" in data:
+        task.give_category(data["category"])
     db.session.add(task)
     handoff.hold_text(user)
-    db.session.commit()
+    db.session.flush()
     return task
+
+
+def _committed(task: Task) -> dict:
+    """Commit a new task and return it as created, dumped before the commit: a deletion of
+    its texter committing right after takes the task along, and reading it back failed."""
+    db.session.flush()
+    created = _dump([task])[0]
+    db.session.commit()
+    return created
 
 
 def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
@@ -129,11 +145,21 @@ def create_task():
 
     data = load_body(TaskCreateIn())
     user = _task_owner(data)
+    phone = user.phone_number
     if handoff.is_held(user):
-        return _dump([_hold_for_staff(user, data["sms_content"])])[0], 201
+        try:
+            task = _hold_for_staff(user, data)
+        except IntegrityError:
+            # Deleted since we read it (nothing locks a texter whose text is only stored).
+            db.session.rollback()
+            raise _no_such_user(phone) from None
+        return _committed(task), 201
     admission = limits.admit(user)
     if admission.refusal is not None:
         db.session.rollback()
+        if db.session.get(User, phone) is None:
+            # Deleted since we read it (the quota's UPDATE found no row to count in).
+            raise _no_such_user(phone)
         raise _not_admitted(user, admission.refusal)
     task = Task(
         user=user,
@@ -142,12 +168,12 @@ def create_task():
         quota_window=admission.window,
     )
     if "category" in data:
-        task.category = data["category"]
+        task.give_category(data["category"])
     db.session.add(task)
-    db.session.commit()
+    created = _committed(task)
     # Only after the commit: the worker must find the row it is asked to answer.
-    enqueue_answer(task.id)
-    return _dump([task])[0], 201
+    enqueue_answer(created["id"])
+    return created, 201
 
 
 @bp.get(TASK_PATH)
@@ -163,18 +189,24 @@ def update_task(task_id: uuid.UUID):
     """Change some of a task's fields; texters may change only the category of their own.
 
     `success` and `status` must agree once changed: only a completed task is successful
-    (400 otherwise, e.g. success true with status failed).
+    (400 otherwise, e.g. success true with status failed). A refused text stays refused
+    (400): only the service refuses one, when it arrives.
     """
     task = get_task_or_404(task_id)
     schema = TaskUpdateIn()
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
+    if "status" in data and (conflict := refusal_conflict(task.status, data["status"])):
+        raise field_errors({"status": [conflict]})
     if "status" in data or "success" in data:
         status, success = data.get("status", task.status), data.get("success", task.success)
         if conflict := outcome_conflict(status, success):
             raise field_errors({"success": [conflict]})
+    category = data.pop("category", None)
     for name, value in data.items():
         setattr(task, name, value)
+    if category is not None:
+        task.give_category(category)
     db.session.commit()
     return _dump([task])[0]
 

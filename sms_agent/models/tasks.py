@@ -12,12 +12,24 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from ..extensions import db
 from .choices import Category, RefusalReason, TaskStatus, check_choice
-from .types import JSONObject, Money, UTCDateTime, check_finite, check_json_object, utcnow
+from .types import (
+    JSONObject,
+    Money,
+    UTCDateTime,
+    as_json_object,
+    check_finite,
+    check_json_object,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from .media import TaskMedia
     from .messages import OutboundMessage
     from .users import User
+
+
+#: The metadata key marking a category chosen by an API caller (Task.give_category).
+CATEGORY_GIVEN = "category_given"
 
 
 def outcome_conflict(status: str, success: bool) -> str | None:
@@ -28,6 +40,20 @@ def outcome_conflict(status: str, success: bool) -> str | None:
     both failed and successful would inflate them; staff edits (API, admin) are refused."""
     if success and status != TaskStatus.COMPLETED:
         return f"A {status} task cannot be successful: only a completed task can."
+    return None
+
+
+def refusal_conflict(stored: str, status: str) -> str | None:
+    """Why staff may not move a task from status `stored` to `status`, or None.
+
+    Refusing a text is the service's decision when it arrives (limits.py, a conversation
+    held for staff): it was never admitted, counted or sent to the model, and its
+    `refusal_reason` says why. Taken out of refused, it would keep that reason under another
+    status (the list's and the analytics' counts of refused texts would disagree) and, queued,
+    be answered by the sweeper outside the quota; so staff edits (API, admin) are refused."""
+    refused = TaskStatus.REFUSED.value
+    if status != stored and refused in (stored, status):
+        return "Only the service refuses a text, and a refused text stays refused."
     return None
 
 
@@ -104,6 +130,17 @@ class Task(db.Model):
     @validates("refusal_reason")
     def _validate_refusal_reason(self, _key: str, value: str | None) -> str | None:
         return None if value is None else check_choice(RefusalReason, "refusal_reason", value)
+
+    def give_category(self, category: str) -> None:
+        """A category an API caller chose (creating the task, or changing it before it is
+        answered): the answer keeps it, and the model is asked as for it, rather than for
+        the classifier's guess, which replaced it before."""
+        self.category = category
+        self.metadata_ = {**as_json_object(self.metadata_), CATEGORY_GIVEN: True}
+
+    @property
+    def category_given(self) -> bool:
+        return as_json_object(self.metadata_).get(CATEGORY_GIVEN) is True
 
     @property
     def status_label(self) -> str:

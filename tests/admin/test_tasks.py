@@ -188,3 +188,25 @@ def test_the_whole_lists_count_is_the_rollups_and_a_filtered_one_the_tasks(
     assert not [sql for sql in queries.statements if "count(" in sql and "FROM tasks" in sql]
     assert "List (1)" in page_of(admin_client, "/admin/task/?flt0_category_equals=coding")
     assert "List (1)" in page_of(admin_client, "/admin/task/?search=" + quote(FRANCE))
+
+
+@pytest.mark.parametrize(("stored", "status"), [("refused", "queued"), ("queued", "refused")])
+def test_a_task_cannot_be_moved_into_or_out_of_refused(admin_client, stored, status):
+    """Regression: the edit form queued a text refused over_quota (which the sweeper then
+    answers outside the quota), or refused a queued one with no reason."""
+    from tests.admin.conftest import csrf_for
+
+    reason = "over_quota" if stored == "refused" else None
+    task = make_task(status=stored, refusal_reason=reason, sms_content="hi")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {
+        "csrf_token": csrf_for(admin_client, url),
+        "sms_content": "hi",
+        "category": task.category,
+        "status": status,
+        "metadata_": "{}",
+    }
+    response = admin_client.post(url, data=form)
+    assert "stays refused" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(type(task), task.id).status == stored

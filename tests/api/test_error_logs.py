@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, utcnow
+from sms_agent.models import ErrorLog, User, utcnow
 from tests.factories import make_error, make_task, make_user
 
 PHONE = "+15550200123"
@@ -120,3 +120,29 @@ def test_error_list_takes_constant_queries(client, admin_headers, count_queries)
     for _ in range(30):
         make_error(user_phone=make_user().phone_number)
     assert queries() == few
+
+
+def test_an_error_for_a_user_deleted_meanwhile_is_a_field_error(client, admin_headers, monkeypatch):
+    """Regression: the user was checked, then deleted before the insert: the foreign key
+    refused it, a 500."""
+    from sms_agent.api import error_logs
+
+    user = make_user()
+    phone = user.phone_number
+    checked = error_logs._check_references
+    calls = []
+
+    def checked_then_deleted(data):
+        checked(data)
+        if not calls:
+            with db.engine.begin() as other:
+                other.execute(sa.delete(User).where(User.phone_number == phone))
+        calls.append(data)
+
+    monkeypatch.setattr(error_logs, "_check_references", checked_then_deleted)
+    body = {"error_type": "system_error", "error_message": "m", "user_phone": phone}
+
+    response = client.post("/api/errors/", json=body, headers=admin_headers)
+
+    assert response.status_code == 400, response.get_json()
+    assert "No user" in response.get_json()["details"]["user_phone"][0]

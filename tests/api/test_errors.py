@@ -100,6 +100,32 @@ def test_an_unexpected_failure_is_a_json_500_without_details(app, client, admin_
     assert "fire" not in body["error"]
 
 
+@pytest.mark.parametrize(("sqlstate", "status"), [("40P01", 409), ("40001", 409), ("53300", 500)])
+def test_a_transaction_aborted_for_a_concurrent_one_is_a_409_to_send_again(
+    app, client, admin_headers, sqlstate, status
+):
+    """Regression: a deadlock (a texter deleted while staff texted them, PostgreSQL aborting
+    one of the two) was a 500; nothing was written, and the same request sent again works."""
+    import sqlalchemy as sa
+
+    class DriverError(Exception):
+        pass
+
+    def aborted():
+        cause = DriverError("deadlock detected")
+        cause.sqlstate = sqlstate
+        raise sa.exc.OperationalError("UPDATE users ...", {}, cause)
+
+    app.add_url_rule("/api/aborted/", "aborted", aborted)
+
+    response = client.get("/api/aborted/", headers=admin_headers)
+
+    body = assert_error(response, status)
+    if status == 409:
+        assert body["details"] == {"reason": "concurrent_change"}
+        assert response.headers["Retry-After"] == "1"
+
+
 def test_pages_outside_the_api_keep_their_own_errors(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404

@@ -39,6 +39,19 @@ def test_users_search_phone_email_and_name(client, admin_headers, term):
     ]
 
 
+@pytest.mark.parametrize("term", ["élodie", "ÉLODIE", "Élodie", "öztürk", "иван"])
+def test_users_search_ignores_the_case_of_every_letter(client, admin_headers, term):
+    """Regression: on SQLite, whose lower() changes only ASCII letters, a name with an
+    accented or Cyrillic capital was found by no search, not even one typed as stored."""
+    elodie = make_user(full_name="Élodie Öztürk")
+    ivan = make_user(full_name="Иван Петров")
+    expected = {"иван": ivan, "öztürk": elodie}.get(term, elodie)
+
+    found = results(client, admin_headers, f"/api/users/?search={term}")
+
+    assert phones(found) == [expected.phone_number]
+
+
 def test_users_search_treats_wildcards_literally(client, admin_headers):
     make_user(full_name="Ada")
     assert results(client, admin_headers, "/api/users/?search=%25") == []
@@ -95,6 +108,21 @@ def test_tasks_filter_by_creation_dates(client, admin_headers):
 
     assert [row["id"] for row in by_date] == [str(middle.id)]
     assert [row["id"] for row in by_time] == [str(middle.id)]
+
+
+@pytest.mark.parametrize("day", ["2026-01-15", "20260115", "2026-W03-4", "2026W034"])
+def test_an_end_date_in_any_iso_notation_includes_that_whole_day(client, admin_headers, day):
+    """Regression: created_before=20260115 (ISO 8601's basic notation) was read as midnight
+    at the start of the 15th, so it left out the day that 2026-01-15 includes."""
+    user = make_user()
+    late = make_task(user, created_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC))
+    make_task(user, created_at=datetime(2026, 1, 16, 0, 30, tzinfo=UTC))
+
+    listed = results(client, admin_headers, f"/api/tasks/?created_before={day}")
+    counted = client.get(f"/api/tasks/analytics/?created_before={day}", headers=admin_headers)
+
+    assert [row["id"] for row in listed] == [str(late.id)]
+    assert counted.get_json()["total_tasks"] == 1
 
 
 def test_errors_filter_by_type_resolution_user_and_dates(client, admin_headers):

@@ -97,6 +97,131 @@ def test_a_created_task_is_answered_by_sms_like_a_texted_one(app, client, admin_
 
 
 @pytest.mark.parametrize(
+    ("text", "given"),
+    [
+        ("what is the weather like today", "coding"),
+        ("my python script throws a KeyError traceback, how do I fix it", "general"),
+    ],
+)
+def test_a_category_given_at_creation_is_kept_when_the_task_is_answered(
+    app, client, admin_headers, text, given
+):
+    """Regression: the classifier's guess replaced the caller's category when the task was
+    answered (the weather question became general, the traceback debug)."""
+    make_user(PHONE)
+    app.extensions["celery"].conf.task_always_eager = True  # run the queued job right here
+    body = {"user_phone": PHONE, "sms_content": text, "category": given}
+
+    response = client.post("/api/tasks/", json=body, headers=admin_headers)
+
+    assert response.status_code == 201
+    db.session.expire_all()
+    task = db.session.get(Task, uuid.UUID(response.get_json()["id"]))
+    assert (task.status, task.category) == ("completed", given)
+
+
+def test_a_category_a_texter_sets_before_the_answer_is_kept(app, client, texter, texter_headers):
+    from sms_agent.answering import pipeline
+
+    task = make_task(texter, sms_content="what is the weather like today")
+    url = f"/api/tasks/{task.id}/"
+
+    assert client.patch(url, json={"category": "design"}, headers=texter_headers).status_code == 200
+    pipeline.answer(task.id)
+
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).category == "design"
+
+
+def test_a_held_request_keeps_the_category_it_was_given(client, admin_headers):
+    """Regression: while staff had the conversation the given category was dropped."""
+    from sms_agent import handoff
+
+    handoff.request_human(make_user(PHONE), "keyword")
+    db.session.commit()
+    body = {"user_phone": PHONE, "sms_content": "a question", "category": "analysis"}
+
+    created = client.post("/api/tasks/", json=body, headers=admin_headers).get_json()
+
+    assert (created["refusal_reason"], created["category"]) == ("held_for_staff", "analysis")
+
+
+def test_a_task_for_a_texter_deleted_meanwhile_is_a_field_error(client, admin_headers, monkeypatch):
+    """Regression: a texter deleted while a task was created for them (between reading the
+    user and counting the request) made the quota's UPDATE find no row, taken for a full
+    quota, and the 429 then read the deleted user: a 500."""
+    from sms_agent import limits
+
+    make_user(PHONE)
+    admit = limits.admit
+
+    def deleted_first(user, *args, **kwargs):
+        with db.engine.begin() as other:
+            other.execute(sa.delete(User).where(User.phone_number == PHONE))
+        return admit(user, *args, **kwargs)
+
+    monkeypatch.setattr(limits, "admit", deleted_first)
+
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 400, response.get_json()
+    assert "No user" in response.get_json()["details"]["user_phone"][0]
+
+
+def test_a_task_whose_texter_is_deleted_as_it_is_created_is_answered_as_created(
+    client, admin_headers
+):
+    """Regression: a deletion of the texter committing right after the task's commit took
+    the task along, and reading it back for the answer was a 500."""
+    from sqlalchemy.orm import Session
+
+    make_user(PHONE)
+    tasks = sa.select(sa.func.count()).select_from(Task).where(Task.user_phone == PHONE)
+
+    def delete_the_texter(_session):
+        with db.engine.begin() as other:
+            if other.scalar(tasks):  # the commit that stored the task, not an earlier one
+                other.execute(sa.delete(User).where(User.phone_number == PHONE))
+
+    sa.event.listen(Session, "after_commit", delete_the_texter)
+    try:
+        response = client.post(
+            "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+        )
+    finally:
+        sa.event.remove(Session, "after_commit", delete_the_texter)
+
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["sms_content"] == "hi"
+    assert db.session.get(User, PHONE) is None
+
+
+def test_a_held_request_for_a_texter_deleted_meanwhile_is_a_field_error(
+    client, admin_headers, monkeypatch
+):
+    from sms_agent import handoff
+
+    handoff.request_human(make_user(PHONE), "keyword")
+    db.session.commit()
+
+    def deleted_first(user):
+        with db.engine.begin() as other:
+            other.execute(sa.delete(User).where(User.phone_number == PHONE))
+        return True
+
+    monkeypatch.setattr(handoff, "is_held", deleted_first)
+
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+    )
+
+    assert response.status_code == 400, response.get_json()
+    assert "No user" in response.get_json()["details"]["user_phone"][0]
+
+
+@pytest.mark.parametrize(
     "user_fields, message",
     [(None, "No user"), ({"is_active": False}, "inactive")],
 )
@@ -390,6 +515,23 @@ def test_staff_cannot_mark_a_task_refused(client, admin_headers):
     )
     assert response.status_code == 400
     assert "status" in response.get_json()["details"]
+
+
+@pytest.mark.parametrize("status", ["queued", "processing", "completed", "failed"])
+def test_a_refused_text_stays_refused(client, admin_headers, status):
+    """Regression: PATCH status queued on a text refused over_quota made it queued with its
+    refusal_reason still set (listed as refused over_quota, not counted as refused by the
+    analytics) and left it for the sweeper to answer outside the quota."""
+    task = make_task(make_user(PHONE), status="refused", refusal_reason="over_quota")
+
+    response = client.patch(
+        f"/api/tasks/{task.id}/", json={"status": status}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    assert "stays refused" in response.get_json()["details"]["status"][0]
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).status == "refused"
 
 
 @pytest.mark.parametrize(

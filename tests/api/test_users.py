@@ -478,3 +478,56 @@ def test_a_hosts_zoneinfo_file_that_is_no_iana_zone_is_refused(client, admin_hea
     assert "not a known timezone" in response.get_json()["details"]["timezone"][0]
     db.session.expire_all()
     assert db.session.get(User, PHONE).timezone == "UTC"
+
+
+def _deleted_once_read(monkeypatch, module):
+    """The texter is deleted by another request just after this one read them."""
+    read = module.get_user_or_404
+
+    def read_then_deleted(phone_number):
+        user = read(phone_number)
+        with db.engine.begin() as other:
+            other.execute(sa.delete(User).where(User.phone_number == user.phone_number))
+        return user
+
+    monkeypatch.setattr(module, "get_user_or_404", read_then_deleted)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PATCH", "", {"full_name": "Ada"}),
+        ("PUT", "", {"email": "ada@example.com"}),
+        ("POST", "update_tier/", {"tier": "premium"}),
+        ("POST", "send_message/", {"message": "Hello"}),
+    ],
+)
+def test_a_change_to_a_texter_deleted_meanwhile_is_a_404(
+    client, admin_headers, monkeypatch, method, path, body
+):
+    """Regression: the UPDATE found no row (StaleDataError), or the texter's lock found
+    nobody to lock (send_message/): a 500."""
+    from sms_agent.api import users
+
+    make_user(PHONE)
+    _deleted_once_read(monkeypatch, users)
+
+    url = f"/api/users/%2B15550200123/{path}"
+    response = client.open(url, method=method, json=body, headers=admin_headers)
+
+    assert response.status_code == 404, response.get_json()
+    assert "deleted while this request ran" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("action", ["takeover/", "release/"])
+def test_a_handoff_of_a_texter_deleted_meanwhile_is_a_404(
+    client, admin_headers, monkeypatch, action
+):
+    from sms_agent.api import conversations
+
+    make_user(PHONE)
+    _deleted_once_read(monkeypatch, conversations)
+
+    response = client.post(f"/api/users/%2B15550200123/{action}", json={}, headers=admin_headers)
+
+    assert response.status_code == 404, response.get_json()
