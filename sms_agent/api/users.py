@@ -225,17 +225,18 @@ def update_tier(phone_number: str):
         old_tier = quota.change_tier(user, data["tier"])
     except quota.UnknownTier as exc:
         raise field_errors({"tier": [str(exc)]}) from None
+    new_tier = user.tier  # read back after the commit, it could be a change made since
     db.session.commit()
     jobs.enqueue_tier_change_notices([(user, old_tier)])
     log.info(
         "tier of %s changed %s -> %s: %s",
         mask(user.phone_number),
         old_tier,
-        user.tier,
+        new_tier,
         data.get("reason") or "no reason given",
     )
     return {
-        "message": f"Tier changed from {old_tier} to {user.tier}.",
+        "message": f"Tier changed from {old_tier} to {new_tier}.",
         "old_tier": old_tier,
-        "new_tier": user.tier,
+        "new_tier": new_tier,
     }

@@ -175,6 +175,32 @@ def test_update_tier_reports_old_and_new(client, admin_headers):
     assert user.tier == "premium" and user.monthly_requests == 0
 
 
+def test_update_tier_reports_its_own_change_not_one_committed_after_it(
+    client, admin_headers, monkeypatch
+):
+    """Regression: the answer read the tier back after the commit, so a change another
+    request committed in between was reported as this one's ("enterprise to free" for a
+    request for premium)."""
+    from sms_agent import jobs
+
+    make_user(PHONE, tier="free")
+    enqueue = jobs.enqueue_tier_change_notices
+
+    def another_change_commits_first(changes):
+        with db.engine.begin() as other:
+            other.execute(sa.update(User).where(User.phone_number == PHONE).values(tier="free"))
+        enqueue(changes)
+
+    monkeypatch.setattr(jobs, "enqueue_tier_change_notices", another_change_commits_first)
+    response = client.post(
+        f"/api/users/{ENCODED}/update_tier/", json={"tier": "premium"}, headers=admin_headers
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["old_tier"], body["new_tier"]) == ("free", "premium")
+    assert body["message"] == "Tier changed from free to premium."
+
+
 def test_update_tier_to_an_unknown_tier_is_400(client, admin_headers):
     make_user(PHONE)
     response = client.post(
