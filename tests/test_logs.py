@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import sys
 import threading
 import time
 
@@ -312,3 +313,36 @@ def test_a_uuid_in_an_access_line_is_left_alone():
 
     url = "/api/tasks/1c0f2d9e-1111-2222-3333-123456789012/"
     assert mask_phone_numbers_in_url(url) == url
+
+
+def test_a_line_break_in_what_someone_typed_cannot_forge_a_log_line(client, log_lines):
+    """Regression: update_tier's reason was logged as typed, so a reason of
+    "ok\\n2026-12-05 ... INFO sms_agent.audit []: ..." added a line that looked like ours."""
+    from tests.factories import make_staff, make_token, make_user
+
+    make_user("+15551230300")
+    admin_headers = {"Authorization": f"Token {make_token(make_staff('a', is_admin=True))}"}
+    reason = "ok\r\n2026-12-05 07:00:00,000 INFO sms_agent.audit []: staff deleted"
+    response = client.post(
+        "/api/users/%2B15551230300/update_tier/",
+        json={"tier": "premium", "reason": reason},
+        headers=admin_headers,
+    )
+    assert response.status_code == 200
+    [line] = [line for line in log_lines() if "tier of" in line]
+    assert line.endswith("ok\\r\\n2026-12-05 07:00:00,000 INFO sms_agent.audit []: staff deleted")
+    assert not [line for line in log_lines() if line.startswith("2026-12-05 07:00:00,000")]
+
+
+def test_a_traceback_still_follows_its_line():
+    from sms_agent.ops.logs import TEXT_FORMAT, OneLineFormatter
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord(
+            "sms_agent.test", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    record.request_id = record.job_id = ""
+    lines = OneLineFormatter(TEXT_FORMAT).format(record).splitlines()
+    assert lines[0].endswith("failed") and lines[-1] == "ValueError: boom"

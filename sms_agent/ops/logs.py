@@ -97,6 +97,15 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class OneLineFormatter(logging.Formatter):
+    """One text line a record: a line break inside a message (a staff member's reason for a
+    tier change, a name) is written as \\n, so what someone types cannot pass for a line of
+    ours. A traceback still follows on lines of its own (JSON lines escape both anyway)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def build_handler(log_format: str) -> logging.Handler:
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
@@ -107,7 +116,7 @@ def build_handler(log_format: str) -> logging.Handler:
             JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level"})
         )
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(OneLineFormatter(TEXT_FORMAT))
     handler._sms_agent = True  # marks the handler this module owns, to replace it cleanly
     return handler
 
