@@ -8,6 +8,15 @@ from . import auth
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(auth.require_principal)
 
+
+@bp.after_request
+def _kept_by_no_one_on_the_way(response):
+    """Answers carry texters' numbers and messages: no proxy or browser cache keeps a copy
+    (an export says so already, and keeps its own header)."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 # One budget per caller across the whole API; anonymous callers share their address's budget.
 limiter.shared_limit(
     lambda: current_app.config["API_RATE_ANONYMOUS"],

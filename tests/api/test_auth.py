@@ -175,3 +175,16 @@ def test_a_session_cookie_cannot_write_with_a_form_post(app, client):
     response = client.post("/api/users/", data={"phone_number": "+15550200200"})
 
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/users/", "/api/tasks/", "/api/users/%2B15550100001/messages/"]
+)
+def test_answers_carrying_texters_words_are_kept_by_no_cache(client, admin_headers, path):
+    """Regression: only the export said no-store; a proxy or a shared browser could keep a
+    copy of the messages, tasks and numbers the other answers carry."""
+    make_task(user=make_user("+15550100001"), sms_content="my test results")
+    response = client.get(path, headers=admin_headers)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert client.get(path).headers["Cache-Control"] == "no-store"  # the 401 too
