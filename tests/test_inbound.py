@@ -60,6 +60,16 @@ def test_start_words_opt_back_in_with_a_confirmation(app, word):
     assert received.notice == "opt_in"
 
 
+@pytest.mark.parametrize("word", ["yes", "Yes!", "YES."])
+def test_yes_from_a_texter_who_never_opted_out_is_an_answer_for_the_model(app, word):
+    """Regression: "Want the details?" "Yes" got "You're subscribed to SMS-to-AI Agent
+    again" and the model never saw the answer."""
+    make_user("+15551230000")
+    received = receive(word)
+    assert (received.outcome, received.notice) == ("task", None)
+    assert stored_task(received).sms_content == word
+
+
 def test_an_opted_out_user_gets_no_answer_and_no_task(app):
     make_user("+15551230000", opted_out_at=utcnow())
     received = receive("what time is it in Tokyo?")

@@ -71,6 +71,10 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
 }
 
+#: Opt-in words that are also everyday answers ("Want the details?" "Yes"): they opt back in
+#: a texter who opted out; from anyone else they are a message like any other.
+ANSWER_WORDS = {"yes"}
+
 #: Twilio's Advanced Opt-Out names the keyword group a message matched in OptOutType: its
 #: own keywords, which a Messaging Service may extend in any language ("ARRET", "BAJA").
 TWILIO_OPT_OUT_TYPES = {"STOP": Keyword.STOP, "START": Keyword.START, "HELP": Keyword.HELP}
@@ -92,11 +96,11 @@ def _is_punctuation(char: str) -> bool:
     return unicodedata.category(char).startswith("P")
 
 
-def parse(body: str | None) -> Keyword | None:
+def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     """The keyword a message consists of, or None when it is anything else.
 
     Only a whole message counts, so "stop sending me jokes" is a question for the AI, not
-    an opt-out. Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and
+    an opt-out; and "yes" (ANSWER_WORDS) is one only from a texter who has `opted_out`. Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and
     punctuation around it (autocorrect's full stop, "!", quotes, "。") are ignored, and
     compatibility forms such as full-width letters are folded.
     """
@@ -106,6 +110,8 @@ def parse(body: str | None) -> Keyword | None:
     while letters and _is_punctuation(letters[-1]):
         letters.pop()
     word = "".join(itertools.dropwhile(_is_punctuation, letters)).casefold()
+    if word in ANSWER_WORDS and not opted_out:
+        return None
     return WORDS.get(word)
 
 

@@ -38,7 +38,7 @@ def route(
     phone = user.phone_number
     if twilio_keyword is not None:
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
-    keyword = keywords.parse(body)
+    keyword = keywords.parse(body, opted_out=user.is_opted_out)
     if keyword is not None:
         return _keyword(user, keyword)
     if not user.is_active:
