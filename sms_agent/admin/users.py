@@ -16,7 +16,7 @@ from ..export import conversations
 from ..export.download import csv_download
 from ..extensions import db
 from ..jobs import BulkNotices, enqueue_tier_change_notices
-from ..models import Tier, User, utcnow
+from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..quota import change_tier, is_upgrade, reset_user
 from .base import (
@@ -166,11 +166,14 @@ class UserView(ConversationPages, AdminModelView):
         del form.phone_number
         return form
 
-    def on_model_change(self, form, model, is_created) -> None:
-        """Remember the tier the form started from: the texter hears of a change only once
-        it is committed (after_model_change)."""
-        super().on_model_change(form, model, is_created)
-        g.tier_before_edit = None if is_created else form.tier.object_data
+    def update_model(self, form, model) -> bool:
+        """Remember the tier the texter had before the form changed it: they hear of a
+        change once it is committed (after_model_change). Read under the texter's lock, so
+        a second save at once (a double click, another admin) waits for the first and
+        finds its tier, and the texter is told once."""
+        texter = lock_texter(model.phone_number)  # None: deleted meanwhile, see the commit
+        g.tier_before_edit = texter.tier if texter else None
+        return super().update_model(form, model)
 
     def after_model_change(self, form, model, is_created) -> None:
         super().after_model_change(form, model, is_created)
@@ -190,7 +193,7 @@ class UserView(ConversationPages, AdminModelView):
     def action_upgrade(self, ids) -> None:
         """An upgrade: a texter on premium or above in the selection stays as they are (an
         enterprise one would otherwise be moved down, untold, by an action named upgrade)."""
-        users = self.selected(ids)
+        users = lock_texters(self.pks(ids))
         lower = [user for user in users if is_upgrade(user.tier, Tier.PREMIUM.value)]
         self._change_tier(lower, Tier.PREMIUM, "Upgraded {} to premium.")
         if len(lower) < len(users):
@@ -199,7 +202,7 @@ class UserView(ConversationPages, AdminModelView):
 
     @action("downgrade_to_free", "Downgrade to free")
     def action_downgrade(self, ids) -> None:
-        self._change_tier(self.selected(ids), Tier.FREE, "Downgraded {} to free.")
+        self._change_tier(lock_texters(self.pks(ids)), Tier.FREE, "Downgraded {} to free.")
 
     @action("export_conversations", "Export conversations")
     def action_export(self, ids):
@@ -209,6 +212,8 @@ class UserView(ConversationPages, AdminModelView):
         return csv_download(conversations(phones), filename)
 
     def _change_tier(self, users: list[User], tier: Tier, message: str) -> None:
+        """`users` are locked (lock_texters): a change made meanwhile is read, not told
+        twice."""
         changes = [(user, change_tier(user, tier.value)) for user in users]
         db.session.commit()
         told = enqueue_tier_change_notices(changes)

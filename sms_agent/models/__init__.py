@@ -24,7 +24,14 @@ from .spend_rollups import SpendDaily, SpendMonthly
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
-from .users import User, lock_texter, relock_bookkeeping, reread_opt_out, texter_of
+from .users import (
+    User,
+    lock_texter,
+    lock_texters,
+    relock_bookkeeping,
+    reread_opt_out,
+    texter_of,
+)
 
 __all__ = [
     "CRITICAL_ERROR_TYPES",
@@ -55,6 +62,7 @@ __all__ = [
     "UserTaskRollup",
     "first_of_next_month",
     "lock_texter",
+    "lock_texters",
     "relock_bookkeeping",
     "reread_opt_out",
     "texter_of",
