@@ -134,6 +134,13 @@ def known_timezone(_form, field) -> None:
             raise ValidationError(str(exc)) from None
 
 
+def one_char_line_breaks(text: str | None) -> str | None:
+    """A text box's text with its line breaks as the browser counted them against the box's
+    maxlength, one character each: it sends each as two (CR LF), so a full box was refused
+    as longer than the same limit checked here."""
+    return text.replace("\r\n", "\n") if text else text
+
+
 class TimestampForms(AdminModelConverter):
     """Date-time inputs for our UTCDateTime columns, within plausible dates; range checks for
     our counters; JSON object inputs for our JSONObject columns."""

@@ -21,6 +21,7 @@ from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
 from .access import is_admin_staff
+from .base import one_char_line_breaks
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,9 @@ def new_submission_key() -> str:
 
 
 class ComposeForm(FlaskForm):
-    message = TextAreaField("Reply", validators=[InputRequired(), Length(max=1600)])
+    message = TextAreaField(
+        "Reply", filters=[one_char_line_breaks], validators=[InputRequired(), Length(max=1600)]
+    )
     #: A key made for each rendering of the form: the message is sent once per key however
     #: often the form is posted (a double click, a resend), see handoff.send_as_staff.
     submission = HiddenField(

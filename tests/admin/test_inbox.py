@@ -267,6 +267,17 @@ def test_a_reply_typed_on_a_page_open_for_hours_is_sent(admin_client):
     ]
 
 
+def test_a_reply_as_long_as_the_composer_allows_is_sent_line_breaks_and_all(admin_client):
+    """The composer stops at 1,600 characters, a line break counting one, as its counter
+    does; the browser sends each as two (CR LF), which made a full one "too long"."""
+    make_user(PHONE, tier="enterprise")
+    typed = ("y" * 79 + "\n") * 20
+    response = post(admin_client, "send", {"message": typed.replace("\n", "\r\n")})
+    assert response.status_code == 302
+    sent = db.session.scalars(sa.select(OutboundMessage.body).order_by(OutboundMessage.part))
+    assert "".join(sent) == typed.rstrip("\n")
+
+
 def test_a_composer_without_its_submission_key_sends_nothing(admin_client):
     waiting()
     response = post(admin_client, "send", {"message": "Hello", "submission": ""})
