@@ -193,16 +193,11 @@ class UserView(ConversationPages, AdminModelView):
     def action_upgrade(self, ids) -> None:
         """An upgrade: a texter on premium or above in the selection stays as they are (an
         enterprise one would otherwise be moved down, untold, by an action named upgrade)."""
-        users = lock_texters(self.pks(ids))
-        lower = [user for user in users if is_upgrade(user.tier, Tier.PREMIUM.value)]
-        self._change_tier(lower, Tier.PREMIUM, "Upgraded {} to premium.")
-        if len(lower) < len(users):
-            kept = _plural(len(users) - len(lower))
-            flash(f"{kept} already on premium or above, left as they were.", "info")
+        self._change_tier(ids, Tier.PREMIUM, "Upgraded {} to premium.", "on premium or above")
 
     @action("downgrade_to_free", "Downgrade to free")
     def action_downgrade(self, ids) -> None:
-        self._change_tier(lock_texters(self.pks(ids)), Tier.FREE, "Downgraded {} to free.")
+        self._change_tier(ids, Tier.FREE, "Downgraded {} to free.", "on free")
 
     @action("export_conversations", "Export conversations")
     def action_export(self, ids):
@@ -211,10 +206,22 @@ class UserView(ConversationPages, AdminModelView):
         filename = f"conversations-{utcnow():%Y%m%d-%H%M%S}.csv"
         return csv_download(conversations(phones), filename)
 
-    def _change_tier(self, users: list[User], tier: Tier, message: str) -> None:
-        """`users` are locked (lock_texters): a change made meanwhile is read, not told
-        twice."""
-        changes = [(user, change_tier(user, tier.value)) for user in users]
+    def _change_tier(self, ids, tier: Tier, message: str, kept: str) -> None:
+        """Move the selected texters that `tier` moves up (an upgrade) or down; the others
+        are left as they were, counted apart. Read under their locks (lock_texters): a
+        change made meanwhile is read, not told twice."""
+        users = lock_texters(self.pks(ids))
+        moving = [user for user in users if _moves(user.tier, tier)]
+        changes = [(user, change_tier(user, tier.value)) for user in moving]
         db.session.commit()
         told = enqueue_tier_change_notices(changes)
-        flash(f"{message.format(_plural(len(users)))} {_texted(told)}", "success")
+        flash(f"{message.format(_plural(len(moving)))} {_texted(told)}", "success")
+        if len(moving) < len(users):
+            flash(f"{_plural(len(users) - len(moving))} already {kept}, left as they were.", "info")
+
+
+def _moves(old_tier: str, tier: Tier) -> bool:
+    """An upgrade to premium moves only lower tiers; a downgrade to free every other."""
+    if tier == Tier.FREE:
+        return old_tier != tier.value
+    return is_upgrade(old_tier, tier.value)

@@ -160,6 +160,16 @@ def test_downgrade_to_free_keeps_the_counter(admin_client):
     assert downgraded[0].monthly_requests == 300
 
 
+def test_downgrade_to_free_counts_only_the_texters_it_moves(admin_client):
+    """Staff who select every row and press Downgrade read how many were moved, not how
+    many they selected."""
+    users = [make_user(tier="premium"), make_user(), make_user()]
+    response = post_action(admin_client, "/admin/user/", "downgrade_to_free", phones(users))
+    page = response.get_data(as_text=True)
+    assert "Downgraded 1 user to free." in page
+    assert "2 users already on free, left as they were." in page
+
+
 def test_action_on_unknown_rows_changes_nothing(admin_client):
     response = post_action(admin_client, "/admin/user/", "upgrade_to_premium", ["+19999999999"])
     assert "Upgraded 0 users to premium." in response.get_data(as_text=True)
