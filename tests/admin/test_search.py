@@ -102,6 +102,20 @@ def test_part_of_a_number_or_words_search_the_text_as_before(
 
 
 @pytest.mark.parametrize(
+    ("search", "found"),
+    [("%", [ANN]), ("50%", [ANN]), ("_", [BOB]), ("x_y", [BOB]), ("x%y", []), ("5_%", [])],
+)
+def test_percent_and_underscore_are_searched_as_written_not_as_wildcards(
+    admin_client, search, found
+):
+    """As the API searches: "%" or "_" alone matched every row, "50%" any text with 50."""
+    make_task(user=make_user(ANN), sms_content="Is 50% off a good deal?")
+    make_task(user=make_user(BOB), sms_content="What is x_y in 500 lines of code?")
+    page = listed(admin_client, "/admin/task/", search)
+    assert [phone for phone in (ANN, BOB) if shows(page, phone)] == found
+
+
+@pytest.mark.parametrize(
     ("typed", "number"),
     [
         ("+15550100092", "+15550100092"),
