@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app, make_response, redirect, request, url_for
+from flask import current_app, make_response, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_admin.helpers import get_current_view
 from flask_login import current_user, login_user, logout_user
@@ -121,6 +121,9 @@ class AuthView(BaseView):
         if staff is None:
             error = "Wrong username or password, or the account is inactive."
             return self.render("admin/login.html", form=form, error=error), FAILED_LOGIN
+        # A new session: one planted before the login must not bring in a CSRF secret
+        # (or anything else) that whoever planted it knows.
+        session.clear()
         login_user(staff)
         staff.last_login_at = utcnow()
         db.session.commit()
