@@ -292,13 +292,14 @@ class ConversationPages:
         if user is None:
             return jsonify({"error": "No such user."}), 404
         text = request.form.get("message", "")[:1600]
-        parts = outbound.plan(user, text).parts
+        shaped = outbound.plan(user, text)
+        parts = shaped.parts
         return jsonify(
             {
                 "characters": len(text),
                 "parts": len(parts),
                 "segments": sum(outbound.segment_count(part) for part in parts),
                 "encoding": outbound.encoding_of("".join(parts)) if parts else None,
-                "shortened": len("".join(parts)) < len(text.strip()) and bool(parts),
+                "shortened": shaped.cut,
             }
         )

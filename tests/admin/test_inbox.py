@@ -319,6 +319,19 @@ def test_the_composer_measures_what_the_text_becomes(admin_client):
     assert long["segments"] == 3 and long["shortened"] is True  # the free plan's budget
 
 
+@pytest.mark.parametrize(
+    "message", ["**Bold** reply", "Two  spaces", "Merci 🙏", "```\nprint(1)\n```", "word " * 20]
+)
+def test_the_composer_says_it_will_cut_only_what_the_plan_cuts(admin_client, message):
+    """Markdown, emoji and extra spaces are dropped from any text: "too long for this
+    texter's plan: it will be cut" was said of a short reply with any of them."""
+    make_user(PHONE)
+    url = f"/admin/user/conversation/measure/?id={quote(PHONE)}"
+    headers = {"X-CSRFToken": csrf_for(admin_client, PAGE)}
+    measured = admin_client.post(url, data={"message": message}, headers=headers).get_json()
+    assert measured["parts"] == 1 and measured["shortened"] is False
+
+
 @pytest.fixture
 def reader(client):
     staff_account("reader", is_admin=False)
