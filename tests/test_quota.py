@@ -167,6 +167,18 @@ def test_change_tier_returns_the_old_tier_and_resets_on_upgrade(app):
     assert user.monthly_requests == 0
 
 
+def test_change_tier_returns_the_tier_the_row_has_when_it_changes(app):
+    """Two changes at once (a client posting update_tier/ twice): the second finds the tier
+    the first committed, so the texter is told of one change, not two."""
+    user = make_user()
+    assert user.tier == "free"
+    with db.engine.begin() as other:  # the first change, committed meanwhile
+        other.execute(
+            sa.update(User).where(User.phone_number == user.phone_number).values(tier="premium")
+        )
+    assert quota.change_tier(user, "premium") == "premium"
+
+
 def test_a_move_down_to_a_paid_tier_keeps_the_monthly_count(app):
     """Enterprise to premium is a downgrade: like one to free, it resets nothing (a reset
     would hand an enterprise texter a fresh premium month on top of what they used)."""

@@ -29,6 +29,7 @@ from .users import (
     lock_texter,
     lock_texters,
     relock_bookkeeping,
+    relock_tier,
     reread_opt_out,
     texter_of,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "lock_texter",
     "lock_texters",
     "relock_bookkeeping",
+    "relock_tier",
     "reread_opt_out",
     "texter_of",
     "hash_key",

@@ -83,6 +83,13 @@ def relock_bookkeeping(user: User) -> None:
     _reread(user, "service_state", _LOCKED_SERVICE_STATE)
 
 
+def relock_tier(user: User) -> None:
+    """Read `user.tier` again under the same lock `lock_texter` takes, for a tier change:
+    two at once take turns, and the second finds the tier the first committed."""
+    _take_sqlite_write_lock()
+    _reread(user, "tier", _LOCKED_TIER)
+
+
 def reread_opt_out(user: User) -> None:
     """Read `user.opted_out_at` again: a STOP may have been committed since it was loaded.
     Who answers (`conversation_state`) comes with it in the same statement, since staff may
@@ -244,6 +251,11 @@ _LOCKED_TEXTER = (
 )
 _LOCKED_SERVICE_STATE = (
     sa.select(_users.c.service_state)
+    .where(_users.c.phone_number == sa.bindparam("phone"))
+    .with_for_update(**BOOKKEEPING_LOCK)
+)
+_LOCKED_TIER = (
+    sa.select(_users.c.tier)
     .where(_users.c.phone_number == sa.bindparam("phone"))
     .with_for_update(**BOOKKEEPING_LOCK)
 )
