@@ -94,7 +94,7 @@ def _keep_an_admin(leaving: StaffUser) -> None:
 class TokenForm(AdminForm):
     name = StringField("Label", validators=[Optional(), Length(max=100)])
     staff_user = SelectField("Staff user", validators=[Optional()])
-    user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=20)])
+    user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=32)])
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

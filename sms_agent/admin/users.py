@@ -111,7 +111,10 @@ class UserView(ConversationPages, AdminModelView):
     form_overrides = {"tier": SelectField}
     form_args = {
         "tier": {"choices": select_choices(Tier)},
-        "phone_number": {"validators": [new_phone_number]},  # only on create: see get_edit_form
+        # Only on create (see get_edit_form). The column's 20 characters are checked after the
+        # number is made E.164: the box takes a notation as long as Try it's, or a pasted
+        # "+49 (0) 151 1234 5678" was cut to another number.
+        "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
         "email": {"validators": [email_address]},
         "timezone": {"validators": [known_timezone]},
     }

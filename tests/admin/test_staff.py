@@ -124,12 +124,22 @@ def test_a_token_for_a_texter(admin_client):
     assert ApiToken.find_active(key).user_phone == user.phone_number
 
 
-@pytest.mark.parametrize("typed", ["(555) 123-0042", "+1 555 123 0042", "+1-555-123-0042"])
-def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(admin_client, typed):
-    make_user("+15551230042")
+@pytest.mark.parametrize(
+    ("typed", "number"),
+    [
+        ("(555) 123-0042", "+15551230042"),
+        ("+1 555 123 0042", "+15551230042"),
+        ("+1-555-123-0042", "+15551230042"),
+        ("+49 (0) 151 1234 5678", "+4915112345678"),  # longer than the 20-character column
+    ],
+)
+def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(
+    admin_client, typed, number
+):
+    make_user(number)
     response = create_token(admin_client, user_phone=typed)
     key = re.search(r'value="(sat_[^"]+)"', response.get_data(as_text=True)).group(1)
-    assert ApiToken.find_active(key).user_phone == "+15551230042"
+    assert ApiToken.find_active(key).user_phone == number
 
 
 def test_a_token_needs_exactly_one_owner(admin_client):
