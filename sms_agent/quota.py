@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .extensions import db, listen_on_every_session
-from .models import Task, Tier, User, first_of_next_month, lock_texter, utcnow
+from .models import Task, Tier, User, first_of_next_month, relock_tier, utcnow
 
 
 class UnknownTier(ValueError):
@@ -212,12 +212,13 @@ def is_upgrade(old_tier: str, new_tier: str) -> bool:
 
 def change_tier(user: User, new_tier: str) -> str:
     """Move a user to another tier and return the old one. An upgrade to a paid tier
-    resets the monthly counter (see `_window_rules`, which holds on every path)."""
+    resets the monthly counter (see `_window_rules`, which holds on every path).
+
+    The old tier is read under the texter's lock: of two changes at once (a request sent
+    twice), the second finds the first's tier, so the texter is told of it once."""
     if new_tier not in Tier.values():
         raise UnknownTier(f"unknown tier {new_tier!r}; choose one of {', '.join(Tier.values())}")
-    # Read under the texter's lock: two changes at once (an upgrade submitted twice) both saw
-    # the old tier otherwise, and each told the texter of their upgrade.
-    lock_texter(user.phone_number)
+    relock_tier(user)
     old_tier = user.tier
     user.tier = new_tier
     return old_tier

@@ -167,16 +167,15 @@ def test_change_tier_returns_the_old_tier_and_resets_on_upgrade(app):
     assert user.monthly_requests == 0
 
 
-def test_change_tier_returns_the_tier_another_change_committed_meanwhile(app):
-    """Regression: two upgrades at once (an API call submitted twice) both read free, both
-    answered "Tier changed from free to premium" and both texted the texter the upgrade."""
+def test_change_tier_returns_the_tier_the_row_has_when_it_changes(app):
+    """Two changes at once (a client posting update_tier/ twice): the second finds the tier
+    the first committed, so the texter is told of one change, not two."""
     user = make_user()
-    assert user.tier == "free"  # read before the other change commits
-    with db.engine.begin() as other:
+    assert user.tier == "free"
+    with db.engine.begin() as other:  # the first change, committed meanwhile
         other.execute(
             sa.update(User).where(User.phone_number == user.phone_number).values(tier="premium")
         )
-
     assert quota.change_tier(user, "premium") == "premium"
 
 

@@ -6,6 +6,7 @@ blueprints, so sharing them between apps (tests build many) would break.
 
 from __future__ import annotations
 
+import flask_admin.helpers
 from flask import Blueprint, Flask
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
@@ -30,7 +31,7 @@ class SiteAdmin(Admin):
 
 def init_app(app: Flask) -> Admin:
     from ..security import csp_nonce
-    from .auth import AuthView, init_login
+    from .auth import AuthView, init_login, is_return_url
     from .dashboard import DashboardView
     from .errors import init_app as init_error_pages
     from .inbox import InboxView, MenuLabel
@@ -38,6 +39,8 @@ def init_app(app: Flask) -> Admin:
     from .tryit import TryItView
 
     init_login()
+    # Every Flask-Admin view reads its return address through this one function.
+    flask_admin.helpers.is_safe_url = is_return_url
     app.register_blueprint(assets)
     admin = SiteAdmin(
         app,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import current_app, make_response, redirect, request, url_for
+from flask import current_app, make_response, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_admin.helpers import get_current_view
 from flask_login import current_user, login_user, logout_user
@@ -40,20 +40,31 @@ def load_staff(user_id: str) -> StaffUser | None:
     return staff if staff is not None and staff.holds_session(token) else None
 
 
-def safe_next(target: str | None) -> str:
-    """Only a path on this site: an absolute or scheme-relative URL could send a freshly
-    logged-in staff member to a look-alike site."""
-    fallback = url_for("admin.index")
+def site_path(target: str | None) -> str | None:
+    """`target` as a path on this site, or None when it is not one: an absolute or
+    scheme-relative URL could send staff to a look-alike site."""
     if not target:
-        return fallback
+        return None
     target = target.replace("\\", "/").strip()
     # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" would leave the site.
     if any(char.isspace() or not char.isprintable() for char in target):
-        return fallback
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return fallback
+        return None
     return target
+
+
+def safe_next(target: str | None) -> str:
+    """Where a login goes on to: the page asked for, when it is on this site."""
+    return site_path(target) or url_for("admin.index")
+
+
+def is_return_url(target: str) -> bool:
+    """Flask-Admin's check of the ?url= its pages go back to (after a save, a delete, an
+    action, a missing record). Its own let "http:evil.example" through, as a relative URL,
+    which the redirect then wrote as "http:///evil.example": browsers went to evil.example."""
+    return site_path(target) == target
 
 
 def authenticate(username: str, password: str) -> StaffUser | None:
@@ -110,6 +121,9 @@ class AuthView(BaseView):
         if staff is None:
             error = "Wrong username or password, or the account is inactive."
             return self.render("admin/login.html", form=form, error=error), FAILED_LOGIN
+        # A new session: one planted before the login must not bring in a CSRF secret
+        # (or anything else) that whoever planted it knows.
+        session.clear()
         login_user(staff)
         staff.last_login_at = utcnow()
         db.session.commit()

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import flash, url_for
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import BaseForm, DateTimeField, JSONField, rules
@@ -42,8 +43,34 @@ class AdminForm(FlaskForm, BaseForm):
     """
 
 
+class ContainsAsWritten(sqla_filters.FilterLike):
+    """ "contains" matches its value as written, as the search box does: Flask-Admin's took
+    "%" and "_" for LIKE wildcards, so "contains %" listed every row."""
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.get_column(alias).icontains(value, autoescape=True))
+
+
+class LacksAsWritten(sqla_filters.FilterNotLike):
+    """ "not contains", the value as written (see ContainsAsWritten)."""
+
+    def apply(self, query, value, alias=None):
+        return query.filter(~self.get_column(alias).icontains(value, autoescape=True))
+
+
 class TimestampFilters(FilterConverter):
-    """Date filters for our UTCDateTime columns, which Flask-Admin knows only by name."""
+    """Date filters for our UTCDateTime columns, which Flask-Admin knows only by name; text
+    filters that match their value as written."""
+
+    strings = (
+        ContainsAsWritten,
+        LacksAsWritten,
+        sqla_filters.FilterEqual,
+        sqla_filters.FilterNotEqual,
+        sqla_filters.FilterEmpty,
+        sqla_filters.FilterInList,
+        sqla_filters.FilterNotInList,
+    )
 
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column, name, **kwargs):
@@ -132,6 +159,13 @@ def known_timezone(_form, field) -> None:
             check_timezone(field.data)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+
+
+def one_char_line_breaks(text: str | None) -> str | None:
+    """A text box's text with its line breaks as the browser counted them against the box's
+    maxlength, one character each: it sends each as two (CR LF), so a full box was refused
+    as longer than the same limit checked here."""
+    return text.replace("\r\n", "\n") if text else text
 
 
 class TimestampForms(AdminModelConverter):

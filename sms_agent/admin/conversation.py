@@ -21,6 +21,7 @@ from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
 from .access import is_admin_staff
+from .base import one_char_line_breaks
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,9 @@ def new_submission_key() -> str:
 
 
 class ComposeForm(FlaskForm):
-    message = TextAreaField("Reply", validators=[InputRequired(), Length(max=1600)])
+    message = TextAreaField(
+        "Reply", filters=[one_char_line_breaks], validators=[InputRequired(), Length(max=1600)]
+    )
     #: A key made for each rendering of the form: the message is sent once per key however
     #: often the form is posted (a double click, a resend), see handoff.send_as_staff.
     submission = HiddenField(
@@ -289,13 +292,14 @@ class ConversationPages:
         if user is None:
             return jsonify({"error": "No such user."}), 404
         text = request.form.get("message", "")[:1600]
-        parts = outbound.plan(user, text).parts
+        shaped = outbound.plan(user, text)
+        parts = shaped.parts
         return jsonify(
             {
                 "characters": len(text),
                 "parts": len(parts),
                 "segments": sum(outbound.segment_count(part) for part in parts),
                 "encoding": outbound.encoding_of("".join(parts)) if parts else None,
-                "shortened": len("".join(parts)) < len(text.strip()) and bool(parts),
+                "shortened": shaped.cut,
             }
         )

@@ -9,7 +9,7 @@ from flask_admin.actions import action
 from flask_login import current_user, login_user
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
@@ -58,6 +58,15 @@ class StaffUserView(AdminModelView):
         )
         return form
 
+    def on_model_change(self, form, model: StaffUser, is_created: bool) -> None:
+        super().on_model_change(form, model, is_created)
+        if not (model.is_admin and model.is_active):
+            _keep_an_admin(model)
+
+    def on_model_delete(self, model: StaffUser) -> None:
+        super().on_model_delete(model)
+        _keep_an_admin(model)
+
     def after_model_change(self, form, model: StaffUser, is_created: bool) -> None:
         """A new password or a deactivation ends the account's sessions (StaffUser); an
         admin who changed their own password stays logged in here, and only here."""
@@ -66,10 +75,26 @@ class StaffUserView(AdminModelView):
                 login_user(model)
 
 
+def _keep_an_admin(leaving: StaffUser) -> None:
+    """Refuse to leave the service without an active admin (`leaving` steps down, is made
+    inactive or deleted): nobody could change anything in the admin any more, nor make a
+    new admin there."""
+    others = (
+        sa.select(sa.func.count())
+        .select_from(StaffUser)
+        .where(StaffUser.is_admin, StaffUser.is_active, StaffUser.id != leaving.id)
+    )
+    if leaving.id is not None and not db.session.scalar(others):
+        raise ValidationError(
+            f"{leaving.username} is the only active admin: make another staff member an "
+            "admin first."
+        )
+
+
 class TokenForm(AdminForm):
     name = StringField("Label", validators=[Optional(), Length(max=100)])
     staff_user = SelectField("Staff user", validators=[Optional()])
-    user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=20)])
+    user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=32)])
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -21,6 +21,7 @@ from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
+from .base import one_char_line_breaks
 from .conversation import Bubble, thread_for
 
 DEFAULT_NUMBER = "+15555550100"
@@ -46,7 +47,9 @@ class TryItForm(FlaskForm):
         choices=[SelectChoice("sms", "SMS"), SelectChoice("whatsapp", "WhatsApp")],
         default="sms",
     )
-    message = TextAreaField("Message", validators=[Optional(), Length(max=1600)])
+    message = TextAreaField(
+        "Message", filters=[one_char_line_breaks], validators=[Optional(), Length(max=1600)]
+    )
     attachment = FileField(
         "Picture or voice note",
         validators=[

@@ -16,7 +16,7 @@ from ..export import conversations
 from ..export.download import csv_download
 from ..extensions import db
 from ..jobs import BulkNotices, enqueue_tier_change_notices
-from ..models import Tier, User, utcnow
+from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..quota import change_tier, is_upgrade, reset_user
 from .base import (
@@ -111,7 +111,10 @@ class UserView(ConversationPages, AdminModelView):
     form_overrides = {"tier": SelectField}
     form_args = {
         "tier": {"choices": select_choices(Tier)},
-        "phone_number": {"validators": [new_phone_number]},  # only on create: see get_edit_form
+        # Only on create (see get_edit_form). The column's 20 characters are checked after the
+        # number is made E.164: the box takes a notation as long as Try it's, or a pasted
+        # "+49 (0) 151 1234 5678" was cut to another number.
+        "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
         "email": {"validators": [email_address]},
         "timezone": {"validators": [known_timezone]},
     }
@@ -166,11 +169,14 @@ class UserView(ConversationPages, AdminModelView):
         del form.phone_number
         return form
 
-    def on_model_change(self, form, model, is_created) -> None:
-        """Remember the tier the form started from: the texter hears of a change only once
-        it is committed (after_model_change)."""
-        super().on_model_change(form, model, is_created)
-        g.tier_before_edit = None if is_created else form.tier.object_data
+    def update_model(self, form, model) -> bool:
+        """Remember the tier the texter had before the form changed it: they hear of a
+        change once it is committed (after_model_change). Read under the texter's lock, so
+        a second save at once (a double click, another admin) waits for the first and
+        finds its tier, and the texter is told once."""
+        texter = lock_texter(model.phone_number)  # None: deleted meanwhile, see the commit
+        g.tier_before_edit = texter.tier if texter else None
+        return super().update_model(form, model)
 
     def after_model_change(self, form, model, is_created) -> None:
         super().after_model_change(form, model, is_created)
@@ -190,16 +196,11 @@ class UserView(ConversationPages, AdminModelView):
     def action_upgrade(self, ids) -> None:
         """An upgrade: a texter on premium or above in the selection stays as they are (an
         enterprise one would otherwise be moved down, untold, by an action named upgrade)."""
-        users = self.selected(ids)
-        lower = [user for user in users if is_upgrade(user.tier, Tier.PREMIUM.value)]
-        self._change_tier(lower, Tier.PREMIUM, "Upgraded {} to premium.")
-        if len(lower) < len(users):
-            kept = _plural(len(users) - len(lower))
-            flash(f"{kept} already on premium or above, left as they were.", "info")
+        self._change_tier(ids, Tier.PREMIUM, "Upgraded {} to premium.", "on premium or above")
 
     @action("downgrade_to_free", "Downgrade to free")
     def action_downgrade(self, ids) -> None:
-        self._change_tier(self.selected(ids), Tier.FREE, "Downgraded {} to free.")
+        self._change_tier(ids, Tier.FREE, "Downgraded {} to free.", "on free")
 
     @action("export_conversations", "Export conversations")
     def action_export(self, ids):
@@ -208,8 +209,22 @@ class UserView(ConversationPages, AdminModelView):
         filename = f"conversations-{utcnow():%Y%m%d-%H%M%S}.csv"
         return csv_download(conversations(phones), filename)
 
-    def _change_tier(self, users: list[User], tier: Tier, message: str) -> None:
-        changes = [(user, change_tier(user, tier.value)) for user in users]
+    def _change_tier(self, ids, tier: Tier, message: str, kept: str) -> None:
+        """Move the selected texters that `tier` moves up (an upgrade) or down; the others
+        are left as they were, counted apart. Read under their locks (lock_texters): a
+        change made meanwhile is read, not told twice."""
+        users = lock_texters(self.pks(ids))
+        moving = [user for user in users if _moves(user.tier, tier)]
+        changes = [(user, change_tier(user, tier.value)) for user in moving]
         db.session.commit()
         told = enqueue_tier_change_notices(changes)
-        flash(f"{message.format(_plural(len(users)))} {_texted(told)}", "success")
+        flash(f"{message.format(_plural(len(moving)))} {_texted(told)}", "success")
+        if len(moving) < len(users):
+            flash(f"{_plural(len(users) - len(moving))} already {kept}, left as they were.", "info")
+
+
+def _moves(old_tier: str, tier: Tier) -> bool:
+    """An upgrade to premium moves only lower tiers; a downgrade to free every other."""
+    if tier == Tier.FREE:
+        return old_tier != tier.value
+    return is_upgrade(old_tier, tier.value)

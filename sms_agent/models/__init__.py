@@ -24,7 +24,15 @@ from .spend_rollups import SpendDaily, SpendMonthly
 from .staff import ApiToken, StaffUser, hash_key
 from .tasks import Task
 from .types import first_of_next_month, utcnow
-from .users import User, lock_texter, relock_bookkeeping, reread_opt_out, texter_of
+from .users import (
+    User,
+    lock_texter,
+    lock_texters,
+    relock_bookkeeping,
+    relock_tier,
+    reread_opt_out,
+    texter_of,
+)
 
 __all__ = [
     "CRITICAL_ERROR_TYPES",
@@ -55,7 +63,9 @@ __all__ = [
     "UserTaskRollup",
     "first_of_next_month",
     "lock_texter",
+    "lock_texters",
     "relock_bookkeeping",
+    "relock_tier",
     "reread_opt_out",
     "texter_of",
     "hash_key",

@@ -52,6 +52,21 @@ def lock_texter(phone: str) -> User | None:
     return db.session.scalars(_LOCKED_TEXTER, {"phone": phone}).first()
 
 
+def lock_texters(phones: list[str]) -> list[User]:
+    """The texters, each locked until the commit as `lock_texter` locks one, in number
+    order: two changes of the same texters (a bulk action clicked twice) take turns, never
+    wait for each other in a deadlock, and the second reads what the first wrote."""
+    _take_sqlite_write_lock()
+    statement = (
+        sa.select(User)
+        .where(User.phone_number.in_(phones))
+        .order_by(User.phone_number)
+        .with_for_update(**BOOKKEEPING_LOCK)
+        .execution_options(populate_existing=True)
+    )
+    return list(db.session.scalars(statement))
+
+
 def texter_of(task) -> User:
     """The texter a task is from, read with a statement built once: task.user's lazy load
     builds its own on every call, and a worker reads one for every job. The relationship
@@ -66,6 +81,13 @@ def relock_bookkeeping(user: User) -> None:
     """Read `user.service_state` again under the same lock `lock_texter` takes."""
     _take_sqlite_write_lock()
     _reread(user, "service_state", _LOCKED_SERVICE_STATE)
+
+
+def relock_tier(user: User) -> None:
+    """Read `user.tier` again under the same lock `lock_texter` takes, for a tier change:
+    two at once take turns, and the second finds the tier the first committed."""
+    _take_sqlite_write_lock()
+    _reread(user, "tier", _LOCKED_TIER)
 
 
 def reread_opt_out(user: User) -> None:
@@ -229,6 +251,11 @@ _LOCKED_TEXTER = (
 )
 _LOCKED_SERVICE_STATE = (
     sa.select(_users.c.service_state)
+    .where(_users.c.phone_number == sa.bindparam("phone"))
+    .with_for_update(**BOOKKEEPING_LOCK)
+)
+_LOCKED_TIER = (
+    sa.select(_users.c.tier)
     .where(_users.c.phone_number == sa.bindparam("phone"))
     .with_for_update(**BOOKKEEPING_LOCK)
 )

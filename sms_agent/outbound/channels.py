@@ -144,4 +144,4 @@ def shape_whatsapp(text: str | None, *, plain: bool = False, more: bool = False)
     if not clean:
         return Shaped([])
     shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")
-    return Shaped([shown], sent, rest if more else "", WHATSAPP_ENCODING)
+    return Shaped([shown], sent, rest if more else "", WHATSAPP_ENCODING, cut=bool(rest))

@@ -62,6 +62,9 @@ class Shaped:
     encoding: str = GSM_7
     #: The script that needs UCS-2 (Chinese, Greek...), or None for GSM-7.
     reason: str | None = None
+    #: Whether the length budget cut the text (what it drops otherwise, Markdown or emoji
+    #: say, is no cut).
+    cut: bool = False
 
 
 @functools.lru_cache(maxsize=64)
@@ -179,7 +182,9 @@ def shape(
     shown, sent, rest = cut_to_segments(clean, max_segments, MARKER if more else "")
     encoding = encoding_of(shown)
     reason = script.unicode_reason(shown)
-    return Shaped(split_for_sms(shown), sent, rest if more else "", encoding, reason)
+    return Shaped(
+        split_for_sms(shown), sent, rest if more else "", encoding, reason, cut=bool(rest)
+    )
 
 
 def shape_reply(text: str | None, max_segments: int, question: str = "") -> list[str]:

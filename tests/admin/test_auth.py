@@ -12,8 +12,9 @@ from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.admin.auth import load_staff, safe_next
 from sms_agent.extensions import db
-from tests.admin.conftest import PASSWORD, csrf_for, log_in
-from tests.factories import make_staff
+from tests.admin.conftest import PASSWORD, csrf_for, form_as_shown, log_in
+from tests.conftest import RollingBackClient
+from tests.factories import make_error, make_staff
 
 ADMIN_PAGES = [
     "/admin/",
@@ -151,6 +152,33 @@ def test_next_never_leaves_the_site(app, target):
         assert safe_next(target) == "/admin/"
 
 
+@pytest.mark.parametrize("target", ["http:evil.example", "http:/evil.example", "//evil.example"])
+@pytest.mark.parametrize("view", ["details", "edit"])
+def test_a_return_address_off_the_site_is_ignored(admin_client, view, target):
+    """Flask-Admin's pages go back to their ?url=; "http:evil.example" passed its check and
+    was written "http:///evil.example" in the redirect, which browsers follow off the site."""
+    response = admin_client.get(f"/admin/errorlog/{view}/", query_string={"id": "x", "url": target})
+    assert response.headers["Location"] == "/admin/errorlog/"
+
+
+def test_a_saved_form_does_not_return_off_the_site(admin_client):
+    error = make_error()
+    url = f"/admin/errorlog/edit/?id={error.id}&url=http:evil.example"
+    response = admin_client.post(url, data=form_as_shown(admin_client, url))
+    assert response.headers["Location"] == "/admin/errorlog/"
+
+
+def test_a_csrf_token_from_before_the_login_is_refused_after_it(client):
+    """A session cookie planted before the login (a sibling subdomain can set one) must not
+    carry into the staff member's session a CSRF secret its planter knows."""
+    make_staff("ann", PASSWORD, is_admin=True)
+    planted = csrf_for(client, "/admin/auth/login/")
+    assert log_in(client, "ann").status_code == 302
+    assert client.post("/admin/auth/logout/", data={"csrf_token": planted}).status_code == 400
+    fresh = csrf_for(client, "/admin/")
+    assert client.post("/admin/auth/logout/", data={"csrf_token": fresh}).status_code == 302
+
+
 def test_logout_needs_post_and_ends_the_session(client):
     make_staff("ann", PASSWORD)
     log_in(client, "ann")
@@ -183,6 +211,7 @@ def limited_app(database_url):
         RATELIMIT_ENABLED=True,
         LOGIN_RATE="3/minute",
     )
+    app.test_client_class = RollingBackClient
     with app.app_context():
         yield app
         db.session.remove()

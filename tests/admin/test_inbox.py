@@ -267,6 +267,17 @@ def test_a_reply_typed_on_a_page_open_for_hours_is_sent(admin_client):
     ]
 
 
+def test_a_reply_as_long_as_the_composer_allows_is_sent_line_breaks_and_all(admin_client):
+    """The composer stops at 1,600 characters, a line break counting one, as its counter
+    does; the browser sends each as two (CR LF), which made a full one "too long"."""
+    make_user(PHONE, tier="enterprise")
+    typed = ("y" * 79 + "\n") * 20
+    response = post(admin_client, "send", {"message": typed.replace("\n", "\r\n")})
+    assert response.status_code == 302
+    sent = db.session.scalars(sa.select(OutboundMessage.body).order_by(OutboundMessage.part))
+    assert "".join(sent) == typed.rstrip("\n")
+
+
 def test_a_composer_without_its_submission_key_sends_nothing(admin_client):
     waiting()
     response = post(admin_client, "send", {"message": "Hello", "submission": ""})
@@ -306,6 +317,19 @@ def test_the_composer_measures_what_the_text_becomes(admin_client):
     assert (chinese["segments"], chinese["encoding"]) == (1, "UCS-2")
     long = admin_client.post(url, data={"message": "word " * 200}, headers=headers).get_json()
     assert long["segments"] == 3 and long["shortened"] is True  # the free plan's budget
+
+
+@pytest.mark.parametrize(
+    "message", ["**Bold** reply", "Two  spaces", "Merci 🙏", "```\nprint(1)\n```", "word " * 20]
+)
+def test_the_composer_says_it_will_cut_only_what_the_plan_cuts(admin_client, message):
+    """Markdown, emoji and extra spaces are dropped from any text: "too long for this
+    texter's plan: it will be cut" was said of a short reply with any of them."""
+    make_user(PHONE)
+    url = f"/admin/user/conversation/measure/?id={quote(PHONE)}"
+    headers = {"X-CSRFToken": csrf_for(admin_client, PAGE)}
+    measured = admin_client.post(url, data={"message": message}, headers=headers).get_json()
+    assert measured["parts"] == 1 and measured["shortened"] is False
 
 
 @pytest.fixture

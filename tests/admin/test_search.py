@@ -102,6 +102,39 @@ def test_part_of_a_number_or_words_search_the_text_as_before(
 
 
 @pytest.mark.parametrize(
+    ("search", "found"),
+    [("%", [ANN]), ("50%", [ANN]), ("_", [BOB]), ("x_y", [BOB]), ("x%y", []), ("5_%", [])],
+)
+def test_percent_and_underscore_are_searched_as_written_not_as_wildcards(
+    admin_client, search, found
+):
+    """As the API searches: "%" or "_" alone matched every row, "50%" any text with 50."""
+    make_task(user=make_user(ANN), sms_content="Is 50% off a good deal?")
+    make_task(user=make_user(BOB), sms_content="What is x_y in 500 lines of code?")
+    page = listed(admin_client, "/admin/task/", search)
+    assert [phone for phone in (ANN, BOB) if shows(page, phone)] == found
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("flt0_category_contains=%25", []),
+        ("flt0_category_contains=_", []),
+        ("flt0_category_contains=cod", [ANN]),
+        ("flt0_category_not_contains=%25", [ANN, BOB]),
+    ],
+)
+def test_a_contains_filter_matches_its_value_as_written(admin_client, query, found):
+    """As the search box does: "%" or "_" are no wildcards that match every row."""
+    make_task(user=make_user(ANN), category="coding")
+    make_task(user=make_user(BOB), category="general")
+    response = admin_client.get(f"/admin/task/?{query}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert [phone for phone in (ANN, BOB) if shows(page, phone)] == found
+
+
+@pytest.mark.parametrize(
     ("typed", "number"),
     [
         ("+15550100092", "+15550100092"),

@@ -124,12 +124,22 @@ def test_a_token_for_a_texter(admin_client):
     assert ApiToken.find_active(key).user_phone == user.phone_number
 
 
-@pytest.mark.parametrize("typed", ["(555) 123-0042", "+1 555 123 0042", "+1-555-123-0042"])
-def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(admin_client, typed):
-    make_user("+15551230042")
+@pytest.mark.parametrize(
+    ("typed", "number"),
+    [
+        ("(555) 123-0042", "+15551230042"),
+        ("+1 555 123 0042", "+15551230042"),
+        ("+1-555-123-0042", "+15551230042"),
+        ("+49 (0) 151 1234 5678", "+4915112345678"),  # longer than the 20-character column
+    ],
+)
+def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(
+    admin_client, typed, number
+):
+    make_user(number)
     response = create_token(admin_client, user_phone=typed)
     key = re.search(r'value="(sat_[^"]+)"', response.get_data(as_text=True)).group(1)
-    assert ApiToken.find_active(key).user_phone == "+15551230042"
+    assert ApiToken.find_active(key).user_phone == number
 
 
 def test_a_token_needs_exactly_one_owner(admin_client):
@@ -190,3 +200,39 @@ def test_token_list_filters_and_search(admin_client):
     assert live.prefix in page and revoked.prefix not in page
     page = admin_client.get("/admin/apitoken/?flt0_revoked_empty=1").get_data(as_text=True)
     assert live.prefix in page and revoked.prefix not in page
+
+
+@pytest.mark.parametrize(
+    "change", [{"is_admin": ""}, {"is_active": ""}], ids=["not admin", "inactive"]
+)
+def test_the_only_admin_cannot_take_away_their_own_admin_rights(admin_client, change):
+    """Left without an active admin, nobody could change anything in the admin any more."""
+    boss = staff_named("boss")
+    url = f"/admin/staffuser/edit/?id={boss.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "boss", "is_admin": "y"}
+    form = {**form, "is_active": "y", **change}
+    form = {name: value for name, value in form.items() if value}  # an unticked box
+    page = admin_client.post(url, data=form, follow_redirects=True).get_data(as_text=True)
+    assert "the only active admin" in page
+    db.session.expire_all()
+    boss = staff_named("boss")
+    assert boss.is_admin and boss.is_active
+    assert admin_client.get("/admin/staffuser/").status_code == 200
+
+
+def test_the_only_admin_cannot_delete_their_own_account(admin_client):
+    boss = staff_named("boss")
+    response = post_action(admin_client, "/admin/staffuser/", "delete", [str(boss.id)])
+    assert "the only active admin" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert staff_named("boss") is not None
+
+
+def test_an_admin_may_step_down_while_another_admin_remains(admin_client):
+    make_staff("ann", PASSWORD, is_admin=True)
+    boss = staff_named("boss")
+    url = f"/admin/staffuser/edit/?id={boss.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "boss", "is_active": "y"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert not staff_named("boss").is_admin

@@ -81,6 +81,15 @@ def test_an_empty_message_is_refused(admin_client):
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
 
 
+def test_a_message_as_long_as_the_box_allows_is_sent_line_breaks_and_all(admin_client):
+    """The box stops at 1,600 characters, a line break counting one; the browser sends each
+    as two (CR LF), which made a full box "longer than 1600 characters"."""
+    typed = ("y" * 79 + "\n") * 20
+    response = send(admin_client, "+14155550127", typed.replace("\n", "\r\n"))
+    assert response.status_code == 302
+    assert db.session.scalar(sa.select(Task.sms_content)) == typed
+
+
 def test_sending_needs_a_csrf_token(admin_client):
     data = {"from_number": "+14155550127", "message": "hi"}
     assert admin_client.post(URL, data=data).status_code == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from urllib.parse import quote
@@ -158,6 +159,16 @@ def test_downgrade_to_free_keeps_the_counter(admin_client):
     downgraded = [db.session.get(User, u.phone_number) for u in users]
     assert [u.tier for u in downgraded] == ["free", "free"]
     assert downgraded[0].monthly_requests == 300
+
+
+def test_downgrade_to_free_counts_only_the_texters_it_moves(admin_client):
+    """Staff who select every row and press Downgrade read how many were moved, not how
+    many they selected."""
+    users = [make_user(tier="premium"), make_user(), make_user()]
+    response = post_action(admin_client, "/admin/user/", "downgrade_to_free", phones(users))
+    page = response.get_data(as_text=True)
+    assert "Downgraded 1 user to free." in page
+    assert "2 users already on free, left as they were." in page
 
 
 def test_action_on_unknown_rows_changes_nothing(admin_client):
@@ -392,6 +403,18 @@ def test_creating_a_number_that_exists_in_another_notation_is_a_form_error(admin
     assert "INSERT" not in page and "IntegrityError" not in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
     assert db.session.get(User, "+15551230002").full_name == "Ann"
+
+
+def test_a_number_pasted_in_a_long_notation_is_taken_whole(admin_client):
+    """The box stopped at the column's 20 characters: "+49 (0) 151 1234 5678" pasted in
+    became "+49 (0) 151 1234 567", and so another (valid) number, +491511234567."""
+    page = rows(admin_client, "/admin/user/new/")
+    box = re.search(r'<input[^>]*name="phone_number"[^>]*>', page).group(0)
+    assert int(re.search(r'maxlength="(\d+)"', box).group(1)) >= 32
+    pasted = "+49 (0) 151 1234 5678"
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, pasted))
+    assert response.status_code == 302
+    assert db.session.get(User, "+4915112345678") is not None
 
 
 def test_a_save_the_database_refuses_is_told_without_its_sql(app, admin_client):

@@ -1,0 +1,86 @@
+"""Two saves of one texter's tier at once (a double click on Upgrade or Save, two admins):
+the texter is told of the change once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from unittest import mock
+from urllib.parse import quote
+
+from flask_admin.contrib.sqla import ModelView
+
+from sms_agent.admin import users as user_admin
+from sms_agent.extensions import db
+from sms_agent.models import User
+from tests.admin.conftest import csrf_for, form_as_shown
+from tests.broker import drained
+from tests.factories import make_user
+
+#: How long each post holds on between reading the texter and committing: long enough for
+#: the other post to read the texter meanwhile, unless it has to wait for the first.
+SLOW = 0.3
+
+
+def post_at_once(app, admin_client, url: str, form: dict) -> list[int]:
+    """Post `form` twice at once, each in a thread of its own with its own database
+    connection, as two browsers (or two web processes) would."""
+    statuses = []
+
+    def submit():
+        with app.test_client() as browser:
+            browser.set_cookie("session", admin_client.get_cookie("session").value)
+            statuses.append(browser.post(url, data=form).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return statuses
+
+
+def told(app) -> list[str]:
+    """The tier-change notices queued (each a job for one texter)."""
+    return [m for m in drained(app) if m.headers["task"].endswith("send_notice")]
+
+
+def test_two_simultaneous_upgrades_of_one_texter_text_them_once(app, admin_client):
+    user = make_user(monthly_requests=40)
+    drained(app)  # what earlier tests left in the in-memory broker
+    form = {
+        "action": "upgrade_to_premium",
+        "rowid": [user.phone_number],
+        "csrf_token": csrf_for(admin_client, "/admin/user/"),
+        "url": "/admin/user/",
+    }
+    real = user_admin.change_tier
+
+    def slow_change(*args):
+        time.sleep(SLOW)
+        return real(*args)
+
+    with mock.patch.object(user_admin, "change_tier", slow_change):
+        statuses = post_at_once(app, admin_client, "/admin/user/action/", form)
+    assert statuses == [302, 302]
+    assert len(told(app)) == 1
+    db.session.expire_all()
+    upgraded = db.session.get(User, user.phone_number)
+    assert (upgraded.tier, upgraded.monthly_requests) == ("premium", 0)
+
+
+def test_two_simultaneous_saves_of_one_tier_change_text_the_texter_once(app, admin_client):
+    user = make_user()
+    drained(app)
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "tier": "premium"}
+    real = ModelView.update_model
+
+    def slow_update(view, *args):
+        time.sleep(SLOW)
+        return real(view, *args)
+
+    with mock.patch.object(ModelView, "update_model", slow_update):
+        statuses = post_at_once(app, admin_client, url, form)
+    assert statuses == [302, 302]
+    assert len(told(app)) == 1
