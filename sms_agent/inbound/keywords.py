@@ -100,9 +100,10 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     """The keyword a message consists of, or None when it is anything else.
 
     Only a whole message counts, so "stop sending me jokes" is a question for the AI, not
-    an opt-out; and "yes" (ANSWER_WORDS) is one only from a texter who has `opted_out`. Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and
-    punctuation around it (autocorrect's full stop, "!", quotes, "。") are ignored, and
-    compatibility forms such as full-width letters are folded.
+    an opt-out; and "yes" (ANSWER_WORDS) is one only from a texter who has `opted_out`.
+    Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and punctuation
+    around it (autocorrect's full stop, "!", quotes, "。") are ignored, and compatibility
+    forms such as full-width letters are folded.
     """
     if not body or len(body) > _LONGEST_MESSAGE:
         return None
