@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from html.parser import HTMLParser
 
 import pytest
@@ -112,3 +113,21 @@ def staff_client(client):
     staff_account("viewer", is_admin=False)
     assert log_in(client, "viewer").status_code == 302
     return client
+
+
+def post_at_once(app, admin_client, url: str, form: dict) -> list[int]:
+    """Post `form` twice at once, each in a thread of its own with its own database
+    connection, as two browsers (or two web processes) would."""
+    statuses = []
+
+    def submit():
+        with app.test_client() as browser:
+            browser.set_cookie("session", admin_client.get_cookie("session").value)
+            statuses.append(browser.post(url, data=form).status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return statuses

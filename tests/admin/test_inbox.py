@@ -4,7 +4,6 @@ the one sending door and hand back to the AI; read-only staff only look."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from datetime import timedelta
 from unittest import mock
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 from sms_agent import handoff
 from sms_agent.extensions import db
 from sms_agent.models import Conversation, ErrorLog, OutboundMessage, StaffUser, User, utcnow
-from tests.admin.conftest import csrf_for, csrf_from, log_in, staff_account
+from tests.admin.conftest import csrf_for, csrf_from, log_in, post_at_once, staff_account
 from tests.factories import make_task, make_user
 
 PHONE = "+15550100001"
@@ -236,18 +235,7 @@ def test_two_simultaneous_posts_of_one_composer_text_once(app, admin_client, twi
     form = {**composer(admin_client), "message": "Sorry for the wait."}
     url = f"/admin/user/conversation/send/?id={quote(PHONE)}"
     twilio_server.delay = 0.5
-    statuses = []
-
-    def submit():
-        with app.test_client() as browser:
-            browser.set_cookie("session", admin_client.get_cookie("session").value)
-            statuses.append(browser.post(url, data=form).status_code)
-
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses = post_at_once(app, admin_client, url, form)
     assert statuses == [302, 302]
     db.session.expire_all()
     assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 1

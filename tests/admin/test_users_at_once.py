@@ -3,7 +3,6 @@ the texter is told of the change once."""
 
 from __future__ import annotations
 
-import threading
 import time
 from unittest import mock
 from urllib.parse import quote
@@ -13,31 +12,13 @@ from flask_admin.contrib.sqla import ModelView
 from sms_agent.admin import users as user_admin
 from sms_agent.extensions import db
 from sms_agent.models import User
-from tests.admin.conftest import csrf_for, form_as_shown
+from tests.admin.conftest import csrf_for, form_as_shown, post_at_once
 from tests.broker import drained
 from tests.factories import make_user
 
 #: How long each post holds on between reading the texter and committing: long enough for
 #: the other post to read the texter meanwhile, unless it has to wait for the first.
 SLOW = 0.3
-
-
-def post_at_once(app, admin_client, url: str, form: dict) -> list[int]:
-    """Post `form` twice at once, each in a thread of its own with its own database
-    connection, as two browsers (or two web processes) would."""
-    statuses = []
-
-    def submit():
-        with app.test_client() as browser:
-            browser.set_cookie("session", admin_client.get_cookie("session").value)
-            statuses.append(browser.post(url, data=form).status_code)
-
-    threads = [threading.Thread(target=submit) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return statuses
 
 
 def told(app) -> list[str]:
