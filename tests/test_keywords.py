@@ -58,6 +58,14 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         (" usage \t", Keyword.USAGE),
         ("MORE", Keyword.MORE),
         ("More.", Keyword.MORE),
+        # Emoji around the word (regression: "STOP 🛑" went to the model)
+        ("STOP 🛑", Keyword.STOP),
+        ("🛑 stop", Keyword.STOP),
+        ("Stop 😡😡", Keyword.STOP),
+        ("STOP ✋🏽", Keyword.STOP),
+        ("stop ❤️", Keyword.STOP),
+        ("HELP 🙏", Keyword.HELP),
+        ("yes 👍", Keyword.START),
     ],
 )
 def test_keyword_messages_are_recognised(body, expected):
@@ -82,6 +90,8 @@ def test_keyword_messages_are_recognised(body, expected):
         "help me write a poem",
         "more about DNS please",
         "🛑",
+        "👍",
+        "stop 🛑 please",
         "usage of malloc?",
     ],
 )

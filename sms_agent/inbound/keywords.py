@@ -93,7 +93,16 @@ def _visible(char: str) -> bool:
 
 
 def _is_punctuation(char: str) -> bool:
-    return unicodedata.category(char).startswith("P")
+    """Punctuation, or an emoji or other symbol with its variation selectors, skin tones and
+    keycap: what a texter puts around a word ("STOP 🛑", "Stop 😡", "yes 👍🏽") without
+    changing it."""
+    category = unicodedata.category(char)
+    return category[0] == "P" or category in ("So", "Sk") or char in _EMOJI_PARTS
+
+
+#: The variation selectors (U+FE0E text, U+FE0F emoji style) and the keycap that follow an
+#: emoji's base character.
+_EMOJI_PARTS = {"\ufe0e", "\ufe0f", "\u20e3"}
 
 
 def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
