@@ -8,6 +8,7 @@ characters and unpaired surrogates; letting one through would turn bad input int
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -127,6 +128,18 @@ class FiniteFloat(fields.Float):
         return number if number is None or math.isfinite(number) else None
 
 
+#: A date-time whose offset's "+" a URL turned into a space: 2026-01-01T00:00:00 05:00.
+_PLUS_AS_SPACE = re.compile(r"T[0-9:.]+ [0-9]{2}(:?[0-9]{2})?$")
+
+
+def _date_problem(value: str) -> str:
+    """What a client needs to hear: in a query string an unencoded "+" reads as a space."""
+    problem = "Enter a date (YYYY-MM-DD) or an ISO 8601 date-time."
+    if _PLUS_AS_SPACE.search(value.strip()):
+        return f"{problem} A + in a URL must be written %2B (it reads as a space)."
+    return problem
+
+
 class DateOrDateTime(fields.Field):
     """A filter bound: an ISO 8601 date or date-time; naive values are taken as UTC.
 
@@ -147,7 +160,7 @@ class DateOrDateTime(fields.Field):
         try:
             return self._parse(check_text(value.strip()))
         except (ValueError, OverflowError):
-            raise ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
+            raise ValidationError(_date_problem(value)) from None
 
     def _parse(self, text: str) -> datetime:
         try:

@@ -125,6 +125,23 @@ def test_an_end_date_in_any_iso_notation_includes_that_whole_day(client, admin_h
     assert counted.get_json()["total_tasks"] == 1
 
 
+def test_an_offset_whose_plus_the_url_turned_into_a_space_is_explained(client, admin_headers):
+    """Regression: ?created_after=2026-01-01T00:00:00+05:00 sent unencoded (the + reads as a
+    space) got the same 400 as any garbage, with no hint of why."""
+    response = client.get(
+        "/api/tasks/?created_after=2026-01-01T00:00:00+05:00", headers=admin_headers
+    )
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"]["created_after"]
+    assert "%2B" in problem
+    garbage = client.get("/api/tasks/?created_after=soon", headers=admin_headers)
+    assert "%2B" not in garbage.get_json()["details"]["created_after"][0]
+    encoded = client.get(
+        "/api/tasks/?created_after=2026-01-01T00:00:00%2B05:00", headers=admin_headers
+    )
+    assert encoded.status_code == 200
+
+
 def test_errors_filter_by_type_resolution_user_and_dates(client, admin_headers):
     user = make_user()
     now = datetime.now(UTC)
