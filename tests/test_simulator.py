@@ -226,6 +226,21 @@ def test_cli_simulate_on_whatsapp_is_answered_on_whatsapp(app, runner):
     assert db.session.get(User, "+15551230000").channel == "whatsapp"
 
 
+def test_cli_simulate_from_a_whatsapp_address_texts_on_whatsapp(app, runner):
+    """Regression: --from whatsapp:+1... was read as the bare number and texted by SMS."""
+    args = ["sms", "simulate", "--from", "whatsapp:+15551230000", "--inline", "hi"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "--- WhatsApp to +15551230000 (reply, sent) ---" in result.output
+    assert db.session.get(User, "+15551230000").channel == "whatsapp"
+
+
+def test_cli_refuses_a_channel_we_do_not_serve(runner):
+    result = runner.invoke(args=["sms", "simulate", "--from", "messenger:+15551230000", "hi"])
+    assert result.exit_code == 2
+    assert "--from" in result.output and "not a channel we serve" in result.output
+
+
 def test_media_cannot_be_simulated_through_twilio(app, media_store):
     app.config["SMS_BACKEND"] = "twilio"
     with pytest.raises(simulator.SimulationRejected, match="SMS_BACKEND=console"):

@@ -11,7 +11,8 @@ import click
 from flask.cli import AppGroup
 
 from .. import simulator
-from ..models import OutboundMessage, TaskStatus, utcnow
+from ..inbound.media import UnservedChannel, split_channel
+from ..models import Channel, OutboundMessage, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 
 sms = AppGroup("sms", help="Text the service locally.")
@@ -67,9 +68,13 @@ def simulate(
     store, where the worker reads it as it would fetch it from Twilio.
     """
     try:
-        phone = to_e164(from_number)
-    except InvalidPhoneNumber as exc:
+        # "whatsapp:+1..." is how Twilio writes a WhatsApp sender: it says the channel too.
+        number, prefixed = split_channel(from_number)
+        phone = to_e164(number)
+    except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise click.BadParameter(str(exc), param_hint="--from") from exc
+    if prefixed != Channel.SMS:
+        channel = prefixed
     media = [_attachment(media_file)] if media_file else []
     if text is None and media:
         text = ""
