@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from ..extensions import db
 from ..phones import to_e164
@@ -105,9 +106,13 @@ def reread_opt_out(user: User) -> None:
 
 def _reread(user: User, attribute: str, statement: sa.Select) -> None:
     """Session.refresh of one column, with a statement built once (see the end of this
-    module) instead of on every call; the row's other attributes are left as they are."""
-    value = db.session.execute(statement, {"phone": user.phone_number}).scalar_one()
-    set_committed_value(user, attribute, value)
+    module) instead of on every call; the row's other attributes are left as they are.
+    A texter deleted meanwhile raises ObjectDeletedError, as Session.refresh would (the API
+    answers it with a 404)."""
+    row = db.session.execute(statement, {"phone": user.phone_number}).one_or_none()
+    if row is None:
+        raise ObjectDeletedError(sa.inspect(user))
+    set_committed_value(user, attribute, row[0])
 
 
 def _next_reset() -> datetime:
