@@ -19,6 +19,7 @@ from celery import shared_task
 from flask import current_app
 from kombu.exceptions import KombuError
 from sqlalchemy.exc import NoResultFound
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from . import costs, handoff, more, notices, outbound, quota
 from .answering import pipeline
@@ -133,7 +134,7 @@ def send_notice(
             sent = more.send_more(user, reply_to, slots, sender=sender)
         else:
             sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots, sender=sender)
-    except NoResultFound:
+    except (NoResultFound, ObjectDeletedError):
         # Staff deleted the texter since it was read: its row is gone when it is read again
         # under the lock, and nobody is left to text.
         db.session.rollback()
