@@ -162,19 +162,10 @@ def category_counts(filters: Mapping[str, Any] | None = None) -> dict[str, int]:
     filters = filters or {}
     split = day_split(filters)
     if split is not None:
-        counts = {name: row["tasks"] for name, row in _split_by_category(split).items()}
+        by_category = _split_by_category(split)
     else:
-        counts = _direct_category_counts(task_conditions(filters))
-    return {category: int(counts.get(category, 0)) for category in Category.values()}
-
-
-def _direct_category_counts(conditions: list) -> dict[str, int]:
-    rows = db.session.execute(
-        sa.select(Task.category, sa.func.count())
-        .where(TAKEN_ON, *conditions)
-        .group_by(Task.category)
-    ).all()
-    return dict(rows)
+        by_category = _direct_by_category(task_conditions(filters))
+    return {name: int(by_category.get(name, {}).get("tasks", 0)) for name in Category.values()}
 
 
 def task_count(filters: Mapping[str, Any]) -> int | None:
@@ -251,7 +242,7 @@ def _direct_task_analytics(conditions: list, now: datetime, days: int) -> dict[s
             count_where(REFUSED),
         ).where(*conditions)
     ).one()
-    counts = _direct_category_counts(conditions)
+    by_category = _direct_by_category(conditions)
     return {
         "total_tasks": int(totals[0]),
         "successful_tasks": int(totals[1]),
@@ -259,6 +250,8 @@ def _direct_task_analytics(conditions: list, now: datetime, days: int) -> dict[s
         "success_rate": percentage(int(totals[1]), int(totals[0])),
         "avg_processing_time": average(totals[2]),
         "avg_tokens_used": average(totals[3]),
-        "category_breakdown": {name: counts.get(name, 0) for name in Category.values()},
+        "category_breakdown": {
+            name: int(by_category.get(name, {}).get("tasks", 0)) for name in Category.values()
+        },
         "daily_stats": direct_daily_stats(conditions, now, days),
     }
