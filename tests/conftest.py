@@ -24,6 +24,7 @@ from sms_agent.models import types
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.broker import drained
+from tests.write_order import WriteOrderWatch
 
 
 @contextlib.contextmanager
@@ -43,6 +44,22 @@ def fresh_database(tmp_dir) -> Iterator[str]:
         with server.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         server.dispose()
+
+
+@pytest.fixture(scope="session")
+def _write_order_watch() -> WriteOrderWatch:
+    watch = WriteOrderWatch()
+    watch.install()
+    return watch
+
+
+@pytest.fixture(autouse=True)
+def _tasks_written_before_their_ledger_rows(request, _write_order_watch):
+    """See tests/write_order.py: a wrong order can deadlock two commits on PostgreSQL."""
+    yield
+    wrong, _write_order_watch.wrong = _write_order_watch.wrong, []
+    if request.node.get_closest_marker("any_write_order") is None:
+        assert not wrong, f"a task moved after a ledger row in one transaction: {wrong}"
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,23 @@ waited there (`make bench-e2e`). The counts stay exact.
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from sms_agent import costs
+from sms_agent.answering import pipeline
+from sms_agent.answering.claim import claim
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, Task, TaskRollup
 from sms_agent.models.spend_rollups import SpendDaily
-from tests.factories import make_user
+from sms_agent.vendors.openai import Completion
+from tests.factories import make_task, make_user
 from tests.test_rollups import _assert_rollups_match_a_recount
 from tests.test_spend_rollups import _task_costs_match_the_ledgers
 
@@ -60,4 +67,70 @@ def test_rollups_are_written_when_their_transaction_commits(app):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(TaskRollup)) == 0
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.sum(TaskRollup.tasks))) == 1
+    _task_costs_match_the_ledgers()
+
+
+def _waiting_for_locks(count: int, timeout: float = 10.0) -> None:
+    """Until `count` of this database's connections wait for a lock."""
+    deadline = time.monotonic() + timeout
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    with db.engine.connect() as watcher:
+        while watcher.execute(query).scalar() < count:
+            assert time.monotonic() < deadline, "nobody came to wait for the lock"
+            time.sleep(0.02)
+            watcher.rollback()
+
+
+def test_a_deferred_answer_and_a_claim_commit_at_once_without_a_deadlock(app):
+    """A deferred answer commits its model call and its task's move from processing back to
+    queued; a claim moves another task from queued to processing. At commit both take the
+    day's processing and queued buckets. The answer wrote its model call first, so its
+    ledger trigger took the queued bucket (its task's new one) before its task's own move
+    took the processing bucket, against the claim's order: PostgreSQL found a deadlock and
+    the job ran again, model call and all (tests/faults/test_pacing_burst.py). A third
+    transaction holding the processing bucket makes both commits meet there, every time."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    answered = make_task(status="processing", category="general")
+    waiting = make_task(status="queued", category="general")
+    answered_id, waiting_id = answered.id, waiting.id
+    db.session.remove()
+    failures: list[BaseException] = []
+
+    def in_app(work):
+        def run():
+            with app.app_context():
+                try:
+                    work()
+                except BaseException as exc:  # noqa: BLE001 - reported by the test
+                    failures.append(exc)
+                finally:
+                    db.session.remove()
+
+        return threading.Thread(target=run)
+
+    def defer_the_answer():
+        task = db.session.get(Task, answered_id)
+        costs.record_model_call(task, Completion("Paris.", "gpt-4o-mini", prompt_tokens=9))
+        task.ai_response, task.tokens_used = "Paris.", 9
+        pipeline.defer(task, SimpleNamespace(booking={"count": 1}, wait=5.0))
+
+    with db.engine.connect() as holder:
+        holder.execute(sa.text("SELECT 1 FROM task_rollups WHERE status = 'processing' FOR UPDATE"))
+        claimer = in_app(lambda: claim(waiting_id))
+        claimer.start()
+        _waiting_for_locks(1)  # the claim waits for the processing bucket
+        answerer = in_app(defer_the_answer)
+        answerer.start()
+        _waiting_for_locks(2)  # so does the answer's commit, holding what it took before
+        holder.rollback()
+        claimer.join(30)
+        answerer.join(30)
+    assert failures == []
+    assert db.session.get(Task, answered_id).status == "queued"
+    assert db.session.get(Task, waiting_id).status == "processing"
+    _assert_rollups_match_a_recount()
     _task_costs_match_the_ledgers()

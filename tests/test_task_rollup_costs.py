@@ -152,6 +152,7 @@ def _move_tasks(rng: random.Random, tasks: list[Task]) -> None:
             task.status = TaskStatus.QUEUED.value
 
 
+@pytest.mark.any_write_order
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_each_bucket_keeps_the_costs_of_its_tasks_whatever_moves_them(app, seed):
     rng = random.Random(seed)

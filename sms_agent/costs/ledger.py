@@ -60,6 +60,9 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
         completion_tokens=completion.completion_tokens,
         cost_usd=cost if cost is not None else Decimal(0),
         priced=cost is not None,
+        # When it answered, not when it is flushed: the flush writes the reply's first
+        # part before it (both follow their task), and a conversation reads in time order.
+        created_at=utcnow(),
     )
     db.session.add(call)
     db.session.info.setdefault(_RECORDED_CALLS, []).append(call)

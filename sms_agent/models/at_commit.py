@@ -13,6 +13,11 @@ The counts are the same: a deferred row trigger still sees each write's OLD and 
 order of the writes. Only a reader inside the writing transaction sees the rollups before
 its own writes, and nothing reads them there. SQLite has one writer at a time, so its
 triggers run at the write, as before.
+
+The order of the writes is the order the rows are locked in at commit. Two commits taking
+the same rows in opposite orders deadlock, and PostgreSQL aborts one: a worker's job then
+runs again, model call and all. So a transaction writes a task before its ledger rows
+(spend_rollups._task_cost_sql says why that order; tests/write_order.py watches for it).
 """
 
 from __future__ import annotations

@@ -6,12 +6,16 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .types import Money, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from .tasks import Task
 
 
 class ModelCall(db.Model):
@@ -39,6 +43,15 @@ class ModelCall(db.Model):
     #: False when the model was in no price table (cost_usd is then 0, and logged).
     priced: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    #: Not for reading: it makes a flush write the task before its model calls, as it writes
+    #: a task before its messages (Task.outbound_messages). On PostgreSQL the rollup triggers
+    #: run at commit in the order of the writes (models/at_commit.py), so a task's move
+    #: between buckets comes before what its ledger rows add: every transaction then takes
+    #: the task's buckets, in key order, before the spend rows, one order for all of them.
+    #: A model call written first took the task's new bucket before its old one, against a
+    #: claim's order, and the two deadlocked.
+    task: Mapped[Task | None] = relationship()
 
     def __repr__(self) -> str:
         return f"<ModelCall {self.model} {self.cost_usd} USD>"

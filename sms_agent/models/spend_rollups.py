@@ -104,11 +104,12 @@ def _task_cost_sql(dialect: str, ledger: str, row: str, sign: str, task_costs: b
     (rollups.py), so a bucket's costs are always those of its tasks. Rounded to Money's
     millionths: SQLite adds NUMERIC values as floating point.
 
-    They come before the spend rollups' rows: the worker writes its task early in its
-    transaction and these triggers run at its commit (at_commit.py), so every writer takes
-    the task first, then its bucket, then the spend rows, in one order (a Twilio price for
-    an earlier part, landing meanwhile, cannot deadlock with it). The bucket is an upsert:
-    at a commit that also moved the task, its new bucket may not be counted yet.
+    They come before the spend rollups' rows, and a transaction writes a task before its
+    ledger rows (the flush orders them: ModelCall.task, Task.outbound_messages). These
+    triggers run at commit in the order of the writes (at_commit.py), so every writer takes
+    the task, then its old and new buckets in key order (rollups.py), then the spend rows:
+    one order (a Twilio price for an earlier part, landing meanwhile, cannot deadlock with
+    it). The bucket is an upsert: the task's bucket may have no row yet.
 
     `task_costs` False: the schema before migration 0018, with neither sms_cost_usd nor
     the buckets' costs (the migrations before it install their triggers with this)."""

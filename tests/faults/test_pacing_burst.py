@@ -14,16 +14,6 @@ MPS = 2
 MODEL_SECONDS = 1.0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known defect, open: two answers' rollup triggers can deadlock at COMMIT on"
-        " PostgreSQL (a ledger row's cost goes to the task's final bucket and the spend row"
-        " before the task's own move out of its old bucket fires); the job then runs again,"
-        " model call and all, and its sends may miss their slots. Failed 2 of 4 runs at"
-        " dc11590 on 2026-12-05's slower host; see the sixteenth session's note."
-    ),
-)
 def test_a_burst_is_sent_in_order_at_the_rate_across_workers_without_holding_model_calls(stack):
     """Four worker slots (two processes of two threads) and eight new numbers: each answer
     is a program notice and a reply booked together, 16 sends at 2 a second, 8 s of
