@@ -218,9 +218,11 @@ def send_as_staff(
     Raises NothingToSend for a text that shapes to nothing (no state changes then: a
     thumbs-up must not take a waiting conversation), AlreadySent when `submission` (the
     one-time key of the form or API request that asked) was sent before, outbound.OptedOut
-    (nothing is sent) or outbound.SendFailed; the caller commits. A refused submission that
-    sent nothing is not remembered, so it may be tried again. It goes out from the number
-    the texter last wrote to (outbound.thread_number), else TWILIO_PHONE_NUMBER.
+    (nothing is sent) or outbound.SendFailed. The message is committed here, part by part;
+    the caller commits the reply's bookkeeping (texts read, the idle clock). A refused
+    submission that sent nothing is not remembered, so it may be tried again. It goes out
+    from the number the texter last wrote to (outbound.thread_number), else
+    TWILIO_PHONE_NUMBER.
     """
     shaped = outbound.plan(user, text)
     if not shaped.parts:
@@ -244,7 +246,12 @@ def send_as_staff(
         raise
     # The send committed each part (with the claimed key) before Twilio saw it, which ended
     # the lock: take it again, so a takeover or a text held meanwhile is read, not lost.
-    user = lock_texter(user.phone_number)
+    # Twilio's answer, stored on the last part, is committed first: every writer takes the
+    # texter's row before their SMS rows (a deletion takes it, then anonymises their SMS),
+    # and a send holding its SMS row while it waited for the texter's deadlocked with one.
+    phone = user.phone_number  # read before the commit expires it: a deletion may follow
+    db.session.commit()
+    user = lock_texter(phone)
     if user is not None:  # None: staff deleted the texter while Twilio had the message
         record_staff_reply(user, staff, read=read)
     return messages
