@@ -78,6 +78,25 @@ def test_a_token_name_longer_than_its_column_is_refused(runner):
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
+def test_staff_create_refuses_a_username_taken_in_other_case(runner):
+    make_staff("ada")
+    result = runner.invoke(args=["staff", "create", "--username", "ADA", "--password", "x" * 8])
+    assert result.exit_code == 1
+    assert "staff user 'ada' already exists" in result.output
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
+def test_staff_commands_find_a_username_however_it_is_cased(runner):
+    staff = make_staff("Ada", password="old-password")
+    result = runner.invoke(args=["staff", "set-password", "ada", "--password", "new-password"])
+    assert result.exit_code == 0, result.output
+    db.session.refresh(staff)
+    assert staff.check_password("new-password")
+    result = runner.invoke(args=["token", "create", "ADA"])
+    assert result.exit_code == 0, result.output
+    assert ApiToken.find_active(result.output.strip().splitlines()[-1]).staff_user == staff
+
+
 def test_staff_set_password(runner):
     staff = make_staff("ada", password="old-password")
     result = runner.invoke(args=["staff", "set-password", "ada", "--password", "new-password"])

@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
-from ..models.staff import InactiveOwner, clean_username
+from ..models.staff import InactiveOwner, clean_username, username_key
 from ..phones import InvalidPhoneNumber, to_e164
 from .base import AdminForm, AdminModelView, email_address
 
@@ -28,6 +28,20 @@ class NewPasswordField(PasswordField):
             obj.set_password(self.data)
 
 
+def username_free_in_any_case(form, field) -> None:
+    """No second account whose username differs from one only in letter case (a username
+    taken exactly is Flask-Admin's own "Already exists."); renaming an account into another
+    case of its own name is fine."""
+    taken = db.session.scalar(
+        sa.select(StaffUser).where(StaffUser.username_key == username_key(field.data))
+    )
+    if taken is None or taken is getattr(form, "_obj", None) or taken.username == field.data:
+        return
+    raise ValidationError(
+        f"Already taken as {taken.username}: usernames must differ in more than letter case."
+    )
+
+
 class StaffUserView(AdminModelView):
     admin_only = True
     column_list = ["username", "email", "is_admin", "is_active", "created_at", "last_login_at"]
@@ -39,7 +53,7 @@ class StaffUserView(AdminModelView):
     form_args = {
         "username": {
             "filters": [clean_username],
-            "validators": [DataRequired("Enter a username.")],
+            "validators": [DataRequired("Enter a username."), username_free_in_any_case],
         },
         "email": {"validators": [email_address]},
     }

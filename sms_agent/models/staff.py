@@ -31,6 +31,10 @@ class StaffUser(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    #: The username case-folded (username_key): unique, so no two accounts differ only in
+    #: case, and what a login is looked up by. NULL only for an account that clashed with an
+    #: older one when this column came (migration 0019): it logs in by its exact name.
+    username_key: Mapped[str | None] = mapped_column(sa.String(240), unique=True)
     email: Mapped[str | None] = mapped_column(sa.String(254))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
@@ -69,6 +73,11 @@ class StaffUser(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    @validates("username")
+    def _keyed_username(self, _key: str, username: str) -> str:
+        self.username_key = username_key(username)
+        return username
+
     @validates("is_active")
     def _deactivation_ends_sessions(self, _key: str, active: bool) -> bool:
         """Deactivating logs the account out everywhere, so reactivating it later does not
@@ -88,6 +97,25 @@ def clean_username(username: str | None) -> str:
     """A username as it is stored and looked up at login: without surrounding spaces (an
     account saved as " ann " could never log in)."""
     return (username or "").strip()
+
+
+def username_key(username: str | None) -> str:
+    """What tells usernames apart: "Ann", "ann" and " ANN " are one (casefold, not lower:
+    "Straße" and "STRASSE" are one too). Up to three times the username's length."""
+    return clean_username(username).casefold()
+
+
+def find_staff(username: str | None) -> StaffUser | None:
+    """The staff account a typed username names, however its letters are cased: the one of
+    that exact name first (an account that clashed in case before usernames were unique
+    without it, see StaffUser.username_key), else the one it is in other case."""
+    name = clean_username(username)
+    exact = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == name))
+    if exact is not None:
+        return exact
+    return db.session.scalar(
+        sa.select(StaffUser).where(StaffUser.username_key == username_key(name))
+    )
 
 
 def password_matches(staff: StaffUser | None, password: str) -> bool:

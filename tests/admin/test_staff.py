@@ -41,13 +41,37 @@ def test_a_username_is_saved_without_surrounding_spaces_so_its_owner_can_log_in(
 
 
 @pytest.mark.parametrize(
-    ("username", "error"), [("   ", "Enter a username."), (" boss ", "Already exists.")]
+    ("username", "error"),
+    [
+        ("   ", "Enter a username."),
+        (" boss ", "Already exists."),
+        ("Boss", "Already taken as boss: usernames must differ in more than letter case."),
+    ],
 )
 def test_a_blank_or_taken_username_is_a_form_error(admin_client, username, error):
     response = create_staff(admin_client, username=username, password="long enough pw")
     assert response.status_code == 200
     assert error in response.get_data(as_text=True)
     assert db.session.scalars(sa.select(StaffUser.username)).all() == ["boss"]
+
+
+def test_renaming_staff_to_another_accounts_name_in_other_case_is_a_form_error(admin_client):
+    carol = make_staff("carol")
+    url = f"/admin/staffuser/edit/?id={carol.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "BOSS", "is_active": "y"}
+    response = admin_client.post(url, data=form)
+    assert "Already taken as boss" in response.get_data(as_text=True)
+    db.session.refresh(carol)
+    assert carol.username == "carol"
+
+
+def test_staff_may_change_the_case_of_their_own_username(admin_client):
+    carol = make_staff("carol")
+    url = f"/admin/staffuser/edit/?id={carol.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "Carol", "is_active": "y"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.refresh(carol)
+    assert carol.username == "Carol"
 
 
 def test_new_staff_needs_a_password_of_eight_characters(admin_client):
