@@ -151,14 +151,23 @@ def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversat
     # second sees the first as the holder.
     user = _locked(user)
     conversation = conversation_for(user)
-    db.session.refresh(conversation)
-    holder = conversation.held_by
-    if user.conversation_state == STAFF and holder and holder.id != staff.id and not force:
-        raise HeldByOther(holder.username)
+    _refuse_if_held_by_other(user, conversation, staff, force)
     user.conversation_state = STAFF
     conversation.held_by = staff
     conversation.staff_clock_at = utcnow()
     return conversation
+
+
+def _refuse_if_held_by_other(
+    user: User, conversation: Conversation, staff: StaffUser, force: bool
+) -> None:
+    """HeldByOther when a staff member other than `staff` holds the conversation, unless
+    `force`; read again under the texter's lock, so of two staff at once the second sees
+    what the first did."""
+    db.session.refresh(conversation)
+    holder = conversation.held_by
+    if user.conversation_state == STAFF and holder and holder.id != staff.id and not force:
+        raise HeldByOther(holder.username)
 
 
 def _locked(user: User) -> User:
@@ -169,12 +178,16 @@ def _locked(user: User) -> User:
     return locked
 
 
-def release(user: User) -> Conversation:
-    """Back to the AI: the texter's next text is answered by the model."""
+def release(user: User, staff: StaffUser | None = None, *, force: bool = False) -> Conversation:
+    """Back to the AI: the texter's next text is answered by the model. Handing back one
+    that a staff member other than `staff` holds raises HeldByOther unless `force` (the UI
+    asks first, as for a takeover); without `staff` (the API's release) nothing is asked."""
     # Under the texter's row lock, as a takeover: both may make the conversation's row, and
     # the second of a release and a takeover at once made it again (a 500).
     user = _locked(user)
     conversation = conversation_for(user)
+    if staff is not None:
+        _refuse_if_held_by_other(user, conversation, staff, force)
     _back_to_ai(user, conversation)
     return conversation
 
