@@ -56,6 +56,12 @@ def _escape(match: re.Match) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+def first_unseen(text: str) -> str | None:
+    """The first character of `text` nobody sees, but for a plain space (a control or
+    format character, another kind of space), or None."""
+    return next((c for c in text if c != " " and unicodedata.category(c) in _UNSEEN), None)
+
+
 def is_blank(text: str) -> bool:
     """Whether `text` shows nothing at all: only spaces and invisible characters (an emoji
     or a lone "?" is something). A texted one gets the how-to notice, never the model."""

@@ -86,6 +86,17 @@ def test_staff_create_refuses_a_username_taken_in_other_case(runner):
     assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
 
 
+def test_staff_create_refuses_a_username_that_looks_like_another(runner):
+    """Regression: "ada" followed by a zero-width space was a second "ada" to every reader."""
+    make_staff("ada")
+    result = runner.invoke(
+        args=["staff", "create", "--username", "ada\u200b", "--password", "x" * 8]
+    )
+    assert result.exit_code == 2
+    assert "this has U+200B" in result.output
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
 def test_staff_commands_find_a_username_however_it_is_cased(runner):
     staff = make_staff("Ada", password="old-password")
     result = runner.invoke(args=["staff", "set-password", "ada", "--password", "new-password"])

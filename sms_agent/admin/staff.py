@@ -9,11 +9,18 @@ from flask_admin.actions import action
 from flask_login import current_user, login_user
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
-from ..models.staff import InactiveOwner, clean_username, username_key
+from ..models.staff import InactiveOwner, clean_username, username_key, username_problem
 from ..phones import InvalidPhoneNumber, to_e164
 from .base import AdminForm, AdminModelView, email_address
 
@@ -26,6 +33,13 @@ class NewPasswordField(PasswordField):
     def populate_obj(self, obj: StaffUser, name: str) -> None:
         if self.data:
             obj.set_password(self.data)
+
+
+def visible_username(_form, field) -> None:
+    """A username staff can read as what it is (models/staff.username_problem)."""
+    problem = username_problem(field.data or "")
+    if problem:
+        raise StopValidation(problem)
 
 
 def username_free_in_any_case(form, field) -> None:
@@ -53,7 +67,11 @@ class StaffUserView(AdminModelView):
     form_args = {
         "username": {
             "filters": [clean_username],
-            "validators": [DataRequired("Enter a username."), username_free_in_any_case],
+            "validators": [
+                DataRequired("Enter a username."),
+                visible_username,
+                username_free_in_any_case,
+            ],
         },
         "email": {"validators": [email_address]},
     }

@@ -5,7 +5,7 @@ from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import StaffUser
-from ..models.staff import clean_username, find_staff
+from ..models.staff import clean_username, find_staff, username_problem
 from .values import email_address, fits
 
 staff = AppGroup("staff", help="Manage staff accounts.")
@@ -21,6 +21,9 @@ def create_staff(username: str, password: str, email: str | None, is_admin: bool
     username = clean_username(username)
     if not username:
         raise click.BadParameter("must not be empty", param_hint="--username")
+    problem = username_problem(username)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--username")
     if len(password) < 8:
         raise click.BadParameter("must be at least 8 characters", param_hint="--password")
     taken = find_staff(username)

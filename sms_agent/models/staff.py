@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..clean_text import first_unseen
 from ..extensions import db
 from .types import UTCDateTime, utcnow
 from .users import User
@@ -101,8 +103,20 @@ def clean_username(username: str | None) -> str:
 
 def username_key(username: str | None) -> str:
     """What tells usernames apart: "Ann", "ann" and " ANN " are one (casefold, not lower:
-    "Straße" and "STRASSE" are one too). Up to three times the username's length."""
-    return clean_username(username).casefold()
+    "Straße" and "STRASSE" are one too), and so are the forms a reader cannot tell apart
+    (NFKC: fullwidth "ｂｏｓｓ" is "boss"). Up to three times the username's length."""
+    folded = unicodedata.normalize("NFKC", clean_username(username)).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+def username_problem(username: str) -> str | None:
+    """Why no account may be called `username` (cleaned), or None. A username is what staff
+    read as the author of a reply and the holder of a conversation: one with a character
+    nobody sees ("boss" and a zero-width space, an escape sequence) would read as another's."""
+    hidden = first_unseen(username)
+    if hidden is not None:
+        return f"Only letters, digits, punctuation and spaces: this has U+{ord(hidden):04X}."
+    return None
 
 
 def find_staff(username: str | None) -> StaffUser | None:

@@ -46,6 +46,9 @@ def test_a_username_is_saved_without_surrounding_spaces_so_its_owner_can_log_in(
         ("   ", "Enter a username."),
         (" boss ", "Already exists."),
         ("Boss", "Already taken as boss: usernames must differ in more than letter case."),
+        ("ｂｏｓｓ", "Already taken as boss"),  # fullwidth letters: the same name to a reader
+        ("boss\u200b", "Only letters, digits, punctuation and spaces: this has U+200B."),
+        ("bo\x1b[8mss", "Only letters, digits, punctuation and spaces: this has U+001B."),
     ],
 )
 def test_a_blank_or_taken_username_is_a_form_error(admin_client, username, error):
