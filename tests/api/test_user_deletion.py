@@ -17,7 +17,7 @@ from sms_agent.ops.error_log import record_error
 from tests.api.conftest import token_header
 from tests.export_data import conversation
 from tests.factories import make_staff, make_task, make_token, make_user
-from tests.standins import twilio_error
+from tests.standins import signed_post, twilio_error
 from tests.test_rollups_at_commit import _waiting_for_locks
 
 PHONE = "+15551230400"
@@ -151,3 +151,53 @@ def test_a_texter_deleted_while_staff_text_them_is_deleted_and_the_send_answered
     assert db.session.get(User, PHONE) is None
     [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
     assert (sent.to_number, sent.body, sent.status) == (None, "", sms_status)
+
+
+def test_a_texter_deleted_while_twilio_reports_their_sms_undelivered_is_deleted(
+    app, client, admin_headers
+):
+    """Regression: the delivery report moved the SMS row to undelivered, then its error log
+    for staff, which names the texter, waited for the texter's row; the deletion holds that
+    row and waits for the SMS row, to anonymise it. They deadlocked: PostgreSQL failed the
+    deletion (409) or the report (500, retried by Twilio)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    make_user(PHONE)
+    sms = OutboundMessage(to_number=PHONE, body="hi", sid="SM" + "a" * 32, status="sent")
+    db.session.add(sms)
+    db.session.commit()
+    sms_id = sms.id
+    form = {"MessageSid": "SM" + "a" * 32, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    form["AccountSid"] = "AC" + "0" * 32
+    responses: dict[str, object] = {}
+
+    def in_app(name, call):
+        def run():
+            with app.app_context():
+                responses[name] = call()
+
+        return threading.Thread(target=run)
+
+    reporter = in_app("report", lambda: signed_post(client, "/sms/status", form))
+    deleter = in_app("delete", lambda: client.delete(URL, headers=admin_headers))
+    with db.engine.connect() as holder:
+        holder.execute(
+            sa.select(OutboundMessage.id).where(OutboundMessage.id == sms_id).with_for_update()
+        )
+        reporter.start()
+        _waiting_for_locks(1)  # the report, to move the SMS to undelivered
+        deleter.start()
+        _waiting_for_locks(2)  # the deletion, holding the texter, to anonymise the SMS
+        holder.rollback()
+        reporter.join(30)
+        deleter.join(30)
+    assert responses["delete"].status_code == 204, responses["delete"].get_json()
+    assert responses["report"].status_code == 200, responses["report"].get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, PHONE) is None
+    assert (
+        db.session.get(OutboundMessage, sms_id).status,
+        db.session.get(OutboundMessage, sms_id).to_number,
+    ) == ("undelivered", None)
+    [error] = db.session.scalars(sa.select(ErrorLog)).all()
+    assert error.user_phone is None and PHONE not in error.error_message
