@@ -190,6 +190,17 @@ def test_demo_seed_refuses_tasks_without_users(runner):
     assert result.exit_code == 2
 
 
+def test_demo_seed_refuses_a_database_with_real_texters(runner):
+    """Regression: run against the service's own database by mistake, it mixed made-up
+    texters, tasks and spend (today's too, counted against DAILY_SPEND_CAP) with the real."""
+    make_user("+12025550143")
+    result = runner.invoke(args=["demo", "seed", "--users", "2", "--tasks", "3"])
+    assert result.exit_code == 1
+    assert "this database has 1 real texter" in result.output
+    assert _counts() == (1, 0, 0)
+    assert costs.report.totals()["total_usd"] == 0
+
+
 def test_demo_seed_inserts_in_bulk_fast_enough_for_100k_tasks(runner, count_queries):
     import time
 
