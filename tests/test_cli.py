@@ -108,6 +108,20 @@ def test_staff_commands_find_a_username_however_it_is_cased(runner):
     assert ApiToken.find_active(result.output.strip().splitlines()[-1]).staff_user == staff
 
 
+@pytest.mark.parametrize("command", ["create", "set-password"])
+def test_a_password_longer_than_the_login_form_takes_is_refused(runner, command):
+    """Regression: a password of 201 characters was saved, and its owner could never log in
+    (the login form takes at most 200)."""
+    staff = make_staff("ada", password="old-password")
+    args = ["--username", "bob"] if command == "create" else ["ada"]
+    result = runner.invoke(args=["staff", command, *args, "--password", "x" * 201])
+    assert result.exit_code == 2
+    assert "at most 200 characters" in result.output
+    db.session.refresh(staff)
+    assert staff.check_password("old-password")
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
 def test_staff_set_password(runner):
     staff = make_staff("ada", password="old-password")
     result = runner.invoke(args=["staff", "set-password", "ada", "--password", "new-password"])

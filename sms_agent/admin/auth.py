@@ -14,7 +14,7 @@ from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
-from ..models.staff import find_staff, password_matches
+from ..models.staff import MAX_PASSWORD, find_staff, password_matches
 from .access import is_staff
 
 FAILED_LOGIN = 401
@@ -22,7 +22,7 @@ FAILED_LOGIN = 401
 
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[InputRequired(), Length(max=80)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=MAX_PASSWORD)])
     next = HiddenField()
 
 

@@ -20,11 +20,16 @@ from wtforms.validators import (
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
-from ..models.staff import InactiveOwner, clean_username, username_key, username_problem
+from ..models.staff import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    InactiveOwner,
+    clean_username,
+    username_key,
+    username_problem,
+)
 from ..phones import InvalidPhoneNumber, to_e164
 from .base import AdminForm, AdminModelView, email_address
-
-MIN_PASSWORD = 8
 
 
 class NewPasswordField(PasswordField):
@@ -79,14 +84,14 @@ class StaffUserView(AdminModelView):
         "password": NewPasswordField(
             "Password",
             description="Leave empty to keep the current password.",
-            validators=[Optional(), Length(min=MIN_PASSWORD)],
+            validators=[Optional(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
         )
     }
 
     def get_create_form(self):
         form = super().get_create_form()
         form.password = NewPasswordField(
-            "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD)]
+            "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)]
         )
         return form
 

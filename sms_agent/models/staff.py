@@ -19,6 +19,19 @@ from ..extensions import db
 from .types import UTCDateTime, utcnow
 from .users import User
 
+#: The lengths of password staff may set: at most what the login form takes (a longer one
+#: could never be typed in there; the cap keeps a login from hashing megabytes).
+MIN_PASSWORD, MAX_PASSWORD = 8, 200
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` may not be set, or None."""
+    if len(password) < MIN_PASSWORD:
+        return f"must be at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"must be at most {MAX_PASSWORD} characters (the most the login form takes)"
+    return None
+
 
 def new_session_token() -> str:
     return secrets.token_urlsafe(32)

@@ -83,6 +83,15 @@ def test_new_staff_needs_a_password_of_eight_characters(admin_client):
     assert staff_named("dave") is None
 
 
+def test_a_password_the_login_form_would_not_take_is_refused(admin_client):
+    response = create_staff(admin_client, username="dave", password="x" * 201)
+    assert "Field must be between 8 and 200 characters long." in response.get_data(as_text=True)
+    assert staff_named("dave") is None
+    assert create_staff(admin_client, username="dave", password="x" * 200).status_code == 302
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, "/admin/")})
+    assert log_in(admin_client, "dave", "x" * 200).status_code == 302
+
+
 def test_a_staff_email_must_be_an_email_address(admin_client):
     fields = {"username": "erin", "password": "long enough pw"}
     response = create_staff(admin_client, email="not an email at all", **fields)
