@@ -43,6 +43,25 @@ def readable(text: str) -> str:
     return INVISIBLE.sub("", ANSI_ESCAPE.sub("", text.replace("\r\n", "\n")))
 
 
+def shown_as_escapes(text: str) -> str:
+    """`text` fit to print on a terminal: each invisible character written as its escape
+    (ESC as "\\u001b", as JSON writes it), so staff see it and the terminal does not
+    obey it; a texter's ESC could otherwise set the window title, clear the screen or worse,
+    a lone carriage return overwrite the line, an override reverse it. Line ends (CR LF
+    too, as CSV writes them), newlines and tabs are kept."""
+    return "\r\n".join(INVISIBLE.sub(_escape, line) for line in text.split("\r\n"))
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def first_unseen(text: str) -> str | None:
+    """The first character of `text` nobody sees, but for a plain space (a control or
+    format character, another kind of space), or None."""
+    return next((c for c in text if c != " " and unicodedata.category(c) in _UNSEEN), None)
+
+
 def is_blank(text: str) -> bool:
     """Whether `text` shows nothing at all: only spaces and invisible characters (an emoji
     or a lone "?" is something). A texted one gets the how-to notice, never the model."""

@@ -151,14 +151,23 @@ def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversat
     # second sees the first as the holder.
     user = _locked(user)
     conversation = conversation_for(user)
-    db.session.refresh(conversation)
-    holder = conversation.held_by
-    if user.conversation_state == STAFF and holder and holder.id != staff.id and not force:
-        raise HeldByOther(holder.username)
+    _refuse_if_held_by_other(user, conversation, staff, force)
     user.conversation_state = STAFF
     conversation.held_by = staff
     conversation.staff_clock_at = utcnow()
     return conversation
+
+
+def _refuse_if_held_by_other(
+    user: User, conversation: Conversation, staff: StaffUser, force: bool
+) -> None:
+    """HeldByOther when a staff member other than `staff` holds the conversation, unless
+    `force`; read again under the texter's lock, so of two staff at once the second sees
+    what the first did."""
+    db.session.refresh(conversation)
+    holder = conversation.held_by
+    if user.conversation_state == STAFF and holder and holder.id != staff.id and not force:
+        raise HeldByOther(holder.username)
 
 
 def _locked(user: User) -> User:
@@ -169,12 +178,16 @@ def _locked(user: User) -> User:
     return locked
 
 
-def release(user: User) -> Conversation:
-    """Back to the AI: the texter's next text is answered by the model."""
+def release(user: User, staff: StaffUser | None = None, *, force: bool = False) -> Conversation:
+    """Back to the AI: the texter's next text is answered by the model. Handing back one
+    that a staff member other than `staff` holds raises HeldByOther unless `force` (the UI
+    asks first, as for a takeover); without `staff` (the API's release) nothing is asked."""
     # Under the texter's row lock, as a takeover: both may make the conversation's row, and
     # the second of a release and a takeover at once made it again (a 500).
     user = _locked(user)
     conversation = conversation_for(user)
+    if staff is not None:
+        _refuse_if_held_by_other(user, conversation, staff, force)
     _back_to_ai(user, conversation)
     return conversation
 
@@ -218,9 +231,11 @@ def send_as_staff(
     Raises NothingToSend for a text that shapes to nothing (no state changes then: a
     thumbs-up must not take a waiting conversation), AlreadySent when `submission` (the
     one-time key of the form or API request that asked) was sent before, outbound.OptedOut
-    (nothing is sent) or outbound.SendFailed; the caller commits. A refused submission that
-    sent nothing is not remembered, so it may be tried again. It goes out from the number
-    the texter last wrote to (outbound.thread_number), else TWILIO_PHONE_NUMBER.
+    (nothing is sent) or outbound.SendFailed. The message is committed here, part by part;
+    the caller commits the reply's bookkeeping (texts read, the idle clock). A refused
+    submission that sent nothing is not remembered, so it may be tried again. It goes out
+    from the number the texter last wrote to (outbound.thread_number), else
+    TWILIO_PHONE_NUMBER.
     """
     shaped = outbound.plan(user, text)
     if not shaped.parts:
@@ -244,7 +259,12 @@ def send_as_staff(
         raise
     # The send committed each part (with the claimed key) before Twilio saw it, which ended
     # the lock: take it again, so a takeover or a text held meanwhile is read, not lost.
-    user = lock_texter(user.phone_number)
+    # Twilio's answer, stored on the last part, is committed first: every writer takes the
+    # texter's row before their SMS rows (a deletion takes it, then anonymises their SMS),
+    # and a send holding its SMS row while it waited for the texter's deadlocked with one.
+    phone = user.phone_number  # read before the commit expires it: a deletion may follow
+    db.session.commit()
+    user = lock_texter(phone)
     if user is not None:  # None: staff deleted the texter while Twilio had the message
         record_staff_reply(user, staff, read=read)
     return messages

@@ -54,6 +54,20 @@ def demo_phone(index: int) -> str:
     return f"+1555{index:07d}"
 
 
+#: Every number demo_phone makes, in SQL: +1 555 is no area code, so no real texter has one.
+_DEMO_PHONES = "+1555" + "_" * 7
+
+
+def real_texters() -> int:
+    """Texters whose numbers demo_phone does not make: a database with any is the service's
+    own (or a copy), where made-up tasks and spend would mix with the real ones."""
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(User)
+        .where(sa.not_(User.phone_number.like(_DEMO_PHONES)))
+    )
+
+
 def seed(*, users: int, tasks: int, errors: int, random_seed: int = 42) -> dict[str, int]:
     """Insert the rows and return how many of each were added (the caller commits)."""
     rng = random.Random(random_seed)

@@ -78,6 +78,50 @@ def test_a_token_name_longer_than_its_column_is_refused(runner):
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
+def test_staff_create_refuses_a_username_taken_in_other_case(runner):
+    make_staff("ada")
+    result = runner.invoke(args=["staff", "create", "--username", "ADA", "--password", "x" * 8])
+    assert result.exit_code == 1
+    assert "staff user 'ada' already exists" in result.output
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
+def test_staff_create_refuses_a_username_that_looks_like_another(runner):
+    """Regression: "ada" followed by a zero-width space was a second "ada" to every reader."""
+    make_staff("ada")
+    result = runner.invoke(
+        args=["staff", "create", "--username", "ada\u200b", "--password", "x" * 8]
+    )
+    assert result.exit_code == 2
+    assert "this has U+200B" in result.output
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
+def test_staff_commands_find_a_username_however_it_is_cased(runner):
+    staff = make_staff("Ada", password="old-password")
+    result = runner.invoke(args=["staff", "set-password", "ada", "--password", "new-password"])
+    assert result.exit_code == 0, result.output
+    db.session.refresh(staff)
+    assert staff.check_password("new-password")
+    result = runner.invoke(args=["token", "create", "ADA"])
+    assert result.exit_code == 0, result.output
+    assert ApiToken.find_active(result.output.strip().splitlines()[-1]).staff_user == staff
+
+
+@pytest.mark.parametrize("command", ["create", "set-password"])
+def test_a_password_longer_than_the_login_form_takes_is_refused(runner, command):
+    """Regression: a password of 201 characters was saved, and its owner could never log in
+    (the login form takes at most 200)."""
+    staff = make_staff("ada", password="old-password")
+    args = ["--username", "bob"] if command == "create" else ["ada"]
+    result = runner.invoke(args=["staff", command, *args, "--password", "x" * 201])
+    assert result.exit_code == 2
+    assert "at most 200 characters" in result.output
+    db.session.refresh(staff)
+    assert staff.check_password("old-password")
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
 def test_staff_set_password(runner):
     staff = make_staff("ada", password="old-password")
     result = runner.invoke(args=["staff", "set-password", "ada", "--password", "new-password"])
@@ -158,6 +202,17 @@ def test_demo_seed_is_realistic_and_deterministic(runner):
 def test_demo_seed_refuses_tasks_without_users(runner):
     result = runner.invoke(args=["demo", "seed", "--users", "0", "--tasks", "5"])
     assert result.exit_code == 2
+
+
+def test_demo_seed_refuses_a_database_with_real_texters(runner):
+    """Regression: run against the service's own database by mistake, it mixed made-up
+    texters, tasks and spend (today's too, counted against DAILY_SPEND_CAP) with the real."""
+    make_user("+12025550143")
+    result = runner.invoke(args=["demo", "seed", "--users", "2", "--tasks", "3"])
+    assert result.exit_code == 1
+    assert "this database has 1 real texter" in result.output
+    assert _counts() == (1, 0, 0)
+    assert costs.report.totals()["total_usd"] == 0
 
 
 def test_demo_seed_inserts_in_bulk_fast_enough_for_100k_tasks(runner, count_queries):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pty
+import re
+import select
 import tracemalloc
+import tty
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,7 +21,7 @@ from sms_agent import costs
 from sms_agent.export import rows as export_rows
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task, utcnow
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 
 D = Decimal
 
@@ -191,3 +196,54 @@ def test_an_export_is_written_as_it_is_read(runner, app, tmp_path, monkeypatch):
     size = target.stat().st_size
     assert size > 4_000_000
     assert peak < size / 4, f"peak {peak} bytes for a {size}-byte export"
+
+
+#: A texter's text that, printed raw, sets the staff member's window title, clears the
+#: screen, overwrites the line, reverses what follows and starts a C1 escape sequence.
+HOSTILE = "Hi\x1b]0;pwned\x07\x1b[2J\rgone\u202eevil\x9b31m"
+
+
+def _shown_on_a_terminal(runner, *args: str) -> str:
+    """What the export writes to a real (pseudo-)terminal, byte for byte."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)  # no newline translation: the bytes as the command wrote them
+    try:
+        assert run(runner, *args, "--output", os.ttyname(slave)) == ""
+        written = b""
+        while select.select([master], [], [], 0.5)[0]:
+            written += os.read(master, 65536)
+    finally:
+        os.close(slave)
+        os.close(master)
+    return written.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("format_", "carriage_return"),
+    [("csv", r"\u000d"), ("json", r"\r")],  # as JSON has it
+)
+def test_a_texters_control_characters_show_as_text_on_a_terminal(
+    runner, app, format_, carriage_return
+):
+    """Regression: the CSV wrote a texter's escape sequences raw to staff's terminal."""
+    make_task(make_user(), sms_content=HOSTILE)
+    shown = _shown_on_a_terminal(runner, "--since", day(1), "--format", format_)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", shown.replace("\r\n", ""))
+    escaped = r"Hi\u001b]0;pwned\u0007\u001b[2J" + carriage_return + r"gone\u202eevil\u009b31m"
+    assert escaped in shown
+
+
+def test_a_file_or_a_pipe_gets_the_texters_exact_text(runner, app, tmp_path):
+    make_task(make_user(), sms_content=HOSTILE)
+    target = tmp_path / "export.csv"
+    run(runner, "--since", day(1), "--output", str(target))
+    with target.open(newline="", encoding="utf-8") as written:
+        assert [row["body"] for row in csv.DictReader(written)][0] == HOSTILE
+    piped = run(runner, "--since", day(1))
+    assert [row["body"] for row in csv.DictReader(io.StringIO(piped))][0] == HOSTILE
+
+
+def test_the_help_names_the_escapes_without_writing_one():
+    from sms_agent.cli.export import conversations
+
+    assert "\\u001b" in conversations.callback.__doc__ and "\x1b" not in conversations.help

@@ -4,6 +4,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,6 +13,8 @@ from flask_migrate import downgrade, upgrade
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
+from sms_agent.models import StaffUser
+from sms_agent.models.staff import find_staff
 from sms_agent.models.types import UTCDateTime
 from tests.conftest import fresh_database
 
@@ -325,3 +328,39 @@ def test_0016_keeps_the_requests_of_the_running_window_returnable(tmp_path):
 
 def _datetime(value) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def test_0019_keeps_accounts_that_differ_only_in_case_able_to_log_in(tmp_path):
+    """Accounts made before usernames were told apart regardless of case: none is renamed or
+    locked out, and no new one may join them."""
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0018_task_rollup_costs")
+            with db.engine.begin() as connection:
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO staff_users (username, password_hash, is_admin, is_active,"
+                        " created_at, session_token) VALUES (:name, 'x', false, true, :now, :name)"
+                    ),
+                    [{"name": name, "now": datetime.now(UTC)} for name in ("Ann", "ann", "Bob")],
+                )
+
+            upgrade()
+            assert [find_staff(typed).username for typed in ("Ann", "ann", "ANN", "bob")] == [
+                "Ann",
+                "ann",
+                "Ann",
+                "Bob",
+            ]
+            db.session.add(StaffUser(username="BOB", password_hash="x"))
+            with pytest.raises(sa.exc.IntegrityError):
+                db.session.commit()
+            db.session.rollback()
+
+            downgrade(revision="0018_task_rollup_costs")
+            with db.engine.connect() as connection:
+                columns = db.inspect(connection).get_columns("staff_users")
+            assert "username_key" not in {column["name"] for column in columns}
+            db.session.remove()
+            db.engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from flask import current_app, make_response, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_admin.helpers import get_current_view
@@ -15,7 +14,7 @@ from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
-from ..models.staff import clean_username, password_matches
+from ..models.staff import MAX_PASSWORD, find_staff, password_matches
 from .access import is_staff
 
 FAILED_LOGIN = 401
@@ -23,7 +22,7 @@ FAILED_LOGIN = 401
 
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[InputRequired(), Length(max=80)])
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=MAX_PASSWORD)])
     next = HiddenField()
 
 
@@ -73,9 +72,7 @@ def authenticate(username: str, password: str) -> StaffUser | None:
     The password is checked whether or not the account exists or is active, so every
     refusal takes the same time.
     """
-    staff = db.session.scalar(
-        sa.select(StaffUser).where(StaffUser.username == clean_username(username))
-    )
+    staff = find_staff(username)
     if not password_matches(staff, password) or not staff.is_active:
         return None
     return staff

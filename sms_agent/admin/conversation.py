@@ -178,6 +178,7 @@ class ConversationPages:
             "can_act": is_admin_staff(),
             "form": form,
             "confirm_holder": None,
+            "confirm_action": None,
             **extra,
         }
         return self.render("admin/conversation.html", **context), status
@@ -228,7 +229,7 @@ class ConversationPages:
             handoff.take_over(user, current_user, force=request.form.get("force") == "1")
         except handoff.HeldByOther as exc:
             db.session.rollback()
-            return self._page(user, 409, confirm_holder=exc.holder)
+            return self._page(user, 409, confirm_holder=exc.holder, confirm_action="takeover")
         db.session.commit()
         flash("You hold this conversation now: the AI stays out of it until you return it.")
         return self._back(user)
@@ -238,7 +239,11 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             abort(404)
-        handoff.release(user)
+        try:
+            handoff.release(user, current_user, force=request.form.get("force") == "1")
+        except handoff.HeldByOther as exc:
+            db.session.rollback()
+            return self._page(user, 409, confirm_holder=exc.holder, confirm_action="release")
         db.session.commit()
         flash("Returned to the AI: it answers this texter's next text.")
         return self._back(user)

@@ -9,15 +9,27 @@ from flask_admin.actions import action
 from flask_login import current_user, login_user
 from wtforms import PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    StopValidation,
+    ValidationError,
+)
 
 from ..extensions import db
 from ..models import ApiToken, StaffUser, User
-from ..models.staff import InactiveOwner, clean_username
+from ..models.staff import (
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    InactiveOwner,
+    clean_username,
+    username_key,
+    username_problem,
+)
 from ..phones import InvalidPhoneNumber, to_e164
 from .base import AdminForm, AdminModelView, email_address
-
-MIN_PASSWORD = 8
 
 
 class NewPasswordField(PasswordField):
@@ -26,6 +38,27 @@ class NewPasswordField(PasswordField):
     def populate_obj(self, obj: StaffUser, name: str) -> None:
         if self.data:
             obj.set_password(self.data)
+
+
+def visible_username(_form, field) -> None:
+    """A username staff can read as what it is (models/staff.username_problem)."""
+    problem = username_problem(field.data or "")
+    if problem:
+        raise StopValidation(problem)
+
+
+def username_free_in_any_case(form, field) -> None:
+    """No second account whose username differs from one only in letter case (a username
+    taken exactly is Flask-Admin's own "Already exists."); renaming an account into another
+    case of its own name is fine."""
+    taken = db.session.scalar(
+        sa.select(StaffUser).where(StaffUser.username_key == username_key(field.data))
+    )
+    if taken is None or taken is getattr(form, "_obj", None) or taken.username == field.data:
+        return
+    raise ValidationError(
+        f"Already taken as {taken.username}: usernames must differ in more than letter case."
+    )
 
 
 class StaffUserView(AdminModelView):
@@ -39,7 +72,11 @@ class StaffUserView(AdminModelView):
     form_args = {
         "username": {
             "filters": [clean_username],
-            "validators": [DataRequired("Enter a username.")],
+            "validators": [
+                DataRequired("Enter a username."),
+                visible_username,
+                username_free_in_any_case,
+            ],
         },
         "email": {"validators": [email_address]},
     }
@@ -47,14 +84,14 @@ class StaffUserView(AdminModelView):
         "password": NewPasswordField(
             "Password",
             description="Leave empty to keep the current password.",
-            validators=[Optional(), Length(min=MIN_PASSWORD)],
+            validators=[Optional(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
         )
     }
 
     def get_create_form(self):
         form = super().get_create_form()
         form.password = NewPasswordField(
-            "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD)]
+            "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)]
         )
         return form
 

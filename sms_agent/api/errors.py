@@ -155,8 +155,9 @@ def _from_deleted_meanwhile(_error: Exception) -> Response:
     return error_response(404, "No such resource: it was deleted while this request ran.")
 
 
-#: SQLSTATEs of a transaction PostgreSQL aborted for a concurrent one: a deadlock (a texter
-#: deleted while staff text them, say) or a serialization failure.
+#: SQLSTATEs of a transaction PostgreSQL aborted for a concurrent one: a deadlock or a
+#: serialization failure. Writers of a texter take the texter's row first, so none is known
+#: (a deletion while staff texted them was one); this is the backstop for the next.
 CONCURRENCY_FAILURES = frozenset({"40P01", "40001"})
 
 

@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
+from ..sample_data import real_texters
 from ..sample_data import seed as seed_data
 
 demo = AppGroup("demo", help="Demo data.")
@@ -17,9 +18,18 @@ demo = AppGroup("demo", help="Demo data.")
 @click.option("--errors", default=20, show_default=True, type=click.IntRange(0))
 @click.option("--seed", "random_seed", default=42, show_default=True, help="Same seed, same data.")
 def seed(users: int, tasks: int, errors: int, random_seed: int) -> None:
-    """Insert users, tasks and errors spread over the last 60 days."""
+    """Insert users, tasks and errors spread over the last 60 days, into a database with
+    no real texters (all numbers +1 555...)."""
     if tasks and not users:
         raise click.BadParameter("tasks need at least one user", param_hint="--users")
+    real = real_texters()
+    if real:
+        # Run against the service's database by mistake, made-up tasks and their spend
+        # (today's counts against DAILY_SPEND_CAP) would mix with the real ones for good.
+        raise click.ClickException(
+            f"this database has {real} real texter{'' if real == 1 else 's'}: demo data is "
+            "for a database of its own (an empty one, or one seeded before)"
+        )
     started = time.perf_counter()
     counts = seed_data(users=users, tasks=tasks, errors=errors, random_seed=random_seed)
     db.session.commit()

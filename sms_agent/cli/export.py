@@ -5,6 +5,7 @@ from datetime import UTC
 import click
 from flask.cli import AppGroup
 
+from .. import clean_text
 from .. import export as exports
 
 export = AppGroup("export", help="Export data.")
@@ -35,9 +36,13 @@ def conversations(since, format_: str, output) -> None:
     """Write every texter's conversation since --since with its costs: their texts, our
     messages and the model calls, oldest first, each texter with its totals (the API's
     /api/users/<phone>/export/ for everyone). Rows are read in batches and written as they
-    come, so the export's size does not matter."""
+    come, so the export's size does not matter. On a terminal, control characters are
+    shown as escapes (\\u001b); a file or a pipe gets the exact text."""
     texters = exports.conversations(since=since.replace(tzinfo=UTC))
     pieces = exports.csv_text(texters) if format_ == "csv" else exports.json_lines(texters)
+    # On a terminal, a texter's control characters would be obeyed, not shown: an ESC can
+    # rewrite the screen. A file or a pipe gets the exact text.
+    shown = clean_text.shown_as_escapes if output.isatty() else str
     for chunk in exports.chunked(pieces):
-        output.write(chunk)
+        output.write(shown(chunk))
     output.flush()

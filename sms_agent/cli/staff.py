@@ -1,12 +1,11 @@
 """flask staff ...: accounts for the admin UI and the API."""
 
 import click
-import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import StaffUser
-from ..models.staff import clean_username
+from ..models.staff import clean_username, find_staff, password_problem, username_problem
 from .values import email_address, fits
 
 staff = AppGroup("staff", help="Manage staff accounts.")
@@ -14,7 +13,7 @@ staff = AppGroup("staff", help="Manage staff accounts.")
 
 @staff.command("create")
 @click.option("--username", required=True, callback=fits(StaffUser.username))
-@click.option("--password", required=True, help="At least 8 characters.")
+@click.option("--password", required=True, help="8 to 200 characters.")
 @click.option("--email", default=None, callback=email_address)
 @click.option("--admin", "is_admin", is_flag=True, help="May change data and run actions.")
 def create_staff(username: str, password: str, email: str | None, is_admin: bool) -> None:
@@ -22,10 +21,16 @@ def create_staff(username: str, password: str, email: str | None, is_admin: bool
     username = clean_username(username)
     if not username:
         raise click.BadParameter("must not be empty", param_hint="--username")
-    if len(password) < 8:
-        raise click.BadParameter("must be at least 8 characters", param_hint="--password")
-    if db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username)):
-        raise click.ClickException(f"staff user {username!r} already exists")
+    problem = username_problem(username)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--username")
+    problem = password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--password")
+    taken = find_staff(username)
+    if taken is not None:
+        # Usernames differ in more than letter case (StaffUser.username_key).
+        raise click.ClickException(f"staff user {taken.username!r} already exists")
     user = StaffUser(username=username, email=email, is_admin=is_admin)
     user.set_password(password)
     db.session.add(user)
@@ -38,11 +43,12 @@ def create_staff(username: str, password: str, email: str | None, is_admin: bool
 @click.option("--password", required=True)
 def set_password(username: str, password: str) -> None:
     """Replace a staff user's password; their admin sessions end at once."""
-    user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
+    user = find_staff(username)
     if user is None:
         raise click.ClickException(f"no staff user {username!r}")
-    if len(password) < 8:
-        raise click.BadParameter("must be at least 8 characters", param_hint="--password")
+    problem = password_problem(password)
+    if problem:
+        raise click.BadParameter(problem, param_hint="--password")
     user.set_password(password)
     db.session.commit()
-    click.echo(f"Password changed for {username}; their sessions have ended.")
+    click.echo(f"Password changed for {user.username}; their sessions have ended.")

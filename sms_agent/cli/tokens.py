@@ -5,8 +5,8 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from ..extensions import db
-from ..models import ApiToken, StaffUser, User
-from ..models.staff import InactiveOwner
+from ..models import ApiToken, User
+from ..models.staff import InactiveOwner, find_staff
 from ..phones import InvalidPhoneNumber, to_e164
 from .values import fits
 
@@ -20,7 +20,7 @@ token = AppGroup("token", help="Manage API tokens.")
 )
 def create_token(username: str, name: str) -> None:
     """Create an API token for staff USERNAME; the key is the last line printed."""
-    staff_user = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == username))
+    staff_user = find_staff(username)
     if staff_user is None:
         raise click.ClickException(f"no staff user {username!r}")
     _issue(name, staff_user=staff_user)

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,9 +14,23 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..clean_text import first_unseen
 from ..extensions import db
 from .types import UTCDateTime, utcnow
 from .users import User
+
+#: The lengths of password staff may set: at most what the login form takes (a longer one
+#: could never be typed in there; the cap keeps a login from hashing megabytes).
+MIN_PASSWORD, MAX_PASSWORD = 8, 200
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` may not be set, or None."""
+    if len(password) < MIN_PASSWORD:
+        return f"must be at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"must be at most {MAX_PASSWORD} characters (the most the login form takes)"
+    return None
 
 
 def new_session_token() -> str:
@@ -31,6 +46,10 @@ class StaffUser(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    #: The username case-folded (username_key): unique, so no two accounts differ only in
+    #: case, and what a login is looked up by. NULL only for an account that clashed with an
+    #: older one when this column came (migration 0019): it logs in by its exact name.
+    username_key: Mapped[str | None] = mapped_column(sa.String(240), unique=True)
     email: Mapped[str | None] = mapped_column(sa.String(254))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
@@ -69,6 +88,11 @@ class StaffUser(UserMixin, db.Model):
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
 
+    @validates("username")
+    def _keyed_username(self, _key: str, username: str) -> str:
+        self.username_key = username_key(username)
+        return username
+
     @validates("is_active")
     def _deactivation_ends_sessions(self, _key: str, active: bool) -> bool:
         """Deactivating logs the account out everywhere, so reactivating it later does not
@@ -88,6 +112,37 @@ def clean_username(username: str | None) -> str:
     """A username as it is stored and looked up at login: without surrounding spaces (an
     account saved as " ann " could never log in)."""
     return (username or "").strip()
+
+
+def username_key(username: str | None) -> str:
+    """What tells usernames apart: "Ann", "ann" and " ANN " are one (casefold, not lower:
+    "Straße" and "STRASSE" are one too), and so are the forms a reader cannot tell apart
+    (NFKC: fullwidth "ｂｏｓｓ" is "boss"). Up to three times the username's length."""
+    folded = unicodedata.normalize("NFKC", clean_username(username)).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+def username_problem(username: str) -> str | None:
+    """Why no account may be called `username` (cleaned), or None. A username is what staff
+    read as the author of a reply and the holder of a conversation: one with a character
+    nobody sees ("boss" and a zero-width space, an escape sequence) would read as another's."""
+    hidden = first_unseen(username)
+    if hidden is not None:
+        return f"Only letters, digits, punctuation and spaces: this has U+{ord(hidden):04X}."
+    return None
+
+
+def find_staff(username: str | None) -> StaffUser | None:
+    """The staff account a typed username names, however its letters are cased: the one of
+    that exact name first (an account that clashed in case before usernames were unique
+    without it, see StaffUser.username_key), else the one it is in other case."""
+    name = clean_username(username)
+    exact = db.session.scalar(sa.select(StaffUser).where(StaffUser.username == name))
+    if exact is not None:
+        return exact
+    return db.session.scalar(
+        sa.select(StaffUser).where(StaffUser.username_key == username_key(name))
+    )
 
 
 def password_matches(staff: StaffUser | None, password: str) -> bool:

@@ -61,6 +61,8 @@ def record_delivery_status(
     if status is None:
         log.info("ignored status %r for %s", twilio_status, sid)
         return True
+    if status in UNDELIVERED_STATUSES and code != UNSUBSCRIBED_RECIPIENT:
+        _texter_before_their_sms(message)
     if not _advance(message, status, sid, code):
         log.info("kept %s for %s; late callback said %s", message.status, sid, status)
     return True
@@ -79,6 +81,23 @@ def find_message(sid: str, reference: str | None) -> OutboundMessage | None:
         log.warning("callback for %s names message %s, sent as %s", sid, message_id, message.sid)
         return None
     return message
+
+
+def _texter_before_their_sms(message: OutboundMessage) -> None:
+    """Take the texter's row (FOR KEY SHARE, as the error log naming them would) before the
+    message's: a deletion of the texter takes their row, then their SMS rows, and a report
+    that held the SMS row while its error log waited for the texter's deadlocked with it.
+    A texter deleted meanwhile has left the message without a number: it is read again, so
+    the error log names nobody."""
+    if message.to_number is None:
+        return
+    texter = db.session.scalar(
+        sa.select(User.phone_number)
+        .where(User.phone_number == message.to_number)
+        .with_for_update(read=True, key_share=True)
+    )
+    if texter is None:
+        db.session.refresh(message)
 
 
 def _uuid(reference: str | None) -> uuid.UUID | None:

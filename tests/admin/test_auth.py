@@ -48,6 +48,14 @@ def test_staff_login_lands_on_the_dashboard_and_records_the_time(client):
     )
 
 
+@pytest.mark.parametrize("typed", ["ann", "ANN", " aNn "])
+def test_a_username_logs_in_however_its_letters_are_cased(client, typed):
+    """Regression: "Ann" could not log in as "ann"."""
+    make_staff("Ann", PASSWORD)
+    assert log_in(client, typed).status_code == 302
+    assert client.get("/admin/").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("username", "password"), [("ann", "wrong password"), ("nobody", PASSWORD), ("ann", "")]
 )

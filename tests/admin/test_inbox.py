@@ -292,6 +292,38 @@ def test_taking_over_what_another_holds_asks_first(admin_client):
     assert db.session.get(Conversation, PHONE).held_by.username == "boss"
 
 
+def test_returning_to_the_ai_what_another_holds_asks_first(admin_client):
+    """Regression: Return to AI took a conversation from another staff member unasked."""
+    ann = staff_account("ann", is_admin=True)
+    user = waiting()
+    handoff.take_over(user, ann)
+    db.session.commit()
+
+    response = post(admin_client, "release")
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "ann is handling this conversation. Return it to the AI anyway?" in page
+    assert 'data-testid="confirm-release"' in page
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "staff"
+    assert db.session.get(Conversation, PHONE).held_by.username == "ann"
+
+    assert post(admin_client, "release", {"force": "1"}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "ai"
+
+
+@pytest.mark.parametrize("holder", ["boss", None], ids=["held by me", "waiting"])
+def test_returning_to_the_ai_what_nobody_else_holds_asks_nothing(admin_client, holder):
+    user = waiting()
+    if holder:
+        handoff.take_over(user, boss())
+        db.session.commit()
+    assert post(admin_client, "release").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "ai"
+
+
 def test_the_composer_measures_what_the_text_becomes(admin_client):
     make_user(PHONE)
     token = csrf_for(admin_client, PAGE)

@@ -41,7 +41,15 @@ def test_a_username_is_saved_without_surrounding_spaces_so_its_owner_can_log_in(
 
 
 @pytest.mark.parametrize(
-    ("username", "error"), [("   ", "Enter a username."), (" boss ", "Already exists.")]
+    ("username", "error"),
+    [
+        ("   ", "Enter a username."),
+        (" boss ", "Already exists."),
+        ("Boss", "Already taken as boss: usernames must differ in more than letter case."),
+        ("ｂｏｓｓ", "Already taken as boss"),  # fullwidth letters: the same name to a reader
+        ("boss\u200b", "Only letters, digits, punctuation and spaces: this has U+200B."),
+        ("bo\x1b[8mss", "Only letters, digits, punctuation and spaces: this has U+001B."),
+    ],
 )
 def test_a_blank_or_taken_username_is_a_form_error(admin_client, username, error):
     response = create_staff(admin_client, username=username, password="long enough pw")
@@ -50,10 +58,38 @@ def test_a_blank_or_taken_username_is_a_form_error(admin_client, username, error
     assert db.session.scalars(sa.select(StaffUser.username)).all() == ["boss"]
 
 
+def test_renaming_staff_to_another_accounts_name_in_other_case_is_a_form_error(admin_client):
+    carol = make_staff("carol")
+    url = f"/admin/staffuser/edit/?id={carol.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "BOSS", "is_active": "y"}
+    response = admin_client.post(url, data=form)
+    assert "Already taken as boss" in response.get_data(as_text=True)
+    db.session.refresh(carol)
+    assert carol.username == "carol"
+
+
+def test_staff_may_change_the_case_of_their_own_username(admin_client):
+    carol = make_staff("carol")
+    url = f"/admin/staffuser/edit/?id={carol.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "Carol", "is_active": "y"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.refresh(carol)
+    assert carol.username == "Carol"
+
+
 def test_new_staff_needs_a_password_of_eight_characters(admin_client):
     assert create_staff(admin_client, username="dave").status_code == 200
     assert create_staff(admin_client, username="dave", password="short").status_code == 200
     assert staff_named("dave") is None
+
+
+def test_a_password_the_login_form_would_not_take_is_refused(admin_client):
+    response = create_staff(admin_client, username="dave", password="x" * 201)
+    assert "Field must be between 8 and 200 characters long." in response.get_data(as_text=True)
+    assert staff_named("dave") is None
+    assert create_staff(admin_client, username="dave", password="x" * 200).status_code == 302
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, "/admin/")})
+    assert log_in(admin_client, "dave", "x" * 200).status_code == 302
 
 
 def test_a_staff_email_must_be_an_email_address(admin_client):

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 from twilio.request_validator import RequestValidator
 
-from sms_agent import simulator
+from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.models import TaskMedia
 from sms_agent.vendors import openai as llm
@@ -121,3 +121,22 @@ def test_a_texters_picture_stays_on_the_page_as_new_texts_arrive(app, live_serve
     assert page.evaluate("window.notReloaded") is True  # it came by the poll
     thumbnail = page.locator(".sms-row:has-text('What plant is this?') img.sms-thumb")
     assert thumbnail.get_attribute("src") == f"/admin/media/{picture.id}"
+
+
+def test_returning_to_the_ai_what_another_holds_asks_first(app, live_server, page):
+    staff_account("boss", is_admin=True)
+    ann = staff_account("ann", is_admin=True)
+    handoff.take_over(make_user(PHONE), ann)
+    db.session.commit()
+
+    page.goto(live_server + "/admin/user/conversation/?id=" + urllib.parse.quote(PHONE))
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("[data-testid=return-to-ai]")
+    confirm = page.locator("[data-testid=confirm-release]")
+    assert "ann is handling this conversation. Return it to the AI anyway?" in confirm.inner_text()
+    assert "Held by ann." in page.inner_text("[data-testid=holder-text]")
+
+    confirm.locator("button").click()
+    page.wait_for_selector("text=The AI answers this texter.")
