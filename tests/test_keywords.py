@@ -73,6 +73,32 @@ def test_keyword_messages_are_recognised(body, expected):
 
 
 @pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("\u0405\u0422\u041e\u0420", Keyword.STOP),  # "ЅТОР": every letter Cyrillic
+        ("S\u0422OP", Keyword.STOP),  # "SТOP": a Cyrillic Т
+        ("St\u043e\u0440", Keyword.STOP),  # "Stор": Cyrillic о and р
+        ("\u0405\u0442\u043e\u0440.", Keyword.STOP),  # "Ѕтор.": a small-capital т
+        (
+            "\u03a4\u0395\u03a1\u039c\u0399\u039d\u0391\u03a4\u0395",
+            None,
+        ),  # folds to "TEPMINATE": no keyword
+        ("\u0421\u0410NCEL", Keyword.STOP),  # "САNCEL"
+        ("\u039fPT \u039fU\u03a4", Keyword.STOP),  # "ΟPT ΟUΤ": Greek Ο and Τ
+        ("\u041d\u0415LP", Keyword.HELP),  # "НЕLP": Cyrillic Н and Е
+        ("\u0397\u0395\u039b\u03a1", None),  # "ΗΕΛΡ": a Greek Λ is no L
+        ("\u0397\u0395L\u03a1", Keyword.HELP),  # "ΗΕLΡ": Greek Η, Ε and Ρ
+        ("\u0405\u0422\u0410RT", Keyword.START),
+        ("\u0443\u0435\u0455", Keyword.START),  # "уеѕ" from an opted-out texter
+    ],
+)
+def test_keywords_written_with_cyrillic_or_greek_look_alikes_are_recognised(body, expected):
+    """Regression: "ЅТОР" or "SТOP" with a Cyrillic Т went to the model as a question, and
+    the texter who wrote it kept getting texts a STOP must end."""
+    assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
     "body",
     [
         "",

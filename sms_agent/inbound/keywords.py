@@ -104,6 +104,18 @@ def _is_punctuation(char: str) -> bool:
 #: emoji's base character.
 _EMOJI_PARTS = {"\ufe0e", "\ufe0f", "\u20e3"}
 
+#: Cyrillic and Greek letters drawn like a Latin one ("ЅТОР" is Cyrillic through and
+#: through, "SТOP" hides a Cyrillic Т): a STOP so written is still a STOP, which carriers
+#: oblige us to obey. Each maps to the letter it looks like (Unicode's confusables, UTS #39,
+#: restricted to single Cyrillic and Greek letters; the small capitals т, н, в, к, м too),
+#: by case, since a lower-case letter can look like another one than its capital does
+#: (Greek Η is H, η is n). Used only to match keywords: a message for the model keeps
+#: its letters.
+_LATIN_LOOKALIKES = str.maketrans(
+    "АВСЕНІЈКМОРЅТХУҮԚԜҺӀасеһіјорѕхуүԁԛԝӏтнвкмΑΒΕΖΗΙΚΜΝΟΡΤΥΧαιονρυχηκϲϳ",
+    "ABCEHIJKMOPSTXYYQWHIacehijopsxyydqwlthbkmABEZHIKMNOPTYXaiovpuxnkcj",
+)
+
 
 def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     """The keyword a message consists of, or None when it is anything else.
@@ -112,14 +124,15 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     an opt-out; and "yes" (ANSWER_WORDS) is one only from a texter who has `opted_out`.
     Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and punctuation
     around it (autocorrect's full stop, "!", quotes, "。") are ignored, and compatibility
-    forms such as full-width letters are folded.
+    forms such as full-width letters and Cyrillic or Greek look-alikes ("ЅТОР") are folded.
     """
     if not body or len(body) > _LONGEST_MESSAGE:
         return None
     letters = [char for char in unicodedata.normalize("NFKC", body) if _visible(char)]
     while letters and _is_punctuation(letters[-1]):
         letters.pop()
-    word = "".join(itertools.dropwhile(_is_punctuation, letters)).casefold()
+    word = "".join(itertools.dropwhile(_is_punctuation, letters))
+    word = word.translate(_LATIN_LOOKALIKES).casefold()
     if word in ANSWER_WORDS and not opted_out:
         return None
     return WORDS.get(word)
