@@ -82,6 +82,27 @@ def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expecte
 
 
 @pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("5 \u00b5g", "5 mcg"),  # the micro sign
+        ("5 \u03bcg", "5 mcg"),  # a Greek mu as the prefix, as models often write it
+        ("Take 250\u03bcg daily.", "Take 250mcg daily."),
+        ("10 \u00b5m", "10 um"),
+        ("3 \u03bcs", "3 us"),
+        ("x\u207f", "x^n"),
+        ("2\u2071", "2^i"),
+        ("The mean \u03bc is 0.", "The mean mu is 0."),  # no prefix: its name
+    ],
+)
+def test_a_short_answer_with_a_unit_or_power_sign_stays_gsm7(answer, expected):
+    """Regression: "5 µg" or "xⁿ" alone went out in UCS-2 as written, the micro sign or the
+    raised n counted as a letter of another script than Latin."""
+    shaped = shape(answer, 1, question="How much?")
+    assert shaped.parts == [expected]
+    assert shaped.encoding == GSM_7 and shaped.reason is None
+
+
+@pytest.mark.parametrize(
     ("question", "answer", "script"),
     [
         ("\u4ec0\u4e48\u662fDNS\uff1f", "DNS\u662f\u57df\u540d\u7cfb\u7edf\u3002", "Chinese"),
