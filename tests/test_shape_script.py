@@ -68,6 +68,9 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("\u03b1 is 0.05 and \u03c3 is 2", "alpha is 0.05 and sigma is 2"),
         ("It takes 5 \u00b5s", "It takes 5 us"),
         ("It's 25\u00b0C, a 45\u00b0 angle", "It's 25 C, a 45 degrees angle"),
+        # A space before the degree sign was kept beside the one before the unit: "-5  F".
+        ("It's -5 \u00b0F, or -20.6 \u00b0C.", "It's -5 F, or -20.6 C."),
+        ("Tilt it 45 \u00b0 left", "Tilt it 45 degrees left"),
         ("Brand\u2122, \u00a9 2024, \u2248 3", "BrandTM, (c) 2024, ~ 3"),
         ("\u00bfQu\u00e9? \u00a1S\u00ed! \u20ac5", "\u00bfQu\u00e9? \u00a1Si! \u20ac5"),
         ("\u201eQuoted\u201c \u00abtext\u00bb \u2039x\u203a", '"Quoted" "text" <x>'),

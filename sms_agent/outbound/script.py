@@ -36,10 +36,13 @@ _NAMES = {
 _WORD_PER_CHARACTER = {"Chinese", "Japanese", "Korean", "Thai"}
 #: Spellings where anyascii's would mislead.
 _SPELLED = {"\u00b5": "u", "\u2211": "sum", "\u220f": "product", "\u2206": "\u0394", "\u2022": "-"}
-#: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" is "25 C", and
-#: micrograms "mcg", as prescriptions write them, since "ug" is easily misread as "mg".
+#: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" and "-5 °F"
+#: are "25 C" and "-5 F" (one space, whether the model put one before the sign or not), an
+#: angle's "45°" is "45 degrees", and micrograms are "mcg", as prescriptions write them,
+#: since "ug" is easily misread as "mg".
 _UNITS = [
-    (re.compile(r"\u00b0\s?([CF])\b"), r" \1"),
+    (re.compile(r"\s?\u00b0\s?([CF])\b"), r" \1"),
+    (re.compile(r"\s?\u00b0"), " degrees"),
     (re.compile(r"\u00b5g\b"), "mcg"),
 ]
 #: A Greek mu after a number and before a unit ("5 μg", "10μm") is the micro prefix, which
@@ -140,7 +143,7 @@ def to_latin_reply(text: str) -> str:
             out.append(char)
         else:
             spelled = _spelled(char)
-            out.append(" degrees" if char == "\u00b0" else spelled)
+            out.append(spelled)
             dropped = dropped or not spelled
     result = "".join(out)
     return re.sub(r"(?<=\S) {2,}(?=\S)", " ", result) if dropped else result
