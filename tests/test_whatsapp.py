@@ -281,6 +281,13 @@ def test_latex_math_is_written_plainly_on_whatsapp_too():
     assert to_whatsapp_text(r"Area: \(\pi r^2\), so \(\frac{1}{2}\)") == "Area: pi r^2, so 1/2"
 
 
+@pytest.mark.parametrize("line_break", ["\r", "\r\n", "\u2028"])
+def test_each_line_stays_its_own_line_on_whatsapp_whatever_its_line_break(line_break):
+    """Regression: a lone CR (an old Mac's line break) joined two lines into one word."""
+    answer = f"*Step 1:* open{line_break}*Step 2:* save"
+    assert to_whatsapp_text(answer) == "_Step 1:_ open\n_Step 2:_ save"
+
+
 def test_letters_and_emoji_are_kept_on_whatsapp():
     assert to_whatsapp_text("Ça coûte 5 € 😀 “quoted”") == "Ça coûte 5 € 😀 “quoted”"
 

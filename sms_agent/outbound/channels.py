@@ -92,7 +92,7 @@ _RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
 def to_whatsapp_text(text: str | None) -> str:
     """The model's Markdown as WhatsApp shows it; code blocks are left as they are, and
     tables, which WhatsApp cannot show, become "header: value" lines as on SMS."""
-    pieces = _FENCE.split(tables_to_text(latex_to_text((text or "").replace("\r\n", "\n"))))
+    pieces = _FENCE.split(tables_to_text(latex_to_text(readable(text or ""))))
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = _ESCAPED.sub(_stand_in, pieces[index])
         for pattern, replacement in _RULES:
