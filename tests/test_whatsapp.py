@@ -277,6 +277,15 @@ def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():
     assert to_whatsapp_text(markdown) == "Set my_var, not *this*; `keep\\_it` as code"
 
 
+def test_html_entities_are_the_characters_themselves_on_whatsapp_as_on_sms():
+    """Regression: "Tom &amp; Jerry" reached WhatsApp as written, where SMS showed "&"."""
+    answer = "Tom &amp; Jerry &mdash; 3 &lt; 4, &#42;not bold&#42;; `&amp;` is code"
+    assert to_whatsapp_text(answer) == "Tom & Jerry \u2014 3 < 4, *not bold*; `&amp;` is code"
+    assert to_whatsapp_text("Pay at a.com/?x=1&copy=2 &bogus; &amp") == (
+        "Pay at a.com/?x=1&copy=2 &bogus; &amp"
+    )
+
+
 def test_latex_math_is_written_plainly_on_whatsapp_too():
     assert to_whatsapp_text(r"Area: \(\pi r^2\), so \(\frac{1}{2}\)") == "Area: pi r^2, so 1/2"
 

@@ -14,6 +14,7 @@ is the reason outbound.send refuses it first, so staff and the API get a 409 ins
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -81,10 +82,16 @@ _RULES = [
 ]
 
 
-#: Markdown's backslash escapes ("my\\_var", "\\*not italic\\*") outside inline code: the
-#: character itself, which the rules below must not read as a mark, so it waits as a
-#: private-use stand-in meanwhile.
-_ESCAPED = re.compile(r"(`[^`\n]*`)|\\([!-/:-@\[-`{-~])")
+#: Markdown's backslash escapes ("my\\_var", "\\*not italic\\*") and HTML entities ("&amp;",
+#: "&#42;", which a model writes as it would on a web page) outside inline code: the
+#: character itself, as markdown_to_text reads them for SMS. An ASCII one, which the rules
+#: below must not read as a mark, waits as a private-use stand-in meanwhile. Only an entity
+#: with its semicolon counts, as in CommonMark: a URL's "&copy=2" stays as written.
+_ESCAPED = re.compile(
+    r"(`[^`\n]*`)"  # inline code: as written
+    r"|\\([!-/:-@\[-`{-~])"  # a backslash escape
+    r"|(&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});)"  # an entity
+)
 _STAND_IN = 0xE000
 _RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
 
@@ -102,8 +109,11 @@ def to_whatsapp_text(text: str | None) -> str:
 
 
 def _stand_in(match: re.Match) -> str:
-    code, escaped = match[1], match[2]
-    return code or chr(_STAND_IN + ord(escaped))
+    code, escaped, entity = match[1], match[2], match[3]
+    if code:
+        return code
+    char = escaped or html.unescape(entity)
+    return chr(_STAND_IN + ord(char)) if len(char) == 1 and ord(char) < 128 else char
 
 
 _STRIKE = re.compile(r"(?<![~\w])~(?![\s~])(.+?)(?<![\s~])~(?![~\w])")
