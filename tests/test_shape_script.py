@@ -75,6 +75,13 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("\u00bfQu\u00e9? \u00a1S\u00ed! \u20ac5", "\u00bfQu\u00e9? \u00a1Si! \u20ac5"),
         ("\u201eQuoted\u201c \u00abtext\u00bb \u2039x\u203a", '"Quoted" "text" <x>'),
         ("Sum \u2211 x \u00b1 1, \u221e", "Sum sum x +- 1, inf"),
+        # Logic and set symbols were spelled as letters that say something else: "x E A"
+        # for both "x ∈ A" and "x ∉ A", "P > Q" for "P ⟹ Q", "P - Q" for "P ⇔ Q".
+        ("x \u2208 A, y \u2209 B", "x in A, y not in B"),
+        ("\u2200x \u2203y: y>x", "for all x exists y: y>x"),
+        ("A \u2229 B = \u2205, A\u222aB", "A intersect B = empty set, A union B"),
+        ("P \u27f9 Q, P \u21d4 Q, R \u27f8 S", "P => Q, P <=> Q, R <= S"),
+        ("1, 2, \u22ef, n \u27f6 \u221e", "1, 2, ..., n -> inf"),
         ("a\u200db", "ab"),
     ],
 )

@@ -34,8 +34,22 @@ _NAMES = {
 }
 #: Scripts whose single characters are words: never spelled out in Latin letters.
 _WORD_PER_CHARACTER = {"Chinese", "Japanese", "Korean", "Thai"}
-#: Spellings where anyascii's would mislead.
-_SPELLED = {"\u00b5": "u", "\u2211": "sum", "\u220f": "product", "\u2206": "\u0394", "\u2022": "-"}
+#: Spellings where anyascii's would mislead: it writes ∈ and ∉ alike as "E", ∀ as "V".
+_SPELLED = {
+    "\u00b5": "u",
+    "\u2211": "sum",
+    "\u220f": "product",
+    "\u2206": "\u0394",
+    "\u2022": "-",
+    "\u2208": "in",
+    "\u2209": "not in",
+    "\u2200": "for all",
+    "\u2203": "exists",
+    "\u2204": "no",
+    "\u2205": "empty set",
+    "\u2229": "intersect",
+    "\u222a": "union",
+}
 #: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" and "-5 °F"
 #: are "25 C" and "-5 F" (one space, whether the model put one before the sign or not), an
 #: angle's "45°" is "45 degrees", and micrograms are "mcg", as prescriptions write them,
@@ -143,10 +157,20 @@ def to_latin_reply(text: str) -> str:
             out.append(char)
         else:
             spelled = _spelled(char)
-            out.append(spelled)
+            out.append(_apart(text, index, spelled) if char in _SPELLED else spelled)
             dropped = dropped or not spelled
     result = "".join(out)
     return re.sub(r"(?<=\S) {2,}(?=\S)", " ", result) if dropped else result
+
+
+def _apart(text: str, index: int, word: str) -> str:
+    """A symbol spelled as a word, with a space from a letter or digit beside it: "∀x" is
+    "for all x", not "for allx"."""
+    if len(word) < 2 or not word.isascii() or not word[0].isalpha():
+        return word
+    before = " " if index and text[index - 1].isalnum() else ""
+    after = " " if text[index + 1 : index + 2].isalnum() else ""
+    return before + word + after
 
 
 def unicode_reason(text: str) -> str | None:
