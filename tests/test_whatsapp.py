@@ -83,6 +83,22 @@ def test_a_whatsapp_text_is_answered_on_whatsapp_with_its_formatting(
     assert "WhatsApp" in system and "*bold*" in system
 
 
+@pytest.mark.parametrize(
+    ("question", "body"),
+    [
+        ("Two lines please", "Line one\nLine two"),
+        ("What does <br> do?", "Line one<br>Line two"),
+    ],
+)
+def test_a_br_in_a_whatsapp_answer_is_a_new_line_unless_the_question_is_about_tags(
+    app, client, texter, twilio_server, openai_server, question, body
+):
+    openai_server.then(200, chat_completion("Line one<br>Line two"))
+    text_in(client, question)
+    [sent] = sent_to_twilio(twilio_server)
+    assert sent["Body"] == body
+
+
 def test_the_answer_comes_from_the_whatsapp_number_the_texter_wrote_to(
     app, client, texter, twilio_server
 ):
@@ -284,6 +300,15 @@ def test_html_entities_are_the_characters_themselves_on_whatsapp_as_on_sms():
     assert to_whatsapp_text("Pay at a.com/?x=1&copy=2 &bogus; &amp") == (
         "Pay at a.com/?x=1&copy=2 &bogus; &amp"
     )
+
+
+def test_html_tags_in_an_answer_are_line_breaks_and_formatting_on_whatsapp_as_on_sms():
+    """Regression: "Line one<br>Line two" reached WhatsApp with its tags, where SMS showed
+    two lines."""
+    answer = "Line one<br>Line two<br/>x<sup>2</sup> and <b>this</b>; `<br>` is code"
+    assert to_whatsapp_text(answer) == "Line one\nLine two\nx^2 and this; `<br>` is code"
+    about_tags = shape_whatsapp("Use <b>bold</b> or <br>.", question="What does <br> do?")
+    assert about_tags.parts == ["Use <b>bold</b> or <br>."]
 
 
 def test_latex_math_is_written_plainly_on_whatsapp_too():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import current_app
@@ -25,7 +26,7 @@ from ..models import Channel, User, utcnow
 from . import cuts
 from .gsm import message_length
 from .latex import latex_to_text
-from .markdown import tables_to_text
+from .markdown import about_markup, html_tags_to_text, tables_to_text
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -96,16 +97,30 @@ _STAND_IN = 0xE000
 _RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
 
 
-def to_whatsapp_text(text: str | None) -> str:
+def to_whatsapp_text(text: str | None, question: str = "") -> str:
     """The model's Markdown as WhatsApp shows it; code blocks are left as they are, and
-    tables, which WhatsApp cannot show, become "header: value" lines as on SMS."""
+    tables, which WhatsApp cannot show, become "header: value" lines as on SMS. HTML tags
+    are read as on SMS too: a <br> is a new line, <b> and its like go, unless the texter
+    asked about markup (about_markup), when they are the answer."""
     pieces = _FENCE.split(tables_to_text(latex_to_text(readable(text or ""))))
+    tags_as_written = about_markup(question)
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = _ESCAPED.sub(_stand_in, pieces[index])
+        if not tags_as_written:
+            piece = _outside_inline_code(piece, html_tags_to_text)
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece.translate(_RESTORE)
     return tidy_lines(readable("".join(pieces)))
+
+
+_INLINE_CODE = re.compile(r"(`[^`\n]*`)")
+
+
+def _outside_inline_code(text: str, change: Callable[[str], str]) -> str:
+    pieces = _INLINE_CODE.split(text)
+    pieces[::2] = map(change, pieces[::2])
+    return "".join(pieces)
 
 
 def _stand_in(match: re.Match) -> str:
@@ -147,10 +162,12 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     return cuts.with_ellipsis(head) + marker, head, text[cut:].strip()
 
 
-def shape_whatsapp(text: str | None, *, plain: bool = False, more: bool = False) -> Shaped:
-    """One WhatsApp message for `text`; with `more`, a cut ends with MARKER and the rest is
-    kept for MORE (`plain`: a kept rest, formatted already)."""
-    clean = (text or "").strip() if plain else to_whatsapp_text(text)
+def shape_whatsapp(
+    text: str | None, *, question: str = "", plain: bool = False, more: bool = False
+) -> Shaped:
+    """One WhatsApp message for `text` (an answer to `question`); with `more`, a cut ends
+    with MARKER and the rest is kept for MORE (`plain`: a kept rest, formatted already)."""
+    clean = (text or "").strip() if plain else to_whatsapp_text(text, question)
     if not clean:
         return Shaped([])
     shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")
