@@ -267,6 +267,13 @@ def test_delivery_reports_of_whatsapp_messages_are_recorded_like_sms(
         assert db.session.get(OutboundMessage, reply.id).error_code == int(code)
 
 
+def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
+    """Regression: "***Very*** important" reached WhatsApp as "**Very** important", its
+    stars shown."""
+    markdown = "***Very*** important, ___this___ too, and **bold** *it*"
+    assert to_whatsapp_text(markdown) == "*_Very_* important, *_this_* too, and *bold* _it_"
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"

@@ -68,13 +68,19 @@ def window_problem(user: User) -> str | None:
 
 # -- shaping ----------------------------------------------------------------------------------
 _FENCE = re.compile(r"(```.*?```)", re.S)
-#: In this order: list markers before emphasis ("* item" is not emphasis), single-star
-#: italics before double-star bold (whose output is single stars), headings last.
+#: WhatsApp's bold italic, *_x_*, its marks as stand-ins (U+E000 + their code, see _ESCAPED)
+#: until the rules after it, which would read them as Markdown's, are done.
+_BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
+#: In this order: list markers before emphasis ("* item" is not emphasis), bold italics
+#: before italics, single-star italics before double-star bold (whose output is single
+#: stars), headings last.
 _RULES = [
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
     (re.compile(r"\[([^\]]+)\]\((\S+?)\)"), r"\1 (\2)"),  # a link: text (url)
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
+    (re.compile(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*"), _BOLD_ITALIC),  # ***both***
+    (re.compile(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)"), _BOLD_ITALIC),  # ___both___
     (re.compile(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])"), r"_\1_"),  # *it* -> _it_
     (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
     (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
