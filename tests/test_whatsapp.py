@@ -274,6 +274,14 @@ def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
     assert to_whatsapp_text(markdown) == "*_Very_* important, *_this_* too, and *bold* _it_"
 
 
+def test_a_link_in_angle_brackets_is_the_bare_link_on_whatsapp_as_on_sms():
+    """Regression: Markdown's autolinks reached WhatsApp with their brackets."""
+    markdown = "See <https://example.com/a?b=1> or write to <help@example.com>; a <div> stays"
+    assert to_whatsapp_text(markdown) == (
+        "See https://example.com/a?b=1 or write to help@example.com; a <div> stays"
+    )
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"
