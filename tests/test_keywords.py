@@ -99,6 +99,24 @@ def test_keywords_written_with_cyrillic_or_greek_look_alikes_are_recognised(body
 
 
 @pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("\ua731\u1d1b\u1d0f\u1d18", Keyword.STOP),  # "ꜱᴛᴏᴘ": a small-caps text generator's
+        ("s\u1d1b\u1d0fp", Keyword.STOP),
+        ("\u029c\u1d07\u029f\u1d18", Keyword.HELP),  # "ʜᴇʟᴘ"
+        ("\U0001f182\U0001f183\U0001f17e\U0001f17f", Keyword.STOP),  # "🆂🆃🅾🅿"
+        ("\U0001f162\U0001f163\U0001f15e\U0001f15f", Keyword.STOP),  # "🅢🅣🅞🅟"
+        ("\U0001f182\U0001f183\U0001f17e\ufe0f\U0001f17f\ufe0f", Keyword.STOP),  # emoji style
+        ("\U0001f17e\U0001f17f", None),  # "🅾🅿": no keyword
+    ],
+)
+def test_keywords_in_small_capitals_or_boxed_letters_are_recognised(body, expected):
+    """Regression: a STOP from a "fancy text" generator (ꜱᴛᴏᴘ, 🆂🆃🅾🅿) went to the model;
+    the boxed letters were even dropped as emoji around a word, leaving nothing."""
+    assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
     "body",
     [
         "",
