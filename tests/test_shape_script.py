@@ -63,6 +63,11 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         # Every superscript power, a run of them under one caret: "2⁸" was sent as "28".
         ("2\u2078 = 256, 10\u2076 bytes", "2^8 = 256, 10^6 bytes"),
         ("10\u00b9\u00b2 and 10\u207b\u00b3 and x\u207f", "10^12 and 10^-3 and x^n"),
+        # A raised ordinal suffix is no power: "2ⁿᵈ" was sent as "2^nd".
+        (
+            "1\u02e2\u1d57, 2\u207f\u1d48, 3\u02b3\u1d48, 4\u1d57\u02b0; 2\u207f",
+            "1st, 2nd, 3rd, 4th; 2^n",
+        ),
         # A whole number and a fraction: "1½" was sent as "11/2".
         ("Add 1\u00bd cups, 2\u00be tsp and \u2153 cup", "Add 1 1/2 cups, 2 3/4 tsp and 1/3 cup"),
         ("\u03b1 is 0.05 and \u03c3 is 2", "alpha is 0.05 and sigma is 2"),

@@ -74,7 +74,12 @@ _SUPERSCRIPT = re.compile(f"[{_SUPERSCRIPTS}]+")
 _AS_WRITTEN = str.maketrans(_SUPERSCRIPTS, "0123456789+-ni")
 
 
+#: A raised ordinal suffix after a number ("2ⁿᵈ", "4ᵗʰ") is no power: written level, "2nd".
+_ORDINAL = re.compile(r"(?<=\d)(\u02e2\u1d57|\u207f\u1d48|\u02b3\u1d48|\u1d57\u02b0)(?!\w)")
+
+
 def _powers(text: str) -> str:
+    text = _ORDINAL.sub(lambda suffix: anyascii(suffix.group()), text)
     return _SUPERSCRIPT.sub(lambda run: "^" + run.group().translate(_AS_WRITTEN), text)
 
 
