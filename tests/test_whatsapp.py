@@ -282,6 +282,14 @@ def test_a_link_in_angle_brackets_is_the_bare_link_on_whatsapp_as_on_sms():
     )
 
 
+def test_inline_code_keeps_its_marks_on_whatsapp():
+    """Regression: "`__init__`" reached WhatsApp as "`*init*`", "`[a](b)`" as "`a (b)`"."""
+    markdown = "Call `__init__`, `**kwargs` or `[a](b)` and `<br>`, not __this__"
+    assert to_whatsapp_text(markdown) == (
+        "Call `__init__`, `**kwargs` or `[a](b)` and `<br>`, not *this*"
+    )
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from datetime import timedelta
 
 from flask import current_app
@@ -94,7 +93,8 @@ _RULES = [
 #: "&#42;", which a model writes as it would on a web page) outside inline code: the
 #: character itself, as markdown_to_text reads them for SMS. An ASCII one, which the rules
 #: below must not read as a mark, waits as a private-use stand-in meanwhile. Only an entity
-#: with its semicolon counts, as in CommonMark: a URL's "&copy=2" stays as written.
+#: with its semicolon counts, as in CommonMark: a URL's "&copy=2" stays as written. Inline
+#: code's own marks wait so too, and are shown as written ("`__init__`").
 _ESCAPED = re.compile(
     r"(`[^`\n]*`)"  # inline code: as written
     r"|\\([!-/:-@\[-`{-~])"  # a backslash escape
@@ -114,28 +114,23 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = _ESCAPED.sub(_stand_in, pieces[index])
         if not tags_as_written:
-            piece = _outside_inline_code(piece, html_tags_to_text)
+            piece = html_tags_to_text(piece)
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece.translate(_RESTORE)
     return tidy_lines(readable("".join(pieces)))
 
 
-_INLINE_CODE = re.compile(r"(`[^`\n]*`)")
-
-
-def _outside_inline_code(text: str, change: Callable[[str], str]) -> str:
-    pieces = _INLINE_CODE.split(text)
-    pieces[::2] = map(change, pieces[::2])
-    return "".join(pieces)
-
-
 def _stand_in(match: re.Match) -> str:
     code, escaped, entity = match[1], match[2], match[3]
-    if code:
-        return code
+    if code:  # its marks wait as stand-ins too, so that no rule reads them
+        return "`" + "".join(map(_ascii_stand_in, code[1:-1])) + "`"
     char = escaped or html.unescape(entity)
-    return chr(_STAND_IN + ord(char)) if len(char) == 1 and ord(char) < 128 else char
+    return _ascii_stand_in(char) if len(char) == 1 else char
+
+
+def _ascii_stand_in(char: str) -> str:
+    return chr(_STAND_IN + ord(char)) if ord(char) < 128 and not char.isalnum() else char
 
 
 _STRIKE = re.compile(r"(?<![~\w])~(?![\s~])(.+?)(?<![\s~])~(?![~\w])")
