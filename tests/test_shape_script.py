@@ -87,6 +87,9 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("A \u2229 B = \u2205, A\u222aB", "A intersect B = empty set, A union B"),
         ("P \u27f9 Q, P \u21d4 Q, R \u27f8 S", "P => Q, P <=> Q, R <= S"),
         ("1, 2, \u22ef, n \u27f6 \u221e", "1, 2, ..., n -> inf"),
+        ("p \u2227 q, p \u2228 q", "p and q, p or q"),  # were "p ^ q", "p v q"
+        ("\u222b x dx, \u210f/2", "integral x dx, hbar/2"),  # were "S x dx", "h/2"
+        ("Salinity is 35\u2030", "Salinity is 35 per mille"),  # was "35%0"
         ("a\u200db", "ab"),
     ],
 )

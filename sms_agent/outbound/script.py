@@ -34,7 +34,8 @@ _NAMES = {
 }
 #: Scripts whose single characters are words: never spelled out in Latin letters.
 _WORD_PER_CHARACTER = {"Chinese", "Japanese", "Korean", "Thai"}
-#: Spellings where anyascii's would mislead: it writes ∈ and ∉ alike as "E", ∀ as "V".
+#: Spellings where anyascii's would mislead: it writes ∈ and ∉ alike as "E", ∀ as "V",
+#: ∫ as "S", ‰ as "%0".
 _SPELLED = {
     "\u00b5": "u",
     "\u2211": "sum",
@@ -49,6 +50,12 @@ _SPELLED = {
     "\u2205": "empty set",
     "\u2229": "intersect",
     "\u222a": "union",
+    "\u2227": "and",
+    "\u2228": "or",
+    "\u222b": "integral",
+    "\u222e": "integral",
+    "\u210f": "hbar",
+    "\u2030": "per mille",
 }
 #: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" and "-5 °F"
 #: are "25 C" and "-5 F" (one space, whether the model put one before the sign or not), an
