@@ -290,6 +290,13 @@ def test_inline_code_keeps_its_marks_on_whatsapp():
     )
 
 
+def test_a_heading_with_bold_words_is_one_bold_line_on_whatsapp():
+    """Regression: "## **Setup**" reached WhatsApp as "**Setup**", "### 1. **Step one**" as
+    "*1. *Step one**": the heading's bold wrapped the bold already made of its words."""
+    markdown = "## **Setup**\n### 1. **Step one** _now_\n# Plain"
+    assert to_whatsapp_text(markdown) == "*Setup*\n*1. Step one _now_*\n*Plain*"
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"

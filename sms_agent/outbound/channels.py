@@ -70,6 +70,13 @@ _FENCE = re.compile(r"(```.*?```)", re.S)
 #: WhatsApp's bold italic, *_x_*, its marks as stand-ins (U+E000 + their code, see _ESCAPED)
 #: until the rules after it, which would read them as Markdown's, are done.
 _BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
+
+
+def _bold_line(heading: re.Match) -> str:
+    """A heading as one bold line: the bold its words had already is the heading's own."""
+    return "*" + heading[1].replace("*", "") + "*"
+
+
 #: In this order: list markers before emphasis ("* item" is not emphasis), bold italics
 #: before italics, single-star italics before double-star bold (whose output is single
 #: stars), headings last.
@@ -85,7 +92,7 @@ _RULES = [
     (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
     (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
     (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
-    (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), r"*\1*"),  # heading: bold
+    (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
 ]
 
 
