@@ -48,6 +48,13 @@ def test_one_emoji_no_longer_turns_a_whole_reply_into_ucs2():
         ("Flag \U0001f1eb\U0001f1f7 here", "Flag here"),
         ("\u2713 tested \u2717 shipped", "Yes: tested (no) shipped"),
         ("Rated \u2605\u2605\u2605\u2606\u2606 by users", "Rated by users"),
+        # A keycap is a list's number only at a line's start: "Step 1.: open" was sent.
+        ("Step 1\ufe0f\u20e3: open, then 2\ufe0f\u20e3", "Step 1: open, then 2"),
+        ("#\ufe0f\u20e3 Tags", "# Tags"),
+        # A button's word is what it says: "Use 🅰️ or 🅱️" was sent as "Use or".
+        ("Use \U0001f170\ufe0f or \U0001f171\ufe0f blood", "Use A or B blood"),
+        ("\U0001f197 Saved", "OK Saved"),
+        ("Text \U0001f198 now", "Text SOS now"),
     ],
 )
 def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
