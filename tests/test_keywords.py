@@ -27,6 +27,10 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         ("Opt out", Keyword.STOP),
         ("Opt-out", Keyword.STOP),
         ("OPT-OUT.", Keyword.STOP),
+        # Regression: an "opt-out" whose hyphen a keyboard wrote as a dash went to the model.
+        ("Opt\u2013out", Keyword.STOP),  # en dash
+        ("OPT\u2014OUT", Keyword.STOP),  # em dash
+        ("opt\u2011out", Keyword.STOP),  # non-breaking hyphen
         ("\u201cStop\u201d", Keyword.STOP),
         ("\uff33\uff34\uff2f\uff30", Keyword.STOP),  # full-width letters
         ("stop\u200b", Keyword.STOP),

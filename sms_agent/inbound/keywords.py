@@ -120,6 +120,8 @@ _LATIN_LOOKALIKES = {
     ),
     **str.maketrans("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαιονρυχηκϲϳ", "ABEZHIKMNOPTYXaiovpuxnkcj"),
     **str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "ABCDEFGHIJKLMNOPRSTUVWYZ"),
+    # the dashes and hyphens a keyboard may write for "-" in "opt-out"
+    **dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"), ord("-")),
     # A-Z in black circles (🅐, U+1F150) and in black squares (🅰, U+1F170)
     **{first + offset: ord("A") + offset for first in (0x1F150, 0x1F170) for offset in range(26)},
 }
