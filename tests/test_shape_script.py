@@ -55,6 +55,9 @@ def test_one_emoji_no_longer_turns_a_whole_reply_into_ucs2():
         ("Use \U0001f170\ufe0f or \U0001f171\ufe0f blood", "Use A or B blood"),
         ("\U0001f197 Saved", "OK Saved"),
         ("Text \U0001f198 now", "Text SOS now"),
+        # An answer of one such emoji is its word: "✅" alone was sent as "(yes)".
+        ("\u2705", "Yes"),
+        ("\u274c\n", "No"),
     ],
 )
 def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):

@@ -76,7 +76,8 @@ def _place(match: re.Match) -> str:
     """A run of emoji becomes its first word, or nothing, with single spaces around it.
 
     At a line's start (after a bullet, too) a word is a label ("Warning: ..."); elsewhere it
-    reads as an aside ("(yes)"). A word the text already says next is not repeated.
+    reads as an aside ("(yes)"), but for a whole answer of one emoji, which is its word
+    ("Yes"). A word the text already says next is not repeated.
     """
     text = match.string
     before, after = text[: match.start()], text[match.end() :]
@@ -86,7 +87,8 @@ def _place(match: re.Match) -> str:
     labels = _LINE_START.search(before) and not line_end
     if word.endswith(".") and not labels:  # a keycap's number: a list's only at a line's start
         word = word[:-1]
-    if word[:1].isalpha() and not word.isupper():  # a button's word is shown as written
+    alone = not before.strip() and not after.strip()
+    if word[:1].isalpha() and not word.isupper() and not alone:  # a button's word as written
         if after.lower().startswith(word.lower()):
             word = ""
         elif labels:
