@@ -23,6 +23,13 @@ INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\
 #: Unicode categories nobody sees: control and format characters (zero-width spaces and
 #: joiners, byte-order marks, soft hyphens, direction marks) and separators.
 _UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+#: Letters and symbols drawn as nothing, which apps and keyboards use to send a text that
+#: looks empty: the Hangul fillers and the blank Braille pattern.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+#: Line breaks other than a newline: CR LF, an old Mac's lone CR, NEL, and Unicode's line
+#: and paragraph separators. Each is a newline to a reader; dropped with the controls, or
+#: spelled as a space, they would join two lines into one ("openStep 2").
+LINE_BREAK = re.compile(r"\r\n?|[\x85\u2028\u2029]")
 #: Terminal escape sequences: CSI ("\x1b[31m"), OSC ("\x1b]0;title\x07") and the
 #: two-character ones ("\x1bc").
 ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -37,10 +44,10 @@ def storable(text: str) -> str:
 
 def readable(text: str) -> str:
     """`text` with only what a reader sees: escape sequences and invisible characters are
-    removed (a CR LF becomes a newline), tabs and newlines kept. For what a texter will
-    read (a model's answer, a reply being shaped): there a U+FFFD would only reach them as
-    a stray "?"."""
-    return INVISIBLE.sub("", ANSI_ESCAPE.sub("", text.replace("\r\n", "\n")))
+    removed (every line break becomes a newline), tabs and newlines kept. For what a texter
+    will read (a model's answer, a reply being shaped): there a U+FFFD would only reach them
+    as a stray "?"."""
+    return INVISIBLE.sub("", ANSI_ESCAPE.sub("", LINE_BREAK.sub("\n", text)))
 
 
 def shown_as_escapes(text: str) -> str:
@@ -63,6 +70,7 @@ def first_unseen(text: str) -> str | None:
 
 
 def is_blank(text: str) -> bool:
-    """Whether `text` shows nothing at all: only spaces and invisible characters (an emoji
-    or a lone "?" is something). A texted one gets the how-to notice, never the model."""
-    return all(unicodedata.category(char) in _UNSEEN for char in text)
+    """Whether `text` shows nothing at all: only spaces, invisible characters and blank
+    fillers (an emoji or a lone "?" is something). A texted one gets the how-to notice,
+    never the model."""
+    return all(unicodedata.category(char) in _UNSEEN or char in _BLANK for char in text)

@@ -29,11 +29,25 @@ def test_a_texters_words_are_stored_as_sent_but_for_what_no_database_holds(recei
         ("Bad \ud800surrogate\udfff here.", "Bad surrogate here."),
         ("bell\x07, backspace\x08, DEL\x7f, C1\x9b gone", "bell, backspace, DEL, C1 gone"),
         ("Line one\r\nLine two\n\tindented", "Line one\nLine two\n\tindented"),
+        # Every other line break is a newline too: an old Mac's lone CR, Unicode's line and
+        # paragraph separators, NEL; they were dropped (or became a space), joining lines.
+        ("One\rTwo\u2028Three\u2029Four\x85Five", "One\nTwo\nThree\nFour\nFive"),
         ("Plain words and emoji 👍 stay.", "Plain words and emoji 👍 stay."),
         ("答案是\u202e巴黎\u202c, \u2067عربي\u2069", "答案是巴黎, عربي"),
         ("می\u200cخواهم \u200fא\u200e1", "می\u200cخواهم \u200fא\u200e1"),
     ],
-    ids=["nul", "ansi", "osc", "surrogates", "controls", "newlines", "emoji", "bidi", "marks"],
+    ids=[
+        "nul",
+        "ansi",
+        "osc",
+        "surrogates",
+        "controls",
+        "newlines",
+        "other line breaks",
+        "emoji",
+        "bidi",
+        "marks",
+    ],
 )
 def test_a_model_answer_keeps_only_what_a_reader_sees(answer, read):
     assert readable(answer) == read

@@ -200,8 +200,20 @@ def test_coordinates_that_are_no_place_leave_an_empty_text_empty(app, latitude):
 
 @pytest.mark.parametrize(
     "body",
-    ["", "   ", "\n", "\u200b", "\ufeff\u200d ", "\u00ad", "\u200e\x0b"],
-    ids=["nothing", "spaces", "newline", "zero-width", "bom-joiner", "soft-hyphen", "marks"],
+    ["", "   ", "\n", "\u200b", "\ufeff\u200d ", "\u00ad", "\u200e\x0b", "\u3164", "\u2800 \u2800"],
+    ids=[
+        "nothing",
+        "spaces",
+        "newline",
+        "zero-width",
+        "bom-joiner",
+        "soft-hyphen",
+        "marks",
+        # The blank "letters" apps and keyboards use to send an empty-looking text: each
+        # was a question for the model (and a request off the quota).
+        "hangul-filler",
+        "braille-blank",
+    ],
 )
 def test_an_empty_message_gets_the_how_to_notice(app, body):
     received = receive(body)

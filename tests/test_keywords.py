@@ -27,6 +27,10 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         ("Opt out", Keyword.STOP),
         ("Opt-out", Keyword.STOP),
         ("OPT-OUT.", Keyword.STOP),
+        # Regression: an "opt-out" whose hyphen a keyboard wrote as a dash went to the model.
+        ("Opt\u2013out", Keyword.STOP),  # en dash
+        ("OPT\u2014OUT", Keyword.STOP),  # em dash
+        ("opt\u2011out", Keyword.STOP),  # non-breaking hyphen
         ("\u201cStop\u201d", Keyword.STOP),
         ("\uff33\uff34\uff2f\uff30", Keyword.STOP),  # full-width letters
         ("stop\u200b", Keyword.STOP),
@@ -69,6 +73,50 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
     ],
 )
 def test_keyword_messages_are_recognised(body, expected):
+    assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("\u0405\u0422\u041e\u0420", Keyword.STOP),  # "ЅТОР": every letter Cyrillic
+        ("S\u0422OP", Keyword.STOP),  # "SТOP": a Cyrillic Т
+        ("St\u043e\u0440", Keyword.STOP),  # "Stор": Cyrillic о and р
+        ("\u0405\u0442\u043e\u0440.", Keyword.STOP),  # "Ѕтор.": a small-capital т
+        (
+            "\u03a4\u0395\u03a1\u039c\u0399\u039d\u0391\u03a4\u0395",
+            None,
+        ),  # folds to "TEPMINATE": no keyword
+        ("\u0421\u0410NCEL", Keyword.STOP),  # "САNCEL"
+        ("\u039fPT \u039fU\u03a4", Keyword.STOP),  # "ΟPT ΟUΤ": Greek Ο and Τ
+        ("\u041d\u0415LP", Keyword.HELP),  # "НЕLP": Cyrillic Н and Е
+        ("\u0397\u0395\u039b\u03a1", None),  # "ΗΕΛΡ": a Greek Λ is no L
+        ("\u0397\u0395L\u03a1", Keyword.HELP),  # "ΗΕLΡ": Greek Η, Ε and Ρ
+        ("\u0405\u0422\u0410RT", Keyword.START),
+        ("\u0443\u0435\u0455", Keyword.START),  # "уеѕ" from an opted-out texter
+    ],
+)
+def test_keywords_written_with_cyrillic_or_greek_look_alikes_are_recognised(body, expected):
+    """Regression: "ЅТОР" or "SТOP" with a Cyrillic Т went to the model as a question, and
+    the texter who wrote it kept getting texts a STOP must end."""
+    assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("\ua731\u1d1b\u1d0f\u1d18", Keyword.STOP),  # "ꜱᴛᴏᴘ": a small-caps text generator's
+        ("s\u1d1b\u1d0fp", Keyword.STOP),
+        ("\u029c\u1d07\u029f\u1d18", Keyword.HELP),  # "ʜᴇʟᴘ"
+        ("\U0001f182\U0001f183\U0001f17e\U0001f17f", Keyword.STOP),  # "🆂🆃🅾🅿"
+        ("\U0001f162\U0001f163\U0001f15e\U0001f15f", Keyword.STOP),  # "🅢🅣🅞🅟"
+        ("\U0001f182\U0001f183\U0001f17e\ufe0f\U0001f17f\ufe0f", Keyword.STOP),  # emoji style
+        ("\U0001f17e\U0001f17f", None),  # "🅾🅿": no keyword
+    ],
+)
+def test_keywords_in_small_capitals_or_boxed_letters_are_recognised(body, expected):
+    """Regression: a STOP from a "fancy text" generator (ꜱᴛᴏᴘ, 🆂🆃🅾🅿) went to the model;
+    the boxed letters were even dropped as emoji around a word, leaving nothing."""
     assert parse(body) is expected
 
 

@@ -138,6 +138,14 @@ def test_genuine_non_gsm_letters_are_kept():
     assert encoding_of(to_sms_text("\u4f60\u597d")) == UCS_2
 
 
+@pytest.mark.parametrize("line_break", ["\r", "\r\n", "\u2028"])
+def test_each_line_of_an_answer_stays_its_own_line_whatever_its_line_break(line_break):
+    """Regression: a lone CR (an old Mac's line break) was dropped and joined two lines
+    into one word: "Step 1: openStep 2: save"."""
+    answer = f"Step 1: open{line_break}Step 2: save"
+    assert shape_reply(answer, 1) == ["Step 1: open\nStep 2: save"]
+
+
 def test_lone_surrogates_and_control_characters_are_dropped():
     assert to_sms_text("ok\ud800 fine\x07") == "ok fine"
 

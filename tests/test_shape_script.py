@@ -48,6 +48,16 @@ def test_one_emoji_no_longer_turns_a_whole_reply_into_ucs2():
         ("Flag \U0001f1eb\U0001f1f7 here", "Flag here"),
         ("\u2713 tested \u2717 shipped", "Yes: tested (no) shipped"),
         ("Rated \u2605\u2605\u2605\u2606\u2606 by users", "Rated by users"),
+        # A keycap is a list's number only at a line's start: "Step 1.: open" was sent.
+        ("Step 1\ufe0f\u20e3: open, then 2\ufe0f\u20e3", "Step 1: open, then 2"),
+        ("#\ufe0f\u20e3 Tags", "# Tags"),
+        # A button's word is what it says: "Use 🅰️ or 🅱️" was sent as "Use or".
+        ("Use \U0001f170\ufe0f or \U0001f171\ufe0f blood", "Use A or B blood"),
+        ("\U0001f197 Saved", "OK Saved"),
+        ("Text \U0001f198 now", "Text SOS now"),
+        # An answer of one such emoji is its word: "✅" alone was sent as "(yes)".
+        ("\u2705", "Yes"),
+        ("\u274c\n", "No"),
     ],
 )
 def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
@@ -63,15 +73,33 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         # Every superscript power, a run of them under one caret: "2⁸" was sent as "28".
         ("2\u2078 = 256, 10\u2076 bytes", "2^8 = 256, 10^6 bytes"),
         ("10\u00b9\u00b2 and 10\u207b\u00b3 and x\u207f", "10^12 and 10^-3 and x^n"),
+        # A raised ordinal suffix is no power: "2ⁿᵈ" was sent as "2^nd".
+        (
+            "1\u02e2\u1d57, 2\u207f\u1d48, 3\u02b3\u1d48, 4\u1d57\u02b0; 2\u207f",
+            "1st, 2nd, 3rd, 4th; 2^n",
+        ),
         # A whole number and a fraction: "1½" was sent as "11/2".
         ("Add 1\u00bd cups, 2\u00be tsp and \u2153 cup", "Add 1 1/2 cups, 2 3/4 tsp and 1/3 cup"),
         ("\u03b1 is 0.05 and \u03c3 is 2", "alpha is 0.05 and sigma is 2"),
         ("It takes 5 \u00b5s", "It takes 5 us"),
         ("It's 25\u00b0C, a 45\u00b0 angle", "It's 25 C, a 45 degrees angle"),
+        # A space before the degree sign was kept beside the one before the unit: "-5  F".
+        ("It's -5 \u00b0F, or -20.6 \u00b0C.", "It's -5 F, or -20.6 C."),
+        ("Tilt it 45 \u00b0 left", "Tilt it 45 degrees left"),
         ("Brand\u2122, \u00a9 2024, \u2248 3", "BrandTM, (c) 2024, ~ 3"),
         ("\u00bfQu\u00e9? \u00a1S\u00ed! \u20ac5", "\u00bfQu\u00e9? \u00a1Si! \u20ac5"),
         ("\u201eQuoted\u201c \u00abtext\u00bb \u2039x\u203a", '"Quoted" "text" <x>'),
         ("Sum \u2211 x \u00b1 1, \u221e", "Sum sum x +- 1, inf"),
+        # Logic and set symbols were spelled as letters that say something else: "x E A"
+        # for both "x ∈ A" and "x ∉ A", "P > Q" for "P ⟹ Q", "P - Q" for "P ⇔ Q".
+        ("x \u2208 A, y \u2209 B", "x in A, y not in B"),
+        ("\u2200x \u2203y: y>x", "for all x exists y: y>x"),
+        ("A \u2229 B = \u2205, A\u222aB", "A intersect B = empty set, A union B"),
+        ("P \u27f9 Q, P \u21d4 Q, R \u27f8 S", "P => Q, P <=> Q, R <= S"),
+        ("1, 2, \u22ef, n \u27f6 \u221e", "1, 2, ..., n -> inf"),
+        ("p \u2227 q, p \u2228 q", "p and q, p or q"),  # were "p ^ q", "p v q"
+        ("\u222b x dx, \u210f/2", "integral x dx, hbar/2"),  # were "S x dx", "h/2"
+        ("Salinity is 35\u2030", "Salinity is 35 per mille"),  # was "35%0"
         ("a\u200db", "ab"),
     ],
 )
@@ -79,6 +107,27 @@ def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expecte
     clean = to_sms_text(answer, question="A question in English?")
     assert clean == expected
     assert encoding_of(clean) == GSM_7
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("5 \u00b5g", "5 mcg"),  # the micro sign
+        ("5 \u03bcg", "5 mcg"),  # a Greek mu as the prefix, as models often write it
+        ("Take 250\u03bcg daily.", "Take 250mcg daily."),
+        ("10 \u00b5m", "10 um"),
+        ("3 \u03bcs", "3 us"),
+        ("x\u207f", "x^n"),
+        ("2\u2071", "2^i"),
+        ("The mean \u03bc is 0.", "The mean mu is 0."),  # no prefix: its name
+    ],
+)
+def test_a_short_answer_with_a_unit_or_power_sign_stays_gsm7(answer, expected):
+    """Regression: "5 µg" or "xⁿ" alone went out in UCS-2 as written, the micro sign or the
+    raised n counted as a letter of another script than Latin."""
+    shaped = shape(answer, 1, question="How much?")
+    assert shaped.parts == [expected]
+    assert shaped.encoding == GSM_7 and shaped.reason is None
 
 
 @pytest.mark.parametrize(

@@ -322,6 +322,27 @@ def test_stop_enqueues_one_opt_out_confirmation(app, client, word):
     ]
 
 
+@pytest.mark.parametrize("word", ["\u0405\u0422\u041e\u0420", "S\u0422OP"])
+def test_a_stop_in_cyrillic_look_alikes_opts_out_with_one_confirmation(app, client, word):
+    """Regression: "ЅТОР" (or "SТOP" with a Cyrillic Т) was answered by the model and the
+    texter stayed subscribed."""
+    form = inbound_form(word)
+    signed_post(client, "/sms/inbound", form)
+    assert tasks() == []
+    assert db.session.get(User, "+15551230000").is_opted_out
+    assert queued_jobs(app) == [
+        ("sms_agent.jobs.send_notice", ["+15551230000", "opt_out", form["MessageSid"]])
+    ]
+
+
+def test_a_question_with_look_alike_letters_reaches_the_model_as_written(app, client):
+    question = "Wh\u0430t does \u0405\u0422\u041e\u0420 mean in Serbian?"  # Cyrillic а, Ѕ...
+    signed_post(client, "/sms/inbound", inbound_form(question))
+    [task] = tasks()
+    assert task.sms_content == question
+    assert queued_jobs(app) == [("sms_agent.jobs.answer_task", [str(task.id)])]
+
+
 def test_twilio_advanced_opt_out_sends_the_stop_confirmation_instead_of_us(app, client):
     app.config["TWILIO_ADVANCED_OPT_OUT"] = True
     signed_post(client, "/sms/inbound", inbound_form("STOP"))

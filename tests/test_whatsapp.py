@@ -83,6 +83,22 @@ def test_a_whatsapp_text_is_answered_on_whatsapp_with_its_formatting(
     assert "WhatsApp" in system and "*bold*" in system
 
 
+@pytest.mark.parametrize(
+    ("question", "body"),
+    [
+        ("Two lines please", "Line one\nLine two"),
+        ("What does <br> do?", "Line one<br>Line two"),
+    ],
+)
+def test_a_br_in_a_whatsapp_answer_is_a_new_line_unless_the_question_is_about_tags(
+    app, client, texter, twilio_server, openai_server, question, body
+):
+    openai_server.then(200, chat_completion("Line one<br>Line two"))
+    text_in(client, question)
+    [sent] = sent_to_twilio(twilio_server)
+    assert sent["Body"] == body
+
+
 def test_the_answer_comes_from_the_whatsapp_number_the_texter_wrote_to(
     app, client, texter, twilio_server
 ):
@@ -251,6 +267,36 @@ def test_delivery_reports_of_whatsapp_messages_are_recorded_like_sms(
         assert db.session.get(OutboundMessage, reply.id).error_code == int(code)
 
 
+def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
+    """Regression: "***Very*** important" reached WhatsApp as "**Very** important", its
+    stars shown."""
+    markdown = "***Very*** important, ___this___ too, and **bold** *it*"
+    assert to_whatsapp_text(markdown) == "*_Very_* important, *_this_* too, and *bold* _it_"
+
+
+def test_a_link_in_angle_brackets_is_the_bare_link_on_whatsapp_as_on_sms():
+    """Regression: Markdown's autolinks reached WhatsApp with their brackets."""
+    markdown = "See <https://example.com/a?b=1> or write to <help@example.com>; a <div> stays"
+    assert to_whatsapp_text(markdown) == (
+        "See https://example.com/a?b=1 or write to help@example.com; a <div> stays"
+    )
+
+
+def test_inline_code_keeps_its_marks_on_whatsapp():
+    """Regression: "`__init__`" reached WhatsApp as "`*init*`", "`[a](b)`" as "`a (b)`"."""
+    markdown = "Call `__init__`, `**kwargs` or `[a](b)` and `<br>`, not __this__"
+    assert to_whatsapp_text(markdown) == (
+        "Call `__init__`, `**kwargs` or `[a](b)` and `<br>`, not *this*"
+    )
+
+
+def test_a_heading_with_bold_words_is_one_bold_line_on_whatsapp():
+    """Regression: "## **Setup**" reached WhatsApp as "**Setup**", "### 1. **Step one**" as
+    "*1. *Step one**": the heading's bold wrapped the bold already made of its words."""
+    markdown = "## **Setup**\n### 1. **Step one** _now_\n# Plain"
+    assert to_whatsapp_text(markdown) == "*Setup*\n*1. Step one _now_*\n*Plain*"
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"
@@ -277,8 +323,33 @@ def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():
     assert to_whatsapp_text(markdown) == "Set my_var, not *this*; `keep\\_it` as code"
 
 
+def test_html_entities_are_the_characters_themselves_on_whatsapp_as_on_sms():
+    """Regression: "Tom &amp; Jerry" reached WhatsApp as written, where SMS showed "&"."""
+    answer = "Tom &amp; Jerry &mdash; 3 &lt; 4, &#42;not bold&#42;; `&amp;` is code"
+    assert to_whatsapp_text(answer) == "Tom & Jerry \u2014 3 < 4, *not bold*; `&amp;` is code"
+    assert to_whatsapp_text("Pay at a.com/?x=1&copy=2 &bogus; &amp") == (
+        "Pay at a.com/?x=1&copy=2 &bogus; &amp"
+    )
+
+
+def test_html_tags_in_an_answer_are_line_breaks_and_formatting_on_whatsapp_as_on_sms():
+    """Regression: "Line one<br>Line two" reached WhatsApp with its tags, where SMS showed
+    two lines."""
+    answer = "Line one<br>Line two<br/>x<sup>2</sup> and <b>this</b>; `<br>` is code"
+    assert to_whatsapp_text(answer) == "Line one\nLine two\nx^2 and this; `<br>` is code"
+    about_tags = shape_whatsapp("Use <b>bold</b> or <br>.", question="What does <br> do?")
+    assert about_tags.parts == ["Use <b>bold</b> or <br>."]
+
+
 def test_latex_math_is_written_plainly_on_whatsapp_too():
     assert to_whatsapp_text(r"Area: \(\pi r^2\), so \(\frac{1}{2}\)") == "Area: pi r^2, so 1/2"
+
+
+@pytest.mark.parametrize("line_break", ["\r", "\r\n", "\u2028"])
+def test_each_line_stays_its_own_line_on_whatsapp_whatever_its_line_break(line_break):
+    """Regression: a lone CR (an old Mac's line break) joined two lines into one word."""
+    answer = f"*Step 1:* open{line_break}*Step 2:* save"
+    assert to_whatsapp_text(answer) == "_Step 1:_ open\n_Step 2:_ save"
 
 
 def test_letters_and_emoji_are_kept_on_whatsapp():

@@ -88,8 +88,8 @@ def _visible(char: str) -> bool:
     """Not a space, nor a format character no one sees: the zero-width spaces and joiners,
     byte-order marks and soft hyphens pasted from other apps, and the direction marks an
     Arabic or Hebrew keyboard puts around Latin words (U+200E/U+200F, U+061C, U+202A-U+202E,
-    U+2066-U+2069)."""
-    return not char.isspace() and unicodedata.category(char) != "Cf"
+    U+2066-U+2069), nor a variation selector."""
+    return not char.isspace() and unicodedata.category(char) != "Cf" and char not in _STYLES
 
 
 def _is_punctuation(char: str) -> bool:
@@ -100,9 +100,31 @@ def _is_punctuation(char: str) -> bool:
     return category[0] == "P" or category in ("So", "Sk") or char in _EMOJI_PARTS
 
 
-#: The variation selectors (U+FE0E text, U+FE0F emoji style) and the keycap that follow an
-#: emoji's base character.
-_EMOJI_PARTS = {"\ufe0e", "\ufe0f", "\u20e3"}
+#: The variation selectors (U+FE0E text, U+FE0F emoji style), which a phone puts after
+#: a boxed letter too ("🅾️"): unseen inside a word as around it.
+_STYLES = {"\ufe0e", "\ufe0f"}
+#: The variation selectors and the keycap that follow an emoji's base character.
+_EMOJI_PARTS = {*_STYLES, "\u20e3"}
+
+#: Letters drawn like a Latin one that are not it: Cyrillic and Greek ("ЅТОР" is Cyrillic
+#: through and through, "SТOP" hides a Cyrillic Т), and what "fancy text" generators write
+#: and NFKC leaves as it is (small capitals "ꜱᴛᴏᴘ", boxed "🆂🆃🅾🅿", which would otherwise
+#: be dropped as emoji around a word). A STOP so written is still a STOP, which carriers
+#: oblige us to obey. Each maps to the letter it looks like (Unicode's confusables, UTS #39;
+#: the Cyrillic small capitals т, н, в, к, м too), by case, since a lower-case letter can
+#: look like another one than its capital does (Greek Η is H, η is n). Used only to match
+#: keywords: a message for the model keeps its letters.
+_LATIN_LOOKALIKES = {
+    **str.maketrans(
+        "АВСЕНІЈКМОРЅТХУҮԚԜҺӀасеһіјорѕхуүԁԛԝӏтнвкм", "ABCEHIJKMOPSTXYYQWHIacehijopsxyydqwlthbkm"
+    ),
+    **str.maketrans("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαιονρυχηκϲϳ", "ABEZHIKMNOPTYXaiovpuxnkcj"),
+    **str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "ABCDEFGHIJKLMNOPRSTUVWYZ"),
+    # the dashes and hyphens a keyboard may write for "-" in "opt-out"
+    **dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"), ord("-")),
+    # A-Z in black circles (🅐, U+1F150) and in black squares (🅰, U+1F170)
+    **{first + offset: ord("A") + offset for first in (0x1F150, 0x1F170) for offset in range(26)},
+}
 
 
 def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
@@ -112,11 +134,15 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     an opt-out; and "yes" (ANSWER_WORDS) is one only from a texter who has `opted_out`.
     Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and punctuation
     around it (autocorrect's full stop, "!", quotes, "。") are ignored, and compatibility
-    forms such as full-width letters are folded.
+    forms such as full-width letters and Cyrillic or Greek look-alikes ("ЅТОР") are folded.
     """
     if not body or len(body) > _LONGEST_MESSAGE:
         return None
-    letters = [char for char in unicodedata.normalize("NFKC", body) if _visible(char)]
+    letters = [
+        char.translate(_LATIN_LOOKALIKES)
+        for char in unicodedata.normalize("NFKC", body)
+        if _visible(char)
+    ]
     while letters and _is_punctuation(letters[-1]):
         letters.pop()
     word = "".join(itertools.dropwhile(_is_punctuation, letters)).casefold()

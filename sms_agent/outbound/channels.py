@@ -14,6 +14,7 @@ is the reason outbound.send refuses it first, so staff and the API get a 409 ins
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -24,7 +25,7 @@ from ..models import Channel, User, utcnow
 from . import cuts
 from .gsm import message_length
 from .latex import latex_to_text
-from .markdown import tables_to_text
+from .markdown import about_markup, html_tags_to_text, tables_to_text
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -66,35 +67,61 @@ def window_problem(user: User) -> str | None:
 
 # -- shaping ----------------------------------------------------------------------------------
 _FENCE = re.compile(r"(```.*?```)", re.S)
-#: In this order: list markers before emphasis ("* item" is not emphasis), single-star
-#: italics before double-star bold (whose output is single stars), headings last.
+#: WhatsApp's bold italic, *_x_*, its marks as stand-ins (U+E000 + their code, see _ESCAPED)
+#: until the rules after it, which would read them as Markdown's, are done.
+_BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
+
+
+def _bold_line(heading: re.Match) -> str:
+    """A heading as one bold line: the bold its words had already is the heading's own."""
+    return "*" + heading[1].replace("*", "") + "*"
+
+
+#: In this order: list markers before emphasis ("* item" is not emphasis), bold italics
+#: before italics, single-star italics before double-star bold (whose output is single
+#: stars), headings last.
 _RULES = [
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
     (re.compile(r"\[([^\]]+)\]\((\S+?)\)"), r"\1 (\2)"),  # a link: text (url)
+    (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
+    (re.compile(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*"), _BOLD_ITALIC),  # ***both***
+    (re.compile(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)"), _BOLD_ITALIC),  # ___both___
     (re.compile(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])"), r"_\1_"),  # *it* -> _it_
     (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
     (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
     (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
-    (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), r"*\1*"),  # heading: bold
+    (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
 ]
 
 
-#: Markdown's backslash escapes ("my\\_var", "\\*not italic\\*") outside inline code: the
-#: character itself, which the rules below must not read as a mark, so it waits as a
-#: private-use stand-in meanwhile.
-_ESCAPED = re.compile(r"(`[^`\n]*`)|\\([!-/:-@\[-`{-~])")
+#: Markdown's backslash escapes ("my\\_var", "\\*not italic\\*") and HTML entities ("&amp;",
+#: "&#42;", which a model writes as it would on a web page) outside inline code: the
+#: character itself, as markdown_to_text reads them for SMS. An ASCII one, which the rules
+#: below must not read as a mark, waits as a private-use stand-in meanwhile. Only an entity
+#: with its semicolon counts, as in CommonMark: a URL's "&copy=2" stays as written. Inline
+#: code's own marks wait so too, and are shown as written ("`__init__`").
+_ESCAPED = re.compile(
+    r"(`[^`\n]*`)"  # inline code: as written
+    r"|\\([!-/:-@\[-`{-~])"  # a backslash escape
+    r"|(&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});)"  # an entity
+)
 _STAND_IN = 0xE000
 _RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
 
 
-def to_whatsapp_text(text: str | None) -> str:
+def to_whatsapp_text(text: str | None, question: str = "") -> str:
     """The model's Markdown as WhatsApp shows it; code blocks are left as they are, and
-    tables, which WhatsApp cannot show, become "header: value" lines as on SMS."""
-    pieces = _FENCE.split(tables_to_text(latex_to_text((text or "").replace("\r\n", "\n"))))
+    tables, which WhatsApp cannot show, become "header: value" lines as on SMS. HTML tags
+    are read as on SMS too: a <br> is a new line, <b> and its like go, unless the texter
+    asked about markup (about_markup), when they are the answer."""
+    pieces = _FENCE.split(tables_to_text(latex_to_text(readable(text or ""))))
+    tags_as_written = about_markup(question)
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = _ESCAPED.sub(_stand_in, pieces[index])
+        if not tags_as_written:
+            piece = html_tags_to_text(piece)
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece.translate(_RESTORE)
@@ -102,8 +129,15 @@ def to_whatsapp_text(text: str | None) -> str:
 
 
 def _stand_in(match: re.Match) -> str:
-    code, escaped = match[1], match[2]
-    return code or chr(_STAND_IN + ord(escaped))
+    code, escaped, entity = match[1], match[2], match[3]
+    if code:  # its marks wait as stand-ins too, so that no rule reads them
+        return "`" + "".join(map(_ascii_stand_in, code[1:-1])) + "`"
+    char = escaped or html.unescape(entity)
+    return _ascii_stand_in(char) if len(char) == 1 else char
+
+
+def _ascii_stand_in(char: str) -> str:
+    return chr(_STAND_IN + ord(char)) if ord(char) < 128 and not char.isalnum() else char
 
 
 _STRIKE = re.compile(r"(?<![~\w])~(?![\s~])(.+?)(?<![\s~])~(?![~\w])")
@@ -137,10 +171,12 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     return cuts.with_ellipsis(head) + marker, head, text[cut:].strip()
 
 
-def shape_whatsapp(text: str | None, *, plain: bool = False, more: bool = False) -> Shaped:
-    """One WhatsApp message for `text`; with `more`, a cut ends with MARKER and the rest is
-    kept for MORE (`plain`: a kept rest, formatted already)."""
-    clean = (text or "").strip() if plain else to_whatsapp_text(text)
+def shape_whatsapp(
+    text: str | None, *, question: str = "", plain: bool = False, more: bool = False
+) -> Shaped:
+    """One WhatsApp message for `text` (an answer to `question`); with `more`, a cut ends
+    with MARKER and the rest is kept for MORE (`plain`: a kept rest, formatted already)."""
+    clean = (text or "").strip() if plain else to_whatsapp_text(text, question)
     if not clean:
         return Shaped([])
     shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")

@@ -33,6 +33,8 @@ _WORDS = {
     ":minus:": "-",
 }
 _KEYCAP = re.compile(r":keycap_(\d+|#|\*):")
+#: A button or arrow with a word on it (🆗, 🆘, 🅰️, 🔙): the word, as written.
+_BUTTON = re.compile(r":([A-Z]+)!?_(?:button|arrow)(?:_\(blood_type\))?:")
 #: What may be left around a sequence the package does not list: variation selectors,
 #: skin tones, tag characters and the combining keycap.
 _LEFTOVERS = re.compile(r"[\ufe0e\ufe0f\u20e3\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]")
@@ -58,7 +60,11 @@ _CLOSES_THE_WORD = re.compile(r"[.,!?;:)]+(?:\s|$)")
 def _word_for(name: str) -> str:
     keycap = _KEYCAP.fullmatch(name)
     if keycap:
-        return keycap.group(1) + "."
+        number = keycap.group(1)
+        return number + "." if number.isdigit() else number
+    button = _BUTTON.fullmatch(name)
+    if button:
+        return button.group(1)
     return _WORDS.get(name, "")
 
 
@@ -70,17 +76,22 @@ def _place(match: re.Match) -> str:
     """A run of emoji becomes its first word, or nothing, with single spaces around it.
 
     At a line's start (after a bullet, too) a word is a label ("Warning: ..."); elsewhere it
-    reads as an aside ("(yes)"). A word the text already says next is not repeated.
+    reads as an aside ("(yes)"), but for a whole answer of one emoji, which is its word
+    ("Yes"). A word the text already says next is not repeated.
     """
     text = match.string
     before, after = text[: match.start()], text[match.end() :]
     words = [w for w in re.findall(f"{_OPEN}([^{_CLOSE}]*){_CLOSE}", match.group()) if w]
     word = words[0] if words else ""
     line_end = not after or after[0] == "\n"
-    if word[:1].isalpha():
+    labels = _LINE_START.search(before) and not line_end
+    if word.endswith(".") and not labels:  # a keycap's number: a list's only at a line's start
+        word = word[:-1]
+    alone = not before.strip() and not after.strip()
+    if word[:1].isalpha() and not word.isupper() and not alone:  # a button's word as written
         if after.lower().startswith(word.lower()):
             word = ""
-        elif _LINE_START.search(before) and not line_end:
+        elif labels:
             word += ":"
         else:
             word = f"({word.lower()})"

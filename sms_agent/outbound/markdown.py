@@ -29,6 +29,12 @@ def about_markup(question: str) -> bool:
     return _MARKUP_QUESTION.search(question or "") is not None
 
 
+def html_tags_to_text(text: str) -> str:
+    """`text` with its formatting tags, line breaks and comments as markdown_to_text shows
+    them: for WhatsApp, whose shaping keeps the Markdown rather than parsing it."""
+    return _raw_html(text)
+
+
 def _raw_html(html: str, as_written: bool = False) -> str:
     if as_written:
         return html

@@ -34,31 +34,79 @@ _NAMES = {
 }
 #: Scripts whose single characters are words: never spelled out in Latin letters.
 _WORD_PER_CHARACTER = {"Chinese", "Japanese", "Korean", "Thai"}
-#: Spellings where anyascii's would mislead.
-_SPELLED = {"\u00b5": "u", "\u2211": "sum", "\u220f": "product", "\u2206": "\u0394", "\u2022": "-"}
-_DEGREES = re.compile(r"\u00b0\s?([CF])\b")
+#: Spellings where anyascii's would mislead: it writes ∈ and ∉ alike as "E", ∀ as "V",
+#: ∫ as "S", ‰ as "%0".
+_SPELLED = {
+    "\u00b5": "u",
+    "\u2211": "sum",
+    "\u220f": "product",
+    "\u2206": "\u0394",
+    "\u2022": "-",
+    "\u2208": "in",
+    "\u2209": "not in",
+    "\u2200": "for all",
+    "\u2203": "exists",
+    "\u2204": "no",
+    "\u2205": "empty set",
+    "\u2229": "intersect",
+    "\u222a": "union",
+    "\u2227": "and",
+    "\u2228": "or",
+    "\u222b": "integral",
+    "\u222e": "integral",
+    "\u210f": "hbar",
+    "\u2030": "per mille",
+}
+#: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" and "-5 °F"
+#: are "25 C" and "-5 F" (one space, whether the model put one before the sign or not), an
+#: angle's "45°" is "45 degrees", and micrograms are "mcg", as prescriptions write them,
+#: since "ug" is easily misread as "mg".
+_UNITS = [
+    (re.compile(r"\s?\u00b0\s?([CF])\b"), r" \1"),
+    (re.compile(r"\s?\u00b0"), " degrees"),
+    (re.compile(r"\u00b5g\b"), "mcg"),
+]
+#: A Greek mu after a number and before a unit ("5 μg", "10μm") is the micro prefix, which
+#: models often write so: the micro sign, not a letter of Greek.
+_MICRO_PREFIX = re.compile(r"(?<=\d)(\s?)\u03bc(?=[A-Za-z]{1,3}\b)")
 #: A vulgar fraction after a whole number ("1½ cups"): spelled "1/2", it needs a space before
 #: it, or the texter reads "11/2 cups".
 _MIXED_NUMBER = re.compile(r"(?<=\d)(?=[\u00bc-\u00be\u2150-\u215e\u2189])")
 #: A power written in superscripts ("2⁸", "10⁻³", "xⁿ"): one caret before the whole run, so
 #: "2⁸ = 256" does not become "28 = 256" (anyascii drops the raise).
-_SUPERSCRIPTS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207f"
+_SUPERSCRIPTS = (
+    "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207a\u207b\u207f\u2071"
+)
 _SUPERSCRIPT = re.compile(f"[{_SUPERSCRIPTS}]+")
-_AS_WRITTEN = str.maketrans(_SUPERSCRIPTS, "0123456789+-n")
+_AS_WRITTEN = str.maketrans(_SUPERSCRIPTS, "0123456789+-ni")
+
+
+#: A raised ordinal suffix after a number ("2ⁿᵈ", "4ᵗʰ") is no power: written level, "2nd".
+_ORDINAL = re.compile(r"(?<=\d)(\u02e2\u1d57|\u207f\u1d48|\u02b3\u1d48|\u1d57\u02b0)(?!\w)")
 
 
 def _powers(text: str) -> str:
+    text = _ORDINAL.sub(lambda suffix: anyascii(suffix.group()), text)
     return _SUPERSCRIPT.sub(lambda run: "^" + run.group().translate(_AS_WRITTEN), text)
+
+
+def _micro_signs(text: str) -> str:
+    return _MICRO_PREFIX.sub("\\1\u00b5", text)
 
 
 @functools.lru_cache(maxsize=8192)
 def script_of(char: str) -> str | None:
-    """The script of a letter or vowel sign (Unicode's name says it); None for the rest."""
-    if not unicodedata.category(char).startswith(("L", "M")):
+    """The script of a letter or vowel sign (Unicode's name says it); None for the rest.
+
+    A letter GSM-7 spells as a symbol (the micro sign) is no script's; a compatibility form
+    (a raised ⁿ, a full-width Ａ, a half-width ｱ) is its plain letter's script.
+    """
+    if not unicodedata.category(char).startswith(("L", "M")) or char in _SPELLED:
         return None
+    plain = unicodedata.normalize("NFKC", char)[:1]
+    if plain and plain != char:
+        return script_of(plain)
     words = unicodedata.name(char, "").split()
-    if words[:1] in (["FULLWIDTH"], ["HALFWIDTH"]):
-        words = words[1:]
     if not words or words[0] == "COMBINING":
         return None
     return _NAMES.get(words[0], words[0].title())
@@ -73,7 +121,7 @@ def _dominant(counts: Counter) -> str:
 def language_of(question: str, answer: str = "") -> str:
     """The script of the reply's language: the question's when most of its letters are of
     another script than Latin, else the answer's by the same rule, else Latin."""
-    for text in (question, answer):
+    for text in (question, _micro_signs(answer)):
         counts = Counter(script for char in text or "" if (script := script_of(char)))
         latin = counts.pop(LATIN, 0)
         if counts and counts.total() >= latin:
@@ -108,7 +156,9 @@ def to_latin_reply(text: str) -> str:
     """`text` in GSM-7 except words of another script. Latin letters GSM-7 lacks lose their
     accent (ó, ł, ș become o, l, s: still readable, where UCS-2 would cost 2.3 times as
     many segments); GSM-7's own (é, ñ, ü, å...) stay."""
-    text = _DEGREES.sub(r" \1", unicodedata.normalize("NFC", text))
+    text = _micro_signs(unicodedata.normalize("NFC", text))
+    for unit, spelling in _UNITS:
+        text = unit.sub(spelling, text)
     text = _powers(_MIXED_NUMBER.sub(" ", text))
     out, dropped = [], False
     for index, char in enumerate(text):
@@ -119,10 +169,20 @@ def to_latin_reply(text: str) -> str:
             out.append(char)
         else:
             spelled = _spelled(char)
-            out.append(" degrees" if char == "\u00b0" else spelled)
+            out.append(_apart(text, index, spelled) if char in _SPELLED else spelled)
             dropped = dropped or not spelled
     result = "".join(out)
     return re.sub(r"(?<=\S) {2,}(?=\S)", " ", result) if dropped else result
+
+
+def _apart(text: str, index: int, word: str) -> str:
+    """A symbol spelled as a word, with a space from a letter or digit beside it: "∀x" is
+    "for all x", not "for allx"."""
+    if len(word) < 2 or not word.isascii() or not word[0].isalpha():
+        return word
+    before = " " if index and text[index - 1].isalnum() else ""
+    after = " " if text[index + 1 : index + 2].isalnum() else ""
+    return before + word + after
 
 
 def unicode_reason(text: str) -> str | None:

@@ -150,7 +150,7 @@ def plan(
     plain text, which WhatsApp shows as it is.)"""
     plain = kept_for is not None
     if channels.is_whatsapp(user):
-        return channels.shape_whatsapp(body, plain=plain, more=more)
+        return channels.shape_whatsapp(body, question=question, plain=plain, more=more)
     if kept_for == Channel.WHATSAPP:
         body, plain = channels.whatsapp_to_markdown(body), False
     return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
