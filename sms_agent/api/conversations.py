@@ -15,7 +15,7 @@ from .filters import ConversationQuery, MessageQuery
 from .operations import operation
 from .pagination import paginate
 from .requests import load_body, load_query
-from .schemas import ConversationOut, MessageOut, ReleaseIn, TakeoverIn
+from .schemas import ConversationOut, MessageOut, ReadIn, ReleaseIn, TakeoverIn
 from .users import USER_PATH, get_user_or_404
 
 
@@ -85,5 +85,21 @@ def release(phone_number: str):
     user = get_user_or_404(phone_number)
     load_body(ReleaseIn())
     handoff.release(user)
+    db.session.commit()
+    return dump_conversations([user])[0]
+
+
+@bp.post(USER_PATH + "read/")
+@operation("conversations", body=ReadIn, response=ConversationOut)
+@staff_only
+def mark_read(phone_number: str):
+    """Mark the texts held for staff read: the conversation's `unread` becomes 0.
+
+    Reading the thread (a GET) never does this, so a monitoring script or a prefetch leaves
+    the inbox as staff see it; call this when a person has read the thread.
+    """
+    user = get_user_or_404(phone_number)
+    load_body(ReadIn())
+    handoff.mark_read(user.phone_number)
     db.session.commit()
     return dump_conversations([user])[0]

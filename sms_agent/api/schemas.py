@@ -291,6 +291,10 @@ class ReleaseIn(InSchema):
     """No fields: the body is an empty JSON object."""
 
 
+class ReadIn(InSchema):
+    """No fields: the body is an empty JSON object."""
+
+
 def _maybe(kind: type[fields.Field], description: str, **kwargs) -> fields.Field:
     """A field that only some entries have (null in the others)."""
     return kind(allow_none=True, metadata={"description": description}, **kwargs)
