@@ -158,6 +158,12 @@ def message_json(message: threads.Message) -> dict:
     }
 
 
+def _shown_unread() -> int | None:
+    """How many unread texts the page showed when staff read it (None: all are read)."""
+    shown = request.form.get("unread", "")
+    return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
+
+
 class ConversationPages:
     """A texter's conversation in the admin (mixed into the Users view): the thread both
     ways, kept fresh by the page's poll; Take over / Return to AI; a composer that sends
@@ -202,7 +208,7 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             abort(404)
-        handoff.mark_read(user.phone_number)
+        handoff.mark_read(user.phone_number, _shown_unread())
         db.session.commit()
         if request.accept_mimetypes.best == "application/json":
             return jsonify({"unread": 0})

@@ -120,10 +120,11 @@ def mark_read(phone_number: str):
     """Mark the texts held for staff read: the conversation's `unread` becomes 0.
 
     Reading the thread (a GET) never does this, so a monitoring script or a prefetch leaves
-    the inbox as staff see it; call this when a person has read the thread.
+    the inbox as staff see it; call this when a person has read the thread. Send the
+    `unread` they were shown, so that a text held since stays unread.
     """
     user = get_user_or_404(phone_number)
-    load_body(ReadIn())
-    handoff.mark_read(user.phone_number)
+    data = load_body(ReadIn())
+    handoff.mark_read(user.phone_number, data["unread"])
     db.session.commit()
     return dump_conversations([user])[0]

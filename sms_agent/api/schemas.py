@@ -292,7 +292,15 @@ class ReleaseIn(InSchema):
 
 
 class ReadIn(InSchema):
-    """No fields: the body is an empty JSON object."""
+    unread = fields.Integer(
+        load_default=None,
+        load_only=True,
+        validate=validate.Range(min=0, max=10**9),
+        metadata={
+            "description": "The `unread` the reader was shown: that many are read, and texts "
+            "held since then stay unread. Without it, all are read."
+        },
+    )
 
 
 def _maybe(kind: type[fields.Field], description: str, **kwargs) -> fields.Field:

@@ -140,6 +140,21 @@ def test_staff_looking_at_the_conversation_read_what_was_held(admin_client):
     assert 'data-testid="mark-read"' not in page_of(admin_client, PAGE)
 
 
+def test_marking_read_leaves_unread_a_text_held_after_the_page_showed_the_count(admin_client):
+    waiting()
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    form = composer(admin_client)  # the page, showing one unread
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    url = f"/admin/user/conversation/read/?id={quote(PHONE)}"
+    assert admin_client.post(url, data={**form, "unread": "1"}).status_code == 302
+    assert db.session.get(Conversation, PHONE).unread == 1
+    for garbage in ("²", "-1", "1e3", "9" * 40):  # not a count the page showed: all read
+        assert admin_client.post(url, data={**form, "unread": garbage}).status_code == 302
+    assert db.session.get(Conversation, PHONE).unread == 0
+
+
 def test_marking_read_without_the_form_token_is_refused(admin_client):
     waiting()
     handoff.hold_text(db.session.get(User, PHONE))

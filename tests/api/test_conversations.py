@@ -230,6 +230,22 @@ def test_marking_a_conversation_read_empties_its_unread_count(client, admin_head
     assert again.status_code == 200 and again.get_json()["unread"] == 0
 
 
+def test_marking_read_leaves_unread_the_texts_held_since_the_caller_looked(client, admin_headers):
+    """The caller says how many unread texts it was shown; one held after that stays unread."""
+    user = waiting()
+    handoff.hold_text(user)
+    db.session.commit()
+    [shown] = client.get("/api/conversations/", headers=admin_headers).get_json()["results"]
+    handoff.hold_text(db.session.get(User, PHONE))  # arrives while the caller reads
+    db.session.commit()
+    body = {"unread": shown["unread"]}
+    response = client.post(BASE + "read/", json=body, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["unread"] == 1
+    assert db.session.get(Conversation, PHONE).unread == 1
+    bad = client.post(BASE + "read/", json={"unread": -1}, headers=admin_headers)
+    assert bad.status_code == 400 and "unread" in bad.get_json()["details"]
+
+
 def test_marking_read_a_texter_never_held_for_staff_is_a_no_op(client, admin_headers):
     make_user(PHONE)
     response = client.post(BASE + "read/", json={}, headers=admin_headers)

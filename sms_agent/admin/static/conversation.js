@@ -116,10 +116,13 @@
 
   function markRead() {
     if (!reader || !unread || document.visibilityState !== "visible") { return; }
+    // The count shown: a text held after it stays unread until the next poll shows it.
+    var body = new FormData();
+    body.append("unread", String(unread));
     unread = 0;
     var token = reader.querySelector("input[name=csrf_token]").value;
     fetch(reader.action, {
-      method: "POST", credentials: "same-origin",
+      method: "POST", credentials: "same-origin", body: body,
       headers: {"X-CSRFToken": token, "Accept": "application/json"}
     })
       .then(function (response) {
