@@ -210,6 +210,12 @@ def record_staff_reply(user: User, staff: StaffUser | None, read: int | None = N
     if user.conversation_state != AI:
         conversation.staff_clock_at = now
     conversation.last_staff_reply_at = conversation.last_message_at = now
+    _read(conversation, read)
+
+
+def _read(conversation: Conversation, read: int | None) -> None:
+    """`read` of the texts held for staff are read (the newest held are the unread ones, so
+    those held after the reader looked stay unread), or all with None."""
     if read is None:
         conversation.unread = 0
     else:
@@ -288,10 +294,12 @@ def _claim(user: User, submission: str) -> None:
         raise AlreadySent()
 
 
-def mark_read(phone: str) -> None:
+def mark_read(phone: str, seen: int | None = None) -> None:
+    """Staff have read the texts held for them: the `seen` they were shown as unread (texts
+    held since then stay unread), or all of them."""
     conversation = find(phone)
     if conversation is not None and conversation.unread:
-        conversation.unread = 0
+        _read(conversation, seen)
 
 
 def idle_cutoff(now: datetime | None = None) -> datetime:

@@ -14,9 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
-from .models import OutboundMessage, Task
+from .models import OutboundMessage, Task, write_marks
 from .outbound import encoding_of, segment_count
 
+#: Where a message sorts in its thread: (created_at, direction, id).
+Key = tuple[datetime, str, uuid.UUID]
 #: Outbound kinds staff write; every other kind but the model's is the service's own.
 STAFF_KINDS = frozenset({"staff", "api"})
 #: The model's answer to a question: its reply, or its refusal (`declined`, in its own words
@@ -45,9 +47,18 @@ class Message:
     media: tuple = ()
 
 
-def index(phone: str, after: datetime | None = None, oldest_first: bool = False) -> sa.Select:
+def index(
+    phone: str,
+    after: datetime | None = None,
+    oldest_first: bool = False,
+    *,
+    written: tuple[write_marks.Mark, write_marks.Mark] | None = None,
+    past: Key | None = None,
+) -> sa.Select:
     """(direction, id, created_at) of the thread's messages, newest first (or oldest first):
-    one query over both tables, so it pages and counts like any list."""
+    one query over both tables, so it pages and counts like any list. `written` keeps the
+    messages committed between two marks (see models/write_marks.py), `past` those that sort
+    after a message's key."""
     texts = sa.select(
         sa.literal("in").label("direction"), Task.id.label("id"), Task.created_at.label("at")
     ).where(Task.user_phone == phone)
@@ -59,12 +70,55 @@ def index(phone: str, after: datetime | None = None, oldest_first: bool = False)
     if after is not None:
         texts = texts.where(Task.created_at > after)
         sent = sent.where(OutboundMessage.created_at > after)
+    if written is not None:
+        texts = texts.where(write_marks.written_between("tasks", *written))
+        sent = sent.where(write_marks.written_between("outbound_messages", *written))
     both = sa.union_all(texts, sent).subquery()
     # A text and its reply can share a timestamp: the reply is the newer.
     order = [both.c.at, both.c.direction, both.c.id]
+    statement = sa.select(both.c.direction, both.c.id, both.c.at)
+    if past is not None:
+        bound = [sa.literal(value, column.type) for value, column in zip(past, order, strict=True)]
+        statement = statement.where(sa.tuple_(*order) > sa.tuple_(*bound))
     if not oldest_first:
         order = [column.desc() for column in order]
-    return sa.select(both.c.direction, both.c.id, both.c.at).order_by(*order)
+    return statement.order_by(*order)
+
+
+def key_of(row: sa.Row) -> Key:
+    """Where a message of `index` sorts: (created_at, direction, id)."""
+    return (row.at, row.direction, _uuid(row.id))
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a poller of a thread stands: it has every message committed by the mark
+    `since`, and, while it reads a window a page at a time, those of the window up to
+    `until` that sort up to `past`."""
+
+    since: write_marks.Mark
+    until: write_marks.Mark | None = None
+    past: Key | None = None
+
+
+def start() -> Position:
+    """A poller's position once it has read the thread as it is now."""
+    return Position(write_marks.current())
+
+
+def read_since(phone: str, position: Position, limit: int) -> tuple[list[sa.Row], int, Position]:
+    """The next `limit` messages committed after `position`, oldest first, how many the window
+    holds from there, and the position after them. The window ends at the mark taken when
+    it was opened, so it neither grows nor shrinks while a poller pages through it."""
+    until = write_marks.current() if position.until is None else position.until
+    statement = index(phone, oldest_first=True, written=(position.since, until), past=position.past)
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
+    )
+    rows = db.session.execute(statement.limit(limit)).all()
+    if count > len(rows):
+        return rows, count, Position(position.since, until, key_of(rows[-1]))
+    return rows, count, Position(until)
 
 
 def load(rows: Sequence[sa.Row], *, staff_names: bool = True) -> list[Message]:

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 
 from config import TestingConfig
 from sms_agent import create_app
@@ -33,25 +33,26 @@ NOW = datetime(2027, 3, 15, 12, 0, tzinfo=UTC)
 MICRO = Decimal("0.000001")
 
 
-def _ledger_rows() -> list[tuple[str, datetime, bool, Decimal, Decimal]]:
-    """(phone, created_at, on a task, sms, model) for every row of both ledgers."""
+def _ledger_rows() -> list[tuple[str, datetime, bool, Decimal, Decimal, int]]:
+    """(phone, created_at, on a task, sms, model, 1 for an SMS) for every row of both ledgers."""
     rows = [
-        (m.to_number, m.created_at, m.task_id is not None, m.price_usd or Decimal(0), Decimal(0))
+        (m.to_number, m.created_at, m.task_id is not None, m.price_usd or Decimal(0), Decimal(0), 1)
         for m in db.session.scalars(
             sa.select(OutboundMessage).execution_options(populate_existing=True)
         )
     ]
     rows += [
-        (c.user_phone, c.created_at, c.task_id is not None, Decimal(0), c.cost_usd)
+        (c.user_phone, c.created_at, c.task_id is not None, Decimal(0), c.cost_usd, 0)
         for c in db.session.scalars(sa.select(ModelCall).execution_options(populate_existing=True))
     ]
     return rows
 
 
 def _recount() -> dict[str, dict]:
-    daily: dict = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
+    daily: dict = defaultdict(lambda: [Decimal(0), Decimal(0), 0, 0])
     monthly: dict = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
-    for phone, created, on_task, sms, model in _ledger_rows():
+    for phone, created, on_task, sms, model, is_sms in _ledger_rows():
+        daily[(created.astimezone(UTC).date(), on_task)][3] += is_sms
         day = created.astimezone(UTC).date()
         buckets = [daily[(day, on_task)]]
         if phone is not None:  # a deleted texter's rows are in no texter's month
@@ -71,9 +72,9 @@ def _stored() -> dict[str, dict]:
         return Decimal(int(micro)) * MICRO
 
     daily = {
-        (_date(day), bool(on_task)): [usd(sms), usd(model), entries]
-        for day, on_task, sms, model, entries in rows(
-            "SELECT day, on_task, sms_micro, model_micro, entries FROM spend_daily"
+        (_date(day), bool(on_task)): [usd(sms), usd(model), entries, sms_entries]
+        for day, on_task, sms, model, entries, sms_entries in rows(
+            "SELECT day, on_task, sms_micro, model_micro, entries, sms_entries FROM spend_daily"
         )
     }
     monthly = {
@@ -118,7 +119,7 @@ def _reports_match_the_ledgers() -> None:
     assert report.of_tasks() == total(lambda row: row[2])
 
     spent: dict = defaultdict(lambda: [Decimal(0), Decimal(0), 0])
-    for phone, created, _on_task, sms, model in rows:
+    for phone, created, _on_task, sms, model, _is_sms in rows:
         if phone is None:
             continue
         spent[phone][0] += sms + model
@@ -140,7 +141,7 @@ def _reports_match_the_ledgers() -> None:
         {"phone_number": phone, "spend_usd": amount} for phone, (amount, _m, _e) in ranked[:3]
     ]
     days = {}
-    for _phone, created, _on_task, sms, model in rows:
+    for _phone, created, _on_task, sms, model, _is_sms in rows:
         key = created.astimezone(UTC).date().isoformat()
         before = days.get(key, (Decimal(0), Decimal(0)))
         days[key] = (before[0] + sms, before[1] + model)
@@ -307,5 +308,35 @@ def test_the_migration_fills_the_rollups_from_the_ledgers_there_are(tmp_path):
             )
             db.session.commit()
             assert report.totals()["model_usd"] == Decimal("0.001255")  # triggers in place
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_migration_0021_counts_the_sms_already_sent_and_its_downgrade_keeps_the_spend(tmp_path):
+    def sms_counted() -> int:
+        return db.session.scalar(sa.text("SELECT coalesce(sum(sms_entries), 0) FROM spend_daily"))
+
+    def entries() -> int:
+        return db.session.scalar(sa.text("SELECT coalesce(sum(entries), 0) FROM spend_daily"))
+
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0020_message_write_marks")
+            make_user("+15551230000")
+            for body in ("one", "two"):
+                db.session.add(OutboundMessage(to_number="+15551230000", body=body))
+            db.session.add(ModelCall(user_phone="+15551230000", model="m"))
+            db.session.commit()
+            upgrade(revision="0021_count_of_sms_kept")
+            assert (sms_counted(), entries()) == (2, 3)
+            db.session.add(OutboundMessage(to_number="+15551230000", body="three"))
+            db.session.commit()
+            assert (sms_counted(), entries()) == (3, 4)
+            db.session.rollback()  # the reads' transaction would hold the migration up
+            downgrade(revision="0020_message_write_marks")
+            db.session.add(OutboundMessage(to_number="+15551230000", body="four"))
+            db.session.commit()
+            assert entries() == 5
             db.session.remove()
             db.engine.dispose()

@@ -43,8 +43,9 @@ def upgrade():
     if connection.dialect.name == "postgresql":
         # Writers of the ledgers wait until the rollups are filled and the triggers in place.
         op.execute("LOCK TABLE outbound_messages, model_calls IN SHARE ROW EXCLUSIVE MODE")
-    create_triggers(connection, task_costs=False)  # tasks' SMS costs come in 0018
-    rebuild(connection)
+    # Tasks' SMS costs come in 0018, the count of SMS in 0021.
+    create_triggers(connection, task_costs=False, sms_entries=False)
+    rebuild(connection, sms_entries=False)
 
 
 def downgrade():

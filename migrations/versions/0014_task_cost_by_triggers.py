@@ -26,7 +26,7 @@ def upgrade():
         op.execute("LOCK TABLE outbound_messages, model_calls IN SHARE ROW EXCLUSIVE MODE")
     drop_triggers(connection)
     # On PostgreSQL, CREATE OR REPLACE of the functions too; in their form before 0018.
-    create_triggers(connection, task_costs=False)
+    create_triggers(connection, task_costs=False, sms_entries=False)
     recount_task_costs(connection, task_costs=False)
 
 

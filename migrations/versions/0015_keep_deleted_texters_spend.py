@@ -48,9 +48,9 @@ def upgrade():
     spend_rollups.drop_triggers(connection)
     _user_phone("SET NULL", nullable=True)
     # Their new form (NULL numbers in no month), before 0018's task costs.
-    spend_rollups.create_triggers(connection, task_costs=False)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)
     forgetting.forget_former_texters(connection)
-    spend_rollups.rebuild(connection)
+    spend_rollups.rebuild(connection, sms_entries=False)
     forgetting.create_triggers(connection)
 
 
@@ -62,6 +62,6 @@ def downgrade():
     op.execute("DELETE FROM model_calls WHERE user_phone IS NULL")
     op.execute("UPDATE outbound_messages SET to_number = '' WHERE to_number IS NULL")
     _user_phone("CASCADE", nullable=False)
-    spend_rollups.create_triggers(connection, task_costs=False)
-    spend_rollups.rebuild(connection)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)
+    spend_rollups.rebuild(connection, sms_entries=False)
     spend_rollups.recount_task_costs(connection, task_costs=False)

@@ -25,10 +25,11 @@ def upgrade():
     connection = op.get_bind()
     if connection.dialect.name != "postgresql":
         return
-    for triggers in (rollups, spend_rollups):
-        triggers.drop_triggers(connection)
-        # CREATE OR REPLACE of the functions too, in their form before 0018.
-        triggers.create_triggers(connection, task_costs=False)
+    # CREATE OR REPLACE of the functions too, in their form before 0018 (and 0021).
+    rollups.drop_triggers(connection)
+    rollups.create_triggers(connection, task_costs=False)
+    spend_rollups.drop_triggers(connection)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)
 
 
 def downgrade():

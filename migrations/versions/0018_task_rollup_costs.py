@@ -44,7 +44,7 @@ def upgrade():
             )
     spend_rollups.recount_task_costs(connection)
     rollups.create_triggers(connection)
-    spend_rollups.create_triggers(connection)
+    spend_rollups.create_triggers(connection, sms_entries=False)
     rollups.rebuild(connection)
 
 
@@ -58,4 +58,4 @@ def downgrade():
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.drop_column("sms_cost_usd")
     rollups.create_triggers(connection, task_costs=False)
-    spend_rollups.create_triggers(connection, task_costs=False)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)

@@ -158,6 +158,12 @@ def message_json(message: threads.Message) -> dict:
     }
 
 
+def _shown_unread() -> int | None:
+    """How many unread texts the page showed when staff read it (None: all are read)."""
+    shown = request.form.get("unread", "")
+    return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
+
+
 class ConversationPages:
     """A texter's conversation in the admin (mixed into the Users view): the thread both
     ways, kept fresh by the page's poll; Take over / Return to AI; a composer that sends
@@ -188,27 +194,34 @@ class ConversationPages:
 
     @expose("/conversation/")
     def conversation_view(self):
-        """The texter's thread as their phone shows it: oldest at the top. An admin staff
-        member opening it has read what was held for staff."""
+        """The texter's thread as their phone shows it: oldest at the top. Opening it reads
+        nothing away (a browser may prefetch a link): the page posts "read" once on screen."""
         user = self._texter()
         if user is None:
             flash("No such user.", "error")
             return redirect(url_for(".index_view"))
-        self._mark_read(user)
         return self._page(user)
 
-    def _mark_read(self, user: User) -> None:
-        if is_admin_staff():
-            handoff.mark_read(user.phone_number)
-            db.session.commit()
+    @expose("/conversation/read/", methods=("POST",))
+    def conversation_read(self):
+        """An admin staff member has the thread on screen (conversation.js posts this while
+        the tab is visible), or pressed Mark read: what was held for staff is read."""
+        user = self._texter()
+        if user is None:
+            abort(404)
+        handoff.mark_read(user.phone_number, _shown_unread())
+        db.session.commit()
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify({"unread": 0})
+        return self._back(user)
 
     @expose("/conversation/messages/")
     def conversation_messages(self):
-        """The thread and its state as JSON, for the page's poll."""
+        """The thread and its state as JSON, for the page's poll (which reads nothing away:
+        a tab left open in the background is not staff reading)."""
         user = self._texter()
         if user is None:
             return jsonify({"error": "No such user."}), 404
-        self._mark_read(user)
         entry = inbox.entry_for(user)
         return jsonify(
             {

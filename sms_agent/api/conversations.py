@@ -8,14 +8,14 @@ from collections.abc import Sequence
 from .. import handoff, inbox, threads
 from ..extensions import db
 from ..models import User
-from . import bp
+from . import bp, cursors
 from .auth import current_staff, scope_to_caller, sees_staff_names, staff_only
 from .errors import conflict
 from .filters import ConversationQuery, MessageQuery
 from .operations import operation
-from .pagination import paginate
+from .pagination import page_size, paginate, url_with
 from .requests import load_body, load_query
-from .schemas import ConversationOut, MessageOut, ReleaseIn, TakeoverIn
+from .schemas import ConversationOut, MessageOut, ReadIn, ReleaseIn, TakeoverIn
 from .users import USER_PATH, get_user_or_404
 
 
@@ -42,19 +42,43 @@ def list_conversations():
 
 
 @bp.get(USER_PATH + "messages/")
-@operation("conversations", query=MessageQuery, response=MessageOut, paginated=True)
+@operation("conversations", query=MessageQuery, response=MessageOut, paginated=True, cursor=True)
 def list_messages(phone_number: str):
     """A texter's thread both ways, oldest first within a page.
 
-    Page 1 holds the newest messages. With `after`, only later messages, and page 1 holds
-    the oldest of them: poll with the `created_at` of the last message you have. A texter's
-    token reads its own thread, where staff messages are by "staff".
+    Page 1 holds the newest messages. Every answer has a `cursor`: pass it back as `cursor`
+    to get the messages committed since, oldest first, and poll on with the `cursor` of each
+    answer (`next` is set while the messages waiting fill more than a page); none is missed,
+    whatever time its writer stamped on it, and none comes twice from cursor to cursor (one
+    committed while the first list was read may come again). With `after` (a time), only
+    messages created later, page 1 the oldest of them; a message stamped earlier but
+    committed later is skipped. A texter's token reads its own thread, where staff messages
+    are by "staff". Reading changes nothing: the texts held for staff stay unread until a
+    POST to `read/`.
     """
     user = get_user_or_404(phone_number)
     query = load_query(MessageQuery())
+    if "cursor" in query:
+        return _messages_since(user.phone_number, query["cursor"], query)
+    # Marked before the page is read: a message committed meanwhile may come again from
+    # the cursor, but cannot be missed.
+    start = threads.start()
     after = query.get("after")
     statement = threads.index(user.phone_number, after, oldest_first=after is not None)
-    return paginate(statement, query, dump_messages, rows=True)
+    listed = paginate(statement, query, dump_messages, rows=True)
+    return {**listed, "cursor": cursors.encode(start)}
+
+
+def _messages_since(phone: str, position: threads.Position, query: dict) -> dict:
+    rows, count, position = threads.read_since(phone, position, page_size(query))
+    cursor = cursors.encode(position)
+    return {
+        "count": count,
+        "next": url_with("cursor", cursor) if position.until is not None else None,
+        "previous": None,
+        "results": dump_messages(rows),
+        "cursor": cursor,
+    }
 
 
 @bp.post(USER_PATH + "takeover/")
@@ -85,5 +109,22 @@ def release(phone_number: str):
     user = get_user_or_404(phone_number)
     load_body(ReleaseIn())
     handoff.release(user)
+    db.session.commit()
+    return dump_conversations([user])[0]
+
+
+@bp.post(USER_PATH + "read/")
+@operation("conversations", body=ReadIn, response=ConversationOut)
+@staff_only
+def mark_read(phone_number: str):
+    """Mark the texts held for staff read: the conversation's `unread` becomes 0.
+
+    Reading the thread (a GET) never does this, so a monitoring script or a prefetch leaves
+    the inbox as staff see it; call this when a person has read the thread. Send the
+    `unread` they were shown, so that a text held since stays unread.
+    """
+    user = get_user_or_404(phone_number)
+    data = load_body(ReadIn())
+    handoff.mark_read(user.phone_number, data["unread"])
     db.session.commit()
     return dump_conversations([user])[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..analytics import task_conditions
 from ..models import (
@@ -23,6 +23,7 @@ from ..models import (
     Tier,
     User,
 )
+from .cursors import Cursor
 from .fields import DateOrDateTime, Phone, Text
 
 __all__ = ["task_conditions"]  # the list's filters are the analytics' (one definition)
@@ -169,10 +170,24 @@ class ConversationQuery(PageQuery):
 class MessageQuery(PageQuery):
     after = DateOrDateTime(
         metadata={
-            "description": "Only messages created after this moment, oldest page first: "
-            "poll with the created_at of the last message you have.",
+            "description": "Only messages created after this moment, oldest page first. "
+            "A message whose writer stamped it earlier but committed it later is skipped: "
+            "poll with `cursor` to miss none.",
         }
     )
+    cursor = Cursor(
+        metadata={
+            "description": "The `cursor` of an earlier answer: the messages committed "
+            "since it was handed out, oldest first, `page_size` at a time (no `page`), "
+            "each once, whatever time their writers stamped on them. Poll with the "
+            "`cursor` of each answer.",
+        }
+    )
+
+    @validates_schema
+    def _one_way_to_poll(self, data: dict[str, Any], **_kwargs) -> None:
+        if "cursor" in data and ("after" in data or "page" in data):
+            raise ValidationError("Poll with `cursor` alone (not with after or page).", "cursor")
 
 
 class ExportQuery(Schema):

@@ -172,6 +172,12 @@ def _success(described: Operation) -> dict[str, Any]:
                 "results": {"type": "array", "items": described.response},
             },
         }
+        if described.cursor:
+            schema["required"].append("cursor")
+            schema["properties"]["cursor"] = {
+                "type": "string",
+                "description": "Pass back as `cursor` for what is committed after this answer.",
+            }
     content = {described.media_type: {"schema": schema}}
     for media_type in described.other_media_types:
         content[media_type] = {"schema": {"type": "string"}}

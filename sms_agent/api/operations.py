@@ -20,6 +20,8 @@ class Operation:
     response: type[Schema] | None = None
     status: int = 200
     paginated: bool = False
+    #: The list body also carries a `cursor` to poll with (api/cursors.py).
+    cursor: bool = False
     media_type: str = "application/json"
     #: Further media types the success response may have (as text: CSV), chosen by query.
     other_media_types: tuple[str, ...] = ()

@@ -23,9 +23,14 @@ def _page_url(page: int | None) -> str | None:
     """This request's absolute URL with another page number, other parameters kept."""
     if page is None:
         return None
-    args = [(key, value) for key, value in request.args.items(multi=True) if key != "page"]
-    if page > 1:
-        args.append(("page", str(page)))
+    return url_with("page", str(page) if page > 1 else None)
+
+
+def url_with(name: str, value: str | None) -> str:
+    """This request's absolute URL with parameter `name` set to `value` (or left out)."""
+    args = [(key, kept) for key, kept in request.args.items(multi=True) if key != name]
+    if value is not None:
+        args.append((name, value))
     return request.base_url + ("?" + urlencode(args) if args else "")
 
 

@@ -89,11 +89,21 @@ def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
 
 
 def load_query(schema: Schema) -> dict[str, Any]:
-    """Query parameters through `schema`; parameters it does not know are ignored, as in DRF."""
+    """Query parameters through `schema`; parameters it does not know are ignored, as in DRF.
+    One it knows given twice is a 400: taking either value (`tier=premium&tier=free`) would
+    answer a question the caller did not ask."""
+    _refuse_repeated(schema)
     try:
         return schema.load(request.args.to_dict(), unknown=EXCLUDE)
     except ValidationError as exc:
         raise field_errors(_as_dict(exc.messages)) from None
+
+
+def _refuse_repeated(schema: Schema) -> None:
+    known = {field.data_key or name for name, field in schema.fields.items()}
+    repeated = sorted(name for name in known if len(request.args.getlist(name)) > 1)
+    if repeated:
+        raise field_errors({name: ["Give this parameter once."] for name in repeated})
 
 
 def _as_dict(messages) -> dict[str, Any]:

@@ -291,6 +291,18 @@ class ReleaseIn(InSchema):
     """No fields: the body is an empty JSON object."""
 
 
+class ReadIn(InSchema):
+    unread = fields.Integer(
+        load_default=None,
+        load_only=True,
+        validate=validate.Range(min=0, max=10**9),
+        metadata={
+            "description": "The `unread` the reader was shown: that many are read, and texts "
+            "held since then stay unread. Without it, all are read."
+        },
+    )
+
+
 def _maybe(kind: type[fields.Field], description: str, **kwargs) -> fields.Field:
     """A field that only some entries have (null in the others)."""
     return kind(allow_none=True, metadata={"description": description}, **kwargs)

@@ -16,7 +16,12 @@ exact on SQLite as on PostgreSQL.
   kept without their number (forgetting.py), are in no texter's month.
 
 `entries` counts the ledger rows in a bucket, so a bucket emptied by deletions is skipped
-like a texter who never spent anything.
+like a texter who never spent anything; `spend_daily.sms_entries` counts its SMS, so the
+admin's outbox knows how many SMS there are without counting millions of rows (exact: the
+same triggers, no lock they did not take already).
+
+`sms_entries` False (in create_triggers and rebuild): the schema before migration 0021,
+without that column (the migrations before it install their triggers with this).
 
 A task's cost moves with its ledger rows in the transaction that writes them, by the
 amount that changed: prices arriving from other processes (Twilio's, replacing an
@@ -46,6 +51,8 @@ class SpendDaily(db.Model):
     sms_micro: Mapped[int] = mapped_column(sa.BigInteger)
     model_micro: Mapped[int] = mapped_column(sa.BigInteger)
     entries: Mapped[int]
+    #: Of `entries`, the SMS: the admin's outbox counts its whole list from these.
+    sms_entries: Mapped[int] = mapped_column(default=0)
 
 
 class SpendMonthly(db.Model):
@@ -87,6 +94,14 @@ def _buckets(dialect: str, ledger: str, row: str) -> dict[str, dict[str, str]]:
         },
         "spend_monthly": {"phone": f"{row}.{phone}", "month": _MONTH[dialect].format(row=row)},
     }
+
+
+def _entries(table: str, ledger: str, sms_entries: bool) -> dict[str, str]:
+    """The row counts `row` adds to in `table`'s bucket: 1 each."""
+    counts = {"entries": "1"}
+    if sms_entries and table == "spend_daily":
+        counts["sms_entries"] = "1" if ledger == "outbound_messages" else "0"
+    return counts
 
 
 def _amounts(dialect: str, ledger: str, row: str) -> dict[str, str]:
@@ -133,13 +148,14 @@ def _counted(table: str, ledger: str, row: str) -> str:
     return f"{row}.{_LEDGERS[ledger][0]} IS NOT NULL" if table == "spend_monthly" else "true"
 
 
-def _add_sql(dialect: str, ledger: str, row: str, task_costs: bool) -> list[str]:
+def _add_sql(dialect: str, ledger: str, row: str, task_costs: bool, sms_entries: bool) -> list[str]:
     statements = []
     for table, key in _buckets(dialect, ledger, row).items():
-        values = {**key, **_amounts(dialect, ledger, row), "entries": "1"}
+        counts = _entries(table, ledger, sms_entries)
+        values = {**key, **_amounts(dialect, ledger, row), **counts}
         added = ", ".join(
             f"{column} = {table}.{column} + excluded.{column}"
-            for column in ("sms_micro", "model_micro", "entries")
+            for column in ("sms_micro", "model_micro", *counts)
         )
         statements.append(
             f"INSERT INTO {table} ({', '.join(values)}) SELECT {', '.join(values.values())}"
@@ -149,14 +165,18 @@ def _add_sql(dialect: str, ledger: str, row: str, task_costs: bool) -> list[str]
     return [*_task_cost_sql(dialect, ledger, row, "+", task_costs), *statements]
 
 
-def _remove_sql(dialect: str, ledger: str, row: str, task_costs: bool) -> list[str]:
+def _remove_sql(
+    dialect: str, ledger: str, row: str, task_costs: bool, sms_entries: bool
+) -> list[str]:
     statements = []
     amounts = _amounts(dialect, ledger, row)
     for table, key in _buckets(dialect, ledger, row).items():
         where = " AND ".join(f"{column} = {value}" for column, value in key.items())
+        counts = _entries(table, ledger, sms_entries)
+        taken = "".join(f", {column} = {column} - {n}" for column, n in counts.items())
         statements.append(
             f"UPDATE {table} SET sms_micro = sms_micro - {amounts['sms_micro']},"
-            f" model_micro = model_micro - {amounts['model_micro']}, entries = entries - 1"
+            f" model_micro = model_micro - {amounts['model_micro']}{taken}"
             f" WHERE {where}"
         )
     return [*_task_cost_sql(dialect, ledger, row, "-", task_costs), *statements]
@@ -171,9 +191,9 @@ def _changed(ledger: str, distinct: str) -> str:
     return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in _read_columns(ledger))
 
 
-def _sqlite_triggers(ledger: str, task_costs: bool) -> list[str]:
-    add = _add_sql("sqlite", ledger, "NEW", task_costs)
-    remove = _remove_sql("sqlite", ledger, "OLD", task_costs)
+def _sqlite_triggers(ledger: str, task_costs: bool, sms_entries: bool) -> list[str]:
+    add = _add_sql("sqlite", ledger, "NEW", task_costs, sms_entries)
+    remove = _remove_sql("sqlite", ledger, "OLD", task_costs, sms_entries)
     name = f"{ledger}_spend"
     return [
         f"CREATE TRIGGER {name}_insert AFTER INSERT ON {ledger} FOR EACH ROW"
@@ -186,9 +206,9 @@ def _sqlite_triggers(ledger: str, task_costs: bool) -> list[str]:
     ]
 
 
-def _postgresql_function(ledger: str, task_costs: bool) -> str:
-    add = _add_sql("postgresql", ledger, "NEW", task_costs)
-    remove = _remove_sql("postgresql", ledger, "OLD", task_costs)
+def _postgresql_function(ledger: str, task_costs: bool, sms_entries: bool) -> str:
+    add = _add_sql("postgresql", ledger, "NEW", task_costs, sms_entries)
+    remove = _remove_sql("postgresql", ledger, "OLD", task_costs, sms_entries)
     return (
         f"CREATE OR REPLACE FUNCTION {ledger}_spend() RETURNS trigger LANGUAGE plpgsql AS $$"
         " BEGIN"
@@ -200,16 +220,19 @@ def _postgresql_function(ledger: str, task_costs: bool) -> str:
     )
 
 
-def create_triggers(connection: sa.Connection, *, task_costs: bool = True) -> None:
+def create_triggers(
+    connection: sa.Connection, *, task_costs: bool = True, sms_entries: bool = True
+) -> None:
     """Install the triggers (and on PostgreSQL their functions) on both ledgers; on
-    PostgreSQL they run at commit (at_commit.py). `task_costs`: see _task_cost_sql."""
+    PostgreSQL they run at commit (at_commit.py). `task_costs`: see _task_cost_sql;
+    `sms_entries`: see the module's docstring."""
     for ledger in _LEDGERS:
         if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(_postgresql_function(ledger, task_costs))
+            connection.exec_driver_sql(_postgresql_function(ledger, task_costs, sms_entries))
             events = "INSERT OR DELETE OR UPDATE OF " + ", ".join(_read_columns(ledger))
             create_row_trigger(connection, f"{ledger}_spend", events, ledger, f"{ledger}_spend")
         else:
-            for statement in _sqlite_triggers(ledger, task_costs):
+            for statement in _sqlite_triggers(ledger, task_costs, sms_entries):
                 connection.exec_driver_sql(statement)
 
 
@@ -224,7 +247,7 @@ def drop_triggers(connection: sa.Connection, *, function: bool = False) -> None:
                 connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {ledger}_spend_{name}")
 
 
-def rebuild(connection: sa.Connection) -> None:
+def rebuild(connection: sa.Connection, *, sms_entries: bool = True) -> None:
     """Recount both rollups from the ledgers: one INSERT ... SELECT each."""
     dialect = connection.dialect.name
     for table in SPEND_ROLLUP_TABLES:
@@ -233,17 +256,18 @@ def rebuild(connection: sa.Connection) -> None:
         rows = []
         for ledger in _LEDGERS:
             key = _buckets(dialect, ledger, ledger)[table]
-            amounts = _amounts(dialect, ledger, ledger)
+            values = {**key, **_amounts(dialect, ledger, ledger)}
+            values |= _entries(table, ledger, sms_entries)
             rows.append(
                 "SELECT "
-                + ", ".join(f"{value} AS {column}" for column, value in key.items())
-                + f", {amounts['sms_micro']} AS sms_micro, {amounts['model_micro']} AS model_micro"
+                + ", ".join(f"{value} AS {column}" for column, value in values.items())
                 + f" FROM {ledger} WHERE {_counted(table, ledger, ledger)}"
             )
         key_columns = ", ".join(_buckets(dialect, "model_calls", "x")[table])
+        sums = [column for column in values if column not in key]
         connection.exec_driver_sql(
-            f"INSERT INTO {table} ({key_columns}, sms_micro, model_micro, entries)"
-            f" SELECT {key_columns}, sum(sms_micro), sum(model_micro), count(*)"
+            f"INSERT INTO {table} ({key_columns}, {', '.join(sums)})"
+            f" SELECT {key_columns}, {', '.join(f'sum({column})' for column in sums)}"
             f" FROM ({' UNION ALL '.join(rows)}) AS ledger GROUP BY {key_columns}"
         )
 

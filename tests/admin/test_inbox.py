@@ -116,12 +116,52 @@ def test_the_poll_returns_the_thread_and_who_holds_it_as_json(admin_client):
     assert data["messages"] == []
 
 
-def test_opening_the_conversation_reads_what_was_held(admin_client):
+def test_opening_or_polling_the_conversation_leaves_what_was_held_unread(admin_client):
+    """A GET is safe: a browser's prefetch of the page, or a poll from a tab nobody looks
+    at, reads nothing away from the inbox."""
     waiting()
     handoff.hold_text(db.session.get(User, PHONE))
     db.session.commit()
     page_of(admin_client, PAGE)
+    data = admin_client.get(f"/admin/user/conversation/messages/?id={quote(PHONE)}").get_json()
+    assert data["unread"] == 1
+    assert db.session.get(Conversation, PHONE).unread == 1
+
+
+def test_staff_looking_at_the_conversation_read_what_was_held(admin_client):
+    """The page posts "read" once it is on screen (conversation.js), or staff press Mark read."""
+    waiting()
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    page = page_of(admin_client, PAGE)
+    assert 'data-testid="mark-read"' in page
+    assert post(admin_client, "read").status_code == 302
     assert db.session.get(Conversation, PHONE).unread == 0
+    assert 'data-testid="mark-read"' not in page_of(admin_client, PAGE)
+
+
+def test_marking_read_leaves_unread_a_text_held_after_the_page_showed_the_count(admin_client):
+    waiting()
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    form = composer(admin_client)  # the page, showing one unread
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    url = f"/admin/user/conversation/read/?id={quote(PHONE)}"
+    assert admin_client.post(url, data={**form, "unread": "1"}).status_code == 302
+    assert db.session.get(Conversation, PHONE).unread == 1
+    for garbage in ("²", "-1", "1e3", "9" * 40):  # not a count the page showed: all read
+        assert admin_client.post(url, data={**form, "unread": garbage}).status_code == 302
+    assert db.session.get(Conversation, PHONE).unread == 0
+
+
+def test_marking_read_without_the_form_token_is_refused(admin_client):
+    waiting()
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    response = admin_client.post(f"/admin/user/conversation/read/?id={quote(PHONE)}")
+    assert response.status_code == 400
+    assert db.session.get(Conversation, PHONE).unread == 1
 
 
 def test_take_over_reply_and_return_to_the_ai(admin_client):
@@ -368,6 +408,7 @@ def test_read_only_staff_read_the_inbox_and_the_thread_but_act_on_nothing(reader
     assert 'data-testid="composer"' not in page and 'data-testid="take-over"' not in page
     assert db.session.get(Conversation, PHONE).unread == 1  # an observer reads nothing away
     for action, data in [
+        ("read", {}),
         ("takeover", {}),
         ("release", {}),
         ("send", {"message": "hi"}),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from sms_agent import handoff
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, User, utcnow
+from sms_agent.models import Conversation, OutboundMessage, User, utcnow
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_staff, make_task, make_user
 
@@ -204,7 +204,57 @@ def test_send_message_records_the_staff_author_and_works_in_every_state(client, 
     assert again.status_code == 200 and db.session.get(User, PHONE).conversation_state == "ai"
 
 
-@pytest.mark.parametrize("path", ["takeover/", "release/", "send_message/"])
+def held_twice() -> User:
+    user = waiting()
+    for _ in range(2):
+        handoff.hold_text(user)
+        db.session.commit()
+    return user
+
+
+def test_reading_a_thread_through_the_api_leaves_its_texts_unread(client, admin_headers):
+    """GETs are safe: a monitoring script or a prefetch changes nothing staff see."""
+    held_twice()
+    for url in (BASE + "messages/", BASE, "/api/conversations/", BASE + "export/"):
+        assert client.get(url, headers=admin_headers).status_code == 200
+    assert db.session.get(Conversation, PHONE).unread == 2
+
+
+def test_marking_a_conversation_read_empties_its_unread_count(client, admin_headers):
+    held_twice()
+    response = client.post(BASE + "read/", json={}, headers=admin_headers)
+    assert response.status_code == 200
+    assert (response.get_json()["user_phone"], response.get_json()["unread"]) == (PHONE, 0)
+    assert db.session.get(Conversation, PHONE).unread == 0
+    again = client.post(BASE + "read/", json={}, headers=admin_headers)
+    assert again.status_code == 200 and again.get_json()["unread"] == 0
+
+
+def test_marking_read_leaves_unread_the_texts_held_since_the_caller_looked(client, admin_headers):
+    """The caller says how many unread texts it was shown; one held after that stays unread."""
+    user = waiting()
+    handoff.hold_text(user)
+    db.session.commit()
+    [shown] = client.get("/api/conversations/", headers=admin_headers).get_json()["results"]
+    handoff.hold_text(db.session.get(User, PHONE))  # arrives while the caller reads
+    db.session.commit()
+    body = {"unread": shown["unread"]}
+    response = client.post(BASE + "read/", json=body, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["unread"] == 1
+    assert db.session.get(Conversation, PHONE).unread == 1
+    bad = client.post(BASE + "read/", json={"unread": -1}, headers=admin_headers)
+    assert bad.status_code == 400 and "unread" in bad.get_json()["details"]
+
+
+def test_marking_read_a_texter_never_held_for_staff_is_a_no_op(client, admin_headers):
+    make_user(PHONE)
+    response = client.post(BASE + "read/", json={}, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["unread"] == 0
+    nobody = client.post("/api/users/%2B15550209998/read/", json={}, headers=admin_headers)
+    assert nobody.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["takeover/", "release/", "send_message/", "read/"])
 def test_read_only_staff_and_texters_may_not_act(
     client, reader_headers, texter, texter_headers, path
 ):

@@ -69,6 +69,26 @@ def test_users_ordering_by_whitelisted_fields(client, admin_headers):
     assert phones(ascending) == [low.phone_number, middle.phone_number, high.phone_number]
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/api/users/?tier=premium&tier=free", "tier"),
+        ("/api/tasks/?page=1&page=2", "page"),
+        ("/api/tasks/?status=completed&status=failed", "status"),
+        ("/api/errors/?resolved=true&resolved=true", "resolved"),
+    ],
+)
+def test_a_filter_given_twice_is_a_400_not_silently_one_of_them(client, admin_headers, url, name):
+    """`tier=premium&tier=free` counted only the premium texters, as if that were all."""
+    make_user(tier="premium")
+    make_user(tier="free")
+    response = client.get(url, headers=admin_headers)
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {name: ["Give this parameter once."]}
+    unknown = client.get("/api/users/?utm=a&utm=b", headers=admin_headers)
+    assert unknown.status_code == 200  # parameters the list does not know are ignored
+
+
 def test_unknown_ordering_field_is_400(client, admin_headers):
     response = client.get("/api/users/?ordering=password_hash", headers=admin_headers)
     assert response.status_code == 400

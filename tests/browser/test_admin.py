@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import jobs
+from sms_agent import handoff, jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import Task, utcnow
+from sms_agent.models import Conversation, Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account
 from tests.factories import make_error, make_task, make_user
 
@@ -103,6 +104,31 @@ def test_conversation_tab_shows_the_thread(live_server, page, seeded):
     page.wait_for_selector("[data-testid=thread]")
     bubbles = page.locator("[data-direction=inbound]")
     assert bubbles.count() == 10
+
+
+def test_the_conversation_on_screen_reads_what_was_held_and_a_prefetch_does_not(
+    live_server, page, seeded
+):
+    ann, _bob = seeded
+    handoff.request_human(ann, "keyword")
+    handoff.hold_text(ann)
+    db.session.commit()
+    log_in(page, live_server)
+    url = live_server + "/admin/user/conversation/?id=%2B15550100001"
+    assert page.request.get(url).ok  # a prefetch: the page fetched, never shown
+    assert unread_of(ann) == 1
+    page.goto(url)
+    page.wait_for_selector("[data-testid=thread]")
+    deadline = time.monotonic() + 10
+    while unread_of(ann) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert unread_of(ann) == 0
+    assert page.locator("[data-testid=mark-read]").count() == 0
+
+
+def unread_of(user) -> int:
+    db.session.expire_all()
+    return db.session.get(Conversation, user.phone_number).unread
 
 
 def test_try_it_shows_the_reply_when_the_worker_sends_it(live_server, page, seeded):

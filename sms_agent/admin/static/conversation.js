@@ -109,6 +109,30 @@
     root.querySelector("[data-testid=holder-text]").textContent = text;
   }
 
+  // Texts held for staff are read when an admin has the thread on screen: a POST, so that
+  // neither a prefetch of the page nor its poll in a hidden tab reads them away.
+  var reader = root.querySelector("[data-testid=mark-read-form]");
+  var unread = Number(root.getAttribute("data-unread")) || 0;
+
+  function markRead() {
+    if (!reader || !unread || document.visibilityState !== "visible") { return; }
+    // The count shown: a text held after it stays unread until the next poll shows it.
+    var body = new FormData();
+    body.append("unread", String(unread));
+    unread = 0;
+    var token = reader.querySelector("input[name=csrf_token]").value;
+    fetch(reader.action, {
+      method: "POST", credentials: "same-origin", body: body,
+      headers: {"X-CSRFToken": token, "Accept": "application/json"}
+    })
+      .then(function (response) {
+        if (!response.ok) { return Promise.reject(response.status); }
+        var button = reader.querySelector("[data-testid=mark-read]");
+        if (button) { button.remove(); }
+      })
+      .catch(function () {});
+  }
+
   function poll() {
     fetch(root.getAttribute("data-messages-url"), {credentials: "same-origin"})
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
@@ -116,6 +140,8 @@
         holder(data);
         var now = signature(data);
         if (now !== shown) { shown = now; render(data); }
+        unread = data.unread;
+        markRead();
       })
       .catch(function () {})
       .then(function () { setTimeout(poll, 2000); });
@@ -123,6 +149,8 @@
 
   var rows = box.querySelectorAll(".sms-row");
   if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+  markRead();
+  document.addEventListener("visibilitychange", markRead);
   setTimeout(poll, 2000);
 
   // The composer: what the text becomes, as the server will shape and send it.

@@ -1,0 +1,129 @@
+"""Polling a texter's thread with the cursor each answer hands back: every message once,
+whatever order the writers' clocks and commits came in."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage, Task, utcnow
+from tests.factories import make_task, make_user
+
+PHONE = "+15550203333"
+MESSAGES = f"/api/users/{quote(PHONE)}/messages/"
+
+
+def poll(client, headers, cursor: str, **params) -> dict:
+    query = "&".join(f"{key}={quote(str(value))}" for key, value in params.items())
+    response = client.get(f"{MESSAGES}?cursor={quote(cursor)}&{query}", headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def bodies(body: dict) -> list[str]:
+    return [message["body"] for message in body["results"]]
+
+
+def write_in_own_transaction(session: sa.orm.Session, body: str, created_at) -> None:
+    """A worker's write: stored with the time its process stamped on it."""
+    session.add(Task(user_phone=PHONE, sms_content=body, created_at=created_at))
+    session.flush()
+
+
+def test_every_answer_hands_back_a_cursor_that_polls_for_what_came_since(client, admin_headers):
+    user = make_user(PHONE)
+    make_task(user=user, sms_content="seen")
+    first = client.get(MESSAGES, headers=admin_headers).get_json()
+    assert bodies(first) == ["seen"] and first["cursor"]
+    assert bodies(poll(client, admin_headers, first["cursor"])) == []
+    make_task(user=user, sms_content="new")
+    db.session.add(OutboundMessage(to_number=PHONE, body="reply", kind="reply"))
+    db.session.commit()
+    later = poll(client, admin_headers, first["cursor"])
+    assert bodies(later) == ["new", "reply"] and later["next"] is None
+    assert bodies(poll(client, admin_headers, later["cursor"])) == []
+
+
+def test_a_message_stamped_earlier_but_committed_later_is_not_missed(client, admin_headers):
+    """Two workers: the one whose clock said earlier commits after the other's message
+    was polled. `after` (by time) skips it; the cursor does not."""
+    user = make_user(PHONE)
+    start = client.get(MESSAGES, headers=admin_headers).get_json()["cursor"]
+    stamped = utcnow()
+    make_task(user=user, sms_content="later", created_at=stamped + timedelta(seconds=1))
+    seen = poll(client, admin_headers, start)
+    assert bodies(seen) == ["later"]
+    make_task(user=user, sms_content="earlier", created_at=stamped)
+    assert bodies(poll(client, admin_headers, seen["cursor"])) == ["earlier"]
+    after = quote(seen["results"][-1]["created_at"])
+    by_time = client.get(f"{MESSAGES}?after={after}", headers=admin_headers).get_json()
+    assert bodies(by_time) == []  # what `after` alone would have missed
+
+
+def test_two_transactions_committing_out_of_order_are_both_polled(app, client, admin_headers):
+    """On PostgreSQL the first writer is still open while the second commits and is read."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: commits cannot overlap")
+    make_user(PHONE)
+    start = client.get(MESSAGES, headers=admin_headers).get_json()["cursor"]
+    stamped = utcnow()
+    with sa.orm.Session(db.engine) as slow, sa.orm.Session(db.engine) as fast:
+        write_in_own_transaction(slow, "first, committed last", stamped)
+        write_in_own_transaction(fast, "second, committed first", stamped + timedelta(seconds=1))
+        fast.commit()
+        seen = poll(client, admin_headers, start)
+        assert bodies(seen) == ["second, committed first"]
+        slow.commit()
+    assert bodies(poll(client, admin_headers, seen["cursor"])) == ["first, committed last"]
+    assert bodies(poll(client, admin_headers, start)) == [
+        "first, committed last",
+        "second, committed first",
+    ]
+
+
+def test_a_long_wait_is_read_a_page_at_a_time_each_message_once(client, admin_headers):
+    user = make_user(PHONE)
+    cursor = client.get(MESSAGES, headers=admin_headers).get_json()["cursor"]
+    for n in range(5):
+        make_task(user=user, sms_content=f"text {n}")
+    first = poll(client, admin_headers, cursor, page_size=2)
+    assert bodies(first) == ["text 0", "text 1"] and first["next"] is not None
+    make_task(user=user, sms_content="meanwhile")  # committed after the first page
+    second = poll(client, admin_headers, first["cursor"], page_size=2)
+    assert bodies(second) == ["text 2", "text 3"]
+    third = poll(client, admin_headers, second["cursor"], page_size=2)
+    assert bodies(third) == ["text 4"] and third["next"] is None
+    fourth = poll(client, admin_headers, third["cursor"], page_size=2)
+    assert bodies(fourth) == ["meanwhile"]
+    assert bodies(poll(client, admin_headers, fourth["cursor"])) == []
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["", "nonsense", "e30", "eyJ2IjoxfQ", "x" * 5000, "eyJzaW5jZSI6IjE6MTo5OSJ9"],
+)
+def test_a_cursor_this_server_did_not_hand_out_is_a_400(client, admin_headers, cursor):
+    make_user(PHONE)
+    response = client.get(f"{MESSAGES}?cursor={quote(cursor)}", headers=admin_headers)
+    assert response.status_code == 400
+    assert "cursor" in response.get_json()["details"]
+
+
+def test_cursor_and_after_together_are_a_400(client, admin_headers):
+    make_user(PHONE)
+    cursor = client.get(MESSAGES, headers=admin_headers).get_json()["cursor"]
+    after = quote(utcnow().isoformat())
+    response = client.get(f"{MESSAGES}?cursor={cursor}&after={after}", headers=admin_headers)
+    assert response.status_code == 400 and "cursor" in response.get_json()["details"]
+
+
+def test_the_openapi_document_describes_the_cursor(client):
+    document = client.get("/api/openapi.json").get_json()
+    listing = document["paths"]["/api/users/{phone_number}/messages/"]["get"]
+    assert "cursor" in {parameter["name"] for parameter in listing["parameters"]}
+    schema = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "cursor" in schema["properties"] and "cursor" in schema["required"]
