@@ -8,8 +8,6 @@ waited there (`make bench-e2e`). The counts stay exact.
 
 from __future__ import annotations
 
-import threading
-import time
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -25,6 +23,7 @@ from sms_agent.models import ModelCall, Task, TaskRollup
 from sms_agent.models.spend_rollups import SpendDaily
 from sms_agent.vendors.openai import Completion
 from tests.factories import make_task, make_user
+from tests.lock_waits import in_app_thread, waiting_for_locks
 from tests.test_rollups import _assert_rollups_match_a_recount
 from tests.test_spend_rollups import _task_costs_match_the_ledgers
 
@@ -70,20 +69,6 @@ def test_rollups_are_written_when_their_transaction_commits(app):
     _task_costs_match_the_ledgers()
 
 
-def _waiting_for_locks(count: int, timeout: float = 10.0) -> None:
-    """Until `count` of this database's connections wait for a lock."""
-    deadline = time.monotonic() + timeout
-    query = sa.text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    with db.engine.connect() as watcher:
-        while watcher.execute(query).scalar() < count:
-            assert time.monotonic() < deadline, "nobody came to wait for the lock"
-            time.sleep(0.02)
-            watcher.rollback()
-
-
 def test_a_deferred_answer_and_a_claim_commit_at_once_without_a_deadlock(app):
     """A deferred answer commits its model call and its task's move from processing back to
     queued; a claim moves another task from queued to processing. At commit both take the
@@ -98,19 +83,7 @@ def test_a_deferred_answer_and_a_claim_commit_at_once_without_a_deadlock(app):
     waiting = make_task(status="queued", category="general")
     answered_id, waiting_id = answered.id, waiting.id
     db.session.remove()
-    failures: list[BaseException] = []
-
-    def in_app(work):
-        def run():
-            with app.app_context():
-                try:
-                    work()
-                except BaseException as exc:  # noqa: BLE001 - reported by the test
-                    failures.append(exc)
-                finally:
-                    db.session.remove()
-
-        return threading.Thread(target=run)
+    results: dict = {}
 
     def defer_the_answer():
         task = db.session.get(Task, answered_id)
@@ -120,16 +93,17 @@ def test_a_deferred_answer_and_a_claim_commit_at_once_without_a_deadlock(app):
 
     with db.engine.connect() as holder:
         holder.execute(sa.text("SELECT 1 FROM task_rollups WHERE status = 'processing' FOR UPDATE"))
-        claimer = in_app(lambda: claim(waiting_id))
+        claimer = in_app_thread(app, lambda: claim(waiting_id), results, "claim")
         claimer.start()
-        _waiting_for_locks(1)  # the claim waits for the processing bucket
-        answerer = in_app(defer_the_answer)
+        waiting_for_locks(1)  # the claim waits for the processing bucket
+        answerer = in_app_thread(app, defer_the_answer, results, "defer")
         answerer.start()
-        _waiting_for_locks(2)  # so does the answer's commit, holding what it took before
+        waiting_for_locks(2)  # so does the answer's commit, holding what it took before
         holder.rollback()
         claimer.join(30)
         answerer.join(30)
-    assert failures == []
+    assert isinstance(results["claim"], Task), results["claim"]
+    assert results["defer"] is None, results["defer"]
     assert db.session.get(Task, answered_id).status == "queued"
     assert db.session.get(Task, waiting_id).status == "processing"
     _assert_rollups_match_a_recount()

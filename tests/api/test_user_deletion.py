@@ -17,8 +17,8 @@ from sms_agent.ops.error_log import record_error
 from tests.api.conftest import token_header
 from tests.export_data import conversation
 from tests.factories import make_staff, make_task, make_token, make_user
+from tests.lock_waits import in_app_thread, waiting_for_locks
 from tests.standins import signed_post, twilio_error
-from tests.test_rollups_at_commit import _waiting_for_locks
 
 PHONE = "+15551230400"
 URL = f"/api/users/{quote(PHONE)}/"
@@ -119,18 +119,17 @@ def test_a_texter_deleted_while_staff_text_them_is_deleted_and_the_send_answered
     twilio_server.default = slow_twilio
     responses: dict[str, object] = {}
 
-    def in_app(name, call):
-        def run():
-            with app.app_context():
-                responses[name] = call()
-
-        return threading.Thread(target=run)
-
-    sender = in_app(
-        "send",
-        lambda: client.post(URL + "send_message/", json={"message": "Hi"}, headers=admin_headers),
+    sender = in_app_thread(
+        app,
+        results=responses,
+        name="send",
+        call=lambda: client.post(
+            URL + "send_message/", json={"message": "Hi"}, headers=admin_headers
+        ),
     )
-    deleter = in_app("delete", lambda: client.delete(URL, headers=other_admin))
+    deleter = in_app_thread(
+        app, results=responses, name="delete", call=lambda: client.delete(URL, headers=other_admin)
+    )
     sender.start()
     assert twilio_has_it.wait(30)
     [sms_id] = db.session.scalars(sa.select(OutboundMessage.id)).all()
@@ -140,9 +139,9 @@ def test_a_texter_deleted_while_staff_text_them_is_deleted_and_the_send_answered
             sa.select(OutboundMessage.id).where(OutboundMessage.id == sms_id).with_for_update()
         )
         twilio_answers.set()
-        _waiting_for_locks(1)  # the send, to store Twilio's answer
+        waiting_for_locks(1)  # the send, to store Twilio's answer
         deleter.start()
-        _waiting_for_locks(2)  # the deletion, holding the texter, to anonymise the SMS
+        waiting_for_locks(2)  # the deletion, holding the texter, to anonymise the SMS
         holder.rollback()
         sender.join(30)
         deleter.join(30)
@@ -171,23 +170,23 @@ def test_a_texter_deleted_while_twilio_reports_their_sms_undelivered_is_deleted(
     form["AccountSid"] = "AC" + "0" * 32
     responses: dict[str, object] = {}
 
-    def in_app(name, call):
-        def run():
-            with app.app_context():
-                responses[name] = call()
-
-        return threading.Thread(target=run)
-
-    reporter = in_app("report", lambda: signed_post(client, "/sms/status", form))
-    deleter = in_app("delete", lambda: client.delete(URL, headers=admin_headers))
+    reporter = in_app_thread(
+        app, results=responses, name="report", call=lambda: signed_post(client, "/sms/status", form)
+    )
+    deleter = in_app_thread(
+        app,
+        results=responses,
+        name="delete",
+        call=lambda: client.delete(URL, headers=admin_headers),
+    )
     with db.engine.connect() as holder:
         holder.execute(
             sa.select(OutboundMessage.id).where(OutboundMessage.id == sms_id).with_for_update()
         )
         reporter.start()
-        _waiting_for_locks(1)  # the report, to move the SMS to undelivered
+        waiting_for_locks(1)  # the report, to move the SMS to undelivered
         deleter.start()
-        _waiting_for_locks(2)  # the deletion, holding the texter, to anonymise the SMS
+        waiting_for_locks(2)  # the deletion, holding the texter, to anonymise the SMS
         holder.rollback()
         reporter.join(30)
         deleter.join(30)
