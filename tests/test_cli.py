@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent import costs, sample_data
+from sms_agent.cli import staff as staff_cli
 from sms_agent.extensions import db
 from sms_agent.models import (
     ApiToken,
@@ -38,6 +39,18 @@ def test_staff_create_refuses_a_duplicate_and_a_short_password(runner):
     result = runner.invoke(args=["staff", "create", "--username", "bob", "--password", "short"])
     assert result.exit_code == 2
     assert "at least 8 characters" in result.output
+
+
+def test_staff_create_racing_another_for_the_same_name_says_it_exists(runner, monkeypatch):
+    """Two `flask staff create` at once for "Ann" and "ann": both find no account, and the
+    second's commit meets the unique username key. It printed the database's traceback."""
+    make_staff("ann")
+    monkeypatch.setattr(staff_cli, "find_staff", lambda _name: None)  # checked before "ann"
+    result = runner.invoke(args=["staff", "create", "--username", "Ann", "--password", "x" * 8])
+    assert result.exit_code == 1, result.output
+    assert "already exists" in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ann"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import StaffUser
@@ -34,7 +35,12 @@ def create_staff(username: str, password: str, email: str | None, is_admin: bool
     user = StaffUser(username=username, email=email, is_admin=is_admin)
     user.set_password(password)
     db.session.add(user)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Created meanwhile, by another command or the admin: the unique username key says so.
+        db.session.rollback()
+        raise click.ClickException(f"staff user {username!r} already exists") from None
     click.echo(f"Created {'admin ' if is_admin else ''}staff user {username}.")
 
 
