@@ -138,11 +138,8 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     """
     if not body or len(body) > _LONGEST_MESSAGE:
         return None
-    letters = [
-        char.translate(_LATIN_LOOKALIKES)
-        for char in unicodedata.normalize("NFKC", body)
-        if _visible(char)
-    ]
+    folded = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
+    letters = [char for char in folded if _visible(char)]
     while letters and _is_punctuation(letters[-1]):
         letters.pop()
     word = "".join(itertools.dropwhile(_is_punctuation, letters)).casefold()

@@ -61,7 +61,7 @@ def record_delivery_status(
     if status is None:
         log.info("ignored status %r for %s", twilio_status, sid)
         return True
-    if status in UNDELIVERED_STATUSES and code != UNSUBSCRIBED_RECIPIENT:
+    if _reported_to_staff(status, code):
         _texter_before_their_sms(message)
     if not _advance(message, status, sid, code):
         log.info("kept %s for %s; late callback said %s", message.status, sid, status)
@@ -81,6 +81,12 @@ def find_message(sid: str, reference: str | None) -> OutboundMessage | None:
         log.warning("callback for %s names message %s, sent as %s", sid, message_id, message.sid)
         return None
     return message
+
+
+def _reported_to_staff(status: str, code: int | None) -> bool:
+    """A message that did not arrive is reported to staff (an error log naming the texter),
+    unless the texter opted out at the carrier: that is an opt-out, not a fault."""
+    return status in UNDELIVERED_STATUSES and code != UNSUBSCRIBED_RECIPIENT
 
 
 def _texter_before_their_sms(message: OutboundMessage) -> None:
@@ -142,7 +148,7 @@ def _advance(message: OutboundMessage, status: str, sid: str, code: int | None) 
     for name in ("status", "error_code", "sid"):
         if name in values:
             set_committed_value(message, name, values[name])
-    if status in UNDELIVERED_STATUSES and code != UNSUBSCRIBED_RECIPIENT:
+    if _reported_to_staff(status, code):
         report_undelivered(message, status, code)
     return True
 
