@@ -143,6 +143,21 @@ def test_patch_changes_only_the_fields_sent(client, admin_headers):
     assert user.full_name == "Ada L." and user.email == "ada@example.com"
 
 
+@pytest.mark.parametrize("method", ["patch", "put"])
+@pytest.mark.parametrize("opted_out_at", [None, "2030-05-06T07:08:09Z"])
+def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, method, opted_out_at):
+    """Only the texter's STOP and START change it (a guard: the field is unknown to the API)."""
+    stopped = utcnow().replace(microsecond=0) - timedelta(days=1)
+    make_user(PHONE, opted_out_at=stopped)
+    send = getattr(client, method)
+    body = {"opted_out_at": opted_out_at}
+    response = send(f"/api/users/{ENCODED}/", json=body, headers=admin_headers)
+    assert response.status_code == 400
+    assert "opted_out_at" in response.get_json()["details"]
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).opted_out_at == stopped
+
+
 def test_put_replaces_details_and_an_upgrade_resets_the_monthly_count(client, admin_headers):
     make_user(PHONE, monthly_requests=40)
 
