@@ -60,6 +60,14 @@ class AlreadySent(Exception):
     """This form submission was sent once already (a double click, a browser resend)."""
 
 
+class InactiveTexter(Exception):
+    """The texter's account is deactivated: the service sends them nothing (no answer, no
+    notice), and staff's texts are no exception; staff reactivate them first."""
+
+    def __init__(self) -> None:
+        super().__init__("this texter is inactive (their account is deactivated)")
+
+
 def find(phone: str) -> Conversation | None:
     return db.session.get(Conversation, phone)
 
@@ -235,7 +243,9 @@ def send_as_staff(
     """Text the texter as a staff member, in any state, through the one sending door.
 
     Raises NothingToSend for a text that shapes to nothing (no state changes then: a
-    thumbs-up must not take a waiting conversation), AlreadySent when `submission` (the
+    thumbs-up must not take a waiting conversation), InactiveTexter for a deactivated
+    texter (read under their lock, so one deactivated meanwhile is refused too; nothing
+    changes either), AlreadySent when `submission` (the
     one-time key of the form or API request that asked) was sent before, outbound.OptedOut
     (nothing is sent) or outbound.SendFailed. The message is committed here, part by part;
     the caller commits the reply's bookkeeping (texts read, the idle clock). A refused
@@ -249,6 +259,8 @@ def send_as_staff(
     # Under the texter's row lock, read again: a page read while the conversation waited
     # must not take it from a staff member who took it over since.
     user = _locked(user)
+    if not user.is_active:
+        raise InactiveTexter()
     if submission is not None:
         _claim(user, submission)
     read = _unread(user)

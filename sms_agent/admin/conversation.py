@@ -281,6 +281,10 @@ class ConversationPages:
             db.session.rollback()
             flash("Already sent: this form was submitted before, so it was not sent again.")
             return self._back(user)
+        except handoff.InactiveTexter as exc:
+            db.session.rollback()
+            flash(f"Not sent: {exc}. Make them active on their Edit tab first.", "error")
+            return self._page(user, 409, form=form)
         except outbound.OutsideWindow as exc:
             db.session.rollback()
             flash(f"Not sent: {exc}.", "error")

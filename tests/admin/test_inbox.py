@@ -211,6 +211,18 @@ def test_an_opted_out_texter_is_not_sent_anything_and_staff_are_told_why(admin_c
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
+def test_an_inactive_texter_is_not_sent_anything_and_staff_are_told_why(admin_client):
+    """A deactivated texter gets nothing from the service (answers, notices), staff's texts
+    included: staff reactivate them first."""
+    waiting(is_active=False)
+    response = post(admin_client, "send", {"message": "Hello?"})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Not sent: this texter is inactive" in page and "Hello?" in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+
+
 def test_a_whatsapp_texter_past_its_window_is_not_sent_anything_and_staff_are_told_why(
     admin_client,
 ):

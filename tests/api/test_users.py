@@ -253,6 +253,19 @@ def test_send_message_texts_the_user_and_returns_the_sid(client, admin_headers):
     assert response.get_json()["message_sid"] == sent[0].sid
 
 
+def test_send_message_to_an_inactive_user_is_409_and_sends_nothing(client, admin_headers):
+    make_user(PHONE, is_active=False)
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["details"]["reason"] == "inactive" and "inactive" in body["error"]
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 0
+
+
 def test_send_message_to_an_opted_out_user_is_409(client, admin_headers):
     make_user(PHONE, opted_out_at=utcnow() - timedelta(days=1))
 
