@@ -38,11 +38,12 @@ SENT_SUBMISSIONS = "staff_submissions"
 
 
 class HeldByOther(Exception):
-    """Another staff member holds the conversation; taking it over needs `force`."""
+    """Another staff member holds the conversation; taking it over needs `force`, or their
+    hold confirmed (`confirmed_holder_id`: the admin asks first, naming `holder`)."""
 
-    def __init__(self, holder: str) -> None:
-        super().__init__(f"{holder} is handling this conversation.")
-        self.holder = holder
+    def __init__(self, holder: StaffUser) -> None:
+        super().__init__(f"{holder.username} is handling this conversation.")
+        self.holder, self.holder_id = holder.username, holder.id
 
 
 class NothingToSend(ValueError):
@@ -58,6 +59,14 @@ class NothingToSend(ValueError):
 
 class AlreadySent(Exception):
     """This form submission was sent once already (a double click, a browser resend)."""
+
+
+class InactiveTexter(Exception):
+    """The texter's account is deactivated: the service sends them nothing (no answer, no
+    notice), and staff's texts are no exception; staff reactivate them first."""
+
+    def __init__(self) -> None:
+        super().__init__("this texter is inactive (their account is deactivated)")
 
 
 def find(phone: str) -> Conversation | None:
@@ -144,14 +153,22 @@ def _unread_leaves_with_held_texts(session, _context, _instances) -> None:
             session.expire(loaded, ["unread"])
 
 
-def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversation:
+def take_over(
+    user: User,
+    staff: StaffUser,
+    *,
+    force: bool = False,
+    confirmed_holder_id: int | None = None,
+) -> Conversation:
     """`staff` handles the conversation from now on; the AI stays out of it. Taking one that
-    another staff member holds raises HeldByOther unless `force` (the UI asks first)."""
+    another staff member holds raises HeldByOther unless `force` (the API's caller says so
+    up front) or that holder is `confirmed_holder_id`, the one the admin's question named:
+    a staff member who took it since was not what was agreed to, and is asked about anew."""
     # Two staff pressing Take over at once take turns on the texter's row lock, so the
     # second sees the first as the holder.
     user = _locked(user)
     conversation = conversation_for(user)
-    _refuse_if_held_by_other(user, conversation, staff, force)
+    _refuse_if_held_by_other(user, conversation, staff, force, confirmed_holder_id)
     user.conversation_state = STAFF
     conversation.held_by = staff
     conversation.staff_clock_at = utcnow()
@@ -159,15 +176,21 @@ def take_over(user: User, staff: StaffUser, *, force: bool = False) -> Conversat
 
 
 def _refuse_if_held_by_other(
-    user: User, conversation: Conversation, staff: StaffUser, force: bool
+    user: User,
+    conversation: Conversation,
+    staff: StaffUser,
+    force: bool,
+    confirmed_holder_id: int | None,
 ) -> None:
     """HeldByOther when a staff member other than `staff` holds the conversation, unless
-    `force`; read again under the texter's lock, so of two staff at once the second sees
-    what the first did."""
+    `force` or they are the holder `staff` confirmed overriding; read again under the
+    texter's lock, so of two staff at once the second sees what the first did."""
     db.session.refresh(conversation)
     holder = conversation.held_by
-    if user.conversation_state == STAFF and holder and holder.id != staff.id and not force:
-        raise HeldByOther(holder.username)
+    if user.conversation_state != STAFF or holder is None or force:
+        return
+    if holder.id not in (staff.id, confirmed_holder_id):
+        raise HeldByOther(holder)
 
 
 def _locked(user: User) -> User:
@@ -178,16 +201,23 @@ def _locked(user: User) -> User:
     return locked
 
 
-def release(user: User, staff: StaffUser | None = None, *, force: bool = False) -> Conversation:
+def release(
+    user: User,
+    staff: StaffUser | None = None,
+    *,
+    force: bool = False,
+    confirmed_holder_id: int | None = None,
+) -> Conversation:
     """Back to the AI: the texter's next text is answered by the model. Handing back one
-    that a staff member other than `staff` holds raises HeldByOther unless `force` (the UI
-    asks first, as for a takeover); without `staff` (the API's release) nothing is asked."""
+    that a staff member other than `staff` holds raises HeldByOther unless `force` or that
+    holder is `confirmed_holder_id` (the UI asks first, as for a takeover); without `staff`
+    (the API's release) nothing is asked."""
     # Under the texter's row lock, as a takeover: both may make the conversation's row, and
     # the second of a release and a takeover at once made it again (a 500).
     user = _locked(user)
     conversation = conversation_for(user)
     if staff is not None:
-        _refuse_if_held_by_other(user, conversation, staff, force)
+        _refuse_if_held_by_other(user, conversation, staff, force, confirmed_holder_id)
     _back_to_ai(user, conversation)
     return conversation
 
@@ -235,7 +265,9 @@ def send_as_staff(
     """Text the texter as a staff member, in any state, through the one sending door.
 
     Raises NothingToSend for a text that shapes to nothing (no state changes then: a
-    thumbs-up must not take a waiting conversation), AlreadySent when `submission` (the
+    thumbs-up must not take a waiting conversation), InactiveTexter for a deactivated
+    texter (read under their lock, so one deactivated meanwhile is refused too; nothing
+    changes either), AlreadySent when `submission` (the
     one-time key of the form or API request that asked) was sent before, outbound.OptedOut
     (nothing is sent) or outbound.SendFailed. The message is committed here, part by part;
     the caller commits the reply's bookkeeping (texts read, the idle clock). A refused
@@ -249,6 +281,8 @@ def send_as_staff(
     # Under the texter's row lock, read again: a page read while the conversation waited
     # must not take it from a staff member who took it over since.
     user = _locked(user)
+    if not user.is_active:
+        raise InactiveTexter()
     if submission is not None:
         _claim(user, submission)
     read = _unread(user)

@@ -4,6 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent import costs, sample_data
+from sms_agent.cli import quota as quota_cli
 from sms_agent.cli import staff as staff_cli
 from sms_agent.extensions import db
 from sms_agent.models import (
@@ -167,11 +168,36 @@ def test_token_for_a_texter_and_revoke(runner):
     assert ApiToken.find_active(key) is None
 
 
-def test_quota_reset_resets_every_user(runner):
+def test_quota_reset_with_yes_resets_every_user(runner):
     users = [make_user(monthly_requests=n) for n in (5, 50)]
-    result = runner.invoke(args=["quota", "reset"])
+    result = runner.invoke(args=["quota", "reset", "--yes"])
+    assert result.exit_code == 0, result.output
     assert "Reset monthly requests for 2 users." in result.output
     assert all(db.session.get(User, u.phone_number).monthly_requests == 0 for u in users)
+
+
+@pytest.fixture
+def on_a_terminal(monkeypatch):
+    """The command run by a person at a terminal (the test runner's stdin is none)."""
+    monkeypatch.setattr(quota_cli, "_stdin_is_a_terminal", lambda: True)
+
+
+@pytest.mark.parametrize(("answer", "reset"), [("y\n", True), ("n\n", False), ("\n", False)])
+def test_quota_reset_asks_first_at_a_terminal(runner, on_a_terminal, answer, reset):
+    user = make_user(monthly_requests=50)
+    result = runner.invoke(args=["quota", "reset"], input=answer)
+    assert "Reset the monthly requests of every texter (1 user)" in result.output
+    assert (result.exit_code == 0) is reset, result.output
+    assert (db.session.get(User, user.phone_number).monthly_requests == 0) is reset
+
+
+def test_quota_reset_without_a_terminal_or_yes_refuses_at_once(runner):
+    """In a script or CI nobody can answer: it stops with a non-zero exit, never waits."""
+    user = make_user(monthly_requests=50)
+    result = runner.invoke(args=["quota", "reset"], input="y\n")
+    assert result.exit_code == 1
+    assert "pass --yes" in result.output
+    assert db.session.get(User, user.phone_number).monthly_requests == 50
 
 
 def _counts():

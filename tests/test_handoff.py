@@ -247,6 +247,21 @@ def test_taking_over_from_another_staff_member_needs_force(app):
     assert handoff.take_over(user, bob, force=True).held_by == bob
 
 
+@pytest.mark.parametrize("action", [handoff.take_over, handoff.release])
+def test_a_hold_confirmed_for_one_holder_is_not_taken_from_another(app, action):
+    """The admin's "anyway?" names a holder: by the time it is confirmed another staff
+    member may hold the conversation, and their hold was not what was agreed to."""
+    ann, bob, carol = make_staff("ann"), make_staff("bob"), make_staff("carol")
+    user = make_user(PHONE)
+    handoff.take_over(user, carol)
+    with pytest.raises(handoff.HeldByOther, match="carol is handling") as refused:
+        action(user, bob, confirmed_holder_id=ann.id)
+    assert (refused.value.holder, refused.value.holder_id) == ("carol", carol.id)
+    assert handoff.find(PHONE).held_by == carol
+    action(user, bob, confirmed_holder_id=carol.id)
+    assert handoff.find(PHONE).held_by == (bob if action is handoff.take_over else None)
+
+
 def test_two_staff_taking_over_at_once_the_second_is_asked_first(app):
     ann, bob = make_staff("ann"), make_staff("bob")
     user = make_user(PHONE)

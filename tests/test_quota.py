@@ -117,7 +117,7 @@ def test_a_failure_from_an_ended_window_leaves_the_new_window_alone(app):
 
 
 def _reset_by_command(app, user):
-    assert app.test_cli_runner().invoke(args=["quota", "reset"]).exit_code == 0
+    assert app.test_cli_runner().invoke(args=["quota", "reset", "--yes"]).exit_code == 0
 
 
 def _reset_by_staff(_app, user):

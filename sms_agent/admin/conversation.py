@@ -164,6 +164,13 @@ def _shown_unread() -> int | None:
     return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
 
 
+def _confirmed_holder() -> int | None:
+    """The staff member whose hold the page's "anyway?" named (its hidden `holder`), None
+    when nothing was asked."""
+    shown = request.form.get("holder", "")
+    return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
+
+
 class ConversationPages:
     """A texter's conversation in the admin (mixed into the Users view): the thread both
     ways, kept fresh by the page's poll; Take over / Return to AI; a composer that sends
@@ -184,6 +191,7 @@ class ConversationPages:
             "can_act": is_admin_staff(),
             "form": form,
             "confirm_holder": None,
+            "confirm_holder_id": None,
             "confirm_action": None,
             **extra,
         }
@@ -233,16 +241,32 @@ class ConversationPages:
             }
         )
 
+    def _ask_first(self, user: User, held: handoff.HeldByOther, action: str):
+        """The "anyway?" question, naming the holder (and carrying their id, so the answer
+        overrides them and nobody who takes the conversation meanwhile)."""
+        if _confirmed_holder() is not None:
+            flash(
+                f"Not done: {held.holder} took this conversation over since you were asked.",
+                "warning",
+            )
+        return self._page(
+            user,
+            409,
+            confirm_holder=held.holder,
+            confirm_holder_id=held.holder_id,
+            confirm_action=action,
+        )
+
     @expose("/conversation/takeover/", methods=("POST",))
     def conversation_takeover(self):
         user = self._texter()
         if user is None:
             abort(404)
         try:
-            handoff.take_over(user, current_user, force=request.form.get("force") == "1")
+            handoff.take_over(user, current_user, confirmed_holder_id=_confirmed_holder())
         except handoff.HeldByOther as exc:
             db.session.rollback()
-            return self._page(user, 409, confirm_holder=exc.holder, confirm_action="takeover")
+            return self._ask_first(user, exc, "takeover")
         db.session.commit()
         flash("You hold this conversation now: the AI stays out of it until you return it.")
         return self._back(user)
@@ -253,10 +277,10 @@ class ConversationPages:
         if user is None:
             abort(404)
         try:
-            handoff.release(user, current_user, force=request.form.get("force") == "1")
+            handoff.release(user, current_user, confirmed_holder_id=_confirmed_holder())
         except handoff.HeldByOther as exc:
             db.session.rollback()
-            return self._page(user, 409, confirm_holder=exc.holder, confirm_action="release")
+            return self._ask_first(user, exc, "release")
         db.session.commit()
         flash("Returned to the AI: it answers this texter's next text.")
         return self._back(user)
@@ -281,6 +305,10 @@ class ConversationPages:
             db.session.rollback()
             flash("Already sent: this form was submitted before, so it was not sent again.")
             return self._back(user)
+        except handoff.InactiveTexter as exc:
+            db.session.rollback()
+            flash(f"Not sent: {exc}. Make them active on their Edit tab first.", "error")
+            return self._page(user, 409, form=form)
         except outbound.OutsideWindow as exc:
             db.session.rollback()
             flash(f"Not sent: {exc}.", "error")

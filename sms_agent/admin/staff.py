@@ -129,15 +129,19 @@ def _keep_an_admin(leaving: StaffUser) -> None:
 
 
 class TokenForm(AdminForm):
+    """A staff token only for the staff member filling the form in: one that authenticated
+    as someone else would let its maker act, and be recorded as author, in their name. The
+    operator on the server may still name anyone (`flask token create USERNAME`)."""
+
     name = StringField("Label", validators=[Optional(), Length(max=100)])
     staff_user = SelectField("Staff user", validators=[Optional()])
     user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=32)])
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        staff = db.session.scalars(sa.select(StaffUser).order_by(StaffUser.username))
-        self.staff_user.choices = [SelectChoice("", "(none)")] + [
-            SelectChoice(str(member.id), member.username) for member in staff
+        self.staff_user.choices = [
+            SelectChoice("", "(none)"),
+            SelectChoice(str(current_user.id), f"{current_user.username} (you)"),
         ]
 
     def validate(self, extra_validators=None) -> bool:
@@ -166,7 +170,7 @@ class TokenForm(AdminForm):
     def owner(self) -> dict:
         """ApiToken.issue's owner argument for the validated form."""
         if self.staff_user.data:
-            return {"staff_user": db.session.get(StaffUser, int(self.staff_user.data))}
+            return {"staff_user": current_user._get_current_object()}
         return {"user": db.session.get(User, self.user_phone.data)}
 
 

@@ -46,7 +46,10 @@ def _texted(told: BulkNotices) -> str:
 _DETAIL_SECTIONS = (
     rules.FieldSet(["full_name", "email", "timezone"], "Personal information"),
     rules.FieldSet(["total_requests", "monthly_requests", "rate_limit_reset"], "Usage statistics"),
-    rules.FieldSet(["preferences", "opted_out_at", "context_reset_at"], "Preferences"),
+    rules.FieldSet(
+        ["preferences", ReadOnlyValue("opted_out_at", "Opted out"), "context_reset_at"],
+        "Preferences",
+    ),
 )
 
 
@@ -129,7 +132,8 @@ class UserView(ConversationPages, AdminModelView):
         "monthly_requests",
         "rate_limit_reset",
         "preferences",
-        "opted_out_at",
+        # Not opted_out_at: opting out is the texter's own STOP (and START its undoing), a
+        # carrier rule staff may not override, so the forms show it but never save it.
         "context_reset_at",
     ]
     form_create_rules = sections(

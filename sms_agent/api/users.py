@@ -160,10 +160,10 @@ def delete_user(phone_number: str):
 )
 @staff_only
 def send_message(phone_number: str):
-    """Text this user a message now (refused with 409 if they texted STOP, or if they use
-    WhatsApp and have not written within its 24-hour window; 403 if their number is outside
-    ALLOWED_COUNTRIES; 400 if nothing is left of the message once formatted for SMS, such as
-    only spaces or invisible characters).
+    """Text this user a message now (refused with 409 if they texted STOP, if their account
+    is inactive, or if they use WhatsApp and have not written within its 24-hour window;
+    403 if their number is outside ALLOWED_COUNTRIES; 400 if nothing is left of the message
+    once formatted for SMS, such as only spaces or invisible characters).
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
     author, and a conversation waiting for a person becomes theirs. With an Idempotency-Key
@@ -189,6 +189,8 @@ def send_message(phone_number: str):
             "Already sent: a request with this Idempotency-Key was sent before.",
             reason="already_sent",
         ) from None
+    except handoff.InactiveTexter as exc:
+        raise conflict(f"Not sent: {exc}.", reason="inactive") from None
     except outbound.OutsideWindow as exc:
         closed = channels.window_closes(user)
         raise conflict(

@@ -1,17 +1,40 @@
 """flask quota ...: the monthly request counters."""
 
+import sys
+
 import click
+import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from ..extensions import db
+from ..models import User
 from ..quota import reset_all
 
 quota = AppGroup("quota", help="Manage monthly quotas.")
 
 
+def _stdin_is_a_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 @quota.command("reset")
-def reset() -> None:
-    """Reset every user's monthly requests and start a new window."""
+@click.option("--yes", is_flag=True, help="Reset without asking (for scripts).")
+def reset(yes: bool) -> None:
+    """Reset every user's monthly requests and start a new window; asks first, unless
+    --yes. Without a terminal to ask on (a script, CI) and without --yes, it refuses at once
+    rather than wait for an answer nobody can give."""
+    if not yes:
+        _confirm_reset()
     count = reset_all()
     db.session.commit()
     click.echo(f"Reset monthly requests for {count} users.")
+
+
+def _confirm_reset() -> None:
+    if not _stdin_is_a_terminal():
+        raise click.ClickException("not reset: nobody to confirm it here; pass --yes to reset.")
+    users = db.session.scalar(sa.select(sa.func.count()).select_from(User))
+    texters = f"{users} user{'' if users == 1 else 's'}"
+    question = f"Reset the monthly requests of every texter ({texters}) and start a new window?"
+    if not click.confirm(question):
+        raise click.ClickException("not reset.")

@@ -211,6 +211,18 @@ def test_an_opted_out_texter_is_not_sent_anything_and_staff_are_told_why(admin_c
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
+def test_an_inactive_texter_is_not_sent_anything_and_staff_are_told_why(admin_client):
+    """A deactivated texter gets nothing from the service (answers, notices), staff's texts
+    included: staff reactivate them first."""
+    waiting(is_active=False)
+    response = post(admin_client, "send", {"message": "Hello?"})
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Not sent: this texter is inactive" in page and "Hello?" in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+
+
 def test_a_whatsapp_texter_past_its_window_is_not_sent_anything_and_staff_are_told_why(
     admin_client,
 ):
@@ -314,6 +326,12 @@ def test_a_composer_without_its_submission_key_sends_nothing(admin_client):
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
+def confirmation(page: str, action: str) -> dict[str, str]:
+    """The hidden fields of the page's "anyway?" form, as a browser would post them."""
+    form = re.search(rf'data-testid="confirm-{action}".*?</form>', page, re.S).group(0)
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
 def test_taking_over_what_another_holds_asks_first(admin_client):
     ann = staff_account("ann", is_admin=True)
     user = waiting()
@@ -327,7 +345,7 @@ def test_taking_over_what_another_holds_asks_first(admin_client):
     assert "Held by ann." in page
     assert db.session.get(Conversation, PHONE).held_by.username == "ann"
 
-    assert post(admin_client, "takeover", {"force": "1"}).status_code == 302
+    assert post(admin_client, "takeover", confirmation(page, "takeover")).status_code == 302
     db.session.expire_all()
     assert db.session.get(Conversation, PHONE).held_by.username == "boss"
 
@@ -348,9 +366,36 @@ def test_returning_to_the_ai_what_another_holds_asks_first(admin_client):
     assert db.session.get(User, PHONE).conversation_state == "staff"
     assert db.session.get(Conversation, PHONE).held_by.username == "ann"
 
-    assert post(admin_client, "release", {"force": "1"}).status_code == 302
+    assert post(admin_client, "release", confirmation(page, "release")).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, PHONE).conversation_state == "ai"
+
+
+@pytest.mark.parametrize("action", ["takeover", "release"])
+def test_a_confirmation_naming_a_holder_who_has_since_changed_asks_again(admin_client, action):
+    """Asked "ann is handling this conversation. ...anyway?", the staff member agreed to
+    override ann; carol took it meanwhile, so carol's hold is not overridden unasked."""
+    ann = staff_account("ann", is_admin=True)
+    carol = staff_account("carol", is_admin=True)
+    user = waiting()
+    handoff.take_over(user, ann)
+    db.session.commit()
+    asked = post(admin_client, action).get_data(as_text=True)
+    assert "ann is handling this conversation." in asked
+
+    handoff.take_over(db.session.get(User, PHONE), carol, force=True)
+    db.session.commit()
+    response = post(admin_client, action, confirmation(asked, action))
+
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "carol took this conversation over since you were asked" in page
+    assert f'data-testid="confirm-{action}"' in page
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "staff"
+    assert db.session.get(Conversation, PHONE).held_by.username == "carol"
+    # Confirmed again, now naming carol, it goes through.
+    assert post(admin_client, action, confirmation(page, action)).status_code == 302
 
 
 @pytest.mark.parametrize("holder", ["boss", None], ids=["held by me", "waiting"])

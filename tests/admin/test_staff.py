@@ -189,6 +189,17 @@ def test_a_token_needs_exactly_one_owner(admin_client):
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
+def test_staff_make_staff_tokens_only_for_themselves(admin_client):
+    """A token that authenticates as another staff member would let its maker act, and be
+    recorded, as them; the operator's `flask token create USERNAME` still may."""
+    quinn = make_staff("quinn", PASSWORD, is_admin=False)
+    page = admin_client.get("/admin/apitoken/new/").get_data(as_text=True)
+    assert "boss (you)" in page and f'value="{quinn.id}"' not in page
+    response = create_token(admin_client, staff_user=str(quinn.id))
+    assert response.status_code == 200 and "Not a valid choice" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
 def test_no_token_is_made_for_an_inactive_texter(admin_client):
     """Its key could never work (find_active refuses an inactive owner's tokens)."""
     user = make_user(is_active=False)

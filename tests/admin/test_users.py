@@ -482,13 +482,35 @@ def test_saving_the_edit_form_unchanged_changes_nothing(admin_client):
 
 
 def test_a_timestamp_staff_change_is_saved(admin_client):
-    user = make_user(opted_out_at=utcnow().replace(microsecond=311695))
+    user = make_user(context_reset_at=utcnow().replace(microsecond=311695))
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
-    form = {**form_as_shown(admin_client, url), "opted_out_at": "2030-05-06 07:08:09"}
+    form = {**form_as_shown(admin_client, url), "context_reset_at": "2030-05-06 07:08:09"}
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
-    saved = db.session.get(User, user.phone_number).opted_out_at
+    saved = db.session.get(User, user.phone_number).context_reset_at
     assert saved.strftime("%Y-%m-%d %H:%M:%S.%f") == "2030-05-06 07:08:09.000000"
+
+
+@pytest.mark.parametrize("posted", ["", "2030-05-06 07:08:09"])
+def test_staff_cannot_clear_or_move_a_texters_opt_out(admin_client, posted):
+    """STOP is the texter's own word to the carrier: only their START undoes it. The edit
+    form shows when they opted out, read-only, and a posted value is ignored."""
+    opted_out = utcnow().replace(microsecond=0) - timedelta(days=3)
+    user = make_user(opted_out_at=opted_out)
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    page = rows(admin_client, url)
+    assert 'data-readonly="opted_out_at"' in page and 'name="opted_out_at"' not in page
+    form = {**form_as_shown(admin_client, url), "opted_out_at": posted}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).opted_out_at == opted_out
+
+
+def test_staff_cannot_create_a_texter_as_opted_out(admin_client):
+    assert 'name="opted_out_at"' not in rows(admin_client, "/admin/user/new/")
+    form = new_user_form(admin_client, "+14155550100", opted_out_at="2030-05-06 07:08:09")
+    assert admin_client.post("/admin/user/new/", data=form).status_code == 302
+    assert db.session.get(User, "+14155550100").opted_out_at is None
 
 
 @pytest.mark.parametrize("when", ["9999-12-31 23:59:59", "0001-01-01 00:00:00"])

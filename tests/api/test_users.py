@@ -143,6 +143,21 @@ def test_patch_changes_only_the_fields_sent(client, admin_headers):
     assert user.full_name == "Ada L." and user.email == "ada@example.com"
 
 
+@pytest.mark.parametrize("method", ["patch", "put"])
+@pytest.mark.parametrize("opted_out_at", [None, "2030-05-06T07:08:09Z"])
+def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, method, opted_out_at):
+    """Only the texter's STOP and START change it (a guard: the field is unknown to the API)."""
+    stopped = utcnow().replace(microsecond=0) - timedelta(days=1)
+    make_user(PHONE, opted_out_at=stopped)
+    send = getattr(client, method)
+    body = {"opted_out_at": opted_out_at}
+    response = send(f"/api/users/{ENCODED}/", json=body, headers=admin_headers)
+    assert response.status_code == 400
+    assert "opted_out_at" in response.get_json()["details"]
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).opted_out_at == stopped
+
+
 def test_put_replaces_details_and_an_upgrade_resets_the_monthly_count(client, admin_headers):
     make_user(PHONE, monthly_requests=40)
 
@@ -236,6 +251,19 @@ def test_send_message_texts_the_user_and_returns_the_sid(client, admin_headers):
     assert [message.to_number for message in sent] == [PHONE]
     assert sent[0].kind == "api" and sent[0].body == "Your account was upgraded."
     assert response.get_json()["message_sid"] == sent[0].sid
+
+
+def test_send_message_to_an_inactive_user_is_409_and_sends_nothing(client, admin_headers):
+    make_user(PHONE, is_active=False)
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": "hello"}, headers=admin_headers
+    )
+
+    assert response.status_code == 409
+    body = response.get_json()
+    assert body["details"]["reason"] == "inactive" and "inactive" in body["error"]
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 0
 
 
 def test_send_message_to_an_opted_out_user_is_409(client, admin_headers):
