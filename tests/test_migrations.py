@@ -13,7 +13,7 @@ from flask_migrate import downgrade, upgrade
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
-from sms_agent.models import StaffUser, write_marks
+from sms_agent.models import StaffUser, Task, User, write_marks
 from sms_agent.models.staff import find_staff
 from sms_agent.models.types import UTCDateTime
 from tests.conftest import fresh_database
@@ -367,4 +367,33 @@ def test_0019_keeps_accounts_that_differ_only_in_case_able_to_log_in(tmp_path):
                 columns = db.inspect(connection).get_columns("staff_users")
             assert "username_key" not in {column["name"] for column in columns}
             db.session.remove()
+            db.engine.dispose()
+
+
+def test_0022_gives_no_message_the_rowid_of_a_deleted_newest_one(tmp_path):
+    """A message cursor on SQLite is each table's highest rowid: a message that took the
+    rowid of a deleted newest one sorted before a cursor that had seen it (PostgreSQL's
+    cursors are transactions: nothing changes there)."""
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade()
+            user = User(phone_number="+15550001111")
+            db.session.add(Task(user=user, sms_content="kept"))
+            db.session.commit()
+            newest = Task(user=user, sms_content="deleted")
+            db.session.add(newest)
+            db.session.commit()
+            seen = write_marks.current()
+            db.session.delete(newest)
+            db.session.commit()
+            db.session.add(Task(user=user, sms_content="new"))
+            db.session.commit()
+            written = write_marks.written_between("tasks", seen, write_marks.current())
+            fresh = sa.select(Task.sms_content).where(written)
+            assert db.session.scalars(fresh).all() == ["new"]
+            db.session.remove()
+            downgrade(revision="0021_count_of_sms_kept")
+            with db.engine.connect() as connection:
+                assert write_marks.USED_ROWIDS not in db.inspect(connection).get_table_names()
             db.engine.dispose()

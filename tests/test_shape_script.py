@@ -120,6 +120,12 @@ def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expecte
         ("x\u207f", "x^n"),
         ("2\u2071", "2^i"),
         ("The mean \u03bc is 0.", "The mean mu is 0."),  # no prefix: its name
+        # A lone Greek letter is a symbol, not Greek: "μ = 0" went out in UCS-2 as written.
+        ("\u03bc = 0", "mu = 0"),
+        ("\u00b5 = 0", "mu = 0"),  # the micro sign as the mean, not "u = 0"
+        ("\u03bc = 0, \u03c3 = 1", "mu = 0, sigma = 1"),
+        ("\u03c0", "pi"),
+        ("\u03bb", "lambda"),
     ],
 )
 def test_a_short_answer_with_a_unit_or_power_sign_stays_gsm7(answer, expected):
@@ -142,6 +148,17 @@ def test_a_short_answer_with_a_unit_or_power_sign_stays_gsm7(answer, expected):
         (
             "\u03a4\u03b9 \u03b5\u03af\u03bd\u03b1\u03b9;",
             "Είναι ένα σύστημα.",
+            "Greek",
+        ),
+        # Asked in Greek, a lone letter is Greek too: nothing to spell in Latin letters.
+        (
+            "Τι είναι η μέση τιμή;",
+            "\u03bc = 0",
+            "Greek",
+        ),
+        (
+            "What is the mean, in Greek?",
+            "Η μέση τιμή είναι μ = 0.",
             "Greek",
         ),
         (

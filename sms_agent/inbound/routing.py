@@ -1,5 +1,5 @@
-"""Where an SMS goes: a keyword or command, a refusal (inactive, opted out, empty), or a
-task for the model, which admission (limits.py) may still refuse."""
+"""Where an SMS goes: a keyword or command, a refusal (inactive, opted out, empty, a tapback
+reaction), or a task for the model, which admission (limits.py) may still refuse."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..models import HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
 from .media import Attachment, readable
+from .reactions import is_reaction
 
 
 @dataclass
@@ -48,6 +49,9 @@ def route(
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
+    if not media and is_reaction(body):
+        # "Liked “What is 2+2?”": stored, but nothing to answer, to ask or to count.
+        return Received("reaction", phone)
     if is_blank(body) and not readable(media):
         # Nobody is left without an answer: a file we cannot read alone, or nothing at all,
         # gets a how-to.

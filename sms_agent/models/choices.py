@@ -52,12 +52,17 @@ class RefusalReason(Choice):
     HELD_FOR_STAFF = "held_for_staff"
     #: The service's daily spend cap is reached: only keywords are answered until tomorrow.
     DAILY_CAP = "daily_cap"
+    #: A tapback sent as a text ("Liked “What is 2+2?”"): kept as the texter sent it, but it
+    #: asks nothing, so it is neither answered nor counted (inbound/reactions.py).
+    REACTION = "reaction"
 
     @property
     def label(self) -> str:
         """How staff and the simulator read it: "refused: over quota"."""
         if self is RefusalReason.HELD_FOR_STAFF:
             return "held for staff"
+        if self is RefusalReason.REACTION:
+            return "reaction (not answered)"
         return f"refused: {self.value.replace('_', ' ')}"
 
 

@@ -12,9 +12,11 @@ had committed instead:
   snapshot (`pg_current_snapshot()`), which lists the transactions still running. No
   writer waits for another or for a poller.
 * SQLite: one writer at a time, and a row's rowid is given under the write lock, so rowids
-  come in commit order: a mark is each table's highest rowid. (SQLite reuses the rowid of a
-  table's newest row when it is deleted before the next insert: a message written then
-  sorts before a mark that had seen the deleted one, and is missed.)
+  come in commit order: a mark is each table's highest rowid. SQLite gives a new row the
+  highest rowid + 1, so it would reuse the rowid of a newest row deleted before the next
+  insert, and a message written then would sort before a mark that had seen the deleted one
+  and be missed. Triggers keep every rowid fresh instead (`install_fresh_rowids`): what
+  AUTOINCREMENT does for an integer key, which these tables (keyed by a UUID) have not.
 """
 
 from __future__ import annotations
@@ -103,9 +105,50 @@ def install(connection: sa.Connection) -> None:
         )
 
 
+#: SQLite only: each message table's highest rowid ever deleted while it was the newest.
+USED_ROWIDS = "message_rowids_used"
+
+
+def install_fresh_rowids(connection: sa.Connection) -> None:
+    """On SQLite, never give a message a rowid an earlier one had. A deleted newest row
+    leaves its rowid in USED_ROWIDS, and a row inserted at or below it moves above it (a
+    condition on a one-row lookup: most inserts do nothing more). PostgreSQL needs none."""
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql(
+        f"CREATE TABLE IF NOT EXISTS {USED_ROWIDS}"
+        " (table_name VARCHAR(40) PRIMARY KEY, highest INTEGER NOT NULL)"
+    )
+    for table in TABLES:
+        highest = f"(SELECT highest FROM {USED_ROWIDS} WHERE table_name = '{table}')"
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_rowid_kept AFTER DELETE ON {table}"
+            f" FOR EACH ROW WHEN OLD.rowid > (SELECT coalesce(max(rowid), 0) FROM {table})"
+            f" BEGIN INSERT OR REPLACE INTO {USED_ROWIDS} (table_name, highest)"
+            f" VALUES ('{table}', max(OLD.rowid, coalesce({highest}, 0))); END"
+        )
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_rowid_fresh AFTER INSERT ON {table}"
+            f" FOR EACH ROW WHEN NEW.rowid <= {highest}"
+            f" BEGIN UPDATE {table} SET rowid = {highest} + 1 WHERE rowid = NEW.rowid; END"
+        )
+
+
+def uninstall_fresh_rowids(connection: sa.Connection) -> None:
+    if connection.dialect.name != "sqlite":
+        return
+    for table in TABLES:
+        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_rowid_kept")
+        connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_rowid_fresh")
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {USED_ROWIDS}")
+
+
 def left_out_of_the_models(_object, name, type_, _reflected, _compare_to) -> bool:
     """Alembic's `include_object`: the column and index `install` adds are not in the models
-    (only PostgreSQL has them), so comparing the schema to the models skips them."""
+    (only PostgreSQL has them), nor SQLite's USED_ROWIDS, so comparing the schema to the
+    models skips them."""
+    if type_ == "table":
+        return name != USED_ROWIDS
     if type_ == "column":
         return name != "write_xid"
     return not (type_ == "index" and name in {f"ix_{table}_write_xid" for table in TABLES})
@@ -132,5 +175,6 @@ def uninstall(connection: sa.Connection) -> None:
 
 @sa.event.listens_for(db.metadata, "after_create")
 def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh database) gets the column too."""
+    """`db.create_all()` (tests, a fresh database) gets the column (or the triggers) too."""
     install(connection)
+    install_fresh_rowids(connection)

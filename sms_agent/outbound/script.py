@@ -37,7 +37,7 @@ _WORD_PER_CHARACTER = {"Chinese", "Japanese", "Korean", "Thai"}
 #: Spellings where anyascii's would mislead: it writes ∈ and ∉ alike as "E", ∀ as "V",
 #: ∫ as "S", ‰ as "%0".
 _SPELLED = {
-    "\u00b5": "u",
+    "\u00b5": "mu",
     "\u2211": "sum",
     "\u220f": "product",
     "\u2206": "\u0394",
@@ -59,12 +59,14 @@ _SPELLED = {
 }
 #: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" and "-5 °F"
 #: are "25 C" and "-5 F" (one space, whether the model put one before the sign or not), an
-#: angle's "45°" is "45 degrees", and micrograms are "mcg", as prescriptions write them,
-#: since "ug" is easily misread as "mg".
+#: angle's "45°" is "45 degrees", micrograms are "mcg", as prescriptions write them,
+#: since "ug" is easily misread as "mg", and the micro prefix of other units is "u" ("5 um").
+#: A micro sign before no unit is the letter (a mean, "µ = 0"): "mu", in _SPELLED.
 _UNITS = [
     (re.compile(r"\s?\u00b0\s?([CF])\b"), r" \1"),
     (re.compile(r"\s?\u00b0"), " degrees"),
     (re.compile(r"\u00b5g\b"), "mcg"),
+    (re.compile(r"\u00b5(?=[A-Za-z])"), "u"),
 ]
 #: A Greek mu after a number and before a unit ("5 μg", "10μm") is the micro prefix, which
 #: models often write so: the micro sign, not a letter of Greek.
@@ -120,13 +122,23 @@ def _dominant(counts: Counter) -> str:
 
 def language_of(question: str, answer: str = "") -> str:
     """The script of the reply's language: the question's when most of its letters are of
-    another script than Latin, else the answer's by the same rule, else Latin."""
+    another script than Latin, else the answer's by the same rule, else Latin. A letter of
+    another script standing alone ("μ = 0", "σ") is a symbol, not a word of its language:
+    it is not counted, so it is spelled in GSM-7 ("mu") unless the question is in its script."""
     for text in (question, _micro_signs(answer)):
-        counts = Counter(script for char in text or "" if (script := script_of(char)))
+        counts = Counter(_scripts_of_words(text or ""))
         latin = counts.pop(LATIN, 0)
         if counts and counts.total() >= latin:
             return _dominant(counts)
     return LATIN
+
+
+def _scripts_of_words(text: str):
+    """The script of each letter of `text` that is part of a word (any Latin letter)."""
+    for index, char in enumerate(text):
+        script = script_of(char)
+        if script == LATIN or (script and _in_word(text, index, script)):
+            yield script
 
 
 def expected_encoding(question: str) -> str:

@@ -102,6 +102,25 @@ def test_a_long_wait_is_read_a_page_at_a_time_each_message_once(client, admin_he
     assert bodies(poll(client, admin_headers, fourth["cursor"])) == []
 
 
+def test_a_message_written_after_the_newest_one_was_deleted_is_not_missed(client, admin_headers):
+    """Regression: on SQLite the cursor held each table's highest rowid, and SQLite gives a
+    deleted newest row's rowid to the next insert, so what was written next sorted before
+    the cursor and the poller never saw it."""
+    user = make_user(PHONE)
+    make_task(user=user, sms_content="kept")
+    make_task(user=user, sms_content="deleted")
+    db.session.add(OutboundMessage(to_number=PHONE, body="deleted reply", kind="reply"))
+    db.session.commit()
+    cursor = client.get(MESSAGES, headers=admin_headers).get_json()["cursor"]
+    db.session.execute(sa.delete(Task).where(Task.sms_content == "deleted"))
+    db.session.execute(sa.delete(OutboundMessage).where(OutboundMessage.body == "deleted reply"))
+    db.session.commit()
+    make_task(user=user, sms_content="new")
+    db.session.add(OutboundMessage(to_number=PHONE, body="new reply", kind="reply"))
+    db.session.commit()
+    assert bodies(poll(client, admin_headers, cursor)) == ["new", "new reply"]
+
+
 @pytest.mark.parametrize(
     "cursor",
     ["", "nonsense", "e30", "eyJ2IjoxfQ", "x" * 5000, "eyJzaW5jZSI6IjE6MTo5OSJ9"],
