@@ -95,6 +95,13 @@ class UserOut(UserCostOut):
     timezone = fields.String()
     preferences = JSONObjectOut()
     is_active = fields.Boolean()
+    opted_out_at = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "When the texter opted out (STOP), null while they may be texted. "
+            "Only their own STOP and START change it."
+        },
+    )
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     stats = fields.Nested(UserStatsOut)

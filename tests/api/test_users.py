@@ -143,6 +143,19 @@ def test_patch_changes_only_the_fields_sent(client, admin_headers):
     assert user.full_name == "Ada L." and user.email == "ada@example.com"
 
 
+def test_a_texters_opt_out_is_shown_to_api_clients(client, admin_headers):
+    """Clients that text people through the API must see who said STOP."""
+    stopped = utcnow().replace(microsecond=0) - timedelta(days=1)
+    make_user(PHONE, opted_out_at=stopped)
+    make_user("+15550200124")
+
+    detail = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+    listed = client.get("/api/users/", headers=admin_headers).get_json()["results"]
+
+    assert detail["opted_out_at"].startswith(stopped.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert {row["phone_number"]: row["opted_out_at"] for row in listed}["+15550200124"] is None
+
+
 @pytest.mark.parametrize("method", ["patch", "put"])
 @pytest.mark.parametrize("opted_out_at", [None, "2030-05-06T07:08:09Z"])
 def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, method, opted_out_at):
