@@ -69,6 +69,20 @@ class InactiveTexter(Exception):
         super().__init__("this texter is inactive (their account is deactivated)")
 
 
+#: What staff are told about a texter who opted out: nothing goes to them until START.
+OPTED_OUT_REASON = "this texter has opted out (they texted STOP)"
+
+
+def why_staff_cannot_text(user: User) -> str | None:
+    """Why a text from staff to `user` would be refused, for the conversation page to say
+    before staff type one. send_as_staff still decides when it sends, under the lock."""
+    if not user.is_active:
+        return str(InactiveTexter())
+    if user.is_opted_out:
+        return OPTED_OUT_REASON
+    return None
+
+
 def find(phone: str) -> Conversation | None:
     return db.session.get(Conversation, phone)
 

@@ -189,6 +189,7 @@ class ConversationPages:
             "entry": inbox.entry_for(user),
             "messages": threads.recent(user.phone_number),
             "can_act": is_admin_staff(),
+            "cannot_text": handoff.why_staff_cannot_text(user),
             "form": form,
             "confirm_holder": None,
             "confirm_holder_id": None,
@@ -315,7 +316,7 @@ class ConversationPages:
             return self._page(user, 409, form=form)
         except outbound.OptedOut:
             db.session.commit()  # keeps an opt-out Twilio may have just reported
-            flash("Not sent: this texter has opted out (they texted STOP).", "error")
+            flash(f"Not sent: {handoff.OPTED_OUT_REASON}.", "error")
             return self._page(user, 409, form=form)
         except outbound.CountryNotAllowed as exc:
             db.session.commit()  # keeps the error log for staff

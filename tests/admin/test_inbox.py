@@ -223,6 +223,30 @@ def test_an_inactive_texter_is_not_sent_anything_and_staff_are_told_why(admin_cl
     assert db.session.get(User, PHONE).conversation_state == "waiting"
 
 
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"is_active": False}, "this texter is inactive (their account is deactivated)"),
+        ({"opted_out_at": utcnow()}, "this texter has opted out (they texted STOP)"),
+    ],
+)
+def test_the_page_says_before_staff_type_that_texts_to_this_texter_are_refused(
+    admin_client, fields, shown
+):
+    waiting(**fields)
+    page = page_of(admin_client, PAGE)
+    assert f"Texts to them are refused: {shown}." in page
+    assert re.search(r'data-testid="send" disabled', page)
+    assert ('data-testid="inactive"' in page) == ("is_active" in fields)
+
+
+def test_the_page_of_a_texter_staff_may_text_shows_no_refusal(admin_client):
+    waiting()
+    page = page_of(admin_client, PAGE)
+    assert "Texts to them are refused" not in page and 'data-testid="inactive"' not in page
+    assert not re.search(r'data-testid="send" disabled', page)
+
+
 def test_a_whatsapp_texter_past_its_window_is_not_sent_anything_and_staff_are_told_why(
     admin_client,
 ):
