@@ -1,5 +1,6 @@
 """Tapback reactions sent as texts ("Liked “What is 2+2?”"): stored, never answered nor
-counted; while staff hold the conversation they read them like any text."""
+counted; while staff hold the conversation they read them like any text. A text is one
+only when it quotes a message of its thread: 'Loved "Dune"' out of the blue is a remark."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import sqlalchemy as sa
 
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
-from sms_agent.inbound.reactions import is_reaction
+from sms_agent.inbound.reactions import is_about, quoted_text
 from sms_agent.models import Conversation, OutboundMessage, Task, User
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 from tests.standins import inbound_form, signed_post
 
 PHONE = "+15551230000"
@@ -54,13 +55,28 @@ NOT_REACTIONS = [
 
 
 @pytest.mark.parametrize("body", REACTIONS)
-def test_tapbacks_sent_as_texts_are_reactions(body):
-    assert is_reaction(body)
+def test_tapbacks_sent_as_texts_are_shaped_like_reactions(body):
+    assert quoted_text(body) is not None
 
 
 @pytest.mark.parametrize("body", NOT_REACTIONS)
-def test_questions_and_remarks_are_not_reactions(body):
-    assert not is_reaction(body)
+def test_questions_and_remarks_are_not_shaped_like_reactions(body):
+    assert quoted_text(body) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "thread", "about"),
+    [
+        ("Liked “What is 2+2?”", ["4", "What is 2+2?"], True),
+        ("Loved “Rain, with a chance of…”", ["Rain, with a chance of snow."], True),
+        ("Reacted ❤️ to “Line one\nline two”", ["Line one\n\nline two"], True),
+        ("Liked an image", [], True),
+        ('Loved "Dune"', ["What should I read?", "Try Foundation."], False),
+        ("Liked “What is 2+2?”", [], False),
+    ],
+)
+def test_a_reaction_quotes_a_message_of_its_thread(body, thread, about):
+    assert is_about(quoted_text(body), thread) is about
 
 
 def text_in(client, body: str) -> None:
@@ -79,10 +95,11 @@ def sent() -> list[OutboundMessage]:
 def test_a_reaction_is_stored_but_not_answered_nor_counted(app, client, body):
     """Regression: a tapback went to the model, cost a request off the quota and got an
     answer ("Glad you liked it!") nobody asked for."""
-    make_user(PHONE, monthly_requests=3, total_requests=3)
+    user = make_user(PHONE, monthly_requests=3, total_requests=3)
+    make_task(user, sms_content="What is 2+2?", status="completed")
     text_in(client, body)
 
-    [task] = db.session.scalars(sa.select(Task)).all()
+    [task] = db.session.scalars(sa.select(Task).where(Task.sms_content == body)).all()
     assert (task.sms_content, task.status, task.refusal_reason) == (body, "refused", "reaction")
     assert task.quota_window is None and task.ai_response is None
     assert task.status_label == "reaction (not answered)"
@@ -92,10 +109,11 @@ def test_a_reaction_is_stored_but_not_answered_nor_counted(app, client, body):
 
 
 def test_a_reaction_from_a_texter_over_the_quota_brings_no_quota_notice(app, client):
-    make_user(PHONE, monthly_requests=100, total_requests=100)
+    user = make_user(PHONE, monthly_requests=100, total_requests=100)
+    make_task(user, sms_content="Thanks!", status="completed")
     text_in(client, "Loved “Thanks!”")
     assert sent() == []
-    [task] = db.session.scalars(sa.select(Task)).all()
+    [task] = db.session.scalars(sa.select(Task).where(Task.sms_content != "Thanks!")).all()
     assert task.refusal_reason == "reaction"
 
 
@@ -109,3 +127,15 @@ def test_while_staff_hold_the_conversation_a_reaction_is_held_for_them(app, clie
     assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
     assert db.session.get(Conversation, PHONE).unread == 1
     assert sent() == []
+
+
+def test_a_remark_shaped_like_a_reaction_but_quoting_nothing_of_the_thread_is_answered(app, client):
+    """Regression: 'Loved "Dune"' (a texter telling the service what they read) was taken
+    for a tapback and left unanswered."""
+    make_user(PHONE, monthly_requests=3, total_requests=3)
+    text_in(client, 'Loved "Dune"')
+
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert task.refusal_reason is None and task.ai_response
+    assert [m.kind for m in sent()] == ["reply"]
+    assert db.session.get(User, PHONE).monthly_requests == 4

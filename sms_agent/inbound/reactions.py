@@ -5,6 +5,7 @@ likewise ("👍 to “What is 2+2?”"). They answer nothing and ask nothing (pu
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 #: iOS's tapbacks in its English wording (both spellings of "Emphasized"), and their undoing.
 _VERBS = r"Liked|Loved|Disliked|Laughed at|Emphasi[sz]ed|Questioned"
@@ -16,19 +17,40 @@ _EMOJI = r"[^\x00-\x7f\w\s“”„«»]{1,16}"
 _EMOJI_FORMS = rf"(?:Reacted )?{_EMOJI} to|Removed (?:an? )?{_EMOJI} from"
 #: What the reaction is about: the text, quoted (straight or curly quotes, cut short with
 #: "…" when long, on as many lines as it had), or an attachment named by its kind.
-_QUOTED = r"[\"“„«].*[\"”“»]"
+_QUOTED = r"[\"“„«](?P<quoted>.*)[\"”“»]"
 _ATTACHMENT = r"an? (?:image|photo|movie|video|attachment|audio message|sticker|GIF)"
 
 #: Anchored and case-sensitive, as the phones write it: a text that only starts like one
 #: ("Liked “Dune”. What should I read next?") is a question. Most texts fail at their first
 #: character, so the check costs well under a microsecond on every webhook.
 _REACTION = re.compile(
-    rf"\s*+(?:(?:{_VERBS}) (?:{_QUOTED}|{_ATTACHMENT})|(?:{_REMOVED}|{_EMOJI_FORMS}) {_QUOTED})\s*",
+    rf"\s*+(?:(?:{_VERBS}) {_ATTACHMENT}|(?:{_VERBS}|{_REMOVED}|{_EMOJI_FORMS}) {_QUOTED})\s*",
     re.DOTALL,
 )
+#: How a phone marks a long message it quotes only the start of.
+_CUT = ("…", "...")
 
 
-def is_reaction(body: str) -> bool:
-    """Whether the whole text is a reaction to an earlier message: stored for staff, but no
-    question for the model, nothing off the quota, and nothing to answer."""
-    return _REACTION.fullmatch(body) is not None
+def quoted_text(body: str) -> str | None:
+    """What a text shaped like a reaction reacts to: the quoted message (without the "…"
+    a long one is cut with), "" for an attachment; None for a text of any other shape."""
+    match = _REACTION.fullmatch(body)
+    if match is None:
+        return None
+    quoted = _words(match.group("quoted") or "")
+    for cut in _CUT:
+        quoted = quoted.removesuffix(cut).rstrip()
+    return quoted
+
+
+def is_about(quoted: str, thread: Iterable[str]) -> bool:
+    """Whether a reaction quotes a message of its thread (ours or the texter's, as a phone
+    shows it: the start of it when it was cut). 'Loved "Dune"' to a service that never
+    wrote about Dune is a remark for the model, not a tapback."""
+    if not quoted:
+        return True  # an attachment: we send none, so it is one of the texter's own
+    return any(_words(message).startswith(quoted) for message in thread)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import handoff
+from .. import handoff, threads
 from ..clean_text import is_blank
 from ..models import HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
 from .media import Attachment, readable
-from .reactions import is_reaction
+from .reactions import is_about, quoted_text
 
 
 @dataclass
@@ -49,7 +49,7 @@ def route(
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
-    if not media and is_reaction(body):
+    if not media and _is_reaction(phone, body):
         # "Liked “What is 2+2?”": stored, but nothing to answer, to ask or to count.
         return Received("reaction", phone)
     if is_blank(body) and not readable(media):
@@ -99,3 +99,16 @@ def _ask_for_a_person(user: User) -> Received:
         return Received(str(Keyword.AGENT), user.phone_number)
     handoff.request_human(user, HandoffSource.KEYWORD)
     return Received(str(Keyword.AGENT), user.phone_number, notice="handoff")
+
+
+#: How far back in a thread a reaction's quoted message is looked for.
+REACTION_LOOKBACK = 50
+
+
+def _is_reaction(phone: str, body: str) -> bool:
+    """A tapback sent as a text: shaped like one, and quoting a message of this thread. The
+    thread is only read for the rare text shaped like one."""
+    quoted = quoted_text(body)
+    if quoted is None:
+        return False
+    return is_about(quoted, (m.body for m in threads.recent(phone, limit=REACTION_LOOKBACK)))
