@@ -21,12 +21,13 @@ bp = Blueprint("webhook", __name__, url_prefix="/sms")
 
 def signed_url() -> str:
     """The URL Twilio called and signed: the configured public URL when there is one (a TLS
-    proxy makes request.url differ), else what the request says (ProxyFix applied)."""
+    proxy makes request.url differ), else what the request says (ProxyFix applied). The
+    query string is taken as it came: Twilio signs its escapes as written, and request.url
+    decodes them ("caf%C3%A9" becomes "café")."""
     public = current_app.config.get("PUBLIC_BASE_URL")
-    if not public:
-        return request.url
+    base = public.rstrip("/") + request.path if public else request.base_url
     query = request.query_string.decode()
-    return public.rstrip("/") + request.path + ("?" + query if query else "")
+    return base + ("?" + query if query else "")
 
 
 def verify_signature() -> None:

@@ -173,6 +173,20 @@ def test_a_media_url_on_another_host_is_never_fetched(
     assert task.media[0].status == "failed" and task.quota_window is None
 
 
+def test_a_media_url_naming_twilios_host_after_a_backslash_is_never_fetched(
+    app, client, texter, twilio_server, openai_server
+):
+    """In http://elsewhere\\@api.twilio.com/... urllib's parser reads Twilio's host, but the
+    HTTP client that connects reads `elsewhere`: it was called, with the account's
+    credentials."""
+    with StandIn(lambda *_: (200, {}, {})) as elsewhere:
+        twilio_host = twilio_server.url.removeprefix("http://")
+        url = f"{elsewhere.url}\\@{twilio_host}{media_path()}"
+        task = text_in(client, "What is this?", (url, "image/png"))
+        assert elsewhere.headers == []
+    assert task.status == "failed" and "not Twilio's API host" in errors()[0].error_message
+
+
 def test_a_redirect_is_followed_only_to_a_listed_host_and_without_the_credentials(
     app, client, texter, twilio_server, openai_server
 ):

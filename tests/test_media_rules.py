@@ -101,6 +101,8 @@ def test_a_media_url_of_our_account_on_twilios_host_may_be_fetched():
         "https://api.twilio.com.evil.example" + media_path(),
         "https://api.twilio.com:8443" + media_path(),
         "https://user@evil.example/@api.twilio.com" + media_path(),
+        "https://evil.example\\@api.twilio.com" + media_path(),  # urllib reads Twilio's host
+        "https://ac:token@api.twilio.com" + media_path(),
         API + media_path() + "?redirect=https://evil.example",
         API + media_path().replace("AC" + "0" * 32, "AC" + "1" * 32),  # another account
         API + "/2010-04-01/Accounts/AC" + "0" * 32 + "/Messages.json",

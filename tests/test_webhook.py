@@ -110,6 +110,20 @@ def test_signature_uses_the_public_base_url_when_configured(app, client):
     assert signed.status_code == 200
 
 
+@pytest.mark.parametrize("public_base_url", [None, "http://localhost"])
+@pytest.mark.parametrize("query", ["src=caf%C3%A9", "path=a%2Fb", "q=%7Euser"])
+def test_a_signature_is_checked_against_the_query_string_twilio_called(
+    app, client, public_base_url, query
+):
+    """Twilio signs the webhook URL as configured, its escapes as written: without
+    PUBLIC_BASE_URL the request's URL was read with them decoded (café, a/b, ~user), and
+    every request to such a URL was refused."""
+    app.config["PUBLIC_BASE_URL"] = public_base_url
+    url = f"http://localhost/sms/inbound?{query}"
+    response = signed_post(client, f"/sms/inbound?{query}", inbound_form(), url=url)
+    assert response.status_code == 200
+
+
 def test_signature_check_can_be_switched_off_outside_production(app, client):
     app.config["TWILIO_VALIDATE_SIGNATURE"] = False
     assert client.post("/sms/inbound", data=inbound_form()).status_code == 200
@@ -417,7 +431,9 @@ def test_failed_status_records_the_error_code(client):
 
 
 @pytest.mark.parametrize(
-    "error_code", ["\u00b2", "1" * 400, "12a", "-5", " ", "\u0663\u0660"], ids=repr
+    "error_code",
+    ["\u00b2", "1" * 400, "1" * 5000, "12a", "-5", " ", "\u0663\u0660"],
+    ids=lambda code: f"{code[:4]!r}x{len(code)}",
 )
 def test_a_status_with_an_error_code_that_is_not_a_code_is_recorded_without_it(client, error_code):
     """Any signed value is handled: a real code is stored, anything else logged and ignored."""

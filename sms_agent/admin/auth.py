@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, make_response, redirect, request, session, url_for
+from flask import (
+    after_this_request,
+    current_app,
+    make_response,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_admin import BaseView, expose
 from flask_admin.helpers import get_current_view
 from flask_login import current_user, login_user, logout_user
@@ -82,9 +90,15 @@ def _login_rate() -> str:
     return current_app.config["LOGIN_RATE"]
 
 
-def _failed(response) -> bool:
-    """Only failed attempts count towards the limit, so staff who log in often are fine."""
-    return response.status_code == FAILED_LOGIN
+def _only_failures_count(response):
+    """Every login POST takes an attempt from LOGIN_RATE before it runs, in one atomic step,
+    so attempts sent together cannot all pass a limit none of them has counted yet (they
+    did while the count was made after each password check). All but a refused password
+    give theirs back, so staff who log in often are fine."""
+    if response.status_code != FAILED_LOGIN:
+        for taken in limiter.current_limits:
+            limiter.limiter.storage.incr(taken.key, taken.limit.get_expiry(), amount=-1)
+    return response
 
 
 def _too_many(_limit):
@@ -106,8 +120,10 @@ class AuthView(BaseView):
         return redirect(url_for(".login"))
 
     @expose("/login/", methods=("GET", "POST"))
-    @limiter.limit(_login_rate, methods=["POST"], deduct_when=_failed, on_breach=_too_many)
+    @limiter.limit(_login_rate, methods=["POST"], on_breach=_too_many)
     def login(self):
+        if request.method == "POST":
+            after_this_request(_only_failures_count)
         if request.method == "GET" and is_staff():
             return redirect(safe_next(request.args.get("next")))
         form = LoginForm(next=request.args.get("next", ""))

@@ -35,20 +35,24 @@ class Ordering(Text):
     def __init__(self, allowed: dict[str, sa.ColumnElement], **kwargs: Any) -> None:
         names = ", ".join(sorted(allowed))
         kwargs.setdefault("metadata", {})["description"] = (
-            f"Comma-separated fields, '-' for descending; one of: {names}."
+            f"Comma-separated fields, each once, '-' for descending; one of: {names}."
         )
         super().__init__(**kwargs)
         self.allowed = allowed
 
     def _deserialize(self, value, attr, data, **kwargs) -> list[sa.ColumnElement]:
         text = super()._deserialize(value, attr, data, **kwargs)
-        clauses = []
+        clauses, named = [], set()
         for raw in filter(None, (part.strip() for part in text.split(","))):
             name = raw.removeprefix("-")
             if name not in self.allowed:
                 raise ValidationError(
                     f"Cannot order by {name!r}; choose from {', '.join(sorted(self.allowed))}."
                 )
+            # A second mention sorts nothing further, and each one would be a sort term.
+            if name in named:
+                raise ValidationError(f"Order by each field once; {name!r} is named twice.")
+            named.add(name)
             column = self.allowed[name]
             clauses.append(column.desc() if raw.startswith("-") else column.asc())
         return clauses

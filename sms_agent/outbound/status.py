@@ -35,7 +35,9 @@ def parse_error_code(raw: str | None) -> int | None:
     value = (raw or "").strip()
     if not value:
         return None
-    if not (value.isascii() and value.isdigit()) or int(value) >= _MAX_ERROR_CODE:
+    # Its length first: int() refuses strings of more than 4300 digits with a ValueError.
+    too_long = len(value) > len(str(_MAX_ERROR_CODE))
+    if not (value.isascii() and value.isdigit()) or too_long or int(value) >= _MAX_ERROR_CODE:
         log.warning("ignored ErrorCode %r in a status callback", value[:40])
         return None
     return int(value)

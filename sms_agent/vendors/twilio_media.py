@@ -58,9 +58,18 @@ class Fetched:
     content_type: str
 
 
+#: No URL of Twilio's carries these, and parsers disagree about them: urllib reads
+#: "http://elsewhere\\@api.twilio.com/..." as Twilio's host, the HTTP client that connects
+#: as `elsewhere`.
+_AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f]")
+
+
 def origin(url: str) -> str:
-    """scheme://host[:port] in lower case, the default port left out."""
+    """scheme://host[:port] in lower case, the default port left out; "" (no origin we
+    allow) for a URL with a user part, a backslash, whitespace or a control character."""
     parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc or _AMBIGUOUS.search(url):
+        return ""
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
     default = {"http": 80, "https": 443}.get(scheme)
     try:
@@ -81,7 +90,7 @@ def redirect_origins(config) -> set[str]:
         entry = entry.strip()
         if entry:
             found.add(origin(entry if "://" in entry else "https://" + entry))
-    return found
+    return found - {""}
 
 
 def check_media_url(url: str, config) -> re.Match:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from config import TestingConfig
 from sms_agent import create_app
+from sms_agent.admin import auth
 from sms_agent.admin.auth import load_staff, safe_next
 from sms_agent.extensions import db
 from tests.admin.conftest import PASSWORD, csrf_for, form_as_shown, log_in
@@ -246,6 +249,33 @@ def test_successful_logins_do_not_count_towards_the_limit(app, limited_app):
             client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(client, "/admin/")})
 
 
+def test_failed_logins_at_the_same_moment_are_throttled_too(app, limited_app, monkeypatch):
+    """The limit was only looked at before each attempt and counted after it: attempts sent
+    together, each checking its password while the others did, all got past LOGIN_RATE."""
+    slow_check = auth.authenticate
+
+    def authenticate(username, password):
+        time.sleep(0.3)  # a password hash takes its time; the attempts overlap meanwhile
+        return slow_check(username, password)
+
+    monkeypatch.setattr(auth, "authenticate", authenticate)
+    with limited_app.app_context():
+        make_staff("ann", PASSWORD)
+    browsers = [limited_app.test_client() for _ in range(6)]
+    tokens = [csrf_for(browser, "/admin/auth/login/") for browser in browsers]
+    start = threading.Barrier(len(browsers))
+
+    def attempt(n: int) -> int:
+        data = {"username": "ann", "password": "wrong", "csrf_token": tokens[n]}
+        start.wait()
+        with limited_app.app_context():
+            return browsers[n].post("/admin/auth/login/", data=data).status_code
+
+    with ThreadPoolExecutor(len(browsers)) as pool:
+        statuses = sorted(pool.map(attempt, range(len(browsers))))
+    assert statuses == [401, 401, 401, 429, 429, 429]
+
+
 @pytest.fixture
 def two_web_processes(app):
     """Two apps counting failed logins in the test Redis, as two gunicorn workers would."""
@@ -275,6 +305,11 @@ def test_two_web_processes_share_one_failed_login_count(two_web_processes):
     for browser in browsers:
         browser.environ_base["REMOTE_ADDR"] = address
     make_staff("ann", PASSWORD)
+    # Successful logins (each in a browser of its own) give their attempt back there too.
+    for n in range(4):
+        browser = two_web_processes[n % 2].test_client()
+        browser.environ_base["REMOTE_ADDR"] = address
+        assert log_in(browser, "ann").status_code == 302
 
     statuses = [log_in(browsers[n % 2], "ann", "wrong").status_code for n in range(4)]
 
