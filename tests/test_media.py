@@ -150,6 +150,29 @@ def test_a_voice_note_costs_the_minutes_transcribed(
     assert task.cost_usd == sum(call.cost_usd for call in calls) + sms
 
 
+@pytest.mark.parametrize(
+    "transcription",
+    [
+        (200, {"text": ""}),  # silence, or noise with no words in it
+        (400, openai_error("Invalid file format.", "invalid_value", "invalid_request_error")),
+    ],
+    ids=["no words heard", "a format the server cannot read"],
+)
+def test_a_voice_note_that_cannot_be_understood_gets_a_notice_that_says_so(
+    app, client, texter, twilio_server, openai_server, transcription
+):
+    """Sending it again would not help, so the texter is not told it was lost in the network."""
+    openai_server.then(*transcription)
+    url = twilio_server.serve(media_path(), "audio/amr", b"#!AMR\n" + b"\x00" * 40)
+    task = text_in(client, "", (url, "audio/amr"))
+    [notice] = outbox()
+    assert notice.kind == "voice_unheard"
+    assert "couldn't make out the words in your voice note" in notice.body
+    assert "network" not in notice.body and "send it again" not in notice.body
+    assert task.status == "failed" and task.quota_window is None
+    assert errors()[0].error_type == "openai_error" and not chat_requests(openai_server)
+
+
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
     url = media_store.save(OGG, "audio/ogg")
     task = text_in(client, "", (url, "audio/ogg"))

@@ -44,9 +44,21 @@ class MediaProblem(Exception):
 
 
 class MediaUnreadable(MediaProblem):
-    def __init__(self, message: str, *, error_type: str = ErrorType.TWILIO_ERROR):
+    def __init__(
+        self, message: str, *, error_type: str = ErrorType.TWILIO_ERROR, notice: str | None = None
+    ):
         super().__init__(message)
         self.error_type = error_type
+        self.notice = notice or self.notice
+
+
+class VoiceUnheard(MediaUnreadable):
+    """A voice note fetched but not understood: no words in it, or a recording the
+    transcription server cannot read. Sending it again would fail again, so the texter is
+    told to write instead of being told it was lost on the way."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_type=ErrorType.OPENAI_ERROR, notice="voice_unheard")
 
 
 class ImagesRefused(MediaProblem):
@@ -189,16 +201,12 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
         if exc.retryable:
             raise
         row.status, row.error_message = "failed", str(exc)[:500]
-        raise MediaUnreadable(
-            f"voice note {row.position}: {exc}", error_type=ErrorType.OPENAI_ERROR
-        ) from exc
+        raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
     record_model_call(task, transcript)
     text = transcript.text
     if not text:
         row.status, row.error_message = "failed", "the transcript was empty"
-        raise MediaUnreadable(
-            f"voice note {row.position}: no words heard", error_type=ErrorType.OPENAI_ERROR
-        )
+        raise VoiceUnheard(f"voice note {row.position}: no words heard")
     return text
 
 
