@@ -136,6 +136,24 @@ def test_a_voice_note_is_answered_from_its_transcript(
     assert task.status == "completed" and [m.channel for m in outbox()] == ["whatsapp"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "stored_as", "file_name"),
+    [
+        ("audio/amr-nb", "audio/amr", "voice-note.amr"),
+        ("audio/3gpp", "audio/3gpp", "voice-note.3gp"),
+    ],
+)
+def test_an_mms_voice_recording_under_its_handsets_name_is_transcribed(
+    app, client, texter, twilio_server, openai_server, content_type, stored_as, file_name
+):
+    url = twilio_server.serve(media_path(), content_type, b"#!AMR\n" + b"\x00" * 40)
+    task = text_in(client, "", (url, content_type))
+    [(_m, _p, upload)] = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
+    assert f'filename="{file_name}"'.encode() in upload
+    assert [m.kind for m in outbox()] == ["reply"] and task.status == "completed"
+    assert (task.media[0].kind, task.media[0].content_type) == ("audio", stored_as)
+
+
 def test_a_voice_note_costs_the_minutes_transcribed(
     app, client, texter, twilio_server, openai_server
 ):
