@@ -161,6 +161,27 @@ def test_an_sms_twilio_refused_costs_nothing(app, twilio_server):
     assert db.session.get(Task, task.id).cost_usd == 0
 
 
+def test_an_sms_sent_on_the_retry_after_twilio_failed_it_is_priced_like_any_sent(
+    app, client, twilio_server
+):
+    """Twilio's 503 made the part cost 0 (nothing sent, nothing billed); the retry sends it,
+    and Twilio bills it: the estimate is back, and Twilio's price replaces it later."""
+    twilio_server.then(503, twilio_error(503, 20503, "Service Unavailable"))
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert pipeline.answer(task.id) == "answered"
+    [sms] = outbox()
+    assert sms.sid and sms.price_usd == D("0.008300") and sms.price_estimated
+    assert db.session.get(Task, task.id).cost_usd == D("0.008300")
+    form = {"MessageSid": sms.sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+    assert signed_post(client, "/sms/status", form).status_code == 200
+    assert costs.fetch_prices() == 1
+    [sms] = outbox()
+    assert (sms.price_usd, sms.price_estimated) == (D("0.007900"), False)
+    assert db.session.get(Task, task.id).cost_usd == D("0.007900")
+
+
 # -- Twilio's price, once final -----------------------------------------------------------
 def sent_and_delivered(client, twilio_server) -> Task:
     """A task answered through the Twilio stand-in, whose reply Twilio reports delivered."""
