@@ -290,6 +290,14 @@ def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
     assert to_whatsapp_text(markdown) == "*_Very_* important, *_this_* too, and *bold* _it_"
 
 
+@pytest.mark.parametrize("info", ["python", 'js title="x"', "c++ "])
+def test_a_code_blocks_language_is_not_shown_as_its_first_line_on_whatsapp(info):
+    """WhatsApp knows no language after the opening ```: it showed "python" on a line of
+    its own above the code."""
+    markdown = f"Run:\n```{info}\nprint('**x**')\n```\nDone **now**."
+    assert to_whatsapp_text(markdown) == "Run:\n```\nprint('**x**')\n```\nDone *now*."
+
+
 def test_a_link_in_angle_brackets_is_the_bare_link_on_whatsapp_as_on_sms():
     """Regression: Markdown's autolinks reached WhatsApp with their brackets."""
     markdown = "See <https://example.com/a?b=1> or write to <help@example.com>; a <div> stays"
