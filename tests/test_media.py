@@ -246,7 +246,7 @@ def test_a_picture_over_the_size_limit_is_not_read(
     task = text_in(client, "What is this?", (url, "image/png"))
     assert task.status == "failed" and not chat_requests(openai_server)
     assert "MEDIA_MAX_BYTES" in errors()[0].error_message
-    assert [m.kind for m in outbox()] == ["media_failed"]
+    assert [m.kind for m in outbox()] == ["media_unreadable"]
 
 
 def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
@@ -288,6 +288,28 @@ def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
     task = text_in(client, "What is this?", (url, "image/png"))
     assert task.status == "failed" and not chat_requests(openai_server)
     assert "not the image/png" in errors()[0].error_message
+
+
+@pytest.mark.parametrize(
+    ("served", "why"),
+    [
+        (PNG + b"\x00" * 2000, "MEDIA_MAX_BYTES"),
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 40, "not the image/png"),
+    ],
+    ids=["too large", "not the type Twilio named"],
+)
+def test_a_picture_that_would_fail_again_is_not_asked_for_again(
+    app, client, texter, twilio_server, openai_server, served, why
+):
+    """Too large, or not the picture Twilio said: the same file sent again fails again, so
+    the texter is asked for words, not told it was lost in the network."""
+    app.config["MEDIA_MAX_BYTES"] = 1024
+    url = twilio_server.serve(media_path(), "image/png", served)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "text your question in words" in notice.body
+    assert "network" not in notice.body and "send it again" not in notice.body
+    assert task.status == "failed" and why in errors()[0].error_message
 
 
 def test_a_model_that_rejects_images_gets_the_texter_a_clear_answer_once(

@@ -167,7 +167,10 @@ def _record(task: Task, item: dict, position: int) -> TaskMedia:
     except MediaFetchError as exc:
         row.status, row.error_message = "failed", str(exc)[:500]
         error_type = ErrorType.VALIDATION_ERROR if exc.refused else ErrorType.TWILIO_ERROR
-        raise MediaUnreadable(f"media {position}: {exc}", error_type=error_type) from exc
+        notice = "media_unreadable" if exc.unusable else None  # sent again, it fails again
+        raise MediaUnreadable(
+            f"media {position}: {exc}", error_type=error_type, notice=notice
+        ) from exc
     row.size, row.sha256 = len(fetched.data), hashlib.sha256(fetched.data).hexdigest()
     if kind == IMAGE:
         row.data = fetched.data
@@ -184,10 +187,11 @@ def _check(row: TaskMedia, data: bytes) -> None:
     if not data:
         raise MediaFetchError("the media was empty")
     signatures = _SIGNATURES.get(row.content_type)
-    if signatures and not data.startswith(signatures):
-        raise MediaFetchError(f"the file is not the {row.content_type} Twilio said it was")
-    if row.content_type == "image/webp" and data[8:12] != b"WEBP":
-        raise MediaFetchError("the file is not the image/webp Twilio said it was")
+    wrong = signatures and not data.startswith(signatures)
+    if wrong or (row.content_type == "image/webp" and data[8:12] != b"WEBP"):
+        raise MediaFetchError(
+            f"the file is not the {row.content_type} Twilio said it was", unusable=True
+        )
 
 
 def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
