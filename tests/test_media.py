@@ -329,6 +329,34 @@ def test_a_model_that_rejects_images_gets_the_texter_a_clear_answer_once(
     assert task.status == "failed" and errors()[0].error_type == "openai_error"
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        openai_error("Invalid image.", "invalid_image", "invalid_request_error"),
+        openai_error(
+            "You uploaded an unsupported image. Please make sure your image is below 20 MB in "
+            "size and is of one the following formats: ['png', 'jpeg', 'gif', 'webp'].",
+            "invalid_image_format",
+            "invalid_request_error",
+        ),
+    ],
+    ids=["invalid image", "unsupported image"],
+)
+def test_a_picture_the_model_cannot_open_is_not_blamed_on_the_model(
+    app, client, texter, twilio_server, openai_server, refusal
+):
+    """A model that reads pictures refused this one (an animated GIF, a broken file): the
+    texter was told "I can't read pictures with the current model" and stopped sending any.
+    Asked once: the same picture without the tools would be refused the same way."""
+    openai_server.then(400, refusal)
+    url = twilio_server.serve(media_path(), "image/gif", b"GIF89a" + b"\x00" * 40)
+    task = text_in(client, "What is this?", (url, "image/gif"))
+    assert len(chat_requests(openai_server)) == 1
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "current model" not in notice.body
+    assert task.status == "failed" and errors()[0].error_type == "openai_error"
+
+
 def test_a_retried_job_reuses_what_was_read(app, client, texter, twilio_server, openai_server):
     openai_server.then(503, openai_error("busy", None))
     url = twilio_server.serve(media_path(), "image/png", PNG)

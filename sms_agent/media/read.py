@@ -69,6 +69,14 @@ class ImagesRefused(MediaProblem):
     error_type = ErrorType.OPENAI_ERROR
 
 
+class ImageUnopened(ImagesRefused):
+    """The model server reads pictures but refused this one (broken, an animated GIF, a
+    format it does not take): the texter is told the file will not do, not that the model
+    reads no pictures, which would keep them from sending any."""
+
+    notice = "media_unreadable"
+
+
 @dataclass
 class MediaInput:
     images: list[str] = field(default_factory=list)  # data URLs
