@@ -41,10 +41,24 @@ def outbox() -> list[OutboundMessage]:
         ("gpt-4o-mini", D("0.000450")),
         ("gpt-4o-mini-2024-07-18", D("0.000450")),  # a dated version: its family's price
         ("gpt-4o", D("0.007500")),  # not gpt-4o-mini's price: the longest name wins
+        # (1000 x 3.00 + 500 x 5.00) / 1M: the transcription model README names, with its
+        # dated version; it was priced as gpt-4o-mini's chat tokens, 20 times too low
+        ("gpt-4o-mini-transcribe", D("0.005500")),
+        ("gpt-4o-mini-transcribe-2025-03-20", D("0.005500")),
+        ("gpt-4o-transcribe", D("0.011000")),
     ],
 )
 def test_a_model_call_costs_its_tokens_at_the_models_price(app, model, expected):
     assert costs.model_cost(model, 1000, 500) == expected
+
+
+@pytest.mark.parametrize(
+    "model", ["gpt-4o-mini-search-preview", "gpt-4o-audio-preview", "gpt-4.1-mini-tts"]
+)
+def test_another_model_whose_name_starts_like_a_priced_one_has_no_price_of_its_own(app, model):
+    """Only a dated version takes its family's price: another model priced silently at a
+    chat model's rate ran up spend the caps never saw, where no price is logged."""
+    assert costs.model_cost(model, 1000, 500) is None
 
 
 def test_a_model_in_no_table_has_no_price_until_configured(app):
