@@ -119,6 +119,20 @@ def media_failed_text(_user: User) -> str:
     )
 
 
+def media_unreadable_text(_user: User) -> str:
+    return (
+        "Sorry, I can't read that picture or voice note: it's too large or not a file I can "
+        "open. Please text your question in words."
+    )
+
+
+def voice_unheard_text(_user: User) -> str:
+    return (
+        "Sorry, I couldn't make out the words in your voice note. Please text your question "
+        "in words."
+    )
+
+
 def no_vision_text(_user: User) -> str:
     return (
         "I can't read pictures with the current model. Please describe the picture or text "
@@ -202,6 +216,8 @@ NOTICES = {
     "media": media_text,
     "media_note": media_note_text,
     "media_failed": media_failed_text,
+    "media_unreadable": media_unreadable_text,
+    "voice_unheard": voice_unheard_text,
     "no_vision": no_vision_text,
     "empty": empty_text,
     "opt_in": opt_in_text,

@@ -41,10 +41,24 @@ def outbox() -> list[OutboundMessage]:
         ("gpt-4o-mini", D("0.000450")),
         ("gpt-4o-mini-2024-07-18", D("0.000450")),  # a dated version: its family's price
         ("gpt-4o", D("0.007500")),  # not gpt-4o-mini's price: the longest name wins
+        # (1000 x 3.00 + 500 x 5.00) / 1M: the transcription model README names, with its
+        # dated version; it was priced as gpt-4o-mini's chat tokens, 20 times too low
+        ("gpt-4o-mini-transcribe", D("0.005500")),
+        ("gpt-4o-mini-transcribe-2025-03-20", D("0.005500")),
+        ("gpt-4o-transcribe", D("0.011000")),
     ],
 )
 def test_a_model_call_costs_its_tokens_at_the_models_price(app, model, expected):
     assert costs.model_cost(model, 1000, 500) == expected
+
+
+@pytest.mark.parametrize(
+    "model", ["gpt-4o-mini-search-preview", "gpt-4o-audio-preview", "gpt-4.1-mini-tts"]
+)
+def test_another_model_whose_name_starts_like_a_priced_one_has_no_price_of_its_own(app, model):
+    """Only a dated version takes its family's price: another model priced silently at a
+    chat model's rate ran up spend the caps never saw, where no price is logged."""
+    assert costs.model_cost(model, 1000, 500) is None
 
 
 def test_a_model_in_no_table_has_no_price_until_configured(app):
@@ -159,6 +173,27 @@ def test_an_sms_twilio_refused_costs_nothing(app, twilio_server):
     [sms] = outbox()
     assert sms.status == "failed" and sms.price_usd == 0 and not sms.price_estimated
     assert db.session.get(Task, task.id).cost_usd == 0
+
+
+def test_an_sms_sent_on_the_retry_after_twilio_failed_it_is_priced_like_any_sent(
+    app, client, twilio_server
+):
+    """Twilio's 503 made the part cost 0 (nothing sent, nothing billed); the retry sends it,
+    and Twilio bills it: the estimate is back, and Twilio's price replaces it later."""
+    twilio_server.then(503, twilio_error(503, 20503, "Service Unavailable"))
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert pipeline.answer(task.id) == "answered"
+    [sms] = outbox()
+    assert sms.sid and sms.price_usd == D("0.008300") and sms.price_estimated
+    assert db.session.get(Task, task.id).cost_usd == D("0.008300")
+    form = {"MessageSid": sms.sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+    assert signed_post(client, "/sms/status", form).status_code == 200
+    assert costs.fetch_prices() == 1
+    [sms] = outbox()
+    assert (sms.price_usd, sms.price_estimated) == (D("0.007900"), False)
+    assert db.session.get(Task, task.id).cost_usd == D("0.007900")
 
 
 # -- Twilio's price, once final -----------------------------------------------------------

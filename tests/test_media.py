@@ -136,6 +136,24 @@ def test_a_voice_note_is_answered_from_its_transcript(
     assert task.status == "completed" and [m.channel for m in outbox()] == ["whatsapp"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "stored_as", "file_name"),
+    [
+        ("audio/amr-nb", "audio/amr", "voice-note.amr"),
+        ("audio/3gpp", "audio/3gpp", "voice-note.3gp"),
+    ],
+)
+def test_an_mms_voice_recording_under_its_handsets_name_is_transcribed(
+    app, client, texter, twilio_server, openai_server, content_type, stored_as, file_name
+):
+    url = twilio_server.serve(media_path(), content_type, b"#!AMR\n" + b"\x00" * 40)
+    task = text_in(client, "", (url, content_type))
+    [(_m, _p, upload)] = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
+    assert f'filename="{file_name}"'.encode() in upload
+    assert [m.kind for m in outbox()] == ["reply"] and task.status == "completed"
+    assert (task.media[0].kind, task.media[0].content_type) == ("audio", stored_as)
+
+
 def test_a_voice_note_costs_the_minutes_transcribed(
     app, client, texter, twilio_server, openai_server
 ):
@@ -148,6 +166,29 @@ def test_a_voice_note_costs_the_minutes_transcribed(
     assert calls[0].cost_usd == Decimal("0.003")  # half a minute at 0.006 USD
     sms = sum(message.price_usd for message in outbox())
     assert task.cost_usd == sum(call.cost_usd for call in calls) + sms
+
+
+@pytest.mark.parametrize(
+    "transcription",
+    [
+        (200, {"text": ""}),  # silence, or noise with no words in it
+        (400, openai_error("Invalid file format.", "invalid_value", "invalid_request_error")),
+    ],
+    ids=["no words heard", "a format the server cannot read"],
+)
+def test_a_voice_note_that_cannot_be_understood_gets_a_notice_that_says_so(
+    app, client, texter, twilio_server, openai_server, transcription
+):
+    """Sending it again would not help, so the texter is not told it was lost in the network."""
+    openai_server.then(*transcription)
+    url = twilio_server.serve(media_path(), "audio/amr", b"#!AMR\n" + b"\x00" * 40)
+    task = text_in(client, "", (url, "audio/amr"))
+    [notice] = outbox()
+    assert notice.kind == "voice_unheard"
+    assert "couldn't make out the words in your voice note" in notice.body
+    assert "network" not in notice.body and "send it again" not in notice.body
+    assert task.status == "failed" and task.quota_window is None
+    assert errors()[0].error_type == "openai_error" and not chat_requests(openai_server)
 
 
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
@@ -219,7 +260,7 @@ def test_a_picture_over_the_size_limit_is_not_read(
     task = text_in(client, "What is this?", (url, "image/png"))
     assert task.status == "failed" and not chat_requests(openai_server)
     assert "MEDIA_MAX_BYTES" in errors()[0].error_message
-    assert [m.kind for m in outbox()] == ["media_failed"]
+    assert [m.kind for m in outbox()] == ["media_unreadable"]
 
 
 def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
@@ -263,6 +304,28 @@ def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
     assert "not the image/png" in errors()[0].error_message
 
 
+@pytest.mark.parametrize(
+    ("served", "why"),
+    [
+        (PNG + b"\x00" * 2000, "MEDIA_MAX_BYTES"),
+        (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 40, "not the image/png"),
+    ],
+    ids=["too large", "not the type Twilio named"],
+)
+def test_a_picture_that_would_fail_again_is_not_asked_for_again(
+    app, client, texter, twilio_server, openai_server, served, why
+):
+    """Too large, or not the picture Twilio said: the same file sent again fails again, so
+    the texter is asked for words, not told it was lost in the network."""
+    app.config["MEDIA_MAX_BYTES"] = 1024
+    url = twilio_server.serve(media_path(), "image/png", served)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "text your question in words" in notice.body
+    assert "network" not in notice.body and "send it again" not in notice.body
+    assert task.status == "failed" and why in errors()[0].error_message
+
+
 def test_a_model_that_rejects_images_gets_the_texter_a_clear_answer_once(
     app, client, texter, twilio_server, openai_server
 ):
@@ -277,6 +340,34 @@ def test_a_model_that_rejects_images_gets_the_texter_a_clear_answer_once(
     [notice] = outbox()
     assert notice.kind == "no_vision"
     assert "can't read pictures with the current model" in notice.body
+    assert task.status == "failed" and errors()[0].error_type == "openai_error"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        openai_error("Invalid image.", "invalid_image", "invalid_request_error"),
+        openai_error(
+            "You uploaded an unsupported image. Please make sure your image is below 20 MB in "
+            "size and is of one the following formats: ['png', 'jpeg', 'gif', 'webp'].",
+            "invalid_image_format",
+            "invalid_request_error",
+        ),
+    ],
+    ids=["invalid image", "unsupported image"],
+)
+def test_a_picture_the_model_cannot_open_is_not_blamed_on_the_model(
+    app, client, texter, twilio_server, openai_server, refusal
+):
+    """A model that reads pictures refused this one (an animated GIF, a broken file): the
+    texter was told "I can't read pictures with the current model" and stopped sending any.
+    Asked once: the same picture without the tools would be refused the same way."""
+    openai_server.then(400, refusal)
+    url = twilio_server.serve(media_path(), "image/gif", b"GIF89a" + b"\x00" * 40)
+    task = text_in(client, "What is this?", (url, "image/gif"))
+    assert len(chat_requests(openai_server)) == 1
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "current model" not in notice.body
     assert task.status == "failed" and errors()[0].error_type == "openai_error"
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from sms_agent import costs, outbound, quota, simulator
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, User, utcnow
+from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.channels import (
     WHATSAPP_MAX_CHARS,
     cut_for_whatsapp,
@@ -97,6 +97,22 @@ def test_a_br_in_a_whatsapp_answer_is_a_new_line_unless_the_question_is_about_ta
     text_in(client, question)
     [sent] = sent_to_twilio(twilio_server)
     assert sent["Body"] == body
+
+
+def test_a_long_whatsapp_message_is_stored_and_answered(app, client, texter, twilio_server):
+    """WhatsApp lets a texter write 4,096 characters, where an SMS stops at 1,600: the
+    webhook refused such a message with a 400, so the texter got nothing at all."""
+    body = ("Grüße 🌍, here is my whole story. " * 130)[:4096]
+    text_in(client, body)
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert task.sms_content == body and task.status == "completed"
+    assert [m.channel for m in outbox()] == ["whatsapp"]
+
+
+def test_a_whatsapp_message_longer_than_whatsapp_allows_gets_400(app, client, texter):
+    form = inbound_form("x" * 4097, From=WHATSAPP)
+    response = signed_post(client, "/sms/inbound", form)
+    assert response.status_code == 400 and "4096" in response.get_data(as_text=True)
 
 
 def test_the_answer_comes_from_the_whatsapp_number_the_texter_wrote_to(
@@ -272,6 +288,14 @@ def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
     stars shown."""
     markdown = "***Very*** important, ___this___ too, and **bold** *it*"
     assert to_whatsapp_text(markdown) == "*_Very_* important, *_this_* too, and *bold* _it_"
+
+
+@pytest.mark.parametrize("info", ["python", 'js title="x"', "c++ "])
+def test_a_code_blocks_language_is_not_shown_as_its_first_line_on_whatsapp(info):
+    """WhatsApp knows no language after the opening ```: it showed "python" on a line of
+    its own above the code."""
+    markdown = f"Run:\n```{info}\nprint('**x**')\n```\nDone **now**."
+    assert to_whatsapp_text(markdown) == "Run:\n```\nprint('**x**')\n```\nDone *now*."
 
 
 def test_a_link_in_angle_brackets_is_the_bare_link_on_whatsapp_as_on_sms():

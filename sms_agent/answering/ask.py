@@ -20,7 +20,7 @@ import time
 
 from .. import costs, handoff, notices, quota
 from ..extensions import db
-from ..media.read import ImagesRefused, MediaInput
+from ..media.read import ImagesRefused, ImageUnopened, MediaInput
 from ..models import HandoffSource, Task, User
 from ..outbound import channels
 from ..outbound.script import expected_encoding
@@ -62,7 +62,8 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         )
     except LLMError as exc:
         if media and media.images and exc.status == 400:
-            raise ImagesRefused(str(exc)) from exc
+            refused = ImageUnopened if exc.image_rejected else ImagesRefused
+            raise refused(str(exc)) from exc
         raise
     finally:  # a failed task counts in its category too
         task.category, task.complexity_score = category, round(found.complexity, 3)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from decimal import Decimal
 
 import phonenumbers
@@ -37,6 +38,9 @@ DEFAULT_MODEL_PRICES: dict[str, dict[str, Decimal]] = {
     "gpt-4.1-mini": {"input": Decimal("0.40"), "output": Decimal("1.60")},
     "gpt-4.1-nano": {"input": Decimal("0.10"), "output": Decimal("0.40")},
     "whisper-1": {"audio_minute": Decimal("0.006")},
+    # Transcription by tokens: input is the recording's audio tokens.
+    "gpt-4o-mini-transcribe": {"input": Decimal("3.00"), "output": Decimal("5.00")},
+    "gpt-4o-transcribe": {"input": Decimal("6.00"), "output": Decimal("10.00")},
 }
 
 MILLION = Decimal(1_000_000)
@@ -85,15 +89,21 @@ def estimate_sms(phone: str, segments: int) -> Decimal:
     return money(segment_price(phone) * max(1, segments))
 
 
+#: A model's dated snapshot: gpt-4o-mini-2024-07-18 of the family gpt-4o-mini.
+_SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
+
+
 def _model_entry(model: str) -> dict[str, Decimal] | None:
-    """The entry for `model`: its own, else the longest name it starts with (a dated
-    version such as gpt-4o-mini-2024-07-18 is priced as gpt-4o-mini), else "*"."""
+    """The entry for `model`: its own, else its family's when it is a dated version (such as
+    gpt-4o-mini-2024-07-18, priced as gpt-4o-mini), else "*". Another model whose name only
+    starts like one in the table (gpt-4o-mini-transcribe, gpt-4o-audio-preview) is not
+    priced as it: it bills otherwise, and with no price it is logged."""
     table = model_prices()
     if model in table:
         return table[model]
-    prefixes = [name for name in table if name != "*" and model.startswith(name)]
-    if prefixes:
-        return table[max(prefixes, key=len)]
+    snapshot = _SNAPSHOT.fullmatch(model)
+    if snapshot and snapshot["family"] in table:
+        return table[snapshot["family"]]
     return table.get("*")
 
 

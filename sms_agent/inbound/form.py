@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from flask import current_app
 
 from ..clean_text import is_blank, storable
+from ..models import Channel
 from ..outbound.channels import address
 from ..phones import InvalidPhoneNumber, to_e164
 from .location import location_text
@@ -16,6 +17,8 @@ from .media import UnservedChannel, media_count, split_channel
 
 #: Twilio's own limit on one (concatenated) SMS body.
 MAX_BODY_CHARS = 1600
+#: WhatsApp's limit on one text message, which Twilio passes on whole.
+MAX_WHATSAPP_BODY_CHARS = 4096
 
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
 
@@ -36,13 +39,14 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
         raise BadInbound("MessageSid is missing or malformed")
     try:
         # WhatsApp's "whatsapp:+1..." is the same texter as the SMS number +1...
-        sender = split_channel(form.get("From") or "")[0]
+        sender, channel = split_channel(form.get("From") or "")
         phone = to_e164(sender, current_app.config["DEFAULT_PHONE_REGION"])
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise BadInbound(f"From: {exc}") from exc
     body = storable(form.get("Body") or "")
-    if len(body) > MAX_BODY_CHARS:
-        raise BadInbound(f"Body is longer than {MAX_BODY_CHARS} characters")
+    longest = MAX_WHATSAPP_BODY_CHARS if channel == Channel.WHATSAPP else MAX_BODY_CHARS
+    if len(body) > longest:
+        raise BadInbound(f"Body is longer than {longest} characters")
     # A WhatsApp location comes without a Body: its place, as words, is what the texter said
     # (for the model and for staff), not an empty text.
     location = location_text(form)

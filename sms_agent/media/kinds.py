@@ -24,6 +24,10 @@ AUDIO_TYPES = frozenset(
         "audio/x-wav",
         "audio/webm",
         "audio/flac",
+        # MMS voice recordings from many handsets: 3GPP files, AMR inside (like audio/amr,
+        # read or not as the transcription server can)
+        "audio/3gpp",
+        "audio/3gpp2",
     }
 )
 
@@ -41,12 +45,25 @@ AUDIO_EXTENSIONS = {
     "audio/x-wav": "wav",
     "audio/webm": "webm",
     "audio/flac": "flac",
+    "audio/3gpp": "3gp",
+    "audio/3gpp2": "3g2",
 }
 
 
 #: Other names phones and carriers give a type: JPEG is often "image/jpg" (a name Twilio
-#: lists among the types it takes), from older software "image/pjpeg".
-_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
+#: lists among the types it takes), from older software "image/pjpeg"; voice recordings
+#: come as "audio/amr-nb" and "audio/vnd.wave" (names Twilio lists too), Ogg ones as
+#: "audio/vorbis" or "audio/opus". Read under another name, they were refused as files.
+_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "audio/amr-nb": "audio/amr",
+    "audio/vnd.wave": "audio/wav",
+    "audio/wave": "audio/wav",
+    "audio/vorbis": "audio/ogg",
+    "audio/opus": "audio/ogg",
+    "audio/x-flac": "audio/flac",
+}
 
 
 def base_type(content_type: str | None) -> str:

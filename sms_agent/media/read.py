@@ -44,9 +44,21 @@ class MediaProblem(Exception):
 
 
 class MediaUnreadable(MediaProblem):
-    def __init__(self, message: str, *, error_type: str = ErrorType.TWILIO_ERROR):
+    def __init__(
+        self, message: str, *, error_type: str = ErrorType.TWILIO_ERROR, notice: str | None = None
+    ):
         super().__init__(message)
         self.error_type = error_type
+        self.notice = notice or self.notice
+
+
+class VoiceUnheard(MediaUnreadable):
+    """A voice note fetched but not understood: no words in it, or a recording the
+    transcription server cannot read. Sending it again would fail again, so the texter is
+    told to write instead of being told it was lost on the way."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_type=ErrorType.OPENAI_ERROR, notice="voice_unheard")
 
 
 class ImagesRefused(MediaProblem):
@@ -55,6 +67,14 @@ class ImagesRefused(MediaProblem):
 
     notice = "no_vision"
     error_type = ErrorType.OPENAI_ERROR
+
+
+class ImageUnopened(ImagesRefused):
+    """The model server reads pictures but refused this one (broken, an animated GIF, a
+    format it does not take): the texter is told the file will not do, not that the model
+    reads no pictures, which would keep them from sending any."""
+
+    notice = "media_unreadable"
 
 
 @dataclass
@@ -155,7 +175,10 @@ def _record(task: Task, item: dict, position: int) -> TaskMedia:
     except MediaFetchError as exc:
         row.status, row.error_message = "failed", str(exc)[:500]
         error_type = ErrorType.VALIDATION_ERROR if exc.refused else ErrorType.TWILIO_ERROR
-        raise MediaUnreadable(f"media {position}: {exc}", error_type=error_type) from exc
+        notice = "media_unreadable" if exc.unusable else None  # sent again, it fails again
+        raise MediaUnreadable(
+            f"media {position}: {exc}", error_type=error_type, notice=notice
+        ) from exc
     row.size, row.sha256 = len(fetched.data), hashlib.sha256(fetched.data).hexdigest()
     if kind == IMAGE:
         row.data = fetched.data
@@ -172,10 +195,11 @@ def _check(row: TaskMedia, data: bytes) -> None:
     if not data:
         raise MediaFetchError("the media was empty")
     signatures = _SIGNATURES.get(row.content_type)
-    if signatures and not data.startswith(signatures):
-        raise MediaFetchError(f"the file is not the {row.content_type} Twilio said it was")
-    if row.content_type == "image/webp" and data[8:12] != b"WEBP":
-        raise MediaFetchError("the file is not the image/webp Twilio said it was")
+    wrong = signatures and not data.startswith(signatures)
+    if wrong or (row.content_type == "image/webp" and data[8:12] != b"WEBP"):
+        raise MediaFetchError(
+            f"the file is not the {row.content_type} Twilio said it was", unusable=True
+        )
 
 
 def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
@@ -189,16 +213,12 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
         if exc.retryable:
             raise
         row.status, row.error_message = "failed", str(exc)[:500]
-        raise MediaUnreadable(
-            f"voice note {row.position}: {exc}", error_type=ErrorType.OPENAI_ERROR
-        ) from exc
+        raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
     record_model_call(task, transcript)
     text = transcript.text
     if not text:
         row.status, row.error_message = "failed", "the transcript was empty"
-        raise MediaUnreadable(
-            f"voice note {row.position}: no words heard", error_type=ErrorType.OPENAI_ERROR
-        )
+        raise VoiceUnheard(f"voice note {row.position}: no words heard")
     return text
 
 

@@ -67,6 +67,9 @@ def window_problem(user: User) -> str | None:
 
 # -- shaping ----------------------------------------------------------------------------------
 _FENCE = re.compile(r"(```.*?```)", re.S)
+#: A fenced block's info string ("```python"): WhatsApp knows none and would show it as the
+#: block's first line.
+_INFO_STRING = re.compile(r"\A```[^\n`]*\n")
 #: WhatsApp's bold italic, *_x_*, its marks as stand-ins (U+E000 + their code, see _ESCAPED)
 #: until the rules after it, which would read them as Markdown's, are done.
 _BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
@@ -112,12 +115,14 @@ _RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
 
 
 def to_whatsapp_text(text: str | None, question: str = "") -> str:
-    """The model's Markdown as WhatsApp shows it; code blocks are left as they are, and
-    tables, which WhatsApp cannot show, become "header: value" lines as on SMS. HTML tags
-    are read as on SMS too: a <br> is a new line, <b> and its like go, unless the texter
-    asked about markup (about_markup), when they are the answer."""
+    """The model's Markdown as WhatsApp shows it; code blocks are left as they are (less
+    their language name), and tables, which WhatsApp cannot show, become "header: value"
+    lines as on SMS. HTML tags are read as on SMS too: a <br> is a new line, <b> and its
+    like go, unless the texter asked about markup (about_markup), when they are the answer."""
     pieces = _FENCE.split(tables_to_text(latex_to_text(readable(text or ""))))
     tags_as_written = about_markup(question)
+    for index in range(1, len(pieces), 2):
+        pieces[index] = _INFO_STRING.sub("```\n", pieces[index])
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = _ESCAPED.sub(_stand_in, pieces[index])
         if not tags_as_written:

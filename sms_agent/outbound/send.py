@@ -300,16 +300,18 @@ def _send(
             and not any(m.sid for m in messages)
         ):
             raise HeldByStaff(f"staff hold the conversation with {mask(user.phone_number)}")
-        message = message or new_message(
-            user,
-            text,
-            kind=kind,
-            part=number,
-            parts=len(texts),
-            task=task,
-            staff_user=staff_user,
-        )
-        message.status, message.error_code, message.error_message = "queued", None, None
+        if message is None:
+            message = new_message(
+                user,
+                text,
+                kind=kind,
+                part=number,
+                parts=len(texts),
+                task=task,
+                staff_user=staff_user,
+            )
+        else:
+            _sent_again(message)
         db.session.add(message)
         messages.append(message)
         _commit_before_twilio()
@@ -323,6 +325,16 @@ def _send(
         if number < len(texts):
             db.session.commit()  # the last part's outcome is left to the caller's own commit
     return messages
+
+
+def _sent_again(message: OutboundMessage) -> None:
+    """A part Twilio failed before (it cost 0: nothing was sent) tried again by a retried
+    job: about to be sent, and billed if it goes through, so it carries its estimate again
+    until Twilio's price replaces it, as a new part does. Left at 0 and no estimate, the
+    price job never asked about it and it was free in every report and spend cap."""
+    message.status, message.error_code, message.error_message = "queued", None, None
+    message.price_usd = costs.estimate_sms(message.to_number, message.segments)
+    message.price_estimated = True
 
 
 def _commit_before_twilio() -> None:

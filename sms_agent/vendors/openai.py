@@ -93,6 +93,7 @@ class LLMError(Exception):
         request_id=None,
         status=None,
         context_too_long: bool = False,
+        image_rejected: bool = False,
     ):
         super().__init__(message)
         self.error_type = error_type
@@ -102,6 +103,9 @@ class LLMError(Exception):
         self.status = status
         #: The server refused the request as longer than the model's context window.
         self.context_too_long = context_too_long
+        #: The server refused a picture itself (broken, or a kind it does not take), not
+        #: pictures as such.
+        self.image_rejected = image_rejected
 
 
 def _thinking_settings(config) -> dict:
@@ -144,9 +148,10 @@ class OpenAIBackend:
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             if exc.code in PROMPT_FILTERED:
                 return self._filtered(exc)
-            if not tools or _about_context(exc):
-                # Too long for the model is no refusal of tools: dropping them might make it
-                # fit, and the server would never be offered tools again.
+            if not tools or _about_context(exc) or _about_image(exc):
+                # Too long for the model, or a picture it cannot open, is no refusal of
+                # tools: without them it fails the same way (or fits, and the server would
+                # never be offered tools again).
                 raise translate_error(exc) from exc
             response = self._without_tools(messages, max_tokens, exc)
         except openai.OpenAIError as exc:
@@ -376,6 +381,16 @@ def _about_context(exc: openai.APIStatusError) -> bool:
     return exc.code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(exc.message))
 
 
+#: How OpenAI says a picture itself will not do (a broken file, an animated GIF, a format
+#: it does not take), where a model that reads no pictures names image_url instead.
+_IMAGE_CODES = frozenset({"invalid_image", "invalid_image_format", "image_parse_error"})
+_IMAGE_WORDS = re.compile(r"\b(?:invalid|unsupported) image\b", re.IGNORECASE)
+
+
+def _about_image(exc: openai.APIStatusError) -> bool:
+    return exc.code in _IMAGE_CODES or bool(_IMAGE_WORDS.search(exc.message))
+
+
 def translate_error(exc: openai.OpenAIError) -> LLMError:
     """Which failures are worth a retry: timeouts (a proxy's 408 too), lost connections,
     409, 429 and 5xx, but not a 429 that says the account's credit is used up (that needs a
@@ -398,6 +413,7 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
             request_id=request_id,
             status=status,
             context_too_long=status == 400 and _about_context(exc),
+            image_rejected=status == 400 and _about_image(exc),
         )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)
 

@@ -45,11 +45,18 @@ def account_sid(config) -> str:
 
 class MediaFetchError(Exception):
     """The media could not be fetched; the message says why, in words staff can act on.
-    `refused`: we would not fetch it (not Twilio's), as opposed to Twilio failing us."""
+    `refused`: we would not fetch it (not Twilio's), as opposed to Twilio failing us.
+    `unusable`: the file itself will not do (too large, not what Twilio said it is), so
+    the same file sent again would fail again."""
 
-    def __init__(self, message: str, *, refused: bool = False):
+    def __init__(self, message: str, *, refused: bool = False, unusable: bool = False):
         super().__init__(message)
         self.refused = refused
+        self.unusable = unusable
+
+
+def too_large(max_bytes: int) -> MediaFetchError:
+    return MediaFetchError(f"larger than MEDIA_MAX_BYTES ({max_bytes} bytes)", unusable=True)
 
 
 @dataclass(frozen=True)
@@ -157,13 +164,13 @@ class TwilioMedia:
             raise MediaFetchError(f"Twilio answered {response.status_code} for the media")
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
+            raise too_large(self.max_bytes)
         data = bytearray()
         try:
             while chunk := self._next_chunk(response.raw, deadline):
                 data += chunk
                 if len(data) > self.max_bytes:
-                    raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
+                    raise too_large(self.max_bytes)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if time.monotonic() >= deadline:
                 raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s") from exc
@@ -212,7 +219,7 @@ class LocalMediaStore:
         except OSError as exc:
             raise MediaFetchError("not in the local media store") from exc
         if len(data) > self.max_bytes:
-            raise MediaFetchError(f"larger than MEDIA_MAX_BYTES ({self.max_bytes} bytes)")
+            raise too_large(self.max_bytes)
         return Fetched(data, content_type)
 
 
