@@ -127,6 +127,12 @@ class SendMessageIn(InSchema):
 class SendMessageOut(OutSchema):
     message_sid = fields.String(allow_none=True)
     messages = fields.Integer(metadata={"description": "SMS messages the text was split into."})
+    shortened = fields.Boolean(
+        metadata={
+            "description": "Whether the text was too long for the texter's plan (its "
+            "SEGMENTS_<TIER>) and was cut to fit, as the admin's composer warns."
+        }
+    )
 
 
 class UpdateTierIn(InSchema):

@@ -174,6 +174,7 @@ def send_message(phone_number: str):
     data = load_body(SendMessageIn())
     key = idempotency_key()
     staff = current_staff()
+    shortened = outbound.plan(user, data["message"]).cut
     try:
         messages = handoff.send_as_staff(
             user,
@@ -213,7 +214,11 @@ def send_message(phone_number: str):
         db.session.commit()  # keeps the failed message and its error log for staff
         raise ApiError(502, "The SMS provider refused the message.", {"reason": str(exc)}) from None
     db.session.commit()
-    return {"message_sid": messages[0].sid if messages else None, "messages": len(messages)}
+    return {
+        "message_sid": messages[0].sid if messages else None,
+        "messages": len(messages),
+        "shortened": shortened,
+    }
 
 
 @bp.post(USER_PATH + "update_tier/")

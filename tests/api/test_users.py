@@ -264,6 +264,24 @@ def test_send_message_texts_the_user_and_returns_the_sid(client, admin_headers):
     assert [message.to_number for message in sent] == [PHONE]
     assert sent[0].kind == "api" and sent[0].body == "Your account was upgraded."
     assert response.get_json()["message_sid"] == sent[0].sid
+    assert response.get_json()["shortened"] is False
+
+
+def test_send_message_says_when_the_text_was_cut_to_the_texters_plan(client, admin_headers):
+    """Regression: a text longer than the free plan's segments went out cut, and the answer
+    said nothing of it (the admin's composer warns staff before they send)."""
+    make_user(PHONE, tier="free")
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/",
+        json={"message": "word " * 200},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["shortened"] is True
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert len(sent.body) < len("word " * 200)
 
 
 def test_send_message_to_an_inactive_user_is_409_and_sends_nothing(client, admin_headers):
