@@ -194,6 +194,15 @@ def refusal_completion(refusal: str = "I'm sorry, but I can't help with that.") 
     return body
 
 
+def failed_midway_completion(partial: str, message: str = "Provider returned error") -> dict:
+    """The provider failing after the answer began, as OpenRouter reports it: a 200 whose
+    choice stops with finish_reason "error", holds the words written so far and says why."""
+    body = chat_completion(partial, finish_reason="error")
+    body["choices"][0]["native_finish_reason"] = "error"
+    body["choices"][0]["error"] = {"code": 502, "message": message}
+    return body
+
+
 #: 200s that are not a chat completion, as proxies, gateways and broken compatible servers
 #: send them: (name, body).
 NOT_COMPLETIONS = [

@@ -18,6 +18,7 @@ from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
     chat_completion,
+    failed_midway_completion,
     openai_error,
     openai_standin,
     refusal_completion,
@@ -150,6 +151,25 @@ def test_an_empty_answer_is_asked_again(app, openai_server):
     assert fresh(task).status == "queued" and outbox() == []
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
+def test_an_answer_the_provider_broke_off_with_an_error_is_asked_again_not_sent(app, openai_server):
+    """OpenRouter answers 200 when the provider fails after the answer began: the choice
+    stops with finish_reason "error" and holds the words so far. The fragment is no answer;
+    the call was paid all the same."""
+    broken = failed_midway_completion("The capital of France is", "upstream connection reset")
+    openai_server.then(200, broken)
+    task = counted_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert caught.value.cause.error_type == "openai_error"
+    assert "upstream connection reset" in str(caught.value.cause)
+    assert (fresh(task).status, fresh(task).ai_response, outbox()) == ("queued", None, [])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 1
+
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert requests_used(task) == 1
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,8 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
     the acknowledgement when it asked for a person (staff are asked in the same
     transaction), or, when it declined, its refusal or else the `declined` notice (the
     fragment a content filter cut short is never sent)."""
+    if completion.failure:
+        raise _broken_off(completion)
     if REQUEST_HUMAN in completion.tool_calls:
         handoff.request_human(user, HandoffSource.MODEL)
         return notices.compose("handoff", user), None
@@ -144,6 +146,18 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
     if not to_sms_text(text, question):
         raise _no_answer(completion)
     return text, None
+
+
+def _broken_off(completion: Completion) -> LLMError:
+    """The server stopped the answer with an error after it began (finish_reason "error"):
+    the words so far are a fragment, not an answer, and the fault is the provider's, which
+    passes like a 502's; so it is asked again."""
+    return LLMError(
+        f"AI error: the model server broke the answer off: {completion.failure}",
+        error_type="openai_error",
+        retryable=True,
+        request_id=completion.request_id,
+    )
 
 
 def _no_answer(completion: Completion) -> LLMError:

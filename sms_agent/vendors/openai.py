@@ -73,6 +73,9 @@ class Completion:
     calls: tuple[ToolCall, ...] = ()
     #: What the model said instead of answering when it refused ("I can't help with that").
     refusal: str = ""
+    #: Why the answer broke off, when the server stopped it with finish_reason "error"
+    #: (OpenRouter, when the provider fails after the answer began).
+    failure: str = ""
 
     @property
     def tool_calls(self) -> tuple[str, ...]:
@@ -203,6 +206,7 @@ class OpenAIBackend:
             tokens_used=total,
             calls=_tool_calls(message),
             refusal=readable(message.refusal or "").strip(),
+            failure=_failure(choice),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
@@ -292,6 +296,16 @@ def _content_text(content) -> str | None:
         and part.get("type") == "text"
         and isinstance(part.get("text"), str)
     )
+
+
+def _failure(choice: Choice) -> str:
+    """What a choice that stopped with finish_reason "error" says went wrong: OpenRouter
+    puts an error object ({"code", "message"}) beside the message, outside the spec."""
+    if choice.finish_reason != "error":
+        return ""
+    error = getattr(choice, "error", None)
+    message = error.get("message") if isinstance(error, dict) else None
+    return readable(message if isinstance(message, str) else "no reason given").strip()
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
