@@ -377,6 +377,18 @@ def test_an_answer_of_nothing_but_emoji_is_sent_as_they_are(app, openai_server):
     assert len(openai_server.requests) == 1
 
 
+def test_a_200_carrying_an_error_is_retried_and_logged_with_the_servers_words(app, openai_server):
+    """OpenRouter answers 200 with an error body when the model fails after the request was
+    accepted: staff read the server's reason, not that a completion had no choices."""
+    openai_server.then(200, {"error": {"code": 502, "message": "Upstream model overloaded"}})
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert caught.value.cause.error_type == "openai_error"
+    assert "Upstream model overloaded" in str(caught.value.cause)
+    assert pipeline.answer(task.id) == "answered"
+
+
 @pytest.mark.parametrize("name,body", NOT_COMPLETIONS, ids=[name for name, _ in NOT_COMPLETIONS])
 def test_a_200_that_is_not_an_answer_is_retried_then_answered(app, openai_server, name, body):
     openai_server.then(200, body)

@@ -271,7 +271,10 @@ def _first_choice(response) -> Choice:
         raise not_a_completion(f"JSON that is no chat completion ({_excerpt(response)})")
     choices = response.choices
     if not isinstance(choices, list) or not choices:
-        raise not_a_completion("a chat completion without choices")
+        said = _error_message(response)
+        raise not_a_completion(
+            f"an error: {_excerpt(said)}" if said else "a chat completion without choices"
+        )
     choice = choices[0]
     if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
         raise not_a_completion("a chat completion whose first choice holds no message")
@@ -279,6 +282,15 @@ def _first_choice(response) -> Choice:
     if _content_text(message.content) is None or not isinstance(message.refusal, str | None):
         raise not_a_completion("a message whose content is not text")
     return choice
+
+
+def _error_message(holder) -> str | None:
+    """The message of the error object a server put in a 200's body or choice, outside the
+    spec: OpenRouter's {"code", "message"}, when the model failed after the request was
+    accepted. None without one."""
+    error = getattr(holder, "error", None)
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else None
 
 
 def _content_text(content) -> str | None:
@@ -299,13 +311,10 @@ def _content_text(content) -> str | None:
 
 
 def _failure(choice: Choice) -> str:
-    """What a choice that stopped with finish_reason "error" says went wrong: OpenRouter
-    puts an error object ({"code", "message"}) beside the message, outside the spec."""
+    """What a choice that stopped with finish_reason "error" says went wrong."""
     if choice.finish_reason != "error":
         return ""
-    error = getattr(choice, "error", None)
-    message = error.get("message") if isinstance(error, dict) else None
-    return readable(message if isinstance(message, str) else "no reason given").strip()
+    return readable(_error_message(choice) or "no reason given").strip()
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
