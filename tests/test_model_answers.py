@@ -194,6 +194,29 @@ def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 1
 
 
+@pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        (
+            "Since \\(a^2 + b^2 = c^2\\), the side is \\(c = \\sqrt{a^2",
+            "Since a^2 + b^2 = c^2, the side is...",
+        ),
+        ("We get $$x^2 = 4$$ and so $$x = \\pm", "We get x^2 = 4 and so..."),
+        ("Steps:\n\\[\nx = \\frac{1}{2}\n\\]\nso \\[\ny = \\frac{1}{3} +", "Steps:\nx = 1/2"),
+        ("The answer is $\\frac{1}{2} + \\sqrt{", "The answer is..."),
+        ("It costs $5 to $10 per mon", "It costs $5 to $10 per..."),
+    ],
+    ids=["inline", "display-dollars", "display-lines", "dollar", "prices"],
+)
+def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, cut_off, sent):
+    """A maths answer stopped at the token limit inside a formula: the half formula, whose
+    closing delimiter never came, reached the texter as raw LaTeX ("$$x =", "\\(c =")."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    task = make_task(sms_content="Solve it step by step")
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
     fragment = "Here is how to make a dangerous"
     openai_server.then(200, chat_completion(fragment, finish_reason="content_filter"))
