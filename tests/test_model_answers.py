@@ -276,6 +276,18 @@ def test_a_refusal_is_the_models_answer_sent_once_without_retries(app, openai_se
     assert len(openai_server.requests) == 1 and requests_used(task) == 1
 
 
+def test_a_refusal_cut_off_at_the_token_limit_ends_at_its_last_whole_sentence(app, openai_server):
+    refusal = "I'm sorry, but I can't help with that. If you'd like, I can sugg"
+    body = refusal_completion(refusal)
+    body["choices"][0]["finish_reason"] = "length"
+    openai_server.then(200, body)
+    task = counted_task()
+    assert pipeline.answer(task.id) == "answered"
+    sent = "I'm sorry, but I can't help with that."
+    assert [(m.kind, m.body) for m in outbox()] == [("declined", sent)]
+    assert fresh(task).ai_response == sent
+
+
 def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, openai_server):
     openai_server.then(200, refusal_completion("I can't help with that."))
     task = counted_task()

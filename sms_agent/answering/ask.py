@@ -137,15 +137,20 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
         return notices.compose("handoff", user), None
     declined = _why_declined(completion, question)
     if declined:
-        if to_sms_text(completion.refusal, question):
-            return completion.refusal, declined
+        refusal = _whole(completion.refusal, completion)
+        if to_sms_text(refusal, question):
+            return refusal, declined
         return notices.compose(DECLINED, user), declined
-    text = completion.text
-    if completion.finish_reason == "length":
-        text = trim_to_sentence(text)
+    text = _whole(completion.text, completion)
     if not to_sms_text(text, question):
         raise _no_answer(completion)
     return text, None
+
+
+def _whole(text: str, completion: Completion) -> str:
+    """`text` (an answer or a refusal) trimmed to its last whole sentence when the model was
+    stopped at its token limit mid-way."""
+    return trim_to_sentence(text) if completion.finish_reason == "length" else text
 
 
 def _broken_off(completion: Completion) -> LLMError:
