@@ -93,6 +93,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         (chat_completion("<think>\n\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"{THINKING}\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"[THINK]{THINKING}[/THINK]Paris."), "Paris."),
+        (chat_completion(f"<seed:think>\n{THINKING}\n</seed:think>\n\nParis."), "Paris."),
         (chat_completion(HARMONY + "Paris.<|return|>"), "Paris."),
         (with_reasoning_field("Paris."), "Paris."),
         (with_thinking_chunk("Paris."), "Paris."),
@@ -104,6 +105,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "empty-think",
         "opened-by-the-template",
         "mistral-think",
+        "seed-oss-think",
         "gpt-oss-channels",
         "field",
         "mistral-chunks",
@@ -176,10 +178,11 @@ def test_an_answer_the_provider_broke_off_with_an_error_is_asked_again_not_sent(
     "body",
     [
         chat_completion(f"<think>\n{THINKING} Let me also", finish_reason="length"),
+        chat_completion(f"<seed:think>\n{THINKING} Let me also", finish_reason="length"),
         with_reasoning_field(None, finish_reason="length"),
         chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
     ],
-    ids=["unclosed-think", "field", "gpt-oss-analysis"],
+    ids=["unclosed-think", "unclosed-seed-oss-think", "field", "gpt-oss-analysis"],
 )
 def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):
     """Asking again with the same limit would pay for the same thinking: the texter gets the
