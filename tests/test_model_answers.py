@@ -145,6 +145,27 @@ def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Paris is the capital of France.\ue200cite\ue202turn0search0\ue202turn0news3\ue201",
+        "Paris is the capital of France \u30104:0\u2020source\u3011.",
+        "Paris is the capital of France. \u30101\u2020L3-L7\u3011",
+        "Paris is the capital of France. :contentReference[oaicite:0]{index=0}",
+    ],
+    ids=["chatgpt-cite", "assistants-file-search", "gpt-oss-browser", "oaicite"],
+)
+def test_a_chat_uis_citation_marks_are_never_sent_or_stored(app, openai_server, content):
+    """Models trained on ChatGPT's answers write its citation marks through the API too,
+    where nothing renders them: the texter got "France.citeturn0search0" or
+    "France [(4:0+source)]", marks of sources they cannot open."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert fresh(task).ai_response == "Paris is the capital of France."
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+
+
 def test_an_empty_answer_is_asked_again(app, openai_server):
     openai_server.then(200, chat_completion(" \n"))
     task = counted_task()

@@ -12,8 +12,9 @@ server that ignores them simply answers.
 
 What the server says is checked here, at the border: its text is made readable (no NUL,
 control characters, escape sequences or lone surrogates: clean_text.py) and loses a
-reasoning model's thinking (reasoning.py) and the chat template's tokens a misconfigured
-server leaves in it (turns.py) before anything stores or shapes it, and a 200
+reasoning model's thinking (reasoning.py), the chat template's tokens a misconfigured
+server leaves in it (turns.py) and the citation marks of a chat app (citations.py) before
+anything stores or shapes it, and a 200
 that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
 `openai_error` retried like the 502 it usually stands for.
 """
@@ -34,6 +35,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
+from .citations import without_citations
 from .per_thread import PerThread
 from .reasoning import without_thinking
 from .turns import answer_turn
@@ -199,7 +201,7 @@ class OpenAIBackend:
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
-            text=without_thinking(answer_turn(readable(_content_text(message.content)))).strip(),
+            text=_answer_text(message.content),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
@@ -315,6 +317,12 @@ def _failure(choice: Choice) -> str:
     if choice.finish_reason != "error":
         return ""
     return readable(_error_message(choice) or "no reason given").strip()
+
+
+def _answer_text(content) -> str:
+    """The answer a message's content holds, as a person reads it (see the module's doc)."""
+    answer = without_thinking(answer_turn(readable(_content_text(content))))
+    return without_citations(answer).strip()
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
