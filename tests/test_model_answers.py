@@ -166,6 +166,34 @@ def test_a_chat_uis_citation_marks_are_never_sent_or_stored(app, openai_server, 
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
 
 
+@pytest.mark.parametrize(
+    "content,sent",
+    [
+        (
+            "See [the guide](https://example.com/guide?utm_source=openai) for more.",
+            "See the guide (https://example.com/guide) for more.",
+        ),
+        (
+            "Read https://example.com/a?id=7&utm_source=chatgpt.com&utm_medium=referral.",
+            "Read https://example.com/a?id=7.",
+        ),
+        (
+            "Docs: https://example.com/a?utm_source=openai#install",
+            "Docs: https://example.com/a#install",
+        ),
+    ],
+    ids=["markdown-link", "among-parameters", "before-fragment"],
+)
+def test_links_lose_their_tracking_parameters(app, openai_server, content, sent):
+    """OpenAI's search models append ?utm_source=openai to every link, and answers learnt
+    from ChatGPT carry utm_source=chatgpt.com: analytics for the site, nothing the page
+    needs, and a fifth of a segment per link."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task(sms_content="Where can I read more?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
 def test_an_empty_answer_is_asked_again(app, openai_server):
     openai_server.then(200, chat_completion(" \n"))
     task = counted_task()

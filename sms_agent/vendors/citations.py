@@ -5,7 +5,9 @@ nothing renders them and no source is attached: private-use characters around "c
 source ids ("\ue200cite\ue202turn0search0\ue201", which a phone shows as boxes or as
 "citeturn0search0"), ChatGPT's ":contentReference[oaicite:0]{index=0}", and the
 "【4:0†source】" of OpenAI's Assistants (gpt-oss's browsing writes "【1†L3-L7】"). Each names
-a source the texter cannot open, and costs their segments.
+a source the texter cannot open, and costs their segments. So do the tracking parameters
+on links (utm_source=openai, which OpenAI's search models append to every link, and
+utm_source=chatgpt.com): analytics for the site, nothing the page needs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,23 @@ _MARK = re.compile(
 )
 
 
+#: A link, and the punctuation that may end the sentence or the Markdown around it.
+_LINK = re.compile(r"https?://[^\s<>\"'\]]+")
+_AFTER_LINK = re.compile(r"[).,;:!?]*\Z")
+
+
 def without_citations(content: str) -> str:
-    """`content` without a chat app's citation marks."""
-    return _MARK.sub("", content)
+    """`content` without a chat app's citation marks, its links without tracking."""
+    return _LINK.sub(_untracked, _MARK.sub("", content))
+
+
+def _untracked(match: re.Match) -> str:
+    """A link without its utm_ parameters."""
+    link = match.group()
+    if "utm_" not in link:
+        return link
+    after = _AFTER_LINK.search(link).group()
+    address, _, query = link[: len(link) - len(after)].partition("?")
+    query, hashmark, fragment = query.partition("#")
+    kept = "&".join(part for part in query.split("&") if part and not part.startswith("utm_"))
+    return address + ("?" + kept if kept else "") + hashmark + fragment + after
