@@ -136,12 +136,20 @@ def before_open_math(text: str) -> str:
     tail = _CODE.split(text)[-1]  # an open code block runs to the end: nothing to read
     closed = [match.end() for match in _MATH.finditer(tail)]
     start = len(text) - len(tail) + (closed[-1] if closed else 0)
+    # Where the last of each kind of sign starts: whether the rest of the text after an
+    # opener holds one, without searching it again for every opener.
+    sure_tex, mathy, regex = (
+        _last_start(sign, text) for sign in (_SURE_TEX, _MATHY, _REGEX_ESCAPE)
+    )
     for opener in _OPENER.finditer(text, start):
-        rest = text[opener.end() :]
-        formula = _SURE_TEX if opener.group() == "$" else _MATHY
-        if formula.search(rest) and not _REGEX_ESCAPE.search(rest):
+        formula = sure_tex if opener.group() == "$" else mathy
+        if formula >= opener.end() > regex:
             return text[: opener.start()] if text[: opener.start()].strip() else text
     return text
+
+
+def _last_start(sign: re.Pattern, text: str) -> int:
+    return max((match.start() for match in sign.finditer(text)), default=-1)
 
 
 def math_text(source: str) -> str:
