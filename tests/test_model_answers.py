@@ -4,6 +4,7 @@ and a 200 that is no answer at all. Each goes through the real openai SDK over H
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import pytest
@@ -164,6 +165,15 @@ def test_a_chat_uis_citation_marks_are_never_sent_or_stored(app, openai_server, 
     assert pipeline.answer(task.id) == "answered"
     assert fresh(task).ai_response == "Paris is the capital of France."
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+
+
+def test_an_answer_padded_with_spaces_is_read_in_one_pass(app, openai_server):
+    """A model in a loop writes runs of spaces: looking for a citation mark after each one
+    took seconds per answer (quadratic in the run)."""
+    openai_server.then(200, chat_completion("Paris." + " " * 60_000 + "Yes."))
+    began = time.monotonic()
+    assert pipeline.answer(make_task().id) == "answered"
+    assert time.monotonic() - began < 3
 
 
 @pytest.mark.parametrize(

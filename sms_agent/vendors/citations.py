@@ -17,7 +17,7 @@ import re
 #: A mark, with the spaces before it (it follows a word or a sentence's end): the private-use
 #: span (to the end when the token limit cut it), the bracketed one, ChatGPT's reference.
 _MARK = re.compile(
-    r"[ \t]*(?:\ue200[^\ue201]*(?:\ue201|\Z)"
+    r"(?<![ \t])[ \t]*(?:\ue200[^\ue201]*(?:\ue201|\Z)"
     r"|\u3010[^\u3010\u3011\n]*\u2020[^\u3010\u3011\n]*\u3011"
     r"|:contentReference\[oaicite:\d+\](?:\{index=\d+\})?)"
 )
