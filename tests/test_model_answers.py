@@ -167,6 +167,28 @@ def test_a_chat_uis_citation_marks_are_never_sent_or_stored(app, openai_server, 
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
 
 
+@pytest.mark.parametrize("sources", ["citations", "search_results"])
+def test_numbered_citations_of_sources_the_texter_never_gets_are_not_sent(
+    app, openai_server, sources
+):
+    """Perplexity's Sonar numbers its sources in the text ("France[1][2].") and lists them
+    in the response's `citations` (and `search_results`), which an SMS does not carry."""
+    body = chat_completion("Paris is the capital of France[1][2]. It has 2.1M people [3].")
+    listed = ["https://a.example", "https://b.example", "https://c.example"]
+    body[sources] = listed if sources == "citations" else [{"url": url} for url in listed]
+    openai_server.then(200, body)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    sent = "Paris is the capital of France. It has 2.1M people."
+    assert (fresh(task).ai_response, [m.body for m in outbox()]) == (sent, [sent])
+
+
+def test_numbers_in_brackets_stay_when_no_sources_came_with_the_answer(app, openai_server):
+    openai_server.then(200, chat_completion("Use a[1] for the second item."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == ["Use a[1] for the second item."]
+
+
 def test_an_answer_padded_with_spaces_is_read_in_one_pass(app, openai_server):
     """A model in a loop writes runs of spaces: looking for a citation mark after each one
     took seconds per answer (quadratic in the run)."""

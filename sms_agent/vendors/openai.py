@@ -201,7 +201,7 @@ class OpenAIBackend:
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
         return Completion(
-            text=_answer_text(message.content),
+            text=_answer_text(message.content, _sources_listed(response)),
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=choice.finish_reason,
             request_id=response._request_id,
@@ -319,10 +319,17 @@ def _failure(choice: Choice) -> str:
     return readable(_error_message(choice) or "no reason given").strip()
 
 
-def _answer_text(content) -> str:
+def _answer_text(content, sources: int = 0) -> str:
     """The answer a message's content holds, as a person reads it (see the module's doc)."""
     answer = without_thinking(answer_turn(readable(_content_text(content))))
-    return without_citations(answer).strip()
+    return without_citations(answer, sources).strip()
+
+
+def _sources_listed(response: ChatCompletion) -> int:
+    """How many sources a search model listed beside its answer, outside the spec
+    (Perplexity's `citations` and `search_results`), which its text cites as "[1]"."""
+    lists = (getattr(response, name, None) for name in ("citations", "search_results"))
+    return max((len(listed) for listed in lists if isinstance(listed, list)), default=0)
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
