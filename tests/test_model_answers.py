@@ -255,6 +255,16 @@ def test_an_answer_the_provider_broke_off_with_an_error_is_asked_again_not_sent(
     assert requests_used(task) == 1
 
 
+def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
+    """vLLM's reasoning parser files a whole answer under reasoning_content when it finds
+    no </think> (Qwen3 with thinking turned off): the content is empty on every ask, and
+    staff read where the words went, not only that the answer was empty."""
+    openai_server.then(200, with_reasoning_field(None))
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(make_task().id)
+    assert "reasoning_content" in str(caught.value.cause)
+
+
 @pytest.mark.parametrize(
     "body",
     [

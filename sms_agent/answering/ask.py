@@ -179,7 +179,14 @@ def _no_answer(completion: Completion) -> LLMError:
             error_type="openai_error",
             retryable=False,
         )
-    return LLMError("the model returned an empty answer", error_type="openai_error", retryable=True)
+    message = "the model returned an empty answer"
+    if completion.reasoning_field:
+        message += (
+            f", its words all in {completion.reasoning_field} (a server's reasoning parser "
+            "that found no </think> files the whole answer there: vLLM's, with thinking "
+            "turned off, or a model that does not think)"
+        )
+    return LLMError(message, error_type="openai_error", retryable=True)
 
 
 def _why_declined(completion: Completion, question: str) -> str | None:

@@ -78,6 +78,9 @@ class Completion:
     #: Why the answer broke off, when the server stopped it with finish_reason "error"
     #: (OpenRouter, when the provider fails after the answer began).
     failure: str = ""
+    #: The field beside the content that held the model's reasoning ("reasoning_content",
+    #: "reasoning"), "" without one: never read, but named when the content is empty.
+    reasoning_field: str = ""
 
     @property
     def tool_calls(self) -> tuple[str, ...]:
@@ -209,6 +212,7 @@ class OpenAIBackend:
             calls=_tool_calls(message),
             refusal=readable(message.refusal or "").strip(),
             failure=_failure(choice),
+            reasoning_field=_reasoning_field(message),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
@@ -330,6 +334,16 @@ def _sources_listed(response: ChatCompletion) -> int:
     (Perplexity's `citations` and `search_results`), which its text cites as "[1]"."""
     lists = (getattr(response, name, None) for name in ("citations", "search_results"))
     return max((len(listed) for listed in lists if isinstance(listed, list)), default=0)
+
+
+def _reasoning_field(message: ChatCompletionMessage) -> str:
+    """Which field outside the spec holds the model's reasoning (vLLM, SGLang and DeepSeek
+    name it reasoning_content; Ollama, OpenRouter and newer vLLM, reasoning)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value.strip():
+            return name
+    return ""
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
