@@ -311,6 +311,18 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
 
 
+def test_an_answer_mistral_stopped_at_the_context_window_is_trimmed_like_one_at_the_limit(
+    app, openai_server
+):
+    """Mistral's API says model_length when the context window, not max_tokens, stopped the
+    answer: cut mid-word all the same."""
+    cut_off = "Paris is the capital. It is known for the Eiffel Tow"
+    openai_server.then(200, chat_completion(cut_off, finish_reason="model_length"))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital."]
+
+
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
     fragment = "Here is how to make a dangerous"
     openai_server.then(200, chat_completion(fragment, finish_reason="content_filter"))

@@ -206,7 +206,7 @@ class OpenAIBackend:
         return Completion(
             text=_answer_text(message.content, _sources_listed(response)),
             model=response.model if isinstance(response.model, str) else self.model,
-            finish_reason=choice.finish_reason,
+            finish_reason=_finish_reason(choice),
             request_id=response._request_id,
             tokens_used=total,
             calls=_tool_calls(message),
@@ -314,6 +314,17 @@ def _content_text(content) -> str | None:
         and part.get("type") == "text"
         and isinstance(part.get("text"), str)
     )
+
+
+#: Other names servers give a stop at the token limit, read as OpenAI's "length": Mistral's
+#: model_length (the context window was full), an answer cut mid-word all the same.
+_AT_LIMIT = {"model_length": "length"}
+
+
+def _finish_reason(choice: Choice) -> str | None:
+    """Why the model stopped, in OpenAI's words; None when a server says it in no words."""
+    reason = choice.finish_reason
+    return _AT_LIMIT.get(reason, reason) if isinstance(reason, str) else None
 
 
 def _failure(choice: Choice) -> str:
