@@ -499,6 +499,21 @@ def test_a_model_that_still_wants_a_tool_it_lacks_gets_the_declined_notice(app, 
     assert len(openai_server.requests) == 2  # asked once more, never retried
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["functions.request_human", "request_human<|channel|>commentary", " request_human\n"],
+    ids=["namespaced", "harmony-tokens", "spaces"],
+)
+def test_request_human_named_as_gpt_oss_writes_it_still_hands_over(app, openai_server, name):
+    """gpt-oss calls its tools as "functions.<name>" and, on a server whose Harmony parser
+    slips, leaves channel tokens after the name: the request for a person was taken for a
+    tool never offered, and the texter got an answer instead of a person."""
+    openai_server.then(200, tool_call_completion(name))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(openai_server.requests) == 1
+
+
 def test_request_human_beside_an_unknown_tool_hands_over_at_once(app, openai_server):
     both = tool_call_completion("get_weather")
     both["choices"][0]["message"]["tool_calls"].append(

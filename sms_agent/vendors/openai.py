@@ -369,11 +369,23 @@ def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
             found.append(
                 ToolCall(
                     id=str(getattr(call, "id", None) or f"call_{index}"),
-                    name=name,
+                    name=_tool_name(name),
                     arguments=arguments if isinstance(arguments, str) else "{}",
                 )
             )
     return tuple(found)
+
+
+#: What gpt-oss writes around a tool's name: the "functions." namespace its Harmony format
+#: calls tools in, and the channel tokens a server's parser may leave after it
+#: ("request_human<|channel|>commentary").
+_NAMESPACE = re.compile(r"^functions\.")
+_AFTER_NAME = re.compile(r"<\|.*", re.DOTALL)
+
+
+def _tool_name(name: str) -> str:
+    """The name of the tool called, as it was offered."""
+    return _NAMESPACE.sub("", _AFTER_NAME.sub("", name).strip())
 
 
 def not_a_completion(what: str) -> LLMError:
