@@ -311,6 +311,25 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
 
 
+@pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        ("Read [the Python tutorial](https://docs.python.org/3/tut", "Read the Python..."),
+        ("Start with [the official Python tut", "Start with the official Python..."),
+        ("Here it is: ![The Eiffel Tower](https://upload.wiki", "Here it is: The Eiffel..."),
+    ],
+    ids=["in-the-address", "in-the-words", "image"],
+)
+def test_an_answer_cut_off_inside_a_link_shows_its_words_not_its_markup(
+    app, openai_server, cut_off, sent
+):
+    """A link the token limit cut short is no link: its "[" and half address reached the
+    texter as they were ("Read [the Python...")."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
 def test_an_answer_mistral_stopped_at_the_context_window_is_trimmed_like_one_at_the_limit(
     app, openai_server
 ):

@@ -42,6 +42,19 @@ def _raw_html(html: str, as_written: bool = False) -> str:
     return _FORMATTING_TAG.sub("", html)
 
 
+#: A link or image the text ends inside: its words, then perhaps "](" and part of its address.
+_OPEN_LINK = re.compile(r"!?\[([^\[\]\n]*)(?:\]\([^()\s]*)?\Z")
+
+
+def without_open_link(text: str) -> str:
+    """`text` with the link it ends inside (an answer cut off at the token limit) reduced to
+    its words: no "[", and no half address, which would reach the texter as written."""
+    if text.count("`") % 2:  # it ends in code, where "[" is code too ("x = [1, 2")
+        return text
+    link = _OPEN_LINK.search(text)
+    return text[: link.start()] + link[1] if link else text
+
+
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     """Headings, emphasis and code lose their markers but keep their words; links keep their URL.
 
