@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from sms_agent.answering.tools import TOOLS
 from sms_agent.vendors.openai import (
     OFFLINE_NOTICE,
     LLMError,
@@ -53,6 +54,21 @@ def test_a_model_that_answers_at_once_is_sent_no_reasoning_fields(app, openai_se
     get_llm_backend().complete(QUESTION, max_tokens=100)
     [(_, _, body)] = openai_server.requests
     assert "reasoning_effort" not in body and body["max_completion_tokens"] == 100
+
+
+def test_a_server_that_knows_only_max_tokens_is_asked_with_it_from_then_on(app):
+    """Mistral's API refuses max_completion_tokens (422, extra inputs not permitted): every
+    question got the apology. It is asked again with max_tokens, and so from then on."""
+    with openai_standin(knows_max_completion_tokens=False) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        for _ in range(2):
+            completion = get_llm_backend().complete(QUESTION, max_tokens=100, tools=TOOLS)
+            assert completion.text == "Paris is the capital of France."
+        caps = [[key for key in body if key.startswith("max_")] for _, _, body in server.requests]
+        assert caps == [["max_completion_tokens"], ["max_tokens"], ["max_tokens"]]
+        assert all(
+            "tools" in body and body["max_tokens"] == 100 for _, _, body in server.requests[1:]
+        )
 
 
 def test_a_server_without_a_key_still_gets_a_placeholder_key(app, openai_server):

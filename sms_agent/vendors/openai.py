@@ -162,14 +162,30 @@ class OpenAIBackend:
         return self._completion(response)
 
     def _create(self, messages: list[dict], max_tokens: int, tools: list[dict] | None):
+        """The request, its answer capped as the server understands it: with
+        max_completion_tokens (OpenAI's name since its reasoning models, which refuse
+        max_tokens), or with max_tokens for a server that refused that name (Mistral's API:
+        422, extra inputs not permitted; Azure OpenAI's older API versions), as this process
+        remembers."""
+        if self.server not in _SERVERS_WITH_MAX_TOKENS:
+            try:
+                return self._post(messages, max_tokens, tools, "max_completion_tokens")
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+                if "max_completion_tokens" not in _said(exc):
+                    raise
+            log.warning("the model server refused max_completion_tokens; capping with max_tokens")
+            _SERVERS_WITH_MAX_TOKENS.add(self.server)
+        return self._post(messages, max_tokens, tools, "max_tokens")
+
+    def _post(self, messages: list[dict], max_tokens: int, tools: list[dict] | None, cap: str):
         """POST /chat/completions through the client's post(), the call that
         chat.completions.create() ends in. create() first walks every message and tool
         against the SDK's typed-dict annotations (its "transform", which renames aliased
         fields and formats dates and files: none occur in ours), which cost about a fifth of
         a job's Python calls; the request sent is the same."""
-        body = {"model": self.model, "messages": messages, "max_completion_tokens": max_tokens}
+        body = {"model": self.model, "messages": messages, cap: max_tokens}
         if self.thinking:
-            body["max_completion_tokens"] += self.thinking.get("tokens", 0)
+            body[cap] += self.thinking.get("tokens", 0)
             if "effort" in self.thinking:
                 body["reasoning_effort"] = self.thinking["effort"]
         if tools:
@@ -412,6 +428,14 @@ PROMPT_FILTERED = frozenset({"content_filter", "invalid_prompt"})
 
 #: (base URL, model) of the servers that refused a request with tools, in this process.
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
+#: (base URL, model) of the servers that refused max_completion_tokens, in this process.
+_SERVERS_WITH_MAX_TOKENS: set[tuple[str | None, str]] = set()
+
+
+def _said(exc: openai.APIStatusError) -> str:
+    """All a refusal says: its message, and its body, where a server whose message is no
+    string (Mistral's, a list of the fields it refused) leaves the SDK's message bare."""
+    return f"{exc.message} {json.dumps(exc.body, default=str)}"
 
 
 def _build_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
