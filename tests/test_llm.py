@@ -16,8 +16,10 @@ from sms_agent.vendors.openai import (
 )
 from tests.standins import (
     NOT_COMPLETIONS,
+    Raw,
     SilentServer,
     chat_completion,
+    extra_forbidden,
     openai_error,
     openai_standin,
     refusal_completion,
@@ -69,6 +71,26 @@ def test_a_server_that_knows_only_max_tokens_is_asked_with_it_from_then_on(app):
         assert all(
             "tools" in body and body["max_tokens"] == 100 for _, _, body in server.requests[1:]
         )
+
+
+@pytest.mark.parametrize(
+    "status,body,words",
+    [
+        (422, extra_forbidden("frequency_penalty", 0.0), "Extra inputs are not permitted"),
+        (404, {"detail": "Model qwen3:8b not found"}, "Model qwen3:8b not found"),
+        (502, Raw(b"<html><h1>502 Bad Gateway</h1>nginx</html>", "text/html"), "502 Bad Gateway"),
+    ],
+    ids=["mistral-fields", "fastapi-detail", "html-page"],
+)
+def test_a_refusal_without_a_message_is_logged_with_what_its_body_says(
+    app, openai_server, status, body, words
+):
+    """A body whose message is no string (Mistral's list of refused fields, FastAPI's
+    "detail", a proxy's page) left the SDK's message bare: staff read "Error code: 422"."""
+    openai_server.then(status, body)
+    with pytest.raises(LLMError) as caught:
+        get_llm_backend().complete(QUESTION, 50)
+    assert words in str(caught.value)
 
 
 def test_a_server_without_a_key_still_gets_a_placeholder_key(app, openai_server):

@@ -415,11 +415,11 @@ def not_a_completion(what: str) -> LLMError:
     )
 
 
-def _excerpt(value) -> str:
+def _excerpt(value, length: int = 120) -> str:
     """The start of a body, as a person would read it: an HTML page without its tags."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
-    return repr(words if len(words) <= 120 else words[:117] + "...")
+    return repr(words if len(words) <= length else words[: length - 3] + "...")
 
 
 #: The codes of a 400 that refuses the question itself, whatever is asked of it: Azure
@@ -475,6 +475,15 @@ def _about_context(exc: openai.APIStatusError) -> bool:
     return exc.code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(exc.message))
 
 
+def _readable_message(exc: openai.APIStatusError) -> str:
+    """The SDK's message, with the start of the body when the SDK found no message string
+    in it ("Error code: 422" alone: Mistral's list of refused fields, FastAPI's "detail",
+    a proxy's HTML page), so that the error log says what the server said."""
+    if exc.message != f"Error code: {exc.status_code}" or exc.body is None:
+        return exc.message
+    return f"{exc.message} - {_excerpt(exc.body, 300)}"
+
+
 def translate_error(exc: openai.OpenAIError) -> LLMError:
     """Which failures are worth a retry: timeouts (a proxy's 408 too), lost connections,
     409, 429 and 5xx, but not a 429 that says the account's credit is used up (that needs a
@@ -489,7 +498,7 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
         exhausted = status == 429 and exc.code == "insufficient_quota"
         passing = status in _PASSING_STATUSES or status >= 500
         retryable = (status == 429 and not exhausted) or passing
-        text = f"AI error {status} ({exc.code or 'no code'}): {exc.message}"
+        text = f"AI error {status} ({exc.code or 'no code'}): {_readable_message(exc)}"
         return LLMError(
             text,
             error_type=_PASSING_STATUSES.get(status, "openai_error"),
