@@ -564,6 +564,16 @@ def test_a_200_carrying_an_error_is_retried_and_logged_with_the_servers_words(ap
     assert pipeline.answer(task.id) == "answered"
 
 
+def test_an_answer_of_invisible_joiners_alone_is_no_answer(app, openai_server):
+    """What an emoji leaves when its pictures are gone (a zero-width joiner, a variation
+    selector) was taken for an answer of nothing but emoji and sent: a blank SMS."""
+    openai_server.then(200, chat_completion("\u200d\ufe0f"))
+    task = make_task(sms_content="Thanks!")
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert outbox() == []
+
+
 @pytest.mark.parametrize("name,body", NOT_COMPLETIONS, ids=[name for name, _ in NOT_COMPLETIONS])
 def test_a_200_that_is_not_an_answer_is_retried_then_answered(app, openai_server, name, body):
     openai_server.then(200, body)
