@@ -265,6 +265,22 @@ def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
     assert "reasoning_content" in str(caught.value.cause)
 
 
+def test_an_answer_deepseek_broke_off_for_want_of_resources_is_asked_again_not_sent(
+    app, openai_server
+):
+    """DeepSeek's API stops an answer with finish_reason insufficient_system_resource when
+    its inference system runs short: the words so far are a fragment."""
+    cut = chat_completion("The capital of France is", "insufficient_system_resource")
+    openai_server.then(200, cut)
+    task = counted_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert "insufficient_system_resource" in str(caught.value.cause)
+    assert outbox() == []
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
 @pytest.mark.parametrize(
     "body",
     [

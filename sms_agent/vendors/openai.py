@@ -75,8 +75,9 @@ class Completion:
     calls: tuple[ToolCall, ...] = ()
     #: What the model said instead of answering when it refused ("I can't help with that").
     refusal: str = ""
-    #: Why the answer broke off, when the server stopped it with finish_reason "error"
-    #: (OpenRouter, when the provider fails after the answer began).
+    #: Why the answer broke off, when the server stopped it with an error after it began
+    #: (finish_reason "error" from OpenRouter or Mistral, insufficient_system_resource from
+    #: DeepSeek).
     failure: str = ""
     #: The field beside the content that held the model's reasoning ("reasoning_content",
     #: "reasoning"), "" without one: never read, but named when the content is empty.
@@ -343,11 +344,18 @@ def _finish_reason(choice: Choice) -> str | None:
     return _AT_LIMIT.get(reason, reason) if isinstance(reason, str) else None
 
 
+#: The finish reasons of an answer the server broke off: OpenRouter's and Mistral's "error",
+#: DeepSeek's insufficient_system_resource (its inference system ran short).
+_BROKEN_OFF = frozenset({"error", "insufficient_system_resource"})
+
+
 def _failure(choice: Choice) -> str:
-    """What a choice that stopped with finish_reason "error" says went wrong."""
-    if choice.finish_reason != "error":
+    """What a choice the server broke off says went wrong: its error's message (OpenRouter),
+    else its finish reason."""
+    reason = _finish_reason(choice)
+    if reason not in _BROKEN_OFF:
         return ""
-    return readable(_error_message(choice) or "no reason given").strip()
+    return readable(_error_message(choice) or f"finish_reason {reason}").strip()
 
 
 def _answer_text(content, sources: int = 0) -> str:
