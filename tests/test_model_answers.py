@@ -549,6 +549,41 @@ def test_request_human_named_as_gpt_oss_writes_it_still_hands_over(app, openai_s
     assert len(openai_server.requests) == 1
 
 
+#: A request for a person the server's tool-call parser did not take out of the text, as
+#: vLLM's and Ollama's parsers leave the model's output when its JSON does not parse.
+CALL_IN_TEXT = [
+    '<tool_call>\n{"name": "request_human", "arguments": {"reason": "refund"}\n</tool_call>',
+    "<tool_call>\n<function=request_human>\n<parameter=reason>refund</parameter>\n</function>",
+    "<tool_call>request_human\n<arg_key>reason</arg_key>\n<arg_value>refund</arg_value>",
+]
+
+
+@pytest.mark.parametrize("call", CALL_IN_TEXT, ids=["hermes-json", "qwen3-coder", "glm"])
+def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
+    app, openai_server, call
+):
+    """The texter got the call's markup as their answer, and no person."""
+    openai_server.then(200, chat_completion("Let me get someone for you.\n" + call))
+    assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert "tool_call" not in outbox()[0].body
+
+
+def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
+    shown = '```\n<tool_call>\n{"name": "get_weather"}\n</tool_call>\n```\nThe JSON names it.'
+    openai_server.then(200, chat_completion("Qwen writes:\n" + shown))
+    assert pipeline.answer(make_task(sms_content="How does Qwen call tools?").id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and '"name": "get_weather"' in reply.body
+
+
+def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, openai_server):
+    call = '<tool_call>\n{"name": "web_search", "arguments": {"q": "Paris"}}\n</tool_call>'
+    openai_server.then(200, chat_completion("Let me look that up.\n" + call))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+
+
 def test_request_human_beside_an_unknown_tool_hands_over_at_once(app, openai_server):
     both = tool_call_completion("get_weather")
     both["choices"][0]["message"]["tool_calls"].append(

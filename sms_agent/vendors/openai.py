@@ -13,8 +13,9 @@ server that ignores them simply answers.
 What the server says is checked here, at the border: its text is made readable (no NUL,
 control characters, escape sequences or lone surrogates: clean_text.py) and loses a
 reasoning model's thinking (reasoning.py), the chat template's tokens a misconfigured
-server leaves in it (turns.py) and the citation marks of a chat app (citations.py) before
-anything stores or shapes it, and a 200
+server leaves in it (turns.py), the citation marks of a chat app (citations.py) and the
+tool calls a server's parser left in it (text_calls.py, read as calls) before anything
+stores or shapes it, and a 200
 that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
 `openai_error` retried like the 502 it usually stands for.
 """
@@ -38,6 +39,7 @@ from ..clean_text import readable
 from .citations import without_citations
 from .per_thread import PerThread
 from .reasoning import without_thinking
+from .text_calls import calls_in_text
 from .turns import answer_turn
 
 log = logging.getLogger("sms_agent.llm")
@@ -220,13 +222,14 @@ class OpenAIBackend:
         choice = _first_choice(response)
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
+        text, written = _answer_and_calls(message.content, _sources_listed(response))
         return Completion(
-            text=_answer_text(message.content, _sources_listed(response)),
+            text=text,
             model=response.model if isinstance(response.model, str) else self.model,
             finish_reason=_finish_reason(choice),
             request_id=response._request_id,
             tokens_used=total,
-            calls=_tool_calls(message),
+            calls=_tool_calls(message) + written,
             refusal=readable(message.refusal or "").strip(),
             failure=_failure(choice),
             reasoning_field=_reasoning_field(message),
@@ -358,10 +361,13 @@ def _failure(choice: Choice) -> str:
     return readable(_error_message(choice) or f"finish_reason {reason}").strip()
 
 
-def _answer_text(content, sources: int = 0) -> str:
-    """The answer a message's content holds, as a person reads it (see the module's doc)."""
+def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...]]:
+    """The answer a message's content holds, as a person reads it (see the module's doc),
+    and the tool calls a server's parser left in it."""
     answer = without_thinking(answer_turn(readable(_content_text(content))))
-    return without_citations(answer, sources).strip()
+    answer, named = calls_in_text(without_citations(answer, sources))
+    calls = (ToolCall(f"call_text_{n}", _tool_name(name)) for n, name in enumerate(named))
+    return answer.strip(), tuple(calls)
 
 
 def _sources_listed(response: ChatCompletion) -> int:
