@@ -39,6 +39,12 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("```python\nprint('hi')\n    x = 1\n```", "print('hi')\n    x = 1"),
         ("See [the docs](https://example.com/a).", "See the docs (https://example.com/a)."),
         ("<https://example.com>", "https://example.com"),
+        # OpenAI's search models cite as ([site](url)): the site once, in its address.
+        (
+            "Paris ([en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)).",
+            "Paris (https://en.wikipedia.org/wiki/Paris).",
+        ),
+        ("See [www.example.com](https://example.com/a).", "See https://example.com/a."),
         ("![logo](https://x.io/l.png)", "logo (https://x.io/l.png)"),
         ("- one\n- two", "- one\n- two"),
         ("* one\n+ two", "- one\n\n- two"),

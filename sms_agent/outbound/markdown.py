@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from itertools import takewhile, zip_longest
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -213,12 +214,24 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
         elif kind == "link_close" and links:
             href, start = links.pop()
             label = "".join(out[start:]).strip()
-            if href and href not in (label, f"mailto:{label}"):
+            if href and _names_its_site(label, href):
+                out[start:] = [href]  # the site once, in its address
+            elif href and href not in (label, f"mailto:{label}"):
                 out.append(f" ({href})")
         elif kind == "image":
             src = str(child.attrs.get("src", ""))
             out.append(f"{child.content} ({src})" if child.content else src)
     return "".join(out)
+
+
+def _names_its_site(label: str, href: str) -> bool:
+    """Whether a link's words are only its site's name, as OpenAI's search models cite
+    ("[en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)"): the address says it."""
+    try:
+        host = (urlsplit(href).hostname or "").removeprefix("www.")
+    except ValueError:  # an address no browser would open
+        return False
+    return bool(host) and label.lower().removeprefix("www.") == host
 
 
 def _between_digits(children: list[Token], index: int) -> bool:
