@@ -1,15 +1,15 @@
-"""A chat app's citation marks in a model's answer, and taking them off.
+"""A chat app's citation marks in a model's answer, and the tracking on its links, taken off.
 
 Models trained on ChatGPT's answers write its citation marks through the API too, where
 nothing renders them and no source is attached: private-use characters around "cite" and
 source ids ("\ue200cite\ue202turn0search0\ue201", which a phone shows as boxes or as
 "citeturn0search0"), ChatGPT's ":contentReference[oaicite:0]{index=0}", and the
 "【4:0†source】" of OpenAI's Assistants (gpt-oss's browsing writes "【1†L3-L7】"). Each names
-a source the texter cannot open, and costs their segments. So does the "[1][2]" with
-which a search model (Perplexity's Sonar) numbers the sources it lists beside the answer,
-in the response's `citations`. So do the tracking parameters
-on links (utm_source=openai, which OpenAI's search models append to every link, and
-utm_source=chatgpt.com): analytics for the site, nothing the page needs.
+a source the texter cannot open, and costs their segments. So does the "[1][2]" with which
+a search model (Perplexity's Sonar) numbers the sources it lists beside the answer, in the
+response's `citations`. So do the tracking parameters on links (utm_source=openai, which
+OpenAI's search models append to every link, and utm_source=chatgpt.com): analytics for
+the site, nothing the page needs.
 """
 
 from __future__ import annotations

@@ -8,16 +8,17 @@ worker thread keeps its client (and so its connection) from one job to the next.
 Tools (function calling) are offered when the caller passes them. A server that refuses a
 request with tools (400 or 422: many OpenAI-compatible servers know no tools) is asked once
 more without them, and this process remembers not to offer that server tools again; a
-server that ignores them simply answers.
+server that ignores them simply answers. A server that refuses the answer's cap under
+OpenAI's name, max_completion_tokens (Mistral's API), is given it as max_tokens, likewise.
 
 What the server says is checked here, at the border: its text is made readable (no NUL,
 control characters, escape sequences or lone surrogates: clean_text.py) and loses a
 reasoning model's thinking (reasoning.py), the chat template's tokens a misconfigured
 server leaves in it (turns.py), the citation marks of a chat app (citations.py) and the
 tool calls a server's parser left in it (text_calls.py, read as calls) before anything
-stores or shapes it, and a 200
-that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
-`openai_error` retried like the 502 it usually stands for.
+stores or shapes it, and a 200 that is no chat completion (a proxy's HTML error page, JSON
+cut short, `null`) is an `openai_error` retried like the 502 it usually stands for, as is
+an answer the server broke off (finish_reason "error").
 """
 
 from __future__ import annotations

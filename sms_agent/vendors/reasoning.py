@@ -5,12 +5,12 @@ parse their reasoning out (vLLM or llama.cpp without a reasoning parser, LM Stud
 Ollama), write it into `content` before the answer, as <think>...</think> (<thinking> for
 some, [THINK]...[/THINK] for Mistral's reasoning models, <seed:think> for ByteDance's
 Seed-OSS). Many of their chat templates open the block in the prompt, so only the closing
-tag arrives. The thinking is the model talking
-to itself: sent, it would fill the texter's segments and push the answer itself out to
-MORE. gpt-oss writes in channels instead ("<|channel|>analysis<|message|>...<|end|><|start|>
-assistant<|channel|>final<|message|>answer"), which some servers pass through as they are:
-its answer is the final channel. A `reasoning_content` or `reasoning` field beside the
-content (a server that does parse it) is simply never read.
+tag arrives. The thinking is the model talking to itself: sent, it would fill the texter's
+segments and push the answer itself out to MORE. gpt-oss writes in channels instead
+("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final<|message|>
+answer"), which some servers pass through as they are: its answer is the final channel.
+A `reasoning_content` or `reasoning` field beside the content (a server that does parse it)
+is simply never read.
 """
 
 from __future__ import annotations
