@@ -588,6 +588,31 @@ def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
     assert "tool_call" not in outbox()[0].body
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "<|start|>assistant<|channel|>commentary to=functions.request_human <|constrain|>json",
+        "<|start|>assistant to=functions.request_human<|channel|>commentary json",
+    ],
+    ids=["recipient-after-channel", "recipient-in-header"],
+)
+def test_gpt_oss_calling_request_human_in_channels_passed_through_hands_over(
+    app, openai_server, header
+):
+    """gpt-oss on a server that passes its Harmony channels through as text calls a tool in
+    a commentary channel, with no final one: it was read as an empty answer, asked again
+    and again, and the texter got the apology instead of a person."""
+    content = (
+        "<|channel|>analysis<|message|>They want a refund: a person must decide.<|end|>"
+        + header
+        + '<|message|>{"reason": "refund"}<|call|>'
+    )
+    openai_server.then(200, chat_completion(content, finish_reason="tool_calls"))
+    assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(openai_server.requests) == 1
+
+
 def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
     shown = '```\n<tool_call>\n{"name": "get_weather"}\n</tool_call>\n```\nThe JSON names it.'
     openai_server.then(200, chat_completion("Qwen writes:\n" + shown))

@@ -40,7 +40,7 @@ from ..clean_text import readable
 from .citations import without_citations
 from .per_thread import PerThread
 from .reasoning import without_thinking
-from .text_calls import calls_in_text
+from .text_calls import calls_in_text, harmony_calls
 from .turns import answer_turn
 
 log = logging.getLogger("sms_agent.llm")
@@ -365,8 +365,10 @@ def _failure(choice: Choice) -> str:
 def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...]]:
     """The answer a message's content holds, as a person reads it (see the module's doc),
     and the tool calls a server's parser left in it."""
-    answer = without_thinking(answer_turn(readable(_content_text(content))))
+    text = readable(_content_text(content))
+    answer = without_thinking(answer_turn(text))
     answer, named = calls_in_text(without_citations(answer, sources))
+    named += harmony_calls(text)
     calls = (ToolCall(f"call_text_{n}", _tool_name(name)) for n, name in enumerate(named))
     return answer.strip(), tuple(calls)
 

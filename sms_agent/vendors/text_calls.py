@@ -5,7 +5,8 @@ Ollama's templates), and when it cannot (arguments that are not valid JSON, a fo
 does not expect) it returns the output as the answer's text: the texter would get
 "<tool_call>{"name": "request_human", ...}" as their answer, and no person. The formats are
 the models' own: Hermes and Qwen's JSON, Qwen3-Coder's <function=name>, GLM's name then
-<arg_key>s.
+<arg_key>s. gpt-oss, on a server that passes its Harmony channels through as text, calls a
+tool in a commentary channel addressed "to=functions.<name>".
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ _CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
 _NAME = re.compile(
     r"""\A\s*(?:\{\s*"name"\s*:\s*"([^"]+)"|<function=([^>\s]+)>|([\w.-]+)\s*(?:<arg_key>|\Z))"""
 )
+
+
+#: The recipient of a Harmony message: a tool gpt-oss calls.
+_RECIPIENT = re.compile(r"\bto=functions\.([\w.-]+)")
+
+
+def harmony_calls(content: str) -> list[str]:
+    """The names of the tools gpt-oss called in Harmony channels passed through as text."""
+    if not content.lstrip().startswith(("<|channel|>", "<|start|>")):
+        return []
+    return _RECIPIENT.findall(content)
 
 
 def calls_in_text(content: str) -> tuple[str, list[str]]:
