@@ -18,7 +18,8 @@ server leaves in it (turns.py), the citation marks of a chat app (citations.py) 
 tool calls a server's parser left in it (text_calls.py, read as calls) before anything
 stores or shapes it, and a 200 that is no chat completion (a proxy's HTML error page, JSON
 cut short, `null`) is an `openai_error` retried like the 502 it usually stands for, as is
-an answer the server broke off (finish_reason "error").
+an answer the server broke off (finish_reason "error"). What servers say outside the spec
+is read in OpenAI's terms by off_spec.py.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
 from .citations import without_citations
+from .off_spec import (
+    error_message,
+    failure,
+    finish_reason,
+    reasoning_field,
+    sources_listed,
+    tool_name,
+)
 from .per_thread import PerThread
 from .reasoning import without_thinking
 from .text_calls import calls_in_text, harmony_calls
@@ -223,17 +232,17 @@ class OpenAIBackend:
         choice = _first_choice(response)
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
-        text, written = _answer_and_calls(message.content, _sources_listed(response))
+        text, written = _answer_and_calls(message.content, sources_listed(response))
         return Completion(
             text=text,
             model=response.model if isinstance(response.model, str) else self.model,
-            finish_reason=_finish_reason(choice),
+            finish_reason=finish_reason(choice),
             request_id=response._request_id,
             tokens_used=total,
             calls=_tool_calls(message) + written,
             refusal=readable(message.refusal or "").strip(),
-            failure=_failure(choice),
-            reasoning_field=_reasoning_field(message),
+            failure=failure(choice),
+            reasoning_field=reasoning_field(message),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
@@ -298,7 +307,7 @@ def _first_choice(response) -> Choice:
         raise not_a_completion(f"JSON that is no chat completion ({_excerpt(response)})")
     choices = response.choices
     if not isinstance(choices, list) or not choices:
-        said = _error_message(response)
+        said = error_message(response)
         raise not_a_completion(
             f"an error: {_excerpt(said)}" if said else "a chat completion without choices"
         )
@@ -309,15 +318,6 @@ def _first_choice(response) -> Choice:
     if _content_text(message.content) is None or not isinstance(message.refusal, str | None):
         raise not_a_completion("a message whose content is not text")
     return choice
-
-
-def _error_message(holder) -> str | None:
-    """The message of the error object a server put in a 200's body or choice, outside the
-    spec: OpenRouter's {"code", "message"}, when the model failed after the request was
-    accepted. None without one."""
-    error = getattr(holder, "error", None)
-    message = error.get("message") if isinstance(error, dict) else None
-    return message if isinstance(message, str) else None
 
 
 def _content_text(content) -> str | None:
@@ -337,31 +337,6 @@ def _content_text(content) -> str | None:
     )
 
 
-#: Other names servers give a stop at the token limit, read as OpenAI's "length": Mistral's
-#: model_length (the context window was full), an answer cut mid-word all the same.
-_AT_LIMIT = {"model_length": "length"}
-
-
-def _finish_reason(choice: Choice) -> str | None:
-    """Why the model stopped, in OpenAI's words; None when a server says it in no words."""
-    reason = choice.finish_reason
-    return _AT_LIMIT.get(reason, reason) if isinstance(reason, str) else None
-
-
-#: The finish reasons of an answer the server broke off: OpenRouter's and Mistral's "error",
-#: DeepSeek's insufficient_system_resource (its inference system ran short).
-_BROKEN_OFF = frozenset({"error", "insufficient_system_resource"})
-
-
-def _failure(choice: Choice) -> str:
-    """What a choice the server broke off says went wrong: its error's message (OpenRouter),
-    else its finish reason."""
-    reason = _finish_reason(choice)
-    if reason not in _BROKEN_OFF:
-        return ""
-    return readable(_error_message(choice) or f"finish_reason {reason}").strip()
-
-
 def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...]]:
     """The answer a message's content holds, as a person reads it (see the module's doc),
     and the tool calls a server's parser left in it."""
@@ -369,25 +344,8 @@ def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, .
     answer = without_thinking(answer_turn(text))
     answer, named = calls_in_text(without_citations(answer, sources))
     named += harmony_calls(text)
-    calls = (ToolCall(f"call_text_{n}", _tool_name(name)) for n, name in enumerate(named))
+    calls = (ToolCall(f"call_text_{n}", tool_name(name)) for n, name in enumerate(named))
     return answer.strip(), tuple(calls)
-
-
-def _sources_listed(response: ChatCompletion) -> int:
-    """How many sources a search model listed beside its answer, outside the spec
-    (Perplexity's `citations` and `search_results`), which its text cites as "[1]"."""
-    lists = (getattr(response, name, None) for name in ("citations", "search_results"))
-    return max((len(listed) for listed in lists if isinstance(listed, list)), default=0)
-
-
-def _reasoning_field(message: ChatCompletionMessage) -> str:
-    """Which field outside the spec holds the model's reasoning (vLLM, SGLang and DeepSeek
-    name it reasoning_content; Ollama, OpenRouter and newer vLLM, reasoning)."""
-    for name in ("reasoning_content", "reasoning"):
-        value = getattr(message, name, None)
-        if isinstance(value, str) and value.strip():
-            return name
-    return ""
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
@@ -402,23 +360,11 @@ def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
             found.append(
                 ToolCall(
                     id=str(getattr(call, "id", None) or f"call_{index}"),
-                    name=_tool_name(name),
+                    name=tool_name(name),
                     arguments=arguments if isinstance(arguments, str) else "{}",
                 )
             )
     return tuple(found)
-
-
-#: What gpt-oss writes around a tool's name: the "functions." namespace its Harmony format
-#: calls tools in, and the channel tokens a server's parser may leave after it
-#: ("request_human<|channel|>commentary").
-_NAMESPACE = re.compile(r"^functions\.")
-_AFTER_NAME = re.compile(r"<\|.*", re.DOTALL)
-
-
-def _tool_name(name: str) -> str:
-    """The name of the tool called, as it was offered."""
-    return _NAMESPACE.sub("", _AFTER_NAME.sub("", name).strip())
 
 
 def not_a_completion(what: str) -> LLMError:
