@@ -93,6 +93,24 @@ def test_a_refusal_without_a_message_is_logged_with_what_its_body_says(
     assert words in str(caught.value)
 
 
+def test_a_cap_refused_for_its_size_is_reported_and_its_name_kept(app, openai_server):
+    """OpenAI refuses a cap too large for the model by naming max_completion_tokens too: no
+    reason to say max_tokens instead (its reasoning models refuse that name) from then on."""
+    too_large = openai_error(
+        "max_completion_tokens is too large: 999999. This model supports at most 16384.",
+        "invalid_value",
+        "invalid_request_error",
+    )
+    openai_server.then(400, too_large)
+    with pytest.raises(LLMError):
+        get_llm_backend().complete(QUESTION, max_tokens=100)
+    get_llm_backend().complete(QUESTION, max_tokens=100)
+    assert ["max_completion_tokens" in body for _, _, body in openai_server.requests] == [
+        True,
+        True,
+    ]
+
+
 def test_a_server_without_a_key_still_gets_a_placeholder_key(app, openai_server):
     app.config["OPENAI_API_KEY"] = None
     assert get_llm_backend().complete(QUESTION, 50).text

@@ -180,15 +180,17 @@ class OpenAIBackend:
         max_tokens), or with max_tokens for a server that refused that name (Mistral's API:
         422, extra inputs not permitted; Azure OpenAI's older API versions), as this process
         remembers."""
-        if self.server not in _SERVERS_WITH_MAX_TOKENS:
-            try:
-                return self._post(messages, max_tokens, tools, "max_completion_tokens")
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if "max_completion_tokens" not in _said(exc):
-                    raise
-            log.warning("the model server refused max_completion_tokens; capping with max_tokens")
-            _SERVERS_WITH_MAX_TOKENS.add(self.server)
-        return self._post(messages, max_tokens, tools, "max_tokens")
+        if self.server in _SERVERS_WITH_MAX_TOKENS:
+            return self._post(messages, max_tokens, tools, "max_tokens")
+        try:
+            return self._post(messages, max_tokens, tools, "max_completion_tokens")
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if not _UNKNOWN_CAP.search(_said(exc)):
+                raise
+        response = self._post(messages, max_tokens, tools, "max_tokens")
+        log.warning("the model server refused max_completion_tokens; capping with max_tokens")
+        _SERVERS_WITH_MAX_TOKENS.add(self.server)  # only once max_tokens worked
+        return response
 
     def _post(self, messages: list[dict], max_tokens: int, tools: list[dict] | None, cap: str):
         """POST /chat/completions through the client's post(), the call that
@@ -393,6 +395,17 @@ PROMPT_FILTERED = frozenset({"content_filter", "invalid_prompt"})
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
 #: (base URL, model) of the servers that refused max_completion_tokens, in this process.
 _SERVERS_WITH_MAX_TOKENS: set[tuple[str | None, str]] = set()
+
+
+#: A refusal of max_completion_tokens as a field the server does not know (Mistral's
+#: "extra_forbidden", Azure's "Unrecognized request argument"), not of its value ("too
+#: large").
+_UNKNOWN_CAP = re.compile(
+    r"max_completion_tokens.*(?:extra|not permitted|unrecogni[sz]ed|unknown|unexpected|"
+    r"not supported|unsupported)|(?:extra|not permitted|unrecogni[sz]ed|unknown|unexpected|"
+    r"not supported|unsupported)[^.]*max_completion_tokens",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 def _said(exc: openai.APIStatusError) -> str:
