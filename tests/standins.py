@@ -194,6 +194,15 @@ def refusal_completion(refusal: str = "I'm sorry, but I can't help with that.") 
     return body
 
 
+def failed_midway_completion(partial: str, message: str = "Provider returned error") -> dict:
+    """The provider failing after the answer began, as OpenRouter reports it: a 200 whose
+    choice stops with finish_reason "error", holds the words written so far and says why."""
+    body = chat_completion(partial, finish_reason="error")
+    body["choices"][0]["native_finish_reason"] = "error"
+    body["choices"][0]["error"] = {"code": 502, "message": message}
+    return body
+
+
 #: 200s that are not a chat completion, as proxies, gateways and broken compatible servers
 #: send them: (name, body).
 NOT_COMPLETIONS = [
@@ -211,6 +220,23 @@ def openai_error(message: str, code: str | None, type_: str = "server_error") ->
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
+def extra_forbidden(field: str, value) -> dict:
+    """Mistral's API refusing a field it does not know (its request schema forbids extras)."""
+    detail = {
+        "type": "extra_forbidden",
+        "loc": ["body", field],
+        "msg": "Extra inputs are not permitted",
+        "input": value,
+    }
+    return {
+        "object": "error",
+        "message": {"detail": [detail]},
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
 def openai_standin(
     answer: str = "Paris is the capital of France.",
     transcript: str = "What time is it in Tokyo?",
@@ -218,13 +244,16 @@ def openai_standin(
     refuse_tools: int | None = None,
     human_when: str | None = None,
     parses_tool_history: bool = False,
+    knows_max_completion_tokens: bool = True,
 ) -> StandIn:
     """A model server: chat completions (text or image parts alike) and audio
     transcriptions. `refuse_tools=400` (or 422) refuses every request that offers tools, as
     servers without function calling do; `human_when` makes the model call request_human
     when the texter's last message contains that text (if tools were offered);
     `parses_tool_history` refuses (400) a request replaying a tool call whose arguments are
-    not a JSON object, as vLLM and SGLang do when they render it for the model."""
+    not a JSON object, as vLLM and SGLang do when they render it for the model;
+    `knows_max_completion_tokens=False` refuses (422) a request that caps the answer with
+    max_completion_tokens rather than max_tokens, as Mistral's API does."""
 
     def default(_method, path, body):
         if path.endswith("/audio/transcriptions"):
@@ -233,6 +262,8 @@ def openai_standin(
         if tools and refuse_tools:
             error = openai_error("tools are not supported by this server", None, "invalid_request")
             return refuse_tools, error, {}
+        if not knows_max_completion_tokens and "max_completion_tokens" in (body or {}):
+            return 422, extra_forbidden("max_completion_tokens", body["max_completion_tokens"]), {}
         if parses_tool_history and not all(map(_object_json, _replayed_arguments(body))):
             return 400, openai_error("Expecting value: line 1 column 1", None, "BadRequest"), {}
         last = (body.get("messages") or [{}])[-1].get("content") or "" if body else ""

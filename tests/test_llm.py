@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from sms_agent.answering.tools import TOOLS
 from sms_agent.vendors.openai import (
     OFFLINE_NOTICE,
     LLMError,
@@ -15,8 +16,10 @@ from sms_agent.vendors.openai import (
 )
 from tests.standins import (
     NOT_COMPLETIONS,
+    Raw,
     SilentServer,
     chat_completion,
+    extra_forbidden,
     openai_error,
     openai_standin,
     refusal_completion,
@@ -53,6 +56,59 @@ def test_a_model_that_answers_at_once_is_sent_no_reasoning_fields(app, openai_se
     get_llm_backend().complete(QUESTION, max_tokens=100)
     [(_, _, body)] = openai_server.requests
     assert "reasoning_effort" not in body and body["max_completion_tokens"] == 100
+
+
+def test_a_server_that_knows_only_max_tokens_is_asked_with_it_from_then_on(app):
+    """Mistral's API refuses max_completion_tokens (422, extra inputs not permitted): every
+    question got the apology. It is asked again with max_tokens, and so from then on."""
+    with openai_standin(knows_max_completion_tokens=False) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        for _ in range(2):
+            completion = get_llm_backend().complete(QUESTION, max_tokens=100, tools=TOOLS)
+            assert completion.text == "Paris is the capital of France."
+        caps = [[key for key in body if key.startswith("max_")] for _, _, body in server.requests]
+        assert caps == [["max_completion_tokens"], ["max_tokens"], ["max_tokens"]]
+        assert all(
+            "tools" in body and body["max_tokens"] == 100 for _, _, body in server.requests[1:]
+        )
+
+
+@pytest.mark.parametrize(
+    "status,body,words",
+    [
+        (422, extra_forbidden("frequency_penalty", 0.0), "Extra inputs are not permitted"),
+        (404, {"detail": "Model qwen3:8b not found"}, "Model qwen3:8b not found"),
+        (502, Raw(b"<html><h1>502 Bad Gateway</h1>nginx</html>", "text/html"), "502 Bad Gateway"),
+    ],
+    ids=["mistral-fields", "fastapi-detail", "html-page"],
+)
+def test_a_refusal_without_a_message_is_logged_with_what_its_body_says(
+    app, openai_server, status, body, words
+):
+    """A body whose message is no string (Mistral's list of refused fields, FastAPI's
+    "detail", a proxy's page) left the SDK's message bare: staff read "Error code: 422"."""
+    openai_server.then(status, body)
+    with pytest.raises(LLMError) as caught:
+        get_llm_backend().complete(QUESTION, 50)
+    assert words in str(caught.value)
+
+
+def test_a_cap_refused_for_its_size_is_reported_and_its_name_kept(app, openai_server):
+    """OpenAI refuses a cap too large for the model by naming max_completion_tokens too: no
+    reason to say max_tokens instead (its reasoning models refuse that name) from then on."""
+    too_large = openai_error(
+        "max_completion_tokens is too large: 999999. This model supports at most 16384.",
+        "invalid_value",
+        "invalid_request_error",
+    )
+    openai_server.then(400, too_large)
+    with pytest.raises(LLMError):
+        get_llm_backend().complete(QUESTION, max_tokens=100)
+    get_llm_backend().complete(QUESTION, max_tokens=100)
+    assert ["max_completion_tokens" in body for _, _, body in openai_server.requests] == [
+        True,
+        True,
+    ]
 
 
 def test_a_server_without_a_key_still_gets_a_placeholder_key(app, openai_server):

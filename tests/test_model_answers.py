@@ -4,6 +4,7 @@ and a 200 that is no answer at all. Each goes through the real openai SDK over H
 
 from __future__ import annotations
 
+import time
 from urllib.parse import quote
 
 import pytest
@@ -18,6 +19,7 @@ from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
     chat_completion,
+    failed_midway_completion,
     openai_error,
     openai_standin,
     refusal_completion,
@@ -92,6 +94,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         (chat_completion("<think>\n\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"{THINKING}\n</think>\n\nParis."), "Paris."),
         (chat_completion(f"[THINK]{THINKING}[/THINK]Paris."), "Paris."),
+        (chat_completion(f"<seed:think>\n{THINKING}\n</seed:think>\n\nParis."), "Paris."),
         (chat_completion(HARMONY + "Paris.<|return|>"), "Paris."),
         (with_reasoning_field("Paris."), "Paris."),
         (with_thinking_chunk("Paris."), "Paris."),
@@ -103,6 +106,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "empty-think",
         "opened-by-the-template",
         "mistral-think",
+        "seed-oss-think",
         "gpt-oss-channels",
         "field",
         "mistral-chunks",
@@ -127,8 +131,27 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
         "<|start_header_id|>assistant<|end_header_id|>\n\nParis.<|eot_id|>",
         "Paris.<end_of_turn>\n<start_of_turn>user\nThanks",
         "Paris.<\uff5cend\u2581of\u2581sentence\uff5c>",
+        "Paris.<eos>",
+        "Paris.<|eom_id|>",
+        "<|header_start|>assistant<|header_end|>\n\nParis.<|eot|>",
+        "Paris.</s>[INST] And the capital of Spain? [/INST]",
+        "Paris.<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|USER_TOKEN|>Thanks",
+        "Paris.<|end_of_turn|>GPT4 Correct User: Thanks",
     ],
-    ids=["chatml-end", "imagined-turn", "chatml-header", "llama3", "gemma", "deepseek"],
+    ids=[
+        "chatml-end",
+        "imagined-turn",
+        "chatml-header",
+        "llama3",
+        "gemma",
+        "deepseek",
+        "gemma-eos",
+        "llama3-tool-turn-end",
+        "llama4",
+        "mistral",
+        "command-r",
+        "openchat",
+    ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
     app, openai_server, content
@@ -142,6 +165,86 @@ def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        "Paris is the capital of France.\ue200cite\ue202turn0search0\ue202turn0news3\ue201",
+        "Paris is the capital of France \u30104:0\u2020source\u3011.",
+        "Paris is the capital of France. \u30101\u2020L3-L7\u3011",
+        "Paris is the capital of France. :contentReference[oaicite:0]{index=0}",
+    ],
+    ids=["chatgpt-cite", "assistants-file-search", "gpt-oss-browser", "oaicite"],
+)
+def test_a_chat_uis_citation_marks_are_never_sent_or_stored(app, openai_server, content):
+    """Models trained on ChatGPT's answers write its citation marks through the API too,
+    where nothing renders them: the texter got "France.citeturn0search0" or
+    "France [(4:0+source)]", marks of sources they cannot open."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert fresh(task).ai_response == "Paris is the capital of France."
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+
+
+@pytest.mark.parametrize("sources", ["citations", "search_results"])
+def test_numbered_citations_of_sources_the_texter_never_gets_are_not_sent(
+    app, openai_server, sources
+):
+    """Perplexity's Sonar numbers its sources in the text ("France[1][2].") and lists them
+    in the response's `citations` (and `search_results`), which an SMS does not carry."""
+    body = chat_completion("Paris is the capital of France[1][2]. It has 2.1M people [3].")
+    listed = ["https://a.example", "https://b.example", "https://c.example"]
+    body[sources] = listed if sources == "citations" else [{"url": url} for url in listed]
+    openai_server.then(200, body)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    sent = "Paris is the capital of France. It has 2.1M people."
+    assert (fresh(task).ai_response, [m.body for m in outbox()]) == (sent, [sent])
+
+
+def test_numbers_in_brackets_stay_when_no_sources_came_with_the_answer(app, openai_server):
+    openai_server.then(200, chat_completion("Use a[1] for the second item."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == ["Use a[1] for the second item."]
+
+
+def test_an_answer_padded_with_spaces_is_read_in_one_pass(app, openai_server):
+    """A model in a loop writes runs of spaces: looking for a citation mark after each one
+    took seconds per answer (quadratic in the run)."""
+    openai_server.then(200, chat_completion("Paris." + " " * 60_000 + "Yes."))
+    began = time.monotonic()
+    assert pipeline.answer(make_task().id) == "answered"
+    assert time.monotonic() - began < 3
+
+
+@pytest.mark.parametrize(
+    "content,sent",
+    [
+        (
+            "See [the guide](https://example.com/guide?utm_source=openai) for more.",
+            "See the guide (https://example.com/guide) for more.",
+        ),
+        (
+            "Read https://example.com/a?id=7&utm_source=chatgpt.com&utm_medium=referral.",
+            "Read https://example.com/a?id=7.",
+        ),
+        (
+            "Docs: https://example.com/a?utm_source=openai#install",
+            "Docs: https://example.com/a#install",
+        ),
+    ],
+    ids=["markdown-link", "among-parameters", "before-fragment"],
+)
+def test_links_lose_their_tracking_parameters(app, openai_server, content, sent):
+    """OpenAI's search models append ?utm_source=openai to every link, and answers learnt
+    from ChatGPT carry utm_source=chatgpt.com: analytics for the site, nothing the page
+    needs, and a fifth of a segment per link."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task(sms_content="Where can I read more?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
 def test_an_empty_answer_is_asked_again(app, openai_server):
     openai_server.then(200, chat_completion(" \n"))
     task = counted_task()
@@ -152,14 +255,60 @@ def test_an_empty_answer_is_asked_again(app, openai_server):
     assert [m.body for m in outbox()] == ["Paris is the capital of France."]
 
 
+def test_an_answer_the_provider_broke_off_with_an_error_is_asked_again_not_sent(app, openai_server):
+    """OpenRouter answers 200 when the provider fails after the answer began: the choice
+    stops with finish_reason "error" and holds the words so far. The fragment is no answer;
+    the call was paid all the same."""
+    broken = failed_midway_completion("The capital of France is", "upstream connection reset")
+    openai_server.then(200, broken)
+    task = counted_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert caught.value.cause.error_type == "openai_error"
+    assert "upstream connection reset" in str(caught.value.cause)
+    assert (fresh(task).status, fresh(task).ai_response, outbox()) == ("queued", None, [])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 1
+
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert requests_used(task) == 1
+
+
+def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
+    """vLLM's reasoning parser files a whole answer under reasoning_content when it finds
+    no </think> (Qwen3 with thinking turned off): the content is empty on every ask, and
+    staff read where the words went, not only that the answer was empty."""
+    openai_server.then(200, with_reasoning_field(None))
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(make_task().id)
+    assert "reasoning_content" in str(caught.value.cause)
+
+
+def test_an_answer_deepseek_broke_off_for_want_of_resources_is_asked_again_not_sent(
+    app, openai_server
+):
+    """DeepSeek's API stops an answer with finish_reason insufficient_system_resource when
+    its inference system runs short: the words so far are a fragment."""
+    cut = chat_completion("The capital of France is", "insufficient_system_resource")
+    openai_server.then(200, cut)
+    task = counted_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert "insufficient_system_resource" in str(caught.value.cause)
+    assert outbox() == []
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
 @pytest.mark.parametrize(
     "body",
     [
         chat_completion(f"<think>\n{THINKING} Let me also", finish_reason="length"),
+        chat_completion(f"<seed:think>\n{THINKING} Let me also", finish_reason="length"),
         with_reasoning_field(None, finish_reason="length"),
         chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
     ],
-    ids=["unclosed-think", "field", "gpt-oss-analysis"],
+    ids=["unclosed-think", "unclosed-seed-oss-think", "field", "gpt-oss-analysis"],
 )
 def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):
     """Asking again with the same limit would pay for the same thinking: the texter gets the
@@ -172,6 +321,60 @@ def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server
     assert error.error_type == "openai_error" and "token limit" in error.error_message
     assert len(openai_server.requests) == 1 and requests_used(task) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 1
+
+
+@pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        (
+            "Since \\(a^2 + b^2 = c^2\\), the side is \\(c = \\sqrt{a^2",
+            "Since a^2 + b^2 = c^2, the side is...",
+        ),
+        ("We get $$x^2 = 4$$ and so $$x = \\pm", "We get x^2 = 4 and so..."),
+        ("Steps:\n\\[\nx = \\frac{1}{2}\n\\]\nso \\[\ny = \\frac{1}{3} +", "Steps:\nx = 1/2"),
+        ("The answer is $\\frac{1}{2} + \\sqrt{", "The answer is..."),
+        ("It costs $5 to $10 per mon", "It costs $5 to $10 per..."),
+    ],
+    ids=["inline", "display-dollars", "display-lines", "dollar", "prices"],
+)
+def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, cut_off, sent):
+    """A maths answer stopped at the token limit inside a formula: the half formula, whose
+    closing delimiter never came, reached the texter as raw LaTeX ("$$x =", "\\(c =")."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    task = make_task(sms_content="Solve it step by step")
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+@pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        ("Read [the Python tutorial](https://docs.python.org/3/tut", "Read the Python..."),
+        ("Start with [the official Python tut", "Start with the official Python..."),
+        ("Here it is: ![The Eiffel Tower](https://upload.wiki", "Here it is: The Eiffel..."),
+    ],
+    ids=["in-the-address", "in-the-words", "image"],
+)
+def test_an_answer_cut_off_inside_a_link_shows_its_words_not_its_markup(
+    app, openai_server, cut_off, sent
+):
+    """A link the token limit cut short is no link: its "[" and half address reached the
+    texter as they were ("Read [the Python...")."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
+def test_an_answer_mistral_stopped_at_the_context_window_is_trimmed_like_one_at_the_limit(
+    app, openai_server
+):
+    """Mistral's API says model_length when the context window, not max_tokens, stopped the
+    answer: cut mid-word all the same."""
+    cut_off = "Paris is the capital. It is known for the Eiffel Tow"
+    openai_server.then(200, chat_completion(cut_off, finish_reason="model_length"))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital."]
 
 
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
@@ -231,6 +434,18 @@ def test_a_refusal_is_the_models_answer_sent_once_without_retries(app, openai_se
     )
     assert [(m.kind, m.body) for m in outbox()] == [("declined", refusal)]
     assert len(openai_server.requests) == 1 and requests_used(task) == 1
+
+
+def test_a_refusal_cut_off_at_the_token_limit_ends_at_its_last_whole_sentence(app, openai_server):
+    refusal = "I'm sorry, but I can't help with that. If you'd like, I can sugg"
+    body = refusal_completion(refusal)
+    body["choices"][0]["finish_reason"] = "length"
+    openai_server.then(200, body)
+    task = counted_task()
+    assert pipeline.answer(task.id) == "answered"
+    sent = "I'm sorry, but I can't help with that."
+    assert [(m.kind, m.body) for m in outbox()] == [("declined", sent)]
+    assert fresh(task).ai_response == sent
 
 
 def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, openai_server):
@@ -338,6 +553,81 @@ def test_a_model_that_still_wants_a_tool_it_lacks_gets_the_declined_notice(app, 
     assert len(openai_server.requests) == 2  # asked once more, never retried
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["functions.request_human", "request_human<|channel|>commentary", " request_human\n"],
+    ids=["namespaced", "harmony-tokens", "spaces"],
+)
+def test_request_human_named_as_gpt_oss_writes_it_still_hands_over(app, openai_server, name):
+    """gpt-oss calls its tools as "functions.<name>" and, on a server whose Harmony parser
+    slips, leaves channel tokens after the name: the request for a person was taken for a
+    tool never offered, and the texter got an answer instead of a person."""
+    openai_server.then(200, tool_call_completion(name))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(openai_server.requests) == 1
+
+
+#: A request for a person the server's tool-call parser did not take out of the text, as
+#: vLLM's and Ollama's parsers leave the model's output when its JSON does not parse.
+CALL_IN_TEXT = [
+    '<tool_call>\n{"name": "request_human", "arguments": {"reason": "refund"}\n</tool_call>',
+    "<tool_call>\n<function=request_human>\n<parameter=reason>refund</parameter>\n</function>",
+    "<tool_call>request_human\n<arg_key>reason</arg_key>\n<arg_value>refund</arg_value>",
+]
+
+
+@pytest.mark.parametrize("call", CALL_IN_TEXT, ids=["hermes-json", "qwen3-coder", "glm"])
+def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
+    app, openai_server, call
+):
+    """The texter got the call's markup as their answer, and no person."""
+    openai_server.then(200, chat_completion("Let me get someone for you.\n" + call))
+    assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert "tool_call" not in outbox()[0].body
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "<|start|>assistant<|channel|>commentary to=functions.request_human <|constrain|>json",
+        "<|start|>assistant to=functions.request_human<|channel|>commentary json",
+    ],
+    ids=["recipient-after-channel", "recipient-in-header"],
+)
+def test_gpt_oss_calling_request_human_in_channels_passed_through_hands_over(
+    app, openai_server, header
+):
+    """gpt-oss on a server that passes its Harmony channels through as text calls a tool in
+    a commentary channel, with no final one: it was read as an empty answer, asked again
+    and again, and the texter got the apology instead of a person."""
+    content = (
+        "<|channel|>analysis<|message|>They want a refund: a person must decide.<|end|>"
+        + header
+        + '<|message|>{"reason": "refund"}<|call|>'
+    )
+    openai_server.then(200, chat_completion(content, finish_reason="tool_calls"))
+    assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(openai_server.requests) == 1
+
+
+def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
+    shown = '```\n<tool_call>\n{"name": "get_weather"}\n</tool_call>\n```\nThe JSON names it.'
+    openai_server.then(200, chat_completion("Qwen writes:\n" + shown))
+    assert pipeline.answer(make_task(sms_content="How does Qwen call tools?").id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and '"name": "get_weather"' in reply.body
+
+
+def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, openai_server):
+    call = '<tool_call>\n{"name": "web_search", "arguments": {"q": "Paris"}}\n</tool_call>'
+    openai_server.then(200, chat_completion("Let me look that up.\n" + call))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+
+
 def test_request_human_beside_an_unknown_tool_hands_over_at_once(app, openai_server):
     both = tool_call_completion("get_weather")
     both["choices"][0]["message"]["tool_calls"].append(
@@ -355,6 +645,28 @@ def test_an_answer_of_nothing_but_emoji_is_sent_as_they_are(app, openai_server):
     assert pipeline.answer(task.id) == "answered"
     assert [(m.kind, m.body, m.encoding) for m in outbox()] == [("reply", "👍😊", "UCS-2")]
     assert len(openai_server.requests) == 1
+
+
+def test_a_200_carrying_an_error_is_retried_and_logged_with_the_servers_words(app, openai_server):
+    """OpenRouter answers 200 with an error body when the model fails after the request was
+    accepted: staff read the server's reason, not that a completion had no choices."""
+    openai_server.then(200, {"error": {"code": 502, "message": "Upstream model overloaded"}})
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(task.id)
+    assert caught.value.cause.error_type == "openai_error"
+    assert "Upstream model overloaded" in str(caught.value.cause)
+    assert pipeline.answer(task.id) == "answered"
+
+
+def test_an_answer_of_invisible_joiners_alone_is_no_answer(app, openai_server):
+    """What an emoji leaves when its pictures are gone (a zero-width joiner, a variation
+    selector) was taken for an answer of nothing but emoji and sent: a blank SMS."""
+    openai_server.then(200, chat_completion("\u200d\ufe0f"))
+    task = make_task(sms_content="Thanks!")
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert outbox() == []
 
 
 @pytest.mark.parametrize("name,body", NOT_COMPLETIONS, ids=[name for name, _ in NOT_COMPLETIONS])

@@ -39,6 +39,12 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("```python\nprint('hi')\n    x = 1\n```", "print('hi')\n    x = 1"),
         ("See [the docs](https://example.com/a).", "See the docs (https://example.com/a)."),
         ("<https://example.com>", "https://example.com"),
+        # OpenAI's search models cite as ([site](url)): the site once, in its address.
+        (
+            "Paris ([en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)).",
+            "Paris (https://en.wikipedia.org/wiki/Paris).",
+        ),
+        ("See [www.example.com](https://example.com/a).", "See https://example.com/a."),
         ("![logo](https://x.io/l.png)", "logo (https://x.io/l.png)"),
         ("- one\n- two", "- one\n- two"),
         ("* one\n+ two", "- one\n\n- two"),
@@ -125,6 +131,14 @@ def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
     nested = "\\(" + "{" * 5000 + "x" + "}" * 5000 + "\\)"
     assert to_sms_text("\\( a " * 20000 + nested).startswith("( a")
     assert time.monotonic() - began < 3
+
+
+def test_an_answer_of_many_dollar_signs_cut_off_is_trimmed_in_one_pass():
+    """A cut-off answer of shell variables ("$a $b ..."): each "$" might open a formula, and
+    looking for TeX after every one of them took 7 s, not 0.03 s."""
+    began = time.monotonic()
+    assert trim_to_sentence("$a " * 20000 + "and th") == "$a " * 20000 + "and..."
+    assert time.monotonic() - began < 1.5
 
 
 def test_lookalike_punctuation_keeps_a_reply_in_gsm_7():

@@ -131,20 +131,39 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
     the acknowledgement when it asked for a person (staff are asked in the same
     transaction), or, when it declined, its refusal or else the `declined` notice (the
     fragment a content filter cut short is never sent)."""
+    if completion.failure:
+        raise _broken_off(completion)
     if REQUEST_HUMAN in completion.tool_calls:
         handoff.request_human(user, HandoffSource.MODEL)
         return notices.compose("handoff", user), None
     declined = _why_declined(completion, question)
     if declined:
-        if to_sms_text(completion.refusal, question):
-            return completion.refusal, declined
+        refusal = _whole(completion.refusal, completion)
+        if to_sms_text(refusal, question):
+            return refusal, declined
         return notices.compose(DECLINED, user), declined
-    text = completion.text
-    if completion.finish_reason == "length":
-        text = trim_to_sentence(text)
+    text = _whole(completion.text, completion)
     if not to_sms_text(text, question):
         raise _no_answer(completion)
     return text, None
+
+
+def _whole(text: str, completion: Completion) -> str:
+    """`text` (an answer or a refusal) trimmed to its last whole sentence when the model was
+    stopped at its token limit mid-way."""
+    return trim_to_sentence(text) if completion.finish_reason == "length" else text
+
+
+def _broken_off(completion: Completion) -> LLMError:
+    """The server stopped the answer with an error after it began (finish_reason "error"):
+    the words so far are a fragment, not an answer, and the fault is the provider's, which
+    passes like a 502's; so it is asked again."""
+    return LLMError(
+        f"AI error: the model server broke the answer off: {completion.failure}",
+        error_type="openai_error",
+        retryable=True,
+        request_id=completion.request_id,
+    )
 
 
 def _no_answer(completion: Completion) -> LLMError:
@@ -161,7 +180,14 @@ def _no_answer(completion: Completion) -> LLMError:
             error_type="openai_error",
             retryable=False,
         )
-    return LLMError("the model returned an empty answer", error_type="openai_error", retryable=True)
+    message = "the model returned an empty answer"
+    if completion.reasoning_field:
+        message += (
+            f", its words all in {completion.reasoning_field} (a server's reasoning parser "
+            "that found no </think> files the whole answer there: vLLM's, with thinking "
+            "turned off, or a model that does not think)"
+        )
+    return LLMError(message, error_type="openai_error", retryable=True)
 
 
 def _why_declined(completion: Completion, question: str) -> str | None:

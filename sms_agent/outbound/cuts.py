@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from .gsm import ELLIPSIS
+from .latex import before_open_math
+from .markdown import without_open_link
 
 #: A cut-off answer is trimmed to its last sentence unless that drops most of it.
 _KEEP_WHEN_TRIMMING = 0.3
@@ -58,9 +60,11 @@ def trim_to_sentence(text: str) -> str:
     """Cut a reply the model stopped mid-way back to its last whole sentence.
 
     With no sentence end in the latter part of the text, it ends at the last whole word and
-    "..." instead, so the texter never sees half a word.
+    "..." instead, so the texter never sees half a word; and never inside a formula whose
+    closing delimiter never came (it would be sent as raw LaTeX), nor inside a link.
     """
-    stripped = (text or "").strip()
+    text = without_open_link(before_open_math(text or ""))
+    stripped = text.strip()
     if not stripped or ends_sentence(stripped):
         return stripped
     sentences = sentence_cuts(text)

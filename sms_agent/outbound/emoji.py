@@ -110,3 +110,8 @@ def replace_emoji(text: str) -> str:
     if _OPEN not in marked:
         return marked
     return _RUN.sub(_place, marked)
+
+
+def has_emoji(text: str) -> bool:
+    """Whether `text` shows an emoji, not only what joins or styles one (U+200D, U+FE0F)."""
+    return emoji_data.emoji_count(text) > 0

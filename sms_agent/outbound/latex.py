@@ -121,6 +121,37 @@ def _span(match: re.Match) -> str:
     return math_text(source)
 
 
+#: Where a formula opens: "\\(", "\\[", "$$", or a "$" before anything but a space or a
+#: digit (a price).
+_OPENER = re.compile(r"\\\(|\\\[|\$\$|(?<![\\$\w])\$(?=[^\s$\d])")
+#: What makes a lone "$" open a formula: a command, a brace or a power; not an underscore,
+#: which a shell variable has too ("echo $MY_VAR").
+_SURE_TEX = re.compile(r"\\[A-Za-z]|[{}^]")
+
+
+def before_open_math(text: str) -> str:
+    """`text` up to the formula it opens and never closes: an answer the model stopped at
+    its token limit inside one, whose raw source latex_to_text cannot read without the
+    closing delimiter. Text that is nothing but that formula is kept as it is."""
+    tail = _CODE.split(text)[-1]  # an open code block runs to the end: nothing to read
+    closed = [match.end() for match in _MATH.finditer(tail)]
+    start = len(text) - len(tail) + (closed[-1] if closed else 0)
+    # Where the last of each kind of sign starts: whether the rest of the text after an
+    # opener holds one, without searching it again for every opener.
+    sure_tex, mathy, regex = (
+        _last_start(sign, text) for sign in (_SURE_TEX, _MATHY, _REGEX_ESCAPE)
+    )
+    for opener in _OPENER.finditer(text, start):
+        formula = sure_tex if opener.group() == "$" else mathy
+        if formula >= opener.end() > regex:
+            return text[: opener.start()] if text[: opener.start()].strip() else text
+    return text
+
+
+def _last_start(sign: re.Pattern, text: str) -> int:
+    return max((match.start() for match in sign.finditer(text)), default=-1)
+
+
 def math_text(source: str) -> str:
     """One formula's source as plain characters, innermost braces first."""
     text = _ROW.sub("; ", _DEGREES.sub(" degrees", source))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from itertools import takewhile, zip_longest
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -40,6 +41,19 @@ def _raw_html(html: str, as_written: bool = False) -> str:
         return html
     html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
     return _FORMATTING_TAG.sub("", html)
+
+
+#: A link or image the text ends inside: its words, then perhaps "](" and part of its address.
+_OPEN_LINK = re.compile(r"!?\[([^\[\]\n]*)(?:\]\([^()\s]*)?\Z")
+
+
+def without_open_link(text: str) -> str:
+    """`text` with the link it ends inside (an answer cut off at the token limit) reduced to
+    its words: no "[", and no half address, which would reach the texter as written."""
+    if text.count("`") % 2:  # it ends in code, where "[" is code too ("x = [1, 2")
+        return text
+    link = _OPEN_LINK.search(text)
+    return text[: link.start()] + link[1] if link else text
 
 
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
@@ -200,12 +214,24 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
         elif kind == "link_close" and links:
             href, start = links.pop()
             label = "".join(out[start:]).strip()
-            if href and href not in (label, f"mailto:{label}"):
+            if href and _names_its_site(label, href):
+                out[start:] = [href]  # the site once, in its address
+            elif href and href not in (label, f"mailto:{label}"):
                 out.append(f" ({href})")
         elif kind == "image":
             src = str(child.attrs.get("src", ""))
             out.append(f"{child.content} ({src})" if child.content else src)
     return "".join(out)
+
+
+def _names_its_site(label: str, href: str) -> bool:
+    """Whether a link's words are only its site's name, as OpenAI's search models cite
+    ("[en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)"): the address says it."""
+    try:
+        host = (urlsplit(href).hostname or "").removeprefix("www.")
+    except ValueError:  # an address no browser would open
+        return False
+    return bool(host) and label.lower().removeprefix("www.") == host
 
 
 def _between_digits(children: list[Token], index: int) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..clean_text import readable
 from . import cuts, script
 from .cuts import trim_to_sentence
-from .emoji import replace_emoji
+from .emoji import has_emoji, replace_emoji
 from .gsm import (
     GSM_7,
     LOOKALIKES,
@@ -79,7 +79,7 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
     plain = readable(plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  "))
     words = replace_emoji(plain)
-    if words != plain and not any(char.isalnum() for char in words):
+    if words != plain and not any(char.isalnum() for char in words) and has_emoji(plain):
         # Nothing but emoji (a thumbs-up to a thank-you): they are the answer, and with no
         # words to keep in GSM-7 they cost no more than any short reply.
         return tidy_lines(plain)

@@ -8,14 +8,18 @@ worker thread keeps its client (and so its connection) from one job to the next.
 Tools (function calling) are offered when the caller passes them. A server that refuses a
 request with tools (400 or 422: many OpenAI-compatible servers know no tools) is asked once
 more without them, and this process remembers not to offer that server tools again; a
-server that ignores them simply answers.
+server that ignores them simply answers. A server that refuses the answer's cap under
+OpenAI's name, max_completion_tokens (Mistral's API), is given it as max_tokens, likewise.
 
 What the server says is checked here, at the border: its text is made readable (no NUL,
 control characters, escape sequences or lone surrogates: clean_text.py) and loses a
-reasoning model's thinking (reasoning.py) and the chat template's tokens a misconfigured
-server leaves in it (turns.py) before anything stores or shapes it, and a 200
-that is no chat completion (a proxy's HTML error page, JSON cut short, `null`) is an
-`openai_error` retried like the 502 it usually stands for.
+reasoning model's thinking (reasoning.py), the chat template's tokens a misconfigured
+server leaves in it (turns.py), the citation marks of a chat app (citations.py) and the
+tool calls a server's parser left in it (text_calls.py, read as calls) before anything
+stores or shapes it, and a 200 that is no chat completion (a proxy's HTML error page, JSON
+cut short, `null`) is an `openai_error` retried like the 502 it usually stands for, as is
+an answer the server broke off (finish_reason "error"). What servers say outside the spec
+is read in OpenAI's terms by off_spec.py.
 """
 
 from __future__ import annotations
@@ -34,8 +38,18 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
+from .citations import without_citations
+from .off_spec import (
+    error_message,
+    failure,
+    finish_reason,
+    reasoning_field,
+    sources_listed,
+    tool_name,
+)
 from .per_thread import PerThread
 from .reasoning import without_thinking
+from .text_calls import calls_in_text, harmony_calls
 from .turns import answer_turn
 
 log = logging.getLogger("sms_agent.llm")
@@ -73,6 +87,13 @@ class Completion:
     calls: tuple[ToolCall, ...] = ()
     #: What the model said instead of answering when it refused ("I can't help with that").
     refusal: str = ""
+    #: Why the answer broke off, when the server stopped it with an error after it began
+    #: (finish_reason "error" from OpenRouter or Mistral, insufficient_system_resource from
+    #: DeepSeek).
+    failure: str = ""
+    #: The field beside the content that held the model's reasoning ("reasoning_content",
+    #: "reasoning"), "" without one: never read, but named when the content is empty.
+    reasoning_field: str = ""
 
     @property
     def tool_calls(self) -> tuple[str, ...]:
@@ -159,14 +180,32 @@ class OpenAIBackend:
         return self._completion(response)
 
     def _create(self, messages: list[dict], max_tokens: int, tools: list[dict] | None):
+        """The request, its answer capped as the server understands it: with
+        max_completion_tokens (OpenAI's name since its reasoning models, which refuse
+        max_tokens), or with max_tokens for a server that refused that name (Mistral's API:
+        422, extra inputs not permitted; Azure OpenAI's older API versions), as this process
+        remembers."""
+        if self.server in _SERVERS_WITH_MAX_TOKENS:
+            return self._post(messages, max_tokens, tools, "max_tokens")
+        try:
+            return self._post(messages, max_tokens, tools, "max_completion_tokens")
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if not _UNKNOWN_CAP.search(_said(exc)):
+                raise
+        response = self._post(messages, max_tokens, tools, "max_tokens")
+        log.warning("the model server refused max_completion_tokens; capping with max_tokens")
+        _SERVERS_WITH_MAX_TOKENS.add(self.server)  # only once max_tokens worked
+        return response
+
+    def _post(self, messages: list[dict], max_tokens: int, tools: list[dict] | None, cap: str):
         """POST /chat/completions through the client's post(), the call that
         chat.completions.create() ends in. create() first walks every message and tool
         against the SDK's typed-dict annotations (its "transform", which renames aliased
         fields and formats dates and files: none occur in ours), which cost about a fifth of
         a job's Python calls; the request sent is the same."""
-        body = {"model": self.model, "messages": messages, "max_completion_tokens": max_tokens}
+        body = {"model": self.model, "messages": messages, cap: max_tokens}
         if self.thinking:
-            body["max_completion_tokens"] += self.thinking.get("tokens", 0)
+            body[cap] += self.thinking.get("tokens", 0)
             if "effort" in self.thinking:
                 body["reasoning_effort"] = self.thinking["effort"]
         if tools:
@@ -200,14 +239,17 @@ class OpenAIBackend:
         choice = _first_choice(response)
         message = choice.message
         prompt_tokens, completion_tokens, total = _chat_tokens(response.usage)
+        text, written = _answer_and_calls(message.content, sources_listed(response))
         return Completion(
-            text=without_thinking(answer_turn(readable(_content_text(message.content)))).strip(),
+            text=text,
             model=response.model if isinstance(response.model, str) else self.model,
-            finish_reason=choice.finish_reason,
+            finish_reason=finish_reason(choice),
             request_id=response._request_id,
             tokens_used=total,
-            calls=_tool_calls(message),
+            calls=_tool_calls(message) + written,
             refusal=readable(message.refusal or "").strip(),
+            failure=failure(choice),
+            reasoning_field=reasoning_field(message),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
@@ -272,7 +314,10 @@ def _first_choice(response) -> Choice:
         raise not_a_completion(f"JSON that is no chat completion ({_excerpt(response)})")
     choices = response.choices
     if not isinstance(choices, list) or not choices:
-        raise not_a_completion("a chat completion without choices")
+        said = error_message(response)
+        raise not_a_completion(
+            f"an error: {_excerpt(said)}" if said else "a chat completion without choices"
+        )
     choice = choices[0]
     if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
         raise not_a_completion("a chat completion whose first choice holds no message")
@@ -299,6 +344,17 @@ def _content_text(content) -> str | None:
     )
 
 
+def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...]]:
+    """The answer a message's content holds, as a person reads it (see the module's doc),
+    and the tool calls a server's parser left in it."""
+    text = readable(_content_text(content))
+    answer = without_thinking(answer_turn(text))
+    answer, named = calls_in_text(without_citations(answer, sources))
+    named += harmony_calls(text)
+    calls = (ToolCall(f"call_text_{n}", tool_name(name)) for n, name in enumerate(named))
+    return answer.strip(), tuple(calls)
+
+
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
     """The function calls in `message`; anything else in its tool_calls is skipped."""
     calls = message.tool_calls if isinstance(message.tool_calls, list) else ()
@@ -311,7 +367,7 @@ def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
             found.append(
                 ToolCall(
                     id=str(getattr(call, "id", None) or f"call_{index}"),
-                    name=name,
+                    name=tool_name(name),
                     arguments=arguments if isinstance(arguments, str) else "{}",
                 )
             )
@@ -329,11 +385,11 @@ def not_a_completion(what: str) -> LLMError:
     )
 
 
-def _excerpt(value) -> str:
+def _excerpt(value, length: int = 120) -> str:
     """The start of a body, as a person would read it: an HTML page without its tags."""
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
-    return repr(words if len(words) <= 120 else words[:117] + "...")
+    return repr(words if len(words) <= length else words[: length - 3] + "...")
 
 
 #: The codes of a 400 that refuses the question itself, whatever is asked of it: Azure
@@ -342,6 +398,25 @@ PROMPT_FILTERED = frozenset({"content_filter", "invalid_prompt"})
 
 #: (base URL, model) of the servers that refused a request with tools, in this process.
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
+#: (base URL, model) of the servers that refused max_completion_tokens, in this process.
+_SERVERS_WITH_MAX_TOKENS: set[tuple[str | None, str]] = set()
+
+
+#: A refusal of max_completion_tokens as a field the server does not know (Mistral's
+#: "extra_forbidden", Azure's "Unrecognized request argument"), not of its value ("too
+#: large").
+_UNKNOWN_CAP = re.compile(
+    r"max_completion_tokens.*(?:extra|not permitted|unrecogni[sz]ed|unknown|unexpected|"
+    r"not supported|unsupported)|(?:extra|not permitted|unrecogni[sz]ed|unknown|unexpected|"
+    r"not supported|unsupported)[^.]*max_completion_tokens",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _said(exc: openai.APIStatusError) -> str:
+    """All a refusal says: its message, and its body, where a server whose message is no
+    string (Mistral's, a list of the fields it refused) leaves the SDK's message bare."""
+    return f"{exc.message} {json.dumps(exc.body, default=str)}"
 
 
 def _build_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
@@ -391,6 +466,15 @@ def _about_image(exc: openai.APIStatusError) -> bool:
     return exc.code in _IMAGE_CODES or bool(_IMAGE_WORDS.search(exc.message))
 
 
+def _readable_message(exc: openai.APIStatusError) -> str:
+    """The SDK's message, with the start of the body when the SDK found no message string
+    in it ("Error code: 422" alone: Mistral's list of refused fields, FastAPI's "detail",
+    a proxy's HTML page), so that the error log says what the server said."""
+    if exc.message != f"Error code: {exc.status_code}" or exc.body is None:
+        return exc.message
+    return f"{exc.message} - {_excerpt(exc.body, 300)}"
+
+
 def translate_error(exc: openai.OpenAIError) -> LLMError:
     """Which failures are worth a retry: timeouts (a proxy's 408 too), lost connections,
     409, 429 and 5xx, but not a 429 that says the account's credit is used up (that needs a
@@ -405,7 +489,7 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
         exhausted = status == 429 and exc.code == "insufficient_quota"
         passing = status in _PASSING_STATUSES or status >= 500
         retryable = (status == 429 and not exhausted) or passing
-        text = f"AI error {status} ({exc.code or 'no code'}): {exc.message}"
+        text = f"AI error {status} ({exc.code or 'no code'}): {_readable_message(exc)}"
         return LLMError(
             text,
             error_type=_PASSING_STATUSES.get(status, "openai_error"),

@@ -3,21 +3,22 @@
 DeepSeek-R1, Qwen3, QwQ and their kin, served by an OpenAI-compatible server that does not
 parse their reasoning out (vLLM or llama.cpp without a reasoning parser, LM Studio, older
 Ollama), write it into `content` before the answer, as <think>...</think> (<thinking> for
-some, [THINK]...[/THINK] for Mistral's reasoning models). Many of their chat templates open
-the block in the prompt, so only the closing tag arrives. The thinking is the model talking
-to itself: sent, it would fill the texter's segments and push the answer itself out to
-MORE. gpt-oss writes in channels instead ("<|channel|>analysis<|message|>...<|end|><|start|>
-assistant<|channel|>final<|message|>answer"), which some servers pass through as they are:
-its answer is the final channel. A `reasoning_content` or `reasoning` field beside the
-content (a server that does parse it) is simply never read.
+some, [THINK]...[/THINK] for Mistral's reasoning models, <seed:think> for ByteDance's
+Seed-OSS). Many of their chat templates open the block in the prompt, so only the closing
+tag arrives. The thinking is the model talking to itself: sent, it would fill the texter's
+segments and push the answer itself out to MORE. gpt-oss writes in channels instead
+("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final<|message|>
+answer"), which some servers pass through as they are: its answer is the final channel.
+A `reasoning_content` or `reasoning` field beside the content (a server that does parse it)
+is simply never read.
 """
 
 from __future__ import annotations
 
 import re
 
-_OPEN = re.compile(r"<(?:think|thinking)>|\[THINK\]", re.IGNORECASE)
-_CLOSE = re.compile(r"</(?:think|thinking)>|\[/THINK\]", re.IGNORECASE)
+_OPEN = re.compile(r"<(?:seed:)?(?:think|thinking)>|\[THINK\]", re.IGNORECASE)
+_CLOSE = re.compile(r"</(?:seed:)?(?:think|thinking)>|\[/THINK\]", re.IGNORECASE)
 _FINAL_CHANNEL = re.compile(r"<\|channel\|>\s*final\s*<\|message\|>")
 _CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
 

@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import re
 
-#: The header of the model's turn: ChatML, Llama 3, Gemma, Phi-3.
+#: The header of the model's turn: ChatML, Llama 3 and 4, Gemma, Phi-3.
 _HEADER = re.compile(
     r"\A\s*(?:<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
+    r"|<\|header_start\|>\s*assistant\s*<\|header_end\|>"
     r"|<start_of_turn>\s*model|<\|assistant\|>)\s*"
 )
-#: Where the model's turn ends: its end token, or the start of a turn it imagined.
+#: Where the model's turn ends: its end token, or the start of a turn it imagined. Llama 3
+#: ends a tool-calling turn with <|eom_id|>, Llama 4 any turn with <|eot|>; Gemma's end of
+#: text is <eos>, Mistral's </s> before an imagined [INST]; Command R and OpenChat spell
+#: their own.
 _TURN_END = re.compile(
-    r"<\|(?:im_end|im_start|eot_id|end_of_text|endoftext|start_header_id|end|user)\|>"
-    r"|<(?:end|start)_of_turn>|<\uff5cend\u2581of\u2581sentence\uff5c>"
+    r"<\|(?:im_end|im_start|eot_id|eom_id|eot|end_of_text|endoftext|start_header_id"
+    r"|header_start|end|user|end_of_turn)\|>"
+    r"|<(?:end|start)_of_turn>|<eos>|(?:</s>\s*)?\[INST\]|<\uff5cend\u2581of\u2581sentence\uff5c>"
+    r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN)\|>"
 )
 
 

@@ -1,0 +1,79 @@
+"""What OpenAI-compatible servers say outside the chat completion spec, in OpenAI's terms.
+
+Other names for its finish reasons, an error object beside or instead of the answer, the
+sources a search model lists, where a reasoning parser put the thinking, and a tool's name
+as gpt-oss writes it. The SDK keeps such fields on its objects without checking them, so
+each is read only when it has the type it should.
+"""
+
+from __future__ import annotations
+
+import re
+
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
+
+from ..clean_text import readable
+
+
+def error_message(holder) -> str | None:
+    """The message of the error object a server put in a 200's body or choice, outside the
+    spec: OpenRouter's {"code", "message"}, when the model failed after the request was
+    accepted. None without one."""
+    error = getattr(holder, "error", None)
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) else None
+
+
+#: Other names servers give a stop at the token limit, read as OpenAI's "length": Mistral's
+#: model_length (the context window was full), an answer cut mid-word all the same.
+_AT_LIMIT = {"model_length": "length"}
+
+
+def finish_reason(choice: Choice) -> str | None:
+    """Why the model stopped, in OpenAI's words; None when a server says it in no words."""
+    reason = choice.finish_reason
+    return _AT_LIMIT.get(reason, reason) if isinstance(reason, str) else None
+
+
+#: The finish reasons of an answer the server broke off: OpenRouter's and Mistral's "error",
+#: DeepSeek's insufficient_system_resource (its inference system ran short).
+_BROKEN_OFF = frozenset({"error", "insufficient_system_resource"})
+
+
+def failure(choice: Choice) -> str:
+    """What a choice the server broke off says went wrong: its error's message (OpenRouter),
+    else its finish reason."""
+    reason = finish_reason(choice)
+    if reason not in _BROKEN_OFF:
+        return ""
+    return readable(error_message(choice) or f"finish_reason {reason}").strip()
+
+
+def sources_listed(response: ChatCompletion) -> int:
+    """How many sources a search model listed beside its answer, outside the spec
+    (Perplexity's `citations` and `search_results`), which its text cites as "[1]"."""
+    lists = (getattr(response, name, None) for name in ("citations", "search_results"))
+    return max((len(listed) for listed in lists if isinstance(listed, list)), default=0)
+
+
+def reasoning_field(message: ChatCompletionMessage) -> str:
+    """Which field outside the spec holds the model's reasoning (vLLM, SGLang and DeepSeek
+    name it reasoning_content; Ollama, OpenRouter and newer vLLM, reasoning)."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value.strip():
+            return name
+    return ""
+
+
+#: What gpt-oss writes around a tool's name: the "functions." namespace its Harmony format
+#: calls tools in, and the channel tokens a server's parser may leave after it
+#: ("request_human<|channel|>commentary").
+_NAMESPACE = re.compile(r"^functions\.")
+_AFTER_NAME = re.compile(r"<\|.*", re.DOTALL)
+
+
+def tool_name(name: str) -> str:
+    """The name of the tool called, as it was offered."""
+    return _NAMESPACE.sub("", _AFTER_NAME.sub("", name).strip())

@@ -1,0 +1,50 @@
+"""Tool calls a server left at the end of an answer's text, taken out of it.
+
+A server parses the model's tool calls out of its output (vLLM's and SGLang's tool parsers,
+Ollama's templates), and when it cannot (arguments that are not valid JSON, a format it
+does not expect) it returns the output as the answer's text: the texter would get
+"<tool_call>{"name": "request_human", ...}" as their answer, and no person. The formats are
+the models' own: Hermes and Qwen's JSON, Qwen3-Coder's <function=name>, GLM's name then
+<arg_key>s. gpt-oss, on a server that passes its Harmony channels through as text, calls a
+tool in a commentary channel addressed "to=functions.<name>".
+"""
+
+from __future__ import annotations
+
+import re
+
+#: A call: from its opening tag to its closing one, or to the end (the token limit).
+_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
+_NAME = re.compile(
+    r"""\A\s*(?:\{\s*"name"\s*:\s*"([^"]+)"|<function=([^>\s]+)>|([\w.-]+)\s*(?:<arg_key>|\Z))"""
+)
+
+
+#: The recipient of a Harmony message: a tool gpt-oss calls.
+_RECIPIENT = re.compile(r"\bto=functions\.([\w.-]+)")
+
+
+def harmony_calls(content: str) -> list[str]:
+    """The names of the tools gpt-oss called in Harmony channels passed through as text."""
+    if not content.lstrip().startswith(("<|channel|>", "<|start|>")):
+        return []
+    return _RECIPIENT.findall(content)
+
+
+def calls_in_text(content: str) -> tuple[str, list[str]]:
+    """(`content` without the tool calls that end it, the names of the tools they call).
+    Only calls after the last of the answer's words count: a call's markup further in is
+    the answer's own (a code block showing how a model calls tools)."""
+    end, calls = len(content.rstrip()), []
+    for call in reversed(list(_CALL.finditer(content))):
+        if content[call.end() : end].strip():
+            break
+        calls.insert(0, call)
+        end = call.start()
+    names = [_name(call[1]) for call in calls]
+    return content[:end], [name for name in names if name]
+
+
+def _name(call: str) -> str | None:
+    found = _NAME.search(call)
+    return next(group for group in found.groups() if group) if found else None
