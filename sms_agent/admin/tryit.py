@@ -15,8 +15,9 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
 from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
@@ -48,7 +49,10 @@ class TryItForm(FlaskForm):
         default="sms",
     )
     message = TextAreaField(
-        "Message", filters=[one_char_line_breaks], validators=[Optional(), Length(max=1600)]
+        "Message",
+        filters=[one_char_line_breaks],
+        validators=[Optional()],
+        render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS},
     )
     attachment = FileField(
         "Picture or voice note",
@@ -68,6 +72,12 @@ class TryItForm(FlaskForm):
                 *self.attachment.validators,
                 FileSize(max_bytes, message=too_large),
             ]
+
+    def validate_message(self, field) -> None:
+        """As long as the channel allows: one SMS's 1,600 characters, WhatsApp's 4,096."""
+        longest = longest_body(self.channel.data)
+        if len(field.data or "") > longest:
+            raise ValidationError(f"Field cannot be longer than {longest} characters.")
 
     def validate(self, extra_validators=None) -> bool:
         if not super().validate(extra_validators):

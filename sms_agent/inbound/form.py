@@ -20,6 +20,12 @@ MAX_BODY_CHARS = 1600
 #: WhatsApp's limit on one text message, which Twilio passes on whole.
 MAX_WHATSAPP_BODY_CHARS = 4096
 
+
+def longest_body(channel: str) -> int:
+    """The most characters one text may hold on `channel`: WhatsApp's, or one SMS's."""
+    return MAX_WHATSAPP_BODY_CHARS if channel == Channel.WHATSAPP else MAX_BODY_CHARS
+
+
 _SID = re.compile(r"[A-Za-z0-9]{2,64}")
 
 
@@ -44,7 +50,7 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise BadInbound(f"From: {exc}") from exc
     body = storable(form.get("Body") or "")
-    longest = MAX_WHATSAPP_BODY_CHARS if channel == Channel.WHATSAPP else MAX_BODY_CHARS
+    longest = longest_body(channel)
     if len(body) > longest:
         raise BadInbound(f"Body is longer than {longest} characters")
     # A WhatsApp location comes without a Body: its place, as words, is what the texter said

@@ -90,6 +90,21 @@ def test_a_message_as_long_as_the_box_allows_is_sent_line_breaks_and_all(admin_c
     assert db.session.scalar(sa.select(Task.sms_content)) == typed
 
 
+@pytest.mark.parametrize(
+    ("channel", "length", "status"),
+    [("sms", 1600, 302), ("sms", 1601, 400), ("whatsapp", 4096, 302), ("whatsapp", 4097, 400)],
+)
+def test_a_message_may_be_as_long_as_its_channel_allows(admin_client, channel, length, status):
+    """Regression: WhatsApp takes 4,096 characters (the webhook stores them), but the box
+    refused anything over SMS's 1,600 on either channel."""
+    response = send(admin_client, "+14155550128", "y" * length, channel=channel)
+    assert response.status_code == status
+    stored = db.session.scalar(sa.select(sa.func.count(Task.id)))
+    assert stored == (1 if status == 302 else 0)
+    if status == 400:
+        assert f"longer than {length - 1} characters" in response.get_data(as_text=True)
+
+
 def test_sending_needs_a_csrf_token(admin_client):
     data = {"from_number": "+14155550127", "message": "hi"}
     assert admin_client.post(URL, data=data).status_code == 400
