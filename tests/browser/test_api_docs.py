@@ -40,3 +40,17 @@ def test_docs_page_calls_the_api_with_a_token(app, page, live_server):
     assert status.inner_text().strip() == "200"
     body = operation.locator(".live-responses-table .microlight").first
     assert "total_users" in body.inner_text()
+
+
+def test_a_token_pasted_into_the_docs_is_not_kept_in_the_browser(app, page, live_server):
+    """Regression: Swagger UI kept the pasted token in localStorage, so an admin's token
+    outlived the page (and their logout) on a shared machine."""
+    key = make_token(make_staff("docs", is_admin=True))
+    page.goto(live_server + "/api/docs")
+    page.get_by_role("button", name="Authorize").click()
+    bearer = page.locator(".modal-ux .auth-container", has_text="BearerAuth")
+    bearer.locator("input").fill(key)
+    bearer.get_by_role("button", name="Authorize").click()
+
+    assert key not in page.evaluate("JSON.stringify(window.localStorage)")
+    assert key not in page.evaluate("JSON.stringify(window.sessionStorage)")
