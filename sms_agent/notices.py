@@ -21,7 +21,9 @@ from .models import Task, User, relock_bookkeeping, utcnow
 log = logging.getLogger("sms_agent.notices")
 
 RATES = "Msg&data rates may apply."
-#: Where service_state records that the texter got the program notice (once ever).
+#: Where service_state records that the texter got the program notice: once per channel,
+#: {"sms": when, "whatsapp": when}. A bare time, from before the channels were told apart,
+#: stands for every channel.
 PROGRAM_NOTICE_SENT = "program_notice_sent"
 
 
@@ -298,8 +300,17 @@ def send_notice(
 
 def program_notice_due(user: User) -> bool:
     """Whether the next thing sent to `user` is preceded by the program notice (as far as
-    the loaded row says; sending it checks again under the lock)."""
-    return not user.is_opted_out and not user.service_state.get(PROGRAM_NOTICE_SENT)
+    the loaded row says; sending it checks again under the lock). It is due once on each
+    channel: a texter who met us on WhatsApp still gets the carriers' notice with their
+    first SMS answer."""
+    return not user.is_opted_out and not _program_notice_sent(user)
+
+
+def _program_notice_sent(user: User) -> bool:
+    record = user.service_state.get(PROGRAM_NOTICE_SENT)
+    if not isinstance(record, dict):
+        return bool(record)
+    return user.channel in record
 
 
 def messages_for(user: User) -> int:
@@ -314,17 +325,22 @@ def send_program_notice_once(
     sender: str | None = None,
 ) -> bool:
     """The carriers' program notice (name, rates, HELP, STOP) before the first answer or
-    notice a number ever gets. Recorded in service_state, under the bookkeeping lock, and
-    committed with the stored SMS before Twilio is called, as an answer's parts are: at
-    most once, never twice, and a worker that dies meanwhile leaves it on record (maybe
-    sent) rather than sent and unrecorded. The caller commits what the send recorded."""
+    notice a number gets on each channel. Recorded in service_state, under the bookkeeping
+    lock, and committed with the stored SMS before Twilio is called, as an answer's parts
+    are: at most once a channel, never twice, and a worker that dies meanwhile leaves it on
+    record (maybe sent) rather than sent and unrecorded. The caller commits what the send
+    recorded."""
     if not program_notice_due(user):
         return False  # the loaded row is enough: the record is never removed
     relock_bookkeeping(user)
-    if user.service_state.get(PROGRAM_NOTICE_SENT):
+    if _program_notice_sent(user):
         db.session.commit()  # only ends the locking transaction; nothing was changed
         return False
-    user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: utcnow().isoformat()}
+    sent = {
+        **(user.service_state.get(PROGRAM_NOTICE_SENT) or {}),
+        user.channel: utcnow().isoformat(),
+    }
+    user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: sent}
     return _send(user, "program", task, slots=slots, sender=sender)
 
 

@@ -395,3 +395,31 @@ def test_whatsapp_cuts_at_a_sentence_within_one_message():
     assert len(shown) <= WHATSAPP_MAX_CHARS and shown.endswith(". (Reply MORE)")
     assert (sent + " " + rest).split() == text.split()
     assert shape_whatsapp("short", more=True).parts == ["short"]
+
+
+def test_the_program_notice_comes_once_on_each_channel(app, client):
+    """Regression: a texter who met us on WhatsApp got the program notice there, and never
+    the carriers' notice (rates, HELP, STOP) when they texted by SMS later."""
+    make_user(PHONE, service_state={})
+
+    text_in(client, "What is the capital of France?")
+    text_in(client, "And of Spain?", sender=PHONE)
+    text_in(client, "And of Italy?", sender=PHONE)
+    text_in(client, "And of Peru?")
+
+    sent = [(m.kind, m.channel) for m in outbox()]
+    assert sent == [
+        ("program", "whatsapp"),
+        ("reply", "whatsapp"),
+        ("program", "sms"),
+        ("reply", "sms"),
+        ("reply", "sms"),
+        ("reply", "whatsapp"),
+    ]
+
+
+def test_a_program_notice_recorded_before_channels_were_told_apart_counts_for_both(app, client):
+    make_user(PHONE, service_state={"program_notice_sent": "2026-01-01T00:00:00+00:00"})
+    text_in(client, "What is the capital of France?")
+    text_in(client, "And of Spain?", sender=PHONE)
+    assert [m.kind for m in outbox()] == ["reply", "reply"]
