@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
-from ..models import Category, ConversationState, ErrorType, RefusalReason, TaskStatus, Tier
+from ..models import (
+    Category,
+    Channel,
+    ConversationState,
+    ErrorType,
+    RefusalReason,
+    TaskStatus,
+    Tier,
+)
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
@@ -100,6 +108,17 @@ class UserOut(UserCostOut):
         metadata={
             "description": "When the texter opted out (STOP), null while they may be texted. "
             "Only their own STOP and START change it."
+        },
+    )
+    channel = fields.String(
+        validate=validate.OneOf(Channel.values()),
+        metadata={"description": "Where the texter last wrote from; answers go back there."},
+    )
+    last_whatsapp_at = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "Their last WhatsApp message: WhatsApp lets us write to them "
+            "until WHATSAPP_WINDOW_HOURS after it."
         },
     )
     created_at = fields.DateTime()

@@ -156,6 +156,17 @@ def test_a_texters_opt_out_is_shown_to_api_clients(client, admin_headers):
     assert {row["phone_number"]: row["opted_out_at"] for row in listed}["+15550200124"] is None
 
 
+def test_a_texters_channel_and_whatsapp_window_are_shown_to_api_clients(client, admin_headers):
+    """Clients texting through the API learned of a closed WhatsApp window only from a 409."""
+    wrote = utcnow().replace(microsecond=0) - timedelta(hours=2)
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=wrote)
+
+    body = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+
+    assert body["channel"] == "whatsapp"
+    assert body["last_whatsapp_at"].startswith(wrote.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
 @pytest.mark.parametrize("method", ["patch", "put"])
 @pytest.mark.parametrize("opted_out_at", [None, "2030-05-06T07:08:09Z"])
 def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, method, opted_out_at):
