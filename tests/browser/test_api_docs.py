@@ -22,13 +22,19 @@ def test_docs_page_lists_every_operation_without_leaving_the_server(page, live_s
     assert requested and all(url.startswith(live_server) for url in requested)
 
 
-def test_docs_page_calls_the_api_with_a_token(app, page, live_server):
+def authorize(page, live_server: str) -> str:
+    """Open the docs page and paste an admin's token into Authorize, as staff would; the key."""
     key = make_token(make_staff("docs", is_admin=True))
     page.goto(live_server + "/api/docs")
     page.get_by_role("button", name="Authorize").click()
     bearer = page.locator(".modal-ux .auth-container", has_text="BearerAuth")
     bearer.locator("input").fill(key)
     bearer.get_by_role("button", name="Authorize").click()
+    return key
+
+
+def test_docs_page_calls_the_api_with_a_token(app, page, live_server):
+    authorize(page, live_server)
     page.locator(".modal-ux").get_by_role("button", name="Close").first.click()
 
     operation = page.locator("#operations-analytics-analytics_get")
@@ -45,12 +51,7 @@ def test_docs_page_calls_the_api_with_a_token(app, page, live_server):
 def test_a_token_pasted_into_the_docs_is_not_kept_in_the_browser(app, page, live_server):
     """Regression: Swagger UI kept the pasted token in localStorage, so an admin's token
     outlived the page (and their logout) on a shared machine."""
-    key = make_token(make_staff("docs", is_admin=True))
-    page.goto(live_server + "/api/docs")
-    page.get_by_role("button", name="Authorize").click()
-    bearer = page.locator(".modal-ux .auth-container", has_text="BearerAuth")
-    bearer.locator("input").fill(key)
-    bearer.get_by_role("button", name="Authorize").click()
+    key = authorize(page, live_server)
 
     assert key not in page.evaluate("JSON.stringify(window.localStorage)")
     assert key not in page.evaluate("JSON.stringify(window.sessionStorage)")
