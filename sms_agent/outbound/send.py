@@ -173,8 +173,7 @@ def new_message(
     staff_user: StaffUser | None = None,
 ) -> OutboundMessage:
     whatsapp = channels.is_whatsapp(user)
-    segments = segments_for(user, text)
-    return OutboundMessage(
+    message = OutboundMessage(
         task=task,
         staff_user=staff_user,
         to_number=user.phone_number,
@@ -184,11 +183,10 @@ def new_message(
         parts=parts,
         channel=user.channel,
         encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(text),
-        segments=segments,
-        status=DeliveryStatus.QUEUED.value,
-        price_usd=costs.estimate_sms(user.phone_number, segments),
-        price_estimated=True,
+        segments=segments_for(user, text),
     )
+    _about_to_be_sent(message)
+    return message
 
 
 def send(
@@ -311,7 +309,10 @@ def _send(
                 staff_user=staff_user,
             )
         else:
-            _sent_again(message)
+            # A part Twilio failed before (it cost 0: nothing was sent), tried again by a
+            # retried job: left at 0 with no estimate, the price job never asked about it
+            # and it was free in every report and spend cap.
+            _about_to_be_sent(message)
         db.session.add(message)
         messages.append(message)
         _commit_before_twilio()
@@ -327,12 +328,11 @@ def _send(
     return messages
 
 
-def _sent_again(message: OutboundMessage) -> None:
-    """A part Twilio failed before (it cost 0: nothing was sent) tried again by a retried
-    job: about to be sent, and billed if it goes through, so it carries its estimate again
-    until Twilio's price replaces it, as a new part does. Left at 0 and no estimate, the
-    price job never asked about it and it was free in every report and spend cap."""
-    message.status, message.error_code, message.error_message = "queued", None, None
+def _about_to_be_sent(message: OutboundMessage) -> None:
+    """A part about to be sent, new or tried again: queued, no error, and priced at its
+    estimate until Twilio's price replaces it (billed if it goes through)."""
+    message.status = DeliveryStatus.QUEUED.value
+    message.error_code = message.error_message = None
     message.price_usd = costs.estimate_sms(message.to_number, message.segments)
     message.price_estimated = True
 
