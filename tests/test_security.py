@@ -12,6 +12,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from flask import request
 from flask_login import login_user
 
 from config import ProductionConfig, TestingConfig
@@ -185,3 +186,19 @@ def test_a_malformed_message_sid_is_refused_and_nothing_stored(client, sid):
 def test_a_status_callback_with_a_malformed_sid_is_refused(client):
     form = {"MessageSid": "SM\x00x", "MessageStatus": "delivered"}
     assert signed_post(client, "/sms/status", form).status_code == 400
+
+
+@pytest.mark.parametrize(("fallbacks", "still_signed_in"), [([], False), (["old"], True)])
+def test_a_new_secret_key_signs_staff_out_unless_the_old_one_is_a_fallback(
+    app, fallbacks, still_signed_in
+):
+    """The session cookie's signer is built once per key (security.SiteSessions), so a key
+    rotated in a running app must still be the one that counts."""
+    app.config["SECRET_KEY"] = "old"
+    cookie = app.session_interface.get_signing_serializer(app).dumps({"_user_id": "7"})
+
+    app.config.update(SECRET_KEY="new", SECRET_KEY_FALLBACKS=fallbacks)
+
+    with app.test_request_context(headers={"Cookie": f"session={cookie}"}):
+        session = app.session_interface.open_session(app, request)
+    assert (session.get("_user_id") == "7") is still_signed_in
