@@ -124,6 +124,25 @@ def test_a_signature_is_checked_against_the_query_string_twilio_called(
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "signed_as", ["http://localhost/sms/inbound", "http://localhost:80/sms/inbound"]
+)
+def test_a_signature_of_the_url_with_or_without_its_port_is_accepted(client, signed_as):
+    """Twilio's signing is not consistent about the port: the URL as called is checked
+    first, and the SDK's full check (both forms) when that does not match."""
+    response = signed_post(client, "/sms/inbound", inbound_form(), url=signed_as)
+    assert response.status_code == 200
+    assert len(tasks()) == 1
+
+
+def test_a_signature_with_characters_no_signature_has_is_refused_not_a_crash(client):
+    response = client.post(
+        "/sms/inbound", data=inbound_form(), headers={"X-Twilio-Signature": "sé±"}
+    )
+    assert response.status_code == 403
+    assert tasks() == []
+
+
 def test_signature_check_can_be_switched_off_outside_production(app, client):
     app.config["TWILIO_VALIDATE_SIGNATURE"] = False
     assert client.post("/sms/inbound", data=inbound_form()).status_code == 200
