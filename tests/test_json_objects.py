@@ -15,6 +15,7 @@ from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.inbound import receive_sms
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
+from sms_agent.models.types import first_problem, json_object_problem
 from tests.factories import make_task, make_user
 from tests.standins import inbound_form
 
@@ -131,3 +132,42 @@ def test_a_value_shared_twice_in_one_object_is_still_a_json_object(app):
     task = make_task(metadata_={"first": shared, "second": shared})
     db.session.expire_all()
     assert db.session.get(Task, task.id).metadata_ == {"first": shared, "second": shared}
+
+
+class Text(str):
+    pass
+
+
+def _cycle() -> dict:
+    cycle: dict = {"a": 1}
+    cycle["self"] = cycle
+    return cycle
+
+
+_SHARED = [1, "two"]
+CHECKED = [
+    {},
+    {"sids": ["SM" + "a" * 32] * 20, "quota": {"notice": None, "count": 3, "on": True}},
+    {"price": 0.0075, "parts": [{"body": "héllo 👋", "n": 1}], "nested": [[[]], ()]},
+    {"shared": _SHARED, "again": _SHARED},
+    {"nul": "a\x00b"},
+    {"deep": {"deeper": ["fine", "not\x00fine"]}},
+    {"nul key\x00": 1},
+    {"surrogate": "\ud800"},
+    {"score": math.nan},
+    {"score": [math.inf]},
+    {1: "not a text key"},
+    {"when": utcnow()},
+    {"tags": {"a", "b"}},
+    {"subclass": Text("fine")},
+    {Text("subclass key"): 1},
+    {"flag": True, "none": None, "big": 10**30},
+    _cycle(),
+]
+
+
+@pytest.mark.parametrize("value", CHECKED)
+def test_the_quick_check_of_a_json_object_answers_as_the_full_walk(value):
+    """Every JSON write is checked twice (validator, column), so plain values take a quick
+    path; whatever it answers must be what reading every item answers."""
+    assert json_object_problem(value) == first_problem(value)
