@@ -52,6 +52,16 @@ def test_no_surface_can_be_framed_or_sniffed(client, visit):
     assert "Strict-Transport-Security" not in headers  # development and tests: plain http
 
 
+@pytest.mark.parametrize("visit", [api_response, webhook_response])
+def test_an_answer_that_is_not_a_page_may_run_and_load_nothing(client, visit):
+    """TwiML and JSON run no script: they get the policy that allows nothing, not the
+    pages' 800 bytes of script hashes on every webhook."""
+    response = visit(client)
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
+
+
 def policy_of(response) -> dict[str, str]:
     directives = response.headers["Content-Security-Policy"].split(";")
     return dict(directive.strip().split(" ", 1) for directive in directives)
@@ -156,6 +166,8 @@ def test_production_sends_browsers_to_https_with_hsts(production):
     assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     behind_proxy = client.get("/api/docs", headers={"X-Forwarded-Proto": "https"})
     assert behind_proxy.status_code == 200
+    json_answer = client.get("/api/openapi.json", base_url="https://sms.example.com")
+    assert json_answer.headers["Strict-Transport-Security"].startswith("max-age=31536000")
 
 
 def test_production_never_redirects_twilio_probes_or_metrics(production):
