@@ -99,6 +99,18 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         (with_reasoning_field("Paris."), "Paris."),
         (with_thinking_chunk("Paris."), "Paris."),
         (chat_completion("Qwen3 writes <think> tags."), "Qwen3 writes <think> tags."),
+        (
+            chat_completion(f"<reasoning>\n{THINKING}\n</reasoning>\n<answer>\nParis.\n</answer>"),
+            "Paris.",
+        ),
+        (chat_completion(f"<think>{THINKING}</think>\n<answer>Paris.</answer>"), "Paris."),
+        (
+            chat_completion(
+                f"<|begin_of_thought|>\n\n{THINKING}\n\n<|end_of_thought|>\n\n"
+                "<|begin_of_solution|>\n\nParis.\n\n<|end_of_solution|>"
+            ),
+            "Paris.",
+        ),
     ],
     ids=[
         "think",
@@ -111,6 +123,9 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "field",
         "mistral-chunks",
         "tag-in-answer",
+        "reasoning-answer",
+        "think-answer",
+        "begin-of-thought",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
@@ -307,8 +322,17 @@ def test_an_answer_deepseek_broke_off_for_want_of_resources_is_asked_again_not_s
         chat_completion(f"<seed:think>\n{THINKING} Let me also", finish_reason="length"),
         with_reasoning_field(None, finish_reason="length"),
         chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
+        chat_completion(f"<reasoning>\n{THINKING} Let me also", finish_reason="length"),
+        chat_completion(f"<|begin_of_thought|>\n\n{THINKING} Let me", finish_reason="length"),
     ],
-    ids=["unclosed-think", "unclosed-seed-oss-think", "field", "gpt-oss-analysis"],
+    ids=[
+        "unclosed-think",
+        "unclosed-seed-oss-think",
+        "field",
+        "gpt-oss-analysis",
+        "unclosed-reasoning",
+        "unclosed-begin-of-thought",
+    ],
 )
 def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):
     """Asking again with the same limit would pay for the same thinking: the texter gets the
