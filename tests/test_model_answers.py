@@ -370,6 +370,38 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
 
 
+FOOTNOTED = (
+    "Paris is the capital[^1] and the largest city[^pop] of France.\n\n"
+    "[^1]: Since *508 AD*, under Clovis.\n"
+    "[^pop]: By population, per INSEE 2021."
+)
+
+
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        (
+            FOOTNOTED,
+            "Paris is the capital[1] and the largest city[2] of France.\n\n"
+            "[1] Since 508 AD, under Clovis.\n[2] By population, per INSEE 2021.",
+        ),
+        ("Paris is the capital[^1] of France.", "Paris is the capital of France."),
+        (
+            "Match a non-digit with `[^0-9]` or `x[^1]`.",
+            "Match a non-digit with [^0-9] or x[^1].",
+        ),
+    ],
+    ids=["notes", "note-never-written", "regex-in-code"],
+)
+def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):
+    """A model's footnotes ("capital[^1]", "[^1]: the note") are Markdown no phone renders:
+    the texter got the carets and labels as written, and a note out of its place."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
 @pytest.mark.parametrize(
     "cut_off,sent",
     [
