@@ -111,6 +111,17 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             ),
             "Paris.",
         ),
+        (chat_completion(f"◁think▷{THINKING}◁/think▷Paris."), "Paris."),
+        (
+            chat_completion(
+                f"Here is my thought process:\n{THINKING}\n\nHere is my response:\nParis."
+            ),
+            "Paris.",
+        ),
+        (
+            chat_completion("Sure. Here's my response: Paris."),
+            "Sure. Here's my response: Paris.",
+        ),
     ],
     ids=[
         "think",
@@ -126,6 +137,9 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "reasoning-answer",
         "think-answer",
         "begin-of-thought",
+        "kimi-think",
+        "granite-thought-process",
+        "granite-words-in-an-answer",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
@@ -324,6 +338,8 @@ def test_an_answer_deepseek_broke_off_for_want_of_resources_is_asked_again_not_s
         chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
         chat_completion(f"<reasoning>\n{THINKING} Let me also", finish_reason="length"),
         chat_completion(f"<|begin_of_thought|>\n\n{THINKING} Let me", finish_reason="length"),
+        chat_completion(f"◁think▷{THINKING} Let me", finish_reason="length"),
+        chat_completion(f"Here's my thought process:\n{THINKING}", finish_reason="length"),
     ],
     ids=[
         "unclosed-think",
@@ -332,6 +348,8 @@ def test_an_answer_deepseek_broke_off_for_want_of_resources_is_asked_again_not_s
         "gpt-oss-analysis",
         "unclosed-reasoning",
         "unclosed-begin-of-thought",
+        "unclosed-kimi-think",
+        "unclosed-granite-thought-process",
     ],
 )
 def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):

@@ -6,12 +6,14 @@ Ollama), write it into `content` before the answer, as <think>...</think> (<thin
 some, [THINK]...[/THINK] for Mistral's reasoning models, <seed:think> for ByteDance's
 Seed-OSS, <reasoning> for models tuned with GRPO on the common "<reasoning>...</reasoning>
 <answer>...</answer>" prompt, <|begin_of_thought|> for those distilled on Bespoke-Stratos,
-Sky-T1 and OpenThoughts data). Many of their chat templates open the block in the prompt, so
-only the closing tag arrives. Some then wrap the answer itself, in <answer>...</answer>
-(Hunyuan-A13B, the GRPO-tuned) or <|begin_of_solution|>...<|end_of_solution|>: the texter
-gets what is inside. The thinking is the model talking to itself: sent, it would fill the
-texter's segments and push the answer itself out to MORE. gpt-oss writes in channels
-instead ("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final
+Sky-T1 and OpenThoughts data, ◁think▷ for Kimi-VL-Thinking, "Here is my thought
+process:" ... "Here is my response:" for IBM's Granite 3.2). Many of their chat templates
+open the block in the prompt, so only the closing tag arrives. Some then wrap the answer
+itself, in <answer>...</answer> (Hunyuan-A13B, the GRPO-tuned) or
+<|begin_of_solution|>...<|end_of_solution|>: the texter gets what is inside. The thinking is
+the model talking to itself: sent, it would fill the texter's segments and push the answer
+itself out to MORE. gpt-oss writes in channels instead
+("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final
 <|message|>answer"), which some servers pass through as they are: its answer is the final
 channel. A `reasoning_content` or `reasoning` field beside the content (a server that does
 parse it) is simply never read.
@@ -21,12 +23,19 @@ from __future__ import annotations
 
 import re
 
-_OPEN = re.compile(
-    r"<(?:seed:)?(?:think|thinking)>|<reasoning>|\[THINK\]|<\|begin_of_thought\|>", re.IGNORECASE
+#: The tags a thinking block opens and closes with; a closing one alone ends thinking that
+#: the chat template opened.
+_TAG_OPEN = r"<(?:seed:)?(?:think|thinking)>|<reasoning>|\[THINK\]|<\|begin_of_thought\|>|◁think▷"
+_TAG_CLOSE = (
+    r"</(?:seed:)?(?:think|thinking)>|</reasoning>|\[/THINK\]|<\|end_of_thought\|>|◁/think▷"
 )
-_CLOSE = re.compile(
-    r"</(?:seed:)?(?:think|thinking)>|</reasoning>|\[/THINK\]|<\|end_of_thought\|>", re.IGNORECASE
-)
+#: Granite's thinking in words, which end it only after they began it: "Here is my
+#: response:" further into any model's answer is its own.
+_WORDS_OPEN = r"Here(?: is|'s) my thought process:"
+_WORDS_CLOSE = r"Here(?: is|'s) my response:"
+_OPEN = re.compile(f"{_TAG_OPEN}|{_WORDS_OPEN}", re.IGNORECASE)
+_CLOSE = re.compile(f"{_TAG_CLOSE}|{_WORDS_CLOSE}", re.IGNORECASE)
+_LONE_CLOSE = re.compile(_TAG_CLOSE, re.IGNORECASE)
 #: The answer wrapped after the thinking, to its closing tag or to the end (the token limit).
 _WRAPPED = re.compile(
     r"\A\s*(?:<answer>(.*?)(?:</answer>|\Z)"
@@ -55,7 +64,7 @@ def _after_thinking(content: str) -> str:
     if opening and not content[: opening.start()].strip():
         closing = _CLOSE.search(content, opening.end())
         return content[closing.end() :] if closing else ""
-    closing = _CLOSE.search(content)
+    closing = _LONE_CLOSE.search(content)
     if closing and (not opening or opening.start() > closing.start()):
         return content[closing.end() :]
     return content
