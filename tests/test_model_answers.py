@@ -112,6 +112,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             "Paris.",
         ),
         (chat_completion(f"◁think▷{THINKING}◁/think▷Paris."), "Paris."),
+        (chat_completion(f"<thought>{THINKING}</thought>Paris."), "Paris."),
         (
             chat_completion(
                 f"Here is my thought process:\n{THINKING}\n\nHere is my response:\nParis."
@@ -138,6 +139,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "think-answer",
         "begin-of-thought",
         "kimi-think",
+        "gemini-thought",
         "granite-thought-process",
         "granite-words-in-an-answer",
     ],

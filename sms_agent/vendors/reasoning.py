@@ -6,7 +6,8 @@ Ollama), write it into `content` before the answer, as <think>...</think> (<thin
 some, [THINK]...[/THINK] for Mistral's reasoning models, <seed:think> for ByteDance's
 Seed-OSS, <reasoning> for models tuned with GRPO on the common "<reasoning>...</reasoning>
 <answer>...</answer>" prompt, <|begin_of_thought|> for those distilled on Bespoke-Stratos,
-Sky-T1 and OpenThoughts data, ◁think▷ for Kimi-VL-Thinking, "Here is my thought
+Sky-T1 and OpenThoughts data, ◁think▷ for Kimi-VL-Thinking, <thought> for Gemini's
+OpenAI-compatible API asked to include its thoughts, "Here is my thought
 process:" ... "Here is my response:" for IBM's Granite 3.2). Many of their chat templates
 open the block in the prompt, so only the closing tag arrives. Some then wrap the answer
 itself, in <answer>...</answer> (Hunyuan-A13B, the GRPO-tuned) or
@@ -25,9 +26,11 @@ import re
 
 #: The tags a thinking block opens and closes with; a closing one alone ends thinking that
 #: the chat template opened.
-_TAG_OPEN = r"<(?:seed:)?(?:think|thinking)>|<reasoning>|\[THINK\]|<\|begin_of_thought\|>|◁think▷"
+_TAG_OPEN = (
+    r"<(?:seed:)?(?:think|thinking|thought|reasoning)>|\[THINK\]|<\|begin_of_thought\|>|◁think▷"
+)
 _TAG_CLOSE = (
-    r"</(?:seed:)?(?:think|thinking)>|</reasoning>|\[/THINK\]|<\|end_of_thought\|>|◁/think▷"
+    r"</(?:seed:)?(?:think|thinking|thought|reasoning)>|\[/THINK\]|<\|end_of_thought\|>|◁/think▷"
 )
 #: Granite's thinking in words, which end it only after they began it: "Here is my
 #: response:" further into any model's answer is its own.
