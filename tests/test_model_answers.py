@@ -390,6 +390,26 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
 
 
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        ("Adding them gives 42, so it is \\boxed{42}.", "Adding them gives 42, so it is 42."),
+        ("Each gets \\boxed{\\frac{1}{2}} of the cake.", "Each gets 1/2 of the cake."),
+        ("Use `\\boxed{x}` to frame it.", "Use \\boxed{x} to frame it."),
+    ],
+    ids=["number", "fraction", "in-code"],
+)
+def test_a_maths_models_boxed_final_answer_reaches_the_texter_as_its_value(
+    app, openai_server, answer, sent
+):
+    """DeepSeek-R1, QwQ and maths-tuned models frame the final answer in \\boxed{} even
+    outside a formula's delimiters: the texter got the LaTeX source as written."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task(sms_content="What is 6 times 7?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
 FOOTNOTED = (
     "Paris is the capital[^1] and the largest city[^pop] of France.\n\n"
     "[^1]: Since *508 AD*, under Clovis.\n"
