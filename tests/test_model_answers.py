@@ -99,6 +99,30 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         (with_reasoning_field("Paris."), "Paris."),
         (with_thinking_chunk("Paris."), "Paris."),
         (chat_completion("Qwen3 writes <think> tags."), "Qwen3 writes <think> tags."),
+        (
+            chat_completion(f"<reasoning>\n{THINKING}\n</reasoning>\n<answer>\nParis.\n</answer>"),
+            "Paris.",
+        ),
+        (chat_completion(f"<think>{THINKING}</think>\n<answer>Paris.</answer>"), "Paris."),
+        (
+            chat_completion(
+                f"<|begin_of_thought|>\n\n{THINKING}\n\n<|end_of_thought|>\n\n"
+                "<|begin_of_solution|>\n\nParis.\n\n<|end_of_solution|>"
+            ),
+            "Paris.",
+        ),
+        (chat_completion(f"◁think▷{THINKING}◁/think▷Paris."), "Paris."),
+        (chat_completion(f"<thought>{THINKING}</thought>Paris."), "Paris."),
+        (
+            chat_completion(
+                f"Here is my thought process:\n{THINKING}\n\nHere is my response:\nParis."
+            ),
+            "Paris.",
+        ),
+        (
+            chat_completion("Sure. Here's my response: Paris."),
+            "Sure. Here's my response: Paris.",
+        ),
     ],
     ids=[
         "think",
@@ -111,6 +135,13 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "field",
         "mistral-chunks",
         "tag-in-answer",
+        "reasoning-answer",
+        "think-answer",
+        "begin-of-thought",
+        "kimi-think",
+        "gemini-thought",
+        "granite-thought-process",
+        "granite-words-in-an-answer",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
@@ -307,8 +338,21 @@ def test_an_answer_deepseek_broke_off_for_want_of_resources_is_asked_again_not_s
         chat_completion(f"<seed:think>\n{THINKING} Let me also", finish_reason="length"),
         with_reasoning_field(None, finish_reason="length"),
         chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
+        chat_completion(f"<reasoning>\n{THINKING} Let me also", finish_reason="length"),
+        chat_completion(f"<|begin_of_thought|>\n\n{THINKING} Let me", finish_reason="length"),
+        chat_completion(f"◁think▷{THINKING} Let me", finish_reason="length"),
+        chat_completion(f"Here's my thought process:\n{THINKING}", finish_reason="length"),
     ],
-    ids=["unclosed-think", "unclosed-seed-oss-think", "field", "gpt-oss-analysis"],
+    ids=[
+        "unclosed-think",
+        "unclosed-seed-oss-think",
+        "field",
+        "gpt-oss-analysis",
+        "unclosed-reasoning",
+        "unclosed-begin-of-thought",
+        "unclosed-kimi-think",
+        "unclosed-granite-thought-process",
+    ],
 )
 def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server, body):
     """Asking again with the same limit would pay for the same thinking: the texter gets the
@@ -344,6 +388,58 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
     task = make_task(sms_content="Solve it step by step")
     assert pipeline.answer(task.id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        ("Adding them gives 42, so it is \\boxed{42}.", "Adding them gives 42, so it is 42."),
+        ("Each gets \\boxed{\\frac{1}{2}} of the cake.", "Each gets 1/2 of the cake."),
+        ("Use `\\boxed{x}` to frame it.", "Use \\boxed{x} to frame it."),
+    ],
+    ids=["number", "fraction", "in-code"],
+)
+def test_a_maths_models_boxed_final_answer_reaches_the_texter_as_its_value(
+    app, openai_server, answer, sent
+):
+    """DeepSeek-R1, QwQ and maths-tuned models frame the final answer in \\boxed{} even
+    outside a formula's delimiters: the texter got the LaTeX source as written."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task(sms_content="What is 6 times 7?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
+FOOTNOTED = (
+    "Paris is the capital[^1] and the largest city[^pop] of France.\n\n"
+    "[^1]: Since *508 AD*, under Clovis.\n"
+    "[^pop]: By population, per INSEE 2021."
+)
+
+
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        (
+            FOOTNOTED,
+            "Paris is the capital[1] and the largest city[2] of France.\n\n"
+            "[1] Since 508 AD, under Clovis.\n[2] By population, per INSEE 2021.",
+        ),
+        ("Paris is the capital[^1] of France.", "Paris is the capital of France."),
+        (
+            "Match a non-digit with `[^0-9]` or `x[^1]`.",
+            "Match a non-digit with [^0-9] or x[^1].",
+        ),
+    ],
+    ids=["notes", "note-never-written", "regex-in-code"],
+)
+def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):
+    """A model's footnotes ("capital[^1]", "[^1]: the note") are Markdown no phone renders:
+    the texter got the carets and labels as written, and a note out of its place."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
 
 
 @pytest.mark.parametrize(

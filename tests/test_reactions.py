@@ -39,6 +39,32 @@ REACTIONS = [
     " Liked “4” ",
 ]
 
+#: The wordings iPhones in Spanish, French, German and Portuguese send, in their quote marks
+#: (French with the no-break spaces inside its guillemets).
+FOREIGN_REACTIONS = [
+    "Le gustó “¿Cuánto es 2+2?”",
+    "Le encantó “Gracias, funcionó”",
+    "No le gustó “Lloverá mañana…”",
+    "Le dio risa “¿Por qué cruzó la gallina?”",
+    "Exclamó por “Reunión a las 3”",
+    "Dudó sobre “La capital es Sídney”",
+    "Reaccionó con 🫡 a “4”",
+    "Le encantó una imagen",
+    "A aimé «\u00a0Combien font 2+2 ?\u00a0»",
+    "A adoré « Merci, ça marche »",
+    "N’a pas aimé « Il pleuvra demain… »",
+    "A ri de « Pourquoi la poule a traversé ? »",
+    "A mis en évidence « Réunion à 15 h »",
+    "A réagi avec 😂 à « une blague »",
+    "A retiré un J’aime de « 4 »",
+    "Gefällt „Was ist 2+2?“",
+    "Gefällt »Was ist 2+2?«",
+    "Curtiu “Quanto é 2+2?”",
+    "Amou “Obrigado, funcionou”",
+    "Não curtiu “Vai chover amanhã…”",
+    "Riu de “Por que a galinha atravessou?”",
+]
+
 NOT_REACTIONS = [
     "What is 2+2?",
     "Liked",
@@ -51,12 +77,40 @@ NOT_REACTIONS = [
     "Removed a tooth from my dog, what now?",
     "👍",
     "",
+    "Le gustó “Dune”. ¿Qué leo ahora?",
+    "J'ai adoré « le film », tu as vu la suite ?",
+    "Gefällt dir „Dune“?",
 ]
 
 
 @pytest.mark.parametrize("body", REACTIONS)
 def test_tapbacks_sent_as_texts_are_shaped_like_reactions(body):
     assert quoted_text(body) is not None
+
+
+@pytest.mark.parametrize("body", FOREIGN_REACTIONS)
+def test_tapbacks_from_phones_in_spanish_french_german_and_portuguese_are_reactions(body):
+    """An iPhone set to Spanish sends 'Le gustó “¿Cuánto es 2+2?”': it went to the model
+    and cost the texter a request, as an English one no longer did."""
+    quoted = quoted_text(body)
+    assert (
+        quoted is not None
+        and not quoted.startswith(("«", "»", "„", "“"))
+        and quoted == quoted.strip()
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "thread"),
+    [
+        ("A aimé « Combien font 2+2 ? »", ["Combien font 2+2 ?"]),
+        ("Gefällt „Was ist 2+2?“", ["Was ist 2+2?", "4"]),
+        ("Le gustó “Lloverá mañana…”", ["Lloverá mañana en Madrid."]),
+    ],
+)
+def test_a_foreign_reaction_quotes_a_message_of_its_thread(body, thread):
+    quoted = quoted_text(body)
+    assert quoted and is_about(quoted, thread) and not is_about(quoted, ["Something else"])
 
 
 @pytest.mark.parametrize("body", NOT_REACTIONS)
@@ -91,7 +145,15 @@ def sent() -> list[OutboundMessage]:
     return db.session.scalars(sa.select(OutboundMessage)).all()
 
 
-@pytest.mark.parametrize("body", ["Liked “What is 2+2?”", "Reacted 👍 to “What is 2+2?”"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Liked “What is 2+2?”",
+        "Reacted 👍 to “What is 2+2?”",
+        "Le gustó “What is 2+2?”",
+        "A aimé « What is 2+2? »",
+    ],
+)
 def test_a_reaction_is_stored_but_not_answered_nor_counted(app, client, body):
     """Regression: a tapback went to the model, cost a request off the quota and got an
     answer ("Glad you liked it!") nobody asked for."""

@@ -80,6 +80,11 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("\u4f60\u597d\uff0c\u4e16\u754c", "\u4f60\u597d\uff0c\u4e16\u754c"),
         ("  \n\t\n  ", ""),
         ("", ""),
+        (
+            "A[^n] b[^n].\n\n[^n]: Wikipedia\n    and Britannica.",
+            "A[1] b[1].\n\n[1] Wikipedia and Britannica.",
+        ),
+        ("A[^1].\n\n```\nre = '[^1]'\n```\n\n[^1]: note", "A[1].\n\nre = '[^1]'\n\n[1] note"),
     ],
 )
 def test_markdown_becomes_plain_sms_text(markdown, expected):

@@ -330,6 +330,11 @@ def test_markdown_becomes_whatsapps_own_formatting():
     )
 
 
+def test_footnotes_become_numbered_notes_on_whatsapp_as_on_sms():
+    markdown = "Paris is the *capital*[^a].\n\n[^a]: Since 508 AD."
+    assert to_whatsapp_text(markdown) == "Paris is the _capital_[1].\n\n[1] Since 508 AD."
+
+
 def test_a_table_becomes_header_value_lines_on_whatsapp_as_on_sms():
     """WhatsApp shows no Markdown tables: the texter got the pipes and dashes as written."""
     markdown = "Compare:\n\n| Plan | **Price** |\n|---|---|\n| Free | $0 |\n| Pro | $5 |\n\nDone."

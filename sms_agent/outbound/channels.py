@@ -23,6 +23,7 @@ from flask import current_app
 from ..clean_text import readable
 from ..models import Channel, User, utcnow
 from . import cuts
+from .footnotes import footnotes_to_text
 from .gsm import message_length
 from .latex import latex_to_text
 from .markdown import about_markup, html_tags_to_text, tables_to_text
@@ -116,10 +117,12 @@ _RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
 
 def to_whatsapp_text(text: str | None, question: str = "") -> str:
     """The model's Markdown as WhatsApp shows it; code blocks are left as they are (less
-    their language name), and tables, which WhatsApp cannot show, become "header: value"
-    lines as on SMS. HTML tags are read as on SMS too: a <br> is a new line, <b> and its
-    like go, unless the texter asked about markup (about_markup), when they are the answer."""
-    pieces = _FENCE.split(tables_to_text(latex_to_text(readable(text or ""))))
+    their language name), and tables and footnotes, which WhatsApp cannot show, become
+    "header: value" lines and numbered notes as on SMS. HTML tags are read as on SMS too: a
+    <br> is a new line, <b> and its like go, unless the texter asked about markup
+    (about_markup), when they are the answer."""
+    markdown = footnotes_to_text(latex_to_text(readable(text or "")))
+    pieces = _FENCE.split(tables_to_text(markdown))
     tags_as_written = about_markup(question)
     for index in range(1, len(pieces), 2):
         pieces[index] = _INFO_STRING.sub("```\n", pieces[index])

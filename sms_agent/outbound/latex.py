@@ -102,11 +102,18 @@ _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _ESCAPED = re.compile(r"\\([%$&#_{}])")
 
 
+#: A final answer framed outside any delimiters, as maths-tuned models write it (DeepSeek-R1,
+#: QwQ: "so the answer is \boxed{42}."), its argument holding one level of braces.
+_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+
+
 def latex_to_text(text: str) -> str:
-    """`text` with each math span outside code written in plain characters."""
+    """`text` with each math span outside code, and each \\boxed{} answer, written in plain
+    characters."""
     pieces = _CODE.split(text)
     for index in range(0, len(pieces), 2):  # the odd ones are code
-        pieces[index] = _MATH.sub(_span, pieces[index])
+        piece = _MATH.sub(_span, pieces[index])
+        pieces[index] = _BOXED.sub(lambda boxed: math_text(boxed[1]), piece)
     return "".join(pieces)
 
 

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from .footnotes import footnotes_to_text
+
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 # Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
 # is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
@@ -60,11 +62,12 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     """Headings, emphasis and code lose their markers but keep their words; links keep their URL.
 
     Lists stay one item a line ("- " or "1. "), tables become one "header: value" line per
-    row, and blocks are separated by one blank line. `html_as_written` keeps formatting tags
-    and line breaks too (an answer about markup, about_markup).
+    row, footnotes become numbered notes at the end (footnotes.py), and blocks are separated
+    by one blank line. `html_as_written` keeps formatting tags and line breaks too (an answer
+    about markup, about_markup).
     """
     renderer = _Renderer(html_as_written)
-    for token in _PARSER.parse(source):
+    for token in _PARSER.parse(footnotes_to_text(source)):
         renderer.feed(token)
     text = "\n".join(line.rstrip() for line in renderer.lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")

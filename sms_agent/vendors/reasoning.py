@@ -4,21 +4,47 @@ DeepSeek-R1, Qwen3, QwQ and their kin, served by an OpenAI-compatible server tha
 parse their reasoning out (vLLM or llama.cpp without a reasoning parser, LM Studio, older
 Ollama), write it into `content` before the answer, as <think>...</think> (<thinking> for
 some, [THINK]...[/THINK] for Mistral's reasoning models, <seed:think> for ByteDance's
-Seed-OSS). Many of their chat templates open the block in the prompt, so only the closing
-tag arrives. The thinking is the model talking to itself: sent, it would fill the texter's
-segments and push the answer itself out to MORE. gpt-oss writes in channels instead
-("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final<|message|>
-answer"), which some servers pass through as they are: its answer is the final channel.
-A `reasoning_content` or `reasoning` field beside the content (a server that does parse it)
-is simply never read.
+Seed-OSS, <reasoning> for models tuned with GRPO on the common "<reasoning>...</reasoning>
+<answer>...</answer>" prompt, <|begin_of_thought|> for those distilled on Bespoke-Stratos,
+Sky-T1 and OpenThoughts data, ◁think▷ for Kimi-VL-Thinking, <thought> for Gemini's
+OpenAI-compatible API asked to include its thoughts, "Here is my thought
+process:" ... "Here is my response:" for IBM's Granite 3.2). Many of their chat templates
+open the block in the prompt, so only the closing tag arrives. Some then wrap the answer
+itself, in <answer>...</answer> (Hunyuan-A13B, the GRPO-tuned) or
+<|begin_of_solution|>...<|end_of_solution|>: the texter gets what is inside. The thinking is
+the model talking to itself: sent, it would fill the texter's segments and push the answer
+itself out to MORE. gpt-oss writes in channels instead
+("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final
+<|message|>answer"), which some servers pass through as they are: its answer is the final
+channel. A `reasoning_content` or `reasoning` field beside the content (a server that does
+parse it) is simply never read.
 """
 
 from __future__ import annotations
 
 import re
 
-_OPEN = re.compile(r"<(?:seed:)?(?:think|thinking)>|\[THINK\]", re.IGNORECASE)
-_CLOSE = re.compile(r"</(?:seed:)?(?:think|thinking)>|\[/THINK\]", re.IGNORECASE)
+#: The tags a thinking block opens and closes with; a closing one alone ends thinking that
+#: the chat template opened.
+_TAG_OPEN = (
+    r"<(?:seed:)?(?:think|thinking|thought|reasoning)>|\[THINK\]|<\|begin_of_thought\|>|◁think▷"
+)
+_TAG_CLOSE = (
+    r"</(?:seed:)?(?:think|thinking|thought|reasoning)>|\[/THINK\]|<\|end_of_thought\|>|◁/think▷"
+)
+#: Granite's thinking in words, which end it only after they began it: "Here is my
+#: response:" further into any model's answer is its own.
+_WORDS_OPEN = r"Here(?: is|'s) my thought process:"
+_WORDS_CLOSE = r"Here(?: is|'s) my response:"
+_OPEN = re.compile(f"{_TAG_OPEN}|{_WORDS_OPEN}", re.IGNORECASE)
+_CLOSE = re.compile(f"{_TAG_CLOSE}|{_WORDS_CLOSE}", re.IGNORECASE)
+_LONE_CLOSE = re.compile(_TAG_CLOSE, re.IGNORECASE)
+#: The answer wrapped after the thinking, to its closing tag or to the end (the token limit).
+_WRAPPED = re.compile(
+    r"\A\s*(?:<answer>(.*?)(?:</answer>|\Z)"
+    r"|<\|begin_of_solution\|>(.*?)(?:<\|end_of_solution\|>|\Z))",
+    re.IGNORECASE | re.DOTALL,
+)
 _FINAL_CHANNEL = re.compile(r"<\|channel\|>\s*final\s*<\|message\|>")
 _CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
 
@@ -26,14 +52,22 @@ _CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
 def without_thinking(content: str) -> str:
     """The answer in `content`: a think block at its start is dropped (all of the content
     when it was never closed: the token limit came first), as is everything before a
-    closing tag that no opening tag precedes. A tag further into an answer is its own."""
+    closing tag that no opening tag precedes, and the wrapper of an answer that follows.
+    A tag further into an answer is its own."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return _final_channel(content)
+    answer = _after_thinking(content)
+    wrapped = _WRAPPED.match(answer)
+    return next(part for part in wrapped.groups() if part is not None) if wrapped else answer
+
+
+def _after_thinking(content: str) -> str:
+    """`content` from where the model stopped thinking; "" when it never did."""
     opening = _OPEN.search(content)
     if opening and not content[: opening.start()].strip():
         closing = _CLOSE.search(content, opening.end())
         return content[closing.end() :] if closing else ""
-    closing = _CLOSE.search(content)
+    closing = _LONE_CLOSE.search(content)
     if closing and (not opening or opening.start() > closing.start()):
         return content[closing.end() :]
     return content

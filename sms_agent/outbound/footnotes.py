@@ -1,0 +1,71 @@
+"""Markdown footnotes as a phone can show them: numbered marks, and the notes at the end.
+
+Models write footnotes as GitHub and Pandoc read them: a mark in the text ("the capital[^1]")
+and the note on a line of its own ("[^1]: Since 508 AD."), its label a number or a name.
+No phone renders them, and CommonMark does not know them, so the texter got the carets and
+labels as written and each note where the model put it. A mark becomes "[1]" (GSM-7, and
+numbered in the order the text first cites it), its note a "[1] ..." line at the end. A
+mark with no note (the token limit came before the notes) goes. Code is left as written:
+"[^0-9]" there is a regular expression.
+"""
+
+from __future__ import annotations
+
+import re
+
+from markdown_it import MarkdownIt
+
+_BLOCKS = MarkdownIt("commonmark")
+#: A note: its label, then its words, to the next note or a blank line.
+_NOTE = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]*(.*(?:\n(?![ \t]*\n| {0,3}\[\^).*)*)", re.M)
+#: Where a note starts.
+_NOTE_START = re.compile(r"^( {0,3})\[\^", re.M)
+#: Inline code, kept as written, or a footnote's mark with the spaces before it.
+_MARK = re.compile(r"(`+)(?:.*?)\1|[ \t]*\[\^([^\]\s]+)\](?!:)")
+
+
+def footnotes_to_text(source: str) -> str:
+    """`source` with its footnotes' marks numbered and their notes listed at its end."""
+    if "[^" not in source:
+        return source
+    lines = source.split("\n")
+    code = _code_lines(source)
+    prose = "\n".join("" if index in code else line for index, line in enumerate(lines))
+    notes = {match[1]: " ".join(match[2].split()) for match in _NOTE.finditer(prose)}
+    if notes:
+        for match in reversed(list(_NOTE.finditer(prose))):
+            first, last = _line_of(prose, match.start()), _line_of(prose, match.end())
+            lines[first : last + 1] = [""] * (last + 1 - first)
+    numbers: dict[str, int] = {}
+
+    def numbered(match: re.Match) -> str:
+        label = match[2]
+        if label is None:
+            return match[0]
+        if label not in notes:
+            return "" if label.isdigit() else match[0]
+        return f"[{numbers.setdefault(label, len(numbers) + 1)}]"
+
+    for index, line in enumerate(lines):
+        if index not in code:
+            lines[index] = _MARK.sub(numbered, line)
+    unmarked = [label for label in notes if label not in numbers]
+    listed = [f"[{numbers[label]}] {notes[label]}" for label in numbers]
+    listed += [notes[label] for label in unmarked]
+    return "\n".join(lines).rstrip() + ("\n\n" + "\n".join(listed) if listed else "")
+
+
+def _code_lines(source: str) -> set[int]:
+    """The numbers of the lines that are code blocks, fenced or indented. A note is read as
+    a paragraph, so that the indented lines which go on with it are no code block: CommonMark
+    would take a one-word note ("[^1]: Wikipedia") for a link's definition, ending it there."""
+    return {
+        line
+        for token in _BLOCKS.parse(_NOTE_START.sub(r"\1\\[^", source))
+        if token.type in ("fence", "code_block") and token.map
+        for line in range(*token.map)
+    }
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset)

@@ -1,0 +1,46 @@
+"""A model's answer as the app reads it, whichever backend gave it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One function call the model made: what the next request must answer by `id`."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    finish_reason: str | None = None
+    request_id: str | None = None
+    tokens_used: int = 0
+    #: The usage the model reported, which its price is computed from.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    #: The audio a transcription model was billed for (models priced per audio minute).
+    audio_seconds: float = 0.0
+    offline: bool = False
+    extra: dict = field(default_factory=dict)
+    #: The tools the model called (function calling), in order.
+    calls: tuple[ToolCall, ...] = ()
+    #: What the model said instead of answering when it refused ("I can't help with that").
+    refusal: str = ""
+    #: Why the answer broke off, when the server stopped it with an error after it began
+    #: (finish_reason "error" from OpenRouter or Mistral, insufficient_system_resource from
+    #: DeepSeek).
+    failure: str = ""
+    #: The field beside the content that held the model's reasoning ("reasoning_content",
+    #: "reasoning"), "" without one: never read, but named when the content is empty.
+    reasoning_field: str = ""
+
+    @property
+    def tool_calls(self) -> tuple[str, ...]:
+        """The names of the tools the model called, in order."""
+        return tuple(call.name for call in self.calls)

@@ -1,0 +1,125 @@
+"""When the model gives no usable answer: the error the job records and retries by.
+
+What the openai SDK raises (timeouts, lost connections, every status a server answers with)
+is read here into an LLMError: whether asking again later may work, and a message a person
+can read in the error log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import openai
+
+
+class LLMError(Exception):
+    """The model gave no usable answer. `error_type` is the ErrorLog type to record;
+    `retryable` says whether asking again later may work."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str,
+        retryable: bool,
+        request_id=None,
+        status=None,
+        context_too_long: bool = False,
+        image_rejected: bool = False,
+    ):
+        super().__init__(message)
+        self.error_type = error_type
+        self.retryable = retryable
+        self.request_id = request_id
+        #: The server's HTTP status, when it answered (a 400 to an image: no vision).
+        self.status = status
+        #: The server refused the request as longer than the model's context window.
+        self.context_too_long = context_too_long
+        #: The server refused a picture itself (broken, or a kind it does not take), not
+        #: pictures as such.
+        self.image_rejected = image_rejected
+
+
+def not_a_completion(what: str) -> LLMError:
+    """A 200 that is no answer: mostly a proxy or gateway before the model server, whose
+    fault passes, as a 502's does; so it is retried like one, with a message a person can
+    read instead of the parser's traceback."""
+    return LLMError(
+        f"AI error: the model server answered 200 with {what}",
+        error_type="openai_error",
+        retryable=True,
+    )
+
+
+def excerpt(value, length: int = 120) -> str:
+    """The start of a body, as a person would read it: an HTML page without its tags."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    words = " ".join(re.sub(r"<[^>]*>", " ", text).split())
+    return repr(words if len(words) <= length else words[: length - 3] + "...")
+
+
+#: The codes of a 400 that refuses the question itself, whatever is asked of it: Azure
+#: OpenAI's content filter on the prompt, OpenAI's usage policy check of reasoning models.
+PROMPT_FILTERED = frozenset({"content_filter", "invalid_prompt"})
+
+
+#: Statuses the SDK itself would retry besides 429 and 5xx: a request timeout (what a proxy
+#: such as LiteLLM answers when the model behind it is too slow) and a lock timeout.
+_PASSING_STATUSES = {408: "openai_timeout", 409: "openai_error"}
+
+
+#: How servers say a request is longer than the model's context window: OpenAI's code,
+#: vLLM's "maximum context length is 4096 tokens", llama.cpp's "exceeds the available
+#: context size".
+_CONTEXT_WORDS = re.compile(r"context[ _](?:length|size|window)", re.IGNORECASE)
+
+
+def about_context(exc: openai.APIStatusError) -> bool:
+    return exc.code == "context_length_exceeded" or bool(_CONTEXT_WORDS.search(exc.message))
+
+
+#: How OpenAI says a picture itself will not do (a broken file, an animated GIF, a format
+#: it does not take), where a model that reads no pictures names image_url instead.
+_IMAGE_CODES = frozenset({"invalid_image", "invalid_image_format", "image_parse_error"})
+_IMAGE_WORDS = re.compile(r"\b(?:invalid|unsupported) image\b", re.IGNORECASE)
+
+
+def about_image(exc: openai.APIStatusError) -> bool:
+    return exc.code in _IMAGE_CODES or bool(_IMAGE_WORDS.search(exc.message))
+
+
+def _readable_message(exc: openai.APIStatusError) -> str:
+    """The SDK's message, with the start of the body when the SDK found no message string
+    in it ("Error code: 422" alone: Mistral's list of refused fields, FastAPI's "detail",
+    a proxy's HTML page), so that the error log says what the server said."""
+    if exc.message != f"Error code: {exc.status_code}" or exc.body is None:
+        return exc.message
+    return f"{exc.message} - {excerpt(exc.body, 300)}"
+
+
+def translate_error(exc: openai.OpenAIError) -> LLMError:
+    """Which failures are worth a retry: timeouts (a proxy's 408 too), lost connections,
+    409, 429 and 5xx, but not a 429 that says the account's credit is used up (that needs a
+    human, not a retry)."""
+    request_id = getattr(exc, "request_id", None)
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError(f"AI timeout: {exc}", error_type="openai_timeout", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError(f"AI unreachable: {exc}", error_type="openai_error", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        exhausted = status == 429 and exc.code == "insufficient_quota"
+        passing = status in _PASSING_STATUSES or status >= 500
+        retryable = (status == 429 and not exhausted) or passing
+        text = f"AI error {status} ({exc.code or 'no code'}): {_readable_message(exc)}"
+        return LLMError(
+            text,
+            error_type=_PASSING_STATUSES.get(status, "openai_error"),
+            retryable=retryable,
+            request_id=request_id,
+            status=status,
+            context_too_long=status == 400 and about_context(exc),
+            image_rejected=status == 400 and about_image(exc),
+        )
+    return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)

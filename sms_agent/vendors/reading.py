@@ -1,0 +1,124 @@
+"""A chat completion read at the border, as a person reads the answer in it.
+
+What the server says is checked here, before anything stores or shapes it: its text is made
+readable (no NUL, control characters, escape sequences or lone surrogates: clean_text.py)
+and loses a reasoning model's thinking (reasoning.py), the chat template's tokens a
+misconfigured server leaves in it (turns.py), the citation marks of a chat app
+(citations.py) and the tool calls a server's parser left in it (text_calls.py, read as
+calls), and a 200 that is no chat completion (a proxy's HTML error page, JSON cut short,
+`null`) is an `openai_error` retried like the 502 it usually stands for, as is an answer the
+server broke off (finish_reason "error"). What servers say outside the spec is read in
+OpenAI's terms by off_spec.py.
+"""
+
+from __future__ import annotations
+
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
+
+from ..clean_text import readable
+from .citations import without_citations
+from .completion import Completion, ToolCall
+from .llm_errors import excerpt, not_a_completion
+from .off_spec import (
+    error_message,
+    failure,
+    finish_reason,
+    reasoning_field,
+    sources_listed,
+    tool_name,
+)
+from .reasoning import without_thinking
+from .text_calls import calls_in_text, harmony_calls
+from .turns import answer_turn
+from .usage import chat_tokens
+
+
+def completion_from(response, model: str) -> Completion:
+    """The answer in a chat completion, asked of `model`, as the app reads it."""
+    choice = _first_choice(response)
+    message = choice.message
+    prompt_tokens, completion_tokens, total = chat_tokens(response.usage)
+    text, written = _answer_and_calls(message.content, sources_listed(response))
+    return Completion(
+        text=text,
+        model=response.model if isinstance(response.model, str) else model,
+        finish_reason=finish_reason(choice),
+        request_id=response._request_id,
+        tokens_used=total,
+        calls=_tool_calls(message) + written,
+        refusal=readable(message.refusal or "").strip(),
+        failure=failure(choice),
+        reasoning_field=reasoning_field(message),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+
+
+def _first_choice(response) -> Choice:
+    """The choice the answer is read from, once its shape is one a server may send: the
+    SDK builds the response object without checking it against the spec."""
+    if isinstance(response, str):  # not JSON: the SDK hands back the page as text
+        raise not_a_completion(f"a page that is not JSON ({excerpt(response)})")
+    if not isinstance(response, ChatCompletion):
+        raise not_a_completion(f"JSON that is no chat completion ({excerpt(response)})")
+    choices = response.choices
+    if not isinstance(choices, list) or not choices:
+        said = error_message(response)
+        raise not_a_completion(
+            f"an error: {excerpt(said)}" if said else "a chat completion without choices"
+        )
+    choice = choices[0]
+    if not isinstance(choice, Choice) or not isinstance(choice.message, ChatCompletionMessage):
+        raise not_a_completion("a chat completion whose first choice holds no message")
+    message = choice.message
+    if _content_text(message.content) is None or not isinstance(message.refusal, str | None):
+        raise not_a_completion("a message whose content is not text")
+    return choice
+
+
+def _content_text(content) -> str | None:
+    """The words of a message's content, None when it holds none: a string, or a list of
+    chunks (Mistral's reasoning models), whose "text" chunks are the answer and whose
+    "thinking" chunks are not."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        return None
+    return "".join(
+        part["text"]
+        for part in content
+        if isinstance(part, dict)
+        and part.get("type") == "text"
+        and isinstance(part.get("text"), str)
+    )
+
+
+def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...]]:
+    """The answer a message's content holds, as a person reads it (see the module's doc),
+    and the tool calls a server's parser left in it."""
+    text = readable(_content_text(content))
+    answer = without_thinking(answer_turn(text))
+    answer, named = calls_in_text(without_citations(answer, sources))
+    named += harmony_calls(text)
+    calls = (ToolCall(f"call_text_{n}", tool_name(name)) for n, name in enumerate(named))
+    return answer.strip(), tuple(calls)
+
+
+def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
+    """The function calls in `message`; anything else in its tool_calls is skipped."""
+    calls = message.tool_calls if isinstance(message.tool_calls, list) else ()
+    found = []
+    for index, call in enumerate(calls):
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        if isinstance(name, str):
+            arguments = getattr(function, "arguments", None)
+            found.append(
+                ToolCall(
+                    id=str(getattr(call, "id", None) or f"call_{index}"),
+                    name=tool_name(name),
+                    arguments=arguments if isinstance(arguments, str) else "{}",
+                )
+            )
+    return tuple(found)
