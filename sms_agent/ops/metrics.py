@@ -12,6 +12,8 @@ prometheus_client then writes each process's values there and /metrics adds them
 
 from __future__ import annotations
 
+import functools
+
 from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -104,11 +106,16 @@ def metrics() -> Response:
 
 def count_inbound(outcome: str) -> None:
     """One inbound webhook; every keyword (stop, help...) counts as "keyword"."""
-    from ..inbound.keywords import Keyword
-
-    if outcome in {keyword.value for keyword in Keyword}:
+    if outcome in _keyword_outcomes():
         outcome = "keyword"
     INBOUND_MESSAGES.labels(outcome=outcome).inc()
+
+
+@functools.cache
+def _keyword_outcomes() -> frozenset[str]:
+    from ..inbound.keywords import Keyword
+
+    return frozenset(keyword.value for keyword in Keyword)
 
 
 @bp.after_app_request
