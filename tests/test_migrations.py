@@ -64,6 +64,8 @@ def test_service_bookkeeping_moves_out_of_a_texters_preferences_and_back(tmp_pat
                 rows = connection.execute(
                     sa.text("SELECT phone_number, preferences, service_state FROM users")
                 ).all()
+                handled = connection.execute(sa.text("SELECT message_sid FROM handled_messages"))
+                assert handled.scalars().all() == ["SM1"]  # still known as handled (0023)
             moved = {"handled_sids": ["SM1"], "quota_notice_window": "2027-01"}
             assert len(rows) == len(texters)
             for phone, preferences, state in rows:

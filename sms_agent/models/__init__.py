@@ -16,6 +16,7 @@ from .choices import (
 )
 from .conversations import Conversation
 from .error_logs import ErrorLog
+from .handled import HandledMessage
 from .media import TaskMedia
 from .messages import OutboundMessage
 from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
@@ -45,6 +46,7 @@ __all__ = [
     "DeliveryStatus",
     "ErrorLog",
     "ErrorType",
+    "HandledMessage",
     "HandoffSource",
     "ModelCall",
     "OutboundMessage",
