@@ -1,6 +1,6 @@
 """The data model: texters, their tasks, errors, outbound SMS, spend, staff and API tokens."""
 
-from . import forgetting, write_marks  # noqa: F401  (install their schema with create_all)
+from . import forgetting, row_counts, write_marks  # noqa: F401  (their schema: create_all)
 from .choices import (
     CRITICAL_ERROR_TYPES,
     FINAL_DELIVERY_STATUSES,
