@@ -224,8 +224,8 @@ def release(
 ) -> Conversation:
     """Back to the AI: the texter's next text is answered by the model. Handing back one
     that a staff member other than `staff` holds raises HeldByOther unless `force` or that
-    holder is `confirmed_holder_id` (the UI asks first, as for a takeover); without `staff`
-    (the API's release) nothing is asked."""
+    holder is `confirmed_holder_id` (the admin asks first, the API's caller says `force`, as
+    for a takeover); without `staff` nothing is asked."""
     # Under the texter's row lock, as a takeover: both may make the conversation's row, and
     # the second of a release and a takeover at once made it again (a 500).
     user = _locked(user)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from sms_agent import handoff, jobs
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, TaskStatus, User
+from sms_agent.models import HandledMessage, OutboundMessage, TaskStatus, User
 from tests.api.conftest import token_header
 from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import inbound_form, signed_post, twilio_error, twilio_message
@@ -118,7 +118,7 @@ def test_a_webhook_of_the_texter_during_a_refused_staff_send_is_kept(app, twilio
     db.session.commit()
     db.session.expire_all()
     user = db.session.get(User, PHONE)
-    assert user.has_seen("handled_sids", INBOUND_SID)
+    assert db.session.get(HandledMessage, INBOUND_SID) is not None
     assert not user.has_seen(handoff.SENT_SUBMISSIONS, "form-1")
 
 

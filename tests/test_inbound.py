@@ -13,7 +13,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from sms_agent.extensions import db
 from sms_agent.inbound import BadInbound, receive_sms
-from sms_agent.models import Task, User, utcnow
+from sms_agent.models import HandledMessage, Task, User, utcnow
 from tests.factories import make_user
 from tests.standins import inbound_form
 
@@ -340,9 +340,9 @@ def test_a_retried_keyword_stays_handled_when_the_texter_rewrites_preferences(ap
     assert user().preferences == {}
 
 
-def test_webhooks_of_one_texter_take_turns_so_neither_loses_the_others_handled_sid(app):
-    """Two keywords of one texter at once: each reads service_state, adds its sid and writes
-    it back; without the row lock the later commit drops the earlier one's sid."""
+def test_webhooks_of_one_texter_take_turns_and_both_keywords_stay_handled(app):
+    """Two keywords of one texter at once: the second waits for the first's lock on the
+    texter, and both MessageSids are remembered as handled."""
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only (SQLite runs one writer at a time by itself)")
     receive("HELP", MessageSid="SM" + "a" * 32)  # the texter exists
@@ -354,8 +354,8 @@ def test_webhooks_of_one_texter_take_turns_so_neither_loses_the_others_handled_s
     db.session.commit()
     other.join(timeout=10)  # ...which the commit released
     db.session.expire_all()
-    handled = user().service_state["handled_sids"]
-    assert handled == ["SM" + "a" * 32, "SM" + "b" * 32, "SM" + "c" * 32]
+    handled = db.session.scalars(sa.select(HandledMessage.message_sid)).all()
+    assert sorted(handled) == ["SM" + "a" * 32, "SM" + "b" * 32, "SM" + "c" * 32]
 
 
 def _receive_in_another_app_context(app, body: str) -> None:

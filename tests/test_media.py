@@ -428,3 +428,48 @@ def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     assert twilio_server.requests == []
     task = db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
     assert task.metadata_["media"][0]["url"] == url and task.media == []
+
+
+def test_a_voice_note_still_being_transcribed_is_not_transcribed_again_by_a_reclaiming_run(
+    app, client, texter, twilio_server, openai_server
+):
+    """The transcription outlasts STALE_TASK_SECONDS: the sweeper hands the task to a second
+    run, which must leave the voice note to the first run, still at it, instead of paying
+    for a second transcription of it (and fighting over its row)."""
+    from datetime import timedelta
+
+    from sms_agent.answering import pipeline
+    from sms_agent.models import utcnow
+    from sms_agent.ops.sweeper import claim_stranded
+
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    form = inbound_form("", NumMedia="1", MediaUrl0=url, MediaContentType0="audio/ogg")
+    signed_post(client, "/sms/inbound", form)
+    task_id = db.session.scalar(sa.select(Task.id).where(Task.message_sid == form["MessageSid"]))
+    answer_model, second_run = openai_server.default, []
+
+    def slow_transcription(method, path, body):
+        if path.endswith("/audio/transcriptions") and not second_run:
+            second_run.append("started")
+            with app.app_context():  # meanwhile: the sweep, and another worker's run
+                long_ago = utcnow() - timedelta(seconds=app.config["STALE_TASK_SECONDS"] + 1)
+                db.session.execute(sa.update(Task).values(updated_at=long_ago))
+                assert claim_stranded() == [task_id]
+                db.session.commit()
+                second_run.append(pipeline.answer(task_id))
+                db.session.remove()
+        return answer_model(method, path, body)
+
+    openai_server.default = slow_transcription
+    assert pipeline.answer(task_id) == "answered"
+
+    assert second_run == ["started", "skipped"]
+    transcriptions = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
+    assert len(transcriptions) == 1
+    db.session.expire_all()
+    task = db.session.get(Task, task_id)
+    assert task.status == "completed"
+    [media] = task.media
+    assert (media.status, media.transcript) == ("read", "What time is it in Tokyo?")
+    assert [m.kind for m in outbox()] == ["reply"]
+    assert db.session.scalar(sa.select(sa.func.count(ModelCall.id))) == 2  # one transcription

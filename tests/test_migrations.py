@@ -13,7 +13,7 @@ from flask_migrate import downgrade, upgrade
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
-from sms_agent.models import StaffUser, Task, User, write_marks
+from sms_agent.models import ErrorLog, StaffUser, Task, User, write_marks
 from sms_agent.models.staff import find_staff
 from sms_agent.models.types import UTCDateTime
 from tests.conftest import fresh_database
@@ -64,6 +64,8 @@ def test_service_bookkeeping_moves_out_of_a_texters_preferences_and_back(tmp_pat
                 rows = connection.execute(
                     sa.text("SELECT phone_number, preferences, service_state FROM users")
                 ).all()
+                handled = connection.execute(sa.text("SELECT message_sid FROM handled_messages"))
+                assert handled.scalars().all() == ["SM1"]  # still known as handled (0023)
             moved = {"handled_sids": ["SM1"], "quota_notice_window": "2027-01"}
             assert len(rows) == len(texters)
             for phone, preferences, state in rows:
@@ -396,4 +398,24 @@ def test_0022_gives_no_message_the_rowid_of_a_deleted_newest_one(tmp_path):
             downgrade(revision="0021_count_of_sms_kept")
             with db.engine.connect() as connection:
                 assert write_marks.USED_ROWIDS not in db.inspect(connection).get_table_names()
+            db.engine.dispose()
+
+
+def test_0024_counts_the_users_and_errors_there_are_and_keeps_counting(tmp_path):
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0023_left5")
+            db.session.add_all([User(phone_number=f"+1555000111{n}") for n in range(3)])
+            db.session.add(ErrorLog(error_type="openai_error", error_message="down"))
+            db.session.commit()
+            upgrade()
+            db.session.add(User(phone_number="+15550001119"))
+            db.session.commit()
+            kept = db.session.execute(sa.text("SELECT table_name, rows FROM row_counts"))
+            assert dict(kept.all()) == {"users": 4, "error_logs": 1}
+            db.session.remove()
+            downgrade(revision="0023_left5")
+            with db.engine.connect() as connection:
+                assert "row_counts" not in db.inspect(connection).get_table_names()
             db.engine.dispose()

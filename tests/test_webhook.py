@@ -376,6 +376,33 @@ def test_a_question_with_look_alike_letters_reaches_the_model_as_written(app, cl
     assert queued_jobs(app) == [("sms_agent.jobs.answer_task", [str(task.id)])]
 
 
+def test_a_captured_start_replayed_after_many_keywords_does_not_opt_the_texter_back_in(app, client):
+    """Twilio's signature carries no time, so anyone who captured a signed START can post it
+    again whenever they like: every MessageSid acted on is remembered, not only the last few."""
+    captured = inbound_form("START")
+    signed_post(client, "/sms/inbound", captured)
+    for _ in range(25):
+        signed_post(client, "/sms/inbound", inbound_form("HELP"))
+    signed_post(client, "/sms/inbound", inbound_form("STOP"))
+    queued_jobs(app)
+    signed_post(client, "/sms/inbound", captured)
+    db.session.expire_all()
+    assert db.session.get(User, "+15551230000").is_opted_out
+    assert queued_jobs(app) == []
+
+
+def test_a_yes_that_opted_in_is_not_answered_as_a_question_when_replayed(app, client):
+    """ "yes" is START only from an opted-out texter; replayed once they are in, the same
+    MessageSid must not come back as a question for the model."""
+    make_user("+15551230000", opted_out_at=utcnow())
+    captured = inbound_form("yes")
+    signed_post(client, "/sms/inbound", captured)
+    queued_jobs(app)
+    signed_post(client, "/sms/inbound", captured)
+    assert tasks() == []
+    assert queued_jobs(app) == []
+
+
 def test_twilio_advanced_opt_out_sends_the_stop_confirmation_instead_of_us(app, client):
     app.config["TWILIO_ADVANCED_OPT_OUT"] = True
     signed_post(client, "/sms/inbound", inbound_form("STOP"))

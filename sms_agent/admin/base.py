@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import flash, url_for
+from flask import flash, g, url_for
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
@@ -250,6 +250,25 @@ def task_link(task_id) -> Markup | str:
 def short(text: str | None, length: int = 80) -> str:
     text = text or ""
     return text if len(text) <= length else text[: length - 1] + "…"
+
+
+class KeptCount:
+    """A list whose whole count the database keeps (rollups, kept row counts), so a page
+    reads a few rows for it instead of counting the table: at 1,000,000 rows that COUNT was
+    the slowest part of every visit. A search or a filter is still counted over the rows.
+    `kept_count` is the query of the kept count."""
+
+    def kept_count(self):
+        raise NotImplementedError
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, *args, **kwargs):
+        g.listing_everything = not search and not filters
+        return super().get_list(page, sort_column, sort_desc, search, filters, *args, **kwargs)
+
+    def get_count_query(self):
+        if g.get("listing_everything"):
+            return self.kept_count()
+        return super().get_count_query()
 
 
 class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):

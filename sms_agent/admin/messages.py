@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from flask import g
-
 from ..analytics.sums import sum_of
 from ..extensions import db
 from ..models import DeliveryStatus, SpendDaily
-from .base import AdminModelView, short, task_link, user_link
+from .base import AdminModelView, KeptCount, short, task_link, user_link
 
 
 def price_label(message) -> str:
@@ -17,7 +15,7 @@ def price_label(message) -> str:
     return f"{message.price_usd}" + (" (estimate)" if message.price_estimated else "")
 
 
-class OutboundMessageView(AdminModelView):
+class OutboundMessageView(KeptCount, AdminModelView):
     allow_create = allow_edit = allow_delete = False
     column_list = [
         "created_at",
@@ -53,15 +51,6 @@ class OutboundMessageView(AdminModelView):
     column_default_sort = ("created_at", True)
     column_details_exclude_list = ["task"]
 
-    def get_list(self, page, sort_column, sort_desc, search, filters, *args, **kwargs):
-        """The whole list's count is the spend rollups' count of SMS (models/spend_rollups.py),
-        exact at all times, as the Tasks page takes its own from the task rollups: a COUNT
-        over millions of SMS on every visit made the page slow. A search or a filter is
-        counted over the SMS, as before."""
-        g.listing_every_sms = not search and not filters
-        return super().get_list(page, sort_column, sort_desc, search, filters, *args, **kwargs)
-
-    def get_count_query(self):
-        if g.get("listing_every_sms"):
-            return db.session.query(sum_of(SpendDaily.sms_entries))
-        return super().get_count_query()
+    def kept_count(self):
+        """The spend rollups' count of SMS (models/spend_rollups.py), exact at all times."""
+        return db.session.query(sum_of(SpendDaily.sms_entries))

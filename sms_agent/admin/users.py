@@ -17,10 +17,12 @@ from ..export.download import csv_download
 from ..extensions import db
 from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
+from ..models.row_counts import rows_of
 from ..phones import InvalidPhoneNumber, to_e164
 from ..quota import change_tier, is_upgrade, reset_user
 from .base import (
     AdminModelView,
+    KeptCount,
     ReadOnlyValue,
     email_address,
     known_timezone,
@@ -69,7 +71,7 @@ def _spend(user: User, key: str) -> str:
     return f"{spent[key]:.4f}" if spent else "—"
 
 
-class UserView(ConversationPages, AdminModelView):
+class UserView(ConversationPages, KeptCount, AdminModelView):
     column_list = [
         "phone_number",
         "tier",
@@ -155,6 +157,9 @@ class UserView(ConversationPages, AdminModelView):
     )
     details_template = "admin/user_details.html"
     edit_template = "admin/user_edit.html"
+
+    def kept_count(self):
+        return db.session.query(rows_of("users"))
 
     def get_list(self, *args, **kwargs):
         """The page's spend in one query for all its users, not one per row."""

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from .. import costs, notices, outbound
 from ..extensions import db
-from ..media.read import MediaProblem, attachments_of, read_media
+from ..media.read import BeingRead, MediaProblem, attachments_of, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
@@ -76,6 +76,11 @@ def _claim_and_answer(task_id) -> str:
     except MediaProblem as exc:
         refuse_media(task, exc)  # commits the media rows too: staff see which one failed
         return "failed"
+    except BeingRead as exc:
+        # The run the sweeper took the task from is still reading: it answers the texter.
+        db.session.rollback()
+        log.info("%s; this run stops", exc)
+        return "skipped"
     except outbound.OutsideWindow as exc:
         finish_unsent(task, str(exc))
         return "not_sent"

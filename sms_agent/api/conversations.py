@@ -89,26 +89,31 @@ def take_over(phone_number: str):
 
     409 when another staff member holds it, unless `force` is true.
     """
-    user = get_user_or_404(phone_number)
-    data = load_body(TakeoverIn())
-    staff = current_staff()
-    try:
-        handoff.take_over(user, staff, force=data["force"])
-    except handoff.HeldByOther as exc:
-        db.session.rollback()
-        raise conflict(str(exc), held_by=exc.holder) from None
-    db.session.commit()
-    return dump_conversations([user])[0]
+    return _change_hands(handoff.take_over, phone_number, TakeoverIn())
 
 
 @bp.post(USER_PATH + "release/")
-@operation("conversations", body=ReleaseIn, response=ConversationOut)
+@operation("conversations", body=ReleaseIn, response=ConversationOut, errors=(409,))
 @staff_only
 def release(phone_number: str):
-    """Hand the conversation back to the AI: it answers the texter's next text."""
+    """Hand the conversation back to the AI: it answers the texter's next text.
+
+    409 when another staff member holds it (one may have taken it since the caller looked),
+    unless `force` is true.
+    """
+    return _change_hands(handoff.release, phone_number, ReleaseIn())
+
+
+def _change_hands(change, phone_number: str, schema) -> dict:
+    """Take over or release as the caller: a conversation another staff member holds is a
+    409 naming them (`held_by`), unless the body says `force`."""
     user = get_user_or_404(phone_number)
-    load_body(ReleaseIn())
-    handoff.release(user)
+    data = load_body(schema)
+    try:
+        change(user, current_staff(), force=data["force"])
+    except handoff.HeldByOther as exc:
+        db.session.rollback()
+        raise conflict(str(exc), held_by=exc.holder) from None
     db.session.commit()
     return dump_conversations([user])[0]
 

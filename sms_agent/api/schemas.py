@@ -311,16 +311,20 @@ class MessageOut(OutSchema):
     )
 
 
+def _force(description: str) -> fields.Boolean:
+    """Act on a conversation another staff member holds: the API's answer to the admin's
+    confirm button (REST clients ask no questions; they say so up front or get a 409)."""
+    return fields.Boolean(load_default=False, load_only=True, metadata={"description": description})
+
+
 class TakeoverIn(InSchema):
-    force = fields.Boolean(
-        load_default=False,
-        load_only=True,
-        metadata={"description": "Take it from the staff member who holds it (409 otherwise)."},
-    )
+    force = _force("Take it from the staff member who holds it (409 otherwise).")
 
 
 class ReleaseIn(InSchema):
-    """No fields: the body is an empty JSON object."""
+    force = _force(
+        "Hand it back to the AI even though another staff member holds it (409 otherwise)."
+    )
 
 
 class ReadIn(InSchema):

@@ -17,7 +17,7 @@ from . import keywords
 from .form import BadInbound, is_message_sid, parse_form, written_to
 from .media import attachments, split_channel
 from .routing import Received, route
-from .store import store_task, task_exists
+from .store import already_received, remember_handled, store_task
 
 __all__ = ["BadInbound", "Received", "is_message_sid", "receive_sms"]
 
@@ -25,17 +25,16 @@ log = logging.getLogger("sms_agent.inbound")
 
 
 def receive_sms(form: Mapping[str, str]) -> Received:
-    """Twilio retries a webhook it got no answer to, so a MessageSid seen before is a
-    duplicate: a stored task says so (the insert skips it in the same statement), and so do
-    the sids of handled keywords kept on the texter."""
+    """Twilio retries a webhook it got no answer to, and anyone who captured a signed one
+    can post it again at any time, so a MessageSid seen before is a duplicate: a stored task
+    says so (the insert skips it in the same statement), and so does a handled text's row
+    (store.remember_handled), however long ago and however many texts came since."""
     sid, phone, body, num_media = parse_form(form)
     channel = split_channel(form.get("From") or "")[1]
     media = attachments(form)
     # Locked until the commit: webhooks of one texter take turns, so two of them cannot
-    # both read service_state and one overwrite the other's handled sid or quota notice.
+    # both read service_state and one overwrite the other's quota notice.
     user = lock_texter(phone)
-    if user is not None and user.has_seen("handled_sids", sid):
-        return Received("duplicate", phone)
     if user is None:
         user = User(phone_number=phone)
         db.session.add(user)
@@ -50,13 +49,11 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     elif received.outcome in _REFUSALS:
         received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
-    if received.outcome not in ("task", "duplicate", *_REFUSALS):
-        if task_exists(sid):
-            # A retry of an SMS stored as a task, now routed otherwise (the quota ran out
-            # or the texter opted out since): it must change nothing.
-            db.session.rollback()
-            return Received("duplicate", phone)
-        user.remember_sid("handled_sids", sid)
+    if received.outcome not in ("task", "duplicate", *_REFUSALS) and not remember_handled(sid):
+        # A retry or replay of an SMS received before, as a task or a keyword, now routed
+        # (again, or otherwise: the texter opted out since): it must change nothing.
+        db.session.rollback()
+        return Received("duplicate", phone)
     if received.outcome == "duplicate":
         return received
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
@@ -95,7 +92,7 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
     MessageSid stored already undoes the count (a retry of an SMS that was admitted once
     must not count twice). With a sender rate, a retry is recognised before admission, since
     the rate's counters are not rolled back with the rest."""
-    if limits.counts_outside_the_transaction() and task_exists(sid):
+    if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
     admission = limits.admit(user)

@@ -1,5 +1,8 @@
 """Storing an SMS as a task, unless its MessageSid is stored already: queued when it was
-admitted, refused (with the reason) when it was not."""
+admitted, refused (with the reason) when it was not; and the MessageSid of one acted on
+without a task (a keyword, a command). Between them, every SMS ever received is known by
+its MessageSid, so neither Twilio's retry nor a replay of a captured, signed webhook (its
+signature carries no time) is acted on twice."""
 
 from __future__ import annotations
 
@@ -8,20 +11,60 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import RefusalReason, Task, TaskStatus, User
+from ..models import HandledMessage, RefusalReason, Task, TaskStatus, User, utcnow
+
+_tasks = Task.__table__
+_handled = HandledMessage.__table__
 
 
-def task_exists(sid: str) -> bool:
-    return db.session.scalar(sa.select(Task.id).where(Task.message_sid == sid)) is not None
+def _received(sid: sa.BindParameter) -> sa.ColumnElement[bool]:
+    """A task or a handled text has this MessageSid: the one test of "seen before"."""
+    return sa.or_(
+        sa.exists().where(_tasks.c.message_sid == sid),
+        sa.exists().where(_handled.c.message_sid == sid),
+    )
+
+
+_ALREADY_RECEIVED = sa.select(_received(sa.bindparam("message_sid")))
+
+
+def already_received(sid: str) -> bool:
+    return bool(db.session.scalar(_ALREADY_RECEIVED, {"message_sid": sid}))
+
+
+def _remember_unless_received() -> sa.Insert:
+    """INSERT INTO handled_messages ... SELECT ... WHERE NOT (received) RETURNING the sid,
+    as `_insert_unless_stored` stores a task."""
+    columns = ["message_sid", "created_at"]
+    row = sa.select(*(sa.bindparam(name, type_=_handled.c[name].type) for name in columns))
+    unseen = ~_received(sa.bindparam("message_sid"))
+    return (
+        sa.insert(_handled)
+        .from_select(columns, row.where(unseen))
+        .returning(_handled.c.message_sid)
+    )
+
+
+_REMEMBER_UNLESS_RECEIVED = _remember_unless_received()
+
+
+def remember_handled(sid: str) -> bool:
+    """Record the MessageSid of a text acted on without a task; False when it was received
+    before (as a task or as a handled text), and then nothing may change."""
+    stored = db.session.scalar(
+        _REMEMBER_UNLESS_RECEIVED, {"message_sid": sid, "created_at": utcnow()}
+    )
+    return stored is not None
 
 
 def _insert_unless_stored() -> sa.Insert:
-    """INSERT INTO tasks ... SELECT ... WHERE NOT EXISTS (a task with this MessageSid)
-    RETURNING id: the dedupe and the insert in one statement, in SQL both databases speak.
+    """INSERT INTO tasks ... SELECT ... WHERE NOT (a task or a handled text has this
+    MessageSid) RETURNING id: the dedupe and the insert in one statement, in SQL both
+    databases speak.
     (The dialects' ON CONFLICT constructs opt out of SQLAlchemy's statement cache and cost a
     fresh compile, about 2 ms, per webhook.) Two deliveries of one SMS that race past the
     NOT EXISTS meet the unique index instead, and the webhook's second pass sees the winner."""
-    tasks = Task.__table__
+    tasks = _tasks
     columns = [
         "user_phone",
         "sms_content",
@@ -32,7 +75,7 @@ def _insert_unless_stored() -> sa.Insert:
         "refusal_reason",
     ]
     row = sa.select(*(sa.bindparam(name, type_=tasks.c[name].type) for name in columns))
-    unseen = ~sa.exists().where(tasks.c.message_sid == sa.bindparam("message_sid"))
+    unseen = ~_received(sa.bindparam("message_sid"))
     return sa.insert(tasks).from_select(columns, row.where(unseen)).returning(tasks.c.id)
 
 

@@ -1,7 +1,10 @@
 """Reading a task's pictures and voice notes in the worker: fetch each from Twilio, check it,
 record its type, size and sha256 (TaskMedia), and turn it into what the model gets: a
 picture as an image part (a data URL, so the model server needs no access to Twilio), a
-voice note as its transcript. A redelivered job reuses what was read before."""
+voice note as its transcript. A redelivered job reuses what was read before, and a second
+run of a task whose first is still reading (the sweeper handed it on, STALE_TASK_SECONDS
+having passed during a slow transcription) leaves the reading to the first: each
+attachment is fetched and transcribed, and paid for, once."""
 
 from __future__ import annotations
 
@@ -9,18 +12,24 @@ import base64
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from ..costs import record_model_call
 from ..extensions import db
-from ..models import ErrorType, Task, TaskMedia
+from ..models import ErrorType, Task, TaskMedia, utcnow
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
 from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
 
 #: Why a voice note or file sent while staff hold the conversation was not read.
 HELD_UNREAD = "not read: sent while staff held the conversation"
+
+#: The status of an attachment's row while a run fetches and transcribes it: committed
+#: before the download, so another run of the task finds it (TaskMedia's unique position).
+READING = "reading"
 
 #: Asked about a picture sent without words.
 DEFAULT_IMAGE_QUESTION = "What is in this picture?"
@@ -77,6 +86,11 @@ class ImageUnopened(ImagesRefused):
     notice = "media_unreadable"
 
 
+class BeingRead(Exception):
+    """Another run of this task is fetching or transcribing an attachment now: this run
+    stops (the task stays with the other), rather than pay for the same transcription."""
+
+
 @dataclass
 class MediaInput:
     images: list[str] = field(default_factory=list)  # data URLs
@@ -115,10 +129,39 @@ def read_media(task: Task) -> MediaInput:
     found = MediaInput()
     for item in attachments_of(task):
         position = _position(item)
-        row = done.get(position) or _record(task, item, position)
+        row = done.get(position)
+        if row is None or _abandoned(row):
+            row = _record(task, item, position, row)
+        elif row.status == READING:
+            raise BeingRead(f"task {task.id}: media {position} is being read by another run")
         if row.status == "read":
             _use(row, found)
     return found
+
+
+def _abandoned(row: TaskMedia) -> bool:
+    """A read begun longer ago than the configured timeouts let one take (fetch, then
+    transcription with its retries) and the sweep's wait: its run died, so it starts again."""
+    config = current_app.config
+    longest = config["MEDIA_TIMEOUT"] + config["OPENAI_TIMEOUT"] * (
+        1 + config["OPENAI_MAX_RETRIES"]
+    )
+    limit = timedelta(seconds=config["STALE_TASK_SECONDS"] + longest)
+    return row.status == READING and row.created_at < utcnow() - limit
+
+
+def _start_reading(task: Task, item: dict, position: int, row: TaskMedia | None) -> TaskMedia:
+    """The attachment's row in status reading, committed before the download: a second run
+    of the task (the unique position) cannot start the same read meanwhile."""
+    if row is None:
+        row = _new_row(task, item, position, status=READING)
+    row.created_at = utcnow()
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # another run committed its row first
+        db.session.rollback()
+        raise BeingRead(f"task {task.id}: media {position} is being read by another run") from exc
+    return row
 
 
 def _position(item: dict) -> int:
@@ -164,11 +207,13 @@ def _new_row(task: Task, item: dict, position: int, **outcome) -> TaskMedia:
     return row
 
 
-def _record(task: Task, item: dict, position: int) -> TaskMedia:
+def _record(task: Task, item: dict, position: int, row: TaskMedia | None = None) -> TaskMedia:
+    """Fetch and read one attachment, into `row` when an abandoned read left one."""
     kind = item.get("kind") or OTHER
-    row = _new_row(task, item, position, status="refused" if kind == OTHER else "read")
     if kind == OTHER:
-        return row
+        return _new_row(task, item, position, status="refused")
+    row = _start_reading(task, item, position, row)
+    row.status = "read"
     try:
         fetched = get_media_source(current_app.config).fetch(item.get("url") or "")
         _check(row, fetched.data)

@@ -1,6 +1,6 @@
 """The data model: texters, their tasks, errors, outbound SMS, spend, staff and API tokens."""
 
-from . import forgetting, write_marks  # noqa: F401  (install their schema with create_all)
+from . import forgetting, row_counts, write_marks  # noqa: F401  (their schema: create_all)
 from .choices import (
     CRITICAL_ERROR_TYPES,
     FINAL_DELIVERY_STATUSES,
@@ -16,6 +16,7 @@ from .choices import (
 )
 from .conversations import Conversation
 from .error_logs import ErrorLog
+from .handled import HandledMessage
 from .media import TaskMedia
 from .messages import OutboundMessage
 from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
@@ -45,6 +46,7 @@ __all__ = [
     "DeliveryStatus",
     "ErrorLog",
     "ErrorType",
+    "HandledMessage",
     "HandoffSource",
     "ModelCall",
     "OutboundMessage",

@@ -29,8 +29,9 @@ class TaskMedia(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(10))
     size: Mapped[int | None]
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
-    #: read, refused (a kind we do not read), failed (the fetch or transcription failed) or
-    #: expired (a picture whose bytes were dropped after MEDIA_RETENTION_DAYS).
+    #: read, refused (a kind we do not read), failed (the fetch or transcription failed),
+    #: expired (a picture whose bytes were dropped after MEDIA_RETENTION_DAYS) or reading
+    #: (a worker is fetching or transcribing it now; media/read.py).
     status: Mapped[str] = mapped_column(sa.String(10), default="read")
     #: A picture's bytes, for staff's thumbnail (voice notes are not kept: the transcript is).
     #: Deferred: the conversation lists media without loading the bytes.

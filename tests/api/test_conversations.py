@@ -183,6 +183,27 @@ def test_taking_over_what_another_holds_is_a_409_unless_forced(client, admin_hea
     assert forced.status_code == 200 and forced.get_json()["held_by"] == "admin"
 
 
+def test_releasing_what_another_took_meanwhile_is_a_409_unless_forced(client, admin_headers):
+    """The caller took the conversation, then ann took it over: the caller's release, sent
+    with what it saw, must not hand ann's conversation to the AI behind her back."""
+    waiting()
+    client.post(BASE + "takeover/", json={}, headers=admin_headers)
+    handoff.take_over(db.session.get(User, PHONE), make_staff("ann"), force=True)
+    db.session.commit()
+
+    response = client.post(BASE + "release/", json={}, headers=admin_headers)
+
+    assert response.status_code == 409
+    assert response.get_json() == {
+        "error": "ann is handling this conversation.",
+        "details": {"held_by": "ann"},
+    }
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "staff"
+    forced = client.post(BASE + "release/", json={"force": True}, headers=admin_headers)
+    assert (forced.status_code, forced.get_json()["state"]) == (200, "ai")
+
+
 def test_takeover_wants_a_json_body(client, admin_headers):
     waiting()
     assert client.post(BASE + "takeover/", headers=admin_headers).status_code == 415
