@@ -405,7 +405,7 @@ def test_0024_counts_the_users_and_errors_there_are_and_keeps_counting(tmp_path)
     with fresh_database(tmp_path) as url:
         app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
         with app.app_context():
-            upgrade(revision="0023_left5")
+            upgrade(revision="0023_handled_messages")
             db.session.add_all([User(phone_number=f"+1555000111{n}") for n in range(3)])
             db.session.add(ErrorLog(error_type="openai_error", error_message="down"))
             db.session.commit()
@@ -415,7 +415,7 @@ def test_0024_counts_the_users_and_errors_there_are_and_keeps_counting(tmp_path)
             kept = db.session.execute(sa.text("SELECT table_name, rows FROM row_counts"))
             assert dict(kept.all()) == {"users": 4, "error_logs": 1}
             db.session.remove()
-            downgrade(revision="0023_left5")
+            downgrade(revision="0023_handled_messages")
             with db.engine.connect() as connection:
                 assert "row_counts" not in db.inspect(connection).get_table_names()
             db.engine.dispose()

@@ -1,7 +1,7 @@
 """row_counts: the kept number of users and of error logs
 
-Revision ID: 0024_left5
-Revises: 0023_left5
+Revision ID: 0024_row_counts
+Revises: 0023_handled_messages
 Create Date: 2026-12-05 15:20:00
 
 The admin's Users and Error logs lists counted every row on each page (slow at 1,000,000
@@ -14,8 +14,8 @@ from alembic import op
 
 from sms_agent.models import row_counts
 
-revision = "0024_left5"
-down_revision = "0023_left5"
+revision = "0024_row_counts"
+down_revision = "0023_handled_messages"
 branch_labels = None
 depends_on = None
 

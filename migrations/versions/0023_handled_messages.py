@@ -1,6 +1,6 @@
 """handled_messages: the MessageSid of every text acted on without a task
 
-Revision ID: 0023_left5
+Revision ID: 0023_handled_messages
 Revises: 0022_fresh_message_rowids
 Create Date: 2026-12-05 15:10:00
 
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023_left5"
+revision = "0023_handled_messages"
 down_revision = "0022_fresh_message_rowids"
 branch_labels = None
 depends_on = None
