@@ -6,7 +6,7 @@ PORT ?= 5000
 export FLASK_APP := wsgi
 export PORT
 
-.PHONY: install run web worker test lint format migrate clean faults bench-ingest bench-api bench-e2e bench-shaping bench-cpu
+.PHONY: install run web worker test lint format migrate clean faults bench-ingest bench-api bench-e2e bench-shaping bench-cpu bench-instructions
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-e2e: install  ## 1,000 messages through web, Redis, workers and a 500 ms m
 
 bench-cpu: install  ## CPU per webhook and per task in one process, and Celery's own per job
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.pipeline_cpu $(BENCH_ARGS)
+
+bench-instructions: install  ## Instructions per webhook and per task under valgrind: the same on a busy host
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.instructions $(BENCH_ARGS)
 
 bench-shaping: install  ## Shape 200+ model answers for each tier: chars per segment, cuts, UCS-2, MORE
 	$(BIN)/python -m bench.shaping $(BENCH_ARGS)
