@@ -8,6 +8,7 @@ Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from decimal import Decimal, InvalidOperation
@@ -61,7 +62,9 @@ def env_int(name: str, default: int, minimum: int | None = 0) -> int:
 def env_float(
     name: str, default: float, minimum: float = 0.0, maximum: float | None = None
 ) -> float:
-    """A decimal setting that raises on garbage or on a value outside `minimum`..`maximum`."""
+    """A decimal setting that raises on garbage or on a value outside `minimum`..`maximum`.
+    `nan` and `inf` are garbage too: nan passes every comparison (TWILIO_MPS=nan paced sends
+    by a NaN interval) and no setting here means "forever" by infinity."""
     raw = env_str(name)
     if raw is None:
         return default
@@ -69,6 +72,8 @@ def env_float(
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={raw!r} is not a finite number")
     if value < minimum:
         raise ValueError(f"{name}={value} must be at least {minimum}")
     if maximum is not None and value > maximum:

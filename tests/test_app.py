@@ -122,6 +122,21 @@ def test_a_throttle_rate_that_is_no_rate_stops_the_app(tmp_path, name):
     assert done.stdout.split() == ["5/minute;100/day"], done.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "raw"), [("TWILIO_MPS", "nan"), ("TWILIO_MPS", "inf"), ("DB_POOL_TIMEOUT", "NaN")]
+)
+def test_a_number_setting_that_is_not_finite_stops_the_app(tmp_path, name, raw):
+    """Regression: TWILIO_MPS=nan started (nan is below no minimum), and every send was
+    then paced by a NaN interval."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, [name], **{name: raw}, **env)
+    assert done.returncode != 0
+    assert f"{name}={raw!r} is not a finite number" in done.stderr
+
+    done = production_process(tmp_path, [name], **{name: "2.5"}, **env)
+    assert done.stdout.split() == ["2.5"], done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
