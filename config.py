@@ -224,6 +224,17 @@ INSECURE_SECRET_KEY = "dev-insecure-secret-key"
 MIN_SECRET_KEY_LENGTH = 32
 
 
+#: The settings that name one of a few things are read with env_choice, in any letter case:
+#: a value outside them (LOG_FORMAT=JSON once gave text lines, SMS_BACKEND=twillio started
+#: and failed every send) stops the app at start, naming the variable.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+SMS_BACKENDS = ("twilio", "console")
+LLM_BACKENDS = ("openai", "offline")
+#: Celery's pools this service runs on (README, "Deployment": gevent is not supported).
+WORKER_POOLS = ("threads", "prefork", "processes", "solo")
+
+
 class Config:
     """Base settings shared by every environment; defaults run the embedded mode."""
 
@@ -233,8 +244,8 @@ class Config:
     PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
-    LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-    LOG_FORMAT = env_str("LOG_FORMAT", "text")
+    LOG_LEVEL = env_choice("LOG_LEVEL", "info", LOG_LEVELS)
+    LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS)
     DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
     ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
 
@@ -270,7 +281,7 @@ class Config:
     # celery
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-    WORKER_POOL = env_str("WORKER_POOL", "threads")
+    WORKER_POOL = env_choice("WORKER_POOL", "threads", WORKER_POOLS)
     WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8, minimum=1)
     STALE_TASK_SECONDS = env_int("STALE_TASK_SECONDS", 300, minimum=10)
     SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 60.0, minimum=1.0)
@@ -307,8 +318,10 @@ class Config:
     # conversations handed back) may use: they are spread out at that rate and leave the
     # rest to answers and confirmations (outbound/slots.py).
     BULK_NOTICE_SHARE = env_float("BULK_NOTICE_SHARE", 0.5, minimum=0.01, maximum=1.0)
-    SMS_BACKEND = env_str(
-        "SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console"
+    SMS_BACKEND = env_choice(
+        "SMS_BACKEND",
+        "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console",
+        SMS_BACKENDS,
     )
     HELP_REPLY_ENABLED = env_bool("HELP_REPLY_ENABLED", True)
     # With Twilio's Advanced Opt-Out on, Twilio itself confirms a STOP; we must not as well.
@@ -360,8 +373,8 @@ class Config:
     OPENAI_REASONING_EFFORT = env_str("OPENAI_REASONING_EFFORT")
     # A failed AI call or send is retried by the job after RETRY_BACKOFF_SECONDS * 2**attempt.
     RETRY_BACKOFF_SECONDS = env_float("RETRY_BACKOFF_SECONDS", 2.0)
-    LLM_BACKEND = env_str(
-        "LLM_BACKEND", "openai" if OPENAI_API_KEY or OPENAI_BASE_URL else "offline"
+    LLM_BACKEND = env_choice(
+        "LLM_BACKEND", "openai" if OPENAI_API_KEY or OPENAI_BASE_URL else "offline", LLM_BACKENDS
     )
     CONTEXT_TURNS = env_int("CONTEXT_TURNS", 5)
     CONTEXT_HOURS = env_int("CONTEXT_HOURS", 24)
@@ -451,7 +464,7 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     APP_ENV = "production"
-    LOG_FORMAT = env_str("LOG_FORMAT", "json")
+    LOG_FORMAT = env_choice("LOG_FORMAT", "json", LOG_FORMATS)
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     # Browsers are sent from http:// to https:// (not Twilio, probes or metrics); turn off

@@ -137,6 +137,35 @@ def test_a_number_setting_that_is_not_finite_stops_the_app(tmp_path, name, raw):
     assert done.stdout.split() == ["2.5"], done.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "choices"),
+    [
+        ("SMS_BACKEND", "twillio", "twilio, console"),
+        ("LLM_BACKEND", "openia", "openai, offline"),
+        ("LOG_FORMAT", "xml", "text, json"),
+        ("LOG_LEVEL", "verbose", "debug, info, warning, error, critical"),
+        ("WORKER_POOL", "gevnet", "threads, prefork, processes, solo"),
+    ],
+)
+def test_a_setting_naming_none_of_its_choices_stops_the_app(tmp_path, name, raw, choices):
+    """Regression: SMS_BACKEND=twillio started, and every reply then failed in the worker;
+    LOG_FORMAT=xml and LOG_LEVEL=verbose were quietly read as text and INFO."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, [name], **{name: raw}, **env)
+    assert done.returncode != 0
+    assert f"{name}={raw!r} is not one of {choices}" in done.stderr
+
+
+def test_choice_settings_are_read_in_any_letter_case(tmp_path):
+    """Regression: LOG_FORMAT=JSON gave text lines, from the app and from gunicorn alike."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    show = ["LOG_FORMAT", "LOG_LEVEL", "SMS_BACKEND"]
+    done = production_process(
+        tmp_path, show, LOG_FORMAT="JSON", LOG_LEVEL="WARNING", SMS_BACKEND="Console", **env
+    )
+    assert done.stdout.split() == ["json", "warning", "console"], done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
