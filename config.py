@@ -13,6 +13,7 @@ import os
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -187,6 +188,27 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     return codes
 
 
+def env_public_url(name: str) -> str | None:
+    """The service's public address, http(s)://host[:port][/prefix] (a trailing slash is
+    fine); unset means none. Twilio's signature covers the whole URL it called, rebuilt from
+    this one, so "sms.example.com" (no scheme) or the webhook's own URL pasted here would
+    have every inbound text refused as badly signed, with only a warning per text."""
+    raw = env_str(name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    problem = None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = "is not an http:// or https:// address such as https://sms.example.com"
+    elif parts.query or parts.fragment or raw.endswith(("?", "#")):
+        problem = "must have no ?query or #fragment"
+    elif parts.path.rstrip("/").endswith(("/sms/inbound", "/sms/status")):
+        problem = "is the site's address, without the webhook's path (/sms/inbound)"
+    if problem:
+        raise ValueError(f"{name}={raw!r} {problem}")
+    return raw
+
+
 def database_url(url: str) -> str:
     """Accept the postgres:// URLs hosting providers hand out, and use psycopg 3 for PostgreSQL."""
     for prefix in ("postgres://", "postgresql://"):
@@ -241,7 +263,7 @@ class Config:
     # app
     APP_ENV = env_str("APP_ENV", "development")
     SECRET_KEY = env_str("SECRET_KEY", INSECURE_SECRET_KEY)
-    PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
+    PUBLIC_BASE_URL = env_public_url("PUBLIC_BASE_URL")
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
     LOG_LEVEL = env_choice("LOG_LEVEL", "info", LOG_LEVELS)

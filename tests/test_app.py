@@ -166,6 +166,33 @@ def test_choice_settings_are_read_in_any_letter_case(tmp_path):
     assert done.stdout.split() == ["json", "warning", "console"], done.stderr
 
 
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("sms.example.com", "is not an http:// or https:// address"),
+        ("https://", "is not an http:// or https:// address"),
+        ("https://sms.example.com/sms/inbound", "is the site's address, without"),
+        ("https://sms.example.com/?x=1", "must have no ?query or #fragment"),
+    ],
+)
+def test_a_public_url_twilio_could_not_have_called_stops_the_app(tmp_path, raw, problem):
+    """Regression: PUBLIC_BASE_URL=sms.example.com started, and every inbound text was then
+    refused as badly signed (the URL rebuilt from it was never the one Twilio called)."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, ["PUBLIC_BASE_URL"], PUBLIC_BASE_URL=raw, **env)
+    assert done.returncode != 0
+    assert f"PUBLIC_BASE_URL={raw!r} {problem}" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://sms.example.com", "https://sms.example.com/", "http://10.0.0.5:8080/sms-ai/"]
+)
+def test_a_public_url_with_a_trailing_slash_or_a_prefix_is_taken(tmp_path, raw):
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, ["PUBLIC_BASE_URL"], PUBLIC_BASE_URL=raw, **env)
+    assert done.stdout.split() == [raw], done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
