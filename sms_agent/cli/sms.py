@@ -151,9 +151,12 @@ def _now_silent(phone: str) -> None:
 
 
 def _no_reply(task, inline: bool, waited: float) -> None:
-    # A keyword's or a refused file's notice is sent by the worker too, so "no worker" is
-    # the likely reason whether or not the message was a question.
-    if inline:
+    # A task the worker failed unsent (a number outside ALLOWED_COUNTRIES, say) says why, as
+    # Try it does. Otherwise a keyword's or a refused file's notice is sent by the worker
+    # too, so "no worker" is the likely reason whether or not the message was a question.
+    if task is not None and task.status == TaskStatus.FAILED:
+        click.echo(f"(not answered: the task failed: {task.error_message or 'no reason given'})")
+    elif inline:
         click.echo(
             "(no reply: nothing is sent for this message)"
             if task is None
