@@ -217,6 +217,43 @@ def database_url(url: str) -> str:
     return url
 
 
+def env_database_url(name: str, default: str) -> str:
+    """A database URL SQLAlchemy can connect with (database_url's spelling); anything else
+    raises naming the variable, never its text, which may hold a password. Unchecked, a typo
+    stopped the app with SQLAlchemy's words alone ("Can't load plugin:
+    sqlalchemy.dialects:postgress"), naming no setting."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = database_url(env_str(name, default))
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ValueError(
+            f"{name} is not a database URL such as postgresql://user:password@host:5432/"
+            f"sms_agent or sqlite:///path/to/file.sqlite ({exc})"
+        ) from None
+    return url
+
+
+def env_broker_url(name: str, default: str) -> str:
+    """A Celery broker URL of a transport Celery knows (redis://, rediss://, sqla+sqlite://,
+    memory://...). Unchecked, CELERY_BROKER_URL=redis//host (no colon) started the web
+    processes, whose texts then waited for a broker that was never there."""
+    from kombu import Connection
+
+    url = env_str(name, default)
+    try:
+        if "://" not in url:
+            raise KeyError("no scheme")
+        Connection(url).transport_cls  # noqa: B018 (resolving the transport is the check)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(
+            f"{name} is not a broker URL such as redis://host:6379/0 ({exc.args[0]})"
+        ) from None
+    return url
+
+
 def _sqlite_url(filename: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / filename}"
 
@@ -295,13 +332,13 @@ class Config:
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
 
     # database
-    SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", _sqlite_url("sms_agent.sqlite")))
+    SQLALCHEMY_DATABASE_URI = env_database_url("DATABASE_URL", _sqlite_url("sms_agent.sqlite"))
     # No pre-ping round trip per checkout: a connection the server closed is found by
     # polling its socket instead (extensions.drop_closed_connection).
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
 
     # celery
-    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))
+    CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
     WORKER_POOL = env_choice("WORKER_POOL", "threads", WORKER_POOLS)
     WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8, minimum=1)

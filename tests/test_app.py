@@ -193,6 +193,29 @@ def test_a_public_url_with_a_trailing_slash_or_a_prefix_is_taken(tmp_path, raw):
     assert done.stdout.split() == [raw], done.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("DATABASE_URL", "postgress://ops:hunter2@db/sms", "(Can't load plugin"),
+        ("DATABASE_URL", "postgresql://ops:hunter2@db:port/sms", "(invalid literal"),
+        ("CELERY_BROKER_URL", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
+        ("CELERY_BROKER_URL", "reddis://127.0.0.1:6379/0", "(No such transport: reddis."),
+    ],
+)
+def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(
+    tmp_path, name, raw, problem
+):
+    """Regression: a misspelt DATABASE_URL stopped the app with SQLAlchemy's words alone
+    (naming no setting), and CELERY_BROKER_URL=redis//host started web processes whose
+    texts then waited for a broker that was never there. The URL's password is not shown."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, [name], **{**env, name: raw})
+    assert done.returncode != 0
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(f"ValueError: {name} is not a ") and problem in last_line
+    assert "hunter2" not in done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
