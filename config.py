@@ -547,6 +547,26 @@ def config_for(app_env: str | None = None) -> type[Config]:
     return CONFIGS[name]
 
 
+def backend_problems(settings) -> list[str]:
+    """What stops any app from starting: a backend named without what it needs to work.
+    SMS_BACKEND=twilio with no account sent every reply to Accounts/None and failed it;
+    LLM_BACKEND=openai with no key and no server answered every text with the apology."""
+    problems = []
+    if settings.get("SMS_BACKEND") == "twilio":
+        missing = [
+            name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not settings.get(name)
+        ]
+        if missing:
+            problems.append(f"SMS_BACKEND=twilio needs {' and '.join(missing)}")
+    if settings.get("LLM_BACKEND") == "openai" and not (
+        settings.get("OPENAI_API_KEY") or settings.get("OPENAI_BASE_URL")
+    ):
+        problems.append(
+            "LLM_BACKEND=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for a server without keys"
+        )
+    return problems
+
+
 def production_problems(settings) -> list[str]:
     """What stops a production app from starting: settings that would make it insecure."""
     if settings.get("APP_ENV") != "production":

@@ -216,6 +216,26 @@ def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(
     assert "hunter2" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"SMS_BACKEND": "twilio"}, "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID"),
+        ({"LLM_BACKEND": "openai"}, "LLM_BACKEND=openai needs OPENAI_API_KEY"),
+    ],
+)
+def test_a_backend_named_without_its_account_stops_the_app(tmp_path, env, problem):
+    """Regression: SMS_BACKEND=twilio with no TWILIO_ACCOUNT_SID started and sent every
+    reply to Twilio's Accounts/None; LLM_BACKEND=openai with neither a key nor a server
+    started and answered every text with the apology. In development too."""
+    done = production_process(tmp_path, list(env), APP_ENV="development", **env)
+    assert done.returncode != 0
+    assert f"refusing to start: {problem}" in done.stderr
+
+    given = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"}
+    done = production_process(tmp_path, list(env), APP_ENV="development", **env, **given)
+    assert done.stdout.split() == list(env.values()), done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
