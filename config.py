@@ -470,6 +470,10 @@ class Config:
     RATELIMIT_STORAGE_URI = env_str(
         "RATELIMIT_STORAGE_URI", shared_ratelimit_storage(CELERY_BROKER_URL)
     )
+    # While that Redis cannot be reached, each process counts in its own memory (Flask-
+    # Limiter logs a warning and checks Redis again, with backoff): every API call and admin
+    # login was a 500 meanwhile, and staff could not get in during the outage.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # the per-sender counters of SENDER_RATE are kept with the API's
     SENDER_RATE_STORAGE_URI = env_str("SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI)
     API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "100/hour")
