@@ -104,7 +104,15 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
         return None
     limiter = _limiter()
     for item in parse_many(rate):
-        if not limiter.hit(item, "sender", user.phone_number):
+        try:
+            within = limiter.hit(item, "sender", user.phone_number)
+        except Exception as exc:  # noqa: BLE001 (whatever the storage's client raises)
+            # A counter that cannot be reached refuses nobody: the text is stored and
+            # answered uncounted, as during a broker outage on the same Redis, instead of a
+            # 500 that loses it once Twilio stops retrying.
+            log.warning("SENDER_RATE_STORAGE_URI unreachable, %s not counted: %r", rate, exc)
+            return None
+        if not within:
             reset = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
             window = f"{item}@{int(reset)}"
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
