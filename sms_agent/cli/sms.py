@@ -8,14 +8,14 @@ import mimetypes
 import sys
 
 import click
-from flask.cli import AppGroup
 
 from .. import simulator
 from ..inbound.media import UnservedChannel, split_channel
 from ..models import Channel, OutboundMessage, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
+from .group import ServiceGroup
 
-sms = AppGroup("sms", help="Text the service locally.")
+sms = ServiceGroup("sms", help="Text the service locally.")
 
 #: Longest wait for a notice (HELP, USAGE...) when the message stored no task.
 NOTICE_WAIT = 10.0

@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import click
-from flask.cli import AppGroup
 
 from config import parse_money
 
@@ -11,8 +10,9 @@ from .. import limits
 from ..costs import report
 from ..extensions import db
 from ..models.types import Money
+from .group import ServiceGroup
 
-spend = AppGroup("spend", help="Spend and the daily spend cap.")
+spend = ServiceGroup("spend", help="Spend and the daily spend cap.")
 
 
 @spend.command("today")

@@ -43,6 +43,37 @@ def database_problem() -> str | None:
     return None
 
 
+def database_not_ready() -> str | None:
+    """Why the commands cannot use the database, in words saying what to do: it does not
+    answer, or the migrations were never applied or are behind this code's. None when it is
+    ready (also for a schema made without migrations, as the tests make theirs, and for one
+    at a revision this code does not know: a newer deploy's, already migrated). Asked on a
+    connection of its own: the session, and what the caller holds in it, is left alone."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        with db.engine.connect() as connection:
+            applied = set(MigrationContext.configure(connection).get_current_heads())
+            has_tables = sa.inspect(connection).has_table("users")
+    except sa.exc.SQLAlchemyError as exc:
+        return f"cannot reach the database (DATABASE_URL): {_describe(exc)}"
+    upgrade = "run `flask db upgrade` (`make run` does it)"
+    if not applied:
+        return None if has_tables else f"the database has no tables yet: {upgrade}"
+    scripts = ScriptDirectory(current_app.extensions["migrate"].directory)
+    heads = set(scripts.get_heads())
+    for revision in applied - heads:
+        try:
+            scripts.get_revision(revision)
+        except CommandError:
+            continue  # not ours: a newer deploy's migration
+        needed = ", ".join(sorted(heads))
+        return f"the database is at migration {revision}, this code needs {needed}: {upgrade}"
+    return None
+
+
 def broker_problem(timeout: float = BROKER_PROBE_TIMEOUT) -> str | None:
     celery_app = current_app.extensions["celery"]
     try:
