@@ -21,9 +21,10 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready to take traffic: the database answers SELECT 1 and the broker accepts a
-    connection. 503 names what failed, so the proxy stops routing here meanwhile."""
-    checks = {"database": database_problem(), "broker": broker_problem()}
+    """Ready to take traffic: the database answers SELECT 1 (and has been migrated) and the
+    broker accepts a connection. 503 names what failed, so the proxy stops routing here
+    meanwhile."""
+    checks = {"database": database_problem() or _schema_problem_once(), "broker": broker_problem()}
     failed = {name: problem for name, problem in checks.items() if problem}
     body = {
         "status": "unavailable" if failed else "ok",
@@ -72,6 +73,17 @@ def database_not_ready() -> str | None:
         needed = ", ".join(sorted(heads))
         return f"the database is at migration {revision}, this code needs {needed}: {upgrade}"
     return None
+
+
+def _schema_problem_once() -> str | None:
+    """database_not_ready's migration check for /readyz, until it first passes: a process
+    deployed before `flask db upgrade` ran is not ready (every webhook would fail), and once
+    the schema is there it stays, so later probes cost only their SELECT 1."""
+    if current_app.extensions.get("schema_ready"):
+        return None
+    problem = database_not_ready()
+    current_app.extensions["schema_ready"] = problem is None
+    return problem
 
 
 def broker_problem(timeout: float = BROKER_PROBE_TIMEOUT) -> str | None:
