@@ -209,6 +209,38 @@ def env_public_url(name: str) -> str | None:
     return raw
 
 
+def env_region(name: str, default: str) -> str:
+    """A region code phone numbers are read in ("US", "gb"); anything else raises. Unchecked,
+    DEFAULT_PHONE_REGION=us started, and every number typed without its country code was
+    refused, in the admin, the API and the CLI alike."""
+    import phonenumbers
+
+    region = (env_str(name) or default).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{name}={region!r} is not a region code such as US or GB")
+    return region
+
+
+def env_phone_number(name: str, default: str | None, region: str) -> str | None:
+    """One of our own numbers, as E.164 ("+15551230000"; another notation is read in
+    `region`, and a WhatsApp sender may keep its "whatsapp:"); garbage raises. Unchecked,
+    TWILIO_PHONE_NUMBER=(202) 555-0143 started, and no SMS was ever sent: its country, the
+    default ALLOWED_COUNTRIES, was none."""
+    import phonenumbers
+
+    raw = env_str(name, default)
+    if raw is None:
+        return None
+    number = raw.removeprefix("whatsapp:").strip()
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"{name}={raw!r} is not a phone number such as +15551230000")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def database_url(url: str) -> str:
     """Accept the postgres:// URLs hosting providers hand out, and use psycopg 3 for PostgreSQL."""
     for prefix in ("postgres://", "postgresql://"):
@@ -305,7 +337,7 @@ class Config:
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
     LOG_LEVEL = env_choice("LOG_LEVEL", "info", LOG_LEVELS)
     LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS)
-    DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
+    DEFAULT_PHONE_REGION = env_region("DEFAULT_PHONE_REGION", "US")
     ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
 
     # security (sms_agent/security.py): cookies, HTTPS, headers
@@ -361,7 +393,9 @@ class Config:
     # twilio
     TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
-    TWILIO_PHONE_NUMBER = env_str("TWILIO_PHONE_NUMBER", "+15005550006")
+    TWILIO_PHONE_NUMBER = env_phone_number(
+        "TWILIO_PHONE_NUMBER", "+15005550006", DEFAULT_PHONE_REGION
+    )
     TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
     TWILIO_VALIDATE_SIGNATURE = env_bool("TWILIO_VALIDATE_SIGNATURE", True)
     TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0, minimum=0.1)
@@ -386,7 +420,7 @@ class Config:
     # With Twilio's Advanced Opt-Out on, Twilio itself confirms a STOP; we must not as well.
     TWILIO_ADVANCED_OPT_OUT = env_bool("TWILIO_ADVANCED_OPT_OUT", False)
     # WhatsApp (same webhook, "whatsapp:" numbers); unset: replies come from TWILIO_PHONE_NUMBER
-    TWILIO_WHATSAPP_NUMBER = env_str("TWILIO_WHATSAPP_NUMBER")
+    TWILIO_WHATSAPP_NUMBER = env_phone_number("TWILIO_WHATSAPP_NUMBER", None, DEFAULT_PHONE_REGION)
     WHATSAPP_WINDOW_HOURS = env_int("WHATSAPP_WINDOW_HOURS", 24, minimum=1)
 
     # media: pictures and voice notes (sms_agent/media/), fetched only from Twilio's API

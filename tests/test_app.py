@@ -236,6 +236,41 @@ def test_a_backend_named_without_its_account_stops_the_app(tmp_path, env, proble
     assert done.stdout.split() == list(env.values()), done.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("DEFAULT_PHONE_REGION", "USA", "'USA' is not a region code"),
+        ("TWILIO_PHONE_NUMBER", "my-number", "'my-number' is not a phone number"),
+        ("TWILIO_WHATSAPP_NUMBER", "+1 555", "'+1 555' is not a phone number"),
+    ],
+)
+def test_a_phone_setting_that_is_none_stops_the_app(tmp_path, name, raw, problem):
+    """Regression: TWILIO_PHONE_NUMBER=my-number started, and no SMS was ever sent (its
+    country, the default ALLOWED_COUNTRIES, was none); DEFAULT_PHONE_REGION=USA refused
+    every number typed without its country code."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, [name], **{**env, name: raw})
+    assert done.returncode != 0
+    assert f"{name}={problem}" in done.stderr
+
+
+def test_phone_settings_are_read_in_any_notation(tmp_path):
+    """Our numbers are kept as E.164 whatever the notation; the region in any case."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    show = ["DEFAULT_PHONE_REGION", "TWILIO_PHONE_NUMBER", "TWILIO_WHATSAPP_NUMBER"]
+    done = production_process(
+        tmp_path,
+        show,
+        **{
+            **env,
+            "DEFAULT_PHONE_REGION": "gb",
+            "TWILIO_PHONE_NUMBER": "020 7946 0958",
+            "TWILIO_WHATSAPP_NUMBER": "whatsapp:+1 (555) 123-0000",
+        },
+    )
+    assert done.stdout.split() == ["GB", "+442079460958", "+15551230000"], done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
