@@ -188,6 +188,26 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     return codes
 
 
+def _not_http(raw: str) -> str | None:
+    """What is wrong with `raw` as an address to call over HTTP(S), or None."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http:// or https:// address such as https://sms.example.com"
+    return None
+
+
+def env_http_url(name: str) -> str | None:
+    """An http:// or https:// URL the service calls (ALERT_WEBHOOK_URL); unset means none.
+    Unchecked, ALERT_WEBHOOK_URL=hooks.example.com started, and the first alert, when it
+    mattered, died in its thread (urllib knows no such URL) and paged no one. The value is
+    not shown: a chat webhook's URL is its password."""
+    raw = env_str(name)
+    problem = _not_http(raw) if raw is not None else None
+    if problem:
+        raise ValueError(f"{name} {problem}")
+    return raw
+
+
 def env_public_url(name: str) -> str | None:
     """The service's public address, http(s)://host[:port][/prefix] (a trailing slash is
     fine); unset means none. Twilio's signature covers the whole URL it called, rebuilt from
@@ -197,12 +217,10 @@ def env_public_url(name: str) -> str | None:
     if raw is None:
         return None
     parts = urlsplit(raw)
-    problem = None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problem = "is not an http:// or https:// address such as https://sms.example.com"
-    elif parts.query or parts.fragment or raw.endswith(("?", "#")):
+    problem = _not_http(raw)
+    if not problem and (parts.query or parts.fragment or raw.endswith(("?", "#"))):
         problem = "must have no ?query or #fragment"
-    elif parts.path.rstrip("/").endswith(("/sms/inbound", "/sms/status")):
+    if not problem and parts.path.rstrip("/").endswith(("/sms/inbound", "/sms/status")):
         problem = "is the site's address, without the webhook's path (/sms/inbound)"
     if problem:
         raise ValueError(f"{name}={raw!r} {problem}")
@@ -338,7 +356,7 @@ class Config:
     LOG_LEVEL = env_choice("LOG_LEVEL", "info", LOG_LEVELS)
     LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS)
     DEFAULT_PHONE_REGION = env_region("DEFAULT_PHONE_REGION", "US")
-    ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+    ALERT_WEBHOOK_URL = env_http_url("ALERT_WEBHOOK_URL")
 
     # security (sms_agent/security.py): cookies, HTTPS, headers
     SESSION_COOKIE_HTTPONLY = True

@@ -271,6 +271,22 @@ def test_phone_settings_are_read_in_any_notation(tmp_path):
     assert done.stdout.split() == ["GB", "+442079460958", "+15551230000"], done.stderr
 
 
+def test_an_alert_webhook_that_is_no_http_address_stops_the_app(tmp_path):
+    """Regression: ALERT_WEBHOOK_URL without its https:// started, and the first alert died
+    in its thread (urllib knows no such URL), paging no one. Its secret path is not shown."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    raw = "hooks.slack.com/services/T000/B000/s3cr3t"
+    done = production_process(tmp_path, ["ALERT_WEBHOOK_URL"], ALERT_WEBHOOK_URL=raw, **env)
+    assert done.returncode != 0
+    assert "ALERT_WEBHOOK_URL is not an http:// or https:// address" in done.stderr
+    assert "s3cr3t" not in done.stderr
+
+    done = production_process(
+        tmp_path, ["ALERT_WEBHOOK_URL"], ALERT_WEBHOOK_URL="https://" + raw, **env
+    )
+    assert done.stdout.split() == ["https://" + raw], done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
