@@ -148,8 +148,15 @@ def daily_cap(day: date | None = None) -> Decimal | None:
     return raised if raised is not None else money(configured)
 
 
+class NoDailyCap(Exception):
+    """There is no cap to raise: DAILY_SPEND_CAP is unset, so nothing caps the spend (a
+    raised cap would be stored and never read, see daily_cap)."""
+
+
 def raise_daily_cap(amount, day: date | None = None) -> SpendDay:
     """Staff lift today's cap (until midnight UTC); the 100% alert may fire again."""
+    if current_app.config.get("DAILY_SPEND_CAP") is None:
+        raise NoDailyCap("no DAILY_SPEND_CAP is set: today's spend has no cap to raise")
     day = day or utcnow().date()
     record = db.session.get(SpendDay, day) or SpendDay(day=day)
     record.cap_usd = money(amount)
