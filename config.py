@@ -188,21 +188,22 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     return codes
 
 
-def _not_http(raw: str) -> str | None:
+def _not_http(raw: str, example: str = "https://sms.example.com") -> str | None:
     """What is wrong with `raw` as an address to call over HTTP(S), or None."""
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "is not an http:// or https:// address such as https://sms.example.com"
+        return f"is not an http:// or https:// address such as {example}"
     return None
 
 
-def env_http_url(name: str) -> str | None:
-    """An http:// or https:// URL the service calls (ALERT_WEBHOOK_URL); unset means none.
-    Unchecked, ALERT_WEBHOOK_URL=hooks.example.com started, and the first alert, when it
-    mattered, died in its thread (urllib knows no such URL) and paged no one. The value is
-    not shown: a chat webhook's URL is its password."""
+def env_http_url(name: str, example: str = "https://hooks.example.com/alerts") -> str | None:
+    """An http:// or https:// URL the service calls (ALERT_WEBHOOK_URL, OPENAI_BASE_URL,
+    TWILIO_API_BASE_URL); unset means none. Unchecked, ALERT_WEBHOOK_URL=hooks.example.com
+    started, and the first alert, when it mattered, died in its thread (urllib knows no
+    such URL) and paged no one; OPENAI_BASE_URL=localhost:8080/v1 answered every text with
+    the apology. The value is not shown: a chat webhook's URL is its password."""
     raw = env_str(name)
-    problem = _not_http(raw) if raw is not None else None
+    problem = _not_http(raw, example) if raw is not None else None
     if problem:
         raise ValueError(f"{name} {problem}")
     return raw
@@ -414,7 +415,7 @@ class Config:
     TWILIO_PHONE_NUMBER = env_phone_number(
         "TWILIO_PHONE_NUMBER", "+15005550006", DEFAULT_PHONE_REGION
     )
-    TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+    TWILIO_API_BASE_URL = env_http_url("TWILIO_API_BASE_URL", "https://api.twilio.com")
     TWILIO_VALIDATE_SIGNATURE = env_bool("TWILIO_VALIDATE_SIGNATURE", True)
     TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0, minimum=0.1)
     TWILIO_MAX_RETRIES = env_int("TWILIO_MAX_RETRIES", 3)
@@ -471,7 +472,7 @@ class Config:
 
     # llm
     OPENAI_API_KEY = env_str("OPENAI_API_KEY")
-    OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+    OPENAI_BASE_URL = env_http_url("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")
     OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
     OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 20.0, minimum=0.1)
     OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)

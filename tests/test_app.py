@@ -287,6 +287,23 @@ def test_an_alert_webhook_that_is_no_http_address_stops_the_app(tmp_path):
     assert done.stdout.split() == ["https://" + raw], done.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "example"),
+    [
+        ("OPENAI_BASE_URL", "localhost:8080/v1", "http://127.0.0.1:8080/v1"),
+        ("TWILIO_API_BASE_URL", "api.twilio.com", "https://api.twilio.com"),
+    ],
+)
+def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, raw, example):
+    """Regression: OPENAI_BASE_URL=localhost:8080/v1 started, and every text was then
+    answered with the apology (the client knows no such URL); TWILIO_API_BASE_URL alike
+    failed every send."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
+    done = production_process(tmp_path, [name], **{**env, name: raw})
+    assert done.returncode != 0
+    assert f"{name} is not an http:// or https:// address such as {example}" in done.stderr
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
