@@ -77,6 +77,19 @@ def production_process(tmp_path, show=("APP_ENV", "SMS_BACKEND"), **env):
     )
 
 
+def configured(tmp_path, **settings):
+    """A production process with the secrets it needs and `settings`, printing them."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS, **settings}
+    return production_process(tmp_path, list(settings), **env)
+
+
+def refusal(tmp_path, **settings) -> str:
+    """What a production process with `settings` says as it refuses to start."""
+    done = configured(tmp_path, **settings)
+    assert done.returncode != 0, done.stdout
+    return done.stderr
+
+
 def test_production_starts_from_environment_variables(tmp_path):
     done = production_process(tmp_path, SECRET_KEY=secrets.token_hex(32), **PRODUCTION_SECRETS)
     assert done.returncode == 0, done.stderr
@@ -128,12 +141,8 @@ def test_a_throttle_rate_that_is_no_rate_stops_the_app(tmp_path, name):
 def test_a_number_setting_that_is_not_finite_stops_the_app(tmp_path, name, raw):
     """Regression: TWILIO_MPS=nan started (nan is below no minimum), and every send was
     then paced by a NaN interval."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    done = production_process(tmp_path, [name], **{name: raw}, **env)
-    assert done.returncode != 0
-    assert f"{name}={raw!r} is not a finite number" in done.stderr
-
-    done = production_process(tmp_path, [name], **{name: "2.5"}, **env)
+    assert f"{name}={raw!r} is not a finite number" in refusal(tmp_path, **{name: raw})
+    done = configured(tmp_path, **{name: "2.5"})
     assert done.stdout.split() == ["2.5"], done.stderr
 
 
@@ -150,19 +159,12 @@ def test_a_number_setting_that_is_not_finite_stops_the_app(tmp_path, name, raw):
 def test_a_setting_naming_none_of_its_choices_stops_the_app(tmp_path, name, raw, choices):
     """Regression: SMS_BACKEND=twillio started, and every reply then failed in the worker;
     LOG_FORMAT=xml and LOG_LEVEL=verbose were quietly read as text and INFO."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    done = production_process(tmp_path, [name], **{name: raw}, **env)
-    assert done.returncode != 0
-    assert f"{name}={raw!r} is not one of {choices}" in done.stderr
+    assert f"{name}={raw!r} is not one of {choices}" in refusal(tmp_path, **{name: raw})
 
 
 def test_choice_settings_are_read_in_any_letter_case(tmp_path):
     """Regression: LOG_FORMAT=JSON gave text lines, from the app and from gunicorn alike."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    show = ["LOG_FORMAT", "LOG_LEVEL", "SMS_BACKEND"]
-    done = production_process(
-        tmp_path, show, LOG_FORMAT="JSON", LOG_LEVEL="WARNING", SMS_BACKEND="Console", **env
-    )
+    done = configured(tmp_path, LOG_FORMAT="JSON", LOG_LEVEL="WARNING", SMS_BACKEND="Console")
     assert done.stdout.split() == ["json", "warning", "console"], done.stderr
 
 
@@ -178,18 +180,14 @@ def test_choice_settings_are_read_in_any_letter_case(tmp_path):
 def test_a_public_url_twilio_could_not_have_called_stops_the_app(tmp_path, raw, problem):
     """Regression: PUBLIC_BASE_URL=sms.example.com started, and every inbound text was then
     refused as badly signed (the URL rebuilt from it was never the one Twilio called)."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    done = production_process(tmp_path, ["PUBLIC_BASE_URL"], PUBLIC_BASE_URL=raw, **env)
-    assert done.returncode != 0
-    assert f"PUBLIC_BASE_URL={raw!r} {problem}" in done.stderr
+    assert f"PUBLIC_BASE_URL={raw!r} {problem}" in refusal(tmp_path, PUBLIC_BASE_URL=raw)
 
 
 @pytest.mark.parametrize(
     "raw", ["https://sms.example.com", "https://sms.example.com/", "http://10.0.0.5:8080/sms-ai/"]
 )
 def test_a_public_url_with_a_trailing_slash_or_a_prefix_is_taken(tmp_path, raw):
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    done = production_process(tmp_path, ["PUBLIC_BASE_URL"], PUBLIC_BASE_URL=raw, **env)
+    done = configured(tmp_path, PUBLIC_BASE_URL=raw)
     assert done.stdout.split() == [raw], done.stderr
 
 
@@ -208,12 +206,10 @@ def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(
     """Regression: a misspelt DATABASE_URL stopped the app with SQLAlchemy's words alone
     (naming no setting), and CELERY_BROKER_URL=redis//host started web processes whose
     texts then waited for a broker that was never there. The URL's password is not shown."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    done = production_process(tmp_path, [name], **{**env, name: raw})
-    assert done.returncode != 0
-    last_line = done.stderr.strip().splitlines()[-1]
+    said = refusal(tmp_path, **{name: raw})
+    last_line = said.strip().splitlines()[-1]
     assert last_line.startswith(f"ValueError: {name} is not a ") and problem in last_line
-    assert "hunter2" not in done.stderr
+    assert "hunter2" not in said
 
 
 @pytest.mark.parametrize(
@@ -248,25 +244,16 @@ def test_a_phone_setting_that_is_none_stops_the_app(tmp_path, name, raw, problem
     """Regression: TWILIO_PHONE_NUMBER=my-number started, and no SMS was ever sent (its
     country, the default ALLOWED_COUNTRIES, was none); DEFAULT_PHONE_REGION=USA refused
     every number typed without its country code."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    done = production_process(tmp_path, [name], **{**env, name: raw})
-    assert done.returncode != 0
-    assert f"{name}={problem}" in done.stderr
+    assert f"{name}={problem}" in refusal(tmp_path, **{name: raw})
 
 
 def test_phone_settings_are_read_in_any_notation(tmp_path):
     """Our numbers are kept as E.164 whatever the notation; the region in any case."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    show = ["DEFAULT_PHONE_REGION", "TWILIO_PHONE_NUMBER", "TWILIO_WHATSAPP_NUMBER"]
-    done = production_process(
+    done = configured(
         tmp_path,
-        show,
-        **{
-            **env,
-            "DEFAULT_PHONE_REGION": "gb",
-            "TWILIO_PHONE_NUMBER": "020 7946 0958",
-            "TWILIO_WHATSAPP_NUMBER": "whatsapp:+1 (555) 123-0000",
-        },
+        DEFAULT_PHONE_REGION="gb",
+        TWILIO_PHONE_NUMBER="020 7946 0958",
+        TWILIO_WHATSAPP_NUMBER="whatsapp:+1 (555) 123-0000",
     )
     assert done.stdout.split() == ["GB", "+442079460958", "+15551230000"], done.stderr
 
@@ -274,16 +261,12 @@ def test_phone_settings_are_read_in_any_notation(tmp_path):
 def test_an_alert_webhook_that_is_no_http_address_stops_the_app(tmp_path):
     """Regression: ALERT_WEBHOOK_URL without its https:// started, and the first alert died
     in its thread (urllib knows no such URL), paging no one. Its secret path is not shown."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
     raw = "hooks.slack.com/services/T000/B000/s3cr3t"
-    done = production_process(tmp_path, ["ALERT_WEBHOOK_URL"], ALERT_WEBHOOK_URL=raw, **env)
-    assert done.returncode != 0
-    assert "ALERT_WEBHOOK_URL is not an http:// or https:// address" in done.stderr
-    assert "s3cr3t" not in done.stderr
+    said = refusal(tmp_path, ALERT_WEBHOOK_URL=raw)
+    assert "ALERT_WEBHOOK_URL is not an http:// or https:// address" in said
+    assert "s3cr3t" not in said
 
-    done = production_process(
-        tmp_path, ["ALERT_WEBHOOK_URL"], ALERT_WEBHOOK_URL="https://" + raw, **env
-    )
+    done = configured(tmp_path, ALERT_WEBHOOK_URL="https://" + raw)
     assert done.stdout.split() == ["https://" + raw], done.stderr
 
 
@@ -298,10 +281,8 @@ def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, 
     """Regression: OPENAI_BASE_URL=localhost:8080/v1 started, and every text was then
     answered with the apology (the client knows no such URL); TWILIO_API_BASE_URL alike
     failed every send."""
-    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS}
-    done = production_process(tmp_path, [name], **{**env, name: raw})
-    assert done.returncode != 0
-    assert f"{name} is not an http:// or https:// address such as {example}" in done.stderr
+    said = refusal(tmp_path, **{name: raw})
+    assert f"{name} is not an http:// or https:// address such as {example}" in said
 
 
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
