@@ -46,8 +46,8 @@ def env_bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
 
-def env_int(name: str, default: int, minimum: int | None = 0) -> int:
-    """A whole-number setting that raises on garbage or on a value below `minimum`."""
+def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
+    """A whole-number setting that raises on garbage or on a value outside `minimum`..`maximum`."""
     raw = env_str(name)
     if raw is None:
         return default
@@ -57,6 +57,8 @@ def env_int(name: str, default: int, minimum: int | None = 0) -> int:
         raise ValueError(f"{name}={raw!r} is not a whole number") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value} must be at most {maximum}")
     return value
 
 
@@ -371,7 +373,7 @@ class Config:
 
     # web server (gunicorn.conf.py)
     WEB_HOST = env_str("WEB_HOST", "127.0.0.1")
-    PORT = env_int("PORT", 5000, minimum=1)
+    PORT = env_int("PORT", 5000, minimum=1, maximum=65535)
     WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
     WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
     WEB_TIMEOUT = env_int("WEB_TIMEOUT", 30, minimum=1)

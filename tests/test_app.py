@@ -147,6 +147,15 @@ def test_a_number_setting_that_is_not_finite_stops_the_app(tmp_path, name, raw):
 
 
 @pytest.mark.parametrize(
+    ("name", "raw", "problem"), [("PORT", "70000", "at most 65535"), ("PORT", "0", "at least 1")]
+)
+def test_a_port_no_socket_can_have_stops_the_app_naming_it(tmp_path, name, raw, problem):
+    """Regression: PORT=70000 started gunicorn, which then failed to bind with a traceback
+    ("OverflowError: bind(): port must be 0-65535") naming no setting."""
+    assert f"{name}={raw} must be {problem}" in refusal(tmp_path, **{name: raw})
+
+
+@pytest.mark.parametrize(
     ("name", "raw", "choices"),
     [
         ("SMS_BACKEND", "twillio", "twilio, console"),
