@@ -8,10 +8,12 @@ Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -44,8 +46,8 @@ def env_bool(name: str, default: bool) -> bool:
     raise ValueError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
 
-def env_int(name: str, default: int, minimum: int | None = 0) -> int:
-    """A whole-number setting that raises on garbage or on a value below `minimum`."""
+def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
+    """A whole-number setting that raises on garbage or on a value outside `minimum`..`maximum`."""
     raw = env_str(name)
     if raw is None:
         return default
@@ -55,13 +57,17 @@ def env_int(name: str, default: int, minimum: int | None = 0) -> int:
         raise ValueError(f"{name}={raw!r} is not a whole number") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}={value} must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value} must be at most {maximum}")
     return value
 
 
 def env_float(
     name: str, default: float, minimum: float = 0.0, maximum: float | None = None
 ) -> float:
-    """A decimal setting that raises on garbage or on a value outside `minimum`..`maximum`."""
+    """A decimal setting that raises on garbage or on a value outside `minimum`..`maximum`.
+    `nan` and `inf` are garbage too: nan passes every comparison (TWILIO_MPS=nan paced sends
+    by a NaN interval) and no setting here means "forever" by infinity."""
     raw = env_str(name)
     if raw is None:
         return default
@@ -69,6 +75,8 @@ def env_float(
         value = float(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={raw!r} is not a finite number")
     if value < minimum:
         raise ValueError(f"{name}={value} must be at least {minimum}")
     if maximum is not None and value > maximum:
@@ -182,11 +190,120 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     return codes
 
 
+def _not_http(raw: str, example: str = "https://sms.example.com") -> str | None:
+    """What is wrong with `raw` as an address to call over HTTP(S), or None."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"is not an http:// or https:// address such as {example}"
+    return None
+
+
+def env_http_url(name: str, example: str = "https://hooks.example.com/alerts") -> str | None:
+    """An http:// or https:// URL the service calls (ALERT_WEBHOOK_URL, OPENAI_BASE_URL,
+    TWILIO_API_BASE_URL); unset means none. Unchecked, ALERT_WEBHOOK_URL=hooks.example.com
+    started, and the first alert, when it mattered, died in its thread (urllib knows no
+    such URL) and paged no one; OPENAI_BASE_URL=localhost:8080/v1 answered every text with
+    the apology. The value is not shown: a chat webhook's URL is its password."""
+    raw = env_str(name)
+    problem = _not_http(raw, example) if raw is not None else None
+    if problem:
+        raise ValueError(f"{name} {problem}")
+    return raw
+
+
+def env_public_url(name: str) -> str | None:
+    """The service's public address, http(s)://host[:port][/prefix] (a trailing slash is
+    fine); unset means none. Twilio's signature covers the whole URL it called, rebuilt from
+    this one, so "sms.example.com" (no scheme) or the webhook's own URL pasted here would
+    have every inbound text refused as badly signed, with only a warning per text."""
+    raw = env_str(name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    problem = _not_http(raw)
+    if not problem and (parts.query or parts.fragment or raw.endswith(("?", "#"))):
+        problem = "must have no ?query or #fragment"
+    if not problem and parts.path.rstrip("/").endswith(("/sms/inbound", "/sms/status")):
+        problem = "is the site's address, without the webhook's path (/sms/inbound)"
+    if problem:
+        raise ValueError(f"{name}={raw!r} {problem}")
+    return raw
+
+
+def env_region(name: str, default: str) -> str:
+    """A region code phone numbers are read in ("US", "gb"); anything else raises. Unchecked,
+    DEFAULT_PHONE_REGION=us started, and every number typed without its country code was
+    refused, in the admin, the API and the CLI alike."""
+    import phonenumbers
+
+    region = (env_str(name) or default).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"{name}={region!r} is not a region code such as US or GB")
+    return region
+
+
+def env_phone_number(name: str, default: str | None, region: str) -> str | None:
+    """One of our own numbers, as E.164 ("+15551230000"; another notation is read in
+    `region`, and a WhatsApp sender may keep its "whatsapp:"); garbage raises. Unchecked,
+    TWILIO_PHONE_NUMBER=(202) 555-0143 started, and no SMS was ever sent: its country, the
+    default ALLOWED_COUNTRIES, was none."""
+    import phonenumbers
+
+    raw = env_str(name, default)
+    if raw is None:
+        return None
+    number = raw.removeprefix("whatsapp:").strip()
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"{name}={raw!r} is not a phone number such as +15551230000")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def database_url(url: str) -> str:
     """Accept the postgres:// URLs hosting providers hand out, and use psycopg 3 for PostgreSQL."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def env_database_url(name: str, default: str) -> str:
+    """A database URL SQLAlchemy can connect with (database_url's spelling); anything else
+    raises naming the variable, never its text, which may hold a password. Unchecked, a typo
+    stopped the app with SQLAlchemy's words alone ("Can't load plugin:
+    sqlalchemy.dialects:postgress"), naming no setting."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    url = database_url(env_str(name, default))
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ValueError(
+            f"{name} is not a database URL such as postgresql://user:password@host:5432/"
+            f"sms_agent or sqlite:///path/to/file.sqlite ({exc})"
+        ) from None
+    return url
+
+
+def env_broker_url(name: str, default: str) -> str:
+    """A Celery broker URL of a transport Celery knows (redis://, rediss://, sqla+sqlite://,
+    memory://...). Unchecked, CELERY_BROKER_URL=redis//host (no colon) started the web
+    processes, whose texts then waited for a broker that was never there."""
+    from kombu import Connection
+
+    url = env_str(name, default)
+    try:
+        if "://" not in url:
+            raise KeyError("no scheme")
+        Connection(url).transport_cls  # noqa: B018 (resolving the transport is the check)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(
+            f"{name} is not a broker URL such as redis://host:6379/0 ({exc.args[0]})"
+        ) from None
     return url
 
 
@@ -219,19 +336,30 @@ INSECURE_SECRET_KEY = "dev-insecure-secret-key"
 MIN_SECRET_KEY_LENGTH = 32
 
 
+#: The settings that name one of a few things are read with env_choice, in any letter case:
+#: a value outside them (LOG_FORMAT=JSON once gave text lines, SMS_BACKEND=twillio started
+#: and failed every send) stops the app at start, naming the variable.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+SMS_BACKENDS = ("twilio", "console")
+LLM_BACKENDS = ("openai", "offline")
+#: Celery's pools this service runs on (README, "Deployment": gevent is not supported).
+WORKER_POOLS = ("threads", "prefork", "processes", "solo")
+
+
 class Config:
     """Base settings shared by every environment; defaults run the embedded mode."""
 
     # app
     APP_ENV = env_str("APP_ENV", "development")
     SECRET_KEY = env_str("SECRET_KEY", INSECURE_SECRET_KEY)
-    PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL")
+    PUBLIC_BASE_URL = env_public_url("PUBLIC_BASE_URL")
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
-    LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
-    LOG_FORMAT = env_str("LOG_FORMAT", "text")
-    DEFAULT_PHONE_REGION = env_str("DEFAULT_PHONE_REGION", "US")
-    ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+    LOG_LEVEL = env_choice("LOG_LEVEL", "info", LOG_LEVELS)
+    LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS)
+    DEFAULT_PHONE_REGION = env_region("DEFAULT_PHONE_REGION", "US")
+    ALERT_WEBHOOK_URL = env_http_url("ALERT_WEBHOOK_URL")
 
     # security (sms_agent/security.py): cookies, HTTPS, headers
     SESSION_COOKIE_HTTPONLY = True
@@ -245,7 +373,7 @@ class Config:
 
     # web server (gunicorn.conf.py)
     WEB_HOST = env_str("WEB_HOST", "127.0.0.1")
-    PORT = env_int("PORT", 5000, minimum=1)
+    PORT = env_int("PORT", 5000, minimum=1, maximum=65535)
     WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
     WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
     WEB_TIMEOUT = env_int("WEB_TIMEOUT", 30, minimum=1)
@@ -257,15 +385,15 @@ class Config:
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
 
     # database
-    SQLALCHEMY_DATABASE_URI = database_url(env_str("DATABASE_URL", _sqlite_url("sms_agent.sqlite")))
+    SQLALCHEMY_DATABASE_URI = env_database_url("DATABASE_URL", _sqlite_url("sms_agent.sqlite"))
     # No pre-ping round trip per checkout: a connection the server closed is found by
     # polling its socket instead (extensions.drop_closed_connection).
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
 
     # celery
-    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))
+    CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))
     CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
-    WORKER_POOL = env_str("WORKER_POOL", "threads")
+    WORKER_POOL = env_choice("WORKER_POOL", "threads", WORKER_POOLS)
     WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8, minimum=1)
     STALE_TASK_SECONDS = env_int("STALE_TASK_SECONDS", 300, minimum=10)
     SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 60.0, minimum=1.0)
@@ -286,8 +414,10 @@ class Config:
     # twilio
     TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
     TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
-    TWILIO_PHONE_NUMBER = env_str("TWILIO_PHONE_NUMBER", "+15005550006")
-    TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL")
+    TWILIO_PHONE_NUMBER = env_phone_number(
+        "TWILIO_PHONE_NUMBER", "+15005550006", DEFAULT_PHONE_REGION
+    )
+    TWILIO_API_BASE_URL = env_http_url("TWILIO_API_BASE_URL", "https://api.twilio.com")
     TWILIO_VALIDATE_SIGNATURE = env_bool("TWILIO_VALIDATE_SIGNATURE", True)
     TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10.0, minimum=0.1)
     TWILIO_MAX_RETRIES = env_int("TWILIO_MAX_RETRIES", 3)
@@ -302,14 +432,16 @@ class Config:
     # conversations handed back) may use: they are spread out at that rate and leave the
     # rest to answers and confirmations (outbound/slots.py).
     BULK_NOTICE_SHARE = env_float("BULK_NOTICE_SHARE", 0.5, minimum=0.01, maximum=1.0)
-    SMS_BACKEND = env_str(
-        "SMS_BACKEND", "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console"
+    SMS_BACKEND = env_choice(
+        "SMS_BACKEND",
+        "twilio" if TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN else "console",
+        SMS_BACKENDS,
     )
     HELP_REPLY_ENABLED = env_bool("HELP_REPLY_ENABLED", True)
     # With Twilio's Advanced Opt-Out on, Twilio itself confirms a STOP; we must not as well.
     TWILIO_ADVANCED_OPT_OUT = env_bool("TWILIO_ADVANCED_OPT_OUT", False)
     # WhatsApp (same webhook, "whatsapp:" numbers); unset: replies come from TWILIO_PHONE_NUMBER
-    TWILIO_WHATSAPP_NUMBER = env_str("TWILIO_WHATSAPP_NUMBER")
+    TWILIO_WHATSAPP_NUMBER = env_phone_number("TWILIO_WHATSAPP_NUMBER", None, DEFAULT_PHONE_REGION)
     WHATSAPP_WINDOW_HOURS = env_int("WHATSAPP_WINDOW_HOURS", 24, minimum=1)
 
     # media: pictures and voice notes (sms_agent/media/), fetched only from Twilio's API
@@ -342,7 +474,7 @@ class Config:
 
     # llm
     OPENAI_API_KEY = env_str("OPENAI_API_KEY")
-    OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
+    OPENAI_BASE_URL = env_http_url("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1")
     OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
     OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 20.0, minimum=0.1)
     OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2)
@@ -355,8 +487,8 @@ class Config:
     OPENAI_REASONING_EFFORT = env_str("OPENAI_REASONING_EFFORT")
     # A failed AI call or send is retried by the job after RETRY_BACKOFF_SECONDS * 2**attempt.
     RETRY_BACKOFF_SECONDS = env_float("RETRY_BACKOFF_SECONDS", 2.0)
-    LLM_BACKEND = env_str(
-        "LLM_BACKEND", "openai" if OPENAI_API_KEY or OPENAI_BASE_URL else "offline"
+    LLM_BACKEND = env_choice(
+        "LLM_BACKEND", "openai" if OPENAI_API_KEY or OPENAI_BASE_URL else "offline", LLM_BACKENDS
     )
     CONTEXT_TURNS = env_int("CONTEXT_TURNS", 5)
     CONTEXT_HOURS = env_int("CONTEXT_HOURS", 24)
@@ -393,6 +525,10 @@ class Config:
     RATELIMIT_STORAGE_URI = env_str(
         "RATELIMIT_STORAGE_URI", shared_ratelimit_storage(CELERY_BROKER_URL)
     )
+    # While that Redis cannot be reached, each process counts in its own memory (Flask-
+    # Limiter logs a warning and checks Redis again, with backoff): every API call and admin
+    # login was a 500 meanwhile, and staff could not get in during the outage.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # the per-sender counters of SENDER_RATE are kept with the API's
     SENDER_RATE_STORAGE_URI = env_str("SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI)
     API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "100/hour")
@@ -446,7 +582,7 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     APP_ENV = "production"
-    LOG_FORMAT = env_str("LOG_FORMAT", "json")
+    LOG_FORMAT = env_choice("LOG_FORMAT", "json", LOG_FORMATS)
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     # Browsers are sent from http:// to https:// (not Twilio, probes or metrics); turn off
@@ -468,6 +604,26 @@ def config_for(app_env: str | None = None) -> type[Config]:
     if name not in CONFIGS:
         raise ValueError(f"APP_ENV={name!r} is not one of {', '.join(CONFIGS)}")
     return CONFIGS[name]
+
+
+def backend_problems(settings) -> list[str]:
+    """What stops any app from starting: a backend named without what it needs to work.
+    SMS_BACKEND=twilio with no account sent every reply to Accounts/None and failed it;
+    LLM_BACKEND=openai with no key and no server answered every text with the apology."""
+    problems = []
+    if settings.get("SMS_BACKEND") == "twilio":
+        missing = [
+            name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not settings.get(name)
+        ]
+        if missing:
+            problems.append(f"SMS_BACKEND=twilio needs {' and '.join(missing)}")
+    if settings.get("LLM_BACKEND") == "openai" and not (
+        settings.get("OPENAI_API_KEY") or settings.get("OPENAI_BASE_URL")
+    ):
+        problems.append(
+            "LLM_BACKEND=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for a server without keys"
+        )
+    return problems
 
 
 def production_problems(settings) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config, config_for, production_problems
+from config import Config, backend_problems, config_for, production_problems
 
 from .extensions import db, login_manager, migrate
 
@@ -34,6 +34,9 @@ def check_production_settings(app: Flask) -> None:
     problems = production_problems(app.config)
     if problems:
         raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+    problems = backend_problems(app.config)
+    if problems:
+        raise RuntimeError("refusing to start: " + "; ".join(problems))
 
 
 def register_logging(app: Flask) -> None:

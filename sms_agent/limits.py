@@ -104,7 +104,15 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
         return None
     limiter = _limiter()
     for item in parse_many(rate):
-        if not limiter.hit(item, "sender", user.phone_number):
+        try:
+            within = limiter.hit(item, "sender", user.phone_number)
+        except Exception as exc:  # noqa: BLE001 (whatever the storage's client raises)
+            # A counter that cannot be reached refuses nobody: the text is stored and
+            # answered uncounted, as during a broker outage on the same Redis, instead of a
+            # 500 that loses it once Twilio stops retrying.
+            log.warning("SENDER_RATE_STORAGE_URI unreachable, %s not counted: %r", rate, exc)
+            return None
+        if not within:
             reset = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
             window = f"{item}@{int(reset)}"
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
@@ -140,8 +148,15 @@ def daily_cap(day: date | None = None) -> Decimal | None:
     return raised if raised is not None else money(configured)
 
 
+class NoDailyCap(Exception):
+    """There is no cap to raise: DAILY_SPEND_CAP is unset, so nothing caps the spend (a
+    raised cap would be stored and never read, see daily_cap)."""
+
+
 def raise_daily_cap(amount, day: date | None = None) -> SpendDay:
     """Staff lift today's cap (until midnight UTC); the 100% alert may fire again."""
+    if current_app.config.get("DAILY_SPEND_CAP") is None:
+        raise NoDailyCap("no DAILY_SPEND_CAP is set: today's spend has no cap to raise")
     day = day or utcnow().date()
     record = db.session.get(SpendDay, day) or SpendDay(day=day)
     record.cap_usd = money(amount)

@@ -77,6 +77,19 @@ def production_process(tmp_path, show=("APP_ENV", "SMS_BACKEND"), **env):
     )
 
 
+def configured(tmp_path, **settings):
+    """A production process with the secrets it needs and `settings`, printing them."""
+    env = {"SECRET_KEY": secrets.token_hex(32), **PRODUCTION_SECRETS, **settings}
+    return production_process(tmp_path, list(settings), **env)
+
+
+def refusal(tmp_path, **settings) -> str:
+    """What a production process with `settings` says as it refuses to start."""
+    done = configured(tmp_path, **settings)
+    assert done.returncode != 0, done.stdout
+    return done.stderr
+
+
 def test_production_starts_from_environment_variables(tmp_path):
     done = production_process(tmp_path, SECRET_KEY=secrets.token_hex(32), **PRODUCTION_SECRETS)
     assert done.returncode == 0, done.stderr
@@ -120,6 +133,165 @@ def test_a_throttle_rate_that_is_no_rate_stops_the_app(tmp_path, name):
 
     done = production_process(tmp_path, [name], **{name: "5/minute;100/day"}, **env)
     assert done.stdout.split() == ["5/minute;100/day"], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), [("TWILIO_MPS", "nan"), ("TWILIO_MPS", "inf"), ("DB_POOL_TIMEOUT", "NaN")]
+)
+def test_a_number_setting_that_is_not_finite_stops_the_app(tmp_path, name, raw):
+    """Regression: TWILIO_MPS=nan started (nan is below no minimum), and every send was
+    then paced by a NaN interval."""
+    assert f"{name}={raw!r} is not a finite number" in refusal(tmp_path, **{name: raw})
+    done = configured(tmp_path, **{name: "2.5"})
+    assert done.stdout.split() == ["2.5"], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"), [("PORT", "70000", "at most 65535"), ("PORT", "0", "at least 1")]
+)
+def test_a_port_no_socket_can_have_stops_the_app_naming_it(tmp_path, name, raw, problem):
+    """Regression: PORT=70000 started gunicorn, which then failed to bind with a traceback
+    ("OverflowError: bind(): port must be 0-65535") naming no setting."""
+    assert f"{name}={raw} must be {problem}" in refusal(tmp_path, **{name: raw})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "choices"),
+    [
+        ("SMS_BACKEND", "twillio", "twilio, console"),
+        ("LLM_BACKEND", "openia", "openai, offline"),
+        ("LOG_FORMAT", "xml", "text, json"),
+        ("LOG_LEVEL", "verbose", "debug, info, warning, error, critical"),
+        ("WORKER_POOL", "gevnet", "threads, prefork, processes, solo"),
+    ],
+)
+def test_a_setting_naming_none_of_its_choices_stops_the_app(tmp_path, name, raw, choices):
+    """Regression: SMS_BACKEND=twillio started, and every reply then failed in the worker;
+    LOG_FORMAT=xml and LOG_LEVEL=verbose were quietly read as text and INFO."""
+    assert f"{name}={raw!r} is not one of {choices}" in refusal(tmp_path, **{name: raw})
+
+
+def test_choice_settings_are_read_in_any_letter_case(tmp_path):
+    """Regression: LOG_FORMAT=JSON gave text lines, from the app and from gunicorn alike."""
+    done = configured(tmp_path, LOG_FORMAT="JSON", LOG_LEVEL="WARNING", SMS_BACKEND="Console")
+    assert done.stdout.split() == ["json", "warning", "console"], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("sms.example.com", "is not an http:// or https:// address"),
+        ("https://", "is not an http:// or https:// address"),
+        ("https://sms.example.com/sms/inbound", "is the site's address, without"),
+        ("https://sms.example.com/?x=1", "must have no ?query or #fragment"),
+    ],
+)
+def test_a_public_url_twilio_could_not_have_called_stops_the_app(tmp_path, raw, problem):
+    """Regression: PUBLIC_BASE_URL=sms.example.com started, and every inbound text was then
+    refused as badly signed (the URL rebuilt from it was never the one Twilio called)."""
+    assert f"PUBLIC_BASE_URL={raw!r} {problem}" in refusal(tmp_path, PUBLIC_BASE_URL=raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://sms.example.com", "https://sms.example.com/", "http://10.0.0.5:8080/sms-ai/"]
+)
+def test_a_public_url_with_a_trailing_slash_or_a_prefix_is_taken(tmp_path, raw):
+    done = configured(tmp_path, PUBLIC_BASE_URL=raw)
+    assert done.stdout.split() == [raw], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("DATABASE_URL", "postgress://ops:hunter2@db/sms", "(Can't load plugin"),
+        ("DATABASE_URL", "postgresql://ops:hunter2@db:port/sms", "(invalid literal"),
+        ("CELERY_BROKER_URL", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
+        ("CELERY_BROKER_URL", "reddis://127.0.0.1:6379/0", "(No such transport: reddis."),
+    ],
+)
+def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(
+    tmp_path, name, raw, problem
+):
+    """Regression: a misspelt DATABASE_URL stopped the app with SQLAlchemy's words alone
+    (naming no setting), and CELERY_BROKER_URL=redis//host started web processes whose
+    texts then waited for a broker that was never there. The URL's password is not shown."""
+    said = refusal(tmp_path, **{name: raw})
+    last_line = said.strip().splitlines()[-1]
+    assert last_line.startswith(f"ValueError: {name} is not a ") and problem in last_line
+    assert "hunter2" not in said
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"SMS_BACKEND": "twilio"}, "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID"),
+        ({"LLM_BACKEND": "openai"}, "LLM_BACKEND=openai needs OPENAI_API_KEY"),
+    ],
+)
+def test_a_backend_named_without_its_account_stops_the_app(tmp_path, env, problem):
+    """Regression: SMS_BACKEND=twilio with no TWILIO_ACCOUNT_SID started and sent every
+    reply to Twilio's Accounts/None; LLM_BACKEND=openai with neither a key nor a server
+    started and answered every text with the apology. In development too."""
+    done = production_process(tmp_path, list(env), APP_ENV="development", **env)
+    assert done.returncode != 0
+    assert f"refusing to start: {problem}" in done.stderr
+
+    given = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "OPENAI_BASE_URL": "http://127.0.0.1:8080/v1"}
+    done = production_process(tmp_path, list(env), APP_ENV="development", **env, **given)
+    assert done.stdout.split() == list(env.values()), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("DEFAULT_PHONE_REGION", "USA", "'USA' is not a region code"),
+        ("TWILIO_PHONE_NUMBER", "my-number", "'my-number' is not a phone number"),
+        ("TWILIO_WHATSAPP_NUMBER", "+1 555", "'+1 555' is not a phone number"),
+    ],
+)
+def test_a_phone_setting_that_is_none_stops_the_app(tmp_path, name, raw, problem):
+    """Regression: TWILIO_PHONE_NUMBER=my-number started, and no SMS was ever sent (its
+    country, the default ALLOWED_COUNTRIES, was none); DEFAULT_PHONE_REGION=USA refused
+    every number typed without its country code."""
+    assert f"{name}={problem}" in refusal(tmp_path, **{name: raw})
+
+
+def test_phone_settings_are_read_in_any_notation(tmp_path):
+    """Our numbers are kept as E.164 whatever the notation; the region in any case."""
+    done = configured(
+        tmp_path,
+        DEFAULT_PHONE_REGION="gb",
+        TWILIO_PHONE_NUMBER="020 7946 0958",
+        TWILIO_WHATSAPP_NUMBER="whatsapp:+1 (555) 123-0000",
+    )
+    assert done.stdout.split() == ["GB", "+442079460958", "+15551230000"], done.stderr
+
+
+def test_an_alert_webhook_that_is_no_http_address_stops_the_app(tmp_path):
+    """Regression: ALERT_WEBHOOK_URL without its https:// started, and the first alert died
+    in its thread (urllib knows no such URL), paging no one. Its secret path is not shown."""
+    raw = "hooks.slack.com/services/T000/B000/s3cr3t"
+    said = refusal(tmp_path, ALERT_WEBHOOK_URL=raw)
+    assert "ALERT_WEBHOOK_URL is not an http:// or https:// address" in said
+    assert "s3cr3t" not in said
+
+    done = configured(tmp_path, ALERT_WEBHOOK_URL="https://" + raw)
+    assert done.stdout.split() == ["https://" + raw], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "example"),
+    [
+        ("OPENAI_BASE_URL", "localhost:8080/v1", "http://127.0.0.1:8080/v1"),
+        ("TWILIO_API_BASE_URL", "api.twilio.com", "https://api.twilio.com"),
+    ],
+)
+def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, raw, example):
+    """Regression: OPENAI_BASE_URL=localhost:8080/v1 started, and every text was then
+    answered with the apology (the client knows no such URL); TWILIO_API_BASE_URL alike
+    failed every send."""
+    said = refusal(tmp_path, **{name: raw})
+    assert f"{name} is not an http:// or https:// address such as {example}" in said
 
 
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):

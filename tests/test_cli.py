@@ -3,7 +3,8 @@
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import costs, sample_data
+from config import TestingConfig
+from sms_agent import costs, create_app, sample_data
 from sms_agent.cli import quota as quota_cli
 from sms_agent.cli import staff as staff_cli
 from sms_agent.extensions import db
@@ -17,6 +18,7 @@ from sms_agent.models import (
     User,
 )
 from tests.factories import make_staff, make_user
+from tests.standins import unused_port
 
 
 def test_staff_create_makes_an_admin_who_can_log_in(runner):
@@ -271,3 +273,48 @@ def test_demo_seed_inserts_in_bulk_fast_enough_for_100k_tasks(runner, count_quer
     assert len(inserts) <= 30, f"{len(inserts)} INSERT statements for 20,000 tasks"
     # 100,000 tasks must take well under a minute even on a slow, busy machine.
     assert elapsed < 30, f"seeding 20,000 tasks took {elapsed:.1f}s"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["staff", "create", "--username", "ada", "--password", "analytical", "--admin"],
+        ["token", "create", "ada"],
+        ["quota", "reset", "--yes"],
+        ["sms", "simulate", "--from", "+15551230000", "--inline", "hi"],
+    ],
+)
+@pytest.mark.parametrize("database", ["never migrated", "unreachable"])
+def test_a_command_on_a_database_not_ready_says_what_to_do(tmp_path, args, database):
+    """Regression: `flask staff create` run first on a fresh clone, as the README's admin
+    section has it, printed SQLAlchemy's "no such table" traceback (and `flask sms simulate`
+    the webhook's HTML error page); a database that cannot be reached, psycopg's."""
+    if database == "never migrated":
+        url = f"sqlite:///{tmp_path / 'new.sqlite'}"
+        expected = "Error: the database has no tables yet: run `flask db upgrade`"
+    else:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{unused_port()}/sms_agent"
+        expected = "Error: cannot reach the database (DATABASE_URL): OperationalError:"
+    fresh = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+    result = fresh.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert result.output.startswith(expected), result.output
+    assert "Traceback" not in result.output and "sqlalche.me" not in result.output
+    assert fresh.test_cli_runner().invoke(args=[args[0], args[1], "--help"]).exit_code == 0
+
+
+def test_a_command_on_a_database_behind_the_migrations_says_to_upgrade(tmp_path):
+    """A deploy that skipped `flask db upgrade`: the commands say so instead of failing on
+    a missing column."""
+    fresh = create_app(
+        TestingConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'old.sqlite'}"
+    )
+    cli = fresh.test_cli_runner()
+    assert cli.invoke(args=["db", "upgrade", "0021_count_of_sms_kept"]).exit_code == 0
+    result = cli.invoke(args=["spend", "today"])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: the database is at migration 0021_count_of_sms_kept, this code needs 0022_"
+    )
+    assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
+    assert cli.invoke(args=["spend", "today"]).exit_code == 0

@@ -8,9 +8,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 
 from sms_agent import limits
-from sms_agent.models import utcnow
+from sms_agent.extensions import db
+from sms_agent.models import SpendDay, utcnow
 from tests.admission import (
     PHONE,
     D,
@@ -91,6 +93,20 @@ def test_raising_the_daily_cap_to_no_amount_is_refused_and_keeps_the_cap(app, ru
 
     assert result.exit_code == 2 and "Invalid value for 'AMOUNT'" in result.output
     assert limits.daily_cap(utcnow().date()) == Decimal("1.00")
+
+
+def test_raising_a_cap_that_is_not_set_is_refused(app, runner):
+    """Regression: with no DAILY_SPEND_CAP, `flask spend raise-cap 5` said "Today's spend
+    cap is now 5.000000 USD" while nothing capped the spend (`spend today`: "daily cap:
+    none"), and an operator meaning to set a cap for the day believed they had."""
+    app.config["DAILY_SPEND_CAP"] = None
+
+    result = runner.invoke(args=["spend", "raise-cap", "5"])
+
+    assert result.exit_code == 1
+    assert "no DAILY_SPEND_CAP is set" in result.output
+    assert "cap is now" not in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SpendDay)) == 0
 
 
 def test_yesterdays_spend_does_not_count_against_today(app, client, alert_hook):

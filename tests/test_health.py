@@ -59,3 +59,19 @@ def test_warm_up_reports_what_it_could_not_reach_instead_of_failing(database_url
 def test_warm_up_opens_the_database_pool(app):
     assert warm_up(app) == {"database": None, "broker": None}
     assert db.engine.pool.checkedin() >= 1
+
+
+def test_readyz_is_503_until_the_migrations_are_applied(tmp_path):
+    """Regression: a deploy that skipped `flask db upgrade` was reported ready (SELECT 1
+    answered), and the proxy sent it webhooks that all failed for want of tables."""
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'new.sqlite'}")
+    client = app.test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["database"].startswith("the database has no tables yet")
+
+    assert app.test_cli_runner().invoke(args=["db", "upgrade"]).exit_code == 0
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.json
+    with app.app_context():
+        db.engine.dispose()

@@ -227,6 +227,31 @@ def test_a_line_logged_in_a_job_carries_the_jobs_id_when_the_writer_writes_it(ap
     assert lines[-1].endswith("[]: outside it")
 
 
+def test_celerys_json_lines_mask_the_numbers_in_a_jobs_arguments(json_app):
+    """Regression: a worker's JSON lines carry Celery's `data` (the job's args and kwargs),
+    and a notice's job is sent the texter's number: every "received" and "succeeded" line
+    of a HELP, a STOP or a tier change wrote it in full."""
+    from celery import shared_task
+
+    @shared_task(name="tests.notice_like_job")
+    def notice_like_job(phone, kind, sender=None):
+        return True
+
+    stream = io.StringIO()
+    with routed_as_in_a_worker() as handler:
+        previous = handler.setStream(stream)
+        try:
+            notice_like_job.apply(("+15551237777", "help"), {"sender": "+15005550006"})
+            flush_the_writer()
+        finally:
+            handler.setStream(previous)
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    succeeded = next(r for r in records if "succeeded" in r["message"])
+    assert succeeded["data"]["args"] == "('***7777', 'help')"
+    assert succeeded["data"]["kwargs"] == "{'sender': '***0006'}"
+    assert "5551237777" not in stream.getvalue()
+
+
 def test_a_worker_logs_no_line_per_vendor_http_request(app, twilio_server, openai_server):
     """The SDKs log each request at INFO (Twilio's about ten lines, headers one by one)."""
     from sms_agent.vendors.openai import get_llm_backend

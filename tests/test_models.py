@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from sms_agent.models import (
     utcnow,
 )
 from tests.factories import make_error, make_staff, make_task, make_user
+from tests.standins import unused_port
 
 
 # The design document's UserModelTest
@@ -187,6 +189,19 @@ def test_critical_error_alert_is_posted_to_the_configured_webhook(app):
     thread.join(timeout=5)
     server.server_close()
     assert received == [{"error_type": "system_error", "message": "worker crashed", "user": "-"}]
+
+
+def test_an_alert_webhook_that_fails_is_logged_by_its_host_alone(app, caplog):
+    """Regression: the warning wrote the whole URL, and a chat webhook's URL (Slack's
+    /services/T.../B.../secret) is its password: anyone reading the logs could post."""
+    port = unused_port()
+    app.config["ALERT_WEBHOOK_URL"] = f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t"
+    make_error(error_type="system_error", error_message="worker crashed", user_phone=None)
+    deadline = time.monotonic() + 5
+    while "alert webhook" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"alert webhook http://127.0.0.1:{port} failed" in caplog.text
+    assert "s3cr3t" not in caplog.text
 
 
 def test_error_resolve_records_notes(app):

@@ -15,7 +15,7 @@ from sms_agent.extensions import db
 from sms_agent.models import User, utcnow
 from tests.admission import PHONE, answers, api_create, assert_lifts_at, notices, stored, text
 from tests.factories import make_user
-from tests.standins import inbound_form, signed_post
+from tests.standins import inbound_form, signed_post, unused_port
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("empty_broker")
@@ -45,6 +45,20 @@ def test_twilios_retries_of_one_sms_do_not_use_up_the_senders_rate(app, client):
     assert stored() == [("queued", None), ("queued", None)]
     assert notices(app) == []
     assert db.session.get(User, PHONE).monthly_requests == 2
+
+
+def test_texts_are_stored_and_answered_while_the_senders_counter_store_is_down(app, client, caplog):
+    """Regression: with the Redis of SENDER_RATE_STORAGE_URI down, every inbound text was a
+    500 and nothing was stored (Twilio gave up after its retries), though a broker outage
+    on the same Redis loses nothing; now texts are admitted uncounted meanwhile, with a
+    warning."""
+    app.config.update(
+        SENDER_RATE="1/minute", SENDER_RATE_STORAGE_URI=f"redis://127.0.0.1:{unused_port()}/13"
+    )
+    text(client, "one")
+    text(client, "two")
+    assert stored() == [("queued", None), ("queued", None)]
+    assert "SENDER_RATE_STORAGE_URI unreachable" in caplog.text
 
 
 def test_each_sender_has_its_own_rate(app, client):

@@ -84,6 +84,18 @@ def test_cli_says_how_to_get_a_reply_when_no_worker_answers(runner):
     assert "is a worker running?" in result.output and "--inline" in result.output
 
 
+@pytest.mark.parametrize("inline", [False, True])
+def test_cli_says_why_a_text_the_worker_failed_got_no_reply(app, runner, inline):
+    """Regression: a texter outside ALLOWED_COUNTRIES got nothing, and the CLI asked "is a
+    worker running?" though the worker had answered at once (Try it shows the reason)."""
+    if not inline:
+        app.extensions["celery"].conf.task_always_eager = True  # a worker took it at once
+    args = ["sms", "simulate", "--from", "+4915112345678", "--timeout", "30", "hi"]
+    result = runner.invoke(args=args + (["--inline"] if inline else []))
+    assert result.exit_code == 0, result.output
+    assert result.output == "(not answered: the task failed: SMS to DE is not allowed)\n"
+
+
 @pytest.mark.parametrize("text", ["HELP", "USAGE"])
 def test_cli_says_how_to_get_a_keywords_notice_when_no_worker_sends_it(runner, text):
     """It said the message "was not a question for the AI", as if nothing would come."""

@@ -3,13 +3,13 @@
 import time
 
 import click
-from flask.cli import AppGroup
 
 from ..extensions import db
 from ..sample_data import real_texters
 from ..sample_data import seed as seed_data
+from .group import ServiceGroup
 
-demo = AppGroup("demo", help="Demo data.")
+demo = ServiceGroup("demo", help="Demo data.")
 
 
 @demo.command("seed")

@@ -3,12 +3,12 @@
 from datetime import UTC
 
 import click
-from flask.cli import AppGroup
 
 from .. import clean_text
 from .. import export as exports
+from .group import ServiceGroup
 
-export = AppGroup("export", help="Export data.")
+export = ServiceGroup("export", help="Export data.")
 
 
 @export.command("conversations")

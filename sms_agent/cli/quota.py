@@ -4,13 +4,13 @@ import sys
 
 import click
 import sqlalchemy as sa
-from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import User
 from ..quota import reset_all
+from .group import ServiceGroup
 
-quota = AppGroup("quota", help="Manage monthly quotas.")
+quota = ServiceGroup("quota", help="Manage monthly quotas.")
 
 
 def _stdin_is_a_terminal() -> bool:

@@ -8,14 +8,14 @@ import mimetypes
 import sys
 
 import click
-from flask.cli import AppGroup
 
 from .. import simulator
 from ..inbound.media import UnservedChannel, split_channel
 from ..models import Channel, OutboundMessage, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
+from .group import ServiceGroup
 
-sms = AppGroup("sms", help="Text the service locally.")
+sms = ServiceGroup("sms", help="Text the service locally.")
 
 #: Longest wait for a notice (HELP, USAGE...) when the message stored no task.
 NOTICE_WAIT = 10.0
@@ -151,9 +151,12 @@ def _now_silent(phone: str) -> None:
 
 
 def _no_reply(task, inline: bool, waited: float) -> None:
-    # A keyword's or a refused file's notice is sent by the worker too, so "no worker" is
-    # the likely reason whether or not the message was a question.
-    if inline:
+    # A task the worker failed unsent (a number outside ALLOWED_COUNTRIES, say) says why, as
+    # Try it does. Otherwise a keyword's or a refused file's notice is sent by the worker
+    # too, so "no worker" is the likely reason whether or not the message was a question.
+    if task is not None and task.status == TaskStatus.FAILED:
+        click.echo(f"(not answered: the task failed: {task.error_message or 'no reason given'})")
+    elif inline:
         click.echo(
             "(no reply: nothing is sent for this message)"
             if task is None

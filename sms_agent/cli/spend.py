@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import click
-from flask.cli import AppGroup
 
 from config import parse_money
 
@@ -11,8 +10,9 @@ from .. import limits
 from ..costs import report
 from ..extensions import db
 from ..models.types import Money
+from .group import ServiceGroup
 
-spend = AppGroup("spend", help="Spend and the daily spend cap.")
+spend = ServiceGroup("spend", help="Spend and the daily spend cap.")
 
 
 @spend.command("today")
@@ -49,6 +49,9 @@ class UsdAmount(click.ParamType):
 def raise_cap(amount: Decimal) -> None:
     """Set today's daily spend cap to AMOUNT USD (until midnight UTC); texts are answered
     again while today's spend is below it."""
-    record = limits.raise_daily_cap(amount)
+    try:
+        record = limits.raise_daily_cap(amount)
+    except limits.NoDailyCap as exc:
+        raise click.ClickException(str(exc)) from None
     db.session.commit()
     click.echo(f"Today's spend cap is now {record.cap_usd} USD.")

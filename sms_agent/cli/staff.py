@@ -1,15 +1,15 @@
 """flask staff ...: accounts for the admin UI and the API."""
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import StaffUser
 from ..models.staff import clean_username, find_staff, password_problem, username_problem
+from .group import ServiceGroup
 from .values import email_address, fits
 
-staff = AppGroup("staff", help="Manage staff accounts.")
+staff = ServiceGroup("staff", help="Manage staff accounts.")
 
 
 @staff.command("create")

@@ -2,15 +2,15 @@
 
 import click
 import sqlalchemy as sa
-from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import ApiToken, User
 from ..models.staff import InactiveOwner, find_staff
 from ..phones import InvalidPhoneNumber, to_e164
+from .group import ServiceGroup
 from .values import fits
 
-token = AppGroup("token", help="Manage API tokens.")
+token = ServiceGroup("token", help="Manage API tokens.")
 
 
 @token.command("create")

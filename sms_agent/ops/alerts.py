@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import urllib.parse
 import urllib.request
 
 from flask import Flask, current_app, has_app_context
@@ -90,7 +91,11 @@ def _post(url: str, payload: dict) -> None:
         with urllib.request.urlopen(request, timeout=5):
             pass
     except OSError as exc:
-        log.warning("alert webhook %s failed: %s", url, exc)
+        # Only where it went: a chat webhook's path (Slack's /services/T.../B.../...) is its
+        # password, and the logs are read by more people than the settings.
+        parts = urllib.parse.urlsplit(url)
+        where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        log.warning("alert webhook %s failed: %s", where, exc)
 
 
 def _collect(session: Session, _context) -> None:

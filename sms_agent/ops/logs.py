@@ -94,6 +94,14 @@ class ContextFilter(logging.Filter):
         masked = mask_phone_numbers(message)
         if masked != message:
             record.msg, record.args = masked, None
+        # Celery's job lines carry the job's args and kwargs as `data`, which a JSON line
+        # writes out: a notice's job is given the texter's number.
+        data = getattr(record, "data", None)
+        if isinstance(data, dict):
+            record.data = {
+                key: mask_phone_numbers(value) if isinstance(value, str) else value
+                for key, value in data.items()
+            }
         return True
 
 

@@ -18,6 +18,7 @@ from sms_agent.extensions import db
 from tests.admin.conftest import PASSWORD, csrf_for, form_as_shown, log_in
 from tests.conftest import RollingBackClient
 from tests.factories import make_error, make_staff
+from tests.standins import unused_port
 
 ADMIN_PAGES = [
     "/admin/",
@@ -238,6 +239,29 @@ def test_repeated_failed_logins_are_throttled_with_a_friendly_429(app, limited_a
         response = log_in(client, "ann")
         assert response.status_code == 429
         assert "Too many failed logins" in response.get_data(as_text=True)
+
+
+def test_staff_log_in_while_the_throttle_store_is_unreachable(app, database_url):
+    """Regression: with the Redis of RATELIMIT_STORAGE_URI down, every login POST was a
+    500, so no one could reach the admin in an outage; failed ones are still throttled."""
+    down = f"redis://127.0.0.1:{unused_port()}/13"
+    limited = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        RATELIMIT_ENABLED=True,
+        LOGIN_RATE="3/minute",
+        RATELIMIT_STORAGE_URI=down,
+    )
+    limited.test_client_class = RollingBackClient
+    with limited.app_context():
+        make_staff("ann", PASSWORD)
+        client = limited.test_client()
+        assert log_in(client, "ann").status_code == 302
+        client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(client, "/admin/")})
+        statuses = [log_in(client, "ann", "wrong").status_code for _ in range(4)]
+        db.session.remove()
+        db.engine.dispose()
+    assert statuses == [401, 401, 401, 429]
 
 
 def test_successful_logins_do_not_count_towards_the_limit(app, limited_app):

@@ -11,6 +11,7 @@ from sms_agent import create_app
 from sms_agent.extensions import db
 from tests.api.conftest import token_header
 from tests.factories import make_staff, make_token, make_user
+from tests.standins import unused_port
 
 
 def throttled_app(database_url: str, **settings):
@@ -77,6 +78,20 @@ def test_authenticated_callers_are_not_held_to_the_anonymous_rate(limited):
     for _ in range(3):
         limited.get("/api/users/")
     assert limited.get("/api/users/", headers=headers).status_code == 200
+
+
+def test_an_unreachable_throttle_store_throttles_in_each_process_meanwhile(app):
+    """Regression: with the Redis of RATELIMIT_STORAGE_URI down, every API call was a 500
+    (a stack trace each); now each process counts on its own until Redis is back."""
+    down = f"redis://127.0.0.1:{unused_port()}/13"
+    limited_app = throttled_app(app.config["SQLALCHEMY_DATABASE_URI"], RATELIMIT_STORAGE_URI=down)
+    with limited_app.app_context():
+        headers = token_header(make_token(make_staff("ops", is_admin=True)))
+        client = limited_app.test_client()
+        statuses = [client.get("/api/analytics/", headers=headers).status_code for _ in range(6)]
+        db.session.remove()
+        db.engine.dispose()
+    assert statuses == [200] * 5 + [429]
 
 
 def test_throttling_can_be_switched_off(client, admin_headers):
