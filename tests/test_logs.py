@@ -333,6 +333,32 @@ def test_gunicorns_access_line_masks_the_numbers_in_the_url(raw_uri, query):
     assert "page=2" in line or "page" not in raw_uri
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/users/%2B15551230300/", "/api/tasks/?user_phone=%2B15551230300&page=2"]
+)
+def test_the_development_servers_request_lines_mask_the_numbers_too(app, caplog, path):
+    """`make run` serves with werkzeug's development server, whose request lines are its
+    own: they wrote the number in full where gunicorn's lines write ***0300."""
+    import urllib.error
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=10)
+    finally:
+        server.shutdown()
+        thread.join()
+    lines = [record.getMessage() for record in caplog.records if record.name == "werkzeug"]
+    assert lines and all("1230300" not in line for line in lines), lines
+    assert any("***0300" in line for line in lines), lines
+
+
 def test_a_uuid_in_an_access_line_is_left_alone():
     from sms_agent.ops.logs import mask_phone_numbers_in_url
 

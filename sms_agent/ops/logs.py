@@ -105,6 +105,22 @@ class ContextFilter(logging.Filter):
         return True
 
 
+class UrlNumbersFilter(logging.Filter):
+    """Masks the phone numbers in the lines of a server we do not own the logger of: the
+    development server's (werkzeug's) request lines, under `make run`, wrote
+    GET /api/users/%2B15551230300/ in full where gunicorn's write ***0300."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        masked = mask_phone_numbers(mask_phone_numbers_in_url(message))
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
 class OneLineFormatter(logging.Formatter):
     """One text line a record: a line break inside a message (a staff member's reason for a
     tier change, a name) is written as \\n, so what someone types cannot pass for a line of
@@ -208,6 +224,9 @@ def configure_logging(app: Flask) -> None:
     library_level = level if level <= logging.DEBUG else max(level, logging.WARNING)
     for name in CHATTY_LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(library_level)
+    development_server = logging.getLogger("werkzeug")
+    if not any(isinstance(f, UrlNumbersFilter) for f in development_server.filters):
+        development_server.addFilter(UrlNumbersFilter())
     app.before_request(_assign_request_id)
     app.after_request(_echo_request_id)
 
