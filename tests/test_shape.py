@@ -110,6 +110,10 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"\[x = \frac{-b \pm \sqrt{b^2 - 4ac}}{2a}\]", "x = (-b +/- sqrt(b^2 - 4ac))/(2a)"),
         (r"So $e^{i\pi} + 1 = 0$.", "So e^(i pi) + 1 = 0."),
         (r"The answer is \(\boxed{42}\).", "The answer is 42."),
+        # DeepSeek-R1's usual final answer: the box was read as a function, "boxed(1/2)".
+        (r"The answer is $\boxed{\frac{1}{2}}$.", "The answer is 1/2."),
+        (r"\[\boxed{x^{2} + 1}\]", "x^2 + 1"),
+        (r"\(\mathbf{v}_{1} = \text{the \textbf{first}}\)", "v_1 = the first"),
         (r"\(\frac{d}{t}\), \(x \leq 5\), \(90^\circ\)", "d/t, x <= 5, 90 degrees"),
         (r"$$\sum_{i=1}^{n} i = \frac{n(n+1)}{2}$$", "sum_(i=1)^n i = (n(n+1))/2"),
         (r"where \(x\) is the width", "where x is the width"),

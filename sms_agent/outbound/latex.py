@@ -83,17 +83,22 @@ _ROW = re.compile(r"\\\\")
 _SPACE = re.compile(r"\\(?:q?quad(?![A-Za-z])|[,;: ])|~")
 _DEGREES = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))")
 #: Commands whose one argument is what to read: \text{if}, \boxed{42}, \mathbf{v}.
-_WORDS = re.compile(
-    r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
-    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)\s*\{([^{}]*)\}"
+_WORD_COMMANDS = (
+    r"(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
+    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)(?![A-Za-z])"
 )
+_WORDS = re.compile(rf"\\{_WORD_COMMANDS}\s*\{{([^{{}}]*)\}}")
 _FRACTION = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 #: n choose k, as calculators write it.
 _BINOMIAL = re.compile(r"\\[dt]?binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _ROOT = re.compile(r"\\sqrt\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
 _SCRIPT = re.compile(r"([\^_])\s*\{([^{}]*)\}")
-#: Any other command with an argument reads as a function: \sin{x} -> sin(x).
-_CALL = re.compile(r"\\(?!(?:[dt]?frac|[dt]?binom|sqrt)(?![A-Za-z]))([A-Za-z]+)\s*\{([^{}]*)\}")
+#: Any other command with an argument reads as a function: \sin{x} -> sin(x). Not one whose
+#: argument is its words, when that argument has just lost its inner braces: the texter got
+#: "boxed(1/2)" for \boxed{\frac{1}{2}}.
+_CALL = re.compile(
+    rf"\\(?!(?:[dt]?frac|[dt]?binom|sqrt)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
+)
 #: Braces that only group ({x+1}), not a command's argument nor written braces (\{1, 2\}).
 _GROUP = re.compile(r"(?<![A-Za-z}\]^_\\])\{([^{}]*)\}")
 #: A brace no backslash escapes: grouping, dropped once the formula is read.
