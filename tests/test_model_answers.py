@@ -123,6 +123,10 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             chat_completion("Sure. Here's my response: Paris."),
             "Sure. Here's my response: Paris.",
         ),
+        (
+            chat_completion(f"<think>{THINKING} Here's my response: one word.</think>\n\nParis."),
+            "Paris.",
+        ),
     ],
     ids=[
         "think",
@@ -142,6 +146,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "gemini-thought",
         "granite-thought-process",
         "granite-words-in-an-answer",
+        "granite-words-in-a-think-block",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
