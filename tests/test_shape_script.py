@@ -101,6 +101,9 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("\u222b x dx, \u210f/2", "integral x dx, hbar/2"),  # were "S x dx", "h/2"
         ("Salinity is 35\u2030", "Salinity is 35 per mille"),  # was "35%0"
         ("a\u200db", "ab"),
+        # Pictographs spelled by the letter of their name: "Hope it helps H", "K wins".
+        ("Hope it helps \u2661 Good luck!", "Hope it helps Good luck!"),
+        ("\u2654 beats \u265f; \u24d0 and \u24c7 stay", "beats; a and R stay"),
     ],
 )
 def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expected):
