@@ -401,8 +401,11 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
         ("Adding them gives 42, so it is \\boxed{42}.", "Adding them gives 42, so it is 42."),
         ("Each gets \\boxed{\\frac{1}{2}} of the cake.", "Each gets 1/2 of the cake."),
         ("Use `\\boxed{x}` to frame it.", "Use \\boxed{x} to frame it."),
+        # Braces two deep were sent as written: "\boxed{\frac{\sqrt{3}}{2}}".
+        ("So sin 60 is \\boxed{\\frac{\\sqrt{3}}{2}}.", "So sin 60 is (sqrt(3))/2."),
+        ("It is \\boxed{\\frac{1}{x^{2}}} here.", "It is 1/(x^2) here."),
     ],
-    ids=["number", "fraction", "in-code"],
+    ids=["number", "fraction", "in-code", "root-in-a-fraction", "power-in-a-fraction"],
 )
 def test_a_maths_models_boxed_final_answer_reaches_the_texter_as_its_value(
     app, openai_server, answer, sent

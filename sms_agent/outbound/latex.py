@@ -107,9 +107,18 @@ _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _ESCAPED = re.compile(r"\\([%$&#_{}])")
 
 
+def _braced(depth: int) -> str:
+    """What stands between a pair of braces holding at most `depth` levels of them."""
+    inner = r"[^{}]*"
+    for _ in range(depth):
+        inner = rf"(?:[^{{}}]|\{{{inner}\}})*"
+    return inner
+
+
 #: A final answer framed outside any delimiters, as maths-tuned models write it (DeepSeek-R1,
-#: QwQ: "so the answer is \boxed{42}."), its argument holding one level of braces.
-_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+#: QwQ: "so the answer is \boxed{42}."), its argument holding braces a few levels deep
+#: (\boxed{\frac{\sqrt{3}}{2}} has two).
+_BOXED = re.compile(rf"\\boxed\s*\{{({_braced(4)})\}}")
 
 
 def latex_to_text(text: str) -> str:
