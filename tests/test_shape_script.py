@@ -89,6 +89,13 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("Brand\u2122, \u00a9 2024, \u2248 3", "BrandTM, (c) 2024, ~ 3"),
         ("\u00bfQu\u00e9? \u00a1S\u00ed! \u20ac5", "\u00bfQu\u00e9? \u00a1Si! \u20ac5"),
         ("\u201eQuoted\u201c \u00abtext\u00bb \u2039x\u203a", '"Quoted" "text" <x>'),
+        # French quotes have spaces inside, which stayed inside the straight quotes too:
+        # 'Il a dit " Bonjour "'. German ones point inward and have none.
+        (
+            "Il a dit \u00ab Bonjour \u00bb et \u00ab\u202fmerci\u00a0\u00bb.",
+            'Il a dit "Bonjour" et "merci".',
+        ),
+        ("Er sagte \u00bbHallo\u00ab und ging.", 'Er sagte "Hallo" und ging.'),
         ("Sum \u2211 x \u00b1 1, \u221e", "Sum sum x +- 1, inf"),
         # Logic and set symbols were spelled as letters that say something else: "x E A"
         # for both "x ∈ A" and "x ∉ A", "P > Q" for "P ⟹ Q", "P - Q" for "P ⇔ Q".
