@@ -438,8 +438,20 @@ FOOTNOTED = (
             "Match a non-digit with `[^0-9]` or `x[^1]`.",
             "Match a non-digit with [^0-9] or x[^1].",
         ),
+        # Numbered sources as Markdown link definitions: the texter got "capital 1 (https:...)",
+        # and a list no link cited was dropped whole.
+        (
+            "Paris is the capital [1].\n\n[1]: https://en.wikipedia.org/wiki/Paris",
+            "Paris is the capital [1].\n\n[1] https://en.wikipedia.org/wiki/Paris",
+        ),
+        (
+            "Paris is the capital.\n\n[1]: https://en.wikipedia.org/wiki/Paris\n"
+            "[2]: https://www.britannica.com/place/Paris",
+            "Paris is the capital.\n\n[1] https://en.wikipedia.org/wiki/Paris\n"
+            "[2] https://www.britannica.com/place/Paris",
+        ),
     ],
-    ids=["notes", "note-never-written", "regex-in-code"],
+    ids=["notes", "note-never-written", "regex-in-code", "cited-sources", "listed-sources"],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):
     """A model's footnotes ("capital[^1]", "[^1]: the note") are Markdown no phone renders:
