@@ -109,6 +109,8 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"The area is \(\pi r^2\).", "The area is pi r^2."),
         (r"\[x = \frac{-b \pm \sqrt{b^2 - 4ac}}{2a}\]", "x = (-b +/- sqrt(b^2 - 4ac))/(2a)"),
         (r"So $e^{i\pi} + 1 = 0$.", "So e^(i pi) + 1 = 0."),
+        # A letter after a power ran into it: "sin^2theta + cos^2theta = 1".
+        (r"\(\sin^2\theta + \cos^2\theta = 1\)", "sin^2 theta + cos^2 theta = 1"),
         (r"The answer is \(\boxed{42}\).", "The answer is 42."),
         # DeepSeek-R1's usual final answer: the box was read as a function, "boxed(1/2)".
         (r"The answer is $\boxed{\frac{1}{2}}$.", "The answer is 1/2."),

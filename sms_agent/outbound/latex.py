@@ -189,13 +189,20 @@ def math_text(source: str) -> str:
     return text
 
 
+#: What a word read from a symbol would run into: a letter (i\pi), or a one-character power
+#: or index (\sin^2\theta, which would read as the power 2theta).
+_RUNS_INTO = re.compile(r"(?:[^\W\d_]|[\^_]\w)\Z")
+
+
 def _symbol(match: re.Match) -> str:
-    """A symbol's reading; a Greek letter after a letter gets a space (i\\pi -> i pi)."""
+    """A symbol's reading; a Greek letter after a letter or a short power gets a space
+    (i\\pi -> i pi, \\sin^2\\theta -> sin^2 theta)."""
     word = _SYMBOLS.get(match[1])
     if word is None:
         return match[0]
-    after_letter = match.start() and match.string[match.start() - 1].isalpha()
-    return " " + word if after_letter and word[0].isalpha() else word
+    before = match.string[max(match.start() - 2, 0) : match.start()]
+    runs_into = _RUNS_INTO.search(before) is not None
+    return " " + word if runs_into and word[0].isalpha() else word
 
 
 def _root(match: re.Match) -> str:
