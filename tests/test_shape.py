@@ -122,6 +122,11 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         # Written braces stayed as backslashes ("x in \1,2\"); \binom read as "binom(5)2".
         (r"\(x \in \{1, 2\}\) and \(\binom{5}{2} = 10\)", "x in {1, 2} and C(5,2) = 10"),
         (r"\(\lfloor x \rfloor\), \(a \bmod b\), \(\lvert x \rvert\)", "floor(x), a mod b, | x |"),
+        # Set and logic commands were sent by their names: "A cup B", "neg p lor q".
+        (
+            r"\(A \cup B = \emptyset\), \(\neg p \lor q \land r\), \(\forall x \notin A\)",
+            "A union B = empty set, not p or q and r, for all x not in A",
+        ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),

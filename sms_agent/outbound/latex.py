@@ -71,6 +71,21 @@ _SYMBOLS = {
     "lvert": "|",
     "rvert": "|",
     "mid": " | ",
+    # sets and logic, as script.py spells their characters (∪, ∅, ∀...)
+    "cup": " union ",
+    "cap": " intersect ",
+    "emptyset": "empty set",
+    "varnothing": "empty set",
+    "notin": " not in ",
+    "forall": "for all ",
+    "exists": "exists ",
+    "neg": "not ",
+    "lnot": "not ",
+    "land": " and ",
+    "wedge": " and ",
+    "lor": " or ",
+    "vee": " or ",
+    "iff": " <=> ",
     **{name: name.removeprefix("var") for name in _GREEK},
 }
 #: Sizing commands: nothing to read; and spacing, read as a space.
