@@ -109,6 +109,11 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"The area is \(\pi r^2\).", "The area is pi r^2."),
         (r"\[x = \frac{-b \pm \sqrt{b^2 - 4ac}}{2a}\]", "x = (-b +/- sqrt(b^2 - 4ac))/(2a)"),
         (r"So $e^{i\pi} + 1 = 0$.", "So e^(i pi) + 1 = 0."),
+        # TeX's short form of a fraction, each side one character: sent as "tfrac12".
+        (
+            r"Half is \(\tfrac12\), a third \(\frac13\), and \(\frac1{x}\)",
+            "Half is 1/2, a third 1/3, and 1/x",
+        ),
         # A letter after a power ran into it: "sin^2theta + cos^2theta = 1".
         (r"\(\sin^2\theta + \cos^2\theta = 1\)", "sin^2 theta + cos^2 theta = 1"),
         (r"The answer is \(\boxed{42}\).", "The answer is 42."),

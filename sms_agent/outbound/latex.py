@@ -103,7 +103,10 @@ _WORD_COMMANDS = (
     r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)(?![A-Za-z])"
 )
 _WORDS = re.compile(rf"\\{_WORD_COMMANDS}\s*\{{([^{{}}]*)\}}")
-_FRACTION = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+#: A fraction; a side of one character may go without braces, as in TeX's \frac12.
+_FRACTION = re.compile(
+    r"\\[dt]?frac(?![A-Za-z])\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\w))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\w))"
+)
 #: n choose k, as calculators write it.
 _BINOMIAL = re.compile(r"\\[dt]?binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _ROOT = re.compile(r"\\sqrt\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
@@ -230,13 +233,19 @@ _DEPTH = 12
 #: Innermost first, one layer of braces a round.
 _STEPS = [
     (_WORDS, r"\1"),
-    (_FRACTION, lambda m: f"{_grouped(m[1])}/{_grouped(m[2])}"),
+    (_FRACTION, lambda m: f"{_grouped(_side(m, 'a'))}/{_grouped(_side(m, 'b'))}"),
     (_BINOMIAL, lambda m: f"C({m[1].strip()},{m[2].strip()})"),
     (_ROOT, _root),
     (_SCRIPT, lambda m: m[1] + _grouped(m[2])),
     (_CALL, r"\1(\2)"),
     (_GROUP, r"\1"),
 ]
+
+
+def _side(fraction: re.Match, name: str) -> str:
+    """A fraction's side, braced or (a single character) not."""
+    braced = fraction[name]
+    return fraction[name + "1"] if braced is None else braced
 
 
 def _grouped(part: str) -> str:
