@@ -123,6 +123,10 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             chat_completion("Sure. Here's my response: Paris."),
             "Sure. Here's my response: Paris.",
         ),
+        (
+            chat_completion(f"<think>{THINKING} Here's my response: one word.</think>\n\nParis."),
+            "Paris.",
+        ),
     ],
     ids=[
         "think",
@@ -142,6 +146,7 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "gemini-thought",
         "granite-thought-process",
         "granite-words-in-an-answer",
+        "granite-words-in-a-think-block",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
@@ -396,8 +401,11 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
         ("Adding them gives 42, so it is \\boxed{42}.", "Adding them gives 42, so it is 42."),
         ("Each gets \\boxed{\\frac{1}{2}} of the cake.", "Each gets 1/2 of the cake."),
         ("Use `\\boxed{x}` to frame it.", "Use \\boxed{x} to frame it."),
+        # Braces two deep were sent as written: "\boxed{\frac{\sqrt{3}}{2}}".
+        ("So sin 60 is \\boxed{\\frac{\\sqrt{3}}{2}}.", "So sin 60 is (sqrt(3))/2."),
+        ("It is \\boxed{\\frac{1}{x^{2}}} here.", "It is 1/(x^2) here."),
     ],
-    ids=["number", "fraction", "in-code"],
+    ids=["number", "fraction", "in-code", "root-in-a-fraction", "power-in-a-fraction"],
 )
 def test_a_maths_models_boxed_final_answer_reaches_the_texter_as_its_value(
     app, openai_server, answer, sent
@@ -430,8 +438,20 @@ FOOTNOTED = (
             "Match a non-digit with `[^0-9]` or `x[^1]`.",
             "Match a non-digit with [^0-9] or x[^1].",
         ),
+        # Numbered sources as Markdown link definitions: the texter got "capital 1 (https:...)",
+        # and a list no link cited was dropped whole.
+        (
+            "Paris is the capital [1].\n\n[1]: https://en.wikipedia.org/wiki/Paris",
+            "Paris is the capital [1].\n\n[1] https://en.wikipedia.org/wiki/Paris",
+        ),
+        (
+            "Paris is the capital.\n\n[1]: https://en.wikipedia.org/wiki/Paris\n"
+            "[2]: https://www.britannica.com/place/Paris",
+            "Paris is the capital.\n\n[1] https://en.wikipedia.org/wiki/Paris\n"
+            "[2] https://www.britannica.com/place/Paris",
+        ),
     ],
-    ids=["notes", "note-never-written", "regex-in-code"],
+    ids=["notes", "note-never-written", "regex-in-code", "cited-sources", "listed-sources"],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):
     """A model's footnotes ("capital[^1]", "[^1]: the note") are Markdown no phone renders:

@@ -109,13 +109,29 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"The area is \(\pi r^2\).", "The area is pi r^2."),
         (r"\[x = \frac{-b \pm \sqrt{b^2 - 4ac}}{2a}\]", "x = (-b +/- sqrt(b^2 - 4ac))/(2a)"),
         (r"So $e^{i\pi} + 1 = 0$.", "So e^(i pi) + 1 = 0."),
+        # TeX's short form of a fraction, each side one character: sent as "tfrac12".
+        (
+            r"Half is \(\tfrac12\), a third \(\frac13\), and \(\frac1{x}\)",
+            "Half is 1/2, a third 1/3, and 1/x",
+        ),
+        # A letter after a power ran into it: "sin^2theta + cos^2theta = 1".
+        (r"\(\sin^2\theta + \cos^2\theta = 1\)", "sin^2 theta + cos^2 theta = 1"),
         (r"The answer is \(\boxed{42}\).", "The answer is 42."),
+        # DeepSeek-R1's usual final answer: the box was read as a function, "boxed(1/2)".
+        (r"The answer is $\boxed{\frac{1}{2}}$.", "The answer is 1/2."),
+        (r"\[\boxed{x^{2} + 1}\]", "x^2 + 1"),
+        (r"\(\mathbf{v}_{1} = \text{the \textbf{first}}\)", "v_1 = the first"),
         (r"\(\frac{d}{t}\), \(x \leq 5\), \(90^\circ\)", "d/t, x <= 5, 90 degrees"),
         (r"$$\sum_{i=1}^{n} i = \frac{n(n+1)}{2}$$", "sum_(i=1)^n i = (n(n+1))/2"),
         (r"where \(x\) is the width", "where x is the width"),
         # Written braces stayed as backslashes ("x in \1,2\"); \binom read as "binom(5)2".
         (r"\(x \in \{1, 2\}\) and \(\binom{5}{2} = 10\)", "x in {1, 2} and C(5,2) = 10"),
         (r"\(\lfloor x \rfloor\), \(a \bmod b\), \(\lvert x \rvert\)", "floor(x), a mod b, | x |"),
+        # Set and logic commands were sent by their names: "A cup B", "neg p lor q".
+        (
+            r"\(A \cup B = \emptyset\), \(\neg p \lor q \land r\), \(\forall x \notin A\)",
+            "A union B = empty set, not p or q and r, for all x not in A",
+        ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),

@@ -89,6 +89,13 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("Brand\u2122, \u00a9 2024, \u2248 3", "BrandTM, (c) 2024, ~ 3"),
         ("\u00bfQu\u00e9? \u00a1S\u00ed! \u20ac5", "\u00bfQu\u00e9? \u00a1Si! \u20ac5"),
         ("\u201eQuoted\u201c \u00abtext\u00bb \u2039x\u203a", '"Quoted" "text" <x>'),
+        # French quotes have spaces inside, which stayed inside the straight quotes too:
+        # 'Il a dit " Bonjour "'. German ones point inward and have none.
+        (
+            "Il a dit \u00ab Bonjour \u00bb et \u00ab\u202fmerci\u00a0\u00bb.",
+            'Il a dit "Bonjour" et "merci".',
+        ),
+        ("Er sagte \u00bbHallo\u00ab und ging.", 'Er sagte "Hallo" und ging.'),
         ("Sum \u2211 x \u00b1 1, \u221e", "Sum sum x +- 1, inf"),
         # Logic and set symbols were spelled as letters that say something else: "x E A"
         # for both "x ∈ A" and "x ∉ A", "P > Q" for "P ⟹ Q", "P - Q" for "P ⇔ Q".
@@ -101,6 +108,9 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("\u222b x dx, \u210f/2", "integral x dx, hbar/2"),  # were "S x dx", "h/2"
         ("Salinity is 35\u2030", "Salinity is 35 per mille"),  # was "35%0"
         ("a\u200db", "ab"),
+        # Pictographs spelled by the letter of their name: "Hope it helps H", "K wins".
+        ("Hope it helps \u2661 Good luck!", "Hope it helps Good luck!"),
+        ("\u2654 beats \u265f; \u24d0 and \u24c7 stay", "beats; a and R stay"),
     ],
 )
 def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expected):

@@ -24,12 +24,28 @@ _NOTE_START = re.compile(r"^( {0,3})\[\^", re.M)
 _MARK = re.compile(r"(`+)(?:.*?)\1|[ \t]*\[\^([^\]\s]+)\](?!:)")
 
 
+#: A numbered source as a Markdown link definition ("[1]: https://..."), which a model
+#: writes under its answer as it would a footnote.
+_SOURCE = re.compile(r"^( {0,3})\[(\d{1,3})\]:[ \t]*", re.M)
+
+
 def footnotes_to_text(source: str) -> str:
-    """`source` with its footnotes' marks numbered and their notes listed at its end."""
-    if "[^" not in source:
+    """`source` with its footnotes' marks numbered and their notes listed at its end, and
+    its numbered sources as written: CommonMark reads "[1]: https://..." as a link's
+    definition, which shows nothing (the texter lost a list of sources no "[1]" cited) and
+    makes a "[1]" that cites it a link ("capital 1 (https://...)")."""
+    sources = _SOURCE.search(source) is not None
+    if "[^" not in source and not sources:
         return source
     lines = source.split("\n")
     code = _code_lines(source)
+    if sources:
+        lines = [
+            line if index in code else _SOURCE.sub(r"\1\\[\2] ", line)
+            for index, line in enumerate(lines)
+        ]
+        if "[^" not in source:
+            return "\n".join(lines)
     prose = "\n".join("" if index in code else line for index, line in enumerate(lines))
     notes = {match[1]: " ".join(match[2].split()) for match in _NOTE.finditer(prose)}
     if notes:

@@ -71,6 +71,21 @@ _SYMBOLS = {
     "lvert": "|",
     "rvert": "|",
     "mid": " | ",
+    # sets and logic, as script.py spells their characters (∪, ∅, ∀...)
+    "cup": " union ",
+    "cap": " intersect ",
+    "emptyset": "empty set",
+    "varnothing": "empty set",
+    "notin": " not in ",
+    "forall": "for all ",
+    "exists": "exists ",
+    "neg": "not ",
+    "lnot": "not ",
+    "land": " and ",
+    "wedge": " and ",
+    "lor": " or ",
+    "vee": " or ",
+    "iff": " <=> ",
     **{name: name.removeprefix("var") for name in _GREEK},
 }
 #: Sizing commands: nothing to read; and spacing, read as a space.
@@ -83,17 +98,25 @@ _ROW = re.compile(r"\\\\")
 _SPACE = re.compile(r"\\(?:q?quad(?![A-Za-z])|[,;: ])|~")
 _DEGREES = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))")
 #: Commands whose one argument is what to read: \text{if}, \boxed{42}, \mathbf{v}.
-_WORDS = re.compile(
-    r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
-    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)\s*\{([^{}]*)\}"
+_WORD_COMMANDS = (
+    r"(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
+    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)(?![A-Za-z])"
 )
-_FRACTION = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_WORDS = re.compile(rf"\\{_WORD_COMMANDS}\s*\{{([^{{}}]*)\}}")
+#: A fraction; a side of one character may go without braces, as in TeX's \frac12.
+_FRACTION = re.compile(
+    r"\\[dt]?frac(?![A-Za-z])\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\w))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\w))"
+)
 #: n choose k, as calculators write it.
 _BINOMIAL = re.compile(r"\\[dt]?binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _ROOT = re.compile(r"\\sqrt\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
 _SCRIPT = re.compile(r"([\^_])\s*\{([^{}]*)\}")
-#: Any other command with an argument reads as a function: \sin{x} -> sin(x).
-_CALL = re.compile(r"\\(?!(?:[dt]?frac|[dt]?binom|sqrt)(?![A-Za-z]))([A-Za-z]+)\s*\{([^{}]*)\}")
+#: Any other command with an argument reads as a function: \sin{x} -> sin(x). Not one whose
+#: argument is its words, when that argument has just lost its inner braces: the texter got
+#: "boxed(1/2)" for \boxed{\frac{1}{2}}.
+_CALL = re.compile(
+    rf"\\(?!(?:[dt]?frac|[dt]?binom|sqrt)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
+)
 #: Braces that only group ({x+1}), not a command's argument nor written braces (\{1, 2\}).
 _GROUP = re.compile(r"(?<![A-Za-z}\]^_\\])\{([^{}]*)\}")
 #: A brace no backslash escapes: grouping, dropped once the formula is read.
@@ -102,9 +125,18 @@ _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _ESCAPED = re.compile(r"\\([%$&#_{}])")
 
 
+def _braced(depth: int) -> str:
+    """What stands between a pair of braces holding at most `depth` levels of them."""
+    inner = r"[^{}]*"
+    for _ in range(depth):
+        inner = rf"(?:[^{{}}]|\{{{inner}\}})*"
+    return inner
+
+
 #: A final answer framed outside any delimiters, as maths-tuned models write it (DeepSeek-R1,
-#: QwQ: "so the answer is \boxed{42}."), its argument holding one level of braces.
-_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+#: QwQ: "so the answer is \boxed{42}."), its argument holding braces a few levels deep
+#: (\boxed{\frac{\sqrt{3}}{2}} has two).
+_BOXED = re.compile(rf"\\boxed\s*\{{({_braced(4)})\}}")
 
 
 def latex_to_text(text: str) -> str:
@@ -175,13 +207,20 @@ def math_text(source: str) -> str:
     return text
 
 
+#: What a word read from a symbol would run into: a letter (i\pi), or a one-character power
+#: or index (\sin^2\theta, which would read as the power 2theta).
+_RUNS_INTO = re.compile(r"(?:[^\W\d_]|[\^_]\w)\Z")
+
+
 def _symbol(match: re.Match) -> str:
-    """A symbol's reading; a Greek letter after a letter gets a space (i\\pi -> i pi)."""
+    """A symbol's reading; a Greek letter after a letter or a short power gets a space
+    (i\\pi -> i pi, \\sin^2\\theta -> sin^2 theta)."""
     word = _SYMBOLS.get(match[1])
     if word is None:
         return match[0]
-    after_letter = match.start() and match.string[match.start() - 1].isalpha()
-    return " " + word if after_letter and word[0].isalpha() else word
+    before = match.string[max(match.start() - 2, 0) : match.start()]
+    runs_into = _RUNS_INTO.search(before) is not None
+    return " " + word if runs_into and word[0].isalpha() else word
 
 
 def _root(match: re.Match) -> str:
@@ -194,13 +233,19 @@ _DEPTH = 12
 #: Innermost first, one layer of braces a round.
 _STEPS = [
     (_WORDS, r"\1"),
-    (_FRACTION, lambda m: f"{_grouped(m[1])}/{_grouped(m[2])}"),
+    (_FRACTION, lambda m: f"{_grouped(_side(m, 'a'))}/{_grouped(_side(m, 'b'))}"),
     (_BINOMIAL, lambda m: f"C({m[1].strip()},{m[2].strip()})"),
     (_ROOT, _root),
     (_SCRIPT, lambda m: m[1] + _grouped(m[2])),
     (_CALL, r"\1(\2)"),
     (_GROUP, r"\1"),
 ]
+
+
+def _side(fraction: re.Match, name: str) -> str:
+    """A fraction's side, braced or (a single character) not."""
+    braced = fraction[name]
+    return fraction[name + "1"] if braced is None else braced
 
 
 def _grouped(part: str) -> str:

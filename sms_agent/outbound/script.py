@@ -161,7 +161,21 @@ def _spelled(char: str) -> str:
         name = unicodedata.name(char).split()[-1].lower().replace("lamda", "lambda")
         return name.capitalize() if unicodedata.category(char) == "Lu" else name
     spelled = anyascii(char)
+    if _named_by_a_letter(char, spelled):
+        return ""
     return spelled if all(in_gsm_7(c) for c in spelled) else ""
+
+
+def _named_by_a_letter(char: str, spelled: str) -> bool:
+    """A pictograph anyascii spells by the initial of its name (a heart suit "H", a chess
+    king "K"): a stray letter the texter would read as a word. A letter drawn in a circle
+    (a compatibility form, "ⓐ") is that letter."""
+    return (
+        len(spelled) == 1
+        and spelled.isalpha()
+        and unicodedata.category(char) == "So"
+        and unicodedata.normalize("NFKC", char) == char
+    )
 
 
 def to_latin_reply(text: str) -> str:

@@ -20,11 +20,11 @@ from .cuts import trim_to_sentence
 from .emoji import has_emoji, replace_emoji
 from .gsm import (
     GSM_7,
-    LOOKALIKES,
     PER_SEGMENT,
     SINGLE_SEGMENT,
     encoding_of,
     segment_count,
+    without_lookalikes,
 )
 from .latex import latex_to_text
 from .markdown import about_markup, markdown_to_text
@@ -73,11 +73,11 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     reply's language (by the script of `question` and of the answer) needs other letters.
     Kept for the latest answers: the pipeline checks a model's answer is not empty once
     shaped, then shapes it to send."""
-    source = latex_to_text(readable(text or "")).translate(LOOKALIKES)
+    source = without_lookalikes(latex_to_text(readable(text or "")))
     plain = markdown_to_text(source, html_as_written=about_markup(question))
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
-    plain = readable(plain.translate(LOOKALIKES).replace("`", "'").replace("\t", "  "))
+    plain = readable(without_lookalikes(plain).replace("`", "'").replace("\t", "  "))
     words = replace_emoji(plain)
     if words != plain and not any(char.isalnum() for char in words) and has_emoji(plain):
         # Nothing but emoji (a thumbs-up to a thank-you): they are the answer, and with no

@@ -36,9 +36,12 @@ _TAG_CLOSE = (
 #: response:" further into any model's answer is its own.
 _WORDS_OPEN = r"Here(?: is|'s) my thought process:"
 _WORDS_CLOSE = r"Here(?: is|'s) my response:"
-_OPEN = re.compile(f"{_TAG_OPEN}|{_WORDS_OPEN}", re.IGNORECASE)
-_CLOSE = re.compile(f"{_TAG_CLOSE}|{_WORDS_CLOSE}", re.IGNORECASE)
-_LONE_CLOSE = re.compile(_TAG_CLOSE, re.IGNORECASE)
+_OPEN = re.compile(f"{_TAG_OPEN}|(?P<words>{_WORDS_OPEN})", re.IGNORECASE)
+#: What ends thinking opened by a tag (also alone, when the template opened it), and what
+#: ends Granite's words. Each only its own: a think block that drafts "Here's my response:"
+#: goes on to its closing tag.
+_TAG_END = re.compile(_TAG_CLOSE, re.IGNORECASE)
+_WORDS_END = re.compile(_WORDS_CLOSE, re.IGNORECASE)
 #: The answer wrapped after the thinking, to its closing tag or to the end (the token limit).
 _WRAPPED = re.compile(
     r"\A\s*(?:<answer>(.*?)(?:</answer>|\Z)"
@@ -65,9 +68,10 @@ def _after_thinking(content: str) -> str:
     """`content` from where the model stopped thinking; "" when it never did."""
     opening = _OPEN.search(content)
     if opening and not content[: opening.start()].strip():
-        closing = _CLOSE.search(content, opening.end())
+        close = _WORDS_END if opening["words"] else _TAG_END
+        closing = close.search(content, opening.end())
         return content[closing.end() :] if closing else ""
-    closing = _LONE_CLOSE.search(content)
+    closing = _TAG_END.search(content)
     if closing and (not opening or opening.start() > closing.start()):
         return content[closing.end() :]
     return content
