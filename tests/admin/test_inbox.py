@@ -454,6 +454,17 @@ def test_the_composer_measures_what_the_text_becomes(admin_client):
     assert long["segments"] == 3 and long["shortened"] is True  # the free plan's budget
 
 
+def test_the_composer_measures_a_whatsapp_text_as_whatsapp_sends_it(admin_client):
+    """WhatsApp has no segments and keeps emoji and letters (UTF-8): the composer said
+    "3 segments · UCS-2" of a reply that goes out as one WhatsApp message."""
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow())
+    url = f"/admin/user/conversation/measure/?id={quote(PHONE)}"
+    headers = {"X-CSRFToken": csrf_for(admin_client, PAGE)}
+    reply = "Merci 🙏 " + "你好 " * 60
+    measured = admin_client.post(url, data={"message": reply}, headers=headers).get_json()
+    assert (measured["parts"], measured["segments"], measured["encoding"]) == (1, 1, "UTF-8")
+
+
 @pytest.mark.parametrize(
     "message", ["**Bold** reply", "Two  spaces", "Merci 🙏", "```\nprint(1)\n```", "word " * 20]
 )
