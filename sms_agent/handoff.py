@@ -30,6 +30,7 @@ from .models import (
     relock_bookkeeping,
     utcnow,
 )
+from .outbound import channels
 
 AI, WAITING, STAFF = (state.value for state in ConversationState)
 
@@ -75,12 +76,14 @@ OPTED_OUT_REASON = "this texter has opted out (they texted STOP)"
 
 def why_staff_cannot_text(user: User) -> str | None:
     """Why a text from staff to `user` would be refused, for the conversation page to say
-    before staff type one. send_as_staff still decides when it sends, under the lock."""
+    before staff type one (a WhatsApp texter whose window closed included: the page let
+    staff write a reply that was then refused). send_as_staff still decides when it sends,
+    under the lock."""
     if not user.is_active:
         return str(InactiveTexter())
     if user.is_opted_out:
         return OPTED_OUT_REASON
-    return None
+    return channels.window_problem(user)
 
 
 def find(phone: str) -> Conversation | None:

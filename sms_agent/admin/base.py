@@ -22,7 +22,9 @@ from markupsafe import Markup
 from marshmallow import ValidationError as InvalidValue
 from marshmallow import validate
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
+from wtforms.fields import IntegerField
 from wtforms.fields.choices import SelectChoice
+from wtforms.utils import unset_value
 from wtforms.validators import NumberRange, ValidationError
 
 from ..extensions import db
@@ -107,7 +109,38 @@ class JSONObjectField(JSONField):
         self.data = value
 
 
-class KeptDateTimeField(DateTimeField):
+#: The name of the hidden input beside a KeptUnlessChanged field, as "<field>-shown".
+SHOWN = "-shown"
+
+
+class KeptUnlessChanged:
+    """A field that, saved as the page showed it, keeps the value stored now: an Edit page
+    left open while the service wrote the row (the texter's requests counted, their window
+    renewed) wrote back the figures it showed, handing the texter free requests, so a save
+    changes only what staff changed. The page carries what it showed in a hidden input."""
+
+    shown: str | None = None
+
+    def process(self, formdata, data=unset_value, extra_filters=None) -> None:
+        super().process(formdata, data, extra_filters)
+        if formdata is None or self.object_data is None:
+            return
+        self.shown = formdata.get(self.name + SHOWN)
+        unchanged = self.raw_data and self.raw_data[0] == self.shown
+        if unchanged and not self.process_errors:
+            self.data = self.object_data
+
+    def __call__(self, **kwargs) -> Markup:
+        shown = self._value() if self.shown is None else self.shown
+        hidden = Markup('<input type="hidden" name="{}" value="{}">')
+        return super().__call__(**kwargs) + hidden.format(self.name + SHOWN, shown)
+
+
+class KeptIntegerField(KeptUnlessChanged, IntegerField):
+    """A counter the service keeps (requests, tokens): see KeptUnlessChanged."""
+
+
+class KeptDateTimeField(KeptUnlessChanged, DateTimeField):
     """A date-time input that shows whole seconds and, when it comes back as shown, keeps the
     stored value, fraction of a second and all: saving a form changes only what staff
     changed."""
@@ -185,7 +218,7 @@ class TimestampForms(AdminModelConverter):
     def handle_integer_types(self, column, field_args, **extra):
         """Every integer column counts something (requests, tokens, segments, error codes)."""
         field_args["validators"].append(NumberRange(min=0, max=MAX_INTEGER))
-        return super().handle_integer_types(column, field_args, **extra)
+        return KeptIntegerField(**field_args)
 
 
 def select_choices(choice) -> list[SelectChoice]:

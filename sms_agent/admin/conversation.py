@@ -334,7 +334,8 @@ class ConversationPages:
     @expose("/conversation/measure/", methods=("POST",))
     def conversation_measure(self):
         """What the composer's text becomes: the SMS parts, their segments and encoding,
-        as outbound.send will shape them for this texter."""
+        as outbound.send will shape and count them for this texter (on WhatsApp one
+        message, UTF-8, not the segments and GSM-7 or UCS-2 of an SMS)."""
         user = self._texter()
         if user is None:
             return jsonify({"error": "No such user."}), 404
@@ -345,8 +346,8 @@ class ConversationPages:
             {
                 "characters": len(text),
                 "parts": len(parts),
-                "segments": sum(outbound.segment_count(part) for part in parts),
-                "encoding": outbound.encoding_of("".join(parts)) if parts else None,
+                "segments": sum(outbound.segments_for(user, part) for part in parts),
+                "encoding": shaped.encoding if parts else None,
                 "shortened": shaped.cut,
             }
         )

@@ -3,6 +3,7 @@ the one sending door and hand back to the AI; read-only staff only look."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from datetime import timedelta
@@ -228,6 +229,11 @@ def test_an_inactive_texter_is_not_sent_anything_and_staff_are_told_why(admin_cl
     [
         ({"is_active": False}, "this texter is inactive (their account is deactivated)"),
         ({"opted_out_at": utcnow()}, "this texter has opted out (they texted STOP)"),
+        (
+            {"channel": "whatsapp", "last_whatsapp_at": utcnow() - timedelta(days=2)},
+            "WhatsApp allows messages only within 24 hours of the texter's last message,"
+            " and this texter has not written since",
+        ),
     ],
 )
 def test_the_page_says_before_staff_type_that_texts_to_this_texter_are_refused(
@@ -235,7 +241,7 @@ def test_the_page_says_before_staff_type_that_texts_to_this_texter_are_refused(
 ):
     waiting(**fields)
     page = page_of(admin_client, PAGE)
-    assert f"Texts to them are refused: {shown}." in page
+    assert f"Texts to them are refused: {shown}." in html.unescape(page)
     assert re.search(r'data-testid="send" disabled', page)
     assert ('data-testid="inactive"' in page) == ("is_active" in fields)
 
@@ -446,6 +452,17 @@ def test_the_composer_measures_what_the_text_becomes(admin_client):
     assert (chinese["segments"], chinese["encoding"]) == (1, "UCS-2")
     long = admin_client.post(url, data={"message": "word " * 200}, headers=headers).get_json()
     assert long["segments"] == 3 and long["shortened"] is True  # the free plan's budget
+
+
+def test_the_composer_measures_a_whatsapp_text_as_whatsapp_sends_it(admin_client):
+    """WhatsApp has no segments and keeps emoji and letters (UTF-8): the composer said
+    "3 segments · UCS-2" of a reply that goes out as one WhatsApp message."""
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow())
+    url = f"/admin/user/conversation/measure/?id={quote(PHONE)}"
+    headers = {"X-CSRFToken": csrf_for(admin_client, PAGE)}
+    reply = "Merci 🙏 " + "你好 " * 60
+    measured = admin_client.post(url, data={"message": reply}, headers=headers).get_json()
+    assert (measured["parts"], measured["segments"], measured["encoding"]) == (1, 1, "UTF-8")
 
 
 @pytest.mark.parametrize(

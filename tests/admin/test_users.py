@@ -321,6 +321,24 @@ def test_a_monthly_count_set_in_the_edit_form_keeps_a_request_counted_before_it(
     assert (saved.monthly_requests, saved.total_requests) == (1, 11)
 
 
+def test_saving_an_edit_form_left_open_keeps_the_requests_counted_since(admin_client):
+    """Staff open a texter's Edit page, the texter texts meanwhile, staff change the name and
+    save: the counts the form showed were written back over the texter's new requests,
+    which were then free of the quota."""
+    from sms_agent import quota
+
+    user = make_user(monthly_requests=2, total_requests=2)
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "full_name": "Ann"}
+    make_task(user=user, quota_window=quota.admit(user))
+    db.session.commit()
+
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert (saved.full_name, saved.monthly_requests, saved.total_requests) == ("Ann", 3, 3)
+
+
 def test_tasks_do_not_leak_into_the_user_form(admin_client):
     user = make_user()
     make_task(user=user)

@@ -131,12 +131,17 @@ def unread_of(user) -> int:
     return db.session.get(Conversation, user.phone_number).unread
 
 
-def test_try_it_shows_the_reply_when_the_worker_sends_it(live_server, page, seeded):
-    log_in(page, live_server)
+def try_it(page, base: str, number: str, text: str) -> None:
+    """Log in and text the service from `number` on the Try it page."""
+    log_in(page, base)
     page.click("text=Try it")
-    page.fill("input[name=from_number]", "+1 415 555 0199")
-    page.fill("textarea[name=message]", "What is a haiku?")
+    page.fill("input[name=from_number]", number)
+    page.fill("textarea[name=message]", text)
     page.click("[data-testid=tryit-form] button[type=submit]")
+
+
+def test_try_it_shows_the_reply_when_the_worker_sends_it(live_server, page, seeded):
+    try_it(page, live_server, "+1 415 555 0199", "What is a haiku?")
     page.wait_for_selector("[data-direction=inbound]:has-text('What is a haiku?')")
     assert page.locator("[data-testid=thread][data-waiting=true]").count() == 1
 
@@ -145,6 +150,22 @@ def test_try_it_shows_the_reply_when_the_worker_sends_it(live_server, page, seed
     pipeline.answer(str(task.id))
     page.wait_for_selector("[data-testid=thread][data-waiting=false] [data-direction=outbound]")
     assert "Waiting for the reply" not in page.inner_text("#thread-box")
+
+
+def test_try_it_waiting_for_a_reply_says_when_its_session_has_ended(live_server, page, seeded):
+    """Logged out in another tab while the page waited, its poll put the login page, menu
+    and all, where the thread was."""
+    try_it(page, live_server, "+1 415 555 0199", "What is a haiku?")
+    page.wait_for_selector("[data-testid=thread][data-waiting=true]")
+
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server + "/admin/")
+    other_tab.click("text=Log out")
+    other_tab.wait_for_selector("input[name=username]")
+
+    page.locator("[data-testid=session-ended]").wait_for(state="visible")
+    assert "What is a haiku?" in page.inner_text("#thread-box")
+    assert page.locator("#thread-box input[name=username]").count() == 0
 
 
 def test_try_it_shows_a_text_that_failed_unsent_as_soon_as_it_fails(live_server, page, seeded):

@@ -140,3 +140,30 @@ def test_returning_to_the_ai_what_another_holds_asks_first(app, live_server, pag
 
     confirm.locator("button").click()
     page.wait_for_selector("text=The AI answers this texter.")
+
+
+def test_a_conversation_left_open_says_when_its_session_has_ended(app, live_server, page):
+    """Logged out in another tab (or everywhere), the open page's poll got the login page
+    instead of the thread: the page froze without a word, and staff watching it took the
+    silence for a texter who had not written."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    conversation = "/admin/user/conversation/?id=" + urllib.parse.quote(PHONE)
+    page.goto(live_server + conversation)
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=composer]")
+    notice = page.locator("[data-testid=session-ended]")
+    assert not notice.is_visible()
+
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server + "/admin/")
+    other_tab.click("text=Log out")
+    other_tab.wait_for_selector("input[name=username]")
+    make_task(texter, sms_content="Anyone there?")
+
+    notice.wait_for(state="visible")
+    assert "Your session has ended" in notice.inner_text()
+    login = notice.locator("a").get_attribute("href")
+    assert login.startswith("/admin/auth/login/?next=") and "conversation" in login

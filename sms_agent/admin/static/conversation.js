@@ -133,9 +133,16 @@
       .catch(function () {});
   }
 
+  // A poll sent to the login page (a logout in another tab, everywhere, or a deactivation)
+  // shows nothing new: the page says so instead of freezing as if nobody had written.
+  var ended = root.querySelector("[data-testid=session-ended]");
+
   function poll() {
     fetch(root.getAttribute("data-messages-url"), {credentials: "same-origin"})
-      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (response) {
+        ended.classList.toggle("d-none", !response.redirected);
+        return response.ok && !response.redirected ? response.json() : Promise.reject(response.status);
+      })
       .then(function (data) {
         holder(data);
         var now = signature(data);
