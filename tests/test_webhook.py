@@ -391,6 +391,33 @@ def test_a_captured_start_replayed_after_many_keywords_does_not_opt_the_texter_b
     assert queued_jobs(app) == []
 
 
+def test_a_captured_text_replayed_after_its_texter_was_deleted_is_not_taken_again(app, client):
+    """Deleting a texter took their tasks, and with them the MessageSids that made a replay
+    known: a captured, signed text posted again brought the deleted texter back, their
+    words with them, and cost a model answer."""
+    captured = inbound_form("What is DNS?")
+    signed_post(client, "/sms/inbound", captured)
+    queued_jobs(app)
+    db.session.delete(db.session.get(User, "+15551230000"))
+    db.session.commit()
+    assert signed_post(client, "/sms/inbound", captured).status_code == 200
+    assert tasks() == []
+    assert db.session.get(User, "+15551230000") is None
+    assert queued_jobs(app) == []
+
+
+def test_a_captured_text_replayed_after_its_task_was_deleted_is_not_answered_again(app, client):
+    captured = inbound_form("What is DNS?")
+    signed_post(client, "/sms/inbound", captured)
+    queued_jobs(app)
+    [task] = tasks()
+    db.session.delete(task)
+    db.session.commit()
+    signed_post(client, "/sms/inbound", captured)
+    assert tasks() == []
+    assert queued_jobs(app) == []
+
+
 def test_a_yes_that_opted_in_is_not_answered_as_a_question_when_replayed(app, client):
     """ "yes" is START only from an opted-out texter; replayed once they are in, the same
     MessageSid must not come back as a question for the model."""
