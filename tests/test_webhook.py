@@ -18,7 +18,7 @@ from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.status import record_sent
 from tests.broker import drained
 from tests.factories import make_task, make_user
-from tests.standins import inbound_form, signed_post, unused_port
+from tests.standins import inbound_form, signed_post, silent_redis, unused_port
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
@@ -456,6 +456,35 @@ def test_broker_outage_still_answers_twilio_and_keeps_the_task(app):
         assert tasks()[0].status == "queued"
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_broker_that_never_answers_holds_a_webhook_up_no_longer_than_the_publish_may(app):
+    """Regression: a Redis broker that takes connections and never answers (hung, or gone
+    without closing the connection: a failover, a NAT's timeout) held the webhook forever,
+    as only connecting had a timeout; every web thread then waited on it. Now the publish
+    gives up within BROKER_PUBLISH_TIMEOUT (twice, with its one retry) and the sweeper
+    answers the stored task later."""
+    with silent_redis(0) as url:
+        hung = create_app(
+            TestingConfig,
+            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+            CELERY_BROKER_URL=url,
+            BROKER_PUBLISH_TIMEOUT=0.5,
+        )
+        with hung.app_context():
+            answered = []
+            webhook = threading.Thread(
+                target=lambda: answered.append(
+                    signed_post(hung.test_client(), "/sms/inbound", inbound_form()).status_code
+                ),
+                daemon=True,
+            )
+            webhook.start()
+            webhook.join(timeout=5)
+            assert answered == [200]
+            assert tasks()[0].status == "queued"
+            db.session.remove()
+            db.engine.dispose()
 
 
 # --- status callbacks -------------------------------------------------------------------
