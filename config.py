@@ -397,8 +397,10 @@ class Config:
     WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 8, minimum=1)
     STALE_TASK_SECONDS = env_int("STALE_TASK_SECONDS", 300, minimum=10)
     SWEEP_INTERVAL_SECONDS = env_float("SWEEP_INTERVAL_SECONDS", 60.0, minimum=1.0)
-    # Publishing a job gives up after this many seconds, so a broker outage never holds up a
-    # webhook; the sweeper enqueues the stored task again once the broker is back.
+    # Publishing a job gives up after this many seconds (to connect, and for each reply), so a
+    # broker outage or a hung broker never holds up a webhook; the sweeper enqueues the
+    # stored task again once the broker is back. Counting the sender's rate
+    # (SENDER_RATE_STORAGE_URI, often the same Redis) gives up as soon.
     BROKER_PUBLISH_TIMEOUT = env_float("BROKER_PUBLISH_TIMEOUT", 1.0, minimum=0.1)
 
     # database connections per process: the pool kept open, the overflow opened at peaks and

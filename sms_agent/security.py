@@ -5,6 +5,7 @@ Flask-Talisman sends the headers on every response: a Content-Security-Policy th
 only this server's scripts, styles and images (inline scripts need the request's nonce),
 no framing by anyone (frame-ancestors 'none' and X-Frame-Options DENY), nosniff, a
 same-origin Referrer-Policy and, in production, HSTS. The cookie flags come from config.py.
+What a signed-in staff member is shown is kept by no cache (Cache-Control: no-store).
 
 A NUL character in a URL parameter or a form field is refused with a 400 before any view
 runs: PostgreSQL can neither store nor compare text holding one (the query fails with a
@@ -19,7 +20,7 @@ import base64
 import hashlib
 import secrets
 
-from flask import Flask, Request, abort, current_app, request
+from flask import Flask, Request, abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_talisman import DENY, Talisman
 from itsdangerous import URLSafeTimedSerializer
@@ -116,6 +117,7 @@ def init_app(app: Flask) -> None:
     # use, so even a page rendered before that (by an earlier before_request) gets one.
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(refuse_nul_characters)
+    app.after_request(kept_by_no_cache_for_staff)
 
 
 #: The policy of a response that is not a page (TwiML, JSON, a script or style file): it
@@ -176,6 +178,17 @@ class HeadersPolicy(Talisman):
         self._set_content_security_policy_headers(headers, options)
         self._set_referrer_policy_headers(headers)
         return list(headers.items())
+
+
+def kept_by_no_cache_for_staff(response):
+    """What a signed-in staff member is shown (texters' numbers and messages) is kept by no
+    browser or proxy cache, or the browser shows it again from its cache after they logged
+    out of a shared computer: no-store, unless the view said otherwise (a picture, a file).
+    Read from the session's login mark alone, which costs a webhook nothing (Flask-Login's
+    current_user would look for a user on every request)."""
+    if "_user_id" in session:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def csp_nonce() -> str:

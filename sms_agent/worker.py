@@ -101,12 +101,18 @@ def broker_transport(config) -> str | None:
 
 def broker_transport_options(config) -> dict:
     """Redis takes socket and visibility options; kombu's SQLAlchemy transport (the embedded
-    SQLite broker) passes every option to create_engine, which rejects unknown ones."""
+    SQLite broker) passes every option to create_engine, which rejects unknown ones.
+
+    Both socket timeouts: with only the connection's, a broker that took the connection and
+    never answered (hung, or gone without closing it: a failover, a NAT's timeout) held a
+    webhook's publish forever. The worker's BRPOP is read when the socket is readable, so
+    the timeout does not cut it short."""
     if config["CELERY_BROKER_URL"].startswith("sqla+"):
         return {}
     return {
         "visibility_timeout": 3600,
         "socket_connect_timeout": config["BROKER_PUBLISH_TIMEOUT"],
+        "socket_timeout": config["BROKER_PUBLISH_TIMEOUT"],
     }
 
 

@@ -3,6 +3,7 @@ talk to, answering from a script and recording every request they get."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import socket
@@ -417,6 +418,17 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def silent_redis(db: int = 13):
+    """The URL of a Redis that takes connections and never answers: a hung one, or one gone
+    without closing its connections (a failover, a NAT's timeout). The kernel completes
+    each connection; nothing ever reads it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        yield f"redis://127.0.0.1:{silent.getsockname()[1]}/{db}"
 
 
 def signed_post(client, path: str, form: dict, *, token: str = "test-auth-token", url=None):

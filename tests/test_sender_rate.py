@@ -15,7 +15,7 @@ from sms_agent.extensions import db
 from sms_agent.models import User, utcnow
 from tests.admission import PHONE, answers, api_create, assert_lifts_at, notices, stored, text
 from tests.factories import make_user
-from tests.standins import inbound_form, signed_post, unused_port
+from tests.standins import inbound_form, signed_post, silent_redis, unused_port
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("empty_broker")
@@ -59,6 +59,23 @@ def test_texts_are_stored_and_answered_while_the_senders_counter_store_is_down(a
     text(client, "two")
     assert stored() == [("queued", None), ("queued", None)]
     assert "SENDER_RATE_STORAGE_URI unreachable" in caplog.text
+
+
+def test_a_counter_store_that_never_answers_holds_a_text_up_no_longer_than_the_broker_may(
+    app, client
+):
+    """Regression: a Redis that takes connections and never answers (hung, or its host gone
+    mid-connection) held every inbound text 5 seconds (redis-py's default timeout) before
+    admitting it uncounted, though a publish to the same Redis gives up after
+    BROKER_PUBLISH_TIMEOUT: a burst then kept every web thread waiting past Twilio's 15
+    seconds. Now the counter gives up as soon."""
+    with silent_redis() as url:
+        app.config.update(SENDER_RATE="1/minute", SENDER_RATE_STORAGE_URI=url)
+        started = time.monotonic()
+        text(client, "one")
+        waited = time.monotonic() - started
+    assert stored() == [("queued", None)]
+    assert waited < app.config["BROKER_PUBLISH_TIMEOUT"] * 2
 
 
 def test_each_sender_has_its_own_rate(app, client):

@@ -18,7 +18,7 @@ from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.status import record_sent
 from tests.broker import drained
 from tests.factories import make_task, make_user
-from tests.standins import inbound_form, signed_post, unused_port
+from tests.standins import inbound_form, signed_post, silent_redis, unused_port
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
@@ -391,6 +391,33 @@ def test_a_captured_start_replayed_after_many_keywords_does_not_opt_the_texter_b
     assert queued_jobs(app) == []
 
 
+def test_a_captured_text_replayed_after_its_texter_was_deleted_is_not_taken_again(app, client):
+    """Deleting a texter took their tasks, and with them the MessageSids that made a replay
+    known: a captured, signed text posted again brought the deleted texter back, their
+    words with them, and cost a model answer."""
+    captured = inbound_form("What is DNS?")
+    signed_post(client, "/sms/inbound", captured)
+    queued_jobs(app)
+    db.session.delete(db.session.get(User, "+15551230000"))
+    db.session.commit()
+    assert signed_post(client, "/sms/inbound", captured).status_code == 200
+    assert tasks() == []
+    assert db.session.get(User, "+15551230000") is None
+    assert queued_jobs(app) == []
+
+
+def test_a_captured_text_replayed_after_its_task_was_deleted_is_not_answered_again(app, client):
+    captured = inbound_form("What is DNS?")
+    signed_post(client, "/sms/inbound", captured)
+    queued_jobs(app)
+    [task] = tasks()
+    db.session.delete(task)
+    db.session.commit()
+    signed_post(client, "/sms/inbound", captured)
+    assert tasks() == []
+    assert queued_jobs(app) == []
+
+
 def test_a_yes_that_opted_in_is_not_answered_as_a_question_when_replayed(app, client):
     """ "yes" is START only from an opted-out texter; replayed once they are in, the same
     MessageSid must not come back as a question for the model."""
@@ -429,6 +456,35 @@ def test_broker_outage_still_answers_twilio_and_keeps_the_task(app):
         assert tasks()[0].status == "queued"
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_broker_that_never_answers_holds_a_webhook_up_no_longer_than_the_publish_may(app):
+    """Regression: a Redis broker that takes connections and never answers (hung, or gone
+    without closing the connection: a failover, a NAT's timeout) held the webhook forever,
+    as only connecting had a timeout; every web thread then waited on it. Now the publish
+    gives up within BROKER_PUBLISH_TIMEOUT (twice, with its one retry) and the sweeper
+    answers the stored task later."""
+    with silent_redis(0) as url:
+        hung = create_app(
+            TestingConfig,
+            SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+            CELERY_BROKER_URL=url,
+            BROKER_PUBLISH_TIMEOUT=0.5,
+        )
+        with hung.app_context():
+            answered = []
+            webhook = threading.Thread(
+                target=lambda: answered.append(
+                    signed_post(hung.test_client(), "/sms/inbound", inbound_form()).status_code
+                ),
+                daemon=True,
+            )
+            webhook.start()
+            webhook.join(timeout=5)
+            assert answered == [200]
+            assert tasks()[0].status == "queued"
+            db.session.remove()
+            db.engine.dispose()
 
 
 # --- status callbacks -------------------------------------------------------------------

@@ -167,3 +167,31 @@ def test_a_form_too_large_to_take_gets_the_admins_own_page_with_the_limit(app, c
     limit = f"{app.config['MAX_CONTENT_LENGTH']:,} bytes"
     assert "too large" in page and limit in page and "Nothing was saved" in page
     assert db.session.get(User, "+15550009877") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/",
+        "/admin/inbox/",
+        "/admin/user/",
+        "/admin/user/conversation/?id=%2B15550100777",
+        "/admin/user/conversation/messages/?id=%2B15550100777",
+        "/admin/task/",
+    ],
+)
+def test_pages_shown_to_staff_are_kept_by_no_cache(staff_client, url):
+    """Regression: staff's pages (texters' numbers and messages) came with no Cache-Control,
+    so a browser or proxy could keep them, to be shown from its cache after logging out on
+    a shared computer; the API's answers and exports already said no-store."""
+    make_user("+15550100777")
+    response = staff_client.get(url)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_admins_own_files_stay_cacheable(staff_client):
+    response = staff_client.get("/admin-assets/admin.css")
+    response.close()
+    assert response.status_code == 200
+    assert "no-store" not in response.headers.get("Cache-Control", "")
