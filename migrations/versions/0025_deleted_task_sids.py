@@ -1,6 +1,6 @@
 """tasks_sid_kept: a deleted task's MessageSid stays in handled_messages
 
-Revision ID: 0023_attack5
+Revision ID: 0025_deleted_task_sids
 Revises: 0024_row_counts
 Create Date: 2026-12-05 16:10:00
 
@@ -14,7 +14,7 @@ from alembic import op
 
 from sms_agent.models import handled
 
-revision = "0023_attack5"
+revision = "0025_deleted_task_sids"
 down_revision = "0024_row_counts"
 branch_labels = None
 depends_on = None
