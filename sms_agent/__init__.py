@@ -66,8 +66,11 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
     login_manager.init_app(app)
     from .extensions import csrf, limiter
+    from .limits import redis_timeouts
 
     csrf.init_app(app)
+    storage = app.config.get("RATELIMIT_STORAGE_URI") or ""
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_timeouts(storage, app.config))
     limiter.init_app(app)
 
 

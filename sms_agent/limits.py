@@ -93,20 +93,21 @@ def _limiter() -> strategies.FixedWindowRateLimiter:
     uri = current_app.config["SENDER_RATE_STORAGE_URI"] or "memory://"
     kept = current_app.extensions.get("sender_rate")
     if kept is None or kept[0] != uri:
-        counters = storage.storage_from_string(uri, **_redis_timeouts(uri))
+        counters = storage.storage_from_string(uri, **redis_timeouts(uri, current_app.config))
         kept = (uri, strategies.FixedWindowRateLimiter(counters))
         current_app.extensions["sender_rate"] = kept
     return kept[1]
 
 
-def _redis_timeouts(uri: str) -> dict[str, float]:
+def redis_timeouts(uri: str, config) -> dict[str, float]:
     """A Redis that takes connections and never answers (hung, or its host gone mid-
-    connection) held every inbound text for redis-py's default 5 seconds; the counters give
-    up as soon as a publish to the broker does (BROKER_PUBLISH_TIMEOUT), and the text is
-    admitted uncounted."""
+    connection) held every inbound text for redis-py's default 5 seconds, and the API's and
+    the login's throttle 10; counters give up as soon as a publish to the broker does
+    (BROKER_PUBLISH_TIMEOUT): a text is then admitted uncounted, and the throttle counts in
+    the process's memory."""
     if not uri.startswith(("redis://", "rediss://")):
         return {}
-    timeout = current_app.config["BROKER_PUBLISH_TIMEOUT"]
+    timeout = config["BROKER_PUBLISH_TIMEOUT"]
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 

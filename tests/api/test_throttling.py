@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -11,7 +12,7 @@ from sms_agent import create_app
 from sms_agent.extensions import db
 from tests.api.conftest import token_header
 from tests.factories import make_staff, make_token, make_user
-from tests.standins import unused_port
+from tests.standins import silent_redis, unused_port
 
 
 def throttled_app(database_url: str, **settings):
@@ -92,6 +93,26 @@ def test_an_unreachable_throttle_store_throttles_in_each_process_meanwhile(app):
         db.session.remove()
         db.engine.dispose()
     assert statuses == [200] * 5 + [429]
+
+
+def test_a_throttle_store_that_never_answers_holds_a_call_up_no_longer_than_a_publish_may(app):
+    """Regression: a Redis that takes connections and never answers held the first API call
+    about 10 seconds (redis-py's default timeouts, twice) before the throttle fell back to
+    the process's memory, and one call in a while as long again when it looked back."""
+    with silent_redis() as hung:
+        limited_app = throttled_app(
+            app.config["SQLALCHEMY_DATABASE_URI"], RATELIMIT_STORAGE_URI=hung
+        )
+        with limited_app.app_context():
+            headers = token_header(make_token(make_staff("ops", is_admin=True)))
+            client = limited_app.test_client()
+            started = time.monotonic()
+            status = client.get("/api/analytics/", headers=headers).status_code
+            waited = time.monotonic() - started
+            db.session.remove()
+            db.engine.dispose()
+    assert status == 200
+    assert waited < 3 * limited_app.config["BROKER_PUBLISH_TIMEOUT"], waited
 
 
 def test_throttling_can_be_switched_off(client, admin_headers):
