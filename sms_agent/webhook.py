@@ -27,7 +27,8 @@ def signed_url() -> str:
     decodes them ("caf%C3%A9" becomes "café")."""
     public = current_app.config.get("PUBLIC_BASE_URL")
     base = public.rstrip("/") + request.path if public else request.base_url
-    query = request.query_string.decode()
+    # Twilio calls URLs it was given as text: bytes that are not UTF-8 were never signed.
+    query = request.query_string.decode(errors="replace")
     return base + ("?" + query if query else "")
 
 

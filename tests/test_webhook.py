@@ -143,6 +143,17 @@ def test_a_signature_with_characters_no_signature_has_is_refused_not_a_crash(cli
     assert tasks() == []
 
 
+def test_a_query_string_that_is_not_utf8_is_refused_as_unsigned_not_a_crash(client):
+    response = client.post(
+        "/sms/inbound",
+        data=inbound_form(),
+        environ_overrides={"QUERY_STRING": "x=\xff"},
+        headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+    )
+    assert response.status_code == 403
+    assert tasks() == []
+
+
 def test_signature_check_can_be_switched_off_outside_production(app, client):
     app.config["TWILIO_VALIDATE_SIGNATURE"] = False
     assert client.post("/sms/inbound", data=inbound_form()).status_code == 200
