@@ -125,21 +125,28 @@ def runner(app):
 
 
 class QueryCounter:
-    """Counts the SQL statements the app sends while active (`with count_queries() as q:`)."""
+    """Counts the SQL statements the app sends, and the transactions it commits, while
+    active (`with count_queries() as q:`)."""
 
     def __init__(self, engine):
         self.engine = engine
         self.statements: list[str] = []
+        self.commits = 0
 
     def _record(self, _conn, _cursor, statement, *_args):
         self.statements.append(statement)
 
+    def _commit(self, _conn):
+        self.commits += 1
+
     def __enter__(self):
         sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        sa.event.listen(self.engine, "commit", self._commit)
         return self
 
     def __exit__(self, *_exc):
         sa.event.remove(self.engine, "before_cursor_execute", self._record)
+        sa.event.remove(self.engine, "commit", self._commit)
 
     @property
     def count(self) -> int:

@@ -49,17 +49,20 @@ def test_offline_answer_is_sent_and_labelled(app, capsys):
     assert "[Offline mode]" in capsys.readouterr().out
 
 
-def test_a_one_part_reply_takes_eight_statements(app, count_queries):
+def test_a_one_part_reply_takes_eight_statements_in_three_transactions(app, count_queries):
     """Claim (returning the task), texter, history, stored answer with its part, the
     texter's opt-out before sending, then completion and the part's sid (the request was
     counted when it was admitted). Nothing is read again after a commit, and nothing is
-    flushed early by a read in between."""
+    flushed early by a read in between. The claim is committed with the reads before the
+    model call, the answer with its part before Twilio is called, the sid with the
+    completion."""
     task_id = make_task(sms_content="How do I fix a KeyError in Python?").id
     with count_queries() as counter:
         assert pipeline.answer(task_id) == "answered"
     task_updates = [s for s in counter.statements if s.lstrip().startswith("UPDATE tasks")]
     assert len(task_updates) == 3
     assert len(counter.statements) == 8
+    assert counter.commits == 3
 
 
 def test_a_job_builds_no_statement_the_previous_job_built(app, openai_server, monkeypatch):
@@ -474,6 +477,7 @@ def test_a_stop_sent_while_the_model_fails_gets_no_apology(app, monkeypatch):
     task = make_task(sms_content="What is the capital of France?")
 
     def the_texter_sends_stop_then_the_model_fails(task, user):
+        db.session.commit()  # as ask_model does before its call: the claim and the reads
         with db.engine.begin() as webhook:
             webhook.execute(
                 sa.update(User)

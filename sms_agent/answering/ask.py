@@ -53,7 +53,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     backend = get_llm_backend()
     # The read transaction ends before the call, so the call holds no database connection:
     # a worker runs hundreds of calls of seconds each on a pool of a few (DB_POOL_SIZE).
-    # Nothing is written yet (the task changes after the call), so this is a bare COMMIT.
+    # It commits the job's claim (answering/claim.py); the task changes after the call.
     db.session.commit()
     began = time.monotonic()
     try:

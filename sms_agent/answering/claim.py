@@ -1,11 +1,15 @@
 """Claiming a task for one worker, and keeping its rows across the pipeline's commits.
 
-The claim commits at once: it is the first of the pipeline's steps (see pipeline.py).
-Committing it with the job's first reads instead saves a transaction (about 0.4 ms of a
-job's CPU on PostgreSQL), but the claim's UPDATE also moves the task between the rollups'
-buckets (models/rollups.py), rows every webhook and every claim of the day write: holding
-their locks through the reads, and through a busy worker's waits for its GIL, would queue
-every other writer behind them."""
+The pipeline's claim (`begin_claim`) is committed by the job's first commit, with its first
+reads (the texter, the conversation so far) before the model call: one transaction where
+there were two, a BEGIN and a COMMIT fewer on every job. Until then the claimed row stays
+locked, so a second worker's claim of the same task waits for that commit and then finds
+it taken. Holding the claim that long costs nobody else: on PostgreSQL the rollup triggers
+its UPDATE fires run at commit (models/at_commit.py), so the day's buckets, which every
+webhook and claim write, are locked only while PostgreSQL commits, never through the reads
+or a busy worker's waits for its GIL; SQLite has one writer at a time, and the reads take
+it a fraction of a millisecond. `claim` commits at once, for callers with nothing to read.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,16 @@ _CLAIM = _claim()
 
 
 def claim(task_id) -> Task | None:
-    """Move a task to processing, or None when it is done or another worker holds it.
+    """Move a task to processing, committed, or None when it is done or another worker
+    holds it."""
+    task = begin_claim(task_id)
+    db.session.commit()
+    return task
+
+
+def begin_claim(task_id) -> Task | None:
+    """Move a task to processing, for the caller's next commit to carry (see above), or None
+    when it is done or another worker holds it.
 
     A task left in processing for STALE_TASK_SECONDS belonged to a worker that died, so it
     may be claimed again."""
@@ -62,8 +75,8 @@ def claim(task_id) -> Task | None:
     now = utcnow()
     stale = now - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
     task = db.session.scalar(_CLAIM, {"key": key, "stale": stale, "now": now})
-    db.session.commit()
     if task is None:
+        db.session.rollback()  # the UPDATE wrote nothing; the transaction ends here
         log.info("task %s not claimed (done, held by another worker, or unknown)", key)
         return None
     metrics.observe_queue_wait(task)

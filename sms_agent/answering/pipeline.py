@@ -5,8 +5,8 @@ from queued to processing, so two workers never both work on a task), the stored
 (a redelivered job never asks the model twice), and one OutboundMessage per part committed
 before Twilio is called (a part with a sid is never sent again, and a part whose send was
 interrupted by a crash is not resent blind). That is why the pipeline, unlike the rest of
-the domain, commits in steps: after the claim, before the model call (which must hold no
-database connection), with the answer and each part before it is sent, and with the
+the domain, commits in steps: the claim with the first reads, before the model call (which
+must hold no database connection), with the answer and each part before it is sent, and with the
 completion or failure. Everything else leaves the commit to its caller.
 
 A reply whose sending slot (TWILIO_MPS) is far off is not slept for: the answer is
@@ -30,7 +30,7 @@ from ..media.read import BeingRead, MediaProblem, attachments_of, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
-from .claim import claim, kept_across_commits
+from .claim import begin_claim, claim, kept_across_commits
 from .failures import TryAgain, finish_unsent, give_up, hold_for_staff, refuse_media, release
 
 __all__ = ["TryAgain", "answer", "claim", "give_up"]
@@ -57,7 +57,7 @@ def answer(task_id) -> str:
 
 
 def _claim_and_answer(task_id) -> str:
-    task = claim(task_id)
+    task = begin_claim(task_id)  # committed with the first reads (claim.py)
     if task is None:
         return "skipped"
     key, started = task.id, time.monotonic()
@@ -129,6 +129,9 @@ def _answer_claimed(task: Task, started: float) -> str:
         # A number we may not text is not worth a model call.
         outbound.check_destination(user, task)
         if attachments_of(task):
+            # The claim is committed first: a run that finds an attachment still being read
+            # by the run it took over from stops, and leaves the task claimed by its own.
+            db.session.commit()
             media = read_media(task)  # holds no connection through downloads, as ask_model
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             ask_model(task, user, media)
