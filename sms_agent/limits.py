@@ -132,6 +132,14 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
     return None
 
 
+def sender_rate_refuses(user: User, now: datetime | None = None) -> Admission | None:
+    """The sender's rate alone, for a text answered with a how-to rather than the model (an
+    empty text, a file we cannot read): it counts like any text, or a phone stuck resending
+    one would cost an SMS each without end. Past the rate: refused, with the rate's notice
+    the first time in its window."""
+    return _sender_rate(user, now or utcnow())
+
+
 def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
     """When a texter refused `rate_limited` may be admitted again: when the last of their
     used-up SENDER_RATE windows resets (past both "10/minute" and "200/day", the day's),
