@@ -108,18 +108,18 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
     return Received("task", user.phone_number, notice=notice, task_id=task_id)
 
 
-#: Outcomes answered with a how-to instead of the model: nothing stored, but counted against
-#: the sender's rate like any text.
+#: Outcomes answered with a how-to instead of the model: nothing stored, but held to the
+#: sender's rate and the spend caps like any text (limits.cost_refusal).
 _HOW_TOS = {"empty", "media"}
 
 
 def _count_how_to(user: User, sid: str, received: Received) -> Received:
-    """Past the sender's rate, no how-to: the rate's notice once per window, then nothing.
-    A retry is recognised before it is counted, as in _admit."""
+    """Past the sender's rate or a spend cap, no how-to: that rule's notice once per window,
+    then nothing. A retry is recognised before it is counted, as in _admit."""
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    refused = limits.sender_rate_refuses(user)
+    refused = limits.cost_refusal(user)
     if refused is not None:
         received.notice = refused.notice
     return received
