@@ -49,15 +49,27 @@ class Admission:
 
 def admit(user: User, now: datetime | None = None) -> Admission:
     now = now or utcnow()
-    for rule in (_sender_rate, _daily_cap, _spend_cap):
-        refused = rule(user, now)
-        if refused is not None:
-            log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
-            return refused
+    refused = cost_refusal(user, now)
+    if refused is not None:
+        log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
+        return refused
     window = quota.admit(user, now)
     if window is None:
         return _refuse(user, RefusalReason.OVER_QUOTA, "quota", _quota_run(user))
     return Admission(window=window)
+
+
+def cost_refusal(user: User, now: datetime | None = None) -> Admission | None:
+    """The rules on what a texter may cost, all but the quota: `admit`'s, and alone those of
+    a text answered with a how-to rather than the model (an empty text, a file we cannot
+    read), whose SMS is paid for like an answer: a phone stuck resending one would cost an
+    SMS each without end. Refused: with the rule's notice the first time in its window."""
+    now = now or utcnow()
+    for rule in (_sender_rate, _daily_cap, _spend_cap):
+        refused = rule(user, now)
+        if refused is not None:
+            return refused
+    return None
 
 
 def _quota_run(user: User) -> str:

@@ -149,7 +149,7 @@ def empty_text(_user: User) -> str:
 
 
 def opt_in_text(_user: User) -> str:
-    return f"You're subscribed to {service()} again. Text any question. Reply STOP to opt out."
+    return f"You're subscribed to {service()}. Text any question. Reply STOP to opt out."
 
 
 #: The STOP confirmation when SERVICE_NAME would not leave it one SMS segment.

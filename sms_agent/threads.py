@@ -54,11 +54,12 @@ def index(
     *,
     written: tuple[write_marks.Mark, write_marks.Mark] | None = None,
     past: Key | None = None,
+    with_body: bool = False,
 ) -> sa.Select:
     """(direction, id, created_at) of the thread's messages, newest first (or oldest first):
     one query over both tables, so it pages and counts like any list. `written` keeps the
     messages committed between two marks (see models/write_marks.py), `past` those that sort
-    after a message's key."""
+    after a message's key; `with_body` adds each message's words as `body`."""
     texts = sa.select(
         sa.literal("in").label("direction"), Task.id.label("id"), Task.created_at.label("at")
     ).where(Task.user_phone == phone)
@@ -67,6 +68,9 @@ def index(
         OutboundMessage.id.label("id"),
         OutboundMessage.created_at.label("at"),
     ).where(OutboundMessage.to_number == phone)
+    if with_body:
+        texts = texts.add_columns(Task.sms_content.label("body"))
+        sent = sent.add_columns(OutboundMessage.body.label("body"))
     if after is not None:
         texts = texts.where(Task.created_at > after)
         sent = sent.where(OutboundMessage.created_at > after)
@@ -77,6 +81,8 @@ def index(
     # A text and its reply can share a timestamp: the reply is the newer.
     order = [both.c.at, both.c.direction, both.c.id]
     statement = sa.select(both.c.direction, both.c.id, both.c.at)
+    if with_body:
+        statement = statement.add_columns(both.c.body)
     if past is not None:
         bound = [sa.literal(value, column.type) for value, column in zip(past, order, strict=True)]
         statement = statement.where(sa.tuple_(*order) > sa.tuple_(*bound))
@@ -152,6 +158,13 @@ def load(rows: Sequence[sa.Row], *, staff_names: bool = True) -> list[Message]:
 def recent(phone: str, limit: int = 100, after: datetime | None = None) -> list[Message]:
     """The last `limit` messages, oldest first."""
     return load(db.session.execute(index(phone, after).limit(limit)).all())
+
+
+def recent_bodies(phone: str, limit: int) -> list[str]:
+    """The words of the last `limit` messages, newest first: one query reading no more
+    than that (a tapback's check needs only them)."""
+    rows = db.session.execute(index(phone, with_body=True).limit(limit)).all()
+    return [row.body for row in rows]
 
 
 def _uuid(value) -> uuid.UUID:

@@ -84,6 +84,17 @@ def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
     assert [reason for _s, reason in stored()] == ["daily_cap", "daily_cap", None]
 
 
+def test_past_the_daily_cap_an_empty_text_gets_no_how_to(app, client, alert_hook):
+    """Regression: past the cap only keywords are answered, yet each empty text still got
+    its how-to SMS, paid for past the cap. It now gets the day's one notice, then nothing."""
+    make_user(PHONE)
+    spent(PHONE, "1.00")
+    for _text in range(3):
+        text(client, " ")
+    assert notices(app) == ["paused"]
+    assert stored() == []  # an empty text is not stored, refused or not
+
+
 @pytest.mark.parametrize("typo", ["nan", "NaN", "inf", "-inf", "1e400", "1e6", "ten", ""])
 def test_raising_the_daily_cap_to_no_amount_is_refused_and_keeps_the_cap(app, runner, typo):
     """`nan` used to lift the cap altogether (stored as no cap), `inf` to crash."""

@@ -225,6 +225,17 @@ def test_the_program_notice_is_configurable(app, client):
     assert outbox("program")[0].body == app.config["PROGRAM_NOTICE"]
 
 
+def test_a_new_number_texting_start_is_not_told_it_is_subscribed_again(app, client):
+    """Regression: START is what an advert tells people to text first, and a number that never
+    opted out was told "You're subscribed to SMS-to-AI Agent again", a subscription it never
+    had; the one wording is right for both."""
+    text_in(client, "START")
+    assert [m.kind for m in outbox()] == ["program", "opt_in"]
+    assert outbox("opt_in")[0].body == (
+        "You're subscribed to SMS-to-AI Agent. Text any question. Reply STOP to opt out."
+    )
+
+
 def test_an_opted_out_number_never_gets_the_program_notice(app, client):
     text_in(client, "STOP")
     assert [m.kind for m in outbox()] == ["opt_out"]

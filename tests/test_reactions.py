@@ -4,13 +4,16 @@ only when it quotes a message of its thread: 'Loved "Dune"' out of the blue is a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.inbound.reactions import is_about, quoted_text
-from sms_agent.models import Conversation, OutboundMessage, Task, User
+from sms_agent.inbound.routing import route
+from sms_agent.models import Conversation, OutboundMessage, Task, TaskMedia, User, utcnow
 from tests.factories import make_task, make_user
 from tests.standins import inbound_form, signed_post
 
@@ -201,3 +204,44 @@ def test_a_remark_shaped_like_a_reaction_but_quoting_nothing_of_the_thread_is_an
     assert task.refusal_reason is None and task.ai_response
     assert [m.kind for m in sent()] == ["reply"]
     assert db.session.get(User, PHONE).monthly_requests == 4
+
+
+def thread_of(user: User, count: int) -> None:
+    """`count` messages in a row, alternating texts and our SMS, the oldest "message 0",
+    each a second after the one before."""
+    start = utcnow() - timedelta(hours=1)
+    for n in range(count):
+        at = start + timedelta(seconds=n)
+        if n % 2:
+            sms = OutboundMessage(to_number=user.phone_number, body=f"message {n}", created_at=at)
+            db.session.add(sms)
+        else:
+            text = Task(user=user, sms_content=f"message {n}", status="completed", created_at=at)
+            db.session.add(text)
+    db.session.commit()
+
+
+@pytest.mark.parametrize(("quoted", "about"), [(10, True), (11, True), (9, False), (0, False)])
+def test_a_reaction_is_looked_for_in_the_last_fifty_messages_of_its_thread(app, quoted, about):
+    """Texts and our SMS alike, the newest REACTION_LOOKBACK of them: 60 in the thread leaves
+    messages 10 to 59."""
+    user = make_user(PHONE)
+    thread_of(user, 60)
+    received = route(user, f"Liked “message {quoted}”", [])
+    assert (received.outcome == "reaction") is about
+
+
+def test_a_reaction_reads_only_the_bodies_of_its_thread_in_one_query(app, count_queries):
+    """Regression: deciding whether a text was a tapback loaded up to 50 whole tasks (with
+    their pictures) and SMS (with their staff authors), in four queries, to read one column."""
+    user = make_user(PHONE)
+    thread_of(user, 60)
+    shown = make_task(user, sms_content="Shown", status="completed")
+    db.session.add(TaskMedia(task=shown, content_type="image/png", kind="image"))
+    db.session.commit()
+    db.session.refresh(user)
+    with count_queries() as counter:
+        assert route(user, "Liked “Shown”", []).outcome == "reaction"
+    [statement] = counter.statements
+    unread = ("ai_response", "metadata", "message_sid", "staff_user", "price_usd", "task_media")
+    assert not [column for column in unread if column in statement], statement

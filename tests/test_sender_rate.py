@@ -20,6 +20,13 @@ from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("empty_broker")
 
+#: An attachment we do not read, and no words.
+VCARD = {
+    "NumMedia": "1",
+    "MediaUrl0": "https://api.twilio.com/x/Media/ME1",
+    "MediaContentType0": "text/vcard",
+}
+
 
 def test_a_sender_past_its_rate_gets_one_notice_per_window_and_costs_nothing(app, client):
     app.config.update(SENDER_RATE="2/minute;100/day")
@@ -33,6 +40,33 @@ def test_a_sender_past_its_rate_gets_one_notice_per_window_and_costs_nothing(app
     assert db.session.get(User, PHONE).monthly_requests == 2  # refused texts are not counted
     text(client, "HELP")  # keywords are always answered
     assert notices(app) == ["help"]
+
+
+@pytest.mark.parametrize(("media", "how_to"), [({}, "empty"), (VCARD, "media")])
+def test_blank_texts_and_unreadable_files_count_against_the_senders_rate(
+    app, client, media, how_to
+):
+    """Regression: a text with nothing in it (or only a file we cannot read) got its how-to
+    SMS every time, uncounted, so a phone stuck resending an empty text (or a vCard) cost an
+    SMS each, without end, past SENDER_RATE. Each now counts like any text; past the rate
+    the texter gets the rate's one notice and then nothing."""
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    for _text in range(5):
+        signed_post(client, "/sms/inbound", inbound_form(" ", From=PHONE, **media))
+    assert notices(app) == [how_to, how_to, "rate_limited"]
+    text(client, "What is DNS?")  # the rate is used up for questions too
+    assert stored() == [("refused", "rate_limited")]
+
+
+def test_a_retried_blank_text_does_not_use_up_the_senders_rate(app, client):
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    blank = inbound_form(" ", From=PHONE)
+    for _delivery in range(3):
+        assert signed_post(client, "/sms/inbound", blank).status_code == 200
+    text(client, "What is DNS?")
+    assert notices(app) == ["empty"] and stored() == [("queued", None)]
 
 
 def test_twilios_retries_of_one_sms_do_not_use_up_the_senders_rate(app, client):

@@ -46,6 +46,8 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     stored = {**_media_metadata(num_media, media), **_our_number_metadata(our_number)}
     if received.outcome == "task":
         received = _admit(user, sid, body, stored, received.notice)
+    elif received.outcome in _HOW_TOS:
+        received = _count_how_to(user, sid, received)
     elif received.outcome in _REFUSALS:
         received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
@@ -104,6 +106,23 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
         db.session.rollback()
         return Received("duplicate", user.phone_number)
     return Received("task", user.phone_number, notice=notice, task_id=task_id)
+
+
+#: Outcomes answered with a how-to instead of the model: nothing stored, but held to the
+#: sender's rate and the spend caps like any text (limits.cost_refusal).
+_HOW_TOS = {"empty", "media"}
+
+
+def _count_how_to(user: User, sid: str, received: Received) -> Received:
+    """Past the sender's rate or a spend cap, no how-to: that rule's notice once per window,
+    then nothing. A retry is recognised before it is counted, as in _admit."""
+    if limits.counts_outside_the_transaction() and already_received(sid):
+        db.session.rollback()
+        return Received("duplicate", user.phone_number)
+    refused = limits.cost_refusal(user)
+    if refused is not None:
+        received.notice = refused.notice
+    return received
 
 
 def _refuse(user: User, sid: str, body: str, media: dict, received: Received) -> Received:

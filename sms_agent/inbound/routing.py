@@ -111,4 +111,4 @@ def _is_reaction(phone: str, body: str) -> bool:
     quoted = quoted_text(body)
     if quoted is None:
         return False
-    return is_about(quoted, (m.body for m in threads.recent(phone, limit=REACTION_LOOKBACK)))
+    return is_about(quoted, threads.recent_bodies(phone, REACTION_LOOKBACK))
