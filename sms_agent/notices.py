@@ -45,7 +45,7 @@ def help_text(user: User) -> str:
     default wording leaves five characters spare in the segment, at enterprise figures."""
     left = quota.remaining(user)
     return (
-        f"{service()}: AI answers by SMS. {left} of {quota.monthly_limit(user.tier)} left. "
+        f"{service()}: AI answers by text. {left} of {quota.monthly_limit(user.tier)} left. "
         f"Text MORE, AGENT, RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
     )
 

@@ -118,6 +118,13 @@ def test_help_names_more_and_agent_and_still_fits_one_segment(app):
     assert "MORE" in text and "AGENT" in text and len(text) <= 160
 
 
+def test_help_on_whatsapp_does_not_say_answers_come_by_sms(app):
+    """HELP is answered on the channel it came on; "by SMS" was wrong on WhatsApp."""
+    text = notices.compose("help", make_user(channel="whatsapp"))
+    assert "answers by SMS" not in text
+    assert "AI answers by text." in notices.compose("help", make_user())
+
+
 # --- STOP's confirmation ------------------------------------------------------------------
 
 
