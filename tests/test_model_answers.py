@@ -450,8 +450,22 @@ FOOTNOTED = (
             "Paris is the capital.\n\n[1] https://en.wikipedia.org/wiki/Paris\n"
             "[2] https://www.britannica.com/place/Paris",
         ),
+        # A note followed by a numbered source: the note took the source's line as its own.
+        (
+            "Paris[^1] is on the Seine [2].\n\n[^1]: The capital.\n"
+            "[2]: https://en.wikipedia.org/wiki/Seine",
+            "Paris[1] is on the Seine [2].\n\n[2] https://en.wikipedia.org/wiki/Seine\n\n"
+            "[1] The capital.",
+        ),
     ],
-    ids=["notes", "note-never-written", "regex-in-code", "cited-sources", "listed-sources"],
+    ids=[
+        "notes",
+        "note-never-written",
+        "regex-in-code",
+        "cited-sources",
+        "listed-sources",
+        "note-then-source",
+    ],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):
     """A model's footnotes ("capital[^1]", "[^1]: the note") are Markdown no phone renders:

@@ -16,8 +16,11 @@ import re
 from markdown_it import MarkdownIt
 
 _BLOCKS = MarkdownIt("commonmark")
-#: A note: its label, then its words, to the next note or a blank line.
-_NOTE = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]*(.*(?:\n(?![ \t]*\n| {0,3}\[\^).*)*)", re.M)
+#: A note: its label, then its words, to a blank line or the next definition (a note, or a
+#: link's: "[2]: https://..." is a source of its own, not more of the note).
+_NOTE = re.compile(
+    r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]*(.*(?:\n(?![ \t]*\n| {0,3}\[[^\]\n]+\]:).*)*)", re.M
+)
 #: Where a note starts.
 _NOTE_START = re.compile(r"^( {0,3})\[\^", re.M)
 #: Inline code, kept as written, or a footnote's mark with the spaces before it.
@@ -39,6 +42,8 @@ def footnotes_to_text(source: str) -> str:
         return source
     lines = source.split("\n")
     code = _code_lines(source)
+    # Notes are read from the lines as written, where a source still looks a definition.
+    prose = "\n".join("" if index in code else line for index, line in enumerate(lines))
     if sources:
         lines = [
             line if index in code else _SOURCE.sub(r"\1\\[\2] ", line)
@@ -46,7 +51,6 @@ def footnotes_to_text(source: str) -> str:
         ]
         if "[^" not in source:
             return "\n".join(lines)
-    prose = "\n".join("" if index in code else line for index, line in enumerate(lines))
     notes = {match[1]: " ".join(match[2].split()) for match in _NOTE.finditer(prose)}
     if notes:
         for match in reversed(list(_NOTE.finditer(prose))):
