@@ -450,6 +450,13 @@ FOOTNOTED = (
             "Paris is the capital.\n\n[1] https://en.wikipedia.org/wiki/Paris\n"
             "[2] https://www.britannica.com/place/Paris",
         ),
+        # A note of two paragraphs, the second indented under it: it stayed where it was
+        # and the note lost it.
+        (
+            "Paris is the capital[^1].\n\n[^1]: Since 508 AD.\n\n    Under Clovis.\n\n"
+            "It is on the Seine.",
+            "Paris is the capital[1].\n\nIt is on the Seine.\n\n[1] Since 508 AD. Under Clovis.",
+        ),
         # A note followed by a numbered source: the note took the source's line as its own.
         (
             "Paris[^1] is on the Seine [2].\n\n[^1]: The capital.\n"
@@ -464,6 +471,7 @@ FOOTNOTED = (
         "regex-in-code",
         "cited-sources",
         "listed-sources",
+        "note-of-two-paragraphs",
         "note-then-source",
     ],
 )

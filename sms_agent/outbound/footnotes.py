@@ -16,10 +16,13 @@ import re
 from markdown_it import MarkdownIt
 
 _BLOCKS = MarkdownIt("commonmark")
-#: A note: its label, then its words, to a blank line or the next definition (a note, or a
-#: link's: "[2]: https://..." is a source of its own, not more of the note).
+#: A paragraph's lines: to a blank line or the next definition (a note, or a link's:
+#: "[2]: https://..." is a source of its own, not more of the note).
+_LINES = r".*(?:\n(?![ \t]*\n| {0,3}\[[^\]\n]+\]:).*)*"
+#: A note: its label, then its words, and the further paragraphs indented under it.
 _NOTE = re.compile(
-    r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]*(.*(?:\n(?![ \t]*\n| {0,3}\[[^\]\n]+\]:).*)*)", re.M
+    rf"^ {{0,3}}\[\^([^\]\s]+)\]:[ \t]*({_LINES}(?:\n(?:[ \t]*\n)+(?= {{4}}|\t)[ \t]*\S{_LINES})*)",
+    re.M,
 )
 #: Where a note starts.
 _NOTE_START = re.compile(r"^( {0,3})\[\^", re.M)
@@ -78,13 +81,29 @@ def footnotes_to_text(source: str) -> str:
 def _code_lines(source: str) -> set[int]:
     """The numbers of the lines that are code blocks, fenced or indented. A note is read as
     a paragraph, so that the indented lines which go on with it are no code block: CommonMark
-    would take a one-word note ("[^1]: Wikipedia") for a link's definition, ending it there."""
-    return {
-        line
+    would take a one-word note ("[^1]: Wikipedia") for a link's definition, ending it there.
+    Nor is a note's further paragraph, indented under it, though CommonMark reads one so."""
+    blocks = [
+        token
         for token in _BLOCKS.parse(_NOTE_START.sub(r"\1\\[^", source))
         if token.type in ("fence", "code_block") and token.map
-        for line in range(*token.map)
+    ]
+    fenced = {line for token in blocks if token.type == "fence" for line in range(*token.map)}
+    lines = source.split("\n")
+    prose = "\n".join("" if index in fenced else line for index, line in enumerate(lines))
+    in_notes = {
+        line
+        for note in _NOTE.finditer(prose)
+        for line in range(_line_of(prose, note.start()), _line_of(prose, note.end()) + 1)
     }
+    indented = {
+        line
+        for token in blocks
+        if token.type == "code_block"
+        for line in range(*token.map)
+        if line not in in_notes
+    }
+    return fenced | indented
 
 
 def _line_of(text: str, offset: int) -> int:
