@@ -132,6 +132,16 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
             r"\(A \cup B = \emptyset\), \(\neg p \lor q \land r\), \(\forall x \notin A\)",
             "A union B = empty set, not p or q and r, for all x not in A",
         ),
+        # Chemistry in mhchem's \ce (and units in its \pu) reached texters as written, or
+        # as "ce(CO2)" inside math.
+        (
+            r"Water is \ce{H2O}, and $\ce{CO2}$ or \(\ce{H_2SO4}\) too.",
+            "Water is H2O, and CO2 or H2SO4 too.",
+        ),
+        (
+            r"\[\ce{2H2 + O2 -> 2H2O}\] gives \ce{SO4^{2-}} at \pu{25 °C}",
+            "2H2 + O2 -> 2H2O gives SO4^2- at 25 C",
+        ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),

@@ -137,14 +137,22 @@ def _braced(depth: int) -> str:
 #: QwQ: "so the answer is \boxed{42}."), its argument holding braces a few levels deep
 #: (\boxed{\frac{\sqrt{3}}{2}} has two).
 _BOXED = re.compile(rf"\\boxed\s*\{{({_braced(4)})\}}")
+#: Chemistry in mhchem's \ce{H2SO4} (and a quantity in its \pu{25 °C}), inside a formula or
+#: not: its digits are already plain and its arrows ASCII ("2H2 + O2 -> 2H2O"), so only the
+#: braces and index marks go; a charge keeps its "^" as a power does ("SO4^2-").
+_CHEMISTRY = re.compile(rf"\\(?:ce|pu)\s*\{{({_braced(3)})\}}")
+
+
+def _chemistry(match: re.Match) -> str:
+    return " ".join(_BRACE.sub("", match[1].replace("_", "")).split())
 
 
 def latex_to_text(text: str) -> str:
-    """`text` with each math span outside code, and each \\boxed{} answer, written in plain
-    characters."""
+    """`text` with each math span outside code, and each \\boxed{} answer and \\ce{}
+    chemistry, written in plain characters."""
     pieces = _CODE.split(text)
     for index in range(0, len(pieces), 2):  # the odd ones are code
-        piece = _MATH.sub(_span, pieces[index])
+        piece = _CHEMISTRY.sub(_chemistry, _MATH.sub(_span, pieces[index]))
         pieces[index] = _BOXED.sub(lambda boxed: math_text(boxed[1]), piece)
     return "".join(pieces)
 
@@ -193,7 +201,7 @@ def _last_start(sign: re.Pattern, text: str) -> int:
 
 def math_text(source: str) -> str:
     """One formula's source as plain characters, innermost braces first."""
-    text = _ROW.sub("; ", _DEGREES.sub(" degrees", source))
+    text = _ROW.sub("; ", _DEGREES.sub(" degrees", _CHEMISTRY.sub(_chemistry, source)))
     text = _SPACE.sub(" ", _SILENT.sub("", text))
     text = _COMMAND.sub(_symbol, text)
     for _ in range(_DEPTH):
