@@ -127,6 +127,20 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             chat_completion(f"<think>{THINKING} Here's my response: one word.</think>\n\nParis."),
             "Paris.",
         ),
+        (
+            chat_completion(
+                f"<details><summary>Thinking</summary>\n\n{THINKING}\n\n</details>\n\nParis."
+            ),
+            "Paris.",
+        ),
+        (
+            chat_completion(
+                '<details type="reasoning" done="true" duration="3">\n'
+                f"<summary>Thought for 3 seconds</summary>\n> {THINKING}\n</details>\nParis."
+            ),
+            "Paris.",
+        ),
+        (chat_completion("<|begin_of_box|>Paris.<|end_of_box|>"), "Paris."),
     ],
     ids=[
         "think",
@@ -147,6 +161,9 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "granite-thought-process",
         "granite-words-in-an-answer",
         "granite-words-in-a-think-block",
+        "details-thinking",
+        "open-webui-details",
+        "glm-box",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):

@@ -4,7 +4,9 @@ A server whose chat template or stop tokens do not match the model (a GGUF model
 Studio, llama.cpp or Ollama with the wrong template, vLLM with skip_special_tokens off)
 leaves the template's tokens in the text: a header before the answer, the token that ends
 the model's turn (<|im_end|>, <|eot_id|>...) and often the turns it went on to imagine
-after it ("<|im_start|>user ..."), which would all reach the texter as its answer.
+after it ("<|im_start|>user ..."), which would all reach the texter as its answer. GLM's
+vision models frame their final answer in <|begin_of_box|>...<|end_of_box|>, tokens a
+server may pass through too: the answer is what they frame.
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ _TURN_END = re.compile(
     r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN)\|>"
 )
 
+#: GLM's frame around its final answer.
+_BOX = re.compile(r"<\|(?:begin|end)_of_box\|>")
+
 
 def answer_turn(content: str) -> str:
     """`content` without a turn header before it, and cut where the model's turn ended.
     gpt-oss's channels are left as they are: reasoning.py reads its final one."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return content
-    content = _HEADER.sub("", content, count=1)
+    content = _HEADER.sub("", _BOX.sub("", content), count=1)
     end = _TURN_END.search(content)
     return content[: end.start()] if end else content
