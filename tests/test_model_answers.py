@@ -481,6 +481,12 @@ FOOTNOTED = (
             "Paris[1] is on the Seine [2].\n\n[2] https://en.wikipedia.org/wiki/Seine\n\n"
             "[1] The capital.",
         ),
+        # Pandoc's inline notes reached the texter as written, "^[" and all.
+        (
+            "Paris is the capital^[Since 508 AD.] and largest city[^pop].\n\n"
+            "[^pop]: By population.",
+            "Paris is the capital[1] and largest city[2].\n\n[1] Since 508 AD.\n[2] By population.",
+        ),
     ],
     ids=[
         "notes",
@@ -490,6 +496,7 @@ FOOTNOTED = (
         "listed-sources",
         "note-of-two-paragraphs",
         "note-then-source",
+        "pandoc-inline-note",
     ],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):

@@ -1,7 +1,8 @@
 """Markdown footnotes as a phone can show them: numbered marks, and the notes at the end.
 
 Models write footnotes as GitHub and Pandoc read them: a mark in the text ("the capital[^1]")
-and the note on a line of its own ("[^1]: Since 508 AD."), its label a number or a name.
+and the note on a line of its own ("[^1]: Since 508 AD."), its label a number or a name, or
+(Pandoc's inline note) the note in the text ("the capital^[Since 508 AD.]").
 No phone renders them, and CommonMark does not know them, so the texter got the carets and
 labels as written and each note where the model put it. A mark becomes "[1]" (GSM-7, and
 numbered in the order the text first cites it), its note a "[1] ..." line at the end. A
@@ -30,6 +31,15 @@ _NOTE_START = re.compile(r"^( {0,3})\[\^", re.M)
 _MARK = re.compile(r"(`+)(?:.*?)\1|[ \t]*\[\^([^\]\s]+)\](?!:)")
 
 
+#: Inline code, kept as written, or Pandoc's inline note ("the capital^[Since 508 AD.]"), its
+#: words holding a word (not "a^[i]") and perhaps a link's brackets.
+_INLINE_NOTE = re.compile(
+    r"(`+)(?:.*?)\1|\^\[(?=[^\]\n]*[^\W\d_]{2})((?:[^\[\]\n]|\[[^\[\]\n]*\])+)\]"
+)
+#: The label an inline note is given, to be numbered with the others in citing order.
+_INLINE_LABEL = "inline-note-"
+
+
 #: A numbered source as a Markdown link definition ("[1]: https://..."), which a model
 #: writes under its answer as it would a footnote.
 _SOURCE = re.compile(r"^( {0,3})\[(\d{1,3})\]:[ \t]*", re.M)
@@ -41,6 +51,8 @@ def footnotes_to_text(source: str) -> str:
     definition, which shows nothing (the texter lost a list of sources no "[1]" cited) and
     makes a "[1]" that cites it a link ("capital 1 (https://...)")."""
     sources = _SOURCE.search(source) is not None
+    if "^[" in source:
+        source = _inline_notes_defined(source)
     if "[^" not in source and not sources:
         return source
     lines = source.split("\n")
@@ -76,6 +88,24 @@ def footnotes_to_text(source: str) -> str:
     listed = [f"[{numbers[label]}] {notes[label]}" for label in numbers]
     listed += [notes[label] for label in unmarked]
     return "\n".join(lines).rstrip() + ("\n\n" + "\n".join(listed) if listed else "")
+
+
+def _inline_notes_defined(source: str) -> str:
+    """`source` with each inline note outside code written as a mark and its note below,
+    as the notes of the other form are."""
+    lines, notes = source.split("\n"), []
+    code = _code_lines(source)
+
+    def marked(match: re.Match) -> str:
+        if match[2] is None:
+            return match[0]
+        notes.append(f"[^{_INLINE_LABEL}{len(notes) + 1}]: {match[2]}")
+        return f"[^{_INLINE_LABEL}{len(notes)}]"
+
+    for index, line in enumerate(lines):
+        if index not in code:
+            lines[index] = _INLINE_NOTE.sub(marked, line)
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def _code_lines(source: str) -> set[int]:
