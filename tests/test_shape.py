@@ -59,6 +59,12 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
             "| Plan | Price |\n|---|---|\n| Free | $0 |\n| Pro | $5 |",
             "Plan: Free, Price: $0\nPlan: Pro, Price: $5",
         ),
+        # A sentence right under a table, with no blank line, is a row to GFM: the texter
+        # got "Plan: Pick the one you need."
+        (
+            "| Plan | Price |\n|---|---|\n| Free | $0 |\nPick the one you need.\nOr ask.",
+            "Plan: Free, Price: $0\n\nPick the one you need.\nOr ask.",
+        ),
         ("a\n\n\n\n\nb", "a\n\nb"),
         ("line one\nline two", "line one\nline two"),
         ("2*3*4 = 24", "2*3*4 = 24"),

@@ -344,6 +344,8 @@ def test_a_table_becomes_header_value_lines_on_whatsapp_as_on_sms():
     )
     fenced = "```\n| a | b |\n|---|---|\n```"
     assert to_whatsapp_text(fenced) == fenced
+    # A sentence right under the table is no row of it ("Plan: Pick one.").
+    assert to_whatsapp_text("| Plan |\n|---|\n| Free |\nPick one.") == "Plan: Free\n\nPick one."
 
 
 def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():

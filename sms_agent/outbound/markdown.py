@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from itertools import takewhile, zip_longest
 from urllib.parse import urlsplit
 
@@ -66,8 +67,9 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     by one blank line. `html_as_written` keeps formatting tags and line breaks too (an answer
     about markup, about_markup).
     """
-    renderer = _Renderer(html_as_written)
-    for token in _PARSER.parse(footnotes_to_text(source)):
+    source = footnotes_to_text(source)
+    renderer = _Renderer(html_as_written, source.split("\n"))
+    for token in _PARSER.parse(source):
         renderer.feed(token)
     text = "\n".join(line.rstrip() for line in renderer.lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
@@ -82,7 +84,7 @@ def tables_to_text(source: str) -> str:
     lines = source.split("\n")
     opened = [index for index, token in enumerate(tokens) if token.type == "table_open"]
     for start in reversed(opened):  # from the end, so earlier line numbers stay right
-        renderer, first, last = _Renderer(), *tokens[start].map
+        renderer, first, last = _Renderer(source_lines=lines), *tokens[start].map
         for token in takewhile(lambda t: t.type != "table_close", tokens[start:]):
             renderer.feed(token)
         lines[first:last] = renderer.lines
@@ -92,13 +94,16 @@ def tables_to_text(source: str) -> str:
 class _Renderer:
     """Walks markdown-it's block tokens and writes plain lines."""
 
-    def __init__(self, html_as_written: bool = False) -> None:
+    def __init__(self, html_as_written: bool = False, source_lines: Sequence[str] = ()) -> None:
         self.html_as_written = html_as_written
+        self.source_lines = source_lines
         self.lines: list[str] = []
         self.lists: list[int | None] = []  # the next item's number; None in a bullet list
         self.marker = ""  # the list marker waiting for the item's first line
         self.header: list[str] = []
         self.row: list[str] = []
+        self.row_line: int | None = None  # the source line of the row being read
+        self.prose_rows = False
         self.in_cell = False
 
     def feed(self, token: Token) -> None:
@@ -183,10 +188,21 @@ class _Renderer:
 
     on_td_close = on_th_close
 
+    def on_tr_open(self, token: Token) -> None:
+        self.row_line = token.map[0] if token.map else None
+
     def on_tr_close(self, token: Token) -> None:
         row, self.row = self.row, []
         if not self.header:
             self.header = row
+            return
+        if self._without_pipe():
+            # A sentence right under the table, with no blank line between, is a row to
+            # GFM, but the model meant it as text: "Plan: Pick one." misreads it.
+            if not self.prose_rows:
+                self.separate()
+                self.prose_rows = True
+            self.write(" ".join(value for value in row if value))
             return
         pairs = zip_longest(self.header, row, fillvalue="")
         self.write(
@@ -194,8 +210,16 @@ class _Renderer:
         )
 
     def on_table_close(self, token: Token) -> None:
-        self.header = []
+        self.header, self.prose_rows = [], False
         self.separate()
+
+    def _without_pipe(self) -> bool:
+        line = self.row_line
+        return (
+            line is not None
+            and line < len(self.source_lines)
+            and "|" not in self.source_lines[line]
+        )
 
 
 def inline_text(children: list[Token], html_as_written: bool = False) -> str:
