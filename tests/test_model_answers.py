@@ -736,10 +736,32 @@ CALL_IN_TEXT = [
     '<tool_call>\n{"name": "request_human", "arguments": {"reason": "refund"}\n</tool_call>',
     "<tool_call>\n<function=request_human>\n<parameter=reason>refund</parameter>\n</function>",
     "<tool_call>request_human\n<arg_key>reason</arg_key>\n<arg_value>refund</arg_value>",
+    '[TOOL_CALLS][{"name": "request_human", "arguments": {"reason": "refund"}}]',
+    '[TOOL_CALLS]request_human[ARGS]{"reason": "refund"}',
+    '<|python_tag|>{"name": "request_human", "parameters": {"reason": "refund"}}',
+    "<\uff5ctool\u2581calls\u2581begin\uff5c><\uff5ctool\u2581call\u2581begin\uff5c>function"
+    '<\uff5ctool\u2581sep\uff5c>request_human\n```json\n{"reason": "refund"}\n```'
+    "<\uff5ctool\u2581call\u2581end\uff5c><\uff5ctool\u2581calls\u2581end\uff5c>",
+    "<\uff5ctool\u2581calls\u2581begin\uff5c><\uff5ctool\u2581call\u2581begin\uff5c>request_human"
+    '<\uff5ctool\u2581sep\uff5c>{"reason": "refund"}<\uff5ctool\u2581call\u2581end\uff5c>'
+    "<\uff5ctool\u2581calls\u2581end\uff5c>",
 ]
 
 
-@pytest.mark.parametrize("call", CALL_IN_TEXT, ids=["hermes-json", "qwen3-coder", "glm"])
+@pytest.mark.parametrize(
+    "call",
+    CALL_IN_TEXT,
+    ids=[
+        "hermes-json",
+        "qwen3-coder",
+        "glm",
+        "mistral",
+        "mistral-args",
+        "llama-python-tag",
+        "deepseek-v3",
+        "deepseek-v3.1",
+    ],
+)
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
     app, openai_server, call
 ):
@@ -747,7 +769,7 @@ def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
     openai_server.then(200, chat_completion("Let me get someone for you.\n" + call))
     assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
     assert [m.kind for m in outbox()] == ["handoff"]
-    assert "tool_call" not in outbox()[0].body
+    assert "tool_call" not in outbox()[0].body and "TOOL_CALLS" not in outbox()[0].body
 
 
 @pytest.mark.parametrize(
@@ -783,8 +805,16 @@ def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
     assert reply.kind == "reply" and '"name": "get_weather"' in reply.body
 
 
-def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, openai_server):
-    call = '<tool_call>\n{"name": "web_search", "arguments": {"q": "Paris"}}\n</tool_call>'
+@pytest.mark.parametrize(
+    "call",
+    [
+        '<tool_call>\n{"name": "web_search", "arguments": {"q": "Paris"}}\n</tool_call>',
+        # Llama 3.1's built-in tools, which it calls in Python
+        '<|python_tag|>brave_search.call(query="Paris")',
+    ],
+    ids=["hermes-json", "llama-built-in"],
+)
+def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, openai_server, call):
     openai_server.then(200, chat_completion("Let me look that up.\n" + call))
     assert pipeline.answer(make_task().id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
