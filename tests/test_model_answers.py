@@ -225,13 +225,23 @@ def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
         "Paris is the capital of France \u30104:0\u2020source\u3011.",
         "Paris is the capital of France. \u30101\u2020L3-L7\u3011",
         "Paris is the capital of France. :contentReference[oaicite:0]{index=0}",
+        "[cite_start]Paris is the capital of France.[cite: 1, 2]",
+        "Paris is the capital of France [cite: 3].",
     ],
-    ids=["chatgpt-cite", "assistants-file-search", "gpt-oss-browser", "oaicite"],
+    ids=[
+        "chatgpt-cite",
+        "assistants-file-search",
+        "gpt-oss-browser",
+        "oaicite",
+        "gemini-cite",
+        "gemini-cite-in-a-sentence",
+    ],
 )
 def test_a_chat_uis_citation_marks_are_never_sent_or_stored(app, openai_server, content):
     """Models trained on ChatGPT's answers write its citation marks through the API too,
     where nothing renders them: the texter got "France.citeturn0search0" or
-    "France [(4:0+source)]", marks of sources they cannot open."""
+    "France [(4:0+source)]", marks of sources they cannot open; Gemini's "[cite_start]"
+    and "[cite: 1, 2]" likewise."""
     openai_server.then(200, chat_completion(content))
     task = make_task()
     assert pipeline.answer(task.id) == "answered"
