@@ -148,6 +148,22 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
             r"\[\ce{2H2 + O2 -> 2H2O}\] gives \ce{SO4^{2-}} at \pu{25 °C}",
             "2H2 + O2 -> 2H2O gives SO4^2- at 25 C",
         ),
+        # Commands a model writes in geometry, algebra and number theory reached texters by
+        # their names: "overrightarrow(AB)", "lVert v rVert", "a = b pmod(n)", "x mapsto x^2".
+        (
+            r"\(\overrightarrow{AB}\), \(\lVert v \rVert\), \(\langle u, v \rangle\), "
+            r"\(\widehat{ABC}\)",
+            "AB, || v ||, < u, v >, ABC",
+        ),
+        (
+            r"\(a \equiv b \pmod{n}\), \(x \mapsto x^2\), \(f \circ g\), \(y \propto x\)",
+            "a = b (mod n), x -> x^2, f o g, y proportional to x",
+        ),
+        (
+            r"\(A \subseteq B\), \(AB \perp CD\), \(AB \parallel CD\), \(\angle A\), "
+            r"\(\therefore x\)",
+            "A subset of B, AB perpendicular to CD, AB || CD, angle A, therefore x",
+        ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),

@@ -86,6 +86,24 @@ _SYMBOLS = {
     "lor": " or ",
     "vee": " or ",
     "iff": " <=> ",
+    "subset": " subset of ",
+    "subseteq": " subset of ",
+    "supset": " superset of ",
+    "supseteq": " superset of ",
+    # geometry, algebra, number theory
+    "perp": " perpendicular to ",
+    "parallel": " || ",
+    "angle": "angle ",
+    "therefore": "therefore ",
+    "because": "because ",
+    "propto": " proportional to ",
+    "mapsto": " -> ",
+    "circ": " o ",
+    "lVert": "||",
+    "rVert": "||",
+    "Vert": "||",
+    "langle": "<",
+    "rangle": ">",
     **{name: name.removeprefix("var") for name in _GREEK},
 }
 #: Sizing commands: nothing to read; and spacing, read as a space.
@@ -100,7 +118,8 @@ _DEGREES = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))")
 #: Commands whose one argument is what to read: \text{if}, \boxed{42}, \mathbf{v}.
 _WORD_COMMANDS = (
     r"(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
-    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)(?![A-Za-z])"
+    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde|widehat|widetilde|"
+    r"overrightarrow|overleftarrow|overleftrightarrow)(?![A-Za-z])"
 )
 _WORDS = re.compile(rf"\\{_WORD_COMMANDS}\s*\{{([^{{}}]*)\}}")
 #: A fraction; a side of one character may go without braces, as in TeX's \frac12.
@@ -109,13 +128,15 @@ _FRACTION = re.compile(
 )
 #: n choose k, as calculators write it.
 _BINOMIAL = re.compile(r"\\[dt]?binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+#: A congruence's modulus: a = b (mod n).
+_MODULUS = re.compile(r"\\pmod\s*\{([^{}]*)\}")
 _ROOT = re.compile(r"\\sqrt\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
 _SCRIPT = re.compile(r"([\^_])\s*\{([^{}]*)\}")
 #: Any other command with an argument reads as a function: \sin{x} -> sin(x). Not one whose
 #: argument is its words, when that argument has just lost its inner braces: the texter got
 #: "boxed(1/2)" for \boxed{\frac{1}{2}}.
 _CALL = re.compile(
-    rf"\\(?!(?:[dt]?frac|[dt]?binom|sqrt)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
+    rf"\\(?!(?:[dt]?frac|[dt]?binom|sqrt|pmod)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
 )
 #: Braces that only group ({x+1}), not a command's argument nor written braces (\{1, 2\}).
 _GROUP = re.compile(r"(?<![A-Za-z}\]^_\\])\{([^{}]*)\}")
@@ -244,6 +265,7 @@ _STEPS = [
     (_FRACTION, lambda m: f"{_grouped(_side(m, 'a'))}/{_grouped(_side(m, 'b'))}"),
     (_BINOMIAL, lambda m: f"C({m[1].strip()},{m[2].strip()})"),
     (_ROOT, _root),
+    (_MODULUS, r" (mod \1)"),
     (_SCRIPT, lambda m: m[1] + _grouped(m[2])),
     (_CALL, r"\1(\2)"),
     (_GROUP, r"\1"),
