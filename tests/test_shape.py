@@ -72,6 +72,8 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
+        # Keys and code marked up as a web page shows them: sent tags and all.
+        ("Press <kbd>Ctrl</kbd>+<kbd>C</kbd> to copy <code>x</code>", "Press Ctrl+C to copy x"),
         ("10<sup>6</sup> bytes, H<sub>2</sub>O", "10^6 bytes, H2O"),  # was "106 bytes"
         ("<!-- hidden -->\nVisible", "Visible"),
         ("Tom &amp; Jerry &mdash; classic", "Tom & Jerry - classic"),

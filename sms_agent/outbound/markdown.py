@@ -17,7 +17,8 @@ _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrou
 # is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
 # the question is about markup itself (about_markup), when those are the answer too.
 _FORMATTING_TAG = re.compile(
-    r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font)\b[^>]*>|<!--.*?-->",
+    r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)\b"
+    r"[^>]*>|<!--.*?-->",
     re.IGNORECASE | re.DOTALL,
 )
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
