@@ -524,10 +524,20 @@ def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_serve
         ("Read [the Python tutorial](https://docs.python.org/3/tut", "Read the Python..."),
         ("Start with [the official Python tut", "Start with the official Python..."),
         ("Here it is: ![The Eiffel Tower](https://upload.wiki", "Here it is: The Eiffel..."),
+        # Bold whose closing marks never came, and an inline note cut short, were sent as
+        # written: "This is **very important." and "It is old.^Since 5..."
+        (
+            "This is **very important. Back up your data first. Then upgr",
+            "This is very important. Back up your data first.",
+        ),
+        (
+            "It is very old and it is the capital.^[Since 508 AD, under Clo",
+            "It is very old and it is the capital.",
+        ),
     ],
-    ids=["in-the-address", "in-the-words", "image"],
+    ids=["in-the-address", "in-the-words", "image", "open-bold", "open-inline-note"],
 )
-def test_an_answer_cut_off_inside_a_link_shows_its_words_not_its_markup(
+def test_an_answer_cut_off_inside_a_link_note_or_bold_shows_its_words_not_its_markup(
     app, openai_server, cut_off, sent
 ):
     """A link the token limit cut short is no link: its "[" and half address reached the

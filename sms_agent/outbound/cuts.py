@@ -6,7 +6,7 @@ import re
 
 from .gsm import ELLIPSIS
 from .latex import before_open_math
-from .markdown import without_open_link
+from .markdown import without_open_markup
 
 #: A cut-off answer is trimmed to its last sentence unless that drops most of it.
 _KEEP_WHEN_TRIMMING = 0.3
@@ -61,9 +61,10 @@ def trim_to_sentence(text: str) -> str:
 
     With no sentence end in the latter part of the text, it ends at the last whole word and
     "..." instead, so the texter never sees half a word; and never inside a formula whose
-    closing delimiter never came (it would be sent as raw LaTeX), nor inside a link.
+    closing delimiter never came (it would be sent as raw LaTeX), nor inside a link, an
+    inline note or bold.
     """
-    text = without_open_link(before_open_math(text or ""))
+    text = without_open_markup(before_open_math(text or ""))
     stripped = text.strip()
     if not stripped or ends_sentence(stripped):
         return stripped
