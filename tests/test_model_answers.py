@@ -547,21 +547,28 @@ def test_an_answer_cut_off_inside_a_link_note_or_bold_shows_its_words_not_its_ma
     assert [m.body for m in outbox()] == [sent]
 
 
-def test_an_answer_mistral_stopped_at_the_context_window_is_trimmed_like_one_at_the_limit(
-    app, openai_server
+@pytest.mark.parametrize("reason", ["model_length", "max_tokens", "MAX_TOKENS"])
+def test_an_answer_stopped_at_a_limit_in_a_vendors_words_is_trimmed_like_one_at_the_limit(
+    app, openai_server, reason
 ):
     """Mistral's API says model_length when the context window, not max_tokens, stopped the
-    answer: cut mid-word all the same."""
+    answer; a proxy passing Anthropic's or Gemini's own stop reason through says max_tokens
+    or MAX_TOKENS: cut mid-word all the same, and sent so ("...Eiffel Tow")."""
     cut_off = "Paris is the capital. It is known for the Eiffel Tow"
-    openai_server.then(200, chat_completion(cut_off, finish_reason="model_length"))
+    openai_server.then(200, chat_completion(cut_off, finish_reason=reason))
     task = make_task()
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["Paris is the capital."]
 
 
-def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
+@pytest.mark.parametrize("reason", ["content_filter", "SAFETY", "refusal"])
+def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(
+    app, openai_server, reason
+):
+    """Gemini's SAFETY and Claude's refusal, passed through by a proxy as they are, stop an
+    answer as OpenAI's content_filter does: the fragment was sent as the answer."""
     fragment = "Here is how to make a dangerous"
-    openai_server.then(200, chat_completion(fragment, finish_reason="content_filter"))
+    openai_server.then(200, chat_completion(fragment, finish_reason=reason))
     task = counted_task(sms_content="How do I make something dangerous?")
     assert pipeline.answer(task.id) == "answered"
     task = fresh(task)
