@@ -18,6 +18,7 @@ from sms_agent.outbound.channels import (
     to_whatsapp_text,
 )
 from sms_agent.outbound.gsm import message_length
+from sms_agent.outbound.shape import to_sms_text
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import chat_completion, inbound_form, signed_post
 
@@ -346,6 +347,18 @@ def test_a_table_becomes_header_value_lines_on_whatsapp_as_on_sms():
     assert to_whatsapp_text(fenced) == fenced
     # A sentence right under the table is no row of it ("Plan: Pick one.").
     assert to_whatsapp_text("| Plan |\n|---|\n| Free |\nPick one.") == "Plan: Free\n\nPick one."
+
+
+ALERTS = "> [!NOTE]\n> Back up first.\n\n> [!WARNING]\n> It deletes everything."
+
+
+def test_a_github_alert_is_its_label_on_sms_and_whatsapp():
+    """GitHub's alerts, as GPT and Claude write a note or a warning: the texter got
+    "[!NOTE]" on a line of its own."""
+    assert to_sms_text(ALERTS) == "Note: Back up first.\n\nWarning: It deletes everything."
+    assert to_whatsapp_text(ALERTS) == "> Note: Back up first.\n\n> Warning: It deletes everything."
+    fenced = "```\n> [!TIP]\n> kept\n```"
+    assert to_sms_text(fenced) == "> [!TIP]\n> kept"
 
 
 def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():

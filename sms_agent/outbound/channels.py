@@ -26,7 +26,7 @@ from . import cuts
 from .footnotes import footnotes_to_text
 from .gsm import message_length
 from .latex import latex_to_text
-from .markdown import about_markup, html_tags_to_text, tables_to_text
+from .markdown import about_markup, alerts_to_labels, html_tags_to_text, tables_to_text
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -127,7 +127,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     for index in range(1, len(pieces), 2):
         pieces[index] = _INFO_STRING.sub("```\n", pieces[index])
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
-        piece = _ESCAPED.sub(_stand_in, pieces[index])
+        piece = _ESCAPED.sub(_stand_in, alerts_to_labels(pieces[index]))
         if not tags_as_written:
             piece = html_tags_to_text(piece)
         for pattern, replacement in _RULES:

@@ -28,6 +28,25 @@ _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
 _MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
 
 
+#: GitHub's alerts, a quote that opens with "[!NOTE]" on a line of its own, as GPT and Claude
+#: write a note or a warning: the texter reads the label, "Note: ...".
+_ALERTS = "NOTE|TIP|IMPORTANT|WARNING|CAUTION"
+_ALERT = re.compile(rf"\A\[!({_ALERTS})\][ \t]*\n?", re.IGNORECASE)
+_QUOTED_ALERT = re.compile(
+    rf"^([ \t]*>[ \t]*)\[!({_ALERTS})\][ \t]*\n(?:[ \t]*>[ \t]*)?", re.IGNORECASE | re.M
+)
+
+
+def _label(name: str) -> str:
+    return name.capitalize() + ": "
+
+
+def alerts_to_labels(markdown: str) -> str:
+    """`markdown` (not code) with each alert's marker as its label, still quoted: for
+    WhatsApp, which shows the quote but not the marker."""
+    return _QUOTED_ALERT.sub(lambda alert: alert[1] + _label(alert[2]), markdown)
+
+
 def about_markup(question: str) -> bool:
     """Whether the texter asked about markup, so that tags in the answer are its subject
     ("use the <b> tag") and not formatting to drop."""
@@ -135,6 +154,7 @@ class _Renderer:
         self.row_line: int | None = None  # the source line of the row being read
         self.prose_rows = False
         self.in_cell = False
+        self.quotes = 0  # how many quotes deep the text is
 
     def feed(self, token: Token) -> None:
         handler = getattr(self, f"on_{token.type}", None)
@@ -155,6 +175,8 @@ class _Renderer:
 
     def on_inline(self, token: Token) -> None:
         text = inline_text(token.children or [], self.html_as_written)
+        if self.quotes:
+            text = _ALERT.sub(lambda alert: _label(alert[1]), text)
         if self.in_cell:
             self.row.append(" ".join(text.split()))
         else:
@@ -165,7 +187,13 @@ class _Renderer:
             self.separate()
 
     on_heading_close = on_paragraph_close
-    on_blockquote_close = on_paragraph_close
+
+    def on_blockquote_open(self, token: Token) -> None:
+        self.quotes += 1
+
+    def on_blockquote_close(self, token: Token) -> None:
+        self.quotes -= 1
+        self.separate()
 
     def on_fence(self, token: Token) -> None:
         self.write(token.content.rstrip("\n"))
