@@ -322,6 +322,13 @@ def test_a_heading_with_bold_words_is_one_bold_line_on_whatsapp():
     assert to_whatsapp_text(markdown) == "*Setup*\n*1. Step one _now_*\n*Plain*"
 
 
+def test_a_titled_link_and_an_underlined_heading_are_whatsapps_own_formatting():
+    """A link with a title ('[docs](https://x.org "Docs")') and a heading underlined with
+    "=" reached WhatsApp as written, brackets, quotes and the row of "=" too."""
+    markdown = 'Setup\n=====\nSee [docs](https://x.org "The docs") now.'
+    assert to_whatsapp_text(markdown) == "*Setup*\nSee docs (https://x.org) now."
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"

@@ -87,7 +87,8 @@ def _bold_line(heading: re.Match) -> str:
 _RULES = [
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
-    (re.compile(r"\[([^\]]+)\]\((\S+?)\)"), r"\1 (\2)"),  # a link: text (url)
+    # a link: text (url), without the title it may have ([docs](url "The docs"))
+    (re.compile(r"\[([^\]]+)\]\((\S+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
     (re.compile(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*"), _BOLD_ITALIC),  # ***both***
@@ -97,6 +98,7 @@ _RULES = [
     (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
     (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
+    (re.compile(r"^[ \t]*(\S.*?)[ \t]*\n[ \t]*=+[ \t]*$", re.M), _bold_line),  # Title\n=====
 ]
 
 
