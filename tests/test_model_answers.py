@@ -497,6 +497,15 @@ FOOTNOTED = (
             "[^pop]: By population.",
             "Paris is the capital[1] and largest city[2].\n\n[1] Since 508 AD.\n[2] By population.",
         ),
+        # Notes in raised digits, as a model writes them in plain text: "capital^1", read
+        # as a power, and "^1 Since 508 AD."
+        (
+            "Paris is the capital\u00b9 and its largest city\u00b2.\n\n"
+            "\u00b9 Since 508 AD.\n\u00b2 By population.",
+            "Paris is the capital[1] and its largest city[2].\n\n[1] Since 508 AD.\n"
+            "[2] By population.",
+        ),
+        ("E = mc\u00b2 holds.", "E = mc^2 holds."),
     ],
     ids=[
         "notes",
@@ -507,6 +516,8 @@ FOOTNOTED = (
         "note-of-two-paragraphs",
         "note-then-source",
         "pandoc-inline-note",
+        "raised-digit-notes",
+        "a-power-is-no-note",
     ],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):

@@ -2,7 +2,9 @@
 
 Models write footnotes as GitHub and Pandoc read them: a mark in the text ("the capital[^1]")
 and the note on a line of its own ("[^1]: Since 508 AD."), its label a number or a name, or
-(Pandoc's inline note) the note in the text ("the capital^[Since 508 AD.]").
+(Pandoc's inline note) the note in the text ("the capital^[Since 508 AD.]"), or, in plain
+text, in raised digits: "the capital¹" and a "¹ Since 508 AD." line, which would read as
+powers ("capital^1").
 No phone renders them, and CommonMark does not know them, so the texter got the carets and
 labels as written and each note where the model put it. A mark becomes "[1]" (GSM-7, and
 numbered in the order the text first cites it), its note a "[1] ..." line at the end. A
@@ -40,6 +42,14 @@ _INLINE_NOTE = re.compile(
 _INLINE_LABEL = "inline-note-"
 
 
+#: A note in raised digits: its number at a line's start, then its words.
+_DIGITS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+_LEVEL = str.maketrans(_DIGITS, "0123456789")
+_RAISED_NOTE = re.compile(rf"^ {{0,3}}([{_DIGITS}]+)[ \t]+(?=\S)")
+#: Inline code, kept as written, or a number in raised digits: a mark when a note has it.
+_RAISED_MARK = re.compile(rf"(`+)(?:.*?)\1|([{_DIGITS}]+)")
+
+
 #: A numbered source as a Markdown link definition ("[1]: https://..."), which a model
 #: writes under its answer as it would a footnote.
 _SOURCE = re.compile(r"^( {0,3})\[(\d{1,3})\]:[ \t]*", re.M)
@@ -53,6 +63,8 @@ def footnotes_to_text(source: str) -> str:
     sources = _SOURCE.search(source) is not None
     if "^[" in source:
         source = _inline_notes_defined(source)
+    if any(digit in source for digit in _DIGITS):
+        source = _raised_notes_defined(source)
     if "[^" not in source and not sources:
         return source
     lines = source.split("\n")
@@ -106,6 +118,33 @@ def _inline_notes_defined(source: str) -> str:
         if index not in code:
             lines[index] = _INLINE_NOTE.sub(marked, line)
     return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _raised_notes_defined(source: str) -> str:
+    """`source` with notes in raised digits written as the other notes are ("[^1]: ...",
+    "capital[^1]"), when a line outside code starts with one: only a number a note has is
+    a mark, so "mc²" stays a power."""
+    lines = source.split("\n")
+    code = _code_lines(source)
+    notes = {
+        note[1]
+        for index, line in enumerate(lines)
+        if index not in code and (note := _RAISED_NOTE.match(line))
+    }
+    if not notes:
+        return source
+
+    def marked(match: re.Match) -> str:
+        number = match[2]
+        return f"[^{number.translate(_LEVEL)}]" if number in notes else match[0]
+
+    for index, line in enumerate(lines):
+        if index in code:
+            continue
+        note = _RAISED_NOTE.match(line)
+        label = f"[^{note[1].translate(_LEVEL)}]: " if note else ""
+        lines[index] = label + _RAISED_MARK.sub(marked, line[note.end() :] if note else line)
+    return "\n".join(lines)
 
 
 def _code_lines(source: str) -> set[int]:
