@@ -783,6 +783,9 @@ CALL_IN_TEXT = [
     "<\uff5ctool\u2581calls\u2581begin\uff5c><\uff5ctool\u2581call\u2581begin\uff5c>request_human"
     '<\uff5ctool\u2581sep\uff5c>{"reason": "refund"}<\uff5ctool\u2581call\u2581end\uff5c>'
     "<\uff5ctool\u2581calls\u2581end\uff5c>",
+    "<|tool_calls_section_begin|><|tool_call_begin|>functions.request_human:0"
+    '<|tool_call_argument_begin|>{"reason": "refund"}<|tool_call_end|><|tool_calls_section_end|>',
+    '<|tool_call|>[{"name": "request_human", "arguments": {"reason": "refund"}}]',
 ]
 
 
@@ -798,6 +801,8 @@ CALL_IN_TEXT = [
         "llama-python-tag",
         "deepseek-v3",
         "deepseek-v3.1",
+        "kimi-k2",
+        "granite-phi",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
