@@ -166,6 +166,18 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
             r"\(\therefore x\)",
             "A subset of B, AB perpendicular to CD, AB || CD, angle A, therefore x",
         ),
+        # A temperature's unit ran into its degrees ("25 degreesC"); sized and null
+        # delimiters, arrows, integrals and colours were read by their names.
+        (r"\(25^\circ\text{C}\), \(-5^{\circ}\mathrm{F}\), \(90^\circ\)", "25 C, -5 F, 90 degrees"),
+        (r"\(\bigl( x \bigr)\), \(\left. \frac{df}{dx} \right|_{x=0}\)", "(x), df/dx |_(x=0)"),
+        (
+            r"\(A \Leftrightarrow B\), \(a \longrightarrow b\), \(\iint_D f\), \(\prod_i x_i\)",
+            "A <=> B, a -> b, double integral_D f, product_i x_i",
+        ),
+        (
+            r"\(\cfrac{1}{2}\), \(\color{red}{x}\), \(\cancel{y}\), \(A^\top\), \(a \ll b\)",
+            "1/2, x, y, A^T, a << b",
+        ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),

@@ -104,17 +104,45 @@ _SYMBOLS = {
     "Vert": "||",
     "langle": "<",
     "rangle": ">",
+    "Leftrightarrow": " <=> ",
+    "Longleftrightarrow": " <=> ",
+    "leftrightarrow": " <-> ",
+    "Leftarrow": " <= ",
+    "longrightarrow": " -> ",
+    "Longrightarrow": " => ",
+    "longleftarrow": " <- ",
+    "gets": " <- ",
+    "ll": " << ",
+    "gg": " >> ",
+    "iint": "double integral",
+    "iiint": "triple integral",
+    "oint": "integral",
+    "prod": "product",
+    "vdots": "...",
+    "ddots": "...",
+    "setminus": " minus ",
+    "cong": " congruent to ",
+    "complement": "c",
+    "top": "T",  # a transpose, A^\top
+    "ell": "l",
     **{name: name.removeprefix("var") for name in _GREEK},
 }
-#: Sizing commands: nothing to read; and spacing, read as a space.
+#: Sizing commands (and the "." of a null delimiter, \left.), colours, strikes: nothing to
+#: read; and spacing, read as a space.
 _SILENT = re.compile(
-    r"\\(?:left|right|big|Big|bigg|Bigg|displaystyle|limits|!)(?![A-Za-z])"
+    r"\\(?:left|right)\s*\.|\\(?:text)?color\s*\{[^{}]*\}|\\cancel(?![A-Za-z])"
+    r"|\\(?:left|right|[bB]igg?[lr]?|displaystyle|limits|!)(?![A-Za-z])"
     r"|\\(?:begin|end)\s*\{[^{}]*\}|(?<!\\)&"
 )
 #: A new line of an aligned formula.
 _ROW = re.compile(r"\\\\")
 _SPACE = re.compile(r"\\(?:q?quad(?![A-Za-z])|[,;: ])|~")
 _DEGREES = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))")
+#: Degrees of a temperature, its unit after them: "25 C", as script.py writes "25°C".
+_TEMPERATURE = re.compile(
+    r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))\s*"
+    r"(?:\\(?:text|mathrm)\s*\{\s*([CF])\s*\}|([CF])(?![A-Za-z]))"
+)
 #: Commands whose one argument is what to read: \text{if}, \boxed{42}, \mathbf{v}.
 _WORD_COMMANDS = (
     r"(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
@@ -124,7 +152,7 @@ _WORD_COMMANDS = (
 _WORDS = re.compile(rf"\\{_WORD_COMMANDS}\s*\{{([^{{}}]*)\}}")
 #: A fraction; a side of one character may go without braces, as in TeX's \frac12.
 _FRACTION = re.compile(
-    r"\\[dt]?frac(?![A-Za-z])\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\w))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\w))"
+    r"\\[dtc]?frac(?![A-Za-z])\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\w))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\w))"
 )
 #: n choose k, as calculators write it.
 _BINOMIAL = re.compile(r"\\[dt]?binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
@@ -136,7 +164,7 @@ _SCRIPT = re.compile(r"([\^_])\s*\{([^{}]*)\}")
 #: argument is its words, when that argument has just lost its inner braces: the texter got
 #: "boxed(1/2)" for \boxed{\frac{1}{2}}.
 _CALL = re.compile(
-    rf"\\(?!(?:[dt]?frac|[dt]?binom|sqrt|pmod)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
+    rf"\\(?!(?:[dtc]?frac|[dt]?binom|sqrt|pmod)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
 )
 #: Braces that only group ({x+1}), not a command's argument nor written braces (\{1, 2\}).
 _GROUP = re.compile(r"(?<![A-Za-z}\]^_\\])\{([^{}]*)\}")
@@ -222,7 +250,8 @@ def _last_start(sign: re.Pattern, text: str) -> int:
 
 def math_text(source: str) -> str:
     """One formula's source as plain characters, innermost braces first."""
-    text = _ROW.sub("; ", _DEGREES.sub(" degrees", _CHEMISTRY.sub(_chemistry, source)))
+    text = _TEMPERATURE.sub(lambda unit: " " + (unit[1] or unit[2]), source)
+    text = _ROW.sub("; ", _DEGREES.sub(" degrees", _CHEMISTRY.sub(_chemistry, text)))
     text = _SPACE.sub(" ", _SILENT.sub("", text))
     text = _COMMAND.sub(_symbol, text)
     for _ in range(_DEPTH):
