@@ -13,21 +13,29 @@ from __future__ import annotations
 
 import re
 
-#: The header of the model's turn: ChatML, Llama 3 and 4, Gemma, Phi-3.
-_HEADER = re.compile(
-    r"\A\s*(?:<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
+#: The header of the model's turn: ChatML, Llama 3 and 4, Gemma, Phi-3, DeepSeek, Granite,
+#: Command R and A (whose answer opens <|START_RESPONSE|>), Mistral's end of an instruction;
+#: after the text's own start token (<bos>, <|begin_of_text|>...), which a server that
+#: does not skip special tokens leaves too.
+_START = r"<bos>|<\|begin_of_text\|>|<\|startoftext\|>|<\uff5cbegin\u2581of\u2581sentence\uff5c>"
+_ASSISTANT = (
+    r"<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
     r"|<\|header_start\|>\s*assistant\s*<\|header_end\|>"
-    r"|<start_of_turn>\s*model|<\|assistant\|>)\s*"
+    r"|<start_of_turn>\s*model|<\|assistant\|>|<\uff5cAssistant\uff5c>"
+    r"|<\|start_of_role\|>\s*assistant\s*<\|end_of_role\|>"
+    r"|(?:<\|START_OF_TURN_TOKEN\|>)?<\|CHATBOT_TOKEN\|>(?:\s*<\|START_RESPONSE\|>)?"
+    r"|<\|START_RESPONSE\|>|\[/INST\]"
 )
+_HEADER = re.compile(rf"\A\s*(?:(?:{_START})\s*(?:{_ASSISTANT})?|{_ASSISTANT})\s*")
 #: Where the model's turn ends: its end token, or the start of a turn it imagined. Llama 3
 #: ends a tool-calling turn with <|eom_id|>, Llama 4 any turn with <|eot|>; Gemma's end of
-#: text is <eos>, Mistral's </s> before an imagined [INST]; Command R and OpenChat spell
-#: their own.
+#: text is <eos>, Mistral's </s> before an imagined [INST] or at the end; Command R and A
+#: (<|END_RESPONSE|>) and OpenChat spell their own.
 _TURN_END = re.compile(
     r"<\|(?:im_end|im_start|eot_id|eom_id|eot|end_of_text|endoftext|start_header_id"
     r"|header_start|end|user|end_of_turn)\|>"
     r"|<(?:end|start)_of_turn>|<eos>|(?:</s>\s*)?\[INST\]|<\uff5cend\u2581of\u2581sentence\uff5c>"
-    r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN)\|>"
+    r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN|END_RESPONSE)\|>|</s>\s*\Z"
 )
 
 #: GLM's frame around its final answer.
