@@ -84,6 +84,11 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("\u2022 milk\n\u2022 eggs", "- milk\n- eggs"),
         ("zero\u200bwidth", "zerowidth"),
         ("2 \u00d7 3 \u2192 6", "2 x 3 -> 6"),
+        # A line opening with "≥" became ">=" before Markdown was read, so a quote of "= 18":
+        # "at least 18" was sent as "equal to 18".
+        ("\u2265 18 years", ">= 18 years"),
+        ("Age:\n- \u2265 18\n1. \u203a next", "Age:\n\n- >= 18\n\n1. > next"),
+        ("```\n\u2265 5\n```", ">= 5"),
         ("Great job \U0001f44d", "Great job"),
         ("\u4f60\u597d\uff0c\u4e16\u754c", "\u4f60\u597d\uff0c\u4e16\u754c"),
         ("  \n\t\n  ", ""),
