@@ -72,6 +72,12 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
+        # Pandoc's sub- and superscripts and the "==" highlight were sent as written:
+        # "H~2~O", "2^10^", "==never==".
+        (
+            "H~2~O and CO~2~, 2^10^ bytes, ==never== share it; a == b, `x~1~`",
+            "H2O and CO2, 2^10 bytes, never share it; a == b, x~1~",
+        ),
         # Keys and code marked up as a web page shows them: sent tags and all.
         ("Press <kbd>Ctrl</kbd>+<kbd>C</kbd> to copy <code>x</code>", "Press Ctrl+C to copy x"),
         ("10<sup>6</sup> bytes, H<sub>2</sub>O", "10^6 bytes, H2O"),  # was "106 bytes"

@@ -329,6 +329,10 @@ def test_a_titled_link_and_an_underlined_heading_are_whatsapps_own_formatting():
     assert to_whatsapp_text(markdown) == "*Setup*\nSee docs (https://x.org) now."
 
 
+def test_pandocs_sub_and_superscripts_and_highlight_are_plain_on_whatsapp():
+    assert to_whatsapp_text("H~2~O, 2^10^, ==key== and `x~1~`") == "H2O, 2^10, key and `x~1~`"
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"

@@ -26,7 +26,14 @@ from . import cuts
 from .footnotes import footnotes_to_text
 from .gsm import message_length
 from .latex import latex_to_text
-from .markdown import about_markup, alerts_to_labels, html_tags_to_text, tables_to_text
+from .markdown import (
+    PANDOC_MARKS,
+    about_markup,
+    alerts_to_labels,
+    html_tags_to_text,
+    tables_to_text,
+    without_pandoc_marks,
+)
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -85,6 +92,7 @@ def _bold_line(heading: re.Match) -> str:
 #: before italics, single-star italics before double-star bold (whose output is single
 #: stars), headings last.
 _RULES = [
+    (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
     # a link: text (url), without the title it may have ([docs](url "The docs"))

@@ -47,6 +47,20 @@ def alerts_to_labels(markdown: str) -> str:
     return _QUOTED_ALERT.sub(lambda alert: alert[1] + _label(alert[2]), markdown)
 
 
+#: Pandoc's subscript (H~2~O) and superscript (2^10^), and the highlight of several Markdown
+#: flavours (==key==), none of which a phone shows: the words, a power keeping its caret.
+PANDOC_MARKS = re.compile(
+    r"(?<!~)~([A-Za-z0-9]{1,6})~(?!~)|\^([A-Za-z0-9+-]{1,6})\^"
+    r"|(?<![=\w])==(?=\S)([^=\n]+?)(?<=\S)==(?![=\w])"
+)
+
+
+def without_pandoc_marks(mark: re.Match) -> str:
+    """For PANDOC_MARKS.sub: a mark's words."""
+    subscript, power, highlighted = mark.groups()
+    return subscript or (f"^{power}" if power else highlighted)
+
+
 def about_markup(question: str) -> bool:
     """Whether the texter asked about markup, so that tags in the answer are its subject
     ("use the <b> tag") and not formatting to drop."""
@@ -286,7 +300,9 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
     links: list[tuple[str, int]] = []
     for index, child in enumerate(children):
         kind = child.type
-        if kind in ("text", "code_inline"):
+        if kind == "text":
+            out.append(PANDOC_MARKS.sub(without_pandoc_marks, child.content))
+        elif kind == "code_inline":
             out.append(child.content)
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
