@@ -798,6 +798,8 @@ CALL_IN_TEXT = [
     "<|tool_calls_section_begin|><|tool_call_begin|>functions.request_human:0"
     '<|tool_call_argument_begin|>{"reason": "refund"}<|tool_call_end|><|tool_calls_section_end|>',
     '<|tool_call|>[{"name": "request_human", "arguments": {"reason": "refund"}}]',
+    '[request_human(reason="refund")]',
+    '```tool_code\nrequest_human(reason="refund")\n```',
 ]
 
 
@@ -815,6 +817,8 @@ CALL_IN_TEXT = [
         "deepseek-v3.1",
         "kimi-k2",
         "granite-phi",
+        "llama-pythonic",
+        "gemma-tool-code",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
@@ -850,6 +854,21 @@ def test_gpt_oss_calling_request_human_in_channels_passed_through_hands_over(
     assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
     assert [m.kind for m in outbox()] == ["handoff"]
     assert len(openai_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The list holds one call:\n```python\nprint(f(x))\n```",
+        "Index it as [f(x)]",
+        "Calls look like [search(query=...)] in Llama's format, for example.",
+    ],
+)
+def test_calls_written_as_the_answers_words_stay_its_words(app, openai_server, answer):
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content="How?").id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and "(" in reply.body
 
 
 def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):

@@ -8,7 +8,9 @@ the models' own: Hermes and Qwen's JSON, Qwen3-Coder's <function=name>, GLM's na
 <arg_key>s, Mistral's [TOOL_CALLS] (a JSON list, or the name then [ARGS]), Llama 3.1's
 <|python_tag|> (JSON, or a built-in tool's Python: brave_search.call(...)), DeepSeek's
 <｜tool▁call▁begin｜> (the name after <｜tool▁sep｜> in V3, before it in V3.1), Kimi K2's
-<|tool_call_begin|>functions.name:0, Granite's and Phi-4's <|tool_call|> JSON. gpt-oss,
+<|tool_call_begin|>functions.name:0, Granite's and Phi-4's <|tool_call|> JSON, Llama 3.2's
+and 4's Python list ([name(arg="v")], keyword arguments only, at the very end), Gemma's
+```tool_code block. gpt-oss,
 on a server that passes its Harmony channels through as text, calls a tool in a
 commentary channel addressed "to=functions.<name>".
 """
@@ -38,14 +40,16 @@ _CALL = re.compile(
     rf"(?:{_DEEPSEEK['tool call end']}\s*(?:{_DEEPSEEK['tool calls end']})?|\Z)"
     r"|(?:<\|tool_calls_section_begin\|>\s*)?<\|tool_call_begin\|>(.*?)"
     r"(?:<\|tool_call_end\|>\s*(?:<\|tool_calls_section_end\|>)?|\Z)"
-    r"|<\|tool_call\|>(.*?)(?:<\|/tool_call\|>|\Z)",
+    r"|<\|tool_call\|>(.*?)(?:<\|/tool_call\|>|\Z)"
+    r"|\[\s*([A-Za-z_][\w.]*\(\s*(?:\w+\s*=[^\]\n]*)?\)\s*)\]\s*\Z"
+    r"|```tool_code\s*\n(.*?)(?:```|\Z)",
     re.DOTALL,
 )
 _NAME = re.compile(
     r"""\A\s*(?:\[?\s*\{\s*"name"\s*:\s*"([^"]+)"|<function=([^>\s]+)>"""
     r"|([\w.-]+)\s*(?:<arg_key>|\[ARGS\]|\Z)|([\w-]+)\.call\("
     rf"|function\s*{_DEEPSEEK['tool sep']}\s*([\w.-]+)|([\w.-]+)\s*{_DEEPSEEK['tool sep']}"
-    r"|(?:functions\.)?([\w-]+):\d+\s*(?:<\|tool_call_argument_begin\|>|\Z))"
+    r"|(?:functions\.)?([\w-]+):\d+\s*(?:<\|tool_call_argument_begin\|>|\Z)|([\w.-]+)\s*\()"
 )
 
 
