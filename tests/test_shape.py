@@ -53,6 +53,10 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("1. a\n1. b\n1. c", "1. a\n2. b\n3. c"),  # numbered as a browser shows them
         ("- item that goes\non a second line", "- item that goes\n  on a second line"),
         ("- outer\n  - inner", "- outer\n  - inner"),
+        # An item's further paragraph (or code) lost its indent, and read as a new line
+        # outside the list.
+        ("1.  First\n\n    More about it.\n\n2.  Second", "1. First\n   More about it.\n2. Second"),
+        ("- a\n\n  ```\n  code\n  ```\n- b", "- a\n  code\n- b"),
         ("> quoted advice", "quoted advice"),
         ("above\n\n---\n\nbelow", "above\n\nbelow"),
         (

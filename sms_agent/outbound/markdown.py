@@ -121,6 +121,7 @@ class _Renderer:
         self.lines: list[str] = []
         self.lists: list[int | None] = []  # the next item's number; None in a bullet list
         self.marker = ""  # the list marker waiting for the item's first line
+        self.widths: list[int] = []  # the width of each open item's marker
         self.header: list[str] = []
         self.row: list[str] = []
         self.row_line: int | None = None  # the source line of the row being read
@@ -137,8 +138,10 @@ class _Renderer:
     def write(self, text: str) -> None:
         indent = "  " * max(len(self.lists) - 1, 0)
         marker, self.marker = self.marker, ""
+        # An item's later lines and paragraphs stand under its first words, not its marker.
+        width = len(marker) if marker else (self.widths[-1] if self.widths else 0)
         for number, line in enumerate(text.split("\n")):
-            lead = marker if number == 0 else " " * len(marker)
+            lead = marker if number == 0 and marker else " " * width
             self.lines.append(f"{indent}{lead}{line}")
 
     def separate(self) -> None:
@@ -196,10 +199,12 @@ class _Renderer:
         else:  # numbered as a browser would: from the first item's number, one by one
             self.marker = f"{number}{token.markup} "
             self.lists[-1] = number + 1
+        self.widths.append(len(self.marker))
 
     def on_list_item_close(self, token: Token) -> None:
         if self.marker:  # an empty item still shows its bullet
             self.write("")
+        self.widths.pop()
 
     def on_bullet_list_close(self, token: Token) -> None:
         self.lists.pop()
