@@ -273,7 +273,7 @@ def _read(conversation: Conversation, read: int | None) -> None:
 
 def send_as_staff(
     user: User,
-    text: str,
+    text: str | outbound.Shaped,
     staff: StaffUser | None,
     *,
     kind: str = "staff",
@@ -290,9 +290,10 @@ def send_as_staff(
     the caller commits the reply's bookkeeping (texts read, the idle clock). A refused
     submission that sent nothing is not remembered, so it may be tried again. It goes out
     from the number the texter last wrote to (outbound.thread_number), else
-    TWILIO_PHONE_NUMBER.
+    TWILIO_PHONE_NUMBER. `text` may be shaped already, by outbound.plan (a caller that
+    needs to know what it becomes, the API's "shortened", shapes it once).
     """
-    shaped = outbound.plan(user, text)
+    shaped = text if isinstance(text, outbound.Shaped) else outbound.plan(user, text)
     if not shaped.parts:
         raise NothingToSend()
     # Under the texter's row lock, read again: a page read while the conversation waited

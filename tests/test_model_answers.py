@@ -127,6 +127,20 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             chat_completion(f"<think>{THINKING} Here's my response: one word.</think>\n\nParis."),
             "Paris.",
         ),
+        (
+            chat_completion(
+                f"<details><summary>Thinking</summary>\n\n{THINKING}\n\n</details>\n\nParis."
+            ),
+            "Paris.",
+        ),
+        (
+            chat_completion(
+                '<details type="reasoning" done="true" duration="3">\n'
+                f"<summary>Thought for 3 seconds</summary>\n> {THINKING}\n</details>\nParis."
+            ),
+            "Paris.",
+        ),
+        (chat_completion("<|begin_of_box|>Paris.<|end_of_box|>"), "Paris."),
     ],
     ids=[
         "think",
@@ -147,6 +161,9 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "granite-thought-process",
         "granite-words-in-an-answer",
         "granite-words-in-a-think-block",
+        "details-thinking",
+        "open-webui-details",
+        "glm-box",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
@@ -173,6 +190,12 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
         "Paris.</s>[INST] And the capital of Spain? [/INST]",
         "Paris.<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|USER_TOKEN|>Thanks",
         "Paris.<|end_of_turn|>GPT4 Correct User: Thanks",
+        "<bos>Paris.<end_of_turn>",
+        "<|begin_of_text|><|start_header_id|>assistant<|end_header_id|>\n\nParis.<|eot_id|>",
+        "<\uff5cAssistant\uff5c>Paris.<\uff5cend\u2581of\u2581sentence\uff5c>",
+        "<|start_of_role|>assistant<|end_of_role|>Paris.<|end_of_text|>",
+        "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>Paris.<|END_RESPONSE|>",
+        "[/INST] Paris.</s>",
     ],
     ids=[
         "chatml-end",
@@ -187,6 +210,12 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
         "mistral",
         "command-r",
         "openchat",
+        "gemma-bos",
+        "llama3-bos",
+        "deepseek-header",
+        "granite",
+        "command-a",
+        "mistral-inst-end",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
@@ -208,13 +237,23 @@ def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
         "Paris is the capital of France \u30104:0\u2020source\u3011.",
         "Paris is the capital of France. \u30101\u2020L3-L7\u3011",
         "Paris is the capital of France. :contentReference[oaicite:0]{index=0}",
+        "[cite_start]Paris is the capital of France.[cite: 1, 2]",
+        "Paris is the capital of France [cite: 3].",
     ],
-    ids=["chatgpt-cite", "assistants-file-search", "gpt-oss-browser", "oaicite"],
+    ids=[
+        "chatgpt-cite",
+        "assistants-file-search",
+        "gpt-oss-browser",
+        "oaicite",
+        "gemini-cite",
+        "gemini-cite-in-a-sentence",
+    ],
 )
 def test_a_chat_uis_citation_marks_are_never_sent_or_stored(app, openai_server, content):
     """Models trained on ChatGPT's answers write its citation marks through the API too,
     where nothing renders them: the texter got "France.citeturn0search0" or
-    "France [(4:0+source)]", marks of sources they cannot open."""
+    "France [(4:0+source)]", marks of sources they cannot open; Gemini's "[cite_start]"
+    and "[cite: 1, 2]" likewise."""
     openai_server.then(200, chat_completion(content))
     task = make_task()
     assert pipeline.answer(task.id) == "answered"
@@ -450,8 +489,48 @@ FOOTNOTED = (
             "Paris is the capital.\n\n[1] https://en.wikipedia.org/wiki/Paris\n"
             "[2] https://www.britannica.com/place/Paris",
         ),
+        # A note of two paragraphs, the second indented under it: it stayed where it was
+        # and the note lost it.
+        (
+            "Paris is the capital[^1].\n\n[^1]: Since 508 AD.\n\n    Under Clovis.\n\n"
+            "It is on the Seine.",
+            "Paris is the capital[1].\n\nIt is on the Seine.\n\n[1] Since 508 AD. Under Clovis.",
+        ),
+        # A note followed by a numbered source: the note took the source's line as its own.
+        (
+            "Paris[^1] is on the Seine [2].\n\n[^1]: The capital.\n"
+            "[2]: https://en.wikipedia.org/wiki/Seine",
+            "Paris[1] is on the Seine [2].\n\n[2] https://en.wikipedia.org/wiki/Seine\n\n"
+            "[1] The capital.",
+        ),
+        # Pandoc's inline notes reached the texter as written, "^[" and all.
+        (
+            "Paris is the capital^[Since 508 AD.] and largest city[^pop].\n\n"
+            "[^pop]: By population.",
+            "Paris is the capital[1] and largest city[2].\n\n[1] Since 508 AD.\n[2] By population.",
+        ),
+        # Notes in raised digits, as a model writes them in plain text: "capital^1", read
+        # as a power, and "^1 Since 508 AD."
+        (
+            "Paris is the capital\u00b9 and its largest city\u00b2.\n\n"
+            "\u00b9 Since 508 AD.\n\u00b2 By population.",
+            "Paris is the capital[1] and its largest city[2].\n\n[1] Since 508 AD.\n"
+            "[2] By population.",
+        ),
+        ("E = mc\u00b2 holds.", "E = mc^2 holds."),
     ],
-    ids=["notes", "note-never-written", "regex-in-code", "cited-sources", "listed-sources"],
+    ids=[
+        "notes",
+        "note-never-written",
+        "regex-in-code",
+        "cited-sources",
+        "listed-sources",
+        "note-of-two-paragraphs",
+        "note-then-source",
+        "pandoc-inline-note",
+        "raised-digit-notes",
+        "a-power-is-no-note",
+    ],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):
     """A model's footnotes ("capital[^1]", "[^1]: the note") are Markdown no phone renders:
@@ -468,10 +547,20 @@ def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_serve
         ("Read [the Python tutorial](https://docs.python.org/3/tut", "Read the Python..."),
         ("Start with [the official Python tut", "Start with the official Python..."),
         ("Here it is: ![The Eiffel Tower](https://upload.wiki", "Here it is: The Eiffel..."),
+        # Bold whose closing marks never came, and an inline note cut short, were sent as
+        # written: "This is **very important." and "It is old.^Since 5..."
+        (
+            "This is **very important. Back up your data first. Then upgr",
+            "This is very important. Back up your data first.",
+        ),
+        (
+            "It is very old and it is the capital.^[Since 508 AD, under Clo",
+            "It is very old and it is the capital.",
+        ),
     ],
-    ids=["in-the-address", "in-the-words", "image"],
+    ids=["in-the-address", "in-the-words", "image", "open-bold", "open-inline-note"],
 )
-def test_an_answer_cut_off_inside_a_link_shows_its_words_not_its_markup(
+def test_an_answer_cut_off_inside_a_link_note_or_bold_shows_its_words_not_its_markup(
     app, openai_server, cut_off, sent
 ):
     """A link the token limit cut short is no link: its "[" and half address reached the
@@ -481,21 +570,28 @@ def test_an_answer_cut_off_inside_a_link_shows_its_words_not_its_markup(
     assert [m.body for m in outbox()] == [sent]
 
 
-def test_an_answer_mistral_stopped_at_the_context_window_is_trimmed_like_one_at_the_limit(
-    app, openai_server
+@pytest.mark.parametrize("reason", ["model_length", "max_tokens", "MAX_TOKENS"])
+def test_an_answer_stopped_at_a_limit_in_a_vendors_words_is_trimmed_like_one_at_the_limit(
+    app, openai_server, reason
 ):
     """Mistral's API says model_length when the context window, not max_tokens, stopped the
-    answer: cut mid-word all the same."""
+    answer; a proxy passing Anthropic's or Gemini's own stop reason through says max_tokens
+    or MAX_TOKENS: cut mid-word all the same, and sent so ("...Eiffel Tow")."""
     cut_off = "Paris is the capital. It is known for the Eiffel Tow"
-    openai_server.then(200, chat_completion(cut_off, finish_reason="model_length"))
+    openai_server.then(200, chat_completion(cut_off, finish_reason=reason))
     task = make_task()
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["Paris is the capital."]
 
 
-def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(app, openai_server):
+@pytest.mark.parametrize("reason", ["content_filter", "SAFETY", "refusal"])
+def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(
+    app, openai_server, reason
+):
+    """Gemini's SAFETY and Claude's refusal, passed through by a proxy as they are, stop an
+    answer as OpenAI's content_filter does: the fragment was sent as the answer."""
     fragment = "Here is how to make a dangerous"
-    openai_server.then(200, chat_completion(fragment, finish_reason="content_filter"))
+    openai_server.then(200, chat_completion(fragment, finish_reason=reason))
     task = counted_task(sms_content="How do I make something dangerous?")
     assert pipeline.answer(task.id) == "answered"
     task = fresh(task)
@@ -690,10 +786,41 @@ CALL_IN_TEXT = [
     '<tool_call>\n{"name": "request_human", "arguments": {"reason": "refund"}\n</tool_call>',
     "<tool_call>\n<function=request_human>\n<parameter=reason>refund</parameter>\n</function>",
     "<tool_call>request_human\n<arg_key>reason</arg_key>\n<arg_value>refund</arg_value>",
+    '[TOOL_CALLS][{"name": "request_human", "arguments": {"reason": "refund"}}]',
+    '[TOOL_CALLS]request_human[ARGS]{"reason": "refund"}',
+    '<|python_tag|>{"name": "request_human", "parameters": {"reason": "refund"}}',
+    "<\uff5ctool\u2581calls\u2581begin\uff5c><\uff5ctool\u2581call\u2581begin\uff5c>function"
+    '<\uff5ctool\u2581sep\uff5c>request_human\n```json\n{"reason": "refund"}\n```'
+    "<\uff5ctool\u2581call\u2581end\uff5c><\uff5ctool\u2581calls\u2581end\uff5c>",
+    "<\uff5ctool\u2581calls\u2581begin\uff5c><\uff5ctool\u2581call\u2581begin\uff5c>request_human"
+    '<\uff5ctool\u2581sep\uff5c>{"reason": "refund"}<\uff5ctool\u2581call\u2581end\uff5c>'
+    "<\uff5ctool\u2581calls\u2581end\uff5c>",
+    "<|tool_calls_section_begin|><|tool_call_begin|>functions.request_human:0"
+    '<|tool_call_argument_begin|>{"reason": "refund"}<|tool_call_end|><|tool_calls_section_end|>',
+    '<|tool_call|>[{"name": "request_human", "arguments": {"reason": "refund"}}]',
+    '[request_human(reason="refund")]',
+    '```tool_code\nrequest_human(reason="refund")\n```',
 ]
 
 
-@pytest.mark.parametrize("call", CALL_IN_TEXT, ids=["hermes-json", "qwen3-coder", "glm"])
+@pytest.mark.parametrize(
+    "call",
+    CALL_IN_TEXT,
+    ids=[
+        "hermes-json",
+        "qwen3-coder",
+        "glm",
+        "mistral",
+        "mistral-args",
+        "llama-python-tag",
+        "deepseek-v3",
+        "deepseek-v3.1",
+        "kimi-k2",
+        "granite-phi",
+        "llama-pythonic",
+        "gemma-tool-code",
+    ],
+)
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
     app, openai_server, call
 ):
@@ -701,7 +828,7 @@ def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
     openai_server.then(200, chat_completion("Let me get someone for you.\n" + call))
     assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
     assert [m.kind for m in outbox()] == ["handoff"]
-    assert "tool_call" not in outbox()[0].body
+    assert "tool_call" not in outbox()[0].body and "TOOL_CALLS" not in outbox()[0].body
 
 
 @pytest.mark.parametrize(
@@ -729,6 +856,21 @@ def test_gpt_oss_calling_request_human_in_channels_passed_through_hands_over(
     assert len(openai_server.requests) == 1
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The list holds one call:\n```python\nprint(f(x))\n```",
+        "Index it as [f(x)]",
+        "Calls look like [search(query=...)] in Llama's format, for example.",
+    ],
+)
+def test_calls_written_as_the_answers_words_stay_its_words(app, openai_server, answer):
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content="How?").id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and "(" in reply.body
+
+
 def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
     shown = '```\n<tool_call>\n{"name": "get_weather"}\n</tool_call>\n```\nThe JSON names it.'
     openai_server.then(200, chat_completion("Qwen writes:\n" + shown))
@@ -737,8 +879,16 @@ def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
     assert reply.kind == "reply" and '"name": "get_weather"' in reply.body
 
 
-def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, openai_server):
-    call = '<tool_call>\n{"name": "web_search", "arguments": {"q": "Paris"}}\n</tool_call>'
+@pytest.mark.parametrize(
+    "call",
+    [
+        '<tool_call>\n{"name": "web_search", "arguments": {"q": "Paris"}}\n</tool_call>',
+        # Llama 3.1's built-in tools, which it calls in Python
+        '<|python_tag|>brave_search.call(query="Paris")',
+    ],
+    ids=["hermes-json", "llama-built-in"],
+)
+def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, openai_server, call):
     openai_server.then(200, chat_completion("Let me look that up.\n" + call))
     assert pipeline.answer(make_task().id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]

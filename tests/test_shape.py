@@ -53,11 +53,21 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("1. a\n1. b\n1. c", "1. a\n2. b\n3. c"),  # numbered as a browser shows them
         ("- item that goes\non a second line", "- item that goes\n  on a second line"),
         ("- outer\n  - inner", "- outer\n  - inner"),
+        # An item's further paragraph (or code) lost its indent, and read as a new line
+        # outside the list.
+        ("1.  First\n\n    More about it.\n\n2.  Second", "1. First\n   More about it.\n2. Second"),
+        ("- a\n\n  ```\n  code\n  ```\n- b", "- a\n  code\n- b"),
         ("> quoted advice", "quoted advice"),
         ("above\n\n---\n\nbelow", "above\n\nbelow"),
         (
             "| Plan | Price |\n|---|---|\n| Free | $0 |\n| Pro | $5 |",
             "Plan: Free, Price: $0\nPlan: Pro, Price: $5",
+        ),
+        # A sentence right under a table, with no blank line, is a row to GFM: the texter
+        # got "Plan: Pick the one you need."
+        (
+            "| Plan | Price |\n|---|---|\n| Free | $0 |\nPick the one you need.\nOr ask.",
+            "Plan: Free, Price: $0\n\nPick the one you need.\nOr ask.",
         ),
         ("a\n\n\n\n\nb", "a\n\nb"),
         ("line one\nline two", "line one\nline two"),
@@ -66,6 +76,14 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
+        # Pandoc's sub- and superscripts and the "==" highlight were sent as written:
+        # "H~2~O", "2^10^", "==never==".
+        (
+            "H~2~O and CO~2~, 2^10^ bytes, ==never== share it; a == b, `x~1~`",
+            "H2O and CO2, 2^10 bytes, never share it; a == b, x~1~",
+        ),
+        # Keys and code marked up as a web page shows them: sent tags and all.
+        ("Press <kbd>Ctrl</kbd>+<kbd>C</kbd> to copy <code>x</code>", "Press Ctrl+C to copy x"),
         ("10<sup>6</sup> bytes, H<sub>2</sub>O", "10^6 bytes, H2O"),  # was "106 bytes"
         ("<!-- hidden -->\nVisible", "Visible"),
         ("Tom &amp; Jerry &mdash; classic", "Tom & Jerry - classic"),
@@ -76,6 +94,11 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("\u2022 milk\n\u2022 eggs", "- milk\n- eggs"),
         ("zero\u200bwidth", "zerowidth"),
         ("2 \u00d7 3 \u2192 6", "2 x 3 -> 6"),
+        # A line opening with "≥" became ">=" before Markdown was read, so a quote of "= 18":
+        # "at least 18" was sent as "equal to 18".
+        ("\u2265 18 years", ">= 18 years"),
+        ("Age:\n- \u2265 18\n1. \u203a next", "Age:\n\n- >= 18\n\n1. > next"),
+        ("```\n\u2265 5\n```", ">= 5"),
         ("Great job \U0001f44d", "Great job"),
         ("\u4f60\u597d\uff0c\u4e16\u754c", "\u4f60\u597d\uff0c\u4e16\u754c"),
         ("  \n\t\n  ", ""),
@@ -131,6 +154,44 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (
             r"\(A \cup B = \emptyset\), \(\neg p \lor q \land r\), \(\forall x \notin A\)",
             "A union B = empty set, not p or q and r, for all x not in A",
+        ),
+        # Chemistry in mhchem's \ce (and units in its \pu) reached texters as written, or
+        # as "ce(CO2)" inside math.
+        (
+            r"Water is \ce{H2O}, and $\ce{CO2}$ or \(\ce{H_2SO4}\) too.",
+            "Water is H2O, and CO2 or H2SO4 too.",
+        ),
+        (
+            r"\[\ce{2H2 + O2 -> 2H2O}\] gives \ce{SO4^{2-}} at \pu{25 °C}",
+            "2H2 + O2 -> 2H2O gives SO4^2- at 25 C",
+        ),
+        # Commands a model writes in geometry, algebra and number theory reached texters by
+        # their names: "overrightarrow(AB)", "lVert v rVert", "a = b pmod(n)", "x mapsto x^2".
+        (
+            r"\(\overrightarrow{AB}\), \(\lVert v \rVert\), \(\langle u, v \rangle\), "
+            r"\(\widehat{ABC}\)",
+            "AB, || v ||, < u, v >, ABC",
+        ),
+        (
+            r"\(a \equiv b \pmod{n}\), \(x \mapsto x^2\), \(f \circ g\), \(y \propto x\)",
+            "a = b (mod n), x -> x^2, f o g, y proportional to x",
+        ),
+        (
+            r"\(A \subseteq B\), \(AB \perp CD\), \(AB \parallel CD\), \(\angle A\), "
+            r"\(\therefore x\)",
+            "A subset of B, AB perpendicular to CD, AB || CD, angle A, therefore x",
+        ),
+        # A temperature's unit ran into its degrees ("25 degreesC"); sized and null
+        # delimiters, arrows, integrals and colours were read by their names.
+        (r"\(25^\circ\text{C}\), \(-5^{\circ}\mathrm{F}\), \(90^\circ\)", "25 C, -5 F, 90 degrees"),
+        (r"\(\bigl( x \bigr)\), \(\left. \frac{df}{dx} \right|_{x=0}\)", "(x), df/dx |_(x=0)"),
+        (
+            r"\(A \Leftrightarrow B\), \(a \longrightarrow b\), \(\iint_D f\), \(\prod_i x_i\)",
+            "A <=> B, a -> b, double integral_D f, product_i x_i",
+        ),
+        (
+            r"\(\cfrac{1}{2}\), \(\color{red}{x}\), \(\cancel{y}\), \(A^\top\), \(a \ll b\)",
+            "1/2, x, y, A^T, a << b",
         ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),

@@ -111,6 +111,18 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         # Pictographs spelled by the letter of their name: "Hope it helps H", "K wins".
         ("Hope it helps \u2661 Good luck!", "Hope it helps Good luck!"),
         ("\u2654 beats \u265f; \u24d0 and \u24c7 stay", "beats; a and R stay"),
+        # Mac keyboard shortcuts: "⌘C" was sent as "#C", "⇧⌘P" as "^#P", "⌥" as "*".
+        (
+            "Copy with \u2318C, open with \u21e7\u2318P, or \u2325 + \u232b.",
+            "Copy with Cmd+C, open with Shift+Cmd+P, or Option + Backspace.",
+        ),
+        ("Press \u2303\u238b, then \u21e5 and \u23ce", "Press Ctrl+Esc, then Tab and Enter"),
+        # Symbols anyascii spells as other signs: "A < B", "D f", "#" for a box or a note.
+        (
+            "A \u2282 B, C \u2286 D, \u2207f, \u2220ABC",
+            "A subset of B, C subset of D, nabla f, angle ABC",
+        ),
+        ("a \u22a5 b \u2234 c, \u2610 milk \u266a", "a perpendicular to b therefore c, - milk"),
     ],
 )
 def test_symbols_and_stray_letters_never_make_a_latin_reply_ucs2(answer, expected):

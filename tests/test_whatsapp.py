@@ -18,6 +18,7 @@ from sms_agent.outbound.channels import (
     to_whatsapp_text,
 )
 from sms_agent.outbound.gsm import message_length
+from sms_agent.outbound.shape import to_sms_text
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import chat_completion, inbound_form, signed_post
 
@@ -321,6 +322,17 @@ def test_a_heading_with_bold_words_is_one_bold_line_on_whatsapp():
     assert to_whatsapp_text(markdown) == "*Setup*\n*1. Step one _now_*\n*Plain*"
 
 
+def test_a_titled_link_and_an_underlined_heading_are_whatsapps_own_formatting():
+    """A link with a title ('[docs](https://x.org "Docs")') and a heading underlined with
+    "=" reached WhatsApp as written, brackets, quotes and the row of "=" too."""
+    markdown = 'Setup\n=====\nSee [docs](https://x.org "The docs") now.'
+    assert to_whatsapp_text(markdown) == "*Setup*\nSee docs (https://x.org) now."
+
+
+def test_pandocs_sub_and_superscripts_and_highlight_are_plain_on_whatsapp():
+    assert to_whatsapp_text("H~2~O, 2^10^, ==key== and `x~1~`") == "H2O, 2^10, key and `x~1~`"
+
+
 def test_markdown_becomes_whatsapps_own_formatting():
     markdown = "# Title\n**bold**, *italic*, __also bold__, ~~gone~~ and [docs](https://x.org)\n"
     markdown += "* a\n+ b\n- c\n---\n```\nkeep **this**\n```"
@@ -344,6 +356,20 @@ def test_a_table_becomes_header_value_lines_on_whatsapp_as_on_sms():
     )
     fenced = "```\n| a | b |\n|---|---|\n```"
     assert to_whatsapp_text(fenced) == fenced
+    # A sentence right under the table is no row of it ("Plan: Pick one.").
+    assert to_whatsapp_text("| Plan |\n|---|\n| Free |\nPick one.") == "Plan: Free\n\nPick one."
+
+
+ALERTS = "> [!NOTE]\n> Back up first.\n\n> [!WARNING]\n> It deletes everything."
+
+
+def test_a_github_alert_is_its_label_on_sms_and_whatsapp():
+    """GitHub's alerts, as GPT and Claude write a note or a warning: the texter got
+    "[!NOTE]" on a line of its own."""
+    assert to_sms_text(ALERTS) == "Note: Back up first.\n\nWarning: It deletes everything."
+    assert to_whatsapp_text(ALERTS) == "> Note: Back up first.\n\n> Warning: It deletes everything."
+    fenced = "```\n> [!TIP]\n> kept\n```"
+    assert to_sms_text(fenced) == "> [!TIP]\n> kept"
 
 
 def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():

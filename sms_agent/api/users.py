@@ -174,11 +174,11 @@ def send_message(phone_number: str):
     data = load_body(SendMessageIn())
     key = idempotency_key()
     staff = current_staff()
-    shortened = outbound.plan(user, data["message"]).cut
+    shaped = outbound.plan(user, data["message"])
     try:
         messages = handoff.send_as_staff(
             user,
-            data["message"],
+            shaped,
             staff,
             kind="api",
             submission=None if key is None else f"api:{staff.id}:{key}",
@@ -217,7 +217,7 @@ def send_message(phone_number: str):
     return {
         "message_sid": messages[0].sid if messages else None,
         "messages": len(messages),
-        "shortened": shortened,
+        "shortened": shaped.cut,
     }
 
 

@@ -26,7 +26,14 @@ from . import cuts
 from .footnotes import footnotes_to_text
 from .gsm import message_length
 from .latex import latex_to_text
-from .markdown import about_markup, html_tags_to_text, tables_to_text
+from .markdown import (
+    PANDOC_MARKS,
+    about_markup,
+    alerts_to_labels,
+    html_tags_to_text,
+    tables_to_text,
+    without_pandoc_marks,
+)
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -85,9 +92,11 @@ def _bold_line(heading: re.Match) -> str:
 #: before italics, single-star italics before double-star bold (whose output is single
 #: stars), headings last.
 _RULES = [
+    (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
-    (re.compile(r"\[([^\]]+)\]\((\S+?)\)"), r"\1 (\2)"),  # a link: text (url)
+    # a link: text (url), without the title it may have ([docs](url "The docs"))
+    (re.compile(r"\[([^\]]+)\]\((\S+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
     (re.compile(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*"), _BOLD_ITALIC),  # ***both***
@@ -97,6 +106,7 @@ _RULES = [
     (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
     (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
+    (re.compile(r"^[ \t]*(\S.*?)[ \t]*\n[ \t]*=+[ \t]*$", re.M), _bold_line),  # Title\n=====
 ]
 
 
@@ -127,7 +137,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     for index in range(1, len(pieces), 2):
         pieces[index] = _INFO_STRING.sub("```\n", pieces[index])
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
-        piece = _ESCAPED.sub(_stand_in, pieces[index])
+        piece = _ESCAPED.sub(_stand_in, alerts_to_labels(pieces[index]))
         if not tags_as_written:
             piece = html_tags_to_text(piece)
         for pattern, replacement in _RULES:

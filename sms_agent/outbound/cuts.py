@@ -6,7 +6,48 @@ import re
 
 from .gsm import ELLIPSIS
 from .latex import before_open_math
-from .markdown import without_open_link
+
+#: A link or image the text ends inside: its words, then perhaps "](" and part of its address.
+_OPEN_LINK = re.compile(r"!?\[([^\[\]\n]*)(?:\]\([^()\s]*)?\Z")
+#: An inline note (footnotes.py) the text ends inside: half a note, dropped.
+_OPEN_NOTE = re.compile(r"\^\[[^\[\]\n]*\Z")
+#: Code, where marks are code too ("**kwargs"), or a mark of strong emphasis.
+_CODE_OR_STRONG = re.compile(r"(`+).*?\1|\*\*|__", re.DOTALL)
+
+
+def without_open_markup(text: str) -> str:
+    """`text` (an answer cut off at the token limit) without the markup it ends inside: a
+    link reduced to its words (no "[", no half address), half an inline note dropped, and
+    bold whose closing marks never came unmarked, all of which Markdown would leave as
+    written for the texter ("**very important.")."""
+    if text.count("`") % 2:  # it ends in code, where "[" is code too ("x = [1, 2")
+        return text
+    note = _OPEN_NOTE.search(text)
+    if note:
+        return text[: note.start()]
+    link = _OPEN_LINK.search(text)
+    return _without_open_strong(text[: link.start()] + link[1] if link else text)
+
+
+def _without_open_strong(text: str) -> str:
+    """`text` without its last "**" (or "__") when it opens bold, after a space and before
+    a word, and no mark after it closes it. Marks inside a word or an expression ("2**3",
+    "f(**kw)", "__init__") are no bold and are not counted."""
+    for mark in ("**", "__"):
+        marks = [
+            found
+            for found in _CODE_OR_STRONG.finditer(text)
+            if found[0] == mark and not _inside_words(text, found.start(), found.end())
+        ]
+        last = marks[-1] if len(marks) % 2 else None
+        if last and not text[: last.start()][-1:].strip() and text[last.end() :][:1].strip():
+            text = text[: last.start()] + text[last.end() :]
+    return text
+
+
+def _inside_words(text: str, start: int, end: int) -> bool:
+    return text[start - 1 : start].isalnum() and text[end : end + 1].isalnum()
+
 
 #: A cut-off answer is trimmed to its last sentence unless that drops most of it.
 _KEEP_WHEN_TRIMMING = 0.3
@@ -61,9 +102,10 @@ def trim_to_sentence(text: str) -> str:
 
     With no sentence end in the latter part of the text, it ends at the last whole word and
     "..." instead, so the texter never sees half a word; and never inside a formula whose
-    closing delimiter never came (it would be sent as raw LaTeX), nor inside a link.
+    closing delimiter never came (it would be sent as raw LaTeX), nor inside a link, an
+    inline note or bold.
     """
-    text = without_open_link(before_open_math(text or ""))
+    text = without_open_markup(before_open_math(text or ""))
     stripped = text.strip()
     if not stripped or ends_sentence(stripped):
         return stripped

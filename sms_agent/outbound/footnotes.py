@@ -1,7 +1,10 @@
 """Markdown footnotes as a phone can show them: numbered marks, and the notes at the end.
 
 Models write footnotes as GitHub and Pandoc read them: a mark in the text ("the capital[^1]")
-and the note on a line of its own ("[^1]: Since 508 AD."), its label a number or a name.
+and the note on a line of its own ("[^1]: Since 508 AD."), its label a number or a name, or
+(Pandoc's inline note) the note in the text ("the capital^[Since 508 AD.]"), or, in plain
+text, in raised digits: "the capital¹" and a "¹ Since 508 AD." line, which would read as
+powers ("capital^1").
 No phone renders them, and CommonMark does not know them, so the texter got the carets and
 labels as written and each note where the model put it. A mark becomes "[1]" (GSM-7, and
 numbered in the order the text first cites it), its note a "[1] ..." line at the end. A
@@ -16,12 +19,35 @@ import re
 from markdown_it import MarkdownIt
 
 _BLOCKS = MarkdownIt("commonmark")
-#: A note: its label, then its words, to the next note or a blank line.
-_NOTE = re.compile(r"^ {0,3}\[\^([^\]\s]+)\]:[ \t]*(.*(?:\n(?![ \t]*\n| {0,3}\[\^).*)*)", re.M)
+#: A paragraph's lines: to a blank line or the next definition (a note, or a link's:
+#: "[2]: https://..." is a source of its own, not more of the note).
+_LINES = r".*(?:\n(?![ \t]*\n| {0,3}\[[^\]\n]+\]:).*)*"
+#: A note: its label, then its words, and the further paragraphs indented under it.
+_NOTE = re.compile(
+    rf"^ {{0,3}}\[\^([^\]\s]+)\]:[ \t]*({_LINES}(?:\n(?:[ \t]*\n)+(?= {{4}}|\t)[ \t]*\S{_LINES})*)",
+    re.M,
+)
 #: Where a note starts.
 _NOTE_START = re.compile(r"^( {0,3})\[\^", re.M)
 #: Inline code, kept as written, or a footnote's mark with the spaces before it.
 _MARK = re.compile(r"(`+)(?:.*?)\1|[ \t]*\[\^([^\]\s]+)\](?!:)")
+
+
+#: Inline code, kept as written, or Pandoc's inline note ("the capital^[Since 508 AD.]"), its
+#: words holding a word (not "a^[i]") and perhaps a link's brackets.
+_INLINE_NOTE = re.compile(
+    r"(`+)(?:.*?)\1|\^\[(?=[^\]\n]*[^\W\d_]{2})((?:[^\[\]\n]|\[[^\[\]\n]*\])+)\]"
+)
+#: The label an inline note is given, to be numbered with the others in citing order.
+_INLINE_LABEL = "inline-note-"
+
+
+#: A note in raised digits: its number at a line's start, then its words.
+_DIGITS = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"
+_LEVEL = str.maketrans(_DIGITS, "0123456789")
+_RAISED_NOTE = re.compile(rf"^ {{0,3}}([{_DIGITS}]+)[ \t]+(?=\S)")
+#: Inline code, kept as written, or a number in raised digits: a mark when a note has it.
+_RAISED_MARK = re.compile(rf"(`+)(?:.*?)\1|([{_DIGITS}]+)")
 
 
 #: A numbered source as a Markdown link definition ("[1]: https://..."), which a model
@@ -35,10 +61,16 @@ def footnotes_to_text(source: str) -> str:
     definition, which shows nothing (the texter lost a list of sources no "[1]" cited) and
     makes a "[1]" that cites it a link ("capital 1 (https://...)")."""
     sources = _SOURCE.search(source) is not None
+    if "^[" in source:
+        source = _inline_notes_defined(source)
+    if any(digit in source for digit in _DIGITS):
+        source = _raised_notes_defined(source)
     if "[^" not in source and not sources:
         return source
     lines = source.split("\n")
     code = _code_lines(source)
+    # Notes are read from the lines as written, where a source still looks a definition.
+    prose = "\n".join("" if index in code else line for index, line in enumerate(lines))
     if sources:
         lines = [
             line if index in code else _SOURCE.sub(r"\1\\[\2] ", line)
@@ -46,7 +78,6 @@ def footnotes_to_text(source: str) -> str:
         ]
         if "[^" not in source:
             return "\n".join(lines)
-    prose = "\n".join("" if index in code else line for index, line in enumerate(lines))
     notes = {match[1]: " ".join(match[2].split()) for match in _NOTE.finditer(prose)}
     if notes:
         for match in reversed(list(_NOTE.finditer(prose))):
@@ -71,16 +102,77 @@ def footnotes_to_text(source: str) -> str:
     return "\n".join(lines).rstrip() + ("\n\n" + "\n".join(listed) if listed else "")
 
 
+def _inline_notes_defined(source: str) -> str:
+    """`source` with each inline note outside code written as a mark and its note below,
+    as the notes of the other form are."""
+    lines, notes = source.split("\n"), []
+    code = _code_lines(source)
+
+    def marked(match: re.Match) -> str:
+        if match[2] is None:
+            return match[0]
+        notes.append(f"[^{_INLINE_LABEL}{len(notes) + 1}]: {match[2]}")
+        return f"[^{_INLINE_LABEL}{len(notes)}]"
+
+    for index, line in enumerate(lines):
+        if index not in code:
+            lines[index] = _INLINE_NOTE.sub(marked, line)
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _raised_notes_defined(source: str) -> str:
+    """`source` with notes in raised digits written as the other notes are ("[^1]: ...",
+    "capital[^1]"), when a line outside code starts with one: only a number a note has is
+    a mark, so "mc²" stays a power."""
+    lines = source.split("\n")
+    code = _code_lines(source)
+    notes = {
+        note[1]
+        for index, line in enumerate(lines)
+        if index not in code and (note := _RAISED_NOTE.match(line))
+    }
+    if not notes:
+        return source
+
+    def marked(match: re.Match) -> str:
+        number = match[2]
+        return f"[^{number.translate(_LEVEL)}]" if number in notes else match[0]
+
+    for index, line in enumerate(lines):
+        if index in code:
+            continue
+        note = _RAISED_NOTE.match(line)
+        label = f"[^{note[1].translate(_LEVEL)}]: " if note else ""
+        lines[index] = label + _RAISED_MARK.sub(marked, line[note.end() :] if note else line)
+    return "\n".join(lines)
+
+
 def _code_lines(source: str) -> set[int]:
     """The numbers of the lines that are code blocks, fenced or indented. A note is read as
     a paragraph, so that the indented lines which go on with it are no code block: CommonMark
-    would take a one-word note ("[^1]: Wikipedia") for a link's definition, ending it there."""
-    return {
-        line
+    would take a one-word note ("[^1]: Wikipedia") for a link's definition, ending it there.
+    Nor is a note's further paragraph, indented under it, though CommonMark reads one so."""
+    blocks = [
+        token
         for token in _BLOCKS.parse(_NOTE_START.sub(r"\1\\[^", source))
         if token.type in ("fence", "code_block") and token.map
-        for line in range(*token.map)
+    ]
+    fenced = {line for token in blocks if token.type == "fence" for line in range(*token.map)}
+    lines = source.split("\n")
+    prose = "\n".join("" if index in fenced else line for index, line in enumerate(lines))
+    in_notes = {
+        line
+        for note in _NOTE.finditer(prose)
+        for line in range(_line_of(prose, note.start()), _line_of(prose, note.end()) + 1)
     }
+    indented = {
+        line
+        for token in blocks
+        if token.type == "code_block"
+        for line in range(*token.map)
+        if line not in in_notes
+    }
+    return fenced | indented
 
 
 def _line_of(text: str, offset: int) -> int:

@@ -86,36 +86,85 @@ _SYMBOLS = {
     "lor": " or ",
     "vee": " or ",
     "iff": " <=> ",
+    "subset": " subset of ",
+    "subseteq": " subset of ",
+    "supset": " superset of ",
+    "supseteq": " superset of ",
+    # geometry, algebra, number theory
+    "perp": " perpendicular to ",
+    "parallel": " || ",
+    "angle": "angle ",
+    "therefore": "therefore ",
+    "because": "because ",
+    "propto": " proportional to ",
+    "mapsto": " -> ",
+    "circ": " o ",
+    "lVert": "||",
+    "rVert": "||",
+    "Vert": "||",
+    "langle": "<",
+    "rangle": ">",
+    "Leftrightarrow": " <=> ",
+    "Longleftrightarrow": " <=> ",
+    "leftrightarrow": " <-> ",
+    "Leftarrow": " <= ",
+    "longrightarrow": " -> ",
+    "Longrightarrow": " => ",
+    "longleftarrow": " <- ",
+    "gets": " <- ",
+    "ll": " << ",
+    "gg": " >> ",
+    "iint": "double integral",
+    "iiint": "triple integral",
+    "oint": "integral",
+    "prod": "product",
+    "vdots": "...",
+    "ddots": "...",
+    "setminus": " minus ",
+    "cong": " congruent to ",
+    "complement": "c",
+    "top": "T",  # a transpose, A^\top
+    "ell": "l",
     **{name: name.removeprefix("var") for name in _GREEK},
 }
-#: Sizing commands: nothing to read; and spacing, read as a space.
+#: Sizing commands (and the "." of a null delimiter, \left.), colours, strikes: nothing to
+#: read; and spacing, read as a space.
 _SILENT = re.compile(
-    r"\\(?:left|right|big|Big|bigg|Bigg|displaystyle|limits|!)(?![A-Za-z])"
+    r"\\(?:left|right)\s*\.|\\(?:text)?color\s*\{[^{}]*\}|\\cancel(?![A-Za-z])"
+    r"|\\(?:left|right|[bB]igg?[lr]?|displaystyle|limits|!)(?![A-Za-z])"
     r"|\\(?:begin|end)\s*\{[^{}]*\}|(?<!\\)&"
 )
 #: A new line of an aligned formula.
 _ROW = re.compile(r"\\\\")
 _SPACE = re.compile(r"\\(?:q?quad(?![A-Za-z])|[,;: ])|~")
 _DEGREES = re.compile(r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))")
+#: Degrees of a temperature, its unit after them: "25 C", as script.py writes "25°C".
+_TEMPERATURE = re.compile(
+    r"\^\s*(?:\{\s*\\circ\s*\}|\\circ(?![A-Za-z]))\s*"
+    r"(?:\\(?:text|mathrm)\s*\{\s*([CF])\s*\}|([CF])(?![A-Za-z]))"
+)
 #: Commands whose one argument is what to read: \text{if}, \boxed{42}, \mathbf{v}.
 _WORD_COMMANDS = (
     r"(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mathsf|mathtt|mathcal|mathbb|"
-    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde)(?![A-Za-z])"
+    r"boxed|operatorname|hat|bar|vec|overline|underline|tilde|widehat|widetilde|"
+    r"overrightarrow|overleftarrow|overleftrightarrow)(?![A-Za-z])"
 )
 _WORDS = re.compile(rf"\\{_WORD_COMMANDS}\s*\{{([^{{}}]*)\}}")
 #: A fraction; a side of one character may go without braces, as in TeX's \frac12.
 _FRACTION = re.compile(
-    r"\\[dt]?frac(?![A-Za-z])\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\w))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\w))"
+    r"\\[dtc]?frac(?![A-Za-z])\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\w))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\w))"
 )
 #: n choose k, as calculators write it.
 _BINOMIAL = re.compile(r"\\[dt]?binom\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+#: A congruence's modulus: a = b (mod n).
+_MODULUS = re.compile(r"\\pmod\s*\{([^{}]*)\}")
 _ROOT = re.compile(r"\\sqrt\s*(?:\[([^\]]*)\])?\s*\{([^{}]*)\}")
 _SCRIPT = re.compile(r"([\^_])\s*\{([^{}]*)\}")
 #: Any other command with an argument reads as a function: \sin{x} -> sin(x). Not one whose
 #: argument is its words, when that argument has just lost its inner braces: the texter got
 #: "boxed(1/2)" for \boxed{\frac{1}{2}}.
 _CALL = re.compile(
-    rf"\\(?!(?:[dt]?frac|[dt]?binom|sqrt)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
+    rf"\\(?!(?:[dtc]?frac|[dt]?binom|sqrt|pmod)(?![A-Za-z])|{_WORD_COMMANDS})([A-Za-z]+)\s*\{{([^{{}}]*)\}}"
 )
 #: Braces that only group ({x+1}), not a command's argument nor written braces (\{1, 2\}).
 _GROUP = re.compile(r"(?<![A-Za-z}\]^_\\])\{([^{}]*)\}")
@@ -137,14 +186,22 @@ def _braced(depth: int) -> str:
 #: QwQ: "so the answer is \boxed{42}."), its argument holding braces a few levels deep
 #: (\boxed{\frac{\sqrt{3}}{2}} has two).
 _BOXED = re.compile(rf"\\boxed\s*\{{({_braced(4)})\}}")
+#: Chemistry in mhchem's \ce{H2SO4} (and a quantity in its \pu{25 °C}), inside a formula or
+#: not: its digits are already plain and its arrows ASCII ("2H2 + O2 -> 2H2O"), so only the
+#: braces and index marks go; a charge keeps its "^" as a power does ("SO4^2-").
+_CHEMISTRY = re.compile(rf"\\(?:ce|pu)\s*\{{({_braced(3)})\}}")
+
+
+def _chemistry(match: re.Match) -> str:
+    return " ".join(_BRACE.sub("", match[1].replace("_", "")).split())
 
 
 def latex_to_text(text: str) -> str:
-    """`text` with each math span outside code, and each \\boxed{} answer, written in plain
-    characters."""
+    """`text` with each math span outside code, and each \\boxed{} answer and \\ce{}
+    chemistry, written in plain characters."""
     pieces = _CODE.split(text)
     for index in range(0, len(pieces), 2):  # the odd ones are code
-        piece = _MATH.sub(_span, pieces[index])
+        piece = _CHEMISTRY.sub(_chemistry, _MATH.sub(_span, pieces[index]))
         pieces[index] = _BOXED.sub(lambda boxed: math_text(boxed[1]), piece)
     return "".join(pieces)
 
@@ -193,7 +250,8 @@ def _last_start(sign: re.Pattern, text: str) -> int:
 
 def math_text(source: str) -> str:
     """One formula's source as plain characters, innermost braces first."""
-    text = _ROW.sub("; ", _DEGREES.sub(" degrees", source))
+    text = _TEMPERATURE.sub(lambda unit: " " + (unit[1] or unit[2]), source)
+    text = _ROW.sub("; ", _DEGREES.sub(" degrees", _CHEMISTRY.sub(_chemistry, text)))
     text = _SPACE.sub(" ", _SILENT.sub("", text))
     text = _COMMAND.sub(_symbol, text)
     for _ in range(_DEPTH):
@@ -236,6 +294,7 @@ _STEPS = [
     (_FRACTION, lambda m: f"{_grouped(_side(m, 'a'))}/{_grouped(_side(m, 'b'))}"),
     (_BINOMIAL, lambda m: f"C({m[1].strip()},{m[2].strip()})"),
     (_ROOT, _root),
+    (_MODULUS, r" (mod \1)"),
     (_SCRIPT, lambda m: m[1] + _grouped(m[2])),
     (_CALL, r"\1(\2)"),
     (_GROUP, r"\1"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from itertools import takewhile, zip_longest
 from urllib.parse import urlsplit
 
@@ -16,7 +17,8 @@ _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrou
 # is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
 # the question is about markup itself (about_markup), when those are the answer too.
 _FORMATTING_TAG = re.compile(
-    r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font)\b[^>]*>|<!--.*?-->",
+    r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)\b"
+    r"[^>]*>|<!--.*?-->",
     re.IGNORECASE | re.DOTALL,
 )
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -24,6 +26,39 @@ _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
 #: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
 _MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
+
+
+#: GitHub's alerts, a quote that opens with "[!NOTE]" on a line of its own, as GPT and Claude
+#: write a note or a warning: the texter reads the label, "Note: ...".
+_ALERTS = "NOTE|TIP|IMPORTANT|WARNING|CAUTION"
+_ALERT = re.compile(rf"\A\[!({_ALERTS})\][ \t]*\n?", re.IGNORECASE)
+_QUOTED_ALERT = re.compile(
+    rf"^([ \t]*>[ \t]*)\[!({_ALERTS})\][ \t]*\n(?:[ \t]*>[ \t]*)?", re.IGNORECASE | re.M
+)
+
+
+def _label(name: str) -> str:
+    return name.capitalize() + ": "
+
+
+def alerts_to_labels(markdown: str) -> str:
+    """`markdown` (not code) with each alert's marker as its label, still quoted: for
+    WhatsApp, which shows the quote but not the marker."""
+    return _QUOTED_ALERT.sub(lambda alert: alert[1] + _label(alert[2]), markdown)
+
+
+#: Pandoc's subscript (H~2~O) and superscript (2^10^), and the highlight of several Markdown
+#: flavours (==key==), none of which a phone shows: the words, a power keeping its caret.
+PANDOC_MARKS = re.compile(
+    r"(?<!~)~([A-Za-z0-9]{1,6})~(?!~)|\^([A-Za-z0-9+-]{1,6})\^"
+    r"|(?<![=\w])==(?=\S)([^=\n]+?)(?<=\S)==(?![=\w])"
+)
+
+
+def without_pandoc_marks(mark: re.Match) -> str:
+    """For PANDOC_MARKS.sub: a mark's words."""
+    subscript, power, highlighted = mark.groups()
+    return subscript or (f"^{power}" if power else highlighted)
 
 
 def about_markup(question: str) -> bool:
@@ -45,19 +80,6 @@ def _raw_html(html: str, as_written: bool = False) -> str:
     return _FORMATTING_TAG.sub("", html)
 
 
-#: A link or image the text ends inside: its words, then perhaps "](" and part of its address.
-_OPEN_LINK = re.compile(r"!?\[([^\[\]\n]*)(?:\]\([^()\s]*)?\Z")
-
-
-def without_open_link(text: str) -> str:
-    """`text` with the link it ends inside (an answer cut off at the token limit) reduced to
-    its words: no "[", and no half address, which would reach the texter as written."""
-    if text.count("`") % 2:  # it ends in code, where "[" is code too ("x = [1, 2")
-        return text
-    link = _OPEN_LINK.search(text)
-    return text[: link.start()] + link[1] if link else text
-
-
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     """Headings, emphasis and code lose their markers but keep their words; links keep their URL.
 
@@ -66,8 +88,9 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     by one blank line. `html_as_written` keeps formatting tags and line breaks too (an answer
     about markup, about_markup).
     """
-    renderer = _Renderer(html_as_written)
-    for token in _PARSER.parse(footnotes_to_text(source)):
+    source = footnotes_to_text(source)
+    renderer = _Renderer(html_as_written, source.split("\n"))
+    for token in _PARSER.parse(source):
         renderer.feed(token)
     text = "\n".join(line.rstrip() for line in renderer.lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
@@ -82,7 +105,7 @@ def tables_to_text(source: str) -> str:
     lines = source.split("\n")
     opened = [index for index, token in enumerate(tokens) if token.type == "table_open"]
     for start in reversed(opened):  # from the end, so earlier line numbers stay right
-        renderer, first, last = _Renderer(), *tokens[start].map
+        renderer, first, last = _Renderer(source_lines=lines), *tokens[start].map
         for token in takewhile(lambda t: t.type != "table_close", tokens[start:]):
             renderer.feed(token)
         lines[first:last] = renderer.lines
@@ -92,14 +115,19 @@ def tables_to_text(source: str) -> str:
 class _Renderer:
     """Walks markdown-it's block tokens and writes plain lines."""
 
-    def __init__(self, html_as_written: bool = False) -> None:
+    def __init__(self, html_as_written: bool = False, source_lines: Sequence[str] = ()) -> None:
         self.html_as_written = html_as_written
+        self.source_lines = source_lines
         self.lines: list[str] = []
         self.lists: list[int | None] = []  # the next item's number; None in a bullet list
         self.marker = ""  # the list marker waiting for the item's first line
+        self.widths: list[int] = []  # the width of each open item's marker
         self.header: list[str] = []
         self.row: list[str] = []
+        self.row_line: int | None = None  # the source line of the row being read
+        self.prose_rows = False
         self.in_cell = False
+        self.quotes = 0  # how many quotes deep the text is
 
     def feed(self, token: Token) -> None:
         handler = getattr(self, f"on_{token.type}", None)
@@ -110,8 +138,10 @@ class _Renderer:
     def write(self, text: str) -> None:
         indent = "  " * max(len(self.lists) - 1, 0)
         marker, self.marker = self.marker, ""
+        # An item's later lines and paragraphs stand under its first words, not its marker.
+        width = len(marker) if marker else (self.widths[-1] if self.widths else 0)
         for number, line in enumerate(text.split("\n")):
-            lead = marker if number == 0 else " " * len(marker)
+            lead = marker if number == 0 and marker else " " * width
             self.lines.append(f"{indent}{lead}{line}")
 
     def separate(self) -> None:
@@ -120,6 +150,8 @@ class _Renderer:
 
     def on_inline(self, token: Token) -> None:
         text = inline_text(token.children or [], self.html_as_written)
+        if self.quotes:
+            text = _ALERT.sub(lambda alert: _label(alert[1]), text)
         if self.in_cell:
             self.row.append(" ".join(text.split()))
         else:
@@ -130,7 +162,13 @@ class _Renderer:
             self.separate()
 
     on_heading_close = on_paragraph_close
-    on_blockquote_close = on_paragraph_close
+
+    def on_blockquote_open(self, token: Token) -> None:
+        self.quotes += 1
+
+    def on_blockquote_close(self, token: Token) -> None:
+        self.quotes -= 1
+        self.separate()
 
     def on_fence(self, token: Token) -> None:
         self.write(token.content.rstrip("\n"))
@@ -161,10 +199,12 @@ class _Renderer:
         else:  # numbered as a browser would: from the first item's number, one by one
             self.marker = f"{number}{token.markup} "
             self.lists[-1] = number + 1
+        self.widths.append(len(self.marker))
 
     def on_list_item_close(self, token: Token) -> None:
         if self.marker:  # an empty item still shows its bullet
             self.write("")
+        self.widths.pop()
 
     def on_bullet_list_close(self, token: Token) -> None:
         self.lists.pop()
@@ -183,10 +223,21 @@ class _Renderer:
 
     on_td_close = on_th_close
 
+    def on_tr_open(self, token: Token) -> None:
+        self.row_line = token.map[0] if token.map else None
+
     def on_tr_close(self, token: Token) -> None:
         row, self.row = self.row, []
         if not self.header:
             self.header = row
+            return
+        if self._without_pipe():
+            # A sentence right under the table, with no blank line between, is a row to
+            # GFM, but the model meant it as text: "Plan: Pick one." misreads it.
+            if not self.prose_rows:
+                self.separate()
+                self.prose_rows = True
+            self.write(" ".join(value for value in row if value))
             return
         pairs = zip_longest(self.header, row, fillvalue="")
         self.write(
@@ -194,8 +245,16 @@ class _Renderer:
         )
 
     def on_table_close(self, token: Token) -> None:
-        self.header = []
+        self.header, self.prose_rows = [], False
         self.separate()
+
+    def _without_pipe(self) -> bool:
+        line = self.row_line
+        return (
+            line is not None
+            and line < len(self.source_lines)
+            and "|" not in self.source_lines[line]
+        )
 
 
 def inline_text(children: list[Token], html_as_written: bool = False) -> str:
@@ -204,7 +263,9 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
     links: list[tuple[str, int]] = []
     for index, child in enumerate(children):
         kind = child.type
-        if kind in ("text", "code_inline"):
+        if kind == "text":
+            out.append(PANDOC_MARKS.sub(without_pandoc_marks, child.content))
+        elif kind == "code_inline":
             out.append(child.content)
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")

@@ -56,6 +56,37 @@ _SPELLED = {
     "\u222e": "integral",
     "\u210f": "hbar",
     "\u2030": "per mille",
+    # anyascii's "<" and ">" for these read as comparisons, its "D" and "+" as letters and sums
+    "\u2282": "subset of",
+    "\u2286": "subset of",
+    "\u2283": "superset of",
+    "\u2287": "superset of",
+    "\u2207": "nabla",
+    "\u2220": "angle",
+    "\u22a5": "perpendicular to",
+    "\u2234": "therefore",
+    "\u2235": "because",
+    # a box or a note is a bullet or a decoration, not the "#" anyascii writes
+    "\u25a0": "-",
+    "\u25a1": "-",
+    "\u2610": "-",
+    "\u266a": "",
+    "\u266b": "",
+}
+#: The keys of a Mac keyboard, as shortcuts are written ("⇧⌘P"): anyascii's "#", "^" and "*"
+#: say nothing, so each is its key's name, joined to the key it is pressed with by "+".
+_KEYS = {
+    "\u2318": "Cmd",
+    "\u2325": "Option",
+    "\u21e7": "Shift",
+    "\u2303": "Ctrl",
+    "\u238b": "Esc",
+    "\u21e5": "Tab",
+    "\u23ce": "Enter",
+    "\u21b5": "Enter",
+    "\u232b": "Backspace",
+    "\u2326": "Delete",
+    "\u21ea": "Caps Lock",
 }
 #: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" and "-5 °F"
 #: are "25 C" and "-5 F" (one space, whether the model put one before the sign or not), an
@@ -193,12 +224,22 @@ def to_latin_reply(text: str) -> str:
             out.append(char)
         elif script not in (None, LATIN) and _in_word(text, index, script):
             out.append(char)
+        elif char in _KEYS:
+            out.append(_key(text, index))
         else:
             spelled = _spelled(char)
             out.append(_apart(text, index, spelled) if char in _SPELLED else spelled)
             dropped = dropped or not spelled
     result = "".join(out)
     return re.sub(r"(?<=\S) {2,}(?=\S)", " ", result) if dropped else result
+
+
+def _key(text: str, index: int) -> str:
+    """A keyboard key's name, with a "+" to the key or letter it is pressed with: "⌘C" is
+    "Cmd+C", "⇧⌘P" "Shift+Cmd+P"."""
+    after = text[index + 1 : index + 2]
+    before = " " if index and text[index - 1].isalnum() else ""
+    return before + _KEYS[text[index]] + ("+" if after.isalnum() or after in _KEYS else "")
 
 
 def _apart(text: str, index: int, word: str) -> str:

@@ -67,14 +67,25 @@ class Shaped:
     cut: bool = False
 
 
+#: A line (or list item) opening with a sign that becomes ">" ("≥ 18" is ">= 18"): its ">"
+#: waits as a stand-in while Markdown is read, or it is read as a quote ("= 18").
+_MADE_QUOTE = re.compile(r"^([ \t]*(?:[-*+][ \t]+|\d{1,9}[.)][ \t]+)?)([\u2265\u203a])", re.M)
+_GREATER_THAN = "\ue03e"
+
+
+def _unquoted(sign: re.Match) -> str:
+    return sign[1] + _GREATER_THAN + ("=" if sign[2] == "\u2265" else "")
+
+
 @functools.lru_cache(maxsize=64)
 def to_sms_text(text: str | None, question: str = "") -> str:
     """Plain text a phone shows as written: no Markdown, LaTeX or emoji, and GSM-7 unless the
     reply's language (by the script of `question` and of the answer) needs other letters.
     Kept for the latest answers: the pipeline checks a model's answer is not empty once
     shaped, then shapes it to send."""
-    source = without_lookalikes(latex_to_text(readable(text or "")))
-    plain = markdown_to_text(source, html_as_written=about_markup(question))
+    source = _MADE_QUOTE.sub(_unquoted, latex_to_text(readable(text or "")))
+    plain = markdown_to_text(without_lookalikes(source), html_as_written=about_markup(question))
+    plain = plain.replace(_GREATER_THAN, ">")
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
     plain = readable(without_lookalikes(plain).replace("`", "'").replace("\t", "  "))

@@ -4,7 +4,8 @@ Models trained on ChatGPT's answers write its citation marks through the API too
 nothing renders them and no source is attached: private-use characters around "cite" and
 source ids ("\ue200cite\ue202turn0search0\ue201", which a phone shows as boxes or as
 "citeturn0search0"), ChatGPT's ":contentReference[oaicite:0]{index=0}", and the
-"【4:0†source】" of OpenAI's Assistants (gpt-oss's browsing writes "【1†L3-L7】"). Each names
+"【4:0†source】" of OpenAI's Assistants (gpt-oss's browsing writes "【1†L3-L7】"), and
+Gemini's "[cite_start]" before a cited sentence and "[cite: 1, 2]" after it. Each names
 a source the texter cannot open, and costs their segments. So does the "[1][2]" with which
 a search model (Perplexity's Sonar) numbers the sources it lists beside the answer, in the
 response's `citations`. So do the tracking parameters on links (utm_source=openai, which
@@ -21,8 +22,10 @@ import re
 _MARK = re.compile(
     r"(?<![ \t])[ \t]*(?:\ue200[^\ue201]*(?:\ue201|\Z)"
     r"|\u3010[^\u3010\u3011\n]*\u2020[^\u3010\u3011\n]*\u3011"
-    r"|:contentReference\[oaicite:\d+\](?:\{index=\d+\})?)"
+    r"|:contentReference\[oaicite:\d+\](?:\{index=\d+\})?|\[cite:[\d,\s]*\])"
 )
+#: Where a cited passage starts (Gemini), with the spaces after it: the words follow it.
+_START = re.compile(r"\[cite_start\][ \t]*")
 
 
 #: A link, and the punctuation that may end the sentence or the Markdown around it.
@@ -38,7 +41,7 @@ def without_citations(content: str, sources: int = 0) -> str:
     """`content` without a chat app's citation marks, its links without tracking, and
     without numbered citations of the `sources` sources listed beside it (none: a "[1]" is
     the answer's own, an index say)."""
-    content = _LINK.sub(_untracked, _MARK.sub("", content))
+    content = _LINK.sub(_untracked, _MARK.sub("", _START.sub("", content)))
     if not sources:
         return content
 

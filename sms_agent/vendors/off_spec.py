@@ -25,15 +25,25 @@ def error_message(holder) -> str | None:
     return message if isinstance(message, str) else None
 
 
-#: Other names servers give a stop at the token limit, read as OpenAI's "length": Mistral's
-#: model_length (the context window was full), an answer cut mid-word all the same.
-_AT_LIMIT = {"model_length": "length"}
+#: Other names servers give OpenAI's stops, in lower case. At the token limit ("length"):
+#: Mistral's model_length (the context window was full), and the max_tokens of Anthropic and
+#: Gemini (MAX_TOKENS) that a proxy passes through as they are: an answer cut mid-word all
+#: the same. Stopped by a filter ("content_filter"): Gemini's SAFETY, RECITATION and their
+#: kin, Claude's refusal, passed through so too.
+_IN_OPENAIS_WORDS = {
+    "model_length": "length",
+    "max_tokens": "length",
+    **dict.fromkeys(
+        ("safety", "recitation", "prohibited_content", "blocklist", "spii", "refusal"),
+        "content_filter",
+    ),
+}
 
 
 def finish_reason(choice: Choice) -> str | None:
     """Why the model stopped, in OpenAI's words; None when a server says it in no words."""
     reason = choice.finish_reason
-    return _AT_LIMIT.get(reason, reason) if isinstance(reason, str) else None
+    return _IN_OPENAIS_WORDS.get(reason.lower(), reason) if isinstance(reason, str) else None
 
 
 #: The finish reasons of an answer the server broke off: OpenRouter's and Mistral's "error",

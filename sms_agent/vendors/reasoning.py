@@ -16,7 +16,10 @@ the model talking to itself: sent, it would fill the texter's segments and push 
 itself out to MORE. gpt-oss writes in channels instead
 ("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final
 <|message|>answer"), which some servers pass through as they are: its answer is the final
-channel. A `reasoning_content` or `reasoning` field beside the content (a server that does
+channel. A chat front end in between (Open WebUI, and proxies that copy it) folds the
+thinking into HTML instead, as <details><summary>Thinking</summary>...</details> or
+<details type="reasoning"><summary>Thought for 3 seconds</summary>...</details> before the
+answer. A `reasoning_content` or `reasoning` field beside the content (a server that does
 parse it) is simply never read.
 """
 
@@ -48,6 +51,13 @@ _WRAPPED = re.compile(
     r"|<\|begin_of_solution\|>(.*?)(?:<\|end_of_solution\|>|\Z))",
     re.IGNORECASE | re.DOTALL,
 )
+#: Thinking folded into HTML at the answer's start, to its </details> or (the token limit
+#: came first) to the end; a <details> block of any other summary is the answer's own.
+_DETAILS = re.compile(
+    r"\A\s*<details\b[^>]*>\s*<summary>\s*(?:thinking|thought|reasoning)[^<]*</summary>"
+    r".*?(?:</details>|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
 _FINAL_CHANNEL = re.compile(r"<\|channel\|>\s*final\s*<\|message\|>")
 _CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
 
@@ -59,7 +69,7 @@ def without_thinking(content: str) -> str:
     A tag further into an answer is its own."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return _final_channel(content)
-    answer = _after_thinking(content)
+    answer = _after_thinking(_DETAILS.sub("", content, count=1))
     wrapped = _WRAPPED.match(answer)
     return next(part for part in wrapped.groups() if part is not None) if wrapped else answer
 

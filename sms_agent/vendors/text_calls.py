@@ -5,18 +5,51 @@ Ollama's templates), and when it cannot (arguments that are not valid JSON, a fo
 does not expect) it returns the output as the answer's text: the texter would get
 "<tool_call>{"name": "request_human", ...}" as their answer, and no person. The formats are
 the models' own: Hermes and Qwen's JSON, Qwen3-Coder's <function=name>, GLM's name then
-<arg_key>s. gpt-oss, on a server that passes its Harmony channels through as text, calls a
-tool in a commentary channel addressed "to=functions.<name>".
+<arg_key>s, Mistral's [TOOL_CALLS] (a JSON list, or the name then [ARGS]), Llama 3.1's
+<|python_tag|> (JSON, or a built-in tool's Python: brave_search.call(...)), DeepSeek's
+<｜tool▁call▁begin｜> (the name after <｜tool▁sep｜> in V3, before it in V3.1), Kimi K2's
+<|tool_call_begin|>functions.name:0, Granite's and Phi-4's <|tool_call|> JSON, Llama 3.2's
+and 4's Python list ([name(arg="v")], keyword arguments only, at the very end), Gemma's
+```tool_code block. gpt-oss,
+on a server that passes its Harmony channels through as text, calls a tool in a
+commentary channel addressed "to=functions.<name>".
 """
 
 from __future__ import annotations
 
 import re
 
-#: A call: from its opening tag to its closing one, or to the end (the token limit).
-_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|\Z)", re.DOTALL)
+#: DeepSeek's tokens, spelled with full-width bars and a lower one-eighth block for spaces.
+_DEEPSEEK = {
+    word: f"<\uff5c{word.replace(' ', chr(0x2581))}\uff5c>"
+    for word in (
+        "tool calls begin",
+        "tool call begin",
+        "tool sep",
+        "tool call end",
+        "tool calls end",
+    )
+}
+#: A call: from its opening tag to its closing one, or to the end (the token limit). A
+#: call's words are in the one group that matched.
+_CALL = re.compile(
+    r"<tool_call>(.*?)(?:</tool_call>|\Z)"
+    r"|\[TOOL_CALLS\](.*?)(?:</s>|\Z)"
+    r"|<\|python_tag\|>(.*?)\Z"
+    rf"|(?:{_DEEPSEEK['tool calls begin']}\s*)?{_DEEPSEEK['tool call begin']}(.*?)"
+    rf"(?:{_DEEPSEEK['tool call end']}\s*(?:{_DEEPSEEK['tool calls end']})?|\Z)"
+    r"|(?:<\|tool_calls_section_begin\|>\s*)?<\|tool_call_begin\|>(.*?)"
+    r"(?:<\|tool_call_end\|>\s*(?:<\|tool_calls_section_end\|>)?|\Z)"
+    r"|<\|tool_call\|>(.*?)(?:<\|/tool_call\|>|\Z)"
+    r"|\[\s*([A-Za-z_][\w.]*\(\s*(?:\w+\s*=[^\]\n]*)?\)\s*)\]\s*\Z"
+    r"|```tool_code\s*\n(.*?)(?:```|\Z)",
+    re.DOTALL,
+)
 _NAME = re.compile(
-    r"""\A\s*(?:\{\s*"name"\s*:\s*"([^"]+)"|<function=([^>\s]+)>|([\w.-]+)\s*(?:<arg_key>|\Z))"""
+    r"""\A\s*(?:\[?\s*\{\s*"name"\s*:\s*"([^"]+)"|<function=([^>\s]+)>"""
+    r"|([\w.-]+)\s*(?:<arg_key>|\[ARGS\]|\Z)|([\w-]+)\.call\("
+    rf"|function\s*{_DEEPSEEK['tool sep']}\s*([\w.-]+)|([\w.-]+)\s*{_DEEPSEEK['tool sep']}"
+    r"|(?:functions\.)?([\w-]+):\d+\s*(?:<\|tool_call_argument_begin\|>|\Z)|([\w.-]+)\s*\()"
 )
 
 
@@ -41,7 +74,7 @@ def calls_in_text(content: str) -> tuple[str, list[str]]:
             break
         calls.insert(0, call)
         end = call.start()
-    names = [_name(call[1]) for call in calls]
+    names = [_name(next(words for words in call.groups() if words is not None)) for call in calls]
     return content[:end], [name for name in names if name]
 
 

@@ -4,29 +4,42 @@ A server whose chat template or stop tokens do not match the model (a GGUF model
 Studio, llama.cpp or Ollama with the wrong template, vLLM with skip_special_tokens off)
 leaves the template's tokens in the text: a header before the answer, the token that ends
 the model's turn (<|im_end|>, <|eot_id|>...) and often the turns it went on to imagine
-after it ("<|im_start|>user ..."), which would all reach the texter as its answer.
+after it ("<|im_start|>user ..."), which would all reach the texter as its answer. GLM's
+vision models frame their final answer in <|begin_of_box|>...<|end_of_box|>, tokens a
+server may pass through too: the answer is what they frame.
 """
 
 from __future__ import annotations
 
 import re
 
-#: The header of the model's turn: ChatML, Llama 3 and 4, Gemma, Phi-3.
-_HEADER = re.compile(
-    r"\A\s*(?:<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
+#: The header of the model's turn: ChatML, Llama 3 and 4, Gemma, Phi-3, DeepSeek, Granite,
+#: Command R and A (whose answer opens <|START_RESPONSE|>), Mistral's end of an instruction;
+#: after the text's own start token (<bos>, <|begin_of_text|>...), which a server that
+#: does not skip special tokens leaves too.
+_START = r"<bos>|<\|begin_of_text\|>|<\|startoftext\|>|<\uff5cbegin\u2581of\u2581sentence\uff5c>"
+_ASSISTANT = (
+    r"<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
     r"|<\|header_start\|>\s*assistant\s*<\|header_end\|>"
-    r"|<start_of_turn>\s*model|<\|assistant\|>)\s*"
+    r"|<start_of_turn>\s*model|<\|assistant\|>|<\uff5cAssistant\uff5c>"
+    r"|<\|start_of_role\|>\s*assistant\s*<\|end_of_role\|>"
+    r"|(?:<\|START_OF_TURN_TOKEN\|>)?<\|CHATBOT_TOKEN\|>(?:\s*<\|START_RESPONSE\|>)?"
+    r"|<\|START_RESPONSE\|>|\[/INST\]"
 )
+_HEADER = re.compile(rf"\A\s*(?:(?:{_START})\s*(?:{_ASSISTANT})?|{_ASSISTANT})\s*")
 #: Where the model's turn ends: its end token, or the start of a turn it imagined. Llama 3
 #: ends a tool-calling turn with <|eom_id|>, Llama 4 any turn with <|eot|>; Gemma's end of
-#: text is <eos>, Mistral's </s> before an imagined [INST]; Command R and OpenChat spell
-#: their own.
+#: text is <eos>, Mistral's </s> before an imagined [INST] or at the end; Command R and A
+#: (<|END_RESPONSE|>) and OpenChat spell their own.
 _TURN_END = re.compile(
     r"<\|(?:im_end|im_start|eot_id|eom_id|eot|end_of_text|endoftext|start_header_id"
     r"|header_start|end|user|end_of_turn)\|>"
     r"|<(?:end|start)_of_turn>|<eos>|(?:</s>\s*)?\[INST\]|<\uff5cend\u2581of\u2581sentence\uff5c>"
-    r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN)\|>"
+    r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN|END_RESPONSE)\|>|</s>\s*\Z"
 )
+
+#: GLM's frame around its final answer.
+_BOX = re.compile(r"<\|(?:begin|end)_of_box\|>")
 
 
 def answer_turn(content: str) -> str:
@@ -34,6 +47,6 @@ def answer_turn(content: str) -> str:
     gpt-oss's channels are left as they are: reasoning.py reads its final one."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return content
-    content = _HEADER.sub("", content, count=1)
+    content = _HEADER.sub("", _BOX.sub("", content), count=1)
     end = _TURN_END.search(content)
     return content[: end.start()] if end else content

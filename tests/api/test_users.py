@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from sms_agent.extensions import db
 from sms_agent.models import ApiToken, ErrorLog, OutboundMessage, Task, User, utcnow
+from sms_agent.outbound.shape import to_sms_text
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_task, make_user
 
@@ -293,6 +294,24 @@ def test_send_message_says_when_the_text_was_cut_to_the_texters_plan(client, adm
     assert response.get_json()["shortened"] is True
     [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
     assert len(sent.body) < len("word " * 200)
+
+
+def test_send_message_shapes_the_text_once(client, admin_headers):
+    """Regression: the view shaped the text to say whether it was cut, then the send shaped
+    it again (Markdown parsed, cut searched for) to send it. The shaping cache's counts say
+    how often the text was cleaned: once, and never read back from the cache."""
+    make_user(PHONE, tier="free")
+    to_sms_text.cache_clear()
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/",
+        json={"message": "**Shaped once** " + "word " * 200},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == 200 and response.get_json()["shortened"] is True
+    info = to_sms_text.cache_info()
+    assert (info.misses, info.hits) == (1, 0)
 
 
 def test_send_message_to_an_inactive_user_is_409_and_sends_nothing(client, admin_headers):
