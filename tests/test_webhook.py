@@ -594,6 +594,26 @@ def test_a_second_21610_report_keeps_the_time_of_the_first_opt_out(client):
     assert user.opted_out_at == first
 
 
+@pytest.mark.parametrize("already", ["sent", "undelivered"])
+def test_a_21610_report_posted_again_after_the_texters_start_leaves_them_subscribed(
+    client, already
+):
+    """A report's signature carries no time: anyone who captured a signed one can post it
+    again. The texter's START since lifted the carrier's block, and a report already obeyed
+    must not opt them out once more (nor Twilio's own second delivery of it)."""
+    message = sent_message(already)
+    report = status_form("undelivered", ErrorCode="21610")
+    signed_post(client, "/sms/status", report)
+    start = inbound_form("START", From=message.to_number)
+    assert signed_post(client, "/sms/inbound", start).status_code == 200
+    user = db.session.get(User, message.to_number)
+    db.session.refresh(user)
+    assert not user.is_opted_out
+    assert signed_post(client, "/sms/status", report).status_code == 200
+    db.session.refresh(user)
+    assert not user.is_opted_out
+
+
 def test_other_error_codes_in_a_delivery_report_leave_the_texter_subscribed(client):
     message = sent_message("sent")
     signed_post(client, "/sms/status", status_form("undelivered", ErrorCode="30003"))
