@@ -59,7 +59,7 @@ def _tasks_written_before_their_ledger_rows(request, _write_order_watch):
     yield
     wrong, _write_order_watch.wrong = _write_order_watch.wrong, []
     if request.node.get_closest_marker("any_write_order") is None:
-        assert not wrong, f"a task moved after a ledger row in one transaction: {wrong}"
+        assert not wrong, f"written in an order that can deadlock two commits: {wrong}"
 
 
 @pytest.fixture(scope="session")

@@ -429,6 +429,37 @@ def test_a_captured_text_replayed_after_its_task_was_deleted_is_not_answered_aga
     assert queued_jobs(app) == []
 
 
+@pytest.mark.parametrize(
+    ("tail", "then"),
+    [
+        ("N", {"umMedia": "0To+15005550006"}),
+        ("Nu", {"mMedia": "0To+15005550006"}),
+        ("NumMedia0", {"To": "+15005550006"}),
+        ("NumMedia0T", {"o": "+15005550006"}),
+    ],
+)
+def test_a_captured_text_posted_again_with_its_parameters_cut_elsewhere_is_refused(
+    app, client, tail, then
+):
+    """Twilio signs the parameters run together (name, value, name, value... in name order),
+    with nothing between them: a captured text posted again with the start of the next
+    parameter moved into its MessageSid ("SM…N", then "umMedia" for a name) carries the same
+    signature and a MessageSid never seen, and was taken and answered again, once for each
+    cut. A MessageSid is Twilio's: two letters and 32 hex digits."""
+    captured = inbound_form("What is DNS?")
+    assert signed_post(client, "/sms/inbound", captured).status_code == 200
+    queued_jobs(app)
+    cut = {name: value for name, value in captured.items() if name not in ("NumMedia", "To")}
+    cut = {**cut, "MessageSid": captured["MessageSid"] + tail, **then}
+    validator, url = RequestValidator("test-auth-token"), "http://localhost/sms/inbound"
+    signature = validator.compute_signature(url, captured)
+    assert validator.compute_signature(url, cut) == signature  # the same bytes signed
+    response = client.post("/sms/inbound", data=cut, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 400
+    assert len(tasks()) == 1
+    assert queued_jobs(app) == []
+
+
 def test_a_yes_that_opted_in_is_not_answered_as_a_question_when_replayed(app, client):
     """ "yes" is START only from an opted-out texter; replayed once they are in, the same
     MessageSid must not come back as a question for the model."""
@@ -592,6 +623,26 @@ def test_a_second_21610_report_keeps_the_time_of_the_first_opt_out(client):
     signed_post(client, "/sms/status", status_form("failed", ErrorCode="21610"))
     db.session.refresh(user)
     assert user.opted_out_at == first
+
+
+@pytest.mark.parametrize("already", ["sent", "undelivered"])
+def test_a_21610_report_posted_again_after_the_texters_start_leaves_them_subscribed(
+    client, already
+):
+    """A report's signature carries no time: anyone who captured a signed one can post it
+    again. The texter's START since lifted the carrier's block, and a report already obeyed
+    must not opt them out once more (nor Twilio's own second delivery of it)."""
+    message = sent_message(already)
+    report = status_form("undelivered", ErrorCode="21610")
+    signed_post(client, "/sms/status", report)
+    start = inbound_form("START", From=message.to_number)
+    assert signed_post(client, "/sms/inbound", start).status_code == 200
+    user = db.session.get(User, message.to_number)
+    db.session.refresh(user)
+    assert not user.is_opted_out
+    assert signed_post(client, "/sms/status", report).status_code == 200
+    db.session.refresh(user)
+    assert not user.is_opted_out
 
 
 def test_other_error_codes_in_a_delivery_report_leave_the_texter_subscribed(client):

@@ -1,4 +1,5 @@
-"""Every transaction of the suite writes a task before its ledger rows.
+"""Every transaction of the suite writes a task before its ledger rows, and its error log
+after both.
 
 On PostgreSQL the rollup triggers run at commit, in the order of the transaction's writes
 (sms_agent/models/at_commit.py). A ledger row (a model call, an SMS) adds its cost to its
@@ -10,6 +11,12 @@ one, against every other transaction's order, and two such commits can deadlock
 that code writing them in two flushes, the wrong way round, fails its test. A test that
 writes them in either order on purpose (to show the counts stay exact whatever the order)
 is marked `any_write_order`.
+
+An error log's count is one row for the whole table (row_counts.py), taken at commit after
+what the transaction wrote before it: a failed delivery report moves its message's price,
+then logs the error, and an answer whose send Twilio refused logged the error before the
+price went out, so the two commits deadlocked (tests/test_error_log_order.py). Error logs
+are written last: record_error flushes what the transaction wrote before it.
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ _ASSIGNED = re.compile(r"(\w+)\s*=")
 
 
 def _kind(statement: str) -> str | None:
-    """ "ledger" for a write the spend triggers count, "move" for one that can move a task."""
+    """ "ledger" for a write the spend triggers count, "move" for one that can move a task,
+    "error" for an error log's insert."""
     head = statement.lstrip()[:60].lower()
+    if head.startswith("insert into error_logs"):
+        return "error"
     if head.startswith(("insert into model_calls", "insert into outbound_messages")):
         return "ledger"
     if head.startswith(("delete from model_calls", "delete from outbound_messages")):
@@ -50,11 +60,13 @@ def _kind(statement: str) -> str | None:
 
 
 class WriteOrderWatch:
-    """Records each transaction that moved a task after writing a ledger row."""
+    """Records each transaction that moved a task after writing a ledger row, or wrote
+    either after an error log."""
 
     def __init__(self) -> None:
         self.wrong: list[str] = []
         self._ledger_written: set[int] = set()
+        self._error_written: set[int] = set()
         self._migrating: set[int] = set()
 
     def _statement(self, connection, _cursor, statement, *_args) -> None:
@@ -65,7 +77,11 @@ class WriteOrderWatch:
         if key in self._migrating:
             return
         kind = _kind(statement)
-        if kind == "ledger":
+        if kind in ("ledger", "move") and key in self._error_written:
+            self.wrong.append("after an error log: " + " ".join(statement.split())[:160])
+        if kind == "error":
+            self._error_written.add(key)
+        elif kind == "ledger":
             self._ledger_written.add(key)
         elif kind == "move" and key in self._ledger_written:
             self.wrong.append(" ".join(statement.split())[:160])
@@ -76,6 +92,7 @@ class WriteOrderWatch:
     def _returned(self, dbapi_connection, *_args) -> None:
         """Its transaction ended (back in the pool, what was left open is rolled back)."""
         self._ledger_written.discard(id(dbapi_connection))
+        self._error_written.discard(id(dbapi_connection))
         self._migrating.discard(id(dbapi_connection))
 
     def install(self) -> None:

@@ -100,6 +100,9 @@ class TaskView(KeptCount, AdminModelView):
         "completed_at",
         "quota_window",  # the quota's own bookkeeping (quota.give_back), not for editing
         "refusal_reason",  # why the service refused the text: a fact, not for editing
+        # Twilio's id of the text, the record that it was received (inbound/store.py):
+        # changed or emptied, the same text posted again would be taken and answered anew.
+        "message_sid",
     ]
     form_rules = sections(
         rules.FieldSet(
@@ -118,7 +121,7 @@ class TaskView(KeptCount, AdminModelView):
             ],
             "Error information",
         ),
-        rules.FieldSet(["message_sid", "metadata_"], "Metadata"),
+        rules.FieldSet([ReadOnlyValue("message_sid", "Message SID"), "metadata_"], "Metadata"),
         _TIMESTAMPS,
     )
 

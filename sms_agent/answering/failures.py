@@ -69,10 +69,10 @@ def give_up(task_id, cause: BaseException) -> None:
         error_type = None  # each Twilio failure was logged when it happened
     elif error_type is None:
         error_type = _error_type_of(cause)
-    if error_type:
-        record_error(error_type, str(cause)[:2000], user=task.user, task=task, exc=cause)
     task.mark_failed(str(cause)[:500])
     quota.give_back(task)
+    if error_type:  # last: see record_error
+        record_error(error_type, str(cause)[:2000], user=task.user, task=task, exc=cause)
     db.session.commit()
     if not isinstance(cause, SmsError):
         reread_opt_out(task.user)
@@ -84,9 +84,10 @@ def refuse_media(task: Task, problem: Exception) -> None:
     """A picture or voice note could not be used (sms_agent/media/read.py): an ErrorLog,
     the task failed, its request given back, and a notice that says what went wrong
     instead of an apology that invites the texter to send it again."""
-    record_error(problem.error_type, str(problem)[:2000], user=task.user, task=task, exc=problem)
     task.mark_failed(str(problem)[:500])
     quota.give_back(task)
+    # Last, after the task's move and the transcription's cost: see record_error.
+    record_error(problem.error_type, str(problem)[:2000], user=task.user, task=task, exc=problem)
     db.session.commit()
     reread_opt_out(task.user)
     notices.send_notice(task.user, problem.notice, task=task)

@@ -57,8 +57,8 @@ def record_delivery_status(
     if message is None:
         log.warning("status callback for unknown message %s (%s)", sid, twilio_status)
         return False
-    if code == UNSUBSCRIBED_RECIPIENT and message.to_number:  # None: the texter was deleted
-        opt_out(message.to_number)
+    if code == UNSUBSCRIBED_RECIPIENT:
+        _obey_carrier_opt_out(message)
     status = TWILIO_STATUS_MAP.get((twilio_status or "").lower())
     if status is None:
         log.info("ignored status %r for %s", twilio_status, sid)
@@ -89,6 +89,32 @@ def _reported_to_staff(status: str, code: int | None) -> bool:
     """A message that did not arrive is reported to staff (an error log naming the texter),
     unless the texter opted out at the carrier: that is an opt-out, not a fault."""
     return status in UNDELIVERED_STATUSES and code != UNSUBSCRIBED_RECIPIENT
+
+
+def _obey_carrier_opt_out(message: OutboundMessage) -> None:
+    """Opt the texter out, once for each message reported with 21610: a report's signature
+    carries no time, so a captured one posted again (or Twilio's second delivery of it) after
+    the texter's START, which lifted the carrier's block, must not opt them out once more.
+    The UPDATE that notes the code on the message decides, whatever the message's status
+    (a report after its final status is still obeyed, the first time)."""
+    _texter_before_their_sms(message)
+    if message.to_number is None:  # the texter was deleted
+        return
+    noted = db.session.execute(
+        sa.update(OutboundMessage)
+        .where(
+            OutboundMessage.id == message.id,
+            sa.or_(
+                OutboundMessage.error_code.is_(None),
+                OutboundMessage.error_code != UNSUBSCRIBED_RECIPIENT,
+            ),
+        )
+        .values(error_code=UNSUBSCRIBED_RECIPIENT)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    set_committed_value(message, "error_code", UNSUBSCRIBED_RECIPIENT)
+    if noted:
+        opt_out(message.to_number)
 
 
 def _texter_before_their_sms(message: OutboundMessage) -> None:

@@ -36,8 +36,9 @@ def two_texters():
     for user in (ann, bob):
         sid = ANN_SID if user is ann else "SM" + "b2" * 16
         db.session.add(OutboundMessage(to_number=user.phone_number, body="Hi", sid=sid))
+    db.session.commit()  # before the error logs, as the service writes them (tests/write_order.py)
+    for user in (ann, bob):
         make_error(user_phone=user.phone_number, error_message=f"failed for {user.phone_number}")
-    db.session.commit()
 
 
 @pytest.mark.parametrize("typed", [BOB, "+1 (555) 010-0092", "555-010-0092", "5550100092"])

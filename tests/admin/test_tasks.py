@@ -6,6 +6,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, utcnow
@@ -227,3 +228,26 @@ def test_a_task_cannot_be_moved_into_or_out_of_refused(admin_client, stored, sta
     assert "stays refused" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(type(task), task.id).status == stored
+
+
+def test_a_tasks_message_sid_is_shown_not_edited_so_its_text_stays_received(admin_client):
+    """Regression: the edit form let staff change (or empty) the MessageSid, the one record
+    that the text was received: the same text, posted again as Twilio signed it (a retry,
+    or a captured webhook replayed), was then taken anew, counted and answered again."""
+    from sms_agent.models import Task
+    from tests.admin.conftest import form_as_shown
+    from tests.standins import inbound_form, signed_post
+
+    sid = "SM" + "e" * 32
+    text = inbound_form("What is 2+2?", MessageSid=sid)
+    assert signed_post(admin_client, "/sms/inbound", text).status_code == 200
+    [task] = db.session.scalars(sa.select(Task)).all()
+    url = f"/admin/task/edit/?id={task.id}"
+    page = page_of(admin_client, url)
+    assert 'data-readonly="message_sid"' in page and 'name="message_sid"' not in page
+    form = {**form_as_shown(admin_client, url), "message_sid": ""}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).message_sid == sid
+    assert signed_post(admin_client, "/sms/inbound", text).status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 1
