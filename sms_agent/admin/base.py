@@ -22,10 +22,10 @@ from markupsafe import Markup
 from marshmallow import ValidationError as InvalidValue
 from marshmallow import validate
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
-from wtforms.fields import IntegerField
+from wtforms.fields import BooleanField, IntegerField
 from wtforms.fields.choices import SelectChoice
-from wtforms.utils import unset_value
 from wtforms.validators import NumberRange, ValidationError
+from wtforms.widgets import HiddenInput, PasswordInput
 
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem
@@ -36,13 +36,76 @@ log = logging.getLogger("sms_agent.admin")
 
 
 class AdminForm(FlaskForm, BaseForm):
-    """Flask-Admin's forms with Flask-WTF's CSRF token.
+    """Flask-Admin's forms with Flask-WTF's CSRF token, saving only what staff changed.
 
     CSRFProtect checks the `csrf_token` field of every POST before any view runs.
     Flask-Admin's own SecureForm puts a differently signed token (wtforms SessionCSRF)
     under that same name, which CSRFProtect rejects, so the forms carry Flask-WTF's token
     and validate it a second time themselves.
+
+    An Edit page left open while the service wrote the row (a task answered, a texter's
+    requests counted) wrote back everything it showed: the answered task read as queued
+    again, the texter got free requests. So the page carries what it showed of each field
+    in a hidden input, and a field that comes back as shown keeps the value stored now.
     """
+
+    def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
+        formdata = self.meta.wrap_formdata(self, formdata)
+        super().process(formdata, obj, data=data, extra_filters=extra_filters, **kwargs)
+        self.shown = {}
+        if formdata is None or obj is None:
+            return
+        for field in self:
+            if kept_field(field, obj) and (shown := formdata.get(field.name + SHOWN)) is not None:
+                self.shown[field.name] = shown
+                if not field.process_errors and same_text(submitted(field), shown):
+                    field.data = field.object_data
+
+    def hidden_tag(self, *fields) -> Markup:
+        obj = getattr(self, "_obj", None)
+        hidden = Markup('<input type="hidden" name="{}" value="{}">')
+        shown = [
+            hidden.format(field.name + SHOWN, self.shown.get(field.name, shown_value(field)))
+            for field in self
+            if obj is not None and kept_field(field, obj)
+        ]
+        return Markup("\n").join([super().hidden_tag(*fields), *shown])
+
+
+#: The name of the hidden input carrying what the page showed of a field, "<field>-shown".
+SHOWN = "-shown"
+
+
+def kept_field(field, obj) -> bool:
+    """A field showing a stored value of the row being edited (not a password, a token)."""
+    return (
+        hasattr(obj, field.name)
+        and not isinstance(field.widget, HiddenInput | PasswordInput)
+        and not hasattr(field, "entries")  # inline lists of other rows
+    )
+
+
+def shown_value(field) -> str:
+    """What the page shows of a field, as the browser will send it back untouched."""
+    if isinstance(field, BooleanField):
+        return "y" if field.data else ""
+    if hasattr(field, "_value"):
+        return field._value()
+    return "" if field.data is None else str(field.data)
+
+
+def submitted(field) -> str:
+    """What the browser sent for a field (an unticked box sends nothing)."""
+    return field.raw_data[0] if field.raw_data else ""
+
+
+def same_text(a: str, b: str) -> bool:
+    """Equal but for line breaks, which a browser sends as CR LF whatever the page had."""
+    return _one_kind_of_line_break(a) == _one_kind_of_line_break(b)
+
+
+def _one_kind_of_line_break(text) -> str:
+    return str(text).replace("\r\n", "\n").replace("\r", "\n")
 
 
 class ContainsAsWritten(sqla_filters.FilterLike):
@@ -109,41 +172,9 @@ class JSONObjectField(JSONField):
         self.data = value
 
 
-#: The name of the hidden input beside a KeptUnlessChanged field, as "<field>-shown".
-SHOWN = "-shown"
-
-
-class KeptUnlessChanged:
-    """A field that, saved as the page showed it, keeps the value stored now: an Edit page
-    left open while the service wrote the row (the texter's requests counted, their window
-    renewed) wrote back the figures it showed, handing the texter free requests, so a save
-    changes only what staff changed. The page carries what it showed in a hidden input."""
-
-    shown: str | None = None
-
-    def process(self, formdata, data=unset_value, extra_filters=None) -> None:
-        super().process(formdata, data, extra_filters)
-        if formdata is None or self.object_data is None:
-            return
-        self.shown = formdata.get(self.name + SHOWN)
-        unchanged = self.raw_data and self.raw_data[0] == self.shown
-        if unchanged and not self.process_errors:
-            self.data = self.object_data
-
-    def __call__(self, **kwargs) -> Markup:
-        shown = self._value() if self.shown is None else self.shown
-        hidden = Markup('<input type="hidden" name="{}" value="{}">')
-        return super().__call__(**kwargs) + hidden.format(self.name + SHOWN, shown)
-
-
-class KeptIntegerField(KeptUnlessChanged, IntegerField):
-    """A counter the service keeps (requests, tokens): see KeptUnlessChanged."""
-
-
-class KeptDateTimeField(KeptUnlessChanged, DateTimeField):
-    """A date-time input that shows whole seconds and, when it comes back as shown, keeps the
-    stored value, fraction of a second and all: saving a form changes only what staff
-    changed."""
+class KeptDateTimeField(DateTimeField):
+    """A date-time input that shows whole seconds and, when it comes back as the stored
+    value, keeps that value, fraction of a second and all."""
 
     def process_formdata(self, valuelist) -> None:
         super().process_formdata(valuelist)
@@ -218,7 +249,7 @@ class TimestampForms(AdminModelConverter):
     def handle_integer_types(self, column, field_args, **extra):
         """Every integer column counts something (requests, tokens, segments, error codes)."""
         field_args["validators"].append(NumberRange(min=0, max=MAX_INTEGER))
-        return KeptIntegerField(**field_args)
+        return IntegerField(**field_args)
 
 
 def select_choices(choice) -> list[SelectChoice]:

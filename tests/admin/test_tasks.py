@@ -227,3 +227,27 @@ def test_a_task_cannot_be_moved_into_or_out_of_refused(admin_client, stored, sta
     assert "stays refused" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(type(task), task.id).status == stored
+
+
+def test_saving_a_task_edit_page_left_open_keeps_the_answer_that_arrived_since(admin_client):
+    """Regression: staff opened a queued task's Edit page, the worker answered the task
+    meanwhile, staff changed its category and saved: the status, success and (empty) answer
+    the page showed were written back, so the answered task read as queued again."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(status="queued", success=False, ai_response=None, category="general")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "category": "coding"}
+    task.status, task.success, task.ai_response = "completed", True, "Paris."
+    task.completed_at = utcnow()
+    db.session.commit()
+
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(type(task), task.id)
+    assert (saved.category, saved.status, saved.success, saved.ai_response) == (
+        "coding",
+        "completed",
+        True,
+        "Paris.",
+    )
