@@ -107,6 +107,15 @@
       text = data.held_by === me ? "You hold this conversation." : "Held by " + (data.held_by || "staff") + ".";
     }
     root.querySelector("[data-testid=holder-text]").textContent = text;
+    // The buttons as the template shows them for this state (admin staff only).
+    var mine = data.state === "staff" && data.held_by === me;
+    toggle("[data-testid=take-over-form]", !mine);
+    toggle("[data-testid=return-to-ai-form]", data.state !== "ai");
+  }
+
+  function toggle(selector, visible) {
+    var node = root.querySelector(selector);
+    if (node) { node.classList.toggle("d-none", !visible); }
   }
 
   // Texts held for staff are read when an admin has the thread on screen: a POST, so that
