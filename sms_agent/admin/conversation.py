@@ -201,14 +201,24 @@ class ConversationPages:
     def _back(self, user: User):
         return redirect(url_for(".conversation_view", id=user.phone_number))
 
+    def _gone(self):
+        """Back to the users list, saying why: the texter was deleted (by another staff
+        member, the API) while the page was open, or the link names nobody; nothing was
+        done."""
+        phone = request.values.get("id", "")
+        flash(
+            f"No texter {phone}: deleted, perhaps while the page was open; nothing was done.",
+            "error",
+        )
+        return redirect(url_for(".index_view"))
+
     @expose("/conversation/")
     def conversation_view(self):
         """The texter's thread as their phone shows it: oldest at the top. Opening it reads
         nothing away (a browser may prefetch a link): the page posts "read" once on screen."""
         user = self._texter()
         if user is None:
-            flash("No such user.", "error")
-            return redirect(url_for(".index_view"))
+            return self._gone()
         return self._page(user)
 
     @expose("/conversation/read/", methods=("POST",))
@@ -262,7 +272,7 @@ class ConversationPages:
     def conversation_takeover(self):
         user = self._texter()
         if user is None:
-            abort(404)
+            return self._gone()
         try:
             handoff.take_over(user, current_user, confirmed_holder_id=_confirmed_holder())
         except handoff.HeldByOther as exc:
@@ -276,7 +286,7 @@ class ConversationPages:
     def conversation_release(self):
         user = self._texter()
         if user is None:
-            abort(404)
+            return self._gone()
         try:
             handoff.release(user, current_user, confirmed_holder_id=_confirmed_holder())
         except handoff.HeldByOther as exc:
@@ -290,7 +300,7 @@ class ConversationPages:
     def conversation_send(self):
         user = self._texter()
         if user is None:
-            abort(404)
+            return self._gone()
         form = ComposeForm()
         if not form.validate_on_submit():
             return self._page(user, 400, form=form)

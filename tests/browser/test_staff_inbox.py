@@ -203,3 +203,20 @@ def test_the_buttons_follow_another_staff_members_takeover_and_release(app, live
     assert take.is_visible()
     assert page.evaluate("window.notReloaded") is True
 
+
+def test_a_conversation_whose_texter_was_deleted_says_so(app, live_server, page):
+    """Regression: the poll got 404 and the page went on showing the thread as if nothing
+    had happened, its composer still offering to send to a texter who no longer exists."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    make_task(texter, sms_content="Hello?")
+    open_conversation(live_server, page)
+    notice = page.locator("[data-testid=texter-gone]")
+    assert not notice.is_visible()
+
+    db.session.delete(texter)
+    db.session.commit()
+    notice.wait_for(state="visible")
+    assert "deleted" in notice.inner_text()
+    assert page.locator("[data-testid=send]").is_disabled()
+    assert page.locator("[data-testid=take-over]").is_disabled()

@@ -118,6 +118,13 @@
     if (node) { node.classList.toggle("d-none", !visible); }
   }
 
+  // The texter deleted (by another staff member, or through the API) while the page was
+  // open: the page says so and offers nothing more, instead of showing the thread as live.
+  function gone() {
+    root.querySelector("[data-testid=texter-gone]").classList.remove("d-none");
+    root.querySelectorAll("button, textarea").forEach(function (node) { node.disabled = true; });
+  }
+
   // Texts held for staff are read when an admin has the thread on screen: a POST, so that
   // neither a prefetch of the page nor its poll in a hidden tab reads them away.
   var reader = root.querySelector("[data-testid=mark-read-form]");
@@ -150,6 +157,7 @@
     fetch(root.getAttribute("data-messages-url"), {credentials: "same-origin"})
       .then(function (response) {
         ended.classList.toggle("d-none", !response.redirected);
+        if (response.status === 404) { gone(); return Promise.reject("gone"); }
         return response.ok && !response.redirected ? response.json() : Promise.reject(response.status);
       })
       .then(function (data) {
@@ -159,8 +167,9 @@
         unread = data.unread;
         markRead();
       })
-      .catch(function () {})
-      .then(function () { setTimeout(poll, 2000); });
+      .then(function () { setTimeout(poll, 2000); }, function (why) {
+        if (why !== "gone") { setTimeout(poll, 2000); }
+      });
   }
 
   var rows = box.querySelectorAll(".sms-row");
