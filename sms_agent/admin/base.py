@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import flash, g, url_for
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
@@ -29,13 +30,39 @@ from wtforms.widgets import HiddenInput, PasswordInput
 
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem
+from ..security import refuses_nul_itself
 from .access import ReadOnlyForStaff
 from .search import ExactSearch
 
 log = logging.getLogger("sms_agent.admin")
 
 
-class AdminForm(FlaskForm, BaseForm):
+class NulRefused:
+    """A form that refuses a NUL character (PostgreSQL can hold none) as an error on its
+    field, before any validator takes the value to the database, and shows the field again
+    without it; the view says so with `security.refuses_nul_itself`."""
+
+    def validate(self, extra_validators=None) -> bool:
+        holding = [field for field in self if NUL in "".join(map(str, field.raw_data or ()))]
+        for field in holding:
+            field.raw_data = [str(value).replace(NUL, "") for value in field.raw_data]
+            if isinstance(field.data, str):
+                field.data = field.data.replace(NUL, "")
+        if not holding:
+            return super().validate(extra_validators)
+        for field in holding:
+            field.errors = [NUL_REMOVED]
+        return False
+
+
+NUL = "\x00"
+NUL_REMOVED = (
+    "This held a NUL character (invisible, often pasted with text), which cannot be saved "
+    "or sent: it is removed here, check the text and submit again."
+)
+
+
+class AdminForm(NulRefused, FlaskForm, BaseForm):
     """Flask-Admin's forms with Flask-WTF's CSRF token, saving only what staff changed.
 
     CSRFProtect checks the `csrf_token` field of every POST before any view runs.
@@ -399,6 +426,16 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
             message = "the database refused the change"
         flash(f"Not saved: {message}.", "error")
         return True
+
+    @expose("/new/", methods=("GET", "POST"))
+    @refuses_nul_itself
+    def create_view(self):
+        return super().create_view()
+
+    @expose("/edit/", methods=("GET", "POST"))
+    @refuses_nul_itself
+    def edit_view(self):
+        return super().edit_view()
 
     @action("delete", "Delete", "Are you sure you want to delete the selected records?")
     def action_delete(self, ids):

@@ -20,8 +20,9 @@ from .. import handoff, inbox, outbound, threads
 from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
+from ..security import refuses_nul_itself
 from .access import is_admin_staff
-from .base import one_char_line_breaks
+from .base import NulRefused, one_char_line_breaks
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def new_submission_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-class ComposeForm(FlaskForm):
+class ComposeForm(NulRefused, FlaskForm):
     message = TextAreaField(
         "Reply", filters=[one_char_line_breaks], validators=[InputRequired(), Length(max=1600)]
     )
@@ -297,6 +298,7 @@ class ConversationPages:
         return self._back(user)
 
     @expose("/conversation/send/", methods=("POST",))
+    @refuses_nul_itself
     def conversation_send(self):
         user = self._texter()
         if user is None:

@@ -29,6 +29,7 @@ from ..models.staff import (
     username_problem,
 )
 from ..phones import InvalidPhoneNumber, to_e164
+from ..security import refuses_nul_itself
 from .base import AdminForm, AdminModelView, email_address
 
 
@@ -196,6 +197,7 @@ class ApiTokenView(AdminModelView):
     column_default_sort = ("created_at", True)
 
     @expose("/new/", methods=("GET", "POST"))
+    @refuses_nul_itself
     def create_view(self):
         form = TokenForm()
         if not form.validate_on_submit():

@@ -20,9 +20,10 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
 from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
+from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
-from .base import one_char_line_breaks
+from .base import NulRefused, one_char_line_breaks
 from .conversation import Bubble, thread_for
 
 DEFAULT_NUMBER = "+15555550100"
@@ -41,7 +42,7 @@ FOLLOW_UP_GRACE = timedelta(seconds=30)
 ATTACHABLE = ["jpg", "jpeg", "png", "gif", "webp", "ogg", "oga", "opus", "mp3", "m4a", "amr"]
 
 
-class TryItForm(FlaskForm):
+class TryItForm(NulRefused, FlaskForm):
     from_number = StringField("From number", validators=[InputRequired(), Length(max=32)])
     channel = SelectField(
         "Channel",
@@ -101,6 +102,7 @@ class TryItView(StaffAccess, BaseView):
     admin_only = True
 
     @expose("/", methods=("GET", "POST"))
+    @refuses_nul_itself
     def index(self):
         phone = request.args.get("phone", "")
         form = TryItForm(

@@ -251,3 +251,19 @@ def test_saving_a_task_edit_page_left_open_keeps_the_answer_that_arrived_since(a
         True,
         "Paris.",
     )
+
+
+def test_a_task_saved_with_a_nul_in_its_answer_is_a_form_error_keeping_the_form(admin_client):
+    """Regression: a NUL pasted into an Edit page's field got a bare "Bad Request" page and
+    everything typed on the form was lost."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(ai_response="Paris.")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "ai_response": "Par\x00is!", "category": "coding"}
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "NUL character" in page and "Paris!" in page
+    db.session.expire_all()
+    assert db.session.get(type(task), task.id).ai_response == "Paris."

@@ -263,3 +263,10 @@ def test_a_picture_over_media_max_bytes_is_one_field_error_however_often_it_is_t
         assert response.status_code == 400
         page = response.get_data(as_text=True)
         assert page.count(f"Larger than MEDIA_MAX_BYTES ({len(PNG) + 10} bytes).") == 1
+
+
+def test_a_message_holding_a_nul_is_a_form_error_not_a_bare_400(admin_client):
+    response = send(admin_client, "+15555550100", "What\x00 now?")
+    page = response.get_data(as_text=True)
+    assert "NUL character" in page and "What now?</textarea>" in page
+    assert db.session.scalars(sa.select(Task)).all() == []
