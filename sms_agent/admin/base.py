@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -277,6 +278,11 @@ class TimestampForms(AdminModelConverter):
         """Every integer column counts something (requests, tokens, segments, error codes)."""
         field_args["validators"].append(NumberRange(min=0, max=MAX_INTEGER))
         return IntegerField(**field_args)
+
+
+def new_submission_key() -> str:
+    """A key for one rendering of a form that must act once however often it is posted."""
+    return secrets.token_urlsafe(16)
 
 
 def select_choices(choice) -> list[SelectChoice]:

@@ -3,7 +3,6 @@ the Users view's conversation page, where staff take over, reply and hand back t
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +21,7 @@ from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
 from ..security import refuses_nul_itself
 from .access import is_admin_staff
-from .base import NulRefused, one_char_line_breaks
+from .base import NulRefused, new_submission_key, one_char_line_breaks
 
 
 @dataclass(frozen=True)
@@ -117,10 +116,6 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
     # An inbound text and its reply can share a timestamp; the question goes first.
     bubbles.sort(key=lambda bubble: (bubble.at, not bubble.inbound))
     return bubbles[-limit:]
-
-
-def new_submission_key() -> str:
-    return secrets.token_urlsafe(16)
 
 
 class ComposeForm(NulRefused, FlaskForm):
