@@ -80,7 +80,7 @@ class AdminForm(NulRefused, FlaskForm, BaseForm):
     def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
         formdata = self.meta.wrap_formdata(self, formdata)
         super().process(formdata, obj, data=data, extra_filters=extra_filters, **kwargs)
-        self.shown = {}
+        self.shown, self.overtaken = {}, {}
         if formdata is None or obj is None:
             return
         for field in self:
@@ -88,6 +88,16 @@ class AdminForm(NulRefused, FlaskForm, BaseForm):
                 self.shown[field.name] = shown
                 if not field.process_errors and same_text(submitted(field), shown):
                     field.data = field.object_data
+                elif not same_text(now := stored_shown(field), shown):
+                    # Changed here and, since the page was opened, by someone else too: the
+                    # page shows theirs, and a second save replaces it.
+                    self.shown[field.name] = self.overtaken[field.name] = now
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for name, now in self.overtaken.items():
+            self[name].errors = [*self[name].errors, OVERTAKEN.format(short(now) or "empty")]
+        return valid and not self.overtaken
 
     def hidden_tag(self, *fields) -> Markup:
         obj = getattr(self, "_obj", None)
@@ -120,6 +130,22 @@ def shown_value(field) -> str:
     if hasattr(field, "_value"):
         return field._value()
     return "" if field.data is None else str(field.data)
+
+
+def stored_shown(field) -> str:
+    """What the page would show of the field's stored value (shown_value of object_data)."""
+    data, raw_data = field.data, field.raw_data
+    field.data, field.raw_data = field.object_data, None
+    try:
+        return shown_value(field)
+    finally:
+        field.data, field.raw_data = data, raw_data
+
+
+OVERTAKEN = (
+    "Changed by someone else since you opened this page; it is now: {}. Save again to "
+    "replace that with what you entered."
+)
 
 
 def submitted(field) -> str:

@@ -267,3 +267,38 @@ def test_a_task_saved_with_a_nul_in_its_answer_is_a_form_error_keeping_the_form(
     assert "NUL character" in page and "Paris!" in page
     db.session.expire_all()
     assert db.session.get(type(task), task.id).ai_response == "Paris."
+
+
+def test_two_staff_changing_one_field_at_once_the_second_is_told_not_overwritten(admin_client):
+    """Regression: two staff had the same error's Edit page open; each wrote resolution
+    notes and saved, and the second save silently replaced the first's notes. The second now
+    sees the notes saved meanwhile beside the field, and a second save replaces them."""
+    from tests.admin.conftest import form_as_shown
+
+    error = make_error(resolution_notes="")
+    url = f"/admin/errorlog/edit/?id={error.id}"
+    form = {**form_as_shown(admin_client, url), "resolution_notes": "Restarted the worker."}
+    error.resolution_notes = "Twilio outage, nothing to do."
+    db.session.commit()
+
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Changed by someone else since you opened this page" in page
+    assert "Twilio outage, nothing to do." in page
+    db.session.expire_all()
+    assert db.session.get(ErrorLog, error.id).resolution_notes == "Twilio outage, nothing to do."
+
+    # Saved again as the page now shows it, staff's own notes win.
+    assert admin_client.post(url, data=form_as_shown_from(page, form)).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ErrorLog, error.id).resolution_notes == "Restarted the worker."
+
+
+def form_as_shown_from(page: str, typed: dict) -> dict:
+    """The fields of a page just answered, as a browser would post them again."""
+    from tests.admin.conftest import _FormReader
+
+    reader = _FormReader()
+    reader.feed(page)
+    return {**reader.fields, "resolution_notes": typed["resolution_notes"]}
