@@ -197,3 +197,24 @@ def test_the_admins_own_files_stay_cacheable(staff_client):
     response.close()
     assert response.status_code == 200
     assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
+def test_a_save_posted_after_logging_out_says_on_the_login_page_it_was_not_saved(admin_client):
+    """Regression: staff logged out in another tab (or their session ended), then pressed
+    Save on an Edit page: they got the login page, then the Edit page as it was before, and
+    nothing said that their change had been dropped."""
+    from tests.admin.conftest import form_as_shown
+    from tests.factories import make_task
+
+    task = make_task()
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "category": "coding"}
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, url)})
+
+    response = admin_client.post(url, data=form, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert 'name="password"' in page
+    assert "Not saved: you were logged out" in page
+    # A poll or a measure the page posts by itself says nothing.
+    admin_client.post(url, data=form, headers={"Sec-Fetch-Mode": "cors"})
+    assert "Not saved" not in admin_client.get("/admin/auth/login/").get_data(as_text=True)
