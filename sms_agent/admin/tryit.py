@@ -6,6 +6,7 @@ The message is signed as Twilio signs it and posted to our own /sms/inbound view
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
@@ -23,7 +24,7 @@ from ..phones import InvalidPhoneNumber, to_e164
 from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
-from .base import NulRefused, one_char_line_breaks
+from .base import NulRefused, new_submission_key, one_char_line_breaks
 from .conversation import Bubble, thread_for
 
 DEFAULT_NUMBER = "+15555550100"
@@ -55,6 +56,8 @@ class TryItForm(NulRefused, FlaskForm):
         validators=[Optional()],
         render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS},
     )
+    #: One SMS per rendering of the form, however often it is posted (sid_of).
+    submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])
     attachment = FileField(
         "Picture or voice note",
         validators=[
@@ -125,11 +128,13 @@ class TryItView(StaffAccess, BaseView):
         try:
             phone = to_e164(form.from_number.data, current_app.config["DEFAULT_PHONE_REGION"])
             silent_before = gets_nothing_back(phone)
+            media = form.attachments()
             task = simulate_inbound(
                 phone,
                 form.message.data or "",
                 channel=form.channel.data,
-                media=form.attachments(),
+                media=media,
+                sid=sid_of(form.submission.data, bool(media)),
             )
         except (InvalidPhoneNumber, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
@@ -148,6 +153,15 @@ class TryItView(StaffAccess, BaseView):
         return self.render(
             "admin/tryit.html", form=form, phone=phone, thread=thread, **poll_state(thread)
         )
+
+
+def sid_of(submission: str | None, with_media: bool) -> str | None:
+    """The MessageSid of a form submission's SMS: the same for each post of one submission
+    (a double click on Send, a resent form), so the webhook takes the second for a retry of
+    the first and answers it once. None without a submission (a new sid each time)."""
+    if not submission:
+        return None
+    return ("MM" if with_media else "SM") + hashlib.sha256(submission.encode()).hexdigest()[:32]
 
 
 def poll_state(thread: list[Bubble]) -> dict[str, bool]:
