@@ -88,9 +88,11 @@ class AdminForm(NulRefused, FlaskForm, BaseForm):
                 self.shown[field.name] = shown
                 if not field.process_errors and same_text(submitted(field), shown):
                     field.data = field.object_data
-                elif not same_text(now := stored_shown(field), shown):
-                    # Changed here and, since the page was opened, by someone else too: the
-                    # page shows theirs, and a second save replaces it.
+                elif not same_text(now := stored_shown(field), shown) and not same_text(
+                    now, submitted(field)
+                ):
+                    # Changed here and, since the page was opened, by someone else too (to
+                    # something else): the page shows theirs, and a second save replaces it.
                     self.shown[field.name] = self.overtaken[field.name] = now
 
     def validate(self, extra_validators=None) -> bool:

@@ -302,3 +302,21 @@ def form_as_shown_from(page: str, typed: dict) -> dict:
     reader = _FormReader()
     reader.feed(page)
     return {**reader.fields, "resolution_notes": typed["resolution_notes"]}
+
+
+def test_a_page_saved_again_after_going_back_to_it_is_not_told_of_its_own_change(
+    admin_client,
+):
+    """Saved, then Back to the Edit page (the browser keeps what was typed, and the page's
+    record of what it showed) and saved again: the change made the first time is not
+    "changed by someone else"."""
+    from tests.admin.conftest import form_as_shown
+
+    error = make_error(resolution_notes="")
+    url = f"/admin/errorlog/edit/?id={error.id}"
+    form = {**form_as_shown(admin_client, url), "resolution_notes": "Restarted the worker."}
+    assert admin_client.post(url, data=form).status_code == 302
+    assert admin_client.post(url, data={**form, "resolved": "y"}).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(ErrorLog, error.id)
+    assert (saved.resolution_notes, saved.resolved) == ("Restarted the worker.", True)
