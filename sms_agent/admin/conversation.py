@@ -21,7 +21,8 @@ from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
 from ..security import refuses_nul_itself
 from .access import is_admin_staff
-from .base import NulRefused, new_submission_key, one_char_line_breaks
+from .base import one_char_line_breaks
+from .forms import NulRefused, new_submission_key
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from ..models.staff import (
 )
 from ..phones import InvalidPhoneNumber, to_e164
 from ..security import refuses_nul_itself
-from .base import AdminForm, AdminModelView, email_address, new_submission_key
+from .base import AdminModelView, email_address
+from .forms import AdminForm, new_submission_key
 
 
 class NewPasswordField(PasswordField):

@@ -24,8 +24,9 @@ from ..phones import InvalidPhoneNumber, to_e164
 from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
-from .base import NulRefused, new_submission_key, one_char_line_breaks
+from .base import one_char_line_breaks
 from .conversation import Bubble, thread_for
+from .forms import NulRefused, new_submission_key
 
 DEFAULT_NUMBER = "+15555550100"
 
