@@ -8,7 +8,8 @@ same-origin Referrer-Policy and, in production, HSTS. The cookie flags come from
 What a signed-in staff member is shown is kept by no cache (Cache-Control: no-store).
 
 A NUL character in a URL parameter or a form field is refused with a 400 before any view
-runs: PostgreSQL can neither store nor compare text holding one (the query fails with a
+runs (but in the admin's forms, which say so beside the field: `refuses_nul_itself`):
+PostgreSQL can neither store nor compare text holding one (the query fails with a
 DataError). The webhook is left to itself: Twilio's fields are checked there (sid and number
 formats) and an SMS body or a media field keeps everything but the NUL, which becomes
 U+FFFD.
@@ -221,5 +222,18 @@ def refuse_nul_characters() -> None:
         return
     if _holds_nul(request.args.items(multi=True)):
         abort(400, "URL parameters may not contain NUL characters.")
-    if request.mimetype in FORM_TYPES and _holds_nul(request.form.items(multi=True)):
-        abort(400, "Form fields may not contain NUL characters.")
+    if request.mimetype in FORM_TYPES and not _refuses_nul_itself():
+        if _holds_nul(request.form.items(multi=True)):
+            abort(400, "Form fields may not contain NUL characters.")
+
+
+def refuses_nul_itself(view):
+    """Marks a view whose form says, as a field error, that a field holds a NUL (the admin's
+    forms): a bare 400 page lost everything staff had typed on the form."""
+    view.refuses_nul_itself = True
+    return view
+
+
+def _refuses_nul_itself() -> bool:
+    view = current_app.view_functions.get(request.endpoint)
+    return getattr(view, "refuses_nul_itself", False)

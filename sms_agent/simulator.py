@@ -44,15 +44,17 @@ def inbound_form(
     *,
     channel: str = "sms",
     media_urls: Sequence[tuple[str, str]] = (),
+    sid: str | None = None,
 ) -> dict[str, str]:
-    """The fields Twilio posts for an incoming SMS, MMS or WhatsApp message."""
+    """The fields Twilio posts for an incoming SMS, MMS or WhatsApp message; `sid` the
+    MessageSid when it must be this one (a message delivered again), else a new one."""
     config = current_app.config
     to = config["TWILIO_PHONE_NUMBER"]
     if channel == "whatsapp":
         from_number = f"whatsapp:{from_number}"
         to = f"whatsapp:{config.get('TWILIO_WHATSAPP_NUMBER') or to}"
     form = {
-        "MessageSid": ("MM" if media_urls else "SM") + secrets.token_hex(16),
+        "MessageSid": sid or ("MM" if media_urls else "SM") + secrets.token_hex(16),
         "AccountSid": account_sid(config),
         "From": from_number,
         "To": to,
@@ -93,16 +95,19 @@ def simulate_inbound(
     *,
     channel: str = "sms",
     media: Sequence[Attachment] = (),
+    sid: str | None = None,
 ) -> Task | None:
     """Deliver one SMS (on `channel`, with `media` attached) to our own webhook as Twilio
     would; the stored Task, or None when the message was a keyword, a command or otherwise
-    not a question."""
+    not a question. A `sid` delivered before is a duplicate, as Twilio's retries are: the
+    webhook stores and answers it once."""
     form = inbound_form(
         to_e164(from_number, current_app.config["DEFAULT_PHONE_REGION"]),
         body,
         num_media,
         channel=channel,
         media_urls=store_media(media),
+        sid=sid,
     )
     response = current_app.test_client().post(
         "/sms/inbound",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
 #: Methods that only read; every other method changes data and needs an admin.
@@ -19,8 +19,21 @@ def is_admin_staff() -> bool:
 
 
 def login_redirect():
-    """Send the browser to the login page, remembering where it wanted to go."""
+    """Send the browser to the login page, remembering where it wanted to go. A form staff
+    posted (a save, a reply, an action) after their session ended is not done: the login
+    page says so, or staff would take the page they return to for their change made."""
+    if request.method not in SAFE_METHODS and request.headers.get("Sec-Fetch-Mode") in (
+        None,
+        "navigate",
+    ):
+        flash(NOT_DONE, "warning")
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+NOT_DONE = (
+    "Not saved: you were logged out (here, in another tab, or your session ended) before "
+    "you submitted, so nothing was changed or sent. Log in, then do it again."
+)
 
 
 class StaffAccess:

@@ -8,41 +8,32 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import flash, g, url_for
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
-from flask_admin.form import BaseForm, DateTimeField, JSONField, rules
+from flask_admin.form import DateTimeField, JSONField, rules
 from flask_admin.helpers import get_render_ctx
 from flask_admin.model import filters
 from flask_admin.model.form import converts
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from marshmallow import ValidationError as InvalidValue
 from marshmallow import validate
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from wtforms.fields import IntegerField
 from wtforms.fields.choices import SelectChoice
-from wtforms.utils import unset_value
 from wtforms.validators import NumberRange, ValidationError
 
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem
+from ..security import refuses_nul_itself
 from .access import ReadOnlyForStaff
+from .forms import AdminForm
 from .search import ExactSearch
 
 log = logging.getLogger("sms_agent.admin")
-
-
-class AdminForm(FlaskForm, BaseForm):
-    """Flask-Admin's forms with Flask-WTF's CSRF token.
-
-    CSRFProtect checks the `csrf_token` field of every POST before any view runs.
-    Flask-Admin's own SecureForm puts a differently signed token (wtforms SessionCSRF)
-    under that same name, which CSRFProtect rejects, so the forms carry Flask-WTF's token
-    and validate it a second time themselves.
-    """
 
 
 class ContainsAsWritten(sqla_filters.FilterLike):
@@ -109,41 +100,9 @@ class JSONObjectField(JSONField):
         self.data = value
 
 
-#: The name of the hidden input beside a KeptUnlessChanged field, as "<field>-shown".
-SHOWN = "-shown"
-
-
-class KeptUnlessChanged:
-    """A field that, saved as the page showed it, keeps the value stored now: an Edit page
-    left open while the service wrote the row (the texter's requests counted, their window
-    renewed) wrote back the figures it showed, handing the texter free requests, so a save
-    changes only what staff changed. The page carries what it showed in a hidden input."""
-
-    shown: str | None = None
-
-    def process(self, formdata, data=unset_value, extra_filters=None) -> None:
-        super().process(formdata, data, extra_filters)
-        if formdata is None or self.object_data is None:
-            return
-        self.shown = formdata.get(self.name + SHOWN)
-        unchanged = self.raw_data and self.raw_data[0] == self.shown
-        if unchanged and not self.process_errors:
-            self.data = self.object_data
-
-    def __call__(self, **kwargs) -> Markup:
-        shown = self._value() if self.shown is None else self.shown
-        hidden = Markup('<input type="hidden" name="{}" value="{}">')
-        return super().__call__(**kwargs) + hidden.format(self.name + SHOWN, shown)
-
-
-class KeptIntegerField(KeptUnlessChanged, IntegerField):
-    """A counter the service keeps (requests, tokens): see KeptUnlessChanged."""
-
-
-class KeptDateTimeField(KeptUnlessChanged, DateTimeField):
-    """A date-time input that shows whole seconds and, when it comes back as shown, keeps the
-    stored value, fraction of a second and all: saving a form changes only what staff
-    changed."""
+class KeptDateTimeField(DateTimeField):
+    """A date-time input that shows whole seconds and, when it comes back as the stored
+    value, keeps that value, fraction of a second and all."""
 
     def process_formdata(self, valuelist) -> None:
         super().process_formdata(valuelist)
@@ -218,7 +177,7 @@ class TimestampForms(AdminModelConverter):
     def handle_integer_types(self, column, field_args, **extra):
         """Every integer column counts something (requests, tokens, segments, error codes)."""
         field_args["validators"].append(NumberRange(min=0, max=MAX_INTEGER))
-        return KeptIntegerField(**field_args)
+        return IntegerField(**field_args)
 
 
 def select_choices(choice) -> list[SelectChoice]:
@@ -278,11 +237,6 @@ def task_link(task_id) -> Markup | str:
         return "—"
     href = url_for("task.details_view", id=str(task_id))
     return Markup('<a href="{}">{}</a>').format(href, str(task_id)[:8])
-
-
-def short(text: str | None, length: int = 80) -> str:
-    text = text or ""
-    return text if len(text) <= length else text[: length - 1] + "…"
 
 
 class KeptCount:
@@ -368,6 +322,16 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
             message = "the database refused the change"
         flash(f"Not saved: {message}.", "error")
         return True
+
+    @expose("/new/", methods=("GET", "POST"))
+    @refuses_nul_itself
+    def create_view(self):
+        return super().create_view()
+
+    @expose("/edit/", methods=("GET", "POST"))
+    @refuses_nul_itself
+    def edit_view(self):
+        return super().edit_view()
 
     @action("delete", "Delete", "Are you sure you want to delete the selected records?")
     def action_delete(self, ids):

@@ -3,7 +3,6 @@ the Users view's conversation page, where staff take over, reply and hand back t
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,8 +19,10 @@ from .. import handoff, inbox, outbound, threads
 from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
+from ..security import refuses_nul_itself
 from .access import is_admin_staff
 from .base import one_char_line_breaks
+from .forms import NulRefused, new_submission_key
 
 
 @dataclass(frozen=True)
@@ -118,11 +119,7 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
     return bubbles[-limit:]
 
 
-def new_submission_key() -> str:
-    return secrets.token_urlsafe(16)
-
-
-class ComposeForm(FlaskForm):
+class ComposeForm(NulRefused, FlaskForm):
     message = TextAreaField(
         "Reply", filters=[one_char_line_breaks], validators=[InputRequired(), Length(max=1600)]
     )
@@ -201,14 +198,24 @@ class ConversationPages:
     def _back(self, user: User):
         return redirect(url_for(".conversation_view", id=user.phone_number))
 
+    def _gone(self):
+        """Back to the users list, saying why: the texter was deleted (by another staff
+        member, the API) while the page was open, or the link names nobody; nothing was
+        done."""
+        phone = request.values.get("id", "")
+        flash(
+            f"No texter {phone}: deleted, perhaps while the page was open; nothing was done.",
+            "error",
+        )
+        return redirect(url_for(".index_view"))
+
     @expose("/conversation/")
     def conversation_view(self):
         """The texter's thread as their phone shows it: oldest at the top. Opening it reads
         nothing away (a browser may prefetch a link): the page posts "read" once on screen."""
         user = self._texter()
         if user is None:
-            flash("No such user.", "error")
-            return redirect(url_for(".index_view"))
+            return self._gone()
         return self._page(user)
 
     @expose("/conversation/read/", methods=("POST",))
@@ -262,7 +269,7 @@ class ConversationPages:
     def conversation_takeover(self):
         user = self._texter()
         if user is None:
-            abort(404)
+            return self._gone()
         try:
             handoff.take_over(user, current_user, confirmed_holder_id=_confirmed_holder())
         except handoff.HeldByOther as exc:
@@ -276,7 +283,7 @@ class ConversationPages:
     def conversation_release(self):
         user = self._texter()
         if user is None:
-            abort(404)
+            return self._gone()
         try:
             handoff.release(user, current_user, confirmed_holder_id=_confirmed_holder())
         except handoff.HeldByOther as exc:
@@ -287,10 +294,11 @@ class ConversationPages:
         return self._back(user)
 
     @expose("/conversation/send/", methods=("POST",))
+    @refuses_nul_itself
     def conversation_send(self):
         user = self._texter()
         if user is None:
-            abort(404)
+            return self._gone()
         form = ComposeForm()
         if not form.validate_on_submit():
             return self._page(user, 400, form=form)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..analytics.sums import sum_of
 from ..extensions import db
 from ..models import DeliveryStatus, SpendDaily
-from .base import AdminModelView, KeptCount, short, task_link, user_link
+from .base import AdminModelView, KeptCount, task_link, user_link
+from .forms import short
 
 
 def price_label(message) -> str:

@@ -7,7 +7,8 @@ from flask import current_app, flash, make_response, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user, login_user
-from wtforms import PasswordField, SelectField, StringField
+from sqlalchemy.exc import IntegrityError
+from wtforms import HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -29,7 +30,9 @@ from ..models.staff import (
     username_problem,
 )
 from ..phones import InvalidPhoneNumber, to_e164
-from .base import AdminForm, AdminModelView, email_address
+from ..security import refuses_nul_itself
+from .base import AdminModelView, email_address
+from .forms import AdminForm, new_submission_key
 
 
 class NewPasswordField(PasswordField):
@@ -136,6 +139,9 @@ class TokenForm(AdminForm):
     name = StringField("Label", validators=[Optional(), Length(max=100)])
     staff_user = SelectField("Staff user", validators=[Optional()])
     user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=32)])
+    #: One token per rendering of the form, however often it is posted (ApiToken.made_by);
+    #: a post without one (a script's) makes a token each time.
+    submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -196,21 +202,48 @@ class ApiTokenView(AdminModelView):
     column_default_sort = ("created_at", True)
 
     @expose("/new/", methods=("GET", "POST"))
+    @refuses_nul_itself
     def create_view(self):
         form = TokenForm()
         if not form.validate_on_submit():
-            return self.render("admin/token_new.html", form=form)
+            return self._form_page(form)
+        submission = form.submission.data or None
+        if submission and (made := ApiToken.made_by(submission)):
+            return self._made_already(made)
         try:
-            token, key = ApiToken.issue(**form.owner(), name=form.name.data or "")
+            token, key = ApiToken.issue(
+                **form.owner(), name=form.name.data or "", submission=submission
+            )
         except InactiveOwner as exc:
             field = form.user_phone if form.user_phone.data else form.staff_user
             field.errors = [*field.errors, str(exc)]
-            return self.render("admin/token_new.html", form=form)
+            return self._form_page(form)
         db.session.add(token)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # The same submission, posted twice at once, made its token in the other request.
+            db.session.rollback()
+            if not submission or (made := ApiToken.made_by(submission)) is None:
+                raise
+            return self._made_already(made)
         response = make_response(self.render("admin/token_created.html", token=token, key=key))
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    def _form_page(self, form: TokenForm, status: int = 200):
+        # The form shown is a new submission, even when it shows one that was just posted.
+        form.submission.data = new_submission_key()
+        return self.render("admin/token_new.html", form=form), status
+
+    def _made_already(self, token: ApiToken):
+        flash(
+            f"Not made again: this form already made token {token.prefix} (a double click or a "
+            "resend). Its key was shown on the page that answered the first submission; if "
+            f"nobody copied it, revoke {token.prefix} and create another.",
+            "warning",
+        )
+        return self._form_page(TokenForm(formdata=None), 409)
 
     @action("revoke", "Revoke", "Revoke the selected tokens? Clients using them stop working.")
     def action_revoke(self, ids) -> None:

@@ -19,10 +19,10 @@ from .base import (
     ReadOnlyValue,
     sections,
     select_choices,
-    short,
     task_link,
     user_link,
 )
+from .forms import short
 
 _TIMESTAMPS = rules.FieldSet(
     [

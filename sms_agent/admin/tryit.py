@@ -6,6 +6,7 @@ The message is signed as Twilio signs it and posted to our own /sms/inbound view
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from datetime import UTC, datetime, timedelta
 
@@ -13,17 +14,19 @@ from flask import current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
 from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
+from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
 from .base import one_char_line_breaks
 from .conversation import Bubble, thread_for
+from .forms import NulRefused, new_submission_key
 
 DEFAULT_NUMBER = "+15555550100"
 
@@ -41,7 +44,7 @@ FOLLOW_UP_GRACE = timedelta(seconds=30)
 ATTACHABLE = ["jpg", "jpeg", "png", "gif", "webp", "ogg", "oga", "opus", "mp3", "m4a", "amr"]
 
 
-class TryItForm(FlaskForm):
+class TryItForm(NulRefused, FlaskForm):
     from_number = StringField("From number", validators=[InputRequired(), Length(max=32)])
     channel = SelectField(
         "Channel",
@@ -54,6 +57,8 @@ class TryItForm(FlaskForm):
         validators=[Optional()],
         render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS},
     )
+    #: One SMS per rendering of the form, however often it is posted (sid_of).
+    submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])
     attachment = FileField(
         "Picture or voice note",
         validators=[
@@ -101,6 +106,7 @@ class TryItView(StaffAccess, BaseView):
     admin_only = True
 
     @expose("/", methods=("GET", "POST"))
+    @refuses_nul_itself
     def index(self):
         phone = request.args.get("phone", "")
         form = TryItForm(
@@ -123,11 +129,13 @@ class TryItView(StaffAccess, BaseView):
         try:
             phone = to_e164(form.from_number.data, current_app.config["DEFAULT_PHONE_REGION"])
             silent_before = gets_nothing_back(phone)
+            media = form.attachments()
             task = simulate_inbound(
                 phone,
                 form.message.data or "",
                 channel=form.channel.data,
-                media=form.attachments(),
+                media=media,
+                sid=sid_of(form.submission.data, bool(media)),
             )
         except (InvalidPhoneNumber, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
@@ -146,6 +154,15 @@ class TryItView(StaffAccess, BaseView):
         return self.render(
             "admin/tryit.html", form=form, phone=phone, thread=thread, **poll_state(thread)
         )
+
+
+def sid_of(submission: str | None, with_media: bool) -> str | None:
+    """The MessageSid of a form submission's SMS: the same for each post of one submission
+    (a double click on Send, a resent form), so the webhook takes the second for a retry of
+    the first and answers it once. None without a submission (a new sid each time)."""
+    if not submission:
+        return None
+    return ("MM" if with_media else "SM") + hashlib.sha256(submission.encode()).hexdigest()[:32]
 
 
 def poll_state(thread: list[Bubble]) -> dict[str, bool]:

@@ -190,6 +190,9 @@ class ApiToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The key of the admin form submission that made it: one submission makes one token,
+    #: however often the form is posted (a double click, a resend).
+    submission: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
 
     staff_user: Mapped[StaffUser | None] = relationship(back_populates="tokens")
     user: Mapped[User | None] = relationship()
@@ -199,7 +202,12 @@ class ApiToken(db.Model):
 
     @classmethod
     def issue(
-        cls, *, staff_user: StaffUser | None = None, user: User | None = None, name: str = ""
+        cls,
+        *,
+        staff_user: StaffUser | None = None,
+        user: User | None = None,
+        name: str = "",
+        submission: str | None = None,
     ) -> tuple[ApiToken, str]:
         """A new token and its key; the key is returned once and never stored. Raises
         InactiveOwner for an owner whose tokens find_active would refuse: a key that can
@@ -212,9 +220,19 @@ class ApiToken(db.Model):
             raise InactiveOwner(f"{who} is inactive: activate them first")
         key = cls.KEY_PREFIX + secrets.token_urlsafe(32)
         token = cls(
-            staff_user=staff_user, user=user, name=name, prefix=key[:12], key_hash=hash_key(key)
+            staff_user=staff_user,
+            user=user,
+            name=name,
+            prefix=key[:12],
+            key_hash=hash_key(key),
+            submission=submission,
         )
         return token, key
+
+    @classmethod
+    def made_by(cls, submission: str) -> ApiToken | None:
+        """The token an admin form submission made already, if any."""
+        return db.session.scalar(sa.select(cls).where(cls.submission == submission))
 
     @property
     def is_revoked(self) -> bool:

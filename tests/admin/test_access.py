@@ -141,11 +141,13 @@ def test_admin_searches_and_filters_with_a_nul_are_refused(admin_client, url):
 
 
 def test_an_admin_form_with_a_nul_is_refused_and_the_row_kept(admin_client):
+    """Refused beside the field, the form shown again (it was a bare 400 page)."""
     user = make_user(phone_number="+15550009876", full_name="Ada")
     db.session.commit()
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
     data = {"full_name": "Ad\x00a", "tier": "free", "csrf_token": csrf_for(admin_client, url)}
-    assert admin_client.post(url, data=data).status_code == 400
+    response = admin_client.post(url, data=data)
+    assert "held a NUL character" in response.get_data(as_text=True)
     db.session.rollback()
     assert db.session.get(User, "+15550009876").full_name == "Ada"
 
@@ -195,3 +197,24 @@ def test_the_admins_own_files_stay_cacheable(staff_client):
     response.close()
     assert response.status_code == 200
     assert "no-store" not in response.headers.get("Cache-Control", "")
+
+
+def test_a_save_posted_after_logging_out_says_on_the_login_page_it_was_not_saved(admin_client):
+    """Regression: staff logged out in another tab (or their session ended), then pressed
+    Save on an Edit page: they got the login page, then the Edit page as it was before, and
+    nothing said that their change had been dropped."""
+    from tests.admin.conftest import form_as_shown
+    from tests.factories import make_task
+
+    task = make_task()
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "category": "coding"}
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, url)})
+
+    response = admin_client.post(url, data=form, follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert 'name="password"' in page
+    assert "Not saved: you were logged out" in page
+    # A poll or a measure the page posts by itself says nothing.
+    admin_client.post(url, data=form, headers={"Sec-Fetch-Mode": "cors"})
+    assert "Not saved" not in admin_client.get("/admin/auth/login/").get_data(as_text=True)

@@ -503,3 +503,32 @@ def test_read_only_staff_read_the_inbox_and_the_thread_but_act_on_nothing(reader
         assert post(reader, action, data).status_code == 403
     assert db.session.get(User, PHONE).conversation_state == "waiting"
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+@pytest.mark.parametrize("action", ["send", "takeover", "release"])
+def test_acting_on_a_texter_deleted_while_the_page_was_open_says_they_are_gone(
+    admin_client, action
+):
+    """Regression: a reply, Take over or Return to AI posted from a page whose texter was
+    deleted meanwhile got a bare "Not Found" page, and the reply typed was lost unexplained."""
+    user = make_user(PHONE)
+    form = {**composer(admin_client), "message": "Still there?"}
+    db.session.delete(user)
+    db.session.commit()
+    url = f"/admin/user/conversation/{action}/?id={quote(PHONE)}"
+    response = admin_client.post(url, data=form, follow_redirects=True)
+    assert response.status_code == 200
+    assert f"No texter {PHONE}: deleted" in html.unescape(response.get_data(as_text=True))
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_a_reply_holding_a_nul_is_sent_back_to_the_composer_saying_why(admin_client):
+    """Regression: a reply pasted with a NUL in it got a bare "Bad Request" page, and the
+    reply typed was lost; the composer now says why, with the text kept but the NUL."""
+    make_user(PHONE)
+    response = post(admin_client, "send", {"message": "On\x00 it."})
+    assert response.status_code == 400
+    page = html.unescape(response.get_data(as_text=True))
+    assert 'data-testid="composer"' in page
+    assert "NUL character" in page and "On it.</textarea>" in page
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []

@@ -283,3 +283,29 @@ def test_an_admin_may_step_down_while_another_admin_remains(admin_client):
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
     assert not staff_named("boss").is_admin
+
+
+def test_one_submission_of_the_token_form_makes_one_token_however_often_posted(admin_client):
+    """Regression: a double click on Create (or a resent form) made two tokens, the key of
+    the first never seen; the second post now says the token was made already."""
+    from tests.admin.conftest import form_as_shown
+
+    boss = staff_named("boss")
+    form = {**form_as_shown(admin_client, "/admin/apitoken/new/"), "staff_user": str(boss.id)}
+    first = admin_client.post("/admin/apitoken/new/", data=form)
+    assert 'value="sat_' in first.get_data(as_text=True)
+    again = admin_client.post("/admin/apitoken/new/", data=form)
+    text = again.get_data(as_text=True)
+    assert again.status_code == 409 and 'value="sat_' not in text
+    (token,) = db.session.scalars(sa.select(ApiToken)).all()
+    assert f"already made token {token.prefix}" in text
+
+
+def test_two_simultaneous_posts_of_the_token_form_make_one_token(app, admin_client):
+    from tests.admin.conftest import form_as_shown, post_at_once
+
+    boss = staff_named("boss")
+    form = {**form_as_shown(admin_client, "/admin/apitoken/new/"), "staff_user": str(boss.id)}
+    assert sorted(post_at_once(app, admin_client, "/admin/apitoken/new/", form)) == [200, 409]
+    db.session.expire_all()
+    assert len(db.session.scalars(sa.select(ApiToken)).all()) == 1

@@ -251,3 +251,96 @@ def test_a_tasks_message_sid_is_shown_not_edited_so_its_text_stays_received(admi
     assert db.session.get(Task, task.id).message_sid == sid
     assert signed_post(admin_client, "/sms/inbound", text).status_code == 200
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 1
+
+
+def test_saving_a_task_edit_page_left_open_keeps_the_answer_that_arrived_since(admin_client):
+    """Regression: staff opened a queued task's Edit page, the worker answered the task
+    meanwhile, staff changed its category and saved: the status, success and (empty) answer
+    the page showed were written back, so the answered task read as queued again."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(status="queued", success=False, ai_response=None, category="general")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "category": "coding"}
+    task.status, task.success, task.ai_response = "completed", True, "Paris."
+    task.completed_at = utcnow()
+    db.session.commit()
+
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(type(task), task.id)
+    assert (saved.category, saved.status, saved.success, saved.ai_response) == (
+        "coding",
+        "completed",
+        True,
+        "Paris.",
+    )
+
+
+def test_a_task_saved_with_a_nul_in_its_answer_is_a_form_error_keeping_the_form(admin_client):
+    """Regression: a NUL pasted into an Edit page's field got a bare "Bad Request" page and
+    everything typed on the form was lost."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(ai_response="Paris.")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "ai_response": "Par\x00is!", "category": "coding"}
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "NUL character" in page and "Paris!" in page
+    db.session.expire_all()
+    assert db.session.get(type(task), task.id).ai_response == "Paris."
+
+
+def test_two_staff_changing_one_field_at_once_the_second_is_told_not_overwritten(admin_client):
+    """Regression: two staff had the same error's Edit page open; each wrote resolution
+    notes and saved, and the second save silently replaced the first's notes. The second now
+    sees the notes saved meanwhile beside the field, and a second save replaces them."""
+    from tests.admin.conftest import form_as_shown
+
+    error = make_error(resolution_notes="")
+    url = f"/admin/errorlog/edit/?id={error.id}"
+    form = {**form_as_shown(admin_client, url), "resolution_notes": "Restarted the worker."}
+    error.resolution_notes = "Twilio outage, nothing to do."
+    db.session.commit()
+
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Changed by someone else since you opened this page" in page
+    assert "Twilio outage, nothing to do." in page
+    db.session.expire_all()
+    assert db.session.get(ErrorLog, error.id).resolution_notes == "Twilio outage, nothing to do."
+
+    # Saved again as the page now shows it, staff's own notes win.
+    assert admin_client.post(url, data=form_as_shown_from(page, form)).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ErrorLog, error.id).resolution_notes == "Restarted the worker."
+
+
+def form_as_shown_from(page: str, typed: dict) -> dict:
+    """The fields of a page just answered, as a browser would post them again."""
+    from tests.admin.conftest import _FormReader
+
+    reader = _FormReader()
+    reader.feed(page)
+    return {**reader.fields, "resolution_notes": typed["resolution_notes"]}
+
+
+def test_a_page_saved_again_after_going_back_to_it_is_not_told_of_its_own_change(
+    admin_client,
+):
+    """Saved, then Back to the Edit page (the browser keeps what was typed, and the page's
+    record of what it showed) and saved again: the change made the first time is not
+    "changed by someone else"."""
+    from tests.admin.conftest import form_as_shown
+
+    error = make_error(resolution_notes="")
+    url = f"/admin/errorlog/edit/?id={error.id}"
+    form = {**form_as_shown(admin_client, url), "resolution_notes": "Restarted the worker."}
+    assert admin_client.post(url, data=form).status_code == 302
+    assert admin_client.post(url, data={**form, "resolved": "y"}).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(ErrorLog, error.id)
+    assert (saved.resolution_notes, saved.resolved) == ("Restarted the worker.", True)

@@ -263,3 +263,31 @@ def test_a_picture_over_media_max_bytes_is_one_field_error_however_often_it_is_t
         assert response.status_code == 400
         page = response.get_data(as_text=True)
         assert page.count(f"Larger than MEDIA_MAX_BYTES ({len(PNG) + 10} bytes).") == 1
+
+
+def test_a_message_holding_a_nul_is_a_form_error_not_a_bare_400(admin_client):
+    response = send(admin_client, "+15555550100", "What\x00 now?")
+    page = response.get_data(as_text=True)
+    assert "NUL character" in page and "What now?</textarea>" in page
+    assert db.session.scalars(sa.select(Task)).all() == []
+
+
+def test_one_submission_of_try_it_texts_the_service_once_however_often_posted(admin_client):
+    """Regression: a double click on Send (or a resent form) texted the service twice: two
+    tasks, two model calls and two replies, paid for. One submission is one SMS now, as
+    Twilio's retries of one message are (the same MessageSid)."""
+    import re
+
+    page = admin_client.get(URL).get_data(as_text=True)
+    submission = re.search(r'name="submission"[^>]*value="([^"]+)"', page).group(1)
+    form = {
+        "csrf_token": csrf_for(admin_client, URL),
+        "submission": submission,
+        "from_number": "+15555550100",
+        "message": "What is a haiku?",
+    }
+    assert admin_client.post(URL, data=form).status_code == 302
+    assert admin_client.post(URL, data=form).status_code == 302
+    assert [task.sms_content for task in db.session.scalars(sa.select(Task))] == [
+        "What is a haiku?"
+    ]

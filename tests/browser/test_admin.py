@@ -199,3 +199,48 @@ def test_try_it_shows_the_quota_notice_after_a_refused_text(live_server, page, s
     jobs.send_notice(task.user_phone, "quota", task.message_sid)
     page.wait_for_selector("[data-direction=outbound]:has-text('used all 100 requests')")
     assert page.locator("[data-testid=thread][data-waiting=false]").count() == 1
+
+
+def test_a_double_click_on_create_token_makes_one_token_and_shows_its_key(
+    live_server, page, seeded
+):
+    """Regression: each click posted the form, so a double click made two tokens and the
+    page showed the second one's key (the first lived on, unseen)."""
+    from sms_agent.models import ApiToken
+
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/apitoken/new/")
+    page.select_option("select[name=staff_user]", index=1)
+    page.fill("input[name=name]", "laptop")
+    # Two submissions before the first answer arrives, as a quick double click makes them.
+    page.evaluate(
+        "const form = document.querySelector('form.admin-form');"
+        "form.requestSubmit(); setTimeout(() => form.requestSubmit(), 30);"
+    )
+    key = page.locator("input[value^=sat_]").get_attribute("value")
+    time.sleep(1)  # a second post, had one been sent, is answered meanwhile
+    (token,) = db.session.scalars(sa.select(ApiToken)).all()
+    assert ApiToken.find_active(key) == token
+
+
+def test_a_task_answered_while_its_edit_page_is_open_keeps_its_answer(live_server, page, seeded):
+    """The Edit page in a real browser (its line breaks, its JSON): a change of category
+    saved after the worker answered the task keeps the answer; a multi-line note that staff
+    edit themselves is saved as typed."""
+    task = make_task(
+        user=seeded[0], status="queued", metadata_={"source": "sms"}, error_message="a\nb"
+    )
+    log_in(page, live_server)
+    page.goto(live_server + f"/admin/task/edit/?id={task.id}")
+    page.select_option("select[name=category]", "coding")
+    page.fill("textarea[name=error_message]", "first line\nsecond line")
+    task.status, task.success, task.ai_response = "completed", True, "Paris.\nThe capital."
+    db.session.commit()
+
+    page.click("form.admin-form [type=submit]")
+    page.wait_for_url(lambda url: "/admin/task/edit/" not in url)
+    db.session.expire_all()
+    saved = db.session.get(Task, task.id)
+    assert (saved.category, saved.status, saved.success) == ("coding", "completed", True)
+    assert saved.ai_response == "Paris.\nThe capital." and saved.metadata_ == {"source": "sms"}
+    assert saved.error_message.replace("\r\n", "\n") == "first line\nsecond line"

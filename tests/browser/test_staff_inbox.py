@@ -167,3 +167,56 @@ def test_a_conversation_left_open_says_when_its_session_has_ended(app, live_serv
     assert "Your session has ended" in notice.inner_text()
     login = notice.locator("a").get_attribute("href")
     assert login.startswith("/admin/auth/login/?next=") and "conversation" in login
+
+
+def open_conversation(live_server, page, username: str = "boss") -> None:
+    page.goto(live_server + "/admin/user/conversation/?id=" + urllib.parse.quote(PHONE))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=composer]")
+
+
+def test_the_buttons_follow_another_staff_members_takeover_and_release(app, live_server, page):
+    """Regression: the poll updated the holder's name but not the buttons, so after ann took
+    the conversation over, boss's page offered only Take over (no Return to AI), and after
+    boss's own hold was released elsewhere it still offered Return to AI and no Take over."""
+    staff_account("boss", is_admin=True)
+    ann = staff_account("ann", is_admin=True)
+    texter = make_user(PHONE)
+    open_conversation(live_server, page)
+    take, back = page.locator("[data-testid=take-over]"), page.locator("[data-testid=return-to-ai]")
+    assert take.is_visible() and not back.is_visible()
+    page.evaluate("window.notReloaded = true")
+
+    handoff.take_over(texter, ann)
+    db.session.commit()
+    page.wait_for_selector("text=Held by ann.")
+    back.wait_for(state="visible")
+    assert take.is_visible()
+    assert page.inner_text("[data-testid=state]") == "staff"
+
+    handoff.release(texter)
+    db.session.commit()
+    page.wait_for_selector("text=The AI answers this texter.")
+    back.wait_for(state="hidden")
+    assert take.is_visible()
+    assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_conversation_whose_texter_was_deleted_says_so(app, live_server, page):
+    """Regression: the poll got 404 and the page went on showing the thread as if nothing
+    had happened, its composer still offering to send to a texter who no longer exists."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    make_task(texter, sms_content="Hello?")
+    open_conversation(live_server, page)
+    notice = page.locator("[data-testid=texter-gone]")
+    assert not notice.is_visible()
+
+    db.session.delete(texter)
+    db.session.commit()
+    notice.wait_for(state="visible")
+    assert "deleted" in notice.inner_text()
+    assert page.locator("[data-testid=send]").is_disabled()
+    assert page.locator("[data-testid=take-over]").is_disabled()

@@ -107,6 +107,22 @@
       text = data.held_by === me ? "You hold this conversation." : "Held by " + (data.held_by || "staff") + ".";
     }
     root.querySelector("[data-testid=holder-text]").textContent = text;
+    // The buttons as the template shows them for this state (admin staff only).
+    var mine = data.state === "staff" && data.held_by === me;
+    toggle("[data-testid=take-over-form]", !mine);
+    toggle("[data-testid=return-to-ai-form]", data.state !== "ai");
+  }
+
+  function toggle(selector, visible) {
+    var node = root.querySelector(selector);
+    if (node) { node.classList.toggle("d-none", !visible); }
+  }
+
+  // The texter deleted (by another staff member, or through the API) while the page was
+  // open: the page says so and offers nothing more, instead of showing the thread as live.
+  function gone() {
+    root.querySelector("[data-testid=texter-gone]").classList.remove("d-none");
+    root.querySelectorAll("button, textarea").forEach(function (node) { node.disabled = true; });
   }
 
   // Texts held for staff are read when an admin has the thread on screen: a POST, so that
@@ -141,6 +157,7 @@
     fetch(root.getAttribute("data-messages-url"), {credentials: "same-origin"})
       .then(function (response) {
         ended.classList.toggle("d-none", !response.redirected);
+        if (response.status === 404) { gone(); return Promise.reject("gone"); }
         return response.ok && !response.redirected ? response.json() : Promise.reject(response.status);
       })
       .then(function (data) {
@@ -150,8 +167,9 @@
         unread = data.unread;
         markRead();
       })
-      .catch(function () {})
-      .then(function () { setTimeout(poll, 2000); });
+      .then(function () { setTimeout(poll, 2000); }, function (why) {
+        if (why !== "gone") { setTimeout(poll, 2000); }
+      });
   }
 
   var rows = box.querySelectorAll(".sms-row");
