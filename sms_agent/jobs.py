@@ -25,6 +25,7 @@ from . import costs, handoff, more, notices, outbound, quota
 from .answering import pipeline
 from .answering.claim import kept_across_commits
 from .extensions import db
+from .inbound import store
 from .media import retention
 from .media.read import read_for_staff
 from .models import Task, User
@@ -190,6 +191,17 @@ def forget_old_pictures() -> int:
     db.session.commit()
     if forgotten:
         log.info("dropped the bytes of %d pictures past MEDIA_RETENTION_DAYS", forgotten)
+    return forgotten
+
+
+@shared_task(name="sms_agent.jobs.forget_old_handled_messages", ignore_result=True)
+def forget_old_handled_messages() -> int:
+    """Forget the MessageSids of texts handled without a task (keywords, deleted tasks) past
+    HANDLED_MESSAGES_RETENTION_DAYS (inbound/store.py)."""
+    forgotten = store.forget_old_handled()
+    db.session.commit()
+    if forgotten:
+        log.info("forgot %d MessageSids past HANDLED_MESSAGES_RETENTION_DAYS", forgotten)
     return forgotten
 
 

@@ -141,6 +141,11 @@ def beat_schedule(config) -> dict:
             "schedule": 3600.0,
             "options": {"expires": 3600},
         },
+        "forget-old-handled-messages": {
+            "task": "sms_agent.jobs.forget_old_handled_messages",
+            "schedule": 3600.0,
+            "options": {"expires": 3600},
+        },
         "fetch-sms-prices": {
             "task": "sms_agent.jobs.fetch_sms_prices",
             "schedule": config["PRICE_FETCH_INTERVAL_SECONDS"],
