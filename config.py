@@ -307,6 +307,52 @@ def env_broker_url(name: str, default: str) -> str:
     return url
 
 
+def env_counter_storage_url(name: str, default: str | None) -> str | None:
+    """A store the `limits` library keeps counters in (memory://, redis://, rediss://,
+    memcached://...). Unchecked, RATELIMIT_STORAGE_URI=redis//host stopped the app with that
+    library's traceback, naming no setting and showing the URL with its password, and
+    SENDER_RATE_STORAGE_URI alike started and counted no text. The value is not shown."""
+    from limits.storage import SCHEMES
+
+    url = env_str(name, default)
+    if url is None:
+        return None
+    scheme = url.partition("://")[0] if "://" in url else None
+    if scheme not in SCHEMES:
+        problem = f"unknown scheme {scheme}" if scheme else "no scheme"
+        raise ValueError(
+            f"{name} is not a counter store URL such as redis://host:6379/0 or memory://"
+            f" ({problem})"
+        )
+    return url
+
+
+def env_redis_url(name: str, default: str | None) -> str | None:
+    """A Redis URL (redis://, rediss://, unix://) redis-py can connect with; garbage raises
+    naming the variable, never its text. Unchecked, PACING_REDIS_URL=redis//host started,
+    and every paced reply then failed in the worker."""
+    from redis.connection import parse_url
+
+    url = env_str(name, default)
+    if url is None:
+        return None
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise ValueError(f"{name} is not a Redis URL such as redis://host:6379/0 ({exc})") from None
+    return url
+
+
+def env_directory(name: str) -> str | None:
+    """An existing directory; unset means none. Unchecked, PROMETHEUS_MULTIPROC_DIR naming
+    none stopped every process with prometheus_client's FileNotFoundError about a file
+    inside it, naming no setting."""
+    raw = env_str(name)
+    if raw is not None and not Path(raw).is_dir():
+        raise ValueError(f"{name}={raw!r} is not a directory (create it before starting)")
+    return raw
+
+
 def _sqlite_url(filename: str) -> str:
     return f"sqlite:///{INSTANCE_DIR / filename}"
 
@@ -379,7 +425,7 @@ class Config:
     WEB_TIMEOUT = env_int("WEB_TIMEOUT", 30, minimum=1)
     # Set for several web or worker processes on one host: each writes its metrics there and
     # /metrics adds them up (prometheus_client's multiprocess mode reads the same variable).
-    PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+    PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR")
     # A young garbage collection every this many new objects in web and worker processes
     # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
@@ -426,7 +472,7 @@ class Config:
     # Messages per second the sending number may send (1 for a long code; 0: no pacing).
     TWILIO_MPS = env_float("TWILIO_MPS", 1.0, minimum=0.0)
     # Where the pacing slots are shared by every worker process (a Redis broker by default).
-    PACING_REDIS_URL = env_str("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
+    PACING_REDIS_URL = env_redis_url("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
     # The longest a worker thread sleeps for a sending slot; a job whose slot is further off
     # goes back to the queue until shortly before it (outbound/slots.py).
     PACING_MAX_SLEEP_SECONDS = env_float("PACING_MAX_SLEEP_SECONDS", 1.0)
@@ -528,7 +574,7 @@ class Config:
 
     # api
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-    RATELIMIT_STORAGE_URI = env_str(
+    RATELIMIT_STORAGE_URI = env_counter_storage_url(
         "RATELIMIT_STORAGE_URI", shared_ratelimit_storage(CELERY_BROKER_URL)
     )
     # While that Redis cannot be reached, each process counts in its own memory (Flask-
@@ -536,7 +582,9 @@ class Config:
     # login was a 500 meanwhile, and staff could not get in during the outage.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # the per-sender counters of SENDER_RATE are kept with the API's
-    SENDER_RATE_STORAGE_URI = env_str("SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI)
+    SENDER_RATE_STORAGE_URI = env_counter_storage_url(
+        "SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI
+    )
     API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_rate("API_RATE_AUTHENTICATED", "1000/hour")
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)

@@ -222,6 +222,41 @@ def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("name", "raw", "problem"),
+    [
+        ("RATELIMIT_STORAGE_URI", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
+        ("RATELIMIT_STORAGE_URI", "reddis://:hunter2@127.0.0.1", "(unknown scheme reddis)"),
+        ("SENDER_RATE_STORAGE_URI", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
+        ("PACING_REDIS_URL", "redis//ops:hunter2@127.0.0.1", "(Redis URL must specify"),
+        ("PACING_REDIS_URL", "redis://:hunter2@127.0.0.1:port/0", "(Port could not be cast"),
+    ],
+)
+def test_a_counter_or_pacing_store_nothing_can_use_stops_the_app_naming_it(
+    tmp_path, name, raw, problem
+):
+    """Regression: RATELIMIT_STORAGE_URI=redis//host stopped the app with the limits
+    library's traceback, naming no setting and showing the URL with its password;
+    SENDER_RATE_STORAGE_URI and PACING_REDIS_URL alike started, and every text was then
+    counted, or every reply paced, against a store that could never be reached."""
+    said = refusal(tmp_path, **{name: raw})
+    last_line = said.strip().splitlines()[-1]
+    assert last_line.startswith(f"ValueError: {name} is not a ") and problem in last_line
+    assert "hunter2" not in said
+
+
+def test_a_metrics_directory_that_is_not_there_stops_the_app_naming_it(tmp_path):
+    """Regression: PROMETHEUS_MULTIPROC_DIR naming no directory stopped every process with
+    prometheus_client's FileNotFoundError about a counter_<pid>.db file, naming no setting."""
+    missing = tmp_path / "metrics"
+    said = refusal(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(missing))
+    assert f"ValueError: PROMETHEUS_MULTIPROC_DIR={str(missing)!r} is not a directory" in said
+
+    missing.mkdir()
+    done = configured(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(missing))
+    assert done.stdout.split() == [str(missing)], done.stderr
+
+
+@pytest.mark.parametrize(
     ("env", "problem"),
     [
         ({"SMS_BACKEND": "twilio"}, "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID"),
