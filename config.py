@@ -448,6 +448,10 @@ class Config:
     # stored task again once the broker is back. Counting the sender's rate
     # (SENDER_RATE_STORAGE_URI, often the same Redis) gives up as soon.
     BROKER_PUBLISH_TIMEOUT = env_float("BROKER_PUBLISH_TIMEOUT", 1.0, minimum=0.1)
+    # The worker's and beat's own broker connections (taking jobs, acks, publishing retries
+    # and deferred jobs) wait this long: nobody waits on them, and a Redis slow for a moment
+    # must not stop the worker taking and acking jobs or lose a deferred notice.
+    WORKER_BROKER_TIMEOUT = env_float("WORKER_BROKER_TIMEOUT", 10.0, minimum=0.1)
 
     # database connections per process: the pool kept open, the overflow opened at peaks and
     # closed after, and how long a thread waits for one. A thread holds a connection only
