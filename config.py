@@ -23,6 +23,14 @@ INSTANCE_DIR = BASE_DIR / "instance"
 # A developer's .env fills in what the shell did not set; real environment variables win.
 load_dotenv(BASE_DIR / ".env", override=False)
 
+
+class SettingError(ValueError):
+    """A setting the service cannot run with, in words naming the variable (never a secret
+    it holds). The entry points (wsgi.py, gunicorn.conf.py) print just these words and exit
+    1: an operator's typo is not a bug, and a traceback above it hid the one line that says
+    what to fix."""
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -43,7 +51,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
+    raise SettingError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
 
 def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
@@ -54,11 +62,11 @@ def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | Non
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+        raise SettingError(f"{name}={raw!r} is not a whole number") from None
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
+        raise SettingError(f"{name}={value} must be at least {minimum}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name}={value} must be at most {maximum}")
+        raise SettingError(f"{name}={value} must be at most {maximum}")
     return value
 
 
@@ -74,13 +82,13 @@ def env_float(
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise SettingError(f"{name}={raw!r} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{name}={raw!r} is not a finite number")
+        raise SettingError(f"{name}={raw!r} is not a finite number")
     if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
+        raise SettingError(f"{name}={value} must be at least {minimum}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name}={value} must be at most {maximum}")
+        raise SettingError(f"{name}={value} must be at most {maximum}")
     return value
 
 
@@ -88,20 +96,20 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     """One of a fixed list of words (any case); anything else raises rather than guess."""
     value = (env_str(name) or default).lower()
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
+        raise SettingError(f"{name}={value!r} is not one of {', '.join(choices)}")
     return value
 
 
 def parse_money(name: str, raw) -> Decimal:
     """A non-negative, finite amount of US dollars; anything else raises."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
-        raise ValueError(f"{name}={raw!r} is not an amount in USD")
+        raise SettingError(f"{name}={raw!r} is not an amount in USD")
     try:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
-        raise ValueError(f"{name}={raw!r} is not an amount in USD") from None
+        raise SettingError(f"{name}={raw!r} is not an amount in USD") from None
     if not value.is_finite() or value < 0:
-        raise ValueError(f"{name}={raw!r} must be a finite amount of at least 0")
+        raise SettingError(f"{name}={raw!r} must be a finite amount of at least 0")
     return value
 
 
@@ -120,9 +128,9 @@ def env_json_object(name: str) -> dict | None:
     try:
         value = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{name} is not valid JSON: {exc}") from None
+        raise SettingError(f"{name} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a JSON object, not {type(value).__name__}")
+        raise SettingError(f"{name} must be a JSON object, not {type(value).__name__}")
     return value
 
 
@@ -140,7 +148,7 @@ def sms_price_table(name: str, table: dict | None) -> dict[str, Decimal] | None:
     prices = {}
     for country, price in table.items():
         if country != "*" and not _COUNTRY.match(country):
-            raise ValueError(f"{name}: {country!r} is not a two-letter country code or '*'")
+            raise SettingError(f"{name}: {country!r} is not a two-letter country code or '*'")
         prices[country] = parse_money(f"{name}[{country}]", price)
     return prices
 
@@ -153,10 +161,10 @@ def model_price_table(name: str, table: dict | None) -> dict[str, dict[str, Deci
     prices = {}
     for model, entry in table.items():
         if not isinstance(entry, dict) or not entry:
-            raise ValueError(f"{name}[{model}] must be an object such as {{'input': 0.15}}")
+            raise SettingError(f"{name}[{model}] must be an object such as {{'input': 0.15}}")
         unknown = set(entry) - set(MODEL_PRICE_KEYS)
         if unknown:
-            raise ValueError(
+            raise SettingError(
                 f"{name}[{model}]: unknown price {sorted(unknown)}; use {MODEL_PRICE_KEYS}"
             )
         prices[model] = {k: parse_money(f"{name}[{model}][{k}]", v) for k, v in entry.items()}
@@ -174,7 +182,7 @@ def env_rate(name: str, default: str | None = None) -> str | None:
     try:
         parse_many(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a rate such as 10/minute;200/day") from None
+        raise SettingError(f"{name}={raw!r} is not a rate such as 10/minute;200/day") from None
     return raw
 
 
@@ -186,7 +194,7 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     codes = tuple(code.strip().upper() for code in raw.split(",") if code.strip())
     bad = [code for code in codes if not _COUNTRY.match(code)]
     if bad or not codes:
-        raise ValueError(f"{name}={raw!r}: use two-letter country codes such as US,CA")
+        raise SettingError(f"{name}={raw!r}: use two-letter country codes such as US,CA")
     return codes
 
 
@@ -207,7 +215,7 @@ def env_http_url(name: str, example: str = "https://hooks.example.com/alerts") -
     raw = env_str(name)
     problem = _not_http(raw, example) if raw is not None else None
     if problem:
-        raise ValueError(f"{name} {problem}")
+        raise SettingError(f"{name} {problem}")
     return raw
 
 
@@ -226,7 +234,7 @@ def env_public_url(name: str) -> str | None:
     if not problem and parts.path.rstrip("/").endswith(("/sms/inbound", "/sms/status")):
         problem = "is the site's address, without the webhook's path (/sms/inbound)"
     if problem:
-        raise ValueError(f"{name}={raw!r} {problem}")
+        raise SettingError(f"{name}={raw!r} {problem}")
     return raw
 
 
@@ -238,7 +246,7 @@ def env_region(name: str, default: str) -> str:
 
     region = (env_str(name) or default).upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"{name}={region!r} is not a region code such as US or GB")
+        raise SettingError(f"{name}={region!r} is not a region code such as US or GB")
     return region
 
 
@@ -258,7 +266,7 @@ def env_phone_number(name: str, default: str | None, region: str) -> str | None:
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_possible_number(parsed):
-        raise ValueError(f"{name}={raw!r} is not a phone number such as +15551230000")
+        raise SettingError(f"{name}={raw!r} is not a phone number such as +15551230000")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -282,7 +290,7 @@ def env_database_url(name: str, default: str) -> str:
     try:
         make_url(url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise ValueError(
+        raise SettingError(
             f"{name} is not a database URL such as postgresql://user:password@host:5432/"
             f"sms_agent or sqlite:///path/to/file.sqlite ({exc})"
         ) from None
@@ -301,7 +309,7 @@ def env_broker_url(name: str, default: str) -> str:
             raise KeyError("no scheme")
         Connection(url).transport_cls  # noqa: B018 (resolving the transport is the check)
     except (KeyError, ValueError) as exc:
-        raise ValueError(
+        raise SettingError(
             f"{name} is not a broker URL such as redis://host:6379/0 ({exc.args[0]})"
         ) from None
     return url
@@ -320,7 +328,7 @@ def env_counter_storage_url(name: str, default: str | None) -> str | None:
     scheme = url.partition("://")[0] if "://" in url else None
     if scheme not in SCHEMES:
         problem = f"unknown scheme {scheme}" if scheme else "no scheme"
-        raise ValueError(
+        raise SettingError(
             f"{name} is not a counter store URL such as redis://host:6379/0 or memory://"
             f" ({problem})"
         )
@@ -339,7 +347,9 @@ def env_redis_url(name: str, default: str | None) -> str | None:
     try:
         parse_url(url)
     except ValueError as exc:
-        raise ValueError(f"{name} is not a Redis URL such as redis://host:6379/0 ({exc})") from None
+        raise SettingError(
+            f"{name} is not a Redis URL such as redis://host:6379/0 ({exc})"
+        ) from None
     return url
 
 
@@ -349,7 +359,7 @@ def env_directory(name: str) -> str | None:
     inside it, naming no setting."""
     raw = env_str(name)
     if raw is not None and not Path(raw).is_dir():
-        raise ValueError(f"{name}={raw!r} is not a directory (create it before starting)")
+        raise SettingError(f"{name}={raw!r} is not a directory (create it before starting)")
     return raw
 
 
@@ -660,7 +670,7 @@ def config_for(app_env: str | None = None) -> type[Config]:
     """The config class named by APP_ENV (default development)."""
     name = (app_env or env_str("APP_ENV", "development")).lower()
     if name not in CONFIGS:
-        raise ValueError(f"APP_ENV={name!r} is not one of {', '.join(CONFIGS)}")
+        raise SettingError(f"APP_ENV={name!r} is not one of {', '.join(CONFIGS)}")
     return CONFIGS[name]
 
 
@@ -715,3 +725,20 @@ def production_problems(settings) -> list[str]:
             " SENDER_RATE; set SENDER_RATE_STORAGE_URI=redis://... or WEB_CONCURRENCY=1"
         )
     return problems
+
+
+def startup_refusal(settings) -> str | None:
+    """Why an app must not start (production_problems first, then backend_problems), or
+    None."""
+    problems = production_problems(settings)
+    if problems:
+        return "refusing to start in production: " + "; ".join(problems)
+    problems = backend_problems(settings)
+    if problems:
+        return "refusing to start: " + "; ".join(problems)
+    return None
+
+
+def settings_of(config: type[Config]) -> dict:
+    """A config class's settings as the mapping the checks above read (app.config's shape)."""
+    return {name: getattr(config, name) for name in dir(config) if name.isupper()}
