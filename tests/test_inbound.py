@@ -437,3 +437,18 @@ def test_a_retention_of_zero_keeps_every_message_sid(app):
     db.session.commit()
     assert jobs.forget_old_handled_messages.apply().get() == 0
     assert receive("HELP", MessageSid="SM" + "a" * 32).outcome == "duplicate"
+
+
+def test_a_deleted_tasks_message_sid_is_forgotten_after_the_retention_too(app):
+    """The trigger keeping a deleted task's MessageSid writes its own time (the database's
+    clock and notation); the retention reads it as it reads the rows the service writes."""
+    from sms_agent.inbound.store import forget_old_handled
+
+    app.config["HANDLED_MESSAGES_RETENTION_DAYS"] = 90
+    received = receive("What is DNS?")
+    db.session.delete(stored_task(received))
+    db.session.commit()
+    assert forget_old_handled(utcnow() + timedelta(days=89)) == 0
+    assert forget_old_handled(utcnow() + timedelta(days=91)) == 1
+    db.session.commit()
+    assert db.session.scalars(sa.select(HandledMessage)).all() == []
