@@ -694,6 +694,20 @@ def backend_problems(settings) -> list[str]:
     return problems
 
 
+def timing_problems(settings) -> list[str]:
+    """Timeouts that defeat each other. A task is taken for one a dead worker left once it
+    has not changed for STALE_TASK_SECONDS; a run waiting longer than that for the model
+    (OPENAI_TIMEOUT=600 for a slow local model, say) had its task handed to a second run by
+    the sweeper, which asked the model again and paid twice."""
+    stale, model = settings.get("STALE_TASK_SECONDS"), settings.get("OPENAI_TIMEOUT")
+    if stale is None or model is None or stale > model:
+        return []
+    return [
+        f"STALE_TASK_SECONDS={stale} must be more than OPENAI_TIMEOUT={model:g}: the sweeper"
+        " would hand a task still waiting for the model to a second run, which asks it again"
+    ]
+
+
 def production_problems(settings) -> list[str]:
     """What stops a production app from starting: settings that would make it insecure."""
     if settings.get("APP_ENV") != "production":
@@ -733,7 +747,7 @@ def startup_refusal(settings) -> str | None:
     problems = production_problems(settings)
     if problems:
         return "refusing to start in production: " + "; ".join(problems)
-    problems = backend_problems(settings)
+    problems = backend_problems(settings) + timing_problems(settings)
     if problems:
         return "refusing to start: " + "; ".join(problems)
     return None

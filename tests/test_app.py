@@ -331,6 +331,17 @@ def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, 
     assert f"{name} is not an http:// or https:// address such as {example}" in said
 
 
+def test_a_model_timeout_longer_than_a_task_may_take_stops_the_app(tmp_path):
+    """Regression: OPENAI_TIMEOUT=600 (a slow local model) with the default
+    STALE_TASK_SECONDS=300 started, and the sweeper took every task still waiting for the
+    model for one a dead worker left: a second run asked the model again, paid twice."""
+    said = refusal(tmp_path, OPENAI_TIMEOUT="600")
+    assert "STALE_TASK_SECONDS=300 must be more than OPENAI_TIMEOUT=600" in said
+
+    done = configured(tmp_path, OPENAI_TIMEOUT="600", STALE_TASK_SECONDS="900")
+    assert done.returncode == 0 and done.stdout.split() == ["600.0", "900"], done.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "said"),
     [
