@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import redis
 import sqlalchemy as sa
 from sqlalchemy.sql import cache_key
 
@@ -407,28 +408,19 @@ def test_an_opted_out_or_inactive_texter_is_not_answered(app):
     assert outbox() == []
 
 
-def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch):
+@pytest.mark.parametrize(
+    "error",
+    [
+        ZeroDivisionError("bug in the classifier"),
+        # Regression: redis-py's errors carry an `error_type` of their own (ExceptionType
+        # .NETWORK), which give_up took for ours; the ErrorLog refused it, the job crashed
+        # and the task stayed processing, swept and crashing again for ever.
+        redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
+    ],
+)
+def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch, error):
     def broken(_text):
-        raise ZeroDivisionError("bug in the classifier")
-
-    monkeypatch.setattr(classify, "classify", broken)
-    task = make_task()
-    assert pipeline.answer(task.id) == "failed"
-    assert errors()[0].error_type == "system_error"
-    assert fresh(task).status == "failed"
-    assert [m.kind for m in outbox()] == ["apology"]
-
-
-def test_an_unexpected_error_whose_library_sets_its_own_error_type_fails_the_task_cleanly(
-    app, monkeypatch
-):
-    """Regression: redis-py's errors carry an `error_type` of their own (ExceptionType
-    .NETWORK), which give_up took for ours; the ErrorLog refused it, the job crashed and the
-    task stayed processing, to be swept and crash again for ever, the texter never told."""
-    import redis
-
-    def broken(_text):
-        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+        raise error
 
     monkeypatch.setattr(classify, "classify", broken)
     task = make_task()
