@@ -23,6 +23,14 @@ INSTANCE_DIR = BASE_DIR / "instance"
 # A developer's .env fills in what the shell did not set; real environment variables win.
 load_dotenv(BASE_DIR / ".env", override=False)
 
+
+class SettingError(ValueError):
+    """A setting the service cannot run with, in words naming the variable (never a secret
+    it holds). The entry points (wsgi.py, gunicorn.conf.py) print just these words and exit
+    1: an operator's typo is not a bug, and a traceback above it hid the one line that says
+    what to fix."""
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -43,7 +51,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
+    raise SettingError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
 
 
 def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:
@@ -54,11 +62,11 @@ def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | Non
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+        raise SettingError(f"{name}={raw!r} is not a whole number") from None
     if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
+        raise SettingError(f"{name}={value} must be at least {minimum}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name}={value} must be at most {maximum}")
+        raise SettingError(f"{name}={value} must be at most {maximum}")
     return value
 
 
@@ -74,13 +82,13 @@ def env_float(
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise SettingError(f"{name}={raw!r} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{name}={raw!r} is not a finite number")
+        raise SettingError(f"{name}={raw!r} is not a finite number")
     if value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
+        raise SettingError(f"{name}={value} must be at least {minimum}")
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name}={value} must be at most {maximum}")
+        raise SettingError(f"{name}={value} must be at most {maximum}")
     return value
 
 
@@ -88,20 +96,20 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     """One of a fixed list of words (any case); anything else raises rather than guess."""
     value = (env_str(name) or default).lower()
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(choices)}")
+        raise SettingError(f"{name}={value!r} is not one of {', '.join(choices)}")
     return value
 
 
 def parse_money(name: str, raw) -> Decimal:
     """A non-negative, finite amount of US dollars; anything else raises."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
-        raise ValueError(f"{name}={raw!r} is not an amount in USD")
+        raise SettingError(f"{name}={raw!r} is not an amount in USD")
     try:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
-        raise ValueError(f"{name}={raw!r} is not an amount in USD") from None
+        raise SettingError(f"{name}={raw!r} is not an amount in USD") from None
     if not value.is_finite() or value < 0:
-        raise ValueError(f"{name}={raw!r} must be a finite amount of at least 0")
+        raise SettingError(f"{name}={raw!r} must be a finite amount of at least 0")
     return value
 
 
@@ -120,9 +128,9 @@ def env_json_object(name: str) -> dict | None:
     try:
         value = json.loads(raw, parse_float=Decimal, parse_int=Decimal)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{name} is not valid JSON: {exc}") from None
+        raise SettingError(f"{name} is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a JSON object, not {type(value).__name__}")
+        raise SettingError(f"{name} must be a JSON object, not {type(value).__name__}")
     return value
 
 
@@ -140,7 +148,7 @@ def sms_price_table(name: str, table: dict | None) -> dict[str, Decimal] | None:
     prices = {}
     for country, price in table.items():
         if country != "*" and not _COUNTRY.match(country):
-            raise ValueError(f"{name}: {country!r} is not a two-letter country code or '*'")
+            raise SettingError(f"{name}: {country!r} is not a two-letter country code or '*'")
         prices[country] = parse_money(f"{name}[{country}]", price)
     return prices
 
@@ -153,10 +161,10 @@ def model_price_table(name: str, table: dict | None) -> dict[str, dict[str, Deci
     prices = {}
     for model, entry in table.items():
         if not isinstance(entry, dict) or not entry:
-            raise ValueError(f"{name}[{model}] must be an object such as {{'input': 0.15}}")
+            raise SettingError(f"{name}[{model}] must be an object such as {{'input': 0.15}}")
         unknown = set(entry) - set(MODEL_PRICE_KEYS)
         if unknown:
-            raise ValueError(
+            raise SettingError(
                 f"{name}[{model}]: unknown price {sorted(unknown)}; use {MODEL_PRICE_KEYS}"
             )
         prices[model] = {k: parse_money(f"{name}[{model}][{k}]", v) for k, v in entry.items()}
@@ -174,7 +182,7 @@ def env_rate(name: str, default: str | None = None) -> str | None:
     try:
         parse_many(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a rate such as 10/minute;200/day") from None
+        raise SettingError(f"{name}={raw!r} is not a rate such as 10/minute;200/day") from None
     return raw
 
 
@@ -186,7 +194,7 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     codes = tuple(code.strip().upper() for code in raw.split(",") if code.strip())
     bad = [code for code in codes if not _COUNTRY.match(code)]
     if bad or not codes:
-        raise ValueError(f"{name}={raw!r}: use two-letter country codes such as US,CA")
+        raise SettingError(f"{name}={raw!r}: use two-letter country codes such as US,CA")
     return codes
 
 
@@ -207,7 +215,7 @@ def env_http_url(name: str, example: str = "https://hooks.example.com/alerts") -
     raw = env_str(name)
     problem = _not_http(raw, example) if raw is not None else None
     if problem:
-        raise ValueError(f"{name} {problem}")
+        raise SettingError(f"{name} {problem}")
     return raw
 
 
@@ -226,7 +234,7 @@ def env_public_url(name: str) -> str | None:
     if not problem and parts.path.rstrip("/").endswith(("/sms/inbound", "/sms/status")):
         problem = "is the site's address, without the webhook's path (/sms/inbound)"
     if problem:
-        raise ValueError(f"{name}={raw!r} {problem}")
+        raise SettingError(f"{name}={raw!r} {problem}")
     return raw
 
 
@@ -238,7 +246,7 @@ def env_region(name: str, default: str) -> str:
 
     region = (env_str(name) or default).upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError(f"{name}={region!r} is not a region code such as US or GB")
+        raise SettingError(f"{name}={region!r} is not a region code such as US or GB")
     return region
 
 
@@ -258,7 +266,7 @@ def env_phone_number(name: str, default: str | None, region: str) -> str | None:
     except phonenumbers.NumberParseException:
         parsed = None
     if parsed is None or not phonenumbers.is_possible_number(parsed):
-        raise ValueError(f"{name}={raw!r} is not a phone number such as +15551230000")
+        raise SettingError(f"{name}={raw!r} is not a phone number such as +15551230000")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -282,7 +290,7 @@ def env_database_url(name: str, default: str) -> str:
     try:
         make_url(url).get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise ValueError(
+        raise SettingError(
             f"{name} is not a database URL such as postgresql://user:password@host:5432/"
             f"sms_agent or sqlite:///path/to/file.sqlite ({exc})"
         ) from None
@@ -301,10 +309,58 @@ def env_broker_url(name: str, default: str) -> str:
             raise KeyError("no scheme")
         Connection(url).transport_cls  # noqa: B018 (resolving the transport is the check)
     except (KeyError, ValueError) as exc:
-        raise ValueError(
+        raise SettingError(
             f"{name} is not a broker URL such as redis://host:6379/0 ({exc.args[0]})"
         ) from None
     return url
+
+
+def env_counter_storage_url(name: str, default: str | None) -> str | None:
+    """A store the `limits` library keeps counters in (memory://, redis://, rediss://,
+    memcached://...). Unchecked, RATELIMIT_STORAGE_URI=redis//host stopped the app with that
+    library's traceback, naming no setting and showing the URL with its password, and
+    SENDER_RATE_STORAGE_URI alike started and counted no text. The value is not shown."""
+    from limits.storage import SCHEMES
+
+    url = env_str(name, default)
+    if url is None:
+        return None
+    scheme = url.partition("://")[0] if "://" in url else None
+    if scheme not in SCHEMES:
+        problem = f"unknown scheme {scheme}" if scheme else "no scheme"
+        raise SettingError(
+            f"{name} is not a counter store URL such as redis://host:6379/0 or memory://"
+            f" ({problem})"
+        )
+    return url
+
+
+def env_redis_url(name: str, default: str | None) -> str | None:
+    """A Redis URL (redis://, rediss://, unix://) redis-py can connect with; garbage raises
+    naming the variable, never its text. Unchecked, PACING_REDIS_URL=redis//host started,
+    and every paced reply then failed in the worker."""
+    from redis.connection import parse_url
+
+    url = env_str(name, default)
+    if url is None:
+        return None
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise SettingError(
+            f"{name} is not a Redis URL such as redis://host:6379/0 ({exc})"
+        ) from None
+    return url
+
+
+def env_directory(name: str) -> str | None:
+    """An existing directory; unset means none. Unchecked, PROMETHEUS_MULTIPROC_DIR naming
+    none stopped every process with prometheus_client's FileNotFoundError about a file
+    inside it, naming no setting."""
+    raw = env_str(name)
+    if raw is not None and not Path(raw).is_dir():
+        raise SettingError(f"{name}={raw!r} is not a directory (create it before starting)")
+    return raw
 
 
 def _sqlite_url(filename: str) -> str:
@@ -379,7 +435,7 @@ class Config:
     WEB_TIMEOUT = env_int("WEB_TIMEOUT", 30, minimum=1)
     # Set for several web or worker processes on one host: each writes its metrics there and
     # /metrics adds them up (prometheus_client's multiprocess mode reads the same variable).
-    PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+    PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR")
     # A young garbage collection every this many new objects in web and worker processes
     # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
@@ -402,6 +458,10 @@ class Config:
     # stored task again once the broker is back. Counting the sender's rate
     # (SENDER_RATE_STORAGE_URI, often the same Redis) gives up as soon.
     BROKER_PUBLISH_TIMEOUT = env_float("BROKER_PUBLISH_TIMEOUT", 1.0, minimum=0.1)
+    # The worker's and beat's own broker connections (taking jobs, acks, publishing retries
+    # and deferred jobs) wait this long: nobody waits on them, and a Redis slow for a moment
+    # must not stop the worker taking and acking jobs or lose a deferred notice.
+    WORKER_BROKER_TIMEOUT = env_float("WORKER_BROKER_TIMEOUT", 10.0, minimum=0.1)
 
     # database connections per process: the pool kept open, the overflow opened at peaks and
     # closed after, and how long a thread waits for one. A thread holds a connection only
@@ -426,7 +486,7 @@ class Config:
     # Messages per second the sending number may send (1 for a long code; 0: no pacing).
     TWILIO_MPS = env_float("TWILIO_MPS", 1.0, minimum=0.0)
     # Where the pacing slots are shared by every worker process (a Redis broker by default).
-    PACING_REDIS_URL = env_str("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
+    PACING_REDIS_URL = env_redis_url("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
     # The longest a worker thread sleeps for a sending slot; a job whose slot is further off
     # goes back to the queue until shortly before it (outbound/slots.py).
     PACING_MAX_SLEEP_SECONDS = env_float("PACING_MAX_SLEEP_SECONDS", 1.0)
@@ -457,6 +517,10 @@ class Config:
     # a picture's bytes are kept this many days for staff's thumbnail, then dropped (its
     # type, size and sha256 stay); 0 keeps them for as long as the task
     MEDIA_RETENTION_DAYS = env_int("MEDIA_RETENTION_DAYS", 30, minimum=0)
+    # the MessageSids of texts handled without a task (keywords, deleted tasks), kept so a
+    # retried or replayed webhook is not acted on twice, are forgotten after this many days
+    # (inbound/store.py); 0 keeps them for ever
+    HANDLED_MESSAGES_RETENTION_DAYS = env_int("HANDLED_MESSAGES_RETENTION_DAYS", 90, minimum=0)
 
     # what texters are told (notices.py); carriers require the name, a support contact and
     # the rates line in HELP, and a program notice on first contact
@@ -524,7 +588,7 @@ class Config:
 
     # api
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-    RATELIMIT_STORAGE_URI = env_str(
+    RATELIMIT_STORAGE_URI = env_counter_storage_url(
         "RATELIMIT_STORAGE_URI", shared_ratelimit_storage(CELERY_BROKER_URL)
     )
     # While that Redis cannot be reached, each process counts in its own memory (Flask-
@@ -532,7 +596,9 @@ class Config:
     # login was a 500 meanwhile, and staff could not get in during the outage.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # the per-sender counters of SENDER_RATE are kept with the API's
-    SENDER_RATE_STORAGE_URI = env_str("SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI)
+    SENDER_RATE_STORAGE_URI = env_counter_storage_url(
+        "SENDER_RATE_STORAGE_URI", RATELIMIT_STORAGE_URI
+    )
     API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_rate("API_RATE_AUTHENTICATED", "1000/hour")
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
@@ -604,7 +670,7 @@ def config_for(app_env: str | None = None) -> type[Config]:
     """The config class named by APP_ENV (default development)."""
     name = (app_env or env_str("APP_ENV", "development")).lower()
     if name not in CONFIGS:
-        raise ValueError(f"APP_ENV={name!r} is not one of {', '.join(CONFIGS)}")
+        raise SettingError(f"APP_ENV={name!r} is not one of {', '.join(CONFIGS)}")
     return CONFIGS[name]
 
 
@@ -626,6 +692,20 @@ def backend_problems(settings) -> list[str]:
             "LLM_BACKEND=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for a server without keys"
         )
     return problems
+
+
+def timing_problems(settings) -> list[str]:
+    """Timeouts that defeat each other. A task is taken for one a dead worker left once it
+    has not changed for STALE_TASK_SECONDS; a run waiting longer than that for the model
+    (OPENAI_TIMEOUT=600 for a slow local model, say) had its task handed to a second run by
+    the sweeper, which asked the model again and paid twice."""
+    stale, model = settings.get("STALE_TASK_SECONDS"), settings.get("OPENAI_TIMEOUT")
+    if stale is None or model is None or stale > model:
+        return []
+    return [
+        f"STALE_TASK_SECONDS={stale} must be more than OPENAI_TIMEOUT={model:g}: the sweeper"
+        " would hand a task still waiting for the model to a second run, which asks it again"
+    ]
 
 
 def production_problems(settings) -> list[str]:
@@ -659,3 +739,20 @@ def production_problems(settings) -> list[str]:
             " SENDER_RATE; set SENDER_RATE_STORAGE_URI=redis://... or WEB_CONCURRENCY=1"
         )
     return problems
+
+
+def startup_refusal(settings) -> str | None:
+    """Why an app must not start (production_problems first, then backend_problems), or
+    None."""
+    problems = production_problems(settings)
+    if problems:
+        return "refusing to start in production: " + "; ".join(problems)
+    problems = backend_problems(settings) + timing_problems(settings)
+    if problems:
+        return "refusing to start: " + "; ".join(problems)
+    return None
+
+
+def settings_of(config: type[Config]) -> dict:
+    """A config class's settings as the mapping the checks above read (app.config's shape)."""
+    return {name: getattr(config, name) for name in dir(config) if name.isupper()}

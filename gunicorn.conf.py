@@ -3,9 +3,18 @@
 Run with `gunicorn -c gunicorn.conf.py wsgi:app` (the Procfile's web process).
 """
 
-from config import config_for
+import sys
 
-_settings = config_for()
+try:
+    from config import config_for, settings_of, startup_refusal
+
+    _settings = config_for()
+except ValueError as exc:  # config.py's SettingError, raised while it read the settings
+    sys.exit(f"refusing to start: {exc}")
+# Checked here too, so gunicorn itself stops: a worker that fails to build the app is
+# started again and again.
+if _refusal := startup_refusal(settings_of(_settings)):
+    sys.exit(_refusal)
 
 bind = f"{_settings.WEB_HOST}:{_settings.PORT}"
 workers = _settings.WEB_CONCURRENCY

@@ -1,6 +1,20 @@
-"""Entry point for gunicorn (wsgi:app), Celery (wsgi:celery_app) and the flask command."""
+"""Entry point for gunicorn (wsgi:app), Celery (wsgi:celery_app) and the flask command.
+
+A setting the service cannot run with stops the process with one line naming it (exit 1),
+not a traceback: config.py reads every setting as it is imported, create_app checks how
+they go together."""
+
+import sys
+
+try:
+    from config import SettingError
+except ValueError as exc:  # config.py's SettingError, raised while it read the settings
+    sys.exit(f"refusing to start: {exc}")
 
 from sms_agent import create_app
 
-app = create_app()
+try:
+    app = create_app()
+except SettingError as exc:
+    sys.exit(str(exc))
 celery_app = app.extensions["celery"]

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config, backend_problems, config_for, production_problems
+from config import Config, SettingError, config_for, startup_refusal
 
 from .extensions import db, login_manager, migrate
 
@@ -31,12 +31,9 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
 
 
 def check_production_settings(app: Flask) -> None:
-    problems = production_problems(app.config)
-    if problems:
-        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
-    problems = backend_problems(app.config)
-    if problems:
-        raise RuntimeError("refusing to start: " + "; ".join(problems))
+    refusal = startup_refusal(app.config)
+    if refusal:
+        raise SettingError(refusal)
 
 
 def register_logging(app: Flask) -> None:

@@ -25,10 +25,12 @@ from . import costs, handoff, more, notices, outbound, quota
 from .answering import pipeline
 from .answering.claim import kept_across_commits
 from .extensions import db
+from .inbound import store
 from .media import retention
 from .media.read import read_for_staff
-from .models import Task, User
+from .models import PendingNotice, Task, User
 from .ops import sweeper
+from .phones import mask
 from .worker import BULK_QUEUE
 
 log = logging.getLogger("sms_agent.jobs")
@@ -153,7 +155,24 @@ def sweep_stale_tasks() -> int:
         enqueue_answer(task_id)
     if task_ids:
         log.warning("re-enqueued %d stale tasks", len(task_ids))
+    _queue_pending_notices()
     return len(task_ids)
+
+
+def _queue_pending_notices() -> None:
+    """Queue the notices webhooks kept while the broker was down; one that fails again
+    stays, with the rest, for the next sweep."""
+    queued = 0
+    for notice in sweeper.pending_notices():
+        args = (notice.phone, notice.kind, notice.reply_to)
+        queue, sender = _queue_for(notice.kind), _sender(notice.sender)
+        if not _publish(send_notice, *args, queue=queue, kwargs=sender):
+            break
+        db.session.delete(notice)
+        queued += 1
+    db.session.commit()
+    if queued:
+        log.warning("queued %d notices kept while the broker was down", queued)
 
 
 @shared_task(name="sms_agent.jobs.roll_quota_windows", ignore_result=True)
@@ -190,6 +209,17 @@ def forget_old_pictures() -> int:
     db.session.commit()
     if forgotten:
         log.info("dropped the bytes of %d pictures past MEDIA_RETENTION_DAYS", forgotten)
+    return forgotten
+
+
+@shared_task(name="sms_agent.jobs.forget_old_handled_messages", ignore_result=True)
+def forget_old_handled_messages() -> int:
+    """Forget the MessageSids of texts handled without a task (keywords, deleted tasks) past
+    HANDLED_MESSAGES_RETENTION_DAYS (inbound/store.py)."""
+    forgotten = store.forget_old_handled()
+    db.session.commit()
+    if forgotten:
+        log.info("forgot %d MessageSids past HANDLED_MESSAGES_RETENTION_DAYS", forgotten)
     return forgotten
 
 
@@ -281,11 +311,20 @@ def enqueue_notice(
     sender: str | None = None,
 ) -> None:
     """Queue a notice SMS, so the webhook never waits for Twilio's REST API; `sender` is the
-    number of ours the texter wrote to (Twilio's To), which the notice goes out from."""
+    number of ours the texter wrote to (Twilio's To), which the notice goes out from. Call
+    after the commit that gave cause: a notice the broker cannot take is stored (and
+    committed) for the sweeper."""
     queue = _queue_for(kind)
-    _publish(
+    if not _publish(
         send_notice, phone, kind, reply_to, countdown=countdown, queue=queue, kwargs=_sender(sender)
-    )
+    ):
+        # The broker is down: the notice is kept for the sweeper, as a stored task is.
+        db.session.add(PendingNotice(phone=phone, kind=kind, reply_to=reply_to, sender=sender))
+        try:
+            db.session.commit()
+        except sa.exc.SQLAlchemyError as exc:  # the database too: the webhook still answers
+            db.session.rollback()
+            log.error("notice %s to %s lost, database unreachable: %s", kind, mask(phone), exc)
 
 
 def _sender(sender: str | None) -> dict | None:

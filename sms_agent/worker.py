@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery, Task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -34,7 +34,32 @@ def celery_init_app(app: Flask) -> Celery:
 @worker_init.connect
 def _tune_the_worker(sender, **_kwargs) -> None:
     """The worker is built and about to take jobs (a threads pool runs them in this process)."""
+    use_worker_timeouts(sender.app)
     _tune(sender.app)
+
+
+@beat_init.connect
+def _tune_beat(sender, **_kwargs) -> None:
+    use_worker_timeouts(sender.app)
+
+
+def use_worker_timeouts(celery_app: Celery) -> None:
+    """The worker's and beat's own broker connections wait WORKER_BROKER_TIMEOUT, not the
+    webhook's BROKER_PUBLISH_TIMEOUT: nobody waits on them, and a Redis slow for a moment
+    (a snapshot's fork) otherwise timed out every command of theirs: taking jobs, acks, and
+    publishes, so a deferred notice was lost. Set before they connect."""
+    flask_app = getattr(celery_app, "flask_app", None)
+    if flask_app is None:
+        return
+    timeout = flask_app.config["WORKER_BROKER_TIMEOUT"]
+    conf = celery_app.conf
+    conf.broker_connection_timeout = timeout
+    if "socket_timeout" in conf.broker_transport_options:  # Redis; the SQLite broker has none
+        conf.broker_transport_options = {
+            **conf.broker_transport_options,
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+        }
 
 
 @worker_process_init.connect
@@ -138,6 +163,11 @@ def beat_schedule(config) -> dict:
         },
         "forget-old-pictures": {
             "task": "sms_agent.jobs.forget_old_pictures",
+            "schedule": 3600.0,
+            "options": {"expires": 3600},
+        },
+        "forget-old-handled-messages": {
+            "task": "sms_agent.jobs.forget_old_handled_messages",
             "schedule": 3600.0,
             "options": {"expires": 3600},
         },

@@ -431,6 +431,36 @@ def silent_redis(db: int = 13):
         yield f"redis://127.0.0.1:{silent.getsockname()[1]}/{db}"
 
 
+class SlowRedis(SilentServer):
+    """A proxy to the Redis at `url` that holds each of its answers `delay` seconds: a Redis
+    alive but slow (forking for a snapshot, its host swapping). `url` is its own."""
+
+    def __init__(self, target: str, delay: float):
+        super().__init__()
+        parts = urllib.parse.urlsplit(target)
+        self.target, self.delay = (parts.hostname, parts.port or 6379), delay
+        self.db = parts.path.lstrip("/") or "0"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.socket.getsockname()[1]}/{self.db}"
+
+    def _serve(self, connection: socket.socket) -> None:
+        upstream = socket.create_connection(self.target)
+        self.accepted.append(upstream)
+        for source, sink, delay in ((connection, upstream, 0), (upstream, connection, self.delay)):
+            threading.Thread(target=self._pump, args=(source, sink, delay), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket, delay: float) -> None:
+        try:
+            while chunk := source.recv(65536):
+                time.sleep(delay)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+
+
 def signed_post(client, path: str, form: dict, *, token: str = "test-auth-token", url=None):
     """POST a form to our webhook signed as Twilio signs it, for the URL the test client
     reports (http://localhost/...)."""

@@ -44,13 +44,13 @@ def test_overrides_win_over_the_config_class():
 )
 def test_production_refuses_to_start_insecure(missing, message):
     settings = {"SECRET_KEY": "x" * 40, "TWILIO_AUTH_TOKEN": "tok", **missing}
-    with pytest.raises(RuntimeError, match=message):
+    with pytest.raises(config.SettingError, match=message):
         create_app(ProductionConfig, **settings)
 
 
 @pytest.mark.parametrize("secret", [config.INSECURE_SECRET_KEY, "short-key"])
 def test_production_refuses_a_guessable_secret_key(secret):
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+    with pytest.raises(config.SettingError, match="SECRET_KEY"):
         create_app(ProductionConfig, SECRET_KEY=secret, TWILIO_AUTH_TOKEN="tok")
 
 
@@ -84,9 +84,11 @@ def configured(tmp_path, **settings):
 
 
 def refusal(tmp_path, **settings) -> str:
-    """What a production process with `settings` says as it refuses to start."""
+    """What a production process with `settings` says as it refuses to start: one line,
+    no traceback (an operator's typo is not a bug)."""
     done = configured(tmp_path, **settings)
-    assert done.returncode != 0, done.stdout
+    assert done.returncode == 1, done.stdout
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
     return done.stderr
 
 
@@ -207,6 +209,11 @@ def test_a_public_url_with_a_trailing_slash_or_a_prefix_is_taken(tmp_path, raw):
         ("DATABASE_URL", "postgresql://ops:hunter2@db:port/sms", "(invalid literal"),
         ("CELERY_BROKER_URL", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
         ("CELERY_BROKER_URL", "reddis://127.0.0.1:6379/0", "(No such transport: reddis."),
+        ("RATELIMIT_STORAGE_URI", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
+        ("RATELIMIT_STORAGE_URI", "reddis://:hunter2@127.0.0.1", "(unknown scheme reddis)"),
+        ("SENDER_RATE_STORAGE_URI", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
+        ("PACING_REDIS_URL", "redis//ops:hunter2@127.0.0.1", "(Redis URL must specify"),
+        ("PACING_REDIS_URL", "redis://:hunter2@127.0.0.1:port/0", "(Port could not be cast"),
     ],
 )
 def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(
@@ -214,11 +221,27 @@ def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(
 ):
     """Regression: a misspelt DATABASE_URL stopped the app with SQLAlchemy's words alone
     (naming no setting), and CELERY_BROKER_URL=redis//host started web processes whose
-    texts then waited for a broker that was never there. The URL's password is not shown."""
+    texts then waited for a broker that was never there. RATELIMIT_STORAGE_URI=redis//host
+    stopped it with the limits library's traceback, naming no setting and showing the URL
+    with its password; SENDER_RATE_STORAGE_URI and PACING_REDIS_URL alike started, and
+    every text was then counted, or every reply paced, against a store never reachable.
+    The URL's password is not shown."""
     said = refusal(tmp_path, **{name: raw})
     last_line = said.strip().splitlines()[-1]
-    assert last_line.startswith(f"ValueError: {name} is not a ") and problem in last_line
+    assert last_line.startswith(f"refusing to start: {name} is not a ") and problem in last_line
     assert "hunter2" not in said
+
+
+def test_a_metrics_directory_that_is_not_there_stops_the_app_naming_it(tmp_path):
+    """Regression: PROMETHEUS_MULTIPROC_DIR naming no directory stopped every process with
+    prometheus_client's FileNotFoundError about a counter_<pid>.db file, naming no setting."""
+    missing = tmp_path / "metrics"
+    said = refusal(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(missing))
+    assert f"start: PROMETHEUS_MULTIPROC_DIR={str(missing)!r} is not a directory" in said
+
+    missing.mkdir()
+    done = configured(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(missing))
+    assert done.stdout.split() == [str(missing)], done.stderr
 
 
 @pytest.mark.parametrize(
@@ -292,6 +315,37 @@ def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, 
     failed every send."""
     said = refusal(tmp_path, **{name: raw})
     assert f"{name} is not an http:// or https:// address such as {example}" in said
+
+
+def test_a_model_timeout_longer_than_a_task_may_take_stops_the_app(tmp_path):
+    """Regression: OPENAI_TIMEOUT=600 (a slow local model) with the default
+    STALE_TASK_SECONDS=300 started, and the sweeper took every task still waiting for the
+    model for one a dead worker left: a second run asked the model again, paid twice."""
+    said = refusal(tmp_path, OPENAI_TIMEOUT="600")
+    assert "STALE_TASK_SECONDS=300 must be more than OPENAI_TIMEOUT=600" in said
+
+    done = configured(tmp_path, OPENAI_TIMEOUT="600", STALE_TASK_SECONDS="900")
+    assert done.returncode == 0 and done.stdout.split() == ["600.0", "900"], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"PORT": "http"}, "refusing to start: PORT='http' is not a whole number"),
+        ({"APP_ENV": "production"}, "refusing to start in production: SECRET_KEY must be set"),
+    ],
+)
+def test_gunicorn_itself_refuses_to_start_in_one_line(tmp_path, env, said):
+    """Regression: gunicorn printed 'Failed to read config file' and a traceback above the
+    setting's words, and a production refusal came only from each worker building the app,
+    which gunicorn logged with a traceback per worker."""
+    settings = {"PATH": os.environ["PATH"], **env}
+    read = "import runpy; runpy.run_path('gunicorn.conf.py')"
+    done = subprocess.run(
+        [sys.executable, "-c", read], cwd=PROJECT, env=settings, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and done.stderr.startswith(said), done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):

@@ -403,3 +403,52 @@ def test_a_new_texter_is_logged_on_first_contact(app, caplog):
     with caplog.at_level(logging.INFO, logger="sms_agent"):
         receive_sms(inbound_form("hello", From="+15550001234"))
     assert "new user ***1234 on tier free" in caplog.text
+
+
+def test_message_sids_past_the_retention_are_forgotten_by_the_hourly_job(app):
+    """handled_messages grew by a row per keyword (and per deleted task) for ever; the
+    hourly beat job drops those older than HANDLED_MESSAGES_RETENTION_DAYS, long after any
+    retry of Twilio's, and a text within it is still known."""
+    from sms_agent import jobs
+    from sms_agent.worker import celery_settings
+
+    app.config["HANDLED_MESSAGES_RETENTION_DAYS"] = 90
+    receive("HELP", MessageSid="SM" + "a" * 32)
+    receive("INFO", MessageSid="SM" + "b" * 32)
+    old = db.session.get(HandledMessage, "SM" + "a" * 32)
+    old.created_at = utcnow() - timedelta(days=91)
+    db.session.commit()
+
+    assert jobs.forget_old_handled_messages.apply().get() == 1
+    assert jobs.forget_old_handled_messages.apply().get() == 0
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(HandledMessage.message_sid)).all() == ["SM" + "b" * 32]
+    assert receive("INFO", MessageSid="SM" + "b" * 32).outcome == "duplicate"
+    schedule = celery_settings(app.config)["beat_schedule"].values()
+    assert "sms_agent.jobs.forget_old_handled_messages" in {entry["task"] for entry in schedule}
+
+
+def test_a_retention_of_zero_keeps_every_message_sid(app):
+    from sms_agent import jobs
+
+    app.config["HANDLED_MESSAGES_RETENTION_DAYS"] = 0
+    receive("HELP", MessageSid="SM" + "a" * 32)
+    db.session.get(HandledMessage, "SM" + "a" * 32).created_at = utcnow() - timedelta(days=3650)
+    db.session.commit()
+    assert jobs.forget_old_handled_messages.apply().get() == 0
+    assert receive("HELP", MessageSid="SM" + "a" * 32).outcome == "duplicate"
+
+
+def test_a_deleted_tasks_message_sid_is_forgotten_after_the_retention_too(app):
+    """The trigger keeping a deleted task's MessageSid writes its own time (the database's
+    clock and notation); the retention reads it as it reads the rows the service writes."""
+    from sms_agent.inbound.store import forget_old_handled
+
+    app.config["HANDLED_MESSAGES_RETENTION_DAYS"] = 90
+    received = receive("What is DNS?")
+    db.session.delete(stored_task(received))
+    db.session.commit()
+    assert forget_old_handled(utcnow() + timedelta(days=89)) == 0
+    assert forget_old_handled(utcnow() + timedelta(days=91)) == 1
+    db.session.commit()
+    assert db.session.scalars(sa.select(HandledMessage)).all() == []

@@ -13,7 +13,7 @@ from sms_agent import jobs
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
 from tests.factories import make_task, make_user
-from tests.standins import SilentServer, openai_error, twilio_error
+from tests.standins import SilentServer, SlowRedis, openai_error, twilio_error
 
 
 @pytest.fixture(autouse=True)
@@ -269,3 +269,38 @@ def test_a_real_worker_answers_through_the_embedded_sqlite_broker(app, tmp_path)
         assert replies[1].body.startswith("[Offline mode]")
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_a_worker_publishes_and_acks_through_a_slow_redis_that_a_webhook_gives_up_on(app):
+    """Regression: the webhook's BROKER_PUBLISH_TIMEOUT (1 s) was the worker's too. With a
+    Redis answering in 1.5 s (alive, but slow for a while; here 0.15 s against 0.1), a
+    deferred notice's job (a STOP confirmation waiting for its sending slot) could not be
+    published again and was lost, and the worker's own connection timed out taking jobs
+    and acking them. The worker waits WORKER_BROKER_TIMEOUT."""
+    from celery.signals import worker_init
+
+    from sms_agent import create_app
+
+    with SlowRedis(TestingConfig.TEST_REDIS_URL, delay=0.15) as slow:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "BROKER_PUBLISH_TIMEOUT": 0.1,  # a tenth of the defaults, to take a tenth the time
+        }
+        web = create_app(TestingConfig, CELERY_BROKER_URL=slow.url, **settings)
+        with web.app_context():  # a webhook gives the stored task to the sweeper
+            assert not jobs._publish(jobs.send_notice, "+15551230000", "help", countdown=60)
+
+        worker = create_app(
+            TestingConfig, CELERY_BROKER_URL=slow.url, GC_GEN0_THRESHOLD=0, **settings
+        )
+        celery = worker.extensions["celery"]
+        worker_init.send(sender=type("Worker", (), {"app": celery})())  # as `celery worker` does
+        with worker.app_context():
+            assert jobs._publish(jobs.send_notice, "+15551230000", "help", countdown=60)
+            with celery.connection_for_read() as connection:
+                queue = connection.SimpleQueue("celery")
+                message = queue.get(timeout=10)
+                message.ack()  # acked through the slow Redis too
+                queue.close()
+    assert message.headers["task"] == "sms_agent.jobs.send_notice"

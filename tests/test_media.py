@@ -473,3 +473,46 @@ def test_a_voice_note_still_being_transcribed_is_not_transcribed_again_by_a_recl
     assert (media.status, media.transcript) == ("read", "What time is it in Tokyo?")
     assert [m.kind for m in outbox()] == ["reply"]
     assert db.session.scalar(sa.select(sa.func.count(ModelCall.id))) == 2  # one transcription
+
+
+@pytest.mark.parametrize(
+    ("fault", "then"),
+    [
+        (RuntimeError("a bug in the reading"), "failed"),
+        (sa.exc.OperationalError("SELECT", {}, Exception("server closed the connection")), "runs"),
+    ],
+)
+def test_a_read_that_ends_in_an_unexpected_error_leaves_no_row_reading(
+    app, client, texter, twilio_server, openai_server, monkeypatch, fault, then
+):
+    """Regression: the row committed as `reading` before the download stayed so when the
+    read ended in anything but a media or model error. After a database outage the job's
+    next run found it `reading`, took it for another run's and stopped: the task waited,
+    unanswered, for two sweeps and more (STALE_TASK_SECONDS plus every timeout of a read);
+    a failed task kept a picture `reading` for ever."""
+    from sms_agent.answering import pipeline
+    from sms_agent.media import read
+
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    form = inbound_form("What is it?", NumMedia="1", MediaUrl0=url, MediaContentType0="image/png")
+    signed_post(client, "/sms/inbound", form)
+    task_id = db.session.scalar(sa.select(Task.id).where(Task.message_sid == form["MessageSid"]))
+    check = read._check
+
+    def faulty_once(row, data):
+        monkeypatch.setattr(read, "_check", check)
+        raise fault
+
+    monkeypatch.setattr(read, "_check", faulty_once)
+    if then == "failed":
+        assert pipeline.answer(task_id) == "failed"
+    else:
+        with pytest.raises(sa.exc.OperationalError):
+            pipeline.answer(task_id)
+    db.session.rollback()
+    reading = sa.select(TaskMedia).where(TaskMedia.status == read.READING)
+    assert db.session.scalars(reading).all() == []
+    if then == "runs":
+        assert pipeline.answer(task_id) == "answered"
+        db.session.rollback()
+        assert [media.status for media in db.session.get(Task, task_id).media] == ["read"]

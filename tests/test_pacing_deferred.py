@@ -1,5 +1,6 @@
 """Deferred sends: a job whose sending slot is far off gives its worker back, keeps its
-booking and comes back for the slot; a reply from another of our numbers is not held back."""
+booking and comes back for the slot; a reply from another of our numbers is not held back;
+with the pacing Redis unreachable, each process paces alone instead of failing sends."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import sqlalchemy as sa
 from sms_agent.vendors import pacing
 from tests.broker import drained
 from tests.pacing_helpers import FakeClock, arrivals, fresh_number, use_pacer
+
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 
 def published(app, job: str) -> list:
@@ -168,3 +171,38 @@ def test_a_reply_from_another_number_is_not_held_back_by_a_burst_from_ours(app, 
     assert sent["From"] == other
     db.session.rollback()
     assert db.session.get(Task, behind).metadata_["slots"]["number"] == ours
+
+
+def test_answers_are_sent_paced_when_the_pacing_redis_cannot_be_reached(app, paced, caplog):
+    """Regression: every paced send raised redis-py's ConnectionError; the task failed with
+    an apology instead of its answer (before that, the job crashed and the task hung)."""
+    from sms_agent import jobs
+    from sms_agent.extensions import db
+    from sms_agent.models import OutboundMessage, Task
+    from tests.factories import make_task
+
+    _stand_in, arrived = paced
+    app.config.update(PACING_REDIS_URL=UNREACHABLE_REDIS, PACING_MAX_SLEEP_SECONDS=1.0)
+    ids = [make_task().id for _ in range(2)]
+    assert [jobs.answer_task.apply(args=[str(i)]).result for i in ids] == ["answered"] * 2
+    db.session.rollback()
+    assert [db.session.get(Task, i).status for i in ids] == ["completed"] * 2
+    assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 2
+    # Still paced, in this process: slots 0.5 s apart (the first send's trip to Twilio
+    # came after its slot, so arrivals are a little closer).
+    assert arrived[1] - arrived[0] >= 0.3
+    assert "PACING_REDIS_URL unreachable" in caplog.text
+
+
+def test_the_pacer_uses_redis_again_once_it_answers(monkeypatch):
+    clock = FakeClock()
+    pacer = pacing.RedisPacer(UNREACHABLE_REDIS, clock=clock)
+    number = fresh_number()
+    assert pacer.reserve_slot(number, 1.0) == (1000.0, 0.0)  # in this process
+    assert pacer.reserve_slot(number, 1.0) == (1001.0, 1.0)
+    tried = []
+    monkeypatch.setattr(pacer, "_book_in_redis", lambda *args: tried.append(args) or (5.0, 0.0))
+    clock.now += pacing.REDIS_RETRY_SECONDS - 1
+    assert pacer.reserve_slot(number, 1.0) == (1004.0, 0.0)  # not asked again yet
+    clock.now += 1
+    assert pacer.reserve_slot(number, 1.0) == (5.0, 0.0) and len(tried) == 1

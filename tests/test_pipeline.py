@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import redis
 import sqlalchemy as sa
 from sqlalchemy.sql import cache_key
 
@@ -410,9 +411,19 @@ def test_an_opted_out_or_inactive_texter_is_not_answered(app):
     assert outbox() == []
 
 
-def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch):
+@pytest.mark.parametrize(
+    "error",
+    [
+        ZeroDivisionError("bug in the classifier"),
+        # Regression: redis-py's errors carry an `error_type` of their own (ExceptionType
+        # .NETWORK), which give_up took for ours; the ErrorLog refused it, the job crashed
+        # and the task stayed processing, swept and crashing again for ever.
+        redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
+    ],
+)
+def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch, error):
     def broken(_text):
-        raise ZeroDivisionError("bug in the classifier")
+        raise error
 
     monkeypatch.setattr(classify, "classify", broken)
     task = make_task()

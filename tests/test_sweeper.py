@@ -127,3 +127,33 @@ def test_users_are_left_untouched_when_nothing_expired(app):
     make_user(rate_limit_reset=utcnow() + timedelta(days=1))
     assert roll_expired_quota_windows() == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+def test_a_notice_the_broker_could_not_take_is_sent_by_the_first_sweep_after_it(app):
+    """Regression: a STOP texted during a broker outage was obeyed, but its confirmation
+    (which carriers require), like a HELP reply or a quota notice, was never sent: no row
+    was left for the sweeper, and Twilio, answered 200, does not send the text again."""
+    from sms_agent.models import PendingNotice
+    from tests.standins import inbound_form, signed_post
+
+    down = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+    )
+    with down.app_context():
+        response = signed_post(down.test_client(), "/sms/inbound", inbound_form("STOP"))
+        assert response.status_code == 200
+        assert sweep() == 0  # the broker is still down: the notice waits
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["celery"].set_current()  # jobs run in the test's app again
+    db.session.expire_all()
+    assert db.session.get(User, "+15551230000").is_opted_out
+
+    with jobs_inline():  # the broker is back
+        sweep()
+        sweep()
+    sent = db.session.scalars(sa.select(OutboundMessage.kind)).all()
+    assert sent == ["opt_out"]
+    assert db.session.scalars(sa.select(PendingNotice)).all() == []

@@ -64,10 +64,9 @@ def give_up(task_id, cause: BaseException) -> None:
     task = db.session.get(Task, uuid.UUID(str(task_id)))
     if task is None or task.status == TaskStatus.COMPLETED.value:
         return
-    error_type = getattr(cause, "error_type", None)
     if isinstance(cause, SmsError):
         error_type = None  # each Twilio failure was logged when it happened
-    elif error_type is None:
+    else:
         error_type = _error_type_of(cause)
     task.mark_failed(str(cause)[:500])
     quota.give_back(task)
@@ -95,6 +94,11 @@ def refuse_media(task: Task, problem: Exception) -> None:
 
 
 def _error_type_of(exc: BaseException) -> str:
+    """Ours (an LLMError's, say) when the error names one; a library's own `error_type`
+    (redis-py's ExceptionType.NETWORK) is none of ours and would fail the ErrorLog."""
+    named = getattr(exc, "error_type", None)
+    if named in ErrorType.values():
+        return named
     if isinstance(exc, sa.exc.SQLAlchemyError):
         return ErrorType.DATABASE_ERROR
     return ErrorType.SYSTEM_ERROR

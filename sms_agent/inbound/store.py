@@ -6,9 +6,10 @@ signature carries no time) is acted on twice."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..extensions import db
 from ..models import HandledMessage, RefusalReason, Task, TaskStatus, User, utcnow
@@ -55,6 +56,19 @@ def remember_handled(sid: str) -> bool:
         _REMEMBER_UNLESS_RECEIVED, {"message_sid": sid, "created_at": utcnow()}
     )
     return stored is not None
+
+
+def forget_old_handled(now: datetime | None = None) -> int:
+    """Drop the handled MessageSids older than HANDLED_MESSAGES_RETENTION_DAYS (none when it
+    is 0), in one statement; how many. Twilio's own retries of a webhook come within minutes;
+    past the retention, only a captured webhook replayed that late would be taken as new.
+    Tasks keep their own MessageSids. The caller commits."""
+    days = current_app.config["HANDLED_MESSAGES_RETENTION_DAYS"]
+    if not days:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    result = db.session.execute(sa.delete(_handled).where(_handled.c.created_at < cutoff))
+    return result.rowcount
 
 
 def _insert_unless_stored() -> sa.Insert:

@@ -14,8 +14,9 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..costs import record_model_call
 from ..extensions import db
@@ -213,6 +214,33 @@ def _record(task: Task, item: dict, position: int, row: TaskMedia | None = None)
     if kind == OTHER:
         return _new_row(task, item, position, status="refused")
     row = _start_reading(task, item, position, row)
+    try:
+        return _read_into(task, item, position, row)
+    except (MediaUnreadable, LLMError):
+        raise
+    except Exception:
+        _give_up_reading(row)
+        raise
+
+
+def _give_up_reading(row: TaskMedia) -> None:
+    """A read that ended in anything but a media or model error (a database outage, a bug)
+    leaves no row `reading`: the next run of the task would take it for another run's and
+    stop, and a failed task would keep it for ever. Best effort: with the database still
+    down, the row is taken back once the read counts as abandoned (`_abandoned`)."""
+    [row_id] = sa.inspect(row).identity  # committed by _start_reading; read without SQL
+    db.session.rollback()
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.execute(
+            sa.delete(TaskMedia).where(TaskMedia.id == row_id, TaskMedia.status == READING)
+        )
+        db.session.commit()
+    with contextlib.suppress(SQLAlchemyError):
+        db.session.rollback()
+
+
+def _read_into(task: Task, item: dict, position: int, row: TaskMedia) -> TaskMedia:
+    kind = item.get("kind") or OTHER
     row.status = "read"
     try:
         fetched = get_media_source(current_app.config).fetch(item.get("url") or "")

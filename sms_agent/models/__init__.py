@@ -19,6 +19,7 @@ from .error_logs import ErrorLog
 from .handled import HandledMessage
 from .media import TaskMedia
 from .messages import OutboundMessage
+from .pending import PendingNotice
 from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
 from .spend import ModelCall, SpendDay
 from .spend_rollups import SpendDaily, SpendMonthly
@@ -47,6 +48,7 @@ __all__ = [
     "ErrorLog",
     "ErrorType",
     "HandledMessage",
+    "PendingNotice",
     "HandoffSource",
     "ModelCall",
     "OutboundMessage",

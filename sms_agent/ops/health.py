@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from flask import Blueprint, current_app
 
 from ..extensions import db
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger("sms_agent.health")
 
 #: Seconds the readiness probe waits for the broker before calling it down.
 BROKER_PROBE_TIMEOUT = 2.0
@@ -22,15 +25,20 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Ready to take traffic: the database answers SELECT 1 (and has been migrated) and the
-    broker accepts a connection. 503 names what failed, so the proxy stops routing here
-    meanwhile."""
-    checks = {"database": database_problem() or _schema_problem_once(), "broker": broker_problem()}
-    failed = {name: problem for name, problem in checks.items() if problem}
-    body = {
-        "status": "unavailable" if failed else "ok",
-        "checks": {name: checks[name] or "ok" for name in checks},
+    broker accepts a connection. 503 names what failed in a word, so the proxy stops routing
+    here meanwhile; the driver's own words (hosts, users, database names) go to the log only,
+    since anyone may ask."""
+    database, broker = database_problem(), broker_problem()
+    schema = None if database else _schema_problem_once()
+    checks = {
+        "database": (database and "unreachable") or (schema and "not migrated") or "ok",
+        "broker": (broker and "unreachable") or "ok",
     }
-    return body, 503 if failed else 200
+    for name, problem in (("database", database or schema), ("broker", broker)):
+        if problem:
+            log.warning("not ready: %s %s: %s", name, checks[name], problem)
+    ready = set(checks.values()) == {"ok"}
+    return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
 
 
 def database_problem() -> str | None:

@@ -1,4 +1,5 @@
-"""The sweeper: re-enqueue tasks a broker outage or a killed worker left behind.
+"""The sweeper: re-enqueue tasks a broker outage or a killed worker left behind, and the
+notices a webhook could not queue (PendingNotice).
 
 A task is stranded when its job never reached the broker (the webhook stored it while the
 broker was down) or when the worker holding it died. Either way its row says queued or
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import Task, TaskStatus, utcnow
+from ..models import PendingNotice, Task, TaskStatus, utcnow
 from .health import broker_problem
 
 log = logging.getLogger("sms_agent.sweeper")
@@ -66,3 +67,13 @@ def _touch_queued(ids: list, now: datetime) -> None:
         .values(updated_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def pending_notices(limit: int = BATCH_SIZE) -> list[PendingNotice]:
+    """The notices webhooks could not queue, oldest first; none while the broker is down.
+    The caller deletes each one it queues, and commits."""
+    problem = broker_problem()
+    if problem:
+        return []
+    query = sa.select(PendingNotice).order_by(PendingNotice.id).limit(limit)
+    return list(db.session.scalars(query))

@@ -15,12 +15,15 @@ is atomic and the hosts' clocks do not matter. Without Redis each process paces 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis
+
+log = logging.getLogger("sms_agent.pacing")
 
 #: Book `count` consecutive slots: returns the first (Redis's clock) and how long the caller
 #: waits for it, in seconds, as text.
@@ -61,25 +64,63 @@ class LocalPacer:
         return self._clock()
 
 
-class RedisPacer:
-    """Slots kept in Redis, shared by every process that paces the same number."""
+#: Seconds a pacer whose Redis did not answer paces in its own process before asking
+#: Redis again.
+REDIS_RETRY_SECONDS = 5.0
+#: Seconds to connect to the pacing Redis, and for each of its answers.
+REDIS_TIMEOUT = 2.0
 
-    def __init__(self, url: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=2.0)
+
+class RedisPacer:
+    """Slots kept in Redis, shared by every process that paces the same number. While that
+    Redis cannot be reached, each process paces alone (a warning says so) and asks Redis
+    again every REDIS_RETRY_SECONDS: a send is never failed for want of a slot, and Twilio
+    queues what several processes send beyond the rate meanwhile."""
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
         self._script = self._client.register_script(_BOOK)
+        self._clock = clock
+        self._local = LocalPacer(clock)
+        self._down_until = float("-inf")
 
     def reserve(self, number: str, interval: float, count: int = 1) -> float:
         return self.reserve_slot(number, interval, count)[1]
 
     def reserve_slot(self, number: str, interval: float, count: int = 1) -> tuple[float, float]:
         """The first of `count` slots booked (seconds on Redis's clock) and the wait until it."""
+        if self._clock() >= self._down_until:
+            try:
+                return self._book_in_redis(number, interval, count)
+            except redis.RedisError as exc:
+                self._went_down(exc)
+        return self._local.reserve_slot(number, interval, count)
+
+    def _book_in_redis(self, number: str, interval: float, count: int) -> tuple[float, float]:
         keys = [f"sms_agent:pacing:{number}"]
         slot, wait = self._script(keys=keys, args=[interval, count])
         return float(slot), float(wait)
 
     def now(self) -> float:
-        seconds, micros = self._client.time()
-        return seconds + micros / 1_000_000
+        """Redis's clock (the wall clock of its host), else this host's wall clock."""
+        if self._clock() >= self._down_until:
+            try:
+                seconds, micros = self._client.time()
+                return seconds + micros / 1_000_000
+            except redis.RedisError as exc:
+                self._went_down(exc)
+        return self._local.now()
+
+    def _went_down(self, exc: redis.RedisError) -> None:
+        self._down_until = self._clock() + REDIS_RETRY_SECONDS
+        log.warning(
+            "PACING_REDIS_URL unreachable, pacing in this process alone for %.0fs: %s: %s",
+            REDIS_RETRY_SECONDS,
+            type(exc).__name__,
+            exc,
+        )
 
 
 _pacers: dict[str, LocalPacer | RedisPacer] = {}
