@@ -23,6 +23,7 @@ from .models import (
     HandoffSource,
     OutboundMessage,
     RefusalReason,
+    SentSubmission,
     StaffUser,
     Task,
     User,
@@ -33,9 +34,6 @@ from .models import (
 from .outbound import channels
 
 AI, WAITING, STAFF = (state.value for state in ConversationState)
-
-#: Where service_state keeps the submission keys of the staff forms that sent a message.
-SENT_SUBMISSIONS = "staff_submissions"
 
 
 class HeldByOther(Exception):
@@ -59,7 +57,12 @@ class NothingToSend(ValueError):
 
 
 class AlreadySent(Exception):
-    """This form submission was sent once already (a double click, a browser resend)."""
+    """This form submission was sent once already (a double click, a browser resend);
+    `answer` is what its first request was answered (SentSubmission.answer)."""
+
+    def __init__(self, answer: dict) -> None:
+        super().__init__()
+        self.answer = answer
 
 
 class InactiveTexter(Exception):
@@ -313,7 +316,9 @@ def send_as_staff(
             # was sent, so the same submission may try again. The send committed its part
             # (and so ended the lock): a webhook of the texter may have written since.
             relock_bookkeeping(user)
-            user.forget_sid(SENT_SUBMISSIONS, submission)
+            db.session.execute(
+                sa.delete(SentSubmission).where(_sent(user.phone_number, submission))
+            )
         raise
     # The send committed each part (with the claimed key) before Twilio saw it, which ended
     # the lock: take it again, so a takeover or a text held meanwhile is read, not lost.
@@ -321,6 +326,12 @@ def send_as_staff(
     # texter's row before their SMS rows (a deletion takes it, then anonymises their SMS),
     # and a send holding its SMS row while it waited for the texter's deadlocked with one.
     phone = user.phone_number  # read before the commit expires it: a deletion may follow
+    if submission is not None:  # a statement: the texter may have been deleted meanwhile
+        sid = messages[0].sid if messages else None
+        answer = {"message_sid": sid, "messages": len(messages), "shortened": shaped.cut}
+        db.session.execute(
+            sa.update(SentSubmission).where(_sent(phone, submission)).values(**answer)
+        )
     db.session.commit()
     user = lock_texter(phone)
     if user is not None:  # None: staff deleted the texter while Twilio had the message
@@ -335,15 +346,30 @@ def _unread(user: User) -> int:
 
 
 def _claim(user: User, submission: str) -> None:
-    """Record the form's key on the texter under the row lock webhooks take too, so two
+    """Record the form's key under the texter's row lock webhooks take too, so two
     submissions of one form, even in two web processes, take turns and the second finds
     the first's key: it is committed with the first part of the message, before Twilio
     sees it (so a retry after a lost answer or a crash never texts twice), or rolled back
-    when nothing was stored.
-    The texter's last REMEMBERED_SIDS keys are kept, plenty for a resent form."""
+    when nothing was stored. Keys stay as long as their texter (sent_submissions): a
+    retry after any number of other sends is still recognised."""
     relock_bookkeeping(user)
-    if not user.remember_sid(SENT_SUBMISSIONS, submission):
-        raise AlreadySent()
+    row = SentSubmission
+    answer = sa.select(row.message_sid, row.messages, row.shortened)
+    sent = db.session.execute(answer.where(_sent(user.phone_number, submission))).first()
+    if sent is not None:
+        raise AlreadySent(sent._asdict())
+    db.session.add(SentSubmission(user_phone=user.phone_number, key=submission))
+    db.session.flush()
+
+
+def _sent(phone: str, submission: str) -> sa.ColumnElement[bool]:
+    return (SentSubmission.user_phone == phone) & (SentSubmission.key == submission)
+
+
+def was_sent(user: User, submission: str) -> bool:
+    """Whether this form or API request's key has sent the texter a message."""
+    query = sa.select(SentSubmission.key).where(_sent(user.phone_number, submission))
+    return db.session.scalar(query) is not None
 
 
 def mark_read(phone: str, seen: int | None = None) -> None:

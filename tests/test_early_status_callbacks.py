@@ -119,7 +119,7 @@ def test_a_webhook_of_the_texter_during_a_refused_staff_send_is_kept(app, twilio
     db.session.expire_all()
     user = db.session.get(User, PHONE)
     assert db.session.get(HandledMessage, INBOUND_SID) is not None
-    assert not user.has_seen(handoff.SENT_SUBMISSIONS, "form-1")
+    assert not handoff.was_sent(user, "form-1")
 
 
 def test_a_takeover_during_a_staff_send_leaves_the_new_holder(app, twilio_server):

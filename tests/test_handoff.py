@@ -368,7 +368,7 @@ def test_a_refused_staff_message_may_be_resent_only_if_none_of_it_went(
     with pytest.raises(outbound.SendFailed):
         handoff.send_as_staff(user, "A sentence that runs on. " * 80, None, submission="form-1")
 
-    assert user.has_seen(handoff.SENT_SUBMISSIONS, "form-1") is remembered
+    assert handoff.was_sent(user, "form-1") is remembered
 
 
 @pytest.mark.parametrize("departure", ["deleted", "deactivated"])

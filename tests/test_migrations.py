@@ -419,3 +419,24 @@ def test_0024_counts_the_users_and_errors_there_are_and_keeps_counting(tmp_path)
             with db.engine.connect() as connection:
                 assert "row_counts" not in db.inspect(connection).get_table_names()
             db.engine.dispose()
+
+
+def test_0028_keeps_the_keys_texters_lists_held_so_their_retries_send_nothing(tmp_path):
+    from sms_agent import handoff
+
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0027_pending_notices")
+            kept = {"staff_submissions": ["form-1", "api:1:retry-me"]}
+            db.session.add(User(phone_number="+15550001111", service_state=kept))
+            db.session.commit()
+            upgrade()
+            user = db.session.get(User, "+15550001111")
+            assert handoff.was_sent(user, "api:1:retry-me") and handoff.was_sent(user, "form-1")
+            assert not handoff.was_sent(user, "api:1:new")
+            db.session.remove()
+            downgrade(revision="0027_pending_notices")
+            with db.engine.connect() as connection:
+                assert "sent_submissions" not in db.inspect(connection).get_table_names()
+            db.engine.dispose()

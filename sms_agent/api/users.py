@@ -167,8 +167,9 @@ def send_message(phone_number: str):
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
     author, and a conversation waiting for a person becomes theirs. With an Idempotency-Key
-    header, a repeat of a request that was sent answers 409 (`already_sent`) and texts
-    nothing: a client may retry after a timeout without texting twice.
+    header, a repeat of a request that was sent answers 409 (`already_sent`, with the
+    first request's `message_sid`, `messages` and `shortened`) and texts nothing: a client
+    may retry after a timeout without texting twice, however many sends came between.
     """
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
@@ -185,10 +186,11 @@ def send_message(phone_number: str):
         )
     except handoff.NothingToSend as exc:
         raise field_errors({"message": [str(exc)]}) from None
-    except handoff.AlreadySent:
+    except handoff.AlreadySent as exc:
         raise conflict(
             "Already sent: a request with this Idempotency-Key was sent before.",
             reason="already_sent",
+            **exc.answer,
         ) from None
     except handoff.InactiveTexter as exc:
         raise conflict(f"Not sent: {exc}.", reason="inactive") from None

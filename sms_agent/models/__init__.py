@@ -24,6 +24,7 @@ from .rollups import TaskHourlyCount, TaskRollup, UserTaskRollup
 from .spend import ModelCall, SpendDay
 from .spend_rollups import SpendDaily, SpendMonthly
 from .staff import ApiToken, StaffUser, hash_key
+from .submissions import SentSubmission
 from .tasks import Task
 from .types import first_of_next_month, utcnow
 from .users import (
@@ -49,6 +50,7 @@ __all__ = [
     "ErrorType",
     "HandledMessage",
     "PendingNotice",
+    "SentSubmission",
     "HandoffSource",
     "ModelCall",
     "OutboundMessage",

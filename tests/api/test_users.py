@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sms_agent.extensions import db
 from sms_agent.models import ApiToken, ErrorLog, OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.shape import to_sms_text
-from tests.api.conftest import TEXTER_PHONE
-from tests.factories import make_task, make_user
+from tests.api.conftest import TEXTER_PHONE, token_header
+from tests.factories import make_staff, make_task, make_token, make_user
 
 PHONE = "+15550200123"
 ENCODED = "%2B15550200123"
@@ -469,6 +469,56 @@ def test_send_message_repeated_with_its_idempotency_key_texts_once(client, admin
     assert again.get_json()["details"]["reason"] == "already_sent"
     bodies = db.session.scalars(sa.select(OutboundMessage.body))
     assert sorted(bodies) == ["and this", "hello"]
+
+
+def test_an_idempotency_key_is_remembered_after_many_other_keyed_sends(client, admin_headers):
+    make_user(PHONE)
+
+    first = send_with_key(client, admin_headers, "key-0")
+    for n in range(1, 22):
+        assert send_with_key(client, admin_headers, f"key-{n}", f"text {n}").status_code == 200
+    again = send_with_key(client, admin_headers, "key-0")
+
+    assert again.status_code == 409
+    details = again.get_json()["details"]
+    assert details["reason"] == "already_sent"
+    sent = first.get_json()
+    assert {name: details[name] for name in sent} == sent  # the first request's answer
+    bodies = list(db.session.scalars(sa.select(OutboundMessage.body)))
+    assert bodies.count("hello") == 1 and len(bodies) == 22
+
+
+def test_a_retry_while_twilio_still_has_the_first_send_texts_nothing(
+    app, client, admin_headers, twilio_server
+):
+    from tests.standins import twilio_message
+
+    make_user(PHONE)
+    retries = []
+
+    def retried_while_sending(method, path, body):
+        with app.app_context():
+            retries.append(send_with_key(app.test_client(), admin_headers, "slow-key"))
+            db.session.remove()
+        return 201, twilio_message({"To": PHONE}), {}
+
+    twilio_server.default = retried_while_sending
+    first = send_with_key(client, admin_headers, "slow-key")
+
+    assert first.status_code == 200 and len(retries) == 1
+    assert retries[0].status_code == 409
+    assert retries[0].get_json()["details"]["message_sid"] is None  # not known yet
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 1
+
+
+def test_idempotency_keys_are_each_callers_own(app, client, admin_headers):
+    make_user(PHONE)
+    other_admin = make_staff(username="other", is_admin=True)
+
+    mine = send_with_key(client, admin_headers, "same-key")
+    theirs = send_with_key(client, token_header(make_token(other_admin)), "same-key", "hi")
+
+    assert (mine.status_code, theirs.status_code) == (200, 200)
 
 
 def test_a_send_twilio_refused_may_be_retried_with_the_same_key(
