@@ -37,12 +37,13 @@ def _plural(count: int, noun: str = "user") -> str:
 
 
 def _texted(told: BulkNotices) -> str:
-    """Who is told of a change and, when the notices take a while (they leave most of the
+    """Who is told of a change (the texts go out after the commit, from jobs, so the page
+    says they will be sent) and, when the notices take a while (they leave most of the
     sending rate to conversation, BULK_NOTICE_SHARE), for how long they go out."""
     if told.seconds < 60:
-        return f"{_plural(told.count)} texted."
+        return f"{_plural(told.count)} will be texted."
     minutes = ceil(told.seconds / 60)
-    return f"{_plural(told.count)} texted over the next {minutes} minutes, between answers."
+    return f"{_plural(told.count)} will be texted over the next {minutes} minutes, between answers."
 
 
 _DETAIL_SECTIONS = (

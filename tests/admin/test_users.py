@@ -114,7 +114,7 @@ def test_upgrade_to_premium_resets_monthly_requests_and_texts_the_user(admin_cli
         response = post_action(
             admin_client, "/admin/user/", "upgrade_to_premium", [user.phone_number]
         )
-    assert "Upgraded 1 user to premium. 1 user texted." in response.get_data(as_text=True)
+    assert "Upgraded 1 user to premium. 1 user will be texted." in response.get_data(as_text=True)
     [sms] = db.session.scalars(sa.select(OutboundMessage)).all()
     assert (sms.kind, sms.to_number) == ("tier_change", user.phone_number)
     assert "plan is now premium" in sms.body
@@ -133,7 +133,7 @@ def test_a_bulk_upgrade_counts_only_the_texters_it_can_text(admin_client):
         response = post_action(
             admin_client, "/admin/user/", "upgrade_to_premium", phones([home, abroad, opted_out])
         )
-    assert "Upgraded 3 users to premium. 1 user texted." in response.get_data(as_text=True)
+    assert "Upgraded 3 users to premium. 1 user will be texted." in response.get_data(as_text=True)
     sent = db.session.scalars(sa.select(OutboundMessage.to_number)).all()
     assert sent == [home.phone_number]
 
@@ -149,7 +149,8 @@ def test_a_bulk_upgrade_says_how_long_its_texts_take_to_go_out(app, admin_client
     drained(app)  # what earlier tests left in the in-memory broker
     response = post_action(admin_client, "/admin/user/", "upgrade_to_premium", phones(users))
     assert (
-        "Upgraded 3 users to premium. 3 users texted over the next 2 minutes, between answers."
+        "Upgraded 3 users to premium. "
+        "3 users will be texted over the next 2 minutes, between answers."
         in response.get_data(as_text=True)
     )
     assert len(drained(app)) == 3  # queued, each for its time
@@ -162,7 +163,7 @@ def test_upgrade_to_premium_leaves_an_enterprise_texter_on_enterprise(admin_clie
         admin_client, "/admin/user/", "upgrade_to_premium", phones([free, enterprise])
     )
     page = response.get_data(as_text=True)
-    assert "Upgraded 1 user to premium. 1 user texted." in page
+    assert "Upgraded 1 user to premium. 1 user will be texted." in page
     assert "1 user already on premium or above, left as they were." in page
     db.session.expire_all()
     kept = db.session.get(User, enterprise.phone_number)
@@ -173,7 +174,7 @@ def test_upgrade_to_premium_leaves_an_enterprise_texter_on_enterprise(admin_clie
 def test_downgrade_to_free_keeps_the_counter(admin_client):
     users = [make_user(tier="premium", monthly_requests=300), make_user(tier="enterprise")]
     response = post_action(admin_client, "/admin/user/", "downgrade_to_free", phones(users))
-    assert "Downgraded 2 users to free. 0 users texted." in response.get_data(as_text=True)
+    assert "Downgraded 2 users to free. 0 users will be texted." in response.get_data(as_text=True)
     db.session.expire_all()
     downgraded = [db.session.get(User, u.phone_number) for u in users]
     assert [u.tier for u in downgraded] == ["free", "free"]
