@@ -516,3 +516,23 @@ def test_a_read_that_ends_in_an_unexpected_error_leaves_no_row_reading(
         assert pipeline.answer(task_id) == "answered"
         db.session.rollback()
         assert [media.status for media in db.session.get(Task, task_id).media] == ["read"]
+
+
+def test_a_picture_too_large_for_the_models_context_is_not_blamed_on_the_model(
+    app, client, texter, twilio_server, openai_server
+):
+    """A local vision model with a small context window (vLLM, llama.cpp) answers 400 when a
+    large picture's tokens do not fit: the texter was told "I can't read pictures with the
+    current model", though it reads a smaller one. The picture is what will not do."""
+    too_long = openai_error(
+        "This model's maximum context length is 4096 tokens. However, you requested 6321 "
+        "tokens (5809 in the messages, 512 in the completion).",
+        None,
+        "BadRequestError",
+    )
+    openai_server.then(400, too_long)
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "current model" not in notice.body
+    assert task.status == "failed" and task.quota_window is None

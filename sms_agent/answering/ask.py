@@ -62,7 +62,10 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         )
     except LLMError as exc:
         if media and media.images and exc.status == 400:
-            refused = ImageUnopened if exc.image_rejected else ImagesRefused
+            # A picture refused itself, or too large for the model's context (a local
+            # model with a small window): the model reads pictures, just not this one.
+            unopened = exc.image_rejected or exc.context_too_long
+            refused = ImageUnopened if unopened else ImagesRefused
             raise refused(str(exc)) from exc
         raise
     finally:  # a failed task counts in its category too
