@@ -536,3 +536,30 @@ def test_a_picture_too_large_for_the_models_context_is_not_blamed_on_the_model(
     [notice] = outbox()
     assert notice.kind == "media_unreadable" and "current model" not in notice.body
     assert task.status == "failed" and task.quota_window is None
+
+
+@pytest.mark.parametrize(
+    "heard", ["[BLANK_AUDIO]", " [ Silence ] ", "(silence)", "[MUSIC] [Music]"]
+)
+def test_a_voice_note_heard_as_only_a_silence_marker_is_not_answered_as_a_question(
+    app, client, texter, twilio_server, openai_server, heard
+):
+    """Whisper servers (whisper.cpp, LocalAI, faster-whisper) write a silent or wordless
+    recording as a marker such as "[BLANK_AUDIO]": the model got that as the question and
+    the texter an answer to nothing, paid for and counted."""
+    openai_server.then(200, {"text": heard})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    [notice] = outbox()
+    assert notice.kind == "voice_unheard" and not chat_requests(openai_server)
+    assert task.status == "failed" and task.quota_window is None
+    assert task.media[0].error_message == "the transcript was empty"
+
+
+def test_a_voice_note_with_words_and_a_marker_is_answered(
+    app, client, texter, twilio_server, openai_server
+):
+    openai_server.then(200, {"text": "[MUSIC] What is the name of this song?"})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]

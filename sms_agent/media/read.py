@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -43,6 +44,12 @@ _SIGNATURES = {
     "image/gif": (b"GIF87a", b"GIF89a"),
     "image/webp": (b"RIFF",),
 }
+
+
+#: What Whisper servers write for a recording with no words in it (whisper.cpp's and
+#: LocalAI's "[BLANK_AUDIO]", "[ Silence ]", "(music)"): a transcript of nothing but such
+#: marks heard no question.
+_NO_WORDS = re.compile(r"(?:\s*(?:\[[^\[\]]*\]|\([^()]*\)))*\s*")
 
 
 class MediaProblem(Exception):
@@ -289,7 +296,7 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
         raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
     record_model_call(task, transcript)
     text = transcript.text
-    if not text:
+    if _NO_WORDS.fullmatch(text):
         row.status, row.error_message = "failed", "the transcript was empty"
         raise VoiceUnheard(f"voice note {row.position}: no words heard")
     return text
