@@ -563,3 +563,26 @@ def test_a_voice_note_with_words_and_a_marker_is_answered(
     url = twilio_server.serve(media_path(), "audio/ogg", OGG)
     task = text_in(client, "", (url, "audio/ogg"))
     assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [
+        (500, openai_error("image input is not supported - hint: provide the mmproj", None)),
+        (404, openai_error("No endpoints found that support image input", None)),
+    ],
+    ids=["llama.cpp without its mmproj", "a router with no vision endpoint"],
+)
+def test_a_model_server_that_refuses_images_by_another_status_gets_no_vision(
+    app, client, texter, twilio_server, openai_server, status, refusal
+):
+    """llama.cpp's server started without a vision projector answers 500, OpenRouter 404:
+    the 500 was retried (the same picture, refused each time) and either ended in the
+    apology, which asks the texter to send it again, to be refused again."""
+    openai_server.default = lambda *_args: (status, refusal, {})
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert len(chat_requests(openai_server)) <= 2  # with the tools, then without them
+    [notice] = outbox()
+    assert notice.kind == "no_vision"
+    assert task.status == "failed" and task.quota_window is None

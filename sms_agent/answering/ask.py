@@ -61,7 +61,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
             task, backend, messages, prompts.max_tokens(budget, encoding)
         )
     except LLMError as exc:
-        if media and media.images and exc.status == 400:
+        if media and media.images and (exc.status == 400 or exc.no_vision):
             # A picture refused itself, or too large for the model's context (a local
             # model with a small window): the model reads pictures, just not this one.
             unopened = exc.image_rejected or exc.context_too_long
