@@ -586,3 +586,25 @@ def test_a_model_server_that_refuses_images_by_another_status_gets_no_vision(
     [notice] = outbox()
     assert notice.kind == "no_vision"
     assert task.status == "failed" and task.quota_window is None
+
+
+@pytest.mark.parametrize("body", ["\ufffc", "\u200b", " \ufffc\n"])
+def test_a_picture_whose_body_shows_nothing_gets_the_default_question(
+    app, client, texter, twilio_server, openai_server, body
+):
+    """An iPhone's attachment placeholder (U+FFFC) or a zero-width space is no question:
+    the model got it as the texter's words beside the picture, and the default question
+    was never asked."""
+    url = twilio_server.serve(media_path(), "image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    task = text_in(client, body, (url, "image/jpeg"))
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"][0]["text"] == "What is in this picture?"
+    assert task.metadata_["question"] == "What is in this picture?"
+
+
+def test_a_text_of_only_an_attachment_placeholder_gets_the_how_to(
+    app, client, texter, openai_server
+):
+    """A picture lost on the way leaves an iPhone's placeholder (U+FFFC) alone in the body."""
+    assert text_in(client, "\ufffc") is None
+    assert [m.kind for m in outbox()] == ["empty"] and not chat_requests(openai_server)

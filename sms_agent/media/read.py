@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..clean_text import is_blank
 from ..costs import record_model_call
 from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia, utcnow
@@ -107,7 +108,7 @@ class MediaInput:
     def question(self, body: str) -> str:
         """The texter's words, with what their voice notes said; a picture alone gets a
         default question."""
-        parts = [body.strip()] if body.strip() else []
+        parts = [] if is_blank(body) else [body.strip()]
         parts += self.transcripts
         if not parts and self.images:
             parts = [DEFAULT_IMAGE_QUESTION]
