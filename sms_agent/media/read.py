@@ -28,7 +28,7 @@ from ..vendors.twilio_media import MediaFetchError, get_media_source
 from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
 
 #: Why a voice note or file sent while staff hold the conversation was not read.
-HELD_UNREAD = "not read: sent while staff held the conversation"
+HELD_UNREAD = "sent while staff held the conversation"
 
 #: The status of an attachment's row while a run fetches and transcribes it: committed
 #: before the download, so another run of the task finds it (TaskMedia's unique position).

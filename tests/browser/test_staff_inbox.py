@@ -16,7 +16,7 @@ from sms_agent.models import TaskMedia
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
-from tests.factories import make_task, make_user
+from tests.factories import make_held_voice_note, make_task, make_user
 from tests.standins import PNG, inbound_form
 
 pytestmark = pytest.mark.browser
@@ -220,3 +220,19 @@ def test_a_conversation_whose_texter_was_deleted_says_so(app, live_server, page)
     assert "deleted" in notice.inner_text()
     assert page.locator("[data-testid=send]").is_disabled()
     assert page.locator("[data-testid=take-over]").is_disabled()
+
+
+def test_a_voice_note_held_for_staff_arrives_by_the_poll_as_a_voice_note(app, live_server, page):
+    """The poll drew it as "A file we do not read (audio/ogg)", as the page did."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    make_task(texter, sms_content="Hello")
+    open_conversation(live_server, page)
+    page.wait_for_selector(".sms-bubble:has-text('Hello')")
+    page.evaluate("window.notReloaded = true")
+
+    make_held_voice_note(make_task(texter, sms_content="Listen to this"))
+    page.wait_for_selector(".sms-bubble:has-text('Listen to this')")
+    assert page.evaluate("window.notReloaded") is True  # it came by the poll
+    label = page.inner_text(".sms-row:has-text('Listen to this') .sms-media-label")
+    assert label == "Voice note not read (audio/ogg): sent while staff held the conversation"

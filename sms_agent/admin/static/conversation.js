@@ -55,7 +55,7 @@
       var transcript = element("span", "sms-transcript", item.transcript);
       transcript.setAttribute("data-testid", "transcript");
       node.appendChild(transcript);
-    } else if (item.status === "refused") {
+    } else if (item.status === "refused" && item.kind === "other") {
       node.appendChild(element("span", "sms-media-label", "A file we do not read (" + item.content_type + ")"));
     } else {
       node.appendChild(element("span", "sms-media-label",
