@@ -608,3 +608,17 @@ def test_a_text_of_only_an_attachment_placeholder_gets_the_how_to(
     """A picture lost on the way leaves an iPhone's placeholder (U+FFFC) alone in the body."""
     assert text_in(client, "\ufffc") is None
     assert [m.kind for m in outbox()] == ["empty"] and not chat_requests(openai_server)
+
+
+def test_a_picture_twilio_named_as_another_kind_of_picture_is_read_as_what_it_is(
+    app, client, texter, twilio_server, openai_server
+):
+    """Phones and carriers name a PNG screenshot "image/jpeg": the texter was told their
+    picture was not a file we can open, though it is one the model reads."""
+    url = twilio_server.serve(media_path(), "image/jpeg", PNG)
+    task = text_in(client, "What is this?", (url, "image/jpeg"))
+    [chat] = chat_requests(openai_server)
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert chat["messages"][-1]["content"][1]["image_url"]["url"] == data_url
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+    assert (task.media[0].content_type, task.media[0].status) == ("image/png", "read")

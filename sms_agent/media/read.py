@@ -37,8 +37,8 @@ READING = "reading"
 #: Asked about a picture sent without words.
 DEFAULT_IMAGE_QUESTION = "What is in this picture?"
 
-#: The first bytes of each image type we read: a file that is not what Twilio said it is
-#: never reaches the model.
+#: The first bytes of each image type we read: a picture is sent as what they show, and a
+#: file that shows none of them never reaches the model.
 _SIGNATURES = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
@@ -273,14 +273,26 @@ def _read_into(task: Task, item: dict, position: int, row: TaskMedia) -> TaskMed
 
 
 def _check(row: TaskMedia, data: bytes) -> None:
+    """A picture is read as the type its first bytes show, when it is one we read: phones
+    and carriers name a PNG screenshot "image/jpeg". Anything else never reaches the model."""
     if not data:
         raise MediaFetchError("the media was empty")
-    signatures = _SIGNATURES.get(row.content_type)
-    wrong = signatures and not data.startswith(signatures)
-    if wrong or (row.content_type == "image/webp" and data[8:12] != b"WEBP"):
+    if row.content_type not in _SIGNATURES:
+        return
+    shown = _picture_type(data)
+    if shown is None:
         raise MediaFetchError(
             f"the file is not the {row.content_type} Twilio said it was", unusable=True
         )
+    row.content_type = shown
+
+
+def _picture_type(data: bytes) -> str | None:
+    """The type of picture we read that `data` is, by its first bytes; None for no such."""
+    for content_type, signatures in _SIGNATURES.items():
+        if data.startswith(signatures) and (content_type != "image/webp" or data[8:12] == b"WEBP"):
+            return content_type
+    return None
 
 
 def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
