@@ -18,6 +18,7 @@ from tests.factories import make_user
 from tests.standins import (
     OGG,
     PNG,
+    Raw,
     SilentServer,
     StandIn,
     TricklingServer,
@@ -622,3 +623,18 @@ def test_a_picture_twilio_named_as_another_kind_of_picture_is_read_as_what_it_is
     assert chat["messages"][-1]["content"][1]["image_url"]["url"] == data_url
     assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
     assert (task.media[0].content_type, task.media[0].status) == ("image/png", "read")
+
+
+def test_a_picture_a_proxy_before_the_model_finds_too_large_gets_media_unreadable(
+    app, client, texter, twilio_server, openai_server
+):
+    """nginx before a self-hosted model server refuses a body over its client_max_body_size
+    (1 MB unless raised) with 413: a picture of a few megabytes, as base64, is one. The
+    texter got the apology, "Please try again later", and the same refusal each time."""
+    page = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
+    openai_server.then(413, Raw(page, "text/html"))
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "too large" in notice.body
+    assert task.status == "failed" and task.quota_window is None
