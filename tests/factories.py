@@ -48,16 +48,11 @@ def make_task(user: User | None = None, **fields: Any) -> Task:
     return task
 
 
-def make_held_voice_note(task: Task) -> TaskMedia:
-    """A voice note sent while staff held the conversation: recorded, never transcribed."""
-    voice = TaskMedia(
-        task=task,
-        position=0,
-        content_type="audio/ogg",
-        kind="audio",
-        status="refused",
-        error_message=HELD_UNREAD,
-    )
+def make_held_voice_note(task: Task, **fields: Any) -> TaskMedia:
+    """A voice note sent while staff held the conversation: recorded, never transcribed
+    (`fields` make it another: status="reading", error_message=None, one being read)."""
+    fields = {"status": "refused", "error_message": HELD_UNREAD, **fields}
+    voice = TaskMedia(task=task, position=0, content_type="audio/ogg", kind="audio", **fields)
     db.session.add(voice)
     db.session.commit()
     return voice

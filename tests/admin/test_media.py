@@ -146,3 +146,13 @@ def test_a_voice_note_held_for_staff_is_shown_as_a_voice_note_and_why_it_was_not
     page = conversation(staff_client)
     assert "A file we do not read" not in page
     assert "Voice note not read (audio/ogg): sent while staff held the conversation" in page
+
+
+def test_a_voice_note_being_read_says_so(staff_client):
+    """A worker fetching or transcribing it (or one that died doing so) left it "reading":
+    the page said "Voice note not read (audio/ogg): None"."""
+    task = make_task(make_user(PHONE), sms_content="")
+    make_held_voice_note(task, status="reading", error_message=None)
+    page = conversation(staff_client)
+    assert "None" not in page.split("sms-media-label", 1)[1].split("</span>", 1)[0]
+    assert "Voice note (audio/ogg) being read" in page

@@ -12,6 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
+from sms_agent.media.read import HELD_UNREAD
 from sms_agent.models import TaskMedia
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
@@ -222,8 +223,19 @@ def test_a_conversation_whose_texter_was_deleted_says_so(app, live_server, page)
     assert page.locator("[data-testid=take-over]").is_disabled()
 
 
-def test_a_voice_note_held_for_staff_arrives_by_the_poll_as_a_voice_note(app, live_server, page):
-    """The poll drew it as "A file we do not read (audio/ogg)", as the page did."""
+@pytest.mark.parametrize(
+    ("status", "why", "shown"),
+    [
+        ("refused", HELD_UNREAD, f"Voice note not read (audio/ogg): {HELD_UNREAD}"),
+        ("reading", None, "Voice note (audio/ogg) being read"),
+    ],
+    ids=["held for staff", "being read"],
+)
+def test_a_voice_note_arrives_by_the_poll_as_a_voice_note_and_why_it_is_unread(
+    app, live_server, page, status, why, shown
+):
+    """The poll drew a held one as "A file we do not read (audio/ogg)", as the page did,
+    and one being read as "Voice note not read (audio/ogg): ", with no reason."""
     staff_account("boss", is_admin=True)
     texter = make_user(PHONE)
     make_task(texter, sms_content="Hello")
@@ -231,8 +243,10 @@ def test_a_voice_note_held_for_staff_arrives_by_the_poll_as_a_voice_note(app, li
     page.wait_for_selector(".sms-bubble:has-text('Hello')")
     page.evaluate("window.notReloaded = true")
 
-    make_held_voice_note(make_task(texter, sms_content="Listen to this"))
+    make_held_voice_note(
+        make_task(texter, sms_content="Listen to this"), status=status, error_message=why
+    )
     page.wait_for_selector(".sms-bubble:has-text('Listen to this')")
     assert page.evaluate("window.notReloaded") is True  # it came by the poll
     label = page.inner_text(".sms-row:has-text('Listen to this') .sms-media-label")
-    assert label == "Voice note not read (audio/ogg): sent while staff held the conversation"
+    assert label == shown
