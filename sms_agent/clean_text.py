@@ -24,8 +24,9 @@ INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\
 #: joiners, byte-order marks, soft hyphens, direction marks) and separators.
 _UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 #: Letters and symbols drawn as nothing, which apps and keyboards use to send a text that
-#: looks empty: the Hangul fillers and the blank Braille pattern.
-_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+#: looks empty: the Hangul fillers and the blank Braille pattern; and the placeholder an
+#: iPhone leaves in a text where a picture was attached (U+FFFC).
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\ufffc")
 #: Line breaks other than a newline: CR LF, an old Mac's lone CR, NEL, and Unicode's line
 #: and paragraph separators. Each is a newline to a reader; dropped with the controls, or
 #: spelled as a space, they would join two lines into one ("openStep 2").

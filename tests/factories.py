@@ -6,7 +6,17 @@ import itertools
 from typing import Any
 
 from sms_agent.extensions import db
-from sms_agent.models import ApiToken, ErrorLog, ErrorType, StaffUser, Task, Tier, User
+from sms_agent.media.read import HELD_UNREAD
+from sms_agent.models import (
+    ApiToken,
+    ErrorLog,
+    ErrorType,
+    StaffUser,
+    Task,
+    TaskMedia,
+    Tier,
+    User,
+)
 
 _numbers = itertools.count(1)
 
@@ -36,6 +46,16 @@ def make_task(user: User | None = None, **fields: Any) -> Task:
     db.session.add(task)
     db.session.commit()
     return task
+
+
+def make_held_voice_note(task: Task, **fields: Any) -> TaskMedia:
+    """A voice note sent while staff held the conversation: recorded, never transcribed
+    (`fields` make it another: status="reading", error_message=None, one being read)."""
+    fields = {"status": "refused", "error_message": HELD_UNREAD, **fields}
+    voice = TaskMedia(task=task, position=0, content_type="audio/ogg", kind="audio", **fields)
+    db.session.add(voice)
+    db.session.commit()
+    return voice
 
 
 def make_error(**fields: Any) -> ErrorLog:

@@ -18,6 +18,7 @@ from tests.factories import make_user
 from tests.standins import (
     OGG,
     PNG,
+    Raw,
     SilentServer,
     StandIn,
     TricklingServer,
@@ -516,3 +517,124 @@ def test_a_read_that_ends_in_an_unexpected_error_leaves_no_row_reading(
         assert pipeline.answer(task_id) == "answered"
         db.session.rollback()
         assert [media.status for media in db.session.get(Task, task_id).media] == ["read"]
+
+
+def test_a_picture_too_large_for_the_models_context_is_not_blamed_on_the_model(
+    app, client, texter, twilio_server, openai_server
+):
+    """A local vision model with a small context window (vLLM, llama.cpp) answers 400 when a
+    large picture's tokens do not fit: the texter was told "I can't read pictures with the
+    current model", though it reads a smaller one. The picture is what will not do."""
+    too_long = openai_error(
+        "This model's maximum context length is 4096 tokens. However, you requested 6321 "
+        "tokens (5809 in the messages, 512 in the completion).",
+        None,
+        "BadRequestError",
+    )
+    openai_server.then(400, too_long)
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "current model" not in notice.body
+    assert task.status == "failed" and task.quota_window is None
+
+
+@pytest.mark.parametrize(
+    "heard", ["[BLANK_AUDIO]", " [ Silence ] ", "(silence)", "[MUSIC] [Music]"]
+)
+def test_a_voice_note_heard_as_only_a_silence_marker_is_not_answered_as_a_question(
+    app, client, texter, twilio_server, openai_server, heard
+):
+    """Whisper servers (whisper.cpp, LocalAI, faster-whisper) write a silent or wordless
+    recording as a marker such as "[BLANK_AUDIO]": the model got that as the question and
+    the texter an answer to nothing, paid for and counted."""
+    openai_server.then(200, {"text": heard})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    [notice] = outbox()
+    assert notice.kind == "voice_unheard" and not chat_requests(openai_server)
+    assert task.status == "failed" and task.quota_window is None
+    assert task.media[0].error_message == "the transcript was empty"
+
+
+def test_a_voice_note_with_words_and_a_marker_is_answered(
+    app, client, texter, twilio_server, openai_server
+):
+    openai_server.then(200, {"text": "[MUSIC] What is the name of this song?"})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [
+        (500, openai_error("image input is not supported - hint: provide the mmproj", None)),
+        (404, openai_error("No endpoints found that support image input", None)),
+    ],
+    ids=["llama.cpp without its mmproj", "a router with no vision endpoint"],
+)
+def test_a_model_server_that_refuses_images_by_another_status_gets_no_vision(
+    app, client, texter, twilio_server, openai_server, status, refusal
+):
+    """llama.cpp's server started without a vision projector answers 500, OpenRouter 404:
+    the 500 was retried (the same picture, refused each time) and either ended in the
+    apology, which asks the texter to send it again, to be refused again."""
+    openai_server.default = lambda *_args: (status, refusal, {})
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert len(chat_requests(openai_server)) <= 2  # with the tools, then without them
+    [notice] = outbox()
+    assert notice.kind == "no_vision"
+    assert task.status == "failed" and task.quota_window is None
+
+
+@pytest.mark.parametrize("body", ["\ufffc", "\u200b", " \ufffc\n"])
+def test_a_picture_whose_body_shows_nothing_gets_the_default_question(
+    app, client, texter, twilio_server, openai_server, body
+):
+    """An iPhone's attachment placeholder (U+FFFC) or a zero-width space is no question:
+    the model got it as the texter's words beside the picture, and the default question
+    was never asked."""
+    url = twilio_server.serve(media_path(), "image/jpeg", b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    task = text_in(client, body, (url, "image/jpeg"))
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"][0]["text"] == "What is in this picture?"
+    assert task.metadata_["question"] == "What is in this picture?"
+
+
+def test_a_text_of_only_an_attachment_placeholder_gets_the_how_to(
+    app, client, texter, openai_server
+):
+    """A picture lost on the way leaves an iPhone's placeholder (U+FFFC) alone in the body."""
+    assert text_in(client, "\ufffc") is None
+    assert [m.kind for m in outbox()] == ["empty"] and not chat_requests(openai_server)
+
+
+def test_a_picture_twilio_named_as_another_kind_of_picture_is_read_as_what_it_is(
+    app, client, texter, twilio_server, openai_server
+):
+    """Phones and carriers name a PNG screenshot "image/jpeg": the texter was told their
+    picture was not a file we can open, though it is one the model reads."""
+    url = twilio_server.serve(media_path(), "image/jpeg", PNG)
+    task = text_in(client, "What is this?", (url, "image/jpeg"))
+    [chat] = chat_requests(openai_server)
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert chat["messages"][-1]["content"][1]["image_url"]["url"] == data_url
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+    assert (task.media[0].content_type, task.media[0].status) == ("image/png", "read")
+
+
+def test_a_picture_a_proxy_before_the_model_finds_too_large_gets_media_unreadable(
+    app, client, texter, twilio_server, openai_server
+):
+    """nginx before a self-hosted model server refuses a body over its client_max_body_size
+    (1 MB unless raised) with 413: a picture of a few megabytes, as base64, is one. The
+    texter got the apology, "Please try again later", and the same refusal each time."""
+    page = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
+    openai_server.then(413, Raw(page, "text/html"))
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "too large" in notice.body
+    assert task.status == "failed" and task.quota_window is None

@@ -61,8 +61,8 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
             task, backend, messages, prompts.max_tokens(budget, encoding)
         )
     except LLMError as exc:
-        if media and media.images and exc.status == 400:
-            refused = ImageUnopened if exc.image_rejected else ImagesRefused
+        refused = _pictures_refused(exc) if media and media.images else None
+        if refused:
             raise refused(str(exc)) from exc
         raise
     finally:  # a failed task counts in its category too
@@ -85,6 +85,17 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         task.metadata_ = {**task.metadata_, "handoff": HandoffSource.MODEL.value}
     elif declined:
         task.metadata_ = {**task.metadata_, DECLINED: declined}
+
+
+def _pictures_refused(exc: LLMError) -> type[ImagesRefused] | None:
+    """How the model server refused a request with pictures, if it did: this picture (a
+    broken one, one too large for the model's context, a local model's small window, or
+    for the proxy before it, nginx's 413), or pictures at all."""
+    if exc.image_rejected or exc.context_too_long or exc.status == 413:
+        return ImageUnopened  # the model reads pictures, just not this one
+    if exc.status == 400 or exc.no_vision:
+        return ImagesRefused
+    return None
 
 
 def reply_kind(task: Task) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..clean_text import is_blank
 from ..costs import record_model_call
 from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia, utcnow
@@ -26,7 +28,7 @@ from ..vendors.twilio_media import MediaFetchError, get_media_source
 from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
 
 #: Why a voice note or file sent while staff hold the conversation was not read.
-HELD_UNREAD = "not read: sent while staff held the conversation"
+HELD_UNREAD = "sent while staff held the conversation"
 
 #: The status of an attachment's row while a run fetches and transcribes it: committed
 #: before the download, so another run of the task finds it (TaskMedia's unique position).
@@ -35,14 +37,20 @@ READING = "reading"
 #: Asked about a picture sent without words.
 DEFAULT_IMAGE_QUESTION = "What is in this picture?"
 
-#: The first bytes of each image type we read: a file that is not what Twilio said it is
-#: never reaches the model.
+#: The first bytes of each image type we read: a picture is sent as what they show, and a
+#: file that shows none of them never reaches the model.
 _SIGNATURES = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
     "image/gif": (b"GIF87a", b"GIF89a"),
     "image/webp": (b"RIFF",),
 }
+
+
+#: What Whisper servers write for a recording with no words in it (whisper.cpp's and
+#: LocalAI's "[BLANK_AUDIO]", "[ Silence ]", "(music)"): a transcript of nothing but such
+#: marks heard no question.
+_NO_WORDS = re.compile(r"(?:\s*(?:\[[^\[\]]*\]|\([^()]*\)))*\s*")
 
 
 class MediaProblem(Exception):
@@ -100,7 +108,7 @@ class MediaInput:
     def question(self, body: str) -> str:
         """The texter's words, with what their voice notes said; a picture alone gets a
         default question."""
-        parts = [body.strip()] if body.strip() else []
+        parts = [] if is_blank(body) else [body.strip()]
         parts += self.transcripts
         if not parts and self.images:
             parts = [DEFAULT_IMAGE_QUESTION]
@@ -265,14 +273,26 @@ def _read_into(task: Task, item: dict, position: int, row: TaskMedia) -> TaskMed
 
 
 def _check(row: TaskMedia, data: bytes) -> None:
+    """A picture is read as the type its first bytes show, when it is one we read: phones
+    and carriers name a PNG screenshot "image/jpeg". Anything else never reaches the model."""
     if not data:
         raise MediaFetchError("the media was empty")
-    signatures = _SIGNATURES.get(row.content_type)
-    wrong = signatures and not data.startswith(signatures)
-    if wrong or (row.content_type == "image/webp" and data[8:12] != b"WEBP"):
+    if row.content_type not in _SIGNATURES:
+        return
+    shown = _picture_type(data)
+    if shown is None:
         raise MediaFetchError(
             f"the file is not the {row.content_type} Twilio said it was", unusable=True
         )
+    row.content_type = shown
+
+
+def _picture_type(data: bytes) -> str | None:
+    """The type of picture we read that `data` is, by its first bytes; None for no such."""
+    for content_type, signatures in _SIGNATURES.items():
+        if data.startswith(signatures) and (content_type != "image/webp" or data[8:12] == b"WEBP"):
+            return content_type
+    return None
 
 
 def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
@@ -289,7 +309,7 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
         raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
     record_model_call(task, transcript)
     text = transcript.text
-    if not text:
+    if _NO_WORDS.fullmatch(text):
         row.status, row.error_message = "failed", "the transcript was empty"
         raise VoiceUnheard(f"voice note {row.position}: no words heard")
     return text

@@ -27,6 +27,7 @@ class LLMError(Exception):
         status=None,
         context_too_long: bool = False,
         image_rejected: bool = False,
+        no_vision: bool = False,
     ):
         super().__init__(message)
         self.error_type = error_type
@@ -39,6 +40,8 @@ class LLMError(Exception):
         #: The server refused a picture itself (broken, or a kind it does not take), not
         #: pictures as such.
         self.image_rejected = image_rejected
+        #: The server said the model reads no pictures, whatever its status said.
+        self.no_vision = no_vision
 
 
 def not_a_completion(what: str) -> LLMError:
@@ -89,6 +92,21 @@ def about_image(exc: openai.APIStatusError) -> bool:
     return exc.code in _IMAGE_CODES or bool(_IMAGE_WORDS.search(exc.message))
 
 
+#: How servers say the model reads no pictures at all, whatever status they answer with:
+#: llama.cpp's server started without its vision projector (500, "image input is not
+#: supported"), OpenRouter (404, "No endpoints found that support image input"), others'
+#: "does not support images". Asked again, it would refuse again.
+_NO_VISION_WORDS = re.compile(
+    r"image input is not supported|supports? image input|"
+    r"(?:does not|doesn't) support images?\b|not a multimodal model",
+    re.IGNORECASE,
+)
+
+
+def about_no_vision(exc: openai.APIStatusError) -> bool:
+    return bool(_NO_VISION_WORDS.search(exc.message))
+
+
 def _readable_message(exc: openai.APIStatusError) -> str:
     """The SDK's message, with the start of the body when the SDK found no message string
     in it ("Error code: 422" alone: Mistral's list of refused fields, FastAPI's "detail",
@@ -111,7 +129,8 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
         status = exc.status_code
         exhausted = status == 429 and exc.code == "insufficient_quota"
         passing = status in _PASSING_STATUSES or status >= 500
-        retryable = (status == 429 and not exhausted) or passing
+        no_vision = about_no_vision(exc)
+        retryable = ((status == 429 and not exhausted) or passing) and not no_vision
         text = f"AI error {status} ({exc.code or 'no code'}): {_readable_message(exc)}"
         return LLMError(
             text,
@@ -121,5 +140,6 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
             status=status,
             context_too_long=status == 400 and about_context(exc),
             image_rejected=status == 400 and about_image(exc),
+            no_vision=no_vision,
         )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)

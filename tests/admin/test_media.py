@@ -7,7 +7,7 @@ import pytest
 
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, TaskMedia
-from tests.factories import make_task, make_user
+from tests.factories import make_held_voice_note, make_task, make_user
 from tests.standins import PNG
 
 PHONE = "+15551230000"
@@ -135,3 +135,24 @@ def test_the_conversation_poll_carries_the_thumbnail_and_the_transcript(staff_cl
         None,
         "and is it poisonous to cats?",
     )
+
+
+def test_a_voice_note_held_for_staff_is_shown_as_a_voice_note_and_why_it_was_not_read(
+    staff_client,
+):
+    """It was shown as "A file we do not read (audio/ogg)": staff took the texter's voice
+    note for a file the service cannot read, and never learnt a question was in it."""
+    make_held_voice_note(make_task(make_user(PHONE), sms_content=""))
+    page = conversation(staff_client)
+    assert "A file we do not read" not in page
+    assert "Voice note not read (audio/ogg): sent while staff held the conversation" in page
+
+
+def test_a_voice_note_being_read_says_so(staff_client):
+    """A worker fetching or transcribing it (or one that died doing so) left it "reading":
+    the page said "Voice note not read (audio/ogg): None"."""
+    task = make_task(make_user(PHONE), sms_content="")
+    make_held_voice_note(task, status="reading", error_message=None)
+    page = conversation(staff_client)
+    assert "None" not in page.split("sms-media-label", 1)[1].split("</span>", 1)[0]
+    assert "Voice note (audio/ogg) being read" in page

@@ -12,11 +12,12 @@ from twilio.request_validator import RequestValidator
 
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
+from sms_agent.media.read import HELD_UNREAD
 from sms_agent.models import TaskMedia
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
-from tests.factories import make_task, make_user
+from tests.factories import make_held_voice_note, make_task, make_user
 from tests.standins import PNG, inbound_form
 
 pytestmark = pytest.mark.browser
@@ -220,3 +221,32 @@ def test_a_conversation_whose_texter_was_deleted_says_so(app, live_server, page)
     assert "deleted" in notice.inner_text()
     assert page.locator("[data-testid=send]").is_disabled()
     assert page.locator("[data-testid=take-over]").is_disabled()
+
+
+@pytest.mark.parametrize(
+    ("status", "why", "shown"),
+    [
+        ("refused", HELD_UNREAD, f"Voice note not read (audio/ogg): {HELD_UNREAD}"),
+        ("reading", None, "Voice note (audio/ogg) being read"),
+    ],
+    ids=["held for staff", "being read"],
+)
+def test_a_voice_note_arrives_by_the_poll_as_a_voice_note_and_why_it_is_unread(
+    app, live_server, page, status, why, shown
+):
+    """The poll drew a held one as "A file we do not read (audio/ogg)", as the page did,
+    and one being read as "Voice note not read (audio/ogg): ", with no reason."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    make_task(texter, sms_content="Hello")
+    open_conversation(live_server, page)
+    page.wait_for_selector(".sms-bubble:has-text('Hello')")
+    page.evaluate("window.notReloaded = true")
+
+    make_held_voice_note(
+        make_task(texter, sms_content="Listen to this"), status=status, error_message=why
+    )
+    page.wait_for_selector(".sms-bubble:has-text('Listen to this')")
+    assert page.evaluate("window.notReloaded") is True  # it came by the poll
+    label = page.inner_text(".sms-row:has-text('Listen to this') .sms-media-label")
+    assert label == shown

@@ -55,8 +55,10 @@
       var transcript = element("span", "sms-transcript", item.transcript);
       transcript.setAttribute("data-testid", "transcript");
       node.appendChild(transcript);
-    } else if (item.status === "refused") {
+    } else if (item.status === "refused" && item.kind === "other") {
       node.appendChild(element("span", "sms-media-label", "A file we do not read (" + item.content_type + ")"));
+    } else if (item.status === "reading") {
+      node.appendChild(element("span", "sms-media-label", noun + " (" + item.content_type + ") being read"));
     } else {
       node.appendChild(element("span", "sms-media-label",
         noun + " not read (" + item.content_type + "): " + (item.error_message || "")));
