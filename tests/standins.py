@@ -23,6 +23,18 @@ class Raw:
     content_type: str = "application/json"
 
 
+class _ClosingServer(ThreadingHTTPServer):
+    """Counts the connections it has closed (StandIn.hung_up waits for one)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.closed = threading.Semaphore(0)
+
+    def shutdown_request(self, request) -> None:
+        super().shutdown_request(request)
+        self.closed.release()
+
+
 class StandIn:
     """Answers each request with the next scripted (status, body, headers); when the script
     is used up it repeats `default`. Requests are recorded as (method, path, body), and the
@@ -41,7 +53,7 @@ class StandIn:
         self.delay = 0.0
         #: Files served to GET at their path: path -> (status, content type, bytes, headers).
         self.files: dict[str, tuple[int, str, bytes, dict]] = {}
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _ClosingServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -50,6 +62,12 @@ class StandIn:
     def url(self) -> str:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def hung_up(self, timeout: float = 10.0) -> None:
+        """Until the stand-in has closed a connection (its FIN sent): the reply reaches the
+        client before the server's thread closes, which on a busy machine took longer than
+        a test's fixed wait, so the next request went out on the connection being closed."""
+        assert self.server.closed.acquire(timeout=timeout), "no connection was closed"
 
     def then(self, status: int, body: dict | Raw | None, headers: dict | None = None) -> StandIn:
         self.script.append((status, body, headers or {}))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from sms_agent.answering.tools import TOOLS
@@ -189,7 +187,7 @@ def test_consecutive_model_calls_reuse_one_connection(app, openai_server):
 def test_a_kept_connection_the_server_closed_meanwhile_is_replaced(app, openai_server):
     openai_server.hang_up_after_reply = True
     get_llm_backend().complete(QUESTION, 50)
-    time.sleep(0.1)  # idle: the server's FIN arrives
+    openai_server.hung_up()  # idle: the server's FIN has come
     assert get_llm_backend().complete(QUESTION, 50).text
     assert len(set(openai_server.client_ports)) == 2
 

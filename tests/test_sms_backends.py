@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 
 import pytest
 
@@ -153,7 +152,7 @@ def test_consecutive_sends_reuse_one_connection(app, twilio_server):
 def test_a_kept_twilio_connection_the_server_closed_meanwhile_is_replaced(app, twilio_server):
     twilio_server.hang_up_after_reply = True
     get_sms_backend().send("+15551230000", "hi")
-    time.sleep(0.1)  # idle: the server's FIN arrives
+    twilio_server.hung_up()  # idle: the server's FIN has come
     assert get_sms_backend().send("+15551230000", "hi again").sid
     assert len(set(twilio_server.client_ports)) == 2
 
