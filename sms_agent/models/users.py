@@ -212,18 +212,13 @@ class User(db.Model):
 
     def remember_sid(self, key: str, sid: str) -> bool:
         """Add an id to the bounded list `key` of service_state, False when it was already
-        there: inbound MessageSids (handled keywords, notices sent), so Twilio's retries of
-        them are recognised, and staff forms' submission keys, so a form sends once."""
+        there: the inbound MessageSids notices and MORE were sent for, so a job Celery
+        delivers twice sends once (staff forms' keys are kept in sent_submissions)."""
         if self.has_seen(key, sid):
             return False
         kept = list(self.service_state.get(key, []))[-(REMEMBERED_SIDS - 1) :]
         self.service_state = {**self.service_state, key: [*kept, sid]}
         return True
-
-    def forget_sid(self, key: str, sid: str) -> None:
-        """Take an id out of the list `key` again (a submission that sent nothing)."""
-        kept = [seen for seen in self.service_state.get(key, []) if seen != sid]
-        self.service_state = {**self.service_state, key: kept}
 
     # The design document's UserManager, as query builders that callers can refine.
     @classmethod
