@@ -138,9 +138,12 @@ def current_staff() -> StaffUser | None:
     return db.session.get(StaffUser, principal.staff_id)
 
 
-def sees_staff_names() -> bool:
-    """Whether the caller may see which staff member wrote or holds what. Staff usernames
-    are staff logins: a texter's token sees only "staff" (threads.STAFF)."""
+def sees_staff_details() -> bool:
+    """Whether the caller may see what is for staff's eyes in the rows it reads: which staff
+    member wrote or holds what (staff usernames are staff logins: a texter's token sees only
+    "staff", threads.STAFF), and the service's diagnosis of a failure (a task's or an SMS's
+    error message, the text of the ErrorLog a texter may not read: a model server's answer,
+    the operator's key or credit, internal host names)."""
     principal = current_principal()
     return principal is not None and not principal.is_texter
 

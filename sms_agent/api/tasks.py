@@ -12,7 +12,14 @@ from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict, refusal_conflict
 from . import bp
-from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
+from .auth import (
+    current_principal,
+    forbid_fields,
+    owns,
+    scope_to_caller,
+    sees_staff_details,
+    staff_only,
+)
 from .errors import (
     ApiError,
     daily_cap_reached,
@@ -44,7 +51,13 @@ def get_task_or_404(task_id: uuid.UUID) -> Task:
 
 
 def _dump(tasks) -> list[dict]:
-    return TaskOut(many=True).dump(tasks)
+    """The tasks as the caller may see them: a texter's token does not read the service's
+    diagnosis of a failure (sees_staff_details), only that the task failed."""
+    dumped = TaskOut(many=True).dump(tasks)
+    if not sees_staff_details():
+        for task in dumped:
+            task["error_message"] = None
+    return dumped
 
 
 @bp.get("/tasks/")
