@@ -14,11 +14,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, request, session
-from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from marshmallow import Schema
 
-from ..extensions import db
+from ..extensions import client_network, db
 from ..models import ApiToken, StaffUser, utcnow
 from .errors import forbidden, unauthorized
 
@@ -176,7 +175,8 @@ def forbid_fields(data: dict, allowed: set[str], schema: Schema) -> None:
         raise forbidden("You may not change these fields.", fields=refused)
 
 
-# Throttling: anonymous callers by address, authenticated ones by token or staff account.
+# Throttling: anonymous callers by address (an IPv6 one by its /64, client_network),
+# authenticated ones by token or staff account.
 def is_anonymous() -> bool:
     return current_principal() is None
 
@@ -193,4 +193,4 @@ def skips_anonymous_limit() -> bool:
 
 def throttle_key() -> str:
     principal = current_principal()
-    return principal.key if principal else get_remote_address()
+    return principal.key if principal else client_network()
