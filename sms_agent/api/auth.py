@@ -140,9 +140,10 @@ def current_staff() -> StaffUser | None:
 def sees_staff_details() -> bool:
     """Whether the caller may see what is for staff's eyes in the rows it reads: which staff
     member wrote or holds what (staff usernames are staff logins: a texter's token sees only
-    "staff", threads.STAFF), and the service's diagnosis of a failure (a task's or an SMS's
+    "staff", threads.STAFF), the service's diagnosis of a failure (a task's or an SMS's
     error message, the text of the ErrorLog a texter may not read: a model server's answer,
-    the operator's key or credit, internal host names)."""
+    the operator's key or credit, internal host names), and the answer the AI wrote before
+    staff took the conversation over (kept for staff, never sent)."""
     principal = current_principal()
     return principal is not None and not principal.is_texter
 

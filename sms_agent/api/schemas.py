@@ -169,7 +169,13 @@ class TaskOut(OutSchema):
     id = fields.UUID()
     user_phone = fields.String()
     sms_content = fields.String()
-    ai_response = fields.String(allow_none=True)
+    ai_response = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The model's answer; an answer held for staff (refusal_reason "
+            "held_for_staff) is null for a texter's token."
+        },
+    )
     category = fields.String(validate=validate.OneOf(Category.values()))
     status = fields.String(validate=validate.OneOf(TaskStatus.values()))
     refusal_reason = fields.String(

@@ -51,12 +51,16 @@ def get_task_or_404(task_id: uuid.UUID) -> Task:
 
 
 def _dump(tasks) -> list[dict]:
-    """The tasks as the caller may see them: a texter's token does not read the service's
-    diagnosis of a failure (sees_staff_details), only that the task failed."""
+    """The tasks as the caller may see them: a texter's token (sees_staff_details) reads
+    neither the service's diagnosis of a failure, only that the task failed, nor the answer
+    the AI wrote before staff took the conversation over, which is kept for staff and never
+    sent (the AI stays out of a conversation staff hold)."""
     dumped = TaskOut(many=True).dump(tasks)
     if not sees_staff_details():
         for task in dumped:
             task["error_message"] = None
+            if task["refusal_reason"] == RefusalReason.HELD_FOR_STAFF.value:
+                task["ai_response"] = None
     return dumped
 
 
