@@ -1,5 +1,6 @@
 """Flask extensions, created unbound here and bound to each app in create_app."""
 
+import ipaddress
 import select
 
 from flask_limiter import Limiter
@@ -21,7 +22,31 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+#: The IPv6 network one client has: a server or a home line gets a /64 (or more), and may
+#: send from any of its 2**64 addresses.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_network() -> str:
+    """Who a throttle counts by when the caller is known by nothing else (failed logins, an
+    API caller without a token): the client's IPv4 address, or the /64 of its IPv6 one.
+    Counted by address, an IPv6 client took a new one for every attempt, and no limit
+    stopped it. An IPv4 address written as IPv6 (::ffff:192.0.2.1) is that IPv4 address."""
+    address = get_remote_address()
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 4:
+        return str(parsed)
+    if parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False))
+
+
+limiter = Limiter(key_func=client_network, default_limits=[])
 
 
 def tune_sqlite(dbapi_connection, _record) -> None:

@@ -134,6 +134,34 @@ def test_a_takeover_while_the_model_answers_holds_the_answer_for_staff(app, clie
     assert db.session.get(Conversation, PHONE).unread == 1
 
 
+def test_the_answer_held_for_staff_is_not_the_texters_to_read(app, client, monkeypatch):
+    """Regression: the answer the AI wrote before staff took the conversation over is kept
+    for staff, never sent (the AI stays out), yet the texter's own token read it on the
+    task, word for word. Staff still read it there; the texter sees their text held."""
+    make_user(PHONE)
+    ask_model = pipeline.ask_model
+
+    def ask_model_then_staff_take_over(task, user):
+        ask_model(task, user)
+        with db.engine.begin() as admin:
+            admin.execute(
+                sa.update(User).where(User.phone_number == PHONE).values(conversation_state="staff")
+            )
+
+    monkeypatch.setattr(pipeline, "ask_model", ask_model_then_staff_take_over)
+    text_in(client, "My order never arrived")
+    [task] = db.session.scalars(sa.select(Task)).all()
+    url = f"/api/tasks/{task.id}/"
+    staff = {"Authorization": f"Token {make_token(make_staff('ann', is_admin=True))}"}
+    own = {"Authorization": f"Token {make_token(texter())}"}
+
+    assert client.get(url, headers=staff).get_json()["ai_response"] == task.ai_response
+    seen = client.get(url, headers=own).get_json()
+    assert (seen["refusal_reason"], seen["ai_response"]) == ("held_for_staff", None)
+    listed = client.get("/api/tasks/", headers=own).get_json()["results"]
+    assert [row["ai_response"] for row in listed] == [None]
+
+
 @pytest.mark.parametrize("state", ["waiting", "staff"])
 def test_stop_start_and_help_work_in_every_state(app, client, state):
     user = make_user(PHONE)

@@ -14,11 +14,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app, request, session
-from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from marshmallow import Schema
 
-from ..extensions import db
+from ..extensions import client_network, db
 from ..models import ApiToken, StaffUser, utcnow
 from .errors import forbidden, unauthorized
 
@@ -138,9 +137,13 @@ def current_staff() -> StaffUser | None:
     return db.session.get(StaffUser, principal.staff_id)
 
 
-def sees_staff_names() -> bool:
-    """Whether the caller may see which staff member wrote or holds what. Staff usernames
-    are staff logins: a texter's token sees only "staff" (threads.STAFF)."""
+def sees_staff_details() -> bool:
+    """Whether the caller may see what is for staff's eyes in the rows it reads: which staff
+    member wrote or holds what (staff usernames are staff logins: a texter's token sees only
+    "staff", threads.STAFF), the service's diagnosis of a failure (a task's or an SMS's
+    error message, the text of the ErrorLog a texter may not read: a model server's answer,
+    the operator's key or credit, internal host names), and the answer the AI wrote before
+    staff took the conversation over (kept for staff, never sent)."""
     principal = current_principal()
     return principal is not None and not principal.is_texter
 
@@ -173,7 +176,8 @@ def forbid_fields(data: dict, allowed: set[str], schema: Schema) -> None:
         raise forbidden("You may not change these fields.", fields=refused)
 
 
-# Throttling: anonymous callers by address, authenticated ones by token or staff account.
+# Throttling: anonymous callers by address (an IPv6 one by its /64, client_network),
+# authenticated ones by token or staff account.
 def is_anonymous() -> bool:
     return current_principal() is None
 
@@ -190,4 +194,4 @@ def skips_anonymous_limit() -> bool:
 
 def throttle_key() -> str:
     principal = current_principal()
-    return principal.key if principal else get_remote_address()
+    return principal.key if principal else client_network()

@@ -9,7 +9,7 @@ from .. import handoff, inbox, threads
 from ..extensions import db
 from ..models import User
 from . import bp, cursors
-from .auth import current_staff, scope_to_caller, sees_staff_names, staff_only
+from .auth import current_staff, scope_to_caller, sees_staff_details, staff_only
 from .errors import conflict
 from .filters import ConversationQuery, MessageQuery
 from .operations import operation
@@ -20,12 +20,12 @@ from .users import USER_PATH, get_user_or_404
 
 
 def dump_conversations(users: Sequence[User]) -> list[dict]:
-    entries = inbox.entries(users, staff_names=sees_staff_names())
+    entries = inbox.entries(users, staff_names=sees_staff_details())
     return ConversationOut(many=True).dump(entries)
 
 
 def dump_messages(rows) -> list[dict]:
-    return MessageOut(many=True).dump(threads.load(rows, staff_names=sees_staff_names()))
+    return MessageOut(many=True).dump(threads.load(rows, staff_names=sees_staff_details()))
 
 
 @bp.get("/conversations/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..export import conversations
 from ..export.download import CSV_TYPE, csv_download, json_download
 from . import bp
-from .auth import sees_staff_names
+from .auth import sees_staff_details
 from .filters import ExportQuery
 from .operations import operation
 from .requests import load_query
@@ -29,7 +29,7 @@ def export_conversation(phone_number: str):
     user = get_user_or_404(phone_number)
     query = load_query(ExportQuery())
     # Read as the response is written, not here.
-    texter = conversations([user.phone_number], staff_names=sees_staff_names())
+    texter = conversations([user.phone_number], for_staff=sees_staff_details())
     if query["format"] == "csv":
         return csv_download(texter, f"conversation-{user.phone_number.lstrip('+')}.csv")
     return json_download(texter)

@@ -169,7 +169,13 @@ class TaskOut(OutSchema):
     id = fields.UUID()
     user_phone = fields.String()
     sms_content = fields.String()
-    ai_response = fields.String(allow_none=True)
+    ai_response = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The model's answer; an answer held for staff (refusal_reason "
+            "held_for_staff) is null for a texter's token."
+        },
+    )
     category = fields.String(validate=validate.OneOf(Category.values()))
     status = fields.String(validate=validate.OneOf(TaskStatus.values()))
     refusal_reason = fields.String(
@@ -182,7 +188,10 @@ class TaskOut(OutSchema):
     tokens_used = fields.Integer(allow_none=True)
     complexity_score = FiniteFloat(allow_none=True)
     success = fields.Boolean()
-    error_message = fields.String(allow_none=True)
+    error_message = fields.String(
+        allow_none=True,
+        metadata={"description": "Why it failed, for staff: null for a texter's token."},
+    )
     completed_at = fields.DateTime(allow_none=True)
     metadata = JSONObjectOut(attribute="metadata_")
     cost_usd = Money(metadata={"description": "USD: its model calls and its SMS."})
@@ -367,7 +376,9 @@ class ExportEntryOut(OutSchema):
         "in: why a refused text was not answered.",
         validate=validate.OneOf(RefusalReason.values()),
     )
-    error = _maybe(fields.String, "Why the task or the message failed.")
+    error = _maybe(
+        fields.String, "Why the task or the message failed (null in a texter's own export)."
+    )
     task_id = _maybe(fields.UUID, "The task the entry belongs to.")
     sid = _maybe(fields.String, "Twilio's MessageSid.")
     segments = _maybe(fields.Integer, "out: SMS segments.")

@@ -12,7 +12,14 @@ from ..extensions import db
 from ..models import RefusalReason, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict, refusal_conflict
 from . import bp
-from .auth import current_principal, forbid_fields, owns, scope_to_caller, staff_only
+from .auth import (
+    current_principal,
+    forbid_fields,
+    owns,
+    scope_to_caller,
+    sees_staff_details,
+    staff_only,
+)
 from .errors import (
     ApiError,
     daily_cap_reached,
@@ -44,7 +51,17 @@ def get_task_or_404(task_id: uuid.UUID) -> Task:
 
 
 def _dump(tasks) -> list[dict]:
-    return TaskOut(many=True).dump(tasks)
+    """The tasks as the caller may see them: a texter's token (sees_staff_details) reads
+    neither the service's diagnosis of a failure, only that the task failed, nor the answer
+    the AI wrote before staff took the conversation over, which is kept for staff and never
+    sent (the AI stays out of a conversation staff hold)."""
+    dumped = TaskOut(many=True).dump(tasks)
+    if not sees_staff_details():
+        for task in dumped:
+            task["error_message"] = None
+            if task["refusal_reason"] == RefusalReason.HELD_FOR_STAFF.value:
+                task["ai_response"] = None
+    return dumped
 
 
 @bp.get("/tasks/")

@@ -135,24 +135,28 @@ def entries(
     since: datetime | None = None,
     batch: int | None = None,
     *,
-    staff_names: bool = True,
+    for_staff: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Every entry, streamed: `batch` rows (default BATCH) per fetch from one cursor, which
-    is closed however the reading ends (a download cut short, an error). Without
-    `staff_names`, staff messages are by "staff" (a texter's own export, threads.STAFF)."""
+    is closed however the reading ends (a download cut short, an error). Not `for_staff`
+    (a texter's own export, api.auth.sees_staff_details), staff messages are by "staff"
+    (threads.STAFF) and no entry has an `error`: that is the service's diagnosis, for
+    staff."""
     query = statement(phones, since).execution_options(yield_per=batch or BATCH)
     result = db.session.execute(query)
     try:
         for row in result:
-            yield _entry(row._mapping, staff_names)
+            yield _entry(row._mapping, for_staff)
     finally:
         result.close()
 
 
-def _entry(row, staff_names: bool) -> dict[str, Any]:
+def _entry(row, for_staff: bool) -> dict[str, Any]:
     entry = {name: row[name] for name in COLUMNS if name != "cost_usd"}
+    if not for_staff:
+        entry["error"] = None
     if entry["direction"] == "out":
-        entry["author"] = author_for(entry["kind"], row["staff_username"], staff_names)[0]
+        entry["author"] = author_for(entry["kind"], row["staff_username"], for_staff)[0]
         entry["cost_usd"] = entry["price_usd"] or Decimal(0)
     elif entry["direction"] == "model":
         entry["cost_usd"] = entry["model_cost_usd"]
@@ -225,7 +229,7 @@ def conversations(
     since: datetime | None = None,
     batch: int | None = None,
     *,
-    staff_names: bool = True,
+    for_staff: bool = True,
 ) -> Iterator[Conversation]:
     """The entries grouped by texter, in the database's phone order. Texters asked for by
     number who have no entry come out last, empty, with zero totals.
@@ -233,7 +237,7 @@ def conversations(
     One cursor feeds them all, so each conversation must be read before the next is asked
     for; asking earlier raises rather than hand out a conversation silently cut short."""
     missing = set(phones) if phones is not None else set()
-    rows = entries(phones, since, batch, staff_names=staff_names)
+    rows = entries(phones, since, batch, for_staff=for_staff)
     grouped = itertools.groupby(rows, key=lambda e: e["phone_number"])
     for phone, rows in grouped:
         missing.discard(phone)

@@ -307,6 +307,26 @@ def test_failed_logins_at_the_same_moment_are_throttled_too(app, limited_app, mo
     assert statuses == [401, 401, 401, 429, 429, 429]
 
 
+def test_failed_logins_from_one_ipv6_network_are_throttled_together(app, limited_app):
+    """Regression: LOGIN_RATE counted each IPv6 address apart, but whoever has one has the
+    2**64 addresses of its /64 (any server, most home lines): a new source address for
+    every guess, and the throttle stopped none. An IPv6 client counts by its /64, as an
+    IPv4 one by its address."""
+    with limited_app.app_context():
+        make_staff("ann", PASSWORD)
+
+        def guess_from(address: str) -> int:
+            browser = limited_app.test_client()
+            browser.environ_base["REMOTE_ADDR"] = address
+            return log_in(browser, "ann", "wrong").status_code
+
+        statuses = [guess_from(f"2001:db8:1:2:{n}::7") for n in range(1, 5)]
+        assert statuses == [401, 401, 401, 429]
+        assert guess_from("2001:db8:1:3::7") == 401  # another network
+        assert guess_from("192.0.2.1") == 401
+        assert guess_from("192.0.2.2") == 401
+
+
 @pytest.fixture
 def two_web_processes(app):
     """Two apps counting failed logins in the test Redis, as two gunicorn workers would."""

@@ -561,3 +561,34 @@ def test_a_task_marked_completed_and_successful_together_is_accepted(client, adm
     response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
     assert response.status_code == 200
     assert (response.get_json()["status"], response.get_json()["success"]) == ("completed", True)
+
+
+#: What OpenAI answers a revoked key with: the service's diagnosis, for staff.
+REVOKED_KEY = "Incorrect API key provided: sk-proj-********************wxyz."
+
+
+def test_a_texter_does_not_read_the_services_diagnosis_of_their_failed_task(
+    app, client, openai_server, texter, texter_headers, admin_headers
+):
+    """Regression: a texter's token read a failed task's error_message, the text of the
+    ErrorLog it may not read (403): the model server's answer, the state of the operator's
+    key or credit, internal host names. Staff still read it; the texter sees the task
+    failed."""
+    from sms_agent.answering import pipeline
+    from tests.standins import openai_error
+
+    openai_server.then(401, openai_error(REVOKED_KEY, "invalid_api_key"))
+    task = make_task(texter, sms_content="what is DNS?")
+    assert pipeline.answer(task.id) == "failed"
+    url = f"/api/tasks/{task.id}/"
+
+    staff_view = client.get(url, headers=admin_headers).get_json()
+    assert REVOKED_KEY in staff_view["error_message"]
+    for seen in (
+        client.get(url, headers=texter_headers).get_json(),
+        client.get("/api/tasks/", headers=texter_headers).get_json()["results"][0],
+    ):
+        assert (seen["status"], seen["success"], seen["error_message"]) == ("failed", False, None)
+    export = f"/api/users/{TEXTER_PHONE}/export/?format=csv"
+    assert "sk-proj" not in client.get(export, headers=texter_headers).get_data(as_text=True)
+    assert REVOKED_KEY in client.get(export, headers=admin_headers).get_data(as_text=True)

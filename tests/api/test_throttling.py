@@ -55,6 +55,17 @@ def test_anonymous_callers_are_throttled_by_address(limited):
     assert 3500 < int(response.headers["Retry-After"]) <= 3601  # an hour's window
 
 
+def test_anonymous_callers_of_one_ipv6_network_share_a_budget(limited):
+    """A client with IPv6 can send from any address of its /64 (extensions.client_network):
+    guessing tokens from a new one each time must still run out."""
+    network = f"2001:db8:{random.randrange(65536):x}:{random.randrange(65536):x}"
+    statuses = []
+    for n in range(1, 5):
+        limited.environ_base["REMOTE_ADDR"] = f"{network}:{n}::1"
+        statuses.append(limited.get("/api/users/").status_code)
+    assert statuses == [401, 401, 401, 429]
+
+
 def test_guessing_tokens_counts_as_anonymous(limited):
     statuses = [
         limited.get("/api/users/", headers=token_header(f"sat_guess{n}")).status_code
