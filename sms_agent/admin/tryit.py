@@ -7,7 +7,6 @@ The message is signed as Twilio signs it and posted to our own /sms/inbound view
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, flash, redirect, request, url_for
@@ -19,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
+from ..media.kinds import FILE_TYPES, file_type
 from ..models import TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..security import refuses_nul_itself
@@ -41,7 +41,7 @@ FOLLOW_UP_GRACE = timedelta(seconds=30)
 
 
 #: What the page lets staff attach: the pictures and voice notes the service reads.
-ATTACHABLE = ["jpg", "jpeg", "png", "gif", "webp", "ogg", "oga", "opus", "mp3", "m4a", "amr"]
+ATTACHABLE = list(FILE_TYPES)
 
 
 class TryItForm(NulRefused, FlaskForm):
@@ -61,9 +61,15 @@ class TryItForm(NulRefused, FlaskForm):
     submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])
     attachment = FileField(
         "Picture or voice note",
+        # By extension too: a browser's picker takes a .webm for a video and hid it.
+        render_kw={"accept": ",".join(["image/*", "audio/*", *(f".{e}" for e in ATTACHABLE)])},
         validators=[
             Optional(),
-            FileAllowed(ATTACHABLE, "A picture (JPEG, PNG, GIF, WebP) or a voice note."),
+            FileAllowed(
+                ATTACHABLE,
+                "A picture (JPEG, PNG, GIF, WebP) or a voice note (Ogg, WebM, MP3, M4A, AAC, "
+                "WAV, FLAC, AMR, 3GP).",
+            ),
         ],
     )
 
@@ -96,8 +102,7 @@ class TryItForm(NulRefused, FlaskForm):
         upload = self.attachment.data
         if not upload:
             return []
-        content_type = mimetypes.guess_type(upload.filename or "")[0]
-        return [(upload.read(), content_type or "application/octet-stream")]
+        return [(upload.read(), file_type(upload.filename))]
 
 
 class TryItView(StaffAccess, BaseView):
