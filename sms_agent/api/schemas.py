@@ -383,6 +383,11 @@ class ExportEntryOut(OutSchema):
     cost_usd = Money(
         metadata={"description": "What this entry cost (out its price, model its cost, in 0)."}
     )
+    media = _maybe(
+        fields.String,
+        "in: the pictures and voice notes sent with the text, one a line: a voice note with "
+        "its transcript (the words of a text sent as one), why an attachment was not read.",
+    )
 
 
 class ExportTotalsOut(OutSchema):
