@@ -54,7 +54,7 @@ class AdminForm(NulRefused, FlaskForm, BaseForm):
     def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
         formdata = self.meta.wrap_formdata(self, formdata)
         super().process(formdata, obj, data=data, extra_filters=extra_filters, **kwargs)
-        self.shown, self.overtaken = {}, {}
+        self.shown, self.overtaken, self.untouched = {}, {}, []
         if formdata is None or obj is None:
             return
         for field in self:
@@ -62,12 +62,20 @@ class AdminForm(NulRefused, FlaskForm, BaseForm):
                 self.shown[field.name] = shown
                 if not field.process_errors and same_text(submitted(field), shown):
                     field.data = field.object_data
+                    self.untouched.append(field.name)
                 elif not same_text(now := stored_shown(field), shown) and not same_text(
                     now, submitted(field)
                 ):
                     # Changed here and, since the page was opened, by someone else too (to
                     # something else): the page shows theirs, and a second save replaces it.
                     self.shown[field.name] = self.overtaken[field.name] = now
+
+    def keep_stored(self, obj) -> None:
+        """The fields staff left as shown take the row's values as they are now: after a
+        lock that read the row again, the values read before it would be written back over
+        whatever was committed meanwhile (a texter's request counted as staff saved)."""
+        for name in self.untouched:
+            self[name].data = getattr(obj, name)
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
