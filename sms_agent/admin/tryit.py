@@ -18,8 +18,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
+from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import FILE_TYPES, file_type
-from ..models import TaskStatus, utcnow
+from ..models import Channel, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
@@ -86,7 +87,11 @@ class TryItForm(NulRefused, FlaskForm):
 
     def validate_message(self, field) -> None:
         """As long as the channel allows: one SMS's 1,600 characters, WhatsApp's 4,096."""
-        longest = longest_body(self.channel.data)
+        try:
+            channel = self.sender()[1]
+        except UnservedChannel:
+            channel = self.channel.data  # the number's own error, when it is sent
+        longest = longest_body(channel)
         if len(field.data or "") > longest:
             raise ValidationError(f"Field cannot be longer than {longest} characters.")
 
@@ -97,6 +102,14 @@ class TryItForm(NulRefused, FlaskForm):
             self.message.errors.append("Write a message or attach a picture or voice note.")
             return False
         return True
+
+    def sender(self) -> tuple[str, str]:
+        """The number and the channel: the one picked, unless the number says its own as
+        Twilio writes a WhatsApp sender ("whatsapp:+1..."), as `flask sms simulate --from`
+        reads it. A number pasted so, with SMS left picked, was texted by SMS. Any other
+        prefix (messenger:...) raises UnservedChannel."""
+        number, prefixed = split_channel(self.from_number.data or "")
+        return number, prefixed if prefixed != Channel.SMS else self.channel.data
 
     def attachments(self) -> list[tuple[bytes, str]]:
         upload = self.attachment.data
@@ -132,17 +145,18 @@ class TryItView(StaffAccess, BaseView):
     def _send(self, form: TryItForm):
         sent = utcnow()
         try:
-            phone = to_e164(form.from_number.data, current_app.config["DEFAULT_PHONE_REGION"])
+            number, channel = form.sender()
+            phone = to_e164(number, current_app.config["DEFAULT_PHONE_REGION"])
             silent_before = gets_nothing_back(phone)
             media = form.attachments()
             task = simulate_inbound(
                 phone,
                 form.message.data or "",
-                channel=form.channel.data,
+                channel=channel,
                 media=media,
                 sid=sid_of(form.submission.data, bool(media)),
             )
-        except (InvalidPhoneNumber, SimulationRejected) as exc:
+        except (InvalidPhoneNumber, UnservedChannel, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
             return self._page(form, ""), 400
         silent = gets_nothing_back(phone, since=sent) if task is None and silent_before else None

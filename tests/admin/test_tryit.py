@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sms_agent.admin.tryit import FOLLOW_UP_GRACE
 from sms_agent.extensions import db
 from sms_agent.jobs import send_notice
-from sms_agent.models import OutboundMessage, Task, utcnow
+from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.simulator import jobs_inline
 from tests.admin.conftest import csrf_for
 from tests.factories import make_task, make_user
@@ -309,3 +309,21 @@ def test_one_submission_of_try_it_texts_the_service_once_however_often_posted(ad
     assert [task.sms_content for task in db.session.scalars(sa.select(Task))] == [
         "What is a haiku?"
     ]
+
+
+def test_a_number_written_as_twilio_writes_a_whatsapp_sender_texts_on_whatsapp(admin_client):
+    """Regression: "whatsapp:+1..." pasted from Twilio's logs, with SMS left picked, was
+    texted and answered by SMS (`flask sms simulate --from` reads the prefix as the
+    channel); another channel's prefix made an SMS texter of the digits after it."""
+    with jobs_inline():
+        response = send(admin_client, "whatsapp:+14155550137", "x" * 2000)
+    assert response.status_code == 302
+    assert db.session.get(User, "+14155550137").channel == "whatsapp"
+    assert [m.channel for m in db.session.scalars(sa.select(OutboundMessage))] == [
+        "whatsapp",
+        "whatsapp",
+    ]
+    response = send(admin_client, "messenger:+14155550138", "hi")
+    assert response.status_code == 400
+    assert "not a channel we serve" in response.get_data(as_text=True)
+    assert db.session.get(User, "+14155550138") is None
