@@ -17,6 +17,7 @@ from ..models import (
     TaskStatus,
     Tier,
 )
+from ..models.tasks import MAX_PROCESSING_SECONDS
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
@@ -209,7 +210,9 @@ class TaskUpdateIn(InSchema):
     success = fields.Boolean(load_only=True)
     error_message = Text(allow_none=True, load_only=True)
     processing_time = fields.Float(
-        allow_none=True, validate=validate.Range(min=0, max=1e9), load_only=True
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_PROCESSING_SECONDS),
+        load_only=True,
     )
     tokens_used = fields.Integer(allow_none=True, strict=True, validate=INT32, load_only=True)
     complexity_score = fields.Float(
