@@ -268,3 +268,19 @@ def test_try_it_takes_a_voice_note_as_a_browser_records_it(
     voice = page.locator("[data-testid=media][data-kind=audio][data-status=read]")
     assert "audio/webm" in voice.inner_text()
     assert voice.locator("[data-testid=transcript]").inner_text().startswith("[Offline transcript]")
+
+
+def test_a_name_with_a_line_break_is_kept_when_another_field_is_saved(live_server, page, seeded):
+    """Regression: Chromium sends a one-line input's value without its line breaks, so a
+    name the API stored as "Ann\\nSmith" was saved as "AnnSmith" with the timezone."""
+    ann = seeded[0]
+    ann.full_name = "Ann\nSmith"
+    db.session.commit()
+    log_in(page, live_server)
+    page.goto(live_server + f"/admin/user/edit/?id={ann.phone_number.replace('+', '%2B')}")
+    page.fill("input[name=timezone]", "Europe/Paris")
+    page.click("form.admin-form [type=submit]")
+    page.wait_for_url(lambda url: "/admin/user/edit/" not in url)
+    db.session.expire_all()
+    saved = db.session.get(type(ann), ann.phone_number)
+    assert (saved.full_name, saved.timezone) == ("Ann\nSmith", "Europe/Paris")
