@@ -13,7 +13,7 @@ import pytest
 
 from sms_agent import costs, export
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, TaskStatus
+from sms_agent.models import OutboundMessage, TaskMedia, TaskStatus
 from tests.export_data import ENTRIES, TWILIO_PRICE, conversation, ledger
 from tests.factories import make_task, make_user
 
@@ -143,3 +143,30 @@ def test_json_is_one_object_with_entries_and_totals(history):
     sms = document["totals"]["sms_usd"]
     assert re.fullmatch(r"\d+\.\d{6}", sms)  # amounts as the API serves them
     assert D(sms) == sum(message.price_usd for message in ledger(phone)["sent"])
+
+
+def test_a_voice_note_comes_out_with_its_transcript_and_a_picture_as_a_picture(app):
+    """Regression: a text sent as a voice note came out as an empty body, what the texter
+    said nowhere in the export, though staff's conversation page shows its transcript."""
+    texter = make_user()
+    spoken = make_task(texter, sms_content="")
+    pictured = make_task(texter, sms_content="What plant is this?")
+    db.session.add_all(
+        [
+            TaskMedia(task=spoken, content_type="audio/webm", kind="audio", transcript="Hi =)"),
+            TaskMedia(task=pictured, content_type="image/jpeg", kind="image"),
+            TaskMedia(
+                task=pictured, position=1, content_type="video/mp4", kind="other", status="refused"
+            ),
+        ]
+    )
+    db.session.commit()
+
+    entries, _ = entries_of(texter.phone_number, batch=1)  # the rows in batches of one
+    media = {e["task_id"]: e["media"] for e in entries if e["direction"] == "in"}
+    assert media[spoken.id] == "voice note (audio/webm): Hi =)"
+    assert media[pictured.id] == (
+        "picture (image/jpeg)\nfile (video/mp4), not read: a kind of file we do not read"
+    )
+    rows = csv_rows("".join(export.csv_text(export.conversations([texter.phone_number]))))
+    assert rows[0]["media"] == "voice note (audio/webm): Hi =)"

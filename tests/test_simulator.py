@@ -221,8 +221,10 @@ def test_a_picture_is_read_in_the_embedded_default_with_no_twilio_account(
     assert (media.status, media.size) == ("read", len(PNG))
 
 
-def test_cli_simulate_a_voice_note_alone(app, runner, media_store, tmp_path):
-    note = tmp_path / "note.ogg"
+@pytest.mark.parametrize("name", ["note.ogg", "recording.webm"])
+def test_cli_simulate_a_voice_note_alone(app, runner, media_store, tmp_path, name):
+    """Regression (.webm): taken for video/webm by its name, it was refused as a file."""
+    note = tmp_path / name
     note.write_bytes(OGG)
     args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--media", str(note)]
     result = runner.invoke(args=args)

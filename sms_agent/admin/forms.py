@@ -9,7 +9,7 @@ from flask_admin.form import BaseForm
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms.fields import BooleanField
-from wtforms.widgets import HiddenInput, PasswordInput
+from wtforms.widgets import HiddenInput, PasswordInput, TextArea
 
 
 class NulRefused:
@@ -54,20 +54,28 @@ class AdminForm(NulRefused, FlaskForm, BaseForm):
     def process(self, formdata=None, obj=None, data=None, extra_filters=None, **kwargs):
         formdata = self.meta.wrap_formdata(self, formdata)
         super().process(formdata, obj, data=data, extra_filters=extra_filters, **kwargs)
-        self.shown, self.overtaken = {}, {}
+        self.shown, self.overtaken, self.untouched = {}, {}, []
         if formdata is None or obj is None:
             return
         for field in self:
             if kept_field(field, obj) and (shown := formdata.get(field.name + SHOWN)) is not None:
                 self.shown[field.name] = shown
-                if not field.process_errors and same_text(submitted(field), shown):
+                if not field.process_errors and same_text(submitted(field), as_sent(field, shown)):
                     field.data = field.object_data
+                    self.untouched.append(field.name)
                 elif not same_text(now := stored_shown(field), shown) and not same_text(
-                    now, submitted(field)
+                    as_sent(field, now), submitted(field)
                 ):
                     # Changed here and, since the page was opened, by someone else too (to
                     # something else): the page shows theirs, and a second save replaces it.
                     self.shown[field.name] = self.overtaken[field.name] = now
+
+    def keep_stored(self, obj) -> None:
+        """The fields staff left as shown take the row's values as they are now: after a
+        lock that read the row again, the values read before it would be written back over
+        whatever was committed meanwhile (a texter's request counted as staff saved)."""
+        for name in self.untouched:
+            self[name].data = getattr(obj, name)
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
@@ -127,6 +135,15 @@ OVERTAKEN = (
 def submitted(field) -> str:
     """What the browser sent for a field (an unticked box sends nothing)."""
     return field.raw_data[0] if field.raw_data else ""
+
+
+def as_sent(field, text: str) -> str:
+    """What a browser sends back of `text` shown in the field, untouched: a one-line input
+    drops its line breaks (HTML's value sanitization), so a name the API stored as
+    "Ann\\nSmith" came back as "AnnSmith", taken for staff's change and saved."""
+    if isinstance(field.widget, TextArea):
+        return text
+    return str(text).replace("\r", "").replace("\n", "")
 
 
 def same_text(a: str, b: str) -> bool:

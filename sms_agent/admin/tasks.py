@@ -12,7 +12,7 @@ from ..analytics.sums import sum_of
 from ..extensions import db
 from ..models import Category, ErrorType, RefusalReason, TaskRollup, TaskStatus, Tier
 from ..models.row_counts import rows_of
-from ..models.tasks import outcome_conflict, refusal_conflict
+from ..models.tasks import MAX_PROCESSING_SECONDS, outcome_conflict, refusal_conflict
 from .base import (
     AdminModelView,
     KeptCount,
@@ -88,7 +88,10 @@ class TaskView(KeptCount, AdminModelView):
     form_args = {
         "category": {"choices": select_choices(Category)},
         "status": {"choices": select_choices(TaskStatus)},
-        "processing_time": {"validators": [Optional(), NumberRange(min=0, max=86_400)]},
+        # The API's range: a time it set (above a day, say) must not refuse every later save.
+        "processing_time": {
+            "validators": [Optional(), NumberRange(min=0, max=MAX_PROCESSING_SECONDS)]
+        },
         "complexity_score": {"validators": [Optional(), NumberRange(min=0, max=1)]},
     }
     form_excluded_columns = [

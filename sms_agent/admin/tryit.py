@@ -7,7 +7,6 @@ The message is signed as Twilio signs it and posted to our own /sms/inbound view
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app, flash, redirect, request, url_for
@@ -19,7 +18,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
-from ..models import TaskStatus, utcnow
+from ..inbound.media import UnservedChannel, split_channel
+from ..media.kinds import FILE_TYPES, file_type
+from ..models import Channel, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
@@ -41,7 +42,7 @@ FOLLOW_UP_GRACE = timedelta(seconds=30)
 
 
 #: What the page lets staff attach: the pictures and voice notes the service reads.
-ATTACHABLE = ["jpg", "jpeg", "png", "gif", "webp", "ogg", "oga", "opus", "mp3", "m4a", "amr"]
+ATTACHABLE = list(FILE_TYPES)
 
 
 class TryItForm(NulRefused, FlaskForm):
@@ -61,9 +62,15 @@ class TryItForm(NulRefused, FlaskForm):
     submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])
     attachment = FileField(
         "Picture or voice note",
+        # By extension too: a browser's picker takes a .webm for a video and hid it.
+        render_kw={"accept": ",".join(["image/*", "audio/*", *(f".{e}" for e in ATTACHABLE)])},
         validators=[
             Optional(),
-            FileAllowed(ATTACHABLE, "A picture (JPEG, PNG, GIF, WebP) or a voice note."),
+            FileAllowed(
+                ATTACHABLE,
+                "A picture (JPEG, PNG, GIF, WebP) or a voice note (Ogg, WebM, MP3, M4A, AAC, "
+                "WAV, FLAC, AMR, 3GP).",
+            ),
         ],
     )
 
@@ -80,7 +87,11 @@ class TryItForm(NulRefused, FlaskForm):
 
     def validate_message(self, field) -> None:
         """As long as the channel allows: one SMS's 1,600 characters, WhatsApp's 4,096."""
-        longest = longest_body(self.channel.data)
+        try:
+            channel = self.sender()[1]
+        except UnservedChannel:
+            channel = self.channel.data  # the number's own error, when it is sent
+        longest = longest_body(channel)
         if len(field.data or "") > longest:
             raise ValidationError(f"Field cannot be longer than {longest} characters.")
 
@@ -92,12 +103,19 @@ class TryItForm(NulRefused, FlaskForm):
             return False
         return True
 
+    def sender(self) -> tuple[str, str]:
+        """The number and the channel: the one picked, unless the number says its own as
+        Twilio writes a WhatsApp sender ("whatsapp:+1..."), as `flask sms simulate --from`
+        reads it. A number pasted so, with SMS left picked, was texted by SMS. Any other
+        prefix (messenger:...) raises UnservedChannel."""
+        number, prefixed = split_channel(self.from_number.data or "")
+        return number, prefixed if prefixed != Channel.SMS else self.channel.data
+
     def attachments(self) -> list[tuple[bytes, str]]:
         upload = self.attachment.data
         if not upload:
             return []
-        content_type = mimetypes.guess_type(upload.filename or "")[0]
-        return [(upload.read(), content_type or "application/octet-stream")]
+        return [(upload.read(), file_type(upload.filename))]
 
 
 class TryItView(StaffAccess, BaseView):
@@ -127,17 +145,18 @@ class TryItView(StaffAccess, BaseView):
     def _send(self, form: TryItForm):
         sent = utcnow()
         try:
-            phone = to_e164(form.from_number.data, current_app.config["DEFAULT_PHONE_REGION"])
+            number, channel = form.sender()
+            phone = to_e164(number, current_app.config["DEFAULT_PHONE_REGION"])
             silent_before = gets_nothing_back(phone)
             media = form.attachments()
             task = simulate_inbound(
                 phone,
                 form.message.data or "",
-                channel=form.channel.data,
+                channel=channel,
                 media=media,
                 sid=sid_of(form.submission.data, bool(media)),
             )
-        except (InvalidPhoneNumber, SimulationRejected) as exc:
+        except (InvalidPhoneNumber, UnservedChannel, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
             return self._page(form, ""), 400
         silent = gets_nothing_back(phone, since=sent) if task is None and silent_before else None

@@ -186,6 +186,8 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         finds its tier, and the texter is told once."""
         texter = lock_texter(model.phone_number)  # None: deleted meanwhile, see the commit
         g.tier_before_edit = texter.tier if texter else None
+        if texter:
+            form.keep_stored(texter)  # what was counted while the texter's lock was awaited
         return super().update_model(form, model)
 
     def after_model_change(self, form, model, is_created) -> None:

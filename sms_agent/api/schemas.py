@@ -17,6 +17,7 @@ from ..models import (
     TaskStatus,
     Tier,
 )
+from ..models.tasks import MAX_PROCESSING_SECONDS
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
@@ -218,7 +219,9 @@ class TaskUpdateIn(InSchema):
     success = fields.Boolean(load_only=True)
     error_message = Text(allow_none=True, load_only=True)
     processing_time = fields.Float(
-        allow_none=True, validate=validate.Range(min=0, max=1e9), load_only=True
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_PROCESSING_SECONDS),
+        load_only=True,
     )
     tokens_used = fields.Integer(allow_none=True, strict=True, validate=INT32, load_only=True)
     complexity_score = fields.Float(
@@ -393,6 +396,11 @@ class ExportEntryOut(OutSchema):
     )
     cost_usd = Money(
         metadata={"description": "What this entry cost (out its price, model its cost, in 0)."}
+    )
+    media = _maybe(
+        fields.String,
+        "in: the pictures and voice notes sent with the text, one a line: a voice note with "
+        "its transcript (the words of a text sent as one), why an attachment was not read.",
     )
 
 

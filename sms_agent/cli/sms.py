@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import mimetypes
 import sys
 
 import click
 
 from .. import simulator
 from ..inbound.media import UnservedChannel, split_channel
+from ..media.kinds import file_type
 from ..models import Channel, OutboundMessage, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, to_e164
 from .group import ServiceGroup
@@ -86,8 +86,7 @@ def simulate(
 
 def _attachment(file) -> tuple[bytes, str]:
     """The file's bytes and its type by its name, as a phone would label it."""
-    content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    return file.read(), content_type
+    return file.read(), file_type(file.name)
 
 
 @contextlib.contextmanager

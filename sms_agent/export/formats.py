@@ -26,7 +26,7 @@ from .rows import COLUMNS, Conversation, Totals
 CHUNK = 64 * 1024
 #: Cells a texter or staff member wrote. One starting with these would run as a formula in
 #: a spreadsheet (OWASP's "CSV injection"), so it gets a leading apostrophe there.
-FREE_TEXT = ("author", "body", "error")
+FREE_TEXT = ("author", "body", "error", "media")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -22,7 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..models import ModelCall, OutboundMessage, StaffUser, Task, TaskStatus
+from ..media.kinds import AUDIO, IMAGE
+from ..models import ModelCall, OutboundMessage, StaffUser, Task, TaskMedia, TaskStatus
 from ..models.types import Money, UTCDateTime
 from ..threads import author_for
 
@@ -53,7 +54,10 @@ COLUMNS: dict[str, Any] = {
     "model_cost_usd": Money(),  # model: the call's price
     "task_cost_usd": Money(),  # in: the task's cost (its model calls and its SMS)
     "cost_usd": Money(),  # what this row itself cost: out its price, model its cost, in 0
+    "media": sa.Text(),  # in: the pictures and voice notes sent with it, a voice note's words
 }
+#: The columns worked out as the rows are read rather than selected.
+_COMPUTED = ("cost_usd", "media")
 #: What the query reads that is not a column of the entry.
 _EXTRA = {"staff_username": sa.String()}
 
@@ -67,7 +71,7 @@ def _select(direction: str, phone, created, scope, **columns) -> sa.Select:
     )
     wanted = {**COLUMNS, **_EXTRA}
     parts = {name: sa.cast(sa.null(), kind) for name, kind in wanted.items()} | columns
-    chosen = [parts[name].label(name) for name in wanted if name != "cost_usd"]
+    chosen = [parts[name].label(name) for name in wanted if name not in _COMPUTED]
     return sa.select(*chosen).where(*scope(phone, created))
 
 
@@ -145,14 +149,48 @@ def entries(
     query = statement(phones, since).execution_options(yield_per=batch or BATCH)
     result = db.session.execute(query)
     try:
-        for row in result:
-            yield _entry(row._mapping, for_staff)
+        for rows in result.partitions():
+            media = _media_of([row.task_id for row in rows if row.direction == "in"])
+            for row in rows:
+                yield _entry(row._mapping, for_staff, media)
     finally:
         result.close()
 
 
-def _entry(row, for_staff: bool) -> dict[str, Any]:
-    entry = {name: row[name] for name in COLUMNS if name != "cost_usd"}
+def _media_of(task_ids: list) -> dict[Any, str]:
+    """What each of these texts came with, one line an attachment, as staff's conversation
+    page tells it: a voice note's transcript is what the texter said (the text's body is
+    empty then), a picture its type, a file why it was not read. One query a batch."""
+    if not task_ids:
+        return {}
+    found = db.session.scalars(
+        sa.select(TaskMedia)
+        .where(TaskMedia.task_id.in_(task_ids))
+        .order_by(TaskMedia.task_id, TaskMedia.position)
+    )
+    described: dict[Any, list[str]] = {}
+    for media in found:
+        described.setdefault(media.task_id, []).append(_described(media))
+    return {task_id: "\n".join(lines) for task_id, lines in described.items()}
+
+
+def _described(media: TaskMedia) -> str:
+    noun = {IMAGE: "picture", AUDIO: "voice note"}.get(media.kind, "file")
+    about = f"{noun} ({media.content_type})"
+    if media.status == "read":
+        return f"{about}: {media.transcript}" if media.kind == AUDIO else about
+    if media.status == "expired":
+        return f"{about}, no longer kept"
+    if media.status == "refused":
+        return f"{about}, not read: a kind of file we do not read"
+    if media.status == "reading":
+        return f"{about}, being read"
+    return f"{about}, not read: {media.error_message or 'unknown reason'}"
+
+
+def _entry(row, for_staff: bool, media: dict[Any, str]) -> dict[str, Any]:
+    entry = {name: row[name] for name in COLUMNS if name not in _COMPUTED}
+    entry["media"] = media.get(entry["task_id"]) if entry["direction"] == "in" else None
     if not for_staff:
         entry["error"] = None
     if entry["direction"] == "out":

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from .users import User
 
 
+#: The most seconds a task's processing_time may be set to, by staff in the admin or the API.
+MAX_PROCESSING_SECONDS = 1e9
+
 #: The metadata key marking a category chosen by an API caller (Task.give_category).
 CATEGORY_GIVEN = "category_given"
 

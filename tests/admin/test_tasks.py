@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -275,6 +276,25 @@ def test_saving_a_task_edit_page_left_open_keeps_the_answer_that_arrived_since(a
         True,
         "Paris.",
     )
+
+
+def test_a_processing_time_the_api_set_does_not_refuse_saving_the_task(admin_client):
+    """Regression: the API sets processing_time up to 1e9 seconds, the Edit page refused
+    anything above a day, so a task the API had given 90,000 s could not be saved at all
+    (the field staff never touched was the form's error, in the browser first)."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(category="general", processing_time=90_000.0)
+    url = f"/admin/task/edit/?id={task.id}"
+    page = admin_client.get(url).get_data(as_text=True)
+    [shown_max] = re.findall(r'<input[^>]*name="processing_time"[^>]*>', page)
+    assert float(re.search(r'max="([^"]+)"', shown_max).group(1)) >= 90_000
+    form = {**form_as_shown(admin_client, url), "category": "coding"}
+
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(type(task), task.id)
+    assert (saved.category, saved.processing_time) == ("coding", 90_000.0)
 
 
 def test_a_task_saved_with_a_nul_in_its_answer_is_a_form_error_keeping_the_form(admin_client):

@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from sms_agent.admin.tryit import FOLLOW_UP_GRACE
 from sms_agent.extensions import db
 from sms_agent.jobs import send_notice
-from sms_agent.models import OutboundMessage, Task, utcnow
+from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.simulator import jobs_inline
 from tests.admin.conftest import csrf_for
 from tests.factories import make_task, make_user
-from tests.standins import PNG
+from tests.standins import OGG, PNG
 from tests.test_webhook import queued_jobs
 
 URL = "/admin/try-it/"
@@ -222,6 +222,22 @@ def test_a_picture_can_be_attached_and_is_read_by_the_worker(admin_client, media
     assert f'src="/admin/media/{media.id}"' in page
 
 
+@pytest.mark.parametrize("name", ["recording.webm", "note.wav", "memo.3gp"])
+def test_a_voice_note_as_a_browser_or_a_phone_records_it_is_transcribed(
+    admin_client, media_store, name
+):
+    """Regression: a .webm file (what a browser records a voice note in, WebM/Opus) was
+    refused as "not a picture or a voice note", and a .wav or .3gp one too, though the
+    service transcribes each; Python takes .webm for video/webm, a file it does not read."""
+    note = (io.BytesIO(OGG), name)
+    with jobs_inline():
+        response = send(admin_client, "+14155550136", "", attachment=note)
+    assert response.status_code == 302
+    [media] = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550136")).media
+    assert (media.kind, media.status) == ("audio", "read")
+    assert media.transcript.startswith("[Offline transcript]")
+
+
 def test_a_picture_alone_is_enough(admin_client, media_store):
     with jobs_inline():
         response = send(admin_client, "+14155550131", "", attachment=(io.BytesIO(PNG), "a.png"))
@@ -237,7 +253,9 @@ def test_neither_words_nor_a_picture_is_a_field_error(admin_client):
 def test_other_files_are_a_field_error(admin_client, media_store):
     response = send(admin_client, "+14155550133", "hi", attachment=(io.BytesIO(b"x"), "a.pdf"))
     assert response.status_code == 400
-    assert "A picture (JPEG, PNG, GIF, WebP) or a voice note." in response.get_data(as_text=True)
+    assert "A picture (JPEG, PNG, GIF, WebP) or a voice note (Ogg, WebM" in response.get_data(
+        as_text=True
+    )
 
 
 def test_a_picture_larger_than_a_request_may_be_is_uploaded(admin_client, media_store):
@@ -291,3 +309,21 @@ def test_one_submission_of_try_it_texts_the_service_once_however_often_posted(ad
     assert [task.sms_content for task in db.session.scalars(sa.select(Task))] == [
         "What is a haiku?"
     ]
+
+
+def test_a_number_written_as_twilio_writes_a_whatsapp_sender_texts_on_whatsapp(admin_client):
+    """Regression: "whatsapp:+1..." pasted from Twilio's logs, with SMS left picked, was
+    texted and answered by SMS (`flask sms simulate --from` reads the prefix as the
+    channel); another channel's prefix made an SMS texter of the digits after it."""
+    with jobs_inline():
+        response = send(admin_client, "whatsapp:+14155550137", "x" * 2000)
+    assert response.status_code == 302
+    assert db.session.get(User, "+14155550137").channel == "whatsapp"
+    assert [m.channel for m in db.session.scalars(sa.select(OutboundMessage))] == [
+        "whatsapp",
+        "whatsapp",
+    ]
+    response = send(admin_client, "messenger:+14155550138", "hi")
+    assert response.status_code == 400
+    assert "not a channel we serve" in response.get_data(as_text=True)
+    assert db.session.get(User, "+14155550138") is None

@@ -519,6 +519,29 @@ def test_saving_the_edit_form_unchanged_changes_nothing(admin_client):
     assert {name: getattr(saved, name) for name in columns} == before
 
 
+def test_a_name_with_a_line_break_left_as_shown_is_kept(admin_client):
+    """Regression: a name the API stored with a line break comes back from the page's
+    one-line input without it (HTML's value sanitization): taken for staff's change, it
+    was saved so, and when the API had renamed the texter meanwhile, the untouched name was
+    the form's "changed by someone else" error."""
+    user = make_user(full_name="Ann\nSmith", timezone="UTC")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    as_a_browser_sends_it = {"full_name": "AnnSmith", "timezone": "Europe/Paris"}
+    form = {**form_as_shown(admin_client, url), **as_a_browser_sends_it}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert (saved.full_name, saved.timezone) == ("Ann\nSmith", "Europe/Paris")
+
+    form = {**form_as_shown(admin_client, url), "full_name": "AnnSmith", "timezone": "UTC"}
+    saved.full_name = "Ann\nJones"  # the API renames the texter while the page is open
+    db.session.commit()
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert (saved.full_name, saved.timezone) == ("Ann\nJones", "UTC")
+
+
 def test_a_timestamp_staff_change_is_saved(admin_client):
     user = make_user(context_reset_at=utcnow().replace(microsecond=311695))
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"

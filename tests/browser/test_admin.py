@@ -15,6 +15,7 @@ from sms_agent.extensions import db
 from sms_agent.models import Conversation, Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account
 from tests.factories import make_error, make_task, make_user
+from tests.standins import OGG
 
 pytestmark = pytest.mark.browser
 
@@ -244,3 +245,42 @@ def test_a_task_answered_while_its_edit_page_is_open_keeps_its_answer(live_serve
     assert (saved.category, saved.status, saved.success) == ("coding", "completed", True)
     assert saved.ai_response == "Paris.\nThe capital." and saved.metadata_ == {"source": "sms"}
     assert saved.error_message.replace("\r\n", "\n") == "first line\nsecond line"
+
+
+def test_try_it_takes_a_voice_note_as_a_browser_records_it(
+    live_server, page, seeded, media_store, tmp_path
+):
+    """Regression: a .webm voice note (what a browser records, WebM/Opus) was refused as
+    "not a picture or a voice note", and the file picker hid it as a video."""
+    note = tmp_path / "recording.webm"
+    note.write_bytes(OGG)
+    log_in(page, live_server)
+    page.click("text=Try it")
+    page.fill("input[name=from_number]", "+1 415 555 0198")
+    assert ".webm" in page.get_attribute("input[name=attachment]", "accept").split(",")
+    page.set_input_files("input[name=attachment]", str(note))
+    page.click("[data-testid=tryit-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=thread][data-waiting=true]")
+
+    task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550198"))
+    pipeline.answer(str(task.id))
+    page.wait_for_selector("[data-testid=thread][data-waiting=false] [data-direction=outbound]")
+    voice = page.locator("[data-testid=media][data-kind=audio][data-status=read]")
+    assert "audio/webm" in voice.inner_text()
+    assert voice.locator("[data-testid=transcript]").inner_text().startswith("[Offline transcript]")
+
+
+def test_a_name_with_a_line_break_is_kept_when_another_field_is_saved(live_server, page, seeded):
+    """Regression: Chromium sends a one-line input's value without its line breaks, so a
+    name the API stored as "Ann\\nSmith" was saved as "AnnSmith" with the timezone."""
+    ann = seeded[0]
+    ann.full_name = "Ann\nSmith"
+    db.session.commit()
+    log_in(page, live_server)
+    page.goto(live_server + f"/admin/user/edit/?id={ann.phone_number.replace('+', '%2B')}")
+    page.fill("input[name=timezone]", "Europe/Paris")
+    page.click("form.admin-form [type=submit]")
+    page.wait_for_url(lambda url: "/admin/user/edit/" not in url)
+    db.session.expire_all()
+    saved = db.session.get(type(ann), ann.phone_number)
+    assert (saved.full_name, saved.timezone) == ("Ann\nSmith", "Europe/Paris")
