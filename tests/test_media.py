@@ -242,6 +242,24 @@ def test_a_redirect_is_followed_only_to_a_listed_host_and_without_the_credential
     assert task.status == "completed" and task.media[0].size == len(PNG)
 
 
+def test_a_redirect_is_followed_to_a_listed_path_only(
+    app, client, texter, twilio_server, openai_server
+):
+    """As to Twilio's bucket on S3 (s3-external-1.amazonaws.com/media.twiliocdn.com/), a
+    host that serves other buckets too."""
+    with twilio_standin() as s3:
+        app.config["TWILIO_MEDIA_HOSTS"] = s3.url + "/media.twiliocdn.com/"
+        target = s3.serve("/media.twiliocdn.com/AC0/abc", "image/png", PNG)
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=target)
+        ours = text_in(client, "What is this?", (url, "image/png"))
+        elsewhere = s3.serve("/other-bucket/abc", "image/png", PNG)
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=elsewhere)
+        theirs = text_in(client, "And this?", (url, "image/png"))
+        assert [path for _m, path, _b in s3.requests] == ["/media.twiliocdn.com/AC0/abc"]
+    assert ours.status == "completed" and theirs.status == "failed"
+    assert f"redirected to {s3.url}/other-bucket," in errors()[0].error_message
+
+
 def test_a_redirect_to_an_unlisted_host_is_not_followed(
     app, client, texter, twilio_server, openai_server
 ):
