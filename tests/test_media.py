@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import simulator
+from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, TaskMedia
 from tests.factories import make_user
@@ -436,6 +436,37 @@ def test_a_picture_sent_while_staff_hold_the_conversation_is_kept_for_them(
     assert (voice.kind, voice.status, voice.transcript) == ("audio", "refused", None)
     assert openai_server.requests == []  # never sent to a model, nor transcribed
     assert [m.kind for m in outbox()] == ["handoff"]
+
+
+def test_a_keyword_under_a_picture_is_its_caption(
+    app, client, texter, twilio_server, openai_server
+):
+    """The texter got the HELP notice, and their picture was never looked at."""
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "Help!", (url, "image/png"))
+    [chat] = chat_requests(openai_server)
+    text, image = chat["messages"][-1]["content"]
+    assert text["text"] == "Help!" and image["type"] == "image_url"
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+
+
+def test_asking_for_a_person_with_a_picture_keeps_it_for_staff(
+    app, client, texter, twilio_server, openai_server
+):
+    """Staff were asked, but the message was only a keyword: its picture was dropped."""
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "agent", (url, "image/png"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    assert [(m.kind, m.status, m.data) for m in task.media] == [("image", "read", PNG)]
+    assert texter.conversation_state == "waiting" and handoff.find(PHONE).unread == 1
+    assert openai_server.requests == [] and [m.kind for m in outbox()] == ["handoff"]
+
+
+def test_stop_under_a_picture_still_opts_out(app, client, texter, twilio_server, openai_server):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    assert text_in(client, "STOP", (url, "image/png")) is None
+    assert texter.is_opted_out and twilio_server.requests[0][0] == "POST"
+    assert [m.kind for m in outbox()] == ["opt_out"] and openai_server.requests == []
 
 
 def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
