@@ -208,8 +208,8 @@ def test_a_media_url_on_another_host_is_never_fetched(
         task = text_in(client, "What is this?", (url, "image/png"))
         assert elsewhere.requests == []
     assert not chat_requests(openai_server) and task.status == "failed"
-    [notice] = outbox()
-    assert notice.kind == "media_failed" and "couldn't get your picture" in notice.body
+    [notice] = outbox()  # not "send it again": it would be refused again
+    assert notice.kind == "media_unavailable" and "right now" in notice.body
     [error] = errors()
     assert error.error_type == "validation_error" and "not Twilio's API host" in error.error_message
     assert task.media[0].status == "failed" and task.quota_window is None
@@ -269,6 +269,7 @@ def test_a_redirect_to_an_unlisted_host_is_not_followed(
         task = text_in(client, "What is this?", (url, "image/png"))
         assert elsewhere.requests == []
     assert task.status == "failed" and "TWILIO_MEDIA_HOSTS" in errors()[0].error_message
+    assert [m.kind for m in outbox()] == ["media_unavailable"]
 
 
 def test_a_picture_over_the_size_limit_is_not_read(
