@@ -391,6 +391,30 @@ def test_a_picture_the_model_cannot_open_is_not_blamed_on_the_model(
     assert task.status == "failed" and errors()[0].error_type == "openai_error"
 
 
+#: What llama.cpp's server (and Ollama, LM Studio, built on it) answers for a picture it
+#: cannot decode: every WebP, so every WhatsApp sticker.
+LLAMA_CPP_UNLOADED = openai_error(
+    "Failed to load image or audio file", None, "invalid_request_error"
+)
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_sticker_a_local_vision_model_cannot_decode_is_not_blamed_on_the_model(
+    app, client, texter, twilio_server, openai_server, status
+):
+    """The model reads JPEG and PNG, but the texter was told "I can't read pictures with
+    the current model" (400) or, after the same sticker was refused on every retry, that
+    something went wrong and to try again later (500)."""
+    openai_server.default = lambda *_args: (status, LLAMA_CPP_UNLOADED, {})
+    sticker = b"RIFF\x20\x00\x00\x00WEBPVP8X" + b"\x00" * 40
+    url = twilio_server.serve(media_path(), "image/webp", sticker)
+    task = text_in(client, "", (url, "image/webp"), From="whatsapp:" + PHONE)
+    assert len(chat_requests(openai_server)) == 1
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "current model" not in notice.body
+    assert task.status == "failed" and errors()[0].error_type == "openai_error"
+
+
 def test_a_retried_job_reuses_what_was_read(app, client, texter, twilio_server, openai_server):
     openai_server.then(503, openai_error("busy", None))
     url = twilio_server.serve(media_path(), "image/png", PNG)
