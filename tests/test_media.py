@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
 from decimal import Decimal
 
@@ -287,10 +288,36 @@ def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     app, client, texter, twilio_server, openai_server
 ):
     url = twilio_server.url + media_path()  # Twilio answers 404: the media was deleted
+    began = time.monotonic()
     task = text_in(client, "What is this?", (url, "image/png"))
+    assert 4 <= time.monotonic() - began < 10  # asked again after 1 and 3 seconds
+    assert [m for m, _p, _b in twilio_server.requests if m == "GET"] == ["GET"] * 3
     [error] = errors()
     assert error.error_type == "twilio_error" and "404" in error.error_message
     assert [m.kind for m in outbox()] == ["media_failed"] and task.status == "failed"
+
+
+def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(
+    app, client, texter, twilio_server, openai_server
+):
+    """Twilio answers 404 for a moment after the webhook for media on its way to it
+    (WhatsApp's, mostly): the texter was told to send it again, and their picture lost."""
+    url = twilio_server.url + media_path()
+    arrives = threading.Timer(0.5, twilio_server.serve, (media_path(), "image/png", PNG))
+    arrives.start()
+    task = text_in(client, "", (url, "image/png"), From="whatsapp:" + PHONE)
+    arrives.join()
+    assert task.status == "completed" and task.media[0].data == PNG
+    assert [m.kind for m in outbox()] == ["reply"]
+
+
+def test_a_media_timeout_too_short_to_wait_for_twilio_fails_at_once(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["MEDIA_TIMEOUT"] = 0.5
+    task = text_in(client, "What is this?", (twilio_server.url + media_path(), "image/png"))
+    assert [m for m, _p, _b in twilio_server.requests if m == "GET"] == ["GET"]
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_failed"]
 
 
 def test_a_media_host_that_never_answers_times_out(app, client, texter, openai_server):

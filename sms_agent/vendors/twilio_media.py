@@ -28,6 +28,10 @@ import urllib3
 TWILIO_API_BASE = "https://api.twilio.com"
 #: Twilio redirects once, to the CDN; more hops than this is not Twilio.
 MAX_REDIRECTS = 3
+#: Twilio's API answers 404 for a moment after the webhook for media still on its way to
+#: it (WhatsApp's, mostly): asked again after each of these waits, within MEDIA_TIMEOUT,
+#: before a 404 counts.
+NOT_YET_WAITS = (1.0, 3.0)
 _CHUNK = 64 * 1024
 _MEDIA_PATH = re.compile(
     r"/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<message>\w+)/Media/(?P<media>ME\w+)"
@@ -42,6 +46,10 @@ LOCAL_ACCOUNT_SID = "AC" + "0" * 32
 def account_sid(config) -> str:
     """The Twilio account whose media URLs we fetch."""
     return config.get("TWILIO_ACCOUNT_SID") or LOCAL_ACCOUNT_SID
+
+
+class NotYet(Exception):
+    """Twilio's API answered 404 for the media: perhaps not there yet (NOT_YET_WAITS)."""
 
 
 class MediaFetchError(Exception):
@@ -153,22 +161,35 @@ class TwilioMedia:
 
     def fetch(self, url: str) -> Fetched:
         check_media_url(url, self.config)
-        api, cdn = api_origin(self.config), media_hosts(self.config)
         deadline = time.monotonic() + self.timeout
         with requests.Session() as session:
             session.trust_env = False  # no proxy or .netrc from the environment
-            for _hop in range(MAX_REDIRECTS + 1):
-                response = self._get(session, url, api, deadline)
-                with response:
-                    if not response.is_redirect:
-                        return self._body(response, deadline)
-                    url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
-                if origin(url) != api and not any(host.holds(url) for host in cdn):
-                    raise MediaFetchError(
-                        f"not fetched: Twilio redirected to {_place(url)}, "
-                        "which is not in TWILIO_MEDIA_HOSTS",
-                        refused=True,
-                    )
+            waits = iter(NOT_YET_WAITS)
+            while True:
+                try:
+                    return self._fetch(session, url, deadline)
+                except NotYet as exc:
+                    wait = next(waits, None)
+                    if wait is None or time.monotonic() + wait >= deadline:
+                        raise MediaFetchError("Twilio answered 404 for the media") from exc
+                    time.sleep(wait)
+
+    def _fetch(self, session, url: str, deadline: float) -> Fetched:
+        api, cdn = api_origin(self.config), media_hosts(self.config)
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._get(session, url, api, deadline)
+            with response:
+                if response.status_code == 404 and origin(url) == api:
+                    raise NotYet()
+                if not response.is_redirect:
+                    return self._body(response, deadline)
+                url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
+            if origin(url) != api and not any(host.holds(url) for host in cdn):
+                raise MediaFetchError(
+                    f"not fetched: Twilio redirected to {_place(url)}, "
+                    "which is not in TWILIO_MEDIA_HOSTS",
+                    refused=True,
+                )
         raise MediaFetchError(f"not fetched: more than {MAX_REDIRECTS} redirects", refused=True)
 
     def _get(self, session, url: str, api: str, deadline: float) -> requests.Response:
