@@ -507,8 +507,13 @@ class Config:
     WHATSAPP_WINDOW_HOURS = env_int("WHATSAPP_WINDOW_HOURS", 24, minimum=1)
 
     # media: pictures and voice notes (sms_agent/media/), fetched only from Twilio's API
-    # host and, on its redirect, from these Twilio-owned hosts (or exact origins, for tests)
-    TWILIO_MEDIA_HOSTS = env_str("TWILIO_MEDIA_HOSTS", "mms.twiliocdn.com,media.twiliocdn.com")
+    # host and, on its redirect, from these Twilio-owned hosts (or exact origins, for tests),
+    # or under a path on a shared host: Twilio's bucket on S3, where media goes unless the
+    # account enforces HTTP auth on media URLs
+    TWILIO_MEDIA_HOSTS = env_str(
+        "TWILIO_MEDIA_HOSTS",
+        "mms.twiliocdn.com,media.twiliocdn.com,s3-external-1.amazonaws.com/media.twiliocdn.com/",
+    )
     MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
     MEDIA_TIMEOUT = env_float("MEDIA_TIMEOUT", 10.0, minimum=0.1)
     # SMS_BACKEND=console reads media from this folder, written by `flask sms simulate

@@ -296,7 +296,7 @@ def send_as_staff(
     TWILIO_PHONE_NUMBER. `text` may be shaped already, by outbound.plan (a caller that
     needs to know what it becomes, the API's "shortened", shapes it once).
     """
-    shaped = text if isinstance(text, outbound.Shaped) else outbound.plan(user, text)
+    shaped = text if isinstance(text, outbound.Shaped) else outbound.plan(user, text, by_staff=True)
     if not shaped.parts:
         raise NothingToSend()
     # Under the texter's row lock, read again: a page read while the conversation waited

@@ -27,7 +27,7 @@ from .answering.claim import kept_across_commits
 from .extensions import db
 from .inbound import store
 from .media import retention
-from .media.read import read_for_staff
+from .media.read import BeingRead, read_for_staff
 from .models import PendingNotice, Task, User
 from .ops import sweeper
 from .phones import mask
@@ -96,7 +96,11 @@ def read_held_media(task_id: str) -> None:
     if task is None:
         return
     with kept_across_commits():
-        read_for_staff(task)
+        try:
+            read_for_staff(task)
+        except BeingRead:  # a second job for it (the sweep's): the first one reads them
+            db.session.rollback()
+            return
         db.session.commit()
 
 
@@ -156,6 +160,8 @@ def sweep_stale_tasks() -> int:
     if task_ids:
         log.warning("re-enqueued %d stale tasks", len(task_ids))
     _queue_pending_notices()
+    for task_id in sweeper.unread_held_media():
+        enqueue_held_media(task_id)
     return len(task_ids)
 
 

@@ -121,6 +121,14 @@ def media_failed_text(_user: User) -> str:
     )
 
 
+def media_unavailable_text(_user: User) -> str:
+    """A media URL or redirect we do not fetch from: the service's setup, which sending the
+    file again would meet again."""
+    return (
+        "Sorry, I can't read pictures or voice notes right now. Please text your question in words."
+    )
+
+
 def media_unreadable_text(_user: User) -> str:
     return (
         "Sorry, I can't read that picture or voice note: it's too large or not a file I can "
@@ -218,6 +226,7 @@ NOTICES = {
     "media": media_text,
     "media_note": media_note_text,
     "media_failed": media_failed_text,
+    "media_unavailable": media_unavailable_text,
     "media_unreadable": media_unreadable_text,
     "voice_unheard": voice_unheard_text,
     "no_vision": no_vision_text,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
 from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import simulator
+from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, TaskMedia
 from tests.factories import make_user
@@ -208,8 +209,8 @@ def test_a_media_url_on_another_host_is_never_fetched(
         task = text_in(client, "What is this?", (url, "image/png"))
         assert elsewhere.requests == []
     assert not chat_requests(openai_server) and task.status == "failed"
-    [notice] = outbox()
-    assert notice.kind == "media_failed" and "couldn't get your picture" in notice.body
+    [notice] = outbox()  # not "send it again": it would be refused again
+    assert notice.kind == "media_unavailable" and "right now" in notice.body
     [error] = errors()
     assert error.error_type == "validation_error" and "not Twilio's API host" in error.error_message
     assert task.media[0].status == "failed" and task.quota_window is None
@@ -242,6 +243,24 @@ def test_a_redirect_is_followed_only_to_a_listed_host_and_without_the_credential
     assert task.status == "completed" and task.media[0].size == len(PNG)
 
 
+def test_a_redirect_is_followed_to_a_listed_path_only(
+    app, client, texter, twilio_server, openai_server
+):
+    """As to Twilio's bucket on S3 (s3-external-1.amazonaws.com/media.twiliocdn.com/), a
+    host that serves other buckets too."""
+    with twilio_standin() as s3:
+        app.config["TWILIO_MEDIA_HOSTS"] = s3.url + "/media.twiliocdn.com/"
+        target = s3.serve("/media.twiliocdn.com/AC0/abc", "image/png", PNG)
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=target)
+        ours = text_in(client, "What is this?", (url, "image/png"))
+        elsewhere = s3.serve("/other-bucket/abc", "image/png", PNG)
+        url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=elsewhere)
+        theirs = text_in(client, "And this?", (url, "image/png"))
+        assert [path for _m, path, _b in s3.requests] == ["/media.twiliocdn.com/AC0/abc"]
+    assert ours.status == "completed" and theirs.status == "failed"
+    assert f"redirected to {s3.url}/other-bucket," in errors()[0].error_message
+
+
 def test_a_redirect_to_an_unlisted_host_is_not_followed(
     app, client, texter, twilio_server, openai_server
 ):
@@ -251,6 +270,7 @@ def test_a_redirect_to_an_unlisted_host_is_not_followed(
         task = text_in(client, "What is this?", (url, "image/png"))
         assert elsewhere.requests == []
     assert task.status == "failed" and "TWILIO_MEDIA_HOSTS" in errors()[0].error_message
+    assert [m.kind for m in outbox()] == ["media_unavailable"]
 
 
 def test_a_picture_over_the_size_limit_is_not_read(
@@ -268,10 +288,36 @@ def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     app, client, texter, twilio_server, openai_server
 ):
     url = twilio_server.url + media_path()  # Twilio answers 404: the media was deleted
+    began = time.monotonic()
     task = text_in(client, "What is this?", (url, "image/png"))
+    assert 4 <= time.monotonic() - began < 10  # asked again after 1 and 3 seconds
+    assert [m for m, _p, _b in twilio_server.requests if m == "GET"] == ["GET"] * 3
     [error] = errors()
     assert error.error_type == "twilio_error" and "404" in error.error_message
     assert [m.kind for m in outbox()] == ["media_failed"] and task.status == "failed"
+
+
+def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(
+    app, client, texter, twilio_server, openai_server
+):
+    """Twilio answers 404 for a moment after the webhook for media on its way to it
+    (WhatsApp's, mostly): the texter was told to send it again, and their picture lost."""
+    url = twilio_server.url + media_path()
+    arrives = threading.Timer(0.5, twilio_server.serve, (media_path(), "image/png", PNG))
+    arrives.start()
+    task = text_in(client, "", (url, "image/png"), From="whatsapp:" + PHONE)
+    arrives.join()
+    assert task.status == "completed" and task.media[0].data == PNG
+    assert [m.kind for m in outbox()] == ["reply"]
+
+
+def test_a_media_timeout_too_short_to_wait_for_twilio_fails_at_once(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["MEDIA_TIMEOUT"] = 0.5
+    task = text_in(client, "What is this?", (twilio_server.url + media_path(), "image/png"))
+    assert [m for m, _p, _b in twilio_server.requests if m == "GET"] == ["GET"]
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_failed"]
 
 
 def test_a_media_host_that_never_answers_times_out(app, client, texter, openai_server):
@@ -372,6 +418,30 @@ def test_a_picture_the_model_cannot_open_is_not_blamed_on_the_model(
     assert task.status == "failed" and errors()[0].error_type == "openai_error"
 
 
+#: What llama.cpp's server (and Ollama, LM Studio, built on it) answers for a picture it
+#: cannot decode: every WebP, so every WhatsApp sticker.
+LLAMA_CPP_UNLOADED = openai_error(
+    "Failed to load image or audio file", None, "invalid_request_error"
+)
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_sticker_a_local_vision_model_cannot_decode_is_not_blamed_on_the_model(
+    app, client, texter, twilio_server, openai_server, status
+):
+    """The model reads JPEG and PNG, but the texter was told "I can't read pictures with
+    the current model" (400) or, after the same sticker was refused on every retry, that
+    something went wrong and to try again later (500)."""
+    openai_server.default = lambda *_args: (status, LLAMA_CPP_UNLOADED, {})
+    sticker = b"RIFF\x20\x00\x00\x00WEBPVP8X" + b"\x00" * 40
+    url = twilio_server.serve(media_path(), "image/webp", sticker)
+    task = text_in(client, "", (url, "image/webp"), From="whatsapp:" + PHONE)
+    assert len(chat_requests(openai_server)) == 1
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "current model" not in notice.body
+    assert task.status == "failed" and errors()[0].error_type == "openai_error"
+
+
 def test_a_retried_job_reuses_what_was_read(app, client, texter, twilio_server, openai_server):
     openai_server.then(503, openai_error("busy", None))
     url = twilio_server.serve(media_path(), "image/png", PNG)
@@ -418,6 +488,37 @@ def test_a_picture_sent_while_staff_hold_the_conversation_is_kept_for_them(
     assert (voice.kind, voice.status, voice.transcript) == ("audio", "refused", None)
     assert openai_server.requests == []  # never sent to a model, nor transcribed
     assert [m.kind for m in outbox()] == ["handoff"]
+
+
+def test_a_keyword_under_a_picture_is_its_caption(
+    app, client, texter, twilio_server, openai_server
+):
+    """The texter got the HELP notice, and their picture was never looked at."""
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "Help!", (url, "image/png"))
+    [chat] = chat_requests(openai_server)
+    text, image = chat["messages"][-1]["content"]
+    assert text["text"] == "Help!" and image["type"] == "image_url"
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+
+
+def test_asking_for_a_person_with_a_picture_keeps_it_for_staff(
+    app, client, texter, twilio_server, openai_server
+):
+    """Staff were asked, but the message was only a keyword: its picture was dropped."""
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "agent", (url, "image/png"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    assert [(m.kind, m.status, m.data) for m in task.media] == [("image", "read", PNG)]
+    assert texter.conversation_state == "waiting" and handoff.find(PHONE).unread == 1
+    assert openai_server.requests == [] and [m.kind for m in outbox()] == ["handoff"]
+
+
+def test_stop_under_a_picture_still_opts_out(app, client, texter, twilio_server, openai_server):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    assert text_in(client, "STOP", (url, "image/png")) is None
+    assert texter.is_opted_out and twilio_server.requests[0][0] == "POST"
+    assert [m.kind for m in outbox()] == ["opt_out"] and openai_server.requests == []
 
 
 def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(

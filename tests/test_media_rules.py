@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+from config import Config
 from sms_agent.inbound.media import attachments, split_channel
 from sms_agent.media import kind_of
 from sms_agent.media.read import MediaInput
 from sms_agent.vendors.twilio_media import (
     LocalMediaStore,
     MediaFetchError,
+    MediaHost,
     check_media_url,
-    redirect_origins,
+    media_hosts,
 )
 from tests.standins import PNG, media_path
 
@@ -132,9 +134,39 @@ def test_the_tests_api_base_replaces_twilios_host():
         check_media_url(API + media_path(), config)
 
 
-def test_redirect_hosts_are_https_hosts_or_exact_origins():
-    config = {"TWILIO_MEDIA_HOSTS": "mms.twiliocdn.com, http://127.0.0.1:9000 ,"}
-    assert redirect_origins(config) == {"https://mms.twiliocdn.com", "http://127.0.0.1:9000"}
+def test_redirect_hosts_are_https_hosts_or_exact_origins_with_an_optional_path():
+    config = {"TWILIO_MEDIA_HOSTS": "mms.twiliocdn.com, http://127.0.0.1:9000 ,s3.example/b"}
+    assert media_hosts(config) == {
+        MediaHost("https://mms.twiliocdn.com"),
+        MediaHost("http://127.0.0.1:9000"),
+        MediaHost("https://s3.example", "/b/"),
+    }
+
+
+#: Where Twilio redirects a media URL of an account that does not enforce HTTP auth on media.
+TWILIO_S3 = "https://s3-external-1.amazonaws.com/media.twiliocdn.com/AC" + "0" * 32
+
+
+@pytest.mark.parametrize(
+    ("url", "followed"),
+    [
+        ("https://mms.twiliocdn.com/AC" + "0" * 32 + "/abc?Expires=1&Signature=x", True),
+        ("https://media.twiliocdn.com/AC" + "0" * 32 + "/abc", True),
+        # Twilio's bucket on S3: every account without "Enforce HTTP Auth on Media URLs"
+        # had each picture and voice note refused, and the texter told to send it again
+        (TWILIO_S3 + "/45d0bd8624bc06dd74c042cd2fa3eff7", True),
+        # anyone's bucket on the same host is not Twilio's
+        ("https://s3-external-1.amazonaws.com/other-bucket/x", False),
+        ("https://s3-external-1.amazonaws.com/media.twiliocdn.com.evil/x", False),
+        # requests resolves the dots: this one asks S3 for /other-bucket/x
+        ("https://s3-external-1.amazonaws.com/media.twiliocdn.com/../other-bucket/x", False),
+        ("http://s3-external-1.amazonaws.com/media.twiliocdn.com/AC/x", False),
+        ("https://evil.example/media.twiliocdn.com/AC/x", False),
+    ],
+)
+def test_a_redirect_leads_by_default_only_to_twilios_own_storage(url, followed):
+    hosts = media_hosts({"TWILIO_MEDIA_HOSTS": Config.TWILIO_MEDIA_HOSTS})
+    assert any(host.holds(url) for host in hosts) is followed
 
 
 def test_the_local_store_answers_the_urls_it_made_and_keeps_the_size_limit(tmp_path):

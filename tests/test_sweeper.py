@@ -157,3 +157,46 @@ def test_a_notice_the_broker_could_not_take_is_sent_by_the_first_sweep_after_it(
     sent = db.session.scalars(sa.select(OutboundMessage.kind)).all()
     assert sent == ["opt_out"]
     assert db.session.scalars(sa.select(PendingNotice)).all() == []
+
+
+def test_the_pictures_of_a_text_held_during_a_broker_outage_are_fetched_by_a_later_sweep(
+    app, twilio_server
+):
+    """The webhook could not queue the job that fetches a held text's pictures, and nothing
+    queued it again: staff never saw the picture they were asked about, nor that one came."""
+    from sms_agent import handoff
+    from sms_agent.models import TaskMedia
+    from tests.standins import PNG, inbound_form, media_path, signed_post
+
+    handoff.request_human(make_user("+15551230000"), "keyword")
+    db.session.commit()
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    down = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+        SMS_BACKEND="twilio",
+        TWILIO_API_BASE_URL=twilio_server.url,
+    )
+    form = inbound_form("The screen says this", NumMedia="1", MediaUrl0=url)
+    form["MediaContentType0"] = "image/png"
+    with down.app_context():
+        assert signed_post(down.test_client(), "/sms/inbound", form).status_code == 200
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["celery"].set_current()  # jobs run in the test's app again
+    db.session.expire_all()
+    [held] = db.session.scalars(sa.select(Task)).all()
+    assert held.refusal_reason == "held_for_staff" and held.media == []
+
+    with jobs_inline():  # the broker is back
+        sweep()  # too soon: the job may still be on its way
+        assert db.session.scalars(sa.select(TaskMedia)).all() == []
+        held.created_at = utcnow() - LONG_AGO
+        db.session.commit()
+        sweep()
+        sweep()
+    db.session.expire_all()
+    [picture] = db.session.scalars(sa.select(TaskMedia)).all()
+    assert (picture.status, picture.data) == ("read", PNG)
+    assert [m for m, _p, _b in twilio_server.requests] == ["GET"]

@@ -255,6 +255,21 @@ def test_staff_can_message_a_whatsapp_texter_within_the_window(
     assert sent_to_twilio(twilio_server)[0]["To"] == WHATSAPP
 
 
+def test_staff_write_whatsapps_formatting_and_it_arrives_as_they_typed_it(
+    app, client, admin_headers, twilio_server
+):
+    """Read as a model's Markdown, staff's *bold* arrived in italics (_bold_), their ~strike~
+    lost its marks and __init__ became bold."""
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(hours=1))
+    typed = "*Order 42* is ready, _not_ at ~5pm~ but 6pm. Call __init__()\x07  "
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": typed}, headers=admin_headers
+    )
+    assert response.status_code == 200
+    [sent] = sent_to_twilio(twilio_server)
+    assert sent["Body"] == "*Order 42* is ready, _not_ at ~5pm~ but 6pm. Call __init__()"
+
+
 def test_a_whatsapp_texter_who_never_wrote_on_whatsapp_is_outside_the_window(
     app, client, admin_headers
 ):

@@ -348,7 +348,7 @@ class ConversationPages:
         if user is None:
             return jsonify({"error": "No such user."}), 404
         text = request.form.get("message", "")[:1600]
-        shaped = outbound.plan(user, text)
+        shaped = outbound.plan(user, text, by_staff=True)
         parts = shaped.parts
         return jsonify(
             {

@@ -175,7 +175,7 @@ def send_message(phone_number: str):
     data = load_body(SendMessageIn())
     key = idempotency_key()
     staff = current_staff()
-    shaped = outbound.plan(user, data["message"])
+    shaped = outbound.plan(user, data["message"], by_staff=True)
     try:
         messages = handoff.send_as_staff(
             user,

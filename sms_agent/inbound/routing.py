@@ -40,6 +40,10 @@ def route(
     if twilio_keyword is not None:
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
     keyword = keywords.parse(body, opted_out=user.is_opted_out)
+    if keyword is not None and readable(media) and keyword not in _WHATEVER_COMES_WITH_IT:
+        keyword = None  # "Help" under a picture is its caption, a question about it
+    if keyword is Keyword.AGENT and media:
+        return _ask_for_a_person(user, keep=True)
     if keyword is not None:
         return _keyword(user, keyword)
     if not user.is_active:
@@ -60,6 +64,12 @@ def route(
     # says so while the rest is answered.
     refused = len(readable(media)) < len(media)
     return Received("task", phone, notice="media_note" if refused else None)
+
+
+#: The keywords a message is, whatever picture or voice note comes with it: STOP and START,
+#: which carriers (and Twilio) act on however they come, and the words that ask for a
+#: person, whose attachments staff get. Under a picture, any other is its caption.
+_WHATEVER_COMES_WITH_IT = {Keyword.STOP, Keyword.START, Keyword.AGENT}
 
 
 def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> Received:
@@ -91,14 +101,15 @@ def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> 
     return Received(str(keyword), phone, notice=notice)
 
 
-def _ask_for_a_person(user: User) -> Received:
+def _ask_for_a_person(user: User, keep: bool = False) -> Received:
     """AGENT, HUMAN, "talk to a person"...: staff are asked (and alerted after the commit),
     and the texter gets one acknowledgement. Nobody can reply to an opted-out or inactive
-    texter, so nothing changes for them."""
+    texter, so nothing changes for them. `keep`: the message came with a picture or a file,
+    which staff are asked about: it is held for them, attachments and all."""
     if not user.is_active or user.is_opted_out:
         return Received(str(Keyword.AGENT), user.phone_number)
     handoff.request_human(user, HandoffSource.KEYWORD)
-    return Received(str(Keyword.AGENT), user.phone_number, notice="handoff")
+    return Received("held" if keep else str(Keyword.AGENT), user.phone_number, notice="handoff")
 
 
 #: How far back in a thread a reaction's quoted message is looked for.

@@ -256,7 +256,7 @@ def _read_into(task: Task, item: dict, position: int, row: TaskMedia) -> TaskMed
     except MediaFetchError as exc:
         row.status, row.error_message = "failed", str(exc)[:500]
         error_type = ErrorType.VALIDATION_ERROR if exc.refused else ErrorType.TWILIO_ERROR
-        notice = "media_unreadable" if exc.unusable else None  # sent again, it fails again
+        notice = _notice_for(exc)
         raise MediaUnreadable(
             f"media {position}: {exc}", error_type=error_type, notice=notice
         ) from exc
@@ -270,6 +270,15 @@ def _read_into(task: Task, item: dict, position: int, row: TaskMedia) -> TaskMed
             task.media.remove(row)  # worth another try: the retried job reads it again
             raise
     return row
+
+
+def _notice_for(exc: MediaFetchError) -> str | None:
+    """What the texter is told: media_failed (send it again) for a fetch that may work next
+    time; where the same file would fail again, why: the file itself (too large, not the
+    picture named), or a URL or redirect we do not fetch from (our setup)."""
+    if exc.unusable:
+        return "media_unreadable"
+    return "media_unavailable" if exc.refused else None
 
 
 def _check(row: TaskMedia, data: bytes) -> None:

@@ -1,5 +1,6 @@
-"""The sweeper: re-enqueue tasks a broker outage or a killed worker left behind, and the
-notices a webhook could not queue (PendingNotice).
+"""The sweeper: re-enqueue tasks a broker outage or a killed worker left behind, the
+notices a webhook could not queue (PendingNotice), and the pictures of texts held for staff
+whose fetch a webhook could not queue.
 
 A task is stranded when its job never reached the broker (the webhook stored it while the
 broker was down) or when the worker holding it died. Either way its row says queued or
@@ -19,7 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import PendingNotice, Task, TaskStatus, utcnow
+from ..models import PendingNotice, RefusalReason, Task, TaskMedia, TaskStatus, utcnow
 from .health import broker_problem
 
 log = logging.getLogger("sms_agent.sweeper")
@@ -77,3 +78,31 @@ def pending_notices(limit: int = BATCH_SIZE) -> list[PendingNotice]:
         return []
     query = sa.select(PendingNotice).order_by(PendingNotice.id).limit(limit)
     return list(db.session.scalars(query))
+
+
+#: How far back a sweep looks for held texts whose attachments were never read: a broker
+#: outage is over long before, and staff read a day-old text without its pictures anyway.
+HELD_MEDIA_LOOKBACK = timedelta(days=1)
+
+
+def unread_held_media(now: datetime | None = None, limit: int = BATCH_SIZE) -> list:
+    """Texts held for staff, stored over STALE_TASK_SECONDS ago (within HELD_MEDIA_LOOKBACK),
+    that came with attachments none of which has a row: the job that fetches their pictures
+    for staff (media.read.read_for_staff, which gives every attachment a row) never reached
+    the broker. Oldest first; none while the broker is down."""
+    if broker_problem():
+        return []
+    now = now or utcnow()
+    stale = now - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
+    query = (
+        sa.select(Task.id, Task.metadata_)
+        .where(
+            Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value,
+            Task.created_at < stale,
+            Task.created_at >= now - HELD_MEDIA_LOOKBACK,
+            ~sa.exists().where(TaskMedia.task_id == Task.id),
+        )
+        .order_by(Task.created_at)
+        .limit(limit)
+    )
+    return [task_id for task_id, meta in db.session.execute(query) if (meta or {}).get("media")]

@@ -190,11 +190,23 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
 
 
 def shape_whatsapp(
-    text: str | None, *, question: str = "", plain: bool = False, more: bool = False
+    text: str | None,
+    *,
+    question: str = "",
+    plain: bool = False,
+    more: bool = False,
+    as_written: bool = False,
 ) -> Shaped:
     """One WhatsApp message for `text` (an answer to `question`); with `more`, a cut ends
-    with MARKER and the rest is kept for MORE (`plain`: a kept rest, formatted already)."""
-    clean = (text or "").strip() if plain else to_whatsapp_text(text, question)
+    with MARKER and the rest is kept for MORE (`plain`: a kept rest, formatted already).
+    `as_written`: a person's text (staff's), whose *bold*, _italic_ and ~strike~ are
+    WhatsApp's own, not a model's Markdown to translate; only what no one sees goes."""
+    if plain:
+        clean = (text or "").strip()
+    elif as_written:
+        clean = tidy_lines(readable(text or ""))
+    else:
+        clean = to_whatsapp_text(text, question)
     if not clean:
         return Shaped([])
     shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")

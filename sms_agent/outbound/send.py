@@ -139,10 +139,12 @@ def plan(
     question: str = "",
     more: bool = False,
     kept_for: str | None = None,
+    by_staff: bool = False,
 ) -> Shaped:
     """What `body` becomes for this user's tier: clean, capped, split and numbered; with
     `more`, a cut ends with the MORE marker and keeps the rest (see shape.shape). On
-    WhatsApp: one formatted message instead (channels.shape_whatsapp).
+    WhatsApp: one formatted message instead (channels.shape_whatsapp), a staff member's
+    (`by_staff`) with the formatting they typed, which is WhatsApp's own.
 
     `kept_for` names the channel a kept rest (MORE) was shaped for: on that channel it is
     sent as it is, but WhatsApp's formatting, emoji and lengths are no SMS, so a rest kept
@@ -150,7 +152,9 @@ def plan(
     plain text, which WhatsApp shows as it is.)"""
     plain = kept_for is not None
     if channels.is_whatsapp(user):
-        return channels.shape_whatsapp(body, question=question, plain=plain, more=more)
+        return channels.shape_whatsapp(
+            body, question=question, plain=plain, more=more, as_written=by_staff
+        )
     if kept_for == Channel.WHATSAPP:
         body, plain = channels.whatsapp_to_markdown(body), False
     return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)

@@ -83,9 +83,15 @@ def about_context(exc: openai.APIStatusError) -> bool:
 
 
 #: How OpenAI says a picture itself will not do (a broken file, an animated GIF, a format
-#: it does not take), where a model that reads no pictures names image_url instead.
+#: it does not take), where a model that reads no pictures names image_url instead; and how
+#: llama.cpp's server, Ollama and LM Studio say it (400, or 500 from some llama.cpp builds:
+#: "Failed to load image or audio file"), as they do for every WebP, so every WhatsApp sticker.
 _IMAGE_CODES = frozenset({"invalid_image", "invalid_image_format", "image_parse_error"})
-_IMAGE_WORDS = re.compile(r"\b(?:invalid|unsupported) image\b", re.IGNORECASE)
+_IMAGE_WORDS = re.compile(
+    r"\b(?:invalid|unsupported) image\b|\bfailed to load image\b", re.IGNORECASE
+)
+#: The statuses a refusal of the picture itself comes with.
+_IMAGE_STATUSES = (400, 500)
 
 
 def about_image(exc: openai.APIStatusError) -> bool:
@@ -130,7 +136,10 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
         exhausted = status == 429 and exc.code == "insufficient_quota"
         passing = status in _PASSING_STATUSES or status >= 500
         no_vision = about_no_vision(exc)
-        retryable = ((status == 429 and not exhausted) or passing) and not no_vision
+        image_rejected = status in _IMAGE_STATUSES and about_image(exc)
+        # Asked again, the same picture or model is refused the same way.
+        lasting = no_vision or image_rejected
+        retryable = ((status == 429 and not exhausted) or passing) and not lasting
         text = f"AI error {status} ({exc.code or 'no code'}): {_readable_message(exc)}"
         return LLMError(
             text,
@@ -139,7 +148,7 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
             request_id=request_id,
             status=status,
             context_too_long=status == 400 and about_context(exc),
-            image_rejected=status == 400 and about_image(exc),
+            image_rejected=image_rejected,
             no_vision=no_vision,
         )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)

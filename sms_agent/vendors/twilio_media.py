@@ -2,11 +2,12 @@
 
 A MediaUrl comes in a signed webhook, but we still fetch only what is plainly Twilio's: a
 URL on Twilio's API host (TWILIO_API_BASE_URL in tests) under our own account, with the
-account's credentials. Twilio answers it with a redirect to its media CDN; a redirect is
-followed only to the API host again or to a host in TWILIO_MEDIA_HOSTS (Twilio's own CDN
-hosts by default), and the credentials are sent to the API host only. Anything else is
-refused before a connection is made, so no webhook can make the worker call another server.
-Bodies are streamed and abandoned past MEDIA_MAX_BYTES or MEDIA_TIMEOUT.
+account's credentials. Twilio answers it with a redirect to where the file is; a redirect is
+followed only to the API host again or to a place in TWILIO_MEDIA_HOSTS (Twilio's own CDN
+hosts, and its bucket on Amazon S3, by default), and the credentials are sent to the API
+host only. Anything else is refused before a connection is made, so no webhook can make the
+worker call another server. Bodies are streamed and abandoned past MEDIA_MAX_BYTES or
+MEDIA_TIMEOUT.
 
 With SMS_BACKEND=console (no Twilio account) the same URLs are read from a local folder
 instead (LocalMediaStore), which `flask sms simulate --media` and the Try-it page write to.
@@ -27,6 +28,10 @@ import urllib3
 TWILIO_API_BASE = "https://api.twilio.com"
 #: Twilio redirects once, to the CDN; more hops than this is not Twilio.
 MAX_REDIRECTS = 3
+#: Twilio's API answers 404 for a moment after the webhook for media still on its way to
+#: it (WhatsApp's, mostly): asked again after each of these waits, within MEDIA_TIMEOUT,
+#: before a 404 counts.
+NOT_YET_WAITS = (1.0, 3.0)
 _CHUNK = 64 * 1024
 _MEDIA_PATH = re.compile(
     r"/2010-04-01/Accounts/(?P<account>AC\w+)/Messages/(?P<message>\w+)/Media/(?P<media>ME\w+)"
@@ -41,6 +46,10 @@ LOCAL_ACCOUNT_SID = "AC" + "0" * 32
 def account_sid(config) -> str:
     """The Twilio account whose media URLs we fetch."""
     return config.get("TWILIO_ACCOUNT_SID") or LOCAL_ACCOUNT_SID
+
+
+class NotYet(Exception):
+    """Twilio's API answered 404 for the media: perhaps not there yet (NOT_YET_WAITS)."""
 
 
 class MediaFetchError(Exception):
@@ -90,14 +99,33 @@ def api_origin(config) -> str:
     return origin(config.get("TWILIO_API_BASE_URL") or TWILIO_API_BASE)
 
 
-def redirect_origins(config) -> set[str]:
-    """TWILIO_MEDIA_HOSTS: host names (https) or exact origins such as http://127.0.0.1:8080."""
+@dataclass(frozen=True)
+class MediaHost:
+    """A place a redirect from Twilio's API host may lead to: an origin, and the path under
+    which the file must be there ("/" for anywhere on a host of Twilio's own)."""
+
+    origin: str
+    path: str = "/"
+
+    def holds(self, url: str) -> bool:
+        """`url` is here, in the path as the HTTP client will send it: requests resolves "."
+        and ".." segments, so ".../media.twiliocdn.com/../other-bucket/x" leaves the prefix."""
+        path = urllib3.util.parse_url(url).path or "/"
+        return origin(url) == self.origin and path.startswith(self.path)
+
+
+def media_hosts(config) -> set[MediaHost]:
+    """TWILIO_MEDIA_HOSTS: host names (https) or exact origins such as http://127.0.0.1:8080,
+    each optionally with a path the file must be under (`s3-external-1.amazonaws.com/
+    media.twiliocdn.com/`: Twilio's bucket on a host that serves everyone's)."""
     found = set()
     for entry in (config.get("TWILIO_MEDIA_HOSTS") or "").split(","):
         entry = entry.strip()
-        if entry:
-            found.add(origin(entry if "://" in entry else "https://" + entry))
-    return found - {""}
+        url = entry if "://" in entry else "https://" + entry
+        path = urllib.parse.urlsplit(url).path
+        if entry and origin(url):
+            found.add(MediaHost(origin(url), path if path.endswith("/") else path + "/"))
+    return found
 
 
 def check_media_url(url: str, config) -> re.Match:
@@ -113,6 +141,13 @@ def check_media_url(url: str, config) -> re.Match:
     return found
 
 
+def _place(url: str) -> str:
+    """Where a refused redirect led, for staff: its origin and first path segment (an S3
+    bucket, say), not the signature a signed URL carries."""
+    first = urllib.parse.urlsplit(url).path.lstrip("/").split("/", 1)[0]
+    return f"{origin(url)}/{first}" if origin(url) else "no host"
+
+
 class TwilioMedia:
     """Fetches over HTTPS from Twilio with the account's credentials."""
 
@@ -126,22 +161,35 @@ class TwilioMedia:
 
     def fetch(self, url: str) -> Fetched:
         check_media_url(url, self.config)
-        api, cdn = api_origin(self.config), redirect_origins(self.config)
         deadline = time.monotonic() + self.timeout
         with requests.Session() as session:
             session.trust_env = False  # no proxy or .netrc from the environment
-            for _hop in range(MAX_REDIRECTS + 1):
-                response = self._get(session, url, api, deadline)
-                with response:
-                    if not response.is_redirect:
-                        return self._body(response, deadline)
-                    url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
-                if origin(url) != api and origin(url) not in cdn:
-                    raise MediaFetchError(
-                        f"not fetched: Twilio redirected to {origin(url) or 'no host'}, "
-                        "which is not in TWILIO_MEDIA_HOSTS",
-                        refused=True,
-                    )
+            waits = iter(NOT_YET_WAITS)
+            while True:
+                try:
+                    return self._fetch(session, url, deadline)
+                except NotYet as exc:
+                    wait = next(waits, None)
+                    if wait is None or time.monotonic() + wait >= deadline:
+                        raise MediaFetchError("Twilio answered 404 for the media") from exc
+                    time.sleep(wait)
+
+    def _fetch(self, session, url: str, deadline: float) -> Fetched:
+        api, cdn = api_origin(self.config), media_hosts(self.config)
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._get(session, url, api, deadline)
+            with response:
+                if response.status_code == 404 and origin(url) == api:
+                    raise NotYet()
+                if not response.is_redirect:
+                    return self._body(response, deadline)
+                url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
+            if origin(url) != api and not any(host.holds(url) for host in cdn):
+                raise MediaFetchError(
+                    f"not fetched: Twilio redirected to {_place(url)}, "
+                    "which is not in TWILIO_MEDIA_HOSTS",
+                    refused=True,
+                )
         raise MediaFetchError(f"not fetched: more than {MAX_REDIRECTS} redirects", refused=True)
 
     def _get(self, session, url: str, api: str, deadline: float) -> requests.Response:
