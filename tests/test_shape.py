@@ -34,7 +34,10 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("# Title\n\nBody text.", "Title\n\nBody text."),
         ("### Deep heading", "Deep heading"),
         ("**bold**, *italic*, __strong__ and _em_", "bold, italic, strong and em"),
-        ("~~old~~ new", "old new"),
+        # Struck-out words lost their strike: the texter read "$50 $40", both prices.
+        ("~~$50~~ $40", "$50 (crossed out) $40"),
+        ("~~**old**~~ new", "old (crossed out) new"),
+        ("Use <del>var</del> <s>const</s> let", "Use var (crossed out) const (crossed out) let"),
         ("Run `pip install flask` first", "Run pip install flask first"),
         ("```python\nprint('hi')\n    x = 1\n```", "print('hi')\n    x = 1"),
         ("See [the docs](https://example.com/a).", "See the docs (https://example.com/a)."),

@@ -213,7 +213,7 @@ def test_more_by_sms_after_a_whatsapp_answer_is_shaped_for_sms(
 def test_a_rest_kept_for_whatsapp_is_plain_text_on_sms_and_kept_as_it_is_on_whatsapp(app, texter):
     rest = "~Old~ price, *new* one _today_: ```a_b``` 🎉"
     assert outbound.plan(texter, rest, kept_for="whatsapp").parts == [
-        "Old price, new one today: a_b"
+        "Old (crossed out) price, new one today: a_b"
     ]
     texter.channel = "whatsapp"
     assert outbound.plan(texter, rest, kept_for="whatsapp").parts == [rest]

@@ -22,6 +22,10 @@ _FORMATTING_TAG = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+#: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
+#: without it the texter reads both prices, or the advice the model took back, as meant.
+STRUCK = " (crossed out)"
+_STRIKE_END_TAG = re.compile(r"</(?:s|del|strike)\s*>", re.IGNORECASE)
 #: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
 _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
 #: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
@@ -77,7 +81,7 @@ def _raw_html(html: str, as_written: bool = False) -> str:
     if as_written:
         return html
     html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
-    return _FORMATTING_TAG.sub("", html)
+    return _FORMATTING_TAG.sub("", _STRIKE_END_TAG.sub(STRUCK, html))
 
 
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
@@ -261,6 +265,7 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
     """The words of one inline run; a link's URL follows its text unless they are the same."""
     out: list[str] = []
     links: list[tuple[str, int]] = []
+    struck: list[int] = []  # where each open strike-through's words start in `out`
     for index, child in enumerate(children):
         kind = child.type
         if kind == "text":
@@ -271,6 +276,10 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
             out.append("\n")
         elif kind == "html_inline":
             out.append(_raw_html(child.content, html_as_written))
+        elif kind == "s_open":
+            struck.append(len(out))
+        elif kind == "s_close" and struck and "".join(out[struck.pop() :]).strip():
+            out.append(STRUCK)
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
             out.append(child.markup if _between_digits(children, index) else "")
         elif kind == "link_open":
