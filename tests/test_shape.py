@@ -79,6 +79,9 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
+        # A tag nothing closes is no formatting: "if a<b and b>c" was sent as "if ac".
+        ("If a<b and b>c then a<c.", "If a<b and b>c then a<c."),
+        ("Use the <b> tag for bold.", "Use the <b> tag for bold."),
         # Pandoc's sub- and superscripts and the "==" highlight were sent as written:
         # "H~2~O", "2^10^", "==never==".
         (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import takewhile, zip_longest
 from urllib.parse import urlsplit
 
@@ -16,11 +16,14 @@ _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrou
 # Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
 # is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
 # the question is about markup itself (about_markup), when those are the answer too.
+# A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
+# tag" are no markup, though an HTML parser reads a tag in each.
 _FORMATTING_TAG = re.compile(
-    r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)\b"
-    r"[^>]*>|<!--.*?-->",
+    r"<(/?)(b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)"
+    r"\b[^>]*>|<!--.*?-->",
     re.IGNORECASE | re.DOTALL,
 )
+_CLOSING_TAG = re.compile(r"</([A-Za-z]+)\s*>")
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 #: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
 #: without it the texter reads both prices, or the advice the model took back, as meant.
@@ -74,14 +77,28 @@ def about_markup(question: str) -> bool:
 def html_tags_to_text(text: str) -> str:
     """`text` with its formatting tags, line breaks and comments as markdown_to_text shows
     them: for WhatsApp, whose shaping keeps the Markdown rather than parsing it."""
-    return _raw_html(text)
+    return html_reader(text)(text)
 
 
-def _raw_html(html: str, as_written: bool = False) -> str:
+HtmlReader = Callable[[str], str]
+
+
+def html_reader(text: str, as_written: bool = False) -> HtmlReader:
+    """How the raw HTML in `text` reads: formatting tags the text closes, line breaks and
+    comments go, the rest stays as written; all of it stays `as_written`."""
     if as_written:
-        return html
-    html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
-    return _FORMATTING_TAG.sub("", _STRIKE_END_TAG.sub(STRUCK, html))
+        return str
+    closed = {name.lower() for name in _CLOSING_TAG.findall(text)}
+
+    def formatting(tag: re.Match) -> str:
+        opening = tag[2] and not tag[1]
+        return tag[0] if opening and tag[2].lower() not in closed else ""
+
+    def read(html: str) -> str:
+        html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
+        return _FORMATTING_TAG.sub(formatting, _STRIKE_END_TAG.sub(STRUCK, html))
+
+    return read
 
 
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
@@ -93,7 +110,7 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     about markup, about_markup).
     """
     source = footnotes_to_text(source)
-    renderer = _Renderer(html_as_written, source.split("\n"))
+    renderer = _Renderer(html_reader(source, html_as_written), source.split("\n"))
     for token in _PARSER.parse(source):
         renderer.feed(token)
     text = "\n".join(line.rstrip() for line in renderer.lines)
@@ -119,8 +136,8 @@ def tables_to_text(source: str) -> str:
 class _Renderer:
     """Walks markdown-it's block tokens and writes plain lines."""
 
-    def __init__(self, html_as_written: bool = False, source_lines: Sequence[str] = ()) -> None:
-        self.html_as_written = html_as_written
+    def __init__(self, html: HtmlReader = str, source_lines: Sequence[str] = ()) -> None:
+        self.html = html
         self.source_lines = source_lines
         self.lines: list[str] = []
         self.lists: list[int | None] = []  # the next item's number; None in a bullet list
@@ -153,7 +170,7 @@ class _Renderer:
             self.lines.append("")
 
     def on_inline(self, token: Token) -> None:
-        text = inline_text(token.children or [], self.html_as_written)
+        text = inline_text(token.children or [], self.html)
         if self.quotes:
             text = _ALERT.sub(lambda alert: _label(alert[1]), text)
         if self.in_cell:
@@ -181,7 +198,7 @@ class _Renderer:
     on_code_block = on_fence
 
     def on_html_block(self, token: Token) -> None:
-        text = _raw_html(token.content, self.html_as_written).strip("\n")
+        text = self.html(token.content).strip("\n")
         if text:
             self.write(text)
         self.separate()
@@ -261,7 +278,7 @@ class _Renderer:
         )
 
 
-def inline_text(children: list[Token], html_as_written: bool = False) -> str:
+def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     """The words of one inline run; a link's URL follows its text unless they are the same."""
     out: list[str] = []
     links: list[tuple[str, int]] = []
@@ -275,7 +292,7 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
         elif kind == "html_inline":
-            out.append(_raw_html(child.content, html_as_written))
+            out.append(html(child.content))
         elif kind == "s_open":
             struck.append(len(out))
         elif kind == "s_close" and struck and "".join(out[struck.pop() :]).strip():
