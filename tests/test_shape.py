@@ -75,6 +75,12 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("a\n\n\n\n\nb", "a\n\nb"),
         ("line one\nline two", "line one\nline two"),
         ("2*3*4 = 24", "2*3*4 = 24"),
+        # Python's special names were read as bold: "if name == "main":", "init.py".
+        (
+            'Add __init__.py, then if __name__ == "__main__": main()',
+            'Add __init__.py, then if __name__ == "__main__": main()',
+        ),
+        ("__Note__: **__init__** runs first", "Note: __init__ runs first"),
         ("Wrap it in a <div> element.", "Wrap it in a <div> element."),
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),

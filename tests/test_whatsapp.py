@@ -342,6 +342,13 @@ def test_markdown_becomes_whatsapps_own_formatting():
     )
 
 
+def test_pythons_special_names_are_not_bold_on_whatsapp():
+    answer = 'Add __init__.py; if __name__ == "__main__": run. __Really__ do.'
+    assert (
+        to_whatsapp_text(answer) == 'Add __init__.py; if __name__ == "__main__": run. *Really* do.'
+    )
+
+
 def test_footnotes_become_numbered_notes_on_whatsapp_as_on_sms():
     markdown = "Paris is the *capital*[^a].\n\n[^a]: Since 508 AD."
     assert to_whatsapp_text(markdown) == "Paris is the _capital_[1].\n\n[1] Since 508 AD."

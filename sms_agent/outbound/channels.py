@@ -28,6 +28,7 @@ from .gsm import message_length
 from .latex import latex_to_text
 from .markdown import (
     PANDOC_MARKS,
+    PYTHON_NAMES,
     about_markup,
     alerts_to_labels,
     html_tags_to_text,
@@ -83,6 +84,11 @@ _INFO_STRING = re.compile(r"\A```[^\n`]*\n")
 _BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
 
 
+def _bold_unless_python(strong: re.Match) -> str:
+    """__bold__ as *bold*, but __init__ as written: Python's name (PYTHON_NAMES)."""
+    return strong[0] if strong[1] in PYTHON_NAMES else f"*{strong[1]}*"
+
+
 def _bold_line(heading: re.Match) -> str:
     """A heading as one bold line: the bold its words had already is the heading's own."""
     return "*" + heading[1].replace("*", "") + "*"
@@ -103,7 +109,7 @@ _RULES = [
     (re.compile(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)"), _BOLD_ITALIC),  # ___both___
     (re.compile(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])"), r"_\1_"),  # *it* -> _it_
     (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
-    (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
+    (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), _bold_unless_python),  # __bold__
     (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
     (re.compile(r"^[ \t]*(\S.*?)[ \t]*\n[ \t]*=+[ \t]*$", re.M), _bold_line),  # Title\n=====

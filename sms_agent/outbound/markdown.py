@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from itertools import takewhile, zip_longest
 from urllib.parse import urlsplit
 
@@ -298,7 +300,8 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
         elif kind == "s_close" and struck and "".join(out[struck.pop() :]).strip():
             out.append(STRUCK)
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
-            out.append(child.markup if _between_digits(children, index) else "")
+            kept = _between_digits(children, index) or _dunder(children, index)
+            out.append(child.markup if kept else "")
         elif kind == "link_open":
             links.append((str(child.attrs.get("href", "")), len(out)))
         elif kind == "link_close" and links:
@@ -322,6 +325,38 @@ def _names_its_site(label: str, href: str) -> bool:
     except ValueError:  # an address no browser would open
         return False
     return bool(host) and label.lower().removeprefix("www.") == host
+
+
+def _python_names() -> frozenset[str]:
+    """Python's special names without their underscores ("init", "name"): those its own
+    types, functions and modules have, and those of a package and a program."""
+    kinds = (object, type, int, float, list, dict, str, bytes, BaseException, property)
+    kinds += (types.FunctionType, types.ModuleType("m"), Iterator, AsyncIterator)
+    kinds += (contextlib.AbstractContextManager, contextlib.AbstractAsyncContextManager)
+    names = {name for kind in kinds for name in dir(kind) if name.startswith("__")}
+    names |= {f"__{name}__" for name in ("main", "file", "all", "path", "version", "future")}
+    names |= {f"__{name}__" for name in ("pycache", "post_init", "missing", "getattr", "del")}
+    names |= {f"__{name}__" for name in ("await", "matmul", "debug", "import", "builtins")}
+    return frozenset(name[2:-2] for name in names)
+
+
+#: "__init__" is a name to a programmer, and bold "init" to Markdown.
+PYTHON_NAMES = _python_names()
+
+
+def _dunder(children: list[Token], index: int) -> bool:
+    """'__init__' and '__name__ == "__main__"' are Python's names, not bold: keep the
+    underscores of a "__" pair around one of them."""
+    if children[index].markup != "__":
+        return False
+    opening = children[index].type == "strong_open"
+    start = index if opening else index - 2
+    run = children[start : start + 3]
+    return (
+        start >= 0
+        and [token.type for token in run] == ["strong_open", "text", "strong_close"]
+        and run[1].content in PYTHON_NAMES
+    )
 
 
 def _between_digits(children: list[Token], index: int) -> bool:
