@@ -47,7 +47,13 @@ def test_one_emoji_no_longer_turns_a_whole_reply_into_ucs2():
         ("Family \U0001f468\u200d\U0001f469\u200d\U0001f467 time", "Family time"),  # ZWJ
         ("Flag \U0001f1eb\U0001f1f7 here", "Flag here"),
         ("\u2713 tested \u2717 shipped", "Yes: tested (no) shipped"),
-        ("Rated \u2605\u2605\u2605\u2606\u2606 by users", "Rated by users"),
+        # A rating's stars went, and the rating with them: "Rated by users".
+        ("Rated \u2605\u2605\u2605\u2606\u2606 by users", "Rated 3/5 stars by users"),
+        (
+            "Taste: \u2b50\u2b50\u2b50\u2b50\ufe0f\nPrice: \u2b50\u2b50",
+            "Taste: 4 stars\nPrice: 2 stars",
+        ),
+        ("\u2b50 Top pick", "Top pick"),
         # A keycap is a list's number only at a line's start: "Step 1.: open" was sent.
         ("Step 1\ufe0f\u20e3: open, then 2\ufe0f\u20e3", "Step 1: open, then 2"),
         ("#\ufe0f\u20e3 Tags", "# Tags"),
