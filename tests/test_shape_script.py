@@ -75,7 +75,9 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
     [
         ("A na\u00efve approach", "A naive approach"),
         ("Visit \u0141\u00f3d\u017a", "Visit Lodz"),
-        ("Area = \u03c0r\u00b2", "Area = pir^2"),
+        # A Greek letter's name ran into the letters beside it: "Area = pir^2".
+        ("Area = \u03c0r\u00b2", "Area = pi r^2"),
+        ("C = 2\u03c0r, \u03b1x = 1, f(\u03b8)", "C = 2 pi r, alpha x = 1, f(theta)"),
         # Every superscript power, a run of them under one caret: "2⁸" was sent as "28".
         ("2\u2078 = 256, 10\u2076 bytes", "2^8 = 256, 10^6 bytes"),
         ("10\u00b9\u00b2 and 10\u207b\u00b3 and x\u207f", "10^12 and 10^-3 and x^n"),

@@ -228,7 +228,9 @@ def to_latin_reply(text: str) -> str:
             out.append(_key(text, index))
         else:
             spelled = _spelled(char)
-            out.append(_apart(text, index, spelled) if char in _SPELLED else spelled)
+            named = char in _SPELLED or script == "Greek"
+            word = _apart(text, index, spelled) if named else spelled
+            out.append(word[1:] if word[:1] == " " and out and out[-1][-1:] == " " else word)
             dropped = dropped or not spelled
     result = "".join(out)
     return re.sub(r"(?<=\S) {2,}(?=\S)", " ", result) if dropped else result
@@ -243,8 +245,8 @@ def _key(text: str, index: int) -> str:
 
 
 def _apart(text: str, index: int, word: str) -> str:
-    """A symbol spelled as a word, with a space from a letter or digit beside it: "∀x" is
-    "for all x", not "for allx"."""
+    """A symbol or a Greek letter spelled as a word, with a space from a letter or digit
+    beside it: "∀x" is "for all x", not "for allx", and "2πr" is "2 pi r", not "2pir"."""
     if len(word) < 2 or not word.isascii() or not word[0].isalpha():
         return word
     before = " " if index and text[index - 1].isalnum() else ""
