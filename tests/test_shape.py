@@ -205,7 +205,14 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
             r"\(\cfrac{1}{2}\), \(\color{red}{x}\), \(\cancel{y}\), \(A^\top\), \(a \ll b\)",
             "1/2, x, y, A^T, a << b",
         ),
+        # Inline maths without TeX kept its dollars: "where $c$ is", "$n = 5$".
+        (
+            r"Set $n = 5$, so $n! = 120$ and $|x| < 5$, where $c$ is $100\%$ of $x_1'$.",
+            "Set n = 5, so n! = 120 and |x| < 5, where c is 100% of x_1'.",
+        ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
+        ("Pay $5, or $20 = 4 x $5; $a==$b in Perl", "Pay $5, or $20 = 4 x $5; $a==$b in Perl"),
+        ("In PHP, $x = $y; copies it", "In PHP, $x = $y; copies it"),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),
         (r"The regex \(\d+\) finds digits.", r"The regex (\d+) finds digits."),

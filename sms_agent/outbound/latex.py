@@ -5,7 +5,8 @@ maths) write formulas as \\(x^2\\), \\[\\frac{a}{b}\\] or $\\pi r^2$ whatever th
 Markdown eats the backslash of "\\(", so the texter got "(\\frac{1}{2})". Only what stands
 between math delimiters is rewritten, and never inside code (an answer about writing LaTeX
 shows its source as written). A single "$" pair counts as math only around TeX (a command,
-braces, "^" or "_"), so prices ("$5 to $10") and shell variables ("$PATH:$HOME") stay.
+braces, "^" or "_"), a variable or a relation ("$c$", "$n = 5$"), so prices ("$5 to $10")
+and shell variables ("$PATH:$HOME") stay.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ _MATH = re.compile(
     r"|(?<![\\$\w])\$(?P<d>[^\s$](?:[^$\n]*?[^\s$\\])?)\$(?![\w$])",
     re.DOTALL,
 )
-_TEX = re.compile(r"\\[A-Za-z]|[{}^_]")
+_TEX = re.compile(r"\\[A-Za-z%]|[{}^_]")
+#: A "$" pair around maths without TeX, as Qwen and DeepSeek write it inline: a variable
+#: ("where $c$ is the hypotenuse") or a relation with one ("$n = 5$", "$|x| < 5$"). A price
+#: never closes so: its "$" comes before a digit and the next one after a space ("$5 or $10").
+_PLAIN_FORMULA = re.compile(r"[A-Za-z](?:_?\d+)?'*|.*[A-Za-z].*[=<>].*|.*[=<>].*[A-Za-z].*")
 #: What a formula between \( \) or \[ \] has and prose about escaping parentheses lacks.
 _MATHY = re.compile(r"\\[A-Za-z]|[{}^_=+*/<>\d-]|^\s*[A-Za-z]\s*$")
 #: A regular expression's escapes (\d, \s, \w, \b): TeX's commands are words.
@@ -208,11 +213,14 @@ def latex_to_text(text: str) -> str:
 
 def _span(match: re.Match) -> str:
     source = match.group("a") or match.group("b") or match.group("c")
-    # "$x$" reads well enough and "$PATH:$" is no maths; nor are "write \( and \)" and
-    # the regular expression "\(\d+\)".
-    formula = _TEX if source is None else _MATHY
+    # "$PATH:$" is no maths; nor are "write \( and \)" and the regular expression "\(\d+\)".
+    lone = source is None
     source = source or match.group("d")
-    if not formula.search(source) or _REGEX_ESCAPE.search(source):
+    if lone:
+        formula = _TEX.search(source) or _PLAIN_FORMULA.fullmatch(source)
+    else:
+        formula = _MATHY.search(source)
+    if not formula or _REGEX_ESCAPE.search(source):
         return match.group(0)
     return math_text(source)
 
