@@ -205,6 +205,17 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
             r"\(\cfrac{1}{2}\), \(\color{red}{x}\), \(\cancel{y}\), \(A^\top\), \(a \ll b\)",
             "1/2, x, y, A^T, a << b",
         ),
+        # A value ran into its condition ("f(x) = x x > 0; -x x <= 0"), a matrix lost its
+        # cells and brackets ("1 2; 3 4").
+        (
+            r"$$f(x) = \begin{cases} x & x > 0 \\ -x & \text{otherwise} \end{cases}$$",
+            "f(x) = x if x > 0; -x otherwise",
+        ),
+        (
+            r"$A = \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}$, "
+            r"$\begin{vmatrix} a & b \\ c & d \end{vmatrix} = ad - bc$",
+            "A = [1, 2; 3, 4], |a, b; c, d| = ad - bc",
+        ),
         # Inline maths without TeX kept its dollars: "where $c$ is", "$n = 5$".
         (
             r"Set $n = 5$, so $n! = 120$ and $|x| < 5$, where $c$ is $100\%$ of $x_1'$.",

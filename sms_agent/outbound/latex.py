@@ -256,9 +256,37 @@ def _last_start(sign: re.Pattern, text: str) -> int:
     return max((match.start() for match in sign.finditer(text)), default=-1)
 
 
+#: Cases and matrices, whose cells "&" parts and whose rows "\\\\" end.
+_ENVIRONMENT = re.compile(
+    r"\\begin\s*\{(cases|[pbBvV]?matrix|smallmatrix)\}(.*?)\\end\s*\{\1\}", re.DOTALL
+)
+_CELL = re.compile(r"(?<!\\)&")
+#: A case's condition that says how it reads already ("\text{if } x > 0", "otherwise").
+_WORDED = re.compile(r"\A\s*(?:\\text\s*\{\s*)?(?:if|otherwise|else|for|when|unless)\b")
+_BRACKETS = {"pmatrix": "()", "bmatrix": "[]", "Bmatrix": "{}", "vmatrix": "||", "Vmatrix": "||"}
+
+
+def _environment(found: re.Match) -> str:
+    """A piecewise function as its cases ("x if x > 0; -x otherwise"), a matrix as its rows
+    in its brackets ("[1, 2; 3, 4]"): without "&" a value ran into its condition."""
+    kind, rows = found[1], [row for row in _ROW.split(found[2]) if row.strip()]
+    cells = [[cell.strip() for cell in _CELL.split(row)] for row in rows]
+    if kind == "cases":
+        return "; ".join(" ".join(_case(*row)) for row in cells)
+    opening, closing = _BRACKETS.get(kind, "[]")
+    return opening + "; ".join(", ".join(row) for row in cells) + closing
+
+
+def _case(value: str, condition: str = "", *rest: str) -> list[str]:
+    if not condition or _WORDED.match(condition):
+        return [value, condition, *rest]
+    return [value, "if", condition, *rest]
+
+
 def math_text(source: str) -> str:
     """One formula's source as plain characters, innermost braces first."""
-    text = _TEMPERATURE.sub(lambda unit: " " + (unit[1] or unit[2]), source)
+    text = _ENVIRONMENT.sub(_environment, source)
+    text = _TEMPERATURE.sub(lambda unit: " " + (unit[1] or unit[2]), text)
     text = _ROW.sub("; ", _DEGREES.sub(" degrees", _CHEMISTRY.sub(_chemistry, text)))
     text = _SPACE.sub(" ", _SILENT.sub("", text))
     text = _COMMAND.sub(_symbol, text)
