@@ -25,16 +25,10 @@ from ..models import Channel, User, utcnow
 from . import cuts
 from .footnotes import footnotes_to_text
 from .gsm import message_length
+from .html_tags import about_markup, html_tags_to_text
 from .latex import latex_to_text
-from .markdown import (
-    PANDOC_MARKS,
-    PYTHON_NAMES,
-    about_markup,
-    alerts_to_labels,
-    html_tags_to_text,
-    tables_to_text,
-    without_pandoc_marks,
-)
+from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
+from .python_names import PYTHON_NAMES
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from .latex_symbols import SYMBOLS
+
 #: Code, left as written: fenced blocks (to the end when unclosed) and inline spans.
 _CODE = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`)", re.DOTALL)
 #: A span never holds its own opening delimiter, so a stray opener costs a scan to the next
@@ -34,104 +36,6 @@ _MATHY = re.compile(r"\\[A-Za-z]|[{}^_=+*/<>\d-]|^\s*[A-Za-z]\s*$")
 #: A regular expression's escapes (\d, \s, \w, \b): TeX's commands are words.
 _REGEX_ESCAPE = re.compile(r"\\[A-Za-z](?![A-Za-z])")
 
-_GREEK = (
-    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu "
-    "nu xi omicron pi varpi rho sigma tau upsilon phi varphi chi psi omega "
-    "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
-).split()
-_SYMBOLS = {
-    "times": " x ",  # as a typed × is (gsm.LOOKALIKES)
-    "cdot": " * ",
-    "ast": " * ",
-    "div": " / ",
-    "pm": " +/- ",
-    "mp": " -/+ ",
-    "le": " <= ",
-    "leq": " <= ",
-    "ge": " >= ",
-    "geq": " >= ",
-    "neq": " != ",
-    "ne": " != ",
-    "approx": " ~ ",
-    "sim": " ~ ",
-    "equiv": " = ",
-    "to": " -> ",
-    "rightarrow": " -> ",
-    "Rightarrow": " => ",
-    "implies": " => ",
-    "leftarrow": " <- ",
-    "infty": "infinity",
-    "ldots": "...",
-    "cdots": "...",
-    "dots": "...",
-    "degree": " degrees",
-    "int": "integral",
-    "partial": "d",
-    "in": " in ",
-    "bmod": " mod ",
-    "lfloor": "floor(",
-    "rfloor": ")",
-    "lceil": "ceil(",
-    "rceil": ")",
-    "lvert": "|",
-    "rvert": "|",
-    "mid": " | ",
-    # sets and logic, as script.py spells their characters (∪, ∅, ∀...)
-    "cup": " union ",
-    "cap": " intersect ",
-    "emptyset": "empty set",
-    "varnothing": "empty set",
-    "notin": " not in ",
-    "forall": "for all ",
-    "exists": "exists ",
-    "neg": "not ",
-    "lnot": "not ",
-    "land": " and ",
-    "wedge": " and ",
-    "lor": " or ",
-    "vee": " or ",
-    "iff": " <=> ",
-    "subset": " subset of ",
-    "subseteq": " subset of ",
-    "supset": " superset of ",
-    "supseteq": " superset of ",
-    # geometry, algebra, number theory
-    "perp": " perpendicular to ",
-    "parallel": " || ",
-    "angle": "angle ",
-    "therefore": "therefore ",
-    "because": "because ",
-    "propto": " proportional to ",
-    "mapsto": " -> ",
-    "circ": " o ",
-    "lVert": "||",
-    "rVert": "||",
-    "Vert": "||",
-    "langle": "<",
-    "rangle": ">",
-    "Leftrightarrow": " <=> ",
-    "Longleftrightarrow": " <=> ",
-    "leftrightarrow": " <-> ",
-    "Leftarrow": " <= ",
-    "longrightarrow": " -> ",
-    "Longrightarrow": " => ",
-    "longleftarrow": " <- ",
-    "gets": " <- ",
-    "ll": " << ",
-    "gg": " >> ",
-    "iint": "double integral",
-    "iiint": "triple integral",
-    "oint": "integral",
-    "prod": "product",
-    "vdots": "...",
-    "ddots": "...",
-    "setminus": " minus ",
-    "cong": " congruent to ",
-    "complement": "c",
-    "top": "T",  # a transpose, A^\top
-    "ell": "l",
-    **{name: name.removeprefix("var") for name in _GREEK},
-}
 #: Sizing commands (and the "." of a null delimiter, \left.), colours, strikes: nothing to
 #: read; and spacing, read as a space.
 _SILENT = re.compile(
@@ -309,7 +213,7 @@ _RUNS_INTO = re.compile(r"(?:[^\W\d_]|[\^_]\w)\Z")
 def _symbol(match: re.Match) -> str:
     """A symbol's reading; a Greek letter after a letter or a short power gets a space
     (i\\pi -> i pi, \\sin^2\\theta -> sin^2 theta)."""
-    word = _SYMBOLS.get(match[1])
+    word = SYMBOLS.get(match[1])
     if word is None:
         return match[0]
     before = match.string[max(match.start() - 2, 0) : match.start()]

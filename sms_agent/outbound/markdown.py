@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import types
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Sequence
 from itertools import takewhile, zip_longest
 from urllib.parse import urlsplit
 
@@ -13,28 +11,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
+from .html_tags import STRUCK, HtmlReader, html_reader
+from .python_names import PYTHON_NAMES
 
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-# Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
-# is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
-# the question is about markup itself (about_markup), when those are the answer too.
-# A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
-# tag" are no markup, though an HTML parser reads a tag in each.
-_FORMATTING_TAG = re.compile(
-    r"<(/?)(b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)"
-    r"\b[^>]*>|<!--.*?-->",
-    re.IGNORECASE | re.DOTALL,
-)
-_CLOSING_TAG = re.compile(r"</([A-Za-z]+)\s*>")
-_LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
-#: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
-#: without it the texter reads both prices, or the advice the model took back, as meant.
-STRUCK = " (crossed out)"
-_STRIKE_END_TAG = re.compile(r"</(?:s|del|strike)\s*>", re.IGNORECASE)
-#: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
-_SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
-#: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
-_MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
 
 
 #: GitHub's alerts, a quote that opens with "[!NOTE]" on a line of its own, as GPT and Claude
@@ -68,39 +48,6 @@ def without_pandoc_marks(mark: re.Match) -> str:
     """For PANDOC_MARKS.sub: a mark's words."""
     subscript, power, highlighted = mark.groups()
     return subscript or (f"^{power}" if power else highlighted)
-
-
-def about_markup(question: str) -> bool:
-    """Whether the texter asked about markup, so that tags in the answer are its subject
-    ("use the <b> tag") and not formatting to drop."""
-    return _MARKUP_QUESTION.search(question or "") is not None
-
-
-def html_tags_to_text(text: str) -> str:
-    """`text` with its formatting tags, line breaks and comments as markdown_to_text shows
-    them: for WhatsApp, whose shaping keeps the Markdown rather than parsing it."""
-    return html_reader(text)(text)
-
-
-HtmlReader = Callable[[str], str]
-
-
-def html_reader(text: str, as_written: bool = False) -> HtmlReader:
-    """How the raw HTML in `text` reads: formatting tags the text closes, line breaks and
-    comments go, the rest stays as written; all of it stays `as_written`."""
-    if as_written:
-        return str
-    closed = {name.lower() for name in _CLOSING_TAG.findall(text)}
-
-    def formatting(tag: re.Match) -> str:
-        opening = tag[2] and not tag[1]
-        return tag[0] if opening and tag[2].lower() not in closed else ""
-
-    def read(html: str) -> str:
-        html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
-        return _FORMATTING_TAG.sub(formatting, _STRIKE_END_TAG.sub(STRUCK, html))
-
-    return read
 
 
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
@@ -325,23 +272,6 @@ def _names_its_site(label: str, href: str) -> bool:
     except ValueError:  # an address no browser would open
         return False
     return bool(host) and label.lower().removeprefix("www.") == host
-
-
-def _python_names() -> frozenset[str]:
-    """Python's special names without their underscores ("init", "name"): those its own
-    types, functions and modules have, and those of a package and a program."""
-    kinds = (object, type, int, float, list, dict, str, bytes, BaseException, property)
-    kinds += (types.FunctionType, types.ModuleType("m"), Iterator, AsyncIterator)
-    kinds += (contextlib.AbstractContextManager, contextlib.AbstractAsyncContextManager)
-    names = {name for kind in kinds for name in dir(kind) if name.startswith("__")}
-    names |= {f"__{name}__" for name in ("main", "file", "all", "path", "version", "future")}
-    names |= {f"__{name}__" for name in ("pycache", "post_init", "missing", "getattr", "del")}
-    names |= {f"__{name}__" for name in ("await", "matmul", "debug", "import", "builtins")}
-    return frozenset(name[2:-2] for name in names)
-
-
-#: "__init__" is a name to a programmer, and bold "init" to Markdown.
-PYTHON_NAMES = _python_names()
 
 
 def _dunder(children: list[Token], index: int) -> bool:

@@ -26,8 +26,9 @@ from .gsm import (
     segment_count,
     without_lookalikes,
 )
+from .html_tags import about_markup
 from .latex import latex_to_text
-from .markdown import about_markup, markdown_to_text
+from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
 
 #: Ends a reply that did not fit; the texter's MORE sends the rest (outbound/more.py).
