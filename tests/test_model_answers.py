@@ -800,6 +800,7 @@ CALL_IN_TEXT = [
     '<|tool_call|>[{"name": "request_human", "arguments": {"reason": "refund"}}]',
     '[request_human(reason="refund")]',
     '```tool_code\nrequest_human(reason="refund")\n```',
+    '{"name": "request_human", "parameters": {"reason": "refund"}}',
 ]
 
 
@@ -819,6 +820,7 @@ CALL_IN_TEXT = [
         "granite-phi",
         "llama-pythonic",
         "gemma-tool-code",
+        "llama-json",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
@@ -869,6 +871,14 @@ def test_calls_written_as_the_answers_words_stay_its_words(app, openai_server, a
     assert pipeline.answer(make_task(sms_content="How?").id) == "answered"
     [reply] = outbox()
     assert reply.kind == "reply" and "(" in reply.body
+
+
+def test_json_that_ends_an_answer_is_the_answers_own_unless_it_is_a_call(app, openai_server):
+    answer = 'Your record as JSON:\n{"name": "Ann", "parameters": {"age": 3}, "tier": "pro"}'
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content="Show my record as JSON").id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and '"tier": "pro"' in reply.body
 
 
 def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
