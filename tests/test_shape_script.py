@@ -77,6 +77,11 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         ("Visit \u0141\u00f3d\u017a", "Visit Lodz"),
         # A Greek letter's name ran into the letters beside it: "Area = pir^2".
         ("Area = \u03c0r\u00b2", "Area = pi r^2"),
+        # A root ran into what it covers: "sqrt2 ~ 1.414", "sqrt16 = 4".
+        (
+            "\u221a2 \u2248 1.414, \u221a16 = 4, \u221a(x+1), \u221bx and \u221a",
+            "sqrt(2) ~ 1.414, sqrt(16) = 4, sqrt(x+1), cbrt(x) and sqrt",
+        ),
         ("C = 2\u03c0r, \u03b1x = 1, f(\u03b8)", "C = 2 pi r, alpha x = 1, f(theta)"),
         # Every superscript power, a run of them under one caret: "2⁸" was sent as "28".
         ("2\u2078 = 256, 10\u2076 bytes", "2^8 = 256, 10^6 bytes"),

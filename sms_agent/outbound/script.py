@@ -118,6 +118,17 @@ _AS_WRITTEN = str.maketrans(_SUPERSCRIPTS, "0123456789+-ni")
 _ORDINAL = re.compile(r"(?<=\d)(\u02e2\u1d57|\u207f\u1d48|\u02b3\u1d48|\u1d57\u02b0)(?!\w)")
 
 
+#: A root sign and what it covers ("√2", "√(x+1)", "∛27"): as a calculator writes it,
+#: "sqrt(2)", not anyascii's "sqrt2", which reads as the root of a number or of a name
+#: "sqrt2". LaTeX's \\sqrt{2} reads so too (latex.py).
+_ROOT = re.compile(r"([\u221a\u221b])\s?(?:\(([^()\n]*)\)|(\d+(?:[.,]\d+)?|[A-Za-z]\w*))")
+_ROOT_NAMES = {"\u221a": "sqrt", "\u221b": "cbrt"}
+
+
+def _roots(text: str) -> str:
+    return _ROOT.sub(lambda root: f"{_ROOT_NAMES[root[1]]}({root[2] or root[3]})", text)
+
+
 def _powers(text: str) -> str:
     text = _ORDINAL.sub(lambda suffix: anyascii(suffix.group()), text)
     return _SUPERSCRIPT.sub(lambda run: "^" + run.group().translate(_AS_WRITTEN), text)
@@ -216,7 +227,7 @@ def to_latin_reply(text: str) -> str:
     text = _micro_signs(unicodedata.normalize("NFC", text))
     for unit, spelling in _UNITS:
         text = unit.sub(spelling, text)
-    text = _powers(_MIXED_NUMBER.sub(" ", text))
+    text = _roots(_powers(_MIXED_NUMBER.sub(" ", text)))
     out, dropped = [], False
     for index, char in enumerate(text):
         script = script_of(char)
