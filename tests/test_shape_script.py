@@ -224,6 +224,22 @@ def test_a_reply_is_ucs2_when_its_language_needs_it(question, answer, script):
     assert "\U0001f600" not in shaped.parts[0]
 
 
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        (
+            "Translate to Russian: I love you",
+            "\u042f \u0442\u0435\u0431\u044f \u043b\u044e\u0431\u043b\u044e (ya tebya lyublyu).",
+        ),
+        ("How do you say 'the cat' in Greek?", "It's \u03b7 \u03b3\u03ac\u03c4\u03b1 (i gata)."),
+    ],
+)
+def test_a_one_letter_word_in_a_quoted_phrase_stays_in_its_script(question, answer):
+    """A word of one letter was taken for a symbol and spelled in Latin: the texter read
+    "Ya тебя люблю" and "eta γάτα"."""
+    assert to_sms_text(answer, question) == answer
+
+
 def test_latin_letters_gsm7_lacks_lose_their_accent_even_when_the_texter_typed_them():
     shaped = shape(
         "\u00bfC\u00f3mo est\u00e1s? Dobrze, dzi\u0119kuj\u0119.", 3, question="Jak si\u0119 masz?"

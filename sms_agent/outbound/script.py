@@ -189,10 +189,22 @@ def expected_encoding(question: str) -> str:
 
 
 def _in_word(text: str, index: int, script: str) -> bool:
+    """Whether the letter at `index` is part of its script's words: a letter of it beside
+    it, or past a space, so that a word of one letter in a phrase ("Я тебя люблю", Greek's
+    "η γάτα") is a word too, not a symbol spelled in Latin ("Ya тебя люблю")."""
     if script in _WORD_PER_CHARACTER:
         return True
-    neighbours = text[max(index - 1, 0) : index] + text[index + 1 : index + 2]
-    return any(script_of(char) == script for char in neighbours)
+    return any(script_of(char) == script for char in _neighbours(text, index))
+
+
+def _neighbours(text: str, index: int) -> str:
+    """The characters nearest to text[index] on either side, past any spaces."""
+    before, after = index - 1, index + 1
+    while before >= 0 and text[before] == " ":
+        before -= 1
+    while after < len(text) and text[after] == " ":
+        after += 1
+    return (text[before] if before >= 0 else "") + text[after : after + 1]
 
 
 def _spelled(char: str) -> str:
