@@ -196,6 +196,7 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
         "<|start_of_role|>assistant<|end_of_role|>Paris.<|end_of_text|>",
         "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>Paris.<|END_RESPONSE|>",
         "[/INST] Paris.</s>",
+        "assistant\n\nParis.",
     ],
     ids=[
         "chatml-end",
@@ -216,6 +217,7 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
         "granite",
         "command-a",
         "mistral-inst-end",
+        "llama3-header-without-its-tokens",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
