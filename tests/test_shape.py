@@ -75,6 +75,9 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("a\n\n\n\n\nb", "a\n\nb"),
         ("line one\nline two", "line one\nline two"),
         ("2*3*4 = 24", "2*3*4 = 24"),
+        # A product of names was read as emphasis: "area = lwh", "3xy + 1".
+        ("area = l*w*h, f = 3*x*y + 1", "area = l*w*h, f = 3*x*y + 1"),
+        ("\u8fd9\u662f**\u91cd\u8981**\u7684", "\u8fd9\u662f\u91cd\u8981\u7684"),
         # Python's special names were read as bold: "if name == "main":", "init.py".
         (
             'Add __init__.py, then if __name__ == "__main__": main()',

@@ -247,7 +247,7 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
         elif kind == "s_close" and struck and "".join(out[struck.pop() :]).strip():
             out.append(STRUCK)
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
-            kept = _between_digits(children, index) or _dunder(children, index)
+            kept = _between_terms(children, index) or _dunder(children, index)
             out.append(child.markup if kept else "")
         elif kind == "link_open":
             links.append((str(child.attrs.get("href", "")), len(out)))
@@ -289,8 +289,10 @@ def _dunder(children: list[Token], index: int) -> bool:
     )
 
 
-def _between_digits(children: list[Token], index: int) -> bool:
-    """'2*3*4' is arithmetic, not emphasis: keep the asterisks between digits."""
-    before = children[index - 1].content if index > 0 else ""
-    after = children[index + 1].content if index + 1 < len(children) else ""
-    return before[-1:].isdigit() and after[:1].isdigit()
+def _between_terms(children: list[Token], index: int) -> bool:
+    """'2*3*4', 'l*w*h' and '3*x*y' are products, not emphasis: keep an asterisk between
+    two ASCII letters or digits (Chinese bold runs into its words: '这是**重要**的')."""
+    before = children[index - 1].content[-1:] if index > 0 else ""
+    after = children[index + 1].content[:1] if index + 1 < len(children) else ""
+    pair = before + after
+    return len(pair) == 2 and pair.isascii() and pair.isalnum()
