@@ -38,6 +38,8 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("~~$50~~ $40", "$50 (crossed out) $40"),
         ("~~**old**~~ new", "old (crossed out) new"),
         ("Use <del>var</del> <s>const</s> let", "Use var (crossed out) const (crossed out) let"),
+        # Mistral's end-of-text token is no strike's end.
+        ("Paris.</s>\nMore", "Paris.\nMore"),
         ("Run `pip install flask` first", "Run pip install flask first"),
         ("```python\nprint('hi')\n    x = 1\n```", "print('hi')\n    x = 1"),
         ("See [the docs](https://example.com/a).", "See the docs (https://example.com/a)."),

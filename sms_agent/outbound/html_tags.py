@@ -13,16 +13,17 @@ from collections.abc import Callable
 # A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
 # tag" are no markup, though an HTML parser reads a tag in each.
 _FORMATTING_TAG = re.compile(
-    r"<(/?)(b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)"
+    r"<(/?)(b|i|em|strong|u|s|del|strike|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)"
     r"\b[^>]*>|<!--.*?-->",
     re.IGNORECASE | re.DOTALL,
 )
 _CLOSING_TAG = re.compile(r"</([A-Za-z]+)\s*>")
+_OPENING_TAG = re.compile(r"<([A-Za-z]+)\b")
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 #: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
 #: without it the texter reads both prices, or the advice the model took back, as meant.
 STRUCK = " (crossed out)"
-_STRIKE_END_TAG = re.compile(r"</(?:s|del|strike)\s*>", re.IGNORECASE)
+_STRIKE_TAGS = frozenset({"s", "del", "strike"})
 #: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
 _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
 #: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
@@ -50,13 +51,16 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
     if as_written:
         return str
     closed = {name.lower() for name in _CLOSING_TAG.findall(text)}
+    opened = {name.lower() for name in _OPENING_TAG.findall(text)}
 
     def formatting(tag: re.Match) -> str:
-        opening = tag[2] and not tag[1]
-        return tag[0] if opening and tag[2].lower() not in closed else ""
+        name = (tag[2] or "").lower()
+        if name and not tag[1]:  # an opening tag
+            return "" if name in closed else tag[0]
+        return STRUCK if name in _STRIKE_TAGS and name in opened else ""
 
     def read(html: str) -> str:
         html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
-        return _FORMATTING_TAG.sub(formatting, _STRIKE_END_TAG.sub(STRUCK, html))
+        return _FORMATTING_TAG.sub(formatting, html)
 
     return read
