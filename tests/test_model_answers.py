@@ -883,6 +883,14 @@ def test_json_that_ends_an_answer_is_the_answers_own_unless_it_is_a_call(app, op
     assert reply.kind == "reply" and '"tier": "pro"' in reply.body
 
 
+def test_deeply_nested_json_ending_an_answer_is_read_as_its_words(app, openai_server):
+    """Reading the end of an answer as a JSON call must not overflow Python's stack."""
+    nested = "[" * 999 + "]" * 999
+    openai_server.then(200, chat_completion("Nested lists:\n" + nested))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.kind for m in outbox()] == ["reply"] and errors() == []
+
+
 def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):
     shown = '```\n<tool_call>\n{"name": "get_weather"}\n</tool_call>\n```\nThe JSON names it.'
     openai_server.then(200, chat_completion("Qwen writes:\n" + shown))

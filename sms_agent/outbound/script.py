@@ -119,8 +119,7 @@ _ORDINAL = re.compile(r"(?<=\d)(\u02e2\u1d57|\u207f\u1d48|\u02b3\u1d48|\u1d57\u0
 
 
 #: A root sign and what it covers ("√2", "√(x+1)", "∛27"): as a calculator writes it,
-#: "sqrt(2)", not anyascii's "sqrt2", which reads as the root of a number or of a name
-#: "sqrt2". LaTeX's \\sqrt{2} reads so too (latex.py).
+#: "sqrt(2)", as LaTeX's \\sqrt{2} reads (latex.py); anyascii's "sqrt2" reads as a name.
 _ROOT = re.compile(r"([\u221a\u221b])\s?(?:\(([^()\n]*)\)|(\d+(?:[.,]\d+)?|[A-Za-z]\w*))")
 _ROOT_NAMES = {"\u221a": "sqrt", "\u221b": "cbrt"}
 

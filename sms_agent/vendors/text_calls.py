@@ -74,7 +74,7 @@ _CALL_KEYS = frozenset({"name", "parameters", "arguments", "type", "id"})
 _LONGEST_JSON_CALL = 2000
 
 
-def json_calls(content: str) -> tuple[str, list[str]]:
+def _json_calls(content: str) -> tuple[str, list[str]]:
     """(`content` without the bare JSON calls on its last lines, their tools' names): what
     Llama 3.x writes for a custom tool, which reaches the text when the server has no tool
     parser for it. Only a whole JSON object (or list of them) with exactly a call's keys
@@ -83,7 +83,7 @@ def json_calls(content: str) -> tuple[str, list[str]]:
     for start in _JSON_START.finditer(stripped, max(len(stripped) - _LONGEST_JSON_CALL, 0)):
         try:
             called = json.loads(stripped[start.end() :])
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past any call
             continue
         calls = called if isinstance(called, list) else [called]
         if calls and all(_is_call(call) for call in calls):
@@ -113,7 +113,7 @@ def calls_in_text(content: str) -> tuple[str, list[str]]:
         end = call.start()
     names = [_name(next(words for words in call.groups() if words is not None)) for call in calls]
     if not calls:
-        return json_calls(content)
+        return _json_calls(content)
     return content[:end], [name for name in names if name]
 
 
