@@ -18,6 +18,7 @@ from sms_agent.outbound.gsm import (
 )
 from sms_agent.outbound.shape import (
     fit_to_segments,
+    shape,
     shape_reply,
     split_for_sms,
     to_sms_text,
@@ -238,6 +239,30 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
 def test_latex_math_is_written_as_a_phone_shows_it(answer, expected):
     """Qwen, DeepSeek (and GPT on maths) write formulas in LaTeX whatever the prompt says."""
     assert to_sms_text(answer) == expected
+
+
+def test_a_part_that_starts_inside_code_keeps_its_indentation():
+    """MORE's part began "print(...)" flush left, above a "    return", so the print read
+    as outside the loops it is in."""
+    answer = (
+        "Fix:\n\n```python\ndef walk(root):\n"
+        + "".join(
+            f"{'    ' * depth}{line}\n"
+            for depth, line in enumerate(
+                [
+                    "for path, dirs, files in os.walk(root):",
+                    "for name in files:",
+                    "if name.endswith('.py'):",
+                    "print(os.path.join(path, name))",
+                ],
+                start=1,
+            )
+        )
+        + "    return None\n```\n\nRun it from the project folder."
+    )
+    first = shape(answer, 1, more=True)
+    assert first.rest.startswith("                print(")
+    assert shape(first.rest, 1, plain=True, more=True).parts[0].startswith("                print(")
 
 
 def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():

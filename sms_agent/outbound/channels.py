@@ -183,10 +183,10 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
     if sentences and sentences[-1] >= 0.9 * (words[-1] if words else room):
         head = text[: sentences[-1]].rstrip()
-        return head + marker, head, text[sentences[-1] :].strip()
+        return head + marker, head, cuts.rest_after(text, sentences[-1])
     cut = words[-1] if words else room
     head = text[:cut].rstrip()
-    return cuts.with_ellipsis(head) + marker, head, text[cut:].strip()
+    return cuts.with_ellipsis(head) + marker, head, cuts.rest_after(text, cut)
 
 
 def shape_whatsapp(
@@ -194,8 +194,8 @@ def shape_whatsapp(
 ) -> Shaped:
     """One WhatsApp message for `text` (an answer to `question`); with `more`, a cut ends
     with MARKER and the rest is kept for MORE (`plain`: a kept rest, formatted already)."""
-    clean = (text or "").strip() if plain else to_whatsapp_text(text, question)
-    if not clean:
+    clean = cuts.without_blank_ends(text) if plain else to_whatsapp_text(text, question)
+    if not clean.strip():
         return Shaped([])
     shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")
     return Shaped([shown], sent, rest if more else "", WHATSAPP_ENCODING, cut=bool(rest))
