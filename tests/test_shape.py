@@ -275,6 +275,14 @@ def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
     assert time.monotonic() - began < 3
 
 
+def test_a_long_line_between_two_dollar_signs_shapes_in_linear_time():
+    """Whether a "$" pair holds maths without TeX was asked by a pattern that backtracked
+    over the whole span: a 40,000-character line took 11 s, not 0.2 s."""
+    began = time.monotonic()
+    assert to_sms_text("$" + "a " * 20000 + "b$").startswith("$a a")
+    assert time.monotonic() - began < 3
+
+
 def test_an_answer_of_many_dollar_signs_cut_off_is_trimmed_in_one_pass():
     """A cut-off answer of shell variables ("$a $b ..."): each "$" might open a formula, and
     looking for TeX after every one of them took 7 s, not 0.03 s."""

@@ -30,7 +30,8 @@ _TEX = re.compile(r"\\[A-Za-z%]|[{}^_]")
 #: A "$" pair around maths without TeX, as Qwen and DeepSeek write it inline: a variable
 #: ("where $c$ is the hypotenuse") or a relation with one ("$n = 5$", "$|x| < 5$"). A price
 #: never closes so: its "$" comes before a digit and the next one after a space ("$5 or $10").
-_PLAIN_FORMULA = re.compile(r"[A-Za-z](?:_?\d+)?'*|.*[A-Za-z].*[=<>].*|.*[=<>].*[A-Za-z].*")
+_VARIABLE = re.compile(r"[A-Za-z](?:_?\d+)?'*")
+_LETTER, _RELATION = re.compile(r"[A-Za-z]"), re.compile(r"[=<>]")
 #: What a formula between \( \) or \[ \] has and prose about escaping parentheses lacks.
 _MATHY = re.compile(r"\\[A-Za-z]|[{}^_=+*/<>\d-]|^\s*[A-Za-z]\s*$")
 #: A regular expression's escapes (\d, \s, \w, \b): TeX's commands are words.
@@ -121,7 +122,11 @@ def _span(match: re.Match) -> str:
     lone = source is None
     source = source or match.group("d")
     if lone:
-        formula = _TEX.search(source) or _PLAIN_FORMULA.fullmatch(source)
+        formula = (
+            _TEX.search(source)
+            or _VARIABLE.fullmatch(source)
+            or (_LETTER.search(source) and _RELATION.search(source))
+        )
     else:
         formula = _MATHY.search(source)
     if not formula or _REGEX_ESCAPE.search(source):
