@@ -166,8 +166,11 @@ def _last_start(sign: re.Pattern, text: str) -> int:
 
 
 #: Cases and matrices, whose cells "&" parts and whose rows "\\\\" end.
+#: Its body holds no other environment, so an opener never closed costs a scan to the next
+#: one, not to the end of the formula; a nested one is read first, from the inside.
 _ENVIRONMENT = re.compile(
-    r"\\begin\s*\{(cases|[pbBvV]?matrix|smallmatrix)\}(.*?)\\end\s*\{\1\}", re.DOTALL
+    r"\\begin\s*\{(cases|[pbBvV]?matrix|smallmatrix)\}((?:[^\\]|\\(?!begin|end))*?)"
+    r"\\end\s*\{\1\}"
 )
 _CELL = re.compile(r"(?<!\\)&")
 #: A case's condition that says how it reads already ("\text{if } x > 0", "otherwise").
@@ -194,7 +197,11 @@ def _case(value: str, condition: str = "", *rest: str) -> list[str]:
 
 def math_text(source: str) -> str:
     """One formula's source as plain characters, innermost braces first."""
-    text = _ENVIRONMENT.sub(_environment, source)
+    text = source
+    for _ in range(_DEPTH):  # innermost first, as braces
+        text, found = _ENVIRONMENT.subn(_environment, text)
+        if not found:
+            break
     text = _TEMPERATURE.sub(lambda unit: " " + (unit[1] or unit[2]), text)
     text = _ROW.sub("; ", _DEGREES.sub(" degrees", _CHEMISTRY.sub(_chemistry, text)))
     text = _SPACE.sub(" ", _SILENT.sub("", text))
