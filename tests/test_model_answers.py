@@ -196,6 +196,7 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
         "<|start_of_role|>assistant<|end_of_role|>Paris.<|end_of_text|>",
         "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>Paris.<|END_RESPONSE|>",
         "[/INST] Paris.</s>",
+        "assistant\n\nParis.",
     ],
     ids=[
         "chatml-end",
@@ -216,6 +217,7 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
         "granite",
         "command-a",
         "mistral-inst-end",
+        "llama3-header-without-its-tokens",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
@@ -800,6 +802,7 @@ CALL_IN_TEXT = [
     '<|tool_call|>[{"name": "request_human", "arguments": {"reason": "refund"}}]',
     '[request_human(reason="refund")]',
     '```tool_code\nrequest_human(reason="refund")\n```',
+    '{"name": "request_human", "parameters": {"reason": "refund"}}',
 ]
 
 
@@ -819,6 +822,7 @@ CALL_IN_TEXT = [
         "granite-phi",
         "llama-pythonic",
         "gemma-tool-code",
+        "llama-json",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
@@ -869,6 +873,22 @@ def test_calls_written_as_the_answers_words_stay_its_words(app, openai_server, a
     assert pipeline.answer(make_task(sms_content="How?").id) == "answered"
     [reply] = outbox()
     assert reply.kind == "reply" and "(" in reply.body
+
+
+def test_json_that_ends_an_answer_is_the_answers_own_unless_it_is_a_call(app, openai_server):
+    answer = 'Your record as JSON:\n{"name": "Ann", "parameters": {"age": 3}, "tier": "pro"}'
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content="Show my record as JSON").id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and '"tier": "pro"' in reply.body
+
+
+def test_deeply_nested_json_ending_an_answer_is_read_as_its_words(app, openai_server):
+    """Reading the end of an answer as a JSON call must not overflow Python's stack."""
+    nested = "[" * 999 + "]" * 999
+    openai_server.then(200, chat_completion("Nested lists:\n" + nested))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.kind for m in outbox()] == ["reply"] and errors() == []
 
 
 def test_a_tool_call_shown_in_an_answer_is_the_answers_own(app, openai_server):

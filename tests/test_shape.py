@@ -18,6 +18,7 @@ from sms_agent.outbound.gsm import (
 )
 from sms_agent.outbound.shape import (
     fit_to_segments,
+    shape,
     shape_reply,
     split_for_sms,
     to_sms_text,
@@ -34,7 +35,12 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("# Title\n\nBody text.", "Title\n\nBody text."),
         ("### Deep heading", "Deep heading"),
         ("**bold**, *italic*, __strong__ and _em_", "bold, italic, strong and em"),
-        ("~~old~~ new", "old new"),
+        # Struck-out words lost their strike: the texter read "$50 $40", both prices.
+        ("~~$50~~ $40", "$50 (crossed out) $40"),
+        ("~~**old**~~ new", "old (crossed out) new"),
+        ("Use <del>var</del> <s>const</s> let", "Use var (crossed out) const (crossed out) let"),
+        # Mistral's end-of-text token is no strike's end.
+        ("Paris.</s>\nMore", "Paris.\nMore"),
         ("Run `pip install flask` first", "Run pip install flask first"),
         ("```python\nprint('hi')\n    x = 1\n```", "print('hi')\n    x = 1"),
         ("See [the docs](https://example.com/a).", "See the docs (https://example.com/a)."),
@@ -72,10 +78,22 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("a\n\n\n\n\nb", "a\n\nb"),
         ("line one\nline two", "line one\nline two"),
         ("2*3*4 = 24", "2*3*4 = 24"),
+        # A product of names was read as emphasis: "area = lwh", "3xy + 1".
+        ("area = l*w*h, f = 3*x*y + 1", "area = l*w*h, f = 3*x*y + 1"),
+        ("\u8fd9\u662f**\u91cd\u8981**\u7684", "\u8fd9\u662f\u91cd\u8981\u7684"),
+        # Python's special names were read as bold: "if name == "main":", "init.py".
+        (
+            'Add __init__.py, then if __name__ == "__main__": main()',
+            'Add __init__.py, then if __name__ == "__main__": main()',
+        ),
+        ("__Note__: **__init__** runs first", "Note: __init__ runs first"),
         ("Wrap it in a <div> element.", "Wrap it in a <div> element."),
         ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
+        # A tag nothing closes is no formatting: "if a<b and b>c" was sent as "if ac".
+        ("If a<b and b>c then a<c.", "If a<b and b>c then a<c."),
+        ("Use the <b> tag for bold.", "Use the <b> tag for bold."),
         # Pandoc's sub- and superscripts and the "==" highlight were sent as written:
         # "H~2~O", "2^10^", "==never==".
         (
@@ -193,7 +211,25 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
             r"\(\cfrac{1}{2}\), \(\color{red}{x}\), \(\cancel{y}\), \(A^\top\), \(a \ll b\)",
             "1/2, x, y, A^T, a << b",
         ),
+        # A value ran into its condition ("f(x) = x x > 0; -x x <= 0"), a matrix lost its
+        # cells and brackets ("1 2; 3 4").
+        (
+            r"$$f(x) = \begin{cases} x & x > 0 \\ -x & \text{otherwise} \end{cases}$$",
+            "f(x) = x if x > 0; -x otherwise",
+        ),
+        (
+            r"$A = \begin{bmatrix} 1 & 2 \\ 3 & 4 \end{bmatrix}$, "
+            r"$\begin{vmatrix} a & b \\ c & d \end{vmatrix} = ad - bc$",
+            "A = [1, 2; 3, 4], |a, b; c, d| = ad - bc",
+        ),
+        # Inline maths without TeX kept its dollars: "where $c$ is", "$n = 5$".
+        (
+            r"Set $n = 5$, so $n! = 120$ and $|x| < 5$, where $c$ is $100\%$ of $x_1'$.",
+            "Set n = 5, so n! = 120 and |x| < 5, where c is 100% of x_1'.",
+        ),
         ("It costs $5 to $10.", "It costs $5 to $10."),
+        ("Pay $5, or $20 = 4 x $5; $a==$b in Perl", "Pay $5, or $20 = 4 x $5; $a==$b in Perl"),
+        ("In PHP, $x = $y; copies it", "In PHP, $x = $y; copies it"),
         ("Run echo $PATH:$HOME", "Run echo $PATH:$HOME"),
         (r"Escape them as \( and \).", "Escape them as ( and )."),
         (r"The regex \(\d+\) finds digits.", r"The regex (\d+) finds digits."),
@@ -205,6 +241,30 @@ def test_latex_math_is_written_as_a_phone_shows_it(answer, expected):
     assert to_sms_text(answer) == expected
 
 
+def test_a_part_that_starts_inside_code_keeps_its_indentation():
+    """MORE's part began "print(...)" flush left, above a "    return", so the print read
+    as outside the loops it is in."""
+    answer = (
+        "Fix:\n\n```python\ndef walk(root):\n"
+        + "".join(
+            f"{'    ' * depth}{line}\n"
+            for depth, line in enumerate(
+                [
+                    "for path, dirs, files in os.walk(root):",
+                    "for name in files:",
+                    "if name.endswith('.py'):",
+                    "print(os.path.join(path, name))",
+                ],
+                start=1,
+            )
+        )
+        + "    return None\n```\n\nRun it from the project folder."
+    )
+    first = shape(answer, 1, more=True)
+    assert first.rest.startswith("                print(")
+    assert shape(first.rest, 1, plain=True, more=True).parts[0].startswith("                print(")
+
+
 def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
     """A model in a repetition loop, on a server that ignores max_tokens: an opener with no
     closer must not rescan the rest of the answer, nor each layer of braces the whole
@@ -212,6 +272,21 @@ def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
     began = time.monotonic()
     nested = "\\(" + "{" * 5000 + "x" + "}" * 5000 + "\\)"
     assert to_sms_text("\\( a " * 20000 + nested).startswith("( a")
+    assert time.monotonic() - began < 3
+
+
+def test_many_unclosed_cases_in_a_formula_shape_in_linear_time():
+    """An environment's body ran to the end of the formula from each unclosed opener: 7 s."""
+    began = time.monotonic()
+    assert to_sms_text("$$" + "\\begin{cases} x & y " * 5000 + "$$").startswith("x y")
+    assert time.monotonic() - began < 3
+
+
+def test_a_long_line_between_two_dollar_signs_shapes_in_linear_time():
+    """Whether a "$" pair holds maths without TeX was asked by a pattern that backtracked
+    over the whole span: a 40,000-character line took 11 s, not 0.2 s."""
+    began = time.monotonic()
+    assert to_sms_text("$" + "a " * 20000 + "b$").startswith("$a a")
     assert time.monotonic() - began < 3
 
 

@@ -47,7 +47,13 @@ def test_one_emoji_no_longer_turns_a_whole_reply_into_ucs2():
         ("Family \U0001f468\u200d\U0001f469\u200d\U0001f467 time", "Family time"),  # ZWJ
         ("Flag \U0001f1eb\U0001f1f7 here", "Flag here"),
         ("\u2713 tested \u2717 shipped", "Yes: tested (no) shipped"),
-        ("Rated \u2605\u2605\u2605\u2606\u2606 by users", "Rated by users"),
+        # A rating's stars went, and the rating with them: "Rated by users".
+        ("Rated \u2605\u2605\u2605\u2606\u2606 by users", "Rated 3/5 stars by users"),
+        (
+            "Taste: \u2b50\u2b50\u2b50\u2b50\ufe0f\nPrice: \u2b50\u2b50",
+            "Taste: 4 stars\nPrice: 2 stars",
+        ),
+        ("\u2b50 Top pick", "Top pick"),
         # A keycap is a list's number only at a line's start: "Step 1.: open" was sent.
         ("Step 1\ufe0f\u20e3: open, then 2\ufe0f\u20e3", "Step 1: open, then 2"),
         ("#\ufe0f\u20e3 Tags", "# Tags"),
@@ -69,7 +75,14 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
     [
         ("A na\u00efve approach", "A naive approach"),
         ("Visit \u0141\u00f3d\u017a", "Visit Lodz"),
-        ("Area = \u03c0r\u00b2", "Area = pir^2"),
+        # A Greek letter's name ran into the letters beside it: "Area = pir^2".
+        ("Area = \u03c0r\u00b2", "Area = pi r^2"),
+        # A root ran into what it covers: "sqrt2 ~ 1.414", "sqrt16 = 4".
+        (
+            "\u221a2 \u2248 1.414, \u221a16 = 4, \u221a(x+1), \u221bx and \u221a",
+            "sqrt(2) ~ 1.414, sqrt(16) = 4, sqrt(x+1), cbrt(x) and sqrt",
+        ),
+        ("C = 2\u03c0r, \u03b1x = 1, f(\u03b8)", "C = 2 pi r, alpha x = 1, f(theta)"),
         # Every superscript power, a run of them under one caret: "2⁸" was sent as "28".
         ("2\u2078 = 256, 10\u2076 bytes", "2^8 = 256, 10^6 bytes"),
         ("10\u00b9\u00b2 and 10\u207b\u00b3 and x\u207f", "10^12 and 10^-3 and x^n"),
@@ -209,6 +222,22 @@ def test_a_reply_is_ucs2_when_its_language_needs_it(question, answer, script):
     shaped = shape(answer + " \U0001f600", 3, question=question)
     assert shaped.encoding == UCS_2 and shaped.reason == script
     assert "\U0001f600" not in shaped.parts[0]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        (
+            "Translate to Russian: I love you",
+            "\u042f \u0442\u0435\u0431\u044f \u043b\u044e\u0431\u043b\u044e (ya tebya lyublyu).",
+        ),
+        ("How do you say 'the cat' in Greek?", "It's \u03b7 \u03b3\u03ac\u03c4\u03b1 (i gata)."),
+    ],
+)
+def test_a_one_letter_word_in_a_quoted_phrase_stays_in_its_script(question, answer):
+    """A word of one letter was taken for a symbol and spelled in Latin: the texter read
+    "Ya тебя люблю" and "eta γάτα"."""
+    assert to_sms_text(answer, question) == answer
 
 
 def test_latin_letters_gsm7_lacks_lose_their_accent_even_when_the_texter_typed_them():

@@ -213,7 +213,7 @@ def test_more_by_sms_after_a_whatsapp_answer_is_shaped_for_sms(
 def test_a_rest_kept_for_whatsapp_is_plain_text_on_sms_and_kept_as_it_is_on_whatsapp(app, texter):
     rest = "~Old~ price, *new* one _today_: ```a_b``` 🎉"
     assert outbound.plan(texter, rest, kept_for="whatsapp").parts == [
-        "Old price, new one today: a_b"
+        "Old (crossed out) price, new one today: a_b"
     ]
     texter.channel = "whatsapp"
     assert outbound.plan(texter, rest, kept_for="whatsapp").parts == [rest]
@@ -354,6 +354,13 @@ def test_markdown_becomes_whatsapps_own_formatting():
     assert to_whatsapp_text(markdown) == (
         "*Title*\n*bold*, _italic_, *also bold*, ~gone~ and docs (https://x.org)\n"
         "- a\n- b\n- c\n\n```\nkeep **this**\n```"
+    )
+
+
+def test_pythons_special_names_are_not_bold_on_whatsapp():
+    answer = 'Add __init__.py; if __name__ == "__main__": run. __Really__ do.'
+    assert (
+        to_whatsapp_text(answer) == 'Add __init__.py; if __name__ == "__main__": run. *Really* do.'
     )
 
 

@@ -25,15 +25,10 @@ from ..models import Channel, User, utcnow
 from . import cuts
 from .footnotes import footnotes_to_text
 from .gsm import message_length
+from .html_tags import about_markup, html_tags_to_text
 from .latex import latex_to_text
-from .markdown import (
-    PANDOC_MARKS,
-    about_markup,
-    alerts_to_labels,
-    html_tags_to_text,
-    tables_to_text,
-    without_pandoc_marks,
-)
+from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
+from .python_names import PYTHON_NAMES
 from .shape import MARKER, Shaped, tidy_lines
 from .split import MAX_MESSAGE_CHARS
 
@@ -83,6 +78,11 @@ _INFO_STRING = re.compile(r"\A```[^\n`]*\n")
 _BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
 
 
+def _bold_unless_python(strong: re.Match) -> str:
+    """__bold__ as *bold*, but __init__ as written: Python's name (PYTHON_NAMES)."""
+    return strong[0] if strong[1] in PYTHON_NAMES else f"*{strong[1]}*"
+
+
 def _bold_line(heading: re.Match) -> str:
     """A heading as one bold line: the bold its words had already is the heading's own."""
     return "*" + heading[1].replace("*", "") + "*"
@@ -103,7 +103,7 @@ _RULES = [
     (re.compile(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)"), _BOLD_ITALIC),  # ___both___
     (re.compile(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])"), r"_\1_"),  # *it* -> _it_
     (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
-    (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), r"*\1*"),  # __bold__ -> *bold*
+    (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), _bold_unless_python),  # __bold__
     (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
     (re.compile(r"^[ \t]*(\S.*?)[ \t]*\n[ \t]*=+[ \t]*$", re.M), _bold_line),  # Title\n=====
@@ -183,10 +183,10 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
     if sentences and sentences[-1] >= 0.9 * (words[-1] if words else room):
         head = text[: sentences[-1]].rstrip()
-        return head + marker, head, text[sentences[-1] :].strip()
+        return head + marker, head, cuts.rest_after(text, sentences[-1])
     cut = words[-1] if words else room
     head = text[:cut].rstrip()
-    return cuts.with_ellipsis(head) + marker, head, text[cut:].strip()
+    return cuts.with_ellipsis(head) + marker, head, cuts.rest_after(text, cut)
 
 
 def shape_whatsapp(
@@ -202,12 +202,12 @@ def shape_whatsapp(
     `as_written`: a person's text (staff's), whose *bold*, _italic_ and ~strike~ are
     WhatsApp's own, not a model's Markdown to translate; only what no one sees goes."""
     if plain:
-        clean = (text or "").strip()
+        clean = cuts.without_blank_ends(text)
     elif as_written:
         clean = tidy_lines(readable(text or ""))
     else:
         clean = to_whatsapp_text(text, question)
-    if not clean:
+    if not clean.strip():
         return Shaped([])
     shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")
     return Shaped([shown], sent, rest if more else "", WHATSAPP_ENCODING, cut=bool(rest))

@@ -84,6 +84,21 @@ def word_cuts(text: str) -> list[int]:
     return sorted(cut for cut in cuts if cut > start)
 
 
+def without_blank_ends(text: str | None) -> str:
+    """`text` without blank lines before it or spaces after it; the indentation of its
+    first line stays (a rest that starts inside code, see rest_after)."""
+    return (text or "").rstrip().lstrip("\n")
+
+
+def rest_after(text: str, cut: int) -> str:
+    """What follows a cut: from the next word, or, cut at a line's end, the next line as it
+    is indented, which in code is its structure: a part that starts inside a block
+    ("        print(x)") would otherwise read as outside it."""
+    rest = text[cut:].rstrip()
+    lead = rest[: len(rest) - len(rest.lstrip())]
+    return rest[lead.rindex("\n") + 1 :] if "\n" in lead else rest.lstrip()
+
+
 def with_ellipsis(head: str) -> str:
     return head.rstrip().rstrip(",;:-(/.").rstrip() + ELLIPSIS
 

@@ -38,7 +38,7 @@ _BUTTON = re.compile(r":([A-Z]+)!?_(?:button|arrow)(?:_\(blood_type\))?:")
 #: What may be left around a sequence the package does not list: variation selectors,
 #: skin tones, tag characters and the combining keycap.
 _LEFTOVERS = re.compile(r"[\ufe0e\ufe0f\u20e3\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f]")
-#: Symbols that are not emoji but are used as they are: ticks and crosses, rating stars.
+#: Symbols that are not emoji but are used as they are: ticks and crosses, a star.
 _ALIASES = str.maketrans(
     {
         "\u2713": "\u2705",
@@ -48,6 +48,18 @@ _ALIASES = str.maketrans(
         "\u2606": "\u2b50",
     }
 )
+#: A rating in stars ("⭐⭐⭐⭐", "★★★☆☆"): the count is the answer, "4 stars", "3/5 stars".
+#: A single star is decoration, and goes as other emoji do.
+_FULL_STARS, _EMPTY_STARS = "\u2b50\u2605", "\u2606"
+_STARS = re.compile(f"(?:[{_FULL_STARS}{_EMPTY_STARS}]\ufe0f?){{2,}}")
+
+
+def _rating(stars: re.Match) -> str:
+    full = sum(stars[0].count(star) for star in _FULL_STARS)
+    empty = stars[0].count(_EMPTY_STARS)
+    return f"{full}/{full + empty} stars" if empty else f"{full} stars"
+
+
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use marks around a replaced run
 _RUN = re.compile(f"[ \\t]*(?:{_OPEN}[^{_CLOSE}]*{_CLOSE}[ \\t]*)+")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*+]|\d+[.)])?[ \t]*$")
@@ -106,7 +118,8 @@ def replace_emoji(text: str) -> str:
     """`text` without emoji; "✅ Done" becomes "Yes: Done", "Great 👍" becomes "Great"."""
     if not text:
         return text
-    marked = _LEFTOVERS.sub("", emoji_data.replace_emoji(text.translate(_ALIASES), replace=_mark))
+    text = _STARS.sub(_rating, text).translate(_ALIASES)
+    marked = _LEFTOVERS.sub("", emoji_data.replace_emoji(text, replace=_mark))
     if _OPEN not in marked:
         return marked
     return _RUN.sub(_place, marked)

@@ -5,12 +5,15 @@ maths) write formulas as \\(x^2\\), \\[\\frac{a}{b}\\] or $\\pi r^2$ whatever th
 Markdown eats the backslash of "\\(", so the texter got "(\\frac{1}{2})". Only what stands
 between math delimiters is rewritten, and never inside code (an answer about writing LaTeX
 shows its source as written). A single "$" pair counts as math only around TeX (a command,
-braces, "^" or "_"), so prices ("$5 to $10") and shell variables ("$PATH:$HOME") stay.
+braces, "^" or "_"), a variable or a relation ("$c$", "$n = 5$"), so prices ("$5 to $10")
+and shell variables ("$PATH:$HOME") stay.
 """
 
 from __future__ import annotations
 
 import re
+
+from .latex_symbols import SYMBOLS
 
 #: Code, left as written: fenced blocks (to the end when unclosed) and inline spans.
 _CODE = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`)", re.DOTALL)
@@ -23,110 +26,17 @@ _MATH = re.compile(
     r"|(?<![\\$\w])\$(?P<d>[^\s$](?:[^$\n]*?[^\s$\\])?)\$(?![\w$])",
     re.DOTALL,
 )
-_TEX = re.compile(r"\\[A-Za-z]|[{}^_]")
+_TEX = re.compile(r"\\[A-Za-z%]|[{}^_]")
+#: A "$" pair around maths without TeX, as Qwen and DeepSeek write it inline: a variable
+#: ("where $c$ is the hypotenuse") or a relation with one ("$n = 5$", "$|x| < 5$"). A price
+#: never closes so: its "$" comes before a digit and the next one after a space ("$5 or $10").
+_VARIABLE = re.compile(r"[A-Za-z](?:_?\d+)?'*")
+_LETTER, _RELATION = re.compile(r"[A-Za-z]"), re.compile(r"[=<>]")
 #: What a formula between \( \) or \[ \] has and prose about escaping parentheses lacks.
 _MATHY = re.compile(r"\\[A-Za-z]|[{}^_=+*/<>\d-]|^\s*[A-Za-z]\s*$")
 #: A regular expression's escapes (\d, \s, \w, \b): TeX's commands are words.
 _REGEX_ESCAPE = re.compile(r"\\[A-Za-z](?![A-Za-z])")
 
-_GREEK = (
-    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu "
-    "nu xi omicron pi varpi rho sigma tau upsilon phi varphi chi psi omega "
-    "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
-).split()
-_SYMBOLS = {
-    "times": " x ",  # as a typed × is (gsm.LOOKALIKES)
-    "cdot": " * ",
-    "ast": " * ",
-    "div": " / ",
-    "pm": " +/- ",
-    "mp": " -/+ ",
-    "le": " <= ",
-    "leq": " <= ",
-    "ge": " >= ",
-    "geq": " >= ",
-    "neq": " != ",
-    "ne": " != ",
-    "approx": " ~ ",
-    "sim": " ~ ",
-    "equiv": " = ",
-    "to": " -> ",
-    "rightarrow": " -> ",
-    "Rightarrow": " => ",
-    "implies": " => ",
-    "leftarrow": " <- ",
-    "infty": "infinity",
-    "ldots": "...",
-    "cdots": "...",
-    "dots": "...",
-    "degree": " degrees",
-    "int": "integral",
-    "partial": "d",
-    "in": " in ",
-    "bmod": " mod ",
-    "lfloor": "floor(",
-    "rfloor": ")",
-    "lceil": "ceil(",
-    "rceil": ")",
-    "lvert": "|",
-    "rvert": "|",
-    "mid": " | ",
-    # sets and logic, as script.py spells their characters (∪, ∅, ∀...)
-    "cup": " union ",
-    "cap": " intersect ",
-    "emptyset": "empty set",
-    "varnothing": "empty set",
-    "notin": " not in ",
-    "forall": "for all ",
-    "exists": "exists ",
-    "neg": "not ",
-    "lnot": "not ",
-    "land": " and ",
-    "wedge": " and ",
-    "lor": " or ",
-    "vee": " or ",
-    "iff": " <=> ",
-    "subset": " subset of ",
-    "subseteq": " subset of ",
-    "supset": " superset of ",
-    "supseteq": " superset of ",
-    # geometry, algebra, number theory
-    "perp": " perpendicular to ",
-    "parallel": " || ",
-    "angle": "angle ",
-    "therefore": "therefore ",
-    "because": "because ",
-    "propto": " proportional to ",
-    "mapsto": " -> ",
-    "circ": " o ",
-    "lVert": "||",
-    "rVert": "||",
-    "Vert": "||",
-    "langle": "<",
-    "rangle": ">",
-    "Leftrightarrow": " <=> ",
-    "Longleftrightarrow": " <=> ",
-    "leftrightarrow": " <-> ",
-    "Leftarrow": " <= ",
-    "longrightarrow": " -> ",
-    "Longrightarrow": " => ",
-    "longleftarrow": " <- ",
-    "gets": " <- ",
-    "ll": " << ",
-    "gg": " >> ",
-    "iint": "double integral",
-    "iiint": "triple integral",
-    "oint": "integral",
-    "prod": "product",
-    "vdots": "...",
-    "ddots": "...",
-    "setminus": " minus ",
-    "cong": " congruent to ",
-    "complement": "c",
-    "top": "T",  # a transpose, A^\top
-    "ell": "l",
-    **{name: name.removeprefix("var") for name in _GREEK},
-}
 #: Sizing commands (and the "." of a null delimiter, \left.), colours, strikes: nothing to
 #: read; and spacing, read as a space.
 _SILENT = re.compile(
@@ -208,11 +118,18 @@ def latex_to_text(text: str) -> str:
 
 def _span(match: re.Match) -> str:
     source = match.group("a") or match.group("b") or match.group("c")
-    # "$x$" reads well enough and "$PATH:$" is no maths; nor are "write \( and \)" and
-    # the regular expression "\(\d+\)".
-    formula = _TEX if source is None else _MATHY
+    # "$PATH:$" is no maths; nor are "write \( and \)" and the regular expression "\(\d+\)".
+    lone = source is None
     source = source or match.group("d")
-    if not formula.search(source) or _REGEX_ESCAPE.search(source):
+    if lone:
+        formula = (
+            _TEX.search(source)
+            or _VARIABLE.fullmatch(source)
+            or (_LETTER.search(source) and _RELATION.search(source))
+        )
+    else:
+        formula = _MATHY.search(source)
+    if not formula or _REGEX_ESCAPE.search(source):
         return match.group(0)
     return math_text(source)
 
@@ -248,9 +165,44 @@ def _last_start(sign: re.Pattern, text: str) -> int:
     return max((match.start() for match in sign.finditer(text)), default=-1)
 
 
+#: Cases and matrices, whose cells "&" parts and whose rows "\\\\" end.
+#: Its body holds no other environment, so an opener never closed costs a scan to the next
+#: one, not to the end of the formula; a nested one is read first, from the inside.
+_ENVIRONMENT = re.compile(
+    r"\\begin\s*\{(cases|[pbBvV]?matrix|smallmatrix)\}((?:[^\\]|\\(?!begin|end))*?)"
+    r"\\end\s*\{\1\}"
+)
+_CELL = re.compile(r"(?<!\\)&")
+#: A case's condition that says how it reads already ("\text{if } x > 0", "otherwise").
+_WORDED = re.compile(r"\A\s*(?:\\text\s*\{\s*)?(?:if|otherwise|else|for|when|unless)\b")
+_BRACKETS = {"pmatrix": "()", "bmatrix": "[]", "Bmatrix": "{}", "vmatrix": "||", "Vmatrix": "||"}
+
+
+def _environment(found: re.Match) -> str:
+    """A piecewise function as its cases ("x if x > 0; -x otherwise"), a matrix as its rows
+    in its brackets ("[1, 2; 3, 4]"): without "&" a value ran into its condition."""
+    kind, rows = found[1], [row for row in _ROW.split(found[2]) if row.strip()]
+    cells = [[cell.strip() for cell in _CELL.split(row)] for row in rows]
+    if kind == "cases":
+        return "; ".join(" ".join(_case(*row)) for row in cells)
+    opening, closing = _BRACKETS.get(kind, "[]")
+    return opening + "; ".join(", ".join(row) for row in cells) + closing
+
+
+def _case(value: str, condition: str = "", *rest: str) -> list[str]:
+    if not condition or _WORDED.match(condition):
+        return [value, condition, *rest]
+    return [value, "if", condition, *rest]
+
+
 def math_text(source: str) -> str:
     """One formula's source as plain characters, innermost braces first."""
-    text = _TEMPERATURE.sub(lambda unit: " " + (unit[1] or unit[2]), source)
+    text = source
+    for _ in range(_DEPTH):  # innermost first, as braces
+        text, found = _ENVIRONMENT.subn(_environment, text)
+        if not found:
+            break
+    text = _TEMPERATURE.sub(lambda unit: " " + (unit[1] or unit[2]), text)
     text = _ROW.sub("; ", _DEGREES.sub(" degrees", _CHEMISTRY.sub(_chemistry, text)))
     text = _SPACE.sub(" ", _SILENT.sub("", text))
     text = _COMMAND.sub(_symbol, text)
@@ -273,7 +225,7 @@ _RUNS_INTO = re.compile(r"(?:[^\W\d_]|[\^_]\w)\Z")
 def _symbol(match: re.Match) -> str:
     """A symbol's reading; a Greek letter after a letter or a short power gets a space
     (i\\pi -> i pi, \\sin^2\\theta -> sin^2 theta)."""
-    word = _SYMBOLS.get(match[1])
+    word = SYMBOLS.get(match[1])
     if word is None:
         return match[0]
     before = match.string[max(match.start() - 2, 0) : match.start()]

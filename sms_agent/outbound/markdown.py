@@ -11,21 +11,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
+from .html_tags import STRUCK, HtmlReader, html_reader
+from .python_names import PYTHON_NAMES
 
 _PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-# Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
-# is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
-# the question is about markup itself (about_markup), when those are the answer too.
-_FORMATTING_TAG = re.compile(
-    r"</?(?:b|i|em|strong|u|s|del|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)\b"
-    r"[^>]*>|<!--.*?-->",
-    re.IGNORECASE | re.DOTALL,
-)
-_LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
-#: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
-_SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
-#: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
-_MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
 
 
 #: GitHub's alerts, a quote that opens with "[!NOTE]" on a line of its own, as GPT and Claude
@@ -61,25 +50,6 @@ def without_pandoc_marks(mark: re.Match) -> str:
     return subscript or (f"^{power}" if power else highlighted)
 
 
-def about_markup(question: str) -> bool:
-    """Whether the texter asked about markup, so that tags in the answer are its subject
-    ("use the <b> tag") and not formatting to drop."""
-    return _MARKUP_QUESTION.search(question or "") is not None
-
-
-def html_tags_to_text(text: str) -> str:
-    """`text` with its formatting tags, line breaks and comments as markdown_to_text shows
-    them: for WhatsApp, whose shaping keeps the Markdown rather than parsing it."""
-    return _raw_html(text)
-
-
-def _raw_html(html: str, as_written: bool = False) -> str:
-    if as_written:
-        return html
-    html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
-    return _FORMATTING_TAG.sub("", html)
-
-
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     """Headings, emphasis and code lose their markers but keep their words; links keep their URL.
 
@@ -89,7 +59,7 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     about markup, about_markup).
     """
     source = footnotes_to_text(source)
-    renderer = _Renderer(html_as_written, source.split("\n"))
+    renderer = _Renderer(html_reader(source, html_as_written), source.split("\n"))
     for token in _PARSER.parse(source):
         renderer.feed(token)
     text = "\n".join(line.rstrip() for line in renderer.lines)
@@ -115,8 +85,8 @@ def tables_to_text(source: str) -> str:
 class _Renderer:
     """Walks markdown-it's block tokens and writes plain lines."""
 
-    def __init__(self, html_as_written: bool = False, source_lines: Sequence[str] = ()) -> None:
-        self.html_as_written = html_as_written
+    def __init__(self, html: HtmlReader = str, source_lines: Sequence[str] = ()) -> None:
+        self.html = html
         self.source_lines = source_lines
         self.lines: list[str] = []
         self.lists: list[int | None] = []  # the next item's number; None in a bullet list
@@ -149,7 +119,7 @@ class _Renderer:
             self.lines.append("")
 
     def on_inline(self, token: Token) -> None:
-        text = inline_text(token.children or [], self.html_as_written)
+        text = inline_text(token.children or [], self.html)
         if self.quotes:
             text = _ALERT.sub(lambda alert: _label(alert[1]), text)
         if self.in_cell:
@@ -177,7 +147,7 @@ class _Renderer:
     on_code_block = on_fence
 
     def on_html_block(self, token: Token) -> None:
-        text = _raw_html(token.content, self.html_as_written).strip("\n")
+        text = self.html(token.content).strip("\n")
         if text:
             self.write(text)
         self.separate()
@@ -257,10 +227,11 @@ class _Renderer:
         )
 
 
-def inline_text(children: list[Token], html_as_written: bool = False) -> str:
+def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     """The words of one inline run; a link's URL follows its text unless they are the same."""
     out: list[str] = []
     links: list[tuple[str, int]] = []
+    struck: list[int] = []  # where each open strike-through's words start in `out`
     for index, child in enumerate(children):
         kind = child.type
         if kind == "text":
@@ -270,9 +241,14 @@ def inline_text(children: list[Token], html_as_written: bool = False) -> str:
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
         elif kind == "html_inline":
-            out.append(_raw_html(child.content, html_as_written))
+            out.append(html(child.content))
+        elif kind == "s_open":
+            struck.append(len(out))
+        elif kind == "s_close" and struck and "".join(out[struck.pop() :]).strip():
+            out.append(STRUCK)
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
-            out.append(child.markup if _between_digits(children, index) else "")
+            kept = _between_terms(children, index) or _dunder(children, index)
+            out.append(child.markup if kept else "")
         elif kind == "link_open":
             links.append((str(child.attrs.get("href", "")), len(out)))
         elif kind == "link_close" and links:
@@ -298,8 +274,25 @@ def _names_its_site(label: str, href: str) -> bool:
     return bool(host) and label.lower().removeprefix("www.") == host
 
 
-def _between_digits(children: list[Token], index: int) -> bool:
-    """'2*3*4' is arithmetic, not emphasis: keep the asterisks between digits."""
-    before = children[index - 1].content if index > 0 else ""
-    after = children[index + 1].content if index + 1 < len(children) else ""
-    return before[-1:].isdigit() and after[:1].isdigit()
+def _dunder(children: list[Token], index: int) -> bool:
+    """'__init__' and '__name__ == "__main__"' are Python's names, not bold: keep the
+    underscores of a "__" pair around one of them."""
+    if children[index].markup != "__":
+        return False
+    opening = children[index].type == "strong_open"
+    start = index if opening else index - 2
+    run = children[start : start + 3]
+    return (
+        start >= 0
+        and [token.type for token in run] == ["strong_open", "text", "strong_close"]
+        and run[1].content in PYTHON_NAMES
+    )
+
+
+def _between_terms(children: list[Token], index: int) -> bool:
+    """'2*3*4', 'l*w*h' and '3*x*y' are products, not emphasis: keep an asterisk between
+    two ASCII letters or digits (Chinese bold runs into its words: '这是**重要**的')."""
+    before = children[index - 1].content[-1:] if index > 0 else ""
+    after = children[index + 1].content[:1] if index + 1 < len(children) else ""
+    pair = before + after
+    return len(pair) == 2 and pair.isascii() and pair.isalnum()

@@ -118,6 +118,16 @@ _AS_WRITTEN = str.maketrans(_SUPERSCRIPTS, "0123456789+-ni")
 _ORDINAL = re.compile(r"(?<=\d)(\u02e2\u1d57|\u207f\u1d48|\u02b3\u1d48|\u1d57\u02b0)(?!\w)")
 
 
+#: A root sign and what it covers ("√2", "√(x+1)", "∛27"): as a calculator writes it,
+#: "sqrt(2)", as LaTeX's \\sqrt{2} reads (latex.py); anyascii's "sqrt2" reads as a name.
+_ROOT = re.compile(r"([\u221a\u221b])\s?(?:\(([^()\n]*)\)|(\d+(?:[.,]\d+)?|[A-Za-z]\w*))")
+_ROOT_NAMES = {"\u221a": "sqrt", "\u221b": "cbrt"}
+
+
+def _roots(text: str) -> str:
+    return _ROOT.sub(lambda root: f"{_ROOT_NAMES[root[1]]}({root[2] or root[3]})", text)
+
+
 def _powers(text: str) -> str:
     text = _ORDINAL.sub(lambda suffix: anyascii(suffix.group()), text)
     return _SUPERSCRIPT.sub(lambda run: "^" + run.group().translate(_AS_WRITTEN), text)
@@ -178,10 +188,22 @@ def expected_encoding(question: str) -> str:
 
 
 def _in_word(text: str, index: int, script: str) -> bool:
+    """Whether the letter at `index` is part of its script's words: a letter of it beside
+    it, or past a space, so that a word of one letter in a phrase ("Я тебя люблю", Greek's
+    "η γάτα") is a word too, not a symbol spelled in Latin ("Ya тебя люблю")."""
     if script in _WORD_PER_CHARACTER:
         return True
-    neighbours = text[max(index - 1, 0) : index] + text[index + 1 : index + 2]
-    return any(script_of(char) == script for char in neighbours)
+    return any(script_of(char) == script for char in _neighbours(text, index))
+
+
+def _neighbours(text: str, index: int) -> str:
+    """The characters nearest to text[index] on either side, past any spaces."""
+    before, after = index - 1, index + 1
+    while before >= 0 and text[before] == " ":
+        before -= 1
+    while after < len(text) and text[after] == " ":
+        after += 1
+    return (text[before] if before >= 0 else "") + text[after : after + 1]
 
 
 def _spelled(char: str) -> str:
@@ -216,7 +238,7 @@ def to_latin_reply(text: str) -> str:
     text = _micro_signs(unicodedata.normalize("NFC", text))
     for unit, spelling in _UNITS:
         text = unit.sub(spelling, text)
-    text = _powers(_MIXED_NUMBER.sub(" ", text))
+    text = _roots(_powers(_MIXED_NUMBER.sub(" ", text)))
     out, dropped = [], False
     for index, char in enumerate(text):
         script = script_of(char)
@@ -228,7 +250,9 @@ def to_latin_reply(text: str) -> str:
             out.append(_key(text, index))
         else:
             spelled = _spelled(char)
-            out.append(_apart(text, index, spelled) if char in _SPELLED else spelled)
+            named = char in _SPELLED or script == "Greek"
+            word = _apart(text, index, spelled) if named else spelled
+            out.append(word[1:] if word[:1] == " " and out and out[-1][-1:] == " " else word)
             dropped = dropped or not spelled
     result = "".join(out)
     return re.sub(r"(?<=\S) {2,}(?=\S)", " ", result) if dropped else result
@@ -243,8 +267,8 @@ def _key(text: str, index: int) -> str:
 
 
 def _apart(text: str, index: int, word: str) -> str:
-    """A symbol spelled as a word, with a space from a letter or digit beside it: "∀x" is
-    "for all x", not "for allx"."""
+    """A symbol or a Greek letter spelled as a word, with a space from a letter or digit
+    beside it: "∀x" is "for all x", not "for allx", and "2πr" is "2 pi r", not "2pir"."""
     if len(word) < 2 or not word.isascii() or not word[0].isalpha():
         return word
     before = " " if index and text[index - 1].isalnum() else ""

@@ -26,8 +26,9 @@ from .gsm import (
     segment_count,
     without_lookalikes,
 )
+from .html_tags import about_markup
 from .latex import latex_to_text
-from .markdown import about_markup, markdown_to_text
+from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
 
 #: Ends a reply that did not fit; the texter's MORE sends the rest (outbound/more.py).
@@ -145,7 +146,7 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
     """
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
-    text = (text or "").strip()
+    text = cuts.without_blank_ends(text)  # a kept rest's first line keeps its indent
     # Every character costs at least one unit, so nothing past this can fit anyway.
     window = text[: max_segments * SINGLE_SEGMENT[GSM_7] + 1]
     if window == text and _segments_when_sent(text) <= max_segments:
@@ -168,7 +169,7 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
         cut = _longest_fitting(window, range(1, len(window)), at_word, max_segments) or 1
         finish = at_word
     head = text[:cut].rstrip()
-    return finish(head), head, text[cut:].strip()
+    return finish(head), head, cuts.rest_after(text, cut)
 
 
 def fit_to_segments(text: str, max_segments: int) -> str:
@@ -187,8 +188,8 @@ def shape(
     """The SMS for `text` in `max_segments` segments. `plain` text (a rest kept for MORE) is
     not cleaned again; with `more`, a cut ends with MARKER and the rest is kept, else with
     "..." and the rest is dropped (a notice or a staff message has nowhere to keep it)."""
-    clean = (text or "").strip() if plain else to_sms_text(text, question)
-    if not clean:
+    clean = cuts.without_blank_ends(text) if plain else to_sms_text(text, question)
+    if not clean.strip():
         return Shaped([])
     shown, sent, rest = cut_to_segments(clean, max_segments, MARKER if more else "")
     encoding = encoding_of(shown)

@@ -47,8 +47,8 @@ def split_for_sms(text: str, max_chars: int = MAX_MESSAGE_CHARS) -> list[str]:
     """
     if max_chars < 20:
         raise ValueError("max_chars must leave room for the (n/N) prefix and some text")
-    text = (text or "").strip()
-    if not text:
+    text = cuts.without_blank_ends(text)
+    if not text.strip():
         return []
     if message_length(text) <= max_chars:
         return [text]

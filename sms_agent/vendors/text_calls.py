@@ -10,13 +10,15 @@ the models' own: Hermes and Qwen's JSON, Qwen3-Coder's <function=name>, GLM's na
 <｜tool▁call▁begin｜> (the name after <｜tool▁sep｜> in V3, before it in V3.1), Kimi K2's
 <|tool_call_begin|>functions.name:0, Granite's and Phi-4's <|tool_call|> JSON, Llama 3.2's
 and 4's Python list ([name(arg="v")], keyword arguments only, at the very end), Gemma's
-```tool_code block. gpt-oss,
+```tool_code block, and Llama 3.1 to 3.3's bare JSON ({"name": ..., "parameters": ...}, the
+format Meta gives custom tools) on the answer's last lines. gpt-oss,
 on a server that passes its Harmony channels through as text, calls a tool in a
 commentary channel addressed "to=functions.<name>".
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 #: DeepSeek's tokens, spelled with full-width bars and a lower one-eighth block for spaces.
@@ -64,6 +66,41 @@ def harmony_calls(content: str) -> list[str]:
     return _RECIPIENT.findall(content)
 
 
+#: Where a bare JSON call may start: the answer's start, or a line's.
+_JSON_START = re.compile(r"(?:\A|\n)[ \t]*(?=[\[{])")
+#: The keys of a call in Llama's JSON (and Hermes's): a name and its arguments.
+_CALL_KEYS = frozenset({"name", "parameters", "arguments", "type", "id"})
+#: Longer than any call to request_human: a JSON document this long is the answer's.
+_LONGEST_JSON_CALL = 2000
+
+
+def _json_calls(content: str) -> tuple[str, list[str]]:
+    """(`content` without the bare JSON calls on its last lines, their tools' names): what
+    Llama 3.x writes for a custom tool, which reaches the text when the server has no tool
+    parser for it. Only a whole JSON object (or list of them) with exactly a call's keys
+    counts, so JSON an answer shows in prose or in code stays."""
+    stripped = content.rstrip()
+    for start in _JSON_START.finditer(stripped, max(len(stripped) - _LONGEST_JSON_CALL, 0)):
+        try:
+            called = json.loads(stripped[start.end() :])
+        except (ValueError, RecursionError):  # not JSON, or nested past any call
+            continue
+        calls = called if isinstance(called, list) else [called]
+        if calls and all(_is_call(call) for call in calls):
+            return stripped[: start.start()], [call["name"] for call in calls]
+        break
+    return content, []
+
+
+def _is_call(call) -> bool:
+    return (
+        isinstance(call, dict)
+        and isinstance(call.get("name"), str)
+        and call.keys() <= _CALL_KEYS
+        and ("parameters" in call or "arguments" in call)
+    )
+
+
 def calls_in_text(content: str) -> tuple[str, list[str]]:
     """(`content` without the tool calls that end it, the names of the tools they call).
     Only calls after the last of the answer's words count: a call's markup further in is
@@ -75,6 +112,8 @@ def calls_in_text(content: str) -> tuple[str, list[str]]:
         calls.insert(0, call)
         end = call.start()
     names = [_name(next(words for words in call.groups() if words is not None)) for call in calls]
+    if not calls:
+        return _json_calls(content)
     return content[:end], [name for name in names if name]
 
 

@@ -26,7 +26,11 @@ _ASSISTANT = (
     r"|(?:<\|START_OF_TURN_TOKEN\|>)?<\|CHATBOT_TOKEN\|>(?:\s*<\|START_RESPONSE\|>)?"
     r"|<\|START_RESPONSE\|>|\[/INST\]"
 )
-_HEADER = re.compile(rf"\A\s*(?:(?:{_START})\s*(?:{_ASSISTANT})?|{_ASSISTANT})\s*")
+#: Llama 3's header once the server has skipped its special tokens (llamafile, llama.cpp and
+#: other servers whose prompt lacks the generation header, so the model writes it): the role
+#: alone on the answer's first line, "assistant\n\nParis.".
+_BARE_ROLE = r"assistant[ \t]*\n(?=\s*\S)"
+_HEADER = re.compile(rf"\A\s*(?:(?:{_START})\s*(?:{_ASSISTANT})?|{_ASSISTANT}|{_BARE_ROLE})\s*")
 #: Where the model's turn ends: its end token, or the start of a turn it imagined. Llama 3
 #: ends a tool-calling turn with <|eom_id|>, Llama 4 any turn with <|eot|>; Gemma's end of
 #: text is <eos>, Mistral's </s> before an imagined [INST] or at the end; Command R and A

@@ -1,0 +1,66 @@
+"""Raw HTML in a model's answer as a phone shows it: its formatting goes, the rest stays.
+
+Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
+is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
+the question is about markup itself (about_markup), when those are the answer too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+# A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
+# tag" are no markup, though an HTML parser reads a tag in each.
+_FORMATTING_TAG = re.compile(
+    r"<(/?)(b|i|em|strong|u|s|del|strike|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)"
+    r"\b[^>]*>|<!--.*?-->",
+    re.IGNORECASE | re.DOTALL,
+)
+_CLOSING_TAG = re.compile(r"</([A-Za-z]+)\s*>")
+_OPENING_TAG = re.compile(r"<([A-Za-z]+)\b")
+_LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+#: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
+#: without it the texter reads both prices, or the advice the model took back, as meant.
+STRUCK = " (crossed out)"
+_STRIKE_TAGS = frozenset({"s", "del", "strike"})
+#: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
+_SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
+#: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
+_MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
+
+
+def about_markup(question: str) -> bool:
+    """Whether the texter asked about markup, so that tags in the answer are its subject
+    ("use the <b> tag") and not formatting to drop."""
+    return _MARKUP_QUESTION.search(question or "") is not None
+
+
+def html_tags_to_text(text: str) -> str:
+    """`text` with its formatting tags, line breaks and comments as markdown_to_text shows
+    them: for WhatsApp, whose shaping keeps the Markdown rather than parsing it."""
+    return html_reader(text)(text)
+
+
+HtmlReader = Callable[[str], str]
+
+
+def html_reader(text: str, as_written: bool = False) -> HtmlReader:
+    """How the raw HTML in `text` reads: formatting tags the text closes, line breaks and
+    comments go, the rest stays as written; all of it stays `as_written`."""
+    if as_written:
+        return str
+    closed = {name.lower() for name in _CLOSING_TAG.findall(text)}
+    opened = {name.lower() for name in _OPENING_TAG.findall(text)}
+
+    def formatting(tag: re.Match) -> str:
+        name = (tag[2] or "").lower()
+        if name and not tag[1]:  # an opening tag
+            return "" if name in closed else tag[0]
+        return STRUCK if name in _STRIKE_TAGS and name in opened else ""
+
+    def read(html: str) -> str:
+        html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
+        return _FORMATTING_TAG.sub(formatting, html)
+
+    return read
