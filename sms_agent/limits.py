@@ -205,7 +205,7 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
-    return _refuse(user, RefusalReason.DAILY_CAP, "paused", now.date().isoformat())
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(now.date(), cap))
 
 
 def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
@@ -258,4 +258,12 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
     month = report.month_start(now)
     if report.spent_by(user.phone_number, month) < cap:
         return None
-    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", month.isoformat())
+    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(month, cap))
+
+
+def _cap_run(period: date | datetime, cap: Decimal) -> str:
+    """The run of texts one cap's notice covers: the cap's day or month, at this cap. A
+    texter answered again under a higher cap (staff raised today's, or moved them to a tier
+    with a higher one) who reaches it is told again, as the quota tells them after a reset;
+    with the period alone they met silence the second time, as if the service had broken."""
+    return f"{period.isoformat()}#{cap}"

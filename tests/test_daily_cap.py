@@ -84,6 +84,25 @@ def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
     assert [reason for _s, reason in stored()] == ["daily_cap", "daily_cap", None]
 
 
+def test_a_texter_told_of_the_cap_is_told_again_when_the_raised_cap_is_reached(
+    app, client, alert_hook, runner
+):
+    """Regression: the paused notice was kept per day alone, so after staff raised the cap
+    a texter who was answered again met silence once the raised cap was spent too."""
+    make_user(PHONE)
+    spent(PHONE, "1.00")
+    text(client, "one")
+    assert notices(app) == ["paused"]
+    assert runner.invoke(args=["spend", "raise-cap", "2"]).exit_code == 0
+    text(client, "two")
+    assert answers(queued_jobs(app)) == 1
+    spent(PHONE, "1.00")
+    text(client, "three")
+    text(client, "four")
+    assert notices(app) == ["paused"]  # once at the raised cap too
+    assert [reason for _s, reason in stored()] == ["daily_cap", None, "daily_cap", "daily_cap"]
+
+
 def test_past_the_daily_cap_an_empty_text_gets_no_how_to(app, client, alert_hook):
     """Regression: past the cap only keywords are answered, yet each empty text still got
     its how-to SMS, paid for past the cap. It now gets the day's one notice, then nothing."""

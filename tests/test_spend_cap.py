@@ -31,6 +31,26 @@ def test_a_texter_past_the_spend_cap_gets_one_notice_and_is_not_answered(app, cl
     assert db.session.get(User, PHONE).monthly_requests == 0  # never counted
 
 
+def test_a_texter_moved_to_a_higher_cap_is_told_again_when_they_reach_it(app, client):
+    """Regression: the notice was kept per month alone, so a texter staff upgraded within
+    the month, answered again under premium's higher cap, met silence once they reached it."""
+    app.config.update(SPEND_CAP_FREE=D("0.50"), SPEND_CAP_PREMIUM=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.50")
+    text(client)
+    assert notices(app) == ["spend_cap"]
+    user = db.session.get(User, PHONE)
+    user.tier = "premium"
+    db.session.commit()
+    text(client, "Answered again?")
+    assert answers(queued_jobs(app)) == 1
+    spent(PHONE, "0.50")
+    text(client, "And now?")
+    text(client, "Still there?")
+    assert notices(app) == ["spend_cap"]  # once at the new cap too
+    assert [reason for _s, reason in stored()] == ["over_spend", None, "over_spend", "over_spend"]
+
+
 def test_the_spend_cap_counts_this_month_only_and_only_for_its_tier(app, client):
     app.config.update(SPEND_CAP_FREE=D("0.50"))
     make_user(PHONE)
