@@ -138,27 +138,48 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
             log.warning("SENDER_RATE_STORAGE_URI unreachable, %s not counted: %r", rate, exc)
             return None
         if not within:
-            reset = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
-            window = f"{item}@{int(reset)}"
+            lifts = _used_up_until(rate, user.phone_number)
+            if lifts is None:  # the window reset as it was read
+                lifts = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
+            window = _rate_run(user, lifts)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
     return None
 
 
+def _used_up_until(rate: str, phone: str) -> float | None:
+    """When (a Unix time) the last of the sender's used-up SENDER_RATE windows resets: past
+    both "10/minute" and "200/day", the day's; None when none is used up. Read from the
+    storage that counts, without counting."""
+    limiter = _limiter()
+    stats = [limiter.get_window_stats(item, "sender", phone) for item in parse_many(rate)]
+    return max((s.reset_time for s in stats if s.remaining == 0), default=None)
+
+
+def _rate_run(user: User, lifts: float) -> str:
+    """The run of refused texts one `rate_limited` notice covers: until the sender may text
+    again (`lifts`), kept as the notice's window. It is the last used-up window's reset, not
+    the window that refused this text: past "10/minute;200/day" with the day used up, a text
+    refused by the minute and the next by the day alternated the two windows and each
+    brought a notice, two SMS a minute all day to a phone stuck resending. And Redis tells
+    a reset in whole seconds of time to live, which, added to the clock, wanders across a
+    second: a reset within a second of the one kept is the same window, or texts of one
+    window were noticed again and again."""
+    kept = user.service_state.get(f"{RefusalReason.RATE_LIMITED.value}_notice_window")
+    try:
+        if abs(float(kept) - lifts) < 1:
+            return kept
+    except (TypeError, ValueError):
+        pass  # no notice yet (or one kept by an earlier version, as "1/minute@<reset>")
+    return repr(float(lifts))
+
+
 def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
-    """When a texter refused `rate_limited` may be admitted again: when the last of their
-    used-up SENDER_RATE windows resets (past both "10/minute" and "200/day", the day's),
-    read from the storage that counts, without counting. Now, should none be used up any
-    more (a window reset meanwhile)."""
+    """When a texter refused `rate_limited` may be admitted again (_used_up_until); now,
+    should none be used up any more (a window reset meanwhile)."""
     now = now or utcnow()
     rate = current_app.config.get("SENDER_RATE")
-    if not rate:
-        return now
-    limiter = _limiter()
-    stats = [
-        limiter.get_window_stats(item, "sender", user.phone_number) for item in parse_many(rate)
-    ]
-    resets = [datetime.fromtimestamp(s.reset_time, UTC) for s in stats if s.remaining == 0]
-    return max([now, *resets])
+    lifts = _used_up_until(rate, user.phone_number) if rate else None
+    return now if lifts is None else max(now, datetime.fromtimestamp(lifts, UTC))
 
 
 # -- the service's daily cap --------------------------------------------------------------
