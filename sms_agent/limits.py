@@ -200,13 +200,16 @@ class NoDailyCap(Exception):
 
 
 def raise_daily_cap(amount, day: date | None = None) -> SpendDay:
-    """Staff lift today's cap (until midnight UTC); the 100% alert may fire again."""
+    """Staff lift today's cap (until midnight UTC); its alerts fire again at 80% and 100% of
+    the new cap (only the 100% one used to, so no warning came before texters were refused
+    again)."""
     if current_app.config.get("DAILY_SPEND_CAP") is None:
         raise NoDailyCap("no DAILY_SPEND_CAP is set: today's spend has no cap to raise")
     day = day or utcnow().date()
     record = db.session.get(SpendDay, day) or SpendDay(day=day)
     record.cap_usd = money(amount)
-    record.alerted_100 = False
+    for flag in CAP_ALERTS:
+        setattr(record, flag, False)
     db.session.add(record)
     return record
 

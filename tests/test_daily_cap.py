@@ -65,6 +65,21 @@ def test_the_daily_cap_alerts_at_80_and_100_percent_once_each(app, client, alert
     assert [reason for _s, reason in stored()] == [None, None, None, "daily_cap", "daily_cap"]
 
 
+def test_a_raised_cap_alerts_at_its_own_80_percent(app, client, alert_hook, runner):
+    """Regression: raising the cap re-armed only the 100% alert, so the spend nearing the
+    raised cap gave the operator no warning before texters were refused again."""
+    make_user(PHONE)
+    spent(PHONE, "1.00")
+    text(client, "one")
+    assert sorted(a["level"] for a in alerts_posted(alert_hook, 2)) == [80, 100]
+    assert runner.invoke(args=["spend", "raise-cap", "2"]).exit_code == 0
+    spent(PHONE, "0.60")
+    text(client, "two")
+    [*_before, eighty] = alerts_posted(alert_hook, 3)
+    assert eighty["level"] == 80
+    assert "80% of the daily cap of 2.000000 USD" in eighty["message"]
+
+
 def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
     app, client, alert_hook, runner
 ):
