@@ -35,6 +35,9 @@ log = logging.getLogger("sms_agent.costs")
 #: once it is this old: by then Twilio has long settled it.
 SETTLED_AFTER = timedelta(hours=1)
 
+#: Twilio's answer for a message it does not have (any more): its price will never come.
+MESSAGE_GONE = 404
+
 #: Where the session keeps the model calls it recorded, for keep_paid_calls: a rollback
 #: drops a call that was never stored, and with it the only record that it was paid for.
 _RECORDED_CALLS = "recorded_model_calls"
@@ -139,8 +142,9 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
 def fetch_prices(now: datetime | None = None) -> int:
     """Ask Twilio for the price of up to PRICE_FETCH_BATCH final messages still carrying an
     estimate; returns how many got their real price. A message Twilio has not priced yet is
-    asked again later, up to PRICE_FETCH_MAX_CHECKS times; Twilio unreachable ends the batch
-    (the next run tries again). Each price is committed as it is taken (_commit_alone)."""
+    asked again later, up to PRICE_FETCH_MAX_CHECKS times, and one it does not have is not
+    asked again; Twilio unreachable or refusing us ends the batch (the next run tries again).
+    Each price is committed as it is taken (_commit_alone)."""
     now = now or utcnow()
     batch = db.session.scalars(
         sa.select(OutboundMessage)
@@ -157,7 +161,10 @@ def fetch_prices(now: datetime | None = None) -> int:
             price = backend.fetch_price(message.sid)
         except SmsError as exc:
             log.warning("price of %s not fetched: %s", message.sid, exc)
-            if exc.retryable:
+            if exc.status != MESSAGE_GONE:
+                # Twilio unreachable, or refusing us rather than this message (credentials
+                # rotated, the account suspended: 401, 403): each message of the batch
+                # given up on would keep its estimate for good. Asked again next run.
                 break
             message.price_checks = current_app.config["PRICE_FETCH_MAX_CHECKS"]
             continue
