@@ -276,13 +276,23 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
     """The cap's month is the UTC month the spend reports count, not the texter's: a month
     in their timezone moved with it, and moving east at a month's end, where the next one
     had begun, brought a fresh cap a day early."""
+    cap = spend_cap_reached(user, now)
+    if cap is None:
+        return None
+    return _refuse(
+        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(report.month_start(now), cap)
+    )
+
+
+def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None:
+    """The monthly spend cap of the texter's tier, when they have cost that much this UTC
+    month (texts are refused `over_spend`); None when they have not, or their tier has none."""
     cap = monthly_cap(user.tier)
     if cap is None:
         return None
-    month = report.month_start(now)
-    if report.spent_by(user.phone_number, month) < cap:
+    if report.spent_by(user.phone_number, report.month_start(now or utcnow())) < cap:
         return None
-    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(month, cap))
+    return cap
 
 
 def _cap_run(period: date | datetime, cap: Decimal) -> str:
