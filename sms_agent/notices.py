@@ -91,10 +91,15 @@ def spend_cap_text(user: User, now: datetime | None = None) -> str:
 
 
 def _lifts(user: User, now: datetime | None = None) -> str:
-    """When the spend cap lifts, in the texter's time: "Feb 1", or "Jan 31 14:00"."""
-    lifts = limits.spend_cap_lifts(now).astimezone(ZoneInfo(user.timezone or "UTC"))
-    hour = "" if lifts.time() == time.min else f" {lifts:%H:%M}"
-    return f"{lifts:%b} {lifts.day}{hour}"
+    """When the spend cap lifts, in the texter's time."""
+    return _in_their_time(user, limits.spend_cap_lifts(now))
+
+
+def _in_their_time(user: User, moment: datetime) -> str:
+    """A limit's midnight UTC, in the texter's time: "Feb 1", or "Jan 31 14:00"."""
+    local = moment.astimezone(ZoneInfo(user.timezone or "UTC"))
+    hour = "" if local.time() == time.min else f" {local:%H:%M}"
+    return f"{local:%b} {local.day}{hour}"
 
 
 def rate_limited_text(_user: User) -> str:
@@ -104,10 +109,14 @@ def rate_limited_text(_user: User) -> str:
     )
 
 
-def paused_text(_user: User) -> str:
+def paused_text(user: User, now: datetime | None = None) -> str:
+    """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
+    time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
+    away until the next day, when answers came back at 19:00 (unless staff raise the cap
+    sooner)."""
     return (
-        f"{service()} has paused answers for today. Please text again tomorrow. "
-        "Reply HELP for help."
+        f"{service()} has paused answers until {_in_their_time(user, limits.daily_cap_lifts(now))}."
+        " Please text again then. Reply HELP for help."
     )
 
 

@@ -4,7 +4,7 @@ keywords are answered until midnight UTC or until staff raise the cap."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sms_agent import limits
 from sms_agent.extensions import db
 from sms_agent.models import SpendDay, utcnow
+from sms_agent.notices import paused_text
 from tests.admission import (
     PHONE,
     D,
@@ -116,6 +117,19 @@ def test_a_texter_told_of_the_cap_is_told_again_when_the_raised_cap_is_reached(
     text(client, "four")
     assert notices(app) == ["paused"]  # once at the raised cap too
     assert [reason for _s, reason in stored()] == ["daily_cap", None, "daily_cap", "daily_cap"]
+
+
+@pytest.mark.parametrize(
+    ("timezone", "lifts"),
+    [("UTC", "Jan 21."), ("America/New_York", "Jan 20 19:00."), ("Asia/Kolkata", "Jan 21 05:30.")],
+)
+def test_the_paused_notice_says_when_answers_resume_in_the_texters_time(app, timezone, lifts):
+    """Regression: "paused answers for today. Please text again tomorrow" sent a texter in
+    New York, refused in the morning, away until the next day; answers came back at 19:00
+    their time (midnight UTC)."""
+    user = make_user(PHONE, timezone=timezone)
+    now = datetime(2027, 1, 20, 15, tzinfo=UTC)
+    assert f"has paused answers until {lifts} Please text again then." in paused_text(user, now)
 
 
 def test_past_the_daily_cap_an_empty_text_gets_no_how_to(app, client, alert_hook):
