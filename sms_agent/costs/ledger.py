@@ -74,14 +74,16 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
 
 
 def keep_paid_calls() -> None:
-    """After a rollback: the model calls this session recorded that the rollback dropped,
-    because their task was deleted while the model answered it (its texter was deleted,
-    say). They were paid for, so they stay in the spend, detached from the task (and from
-    the texter, if they are gone too), as models/forgetting.py leaves a deleted texter's."""
+    """After a rollback: the model calls this session recorded that the rollback dropped
+    (their task was deleted while the model answered it, the database refused the job after
+    the answer came). They were paid for, so they stay in the spend, for their task while
+    it is there, else detached from it (and from the texter, if they are gone too), as
+    models/forgetting.py leaves a deleted texter's. The caller commits."""
     for call in db.session.info.pop(_RECORDED_CALLS, []):
         if not sa.inspect(call).transient:
             continue  # stored by an earlier commit: the database detached it already
-        call.task_id = None
+        if call.task_id is not None and db.session.get(Task, call.task_id) is None:
+            call.task_id = None
         if db.session.get(User, call.user_phone) is None:
             call.user_phone = None
         db.session.add(call)
