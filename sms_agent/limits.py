@@ -22,6 +22,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask import current_app
 from limits import parse_many, storage, strategies
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import quota
 from .costs import report
@@ -206,12 +207,28 @@ def raise_daily_cap(amount, day: date | None = None) -> SpendDay:
     if current_app.config.get("DAILY_SPEND_CAP") is None:
         raise NoDailyCap("no DAILY_SPEND_CAP is set: today's spend has no cap to raise")
     day = day or utcnow().date()
-    record = db.session.get(SpendDay, day) or SpendDay(day=day)
+    record = db.session.get(SpendDay, day)
+    if record is None:
+        _spend_day_row(day)
+        record = db.session.get(SpendDay, day)
     record.cap_usd = money(amount)
     for flag in CAP_ALERTS:
         setattr(record, flag, False)
     db.session.add(record)
     return record
+
+
+def _spend_day_row(day: date) -> None:
+    """The day's row, none found: stored unless another process stores it first. Two
+    processes seeing the spend cross 80% at once both found none, and the second insert
+    failed on the first's (a 500 for POST /api/tasks/); the conflict waits for the other's
+    commit, and the row read next is the one both share."""
+    insert = (postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    db.session.execute(
+        insert(SpendDay)
+        .values(day=day, alerted_80=False, alerted_100=False, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[SpendDay.day])
+    )
 
 
 def daily_cap_lifts(now: datetime | None = None) -> datetime:
@@ -239,8 +256,7 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
     if not due:
         return
     if db.session.get(SpendDay, day) is None:
-        db.session.add(SpendDay(day=day))
-        db.session.flush()
+        _spend_day_row(day)
     for flag in due:
         column = getattr(SpendDay, flag)
         claimed = db.session.execute(

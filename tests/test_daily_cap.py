@@ -25,8 +25,9 @@ from tests.admission import (
     stored,
     text,
 )
-from tests.factories import make_user
-from tests.standins import twilio_standin
+from tests.factories import make_staff, make_token, make_user
+from tests.lock_waits import in_app_thread, waiting_for_locks
+from tests.standins import inbound_form, signed_post, twilio_standin
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("empty_broker", "mid_month_noon")
@@ -79,6 +80,43 @@ def test_a_raised_cap_alerts_at_its_own_80_percent(app, client, alert_hook, runn
     [*_before, eighty] = alerts_posted(alert_hook, 3)
     assert eighty["level"] == 80
     assert "80% of the daily cap of 2.000000 USD" in eighty["message"]
+
+
+@pytest.mark.parametrize("door", ["webhook", "api"])
+def test_texts_crossing_80_percent_in_two_processes_at_once_are_both_taken(
+    app, client, alert_hook, door
+):
+    """Regression: the first process to see the day's spend cross 80% stores the day's
+    alert row; one seeing it at the same moment found no row either, stored its own and
+    failed on the other's (POST /api/tasks/ answered 500; the webhook only lived through
+    it by going through the whole text again). Now it finds the row, and the alert stays
+    the other's, sent once."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    make_user(PHONE)
+    spent(PHONE, "0.80")
+    token = make_token(make_staff("admin", is_admin=True))
+    other = db.engine.connect()  # the other process, which claimed the alert, not committed
+    other.execute(sa.insert(SpendDay).values(day=utcnow().date(), alerted_80=True))
+    results: dict = {}
+
+    def post():
+        if door == "api":
+            body = {"user_phone": PHONE, "sms_content": "What is DNS?"}
+            headers = {"Authorization": "Token " + token}
+            return app.test_client().post("/api/tasks/", json=body, headers=headers).status_code
+        form = inbound_form("What is DNS?", From=PHONE)
+        return signed_post(app.test_client(), "/sms/inbound", form).status_code
+
+    thread = in_app_thread(app, post, results, "status")
+    thread.start()
+    waiting_for_locks(1)
+    other.commit()
+    other.close()
+    thread.join(10)
+    assert results["status"] in (200, 201)
+    assert stored() == [("queued", None)]
+    assert alerts_posted(alert_hook, 0) == []  # the other process's to send
 
 
 def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
