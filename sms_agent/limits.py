@@ -22,6 +22,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask import current_app
 from limits import parse_many, storage, strategies
+from sqlalchemy.dialects import postgresql, sqlite
 
 from . import quota
 from .costs import report
@@ -138,27 +139,48 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
             log.warning("SENDER_RATE_STORAGE_URI unreachable, %s not counted: %r", rate, exc)
             return None
         if not within:
-            reset = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
-            window = f"{item}@{int(reset)}"
+            lifts = _used_up_until(rate, user.phone_number)
+            if lifts is None:  # the window reset as it was read
+                lifts = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
+            window = _rate_run(user, lifts)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
     return None
 
 
+def _used_up_until(rate: str, phone: str) -> float | None:
+    """When (a Unix time) the last of the sender's used-up SENDER_RATE windows resets: past
+    both "10/minute" and "200/day", the day's; None when none is used up. Read from the
+    storage that counts, without counting."""
+    limiter = _limiter()
+    stats = [limiter.get_window_stats(item, "sender", phone) for item in parse_many(rate)]
+    return max((s.reset_time for s in stats if s.remaining == 0), default=None)
+
+
+def _rate_run(user: User, lifts: float) -> str:
+    """The run of refused texts one `rate_limited` notice covers: until the sender may text
+    again (`lifts`), kept as the notice's window. It is the last used-up window's reset, not
+    the window that refused this text: past "10/minute;200/day" with the day used up, a text
+    refused by the minute and the next by the day alternated the two windows and each
+    brought a notice, two SMS a minute all day to a phone stuck resending. And Redis tells
+    a reset in whole seconds of time to live, which, added to the clock, wanders across a
+    second: a reset within a second of the one kept is the same window, or texts of one
+    window were noticed again and again."""
+    kept = user.service_state.get(f"{RefusalReason.RATE_LIMITED.value}_notice_window")
+    try:
+        if abs(float(kept) - lifts) < 1:
+            return kept
+    except (TypeError, ValueError):
+        pass  # no notice yet (or one kept by an earlier version, as "1/minute@<reset>")
+    return repr(float(lifts))
+
+
 def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
-    """When a texter refused `rate_limited` may be admitted again: when the last of their
-    used-up SENDER_RATE windows resets (past both "10/minute" and "200/day", the day's),
-    read from the storage that counts, without counting. Now, should none be used up any
-    more (a window reset meanwhile)."""
+    """When a texter refused `rate_limited` may be admitted again (_used_up_until); now,
+    should none be used up any more (a window reset meanwhile)."""
     now = now or utcnow()
     rate = current_app.config.get("SENDER_RATE")
-    if not rate:
-        return now
-    limiter = _limiter()
-    stats = [
-        limiter.get_window_stats(item, "sender", user.phone_number) for item in parse_many(rate)
-    ]
-    resets = [datetime.fromtimestamp(s.reset_time, UTC) for s in stats if s.remaining == 0]
-    return max([now, *resets])
+    lifts = _used_up_until(rate, user.phone_number) if rate else None
+    return now if lifts is None else max(now, datetime.fromtimestamp(lifts, UTC))
 
 
 # -- the service's daily cap --------------------------------------------------------------
@@ -179,15 +201,34 @@ class NoDailyCap(Exception):
 
 
 def raise_daily_cap(amount, day: date | None = None) -> SpendDay:
-    """Staff lift today's cap (until midnight UTC); the 100% alert may fire again."""
+    """Staff lift today's cap (until midnight UTC); its alerts fire again at 80% and 100% of
+    the new cap (only the 100% one used to, so no warning came before texters were refused
+    again)."""
     if current_app.config.get("DAILY_SPEND_CAP") is None:
         raise NoDailyCap("no DAILY_SPEND_CAP is set: today's spend has no cap to raise")
     day = day or utcnow().date()
-    record = db.session.get(SpendDay, day) or SpendDay(day=day)
+    record = db.session.get(SpendDay, day)
+    if record is None:
+        _spend_day_row(day)
+        record = db.session.get(SpendDay, day)
     record.cap_usd = money(amount)
-    record.alerted_100 = False
+    for flag in CAP_ALERTS:
+        setattr(record, flag, False)
     db.session.add(record)
     return record
+
+
+def _spend_day_row(day: date) -> None:
+    """The day's row, none found: stored unless another process stores it first. Two
+    processes seeing the spend cross 80% at once both found none, and the second insert
+    failed on the first's (a 500 for POST /api/tasks/); the conflict waits for the other's
+    commit, and the row read next is the one both share."""
+    insert = (postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    db.session.execute(
+        insert(SpendDay)
+        .values(day=day, alerted_80=False, alerted_100=False, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[SpendDay.day])
+    )
 
 
 def daily_cap_lifts(now: datetime | None = None) -> datetime:
@@ -205,7 +246,7 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
-    return _refuse(user, RefusalReason.DAILY_CAP, "paused", now.date().isoformat())
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(now.date(), cap))
 
 
 def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
@@ -215,8 +256,7 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
     if not due:
         return
     if db.session.get(SpendDay, day) is None:
-        db.session.add(SpendDay(day=day))
-        db.session.flush()
+        _spend_day_row(day)
     for flag in due:
         column = getattr(SpendDay, flag)
         claimed = db.session.execute(
@@ -252,10 +292,28 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
     """The cap's month is the UTC month the spend reports count, not the texter's: a month
     in their timezone moved with it, and moving east at a month's end, where the next one
     had begun, brought a fresh cap a day early."""
+    cap = spend_cap_reached(user, now)
+    if cap is None:
+        return None
+    return _refuse(
+        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(report.month_start(now), cap)
+    )
+
+
+def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None:
+    """The monthly spend cap of the texter's tier, when they have cost that much this UTC
+    month (texts are refused `over_spend`); None when they have not, or their tier has none."""
     cap = monthly_cap(user.tier)
     if cap is None:
         return None
-    month = report.month_start(now)
-    if report.spent_by(user.phone_number, month) < cap:
+    if report.spent_by(user.phone_number, report.month_start(now or utcnow())) < cap:
         return None
-    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", month.isoformat())
+    return cap
+
+
+def _cap_run(period: date | datetime, cap: Decimal) -> str:
+    """The run of texts one cap's notice covers: the cap's day or month, at this cap. A
+    texter answered again under a higher cap (staff raised today's, or moved them to a tier
+    with a higher one) who reaches it is told again, as the quota tells them after a reset;
+    with the period alone they met silence the second time, as if the service had broken."""
+    return f"{period.isoformat()}#{cap}"

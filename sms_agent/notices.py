@@ -62,12 +62,15 @@ def program_text(_user: User) -> str:
 
 
 def usage_text(user: User) -> str:
+    """Past the tier's monthly spend cap it says so, and when the cap lifts, rather than
+    when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
+    texter only the requests they had left, as if they would be answered."""
     limit = quota.monthly_limit(user.tier)
     used = min(quota.used(user), limit)
-    return (
-        f"You have used {used} of {limit} requests this month ({user.tier} plan). "
-        f"Your quota resets on {_reset_day(user)}."
-    )
+    said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
+    if limits.spend_cap_reached(user) is not None:
+        return f"{said} and reached its usage limit: texts are not answered until {_lifts(user)}."
+    return f"{said}. Your quota resets on {_reset_day(user)}."
 
 
 def quota_text(user: User) -> str:
@@ -81,12 +84,22 @@ def spend_cap_text(user: User, now: datetime | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    lifts = limits.spend_cap_lifts(now).astimezone(ZoneInfo(user.timezone or "UTC"))
-    hour = "" if lifts.time() == time.min else f" {lifts:%H:%M}"
     return (
         f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
-        f"answered until {lifts:%b} {lifts.day}{hour}. Reply USAGE or HELP any time."
+        f"answered until {_lifts(user, now)}. Reply USAGE or HELP any time."
     )
+
+
+def _lifts(user: User, now: datetime | None = None) -> str:
+    """When the spend cap lifts, in the texter's time."""
+    return _in_their_time(user, limits.spend_cap_lifts(now))
+
+
+def _in_their_time(user: User, moment: datetime) -> str:
+    """A limit's midnight UTC, in the texter's time: "Feb 1", or "Jan 31 14:00"."""
+    local = moment.astimezone(ZoneInfo(user.timezone or "UTC"))
+    hour = "" if local.time() == time.min else f" {local:%H:%M}"
+    return f"{local:%b} {local.day}{hour}"
 
 
 def rate_limited_text(_user: User) -> str:
@@ -96,10 +109,14 @@ def rate_limited_text(_user: User) -> str:
     )
 
 
-def paused_text(_user: User) -> str:
+def paused_text(user: User, now: datetime | None = None) -> str:
+    """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
+    time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
+    away until the next day, when answers came back at 19:00 (unless staff raise the cap
+    sooner)."""
     return (
-        f"{service()} has paused answers for today. Please text again tomorrow. "
-        "Reply HELP for help."
+        f"{service()} has paused answers until {_in_their_time(user, limits.daily_cap_lifts(now))}."
+        " Please text again then. Reply HELP for help."
     )
 
 

@@ -13,7 +13,7 @@ from config import TestingConfig
 from sms_agent import create_app, jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task
+from sms_agent.models import ModelCall, OutboundMessage, Task
 from tests.factories import make_task
 from tests.standins import StandIn, chat_completion, twilio_message
 from tests.test_app import production_process
@@ -140,6 +140,40 @@ def test_a_job_the_database_refuses_runs_again_later(app, small_pool_app, monkey
     monkeypatch.undo()
     db.session.commit()
     assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"
+
+
+@pytest.mark.parametrize(
+    ("failure", "outcome", "calls"),
+    [
+        (sa.exc.OperationalError("SELECT 1", {}, Exception("too many clients")), "busy", 2),
+        (RuntimeError("a bug"), "failed", 1),
+    ],
+    ids=["database-refused", "unexpected"],
+)
+def test_a_model_call_paid_before_the_job_failed_stays_in_the_spend(
+    app, openai_server, monkeypatch, failure, outcome, calls
+):
+    """Regression: the database refusing the job after the model answered (too many
+    clients, a pool that stayed busy), or a fault there, rolled back the call with the
+    rest, so the answer paid for was in no spend, no task's cost, no cap (and the database's
+    retry paid for another)."""
+    task_id = make_task().id
+    deliver = pipeline._deliver_reply
+
+    def fails(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr(pipeline, "_deliver_reply", fails)
+    assert jobs.answer_task.apply(args=[str(task_id)]).result == outcome
+    monkeypatch.setattr(pipeline, "_deliver_reply", deliver)
+    db.session.commit()
+    if outcome == "busy":
+        assert jobs.answer_task.apply(args=[str(task_id)]).result == "answered"
+    asked = [path for _method, path, _body in openai_server.requests if "chat" in path]
+    paid = db.session.scalars(sa.select(ModelCall)).all()
+    assert len(asked) == calls and [call.task_id for call in paid] == [task_id] * calls
+    task = db.session.get(Task, task_id)
+    assert task.cost_usd == sum([call.cost_usd for call in paid], start=task.sms_cost_usd) > 0
 
 
 def test_a_database_that_stays_busy_is_asked_less_and_less_often(app, small_pool_app, monkeypatch):

@@ -277,6 +277,35 @@ def test_twilio_unreachable_keeps_the_estimate_and_tries_again(app, client, twil
     assert sms.price_estimated and sms.price_usd == D("0.0083") and sms.price_checks == 1
 
 
+def test_a_refusal_of_our_credentials_keeps_every_price_to_ask_again(app, client, twilio_server):
+    """Regression: any 4xx gave up on the message asked about, so while Twilio refused our
+    credentials (an auth token rotated, the account suspended: 401) each run of the job
+    left a whole batch on its estimate for good. Only the message being gone (404) is given
+    up on; any other refusal ends the batch, which is asked again on a later run."""
+    for task in (make_task(), make_task()):
+        pipeline.answer(task.id)
+    for sms in outbox():
+        form = {"MessageSid": sms.sid, "MessageStatus": "delivered", "AccountSid": "AC" + "0" * 32}
+        assert signed_post(client, "/sms/status", form).status_code == 200
+    twilio_server.then(401, twilio_error(401, 20003, "Authenticate"))
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    assert [sms.price_estimated for sms in outbox()] == [True, True]
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=1)) == 2
+    db.session.commit()
+    assert [sms.price_usd for sms in outbox()] == [D("0.0079"), D("0.0079")]
+
+
+def test_a_message_twilio_no_longer_has_keeps_its_estimate_and_is_not_asked_again(
+    app, client, twilio_server
+):
+    sent_and_delivered(client, twilio_server)
+    twilio_server.then(404, twilio_error(404, 20404, "The requested resource was not found"))
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=1)) == 0
+    [sms] = outbox()
+    assert sms.price_estimated and sms.price_usd == D("0.0083")
+
+
 def test_a_price_in_another_currency_keeps_the_estimate(app, client, twilio_server):
     sent_and_delivered(client, twilio_server)
     sid = outbox()[0].sid

@@ -4,7 +4,7 @@ keywords are answered until midnight UTC or until staff raise the cap."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sms_agent import limits
 from sms_agent.extensions import db
 from sms_agent.models import SpendDay, utcnow
+from sms_agent.notices import paused_text
 from tests.admission import (
     PHONE,
     D,
@@ -24,8 +25,9 @@ from tests.admission import (
     stored,
     text,
 )
-from tests.factories import make_user
-from tests.standins import twilio_standin
+from tests.factories import make_staff, make_token, make_user
+from tests.lock_waits import in_app_thread, waiting_for_locks
+from tests.standins import inbound_form, signed_post, twilio_standin
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("empty_broker", "mid_month_noon")
@@ -65,6 +67,58 @@ def test_the_daily_cap_alerts_at_80_and_100_percent_once_each(app, client, alert
     assert [reason for _s, reason in stored()] == [None, None, None, "daily_cap", "daily_cap"]
 
 
+def test_a_raised_cap_alerts_at_its_own_80_percent(app, client, alert_hook, runner):
+    """Regression: raising the cap re-armed only the 100% alert, so the spend nearing the
+    raised cap gave the operator no warning before texters were refused again."""
+    make_user(PHONE)
+    spent(PHONE, "1.00")
+    text(client, "one")
+    assert sorted(a["level"] for a in alerts_posted(alert_hook, 2)) == [80, 100]
+    assert runner.invoke(args=["spend", "raise-cap", "2"]).exit_code == 0
+    spent(PHONE, "0.60")
+    text(client, "two")
+    [*_before, eighty] = alerts_posted(alert_hook, 3)
+    assert eighty["level"] == 80
+    assert "80% of the daily cap of 2.000000 USD" in eighty["message"]
+
+
+@pytest.mark.parametrize("door", ["webhook", "api"])
+def test_texts_crossing_80_percent_in_two_processes_at_once_are_both_taken(
+    app, client, alert_hook, door
+):
+    """Regression: the first process to see the day's spend cross 80% stores the day's
+    alert row; one seeing it at the same moment found no row either, stored its own and
+    failed on the other's (POST /api/tasks/ answered 500; the webhook only lived through
+    it by going through the whole text again). Now it finds the row, and the alert stays
+    the other's, sent once."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    make_user(PHONE)
+    spent(PHONE, "0.80")
+    token = make_token(make_staff("admin", is_admin=True))
+    other = db.engine.connect()  # the other process, which claimed the alert, not committed
+    other.execute(sa.insert(SpendDay).values(day=utcnow().date(), alerted_80=True))
+    results: dict = {}
+
+    def post():
+        if door == "api":
+            body = {"user_phone": PHONE, "sms_content": "What is DNS?"}
+            headers = {"Authorization": "Token " + token}
+            return app.test_client().post("/api/tasks/", json=body, headers=headers).status_code
+        form = inbound_form("What is DNS?", From=PHONE)
+        return signed_post(app.test_client(), "/sms/inbound", form).status_code
+
+    thread = in_app_thread(app, post, results, "status")
+    thread.start()
+    waiting_for_locks(1)
+    other.commit()
+    other.close()
+    thread.join(10)
+    assert results["status"] in (200, 201)
+    assert stored() == [("queued", None)]
+    assert alerts_posted(alert_hook, 0) == []  # the other process's to send
+
+
 def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
     app, client, alert_hook, runner
 ):
@@ -82,6 +136,38 @@ def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
     text(client, "three")
     assert answers(queued_jobs(app)) == 1
     assert [reason for _s, reason in stored()] == ["daily_cap", "daily_cap", None]
+
+
+def test_a_texter_told_of_the_cap_is_told_again_when_the_raised_cap_is_reached(
+    app, client, alert_hook, runner
+):
+    """Regression: the paused notice was kept per day alone, so after staff raised the cap
+    a texter who was answered again met silence once the raised cap was spent too."""
+    make_user(PHONE)
+    spent(PHONE, "1.00")
+    text(client, "one")
+    assert notices(app) == ["paused"]
+    assert runner.invoke(args=["spend", "raise-cap", "2"]).exit_code == 0
+    text(client, "two")
+    assert answers(queued_jobs(app)) == 1
+    spent(PHONE, "1.00")
+    text(client, "three")
+    text(client, "four")
+    assert notices(app) == ["paused"]  # once at the raised cap too
+    assert [reason for _s, reason in stored()] == ["daily_cap", None, "daily_cap", "daily_cap"]
+
+
+@pytest.mark.parametrize(
+    ("timezone", "lifts"),
+    [("UTC", "Jan 21."), ("America/New_York", "Jan 20 19:00."), ("Asia/Kolkata", "Jan 21 05:30.")],
+)
+def test_the_paused_notice_says_when_answers_resume_in_the_texters_time(app, timezone, lifts):
+    """Regression: "paused answers for today. Please text again tomorrow" sent a texter in
+    New York, refused in the morning, away until the next day; answers came back at 19:00
+    their time (midnight UTC)."""
+    user = make_user(PHONE, timezone=timezone)
+    now = datetime(2027, 1, 20, 15, tzinfo=UTC)
+    assert f"has paused answers until {lifts} Please text again then." in paused_text(user, now)
 
 
 def test_past_the_daily_cap_an_empty_text_gets_no_how_to(app, client, alert_hook):

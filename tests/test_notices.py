@@ -107,6 +107,15 @@ def test_every_notice_fits_one_sms(app, kind):
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
 
+def test_usage_past_the_spend_cap_fits_one_sms(app):
+    app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
+    user = make_user(tier="enterprise", monthly_requests=99999, timezone="Asia/Kolkata")
+    notices.send_notice(user, "usage")
+    [sms] = outbox("usage")
+    assert "not answered until" in sms.body
+    assert sms.segments == 1 and sms.encoding == "GSM-7"
+
+
 def test_an_unknown_notice_is_a_programming_error(app):
     with pytest.raises(ValueError, match="unknown notice"):
         notices.send_notice(make_user(), "birthday")

@@ -156,6 +156,55 @@ def test_a_new_window_brings_one_more_notice(app, client, rate_clock):
     assert [reason for _s, reason in stored()] == [None, "rate_limited", None, "rate_limited"]
 
 
+def test_past_the_days_rate_a_phone_stuck_resending_gets_one_notice_for_the_day(
+    app, client, rate_clock
+):
+    """Regression: with the day's texts used up, a text refused by the minute's window and
+    the next by the day's took turns at the notice's window, and each brought a notice: two
+    SMS a minute, all day, to a phone stuck resending."""
+    app.config.update(SENDER_RATE="2/minute;3/day")
+    make_user(PHONE)
+    sent = []
+    for minute in range(4):
+        for n in range(4):
+            text(client, f"Minute {minute}, text {n}")
+        sent.append(notices(app))
+        rate_clock.now += 61
+    # The minute's window, then the day's, once each; nothing more until the day resets.
+    assert sent == [["rate_limited"], ["rate_limited"], [], []]
+    assert [reason for _s, reason in stored()].count(None) == 3
+
+
+class WanderingClock(RateClock):
+    """The clock the Redis storage adds a key's time to live (whole seconds) to, read 0.6 s
+    apart in turn, as texts a moment apart read it: the reset it tells moves by a second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = float(int(self.now)) + 0.5
+        self.reads = 0
+
+    def time(self) -> float:
+        self.reads += 1
+        return self.now + 0.6 * (self.reads % 2)
+
+
+@pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
+def test_one_notice_per_window_when_redis_counts(app, client, monkeypatch):
+    """Regression: a window was known by its reset cut to the second, which Redis tells as
+    whole seconds of time to live added to the clock: texts refused in one window got a
+    notice whenever that sum crossed a second, many per window."""
+    from limits.storage import redis
+
+    monkeypatch.setattr(redis, "time", WanderingClock())
+    phone = "+1555" + str(time.time_ns())[-7:]  # Redis outlives the test: a fresh number
+    app.config.update(SENDER_RATE="1/minute", SENDER_RATE_STORAGE_URI=TestingConfig.TEST_REDIS_URL)
+    make_user(phone)
+    for n in range(6):
+        text(client, f"Text {n}", phone=phone)
+    assert notices(app) == ["rate_limited"]
+
+
 @pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
 def test_web_processes_share_the_senders_count_through_redis(app, client, database_url):
     phone = "+1555" + str(time.time_ns())[-7:]  # Redis outlives the test: a fresh number

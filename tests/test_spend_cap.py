@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sms_agent import limits
+from sms_agent import notices as notices_module
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, RefusalReason, User, first_of_next_month, utcnow
 from sms_agent.notices import spend_cap_text
@@ -29,6 +30,39 @@ def test_a_texter_past_the_spend_cap_gets_one_notice_and_is_not_answered(app, cl
     assert notices(app) == []  # one notice per month
     assert stored() == [("refused", "over_spend"), ("refused", "over_spend")]
     assert db.session.get(User, PHONE).monthly_requests == 0  # never counted
+
+
+def test_a_texter_moved_to_a_higher_cap_is_told_again_when_they_reach_it(app, client):
+    """Regression: the notice was kept per month alone, so a texter staff upgraded within
+    the month, answered again under premium's higher cap, met silence once they reached it."""
+    app.config.update(SPEND_CAP_FREE=D("0.50"), SPEND_CAP_PREMIUM=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.50")
+    text(client)
+    assert notices(app) == ["spend_cap"]
+    user = db.session.get(User, PHONE)
+    user.tier = "premium"
+    db.session.commit()
+    text(client, "Answered again?")
+    assert answers(queued_jobs(app)) == 1
+    spent(PHONE, "0.50")
+    text(client, "And now?")
+    text(client, "Still there?")
+    assert notices(app) == ["spend_cap"]  # once at the new cap too
+    assert [reason for _s, reason in stored()] == ["over_spend", None, "over_spend", "over_spend"]
+
+
+def test_usage_tells_a_capped_texter_when_texts_are_answered_again(app, client):
+    """Regression: the cap's notice asks them to reply USAGE, which said only "You have
+    used 1 of 100 requests", as if they had 99 answers left."""
+    app.config.update(SPEND_CAP_FREE=D("0.50"))
+    user = make_user(PHONE, monthly_requests=1, timezone="Pacific/Honolulu")
+    assert "Your quota resets on" in notices_module.usage_text(user)
+    spent(PHONE, "0.50")
+    assert notices_module.usage_text(user) == (
+        "You have used 1 of 100 requests this month (free plan) and reached its usage "
+        "limit: texts are not answered until Jan 31 14:00."
+    )
 
 
 def test_the_spend_cap_counts_this_month_only_and_only_for_its_tier(app, client):

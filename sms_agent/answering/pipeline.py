@@ -95,9 +95,11 @@ def _claim_and_answer(task_id) -> str:
         return "not_sent"
     except DATABASE_BUSY:
         # An overload or an outage, which passes. The task goes back to the queue if a
-        # connection frees up, else the sweeper finds it.
+        # connection frees up, else the sweeper finds it; a model call it paid for first
+        # goes back into the spend with it (the retry asks the model again).
         db.session.rollback()
         with contextlib.suppress(*DATABASE_BUSY):
+            costs.keep_paid_calls()
             release(task)
         raise
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
@@ -105,6 +107,7 @@ def _claim_and_answer(task_id) -> str:
         if db.session.scalar(sa.select(Task.id).where(Task.id == key)) is None:
             return _deleted_meanwhile(key)
         log.exception("unexpected failure answering task %s", key)
+        costs.keep_paid_calls()  # committed with the failure
         give_up(key, exc)
         return "failed"
 

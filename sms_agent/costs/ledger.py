@@ -35,6 +35,9 @@ log = logging.getLogger("sms_agent.costs")
 #: once it is this old: by then Twilio has long settled it.
 SETTLED_AFTER = timedelta(hours=1)
 
+#: Twilio's answer for a message it does not have (any more): its price will never come.
+MESSAGE_GONE = 404
+
 #: Where the session keeps the model calls it recorded, for keep_paid_calls: a rollback
 #: drops a call that was never stored, and with it the only record that it was paid for.
 _RECORDED_CALLS = "recorded_model_calls"
@@ -71,14 +74,16 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
 
 
 def keep_paid_calls() -> None:
-    """After a rollback: the model calls this session recorded that the rollback dropped,
-    because their task was deleted while the model answered it (its texter was deleted,
-    say). They were paid for, so they stay in the spend, detached from the task (and from
-    the texter, if they are gone too), as models/forgetting.py leaves a deleted texter's."""
+    """After a rollback: the model calls this session recorded that the rollback dropped
+    (their task was deleted while the model answered it, the database refused the job after
+    the answer came). They were paid for, so they stay in the spend, for their task while
+    it is there, else detached from it (and from the texter, if they are gone too), as
+    models/forgetting.py leaves a deleted texter's. The caller commits."""
     for call in db.session.info.pop(_RECORDED_CALLS, []):
         if not sa.inspect(call).transient:
             continue  # stored by an earlier commit: the database detached it already
-        call.task_id = None
+        if call.task_id is not None and db.session.get(Task, call.task_id) is None:
+            call.task_id = None
         if db.session.get(User, call.user_phone) is None:
             call.user_phone = None
         db.session.add(call)
@@ -139,8 +144,9 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
 def fetch_prices(now: datetime | None = None) -> int:
     """Ask Twilio for the price of up to PRICE_FETCH_BATCH final messages still carrying an
     estimate; returns how many got their real price. A message Twilio has not priced yet is
-    asked again later, up to PRICE_FETCH_MAX_CHECKS times; Twilio unreachable ends the batch
-    (the next run tries again). Each price is committed as it is taken (_commit_alone)."""
+    asked again later, up to PRICE_FETCH_MAX_CHECKS times, and one it does not have is not
+    asked again; Twilio unreachable or refusing us ends the batch (the next run tries again).
+    Each price is committed as it is taken (_commit_alone)."""
     now = now or utcnow()
     batch = db.session.scalars(
         sa.select(OutboundMessage)
@@ -157,7 +163,10 @@ def fetch_prices(now: datetime | None = None) -> int:
             price = backend.fetch_price(message.sid)
         except SmsError as exc:
             log.warning("price of %s not fetched: %s", message.sid, exc)
-            if exc.retryable:
+            if exc.status != MESSAGE_GONE:
+                # Twilio unreachable, or refusing us rather than this message (credentials
+                # rotated, the account suspended: 401, 403): each message of the batch
+                # given up on would keep its estimate for good. Asked again next run.
                 break
             message.price_checks = current_app.config["PRICE_FETCH_MAX_CHECKS"]
             continue
