@@ -100,8 +100,14 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+#: The largest amount of US dollars the database's money columns hold (NUMERIC(12, 6)):
+#: a price, a cap or a raised cap above it could be neither stored nor rounded to the
+#: millionth, and every text compared with it would fail.
+LARGEST_USD = Decimal("999999.999999")
+
+
 def parse_money(name: str, raw) -> Decimal:
-    """A non-negative, finite amount of US dollars; anything else raises."""
+    """A finite amount of US dollars from 0 to LARGEST_USD; anything else raises."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
         raise SettingError(f"{name}={raw!r} is not an amount in USD")
     try:
@@ -110,6 +116,8 @@ def parse_money(name: str, raw) -> Decimal:
         raise SettingError(f"{name}={raw!r} is not an amount in USD") from None
     if not value.is_finite() or value < 0:
         raise SettingError(f"{name}={raw!r} must be a finite amount of at least 0")
+    if value > LARGEST_USD:
+        raise SettingError(f"{name}={raw!r} is more than {LARGEST_USD} USD")
     return value
 
 

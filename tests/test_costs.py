@@ -106,6 +106,12 @@ def test_sms_price_settings_replace_the_examples(app):
         ("MODEL_PRICES", '{"gpt-4o": {"input": NaN}}', "finite"),
         ("SMS_PRICE_PER_SEGMENT", "0,05", "not an amount"),
         ("SPEND_CAP_FREE", "five dollars", "not an amount"),
+        # Regression: past what NUMERIC(12, 6) holds, every text failed to round the cap.
+        ("SPEND_CAP_FREE", "1e30", "more than 999999.999999 USD"),
+        ("DAILY_SPEND_CAP", "1000000", "more than 999999.999999 USD"),
+        ("SMS_PRICE_PER_SEGMENT", "1e30", "more than 999999.999999 USD"),
+        ("SMS_PRICES", '{"US": 1e30}', "more than 999999.999999 USD"),
+        ("MODEL_PRICES", '{"gpt-4o": {"input": 1e30}}', "more than 999999.999999 USD"),
     ],
 )
 def test_garbage_in_a_price_setting_stops_the_app(monkeypatch, name, raw, message):

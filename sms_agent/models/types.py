@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
+from config import LARGEST_USD
+
 #: The key under which a stored value that was not a JSON object is kept when it is read
 #: (and when migration 0003 repairs it): nothing is thrown away, nothing breaks a reader.
 REPAIRED_KEY = "_repaired"
@@ -200,7 +202,7 @@ class Money(TypeDecorator):
     impl = sa.Numeric(12, 6)
     cache_ok = True
     #: The largest amount NUMERIC(12, 6) holds.
-    LARGEST = Decimal("999999.999999")
+    LARGEST = LARGEST_USD
 
     def process_bind_param(self, value, dialect):
         if value is None:
