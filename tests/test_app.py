@@ -348,6 +348,17 @@ def test_gunicorn_itself_refuses_to_start_in_one_line(tmp_path, env, said):
     assert "Traceback" not in done.stderr
 
 
+def test_an_app_env_nobody_knows_is_refused_as_every_setting_is(tmp_path):
+    """Regression: APP_ENV=prod stopped the flask commands and Celery with the bare "APP_ENV=
+    'prod' is not one of ...", where README promises `refusing to start: ...` naming the
+    variable (gunicorn said it)."""
+    done = production_process(tmp_path, APP_ENV="prod")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr == (
+        "refusing to start: APP_ENV='prod' is not one of development, testing, production\n"
+    )
+
+
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):
     done = production_process(tmp_path)
     assert done.returncode != 0
