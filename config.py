@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -134,7 +133,18 @@ def env_json_object(name: str) -> dict | None:
     return value
 
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+def is_country(code: str) -> bool:
+    """Whether a number can be in country `code`: one of phonenumbers' regions, the codes
+    the service reads numbers' countries as (ISO 3166: "GB", never "UK"). Two letters only
+    were checked: ALLOWED_COUNTRIES=US,UK started, and every British texter's texts were
+    stored and never answered; SMS_PRICES {"UK": ...} priced nobody."""
+    import phonenumbers
+
+    return code in phonenumbers.SUPPORTED_REGIONS
+
+
+#: Said with a refused country code, since "UK" is the one people write.
+COUNTRY_HINT = "(ISO 3166 codes: the United Kingdom is GB)"
 #: The prices a model entry may carry: per 1M input and output tokens, per minute of audio
 #: transcribed, per image read (a placeholder: chat models bill pictures as input tokens).
 MODEL_PRICE_KEYS = ("input", "output", "audio_minute", "image")
@@ -147,8 +157,10 @@ def sms_price_table(name: str, table: dict | None) -> dict[str, Decimal] | None:
         return None
     prices = {}
     for country, price in table.items():
-        if country != "*" and not _COUNTRY.match(country):
-            raise SettingError(f"{name}: {country!r} is not a two-letter country code or '*'")
+        if country != "*" and not is_country(country):
+            raise SettingError(
+                f"{name}: {country!r} is not a two-letter country code or '*' {COUNTRY_HINT}"
+            )
         prices[country] = parse_money(f"{name}[{country}]", price)
     return prices
 
@@ -192,9 +204,11 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     if raw is None:
         return None
     codes = tuple(code.strip().upper() for code in raw.split(",") if code.strip())
-    bad = [code for code in codes if not _COUNTRY.match(code)]
+    bad = [code for code in codes if not is_country(code)]
     if bad or not codes:
-        raise SettingError(f"{name}={raw!r}: use two-letter country codes such as US,CA")
+        raise SettingError(
+            f"{name}={raw!r}: use two-letter country codes such as US,CA {COUNTRY_HINT}"
+        )
     return codes
 
 

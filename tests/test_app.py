@@ -279,6 +279,18 @@ def test_a_phone_setting_that_is_none_stops_the_app(tmp_path, name, raw, problem
     assert f"{name}={problem}" in refusal(tmp_path, **{name: raw})
 
 
+@pytest.mark.parametrize("raw", ["US,UK", "US,XX"])
+def test_allowed_countries_naming_no_country_stops_the_app(tmp_path, raw):
+    """Regression: ALLOWED_COUNTRIES=US,UK started (two letters were all it checked), and
+    every British texter's texts were stored and never answered, each an ErrorLog, since
+    their numbers are in GB."""
+    said = refusal(tmp_path, ALLOWED_COUNTRIES=raw)
+    assert f"ALLOWED_COUNTRIES={raw!r}: use two-letter country codes such as US,CA" in said
+    assert "the United Kingdom is GB" in said
+    done = configured(tmp_path, ALLOWED_COUNTRIES="us, gb")
+    assert done.returncode == 0 and done.stdout.strip() == "('US', 'GB')", done.stderr
+
+
 def test_phone_settings_are_read_in_any_notation(tmp_path):
     """Our numbers are kept as E.164 whatever the notation; the region in any case."""
     done = configured(
