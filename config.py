@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -368,12 +369,24 @@ def env_redis_url(name: str, default: str | None) -> str | None:
 
 
 def env_directory(name: str) -> str | None:
-    """An existing directory; unset means none. Unchecked, PROMETHEUS_MULTIPROC_DIR naming
-    none stopped every process with prometheus_client's FileNotFoundError about a file
-    inside it, naming no setting."""
+    """An existing directory this process can write in; unset means none. Unchecked,
+    PROMETHEUS_MULTIPROC_DIR naming none, or one the service's user may not write in (made
+    by root at boot, say), stopped every process with prometheus_client's FileNotFoundError
+    or PermissionError about a file inside it, naming no setting. Tried by making a file
+    there, which also holds for root, whom permission bits do not stop."""
     raw = env_str(name)
-    if raw is not None and not Path(raw).is_dir():
+    if raw is None:
+        return None
+    if not Path(raw).is_dir():
         raise SettingError(f"{name}={raw!r} is not a directory (create it before starting)")
+    try:
+        with tempfile.TemporaryFile(dir=raw):
+            pass
+    except OSError as exc:
+        raise SettingError(
+            f"{name}={raw!r} cannot be written in ({exc.strerror}): every process keeps its"
+            " figures there, so the service's user must be able to write in it"
+        ) from None
     return raw
 
 

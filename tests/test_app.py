@@ -244,6 +244,16 @@ def test_a_metrics_directory_that_is_not_there_stops_the_app_naming_it(tmp_path)
     assert done.stdout.split() == [str(missing)], done.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_metrics_directory_nobody_may_write_in_stops_the_app_naming_it(tmp_path):
+    """Regression: PROMETHEUS_MULTIPROC_DIR naming a directory the service cannot write in
+    (one root made at boot, for a service running as its own user) started reading the
+    settings, then stopped with prometheus_client's traceback about a counter_<pid>.db file,
+    naming no setting. /proc stands for it: no process writes files there, root included."""
+    said = refusal(tmp_path, PROMETHEUS_MULTIPROC_DIR="/proc")
+    assert "start: PROMETHEUS_MULTIPROC_DIR='/proc' cannot be written in" in said
+
+
 @pytest.mark.parametrize(
     ("env", "problem"),
     [
