@@ -109,6 +109,35 @@ def test_cli_blames_a_broker_that_is_down_not_the_worker(app, text):
     assert "the sweeper queues it once the broker is back" in result.output
 
 
+def test_cli_says_a_worker_is_still_answering_a_text_it_took(app, runner):
+    """A worker that took the text and waits for a slow model is not asked to be started."""
+    import threading
+
+    from sms_agent.models import TaskStatus
+
+    def worker_takes_it() -> None:
+        with app.app_context():
+            for _ in range(100):
+                taken = db.session.execute(
+                    sa.update(Task)
+                    .where(Task.user_phone == "+15551230000")
+                    .values(status=TaskStatus.PROCESSING.value)
+                ).rowcount
+                db.session.commit()
+                if taken:
+                    return
+                threading.Event().wait(0.05)
+
+    taker = threading.Thread(target=worker_takes_it)
+    taker.start()
+    args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "1", "hi"]
+    result = runner.invoke(args=args)
+    taker.join()
+    assert result.exit_code == 0, result.output
+    assert "a worker is still answering it" in result.output
+    assert "is a worker running?" not in result.output
+
+
 @pytest.mark.parametrize("inline", [False, True])
 def test_cli_says_why_a_text_the_worker_failed_got_no_reply(app, runner, inline):
     """Regression: a texter outside ALLOWED_COUNTRIES got nothing, and the CLI asked "is a
