@@ -367,3 +367,24 @@ def test_a_worker_publishes_and_acks_through_a_slow_redis_that_a_webhook_gives_u
                 message.ack()  # acked through the slow Redis too
                 queue.close()
     assert message.headers["task"] == "sms_agent.jobs.send_notice"
+
+
+def test_a_job_handed_back_at_shutdown_then_finished_is_delivered_again_once(app, tmp_path):
+    """On the embedded broker, a clean shutdown makes each unacked job's row visible again;
+    an ack arriving after that (the job finished as the worker stopped) must neither fail
+    nor drop the row, and the job is delivered once more, with no copy beside it."""
+    from tests.broker import app_on_broker
+
+    embedded = app_on_broker(app, f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}")
+    with embedded.extensions["celery"].connection_for_write() as connection:
+        queue = connection.SimpleQueue("handed-back")
+        queue.put({"job": 1})
+        taken = queue.get(timeout=5)
+        queue.channel.qos.restore_unacked()  # what a warm shutdown does
+        taken.ack()
+        again = queue.get(timeout=5)
+        assert again.payload == {"job": 1}
+        again.ack()
+        assert queue.qsize() == 0
+        with pytest.raises(queue.Empty):
+            queue.get(timeout=0.5)

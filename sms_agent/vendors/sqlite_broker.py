@@ -93,7 +93,11 @@ class Channel(kombu_sqla.Channel):
         )
 
     def _delete(self, delivery_tag) -> None:
-        row = self.qos.get(delivery_tag).properties.get(ROW)
+        try:
+            message = self.qos.get(delivery_tag)
+        except KeyError:  # handed back already (a shutdown restored it): its row stays
+            return
+        row = message.properties.get(ROW)
         if row is not None:
             table = self.message_cls.__table__
             self._write(sa.delete(table).where(table.c.id == row))
