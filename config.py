@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
+import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -142,7 +142,18 @@ def env_json_object(name: str) -> dict | None:
     return value
 
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+def is_country(code: str) -> bool:
+    """Whether a number can be in country `code`: one of phonenumbers' regions, the codes
+    the service reads numbers' countries as (ISO 3166: "GB", never "UK"). Two letters only
+    were checked: ALLOWED_COUNTRIES=US,UK started, and every British texter's texts were
+    stored and never answered; SMS_PRICES {"UK": ...} priced nobody."""
+    import phonenumbers
+
+    return code in phonenumbers.SUPPORTED_REGIONS
+
+
+#: Said with a refused country code, since "UK" is the one people write.
+COUNTRY_HINT = "(ISO 3166 codes: the United Kingdom is GB)"
 #: The prices a model entry may carry: per 1M input and output tokens, per minute of audio
 #: transcribed, per image read (a placeholder: chat models bill pictures as input tokens).
 MODEL_PRICE_KEYS = ("input", "output", "audio_minute", "image")
@@ -155,8 +166,10 @@ def sms_price_table(name: str, table: dict | None) -> dict[str, Decimal] | None:
         return None
     prices = {}
     for country, price in table.items():
-        if country != "*" and not _COUNTRY.match(country):
-            raise SettingError(f"{name}: {country!r} is not a two-letter country code or '*'")
+        if country != "*" and not is_country(country):
+            raise SettingError(
+                f"{name}: {country!r} is not a two-letter country code or '*' {COUNTRY_HINT}"
+            )
         prices[country] = parse_money(f"{name}[{country}]", price)
     return prices
 
@@ -200,9 +213,11 @@ def env_countries(name: str) -> tuple[str, ...] | None:
     if raw is None:
         return None
     codes = tuple(code.strip().upper() for code in raw.split(",") if code.strip())
-    bad = [code for code in codes if not _COUNTRY.match(code)]
+    bad = [code for code in codes if not is_country(code)]
     if bad or not codes:
-        raise SettingError(f"{name}={raw!r}: use two-letter country codes such as US,CA")
+        raise SettingError(
+            f"{name}={raw!r}: use two-letter country codes such as US,CA {COUNTRY_HINT}"
+        )
     return codes
 
 
@@ -362,12 +377,24 @@ def env_redis_url(name: str, default: str | None) -> str | None:
 
 
 def env_directory(name: str) -> str | None:
-    """An existing directory; unset means none. Unchecked, PROMETHEUS_MULTIPROC_DIR naming
-    none stopped every process with prometheus_client's FileNotFoundError about a file
-    inside it, naming no setting."""
+    """An existing directory this process can write in; unset means none. Unchecked,
+    PROMETHEUS_MULTIPROC_DIR naming none, or one the service's user may not write in (made
+    by root at boot, say), stopped every process with prometheus_client's FileNotFoundError
+    or PermissionError about a file inside it, naming no setting. Tried by making a file
+    there, which also holds for root, whom permission bits do not stop."""
     raw = env_str(name)
-    if raw is not None and not Path(raw).is_dir():
+    if raw is None:
+        return None
+    if not Path(raw).is_dir():
         raise SettingError(f"{name}={raw!r} is not a directory (create it before starting)")
+    try:
+        with tempfile.TemporaryFile(dir=raw):
+            pass
+    except OSError as exc:
+        raise SettingError(
+            f"{name}={raw!r} cannot be written in ({exc.strerror}): every process keeps its"
+            " figures there, so the service's user must be able to write in it"
+        ) from None
     return raw
 
 

@@ -7,14 +7,16 @@ they go together."""
 import sys
 
 try:
-    from config import SettingError
+    from config import SettingError, config_for
+
+    settings = config_for()  # APP_ENV names it
 except ValueError as exc:  # config.py's SettingError, raised while it read the settings
     sys.exit(f"refusing to start: {exc}")
 
 from sms_agent import create_app
 
 try:
-    app = create_app()
-except SettingError as exc:
+    app = create_app(settings)
+except SettingError as exc:  # startup_refusal's words, which say "refusing to start" already
     sys.exit(str(exc))
 celery_app = app.extensions["celery"]

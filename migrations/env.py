@@ -1,10 +1,13 @@
 import logging
 from logging.config import fileConfig
 
+import click
+import sqlalchemy as sa
 from alembic import context
 from flask import current_app
 
 from sms_agent.models import write_marks
+from sms_agent.ops.health import unreachable_database
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -89,9 +92,14 @@ def run_migrations_online():
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
 
-    connectable = get_engine()
+    try:
+        connection = get_engine().connect()
+    except sa.exc.SQLAlchemyError as exc:
+        # One line and exit code 1, as every other command says it (README, "Command
+        # line"), not the driver's traceback on every deploy's `flask db upgrade`.
+        raise click.ClickException(unreachable_database(exc)) from None
 
-    with connectable.connect() as connection:
+    with connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

@@ -167,12 +167,25 @@ def sweep_stale_tasks() -> int:
 
 def _queue_pending_notices() -> None:
     """Queue the notices webhooks kept while the broker was down; one that fails again
-    stays, with the rest, for the next sweep."""
+    stays, with the rest, for the next sweep. Bulk ones are spread over the bulk lane again
+    from now, as enqueue_bulk_notices spreads them: their times were lost with the publish,
+    and a thousand tier-change notices queued at once booked every sending slot for the
+    next quarter hour, ahead of every answer and STOP confirmation."""
+    pending = sweeper.pending_notices()
+    bulk = [notice for notice in pending if notice.kind in notices.BULK]
+    runs = dict(
+        zip(
+            (notice.id for notice in bulk),
+            _spread([db.session.get(User, notice.phone) for notice in bulk]),
+            strict=True,
+        )
+    )
     queued = 0
-    for notice in sweeper.pending_notices():
+    for notice in pending:
         args = (notice.phone, notice.kind, notice.reply_to)
         queue, sender = _queue_for(notice.kind), _sender(notice.sender)
-        if not _publish(send_notice, *args, queue=queue, kwargs=sender):
+        countdown = runs.get(notice.id)
+        if not _publish(send_notice, *args, countdown=countdown, queue=queue, kwargs=sender):
             break
         db.session.delete(notice)
         queued += 1
@@ -351,10 +364,16 @@ def enqueue_bulk_notices(users: list[User], kind: str, sid_prefix: str) -> BulkN
     BULK_NOTICE_SHARE of the sending rate (outbound.spread); call after the commit that
     gave cause. Each job gets an id of its own (`sid_prefix` + a random hex) in place of an
     inbound sid, so a redelivered job does not text the same texter twice."""
-    runs = outbound.spread([notices.messages_for(user) for user in users])
+    runs = _spread(users)
     for user, countdown in zip(users, runs, strict=True):
         enqueue_notice(user.phone_number, kind, sid_prefix + uuid.uuid4().hex, countdown)
     return BulkNotices(len(users), runs[-1] if runs else 0.0)
+
+
+def _spread(users: list[User | None]) -> list[float]:
+    """In how many seconds each bulk notice to `users` runs (outbound.spread); a texter
+    deleted meanwhile (None) is given one slot, which their dropped notice leaves unused."""
+    return outbound.spread([notices.messages_for(user) if user else 1 for user in users])
 
 
 def enqueue_tier_change_notices(changes: list[tuple[User, str]]) -> BulkNotices:

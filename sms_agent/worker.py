@@ -15,6 +15,9 @@ from config import INSTANCE_DIR
 #: queued notices hold back a STOP's confirmation by one job at most.
 DEFAULT_QUEUE = "celery"
 BULK_QUEUE = "bulk"
+#: Seconds a job taken and not acknowledged stays with its worker before it is delivered
+#: again (its worker died), on Redis and on the embedded SQLite broker alike.
+VISIBILITY_TIMEOUT = 3600
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -81,7 +84,7 @@ def _tune(celery_app: Celery) -> None:
 def celery_settings(config) -> dict:
     """Celery's settings derived from ours, so config.py stays the only source."""
     return {
-        "broker_url": config["CELERY_BROKER_URL"],
+        "broker_url": broker_url(config),
         "broker_transport": broker_transport(config),
         "task_ignore_result": True,
         "task_always_eager": config["CELERY_TASK_ALWAYS_EAGER"],
@@ -115,12 +118,25 @@ def celery_settings(config) -> dict:
     }
 
 
+#: The scheme prefix that names kombu's SQLAlchemy transport in a broker URL.
+SQLA = "sqla+"
+
+
+def broker_url(config) -> str:
+    """CELERY_BROKER_URL, without the `sqla+` that would make kombu use its own SQLAlchemy
+    transport instead of broker_transport's."""
+    return config["CELERY_BROKER_URL"].removeprefix(SQLA)
+
+
 def broker_transport(config) -> str | None:
     """A plain `redis://` broker publishes through one client per channel
-    (vendors/redis_broker.py); any other URL gets the transport its scheme names (`rediss://`
-    needs kombu's own, which turns on TLS for that scheme)."""
+    (vendors/redis_broker.py), and the embedded SQLite broker keeps a job until it is
+    acknowledged (vendors/sqlite_broker.py); any other URL gets the transport its scheme
+    names (`rediss://` needs kombu's own, which turns on TLS for that scheme)."""
     if config["CELERY_BROKER_URL"].startswith("redis://"):
         return "sms_agent.vendors.redis_broker:Transport"
+    if config["CELERY_BROKER_URL"].startswith(SQLA):
+        return "sms_agent.vendors.sqlite_broker:Transport"
     return None
 
 
@@ -132,10 +148,10 @@ def broker_transport_options(config) -> dict:
     never answered (hung, or gone without closing it: a failover, a NAT's timeout) held a
     webhook's publish forever. The worker's BRPOP is read when the socket is readable, so
     the timeout does not cut it short."""
-    if config["CELERY_BROKER_URL"].startswith("sqla+"):
+    if config["CELERY_BROKER_URL"].startswith(SQLA):
         return {}
     return {
-        "visibility_timeout": 3600,
+        "visibility_timeout": VISIBILITY_TIMEOUT,
         "socket_connect_timeout": config["BROKER_PUBLISH_TIMEOUT"],
         "socket_timeout": config["BROKER_PUBLISH_TIMEOUT"],
     }

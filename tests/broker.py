@@ -20,3 +20,16 @@ def drained(app, queues: tuple[str, ...] = (DEFAULT_QUEUE, BULK_QUEUE)) -> list:
                 messages.append(message)
             queue.close()
     return messages
+
+
+def app_on_broker(app, url: str):
+    """Another app on the test's database, publishing to and consuming from `url` (the
+    embedded SQLite broker, Redis, or one that is down)."""
+    from config import TestingConfig
+    from sms_agent import create_app
+
+    return create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL=url,
+    )

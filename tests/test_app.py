@@ -244,6 +244,16 @@ def test_a_metrics_directory_that_is_not_there_stops_the_app_naming_it(tmp_path)
     assert done.stdout.split() == [str(missing)], done.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_metrics_directory_nobody_may_write_in_stops_the_app_naming_it(tmp_path):
+    """Regression: PROMETHEUS_MULTIPROC_DIR naming a directory the service cannot write in
+    (one root made at boot, for a service running as its own user) started reading the
+    settings, then stopped with prometheus_client's traceback about a counter_<pid>.db file,
+    naming no setting. /proc stands for it: no process writes files there, root included."""
+    said = refusal(tmp_path, PROMETHEUS_MULTIPROC_DIR="/proc")
+    assert "start: PROMETHEUS_MULTIPROC_DIR='/proc' cannot be written in" in said
+
+
 @pytest.mark.parametrize(
     ("env", "problem"),
     [
@@ -277,6 +287,18 @@ def test_a_phone_setting_that_is_none_stops_the_app(tmp_path, name, raw, problem
     country, the default ALLOWED_COUNTRIES, was none); DEFAULT_PHONE_REGION=USA refused
     every number typed without its country code."""
     assert f"{name}={problem}" in refusal(tmp_path, **{name: raw})
+
+
+@pytest.mark.parametrize("raw", ["US,UK", "US,XX"])
+def test_allowed_countries_naming_no_country_stops_the_app(tmp_path, raw):
+    """Regression: ALLOWED_COUNTRIES=US,UK started (two letters were all it checked), and
+    every British texter's texts were stored and never answered, each an ErrorLog, since
+    their numbers are in GB."""
+    said = refusal(tmp_path, ALLOWED_COUNTRIES=raw)
+    assert f"ALLOWED_COUNTRIES={raw!r}: use two-letter country codes such as US,CA" in said
+    assert "the United Kingdom is GB" in said
+    done = configured(tmp_path, ALLOWED_COUNTRIES="us, gb")
+    assert done.returncode == 0 and done.stdout.strip() == "('US', 'GB')", done.stderr
 
 
 def test_phone_settings_are_read_in_any_notation(tmp_path):
@@ -346,6 +368,17 @@ def test_gunicorn_itself_refuses_to_start_in_one_line(tmp_path, env, said):
     )
     assert done.returncode == 1 and done.stderr.startswith(said), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_app_env_nobody_knows_is_refused_as_every_setting_is(tmp_path):
+    """Regression: APP_ENV=prod stopped the flask commands and Celery with the bare "APP_ENV=
+    'prod' is not one of ...", where README promises `refusing to start: ...` naming the
+    variable (gunicorn said it)."""
+    done = production_process(tmp_path, APP_ENV="prod")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr == (
+        "refusing to start: APP_ENV='prod' is not one of development, testing, production\n"
+    )
 
 
 def test_production_without_secrets_in_the_environment_does_not_start(tmp_path):

@@ -234,3 +234,34 @@ def test_a_worker_takes_a_confirmation_before_a_queue_of_bulk_notices(app, tmp_p
         }
         db.session.remove()
         db.engine.dispose()
+
+
+def test_bulk_notices_kept_while_the_broker_was_down_keep_their_spread(app, sends):
+    """Regression: tier-change notices the broker could not take were kept for the sweeper
+    without their times, and the first sweep after the outage queued them all to run at
+    once: each booked its real slot then, so 300 notices put every answer and STOP
+    confirmation a quarter of an hour behind them. They are spread over the bulk lane again."""
+    from sms_agent.models import PendingNotice
+
+    app.config.update(TWILIO_MPS=10, BULK_NOTICE_SHARE=0.5)
+    phones = [user.phone_number for user in texters(6)]
+    down = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+    )
+    with down.app_context():
+        upgrade([db.session.get(User, phone) for phone in phones])
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["celery"].set_current()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingNotice)) == 6
+
+    drained(app)
+    jobs.sweep_stale_tasks()  # the broker is back
+    queued = drained(app, (BULK_QUEUE,))
+    assert sorted(message.payload[0][0] for message in queued) == sorted(phones)
+    etas = sorted(datetime.fromisoformat(message.headers["eta"]) for message in queued)
+    # 9 SMS (3 program notices) at 5 a second: the last runs 1.4 s after the first.
+    assert (etas[-1] - etas[0]).total_seconds() > 1.3
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PendingNotice)) == 0

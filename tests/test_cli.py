@@ -303,6 +303,21 @@ def test_a_command_on_a_database_not_ready_says_what_to_do(tmp_path, args, datab
     assert fresh.test_cli_runner().invoke(args=[args[0], args[1], "--help"]).exit_code == 0
 
 
+@pytest.mark.parametrize("args", [["db", "upgrade"], ["db", "current"]])
+def test_db_upgrade_on_a_database_it_cannot_reach_says_so_in_one_line(args):
+    """Regression: `flask db upgrade`, run on every deploy, printed psycopg's traceback (some
+    60 lines) when the database could not be reached, where every other command says so in
+    one line with exit code 1, as README promises of them all."""
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{unused_port()}/sms_agent"
+    fresh = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+    result = fresh.test_cli_runner().invoke(args=args)
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: cannot reach the database (DATABASE_URL): OperationalError:"
+    ), result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
 def latest_migration() -> str:
     from alembic.script import ScriptDirectory
 

@@ -99,6 +99,7 @@ def test_sms_price_settings_replace_the_examples(app):
         ("SMS_PRICES", '{"US": "cheap"}', "not an amount"),
         ("SMS_PRICES", '{"US": -1}', "at least 0"),
         ("SMS_PRICES", '{"USA": 0.01}', "two-letter country code"),
+        ("SMS_PRICES", '{"UK": 0.04}', "the United Kingdom is GB"),  # priced nobody
         ("SMS_PRICES", "[0.01]", "must be a JSON object"),
         ("SMS_PRICES", "{US: 0.01}", "not valid JSON"),
         ("MODEL_PRICES", '{"gpt-4o": 2.5}', "must be an object"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -271,6 +272,68 @@ def test_a_real_worker_answers_through_the_embedded_sqlite_broker(app, tmp_path)
         db.engine.dispose()
 
 
+#: A worker that takes one job off the embedded broker and is killed holding it.
+KILLED_HOLDING_A_JOB = """
+import os, signal, sys
+from config import TestingConfig
+from sms_agent import create_app
+app = create_app(TestingConfig, CELERY_BROKER_URL=sys.argv[1])
+with app.extensions["celery"].connection_for_read() as connection:
+    connection.SimpleQueue("celery").get(timeout=10)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_job_a_killed_worker_held_on_the_embedded_broker_is_delivered_again(
+    app, tmp_path, monkeypatch
+):
+    """Regression: kombu's SQLAlchemy transport marks a job taken and never looks at it
+    again, so a worker killed (kill -9, the OOM killer) holding a HELP reply or a STOP's
+    confirmation lost it for good: no row was left for the sweeper, as a task has. A job
+    taken is now kept until it is acked, and one its worker never acked is delivered again
+    after the visibility timeout (an hour; none here), as on Redis. Jobs that ran leave no
+    row in broker.sqlite."""
+    import subprocess
+    import sys
+
+    from celery.contrib.testing.worker import start_worker
+    from kombu import Connection
+
+    from sms_agent.vendors import sqlite_broker
+    from tests.broker import app_on_broker
+
+    url = f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}"
+    embedded = app_on_broker(app, url)
+    celery = embedded.extensions["celery"]
+    with embedded.app_context():
+        user, earlier = make_user(), make_user()
+        # A job an older release ran, through kombu's own transport: it left the row behind.
+        assert jobs._publish(jobs.send_notice, earlier.phone_number, "help", "SM" + "b" * 32)
+        with Connection(url) as kombus_own:
+            kombus_own.SimpleQueue("celery").get(timeout=10).ack()
+        assert jobs._publish(jobs.send_notice, user.phone_number, "help", "SM" + "a" * 32)
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLED_HOLDING_A_JOB, url], capture_output=True, timeout=60
+        )
+        assert killed.returncode == -9, killed.stderr.decode()
+
+        monkeypatch.setattr(sqlite_broker, "VISIBILITY_TIMEOUT", 0)
+        with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            deadline = time.monotonic() + 20
+            while not OutboundMessage.query.count() and time.monotonic() < deadline:
+                time.sleep(0.2)
+                db.session.rollback()
+        sent = db.session.execute(sa.select(OutboundMessage.to_number, OutboundMessage.kind))
+        assert [to for to, kind in sent if kind == "help"] == [user.phone_number]
+        with celery.connection_for_read() as connection:
+            left = connection.default_channel.session.execute(
+                sa.text("SELECT count(*) FROM kombu_message")
+            ).scalar()
+        assert left == 0
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")
 def test_a_worker_publishes_and_acks_through_a_slow_redis_that_a_webhook_gives_up_on(app):
     """Regression: the webhook's BROKER_PUBLISH_TIMEOUT (1 s) was the worker's too. With a
@@ -304,3 +367,24 @@ def test_a_worker_publishes_and_acks_through_a_slow_redis_that_a_webhook_gives_u
                 message.ack()  # acked through the slow Redis too
                 queue.close()
     assert message.headers["task"] == "sms_agent.jobs.send_notice"
+
+
+def test_a_job_handed_back_at_shutdown_then_finished_is_delivered_again_once(app, tmp_path):
+    """On the embedded broker, a clean shutdown makes each unacked job's row visible again;
+    an ack arriving after that (the job finished as the worker stopped) must neither fail
+    nor drop the row, and the job is delivered once more, with no copy beside it."""
+    from tests.broker import app_on_broker
+
+    embedded = app_on_broker(app, f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}")
+    with embedded.extensions["celery"].connection_for_write() as connection:
+        queue = connection.SimpleQueue("handed-back")
+        queue.put({"job": 1})
+        taken = queue.get(timeout=5)
+        queue.channel.qos.restore_unacked()  # what a warm shutdown does
+        taken.ack()
+        again = queue.get(timeout=5)
+        assert again.payload == {"job": 1}
+        again.ack()
+        assert queue.qsize() == 0
+        with pytest.raises(queue.Empty):
+            queue.get(timeout=0.5)

@@ -84,6 +84,60 @@ def test_cli_says_how_to_get_a_reply_when_no_worker_answers(runner):
     assert "is a worker running?" in result.output and "--inline" in result.output
 
 
+@pytest.mark.parametrize("text", ["hi", "HELP"])
+def test_cli_blames_a_broker_that_is_down_not_the_worker(app, text):
+    """Regression: with the broker down, the operator was asked "is a worker running?" and
+    told to start one, though no worker could have taken the job: the text (or its notice)
+    waits in the database for the sweeper until the broker is back."""
+    from config import TestingConfig
+    from sms_agent import create_app
+
+    down = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"],
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+    )
+    with down.app_context():
+        args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "0.3", text]
+        result = down.test_cli_runner().invoke(args=args)
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["celery"].set_current()
+    assert result.exit_code == 0, result.output
+    assert "is a worker running?" not in result.output
+    assert "broker (CELERY_BROKER_URL) is unreachable" in result.output
+    assert "the sweeper queues it once the broker is back" in result.output
+
+
+def test_cli_says_a_worker_is_still_answering_a_text_it_took(app, runner):
+    """A worker that took the text and waits for a slow model is not asked to be started."""
+    import threading
+
+    from sms_agent.models import TaskStatus
+
+    def worker_takes_it() -> None:
+        with app.app_context():
+            for _ in range(100):
+                taken = db.session.execute(
+                    sa.update(Task)
+                    .where(Task.user_phone == "+15551230000")
+                    .values(status=TaskStatus.PROCESSING.value)
+                ).rowcount
+                db.session.commit()
+                if taken:
+                    return
+                threading.Event().wait(0.05)
+
+    taker = threading.Thread(target=worker_takes_it)
+    taker.start()
+    args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "1", "hi"]
+    result = runner.invoke(args=args)
+    taker.join()
+    assert result.exit_code == 0, result.output
+    assert "a worker is still answering it" in result.output
+    assert "is a worker running?" not in result.output
+
+
 @pytest.mark.parametrize("inline", [False, True])
 def test_cli_says_why_a_text_the_worker_failed_got_no_reply(app, runner, inline):
     """Regression: a texter outside ALLOWED_COUNTRIES got nothing, and the CLI asked "is a

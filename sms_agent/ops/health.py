@@ -67,7 +67,7 @@ def database_not_ready() -> str | None:
             applied = set(MigrationContext.configure(connection).get_current_heads())
             has_tables = sa.inspect(connection).has_table("users")
     except sa.exc.SQLAlchemyError as exc:
-        return f"cannot reach the database (DATABASE_URL): {_describe(exc)}"
+        return unreachable_database(exc)
     upgrade = "run `flask db upgrade` (`make run` does it)"
     if not applied:
         return None if has_tables else f"the database has no tables yet: {upgrade}"
@@ -81,6 +81,11 @@ def database_not_ready() -> str | None:
         needed = ", ".join(sorted(heads))
         return f"the database is at migration {revision}, this code needs {needed}: {upgrade}"
     return None
+
+
+def unreachable_database(exc: BaseException) -> str:
+    """What the commands say of a database they could not connect to, in one line."""
+    return f"cannot reach the database (DATABASE_URL): {_describe(exc)}"
 
 
 def _schema_problem_once() -> str | None:
