@@ -19,6 +19,11 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+#: The database could not serve a request for now: no pooled connection came free in time,
+#: or the database refused, dropped or aborted one (down, restarting, too many clients, a
+#: deadlock, SQLite's lock held too long). It passes: what met it is done again later.
+DATABASE_BUSY = (exc.TimeoutError, exc.OperationalError)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

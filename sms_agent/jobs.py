@@ -21,15 +21,15 @@ from kombu.exceptions import KombuError
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from . import costs, handoff, more, notices, outbound, quota
+from . import costs, handoff, inbound, more, notices, outbound, quota
 from .answering import pipeline
 from .answering.claim import kept_across_commits
-from .extensions import db
+from .extensions import DATABASE_BUSY, db
 from .inbound import store
 from .media import retention
 from .media.read import BeingRead, read_for_staff
 from .models import PendingNotice, Task, User
-from .ops import sweeper
+from .ops import metrics, sweeper
 from .phones import mask
 from .worker import BULK_QUEUE
 
@@ -64,7 +64,7 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
         # Not a retry: the answer is stored, only its sending slot is ahead.
         _run_later(later, answer_task, task_id, retries=self.request.retries)
         return "deferred"
-    except pipeline.DATABASE_BUSY as exc:
+    except DATABASE_BUSY as exc:
         # The pool or the database could not serve the job: nothing failed, it runs later.
         wait = busy_wait(busy)
         log.warning(
@@ -87,6 +87,56 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
             return "failed"
         log.warning("task %s: %s; retry %d", task_id, exc, self.request.retries + 1)
         raise self.retry(countdown=backoff(self.request.retries)) from exc
+
+
+@shared_task(acks_late=True, max_retries=None, name="sms_agent.jobs.receive_inbound")
+def receive_inbound(form: dict[str, str], busy: int = 0) -> str:
+    """Store a text the web process took while the database could not (receive_later), as
+    the webhook would have, then queue what it needs next. The database still away, it
+    runs again later (`busy` counts the delays, see busy_wait); a MessageSid stored
+    meanwhile makes it a duplicate, as any retry of a webhook is. Returns the outcome
+    (never the text: the worker logs what a job returns)."""
+    try:
+        received = inbound.receive_and_commit(form)
+    except (*DATABASE_BUSY, inbound.ConcurrentDeliveries) as exc:
+        db.session.rollback()
+        wait = busy_wait(busy)
+        log.warning(
+            "inbound %s: database still unavailable (%s); stored in %.1fs",
+            form.get("MessageSid"),
+            type(exc).__name__,
+            wait,
+        )
+        shown = (form.get("MessageSid"),)
+        _publish(receive_inbound, form, countdown=wait, kwargs={"busy": busy + 1}, shown=shown)
+        return "busy"
+    except inbound.BadInbound as exc:  # checked by the webhook already; kept as it would be
+        db.session.rollback()
+        log.warning("inbound %s not stored: %s", form.get("MessageSid"), exc)
+        return "bad"
+    follow_up(received)
+    return received.outcome
+
+
+def receive_later(form: dict[str, str]) -> bool:
+    """The web process could not reach the database with a signed text: it goes to the
+    broker instead, and a worker stores it once the database is back (receive_inbound).
+    Twilio does not send a webhook again after an error, so a 500 would lose the text.
+    False when the broker cannot take it either. The job's display in logs and the
+    broker's headers names the MessageSid only, never the texter or the text."""
+    return _publish(receive_inbound, form, shown=(form.get("MessageSid"),))
+
+
+def follow_up(received: inbound.Received) -> None:
+    """What a text needs once the commit that stored it is done: counted, and its answer,
+    its pictures for staff or its notice queued."""
+    metrics.count_inbound(received.outcome)
+    if received.task_id is not None:
+        enqueue_answer(received.task_id)
+    if received.held_media is not None:
+        enqueue_held_media(received.held_media)
+    if received.notice:
+        enqueue_notice(received.phone, received.notice, received.sid, sender=received.our_number)
 
 
 @shared_task(acks_late=True, name="sms_agent.jobs.read_held_media")
@@ -260,10 +310,11 @@ def _publish(
     retries: int = 0,
     queue: str | None = None,
     kwargs: dict | None = None,
+    shown: tuple | None = None,
 ) -> bool:
     """Publish a job (to Celery's default queue unless `queue` says) without ever failing
     the caller: the row is already committed, so a broker outage only delays it until the
-    sweeper enqueues it again."""
+    sweeper enqueues it again. `shown`: what logs show of the arguments, when not they."""
     try:
         job.apply_async(
             args=args,
@@ -271,10 +322,10 @@ def _publish(
             countdown=countdown,
             retries=retries,
             queue=queue,
-            **_lean_publish_options(args, kwargs),
+            **_lean_publish_options(args if shown is None else shown, kwargs),
         )
     except (KombuError, OSError) as exc:
-        log.error("could not enqueue %s%r: %s", job.name, args, exc)
+        log.error("could not enqueue %s%r: %s", job.name, args if shown is None else shown, exc)
         return False
     except Exception:  # a misconfigured broker must not turn a stored SMS into a 500
         log.exception("could not enqueue %s%r", job.name, args)

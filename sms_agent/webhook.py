@@ -6,13 +6,11 @@ import hmac
 import logging
 
 from flask import Blueprint, Response, abort, current_app, request
-from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from . import inbound, jobs, outbound
-from .extensions import db
-from .ops import metrics
+from .extensions import DATABASE_BUSY, db
 from .vendors.twilio import CALLBACK_REFERENCE
 
 log = logging.getLogger("sms_agent.webhook")
@@ -70,34 +68,30 @@ def inbound_sms():
     """Store the SMS and answer Twilio at once; the worker replies later."""
     verify_signature()
     try:
-        received = _receive_and_commit()
+        received = inbound.receive_and_commit(request.form)
     except inbound.BadInbound as exc:
         abort(400, str(exc))
-    metrics.count_inbound(received.outcome)
-    if received.task_id is not None:
-        jobs.enqueue_answer(received.task_id)
-    if received.held_media is not None:
-        jobs.enqueue_held_media(received.held_media)
-    if received.notice:
-        jobs.enqueue_notice(
-            received.phone, received.notice, received.sid, sender=received.our_number
-        )
+    except inbound.ConcurrentDeliveries as exc:
+        abort(409, str(exc))
+    except DATABASE_BUSY as exc:
+        return _received_later(exc)
+    jobs.follow_up(received)
     return empty_twiml()
 
 
-def _receive_and_commit() -> inbound.Received:
-    """Two deliveries of one SMS that both pass the MessageSid check, or first texts at
-    once from a new number, meet a unique constraint; the loser's second pass then sees the
-    winner's rows."""
-    for attempt in (1, 2):
-        try:
-            received = inbound.receive_sms(request.form)
-            db.session.commit()
-            return received
-        except IntegrityError:
-            db.session.rollback()
-            log.info("concurrent delivery of %s (pass %d)", request.form.get("MessageSid"), attempt)
-    abort(409, "conflicting concurrent deliveries; retry")
+def _received_later(exc: Exception) -> Response:
+    """The database could not store the text (down, restarting, out of connections): the
+    broker keeps it for a worker to store once it is back, and Twilio is answered as for
+    any stored text. Only with the broker away too is it an error (a 500, as before)."""
+    db.session.rollback()
+    if not jobs.receive_later(request.form.to_dict()):
+        raise exc
+    log.warning(
+        "inbound %s kept for a worker, the database unavailable (%s)",
+        request.form.get("MessageSid"),
+        type(exc).__name__,
+    )
+    return empty_twiml()
 
 
 @bp.post("/status")

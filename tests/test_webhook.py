@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from config import TestingConfig
-from sms_agent import create_app
+from sms_agent import create_app, jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
@@ -498,6 +499,65 @@ def test_broker_outage_still_answers_twilio_and_keeps_the_task(app):
         assert tasks()[0].status == "queued"
         db.session.remove()
         db.engine.dispose()
+
+
+@contextlib.contextmanager
+def database_down(app, **settings):
+    """A web process like `app`'s whose database refuses every connection (a port nothing
+    listens on); afterwards jobs run on `app`'s database again, back as it were (every app
+    made registers its Celery as the one jobs run on)."""
+    down = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=f"postgresql+psycopg://postgres@127.0.0.1:{unused_port()}/gone",
+        **settings,
+    )
+    try:
+        with down.app_context():
+            yield down
+            db.engine.dispose()
+    finally:
+        app.extensions["celery"].set_current()
+
+
+def test_a_text_sent_while_the_database_is_down_is_stored_and_answered_once_it_is_back(app):
+    """Regression: with the database down (a restart, a failover) the webhook answered
+    Twilio 500, and Twilio does not send a webhook again: the text was lost. The broker now
+    keeps it, a worker stores it once the database is back, and its answer is queued then."""
+    form = inbound_form("Are you still there?")
+    with database_down(app) as down:
+        response = signed_post(down.test_client(), "/sms/inbound", form)
+    assert (response.status_code, response.get_data(as_text=True)) == (200, EMPTY_TWIML)
+    assert tasks() == []
+    [(job, args)] = queued_jobs(app)
+    assert job == "sms_agent.jobs.receive_inbound" and args == [form]
+
+    assert jobs.receive_inbound.apply(args=args).result == "task"  # the database is back
+    [task] = tasks()
+    assert (task.sms_content, task.status, task.message_sid) == (
+        "Are you still there?",
+        "queued",
+        form["MessageSid"],
+    )
+    assert queued_jobs(app) == [("sms_agent.jobs.answer_task", [str(task.id)])]
+    assert jobs.receive_inbound.apply(args=args).result == "duplicate"  # run twice: one task
+    assert len(tasks()) == 1 and queued_jobs(app) == []
+
+
+def test_a_kept_text_waits_while_the_database_stays_down(app):
+    """The worker finds the database still away: the text goes back to the broker for
+    later, with the next delay, and nothing is lost."""
+    form = inbound_form("Hello?")
+    with database_down(app):
+        assert jobs.receive_inbound.apply(args=[form]).result == "busy"
+    [(job, args)] = queued_jobs(app)
+    assert job == "sms_agent.jobs.receive_inbound" and args == [form]
+
+
+def test_a_text_is_refused_only_when_neither_the_database_nor_the_broker_can_keep_it(app):
+    broker_down = f"redis://127.0.0.1:{unused_port()}/0"
+    with database_down(app, CELERY_BROKER_URL=broker_down, PROPAGATE_EXCEPTIONS=False) as down:
+        response = signed_post(down.test_client(), "/sms/inbound", inbound_form())
+    assert response.status_code == 500
 
 
 def test_a_broker_that_never_answers_holds_a_webhook_up_no_longer_than_the_publish_may(app):

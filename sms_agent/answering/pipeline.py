@@ -25,7 +25,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from .. import costs, notices, outbound
-from ..extensions import db
+from ..extensions import DATABASE_BUSY, db
 from ..media.read import BeingRead, MediaProblem, attachments_of, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
@@ -39,12 +39,6 @@ log = logging.getLogger("sms_agent.pipeline")
 
 #: Where a deferred task keeps the sending slots booked for its reply.
 SLOTS_KEY = "slots"
-
-
-#: The database could not serve the job now: every pooled connection stayed busy for
-#: DB_POOL_TIMEOUT, or the server refused or dropped a connection ("too many clients", a
-#: restart, a deadlock). The task is not the problem; it is answered later.
-DATABASE_BUSY = (sa.exc.TimeoutError, sa.exc.OperationalError)
 
 
 def answer(task_id) -> str:

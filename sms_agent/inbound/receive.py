@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from sqlalchemy.exc import IntegrityError
+
 from .. import handoff, limits
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
@@ -19,9 +21,35 @@ from .media import attachments, split_channel
 from .routing import Received, route
 from .store import already_received, remember_handled, store_task
 
-__all__ = ["BadInbound", "Received", "is_message_sid", "receive_sms"]
+__all__ = [
+    "BadInbound",
+    "ConcurrentDeliveries",
+    "Received",
+    "is_message_sid",
+    "receive_and_commit",
+    "receive_sms",
+]
 
 log = logging.getLogger("sms_agent.inbound")
+
+
+class ConcurrentDeliveries(Exception):
+    """Both passes of `receive_and_commit` met another delivery's rows: send it again."""
+
+
+def receive_and_commit(form: Mapping[str, str]) -> Received:
+    """`receive_sms`, committed. Two deliveries of one SMS that both pass the MessageSid
+    check, or first texts at once from a new number, meet a unique constraint; the loser's
+    second pass then sees the winner's rows."""
+    for attempt in (1, 2):
+        try:
+            received = receive_sms(form)
+            db.session.commit()
+            return received
+        except IntegrityError:
+            db.session.rollback()
+            log.info("concurrent delivery of %s (pass %d)", form.get("MessageSid"), attempt)
+    raise ConcurrentDeliveries("conflicting concurrent deliveries; retry")
 
 
 def receive_sms(form: Mapping[str, str]) -> Received:
