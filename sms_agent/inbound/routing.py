@@ -94,9 +94,13 @@ def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> 
 def _ask_for_a_person(user: User) -> Received:
     """AGENT, HUMAN, "talk to a person"...: staff are asked (and alerted after the commit),
     and the texter gets one acknowledgement. Nobody can reply to an opted-out or inactive
-    texter, so nothing changes for them."""
+    texter, so nothing changes for them. Asked again while staff were asked already or
+    have the conversation, it is a text for staff like any other (they see the texter
+    asking again), not one more acknowledgement each time."""
     if not user.is_active or user.is_opted_out:
         return Received(str(Keyword.AGENT), user.phone_number)
+    if handoff.is_held(user):
+        return Received("held", user.phone_number)
     handoff.request_human(user, HandoffSource.KEYWORD)
     return Received(str(Keyword.AGENT), user.phone_number, notice="handoff")
 
