@@ -379,6 +379,19 @@ def test_a_stop_in_cyrillic_look_alikes_opts_out_with_one_confirmation(app, clie
     ]
 
 
+@pytest.mark.parametrize("words", ["Please stop texting me!", "unsubscribe me", "STOP STOP"])
+def test_a_plain_request_to_stop_opts_out_with_one_confirmation(app, client, words):
+    """Regression: a texter who wrote "please stop texting me" got the model's answer and
+    stayed subscribed (notices, staff's texts kept coming)."""
+    form = inbound_form(words)
+    signed_post(client, "/sms/inbound", form)
+    assert tasks() == []
+    assert db.session.get(User, "+15551230000").is_opted_out
+    assert queued_jobs(app) == [
+        ("sms_agent.jobs.send_notice", ["+15551230000", "opt_out", form["MessageSid"]])
+    ]
+
+
 def test_a_question_with_look_alike_letters_reaches_the_model_as_written(app, client):
     question = "Wh\u0430t does \u0405\u0422\u041e\u0420 mean in Serbian?"  # Cyrillic а, Ѕ...
     signed_post(client, "/sms/inbound", inbound_form(question))
