@@ -420,6 +420,37 @@ def test_a_picture_sent_while_staff_hold_the_conversation_is_kept_for_them(
     assert [m.kind for m in outbox()] == ["handoff"]
 
 
+@pytest.mark.parametrize("caption", ["help", "Info?", "more", "NEW", "usage"])
+def test_a_picture_captioned_with_a_command_word_is_answered_from_the_picture(
+    app, client, texter, twilio_server, openai_server, caption
+):
+    """Regression: a photo of homework captioned "help" (or "info", "more"...) got the HELP
+    text, MORE's "no answer to continue" or a reset, and the picture was dropped unseen."""
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, caption, (url, "image/png"))
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"][0] == {"type": "text", "text": caption}
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+
+
+def test_a_picture_sent_with_agent_asks_for_a_person_and_is_kept_for_them(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "agent", (url, "image/png"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    [shown] = task.media
+    assert (shown.status, shown.data) == ("read", PNG)
+    assert texter.conversation_state == "waiting"
+    assert [m.kind for m in outbox()] == ["handoff"] and openai_server.requests == []
+
+
+def test_a_picture_captioned_stop_still_opts_out(app, client, texter, twilio_server):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    assert text_in(client, "STOP", (url, "image/png")) is None
+    assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
+
+
 def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     app, client, texter, twilio_server
 ):

@@ -49,10 +49,12 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _HOW_TOS:
         received = _held_to(limits.cost_refusal, user, sid, received)
-    elif received.notice in _RATED_NOTICES and not (received.outcome == "start" and was_opted_out):
-        received = _held_to(_RATED_NOTICES[received.notice], user, sid, received)
-    elif received.outcome in _REFUSALS:
-        received = _refuse(user, sid, body, stored, received)
+    else:
+        rule = _RATED_NOTICES.get(received.notice)
+        if rule is not None and not (received.outcome == "start" and was_opted_out):
+            received = _held_to(rule, user, sid, received)
+        if received.outcome in _REFUSALS:
+            received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
     if received.outcome not in ("task", "duplicate", *_REFUSALS) and not remember_handled(sid):
         # A retry or replay of an SMS received before, as a task or a keyword, now routed

@@ -40,8 +40,10 @@ def route(
     if twilio_keyword is not None:
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
     keyword = keywords.parse(body, opted_out=user.is_opted_out)
+    if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
+        keyword = None  # a caption: "help" under a photo of homework asks about the photo
     if keyword is not None:
-        return _keyword(user, keyword)
+        return _keyword(user, keyword, media)
     if not user.is_active:
         return Received("inactive", phone)
     if user.is_opted_out:
@@ -62,13 +64,21 @@ def route(
     return Received("task", phone, notice="media_note" if refused else None)
 
 
-def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> Received:
+#: Keywords that keep their meaning as the caption of a picture or voice note: an opt-out
+#: or opt-in is obeyed whatever comes with it, and a person asked for is shown the picture.
+#: Any other ("help", "more", "info", "new" under a photo) asks about the picture.
+_KEYWORDS_WITH_A_PICTURE = {Keyword.STOP, Keyword.START, Keyword.AGENT}
+
+
+def _keyword(
+    user: User, keyword: Keyword, media: list[Attachment] = (), answered_by_twilio: bool = False
+) -> Received:
     """STOP gets one confirmation when it opts the texter out (unless Twilio's Advanced
     Opt-Out sends it); the others may get a notice. A keyword Twilio matched itself has had
     Twilio's answer: a second one from us would be billed and say the same."""
     phone = user.phone_number
     if keyword is Keyword.AGENT:
-        return _ask_for_a_person(user)
+        return _ask_for_a_person(user, media)
     if keyword is Keyword.STOP:
         newly = not user.is_opted_out
         user.opted_out_at = user.opted_out_at or utcnow()
@@ -91,18 +101,20 @@ def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> 
     return Received(str(keyword), phone, notice=notice)
 
 
-def _ask_for_a_person(user: User) -> Received:
+def _ask_for_a_person(user: User, media: list[Attachment]) -> Received:
     """AGENT, HUMAN, "talk to a person"...: staff are asked (and alerted after the commit),
     and the texter gets one acknowledgement. Nobody can reply to an opted-out or inactive
     texter, so nothing changes for them. Asked again while staff were asked already or
     have the conversation, it is a text for staff like any other (they see the texter
-    asking again), not one more acknowledgement each time."""
+    asking again), not one more acknowledgement each time. A picture or voice note sent
+    with the request is held for staff too, the first request's as well."""
     if not user.is_active or user.is_opted_out:
         return Received(str(Keyword.AGENT), user.phone_number)
     if handoff.is_held(user):
         return Received("held", user.phone_number)
     handoff.request_human(user, HandoffSource.KEYWORD)
-    return Received(str(Keyword.AGENT), user.phone_number, notice="handoff")
+    outcome = "held" if readable(media) else str(Keyword.AGENT)
+    return Received(outcome, user.phone_number, notice="handoff")
 
 
 #: How far back in a thread a reaction's quoted message is looked for.
