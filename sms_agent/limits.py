@@ -256,14 +256,19 @@ def spend_cap_lifts(now: datetime | None = None) -> datetime:
     return first_of_next_month(now or utcnow())
 
 
-def _spend_cap(user: User, now: datetime) -> Admission | None:
-    """The cap's month is the UTC month the spend reports count, not the texter's: a month
-    in their timezone moved with it, and moving east at a month's end, where the next one
-    had begun, brought a fresh cap a day early."""
+def over_spend_cap(user: User, now: datetime | None = None) -> bool:
+    """Whether the texter has cost their tier's monthly cap this month. The cap's month is
+    the UTC month the spend reports count, not the texter's: a month in their timezone
+    moved with it, and moving east at a month's end, where the next one had begun, brought
+    a fresh cap a day early."""
     cap = monthly_cap(user.tier)
     if cap is None:
+        return False
+    return report.spent_by(user.phone_number, report.month_start(now or utcnow())) >= cap
+
+
+def _spend_cap(user: User, now: datetime) -> Admission | None:
+    if not over_spend_cap(user, now):
         return None
     month = report.month_start(now)
-    if report.spent_by(user.phone_number, month) < cap:
-        return None
     return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", month.isoformat())

@@ -62,12 +62,17 @@ def program_text(_user: User) -> str:
 
 
 def usage_text(user: User) -> str:
+    """Past the tier's spend cap the requests left are not what holds answers back, so the
+    texter is told what does, and until when (the spend_cap notice's day)."""
     limit = quota.monthly_limit(user.tier)
     used = min(quota.used(user), limit)
-    return (
+    text = (
         f"You have used {used} of {limit} requests this month ({user.tier} plan). "
         f"Your quota resets on {_reset_day(user)}."
     )
+    if limits.over_spend_cap(user):
+        text += f" Usage limit reached: no answers until {_spend_cap_lifts(user)}."
+    return text
 
 
 def quota_text(user: User) -> str:
@@ -81,12 +86,17 @@ def spend_cap_text(user: User, now: datetime | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    lifts = limits.spend_cap_lifts(now).astimezone(ZoneInfo(user.timezone or "UTC"))
-    hour = "" if lifts.time() == time.min else f" {lifts:%H:%M}"
     return (
         f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
-        f"answered until {lifts:%b} {lifts.day}{hour}. Reply USAGE or HELP any time."
+        f"answered until {_spend_cap_lifts(user, now)}. Reply USAGE or HELP any time."
     )
+
+
+def _spend_cap_lifts(user: User, now: datetime | None = None) -> str:
+    """When the spend cap lifts, in the texter's time: "Feb 1", or "Jan 31 14:00"."""
+    lifts = limits.spend_cap_lifts(now).astimezone(ZoneInfo(user.timezone or "UTC"))
+    hour = "" if lifts.time() == time.min else f" {lifts:%H:%M}"
+    return f"{lifts:%b} {lifts.day}{hour}"
 
 
 def rate_limited_text(_user: User) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sms_agent import limits
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, RefusalReason, User, first_of_next_month, utcnow
-from sms_agent.notices import spend_cap_text
+from sms_agent.notices import spend_cap_text, usage_text
 from tests.admission import PHONE, D, answers, notices, spent, stored, text
 from tests.factories import make_staff, make_token, make_user
 from tests.test_webhook import queued_jobs
@@ -29,6 +30,20 @@ def test_a_texter_past_the_spend_cap_gets_one_notice_and_is_not_answered(app, cl
     assert notices(app) == []  # one notice per month
     assert stored() == [("refused", "over_spend"), ("refused", "over_spend")]
     assert db.session.get(User, PHONE).monthly_requests == 0  # never counted
+
+
+def test_usage_past_the_spend_cap_says_the_limit_holds_answers_back_until_when(app):
+    """Regression: USAGE past the spend cap said "You have used 3 of 100 requests", nothing
+    more, right after the spend_cap notice said texts are not answered: the texter, with 97
+    requests left by our own count, could not tell why they got no answers."""
+    app.config.update(SPEND_CAP_ENTERPRISE=D("0.50"), QUOTA_ENTERPRISE=99999)
+    user = make_user(PHONE, tier="enterprise", timezone="Pacific/Honolulu", monthly_requests=3)
+    spent(PHONE, "0.50")
+    body = usage_text(user)
+    lifts = first_of_next_month(utcnow()).astimezone(ZoneInfo("Pacific/Honolulu"))
+    assert body.startswith("You have used 3 of 99999 requests this month (enterprise plan).")
+    assert body.endswith(f"Usage limit reached: no answers until {lifts:%b} {lifts.day} 14:00.")
+    assert len(body) <= 160
 
 
 def test_the_spend_cap_counts_this_month_only_and_only_for_its_tier(app, client):
