@@ -492,6 +492,19 @@ def test_twilio_advanced_opt_out_sends_the_stop_confirmation_instead_of_us(app, 
     assert db.session.get(User, "+15551230000").is_opted_out
 
 
+def test_with_twilio_advanced_opt_out_we_still_confirm_an_opt_out_in_our_own_words(app, client):
+    """Regression: with TWILIO_ADVANCED_OPT_OUT on, "please stop texting me" opted the
+    texter out and nobody confirmed it: Twilio's keyword list has no such phrase (no
+    OptOutType came), and we left the confirmation to Twilio."""
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    form = inbound_form("Please stop texting me")
+    signed_post(client, "/sms/inbound", form)
+    assert db.session.get(User, "+15551230000").is_opted_out
+    assert queued_jobs(app) == [
+        ("sms_agent.jobs.send_notice", ["+15551230000", "opt_out", form["MessageSid"]])
+    ]
+
+
 def test_a_stop_from_a_texter_opted_out_already_is_not_confirmed_again(app, client):
     make_user("+15551230000", opted_out_at=utcnow())
     signed_post(client, "/sms/inbound", inbound_form("STOP"))

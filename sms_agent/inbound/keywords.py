@@ -159,14 +159,27 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     are ignored, and compatibility forms such as full-width letters and Cyrillic or Greek
     look-alikes ("ЅТОР") are folded.
     """
-    if not body or len(body) > _LONGEST_MESSAGE:
-        return None
-    folded = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
-    letters = (char for char in folded if _visible(char) and not _is_punctuation(char))
-    word = _once("".join(letters).casefold())
+    word = _once(_folded(body))
     if word in ANSWER_WORDS and not opted_out:
         return None
     return WORDS.get(word)
+
+
+def is_carrier_opt_out(body: str | None) -> bool:
+    """Whether the message is one of the carriers' opt-out words (OPT_OUT_WORDS) said once,
+    which Twilio's own opt-out handling matches and confirms too; our phrasings ("please
+    stop texting me") and a word said twice are no keyword of Twilio's: Twilio neither
+    blocks the number for them nor confirms, so we must."""
+    return _folded(body) in OPT_OUT_WORDS
+
+
+def _folded(body: str | None) -> str:
+    """The message as one lower-case word, as `parse` reads it ("" when too long)."""
+    if not body or len(body) > _LONGEST_MESSAGE:
+        return ""
+    folded = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
+    letters = (char for char in folded if _visible(char) and not _is_punctuation(char))
+    return "".join(letters).casefold()
 
 
 def _once(word: str) -> str:

@@ -43,7 +43,8 @@ def route(
     if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
         keyword = None  # a caption: "help" under a photo of homework asks about the photo
     if keyword is not None:
-        return _keyword(user, keyword, media)
+        carrier_word = keywords.is_carrier_opt_out(body)
+        return _keyword(user, keyword, media, twilio_confirms=carrier_word)
     if not user.is_active:
         return Received("inactive", phone)
     if user.is_opted_out:
@@ -71,19 +72,26 @@ _KEYWORDS_WITH_A_PICTURE = {Keyword.STOP, Keyword.START, Keyword.AGENT}
 
 
 def _keyword(
-    user: User, keyword: Keyword, media: list[Attachment] = (), answered_by_twilio: bool = False
+    user: User,
+    keyword: Keyword,
+    media: list[Attachment] = (),
+    answered_by_twilio: bool = False,
+    twilio_confirms: bool = False,
 ) -> Received:
     """STOP gets one confirmation when it opts the texter out (unless Twilio's Advanced
-    Opt-Out sends it); the others may get a notice. A keyword Twilio matched itself has had
-    Twilio's answer: a second one from us would be billed and say the same."""
+    Opt-Out sends it: for a carrier word, `twilio_confirms`, not for our phrasings); the
+    others may get a notice. A keyword Twilio matched itself has had Twilio's answer: a
+    second one from us would be billed and say the same."""
     phone = user.phone_number
     if keyword is Keyword.AGENT:
         return _ask_for_a_person(user, media)
     if keyword is Keyword.STOP:
         newly = not user.is_opted_out
         user.opted_out_at = user.opted_out_at or utcnow()
-        twilio_confirms = answered_by_twilio or current_app.config["TWILIO_ADVANCED_OPT_OUT"]
-        return Received("stop", phone, notice="opt_out" if newly and not twilio_confirms else None)
+        confirmed = answered_by_twilio or (
+            twilio_confirms and current_app.config["TWILIO_ADVANCED_OPT_OUT"]
+        )
+        return Received("stop", phone, notice="opt_out" if newly and not confirmed else None)
     if keyword is Keyword.START:
         user.opted_out_at = None
     elif keyword is Keyword.RESET:
