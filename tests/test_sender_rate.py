@@ -82,24 +82,17 @@ def test_keywords_notices_count_against_the_senders_rate(app, client, word, noti
     assert db.session.get(User, PHONE).is_opted_out
 
 
-def test_a_retried_keyword_does_not_use_up_the_senders_rate(app, client):
+@pytest.mark.parametrize(("body", "notice"), [(" ", "empty"), ("HELP", "help")])
+def test_a_retried_blank_text_or_keyword_does_not_use_up_the_senders_rate(
+    app, client, body, notice
+):
     app.config.update(SENDER_RATE="2/minute")
     make_user(PHONE)
-    help_ = inbound_form("HELP", From=PHONE)
+    form = inbound_form(body, From=PHONE)
     for _delivery in range(3):
-        assert signed_post(client, "/sms/inbound", help_).status_code == 200
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
     text(client, "What is DNS?")
-    assert notices(app) == ["help"] and stored() == [("queued", None)]
-
-
-def test_a_retried_blank_text_does_not_use_up_the_senders_rate(app, client):
-    app.config.update(SENDER_RATE="2/minute")
-    make_user(PHONE)
-    blank = inbound_form(" ", From=PHONE)
-    for _delivery in range(3):
-        assert signed_post(client, "/sms/inbound", blank).status_code == 200
-    text(client, "What is DNS?")
-    assert notices(app) == ["empty"] and stored() == [("queued", None)]
+    assert notices(app) == [notice] and stored() == [("queued", None)]
 
 
 def test_twilios_retries_of_one_sms_do_not_use_up_the_senders_rate(app, client):
