@@ -179,6 +179,14 @@ def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
     assert parse(body, opted_out=False) is Keyword.STOP
 
 
+@pytest.mark.parametrize("body", ["More please", "more pls", "Please more!", "MORE, please"])
+def test_more_asked_politely_is_more(body):
+    """Regression: "More please", answering "(Reply MORE)" under a cut answer, went to the
+    model as a new question: a request off the quota, and a made-up continuation instead
+    of the rest of the answer that was kept for MORE."""
+    assert parse(body) is Keyword.MORE
+
+
 def test_every_keyword_has_at_least_one_word():
     assert set(WORDS.values()) == set(Keyword)
 

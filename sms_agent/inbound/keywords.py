@@ -45,13 +45,17 @@ _STOP_ASKING = (
     "nomoretexts",
     "nomoremessages",
 )
+_PLEASE = ("please", "pls", "plz")
 OPT_OUT_PHRASES = tuple(
     f"{please}{words}{after}"
     for words in (*OPT_OUT_WORDS, *_STOP_ASKING)
-    for please in ("", "please", "pls")
-    for after in ("", "please", "pls", "anymore", "now", "thanks", "thankyou")
+    for please in ("", *_PLEASE)
+    for after in ("", *_PLEASE, "anymore", "now", "thanks", "thankyou")
     if please or after or words in _STOP_ASKING
 )
+
+#: MORE asked politely, as "(Reply MORE)" under a cut answer is often answered.
+MORE_PHRASES = (*(f"more{please}" for please in _PLEASE), *(f"{p}more" for p in _PLEASE))
 
 #: Whole messages that ask for a person, written without spaces ("talk to a person" is
 #: matched as "talktoaperson"). Only whole messages count: "is a human heart big?" is a
@@ -88,7 +92,7 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(["help", "info"], Keyword.HELP),
     **dict.fromkeys(["reset", "new"], Keyword.RESET),
     "usage": Keyword.USAGE,
-    "more": Keyword.MORE,
+    **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
     **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
 }
 
