@@ -8,8 +8,10 @@ Four rules decide, cheapest first, and the first that refuses wins:
 3. the texter's monthly spend cap (SPEND_CAP_<TIER>), per UTC month;
 4. the monthly quota (quota.admit), which counts the request when it is admitted.
 A refused text is stored with its reason and not answered; the texter gets at most one
-notice per window of the rule that refused it. Keywords (STOP, HELP...) never come here:
-they are always answered. The caller commits.
+notice per window of the rule that refused it. Keywords are always obeyed, and STOP and
+START always confirmed; the other keywords' notices are held to the sender's rate (MORE's,
+more of an answer, to every rule but the quota), as the how-tos of empty texts are
+(inbound/receive.py). The caller commits.
 """
 
 from __future__ import annotations
@@ -71,6 +73,12 @@ def cost_refusal(user: User, now: datetime | None = None) -> Admission | None:
         if refused is not None:
             return refused
     return None
+
+
+def rate_refusal(user: User, now: datetime | None = None) -> Admission | None:
+    """The sender's rate alone: the rule a keyword's notice is held to (routing.py), so a
+    phone stuck resending HELP gets the rate's one notice, then nothing, not an SMS each."""
+    return _sender_rate(user, now or utcnow())
 
 
 def _quota_run(user: User) -> str:

@@ -20,6 +20,7 @@ from flask import current_app
 from twilio.request_validator import RequestValidator
 
 from .extensions import db
+from .inbound import keywords
 from .models import OutboundMessage, Task, TaskStatus, User
 from .phones import to_e164
 from .vendors.twilio import quiet_console
@@ -120,16 +121,20 @@ def simulate_inbound(
     return db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
 
 
-def gets_nothing_back(phone: str, since: datetime | None = None) -> str | None:
+def gets_nothing_back(phone: str, since: datetime | None = None, text: str = "") -> str | None:
     """Why a text from this number gets nothing back, neither an answer nor a notice: the
     texter opted out or was made inactive (inbound/routing.py stores none of their texts;
     only START or STOP may change that). None for anyone else, and for a texter a STOP
-    sent at or after `since` opted out: its confirmation is the one SMS even an inactive
-    texter gets (unless Twilio's Advanced Opt-Out sends it)."""
+    (`text`) sent at or after `since` opted out: its confirmation is the one SMS even an
+    inactive texter gets (unless Twilio's Advanced Opt-Out sends it, as it does for the
+    carriers' own words only)."""
     user = db.session.get(User, phone)
     if user is not None and user.is_opted_out:
         just_now = since is not None and user.opted_out_at >= since
-        if just_now and not current_app.config["TWILIO_ADVANCED_OPT_OUT"]:
+        by_twilio = current_app.config["TWILIO_ADVANCED_OPT_OUT"] and (
+            keywords.is_carrier_opt_out(text)
+        )
+        if just_now and not by_twilio:
             return None
         return "this number has opted out; nothing is sent to it until it texts START"
     if user is not None and not user.is_active:

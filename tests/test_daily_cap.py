@@ -181,6 +181,19 @@ def test_past_the_daily_cap_an_empty_text_gets_no_how_to(app, client, alert_hook
     assert stored() == []  # an empty text is not stored, refused or not
 
 
+def test_past_the_daily_cap_more_of_an_answer_is_not_sent(app, client, alert_hook):
+    """Regression: MORE sent the next part of an answer (up to the tier's segments) past
+    the cap, each time, though the day's notice says answers are paused. It now gets that
+    notice once, then nothing; HELP and USAGE are still answered."""
+    make_user(PHONE)
+    spent(PHONE, "1.00")
+    text(client, "MORE")
+    text(client, "more")
+    assert notices(app) == ["paused"]
+    text(client, "HELP")
+    assert notices(app) == ["help"]
+
+
 @pytest.mark.parametrize("typo", ["nan", "NaN", "inf", "-inf", "1e400", "1e6", "ten", ""])
 def test_raising_the_daily_cap_to_no_amount_is_refused_and_keeps_the_cap(app, runner, typo):
     """`nan` used to lift the cap altogether (stored as no cap), `inf` to crash."""

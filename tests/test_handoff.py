@@ -215,14 +215,29 @@ def test_staff_are_alerted_through_the_alert_webhook(app, client):
     ]
 
 
-def test_a_second_agent_is_acknowledged_but_alerts_and_counts_nothing_more(app, client):
+@pytest.mark.parametrize("state", ["waiting", "staff"])
+def test_asking_again_for_a_person_is_held_for_staff_not_acknowledged_again(app, client, state):
+    """Regression: each AGENT sent while the conversation waited for staff (or was with
+    them) got the acknowledgement again, an SMS paid each time (a phone resending it, an
+    impatient texter), and staff never saw the texter had asked again: nothing was stored.
+    The one acknowledgement stands; a repeated request is a held text, unread for staff."""
     before = REGISTRY.get_sample_value("handoffs_requested_total", {"source": "keyword"}) or 0
     make_user(PHONE)
     text_in(client, "AGENT")
+    if state == "staff":
+        handoff.take_over(texter(), make_staff("ann"))
+        db.session.commit()
     text_in(client, "AGENT")
+    text_in(client, "talk to a person!")
     after = REGISTRY.get_sample_value("handoffs_requested_total", {"source": "keyword"})
     assert after - before == 1
-    assert [m.kind for m in sent()] == ["handoff", "handoff"]
+    assert [m.kind for m in sent()] == ["handoff"]
+    held = db.session.scalars(sa.select(Task).order_by(Task.created_at)).all()
+    assert [(t.sms_content, t.refusal_reason) for t in held] == [
+        ("AGENT", "held_for_staff"),
+        ("talk to a person!", "held_for_staff"),
+    ]
+    assert db.session.get(Conversation, PHONE).unread == 2
 
 
 def test_released_by_staff_the_next_text_is_answered_by_the_ai(app, client):

@@ -31,6 +31,7 @@ from sms_agent.inbound.keywords import WORDS, Keyword, parse
         ("Opt\u2013out", Keyword.STOP),  # en dash
         ("OPT\u2014OUT", Keyword.STOP),  # em dash
         ("opt\u2011out", Keyword.STOP),  # non-breaking hyphen
+        ("opt\u2212out", Keyword.STOP),  # minus sign
         ("\u201cStop\u201d", Keyword.STOP),
         ("\uff33\uff34\uff2f\uff30", Keyword.STOP),  # full-width letters
         ("stop\u200b", Keyword.STOP),
@@ -127,24 +128,63 @@ def test_keywords_in_small_capitals_or_boxed_letters_are_recognised(body, expect
         "   ",
         None,
         "stop sending me jokes",
-        "please stop",
         "how do I stop a thread in Java?",
         "yes but why",
         "new idea: a todo app",
         "helpful",
         "stopp",
-        "stop stop",
-        "STOP-ALL",
         "help me write a poem",
         "more about DNS please",
         "🛑",
         "👍",
-        "stop 🛑 please",
         "usage of malloc?",
+        "How do I unsubscribe from Netflix?",
+        "stop, I meant Berlin",
+        "remove me from the photo",
     ],
 )
 def test_other_messages_are_not_keywords(body):
     assert parse(body) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "please stop",
+        "Stop please",
+        "STOP STOP",
+        "stop stop stop",
+        "STOP-ALL",
+        "stop 🛑 please",
+        "Stop, thanks",
+        "STOP NOW",
+        "Please stop texting me!",
+        "stop messaging me",
+        "Stop sending me messages",
+        "Don't text me anymore",
+        "Do not contact me",
+        "unsubscribe me",
+        "Unsubscribe me please",
+        "Remove me",
+        "Take me off your list",
+        "Opt me out",
+        "no more texts",
+        "pls stop",
+    ],
+)
+def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
+    """Regression: "please stop texting me", "unsubscribe me" or "STOP STOP" went to the
+    model as questions and the texter stayed subscribed, though the FCC's 2025 consent rule
+    has an opt-out made by any reasonable means obeyed."""
+    assert parse(body, opted_out=False) is Keyword.STOP
+
+
+@pytest.mark.parametrize("body", ["More please", "more pls", "Please more!", "MORE, please"])
+def test_more_asked_politely_is_more(body):
+    """Regression: "More please", answering "(Reply MORE)" under a cut answer, went to the
+    model as a new question: a request off the quota, and a made-up continuation instead
+    of the rest of the answer that was kept for MORE."""
+    assert parse(body) is Keyword.MORE
 
 
 def test_every_keyword_has_at_least_one_word():

@@ -38,8 +38,10 @@ def test_a_sender_past_its_rate_gets_one_notice_per_window_and_costs_nothing(app
     assert [args[1] for name, args in jobs if name.endswith("send_notice")] == ["rate_limited"]
     assert stored()[2:] == [("refused", "rate_limited"), ("refused", "rate_limited")]
     assert db.session.get(User, PHONE).monthly_requests == 2  # refused texts are not counted
-    text(client, "HELP")  # keywords are always answered
-    assert notices(app) == ["help"]
+    text(client, "STOP")  # an opt-out is always obeyed and confirmed
+    assert notices(app) == ["opt_out"]
+    text(client, "START")  # and so is opting back in
+    assert notices(app) == ["opt_in"]
 
 
 @pytest.mark.parametrize(("media", "how_to"), [({}, "empty"), (VCARD, "media")])
@@ -59,14 +61,38 @@ def test_blank_texts_and_unreadable_files_count_against_the_senders_rate(
     assert stored() == [("refused", "rate_limited")]
 
 
-def test_a_retried_blank_text_does_not_use_up_the_senders_rate(app, client):
+@pytest.mark.parametrize(
+    ("word", "notice"),
+    [("HELP", "help"), ("usage", "usage"), ("RESET", "reset"), ("START", "opt_in")],
+)
+def test_keywords_notices_count_against_the_senders_rate(app, client, word, notice):
+    """Regression: HELP (USAGE, RESET, START from a subscribed texter...) got its SMS every
+    time, uncounted, so a phone stuck resending it cost an SMS each, without end, past
+    SENDER_RATE. Each now counts like any text: past the rate, the rate's one notice, then
+    nothing, while the keyword is still obeyed and STOP still confirmed."""
     app.config.update(SENDER_RATE="2/minute")
     make_user(PHONE)
-    blank = inbound_form(" ", From=PHONE)
-    for _delivery in range(3):
-        assert signed_post(client, "/sms/inbound", blank).status_code == 200
+    for _text in range(5):
+        text(client, word)
+    assert notices(app) == [notice, notice, "rate_limited"]
     text(client, "What is DNS?")
-    assert notices(app) == ["empty"] and stored() == [("queued", None)]
+    assert stored() == [("refused", "rate_limited")]
+    text(client, "STOP")
+    assert notices(app) == ["opt_out"]
+    assert db.session.get(User, PHONE).is_opted_out
+
+
+@pytest.mark.parametrize(("body", "notice"), [(" ", "empty"), ("HELP", "help")])
+def test_a_retried_blank_text_or_keyword_does_not_use_up_the_senders_rate(
+    app, client, body, notice
+):
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    form = inbound_form(body, From=PHONE)
+    for _delivery in range(3):
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    text(client, "What is DNS?")
+    assert notices(app) == [notice] and stored() == [("queued", None)]
 
 
 def test_twilios_retries_of_one_sms_do_not_use_up_the_senders_rate(app, client):

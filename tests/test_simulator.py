@@ -182,6 +182,14 @@ def test_cli_stop_confirmed_by_twilio_itself_waits_for_nothing(app, runner):
     )
 
 
+def test_cli_shows_our_confirmation_of_an_opt_out_twilio_does_not_know(app, runner):
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "please stop texting me"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "(opt_out, GSM-7, 1 segment, sent)" in result.output
+
+
 @pytest.mark.parametrize(
     ("texter", "reason"),
     [

@@ -367,11 +367,21 @@ def test_stop_enqueues_one_opt_out_confirmation(app, client, word):
     ]
 
 
-@pytest.mark.parametrize("word", ["\u0405\u0422\u041e\u0420", "S\u0422OP"])
-def test_a_stop_in_cyrillic_look_alikes_opts_out_with_one_confirmation(app, client, word):
-    """Regression: "ЅТОР" (or "SТOP" with a Cyrillic Т) was answered by the model and the
-    texter stayed subscribed."""
-    form = inbound_form(word)
+@pytest.mark.parametrize(
+    "words",
+    [
+        # Regression: "ЅТОР" (or "SТOP" with a Cyrillic Т) was answered by the model and
+        # the texter stayed subscribed.
+        "\u0405\u0422\u041e\u0420",
+        "S\u0422OP",
+        # Regression: so was "please stop texting me" (notices, staff's texts kept coming).
+        "Please stop texting me!",
+        "unsubscribe me",
+        "STOP STOP",
+    ],
+)
+def test_a_stop_written_otherwise_opts_out_with_one_confirmation(app, client, words):
+    form = inbound_form(words)
     signed_post(client, "/sms/inbound", form)
     assert tasks() == []
     assert db.session.get(User, "+15551230000").is_opted_out
@@ -478,6 +488,19 @@ def test_twilio_advanced_opt_out_sends_the_stop_confirmation_instead_of_us(app, 
     signed_post(client, "/sms/inbound", inbound_form("STOP"))
     assert queued_jobs(app) == []
     assert db.session.get(User, "+15551230000").is_opted_out
+
+
+def test_with_twilio_advanced_opt_out_we_still_confirm_an_opt_out_in_our_own_words(app, client):
+    """Regression: with TWILIO_ADVANCED_OPT_OUT on, "please stop texting me" opted the
+    texter out and nobody confirmed it: Twilio's keyword list has no such phrase (no
+    OptOutType came), and we left the confirmation to Twilio."""
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    form = inbound_form("Please stop texting me")
+    signed_post(client, "/sms/inbound", form)
+    assert db.session.get(User, "+15551230000").is_opted_out
+    assert queued_jobs(app) == [
+        ("sms_agent.jobs.send_notice", ["+15551230000", "opt_out", form["MessageSid"]])
+    ]
 
 
 def test_a_stop_from_a_texter_opted_out_already_is_not_confirmed_again(app, client):

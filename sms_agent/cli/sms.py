@@ -124,7 +124,7 @@ def _exchange(
             task = simulator.simulate_inbound(phone, text, channel=channel, media=media)
     except simulator.SimulationRejected as exc:
         raise click.ClickException(f"the webhook refused the message: {exc}") from exc
-    silent = simulator.gets_nothing_back(phone, since)
+    silent = simulator.gets_nothing_back(phone, since, text)
     if silent:
         click.echo(f"(not answered: {silent})")
         return

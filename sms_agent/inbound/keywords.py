@@ -4,7 +4,6 @@ a whole SMS."""
 from __future__ import annotations
 
 import enum
-import itertools
 import unicodedata
 
 
@@ -19,8 +18,8 @@ class Keyword(enum.StrEnum):
 
 
 #: The carriers' opt-out words: Twilio's standard six, and REVOKE and OPTOUT, which the
-#: FCC's 2025 consent rule added ("OPT OUT" folds into OPTOUT, since spaces are ignored;
-#: "opt-out", as our notices' "STOP to opt out" is often answered, is written in full).
+#: FCC's 2025 consent rule added ("OPT OUT" and "opt-out" fold into OPTOUT, since spaces
+#: and punctuation are ignored).
 OPT_OUT_WORDS = (
     "stop",
     "stopall",
@@ -30,8 +29,33 @@ OPT_OUT_WORDS = (
     "quit",
     "revoke",
     "optout",
-    "opt-out",
 )
+
+#: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
+#: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
+#: expect "please stop texting me" to be. Written without spaces, as HUMAN_WORDS are; only
+#: whole messages count ("stop sending me jokes" is a question for the AI).
+_STOP_ASKING = (
+    *(f"stop{verb}me" for verb in ("texting", "messaging", "contacting", "sendingmetexts")),
+    "stopsendingmemessages",
+    *(f"{dont}{verb}me" for dont in ("dont", "donot") for verb in ("text", "message", "contact")),
+    *(f"{word}me" for word in ("unsubscribe", "remove", "optout")),
+    "optmeout",
+    *(f"{take}me{off}" for take in ("take", "remove") for off in ("offyourlist", "fromyourlist")),
+    "nomoretexts",
+    "nomoremessages",
+)
+_PLEASE = ("please", "pls", "plz")
+OPT_OUT_PHRASES = tuple(
+    f"{please}{words}{after}"
+    for words in (*OPT_OUT_WORDS, *_STOP_ASKING)
+    for please in ("", *_PLEASE)
+    for after in ("", *_PLEASE, "anymore", "now", "thanks", "thankyou")
+    if please or after or words in _STOP_ASKING
+)
+
+#: MORE asked politely, as "(Reply MORE)" under a cut answer is often answered.
+MORE_PHRASES = (*(f"more{please}" for please in _PLEASE), *(f"{p}more" for p in _PLEASE))
 
 #: Whole messages that ask for a person, written without spaces ("talk to a person" is
 #: matched as "talktoaperson"). Only whole messages count: "is a human heart big?" is a
@@ -63,11 +87,12 @@ HUMAN_WORDS = (
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_WORDS, Keyword.STOP),
+    **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop"], Keyword.START),
     **dict.fromkeys(["help", "info"], Keyword.HELP),
     **dict.fromkeys(["reset", "new"], Keyword.RESET),
     "usage": Keyword.USAGE,
-    "more": Keyword.MORE,
+    **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
     **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
 }
 
@@ -120,8 +145,9 @@ _LATIN_LOOKALIKES = {
     ),
     **str.maketrans("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαιονρυχηκϲϳ", "ABEZHIKMNOPTYXaiovpuxnkcj"),
     **str.maketrans("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘʀꜱᴛᴜᴠᴡʏᴢ", "ABCDEFGHIJKLMNOPRSTUVWYZ"),
-    # the dashes and hyphens a keyboard may write for "-" in "opt-out"
-    **dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"), ord("-")),
+    # the minus sign a keyboard may write for the hyphen in "opt-out" (a symbol, not
+    # punctuation, so not ignored with the dashes)
+    0x2212: ord("-"),
     # A-Z in black circles (🅐, U+1F150) and in black squares (🅰, U+1F170)
     **{first + offset: ord("A") + offset for first in (0x1F150, 0x1F170) for offset in range(26)},
 }
@@ -132,20 +158,40 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
 
     Only a whole message counts, so "stop sending me jokes" is a question for the AI, not
     an opt-out; and "yes" (ANSWER_WORDS) is one only from a texter who has `opted_out`.
-    Case, spaces (also inside: "STOP ALL"), invisible characters anywhere and punctuation
-    around it (autocorrect's full stop, "!", quotes, "。") are ignored, and compatibility
-    forms such as full-width letters and Cyrillic or Greek look-alikes ("ЅТОР") are folded.
+    Case, spaces (also inside: "STOP ALL"), invisible characters and punctuation or emoji
+    anywhere (autocorrect's full stop, "!", quotes, "。", "Don't text me", "Stop, thanks")
+    are ignored, and compatibility forms such as full-width letters and Cyrillic or Greek
+    look-alikes ("ЅТОР") are folded.
     """
-    if not body or len(body) > _LONGEST_MESSAGE:
-        return None
-    folded = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
-    letters = [char for char in folded if _visible(char)]
-    while letters and _is_punctuation(letters[-1]):
-        letters.pop()
-    word = "".join(itertools.dropwhile(_is_punctuation, letters)).casefold()
+    word = _once(_folded(body))
     if word in ANSWER_WORDS and not opted_out:
         return None
     return WORDS.get(word)
+
+
+def is_carrier_opt_out(body: str | None) -> bool:
+    """Whether the message is one of the carriers' opt-out words (OPT_OUT_WORDS) said once,
+    which Twilio's own opt-out handling matches and confirms too; our phrasings ("please
+    stop texting me") and a word said twice are no keyword of Twilio's: Twilio neither
+    blocks the number for them nor confirms, so we must."""
+    return _folded(body) in OPT_OUT_WORDS
+
+
+def _folded(body: str | None) -> str:
+    """The message as one lower-case word, as `parse` reads it ("" when too long)."""
+    if not body or len(body) > _LONGEST_MESSAGE:
+        return ""
+    folded = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
+    letters = (char for char in folded if _visible(char) and not _is_punctuation(char))
+    return "".join(letters).casefold()
+
+
+def _once(word: str) -> str:
+    """A keyword said twice or more ("STOP STOP", "stop stop stop") is said once."""
+    for length in range(1, len(word) // 2 + 1):
+        if word[:length] in WORDS and word == word[:length] * (len(word) // length):
+            return word[:length]
+    return word
 
 
 def matched_by_twilio(opt_out_type: str | None) -> Keyword | None:

@@ -69,15 +69,20 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
         log.info("new user %s on tier %s", mask(phone), user.tier)
     _note_channel(user, channel)
+    was_opted_out = user.is_opted_out
     received = route(user, body, media, keywords.matched_by_twilio(form.get("OptOutType")))
     our_number = written_to(form)
     stored = {**_media_metadata(num_media, media), **_our_number_metadata(our_number)}
     if received.outcome == "task":
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _HOW_TOS:
-        received = _count_how_to(user, sid, received)
-    elif received.outcome in _REFUSALS:
-        received = _refuse(user, sid, body, stored, received)
+        received = _held_to(limits.cost_refusal, user, sid, received)
+    else:
+        rule = _RATED_NOTICES.get(received.notice)
+        if rule is not None and not (received.outcome == "start" and was_opted_out):
+            received = _held_to(rule, user, sid, received)
+        if received.outcome in _REFUSALS:
+            received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
     if received.outcome not in ("task", "duplicate", *_REFUSALS) and not remember_handled(sid):
         # A retry or replay of an SMS received before, as a task or a keyword, now routed
@@ -140,14 +145,24 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
 #: sender's rate and the spend caps like any text (limits.cost_refusal).
 _HOW_TOS = {"empty", "media"}
 
+#: Keywords' notices, each an SMS we pay for, held to the sender's rate: a phone stuck
+#: resending HELP (or AGENT, USAGE...) cost one each, without end. MORE, which sends more
+#: of an answer (up to the tier's segments), is held to the spend caps too. Never STOP's
+#: confirmation, nor START's when it opts the texter back in: carriers require those.
+_RATED_NOTICES = {
+    **dict.fromkeys(["help", "usage", "reset", "handoff", "opt_in"], limits.rate_refusal),
+    "more": limits.cost_refusal,
+}
 
-def _count_how_to(user: User, sid: str, received: Received) -> Received:
-    """Past the sender's rate or a spend cap, no how-to: that rule's notice once per window,
-    then nothing. A retry is recognised before it is counted, as in _admit."""
+
+def _held_to(rule, user: User, sid: str, received: Received) -> Received:
+    """Past the `rule` (the sender's rate, a spend cap), no how-to or keyword notice: that
+    rule's notice once per window, then nothing (the keyword itself is still obeyed). A
+    retry is recognised before it is counted, as in _admit."""
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    refused = limits.cost_refusal(user)
+    refused = rule(user)
     if refused is not None:
         received.notice = refused.notice
     return received

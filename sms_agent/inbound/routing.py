@@ -40,12 +40,11 @@ def route(
     if twilio_keyword is not None:
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
     keyword = keywords.parse(body, opted_out=user.is_opted_out)
-    if keyword is not None and readable(media) and keyword not in _WHATEVER_COMES_WITH_IT:
-        keyword = None  # "Help" under a picture is its caption, a question about it
-    if keyword is Keyword.AGENT and media:
-        return _ask_for_a_person(user, keep=True)
+    if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
+        keyword = None  # a caption: "help" under a photo of homework asks about the photo
     if keyword is not None:
-        return _keyword(user, keyword)
+        carrier_word = keywords.is_carrier_opt_out(body)
+        return _keyword(user, keyword, media, twilio_confirms=carrier_word)
     if not user.is_active:
         return Received("inactive", phone)
     if user.is_opted_out:
@@ -66,24 +65,33 @@ def route(
     return Received("task", phone, notice="media_note" if refused else None)
 
 
-#: The keywords a message is, whatever picture or voice note comes with it: STOP and START,
-#: which carriers (and Twilio) act on however they come, and the words that ask for a
-#: person, whose attachments staff get. Under a picture, any other is its caption.
-_WHATEVER_COMES_WITH_IT = {Keyword.STOP, Keyword.START, Keyword.AGENT}
+#: Keywords that keep their meaning as the caption of a picture or voice note: an opt-out
+#: or opt-in is obeyed whatever comes with it, and a person asked for is shown the picture.
+#: Any other ("help", "more", "info", "new" under a photo) asks about the picture.
+_KEYWORDS_WITH_A_PICTURE = {Keyword.STOP, Keyword.START, Keyword.AGENT}
 
 
-def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> Received:
+def _keyword(
+    user: User,
+    keyword: Keyword,
+    media: list[Attachment] = (),
+    answered_by_twilio: bool = False,
+    twilio_confirms: bool = False,
+) -> Received:
     """STOP gets one confirmation when it opts the texter out (unless Twilio's Advanced
-    Opt-Out sends it); the others may get a notice. A keyword Twilio matched itself has had
-    Twilio's answer: a second one from us would be billed and say the same."""
+    Opt-Out sends it: for a carrier word, `twilio_confirms`, not for our phrasings); the
+    others may get a notice. A keyword Twilio matched itself has had Twilio's answer: a
+    second one from us would be billed and say the same."""
     phone = user.phone_number
     if keyword is Keyword.AGENT:
-        return _ask_for_a_person(user)
+        return _ask_for_a_person(user, media)
     if keyword is Keyword.STOP:
         newly = not user.is_opted_out
         user.opted_out_at = user.opted_out_at or utcnow()
-        twilio_confirms = answered_by_twilio or current_app.config["TWILIO_ADVANCED_OPT_OUT"]
-        return Received("stop", phone, notice="opt_out" if newly and not twilio_confirms else None)
+        confirmed = answered_by_twilio or (
+            twilio_confirms and current_app.config["TWILIO_ADVANCED_OPT_OUT"]
+        )
+        return Received("stop", phone, notice="opt_out" if newly and not confirmed else None)
     if keyword is Keyword.START:
         user.opted_out_at = None
     elif keyword is Keyword.RESET:
@@ -101,15 +109,20 @@ def _keyword(user: User, keyword: Keyword, answered_by_twilio: bool = False) -> 
     return Received(str(keyword), phone, notice=notice)
 
 
-def _ask_for_a_person(user: User, keep: bool = False) -> Received:
+def _ask_for_a_person(user: User, media: list[Attachment]) -> Received:
     """AGENT, HUMAN, "talk to a person"...: staff are asked (and alerted after the commit),
     and the texter gets one acknowledgement. Nobody can reply to an opted-out or inactive
-    texter, so nothing changes for them. `keep`: the message came with a picture or a file,
-    which staff are asked about: it is held for them, attachments and all."""
+    texter, so nothing changes for them. Asked again while staff were asked already or
+    have the conversation, it is a text for staff like any other (they see the texter
+    asking again), not one more acknowledgement each time. A picture or voice note sent
+    with the request is held for staff too, the first request's as well."""
     if not user.is_active or user.is_opted_out:
         return Received(str(Keyword.AGENT), user.phone_number)
+    if handoff.is_held(user):
+        return Received("held", user.phone_number)
     handoff.request_human(user, HandoffSource.KEYWORD)
-    return Received("held" if keep else str(Keyword.AGENT), user.phone_number, notice="handoff")
+    outcome = "held" if readable(media) else str(Keyword.AGENT)
+    return Received(outcome, user.phone_number, notice="handoff")
 
 
 #: How far back in a thread a reaction's quoted message is looked for.
