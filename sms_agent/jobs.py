@@ -44,9 +44,8 @@ def backoff(retries: int) -> float:
 #: The longest a job waits for a busy database before it looks again.
 MAX_BUSY_WAIT_SECONDS = 60.0
 
-#: How often a text waiting for its texter's earlier one to be answered looks again: a
-#: second after its first look, a second more after each further one, at most this often.
-MAX_EARLIER_POLL_SECONDS = 4.0
+#: How often a text waiting for its texter's earlier one to be answered looks again.
+EARLIER_POLL_SECONDS = 1.0
 
 
 def busy_wait(busy: int) -> float:
@@ -58,23 +57,16 @@ def busy_wait(busy: int) -> float:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, name="sms_agent.jobs.answer_task")
-def answer_task(self, task_id: str, busy: int = 0, waited: int = 0) -> str:
+def answer_task(self, task_id: str, busy: int = 0) -> str:
     """Answer one stored task. A passing failure is retried with exponential backoff up to
     OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on; a busy
-    database only delays the job (`busy` counts the delays, see busy_wait), and so does the
-    texter's earlier text still unanswered (`waited` counts the looks)."""
+    database only delays the job (`busy` counts the delays, see busy_wait)."""
     try:
         # Run eagerly (debugging, `flask sms simulate --inline`), jobs run one at a time, so
         # an earlier text still unanswered is one that failed for now: no use waiting.
         return pipeline.answer(task_id, wait_for_earlier=not self.request.is_eager)
     except pipeline.WaitForEarlier:
-        _publish(
-            answer_task,
-            task_id,
-            countdown=min(1.0 + waited, MAX_EARLIER_POLL_SECONDS),
-            retries=self.request.retries,
-            kwargs={"waited": waited + 1},
-        )
+        _publish(answer_task, task_id, countdown=EARLIER_POLL_SECONDS, retries=self.request.retries)
         return "waiting"
     except outbound.SendLater as later:
         # Not a retry: the answer is stored, only its sending slot is ahead.

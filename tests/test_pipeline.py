@@ -614,17 +614,3 @@ def test_an_answer_waiting_for_its_sending_slot_is_context_for_the_next_text(app
         "Paris.",
         "And its population?",
     ]
-
-
-def test_a_burst_of_texts_waits_only_behind_a_few(app):
-    """A thought split over a few texts is answered in turn; past MOST_TEXTS_WAITED_FOR
-    unanswered ones (a bot, a stuck phone) a text is answered at once, so a burst of dozens
-    does not leave dozens of jobs looking again and again."""
-    user = make_user()
-    burst = [
-        make_task(user, sms_content=f"part {n}", created_at=utcnow() - timedelta(seconds=9 - n))
-        for n in range(5)
-    ]
-    with pytest.raises(pipeline.WaitForEarlier):
-        pipeline.answer(burst[3].id)  # behind three
-    assert pipeline.answer(burst[4].id) == "answered"  # behind four: a burst

@@ -35,11 +35,6 @@ log = logging.getLogger("sms_agent.pipeline")
 #: text stuck until the sweeper) the question is answered with what context there is.
 WAIT_FOR_EARLIER_SECONDS = 60
 
-#: A text waits only behind this many unanswered ones: a thought split over a few texts
-#: ("hey" "what's the weather" "in Paris tomorrow") is a conversation; a burst of dozens
-#: (a bot, a stuck phone) is not, and its waiting jobs would each poll the database.
-MOST_TEXTS_WAITED_FOR = 3
-
 
 class WaitForEarlier(Exception):
     """The texter's text just before this one has no answer yet: this one is answered after
@@ -51,22 +46,19 @@ _UNANSWERED = [TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value]
 
 
 def _waits_for_earlier() -> sa.ColumnElement[bool]:
-    """The task (a row of `tasks`, not answered yet) has earlier ones of its texter's, sent
-    since `waiting_since`, that have no answer yet either: at least one, at most
-    MOST_TEXTS_WAITED_FOR."""
+    """The task (a row of `tasks`, not answered yet) has an earlier one of its texter's,
+    sent since `waiting_since`, that has no answer yet either."""
     earlier = _tasks.alias("earlier")
-    unanswered = (
-        sa.select(sa.func.count())
-        .where(
+    return sa.and_(
+        _tasks.c.ai_response.is_(None),
+        sa.exists().where(
             earlier.c.user_phone == _tasks.c.user_phone,
             earlier.c.status.in_(_UNANSWERED),
             earlier.c.ai_response.is_(None),
             earlier.c.created_at >= sa.bindparam("waiting_since", type_=_tasks.c.created_at.type),
             earlier.c.created_at < _tasks.c.created_at,
-        )
-        .scalar_subquery()
+        ),
     )
-    return sa.and_(_tasks.c.ai_response.is_(None), unanswered.between(1, MOST_TEXTS_WAITED_FOR))
 
 
 def _claim() -> sa.Select:
