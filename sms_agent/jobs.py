@@ -44,9 +44,6 @@ def backoff(retries: int) -> float:
 #: The longest a job waits for a busy database before it looks again.
 MAX_BUSY_WAIT_SECONDS = 60.0
 
-#: How often a text waiting for its texter's earlier one to be answered looks again.
-EARLIER_POLL_SECONDS = 1.0
-
 
 def busy_wait(busy: int) -> float:
     """Seconds before a job the database could not serve `busy` times in a row runs again:
@@ -62,12 +59,7 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
     OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on; a busy
     database only delays the job (`busy` counts the delays, see busy_wait)."""
     try:
-        # Run eagerly (debugging, `flask sms simulate --inline`), jobs run one at a time, so
-        # an earlier text still unanswered is one that failed for now: no use waiting.
-        return pipeline.answer(task_id, wait_for_earlier=not self.request.is_eager)
-    except pipeline.WaitForEarlier:
-        _publish(answer_task, task_id, countdown=EARLIER_POLL_SECONDS, retries=self.request.retries)
-        return "waiting"
+        return pipeline.answer(task_id)
     except outbound.SendLater as later:
         # Not a retry: the answer is stored, only its sending slot is ahead.
         _run_later(later, answer_task, task_id, retries=self.request.retries)

@@ -9,7 +9,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.sql import cache_key
 
-from sms_agent import jobs, quota
+from sms_agent import quota
 from sms_agent.answering import classify, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, utcnow
@@ -17,7 +17,6 @@ from sms_agent.outbound.send import new_message, plan
 from sms_agent.vendors.openai import LLMError
 from tests.factories import make_task, make_user
 from tests.standins import Raw, SilentServer, chat_completion, openai_error, twilio_error
-from tests.test_webhook import queued_jobs
 
 
 def fresh(task: Task) -> Task:
@@ -556,61 +555,3 @@ def test_workers_racing_for_one_task_let_exactly_one_claim_it(app):
     for thread in threads:
         thread.join()
     assert sorted(won) == [False, False, False, True]
-
-
-def test_a_text_sent_right_after_another_is_answered_after_it_with_it_as_context(
-    app, openai_server
-):
-    """Regression: "And its population?" sent a few seconds after "What is the capital of
-    France?" was answered by another worker thread at the same time, without the first
-    exchange (the model could not know whose population), and its answer might arrive
-    first. A text now waits, without holding a worker, while its texter's text before it
-    has no answer yet; then it is answered with that exchange as context."""
-    user = make_user()
-    first = make_task(user, sms_content="What is the capital of France?")
-    second = make_task(user, sms_content="And its population?")
-    with pytest.raises(pipeline.WaitForEarlier):
-        pipeline.answer(second.id)
-    assert fresh(second).status == "queued" and openai_server.requests == []
-    assert pipeline.answer(first.id) == "answered"
-    assert pipeline.answer(second.id) == "answered"
-    messages = openai_server.requests[1][2]["messages"]
-    assert [m["content"] for m in messages[1:]] == [
-        "What is the capital of France?",
-        fresh(first).metadata_["sent"],
-        "And its population?",
-    ]
-    [_, reply] = outbox("reply")
-    assert reply.task_id == second.id
-
-
-def test_a_waiting_text_runs_again_shortly_and_stops_waiting_after_a_while(app):
-    queued_jobs(app)
-    user = make_user()
-    first = make_task(user, created_at=utcnow() - timedelta(seconds=5))
-    second = make_task(user, sms_content="And its population?")
-    assert jobs.answer_task(str(second.id)) == "waiting"
-    assert queued_jobs(app) == [("sms_agent.jobs.answer_task", [str(second.id)])]
-    first.created_at = utcnow() - timedelta(minutes=2)  # stuck: the sweeper will find it
-    db.session.commit()
-    assert jobs.answer_task(str(second.id)) == "answered"
-
-
-def test_an_answer_waiting_for_its_sending_slot_is_context_for_the_next_text(app, openai_server):
-    user = make_user()
-    make_task(
-        user,
-        sms_content="What is the capital of France?",
-        ai_response="Paris.",
-        status="queued",  # answered, its reply deferred to its sending slot (TWILIO_MPS)
-        metadata_={"sent": "Paris.", "slots": {}},
-        created_at=utcnow() - timedelta(seconds=3),
-    )
-    second = make_task(user, sms_content="And its population?")
-    assert pipeline.answer(second.id) == "answered"
-    messages = openai_server.requests[0][2]["messages"]
-    assert [m["content"] for m in messages[1:]] == [
-        "What is the capital of France?",
-        "Paris.",
-        "And its population?",
-    ]

@@ -10,12 +10,6 @@ from flask import current_app
 from ..extensions import db
 from ..models import Task, TaskStatus, User, utcnow
 
-#: The statuses of a task whose answer may be context: completed, and answered but still
-#: queued for its sending slot (or being sent), which the question after it must know.
-_ANSWERED = [
-    status.value for status in (TaskStatus.COMPLETED, TaskStatus.QUEUED, TaskStatus.PROCESSING)
-]
-
 
 def _recent() -> sa.Select:
     """The query of `recent_exchanges`, built once with bind parameters (a job runs it
@@ -26,8 +20,7 @@ def _recent() -> sa.Select:
         .where(
             Task.user_phone == sa.bindparam("phone"),
             Task.id != sa.bindparam("current", type_=Task.id.type),
-            # Completed, or answered and waiting for its sending slot (pipeline.defer)
-            Task.status.in_(_ANSWERED),
+            Task.status == TaskStatus.COMPLETED.value,
             Task.created_at >= sa.bindparam("since", type_=when),
             Task.created_at <= sa.bindparam("until", type_=when),
             Task.ai_response.is_not(None),

@@ -30,10 +30,10 @@ from ..media.read import BeingRead, MediaProblem, attachments_of, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
-from .claim import WaitForEarlier, begin_claim, claim, kept_across_commits
+from .claim import begin_claim, claim, kept_across_commits
 from .failures import TryAgain, finish_unsent, give_up, hold_for_staff, refuse_media, release
 
-__all__ = ["TryAgain", "WaitForEarlier", "answer", "claim", "give_up"]
+__all__ = ["TryAgain", "answer", "claim", "give_up"]
 
 log = logging.getLogger("sms_agent.pipeline")
 
@@ -41,19 +41,17 @@ log = logging.getLogger("sms_agent.pipeline")
 SLOTS_KEY = "slots"
 
 
-def answer(task_id, wait_for_earlier: bool = True) -> str:
+def answer(task_id) -> str:
     """Answer one task; returns what happened. Raises TryAgain for a passing failure,
-    outbound.SendLater when the reply's sending slot is far off (the task is deferred),
-    WaitForEarlier (when `wait_for_earlier`) while the texter's text before it has no answer
-    yet (claim.py), and DATABASE_BUSY when no pooled connection came free in time or the
-    database refused or dropped one (nothing is lost: the job runs again later)."""
+    outbound.SendLater when the reply's sending slot is far off (the task is deferred), and
+    DATABASE_BUSY when no pooled connection came free in time or the database refused or
+    dropped one (nothing is lost: the job runs again later)."""
     with kept_across_commits():
-        return _claim_and_answer(task_id, wait_for_earlier)
+        return _claim_and_answer(task_id)
 
 
-def _claim_and_answer(task_id, wait_for_earlier: bool) -> str:
-    # committed with the first reads (claim.py)
-    task = begin_claim(task_id, wait_for_earlier)
+def _claim_and_answer(task_id) -> str:
+    task = begin_claim(task_id)  # committed with the first reads (claim.py)
     if task is None:
         return "skipped"
     key, started = task.id, time.monotonic()
