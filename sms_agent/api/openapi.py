@@ -31,6 +31,7 @@ _ERROR_TEXT = {
     409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
     413: "Request body too large.",
     415: "Request body is not JSON.",
+    422: "An Idempotency-Key sent before with another request: nothing was done.",
     429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
     502: "The SMS provider refused or could not be reached.",
 }

@@ -155,7 +155,7 @@ def delete_user(phone_number: str):
     "users",
     body=SendMessageIn,
     response=SendMessageOut,
-    errors=(403, 409, 502),
+    errors=(403, 409, 422, 502),
     headers=(IDEMPOTENCY_KEY_PARAMETER,),
 )
 @staff_only
@@ -169,7 +169,8 @@ def send_message(phone_number: str):
     author, and a conversation waiting for a person becomes theirs. With an Idempotency-Key
     header, a repeat of a request that was sent answers 409 (`already_sent`, with the
     first request's `message_sid`, `messages` and `shortened`) and texts nothing: a client
-    may retry after a timeout without texting twice, however many sends came between.
+    may retry after a timeout without texting twice, however many sends came between. The
+    same key with another message is a 422 (`key_reused`), and nothing is sent.
     """
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
@@ -183,6 +184,7 @@ def send_message(phone_number: str):
             staff,
             kind="api",
             submission=None if key is None else f"api:{staff.id}:{key}",
+            asked=handoff.fingerprint(data["message"]),
         )
     except handoff.NothingToSend as exc:
         raise field_errors({"message": [str(exc)]}) from None
@@ -191,6 +193,13 @@ def send_message(phone_number: str):
             "Already sent: a request with this Idempotency-Key was sent before.",
             reason="already_sent",
             **exc.answer,
+        ) from None
+    except handoff.KeyReused:
+        raise ApiError(
+            422,
+            "This Idempotency-Key was sent before with another message: nothing was sent. "
+            "Use a new key for each message.",
+            {"reason": "key_reused"},
         ) from None
     except handoff.InactiveTexter as exc:
         raise conflict(f"Not sent: {exc}.", reason="inactive") from None

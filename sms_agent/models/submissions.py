@@ -29,3 +29,6 @@ class SentSubmission(db.Model):
     message_sid: Mapped[str | None] = mapped_column(sa.String(64))
     messages: Mapped[int | None] = mapped_column(sa.Integer)
     shortened: Mapped[bool | None] = mapped_column(sa.Boolean)
+    #: What the request asked for, hashed (handoff.fingerprint), so the key reused for
+    #: another request is told apart from a retry; None for the admin's forms and old keys.
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(64))

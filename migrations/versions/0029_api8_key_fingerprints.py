@@ -1,0 +1,29 @@
+"""sent_submissions.fingerprint: what a keyed API request asked for
+
+Revision ID: 0029_api8_key_fingerprints
+Revises: 0028_sent_submissions
+Create Date: 2026-12-05 21:10:00
+
+An Idempotency-Key sent again with another message was answered 409 already_sent, as a
+retry is, so a client reusing its keys lost the second message without being told. The
+hash of the message is kept with the key (handoff.fingerprint); keys stored before have
+none and are read as before.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0029_api8_key_fingerprints"
+down_revision = "0028_sent_submissions"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("sent_submissions") as batch:
+        batch.add_column(sa.Column("fingerprint", sa.String(length=64), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("sent_submissions") as batch:
+        batch.drop_column("fingerprint")
