@@ -53,14 +53,11 @@ def list_tasks():
     """List tasks, newest first; texters' tokens see only their own."""
     query = load_query(TaskQuery())
     scope = scope_to_caller(Task.user_phone)
-    statement = (
-        sa.select(Task)
-        .where(*task_conditions(query), *scope)
-        .order_by(*ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id))
-    )
+    order = ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id)
+    statement = sa.select(Task).where(*task_conditions(query), *scope).order_by(*order)
     # Staff's count comes from the rollups when the filters allow: no COUNT over the table.
     count = None if scope else analytics.task_count(_filters(query))
-    return paginate(statement, query, _dump, count=count)
+    return paginate(statement, query, _dump, count=count, order=order)
 
 
 def _filters(query: dict) -> dict:

@@ -80,12 +80,13 @@ def list_users():
     Texters' tokens see only their own record.
     """
     query = load_query(UserQuery())
+    order = ordering(query, [USER_ORDERING["created_at"].desc()], User.phone_number)
     statement = (
         sa.select(User)
         .where(*user_conditions(query), *scope_to_caller(User.phone_number))
-        .order_by(*ordering(query, [USER_ORDERING["created_at"].desc()], User.phone_number))
+        .order_by(*order)
     )
-    return paginate(statement, query, dump_users)
+    return paginate(statement, query, dump_users, order=order)
 
 
 @bp.post("/users/")
