@@ -59,11 +59,13 @@ class NothingToSend(ValueError):
 
 class AlreadySent(Exception):
     """This form submission was sent once already (a double click, a browser resend);
-    `answer` is what its first request was answered (SentSubmission.answer)."""
+    `answer` is what its first request was answered (message_sid, messages, shortened),
+    `task_id` the task it created, if it was the API's creation of one."""
 
-    def __init__(self, answer: dict) -> None:
+    def __init__(self, first: dict) -> None:
         super().__init__()
-        self.answer = answer
+        self.task_id = first.pop("task_id", None)
+        self.answer = first
 
 
 class KeyReused(Exception):
@@ -318,7 +320,7 @@ def send_as_staff(
     if not user.is_active:
         raise InactiveTexter()
     if submission is not None:
-        _claim(user, submission, asked)
+        claim(user, submission, asked)
     read = _unread(user)
     try:
         sender = outbound.thread_number(user)
@@ -358,26 +360,31 @@ def _unread(user: User) -> int:
     return db.session.scalar(query) or 0
 
 
-def _claim(user: User, submission: str, asked: str | None = None) -> None:
+def claim(user: User, submission: str, asked: str | None = None) -> SentSubmission:
     """Record the form's key under the texter's row lock webhooks take too, so two
     submissions of one form, even in two web processes, take turns and the second finds
     the first's key: it is committed with the first part of the message, before Twilio
     sees it (so a retry after a lost answer or a crash never texts twice), or rolled back
     when nothing was stored. Keys stay as long as their texter (sent_submissions): a
     retry after any number of other sends is still recognised; with what the request
-    `asked` (a fingerprint), so is the key reused for another request (KeyReused)."""
+    `asked` (a fingerprint), so is the key reused for another request (KeyReused). The
+    API's task creation claims its key here too, and stores the task it made on the row."""
     relock_bookkeeping(user)
     row = SentSubmission
-    answer = sa.select(row.message_sid, row.messages, row.shortened, row.fingerprint)
-    sent = db.session.execute(answer.where(_sent(user.phone_number, submission))).first()
+    answer = sa.select(row.message_sid, row.messages, row.shortened, row.task_id)
+    sent = db.session.execute(
+        answer.add_columns(row.fingerprint).where(_sent(user.phone_number, submission))
+    ).first()
     if sent is not None:
         first = sent._asdict()
         used_for = first.pop("fingerprint")
         if asked is not None and used_for is not None and asked != used_for:
             raise KeyReused()
         raise AlreadySent(first)
-    db.session.add(SentSubmission(user_phone=user.phone_number, key=submission, fingerprint=asked))
+    claimed = SentSubmission(user_phone=user.phone_number, key=submission, fingerprint=asked)
+    db.session.add(claimed)
     db.session.flush()
+    return claimed
 
 
 def _sent(phone: str, submission: str) -> sa.ColumnElement[bool]:

@@ -17,7 +17,7 @@ from ..phones import InvalidPhoneNumber, mask
 from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
-from .errors import ApiError, conflict, field_errors, not_found
+from .errors import ApiError, conflict, field_errors, key_reused, not_found
 from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
@@ -196,12 +196,7 @@ def send_message(phone_number: str):
             **exc.answer,
         ) from None
     except handoff.KeyReused:
-        raise ApiError(
-            422,
-            "This Idempotency-Key was sent before with another message: nothing was sent. "
-            "Use a new key for each message.",
-            {"reason": "key_reused"},
-        ) from None
+        raise key_reused("message") from None
     except handoff.InactiveTexter as exc:
         raise conflict(f"Not sent: {exc}.", reason="inactive") from None
     except outbound.OutsideWindow as exc:

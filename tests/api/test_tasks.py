@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from sms_agent import handoff
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from tests.api.conftest import TEXTER_PHONE
@@ -561,3 +562,82 @@ def test_a_task_marked_completed_and_successful_together_is_accepted(client, adm
     response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
     assert response.status_code == 200
     assert (response.get_json()["status"], response.get_json()["success"]) == ("completed", True)
+
+
+def create_with_key(client, headers, key: str, text: str = "What is the capital of France?"):
+    return client.post(
+        "/api/tasks/",
+        json={"user_phone": PHONE, "sms_content": text},
+        headers={**headers, "Idempotency-Key": key},
+    )
+
+
+def test_a_task_created_again_with_its_idempotency_key_is_created_and_counted_once(
+    client, admin_headers
+):
+    """A client retrying after a timeout: the retry must not ask the model, text the
+    answer and count the quota a second time."""
+    make_user(PHONE)
+
+    first = create_with_key(client, admin_headers, "8c1d-retry")
+    again = create_with_key(client, admin_headers, "8c1d-retry")
+    other = create_with_key(client, admin_headers, "8c1d-other", "And of Spain?")
+
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert again.status_code == 409
+    assert again.get_json()["details"] == {
+        "reason": "already_created",
+        "id": first.get_json()["id"],
+    }
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 2
+    assert db.session.get(User, PHONE).monthly_requests == 2
+
+
+def test_a_task_idempotency_key_reused_for_another_task_is_a_422(client, admin_headers):
+    make_user(PHONE)
+
+    create_with_key(client, admin_headers, "same")
+    reused = create_with_key(client, admin_headers, "same", "Something else entirely")
+
+    assert reused.status_code == 422
+    assert reused.get_json()["details"]["reason"] == "key_reused"
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
+
+
+def test_a_task_refused_for_the_quota_may_be_retried_with_its_key(client, admin_headers):
+    make_user(PHONE, monthly_requests=100)
+
+    refused = create_with_key(client, admin_headers, "k")
+    db.session.get(User, PHONE).monthly_requests = 0
+    db.session.commit()
+    retried = create_with_key(client, admin_headers, "k")
+
+    assert (refused.status_code, retried.status_code) == (429, 201)
+
+
+def test_a_held_task_is_kept_once_with_its_key(client, admin_headers):
+    user = make_user(PHONE)
+    handoff.take_over(user, None)
+    db.session.commit()
+
+    first = create_with_key(client, admin_headers, "held")
+    again = create_with_key(client, admin_headers, "held")
+
+    assert first.status_code == 201 and first.get_json()["status"] == "refused"
+    assert again.status_code == 409
+    assert again.get_json()["details"]["id"] == first.get_json()["id"]
+
+
+def test_a_texters_task_keys_are_their_own(client, texter, texter_headers, admin_headers):
+    mine = client.post(
+        "/api/tasks/",
+        json={"sms_content": "hello"},
+        headers={**texter_headers, "Idempotency-Key": "k"},
+    )
+    staffs = client.post(
+        "/api/tasks/",
+        json={"user_phone": TEXTER_PHONE, "sms_content": "hello"},
+        headers={**admin_headers, "Idempotency-Key": "k"},
+    )
+
+    assert (mine.status_code, staffs.status_code) == (201, 201)
