@@ -459,6 +459,29 @@ def test_task_analytics_honours_the_list_filters(client, admin_headers):
     assert filtered["category_breakdown"]["debug"] == 0
 
 
+@pytest.mark.parametrize("only", ["", f"&user_phone=%2B{PHONE[1:]}"])  # rollups or tasks
+def test_task_analytics_of_a_past_range_chart_that_range(client, admin_headers, only):
+    """A dashboard asking for a past month got its totals and, as daily_stats, the 30
+    empty days up to today: the series ends where the range does."""
+    user = make_user(PHONE)
+    end = (utcnow() - timedelta(days=60)).date()
+    for days_before in (0, 3, 3, 29, 40):
+        make_task(user, created_at=utcnow() - timedelta(days=60 + days_before))
+
+    body = client.get(
+        f"/api/tasks/analytics/?created_before={end.isoformat()}{only}", headers=admin_headers
+    ).get_json()
+
+    days = body["daily_stats"]
+    assert body["total_tasks"] == 5
+    assert len(days) == 30 and days[-1]["date"] == end.isoformat()
+    assert [day["total"] for day in days if day["total"]] == [1, 2, 1]
+    first_days = client.get(
+        f"/api/tasks/analytics/?created_before=0001-01-05{only}", headers=admin_headers
+    )
+    assert first_days.status_code == 200  # 30 days before them is before the calendar
+
+
 def test_texter_analytics_cover_only_their_tasks(client, texter, texter_headers):
     make_task(texter)
     make_task(make_user(PHONE))
