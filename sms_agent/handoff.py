@@ -9,6 +9,7 @@ to the model nor counted against the quota. Functions here add and flush; caller
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -58,11 +59,23 @@ class NothingToSend(ValueError):
 
 class AlreadySent(Exception):
     """This form submission was sent once already (a double click, a browser resend);
-    `answer` is what its first request was answered (SentSubmission.answer)."""
+    `answer` is what its first request was answered (message_sid, messages, shortened),
+    `task_id` the task it created, if it was the API's creation of one."""
 
-    def __init__(self, answer: dict) -> None:
+    def __init__(self, first: dict) -> None:
         super().__init__()
-        self.answer = answer
+        self.task_id = first.pop("task_id", None)
+        self.answer = first
+
+
+class KeyReused(Exception):
+    """This submission's key was sent before with another request (another text): a client
+    that reuses its keys, not a retry. Nothing is sent, and the first request stands."""
+
+
+def fingerprint(text: str) -> str:
+    """What a keyed request asked for, as stored with its key: the SHA-256 of its text."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class InactiveTexter(Exception):
@@ -281,6 +294,7 @@ def send_as_staff(
     *,
     kind: str = "staff",
     submission: str | None = None,
+    asked: str | None = None,
 ) -> list[OutboundMessage]:
     """Text the texter as a staff member, in any state, through the one sending door.
 
@@ -288,7 +302,8 @@ def send_as_staff(
     thumbs-up must not take a waiting conversation), InactiveTexter for a deactivated
     texter (read under their lock, so one deactivated meanwhile is refused too; nothing
     changes either), AlreadySent when `submission` (the
-    one-time key of the form or API request that asked) was sent before, outbound.OptedOut
+    one-time key of the form or API request that asked) was sent before, KeyReused when it
+    was sent before for another request (`asked`, its fingerprint), outbound.OptedOut
     (nothing is sent) or outbound.SendFailed. The message is committed here, part by part;
     the caller commits the reply's bookkeeping (texts read, the idle clock). A refused
     submission that sent nothing is not remembered, so it may be tried again. It goes out
@@ -305,7 +320,7 @@ def send_as_staff(
     if not user.is_active:
         raise InactiveTexter()
     if submission is not None:
-        _claim(user, submission)
+        claim(user, submission, asked)
     read = _unread(user)
     try:
         sender = outbound.thread_number(user)
@@ -345,21 +360,31 @@ def _unread(user: User) -> int:
     return db.session.scalar(query) or 0
 
 
-def _claim(user: User, submission: str) -> None:
+def claim(user: User, submission: str, asked: str | None = None) -> SentSubmission:
     """Record the form's key under the texter's row lock webhooks take too, so two
     submissions of one form, even in two web processes, take turns and the second finds
     the first's key: it is committed with the first part of the message, before Twilio
     sees it (so a retry after a lost answer or a crash never texts twice), or rolled back
     when nothing was stored. Keys stay as long as their texter (sent_submissions): a
-    retry after any number of other sends is still recognised."""
+    retry after any number of other sends is still recognised; with what the request
+    `asked` (a fingerprint), so is the key reused for another request (KeyReused). The
+    API's task creation claims its key here too, and stores the task it made on the row."""
     relock_bookkeeping(user)
     row = SentSubmission
-    answer = sa.select(row.message_sid, row.messages, row.shortened)
-    sent = db.session.execute(answer.where(_sent(user.phone_number, submission))).first()
+    answer = sa.select(row.message_sid, row.messages, row.shortened, row.task_id)
+    sent = db.session.execute(
+        answer.add_columns(row.fingerprint).where(_sent(user.phone_number, submission))
+    ).first()
     if sent is not None:
-        raise AlreadySent(sent._asdict())
-    db.session.add(SentSubmission(user_phone=user.phone_number, key=submission))
+        first = sent._asdict()
+        used_for = first.pop("fingerprint")
+        if asked is not None and used_for is not None and asked != used_for:
+            raise KeyReused()
+        raise AlreadySent(first)
+    claimed = SentSubmission(user_phone=user.phone_number, key=submission, fingerprint=asked)
+    db.session.add(claimed)
     db.session.flush()
+    return claimed
 
 
 def _sent(phone: str, submission: str) -> sa.ColumnElement[bool]:

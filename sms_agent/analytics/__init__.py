@@ -31,7 +31,7 @@ from ..models import (
     User,
     utcnow,
 )
-from .daily import daily_stats, direct_daily_stats, split_daily_stats
+from .daily import daily_stats, direct_daily_stats, series_end, split_daily_stats
 from .ranges import DaySplit, day_split, rollup_conditions, task_conditions
 from .sums import REFUSED, TAKEN_ON, average, count_where, percentage, ratio, sum_of, sum_where
 
@@ -203,9 +203,10 @@ def task_analytics(
 ) -> dict[str, Any]:
     """Totals, averages, categories and a per-day series for the tasks matching `filters`
     (the API's task filters, so the numbers describe the tasks the list would show) and
-    `scope` (conditions on Task, such as a texter token's own number)."""
+    `scope` (conditions on Task, such as a texter token's own number). The series is the
+    last `days` days of the selection (daily.series_end)."""
     filters, scope = dict(filters or {}), list(scope)
-    now = now or utcnow()
+    now = series_end(filters, now or utcnow(), days)
     split = None if scope else day_split(filters)
     if split is None:
         return _direct_task_analytics([*task_conditions(filters), *scope], now, days)

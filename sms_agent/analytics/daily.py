@@ -19,11 +19,23 @@ def _first_day(now: datetime, days: int) -> date:
     return now.astimezone(UTC).date() - timedelta(days=days - 1)
 
 
+def series_end(filters: Mapping[str, Any], now: datetime, days: int) -> datetime:
+    """When the series of the tasks `filters` select ends: now, or `created_before` when
+    that is earlier (last October's tasks are charted in October, not as 30 empty days up
+    to today), though not within `days` of the calendar's start."""
+    if "created_before" not in filters:
+        return now
+    earliest = datetime.min.replace(tzinfo=UTC) + timedelta(days=days)
+    return max(min(now, filters["created_before"]), earliest)
+
+
 def daily_stats(
     filters: Mapping[str, Any] | None = None, now: datetime | None = None, days: int = 30
 ) -> list:
-    """One entry per day for the last `days` days (UTC), oldest first, zeros included."""
-    filters, now = filters or {}, now or utcnow()
+    """One entry per day for the last `days` days (UTC) of the tasks `filters` select
+    (series_end), oldest first, zeros included."""
+    filters = filters or {}
+    now = series_end(filters, now or utcnow(), days)
     split = day_split(filters)
     if split is None:
         return direct_daily_stats(task_conditions(filters), now, days)

@@ -49,12 +49,9 @@ def _check_references(data: dict) -> None:
 def list_errors():
     """List error logs, newest first."""
     query = load_query(ErrorLogQuery())
-    statement = (
-        sa.select(ErrorLog)
-        .where(*error_conditions(query))
-        .order_by(*ordering(query, [ERROR_ORDERING["timestamp"].desc()], ErrorLog.id))
-    )
-    return paginate(statement, query, _dump)
+    order = ordering(query, [ERROR_ORDERING["timestamp"].desc()], ErrorLog.id)
+    statement = sa.select(ErrorLog).where(*error_conditions(query)).order_by(*order)
+    return paginate(statement, query, _dump, order=order)
 
 
 @bp.post("/errors/")

@@ -65,6 +65,17 @@ def conflict(message: str, **details: Any) -> ApiError:
     return ApiError(409, message, details)
 
 
+def key_reused(what: str) -> ApiError:
+    """422 for an Idempotency-Key sent before with another request (the IETF draft's
+    answer): nothing was done, and the first request stands."""
+    return ApiError(
+        422,
+        f"This Idempotency-Key was sent before with another {what}: nothing was done. "
+        f"Use a new key for each {what}.",
+        {"reason": "key_reused"},
+    )
+
+
 def unauthorized(message: str = "Authentication credentials were not provided.") -> ApiError:
     # The challenge tells clients which schemes we take (RFC 9110 requires it with 401).
     return ApiError(401, message, headers={"WWW-Authenticate": 'Token realm="api", Bearer'})

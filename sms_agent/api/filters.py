@@ -25,6 +25,7 @@ from ..models import (
 )
 from .cursors import Cursor
 from .fields import DateOrDateTime, Phone, Text
+from .keyset import ListCursor
 
 __all__ = ["task_conditions"]  # the list's filters are the analytics' (one definition)
 
@@ -66,6 +67,24 @@ class PageQuery(Schema):
     )
 
 
+class KeysetQuery(PageQuery):
+    """A list that hands out `next_cursor`s: `cursor` reads on from one, instead of `page`."""
+
+    cursor = ListCursor(
+        metadata={
+            "description": "The `next_cursor` of an earlier answer, with the same ordering: "
+            "the rows after the last one that answer gave, none repeated or skipped "
+            "however many were added or deleted before it (page numbers shift). Not with "
+            "`page`."
+        }
+    )
+
+    @validates_schema
+    def _cursor_or_page(self, data: dict[str, Any], **_kwargs) -> None:
+        if "cursor" in data and "page" in data:
+            raise ValidationError("Read on with `cursor` or `page`, not both.", "cursor")
+
+
 USER_ORDERING = {
     name: getattr(User, name)
     for name in (
@@ -97,7 +116,7 @@ TASK_ORDERING = {
 ERROR_ORDERING = {name: getattr(ErrorLog, name) for name in ("timestamp", "error_type", "resolved")}
 
 
-class UserQuery(PageQuery):
+class UserQuery(KeysetQuery):
     tier = Text(validate=validate.OneOf(Tier.values()))
     is_active = fields.Boolean()
     search = Text(
@@ -117,11 +136,11 @@ class TaskFilterQuery(Schema):
     created_before = DateOrDateTime(end=True)
 
 
-class TaskQuery(PageQuery, TaskFilterQuery):
+class TaskQuery(KeysetQuery, TaskFilterQuery):
     ordering = Ordering(TASK_ORDERING)
 
 
-class ErrorLogQuery(PageQuery):
+class ErrorLogQuery(KeysetQuery):
     error_type = Text(validate=validate.OneOf(ErrorType.values()))
     resolved = fields.Boolean()
     user_phone = Phone()

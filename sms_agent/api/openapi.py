@@ -17,6 +17,7 @@ from flask import Flask, current_app, jsonify, render_template, send_from_direct
 
 from . import bp
 from .auth import public
+from .keyset import ListCursor
 from .operations import Operation, operation
 from .schemas import ErrorOut
 
@@ -31,6 +32,7 @@ _ERROR_TEXT = {
     409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
     413: "Request body too large.",
     415: "Request body is not JSON.",
+    422: "An Idempotency-Key sent before with another request: nothing was done.",
     429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
     502: "The SMS provider refused or could not be reached.",
 }
@@ -172,6 +174,15 @@ def _success(described: Operation) -> dict[str, Any]:
                 "results": {"type": "array", "items": described.response},
             },
         }
+        cursor = described.query and described.query._declared_fields.get("cursor")
+        if isinstance(cursor, ListCursor):
+            schema["required"].append("next_cursor")
+            schema["properties"]["next_cursor"] = {
+                "type": "string",
+                "nullable": True,
+                "description": "Pass back as `cursor` (with the same ordering) for the rows "
+                "after this page's last; null after the last page.",
+            }
         if described.cursor:
             schema["required"].append("cursor")
             schema["properties"]["cursor"] = {

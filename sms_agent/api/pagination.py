@@ -1,4 +1,6 @@
-"""Page-number pagination with DRF's body: {count, next, previous, results}."""
+"""Page-number pagination with DRF's body: {count, next, previous, results}; lists that
+name their order also hand out a `next_cursor`, to read on after the last row given
+(api/keyset.py) however rows were added or deleted meanwhile."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from flask import current_app, request
 
 from ..extensions import db
+from . import keyset
 from .errors import ApiError
 
 
@@ -41,25 +44,48 @@ def paginate(
     count: int | None = None,
     *,
     rows: bool = False,
+    order: list | None = None,
 ) -> dict[str, Any]:
     """One COUNT and one page of rows; `dump` turns the rows into JSON (in bulk, so it can
     fetch anything per-row in a fixed number of queries). A caller that knows the count
     exactly some cheaper way (the task rollups) passes it instead. With `rows`, `dump` gets
-    whole result rows rather than their first column."""
+    whole result rows rather than their first column. A caller passing the list's `order`
+    (its ORDER BY terms, the primary key last) gets `next_cursor` too, and the page after
+    a query's `cursor` instead of a page number."""
     size = page_size(query)
     number = query.get("page", 1)
     if count is None:
         count = db.session.scalar(
             sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
         )
+    if order is not None and "cursor" in query:
+        return _page_after(statement, query["cursor"], order, size, count, dump)
     pages = max(1, math.ceil(count / size))
     if number > pages:
         raise ApiError(404, "Invalid page.", {"page": number, "pages": pages})
     page = statement.limit(size).offset((number - 1) * size)
     found = db.session.execute(page).all() if rows else db.session.scalars(page).all()
-    return {
+    listed = {
         "count": count,
         "next": _page_url(number + 1 if number < pages else None),
         "previous": _page_url(number - 1 if number > 1 else None),
         "results": dump(found),
+    }
+    if order is not None:
+        more = number < pages and bool(found)
+        listed["next_cursor"] = keyset.encode(order, found[-1]) if more else None
+    return listed
+
+
+def _page_after(statement, cursor, order, size, count, dump) -> dict[str, Any]:
+    """The `size` rows after the cursor's, and the cursor after them while more follow."""
+    found = db.session.scalars(statement.where(keyset.after(order, cursor)).limit(size + 1)).all()
+    more, found = len(found) > size, found[:size]
+    following = keyset.encode(order, found[-1]) if more else None
+    return {
+        "count": count,
+        "next": None if following is None else url_with("cursor", following),
+        "previous": None,
+        "results": dump(found),
+        "next_cursor": following,
     }

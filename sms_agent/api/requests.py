@@ -117,10 +117,12 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     "description": "Any unique string (a UUID): a request repeated with the same key, after a "
-    "timeout say, does not act twice but answers 409 with `details.reason` `already_sent` and "
-    "the first request's answer (`message_sid`, `messages`, `shortened`; null while it is "
-    "still sending or if it stopped part-way). Keys are each caller's own, for each texter, "
-    "and kept as long as the texter is.",
+    "timeout say, does not act twice but answers 409: on send_message/ with `details.reason` "
+    "`already_sent` and the first request's answer (`message_sid`, `messages`, `shortened`; "
+    "null while it is still sending or if it stopped part-way), on tasks/ with "
+    "`already_created` and the task's `id`. The same key with another request answers 422 "
+    "(`key_reused`) and does nothing. Keys are each caller's own, for each texter, and kept "
+    "as long as the texter is.",
 }
 _KEY_CHARACTERS = frozenset(map(chr, range(0x21, 0x7F)))  # printable ASCII, no spaces
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import sqlalchemy as sa
@@ -9,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, quota
 from ..extensions import db
-from ..models import RefusalReason, Task, TaskStatus, User, utcnow
+from ..models import RefusalReason, SentSubmission, Task, TaskStatus, User, utcnow
 from ..models.tasks import outcome_conflict, refusal_conflict
 from . import bp
 from .auth import (
@@ -22,8 +23,10 @@ from .auth import (
 )
 from .errors import (
     ApiError,
+    conflict,
     daily_cap_reached,
     field_errors,
+    key_reused,
     not_found,
     quota_exceeded,
     sender_rate_exceeded,
@@ -32,7 +35,7 @@ from .errors import (
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
 from .operations import operation
 from .pagination import paginate
-from .requests import load_body, load_query
+from .requests import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, load_body, load_query
 from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn
 
 #: What a texter may change on their own tasks. Outcomes are recorded only by the service,
@@ -70,14 +73,11 @@ def list_tasks():
     """List tasks, newest first; texters' tokens see only their own."""
     query = load_query(TaskQuery())
     scope = scope_to_caller(Task.user_phone)
-    statement = (
-        sa.select(Task)
-        .where(*task_conditions(query), *scope)
-        .order_by(*ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id))
-    )
+    order = ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id)
+    statement = sa.select(Task).where(*task_conditions(query), *scope).order_by(*order)
     # Staff's count comes from the rollups when the filters allow: no COUNT over the table.
     count = None if scope else analytics.task_count(_filters(query))
-    return paginate(statement, query, _dump, count=count)
+    return paginate(statement, query, _dump, count=count, order=order)
 
 
 def _filters(query: dict) -> dict:
@@ -122,10 +122,36 @@ def _hold_for_staff(user: User, data: dict) -> Task:
     return task
 
 
-def _committed(task: Task) -> dict:
+def _claim_key(user: User, data: dict) -> SentSubmission | None:
+    """The request's Idempotency-Key, claimed under the texter's lock (None without one):
+    409 `already_created` naming the task if it created one before, 422 if it was sent
+    with another task. The caller's own (a staff member's, or the texter's), as on
+    send_message/; forgotten with the request if it creates nothing (a 429)."""
+    key = idempotency_key()
+    if key is None:
+        return None
+    principal = current_principal()
+    who = "texter" if principal.is_texter else principal.staff_id
+    asked = handoff.fingerprint(json.dumps([data["sms_content"], data.get("category")]))
+    try:
+        return handoff.claim(user, f"api-task:{who}:{key}", asked)
+    except handoff.AlreadySent as exc:
+        raise conflict(
+            "Already created: a request with this Idempotency-Key created a task before.",
+            reason="already_created",
+            id=None if exc.task_id is None else str(exc.task_id),
+        ) from None
+    except handoff.KeyReused:
+        raise key_reused("task") from None
+
+
+def _committed(task: Task, claimed: SentSubmission | None = None) -> dict:
     """Commit a new task and return it as created, dumped before the commit: a deletion of
-    its texter committing right after takes the task along, and reading it back failed."""
+    its texter committing right after takes the task along, and reading it back failed.
+    The request's key (`claimed`) is committed with it, naming it."""
     db.session.flush()
+    if claimed is not None:
+        claimed.task_id = task.id
     created = _dump([task])[0]
     db.session.commit()
     return created
@@ -144,7 +170,14 @@ def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
 
 
 @bp.post("/tasks/")
-@operation("tasks", body=TaskCreateIn, response=TaskOut, status=201)
+@operation(
+    "tasks",
+    body=TaskCreateIn,
+    response=TaskOut,
+    status=201,
+    errors=(409, 422),
+    headers=(IDEMPOTENCY_KEY_PARAMETER,),
+)
 def create_task():
     """Create a task as if the user had texted it; it is queued and answered by SMS.
 
@@ -156,13 +189,16 @@ def create_task():
     (`details.sender_rate_lifts`), each with `Retry-After` in seconds. While
     staff have or were asked for the conversation it is stored for them instead (`status`
     refused, `refusal_reason` held_for_staff). A texter's token creates tasks for its own
-    number.
+    number. With an Idempotency-Key header, a repeat of a request that created a task
+    creates nothing and answers 409 (`already_created`, with the task's `id`), so a client
+    may retry after a timeout; the same key with another task is a 422 (`key_reused`).
     """
     from ..jobs import enqueue_answer
 
     data = load_body(TaskCreateIn())
     user = _task_owner(data)
     phone = user.phone_number
+    claimed = _claim_key(user, data)
     if handoff.is_held(user):
         try:
             task = _hold_for_staff(user, data)
@@ -170,7 +206,7 @@ def create_task():
             # Deleted since we read it (nothing locks a texter whose text is only stored).
             db.session.rollback()
             raise _no_such_user(phone) from None
-        return _committed(task), 201
+        return _committed(task, claimed), 201
     admission = limits.admit(user)
     if admission.refusal is not None:
         db.session.rollback()
@@ -187,7 +223,7 @@ def create_task():
     if "category" in data:
         task.give_category(data["category"])
     db.session.add(task)
-    created = _committed(task)
+    created = _committed(task, claimed)
     # Only after the commit: the worker must find the row it is asked to answer.
     enqueue_answer(created["id"])
     return created, 201

@@ -17,7 +17,7 @@ from ..phones import InvalidPhoneNumber, mask
 from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
-from .errors import ApiError, conflict, field_errors, not_found
+from .errors import ApiError, conflict, field_errors, key_reused, not_found
 from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
@@ -80,12 +80,13 @@ def list_users():
     Texters' tokens see only their own record.
     """
     query = load_query(UserQuery())
+    order = ordering(query, [USER_ORDERING["created_at"].desc()], User.phone_number)
     statement = (
         sa.select(User)
         .where(*user_conditions(query), *scope_to_caller(User.phone_number))
-        .order_by(*ordering(query, [USER_ORDERING["created_at"].desc()], User.phone_number))
+        .order_by(*order)
     )
-    return paginate(statement, query, dump_users)
+    return paginate(statement, query, dump_users, order=order)
 
 
 @bp.post("/users/")
@@ -155,7 +156,7 @@ def delete_user(phone_number: str):
     "users",
     body=SendMessageIn,
     response=SendMessageOut,
-    errors=(403, 409, 502),
+    errors=(403, 409, 422, 502),
     headers=(IDEMPOTENCY_KEY_PARAMETER,),
 )
 @staff_only
@@ -169,7 +170,8 @@ def send_message(phone_number: str):
     author, and a conversation waiting for a person becomes theirs. With an Idempotency-Key
     header, a repeat of a request that was sent answers 409 (`already_sent`, with the
     first request's `message_sid`, `messages` and `shortened`) and texts nothing: a client
-    may retry after a timeout without texting twice, however many sends came between.
+    may retry after a timeout without texting twice, however many sends came between. The
+    same key with another message is a 422 (`key_reused`), and nothing is sent.
     """
     user = get_user_or_404(phone_number)
     data = load_body(SendMessageIn())
@@ -183,6 +185,7 @@ def send_message(phone_number: str):
             staff,
             kind="api",
             submission=None if key is None else f"api:{staff.id}:{key}",
+            asked=handoff.fingerprint(data["message"]),
         )
     except handoff.NothingToSend as exc:
         raise field_errors({"message": [str(exc)]}) from None
@@ -192,6 +195,8 @@ def send_message(phone_number: str):
             reason="already_sent",
             **exc.answer,
         ) from None
+    except handoff.KeyReused:
+        raise key_reused("message") from None
     except handoff.InactiveTexter as exc:
         raise conflict(f"Not sent: {exc}.", reason="inactive") from None
     except outbound.OutsideWindow as exc:

@@ -82,6 +82,7 @@ def test_list_filters_are_query_parameters(document):
         "created_after",
         "created_before",
         "ordering",
+        "cursor",
     }
 
 
@@ -138,3 +139,11 @@ def test_docs_page_loads_swagger_ui_from_this_server(client):
         response = client.get(asset)
         assert response.status_code == 200 and len(response.data) > 100
         response.close()
+
+
+def test_lists_read_on_by_cursor_say_so(document):
+    for path in ("/api/users/", "/api/tasks/", "/api/errors/"):
+        operation = document["paths"][path]["get"]
+        names = {parameter["name"] for parameter in operation["parameters"]}
+        body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert "cursor" in names and "next_cursor" in body["required"], path

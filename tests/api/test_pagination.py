@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
 
 import pytest
 
+from sms_agent.extensions import db
 from sms_agent.models import utcnow
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def test_pages_never_repeat_or_skip_rows_with_equal_sort_keys(client, admin_head
 
 def test_an_empty_list_is_one_empty_page(client, admin_headers):
     body = client.get("/api/tasks/", headers=admin_headers).get_json()
-    assert body == {"count": 0, "next": None, "previous": None, "results": []}
+    assert body == {"count": 0, "next": None, "previous": None, "results": [], "next_cursor": None}
 
 
 @pytest.mark.parametrize("query", ["page=0", "page=abc", "page_size=0", "page_size=-1", "page=1.5"])
@@ -75,3 +78,103 @@ def test_a_page_past_the_end_is_404(client, admin_headers, users):
     response = client.get("/api/users/?page=9", headers=admin_headers)
     assert response.status_code == 404
     assert response.get_json()["details"] == {"page": 9, "pages": 2}
+
+
+def ids(body: dict) -> list[str]:
+    return [row["id"] for row in body["results"]]
+
+
+def test_next_cursor_reads_on_after_rows_added_and_deleted_meanwhile(client, admin_headers):
+    """Page numbers count rows: a task created while a client reads page 1 pushes page 1's
+    last task onto page 2 (read twice), and one deleted there pulls a task onto page 1
+    (never read). The cursor carries on from the last task the client was given."""
+    user = make_user()
+    now = utcnow()
+    tasks = [make_task(user, created_at=now - timedelta(minutes=n)) for n in range(9)]
+    first = client.get("/api/tasks/?page_size=3", headers=admin_headers).get_json()
+
+    make_task(user, created_at=now + timedelta(minutes=1))  # newest: page 1 shifts down
+    db.session.delete(tasks[4])  # on page 2: page 2 shifts up
+    db.session.commit()
+    seen, body = ids(first), first
+    while body["next_cursor"]:
+        url = f"/api/tasks/?page_size=3&cursor={body['next_cursor']}"
+        body = client.get(url, headers=admin_headers).get_json()
+        seen += ids(body)
+        if body["next_cursor"]:  # the link to follow carries it too
+            assert body["next"].endswith(f"&cursor={body['next_cursor']}")
+
+    expected = [str(task.id) for n, task in enumerate(tasks) if n != 4]
+    assert seen == expected
+    assert body["next"] is None and body["count"] == 9
+
+
+@pytest.mark.parametrize("ordering", ["tokens_used", "-tokens_used", "-success,tokens_used"])
+def test_a_cursor_walk_follows_the_page_order_with_empty_values(client, admin_headers, ordering):
+    """NULLs sort where the database puts them (above every value on PostgreSQL, below on
+    SQLite): a walk by cursor gives the same rows in the same order as the pages do."""
+    user = make_user()
+    for n in range(10):
+        make_task(user, tokens_used=None if n % 3 == 0 else n % 4, success=n % 2 == 0)
+    paged = client.get(f"/api/tasks/?ordering={ordering}&page_size=10", headers=admin_headers)
+
+    walked, cursor = [], None
+    for _ in range(10):
+        query = f"ordering={ordering}&page_size=3" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(f"/api/tasks/?{query}", headers=admin_headers).get_json()
+        walked += ids(body)
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+
+    assert walked == ids(paged.get_json())
+
+
+def forged(order: list[str], values: list) -> str:
+    """A cursor this server never handed out, shaped like its own."""
+    text = json.dumps({"order": order, "values": values})
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+NEWEST = ["-created_at", "phone_number"]
+BUSIEST = ["-total_requests", "phone_number"]
+WHEN = "2026-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "cursor=bm90IGEgY3Vyc29y",
+        f"cursor={forged(NEWEST, [1, 2])}",
+        f"cursor={forged(NEWEST, ['99999-01-01', '+15550000001'])}",
+        f"cursor={forged(NEWEST, [WHEN, 'a' + chr(0) + 'b'])}",  # PostgreSQL refuses NUL
+        f"cursor={forged(NEWEST, [WHEN, chr(0xD800)])}",
+        f"ordering=-total_requests&cursor={forged(BUSIEST, [10**23, 'x'])}",  # past BIGINT
+    ],
+)
+def test_a_cursor_not_ours_is_a_400(client, admin_headers, users, query):
+    response = client.get(f"/api/users/?{query}", headers=admin_headers)
+
+    assert response.status_code == 400
+    assert "cursor" in response.get_json()["details"]
+
+
+def test_a_cursor_with_another_ordering_or_a_page_is_a_400(client, admin_headers, users):
+    cursor = client.get("/api/users/?page_size=5", headers=admin_headers).get_json()["next_cursor"]
+
+    for query in (f"cursor={cursor}&ordering=tier", f"cursor={cursor}&page=2"):
+        response = client.get(f"/api/users/?{query}", headers=admin_headers)
+        assert response.status_code == 400, query
+        assert "cursor" in response.get_json()["details"], query
+
+
+def test_page_numbers_keep_their_links_beside_the_cursor(client, admin_headers, users):
+    body = client.get("/api/users/?page_size=5&page=2", headers=admin_headers).get_json()
+
+    assert body["next"].endswith("page_size=5&page=3")
+    assert body["previous"].endswith("page_size=5")
+    follow = client.get(
+        f"/api/users/?page_size=5&cursor={body['next_cursor']}", headers=admin_headers
+    )
+    page_3 = client.get("/api/users/?page_size=5&page=3", headers=admin_headers)
+    assert follow.get_json()["results"] == page_3.get_json()["results"]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from sms_agent import handoff
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from tests.api.conftest import TEXTER_PHONE
@@ -458,6 +459,29 @@ def test_task_analytics_honours_the_list_filters(client, admin_headers):
     assert filtered["category_breakdown"]["debug"] == 0
 
 
+@pytest.mark.parametrize("only", ["", f"&user_phone=%2B{PHONE[1:]}"])  # rollups or tasks
+def test_task_analytics_of_a_past_range_chart_that_range(client, admin_headers, only):
+    """A dashboard asking for a past month got its totals and, as daily_stats, the 30
+    empty days up to today: the series ends where the range does."""
+    user = make_user(PHONE)
+    end = (utcnow() - timedelta(days=60)).date()
+    for days_before in (0, 3, 3, 29, 40):
+        make_task(user, created_at=utcnow() - timedelta(days=60 + days_before))
+
+    body = client.get(
+        f"/api/tasks/analytics/?created_before={end.isoformat()}{only}", headers=admin_headers
+    ).get_json()
+
+    days = body["daily_stats"]
+    assert body["total_tasks"] == 5
+    assert len(days) == 30 and days[-1]["date"] == end.isoformat()
+    assert [day["total"] for day in days if day["total"]] == [1, 2, 1]
+    first_days = client.get(
+        f"/api/tasks/analytics/?created_before=0001-01-05{only}", headers=admin_headers
+    )
+    assert first_days.status_code == 200  # 30 days before them is before the calendar
+
+
 def test_texter_analytics_cover_only_their_tasks(client, texter, texter_headers):
     make_task(texter)
     make_task(make_user(PHONE))
@@ -592,3 +616,82 @@ def test_a_texter_does_not_read_the_services_diagnosis_of_their_failed_task(
     export = f"/api/users/{TEXTER_PHONE}/export/?format=csv"
     assert "sk-proj" not in client.get(export, headers=texter_headers).get_data(as_text=True)
     assert REVOKED_KEY in client.get(export, headers=admin_headers).get_data(as_text=True)
+
+
+def create_with_key(client, headers, key: str, text: str = "What is the capital of France?"):
+    return client.post(
+        "/api/tasks/",
+        json={"user_phone": PHONE, "sms_content": text},
+        headers={**headers, "Idempotency-Key": key},
+    )
+
+
+def test_a_task_created_again_with_its_idempotency_key_is_created_and_counted_once(
+    client, admin_headers
+):
+    """A client retrying after a timeout: the retry must not ask the model, text the
+    answer and count the quota a second time."""
+    make_user(PHONE)
+
+    first = create_with_key(client, admin_headers, "8c1d-retry")
+    again = create_with_key(client, admin_headers, "8c1d-retry")
+    other = create_with_key(client, admin_headers, "8c1d-other", "And of Spain?")
+
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert again.status_code == 409
+    assert again.get_json()["details"] == {
+        "reason": "already_created",
+        "id": first.get_json()["id"],
+    }
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 2
+    assert db.session.get(User, PHONE).monthly_requests == 2
+
+
+def test_a_task_idempotency_key_reused_for_another_task_is_a_422(client, admin_headers):
+    make_user(PHONE)
+
+    create_with_key(client, admin_headers, "same")
+    reused = create_with_key(client, admin_headers, "same", "Something else entirely")
+
+    assert reused.status_code == 422
+    assert reused.get_json()["details"]["reason"] == "key_reused"
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
+
+
+def test_a_task_refused_for_the_quota_may_be_retried_with_its_key(client, admin_headers):
+    make_user(PHONE, monthly_requests=100)
+
+    refused = create_with_key(client, admin_headers, "k")
+    db.session.get(User, PHONE).monthly_requests = 0
+    db.session.commit()
+    retried = create_with_key(client, admin_headers, "k")
+
+    assert (refused.status_code, retried.status_code) == (429, 201)
+
+
+def test_a_held_task_is_kept_once_with_its_key(client, admin_headers):
+    user = make_user(PHONE)
+    handoff.take_over(user, None)
+    db.session.commit()
+
+    first = create_with_key(client, admin_headers, "held")
+    again = create_with_key(client, admin_headers, "held")
+
+    assert first.status_code == 201 and first.get_json()["status"] == "refused"
+    assert again.status_code == 409
+    assert again.get_json()["details"]["id"] == first.get_json()["id"]
+
+
+def test_a_texters_task_keys_are_their_own(client, texter, texter_headers, admin_headers):
+    mine = client.post(
+        "/api/tasks/",
+        json={"sms_content": "hello"},
+        headers={**texter_headers, "Idempotency-Key": "k"},
+    )
+    staffs = client.post(
+        "/api/tasks/",
+        json={"user_phone": TEXTER_PHONE, "sms_content": "hello"},
+        headers={**admin_headers, "Idempotency-Key": "k"},
+    )
+
+    assert (mine.status_code, staffs.status_code) == (201, 201)

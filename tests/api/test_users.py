@@ -8,7 +8,15 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import ApiToken, ErrorLog, OutboundMessage, Task, User, utcnow
+from sms_agent.models import (
+    ApiToken,
+    ErrorLog,
+    OutboundMessage,
+    SentSubmission,
+    Task,
+    User,
+    utcnow,
+)
 from sms_agent.outbound.shape import to_sms_text
 from tests.api.conftest import TEXTER_PHONE, token_header
 from tests.factories import make_staff, make_task, make_token, make_user
@@ -509,6 +517,35 @@ def test_a_retry_while_twilio_still_has_the_first_send_texts_nothing(
     assert retries[0].status_code == 409
     assert retries[0].get_json()["details"]["message_sid"] is None  # not known yet
     assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 1
+
+
+def test_an_idempotency_key_reused_for_another_message_is_a_422(client, admin_headers):
+    make_user(PHONE)
+
+    first = send_with_key(client, admin_headers, "order-1234", "Your order has shipped.")
+    reused = send_with_key(client, admin_headers, "order-1234", "Your order was delivered.")
+    retried = send_with_key(client, admin_headers, "order-1234", "Your order has shipped.")
+
+    assert first.status_code == 200
+    assert reused.status_code == 422
+    assert reused.get_json()["details"]["reason"] == "key_reused"
+    assert retried.status_code == 409  # the retry of the first is still a retry
+    assert retried.get_json()["details"]["reason"] == "already_sent"
+    bodies = list(db.session.scalars(sa.select(OutboundMessage.body)))
+    assert bodies == ["Your order has shipped."]
+
+
+def test_a_key_stored_before_messages_were_fingerprinted_is_still_a_retry(client, admin_headers):
+    make_user(PHONE)
+    first = send_with_key(client, admin_headers, "old-key", "hello")
+    db.session.execute(sa.update(SentSubmission).values(fingerprint=None))
+    db.session.commit()
+
+    again = send_with_key(client, admin_headers, "old-key", "something else")
+
+    assert first.status_code == 200
+    assert again.status_code == 409
+    assert again.get_json()["details"]["reason"] == "already_sent"
 
 
 def test_idempotency_keys_are_each_callers_own(app, client, admin_headers):

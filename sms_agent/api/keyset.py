@@ -1,0 +1,140 @@
+"""The list cursor: where a client stopped in a list, as the sort values of the last row it
+was given, so the next page starts right after that row whatever was added or deleted
+before it (page numbers count rows, so a row added on page 1 moved its last row onto page
+2, and a row deleted there skipped one).
+
+A cursor names the list's ordering; the next page is the rows after its values in that
+order, NULLs placed where the database sorts them (PostgreSQL: above every value, SQLite:
+below), so it continues the very order the list was read in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from marshmallow import ValidationError
+from sqlalchemy.sql import operators
+
+from ..extensions import db
+from .errors import field_errors
+from .fields import Text, check_text
+
+#: Far above any cursor this server hands out (a few sort values and a key).
+MAX_LENGTH = 4_000
+NOT_OURS = "Not a cursor this server handed out: start again from a list's `next_cursor`."
+
+
+class ListCursor(Text):
+    """A `next_cursor` from an earlier page of the same list: {"order", "values"}."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dict[str, Any]:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > MAX_LENGTH:
+            raise ValidationError(NOT_OURS)
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        except (ValueError, binascii.Error, RecursionError):
+            raise ValidationError(NOT_OURS) from None
+        if (
+            not isinstance(decoded, dict)
+            or set(decoded) != {"order", "values"}
+            or not isinstance(decoded["order"], list)
+            or not isinstance(decoded["values"], list)
+            or len(decoded["order"]) != len(decoded["values"])
+            or not all(isinstance(name, str) for name in decoded["order"])
+        ):
+            raise ValidationError(NOT_OURS)
+        return decoded
+
+
+def _terms(order: list) -> list[tuple[str, sa.ColumnElement, bool]]:
+    """(name, column, descending) of each ORDER BY term of a list."""
+    terms = []
+    for clause in order:
+        descending = getattr(clause, "modifier", None) is operators.desc_op
+        column = clause.element if hasattr(clause, "modifier") else clause
+        terms.append((("-" if descending else "") + column.key, column, descending))
+    return terms
+
+
+def encode(order: list, row: Any) -> str:
+    """The cursor of the rows after `row` in a list sorted by `order`."""
+    terms = _terms(order)
+    values = [_json_value(getattr(row, column.key)) for _, column, _ in terms]
+    text = json.dumps({"order": [name for name, _, _ in terms], "values": values})
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def after(order: list, cursor: dict[str, Any]) -> sa.ColumnElement[bool]:
+    """The rows that come after the cursor's in a list sorted by `order`; 400 for a cursor
+    of another ordering (or values its columns cannot hold)."""
+    terms = _terms(order)
+    if cursor["order"] != [name for name, _, _ in terms]:
+        raise field_errors(
+            {"cursor": ["This cursor is for another ordering: send the ordering it came with."]}
+        )
+    pairs = zip(terms, cursor["values"], strict=True)
+    try:
+        values = [_python_value(column, value) for (_, column, _), value in pairs]
+    except (ValueError, TypeError, ValidationError):
+        raise field_errors({"cursor": [NOT_OURS]}) from None
+    nulls_high = db.session.get_bind().dialect.name != "sqlite"
+    alternatives, ties = [], []
+    for (_, column, descending), value in zip(terms, values, strict=True):
+        alternatives.append(sa.and_(*ties, _beyond(column, value, descending, nulls_high)))
+        ties.append(column.is_(None) if value is None else column == value)
+    return sa.or_(*alternatives)
+
+
+def _python_value(column: sa.ColumnElement, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = getattr(column.type, "impl_instance", column.type).python_type
+    if kind is datetime:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a naive time")
+        return moment
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TypeError(f"not a {kind.__name__}")
+    if kind is str:
+        check_text(value)  # as any text a query gives: no NUL, no lone surrogate
+    elif (kind is int and not -(2**63) <= value < 2**63) or (
+        kind is float and not math.isfinite(value)
+    ):
+        raise ValueError("not a value the column holds")
+    return value
+
+
+def _beyond(column: sa.ColumnElement, value: Any, descending: bool, nulls_high: bool):
+    """The rows whose `column` sorts strictly after `value`, NULLs where the database puts
+    them: at the high end on PostgreSQL, at the low end on SQLite."""
+    upward = not descending
+    if value is None:  # beyond NULL: the values, when NULLs sort first in this direction
+        return column.is_not(None) if nulls_high != upward else sa.false()
+    if isinstance(value, bool):  # SQL has no < for booleans: false sorts before true
+        beyond = column.is_(upward) if upward != value else sa.false()
+    else:
+        beyond = column > value if upward else column < value
+    if nulls_high == upward:  # NULLs sort last in this direction
+        return sa.or_(beyond, column.is_(None))
+    return beyond
