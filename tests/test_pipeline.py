@@ -170,6 +170,56 @@ def test_context_holds_recent_exchanges_oldest_first(app, openai_server):
     assert fresh(task).metadata_["context_turns"] == 2
 
 
+def test_a_text_sent_right_after_another_is_asked_with_the_earlier_ones_words(app, openai_server):
+    """Regression: "What is the capital of France?" and, seconds later, "And its
+    population?" are answered at once by two worker threads; the second was asked alone,
+    and the model could not know whose population. It is now asked with the earlier
+    text's words (in its own message: many chat templates refuse two user turns in a row),
+    and answered without waiting for the first."""
+    user = make_user()
+    first = make_task(
+        user=user,
+        sms_content="What is the capital of France?",
+        created_at=utcnow() - timedelta(seconds=3),
+    )
+    second = make_task(user=user, sms_content="And its population?")
+    assert pipeline.answer(second.id) == "answered"
+    messages = openai_server.requests[0][2]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert messages[1]["content"] == (
+        '(Texted just before, answered separately:\n"What is the capital of France?")'
+        "\n\nAnd its population?"
+    )
+    assert fresh(second).metadata_["context_turns"] == 0
+    assert fresh(first).status == "queued"  # answered in its own turn, not waited for
+
+
+def test_an_answer_waiting_for_its_sending_slot_is_context_for_the_next_text(app, openai_server):
+    user = make_user()
+    make_task(
+        user=user,
+        sms_content="Name a French cheese",
+        ai_response="Brie.",
+        status="processing",
+        created_at=utcnow() - timedelta(seconds=5),
+    )
+    task = make_task(user=user, sms_content="Another one?")
+    pipeline.answer(task.id)
+    messages = openai_server.requests[0][2]["messages"]
+    assert [m["content"] for m in messages[1:]] == ["Name a French cheese", "Brie.", "Another one?"]
+
+
+def test_a_text_left_unanswered_for_long_is_no_context(app, openai_server):
+    """Stuck for more than a minute (its worker died; the sweeper will run it again), it
+    is no longer the thought the new text follows."""
+    user = make_user()
+    make_task(user=user, sms_content="stuck", created_at=utcnow() - timedelta(minutes=5))
+    task = make_task(user=user, sms_content="Hello?")
+    pipeline.answer(task.id)
+    messages = openai_server.requests[0][2]["messages"]
+    assert [m["content"] for m in messages[1:]] == ["Hello?"]
+
+
 @pytest.mark.parametrize(
     "error",
     [

@@ -42,14 +42,15 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     `media`: what the texter's pictures and voice notes gave (sms_agent/media/read.py)."""
     earlier = history.history_messages(user, task)
     question = media.question(task.sms_content) if media else task.sms_content
+    asked = history.with_unanswered(question, earlier.unanswered)
     found = classify.classify(question)
     category = task.category if task.category_given else found.category
     budget, encoding = quota.segment_budget(user.tier), expected_encoding(question)
     whatsapp = channels.is_whatsapp(user)
     prompt = prompts.system_prompt(category, budget, encoding, whatsapp=whatsapp)
     messages = [{"role": "system", "content": prompt}]
-    messages += earlier
-    messages.append({"role": "user", "content": media.content(question) if media else question})
+    messages += earlier.messages
+    messages.append({"role": "user", "content": media.content(asked) if media else asked})
     backend = get_llm_backend()
     # The read transaction ends before the call, so the call holds no database connection:
     # a worker runs hundreds of calls of seconds each on a pool of a few (DB_POOL_SIZE).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -10,20 +11,31 @@ from flask import current_app
 from ..extensions import db
 from ..models import Task, TaskStatus, User, utcnow
 
+#: How recent a texter's earlier text still being answered must be to be context for the
+#: next: texts sent in quick succession ("What is the capital of France?", then "And its
+#: population?") are answered at once by different worker threads, so the second is asked
+#: with the first's words, not its answer.
+UNANSWERED_SECONDS = 60
+
+_UNANSWERED = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+
 
 def _recent() -> sa.Select:
     """The query of `recent_exchanges`, built once with bind parameters (a job runs it
     for every model call, and SQLAlchemy then reuses its cache key and compiled form)."""
     when = Task.created_at.type
+    answered = sa.and_(Task.status == TaskStatus.COMPLETED.value, Task.ai_response.is_not(None))
+    in_flight = sa.and_(
+        Task.status.in_(_UNANSWERED), Task.created_at >= sa.bindparam("in_flight", type_=when)
+    )
     return (
         sa.select(Task.sms_content, Task.ai_response, Task.metadata_)
         .where(
             Task.user_phone == sa.bindparam("phone"),
             Task.id != sa.bindparam("current", type_=Task.id.type),
-            Task.status == TaskStatus.COMPLETED.value,
+            sa.or_(answered, in_flight),
             Task.created_at >= sa.bindparam("since", type_=when),
             Task.created_at <= sa.bindparam("until", type_=when),
-            Task.ai_response.is_not(None),
         )
         .order_by(Task.created_at.desc())
         .limit(sa.bindparam("turns", type_=sa.Integer))
@@ -36,7 +48,9 @@ _RECENT = _recent()
 def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
     """The question and answer of the last CONTEXT_TURNS answered tasks within
     CONTEXT_HOURS, oldest first (rows of three columns, not whole tasks: a job reads them
-    for every model call).
+    for every model call); among them, the texter's texts of the last UNANSWERED_SECONDS
+    still being answered (by another thread, or their answer waiting for its sending
+    slot), whose `ai_response` may be None yet.
 
     RESET (user.context_reset_at) starts a new conversation, and offline notices are left
     out because they are not answers the model should build on.
@@ -54,22 +68,46 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
             "current": current.id,
             "since": since,
             "until": current.created_at,
+            "in_flight": current.created_at - timedelta(seconds=UNANSWERED_SECONDS),
             "turns": turns,
         },
     )
     return list(reversed([row for row in rows if not (row.metadata_ or {}).get("offline")]))
 
 
-def history_messages(user: User, current: Task) -> list[dict]:
+class Context(NamedTuple):
+    """What the model is told before a question: the exchanges as chat messages, and the
+    texter's texts just before it that have no answer yet."""
+
+    messages: list[dict]
+    unanswered: list[str]
+
+
+def history_messages(user: User, current: Task) -> Context:
     """The exchanges as the texter saw them: an answer is the text actually sent (shaped,
     cut to the tier, with the parts MORE fetched), not the model's raw answer, so the model
     never builds on something the texter did not read. Answers from before that was
     recorded fall back to the raw answer."""
-    messages = []
+    messages, unanswered = [], []
     for task in recent_exchanges(user, current):
         meta = task.metadata_ or {}
-        sent = meta.get("sent") or task.ai_response
         # A voice note's question is its transcript; a picture's, the question asked about it.
-        messages.append({"role": "user", "content": meta.get("question") or task.sms_content})
+        asked = meta.get("question") or task.sms_content
+        sent = meta.get("sent") or task.ai_response
+        if sent is None:
+            if asked:
+                unanswered.append(asked)
+            continue
+        messages.append({"role": "user", "content": asked})
         messages.append({"role": "assistant", "content": sent})
-    return messages
+    return Context(messages, unanswered)
+
+
+def with_unanswered(question: str, unanswered: list[str]) -> str:
+    """The question as the model is asked it, after the texter's texts just before it that
+    are being answered apart. They go in the same message, not as turns of their own: many
+    servers' chat templates refuse two user turns in a row."""
+    if not unanswered:
+        return question
+    earlier = "\n".join(f'"{text}"' for text in unanswered)
+    return f"(Texted just before, answered separately:\n{earlier})\n\n{question}"
