@@ -507,6 +507,10 @@ class Config:
     )
     DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 0)
     DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 30.0, minimum=0.1)
+    # PostgreSQL: how long opening a connection may take (libpq's connect_timeout, whole
+    # seconds, at least 2); without it a host that drops packets holds each caller for the
+    # operating system's own TCP timeout, minutes
+    DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 10, minimum=2)
 
     # twilio
     TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
@@ -48,6 +52,29 @@ def test_readyz_is_503_naming_an_unreachable_database_without_the_drivers_words(
     assert response.json["checks"] == {"database": "unreachable", "broker": "ok"}
     assert "127.0.0.1" not in response.get_data(as_text=True)
     assert "OperationalError" in caplog.text and "127.0.0.1" in caplog.text
+
+
+def test_readyz_gives_up_on_a_database_host_that_never_answers(caplog):
+    """Regression: a PostgreSQL host that takes connections and never answers (a failover,
+    a firewall dropping packets) held /readyz, and every web request and job that opened a
+    connection, for as long as the kernel kept trying: minutes. Opening a connection now
+    gives up after DB_CONNECT_TIMEOUT."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/silent"
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url, DB_CONNECT_TIMEOUT=2)
+        answered = []
+        probe = threading.Thread(
+            target=lambda: answered.append(app.test_client().get("/readyz")), daemon=True
+        )
+        began = time.monotonic()
+        probe.start()
+        probe.join(timeout=10)
+    assert answered, "the probe still waits for the database"
+    assert time.monotonic() - began < 6
+    assert answered[0].status_code == 503
+    assert answered[0].json["checks"]["database"] == "unreachable"
 
 
 def test_warm_up_reports_what_it_could_not_reach_instead_of_failing(database_url):
