@@ -33,12 +33,19 @@ def _dump(errors) -> list[dict]:
 
 
 def _check_references(data: dict) -> None:
-    """A user or task named must exist; the database would refuse it less politely."""
+    """A user or task named must exist (the database would refuse it less politely), and a
+    task named with a user must be theirs: an error filed under one texter about another's
+    task shows on both texters' pages, each about the wrong person."""
     problems = {}
-    if data.get("user_phone") and db.session.get(User, data["user_phone"]) is None:
-        problems["user_phone"] = [f"No user with phone number {data['user_phone']}."]
-    if data.get("task_id") and db.session.get(Task, data["task_id"]) is None:
-        problems["task_id"] = [f"No task {data['task_id']}."]
+    phone, task = data.get("user_phone"), None
+    if phone and db.session.get(User, phone) is None:
+        problems["user_phone"] = [f"No user with phone number {phone}."]
+    if data.get("task_id"):
+        task = db.session.get(Task, data["task_id"])
+        if task is None:
+            problems["task_id"] = [f"No task {data['task_id']}."]
+    if task is not None and phone and task.user_phone != phone:
+        problems["task_id"] = [f"Task {task.id} is not from the user {phone}."]
     if problems:
         raise field_errors(problems)
 

@@ -48,6 +48,22 @@ def test_create_error_with_user_and_task(client, admin_headers):
     assert error.metadata_ == {"field": "Body"} and not error.resolved
 
 
+def test_an_error_about_one_texters_task_filed_under_another_is_400(client, admin_headers):
+    """Regression: it was stored, and showed on both texters' pages, each about the wrong
+    person."""
+    make_user(PHONE)
+    someone_elses = make_task(make_user("+15550200999"))
+    payload = {"error_type": "system_error", "error_message": "x", "user_phone": PHONE}
+    response = client.post(
+        "/api/errors/", json={**payload, "task_id": str(someone_elses.id)}, headers=admin_headers
+    )
+    assert response.status_code == 400
+    assert response.get_json()["details"]["task_id"] == [
+        f"Task {someone_elses.id} is not from the user {PHONE}."
+    ]
+    assert db.session.scalar(sa.select(sa.func.count(ErrorLog.id))) == 0
+
+
 @pytest.mark.parametrize(
     "payload, field",
     [
