@@ -69,6 +69,11 @@ def register_extensions(app: Flask) -> None:
     storage = app.config.get("RATELIMIT_STORAGE_URI") or ""
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_timeouts(storage, app.config))
     limiter.init_app(app)
+    # The Limiter is one per process, and Flask-Limiter keeps "the storage is down" across
+    # init_app: an app built after another's storage failed (the test suite builds many)
+    # counted in its in-memory fallback until a health check, then in its storage, each
+    # seeing only part of the calls. A new app's storage is given its chance.
+    limiter._storage_dead = False
 
 
 def register_session_rules(app: Flask) -> None:
