@@ -62,13 +62,15 @@ UPLOAD_ENDPOINTS = frozenset({"tryit.index"})
 
 
 class SiteRequest(Request):
-    """MAX_CONTENT_LENGTH for every request, except a picture upload where one is expected.
+    """MAX_CONTENT_LENGTH for every request, except a picture upload where one is expected:
+    from a signed-in staff member (the session's login mark; nobody else may upload, and a
+    stranger's 5 MB would be read in full by the CSRF check before the login is asked for).
     Decided on the matched endpoint, before anything (CSRFProtect first) reads the body."""
 
     @property
     def max_content_length(self) -> int | None:
         limit = super().max_content_length
-        if self.endpoint in UPLOAD_ENDPOINTS and limit is not None:
+        if self.endpoint in UPLOAD_ENDPOINTS and limit is not None and "_user_id" in session:
             return limit + current_app.config["MEDIA_MAX_BYTES"]
         return limit
 

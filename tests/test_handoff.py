@@ -160,6 +160,9 @@ def test_the_answer_held_for_staff_is_not_the_texters_to_read(app, client, monke
     assert (seen["refusal_reason"], seen["ai_response"]) == ("held_for_staff", None)
     listed = client.get("/api/tasks/", headers=own).get_json()["results"]
     assert [row["ai_response"] for row in listed] == [None]
+    # Nor as the shaped text it would have been sent as (metadata's sent and more).
+    words = task.ai_response.split()[0]
+    assert not any(words in json.dumps(row) for row in [seen, *listed])
 
 
 @pytest.mark.parametrize("state", ["waiting", "staff"])

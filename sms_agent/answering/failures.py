@@ -45,6 +45,10 @@ def finish_unsent(task: Task, reason: str) -> None:
     log.info("task %s not answered: %s", task.id, reason)
 
 
+#: The metadata pipeline._deliver_reply keeps with an answer about to go out.
+AS_SENT = frozenset({"sent", "more", "more_channel"})
+
+
 def hold_for_staff(task: Task) -> None:
     """Staff took the conversation over while the model was answering: the answer is not
     sent (the AI stays out of a conversation staff hold) but kept on the task for them, and
@@ -53,6 +57,10 @@ def hold_for_staff(task: Task) -> None:
     task.status = TaskStatus.REFUSED.value
     task.refusal_reason = RefusalReason.HELD_FOR_STAFF.value
     task.success = False
+    # Nothing of it went out: the metadata must not keep it as what the texter was sent and
+    # MORE sends next (their own token reads the metadata; the answer is staff's to read).
+    meta = task.metadata_ or {}
+    task.metadata_ = {key: value for key, value in meta.items() if key not in AS_SENT}
     quota.give_back(task)
     handoff.hold_text(task.user)
     db.session.commit()

@@ -144,20 +144,21 @@ def entries(
     """Every entry, streamed: `batch` rows (default BATCH) per fetch from one cursor, which
     is closed however the reading ends (a download cut short, an error). Not `for_staff`
     (a texter's own export, api.auth.sees_staff_details), staff messages are by "staff"
-    (threads.STAFF) and no entry has an `error`: that is the service's diagnosis, for
-    staff."""
+    (threads.STAFF) and no entry has an `error`, nor says why an attachment was not read:
+    that is the service's diagnosis, for staff."""
     query = statement(phones, since).execution_options(yield_per=batch or BATCH)
     result = db.session.execute(query)
     try:
         for rows in result.partitions():
-            media = _media_of([row.task_id for row in rows if row.direction == "in"])
+            texts = [row.task_id for row in rows if row.direction == "in"]
+            media = _media_of(texts, for_staff)
             for row in rows:
                 yield _entry(row._mapping, for_staff, media)
     finally:
         result.close()
 
 
-def _media_of(task_ids: list) -> dict[Any, str]:
+def _media_of(task_ids: list, for_staff: bool) -> dict[Any, str]:
     """What each of these texts came with, one line an attachment, as staff's conversation
     page tells it: a voice note's transcript is what the texter said (the text's body is
     empty then), a picture its type, a file why it was not read. One query a batch."""
@@ -170,11 +171,11 @@ def _media_of(task_ids: list) -> dict[Any, str]:
     )
     described: dict[Any, list[str]] = {}
     for media in found:
-        described.setdefault(media.task_id, []).append(_described(media))
+        described.setdefault(media.task_id, []).append(_described(media, for_staff))
     return {task_id: "\n".join(lines) for task_id, lines in described.items()}
 
 
-def _described(media: TaskMedia) -> str:
+def _described(media: TaskMedia, for_staff: bool) -> str:
     noun = {IMAGE: "picture", AUDIO: "voice note"}.get(media.kind, "file")
     about = f"{noun} ({media.content_type})"
     if media.status == "read":
@@ -185,6 +186,8 @@ def _described(media: TaskMedia) -> str:
         return f"{about}, not read: a kind of file we do not read"
     if media.status == "reading":
         return f"{about}, being read"
+    if not for_staff:  # a fetch's or a transcription server's error: staff's to read
+        return f"{about}, not read"
     return f"{about}, not read: {media.error_message or 'unknown reason'}"
 
 

@@ -264,6 +264,16 @@ def test_a_picture_larger_than_a_request_may_be_is_uploaded(admin_client, media_
     assert response.status_code == 302
 
 
+def test_only_a_signed_in_caller_may_send_a_body_as_large_as_a_picture(client, media_store):
+    """Regression: the Try-it page took bodies up to MEDIA_MAX_BYTES (5 MB) from anyone,
+    read in full (the CSRF check parses the form) before the login was asked for: 80 times
+    what any other page lets a stranger make the server read."""
+    big = PNG + b"\x00" * 100_000  # over MAX_CONTENT_LENGTH (64 KB), under MEDIA_MAX_BYTES
+    data = {"phone": "+14155550134", "message": "hi", "attachment": (io.BytesIO(big), "a.png")}
+    response = client.post(URL, data=data, content_type="multipart/form-data")
+    assert response.status_code == 413
+
+
 def test_a_whatsapp_message_can_be_tried(admin_client):
     with jobs_inline():
         send(admin_client, "+14155550135", "hello", channel="whatsapp")

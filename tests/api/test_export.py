@@ -18,7 +18,7 @@ from sms_agent.export import rows as export_rows
 from sms_agent.extensions import db
 from tests.api.conftest import TEXTER_PHONE
 from tests.export_data import ENTRIES, TWILIO_PRICE, conversation, ledger
-from tests.factories import make_task, make_user
+from tests.factories import make_held_voice_note, make_task, make_user
 
 D = Decimal
 URL = f"/api/users/{quote(TEXTER_PHONE)}/export/"
@@ -116,6 +116,26 @@ def test_a_texter_sees_staff_messages_by_staff_and_staff_see_who_wrote_them(
     staff_view = authors(admin_headers)
     assert staff_view[-1] == "ann"
     assert authors(texter_headers) == staff_view[:-1] + ["staff"]
+
+
+@pytest.mark.parametrize("format", ["json", "csv"])
+def test_a_texter_is_told_an_attachment_was_not_read_but_not_the_services_diagnosis(
+    client, texter_headers, admin_headers, texter, format
+):
+    """Why a voice note was not read is staff's to know, as a task's error is: the
+    transcription server's answer names the operator's key, its credit, its host."""
+    diagnosis = "401 Incorrect API key provided: sk-proj-****wxyz (whisper.internal:8000)"
+    make_held_voice_note(make_task(texter), status="failed", error_message=diagnosis)
+
+    def media(headers) -> str:
+        response = client.get(f"{URL}?format={format}", headers=headers)
+        if format == "csv":
+            rows = csv.DictReader(io.StringIO(response.get_data(as_text=True)))
+            return next(row["media"] for row in rows if row["direction"] == "in")
+        return response.get_json()["entries"][0]["media"]
+
+    assert media(admin_headers) == f"voice note (audio/ogg), not read: {diagnosis}"
+    assert media(texter_headers) == "voice note (audio/ogg), not read"
 
 
 def test_a_texters_token_cannot_export_someone_else(client, texter_headers):
