@@ -170,6 +170,21 @@ def test_a_voice_note_costs_the_minutes_transcribed(
     assert task.cost_usd == sum(call.cost_usd for call in calls) + sms
 
 
+def test_a_voice_note_whose_server_reports_no_usage_costs_the_longest_it_can_be(
+    app, client, texter, twilio_server, openai_server
+):
+    """whisper-1 behind a proxy that drops `usage` (or LocalAI, which sends none) still
+    bills the minutes: such a voice note cost 0, however long. Without a length it is
+    priced as the longest recording its size can hold (12.2 kbit/s, MMS voice's codec)."""
+    openai_server.then(200, {"text": "What is DNS?"})
+    recording = OGG + b"\x00" * (183_000 - len(OGG))  # 2 minutes at 1,525 bytes a second
+    url = twilio_server.serve(media_path(), "audio/ogg", recording)
+    task = text_in(client, "", (url, "audio/ogg"))
+    [transcription] = db.session.scalars(sa.select(ModelCall).where(ModelCall.model == "whisper-1"))
+    assert transcription.cost_usd == Decimal("0.012")  # 2 minutes at 0.006 USD
+    assert task.status == "completed"
+
+
 @pytest.mark.parametrize(
     "transcription",
     [
