@@ -120,3 +120,17 @@ def model_cost(
     ) / MILLION
     cost += entry.get("audio_minute", Decimal(0)) * Decimal(str(audio_seconds)) / 60
     return money(cost)
+
+
+#: The tokens of a question with its instructions and recent thread, for an answer priced
+#: before it is asked (estimate_answer).
+PROMPT_TOKENS_ESTIMATE = 2000
+
+
+def estimate_answer(phone: str, segments: int, answer_tokens: int) -> Decimal:
+    """What answering one request for `phone` may cost before it is asked: its SMS at the
+    most `segments` its answer may take, and a call to OPENAI_MODEL writing `answer_tokens`
+    (0 for a model with no price)."""
+    model = current_app.config["OPENAI_MODEL"]
+    call = model_cost(model, PROMPT_TOKENS_ESTIMATE, answer_tokens) or Decimal(0)
+    return estimate_sms(phone, segments) + call

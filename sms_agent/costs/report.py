@@ -24,6 +24,7 @@ from ..models import (
     SpendMonthly,
     Task,
     TaskRollup,
+    TaskStatus,
     Tier,
     User,
     utcnow,
@@ -83,6 +84,29 @@ def spent_by(phone: str, since: datetime | None = None) -> Decimal:
         calls = calls.where(ModelCall.created_at >= since)
     row = db.session.execute(sa.select(sms.scalar_subquery(), calls.scalar_subquery())).one()
     return _amount(row[0]) + _amount(row[1])
+
+
+#: A request admitted whose answer has not cost anything yet.
+IN_FLIGHT = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+
+
+def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
+    """One texter's spend since `since` (spent_by) and how many of their requests since
+    then are still being answered (queued or processing), whose cost is not in it yet: in
+    the same statement, one round trip."""
+    sms = sa.select(sa.func.sum(SMS_PRICE)).where(
+        OutboundMessage.to_number == phone, OutboundMessage.created_at >= since
+    )
+    calls = sa.select(sa.func.sum(MODEL_COST)).where(
+        ModelCall.user_phone == phone, ModelCall.created_at >= since
+    )
+    in_flight = sa.select(sa.func.count()).where(
+        Task.user_phone == phone, Task.created_at >= since, Task.status.in_(IN_FLIGHT)
+    )
+    row = db.session.execute(
+        sa.select(sms.scalar_subquery(), calls.scalar_subquery(), in_flight.scalar_subquery())
+    ).one()
+    return _amount(row[0]) + _amount(row[1]), row[2] or 0
 
 
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
