@@ -141,15 +141,22 @@ def _months_since(query: sa.Select, since: datetime | None) -> sa.Select:
     return query.where(SpendMonthly.month >= since.date())
 
 
+#: by_tier's entry for the spend of texters deleted since (models/forgetting.py).
+DELETED = "deleted"
+
+
 def by_tier(since: datetime | None = None) -> dict[str, Decimal]:
-    """Spend per tier (the texter's tier now), every tier present; `since`: a month's start."""
+    """Spend per tier (the texter's tier now), every tier present, and DELETED: what the
+    texters deleted since cost, which stays in the service's totals (their rows leave
+    every texter's month), so the entries add up to the total; `since`: a month's start."""
     query = (
         sa.select(User.tier, sa.func.sum(_SPENT))
         .join(User, User.phone_number == SpendMonthly.phone)
         .group_by(User.tier)
     )
     found = dict(db.session.execute(_months_since(query, since)).all())
-    return {tier: _usd(found.get(tier)) for tier in Tier.values()}
+    tiers = {tier: _usd(found.get(tier)) for tier in Tier.values()}
+    return {**tiers, DELETED: totals(since)["total_usd"] - sum(tiers.values(), ZERO)}
 
 
 def daily(days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
