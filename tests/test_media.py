@@ -170,6 +170,21 @@ def test_a_voice_note_costs_the_minutes_transcribed(
     assert task.cost_usd == sum(call.cost_usd for call in calls) + sms
 
 
+def test_a_voice_note_too_long_to_pay_for_is_never_transcribed(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: any voice note up to MEDIA_MAX_BYTES was transcribed, and transcription
+    is billed by the minute: 5 MB of MMS voice is most of an hour, about 0.35 USD on
+    whisper-1 for one text. Past VOICE_NOTE_MAX_BYTES it is not sent to the server."""
+    app.config["VOICE_NOTE_MAX_BYTES"] = 100_000
+    url = twilio_server.serve(media_path(), "audio/amr", b"#!AMR\n" + b"\x00" * 100_000)
+    task = text_in(client, "", (url, "audio/amr"))
+    assert not [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
+    assert [m.kind for m in outbox()] == ["media_unreadable"] and task.status == "failed"
+    assert "VOICE_NOTE_MAX_BYTES" in errors()[0].error_message
+    assert db.session.scalars(sa.select(ModelCall)).all() == []
+
+
 def test_a_voice_note_whose_server_reports_no_usage_costs_the_longest_it_can_be(
     app, client, texter, twilio_server, openai_server
 ):
