@@ -554,6 +554,8 @@ class Config:
         "mms.twiliocdn.com,media.twiliocdn.com,s3-external-1.amazonaws.com/media.twiliocdn.com/",
     )
     MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+    # transcription is billed per minute: 1 MB is about 11 minutes of MMS voice (AMR)
+    VOICE_NOTE_MAX_BYTES = env_int("VOICE_NOTE_MAX_BYTES", 1024 * 1024, minimum=1024)
     MEDIA_TIMEOUT = env_float("MEDIA_TIMEOUT", 10.0, minimum=0.1)
     # SMS_BACKEND=console reads media from this folder, written by `flask sms simulate
     # --media` and the Try-it page, instead of fetching it from Twilio

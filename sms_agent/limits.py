@@ -27,8 +27,9 @@ from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import quota
+from .answering.prompts import max_tokens
 from .costs import report
-from .costs.prices import money
+from .costs.prices import estimate_answer, money
 from .extensions import db
 from .models import RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
@@ -310,13 +311,29 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
 
 def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None:
     """The monthly spend cap of the texter's tier, when they have cost that much this UTC
-    month (texts are refused `over_spend`); None when they have not, or their tier has none."""
+    month (texts are refused `over_spend`); None when they have not, or their tier has none.
+
+    Their requests still being answered count at what an answer may cost: a texter just
+    under the cap who sent ten texts at once had all ten admitted, each checked before any
+    had cost a cent, and went past the cap by ten answers. (Admissions of one texter take
+    turns under their row's lock, so each sees the ones before it.)"""
     cap = monthly_cap(user.tier)
     if cap is None:
         return None
-    if report.spent_by(user.phone_number, report.month_start(now or utcnow())) < cap:
+    spent, in_flight = report.spent_and_in_flight(
+        user.phone_number, report.month_start(now or utcnow())
+    )
+    if spent + in_flight * _answer_estimate(user) < cap:
         return None
     return cap
+
+
+def _answer_estimate(user: User) -> Decimal:
+    """What one answer to `user` may cost: their tier's segments, and the tokens they allow
+    (with a reasoning model's thinking)."""
+    segments = quota.segment_budget(user.tier)
+    tokens = max_tokens(segments) + int(current_app.config.get("OPENAI_REASONING_TOKENS") or 0)
+    return estimate_answer(user.phone_number, segments, tokens)
 
 
 def _cap_run(period: date | datetime, cap: Decimal) -> str:

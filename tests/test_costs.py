@@ -46,6 +46,9 @@ def outbox() -> list[OutboundMessage]:
         ("gpt-4o-mini-transcribe", D("0.005500")),
         ("gpt-4o-mini-transcribe-2025-03-20", D("0.005500")),
         ("gpt-4o-transcribe", D("0.011000")),
+        # through a router (OpenRouter, LiteLLM), named with its provider: it cost nothing
+        ("openai/gpt-4o-mini", D("0.000450")),
+        ("azure/gpt-4o-2024-08-06", D("0.007500")),
     ],
 )
 def test_a_model_call_costs_its_tokens_at_the_models_price(app, model, expected):
@@ -53,7 +56,14 @@ def test_a_model_call_costs_its_tokens_at_the_models_price(app, model, expected)
 
 
 @pytest.mark.parametrize(
-    "model", ["gpt-4o-mini-search-preview", "gpt-4o-audio-preview", "gpt-4.1-mini-tts"]
+    "model",
+    [
+        "gpt-4o-mini-search-preview",
+        "gpt-4o-audio-preview",
+        "gpt-4.1-mini-tts",
+        "openai/gpt-4o-mini-search-preview",
+        "meta-llama/llama-3.1-8b-instruct",
+    ],
 )
 def test_another_model_whose_name_starts_like_a_priced_one_has_no_price_of_its_own(app, model):
     """Only a dated version takes its family's price: another model priced silently at a

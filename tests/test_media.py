@@ -170,6 +170,36 @@ def test_a_voice_note_costs_the_minutes_transcribed(
     assert task.cost_usd == sum(call.cost_usd for call in calls) + sms
 
 
+def test_a_voice_note_too_long_to_pay_for_is_never_transcribed(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: any voice note up to MEDIA_MAX_BYTES was transcribed, and transcription
+    is billed by the minute: 5 MB of MMS voice is most of an hour, about 0.35 USD on
+    whisper-1 for one text. Past VOICE_NOTE_MAX_BYTES it is not sent to the server."""
+    app.config["VOICE_NOTE_MAX_BYTES"] = 100_000
+    url = twilio_server.serve(media_path(), "audio/amr", b"#!AMR\n" + b"\x00" * 100_000)
+    task = text_in(client, "", (url, "audio/amr"))
+    assert not [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
+    assert [m.kind for m in outbox()] == ["media_unreadable"] and task.status == "failed"
+    assert "VOICE_NOTE_MAX_BYTES" in errors()[0].error_message
+    assert db.session.scalars(sa.select(ModelCall)).all() == []
+
+
+def test_a_voice_note_whose_server_reports_no_usage_costs_the_longest_it_can_be(
+    app, client, texter, twilio_server, openai_server
+):
+    """whisper-1 behind a proxy that drops `usage` (or LocalAI, which sends none) still
+    bills the minutes: such a voice note cost 0, however long. Without a length it is
+    priced as the longest recording its size can hold (12.2 kbit/s, MMS voice's codec)."""
+    openai_server.then(200, {"text": "What is DNS?"})
+    recording = OGG + b"\x00" * (183_000 - len(OGG))  # 2 minutes at 1,525 bytes a second
+    url = twilio_server.serve(media_path(), "audio/ogg", recording)
+    task = text_in(client, "", (url, "audio/ogg"))
+    [transcription] = db.session.scalars(sa.select(ModelCall).where(ModelCall.model == "whisper-1"))
+    assert transcription.cost_usd == Decimal("0.012")  # 2 minutes at 0.006 USD
+    assert task.status == "completed"
+
+
 @pytest.mark.parametrize(
     "transcription",
     [

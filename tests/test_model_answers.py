@@ -706,23 +706,24 @@ def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, 
 
 
 @pytest.mark.parametrize(
-    "usage,tokens",
+    "usage,prompt,completion",
     [
-        ({"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}, 0),
-        ({"prompt_tokens": 30, "completion_tokens": 12}, 42),
-        (None, 0),
-        ({"prompt_tokens": 10**12, "completion_tokens": 5, "total_tokens": 10**12 + 5}, 5),
-        ({"prompt_tokens": float("inf"), "completion_tokens": 5, "total_tokens": -1}, 5),
+        ({"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}, None, 4),
+        ({"prompt_tokens": 30, "completion_tokens": 12}, 30, 12),
+        (None, None, 4),
+        ({"prompt_tokens": 10**12, "completion_tokens": 5, "total_tokens": 10**12 + 5}, None, 5),
+        ({"prompt_tokens": float("inf"), "completion_tokens": 5, "total_tokens": -1}, None, 5),
     ],
     ids=["null-counts", "no-total", "no-usage", "absurd", "infinite"],
 )
 def test_usage_a_compatible_server_reports_partly_still_answers_and_adds_up(
-    app, openai_server, usage, tokens
+    app, openai_server, usage, prompt, completion
 ):
     """vLLM, llama.cpp and others leave usage counts out or null, and a broken proxy may
     report counts no model makes (which overflowed the column on PostgreSQL, or billed,
     would trip the spend caps): the two calls of a tool error's follow-up are still added
-    up, and each is kept in the spend."""
+    up, and each is kept in the spend, a count the server did not give estimated from the
+    text (the tool call "get_weather{}" is 4 tokens), never 0."""
     promise = tool_call_completion("get_weather")
     if usage is None:
         del promise["usage"]
@@ -732,12 +733,39 @@ def test_usage_a_compatible_server_reports_partly_still_answers_and_adds_up(
     task = make_task()
     assert pipeline.answer(task.id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
-    assert fresh(task).tokens_used == tokens + 42
-    calls = db.session.scalars(sa.select(ModelCall))
-    assert sorted(call.prompt_tokens + call.completion_tokens for call in calls) == sorted(
-        [tokens, 42]
-    )
+    first, _ = calls = db.session.scalars(sa.select(ModelCall).order_by(ModelCall.created_at)).all()
+    assert fresh(task).tokens_used == sum(c.prompt_tokens + c.completion_tokens for c in calls)
+    assert first.completion_tokens == completion
+    assert first.prompt_tokens == prompt if prompt is not None else first.prompt_tokens > 20
     assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [None, {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}],
+    ids=["no-usage", "null-counts"],
+)
+def test_a_call_whose_server_reports_no_usage_is_billed_an_estimate_not_nothing(
+    app, openai_server, usage
+):
+    """A server that reports no usage (llama.cpp behind a proxy, a gateway that drops it)
+    still bills the call: it was stored at 0 USD, so a texter on such a server cost nothing
+    in every report and never reached their spend cap. Its tokens are estimated from the
+    question and the answer, about 4 characters a token."""
+    answer = "Paris is the capital of France, on the Seine."  # 45 characters: 12 tokens
+    promise = chat_completion(answer, model="gpt-4o-mini")
+    if usage is None:
+        del promise["usage"]
+    else:
+        promise["usage"] = usage
+    openai_server.then(200, promise)
+    task = make_task(sms_content="What is the capital of France? " * 10)
+    assert pipeline.answer(task.id) == "answered"
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert call.completion_tokens == 12
+    assert call.prompt_tokens >= len(task.sms_content) // 4
+    assert call.priced and call.cost_usd > 0
+    assert fresh(task).cost_usd > 0 and fresh(task).tokens_used == call.prompt_tokens + 12
 
 
 @pytest.mark.parametrize(

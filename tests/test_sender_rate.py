@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from config import TestingConfig
-from sms_agent import create_app, limits
+from sms_agent import create_app, handoff, limits
 from sms_agent.extensions import db
-from sms_agent.models import User, utcnow
+from sms_agent.models import Conversation, User, utcnow
 from tests.admission import PHONE, answers, api_create, assert_lifts_at, notices, stored, text
 from tests.factories import make_user
 from tests.standins import inbound_form, signed_post, silent_redis, unused_port
@@ -80,6 +80,28 @@ def test_keywords_notices_count_against_the_senders_rate(app, client, word, noti
     text(client, "STOP")
     assert notices(app) == ["opt_out"]
     assert db.session.get(User, PHONE).is_opted_out
+
+
+def test_texts_for_staff_count_against_the_senders_rate(app, client):
+    """Regression: while staff had (or were asked for) the conversation, every text was
+    stored for them uncounted, and each picture sent with one fetched and kept: a phone
+    stuck resending filled the database without end, past SENDER_RATE. Past the rate they
+    are stored refused `rate_limited`, with its one notice, and no picture is fetched."""
+    app.config.update(SENDER_RATE="2/minute")
+    handoff.request_human(make_user(PHONE), "keyword")
+    db.session.commit()
+    for n in range(4):
+        form = inbound_form(f"Photo {n}", From=PHONE, NumMedia="1")
+        form.update(
+            MediaUrl0=f"https://api.twilio.com/x/Media/ME{n}", MediaContentType0="image/png"
+        )
+        response = signed_post(client, "/sms/inbound", form)
+        assert response.status_code == 200, response.get_data(as_text=True)
+    assert stored() == [("refused", "held_for_staff")] * 2 + [("refused", "rate_limited")] * 2
+    jobs = queued_jobs(app)
+    assert sum(1 for name, _args in jobs if name.endswith("read_held_media")) == 2
+    assert [args[1] for name, args in jobs if name.endswith("send_notice")] == ["rate_limited"]
+    assert db.session.get(Conversation, PHONE).unread == 2
 
 
 @pytest.mark.parametrize(("body", "notice"), [(" ", "empty"), ("HELP", "help")])

@@ -7,13 +7,14 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from sms_agent import limits
 from sms_agent import notices as notices_module
 from sms_agent.extensions import db
-from sms_agent.models import ModelCall, RefusalReason, User, first_of_next_month, utcnow
+from sms_agent.models import ModelCall, RefusalReason, Task, User, first_of_next_month, utcnow
 from sms_agent.notices import spend_cap_text
-from tests.admission import PHONE, D, answers, notices, spent, stored, text
+from tests.admission import PHONE, D, answers, api_create, notices, spent, stored, text
 from tests.factories import make_staff, make_token, make_user
 from tests.test_webhook import queued_jobs
 
@@ -50,6 +51,32 @@ def test_a_texter_moved_to_a_higher_cap_is_told_again_when_they_reach_it(app, cl
     text(client, "Still there?")
     assert notices(app) == ["spend_cap"]  # once at the new cap too
     assert [reason for _s, reason in stored()] == ["over_spend", None, "over_spend", "over_spend"]
+
+
+def test_texts_sent_at_once_do_not_take_a_texter_past_the_cap(app, client):
+    """Regression: each text was checked against what the texter had cost so far, before
+    any of the ones before it had been answered, so ten texts at once just under the cap
+    were all admitted and answered past it. A request still being answered now counts at
+    what an answer may cost (3 segments to the US and the model's share, about 0.025 USD
+    on free), until its own cost is in."""
+    app.config.update(SPEND_CAP_FREE=D("0.10"))
+    make_user(PHONE)
+    spent(PHONE, "0.05")
+    for n in range(5):
+        text(client, f"Question {n}?")
+    assert stored() == [("queued", None)] * 2 + [("refused", "over_spend")] * 3
+    assert notices(app) == ["spend_cap"]
+    db.session.execute(sa.update(Task).values(status="completed"))  # answered, for nothing
+    db.session.commit()
+    text(client, "One more?")
+    assert stored()[-1] == ("queued", None)
+
+
+def test_api_tasks_created_at_once_do_not_take_a_texter_past_the_cap(app, client):
+    app.config.update(SPEND_CAP_FREE=D("0.10"))
+    make_user(PHONE)
+    spent(PHONE, "0.05")
+    assert [api_create(client).status_code for _ in range(3)] == [201, 201, 429]
 
 
 def test_usage_tells_a_capped_texter_when_texts_are_answered_again(app, client):

@@ -86,6 +86,22 @@ def test_texter_tier_and_day_totals_reconcile_with_each_sms_and_call(history):
     assert sum(spent["spend_usd"] for spent in report.top_spenders(limit=10)) == total
 
 
+def test_a_deleted_texters_spend_stays_in_the_per_tier_report_as_deleted(history):
+    """Regression: a deleted texter's SMS and calls stay in the service's totals (they were
+    paid for), but fell out of every tier, so the tiers no longer added up to the total
+    and nothing said where the difference went."""
+    _free, premium, _enterprise = history
+    before = report.by_tier()
+    assert before["deleted"] == 0
+    db.session.delete(premium)
+    db.session.commit()
+    after = report.by_tier()
+    assert after["premium"] == 0 and after["deleted"] == before["premium"] > 0
+    assert sum(after.values()) == report.totals()["total_usd"] == ledger_total()
+    this_month = report.by_tier(report.month_start())
+    assert sum(this_month.values()) == report.totals(report.month_start())["total_usd"]
+
+
 def test_a_tasks_cost_is_its_calls_and_its_sms_whoever_writes_them(history):
     """The premium texter's ledger rows were added by hand, not by the pipeline: the
     database adds each to its task's cost as it is written, changes it with the row's
@@ -163,7 +179,7 @@ def test_the_api_shows_spend_for_users_tasks_and_the_service(history, client):
     assert body["cost_usd"] == str(4 * (D("0.052400") + D("0.000451")))
     analytics = client.get("/api/analytics/", headers=admin_headers).get_json()["spend"]
     assert D(analytics["total_usd"]) == ledger_total()
-    assert set(analytics["by_tier"]) == {"free", "premium", "enterprise"}
+    assert set(analytics["by_tier"]) == {"free", "premium", "enterprise", "deleted"}
     filtered = client.get(
         f"/api/tasks/analytics/?user_phone={free.phone_number.replace('+', '%2B')}",
         headers=admin_headers,

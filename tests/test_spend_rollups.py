@@ -132,9 +132,11 @@ def _reports_match_the_ledgers() -> None:
     }
     tiers = dict(db.session.execute(sa.select(User.phone_number, User.tier)).all())
     by_tier = {tier: Decimal(0) for tier in Tier.values()}
+    by_tier["deleted"] = sum((sms + model for _p, _c, _t, sms, model, _s in rows), Decimal(0))
     for phone, (amount, _month, _entries) in spent.items():
         if phone in tiers:
             by_tier[tiers[phone]] += amount
+            by_tier["deleted"] -= amount
     assert report.by_tier() == by_tier
     ranked = sorted(spent.items(), key=lambda item: (-item[1][0], item[0]))
     assert report.top_spenders(3) == [

@@ -81,7 +81,11 @@ class TopSpenderOut(OutSchema):
 class ServiceSpendOut(SpendOut):
     today_usd = Money()
     this_month_usd = Money()
-    by_tier = fields.Dict(keys=fields.String(), values=Money())
+    by_tier = fields.Dict(
+        keys=fields.String(),
+        values=Money(),
+        metadata={"description": "Each tier, and `deleted`: what texters deleted since cost."},
+    )
     top_spenders = fields.List(
         fields.Nested(TopSpenderOut), metadata={"description": "This month's, most first."}
     )

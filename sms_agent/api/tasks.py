@@ -10,7 +10,15 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, quota
 from ..extensions import db
-from ..models import RefusalReason, SentSubmission, Task, TaskStatus, User, utcnow
+from ..models import (
+    RefusalReason,
+    SentSubmission,
+    Task,
+    TaskStatus,
+    User,
+    lock_texter,
+    utcnow,
+)
 from ..models.tasks import outcome_conflict, refusal_conflict
 from . import bp
 from .auth import (
@@ -93,7 +101,10 @@ def _task_owner(data: dict) -> User:
         phone = phone or principal.user_phone
     if phone is None:
         raise field_errors({"user_phone": ["Missing data for required field."]})
-    user = db.session.get(User, phone) if owns(phone) else None
+    # Locked until the commit, as a texted request's texter is: requests for one texter
+    # take turns, so each sees the ones before it still being answered (the spend cap
+    # counts them, limits.spend_cap_reached), instead of all passing it at once.
+    user = lock_texter(phone) if owns(phone) else None
     if user is None:
         raise _no_such_user(phone)
     if not user.is_active:

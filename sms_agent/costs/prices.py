@@ -95,16 +95,21 @@ _SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
 
 def _model_entry(model: str) -> dict[str, Decimal] | None:
     """The entry for `model`: its own, else its family's when it is a dated version (such as
-    gpt-4o-mini-2024-07-18, priced as gpt-4o-mini), else "*". Another model whose name only
+    gpt-4o-mini-2024-07-18, priced as gpt-4o-mini), else that of the name after a router's
+    provider prefix (OpenRouter's and LiteLLM's openai/gpt-4o-mini, which bill the
+    provider's list price, cost nothing), else "*". Another model whose name only
     starts like one in the table (gpt-4o-mini-transcribe, gpt-4o-audio-preview) is not
     priced as it: it bills otherwise, and with no price it is logged."""
     table = model_prices()
+    _prefix, routed, name = model.rpartition("/")
+    return _named_entry(table, model) or (routed and _named_entry(table, name)) or table.get("*")
+
+
+def _named_entry(table: dict, model: str) -> dict[str, Decimal] | None:
     if model in table:
         return table[model]
     snapshot = _SNAPSHOT.fullmatch(model)
-    if snapshot and snapshot["family"] in table:
-        return table[snapshot["family"]]
-    return table.get("*")
+    return table.get(snapshot["family"]) if snapshot else None
 
 
 def model_cost(
@@ -120,3 +125,17 @@ def model_cost(
     ) / MILLION
     cost += entry.get("audio_minute", Decimal(0)) * Decimal(str(audio_seconds)) / 60
     return money(cost)
+
+
+#: The tokens of a question with its instructions and recent thread, for an answer priced
+#: before it is asked (estimate_answer).
+PROMPT_TOKENS_ESTIMATE = 2000
+
+
+def estimate_answer(phone: str, segments: int, answer_tokens: int) -> Decimal:
+    """What answering one request for `phone` may cost before it is asked: its SMS at the
+    most `segments` its answer may take, and a call to OPENAI_MODEL writing `answer_tokens`
+    (0 for a model with no price)."""
+    model = current_app.config["OPENAI_MODEL"]
+    call = model_cost(model, PROMPT_TOKENS_ESTIMATE, answer_tokens) or Decimal(0)
+    return estimate_sms(phone, segments) + call

@@ -24,6 +24,7 @@ from ..models import (
     SpendMonthly,
     Task,
     TaskRollup,
+    TaskStatus,
     Tier,
     User,
     utcnow,
@@ -85,6 +86,29 @@ def spent_by(phone: str, since: datetime | None = None) -> Decimal:
     return _amount(row[0]) + _amount(row[1])
 
 
+#: A request admitted whose answer has not cost anything yet.
+IN_FLIGHT = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+
+
+def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
+    """One texter's spend since `since` (spent_by) and how many of their requests since
+    then are still being answered (queued or processing), whose cost is not in it yet: in
+    the same statement, one round trip."""
+    sms = sa.select(sa.func.sum(SMS_PRICE)).where(
+        OutboundMessage.to_number == phone, OutboundMessage.created_at >= since
+    )
+    calls = sa.select(sa.func.sum(MODEL_COST)).where(
+        ModelCall.user_phone == phone, ModelCall.created_at >= since
+    )
+    in_flight = sa.select(sa.func.count()).where(
+        Task.user_phone == phone, Task.created_at >= since, Task.status.in_(IN_FLIGHT)
+    )
+    row = db.session.execute(
+        sa.select(sms.scalar_subquery(), calls.scalar_subquery(), in_flight.scalar_subquery())
+    ).one()
+    return _amount(row[0]) + _amount(row[1]), row[2] or 0
+
+
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
 
 
@@ -117,15 +141,22 @@ def _months_since(query: sa.Select, since: datetime | None) -> sa.Select:
     return query.where(SpendMonthly.month >= since.date())
 
 
+#: by_tier's entry for the spend of texters deleted since (models/forgetting.py).
+DELETED = "deleted"
+
+
 def by_tier(since: datetime | None = None) -> dict[str, Decimal]:
-    """Spend per tier (the texter's tier now), every tier present; `since`: a month's start."""
+    """Spend per tier (the texter's tier now), every tier present, and DELETED: what the
+    texters deleted since cost, which stays in the service's totals (their rows leave
+    every texter's month), so the entries add up to the total; `since`: a month's start."""
     query = (
         sa.select(User.tier, sa.func.sum(_SPENT))
         .join(User, User.phone_number == SpendMonthly.phone)
         .group_by(User.tier)
     )
     found = dict(db.session.execute(_months_since(query, since)).all())
-    return {tier: _usd(found.get(tier)) for tier in Tier.values()}
+    tiers = {tier: _usd(found.get(tier)) for tier in Tier.values()}
+    return {**tiers, DELETED: totals(since)["total_usd"] - sum(tiers.values(), ZERO)}
 
 
 def daily(days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -78,8 +78,11 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     elif received.outcome in _HOW_TOS:
         received = _held_to(limits.cost_refusal, user, sid, received)
     else:
-        rule = _RATED_NOTICES.get(received.notice)
-        if rule is not None and not (received.outcome == "start" and was_opted_out):
+        if received.outcome == "held":
+            received = _rated_hold(user, sid, received)
+        elif (rule := _RATED_NOTICES.get(received.notice)) is not None and not (
+            received.outcome == "start" and was_opted_out
+        ):
             received = _held_to(rule, user, sid, received)
         if received.outcome in _REFUSALS:
             received = _refuse(user, sid, body, stored, received)
@@ -166,6 +169,20 @@ def _held_to(rule, user: User, sid: str, received: Received) -> Received:
     if refused is not None:
         received.notice = refused.notice
     return received
+
+
+def _rated_hold(user: User, sid: str, received: Received) -> Received:
+    """A text for staff counts against the sender's rate like any text: past it, it is
+    stored refused `rate_limited` (its pictures never fetched, no unread text added) with
+    the rate's one notice. A phone stuck resending while staff had the conversation stored
+    a text, and fetched and kept each picture, without end."""
+    if limits.counts_outside_the_transaction() and already_received(sid):
+        db.session.rollback()
+        return Received("duplicate", user.phone_number)
+    refused = limits.rate_refusal(user)
+    if refused is None:
+        return received
+    return Received(refused.refusal.value, user.phone_number, notice=refused.notice)
 
 
 def _refuse(user: User, sid: str, body: str, media: dict, received: Received) -> Received:

@@ -286,6 +286,12 @@ def _check(row: TaskMedia, data: bytes) -> None:
     and carriers name a PNG screenshot "image/jpeg". Anything else never reaches the model."""
     if not data:
         raise MediaFetchError("the media was empty")
+    longest = current_app.config["VOICE_NOTE_MAX_BYTES"]
+    if row.kind == AUDIO and len(data) > longest:
+        # Transcription is billed by the minute, and a 5 MB recording is most of an hour.
+        raise MediaFetchError(
+            f"a voice note larger than VOICE_NOTE_MAX_BYTES ({longest} bytes)", unusable=True
+        )
     if row.content_type not in _SIGNATURES:
         return
     shown = _picture_type(data)

@@ -37,7 +37,7 @@ from .llm_errors import (
 from .offline import OFFLINE_NOTICE, OFFLINE_TRANSCRIPT, OfflineBackend
 from .openai_clients import clients, forget_clients
 from .reading import completion_from
-from .usage import MOST_TOKENS, tokens_of, usage_number
+from .usage import MOST_TOKENS, transcription_usage
 
 __all__ = [
     "BACKENDS",
@@ -107,7 +107,7 @@ class OpenAIBackend:
             response = self._without_tools(messages, max_tokens, exc)
         except openai.OpenAIError as exc:
             raise translate_error(exc) from exc
-        return completion_from(response, self.model)
+        return completion_from(response, self.model, messages)
 
     def _create(self, messages: list[dict], max_tokens: int, tools: list[dict] | None):
         """The request, its answer capped as the server understands it: with
@@ -177,13 +177,16 @@ class OpenAIBackend:
         except json.JSONDecodeError as exc:
             raise not_a_completion(f"JSON that does not parse ({exc})") from exc
         text = getattr(result, "text", None)
-        usage = getattr(result, "usage", None)
+        text = readable(text if isinstance(text, str) else "").strip()
+        tokens_in, tokens_out, seconds = transcription_usage(
+            getattr(result, "usage", None), len(data), text
+        )
         return Completion(
-            text=readable(text if isinstance(text, str) else "").strip(),
+            text=text,
             model=self.transcribe_model,
-            prompt_tokens=tokens_of(usage, "input_tokens"),
-            completion_tokens=tokens_of(usage, "output_tokens"),
-            audio_seconds=usage_number(usage, "seconds"),
+            prompt_tokens=tokens_in,
+            completion_tokens=tokens_out,
+            audio_seconds=seconds,
         )
 
 

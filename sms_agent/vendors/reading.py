@@ -31,27 +31,32 @@ from .off_spec import (
 from .reasoning import without_thinking
 from .text_calls import calls_in_text, harmony_calls
 from .turns import answer_turn
-from .usage import chat_tokens
+from .usage import chat_tokens, prompt_tokens, text_tokens
 
 
-def completion_from(response, model: str) -> Completion:
-    """The answer in a chat completion, asked of `model`, as the app reads it."""
+def completion_from(response, model: str, messages: list[dict] = ()) -> Completion:
+    """The answer in a chat completion, asked of `model` with `messages`, as the app reads
+    it; the tokens the server does not report are estimated from those and the answer."""
     choice = _first_choice(response)
     message = choice.message
-    prompt_tokens, completion_tokens, total = chat_tokens(response.usage)
     text, written = _answer_and_calls(message.content, sources_listed(response))
+    calls = _tool_calls(message) + written
+    said = _content_text(message.content) + "".join(c.name + c.arguments for c in calls)
+    prompt, generated, total = chat_tokens(
+        response.usage, prompt_tokens(list(messages)), text_tokens(said)
+    )
     return Completion(
         text=text,
         model=response.model if isinstance(response.model, str) else model,
         finish_reason=finish_reason(choice),
         request_id=response._request_id,
         tokens_used=total,
-        calls=_tool_calls(message) + written,
+        calls=calls,
         refusal=readable(message.refusal or "").strip(),
         failure=failure(choice),
         reasoning_field=reasoning_field(message),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
+        prompt_tokens=prompt,
+        completion_tokens=generated,
     )
 
 

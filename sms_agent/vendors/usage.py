@@ -14,24 +14,96 @@ log = logging.getLogger("sms_agent.llm")
 MOST_TOKENS = 10_000_000
 
 
-def usage_number(usage, name: str, most: float = math.inf):
-    """A number from a usage report (tokens or seconds), 0 when not reported or not a count
-    a server could mean (negative, infinite, past `most`)."""
+#: About how many characters of English one token holds (OpenAI's rule of thumb), for a
+#: count a server did not report.
+CHARS_PER_TOKEN = 4
+
+#: What one picture in a prompt is counted as when the server reports no usage: a
+#: 1024x1024 picture read in detail by gpt-4o (85 + 4 tiles of 170).
+IMAGE_TOKENS = 765
+
+#: The fewest bytes a second of a voice note takes (AMR-NB, 12.2 kbit/s, the codec of MMS
+#: voice): a recording's length, at most, when the server reports none.
+AUDIO_BYTES_PER_SECOND = 1525
+
+#: Audio tokens per second of speech for the transcription models billed by tokens
+#: (gpt-4o-transcribe: USD 6 per 1M, about USD 0.006 a minute).
+AUDIO_TOKENS_PER_SECOND = 17
+
+
+def reported(usage, name: str, most: float = math.inf) -> int | float | None:
+    """A number from a usage report (tokens or seconds), None when not reported or not a
+    count a server could mean (negative, infinite, past `most`)."""
     value = getattr(usage, name, None)
     if isinstance(value, int | float) and 0 <= value <= most and value != math.inf:
         return value
     if value is not None:
-        log.warning("the model server reported %s=%r; counted as 0", name, value)
-    return 0
+        log.warning("the model server reported %s=%r; not counted", name, value)
+    return None
+
+
+def usage_number(usage, name: str, most: float = math.inf):
+    """`reported`, 0 when it is not."""
+    value = reported(usage, name, most)
+    return 0 if value is None else value
 
 
 def tokens_of(usage, name: str) -> int:
     return int(usage_number(usage, name, MOST_TOKENS))
 
 
-def chat_tokens(usage) -> tuple[int, int, int]:
+def tokens_or_estimate(usage, name: str, estimate: int) -> int:
+    """The tokens the server reported as `name`, else `estimate`, logged: a call is billed
+    whether or not the server says what it used, and one counted as 0 tokens cost nothing
+    in every report and never brought a texter nearer their spend cap."""
+    value = reported(usage, name, MOST_TOKENS)
+    if value is not None:
+        return int(value)
+    log.warning("the model server reported no %s; estimated as %d", name, estimate)
+    return estimate
+
+
+def text_tokens(text: str) -> int:
+    """About how many tokens `text` is, for a count the server did not report."""
+    return -(-len(text) // CHARS_PER_TOKEN)
+
+
+def prompt_tokens(messages: list[dict]) -> int:
+    """About how many tokens a chat request's messages are: their text, and each picture."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        parts = content if isinstance(content, list) else [{"text": content or ""}]
+        for part in parts:
+            if part.get("type") == "image_url":
+                total += IMAGE_TOKENS
+            else:
+                total += text_tokens(str(part.get("text") or ""))
+        total += text_tokens(str(message.get("tool_calls") or ""))
+    return total
+
+
+def chat_tokens(usage, prompt_estimate: int = 0, answer_estimate: int = 0) -> tuple[int, int, int]:
     """(prompt, completion, total) tokens of a chat completion's usage. OpenAI-compatible
     servers leave counts out or send them as null (some report no total, some no usage at
-    all): such a count is 0, and a missing total is the sum of the other two."""
-    prompt, generated = tokens_of(usage, "prompt_tokens"), tokens_of(usage, "completion_tokens")
+    all): such a count is estimated from the request and the answer, and a missing total
+    is the prompt and completion tokens' sum."""
+    prompt = tokens_or_estimate(usage, "prompt_tokens", prompt_estimate)
+    generated = tokens_or_estimate(usage, "completion_tokens", answer_estimate)
     return prompt, generated, tokens_of(usage, "total_tokens") or prompt + generated
+
+
+def transcription_usage(usage, size: int, transcript: str) -> tuple[int, int, float]:
+    """(input tokens, output tokens, seconds) a transcription of `size` bytes was billed
+    for. A server that reports none of them (whisper-1 behind an older proxy, LocalAI) is
+    billed for the longest the recording can be, so a voice note is never free."""
+    names = ("input_tokens", "output_tokens", "seconds")
+    if any(reported(usage, name, MOST_TOKENS) is not None for name in names):
+        return (
+            tokens_of(usage, "input_tokens"),
+            tokens_of(usage, "output_tokens"),
+            usage_number(usage, "seconds"),
+        )
+    seconds = -(-size // AUDIO_BYTES_PER_SECOND)
+    log.warning("the transcription server reported no usage; estimated as %d seconds", seconds)
+    return seconds * AUDIO_TOKENS_PER_SECOND, text_tokens(transcript), float(seconds)

@@ -147,21 +147,28 @@ def test_a_held_request_keeps_the_category_it_was_given(client, admin_headers):
     assert (created["refusal_reason"], created["category"]) == ("held_for_staff", "analysis")
 
 
+def deleted_once_authorised(monkeypatch) -> None:
+    """The texter is deleted by another request once the caller is found allowed to create
+    their task, before it is created: the last moment a deletion can come in, since the
+    texter is then locked until the task's commit."""
+    from sms_agent.api import tasks
+
+    allowed = tasks.owns
+
+    def deleted_first(phone):
+        with db.engine.begin() as other:
+            other.execute(sa.delete(User).where(User.phone_number == PHONE))
+        return allowed(phone)
+
+    monkeypatch.setattr(tasks, "owns", deleted_first)
+
+
 def test_a_task_for_a_texter_deleted_meanwhile_is_a_field_error(client, admin_headers, monkeypatch):
     """Regression: a texter deleted while a task was created for them (between reading the
     user and counting the request) made the quota's UPDATE find no row, taken for a full
     quota, and the 429 then read the deleted user: a 500."""
-    from sms_agent import limits
-
     make_user(PHONE)
-    admit = limits.admit
-
-    def deleted_first(user, *args, **kwargs):
-        with db.engine.begin() as other:
-            other.execute(sa.delete(User).where(User.phone_number == PHONE))
-        return admit(user, *args, **kwargs)
-
-    monkeypatch.setattr(limits, "admit", deleted_first)
+    deleted_once_authorised(monkeypatch)
 
     response = client.post(
         "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
@@ -206,13 +213,7 @@ def test_a_held_request_for_a_texter_deleted_meanwhile_is_a_field_error(
 
     handoff.request_human(make_user(PHONE), "keyword")
     db.session.commit()
-
-    def deleted_first(user):
-        with db.engine.begin() as other:
-            other.execute(sa.delete(User).where(User.phone_number == PHONE))
-        return True
-
-    monkeypatch.setattr(handoff, "is_held", deleted_first)
+    deleted_once_authorised(monkeypatch)
 
     response = client.post(
         "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
