@@ -478,8 +478,10 @@ class Config:
     # database
     SQLALCHEMY_DATABASE_URI = env_database_url("DATABASE_URL", _sqlite_url("sms_agent.sqlite"))
     # No pre-ping round trip per checkout: a connection the server closed is found by
-    # polling its socket instead (extensions.drop_closed_connection).
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
+    # polling its socket instead (extensions.drop_closed_connection). A failed statement's
+    # error text leaves out its parameters (texters' numbers and words): that text goes to
+    # the error log, the log lines and ALERT_WEBHOOK_URL.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False, "hide_parameters": True}
 
     # celery
     CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL", "sqla+" + _sqlite_url("broker.sqlite"))

@@ -397,3 +397,27 @@ def test_a_traceback_still_follows_its_line():
     record.request_id = record.job_id = ""
     lines = OneLineFormatter(TEXT_FORMAT).format(record).splitlines()
     assert lines[0].endswith("failed") and lines[-1] == "ValueError: boom"
+
+
+def test_a_database_errors_text_carries_no_texters_number_or_words(app):
+    """SQLAlchemy appends a failed statement's parameters to its error text, and that text
+    goes to the error log, the log lines and ALERT_WEBHOOK_URL: a texter's full number and
+    their message would go with it."""
+    import sqlalchemy as sa
+
+    from sms_agent.models import Task
+    from tests.factories import make_user
+
+    user = make_user("+15551234567")
+    secret = "my-secret-question-4711"
+    duplicate = {
+        "user_phone": user.phone_number,
+        "sms_content": secret,
+        "message_sid": "SM" + "1" * 32,
+    }
+    db.session.execute(sa.insert(Task).values(**duplicate))
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        db.session.execute(sa.insert(Task).values(**duplicate))
+    db.session.rollback()
+    assert secret not in str(raised.value)
+    assert "5551234567" not in str(raised.value)
