@@ -194,3 +194,13 @@ def test_every_keyword_has_at_least_one_word():
 def test_keywords_compare_equal_to_their_names():
     assert Keyword.STOP == "stop"
     assert str(Keyword.USAGE) == "usage"
+
+
+@pytest.mark.parametrize(
+    "body", ["ARRET", "Arrêt", "ARRÊT!", "Baja", "BAJA 🛑", "parar", "Cancelar"]
+)
+def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
+    """Regression: ARRET (which Canadian carriers require beside STOP) and BAJA went to the
+    model as questions and were answered, unless Twilio's Advanced Opt-Out listed them:
+    the texter who asked to stop stayed subscribed."""
+    assert parse(body, opted_out=False) is Keyword.STOP

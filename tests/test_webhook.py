@@ -378,6 +378,9 @@ def test_stop_enqueues_one_opt_out_confirmation(app, client, word):
         "Please stop texting me!",
         "unsubscribe me",
         "STOP STOP",
+        # Regression: so were ARRET and BAJA, which Twilio's default keywords do not hold.
+        "ARRET",
+        "Baja",
     ],
 )
 def test_a_stop_written_otherwise_opts_out_with_one_confirmation(app, client, words):

@@ -31,6 +31,15 @@ OPT_OUT_WORDS = (
     "optout",
 )
 
+#: The same in French and Spanish, which Twilio's default handling does not match (its
+#: Advanced Opt-Out may): ARRET (ARRÊTE), which Canadian carriers require beside STOP, and
+#: BAJA ("darme de baja"), PARAR and CANCELAR. We obey and confirm them ourselves, as we do
+#: our English phrasings.
+OTHER_LANGUAGES_OPT_OUT = (
+    *("arret", "arrêt", "arrete", "arrête"),
+    *("baja", "darmedebaja", "parar", "cancelar"),
+)
+
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
 #: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
 #: expect "please stop texting me" to be. Written without spaces, as HUMAN_WORDS are; only
@@ -88,6 +97,7 @@ HUMAN_WORDS = (
 WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_WORDS, Keyword.STOP),
     **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
+    **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop"], Keyword.START),
     **dict.fromkeys(["help", "info"], Keyword.HELP),
     **dict.fromkeys(["reset", "new"], Keyword.RESET),
