@@ -183,16 +183,19 @@ def is_carrier_opt_out(body: str | None) -> bool:
     """Whether the message is one of the carriers' opt-out words (OPT_OUT_WORDS) said once,
     which Twilio's own opt-out handling matches and confirms too; our phrasings ("please
     stop texting me") and a word said twice are no keyword of Twilio's: Twilio neither
-    blocks the number for them nor confirms, so we must."""
-    return _folded(body) in OPT_OUT_WORDS
+    blocks the number for them nor confirms, so we must. Nor does Twilio read look-alike
+    letters as Latin ones: "ЅТОР" in Cyrillic is ours to confirm."""
+    return _folded(body, look_alikes=False) in OPT_OUT_WORDS
 
 
-def _folded(body: str | None) -> str:
-    """The message as one lower-case word, as `parse` reads it ("" when too long)."""
+def _folded(body: str | None, look_alikes: bool = True) -> str:
+    """The message as one lower-case word, as `parse` reads it ("" when too long), with
+    `look_alikes` and compatibility forms read as the letters they look like."""
     if not body or len(body) > _LONGEST_MESSAGE:
         return ""
-    folded = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
-    letters = (char for char in folded if _visible(char) and not _is_punctuation(char))
+    if look_alikes:
+        body = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
+    letters = (char for char in body if _visible(char) and not _is_punctuation(char))
     return "".join(letters).casefold()
 
 
