@@ -52,7 +52,7 @@ def test_stop_words_opt_out_with_one_confirmation(app, word):
     assert user().opted_out_at is not None
 
 
-@pytest.mark.parametrize("word", ["START", "yes", "Unstop"])
+@pytest.mark.parametrize("word", ["START", "yes", "Unstop", "resubscribe", "Subscribe me again"])
 def test_start_words_opt_back_in_with_a_confirmation(app, word):
     make_user("+15551230000", opted_out_at=utcnow())
     received = receive(word)

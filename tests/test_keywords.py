@@ -204,3 +204,17 @@ def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
     model as questions and were answered, unless Twilio's Advanced Opt-Out listed them:
     the texter who asked to stop stayed subscribed."""
     assert parse(body, opted_out=False) is Keyword.STOP
+
+
+@pytest.mark.parametrize(
+    "body", ["resubscribe", "Subscribe", "subscribe me again", "opt in", "ALTA"]
+)
+def test_asking_to_subscribe_again_opts_back_in_a_texter_who_opted_out(body):
+    """Regression: "resubscribe", answering "Reply START to resubscribe", got nothing: the
+    texter stayed opted out and was not told why."""
+    assert parse(body, opted_out=True) is Keyword.START
+
+
+@pytest.mark.parametrize("body", ["subscribe", "Alta", "opt in"])
+def test_subscribe_from_a_subscribed_texter_is_a_question_for_the_model(body):
+    assert parse(body, opted_out=False) is None

@@ -92,13 +92,28 @@ HUMAN_WORDS = (
     "iwanttospeaktoahuman",
 )
 
+#: Asking to subscribe again, as the opt-out confirmation's "Reply START to resubscribe" is
+#: often answered ("resubscribe", "subscribe me again", "opt in"; Spanish "alta"), written
+#: without spaces as HUMAN_WORDS are.
+RESUBSCRIBE_WORDS = (
+    *(
+        f"{word}{me}{again}"
+        for word in ("subscribe", "resubscribe")
+        for me in ("", "me")
+        for again in ("", "again")
+    ),
+    *(f"opt{me}{back}in" for me in ("", "me") for back in ("", "back")),
+    "alta",
+    "darmedealta",
+)
+
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_WORDS, Keyword.STOP),
     **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
     **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
-    **dict.fromkeys(["start", "yes", "unstop"], Keyword.START),
+    **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
     **dict.fromkeys(["help", "info"], Keyword.HELP),
     **dict.fromkeys(["reset", "new"], Keyword.RESET),
     "usage": Keyword.USAGE,
@@ -106,9 +121,10 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
 }
 
-#: Opt-in words that are also everyday answers ("Want the details?" "Yes"): they opt back in
-#: a texter who opted out; from anyone else they are a message like any other.
-ANSWER_WORDS = {"yes"}
+#: Opt-in words that are also everyday answers ("Want the details?" "Yes"), or questions
+#: ("subscribe"): they opt back in a texter who opted out; from anyone else they are a
+#: message like any other.
+ANSWER_WORDS = {"yes", *RESUBSCRIBE_WORDS}
 
 #: Twilio's Advanced Opt-Out names the keyword group a message matched in OptOutType: its
 #: own keywords, which a Messaging Service may extend in any language ("ARRET", "BAJA").
