@@ -91,8 +91,19 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         return Received("duplicate", phone)
     if received.outcome == "duplicate":
         return received
+    if _changes_opt_in(received, was_opted_out, user):
+        user.note_opt_change(sid)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
+
+
+def _changes_opt_in(received: Received, was_opted_out: bool, user: User) -> bool:
+    """A STOP or START that opted the texter out or in, or is to be confirmed (START from a
+    subscribed texter): the one whose confirmation stands. A second STOP, which changes
+    nothing and is not confirmed, leaves the first one's."""
+    if received.outcome not in (keywords.Keyword.STOP, keywords.Keyword.START):
+        return False
+    return user.is_opted_out != was_opted_out or received.notice in ("opt_out", "opt_in")
 
 
 def _note_channel(user: User, channel: str) -> None:
