@@ -170,6 +170,15 @@ def test_other_messages_are_not_keywords(body):
         "Opt me out",
         "no more texts",
         "pls stop",
+        # Regression: these went to the model and the texter stayed subscribed.
+        "Stop texting",
+        "stop messaging",
+        "Stop messages",
+        "stop the texts",
+        "Stop sending texts",
+        "Quit texting me",
+        "Please remove me from this list",
+        "cancel my subscription",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):

@@ -45,12 +45,28 @@ OTHER_LANGUAGES_OPT_OUT = (
 #: expect "please stop texting me" to be. Written without spaces, as HUMAN_WORDS are; only
 #: whole messages count ("stop sending me jokes" is a question for the AI).
 _STOP_ASKING = (
-    *(f"stop{verb}me" for verb in ("texting", "messaging", "contacting", "sendingmetexts")),
-    "stopsendingmemessages",
+    *(
+        f"{stop}{verb}{me}"
+        for stop in ("stop", "quit")
+        for verb in ("texting", "messaging", "contacting")
+        for me in ("", "me")
+    ),
+    *(
+        f"stop{sending}{these}{texts}"
+        for sending in ("", "sending", "sendingme")
+        for these in ("", "the", "these", "your")
+        for texts in ("texts", "messages", "msgs", "sms")
+    ),
     *(f"{dont}{verb}me" for dont in ("dont", "donot") for verb in ("text", "message", "contact")),
     *(f"{word}me" for word in ("unsubscribe", "remove", "optout")),
     "optmeout",
-    *(f"{take}me{off}" for take in ("take", "remove") for off in ("offyourlist", "fromyourlist")),
+    *(
+        f"{take}me{off}{your}list"
+        for take in ("take", "remove")
+        for off in ("off", "from")
+        for your in ("your", "this", "the")
+    ),
+    *(f"cancel{my}subscription" for my in ("", "my")),
     "nomoretexts",
     "nomoremessages",
 )
