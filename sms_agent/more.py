@@ -25,6 +25,8 @@ NOTHING = "There's no answer to continue yet. Text a question any time."
 
 
 def latest_answer(user: User) -> Task | None:
+    """The texter's latest answer, unless RESET forgot it ("Your next message starts
+    fresh": MORE has nothing to continue then)."""
     query = (
         sa.select(Task)
         .where(
@@ -35,6 +37,8 @@ def latest_answer(user: User) -> Task | None:
         .order_by(Task.created_at.desc())
         .limit(1)
     )
+    if user.context_reset_at is not None:
+        query = query.where(Task.created_at > user.context_reset_at)
     return db.session.scalars(query).first()
 
 

@@ -293,6 +293,10 @@ def _first_notice_for(user: User, inbound_sid: str) -> bool:
     return True
 
 
+#: The confirmations of a STOP and a START (only the latest one's is sent).
+_OPT_CONFIRMATIONS = {outbound.OPT_OUT_CONFIRMATION, "opt_in"}
+
+
 def send_notice(
     user: User,
     kind: str,
@@ -318,6 +322,10 @@ def send_notice(
         return False
     if reply_to and not _first_notice_for(user, reply_to):
         log.info("%s notice for %s already sent", kind, reply_to)
+        return False
+    if kind in _OPT_CONFIRMATIONS and reply_to and not user.is_latest_opt_change(reply_to):
+        # STOP, START, STOP texted before this went out: only the last one is confirmed.
+        log.info("%s notice for %s not sent: a later STOP or START came", kind, reply_to)
         return False
     if not confirming:
         send_program_notice_once(user, task, slots, sender)

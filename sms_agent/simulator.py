@@ -158,12 +158,17 @@ def jobs_inline() -> Iterator[None]:
 
 
 def replies_since(phone: str, since: datetime, task: Task | None) -> list[OutboundMessage]:
+    """The SMS sent back since `since`: a task's, and the notices sent beside it (a note on
+    a file we do not read, the confirmation of a "Yes" under a picture), which belong to no
+    task."""
     query = sa.select(OutboundMessage).order_by(OutboundMessage.created_at, OutboundMessage.part)
+    notices = sa.and_(OutboundMessage.to_number == phone, OutboundMessage.created_at >= since)
     if task is not None:
-        query = query.where(OutboundMessage.task_id == task.id)
-    else:
-        query = query.where(OutboundMessage.to_number == phone, OutboundMessage.created_at >= since)
-    return list(db.session.scalars(query))
+        notices = sa.or_(
+            OutboundMessage.task_id == task.id,
+            sa.and_(notices, OutboundMessage.task_id.is_(None)),
+        )
+    return list(db.session.scalars(query.where(notices)))
 
 
 def wait_for_reply(

@@ -52,7 +52,7 @@ def test_stop_words_opt_out_with_one_confirmation(app, word):
     assert user().opted_out_at is not None
 
 
-@pytest.mark.parametrize("word", ["START", "yes", "Unstop"])
+@pytest.mark.parametrize("word", ["START", "yes", "Unstop", "resubscribe", "Subscribe me again"])
 def test_start_words_opt_back_in_with_a_confirmation(app, word):
     make_user("+15551230000", opted_out_at=utcnow())
     received = receive(word)
@@ -231,6 +231,26 @@ def test_a_retried_empty_message_gets_nothing_more(app):
     assert receive_sms(form).notice == "empty"
     db.session.commit()
     assert (receive_sms(form).outcome, receive_sms(form).notice) == ("duplicate", None)
+
+
+def test_a_yes_under_a_picture_over_the_quota_still_opts_in_with_a_confirmation(app):
+    make_user("+15551230000", monthly_requests=100, total_requests=100)
+    assert receive("question one").notice == "quota"
+    receive("STOP")
+    picture = {"NumMedia": "1", "MediaUrl0": "https://example.com/a.png"}
+    received = receive("Yes", MediaContentType0="image/png", **picture)
+    assert (received.outcome, received.notice) == ("over_quota", "opt_in")
+    assert not user().is_opted_out
+
+
+def test_a_start_twilio_matched_under_a_picture_opts_in_and_the_picture_is_answered(app):
+    make_user("+15551230000", opted_out_at=utcnow())
+    picture = {"NumMedia": "1", "MediaUrl0": "https://example.com/a.png"}
+    received = receive(
+        "ALTA", OptOutType="START", MediaContentType0="image/png", **picture, **MESSAGING_SERVICE
+    )
+    assert (received.outcome, received.notice) == ("task", None)  # Twilio confirmed it
+    assert not user().is_opted_out and stored_task(received).sms_content == "ALTA"
 
 
 def test_over_quota_gets_one_notice_per_window_and_is_stored_refused_uncounted(app):

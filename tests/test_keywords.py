@@ -170,6 +170,15 @@ def test_other_messages_are_not_keywords(body):
         "Opt me out",
         "no more texts",
         "pls stop",
+        # Regression: these went to the model and the texter stayed subscribed.
+        "Stop texting",
+        "stop messaging",
+        "Stop messages",
+        "stop the texts",
+        "Stop sending texts",
+        "Quit texting me",
+        "Please remove me from this list",
+        "cancel my subscription",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
@@ -194,3 +203,27 @@ def test_every_keyword_has_at_least_one_word():
 def test_keywords_compare_equal_to_their_names():
     assert Keyword.STOP == "stop"
     assert str(Keyword.USAGE) == "usage"
+
+
+@pytest.mark.parametrize(
+    "body", ["ARRET", "Arrêt", "ARRÊT!", "Baja", "BAJA 🛑", "parar", "Cancelar"]
+)
+def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
+    """Regression: ARRET (which Canadian carriers require beside STOP) and BAJA went to the
+    model as questions and were answered, unless Twilio's Advanced Opt-Out listed them:
+    the texter who asked to stop stayed subscribed."""
+    assert parse(body, opted_out=False) is Keyword.STOP
+
+
+@pytest.mark.parametrize(
+    "body", ["resubscribe", "Subscribe", "subscribe me again", "opt in", "ALTA"]
+)
+def test_asking_to_subscribe_again_opts_back_in_a_texter_who_opted_out(body):
+    """Regression: "resubscribe", answering "Reply START to resubscribe", got nothing: the
+    texter stayed opted out and was not told why."""
+    assert parse(body, opted_out=True) is Keyword.START
+
+
+@pytest.mark.parametrize("body", ["subscribe", "Alta", "opt in"])
+def test_subscribe_from_a_subscribed_texter_is_a_question_for_the_model(body):
+    assert parse(body, opted_out=False) is None

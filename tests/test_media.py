@@ -551,6 +551,31 @@ def test_a_picture_captioned_stop_still_opts_out(app, client, texter, twilio_ser
     assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
 
 
+@pytest.mark.parametrize("caption", ["YES", "Start"])
+def test_a_picture_captioned_yes_or_start_opts_back_in_and_is_answered(
+    app, client, texter, twilio_server, openai_server, caption
+):
+    """Regression: an opted-out texter's photo captioned "Yes" or "Start" opted them back
+    in and the picture was dropped unseen: no answer, and no record of it for staff."""
+    text_in(client, "START")
+    text_in(client, "STOP")
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, caption, (url, "image/png"))
+    assert not texter.is_opted_out
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"][0] == {"type": "text", "text": caption}
+    assert task.status == "completed"
+    assert sorted(m.kind for m in outbox()[2:]) == ["opt_in", "reply"]
+
+
+def test_a_picture_captioned_start_from_a_subscribed_texter_is_only_answered(
+    app, client, texter, twilio_server, openai_server
+):
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "START", (url, "image/png"))
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+
+
 def test_the_webhook_only_records_the_media_and_the_worker_fetches_it(
     app, client, texter, twilio_server
 ):

@@ -117,6 +117,18 @@ def test_more_from_abroad_sends_nothing_and_leaves_staff_the_error(app, client, 
     assert (error.error_type, error.user_phone) == ("validation_error", abroad)
 
 
+def test_more_after_reset_does_not_continue_the_forgotten_answer(
+    app, client, openai_server, twilio_server
+):
+    """Regression: RESET answered "OK, I've forgotten our conversation", and MORE then
+    went on with the answer from before it."""
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, "How do I deploy safely?")
+    text(app, client, "RESET")
+    text(app, client, "MORE")
+    assert bodies(twilio_server)[-1] == more.NOTHING
+
+
 def test_more_after_a_whole_answer_says_it_was_whole(app, client, openai_server, twilio_server):
     text(app, client, "What is the capital of France?")
     text(app, client, "MORE")

@@ -11,6 +11,7 @@ from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, User, utcnow
 from sms_agent.vendors.twilio import OutboxBackend
+from tests.broker import drained
 from tests.factories import ESTABLISHED, make_task, make_user
 from tests.standins import inbound_form, signed_post
 from tests.test_pipeline import outbox
@@ -193,6 +194,32 @@ def test_a_start_before_the_confirmation_went_out_cancels_it(app):
     user = make_user("+15551230000")  # STOP then START, both handled before the job ran
     assert notices.send_notice(user, "opt_out", reply_to="SM" + "1" * 32) is False
     assert outbox() == []
+
+
+@pytest.mark.parametrize(
+    ("words", "opted_out_before", "confirmed"),
+    [
+        (["STOP", "START", "STOP"], False, ["opt_out"]),
+        (["START", "STOP", "START"], True, ["opt_in"]),
+        (["STOP", "START", "STOP", "START"], False, ["opt_in"]),
+        (["STOP", "STOP"], False, ["opt_out"]),
+        (["START", "START"], True, ["opt_in"]),
+        (["START", "STOP", "STOP"], True, ["opt_out"]),
+    ],
+)
+def test_a_burst_of_stops_and_starts_is_confirmed_once_as_it_ended(
+    app, client, words, opted_out_before, confirmed
+):
+    """Regression: STOP, START, STOP texted before the first confirmation went out got two
+    "You're unsubscribed" texts (the second one breaking "the last we send"), and START,
+    STOP, START two "You're subscribed"."""
+    make_user("+15551230000", opted_out_at=utcnow() if opted_out_before else None)
+    drained(app)
+    for word in words:
+        signed_post(client, "/sms/inbound", inbound_form(word))
+    for message in drained(app):
+        jobs.send_notice.apply(args=message.payload[0])
+    assert [m.kind for m in outbox()] == confirmed
 
 
 def test_twilio_advanced_opt_out_means_we_send_no_confirmation(app, client):

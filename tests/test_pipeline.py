@@ -151,10 +151,9 @@ def test_a_long_answer_is_split_into_numbered_parts_sent_in_order(app, openai_se
     assert sum(p.segments for p in parts) <= 20
 
 
-def test_context_holds_recent_exchanges_oldest_first(app, openai_server):
-    app.config["CONTEXT_TURNS"] = 2
-    user = make_user()
-    for n in range(3):
+def answered_exchanges(user, count: int) -> None:
+    """`count` questions ("q0"...) answered ("a0"...) a few minutes ago, a minute apart."""
+    for n in range(count):
         make_task(
             user=user,
             sms_content=f"q{n}",
@@ -163,6 +162,12 @@ def test_context_holds_recent_exchanges_oldest_first(app, openai_server):
             success=True,
             created_at=utcnow() - timedelta(minutes=10 - n),
         )
+
+
+def test_context_holds_recent_exchanges_oldest_first(app, openai_server):
+    app.config["CONTEXT_TURNS"] = 2
+    user = make_user()
+    answered_exchanges(user, 3)
     task = make_task(user=user, sms_content="q3")
     pipeline.answer(task.id)
     messages = openai_server.requests[0][2]["messages"]
@@ -192,6 +197,29 @@ def test_a_text_sent_right_after_another_is_asked_with_the_earlier_ones_words(ap
     )
     assert fresh(second).metadata_["context_turns"] == 0
     assert fresh(first).status == "queued"  # answered in its own turn, not waited for
+
+
+def test_a_burst_of_texts_does_not_crowd_earlier_exchanges_out_of_the_context(app, openai_server):
+    """Regression: the texts of the last minute still being answered took the places of
+    CONTEXT_TURNS, so a texter who sent three quick texts had the model forget the
+    exchange they were all about."""
+    app.config["CONTEXT_TURNS"] = 2
+    user = make_user()
+    answered_exchanges(user, 2)
+    for n in range(3):
+        make_task(
+            user=user, sms_content=f"quick{n}", created_at=utcnow() - timedelta(seconds=9 - n)
+        )
+    task = make_task(user=user, sms_content="last")
+    pipeline.answer(task.id)
+    messages = openai_server.requests[0][2]["messages"]
+    assert [m["content"] for m in messages[1:]] == [
+        "q0",
+        "a0",
+        "q1",
+        "a1",
+        '(Texted just before, answered separately:\n"quick1"\n"quick2")\n\nlast',
+    ]
 
 
 def test_an_answer_waiting_for_its_sending_slot_is_context_for_the_next_text(app, openai_server):

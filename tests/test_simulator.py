@@ -269,6 +269,19 @@ def test_cli_simulate_sends_a_picture_the_worker_reads_from_the_local_store(
     assert (media.content_type, media.size, media.status) == ("image/png", len(PNG), "read")
 
 
+def test_cli_shows_the_notice_sent_beside_an_answer(app, runner, media_store, tmp_path):
+    """Regression: a photo captioned "Yes" from a texter who had opted out showed only the
+    answer: the opt-in confirmation the texter got beside it was left out, as was the note
+    on a file we do not read."""
+    make_user("+15551230000", opted_out_at=utcnow())
+    picture = tmp_path / "plant.png"
+    picture.write_bytes(PNG)
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--media", str(picture)]
+    result = runner.invoke(args=[*args, "Yes"])
+    assert result.exit_code == 0, result.output
+    assert "(reply, " in result.output and "(opt_in, " in result.output
+
+
 def test_a_picture_is_read_in_the_embedded_default_with_no_twilio_account(
     app, runner, media_store, tmp_path
 ):

@@ -378,9 +378,19 @@ def test_stop_enqueues_one_opt_out_confirmation(app, client, word):
         "Please stop texting me!",
         "unsubscribe me",
         "STOP STOP",
+        # Regression: so were ARRET and BAJA, which Twilio's default keywords do not hold.
+        "ARRET",
+        "Baja",
     ],
 )
-def test_a_stop_written_otherwise_opts_out_with_one_confirmation(app, client, words):
+@pytest.mark.parametrize("advanced_opt_out", [False, True])
+def test_a_stop_written_otherwise_opts_out_with_one_confirmation(
+    app, client, words, advanced_opt_out
+):
+    """With Advanced Opt-Out too: Twilio's keyword lists match none of these, so neither
+    blocks the number nor confirms (regression: "ЅТОР" in Cyrillic letters was taken for
+    Twilio's STOP, and nobody confirmed it)."""
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = advanced_opt_out
     form = inbound_form(words)
     signed_post(client, "/sms/inbound", form)
     assert tasks() == []

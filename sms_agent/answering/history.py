@@ -20,25 +20,32 @@ UNANSWERED_SECONDS = 60
 _UNANSWERED = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
 
 
-def _recent() -> sa.Select:
+def _recent() -> sa.CompoundSelect:
     """The query of `recent_exchanges`, built once with bind parameters (a job runs it
-    for every model call, and SQLAlchemy then reuses its cache key and compiled form)."""
+    for every model call, and SQLAlchemy then reuses its cache key and compiled form):
+    the last answered tasks and, apart, the last ones still being answered, each up to
+    `turns`, so a burst of texts takes no answered exchange's place."""
     when = Task.created_at.type
     answered = sa.and_(Task.status == TaskStatus.COMPLETED.value, Task.ai_response.is_not(None))
     in_flight = sa.and_(
         Task.status.in_(_UNANSWERED), Task.created_at >= sa.bindparam("in_flight", type_=when)
     )
-    return (
-        sa.select(Task.sms_content, Task.ai_response, Task.metadata_)
+    latest = (
+        sa.select(Task.sms_content, Task.ai_response, Task.metadata_, Task.created_at)
         .where(
             Task.user_phone == sa.bindparam("phone"),
             Task.id != sa.bindparam("current", type_=Task.id.type),
-            sa.or_(answered, in_flight),
             Task.created_at >= sa.bindparam("since", type_=when),
             Task.created_at <= sa.bindparam("until", type_=when),
         )
         .order_by(Task.created_at.desc())
         .limit(sa.bindparam("turns", type_=sa.Integer))
+    )
+    # Each part in a subquery of its own: SQLite allows no ORDER BY or LIMIT on the parts
+    # of a UNION otherwise.
+    return sa.union_all(
+        sa.select(latest.where(answered).subquery()),
+        sa.select(latest.where(in_flight).subquery()),
     )
 
 
@@ -47,10 +54,10 @@ _RECENT = _recent()
 
 def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
     """The question and answer of the last CONTEXT_TURNS answered tasks within
-    CONTEXT_HOURS, oldest first (rows of three columns, not whole tasks: a job reads them
-    for every model call); among them, the texter's texts of the last UNANSWERED_SECONDS
-    still being answered (by another thread, or their answer waiting for its sending
-    slot), whose `ai_response` may be None yet.
+    CONTEXT_HOURS, oldest first (rows of a few columns, not whole tasks: a job reads them
+    for every model call); among them, up to CONTEXT_TURNS more: the texter's texts of the
+    last UNANSWERED_SECONDS still being answered (by another thread, or their answer
+    waiting for its sending slot), whose `ai_response` may be None yet.
 
     RESET (user.context_reset_at) starts a new conversation, and offline notices are left
     out because they are not answers the model should build on.
@@ -72,7 +79,8 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
             "turns": turns,
         },
     )
-    return list(reversed([row for row in rows if not (row.metadata_ or {}).get("offline")]))
+    kept = [row for row in rows if not (row.metadata_ or {}).get("offline")]
+    return sorted(kept, key=lambda row: row.created_at)
 
 
 class Context(NamedTuple):

@@ -31,17 +31,42 @@ OPT_OUT_WORDS = (
     "optout",
 )
 
+#: The same in French and Spanish, which Twilio's default handling does not match (its
+#: Advanced Opt-Out may): ARRET (ARRÊTE), which Canadian carriers require beside STOP, and
+#: BAJA ("darme de baja"), PARAR and CANCELAR. We obey and confirm them ourselves, as we do
+#: our English phrasings.
+OTHER_LANGUAGES_OPT_OUT = (
+    *("arret", "arrêt", "arrete", "arrête"),
+    *("baja", "darmedebaja", "parar", "cancelar"),
+)
+
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
 #: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
 #: expect "please stop texting me" to be. Written without spaces, as HUMAN_WORDS are; only
 #: whole messages count ("stop sending me jokes" is a question for the AI).
 _STOP_ASKING = (
-    *(f"stop{verb}me" for verb in ("texting", "messaging", "contacting", "sendingmetexts")),
-    "stopsendingmemessages",
+    *(
+        f"{stop}{verb}{me}"
+        for stop in ("stop", "quit")
+        for verb in ("texting", "messaging", "contacting")
+        for me in ("", "me")
+    ),
+    *(
+        f"stop{sending}{these}{texts}"
+        for sending in ("", "sending", "sendingme")
+        for these in ("", "the", "these", "your")
+        for texts in ("texts", "messages", "msgs", "sms")
+    ),
     *(f"{dont}{verb}me" for dont in ("dont", "donot") for verb in ("text", "message", "contact")),
     *(f"{word}me" for word in ("unsubscribe", "remove", "optout")),
     "optmeout",
-    *(f"{take}me{off}" for take in ("take", "remove") for off in ("offyourlist", "fromyourlist")),
+    *(
+        f"{take}me{off}{your}list"
+        for take in ("take", "remove")
+        for off in ("off", "from")
+        for your in ("your", "this", "the")
+    ),
+    *(f"cancel{my}subscription" for my in ("", "my")),
     "nomoretexts",
     "nomoremessages",
 )
@@ -83,12 +108,28 @@ HUMAN_WORDS = (
     "iwanttospeaktoahuman",
 )
 
+#: Asking to subscribe again, as the opt-out confirmation's "Reply START to resubscribe" is
+#: often answered ("resubscribe", "subscribe me again", "opt in"; Spanish "alta"), written
+#: without spaces as HUMAN_WORDS are.
+RESUBSCRIBE_WORDS = (
+    *(
+        f"{word}{me}{again}"
+        for word in ("subscribe", "resubscribe")
+        for me in ("", "me")
+        for again in ("", "again")
+    ),
+    *(f"opt{me}{back}in" for me in ("", "me") for back in ("", "back")),
+    "alta",
+    "darmedealta",
+)
+
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_WORDS, Keyword.STOP),
     **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
-    **dict.fromkeys(["start", "yes", "unstop"], Keyword.START),
+    **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
+    **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
     **dict.fromkeys(["help", "info"], Keyword.HELP),
     **dict.fromkeys(["reset", "new"], Keyword.RESET),
     "usage": Keyword.USAGE,
@@ -96,9 +137,10 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
 }
 
-#: Opt-in words that are also everyday answers ("Want the details?" "Yes"): they opt back in
-#: a texter who opted out; from anyone else they are a message like any other.
-ANSWER_WORDS = {"yes"}
+#: Opt-in words that are also everyday answers ("Want the details?" "Yes"), or questions
+#: ("subscribe"): they opt back in a texter who opted out; from anyone else they are a
+#: message like any other.
+ANSWER_WORDS = {"yes", *RESUBSCRIBE_WORDS}
 
 #: Twilio's Advanced Opt-Out names the keyword group a message matched in OptOutType: its
 #: own keywords, which a Messaging Service may extend in any language ("ARRET", "BAJA").
@@ -173,16 +215,19 @@ def is_carrier_opt_out(body: str | None) -> bool:
     """Whether the message is one of the carriers' opt-out words (OPT_OUT_WORDS) said once,
     which Twilio's own opt-out handling matches and confirms too; our phrasings ("please
     stop texting me") and a word said twice are no keyword of Twilio's: Twilio neither
-    blocks the number for them nor confirms, so we must."""
-    return _folded(body) in OPT_OUT_WORDS
+    blocks the number for them nor confirms, so we must. Nor does Twilio read look-alike
+    letters as Latin ones: "ЅТОР" in Cyrillic is ours to confirm."""
+    return _folded(body, look_alikes=False) in OPT_OUT_WORDS
 
 
-def _folded(body: str | None) -> str:
-    """The message as one lower-case word, as `parse` reads it ("" when too long)."""
+def _folded(body: str | None, look_alikes: bool = True) -> str:
+    """The message as one lower-case word, as `parse` reads it ("" when too long), with
+    `look_alikes` and compatibility forms read as the letters they look like."""
     if not body or len(body) > _LONGEST_MESSAGE:
         return ""
-    folded = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
-    letters = (char for char in folded if _visible(char) and not _is_punctuation(char))
+    if look_alikes:
+        body = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
+    letters = (char for char in body if _visible(char) and not _is_punctuation(char))
     return "".join(letters).casefold()
 
 

@@ -94,8 +94,17 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         return Received("duplicate", phone)
     if received.outcome == "duplicate":
         return received
+    if _changes_opt_in(received, was_opted_out, user):
+        user.note_opt_change(sid)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
+
+
+def _changes_opt_in(received: Received, was_opted_out: bool, user: User) -> bool:
+    """A STOP or START (or START under a picture) that opted the texter out or in, or is to
+    be confirmed (START from a subscribed texter): the one whose confirmation stands. A
+    second STOP, which changes nothing and is not confirmed, leaves the first one's."""
+    return user.is_opted_out != was_opted_out or received.notice in ("opt_out", "opt_in")
 
 
 def _note_channel(user: User, channel: str) -> None:
@@ -135,7 +144,12 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
         return Received("duplicate", user.phone_number)
     admission = limits.admit(user)
     if admission.refusal is not None:
-        refused = Received(admission.refusal.value, user.phone_number, notice=admission.notice)
+        # A START under a refused picture is still confirmed, unless the refusal's notice
+        # (which shows the texter subscribed) goes instead.
+        kept = notice if notice == "opt_in" else None
+        refused = Received(
+            admission.refusal.value, user.phone_number, notice=admission.notice or kept
+        )
         return _refuse(user, sid, body, media, refused)
     task_id = store_task(user, sid, body, media, admission.window)
     if task_id is None:

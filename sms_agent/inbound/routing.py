@@ -36,15 +36,36 @@ def route(
 ) -> Received:
     """`twilio_keyword`: what Twilio's Advanced Opt-Out matched (OptOutType), which wins over
     our reading of the words: Twilio obeys its own keyword list, and so must we."""
-    phone = user.phone_number
+    keyword = twilio_keyword or keywords.parse(body, opted_out=user.is_opted_out)
+    if keyword is Keyword.START and readable(media):
+        return _opt_in_with_a_picture(user, body, media, answered_by_twilio=bool(twilio_keyword))
     if twilio_keyword is not None:
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
-    keyword = keywords.parse(body, opted_out=user.is_opted_out)
     if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
         keyword = None  # a caption: "help" under a photo of homework asks about the photo
     if keyword is not None:
         carrier_word = keywords.is_carrier_opt_out(body)
         return _keyword(user, keyword, media, twilio_confirms=carrier_word)
+    return _message(user, body, media)
+
+
+def _opt_in_with_a_picture(
+    user: User, body: str, media: list[Attachment], answered_by_twilio: bool
+) -> Received:
+    """START or YES under a picture or voice note: an opted-out texter is opted back in (and
+    gets the confirmation, unless Twilio sent it), and the picture is answered, "Yes" its
+    caption, as it would be from anyone subscribed."""
+    confirm = user.is_opted_out and user.is_active and not answered_by_twilio
+    user.opted_out_at = None
+    received = _message(user, body, media)
+    if confirm:
+        received.notice = "opt_in"  # before a note on a file we do not read
+    return received
+
+
+def _message(user: User, body: str, media: list[Attachment]) -> Received:
+    """A text that is no keyword: refused, or a task for the model."""
+    phone = user.phone_number
     if not user.is_active:
         return Received("inactive", phone)
     if user.is_opted_out:
@@ -66,9 +87,10 @@ def route(
 
 
 #: Keywords that keep their meaning as the caption of a picture or voice note: an opt-out
-#: or opt-in is obeyed whatever comes with it, and a person asked for is shown the picture.
-#: Any other ("help", "more", "info", "new" under a photo) asks about the picture.
-_KEYWORDS_WITH_A_PICTURE = {Keyword.STOP, Keyword.START, Keyword.AGENT}
+#: is obeyed whatever comes with it, and a person asked for is shown the picture. An opt-in
+#: is obeyed too, and the picture answered (_opt_in_with_a_picture). Any other ("help",
+#: "more", "info", "new" under a photo) asks about the picture.
+_KEYWORDS_WITH_A_PICTURE = {Keyword.STOP, Keyword.AGENT}
 
 
 def _keyword(

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 #: How many recent MessageSids each list in User.service_state keeps.
 REMEMBERED_SIDS = 20
 
+#: The key in User.service_state of the MessageSid of the texter's latest STOP or START.
+LATEST_OPT_CHANGE = "latest_opt_change"
+
 #: The row lock taken before a read-modify-write of User.service_state (with_for_update):
 #: PostgreSQL's FOR NO KEY UPDATE, so writers of one texter take turns and none overwrites
 #: another's sids, while other transactions may still insert rows that reference the texter.
@@ -219,6 +222,17 @@ class User(db.Model):
         kept = list(self.service_state.get(key, []))[-(REMEMBERED_SIDS - 1) :]
         self.service_state = {**self.service_state, key: [*kept, sid]}
         return True
+
+    def note_opt_change(self, sid: str) -> None:
+        """Record a STOP or START (`sid`) as the texter's latest: of a burst of them, only
+        the last is confirmed (is_latest_opt_change)."""
+        self.service_state = {**self.service_state, LATEST_OPT_CHANGE: sid}
+
+    def is_latest_opt_change(self, sid: str) -> bool:
+        """Whether `sid` is the texter's latest STOP or START (any, before the first was
+        recorded): a confirmation of an earlier one would say what is no longer true, or
+        say twice what the latest one's says."""
+        return self.service_state.get(LATEST_OPT_CHANGE, sid) == sid
 
     # The design document's UserManager, as query builders that callers can refine.
     @classmethod
