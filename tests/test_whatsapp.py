@@ -465,6 +465,16 @@ def test_a_code_block_cut_on_whatsapp_is_closed_and_opened_again_for_more():
     assert (first.sent + "\n" + second.sent).replace("\n```\n```", "") == to_whatsapp_text(answer)
 
 
+def test_code_the_token_limit_cut_shows_as_code_on_whatsapp(app, client, openai_server):
+    """Regression: the answer's code block was never closed, so WhatsApp showed its
+    opening ``` and language name as text and the code in the texter's font."""
+    answer = "Here's how:\n\n```python\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2"
+    openai_server.then(200, chat_completion(answer, finish_reason="length"))
+    text_in(client, "How do I add two numbers in Python?")
+    [reply] = outbox("reply")
+    assert reply.body == "Here's how:\n\n```\ndef add(a, b):\n    return a + b\n```"
+
+
 def test_the_program_notice_comes_once_on_each_channel(app, client):
     """Regression: a texter who met us on WhatsApp got the program notice there, and never
     the carriers' notice (rates, HELP, STOP) when they texted by SMS later."""

@@ -132,6 +132,10 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     <br> is a new line, <b> and its like go, unless the texter asked about markup
     (about_markup), when they are the answer."""
     markdown = footnotes_to_text(latex_to_text(readable(text or "")))
+    if markdown.count("```") % 2:
+        # A block never closed (the token limit cut the answer inside its code) runs to
+        # the end, as Markdown reads it; WhatsApp would show its ``` and language name.
+        markdown += _CLOSE_FENCE
     pieces = _FENCE.split(tables_to_text(markdown))
     tags_as_written = about_markup(question)
     for index in range(1, len(pieces), 2):
