@@ -264,6 +264,7 @@ def openai_standin(
     human_when: str | None = None,
     parses_tool_history: bool = False,
     knows_max_completion_tokens: bool = True,
+    refuse_system: str | None = None,
 ) -> StandIn:
     """A model server: chat completions (text or image parts alike) and audio
     transcriptions. `refuse_tools=400` (or 422) refuses every request that offers tools, as
@@ -272,7 +273,9 @@ def openai_standin(
     `parses_tool_history` refuses (400) a request replaying a tool call whose arguments are
     not a JSON object, as vLLM and SGLang do when they render it for the model;
     `knows_max_completion_tokens=False` refuses (422) a request that caps the answer with
-    max_completion_tokens rather than max_tokens, as Mistral's API does."""
+    max_completion_tokens rather than max_tokens, as Mistral's API does;
+    `refuse_system` is what vLLM answers (400) to a request with a system message when the
+    model's chat template raises that error (Gemma's "System role not supported")."""
 
     def default(_method, path, body):
         if path.endswith("/audio/transcriptions"):
@@ -283,6 +286,10 @@ def openai_standin(
             return refuse_tools, error, {}
         if not knows_max_completion_tokens and "max_completion_tokens" in (body or {}):
             return 422, extra_forbidden("max_completion_tokens", body["max_completion_tokens"]), {}
+        roles = [turn.get("role") for turn in (body or {}).get("messages", [])]
+        if refuse_system and "system" in roles:
+            error = {"object": "error", "message": refuse_system, "type": "BadRequestError"}
+            return 400, {**error, "param": None, "code": 400}, {}
         if parses_tool_history and not all(map(_object_json, _replayed_arguments(body))):
             return 400, openai_error("Expecting value: line 1 column 1", None, "BadRequest"), {}
         last = (body.get("messages") or [{}])[-1].get("content") or "" if body else ""

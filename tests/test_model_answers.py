@@ -683,6 +683,40 @@ def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, o
     assert 'sms-by-ai"' in page and 'sms-by-system"' not in page
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "System role not supported",
+        "Conversation roles must alternate user/assistant/user/assistant/...",
+        "Only user and assistant roles are supported!",
+    ],
+    ids=["gemma", "alternate", "mistral"],
+)
+def test_a_model_whose_template_has_no_system_role_gets_its_instructions_with_the_question(
+    app, refusal
+):
+    """Gemma 2 or an early Mistral behind vLLM, SGLang or TGI: their chat template raises at
+    a system message, and every text got the apology. The instructions go before the
+    question in the texter's turn instead, from then on without asking first."""
+    with openai_standin(refuse_system=refusal) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        first = make_task(sms_content="What is the capital of France?")
+        assert pipeline.answer(first.id) == "answered"
+        second = make_task(sms_content="And of Spain?")
+        assert pipeline.answer(second.id) == "answered"
+    asked = [body["messages"] for _, _, body in server.requests]
+    assert [[turn["role"] for turn in messages] for messages in asked] == [
+        ["system", "user"],
+        ["user"],
+        ["user"],
+    ]
+    instructions = asked[0][0]["content"]
+    assert asked[1][0]["content"] == f"{instructions}\n\nWhat is the capital of France?"
+    assert asked[2][0]["content"].startswith(instructions)
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."] * 2
+    assert errors() == []
+
+
 def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, openai_server):
     promise = tool_call_completion("get_weather", '{"city": "Paris"}', "Let me check the weather.")
     openai_server.then(200, promise)  # then the stand-in's default answer
