@@ -717,6 +717,18 @@ def test_a_model_whose_template_has_no_system_role_gets_its_instructions_with_th
     assert errors() == []
 
 
+def test_a_server_that_streams_unless_told_otherwise_is_told_and_answers(app):
+    """Regression: servers whose `stream` defaults to true (Unsloth's, OmniRoute's...)
+    streamed their answer to a request that did not say, and the texter got the apology
+    after every retry. The request says "stream": false, as OpenAI's own default."""
+    with openai_standin(streams_unless_told=True) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        task = make_task(sms_content="What is the capital of France?")
+        assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert errors() == []
+
+
 def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, openai_server):
     promise = tool_call_completion("get_weather", '{"city": "Paris"}', "Let me check the weather.")
     openai_server.then(200, promise)  # then the stand-in's default answer

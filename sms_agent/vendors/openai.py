@@ -137,7 +137,8 @@ class OpenAIBackend:
         a job's Python calls; the request sent is the same."""
         if self.server in _SERVERS_WITHOUT_SYSTEM:
             messages = _system_in_first_turn(messages)
-        body = {"model": self.model, "messages": messages, cap: max_tokens}
+        # "stream" is said, though false is OpenAI's default: some servers default to true.
+        body = {"model": self.model, "messages": messages, cap: max_tokens, "stream": False}
         if self.thinking:
             body[cap] += self.thinking.get("tokens", 0)
             if "effort" in self.thinking:
