@@ -235,10 +235,11 @@ NOT_COMPLETIONS = [
 ]
 
 
-def streamed_completion(content: str) -> Raw:
-    """`content` as a server streams it (text/event-stream): a chunk a word, then [DONE]."""
+def streamed_completion(content: str, deltas: list[dict] | None = None) -> Raw:
+    """`content` as a server streams it (text/event-stream): a chunk a word (or `deltas`),
+    then [DONE]."""
     words = content.split(" ")
-    deltas = [{"role": "assistant", "content": ""}] + [
+    deltas = deltas or [{"role": "assistant", "content": ""}] + [
         {"content": word if not n else " " + word} for n, word in enumerate(words)
     ]
     chunks = [

@@ -4,6 +4,7 @@ and a 200 that is no answer at all. Each goes through the real openai SDK over H
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import quote
 
@@ -18,11 +19,13 @@ from tests.admin.conftest import log_in, staff_account
 from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
+    Raw,
     chat_completion,
     failed_midway_completion,
     openai_error,
     openai_standin,
     refusal_completion,
+    streamed_completion,
     tool_call_completion,
 )
 from tests.test_pipeline import errors, fresh, outbox
@@ -726,6 +729,46 @@ def test_a_server_that_streams_unless_told_otherwise_is_told_and_answers(app):
         task = make_task(sms_content="What is the capital of France?")
         assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert errors() == []
+
+
+#: request_human called in a stream: the call's id and name, then its arguments in pieces.
+STREAMED_CALL = [
+    {"role": "assistant", "content": None},
+    {"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "request_human"}}]},
+    {"tool_calls": [{"index": 0, "function": {"arguments": '{"reason": '}}]},
+    {"tool_calls": [{"index": 0, "function": {"arguments": '"billing"}'}}]},
+]
+
+
+@pytest.mark.parametrize(
+    "body,sent",
+    [
+        (streamed_completion("Paris is the capital of France."), "Paris is the capital of France."),
+        (
+            Raw(
+                json.dumps(chat_completion("Paris.")).encode() + b"\n\ndata: [DONE]\n\n",
+                "text/event-stream",
+            ),
+            "Paris.",
+        ),
+        (
+            Raw(b"data: " + json.dumps(chat_completion("Paris.")).encode() + b"\n\n"),
+            "Paris.",
+        ),
+        (streamed_completion("", STREAMED_CALL), "Thanks. A person from our team will reply"),
+    ],
+    ids=["chunks", "json-then-done", "one-event", "tool-call-in-pieces"],
+)
+def test_an_answer_streamed_though_not_asked_for_reaches_the_texter(app, openai_server, body, sent):
+    """mini-sglang streams whatever the request says, 9router frames its JSON as events:
+    the answer was read as a page that is not JSON and every text got the apology."""
+    openai_server.then(200, body)
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    [reply] = outbox()
+    assert reply.body.startswith(sent)
+    assert fresh(task).metadata_["finish_reason"] in ("stop", "tool_calls", None)
     assert errors() == []
 
 

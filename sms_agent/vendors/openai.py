@@ -28,6 +28,7 @@ from openai.types.chat import ChatCompletion
 
 from ..clean_text import readable
 from .completion import Completion, ToolCall
+from .events import completion_in_events
 from .llm_errors import (
     PROMPT_FILTERED,
     LLMError,
@@ -149,7 +150,10 @@ class OpenAIBackend:
         try:
             return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
         except json.JSONDecodeError as exc:  # the SDK parses any JSON-typed body
-            raise not_a_completion(f"JSON that does not parse ({exc})") from exc
+            streamed = completion_in_events(exc.doc)  # events labelled as JSON
+            if streamed is None:
+                raise not_a_completion(f"JSON that does not parse ({exc})") from exc
+            return streamed
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
             # Asked once more with the instructions moved, never again if that fails too.
             known = self.server in _SERVERS_WITHOUT_SYSTEM
