@@ -692,8 +692,9 @@ def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, o
         "System role not supported",
         "Conversation roles must alternate user/assistant/user/assistant/...",
         "Only user and assistant roles are supported!",
+        "Unsupported value: 'messages[0].role' does not support 'system' with this model.",
     ],
-    ids=["gemma", "alternate", "mistral"],
+    ids=["gemma", "alternate", "mistral", "o1-mini"],
 )
 def test_a_model_whose_template_has_no_system_role_gets_its_instructions_with_the_question(
     app, refusal

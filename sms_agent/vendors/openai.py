@@ -214,9 +214,11 @@ _SERVERS_WITHOUT_SYSTEM: set[tuple[str | None, str]] = set()
 #: How a chat template without a system role refuses one, as vLLM, SGLang and TGI pass its
 #: error on: Gemma's "System role not supported", an early Mistral's "Only user and
 #: assistant roles are supported!", and the "Conversation roles must alternate" of
-#: templates that count the system message as a user's turn.
+#: templates that count the system message as a user's turn; and OpenAI's o1-mini:
+#: "'messages[0].role' does not support 'system' with this model".
 _NO_SYSTEM_ROLE = re.compile(
-    r"system role (?:is )?not supported|only user and assistant roles|roles must alternate",
+    r"system role (?:is )?not supported|only user and assistant roles|roles must alternate"
+    r"|does not support 'system'",
     re.IGNORECASE,
 )
 
