@@ -575,6 +575,28 @@ def test_an_answer_cut_off_inside_a_link_note_or_bold_shows_its_words_not_its_ma
     assert [m.body for m in outbox()] == [sent]
 
 
+TABLE = "Compare:\n\n| Feature | Python | Go |\n|---|---|---|\n| Typing | Dynamic | Static |"
+
+
+@pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        (TABLE, "Compare:\n\nFeature: Typing, Python: Dynamic, Go: Static"),
+        (TABLE + "\n| Speed | Slo", "Compare:\n\nFeature: Typing, Python: Dynamic, Go: Static"),
+        ("Compare:\n\n| Feature | Python | Go |\n|---|--", "Compare:"),
+    ],
+    ids=["after-a-row", "inside-a-row", "inside-the-header"],
+)
+def test_a_table_the_token_limit_cut_keeps_its_whole_rows_and_no_pipes(
+    app, openai_server, cut_off, sent
+):
+    """Regression: a table cut at the end of a row lost that whole row (a row ends no
+    sentence), and one cut before its first row sent its header as written, pipes and all."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
 @pytest.mark.parametrize("reason", ["model_length", "max_tokens", "MAX_TOKENS"])
 def test_an_answer_stopped_at_a_limit_in_a_vendors_words_is_trimmed_like_one_at_the_limit(
     app, openai_server, reason
