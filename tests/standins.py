@@ -291,8 +291,9 @@ def openai_standin(
 ) -> StandIn:
     """A model server: chat completions (text or image parts alike) and audio
     transcriptions. `refuse_tools=400` (or 422) refuses every request that offers tools, as
-    servers without function calling do; `human_when` makes the model call request_human
-    when the texter's last message contains that text (if tools were offered);
+    servers without function calling do (500: as llama.cpp's does without --jinja);
+    `human_when` makes the model call request_human when the texter's last message
+    contains that text (if tools were offered);
     `parses_tool_history` refuses (400) a request replaying a tool call whose arguments are
     not a JSON object, as vLLM and SGLang do when they render it for the model;
     `knows_max_completion_tokens=False` refuses (422) a request that caps the answer with
@@ -306,6 +307,9 @@ def openai_standin(
         if path.endswith("/audio/transcriptions"):
             return 200, {"text": transcript}, {"x-request-id": "req_transcript"}
         tools = isinstance(body, dict) and body.get("tools")
+        if tools and refuse_tools == 500:  # llama.cpp's server started without --jinja
+            error = {"code": 500, "message": "tools param requires --jinja flag"}
+            return 500, {"error": {**error, "type": "server_error"}}, {}
         if tools and refuse_tools:
             error = openai_error("tools are not supported by this server", None, "invalid_request")
             return refuse_tools, error, {}

@@ -8,9 +8,10 @@ calls left in it), failures become LLMErrors (llm_errors.py), usage becomes coun
 backend without a model.
 
 Tools (function calling) are offered when the caller passes them. A server that refuses a
-request with tools (400 or 422: many OpenAI-compatible servers know no tools) is asked once
-more without them, and this process remembers not to offer that server tools again; a
-server that ignores them simply answers. A server that refuses the answer's cap under
+request with tools (400 or 422: many OpenAI-compatible servers know no tools; a 500 that
+says so, from llama.cpp's server without --jinja) is asked once more without them, and
+this process remembers not to offer that server tools again; a server that ignores them
+simply answers. A server that refuses the answer's cap under
 OpenAI's name, max_completion_tokens (Mistral's API), is given it as max_tokens, likewise;
 and one whose chat template refuses a system message gets the instructions in the first
 user turn.
@@ -106,6 +107,10 @@ class OpenAIBackend:
                 # Too long for the model, or a picture it cannot open, is no refusal of
                 # tools: without them it fails the same way (or fits, and the server would
                 # never be offered tools again).
+                raise translate_error(exc) from exc
+            response = self._without_tools(messages, max_tokens, exc)
+        except openai.InternalServerError as exc:
+            if not tools or not _TOOLS_REFUSED.search(_said(exc)):
                 raise translate_error(exc) from exc
             response = self._without_tools(messages, max_tokens, exc)
         except openai.OpenAIError as exc:
@@ -208,6 +213,11 @@ class OpenAIBackend:
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
 #: (base URL, model) of the servers that refused max_completion_tokens, in this process.
 _SERVERS_WITH_MAX_TOKENS: set[tuple[str | None, str]] = set()
+#: How a server that says so with a 500 refuses tools: llama.cpp's without --jinja, in
+#: its words of each version. A retry with tools would meet it again.
+_TOOLS_REFUSED = re.compile(
+    r"tools param requires --jinja|unsupported param: tools|tools param is not", re.IGNORECASE
+)
 #: (base URL, model) of the servers whose chat template refused a system message.
 _SERVERS_WITHOUT_SYSTEM: set[tuple[str | None, str]] = set()
 
