@@ -987,6 +987,22 @@ def test_calls_written_as_the_answers_words_stay_its_words(app, openai_server, a
     assert reply.kind == "reply" and "(" in reply.body
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Qwen wraps each call it makes in <tool_call> tags.",
+        "Its JSON goes between <tool_call> and </tool_call>",
+    ],
+)
+def test_an_answer_about_tool_calling_that_names_the_tag_is_sent_whole(app, openai_server, answer):
+    """Regression: the words after the tag were read as a call to a tool named "tags." (or
+    "and"), cut off the answer, and the model was asked again with a tool error."""
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content="How does Qwen call tools?").id) == "answered"
+    assert [m.body for m in outbox()] == [answer]
+    assert len(openai_server.requests) == 1
+
+
 def test_json_that_ends_an_answer_is_the_answers_own_unless_it_is_a_call(app, openai_server):
     answer = 'Your record as JSON:\n{"name": "Ann", "parameters": {"age": 3}, "tier": "pro"}'
     openai_server.then(200, chat_completion(answer))
