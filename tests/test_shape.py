@@ -298,6 +298,21 @@ def test_an_answer_of_many_dollar_signs_cut_off_is_trimmed_in_one_pass():
     assert time.monotonic() - began < 1.5
 
 
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "".join("   " * depth + f"1. Step {depth}\n" for depth in range(12)),
+        "> " * 25 + "Step 0 to Step 11 in one quote",
+    ],
+    ids=["outline", "quote"],
+)
+def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
+    """Regression: past Markdown's default nesting limit (20 levels, a list ten deep) the
+    deepest words were dropped without a trace."""
+    text = to_sms_text(f"An outline:\n\n{nested}\nThat's all.")
+    assert "Step 0" in text and "Step 11" in text and text.endswith("That's all.")
+
+
 def test_lookalike_punctuation_keeps_a_reply_in_gsm_7():
     answer = "It\u2019s done \u2014 the \u201cfix\u201d works\u2026 \u2022 restart\u00a0now"
     assert encoding_of(answer) == UCS_2

@@ -14,7 +14,11 @@ from .footnotes import footnotes_to_text
 from .html_tags import STRUCK, HtmlReader, html_reader
 from .python_names import PYTHON_NAMES
 
-_PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+#: CommonMark's preset stops at 20 levels of nesting (a list ten deep) and drops the words
+#: past them; a model's outline may go that deep, and the texter would never know.
+_PARSER = MarkdownIt("commonmark", {"html": True, "maxNesting": 100}).enable(
+    ["table", "strikethrough"]
+)
 
 
 #: GitHub's alerts, a quote that opens with "[!NOTE]" on a line of its own, as GPT and Claude
