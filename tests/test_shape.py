@@ -313,6 +313,28 @@ def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
     assert "Step 0" in text and "Step 11" in text and text.endswith("That's all.")
 
 
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        ("**答案：**法国的首都是巴黎。", "答案：法国的首都是巴黎。"),
+        (
+            "1. **交通：**地铁很方便。\n2. **美食：**很好吃。",
+            "1. 交通：地铁很方便。\n2. 美食：很好吃。",
+        ),
+        ("**《红楼梦》**是一本书。", "《红楼梦》是一本书。"),
+        ("**結論：**東京です。", "結論：東京です。"),
+        ("**Note:**The capital is Paris.", "Note:The capital is Paris."),
+        ("Compute 2**3 and 4**5 first.", "Compute 2**3 and 4**5 first."),
+    ],
+    ids=["chinese-label", "chinese-list", "book-title", "japanese", "no-space", "powers"],
+)
+def test_bold_run_into_cjk_words_and_punctuation_loses_its_marks(answer, sent):
+    """Regression: Qwen's and DeepSeek's Chinese answers ('**答案：**巴黎') reached the
+    texter with their asterisks: CommonMark closes bold after punctuation only before a
+    space or more punctuation, and Chinese and Japanese write none."""
+    assert to_sms_text(answer, "法国的首都是哪里？") == sent
+
+
 def test_lookalike_punctuation_keeps_a_reply_in_gsm_7():
     answer = "It\u2019s done \u2014 the \u201cfix\u201d works\u2026 \u2022 restart\u00a0now"
     assert encoding_of(answer) == UCS_2

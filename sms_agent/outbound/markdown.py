@@ -239,7 +239,8 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     for index, child in enumerate(children):
         kind = child.type
         if kind == "text":
-            out.append(PANDOC_MARKS.sub(without_pandoc_marks, child.content))
+            text = PANDOC_MARKS.sub(without_pandoc_marks, child.content)
+            out.append(_UNPARSED_BOLD.sub(_bold_words, text))
         elif kind == "code_inline":
             out.append(child.content)
         elif kind in ("softbreak", "hardbreak"):
@@ -266,6 +267,22 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
             src = str(child.attrs.get("src", ""))
             out.append(f"{child.content} ({src})" if child.content else src)
     return "".join(out)
+
+
+#: Bold that Markdown leaves as written where punctuation and letters meet its marks
+#: without a space ('**答案：**巴黎', '这是**“重要”**的', '**Note:**The'): CommonMark wants a
+#: space or punctuation outside such a mark, which Chinese and Japanese never write.
+_UNPARSED_BOLD = re.compile(r"\*\*(?=[^\s*])([^*\n]*?[^\s*])\*\*")
+
+
+def _bold_words(bold: re.Match) -> str:
+    """For _UNPARSED_BOLD.sub: the words, unless a mark sits between ASCII letters or
+    digits, as in a product (see _between_terms)."""
+    text, start, end = bold.string, bold.start(), bold.end()
+    pairs = (text[start - 1 : start] + bold[1][0], bold[1][-1] + text[end : end + 1])
+    if any(len(pair) == 2 and pair.isascii() and pair.isalnum() for pair in pairs):
+        return bold[0]
+    return bold[1]
 
 
 def _names_its_site(label: str, href: str) -> bool:
