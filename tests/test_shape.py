@@ -323,12 +323,21 @@ def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
         ),
         ("**《红楼梦》**是一本书。", "《红楼梦》是一本书。"),
         ("**結論：**東京です。", "結論：東京です。"),
+        ("这是*“重要”*的，***答案：***巴黎。", '这是"重要"的，答案：巴黎。'),
         ("**Note:**The capital is Paris.", "Note:The capital is Paris."),
         ("Compute 2**3 and 4**5 first.", "Compute 2**3 and 4**5 first."),
     ],
-    ids=["chinese-label", "chinese-list", "book-title", "japanese", "no-space", "powers"],
+    ids=[
+        "chinese-label",
+        "chinese-list",
+        "book-title",
+        "japanese",
+        "italic-and-both",
+        "no-space",
+        "powers",
+    ],
 )
-def test_bold_run_into_cjk_words_and_punctuation_loses_its_marks(answer, sent):
+def test_emphasis_run_into_cjk_words_and_punctuation_loses_its_marks(answer, sent):
     """Regression: Qwen's and DeepSeek's Chinese answers ('**答案：**巴黎') reached the
     texter with their asterisks: CommonMark closes bold after punctuation only before a
     space or more punctuation, and Chinese and Japanese write none."""

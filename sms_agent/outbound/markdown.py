@@ -240,7 +240,7 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
         kind = child.type
         if kind == "text":
             text = PANDOC_MARKS.sub(without_pandoc_marks, child.content)
-            out.append(_UNPARSED_BOLD.sub(_bold_words, text))
+            out.append(_UNPARSED_EMPHASIS.sub(_emphasis_words, text))
         elif kind == "code_inline":
             out.append(child.content)
         elif kind in ("softbreak", "hardbreak"):
@@ -269,20 +269,20 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     return "".join(out)
 
 
-#: Bold that Markdown leaves as written where punctuation and letters meet its marks
-#: without a space ('**答案：**巴黎', '这是**“重要”**的', '**Note:**The'): CommonMark wants a
+#: Emphasis that Markdown leaves as written where punctuation and letters meet its marks
+#: without a space ('**答案：**巴黎', '这是*“重要”*的', '**Note:**The'): CommonMark wants a
 #: space or punctuation outside such a mark, which Chinese and Japanese never write.
-_UNPARSED_BOLD = re.compile(r"\*\*(?=[^\s*])([^*\n]*?[^\s*])\*\*")
+_UNPARSED_EMPHASIS = re.compile(r"(\*{1,3})(?=[^\s*])([^*\n]*?[^\s*])\1(?!\*)")
 
 
-def _bold_words(bold: re.Match) -> str:
-    """For _UNPARSED_BOLD.sub: the words, unless a mark sits between ASCII letters or
+def _emphasis_words(marked: re.Match) -> str:
+    """For _UNPARSED_EMPHASIS.sub: the words, unless a mark sits between ASCII letters or
     digits, as in a product (see _between_terms)."""
-    text, start, end = bold.string, bold.start(), bold.end()
-    pairs = (text[start - 1 : start] + bold[1][0], bold[1][-1] + text[end : end + 1])
+    text, start, end, words = marked.string, marked.start(), marked.end(), marked[2]
+    pairs = (text[start - 1 : start] + words[0], words[-1] + text[end : end + 1])
     if any(len(pair) == 2 and pair.isascii() and pair.isalnum() for pair in pairs):
-        return bold[0]
-    return bold[1]
+        return marked[0]
+    return words
 
 
 def _names_its_site(label: str, href: str) -> bool:
