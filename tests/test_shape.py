@@ -326,6 +326,7 @@ def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
         ("这是*“重要”*的，***答案：***巴黎。", '这是"重要"的，答案：巴黎。'),
         ("**Note:**The capital is Paris.", "Note:The capital is Paris."),
         ("Compute 2**3 and 4**5 first.", "Compute 2**3 and 4**5 first."),
+        ("Write \\*\\*bold\\*\\* for bold.", "Write **bold** for bold."),
     ],
     ids=[
         "chinese-label",
@@ -335,6 +336,7 @@ def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
         "italic-and-both",
         "no-space",
         "powers",
+        "escaped",
     ],
 )
 def test_emphasis_run_into_cjk_words_and_punctuation_loses_its_marks(answer, sent):

@@ -15,9 +15,13 @@ from .html_tags import STRUCK, HtmlReader, html_reader
 from .python_names import PYTHON_NAMES
 
 #: CommonMark's preset stops at 20 levels of nesting (a list ten deep) and drops the words
-#: past them; a model's outline may go that deep, and the texter would never know.
-_PARSER = MarkdownIt("commonmark", {"html": True, "maxNesting": 100}).enable(
-    ["table", "strikethrough"]
+#: past them; a model's outline may go that deep, and the texter would never know. An
+#: escaped character or an entity stays a token of its own (no "text_join"): an escaped
+#: asterisk is the answer's own, which _UNPARSED_EMPHASIS must not read as a mark.
+_PARSER = (
+    MarkdownIt("commonmark", {"html": True, "maxNesting": 100})
+    .enable(["table", "strikethrough"])
+    .disable("text_join")
 )
 
 
@@ -241,7 +245,7 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
         if kind == "text":
             text = PANDOC_MARKS.sub(without_pandoc_marks, child.content)
             out.append(_UNPARSED_EMPHASIS.sub(_emphasis_words, text))
-        elif kind == "code_inline":
+        elif kind in ("code_inline", "text_special"):  # code, an escape or an entity
             out.append(child.content)
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
