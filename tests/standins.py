@@ -235,6 +235,28 @@ NOT_COMPLETIONS = [
 ]
 
 
+def streamed_completion(content: str, deltas: list[dict] | None = None) -> Raw:
+    """`content` as a server streams it (text/event-stream): a chunk a word (or `deltas`),
+    then [DONE]."""
+    words = content.split(" ")
+    deltas = deltas or [{"role": "assistant", "content": ""}] + [
+        {"content": word if not n else " " + word} for n, word in enumerate(words)
+    ]
+    chunks = [
+        {
+            "id": "chatcmpl-standin",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": "standin-model",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+        }
+        for delta in deltas
+    ]
+    chunks[-1]["choices"][0]["finish_reason"] = "stop"
+    events = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+    return Raw(events.encode(), "text/event-stream")
+
+
 def openai_error(message: str, code: str | None, type_: str = "server_error") -> dict:
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
@@ -264,25 +286,41 @@ def openai_standin(
     human_when: str | None = None,
     parses_tool_history: bool = False,
     knows_max_completion_tokens: bool = True,
+    refuse_system: str | None = None,
+    streams_unless_told: bool = False,
 ) -> StandIn:
     """A model server: chat completions (text or image parts alike) and audio
     transcriptions. `refuse_tools=400` (or 422) refuses every request that offers tools, as
-    servers without function calling do; `human_when` makes the model call request_human
-    when the texter's last message contains that text (if tools were offered);
+    servers without function calling do (500: as llama.cpp's does without --jinja);
+    `human_when` makes the model call request_human when the texter's last message
+    contains that text (if tools were offered);
     `parses_tool_history` refuses (400) a request replaying a tool call whose arguments are
     not a JSON object, as vLLM and SGLang do when they render it for the model;
     `knows_max_completion_tokens=False` refuses (422) a request that caps the answer with
-    max_completion_tokens rather than max_tokens, as Mistral's API does."""
+    max_completion_tokens rather than max_tokens, as Mistral's API does;
+    `refuse_system` is what vLLM answers (400) to a request with a system message when the
+    model's chat template raises that error (Gemma's "System role not supported");
+    `streams_unless_told` answers a request that does not say "stream": false with server-sent
+    events, as servers whose stream defaults to true do (Unsloth's, OmniRoute, mini-sglang)."""
 
     def default(_method, path, body):
         if path.endswith("/audio/transcriptions"):
             return 200, {"text": transcript}, {"x-request-id": "req_transcript"}
         tools = isinstance(body, dict) and body.get("tools")
+        if tools and refuse_tools == 500:  # llama.cpp's server started without --jinja
+            error = {"code": 500, "message": "tools param requires --jinja flag"}
+            return 500, {"error": {**error, "type": "server_error"}}, {}
         if tools and refuse_tools:
             error = openai_error("tools are not supported by this server", None, "invalid_request")
             return refuse_tools, error, {}
         if not knows_max_completion_tokens and "max_completion_tokens" in (body or {}):
             return 422, extra_forbidden("max_completion_tokens", body["max_completion_tokens"]), {}
+        roles = [turn.get("role") for turn in (body or {}).get("messages", [])]
+        if refuse_system and "system" in roles:
+            error = {"object": "error", "message": refuse_system, "type": "BadRequestError"}
+            return 400, {**error, "param": None, "code": 400}, {}
+        if streams_unless_told and (body or {}).get("stream") is not False:
+            return 200, streamed_completion(answer), {}
         if parses_tool_history and not all(map(_object_json, _replayed_arguments(body))):
             return 400, openai_error("Expecting value: line 1 column 1", None, "BadRequest"), {}
         last = (body.get("messages") or [{}])[-1].get("content") or "" if body else ""

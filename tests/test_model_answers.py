@@ -4,6 +4,7 @@ and a 200 that is no answer at all. Each goes through the real openai SDK over H
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import quote
 
@@ -18,11 +19,13 @@ from tests.admin.conftest import log_in, staff_account
 from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
     NOT_COMPLETIONS,
+    Raw,
     chat_completion,
     failed_midway_completion,
     openai_error,
     openai_standin,
     refusal_completion,
+    streamed_completion,
     tool_call_completion,
 )
 from tests.test_pipeline import errors, fresh, outbox
@@ -572,6 +575,28 @@ def test_an_answer_cut_off_inside_a_link_note_or_bold_shows_its_words_not_its_ma
     assert [m.body for m in outbox()] == [sent]
 
 
+TABLE = "Compare:\n\n| Feature | Python | Go |\n|---|---|---|\n| Typing | Dynamic | Static |"
+
+
+@pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        (TABLE, "Compare:\n\nFeature: Typing, Python: Dynamic, Go: Static"),
+        (TABLE + "\n| Speed | Slo", "Compare:\n\nFeature: Typing, Python: Dynamic, Go: Static"),
+        ("Compare:\n\n| Feature | Python | Go |\n|---|--", "Compare:"),
+    ],
+    ids=["after-a-row", "inside-a-row", "inside-the-header"],
+)
+def test_a_table_the_token_limit_cut_keeps_its_whole_rows_and_no_pipes(
+    app, openai_server, cut_off, sent
+):
+    """Regression: a table cut at the end of a row lost that whole row (a row ends no
+    sentence), and one cut before its first row sent its header as written, pipes and all."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
 @pytest.mark.parametrize("reason", ["model_length", "max_tokens", "MAX_TOKENS"])
 def test_an_answer_stopped_at_a_limit_in_a_vendors_words_is_trimmed_like_one_at_the_limit(
     app, openai_server, reason
@@ -681,6 +706,93 @@ def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, o
     log_in(client, "boss")
     page = client.get(f"/admin/user/conversation/?id={quote(phone)}").get_data(as_text=True)
     assert 'sms-by-ai"' in page and 'sms-by-system"' not in page
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "System role not supported",
+        "Conversation roles must alternate user/assistant/user/assistant/...",
+        "Only user and assistant roles are supported!",
+        "Unsupported value: 'messages[0].role' does not support 'system' with this model.",
+    ],
+    ids=["gemma", "alternate", "mistral", "o1-mini"],
+)
+def test_a_model_whose_template_has_no_system_role_gets_its_instructions_with_the_question(
+    app, refusal
+):
+    """Gemma 2 or an early Mistral behind vLLM, SGLang or TGI: their chat template raises at
+    a system message, and every text got the apology. The instructions go before the
+    question in the texter's turn instead, from then on without asking first."""
+    with openai_standin(refuse_system=refusal) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        first = make_task(sms_content="What is the capital of France?")
+        assert pipeline.answer(first.id) == "answered"
+        second = make_task(sms_content="And of Spain?")
+        assert pipeline.answer(second.id) == "answered"
+    asked = [body["messages"] for _, _, body in server.requests]
+    assert [[turn["role"] for turn in messages] for messages in asked] == [
+        ["system", "user"],
+        ["user"],
+        ["user"],
+    ]
+    instructions = asked[0][0]["content"]
+    assert asked[1][0]["content"] == f"{instructions}\n\nWhat is the capital of France?"
+    assert asked[2][0]["content"].startswith(instructions)
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."] * 2
+    assert errors() == []
+
+
+def test_a_server_that_streams_unless_told_otherwise_is_told_and_answers(app):
+    """Regression: servers whose `stream` defaults to true (Unsloth's, OmniRoute's...)
+    streamed their answer to a request that did not say, and the texter got the apology
+    after every retry. The request says "stream": false, as OpenAI's own default."""
+    with openai_standin(streams_unless_told=True) as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        task = make_task(sms_content="What is the capital of France?")
+        assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert errors() == []
+
+
+#: request_human called in a stream: the call's id and name, then its arguments in pieces.
+STREAMED_CALL = [
+    {"role": "assistant", "content": None},
+    {"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "request_human"}}]},
+    {"tool_calls": [{"index": 0, "function": {"arguments": '{"reason": '}}]},
+    {"tool_calls": [{"index": 0, "function": {"arguments": '"billing"}'}}]},
+]
+
+
+@pytest.mark.parametrize(
+    "body,sent",
+    [
+        (streamed_completion("Paris is the capital of France."), "Paris is the capital of France."),
+        (
+            Raw(
+                json.dumps(chat_completion("Paris.")).encode() + b"\n\ndata: [DONE]\n\n",
+                "text/event-stream",
+            ),
+            "Paris.",
+        ),
+        (
+            Raw(b"data: " + json.dumps(chat_completion("Paris.")).encode() + b"\n\n"),
+            "Paris.",
+        ),
+        (streamed_completion("", STREAMED_CALL), "Thanks. A person from our team will reply"),
+    ],
+    ids=["chunks", "json-then-done", "one-event", "tool-call-in-pieces"],
+)
+def test_an_answer_streamed_though_not_asked_for_reaches_the_texter(app, openai_server, body, sent):
+    """mini-sglang streams whatever the request says, 9router frames its JSON as events:
+    the answer was read as a page that is not JSON and every text got the apology."""
+    openai_server.then(200, body)
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    [reply] = outbox()
+    assert reply.body.startswith(sent)
+    assert fresh(task).metadata_["finish_reason"] in ("stop", "tool_calls", None)
+    assert errors() == []
 
 
 def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, openai_server):
@@ -901,6 +1013,22 @@ def test_calls_written_as_the_answers_words_stay_its_words(app, openai_server, a
     assert pipeline.answer(make_task(sms_content="How?").id) == "answered"
     [reply] = outbox()
     assert reply.kind == "reply" and "(" in reply.body
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Qwen wraps each call it makes in <tool_call> tags.",
+        "Its JSON goes between <tool_call> and </tool_call>",
+    ],
+)
+def test_an_answer_about_tool_calling_that_names_the_tag_is_sent_whole(app, openai_server, answer):
+    """Regression: the words after the tag were read as a call to a tool named "tags." (or
+    "and"), cut off the answer, and the model was asked again with a tool error."""
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content="How does Qwen call tools?").id) == "answered"
+    assert [m.body for m in outbox()] == [answer]
+    assert len(openai_server.requests) == 1
 
 
 def test_json_that_ends_an_answer_is_the_answers_own_unless_it_is_a_call(app, openai_server):

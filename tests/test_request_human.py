@@ -73,8 +73,10 @@ def test_an_ordinary_question_is_answered_though_tools_were_offered(app, model):
     assert "tools" in model.requests[0][2]
 
 
-@pytest.mark.parametrize("status", [400, 422])
+@pytest.mark.parametrize("status", [400, 422, 500])
 def test_a_server_that_refuses_tools_still_answers_and_is_not_offered_them_again(app, status):
+    """500: llama.cpp's server without --jinja ("tools param requires --jinja flag"), which
+    a retry with tools would meet again, up to the apology."""
     with openai_standin(refuse_tools=status) as server:
         use(app, server)
         first = make_task(user=make_user(), sms_content="What is the capital of France?")

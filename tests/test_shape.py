@@ -298,6 +298,54 @@ def test_an_answer_of_many_dollar_signs_cut_off_is_trimmed_in_one_pass():
     assert time.monotonic() - began < 1.5
 
 
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "".join("   " * depth + f"1. Step {depth}\n" for depth in range(12)),
+        "> " * 25 + "Step 0 to Step 11 in one quote",
+    ],
+    ids=["outline", "quote"],
+)
+def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
+    """Regression: past Markdown's default nesting limit (20 levels, a list ten deep) the
+    deepest words were dropped without a trace."""
+    text = to_sms_text(f"An outline:\n\n{nested}\nThat's all.")
+    assert "Step 0" in text and "Step 11" in text and text.endswith("That's all.")
+
+
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        ("**答案：**法国的首都是巴黎。", "答案：法国的首都是巴黎。"),
+        (
+            "1. **交通：**地铁很方便。\n2. **美食：**很好吃。",
+            "1. 交通：地铁很方便。\n2. 美食：很好吃。",
+        ),
+        ("**《红楼梦》**是一本书。", "《红楼梦》是一本书。"),
+        ("**結論：**東京です。", "結論：東京です。"),
+        ("这是*“重要”*的，***答案：***巴黎。", '这是"重要"的，答案：巴黎。'),
+        ("**Note:**The capital is Paris.", "Note:The capital is Paris."),
+        ("Compute 2**3 and 4**5 first.", "Compute 2**3 and 4**5 first."),
+        ("Write \\*\\*bold\\*\\* for bold.", "Write **bold** for bold."),
+    ],
+    ids=[
+        "chinese-label",
+        "chinese-list",
+        "book-title",
+        "japanese",
+        "italic-and-both",
+        "no-space",
+        "powers",
+        "escaped",
+    ],
+)
+def test_emphasis_run_into_cjk_words_and_punctuation_loses_its_marks(answer, sent):
+    """Regression: Qwen's and DeepSeek's Chinese answers ('**答案：**巴黎') reached the
+    texter with their asterisks: CommonMark closes bold after punctuation only before a
+    space or more punctuation, and Chinese and Japanese write none."""
+    assert to_sms_text(answer, "法国的首都是哪里？") == sent
+
+
 def test_lookalike_punctuation_keeps_a_reply_in_gsm_7():
     answer = "It\u2019s done \u2014 the \u201cfix\u201d works\u2026 \u2022 restart\u00a0now"
     assert encoding_of(answer) == UCS_2

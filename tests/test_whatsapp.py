@@ -450,6 +450,31 @@ def test_whatsapp_cuts_at_a_sentence_within_one_message():
     assert shape_whatsapp("short", more=True).parts == ["short"]
 
 
+def test_a_code_block_cut_on_whatsapp_is_closed_and_opened_again_for_more():
+    """Regression: an answer cut inside its code block sent an opening ``` never closed,
+    and MORE a lone closing one: WhatsApp showed the backticks, and the code in neither
+    message as code."""
+    lines = "\n".join(f"    print('line {n} of the output')" for n in range(60))
+    answer = f"Here is the script:\n\n```python\ndef main():\n{lines}\n```\n\nRun it."
+    first = shape_whatsapp(answer, more=True)
+    second = shape_whatsapp(first.rest, plain=True, more=True)
+    [shown], [more] = first.parts, second.parts
+    assert len(shown) <= WHATSAPP_MAX_CHARS and shown.endswith("')\n``` (Reply MORE)")
+    assert shown.count("```") == 2 and more.count("```") == 2
+    assert more.startswith("```\n    print('line ") and more.endswith("```\n\nRun it.")
+    assert (first.sent + "\n" + second.sent).replace("\n```\n```", "") == to_whatsapp_text(answer)
+
+
+def test_code_the_token_limit_cut_shows_as_code_on_whatsapp(app, client, openai_server):
+    """Regression: the answer's code block was never closed, so WhatsApp showed its
+    opening ``` and language name as text and the code in the texter's font."""
+    answer = "Here's how:\n\n```python\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2"
+    openai_server.then(200, chat_completion(answer, finish_reason="length"))
+    text_in(client, "How do I add two numbers in Python?")
+    [reply] = outbox("reply")
+    assert reply.body == "Here's how:\n\n```\ndef add(a, b):\n    return a + b\n```"
+
+
 def test_the_program_notice_comes_once_on_each_channel(app, client):
     """Regression: a texter who met us on WhatsApp got the program notice there, and never
     the carriers' notice (rates, HELP, STOP) when they texted by SMS later."""

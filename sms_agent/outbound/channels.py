@@ -132,6 +132,10 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     <br> is a new line, <b> and its like go, unless the texter asked about markup
     (about_markup), when they are the answer."""
     markdown = footnotes_to_text(latex_to_text(readable(text or "")))
+    if markdown.count("```") % 2:
+        # A block never closed (the token limit cut the answer inside its code) runs to
+        # the end, as Markdown reads it; WhatsApp would show its ``` and language name.
+        markdown += _CLOSE_FENCE
     pieces = _FENCE.split(tables_to_text(markdown))
     tags_as_written = about_markup(question)
     for index in range(1, len(pieces), 2):
@@ -170,11 +174,17 @@ def whatsapp_to_markdown(text: str) -> str:
     return "".join(pieces)
 
 
+#: What closes a code block a cut falls inside, and opens it again at the rest: WhatsApp
+#: shows an unmatched ``` as it is, and the code in neither message as code.
+_CLOSE_FENCE, _OPEN_FENCE = "\n```", "```\n"
+
+
 def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
-    """(what to send, the text it carries, the rest) within one WhatsApp message."""
+    """(what to send, the text it carries, the rest) within one WhatsApp message; a code
+    block the cut falls inside is closed there and opened again at the rest."""
     if message_length(text) <= WHATSAPP_MAX_CHARS:
         return text, text, ""
-    budget = WHATSAPP_MAX_CHARS - message_length(marker) - 3
+    budget = WHATSAPP_MAX_CHARS - message_length(marker + _CLOSE_FENCE) - 3
     room = budget
     while message_length(text[:room]) > budget:  # an emoji counts twice
         room -= message_length(text[:room]) - budget
@@ -182,11 +192,17 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= room]
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
     if sentences and sentences[-1] >= 0.9 * (words[-1] if words else room):
-        head = text[: sentences[-1]].rstrip()
-        return head + marker, head, cuts.rest_after(text, sentences[-1])
-    cut = words[-1] if words else room
-    head = text[:cut].rstrip()
-    return cuts.with_ellipsis(head) + marker, head, cuts.rest_after(text, cut)
+        cut, finish = sentences[-1], cuts.as_is
+    else:
+        cut, finish = (words[-1] if words else room), cuts.with_ellipsis
+    head, rest = text[:cut].rstrip(), cuts.rest_after(text, cut)
+    if head.count("```") % 2 == 0:
+        return finish(head) + marker, head, rest
+    fence = head.rindex("```")
+    if "\n" not in head[fence:] and head[:fence].strip():  # the block just opened: it waits
+        head, rest = head[:fence].rstrip(), text[fence:]
+        return finish(head) + marker, head, rest
+    return finish(head) + _CLOSE_FENCE + marker, head + _CLOSE_FENCE, _OPEN_FENCE + rest
 
 
 def shape_whatsapp(

@@ -122,12 +122,35 @@ def trim_to_sentence(text: str) -> str:
     """
     text = without_open_markup(before_open_math(text or ""))
     stripped = text.strip()
-    if not stripped or ends_sentence(stripped):
+    if not stripped or ends_sentence(stripped) or _ends_table_row(stripped):
         return stripped
     sentences = sentence_cuts(text)
     if sentences and sentences[-1] >= _KEEP_WHEN_TRIMMING * len(stripped):
-        return text[: sentences[-1]].strip()
+        return _without_lone_header(text[: sentences[-1]].strip())
     words = word_cuts(text)
     if words:
         return with_ellipsis(text[: words[-1]]).strip()
     return with_ellipsis(stripped)  # one unbroken word: nothing whole to go back to
+
+
+#: A Markdown table's row: between pipes, the cells.
+_TABLE_ROW = re.compile(r"\A[ \t]*\|(.*)\|[ \t]*\Z")
+
+
+def _rows(text: str) -> list[re.Match | None]:
+    return [_TABLE_ROW.match(line) for line in text.split("\n")[-2:]]
+
+
+def _ends_table_row(text: str) -> bool:
+    """Whether `text` ends with a whole row of a table: as many cells as the row before."""
+    rows = _rows(text)
+    return len(rows) == 2 and all(rows) and rows[0][1].count("|") == rows[1][1].count("|")
+
+
+def _without_lone_header(text: str) -> str:
+    """`text` without a table's header row that ends it alone (the limit cut the table
+    before its rows): not being a table yet, it would reach the texter as its pipes."""
+    rows = _rows(text)
+    if len(rows) == 2 and rows[1] and not rows[0]:
+        return text[: text.rfind("\n")].rstrip()
+    return text

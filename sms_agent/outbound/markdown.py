@@ -14,7 +14,15 @@ from .footnotes import footnotes_to_text
 from .html_tags import STRUCK, HtmlReader, html_reader
 from .python_names import PYTHON_NAMES
 
-_PARSER = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+#: CommonMark's preset stops at 20 levels of nesting (a list ten deep) and drops the words
+#: past them; a model's outline may go that deep, and the texter would never know. An
+#: escaped character or an entity stays a token of its own (no "text_join"): an escaped
+#: asterisk is the answer's own, which _UNPARSED_EMPHASIS must not read as a mark.
+_PARSER = (
+    MarkdownIt("commonmark", {"html": True, "maxNesting": 100})
+    .enable(["table", "strikethrough"])
+    .disable("text_join")
+)
 
 
 #: GitHub's alerts, a quote that opens with "[!NOTE]" on a line of its own, as GPT and Claude
@@ -235,8 +243,9 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     for index, child in enumerate(children):
         kind = child.type
         if kind == "text":
-            out.append(PANDOC_MARKS.sub(without_pandoc_marks, child.content))
-        elif kind == "code_inline":
+            text = PANDOC_MARKS.sub(without_pandoc_marks, child.content)
+            out.append(_UNPARSED_EMPHASIS.sub(_emphasis_words, text))
+        elif kind in ("code_inline", "text_special"):  # code, an escape or an entity
             out.append(child.content)
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
@@ -262,6 +271,22 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
             src = str(child.attrs.get("src", ""))
             out.append(f"{child.content} ({src})" if child.content else src)
     return "".join(out)
+
+
+#: Emphasis that Markdown leaves as written where punctuation and letters meet its marks
+#: without a space ('**答案：**巴黎', '这是*“重要”*的', '**Note:**The'): CommonMark wants a
+#: space or punctuation outside such a mark, which Chinese and Japanese never write.
+_UNPARSED_EMPHASIS = re.compile(r"(\*{1,3})(?=[^\s*])([^*\n]*?[^\s*])\1(?!\*)")
+
+
+def _emphasis_words(marked: re.Match) -> str:
+    """For _UNPARSED_EMPHASIS.sub: the words, unless a mark sits between ASCII letters or
+    digits, as in a product (see _between_terms)."""
+    text, start, end, words = marked.string, marked.start(), marked.end(), marked[2]
+    pairs = (text[start - 1 : start] + words[0], words[-1] + text[end : end + 1])
+    if any(len(pair) == 2 and pair.isascii() and pair.isalnum() for pair in pairs):
+        return marked[0]
+    return words
 
 
 def _names_its_site(label: str, href: str) -> bool:

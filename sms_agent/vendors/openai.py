@@ -8,10 +8,13 @@ calls left in it), failures become LLMErrors (llm_errors.py), usage becomes coun
 backend without a model.
 
 Tools (function calling) are offered when the caller passes them. A server that refuses a
-request with tools (400 or 422: many OpenAI-compatible servers know no tools) is asked once
-more without them, and this process remembers not to offer that server tools again; a
-server that ignores them simply answers. A server that refuses the answer's cap under
-OpenAI's name, max_completion_tokens (Mistral's API), is given it as max_tokens, likewise.
+request with tools (400 or 422: many OpenAI-compatible servers know no tools; a 500 that
+says so, from llama.cpp's server without --jinja) is asked once more without them, and
+this process remembers not to offer that server tools again; a server that ignores them
+simply answers. A server that refuses the answer's cap under
+OpenAI's name, max_completion_tokens (Mistral's API), is given it as max_tokens, likewise;
+and one whose chat template refuses a system message gets the instructions in the first
+user turn.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from openai.types.chat import ChatCompletion
 
 from ..clean_text import readable
 from .completion import Completion, ToolCall
+from .events import completion_in_events
 from .llm_errors import (
     PROMPT_FILTERED,
     LLMError,
@@ -105,6 +109,10 @@ class OpenAIBackend:
                 # never be offered tools again).
                 raise translate_error(exc) from exc
             response = self._without_tools(messages, max_tokens, exc)
+        except openai.InternalServerError as exc:
+            if not tools or not _TOOLS_REFUSED.search(_said(exc)):
+                raise translate_error(exc) from exc
+            response = self._without_tools(messages, max_tokens, exc)
         except openai.OpenAIError as exc:
             raise translate_error(exc) from exc
         return completion_from(response, self.model, messages)
@@ -133,7 +141,10 @@ class OpenAIBackend:
         against the SDK's typed-dict annotations (its "transform", which renames aliased
         fields and formats dates and files: none occur in ours), which cost about a fifth of
         a job's Python calls; the request sent is the same."""
-        body = {"model": self.model, "messages": messages, cap: max_tokens}
+        if self.server in _SERVERS_WITHOUT_SYSTEM:
+            messages = _system_in_first_turn(messages)
+        # "stream" is said, though false is OpenAI's default: some servers default to true.
+        body = {"model": self.model, "messages": messages, cap: max_tokens, "stream": False}
         if self.thinking:
             body[cap] += self.thinking.get("tokens", 0)
             if "effort" in self.thinking:
@@ -144,7 +155,18 @@ class OpenAIBackend:
         try:
             return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
         except json.JSONDecodeError as exc:  # the SDK parses any JSON-typed body
-            raise not_a_completion(f"JSON that does not parse ({exc})") from exc
+            streamed = completion_in_events(exc.doc)  # events labelled as JSON
+            if streamed is None:
+                raise not_a_completion(f"JSON that does not parse ({exc})") from exc
+            return streamed
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            # Asked once more with the instructions moved, never again if that fails too.
+            known = self.server in _SERVERS_WITHOUT_SYSTEM
+            if known or messages[0]["role"] != "system" or not _NO_SYSTEM_ROLE.search(_said(exc)):
+                raise
+        log.warning("the model's chat template has no system role; instructions go to the user")
+        _SERVERS_WITHOUT_SYSTEM.add(self.server)
+        return self._post(messages, max_tokens, tools, cap)
 
     def _filtered(self, exc: openai.APIStatusError) -> Completion:
         """The provider refused the question itself: an answer stopped by its content
@@ -194,6 +216,39 @@ class OpenAIBackend:
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
 #: (base URL, model) of the servers that refused max_completion_tokens, in this process.
 _SERVERS_WITH_MAX_TOKENS: set[tuple[str | None, str]] = set()
+#: How a server that says so with a 500 refuses tools: llama.cpp's without --jinja, in
+#: its words of each version. A retry with tools would meet it again.
+_TOOLS_REFUSED = re.compile(
+    r"tools param requires --jinja|unsupported param: tools|tools param is not", re.IGNORECASE
+)
+#: (base URL, model) of the servers whose chat template refused a system message.
+_SERVERS_WITHOUT_SYSTEM: set[tuple[str | None, str]] = set()
+
+#: How a chat template without a system role refuses one, as vLLM, SGLang and TGI pass its
+#: error on: Gemma's "System role not supported", an early Mistral's "Only user and
+#: assistant roles are supported!", and the "Conversation roles must alternate" of
+#: templates that count the system message as a user's turn; and OpenAI's o1-mini:
+#: "'messages[0].role' does not support 'system' with this model".
+_NO_SYSTEM_ROLE = re.compile(
+    r"system role (?:is )?not supported|only user and assistant roles|roles must alternate"
+    r"|does not support 'system'",
+    re.IGNORECASE,
+)
+
+
+def _system_in_first_turn(messages: list[dict]) -> list[dict]:
+    """`messages` without a system message: its instructions open the first user turn, as
+    such models are prompted (Gemma's own template does this when it knows the role)."""
+    roles = [message["role"] for message in messages[:2]]
+    if roles != ["system", "user"]:
+        return messages
+    instructions, first, *rest = messages
+    content = first["content"]
+    if isinstance(content, list):  # a picture's parts: the instructions as the first text
+        content = [{"type": "text", "text": instructions["content"]}, *content]
+    else:
+        content = f"{instructions['content']}\n\n{content}"
+    return [{**first, "content": content}, *rest]
 
 
 #: A refusal of max_completion_tokens as a field the server does not know (Mistral's

@@ -8,7 +8,8 @@ misconfigured server leaves in it (turns.py), the citation marks of a chat app
 calls), and a 200 that is no chat completion (a proxy's HTML error page, JSON cut short,
 `null`) is an `openai_error` retried like the 502 it usually stands for, as is an answer the
 server broke off (finish_reason "error"). What servers say outside the spec is read in
-OpenAI's terms by off_spec.py.
+OpenAI's terms by off_spec.py, and an answer streamed though not asked to be is put
+together by events.py.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from openai.types.chat.chat_completion import Choice
 from ..clean_text import readable
 from .citations import without_citations
 from .completion import Completion, ToolCall
+from .events import completion_in_events
 from .llm_errors import excerpt, not_a_completion
 from .off_spec import (
     error_message,
@@ -37,6 +39,8 @@ from .usage import chat_tokens, prompt_tokens, text_tokens
 def completion_from(response, model: str, messages: list[dict] = ()) -> Completion:
     """The answer in a chat completion, asked of `model` with `messages`, as the app reads
     it; the tokens the server does not report are estimated from those and the answer."""
+    if isinstance(response, str):  # not JSON: the SDK hands back the page as text
+        response = completion_in_events(response) or response
     choice = _first_choice(response)
     message = choice.message
     text, written = _answer_and_calls(message.content, sources_listed(response))
@@ -49,7 +53,7 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         text=text,
         model=response.model if isinstance(response.model, str) else model,
         finish_reason=finish_reason(choice),
-        request_id=response._request_id,
+        request_id=getattr(response, "_request_id", None),  # none on events put together
         tokens_used=total,
         calls=calls,
         refusal=readable(message.refusal or "").strip(),

@@ -107,14 +107,23 @@ def calls_in_text(content: str) -> tuple[str, list[str]]:
     the answer's own (a code block showing how a model calls tools)."""
     end, calls = len(content.rstrip()), []
     for call in reversed(list(_CALL.finditer(content))):
-        if content[call.end() : end].strip():
+        if content[call.end() : end].strip() or _PROSE.match(_words(call)):
             break
         calls.insert(0, call)
         end = call.start()
-    names = [_name(next(words for words in call.groups() if words is not None)) for call in calls]
+    names = [_name(_words(call)) for call in calls]
     if not calls:
         return _json_calls(content)
     return content[:end], [name for name in names if name]
+
+
+#: What follows a tag named in a sentence ("in <tool_call> tags."): a space, then words.
+#: Models write a call's name or its JSON right after the tag, or on the next line.
+_PROSE = re.compile(r"[ \t]+[A-Za-z]")
+
+
+def _words(call: re.Match) -> str:
+    return next(words for words in call.groups() if words is not None)
 
 
 def _name(call: str) -> str | None:

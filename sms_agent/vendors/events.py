@@ -1,0 +1,82 @@
+"""A chat completion a server sent as server-sent events though none were asked for.
+
+Some OpenAI-compatible servers stream whatever the request says (mini-sglang), or frame
+their one JSON answer as an event stream and end it with "data: [DONE]" (9router): the SDK
+hands such a body back as text. Its chunks are put together here into the completion they
+stream, so the answer in it reaches the texter instead of being retried as a broken page.
+"""
+
+from __future__ import annotations
+
+import json
+
+from openai.types.chat import ChatCompletion
+
+
+def completion_in_events(page: str) -> ChatCompletion | None:
+    """The completion the events of `page` carry, None when it holds none."""
+    framed = _event("data:" + page.split("data: [DONE]")[0])  # JSON, then the end event
+    if isinstance(framed, dict) and framed.get("object") == "chat.completion":
+        return ChatCompletion.construct(**framed)
+    events = [_event(line) for line in page.splitlines() if line.startswith("data:")]
+    events = [event for event in events if isinstance(event, dict)]
+    if not events:
+        return None
+    if events[-1].get("object") == "chat.completion":  # one answer, framed as an event
+        return ChatCompletion.construct(**events[-1])
+    choices = [_first_choice(event) for event in events]
+    deltas = [choice.get("delta") for choice in choices if isinstance(choice.get("delta"), dict)]
+    if not deltas:
+        return None
+    reasons = [choice["finish_reason"] for choice in choices if choice.get("finish_reason")]
+    usage = [event["usage"] for event in events if isinstance(event.get("usage"), dict)]
+    message = {
+        "role": "assistant",
+        "content": _joined(deltas, "content"),
+        "refusal": _joined(deltas, "refusal") or None,
+        "tool_calls": _calls(deltas) or None,
+    }
+    first = events[0]
+    return ChatCompletion.construct(
+        id=first.get("id") or "",
+        object="chat.completion",
+        created=first.get("created") or 0,
+        model=first.get("model") or "",
+        choices=[{"index": 0, "message": message, "finish_reason": (reasons or [None])[-1]}],
+        usage=usage[-1] if usage else None,
+    )
+
+
+def _event(line: str):
+    data = line[len("data:") :].strip()
+    try:
+        return json.loads(data) if data != "[DONE]" else None
+    except ValueError:
+        return None
+
+
+def _first_choice(event: dict) -> dict:
+    choices = event.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    return choice if isinstance(choice, dict) else {}
+
+
+def _joined(deltas: list[dict], field: str) -> str:
+    return "".join(delta[field] for delta in deltas if isinstance(delta.get(field), str))
+
+
+def _calls(deltas: list[dict]) -> list[dict]:
+    """The tool calls streamed in pieces: each call's id and name once, its arguments in
+    parts, by the index each piece names."""
+    calls: dict[int, dict] = {}
+    for piece in (call for delta in deltas for call in delta.get("tool_calls") or ()):
+        if not isinstance(piece, dict):
+            continue
+        call = calls.setdefault(piece.get("index") or 0, {"type": "function", "id": None})
+        call["id"] = call["id"] or piece.get("id")
+        function = piece.get("function") if isinstance(piece.get("function"), dict) else {}
+        into = call.setdefault("function", {"name": "", "arguments": ""})
+        for field in ("name", "arguments"):
+            if isinstance(function.get(field), str):
+                into[field] += function[field]
+    return [calls[index] for index in sorted(calls)]
