@@ -95,6 +95,9 @@ def app(database_url):
     app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url)
     app.test_client_class = RollingBackClient
     with app.app_context():
+        # The in-memory broker is one per process and outlives each test's app: a test that
+        # left jobs queued would hand them to the next test that runs what is queued.
+        drained(app)
         yield app
         llm.forget_clients()  # the next test's stand-ins listen elsewhere
         sms.forget_clients()
@@ -170,13 +173,6 @@ def mid_month_noon(monkeypatch) -> datetime:
 
     monkeypatch.setattr(types, "clock", clock)
     return MID_MONTH_NOON
-
-
-@pytest.fixture
-def empty_broker(app):
-    """The in-memory broker (one per process, it outlives each test's app) emptied of what
-    earlier tests queued, so a test reads back only its own jobs."""
-    drained(app)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ sent abroad, neither through the API nor as an answer, nor asked of the model.""
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
 from sms_agent.answering import pipeline
@@ -12,8 +11,6 @@ from sms_agent.models import ErrorLog, OutboundMessage
 from tests.admission import stored, text
 from tests.factories import make_staff, make_token, make_user
 from tests.test_webhook import queued_jobs
-
-pytestmark = pytest.mark.usefixtures("empty_broker")
 
 
 def test_send_message_abroad_is_refused_with_403_and_an_error_log(app, client):

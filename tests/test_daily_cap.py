@@ -30,7 +30,7 @@ from tests.lock_waits import in_app_thread, waiting_for_locks
 from tests.standins import inbound_form, signed_post, twilio_standin
 from tests.test_webhook import queued_jobs
 
-pytestmark = pytest.mark.usefixtures("empty_broker", "mid_month_noon")
+pytestmark = pytest.mark.usefixtures("mid_month_noon")
 
 
 @pytest.fixture

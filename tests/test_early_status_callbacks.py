@@ -13,17 +13,9 @@ from sms_agent.models import HandledMessage, OutboundMessage, TaskStatus, User
 from tests.api.conftest import token_header
 from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import inbound_form, signed_post, twilio_error, twilio_message
-from tests.test_webhook import queued_jobs
 
 PHONE = "+15551230000"
 INBOUND_SID = "SM" + "1" * 32
-
-
-@pytest.fixture(autouse=True)
-def empty_broker(app):
-    """The texter's webhook below enqueues a notice job: it is not left for the next test."""
-    yield
-    queued_jobs(app)
 
 
 @pytest.fixture

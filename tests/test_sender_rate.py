@@ -18,8 +18,6 @@ from tests.factories import make_user
 from tests.standins import inbound_form, signed_post, silent_redis, unused_port
 from tests.test_webhook import queued_jobs
 
-pytestmark = pytest.mark.usefixtures("empty_broker")
-
 #: An attachment we do not read, and no words.
 VCARD = {
     "NumMedia": "1",

@@ -18,7 +18,7 @@ from tests.admission import PHONE, D, answers, api_create, notices, spent, store
 from tests.factories import make_staff, make_token, make_user
 from tests.test_webhook import queued_jobs
 
-pytestmark = pytest.mark.usefixtures("empty_broker", "mid_month_noon")
+pytestmark = pytest.mark.usefixtures("mid_month_noon")
 
 
 def test_a_texter_past_the_spend_cap_gets_one_notice_and_is_not_answered(app, client):

@@ -29,11 +29,6 @@ def queued_jobs(app) -> list[tuple[str, list]]:
     return [(message.headers["task"], list(message.payload[0])) for message in drained(app)]
 
 
-@pytest.fixture(autouse=True)
-def empty_broker(app):
-    queued_jobs(app)
-
-
 def tasks() -> list[Task]:
     db.session.rollback()
     return list(db.session.scalars(sa.select(Task)))
