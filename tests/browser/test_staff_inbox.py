@@ -8,12 +8,13 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.media.read import HELD_UNREAD
-from sms_agent.models import TaskMedia
+from sms_agent.models import OutboundMessage, TaskMedia
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
@@ -250,3 +251,31 @@ def test_a_voice_note_arrives_by_the_poll_as_a_voice_note_and_why_it_is_unread(
     assert page.evaluate("window.notReloaded") is True  # it came by the poll
     label = page.inner_text(".sms-row:has-text('Listen to this') .sms-media-label")
     assert label == shown
+
+
+def test_back_then_send_again_texts_the_reply_once(app, live_server, page):
+    """Regression: after Send, Back showed the page before it with the reply still in the
+    box (the browser keeps what was typed) but a new form key, so pressing Send again
+    texted the texter the same reply a second time."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "Your order ships today.")
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+
+    page.go_back()
+    assert page.input_value("textarea[name=message]") == "Your order ships today."
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Already sent")
+    assert page.locator(".sms-by-staff").count() == 1
+    assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == [
+        "Your order ships today."
+    ]
+
+    # Changed after Back, it is another reply, and it is sent.
+    page.go_back()
+    page.fill("textarea[name=message]", "Your order ships tomorrow.")
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+    assert page.locator(".sms-by-staff").count() == 2
