@@ -27,7 +27,21 @@ def login_redirect():
         "navigate",
     ):
         flash(NOT_DONE, "warning")
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.login", next=_page_to_return_to()))
+
+
+def _page_to_return_to() -> str:
+    """The page asked for, or the page a form was posted from when the address posted to
+    answers only POST (a reply's Send, a bulk action): going on to it after the login was a
+    bare "Method Not Allowed". The admin's home when the browser does not say (the login
+    checks the path is on this site)."""
+    rule = request.url_rule
+    if rule is None or "GET" in (rule.methods or ()):
+        return request.full_path.rstrip("?")
+    referrer = request.referrer or ""
+    if referrer.startswith(request.host_url):
+        return "/" + referrer.removeprefix(request.host_url)
+    return url_for("admin.index")
 
 
 NOT_DONE = (

@@ -8,7 +8,14 @@ import pytest
 
 from sms_agent.extensions import db
 from sms_agent.models import User
-from tests.admin.conftest import csrf_for, log_in, post_action, staff_account
+from tests.admin.conftest import (
+    PASSWORD,
+    csrf_for,
+    form_as_shown,
+    log_in,
+    post_action,
+    staff_account,
+)
 from tests.factories import make_user
 
 READABLE = [
@@ -218,3 +225,24 @@ def test_a_save_posted_after_logging_out_says_on_the_login_page_it_was_not_saved
     # A poll or a measure the page posts by itself says nothing.
     admin_client.post(url, data=form, headers={"Sec-Fetch-Mode": "cors"})
     assert "Not saved" not in admin_client.get("/admin/auth/login/").get_data(as_text=True)
+
+
+def test_logging_in_after_a_reply_posted_logged_out_returns_to_the_conversation(admin_client):
+    """Regression: a reply sent after logging out in another tab took staff to the login
+    page, which then sent them on to the Send button's own address: a bare "Method Not
+    Allowed" instead of the conversation they were writing in (and so for any action)."""
+    make_user("+15550100777")
+    page = "/admin/user/conversation/?id=%2B15550100777"
+    form = form_as_shown(admin_client, page)
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": form["csrf_token"]})
+
+    response = admin_client.post(
+        "/admin/user/conversation/send/?id=%2B15550100777",
+        data={**form, "message": "Still there?"},
+        headers={"Referer": "http://localhost" + page},
+    )
+    login = response.headers["Location"]
+    fields = {**form_as_shown(admin_client, login), "username": "boss", "password": PASSWORD}
+    response = admin_client.post(login, data=fields, follow_redirects=True)
+    assert response.status_code == 200
+    assert response.request.full_path == page
