@@ -5,9 +5,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
+from flask import g
 
 from sms_agent.extensions import db
-from sms_agent.models import User
+from sms_agent.models import OutboundMessage, User
 from tests.admin.conftest import (
     PASSWORD,
     csrf_for,
@@ -246,3 +248,46 @@ def test_logging_in_after_a_reply_posted_logged_out_returns_to_the_conversation(
     response = admin_client.post(login, data=fields, follow_redirects=True)
     assert response.status_code == 200
     assert response.request.full_path == page
+
+
+def test_a_reply_from_a_page_opened_before_logging_in_again_says_it_was_not_sent(admin_client):
+    """Regression: logged out in another tab and back in, staff pressed Send on the page
+    still open in this one: its form's CSRF token was of the session before, and the
+    answer was a bare "Bad Request: The CSRF tokens do not match." outside the admin."""
+    make_user("+15550100777")
+    page = "/admin/user/conversation/?id=%2B15550100777"
+    form = form_as_shown(admin_client, page)
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": form["csrf_token"]})
+    log_in(admin_client, "boss")
+    admin_client.get("/admin/")  # where the login lands, in the other tab
+
+    response = admin_client.post(
+        "/admin/user/conversation/send/?id=%2B15550100777",
+        data={**form, "message": "Still there?"},
+        headers={"Referer": "http://localhost" + page},
+        follow_redirects=True,
+    )
+    assert response.request.full_path == page
+    text = response.get_data(as_text=True)
+    assert "Not done: this page was opened before you last logged in" in text
+    assert db.session.scalars(sa.select(OutboundMessage.body)).all() == []
+
+
+def test_a_form_posted_without_its_session_cookie_goes_to_the_login_page_saying_so(
+    admin_client,
+):
+    """The session cookie gone (the browser cleared it, a new SECRET_KEY): the post had no
+    CSRF secret to match, and was a bare "Bad Request" page."""
+    make_user("+15550100777")
+    page = "/admin/user/conversation/?id=%2B15550100777"
+    form = form_as_shown(admin_client, page)
+    admin_client.delete_cookie("session")
+    g.pop("_login_user", None)  # the test's requests share its `g`, where Flask-Login keeps it
+
+    response = admin_client.post(
+        "/admin/user/conversation/send/?id=%2B15550100777",
+        data={**form, "message": "Still there?"},
+        follow_redirects=True,
+    )
+    text = response.get_data(as_text=True)
+    assert 'name="password"' in text and "Not saved: you were logged out" in text
