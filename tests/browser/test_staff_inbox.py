@@ -279,3 +279,15 @@ def test_back_then_send_again_texts_the_reply_once(app, live_server, page):
     page.click("[data-testid=send]")
     page.wait_for_selector("text=Sent.")
     assert page.locator(".sms-by-staff").count() == 2
+
+
+def test_a_text_arriving_by_the_poll_says_its_time_is_utc(app, live_server, page):
+    """The poll draws new texts itself (conversation.js): their time says UTC too, as the
+    page's own and the inbox's do."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    open_conversation(live_server, page)
+    task = make_task(texter, sms_content="Anyone there?")
+    page.wait_for_selector(".sms-bubble:has-text('Anyone there?')")
+    meta = page.inner_text(".sms-row:last-child .sms-meta")
+    assert f"{task.created_at:%Y-%m-%d %H:%M:%S} UTC" in meta

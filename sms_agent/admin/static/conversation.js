@@ -28,7 +28,7 @@
     var at = new Date(iso);
     function two(n) { return (n < 10 ? "0" : "") + n; }
     return at.getUTCFullYear() + "-" + two(at.getUTCMonth() + 1) + "-" + two(at.getUTCDate()) +
-      " " + two(at.getUTCHours()) + ":" + two(at.getUTCMinutes()) + ":" + two(at.getUTCSeconds());
+      " " + two(at.getUTCHours()) + ":" + two(at.getUTCMinutes()) + ":" + two(at.getUTCSeconds()) + " UTC";
   }
 
   // A picture or voice note under its text, as templates/admin/_media.html shows it.
