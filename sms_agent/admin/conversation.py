@@ -119,9 +119,16 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
     return bubbles[-limit:]
 
 
+#: The longest reply staff may send. The box takes more (a maxlength cut a longer paste
+#: without a word, and the rest was sent as if whole): the measure and the form say so.
+MAX_REPLY_CHARS = 1600
+
+
 class ComposeForm(NulRefused, FlaskForm):
     message = TextAreaField(
-        "Reply", filters=[one_char_line_breaks], validators=[InputRequired(), Length(max=1600)]
+        "Reply",
+        filters=[one_char_line_breaks],
+        validators=[InputRequired(), Length(max=MAX_REPLY_CHARS)],
     )
     #: A key made for each rendering of the form: the message is sent once per key however
     #: often the form is posted (a double click, a resend), see handoff.send_as_staff.
@@ -347,12 +354,15 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             return jsonify({"error": "No such user."}), 404
-        text = request.form.get("message", "")[:1600]
+        typed = one_char_line_breaks(request.form.get("message", "")) or ""
+        text = typed[:MAX_REPLY_CHARS]
         shaped = outbound.plan(user, text, by_staff=True)
         parts = shaped.parts
         return jsonify(
             {
-                "characters": len(text),
+                "characters": len(typed),
+                "too_long": len(typed) > MAX_REPLY_CHARS,
+                "most": MAX_REPLY_CHARS,
                 "parts": len(parts),
                 "segments": sum(outbound.segments_for(user, part) for part in parts),
                 "encoding": shaped.encoding if parts else None,

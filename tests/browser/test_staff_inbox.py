@@ -291,3 +291,24 @@ def test_a_text_arriving_by_the_poll_says_its_time_is_utc(app, live_server, page
     page.wait_for_selector(".sms-bubble:has-text('Anyone there?')")
     meta = page.inner_text(".sms-row:last-child .sms-meta")
     assert f"{task.created_at:%Y-%m-%d %H:%M:%S} UTC" in meta
+
+
+def test_a_reply_pasted_longer_than_a_reply_may_be_is_kept_whole_and_refused(
+    app, live_server, page
+):
+    """Regression: the box's maxlength cut a pasted 2,000-character reply to 1,600 without
+    a word, and Send texted the texter the first 1,600 as if they were all of it."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, tier="enterprise")
+    open_conversation(live_server, page)
+    pasted = "Step by step. " * 150  # 2,100 characters
+    page.click("textarea[name=message]")
+    page.keyboard.insert_text(pasted)
+    assert page.input_value("textarea[name=message]") == pasted
+    page.wait_for_selector("[data-testid=measure]:has-text('too long')")
+    assert "2100 characters" in page.inner_text("[data-testid=measure]")
+
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Field cannot be longer than 1600 characters.")
+    assert page.input_value("textarea[name=message]") == pasted.replace("\r\n", "\n")
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
