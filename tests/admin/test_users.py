@@ -600,3 +600,13 @@ def test_a_details_page_shows_its_times_in_utc_to_the_second(admin_client, view)
     page = admin_client.get(f"/admin/{view}/details/?id={pk}").get_data(as_text=True)
     assert "2026-12-01 01:08:00 UTC" in page
     assert "+00:00" not in page
+
+
+@pytest.mark.parametrize("notation", ["+15551230002", "(555) 123-0002"])
+def test_a_number_that_exists_is_said_once(admin_client, notation):
+    """Regression: the number written as stored got two errors under it, "A user with this
+    number exists." and Flask-Admin's own "Already exists.", for one mistake."""
+    make_user("+15551230002", full_name="Ann")
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, notation))
+    page = response.get_data(as_text=True)
+    assert "A user with this number exists." in page and "Already exists." not in page
