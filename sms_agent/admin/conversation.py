@@ -23,6 +23,7 @@ from ..security import refuses_nul_itself
 from .access import is_admin_staff
 from .base import one_char_line_breaks
 from .forms import NulRefused, new_submission_key
+from .search import whole_phone_number
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,12 @@ class ConversationPages:
     nothing (StaffAccess answers their POSTs with 403)."""
 
     def _texter(self) -> User | None:
-        return db.session.get(User, request.values.get("id", ""))
+        """The texter the address names, their number written any way: typed or pasted by
+        hand, a bare "+" reads as a space, and "No texter" was said of one who was there."""
+        written = request.values.get("id", "")
+        user = db.session.get(User, written)
+        number = whole_phone_number(written) if user is None else None
+        return db.session.get(User, number) if number else user
 
     def _page(self, user: User, status: int = 200, **extra):
         form = extra.pop("form", None) or ComposeForm()

@@ -549,3 +549,16 @@ def test_a_reply_holding_a_nul_is_sent_back_to_the_composer_saying_why(admin_cli
     assert 'data-testid="composer"' in page
     assert "NUL character" in page and "On it.</textarea>" in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+@pytest.mark.parametrize("written", ["+15550100001", " 15550100001", "(555) 010-0001"])
+def test_a_conversation_address_with_the_number_written_another_way_finds_the_texter(
+    admin_client, written
+):
+    """Regression: an address typed or pasted by hand with a bare "+" (which a URL reads as
+    a space) or another notation said "No texter  15550100001: deleted, perhaps while the
+    page was open", of a texter who was there all along."""
+    make_user(PHONE)
+    response = admin_client.get("/admin/user/conversation/", query_string={"id": written})
+    assert response.status_code == 200
+    assert f"Conversation with {PHONE}" in response.get_data(as_text=True)
