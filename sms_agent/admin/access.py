@@ -22,12 +22,29 @@ def login_redirect():
     """Send the browser to the login page, remembering where it wanted to go. A form staff
     posted (a save, a reply, an action) after their session ended is not done: the login
     page says so, or staff would take the page they return to for their change made."""
-    if request.method not in SAFE_METHODS and request.headers.get("Sec-Fetch-Mode") in (
-        None,
-        "navigate",
-    ):
+    if request.method not in SAFE_METHODS and navigating():
         flash(NOT_DONE, "warning")
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.login", next=page_to_return_to()))
+
+
+def navigating() -> bool:
+    """Whether the browser shows the answer as a page: a form staff submitted, not a poll or
+    a measure the page's script posts by itself."""
+    return request.headers.get("Sec-Fetch-Mode") in (None, "navigate")
+
+
+def page_to_return_to() -> str:
+    """The page asked for, or the page a form was posted from when the address posted to
+    answers only POST (a reply's Send, a bulk action): going on to it after the login was a
+    bare "Method Not Allowed". The admin's home when the browser does not say (the login
+    checks the path is on this site)."""
+    rule = request.url_rule
+    if rule is None or "GET" in (rule.methods or ()):
+        return request.full_path.rstrip("?")
+    referrer = request.referrer or ""
+    if referrer.startswith(request.host_url):
+        return "/" + referrer.removeprefix(request.host_url)
+    return url_for("admin.index")
 
 
 NOT_DONE = (

@@ -16,7 +16,7 @@ from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.form import DateTimeField, JSONField, rules
 from flask_admin.helpers import get_render_ctx
-from flask_admin.model import filters
+from flask_admin.model import filters, typefmt
 from flask_admin.model.form import converts
 from markupsafe import Markup
 from marshmallow import ValidationError as InvalidValue
@@ -185,8 +185,9 @@ def select_choices(choice) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in choice.choices()]
 
 
-def format_datetime(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+def format_datetime(value: datetime | None, seconds: bool = False) -> str:
+    shape = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+    return value.strftime(shape) if value else "—"
 
 
 class ReadOnlyValue(rules.BaseRule):
@@ -340,4 +341,10 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
     column_type_formatters = {
         **ModelView.column_type_formatters,
         datetime: lambda _view, value, *_: format_datetime(value),
+    }
+    # A Details page wrote times as Python prints them ("...01:08:00.181709+00:00"); it
+    # shows the seconds the lists leave out (a task's answer took 4 s).
+    column_type_formatters_detail = {
+        **typefmt.DETAIL_FORMATTERS,
+        datetime: lambda _view, value, *_: format_datetime(value, seconds=True),
     }

@@ -23,6 +23,7 @@ from ..security import refuses_nul_itself
 from .access import is_admin_staff
 from .base import one_char_line_breaks
 from .forms import NulRefused, new_submission_key
+from .search import whole_phone_number
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,16 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
     return bubbles[-limit:]
 
 
+#: The longest reply staff may send. The box takes more (a maxlength cut a longer paste
+#: without a word, and the rest was sent as if whole): the measure and the form say so.
+MAX_REPLY_CHARS = 1600
+
+
 class ComposeForm(NulRefused, FlaskForm):
     message = TextAreaField(
-        "Reply", filters=[one_char_line_breaks], validators=[InputRequired(), Length(max=1600)]
+        "Reply",
+        filters=[one_char_line_breaks],
+        validators=[InputRequired(), Length(max=MAX_REPLY_CHARS)],
     )
     #: A key made for each rendering of the form: the message is sent once per key however
     #: often the form is posted (a double click, a resend), see handoff.send_as_staff.
@@ -175,7 +183,12 @@ class ConversationPages:
     nothing (StaffAccess answers their POSTs with 403)."""
 
     def _texter(self) -> User | None:
-        return db.session.get(User, request.values.get("id", ""))
+        """The texter the address names, their number written any way: typed or pasted by
+        hand, a bare "+" reads as a space, and "No texter" was said of one who was there."""
+        written = request.values.get("id", "")
+        user = db.session.get(User, written)
+        number = whole_phone_number(written) if user is None else None
+        return db.session.get(User, number) if number else user
 
     def _page(self, user: User, status: int = 200, **extra):
         form = extra.pop("form", None) or ComposeForm()
@@ -347,12 +360,15 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             return jsonify({"error": "No such user."}), 404
-        text = request.form.get("message", "")[:1600]
+        typed = one_char_line_breaks(request.form.get("message", "")) or ""
+        text = typed[:MAX_REPLY_CHARS]
         shaped = outbound.plan(user, text, by_staff=True)
         parts = shaped.parts
         return jsonify(
             {
-                "characters": len(text),
+                "characters": len(typed),
+                "too_long": len(typed) > MAX_REPLY_CHARS,
+                "most": MAX_REPLY_CHARS,
                 "parts": len(parts),
                 "segments": sum(outbound.segments_for(user, part) for part in parts),
                 "encoding": shaped.encoding if parts else None,

@@ -1,12 +1,27 @@
-"""The admin's own page for a submission too large to take (past MAX_CONTENT_LENGTH), in
-the admin's layout, so staff read what happened and what the limit is, and find their way
-back. The API keeps its JSON 413 (api/errors.py) and the webhook its line of text."""
+"""The admin's own answers to a submission it cannot take: one too large (past
+MAX_CONTENT_LENGTH), in the admin's layout, so staff read what happened and what the limit
+is, and find their way back; a form of a session that has ended (its CSRF token refused).
+The API keeps its JSON 413 (api/errors.py) and the webhook its line of text."""
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, flash, redirect, request
 from flask_admin import Admin
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from .access import is_staff, login_redirect, navigating, page_to_return_to
+
+#: Flask-WTF's words for a token signed here for another session (none forges one), and
+#: for a session with no CSRF secret (its cookie gone). A form without a token, or with a
+#: forged one, keeps its plain 400.
+MISMATCH, NO_SESSION_SECRET = "The CSRF tokens do not match.", "The CSRF session token is missing."
+#: A form of the session before the one staff are logged in with now.
+STALE_FORM = (
+    "Not done: this page was opened before you last logged in (here or in another tab), so "
+    "its form no longer counts and nothing was changed or sent. Do it again here (Back "
+    "shows the page with what you had typed)."
+)
 
 
 def init_app(app: Flask, admin: Admin) -> None:
@@ -27,7 +42,22 @@ def init_app(app: Flask, admin: Admin) -> None:
         )
         return page, 413
 
+    def stale_form(error: CSRFError):
+        """A form posted with a CSRF token of another session: logged out meanwhile (the
+        login page says nothing was done), or logged in again since, here or in another
+        tab (the page again, saying so). A script's own post keeps the plain 400, and so
+        does the login form, whose page says what is wrong."""
+        if not _is_admin_path(admin) or not navigating() or request.endpoint == "auth.login":
+            return error
+        if not is_staff() and error.description in (MISMATCH, NO_SESSION_SECRET):
+            return login_redirect()
+        if is_staff() and error.description == MISMATCH:
+            flash(STALE_FORM, "warning")
+            return redirect(page_to_return_to())
+        return error
+
     app.register_error_handler(RequestEntityTooLarge, too_large)
+    app.register_error_handler(CSRFError, stale_form)
 
 
 def _is_admin_path(admin: Admin) -> bool:

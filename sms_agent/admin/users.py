@@ -9,7 +9,7 @@ from flask_admin.actions import action
 from flask_admin.form import rules
 from flask_admin.model.template import EndpointLinkRowAction
 from wtforms import SelectField
-from wtforms.validators import ValidationError
+from wtforms.validators import StopValidation, ValidationError
 
 from .. import costs
 from ..export import conversations
@@ -64,7 +64,8 @@ def new_phone_number(_form, field) -> None:
     except InvalidPhoneNumber as exc:
         raise ValidationError(str(exc)) from None
     if db.session.get(User, field.data) is not None:
-        raise ValidationError("A user with this number exists.")
+        # The last word: Flask-Admin's own check of the key would add "Already exists.".
+        raise StopValidation("A user with this number exists.")
 
 
 def _spend(user: User, key: str) -> str:

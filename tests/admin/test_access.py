@@ -5,10 +5,19 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
+from flask import g
 
 from sms_agent.extensions import db
-from sms_agent.models import User
-from tests.admin.conftest import csrf_for, log_in, post_action, staff_account
+from sms_agent.models import OutboundMessage, User
+from tests.admin.conftest import (
+    PASSWORD,
+    csrf_for,
+    form_as_shown,
+    log_in,
+    post_action,
+    staff_account,
+)
 from tests.factories import make_user
 
 READABLE = [
@@ -218,3 +227,67 @@ def test_a_save_posted_after_logging_out_says_on_the_login_page_it_was_not_saved
     # A poll or a measure the page posts by itself says nothing.
     admin_client.post(url, data=form, headers={"Sec-Fetch-Mode": "cors"})
     assert "Not saved" not in admin_client.get("/admin/auth/login/").get_data(as_text=True)
+
+
+def test_logging_in_after_a_reply_posted_logged_out_returns_to_the_conversation(admin_client):
+    """Regression: a reply sent after logging out in another tab took staff to the login
+    page, which then sent them on to the Send button's own address: a bare "Method Not
+    Allowed" instead of the conversation they were writing in (and so for any action)."""
+    make_user("+15550100777")
+    page = "/admin/user/conversation/?id=%2B15550100777"
+    form = form_as_shown(admin_client, page)
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": form["csrf_token"]})
+
+    response = admin_client.post(
+        "/admin/user/conversation/send/?id=%2B15550100777",
+        data={**form, "message": "Still there?"},
+        headers={"Referer": "http://localhost" + page},
+    )
+    login = response.headers["Location"]
+    fields = {**form_as_shown(admin_client, login), "username": "boss", "password": PASSWORD}
+    response = admin_client.post(login, data=fields, follow_redirects=True)
+    assert response.status_code == 200
+    assert response.request.full_path == page
+
+
+def test_a_reply_from_a_page_opened_before_logging_in_again_says_it_was_not_sent(admin_client):
+    """Regression: logged out in another tab and back in, staff pressed Send on the page
+    still open in this one: its form's CSRF token was of the session before, and the
+    answer was a bare "Bad Request: The CSRF tokens do not match." outside the admin."""
+    make_user("+15550100777")
+    page = "/admin/user/conversation/?id=%2B15550100777"
+    form = form_as_shown(admin_client, page)
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": form["csrf_token"]})
+    log_in(admin_client, "boss")
+    admin_client.get("/admin/")  # where the login lands, in the other tab
+
+    response = admin_client.post(
+        "/admin/user/conversation/send/?id=%2B15550100777",
+        data={**form, "message": "Still there?"},
+        headers={"Referer": "http://localhost" + page},
+        follow_redirects=True,
+    )
+    assert response.request.full_path == page
+    text = response.get_data(as_text=True)
+    assert "Not done: this page was opened before you last logged in" in text
+    assert db.session.scalars(sa.select(OutboundMessage.body)).all() == []
+
+
+def test_a_form_posted_without_its_session_cookie_goes_to_the_login_page_saying_so(
+    admin_client,
+):
+    """The session cookie gone (the browser cleared it, a new SECRET_KEY): the post had no
+    CSRF secret to match, and was a bare "Bad Request" page."""
+    make_user("+15550100777")
+    page = "/admin/user/conversation/?id=%2B15550100777"
+    form = form_as_shown(admin_client, page)
+    admin_client.delete_cookie("session")
+    g.pop("_login_user", None)  # the test's requests share its `g`, where Flask-Login keeps it
+
+    response = admin_client.post(
+        "/admin/user/conversation/send/?id=%2B15550100777",
+        data={**form, "message": "Still there?"},
+        follow_redirects=True,
+    )
+    text = response.get_data(as_text=True)
+    assert 'name="password"' in text and "Not saved: you were logged out" in text

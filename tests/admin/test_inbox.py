@@ -17,7 +17,7 @@ from sms_agent import handoff
 from sms_agent.extensions import db
 from sms_agent.models import Conversation, ErrorLog, OutboundMessage, StaffUser, User, utcnow
 from tests.admin.conftest import csrf_for, csrf_from, log_in, post_at_once, staff_account
-from tests.factories import make_task, make_user
+from tests.factories import make_error, make_task, make_user
 
 PHONE = "+15550100001"
 PAGE = f"/admin/user/conversation/?id={quote(PHONE)}"
@@ -106,6 +106,23 @@ def test_the_thread_shows_every_message_with_its_author_status_segments_and_enco
     assert authors == ["texter", "ai", "boss", "system"]
     assert "1 segment, UCS-2" in page and "1 segment, GSM-7" in page
     assert "sms-status-delivered" in page
+
+
+@pytest.mark.parametrize(
+    "page", [PAGE, f"/admin/try-it/?phone={quote(PHONE)}", "/admin/"], ids=str.split
+)
+def test_times_on_the_thread_and_the_dashboard_say_they_are_utc(admin_client, page):
+    """Regression: the conversation, Try it's thread and the dashboard's errors showed bare
+    times ("2026-12-05 17:49:41") where the lists and the inbox say "UTC": staff away from
+    UTC read them as their own time, hours off from the inbox's."""
+    at = utcnow().replace(hour=17, minute=49, second=41)
+    task = make_task(user=make_user(PHONE), created_at=at)
+    db.session.add(OutboundMessage(to_number=PHONE, body="Paris.", task=task, created_at=at))
+    db.session.commit()
+    make_error(user_phone=PHONE, timestamp=at)
+    shown = page_of(admin_client, page)
+    times = re.findall(rf"{at:%Y-%m-%d} 17:49(?::41)?( UTC)?", shown)
+    assert times and all(times)
 
 
 def test_the_poll_returns_the_thread_and_who_holds_it_as_json(admin_client):
@@ -532,3 +549,16 @@ def test_a_reply_holding_a_nul_is_sent_back_to_the_composer_saying_why(admin_cli
     assert 'data-testid="composer"' in page
     assert "NUL character" in page and "On it.</textarea>" in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+@pytest.mark.parametrize("written", ["+15550100001", " 15550100001", "(555) 010-0001"])
+def test_a_conversation_address_with_the_number_written_another_way_finds_the_texter(
+    admin_client, written
+):
+    """Regression: an address typed or pasted by hand with a bare "+" (which a URL reads as
+    a space) or another notation said "No texter  15550100001: deleted, perhaps while the
+    page was open", of a texter who was there all along."""
+    make_user(PHONE)
+    response = admin_client.get("/admin/user/conversation/", query_string={"id": written})
+    assert response.status_code == 200
+    assert f"Conversation with {PHONE}" in response.get_data(as_text=True)

@@ -585,3 +585,28 @@ def test_a_date_far_away_is_a_form_error_and_nothing_changes(admin_client, when)
     assert "Enter a date between 1970 and 2999." in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, user.phone_number).rate_limit_reset == before
+
+
+@pytest.mark.parametrize("view", ["user", "task"])
+def test_a_details_page_shows_its_times_in_utc_to_the_second(admin_client, view):
+    """Regression: the Details pages wrote times as Python prints them,
+    "2026-12-01 01:08:00.181709+00:00", where every list says "2026-12-01 01:08 UTC"."""
+    from tests.factories import make_task, make_user
+
+    at = utcnow().replace(year=2026, month=12, day=1, hour=1, minute=8, second=0)
+    user = make_user(created_at=at, last_active=at)
+    task = make_task(user=user, created_at=at)
+    pk = quote(user.phone_number) if view == "user" else task.id
+    page = admin_client.get(f"/admin/{view}/details/?id={pk}").get_data(as_text=True)
+    assert "2026-12-01 01:08:00 UTC" in page
+    assert "+00:00" not in page
+
+
+@pytest.mark.parametrize("notation", ["+15551230002", "(555) 123-0002"])
+def test_a_number_that_exists_is_said_once(admin_client, notation):
+    """Regression: the number written as stored got two errors under it, "A user with this
+    number exists." and Flask-Admin's own "Already exists.", for one mistake."""
+    make_user("+15551230002", full_name="Ann")
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, notation))
+    page = response.get_data(as_text=True)
+    assert "A user with this number exists." in page and "Already exists." not in page

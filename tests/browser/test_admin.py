@@ -202,6 +202,20 @@ def test_try_it_shows_the_quota_notice_after_a_refused_text(live_server, page, s
     assert page.locator("[data-testid=thread][data-waiting=false]").count() == 1
 
 
+def test_try_it_back_then_send_again_texts_once(live_server, page, seeded):
+    """Regression: Back after Send showed the form with the message still typed but a new
+    key, so Send went out as a second text from the texter (answered, and counted, twice)."""
+    try_it(page, live_server, "+1 415 555 0199", "What is a haiku?")
+    page.wait_for_selector("[data-direction=inbound]:has-text('What is a haiku?')")
+    page.go_back()
+    assert page.input_value("textarea[name=message]") == "What is a haiku?"
+    with page.expect_navigation(url="**sent=**"):
+        page.click("[data-testid=tryit-form] button[type=submit]")
+    assert page.locator("[data-direction=inbound]").count() == 1
+    tasks = sa.select(sa.func.count()).where(Task.user_phone == "+14155550199")
+    assert db.session.scalar(tasks) == 1
+
+
 def test_a_double_click_on_create_token_makes_one_token_and_shows_its_key(
     live_server, page, seeded
 ):

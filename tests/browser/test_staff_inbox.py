@@ -8,12 +8,13 @@ import urllib.parse
 import urllib.request
 
 import pytest
+import sqlalchemy as sa
 from twilio.request_validator import RequestValidator
 
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.media.read import HELD_UNREAD
-from sms_agent.models import TaskMedia
+from sms_agent.models import OutboundMessage, TaskMedia
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
@@ -250,3 +251,64 @@ def test_a_voice_note_arrives_by_the_poll_as_a_voice_note_and_why_it_is_unread(
     assert page.evaluate("window.notReloaded") is True  # it came by the poll
     label = page.inner_text(".sms-row:has-text('Listen to this') .sms-media-label")
     assert label == shown
+
+
+def test_back_then_send_again_texts_the_reply_once(app, live_server, page):
+    """Regression: after Send, Back showed the page before it with the reply still in the
+    box (the browser keeps what was typed) but a new form key, so pressing Send again
+    texted the texter the same reply a second time."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "Your order ships today.")
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+
+    page.go_back()
+    assert page.input_value("textarea[name=message]") == "Your order ships today."
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Already sent")
+    assert page.locator(".sms-by-staff").count() == 1
+    assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == [
+        "Your order ships today."
+    ]
+
+    # Changed after Back, it is another reply, and it is sent.
+    page.go_back()
+    page.fill("textarea[name=message]", "Your order ships tomorrow.")
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+    assert page.locator(".sms-by-staff").count() == 2
+
+
+def test_a_text_arriving_by_the_poll_says_its_time_is_utc(app, live_server, page):
+    """The poll draws new texts itself (conversation.js): their time says UTC too, as the
+    page's own and the inbox's do."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    open_conversation(live_server, page)
+    task = make_task(texter, sms_content="Anyone there?")
+    page.wait_for_selector(".sms-bubble:has-text('Anyone there?')")
+    meta = page.inner_text(".sms-row:last-child .sms-meta")
+    assert f"{task.created_at:%Y-%m-%d %H:%M:%S} UTC" in meta
+
+
+def test_a_reply_pasted_longer_than_a_reply_may_be_is_kept_whole_and_refused(
+    app, live_server, page
+):
+    """Regression: the box's maxlength cut a pasted 2,000-character reply to 1,600 without
+    a word, and Send texted the texter the first 1,600 as if they were all of it."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, tier="enterprise")
+    open_conversation(live_server, page)
+    pasted = "Step by step. " * 150  # 2,100 characters
+    page.click("textarea[name=message]")
+    page.keyboard.insert_text(pasted)
+    assert page.input_value("textarea[name=message]") == pasted
+    page.wait_for_selector("[data-testid=measure]:has-text('too long')")
+    assert "2100 characters" in page.inner_text("[data-testid=measure]")
+
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Field cannot be longer than 1600 characters.")
+    assert page.input_value("textarea[name=message]") == pasted.replace("\r\n", "\n")
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []

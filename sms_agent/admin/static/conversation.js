@@ -28,7 +28,7 @@
     var at = new Date(iso);
     function two(n) { return (n < 10 ? "0" : "") + n; }
     return at.getUTCFullYear() + "-" + two(at.getUTCMonth() + 1) + "-" + two(at.getUTCDate()) +
-      " " + two(at.getUTCHours()) + ":" + two(at.getUTCMinutes()) + ":" + two(at.getUTCSeconds());
+      " " + two(at.getUTCHours()) + ":" + two(at.getUTCMinutes()) + ":" + two(at.getUTCSeconds()) + " UTC";
   }
 
   // A picture or voice note under its text, as templates/admin/_media.html shows it.
@@ -189,6 +189,9 @@
   var timer = null;
 
   function describe(result) {
+    if (result.too_long) {
+      return result.characters + " characters · too long: a reply takes at most " + result.most;
+    }
     if (!result.parts) { return result.characters + " characters"; }
     var text = result.characters + " characters · " + result.segments + " segment" +
       (result.segments === 1 ? "" : "s") + " · " + result.encoding;
@@ -206,7 +209,8 @@
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
       .then(function (result) {
         measure.textContent = describe(result);
-        measure.classList.toggle("sms-measure-warn", result.shortened || result.encoding === "UCS-2");
+        measure.classList.toggle("sms-measure-warn",
+          result.too_long || result.shortened || result.encoding === "UCS-2");
       })
       .catch(function () {});
   }
