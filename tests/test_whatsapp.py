@@ -144,6 +144,27 @@ def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     assert db.session.get(User, PHONE).is_opted_out
 
 
+def test_stop_on_whatsapp_is_confirmed_by_us_even_where_twilio_confirms_sms_stops(
+    app, client, texter, twilio_server
+):
+    """Twilio's opt-out handling (Advanced Opt-Out included) is SMS's: with it on, a STOP on
+    WhatsApp opted the texter out and nobody confirmed it, as we left it to Twilio."""
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    text_in(client, "STOP")
+    assert db.session.get(User, PHONE).is_opted_out
+    [confirmation] = outbox()
+    assert (confirmation.kind, confirmation.channel) == ("opt_out", "whatsapp")
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [WHATSAPP]
+
+
+def test_the_simulator_waits_for_our_confirmation_of_a_whatsapp_stop(app, runner):
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    args = ["sms", "simulate", "--from", WHATSAPP, "--inline", "STOP"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "--- WhatsApp to +15551230000 (opt_out, sent) ---" in result.output
+
+
 #: What Twilio posts for a place shared in WhatsApp: no Body, the place in fields of its own.
 EIFFEL_TOWER = {
     "Latitude": "48.858370",
