@@ -184,6 +184,50 @@ def test_a_shared_location_is_answered_as_the_place_it_names(
     assert "Eiffel Tower, Champ de Mars" in question and "(48.858370, 2.294481)" in question
 
 
+def asked(openai_server) -> str:
+    """What the model was asked last, as the texter's turn."""
+    return openai_server.requests[-1][2]["messages"][-1]["content"]
+
+
+def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
+    app, client, texter, openai_server, twilio_server
+):
+    """WhatsApp lets a texter reply to one message of the thread (Twilio names it in
+    OriginalRepliedMessageSid): "what does this mean?" under the answer about cats was asked
+    with no word of it, so the model explained the latest answer, about dogs."""
+    for answer in ("Cats purr at 25 Hz.", "Dogs pant to cool down.", "It is their purr."):
+        openai_server.then(200, chat_completion(answer))
+    text_in(client, "tell me about cats")
+    text_in(client, "tell me about dogs")
+    cats = outbox()[0]
+    text_in(client, "what does this mean?", OriginalRepliedMessageSid=cats.sid)
+    assert asked(openai_server) == (
+        '(In reply to your message: "Cats purr at 25 Hz.")\n\nwhat does this mean?'
+    )
+    [task] = db.session.scalars(sa.select(Task).where(Task.sms_content.startswith("what")))
+    assert task.sms_content == "what does this mean?"  # as the texter wrote it, for staff
+
+
+def test_a_reply_to_the_texters_own_text_is_asked_with_it(
+    app, client, texter, openai_server, twilio_server
+):
+    text_in(client, "tell me about cats")
+    [first] = db.session.scalars(sa.select(Task)).all()
+    text_in(client, "and in French?", OriginalRepliedMessageSid=first.message_sid)
+    assert asked(openai_server).startswith('(In reply to my message: "tell me about cats")')
+
+
+def test_a_reply_naming_a_message_of_another_texter_is_asked_alone(
+    app, client, texter, openai_server, twilio_server
+):
+    """The sid is the texter's to write: another texter's messages never reach this one's
+    model."""
+    text_in(client, "my secret is 1234", "whatsapp:+15557654321")
+    secret = outbox()[0]
+    text_in(client, "what does this mean?", OriginalRepliedMessageSid=secret.sid)
+    assert asked(openai_server) == "what does this mean?"
+
+
 def test_stop_on_whatsapp_is_confirmed_whatever_letters_the_service_name_has(
     app, client, texter, twilio_server
 ):

@@ -18,6 +18,7 @@ from ..phones import mask
 from . import keywords
 from .form import BadInbound, is_message_sid, parse_form, written_to
 from .media import attachments, split_channel
+from .quoted import quoted_metadata
 from .routing import Received, route
 from .store import already_received, remember_handled, store_task
 
@@ -72,7 +73,11 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     was_opted_out = user.is_opted_out
     received = route(user, body, media, keywords.matched_by_twilio(form.get("OptOutType")))
     our_number = written_to(form)
-    stored = {**_media_metadata(num_media, media), **_our_number_metadata(our_number)}
+    stored = {
+        **_media_metadata(num_media, media),
+        **_our_number_metadata(our_number),
+        **quoted_metadata(form, phone),
+    }
     if received.outcome == "task":
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _HOW_TOS:
