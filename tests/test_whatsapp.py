@@ -16,9 +16,10 @@ from sms_agent.outbound.channels import (
     cut_for_whatsapp,
     shape_whatsapp,
     to_whatsapp_text,
+    whatsapp_to_markdown,
 )
 from sms_agent.outbound.gsm import message_length
-from sms_agent.outbound.shape import to_sms_text
+from sms_agent.outbound.shape import shape, to_sms_text
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import chat_completion, inbound_form, signed_post
 
@@ -513,6 +514,25 @@ def test_whatsapp_cuts_at_a_sentence_within_one_message():
     assert len(shown) <= WHATSAPP_MAX_CHARS and shown.endswith(". (Reply MORE)")
     assert (sent + " " + rest).split() == text.split()
     assert shape_whatsapp("short", more=True).parts == ["short"]
+
+
+def test_code_cut_for_more_stays_code_in_both_messages():
+    """Cut inside a ```block```, the first message ended in an unclosed fence (WhatsApp
+    showed the ``` as written and the code in its proportional font, "(Reply MORE)" stuck
+    to the last line of code) and the rest began without one, so its `**kwargs` and
+    `__init__` were read as bold."""
+    lines = "\n".join(f"    total = add(total, **kwargs_{n})  # step {n}" for n in range(80))
+    answer = f"Here is the script.\n\n```python\ndef main(**kwargs):\n{lines}\n```\n\nRun it."
+    shaped = shape_whatsapp(answer, more=True)
+    [first] = shaped.parts
+    assert message_length(first) <= WHATSAPP_MAX_CHARS
+    code, marker = first.rsplit("\n```\n", 1)
+    assert marker == "(Reply MORE)" and code.count("```") == 1
+    assert code.endswith(")  # step " + code.rsplit("# step ", 1)[1])  # a whole line
+    assert shaped.rest.startswith("```\n    total = add(total, **kwargs_")
+    assert shaped.rest.count("```") == 2 and shaped.rest.endswith("```\n\nRun it.")
+    # Asked for by SMS, the rest is still read as code: its marks are kept as written.
+    assert "**kwargs_" in shape(whatsapp_to_markdown(shaped.rest), 10).parts[0]
 
 
 def test_the_program_notice_comes_once_on_each_channel(app, client):

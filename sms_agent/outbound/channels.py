@@ -170,23 +170,50 @@ def whatsapp_to_markdown(text: str) -> str:
     return "".join(pieces)
 
 
+#: A code block's marks, and what closes one a cut leaves open (before the MORE marker).
+FENCE = "```"
+_CLOSE = "\n" + FENCE + "\n"
+
+
 def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     """(what to send, the text it carries, the rest) within one WhatsApp message."""
     if message_length(text) <= WHATSAPP_MAX_CHARS:
         return text, text, ""
-    budget = WHATSAPP_MAX_CHARS - message_length(marker) - 3
+    reserve = len(_CLOSE) if FENCE in text else 0  # room to close a block cut through
+    budget = WHATSAPP_MAX_CHARS - message_length(marker) - 3 - reserve
     room = budget
     while message_length(text[:room]) > budget:  # an emoji counts twice
         room -= message_length(text[:room]) - budget
     window = text[: room + 1]
     sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= room]
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
-    if sentences and sentences[-1] >= 0.9 * (words[-1] if words else room):
-        head = text[: sentences[-1]].rstrip()
-        return head + marker, head, cuts.rest_after(text, sentences[-1])
-    cut = words[-1] if words else room
+    at_sentence = bool(sentences) and sentences[-1] >= 0.9 * (words[-1] if words else room)
+    cut = sentences[-1] if at_sentence else words[-1] if words else room
+    opened = _open_fence(text[:cut])
+    if opened is not None:
+        return _cut_in_code(text, cut, opened, marker)
     head = text[:cut].rstrip()
-    return cuts.with_ellipsis(head) + marker, head, cuts.rest_after(text, cut)
+    shown = head if at_sentence else cuts.with_ellipsis(head)
+    return shown + marker, head, cuts.rest_after(text, cut)
+
+
+def _open_fence(head: str) -> int | None:
+    """Where the ```block``` that `head` ends inside begins; None when it ends outside."""
+    fences = [match.start() for match in re.finditer(FENCE, head)]
+    return fences[-1] if len(fences) % 2 else None
+
+
+def _cut_in_code(text: str, cut: int, opened: int, marker: str) -> tuple[str, str, str]:
+    """A cut inside a ```block``` closes it in this message and opens it again in the rest:
+    left open, WhatsApp shows the ``` as written and the rest's code in its own font,
+    reading its * and _ as formatting. The cut is at a line's end when the block has one
+    (no "..." in code), and the MORE marker goes on a line of its own, after the block."""
+    line_end = text.rfind("\n", opened, cut)
+    if text.find("\n", opened) < line_end:  # a line of code ends within the room
+        cut = line_end
+    head = text[:cut].rstrip()
+    shown = head + _CLOSE + marker.strip() if marker else head + _CLOSE.rstrip()
+    return shown, head + _CLOSE.rstrip(), FENCE + "\n" + cuts.rest_after(text, cut)
 
 
 def shape_whatsapp(
