@@ -137,6 +137,16 @@ def test_the_texter_is_one_record_answered_on_the_channel_last_used(
     assert db.session.get(User, PHONE).channel == "sms"
 
 
+def test_staff_see_the_whatsapp_profile_name_until_the_texter_has_one(app, client):
+    """Twilio passes the name on the texter's WhatsApp profile (ProfileName); staff saw a
+    bare number in the inbox all the same."""
+    text_in(client, "hello", ProfileName="  Ann\nLee ", WaId="15551230000")
+    assert db.session.get(User, PHONE).full_name == "Ann Lee"
+    make_user("+15557654321", full_name="Dr. Bob")
+    text_in(client, "hello", "whatsapp:+15557654321", ProfileName="Bobby")
+    assert db.session.get(User, "+15557654321").full_name == "Dr. Bob"
+
+
 def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     text_in(client, "HELP")
     text_in(client, "STOP")
