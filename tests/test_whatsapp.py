@@ -3,12 +3,14 @@ keywords and MORE as on SMS, the 24-hour window, and delivery reports."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from sms_agent import costs, outbound, quota, simulator
+from sms_agent.answering import prompts
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.channels import (
@@ -373,6 +375,15 @@ def test_delivery_reports_of_whatsapp_messages_are_recorded_like_sms(
     assert db.session.get(OutboundMessage, reply.id).status == expected
     if code:
         assert db.session.get(OutboundMessage, reply.id).error_code == int(code)
+
+
+def test_the_bold_and_italic_the_whatsapp_prompt_asks_for_arrive_bold_and_italic(app):
+    """The prompt told the model to write WhatsApp's own *bold*, which shaping reads as the
+    Markdown the model writes everywhere else: *italic*. A model doing as it was told got
+    its bold sent as italics ("_Step 1:_")."""
+    prompt = prompts.system_prompt("general", 3, whatsapp=True)
+    bold, italic = re.search(r"You may use (\S+), (\S+) and", prompt).groups()
+    assert to_whatsapp_text(f"{bold} and {italic}") == "*bold* and _italic_"
 
 
 def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
