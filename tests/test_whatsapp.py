@@ -149,6 +149,24 @@ def test_staff_see_the_whatsapp_profile_name_until_the_texter_has_one(app, clien
     assert db.session.get(User, "+15557654321").full_name == "Dr. Bob"
 
 
+def test_a_mexican_whatsapp_texter_is_the_texter_of_their_mexican_number(
+    app, client, twilio_server
+):
+    """WhatsApp still writes Mexico's mobile numbers with the 1 after +52 that the dial plan
+    dropped in 2019 (Twilio's From "whatsapp:+5215512345678"), a number phonenumbers calls
+    impossible: every Mexican WhatsApp texter's message was refused with a 400, unanswered."""
+    app.config["ALLOWED_COUNTRIES"] = ("US", "MX")
+    text_in(client, "hola", "whatsapp:+5215512345678")
+    text_in(client, "hola otra vez", "+525512345678")
+    user = db.session.get(User, "+525512345678")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+    # Answered on WhatsApp as WhatsApp knows them (after the program notice), then by SMS.
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == 2 * [
+        "whatsapp:+5215512345678"
+    ] + 2 * ["+525512345678"]
+    assert [m.to_number for m in outbox("reply")] == [user.phone_number] * 2
+
+
 def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     text_in(client, "HELP")
     text_in(client, "STOP")

@@ -47,6 +47,27 @@ def address(number: str, channel: str) -> str:
     return PREFIX + number if channel == Channel.WHATSAPP else number
 
 
+#: Mexico's mobile numbers took a 1 after +52 until its dial plan dropped it in 2019, and
+#: WhatsApp still writes them with it: Twilio's From "whatsapp:+5215512345678" is the texter
+#: of +525512345678, a number whose old form phonenumbers calls impossible.
+_MEXICO_AS_WHATSAPP_WRITES_IT = re.compile(r"\+521(\d{10})")
+_MEXICO = re.compile(r"\+52(\d{10})")
+
+
+def phone_of(whatsapp_number: str) -> str:
+    """The phone number a WhatsApp address names ("+5215512345678" is "+525512345678"), so
+    that the texter is one with the SMS of the same number."""
+    mexican = _MEXICO_AS_WHATSAPP_WRITES_IT.fullmatch(whatsapp_number.strip())
+    return "+52" + mexican[1] if mexican else whatsapp_number
+
+
+def recipient(phone: str, channel: str) -> str:
+    """The texter's number as Twilio's To names it on `channel` (the backend adds the
+    "whatsapp:"): on WhatsApp as WhatsApp writes it, Mexico's with its 1 (see phone_of)."""
+    mexican = _MEXICO.fullmatch(phone) if channel == Channel.WHATSAPP else None
+    return "+521" + mexican[1] if mexican else phone
+
+
 def window_closes(user: User):
     """When WhatsApp's window for this texter closes (None: it was never opened)."""
     if user.last_whatsapp_at is None:
