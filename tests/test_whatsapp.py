@@ -167,6 +167,20 @@ def test_a_mexican_whatsapp_texter_is_the_texter_of_their_mexican_number(
     assert [m.to_number for m in outbox("reply")] == [user.phone_number] * 2
 
 
+def test_staff_see_which_of_the_texters_messages_came_on_whatsapp(
+    app, client, texter, twilio_server, admin_headers
+):
+    """A thread on both channels showed every text of the texter as an SMS ("1 segment,
+    GSM-7"), so staff could not tell where they wrote from, nor where it was answered."""
+    text_in(client, "hello on whatsapp 🙂")
+    text_in(client, "hello by sms", PHONE)
+    path = f"/api/users/{ENCODED}/messages/"
+    thread = client.get(path, headers=admin_headers).get_json()["results"]
+    texts = {m["body"]: (m["channel"], m["segments"], m["encoding"]) for m in thread}
+    assert texts["hello on whatsapp 🙂"] == ("whatsapp", 1, "UTF-8")
+    assert texts["hello by sms"] == ("sms", 1, "GSM-7")
+
+
 def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     text_in(client, "HELP")
     text_in(client, "STOP")

@@ -319,7 +319,11 @@ class MessageOut(OutSchema):
     segments = fields.Integer()
     encoding = fields.String(
         validate=validate.OneOf([GSM_7, UCS_2, WHATSAPP_ENCODING]),
-        metadata={"description": f"{WHATSAPP_ENCODING} for a message sent on WhatsApp."},
+        metadata={"description": f"{WHATSAPP_ENCODING} for a message on WhatsApp."},
+    )
+    channel = fields.String(
+        validate=validate.OneOf(Channel.values()),
+        metadata={"description": "Where it was written: the texter's text, or our message."},
     )
 
 
