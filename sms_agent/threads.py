@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from .answering.history import QUOTED
 from .extensions import db
 from .models import Channel, OutboundMessage, Task, write_marks
 from .outbound import channels, encoding_of, segment_count
@@ -46,6 +47,8 @@ class Message:
     channel: str = "sms"
     #: The texter's pictures and voice notes (TaskMedia rows; their bytes stay unloaded).
     media: tuple = ()
+    #: What the message of the thread a texter's WhatsApp reply answers says (QUOTED).
+    replying_to: str | None = None
 
 
 def index(
@@ -190,6 +193,7 @@ def _from_text(task: Task) -> Message:
         encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(body),
         channel=Channel.WHATSAPP.value if whatsapp else Channel.SMS.value,
         media=tuple(task.media),
+        replying_to=((task.metadata_ or {}).get(QUOTED) or {}).get("text"),
     )
 
 

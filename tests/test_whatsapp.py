@@ -253,6 +253,19 @@ def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
     assert task.sms_content == "what does this mean?"  # as the texter wrote it, for staff
 
 
+def test_staff_see_the_message_a_whatsapp_reply_answers(
+    app, client, texter, openai_server, twilio_server, admin_headers
+):
+    openai_server.then(200, chat_completion("Cats purr at 25 Hz."))
+    text_in(client, "tell me about cats")
+    cats = outbox()[0]
+    text_in(client, "what does this mean?", OriginalRepliedMessageSid=cats.sid)
+    path = f"/api/users/{ENCODED}/messages/"
+    thread = client.get(path, headers=admin_headers).get_json()["results"]
+    quoted = {m["body"]: m["replying_to"] for m in thread if m["direction"] == "in"}
+    assert quoted == {"tell me about cats": None, "what does this mean?": "Cats purr at 25 Hz."}
+
+
 def test_a_reply_to_the_texters_own_text_is_asked_with_it(
     app, client, texter, openai_server, twilio_server
 ):
