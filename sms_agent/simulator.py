@@ -20,7 +20,7 @@ from flask import current_app
 from twilio.request_validator import RequestValidator
 
 from .extensions import db
-from .inbound import keywords
+from .inbound.routing import twilio_confirms_stop
 from .models import OutboundMessage, Task, TaskStatus, User
 from .phones import to_e164
 from .vendors.twilio import quiet_console
@@ -127,13 +127,11 @@ def gets_nothing_back(phone: str, since: datetime | None = None, text: str = "")
     only START or STOP may change that). None for anyone else, and for a texter a STOP
     (`text`) sent at or after `since` opted out: its confirmation is the one SMS even an
     inactive texter gets (unless Twilio's Advanced Opt-Out sends it, as it does for the
-    carriers' own words only)."""
+    carriers' own words only, and on SMS only)."""
     user = db.session.get(User, phone)
     if user is not None and user.is_opted_out:
         just_now = since is not None and user.opted_out_at >= since
-        by_twilio = current_app.config["TWILIO_ADVANCED_OPT_OUT"] and (
-            keywords.is_carrier_opt_out(text)
-        )
+        by_twilio = twilio_confirms_stop(text, user.channel)
         if just_now and not by_twilio:
             return None
         return "this number has opted out; nothing is sent to it until it texts START"

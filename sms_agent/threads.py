@@ -13,9 +13,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from .answering.history import QUOTED
 from .extensions import db
-from .models import OutboundMessage, Task, write_marks
-from .outbound import encoding_of, segment_count
+from .models import Channel, OutboundMessage, Task, write_marks
+from .outbound import channels, encoding_of, segment_count
+from .outbound.sender import written_to
 
 #: Where a message sorts in its thread: (created_at, direction, id).
 Key = tuple[datetime, str, uuid.UUID]
@@ -45,6 +47,8 @@ class Message:
     channel: str = "sms"
     #: The texter's pictures and voice notes (TaskMedia rows; their bytes stay unloaded).
     media: tuple = ()
+    #: What the message of the thread a texter's WhatsApp reply answers says (QUOTED).
+    replying_to: str | None = None
 
 
 def index(
@@ -172,6 +176,10 @@ def _uuid(value) -> uuid.UUID:
 
 
 def _from_text(task: Task) -> Message:
+    """A text of the texter's, on the channel it came on (the WhatsApp number of ours it
+    was written to says so): a WhatsApp one has no segments and is UTF-8."""
+    whatsapp = (written_to(task) or "").startswith(channels.PREFIX)
+    body = task.sms_content or ""
     return Message(
         id=str(task.id),
         direction="in",
@@ -181,9 +189,11 @@ def _from_text(task: Task) -> Message:
         created_at=task.created_at,
         status=task.status,
         status_label=task.status_label,
-        segments=segment_count(task.sms_content) if task.sms_content else 0,
-        encoding=encoding_of(task.sms_content or ""),
+        segments=1 if whatsapp else segment_count(body) if body else 0,
+        encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(body),
+        channel=Channel.WHATSAPP.value if whatsapp else Channel.SMS.value,
         media=tuple(task.media),
+        replying_to=((task.metadata_ or {}).get(QUOTED) or {}).get("text"),
     )
 
 

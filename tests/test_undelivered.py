@@ -61,6 +61,29 @@ def test_a_message_that_did_not_arrive_is_logged_for_staff(client, status, code,
     assert error.metadata_["sid"] == SID and error.metadata_["delivery_status"] == status
 
 
+@pytest.mark.parametrize(
+    "code,meaning",
+    [
+        ("63003", "the number is not on WhatsApp"),
+        ("63014", "the texter blocked our WhatsApp sender"),
+        ("63016", "has not written within 24 hours"),
+        ("63024", "the number is not on WhatsApp"),
+    ],
+)
+def test_a_whatsapp_message_that_did_not_arrive_is_logged_as_one_with_whatsapps_reason(
+    client, code, meaning
+):
+    """Staff read "reply SMS ... failed: error 63003, see Twilio's error reference": an SMS
+    that was never sent, and no word of what WhatsApp had said."""
+    message = sent_reply()
+    message.channel = "whatsapp"
+    db.session.commit()
+    report(client, "failed", code)
+    [error] = errors()
+    assert error.error_message.startswith("reply WhatsApp message to ")
+    assert f"failed: error {code}, " in error.error_message and meaning in error.error_message
+
+
 def test_the_task_keeps_its_status(client):
     """Its answer was made and handed to Twilio: only the delivery failed."""
     message = sent_reply()

@@ -3,12 +3,14 @@ keywords and MORE as on SMS, the 24-hour window, and delivery reports."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from sms_agent import costs, outbound, quota, simulator
+from sms_agent.answering import prompts
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.channels import (
@@ -16,9 +18,10 @@ from sms_agent.outbound.channels import (
     cut_for_whatsapp,
     shape_whatsapp,
     to_whatsapp_text,
+    whatsapp_to_markdown,
 )
 from sms_agent.outbound.gsm import message_length
-from sms_agent.outbound.shape import to_sms_text
+from sms_agent.outbound.shape import shape, to_sms_text
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import chat_completion, inbound_form, signed_post
 
@@ -136,12 +139,75 @@ def test_the_texter_is_one_record_answered_on_the_channel_last_used(
     assert db.session.get(User, PHONE).channel == "sms"
 
 
+def test_staff_see_the_whatsapp_profile_name_until_the_texter_has_one(app, client):
+    """Twilio passes the name on the texter's WhatsApp profile (ProfileName); staff saw a
+    bare number in the inbox all the same."""
+    text_in(client, "hello", ProfileName="  Ann\nLee ", WaId="15551230000")
+    assert db.session.get(User, PHONE).full_name == "Ann Lee"
+    make_user("+15557654321", full_name="Dr. Bob")
+    text_in(client, "hello", "whatsapp:+15557654321", ProfileName="Bobby")
+    assert db.session.get(User, "+15557654321").full_name == "Dr. Bob"
+
+
+def test_a_mexican_whatsapp_texter_is_the_texter_of_their_mexican_number(
+    app, client, twilio_server
+):
+    """WhatsApp still writes Mexico's mobile numbers with the 1 after +52 that the dial plan
+    dropped in 2019 (Twilio's From "whatsapp:+5215512345678"), a number phonenumbers calls
+    impossible: every Mexican WhatsApp texter's message was refused with a 400, unanswered."""
+    app.config["ALLOWED_COUNTRIES"] = ("US", "MX")
+    text_in(client, "hola", "whatsapp:+5215512345678")
+    text_in(client, "hola otra vez", "+525512345678")
+    user = db.session.get(User, "+525512345678")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+    # Answered on WhatsApp as WhatsApp knows them (after the program notice), then by SMS.
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == 2 * [
+        "whatsapp:+5215512345678"
+    ] + 2 * ["+525512345678"]
+    assert [m.to_number for m in outbox("reply")] == [user.phone_number] * 2
+
+
+def test_staff_see_which_of_the_texters_messages_came_on_whatsapp(
+    app, client, texter, twilio_server, admin_headers
+):
+    """A thread on both channels showed every text of the texter as an SMS ("1 segment,
+    GSM-7"), so staff could not tell where they wrote from, nor where it was answered."""
+    text_in(client, "hello on whatsapp 🙂")
+    text_in(client, "hello by sms", PHONE)
+    path = f"/api/users/{ENCODED}/messages/"
+    thread = client.get(path, headers=admin_headers).get_json()["results"]
+    texts = {m["body"]: (m["channel"], m["segments"], m["encoding"]) for m in thread}
+    assert texts["hello on whatsapp 🙂"] == ("whatsapp", 1, "UTF-8")
+    assert texts["hello by sms"] == ("sms", 1, "GSM-7")
+
+
 def test_keywords_work_the_same_on_whatsapp(app, client, texter, twilio_server):
     text_in(client, "HELP")
     text_in(client, "STOP")
     assert [m.kind for m in outbox()] == ["help", "opt_out"]
     assert all(m["To"] == WHATSAPP for m in sent_to_twilio(twilio_server))
     assert db.session.get(User, PHONE).is_opted_out
+
+
+def test_stop_on_whatsapp_is_confirmed_by_us_even_where_twilio_confirms_sms_stops(
+    app, client, texter, twilio_server
+):
+    """Twilio's opt-out handling (Advanced Opt-Out included) is SMS's: with it on, a STOP on
+    WhatsApp opted the texter out and nobody confirmed it, as we left it to Twilio."""
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    text_in(client, "STOP")
+    assert db.session.get(User, PHONE).is_opted_out
+    [confirmation] = outbox()
+    assert (confirmation.kind, confirmation.channel) == ("opt_out", "whatsapp")
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [WHATSAPP]
+
+
+def test_the_simulator_waits_for_our_confirmation_of_a_whatsapp_stop(app, runner):
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    args = ["sms", "simulate", "--from", WHATSAPP, "--inline", "STOP"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "--- WhatsApp to +15551230000 (opt_out, sent) ---" in result.output
 
 
 #: What Twilio posts for a place shared in WhatsApp: no Body, the place in fields of its own.
@@ -161,6 +227,63 @@ def test_a_shared_location_is_answered_as_the_place_it_names(
     assert [m.kind for m in outbox()] == ["reply"]
     question = openai_server.requests[0][2]["messages"][-1]["content"]
     assert "Eiffel Tower, Champ de Mars" in question and "(48.858370, 2.294481)" in question
+
+
+def asked(openai_server) -> str:
+    """What the model was asked last, as the texter's turn."""
+    return openai_server.requests[-1][2]["messages"][-1]["content"]
+
+
+def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
+    app, client, texter, openai_server, twilio_server
+):
+    """WhatsApp lets a texter reply to one message of the thread (Twilio names it in
+    OriginalRepliedMessageSid): "what does this mean?" under the answer about cats was asked
+    with no word of it, so the model explained the latest answer, about dogs."""
+    for answer in ("Cats purr at 25 Hz.", "Dogs pant to cool down.", "It is their purr."):
+        openai_server.then(200, chat_completion(answer))
+    text_in(client, "tell me about cats")
+    text_in(client, "tell me about dogs")
+    cats = outbox()[0]
+    text_in(client, "what does this mean?", OriginalRepliedMessageSid=cats.sid)
+    assert asked(openai_server) == (
+        '(In reply to your message: "Cats purr at 25 Hz.")\n\nwhat does this mean?'
+    )
+    [task] = db.session.scalars(sa.select(Task).where(Task.sms_content.startswith("what")))
+    assert task.sms_content == "what does this mean?"  # as the texter wrote it, for staff
+
+
+def test_staff_see_the_message_a_whatsapp_reply_answers(
+    app, client, texter, openai_server, twilio_server, admin_headers
+):
+    openai_server.then(200, chat_completion("Cats purr at 25 Hz."))
+    text_in(client, "tell me about cats")
+    cats = outbox()[0]
+    text_in(client, "what does this mean?", OriginalRepliedMessageSid=cats.sid)
+    path = f"/api/users/{ENCODED}/messages/"
+    thread = client.get(path, headers=admin_headers).get_json()["results"]
+    quoted = {m["body"]: m["replying_to"] for m in thread if m["direction"] == "in"}
+    assert quoted == {"tell me about cats": None, "what does this mean?": "Cats purr at 25 Hz."}
+
+
+def test_a_reply_to_the_texters_own_text_is_asked_with_it(
+    app, client, texter, openai_server, twilio_server
+):
+    text_in(client, "tell me about cats")
+    [first] = db.session.scalars(sa.select(Task)).all()
+    text_in(client, "and in French?", OriginalRepliedMessageSid=first.message_sid)
+    assert asked(openai_server).startswith('(In reply to my message: "tell me about cats")')
+
+
+def test_a_reply_naming_a_message_of_another_texter_is_asked_alone(
+    app, client, texter, openai_server, twilio_server
+):
+    """The sid is the texter's to write: another texter's messages never reach this one's
+    model."""
+    text_in(client, "my secret is 1234", "whatsapp:+15557654321")
+    secret = outbox()[0]
+    text_in(client, "what does this mean?", OriginalRepliedMessageSid=secret.sid)
+    assert asked(openai_server) == "what does this mean?"
 
 
 def test_stop_on_whatsapp_is_confirmed_whatever_letters_the_service_name_has(
@@ -297,6 +420,15 @@ def test_delivery_reports_of_whatsapp_messages_are_recorded_like_sms(
     assert db.session.get(OutboundMessage, reply.id).status == expected
     if code:
         assert db.session.get(OutboundMessage, reply.id).error_code == int(code)
+
+
+def test_the_bold_and_italic_the_whatsapp_prompt_asks_for_arrive_bold_and_italic(app):
+    """The prompt told the model to write WhatsApp's own *bold*, which shaping reads as the
+    Markdown the model writes everywhere else: *italic*. A model doing as it was told got
+    its bold sent as italics ("_Step 1:_")."""
+    prompt = prompts.system_prompt("general", 3, whatsapp=True)
+    bold, italic = re.search(r"You may use (\S+), (\S+) and", prompt).groups()
+    assert to_whatsapp_text(f"{bold} and {italic}") == "*bold* and _italic_"
 
 
 def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
@@ -459,7 +591,7 @@ def test_a_code_block_cut_on_whatsapp_is_closed_and_opened_again_for_more():
     first = shape_whatsapp(answer, more=True)
     second = shape_whatsapp(first.rest, plain=True, more=True)
     [shown], [more] = first.parts, second.parts
-    assert len(shown) <= WHATSAPP_MAX_CHARS and shown.endswith("')\n``` (Reply MORE)")
+    assert len(shown) <= WHATSAPP_MAX_CHARS and shown.endswith("')\n```\n(Reply MORE)")
     assert shown.count("```") == 2 and more.count("```") == 2
     assert more.startswith("```\n    print('line ") and more.endswith("```\n\nRun it.")
     assert (first.sent + "\n" + second.sent).replace("\n```\n```", "") == to_whatsapp_text(answer)
@@ -473,6 +605,25 @@ def test_code_the_token_limit_cut_shows_as_code_on_whatsapp(app, client, openai_
     text_in(client, "How do I add two numbers in Python?")
     [reply] = outbox("reply")
     assert reply.body == "Here's how:\n\n```\ndef add(a, b):\n    return a + b\n```"
+
+
+def test_code_cut_for_more_stays_code_in_both_messages():
+    """Cut inside a ```block```, the first message ended in an unclosed fence (WhatsApp
+    showed the ``` as written and the code in its proportional font, "(Reply MORE)" stuck
+    to the last line of code) and the rest began without one, so its `**kwargs` and
+    `__init__` were read as bold."""
+    lines = "\n".join(f"    total = add(total, **kwargs_{n})  # step {n}" for n in range(80))
+    answer = f"Here is the script.\n\n```python\ndef main(**kwargs):\n{lines}\n```\n\nRun it."
+    shaped = shape_whatsapp(answer, more=True)
+    [first] = shaped.parts
+    assert message_length(first) <= WHATSAPP_MAX_CHARS
+    code, marker = first.rsplit("\n```\n", 1)
+    assert marker == "(Reply MORE)" and code.count("```") == 1
+    assert code.endswith(")  # step " + code.rsplit("# step ", 1)[1])  # a whole line
+    assert shaped.rest.startswith("```\n    total = add(total, **kwargs_")
+    assert shaped.rest.count("```") == 2 and shaped.rest.endswith("```\n\nRun it.")
+    # Asked for by SMS, the rest is still read as code: its marks are kept as written.
+    assert "**kwargs_" in shape(whatsapp_to_markdown(shaped.rest), 10).parts[0]
 
 
 def test_the_program_notice_comes_once_on_each_channel(app, client):

@@ -42,7 +42,8 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     `media`: what the texter's pictures and voice notes gave (sms_agent/media/read.py)."""
     earlier = history.history_messages(user, task)
     question = media.question(task.sms_content) if media else task.sms_content
-    asked = history.with_unanswered(question, earlier.unanswered)
+    quoting = history.with_quote(question, task)
+    asked = history.with_unanswered(quoting, earlier.unanswered)
     found = classify.classify(question)
     category = task.category if task.category_given else found.category
     budget, encoding = quota.segment_budget(user.tier), expected_encoding(question)
@@ -80,7 +81,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         "offline": completion.offline,
         "llm_seconds": round(time.monotonic() - began, 3),
         "context_turns": (len(messages) - 2) // 2,
-        **({"question": question} if media else {}),
+        **({"question": quoting} if media or quoting != question else {}),
     }
     if REQUEST_HUMAN in completion.tool_calls:
         task.metadata_ = {**task.metadata_, "handoff": HandoffSource.MODEL.value}

@@ -19,6 +19,9 @@ UNANSWERED_SECONDS = 60
 
 _UNANSWERED = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
 
+#: Where a task's metadata keeps the message its text replies to (inbound/quoted.py).
+QUOTED = "replying_to"
+
 
 def _recent() -> sa.CompoundSelect:
     """The query of `recent_exchanges`, built once with bind parameters (a job runs it
@@ -109,6 +112,16 @@ def history_messages(user: User, current: Task) -> Context:
         messages.append({"role": "user", "content": asked})
         messages.append({"role": "assistant", "content": sent})
     return Context(messages, unanswered)
+
+
+def with_quote(question: str, task: Task) -> str:
+    """The question after the message of the thread it replies to (a WhatsApp reply), ours
+    ("your message", as the texter says it to the model) or the texter's own."""
+    quoted = (task.metadata_ or {}).get(QUOTED)
+    if not quoted:
+        return question
+    whose = "your" if quoted.get("ours") else "my"
+    return f'(In reply to {whose} message: "{quoted["text"]}")\n\n{question}'
 
 
 def with_unanswered(question: str, unanswered: list[str]) -> str:

@@ -19,9 +19,11 @@ BASE = (
     "characters."
 )
 
-#: On WhatsApp the answer keeps its formatting (outbound/channels.py) and its emoji.
+#: On WhatsApp the answer keeps its formatting and its emoji: the model writes Markdown, as
+#: everywhere, and outbound/channels.py makes it WhatsApp's (**bold** to *bold*). Asked for
+#: WhatsApp's own *bold*, a model got italics: that is Markdown's *italic*.
 WHATSAPP_BASE = (
-    "You answer questions sent on WhatsApp. You may use *bold*, _italic_ and short lists "
+    "You answer questions sent on WhatsApp. You may use **bold**, *italic* and short lists "
     "(lines starting with '- ' or '1. '), but no tables or headings. Answer in the language "
     "of the question. Be direct and useful; skip greetings and filler. Keep the whole "
     "answer under {chars} characters."

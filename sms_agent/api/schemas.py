@@ -307,6 +307,11 @@ class ConversationOut(OutSchema):
     unread = fields.Integer(metadata={"description": "Texts held for staff not read yet."})
 
 
+def _maybe(kind: type[fields.Field], description: str, **kwargs) -> fields.Field:
+    """A field that only some entries have (null in the others)."""
+    return kind(allow_none=True, metadata={"description": description}, **kwargs)
+
+
 class MessageOut(OutSchema):
     id = fields.String()
     direction = fields.String(validate=validate.OneOf(["in", "out"]))
@@ -323,8 +328,13 @@ class MessageOut(OutSchema):
     segments = fields.Integer()
     encoding = fields.String(
         validate=validate.OneOf([GSM_7, UCS_2, WHATSAPP_ENCODING]),
-        metadata={"description": f"{WHATSAPP_ENCODING} for a message sent on WhatsApp."},
+        metadata={"description": f"{WHATSAPP_ENCODING} for a message on WhatsApp."},
     )
+    channel = fields.String(
+        validate=validate.OneOf(Channel.values()),
+        metadata={"description": "Where it was written: the texter's text, or our message."},
+    )
+    replying_to = _maybe(fields.String, "in: what the message a WhatsApp reply answers says.")
 
 
 def _force(description: str) -> fields.Boolean:
@@ -353,11 +363,6 @@ class ReadIn(InSchema):
             "held since then stay unread. Without it, all are read."
         },
     )
-
-
-def _maybe(kind: type[fields.Field], description: str, **kwargs) -> fields.Field:
-    """A field that only some entries have (null in the others)."""
-    return kind(allow_none=True, metadata={"description": description}, **kwargs)
 
 
 class ExportEntryOut(OutSchema):

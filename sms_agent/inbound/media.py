@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..clean_text import storable
 from ..media.kinds import IMAGE, OTHER, base_type, kind_of
 from ..models import Channel
+from ..outbound.channels import phone_of
 
 #: Twilio sends at most 10 media items with one message.
 MAX_MEDIA = 10
@@ -38,6 +39,7 @@ class UnservedChannel(ValueError):
 
 def split_channel(sender: str) -> tuple[str, str]:
     """("+15551230000", "whatsapp") for "whatsapp:+15551230000"; SMS numbers have no prefix.
+    A WhatsApp number is the phone number it names (channels.phone_of: Mexico's).
 
     Any other "channel:" prefix raises UnservedChannel: the address after it is no phone
     number of ours to answer by SMS, even when its digits would parse as one."""
@@ -46,7 +48,7 @@ def split_channel(sender: str) -> tuple[str, str]:
     if prefix is None:
         return value, Channel.SMS.value
     if prefix.group(0).lower() == WHATSAPP_PREFIX:
-        return value[prefix.end() :].strip(), Channel.WHATSAPP.value
+        return phone_of(value[prefix.end() :].strip()), Channel.WHATSAPP.value
     raise UnservedChannel(f"{prefix.group(0)!r} is not a channel we serve (SMS and WhatsApp)")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from sqlalchemy.exc import IntegrityError
 
 from .. import handoff, limits
+from ..clean_text import storable
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..outbound import OUR_NUMBER
@@ -18,6 +19,7 @@ from ..phones import mask
 from . import keywords
 from .form import BadInbound, is_message_sid, parse_form, written_to
 from .media import attachments, split_channel
+from .quoted import quoted_metadata
 from .routing import Received, route
 from .store import already_received, remember_handled, store_task
 
@@ -69,10 +71,15 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
         log.info("new user %s on tier %s", mask(phone), user.tier)
     _note_channel(user, channel)
+    _note_profile_name(user, form)
     was_opted_out = user.is_opted_out
     received = route(user, body, media, keywords.matched_by_twilio(form.get("OptOutType")))
     our_number = written_to(form)
-    stored = {**_media_metadata(num_media, media), **_our_number_metadata(our_number)}
+    stored = {
+        **_media_metadata(num_media, media),
+        **_our_number_metadata(our_number),
+        **quoted_metadata(form, phone),
+    }
     if received.outcome == "task":
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _HOW_TOS:
@@ -114,6 +121,20 @@ def _note_channel(user: User, channel: str) -> None:
         user.channel = channel
     if channel == Channel.WHATSAPP:
         user.last_whatsapp_at = utcnow()
+
+
+#: The longest name a texter's row keeps (User.full_name).
+_MAX_NAME_CHARS = 100
+
+
+def _note_profile_name(user: User, form: Mapping[str, str]) -> None:
+    """The name on a WhatsApp texter's profile (Twilio's ProfileName) is their name for
+    staff until they have one; a name given (by staff, the API or the texter) is kept."""
+    if user.full_name:
+        return
+    name = " ".join(storable(form.get("ProfileName") or "").split())[:_MAX_NAME_CHARS]
+    if name:
+        user.full_name = name
 
 
 def _media_metadata(num_media: int, media: list) -> dict:

@@ -9,7 +9,7 @@ from flask import current_app
 
 from .. import handoff, threads
 from ..clean_text import is_blank
-from ..models import HandoffSource, User, utcnow
+from ..models import Channel, HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
 from .media import Attachment, readable
@@ -44,8 +44,8 @@ def route(
     if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
         keyword = None  # a caption: "help" under a photo of homework asks about the photo
     if keyword is not None:
-        carrier_word = keywords.is_carrier_opt_out(body)
-        return _keyword(user, keyword, media, twilio_confirms=carrier_word)
+        confirmed = twilio_confirms_stop(body, user.channel)
+        return _keyword(user, keyword, media, twilio_confirms=confirmed)
     return _message(user, body, media)
 
 
@@ -110,9 +110,7 @@ def _keyword(
     if keyword is Keyword.STOP:
         newly = not user.is_opted_out
         user.opted_out_at = user.opted_out_at or utcnow()
-        confirmed = answered_by_twilio or (
-            twilio_confirms and current_app.config["TWILIO_ADVANCED_OPT_OUT"]
-        )
+        confirmed = answered_by_twilio or twilio_confirms
         return Received("stop", phone, notice="opt_out" if newly and not confirmed else None)
     if keyword is Keyword.START:
         user.opted_out_at = None
@@ -129,6 +127,17 @@ def _keyword(
     if not user.is_active or user.is_opted_out or answered_by_twilio:
         notice = None
     return Received(str(keyword), phone, notice=notice)
+
+
+def twilio_confirms_stop(body: str, channel: str) -> bool:
+    """Whether Twilio's Advanced Opt-Out confirms this opt-out itself: one of the carriers'
+    words (keywords.is_carrier_opt_out), on SMS. Twilio's opt-out handling is SMS's alone:
+    a STOP on WhatsApp is neither blocked nor answered by Twilio, so we confirm it."""
+    return (
+        channel == Channel.SMS
+        and current_app.config["TWILIO_ADVANCED_OPT_OUT"]
+        and keywords.is_carrier_opt_out(body)
+    )
 
 
 def _ask_for_a_person(user: User, media: list[Attachment]) -> Received:

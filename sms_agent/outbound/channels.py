@@ -47,6 +47,27 @@ def address(number: str, channel: str) -> str:
     return PREFIX + number if channel == Channel.WHATSAPP else number
 
 
+#: Mexico's mobile numbers took a 1 after +52 until its dial plan dropped it in 2019, and
+#: WhatsApp still writes them with it: Twilio's From "whatsapp:+5215512345678" is the texter
+#: of +525512345678, a number whose old form phonenumbers calls impossible.
+_MEXICO_AS_WHATSAPP_WRITES_IT = re.compile(r"\+521(\d{10})")
+_MEXICO = re.compile(r"\+52(\d{10})")
+
+
+def phone_of(whatsapp_number: str) -> str:
+    """The phone number a WhatsApp address names ("+5215512345678" is "+525512345678"), so
+    that the texter is one with the SMS of the same number."""
+    mexican = _MEXICO_AS_WHATSAPP_WRITES_IT.fullmatch(whatsapp_number.strip())
+    return "+52" + mexican[1] if mexican else whatsapp_number
+
+
+def recipient(phone: str, channel: str) -> str:
+    """The texter's number as Twilio's To names it on `channel` (the backend adds the
+    "whatsapp:"): on WhatsApp as WhatsApp writes it, Mexico's with its 1 (see phone_of)."""
+    mexican = _MEXICO.fullmatch(phone) if channel == Channel.WHATSAPP else None
+    return "+521" + mexican[1] if mexican else phone
+
+
 def window_closes(user: User):
     """When WhatsApp's window for this texter closes (None: it was never opened)."""
     if user.last_whatsapp_at is None:
@@ -135,7 +156,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     if markdown.count("```") % 2:
         # A block never closed (the token limit cut the answer inside its code) runs to
         # the end, as Markdown reads it; WhatsApp would show its ``` and language name.
-        markdown += _CLOSE_FENCE
+        markdown += _CLOSE.rstrip()
     pieces = _FENCE.split(tables_to_text(markdown))
     tags_as_written = about_markup(question)
     for index in range(1, len(pieces), 2):
@@ -174,9 +195,9 @@ def whatsapp_to_markdown(text: str) -> str:
     return "".join(pieces)
 
 
-#: What closes a code block a cut falls inside, and opens it again at the rest: WhatsApp
-#: shows an unmatched ``` as it is, and the code in neither message as code.
-_CLOSE_FENCE, _OPEN_FENCE = "\n```", "```\n"
+#: A code block's marks, and what closes one a cut leaves open (before the MORE marker).
+FENCE = "```"
+_CLOSE = "\n" + FENCE + "\n"
 
 
 def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
@@ -184,25 +205,41 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     block the cut falls inside is closed there and opened again at the rest."""
     if message_length(text) <= WHATSAPP_MAX_CHARS:
         return text, text, ""
-    budget = WHATSAPP_MAX_CHARS - message_length(marker + _CLOSE_FENCE) - 3
+    reserve = len(_CLOSE) if FENCE in text else 0  # room to close a block cut through
+    budget = WHATSAPP_MAX_CHARS - message_length(marker) - 3 - reserve
     room = budget
     while message_length(text[:room]) > budget:  # an emoji counts twice
         room -= message_length(text[:room]) - budget
     window = text[: room + 1]
     sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= room]
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
-    if sentences and sentences[-1] >= 0.9 * (words[-1] if words else room):
-        cut, finish = sentences[-1], cuts.as_is
-    else:
-        cut, finish = (words[-1] if words else room), cuts.with_ellipsis
-    head, rest = text[:cut].rstrip(), cuts.rest_after(text, cut)
-    if head.count("```") % 2 == 0:
-        return finish(head) + marker, head, rest
-    fence = head.rindex("```")
-    if "\n" not in head[fence:] and head[:fence].strip():  # the block just opened: it waits
-        head, rest = head[:fence].rstrip(), text[fence:]
-        return finish(head) + marker, head, rest
-    return finish(head) + _CLOSE_FENCE + marker, head + _CLOSE_FENCE, _OPEN_FENCE + rest
+    at_sentence = bool(sentences) and sentences[-1] >= 0.9 * (words[-1] if words else room)
+    cut = sentences[-1] if at_sentence else words[-1] if words else room
+    opened = _open_fence(text[:cut])
+    if opened is not None:
+        return _cut_in_code(text, cut, opened, marker)
+    head = text[:cut].rstrip()
+    shown = head if at_sentence else cuts.with_ellipsis(head)
+    return shown + marker, head, cuts.rest_after(text, cut)
+
+
+def _open_fence(head: str) -> int | None:
+    """Where the ```block``` that `head` ends inside begins; None when it ends outside."""
+    fences = [match.start() for match in re.finditer(FENCE, head)]
+    return fences[-1] if len(fences) % 2 else None
+
+
+def _cut_in_code(text: str, cut: int, opened: int, marker: str) -> tuple[str, str, str]:
+    """A cut inside a ```block``` closes it in this message and opens it again in the rest:
+    left open, WhatsApp shows the ``` as written and the rest's code in its own font,
+    reading its * and _ as formatting. The cut is at a line's end when the block has one
+    (no "..." in code), and the MORE marker goes on a line of its own, after the block."""
+    line_end = text.rfind("\n", opened, cut)
+    if text.find("\n", opened) < line_end:  # a line of code ends within the room
+        cut = line_end
+    head = text[:cut].rstrip()
+    shown = head + _CLOSE + marker.strip() if marker else head + _CLOSE.rstrip()
+    return shown, head + _CLOSE.rstrip(), FENCE + "\n" + cuts.rest_after(text, cut)
 
 
 def shape_whatsapp(

@@ -4,7 +4,7 @@ code and what it means in plain words."""
 
 from __future__ import annotations
 
-from ..models import DeliveryStatus, ErrorLog, ErrorType, OutboundMessage
+from ..models import Channel, DeliveryStatus, ErrorLog, ErrorType, OutboundMessage
 from ..ops.error_log import record_error
 from ..phones import mask
 
@@ -23,7 +23,12 @@ MEANINGS = {
     30007: "the carrier filtered the message (spam rules or unregistered traffic)",
     30008: "the carrier gave no reason (unknown error)",
     30034: "our US number is not registered for A2P 10DLC, so carriers refuse it",
+    63003: "the number is not on WhatsApp, or no longer active there",
+    63007: "our WhatsApp sender is not one Twilio knows (TWILIO_WHATSAPP_NUMBER)",
+    63014: "the texter blocked our WhatsApp sender",
     63016: "the WhatsApp texter has not written within 24 hours (only templates may go)",
+    63018: "WhatsApp's rate limit for our sender was exceeded",
+    63024: "the number is not on WhatsApp, or its app cannot receive the message",
 }
 
 
@@ -40,8 +45,9 @@ def report_undelivered(message: OutboundMessage, status: str, code: int | None) 
     learn that it never reached the phone."""
     meaning = meaning_of(code)
     where = f"part {message.part}/{message.parts} of " if message.parts > 1 else ""
+    what = "WhatsApp message" if message.channel == Channel.WHATSAPP else "SMS"
     text = (
-        f"{where}{message.kind} SMS to {mask(message.to_number)} {status}: "
+        f"{where}{message.kind} {what} to {mask(message.to_number)} {status}: "
         f"error {code if code is not None else 'none'}, {meaning}"
     )
     return record_error(

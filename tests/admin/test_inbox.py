@@ -125,6 +125,20 @@ def test_times_on_the_thread_and_the_dashboard_say_they_are_utc(admin_client, pa
     assert times and all(times)
 
 
+def test_a_whatsapp_text_shows_as_whatsapp_with_the_message_it_replies_to(admin_client):
+    make_task(
+        user=make_user(PHONE, channel="whatsapp"),
+        sms_content="what does this mean?",
+        metadata_={
+            "our_number": "whatsapp:+15005550006",
+            "replying_to": {"text": "Cats purr at <25> Hz.", "ours": True},
+        },
+    )
+    page = page_of(admin_client, PAGE)
+    assert "In reply to: Cats purr at &lt;25&gt; Hz." in page
+    assert "WhatsApp" in page and "segment" not in page
+
+
 def test_the_poll_returns_the_thread_and_who_holds_it_as_json(admin_client):
     user = waiting()
     handoff.take_over(user, boss())

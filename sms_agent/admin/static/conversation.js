@@ -79,6 +79,10 @@
     var detail = m.channel === "whatsapp" ? " · WhatsApp" :
       " · " + m.segments + " segment" + (m.segments === 1 ? "" : "s") + ", " + m.encoding;
     meta.appendChild(document.createTextNode(detail + (m.error_code ? ", error " + m.error_code : "")));
+    if (m.replying_to) {
+      var quoted = m.replying_to.length > 200 ? m.replying_to.slice(0, 197) + "..." : m.replying_to;
+      node.appendChild(element("div", "sms-quote", "In reply to: " + quoted));
+    }
     node.appendChild(bubble);
     (m.media || []).forEach(function (item) { node.appendChild(attachment(item)); });
     node.appendChild(meta);

@@ -1,0 +1,37 @@
+"""A reply to one message of the thread, as WhatsApp lets a texter make it (a swipe, or
+Reply): Twilio names that message in OriginalRepliedMessageSid. What it said is kept on the
+task, so that the model reads "what does this mean?" as about it, not about the latest
+answer. Only the texter's own thread is looked in: the sid is theirs to write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+
+from ..answering.history import QUOTED
+from ..extensions import db
+from ..models import OutboundMessage, Task
+from .form import is_message_sid
+
+#: As much of the quoted message as the model is shown: one WhatsApp message of ours.
+MAX_QUOTE_CHARS = 1600
+
+
+def quoted_metadata(form: Mapping[str, str], phone: str) -> dict:
+    """{QUOTED: {"text": ..., "ours": ...}} for a reply to a message of this texter's
+    thread, ours or theirs; {} for any other text (one query only for a reply)."""
+    sid = (form.get("OriginalRepliedMessageSid") or "").strip()
+    if not is_message_sid(sid):
+        return {}
+    ours = db.session.scalar(
+        sa.select(OutboundMessage.body).where(
+            OutboundMessage.sid == sid, OutboundMessage.to_number == phone
+        )
+    )
+    if ours is not None:
+        return {QUOTED: {"text": ours[:MAX_QUOTE_CHARS], "ours": True}}
+    theirs = db.session.scalar(
+        sa.select(Task.sms_content).where(Task.message_sid == sid, Task.user_phone == phone)
+    )
+    return {QUOTED: {"text": theirs[:MAX_QUOTE_CHARS], "ours": False}} if theirs else {}
