@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
+
+import pytest
+import sqlalchemy as sa
 
 from config import TestingConfig
 from sms_agent import create_app
@@ -64,17 +68,100 @@ def test_readyz_gives_up_on_a_database_host_that_never_answers(caplog):
         silent.listen(16)
         url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/silent"
         app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url, DB_CONNECT_TIMEOUT=2)
-        answered = []
-        probe = threading.Thread(
-            target=lambda: answered.append(app.test_client().get("/readyz")), daemon=True
-        )
-        began = time.monotonic()
-        probe.start()
-        probe.join(timeout=10)
+        response, seconds = _readyz_waiting_at_most(app.test_client(), 10)
+    assert seconds < 6
+    assert response.status_code == 503
+    assert response.json["checks"]["database"] == "unreachable"
+
+
+def _readyz_waiting_at_most(client, seconds: float):
+    """/readyz's response and how long it took, from a thread the test does not wait for
+    longer than `seconds`."""
+    answered = []
+    probe = threading.Thread(target=lambda: answered.append(client.get("/readyz")), daemon=True)
+    began = time.monotonic()
+    probe.start()
+    probe.join(timeout=seconds)
     assert answered, "the probe still waits for the database"
-    assert time.monotonic() - began < 6
-    assert answered[0].status_code == 503
-    assert answered[0].json["checks"]["database"] == "unreachable"
+    return answered[0], time.monotonic() - began
+
+
+class FreezingRelay:
+    """A TCP relay to the test database that can go silent: once frozen it keeps every
+    connection open and passes nothing on, as a database host that died (a power cut, a
+    partition) does to a connection the pool already holds."""
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.frozen = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:
+                return
+            far = socket.create_connection(self.target)
+            self.sockets += [near, far]
+            threading.Thread(target=self._pass_on, args=(near, far), daemon=True).start()
+
+    def _pass_on(self, near, far):
+        try:
+            while not self.frozen.is_set():
+                readable, _, _ = select.select([near, far], [], [], 0.05)
+                if self.frozen.is_set():
+                    return
+                for source in readable:
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    (far if source is near else near).sendall(data)
+        except OSError:
+            return  # closed at the end of the test
+
+    def close(self):
+        for each in self.sockets:
+            each.close()
+
+
+def test_readyz_gives_up_on_a_database_that_stops_answering_an_open_connection(
+    database_url, caplog
+):
+    """Regression: a database host that died under a pooled connection left /readyz (and
+    the web thread serving it) waiting for the kernel to give up resending, about fifteen
+    minutes. The probe now says unreachable within its 2 seconds, and cuts that connection,
+    so the pool opens a fresh one once the host is back."""
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("SQLite has no connection to a host")
+    relay = FreezingRelay(url.host or "127.0.0.1", url.port or 5432)
+    relayed = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=relayed)
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200
+        relay.frozen.set()
+        response, seconds = _readyz_waiting_at_most(client, 15)
+        assert seconds < 4
+        assert response.status_code == 503
+        assert response.json["checks"]["database"] == "unreachable"
+        assert "no answer to SELECT 1 within 2 s" in caplog.text
+        for _ in range(100):  # the cut connection ends the probe's own thread too
+            if not any(t.name == "readyz-database" for t in threading.enumerate()):
+                break
+            time.sleep(0.02)
+        assert not any(t.name == "readyz-database" for t in threading.enumerate())
+
+        relay.frozen.clear()  # the host is back: the pool opens a fresh connection
+        assert client.get("/readyz").status_code == 200
+    finally:
+        relay.close()
+        with app.app_context():
+            db.engine.dispose()
 
 
 def test_warm_up_reports_what_it_could_not_reach_instead_of_failing(database_url):
