@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import socket
 import threading
 import time
@@ -14,6 +13,7 @@ from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
 from sms_agent.ops.health import warm_up
+from tests.relay import DatabaseRelay
 
 UNREACHABLE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -86,48 +86,6 @@ def _readyz_waiting_at_most(client, seconds: float):
     return answered[0], time.monotonic() - began
 
 
-class FreezingRelay:
-    """A TCP relay to the test database that can go silent: once frozen it keeps every
-    connection open and passes nothing on, as a database host that died (a power cut, a
-    partition) does to a connection the pool already holds."""
-
-    def __init__(self, host: str, port: int):
-        self.target = (host, port)
-        self.frozen = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets = [self.listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                near, _ = self.listener.accept()
-            except OSError:
-                return
-            far = socket.create_connection(self.target)
-            self.sockets += [near, far]
-            threading.Thread(target=self._pass_on, args=(near, far), daemon=True).start()
-
-    def _pass_on(self, near, far):
-        try:
-            while not self.frozen.is_set():
-                readable, _, _ = select.select([near, far], [], [], 0.05)
-                if self.frozen.is_set():
-                    return
-                for source in readable:
-                    data = source.recv(65536)
-                    if not data:
-                        return
-                    (far if source is near else near).sendall(data)
-        except OSError:
-            return  # closed at the end of the test
-
-    def close(self):
-        for each in self.sockets:
-            each.close()
-
-
 def test_readyz_gives_up_on_a_database_that_stops_answering_an_open_connection(
     database_url, caplog
 ):
@@ -138,13 +96,12 @@ def test_readyz_gives_up_on_a_database_that_stops_answering_an_open_connection(
     url = sa.engine.make_url(database_url)
     if url.get_backend_name() != "postgresql":
         pytest.skip("SQLite has no connection to a host")
-    relay = FreezingRelay(url.host or "127.0.0.1", url.port or 5432)
-    relayed = url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
-    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=relayed)
+    relay = DatabaseRelay(url.host or "127.0.0.1", url.port or 5432)
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=relay.url_for(url))
     client = app.test_client()
     try:
         assert client.get("/readyz").status_code == 200
-        relay.frozen.set()
+        relay.freeze()
         response, seconds = _readyz_waiting_at_most(client, 15)
         assert seconds < 4
         assert response.status_code == 503
@@ -156,7 +113,7 @@ def test_readyz_gives_up_on_a_database_that_stops_answering_an_open_connection(
             time.sleep(0.02)
         assert not any(t.name == "readyz-database" for t in threading.enumerate())
 
-        relay.frozen.clear()  # the host is back: the pool opens a fresh connection
+        relay.frozen.clear()  # the host answers again: the pool opens a fresh connection
         assert client.get("/readyz").status_code == 200
     finally:
         relay.close()
