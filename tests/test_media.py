@@ -297,6 +297,31 @@ def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     assert [m.kind for m in outbox()] == ["media_failed"] and task.status == "failed"
 
 
+def test_a_picture_that_could_not_be_fetched_beside_a_video_gets_one_text_not_two(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: with a video beside the picture, the webhook texted at once "I can't open
+    that kind of file, so I'm answering the rest of your message"; then the picture could not
+    be fetched and a second text said so, and no answer came. The texter now gets the one
+    text that is true: the picture could not be fetched."""
+    app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
+    video = twilio_server.serve(media_path(), "video/mp4", b"\x00\x00\x00\x18ftypmp42")
+    picture = twilio_server.url + media_path("ME" + "3" * 32)  # 404: the media was deleted
+    task = text_in(client, "What is this?", (video, "video/mp4"), (picture, "image/png"))
+    assert task.status == "failed" and not chat_requests(openai_server)
+    assert [m.kind for m in outbox()] == ["media_failed"]
+
+
+def test_a_picture_read_beside_a_video_is_answered_after_a_note_on_the_video(
+    app, client, texter, twilio_server, openai_server
+):
+    video = twilio_server.serve(media_path(), "video/mp4", b"\x00\x00\x00\x18ftypmp42")
+    picture = twilio_server.serve(media_path("ME" + "3" * 32), "image/png", PNG)
+    task = text_in(client, "What is this?", (video, "video/mp4"), (picture, "image/png"))
+    assert task.status == "completed"
+    assert [m.kind for m in outbox()] == ["media_note", "reply"]
+
+
 def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(
     app, client, texter, twilio_server, openai_server
 ):

@@ -126,6 +126,12 @@ def attachments_of(task: Task) -> list[dict]:
     return list((task.metadata_ or {}).get("media") or [])
 
 
+def has_unread_files(task: Task) -> bool:
+    """A video or another file we do not read came with the text: its answer is preceded by
+    a note saying so (`media_note`)."""
+    return any((item.get("kind") or OTHER) == OTHER for item in attachments_of(task))
+
+
 def read_media(task: Task) -> MediaInput:
     """What the task's attachments say; raises MediaUnreadable when one cannot be read (the
     row records why). The caller commits the rows.
