@@ -510,9 +510,37 @@ def test_a_picture_sent_while_staff_hold_the_conversation_is_kept_for_them(
     assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
     shown, voice = sorted(task.media, key=lambda media: media.position)
     assert (shown.kind, shown.status, shown.data) == ("image", "read", PNG)
-    assert (voice.kind, voice.status, voice.transcript) == ("audio", "refused", None)
-    assert openai_server.requests == []  # never sent to a model, nor transcribed
+    assert (voice.kind, voice.status) == ("audio", "read")
+    assert voice.transcript == "What time is it in Tokyo?"  # staff read what it said
+    assert not chat_requests(openai_server)  # never sent to the model
+    [model_call] = db.session.scalars(sa.select(ModelCall))
+    assert model_call.task_id == task.id  # the transcription is paid for, and in the spend
     assert [m.kind for m in outbox()] == ["handoff"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, openai_error("Invalid file format.", "invalid_value", "invalid_request_error")),
+        (503, openai_error("The server is overloaded.", None)),  # still, after the retries
+    ],
+    ids=["a format the server cannot read", "a server down"],
+)
+def test_a_voice_note_held_for_staff_that_cannot_be_transcribed_says_why(
+    app, client, texter, twilio_server, openai_server, status, error
+):
+    """Regression: a voice note sent while staff held the conversation was never
+    transcribed, so staff saw "not read" and nothing of what the texter said; it is now
+    transcribed for them, and one that could not be says why."""
+    app.config["OPENAI_MAX_RETRIES"] = 0
+    text_in(client, "AGENT")
+    openai_server.then(status, error)
+    note = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (note, "audio/ogg"))
+    [voice] = task.media
+    assert voice.status == "failed"
+    assert error["error"]["message"] in voice.error_message
+    assert [m.kind for m in outbox()] == ["handoff"]  # the texter is not told: staff are
 
 
 @pytest.mark.parametrize("caption", ["help", "Help!", "Info?", "more", "NEW", "usage"])
