@@ -42,5 +42,6 @@ def test_texts_taken_while_the_database_is_down_are_stored_and_answered_once_it_
     kept = stack.logs(tail=200_000)
     assert "kept for a worker, the database unavailable" in kept
     assert "During the outage" not in kept, "the texts stay out of the logs"
+    assert phone(3) not in kept and phone(3)[-4:] in kept, "numbers show their last four only"
     sms = stack.scalar("SELECT count(DISTINCT message_sid) FROM tasks")
     assert sms == 11 == len({form["MessageSid"] for form in during}) + 1
