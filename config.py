@@ -510,7 +510,8 @@ class Config:
     DB_MAX_OVERFLOW = env_int("DB_MAX_OVERFLOW", 0)
     DB_POOL_TIMEOUT = env_float("DB_POOL_TIMEOUT", 30.0, minimum=0.1)
     # PostgreSQL: how long opening a connection may take (libpq's connect_timeout, whole
-    # seconds, at least 2); without it a host that drops packets holds each caller for the
+    # seconds, at least 2), and a query sent on an open one may go unacknowledged by the host
+    # (tcp_user_timeout); without them a host that drops packets holds each caller for the
     # operating system's own TCP timeout, minutes
     DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 10, minimum=2)
 

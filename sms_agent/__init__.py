@@ -130,13 +130,16 @@ def _migrations_dir():
 
 def _pin_postgresql_to_utc(app: Flask) -> None:
     """Sessions in UTC, so date() groups by the same days on PostgreSQL as on SQLite; and
-    opening one gives up after DB_CONNECT_TIMEOUT, so a database host that drops packets
-    (a failover, a firewall) fails a webhook, a job or a probe in seconds, not minutes."""
+    opening one gives up after DB_CONNECT_TIMEOUT, as does a query the host has not
+    acknowledged by then, so a database host that drops packets (a failover, a firewall) or
+    dies under an open connection fails a webhook, a job or a probe in seconds, not the
+    kernel's fifteen minutes of retransmissions."""
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         options["connect_args"] = {
             "options": "-c timezone=UTC",
             "connect_timeout": app.config["DB_CONNECT_TIMEOUT"],
+            "tcp_user_timeout": app.config["DB_CONNECT_TIMEOUT"] * 1000,  # milliseconds
             **options.get("connect_args", {}),
         }
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

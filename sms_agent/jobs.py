@@ -141,7 +141,8 @@ def follow_up(received: inbound.Received) -> None:
 
 @shared_task(acks_late=True, name="sms_agent.jobs.read_held_media")
 def read_held_media(task_id: str) -> None:
-    """Fetch the pictures of a text held for staff, so its conversation shows them."""
+    """Fetch the pictures and transcribe the voice notes of a text held for staff, so its
+    conversation shows them."""
     task = db.session.get(Task, uuid.UUID(task_id))
     if task is None:
         return

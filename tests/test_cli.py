@@ -170,6 +170,19 @@ def test_token_for_a_texter_and_revoke(runner):
     assert ApiToken.find_active(key) is None
 
 
+def test_revoking_by_a_shorter_prefix_says_how_long_a_prefix_is(runner):
+    """Regression: `flask token revoke` with the first few characters of a key (its --help
+    said "every token whose key starts with PREFIX") answered "no token with prefix", as if
+    the key did not exist; it now says a prefix is the 12 characters the admin shows."""
+    make_user("+15551230000")
+    result = runner.invoke(args=["token", "create-for-user", "+15551230000"])
+    key = result.output.strip().splitlines()[-1]
+    result = runner.invoke(args=["token", "revoke", key[:6]])
+    assert result.exit_code == 1
+    assert "12 characters" in result.output and "no token" not in result.output
+    assert ApiToken.find_active(key) is not None
+
+
 def test_quota_reset_with_yes_resets_every_user(runner):
     users = [make_user(monthly_requests=n) for n in (5, 50)]
     result = runner.invoke(args=["quota", "reset", "--yes"])

@@ -68,3 +68,78 @@ def test_only_a_closed_connection_is_refused():
 
     with pytest.raises(sa.exc.DisconnectionError):
         drop_closed_connection(ClosedPsycopgConnection(), None, None)
+
+
+#: Run in a network namespace of its own: the app reaches PostgreSQL over TCP on the
+#: namespace's loopback, relayed to the server's Unix socket; then the loopback goes down.
+DEAD_HOST_SCRIPT = """
+import socket, subprocess, sys, threading, time
+import sqlalchemy as sa
+from config import TestingConfig
+from sms_agent import create_app
+from sms_agent.extensions import db
+
+server_socket, url = sys.argv[1], sa.make_url(sys.argv[2])
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+listener = socket.create_server(("127.0.0.1", 0))
+
+def pass_on(source, target):
+    while data := source.recv(65536):
+        target.sendall(data)
+
+def relay():
+    while True:
+        near, far = listener.accept()[0], socket.socket(socket.AF_UNIX)
+        far.connect(server_socket)
+        threading.Thread(target=pass_on, args=(near, far), daemon=True).start()
+        threading.Thread(target=pass_on, args=(far, near), daemon=True).start()
+
+threading.Thread(target=relay, daemon=True).start()
+relayed = url.set(host="127.0.0.1", port=listener.getsockname()[1])
+uri = relayed.render_as_string(hide_password=False)
+app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=uri, DB_CONNECT_TIMEOUT=2)
+with app.app_context():
+    db.session.execute(sa.text("SELECT 1"))
+    subprocess.run(["ip", "link", "set", "lo", "down"], check=True)  # the host is gone
+    began = time.monotonic()
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError:
+        print(f"failed after {time.monotonic() - began:.1f}s")
+"""
+
+
+def test_a_query_to_a_host_that_died_under_its_connection_fails_in_seconds(database_url):
+    """Regression: a database host that died under an open connection (a power cut, a
+    partition: packets vanish, nothing answers) held the webhook, job or command that sent
+    it a query for the kernel's retransmissions, about fifteen minutes, so Twilio gave up on
+    the webhook and its text was lost. A query left unacknowledged for DB_CONNECT_TIMEOUT
+    now fails the connection, and the webhook keeps its text for a worker.
+
+    Played in a network namespace of its own whose loopback goes down (root and unshare),
+    with PostgreSQL reached over its Unix socket, which the namespace does not touch."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = sa.make_url(database_url)
+    server_socket = Path(f"/var/run/postgresql/.s.PGSQL.{url.port or 5432}")
+    if url.get_backend_name() != "postgresql" or not server_socket.exists():
+        pytest.skip("needs PostgreSQL's Unix socket on this host")
+    if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs root, unshare and ip for a network namespace")
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("this sandbox makes no network namespaces")
+    argv = ["unshare", "-n", sys.executable, "-c", DEAD_HOST_SCRIPT, str(server_socket)]
+    done = subprocess.run(
+        [*argv, database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("failed after "), done.stdout
+    assert float(done.stdout.split()[-1].rstrip("s")) < 6

@@ -6,10 +6,14 @@ import socket
 import threading
 import time
 
+import pytest
+import sqlalchemy as sa
+
 from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.extensions import db
 from sms_agent.ops.health import warm_up
+from tests.relay import DatabaseRelay
 
 UNREACHABLE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
@@ -64,17 +68,57 @@ def test_readyz_gives_up_on_a_database_host_that_never_answers(caplog):
         silent.listen(16)
         url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/silent"
         app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url, DB_CONNECT_TIMEOUT=2)
-        answered = []
-        probe = threading.Thread(
-            target=lambda: answered.append(app.test_client().get("/readyz")), daemon=True
-        )
-        began = time.monotonic()
-        probe.start()
-        probe.join(timeout=10)
+        response, seconds = _readyz_waiting_at_most(app.test_client(), 10)
+    assert seconds < 6
+    assert response.status_code == 503
+    assert response.json["checks"]["database"] == "unreachable"
+
+
+def _readyz_waiting_at_most(client, seconds: float):
+    """/readyz's response and how long it took, from a thread the test does not wait for
+    longer than `seconds`."""
+    answered = []
+    probe = threading.Thread(target=lambda: answered.append(client.get("/readyz")), daemon=True)
+    began = time.monotonic()
+    probe.start()
+    probe.join(timeout=seconds)
     assert answered, "the probe still waits for the database"
-    assert time.monotonic() - began < 6
-    assert answered[0].status_code == 503
-    assert answered[0].json["checks"]["database"] == "unreachable"
+    return answered[0], time.monotonic() - began
+
+
+def test_readyz_gives_up_on_a_database_that_stops_answering_an_open_connection(
+    database_url, caplog
+):
+    """Regression: a database host that died under a pooled connection left /readyz (and
+    the web thread serving it) waiting for the kernel to give up resending, about fifteen
+    minutes. The probe now says unreachable within its 2 seconds, and cuts that connection,
+    so the pool opens a fresh one once the host is back."""
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("SQLite has no connection to a host")
+    relay = DatabaseRelay(url.host or "127.0.0.1", url.port or 5432)
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=relay.url_for(url))
+    client = app.test_client()
+    try:
+        assert client.get("/readyz").status_code == 200
+        relay.freeze()
+        response, seconds = _readyz_waiting_at_most(client, 15)
+        assert seconds < 4
+        assert response.status_code == 503
+        assert response.json["checks"]["database"] == "unreachable"
+        assert "no answer to SELECT 1 within 2 s" in caplog.text
+        for _ in range(100):  # the cut connection ends the probe's own thread too
+            if not any(t.name == "readyz-database" for t in threading.enumerate()):
+                break
+            time.sleep(0.02)
+        assert not any(t.name == "readyz-database" for t in threading.enumerate())
+
+        relay.frozen.clear()  # the host answers again: the pool opens a fresh connection
+        assert client.get("/readyz").status_code == 200
+    finally:
+        relay.close()
+        with app.app_context():
+            db.engine.dispose()
 
 
 def test_warm_up_reports_what_it_could_not_reach_instead_of_failing(database_url):

@@ -327,6 +327,31 @@ def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     assert [m.kind for m in outbox()] == ["media_failed"] and task.status == "failed"
 
 
+def test_a_picture_that_could_not_be_fetched_beside_a_video_gets_one_text_not_two(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: with a video beside the picture, the webhook texted at once "I can't open
+    that kind of file, so I'm answering the rest of your message"; then the picture could not
+    be fetched and a second text said so, and no answer came. The texter now gets the one
+    text that is true: the picture could not be fetched."""
+    app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
+    video = twilio_server.serve(media_path(), "video/mp4", b"\x00\x00\x00\x18ftypmp42")
+    picture = twilio_server.url + media_path("ME" + "3" * 32)  # 404: the media was deleted
+    task = text_in(client, "What is this?", (video, "video/mp4"), (picture, "image/png"))
+    assert task.status == "failed" and not chat_requests(openai_server)
+    assert [m.kind for m in outbox()] == ["media_failed"]
+
+
+def test_a_picture_read_beside_a_video_is_answered_after_a_note_on_the_video(
+    app, client, texter, twilio_server, openai_server
+):
+    video = twilio_server.serve(media_path(), "video/mp4", b"\x00\x00\x00\x18ftypmp42")
+    picture = twilio_server.serve(media_path("ME" + "3" * 32), "image/png", PNG)
+    task = text_in(client, "What is this?", (video, "video/mp4"), (picture, "image/png"))
+    assert task.status == "completed"
+    assert [m.kind for m in outbox()] == ["media_note", "reply"]
+
+
 def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(
     app, client, texter, twilio_server, openai_server
 ):
@@ -515,9 +540,37 @@ def test_a_picture_sent_while_staff_hold_the_conversation_is_kept_for_them(
     assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
     shown, voice = sorted(task.media, key=lambda media: media.position)
     assert (shown.kind, shown.status, shown.data) == ("image", "read", PNG)
-    assert (voice.kind, voice.status, voice.transcript) == ("audio", "refused", None)
-    assert openai_server.requests == []  # never sent to a model, nor transcribed
+    assert (voice.kind, voice.status) == ("audio", "read")
+    assert voice.transcript == "What time is it in Tokyo?"  # staff read what it said
+    assert not chat_requests(openai_server)  # never sent to the model
+    [model_call] = db.session.scalars(sa.select(ModelCall))
+    assert model_call.task_id == task.id  # the transcription is paid for, and in the spend
     assert [m.kind for m in outbox()] == ["handoff"]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, openai_error("Invalid file format.", "invalid_value", "invalid_request_error")),
+        (503, openai_error("The server is overloaded.", None)),  # still, after the retries
+    ],
+    ids=["a format the server cannot read", "a server down"],
+)
+def test_a_voice_note_held_for_staff_that_cannot_be_transcribed_says_why(
+    app, client, texter, twilio_server, openai_server, status, error
+):
+    """Regression: a voice note sent while staff held the conversation was never
+    transcribed, so staff saw "not read" and nothing of what the texter said; it is now
+    transcribed for them, and one that could not be says why."""
+    app.config["OPENAI_MAX_RETRIES"] = 0
+    text_in(client, "AGENT")
+    openai_server.then(status, error)
+    note = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (note, "audio/ogg"))
+    [voice] = task.media
+    assert voice.status == "failed"
+    assert error["error"]["message"] in voice.error_message
+    assert [m.kind for m in outbox()] == ["handoff"]  # the texter is not told: staff are
 
 
 @pytest.mark.parametrize("caption", ["help", "Help!", "Info?", "more", "NEW", "usage"])

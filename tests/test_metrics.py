@@ -28,6 +28,23 @@ def test_metrics_are_served_in_prometheus_text_format(client):
     assert 'sms_inbound_messages_total{outcome="keyword"}' in response.text
 
 
+def test_metrics_are_served_while_the_database_is_down(caplog):
+    """Regression: /metrics read conversations_waiting from the database and answered 500
+    while it was down, so the scrape lost every figure (errors, texts kept for a worker)
+    just when the operator needed them. The gauge is NaN (unknown) meanwhile."""
+    from config import TestingConfig
+    from sms_agent import create_app
+
+    down = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=down)
+    count_inbound("keyword")
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    assert 'sms_inbound_messages_total{outcome="keyword"}' in response.text
+    assert "conversations_waiting NaN" in response.text
+    assert "conversations_waiting unknown" in caplog.text
+
+
 def test_committed_error_logs_are_counted_by_type(app):
     before = sample("sms_agent_errors_total", error_type="twilio_error")
     make_error(error_type=ErrorType.TWILIO_ERROR.value)

@@ -77,10 +77,13 @@ def test_cli_interactive_mode_reads_lines_until_quit(runner):
 
 
 def test_cli_says_how_to_get_a_reply_when_no_worker_answers(runner):
+    """Regression: a text that got no SMS back exited 0, as if answered, so a script or a
+    deploy's smoke test (`flask sms simulate ... && echo ok`) passed with no worker running.
+    Whatever kept the reply back, the command now says why and exits 1."""
     result = runner.invoke(
         args=["sms", "simulate", "--from", "+15551230000", "--timeout", "0.3", "hi"]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "is a worker running?" in result.output and "--inline" in result.output
 
 
@@ -103,7 +106,7 @@ def test_cli_blames_a_broker_that_is_down_not_the_worker(app, text):
         db.session.remove()
         db.engine.dispose()
     app.extensions["celery"].set_current()
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "is a worker running?" not in result.output
     assert "broker (CELERY_BROKER_URL) is unreachable" in result.output
     assert "the sweeper queues it once the broker is back" in result.output
@@ -133,7 +136,7 @@ def test_cli_says_a_worker_is_still_answering_a_text_it_took(app, runner):
     args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "1", "hi"]
     result = runner.invoke(args=args)
     taker.join()
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "a worker is still answering it" in result.output
     assert "is a worker running?" not in result.output
 
@@ -146,7 +149,7 @@ def test_cli_says_why_a_text_the_worker_failed_got_no_reply(app, runner, inline)
         app.extensions["celery"].conf.task_always_eager = True  # a worker took it at once
     args = ["sms", "simulate", "--from", "+4915112345678", "--timeout", "30", "hi"]
     result = runner.invoke(args=args + (["--inline"] if inline else []))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert result.output == "(not answered: the task failed: SMS to DE is not allowed)\n"
 
 
@@ -156,7 +159,7 @@ def test_cli_says_how_to_get_a_keywords_notice_when_no_worker_sends_it(runner, t
     result = runner.invoke(
         args=["sms", "simulate", "--from", "+15551230000", "--timeout", "0.3", text]
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert "is a worker running?" in result.output and "--inline" in result.output
 
 
@@ -176,7 +179,7 @@ def test_cli_stop_confirmed_by_twilio_itself_waits_for_nothing(app, runner):
     app.config["TWILIO_ADVANCED_OPT_OUT"] = True
     args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "30", "STOP"]
     result = runner.invoke(args=args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert result.output == (
         "(not answered: this number has opted out; nothing is sent to it until it texts START)\n"
     )
@@ -203,7 +206,7 @@ def test_cli_says_at_once_that_nobody_answers_a_texter_try_it_would_not(runner, 
     make_user("+15551230000", **texter)
     args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "30", "Are you there?"]
     result = runner.invoke(args=args)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert result.output.startswith(f"(not answered: {reason}")
     assert "worker" not in result.output
 

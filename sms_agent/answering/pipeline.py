@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from .. import costs, notices, outbound
 from ..extensions import DATABASE_BUSY, db
-from ..media.read import BeingRead, MediaProblem, attachments_of, read_media
+from ..media.read import BeingRead, MediaProblem, attachments_of, has_unread_files, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
@@ -150,7 +150,8 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     (`more`, shaped for `more_channel`) ride on the task's metadata in the same commit as
     the first part. A new number's first answer comes after the carriers' program notice,
     sent once, in the first of the slots booked for both; slots too far off raise
-    SendLater (outbound/slots.py)."""
+    SendLater (outbound/slots.py). A file we do not read that came with the text gets its
+    note just before the answer, once the answer is there to follow it."""
     # The model may have asked for a person (the answer is the acknowledgement) or declined.
     kind = reply_kind(task)
     shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
@@ -161,9 +162,12 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         others = {key: value for key, value in meta.items() if key != SLOTS_KEY}
         task.metadata_ = {**others, **kept}
     notice = notices.program_notice_due(user)
-    slots = outbound.book(user, len(shaped.parts) + notice, booked, task=task)
+    note = has_unread_files(task)
+    slots = outbound.book(user, len(shaped.parts) + notice + note, booked, task=task)
     if notice:
         notices.send_program_notice_once(user, task, slots)
+    if note:  # once per text, as from the webhook: a retried job does not send it again
+        notices.send_notice(user, "media_note", task, reply_to=task.message_sid, slots=slots)
     outbound.send(
         user,
         shaped,

@@ -66,7 +66,8 @@ def simulate(
     (with --media, a picture or voice note alone is sent instead). The reply comes from the
     worker started by `make run`; --inline answers in this process instead, for when no
     worker is running. --media needs SMS_BACKEND=console: the file goes to the local media
-    store, where the worker reads it as it would fetch it from Twilio.
+    store, where the worker reads it as it would fetch it from Twilio. Exits 1, having said
+    why, when a text got no SMS back.
     """
     try:
         # "whatsapp:+1..." is how Twilio writes a WhatsApp sender: it says the channel too.
@@ -80,9 +81,14 @@ def simulate(
     if text is None and media:
         text = ""
     lines = [text] if text is not None else _stdin_lines()
+    unanswered = 0
     with contextlib.nullcontext() if verbose else _only_warnings_logged():
         for number, line in enumerate(lines):
-            _exchange(phone, line, inline, timeout, channel, media if number == 0 else [])
+            attached = media if number == 0 else []
+            unanswered += not _exchange(phone, line, inline, timeout, channel, attached)
+    if unanswered:
+        # Each was told why above; a script (a deploy's smoke test) sees it in the exit code.
+        click.get_current_context().exit(1)
 
 
 def _attachment(file) -> tuple[bytes, str]:
@@ -117,7 +123,8 @@ def _stdin_lines():
 
 def _exchange(
     phone: str, text: str, inline: bool, timeout: float, channel: str = "sms", media=()
-) -> None:
+) -> bool:
+    """Send one text and show what came back; False, having said why, when no SMS did."""
     since = utcnow()
     try:
         with simulator.jobs_inline() if inline else contextlib.nullcontext():
@@ -127,12 +134,13 @@ def _exchange(
     silent = simulator.gets_nothing_back(phone, since, text)
     if silent:
         click.echo(f"(not answered: {silent})")
-        return
+        return False
     if task is not None and task.status == TaskStatus.REFUSED:
         click.echo(f"({task.status_label}: not answered and not counted)")
-        for message in simulator.wait_for_reply(phone, since, None, REFUSED_NOTICE_WAIT):
+        messages = simulator.wait_for_reply(phone, since, None, REFUSED_NOTICE_WAIT)
+        for message in messages:
             _show(message)
-        return
+        return bool(messages)
     wait = timeout if task is not None else min(timeout, NOTICE_WAIT)
     messages = simulator.wait_for_reply(phone, since, task, wait)
     if not messages:
@@ -140,6 +148,7 @@ def _exchange(
     for message in messages:
         _show(message)
     _now_silent(phone)
+    return bool(messages)
 
 
 def _now_silent(phone: str) -> None:

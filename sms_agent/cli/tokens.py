@@ -44,8 +44,16 @@ def create_user_token(phone_number: str, name: str) -> None:
 @token.command("revoke")
 @click.argument("prefix")
 def revoke_token(prefix: str) -> None:
-    """Revoke every token whose key starts with PREFIX."""
-    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.prefix == prefix[:12])).all()
+    """Revoke the tokens of PREFIX: a key's first 12 characters, as the admin shows them
+    (or the whole key)."""
+    shown = ApiToken.SHOWN_CHARACTERS
+    if len(prefix) < shown:
+        # Fewer would match keys by their first few letters: "sat_" is every key.
+        raise click.ClickException(
+            f"{prefix!r} is too short: give a key's first {shown} characters, as the admin "
+            "shows them, or the whole key"
+        )
+    tokens = db.session.scalars(sa.select(ApiToken).where(ApiToken.prefix == prefix[:shown])).all()
     if not tokens:
         raise click.ClickException(f"no token with prefix {prefix!r}")
     for item in tokens:

@@ -80,10 +80,10 @@ def _message(user: User, body: str, media: list[Attachment]) -> Received:
         # Nobody is left without an answer: a file we cannot read alone, or nothing at all,
         # gets a how-to.
         return Received("media" if media else "empty", phone, notice="media" if media else "empty")
-    # Pictures and voice notes are read by the worker; a video or a file is not, and a note
-    # says so while the rest is answered.
-    refused = len(readable(media)) < len(media)
-    return Received("task", phone, notice="media_note" if refused else None)
+    # Pictures and voice notes are read by the worker; a video or a file is not, and the
+    # worker's note says so just before the answer (answering/pipeline.py): sent from here,
+    # it promised an answer that a picture failing to load or the quota then withheld.
+    return Received("task", phone)
 
 
 #: Keywords that keep their meaning as the caption of a picture or voice note: an opt-out

@@ -27,7 +27,7 @@ from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
 from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
 
-#: Why a voice note or file sent while staff hold the conversation was not read.
+#: Why a file sent while staff held the conversation was not read.
 HELD_UNREAD = "sent while staff held the conversation"
 
 #: The status of an attachment's row while a run fetches and transcribes it: committed
@@ -126,6 +126,12 @@ def attachments_of(task: Task) -> list[dict]:
     return list((task.metadata_ or {}).get("media") or [])
 
 
+def has_unread_files(task: Task) -> bool:
+    """A video or another file we do not read came with the text: its answer is preceded by
+    a note saying so (`media_note`)."""
+    return any((item.get("kind") or OTHER) == OTHER for item in attachments_of(task))
+
+
 def read_media(task: Task) -> MediaInput:
     """What the task's attachments say; raises MediaUnreadable when one cannot be read (the
     row records why). The caller commits the rows.
@@ -188,18 +194,19 @@ def _loaded_before_fetching(task: Task) -> dict[int, TaskMedia]:
 
 
 def read_for_staff(task: Task) -> None:
-    """A text held for staff is never sent to a model, but staff see what it carried: each
-    picture is fetched and kept for its thumbnail (or recorded as failed, with why); a voice
-    note or another file is recorded unread. The caller commits the rows (and keeps loaded
+    """A text held for staff is never sent to the model, but staff see what it carried: each
+    picture is fetched and kept for its thumbnail, each voice note transcribed (staff could
+    not otherwise know what it said: the recording is never kept), or recorded as failed,
+    with why; another file is recorded unread. The caller commits the rows (and keeps loaded
     rows across commits, as read_media's does)."""
     done = _loaded_before_fetching(task)
     for item in attachments_of(task):
         position = _position(item)
         if position in done:
             continue
-        if item.get("kind") == IMAGE:
+        if item.get("kind") in (IMAGE, AUDIO):
             with contextlib.suppress(MediaUnreadable):  # the row says why
-                _record(task, item, position)
+                _record(task, item, position, for_staff=True)
             continue
         _new_row(task, item, position, status="refused", error_message=HELD_UNREAD)
 
@@ -216,14 +223,16 @@ def _new_row(task: Task, item: dict, position: int, **outcome) -> TaskMedia:
     return row
 
 
-def _record(task: Task, item: dict, position: int, row: TaskMedia | None = None) -> TaskMedia:
+def _record(
+    task: Task, item: dict, position: int, row: TaskMedia | None = None, for_staff: bool = False
+) -> TaskMedia:
     """Fetch and read one attachment, into `row` when an abandoned read left one."""
     kind = item.get("kind") or OTHER
     if kind == OTHER:
         return _new_row(task, item, position, status="refused")
     row = _start_reading(task, item, position, row)
     try:
-        return _read_into(task, item, position, row)
+        return _read_into(task, item, position, row, for_staff)
     except (MediaUnreadable, LLMError):
         raise
     except Exception:
@@ -247,7 +256,9 @@ def _give_up_reading(row: TaskMedia) -> None:
         db.session.rollback()
 
 
-def _read_into(task: Task, item: dict, position: int, row: TaskMedia) -> TaskMedia:
+def _read_into(
+    task: Task, item: dict, position: int, row: TaskMedia, for_staff: bool = False
+) -> TaskMedia:
     kind = item.get("kind") or OTHER
     row.status = "read"
     try:
@@ -266,7 +277,10 @@ def _read_into(task: Task, item: dict, position: int, row: TaskMedia) -> TaskMed
     else:
         try:
             row.transcript = _transcribe(task, row, fetched.data)
-        except LLMError:
+        except LLMError as exc:
+            if for_staff:  # no answer waits on it: staff are shown why, not a retry
+                row.status, row.error_message = "failed", f"not transcribed: {exc}"[:500]
+                raise MediaUnreadable(f"voice note {position}: {exc}") from exc
             task.media.remove(row)  # worth another try: the retried job reads it again
             raise
     return row

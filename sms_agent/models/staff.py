@@ -176,6 +176,8 @@ class ApiToken(db.Model):
     )
 
     KEY_PREFIX = "sat_"
+    #: How much of a key is kept in clear (`prefix`), to be shown and to revoke it by.
+    SHOWN_CHARACTERS = 12
 
     id: Mapped[int] = mapped_column(primary_key=True)
     staff_user_id: Mapped[int | None] = mapped_column(
@@ -223,7 +225,7 @@ class ApiToken(db.Model):
             staff_user=staff_user,
             user=user,
             name=name,
-            prefix=key[:12],
+            prefix=key[: cls.SHOWN_CHARACTERS],
             key_hash=hash_key(key),
             submission=submission,
         )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app
@@ -12,8 +15,10 @@ from ..extensions import db
 bp = Blueprint("health", __name__)
 log = logging.getLogger("sms_agent.health")
 
-#: Seconds the readiness probe waits for the broker before calling it down.
+#: Seconds the readiness probe waits for the broker, and for the database, before calling
+#: it down.
 BROKER_PROBE_TIMEOUT = 2.0
+DATABASE_PROBE_TIMEOUT = 2.0
 
 
 @bp.get("/healthz")
@@ -41,15 +46,57 @@ def readyz():
     return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503
 
 
-def database_problem() -> str | None:
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        db.session.rollback()
-        return _describe(exc)
-    finally:
-        db.session.close()
-    return None
+def database_problem(timeout: float = DATABASE_PROBE_TIMEOUT) -> str | None:
+    """Why SELECT 1 fails, or None; asked from a thread of its own and given up after
+    `timeout` seconds. A database host that died under an open pooled connection (a power
+    cut, a partition) never answers, and the kernel resends for about fifteen minutes: the
+    probe, and the web thread it held, waited that long. A probe given up on has its
+    connection cut, so its thread ends at once and the pool opens a fresh one."""
+    probe = _DatabaseProbe(db.engine)
+    thread = threading.Thread(target=probe.run, name="readyz-database", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        probe.give_up()
+        return f"no answer to SELECT 1 within {timeout:g} s"
+    return probe.problem
+
+
+class _DatabaseProbe:
+    """One SELECT 1 on a pooled connection, whose socket another thread may shut down while
+    it waits, never once the connection has gone back to the pool."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.problem: str | None = None
+        self._lock = threading.Lock()
+        self._fileno: int | None = None
+
+    def run(self) -> None:
+        try:
+            with self.engine.connect() as connection:
+                self._watch(connection.connection.dbapi_connection)
+                try:
+                    connection.execute(sa.text("SELECT 1"))
+                finally:
+                    self._watch(None)
+        except Exception as exc:  # any failure means "unreachable"; its words go to the log
+            self.problem = _describe(exc)
+
+    def _watch(self, dbapi_connection) -> None:
+        fileno = getattr(dbapi_connection, "fileno", None)  # SQLite has no socket
+        with self._lock:
+            self._fileno = fileno() if fileno else None
+
+    def give_up(self) -> None:
+        with self._lock:
+            if self._fileno is None:
+                return
+            with socket.socket(fileno=os.dup(self._fileno)) as cut:
+                try:
+                    cut.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already closed
 
 
 def database_not_ready() -> str | None:

@@ -13,6 +13,8 @@ prometheus_client then writes each process's values there and /metrics adds them
 from __future__ import annotations
 
 import functools
+import logging
+import math
 
 from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import (
@@ -28,7 +30,7 @@ from prometheus_client import (
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from ..extensions import listen_on_every_session
+from ..extensions import DATABASE_BUSY, db, listen_on_every_session
 from ..models import (
     Conversation,
     ConversationState,
@@ -42,6 +44,7 @@ from ..models import (
 )
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger("sms_agent.metrics")
 
 INBOUND_MESSAGES = Counter(
     "sms_inbound_messages_total",
@@ -93,15 +96,27 @@ _PENDING = "metrics_pending"
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format; the proxy should keep this path off the public internet."""
-    from ..handoff import waiting_count
-
-    CONVERSATIONS_WAITING.set(waiting_count())
+    _read_conversations_waiting()
     directory = current_app.config.get("PROMETHEUS_MULTIPROC_DIR")
     registry = REGISTRY
     if directory:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
     return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _read_conversations_waiting() -> None:
+    """The one figure read from the database: while it cannot be read (an outage), the
+    gauge is NaN, unknown, and the scrape still serves every other figure."""
+    from ..handoff import waiting_count
+    from .health import unreachable_database
+
+    try:
+        CONVERSATIONS_WAITING.set(waiting_count())
+    except DATABASE_BUSY as exc:
+        db.session.rollback()
+        CONVERSATIONS_WAITING.set(math.nan)
+        log.warning("conversations_waiting unknown: %s", unreachable_database(exc))
 
 
 def count_inbound(outcome: str) -> None:
