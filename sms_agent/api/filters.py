@@ -38,6 +38,8 @@ class Ordering(Text):
         kwargs.setdefault("metadata", {})["description"] = (
             f"Comma-separated fields, each once, '-' for descending; one of: {names}."
         )
+        one = "-?(" + "|".join(sorted(allowed)) + ")"
+        self.pattern = f"^{one}(,{one})*$"
         super().__init__(**kwargs)
         self.allowed = allowed
 
@@ -61,10 +63,8 @@ class Ordering(Text):
 
 class PageQuery(Schema):
     page = fields.Integer(validate=validate.Range(min=1, max=10**9))
-    page_size = fields.Integer(
-        validate=validate.Range(min=1, max=10**9),
-        metadata={"description": "Results per page (capped at API_MAX_PAGE_SIZE)."},
-    )
+    #: Its description, with the configured numbers, is the OpenAPI document's (openapi.py).
+    page_size = fields.Integer(validate=validate.Range(min=1, max=10**9))
 
 
 class KeysetQuery(PageQuery):

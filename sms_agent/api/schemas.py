@@ -342,6 +342,7 @@ class ReleaseIn(InSchema):
 class ReadIn(InSchema):
     unread = fields.Integer(
         load_default=None,
+        strict=True,
         load_only=True,
         validate=validate.Range(min=0, max=10**9),
         metadata={

@@ -7,6 +7,8 @@ import re
 import pytest
 from openapi_spec_validator import validate
 
+from sms_agent.models.types import iana_timezones
+
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -147,3 +149,70 @@ def test_lists_read_on_by_cursor_say_so(document):
         names = {parameter["name"] for parameter in operation["parameters"]}
         body = operation["responses"]["200"]["content"]["application/json"]["schema"]
         assert "cursor" in names and "next_cursor" in body["required"], path
+
+
+def _body_fields(document):
+    """(schema name, field name, field schema) of every request body field."""
+    for name, schema in document["components"]["schemas"].items():
+        if name.endswith("In"):
+            for field, described in schema["properties"].items():
+                yield name, field, described
+
+
+def test_every_text_a_body_takes_says_nul_is_refused(document):
+    """Regression: the document let a client send NUL characters, which every text field
+    refuses with a 400 (PostgreSQL cannot store them)."""
+    texts = [
+        (name, field, described)
+        for name, field, described in _body_fields(document)
+        if described.get("type") == "string"
+        and "enum" not in described
+        and described.get("format") not in ("email", "uuid")
+    ]
+    assert texts
+    for name, field, described in texts:
+        assert described.get("pattern"), (name, field)
+        assert not re.search(described["pattern"], "a\x00b"), (name, field)
+        assert re.search(described["pattern"], "Zo\u00eb 1 555 020 0123 \U0001f600"), (name, field)
+
+
+@pytest.mark.parametrize(
+    "schema, field", [("UserCreateIn", "phone_number"), ("TaskCreateIn", "user_phone")]
+)
+def test_phone_numbers_are_described_with_their_limits(document, schema, field):
+    """Regression: an empty phone number matched the document and was a 400."""
+    described = document["components"]["schemas"][schema]["properties"][field]
+    assert described["minLength"] == 1 and described["maxLength"] == 250
+    assert not re.search(described["pattern"], "") and not re.search(described["pattern"], "-")
+    assert re.search(described["pattern"], "+1 (555) 020-0123")
+    assert "E.164" in described["description"]
+    path = document["paths"]["/api/users/{phone_number}/"]["get"]["parameters"][0]
+    assert path["name"] == "phone_number" and path["schema"]["minLength"] == 1
+
+
+def test_a_timezone_is_one_of_the_names_the_api_takes(document):
+    """Regression: the document said any string; all but the IANA names are a 400."""
+    for schema in ("UserCreateIn", "UserUpdateIn"):
+        described = document["components"]["schemas"][schema]["properties"]["timezone"]
+        assert described["enum"] == sorted(iana_timezones())
+
+
+def test_page_size_is_described_with_the_configured_default_and_most(app, client):
+    app.config.update(API_PAGE_SIZE=25, API_MAX_PAGE_SIZE=250)
+    document = client.get("/api/openapi.json").get_json()
+    for path in ("/api/users/", "/api/tasks/", "/api/conversations/"):
+        [page_size] = [
+            p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "page_size"
+        ]
+        assert page_size["schema"]["default"] == 25, path
+        assert "at most 250" in page_size["description"], path
+
+
+def test_ordering_and_cursors_are_described_by_pattern(document):
+    parameters = {p["name"]: p for p in document["paths"]["/api/tasks/"]["get"]["parameters"]}
+    ordering = re.compile(parameters["ordering"]["schema"]["pattern"])
+    assert ordering.fullmatch("-created_at,status") and ordering.fullmatch("tokens_used")
+    assert not ordering.fullmatch("-colour") and not ordering.fullmatch("created_at;drop")
+    cursor = parameters["cursor"]["schema"]
+    assert re.fullmatch(cursor["pattern"], "eyJvcmRlciI6IFsiLWNy_-") and cursor["maxLength"]
+    assert not re.fullmatch(cursor["pattern"], "not a cursor!")
