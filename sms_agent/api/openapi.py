@@ -26,7 +26,8 @@ TITLE = "SMS-to-AI Agent API"
 VERSION = "1.0.0"
 _PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 _ERROR_TEXT = {
-    400: "Invalid input: bad JSON, field, date, boolean, ordering or page.",
+    400: "Invalid input: bad JSON, field, date (or a range ending before it starts), "
+    "boolean, ordering or page.",
     401: "No valid token or admin session.",
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
