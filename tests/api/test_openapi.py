@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage
 from sms_agent.models.types import iana_timezones
+from tests.factories import make_error, make_task, make_user
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -216,3 +220,47 @@ def test_ordering_and_cursors_are_described_by_pattern(document):
     cursor = parameters["cursor"]["schema"]
     assert re.fullmatch(cursor["pattern"], "eyJvcmRlciI6IFsiLWNy_-") and cursor["maxLength"]
     assert not re.fullmatch(cursor["pattern"], "not a cursor!")
+
+
+def _answer_matches(document, path: str, response) -> None:
+    """The JSON answer against its operation's documented schema (OpenAPI 3.0: nullable)."""
+    operation = document["paths"][path]["get"]
+    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]
+    root = {"allOf": [schema["schema"]], "components": document["components"]}
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in OAS30Validator(root).iter_errors(response.get_json())
+    ]
+    assert not errors, (path, errors)
+
+
+def test_every_answer_has_every_documented_field_nulls_as_documented(client, admin_headers, admin):
+    """Each Out schema's fields are required in the document (a generated client need not
+    treat each as optional), and a null comes only where the document allows one: a failed
+    task, a refused one, an error log about nobody, a thread both ways, analytics."""
+    user = make_user("+15550207777", email=None)
+    failed = make_task(user, status="failed", error_message="timeout", ai_response=None)
+    make_task(user, status="refused", refusal_reason="over_quota")
+    make_task(user, status="completed", success=True, processing_time=1.5, tokens_used=10)
+    make_error(user_phone=None, task_id=None)
+    make_error(user_phone=user.phone_number, task_id=failed.id)
+    db.session.add(OutboundMessage(to_number=user.phone_number, body="Hi", staff_user=admin))
+    db.session.commit()
+    phone = "%2B15550207777"
+    document = client.get("/api/openapi.json").get_json()
+    for path, url in [
+        ("/api/users/", "/api/users/"),
+        ("/api/users/{phone_number}/", f"/api/users/{phone}/"),
+        ("/api/users/{phone_number}/messages/", f"/api/users/{phone}/messages/"),
+        ("/api/users/{phone_number}/export/", f"/api/users/{phone}/export/"),
+        ("/api/conversations/", "/api/conversations/"),
+        ("/api/tasks/", "/api/tasks/"),
+        ("/api/tasks/{task_id}/", f"/api/tasks/{failed.id}/"),
+        ("/api/tasks/analytics/", "/api/tasks/analytics/"),
+        ("/api/errors/", "/api/errors/"),
+        ("/api/analytics/", "/api/analytics/"),
+    ]:
+        response = client.get(url, headers=admin_headers)
+        assert response.status_code == 200, (url, response.get_data(as_text=True)[:200])
+        _answer_matches(document, path, response)
+    assert "created_at" in document["components"]["schemas"]["TaskOut"]["required"]
