@@ -233,6 +233,19 @@ class TaskUpdateIn(InSchema):
     metadata = JSONObject(data_key="metadata", attribute="metadata_", load_only=True)
 
 
+class DailyStatOut(OutSchema):
+    date = fields.String(metadata={"format": "date", "description": "A UTC day."})
+    total = fields.Integer(metadata={"description": "Tasks taken on that day."})
+    successful = fields.Integer()
+    failed = fields.Integer()
+    refused = fields.Integer(metadata={"description": "Texts refused for a limit, apart."})
+
+
+class CategoryCountOut(OutSchema):
+    category = fields.String(validate=validate.OneOf(Category.values()))
+    count = fields.Integer()
+
+
 class TaskAnalyticsOut(OutSchema):
     total_tasks = fields.Integer(metadata={"description": "Tasks taken on (refused ones apart)."})
     successful_tasks = fields.Integer()
@@ -241,7 +254,9 @@ class TaskAnalyticsOut(OutSchema):
     avg_processing_time = FiniteFloat(allow_none=True)
     avg_tokens_used = FiniteFloat(allow_none=True)
     category_breakdown = fields.Dict(keys=fields.String(), values=fields.Integer())
-    daily_stats = fields.List(fields.Dict())
+    daily_stats = fields.List(
+        fields.Nested(DailyStatOut), metadata={"description": "Oldest first."}
+    )
     spend = fields.Nested(SpendOut, metadata={"description": "What these tasks cost."})
 
 
@@ -288,7 +303,10 @@ class AnalyticsOut(OutSchema):
     success_rate = FiniteFloat()
     avg_response_time = FiniteFloat(allow_none=True)
     tier_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
-    top_categories = fields.List(fields.Dict())
+    top_categories = fields.List(
+        fields.Nested(CategoryCountOut),
+        metadata={"description": "The five most asked, most first."},
+    )
     spend = fields.Nested(ServiceSpendOut)
 
 

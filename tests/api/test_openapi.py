@@ -263,4 +263,21 @@ def test_every_answer_has_every_documented_field_nulls_as_documented(client, adm
         response = client.get(url, headers=admin_headers)
         assert response.status_code == 200, (url, response.get_data(as_text=True)[:200])
         _answer_matches(document, path, response)
-    assert "created_at" in document["components"]["schemas"]["TaskOut"]["required"]
+    schemas = document["components"]["schemas"]
+    assert "created_at" in schemas["TaskOut"]["required"]
+
+
+def test_analytics_series_and_categories_are_described_entry_by_entry(document):
+    """Regression: daily_stats and top_categories were lists of any object."""
+    schemas = document["components"]["schemas"]
+    daily = schemas["TaskAnalyticsOut"]["properties"]["daily_stats"]["items"]
+    assert daily == {"$ref": "#/components/schemas/DailyStatOut"}
+    assert set(schemas["DailyStatOut"]["required"]) == {
+        "date",
+        "total",
+        "successful",
+        "failed",
+        "refused",
+    }
+    top = schemas["AnalyticsOut"]["properties"]["top_categories"]["items"]
+    assert top == {"$ref": "#/components/schemas/CategoryCountOut"}
