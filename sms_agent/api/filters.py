@@ -38,7 +38,8 @@ class Ordering(Text):
         kwargs.setdefault("metadata", {})["description"] = (
             f"Comma-separated fields, each once, '-' for descending; one of: {names}."
         )
-        one = "-?(" + "|".join(sorted(allowed)) + ")"
+        # As read below: comma-separated, spaces around a part and empty parts ignored.
+        one = r"\s*(-?(" + "|".join(sorted(allowed)) + r"))?\s*"
         self.pattern = f"^{one}(,{one})*$"
         super().__init__(**kwargs)
         self.allowed = allowed

@@ -215,8 +215,10 @@ def test_page_size_is_described_with_the_configured_default_and_most(app, client
 def test_ordering_and_cursors_are_described_by_pattern(document):
     parameters = {p["name"]: p for p in document["paths"]["/api/tasks/"]["get"]["parameters"]}
     ordering = re.compile(parameters["ordering"]["schema"]["pattern"])
-    assert ordering.fullmatch("-created_at,status") and ordering.fullmatch("tokens_used")
-    assert not ordering.fullmatch("-colour") and not ordering.fullmatch("created_at;drop")
+    for taken in ("-created_at,status", "tokens_used", "", "created_at, -status,"):
+        assert ordering.fullmatch(taken), taken
+    for refused in ("-colour", "created_at;drop", "-", "- created_at"):
+        assert not ordering.fullmatch(refused), refused
     cursor = parameters["cursor"]["schema"]
     assert re.fullmatch(cursor["pattern"], "eyJvcmRlciI6IFsiLWNy_-") and cursor["maxLength"]
     assert not re.fullmatch(cursor["pattern"], "not a cursor!")
