@@ -61,6 +61,12 @@ class SmsText(Text):
     """What a texter could have texted: something that shows (clean_text.is_blank), as a
     text of only spaces or invisible characters gets a how-to instead of an answer."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description", "Some text that shows: only spaces or invisible characters is a 400."
+        )
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if is_blank(text):

@@ -144,7 +144,15 @@ class UserCreateIn(UserUpdateIn):
 
 
 class SendMessageIn(InSchema):
-    message = Text(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+    message = Text(
+        required=True,
+        validate=validate.Length(min=1, max=1600),
+        load_only=True,
+        metadata={
+            "description": "Shaped for SMS before it is sent: one of which nothing is left "
+            "(only spaces or invisible characters) is a 400; emoji alone are sent as written."
+        },
+    )
 
 
 class SendMessageOut(OutSchema):

@@ -283,3 +283,14 @@ def test_analytics_series_and_categories_are_described_entry_by_entry(document):
     }
     top = schemas["AnalyticsOut"]["properties"]["top_categories"]["items"]
     assert top == {"$ref": "#/components/schemas/CategoryCountOut"}
+
+
+@pytest.mark.parametrize(
+    "schema, field", [("TaskCreateIn", "sms_content"), ("SendMessageIn", "message")]
+)
+def test_a_text_of_only_spaces_is_described_as_refused(document, schema, field):
+    """Regression: the document let any text of 1-1600 characters through; one of only
+    spaces or invisible characters is a 400 nothing in it warned of."""
+    described = document["components"]["schemas"][schema]["properties"][field]
+    assert "invisible characters" in described["description"]
+    assert "is a 400" in described["description"]
