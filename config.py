@@ -757,6 +757,18 @@ def timing_problems(settings) -> list[str]:
     ]
 
 
+def pagination_problems(settings) -> list[str]:
+    """A default page larger than the largest one a client may ask for: every list was
+    cut to API_MAX_PAGE_SIZE without a word, so the setting was not what clients got."""
+    default, largest = settings.get("API_PAGE_SIZE"), settings.get("API_MAX_PAGE_SIZE")
+    if default is None or largest is None or default <= largest:
+        return []
+    return [
+        f"API_PAGE_SIZE={default} must be at most API_MAX_PAGE_SIZE={largest}: raise"
+        " API_MAX_PAGE_SIZE too, or lower API_PAGE_SIZE"
+    ]
+
+
 def production_problems(settings) -> list[str]:
     """What stops a production app from starting: settings that would make it insecure."""
     if settings.get("APP_ENV") != "production":
@@ -797,6 +809,7 @@ def startup_refusal(settings) -> str | None:
     if problems:
         return "refusing to start in production: " + "; ".join(problems)
     problems = backend_problems(settings) + timing_problems(settings)
+    problems += pagination_problems(settings)
     if problems:
         return "refusing to start: " + "; ".join(problems)
     return None

@@ -6,6 +6,9 @@ from functools import lru_cache
 
 import phonenumbers
 
+#: The longest text phonenumbers reads as a number (it refuses anything longer, TOO_LONG).
+MAX_INPUT_LENGTH = 250
+
 
 class InvalidPhoneNumber(ValueError):
     """The text is not a valid, dialable phone number."""

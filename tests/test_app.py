@@ -350,6 +350,17 @@ def test_a_model_timeout_longer_than_a_task_may_take_stops_the_app(tmp_path):
     assert done.returncode == 0 and done.stdout.split() == ["600.0", "900"], done.stderr
 
 
+def test_a_default_page_larger_than_the_largest_stops_the_app(tmp_path):
+    """Regression: API_PAGE_SIZE=200 with the default API_MAX_PAGE_SIZE=100 started, and
+    every list silently gave 100 rows a page: the operator's setting was not what clients
+    got, and nothing said which of the two to change."""
+    said = refusal(tmp_path, API_PAGE_SIZE="200")
+    assert "API_PAGE_SIZE=200 must be at most API_MAX_PAGE_SIZE=100" in said
+
+    done = configured(tmp_path, API_PAGE_SIZE="200", API_MAX_PAGE_SIZE="500")
+    assert done.returncode == 0 and done.stdout.split() == ["200", "500"], done.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "said"),
     [

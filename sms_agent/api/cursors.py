@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 
 from ..models import write_marks
 from ..threads import Position
-from .fields import Text
+from .fields import CURSOR_PATTERN, Text
 
 #: Far above any cursor this server hands out (a snapshot lists the running transactions).
 MAX_LENGTH = 30_000
@@ -68,6 +68,12 @@ def _key(past: Any) -> tuple[datetime, str, uuid.UUID]:
 
 class Cursor(Text):
     """A `cursor` from an earlier answer (api/cursors.py)."""
+
+    pattern = CURSOR_PATTERN
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})["maxLength"] = MAX_LENGTH
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> Position:
         return decode(super()._deserialize(value, attr, data, **kwargs))

@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.routing import RequestRedirect
 
 from ..extensions import db, limiter
 
@@ -194,6 +195,18 @@ def _from_unexpected(error: Exception) -> Response:
     return error_response(500, "Internal server error.")
 
 
+def _redirect_as_json() -> Response | None:
+    """A URL without its trailing slash is redirected (308) to the one with it, which Flask
+    does before any error handler could answer, with an HTML page as the body: under /api/
+    the body says it in the API's shape instead, for a client that does not follow it."""
+    redirect = request.routing_exception
+    if not isinstance(redirect, RequestRedirect) or not _is_api_request():
+        return None
+    message = f"The API's URLs end with a slash: send this request to {redirect.new_url}"
+    headers = {"Location": redirect.new_url}
+    return error_response(redirect.code, message, {"location": redirect.new_url}, headers)
+
+
 def _api_only(handler: Callable, previous: Callable | None) -> Callable:
     """Answer with `handler` under /api/, otherwise with whatever handled this before us."""
 
@@ -211,6 +224,7 @@ def _api_only(handler: Callable, previous: Callable | None) -> Callable:
 
 def register_api_errors(app: Flask) -> None:
     """JSON errors for /api/; other paths keep the app's handlers (or Flask's defaults)."""
+    app.before_request(_redirect_as_json)
     handlers: list[tuple[type[Exception], Callable]] = [
         (ApiError, _from_api_error),
         (ValidationError, _from_validation_error),

@@ -14,10 +14,11 @@ from typing import Any
 
 from flask import current_app
 from marshmallow import ValidationError, fields
+from marshmallow.validate import OneOf
 
 from ..clean_text import is_blank
-from ..models.types import as_json_object, check_timezone
-from ..phones import InvalidPhoneNumber, to_e164
+from ..models.types import as_json_object, check_timezone, iana_timezones
+from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, to_e164
 
 MAX_JSON_DEPTH = 10
 
@@ -32,16 +33,39 @@ def check_text(value: str) -> str:
     return value
 
 
+#: What `check_text` refuses, as the OpenAPI document says it (a lone surrogate, which
+#: JSON Schema patterns cannot name portably, only in words).
+NO_NUL = r"^[^\u0000]*$"
+
+
 class Text(fields.String):
     """A string the database can store."""
+
+    #: The OpenAPI `pattern` of what this field takes (None: its metadata says it all).
+    pattern: str | None = NO_NUL
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.pattern and not any(isinstance(v, OneOf) for v in self.validators):
+            self.metadata = {"pattern": self.pattern, **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         return check_text(super()._deserialize(value, attr, data, **kwargs))
 
 
+#: What the cursors this server hands out are made of: base64url without its padding.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
+
+
 class SmsText(Text):
     """What a texter could have texted: something that shows (clean_text.is_blank), as a
     text of only spaces or invisible characters gets a how-to instead of an answer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description", "Some text that shows: only spaces or invisible characters is a 400."
+        )
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -64,8 +88,27 @@ class Email(fields.Email):
         return check_text(super()._deserialize(value, attr, data, **kwargs))
 
 
+#: A digit somewhere and no NUL: the least a phone number in any notation has.
+PHONE_PATTERN = r"^[^\u0000]*[0-9][^\u0000]*$"
+PHONE_DESCRIPTION = (
+    "A phone number in any common notation (+1 555 020 0123, (555) 020-0123), read in the "
+    "service's region (DEFAULT_PHONE_REGION) without a country code; stored as E.164. "
+    "One without its area code is a 400."
+)
+PHONE_LIMITS = {"minLength": 1, "maxLength": MAX_INPUT_LENGTH, "pattern": PHONE_PATTERN}
+
+
 class Phone(Text):
     """A phone number in any common notation, normalised to E.164."""
+
+    pattern = PHONE_PATTERN
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = kwargs.setdefault("metadata", {})
+        said = metadata.get("description")
+        metadata["description"] = f"{said} {PHONE_DESCRIPTION}" if said else PHONE_DESCRIPTION
+        metadata.update(PHONE_LIMITS)
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -77,6 +120,14 @@ class Phone(Text):
 
 class TimeZone(Text):
     """An IANA timezone name such as Europe/Paris (the model's rule, models/types.py)."""
+
+    pattern = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = kwargs.setdefault("metadata", {})
+        metadata.setdefault("description", "An IANA timezone name, such as Europe/Paris.")
+        metadata["enum"] = sorted(iana_timezones())
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -104,6 +155,11 @@ class JSONObject(fields.Dict):
     """A free-form JSON object (metadata, preferences)."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description",
+            f"Any JSON object, nested at most {MAX_JSON_DEPTH} deep, with no NUL character "
+            "in any of its keys or text.",
+        )
         super().__init__(keys=fields.String(), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> dict:

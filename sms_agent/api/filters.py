@@ -38,6 +38,9 @@ class Ordering(Text):
         kwargs.setdefault("metadata", {})["description"] = (
             f"Comma-separated fields, each once, '-' for descending; one of: {names}."
         )
+        # As read below: comma-separated, spaces around a part and empty parts ignored.
+        one = r"\s*(-?(" + "|".join(sorted(allowed)) + r"))?\s*"
+        self.pattern = f"^{one}(,{one})*$"
         super().__init__(**kwargs)
         self.allowed = allowed
 
@@ -61,10 +64,8 @@ class Ordering(Text):
 
 class PageQuery(Schema):
     page = fields.Integer(validate=validate.Range(min=1, max=10**9))
-    page_size = fields.Integer(
-        validate=validate.Range(min=1, max=10**9),
-        metadata={"description": "Results per page (capped at API_MAX_PAGE_SIZE)."},
-    )
+    #: Its description, with the configured numbers, is the OpenAPI document's (openapi.py).
+    page_size = fields.Integer(validate=validate.Range(min=1, max=10**9))
 
 
 class KeysetQuery(PageQuery):
@@ -126,6 +127,13 @@ class UserQuery(KeysetQuery):
     ordering = Ordering(USER_ORDERING)
 
 
+def _in_order(data: dict[str, Any], first: str, last: str) -> None:
+    """A range that ends before it starts selects nothing: bounds swapped by mistake would
+    read as "none", so they are a 400 naming both."""
+    if first in data and last in data and data[first] > data[last]:
+        raise ValidationError(f"Comes after {last}: give the earlier moment here.", first)
+
+
 class TaskFilterQuery(Schema):
     category = Text(validate=validate.OneOf(Category.values()))
     success = fields.Boolean()
@@ -134,6 +142,10 @@ class TaskFilterQuery(Schema):
     user_phone = Phone()
     created_after = DateOrDateTime()
     created_before = DateOrDateTime(end=True)
+
+    @validates_schema
+    def _range_in_order(self, data: dict[str, Any], **_kwargs) -> None:
+        _in_order(data, "created_after", "created_before")
 
 
 class TaskQuery(KeysetQuery, TaskFilterQuery):
@@ -147,6 +159,10 @@ class ErrorLogQuery(KeysetQuery):
     start_date = DateOrDateTime()
     end_date = DateOrDateTime(end=True)
     ordering = Ordering(ERROR_ORDERING)
+
+    @validates_schema
+    def _range_in_order(self, data: dict[str, Any], **_kwargs) -> None:
+        _in_order(data, "start_date", "end_date")
 
 
 def _contains(column, text: str):

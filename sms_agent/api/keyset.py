@@ -24,7 +24,7 @@ from sqlalchemy.sql import operators
 
 from ..extensions import db
 from .errors import field_errors
-from .fields import Text, check_text
+from .fields import CURSOR_PATTERN, Text, check_text
 
 #: Far above any cursor this server hands out (a few sort values and a key).
 MAX_LENGTH = 4_000
@@ -33,6 +33,12 @@ NOT_OURS = "Not a cursor this server handed out: start again from a list's `next
 
 class ListCursor(Text):
     """A `next_cursor` from an earlier page of the same list: {"order", "values"}."""
+
+    pattern = CURSOR_PATTERN
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})["maxLength"] = MAX_LENGTH
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> dict[str, Any]:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -17,6 +17,7 @@ from flask import Flask, current_app, jsonify, render_template, send_from_direct
 
 from . import bp
 from .auth import public
+from .fields import PHONE_LIMITS
 from .keyset import ListCursor
 from .operations import Operation, operation
 from .schemas import ErrorOut
@@ -25,7 +26,8 @@ TITLE = "SMS-to-AI Agent API"
 VERSION = "1.0.0"
 _PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 _ERROR_TEXT = {
-    400: "Invalid input: bad JSON, field, date, boolean, ordering or page.",
+    400: "Invalid input: bad JSON, field, date (or a range ending before it starts), "
+    "boolean, ordering or page.",
     401: "No valid token or admin session.",
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
@@ -100,7 +102,24 @@ def build_document(app: Flask) -> dict[str, Any]:
         spec.components.response(name, {"description": description, "content": content})
     for path, operations in _paths(app).items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    _page_size_as_configured(document, app.config)
+    return document
+
+
+def _page_size_as_configured(document: dict[str, Any], config) -> None:
+    """Each list's `page_size` with this server's default and most (API_PAGE_SIZE,
+    API_MAX_PAGE_SIZE), which the schemas cannot know: a client reads the numbers."""
+    default, most = config["API_PAGE_SIZE"], config["API_MAX_PAGE_SIZE"]
+    for operations in document["paths"].values():
+        for described in operations.values():
+            for parameter in described.get("parameters", []):
+                if parameter["name"] == "page_size":
+                    parameter["schema"]["default"] = default
+                    parameter["description"] = (
+                        f"Results per page: {default} unless given, at most {most} "
+                        f"(a larger page_size gives {most})."
+                    )
 
 
 def _paths(app: Flask) -> dict[str, dict[str, Any]]:
@@ -150,7 +169,7 @@ def _path_parameters(rule: str) -> list[dict[str, Any]]:
             parameter["schema"] = {"type": "string", "format": "uuid"}
             parameter["example"] = EXAMPLE_ID
         else:
-            parameter["schema"] = {"type": "string"}
+            parameter["schema"] = {"type": "string", **PHONE_LIMITS}
             parameter["description"] = "E.164 number; URL-encode the '+' as %2B."
             parameter["example"] = EXAMPLE_PHONE
         parameters.append(parameter)

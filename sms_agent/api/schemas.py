@@ -35,10 +35,13 @@ INT32 = validate.Range(min=0, max=2**31 - 1)
 
 
 class OutSchema(Schema):
-    """A response body: every field is read-only, which the OpenAPI document says too."""
+    """A response body: every field is read-only and always present (null where it says
+    it may be), which the OpenAPI document says too, so a generated client need not treat
+    each one as optional."""
 
     def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
         field_obj.dump_only = True
+        field_obj.required = True
 
 
 class InSchema(Schema):
@@ -145,7 +148,15 @@ class UserCreateIn(UserUpdateIn):
 
 
 class SendMessageIn(InSchema):
-    message = Text(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+    message = Text(
+        required=True,
+        validate=validate.Length(min=1, max=1600),
+        load_only=True,
+        metadata={
+            "description": "Shaped for SMS before it is sent: one of which nothing is left "
+            "(only spaces or invisible characters) is a 400; emoji alone are sent as written."
+        },
+    )
 
 
 class SendMessageOut(OutSchema):
@@ -234,6 +245,19 @@ class TaskUpdateIn(InSchema):
     metadata = JSONObject(data_key="metadata", attribute="metadata_", load_only=True)
 
 
+class DailyStatOut(OutSchema):
+    date = fields.String(metadata={"format": "date", "description": "A UTC day."})
+    total = fields.Integer(metadata={"description": "Tasks taken on that day."})
+    successful = fields.Integer()
+    failed = fields.Integer()
+    refused = fields.Integer(metadata={"description": "Texts refused for a limit, apart."})
+
+
+class CategoryCountOut(OutSchema):
+    category = fields.String(validate=validate.OneOf(Category.values()))
+    count = fields.Integer()
+
+
 class TaskAnalyticsOut(OutSchema):
     total_tasks = fields.Integer(metadata={"description": "Tasks taken on (refused ones apart)."})
     successful_tasks = fields.Integer()
@@ -242,7 +266,9 @@ class TaskAnalyticsOut(OutSchema):
     avg_processing_time = FiniteFloat(allow_none=True)
     avg_tokens_used = FiniteFloat(allow_none=True)
     category_breakdown = fields.Dict(keys=fields.String(), values=fields.Integer())
-    daily_stats = fields.List(fields.Dict())
+    daily_stats = fields.List(
+        fields.Nested(DailyStatOut), metadata={"description": "Oldest first."}
+    )
     spend = fields.Nested(SpendOut, metadata={"description": "What these tasks cost."})
 
 
@@ -289,7 +315,10 @@ class AnalyticsOut(OutSchema):
     success_rate = FiniteFloat()
     avg_response_time = FiniteFloat(allow_none=True)
     tier_distribution = fields.Dict(keys=fields.String(), values=fields.Integer())
-    top_categories = fields.List(fields.Dict())
+    top_categories = fields.List(
+        fields.Nested(CategoryCountOut),
+        metadata={"description": "The five most asked, most first."},
+    )
     spend = fields.Nested(ServiceSpendOut)
 
 
@@ -356,6 +385,7 @@ class ReleaseIn(InSchema):
 class ReadIn(InSchema):
     unread = fields.Integer(
         load_default=None,
+        strict=True,
         load_only=True,
         validate=validate.Range(min=0, max=10**9),
         metadata={

@@ -263,8 +263,9 @@ def test_marking_read_leaves_unread_the_texts_held_since_the_caller_looked(clien
     response = client.post(BASE + "read/", json=body, headers=admin_headers)
     assert response.status_code == 200 and response.get_json()["unread"] == 1
     assert db.session.get(Conversation, PHONE).unread == 1
-    bad = client.post(BASE + "read/", json={"unread": -1}, headers=admin_headers)
-    assert bad.status_code == 400 and "unread" in bad.get_json()["details"]
+    for wrong in (-1, 1.5, 1e-9, "1", True):
+        bad = client.post(BASE + "read/", json={"unread": wrong}, headers=admin_headers)
+        assert bad.status_code == 400 and "unread" in bad.get_json()["details"], wrong
 
 
 def test_marking_read_a_texter_never_held_for_staff_is_a_no_op(client, admin_headers):

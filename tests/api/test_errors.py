@@ -132,10 +132,17 @@ def test_pages_outside_the_api_keep_their_own_errors(client):
     assert response.mimetype != "application/json"
 
 
-def test_missing_trailing_slash_redirects_like_the_document(client, admin_headers):
-    response = client.get("/api/users", headers=admin_headers)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_missing_trailing_slash_redirects_like_the_document(client, admin_headers, method):
+    """Regression: the redirect's body was an HTML page, the only HTML the API served; a
+    client that does not follow redirects showed or parsed it."""
+    response = client.open("/api/users?tier=free", method=method, headers=admin_headers)
     assert response.status_code == 308
-    assert response.headers["Location"].endswith("/api/users/")
+    assert response.headers["Location"].endswith("/api/users/?tier=free")
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["details"] == {"location": response.headers["Location"]}
+    assert "/api/users/" in body["error"]
 
 
 def test_deeply_nested_metadata_is_refused(client, admin_headers):

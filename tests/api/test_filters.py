@@ -180,6 +180,29 @@ def test_an_offset_whose_plus_the_url_turned_into_a_space_is_explained(client, a
     assert encoded.status_code == 200
 
 
+@pytest.mark.parametrize(
+    "path, first, last",
+    [
+        ("/api/tasks/", "created_after", "created_before"),
+        ("/api/tasks/analytics/", "created_after", "created_before"),
+        ("/api/errors/", "start_date", "end_date"),
+    ],
+)
+def test_a_range_that_ends_before_it_starts_is_a_400_naming_both(
+    client, admin_headers, path, first, last
+):
+    """Regression: bounds given the wrong way round answered 200 with nothing in it (and
+    analytics charted 30 empty days), so a client that swapped them read "no tasks"."""
+    swapped = client.get(f"{path}?{first}=2026-02-01&{last}=2026-01-31", headers=admin_headers)
+    assert swapped.status_code == 400, swapped.get_json()
+    [problem] = swapped.get_json()["details"][first]
+    assert last in problem
+
+    one_day = client.get(f"{path}?{first}=2026-01-31&{last}=2026-01-31", headers=admin_headers)
+    one_moment = f"{path}?{first}=2026-01-31T12:00:00Z&{last}=2026-01-31T13:00:00%2B01:00"
+    assert one_day.status_code == client.get(one_moment, headers=admin_headers).status_code == 200
+
+
 def test_errors_filter_by_type_resolution_user_and_dates(client, admin_headers):
     user = make_user()
     now = datetime.now(UTC)

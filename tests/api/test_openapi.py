@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
+
+from sms_agent.extensions import db
+from sms_agent.models import OutboundMessage
+from sms_agent.models.types import iana_timezones
+from tests.factories import make_error, make_task, make_user
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -147,3 +153,144 @@ def test_lists_read_on_by_cursor_say_so(document):
         names = {parameter["name"] for parameter in operation["parameters"]}
         body = operation["responses"]["200"]["content"]["application/json"]["schema"]
         assert "cursor" in names and "next_cursor" in body["required"], path
+
+
+def _body_fields(document):
+    """(schema name, field name, field schema) of every request body field."""
+    for name, schema in document["components"]["schemas"].items():
+        if name.endswith("In"):
+            for field, described in schema["properties"].items():
+                yield name, field, described
+
+
+def test_every_text_a_body_takes_says_nul_is_refused(document):
+    """Regression: the document let a client send NUL characters, which every text field
+    refuses with a 400 (PostgreSQL cannot store them)."""
+    texts = [
+        (name, field, described)
+        for name, field, described in _body_fields(document)
+        if described.get("type") == "string"
+        and "enum" not in described
+        and described.get("format") not in ("email", "uuid")
+    ]
+    assert texts
+    for name, field, described in texts:
+        assert described.get("pattern"), (name, field)
+        assert not re.search(described["pattern"], "a\x00b"), (name, field)
+        assert re.search(described["pattern"], "Zo\u00eb 1 555 020 0123 \U0001f600"), (name, field)
+
+
+@pytest.mark.parametrize(
+    "schema, field", [("UserCreateIn", "phone_number"), ("TaskCreateIn", "user_phone")]
+)
+def test_phone_numbers_are_described_with_their_limits(document, schema, field):
+    """Regression: an empty phone number matched the document and was a 400."""
+    described = document["components"]["schemas"][schema]["properties"][field]
+    assert described["minLength"] == 1 and described["maxLength"] == 250
+    assert not re.search(described["pattern"], "") and not re.search(described["pattern"], "-")
+    assert re.search(described["pattern"], "+1 (555) 020-0123")
+    assert "E.164" in described["description"]
+    path = document["paths"]["/api/users/{phone_number}/"]["get"]["parameters"][0]
+    assert path["name"] == "phone_number" and path["schema"]["minLength"] == 1
+
+
+def test_a_timezone_is_one_of_the_names_the_api_takes(document):
+    """Regression: the document said any string; all but the IANA names are a 400."""
+    for schema in ("UserCreateIn", "UserUpdateIn"):
+        described = document["components"]["schemas"][schema]["properties"]["timezone"]
+        assert described["enum"] == sorted(iana_timezones())
+
+
+def test_page_size_is_described_with_the_configured_default_and_most(app, client):
+    app.config.update(API_PAGE_SIZE=25, API_MAX_PAGE_SIZE=250)
+    document = client.get("/api/openapi.json").get_json()
+    for path in ("/api/users/", "/api/tasks/", "/api/conversations/"):
+        [page_size] = [
+            p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "page_size"
+        ]
+        assert page_size["schema"]["default"] == 25, path
+        assert "at most 250" in page_size["description"], path
+
+
+def test_ordering_and_cursors_are_described_by_pattern(document):
+    parameters = {p["name"]: p for p in document["paths"]["/api/tasks/"]["get"]["parameters"]}
+    ordering = re.compile(parameters["ordering"]["schema"]["pattern"])
+    for taken in ("-created_at,status", "tokens_used", "", "created_at, -status,"):
+        assert ordering.fullmatch(taken), taken
+    for refused in ("-colour", "created_at;drop", "-", "- created_at"):
+        assert not ordering.fullmatch(refused), refused
+    cursor = parameters["cursor"]["schema"]
+    assert re.fullmatch(cursor["pattern"], "eyJvcmRlciI6IFsiLWNy_-") and cursor["maxLength"]
+    assert not re.fullmatch(cursor["pattern"], "not a cursor!")
+
+
+def _answer_matches(document, path: str, response) -> None:
+    """The JSON answer against its operation's documented schema (OpenAPI 3.0: nullable)."""
+    operation = document["paths"][path]["get"]
+    schema = operation["responses"][str(response.status_code)]["content"]["application/json"]
+    root = {"allOf": [schema["schema"]], "components": document["components"]}
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in OAS30Validator(root).iter_errors(response.get_json())
+    ]
+    assert not errors, (path, errors)
+
+
+def test_every_answer_has_every_documented_field_nulls_as_documented(client, admin_headers, admin):
+    """Each Out schema's fields are required in the document (a generated client need not
+    treat each as optional), and a null comes only where the document allows one: a failed
+    task, a refused one, an error log about nobody, a thread both ways, analytics."""
+    user = make_user("+15550207777", email=None)
+    failed = make_task(user, status="failed", error_message="timeout", ai_response=None)
+    make_task(user, status="refused", refusal_reason="over_quota")
+    make_task(user, status="completed", success=True, processing_time=1.5, tokens_used=10)
+    make_error(user_phone=None, task_id=None)
+    make_error(user_phone=user.phone_number, task_id=failed.id)
+    db.session.add(OutboundMessage(to_number=user.phone_number, body="Hi", staff_user=admin))
+    db.session.commit()
+    phone = "%2B15550207777"
+    document = client.get("/api/openapi.json").get_json()
+    for path, url in [
+        ("/api/users/", "/api/users/"),
+        ("/api/users/{phone_number}/", f"/api/users/{phone}/"),
+        ("/api/users/{phone_number}/messages/", f"/api/users/{phone}/messages/"),
+        ("/api/users/{phone_number}/export/", f"/api/users/{phone}/export/"),
+        ("/api/conversations/", "/api/conversations/"),
+        ("/api/tasks/", "/api/tasks/"),
+        ("/api/tasks/{task_id}/", f"/api/tasks/{failed.id}/"),
+        ("/api/tasks/analytics/", "/api/tasks/analytics/"),
+        ("/api/errors/", "/api/errors/"),
+        ("/api/analytics/", "/api/analytics/"),
+    ]:
+        response = client.get(url, headers=admin_headers)
+        assert response.status_code == 200, (url, response.get_data(as_text=True)[:200])
+        _answer_matches(document, path, response)
+    schemas = document["components"]["schemas"]
+    assert "created_at" in schemas["TaskOut"]["required"]
+
+
+def test_analytics_series_and_categories_are_described_entry_by_entry(document):
+    """Regression: daily_stats and top_categories were lists of any object."""
+    schemas = document["components"]["schemas"]
+    daily = schemas["TaskAnalyticsOut"]["properties"]["daily_stats"]["items"]
+    assert daily == {"$ref": "#/components/schemas/DailyStatOut"}
+    assert set(schemas["DailyStatOut"]["required"]) == {
+        "date",
+        "total",
+        "successful",
+        "failed",
+        "refused",
+    }
+    top = schemas["AnalyticsOut"]["properties"]["top_categories"]["items"]
+    assert top == {"$ref": "#/components/schemas/CategoryCountOut"}
+
+
+@pytest.mark.parametrize(
+    "schema, field", [("TaskCreateIn", "sms_content"), ("SendMessageIn", "message")]
+)
+def test_a_text_of_only_spaces_is_described_as_refused(document, schema, field):
+    """Regression: the document let any text of 1-1600 characters through; one of only
+    spaces or invisible characters is a 400 nothing in it warned of."""
+    described = document["components"]["schemas"][schema]["properties"][field]
+    assert "invisible characters" in described["description"]
+    assert "is a 400" in described["description"]

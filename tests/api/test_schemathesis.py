@@ -1,7 +1,7 @@
 """Property-based run of schemathesis against /api/openapi.json, through the WSGI app.
 
 Every generated request (valid and invalid) must get a documented status with a body that
-matches the document, and none may be a 500.
+matches the document, none may be a 500, and one the document calls invalid must be refused.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -28,6 +29,10 @@ CHECKS = [
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
+    # A request the document calls invalid (a field too long, a number out of range, a
+    # string where an integer goes) must be refused, never taken: the document states the
+    # limits the API enforces, not looser ones.
+    negative_data_rejection,
 ]
 
 
