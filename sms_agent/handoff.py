@@ -52,8 +52,8 @@ class NothingToSend(ValueError):
 
     def __init__(self) -> None:
         super().__init__(
-            "Nothing is left to send after formatting: emoji, spaces and invisible characters "
-            "are removed, so write some text."
+            "Nothing is left to send after formatting: the message is only spaces or "
+            "invisible characters, so write some text (emoji alone are sent as written)."
         )
 
 

@@ -298,7 +298,11 @@ def test_a_message_that_formats_to_nothing_is_a_400_and_changes_nothing(
     assert response.status_code == 400
     body = response.get_json()
     assert body["error"] == "Invalid input."
-    assert "Nothing is left to send after formatting" in body["details"]["message"][0]
+    # Regression: it said "emoji ... are removed", while a message of emoji alone is sent.
+    assert body["details"]["message"] == [
+        "Nothing is left to send after formatting: the message is only spaces or invisible "
+        "characters, so write some text (emoji alone are sent as written)."
+    ]
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
     db.session.expire_all()
     assert db.session.get(User, PHONE).conversation_state == "waiting"
