@@ -136,6 +136,8 @@ def try_it(page, base: str, number: str, text: str) -> None:
     """Log in and text the service from `number` on the Try it page."""
     log_in(page, base)
     page.click("text=Try it")
+    # Its scripts run at the page's end: a click before them would send what they keep once.
+    page.wait_for_load_state()
     page.fill("input[name=from_number]", number)
     page.fill("textarea[name=message]", text)
     page.click("[data-testid=tryit-form] button[type=submit]")
