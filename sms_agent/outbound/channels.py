@@ -91,6 +91,9 @@ def window_problem(user: User) -> str | None:
 
 # -- shaping ----------------------------------------------------------------------------------
 _FENCE = re.compile(r"(```.*?```)", re.S)
+#: A code block's marks, and what closes one a cut leaves open (before the MORE marker).
+FENCE = "```"
+_CLOSE = "\n" + FENCE + "\n"
 #: A fenced block's info string ("```python"): WhatsApp knows none and would show it as the
 #: block's first line.
 _INFO_STRING = re.compile(r"\A```[^\n`]*\n")
@@ -153,7 +156,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     <br> is a new line, <b> and its like go, unless the texter asked about markup
     (about_markup), when they are the answer."""
     markdown = footnotes_to_text(latex_to_text(readable(text or "")))
-    if markdown.count("```") % 2:
+    if markdown.count(FENCE) % 2:
         # A block never closed (the token limit cut the answer inside its code) runs to
         # the end, as Markdown reads it; WhatsApp would show its ``` and language name.
         markdown += _CLOSE.rstrip()
@@ -193,11 +196,6 @@ def whatsapp_to_markdown(text: str) -> str:
     for index in range(0, len(pieces), 2):
         pieces[index] = _STRIKE.sub(r"~~\1~~", pieces[index])
     return "".join(pieces)
-
-
-#: A code block's marks, and what closes one a cut leaves open (before the MORE marker).
-FENCE = "```"
-_CLOSE = "\n" + FENCE + "\n"
 
 
 def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
