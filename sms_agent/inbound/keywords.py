@@ -211,6 +211,10 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     return WORDS.get(word)
 
 
+#: Twilio's default opt-in keywords, which its opt-out handling answers itself.
+OPT_IN_WORDS = ("start", "yes", "unstop")
+
+
 def is_carrier_opt_out(body: str | None) -> bool:
     """Whether the message is one of the carriers' opt-out words (OPT_OUT_WORDS) said once,
     which Twilio's own opt-out handling matches and confirms too; our phrasings ("please
@@ -218,6 +222,13 @@ def is_carrier_opt_out(body: str | None) -> bool:
     blocks the number for them nor confirms, so we must. Nor does Twilio read look-alike
     letters as Latin ones: "ЅТОР" in Cyrillic is ours to confirm."""
     return _folded(body, look_alikes=False) in OPT_OUT_WORDS
+
+
+def is_carrier_opt_in(body: str | None) -> bool:
+    """Whether the message is one of Twilio's opt-in words (OPT_IN_WORDS) said once, as
+    is_carrier_opt_out reads an opt-out: Twilio answers those itself ("RESUBSCRIBE" and
+    "ALTA" are ours to confirm)."""
+    return _folded(body, look_alikes=False) in OPT_IN_WORDS
 
 
 def _folded(body: str | None, look_alikes: bool = True) -> str:
