@@ -179,6 +179,8 @@ def test_other_messages_are_not_keywords(body):
         "Quit texting me",
         "Please remove me from this list",
         "cancel my subscription",
+        "Stop all messages",
+        "stop sending me all these texts",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
@@ -206,7 +208,13 @@ def test_keywords_compare_equal_to_their_names():
 
 
 @pytest.mark.parametrize(
-    "body", ["ARRET", "Arrêt", "ARRÊT!", "Baja", "BAJA 🛑", "parar", "Cancelar"]
+    "body",
+    [
+        *("ARRET", "Arrêt", "ARRÊT!", "Baja", "BAJA 🛑", "parar", "Cancelar"),
+        # Regression: asked politely, these went to the model and were answered.
+        *("Baja por favor", "por favor, baja", "ARRÊT SVP", "Stop s'il vous plaît", "stop merci"),
+        *("Parar, gracias", "STOP por favor"),
+    ],
 )
 def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
     """Regression: ARRET (which Canadian carriers require beside STOP) and BAJA went to the

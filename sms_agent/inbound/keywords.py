@@ -35,10 +35,9 @@ OPT_OUT_WORDS = (
 #: Advanced Opt-Out may): ARRET (ARRÊTE), which Canadian carriers require beside STOP, and
 #: BAJA ("darme de baja"), PARAR and CANCELAR. We obey and confirm them ourselves, as we do
 #: our English phrasings.
-OTHER_LANGUAGES_OPT_OUT = (
-    *("arret", "arrêt", "arrete", "arrête"),
-    *("baja", "darmedebaja", "parar", "cancelar"),
-)
+FRENCH_OPT_OUT = ("arret", "arrêt", "arrete", "arrête")
+SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar")
+OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
 #: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
@@ -54,7 +53,7 @@ _STOP_ASKING = (
     *(
         f"stop{sending}{these}{texts}"
         for sending in ("", "sending", "sendingme")
-        for these in ("", "the", "these", "your")
+        for these in ("", "the", "these", "your", "all", "allthe", "allthese", "allyour")
         for texts in ("texts", "messages", "msgs", "sms")
     ),
     *(f"{dont}{verb}me" for dont in ("dont", "donot") for verb in ("text", "message", "contact")),
@@ -71,11 +70,18 @@ _STOP_ASKING = (
     "nomoremessages",
 )
 _PLEASE = ("please", "pls", "plz")
+#: "Please" and "thanks" in French and Spanish, after any opt-out word ("BAJA por favor",
+#: "STOP SVP", "arrêt merci"), and "por favor" before one too.
+FRENCH_PLEASE = ("svp", "silvousplait", "silvousplaît", "merci")
+SPANISH_PLEASE = ("porfavor", "porfa", "gracias")
 OPT_OUT_PHRASES = tuple(
     f"{please}{words}{after}"
-    for words in (*OPT_OUT_WORDS, *_STOP_ASKING)
-    for please in ("", *_PLEASE)
-    for after in ("", *_PLEASE, "anymore", "now", "thanks", "thankyou")
+    for words in (*OPT_OUT_WORDS, *_STOP_ASKING, *OTHER_LANGUAGES_OPT_OUT)
+    for please in ("", *_PLEASE, "porfavor")
+    for after in (
+        *("", *_PLEASE, "anymore", "now", "thanks", "thankyou"),
+        *(*FRENCH_PLEASE, *SPANISH_PLEASE),
+    )
     if please or after or words in _STOP_ASKING
 )
 
