@@ -37,6 +37,7 @@ OPT_OUT_WORDS = (
 #: our English phrasings.
 FRENCH_OPT_OUT = ("arret", "arrêt", "arrete", "arrête")
 SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar")
+SPANISH_OPT_IN = ("alta", "darmedealta")
 OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
@@ -125,8 +126,7 @@ RESUBSCRIBE_WORDS = (
         for again in ("", "again")
     ),
     *(f"opt{me}{back}in" for me in ("", "me") for back in ("", "back")),
-    "alta",
-    "darmedealta",
+    *SPANISH_OPT_IN,
 )
 
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
@@ -254,6 +254,25 @@ def _once(word: str) -> str:
         if word[:length] in WORDS and word == word[:length] * (len(word) // length):
             return word[:length]
     return word
+
+
+#: The French and Spanish words of an opt-out or opt-in, and the courtesies around one, by
+#: the language whose confirmation answers them (notices.py).
+_LANGUAGE_WORDS = {
+    "fr": (*FRENCH_OPT_OUT, *FRENCH_PLEASE),
+    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, *SPANISH_PLEASE),
+}
+
+
+def language(body: str | None) -> str | None:
+    """The language of an opt-out or opt-in said in French or Spanish words ("ARRÊT",
+    "BAJA", "STOP SVP", "ALTA"): "fr" or "es"; None for English ones and anything else."""
+    word = _once(_folded(body))
+    if WORDS.get(word) not in (Keyword.STOP, Keyword.START):
+        return None
+    return next(
+        (code for code, parts in _LANGUAGE_WORDS.items() if any(p in word for p in parts)), None
+    )
 
 
 def matched_by_twilio(opt_out_type: str | None) -> Keyword | None:
