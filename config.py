@@ -542,7 +542,7 @@ class Config:
         SMS_BACKENDS,
     )
     HELP_REPLY_ENABLED = env_bool("HELP_REPLY_ENABLED", True)
-    # With Twilio's Advanced Opt-Out on, Twilio itself confirms a STOP; we must not as well.
+    # With Twilio's Advanced Opt-Out on, Twilio itself confirms STOP and START; not we as well.
     TWILIO_ADVANCED_OPT_OUT = env_bool("TWILIO_ADVANCED_OPT_OUT", False)
     # WhatsApp (same webhook, "whatsapp:" numbers); unset: replies come from TWILIO_PHONE_NUMBER
     TWILIO_WHATSAPP_NUMBER = env_phone_number("TWILIO_WHATSAPP_NUMBER", None, DEFAULT_PHONE_REGION)

@@ -173,26 +173,56 @@ def empty_text(_user: User) -> str:
     )
 
 
-def opt_in_text(_user: User) -> str:
-    return f"You're subscribed to {service()}. Text any question. Reply STOP to opt out."
+#: The START confirmation by the language of the words that opted in (keywords.language):
+#: a texter who wrote ALTA is answered in Spanish. English for any other; GSM-7 in each.
+_OPT_IN = {
+    None: "You're subscribed to {service}. Text any question. Reply STOP to opt out.",
+    "es": "Alta en {service} confirmada: escribe cualquier pregunta. "
+    "Responde STOP para darte de baja.",
+}
+
+
+def opt_in_text(user: User) -> str:
+    wording = _OPT_IN.get(user.opt_change_language, _OPT_IN[None])
+    return wording.format(service=service())
 
 
 #: The STOP confirmation when SERVICE_NAME would not leave it one SMS segment.
 OPT_OUT_UNNAMED = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
+
+#: The STOP confirmation, named and unnamed, by the language of the words that opted out
+#: (keywords.language): ARRÊT is answered in French, BAJA in Spanish.
+_OPT_OUT = {
+    None: (
+        "You're unsubscribed from {service} and will get no more messages. "
+        "Reply START to resubscribe.",
+        OPT_OUT_UNNAMED,
+    ),
+    "fr": (
+        "Désabonnement de {service} confirmé: vous ne recevrez plus de messages. "
+        "Répondez START pour vous réabonner.",
+        "Désabonnement confirmé: vous ne recevrez plus de messages. "
+        "Répondez START pour vous réabonner.",
+    ),
+    "es": (
+        "Baja de {service} confirmada: no te enviaremos otro mensaje. "
+        "Responde START para darte de alta de nuevo.",
+        "Baja confirmada: no te enviaremos otro mensaje. "
+        "Responde START para darte de alta de nuevo.",
+    ),
+}
 
 
 def opt_out_text(user: User) -> str:
     """The one message an opted-out texter may still get must fit one segment (outbound.send
     refuses anything longer): with a SERVICE_NAME too long for that, or in a script that
     makes it UCS-2, it goes without the name rather than not at all."""
-    named = (
-        f"You're unsubscribed from {service()} and will get no more messages. "
-        "Reply START to resubscribe."
-    )
+    wording, unnamed = _OPT_OUT.get(user.opt_change_language, _OPT_OUT[None])
+    named = wording.format(service=service())
     if outbound.is_one_sms(user, outbound.plan(user, named).parts):
         return named
     log.warning("SERVICE_NAME makes the STOP confirmation longer than one SMS; sent without it")
-    return OPT_OUT_UNNAMED
+    return unnamed
 
 
 def tier_change_text(user: User) -> str:

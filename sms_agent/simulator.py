@@ -20,7 +20,8 @@ from flask import current_app
 from twilio.request_validator import RequestValidator
 
 from .extensions import db
-from .inbound.routing import twilio_confirms_stop
+from .inbound.keywords import Keyword
+from .inbound.routing import twilio_confirms
 from .models import OutboundMessage, Task, TaskStatus, User
 from .phones import to_e164
 from .vendors.twilio import quiet_console
@@ -131,7 +132,7 @@ def gets_nothing_back(phone: str, since: datetime | None = None, text: str = "")
     user = db.session.get(User, phone)
     if user is not None and user.is_opted_out:
         just_now = since is not None and user.opted_out_at >= since
-        by_twilio = twilio_confirms_stop(text, user.channel)
+        by_twilio = twilio_confirms(Keyword.STOP, text, user.channel)
         if just_now and not by_twilio:
             return None
         return "this number has opted out; nothing is sent to it until it texts START"

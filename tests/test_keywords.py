@@ -179,6 +179,8 @@ def test_other_messages_are_not_keywords(body):
         "Quit texting me",
         "Please remove me from this list",
         "cancel my subscription",
+        "Stop all messages",
+        "stop sending me all these texts",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
@@ -186,6 +188,24 @@ def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
     model as questions and the texter stayed subscribed, though the FCC's 2025 consent rule
     has an opt-out made by any reasonable means obeyed."""
     assert parse(body, opted_out=False) is Keyword.STOP
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("AGENT please", Keyword.AGENT),
+        ("Human, please!", Keyword.AGENT),
+        ("talk to a person please", Keyword.AGENT),
+        ("Help please", Keyword.HELP),
+        ("pls help", Keyword.HELP),
+        ("Usage please?", Keyword.USAGE),
+        ("Reset pls", Keyword.RESET),
+    ],
+)
+def test_our_commands_asked_politely_are_those_commands(body, expected):
+    """Regression: "AGENT please" went to the model as a question (no person was asked for,
+    and a request came off the quota), as "More please" once did."""
+    assert parse(body) is expected
 
 
 @pytest.mark.parametrize("body", ["More please", "more pls", "Please more!", "MORE, please"])
@@ -206,7 +226,13 @@ def test_keywords_compare_equal_to_their_names():
 
 
 @pytest.mark.parametrize(
-    "body", ["ARRET", "Arrêt", "ARRÊT!", "Baja", "BAJA 🛑", "parar", "Cancelar"]
+    "body",
+    [
+        *("ARRET", "Arrêt", "ARRÊT!", "Baja", "BAJA 🛑", "parar", "Cancelar"),
+        # Regression: asked politely, these went to the model and were answered.
+        *("Baja por favor", "por favor, baja", "ARRÊT SVP", "Stop s'il vous plaît", "stop merci"),
+        *("Parar, gracias", "STOP por favor"),
+    ],
 )
 def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
     """Regression: ARRET (which Canadian carriers require beside STOP) and BAJA went to the

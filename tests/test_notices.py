@@ -181,6 +181,45 @@ def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twil
     assert sent["Body"] == notices.OPT_OUT_UNNAMED
 
 
+@pytest.mark.parametrize(
+    ("words", "opted_out_before", "kind", "starts"),
+    [
+        ("ARRÊT", False, "opt_out", "Désabonnement de SMS-to-AI Agent confirmé"),
+        ("stop svp", False, "opt_out", "Désabonnement de SMS-to-AI Agent confirmé"),
+        ("Baja por favor", False, "opt_out", "Baja de SMS-to-AI Agent confirmada"),
+        ("ALTA", True, "opt_in", "Alta en SMS-to-AI Agent confirmada"),
+        ("STOP", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
+    ],
+)
+def test_an_opt_out_or_in_is_confirmed_in_the_language_it_was_asked_in(
+    app, client, words, opted_out_before, kind, starts
+):
+    """Regression: a texter who wrote ARRÊT or BAJA was told in English only, which they
+    may not read, whether it worked. In one GSM-7 segment still."""
+    make_user("+15551230000", opted_out_at=utcnow() if opted_out_before else None)
+    text_in(client, words)
+    [confirmation] = outbox(kind)
+    assert confirmation.body.startswith(starts)
+    assert (confirmation.segments, confirmation.encoding) == (1, "GSM-7")
+
+
+def test_a_start_after_a_stop_in_spanish_is_confirmed_in_english(app, client):
+    make_user("+15551230000")
+    text_in(client, "BAJA")
+    text_in(client, "START")
+    assert outbox("opt_in")[0].body.startswith("You're subscribed")
+
+
+@pytest.mark.parametrize("words", ["ARRÊT", "BAJA"])
+def test_a_stop_in_french_or_spanish_is_confirmed_whatever_service_name(app, client, words):
+    app.config["SERVICE_NAME"] = "The Extraordinarily Long Name " * 3
+    make_user("+15551230000")
+    text_in(client, words)
+    [confirmation] = outbox("opt_out")
+    assert "Extraordinarily" not in confirmation.body and confirmation.segments == 1
+    assert not confirmation.body.startswith("You're")
+
+
 def test_after_the_confirmation_nothing_more_is_sent(app, client, twilio_server):
     make_user("+15551230000")
     text_in(client, "STOP")

@@ -495,6 +495,27 @@ def test_twilio_advanced_opt_out_sends_the_stop_confirmation_instead_of_us(app, 
     assert db.session.get(User, "+15551230000").is_opted_out
 
 
+@pytest.mark.parametrize("word", ["START", "Unstop.", "yes"])
+def test_twilio_advanced_opt_out_sends_the_start_confirmation_instead_of_us(app, client, word):
+    """Regression: Twilio answers its own opt-in words as it does STOP, and we confirmed
+    them too, so a texter coming back got two "you're subscribed" SMS."""
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    make_user("+15551230000", opted_out_at=utcnow())
+    signed_post(client, "/sms/inbound", inbound_form(word))
+    assert queued_jobs(app) == []
+    assert not db.session.get(User, "+15551230000").is_opted_out
+
+
+def test_with_twilio_advanced_opt_out_we_still_confirm_an_opt_in_in_our_own_words(app, client):
+    app.config["TWILIO_ADVANCED_OPT_OUT"] = True
+    make_user("+15551230000", opted_out_at=utcnow())
+    form = inbound_form("Resubscribe")
+    signed_post(client, "/sms/inbound", form)
+    assert queued_jobs(app) == [
+        ("sms_agent.jobs.send_notice", ["+15551230000", "opt_in", form["MessageSid"]])
+    ]
+
+
 def test_with_twilio_advanced_opt_out_we_still_confirm_an_opt_out_in_our_own_words(app, client):
     """Regression: with TWILIO_ADVANCED_OPT_OUT on, "please stop texting me" opted the
     texter out and nobody confirmed it: Twilio's keyword list has no such phrase (no

@@ -35,10 +35,10 @@ OPT_OUT_WORDS = (
 #: Advanced Opt-Out may): ARRET (ARRÊTE), which Canadian carriers require beside STOP, and
 #: BAJA ("darme de baja"), PARAR and CANCELAR. We obey and confirm them ourselves, as we do
 #: our English phrasings.
-OTHER_LANGUAGES_OPT_OUT = (
-    *("arret", "arrêt", "arrete", "arrête"),
-    *("baja", "darmedebaja", "parar", "cancelar"),
-)
+FRENCH_OPT_OUT = ("arret", "arrêt", "arrete", "arrête")
+SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar")
+SPANISH_OPT_IN = ("alta", "darmedealta")
+OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
 #: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
@@ -54,7 +54,7 @@ _STOP_ASKING = (
     *(
         f"stop{sending}{these}{texts}"
         for sending in ("", "sending", "sendingme")
-        for these in ("", "the", "these", "your")
+        for these in ("", "the", "these", "your", "all", "allthe", "allthese", "allyour")
         for texts in ("texts", "messages", "msgs", "sms")
     ),
     *(f"{dont}{verb}me" for dont in ("dont", "donot") for verb in ("text", "message", "contact")),
@@ -71,16 +71,34 @@ _STOP_ASKING = (
     "nomoremessages",
 )
 _PLEASE = ("please", "pls", "plz")
+#: "Please" and "thanks" in French and Spanish, after any opt-out word ("BAJA por favor",
+#: "STOP SVP", "arrêt merci"), and "por favor" before one too.
+FRENCH_PLEASE = ("svp", "silvousplait", "silvousplaît", "merci")
+SPANISH_PLEASE = ("porfavor", "porfa", "gracias")
 OPT_OUT_PHRASES = tuple(
     f"{please}{words}{after}"
-    for words in (*OPT_OUT_WORDS, *_STOP_ASKING)
-    for please in ("", *_PLEASE)
-    for after in ("", *_PLEASE, "anymore", "now", "thanks", "thankyou")
+    for words in (*OPT_OUT_WORDS, *_STOP_ASKING, *OTHER_LANGUAGES_OPT_OUT)
+    for please in ("", *_PLEASE, "porfavor")
+    for after in (
+        *("", *_PLEASE, "anymore", "now", "thanks", "thankyou"),
+        *(*FRENCH_PLEASE, *SPANISH_PLEASE),
+    )
     if please or after or words in _STOP_ASKING
 )
 
+
+def _politely(words) -> tuple[str, ...]:
+    """`words` asked politely: "more please", "pls help", "AGENT please"."""
+    return tuple(
+        phrase
+        for word in words
+        for please in _PLEASE
+        for phrase in (f"{word}{please}", f"{please}{word}")
+    )
+
+
 #: MORE asked politely, as "(Reply MORE)" under a cut answer is often answered.
-MORE_PHRASES = (*(f"more{please}" for please in _PLEASE), *(f"{p}more" for p in _PLEASE))
+MORE_PHRASES = _politely(["more"])
 
 #: Whole messages that ask for a person, written without spaces ("talk to a person" is
 #: matched as "talktoaperson"). Only whole messages count: "is a human heart big?" is a
@@ -119,8 +137,7 @@ RESUBSCRIBE_WORDS = (
         for again in ("", "again")
     ),
     *(f"opt{me}{back}in" for me in ("", "me") for back in ("", "back")),
-    "alta",
-    "darmedealta",
+    *SPANISH_OPT_IN,
 )
 
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
@@ -130,11 +147,11 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
     **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
-    **dict.fromkeys(["help", "info"], Keyword.HELP),
-    **dict.fromkeys(["reset", "new"], Keyword.RESET),
-    "usage": Keyword.USAGE,
+    **dict.fromkeys(["help", "info", *_politely(["help", "info"])], Keyword.HELP),
+    **dict.fromkeys(["reset", "new", *_politely(["reset"])], Keyword.RESET),
+    **dict.fromkeys(["usage", *_politely(["usage"])], Keyword.USAGE),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
-    **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
+    **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),
 }
 
 #: Opt-in words that are also everyday answers ("Want the details?" "Yes"), or questions
@@ -211,6 +228,10 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     return WORDS.get(word)
 
 
+#: Twilio's default opt-in keywords, which its opt-out handling answers itself.
+OPT_IN_WORDS = ("start", "yes", "unstop")
+
+
 def is_carrier_opt_out(body: str | None) -> bool:
     """Whether the message is one of the carriers' opt-out words (OPT_OUT_WORDS) said once,
     which Twilio's own opt-out handling matches and confirms too; our phrasings ("please
@@ -218,6 +239,13 @@ def is_carrier_opt_out(body: str | None) -> bool:
     blocks the number for them nor confirms, so we must. Nor does Twilio read look-alike
     letters as Latin ones: "ЅТОР" in Cyrillic is ours to confirm."""
     return _folded(body, look_alikes=False) in OPT_OUT_WORDS
+
+
+def is_carrier_opt_in(body: str | None) -> bool:
+    """Whether the message is one of Twilio's opt-in words (OPT_IN_WORDS) said once, as
+    is_carrier_opt_out reads an opt-out: Twilio answers those itself ("RESUBSCRIBE" and
+    "ALTA" are ours to confirm)."""
+    return _folded(body, look_alikes=False) in OPT_IN_WORDS
 
 
 def _folded(body: str | None, look_alikes: bool = True) -> str:
@@ -237,6 +265,25 @@ def _once(word: str) -> str:
         if word[:length] in WORDS and word == word[:length] * (len(word) // length):
             return word[:length]
     return word
+
+
+#: The French and Spanish words of an opt-out or opt-in, and the courtesies around one, by
+#: the language whose confirmation answers them (notices.py).
+_LANGUAGE_WORDS = {
+    "fr": (*FRENCH_OPT_OUT, *FRENCH_PLEASE),
+    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, *SPANISH_PLEASE),
+}
+
+
+def language(body: str | None) -> str | None:
+    """The language of an opt-out or opt-in said in French or Spanish words ("ARRÊT",
+    "BAJA", "STOP SVP", "ALTA"): "fr" or "es"; None for English ones and anything else."""
+    word = _once(_folded(body))
+    if WORDS.get(word) not in (Keyword.STOP, Keyword.START):
+        return None
+    return next(
+        (code for code, parts in _LANGUAGE_WORDS.items() if any(p in word for p in parts)), None
+    )
 
 
 def matched_by_twilio(opt_out_type: str | None) -> Keyword | None:

@@ -102,7 +102,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     if received.outcome == "duplicate":
         return received
     if _changes_opt_in(received, was_opted_out, user):
-        user.note_opt_change(sid)
+        user.note_opt_change(sid, keywords.language(body))
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
 

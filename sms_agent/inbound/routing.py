@@ -38,13 +38,14 @@ def route(
     our reading of the words: Twilio obeys its own keyword list, and so must we."""
     keyword = twilio_keyword or keywords.parse(body, opted_out=user.is_opted_out)
     if keyword is Keyword.START and readable(media):
-        return _opt_in_with_a_picture(user, body, media, answered_by_twilio=bool(twilio_keyword))
+        by_twilio = bool(twilio_keyword) or twilio_confirms(keyword, body, user.channel)
+        return _opt_in_with_a_picture(user, body, media, answered_by_twilio=by_twilio)
     if twilio_keyword is not None:
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
     if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
         keyword = None  # a caption: "help" under a photo of homework asks about the photo
     if keyword is not None:
-        confirmed = twilio_confirms_stop(body, user.channel)
+        confirmed = twilio_confirms(keyword, body, user.channel)
         return _keyword(user, keyword, media, twilio_confirms=confirmed)
     return _message(user, body, media)
 
@@ -100,10 +101,10 @@ def _keyword(
     answered_by_twilio: bool = False,
     twilio_confirms: bool = False,
 ) -> Received:
-    """STOP gets one confirmation when it opts the texter out (unless Twilio's Advanced
-    Opt-Out sends it: for a carrier word, `twilio_confirms`, not for our phrasings); the
-    others may get a notice. A keyword Twilio matched itself has had Twilio's answer: a
-    second one from us would be billed and say the same."""
+    """STOP gets one confirmation when it opts the texter out, and START one (unless
+    Twilio's Advanced Opt-Out sends it: for a carrier word, `twilio_confirms`, not for our
+    phrasings); the others may get a notice. A keyword Twilio matched itself has had
+    Twilio's answer: a second one from us would be billed and say the same."""
     phone = user.phone_number
     if keyword is Keyword.AGENT:
         return _ask_for_a_person(user, media)
@@ -124,19 +125,30 @@ def _keyword(
     }.get(keyword, "usage")
     if keyword is Keyword.HELP and not current_app.config["HELP_REPLY_ENABLED"]:
         notice = None
-    if not user.is_active or user.is_opted_out or answered_by_twilio:
+    confirmed = keyword is Keyword.START and twilio_confirms
+    if not user.is_active or user.is_opted_out or answered_by_twilio or confirmed:
         notice = None
     return Received(str(keyword), phone, notice=notice)
 
 
-def twilio_confirms_stop(body: str, channel: str) -> bool:
-    """Whether Twilio's Advanced Opt-Out confirms this opt-out itself: one of the carriers'
-    words (keywords.is_carrier_opt_out), on SMS. Twilio's opt-out handling is SMS's alone:
-    a STOP on WhatsApp is neither blocked nor answered by Twilio, so we confirm it."""
+#: The words Twilio's opt-out handling answers itself, by the keyword they stand for.
+_TWILIO_WORDS = {
+    Keyword.STOP: keywords.is_carrier_opt_out,
+    Keyword.START: keywords.is_carrier_opt_in,
+}
+
+
+def twilio_confirms(keyword: Keyword, body: str, channel: str) -> bool:
+    """Whether Twilio's Advanced Opt-Out confirms this opt-out or opt-in itself: one of its
+    own words (keywords.is_carrier_opt_out, is_carrier_opt_in), on SMS. Twilio's opt-out
+    handling is SMS's alone: a STOP on WhatsApp is neither blocked nor answered by Twilio,
+    so we confirm it."""
+    is_twilios = _TWILIO_WORDS.get(keyword)
     return (
-        channel == Channel.SMS
+        is_twilios is not None
+        and channel == Channel.SMS
         and current_app.config["TWILIO_ADVANCED_OPT_OUT"]
-        and keywords.is_carrier_opt_out(body)
+        and is_twilios(body)
     )
 
 

@@ -31,6 +31,8 @@ REMEMBERED_SIDS = 20
 
 #: The key in User.service_state of the MessageSid of the texter's latest STOP or START.
 LATEST_OPT_CHANGE = "latest_opt_change"
+#: The language of the words of that STOP or START, when not English (keywords.language).
+OPT_CHANGE_LANGUAGE = "opt_change_language"
 
 #: The row lock taken before a read-modify-write of User.service_state (with_for_update):
 #: PostgreSQL's FOR NO KEY UPDATE, so writers of one texter take turns and none overwrites
@@ -223,10 +225,17 @@ class User(db.Model):
         self.service_state = {**self.service_state, key: [*kept, sid]}
         return True
 
-    def note_opt_change(self, sid: str) -> None:
+    def note_opt_change(self, sid: str, language: str | None = None) -> None:
         """Record a STOP or START (`sid`) as the texter's latest: of a burst of them, only
-        the last is confirmed (is_latest_opt_change)."""
-        self.service_state = {**self.service_state, LATEST_OPT_CHANGE: sid}
+        the last is confirmed (is_latest_opt_change), in the `language` it was said in."""
+        state = {k: v for k, v in self.service_state.items() if k != OPT_CHANGE_LANGUAGE}
+        said_in = {OPT_CHANGE_LANGUAGE: language} if language else {}
+        self.service_state = {**state, LATEST_OPT_CHANGE: sid, **said_in}
+
+    @property
+    def opt_change_language(self) -> str | None:
+        """The language of the texter's latest STOP or START ("fr", "es"), None for English."""
+        return self.service_state.get(OPT_CHANGE_LANGUAGE)
 
     def is_latest_opt_change(self, sid: str) -> bool:
         """Whether `sid` is the texter's latest STOP or START (any, before the first was
