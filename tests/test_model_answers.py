@@ -943,6 +943,8 @@ CALL_IN_TEXT = [
     '[request_human(reason="refund")]',
     '```tool_code\nrequest_human(reason="refund")\n```',
     '{"name": "request_human", "parameters": {"reason": "refund"}}',
+    '<function=request_human>{"reason": "refund"}</function>',
+    '<function=request_human{"reason": "refund"}</function>',
 ]
 
 
@@ -963,6 +965,8 @@ CALL_IN_TEXT = [
         "llama-pythonic",
         "gemma-tool-code",
         "llama-json",
+        "llama-function-tag",
+        "llama-function-tag-unclosed-name",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
@@ -972,7 +976,7 @@ def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
     openai_server.then(200, chat_completion("Let me get someone for you.\n" + call))
     assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
     assert [m.kind for m in outbox()] == ["handoff"]
-    assert "tool_call" not in outbox()[0].body and "TOOL_CALLS" not in outbox()[0].body
+    assert not any(mark in outbox()[0].body for mark in ("tool_call", "TOOL_CALLS", "function="))
 
 
 @pytest.mark.parametrize(
