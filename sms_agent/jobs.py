@@ -41,6 +41,22 @@ def backoff(retries: int) -> float:
     return current_app.config["RETRY_BACKOFF_SECONDS"] * (2**retries)
 
 
+#: The longest a job waits before asking a model server again that said to wait (429 or
+#: 503 with Retry-After). A server that asks for longer (a daily limit, "try again in an
+#: hour") will not answer while the texter still waits for an answer: the job gives up.
+MAX_SERVER_WAIT_SECONDS = 60.0
+
+
+def retry_wait(retries: int, cause) -> float | None:
+    """Seconds before retry number `retries + 1` of a passing failure: backoff(), or as
+    long as the server said to wait, if longer; None when it said to wait past
+    MAX_SERVER_WAIT_SECONDS."""
+    said = getattr(cause, "retry_after", None) or 0.0
+    if said > MAX_SERVER_WAIT_SECONDS:
+        return None
+    return max(backoff(retries), said)
+
+
 #: The longest a job waits for a busy database before it looks again.
 MAX_BUSY_WAIT_SECONDS = 60.0
 
@@ -82,11 +98,12 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
         )
         return "busy"
     except pipeline.TryAgain as exc:
-        if self.request.retries >= current_app.config[exc.limit_key]:
+        wait = retry_wait(self.request.retries, exc.cause)
+        if wait is None or self.request.retries >= current_app.config[exc.limit_key]:
             pipeline.give_up(task_id, exc.cause)
             return "failed"
-        log.warning("task %s: %s; retry %d", task_id, exc, self.request.retries + 1)
-        raise self.retry(countdown=backoff(self.request.retries)) from exc
+        log.warning("task %s: %s; retry %d in %.1fs", task_id, exc, self.request.retries + 1, wait)
+        raise self.retry(countdown=wait) from exc
 
 
 @shared_task(acks_late=True, max_retries=None, name="sms_agent.jobs.receive_inbound")

@@ -449,6 +449,9 @@ class TricklingServer(SilentServer):
     """Answers 200 at once, then sends its body a byte every `gap` seconds, each well within
     any read timeout, until `seconds` have passed: a media host too slow to wait for."""
 
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
+    drip = b"\x89"
+
     def __init__(self, gap: float = 0.1, seconds: float = 4.0):
         super().__init__()
         self.gap, self.seconds = gap, seconds
@@ -459,15 +462,36 @@ class TricklingServer(SilentServer):
     def _trickle(self, connection: socket.socket) -> None:
         try:
             connection.recv(65536)
-            head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n"
-            connection.sendall(head)
+            connection.sendall(self.head)
             ends = time.monotonic() + self.seconds
             while time.monotonic() < ends:
-                connection.sendall(b"\x89")
+                connection.sendall(self.drip)
                 time.sleep(self.gap)
+            connection.sendall(self.tail())
             connection.close()
         except OSError:
             pass
+
+    def tail(self) -> bytes:
+        return b""
+
+
+class KeepAliveServer(TricklingServer):
+    """A model server that answers 200 at once and, while its model works, sends a space
+    every `gap` seconds to keep the connection open (oMLX's non-streaming keep-alive; others
+    send blank lines), then the completion after `seconds`."""
+
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    drip = b"1\r\n \r\n"  # one chunk of one space
+
+    def __init__(self, answer: str, gap: float = 0.1, seconds: float = 4.0):
+        super().__init__(gap, seconds)
+        self.body = json.dumps(chat_completion(answer)).encode()
+
+    def tail(self) -> bytes:
+        return b"%x\r\n%s\r\n0\r\n\r\n" % (len(self.body), self.body)
 
 
 def unused_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import time
 import uuid
 
@@ -54,6 +55,56 @@ def test_a_429_is_retried_and_then_answered(app, openai_server):
     assert state(task).status == "completed"
     assert kinds() == ["reply"]
     assert error_types() == []  # a passing failure that recovered is not an incident
+
+
+@pytest.fixture
+def countdowns(monkeypatch) -> list[float]:
+    """The countdown of each retry the answer job asks for (apply() runs it at once)."""
+    job = jobs.answer_task._get_current_object()
+    asked, retry = [], type(job).retry
+
+    def recording(self, *args, countdown=None, **kwargs):
+        asked.append(countdown)
+        return retry(self, *args, countdown=countdown, **kwargs)
+
+    monkeypatch.setattr(type(job), "retry", recording)
+    return asked
+
+
+def in_20_seconds() -> str:
+    return email.utils.formatdate(time.time() + 21, usegmt=True)  # whole seconds
+
+
+@pytest.mark.parametrize(
+    "header,value",
+    [("Retry-After", "20"), ("retry-after-ms", "20000"), ("Retry-After", in_20_seconds)],
+    ids=["seconds", "openai-milliseconds", "http-date"],
+)
+def test_a_429_that_says_how_long_to_wait_is_asked_again_after_that_wait(
+    app, openai_server, countdowns, header, value
+):
+    value = value() if callable(value) else value
+    limited = openai_error("Rate limit reached for requests. Try again in 20s.", "rate_limit")
+    openai_server.then(429, limited, {header: value})
+    task = make_task()
+    run(task)
+    assert len(countdowns) == 1 and 15 < countdowns[0] <= 21
+    assert state(task).status == "completed"
+    assert kinds() == ["reply"]
+
+
+def test_a_429_that_says_to_wait_an_hour_fails_at_once_with_an_apology(
+    app, openai_server, countdowns
+):
+    """Groq's daily token limit: asked again within the minute, it says the same."""
+    for _ in range(3):
+        limited = openai_error("Rate limit reached: tokens per day. Try again in 1h.", None)
+        openai_server.then(429, limited, {"Retry-After": "3600"})
+    task = make_task()
+    run(task)
+    assert len(openai_server.requests) == 1 and countdowns == []
+    assert state(task).status == "failed"
+    assert kinds() == ["apology"]
 
 
 def test_a_5xx_is_retried_up_to_the_budget_then_fails_with_an_apology(app, openai_server):

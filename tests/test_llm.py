@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sms_agent.answering.tools import TOOLS
@@ -14,6 +16,7 @@ from sms_agent.vendors.openai import (
 )
 from tests.standins import (
     NOT_COMPLETIONS,
+    KeepAliveServer,
     Raw,
     SilentServer,
     chat_completion,
@@ -142,6 +145,25 @@ def test_a_hanging_server_times_out_as_openai_timeout(app):
         with pytest.raises(LLMError) as caught:
             OpenAIBackend(app.config).complete(QUESTION, 50)
     assert (caught.value.error_type, caught.value.retryable) == ("openai_timeout", True)
+
+
+def test_a_server_keeping_the_connection_alive_is_abandoned_after_the_timeout(app):
+    """Spaces sent while the model works keep every read within the timeout: the call, and
+    the worker thread with it, would wait as long as the model takes, past the sweeper's
+    STALE_TASK_SECONDS, which hands the task to a second run that asks the model again."""
+    with KeepAliveServer("Paris.", gap=0.1, seconds=4) as server:
+        app.config.update(OPENAI_BASE_URL=server.url + "/v1", OPENAI_TIMEOUT=0.5)
+        began = time.monotonic()
+        with pytest.raises(LLMError) as caught:
+            OpenAIBackend(app.config).complete(QUESTION, 50)
+        assert time.monotonic() - began < 2
+    assert (caught.value.error_type, caught.value.retryable) == ("openai_timeout", True)
+
+
+def test_a_server_keeping_the_connection_alive_within_the_timeout_is_read(app):
+    with KeepAliveServer("Paris.", gap=0.1, seconds=0.3) as server:
+        app.config.update(OPENAI_BASE_URL=server.url + "/v1", OPENAI_TIMEOUT=5)
+        assert OpenAIBackend(app.config).complete(QUESTION, 50).text == "Paris."
 
 
 def test_a_refused_connection_is_retryable(app):

@@ -364,17 +364,19 @@ def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
     assert "reasoning_content" in str(caught.value.cause)
 
 
-def test_an_answer_deepseek_broke_off_for_want_of_resources_is_asked_again_not_sent(
-    app, openai_server
+@pytest.mark.parametrize("reason", ["insufficient_system_resource", "abort"])
+def test_an_answer_the_server_broke_off_for_its_own_reasons_is_asked_again_not_sent(
+    app, openai_server, reason
 ):
     """DeepSeek's API stops an answer with finish_reason insufficient_system_resource when
-    its inference system runs short: the words so far are a fragment."""
-    cut = chat_completion("The capital of France is", "insufficient_system_resource")
+    its inference system runs short, vLLM's engine with "abort" when it pauses or shuts
+    down mid-answer (sending a 200 as if it were done): the words so far are a fragment."""
+    cut = chat_completion("The capital of France is", reason)
     openai_server.then(200, cut)
     task = counted_task()
     with pytest.raises(pipeline.TryAgain) as caught:
         pipeline.answer(task.id)
-    assert "insufficient_system_resource" in str(caught.value.cause)
+    assert reason in str(caught.value.cause)
     assert outbox() == []
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["Paris is the capital of France."]
@@ -943,6 +945,8 @@ CALL_IN_TEXT = [
     '[request_human(reason="refund")]',
     '```tool_code\nrequest_human(reason="refund")\n```',
     '{"name": "request_human", "parameters": {"reason": "refund"}}',
+    '<function=request_human>{"reason": "refund"}</function>',
+    '<function=request_human{"reason": "refund"}</function>',
 ]
 
 
@@ -963,6 +967,8 @@ CALL_IN_TEXT = [
         "llama-pythonic",
         "gemma-tool-code",
         "llama-json",
+        "llama-function-tag",
+        "llama-function-tag-unclosed-name",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
@@ -972,7 +978,7 @@ def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
     openai_server.then(200, chat_completion("Let me get someone for you.\n" + call))
     assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
     assert [m.kind for m in outbox()] == ["handoff"]
-    assert "tool_call" not in outbox()[0].body and "TOOL_CALLS" not in outbox()[0].body
+    assert not any(mark in outbox()[0].body for mark in ("tool_call", "TOOL_CALLS", "function="))
 
 
 @pytest.mark.parametrize(

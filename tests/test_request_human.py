@@ -102,6 +102,50 @@ def test_a_bad_request_about_something_else_is_reported_and_tools_stay_on(app):
         assert ["tools" in body for _, _, body in server.requests] == [True, False, True]
 
 
+def call_unparsed(generation: str | None) -> dict:
+    """Groq's 400 when its model wrote a tool call that did not parse: what it wrote is in
+    failed_generation (beside the error's message, outside OpenAI's error object)."""
+    body = openai_error(
+        "Failed to call a function. Please adjust your prompt. See 'failed_generation' for "
+        "more details.",
+        "tool_use_failed",
+        "invalid_request_error",
+    )
+    if generation is not None:
+        body["error"]["failed_generation"] = generation
+    return body
+
+
+def test_a_call_for_a_person_groq_could_not_parse_still_hands_over(app, model):
+    model.then(400, call_unparsed('<function=request_human>{"reason": "refund"}</function>'))
+    task = make_task(user=make_user(), sms_content="I want a refund for my order")
+    assert pipeline.answer(task.id) == "answered"
+    db.session.rollback()
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(model.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "generation",
+    ["### Paris\nParis is the capital of France.", None],
+    ids=["prose", "no-generation"],
+)
+def test_a_call_groq_could_not_parse_once_leaves_tools_on_for_later_texters(app, model, generation):
+    """Groq fails a model's badly written call now and then: taken for a server without
+    tools, no texter was offered request_human again until the worker restarted."""
+    model.then(400, call_unparsed(generation))
+    first = make_task(user=make_user(), sms_content="What is the capital of France?")
+    assert pipeline.answer(first.id) == "answered"
+    second = make_task(user=make_user(), sms_content="I want a refund for my order")
+    assert pipeline.answer(second.id) == "answered"
+    assert ["tools" in body for _, _, body in model.requests] == [True, False, True]
+    db.session.rollback()
+    assert [(m.kind, m.body) for m in outbox()] == [
+        ("reply", "Paris is the capital of France."),
+        ("handoff", app.config["HANDOFF_ACK_TEXT"]),
+    ]
+
+
 def test_the_offline_backend_ignores_tools(app):
     task = make_task(user=make_user(), sms_content="I want a refund")
     assert pipeline.answer(task.id) == "answered"

@@ -34,7 +34,7 @@ class Completion:
     refusal: str = ""
     #: Why the answer broke off, when the server stopped it with an error after it began
     #: (finish_reason "error" from OpenRouter or Mistral, insufficient_system_resource from
-    #: DeepSeek).
+    #: DeepSeek, abort from vLLM).
     failure: str = ""
     #: The field beside the content that held the model's reasoning ("reasoning_content",
     #: "reasoning"), "" without one: never read, but named when the content is empty.

@@ -7,8 +7,11 @@ can read in the error log.
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
 import re
+import time
 
 import openai
 
@@ -28,6 +31,7 @@ class LLMError(Exception):
         context_too_long: bool = False,
         image_rejected: bool = False,
         no_vision: bool = False,
+        retry_after: float | None = None,
     ):
         super().__init__(message)
         self.error_type = error_type
@@ -42,6 +46,8 @@ class LLMError(Exception):
         self.image_rejected = image_rejected
         #: The server said the model reads no pictures, whatever its status said.
         self.no_vision = no_vision
+        #: The seconds the server said to wait before asking again (its Retry-After).
+        self.retry_after = retry_after
 
 
 def not_a_completion(what: str) -> LLMError:
@@ -150,5 +156,34 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
             context_too_long=status == 400 and about_context(exc),
             image_rejected=image_rejected,
             no_vision=no_vision,
+            retry_after=_retry_after(exc.response.headers),
         )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)
+
+
+def _retry_after(headers) -> float | None:
+    """The seconds a server asked us to wait before the next request, None when it did not
+    say: OpenAI's retry-after-ms, or Retry-After as seconds (OpenAI, Groq, Together, Azure,
+    LiteLLM) or as an HTTP date."""
+    said = headers.get("retry-after-ms")
+    if said is not None:
+        seconds = _number(said)
+        return seconds / 1000 if seconds is not None else None
+    said = headers.get("retry-after")
+    if said is None:
+        return None
+    seconds = _number(said)
+    if seconds is None:
+        try:
+            seconds = email.utils.parsedate_to_datetime(said).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return max(seconds, 0.0)
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None

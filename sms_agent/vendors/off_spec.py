@@ -47,8 +47,9 @@ def finish_reason(choice: Choice) -> str | None:
 
 
 #: The finish reasons of an answer the server broke off: OpenRouter's and Mistral's "error",
-#: DeepSeek's insufficient_system_resource (its inference system ran short).
-_BROKEN_OFF = frozenset({"error", "insufficient_system_resource"})
+#: DeepSeek's insufficient_system_resource (its inference system ran short), vLLM's and
+#: SGLang's "abort" (the engine paused, shut down or dropped the request mid-answer).
+_BROKEN_OFF = frozenset({"error", "insufficient_system_resource", "abort"})
 
 
 def failure(choice: Choice) -> str:

@@ -11,8 +11,10 @@ Tools (function calling) are offered when the caller passes them. A server that 
 request with tools (400 or 422: many OpenAI-compatible servers know no tools; a 500 that
 says so, from llama.cpp's server without --jinja) is asked once more without them, and
 this process remembers not to offer that server tools again; a server that ignores them
-simply answers. A server that refuses the answer's cap under
-OpenAI's name, max_completion_tokens (Mistral's API), is given it as max_tokens, likewise;
+simply answers. Groq's 400 for a call its model wrote badly (tool_use_failed) is no such
+refusal: the call it quotes is read, or the question asked once more without tools. A
+server that refuses the answer's cap under OpenAI's name, max_completion_tokens (Mistral's
+API), is given it as max_tokens, likewise;
 and one whose chat template refuses a system message gets the instructions in the first
 user turn.
 """
@@ -25,7 +27,8 @@ import re
 
 import openai
 from flask import current_app
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
 from .completion import Completion, ToolCall
@@ -108,7 +111,10 @@ class OpenAIBackend:
                 # tools: without them it fails the same way (or fits, and the server would
                 # never be offered tools again).
                 raise translate_error(exc) from exc
-            response = self._without_tools(messages, max_tokens, exc)
+            if exc.code == _CALL_UNPARSED:
+                response = self._unparsed_call(messages, max_tokens, exc)
+            else:
+                response = self._without_tools(messages, max_tokens, exc)
         except openai.InternalServerError as exc:
             if not tools or not _TOOLS_REFUSED.search(_said(exc)):
                 raise translate_error(exc) from exc
@@ -187,6 +193,22 @@ class OpenAIBackend:
         _SERVERS_WITHOUT_TOOLS.add(self.server)
         return response
 
+    def _unparsed_call(self, messages: list[dict], max_tokens: int, exc: openai.APIStatusError):
+        """Groq could not parse the tool call its model wrote, this once: the call it
+        quotes, when the border reads one in it (text_calls.py), is the answer; else the
+        question is asked once more without tools. Either way the server is still offered
+        tools next time."""
+        written = exc.body.get("failed_generation") if isinstance(exc.body, dict) else None
+        quoted = _quoted(written) if isinstance(written, str) else None
+        if quoted and completion_from(quoted, self.model).calls:
+            log.warning("the model server could not parse the model's tool call; read here")
+            return quoted
+        log.warning("the model server could not parse the model's tool call; asked again")
+        try:
+            return self._create(messages, max_tokens, None)
+        except openai.OpenAIError as again:
+            raise translate_error(again) from again
+
     def transcribe(self, data: bytes, filename: str, content_type: str) -> Completion:
         """The words of a voice note, through the server's audio transcription, with the
         usage it was billed for (tokens, or seconds of audio) when the server reports it."""
@@ -214,6 +236,18 @@ class OpenAIBackend:
 
 #: (base URL, model) of the servers that refused a request with tools, in this process.
 _SERVERS_WITHOUT_TOOLS: set[tuple[str | None, str]] = set()
+#: Groq's 400 when the model wrote a tool call it could not parse, quoted in the error's
+#: failed_generation: a fault of one answer, not a refusal of tools.
+_CALL_UNPARSED = "tool_use_failed"
+
+
+def _quoted(written: str) -> ChatCompletion:
+    """What the model wrote, as the answer of a completion."""
+    message = ChatCompletionMessage.construct(role="assistant", content=written)
+    choice = Choice.construct(index=0, message=message, finish_reason="tool_calls")
+    return ChatCompletion.construct(choices=[choice], model=None, usage=None)
+
+
 #: (base URL, model) of the servers that refused max_completion_tokens, in this process.
 _SERVERS_WITH_MAX_TOKENS: set[tuple[str | None, str]] = set()
 #: How a server that says so with a 500 refuses tools: llama.cpp's without --jinja, in

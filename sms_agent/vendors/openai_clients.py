@@ -1,23 +1,70 @@
 """The openai SDK's clients, one kept per worker thread (and so its connection) from one job
 to the next. The SDK's own retries are switched off (max_retries=0): the job retries with
 backoff instead, so a slow model never holds a worker thread through several hidden
-attempts, and every attempt is visible in the logs."""
+attempts, and every attempt is visible in the logs.
+
+The timeout bounds the whole call, not only each wait for the next bytes (httpx's own
+timeouts): a server that sends a space every few seconds while its model works (oMLX's
+keep-alive; others send blank lines) never lets a read time out, and would hold the worker
+thread for as long as the model takes, past the sweeper's STALE_TASK_SECONDS, which then
+hands the task to a second run that asks the model again."""
 
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Iterator
 
 import httpx2
 import openai
 
 from .per_thread import PerThread
 
+#: Where a request keeps the moment it was sent.
+_SENT = "sms_agent.sent"
+
 
 def _build_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
-    http = openai.DefaultHttpxClient(verify=_tls_context())
+    hooks = {"request": [_note_sent], "response": [_within(timeout)]}
+    http = openai.DefaultHttpxClient(verify=_tls_context(), event_hooks=hooks)
     return openai.OpenAI(
         api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0, http_client=http
     )
+
+
+def _note_sent(request: httpx2.Request) -> None:
+    request.extensions[_SENT] = time.monotonic()
+
+
+def _within(timeout: float):
+    """A response hook: the body is read until `timeout` seconds after the request was
+    sent, and a timeout raised past that, as httpx raises one for a read that waits too
+    long (the SDK reports both as APITimeoutError)."""
+
+    def hook(response: httpx2.Response) -> None:
+        request = response.request
+        deadline = request.extensions.get(_SENT, time.monotonic()) + timeout
+        response.stream = _Deadline(response.stream, deadline, request, timeout)
+
+    return hook
+
+
+class _Deadline(httpx2.SyncByteStream):
+    """A response body that times out at `deadline`, however steadily its bytes come."""
+
+    def __init__(self, stream, deadline: float, request: httpx2.Request, timeout: float):
+        self.stream, self.deadline = stream, deadline
+        self.request, self.timeout = request, timeout
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.stream:
+            if time.monotonic() > self.deadline:
+                said = f"the model server sent no whole answer within {self.timeout:g}s"
+                raise httpx2.ReadTimeout(said, request=self.request)
+            yield chunk
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 clients = PerThread(_build_client, close=lambda client: client.close())

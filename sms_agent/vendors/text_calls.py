@@ -11,7 +11,9 @@ the models' own: Hermes and Qwen's JSON, Qwen3-Coder's <function=name>, GLM's na
 <|tool_call_begin|>functions.name:0, Granite's and Phi-4's <|tool_call|> JSON, Llama 3.2's
 and 4's Python list ([name(arg="v")], keyword arguments only, at the very end), Gemma's
 ```tool_code block, and Llama 3.1 to 3.3's bare JSON ({"name": ..., "parameters": ...}, the
-format Meta gives custom tools) on the answer's last lines. gpt-oss,
+format Meta gives custom tools) on the answer's last lines, or the other format Meta gives
+them, <function=name>{...}</function> (also as Groq quotes a call it could not parse, the
+name's ">" left out). gpt-oss,
 on a server that passes its Harmony channels through as text, calls a tool in a
 commentary channel addressed "to=functions.<name>".
 """
@@ -44,11 +46,12 @@ _CALL = re.compile(
     r"(?:<\|tool_call_end\|>\s*(?:<\|tool_calls_section_end\|>)?|\Z)"
     r"|<\|tool_call\|>(.*?)(?:<\|/tool_call\|>|\Z)"
     r"|\[\s*([A-Za-z_][\w.]*\(\s*(?:\w+\s*=[^\]\n]*)?\)\s*)\]\s*\Z"
-    r"|```tool_code\s*\n(.*?)(?:```|\Z)",
+    r"|```tool_code\s*\n(.*?)(?:```|\Z)"
+    r"|(<function=[\w.-]+.*?)(?:</function>|\Z)",
     re.DOTALL,
 )
 _NAME = re.compile(
-    r"""\A\s*(?:\[?\s*\{\s*"name"\s*:\s*"([^"]+)"|<function=([^>\s]+)>"""
+    r"""\A\s*(?:\[?\s*\{\s*"name"\s*:\s*"([^"]+)"|<function=([\w.-]+)"""
     r"|([\w.-]+)\s*(?:<arg_key>|\[ARGS\]|\Z)|([\w-]+)\.call\("
     rf"|function\s*{_DEEPSEEK['tool sep']}\s*([\w.-]+)|([\w.-]+)\s*{_DEEPSEEK['tool sep']}"
     r"|(?:functions\.)?([\w-]+):\d+\s*(?:<\|tool_call_argument_begin\|>|\Z)|([\w.-]+)\s*\()"
