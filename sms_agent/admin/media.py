@@ -46,11 +46,15 @@ class MediaView(StaffAccess, BaseView):
             abort(404)
         if not media.data:
             abort(404)
+        # Kept by no cache, as every page staff see (security.kept_by_no_cache_for_staff):
+        # a cached picture outlived the logout on a shared computer. A page shows each
+        # picture once per load (the browser reuses it within the page), so this costs
+        # a fetch per picture per visit.
         return Response(
             media.data,
             content_type=media.content_type,
             headers={
-                "Cache-Control": "private, max-age=3600",
+                "Cache-Control": "no-store",
                 "Content-Disposition": "inline",
             },
         )

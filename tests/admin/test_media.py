@@ -51,6 +51,14 @@ def test_staff_get_the_pictures_bytes_under_its_own_type(staff_client, picture):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_a_picture_is_kept_by_no_cache_so_it_is_gone_after_logout(staff_client, picture):
+    """Regression: pictures came with "private, max-age=3600", so after staff logged out
+    of a shared computer the browser still showed them from its cache for an hour, and
+    kept them on disk, as it keeps no page staff saw."""
+    response = staff_client.get(f"/admin/media/{picture.id}")
+    assert response.headers["Cache-Control"] == "no-store"
+
+
 def test_nobody_else_gets_the_picture(client, picture):
     response = client.get(f"/admin/media/{picture.id}")
     assert response.status_code == 302 and "/admin/auth/login" in response.location
