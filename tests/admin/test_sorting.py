@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import Task, User, utcnow
+from sms_agent.models import ModelCall, OutboundMessage, Task, User, utcnow
+from tests.factories import make_user
 
 #: The smallest page size the list offers.
 PAGE = 20
@@ -71,3 +73,31 @@ def test_tasks_sorted_by_a_column_many_share_are_each_listed_once(admin_client):
     for heading in ("Category", "Created"):
         shown = every_page(admin_client, "task", sort_index(admin_client, "task", heading), 0, 5)
         assert sorted(shown) == sorted(everyone), heading
+
+
+@pytest.mark.parametrize("heading", ["Spend this month (USD)", "Spend (USD)"])
+def test_users_sort_by_what_they_cost(admin_client, heading):
+    """Staff looking for the texters who cost most could not sort by spend."""
+    last_year = utcnow().replace(year=utcnow().year - 1)
+    costly, cheap, costly_once, free = (make_user() for _ in range(4))
+    db.session.add_all(
+        [
+            OutboundMessage(to_number=costly.phone_number, body="a", price_usd=Decimal("0.5")),
+            ModelCall(user_phone=cheap.phone_number, model="m", cost_usd=Decimal("0.01")),
+            OutboundMessage(
+                to_number=costly_once.phone_number,
+                body="b",
+                price_usd=Decimal("9"),
+                created_at=last_year,
+            ),
+        ]
+    )
+    db.session.commit()
+    sort = sort_index(admin_client, "user", heading)
+    most_first = ids_on(admin_client, f"/admin/user/?sort={sort}&desc=1")
+    if heading == "Spend (USD)":
+        assert most_first[:3] == [u.phone_number for u in (costly_once, costly, cheap)]
+        assert most_first == ids_on(admin_client, f"/admin/user/?sort={sort}")[::-1]
+    else:
+        assert most_first[:2] == [costly.phone_number, cheap.phone_number]
+        assert set(most_first[2:]) == {costly_once.phone_number, free.phone_number}
