@@ -284,6 +284,13 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
         args.page = min(max(args.page or 0, 0), MAX_INTEGER)
         return args
 
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        """Rows that sort equal (texters on one tier, tasks of one category) in the order of
+        their key: PostgreSQL ordered equals afresh for each page, so paging through a list
+        sorted by Tier showed some texters twice and others never."""
+        query, joins = super()._apply_sorting(query, joins, sort_column, sort_desc)
+        return query.order_by(*self.model.__mapper__.primary_key), joins
+
     def pks(self, ids) -> list:
         """Primary keys from request strings; one that does not parse matches nothing.
 

@@ -105,6 +105,11 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         "rate_limit_reset": "Quota resets",
         "opted_out_at": "Opted out",
     }
+    column_sortable_list = [
+        *(column for column in column_list if not column.startswith("spend_")),
+        ("spend_this_month", costs.report.texter_spend(User.phone_number, this_month=True)),
+        ("spend_all_time", costs.report.texter_spend(User.phone_number)),
+    ]
     column_choices = {"tier": Tier.choices()}
     column_filters = ["tier", "is_active", "created_at", "last_active"]
     column_searchable_list = ["phone_number", "email", "full_name"]

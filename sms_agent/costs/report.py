@@ -133,6 +133,17 @@ def by_texter(phones: Iterable[str], now: datetime | None = None) -> dict[str, d
     return result
 
 
+def texter_spend(phone: sa.ColumnElement[str], this_month: bool = False) -> sa.ScalarSelect:
+    """A texter's spend in millionths of a dollar, all time or this month (0 when none), as
+    SQL for the row whose number is `phone`: lists sort by it. The month is read when the
+    statement runs, not when it was built."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(_SPENT), 0)).where(SpendMonthly.phone == phone)
+    if this_month:
+        month = sa.bindparam("this_month", callable_=lambda: month_start().date(), type_=sa.Date)
+        query = query.where(SpendMonthly.month == month)
+    return query.scalar_subquery()
+
+
 def _months_since(query: sa.Select, since: datetime | None) -> sa.Select:
     if since is None:
         return query
