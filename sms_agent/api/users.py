@@ -93,10 +93,10 @@ def list_users():
 @operation("users", body=UserCreateIn, response=UserOut, status=201)
 @staff_only
 def create_user():
-    """Create a user (a texter's phone number)."""
+    """Create a user (a texter's phone number); 409 if a user has this number already."""
     data = load_body(UserCreateIn())
     if db.session.get(User, data["phone_number"]) is not None:
-        raise field_errors({"phone_number": ["A user with this phone number already exists."]})
+        raise _number_taken()
     user = User(**data)
     db.session.add(user)
     try:
@@ -104,10 +104,14 @@ def create_user():
     except IntegrityError:
         # Someone created the same number between our check and our commit.
         db.session.rollback()
-        raise field_errors(
-            {"phone_number": ["A user with this phone number already exists."]}
-        ) from None
+        raise _number_taken() from None
     return dump_users([user])[0], 201
+
+
+def _number_taken() -> ApiError:
+    """409, as the user is there already; the details name the field, as a 400's would."""
+    message = "A user with this phone number already exists."
+    return conflict(message, phone_number=[message])
 
 
 @bp.get(USER_PATH)

@@ -100,11 +100,13 @@ def test_create_user_normalises_the_number(client, admin_headers):
     assert user.tier == "premium" and user.timezone == "Europe/Paris"
 
 
-def test_create_user_twice_is_a_field_error(client, admin_headers):
-    make_user(PHONE)
-    response = client.post("/api/users/", json={"phone_number": PHONE}, headers=admin_headers)
-    assert response.status_code == 400
+def test_creating_a_user_whose_number_exists_is_a_409_conflict(client, admin_headers):
+    make_user(PHONE, full_name="Ada")
+    body = {"phone_number": "(555) 020-0123", "full_name": "Someone else"}
+    response = client.post("/api/users/", json=body, headers=admin_headers)
+    assert response.status_code == 409
     assert "phone_number" in response.get_json()["details"]
+    assert db.session.get(User, PHONE).full_name == "Ada"
 
 
 def test_a_local_number_without_its_area_code_is_no_texter(client, admin_headers):
