@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from flask import request
 from sqlalchemy.exc import IntegrityError
 
 from .. import costs, handoff, jobs, outbound, quota
@@ -121,17 +120,20 @@ def get_user(phone_number: str):
     return dump_users([get_user_or_404(phone_number)])[0]
 
 
-@bp.route(USER_PATH, methods=["PUT", "PATCH"])
+@bp.patch(USER_PATH)
 @operation("users", body=UserUpdateIn, response=UserOut)
 def update_user(phone_number: str):
-    """Change a user's details (PATCH changes only the fields sent).
+    """Change a user's details: only the fields sent.
+
+    No PUT: a user is never replaced whole (their number, counts and opt-out are not the
+    caller's to send), so a client sends what it changes.
 
     A tier change follows the same rule as update_tier/: an upgrade resets the monthly count.
     Texters may change their own email, full_name, timezone and preferences.
     """
     user = get_user_or_404(phone_number)
     schema = UserUpdateIn()
-    data = load_body(schema, partial=request.method == "PATCH")
+    data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
     old_tier = quota.change_tier(user, data.pop("tier")) if "tier" in data else user.tier
     for name, value in data.items():
