@@ -225,7 +225,7 @@ def change_tier(user: User, new_tier: str) -> str:
 
 
 def _window_rules(session: Session, _context, _instances) -> None:
-    """An admin form or an API PUT may set the tier, the timezone or the monthly count
+    """An admin form or an API PATCH may set the tier, the timezone or the monthly count
     without calling this module; checking at flush time makes the rules hold for every
     writer.
 

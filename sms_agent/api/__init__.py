@@ -1,12 +1,24 @@
 """The token-authenticated JSON API under /api."""
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import limiter
 from . import auth
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(auth.require_principal)
+
+
+@bp.before_request
+def _options_as_json():
+    """OPTIONS names the URL's methods in JSON too (Flask answers an empty text/html body,
+    which a JSON client fails to parse); it grants no CORS preflight (api/requests.py)."""
+    if request.method != "OPTIONS" or not request.url_rule.provide_automatic_options:
+        return None
+    allowed = current_app.make_default_options_response().allow
+    response = jsonify({"methods": sorted(allowed)})
+    response.allow.update(allowed)
+    return response
 
 
 @bp.after_request

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from flask import request
 from sqlalchemy.exc import IntegrityError
 
 from .. import costs, handoff, jobs, outbound, quota
@@ -93,10 +92,10 @@ def list_users():
 @operation("users", body=UserCreateIn, response=UserOut, status=201)
 @staff_only
 def create_user():
-    """Create a user (a texter's phone number)."""
+    """Create a user (a texter's phone number); 409 if a user has this number already."""
     data = load_body(UserCreateIn())
     if db.session.get(User, data["phone_number"]) is not None:
-        raise field_errors({"phone_number": ["A user with this phone number already exists."]})
+        raise _number_taken()
     user = User(**data)
     db.session.add(user)
     try:
@@ -104,10 +103,14 @@ def create_user():
     except IntegrityError:
         # Someone created the same number between our check and our commit.
         db.session.rollback()
-        raise field_errors(
-            {"phone_number": ["A user with this phone number already exists."]}
-        ) from None
+        raise _number_taken() from None
     return dump_users([user])[0], 201
+
+
+def _number_taken() -> ApiError:
+    """409, as the user is there already; the details name the field, as a 400's would."""
+    message = "A user with this phone number already exists."
+    return conflict(message, phone_number=[message])
 
 
 @bp.get(USER_PATH)
@@ -117,17 +120,20 @@ def get_user(phone_number: str):
     return dump_users([get_user_or_404(phone_number)])[0]
 
 
-@bp.route(USER_PATH, methods=["PUT", "PATCH"])
+@bp.patch(USER_PATH)
 @operation("users", body=UserUpdateIn, response=UserOut)
 def update_user(phone_number: str):
-    """Change a user's details (PATCH changes only the fields sent).
+    """Change a user's details: only the fields sent.
+
+    No PUT: a user is never replaced whole (their number, counts and opt-out are not the
+    caller's to send), so a client sends what it changes.
 
     A tier change follows the same rule as update_tier/: an upgrade resets the monthly count.
     Texters may change their own email, full_name, timezone and preferences.
     """
     user = get_user_or_404(phone_number)
     schema = UserUpdateIn()
-    data = load_body(schema, partial=request.method == "PATCH")
+    data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
     old_tier = quota.change_tier(user, data.pop("tier")) if "tier" in data else user.tier
     for name, value in data.items():

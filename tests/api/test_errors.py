@@ -71,6 +71,26 @@ def test_method_not_allowed_lists_the_allowed_methods(client, admin_headers):
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
 
 
+@pytest.mark.parametrize(
+    "url, methods",
+    [
+        ("/api/users/", {"GET", "HEAD", "OPTIONS", "POST"}),
+        ("/api/tasks/analytics/", {"GET", "HEAD", "OPTIONS"}),
+    ],
+)
+def test_options_answers_the_allowed_methods_as_json(client, admin_headers, url, methods):
+    """Flask's own answer was an empty text/html body, which a JSON client fails to parse."""
+    response = client.options(url, headers=admin_headers)
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert set(response.headers["Allow"].split(", ")) == methods
+    assert set(response.get_json()["methods"]) == methods
+
+
+def test_options_without_a_token_is_a_json_401(client):
+    assert_error(client.options("/api/users/"), 401)
+
+
 def test_conflict_for_an_opted_out_user_is_json(client, admin_headers):
     make_user(PHONE, opted_out_at=utcnow())
     response = client.post(

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from sms_agent.api.openapi import build_document
 from sms_agent.extensions import db
 from sms_agent.models import (
     ApiToken,
@@ -100,11 +101,13 @@ def test_create_user_normalises_the_number(client, admin_headers):
     assert user.tier == "premium" and user.timezone == "Europe/Paris"
 
 
-def test_create_user_twice_is_a_field_error(client, admin_headers):
-    make_user(PHONE)
-    response = client.post("/api/users/", json={"phone_number": PHONE}, headers=admin_headers)
-    assert response.status_code == 400
+def test_creating_a_user_whose_number_exists_is_a_409_conflict(client, admin_headers):
+    make_user(PHONE, full_name="Ada")
+    body = {"phone_number": "(555) 020-0123", "full_name": "Someone else"}
+    response = client.post("/api/users/", json=body, headers=admin_headers)
+    assert response.status_code == 409
     assert "phone_number" in response.get_json()["details"]
+    assert db.session.get(User, PHONE).full_name == "Ada"
 
 
 def test_a_local_number_without_its_area_code_is_no_texter(client, admin_headers):
@@ -176,25 +179,23 @@ def test_a_texters_channel_and_whatsapp_window_are_shown_to_api_clients(client, 
     assert body["last_whatsapp_at"].startswith(wrote.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
-@pytest.mark.parametrize("method", ["patch", "put"])
 @pytest.mark.parametrize("opted_out_at", [None, "2030-05-06T07:08:09Z"])
-def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, method, opted_out_at):
+def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, opted_out_at):
     """Only the texter's STOP and START change it (a guard: the field is unknown to the API)."""
     stopped = utcnow().replace(microsecond=0) - timedelta(days=1)
     make_user(PHONE, opted_out_at=stopped)
-    send = getattr(client, method)
     body = {"opted_out_at": opted_out_at}
-    response = send(f"/api/users/{ENCODED}/", json=body, headers=admin_headers)
+    response = client.patch(f"/api/users/{ENCODED}/", json=body, headers=admin_headers)
     assert response.status_code == 400
     assert "opted_out_at" in response.get_json()["details"]
     db.session.expire_all()
     assert db.session.get(User, PHONE).opted_out_at == stopped
 
 
-def test_put_replaces_details_and_an_upgrade_resets_the_monthly_count(client, admin_headers):
+def test_a_tier_upgrade_by_patch_resets_the_monthly_count(client, admin_headers):
     make_user(PHONE, monthly_requests=40)
 
-    response = client.put(
+    response = client.patch(
         f"/api/users/{ENCODED}/",
         json={"tier": "enterprise", "full_name": "Ada", "is_active": True},
         headers=admin_headers,
@@ -203,6 +204,22 @@ def test_put_replaces_details_and_an_upgrade_resets_the_monthly_count(client, ad
     assert response.status_code == 200
     assert response.get_json()["tier"] == "enterprise"
     assert response.get_json()["monthly_requests"] == 0
+
+
+def test_put_is_not_offered_a_user_is_changed_by_patch(client, admin_headers, app):
+    """PUT used to change only the fields sent, as PATCH does, so a client replacing the
+    whole record kept fields it meant to clear: a user is changed field by field, by PATCH."""
+    make_user(PHONE, full_name="Ada", email="ada@example.com")
+
+    response = client.put(
+        f"/api/users/{ENCODED}/", json={"full_name": "Grace"}, headers=admin_headers
+    )
+
+    assert response.status_code == 405
+    assert "PUT" not in response.headers["Allow"] and "PATCH" in response.headers["Allow"]
+    assert db.session.get(User, PHONE).full_name == "Ada"
+    operations = build_document(app)["paths"]["/api/users/{phone_number}/"]
+    assert "put" not in operations and "patch" in operations
 
 
 def test_update_tier_reports_old_and_new(client, admin_headers):
@@ -699,7 +716,6 @@ def _deleted_once_read(monkeypatch, module):
     ("method", "path", "body"),
     [
         ("PATCH", "", {"full_name": "Ada"}),
-        ("PUT", "", {"email": "ada@example.com"}),
         ("POST", "update_tier/", {"tier": "premium"}),
         ("POST", "send_message/", {"message": "Hello"}),
     ],
