@@ -85,9 +85,11 @@ def rate_refusal(user: User, now: datetime | None = None) -> Admission | None:
 def _quota_run(user: User) -> str:
     """The run of over-quota texts one notice covers: this window, known by its start (a
     new timezone moves its end, which brought a notice per change), until a request is
-    admitted again (staff reset the counter or upgraded the tier within the month), which
-    moves total_requests on, so running out once more gets a notice of its own."""
-    return f"{user.window_started_at.isoformat()}#{user.total_requests or 0}"
+    admitted again (staff reset the counter or upgraded the tier within the month, or a
+    failed answer gave its request back), which moves last_active on, so running out once
+    more gets a notice of its own. Not total_requests: a request given back lowers it to
+    the figure it had when the texter was told, and the next run went unnoticed."""
+    return f"{user.window_started_at.isoformat()}#{user.last_active.isoformat()}"
 
 
 def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admission:
