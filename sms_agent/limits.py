@@ -253,7 +253,12 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     cap = daily_cap(now.date())
     if cap is None:
         return None
-    spent = report.totals(report.day_start(now))["total_usd"]
+    # Requests still being answered count at what an answer may cost, as under the monthly
+    # cap: texts arriving together just under the cap were all admitted, each checked
+    # before any had cost a cent, and the day went past it by all their answers. Each is
+    # counted at this texter's answer (the rollups know no tier nor country).
+    spent, in_flight = report.today_and_in_flight(now)
+    spent += in_flight * _answer_estimate(user)
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
@@ -280,7 +285,8 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
             share = int(CAP_ALERTS[flag] * 100)
             alerts.alert_after_commit(
                 "daily_spend_cap",
-                f"spent {spent} USD today, {share}% of the daily cap of {cap} USD"
+                f"spent {spent} USD today (answers under way included), {share}% of the "
+                f"daily cap of {cap} USD"
                 + ("; only keywords are answered until tomorrow" if share >= 100 else ""),
                 level=share,
             )

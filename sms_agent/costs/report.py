@@ -109,6 +109,22 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
     return _amount(row[0]) + _amount(row[1]), row[2] or 0
 
 
+def today_and_in_flight(now: datetime | None = None) -> tuple[Decimal, int]:
+    """The service's spend today (totals since day_start) and how many requests are still
+    being answered, whose cost is not in it yet, from the task rollups' buckets of today
+    and yesterday (one created just before midnight is paid for today): in the same
+    statement, one round trip, a few rows however many tasks there are."""
+    today = day_start(now)
+    spend = sa.select(sa.func.sum(SpendDaily.sms_micro + SpendDaily.model_micro)).where(
+        SpendDaily.day >= today.date()
+    )
+    in_flight = sa.select(sa.func.sum(TaskRollup.tasks)).where(
+        TaskRollup.day >= (today - timedelta(days=1)).date(), TaskRollup.status.in_(IN_FLIGHT)
+    )
+    row = db.session.execute(sa.select(spend.scalar_subquery(), in_flight.scalar_subquery())).one()
+    return _usd(row[0]), int(row[1] or 0)
+
+
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
 
 
