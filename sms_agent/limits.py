@@ -262,7 +262,7 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
-    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(now.date(), cap))
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
 
 
 def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
@@ -313,7 +313,7 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
     if cap is None:
         return None
     return _refuse(
-        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(report.month_start(now), cap)
+        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(user, report.month_start(now), cap)
     )
 
 
@@ -344,9 +344,12 @@ def _answer_estimate(user: User) -> Decimal:
     return estimate_answer(user.phone_number, segments, tokens)
 
 
-def _cap_run(period: date | datetime, cap: Decimal) -> str:
-    """The run of texts one cap's notice covers: the cap's day or month, at this cap. A
-    texter answered again under a higher cap (staff raised today's, or moved them to a tier
-    with a higher one) who reaches it is told again, as the quota tells them after a reset;
-    with the period alone they met silence the second time, as if the service had broken."""
-    return f"{period.isoformat()}#{cap}"
+def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:
+    """The run of texts one cap's notice covers: the cap's day or month, at this cap, until
+    a request is admitted again (last_active, as _quota_run). A texter answered again under
+    a higher cap (staff raised today's, or moved them to a tier with a higher one) who
+    reaches it is told again, as the quota tells them after a reset; with the period alone
+    they met silence the second time, as if the service had broken. So is one refused on
+    answers still under way, which then cost less than they might: answered again, and
+    silent once the cap was reached."""
+    return f"{period.isoformat()}#{cap}#{user.last_active.isoformat()}"
