@@ -20,6 +20,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     check_production_settings(app)
 
     register_logging(app)
+    register_price_checks(app)
     register_proxy(app)
     register_extensions(app)
     register_session_rules(app)
@@ -40,6 +41,12 @@ def register_logging(app: Flask) -> None:
     from .ops.logs import configure_logging
 
     configure_logging(app)
+
+
+def register_price_checks(app: Flask) -> None:
+    from .costs.prices import warn_of_unpriced_models
+
+    warn_of_unpriced_models(app.config)
 
 
 def register_proxy(app: Flask) -> None:

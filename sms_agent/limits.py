@@ -85,9 +85,11 @@ def rate_refusal(user: User, now: datetime | None = None) -> Admission | None:
 def _quota_run(user: User) -> str:
     """The run of over-quota texts one notice covers: this window, known by its start (a
     new timezone moves its end, which brought a notice per change), until a request is
-    admitted again (staff reset the counter or upgraded the tier within the month), which
-    moves total_requests on, so running out once more gets a notice of its own."""
-    return f"{user.window_started_at.isoformat()}#{user.total_requests or 0}"
+    admitted again (staff reset the counter or upgraded the tier within the month, or a
+    failed answer gave its request back), which moves last_active on, so running out once
+    more gets a notice of its own. Not total_requests: a request given back lowers it to
+    the figure it had when the texter was told, and the next run went unnoticed."""
+    return f"{user.window_started_at.isoformat()}#{user.last_active.isoformat()}"
 
 
 def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admission:
@@ -251,11 +253,16 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     cap = daily_cap(now.date())
     if cap is None:
         return None
-    spent = report.totals(report.day_start(now))["total_usd"]
+    # Requests still being answered count at what an answer may cost, as under the monthly
+    # cap: texts arriving together just under the cap were all admitted, each checked
+    # before any had cost a cent, and the day went past it by all their answers. Each is
+    # counted at this texter's answer (the rollups know no tier nor country).
+    spent, in_flight = report.today_and_in_flight(now)
+    spent += in_flight * _answer_estimate(user)
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
-    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(now.date(), cap))
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
 
 
 def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
@@ -278,7 +285,8 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
             share = int(CAP_ALERTS[flag] * 100)
             alerts.alert_after_commit(
                 "daily_spend_cap",
-                f"spent {spent} USD today, {share}% of the daily cap of {cap} USD"
+                f"spent {spent} USD today (answers under way included), {share}% of the "
+                f"daily cap of {cap} USD"
                 + ("; only keywords are answered until tomorrow" if share >= 100 else ""),
                 level=share,
             )
@@ -305,7 +313,7 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
     if cap is None:
         return None
     return _refuse(
-        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(report.month_start(now), cap)
+        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(user, report.month_start(now), cap)
     )
 
 
@@ -336,9 +344,12 @@ def _answer_estimate(user: User) -> Decimal:
     return estimate_answer(user.phone_number, segments, tokens)
 
 
-def _cap_run(period: date | datetime, cap: Decimal) -> str:
-    """The run of texts one cap's notice covers: the cap's day or month, at this cap. A
-    texter answered again under a higher cap (staff raised today's, or moved them to a tier
-    with a higher one) who reaches it is told again, as the quota tells them after a reset;
-    with the period alone they met silence the second time, as if the service had broken."""
-    return f"{period.isoformat()}#{cap}"
+def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:
+    """The run of texts one cap's notice covers: the cap's day or month, at this cap, until
+    a request is admitted again (last_active, as _quota_run). A texter answered again under
+    a higher cap (staff raised today's, or moved them to a tier with a higher one) who
+    reaches it is told again, as the quota tells them after a reset; with the period alone
+    they met silence the second time, as if the service had broken. So is one refused on
+    answers still under way, which then cost less than they might: answered again, and
+    silent once the cap was reached."""
+    return f"{period.isoformat()}#{cap}#{user.last_active.isoformat()}"

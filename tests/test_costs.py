@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 import config
-from sms_agent import costs, jobs
+from sms_agent import costs, create_app, jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task, utcnow
@@ -75,6 +75,32 @@ def test_a_model_in_no_table_has_no_price_until_configured(app):
     assert costs.model_cost("llama-3-local", 1000, 500) is None
     app.config["MODEL_PRICES"] = {"*": {"input": D("1"), "output": D("2")}}
     assert costs.model_cost("llama-3-local", 1000, 500) == D("0.002000")
+
+
+@pytest.mark.parametrize("setting", ["OPENAI_MODEL", "OPENAI_TRANSCRIBE_MODEL"])
+def test_a_model_set_to_be_called_with_no_price_is_named_when_the_app_starts(caplog, setting):
+    """Regression: a model in no price table cost 0 USD with a line in the log only once
+    it was called, by then among thousands, so an operator who set a model of their own
+    learnt from the bill that neither the reports nor the spend caps had seen its cost.
+    The app says so as it starts, with the setting to change."""
+    create_app(config.TestingConfig, LLM_BACKEND="openai", OPENAI_API_KEY="sk-test")
+    assert "no price" not in caplog.text
+    create_app(
+        config.TestingConfig, LLM_BACKEND="openai", OPENAI_API_KEY="sk-test", **{setting: "llama"}
+    )
+    [warning] = [r for r in caplog.records if "no price" in r.getMessage()]
+    assert warning.levelname == "WARNING" and "'llama'" in warning.getMessage()
+    assert "MODEL_PRICES" in warning.getMessage()
+    caplog.clear()
+    create_app(config.TestingConfig, **{setting: "llama"})  # the offline backend calls no model
+    create_app(
+        config.TestingConfig,
+        LLM_BACKEND="openai",
+        OPENAI_API_KEY="sk-test",
+        MODEL_PRICES={"*": {"input": D(0), "output": D(0)}},  # a model of one's own, free
+        **{setting: "llama"},
+    )
+    assert "no price" not in caplog.text
 
 
 def test_configured_model_prices_replace_the_example_of_the_same_name(app):

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from sms_agent import limits
 from sms_agent.extensions import db
-from sms_agent.models import SpendDay, utcnow
+from sms_agent.models import SpendDay, Task, utcnow
 from sms_agent.notices import paused_text
 from tests.admission import (
     PHONE,
@@ -240,3 +240,25 @@ def test_the_api_says_the_daily_cap_lifts_at_midnight_utc(app, client, alert_hoo
     assert response.get_json()["details"]["reason"] == "daily_cap"
     midnight = before.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     assert_lifts_at(response, "daily_cap_lifts", midnight, before, after)
+
+
+def test_texts_sent_at_once_do_not_all_pass_the_daily_cap_before_any_is_paid_for(app, client):
+    """Regression: the daily cap counted only what was already spent, so texts arriving
+    together just under it (several texters at once, or one texter's burst) were all
+    admitted, each checked before any answer had cost a cent, and the day went past the
+    cap by all their answers. A request still being answered now counts at what an answer
+    may cost (about 0.025 USD on free to the US), as under the monthly cap, until its own
+    cost is in."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    make_user(PHONE)
+    make_user("+15551230001")
+    spent(PHONE, "0.95")
+    for n in range(3):
+        text(client, f"Question {n}?")
+        text(client, f"Question {n}?", phone="+15551230001")
+    assert [status for status, _r in stored()].count("queued") == 2
+    assert [reason for _s, reason in stored()].count("daily_cap") == 4
+    db.session.execute(sa.update(Task).values(status="completed"))  # answered, for nothing
+    db.session.commit()
+    text(client, "One more?")
+    assert stored()[-1] == ("queued", None)

@@ -472,3 +472,22 @@ def test_a_deleted_tasks_message_sid_is_forgotten_after_the_retention_too(app):
     assert forget_old_handled(utcnow() + timedelta(days=91)) == 1
     db.session.commit()
     assert db.session.scalars(sa.select(HandledMessage)).all() == []
+
+
+def test_running_out_again_after_a_failed_answer_gave_its_request_back_gets_a_new_notice(app):
+    """Regression: the last request of the month failed (Twilio gave up) after its texter
+    was told the quota was used up; the request given back let the next text be answered,
+    but the one after it was refused in silence: giving back lowered the count the notice's
+    run was known by, back to the value it had when the texter was told."""
+    from sms_agent import quota
+
+    app.config.update(QUOTA_FREE=1)
+    make_user("+15551230000")
+    last = stored_task(receive("question one"))
+    assert receive("question two").notice == "quota"
+    quota.give_back(last)
+    db.session.commit()
+    assert receive("question three").outcome == "task"
+    refused = receive("question four")
+    assert (refused.outcome, refused.notice) == ("over_quota", "quota")
+    assert receive("question five").notice is None  # still one notice per run of refusals

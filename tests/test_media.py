@@ -847,3 +847,22 @@ def test_a_picture_a_proxy_before_the_model_finds_too_large_gets_media_unreadabl
     [notice] = outbox()
     assert notice.kind == "media_unreadable" and "too large" in notice.body
     assert task.status == "failed" and task.quota_window is None
+
+
+def test_a_voice_note_staff_had_transcribed_does_not_count_toward_the_texters_cap(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a voice note sent while staff held the conversation is transcribed for
+    staff alone (it is never answered), yet its cost counted toward the texter's monthly
+    spend cap, so a texter handed back to the AI found their texts refused `over_spend`
+    for a transcription they never asked for. It stays in the service's spend."""
+    app.config["SPEND_CAP_FREE"] = Decimal("0.05")
+    text_in(client, "AGENT")
+    openai_server.then(200, {"text": "My order", "usage": {"type": "duration", "seconds": 600}})
+    note = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    held = text_in(client, "", (note, "audio/ogg"))
+    assert held.cost_usd == Decimal("0.06")  # ten minutes at 0.006 USD: paid, and in the spend
+    handoff.release(db.session.get(type(texter), PHONE))
+    db.session.commit()
+    task = text_in(client, "Where is my order?")
+    assert (task.status, task.refusal_reason) == ("completed", None)

@@ -172,3 +172,30 @@ def test_the_api_says_when_the_spend_cap_lifts(app, client):
     assert lifts == first_of_next_month(before) and lifts.utcoffset() == timedelta(0)
     seconds = int(response.headers["Retry-After"])
     assert (lifts - after).total_seconds() <= seconds <= math.ceil((lifts - before).total_seconds())
+
+
+def test_a_texter_refused_on_answers_under_way_then_answered_is_told_when_they_reach_the_cap(
+    app, client
+):
+    """Regression: a text refused because the answers still under way might take the
+    texter past the cap used up the month's notice; those answers cost less than they
+    might, the texter was answered again, and when they did reach the cap later their
+    texts were refused in silence. As with the quota, a run of refusals ends when a request
+    is admitted again, and the next run gets its notice."""
+    app.config.update(SPEND_CAP_FREE=D("0.10"))
+    make_user(PHONE)
+    spent(PHONE, "0.07")
+    for n in range(3):
+        text(client, f"Question {n}?")
+    assert notices(app) == ["spend_cap"]
+    assert [reason for _s, reason in stored()] == [None, None, "over_spend"]
+    db.session.execute(sa.update(Task).values(status="completed"))  # answered, for nothing
+    db.session.commit()
+    text(client, "Answered again?")
+    assert answers(queued_jobs(app)) == 1
+    db.session.execute(sa.update(Task).values(status="completed"))
+    db.session.commit()
+    spent(PHONE, "0.05")
+    text(client, "And now?")
+    text(client, "Still there?")
+    assert notices(app) == ["spend_cap"]  # told once more, then one notice for the run

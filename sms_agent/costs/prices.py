@@ -100,7 +100,10 @@ def _model_entry(model: str) -> dict[str, Decimal] | None:
     provider's list price, cost nothing), else "*". Another model whose name only
     starts like one in the table (gpt-4o-mini-transcribe, gpt-4o-audio-preview) is not
     priced as it: it bills otherwise, and with no price it is logged."""
-    table = model_prices()
+    return _entry_in(model_prices(), model)
+
+
+def _entry_in(table: dict, model: str) -> dict[str, Decimal] | None:
     _prefix, routed, name = model.rpartition("/")
     return _named_entry(table, model) or (routed and _named_entry(table, name)) or table.get("*")
 
@@ -110,6 +113,24 @@ def _named_entry(table: dict, model: str) -> dict[str, Decimal] | None:
         return table[model]
     snapshot = _SNAPSHOT.fullmatch(model)
     return table.get(snapshot["family"]) if snapshot else None
+
+
+def warn_of_unpriced_models(config) -> None:
+    """Name, as the app starts, the models it is set to call that no price table prices:
+    their calls cost 0 USD in every report and no spend cap sees them, which a line in the
+    log at each call, among thousands, told an operator too late (from the bill). A model
+    of one's own that is free is priced 0 in MODEL_PRICES, and nothing is said."""
+    if config.get("LLM_BACKEND") != "openai":
+        return  # the offline backend calls no model
+    table = {**DEFAULT_MODEL_PRICES, **(config.get("MODEL_PRICES") or {})}
+    models = dict.fromkeys((config["OPENAI_MODEL"], config["OPENAI_TRANSCRIBE_MODEL"]))
+    unpriced = [model for model in models if _entry_in(table, model) is None]
+    if unpriced:
+        log.warning(
+            "no price in MODEL_PRICES for %s: each call counts as 0 USD in the spend reports "
+            'and the spend caps until it is priced there (or by a "*" entry)',
+            ", ".join(repr(model) for model in unpriced),
+        )
 
 
 def model_cost(

@@ -20,6 +20,7 @@ from ..extensions import db
 from ..models import (
     ModelCall,
     OutboundMessage,
+    RefusalReason,
     SpendDaily,
     SpendMonthly,
     Task,
@@ -90,15 +91,26 @@ def spent_by(phone: str, since: datetime | None = None) -> Decimal:
 IN_FLIGHT = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
 
 
+#: Texts kept for staff while they hold the conversation: never answered, so a model call
+#: for one (a voice note transcribed for staff to read) is staff's doing, not the texter's.
+_HELD = Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value
+
+
 def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
-    """One texter's spend since `since` (spent_by) and how many of their requests since
-    then are still being answered (queued or processing), whose cost is not in it yet: in
-    the same statement, one round trip."""
+    """What one texter cost since `since` by their own asking, their monthly cap's figure:
+    spent_by but the transcriptions of voice notes held for staff (which staff asked for:
+    a texter handed back to the AI was refused `over_spend` for them), and how many of
+    their requests since then are still being answered (queued or processing), whose cost
+    is not in it yet: in the same statement, one round trip."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(
         OutboundMessage.to_number == phone, OutboundMessage.created_at >= since
     )
-    calls = sa.select(sa.func.sum(MODEL_COST)).where(
-        ModelCall.user_phone == phone, ModelCall.created_at >= since
+    calls = (
+        sa.select(sa.func.sum(MODEL_COST))
+        .select_from(ModelCall)
+        .outerjoin(Task, Task.id == ModelCall.task_id)
+        .where(ModelCall.user_phone == phone, ModelCall.created_at >= since)
+        .where(sa.or_(Task.refusal_reason.is_(None), sa.not_(_HELD)))
     )
     in_flight = sa.select(sa.func.count()).where(
         Task.user_phone == phone, Task.created_at >= since, Task.status.in_(IN_FLIGHT)
@@ -107,6 +119,22 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
         sa.select(sms.scalar_subquery(), calls.scalar_subquery(), in_flight.scalar_subquery())
     ).one()
     return _amount(row[0]) + _amount(row[1]), row[2] or 0
+
+
+def today_and_in_flight(now: datetime | None = None) -> tuple[Decimal, int]:
+    """The service's spend today (totals since day_start) and how many requests are still
+    being answered, whose cost is not in it yet, from the task rollups' buckets of today
+    and yesterday (one created just before midnight is paid for today): in the same
+    statement, one round trip, a few rows however many tasks there are."""
+    today = day_start(now)
+    spend = sa.select(sa.func.sum(SpendDaily.sms_micro + SpendDaily.model_micro)).where(
+        SpendDaily.day >= today.date()
+    )
+    in_flight = sa.select(sa.func.sum(TaskRollup.tasks)).where(
+        TaskRollup.day >= (today - timedelta(days=1)).date(), TaskRollup.status.in_(IN_FLIGHT)
+    )
+    row = db.session.execute(sa.select(spend.scalar_subquery(), in_flight.scalar_subquery())).one()
+    return _usd(row[0]), int(row[1] or 0)
 
 
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
