@@ -315,6 +315,19 @@ def send_notice(
     to one: a START that came in before the job ran makes it moot). A texter's first notice
     comes after the program notice. `slots`: the sending slots booked for them
     (outbound.book, `messages_for`)."""
+    # On the channel of the text it answers, even if the texter wrote on the other since.
+    with outbound.replying_on(user.phone_number, sender or outbound.written_to(task)):
+        return _send_notice(user, kind, task, reply_to, slots, sender)
+
+
+def _send_notice(
+    user: User,
+    kind: str,
+    task: Task | None,
+    reply_to: str | None,
+    slots: outbound.Slots | None,
+    sender: str | None,
+) -> bool:
     compose(kind, user)  # an unknown kind fails before anything is recorded or sent
     confirming = kind == outbound.OPT_OUT_CONFIRMATION
     if confirming and not user.is_opted_out:
@@ -344,7 +357,7 @@ def _program_notice_sent(user: User) -> bool:
     record = user.service_state.get(PROGRAM_NOTICE_SENT)
     if not isinstance(record, dict):
         return bool(record)
-    return user.channel in record
+    return outbound.channel_of(user) in record
 
 
 def messages_for(user: User) -> int:
@@ -372,7 +385,7 @@ def send_program_notice_once(
         return False
     sent = {
         **(user.service_state.get(PROGRAM_NOTICE_SENT) or {}),
-        user.channel: utcnow().isoformat(),
+        outbound.channel_of(user): utcnow().isoformat(),
     }
     user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: sent}
     return _send(user, "program", task, slots=slots, sender=sender)

@@ -652,3 +652,37 @@ def test_a_program_notice_recorded_before_channels_were_told_apart_counts_for_bo
     text_in(client, "What is the capital of France?")
     text_in(client, "And of Spain?", sender=PHONE)
     assert [m.kind for m in outbox()] == ["reply", "reply"]
+
+
+def queued_text_in(client, body: str, sender: str = WHATSAPP) -> Task:
+    """A text received and stored, its answer not yet sent (the worker still to run it)."""
+    config = client.application.config
+    to = ("whatsapp:" + config["TWILIO_PHONE_NUMBER"]) if sender.startswith("whatsapp:") else None
+    form = inbound_form(body, From=sender, To=to or config["TWILIO_PHONE_NUMBER"])
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    db.session.rollback()
+    return db.session.scalars(sa.select(Task).where(Task.sms_content == body)).one()
+
+
+@pytest.mark.parametrize(("first", "then"), [(WHATSAPP, PHONE), (PHONE, WHATSAPP)])
+def test_an_answer_goes_back_on_the_channel_its_question_came_on(
+    app, client, texter, twilio_server, first, then
+):
+    """Regression: a texter who asked on WhatsApp and texted by SMS while the answer was
+    still being written got the WhatsApp question's answer by SMS (and the other way
+    round): answers went on the channel last used, not the one the question came on."""
+    from sms_agent.answering import pipeline
+
+    texter.service_state = {"program_notice_sent": utcnow().isoformat()}
+    db.session.commit()
+    asked = queued_text_in(client, "What is the capital of France?", first)
+    later = queued_text_in(client, "And of Spain?", then)
+
+    pipeline.answer(asked.id)
+    pipeline.answer(later.id)
+
+    sent = {m.task_id: m for m in outbox("reply")}
+    assert sent[asked.id].channel == ("whatsapp" if first == WHATSAPP else "sms")
+    assert sent[later.id].channel == ("whatsapp" if then == WHATSAPP else "sms")
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [first, then]
+    assert db.session.get(User, PHONE).channel == ("whatsapp" if then == WHATSAPP else "sms")

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from flask import current_app
@@ -38,8 +41,39 @@ WHATSAPP_ENCODING = "UTF-8"
 PREFIX = "whatsapp:"
 
 
+#: The texter being answered and the channel their text came on (see `replying_on`).
+_REPLYING_ON: ContextVar[tuple[str, str] | None] = ContextVar("replying_on", default=None)
+
+
+def channel_of(user: User) -> str:
+    """The channel a message to `user` goes on: the one the text being answered came on
+    (`replying_on`), else the one they last wrote on."""
+    replying = _REPLYING_ON.get()
+    if replying is not None and replying[0] == user.phone_number:
+        return replying[1]
+    return user.channel
+
+
 def is_whatsapp(user: User) -> bool:
-    return user.channel == Channel.WHATSAPP
+    return channel_of(user) == Channel.WHATSAPP
+
+
+@contextmanager
+def replying_on(phone: str, written_to: str | None) -> Iterator[None]:
+    """Everything sent to the texter of `phone` meanwhile answers a text written to
+    `written_to`, the address of ours it came to ("whatsapp:+1..." or "+1...", Twilio's
+    To): it goes back on that text's channel, shaped and priced for it, even if the texter
+    has written on the other one since (`User.channel` is the channel they wrote on last).
+    Unknown (None), it is the channel they wrote on last."""
+    if not written_to:
+        yield
+        return
+    channel = Channel.WHATSAPP if written_to.startswith(PREFIX) else Channel.SMS
+    token = _REPLYING_ON.set((phone, channel.value))
+    try:
+        yield
+    finally:
+        _REPLYING_ON.reset(token)
 
 
 def address(number: str, channel: str) -> str:
