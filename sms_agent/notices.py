@@ -379,6 +379,10 @@ def send_program_notice_once(
     recorded."""
     if not program_notice_due(user):
         return False  # the loaded row is enough: the record is never removed
+    if not outbound.may_text(user):
+        # Refused before it was stored (WhatsApp's window closed, a country not allowed):
+        # not on record as sent, so it still comes before the next thing that goes out.
+        return False
     relock_bookkeeping(user)
     if _program_notice_sent(user):
         db.session.commit()  # only ends the locking transaction; nothing was changed
@@ -410,8 +414,8 @@ def _send(
             slots=slots,
             sender=sender,
         )
-    except outbound.OptedOut:
-        log.info("%s notice not sent: opted out", kind)
+    except outbound.OptedOut as exc:  # or its OutsideWindow
+        log.info("%s notice not sent: %s", kind, exc)
         return False
     except outbound.CountryNotAllowed:
         return False  # logged as an error for staff

@@ -686,3 +686,26 @@ def test_an_answer_goes_back_on_the_channel_its_question_came_on(
     assert sent[later.id].channel == ("whatsapp" if then == WHATSAPP else "sms")
     assert [m["To"] for m in sent_to_twilio(twilio_server)] == [first, then]
     assert db.session.get(User, PHONE).channel == ("whatsapp" if then == WHATSAPP else "sms")
+
+
+def test_a_program_notice_the_whatsapp_window_refused_is_not_on_record_as_sent(app, client):
+    """Regression: an answer whose job ran after WhatsApp's 24-hour window had closed was
+    finished unsent, but the program notice due before it was recorded as sent, so the
+    texter's next answer came without the carriers' notice they never got."""
+    from sms_agent.answering import pipeline
+
+    make_user(PHONE, service_state={})
+    asked = queued_text_in(client, "What is the capital of France?")
+    db.session.get(User, PHONE).last_whatsapp_at = utcnow() - timedelta(hours=25)
+    db.session.commit()
+
+    assert pipeline.answer(asked.id) == "not_sent"
+
+    db.session.rollback()
+    assert outbox() == []
+    assert "program_notice_sent" not in db.session.get(User, PHONE).service_state
+    text_in(client, "And of Spain?")
+    assert [(m.kind, m.channel) for m in outbox()] == [
+        ("program", "whatsapp"),
+        ("reply", "whatsapp"),
+    ]
