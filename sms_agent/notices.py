@@ -17,6 +17,8 @@ from flask import current_app
 from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
+from .outbound.gsm import GSM_7
+from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
 
@@ -196,10 +198,16 @@ def opt_out_text(user: User) -> str:
 
 
 def tier_change_text(user: User) -> str:
+    """An answer's length in the tier's SMS, or on WhatsApp, which has no SMS to count, in
+    the characters those allow (what the model is asked to keep to, answering/prompts.py)."""
     limit, segments = quota.monthly_limit(user.tier), quota.segment_budget(user.tier)
+    if outbound.is_whatsapp(user):
+        length = f"{char_budget(segments, GSM_7)} characters"
+    else:
+        length = f"{segments} SMS"
     return (
         f"Your {service()} plan is now {user.tier}: {limit} requests a month, answers of up "
-        f"to {segments} SMS. Reply USAGE to check it."
+        f"to {length}. Reply USAGE to check it."
     )
 
 

@@ -709,3 +709,23 @@ def test_a_program_notice_the_whatsapp_window_refused_is_not_on_record_as_sent(a
         ("program", "whatsapp"),
         ("reply", "whatsapp"),
     ]
+
+
+def test_a_whatsapp_texters_tier_change_notice_counts_characters_not_sms(
+    app, client, admin_headers, twilio_server
+):
+    """Regression: a texter on WhatsApp, where nothing is counted in SMS, was told their new
+    plan gave "answers of up to 10 SMS"."""
+    make_user(PHONE, tier="free", channel="whatsapp", last_whatsapp_at=utcnow())
+    with simulator.jobs_inline():
+        response = client.post(
+            f"/api/users/{ENCODED}/update_tier/", json={"tier": "premium"}, headers=admin_headers
+        )
+    assert response.status_code == 200
+    db.session.rollback()
+    [notice] = outbox("tier_change")
+    assert notice.channel == "whatsapp"
+    assert notice.body == (
+        "Your SMS-to-AI Agent plan is now premium: 1000 requests a month, answers of up to "
+        "1520 characters. Reply USAGE to check it."
+    )

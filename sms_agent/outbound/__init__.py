@@ -6,7 +6,7 @@ sending slots of what a job is about to send, `spread` for when bulk notices run
 `record_delivery_status` for the status callback; shaping is exposed for counting only.
 """
 
-from .channels import channel_of, replying_on
+from .channels import channel_of, is_whatsapp, replying_on
 from .gsm import encoding_of, segment_count
 from .send import (
     OPT_OUT_CONFIRMATION,
@@ -43,6 +43,7 @@ __all__ = [
     "check_destination",
     "encoding_of",
     "is_one_sms",
+    "is_whatsapp",
     "may_text",
     "plan",
     "segments_for",
