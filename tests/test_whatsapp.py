@@ -729,3 +729,33 @@ def test_a_whatsapp_texters_tier_change_notice_counts_characters_not_sms(
         "Your SMS-to-AI Agent plan is now premium: 1000 requests a month, answers of up to "
         "1520 characters. Reply USAGE to check it."
     )
+
+
+@pytest.mark.parametrize(
+    ("on_whatsapp", "phone"),
+    [
+        # Recife: WhatsApp keeps the account's number from before mobiles took a ninth digit.
+        ("+558187654321", "+5581987654321"),
+        # São Paulo: WhatsApp writes the number with it, as the carriers do.
+        ("+5511987654321", "+5511987654321"),
+    ],
+)
+def test_a_brazilian_whatsapp_texter_is_the_texter_of_their_mobile_number(
+    app, client, twilio_server, on_whatsapp, phone
+):
+    """Regression: WhatsApp writes many Brazilian mobiles without the 9 that their number
+    took after the area code (Twilio's From "whatsapp:+558187654321" for +55 81 98765-4321),
+    so a texter on both channels was two texters, with two quotas and two memories."""
+    app.config["ALLOWED_COUNTRIES"] = ("US", "BR")
+    text_in(client, "Oi", "whatsapp:" + on_whatsapp)
+    text_in(client, "Oi de novo", phone)
+    text_in(client, "E agora?", "whatsapp:" + on_whatsapp)
+
+    assert list(db.session.scalars(sa.select(User.phone_number))) == [phone]
+    # Answered on WhatsApp as WhatsApp knows them (after the program notice), then by SMS.
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [
+        *2 * ["whatsapp:" + on_whatsapp],
+        *2 * [phone],
+        "whatsapp:" + on_whatsapp,
+    ]
+    assert {m.to_number for m in outbox()} == {phone}

@@ -392,7 +392,7 @@ def _transmit(
     _refuse_if_opted_out(user, confirming_opt_out)
     try:
         result = backend.send(
-            channels.recipient(message.to_number, message.channel),
+            channels.recipient(user, message.channel),
             message.body,
             message.channel,
             slots,
