@@ -195,6 +195,15 @@ def send_notice(
         # change): an inactive texter is sent nothing but the confirmation of their STOP.
         log.info("notice %s dropped: the texter is inactive", kind)
         return False
+    # On the channel of the text it answers, even if the texter wrote on the other since.
+    with outbound.replying_on(phone, sender):
+        return _send_notice(user, kind, reply_to, booking, sender)
+
+
+def _send_notice(
+    user: User, kind: str, reply_to: str | None, booking: dict | None, sender: str | None
+) -> bool:
+    phone = user.phone_number  # read before the rollback below expires it
     try:
         slots = outbound.book(user, notices.messages_for(user), booking, sender=sender)
     except outbound.SendLater as later:

@@ -64,7 +64,12 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
         user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for
     )
     sent = f"{meta.get('sent') or ''} {shaped.sent}".strip()
-    task.metadata_ = {**meta, "sent": sent, "more": shaped.rest, "more_channel": user.channel}
+    task.metadata_ = {
+        **meta,
+        "sent": sent,
+        "more": shaped.rest,
+        "more_channel": outbound.channel_of(user),
+    }
     db.session.commit()
     return task, shaped
 

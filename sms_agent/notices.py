@@ -17,6 +17,8 @@ from flask import current_app
 from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
+from .outbound.gsm import GSM_7
+from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
 
@@ -226,10 +228,16 @@ def opt_out_text(user: User) -> str:
 
 
 def tier_change_text(user: User) -> str:
+    """An answer's length in the tier's SMS, or on WhatsApp, which has no SMS to count, in
+    the characters those allow (what the model is asked to keep to, answering/prompts.py)."""
     limit, segments = quota.monthly_limit(user.tier), quota.segment_budget(user.tier)
+    if outbound.is_whatsapp(user):
+        length = f"{char_budget(segments, GSM_7)} characters"
+    else:
+        length = f"{segments} SMS"
     return (
         f"Your {service()} plan is now {user.tier}: {limit} requests a month, answers of up "
-        f"to {segments} SMS. Reply USAGE to check it."
+        f"to {length}. Reply USAGE to check it."
     )
 
 
@@ -345,6 +353,19 @@ def send_notice(
     to one: a START that came in before the job ran makes it moot). A texter's first notice
     comes after the program notice. `slots`: the sending slots booked for them
     (outbound.book, `messages_for`)."""
+    # On the channel of the text it answers, even if the texter wrote on the other since.
+    with outbound.replying_on(user.phone_number, sender or outbound.written_to(task)):
+        return _send_notice(user, kind, task, reply_to, slots, sender)
+
+
+def _send_notice(
+    user: User,
+    kind: str,
+    task: Task | None,
+    reply_to: str | None,
+    slots: outbound.Slots | None,
+    sender: str | None,
+) -> bool:
     compose(kind, user)  # an unknown kind fails before anything is recorded or sent
     confirming = kind == outbound.OPT_OUT_CONFIRMATION
     if confirming and not user.is_opted_out:
@@ -374,7 +395,7 @@ def _program_notice_sent(user: User) -> bool:
     record = user.service_state.get(PROGRAM_NOTICE_SENT)
     if not isinstance(record, dict):
         return bool(record)
-    return user.channel in record
+    return outbound.channel_of(user) in record
 
 
 def messages_for(user: User) -> int:
@@ -396,13 +417,17 @@ def send_program_notice_once(
     recorded."""
     if not program_notice_due(user):
         return False  # the loaded row is enough: the record is never removed
+    if not outbound.may_text(user):
+        # Refused before it was stored (WhatsApp's window closed, a country not allowed):
+        # not on record as sent, so it still comes before the next thing that goes out.
+        return False
     relock_bookkeeping(user)
     if _program_notice_sent(user):
         db.session.commit()  # only ends the locking transaction; nothing was changed
         return False
     sent = {
         **(user.service_state.get(PROGRAM_NOTICE_SENT) or {}),
-        user.channel: utcnow().isoformat(),
+        outbound.channel_of(user): utcnow().isoformat(),
     }
     user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: sent}
     return _send(user, "program", task, slots=slots, sender=sender)
@@ -427,8 +452,8 @@ def _send(
             slots=slots,
             sender=sender,
         )
-    except outbound.OptedOut:
-        log.info("%s notice not sent: opted out", kind)
+    except outbound.OptedOut as exc:  # or its OutsideWindow
+        log.info("%s notice not sent: %s", kind, exc)
         return False
     except outbound.CountryNotAllowed:
         return False  # logged as an error for staff

@@ -652,3 +652,110 @@ def test_a_program_notice_recorded_before_channels_were_told_apart_counts_for_bo
     text_in(client, "What is the capital of France?")
     text_in(client, "And of Spain?", sender=PHONE)
     assert [m.kind for m in outbox()] == ["reply", "reply"]
+
+
+def queued_text_in(client, body: str, sender: str = WHATSAPP) -> Task:
+    """A text received and stored, its answer not yet sent (the worker still to run it)."""
+    config = client.application.config
+    to = ("whatsapp:" + config["TWILIO_PHONE_NUMBER"]) if sender.startswith("whatsapp:") else None
+    form = inbound_form(body, From=sender, To=to or config["TWILIO_PHONE_NUMBER"])
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    db.session.rollback()
+    return db.session.scalars(sa.select(Task).where(Task.sms_content == body)).one()
+
+
+@pytest.mark.parametrize(("first", "then"), [(WHATSAPP, PHONE), (PHONE, WHATSAPP)])
+def test_an_answer_goes_back_on_the_channel_its_question_came_on(
+    app, client, texter, twilio_server, first, then
+):
+    """Regression: a texter who asked on WhatsApp and texted by SMS while the answer was
+    still being written got the WhatsApp question's answer by SMS (and the other way
+    round): answers went on the channel last used, not the one the question came on."""
+    from sms_agent.answering import pipeline
+
+    texter.service_state = {"program_notice_sent": utcnow().isoformat()}
+    db.session.commit()
+    asked = queued_text_in(client, "What is the capital of France?", first)
+    later = queued_text_in(client, "And of Spain?", then)
+
+    pipeline.answer(asked.id)
+    pipeline.answer(later.id)
+
+    sent = {m.task_id: m for m in outbox("reply")}
+    assert sent[asked.id].channel == ("whatsapp" if first == WHATSAPP else "sms")
+    assert sent[later.id].channel == ("whatsapp" if then == WHATSAPP else "sms")
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [first, then]
+    assert db.session.get(User, PHONE).channel == ("whatsapp" if then == WHATSAPP else "sms")
+
+
+def test_a_program_notice_the_whatsapp_window_refused_is_not_on_record_as_sent(app, client):
+    """Regression: an answer whose job ran after WhatsApp's 24-hour window had closed was
+    finished unsent, but the program notice due before it was recorded as sent, so the
+    texter's next answer came without the carriers' notice they never got."""
+    from sms_agent.answering import pipeline
+
+    make_user(PHONE, service_state={})
+    asked = queued_text_in(client, "What is the capital of France?")
+    db.session.get(User, PHONE).last_whatsapp_at = utcnow() - timedelta(hours=25)
+    db.session.commit()
+
+    assert pipeline.answer(asked.id) == "not_sent"
+
+    db.session.rollback()
+    assert outbox() == []
+    assert "program_notice_sent" not in db.session.get(User, PHONE).service_state
+    text_in(client, "And of Spain?")
+    assert [(m.kind, m.channel) for m in outbox()] == [
+        ("program", "whatsapp"),
+        ("reply", "whatsapp"),
+    ]
+
+
+def test_a_whatsapp_texters_tier_change_notice_counts_characters_not_sms(
+    app, client, admin_headers, twilio_server
+):
+    """Regression: a texter on WhatsApp, where nothing is counted in SMS, was told their new
+    plan gave "answers of up to 10 SMS"."""
+    make_user(PHONE, tier="free", channel="whatsapp", last_whatsapp_at=utcnow())
+    with simulator.jobs_inline():
+        response = client.post(
+            f"/api/users/{ENCODED}/update_tier/", json={"tier": "premium"}, headers=admin_headers
+        )
+    assert response.status_code == 200
+    db.session.rollback()
+    [notice] = outbox("tier_change")
+    assert notice.channel == "whatsapp"
+    assert notice.body == (
+        "Your SMS-to-AI Agent plan is now premium: 1000 requests a month, answers of up to "
+        "1520 characters. Reply USAGE to check it."
+    )
+
+
+@pytest.mark.parametrize(
+    ("on_whatsapp", "phone"),
+    [
+        # Recife: WhatsApp keeps the account's number from before mobiles took a ninth digit.
+        ("+558187654321", "+5581987654321"),
+        # São Paulo: WhatsApp writes the number with it, as the carriers do.
+        ("+5511987654321", "+5511987654321"),
+    ],
+)
+def test_a_brazilian_whatsapp_texter_is_the_texter_of_their_mobile_number(
+    app, client, twilio_server, on_whatsapp, phone
+):
+    """Regression: WhatsApp writes many Brazilian mobiles without the 9 that their number
+    took after the area code (Twilio's From "whatsapp:+558187654321" for +55 81 98765-4321),
+    so a texter on both channels was two texters, with two quotas and two memories."""
+    app.config["ALLOWED_COUNTRIES"] = ("US", "BR")
+    text_in(client, "Oi", "whatsapp:" + on_whatsapp)
+    text_in(client, "Oi de novo", phone)
+    text_in(client, "E agora?", "whatsapp:" + on_whatsapp)
+
+    assert list(db.session.scalars(sa.select(User.phone_number))) == [phone]
+    # Answered on WhatsApp as WhatsApp knows them (after the program notice), then by SMS.
+    assert [m["To"] for m in sent_to_twilio(twilio_server)] == [
+        *2 * ["whatsapp:" + on_whatsapp],
+        *2 * [phone],
+        "whatsapp:" + on_whatsapp,
+    ]
+    assert {m.to_number for m in outbox()} == {phone}

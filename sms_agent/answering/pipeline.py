@@ -56,7 +56,8 @@ def _claim_and_answer(task_id) -> str:
         return "skipped"
     key, started = task.id, time.monotonic()
     try:
-        return _answer_claimed(task, started)
+        with outbound.replying_on(task.user_phone, outbound.written_to(task)):
+            return _answer_claimed(task, started)
     except outbound.SendLater as later:
         defer(task, later)
         raise
@@ -157,7 +158,7 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
     meta = task.metadata_ or {}
     booked = meta.get(SLOTS_KEY)
-    kept = {"sent": shaped.sent, "more": shaped.rest, "more_channel": user.channel}
+    kept = {"sent": shaped.sent, "more": shaped.rest, "more_channel": outbound.channel_of(user)}
     if any(meta.get(key) != value for key, value in kept.items()) or booked is not None:
         others = {key: value for key, value in meta.items() if key != SLOTS_KEY}
         task.metadata_ = {**others, **kept}

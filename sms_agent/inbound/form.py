@@ -68,10 +68,12 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
 def written_to(form: Mapping[str, str]) -> str | None:
     """The number of ours the texter wrote to (Twilio's To), as Twilio's From takes it back
     ("whatsapp:+1..." on WhatsApp): answers go out from it, so they land in the thread the
-    texter wrote in. None when To is missing or no phone number (a short code, say): the
-    reply then comes from TWILIO_PHONE_NUMBER, as it always did."""
+    texter wrote in, and on the channel they wrote on (From's, which a To written without
+    its "whatsapp:" does not change). None when To is missing or no phone number (a short
+    code, say): the reply then comes from TWILIO_PHONE_NUMBER, as it always did."""
     try:
-        number, channel = split_channel(form.get("To") or "")
+        number = split_channel(form.get("To") or "")[0]
+        channel = split_channel(form.get("From") or "")[1]
         return address(to_e164(number, current_app.config["DEFAULT_PHONE_REGION"]), channel)
     except (InvalidPhoneNumber, UnservedChannel):
         return None

@@ -15,10 +15,11 @@ from ..clean_text import storable
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..outbound import OUR_NUMBER
+from ..outbound.channels import note_whatsapp_number
 from ..phones import mask
 from . import keywords
 from .form import BadInbound, is_message_sid, parse_form, written_to
-from .media import attachments, split_channel
+from .media import WHATSAPP_PREFIX, attachments, split_channel
 from .quoted import quoted_metadata
 from .routing import Received, route
 from .store import already_received, remember_handled, store_task
@@ -70,7 +71,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         db.session.add(user)
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
         log.info("new user %s on tier %s", mask(phone), user.tier)
-    _note_channel(user, channel)
+    _note_channel(user, channel, form.get("From") or "")
     _note_profile_name(user, form)
     was_opted_out = user.is_opted_out
     received = route(user, body, media, keywords.matched_by_twilio(form.get("OptOutType")))
@@ -114,13 +115,15 @@ def _changes_opt_in(received: Received, was_opted_out: bool, user: User) -> bool
     return user.is_opted_out != was_opted_out or received.notice in ("opt_out", "opt_in")
 
 
-def _note_channel(user: User, channel: str) -> None:
+def _note_channel(user: User, channel: str, sender: str) -> None:
     """Answers go back on the channel the texter last used; a WhatsApp message also opens
-    WhatsApp's 24-hour window. An SMS texter's row is only written when the channel changes."""
+    WhatsApp's 24-hour window, and says how WhatsApp writes their number. An SMS texter's
+    row is only written when the channel changes."""
     if user.channel != channel:
         user.channel = channel
     if channel == Channel.WHATSAPP:
         user.last_whatsapp_at = utcnow()
+        note_whatsapp_number(user, sender.strip()[len(WHATSAPP_PREFIX) :])
 
 
 #: The longest name a texter's row keeps (User.full_name).

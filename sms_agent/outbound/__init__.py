@@ -6,6 +6,7 @@ sending slots of what a job is about to send, `spread` for when bulk notices run
 `record_delivery_status` for the status callback; shaping is exposed for counting only.
 """
 
+from .channels import channel_of, is_whatsapp, replying_on
 from .gsm import encoding_of, segment_count
 from .send import (
     OPT_OUT_CONFIRMATION,
@@ -21,7 +22,7 @@ from .send import (
     segments_for,
     send,
 )
-from .sender import OUR_NUMBER, thread_number
+from .sender import OUR_NUMBER, thread_number, written_to
 from .shape import Shaped
 from .slots import SendLater, Slots, book, spread
 from .status import record_delivery_status
@@ -38,15 +39,19 @@ __all__ = [
     "Shaped",
     "Slots",
     "book",
+    "channel_of",
     "check_destination",
     "encoding_of",
     "is_one_sms",
+    "is_whatsapp",
     "may_text",
     "plan",
     "segments_for",
     "record_delivery_status",
+    "replying_on",
     "segment_count",
     "send",
     "spread",
     "thread_number",
+    "written_to",
 ]

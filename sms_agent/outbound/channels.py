@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 from flask import current_app
@@ -38,8 +41,39 @@ WHATSAPP_ENCODING = "UTF-8"
 PREFIX = "whatsapp:"
 
 
+#: The texter being answered and the channel their text came on (see `replying_on`).
+_REPLYING_ON: ContextVar[tuple[str, str] | None] = ContextVar("replying_on", default=None)
+
+
+def channel_of(user: User) -> str:
+    """The channel a message to `user` goes on: the one the text being answered came on
+    (`replying_on`), else the one they last wrote on."""
+    replying = _REPLYING_ON.get()
+    if replying is not None and replying[0] == user.phone_number:
+        return replying[1]
+    return user.channel
+
+
 def is_whatsapp(user: User) -> bool:
-    return user.channel == Channel.WHATSAPP
+    return channel_of(user) == Channel.WHATSAPP
+
+
+@contextmanager
+def replying_on(phone: str, written_to: str | None) -> Iterator[None]:
+    """Everything sent to the texter of `phone` meanwhile answers a text written to
+    `written_to`, the address of ours it came to ("whatsapp:+1..." or "+1...", Twilio's
+    To): it goes back on that text's channel, shaped and priced for it, even if the texter
+    has written on the other one since (`User.channel` is the channel they wrote on last).
+    Unknown (None), it is the channel they wrote on last."""
+    if not written_to:
+        yield
+        return
+    channel = Channel.WHATSAPP if written_to.startswith(PREFIX) else Channel.SMS
+    token = _REPLYING_ON.set((phone, channel.value))
+    try:
+        yield
+    finally:
+        _REPLYING_ON.reset(token)
 
 
 def address(number: str, channel: str) -> str:
@@ -52,19 +86,54 @@ def address(number: str, channel: str) -> str:
 #: of +525512345678, a number whose old form phonenumbers calls impossible.
 _MEXICO_AS_WHATSAPP_WRITES_IT = re.compile(r"\+521(\d{10})")
 _MEXICO = re.compile(r"\+52(\d{10})")
+#: Brazil's mobile numbers took a 9 after the area code (2012-2016), and WhatsApp still
+#: writes many accounts older than that without it, outside São Paulo and Rio mostly: Twilio's
+#: From "whatsapp:+558187654321" is the texter of +5581987654321. Mobiles began with 6 to 9
+#: before it; an eight-digit number beginning with 2 to 5 is a landline, as it was.
+_BRAZIL_BEFORE_THE_NINE = re.compile(r"\+55([1-9]{2})([6-9]\d{7})")
+#: Where User.service_state keeps how WhatsApp writes the texter's number when that is not
+#: their number, nor Mexico's form of it (`recipient`): a Brazilian account from before the
+#: nine, which WhatsApp delivers to only as it writes it.
+WHATSAPP_NUMBER = "whatsapp_number"
+_E164 = re.compile(r"\+\d{6,15}")
 
 
 def phone_of(whatsapp_number: str) -> str:
-    """The phone number a WhatsApp address names ("+5215512345678" is "+525512345678"), so
-    that the texter is one with the SMS of the same number."""
-    mexican = _MEXICO_AS_WHATSAPP_WRITES_IT.fullmatch(whatsapp_number.strip())
-    return "+52" + mexican[1] if mexican else whatsapp_number
+    """The phone number a WhatsApp address names ("+5215512345678" is "+525512345678",
+    "+558187654321" is "+5581987654321"), so that the texter is one with the SMS of the
+    same number."""
+    number = whatsapp_number.strip()
+    if mexican := _MEXICO_AS_WHATSAPP_WRITES_IT.fullmatch(number):
+        return "+52" + mexican[1]
+    if brazilian := _BRAZIL_BEFORE_THE_NINE.fullmatch(number):
+        return f"+55{brazilian[1]}9{brazilian[2]}"
+    return whatsapp_number
 
 
-def recipient(phone: str, channel: str) -> str:
+def note_whatsapp_number(user: User, whatsapp_number: str) -> None:
+    """Keep how WhatsApp wrote this texter (Twilio's From less "whatsapp:") when replies
+    could not be addressed so from their number alone; written only when it changes (an
+    account registered anew comes with the nine)."""
+    written = whatsapp_number.strip()
+    usual = _by_rule(user.phone_number)
+    wanted = written if written != usual and _E164.fullmatch(written) else None
+    if user.service_state.get(WHATSAPP_NUMBER) == wanted:
+        return
+    state = {key: value for key, value in user.service_state.items() if key != WHATSAPP_NUMBER}
+    user.service_state = {**state, WHATSAPP_NUMBER: wanted} if wanted else state
+
+
+def recipient(user: User, channel: str) -> str:
     """The texter's number as Twilio's To names it on `channel` (the backend adds the
-    "whatsapp:"): on WhatsApp as WhatsApp writes it, Mexico's with its 1 (see phone_of)."""
-    mexican = _MEXICO.fullmatch(phone) if channel == Channel.WHATSAPP else None
+    "whatsapp:"): on WhatsApp as WhatsApp writes it, as it last wrote it (a Brazilian
+    account without its nine), else Mexico's with its 1 (see phone_of)."""
+    if channel != Channel.WHATSAPP:
+        return user.phone_number
+    return user.service_state.get(WHATSAPP_NUMBER) or _by_rule(user.phone_number)
+
+
+def _by_rule(phone: str) -> str:
+    mexican = _MEXICO.fullmatch(phone)
     return "+521" + mexican[1] if mexican else phone
 
 

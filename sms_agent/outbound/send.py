@@ -185,7 +185,7 @@ def new_message(
         kind=kind,
         part=part,
         parts=parts,
-        channel=user.channel,
+        channel=channels.channel_of(user),
         encoding=channels.WHATSAPP_ENCODING if whatsapp else encoding_of(text),
         segments=segments_for(user, text),
     )
@@ -279,7 +279,7 @@ def _send(
     if closed:
         raise OutsideWindow(closed)
     backend = get_sms_backend()
-    from_number = sender_number(sender, user.channel)
+    from_number = sender_number(sender, channels.channel_of(user))
     stored = _stored_parts(task, kind) if resume else {}
     messages = []
     for number, text in enumerate(texts, start=1):
@@ -392,7 +392,7 @@ def _transmit(
     _refuse_if_opted_out(user, confirming_opt_out)
     try:
         result = backend.send(
-            channels.recipient(message.to_number, message.channel),
+            channels.recipient(user, message.channel),
             message.body,
             message.channel,
             slots,

@@ -30,6 +30,7 @@ from flask import current_app
 from ..models import Task, User
 from ..vendors.pacing import Slots
 from ..vendors.twilio import get_sms_backend
+from .channels import channel_of
 from .sender import sender_number, written_to
 
 __all__ = ["SendLater", "Slots", "book", "spread"]
@@ -61,10 +62,11 @@ def book(
     when nothing is paced. Raises SendLater when the first is further off than
     PACING_MAX_SLEEP_SECONDS."""
     backend = get_sms_backend()
-    number = sender_number(sender or written_to(task), user.channel)
-    slots = backend.look_up(booking, user.channel, number) if booking else None
+    channel = channel_of(user)
+    number = sender_number(sender or written_to(task), channel)
+    slots = backend.look_up(booking, channel, number) if booking else None
     if slots is None:
-        slots = backend.book(count, user.channel, number)
+        slots = backend.book(count, channel, number)
     max_sleep = current_app.config["PACING_MAX_SLEEP_SECONDS"]
     if slots is not None and slots.wait > max_sleep:
         raise SendLater(slots, max_sleep)
