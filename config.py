@@ -261,6 +261,40 @@ def env_public_url(name: str) -> str | None:
     return raw
 
 
+#: The hosts a media redirect may lead to over plain http://: a stand-in on this machine (the
+#: tests'), never one across a network, where the picture could be read or swapped on its way.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def env_media_hosts(name: str, default: str) -> str:
+    """TWILIO_MEDIA_HOSTS: host names (https), each optionally with a path, or https://
+    origins, comma-separated; http:// only to this machine. Unchecked, http://cdn.example
+    was fetched in the clear, and an entry such as ftp://cdn.example or cdn.example?x was
+    dropped without a word, every picture redirected there then refused."""
+    raw = env_str(name, default)
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        parts = urlsplit(entry if "://" in entry else "https://" + entry)
+        try:
+            parts.port  # noqa: B018 (a port that is no number raises)
+        except ValueError:
+            parts = parts._replace(scheme="")
+        local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        if (
+            not (parts.scheme == "https" or local)
+            or not parts.hostname
+            or "@" in parts.netloc
+            or parts.query
+            or parts.fragment
+            or entry.endswith(("?", "#"))
+        ):
+            shown = repr(entry) if "@" not in entry else "with a user part"
+            raise SettingError(
+                f"{name}: the entry {shown} is not a host such as mms.twiliocdn.com[/path] or"
+                " an https:// origin (http:// only to 127.0.0.1 or localhost, a stand-in)"
+            )
+    return raw
+
+
 def env_region(name: str, default: str) -> str:
     """A region code phone numbers are read in ("US", "gb"); anything else raises. Unchecked,
     DEFAULT_PHONE_REGION=us started, and every number typed without its country code was
@@ -552,7 +586,7 @@ class Config:
     # host and, on its redirect, from these Twilio-owned hosts (or exact origins, for tests),
     # or under a path on a shared host: Twilio's bucket on S3, where media goes unless the
     # account enforces HTTP auth on media URLs
-    TWILIO_MEDIA_HOSTS = env_str(
+    TWILIO_MEDIA_HOSTS = env_media_hosts(
         "TWILIO_MEDIA_HOSTS",
         "mms.twiliocdn.com,media.twiliocdn.com,s3-external-1.amazonaws.com/media.twiliocdn.com/",
     )

@@ -339,6 +339,33 @@ def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, 
     assert f"{name} is not an http:// or https:// address such as {example}" in said
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "http://cdn.example",
+        "ftp://cdn.example",
+        "cdn.example?x=1",
+        "https://user:s3cr3t@cdn.example",
+        "https://",
+        "cdn.example:port",
+    ],
+)
+def test_a_media_host_that_is_not_fetched_over_https_stops_the_app(tmp_path, entry):
+    """Regression: TWILIO_MEDIA_HOSTS took http://cdn.example, and the texters' pictures
+    were then fetched in the clear; ftp:// or a ?query was dropped without a word, and every
+    picture redirected there refused."""
+    said = refusal(tmp_path, TWILIO_MEDIA_HOSTS="mms.twiliocdn.com," + entry)
+    assert "TWILIO_MEDIA_HOSTS: the entry" in said and "is not a host such as" in said
+    assert "s3cr3t" not in said
+
+
+def test_media_hosts_are_hosts_https_origins_or_a_stand_in_on_this_machine(tmp_path):
+    hosts = "mms.twiliocdn.com, s3.example/b/ ,https://cdn.example:8443,http://127.0.0.1:9000"
+    done = configured(tmp_path, TWILIO_MEDIA_HOSTS=hosts)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == hosts
+
+
 def test_a_model_timeout_longer_than_a_task_may_take_stops_the_app(tmp_path):
     """Regression: OPENAI_TIMEOUT=600 (a slow local model) with the default
     STALE_TASK_SECONDS=300 started, and the sweeper took every task still waiting for the

@@ -115,9 +115,10 @@ class MediaHost:
 
 
 def media_hosts(config) -> set[MediaHost]:
-    """TWILIO_MEDIA_HOSTS: host names (https) or exact origins such as http://127.0.0.1:8080,
-    each optionally with a path the file must be under (`s3-external-1.amazonaws.com/
-    media.twiliocdn.com/`: Twilio's bucket on a host that serves everyone's)."""
+    """TWILIO_MEDIA_HOSTS: host names (https) or exact origins (https://, or a stand-in's
+    http://127.0.0.1:8080; config.py refuses any other), each optionally with a path the
+    file must be under (`s3-external-1.amazonaws.com/media.twiliocdn.com/`: Twilio's bucket
+    on a host that serves everyone's)."""
     found = set()
     for entry in (config.get("TWILIO_MEDIA_HOSTS") or "").split(","):
         entry = entry.strip()
