@@ -598,7 +598,8 @@ class Config:
     # --media` and the Try-it page, instead of fetching it from Twilio
     MEDIA_STORE_DIR = env_str("MEDIA_STORE_DIR", str(INSTANCE_DIR / "media"))
     # a picture's bytes are kept this many days for staff's thumbnail, then dropped (its
-    # type, size and sha256 stay); 0 keeps them for as long as the task
+    # type, size and sha256 stay), as are MEDIA_STORE_DIR's files; 0 keeps them for as long
+    # as the task
     MEDIA_RETENTION_DAYS = env_int("MEDIA_RETENTION_DAYS", 30, minimum=0)
     # the MessageSids of texts handled without a task (keywords, deleted tasks), kept so a
     # retried or replayed webhook is not acted on twice, are forgotten after this many days

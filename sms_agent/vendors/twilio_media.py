@@ -271,6 +271,19 @@ class LocalMediaStore:
             raise too_large(self.max_bytes)
         return Fetched(data, content_type)
 
+    def prune(self, saved_before: float) -> int:
+        """Delete the files saved before `saved_before` (a Unix time); how many. Only the
+        store's own (named by a media sid), never anything else kept in the folder."""
+        removed = 0
+        for path in self.folder.glob("ME*") if self.folder.is_dir() else ():
+            try:
+                if path.stat().st_mtime < saved_before:
+                    path.unlink()
+                    removed += path.suffix != ".type"
+            except FileNotFoundError:  # another worker's run pruned it first
+                continue
+        return removed
+
 
 def get_media_source(config) -> TwilioMedia | LocalMediaStore:
     """Twilio's storage when SMS go through Twilio; the local folder in the embedded mode."""
