@@ -7,9 +7,11 @@ Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
+import re
 import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -295,6 +297,24 @@ def env_media_hosts(name: str, default: str) -> str:
     return raw
 
 
+def env_listen_host(name: str, default: str) -> str:
+    """The address gunicorn listens on: a host name or an IPv4 or IPv6 address, without a
+    port (that is PORT). Unchecked, WEB_HOST=0.0.0.0:8000 listened on 8000 whatever PORT
+    said (gunicorn took the host's port and dropped PORT's), and WEB_HOST=:: (every IPv6
+    address) stopped gunicorn with a traceback about an empty port."""
+    raw = env_str(name, default)
+    host = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        if re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?", host):
+            return host
+    raise SettingError(
+        f"{name}={raw!r} is not a host name or an IP address such as 0.0.0.0 or ::"
+        " (without a port: that is PORT)"
+    )
+
+
 def env_region(name: str, default: str) -> str:
     """A region code phone numbers are read in ("US", "gb"); anything else raises. Unchecked,
     DEFAULT_PHONE_REGION=us started, and every number typed without its country code was
@@ -497,7 +517,7 @@ class Config:
     HSTS_SECONDS = 0  # no Strict-Transport-Security header
 
     # web server (gunicorn.conf.py)
-    WEB_HOST = env_str("WEB_HOST", "127.0.0.1")
+    WEB_HOST = env_listen_host("WEB_HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000, minimum=1, maximum=65535)
     WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
     WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)

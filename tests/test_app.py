@@ -157,6 +157,35 @@ def test_a_port_no_socket_can_have_stops_the_app_naming_it(tmp_path, name, raw, 
     assert f"{name}={raw} must be {problem}" in refusal(tmp_path, **{name: raw})
 
 
+@pytest.mark.parametrize("raw", ["0.0.0.0:8000", "http://0.0.0.0", "not a host", "unix:/run/s"])
+def test_a_listen_address_that_is_no_host_stops_the_app_naming_it(tmp_path, raw):
+    """Regression: WEB_HOST=0.0.0.0:8000 started gunicorn on port 8000 whatever PORT said,
+    so the proxy, sending to PORT, reached nothing while the process looked healthy."""
+    said = refusal(tmp_path, WEB_HOST=raw, PORT="5812")
+    assert f"WEB_HOST={raw!r} is not a host name or an IP address" in said
+
+
+@pytest.mark.parametrize(
+    ("host", "bind"),
+    [
+        ("0.0.0.0", "0.0.0.0:5812"),
+        ("::", "[::]:5812"),
+        ("[::1]", "[::1]:5812"),
+        ("sms-web.internal", "sms-web.internal:5812"),
+    ],
+)
+def test_gunicorn_listens_on_web_host_at_port(host, bind):
+    """Regression: WEB_HOST=:: (every IPv6 address) stopped gunicorn with a traceback, "''
+    is not a valid port number": it read the address's last group as the port."""
+    settings = {"PATH": os.environ["PATH"], "WEB_HOST": host, "PORT": "5812"}
+    read = "import runpy; print(runpy.run_path('gunicorn.conf.py')['bind'])"
+    done = subprocess.run(
+        [sys.executable, "-c", read], cwd=PROJECT, env=settings, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == bind
+
+
 @pytest.mark.parametrize(
     ("name", "raw", "choices"),
     [
