@@ -7,9 +7,11 @@ Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
+import re
 import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -261,6 +263,58 @@ def env_public_url(name: str) -> str | None:
     return raw
 
 
+#: The hosts a media redirect may lead to over plain http://: a stand-in on this machine (the
+#: tests'), never one across a network, where the picture could be read or swapped on its way.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def env_media_hosts(name: str, default: str) -> str:
+    """TWILIO_MEDIA_HOSTS: host names (https), each optionally with a path, or https://
+    origins, comma-separated; http:// only to this machine. Unchecked, http://cdn.example
+    was fetched in the clear, and an entry such as ftp://cdn.example or cdn.example?x was
+    dropped without a word, every picture redirected there then refused."""
+    raw = env_str(name, default)
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        parts = urlsplit(entry if "://" in entry else "https://" + entry)
+        try:
+            parts.port  # noqa: B018 (a port that is no number raises)
+        except ValueError:
+            parts = parts._replace(scheme="")
+        local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        if (
+            not (parts.scheme == "https" or local)
+            or not parts.hostname
+            or "@" in parts.netloc
+            or parts.query
+            or parts.fragment
+            or entry.endswith(("?", "#"))
+        ):
+            shown = repr(entry) if "@" not in entry else "with a user part"
+            raise SettingError(
+                f"{name}: the entry {shown} is not a host such as mms.twiliocdn.com[/path] or"
+                " an https:// origin (http:// only to 127.0.0.1 or localhost, a stand-in)"
+            )
+    return raw
+
+
+def env_listen_host(name: str, default: str) -> str:
+    """The address gunicorn listens on: a host name or an IPv4 or IPv6 address, without a
+    port (that is PORT). Unchecked, WEB_HOST=0.0.0.0:8000 listened on 8000 whatever PORT
+    said (gunicorn took the host's port and dropped PORT's), and WEB_HOST=:: (every IPv6
+    address) stopped gunicorn with a traceback about an empty port."""
+    raw = env_str(name, default)
+    host = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        if re.fullmatch(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9])?", host):
+            return host
+    raise SettingError(
+        f"{name}={raw!r} is not a host name or an IP address such as 0.0.0.0 or ::"
+        " (without a port: that is PORT)"
+    )
+
+
 def env_region(name: str, default: str) -> str:
     """A region code phone numbers are read in ("US", "gb"); anything else raises. Unchecked,
     DEFAULT_PHONE_REGION=us started, and every number typed without its country code was
@@ -463,7 +517,7 @@ class Config:
     HSTS_SECONDS = 0  # no Strict-Transport-Security header
 
     # web server (gunicorn.conf.py)
-    WEB_HOST = env_str("WEB_HOST", "127.0.0.1")
+    WEB_HOST = env_listen_host("WEB_HOST", "127.0.0.1")
     PORT = env_int("PORT", 5000, minimum=1, maximum=65535)
     WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2, minimum=1)
     WEB_THREADS = env_int("WEB_THREADS", 4, minimum=1)
@@ -552,7 +606,7 @@ class Config:
     # host and, on its redirect, from these Twilio-owned hosts (or exact origins, for tests),
     # or under a path on a shared host: Twilio's bucket on S3, where media goes unless the
     # account enforces HTTP auth on media URLs
-    TWILIO_MEDIA_HOSTS = env_str(
+    TWILIO_MEDIA_HOSTS = env_media_hosts(
         "TWILIO_MEDIA_HOSTS",
         "mms.twiliocdn.com,media.twiliocdn.com,s3-external-1.amazonaws.com/media.twiliocdn.com/",
     )
@@ -564,7 +618,8 @@ class Config:
     # --media` and the Try-it page, instead of fetching it from Twilio
     MEDIA_STORE_DIR = env_str("MEDIA_STORE_DIR", str(INSTANCE_DIR / "media"))
     # a picture's bytes are kept this many days for staff's thumbnail, then dropped (its
-    # type, size and sha256 stay); 0 keeps them for as long as the task
+    # type, size and sha256 stay), as are MEDIA_STORE_DIR's files; 0 keeps them for as long
+    # as the task
     MEDIA_RETENTION_DAYS = env_int("MEDIA_RETENTION_DAYS", 30, minimum=0)
     # the MessageSids of texts handled without a task (keywords, deleted tasks), kept so a
     # retried or replayed webhook is not acted on twice, are forgotten after this many days

@@ -16,7 +16,9 @@ except ValueError as exc:  # config.py's SettingError, raised while it read the 
 if _refusal := startup_refusal(settings_of(_settings)):
     sys.exit(_refusal)
 
-bind = f"{_settings.WEB_HOST}:{_settings.PORT}"
+# An IPv6 address is bracketed, or gunicorn reads its last group as the port.
+_host = _settings.WEB_HOST
+bind = f"[{_host}]:{_settings.PORT}" if ":" in _host else f"{_host}:{_settings.PORT}"
 workers = _settings.WEB_CONCURRENCY
 # Threads let one worker keep answering webhooks while another request waits on the database.
 threads = _settings.WEB_THREADS

@@ -300,11 +300,14 @@ def release_idle_conversations() -> int:
 
 @shared_task(name="sms_agent.jobs.forget_old_pictures", ignore_result=True)
 def forget_old_pictures() -> int:
-    """Drop the bytes of texters' pictures past MEDIA_RETENTION_DAYS (media/retention.py)."""
+    """Drop the bytes of texters' pictures past MEDIA_RETENTION_DAYS, and the local media
+    store's files as old (media/retention.py)."""
     forgotten = retention.forget_old_pictures()
     db.session.commit()
     if forgotten:
         log.info("dropped the bytes of %d pictures past MEDIA_RETENTION_DAYS", forgotten)
+    if pruned := retention.prune_local_store():
+        log.info("deleted %d files of the local media store past MEDIA_RETENTION_DAYS", pruned)
     return forgotten
 
 

@@ -157,6 +157,35 @@ def test_a_port_no_socket_can_have_stops_the_app_naming_it(tmp_path, name, raw, 
     assert f"{name}={raw} must be {problem}" in refusal(tmp_path, **{name: raw})
 
 
+@pytest.mark.parametrize("raw", ["0.0.0.0:8000", "http://0.0.0.0", "not a host", "unix:/run/s"])
+def test_a_listen_address_that_is_no_host_stops_the_app_naming_it(tmp_path, raw):
+    """Regression: WEB_HOST=0.0.0.0:8000 started gunicorn on port 8000 whatever PORT said,
+    so the proxy, sending to PORT, reached nothing while the process looked healthy."""
+    said = refusal(tmp_path, WEB_HOST=raw, PORT="5812")
+    assert f"WEB_HOST={raw!r} is not a host name or an IP address" in said
+
+
+@pytest.mark.parametrize(
+    ("host", "bind"),
+    [
+        ("0.0.0.0", "0.0.0.0:5812"),
+        ("::", "[::]:5812"),
+        ("[::1]", "[::1]:5812"),
+        ("sms-web.internal", "sms-web.internal:5812"),
+    ],
+)
+def test_gunicorn_listens_on_web_host_at_port(host, bind):
+    """Regression: WEB_HOST=:: (every IPv6 address) stopped gunicorn with a traceback, "''
+    is not a valid port number": it read the address's last group as the port."""
+    settings = {"PATH": os.environ["PATH"], "WEB_HOST": host, "PORT": "5812"}
+    read = "import runpy; print(runpy.run_path('gunicorn.conf.py')['bind'])"
+    done = subprocess.run(
+        [sys.executable, "-c", read], cwd=PROJECT, env=settings, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == bind
+
+
 @pytest.mark.parametrize(
     ("name", "raw", "choices"),
     [
@@ -337,6 +366,33 @@ def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, 
     failed every send."""
     said = refusal(tmp_path, **{name: raw})
     assert f"{name} is not an http:// or https:// address such as {example}" in said
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "http://cdn.example",
+        "ftp://cdn.example",
+        "cdn.example?x=1",
+        "https://user:s3cr3t@cdn.example",
+        "https://",
+        "cdn.example:port",
+    ],
+)
+def test_a_media_host_that_is_not_fetched_over_https_stops_the_app(tmp_path, entry):
+    """Regression: TWILIO_MEDIA_HOSTS took http://cdn.example, and the texters' pictures
+    were then fetched in the clear; ftp:// or a ?query was dropped without a word, and every
+    picture redirected there refused."""
+    said = refusal(tmp_path, TWILIO_MEDIA_HOSTS="mms.twiliocdn.com," + entry)
+    assert "TWILIO_MEDIA_HOSTS: the entry" in said and "is not a host such as" in said
+    assert "s3cr3t" not in said
+
+
+def test_media_hosts_are_hosts_https_origins_or_a_stand_in_on_this_machine(tmp_path):
+    hosts = "mms.twiliocdn.com, s3.example/b/ ,https://cdn.example:8443,http://127.0.0.1:9000"
+    done = configured(tmp_path, TWILIO_MEDIA_HOSTS=hosts)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == hosts
 
 
 def test_a_model_timeout_longer_than_a_task_may_take_stops_the_app(tmp_path):

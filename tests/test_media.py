@@ -866,3 +866,34 @@ def test_a_voice_note_staff_had_transcribed_does_not_count_toward_the_texters_ca
     db.session.commit()
     task = text_in(client, "Where is my order?")
     assert (task.status, task.refusal_reason) == ("completed", None)
+
+
+def test_the_local_media_store_keeps_its_files_media_retention_days(app, media_store):
+    """Regression: MEDIA_STORE_DIR kept every picture and voice note ever tried with `flask
+    sms simulate --media` or Try it, growing for ever; the hourly retention job now deletes
+    its files as it drops old pictures' bytes, and nothing else in the folder."""
+    import os
+
+    from sms_agent import jobs
+    from sms_agent.vendors.twilio_media import MediaFetchError
+
+    app.config["MEDIA_RETENTION_DAYS"] = 30
+    old, new = media_store.save(PNG, "image/png"), media_store.save(OGG, "audio/ogg")
+    notes = media_store.folder / "NOTES.txt"
+    notes.write_text("the operator's own file")
+    month_ago = time.time() - 31 * 86400
+    for path in [*media_store.folder.glob(old.rsplit("/", 1)[1] + "*"), notes]:
+        os.utime(path, (month_ago, month_ago))
+
+    app.config["MEDIA_RETENTION_DAYS"] = 0
+    jobs.forget_old_pictures.apply().get()
+    assert media_store.fetch(old).data == PNG
+
+    app.config["MEDIA_RETENTION_DAYS"] = 30
+    jobs.forget_old_pictures.apply().get()
+    with pytest.raises(MediaFetchError, match="not in the local media store"):
+        media_store.fetch(old)
+    assert media_store.fetch(new).content_type == "audio/ogg"
+    assert sorted(p.name for p in media_store.folder.iterdir()) == sorted(
+        [new.rsplit("/", 1)[1], new.rsplit("/", 1)[1] + ".type", "NOTES.txt"]
+    )

@@ -87,6 +87,17 @@ def test_cli_says_how_to_get_a_reply_when_no_worker_answers(runner):
     assert "is a worker running?" in result.output and "--inline" in result.output
 
 
+@pytest.mark.parametrize("timeout", ["nan", "inf"])
+def test_cli_refuses_a_timeout_that_is_no_number_of_seconds(runner, timeout):
+    """Regression: --timeout nan was taken, waited no time and said "no reply within nans"
+    with exit code 1, as if no worker ran; --timeout inf waited for ever."""
+    args = ["sms", "simulate", "--from", "+15551230000", "--timeout", timeout, "hi"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--timeout': {timeout} is not a number of seconds" in result.output
+    assert "worker" not in result.output
+
+
 @pytest.mark.parametrize("text", ["hi", "HELP"])
 def test_cli_blames_a_broker_that_is_down_not_the_worker(app, text):
     """Regression: with the broker down, the operator was asked "is a worker running?" and

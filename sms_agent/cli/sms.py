@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import sys
 
 import click
@@ -24,6 +25,14 @@ NOTICE_WAIT = 10.0
 REFUSED_NOTICE_WAIT = 3.0
 
 
+def finite_seconds(_ctx, _param, value: float) -> float:
+    """--timeout in seconds: FloatRange(0) took "nan" (never below 0), and the command then
+    waited no time at all and said "no reply within nans"; "inf" waited for ever."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 @sms.command("simulate")
 @click.option(
     "--from", "from_number", required=True, help="The texter's number, e.g. +15551230000."
@@ -34,6 +43,7 @@ REFUSED_NOTICE_WAIT = 3.0
     default=60.0,
     show_default=True,
     type=click.FloatRange(0),
+    callback=finite_seconds,
     help="Seconds to wait for the worker's reply.",
 )
 @click.option("--verbose", is_flag=True, help="Also show the service's INFO log lines (on stderr).")

@@ -1,6 +1,7 @@
 """How long a texter's pictures are kept: their bytes serve staff's thumbnails for
 MEDIA_RETENTION_DAYS, then go; the row keeps what the picture was (type, size, sha256), so
-the conversation still says a picture came and the service's records stay whole."""
+the conversation still says a picture came and the service's records stay whole. The
+embedded mode's local media store (MEDIA_STORE_DIR) keeps its files as long."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask import current_app
 
 from ..extensions import db
 from ..models import TaskMedia, utcnow
+from ..vendors.twilio_media import LocalMediaStore
 from .kinds import IMAGE
 
 #: The status of a picture whose bytes were dropped after MEDIA_RETENTION_DAYS.
@@ -35,3 +37,15 @@ def forget_old_pictures(now: datetime | None = None) -> int:
         execution_options={"synchronize_session": False},
     )
     return result.rowcount
+
+
+def prune_local_store(now: datetime | None = None) -> int:
+    """Delete the files `flask sms simulate --media` and Try it saved in MEDIA_STORE_DIR
+    more than MEDIA_RETENTION_DAYS ago (none when it is 0); how many. The worker copied
+    each into its task's media row as it read it, so the folder kept every picture and
+    voice note ever tried, growing for ever, with no row pointing at them."""
+    days = current_app.config["MEDIA_RETENTION_DAYS"]
+    if not days:
+        return 0
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    return LocalMediaStore(current_app.config).prune(cutoff.timestamp())

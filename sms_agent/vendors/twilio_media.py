@@ -115,9 +115,10 @@ class MediaHost:
 
 
 def media_hosts(config) -> set[MediaHost]:
-    """TWILIO_MEDIA_HOSTS: host names (https) or exact origins such as http://127.0.0.1:8080,
-    each optionally with a path the file must be under (`s3-external-1.amazonaws.com/
-    media.twiliocdn.com/`: Twilio's bucket on a host that serves everyone's)."""
+    """TWILIO_MEDIA_HOSTS: host names (https) or exact origins (https://, or a stand-in's
+    http://127.0.0.1:8080; config.py refuses any other), each optionally with a path the
+    file must be under (`s3-external-1.amazonaws.com/media.twiliocdn.com/`: Twilio's bucket
+    on a host that serves everyone's)."""
     found = set()
     for entry in (config.get("TWILIO_MEDIA_HOSTS") or "").split(","):
         entry = entry.strip()
@@ -269,6 +270,19 @@ class LocalMediaStore:
         if len(data) > self.max_bytes:
             raise too_large(self.max_bytes)
         return Fetched(data, content_type)
+
+    def prune(self, saved_before: float) -> int:
+        """Delete the files saved before `saved_before` (a Unix time); how many. Only the
+        store's own (named by a media sid), never anything else kept in the folder."""
+        removed = 0
+        for path in self.folder.glob("ME*") if self.folder.is_dir() else ():
+            try:
+                if path.stat().st_mtime < saved_before:
+                    path.unlink()
+                    removed += path.suffix != ".type"
+            except FileNotFoundError:  # another worker's run pruned it first
+                continue
+        return removed
 
 
 def get_media_source(config) -> TwilioMedia | LocalMediaStore:
