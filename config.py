@@ -710,6 +710,8 @@ class Config:
 
     # admin
     LOGIN_RATE = env_rate("LOGIN_RATE", "10/minute")
+    # failed logins per account, from anywhere but the browsers it logged in from before
+    LOGIN_ACCOUNT_RATE = env_rate("LOGIN_ACCOUNT_RATE", "100/hour")
     WTF_CSRF_ENABLED = True
     # A form's CSRF token lasts as long as the staff member's session (a browser session,
     # bound to the account's session token), not Flask-WTF's hour: the conversation page is

@@ -124,7 +124,9 @@ def test_production_refuses_per_process_throttle_counters_with_several_processes
     assert one_process.returncode == 0, one_process.stderr
 
 
-@pytest.mark.parametrize("name", ["API_RATE_ANONYMOUS", "API_RATE_AUTHENTICATED", "LOGIN_RATE"])
+@pytest.mark.parametrize(
+    "name", ["API_RATE_ANONYMOUS", "API_RATE_AUTHENTICATED", "LOGIN_RATE", "LOGIN_ACCOUNT_RATE"]
+)
 def test_a_throttle_rate_that_is_no_rate_stops_the_app(tmp_path, name):
     """Regression: API_RATE_AUTHENTICATED="1000 an hour" started, and Flask-Limiter, which
     skips a limit it cannot parse, then throttled nobody."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import urlsplit
 
 from flask import (
@@ -22,7 +23,8 @@ from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
-from ..models.staff import MAX_PASSWORD, find_staff, password_matches
+from ..models.staff import MAX_PASSWORD, find_staff, password_matches, username_key
+from . import known_browsers
 from .access import is_staff
 
 FAILED_LOGIN = 401
@@ -90,23 +92,45 @@ def _login_rate() -> str:
     return current_app.config["LOGIN_RATE"]
 
 
+def _login_account_rate() -> str:
+    return current_app.config["LOGIN_ACCOUNT_RATE"]
+
+
+def _typed_account() -> str:
+    """The account a login form names, as logins read it ("Ann" and " ANN " are one),
+    hashed to a key of one size whatever was typed; unknown usernames count alike, so the
+    throttle does not tell which exist."""
+    typed = username_key(request.form.get("username"))
+    return "login-account:" + hashlib.sha256(typed.encode()).hexdigest()
+
+
 def _only_failures_count(response):
-    """Every login POST takes an attempt from LOGIN_RATE before it runs, in one atomic step,
-    so attempts sent together cannot all pass a limit none of them has counted yet (they
-    did while the count was made after each password check). All but a refused password
-    give theirs back, so staff who log in often are fine."""
+    """Every login POST takes an attempt from LOGIN_RATE (and LOGIN_ACCOUNT_RATE) before it
+    runs, in one atomic step, so attempts sent together cannot all pass a limit none of them
+    has counted yet (they did while the count was made after each password check). All but
+    a refused password give theirs back, so staff who log in often are fine."""
     if response.status_code != FAILED_LOGIN:
         for taken in limiter.current_limits:
             limiter.limiter.storage.incr(taken.key, taken.limit.get_expiry(), amount=-1)
     return response
 
 
-def _too_many(_limit):
+def _too_many(_limit, message: str = ""):
     """The login page again, with a 429 and a plain explanation instead of a bare error."""
     form = LoginForm(formdata=None, next=request.form.get("next", ""))
-    message = "Too many failed logins from your address. Please wait a minute and try again."
+    message = message or (
+        "Too many failed logins from your address. Please wait a minute and try again."
+    )
     page = get_current_view().render("admin/login.html", form=form, error=message)
     return make_response(page, 429)
+
+
+def _too_many_for_account(limit):
+    return _too_many(
+        limit,
+        "Too many failed logins for this account. Please try again later, or from a "
+        "browser you have logged in with before.",
+    )
 
 
 class AuthView(BaseView):
@@ -121,6 +145,15 @@ class AuthView(BaseView):
 
     @expose("/login/", methods=("GET", "POST"))
     @limiter.limit(_login_rate, methods=["POST"], on_breach=_too_many)
+    # Guesses from many addresses (a botnet, the 65,536 /64s of a free IPv6 tunnel's /48)
+    # are held to each account's own budget; its staff's own browsers are not.
+    @limiter.limit(
+        _login_account_rate,
+        key_func=_typed_account,
+        methods=["POST"],
+        on_breach=_too_many_for_account,
+        exempt_when=known_browsers.is_known_for_typed_username,
+    )
     def login(self):
         if request.method == "POST":
             after_this_request(_only_failures_count)
@@ -140,7 +173,7 @@ class AuthView(BaseView):
         login_user(staff)
         staff.last_login_at = utcnow()
         db.session.commit()
-        return redirect(safe_next(form.next.data))
+        return known_browsers.remember(redirect(safe_next(form.next.data)), staff)
 
     @expose("/logout/", methods=("POST",))
     def logout(self):

@@ -221,20 +221,21 @@ def test_a_session_needs_the_accounts_current_token(app):
     assert load_staff(f"{staff.id}:{staff.session_token[:-1]}") is None
 
 
-@pytest.fixture
-def limited_app(database_url):
-    """Its own app with throttling on: the shared test config turns it off."""
+def throttled_app(database_url, **rates):
+    """Its own app with throttling on (the shared test config turns it off), at `rates`."""
     app = create_app(
-        TestingConfig,
-        SQLALCHEMY_DATABASE_URI=database_url,
-        RATELIMIT_ENABLED=True,
-        LOGIN_RATE="3/minute",
+        TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, RATELIMIT_ENABLED=True, **rates
     )
     app.test_client_class = RollingBackClient
     with app.app_context():
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def limited_app(database_url):
+    yield from throttled_app(database_url, LOGIN_RATE="3/minute")
 
 
 def test_repeated_failed_logins_are_throttled_with_a_friendly_429(app, limited_app):
@@ -366,3 +367,51 @@ def test_two_web_processes_share_one_failed_login_count(two_web_processes):
 
     assert statuses == [401, 401, 401, 429]
     assert log_in(browsers[0], "ann").status_code == 429
+
+
+@pytest.fixture
+def account_limited_app(database_url):
+    """A small LOGIN_ACCOUNT_RATE, and a LOGIN_RATE no test reaches."""
+    yield from throttled_app(database_url, LOGIN_RATE="1000/minute", LOGIN_ACCOUNT_RATE="3/hour")
+
+
+def guess_from_network(app, n: int, username: str = "ann", password: str = "wrong") -> int:
+    """A login attempt from the n-th /64 of one IPv6 /48, in a browser of its own."""
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = f"2001:db8:1:{n:x}::7"
+    return log_in(browser, username, password).status_code
+
+
+def test_failed_logins_for_one_account_are_throttled_whatever_the_address(app, account_limited_app):
+    """Regression: failed logins were counted only per address (an IPv6 client by its /64),
+    so a free tunnel's /48, 65,536 networks, or any botnet guessed one staff password without
+    limit. LOGIN_ACCOUNT_RATE holds each account to its own budget of failures."""
+    make_staff("ann", PASSWORD)
+    make_staff("bob", PASSWORD)
+    statuses = [guess_from_network(account_limited_app, n) for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    browser = account_limited_app.test_client()
+    response = log_in(browser, "ANN", PASSWORD)  # the right password, any writing of the name
+    assert response.status_code == 429
+    assert "Too many failed logins for this account" in response.get_data(as_text=True)
+    assert guess_from_network(account_limited_app, 9, "bob", PASSWORD) == 302  # another account
+
+
+def test_a_browser_that_logged_in_to_the_account_before_gets_in_while_it_is_attacked(
+    app, account_limited_app
+):
+    """Whoever guesses an account's password uses up its failures, and with them the
+    account's logins from every new browser; the staff member's own browser, which logged in
+    to it before, still gets in (OWASP's device cookies)."""
+    make_staff("ann", PASSWORD)
+    make_staff("bob", PASSWORD)
+    own = account_limited_app.test_client()
+    assert log_in(own, "ann").status_code == 302
+    own.post("/admin/auth/logout/", data={"csrf_token": csrf_for(own, "/admin/")})
+    assert log_in(own, "bob").status_code == 302  # the browser keeps knowing ann too
+    own.post("/admin/auth/logout/", data={"csrf_token": csrf_for(own, "/admin/")})
+    for n in range(3):
+        guess_from_network(account_limited_app, n)
+
+    assert guess_from_network(account_limited_app, 5, "ann", PASSWORD) == 429
+    assert log_in(own, "ann").status_code == 302
