@@ -759,3 +759,16 @@ def test_a_brazilian_whatsapp_texter_is_the_texter_of_their_mobile_number(
         "whatsapp:" + on_whatsapp,
     ]
     assert {m.to_number for m in outbox()} == {phone}
+
+
+def test_one_stop_opts_the_texter_out_of_both_channels_and_one_start_back_in(
+    app, client, texter, twilio_server
+):
+    """A texter is one person on both channels: STOP on WhatsApp is obeyed on SMS too (an
+    opt-out by any reasonable means holds for texts), and START on either brings both back."""
+    text_in(client, "STOP")
+    text_in(client, "What is the capital of France?", PHONE)
+    assert [m.kind for m in outbox()] == ["opt_out"]
+    text_in(client, "START", PHONE)
+    text_in(client, "And of Spain?")
+    assert [(m.kind, m.channel) for m in outbox()][1:] == [("opt_in", "sms"), ("reply", "whatsapp")]
