@@ -317,7 +317,7 @@ def test_twilio_unreachable_keeps_the_estimate_and_tries_again(app, client, twil
     sms_vendor.forget_clients()
     assert jobs.fetch_sms_prices.apply().get() == 0
     [sms] = outbox()
-    assert sms.price_estimated and sms.price_usd == D("0.0083") and sms.price_checks == 1
+    assert sms.price_estimated and sms.price_usd == D("0.0083") and sms.price_checks == 0
 
 
 def test_a_refusal_of_our_credentials_keeps_every_price_to_ask_again(app, client, twilio_server):
@@ -336,6 +336,24 @@ def test_a_refusal_of_our_credentials_keeps_every_price_to_ask_again(app, client
     assert costs.fetch_prices(now=utcnow() + timedelta(hours=1)) == 2
     db.session.commit()
     assert [sms.price_usd for sms in outbox()] == [D("0.0079"), D("0.0079")]
+
+
+def test_a_long_refusal_of_our_credentials_uses_up_no_message_s_checks(app, client, twilio_server):
+    """Regression: each run that Twilio refused (401) or could not be reached counted one of
+    PRICE_FETCH_MAX_CHECKS against the message it was asking about, though the message had
+    no part in it, so an auth token left rotated for half an hour kept the oldest messages on
+    their estimates for good, and a day of it a few hundred."""
+    sent_and_delivered(client, twilio_server)
+    gap = timedelta(seconds=app.config["PRICE_FETCH_INTERVAL_SECONDS"] * 5 + 1)
+    runs = app.config["PRICE_FETCH_MAX_CHECKS"] + 1
+    for run in range(runs):
+        twilio_server.then(401, twilio_error(401, 20003, "Authenticate"))
+        assert costs.fetch_prices(now=utcnow() + gap * run) == 0
+        db.session.commit()
+    assert costs.fetch_prices(now=utcnow() + gap * runs) == 1  # the token is put right
+    db.session.commit()
+    [sms] = outbox()
+    assert (sms.price_usd, sms.price_estimated) == (D("0.0079"), False)
 
 
 def test_a_message_twilio_no_longer_has_keeps_its_estimate_and_is_not_asked_again(

@@ -262,3 +262,18 @@ def test_texts_sent_at_once_do_not_all_pass_the_daily_cap_before_any_is_paid_for
     db.session.commit()
     text(client, "One more?")
     assert stored()[-1] == ("queued", None)
+
+
+def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, runner):
+    """Regression: once the cap counted answers still being given, `flask spend today`
+    showed the spend alone, below the cap, while texters were refused `daily_cap`: the
+    operator saw no reason for the refusals."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.95")
+    text(client, "Question?")
+    text(client, "Another?")
+    output = runner.invoke(args=["spend", "today"]).output
+    assert output.startswith("Spent today: 0.950000 USD (SMS 0.000000, model 0.950000)")
+    under_way = "; 2 answers under way (the cap counts what each may cost);"
+    assert f"{under_way} daily cap: 1.000000 USD" in output

@@ -16,12 +16,17 @@ spend = ServiceGroup("spend", help="Spend and the daily spend cap.")
 
 @spend.command("today")
 def today() -> None:
-    """Print today's spend (UTC day) against the daily cap."""
+    """Print today's spend (UTC day) and the answers under way against the daily cap."""
     spent = report.totals(report.day_start())
+    _today, in_flight = report.today_and_in_flight()
+    under_way = ""
+    if in_flight:
+        answers = "answer" if in_flight == 1 else "answers"
+        under_way = f"; {in_flight} {answers} under way (the cap counts what each may cost)"
     cap = limits.daily_cap()
     click.echo(
         f"Spent today: {spent['total_usd']} USD (SMS {spent['sms_usd']}, model "
-        f"{spent['model_usd']}); daily cap: {'none' if cap is None else f'{cap} USD'}"
+        f"{spent['model_usd']}){under_way}; daily cap: {'none' if cap is None else f'{cap} USD'}"
     )
 
 

@@ -157,8 +157,6 @@ def fetch_prices(now: datetime | None = None) -> int:
     backend = get_sms_backend()
     priced, tasks = 0, set()
     for message in batch:
-        message.price_checks += 1
-        message.price_checked_at = now
         try:
             price = backend.fetch_price(message.sid)
         except SmsError as exc:
@@ -166,10 +164,13 @@ def fetch_prices(now: datetime | None = None) -> int:
             if exc.status != MESSAGE_GONE:
                 # Twilio unreachable, or refusing us rather than this message (credentials
                 # rotated, the account suspended: 401, 403): each message of the batch
-                # given up on would keep its estimate for good. Asked again next run.
+                # given up on would keep its estimate for good. Asked again next run, and
+                # none of its checks used: counted, a long outage used them all up.
                 break
             message.price_checks = current_app.config["PRICE_FETCH_MAX_CHECKS"]
             continue
+        message.price_checks += 1
+        message.price_checked_at = now
         tasks.add(message.task_id)  # its price may have changed without being adopted
         if _adopt(message, price):
             priced += 1
