@@ -983,6 +983,9 @@ CALL_IN_TEXT = [
     '{"name": "request_human", "parameters": {"reason": "refund"}}',
     '<function=request_human>{"reason": "refund"}</function>',
     '<function=request_human{"reason": "refund"}</function>',
+    '<minimax:tool_call>\n<invoke name="request_human">\n<parameter name="reason">refund'
+    "</parameter>\n</invoke>\n</minimax:tool_call>",
+    '<tool_calls>\n{"name": "request_human", "arguments": {"reason": "refund"}}\n</tool_calls>',
 ]
 
 
@@ -1005,6 +1008,8 @@ CALL_IN_TEXT = [
         "llama-json",
         "llama-function-tag",
         "llama-function-tag-unclosed-name",
+        "minimax-m2",
+        "minimax-m1",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(
