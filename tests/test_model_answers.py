@@ -599,6 +599,27 @@ def test_a_table_the_token_limit_cut_keeps_its_whole_rows_and_no_pipes(
     assert [m.body for m in outbox()] == [sent]
 
 
+WRAPPED = "```markdown\n# Paris\n\n**Paris** is the capital of *France*.\n```"
+
+
+@pytest.mark.parametrize(
+    "question,sent",
+    [
+        ("What is the capital of France?", "Paris\n\nParis is the capital of France."),
+        ("Show me a Markdown heading", "# Paris\n\n**Paris** is the capital of *France*."),
+    ],
+    ids=["a-question", "a-question-about-markdown"],
+)
+def test_an_answer_wrapped_whole_in_a_markdown_fence_is_read_as_markdown(
+    app, openai_server, question, sent
+):
+    """Some models wrap their whole answer in a ```markdown block: read as code, it reached
+    the texter with its #, ** and * as written."""
+    openai_server.then(200, chat_completion(WRAPPED))
+    assert pipeline.answer(make_task(sms_content=question).id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
 LOOPED = "Paris is the capital of France."
 
 
