@@ -599,6 +599,63 @@ def test_a_table_the_token_limit_cut_keeps_its_whole_rows_and_no_pipes(
     assert [m.body for m in outbox()] == [sent]
 
 
+WRAPPED = "```markdown\n# Paris\n\n**Paris** is the capital of *France*.\n```"
+
+
+@pytest.mark.parametrize(
+    "question,sent",
+    [
+        ("What is the capital of France?", "Paris\n\nParis is the capital of France."),
+        ("Show me a Markdown heading", "# Paris\n\n**Paris** is the capital of *France*."),
+    ],
+    ids=["a-question", "a-question-about-markdown"],
+)
+def test_an_answer_wrapped_whole_in_a_markdown_fence_is_read_as_markdown(
+    app, openai_server, question, sent
+):
+    """Some models wrap their whole answer in a ```markdown block: read as code, it reached
+    the texter with its #, ** and * as written."""
+    openai_server.then(200, chat_completion(WRAPPED))
+    assert pipeline.answer(make_task(sms_content=question).id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
+LOOPED = "Paris is the capital of France."
+
+
+@pytest.mark.parametrize(
+    "looping,sent",
+    [
+        (f"{LOOPED} " * 40 + "Paris is the", LOOPED),
+        (
+            "The capital is Paris.\n\n" + f"{LOOPED}\n\n" * 30 + "Paris",
+            f"The capital is Paris.\n\n{LOOPED}",
+        ),
+        (
+            "Yes. " + "It is Paris. It is in France. " * 20 + "It is",
+            "Yes. It is Paris. It is in France.",
+        ),
+        ("中国的首都是北京。" * 30 + "中国的", "中国的首都是北京。"),
+    ],
+    ids=["one-sentence", "one-paragraph", "two-sentences", "chinese"],
+)
+def test_a_model_caught_in_a_loop_to_its_token_limit_is_sent_what_it_said_once(
+    app, openai_server, looping, sent
+):
+    """A small local model repeats itself until its token limit stops it: the texter paid
+    for three segments of one sentence over and over, and MORE sent more of it."""
+    openai_server.then(200, chat_completion(looping, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+
+
+def test_a_repeated_line_in_a_finished_answer_stays(app, openai_server):
+    chant = "Row, row, row your boat.\n" * 3 + "Gently down the stream."
+    openai_server.then(200, chat_completion(chant))
+    assert pipeline.answer(make_task(sms_content="Sing me a song").id) == "answered"
+    assert [m.body for m in outbox()] == [chant]
+
+
 @pytest.mark.parametrize("reason", ["model_length", "max_tokens", "MAX_TOKENS"])
 def test_an_answer_stopped_at_a_limit_in_a_vendors_words_is_trimmed_like_one_at_the_limit(
     app, openai_server, reason
@@ -947,6 +1004,9 @@ CALL_IN_TEXT = [
     '{"name": "request_human", "parameters": {"reason": "refund"}}',
     '<function=request_human>{"reason": "refund"}</function>',
     '<function=request_human{"reason": "refund"}</function>',
+    '<minimax:tool_call>\n<invoke name="request_human">\n<parameter name="reason">refund'
+    "</parameter>\n</invoke>\n</minimax:tool_call>",
+    '<tool_calls>\n{"name": "request_human", "arguments": {"reason": "refund"}}\n</tool_calls>',
 ]
 
 
@@ -969,6 +1029,8 @@ CALL_IN_TEXT = [
         "llama-json",
         "llama-function-tag",
         "llama-function-tag-unclosed-name",
+        "minimax-m2",
+        "minimax-m1",
     ],
 )
 def test_request_human_left_in_the_text_by_the_servers_parser_still_hands_over(

@@ -118,9 +118,9 @@ def trim_to_sentence(text: str) -> str:
     With no sentence end in the latter part of the text, it ends at the last whole word and
     "..." instead, so the texter never sees half a word; and never inside a formula whose
     closing delimiter never came (it would be sent as raw LaTeX), nor inside a link, an
-    inline note or bold.
+    inline note or bold. A model that looped to its limit is sent each loop once.
     """
-    text = without_open_markup(before_open_math(text or ""))
+    text = without_open_markup(before_open_math(without_loops(text or "")))
     stripped = text.strip()
     if not stripped or ends_sentence(stripped) or _ends_table_row(stripped):
         return stripped
@@ -131,6 +131,53 @@ def trim_to_sentence(text: str) -> str:
     if words:
         return with_ellipsis(text[: words[-1]]).strip()
     return with_ellipsis(stripped)  # one unbroken word: nothing whole to go back to
+
+
+#: A loop: the same one to LONGEST_LOOP sentences (or lines) said at least LOOP_TIMES
+#: times in a row, a small model's way of running to its token limit.
+LONGEST_LOOP, LOOP_TIMES = 3, 3
+
+
+def without_loops(text: str) -> str:
+    """`text` with each loop in it said once: the sentences (or lines) that repeat
+    LOOP_TIMES times or more in a row, compared without the spaces around them."""
+    units = _sentences(text)
+    said = [text[start:end].strip() for start, end in units]
+    kept, n = [], 0
+    while n < len(units):
+        period = _loop_at(said, n)
+        kept.append(units[n] if not period else (units[n][0], units[n + period - 1][1]))
+        if not period:
+            n += 1
+            continue
+        end = n + period
+        while end < len(said) and said[end] == said[end - period]:
+            end += 1
+        n = end
+    return "".join(text[start:end] for start, end in kept) if len(kept) < len(units) else text
+
+
+def _loop_at(said: list[str], n: int) -> int:
+    """The number of sentences in the loop that starts at sentence `n`, 0 for none."""
+    for period in range(1, LONGEST_LOOP + 1):
+        run = said[n : n + period * LOOP_TIMES]
+        if len(run) == period * LOOP_TIMES and len("".join(run[:period])) >= 4:
+            if all(run[k] == run[k - period] for k in range(period, len(run))):
+                return period
+    return 0
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text` (see sentence_cuts) with the spaces and
+    blank lines before it; the end of the text, after its last cut, is one more."""
+    units, start = [], 0
+    for cut in [*sentence_cuts(text), len(text)]:
+        if text[start:cut].strip():
+            units.append((start, cut))
+            start = cut
+    if start < len(text) and units:
+        units[-1] = (units[-1][0], len(text))
+    return units
 
 
 #: A Markdown table's row: between pipes, the cells.

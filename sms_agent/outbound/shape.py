@@ -84,7 +84,7 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     reply's language (by the script of `question` and of the answer) needs other letters.
     Kept for the latest answers: the pipeline checks a model's answer is not empty once
     shaped, then shapes it to send."""
-    source = _MADE_QUOTE.sub(_unquoted, latex_to_text(readable(text or "")))
+    source = _MADE_QUOTE.sub(_unquoted, latex_to_text(_unwrapped(readable(text or ""), question)))
     plain = markdown_to_text(without_lookalikes(source), html_as_written=about_markup(question))
     plain = plain.replace(_GREATER_THAN, ">")
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
@@ -98,6 +98,25 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     if script.language_of(question, words) == script.LATIN:
         words = script.to_latin_reply(words)
     return tidy_lines(words)
+
+
+#: An answer that is one fenced block of Markdown and nothing else: a model that wrapped its
+#: whole answer in it meant the Markdown inside, not code to show.
+_WRAPPED_MARKDOWN = re.compile(
+    r"\A\s*```[ \t]*(?:markdown|md)[ \t]*\n(.*)\n[ \t]*```\s*\Z", re.DOTALL | re.IGNORECASE
+)
+_FENCE = re.compile(r"^[ \t]*```", re.MULTILINE)
+#: A question about Markdown itself, whose answer's Markdown is its subject.
+_ABOUT_MARKDOWN = re.compile(r"\b(?:markdown|md|readme)\b", re.IGNORECASE)
+
+
+def _unwrapped(text: str, question: str) -> str:
+    """`text` without the ```markdown fence it is wrapped in whole, unless the texter asked
+    about Markdown."""
+    wrapped = _WRAPPED_MARKDOWN.match(text)
+    if not wrapped or _FENCE.search(wrapped[1]) or _ABOUT_MARKDOWN.search(question or ""):
+        return text  # a fence inside: more than one block, with words between them
+    return wrapped[1]
 
 
 def tidy_lines(text: str) -> str:

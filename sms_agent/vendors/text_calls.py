@@ -13,7 +13,8 @@ and 4's Python list ([name(arg="v")], keyword arguments only, at the very end), 
 ```tool_code block, and Llama 3.1 to 3.3's bare JSON ({"name": ..., "parameters": ...}, the
 format Meta gives custom tools) on the answer's last lines, or the other format Meta gives
 them, <function=name>{...}</function> (also as Groq quotes a call it could not parse, the
-name's ">" left out). gpt-oss,
+name's ">" left out); MiniMax-M2's <minimax:tool_call><invoke name="..."> and MiniMax-M1's
+<tool_calls> JSON lines. gpt-oss,
 on a server that passes its Harmony channels through as text, calls a tool in a
 commentary channel addressed "to=functions.<name>".
 """
@@ -47,12 +48,14 @@ _CALL = re.compile(
     r"|<\|tool_call\|>(.*?)(?:<\|/tool_call\|>|\Z)"
     r"|\[\s*([A-Za-z_][\w.]*\(\s*(?:\w+\s*=[^\]\n]*)?\)\s*)\]\s*\Z"
     r"|```tool_code\s*\n(.*?)(?:```|\Z)"
-    r"|(<function=[\w.-]+.*?)(?:</function>|\Z)",
+    r"|(<function=[\w.-]+.*?)(?:</function>|\Z)"
+    r"|<minimax:tool_call>(.*?)(?:</minimax:tool_call>|\Z)"
+    r"|<tool_calls>(.*?)(?:</tool_calls>|\Z)",
     re.DOTALL,
 )
 _NAME = re.compile(
     r"""\A\s*(?:\[?\s*\{\s*"name"\s*:\s*"([^"]+)"|<function=([\w.-]+)"""
-    r"|([\w.-]+)\s*(?:<arg_key>|\[ARGS\]|\Z)|([\w-]+)\.call\("
+    r"""|<invoke name="([\w.-]+)"|([\w.-]+)\s*(?:<arg_key>|\[ARGS\]|\Z)|([\w-]+)\.call\("""
     rf"|function\s*{_DEEPSEEK['tool sep']}\s*([\w.-]+)|([\w.-]+)\s*{_DEEPSEEK['tool sep']}"
     r"|(?:functions\.)?([\w-]+):\d+\s*(?:<\|tool_call_argument_begin\|>|\Z)|([\w.-]+)\s*\()"
 )
