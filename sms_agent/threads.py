@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from .answering.history import QUOTED
+from .answering.history import QUOTED, STAFF_KINDS
 from .extensions import db
 from .models import Channel, OutboundMessage, Task, write_marks
 from .outbound import channels, encoding_of, segment_count
@@ -21,8 +21,6 @@ from .outbound.sender import written_to
 
 #: Where a message sorts in its thread: (created_at, direction, id).
 Key = tuple[datetime, str, uuid.UUID]
-#: Outbound kinds staff write; every other kind but the model's is the service's own.
-STAFF_KINDS = frozenset({"staff", "api"})
 #: The model's answer to a question: its reply, or its refusal (`declined`, in its own words
 #: or, when its provider's filter stopped it, the notice sent in its place).
 AI_KINDS = frozenset({"reply", "declined"})

@@ -9,13 +9,13 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.sql import cache_key
 
-from sms_agent import quota
+from sms_agent import handoff, quota
 from sms_agent.answering import classify, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.send import new_message, plan
 from sms_agent.vendors.openai import LLMError
-from tests.factories import make_task, make_user
+from tests.factories import make_staff, make_task, make_user
 from tests.standins import Raw, SilentServer, chat_completion, openai_error, twilio_error
 
 
@@ -235,6 +235,61 @@ def test_an_answer_waiting_for_its_sending_slot_is_context_for_the_next_text(app
     pipeline.answer(task.id)
     messages = openai_server.requests[0][2]["messages"]
     assert [m["content"] for m in messages[1:]] == ["Name a French cheese", "Brie.", "Another one?"]
+
+
+def test_after_staff_hand_the_conversation_back_the_model_knows_what_was_said(app, openai_server):
+    """Regression: the texts held for staff and staff's replies were left out of the
+    context, so a texter asking "When will I see the money?" after staff refunded them was
+    answered as if nothing had happened."""
+    user = make_user()
+    answered_exchanges(user, 1)
+    for n, text in enumerate(["My order 12 never came", "Can I get a refund?"]):
+        make_task(
+            user=user,
+            sms_content=text,
+            status="refused",
+            refusal_reason="held_for_staff",
+            created_at=utcnow() - timedelta(minutes=5 - n),
+        )
+    handoff.take_over(user, make_staff())
+    handoff.send_as_staff(user, "We refunded order 12 today.", None)
+    db.session.commit()
+    handoff.release(user)
+    db.session.commit()
+    task = make_task(user=user, sms_content="When will I see the money?")
+    pipeline.answer(task.id)
+    messages = openai_server.requests[0][2]["messages"]
+    assert [(m["role"], m["content"]) for m in messages[1:]] == [
+        ("user", "q0"),
+        ("assistant", "a0"),
+        ("user", "My order 12 never came\nCan I get a refund?"),
+        ("assistant", "(A person from our team replied:) We refunded order 12 today."),
+        ("user", "When will I see the money?"),
+    ]
+
+
+def test_staff_replies_in_a_row_are_one_turn_said_once_to_be_staffs(app, openai_server):
+    user = make_user()
+    for text in ["Your plan changes tomorrow.", "It will cost less."]:
+        handoff.send_as_staff(user, text, None)
+        db.session.commit()
+    task = make_task(user=user, sms_content="Why?")
+    pipeline.answer(task.id)
+    [_, _, staff, _] = openai_server.requests[0][2]["messages"]
+    assert staff["content"] == (
+        "(A person from our team replied:) Your plan changes tomorrow.\nIt will cost less."
+    )
+
+
+def test_a_conversation_staff_started_opens_with_the_texter_in_the_context(app, openai_server):
+    """Chat templates that want turns to alternate refuse a first turn of the assistant's."""
+    user = make_user()
+    handoff.send_as_staff(user, "Hi, your plan changes tomorrow.", None)
+    db.session.commit()
+    task = make_task(user=user, sms_content="Why?")
+    pipeline.answer(task.id)
+    messages = openai_server.requests[0][2]["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
 
 
 def test_a_text_left_unanswered_for_long_is_no_context(app, openai_server):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import Task, TaskStatus, User, utcnow
+from ..models import OutboundMessage, RefusalReason, Task, TaskStatus, User, utcnow
 
 #: How recent a texter's earlier text still being answered must be to be context for the
 #: next: texts sent in quick succession ("What is the capital of France?", then "And its
@@ -22,6 +22,15 @@ _UNANSWERED = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
 #: Where a task's metadata keeps the message its text replies to (inbound/quoted.py).
 QUOTED = "replying_to"
 
+#: Outbound kinds staff write; every other kind but the model's is the service's own.
+STAFF_KINDS = frozenset({"staff", "api"})
+
+#: What a row of `recent_exchanges` is: an exchange with the model, a text held for staff,
+#: or a staff member's SMS to the texter.
+EXCHANGE, HELD, STAFF_REPLY = "exchange", "held", "staff"
+#: How a staff member's SMS is put to the model: as said by a person, not by the model.
+STAFF_SAID = "(A person from our team replied:)"
+
 
 def _recent() -> sa.CompoundSelect:
     """The query of `recent_exchanges`, built once with bind parameters (a job runs it
@@ -33,22 +42,55 @@ def _recent() -> sa.CompoundSelect:
     in_flight = sa.and_(
         Task.status.in_(_UNANSWERED), Task.created_at >= sa.bindparam("in_flight", type_=when)
     )
-    latest = (
-        sa.select(Task.sms_content, Task.ai_response, Task.metadata_, Task.created_at)
-        .where(
-            Task.user_phone == sa.bindparam("phone"),
-            Task.id != sa.bindparam("current", type_=Task.id.type),
-            Task.created_at >= sa.bindparam("since", type_=when),
-            Task.created_at <= sa.bindparam("until", type_=when),
+    held = sa.and_(
+        Task.status == TaskStatus.REFUSED.value,
+        Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value,
+    )
+    turns = sa.bindparam("turns", type_=sa.Integer)
+
+    def latest(kind: str) -> sa.Select:
+        return (
+            sa.select(
+                Task.sms_content,
+                Task.ai_response,
+                Task.metadata_,
+                Task.created_at,
+                sa.literal(kind).label("kind"),
+            )
+            .where(
+                Task.user_phone == sa.bindparam("phone"),
+                Task.id != sa.bindparam("current", type_=Task.id.type),
+                Task.created_at >= sa.bindparam("since", type_=when),
+                Task.created_at <= sa.bindparam("until", type_=when),
+            )
+            .order_by(Task.created_at.desc())
+            .limit(turns)
         )
-        .order_by(Task.created_at.desc())
-        .limit(sa.bindparam("turns", type_=sa.Integer))
+
+    staff = (
+        sa.select(
+            sa.cast(sa.null(), Task.sms_content.type).label("sms_content"),
+            OutboundMessage.body.label("ai_response"),
+            sa.cast(sa.null(), Task.metadata_.type).label("metadata"),
+            OutboundMessage.created_at,
+            sa.literal(STAFF_REPLY).label("kind"),
+        )
+        .where(
+            OutboundMessage.to_number == sa.bindparam("phone"),
+            OutboundMessage.kind.in_(sorted(STAFF_KINDS)),
+            OutboundMessage.created_at >= sa.bindparam("since", type_=when),
+            OutboundMessage.created_at <= sa.bindparam("until", type_=when),
+        )
+        .order_by(OutboundMessage.created_at.desc())
+        .limit(turns)
     )
     # Each part in a subquery of its own: SQLite allows no ORDER BY or LIMIT on the parts
     # of a UNION otherwise.
     return sa.union_all(
-        sa.select(latest.where(answered).subquery()),
-        sa.select(latest.where(in_flight).subquery()),
+        sa.select(latest(EXCHANGE).where(answered).subquery()),
+        sa.select(latest(EXCHANGE).where(in_flight).subquery()),
+        sa.select(latest(HELD).where(held).subquery()),
+        sa.select(staff.subquery()),
     )
 
 
@@ -60,7 +102,10 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
     CONTEXT_HOURS, oldest first (rows of a few columns, not whole tasks: a job reads them
     for every model call); among them, up to CONTEXT_TURNS more: the texter's texts of the
     last UNANSWERED_SECONDS still being answered (by another thread, or their answer
-    waiting for its sending slot), whose `ai_response` may be None yet.
+    waiting for its sending slot), whose `ai_response` may be None yet; and up to
+    CONTEXT_TURNS each of the texts held for staff and of staff's SMS to the texter (its
+    `ai_response`), so that after staff hand the conversation back the model knows what
+    was said meanwhile. Each row's `kind` says which it is.
 
     RESET (user.context_reset_at) starts a new conversation, and offline notices are left
     out because they are not answers the model should build on.
@@ -99,19 +144,48 @@ def history_messages(user: User, current: Task) -> Context:
     cut to the tier, with the parts MORE fetched), not the model's raw answer, so the model
     never builds on something the texter did not read. Answers from before that was
     recorded fall back to the raw answer."""
-    messages, unanswered = [], []
+    messages, unanswered, previous = [], [], None
     for task in recent_exchanges(user, current):
+        kind, after_staff, previous = task.kind, previous == STAFF_REPLY, task.kind
+        if kind == STAFF_REPLY:
+            # A reply sent in parts is said to be staff's once.
+            said = "" if after_staff else f"{STAFF_SAID} "
+            _add(messages, "assistant", said + task.ai_response)
+            continue
         meta = task.metadata_ or {}
         # A voice note's question is its transcript; a picture's, the question asked about it.
         asked = meta.get("question") or task.sms_content
         sent = meta.get("sent") or task.ai_response
-        if sent is None:
+        if kind == HELD:
             if asked:
-                unanswered.append(asked)
-            continue
-        messages.append({"role": "user", "content": asked})
-        messages.append({"role": "assistant", "content": sent})
-    return Context(messages, unanswered)
+                _add(messages, "user", asked)
+        elif sent is not None:
+            _add(messages, "user", asked)
+            _add(messages, "assistant", sent)
+        elif asked:
+            unanswered.append(asked)
+    return Context(_alternating(messages), unanswered)
+
+
+def _alternating(messages: list[dict]) -> list[dict]:
+    """The turns starting with the texter's and ending with ours, as chat templates that
+    want turns to alternate require (the question follows): a conversation staff began, or
+    texts held for staff that got no reply."""
+    if messages and messages[0]["role"] == "assistant":
+        messages.insert(0, {"role": "user", "content": "(A person from our team texted me.)"})
+    if messages and messages[-1]["role"] == "user":
+        messages.append({"role": "assistant", "content": "(No reply was sent.)"})
+    return messages
+
+
+def _add(messages: list[dict], role: str, content: str) -> None:
+    """A turn, or more of the last one when it is the same role's: texts held for staff in
+    a row, or a staff reply sent in parts, are one turn (many servers' chat templates refuse
+    two turns of one role in a row)."""
+    if messages and messages[-1]["role"] == role:
+        messages[-1]["content"] += f"\n{content}"
+    else:
+        messages.append({"role": role, "content": content})
 
 
 def with_quote(question: str, task: Task) -> str:
