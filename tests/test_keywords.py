@@ -190,6 +190,24 @@ def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
     assert parse(body, opted_out=False) is Keyword.STOP
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("AGENT please", Keyword.AGENT),
+        ("Human, please!", Keyword.AGENT),
+        ("talk to a person please", Keyword.AGENT),
+        ("Help please", Keyword.HELP),
+        ("pls help", Keyword.HELP),
+        ("Usage please?", Keyword.USAGE),
+        ("Reset pls", Keyword.RESET),
+    ],
+)
+def test_our_commands_asked_politely_are_those_commands(body, expected):
+    """Regression: "AGENT please" went to the model as a question (no person was asked for,
+    and a request came off the quota), as "More please" once did."""
+    assert parse(body) is expected
+
+
 @pytest.mark.parametrize("body", ["More please", "more pls", "Please more!", "MORE, please"])
 def test_more_asked_politely_is_more(body):
     """Regression: "More please", answering "(Reply MORE)" under a cut answer, went to the

@@ -86,8 +86,19 @@ OPT_OUT_PHRASES = tuple(
     if please or after or words in _STOP_ASKING
 )
 
+
+def _politely(words) -> tuple[str, ...]:
+    """`words` asked politely: "more please", "pls help", "AGENT please"."""
+    return tuple(
+        phrase
+        for word in words
+        for please in _PLEASE
+        for phrase in (f"{word}{please}", f"{please}{word}")
+    )
+
+
 #: MORE asked politely, as "(Reply MORE)" under a cut answer is often answered.
-MORE_PHRASES = (*(f"more{please}" for please in _PLEASE), *(f"{p}more" for p in _PLEASE))
+MORE_PHRASES = _politely(["more"])
 
 #: Whole messages that ask for a person, written without spaces ("talk to a person" is
 #: matched as "talktoaperson"). Only whole messages count: "is a human heart big?" is a
@@ -136,11 +147,11 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
     **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
-    **dict.fromkeys(["help", "info"], Keyword.HELP),
-    **dict.fromkeys(["reset", "new"], Keyword.RESET),
-    "usage": Keyword.USAGE,
+    **dict.fromkeys(["help", "info", *_politely(["help", "info"])], Keyword.HELP),
+    **dict.fromkeys(["reset", "new", *_politely(["reset"])], Keyword.RESET),
+    **dict.fromkeys(["usage", *_politely(["usage"])], Keyword.USAGE),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
-    **dict.fromkeys(HUMAN_WORDS, Keyword.AGENT),
+    **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),
 }
 
 #: Opt-in words that are also everyday answers ("Want the details?" "Yes"), or questions
