@@ -232,6 +232,7 @@ def test_keywords_compare_equal_to_their_names():
         # Regression: asked politely, these went to the model and were answered.
         *("Baja por favor", "por favor, baja", "ARRÊT SVP", "Stop s'il vous plaît", "stop merci"),
         *("Parar, gracias", "STOP por favor"),
+        *("Arrêtez", "ARRETEZ SVP", "Désabonnez-moi", "Désinscrire", "No más mensajes"),
     ],
 )
 def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):

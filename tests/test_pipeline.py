@@ -268,6 +268,19 @@ def test_after_staff_hand_the_conversation_back_the_model_knows_what_was_said(ap
     ]
 
 
+def test_staff_replies_in_a_row_are_one_turn_said_once_to_be_staffs(app, openai_server):
+    user = make_user()
+    for text in ["Your plan changes tomorrow.", "It will cost less."]:
+        handoff.send_as_staff(user, text, None)
+        db.session.commit()
+    task = make_task(user=user, sms_content="Why?")
+    pipeline.answer(task.id)
+    [_, _, staff, _] = openai_server.requests[0][2]["messages"]
+    assert staff["content"] == (
+        "(A person from our team replied:) Your plan changes tomorrow.\nIt will cost less."
+    )
+
+
 def test_a_conversation_staff_started_opens_with_the_texter_in_the_context(app, openai_server):
     """Chat templates that want turns to alternate refuse a first turn of the assistant's."""
     user = make_user()

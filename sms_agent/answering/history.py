@@ -28,6 +28,8 @@ STAFF_KINDS = frozenset({"staff", "api"})
 #: What a row of `recent_exchanges` is: an exchange with the model, a text held for staff,
 #: or a staff member's SMS to the texter.
 EXCHANGE, HELD, STAFF_REPLY = "exchange", "held", "staff"
+#: How a staff member's SMS is put to the model: as said by a person, not by the model.
+STAFF_SAID = "(A person from our team replied:)"
 
 
 def _recent() -> sa.CompoundSelect:
@@ -142,32 +144,38 @@ def history_messages(user: User, current: Task) -> Context:
     cut to the tier, with the parts MORE fetched), not the model's raw answer, so the model
     never builds on something the texter did not read. Answers from before that was
     recorded fall back to the raw answer."""
-    messages, unanswered = [], []
+    messages, unanswered, previous = [], [], None
     for task in recent_exchanges(user, current):
-        meta = task.metadata_ or {}
-        if task.kind == STAFF_REPLY:
-            _add(messages, "assistant", f"(A person from our team replied:) {task.ai_response}")
+        kind, after_staff, previous = task.kind, previous == STAFF_REPLY, task.kind
+        if kind == STAFF_REPLY:
+            # A reply sent in parts is said to be staff's once.
+            said = "" if after_staff else f"{STAFF_SAID} "
+            _add(messages, "assistant", said + task.ai_response)
             continue
+        meta = task.metadata_ or {}
         # A voice note's question is its transcript; a picture's, the question asked about it.
         asked = meta.get("question") or task.sms_content
-        if task.kind == HELD:
+        sent = meta.get("sent") or task.ai_response
+        if kind == HELD:
             if asked:
                 _add(messages, "user", asked)
-            continue
-        sent = meta.get("sent") or task.ai_response
-        if sent is None:
-            if asked:
-                unanswered.append(asked)
-            continue
-        _add(messages, "user", asked)
-        _add(messages, "assistant", sent)
+        elif sent is not None:
+            _add(messages, "user", asked)
+            _add(messages, "assistant", sent)
+        elif asked:
+            unanswered.append(asked)
+    return Context(_alternating(messages), unanswered)
+
+
+def _alternating(messages: list[dict]) -> list[dict]:
+    """The turns starting with the texter's and ending with ours, as chat templates that
+    want turns to alternate require (the question follows): a conversation staff began, or
+    texts held for staff that got no reply."""
     if messages and messages[0]["role"] == "assistant":
-        # Staff texted first: chat templates that want turns to alternate start with the user.
         messages.insert(0, {"role": "user", "content": "(A person from our team texted me.)"})
     if messages and messages[-1]["role"] == "user":
-        # Held texts staff did not answer: the question follows as the texter's next turn.
         messages.append({"role": "assistant", "content": "(No reply was sent.)"})
-    return Context(messages, unanswered)
+    return messages
 
 
 def _add(messages: list[dict], role: str, content: str) -> None:

@@ -35,8 +35,11 @@ OPT_OUT_WORDS = (
 #: Advanced Opt-Out may): ARRET (ARRÊTE), which Canadian carriers require beside STOP, and
 #: BAJA ("darme de baja"), PARAR and CANCELAR. We obey and confirm them ourselves, as we do
 #: our English phrasings.
-FRENCH_OPT_OUT = ("arret", "arrêt", "arrete", "arrête")
-SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar")
+FRENCH_OPT_OUT = (
+    *("arret", "arrêt", "arrete", "arrête", "arretez", "arrêtez", "arreter", "arrêter"),
+    *(f"{d}{word}" for d in ("des", "dés") for word in ("abonner", "abonnezmoi", "inscrire")),
+)
+SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar", "nomasmensajes", "nomásmensajes")
 SPANISH_OPT_IN = ("alta", "darmedealta")
 OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 
