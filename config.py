@@ -196,16 +196,23 @@ def model_price_table(name: str, table: dict | None) -> dict[str, dict[str, Deci
 
 def env_rate(name: str, default: str | None = None) -> str | None:
     """Rate limits such as "10/minute;200/day" (the `limits` notation); garbage raises.
-    Flask-Limiter itself skips a limit it cannot parse: a typo would turn a throttle off."""
+    Flask-Limiter itself skips a limit it cannot parse: a typo would turn a throttle off.
+    A rate of 0 raises too: it allows nothing, so SENDER_RATE=0/minute, meant as "no
+    limit", refused every text as rate_limited, and LOGIN_RATE=0/minute every login."""
     from limits import parse_many
 
     raw = env_str(name)
     if raw is None:
         return default
     try:
-        parse_many(raw)
+        rates = parse_many(raw)
     except ValueError:
         raise SettingError(f"{name}={raw!r} is not a rate such as 10/minute;200/day") from None
+    if any(rate.amount < 1 for rate in rates):
+        raise SettingError(
+            f"{name}={raw!r} allows nothing (a rate of 0): every request would be refused;"
+            " leave it unset for the default, or no limit where there is none"
+        )
     return raw
 
 

@@ -103,7 +103,21 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
+            one_runner_at_a_time(connection)
             context.run_migrations()
+
+
+#: The PostgreSQL advisory lock every run of the migrations takes first ("sms_migr").
+MIGRATIONS_LOCK = 0x736D735F6D696772
+
+
+def one_runner_at_a_time(connection):
+    """Wait for any other run of the migrations to commit (every host of a deploy may run
+    `flask db upgrade` at once), then read the version it left: the second run has nothing
+    left to do. Without it, the second ran the same migrations beside the first and failed
+    with a page of traceback (a duplicate key in pg_type). Released at commit."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATIONS_LOCK})
 
 
 if context.is_offline_mode():

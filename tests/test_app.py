@@ -140,6 +140,22 @@ def test_a_throttle_rate_that_is_no_rate_stops_the_app(tmp_path, name):
 
 
 @pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("SENDER_RATE", "0/minute"),
+        ("LOGIN_RATE", "0/minute"),
+        ("API_RATE_ANONYMOUS", "9/hour;0/day"),
+    ],
+)
+def test_a_rate_that_allows_nothing_stops_the_app(tmp_path, name, raw):
+    """Regression: SENDER_RATE=0/minute (meant as "no limit") started, and every text was
+    then stored refused rate_limited, its texter told to slow down; LOGIN_RATE=0/minute
+    refused every login and API_RATE_*=0/... every API call."""
+    said = refusal(tmp_path, **{name: raw})
+    assert f"{name}={raw!r} allows nothing (a rate of 0)" in said
+
+
+@pytest.mark.parametrize(
     ("name", "raw"), [("TWILIO_MPS", "nan"), ("TWILIO_MPS", "inf"), ("DB_POOL_TIMEOUT", "NaN")]
 )
 def test_a_number_setting_that_is_not_finite_stops_the_app(tmp_path, name, raw):

@@ -1,6 +1,9 @@
 """The committed migrations build exactly the schema the models describe."""
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -35,6 +38,29 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(tmp_path):
             with db.engine.connect() as connection:
                 assert db.inspect(connection).get_table_names() == ["alembic_version"]
             db.engine.dispose()
+
+
+def test_two_hosts_upgrading_at_once_both_succeed_and_migrate_once(tmp_path):
+    """Regression: every host of a deploy runs `flask db upgrade`; two at once on an empty
+    PostgreSQL database ran the same migrations side by side, and one failed with a page of
+    traceback (duplicate key in pg_type), failing its deploy. Now the second waits for the
+    first and finds nothing left to do."""
+    if sa.make_url(TestingConfig.SQLALCHEMY_DATABASE_URI).get_backend_name() == "sqlite":
+        pytest.skip("PostgreSQL only (several hosts share one database server)")
+    with fresh_database(tmp_path) as url:
+        env = {"PATH": os.environ["PATH"], "DATABASE_URL": url, "FLASK_APP": "wsgi"}
+        command = [sys.executable, "-m", "flask", "db", "upgrade"]
+        runs = [
+            subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)
+        ]
+        said = [run.communicate(timeout=300)[1] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], said
+        assert sum(text.count("-> 0001_initial") for text in said) == 1
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            assert len(version.all()) == 1
+        engine.dispose()
 
 
 def test_service_bookkeeping_moves_out_of_a_texters_preferences_and_back(tmp_path):
