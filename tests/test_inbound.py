@@ -117,13 +117,23 @@ def test_a_help_twilio_matched_and_answered_is_not_answered_again(app, word):
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
 
 
-@pytest.mark.parametrize("word", ["RESET", "new"])
+@pytest.mark.parametrize("word", ["RESET", "new chat", "New conversation."])
 def test_reset_forgets_the_conversation(app, word):
     make_user("+15551230000")
     before = utcnow()
     received = receive(word)
     assert received.notice == "reset"
     assert user().context_reset_at >= before
+
+
+@pytest.mark.parametrize("word", ["New", "new!"])
+def test_new_alone_answers_the_models_question_and_keeps_the_conversation(app, word):
+    """Regression: "New" was RESET, so a texter answering the model's "New or used?" lost
+    the conversation they were answering and got the reset notice instead of an answer."""
+    make_user("+15551230000")
+    received = receive(word)
+    assert (received.outcome, received.notice) == ("task", None)
+    assert user().context_reset_at is None
 
 
 def test_inactive_user_gets_nothing(app, caplog):

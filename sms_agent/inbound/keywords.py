@@ -143,6 +143,9 @@ RESUBSCRIBE_WORDS = (
     *SPANISH_OPT_IN,
 )
 
+#: Asking for a fresh start ("new chat") in words that answer nothing the model might ask.
+RESET_PHRASES = ["newchat", "newconversation", "newtopic"]
+
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {
@@ -151,7 +154,9 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
     **dict.fromkeys(["help", "info", *_politely(["help", "info"])], Keyword.HELP),
-    **dict.fromkeys(["reset", "new", *_politely(["reset"])], Keyword.RESET),
+    # Not "new" alone: it is an everyday answer ("New or used?" "New"), which forgot the
+    # conversation the texter was answering.
+    **dict.fromkeys(["reset", *RESET_PHRASES, *_politely(["reset"])], Keyword.RESET),
     **dict.fromkeys(["usage", *_politely(["usage"])], Keyword.USAGE),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
     **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),

@@ -90,7 +90,7 @@ def _message(user: User, body: str, media: list[Attachment]) -> Received:
 #: Keywords that keep their meaning as the caption of a picture or voice note: an opt-out
 #: is obeyed whatever comes with it, and a person asked for is shown the picture. An opt-in
 #: is obeyed too, and the picture answered (_opt_in_with_a_picture). Any other ("help",
-#: "more", "info", "new" under a photo) asks about the picture.
+#: "more", "info" under a photo) asks about the picture.
 _KEYWORDS_WITH_A_PICTURE = {Keyword.STOP, Keyword.AGENT}
 
 
