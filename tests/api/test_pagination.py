@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import runpy
 from datetime import timedelta
 
 import pytest
 
+from sms_agent.api import keyset
+from sms_agent.api.filters import USER_ORDERING
 from sms_agent.extensions import db
 from sms_agent.models import utcnow
 from tests.factories import make_task, make_user
@@ -178,3 +181,59 @@ def test_page_numbers_keep_their_links_beside_the_cursor(client, admin_headers, 
     )
     page_3 = client.get("/api/users/?page_size=5&page=3", headers=admin_headers)
     assert follow.get_json()["results"] == page_3.get_json()["results"]
+
+
+#: Random letters beyond the BMP, 4 bytes each in UTF-8, that deflate cannot shrink much.
+_SCATTERED = "".join(chr(0x20000 + (index * 7919) % 40000) for index in range(254))
+
+
+@pytest.mark.parametrize(
+    "full_name, email",
+    [
+        ("\x01" * 100, '"' + "\x01" * 246 + '"@x.io'),  # escaped by JSON: 6 bytes each
+        (_SCATTERED[:100], _SCATTERED[:249] + "@x.io"),  # 254 characters, as the column holds
+        ("\u0416" * 50 + '"\\' * 25, "\U0001d49c" * 249 + "@x.io"),
+    ],
+)
+def test_the_longest_cursor_is_taken_back_and_fits_the_web_servers_request_line(
+    client, admin_headers, full_name, email
+):
+    """Regression: a user list ordered by every field, at a name and an email of letters
+    beyond ASCII, handed out a 4,050-character `next_cursor` that it then refused as not
+    its own, and that no request line gunicorn takes could carry."""
+    for phone in ("+15550200101", "+15550200102", "+15550200103"):
+        make_user(phone, full_name=full_name, email=email, total_requests=-(2**31))
+    every_field = ",".join(f"-{name}" for name in USER_ORDERING)
+    url = f"/api/users/?page_size=1&ordering={every_field}"
+
+    cursor = client.get(url, headers=admin_headers).get_json()["next_cursor"]
+    following = client.get(f"{url}&cursor={cursor}", headers=admin_headers)
+
+    assert following.status_code == 200, following.get_json()
+    assert following.get_json()["results"][0]["phone_number"] == "+15550200102"
+    assert len(cursor) <= keyset.MAX_LENGTH
+    # The longest query the list takes besides its cursor, as a client would send it.
+    longest = (
+        f"GET {url}&tier=enterprise&is_active=false&search={'%F0%9F%98%80' * 100}"
+        f"&cursor={'x' * keyset.MAX_LENGTH} HTTP/1.1"
+    ).replace("page_size=1", "page_size=1000000000")
+    assert len(longest) <= runpy.run_path("gunicorn.conf.py")["limit_request_line"]
+
+
+def test_a_cursor_handed_out_before_cursors_were_deflated_is_still_read(
+    client, admin_headers, users
+):
+    first = client.get("/api/users/?page_size=5", headers=admin_headers).get_json()
+    last = first["results"][-1]
+    plain = json.dumps(
+        {
+            "order": ["-created_at", "phone_number"],
+            "values": [last["created_at"], last["phone_number"]],
+        }
+    )
+    cursor = base64.urlsafe_b64encode(plain.encode()).decode().rstrip("=")
+
+    response = client.get(f"/api/users/?page_size=5&cursor={cursor}", headers=admin_headers)
+
+    page_2 = client.get("/api/users/?page_size=5&page=2", headers=admin_headers).get_json()
+    assert response.get_json()["results"] == page_2["results"]
