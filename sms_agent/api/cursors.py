@@ -16,8 +16,10 @@ from ..models import write_marks
 from ..threads import Position
 from .fields import CURSOR_PATTERN, Text
 
-#: Far above any cursor this server hands out (a snapshot lists the running transactions).
-MAX_LENGTH = 30_000
+#: Above any cursor this server hands out (two marks of at most write_marks.MAX_TEXT and a
+#: message's key), and short enough that a request carrying one fits gunicorn's 4,094-byte
+#: request line.
+MAX_LENGTH = 3_000
 NOT_OURS = "Not a cursor this server handed out: start again from a cursor a list gave you."
 
 

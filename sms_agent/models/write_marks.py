@@ -36,6 +36,9 @@ _PHONE_COLUMNS = {"tasks": "user_phone", "outbound_messages": "to_number"}
 _SNAPSHOT = re.compile(r"(\d{1,19}):(\d{1,19}):((?:\d{1,19},)*\d{1,19})?")
 #: A snapshot lists the transactions running when it was taken: a few, but never unbounded.
 MAX_RUNNING = 1000
+#: The longest mark `current` takes: a message cursor carries two, and a URL must hold it
+#: (api/cursors.py).
+MAX_TEXT = 1000
 
 Mark = Any  # a snapshot's text on PostgreSQL, {table: highest rowid} on SQLite
 
@@ -43,11 +46,31 @@ Mark = Any  # a snapshot's text on PostgreSQL, {table: highest rowid} on SQLite
 def current() -> Mark:
     """The mark of what has committed now."""
     if db.engine.dialect.name == "postgresql":
-        return db.session.scalar(sa.text("SELECT pg_current_snapshot()::text"))
+        return _within_bound(db.session.scalar(sa.text("SELECT pg_current_snapshot()::text")))
     return {
         table: db.session.scalar(sa.text(f"SELECT coalesce(max(rowid), 0) FROM {table}"))
         for table in TABLES
     }
+
+
+def _within_bound(snapshot: str) -> str:
+    """`snapshot`, or, when it lists too many running transactions for MAX_TEXT (at least
+    50), a mark that sees less: ended at its (k+1)th running transaction, with the first
+    k, it sees just what `snapshot` sees below that one and nothing above. What it leaves
+    out is read at a later mark, so a poller misses nothing, though it may be given again
+    a message an earlier mark had seen."""
+    if len(snapshot) <= MAX_TEXT:
+        return snapshot
+    low, _, running = snapshot.split(":")
+    xids = running.split(",")
+
+    def ended_at(kept: int) -> str:
+        return f"{low}:{xids[kept]}:{','.join(xids[:kept])}"
+
+    kept = 0  # ended at the first running xid, "low:xid:" is short enough
+    while kept + 1 < len(xids) and len(ended_at(kept + 1)) <= MAX_TEXT:
+        kept += 1
+    return ended_at(kept)
 
 
 def checked(mark: Any) -> Mark:

@@ -3,14 +3,19 @@ whatever order the writers' clocks and commits came in."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import runpy
+import uuid
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
+from sms_agent.api import cursors
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task, utcnow
+from sms_agent.models import OutboundMessage, Task, utcnow, write_marks
+from sms_agent.phones import MAX_INPUT_LENGTH
+from sms_agent.threads import Position
 from tests.factories import make_task, make_user
 
 PHONE = "+15550203333"
@@ -119,6 +124,52 @@ def test_a_message_written_after_the_newest_one_was_deleted_is_not_missed(client
     db.session.add(OutboundMessage(to_number=PHONE, body="new reply", kind="reply"))
     db.session.commit()
     assert bodies(poll(client, admin_headers, cursor)) == ["new", "new reply"]
+
+
+def test_many_writers_running_cut_the_cursors_mark_and_no_message_is_missed_or_repeated(
+    client, admin_headers, monkeypatch
+):
+    """Regression: a mark listed every transaction running when it was taken, so with many
+    writers open a cursor grew past any URL the web server takes (up to 30,000 characters).
+    A mark now ends at a running transaction once it reaches MAX_TEXT (here 24 characters,
+    a few running writers), and what it leaves out comes at the next poll."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its marks never list running ones")
+    monkeypatch.setattr(write_marks, "MAX_TEXT", 24)
+    user = make_user(PHONE)
+    start = client.get(MESSAGES, headers=admin_headers).get_json()["cursor"]
+    writers = [sa.orm.Session(db.engine) for _ in range(6)]
+    try:
+        for n, writer in enumerate(writers):
+            write_in_own_transaction(writer, f"slow {n}", utcnow())
+        make_task(user=user, sms_content="fast")  # committed while the six are open
+        seen = poll(client, admin_headers, start)
+        for writer in writers:
+            writer.commit()
+    finally:
+        for writer in writers:
+            writer.close()
+
+    assert len(cursors.decode(seen["cursor"]).since) <= 24
+    rest = poll(client, admin_headers, seen["cursor"])
+    assert sorted(bodies(seen) + bodies(rest)) == ["fast"] + [f"slow {n}" for n in range(6)]
+    assert bodies(poll(client, admin_headers, rest["cursor"])) == []
+
+
+def test_the_longest_message_cursor_fits_the_web_servers_request_line():
+    running = ",".join(str(9 * 10**17 + n) for n in range(1, 2000))
+    mark = write_marks._within_bound(f"{9 * 10**17}:{9 * 10**17 + 5000}:{running}")
+    past = (datetime.max.replace(tzinfo=UTC), "out", uuid.uuid4())
+
+    cursor = cursors.encode(Position(since=mark, until=mark, past=past))
+
+    assert len(mark) <= write_marks.MAX_TEXT and len(cursor) <= cursors.MAX_LENGTH
+    phone = "%2B" * MAX_INPUT_LENGTH  # the longest number taken, every character escaped
+    longest = (
+        f"GET /api/users/{phone}/messages/?page_size=1000000000"
+        f"&cursor={'x' * cursors.MAX_LENGTH} HTTP/1.1"
+    )
+    assert len(longest) <= runpy.run_path("gunicorn.conf.py")["limit_request_line"]
 
 
 @pytest.mark.parametrize(
