@@ -6,6 +6,7 @@ filter the same rows by construction.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -166,7 +167,10 @@ class ErrorLogQuery(KeysetQuery):
 
 
 def _contains(column, text: str):
-    return sa.func.lower(column).contains(text.lower(), autoescape=True)
+    """`text` anywhere in `column`, either case: both lowered by the database, as Python and
+    PostgreSQL lower some letters apart (İ, a Greek word's last Σ)."""
+    pattern = "%" + re.sub(r"([/%_])", r"/\1", text) + "%"
+    return sa.func.lower(column).like(sa.func.lower(pattern), escape="/")
 
 
 def user_conditions(query: dict[str, Any]) -> list:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 
@@ -50,6 +51,19 @@ def test_users_search_ignores_the_case_of_every_letter(client, admin_headers, te
     found = results(client, admin_headers, f"/api/users/?search={term}")
 
     assert phones(found) == [expected.phone_number]
+
+
+@pytest.mark.parametrize("name", ["İlkay Gündoğan", "ΟΔΥΣΣΕΑΣ", "Straße"])
+def test_users_search_finds_a_name_typed_as_stored(client, admin_headers, name):
+    """Regression: the term was lowered by Python and the names by the database, which
+    disagree on some letters (PostgreSQL lowers İ to i, Python to i and a combining dot;
+    Python ends a Greek word with ς): typed exactly as stored, the name was not found."""
+    texter = make_user(full_name=name)
+    make_user(full_name="Ada")
+
+    found = results(client, admin_headers, f"/api/users/?search={quote(name)}")
+
+    assert phones(found) == [texter.phone_number]
 
 
 def test_users_search_treats_wildcards_literally(client, admin_headers):
