@@ -610,3 +610,29 @@ def test_a_number_that_exists_is_said_once(admin_client, notation):
     response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, notation))
     page = response.get_data(as_text=True)
     assert "A user with this number exists." in page and "Already exists." not in page
+
+
+@pytest.mark.parametrize(
+    ("pasted", "texter"),
+    [
+        ("whatsapp:+15551230003", "+15551230003"),
+        # WhatsApp writes Mexico's mobiles with the 1 their dial plan dropped.
+        ("whatsapp:+5215512345678", "+525512345678"),
+    ],
+)
+def test_a_whatsapp_sender_pasted_from_twilio_creates_the_texter_its_texts_reach(
+    admin_client, pasted, texter
+):
+    """The texter the webhook files that sender's texts under: a Mexican WhatsApp sender was
+    refused as "not a possible phone number", though its texts arrive as +52 55..."""
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, pasted))
+    assert response.status_code == 302
+    assert db.session.scalars(sa.select(User.phone_number)).all() == [texter]
+
+
+def test_another_channels_address_is_refused_as_no_texter_of_ours(admin_client):
+    """ "messenger:+15551230003" was taken for the SMS number +15551230003."""
+    form = new_user_form(admin_client, "messenger:+15551230003")
+    page = admin_client.post("/admin/user/new/", data=form).get_data(as_text=True)
+    assert "is not a channel we serve (SMS and WhatsApp)" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
