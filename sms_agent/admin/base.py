@@ -146,12 +146,13 @@ def email_address(_form, field) -> None:
 
 def known_timezone(_form, field) -> None:
     """The model's rule (check_timezone), as a field error: raised by the model on save, it
-    was a flash message and an ERROR traceback in the log for a typo."""
-    if field.data:
-        try:
-            check_timezone(field.data)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+    was a flash message and an ERROR traceback in the log for a typo, or a box cleared."""
+    if not field.data:
+        raise ValidationError("Enter a timezone, such as UTC or America/New_York.")
+    try:
+        check_timezone(field.data)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def one_char_line_breaks(text: str | None) -> str | None:

@@ -238,15 +238,24 @@ def test_a_tier_changed_in_the_edit_form_is_texted_like_the_bulk_action(admin_cl
     assert "plan is now premium" in sent[0].body
 
 
-@pytest.mark.parametrize("timezone", ["Mars/Base", "localtime"])
-def test_edit_rejects_a_bad_timezone_without_a_500(admin_client, timezone, caplog):
+@pytest.mark.parametrize(
+    ("timezone", "said"),
+    [
+        ("Mars/Base", "not a known timezone"),
+        ("localtime", "not a known timezone"),
+        # A box cleared was "Failed to update record." at the top of the page, an ERROR in
+        # the log, and no word beside the box.
+        ("", "Enter a timezone, such as UTC or America/New_York."),
+    ],
+)
+def test_edit_rejects_a_bad_timezone_without_a_500(admin_client, timezone, said, caplog):
     user = make_user()
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
     response = admin_client.post(url, data=edit_form(admin_client, user, timezone=timezone))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     # A field error beside the timezone, not a flash and a traceback in the log.
-    assert "not a known timezone" in page and "Not saved" not in page
+    assert said in page and "Not saved" not in page and "Failed to update" not in page
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
     db.session.expire_all()
     assert db.session.get(User, user.phone_number).timezone == "UTC"
