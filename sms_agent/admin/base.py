@@ -101,6 +101,10 @@ class JSONObjectField(JSONField):
         self.data = value
 
 
+#: Beside every date-time box of the admin's forms.
+DATE_TIME_HINT = "UTC, as YYYY-MM-DD HH:MM:SS"
+
+
 class KeptDateTimeField(DateTimeField):
     """A date-time input that shows whole seconds and, when it comes back as the stored
     value, keeps that value, fraction of a second and all."""
@@ -169,6 +173,9 @@ class TimestampForms(AdminModelConverter):
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
         field_args["validators"].append(plausible_date)
+        # The box shows and takes UTC: a texter's quota resetting at their midnight read
+        # "08:00:00" with no zone, and staff typed their own local time.
+        field_args["description"] = field_args.get("description") or DATE_TIME_HINT
         return KeptDateTimeField(**field_args)
 
     @converts("JSONObject")

@@ -645,3 +645,14 @@ def test_another_channels_address_is_refused_as_no_texter_of_ours(admin_client):
     page = admin_client.post("/admin/user/new/", data=form).get_data(as_text=True)
     assert "is not a channel we serve (SMS and WhatsApp)" in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_the_forms_date_time_boxes_say_they_are_in_utc(admin_client):
+    """A Los Angeles texter's quota resetting at their midnight read "Quota resets
+    2027-01-01 08:00:00", no zone said, and staff typed their own local time."""
+    user = make_user(timezone="America/Los_Angeles")
+    for url in ("/admin/user/new/", f"/admin/user/edit/?id={quote(user.phone_number)}"):
+        page = rows(admin_client, url)
+        for name in ("rate_limit_reset", "context_reset_at"):
+            box = re.search(rf'<input[^>]*name="{name}"[^>]*>\s*<small[^>]*>\s*([^<]*)', page)
+            assert box and box.group(1).strip() == "UTC, as YYYY-MM-DD HH:MM:SS", (url, name)
