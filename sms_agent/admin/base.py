@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from math import ceil
 
 import sqlalchemy as sa
-from flask import flash, g, url_for
+from flask import flash, g, redirect, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -100,6 +101,10 @@ class JSONObjectField(JSONField):
         self.data = value
 
 
+#: Beside every date-time box of the admin's forms.
+DATE_TIME_HINT = "UTC, as YYYY-MM-DD HH:MM:SS"
+
+
 class KeptDateTimeField(DateTimeField):
     """A date-time input that shows whole seconds and, when it comes back as the stored
     value, keeps that value, fraction of a second and all."""
@@ -145,12 +150,13 @@ def email_address(_form, field) -> None:
 
 def known_timezone(_form, field) -> None:
     """The model's rule (check_timezone), as a field error: raised by the model on save, it
-    was a flash message and an ERROR traceback in the log for a typo."""
-    if field.data:
-        try:
-            check_timezone(field.data)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
+    was a flash message and an ERROR traceback in the log for a typo, or a box cleared."""
+    if not field.data:
+        raise ValidationError("Enter a timezone, such as UTC or America/New_York.")
+    try:
+        check_timezone(field.data)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def one_char_line_breaks(text: str | None) -> str | None:
@@ -167,6 +173,9 @@ class TimestampForms(AdminModelConverter):
     @converts("UTCDateTime")
     def convert_utc_datetime(self, field_args, **extra):
         field_args["validators"].append(plausible_date)
+        # The box shows and takes UTC: a texter's quota resetting at their midnight read
+        # "08:00:00" with no zone, and staff typed their own local time.
+        field_args["description"] = field_args.get("description") or DATE_TIME_HINT
         return KeptDateTimeField(**field_args)
 
     @converts("JSONObject")
@@ -259,6 +268,14 @@ class KeptCount:
         return super().get_count_query()
 
 
+class PastTheEnd(Exception):
+    """A list page asked for lies past the last one."""
+
+    def __init__(self, last_page: int) -> None:
+        super().__init__(last_page)
+        self.last_page = last_page
+
+
 class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
     """Everyone logged in can list and read; admins can also change and run actions."""
 
@@ -283,6 +300,24 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
         args = super()._get_list_extra_args()
         args.page = min(max(args.page or 0, 0), MAX_INTEGER)
         return args
+
+    @expose("/")
+    def index_view(self):
+        """A page past the list's end (its last rows deleted, by the action run on it or by
+        someone else) goes to the last page: it said "There are no items in the table." of
+        a list that had rows, and staff took them all for gone."""
+        try:
+            return super().index_view()
+        except PastTheEnd as past:
+            args = self._get_list_extra_args().clone(page=past.last_page)
+            return redirect(self._get_list_url(args))
+
+    def get_list(self, page, *args, **kwargs):
+        count, rows = super().get_list(page, *args, **kwargs)
+        page_size = kwargs.get("page_size")
+        if page and count and page_size and page * page_size >= count:
+            raise PastTheEnd(ceil(count / page_size) - 1)
+        return count, rows
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         """Rows that sort equal (texters on one tier, tasks of one category) in the order of

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import abort, flash, jsonify, redirect, request, url_for
+from flask import abort, flash, get_flashed_messages, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -125,6 +125,16 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
 MAX_REPLY_CHARS = 1600
 
 
+#: What the page says once a reply went out (or had gone out): its script then forgets the
+#: copy it kept of the reply while it was typed (conversation.js).
+SENT = "Sent."
+ALREADY_SENT = "Already sent: this form was submitted before, so it was not sent again."
+
+
+def _reply_went_out() -> bool:
+    return any(message in (SENT, ALREADY_SENT) for message in get_flashed_messages())
+
+
 class ComposeForm(NulRefused, FlaskForm):
     message = TextAreaField(
         "Reply",
@@ -204,6 +214,7 @@ class ConversationPages:
             "confirm_holder": None,
             "confirm_holder_id": None,
             "confirm_action": None,
+            "reply_sent": _reply_went_out(),
             **extra,
         }
         return self.render("admin/conversation.html", **context), status
@@ -325,7 +336,7 @@ class ConversationPages:
             return self._page(user, 400, form=form)
         except handoff.AlreadySent:
             db.session.rollback()
-            flash("Already sent: this form was submitted before, so it was not sent again.")
+            flash(ALREADY_SENT)
             return self._back(user)
         except handoff.InactiveTexter as exc:
             db.session.rollback()
@@ -349,7 +360,7 @@ class ConversationPages:
             flash(f"Not sent: the SMS provider refused the message ({exc}).", "error")
             return self._page(user, 502, form=form)
         db.session.commit()
-        flash("Sent.", "success")
+        flash(SENT, "success")
         return self._back(user)
 
     @expose("/conversation/measure/", methods=("POST",))

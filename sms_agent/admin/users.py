@@ -15,6 +15,7 @@ from .. import costs
 from ..export import conversations
 from ..export.download import csv_download
 from ..extensions import db
+from ..inbound.media import UnservedChannel, split_channel
 from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..models.row_counts import rows_of
@@ -57,11 +58,14 @@ _DETAIL_SECTIONS = (
 
 
 def new_phone_number(_form, field) -> None:
-    """The number in E.164, read as the webhook reads it, and nobody's yet: the same number
-    in another notation ("(555) 123-0002") is the same texter."""
+    """The number in E.164, read as the webhook reads a sender, and nobody's yet: the same
+    number in another notation ("(555) 123-0002") is the same texter, and so is a WhatsApp
+    sender pasted from Twilio ("whatsapp:+5215512345678" is the texter +525512345678, whom
+    that WhatsApp's texts reach); another channel's address (messenger:...) is refused."""
     try:
-        field.data = to_e164(field.data or "", current_app.config["DEFAULT_PHONE_REGION"])
-    except InvalidPhoneNumber as exc:
+        number, _channel = split_channel(field.data or "")
+        field.data = to_e164(number, current_app.config["DEFAULT_PHONE_REGION"])
+    except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise ValidationError(str(exc)) from None
     if db.session.get(User, field.data) is not None:
         # The last word: Flask-Admin's own check of the key would add "Already exists.".

@@ -1,4 +1,5 @@
-"""Sorted lists, page after page: every row once, whatever column staff sort by."""
+"""Lists page after page: every row once, whatever column staff sort by, and a page past
+the end is the last page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import sqlalchemy as sa
 
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task, User, utcnow
-from tests.factories import make_user
+from tests.admin.conftest import csrf_for
+from tests.factories import make_error, make_task, make_user
 
 #: The smallest page size the list offers.
 PAGE = 20
@@ -101,3 +103,33 @@ def test_users_sort_by_what_they_cost(admin_client, heading):
     else:
         assert most_first[:2] == [costly.phone_number, cheap.phone_number]
         assert set(most_first[2:]) == {costly_once.phone_number, free.phone_number}
+
+
+def test_deleting_every_row_of_the_last_page_returns_to_the_new_last_page(admin_client):
+    """The action went back to the page it ran on, now past the end: "There are no items in
+    the table." under "List (20)", and staff took every error for gone."""
+    errors = [make_error(error_message=f"error {n}") for n in range(25)]
+    last_page = f"/admin/errorlog/?page=1&page_size={PAGE}"
+    on_it = ids_on(admin_client, last_page)
+    assert len(on_it) == 5
+    form = {"action": "delete", "rowid": on_it, "url": last_page}
+    form["csrf_token"] = csrf_for(admin_client, last_page)
+    response = admin_client.post("/admin/errorlog/action/", data=form)
+    assert response.location == last_page  # the action returns to the page it ran on
+    response = admin_client.get(last_page)
+    assert response.status_code == 302
+    assert "page=0" in response.location or "page=" not in response.location
+    shown = ids_on(admin_client, response.location)
+    assert len(shown) == PAGE and set(shown) == {str(e.id) for e in errors} - set(on_it)
+
+
+@pytest.mark.parametrize("view", ["user", "task", "errorlog", "outboundmessage"])
+def test_a_page_past_the_end_shows_the_last_page(admin_client, view):
+    texter = make_user()
+    make_task(texter)
+    make_error()
+    db.session.add(OutboundMessage(to_number=texter.phone_number, body="Hi"))
+    db.session.commit()
+    response = admin_client.get(f"/admin/{view}/?page=7", follow_redirects=True)
+    assert response.status_code == 200
+    assert "There are no items in the table." not in response.get_data(as_text=True)

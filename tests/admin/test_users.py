@@ -238,15 +238,24 @@ def test_a_tier_changed_in_the_edit_form_is_texted_like_the_bulk_action(admin_cl
     assert "plan is now premium" in sent[0].body
 
 
-@pytest.mark.parametrize("timezone", ["Mars/Base", "localtime"])
-def test_edit_rejects_a_bad_timezone_without_a_500(admin_client, timezone, caplog):
+@pytest.mark.parametrize(
+    ("timezone", "said"),
+    [
+        ("Mars/Base", "not a known timezone"),
+        ("localtime", "not a known timezone"),
+        # A box cleared was "Failed to update record." at the top of the page, an ERROR in
+        # the log, and no word beside the box.
+        ("", "Enter a timezone, such as UTC or America/New_York."),
+    ],
+)
+def test_edit_rejects_a_bad_timezone_without_a_500(admin_client, timezone, said, caplog):
     user = make_user()
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
     response = admin_client.post(url, data=edit_form(admin_client, user, timezone=timezone))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     # A field error beside the timezone, not a flash and a traceback in the log.
-    assert "not a known timezone" in page and "Not saved" not in page
+    assert said in page and "Not saved" not in page and "Failed to update" not in page
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
     db.session.expire_all()
     assert db.session.get(User, user.phone_number).timezone == "UTC"
@@ -610,3 +619,40 @@ def test_a_number_that_exists_is_said_once(admin_client, notation):
     response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, notation))
     page = response.get_data(as_text=True)
     assert "A user with this number exists." in page and "Already exists." not in page
+
+
+@pytest.mark.parametrize(
+    ("pasted", "texter"),
+    [
+        ("whatsapp:+15551230003", "+15551230003"),
+        # WhatsApp writes Mexico's mobiles with the 1 their dial plan dropped.
+        ("whatsapp:+5215512345678", "+525512345678"),
+    ],
+)
+def test_a_whatsapp_sender_pasted_from_twilio_creates_the_texter_its_texts_reach(
+    admin_client, pasted, texter
+):
+    """The texter the webhook files that sender's texts under: a Mexican WhatsApp sender was
+    refused as "not a possible phone number", though its texts arrive as +52 55..."""
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, pasted))
+    assert response.status_code == 302
+    assert db.session.scalars(sa.select(User.phone_number)).all() == [texter]
+
+
+def test_another_channels_address_is_refused_as_no_texter_of_ours(admin_client):
+    """ "messenger:+15551230003" was taken for the SMS number +15551230003."""
+    form = new_user_form(admin_client, "messenger:+15551230003")
+    page = admin_client.post("/admin/user/new/", data=form).get_data(as_text=True)
+    assert "is not a channel we serve (SMS and WhatsApp)" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_the_forms_date_time_boxes_say_they_are_in_utc(admin_client):
+    """A Los Angeles texter's quota resetting at their midnight read "Quota resets
+    2027-01-01 08:00:00", no zone said, and staff typed their own local time."""
+    user = make_user(timezone="America/Los_Angeles")
+    for url in ("/admin/user/new/", f"/admin/user/edit/?id={quote(user.phone_number)}"):
+        page = rows(admin_client, url)
+        for name in ("rate_limit_reset", "context_reset_at"):
+            box = re.search(rf'<input[^>]*name="{name}"[^>]*>\s*<small[^>]*>\s*([^<]*)', page)
+            assert box and box.group(1).strip() == "UTC, as YYYY-MM-DD HH:MM:SS", (url, name)

@@ -314,3 +314,54 @@ def test_a_reply_pasted_longer_than_a_reply_may_be_is_kept_whole_and_refused(
     page.wait_for_selector("text=Field cannot be longer than 1600 characters.")
     assert page.input_value("textarea[name=message]") == pasted.replace("\r\n", "\n")
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def log_in_again(page, username: str = "boss") -> None:
+    page.wait_for_selector("input[name=username]")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=composer]")
+    page.wait_for_load_state()  # the page's script, at its end, puts back what was kept
+
+
+def log_out_in_another_tab(page, live_server) -> None:
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server + "/admin/")
+    other_tab.click("text=Log out")
+    other_tab.wait_for_selector("input[name=username]")
+    other_tab.close()
+
+
+@pytest.mark.parametrize("how", ["the notice's link", "Send"])
+def test_a_reply_typed_when_the_session_ends_is_back_after_logging_in_again(
+    app, live_server, page, how
+):
+    """Regression: the page said the session had ended and offered "Log in again"; the
+    login brought staff back to the conversation with an empty box, and the reply they had
+    typed was lost (as it was when they pressed Send, which sent nothing)."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    reply = "Your refund of $20 was approved,\nyou will see it in 3 days."
+    page.fill("textarea[name=message]", reply)
+    log_out_in_another_tab(page, live_server)
+    page.wait_for_selector("[data-testid=session-ended]", state="visible")
+
+    if how == "Send":
+        page.click("[data-testid=send]")
+        page.wait_for_selector("text=nothing was changed or sent")
+    else:
+        page.click("[data-testid=session-ended] a")
+    log_in_again(page)
+    assert page.input_value("textarea[name=message]") == reply
+    assert "has not been sent" in page.inner_text("[data-testid=draft-kept]")
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+    assert page.input_value("textarea[name=message]") == ""
+    page.reload()
+    assert page.input_value("textarea[name=message]") == ""
+    assert not page.locator("[data-testid=draft-kept]").is_visible()
+    assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == [reply]
