@@ -437,14 +437,20 @@ def env_redis_url(name: str, default: str | None) -> str | None:
     return url
 
 
-def env_directory(name: str) -> str | None:
+def env_directory(name: str, unset_blank: bool = False) -> str | None:
     """An existing directory this process can write in; unset means none. Unchecked,
     PROMETHEUS_MULTIPROC_DIR naming none, or one the service's user may not write in (made
     by root at boot, say), stopped every process with prometheus_client's FileNotFoundError
     or PermissionError about a file inside it, naming no setting. Tried by making a file
-    there, which also holds for root, whom permission bits do not stop."""
+    there, which also holds for root, whom permission bits do not stop.
+
+    `unset_blank` takes a blank variable out of the environment, for a library that reads
+    it itself: prometheus_client took a blank PROMETHEUS_MULTIPROC_DIR for multiprocess
+    mode in the working directory, which the service then never read."""
     raw = env_str(name)
     if raw is None:
+        if unset_blank:
+            os.environ.pop(name, None)
         return None
     if not Path(raw).is_dir():
         raise SettingError(f"{name}={raw!r} is not a directory (create it before starting)")
@@ -531,7 +537,7 @@ class Config:
     WEB_TIMEOUT = env_int("WEB_TIMEOUT", 30, minimum=1)
     # Set for several web or worker processes on one host: each writes its metrics there and
     # /metrics adds them up (prometheus_client's multiprocess mode reads the same variable).
-    PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR")
+    PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR", unset_blank=True)
     # A young garbage collection every this many new objects in web and worker processes
     # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)

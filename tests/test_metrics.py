@@ -6,7 +6,9 @@ import subprocess
 import sys
 import textwrap
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 
 from sms_agent.extensions import db
@@ -139,6 +141,25 @@ def test_multiprocess_mode_adds_up_every_process(app, tmp_path):
     app.config["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
     response = app.test_client().get("/metrics")
     assert 'sms_inbound_messages_total{outcome="duplicate"} 4.0' in response.text
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_multiprocess_directory_is_unset_for_prometheus_client_too(app, tmp_path, blank):
+    """Regression: PROMETHEUS_MULTIPROC_DIR set but blank was unset for config.py, yet
+    prometheus_client, which reads the variable itself, took it for multiprocess mode in
+    the working directory: every process left its counter_<pid>.db files there, and /metrics
+    (reading no directory) showed each process's own figures only."""
+    script = textwrap.dedent(
+        """
+        import config  # read first, as wsgi.py does before the app imports prometheus_client
+        from sms_agent.ops.metrics import count_inbound
+        count_inbound("duplicate")
+        """
+    )
+    project = str(Path(app.root_path).parent)
+    env = {"PROMETHEUS_MULTIPROC_DIR": blank, "PATH": "/usr/bin:/bin", "PYTHONPATH": project}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_each_inbound_outcome_is_counted(app):
