@@ -591,6 +591,30 @@ def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
     assert task.cost_usd == 0
 
 
+def test_a_stop_sent_while_the_model_thinks_keeps_the_request_counted(app, monkeypatch):
+    """Regression: the request went back to the quota though the model had answered (and
+    was paid): asking, then STOP before the reply and START, asked the model for free, as
+    often as the texter liked. A STOP before the model is asked still gives it back."""
+    texter = make_user(monthly_requests=0, total_requests=0)
+    window = quota.admit(texter)
+    task = make_task(user=texter, sms_content="What is the capital of France?", quota_window=window)
+    ask_model = pipeline.ask_model
+
+    def ask_model_then_the_texter_sends_stop(task, user):
+        ask_model(task, user)
+        with db.engine.begin() as webhook:
+            webhook.execute(
+                sa.update(User)
+                .where(User.phone_number == user.phone_number)
+                .values(opted_out_at=utcnow())
+            )
+
+    monkeypatch.setattr(pipeline, "ask_model", ask_model_then_the_texter_sends_stop)
+    assert pipeline.answer(task.id) == "opted_out"
+    db.session.refresh(texter)
+    assert (texter.monthly_requests, texter.total_requests) == (1, 1)
+
+
 @pytest.mark.parametrize("deleted", ["the texter", "the task"])
 def test_a_task_deleted_while_the_model_thinks_is_dropped_and_its_call_stays_paid(
     app, openai_server, twilio_server, monkeypatch, deleted

@@ -38,9 +38,12 @@ def release(task: Task) -> None:
     db.session.commit()
 
 
-def finish_unsent(task: Task, reason: str) -> None:
+def finish_unsent(task: Task, reason: str, give_back: bool = True) -> None:
+    """The task ends with nothing sent; its request goes back to the quota unless
+    `give_back` is False (the model was asked and paid for at the texter's request)."""
     task.mark_failed(reason)
-    quota.give_back(task)
+    if give_back:
+        quota.give_back(task)
     db.session.commit()
     log.info("task %s not answered: %s", task.id, reason)
 

@@ -80,7 +80,10 @@ def _claim_and_answer(task_id) -> str:
         finish_unsent(task, str(exc))
         return "not_sent"
     except outbound.OptedOut:
-        finish_unsent(task, "the texter has opted out")
+        # The answer was written and paid for: a request given back here let a texter
+        # ask, send STOP before the reply, START again and ask again, for free and without
+        # end (only the spend caps stopped it).
+        finish_unsent(task, "the texter has opted out", give_back=False)
         return "opted_out"
     except outbound.HeldByStaff:
         hold_for_staff(task)
