@@ -569,13 +569,14 @@ def test_an_unexpected_error_fails_the_task_with_a_system_error(app, monkeypatch
 # --- send_text ---------------------------------------------------------------------------
 
 
-def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
-    task = make_task(sms_content="What is the capital of France?")
+def texter_sends_stop_once_the_model_answered(monkeypatch) -> None:
+    """The model answers, then the texter's STOP is stored (by another process, the
+    webhook's) before the reply goes out."""
     ask_model = pipeline.ask_model
 
     def ask_model_then_the_texter_sends_stop(task, user):
         ask_model(task, user)
-        with db.engine.begin() as webhook:  # the STOP is stored by another process
+        with db.engine.begin() as webhook:
             webhook.execute(
                 sa.update(User)
                 .where(User.phone_number == user.phone_number)
@@ -583,6 +584,11 @@ def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
             )
 
     monkeypatch.setattr(pipeline, "ask_model", ask_model_then_the_texter_sends_stop)
+
+
+def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
+    task = make_task(sms_content="What is the capital of France?")
+    texter_sends_stop_once_the_model_answered(monkeypatch)
     assert pipeline.answer(task.id) == "opted_out"
     task = fresh(task)
     assert task.status == "failed" and task.ai_response is not None
@@ -598,18 +604,7 @@ def test_a_stop_sent_while_the_model_thinks_keeps_the_request_counted(app, monke
     texter = make_user(monthly_requests=0, total_requests=0)
     window = quota.admit(texter)
     task = make_task(user=texter, sms_content="What is the capital of France?", quota_window=window)
-    ask_model = pipeline.ask_model
-
-    def ask_model_then_the_texter_sends_stop(task, user):
-        ask_model(task, user)
-        with db.engine.begin() as webhook:
-            webhook.execute(
-                sa.update(User)
-                .where(User.phone_number == user.phone_number)
-                .values(opted_out_at=utcnow())
-            )
-
-    monkeypatch.setattr(pipeline, "ask_model", ask_model_then_the_texter_sends_stop)
+    texter_sends_stop_once_the_model_answered(monkeypatch)
     assert pipeline.answer(task.id) == "opted_out"
     db.session.refresh(texter)
     assert (texter.monthly_requests, texter.total_requests) == (1, 1)
