@@ -94,9 +94,13 @@ def env_float(
     return value
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    """One of a fixed list of words (any case); anything else raises rather than guess."""
-    value = (env_str(name) or default).lower()
+def env_choice(name: str, default: str | None, choices: tuple[str, ...]) -> str | None:
+    """One of a fixed list of words (any case); anything else raises rather than guess.
+    A `default` of None leaves the setting unset when the variable is."""
+    value = env_str(name) or default
+    if value is None:
+        return None
+    value = value.lower()
     if value not in choices:
         raise SettingError(f"{name}={value!r} is not one of {', '.join(choices)}")
     return value
@@ -501,6 +505,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
 SMS_BACKENDS = ("twilio", "console")
 LLM_BACKENDS = ("openai", "offline")
+#: `reasoning_effort` as OpenAI's API spec lists it, and Groq's "default": a word the model's
+#: server does not know fails every call with a 400, so it is refused at start-up instead.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max", "default")
 #: Celery's pools this service runs on (README, "Deployment": gevent is not supported).
 WORKER_POOLS = ("threads", "prefork", "processes", "solo")
 
@@ -643,7 +650,9 @@ class Config:
     # the rates line in HELP, and a program notice on first contact
     SERVICE_NAME = env_str("SERVICE_NAME", "SMS-to-AI Agent")
     SUPPORT_CONTACT = env_str("SUPPORT_CONTACT")  # unset: "<SERVICE_NAME> support"
-    PROGRAM_NOTICE = env_str("PROGRAM_NOTICE")  # unset: notices.default_program_notice
+    # unset: notices.default_program_notice; named in a WARNING at start-up when it is longer
+    # than one SMS or lacks HELP or STOP
+    PROGRAM_NOTICE = env_str("PROGRAM_NOTICE")
     TIER_CHANGE_SMS = env_choice("TIER_CHANGE_SMS", "upgrades", ("upgrades", "all", "off"))
 
     # staff inbox (handoff.py): a texter who asks for a person gets this text (with
@@ -667,7 +676,7 @@ class Config:
     # these tokens are added to every call's cap for that, and the effort (sent as
     # reasoning_effort, e.g. minimal, low) keeps the thinking short. Unset: neither is sent.
     OPENAI_REASONING_TOKENS = env_int("OPENAI_REASONING_TOKENS", 0)
-    OPENAI_REASONING_EFFORT = env_str("OPENAI_REASONING_EFFORT")
+    OPENAI_REASONING_EFFORT = env_choice("OPENAI_REASONING_EFFORT", None, REASONING_EFFORTS)
     # A failed AI call or send is retried by the job after RETRY_BACKOFF_SECONDS * 2**attempt.
     RETRY_BACKOFF_SECONDS = env_float("RETRY_BACKOFF_SECONDS", 2.0)
     LLM_BACKEND = env_choice(

@@ -20,7 +20,7 @@ def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     check_production_settings(app)
 
     register_logging(app)
-    register_price_checks(app)
+    register_startup_warnings(app)
     register_proxy(app)
     register_extensions(app)
     register_session_rules(app)
@@ -43,10 +43,14 @@ def register_logging(app: Flask) -> None:
     configure_logging(app)
 
 
-def register_price_checks(app: Flask) -> None:
+def register_startup_warnings(app: Flask) -> None:
+    """Settings that work but cost money or break a carrier's rules are named in the log
+    once, as the app starts, rather than found on the bill."""
     from .costs.prices import warn_of_unpriced_models
+    from .notices import warn_of_a_program_notice_carriers_frown_on
 
     warn_of_unpriced_models(app.config)
+    warn_of_a_program_notice_carriers_frown_on(app.config)
 
 
 def register_proxy(app: Flask) -> None:

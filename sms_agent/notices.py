@@ -17,7 +17,7 @@ from flask import current_app
 from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
-from .outbound.gsm import GSM_7
+from .outbound.gsm import GSM_7, segment_count
 from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
@@ -52,15 +52,41 @@ def help_text(user: User) -> str:
     )
 
 
-def default_program_notice() -> str:
+def default_program_notice(service_name: str) -> str:
     return (
-        f"{service()}: AI answers to your texts. {RATES} "
+        f"{service_name}: AI answers to your texts. {RATES} "
         "Msg frequency varies. Reply HELP for help, STOP to opt out."
     )
 
 
+def configured_program_notice(config) -> str:
+    return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"])
+
+
 def program_text(_user: User) -> str:
-    return current_app.config["PROGRAM_NOTICE"] or default_program_notice()
+    return configured_program_notice(current_app.config)
+
+
+def warn_of_a_program_notice_carriers_frown_on(config) -> None:
+    """Name, as the app starts, a program notice longer than one SMS or without the HELP
+    and STOP words carriers require in it: every new texter is sent it, so a PROGRAM_NOTICE
+    of 170 characters doubled the cost of every first contact, with nothing said."""
+    notice = configured_program_notice(config)
+    segments = segment_count(notice)
+    if segments > 1:
+        log.warning(
+            "the program notice (PROGRAM_NOTICE, or the default with SERVICE_NAME) is %d SMS "
+            "segments: every new texter is sent all of them; keep it to one (160 GSM-7 "
+            "characters, 70 with any other character)",
+            segments,
+        )
+    missing = [word for word in ("HELP", "STOP") if word not in notice.upper()]
+    if missing:
+        log.warning(
+            "the program notice (PROGRAM_NOTICE) does not mention %s: carriers require it "
+            "to say how to get help and how to opt out",
+            " or ".join(missing),
+        )
 
 
 def usage_text(user: User) -> str:

@@ -212,18 +212,30 @@ def test_gunicorn_listens_on_web_host_at_port(host, bind):
         ("LOG_FORMAT", "xml", "text, json"),
         ("LOG_LEVEL", "verbose", "debug, info, warning, error, critical"),
         ("WORKER_POOL", "gevnet", "threads, prefork, processes, solo"),
+        (
+            "OPENAI_REASONING_EFFORT",
+            "lowest",
+            "none, minimal, low, medium, high, xhigh, max, default",
+        ),
     ],
 )
 def test_a_setting_naming_none_of_its_choices_stops_the_app(tmp_path, name, raw, choices):
     """Regression: SMS_BACKEND=twillio started, and every reply then failed in the worker;
-    LOG_FORMAT=xml and LOG_LEVEL=verbose were quietly read as text and INFO."""
+    LOG_FORMAT=xml and LOG_LEVEL=verbose were quietly read as text and INFO;
+    OPENAI_REASONING_EFFORT=lowest started, and the model's server refused every call."""
     assert f"{name}={raw!r} is not one of {choices}" in refusal(tmp_path, **{name: raw})
 
 
 def test_choice_settings_are_read_in_any_letter_case(tmp_path):
     """Regression: LOG_FORMAT=JSON gave text lines, from the app and from gunicorn alike."""
-    done = configured(tmp_path, LOG_FORMAT="JSON", LOG_LEVEL="WARNING", SMS_BACKEND="Console")
-    assert done.stdout.split() == ["json", "warning", "console"], done.stderr
+    done = configured(
+        tmp_path,
+        LOG_FORMAT="JSON",
+        LOG_LEVEL="WARNING",
+        SMS_BACKEND="Console",
+        OPENAI_REASONING_EFFORT="Low",
+    )
+    assert done.stdout.split() == ["json", "warning", "console", "low"], done.stderr
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
-from sms_agent import jobs, notices, outbound, simulator
+import config
+from sms_agent import create_app, jobs, notices, outbound, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, User, utcnow
@@ -305,6 +306,29 @@ def test_the_program_notice_is_configurable(app, client):
     app.config["PROGRAM_NOTICE"] = "AskBot: answers by AI. Msg&data rates may apply. HELP, STOP."
     text_in(client, "hi")
     assert outbox("program")[0].body == app.config["PROGRAM_NOTICE"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"PROGRAM_NOTICE": "AskBot: answers by AI. " * 8 + "HELP, STOP."}, "is 2 SMS segments"),
+        ({"SERVICE_NAME": "The Very Long Name of Our Answering Service, Inc. " * 2}, "segments"),
+        ({"PROGRAM_NOTICE": "AskBot: answers by AI. Msg&data rates may apply."}, "HELP or STOP"),
+        ({"PROGRAM_NOTICE": "AskBot: AI answers. Reply STOP to opt out."}, "mention HELP:"),
+    ],
+)
+def test_a_program_notice_carriers_frown_on_is_named_when_the_app_starts(caplog, settings, said):
+    """Regression: every new texter is sent the program notice, and a PROGRAM_NOTICE of two
+    segments (or a SERVICE_NAME that made the default one two) doubled the cost of every
+    first contact, or one without STOP broke the carriers' rules, with nothing said."""
+    create_app(
+        config.TestingConfig, PROGRAM_NOTICE="AskBot: AI answers. HELP for help, STOP to quit."
+    )
+    create_app(config.TestingConfig)  # the default notice is one segment with HELP and STOP
+    assert "program notice" not in caplog.text
+    create_app(config.TestingConfig, **settings)
+    [warning] = [r for r in caplog.records if "program notice" in r.getMessage()]
+    assert warning.levelname == "WARNING" and said in warning.getMessage()
 
 
 def test_a_new_number_texting_start_is_not_told_it_is_subscribed_again(app, client):
