@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from celery import Celery, Task
 from celery.signals import beat_init, worker_init, worker_process_init
 from flask import Flask
 from kombu import Exchange, Queue
 
 from config import INSTANCE_DIR
+
+log = logging.getLogger("sms_agent.worker")
 
 #: Answers, confirmations and every other job go to Celery's default queue; bulk notices
 #: (notices.BULK) to a queue of their own. A worker consumes both (unless `-Q` names only
@@ -34,11 +39,41 @@ def celery_init_app(app: Flask) -> Celery:
     return celery_app
 
 
+#: Seconds between looks at a database that is not ready, and between the lines saying so.
+DATABASE_POLL_SECONDS = 2.0
+DATABASE_REPEAT_SECONDS = 60.0
+
+
 @worker_init.connect
 def _tune_the_worker(sender, **_kwargs) -> None:
     """The worker is built and about to take jobs (a threads pool runs them in this process)."""
     use_worker_timeouts(sender.app)
     _tune(sender.app)
+    flask_app = getattr(sender.app, "flask_app", None)
+    if flask_app is not None:
+        wait_for_the_database(flask_app)
+
+
+def wait_for_the_database(flask_app: Flask, poll: float = DATABASE_POLL_SECONDS) -> None:
+    """A worker takes no job before the database answers and is migrated to this code's
+    schema. Started before `flask db upgrade` (a deploy's new workers come up before its
+    release step, or `celery worker` run by hand on a fresh database), it took jobs, and
+    each failed on a missing table or column: replies were retried, then given up. The
+    jobs wait in the broker meanwhile, and the log says why every minute."""
+    from .extensions import db
+    from .ops.health import database_not_ready
+
+    said_at = None
+    with flask_app.app_context():
+        while problem := database_not_ready():
+            now = time.monotonic()
+            if said_at is None or now - said_at >= DATABASE_REPEAT_SECONDS:
+                log.warning("the worker takes no jobs yet: %s", problem)
+                said_at = now
+            time.sleep(poll)
+        if said_at is not None:
+            log.warning("the database is ready: the worker takes jobs")
+        db.engine.dispose()  # a prefork pool's children must not share this connection
 
 
 @beat_init.connect

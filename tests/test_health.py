@@ -151,3 +151,30 @@ def test_readyz_is_503_until_the_migrations_are_applied(tmp_path):
     assert response.status_code == 200, response.json
     with app.app_context():
         db.engine.dispose()
+
+
+def test_a_worker_takes_no_job_until_the_migrations_are_applied(tmp_path, caplog):
+    """Regression: a worker started before `flask db upgrade` (a deploy's new workers come
+    up before its release step) took jobs at once, and each failed on a missing table: the
+    replies were retried, then given up. `celery worker` now waits at start-up, saying why,
+    and the jobs wait in the broker."""
+    from celery.signals import worker_init
+
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'new.sqlite'}")
+    worker = type("Worker", (), {"app": app.extensions["celery"]})()  # the WorkController
+    started = threading.Event()
+    threading.Thread(
+        target=lambda: (worker_init.send(sender=worker), started.set()), daemon=True
+    ).start()
+
+    deadline = time.monotonic() + 10
+    while "takes no jobs" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not started.wait(0.5)
+    [said] = [r.getMessage() for r in caplog.records if "takes no jobs" in r.getMessage()]
+    assert "the database has no tables yet: run `flask db upgrade`" in said
+
+    assert app.test_cli_runner().invoke(args=["db", "upgrade"]).exit_code == 0
+    assert started.wait(10)  # it takes jobs once migrated
+    with app.app_context():
+        db.engine.dispose()
