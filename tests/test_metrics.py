@@ -82,7 +82,8 @@ def test_sms_count_once_the_backend_accepted_them(app):
 def test_queue_wait_is_observed_when_a_worker_claims_a_task(app):
     from sms_agent.answering.pipeline import claim
 
-    task = make_task(created_at=utcnow() - timedelta(seconds=4))
+    # 2.5 s waited: in the bucket up to 5 s, with room for a busy machine's claim to be slow
+    task = make_task(created_at=utcnow() - timedelta(seconds=2.5))
     count_before = sample("job_queue_wait_seconds_count")
     below_5s_before = sample("job_queue_wait_seconds_bucket", le="5.0")
     below_1s_before = sample("job_queue_wait_seconds_bucket", le="1.0")
@@ -101,6 +102,20 @@ def test_a_stored_answer_counts_its_tokens_and_ai_latency(app):
     db.session.commit()
     assert sample("ai_tokens_total") == tokens_before + 42
     assert sample("ai_request_duration_seconds_sum") == latency_before + 0.75
+
+
+def test_an_offline_notice_is_no_ai_latency(app):
+    """Regression: with no model configured (the embedded default, or LLM_BACKEND=offline
+    left on in production), every offline notice was observed as an AI answer of a few
+    milliseconds: a dashboard of ai_request_duration_seconds showed a model answering at
+    once while none answered at all."""
+    from sms_agent.answering import pipeline
+
+    latency_before = sample("ai_request_duration_seconds_count")
+    task = make_task(sms_content="How do I fix a KeyError in Python?")
+    assert pipeline.answer(task.id) == "answered"
+    assert db.session.get(type(task), task.id).metadata_["offline"] is True
+    assert sample("ai_request_duration_seconds_count") == latency_before
 
 
 def test_a_completed_task_counts_one_reply(app):

@@ -201,12 +201,14 @@ def _message_facts(message: OutboundMessage) -> list:
 
 def _answer_facts(task: Task) -> list:
     """The pipeline stores the model's answer with its token count and the seconds the
-    call took (metadata llm_seconds) in the same flush."""
+    call took (metadata llm_seconds) in the same flush. An offline notice is no model's
+    answer, and its milliseconds are no AI latency."""
     if _change(task, "ai_response") is None:
         return []
     facts = []
-    seconds = (task.metadata_ or {}).get("llm_seconds")
-    if isinstance(seconds, int | float):
+    metadata = task.metadata_ or {}
+    seconds = metadata.get("llm_seconds")
+    if isinstance(seconds, int | float) and not metadata.get("offline"):  # no model answered
         facts.append((AI_LATENCY.observe, (seconds,)))
     if task.tokens_used:
         facts.append((AI_TOKENS.inc, (task.tokens_used,)))
