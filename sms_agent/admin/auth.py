@@ -99,9 +99,11 @@ def _login_account_rate() -> str:
 def _typed_account() -> str:
     """The account a login form names, as logins read it ("Ann" and " ANN " are one),
     hashed to a key of one size whatever was typed; unknown usernames count alike, so the
-    throttle does not tell which exist."""
-    typed = username_key(request.form.get("username"))
-    return "login-account:" + hashlib.sha256(typed.encode()).hexdigest()
+    throttle does not tell which exist. A browser that account logged in from before
+    counts apart, in a budget of its own, so guessers do not lock its staff member out."""
+    typed = hashlib.sha256(username_key(request.form.get("username")).encode()).hexdigest()
+    browser = known_browsers.browser_for_typed_username()
+    return f"login-browser:{browser}:{typed}" if browser else f"login-account:{typed}"
 
 
 def _only_failures_count(response):
@@ -146,13 +148,12 @@ class AuthView(BaseView):
     @expose("/login/", methods=("GET", "POST"))
     @limiter.limit(_login_rate, methods=["POST"], on_breach=_too_many)
     # Guesses from many addresses (a botnet, the 65,536 /64s of a free IPv6 tunnel's /48)
-    # are held to each account's own budget; its staff's own browsers are not.
+    # are held to each account's own budget; its staff's own browsers each have theirs.
     @limiter.limit(
         _login_account_rate,
         key_func=_typed_account,
         methods=["POST"],
         on_breach=_too_many_for_account,
-        exempt_when=known_browsers.is_known_for_typed_username,
     )
     def login(self):
         if request.method == "POST":

@@ -1,9 +1,15 @@
 """The browsers a staff account logged in from before (OWASP's "device cookies"): a signed
-cookie naming the accounts that logged in there. Whoever guesses an account's password uses
-up its failed logins (LOGIN_ACCOUNT_RATE), and so locks out new browsers, but never the
-browsers its staff member uses."""
+cookie naming the browser and the accounts that logged in there. Whoever guesses an
+account's password uses up its failed logins (LOGIN_ACCOUNT_RATE), and so locks out new
+browsers, but never the browsers its staff member uses: each of those has a budget of its
+own for that account. The cookie is a bearer value, so that budget is the browser's, not
+each copy's: a cookie copied onto a botnet's machines (by someone who once logged in, with
+a password since changed) guesses no more than one browser may."""
 
 from __future__ import annotations
+
+import hashlib
+import secrets
 
 from flask import Response, current_app, request, url_for
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -25,34 +31,46 @@ def _signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys, salt=_SALT)
 
 
-def known_accounts() -> list[int]:
-    """The ids of the accounts that logged in from this browser (none for a cookie that is
-    missing, forged, of another SECRET_KEY or older than MAX_AGE)."""
+def _read() -> tuple[str | None, list[int]]:
+    """(the browser's id, the ids of the accounts that logged in from it); (None, []) for a
+    cookie that is missing, forged, of another SECRET_KEY or older than MAX_AGE. A cookie
+    of the first release, a bare list of accounts, is known by a digest of itself, which
+    every cookie re-issued from it keeps."""
     raw = request.cookies.get(COOKIE)
     if not raw:
-        return []
+        return None, []
     try:
-        ids = _signer().loads(raw, max_age=MAX_AGE)
+        data = _signer().loads(raw, max_age=MAX_AGE)
     except BadData:
-        return []
-    return [n for n in ids if isinstance(n, int)] if isinstance(ids, list) else []
+        return None, []
+    if isinstance(data, list):
+        data = {"browser": hashlib.sha256(raw.encode()).hexdigest()[:32], "accounts": data}
+    if not isinstance(data, dict) or not isinstance(data.get("browser"), str):
+        return None, []
+    accounts = data.get("accounts")
+    ids = [n for n in accounts if isinstance(n, int)] if isinstance(accounts, list) else []
+    return data["browser"], ids
 
 
-def is_known_for_typed_username() -> bool:
-    """Whether the account the login form names logged in from this browser before."""
-    ids = known_accounts()
-    if not ids:
-        return False
+def browser_for_typed_username() -> str | None:
+    """This browser's id when the account the login form names logged in from it before,
+    else None (a new browser, for this account)."""
+    browser, ids = _read()
+    if browser is None or not ids:
+        return None
     staff = find_staff(request.form.get("username"))
-    return staff is not None and staff.id in ids
+    return browser if staff is not None and staff.id in ids else None
 
 
 def remember(response: Response, staff: StaffUser) -> Response:
-    """Mark this browser as one `staff` logs in from (on the login's own path only)."""
-    ids = [staff.id, *(n for n in known_accounts() if n != staff.id)][:MAX_ACCOUNTS]
+    """Mark this browser as one `staff` logs in from (on the login's own path only). It
+    keeps its id, so a login does not hand it a fresh budget of failures."""
+    browser, known = _read()
+    ids = [staff.id, *(n for n in known if n != staff.id)][:MAX_ACCOUNTS]
+    data = {"browser": browser or secrets.token_urlsafe(24), "accounts": ids}
     response.set_cookie(
         COOKIE,
-        _signer().dumps(ids),
+        _signer().dumps(data),
         max_age=MAX_AGE,
         path=url_for("auth.login"),
         secure=current_app.config["SESSION_COOKIE_SECURE"],

@@ -415,3 +415,63 @@ def test_a_browser_that_logged_in_to_the_account_before_gets_in_while_it_is_atta
 
     assert guess_from_network(account_limited_app, 5, "ann", PASSWORD) == 429
     assert log_in(own, "ann").status_code == 302
+
+
+def with_cookie_of(app, browser, n: int):
+    """A browser of its own at the n-th /64 of one IPv6 /48, carrying `browser`'s
+    known_browser cookie, as a guesser copies it onto every machine of a botnet."""
+    copy = app.test_client()
+    copy.environ_base["REMOTE_ADDR"] = f"2001:db8:1:{n:x}::7"
+    cookie = browser.get_cookie("known_browser", path="/admin/auth/login/")
+    copy.set_cookie("known_browser", cookie.value, path="/admin/auth/login/")
+    return copy
+
+
+def test_a_copied_known_browser_cookie_guesses_no_more_than_the_account_allows(
+    app, account_limited_app
+):
+    """Regression: a browser the account logged in from was exempt from LOGIN_ACCOUNT_RATE
+    altogether, and its cookie is a bearer value. Whoever logged in once (a password
+    leaked, then changed) copied that cookie onto a botnet's machines and guessed the new
+    password from every /64 without the account's limit. Each known browser now has a
+    budget of its own (OWASP's device cookies: a device cookie that keeps failing is
+    locked out), shared by every copy of it, even re-issued by a later login; the staff
+    member's own browser still gets in."""
+    ann = make_staff("ann", "the old password")
+    make_staff("bob", PASSWORD)
+    own = account_limited_app.test_client()
+    assert log_in(own, "ann", "the old password").status_code == 302
+    own.post("/admin/auth/logout/", data={"csrf_token": csrf_for(own, "/admin/")})
+    stolen = account_limited_app.test_client()
+    assert log_in(stolen, "ann", "the old password").status_code == 302
+    stolen.post("/admin/auth/logout/", data={"csrf_token": csrf_for(stolen, "/admin/")})
+    ann.set_password(PASSWORD)
+    db.session.commit()
+
+    copies = [with_cookie_of(account_limited_app, stolen, n) for n in range(4)]
+    statuses = [log_in(copy, "ann", "guess").status_code for copy in copies]
+    assert statuses == [401, 401, 401, 429]
+    # A login to another account re-issues the cookie, naming ann still, with no new budget.
+    assert log_in(stolen, "bob").status_code == 302
+    stolen.post("/admin/auth/logout/", data={"csrf_token": csrf_for(stolen, "/admin/")})
+    assert log_in(with_cookie_of(account_limited_app, stolen, 9), "ann", "guess").status_code == 429
+    assert log_in(own, "ann").status_code == 302
+
+
+def test_a_browser_with_the_first_releases_cookie_still_gets_in_while_attacked(
+    app, account_limited_app
+):
+    """A cookie of the first release (a bare list of the accounts) is still a known browser,
+    with a budget of its own."""
+    from sms_agent.admin import known_browsers
+
+    ann = make_staff("ann", PASSWORD)
+    with account_limited_app.test_request_context():
+        old_cookie = known_browsers._signer().dumps([ann.id])
+    own = account_limited_app.test_client()
+    own.set_cookie("known_browser", old_cookie, path="/admin/auth/login/")
+    for n in range(3):
+        guess_from_network(account_limited_app, n)
+
+    assert guess_from_network(account_limited_app, 5, "ann", PASSWORD) == 429
+    assert log_in(own, "ann").status_code == 302
