@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -43,8 +45,24 @@ def page_to_return_to() -> str:
         return request.full_path.rstrip("?")
     referrer = request.referrer or ""
     if referrer.startswith(request.host_url):
-        return "/" + referrer.removeprefix(request.host_url)
+        # a Referer of http://host//other.example would otherwise be a path to another site
+        return site_path("/" + referrer.removeprefix(request.host_url)) or url_for("admin.index")
     return url_for("admin.index")
+
+
+def site_path(target: str | None) -> str | None:
+    """`target` as a path on this site, or None when it is not one: an absolute or
+    scheme-relative URL could send staff to a look-alike site."""
+    if not target:
+        return None
+    target = target.replace("\\", "/").strip()
+    # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" would leave the site.
+    if any(char.isspace() or not char.isprintable() for char in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
 
 
 NOT_DONE = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 
 from flask import (
     after_this_request,
@@ -25,7 +24,7 @@ from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
 from ..models.staff import MAX_PASSWORD, find_staff, password_matches, username_key
 from . import known_browsers
-from .access import is_staff
+from .access import is_staff, site_path
 
 FAILED_LOGIN = 401
 
@@ -47,21 +46,6 @@ def load_staff(user_id: str) -> StaffUser | None:
     except (TypeError, ValueError):
         return None
     return staff if staff is not None and staff.holds_session(token) else None
-
-
-def site_path(target: str | None) -> str | None:
-    """`target` as a path on this site, or None when it is not one: an absolute or
-    scheme-relative URL could send staff to a look-alike site."""
-    if not target:
-        return None
-    target = target.replace("\\", "/").strip()
-    # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" would leave the site.
-    if any(char.isspace() or not char.isprintable() for char in target):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def safe_next(target: str | None) -> str:

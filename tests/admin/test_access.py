@@ -273,6 +273,28 @@ def test_a_reply_from_a_page_opened_before_logging_in_again_says_it_was_not_sent
     assert db.session.scalars(sa.select(OutboundMessage.body)).all() == []
 
 
+@pytest.mark.parametrize("referrer", ["//evil.example/x", "/\\evil.example/x", "/\t/evil.example"])
+def test_a_stale_form_never_sends_staff_off_the_site_whatever_its_referrer(
+    admin_client, referrer
+):
+    """Hardening (attack10's finding): the page a stale form returns to was the Referer's
+    path as sent, so a Referer of http://localhost//evil.example redirected staff to
+    //evil.example, another site. It goes to the admin's home instead."""
+    make_user("+15550100777")
+    form = form_as_shown(admin_client, "/admin/user/conversation/?id=%2B15550100777")
+    admin_client.post("/admin/auth/logout/", data={"csrf_token": form["csrf_token"]})
+    log_in(admin_client, "boss")
+    admin_client.get("/admin/")
+
+    response = admin_client.post(
+        "/admin/user/conversation/send/?id=%2B15550100777",
+        data={**form, "message": "Still there?"},
+        headers={"Referer": "http://localhost/" + referrer.removeprefix("/")},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+
+
 def test_a_form_posted_without_its_session_cookie_goes_to_the_login_page_saying_so(
     admin_client,
 ):
