@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import limits
+from sms_agent import handoff, limits
 from sms_agent import notices as notices_module
+from sms_agent.costs import report
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, RefusalReason, Task, User, first_of_next_month, utcnow
 from sms_agent.notices import spend_cap_text
@@ -199,3 +200,19 @@ def test_a_texter_refused_on_answers_under_way_then_answered_is_told_when_they_r
     text(client, "And now?")
     text(client, "Still there?")
     assert notices(app) == ["spend_cap"]  # told once more, then one notice for the run
+
+
+def test_what_staff_texted_a_texter_does_not_count_toward_their_cap(app, client):
+    """Regression: a staff member's SMS to a texter (the conversation page, the API's
+    send_message) counted toward the texter's monthly spend cap, so a texter staff wrote
+    to at length was refused `over_spend` for texts they never asked for. They stay in the
+    service's spend and the texter's reports."""
+    app.config.update(SPEND_CAP_FREE=D("0.05"))
+    user = make_user(PHONE)
+    staff = make_staff("agent")
+    for _ in range(4):
+        handoff.send_as_staff(user, "Your refund is on its way. " * 40, staff)
+        db.session.commit()
+    assert report.spent_by(PHONE) >= D("0.05")  # 4 x 7 segments at 0.0083 USD
+    text(client)
+    assert stored() == [("queued", None)]
