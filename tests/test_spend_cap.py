@@ -17,6 +17,7 @@ from sms_agent.models import ModelCall, RefusalReason, Task, User, first_of_next
 from sms_agent.notices import spend_cap_text
 from tests.admission import PHONE, D, answers, api_create, notices, spent, stored, text
 from tests.factories import make_staff, make_token, make_user
+from tests.standins import inbound_form, signed_post
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("mid_month_noon")
@@ -71,6 +72,25 @@ def test_texts_sent_at_once_do_not_take_a_texter_past_the_cap(app, client):
     db.session.commit()
     text(client, "One more?")
     assert stored()[-1] == ("queued", None)
+
+
+def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(app, client):
+    """Regression: a WhatsApp answer is one message, priced at one segment (the rest waits
+    for MORE), yet each still being answered counted at the tier's SMS segments, three times
+    that on free (twenty on enterprise): a WhatsApp texter sending a few texts at once,
+    nowhere near the cap, was refused `over_spend` and told the month's cap was reached.
+    Counted at about 0.0087 USD each, five fit under the 0.05 USD left."""
+    app.config.update(SPEND_CAP_FREE=D("0.10"))
+    make_user(PHONE)
+    spent(PHONE, "0.05")
+    for n in range(5):
+        signed_post(
+            client,
+            "/sms/inbound",
+            inbound_form(f"Question {n}?", From="whatsapp:" + PHONE, To="whatsapp:+15005550006"),
+        )
+    assert stored() == [("queued", None)] * 5
+    assert notices(app) == []
 
 
 def test_api_tasks_created_at_once_do_not_take_a_texter_past_the_cap(app, client):
