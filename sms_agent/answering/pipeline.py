@@ -127,8 +127,10 @@ def _answer_claimed(task: Task, started: float) -> str:
         return "not_sent"
     answered_now = task.ai_response is None
     if answered_now:
-        # A number we may not text is not worth a model call.
+        # A number we may not text is not worth a model call, nor is a WhatsApp texter
+        # whose 24-hour window closed before this job ran (a backlog, a worker outage).
         outbound.check_destination(user, task)
+        outbound.check_window(user)
         if attachments_of(task):
             # The claim is committed first: a run that finds an attachment still being read
             # by the run it took over from stops, and leaves the task claimed by its own.
