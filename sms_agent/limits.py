@@ -33,6 +33,7 @@ from .costs.prices import estimate_answer, money
 from .extensions import db
 from .models import RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
+from .outbound import channels
 from .phones import mask
 
 log = logging.getLogger("sms_agent.limits")
@@ -331,17 +332,22 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
     spent, in_flight = report.spent_and_in_flight(
         user.phone_number, report.month_start(now or utcnow())
     )
-    if spent + in_flight * _answer_estimate(user) < cap:
+    # A WhatsApp texter's answers are one message each: counted at the tier's SMS, a few
+    # texts at once far under the cap were refused and told the month's cap was reached.
+    # (The daily cap counts every texter's answers at this one's, so it stays at the SMS.)
+    answer = _answer_estimate(user, one_message=channels.is_whatsapp(user))
+    if spent + in_flight * answer < cap:
         return None
     return cap
 
 
-def _answer_estimate(user: User) -> Decimal:
-    """What one answer to `user` may cost: their tier's segments, and the tokens they allow
-    (with a reasoning model's thinking)."""
+def _answer_estimate(user: User, one_message: bool = False) -> Decimal:
+    """What one answer to `user` may cost: their tier's segments, or with `one_message` a
+    WhatsApp answer's one message, priced as one segment (the rest waits for MORE), and the
+    tokens they allow (with a reasoning model's thinking)."""
     segments = quota.segment_budget(user.tier)
     tokens = max_tokens(segments) + int(current_app.config.get("OPENAI_REASONING_TOKENS") or 0)
-    return estimate_answer(user.phone_number, segments, tokens)
+    return estimate_answer(user.phone_number, 1 if one_message else segments, tokens)
 
 
 def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:

@@ -897,3 +897,51 @@ def test_the_local_media_store_keeps_its_files_media_retention_days(app, media_s
     assert sorted(p.name for p in media_store.folder.iterdir()) == sorted(
         [new.rsplit("/", 1)[1], new.rsplit("/", 1)[1] + ".type", "NOTES.txt"]
     )
+
+
+def test_a_task_whose_voice_notes_took_long_to_read_is_not_answered_twice(
+    app, client, texter, twilio_server, openai_server, monkeypatch
+):
+    """Regression: the stale clock of a task being answered ran from its claim, so reading
+    its voice notes (each a download and a transcription, up to MEDIA_TIMEOUT and
+    OPENAI_TIMEOUT) counted toward STALE_TASK_SECONDS: a task whose reading had taken longer
+    looked abandoned while its run waited for the model, and the sweeper handed it to a
+    second run, which asked the model again and texted a second answer, both paid for. The
+    claim is renewed once the reading is done, so only the model's wait counts."""
+    from datetime import timedelta
+
+    from sms_agent.answering import pipeline
+    from sms_agent.models import types
+    from sms_agent.ops.sweeper import claim_stranded
+
+    later, clock = [timedelta(0)], types.clock
+    monkeypatch.setattr(types, "clock", lambda: clock() + later[0])
+    urls = [twilio_server.serve(media_path(), "audio/ogg", OGG) for _ in range(2)]
+    form = inbound_form(
+        "",
+        NumMedia="2",
+        **{f"MediaUrl{n}": url for n, url in enumerate(urls)},
+        **{f"MediaContentType{n}": "audio/ogg" for n in range(2)},
+    )
+    signed_post(client, "/sms/inbound", form)
+    task_id = db.session.scalar(sa.select(Task.id).where(Task.message_sid == form["MessageSid"]))
+    answer_model, second_run = openai_server.default, []
+
+    def slow_server(method, path, body):
+        if path.endswith("/audio/transcriptions"):
+            later[0] += timedelta(seconds=app.config["STALE_TASK_SECONDS"] * 0.6)
+        elif not second_run:  # the model is asked: meanwhile, the sweep
+            with app.app_context():
+                second_run.append(claim_stranded())
+                db.session.commit()
+                if second_run[0]:
+                    second_run.append(pipeline.answer(task_id))
+                db.session.remove()
+        return answer_model(method, path, body)
+
+    openai_server.default = slow_server
+    assert pipeline.answer(task_id) == "answered"
+
+    assert second_run == [[]]
+    assert len(chat_requests(openai_server)) == 1
+    assert [m.kind for m in outbox()] == ["reply"]

@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import limits
+from sms_agent import handoff, limits
 from sms_agent import notices as notices_module
+from sms_agent.costs import report
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, RefusalReason, Task, User, first_of_next_month, utcnow
 from sms_agent.notices import spend_cap_text
 from tests.admission import PHONE, D, answers, api_create, notices, spent, stored, text
 from tests.factories import make_staff, make_token, make_user
+from tests.standins import inbound_form, signed_post
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("mid_month_noon")
@@ -70,6 +72,25 @@ def test_texts_sent_at_once_do_not_take_a_texter_past_the_cap(app, client):
     db.session.commit()
     text(client, "One more?")
     assert stored()[-1] == ("queued", None)
+
+
+def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(app, client):
+    """Regression: a WhatsApp answer is one message, priced at one segment (the rest waits
+    for MORE), yet each still being answered counted at the tier's SMS segments, three times
+    that on free (twenty on enterprise): a WhatsApp texter sending a few texts at once,
+    nowhere near the cap, was refused `over_spend` and told the month's cap was reached.
+    Counted at about 0.0087 USD each, five fit under the 0.05 USD left."""
+    app.config.update(SPEND_CAP_FREE=D("0.10"))
+    make_user(PHONE)
+    spent(PHONE, "0.05")
+    for n in range(5):
+        signed_post(
+            client,
+            "/sms/inbound",
+            inbound_form(f"Question {n}?", From="whatsapp:" + PHONE, To="whatsapp:+15005550006"),
+        )
+    assert stored() == [("queued", None)] * 5
+    assert notices(app) == []
 
 
 def test_api_tasks_created_at_once_do_not_take_a_texter_past_the_cap(app, client):
@@ -199,3 +220,19 @@ def test_a_texter_refused_on_answers_under_way_then_answered_is_told_when_they_r
     text(client, "And now?")
     text(client, "Still there?")
     assert notices(app) == ["spend_cap"]  # told once more, then one notice for the run
+
+
+def test_what_staff_texted_a_texter_does_not_count_toward_their_cap(app, client):
+    """Regression: a staff member's SMS to a texter (the conversation page, the API's
+    send_message) counted toward the texter's monthly spend cap, so a texter staff wrote
+    to at length was refused `over_spend` for texts they never asked for. They stay in the
+    service's spend and the texter's reports."""
+    app.config.update(SPEND_CAP_FREE=D("0.05"))
+    user = make_user(PHONE)
+    staff = make_staff("agent")
+    for _ in range(4):
+        handoff.send_as_staff(user, "Your refund is on its way. " * 40, staff)
+        db.session.commit()
+    assert report.spent_by(PHONE) >= D("0.05")  # 4 x 7 segments at 0.0083 USD
+    text(client)
+    assert stored() == [("queued", None)]

@@ -772,3 +772,24 @@ def test_one_stop_opts_the_texter_out_of_both_channels_and_one_start_back_in(
     text_in(client, "START", PHONE)
     text_in(client, "And of Spain?")
     assert [(m.kind, m.channel) for m in outbox()][1:] == [("opt_in", "sms"), ("reply", "whatsapp")]
+
+
+def test_a_whatsapp_question_whose_window_closed_before_its_job_ran_is_not_asked(
+    app, client, openai_server
+):
+    """Regression: a WhatsApp question whose job ran after the 24-hour window had closed (a
+    backlog, a worker outage) was asked of the model, paid for, and only then found it could
+    not be sent: a window closed is now no more worth a model call than a number abroad."""
+    from sms_agent.answering import pipeline
+
+    make_user(PHONE)
+    asked = queued_text_in(client, "What is the capital of France?")
+    db.session.get(User, PHONE).last_whatsapp_at = utcnow() - timedelta(hours=25)
+    db.session.commit()
+
+    assert pipeline.answer(asked.id) == "not_sent"
+
+    db.session.rollback()
+    assert openai_server.requests == []
+    assert db.session.get(Task, asked.id).cost_usd == 0
+    assert db.session.get(User, PHONE).monthly_requests == 0  # given back

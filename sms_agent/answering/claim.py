@@ -83,6 +83,14 @@ def begin_claim(task_id) -> Task | None:
     return task
 
 
+def renew_claim(task: Task) -> None:
+    """Restart the claimed task's stale clock, for the caller's next commit to carry: a run
+    that spent long reading its pictures and voice notes (a download and a transcription
+    each) would otherwise look abandoned while it waits for the model, and the sweeper
+    handed it to a second run, which asked the model again and texted a second answer."""
+    task.updated_at = utcnow()
+
+
 @contextlib.contextmanager
 def kept_across_commits():
     """Keep loaded rows after each commit instead of reading them all again.

@@ -30,7 +30,7 @@ from ..media.read import BeingRead, MediaProblem, attachments_of, has_unread_fil
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
-from .claim import begin_claim, claim, kept_across_commits
+from .claim import begin_claim, claim, kept_across_commits, renew_claim
 from .failures import TryAgain, finish_unsent, give_up, hold_for_staff, refuse_media, release
 
 __all__ = ["TryAgain", "answer", "claim", "give_up"]
@@ -127,13 +127,16 @@ def _answer_claimed(task: Task, started: float) -> str:
         return "not_sent"
     answered_now = task.ai_response is None
     if answered_now:
-        # A number we may not text is not worth a model call.
+        # A number we may not text is not worth a model call, nor is a WhatsApp texter
+        # whose 24-hour window closed before this job ran (a backlog, a worker outage).
         outbound.check_destination(user, task)
+        outbound.check_window(user)
         if attachments_of(task):
             # The claim is committed first: a run that finds an attachment still being read
             # by the run it took over from stops, and leaves the task claimed by its own.
             db.session.commit()
             media = read_media(task)  # holds no connection through downloads, as ask_model
+            renew_claim(task)  # the model's wait starts the stale clock, not the reading's
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             ask_model(task, user, media)
         else:

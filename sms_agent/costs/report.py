@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..answering.history import STAFF_KINDS
 from ..extensions import db
 from ..models import (
     ModelCall,
@@ -94,16 +95,22 @@ IN_FLIGHT = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
 #: Texts kept for staff while they hold the conversation: never answered, so a model call
 #: for one (a voice note transcribed for staff to read) is staff's doing, not the texter's.
 _HELD = Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value
+#: What staff texted a texter, or had the service text them (a tier change's notice, the
+#: end of a handoff, notices.BULK): staff's doing too, not the texter's asking.
+_STAFFS_SMS = sorted(STAFF_KINDS | {"tier_change", "handoff_ended"})
 
 
 def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
     """What one texter cost since `since` by their own asking, their monthly cap's figure:
     spent_by but the transcriptions of voice notes held for staff (which staff asked for:
-    a texter handed back to the AI was refused `over_spend` for them), and how many of
+    a texter handed back to the AI was refused `over_spend` for them) and the SMS staff
+    sent them (a texter staff wrote to at length was refused too), and how many of
     their requests since then are still being answered (queued or processing), whose cost
     is not in it yet: in the same statement, one round trip."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(
-        OutboundMessage.to_number == phone, OutboundMessage.created_at >= since
+        OutboundMessage.to_number == phone,
+        OutboundMessage.created_at >= since,
+        OutboundMessage.kind.not_in(_STAFFS_SMS),
     )
     calls = (
         sa.select(sa.func.sum(MODEL_COST))

@@ -118,6 +118,13 @@ def check_destination(user: User, task: Task | None = None) -> None:
     raise refused
 
 
+def check_window(user: User) -> None:
+    """Raise OutsideWindow for a WhatsApp texter whose 24-hour window has closed."""
+    closed = channels.window_problem(user)
+    if closed:
+        raise OutsideWindow(closed)
+
+
 class SendFailed(Exception):
     """Twilio refused or could not be reached; `error.retryable` says whether to try again.
 
@@ -275,9 +282,7 @@ def _send(
     if confirming_opt_out and not _is_confirmation(user, kind, texts):
         raise ValueError(f"only a one-part {OPT_OUT_CONFIRMATION!r} SMS may pass an opt-out")
     _refuse_if_opted_out(user, confirming_opt_out)
-    closed = channels.window_problem(user)
-    if closed:
-        raise OutsideWindow(closed)
+    check_window(user)
     backend = get_sms_backend()
     from_number = sender_number(sender, channels.channel_of(user))
     stored = _stored_parts(task, kind) if resume else {}
