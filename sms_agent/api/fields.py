@@ -234,7 +234,8 @@ class DateOrDateTime(fields.Field):
         if not isinstance(value, str):
             raise ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 date-time.")
         try:
-            return self._parse(check_text(value.strip()))
+            # RFC 3339 (OpenAPI's date-time) allows a lower-case 'z', which Python refuses.
+            return self._parse(check_text(value.strip()).upper())
         except (ValueError, OverflowError):
             raise ValidationError(_date_problem(value)) from None
 
