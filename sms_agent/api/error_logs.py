@@ -35,7 +35,9 @@ def _dump(errors) -> list[dict]:
 def _check_references(data: dict) -> None:
     """A user or task named must exist (the database would refuse it less politely), and a
     task named with a user must be theirs: an error filed under one texter about another's
-    task shows on both texters' pages, each about the wrong person."""
+    task shows on both texters' pages, each about the wrong person. A task named alone
+    files the error under its texter: under nobody, `?user_phone=` would not list it, and
+    deleting the texter would leave their number in it (models/forgetting.py)."""
     problems = {}
     phone, task = data.get("user_phone"), None
     if phone and db.session.get(User, phone) is None:
@@ -46,6 +48,8 @@ def _check_references(data: dict) -> None:
             problems["task_id"] = [f"No task {data['task_id']}."]
     if task is not None and phone and task.user_phone != phone:
         problems["task_id"] = [f"Task {task.id} is not from the user {phone}."]
+    elif task is not None:
+        data["user_phone"] = task.user_phone
     if problems:
         raise field_errors(problems)
 
@@ -65,7 +69,11 @@ def list_errors():
 @operation("errors", body=ErrorLogCreateIn, response=ErrorLogOut, status=201)
 @staff_only
 def create_error():
-    """Record an error (critical types alert the on-call channel, as any new error does)."""
+    """Record an error (critical types alert the on-call channel, as any new error does).
+
+    A `task_id` without `user_phone` files it under the task's texter; with another
+    texter's `user_phone` it is a 400.
+    """
     data = load_body(ErrorLogCreateIn())
     _check_references(data)
     error = ErrorLog(**data)

@@ -53,6 +53,26 @@ class Text(fields.String):
         return check_text(super()._deserialize(value, attr, data, **kwargs))
 
 
+class JSONBoolean(fields.Boolean):
+    """A boolean in a JSON body: true or false, as the OpenAPI document says. marshmallow's
+    also takes 0, 1, "false", "off" and the like, which a query string needs (filters.py) but
+    a body does not: a client sending them relied on a leniency the document does not grant."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class JSONNumber(fields.Float):
+    """A number in a JSON body: marshmallow's Float also reads a string of one, "2.5"."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 #: What the cursors this server hands out are made of: base64url without its padding.
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 
@@ -214,7 +234,8 @@ class DateOrDateTime(fields.Field):
         if not isinstance(value, str):
             raise ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 date-time.")
         try:
-            return self._parse(check_text(value.strip()))
+            # RFC 3339 (OpenAPI's date-time) allows a lower-case 'z', which Python refuses.
+            return self._parse(check_text(value.strip()).upper())
         except (ValueError, OverflowError):
             raise ValidationError(_date_problem(value)) from None
 

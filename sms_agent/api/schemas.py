@@ -23,6 +23,8 @@ from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
     Email,
     FiniteFloat,
+    JSONBoolean,
+    JSONNumber,
     JSONObject,
     JSONObjectOut,
     Phone,
@@ -140,7 +142,7 @@ class UserUpdateIn(InSchema):
     full_name = Text(validate=validate.Length(max=100), load_only=True)
     timezone = TimeZone(load_only=True)
     preferences = JSONObject(load_only=True)
-    is_active = fields.Boolean(load_only=True)
+    is_active = JSONBoolean(load_only=True)
 
 
 class UserCreateIn(UserUpdateIn):
@@ -231,15 +233,15 @@ class TaskUpdateIn(InSchema):
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
     status = Text(validate=validate.OneOf(_SETTABLE_STATUSES), load_only=True)
     ai_response = Text(allow_none=True, load_only=True)
-    success = fields.Boolean(load_only=True)
+    success = JSONBoolean(load_only=True)
     error_message = Text(allow_none=True, load_only=True)
-    processing_time = fields.Float(
+    processing_time = JSONNumber(
         allow_none=True,
         validate=validate.Range(min=0, max=MAX_PROCESSING_SECONDS),
         load_only=True,
     )
     tokens_used = fields.Integer(allow_none=True, strict=True, validate=INT32, load_only=True)
-    complexity_score = fields.Float(
+    complexity_score = JSONNumber(
         allow_none=True, validate=validate.Range(min=0, max=1), load_only=True
     )
     metadata = JSONObject(data_key="metadata", attribute="metadata_", load_only=True)
@@ -289,7 +291,7 @@ class ErrorLogUpdateIn(InSchema):
     error_type = Text(validate=validate.OneOf(ErrorType.values()), load_only=True)
     error_message = Text(validate=validate.Length(min=1), load_only=True)
     stack_trace = Text(load_only=True)
-    resolved = fields.Boolean(load_only=True)
+    resolved = JSONBoolean(load_only=True)
     resolution_notes = Text(load_only=True)
     metadata = JSONObject(data_key="metadata", attribute="metadata_", load_only=True)
 
@@ -366,10 +368,10 @@ class MessageOut(OutSchema):
     replying_to = _maybe(fields.String, "in: what the message a WhatsApp reply answers says.")
 
 
-def _force(description: str) -> fields.Boolean:
+def _force(description: str) -> JSONBoolean:
     """Act on a conversation another staff member holds: the API's answer to the admin's
     confirm button (REST clients ask no questions; they say so up front or get a 409)."""
-    return fields.Boolean(load_default=False, load_only=True, metadata={"description": description})
+    return JSONBoolean(load_default=False, load_only=True, metadata={"description": description})
 
 
 class TakeoverIn(InSchema):

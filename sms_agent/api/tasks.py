@@ -19,7 +19,7 @@ from ..models import (
     lock_texter,
     utcnow,
 )
-from ..models.tasks import outcome_conflict, refusal_conflict
+from ..models.tasks import lock_task, outcome_conflict, refusal_conflict
 from . import bp
 from .auth import (
     current_principal,
@@ -54,8 +54,9 @@ TASK_PATH = "/tasks/<uuid:task_id>/"
 TASK_FILTERS = frozenset(TaskFilterQuery._declared_fields)
 
 
-def get_task_or_404(task_id: uuid.UUID) -> Task:
-    task = db.session.get(Task, task_id)
+def get_task_or_404(task_id: uuid.UUID, *, locked: bool = False) -> Task:
+    """The task at this URL; `locked` (models.lock_task) for a change checked against it."""
+    task = lock_task(task_id) if locked else db.session.get(Task, task_id)
     if task is None or not owns(task.user_phone):
         raise not_found("task")
     return task
@@ -256,7 +257,7 @@ def update_task(task_id: uuid.UUID):
     (400 otherwise, e.g. success true with status failed). A refused text stays refused
     (400): only the service refuses one, when it arrives.
     """
-    task = get_task_or_404(task_id)
+    task = get_task_or_404(task_id, locked=True)
     schema = TaskUpdateIn()
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)

@@ -21,6 +21,7 @@ from .types import (
     check_json_object,
     utcnow,
 )
+from .users import take_sqlite_write_lock
 
 if TYPE_CHECKING:
     from .media import TaskMedia
@@ -215,3 +216,20 @@ class Task(db.Model):
             "avg_tokens_used": float(row[2]) if row[2] is not None else None,
             "avg_complexity": float(row[3]) if row[3] is not None else None,
         }
+
+
+def lock_task(task_id: uuid.UUID) -> Task | None:
+    """The task, locked until the commit and read afresh, for a change checked against what
+    it holds (status against success): two changes at once take turns, and the second is
+    checked against the first's result rather than what both read before either wrote."""
+    take_sqlite_write_lock()
+    return db.session.scalars(_LOCKED_TASK, {"id": task_id}).first()
+
+
+# FOR NO KEY UPDATE: rows referencing the task (its messages, media) may still be inserted.
+_LOCKED_TASK = (
+    sa.select(Task)
+    .where(Task.id == sa.bindparam("id"))
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)

@@ -40,7 +40,7 @@ OPT_CHANGE_LANGUAGE = "opt_change_language"
 BOOKKEEPING_LOCK = {"key_share": True}
 
 
-def _take_sqlite_write_lock() -> None:
+def take_sqlite_write_lock() -> None:
     """SQLite has no row locks and reads outside a write transaction, so two webhooks could
     both read service_state before either writes. Starting the transaction with BEGIN
     IMMEDIATE takes SQLite's single write lock first: they take turns, as on PostgreSQL."""
@@ -54,7 +54,7 @@ def _take_sqlite_write_lock() -> None:
 def lock_texter(phone: str) -> User | None:
     """The texter, locked until the commit, for a read-modify-write of its bookkeeping.
     (Like Session.get with_for_update, which builds its statement afresh on every call.)"""
-    _take_sqlite_write_lock()
+    take_sqlite_write_lock()
     return db.session.scalars(_LOCKED_TEXTER, {"phone": phone}).first()
 
 
@@ -62,7 +62,7 @@ def lock_texters(phones: list[str]) -> list[User]:
     """The texters, each locked until the commit as `lock_texter` locks one, in number
     order: two changes of the same texters (a bulk action clicked twice) take turns, never
     wait for each other in a deadlock, and the second reads what the first wrote."""
-    _take_sqlite_write_lock()
+    take_sqlite_write_lock()
     statement = (
         sa.select(User)
         .where(User.phone_number.in_(phones))
@@ -85,14 +85,14 @@ def texter_of(task) -> User:
 
 def relock_bookkeeping(user: User) -> None:
     """Read `user.service_state` again under the same lock `lock_texter` takes."""
-    _take_sqlite_write_lock()
+    take_sqlite_write_lock()
     _reread(user, "service_state", _LOCKED_SERVICE_STATE)
 
 
 def relock_tier(user: User) -> None:
     """Read `user.tier` again under the same lock `lock_texter` takes, for a tier change:
     two at once take turns, and the second finds the tier the first committed."""
-    _take_sqlite_write_lock()
+    take_sqlite_write_lock()
     _reread(user, "tier", _LOCKED_TIER)
 
 

@@ -64,6 +64,27 @@ def test_an_error_about_one_texters_task_filed_under_another_is_400(client, admi
     assert db.session.scalar(sa.select(sa.func.count(ErrorLog.id))) == 0
 
 
+@pytest.mark.parametrize("user_phone", [{}, {"user_phone": None}], ids=["left out", "null"])
+def test_an_error_filed_with_a_task_alone_is_its_texters(client, admin_headers, user_phone):
+    """Regression: it was stored under no texter, so `?user_phone=` did not list it and, the
+    texter deleted, their number stayed in its message (the deletion redacts only the error
+    logs under their number)."""
+    task = make_task(make_user(PHONE))
+    payload = {"error_type": "twilio_error", "error_message": f"The 'To' number {PHONE} failed"}
+    response = client.post(
+        "/api/errors/",
+        json={**payload, **user_phone, "task_id": str(task.id)},
+        headers=admin_headers,
+    )
+    assert response.status_code == 201
+    assert response.get_json()["user_phone"] == PHONE
+    listed = client.get("/api/errors/?user_phone=%2B15550200123", headers=admin_headers)
+    assert [row["id"] for row in listed.get_json()["results"]] == [response.get_json()["id"]]
+
+    assert client.delete("/api/users/%2B15550200123/", headers=admin_headers).status_code == 204
+    assert PHONE not in db.session.scalars(sa.select(ErrorLog.error_message)).one()
+
+
 @pytest.mark.parametrize(
     "payload, field",
     [

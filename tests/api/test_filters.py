@@ -177,6 +177,19 @@ def test_an_end_date_in_any_iso_notation_includes_that_whole_day(client, admin_h
     assert counted.get_json()["total_tasks"] == 1
 
 
+@pytest.mark.parametrize("moment", ["2026-01-15t23:00:00z", "2026-01-15T23:00:00.5z"])
+def test_a_date_time_with_rfc_3339s_lower_case_z_is_taken(client, admin_headers, moment):
+    """Regression: RFC 3339, the document's `date-time` format, allows 'z' (and 't') in lower
+    case; a filter ending in 'z' was a 400 ('Enter a date ... or an ISO 8601 date-time')."""
+    user = make_user()
+    make_task(user, created_at=datetime(2026, 1, 15, 22, 30, tzinfo=UTC))
+    late = make_task(user, created_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC))
+
+    listed = results(client, admin_headers, f"/api/tasks/?created_after={quote(moment)}")
+
+    assert [row["id"] for row in listed] == [str(late.id)]
+
+
 def test_an_offset_whose_plus_the_url_turned_into_a_space_is_explained(client, admin_headers):
     """Regression: ?created_after=2026-01-01T00:00:00+05:00 sent unencoded (the + reads as a
     space) got the same 400 as any garbage, with no hint of why."""

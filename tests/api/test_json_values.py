@@ -151,6 +151,46 @@ def store_raw(table: str, column: str, value, key: str, ident, *, json: bool = T
     db.session.expire_all()
 
 
+@pytest.mark.parametrize("value", [0, 1, "false", "true", "no", "off"])
+@pytest.mark.parametrize(
+    ("kind", "field"),
+    [("user", "is_active"), ("task", "success"), ("error", "resolved"), ("takeover", "force")],
+)
+def test_a_body_boolean_is_true_or_false(client, admin_headers, kind, field, value):
+    """Regression: the document says boolean, but 0, "false" or "off" in a body were read
+    as one (schemathesis: PATCH errors/ with "resolved": 0 accepted). A client that sent
+    one believed the document looser than it is, or had sent what it did not mean."""
+    user = make_user(PHONE, is_active=True)
+    task = make_task(user, status="completed", success=True)
+    error = make_error(resolved=True)
+    url = {
+        "user": f"/api/users/{quote(PHONE)}/",
+        "task": f"/api/tasks/{task.id}/",
+        "error": f"/api/errors/{error.id}/",
+        "takeover": f"/api/users/{quote(PHONE)}/takeover/",
+    }[kind]
+    send = client.post if kind == "takeover" else client.patch
+
+    response = send(url, json={field: value}, headers=admin_headers)
+
+    assert assert_error(response, 400)["details"] == {field: ["Not a valid boolean."]}
+    db.session.expire_all()
+    assert (user.is_active, task.success, error.resolved) == (True, True, True)
+
+
+@pytest.mark.parametrize("value", ["2.5", True, "1e3"])
+@pytest.mark.parametrize("field", ["processing_time", "complexity_score"])
+def test_a_body_number_is_a_json_number(client, admin_headers, field, value):
+    """Regression: "2.5" and "1e3" were read as numbers, where the document says number."""
+    task = make_task(make_user(PHONE), processing_time=0.5, complexity_score=0.5)
+
+    response = client.patch(f"/api/tasks/{task.id}/", json={field: value}, headers=admin_headers)
+
+    assert assert_error(response, 400)["details"] == {field: ["Not a valid number."]}
+    db.session.expire_all()
+    assert (task.processing_time, task.complexity_score) == (0.5, 0.5)
+
+
 @pytest.mark.parametrize("value", ["[1, 2]", '"text"', "null", "7"])
 def test_lists_and_records_survive_non_object_json_in_the_database(client, admin_headers, value):
     user = make_user(PHONE)

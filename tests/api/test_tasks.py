@@ -14,6 +14,7 @@ from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_task, make_user
+from tests.lock_waits import in_app_thread, waiting_for_locks
 
 PHONE = "+15550200123"
 
@@ -586,6 +587,41 @@ def test_a_task_marked_completed_and_successful_together_is_accepted(client, adm
     response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
     assert response.status_code == 200
     assert (response.get_json()["status"], response.get_json()["success"]) == ("completed", True)
+
+
+def test_two_patches_at_once_cannot_make_a_task_both_failed_and_successful(
+    app, client, admin_headers
+):
+    """Regression: each PATCH checked `status` against `success` as it read them, before the
+    other wrote, so 'failed' and 'success: true' sent at once both passed (200, 200) and left
+    a task failed and successful, counted in every success rate (20 of 30 pairs against a
+    real server). A third transaction holding the task makes the two meet every time."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    task = make_task(make_user(PHONE), status="completed", success=False)
+    db.session.commit()
+    task_id, url = task.id, f"/api/tasks/{task.id}/"
+    responses: dict[str, object] = {}
+
+    def patching(change):
+        return lambda: client.patch(url, json=change, headers=admin_headers)
+
+    fail = in_app_thread(app, patching({"status": "failed"}), responses, "fail")
+    succeed = in_app_thread(app, patching({"success": True}), responses, "succeed")
+    with db.engine.connect() as holder:
+        holder.execute(sa.select(Task.id).where(Task.id == task_id).with_for_update())
+        fail.start()
+        waiting_for_locks(1)
+        succeed.start()
+        waiting_for_locks(2)
+        holder.rollback()
+        fail.join(30)
+        succeed.join(30)
+
+    assert sorted(response.status_code for response in responses.values()) == [200, 400]
+    db.session.expire_all()
+    stored = db.session.get(Task, task_id)
+    assert not (stored.success and stored.status != "completed"), (stored.status, stored.success)
 
 
 #: What OpenAI answers a revoked key with: the service's diagnosis, for staff.
