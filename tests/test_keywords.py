@@ -253,6 +253,23 @@ def test_asking_to_subscribe_again_opts_back_in_a_texter_who_opted_out(body):
     assert parse(body, opted_out=True) is Keyword.START
 
 
-@pytest.mark.parametrize("body", ["subscribe", "Alta", "opt in"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("Start please", "please start", "START pls", "Unstop please", "yes please"),
+        *("Yes, thanks!", "opt in please", "Resubscribe me please", "START SVP"),
+        *("Alta por favor", "START por favor", "Start again", "start texting me again"),
+    ],
+)
+def test_an_opted_out_texter_asking_to_come_back_politely_is_opted_back_in(body):
+    """Regression: "Start please" or "yes please" from a texter who had opted out was read
+    as a question, which nobody answers an opted-out texter: they stayed opted out and got
+    nothing, not even a word saying to send START alone."""
+    assert parse(body, opted_out=True) is Keyword.START
+
+
+@pytest.mark.parametrize(
+    "body", ["subscribe", "Alta", "opt in", "yes please", "Start again", "Yes, thanks!"]
+)
 def test_subscribe_from_a_subscribed_texter_is_a_question_for_the_model(body):
     assert parse(body, opted_out=False) is None

@@ -143,6 +143,22 @@ RESUBSCRIBE_WORDS = (
     *SPANISH_OPT_IN,
 )
 
+#: Asking to come back in a few more words: an opt-in word with please or thanks around it
+#: ("START please", "yes pls", "ALTA por favor", "START SVP"), or "start (texting me)
+#: again". Only from a texter who opted out (ANSWER_WORDS): to anyone else they are
+#: everyday answers, and an opted-out texter's question is never answered, so without
+#: these they stayed opted out without a word.
+_START_AGAIN = tuple(
+    f"start{verb}{me}again" for verb in ("", "texting", "messaging") for me in ("", "me")
+)
+OPT_IN_PHRASES = tuple(
+    f"{please}{words}{after}"
+    for words in ("start", "unstop", "yes", *RESUBSCRIBE_WORDS, *_START_AGAIN)
+    for please in ("", *_PLEASE, "porfavor")
+    for after in ("", *_PLEASE, "thanks", "thankyou", *FRENCH_PLEASE, *SPANISH_PLEASE)
+    if please or after or words in _START_AGAIN
+)
+
 #: Asking for a fresh start ("new chat") in words that answer nothing the model might ask.
 RESET_PHRASES = ["newchat", "newconversation", "newtopic"]
 
@@ -153,6 +169,7 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
     **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
+    **dict.fromkeys(OPT_IN_PHRASES, Keyword.START),
     **dict.fromkeys(["help", "info", *_politely(["help", "info"])], Keyword.HELP),
     # Not "new" alone: it is an everyday answer ("New or used?" "New"), which forgot the
     # conversation the texter was answering.
@@ -165,7 +182,7 @@ WORDS: dict[str, Keyword] = {
 #: Opt-in words that are also everyday answers ("Want the details?" "Yes"), or questions
 #: ("subscribe"): they opt back in a texter who opted out; from anyone else they are a
 #: message like any other.
-ANSWER_WORDS = {"yes", *RESUBSCRIBE_WORDS}
+ANSWER_WORDS = {"yes", *RESUBSCRIBE_WORDS, *OPT_IN_PHRASES}
 
 #: Twilio's Advanced Opt-Out names the keyword group a message matched in OptOutType: its
 #: own keywords, which a Messaging Service may extend in any language ("ARRET", "BAJA").
