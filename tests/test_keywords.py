@@ -245,6 +245,16 @@ def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
 
 
 @pytest.mark.parametrize(
+    "body", ["AIDE", "Aide ?", "aide svp", "AYUDA", "¡Ayuda!", "Ayuda por favor"]
+)
+def test_help_in_french_or_spanish_is_help(body):
+    """Regression: AIDE (which Canadian carriers require beside HELP, as ARRET beside STOP)
+    and AYUDA went to the model as questions: no program information, and a request off
+    the quota of a texter who asked how the service works."""
+    assert parse(body) is Keyword.HELP
+
+
+@pytest.mark.parametrize(
     "body", ["resubscribe", "Subscribe", "subscribe me again", "opt in", "ALTA"]
 )
 def test_asking_to_subscribe_again_opts_back_in_a_texter_who_opted_out(body):

@@ -159,6 +159,14 @@ OPT_IN_PHRASES = tuple(
     if please or after or words in _START_AGAIN
 )
 
+#: HELP in French and Spanish: AIDE, which Canadian carriers require beside HELP as they do
+#: ARRET beside STOP, and AYUDA; asked with please in those languages too ("aide svp").
+OTHER_LANGUAGES_HELP = (
+    *(f"aide{after}" for after in ("", *FRENCH_PLEASE)),
+    *(f"ayuda{after}" for after in ("", *SPANISH_PLEASE)),
+    "porfavorayuda",
+)
+
 #: Asking for a fresh start ("new chat") in words that answer nothing the model might ask.
 RESET_PHRASES = ["newchat", "newconversation", "newtopic"]
 
@@ -170,7 +178,9 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
     **dict.fromkeys(OPT_IN_PHRASES, Keyword.START),
-    **dict.fromkeys(["help", "info", *_politely(["help", "info"])], Keyword.HELP),
+    **dict.fromkeys(
+        ["help", "info", *_politely(["help", "info"]), *OTHER_LANGUAGES_HELP], Keyword.HELP
+    ),
     # Not "new" alone: it is an everyday answer ("New or used?" "New"), which forgot the
     # conversation the texter was answering.
     **dict.fromkeys(["reset", *RESET_PHRASES, *_politely(["reset"])], Keyword.RESET),
