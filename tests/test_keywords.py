@@ -183,6 +183,15 @@ def test_other_messages_are_not_keywords(body):
         "cancel my subscription",
         "Stop all messages",
         "stop sending me all these texts",
+        # Regression: these too.
+        "Don't text me again",
+        "Do not message me ever again",
+        "Never text me again!",
+        "Please never contact me again",
+        "Stop texting me again",
+        "Leave me alone",
+        "Stop sending",
+        "stop sending me",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):

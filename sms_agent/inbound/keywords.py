@@ -49,10 +49,11 @@ OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 #: whole messages count ("stop sending me jokes" is a question for the AI).
 _STOP_ASKING = (
     *(
-        f"{stop}{verb}{me}"
+        f"{stop}{verb}{me}{again}"
         for stop in ("stop", "quit")
         for verb in ("texting", "messaging", "contacting")
         for me in ("", "me")
+        for again in ("", "again")
     ),
     *(
         f"stop{sending}{these}{texts}"
@@ -60,7 +61,15 @@ _STOP_ASKING = (
         for these in ("", "the", "these", "your", "all", "allthe", "allthese", "allyour")
         for texts in ("texts", "messages", "msgs", "sms")
     ),
-    *(f"{dont}{verb}me" for dont in ("dont", "donot") for verb in ("text", "message", "contact")),
+    "stopsending",
+    "stopsendingme",
+    *(
+        f"{dont}{verb}me{again}"
+        for dont in ("dont", "donot", "never")
+        for verb in ("text", "message", "contact")
+        for again in ("", "again", "everagain")
+    ),
+    "leavemealone",
     *(f"{word}me" for word in ("unsubscribe", "remove", "optout")),
     "optmeout",
     *(
