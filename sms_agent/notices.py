@@ -68,6 +68,8 @@ def usage_text(user: User) -> str:
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
     texter only the requests they had left, as if they would be answered."""
     limit = quota.monthly_limit(user.tier)
+    if limit == 0:
+        return no_requests_text(user)
     used = min(quota.used(user), limit)
     said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
     if limits.spend_cap_reached(user) is not None:
@@ -76,9 +78,21 @@ def usage_text(user: User) -> str:
 
 
 def quota_text(user: User) -> str:
+    if quota.monthly_limit(user.tier) == 0:
+        return no_requests_text(user)
     return (
         f"You've used all {quota.monthly_limit(user.tier)} requests for this month. "
         f"Your quota resets on {_reset_day(user)}. Reply USAGE to check it any time."
+    )
+
+
+def no_requests_text(user: User) -> str:
+    """A tier with a quota of 0 (QUOTA_FREE=0: answers for paying plans only) has nothing to
+    use up or to get back on the 1st, which "You've used all 0 requests ... resets on Jan 1"
+    told the texter, who texted again then and was refused again."""
+    return (
+        f"Your {user.tier} plan includes no AI answers, so texts are not answered. "
+        "Reply HELP for help."
     )
 
 

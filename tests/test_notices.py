@@ -95,6 +95,23 @@ def test_usage_after_the_window_ended_names_the_next_reset_not_a_past_day(app):
     assert f"resets on {next_reset:%b} {next_reset.day}." in outbox("usage")[0].body
 
 
+def test_a_tier_with_no_requests_is_not_told_it_used_them_up_or_that_they_come_back(app, client):
+    """Regression: with QUOTA_FREE=0 (answers for paying plans only) a new texter's first
+    text got "You've used all 0 requests for this month. Your quota resets on Jan 1.", and
+    USAGE "You have used 0 of 0 requests": they had used nothing, and nothing came back on
+    the 1st, when the same text came again."""
+    app.config["QUOTA_FREE"] = 0
+    text_in(client, "What is DNS?")
+    text_in(client, "USAGE")
+    expected = (
+        "Your free plan includes no AI answers, so texts are not answered. Reply HELP for help."
+    )
+    assert [(m.kind, m.body) for m in outbox() if m.kind != "program"] == [
+        ("quota", expected),
+        ("usage", expected),
+    ]
+
+
 @pytest.mark.parametrize("kind", sorted(notices.NOTICES))
 def test_every_notice_fits_one_sms(app, kind):
     """One segment even with the longest numbers: a five-digit quota, a long month."""
