@@ -219,6 +219,25 @@ def test_our_commands_asked_politely_are_those_commands(body, expected):
     assert parse(body) is expected
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("Quota", "my quota?", "My usage", "How many texts do I have left?"),
+        *("how many requests left", "How many questions do I have left?"),
+        *("How many messages left?", "texts left?"),
+    ],
+)
+def test_asking_how_much_of_the_quota_is_left_is_usage(body):
+    """Regression: "How many texts do I have left?" went to the model, which cannot know
+    (it said so, or made a number up), and the question itself took one off the quota."""
+    assert parse(body) is Keyword.USAGE
+
+
+@pytest.mark.parametrize("body", ["How many left?", "Left", "Balance", "How many are left?"])
+def test_how_many_left_of_something_else_is_a_question(body):
+    assert parse(body) is None
+
+
 @pytest.mark.parametrize("body", ["More please", "more pls", "Please more!", "MORE, please"])
 def test_more_asked_politely_is_more(body):
     """Regression: "More please", answering "(Reply MORE)" under a cut answer, went to the

@@ -176,6 +176,21 @@ OTHER_LANGUAGES_HELP = (
     "porfavorayuda",
 )
 
+#: Asking what is left of the quota, which only USAGE knows: the model asked "How many
+#: texts do I have left?" cannot say, and the question took one off the quota. A thing
+#: counted must be named ("How many left?" may be about anything).
+USAGE_PHRASES = (
+    "quota",
+    "myquota",
+    "myusage",
+    *(
+        f"{how}{things}{have}left"
+        for how in ("howmany", "")
+        for things in ("texts", "messages", "msgs", "requests", "questions")
+        for have in ("", "doihave", "ihave", "arethere")
+    ),
+)
+
 #: Asking for a fresh start ("new chat") in words that answer nothing the model might ask.
 RESET_PHRASES = ["newchat", "newconversation", "newtopic"]
 
@@ -193,7 +208,7 @@ WORDS: dict[str, Keyword] = {
     # Not "new" alone: it is an everyday answer ("New or used?" "New"), which forgot the
     # conversation the texter was answering.
     **dict.fromkeys(["reset", *RESET_PHRASES, *_politely(["reset"])], Keyword.RESET),
-    **dict.fromkeys(["usage", *_politely(["usage"])], Keyword.USAGE),
+    **dict.fromkeys(["usage", *_politely(["usage"]), *USAGE_PHRASES], Keyword.USAGE),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
     **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),
 }
