@@ -190,11 +190,14 @@ def empty_text(_user: User) -> str:
 
 
 #: The START confirmation by the language of the words that opted in (keywords.language):
-#: a texter who wrote ALTA is answered in Spanish. English for any other; GSM-7 in each.
+#: a texter who wrote ALTA is answered in Spanish, RÉABONNER or "START SVP" in French.
+#: English for any other; GSM-7 in each.
 _OPT_IN = {
     None: "You're subscribed to {service}. Text any question. Reply STOP to opt out.",
     "es": "Alta en {service} confirmada: escribe cualquier pregunta. "
     "Responde STOP para darte de baja.",
+    "fr": "Réabonnement à {service} confirmé: envoyez une question. "
+    "Répondez STOP pour vous désabonner.",
 }
 
 

@@ -297,6 +297,7 @@ def test_asking_to_subscribe_again_opts_back_in_a_texter_who_opted_out(body):
         *("Start please", "please start", "START pls", "Unstop please", "yes please"),
         *("Yes, thanks!", "opt in please", "Resubscribe me please", "START SVP"),
         *("Alta por favor", "START por favor", "Start again", "start texting me again"),
+        *("Réabonner", "réabonnez-moi SVP"),
     ],
 )
 def test_an_opted_out_texter_asking_to_come_back_politely_is_opted_back_in(body):

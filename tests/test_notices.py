@@ -205,6 +205,9 @@ def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twil
         ("stop svp", False, "opt_out", "Désabonnement de SMS-to-AI Agent confirmé"),
         ("Baja por favor", False, "opt_out", "Baja de SMS-to-AI Agent confirmada"),
         ("ALTA", True, "opt_in", "Alta en SMS-to-AI Agent confirmada"),
+        # Regression: a French texter coming back got nothing, or an English confirmation.
+        ("Réabonnez-moi", True, "opt_in", "Réabonnement à SMS-to-AI Agent confirmé"),
+        ("START SVP", True, "opt_in", "Réabonnement à SMS-to-AI Agent confirmé"),
         ("STOP", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
     ],
 )

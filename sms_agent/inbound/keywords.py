@@ -41,6 +41,8 @@ FRENCH_OPT_OUT = (
 )
 SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar", "nomasmensajes", "nomásmensajes")
 SPANISH_OPT_IN = ("alta", "darmedealta")
+#: "Réabonner", as the French opt-out confirmation's "pour vous réabonner" is answered.
+FRENCH_OPT_IN = tuple(f"{re}{word}" for re in ("re", "ré") for word in ("abonner", "abonnezmoi"))
 OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
@@ -150,6 +152,7 @@ RESUBSCRIBE_WORDS = (
     ),
     *(f"opt{me}{back}in" for me in ("", "me") for back in ("", "back")),
     *SPANISH_OPT_IN,
+    *FRENCH_OPT_IN,
 )
 
 #: Asking to come back in a few more words: an opt-in word with please or thanks around it
@@ -329,7 +332,7 @@ def _once(word: str) -> str:
 #: The French and Spanish words of an opt-out or opt-in, and the courtesies around one, by
 #: the language whose confirmation answers them (notices.py).
 _LANGUAGE_WORDS = {
-    "fr": (*FRENCH_OPT_OUT, *FRENCH_PLEASE),
+    "fr": (*FRENCH_OPT_OUT, *FRENCH_OPT_IN, *FRENCH_PLEASE),
     "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, *SPANISH_PLEASE),
 }
 
