@@ -42,13 +42,28 @@ def _reset_day(user: User) -> str:
     return f"{when:%b} {when.day}"
 
 
+#: HELP by the language it was asked in (AIDE, AYUDA: keywords.language); each one GSM-7
+#: segment at enterprise figures with the default names.
+_HELP = {
+    None: "{service}: AI answers by text. {left} of {limit} left. "
+    "Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
+    "fr": "{service}: réponses IA par texto. Reste {left} sur {limit}. "
+    "Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. Frais de msg possibles.",
+    "es": "{service}: respuestas IA por texto. Quedan {left} de {limit}. "
+    "Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. Pueden aplicar tarifas.",
+}
+
+
 def help_text(user: User) -> str:
     """Carriers want the program's name, a support contact and the rates line in HELP; the
-    default wording leaves five characters spare in the segment, at enterprise figures."""
-    left = quota.remaining(user)
-    return (
-        f"{service()}: AI answers by text. {left} of {quota.monthly_limit(user.tier)} left. "
-        f"Text MORE, AGENT, RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
+    default wording leaves three characters spare in the segment, at enterprise figures.
+    AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are."""
+    wording = _HELP.get(user.help_language, _HELP[None])
+    return wording.format(
+        service=service(),
+        left=quota.remaining(user),
+        limit=quota.monthly_limit(user.tier),
+        support=support_contact(),
     )
 
 

@@ -125,6 +125,28 @@ def test_every_notice_fits_one_sms(app, kind):
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
 
+@pytest.mark.parametrize(
+    ("words", "starts"),
+    [
+        ("AIDE", "SMS-to-AI Agent: réponses IA par texto. Reste 99999 sur 99999."),
+        ("Ayuda por favor", "SMS-to-AI Agent: respuestas IA por texto. Quedan 99999 de 99999."),
+        ("HELP", "SMS-to-AI Agent: AI answers by text. 99999 of 99999 left."),
+    ],
+)
+def test_help_is_answered_in_the_language_it_was_asked_in(app, client, words, starts):
+    """Regression: AIDE and AYUDA were answered in English, which a texter who asked in
+    French or Spanish may not read, as ARRÊT and BAJA are confirmed in theirs. In one GSM-7
+    segment at the longest figures, and English again for a HELP after it."""
+    app.config.update(QUOTA_ENTERPRISE=99999)
+    make_user("+15551230000", tier="enterprise")
+    text_in(client, words)
+    text_in(client, "help")
+    answer, english = outbox("help")
+    assert answer.body.startswith(starts)
+    assert (answer.segments, answer.encoding) == (1, "GSM-7")
+    assert english.body.startswith("SMS-to-AI Agent: AI answers by text.")
+
+
 def test_usage_past_the_spend_cap_fits_one_sms(app):
     app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
     user = make_user(tier="enterprise", monthly_requests=99999, timezone="Asia/Kolkata")

@@ -332,16 +332,17 @@ def _once(word: str) -> str:
 #: The French and Spanish words of an opt-out or opt-in, and the courtesies around one, by
 #: the language whose confirmation answers them (notices.py).
 _LANGUAGE_WORDS = {
-    "fr": (*FRENCH_OPT_OUT, *FRENCH_OPT_IN, *FRENCH_PLEASE),
-    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, *SPANISH_PLEASE),
+    "fr": (*FRENCH_OPT_OUT, *FRENCH_OPT_IN, "aide", *FRENCH_PLEASE),
+    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, "ayuda", *SPANISH_PLEASE),
 }
 
 
 def language(body: str | None) -> str | None:
-    """The language of an opt-out or opt-in said in French or Spanish words ("ARRÊT",
-    "BAJA", "STOP SVP", "ALTA"): "fr" or "es"; None for English ones and anything else."""
+    """The language of an opt-out, opt-in or HELP said in French or Spanish words ("ARRÊT",
+    "BAJA", "STOP SVP", "ALTA", "AIDE"): "fr" or "es"; None for English ones and anything
+    else."""
     word = _once(_folded(body))
-    if WORDS.get(word) not in (Keyword.STOP, Keyword.START):
+    if WORDS.get(word) not in (Keyword.STOP, Keyword.START, Keyword.HELP):
         return None
     return next(
         (code for code, parts in _LANGUAGE_WORDS.items() if any(p in word for p in parts)), None

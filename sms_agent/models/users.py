@@ -33,6 +33,8 @@ REMEMBERED_SIDS = 20
 LATEST_OPT_CHANGE = "latest_opt_change"
 #: The language of the words of that STOP or START, when not English (keywords.language).
 OPT_CHANGE_LANGUAGE = "opt_change_language"
+#: The language of the texter's latest HELP (AIDE, AYUDA), when not English.
+HELP_LANGUAGE = "help_language"
 
 #: The row lock taken before a read-modify-write of User.service_state (with_for_update):
 #: PostgreSQL's FOR NO KEY UPDATE, so writers of one texter take turns and none overwrites
@@ -231,6 +233,18 @@ class User(db.Model):
         state = {k: v for k, v in self.service_state.items() if k != OPT_CHANGE_LANGUAGE}
         said_in = {OPT_CHANGE_LANGUAGE: language} if language else {}
         self.service_state = {**state, LATEST_OPT_CHANGE: sid, **said_in}
+
+    def note_help_language(self, language: str | None) -> None:
+        """Record the language of a HELP the texter sent ("fr" for AIDE), which its answer
+        is written in; English, the default, is not recorded (nor the row written again)."""
+        if self.service_state.get(HELP_LANGUAGE) == language:
+            return
+        state = {k: v for k, v in self.service_state.items() if k != HELP_LANGUAGE}
+        self.service_state = {**state, **({HELP_LANGUAGE: language} if language else {})}
+
+    @property
+    def help_language(self) -> str | None:
+        return self.service_state.get(HELP_LANGUAGE)
 
     @property
     def opt_change_language(self) -> str | None:
