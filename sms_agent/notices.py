@@ -42,13 +42,28 @@ def _reset_day(user: User) -> str:
     return f"{when:%b} {when.day}"
 
 
+#: HELP by the language it was asked in (AIDE, AYUDA: keywords.language); each one GSM-7
+#: segment at enterprise figures with the default names.
+_HELP = {
+    None: "{service}: AI answers by text. {left} of {limit} left. "
+    "Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
+    "fr": "{service}: réponses IA par texto. Reste {left} sur {limit}. "
+    "Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. Frais de msg possibles.",
+    "es": "{service}: respuestas IA por texto. Quedan {left} de {limit}. "
+    "Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. Pueden aplicar tarifas.",
+}
+
+
 def help_text(user: User) -> str:
     """Carriers want the program's name, a support contact and the rates line in HELP; the
-    default wording leaves five characters spare in the segment, at enterprise figures."""
-    left = quota.remaining(user)
-    return (
-        f"{service()}: AI answers by text. {left} of {quota.monthly_limit(user.tier)} left. "
-        f"Text MORE, AGENT, RESET, USAGE or STOP. Support: {support_contact()}. {RATES}"
+    default wording leaves three characters spare in the segment, at enterprise figures.
+    AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are."""
+    wording = _HELP.get(user.help_language, _HELP[None])
+    return wording.format(
+        service=service(),
+        left=quota.remaining(user),
+        limit=quota.monthly_limit(user.tier),
+        support=support_contact(),
     )
 
 
@@ -94,6 +109,8 @@ def usage_text(user: User) -> str:
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
     texter only the requests they had left, as if they would be answered."""
     limit = quota.monthly_limit(user.tier)
+    if limit == 0:
+        return no_requests_text(user)
     used = min(quota.used(user), limit)
     said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
     if limits.spend_cap_reached(user) is not None:
@@ -102,9 +119,21 @@ def usage_text(user: User) -> str:
 
 
 def quota_text(user: User) -> str:
+    if quota.monthly_limit(user.tier) == 0:
+        return no_requests_text(user)
     return (
         f"You've used all {quota.monthly_limit(user.tier)} requests for this month. "
         f"Your quota resets on {_reset_day(user)}. Reply USAGE to check it any time."
+    )
+
+
+def no_requests_text(user: User) -> str:
+    """A tier with a quota of 0 (QUOTA_FREE=0: answers for paying plans only) has nothing to
+    use up or to get back on the 1st, which "You've used all 0 requests ... resets on Jan 1"
+    told the texter, who texted again then and was refused again."""
+    return (
+        f"Your {user.tier} plan includes no AI answers, so texts are not answered. "
+        "Reply HELP for help."
     )
 
 
@@ -202,11 +231,14 @@ def empty_text(_user: User) -> str:
 
 
 #: The START confirmation by the language of the words that opted in (keywords.language):
-#: a texter who wrote ALTA is answered in Spanish. English for any other; GSM-7 in each.
+#: a texter who wrote ALTA is answered in Spanish, RÉABONNER or "START SVP" in French.
+#: English for any other; GSM-7 in each.
 _OPT_IN = {
     None: "You're subscribed to {service}. Text any question. Reply STOP to opt out.",
     "es": "Alta en {service} confirmada: escribe cualquier pregunta. "
     "Responde STOP para darte de baja.",
+    "fr": "Réabonnement à {service} confirmé: envoyez une question. "
+    "Répondez STOP pour vous désabonner.",
 }
 
 

@@ -183,6 +183,15 @@ def test_other_messages_are_not_keywords(body):
         "cancel my subscription",
         "Stop all messages",
         "stop sending me all these texts",
+        # Regression: these too.
+        "Don't text me again",
+        "Do not message me ever again",
+        "Never text me again!",
+        "Please never contact me again",
+        "Stop texting me again",
+        "Leave me alone",
+        "Stop sending",
+        "stop sending me",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
@@ -208,6 +217,25 @@ def test_our_commands_asked_politely_are_those_commands(body, expected):
     """Regression: "AGENT please" went to the model as a question (no person was asked for,
     and a request came off the quota), as "More please" once did."""
     assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("Quota", "my quota?", "My usage", "How many texts do I have left?"),
+        *("how many requests left", "How many questions do I have left?"),
+        *("How many messages left?", "texts left?"),
+    ],
+)
+def test_asking_how_much_of_the_quota_is_left_is_usage(body):
+    """Regression: "How many texts do I have left?" went to the model, which cannot know
+    (it said so, or made a number up), and the question itself took one off the quota."""
+    assert parse(body) is Keyword.USAGE
+
+
+@pytest.mark.parametrize("body", ["How many left?", "Left", "Balance", "How many are left?"])
+def test_how_many_left_of_something_else_is_a_question(body):
+    assert parse(body) is None
 
 
 @pytest.mark.parametrize("body", ["More please", "more pls", "Please more!", "MORE, please"])
@@ -245,6 +273,16 @@ def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
 
 
 @pytest.mark.parametrize(
+    "body", ["AIDE", "Aide ?", "aide svp", "AYUDA", "¡Ayuda!", "Ayuda por favor"]
+)
+def test_help_in_french_or_spanish_is_help(body):
+    """Regression: AIDE (which Canadian carriers require beside HELP, as ARRET beside STOP)
+    and AYUDA went to the model as questions: no program information, and a request off
+    the quota of a texter who asked how the service works."""
+    assert parse(body) is Keyword.HELP
+
+
+@pytest.mark.parametrize(
     "body", ["resubscribe", "Subscribe", "subscribe me again", "opt in", "ALTA"]
 )
 def test_asking_to_subscribe_again_opts_back_in_a_texter_who_opted_out(body):
@@ -253,6 +291,24 @@ def test_asking_to_subscribe_again_opts_back_in_a_texter_who_opted_out(body):
     assert parse(body, opted_out=True) is Keyword.START
 
 
-@pytest.mark.parametrize("body", ["subscribe", "Alta", "opt in"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("Start please", "please start", "START pls", "Unstop please", "yes please"),
+        *("Yes, thanks!", "opt in please", "Resubscribe me please", "START SVP"),
+        *("Alta por favor", "START por favor", "Start again", "start texting me again"),
+        *("Réabonner", "réabonnez-moi SVP"),
+    ],
+)
+def test_an_opted_out_texter_asking_to_come_back_politely_is_opted_back_in(body):
+    """Regression: "Start please" or "yes please" from a texter who had opted out was read
+    as a question, which nobody answers an opted-out texter: they stayed opted out and got
+    nothing, not even a word saying to send START alone."""
+    assert parse(body, opted_out=True) is Keyword.START
+
+
+@pytest.mark.parametrize(
+    "body", ["subscribe", "Alta", "opt in", "yes please", "Start again", "Yes, thanks!"]
+)
 def test_subscribe_from_a_subscribed_texter_is_a_question_for_the_model(body):
     assert parse(body, opted_out=False) is None

@@ -96,6 +96,23 @@ def test_usage_after_the_window_ended_names_the_next_reset_not_a_past_day(app):
     assert f"resets on {next_reset:%b} {next_reset.day}." in outbox("usage")[0].body
 
 
+def test_a_tier_with_no_requests_is_not_told_it_used_them_up_or_that_they_come_back(app, client):
+    """Regression: with QUOTA_FREE=0 (answers for paying plans only) a new texter's first
+    text got "You've used all 0 requests for this month. Your quota resets on Jan 1.", and
+    USAGE "You have used 0 of 0 requests": they had used nothing, and nothing came back on
+    the 1st, when the same text came again."""
+    app.config["QUOTA_FREE"] = 0
+    text_in(client, "What is DNS?")
+    text_in(client, "USAGE")
+    expected = (
+        "Your free plan includes no AI answers, so texts are not answered. Reply HELP for help."
+    )
+    assert [(m.kind, m.body) for m in outbox() if m.kind != "program"] == [
+        ("quota", expected),
+        ("usage", expected),
+    ]
+
+
 @pytest.mark.parametrize("kind", sorted(notices.NOTICES))
 def test_every_notice_fits_one_sms(app, kind):
     """One segment even with the longest numbers: a five-digit quota, a long month."""
@@ -107,6 +124,28 @@ def test_every_notice_fits_one_sms(app, kind):
     )
     [sms] = outbox(kind)
     assert sms.segments == 1 and sms.encoding == "GSM-7"
+
+
+@pytest.mark.parametrize(
+    ("words", "starts"),
+    [
+        ("AIDE", "SMS-to-AI Agent: réponses IA par texto. Reste 99999 sur 99999."),
+        ("Ayuda por favor", "SMS-to-AI Agent: respuestas IA por texto. Quedan 99999 de 99999."),
+        ("HELP", "SMS-to-AI Agent: AI answers by text. 99999 of 99999 left."),
+    ],
+)
+def test_help_is_answered_in_the_language_it_was_asked_in(app, client, words, starts):
+    """Regression: AIDE and AYUDA were answered in English, which a texter who asked in
+    French or Spanish may not read, as ARRÊT and BAJA are confirmed in theirs. In one GSM-7
+    segment at the longest figures, and English again for a HELP after it."""
+    app.config.update(QUOTA_ENTERPRISE=99999)
+    make_user("+15551230000", tier="enterprise")
+    text_in(client, words)
+    text_in(client, "help")
+    answer, english = outbox("help")
+    assert answer.body.startswith(starts)
+    assert (answer.segments, answer.encoding) == (1, "GSM-7")
+    assert english.body.startswith("SMS-to-AI Agent: AI answers by text.")
 
 
 def test_usage_past_the_spend_cap_fits_one_sms(app):
@@ -189,6 +228,9 @@ def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twil
         ("stop svp", False, "opt_out", "Désabonnement de SMS-to-AI Agent confirmé"),
         ("Baja por favor", False, "opt_out", "Baja de SMS-to-AI Agent confirmada"),
         ("ALTA", True, "opt_in", "Alta en SMS-to-AI Agent confirmada"),
+        # Regression: a French texter coming back got nothing, or an English confirmation.
+        ("Réabonnez-moi", True, "opt_in", "Réabonnement à SMS-to-AI Agent confirmé"),
+        ("START SVP", True, "opt_in", "Réabonnement à SMS-to-AI Agent confirmé"),
         ("STOP", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
     ],
 )

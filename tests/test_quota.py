@@ -235,6 +235,17 @@ def test_an_ended_window_rolls_to_the_first_of_next_month_in_the_users_timezone(
     assert user.monthly_requests == 1
 
 
+def test_a_texter_created_with_a_timezone_has_a_first_window_ending_at_midnight_there(
+    app, mid_month_noon
+):
+    """Regression: a texter staff or the API created with timezone America/New_York got a
+    first window ending at midnight UTC, 19:00 on the last of the month in New York: their
+    quota reset five hours early, and USAGE said it resets "on Jan 31"."""
+    user = make_user(timezone="America/New_York")
+    assert user.rate_limit_reset == datetime(2027, 2, 1, 5, tzinfo=UTC)  # midnight in NY
+    assert make_user().rate_limit_reset == datetime(2027, 2, 1, tzinfo=UTC)
+
+
 def test_a_new_timezone_moves_the_windows_end_but_not_its_month(app):
     """A window ends on the first of the month, midnight where the texter is: moving to
     another timezone (a texter's token may) re-reads that midnight there, so moving west

@@ -41,6 +41,8 @@ FRENCH_OPT_OUT = (
 )
 SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar", "nomasmensajes", "nomásmensajes")
 SPANISH_OPT_IN = ("alta", "darmedealta")
+#: "Réabonner", as the French opt-out confirmation's "pour vous réabonner" is answered.
+FRENCH_OPT_IN = tuple(f"{re}{word}" for re in ("re", "ré") for word in ("abonner", "abonnezmoi"))
 OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
@@ -49,10 +51,11 @@ OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
 #: whole messages count ("stop sending me jokes" is a question for the AI).
 _STOP_ASKING = (
     *(
-        f"{stop}{verb}{me}"
+        f"{stop}{verb}{me}{again}"
         for stop in ("stop", "quit")
         for verb in ("texting", "messaging", "contacting")
         for me in ("", "me")
+        for again in ("", "again")
     ),
     *(
         f"stop{sending}{these}{texts}"
@@ -60,7 +63,15 @@ _STOP_ASKING = (
         for these in ("", "the", "these", "your", "all", "allthe", "allthese", "allyour")
         for texts in ("texts", "messages", "msgs", "sms")
     ),
-    *(f"{dont}{verb}me" for dont in ("dont", "donot") for verb in ("text", "message", "contact")),
+    "stopsending",
+    "stopsendingme",
+    *(
+        f"{dont}{verb}me{again}"
+        for dont in ("dont", "donot", "never")
+        for verb in ("text", "message", "contact")
+        for again in ("", "again", "everagain")
+    ),
+    "leavemealone",
     *(f"{word}me" for word in ("unsubscribe", "remove", "optout")),
     "optmeout",
     *(
@@ -141,6 +152,46 @@ RESUBSCRIBE_WORDS = (
     ),
     *(f"opt{me}{back}in" for me in ("", "me") for back in ("", "back")),
     *SPANISH_OPT_IN,
+    *FRENCH_OPT_IN,
+)
+
+#: Asking to come back in a few more words: an opt-in word with please or thanks around it
+#: ("START please", "yes pls", "ALTA por favor", "START SVP"), or "start (texting me)
+#: again". Only from a texter who opted out (ANSWER_WORDS): to anyone else they are
+#: everyday answers, and an opted-out texter's question is never answered, so without
+#: these they stayed opted out without a word.
+_START_AGAIN = tuple(
+    f"start{verb}{me}again" for verb in ("", "texting", "messaging") for me in ("", "me")
+)
+OPT_IN_PHRASES = tuple(
+    f"{please}{words}{after}"
+    for words in ("start", "unstop", "yes", *RESUBSCRIBE_WORDS, *_START_AGAIN)
+    for please in ("", *_PLEASE, "porfavor")
+    for after in ("", *_PLEASE, "thanks", "thankyou", *FRENCH_PLEASE, *SPANISH_PLEASE)
+    if please or after or words in _START_AGAIN
+)
+
+#: HELP in French and Spanish: AIDE, which Canadian carriers require beside HELP as they do
+#: ARRET beside STOP, and AYUDA; asked with please in those languages too ("aide svp").
+OTHER_LANGUAGES_HELP = (
+    *(f"aide{after}" for after in ("", *FRENCH_PLEASE)),
+    *(f"ayuda{after}" for after in ("", *SPANISH_PLEASE)),
+    "porfavorayuda",
+)
+
+#: Asking what is left of the quota, which only USAGE knows: the model asked "How many
+#: texts do I have left?" cannot say, and the question took one off the quota. A thing
+#: counted must be named ("How many left?" may be about anything).
+USAGE_PHRASES = (
+    "quota",
+    "myquota",
+    "myusage",
+    *(
+        f"{how}{things}{have}left"
+        for how in ("howmany", "")
+        for things in ("texts", "messages", "msgs", "requests", "questions")
+        for have in ("", "doihave", "ihave", "arethere")
+    ),
 )
 
 #: Asking for a fresh start ("new chat") in words that answer nothing the model might ask.
@@ -153,11 +204,14 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(OPT_OUT_PHRASES, Keyword.STOP),
     **dict.fromkeys(OTHER_LANGUAGES_OPT_OUT, Keyword.STOP),
     **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
-    **dict.fromkeys(["help", "info", *_politely(["help", "info"])], Keyword.HELP),
+    **dict.fromkeys(OPT_IN_PHRASES, Keyword.START),
+    **dict.fromkeys(
+        ["help", "info", *_politely(["help", "info"]), *OTHER_LANGUAGES_HELP], Keyword.HELP
+    ),
     # Not "new" alone: it is an everyday answer ("New or used?" "New"), which forgot the
     # conversation the texter was answering.
     **dict.fromkeys(["reset", *RESET_PHRASES, *_politely(["reset"])], Keyword.RESET),
-    **dict.fromkeys(["usage", *_politely(["usage"])], Keyword.USAGE),
+    **dict.fromkeys(["usage", *_politely(["usage"]), *USAGE_PHRASES], Keyword.USAGE),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
     **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),
 }
@@ -165,7 +219,7 @@ WORDS: dict[str, Keyword] = {
 #: Opt-in words that are also everyday answers ("Want the details?" "Yes"), or questions
 #: ("subscribe"): they opt back in a texter who opted out; from anyone else they are a
 #: message like any other.
-ANSWER_WORDS = {"yes", *RESUBSCRIBE_WORDS}
+ANSWER_WORDS = {"yes", *RESUBSCRIBE_WORDS, *OPT_IN_PHRASES}
 
 #: Twilio's Advanced Opt-Out names the keyword group a message matched in OptOutType: its
 #: own keywords, which a Messaging Service may extend in any language ("ARRET", "BAJA").
@@ -278,16 +332,17 @@ def _once(word: str) -> str:
 #: The French and Spanish words of an opt-out or opt-in, and the courtesies around one, by
 #: the language whose confirmation answers them (notices.py).
 _LANGUAGE_WORDS = {
-    "fr": (*FRENCH_OPT_OUT, *FRENCH_PLEASE),
-    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, *SPANISH_PLEASE),
+    "fr": (*FRENCH_OPT_OUT, *FRENCH_OPT_IN, "aide", *FRENCH_PLEASE),
+    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, "ayuda", *SPANISH_PLEASE),
 }
 
 
 def language(body: str | None) -> str | None:
-    """The language of an opt-out or opt-in said in French or Spanish words ("ARRÊT",
-    "BAJA", "STOP SVP", "ALTA"): "fr" or "es"; None for English ones and anything else."""
+    """The language of an opt-out, opt-in or HELP said in French or Spanish words ("ARRÊT",
+    "BAJA", "STOP SVP", "ALTA", "AIDE"): "fr" or "es"; None for English ones and anything
+    else."""
     word = _once(_folded(body))
-    if WORDS.get(word) not in (Keyword.STOP, Keyword.START):
+    if WORDS.get(word) not in (Keyword.STOP, Keyword.START, Keyword.HELP):
         return None
     return next(
         (code for code, parts in _LANGUAGE_WORDS.items() if any(p in word for p in parts)), None

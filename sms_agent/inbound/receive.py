@@ -104,6 +104,8 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         return received
     if _changes_opt_in(received, was_opted_out, user):
         user.note_opt_change(sid, keywords.language(body))
+    if received.notice == "help":
+        user.note_help_language(keywords.language(body))
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
 

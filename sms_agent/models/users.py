@@ -33,6 +33,8 @@ REMEMBERED_SIDS = 20
 LATEST_OPT_CHANGE = "latest_opt_change"
 #: The language of the words of that STOP or START, when not English (keywords.language).
 OPT_CHANGE_LANGUAGE = "opt_change_language"
+#: The language of the texter's latest HELP (AIDE, AYUDA), when not English.
+HELP_LANGUAGE = "help_language"
 
 #: The row lock taken before a read-modify-write of User.service_state (with_for_update):
 #: PostgreSQL's FOR NO KEY UPDATE, so writers of one texter take turns and none overwrites
@@ -120,8 +122,12 @@ def _reread(user: User, attribute: str, statement: sa.Select) -> None:
     set_committed_value(user, attribute, row[0])
 
 
-def _next_reset() -> datetime:
-    return first_of_next_month(utcnow())
+def _next_reset(context) -> datetime:
+    """The end of a new texter's first window: midnight on the first of next month in their
+    timezone, when they are created with one (by staff or the API), as every later window
+    ends; at UTC midnight, a New York texter's quota reset at 19:00 on the last day."""
+    timezone_name = context.get_current_parameters().get("timezone")
+    return first_of_next_month(utcnow(), timezone_name or "UTC")
 
 
 class User(db.Model):
@@ -231,6 +237,18 @@ class User(db.Model):
         state = {k: v for k, v in self.service_state.items() if k != OPT_CHANGE_LANGUAGE}
         said_in = {OPT_CHANGE_LANGUAGE: language} if language else {}
         self.service_state = {**state, LATEST_OPT_CHANGE: sid, **said_in}
+
+    def note_help_language(self, language: str | None) -> None:
+        """Record the language of a HELP the texter sent ("fr" for AIDE), which its answer
+        is written in; English, the default, is not recorded (nor the row written again)."""
+        if self.service_state.get(HELP_LANGUAGE) == language:
+            return
+        state = {k: v for k, v in self.service_state.items() if k != HELP_LANGUAGE}
+        self.service_state = {**state, **({HELP_LANGUAGE: language} if language else {})}
+
+    @property
+    def help_language(self) -> str | None:
+        return self.service_state.get(HELP_LANGUAGE)
 
     @property
     def opt_change_language(self) -> str | None:
