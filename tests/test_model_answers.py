@@ -854,6 +854,26 @@ def test_an_answer_streamed_though_not_asked_for_reaches_the_texter(app, openai_
     assert errors() == []
 
 
+#: How a stream breaks off mid-answer: vLLM's and LiteLLM's error event, or nothing more.
+STREAM_ERROR = {"error": {"object": "error", "message": "engine died", "type": "InternalError"}}
+
+
+@pytest.mark.parametrize("ending", [[STREAM_ERROR], []], ids=["error-event", "cut-short"])
+def test_an_answer_streamed_though_not_asked_for_that_breaks_off_is_asked_again_not_sent(
+    app, openai_server, ending
+):
+    """Regression: a stream that ended in the server's error event, or with no chunk saying
+    why it stopped and no [DONE], was put together and its fragment sent as the answer
+    ('The capital of France is'). It is an answer the server broke off, asked again."""
+    openai_server.then(200, streamed_completion("The capital of France is", ending=ending))
+    task = make_task(sms_content="What is the capital of France?")
+    with pytest.raises(pipeline.TryAgain, match="broke the answer off"):
+        pipeline.answer(task.id)
+    assert outbox() == []
+    assert pipeline.answer(task.id) == "answered"  # the stand-in's whole answer
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
 def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, openai_server):
     promise = tool_call_completion("get_weather", '{"city": "Paris"}', "Let me check the weather.")
     openai_server.then(200, promise)  # then the stand-in's default answer
