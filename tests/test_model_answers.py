@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
@@ -957,6 +958,28 @@ def test_a_call_whose_server_reports_no_usage_is_billed_an_estimate_not_nothing(
     assert call.prompt_tokens >= len(task.sms_content) // 4
     assert call.priced and call.cost_usd > 0
     assert fresh(task).cost_usd > 0 and fresh(task).tokens_used == call.prompt_tokens + 12
+
+
+def test_thinking_a_server_leaves_out_of_completion_tokens_is_billed_as_output(app, openai_server):
+    """Regression: Gemini's OpenAI-compatible usage (and proxies passing Gemini through)
+    counts a thinking model's thoughts in total_tokens only, not in completion_tokens as
+    OpenAI does, and the call was billed for the 198 tokens of its answer, not the 603 it
+    wrote: a thinking model's texters cost a third of what they did and stayed under
+    their spend cap. What the total holds beyond the prompt is billed as generated."""
+    promise = chat_completion("Paris.", model="gpt-4o-mini")
+    promise["usage"] = {
+        "prompt_tokens": 20,
+        "completion_tokens": 198,
+        "total_tokens": 623,
+        "completion_tokens_details": {"reasoning_tokens": 405},
+    }
+    openai_server.then(200, promise)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.prompt_tokens, call.completion_tokens) == (20, 603)
+    assert call.cost_usd == Decimal("0.000365")  # 20 x 0.15 + 603 x 0.60 per million
+    assert fresh(task).tokens_used == 623
 
 
 @pytest.mark.parametrize(

@@ -87,10 +87,16 @@ def chat_tokens(usage, prompt_estimate: int = 0, answer_estimate: int = 0) -> tu
     """(prompt, completion, total) tokens of a chat completion's usage. OpenAI-compatible
     servers leave counts out or send them as null (some report no total, some no usage at
     all): such a count is estimated from the request and the answer, and a missing total
-    is the prompt and completion tokens' sum."""
+    is the prompt and completion tokens' sum. A total beyond the prompt and completion
+    tokens is the thinking a server counted there alone (Gemini's OpenAI-compatible usage,
+    whose completion_tokens leave a thinking model's thoughts out): written, so billed as
+    generated, as OpenAI's completion_tokens count them."""
     prompt = tokens_or_estimate(usage, "prompt_tokens", prompt_estimate)
-    generated = tokens_or_estimate(usage, "completion_tokens", answer_estimate)
-    return prompt, generated, tokens_of(usage, "total_tokens") or prompt + generated
+    total = tokens_of(usage, "total_tokens")
+    prompt_said = reported(usage, "prompt_tokens", MOST_TOKENS) is not None
+    written = max(total - prompt, 0) if total and prompt_said else 0  # its own count
+    generated = tokens_or_estimate(usage, "completion_tokens", written or answer_estimate)
+    return prompt, max(generated, written), total or prompt + generated
 
 
 def transcription_usage(usage, size: int, transcript: str) -> tuple[int, int, float]:
