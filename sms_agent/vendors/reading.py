@@ -52,6 +52,7 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
     return Completion(
         text=text,
         model=response.model if isinstance(response.model, str) else model,
+        asked=model,
         finish_reason=finish_reason(choice),
         request_id=getattr(response, "_request_id", None),  # none on events put together
         tokens_used=total,
