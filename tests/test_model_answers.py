@@ -982,6 +982,39 @@ def test_thinking_a_server_leaves_out_of_completion_tokens_is_billed_as_output(a
     assert fresh(task).tokens_used == 623
 
 
+def without_usage(body: dict, field: str) -> dict:
+    """`body` with its thinking in `field` (Ollama's and OpenRouter's name it reasoning),
+    750 characters of it, and no usage reported."""
+    message = body["choices"][0]["message"]
+    message[field] = message.pop("reasoning_content") * 10
+    del body["usage"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        without_usage(with_reasoning_field("Paris."), "reasoning_content"),
+        without_usage(with_reasoning_field("Paris."), "reasoning"),
+        streamed_completion("", [{"reasoning_content": THINKING * 10}, {"content": "Paris."}]),
+    ],
+    ids=["reasoning_content", "reasoning", "streamed"],
+)
+def test_thinking_beside_the_answer_is_in_the_estimate_of_a_call_without_usage(
+    app, openai_server, body
+):
+    """Regression: a call whose server reported no usage (a stream, which reports none
+    unless asked) was estimated from its answer alone, and a reasoning model's thinking,
+    which its server's parser put beside the content, was left out: 750 characters of
+    thought and 'Paris.' were billed as 2 tokens written."""
+    openai_server.then(200, body)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris."]
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert call.completion_tokens == 189  # (750 + 6) / 4, rounded up
+
+
 @pytest.mark.parametrize(
     "arguments", ['{"city": "Par', "Paris", '"Paris"'], ids=["cut-short", "bare", "not-an-object"]
 )

@@ -16,6 +16,8 @@ import re
 
 from openai.types.chat import ChatCompletion
 
+from .off_spec import REASONING_FIELDS
+
 
 def completion_in_events(page: str) -> ChatCompletion | None:
     """The completion the events of `page` carry, None when it holds none."""
@@ -39,6 +41,7 @@ def completion_in_events(page: str) -> ChatCompletion | None:
         "content": _joined(deltas, "content"),
         "refusal": _joined(deltas, "refusal") or None,
         "tool_calls": _calls(deltas) or None,
+        **{name: _joined(deltas, name) for name in REASONING_FIELDS},
     }
     first = events[0]
     return ChatCompletion.construct(

@@ -26,7 +26,7 @@ from .off_spec import (
     error_message,
     failure,
     finish_reason,
-    reasoning_field,
+    reasoning,
     sources_listed,
     tool_name,
 )
@@ -45,7 +45,10 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
     message = choice.message
     text, written = _answer_and_calls(message.content, sources_listed(response))
     calls = _tool_calls(message) + written
-    said = _content_text(message.content) + "".join(c.name + c.arguments for c in calls)
+    # What the model wrote, for tokens the server did not report: the thinking its parser
+    # put beside the answer is written and paid for too.
+    thought_in, thought = reasoning(message)
+    said = thought + _content_text(message.content) + "".join(c.name + c.arguments for c in calls)
     prompt, generated, total = chat_tokens(
         response.usage, prompt_tokens(list(messages)), text_tokens(said)
     )
@@ -59,7 +62,7 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         calls=calls,
         refusal=readable(message.refusal or "").strip(),
         failure=failure(choice),
-        reasoning_field=reasoning_field(message),
+        reasoning_field=thought_in,
         prompt_tokens=prompt,
         completion_tokens=generated,
     )
