@@ -1015,6 +1015,21 @@ def test_thinking_beside_the_answer_is_in_the_estimate_of_a_call_without_usage(
     assert call.completion_tokens == 189  # (750 + 6) / 4, rounded up
 
 
+def test_an_answer_in_chinese_without_usage_is_estimated_a_token_a_character(app, openai_server):
+    """Regression: tokens a server did not report were estimated at 4 characters a token,
+    English's, and a Chinese answer, about a token a character, was billed a quarter of
+    its tokens (and its question's): Chinese, Japanese and Korean characters (Unicode's
+    wide ones) now count one token each, the rest 4 characters a token as before."""
+    answer = "巴黎是法国的首都。"  # 9 characters, 9 tokens
+    promise = chat_completion(answer)
+    del promise["usage"]
+    openai_server.then(200, promise)
+    task = make_task(sms_content="法国的首都是哪里？")
+    assert pipeline.answer(task.id) == "answered"
+    [call] = db.session.scalars(sa.select(ModelCall))
+    assert call.completion_tokens == 9
+
+
 @pytest.mark.parametrize(
     "arguments", ['{"city": "Par', "Paris", '"Paris"'], ids=["cut-short", "bare", "not-an-object"]
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from unicodedata import east_asian_width
 
 log = logging.getLogger("sms_agent.llm")
 
@@ -15,8 +16,10 @@ MOST_TOKENS = 10_000_000
 
 
 #: About how many characters of English one token holds (OpenAI's rule of thumb), for a
-#: count a server did not report.
+#: count a server did not report. A character of Chinese, Japanese or Korean (Unicode's
+#: wide ones) is about a token of its own.
 CHARS_PER_TOKEN = 4
+_WIDE = frozenset("WF")
 
 #: What one picture in a prompt is counted as when the server reports no usage: a
 #: 1024x1024 picture read in detail by gpt-4o (85 + 4 tiles of 170).
@@ -65,7 +68,8 @@ def tokens_or_estimate(usage, name: str, estimate: int) -> int:
 
 def text_tokens(text: str) -> int:
     """About how many tokens `text` is, for a count the server did not report."""
-    return -(-len(text) // CHARS_PER_TOKEN)
+    wide = sum(1 for char in text if east_asian_width(char) in _WIDE) if not text.isascii() else 0
+    return wide + -(-(len(text) - wide) // CHARS_PER_TOKEN)
 
 
 def prompt_tokens(messages: list[dict]) -> int:
