@@ -772,3 +772,22 @@ def test_one_stop_opts_the_texter_out_of_both_channels_and_one_start_back_in(
     text_in(client, "START", PHONE)
     text_in(client, "And of Spain?")
     assert [(m.kind, m.channel) for m in outbox()][1:] == [("opt_in", "sms"), ("reply", "whatsapp")]
+
+
+MARKDOWN = "# Paris\n\n**Paris** is the capital of *France*."
+
+
+@pytest.mark.parametrize(
+    ("question", "sent"),
+    [
+        ("What is the capital of France?", "*Paris*\n\n*Paris* is the capital of _France_."),
+        ("Show me a Markdown heading", f"```\n{MARKDOWN}\n```"),
+    ],
+)
+def test_an_answer_wrapped_whole_in_a_markdown_fence_is_read_as_markdown_on_whatsapp(
+    question, sent
+):
+    """Regression: a model that wrapped its whole answer in a ```markdown block meant the
+    Markdown inside; on SMS it was read so, but WhatsApp got a code block, '# Paris' and
+    '**Paris**' in monospace with every mark. Unless the texter asked about Markdown."""
+    assert to_whatsapp_text(f"```markdown\n{MARKDOWN}\n```", question) == sent
