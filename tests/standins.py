@@ -235,9 +235,12 @@ NOT_COMPLETIONS = [
 ]
 
 
-def streamed_completion(content: str, deltas: list[dict] | None = None) -> Raw:
+def streamed_completion(
+    content: str, deltas: list[dict] | None = None, ending: list[dict] | None = None
+) -> Raw:
     """`content` as a server streams it (text/event-stream): a chunk a word (or `deltas`),
-    then [DONE]."""
+    then [DONE]. With `ending`, the stream breaks off instead: the last chunk says no
+    finish_reason, and those events (a server's error event) close it, without [DONE]."""
     words = content.split(" ")
     deltas = deltas or [{"role": "assistant", "content": ""}] + [
         {"content": word if not n else " " + word} for n, word in enumerate(words)
@@ -252,8 +255,10 @@ def streamed_completion(content: str, deltas: list[dict] | None = None) -> Raw:
         }
         for delta in deltas
     ]
-    chunks[-1]["choices"][0]["finish_reason"] = "stop"
-    events = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+    if ending is None:
+        chunks[-1]["choices"][0]["finish_reason"] = "stop"
+    events = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks + (ending or []))
+    events += "data: [DONE]\n\n" if ending is None else ""
     return Raw(events.encode(), "text/event-stream")
 
 

@@ -191,7 +191,29 @@ def test_an_answered_task_costs_its_model_call_and_its_sms(app, openai_server, p
     assert db.session.get(Task, task.id).cost_usd == D("0.009360")
 
 
+@pytest.mark.parametrize("answered_as", ["gpt-3.5-turbo", "anthropic/claude-3.5-sonnet"])
+def test_an_answer_named_for_a_model_in_no_table_costs_the_price_of_the_model_asked(
+    app, openai_server, priced_model, answered_as
+):
+    """Regression: the call was priced by the model its answer names, which is not always
+    the one asked: llama.cpp's server names every answer gpt-3.5-turbo, OpenRouter's
+    openrouter/auto and LiteLLM's or CLIProxyAPI's aliases name the model they chose. The
+    operator priced the model they set, yet every call cost 0 USD, in every report and
+    under every spend cap, and no WARNING at start named it. The asked model's price is
+    now used when the answering model has none."""
+    app.config["OPENAI_MODEL"] = "standin-model"
+    answer = chat_completion("Paris.", tokens=1030, completion_tokens=30, model=answered_as)
+    openai_server.then(200, answer)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    db.session.rollback()
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert call.model == answered_as  # which model answered stays on record
+    assert call.cost_usd == D("0.001060") and call.priced  # the asked model's price
+
+
 def test_a_model_without_a_price_is_recorded_at_zero_and_logged(app, openai_server, caplog):
+    app.config["OPENAI_MODEL"] = "standin-model"  # asked of it and answered by it
     task = make_task()
     pipeline.answer(task.id)
     db.session.rollback()

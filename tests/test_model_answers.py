@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from urllib.parse import quote
 
 import pytest
@@ -854,6 +855,26 @@ def test_an_answer_streamed_though_not_asked_for_reaches_the_texter(app, openai_
     assert errors() == []
 
 
+#: How a stream breaks off mid-answer: vLLM's and LiteLLM's error event, or nothing more.
+STREAM_ERROR = {"error": {"object": "error", "message": "engine died", "type": "InternalError"}}
+
+
+@pytest.mark.parametrize("ending", [[STREAM_ERROR], []], ids=["error-event", "cut-short"])
+def test_an_answer_streamed_though_not_asked_for_that_breaks_off_is_asked_again_not_sent(
+    app, openai_server, ending
+):
+    """Regression: a stream that ended in the server's error event, or with no chunk saying
+    why it stopped and no [DONE], was put together and its fragment sent as the answer
+    ('The capital of France is'). It is an answer the server broke off, asked again."""
+    openai_server.then(200, streamed_completion("The capital of France is", ending=ending))
+    task = make_task(sms_content="What is the capital of France?")
+    with pytest.raises(pipeline.TryAgain, match="broke the answer off"):
+        pipeline.answer(task.id)
+    assert outbox() == []
+    assert pipeline.answer(task.id) == "answered"  # the stand-in's whole answer
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
 def test_a_call_to_a_tool_never_offered_gets_a_tool_error_and_one_more_ask(app, openai_server):
     promise = tool_call_completion("get_weather", '{"city": "Paris"}', "Let me check the weather.")
     openai_server.then(200, promise)  # then the stand-in's default answer
@@ -937,6 +958,76 @@ def test_a_call_whose_server_reports_no_usage_is_billed_an_estimate_not_nothing(
     assert call.prompt_tokens >= len(task.sms_content) // 4
     assert call.priced and call.cost_usd > 0
     assert fresh(task).cost_usd > 0 and fresh(task).tokens_used == call.prompt_tokens + 12
+
+
+def test_thinking_a_server_leaves_out_of_completion_tokens_is_billed_as_output(app, openai_server):
+    """Regression: Gemini's OpenAI-compatible usage (and proxies passing Gemini through)
+    counts a thinking model's thoughts in total_tokens only, not in completion_tokens as
+    OpenAI does, and the call was billed for the 198 tokens of its answer, not the 603 it
+    wrote: a thinking model's texters cost a third of what they did and stayed under
+    their spend cap. What the total holds beyond the prompt is billed as generated."""
+    promise = chat_completion("Paris.", model="gpt-4o-mini")
+    promise["usage"] = {
+        "prompt_tokens": 20,
+        "completion_tokens": 198,
+        "total_tokens": 623,
+        "completion_tokens_details": {"reasoning_tokens": 405},
+    }
+    openai_server.then(200, promise)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.prompt_tokens, call.completion_tokens) == (20, 603)
+    assert call.cost_usd == Decimal("0.000365")  # 20 x 0.15 + 603 x 0.60 per million
+    assert fresh(task).tokens_used == 623
+
+
+def without_usage(body: dict, field: str) -> dict:
+    """`body` with its thinking in `field` (Ollama's and OpenRouter's name it reasoning),
+    750 characters of it, and no usage reported."""
+    message = body["choices"][0]["message"]
+    message[field] = message.pop("reasoning_content") * 10
+    del body["usage"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        without_usage(with_reasoning_field("Paris."), "reasoning_content"),
+        without_usage(with_reasoning_field("Paris."), "reasoning"),
+        streamed_completion("", [{"reasoning_content": THINKING * 10}, {"content": "Paris."}]),
+    ],
+    ids=["reasoning_content", "reasoning", "streamed"],
+)
+def test_thinking_beside_the_answer_is_in_the_estimate_of_a_call_without_usage(
+    app, openai_server, body
+):
+    """Regression: a call whose server reported no usage (a stream, which reports none
+    unless asked) was estimated from its answer alone, and a reasoning model's thinking,
+    which its server's parser put beside the content, was left out: 750 characters of
+    thought and 'Paris.' were billed as 2 tokens written."""
+    openai_server.then(200, body)
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris."]
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert call.completion_tokens == 189  # (750 + 6) / 4, rounded up
+
+
+def test_an_answer_in_chinese_without_usage_is_estimated_a_token_a_character(app, openai_server):
+    """Regression: tokens a server did not report were estimated at 4 characters a token,
+    English's, and a Chinese answer, about a token a character, was billed a quarter of
+    its tokens (and its question's): Chinese, Japanese and Korean characters (Unicode's
+    wide ones) now count one token each, the rest 4 characters a token as before."""
+    answer = "巴黎是法国的首都。"  # 9 characters, 9 tokens
+    promise = chat_completion(answer)
+    del promise["usage"]
+    openai_server.then(200, promise)
+    task = make_task(sms_content="法国的首都是哪里？")
+    assert pipeline.answer(task.id) == "answered"
+    [call] = db.session.scalars(sa.select(ModelCall))
+    assert call.completion_tokens == 9
 
 
 @pytest.mark.parametrize(

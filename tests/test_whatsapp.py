@@ -793,3 +793,22 @@ def test_a_whatsapp_question_whose_window_closed_before_its_job_ran_is_not_asked
     assert openai_server.requests == []
     assert db.session.get(Task, asked.id).cost_usd == 0
     assert db.session.get(User, PHONE).monthly_requests == 0  # given back
+
+
+MARKDOWN = "# Paris\n\n**Paris** is the capital of *France*."
+
+
+@pytest.mark.parametrize(
+    ("question", "sent"),
+    [
+        ("What is the capital of France?", "*Paris*\n\n*Paris* is the capital of _France_."),
+        ("Show me a Markdown heading", f"```\n{MARKDOWN}\n```"),
+    ],
+)
+def test_an_answer_wrapped_whole_in_a_markdown_fence_is_read_as_markdown_on_whatsapp(
+    question, sent
+):
+    """Regression: a model that wrapped its whole answer in a ```markdown block meant the
+    Markdown inside; on SMS it was read so, but WhatsApp got a code block, '# Paris' and
+    '**Paris**' in monospace with every mark. Unless the texter asked about Markdown."""
+    assert to_whatsapp_text(f"```markdown\n{MARKDOWN}\n```", question) == sent

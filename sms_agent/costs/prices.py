@@ -93,19 +93,25 @@ def estimate_sms(phone: str, segments: int) -> Decimal:
 _SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
 
 
-def _model_entry(model: str) -> dict[str, Decimal] | None:
+def _model_entry(model: str, asked: str = "") -> dict[str, Decimal] | None:
     """The entry for `model`: its own, else its family's when it is a dated version (such as
     gpt-4o-mini-2024-07-18, priced as gpt-4o-mini), else that of the name after a router's
     provider prefix (OpenRouter's and LiteLLM's openai/gpt-4o-mini, which bill the
-    provider's list price, cost nothing), else "*". Another model whose name only
+    provider's list price, cost nothing), else that of the model `asked` when the answer
+    names another (Completion.asked), else "*". Another model whose name only
     starts like one in the table (gpt-4o-mini-transcribe, gpt-4o-audio-preview) is not
     priced as it: it bills otherwise, and with no price it is logged."""
-    return _entry_in(model_prices(), model)
+    table = model_prices()
+    return _own_entry(table, model) or (asked and _own_entry(table, asked)) or table.get("*")
 
 
 def _entry_in(table: dict, model: str) -> dict[str, Decimal] | None:
+    return _own_entry(table, model) or table.get("*")
+
+
+def _own_entry(table: dict, model: str) -> dict[str, Decimal] | None:
     _prefix, routed, name = model.rpartition("/")
-    return _named_entry(table, model) or (routed and _named_entry(table, name)) or table.get("*")
+    return _named_entry(table, model) or (routed and _named_entry(table, name)) or None
 
 
 def _named_entry(table: dict, model: str) -> dict[str, Decimal] | None:
@@ -134,10 +140,15 @@ def warn_of_unpriced_models(config) -> None:
 
 
 def model_cost(
-    model: str, prompt_tokens: int, completion_tokens: int, audio_seconds: float = 0
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    audio_seconds: float = 0,
+    asked: str = "",
 ) -> Decimal | None:
-    """USD for one call from the usage it reported; None when the model has no price."""
-    entry = _model_entry(model)
+    """USD for one call from the usage it reported; None when the model has no price (nor
+    the model `asked`, when the answer named another)."""
+    entry = _model_entry(model, asked)
     if entry is None:
         return None
     cost = (

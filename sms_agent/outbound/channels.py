@@ -32,7 +32,7 @@ from .html_tags import about_markup, html_tags_to_text
 from .latex import latex_to_text
 from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
 from .python_names import PYTHON_NAMES
-from .shape import MARKER, Shaped, tidy_lines
+from .shape import MARKER, Shaped, tidy_lines, unwrapped
 from .split import MAX_MESSAGE_CHARS
 
 #: The longest Body Twilio sends, WhatsApp included (error 21617), as message_length counts.
@@ -224,7 +224,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
     "header: value" lines and numbered notes as on SMS. HTML tags are read as on SMS too: a
     <br> is a new line, <b> and its like go, unless the texter asked about markup
     (about_markup), when they are the answer."""
-    markdown = footnotes_to_text(latex_to_text(readable(text or "")))
+    markdown = footnotes_to_text(latex_to_text(unwrapped(readable(text or ""), question)))
     if markdown.count(FENCE) % 2:
         # A block never closed (the token limit cut the answer inside its code) runs to
         # the end, as Markdown reads it; WhatsApp would show its ``` and language name.

@@ -84,7 +84,7 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     reply's language (by the script of `question` and of the answer) needs other letters.
     Kept for the latest answers: the pipeline checks a model's answer is not empty once
     shaped, then shapes it to send."""
-    source = _MADE_QUOTE.sub(_unquoted, latex_to_text(_unwrapped(readable(text or ""), question)))
+    source = _MADE_QUOTE.sub(_unquoted, latex_to_text(unwrapped(readable(text or ""), question)))
     plain = markdown_to_text(without_lookalikes(source), html_as_written=about_markup(question))
     plain = plain.replace(_GREATER_THAN, ">")
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
@@ -110,9 +110,9 @@ _FENCE = re.compile(r"^[ \t]*```", re.MULTILINE)
 _ABOUT_MARKDOWN = re.compile(r"\b(?:markdown|md|readme)\b", re.IGNORECASE)
 
 
-def _unwrapped(text: str, question: str) -> str:
+def unwrapped(text: str, question: str) -> str:
     """`text` without the ```markdown fence it is wrapped in whole, unless the texter asked
-    about Markdown."""
+    about Markdown (SMS and WhatsApp alike)."""
     wrapped = _WRAPPED_MARKDOWN.match(text)
     if not wrapped or _FENCE.search(wrapped[1]) or _ABOUT_MARKDOWN.search(question or ""):
         return text  # a fence inside: more than one block, with words between them

@@ -17,6 +17,7 @@ class ToolCall:
 @dataclass(frozen=True)
 class Completion:
     text: str
+    #: The model that answered, as the answer names it.
     model: str
     finish_reason: str | None = None
     request_id: str | None = None
@@ -39,6 +40,10 @@ class Completion:
     #: The field beside the content that held the model's reasoning ("reasoning_content",
     #: "reasoning"), "" without one: never read, but named when the content is empty.
     reasoning_field: str = ""
+    #: The model the request named, when the answer names another: llama.cpp's server
+    #: names every answer gpt-3.5-turbo, a router's alias (openrouter/auto, LiteLLM's) the
+    #: model it chose. Priced as the model asked when the one named has no price.
+    asked: str = ""
 
     @property
     def tool_calls(self) -> tuple[str, ...]:

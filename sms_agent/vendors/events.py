@@ -4,13 +4,19 @@ Some OpenAI-compatible servers stream whatever the request says (mini-sglang), o
 their one JSON answer as an event stream and end it with "data: [DONE]" (9router): the SDK
 hands such a body back as text. Its chunks are put together here into the completion they
 stream, so the answer in it reaches the texter instead of being retried as a broken page.
+A stream that broke off mid-answer (vLLM's and LiteLLM's error event, or its end with no
+chunk saying why the model stopped and no [DONE]) is put together as such an answer, whose
+finish_reason is "error" (off_spec.failure): its fragment is never sent, it is asked again.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from openai.types.chat import ChatCompletion
+
+from .off_spec import REASONING_FIELDS
 
 
 def completion_in_events(page: str) -> ChatCompletion | None:
@@ -35,6 +41,7 @@ def completion_in_events(page: str) -> ChatCompletion | None:
         "content": _joined(deltas, "content"),
         "refusal": _joined(deltas, "refusal") or None,
         "tool_calls": _calls(deltas) or None,
+        **{name: _joined(deltas, name) for name in REASONING_FIELDS},
     }
     first = events[0]
     return ChatCompletion.construct(
@@ -42,9 +49,30 @@ def completion_in_events(page: str) -> ChatCompletion | None:
         object="chat.completion",
         created=first.get("created") or 0,
         model=first.get("model") or "",
-        choices=[{"index": 0, "message": message, "finish_reason": (reasons or [None])[-1]}],
+        choices=[{"index": 0, "message": message, **_ending(page, events, reasons)}],
         usage=usage[-1] if usage else None,
     )
+
+
+_DONE = re.compile(r"^data:\s*\[DONE\]", re.MULTILINE)
+
+
+def _ending(page: str, events: list[dict], reasons: list[str]) -> dict:
+    """How the stream ended: with its last finish reason (or at least [DONE]), else as one
+    the server broke off, with finish_reason "error" and what broke it."""
+    for event in events:
+        error = event.get("error")
+        if error is not None and not _first_choice(event).get("finish_reason"):
+            said = error.get("message") if isinstance(error, dict) else error
+            return _broken_off(f"the stream ended in an error: {said}")
+    if not reasons and not _DONE.search(page):
+        return _broken_off("the stream was cut short")
+    return {"finish_reason": (reasons or [None])[-1]}
+
+
+def _broken_off(why: str) -> dict:
+    """A choice's ending as OpenRouter reports one broken off (off_spec.failure reads it)."""
+    return {"finish_reason": "error", "error": {"message": why}}
 
 
 def _event(line: str):

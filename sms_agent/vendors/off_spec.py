@@ -68,14 +68,18 @@ def sources_listed(response: ChatCompletion) -> int:
     return max((len(listed) for listed in lists if isinstance(listed, list)), default=0)
 
 
-def reasoning_field(message: ChatCompletionMessage) -> str:
-    """Which field outside the spec holds the model's reasoning (vLLM, SGLang and DeepSeek
-    name it reasoning_content; Ollama, OpenRouter and newer vLLM, reasoning)."""
-    for name in ("reasoning_content", "reasoning"):
+#: The fields outside the spec that hold a model's reasoning: vLLM, SGLang and DeepSeek name
+#: it reasoning_content; Ollama, OpenRouter and newer vLLM, reasoning.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def reasoning(message: ChatCompletionMessage) -> tuple[str, str]:
+    """(the field that holds the model's reasoning, its text); ("", "") without one."""
+    for name in REASONING_FIELDS:
         value = getattr(message, name, None)
         if isinstance(value, str) and value.strip():
-            return name
-    return ""
+            return name, value
+    return "", ""
 
 
 #: What gpt-oss writes around a tool's name: the "functions." namespace its Harmony format

@@ -26,7 +26,7 @@ from .off_spec import (
     error_message,
     failure,
     finish_reason,
-    reasoning_field,
+    reasoning,
     sources_listed,
     tool_name,
 )
@@ -45,20 +45,24 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
     message = choice.message
     text, written = _answer_and_calls(message.content, sources_listed(response))
     calls = _tool_calls(message) + written
-    said = _content_text(message.content) + "".join(c.name + c.arguments for c in calls)
+    # What the model wrote, for tokens the server did not report: the thinking its parser
+    # put beside the answer is written and paid for too.
+    thought_in, thought = reasoning(message)
+    said = thought + _content_text(message.content) + "".join(c.name + c.arguments for c in calls)
     prompt, generated, total = chat_tokens(
         response.usage, prompt_tokens(list(messages)), text_tokens(said)
     )
     return Completion(
         text=text,
         model=response.model if isinstance(response.model, str) else model,
+        asked=model,
         finish_reason=finish_reason(choice),
         request_id=getattr(response, "_request_id", None),  # none on events put together
         tokens_used=total,
         calls=calls,
         refusal=readable(message.refusal or "").strip(),
         failure=failure(choice),
-        reasoning_field=reasoning_field(message),
+        reasoning_field=thought_in,
         prompt_tokens=prompt,
         completion_tokens=generated,
     )

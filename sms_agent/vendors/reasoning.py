@@ -20,7 +20,8 @@ channel. A chat front end in between (Open WebUI, and proxies that copy it) fold
 thinking into HTML instead, as <details><summary>Thinking</summary>...</details> or
 <details type="reasoning"><summary>Thought for 3 seconds</summary>...</details> before the
 answer. A `reasoning_content` or `reasoning` field beside the content (a server that does
-parse it) is simply never read.
+parse it) is never sent; it is read only to estimate the tokens of a call whose server
+reported none (reading.py).
 """
 
 from __future__ import annotations

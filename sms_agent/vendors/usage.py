@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from unicodedata import east_asian_width
 
 log = logging.getLogger("sms_agent.llm")
 
@@ -15,8 +16,10 @@ MOST_TOKENS = 10_000_000
 
 
 #: About how many characters of English one token holds (OpenAI's rule of thumb), for a
-#: count a server did not report.
+#: count a server did not report. A character of Chinese, Japanese or Korean (Unicode's
+#: wide ones) is about a token of its own.
 CHARS_PER_TOKEN = 4
+_WIDE = frozenset("WF")
 
 #: What one picture in a prompt is counted as when the server reports no usage: a
 #: 1024x1024 picture read in detail by gpt-4o (85 + 4 tiles of 170).
@@ -65,7 +68,8 @@ def tokens_or_estimate(usage, name: str, estimate: int) -> int:
 
 def text_tokens(text: str) -> int:
     """About how many tokens `text` is, for a count the server did not report."""
-    return -(-len(text) // CHARS_PER_TOKEN)
+    wide = sum(1 for char in text if east_asian_width(char) in _WIDE) if not text.isascii() else 0
+    return wide + -(-(len(text) - wide) // CHARS_PER_TOKEN)
 
 
 def prompt_tokens(messages: list[dict]) -> int:
@@ -87,10 +91,16 @@ def chat_tokens(usage, prompt_estimate: int = 0, answer_estimate: int = 0) -> tu
     """(prompt, completion, total) tokens of a chat completion's usage. OpenAI-compatible
     servers leave counts out or send them as null (some report no total, some no usage at
     all): such a count is estimated from the request and the answer, and a missing total
-    is the prompt and completion tokens' sum."""
+    is the prompt and completion tokens' sum. A total beyond the prompt and completion
+    tokens is the thinking a server counted there alone (Gemini's OpenAI-compatible usage,
+    whose completion_tokens leave a thinking model's thoughts out): written, so billed as
+    generated, as OpenAI's completion_tokens count them."""
     prompt = tokens_or_estimate(usage, "prompt_tokens", prompt_estimate)
-    generated = tokens_or_estimate(usage, "completion_tokens", answer_estimate)
-    return prompt, generated, tokens_of(usage, "total_tokens") or prompt + generated
+    total = tokens_of(usage, "total_tokens")
+    prompt_said = reported(usage, "prompt_tokens", MOST_TOKENS) is not None
+    written = max(total - prompt, 0) if total and prompt_said else 0  # its own count
+    generated = tokens_or_estimate(usage, "completion_tokens", written or answer_estimate)
+    return prompt, max(generated, written), total or prompt + generated
 
 
 def transcription_usage(usage, size: int, transcript: str) -> tuple[int, int, float]:
