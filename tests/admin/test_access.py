@@ -274,9 +274,7 @@ def test_a_reply_from_a_page_opened_before_logging_in_again_says_it_was_not_sent
 
 
 @pytest.mark.parametrize("referrer", ["//evil.example/x", "/\\evil.example/x", "/\t/evil.example"])
-def test_a_stale_form_never_sends_staff_off_the_site_whatever_its_referrer(
-    admin_client, referrer
-):
+def test_a_stale_form_never_sends_staff_off_the_site_whatever_its_referrer(admin_client, referrer):
     """Hardening (attack10's finding): the page a stale form returns to was the Referer's
     path as sent, so a Referer of http://localhost//evil.example redirected staff to
     //evil.example, another site. It goes to the admin's home instead."""
