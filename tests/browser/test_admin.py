@@ -300,3 +300,47 @@ def test_a_name_with_a_line_break_is_kept_when_another_field_is_saved(live_serve
     db.session.expire_all()
     saved = db.session.get(type(ann), ann.phone_number)
     assert (saved.full_name, saved.timezone) == ("Ann\nSmith", "Europe/Paris")
+
+
+@pytest.mark.parametrize("how", ["the notice's link", "Send"])
+def test_try_it_keeps_the_next_message_typed_when_the_session_ends(live_server, page, seeded, how):
+    """Regression: logged out in another tab while the page waited for a reply, staff typed
+    their next message (from another number) and pressed "Log in again", or Send, which
+    sent nothing; the login brought them back to the page with the box empty and the
+    number the last text came from, the message lost."""
+    try_it(page, live_server, "+1 415 555 0199", "What is a haiku?")
+    page.wait_for_selector("[data-testid=thread][data-waiting=true]")
+    page.fill("input[name=from_number]", "+1 415 555 0177")
+    page.select_option("select[name=channel]", "whatsapp")
+    page.fill("textarea[name=message]", "And a limerick?\nA short one.")
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server + "/admin/")
+    other_tab.click("text=Log out")
+    other_tab.close()
+    page.locator("[data-testid=session-ended]").wait_for(state="visible")
+
+    if how == "Send":
+        page.click("[data-testid=tryit-form] button[type=submit]")
+        page.wait_for_selector("text=nothing was changed or sent")
+    else:
+        page.click("[data-testid=session-ended] a")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=tryit-form]")
+    page.wait_for_load_state()  # the page's scripts, at its end, put back what was kept
+    assert page.input_value("textarea[name=message]") == "And a limerick?\nA short one."
+    assert page.input_value("input[name=from_number]") == "+1 415 555 0177"
+    assert page.input_value("select[name=channel]") == "whatsapp"
+    assert "has not been sent" in page.inner_text("[data-testid=draft-kept]")
+    assert db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550177")) is None
+
+    with page.expect_navigation(url="**sent=**"):
+        page.click("[data-testid=tryit-form] button[type=submit]")
+    page.wait_for_selector("[data-direction=inbound]:has-text('And a limerick?')")
+    assert page.input_value("textarea[name=message]") == ""
+    page.reload()
+    page.wait_for_load_state()
+    assert page.input_value("textarea[name=message]") == ""
+    assert not page.locator("[data-testid=draft-kept]").is_visible()
+

@@ -219,28 +219,8 @@
       .catch(function () {});
   }
 
-  // A reply typed is kept in this tab until the page says it went out: the session ended
-  // and "Log in again" (or Send, which then sends nothing) left the page, and the reply
-  // staff had typed was gone when the login brought them back.
-  var draft = "draft:" + me + ":" + root.getAttribute("data-messages-url");
-
-  function keepDraft() {
-    try {
-      if (field.value) { sessionStorage.setItem(draft, field.value); } else { sessionStorage.removeItem(draft); }
-    } catch (e) { /* storage full or off: the reply stays only on the page */ }
-  }
-
-  try {
-    if (root.hasAttribute("data-reply-sent")) {
-      sessionStorage.removeItem(draft);
-    } else if (!field.value && sessionStorage.getItem(draft)) {
-      field.value = sessionStorage.getItem(draft);
-      composer.querySelector("[data-testid=draft-kept]").classList.remove("d-none");
-    }
-  } catch (e) { /* storage off */ }
-
+  // What was typed before the session ended may be back in the box (drafts.js).
   field.addEventListener("input", function () {
-    keepDraft();
     clearTimeout(timer);
     timer = setTimeout(remeasure, 200);
   });
