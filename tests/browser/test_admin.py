@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -344,3 +344,33 @@ def test_try_it_keeps_the_next_message_typed_when_the_session_ends(live_server, 
     assert page.input_value("textarea[name=message]") == ""
     assert not page.locator("[data-testid=draft-kept]").is_visible()
 
+
+def test_a_date_filter_picked_in_los_angeles_is_in_utc_like_the_list(live_server, browser, seeded):
+    """Regression: the filter's date picker started at the browser's own time (23:15 in Los
+    Angeles when it was 07:15 UTC) and the server read it as UTC, as the list shows its
+    times: Tasks "Created greater than" the picker's now listed the last eight hours."""
+    ann, _bob = seeded
+    earlier = make_task(user=ann, created_at=utcnow() - timedelta(hours=2))
+    context = browser.new_context(timezone_id="America/Los_Angeles")
+    page = context.new_page()
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/task/")
+    page.wait_for_load_state()
+    page.click("text=Add Filter")
+    page.click("a.filter:has-text('Created')")
+    # The operation's list is select2's: its own select is hidden behind it.
+    page.eval_on_selector(
+        "select.filter-op", "op => $(op).val('created_greater_than').trigger('change')"
+    )
+    box = page.locator("input.filter-val")
+    assert box.get_attribute("placeholder") == "UTC, as YYYY-MM-DD HH:MM:SS"
+
+    box.click()
+    page.click(".daterangepicker button.applyBtn:visible")
+    picked = datetime.strptime(box.input_value(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert abs(picked - utcnow()) < timedelta(minutes=2)
+    page.click("#filter_form button[type=submit]")
+    page.wait_for_url("**_created_greater_than=**")
+    listed = page.inner_text("table.model-list")
+    assert str(earlier.id)[:8] not in listed
+    context.close()
