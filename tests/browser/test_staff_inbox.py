@@ -365,3 +365,26 @@ def test_a_reply_typed_when_the_session_ends_is_back_after_logging_in_again(
     assert page.input_value("textarea[name=message]") == ""
     assert not page.locator("[data-testid=draft-kept]").is_visible()
     assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == [reply]
+
+
+def test_the_composer_shows_how_a_reply_changed_for_sms_will_read(
+    app, live_server, page, twilio_server
+):
+    """Regression: staff typed "Thanks, Zoë! 😊", the composer said "1 segment · GSM-7", and
+    the texter got "Thanks, Zoe!": SMS shaping drops emoji and the accents GSM-7 lacks,
+    and nothing on the page said so before Send."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "Thanks, Zoë! 😊")
+    page.wait_for_selector("[data-testid=sent-as]:has-text('Thanks, Zoe!')")
+    assert page.inner_text("[data-testid=sent-as]") == "It goes as: Thanks, Zoe!"
+
+    page.fill("textarea[name=message]", "Thanks, Zoe!")
+    page.wait_for_selector("[data-testid=sent-as]", state="hidden")
+    page.fill("textarea[name=message]", "Thanks, Zoë! 😊")
+    page.wait_for_selector("[data-testid=sent-as]", state="visible")
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+    assert bodies_sent(twilio_server) == ["Thanks, Zoe!"]
+

@@ -189,6 +189,7 @@
   if (!composer) { return; }
   var field = composer.querySelector("textarea[name=message]");
   var measure = composer.querySelector("[data-testid=measure]");
+  var sentAs = composer.querySelector("[data-testid=sent-as]");
   var token = composer.querySelector("input[name=csrf_token]").value;
   var timer = null;
 
@@ -215,6 +216,9 @@
         measure.textContent = describe(result);
         measure.classList.toggle("sms-measure-warn",
           result.too_long || result.shortened || result.encoding === "UCS-2");
+        // What SMS shaping made of it (emoji dropped, accents GSM-7 lacks), before Send.
+        sentAs.textContent = result.sent_as ? "It goes as: " + result.sent_as : "";
+        sentAs.classList.toggle("d-none", !result.sent_as);
       })
       .catch(function () {});
   }
