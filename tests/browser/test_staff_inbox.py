@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.media.read import HELD_UNREAD
-from sms_agent.models import OutboundMessage, TaskMedia
+from sms_agent.models import OutboundMessage, TaskMedia, utcnow
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
@@ -388,3 +389,37 @@ def test_the_composer_shows_how_a_reply_changed_for_sms_will_read(
     page.wait_for_selector("text=Sent.")
     assert bodies_sent(twilio_server) == ["Thanks, Zoe!"]
 
+
+def composer_in_view(page) -> bool:
+    box = page.locator("textarea[name=message]").bounding_box()
+    height = page.viewport_size["height"]
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+def test_the_reply_being_typed_stays_in_view_as_the_thread_changes(app, live_server, page):
+    """Regression: the page's poll redrew the thread whenever a message changed and scrolled
+    its last message to the bottom of the window, which pushed the composer below it: staff
+    typing a reply when their last SMS was reported delivered typed on out of sight."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    for day in range(12):
+        at = utcnow() - timedelta(days=12 - day)
+        task = make_task(user=texter, sms_content=f"Question {day}", created_at=at)
+        answer = OutboundMessage(to_number=PHONE, body=f"Answer {day}", created_at=at)
+        db.session.add(answer)
+        answer.task = task
+    db.session.commit()
+    open_conversation(live_server, page)
+    assert composer_in_view(page)  # the newest messages above it, ready to answer
+    page.fill("textarea[name=message]", "Let me check that for you")
+
+    answer.status = "delivered"
+    db.session.commit()
+    page.wait_for_selector(".sms-row:last-child .sms-status:has-text('delivered')")
+    assert composer_in_view(page)
+
+    text_in(live_server, "Are you there?", app.config["TWILIO_AUTH_TOKEN"])
+    page.wait_for_selector("[data-direction=inbound]:has-text('Are you there?')")
+    assert composer_in_view(page)
+    assert page.locator("[data-direction=inbound]:has-text('Are you there?')").is_visible()
+    assert page.input_value("textarea[name=message]") == "Let me check that for you"

@@ -98,9 +98,24 @@
       thread.appendChild(empty);
     }
     data.messages.forEach(function (m) { thread.appendChild(row(m)); });
+    var newest = lastId();
+    var atEnd = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
     box.replaceChildren(thread);
-    var rows = thread.querySelectorAll(".sms-row");
-    if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+    // A new message is shown if staff were at the end; a changed status moves nothing.
+    if (atEnd && lastId() !== newest) { showEnd(); }
+  }
+
+  function lastId() {
+    var rows = box.querySelectorAll(".sms-row");
+    return rows.length ? rows[rows.length - 1].getAttribute("data-id") : null;
+  }
+
+  // The newest messages and, under them, the composer staff answer in: scrolling the last
+  // message to the window's bottom pushed the composer out of sight as staff typed.
+  function showEnd() {
+    var rows = box.querySelectorAll(".sms-row");
+    var end = root.querySelector("[data-testid=composer]") || rows[rows.length - 1];
+    if (end) { end.scrollIntoView({block: "end"}); }
   }
 
   function holder(data) {
@@ -178,8 +193,7 @@
       });
   }
 
-  var rows = box.querySelectorAll(".sms-row");
-  if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+  showEnd();
   markRead();
   document.addEventListener("visibilitychange", markRead);
   setTimeout(poll, 2000);
