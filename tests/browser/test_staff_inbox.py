@@ -423,3 +423,31 @@ def test_the_reply_being_typed_stays_in_view_as_the_thread_changes(app, live_ser
     assert composer_in_view(page)
     assert page.locator("[data-direction=inbound]:has-text('Are you there?')").is_visible()
     assert page.input_value("textarea[name=message]") == "Let me check that for you"
+
+
+def test_a_name_written_right_to_left_leaves_the_page_around_it_as_it_was(app, live_server, page):
+    """Regression: a texter's name beginning with U+202E (right-to-left override; from
+    WhatsApp's profile name, the API or a paste) turned what followed it on the line
+    around too: the inbox showed 'opted out' before the name, and the conversation's title
+    read 'Conversation with +1... ((htimS nnA'."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, full_name="\u202eAnn Smith", opted_out_at=utcnow())
+    open_conversation(live_server, page)
+    title_ends_with_its_parenthesis = """title => {
+        const texts = document.createTreeWalker(title, NodeFilter.SHOW_TEXT);
+        let last = null;
+        while (texts.nextNode()) { if (texts.currentNode.data.trim()) last = texts.currentNode; }
+        const close = document.createRange();
+        close.setStart(last, last.data.lastIndexOf(")"));
+        close.setEnd(last, last.data.lastIndexOf(")") + 1);
+        const whole = document.createRange();
+        whole.selectNodeContents(title);
+        return close.getBoundingClientRect().right >= whole.getBoundingClientRect().right - 1;
+    }"""
+    assert page.eval_on_selector("h4", title_ends_with_its_parenthesis)
+
+    page.goto(live_server + "/admin/inbox/")
+    row = page.locator(f"tr[data-phone='{PHONE}']")
+    name = row.locator(".text-muted").bounding_box()
+    badge = row.locator(".badge:has-text('opted out')").bounding_box()
+    assert badge["x"] > name["x"]
