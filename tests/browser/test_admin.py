@@ -98,6 +98,22 @@ def test_dashboard_charts_render(live_server, page, seeded, tmp_path):
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
 
+def test_the_dashboard_fits_a_phone_screen(live_server, browser, seeded):
+    """Regression: on a 375-pixel phone the latest errors' table made the whole dashboard
+    523 pixels wide, so every card and chart scrolled sideways with it."""
+    make_error(
+        error_type="openai_error",
+        error_message="Rate limit reached " * 5,
+        user_phone="+15550100001",
+    )
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.locator("[data-testid=latest-errors] :text('openai_error')").is_visible()
+    page.close()
+
+
 def test_conversation_tab_shows_the_thread(live_server, page, seeded):
     ann, _bob = seeded
     log_in(page, live_server)
