@@ -28,7 +28,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
 from ..extensions import db
-from ..models.types import check_timezone, json_object_problem
+from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
 from .access import ReadOnlyForStaff
 from .forms import AdminForm
@@ -150,9 +150,11 @@ def email_address(_form, field) -> None:
 
 def known_timezone(_form, field) -> None:
     """The model's rule (check_timezone), as a field error: raised by the model on save, it
-    was a flash message and an ERROR traceback in the log for a typo, or a box cleared."""
-    if not field.data:
+    was a flash message and an ERROR traceback in the log for a typo, or a box cleared. A
+    name typed in another letter case ("utc") is that zone, saved as its IANA name."""
+    if not (field.data or "").strip():
         raise ValidationError("Enter a timezone, such as UTC or America/New_York.")
+    field.data = timezone_named(field.data)
     try:
         check_timezone(field.data)
     except ValueError as exc:

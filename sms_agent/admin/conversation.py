@@ -375,14 +375,24 @@ class ConversationPages:
         text = typed[:MAX_REPLY_CHARS]
         shaped = outbound.plan(user, text, by_staff=True)
         parts = shaped.parts
+        too_long = len(typed) > MAX_REPLY_CHARS
         return jsonify(
             {
                 "characters": len(typed),
-                "too_long": len(typed) > MAX_REPLY_CHARS,
+                "too_long": too_long,
                 "most": MAX_REPLY_CHARS,
                 "parts": len(parts),
                 "segments": sum(outbound.segments_for(user, part) for part in parts),
                 "encoding": shaped.encoding if parts else None,
                 "shortened": shaped.cut,
+                "sent_as": None if too_long else _changed(text, parts),
             }
         )
+
+
+def _changed(typed: str, parts: list[str]) -> str | None:
+    """The reply as the texter will read it, when shaping changed what was typed: an SMS
+    drops emoji and writes letters GSM-7 lacks without their accents ("Zoë" is "Zoe"), and
+    staff who saw only "1 segment · GSM-7" took their emoji for sent. None when unchanged."""
+    goes = "\n".join(parts)
+    return goes if parts and goes != typed.strip() else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, get_flashed_messages, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
@@ -39,6 +39,10 @@ UNFINISHED = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 #: cannot know that one will: a text that was not sent, or a refused one whose window had
 #: its notice already, gets nothing more. `flask sms simulate` waits REFUSED_NOTICE_WAIT.
 FOLLOW_UP_GRACE = timedelta(seconds=30)
+
+
+#: How the page begins saying that a message went but gets nothing back.
+NOT_ANSWERED = "Not answered: "
 
 
 #: What the page lets staff attach: the pictures and voice notes the service reads.
@@ -164,15 +168,28 @@ class TryItView(StaffAccess, BaseView):
             # Opted out or inactive before and after the text (so not a START, nor a STOP
             # to confirm): nothing was stored and nothing comes back, so the page waits for
             # no reply.
-            flash(f"Not answered: {silent}.", "warning")
+            flash(f"{NOT_ANSWERED}{silent}.", "warning")
             return redirect(url_for(".index", phone=phone))
         return redirect(url_for(".index", phone=phone, sent=sent.isoformat()))
 
     def _page(self, form: TryItForm, phone: str) -> str:
         thread = thread_for(phone) if phone else []
         return self.render(
-            "admin/tryit.html", form=form, phone=phone, thread=thread, **poll_state(thread)
+            "admin/tryit.html",
+            form=form,
+            phone=phone,
+            thread=thread,
+            message_sent=_message_went_out(),
+            **poll_state(thread),
         )
+
+
+def _message_went_out() -> bool:
+    """The page says the last message went (its thread, or why nothing comes back): its
+    script then forgets the copy it kept of the message while it was typed (drafts.js)."""
+    if request.method == "GET" and "sent" in request.args:
+        return True
+    return any(message.startswith(NOT_ANSWERED) for message in get_flashed_messages())
 
 
 def sid_of(submission: str | None, with_media: bool) -> str | None:

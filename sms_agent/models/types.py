@@ -268,6 +268,17 @@ def iana_timezones() -> frozenset[str]:
     return frozenset(available_timezones()) - _NOT_ZONES
 
 
+@functools.cache
+def _timezones_by_case() -> dict[str, str]:
+    return {name.casefold(): name for name in iana_timezones()}
+
+
+def timezone_named(typed: str) -> str:
+    """The IANA name that `typed` writes in any letter case, with spaces around it ("utc",
+    " america/new_york"), or `typed` as it is when it names no zone."""
+    return _timezones_by_case().get(typed.strip().casefold(), typed)
+
+
 def check_timezone(value: str) -> str:
     """The API and the admin (through the model) accept the same names."""
     if value not in iana_timezones():

@@ -261,6 +261,25 @@ def test_edit_rejects_a_bad_timezone_without_a_500(admin_client, timezone, said,
     assert db.session.get(User, user.phone_number).timezone == "UTC"
 
 
+@pytest.mark.parametrize(
+    ("typed", "saved"),
+    [
+        ("utc", "UTC"),
+        ("america/los_angeles", "America/Los_Angeles"),
+        (" Europe/Paris ", "Europe/Paris"),
+    ],
+)
+def test_a_timezone_typed_in_another_case_is_saved_as_its_name(admin_client, typed, saved):
+    """Regression: staff who typed "utc" or "america/los_angeles" were told it is not a known
+    timezone, though it names one; the texter keeps it written as the IANA name."""
+    user = make_user(timezone="Asia/Tokyo")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    response = admin_client.post(url, data=edit_form(admin_client, user, timezone=typed))
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).timezone == saved
+
+
 def test_admin_can_create_a_user(admin_client):
     token = csrf_for(admin_client, "/admin/user/new/")
     form = {"csrf_token": token, "phone_number": "+1 415 555 0100", "tier": "free"}

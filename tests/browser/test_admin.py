@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,22 @@ def test_dashboard_charts_render(live_server, page, seeded, tmp_path):
     assert page.locator("[data-testid=chart-tiers] svg rect.bar").count() == 2
     assert "Carrier rejected the message" in page.inner_text("[data-testid=latest-errors]")
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+
+
+def test_the_dashboard_fits_a_phone_screen(live_server, browser, seeded):
+    """Regression: on a 375-pixel phone the latest errors' table made the whole dashboard
+    523 pixels wide, so every card and chart scrolled sideways with it."""
+    make_error(
+        error_type="openai_error",
+        error_message="Rate limit reached " * 5,
+        user_phone="+15550100001",
+    )
+    page = browser.new_page(viewport={"width": 375, "height": 800})
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page.locator("[data-testid=latest-errors] :text('openai_error')").is_visible()
+    page.close()
 
 
 def test_conversation_tab_shows_the_thread(live_server, page, seeded):
@@ -300,3 +316,77 @@ def test_a_name_with_a_line_break_is_kept_when_another_field_is_saved(live_serve
     db.session.expire_all()
     saved = db.session.get(type(ann), ann.phone_number)
     assert (saved.full_name, saved.timezone) == ("Ann\nSmith", "Europe/Paris")
+
+
+@pytest.mark.parametrize("how", ["the notice's link", "Send"])
+def test_try_it_keeps_the_next_message_typed_when_the_session_ends(live_server, page, seeded, how):
+    """Regression: logged out in another tab while the page waited for a reply, staff typed
+    their next message (from another number) and pressed "Log in again", or Send, which
+    sent nothing; the login brought them back to the page with the box empty and the
+    number the last text came from, the message lost."""
+    try_it(page, live_server, "+1 415 555 0199", "What is a haiku?")
+    page.wait_for_selector("[data-testid=thread][data-waiting=true]")
+    page.fill("input[name=from_number]", "+1 415 555 0177")
+    page.select_option("select[name=channel]", "whatsapp")
+    page.fill("textarea[name=message]", "And a limerick?\nA short one.")
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server + "/admin/")
+    other_tab.click("text=Log out")
+    other_tab.close()
+    page.locator("[data-testid=session-ended]").wait_for(state="visible")
+
+    if how == "Send":
+        page.click("[data-testid=tryit-form] button[type=submit]")
+        page.wait_for_selector("text=nothing was changed or sent")
+    else:
+        page.click("[data-testid=session-ended] a")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=tryit-form]")
+    page.wait_for_load_state()  # the page's scripts, at its end, put back what was kept
+    assert page.input_value("textarea[name=message]") == "And a limerick?\nA short one."
+    assert page.input_value("input[name=from_number]") == "+1 415 555 0177"
+    assert page.input_value("select[name=channel]") == "whatsapp"
+    assert "has not been sent" in page.inner_text("[data-testid=draft-kept]")
+    assert db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550177")) is None
+
+    with page.expect_navigation(url="**sent=**"):
+        page.click("[data-testid=tryit-form] button[type=submit]")
+    page.wait_for_selector("[data-direction=inbound]:has-text('And a limerick?')")
+    assert page.input_value("textarea[name=message]") == ""
+    page.reload()
+    page.wait_for_load_state()
+    assert page.input_value("textarea[name=message]") == ""
+    assert not page.locator("[data-testid=draft-kept]").is_visible()
+
+
+def test_a_date_filter_picked_in_los_angeles_is_in_utc_like_the_list(live_server, browser, seeded):
+    """Regression: the filter's date picker started at the browser's own time (23:15 in Los
+    Angeles when it was 07:15 UTC) and the server read it as UTC, as the list shows its
+    times: Tasks "Created greater than" the picker's now listed the last eight hours."""
+    ann, _bob = seeded
+    earlier = make_task(user=ann, created_at=utcnow() - timedelta(hours=2))
+    context = browser.new_context(timezone_id="America/Los_Angeles")
+    page = context.new_page()
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/task/")
+    page.wait_for_load_state()
+    page.click("text=Add Filter")
+    page.click("a.filter:has-text('Created')")
+    # The operation's list is select2's: its own select is hidden behind it.
+    page.eval_on_selector(
+        "select.filter-op", "op => $(op).val('created_greater_than').trigger('change')"
+    )
+    box = page.locator("input.filter-val")
+    assert box.get_attribute("placeholder") == "UTC, as YYYY-MM-DD HH:MM:SS"
+
+    box.click()
+    page.click(".daterangepicker button.applyBtn:visible")
+    picked = datetime.strptime(box.input_value(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    assert abs(picked - utcnow()) < timedelta(minutes=2)
+    page.click("#filter_form button[type=submit]")
+    page.wait_for_url("**_created_greater_than=**")
+    listed = page.inner_text("table.model-list")
+    assert str(earlier.id)[:8] not in listed
+    context.close()

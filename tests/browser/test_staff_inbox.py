@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.media.read import HELD_UNREAD
-from sms_agent.models import OutboundMessage, TaskMedia
+from sms_agent.models import OutboundMessage, TaskMedia, utcnow
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
@@ -365,3 +366,88 @@ def test_a_reply_typed_when_the_session_ends_is_back_after_logging_in_again(
     assert page.input_value("textarea[name=message]") == ""
     assert not page.locator("[data-testid=draft-kept]").is_visible()
     assert [m.body for m in db.session.scalars(sa.select(OutboundMessage))] == [reply]
+
+
+def test_the_composer_shows_how_a_reply_changed_for_sms_will_read(
+    app, live_server, page, twilio_server
+):
+    """Regression: staff typed "Thanks, Zoë! 😊", the composer said "1 segment · GSM-7", and
+    the texter got "Thanks, Zoe!": SMS shaping drops emoji and the accents GSM-7 lacks,
+    and nothing on the page said so before Send."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "Thanks, Zoë! 😊")
+    page.wait_for_selector("[data-testid=sent-as]:has-text('Thanks, Zoe!')")
+    assert page.inner_text("[data-testid=sent-as]") == "It goes as: Thanks, Zoe!"
+
+    page.fill("textarea[name=message]", "Thanks, Zoe!")
+    page.wait_for_selector("[data-testid=sent-as]", state="hidden")
+    page.fill("textarea[name=message]", "Thanks, Zoë! 😊")
+    page.wait_for_selector("[data-testid=sent-as]", state="visible")
+    page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+    assert bodies_sent(twilio_server) == ["Thanks, Zoe!"]
+
+
+def composer_in_view(page) -> bool:
+    box = page.locator("textarea[name=message]").bounding_box()
+    height = page.viewport_size["height"]
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+
+def test_the_reply_being_typed_stays_in_view_as_the_thread_changes(app, live_server, page):
+    """Regression: the page's poll redrew the thread whenever a message changed and scrolled
+    its last message to the bottom of the window, which pushed the composer below it: staff
+    typing a reply when their last SMS was reported delivered typed on out of sight."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    for day in range(12):
+        at = utcnow() - timedelta(days=12 - day)
+        task = make_task(user=texter, sms_content=f"Question {day}", created_at=at)
+        answer = OutboundMessage(to_number=PHONE, body=f"Answer {day}", created_at=at)
+        db.session.add(answer)
+        answer.task = task
+    db.session.commit()
+    open_conversation(live_server, page)
+    assert composer_in_view(page)  # the newest messages above it, ready to answer
+    page.fill("textarea[name=message]", "Let me check that for you")
+
+    answer.status = "delivered"
+    db.session.commit()
+    page.wait_for_selector(".sms-row:last-child .sms-status:has-text('delivered')")
+    assert composer_in_view(page)
+
+    text_in(live_server, "Are you there?", app.config["TWILIO_AUTH_TOKEN"])
+    page.wait_for_selector("[data-direction=inbound]:has-text('Are you there?')")
+    assert composer_in_view(page)
+    assert page.locator("[data-direction=inbound]:has-text('Are you there?')").is_visible()
+    assert page.input_value("textarea[name=message]") == "Let me check that for you"
+
+
+def test_a_name_written_right_to_left_leaves_the_page_around_it_as_it_was(app, live_server, page):
+    """Regression: a texter's name beginning with U+202E (right-to-left override; from
+    WhatsApp's profile name, the API or a paste) turned what followed it on the line
+    around too: the inbox showed 'opted out' before the name, and the conversation's title
+    read 'Conversation with +1... ((htimS nnA'."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, full_name="\u202eAnn Smith", opted_out_at=utcnow())
+    open_conversation(live_server, page)
+    title_ends_with_its_parenthesis = """title => {
+        const texts = document.createTreeWalker(title, NodeFilter.SHOW_TEXT);
+        let last = null;
+        while (texts.nextNode()) { if (texts.currentNode.data.trim()) last = texts.currentNode; }
+        const close = document.createRange();
+        close.setStart(last, last.data.lastIndexOf(")"));
+        close.setEnd(last, last.data.lastIndexOf(")") + 1);
+        const whole = document.createRange();
+        whole.selectNodeContents(title);
+        return close.getBoundingClientRect().right >= whole.getBoundingClientRect().right - 1;
+    }"""
+    assert page.eval_on_selector("h4", title_ends_with_its_parenthesis)
+
+    page.goto(live_server + "/admin/inbox/")
+    row = page.locator(f"tr[data-phone='{PHONE}']")
+    name = row.locator(".text-muted").bounding_box()
+    badge = row.locator(".badge:has-text('opted out')").bounding_box()
+    assert badge["x"] > name["x"]

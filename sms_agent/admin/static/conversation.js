@@ -98,9 +98,24 @@
       thread.appendChild(empty);
     }
     data.messages.forEach(function (m) { thread.appendChild(row(m)); });
+    var newest = lastId();
+    var atEnd = window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 40;
     box.replaceChildren(thread);
-    var rows = thread.querySelectorAll(".sms-row");
-    if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+    // A new message is shown if staff were at the end; a changed status moves nothing.
+    if (atEnd && lastId() !== newest) { showEnd(); }
+  }
+
+  function lastId() {
+    var rows = box.querySelectorAll(".sms-row");
+    return rows.length ? rows[rows.length - 1].getAttribute("data-id") : null;
+  }
+
+  // The newest messages and, under them, the composer staff answer in: scrolling the last
+  // message to the window's bottom pushed the composer out of sight as staff typed.
+  function showEnd() {
+    var rows = box.querySelectorAll(".sms-row");
+    var end = root.querySelector("[data-testid=composer]") || rows[rows.length - 1];
+    if (end) { end.scrollIntoView({block: "end"}); }
   }
 
   function holder(data) {
@@ -178,8 +193,7 @@
       });
   }
 
-  var rows = box.querySelectorAll(".sms-row");
-  if (rows.length) { rows[rows.length - 1].scrollIntoView({block: "end"}); }
+  showEnd();
   markRead();
   document.addEventListener("visibilitychange", markRead);
   setTimeout(poll, 2000);
@@ -189,6 +203,7 @@
   if (!composer) { return; }
   var field = composer.querySelector("textarea[name=message]");
   var measure = composer.querySelector("[data-testid=measure]");
+  var sentAs = composer.querySelector("[data-testid=sent-as]");
   var token = composer.querySelector("input[name=csrf_token]").value;
   var timer = null;
 
@@ -215,32 +230,15 @@
         measure.textContent = describe(result);
         measure.classList.toggle("sms-measure-warn",
           result.too_long || result.shortened || result.encoding === "UCS-2");
+        // What SMS shaping made of it (emoji dropped, accents GSM-7 lacks), before Send.
+        sentAs.textContent = result.sent_as ? "It goes as: " + result.sent_as : "";
+        sentAs.classList.toggle("d-none", !result.sent_as);
       })
       .catch(function () {});
   }
 
-  // A reply typed is kept in this tab until the page says it went out: the session ended
-  // and "Log in again" (or Send, which then sends nothing) left the page, and the reply
-  // staff had typed was gone when the login brought them back.
-  var draft = "draft:" + me + ":" + root.getAttribute("data-messages-url");
-
-  function keepDraft() {
-    try {
-      if (field.value) { sessionStorage.setItem(draft, field.value); } else { sessionStorage.removeItem(draft); }
-    } catch (e) { /* storage full or off: the reply stays only on the page */ }
-  }
-
-  try {
-    if (root.hasAttribute("data-reply-sent")) {
-      sessionStorage.removeItem(draft);
-    } else if (!field.value && sessionStorage.getItem(draft)) {
-      field.value = sessionStorage.getItem(draft);
-      composer.querySelector("[data-testid=draft-kept]").classList.remove("d-none");
-    }
-  } catch (e) { /* storage off */ }
-
+  // What was typed before the session ended may be back in the box (drafts.js).
   field.addEventListener("input", function () {
-    keepDraft();
     clearTimeout(timer);
     timer = setTimeout(remeasure, 200);
   });
