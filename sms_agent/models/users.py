@@ -125,8 +125,9 @@ def _reread(user: User, attribute: str, statement: sa.Select) -> None:
 def _next_reset(context) -> datetime:
     """The end of a new texter's first window: midnight on the first of next month in their
     timezone, when they are created with one (by staff or the API), as every later window
-    ends; at UTC midnight, a New York texter's quota reset at 19:00 on the last day."""
-    timezone_name = context.get_current_parameters().get("timezone")
+    ends; at UTC midnight, a New York texter's quota reset at 19:00 on the last day.
+    Without a statement (the admin's Create form shows the default), in UTC."""
+    timezone_name = context.get_current_parameters().get("timezone") if context else None
     return first_of_next_month(utcnow(), timezone_name or "UTC")
 
 
