@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..models import Category
-from .phrases import VOCABULARY
+from .phrases import VOCABULARY, Phrase
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,25 @@ def normalise(text: str | None) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'")
 
 
-def _hits(pattern: re.Pattern[str], text: str) -> int:
-    """Distinct words a pattern matched, capped so one repeated word cannot swamp the rest."""
-    return min(len({match.group(0) for match in pattern.finditer(text)}), 2)
+def _hits(phrase: Phrase, text: str) -> int:
+    """Distinct words a phrase matched, capped so one repeated word cannot swamp the rest."""
+    return min(len(phrase.matches(text)), 2)
 
 
 def scores(text: str | None) -> dict[Category, float]:
     """How strongly the message points at each category."""
-    clean = normalise(text)
+    raw = text or ""
+    return _scores(normalise(raw), len(_CODE_TOKENS.findall(raw)))
+
+
+def _scores(clean: str, code: int) -> dict[Category, float]:
+    """`scores` of a text already normalised, with its count of `code` tokens."""
     result = {
-        category: sum(weight * _hits(pattern, clean) for pattern, weight in patterns)
-        for category, patterns in VOCABULARY.items()
+        category: sum(weight * _hits(phrase, clean) for phrase, weight in phrases)
+        for category, phrases in VOCABULARY.items()
     }
     # Pasted code hints at a coding question; an error name beside it still outweighs it.
-    result[Category.CODING] += min(len(_CODE_TOKENS.findall(text or "")), 3) * 0.5
+    result[Category.CODING] += min(code, 3) * 0.5
     return result
 
 
@@ -70,7 +75,7 @@ def _pick(by_category: dict[Category, float]) -> Category:
     return best
 
 
-def _complexity(raw: str, by_category: dict[Category, float]) -> float:
+def _complexity(raw: str, clean: str, code: int, by_category: dict[Category, float]) -> float:
     """A 0-1 estimate of how much work the answer takes.
 
     Long messages, technical vocabulary, several questions or requirements and pasted code
@@ -78,8 +83,7 @@ def _complexity(raw: str, by_category: dict[Category, float]) -> float:
     """
     words = len(_WORD.findall(raw))
     technical = sum(s for c, s in by_category.items() if c is not Category.GENERAL)
-    requirements = len(_REQUIREMENT.findall(normalise(raw)))
-    code = len(_CODE_TOKENS.findall(raw))
+    requirements = len(_REQUIREMENT.findall(clean))
     value = (
         0.35 * min(words / 120, 1.0)
         + 0.30 * min(technical / 12, 1.0)
@@ -90,9 +94,11 @@ def _complexity(raw: str, by_category: dict[Category, float]) -> float:
 
 
 def classify(text: str | None) -> Classification:
-    """Category and complexity of a request, deterministic and cheap enough for every SMS."""
+    """Category and complexity of a request, deterministic and cheap enough for every SMS.
+    The text is normalised and its code tokens counted once, for both."""
     raw = text or ""
-    by_category = scores(raw)
+    clean, code = normalise(raw), len(_CODE_TOKENS.findall(raw))
+    by_category = _scores(clean, code)
     return Classification(
-        category=str(_pick(by_category)), complexity=_complexity(raw, by_category)
+        category=str(_pick(by_category)), complexity=_complexity(raw, clean, code, by_category)
     )

@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ..models import Category
 
-Vocabulary = dict[Category, list[tuple[re.Pattern[str], float]]]
+
+@dataclass(frozen=True)
+class Phrase:
+    """A word-bounded phrase (`exact`), and the same without the bound before it (`quick`).
+
+    A match of `exact` is a match of `quick`, so a text `quick` finds nothing in has no
+    match, and most phrases have none in a given text. `quick` starts with the phrase
+    itself, so the regular expression engine skips to the places where its first letters
+    occur; `exact`'s look-behind, tried at every character, cannot: `quick` alone costs
+    about half of `exact`'s search over a text."""
+
+    exact: re.Pattern[str]
+    quick: re.Pattern[str]
+
+    def matches(self, text: str) -> set[str]:
+        """The distinct words `exact` matched in `text`."""
+        if self.quick.search(text) is None:
+            return set()
+        return {match.group(0) for match in self.exact.finditer(text)}
+
+
+Vocabulary = dict[Category, list[tuple[Phrase, float]]]
 
 LANGUAGES = (
     r"python|java|javascript|js|typescript|golang|rust|ruby|php|bash|shell|zsh|c#|"
@@ -39,7 +61,13 @@ def compile_vocabulary(spec: dict[Category, dict[float, list[str]]]) -> Vocabula
     """Compile word-bounded phrases; a phrase may itself be a regular expression."""
     return {
         category: [
-            (re.compile(rf"(?<![\w])(?:{phrase})(?![\w])"), weight)
+            (
+                Phrase(
+                    re.compile(rf"(?<![\w])(?:{phrase})(?![\w])"),
+                    re.compile(rf"(?:{phrase})(?![\w])"),
+                ),
+                weight,
+            )
             for weight, phrases in weighted.items()
             for phrase in phrases
         ]

@@ -31,6 +31,7 @@ from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from .ask import ask_model, reply_kind
 from .claim import begin_claim, claim, kept_across_commits, renew_claim
+from .completion import mark_completed
 from .failures import TryAgain, finish_unsent, give_up, hold_for_staff, refuse_media, release
 
 __all__ = ["TryAgain", "answer", "claim", "give_up"]
@@ -143,7 +144,7 @@ def _answer_claimed(task: Task, started: float) -> str:
             ask_model(task, user)  # committed with the first part, before Twilio sees it
     _deliver_reply(task, user, answered_now)
     # One commit records the last part's sid and the completion: fewer round trips per task.
-    task.mark_completed(task.ai_response, processing_time=round(time.monotonic() - started, 3))
+    mark_completed(task, processing_time=round(time.monotonic() - started, 3))
     db.session.commit()
     return "answered"
 

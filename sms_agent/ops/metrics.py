@@ -193,6 +193,13 @@ def count_sent(session: Session, message: OutboundMessage) -> None:
     )
 
 
+def count_completed(session: Session) -> None:
+    """A task completed by a Core UPDATE (answering/completion.py), which session events
+    never see: counted at the commit as a flush of its status would have been."""
+    facts = _status_facts(None, TaskStatus.COMPLETED.value)
+    session.info.setdefault(_PENDING, []).extend(facts)
+
+
 def _message_facts(message: OutboundMessage) -> list:
     if _change(message, "price_estimated") is False:
         return [(SMS_SPEND.inc, (float(message.price_usd or 0),))]
