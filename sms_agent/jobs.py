@@ -31,6 +31,7 @@ from .media.read import BeingRead, read_for_staff
 from .models import PendingNotice, Task, User
 from .ops import metrics, sweeper
 from .phones import mask
+from .vendors import publishing
 from .worker import BULK_QUEUE
 
 log = logging.getLogger("sms_agent.jobs")
@@ -346,13 +347,14 @@ def _publish(
     the caller: the row is already committed, so a broker outage only delays it until the
     sweeper enqueues it again. `shown`: what logs show of the arguments, when not they."""
     try:
-        job.apply_async(
-            args=args,
-            kwargs=kwargs,
+        publishing.publish(
+            job,
+            args,
+            kwargs,
             countdown=countdown,
             retries=retries,
             queue=queue,
-            **_lean_publish_options(args if shown is None else shown, kwargs),
+            **_shown_arguments(args if shown is None else shown, kwargs),
         )
     except (KombuError, OSError) as exc:
         log.error("could not enqueue %s%r: %s", job.name, args if shown is None else shown, exc)
@@ -363,14 +365,14 @@ def _publish(
     return True
 
 
-def _lean_publish_options(args: tuple, kwargs: dict | None) -> dict:
-    """What Celery would work out afresh on every publish, a fifth of its cost on a webhook:
-    the arguments' display in the worker's log (a reprlib walk; ours are a few short
-    strings, which repr shows the same) and the queue's declaration (it binds copies of the
-    queue and exchange to the channel each time, to learn from a cache that they were
+def _shown_arguments(args: tuple, kwargs: dict | None) -> dict:
+    """The arguments' display in the worker's log, given rather than worked out by Celery
+    on every publish (a reprlib walk; ours are a few short strings, which repr shows the
+    same). The queue is not declared either (vendors/publishing.py): that binds copies of
+    the queue and exchange to the channel each time, to learn from a cache that they were
     declared; a Redis broker needs no declaration to deliver to a queue, and the worker
-    declares the queues it consumes)."""
-    return {"argsrepr": repr(args), "kwargsrepr": repr(kwargs or {}), "declare": []}
+    declares the queues it consumes."""
+    return {"argsrepr": repr(args), "kwargsrepr": repr(kwargs or {})}
 
 
 def _run_later(

@@ -14,6 +14,7 @@ from sms_agent import create_app, jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task
+from sms_agent.vendors import publishing
 from tests.factories import make_task
 from tests.standins import StandIn, chat_completion, twilio_message
 from tests.test_app import production_process
@@ -184,9 +185,9 @@ def test_a_database_that_stays_busy_is_asked_less_and_less_often(app, small_pool
         task_id = str(make_task().id)
     published: list[tuple[float, dict]] = []
     monkeypatch.setattr(
-        jobs.answer_task,
-        "apply_async",
-        lambda args, kwargs, countdown, **_: published.append((countdown, kwargs)),
+        publishing,
+        "publish",
+        lambda job, args, kwargs, countdown, **_: published.append((countdown, kwargs)),
     )
 
     busy = 0

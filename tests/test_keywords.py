@@ -2,6 +2,7 @@
 
 import pytest
 
+from sms_agent.inbound import keywords
 from sms_agent.inbound.keywords import WORDS, Keyword, parse
 
 
@@ -312,3 +313,13 @@ def test_an_opted_out_texter_asking_to_come_back_politely_is_opted_back_in(body)
 )
 def test_subscribe_from_a_subscribed_texter_is_a_question_for_the_model(body):
     assert parse(body, opted_out=False) is None
+
+
+def test_every_ascii_character_is_read_as_in_a_text_beyond_ascii():
+    """An ASCII text is read in one pass (a table of the characters dropped) instead of a
+    character at a time: each of the 128 ASCII characters, inside and after a word, is kept
+    or dropped as in a text that also holds a letter beyond ASCII, which takes the long way."""
+    for code in range(128):
+        text = f"St{chr(code)}op{chr(code)}"
+        assert keywords._folded(text + "é") == keywords._folded(text) + "é", repr(chr(code))
+    assert parse("S^T`O_P!") is Keyword.STOP and parse("Stop\x00") is None
