@@ -50,6 +50,10 @@ LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Torvalds", "Liskov", "Thompson", 
 TIMEZONES = ["UTC", "America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo"]
 
 
+#: How many numbers demo_phone makes: +1 555 and seven digits.
+DEMO_NUMBERS = 10_000_000
+
+
 def demo_phone(index: int) -> str:
     return f"+1555{index:07d}"
 

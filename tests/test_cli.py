@@ -258,6 +258,16 @@ def test_demo_seed_refuses_tasks_without_users(runner):
     assert result.exit_code == 2
 
 
+def test_demo_seed_refuses_more_users_than_demo_numbers(runner):
+    """Regression: --users past the ten million numbers +1 555 holds made numbers of eight
+    digits there, which no phone has and which the next seed took for real texters (and
+    building ten million rows in memory got the command killed): now it is refused at once."""
+    result = runner.invoke(args=["demo", "seed", "--users", "10000001", "--tasks", "0"])
+    assert result.exit_code == 2
+    assert "10000001 is not in the range 0<=x<=10000000" in result.output
+    assert _counts() == (0, 0, 0)
+
+
 def test_demo_seed_refuses_a_database_with_real_texters(runner):
     """Regression: run against the service's own database by mistake, it mixed made-up
     texters, tasks and spend (today's too, counted against DAILY_SPEND_CAP) with the real."""
