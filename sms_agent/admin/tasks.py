@@ -135,12 +135,14 @@ class TaskView(KeptCount, AdminModelView):
 
     def on_model_change(self, form, model, is_created) -> None:
         """Refuse a task both successful and not completed, and a task moved into or out of
-        refused, as the API does."""
+        refused, as the API does; a new status dates the outcome (Task.date_the_outcome)."""
         super().on_model_change(form, model, is_created)
         if conflict := refusal_conflict(form.status.object_data, model.status):
             raise ValidationError(conflict)
         if conflict := outcome_conflict(model.status, model.success):
             raise ValidationError(conflict)
+        if form.status.object_data != model.status:
+            model.date_the_outcome()
 
 
 class ErrorLogView(KeptCount, AdminModelView):

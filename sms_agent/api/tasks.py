@@ -270,6 +270,8 @@ def update_task(task_id: uuid.UUID):
     category = data.pop("category", None)
     for name, value in data.items():
         setattr(task, name, value)
+    if "status" in data:
+        task.date_the_outcome()
     if category is not None:
         task.give_category(category)
     db.session.commit()

@@ -170,6 +170,17 @@ class Task(db.Model):
         self.error_message = None
         self.completed_at = utcnow()
 
+    def date_the_outcome(self) -> None:
+        """completed_at follows a status staff set (API, admin) as it follows the worker's:
+        a task marked completed or failed was finished now, unless it already had a time;
+        one put back in the queue has none. Marked completed by staff, it had none, so the
+        API's completed_at stayed null and the conversation page never showed it finished."""
+        finished = self.status in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value)
+        if finished and self.completed_at is None:
+            self.completed_at = utcnow()
+        elif self.status in (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value):
+            self.completed_at = None
+
     def mark_failed(self, error_message: str) -> None:
         self.success = False
         self.status = TaskStatus.FAILED.value

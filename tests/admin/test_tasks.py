@@ -194,6 +194,26 @@ def test_a_failed_task_cannot_be_saved_as_successful(admin_client):
     assert db.session.get(type(task), task.id).success is False
 
 
+def test_a_task_staff_mark_failed_is_dated_finished(admin_client):
+    """Regression: a task staff saved as failed (or completed) kept completed_at empty, so
+    it never showed as finished, as a task the API changed did not either."""
+    from tests.admin.conftest import csrf_for
+
+    task = make_task(status="processing", sms_content="hi")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {
+        "csrf_token": csrf_for(admin_client, url),
+        "sms_content": "hi",
+        "category": task.category,
+        "status": "failed",
+        "metadata_": "{}",
+    }
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(type(task), task.id)
+    assert saved.status == "failed" and saved.completed_at is not None
+
+
 def test_the_whole_lists_count_is_the_rollups_and_a_filtered_one_the_tasks(
     admin_client, count_queries
 ):

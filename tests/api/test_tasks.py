@@ -404,6 +404,22 @@ def test_get_patch_delete_a_task(client, admin_headers):
     assert client.get(url, headers=admin_headers).status_code == 404
 
 
+def test_a_status_staff_set_dates_the_outcome(client, admin_headers):
+    """Regression (api11's finding): a task PATCHed to completed or failed kept completed_at
+    null, so the API never said when it finished and the conversation page showed it
+    unfinished; put back in the queue, it kept its old finish time."""
+    task = make_task(make_user(PHONE))
+    url = f"/api/tasks/{task.id}/"
+
+    done = client.patch(url, json={"status": "completed", "success": True}, headers=admin_headers)
+    finished = done.get_json()["completed_at"]
+    assert finished is not None
+    failed = client.patch(url, json={"status": "failed", "success": False}, headers=admin_headers)
+    assert failed.get_json()["completed_at"] == finished  # it finished when it first did
+    requeued = client.patch(url, json={"status": "queued"}, headers=admin_headers)
+    assert requeued.get_json()["completed_at"] is None
+
+
 def test_a_task_counts_once_when_created_and_not_again_when_marked_successful(
     client, admin_headers
 ):
