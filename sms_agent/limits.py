@@ -254,16 +254,29 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     cap = daily_cap(now.date())
     if cap is None:
         return None
-    # Requests still being answered count at what an answer may cost, as under the monthly
-    # cap: texts arriving together just under the cap were all admitted, each checked
-    # before any had cost a cent, and the day went past it by all their answers. Each is
-    # counted at this texter's answer (the rollups know no tier nor country).
-    spent, in_flight = report.today_and_in_flight(now)
-    spent += in_flight * _answer_estimate(user)
+    spent = _spent_today(user, now)
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
     return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
+
+
+def _spent_today(user: User, now: datetime) -> Decimal:
+    """Today's spend with the requests still being answered counted at what an answer may
+    cost, as under the monthly cap: texts arriving together just under the cap were all
+    admitted, each checked before any had cost a cent, and the day went past it by all
+    their answers. Each is counted at this texter's answer (the rollups know no tier nor
+    country)."""
+    spent, in_flight = report.today_and_in_flight(now)
+    return spent + in_flight * _answer_estimate(user)
+
+
+def answers_paused(user: User, now: datetime | None = None) -> bool:
+    """Whether the daily cap pauses answers now (what a text from `user` would be told);
+    no query when DAILY_SPEND_CAP is unset."""
+    now = now or utcnow()
+    cap = daily_cap(now.date())
+    return cap is not None and _spent_today(user, now) >= cap
 
 
 def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:

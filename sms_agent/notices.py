@@ -115,6 +115,11 @@ def usage_text(user: User) -> str:
     said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
     if limits.spend_cap_reached(user) is not None:
         return f"{said} and reached its usage limit: texts are not answered until {_lifts(user)}."
+    if limits.answers_paused(user):
+        # a texter asking why their texts go unanswered: "resets on" alone said nothing
+        # of the pause
+        resume = _in_their_time(user, limits.daily_cap_lifts())
+        return f"{said}. {service()} has paused answers until {resume}."
     return f"{said}. Your quota resets on {_reset_day(user)}."
 
 

@@ -277,3 +277,17 @@ def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, run
     assert output.startswith("Spent today: 0.950000 USD (SMS 0.000000, model 0.950000)")
     under_way = "; 2 answers under way (the cap counts what each may cost);"
     assert f"{under_way} daily cap: 1.000000 USD" in output
+
+
+def test_usage_during_the_pause_says_answers_are_paused_and_until_when(app, alert_hook):
+    """Regression (sms10's finding): past the daily cap, a texter told "paused ... Reply
+    HELP" who asked USAGE was told only the requests left and "Your quota resets on ...",
+    as if the texts that went unanswered would be answered."""
+    from sms_agent import notices
+
+    user = make_user(PHONE, tier="enterprise", timezone="America/New_York")
+    assert "Your quota resets on" in notices.usage_text(user)
+    spent(PHONE, "1.00")
+    usage = notices.usage_text(user)
+    assert "SMS-to-AI Agent has paused answers until" in usage and "resets on" not in usage
+    assert notices.segment_count(usage) == 1
