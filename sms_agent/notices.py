@@ -316,9 +316,11 @@ def handoff_text(_user: User) -> str:
 
 
 def handoff_ended_text(_user: User) -> str:
+    """The texts sent while waiting were kept for staff and are not answered now: told only
+    that the AI answers again, a texter waited for those answers."""
     return (
-        "Nobody from our team could reply in time, so the AI answers your texts again. "
-        "Reply AGENT to ask for a person."
+        "Nobody from our team could reply in time, so the AI answers again. "
+        "Please resend anything still unanswered. Reply AGENT to ask for a person."
     )
 
 

@@ -271,6 +271,9 @@ def test_after_the_idle_time_the_ai_answers_again_and_the_texter_is_told_once(ap
     [told] = sent()
     assert (told.kind, told.to_number) == ("handoff_ended", PHONE)
     assert "Reply AGENT" in told.body
+    # what they texted while waiting was kept for staff, not answered (sms10's finding):
+    # told only that "the AI answers your texts again", they waited for those answers
+    assert "Please resend anything still unanswered." in told.body
 
 
 def test_a_staff_reply_restarts_the_idle_clock(app):
