@@ -115,6 +115,39 @@ def test_output_goes_to_a_file_when_asked(runner, texters, tmp_path):
     assert target.read_text(encoding="utf-8").startswith("phone_number,created_at,direction,")
 
 
+def test_an_export_that_fails_part_way_leaves_the_earlier_file_as_it_was(
+    runner, texters, tmp_path, monkeypatch
+):
+    """Regression (ops10's finding): an export that failed part-way (the database gone)
+    left a truncated file at --output, in place of the earlier good export of that name."""
+    from sms_agent import export as exports
+
+    target = tmp_path / "export.csv"
+    run(runner, "--since", day(60), "--output", str(target))
+    good = target.read_bytes()
+    whole = exports.chunked
+
+    def breaks_off(pieces):
+        first = next(whole(pieces))
+        yield first[: len(first) // 2]
+        raise RuntimeError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(exports, "chunked", breaks_off)
+    failed = runner.invoke(
+        args=["export", "conversations", "--since", day(60), "--output", str(target)]
+    )
+    assert failed.exit_code != 0
+    assert target.read_bytes() == good
+    assert [path.name for path in tmp_path.iterdir()] == ["export.csv"]  # nothing left over
+    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @pytest.mark.parametrize("since", ["2024-13-01", "2024-02-30", "yesterday", "01/02/2024"])
 def test_a_bad_date_is_a_usage_error(runner, since):
     result = runner.invoke(args=["export", "conversations", "--since", since])
