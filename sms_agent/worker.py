@@ -60,20 +60,31 @@ def wait_for_the_database(flask_app: Flask, poll: float = DATABASE_POLL_SECONDS)
     release step, or `celery worker` run by hand on a fresh database), it took jobs, and
     each failed on a missing table or column: replies were retried, then given up. The
     jobs wait in the broker meanwhile, and the log says why every minute."""
-    from .extensions import db
+    import sqlalchemy as sa
+
     from .ops.health import database_not_ready
 
+    # Looked at on connections of their own, closed after each look: none is left in the
+    # app's pool for a prefork pool's children to share, nor taken from under its session.
+    options = flask_app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {}
+    engine = sa.create_engine(
+        flask_app.config["SQLALCHEMY_DATABASE_URI"],
+        poolclass=sa.pool.NullPool,
+        connect_args=options.get("connect_args", {}),
+    )
     said_at = None
-    with flask_app.app_context():
-        while problem := database_not_ready():
-            now = time.monotonic()
-            if said_at is None or now - said_at >= DATABASE_REPEAT_SECONDS:
-                log.warning("the worker takes no jobs yet: %s", problem)
-                said_at = now
-            time.sleep(poll)
-        if said_at is not None:
-            log.warning("the database is ready: the worker takes jobs")
-        db.engine.dispose()  # a prefork pool's children must not share this connection
+    try:
+        with flask_app.app_context():
+            while problem := database_not_ready(engine):
+                now = time.monotonic()
+                if said_at is None or now - said_at >= DATABASE_REPEAT_SECONDS:
+                    log.warning("the worker takes no jobs yet: %s", problem)
+                    said_at = now
+                time.sleep(poll)
+    finally:
+        engine.dispose()
+    if said_at is not None:
+        log.warning("the database is ready: the worker takes jobs")
 
 
 @beat_init.connect

@@ -99,18 +99,19 @@ class _DatabaseProbe:
                     pass  # already closed
 
 
-def database_not_ready() -> str | None:
+def database_not_ready(engine: sa.Engine | None = None) -> str | None:
     """Why the commands cannot use the database, in words saying what to do: it does not
     answer, or the migrations were never applied or are behind this code's. None when it is
     ready (also for a schema made without migrations, as the tests make theirs, and for one
     at a revision this code does not know: a newer deploy's, already migrated). Asked on a
-    connection of its own: the session, and what the caller holds in it, is left alone."""
+    connection of its own (of `engine`, else the app's): the session, and what the caller
+    holds in it, is left alone."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     try:
-        with db.engine.connect() as connection:
+        with (engine or db.engine).connect() as connection:
             applied = set(MigrationContext.configure(connection).get_current_heads())
             has_tables = sa.inspect(connection).has_table("users")
     except sa.exc.SQLAlchemyError as exc:
