@@ -14,9 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import Task, TaskStatus, utcnow
+from ..models import Task, utcnow
+from ..models.tasks import completed_outcome
 from ..models.types import check_finite
 from ..ops import metrics
+
+#: The columns the completion writes: the outcome's, and the answer's timing.
+_COLUMNS = (*completed_outcome(utcnow()), "processing_time", "updated_at")
 
 
 def _complete() -> sa.Update:
@@ -24,14 +28,7 @@ def _complete() -> sa.Update:
     return (
         sa.update(tasks)
         .where(tasks.c.id == sa.bindparam("key"))
-        .values(
-            status=TaskStatus.COMPLETED.value,
-            success=True,
-            error_message=None,
-            processing_time=sa.bindparam("processing_time"),
-            completed_at=sa.bindparam("completed_at"),
-            updated_at=sa.bindparam("updated_at"),
-        )
+        .values({name: sa.bindparam(name) for name in _COLUMNS})
     )
 
 
@@ -49,11 +46,8 @@ def mark_completed(task: Task, processing_time: float) -> None:
         return
     now = utcnow()
     values = {
-        "status": TaskStatus.COMPLETED.value,
-        "success": True,
-        "error_message": None,
+        **completed_outcome(now),
         "processing_time": check_finite("processing_time", processing_time),
-        "completed_at": now,
         "updated_at": now,
     }
     session.execute(_COMPLETE, {"key": task.id, **values})

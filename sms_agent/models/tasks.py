@@ -47,6 +47,18 @@ def outcome_conflict(status: str, success: bool) -> str | None:
     return None
 
 
+def completed_outcome(now: datetime) -> dict[str, object]:
+    """What a successful answer sets on its task, besides the answer and its figures: one
+    home for Task.mark_completed and the worker's one-statement completion
+    (answering/completion.py)."""
+    return {
+        "status": TaskStatus.COMPLETED.value,
+        "success": True,
+        "error_message": None,
+        "completed_at": now,
+    }
+
+
 def refusal_conflict(stored: str, status: str) -> str | None:
     """Why staff may not move a task from status `stored` to `status`, or None.
 
@@ -165,10 +177,8 @@ class Task(db.Model):
             self.tokens_used = tokens_used
         if processing_time is not None:
             self.processing_time = processing_time
-        self.success = True
-        self.status = TaskStatus.COMPLETED.value
-        self.error_message = None
-        self.completed_at = utcnow()
+        for name, value in completed_outcome(utcnow()).items():
+            setattr(self, name, value)
 
     def date_the_outcome(self) -> None:
         """completed_at follows a status staff set (API, admin) as it follows the worker's:

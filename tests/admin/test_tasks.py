@@ -175,20 +175,24 @@ def test_refused_texts_are_listed_with_their_reason_and_can_be_filtered(admin_cl
         assert "refused: over quota" in filtered
 
 
-def test_a_failed_task_cannot_be_saved_as_successful(admin_client):
+def saved_as(admin_client, task, **fields):
+    """The admin's edit form of `task` posted with `fields` (a status, a success box)."""
     from tests.admin.conftest import csrf_for
 
-    task = make_task(status="failed", sms_content="hi")
     url = f"/admin/task/edit/?id={task.id}"
     form = {
         "csrf_token": csrf_for(admin_client, url),
-        "sms_content": "hi",
+        "sms_content": task.sms_content,
         "category": task.category,
-        "status": "failed",
-        "success": "y",
         "metadata_": "{}",
+        **fields,
     }
-    response = admin_client.post(url, data=form)
+    return admin_client.post(url, data=form)
+
+
+def test_a_failed_task_cannot_be_saved_as_successful(admin_client):
+    task = make_task(status="failed", sms_content="hi")
+    response = saved_as(admin_client, task, status="failed", success="y")
     assert "only a completed task" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(type(task), task.id).success is False
@@ -197,18 +201,8 @@ def test_a_failed_task_cannot_be_saved_as_successful(admin_client):
 def test_a_task_staff_mark_failed_is_dated_finished(admin_client):
     """Regression: a task staff saved as failed (or completed) kept completed_at empty, so
     it never showed as finished, as a task the API changed did not either."""
-    from tests.admin.conftest import csrf_for
-
     task = make_task(status="processing", sms_content="hi")
-    url = f"/admin/task/edit/?id={task.id}"
-    form = {
-        "csrf_token": csrf_for(admin_client, url),
-        "sms_content": "hi",
-        "category": task.category,
-        "status": "failed",
-        "metadata_": "{}",
-    }
-    assert admin_client.post(url, data=form).status_code == 302
+    assert saved_as(admin_client, task, status="failed").status_code == 302
     db.session.expire_all()
     saved = db.session.get(type(task), task.id)
     assert saved.status == "failed" and saved.completed_at is not None
