@@ -27,8 +27,11 @@ web: install  ## Only the web process
 worker: install  ## Only the Celery worker
 	$(BIN)/celery -A wsgi:celery_app worker --loglevel=INFO
 
+# The suite runs on every core (pytest-xdist); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: install  ## The whole test suite (SQLite unless TEST_DATABASE_URL is set)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Process-level fault tests: real gunicorn and Celery processes on PostgreSQL + Redis.
 FAULTS_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test

@@ -60,3 +60,16 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+def log_out_in_another_tab(page, live_server) -> None:
+    """Staff log out in a second tab of the same browser, as they would by hand.
+
+    The tab is closed only once the login page has loaded: Chromium never finished
+    closing a tab mid-navigation, and the whole suite waited on it until CI's time ran out.
+    """
+    other_tab = page.context.new_page()
+    other_tab.goto(live_server + "/admin/")
+    other_tab.click("text=Log out")
+    other_tab.wait_for_selector("input[name=username]")
+    other_tab.close()

@@ -14,6 +14,7 @@ from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import Conversation, Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account
+from tests.browser.conftest import log_out_in_another_tab
 from tests.factories import make_error, make_task, make_user
 from tests.standins import OGG
 
@@ -329,10 +330,7 @@ def test_try_it_keeps_the_next_message_typed_when_the_session_ends(live_server, 
     page.fill("input[name=from_number]", "+1 415 555 0177")
     page.select_option("select[name=channel]", "whatsapp")
     page.fill("textarea[name=message]", "And a limerick?\nA short one.")
-    other_tab = page.context.new_page()
-    other_tab.goto(live_server + "/admin/")
-    other_tab.click("text=Log out")
-    other_tab.close()
+    log_out_in_another_tab(page, live_server)
     page.locator("[data-testid=session-ended]").wait_for(state="visible")
 
     if how == "Send":

@@ -19,6 +19,7 @@ from sms_agent.models import OutboundMessage, TaskMedia, utcnow
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, staff_account
+from tests.browser.conftest import log_out_in_another_tab
 from tests.factories import make_held_voice_note, make_task, make_user
 from tests.standins import PNG, inbound_form
 
@@ -324,14 +325,6 @@ def log_in_again(page, username: str = "boss") -> None:
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=composer]")
     page.wait_for_load_state()  # the page's script, at its end, puts back what was kept
-
-
-def log_out_in_another_tab(page, live_server) -> None:
-    other_tab = page.context.new_page()
-    other_tab.goto(live_server + "/admin/")
-    other_tab.click("text=Log out")
-    other_tab.wait_for_selector("input[name=username]")
-    other_tab.close()
 
 
 @pytest.mark.parametrize("how", ["the notice's link", "Send"])
