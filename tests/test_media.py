@@ -386,13 +386,15 @@ def test_a_media_host_that_never_answers_times_out(app, client, texter, openai_s
 def test_a_media_host_that_trickles_its_body_times_out(
     app, client, texter, twilio_server, openai_server
 ):
-    with TricklingServer(gap=0.1, seconds=4) as cdn:
+    # The body would take 30 s; MEDIA_TIMEOUT bounds the whole read, so the task ends far
+    # sooner (the bound leaves room for a busy machine's webhook and task around the read).
+    with TricklingServer(gap=0.1, seconds=30) as cdn:
         app.config.update(TWILIO_MEDIA_HOSTS=cdn.url, MEDIA_TIMEOUT=0.5)
         location = cdn.url + "/v1/slow"
         url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=location)
         began = time.monotonic()
         task = text_in(client, "What is this?", (url, "image/png"))
-        assert time.monotonic() - began < 2
+        assert time.monotonic() - began < 10
     assert task.status == "failed" and "longer than 0.5s" in errors()[0].error_message
     assert [m.kind for m in outbox()] == ["media_failed"]
 
