@@ -734,6 +734,8 @@ class Config:
     LOGIN_RATE = env_rate("LOGIN_RATE", "10/minute")
     # failed logins per account, from anywhere but the browsers it logged in from before
     LOGIN_ACCOUNT_RATE = env_rate("LOGIN_ACCOUNT_RATE", "100/hour")
+    # A staff session nobody used for this long ends (admin/idle.py); 0: only a logout does.
+    ADMIN_IDLE_MINUTES = env_int("ADMIN_IDLE_MINUTES", 30, minimum=0)
     WTF_CSRF_ENABLED = True
     # A form's CSRF token lasts as long as the staff member's session (a browser session,
     # bound to the account's session token), not Flask-WTF's hour: the conversation page is
