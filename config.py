@@ -545,6 +545,8 @@ class Config:
     # Set for several web or worker processes on one host: each writes its metrics there and
     # /metrics adds them up (prometheus_client's multiprocess mode reads the same variable).
     PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR", unset_blank=True)
+    # When set, /metrics answers only a scrape that sends it as a bearer token.
+    METRICS_TOKEN = env_str("METRICS_TOKEN")
     # A young garbage collection every this many new objects in web and worker processes
     # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
