@@ -645,8 +645,9 @@ class Config:
     MEDIA_RETENTION_DAYS = env_int("MEDIA_RETENTION_DAYS", 30, minimum=0)
     # the MessageSids of texts handled without a task (keywords, deleted tasks), kept so a
     # retried or replayed webhook is not acted on twice, are forgotten after this many days
-    # (inbound/store.py); 0 keeps them for ever
-    HANDLED_MESSAGES_RETENTION_DAYS = env_int("HANDLED_MESSAGES_RETENTION_DAYS", 90, minimum=0)
+    # (inbound/store.py); 0, the default, keeps them for ever: a signed webhook carries no
+    # date, so the replay of a forgotten one cannot be told from a new text
+    HANDLED_MESSAGES_RETENTION_DAYS = env_int("HANDLED_MESSAGES_RETENTION_DAYS", 0, minimum=0)
 
     # what texters are told (notices.py); carriers require the name, a support contact and
     # the rates line in HELP, and a program notice on first contact
