@@ -545,6 +545,8 @@ class Config:
     # Set for several web or worker processes on one host: each writes its metrics there and
     # /metrics adds them up (prometheus_client's multiprocess mode reads the same variable).
     PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR", unset_blank=True)
+    # When set, /metrics answers only a scrape that sends it as a bearer token.
+    METRICS_TOKEN = env_str("METRICS_TOKEN")
     # A young garbage collection every this many new objects in web and worker processes
     # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
@@ -643,8 +645,9 @@ class Config:
     MEDIA_RETENTION_DAYS = env_int("MEDIA_RETENTION_DAYS", 30, minimum=0)
     # the MessageSids of texts handled without a task (keywords, deleted tasks), kept so a
     # retried or replayed webhook is not acted on twice, are forgotten after this many days
-    # (inbound/store.py); 0 keeps them for ever
-    HANDLED_MESSAGES_RETENTION_DAYS = env_int("HANDLED_MESSAGES_RETENTION_DAYS", 90, minimum=0)
+    # (inbound/store.py); 0, the default, keeps them for ever: a signed webhook carries no
+    # date, so the replay of a forgotten one cannot be told from a new text
+    HANDLED_MESSAGES_RETENTION_DAYS = env_int("HANDLED_MESSAGES_RETENTION_DAYS", 0, minimum=0)
 
     # what texters are told (notices.py); carriers require the name, a support contact and
     # the rates line in HELP, and a program notice on first contact
@@ -734,6 +737,8 @@ class Config:
     LOGIN_RATE = env_rate("LOGIN_RATE", "10/minute")
     # failed logins per account, from anywhere but the browsers it logged in from before
     LOGIN_ACCOUNT_RATE = env_rate("LOGIN_ACCOUNT_RATE", "100/hour")
+    # A staff session nobody used for this long ends (admin/idle.py); 0: only a logout does.
+    ADMIN_IDLE_MINUTES = env_int("ADMIN_IDLE_MINUTES", 30, minimum=0)
     WTF_CSRF_ENABLED = True
     # A form's CSRF token lasts as long as the staff member's session (a browser session,
     # bound to the account's session token), not Flask-WTF's hour: the conversation page is

@@ -458,6 +458,26 @@ def test_message_sids_past_the_retention_are_forgotten_by_the_hourly_job(app):
     assert "sms_agent.jobs.forget_old_handled_messages" in {entry["task"] for entry in schedule}
 
 
+def test_a_signed_stop_replayed_a_year_later_changes_nothing_by_default(app):
+    """Regression: Twilio's signature carries no date, so once the hourly job had forgotten
+    a STOP's MessageSid (after HANDLED_MESSAGES_RETENTION_DAYS, 90 by default) a captured
+    webhook posted again was a new STOP: it opted out a texter who had come back. By
+    default the sids are now kept (a row of a sid and a time each)."""
+    from sms_agent import jobs
+
+    stop = inbound_form("STOP", MessageSid="SM" + "c" * 32)
+    receive_sms(stop)
+    receive("START", MessageSid="SM" + "d" * 32)
+    db.session.execute(sa.update(HandledMessage).values(created_at=utcnow() - timedelta(days=365)))
+    db.session.commit()
+
+    jobs.forget_old_handled_messages.apply().get()
+
+    assert receive_sms(stop).outcome == "duplicate"
+    db.session.expire_all()
+    assert not user().is_opted_out
+
+
 def test_a_retention_of_zero_keeps_every_message_sid(app):
     from sms_agent import jobs
 

@@ -30,6 +30,30 @@ def test_metrics_are_served_in_prometheus_text_format(client):
     assert 'sms_inbound_messages_total{outcome="keyword"}' in response.text
 
 
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (None, 401),
+        ("Bearer wrong-secret", 401),
+        ("Bearer s\u00e9cret", 401),
+        ("Basic c2NyYXBlcjpzM2NyZXQtc2NyYXBl", 401),
+        ("Bearer s3cret-scrape", 200),
+        ("bearer  s3cret-scrape ", 200),
+    ],
+)
+def test_metrics_need_the_metrics_token_when_one_is_set(app, client, authorization, status):
+    """Regression: /metrics answered anyone who reached the server, though it tells how many
+    texts come in, what the service spends and on which models. With METRICS_TOKEN set,
+    only a scrape sending it as a bearer token (Prometheus's `authorization`) is answered."""
+    app.config["METRICS_TOKEN"] = "s3cret-scrape"
+    headers = {"Authorization": authorization} if authorization else {}
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == status
+    assert ("sms_inbound_messages_total" in response.text) is (status == 200)
+    if status == 401:
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
+
+
 def test_metrics_are_served_while_the_database_is_down(caplog):
     """Regression: /metrics read conversations_waiting from the database and answered 500
     while it was down, so the scrape lost every figure (errors, texts kept for a worker)

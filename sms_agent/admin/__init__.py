@@ -34,11 +34,13 @@ def init_app(app: Flask) -> Admin:
     from .auth import AuthView, init_login, is_return_url
     from .dashboard import DashboardView
     from .errors import init_app as init_error_pages
+    from .idle import end_idle_session
     from .inbox import InboxView, MenuLabel
     from .media import MediaView
     from .tryit import TryItView
 
     init_login()
+    app.before_request(end_idle_session)
     # Every Flask-Admin view reads its return address through this one function.
     flask_admin.helpers.is_safe_url = is_return_url
     app.register_blueprint(assets)

@@ -23,7 +23,7 @@ from wtforms.validators import InputRequired, Length
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
 from ..models.staff import MAX_PASSWORD, find_staff, password_matches, username_key
-from . import known_browsers
+from . import idle, known_browsers
 from .access import is_staff, site_path
 
 FAILED_LOGIN = 401
@@ -156,6 +156,7 @@ class AuthView(BaseView):
         # (or anything else) that whoever planted it knows.
         session.clear()
         login_user(staff)
+        idle.start()
         staff.last_login_at = utcnow()
         db.session.commit()
         return known_browsers.remember(redirect(safe_next(form.next.data)), staff)

@@ -211,7 +211,13 @@ class TaskOut(OutSchema):
         metadata={"description": "Why it failed, for staff: null for a texter's token."},
     )
     completed_at = fields.DateTime(allow_none=True)
-    metadata = JSONObjectOut(attribute="metadata_")
+    metadata = JSONObjectOut(
+        attribute="metadata_",
+        metadata={
+            "description": "The service's record of the answer; a texter's token reads only "
+            "`sent`, `more`, `replying_to` and `category_given`."
+        },
+    )
     cost_usd = Money(metadata={"description": "USD: its model calls and its SMS."})
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

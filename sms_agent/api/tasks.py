@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, quota
+from ..answering.history import QUOTED
 from ..extensions import db
 from ..models import (
     RefusalReason,
@@ -19,7 +20,7 @@ from ..models import (
     lock_texter,
     utcnow,
 )
-from ..models.tasks import lock_task, outcome_conflict, refusal_conflict
+from ..models.tasks import CATEGORY_GIVEN, lock_task, outcome_conflict, refusal_conflict
 from . import bp
 from .auth import (
     current_principal,
@@ -50,6 +51,11 @@ from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn
 #: and so is the metadata: what the texter was sent (their context), what MORE sends next
 #: (never counted against the quota), the model's figures.
 TEXTER_FIELDS = {"category"}
+#: What a texter's token reads of its tasks' metadata: what they were sent and what MORE
+#: sends next, the text they replied to, whether they chose the category. The rest (which
+#: backend and model answered, the model server's request id, timings, their pictures'
+#: Twilio URLs, which name our account) is the service's record, for staff.
+TEXTER_METADATA = frozenset({"sent", "more", QUOTED, CATEGORY_GIVEN})
 TASK_PATH = "/tasks/<uuid:task_id>/"
 TASK_FILTERS = frozenset(TaskFilterQuery._declared_fields)
 
@@ -66,11 +72,14 @@ def _dump(tasks) -> list[dict]:
     """The tasks as the caller may see them: a texter's token (sees_staff_details) reads
     neither the service's diagnosis of a failure, only that the task failed, nor the answer
     the AI wrote before staff took the conversation over, which is kept for staff and never
-    sent (the AI stays out of a conversation staff hold)."""
+    sent (the AI stays out of a conversation staff hold), nor the service's own records in
+    its metadata (TEXTER_METADATA)."""
     dumped = TaskOut(many=True).dump(tasks)
     if not sees_staff_details():
         for task in dumped:
             task["error_message"] = None
+            meta = task["metadata"]
+            task["metadata"] = {key: value for key, value in meta.items() if key in TEXTER_METADATA}
             if task["refusal_reason"] == RefusalReason.HELD_FOR_STAFF.value:
                 task["ai_response"] = None
     return dumped

@@ -60,9 +60,9 @@ def remember_handled(sid: str) -> bool:
 
 def forget_old_handled(now: datetime | None = None) -> int:
     """Drop the handled MessageSids older than HANDLED_MESSAGES_RETENTION_DAYS (none when it
-    is 0), in one statement; how many. Twilio's own retries of a webhook come within minutes;
-    past the retention, only a captured webhook replayed that late would be taken as new.
-    Tasks keep their own MessageSids. The caller commits."""
+    is 0, the default), in one statement; how many. Twilio's own retries of a webhook come
+    within minutes, but a captured webhook replayed past the retention is taken as new: its
+    signature carries no date. Tasks keep their own MessageSids. The caller commits."""
     days = current_app.config["HANDLED_MESSAGES_RETENTION_DAYS"]
     if not days:
         return 0

@@ -13,6 +13,7 @@ prometheus_client then writes each process's values there and /metrics adds them
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 import math
 
@@ -95,7 +96,14 @@ _PENDING = "metrics_pending"
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Prometheus text format; the proxy should keep this path off the public internet."""
+    """Prometheus text format; the proxy should keep this path off the public internet, and
+    with METRICS_TOKEN set only a scrape sending it as a bearer token is answered."""
+    if not _scraper_allowed():
+        return Response(
+            "Send METRICS_TOKEN as a bearer token.\n",
+            401,
+            {"WWW-Authenticate": 'Bearer realm="metrics"', "Content-Type": "text/plain"},
+        )
     _read_conversations_waiting()
     directory = current_app.config.get("PROMETHEUS_MULTIPROC_DIR")
     registry = REGISTRY
@@ -103,6 +111,14 @@ def metrics() -> Response:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
     return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _scraper_allowed() -> bool:
+    token = current_app.config["METRICS_TOKEN"]
+    if not token:
+        return True
+    scheme, _, sent = request.headers.get("Authorization", "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode())
 
 
 def _read_conversations_waiting() -> None:

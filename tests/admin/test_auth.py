@@ -7,6 +7,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,6 +16,7 @@ from sms_agent import create_app
 from sms_agent.admin import auth
 from sms_agent.admin.auth import load_staff, safe_next
 from sms_agent.extensions import db
+from sms_agent.models import types
 from tests.admin.conftest import PASSWORD, csrf_for, form_as_shown, log_in
 from tests.conftest import RollingBackClient
 from tests.factories import make_error, make_staff
@@ -205,6 +207,66 @@ def test_logout_needs_post_and_ends_the_session(client):
     assert client.get("/admin/auth/logout/").status_code == 405
     assert client.post("/admin/auth/logout/", data={"csrf_token": token}).status_code == 302
     assert client.get("/admin/").status_code == 302
+
+
+class StoppedClock:
+    """The product's clock (utcnow), moved on by hand."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.now = datetime(2027, 1, 20, 12, tzinfo=UTC)
+        monkeypatch.setattr(types, "clock", lambda: self.now)
+
+    def wait(self, minutes: int) -> None:
+        self.now += timedelta(minutes=minutes)
+
+
+def test_a_session_left_idle_for_admin_idle_minutes_ends(app, client, monkeypatch):
+    """Regression: a staff session stayed logged in however long it sat unused, so a
+    browser left open on a shared computer (or a copied cookie) was an open admin forever.
+    Each page staff open keeps it going for ADMIN_IDLE_MINUTES more; past that, the next
+    page is the login page, which says why, and the session's API calls are refused."""
+    app.config["ADMIN_IDLE_MINUTES"] = 30
+    clock = StoppedClock(monkeypatch)
+    make_staff("ann", PASSWORD)
+    log_in(client, "ann")
+
+    for _ in range(3):
+        clock.wait(29)
+        assert client.get("/admin/").status_code == 200
+    clock.wait(31)
+
+    response = client.get("/admin/user/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/auth/login/")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "logged out after 30 minutes without activity" in page
+    assert client.get("/api/users/").status_code == 401
+    assert log_in(client, "ann").status_code == 302
+    assert client.get("/admin/user/").status_code == 200
+
+
+def test_a_pages_own_polling_does_not_keep_an_idle_session_going(app, client, monkeypatch):
+    """The conversation page asks for new texts every few seconds by itself: an open tab
+    nobody looks at must still time out."""
+    app.config["ADMIN_IDLE_MINUTES"] = 30
+    clock = StoppedClock(monkeypatch)
+    make_staff("ann", PASSWORD)
+    log_in(client, "ann")
+    poll = {"Sec-Fetch-Mode": "cors"}
+
+    clock.wait(20)
+    assert client.get("/admin/", headers=poll).status_code == 200
+    clock.wait(11)
+    assert client.get("/admin/", headers=poll).status_code == 302
+
+
+def test_admin_idle_minutes_of_zero_keeps_sessions_until_logout(app, client, monkeypatch):
+    app.config["ADMIN_IDLE_MINUTES"] = 0
+    clock = StoppedClock(monkeypatch)
+    make_staff("ann", PASSWORD)
+    log_in(client, "ann")
+    clock.wait(60 * 24 * 30)
+    assert client.get("/admin/").status_code == 200
 
 
 def test_user_loader_ignores_garbage_ids(app):

@@ -748,3 +748,31 @@ def test_a_texters_task_keys_are_their_own(client, texter, texter_headers, admin
     )
 
     assert (mine.status_code, staffs.status_code) == (201, 201)
+
+
+def test_a_texter_reads_only_what_they_were_sent_in_their_tasks_metadata(
+    client, openai_server, texter, texter_headers, admin_headers
+):
+    """Regression: a texter's token read the whole metadata of its tasks: which backend
+    and model answered, the model server's request id, its timings: the service's records,
+    for staff. It reads what it was sent and what MORE sends next, the text it replied to
+    and whether it chose the category; staff still read everything."""
+    from sms_agent.answering import pipeline
+    from tests.standins import chat_completion
+
+    openai_server.then(200, chat_completion("DNS maps names to addresses."))
+    task = make_task(texter, sms_content="what is DNS?", metadata_={"replying_to": {"text": "hi"}})
+    assert pipeline.answer(task.id) == "answered"
+    url = f"/api/tasks/{task.id}/"
+
+    staff_view = client.get(url, headers=admin_headers).get_json()["metadata"]
+    assert {"backend", "model", "request_id", "llm_seconds"} <= set(staff_view)
+    for seen in (
+        client.get(url, headers=texter_headers).get_json(),
+        client.get("/api/tasks/", headers=texter_headers).get_json()["results"][0],
+    ):
+        assert seen["metadata"] == {
+            "sent": "DNS maps names to addresses.",
+            "more": "",
+            "replying_to": {"text": "hi"},
+        }
