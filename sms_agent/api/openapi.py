@@ -33,7 +33,7 @@ _ERROR_TEXT = {
     404: "No such resource (or not the caller's).",
     409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
     413: "Request body too large.",
-    415: "Request body is not JSON.",
+    415: "Request body is not JSON, or declares a charset other than UTF-8.",
     422: "An Idempotency-Key sent before with another request: nothing was done.",
     429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
     502: "The SMS provider refused or could not be reached.",

@@ -7,6 +7,7 @@ across sites only after a CORS preflight, which this API never grants.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from typing import Any
@@ -26,12 +27,15 @@ def json_body() -> dict[str, Any]:
             "Send the request body as JSON.",
             {"content_type": request.mimetype or None, "expected": "application/json"},
         )
+    _refuse_other_charsets()
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     if request.content_length is None and _cut_at_the_limit(raw):
         raise RequestEntityTooLarge()
     try:
         data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise bad_request("The body is not valid UTF-8.", body=[str(exc)]) from None
+    except ValueError as exc:
         raise bad_request("Malformed JSON.", body=[str(exc)]) from None
     except RecursionError:
         raise bad_request("JSON is nested too deeply.", body=["nested too deeply"]) from None
@@ -39,6 +43,31 @@ def json_body() -> dict[str, Any]:
         raise bad_request("The body must be a JSON object.", body=["expected an object"])
     _refuse_non_finite(data)
     return data
+
+
+#: JSON's own encodings (RFC 8259 asks for UTF-8; the parser also tells UTF-16 and UTF-32 by
+#: their bytes), and ASCII, a part of UTF-8.
+_UNICODE = frozenset(
+    {"utf-8", "utf-8-sig", "ascii"}
+    | {f"utf-{bits}{order}" for bits in (16, 32) for order in ("", "-le", "-be")}
+)
+
+
+def _refuse_other_charsets() -> None:
+    """415 for a body declared in another charset: read as UTF-8, Latin-1 "José" was a
+    confusing 400, and Latin-1 bytes that happen to be valid UTF-8 were stored as other
+    characters."""
+    charset = request.mimetype_params.get("charset")
+    if charset is None:
+        return
+    try:
+        known = codecs.lookup(charset).name in _UNICODE
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        known = False
+    if not known:
+        raise ApiError(
+            415, "Send the JSON body encoded as UTF-8.", {"charset": charset, "expected": "utf-8"}
+        )
 
 
 def _cut_at_the_limit(raw: bytes) -> bool:
