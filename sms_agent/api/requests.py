@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
+from collections import Counter
 from typing import Any
 
 from flask import request
@@ -31,8 +32,9 @@ def json_body() -> dict[str, Any]:
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     if request.content_length is None and _cut_at_the_limit(raw):
         raise RequestEntityTooLarge()
+    duplicated: dict[int, list[str]] = {}
     try:
-        data = json.loads(raw or b"null")
+        data = json.loads(raw or b"null", object_pairs_hook=_noting_repeats(duplicated))
     except UnicodeDecodeError as exc:
         raise bad_request("The body is not valid UTF-8.", body=[str(exc)]) from None
     except ValueError as exc:
@@ -41,7 +43,7 @@ def json_body() -> dict[str, Any]:
         raise bad_request("JSON is nested too deeply.", body=["nested too deeply"]) from None
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.", body=["expected an object"])
-    _refuse_non_finite(data)
+    _refuse_unclear_values(data, duplicated)
     return data
 
 
@@ -79,35 +81,61 @@ def _cut_at_the_limit(raw: bytes) -> bool:
 
 
 NOT_FINITE = "NaN and Infinity are not valid JSON numbers."
+TWICE = "A key is given twice in one JSON object: give it once."
 
 
-def _refuse_non_finite(data: dict[str, Any]) -> None:
+def _noting_repeats(duplicated: dict[int, list[str]]):
+    """A parser hook that builds each object as usual, noting (by the object's id) the keys
+    it was given more than once: Python's parser keeps the last silently."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            duplicated[id(built)] = [key for key, count in counts.items() if count > 1]
+        return built
+
+    return build
+
+
+def _refuse_unclear_values(data: dict[str, Any], duplicated: dict[int, list[str]]) -> None:
     """400 naming every place that holds NaN, Infinity or -Infinity (or a number too large
-    for a float, such as 1e999, which parses as Infinity).
+    for a float, such as 1e999, which parses as Infinity), and every key given twice in
+    one object.
 
     Python's parser takes them although JSON has no such numbers; stored, they would be
-    served back as invalid JSON, or refused by PostgreSQL. The details nest like
-    marshmallow's, list positions as strings: {"metadata": {"scores": {"2": [...]}}}.
+    served back as invalid JSON, or refused by PostgreSQL. Of a key given twice it keeps
+    the last, which the client may not have meant (a query parameter given twice is a 400
+    too). The details nest like marshmallow's, list positions as strings:
+    {"metadata": {"scores": {"2": [...]}}}.
     """
     details: dict[str, Any] = {}
+    problems: set[str] = set()
     pending: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while pending:  # no recursion: any nesting the parser accepted is walked safely
         path, value = pending.pop()
         if isinstance(value, dict):
+            for key in duplicated.get(id(value), ()):
+                _place(details, path + (key,), TWICE, problems)
             pending.extend((path + (key,), item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend((path + (str(index),), item) for index, item in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            _place(details, path, NOT_FINITE)
+            _place(details, path, NOT_FINITE, problems)
     if details:
-        raise ApiError(400, NOT_FINITE, details)
+        raise ApiError(400, " ".join(sorted(problems)), details)
 
 
-def _place(details: dict[str, Any], path: tuple[str, ...], message: str) -> None:
+def _place(details: dict[str, Any], path: tuple[str, ...], message: str, given: set) -> None:
+    """`message` at `path` in `details` (and in `given`), unless a place on the way has a
+    message already: a key given twice, whatever either of its values holds."""
     *parents, last = path
     for key in parents:
         details = details.setdefault(key, {})
-    details[last] = [message]
+        if not isinstance(details, dict):
+            return
+    details.setdefault(last, [message])
+    given.add(message)
 
 
 def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
