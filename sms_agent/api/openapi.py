@@ -33,13 +33,19 @@ _ERROR_TEXT = {
     404: "No such resource (or not the caller's).",
     409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
     413: "Request body too large.",
-    415: "Request body is not JSON, or declares a charset other than UTF-8.",
+    415: "Request body is not JSON, declares a charset other than UTF-8, or is compressed.",
     422: "An Idempotency-Key sent before with another request: nothing was done.",
     429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
     502: "The SMS provider refused or could not be reached.",
 }
 _ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    415: {
+        "Accept-Encoding": {
+            "description": "`identity`, when the body was refused for its Content-Encoding.",
+            "schema": {"type": "string"},
+        }
+    },
     429: {
         "Retry-After": {
             "description": "Seconds to wait until the throttle's window, the texter's monthly "

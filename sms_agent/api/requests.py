@@ -29,6 +29,7 @@ def json_body() -> dict[str, Any]:
             {"content_type": request.mimetype or None, "expected": "application/json"},
         )
     _refuse_other_charsets()
+    _refuse_content_codings()
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     if request.content_length is None and _cut_at_the_limit(raw):
         raise RequestEntityTooLarge()
@@ -69,6 +70,19 @@ def _refuse_other_charsets() -> None:
     if not known:
         raise ApiError(
             415, "Send the JSON body encoded as UTF-8.", {"charset": charset, "expected": "utf-8"}
+        )
+
+
+def _refuse_content_codings() -> None:
+    """415 for a compressed body (RFC 9110 15.5.16, with Accept-Encoding saying what we
+    take): it was read as it came, gzip's bytes a 400 saying they were not UTF-8."""
+    coding = request.headers.get("Content-Encoding", "").strip()
+    if coding and coding.lower() != "identity":
+        raise ApiError(
+            415,
+            "Send the request body uncompressed (no Content-Encoding).",
+            {"content_encoding": coding, "expected": "identity"},
+            {"Accept-Encoding": "identity"},
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 
@@ -242,3 +243,46 @@ def test_a_body_that_is_not_utf8_says_so(client, admin_headers):
 
     body = assert_error(response, 400)
     assert body["error"] == "The body is not valid UTF-8."
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        ("gzip", gzip.compress(b'{"full_name": "Zipped"}', mtime=0)),
+        ("br", b'{"full_name": "Zipped"}'),
+        ("gzip, identity", b'{"full_name": "Zipped"}'),
+    ],
+    ids=["gzip", "labelled-br", "labelled-gzip-identity"],
+)
+def test_a_compressed_body_is_a_415_naming_the_coding(client, admin_headers, coding, body):
+    """Regression: the body was read as it came: gzip's bytes were a 400 saying they were not
+    UTF-8, and JSON labelled gzip was taken as JSON."""
+    user = make_user(PHONE, full_name="Before")
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data=body,
+        headers={**admin_headers, "Content-Type": "application/json", "Content-Encoding": coding},
+    )
+
+    error = assert_error(response, 415)
+    assert error["details"] == {"content_encoding": coding, "expected": "identity"}
+    assert response.headers["Accept-Encoding"] == "identity"
+    assert user.full_name == "Before"
+
+
+def test_a_body_labelled_identity_is_read_as_it_is(client, admin_headers):
+    make_user(PHONE)
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data=b'{"full_name": "Plain"}',
+        headers={
+            **admin_headers,
+            "Content-Type": "application/json",
+            "Content-Encoding": "identity",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["full_name"] == "Plain"
