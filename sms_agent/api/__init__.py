@@ -22,6 +22,22 @@ def _options_as_json():
 
 
 @bp.after_request
+def _conditional(response):
+    """A JSON answer to a GET names its body in an ETag (a hash of it); a client that sends
+    it back in If-None-Match gets a 304 without a body while the answer is unchanged. A
+    streamed export is not held back to be hashed."""
+    if (
+        request.method in ("GET", "HEAD")
+        and response.status_code == 200
+        and response.mimetype == "application/json"
+        and not response.is_streamed
+    ):
+        response.add_etag()
+        response.make_conditional(request)
+    return response
+
+
+@bp.after_request
 def _kept_by_no_one_on_the_way(response):
     """Answers carry texters' numbers and messages: no proxy or browser cache keeps a copy
     (an export says so already, and keeps its own header)."""

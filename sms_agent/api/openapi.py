@@ -157,6 +157,8 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
     if described.query is not None:
         entry["parameters"].append({"in": "query", "schema": described.query})
     entry["parameters"].extend({"in": "header", **header} for header in described.headers)
+    if _conditional(described, method):
+        entry["parameters"].append(IF_NONE_MATCH)
     if described.body is not None:
         entry["requestBody"] = {
             "required": True,
@@ -220,6 +222,25 @@ def _success(described: Operation) -> dict[str, Any]:
     return {"description": "Success.", "content": content}
 
 
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The ETag of an earlier answer: while the answer is the same, a 304 "
+    "without a body.",
+}
+_ETAG = {
+    "description": "Names this answer's body; send it back in If-None-Match.",
+    "schema": {"type": "string"},
+}
+
+
+def _conditional(described: Operation, method: str) -> bool:
+    """A GET answered with JSON written whole carries an ETag (api/__init__.py)."""
+    return method == "GET" and described.media_type == "application/json" and not described.streamed
+
+
 def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]:
     codes = set(described.errors)
     if not getattr(view, "api_public", False):
@@ -237,6 +258,9 @@ def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]
 
 def _responses(view, described: Operation, rule: str, method: str) -> dict[str, Any]:
     responses: dict[str, Any] = {str(described.status): _success(described)}
+    if _conditional(described, method):
+        responses[str(described.status)]["headers"] = {"ETag": _ETAG}
+        responses["304"] = {"description": "Not modified: the If-None-Match names this answer."}
     for code in sorted(_error_codes(view, described, rule, method)):
         response = {
             "description": _ERROR_TEXT[code],

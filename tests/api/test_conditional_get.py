@@ -1,0 +1,72 @@
+"""A JSON answer to a GET carries an ETag; sent back in If-None-Match, an unchanged answer is
+a 304 without a body."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from tests.factories import make_user
+
+PHONE = "+15550200123"
+
+
+def test_an_unchanged_answer_is_a_304_without_a_body(client, admin_headers):
+    make_user(PHONE, full_name="Ada")
+    url = f"/api/users/{quote(PHONE)}/"
+    first = client.get(url, headers=admin_headers)
+    etag = first.headers["ETag"]
+
+    again = client.get(url, headers={**admin_headers, "If-None-Match": etag})
+
+    assert again.status_code == 304
+    assert again.data == b""
+    assert again.headers["ETag"] == etag
+
+
+def test_a_changed_answer_comes_whole_with_a_new_etag(client, admin_headers):
+    make_user(PHONE, full_name="Ada")
+    url = f"/api/users/{quote(PHONE)}/"
+    etag = client.get(url, headers=admin_headers).headers["ETag"]
+    client.patch(url, json={"full_name": "Ada L."}, headers=admin_headers)
+
+    again = client.get(url, headers={**admin_headers, "If-None-Match": etag})
+
+    assert again.status_code == 200
+    assert again.get_json()["full_name"] == "Ada L."
+    assert again.headers["ETag"] != etag
+
+
+def test_a_list_page_is_conditional_too(client, admin_headers):
+    make_user(PHONE)
+    etag = client.get("/api/users/", headers=admin_headers).headers["ETag"]
+
+    again = client.get("/api/users/", headers={**admin_headers, "If-None-Match": etag})
+
+    assert again.status_code == 304
+
+
+def test_errors_and_writes_carry_no_etag(client, admin_headers):
+    make_user(PHONE)
+    missing = client.get("/api/users/%2B15550200999/", headers=admin_headers)
+    written = client.patch(f"/api/users/{quote(PHONE)}/", json={}, headers=admin_headers)
+
+    assert missing.status_code == 404 and "ETag" not in missing.headers
+    assert written.status_code == 200 and "ETag" not in written.headers
+
+
+def test_a_streamed_export_is_not_held_back_to_be_hashed(client, admin_headers):
+    make_user(PHONE)
+
+    response = client.get(f"/api/users/{quote(PHONE)}/export/", headers=admin_headers)
+
+    assert response.is_streamed and "ETag" not in response.headers
+
+
+def test_the_document_says_which_answers_carry_an_etag(client):
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    user = paths["/api/users/{phone_number}/"]["get"]
+    export = paths["/api/users/{phone_number}/export/"]["get"]
+
+    assert "ETag" in user["responses"]["200"]["headers"] and "304" in user["responses"]
+    assert "If-None-Match" in [parameter["name"] for parameter in user["parameters"]]
+    assert "headers" not in export["responses"]["200"] and "304" not in export["responses"]
