@@ -3,10 +3,11 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import limiter
-from . import auth
+from . import auth, etags
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(auth.require_principal)
+bp.after_request(etags.answer_conditionally)
 
 
 @bp.before_request
@@ -18,22 +19,6 @@ def _options_as_json():
     allowed = current_app.make_default_options_response().allow
     response = jsonify({"methods": sorted(allowed)})
     response.allow.update(allowed)
-    return response
-
-
-@bp.after_request
-def _conditional(response):
-    """A JSON answer to a GET names its body in an ETag (a hash of it); a client that sends
-    it back in If-None-Match gets a 304 without a body while the answer is unchanged. A
-    streamed export is not held back to be hashed."""
-    if (
-        request.method in ("GET", "HEAD")
-        and response.status_code == 200
-        and response.mimetype == "application/json"
-        and not response.is_streamed
-    ):
-        response.add_etag()
-        response.make_conditional(request)
     return response
 
 

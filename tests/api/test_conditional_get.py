@@ -1,11 +1,13 @@
 """A JSON answer to a GET carries an ETag; sent back in If-None-Match, an unchanged answer is
-a 304 without a body."""
+a 304 without a body; in If-Match, a PATCH or DELETE acts only on what the client read."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from tests.factories import make_user
+import pytest
+
+from tests.factories import make_error, make_task, make_user
 
 PHONE = "+15550200123"
 
@@ -70,3 +72,64 @@ def test_the_document_says_which_answers_carry_an_etag(client):
     assert "ETag" in user["responses"]["200"]["headers"] and "304" in user["responses"]
     assert "If-None-Match" in [parameter["name"] for parameter in user["parameters"]]
     assert "headers" not in export["responses"]["200"] and "304" not in export["responses"]
+    for url, operations in paths.items():
+        for method, described in operations.items():
+            named = [parameter["name"] for parameter in described["parameters"]]
+            honoured = method in ("patch", "delete")
+            assert ("If-Match" in named) == honoured == ("412" in described["responses"]), url
+
+
+def _resources():
+    """(URL, another client's change, a late change) for each resource a client changes."""
+    user = make_user(PHONE, full_name="Ada")
+    task = make_task(user)
+    error = make_error(user_phone=PHONE)
+    return [
+        (f"/api/users/{quote(PHONE)}/", {"full_name": "Theirs"}, {"full_name": "Late"}),
+        (f"/api/tasks/{task.id}/", {"category": "coding"}, {"category": "design"}),
+        (f"/api/errors/{error.id}/", {"resolved": True}, {"resolved": False}),
+    ]
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2], ids=["user", "task", "error log"])
+def test_a_write_on_what_changed_since_it_was_read_is_a_412(client, admin_headers, kind):
+    """Regression: If-Match was ignored, so a client that read a row and wrote its change
+    overwrote (or deleted) what another client had changed meanwhile, without a word."""
+    url, theirs, late = _resources()[kind]
+    etag = client.get(url, headers=admin_headers).headers["ETag"]
+    client.patch(url, json=theirs, headers=admin_headers)
+    stale = {**admin_headers, "If-Match": etag}
+
+    patched = client.patch(url, json=late, headers=stale)
+    deleted = client.delete(url, headers=stale)
+
+    for response in (patched, deleted):
+        assert response.status_code == 412, response.get_data(as_text=True)
+        assert response.get_json()["details"] == {"reason": "changed"}
+    now = client.get(url, headers=admin_headers).get_json()
+    assert {name: now[name] for name in theirs} == theirs
+
+
+def test_a_write_on_what_was_read_goes_ahead(client, admin_headers):
+    url, theirs, _ = _resources()[0]
+    etag = client.get(url, headers=admin_headers).headers["ETag"]
+
+    response = client.patch(url, json=theirs, headers={**admin_headers, "If-Match": etag})
+
+    assert response.status_code == 200
+    assert response.get_json()["full_name"] == "Theirs"
+
+
+def test_resolving_an_error_someone_changed_is_a_412(client, admin_headers):
+    url, _, _ = _resources()[2]
+    etag = client.get(url, headers=admin_headers).headers["ETag"]
+    client.patch(url, json={"resolution_notes": "first"}, headers=admin_headers)
+
+    response = client.patch(
+        url + "resolve/",
+        json={"resolution_notes": "second"},
+        headers={**admin_headers, "If-Match": etag},
+    )
+
+    assert response.status_code == 412
+    assert client.get(url, headers=admin_headers).get_json()["resolution_notes"] == "first"
