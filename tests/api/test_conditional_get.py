@@ -133,3 +133,17 @@ def test_resolving_an_error_someone_changed_is_a_412(client, admin_headers):
 
     assert response.status_code == 412
     assert client.get(url, headers=admin_headers).get_json()["resolution_notes"] == "first"
+
+
+def test_a_texter_writes_with_the_etag_of_what_it_was_shown(client, texter, texter_headers):
+    """A texter's token is shown less of a task than staff (no error_message): its If-Match
+    is checked against what it was shown."""
+    task = make_task(texter, status="failed", error_message="the model server's key expired")
+    url = f"/api/tasks/{task.id}/"
+    etag = client.get(url, headers=texter_headers).headers["ETag"]
+
+    response = client.patch(
+        url, json={"category": "coding"}, headers={**texter_headers, "If-Match": etag}
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
