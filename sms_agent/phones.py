@@ -17,7 +17,8 @@ class InvalidPhoneNumber(ValueError):
 def to_e164(raw: str, default_region: str = "US") -> str:
     """'+1 (555) 123-0000' or '5551230000' -> '+15551230000'; raises InvalidPhoneNumber,
     for a local number without its area code too ("555-0045" names nobody: phonenumbers
-    calls it possible, as dialled locally, and Twilio would refuse to text it)."""
+    calls it possible, as dialled locally, and Twilio would refuse to text it), and for one
+    with an extension ("ext. 12")."""
     text = (raw or "").strip()
     if not text:
         raise InvalidPhoneNumber("a phone number is required")
@@ -33,6 +34,9 @@ def _parsed_e164(text: str, default_region: str) -> str:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(f"{text!r} is not a phone number") from exc
+    if parsed.extension:
+        # E.164 has no room for one: it was dropped without a word, naming the switchboard.
+        raise InvalidPhoneNumber(f"{text!r} has an extension, which a text cannot reach")
     possible = phonenumbers.is_possible_number_with_reason(parsed)
     if possible == phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY:
         raise InvalidPhoneNumber(f"{text!r} lacks its area code")

@@ -3,10 +3,11 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import limiter
-from . import auth
+from . import auth, etags
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(auth.require_principal)
+bp.after_request(etags.answer_conditionally)
 
 
 @bp.before_request

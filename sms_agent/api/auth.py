@@ -27,6 +27,8 @@ SCHEMES = ("token", "bearer")
 TOUCH_INTERVAL = timedelta(minutes=1)
 _ENVIRON_KEY = "sms_agent.api.principal"
 _ERROR_KEY = "sms_agent.api.auth_error"
+#: A bare key or Basic credentials: "invalid or revoked" sent a good key's owner looking why.
+WRONG_SCHEME = "Send the key as 'Authorization: Token <key>' or 'Authorization: Bearer <key>'."
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,10 @@ def _authenticate() -> Principal | None:
 
 def _from_header(header: str) -> Principal | None:
     scheme, _, key = header.partition(" ")
-    token = ApiToken.find_active(key.strip()) if scheme.lower() in SCHEMES else None
+    if scheme.lower() not in SCHEMES:
+        request.environ[_ERROR_KEY] = WRONG_SCHEME
+        return None
+    token = ApiToken.find_active(key.strip())
     if token is None:
         request.environ[_ERROR_KEY] = "Invalid or revoked token."
         return None

@@ -12,6 +12,7 @@ from ..models import ErrorLog, Task, User
 from . import bp
 from .auth import staff_only
 from .errors import field_errors, not_found
+from .etags import require_unchanged
 from .filters import ERROR_ORDERING, ErrorLogQuery, error_conditions, ordering
 from .operations import operation
 from .pagination import paginate
@@ -103,6 +104,7 @@ def get_error(error_id: uuid.UUID):
 def update_error(error_id: uuid.UUID):
     """Change some of an error log's fields."""
     error = get_error_or_404(error_id)
+    require_unchanged(error, _dump)
     for name, value in load_body(ErrorLogUpdateIn(), partial=True).items():
         setattr(error, name, value)
     db.session.commit()
@@ -114,7 +116,9 @@ def update_error(error_id: uuid.UUID):
 @staff_only
 def delete_error(error_id: uuid.UUID):
     """Delete an error log."""
-    db.session.delete(get_error_or_404(error_id))
+    error = get_error_or_404(error_id)
+    require_unchanged(error, _dump)
+    db.session.delete(error)
     db.session.commit()
     return "", 204
 
@@ -125,6 +129,7 @@ def delete_error(error_id: uuid.UUID):
 def resolve_error(error_id: uuid.UUID):
     """Mark an error resolved, with optional notes on what was done."""
     error = get_error_or_404(error_id)
+    require_unchanged(error, _dump)
     data = load_body(ResolveIn())
     error.resolve(data.get("resolution_notes", ""))
     db.session.commit()

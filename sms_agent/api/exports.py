@@ -14,7 +14,13 @@ from .users import USER_PATH, get_user_or_404
 
 
 @bp.get(USER_PATH + "export/")
-@operation("users", query=ExportQuery, response=ExportOut, other_media_types=(CSV_TYPE,))
+@operation(
+    "users",
+    query=ExportQuery,
+    response=ExportOut,
+    other_media_types=(CSV_TYPE,),
+    streamed=True,
+)
 def export_conversation(phone_number: str):
     """Export a texter's whole conversation with its costs (`format` json or csv).
 

@@ -32,14 +32,21 @@ _ERROR_TEXT = {
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
     409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
+    412: "Changed since the client read it: If-Match names none of its current ETag.",
     413: "Request body too large.",
-    415: "Request body is not JSON.",
+    415: "Request body is not JSON, declares a charset other than UTF-8, or is compressed.",
     422: "An Idempotency-Key sent before with another request: nothing was done.",
     429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
     502: "The SMS provider refused or could not be reached.",
 }
 _ERROR_HEADERS = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    415: {
+        "Accept-Encoding": {
+            "description": "`identity`, when the body was refused for its Content-Encoding.",
+            "schema": {"type": "string"},
+        }
+    },
     429: {
         "Retry-After": {
             "description": "Seconds to wait until the throttle's window, the texter's monthly "
@@ -151,6 +158,10 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
     if described.query is not None:
         entry["parameters"].append({"in": "query", "schema": described.query})
     entry["parameters"].extend({"in": "header", **header} for header in described.headers)
+    if _conditional(described, method):
+        entry["parameters"].append(IF_NONE_MATCH)
+    if method in PRECONDITIONED:
+        entry["parameters"].append(IF_MATCH)
     if described.body is not None:
         entry["requestBody"] = {
             "required": True,
@@ -214,6 +225,38 @@ def _success(described: Operation) -> dict[str, Any]:
     return {"description": "Success.", "content": content}
 
 
+def _optional_header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "in": "header",
+        "name": name,
+        "required": False,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+IF_NONE_MATCH = _optional_header(
+    "If-None-Match",
+    "The ETag of an earlier answer: while the answer is the same, a 304 without a body.",
+)
+#: Writes that act only on what the client read, given its ETag (api/etags.py).
+PRECONDITIONED = frozenset({"PATCH", "DELETE"})
+IF_MATCH = _optional_header(
+    "If-Match",
+    "The ETag of the GET this change is based on: if the resource has changed since "
+    "(another client's change), a 412 and nothing done.",
+)
+_ETAG = {
+    "description": "Names this answer's body; send it back in If-None-Match.",
+    "schema": {"type": "string"},
+}
+
+
+def _conditional(described: Operation, method: str) -> bool:
+    """A GET answered with JSON written whole carries an ETag (api/etags.py)."""
+    return method == "GET" and described.media_type == "application/json" and not described.streamed
+
+
 def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]:
     codes = set(described.errors)
     if not getattr(view, "api_public", False):
@@ -224,6 +267,8 @@ def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]
         codes.add(404)
     if described.body is not None:
         codes |= {413, 415}
+    if method in PRECONDITIONED:
+        codes.add(412)
     if method in WRITES:
         codes.add(409)  # a transaction aborted for a concurrent one (api/errors.py)
     return codes
@@ -231,6 +276,9 @@ def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]
 
 def _responses(view, described: Operation, rule: str, method: str) -> dict[str, Any]:
     responses: dict[str, Any] = {str(described.status): _success(described)}
+    if _conditional(described, method):
+        responses[str(described.status)]["headers"] = {"ETag": _ETAG}
+        responses["304"] = {"description": "Not modified: the If-None-Match names this answer."}
     for code in sorted(_error_codes(view, described, rule, method)):
         response = {
             "description": _ERROR_TEXT[code],

@@ -25,6 +25,8 @@ class Operation:
     media_type: str = "application/json"
     #: Further media types the success response may have (as text: CSV), chosen by query.
     other_media_types: tuple[str, ...] = ()
+    #: Written as it is read (an export): no ETag, as the body is not known up front.
+    streamed: bool = False
     errors: tuple[int, ...] = field(default=())
     #: OpenAPI parameter objects for request headers the view reads (Idempotency-Key).
     headers: tuple[dict, ...] = field(default=())

@@ -7,8 +7,10 @@ across sites only after a CORS preflight, which this API never grants.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
+from collections import Counter
 from typing import Any
 
 from flask import request
@@ -26,19 +28,62 @@ def json_body() -> dict[str, Any]:
             "Send the request body as JSON.",
             {"content_type": request.mimetype or None, "expected": "application/json"},
         )
+    _refuse_other_charsets()
+    _refuse_content_codings()
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     if request.content_length is None and _cut_at_the_limit(raw):
         raise RequestEntityTooLarge()
+    duplicated: dict[int, list[str]] = {}
     try:
-        data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json.loads(raw or b"null", object_pairs_hook=_noting_repeats(duplicated))
+    except UnicodeDecodeError as exc:
+        raise bad_request("The body is not valid UTF-8.", body=[str(exc)]) from None
+    except ValueError as exc:
         raise bad_request("Malformed JSON.", body=[str(exc)]) from None
     except RecursionError:
         raise bad_request("JSON is nested too deeply.", body=["nested too deeply"]) from None
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.", body=["expected an object"])
-    _refuse_non_finite(data)
+    _refuse_unclear_values(data, duplicated)
     return data
+
+
+#: JSON's own encodings (RFC 8259 asks for UTF-8; the parser also tells UTF-16 and UTF-32 by
+#: their bytes), and ASCII, a part of UTF-8.
+_UNICODE = frozenset(
+    {"utf-8", "utf-8-sig", "ascii"}
+    | {f"utf-{bits}{order}" for bits in (16, 32) for order in ("", "-le", "-be")}
+)
+
+
+def _refuse_other_charsets() -> None:
+    """415 for a body declared in another charset: read as UTF-8, Latin-1 "José" was a
+    confusing 400, and Latin-1 bytes that happen to be valid UTF-8 were stored as other
+    characters."""
+    charset = request.mimetype_params.get("charset")
+    if charset is None:
+        return
+    try:
+        known = codecs.lookup(charset).name in _UNICODE
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
+        known = False
+    if not known:
+        raise ApiError(
+            415, "Send the JSON body encoded as UTF-8.", {"charset": charset, "expected": "utf-8"}
+        )
+
+
+def _refuse_content_codings() -> None:
+    """415 for a compressed body (RFC 9110 15.5.16, with Accept-Encoding saying what we
+    take): it was read as it came, gzip's bytes a 400 saying they were not UTF-8."""
+    coding = request.headers.get("Content-Encoding", "").strip()
+    if coding and coding.lower() != "identity":
+        raise ApiError(
+            415,
+            "Send the request body uncompressed (no Content-Encoding).",
+            {"content_encoding": coding, "expected": "identity"},
+            {"Accept-Encoding": "identity"},
+        )
 
 
 def _cut_at_the_limit(raw: bytes) -> bool:
@@ -50,35 +95,61 @@ def _cut_at_the_limit(raw: bytes) -> bool:
 
 
 NOT_FINITE = "NaN and Infinity are not valid JSON numbers."
+TWICE = "A key is given twice in one JSON object: give it once."
 
 
-def _refuse_non_finite(data: dict[str, Any]) -> None:
+def _noting_repeats(duplicated: dict[int, list[str]]):
+    """A parser hook that builds each object as usual, noting (by the object's id) the keys
+    it was given more than once: Python's parser keeps the last silently."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) < len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            duplicated[id(built)] = [key for key, count in counts.items() if count > 1]
+        return built
+
+    return build
+
+
+def _refuse_unclear_values(data: dict[str, Any], duplicated: dict[int, list[str]]) -> None:
     """400 naming every place that holds NaN, Infinity or -Infinity (or a number too large
-    for a float, such as 1e999, which parses as Infinity).
+    for a float, such as 1e999, which parses as Infinity), and every key given twice in
+    one object.
 
     Python's parser takes them although JSON has no such numbers; stored, they would be
-    served back as invalid JSON, or refused by PostgreSQL. The details nest like
-    marshmallow's, list positions as strings: {"metadata": {"scores": {"2": [...]}}}.
+    served back as invalid JSON, or refused by PostgreSQL. Of a key given twice it keeps
+    the last, which the client may not have meant (a query parameter given twice is a 400
+    too). The details nest like marshmallow's, list positions as strings:
+    {"metadata": {"scores": {"2": [...]}}}.
     """
     details: dict[str, Any] = {}
+    problems: set[str] = set()
     pending: list[tuple[tuple[str, ...], Any]] = [((), data)]
     while pending:  # no recursion: any nesting the parser accepted is walked safely
         path, value = pending.pop()
         if isinstance(value, dict):
+            for key in duplicated.get(id(value), ()):
+                _place(details, path + (key,), TWICE, problems)
             pending.extend((path + (key,), item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend((path + (str(index),), item) for index, item in enumerate(value))
         elif isinstance(value, float) and not math.isfinite(value):
-            _place(details, path, NOT_FINITE)
+            _place(details, path, NOT_FINITE, problems)
     if details:
-        raise ApiError(400, NOT_FINITE, details)
+        raise ApiError(400, " ".join(sorted(problems)), details)
 
 
-def _place(details: dict[str, Any], path: tuple[str, ...], message: str) -> None:
+def _place(details: dict[str, Any], path: tuple[str, ...], message: str, given: set) -> None:
+    """`message` at `path` in `details` (and in `given`), unless a place on the way has a
+    message already: a key given twice, whatever either of its values holds."""
     *parents, last = path
     for key in parents:
         details = details.setdefault(key, {})
-    details[last] = [message]
+        if not isinstance(details, dict):
+            return
+    details.setdefault(last, [message])
+    given.add(message)
 
 
 def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from .errors import (
     sender_rate_exceeded,
     spend_cap_reached,
 )
+from .etags import require_unchanged
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
 from .operations import operation
 from .pagination import paginate
@@ -267,6 +268,7 @@ def update_task(task_id: uuid.UUID):
     (400): only the service refuses one, when it arrives.
     """
     task = get_task_or_404(task_id, locked=True)
+    require_unchanged(task, _dump)
     schema = TaskUpdateIn()
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
@@ -293,7 +295,9 @@ def update_task(task_id: uuid.UUID):
 def delete_task(task_id: uuid.UUID):
     """Delete a task (staff only: what a texter sent stays on record for staff, texts held
     for them included)."""
-    db.session.delete(get_task_or_404(task_id))
+    task = get_task_or_404(task_id)
+    require_unchanged(task, _dump)
+    db.session.delete(task)
     db.session.commit()
     return "", 204
 

@@ -17,6 +17,7 @@ from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import ApiError, conflict, field_errors, key_reused, not_found
+from .etags import require_unchanged
 from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
@@ -132,6 +133,7 @@ def update_user(phone_number: str):
     Texters may change their own email, full_name, timezone and preferences.
     """
     user = get_user_or_404(phone_number)
+    require_unchanged(user, dump_users)
     schema = UserUpdateIn()
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
@@ -152,7 +154,9 @@ def delete_user(phone_number: str):
     The SMS and model calls they cost stay in the service's spend, without their number or
     text, so nothing of theirs reaches the next texter of the number (models/forgetting.py).
     """
-    db.session.delete(get_user_or_404(phone_number))
+    user = get_user_or_404(phone_number)
+    require_unchanged(user, dump_users)
+    db.session.delete(user)
     db.session.commit()
     return "", 204
 

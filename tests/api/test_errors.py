@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 
@@ -184,3 +185,104 @@ def test_api_parameters_with_a_nul_are_a_json_400(client, admin_headers, url):
     response = client.get(url, headers=admin_headers)
     assert response.status_code == 400
     assert "NUL" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "ISO-8859-1", "windows-1252", "shift_jis", "bogus"])
+def test_a_body_in_another_charset_than_unicode_is_a_415(client, admin_headers, charset):
+    """Regression: the body was read as UTF-8 whatever its charset said: Latin-1 "José" was a
+    400 "Malformed JSON" quoting a codec error, and Latin-1 text whose bytes happened to be
+    valid UTF-8 ("Ã©") was stored as other characters ("é")."""
+    user = make_user(PHONE, full_name="Before")
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data='{"full_name": "Ã©"}'.encode("latin-1"),
+        headers={**admin_headers, "Content-Type": f"application/json; charset={charset}"},
+    )
+
+    body = assert_error(response, 415)
+    assert body["details"] == {"charset": charset, "expected": "utf-8"}
+    assert user.full_name == "Before"
+
+
+@pytest.mark.parametrize(
+    ("charset", "encoding"),
+    [
+        ("utf-8", "utf-8"),
+        ("UTF8", "utf-8"),
+        ("utf-16", "utf-16"),
+        ("utf-16le", "utf-16-le"),
+        ("us-ascii", "ascii"),
+        ("utf-8-sig", "utf-8-sig"),
+        (None, "utf-16"),
+    ],
+)
+def test_a_body_in_a_unicode_charset_is_read_as_written(client, admin_headers, charset, encoding):
+    make_user(PHONE)
+    content_type = "application/json" + (f"; charset={charset}" if charset else "")
+    text = json.dumps({"full_name": "Jos\u00e9"}, ensure_ascii=encoding == "ascii")
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data=text.encode(encoding),
+        headers={**admin_headers, "Content-Type": content_type},
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["full_name"] == "Jos\u00e9"
+
+
+def test_a_body_that_is_not_utf8_says_so(client, admin_headers):
+    make_user(PHONE)
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data='{"full_name": "José"}'.encode("latin-1"),
+        headers={**admin_headers, "Content-Type": "application/json"},
+    )
+
+    body = assert_error(response, 400)
+    assert body["error"] == "The body is not valid UTF-8."
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"),
+    [
+        ("gzip", gzip.compress(b'{"full_name": "Zipped"}', mtime=0)),
+        ("br", b'{"full_name": "Zipped"}'),
+        ("gzip, identity", b'{"full_name": "Zipped"}'),
+    ],
+    ids=["gzip", "labelled-br", "labelled-gzip-identity"],
+)
+def test_a_compressed_body_is_a_415_naming_the_coding(client, admin_headers, coding, body):
+    """Regression: the body was read as it came: gzip's bytes were a 400 saying they were not
+    UTF-8, and JSON labelled gzip was taken as JSON."""
+    user = make_user(PHONE, full_name="Before")
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data=body,
+        headers={**admin_headers, "Content-Type": "application/json", "Content-Encoding": coding},
+    )
+
+    error = assert_error(response, 415)
+    assert error["details"] == {"content_encoding": coding, "expected": "identity"}
+    assert response.headers["Accept-Encoding"] == "identity"
+    assert user.full_name == "Before"
+
+
+def test_a_body_labelled_identity_is_read_as_it_is(client, admin_headers):
+    make_user(PHONE)
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data=b'{"full_name": "Plain"}',
+        headers={
+            **admin_headers,
+            "Content-Type": "application/json",
+            "Content-Encoding": "identity",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["full_name"] == "Plain"

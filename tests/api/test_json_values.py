@@ -256,3 +256,34 @@ def test_nan_kept_inside_stored_json_is_served_as_null(client, admin_headers):
     assert response.status_code == 200
     assert "NaN" not in response.get_data(as_text=True)
     assert response.get_json()["metadata"] == {"score": None, "list": [None]}
+
+
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        ('{"tier": "premium", "tier": "free"}', {"tier": ["TWICE"]}),
+        ('{"preferences": {"lang": "fr", "lang": "de"}}', {"preferences": {"lang": ["TWICE"]}}),
+        (
+            '{"preferences": {"a": [{"b": 1, "b": 2}]}}',
+            {"preferences": {"a": {"0": {"b": ["TWICE"]}}}},
+        ),
+    ],
+)
+def test_a_key_given_twice_in_a_body_is_a_400_naming_it(client, admin_headers, body, details):
+    """Regression: the last of the two was taken silently (a PATCH of tier "premium" then
+    "free" downgraded the texter), as a query parameter given twice no longer is."""
+    make_user(PHONE, tier="premium", preferences={"lang": "en"})
+
+    response = client.patch(
+        f"/api/users/{quote(PHONE)}/",
+        data=body,
+        content_type="application/json",
+        headers=admin_headers,
+    )
+
+    error = assert_error(response, 400)
+    assert "twice" in error["error"]
+    assert error["details"] == _expected(details, error)
+    db.session.expire_all()
+    saved = db.session.get(User, PHONE)
+    assert saved.tier == "premium" and saved.preferences == {"lang": "en"}

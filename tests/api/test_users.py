@@ -121,6 +121,20 @@ def test_a_local_number_without_its_area_code_is_no_texter(client, admin_headers
 
 
 @pytest.mark.parametrize(
+    "typed",
+    ["+1 415 555 0100 ext. 12", "(415) 555-0100 x12", "4155550100;ext=12", "+14155550100#12"],
+)
+def test_a_number_with_an_extension_is_refused_not_cut_short(client, admin_headers, typed):
+    """Regression: the extension was dropped without a word, and the user stored as the
+    switchboard's number (+14155550100); a text cannot reach an extension."""
+    response = client.post("/api/users/", json={"phone_number": typed}, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert "extension" in str(response.get_json()["details"]["phone_number"])
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+@pytest.mark.parametrize(
     "payload, field",
     [
         ({"phone_number": "12"}, "phone_number"),
