@@ -501,3 +501,32 @@ def test_running_out_again_after_a_failed_answer_gave_its_request_back_gets_a_ne
     refused = receive("question four")
     assert (refused.outcome, refused.notice) == ("over_quota", "quota")
     assert receive("question five").notice is None  # still one notice per run of refusals
+
+
+def test_a_text_resent_while_the_first_is_being_answered_is_answered_once(app):
+    """A phone that showed "Not delivered" under a text that had reached us sends it again
+    (a new MessageSid): both were answered, and both counted."""
+    first = receive("What is DNS?")
+    resent = receive("What is DNS?")
+    assert (resent.outcome, resent.notice) == ("resent", None)
+    task = db.session.scalars(sa.select(Task).filter_by(message_sid=resent.sid)).one()
+    assert (task.status, task.refusal_reason, task.quota_window) == ("refused", "resent", None)
+    assert stored_task(first).status == "queued"
+    assert user().monthly_requests == 1
+
+
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_the_same_text_again_once_the_first_was_answered_is_answered_again(app, status):
+    """Once the answer (or the apology) went out, the same words again are a new request:
+    "Yes" to the model's next question, or a question the apology asked to try again."""
+    first = stored_task(receive("Yes"))
+    first.status = status
+    db.session.commit()
+    assert receive("Yes").outcome == "task"
+
+
+def test_the_same_words_under_a_picture_are_a_new_question(app):
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    receive("What is this?")
+    again = receive("What is this?", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
+    assert again.outcome == "task"

@@ -21,6 +21,7 @@ from . import keywords
 from .form import BadInbound, is_message_sid, parse_form, written_to
 from .media import WHATSAPP_PREFIX, attachments, split_channel
 from .quoted import quoted_metadata
+from .resent import is_resent
 from .routing import Received, route
 from .store import already_received, remember_handled, store_task
 
@@ -168,6 +169,9 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
+    if is_resent(user, body, media):
+        # Stored for staff, neither counted nor answered: the first one's answer is coming.
+        return _refuse(user, sid, body, media, Received("resent", user.phone_number))
     admission = limits.admit(user)
     if admission.refusal is not None:
         # A START under a refused picture is still confirmed, unless the refusal's notice
