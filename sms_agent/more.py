@@ -26,7 +26,9 @@ NOTHING = "There's no answer to continue yet. Text a question any time."
 
 def latest_answer(user: User) -> Task | None:
     """The texter's latest answer, unless RESET forgot it ("Your next message starts
-    fresh": MORE has nothing to continue then)."""
+    fresh": MORE has nothing to continue then). An answer made after the RESET, to a
+    question sent just before it, reached the texter after "I've forgotten our
+    conversation", its "(Reply MORE)" with it: that one MORE continues."""
     query = (
         sa.select(Task)
         .where(
@@ -38,7 +40,8 @@ def latest_answer(user: User) -> Task | None:
         .limit(1)
     )
     if user.context_reset_at is not None:
-        query = query.where(Task.created_at > user.context_reset_at)
+        reset = user.context_reset_at
+        query = query.where(sa.or_(Task.created_at > reset, Task.completed_at > reset))
     return db.session.scalars(query).first()
 
 

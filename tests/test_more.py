@@ -151,3 +151,21 @@ def test_the_next_questions_context_is_what_the_texter_read(
     assert sent.startswith(read(first)) and sent.endswith(read(second))
     assert len(read(first)) + len(read(second)) <= len(sent) <= len(first) + len(second)
     assert sent.startswith("Deploying\n\nStep 1:") and MARKER not in sent
+
+
+def test_more_continues_an_answer_that_came_after_a_reset_sent_while_it_was_being_made(
+    app, client, openai_server, twilio_server
+):
+    """A texter who sent RESET right after a question still got its answer, with "(Reply
+    MORE)" under it, and MORE then said there was no answer to continue."""
+    openai_server.then(200, chat_completion(LONG))
+    question = inbound_form("How do I deploy safely?", From=PHONE)
+    assert signed_post(client, "/sms/inbound", question).status_code == 200
+    [answer_job] = queued_jobs(app)
+    text(app, client, "RESET")
+    app.extensions["celery"].tasks[answer_job[0]](*answer_job[1])
+    text(app, client, "MORE")
+    reset, first, second = bodies(twilio_server)
+    assert reset.startswith("OK, I've forgotten") and first.endswith(MARKER)
+    assert second not in (more.NOTHING, more.WHOLE)
+    assert LONG.index(read(second)) > LONG.index(read(first))
