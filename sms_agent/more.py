@@ -11,6 +11,7 @@ answer that was already counted, so it never counts against the quota.
 from __future__ import annotations
 
 import logging
+import re
 
 import sqlalchemy as sa
 
@@ -43,6 +44,24 @@ def latest_answer(user: User) -> Task | None:
         reset = user.context_reset_at
         query = query.where(sa.or_(Task.created_at > reset, Task.completed_at > reset))
     return db.session.scalars(query).first()
+
+
+def asks_about(user: User, word: str) -> bool:
+    """Whether the texter's latest answer, read whole, ended by asking them a question
+    that names `word` ("Which should I explain: the start or the end?", "Want more?"):
+    then a text of that word alone answers it, and goes to the model rather than being
+    the command (START from a subscribed texter, MORE with nothing left to send). An
+    answer cut for MORE has its rest to send first."""
+    task = latest_answer(user)
+    meta = (task.metadata_ or {}) if task else {}
+    if task is None or meta.get("more"):
+        return False
+    last = _SENTENCES.split((meta.get("sent") or task.ai_response).strip())[-1]
+    return last.endswith("?") and re.search(rf"\b{word}\b", last, re.IGNORECASE) is not None
+
+
+#: Where a sentence or line ends, for the last one of an answer.
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n")
 
 
 Next = tuple[Task | None, str | outbound.Shaped]

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sms_agent.extensions import db
 from sms_agent.inbound import BadInbound, receive_sms
 from sms_agent.models import HandledMessage, Task, User, utcnow
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 from tests.standins import inbound_form
 
 
@@ -68,6 +68,34 @@ def test_yes_from_a_texter_who_never_opted_out_is_an_answer_for_the_model(app, w
     received = receive(word)
     assert (received.outcome, received.notice) == ("task", None)
     assert stored_task(received).sms_content == word
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "Hamlet is a tragedy in five acts. Which should I explain: the start or the end?",
+        "Want me to start with the basics?",
+    ],
+)
+def test_start_answering_the_models_question_is_an_answer_for_the_model(app, asked):
+    """Regression: "Which should I explain: the start or the end?" "Start" got "You're
+    subscribed to SMS-to-AI Agent" and the model never saw the answer. The texter was
+    subscribed, and stays so."""
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response=asked)
+    received = receive("Start")
+    assert (received.outcome, received.notice) == ("task", None)
+    assert user().opted_out_at is None
+
+
+@pytest.mark.parametrize(
+    "answered", ["The play starts at 8. Anything else?", "Text START to subscribe."]
+)
+def test_start_after_an_answer_that_asked_nothing_of_it_is_confirmed(app, answered):
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response=answered)
+    received = receive("START")
+    assert (received.outcome, received.notice) == ("start", "opt_in")
 
 
 def test_an_opted_out_user_gets_no_answer_and_no_task(app):

@@ -169,3 +169,16 @@ def test_more_continues_an_answer_that_came_after_a_reset_sent_while_it_was_bein
     assert reset.startswith("OK, I've forgotten") and first.endswith(MARKER)
     assert second not in (more.NOTHING, more.WHOLE)
     assert LONG.index(read(second)) > LONG.index(read(first))
+
+
+def test_more_answering_the_models_offer_of_more_is_asked_of_the_model(
+    app, client, openai_server, twilio_server
+):
+    """Regression: "Photosynthesis turns light into sugar. Want more detail?" "More" got
+    "That's the whole answer", though the texter was answering the model's question."""
+    openai_server.then(200, chat_completion("Photosynthesis turns light into sugar. Want more?"))
+    text(app, client, "What is photosynthesis?")
+    openai_server.then(200, chat_completion("Light splits water; the energy builds glucose."))
+    text(app, client, "More please")
+    assert bodies(twilio_server)[-1] == "Light splits water; the energy builds glucose."
+    assert openai_server.requests[-1][2]["messages"][-1]["content"] == "More please"
