@@ -18,10 +18,17 @@ import sqlalchemy as sa
 from . import notices, outbound
 from .extensions import db
 from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
+from .outbound.language import written_language
 
 log = logging.getLogger("sms_agent.more")
 
 WHOLE = "That's the whole answer. Text a new question any time."
+#: WHOLE in the language of the question answered, as its MORE marker was (language.py).
+_WHOLE = {
+    None: WHOLE,
+    "fr": "C'est toute la réponse. Envoyez une autre question quand vous voulez.",
+    "es": "Esa es toda la respuesta. Escribe otra pregunta cuando quieras.",
+}
 NOTHING = "There's no answer to continue yet. Text a question any time."
 
 
@@ -64,6 +71,11 @@ def asks_about(user: User, word: str) -> bool:
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n")
 
 
+def whole_answer(question: str | None) -> str:
+    """What MORE gets once an answer to `question` was sent whole, in its language."""
+    return _WHOLE[written_language(question)]
+
+
 Next = tuple[Task | None, str | outbound.Shaped]
 
 
@@ -80,7 +92,7 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     meta = (task.metadata_ or {}) if task else {}
     if not meta.get("more"):
         db.session.commit()
-        return task, WHOLE if task else NOTHING
+        return task, whole_answer(task.sms_content) if task else NOTHING
     kept_for = meta.get("more_channel") or Channel.SMS.value  # rests kept before it was noted
     shaped = outbound.plan(
         user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for

@@ -182,3 +182,31 @@ def test_more_answering_the_models_offer_of_more_is_asked_of_the_model(
     text(app, client, "More please")
     assert bodies(twilio_server)[-1] == "Light splits water; the energy builds glucose."
     assert openai_server.requests[-1][2]["messages"][-1]["content"] == "More please"
+
+
+@pytest.mark.parametrize(
+    ("question", "marker"),
+    [
+        ("Comment déployer une application en toute sécurité ?", " (Répondez MORE)"),
+        ("¿Cómo despliego una aplicación de forma segura?", " (Responde MORE)"),
+        ("How do I deploy an application safely?", " (Reply MORE)"),
+    ],
+)
+def test_a_cut_answer_asks_for_more_in_the_language_of_the_question(
+    app, client, openai_server, twilio_server, question, marker
+):
+    """Regression: a texter who wrote in French or Spanish was told "(Reply MORE)" in
+    English, under an answer in their language, and "That's the whole answer" at its end."""
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, question)
+    text(app, client, "MORE")
+    first, second = bodies(twilio_server)
+    assert first.endswith(marker) and second.endswith(marker)
+    assert segment_count(first) <= 3
+    for _ in range(20):
+        text(app, client, "more")
+        if not bodies(twilio_server)[-1].endswith(marker):
+            break
+    text(app, client, "MORE")
+    assert bodies(twilio_server)[-1] == more.whole_answer(question)
+    assert segment_count(more.whole_answer(question)) == 1
