@@ -53,22 +53,30 @@ def latest_answer(user: User) -> Task | None:
     return db.session.scalars(query).first()
 
 
-def asks_about(user: User, word: str) -> bool:
-    """Whether the texter's latest answer, read whole, ended by asking them a question
-    that names `word` ("Which should I explain: the start or the end?", "Want more?"):
-    then a text of that word alone answers it, and goes to the model rather than being
-    the command (START from a subscribed texter, MORE with nothing left to send). An
-    answer cut for MORE has its rest to send first."""
+def asks_about(user: User, text: str) -> bool:
+    """Whether `text` is one word (please and thanks aside) that the texter's latest
+    answer, read whole, ended by asking about ("Which should I explain: the start or the
+    end?", "Did you try a reset?", "Want more?"): then it answers that question, and goes
+    to the model rather than being the command (START from a subscribed texter, RESET,
+    USAGE, MORE with nothing left to send). An answer cut for MORE has its rest to send
+    first; "how many texts do I have left?" is always USAGE."""
+    said = set(_WORD.findall(text.casefold())) - _COURTESIES
+    if len(said) != 1:
+        return False
     task = latest_answer(user)
     meta = (task.metadata_ or {}) if task else {}
     if task is None or meta.get("more"):
         return False
     last = _SENTENCES.split((meta.get("sent") or task.ai_response).strip())[-1]
-    return last.endswith("?") and re.search(rf"\b{word}\b", last, re.IGNORECASE) is not None
+    if not last.endswith("?"):
+        return False
+    return said <= set(_WORD.findall(last.casefold()))
 
 
 #: Where a sentence or line ends, for the last one of an answer.
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n")
+_WORD = re.compile(r"[^\W_]+")
+_COURTESIES = {"please", "pls", "plz", "thanks", "thank", "you"}
 
 
 def whole_answer(question: str | None) -> str:

@@ -558,3 +558,28 @@ def test_the_same_words_under_a_picture_are_a_new_question(app):
     receive("What is this?")
     again = receive("What is this?", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
     assert again.outcome == "task"
+
+
+@pytest.mark.parametrize(
+    ("asked", "answer"),
+    [
+        ("Did you try a reset or a reboot?", "Reset"),
+        ("Do you mean the disk quota or the API rate limit?", "Quota."),
+        ("Which should I compare: usage or cost?", "usage"),
+    ],
+)
+def test_our_commands_answering_the_models_question_are_answers_for_the_model(app, asked, answer):
+    """Regression: "Did you try a reset or a reboot?" "Reset" forgot the conversation the
+    texter was answering, and "the disk quota or the API rate limit?" "Quota" got their
+    quota instead of an answer."""
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response=asked)
+    received = receive(answer)
+    assert (received.outcome, received.notice) == ("task", None)
+    assert user().context_reset_at is None
+
+
+def test_asking_what_is_left_of_the_quota_in_words_the_model_used_is_still_usage(app):
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response="Do you have a question I can help with?")
+    assert receive("How many texts do I have left?").notice == "usage"

@@ -44,7 +44,7 @@ def route(
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
     if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
         keyword = None  # a caption: "help" under a photo of homework asks about the photo
-    if keyword in _ANSWERS and not user.is_opted_out and more.asks_about(user, str(keyword)):
+    if keyword in _ANSWERS and not user.is_opted_out and more.asks_about(user, body):
         keyword = None  # "Start" to "the start or the end?": an answer, not the command
     if keyword is not None:
         confirmed = twilio_confirms(keyword, body, user.channel)
@@ -89,10 +89,12 @@ def _message(user: User, body: str, media: list[Attachment]) -> Received:
     return Received("task", phone)
 
 
-#: Commands that may be a one-word answer to the model's question, from a subscribed
-#: texter, to whom START changes nothing (one who opted out is opted back in whatever we
-#: asked). The opt-out words never: carriers, and Twilio, obey them whatever was asked.
-_ANSWERS = {Keyword.START, Keyword.MORE}
+#: Commands that may be a one-word answer to the model's question ("a reset or a reboot?"
+#: "Reset"): our own, and START from a subscribed texter, to whom it changes nothing (one
+#: who opted out is opted back in whatever we asked). Never the opt-out words nor HELP,
+#: which carriers (and Twilio) answer whatever was asked, nor AGENT: a texter asked "Shall
+#: I get you an agent?" wants one.
+_ANSWERS = {Keyword.START, Keyword.MORE, Keyword.RESET, Keyword.USAGE}
 
 #: Keywords that keep their meaning as the caption of a picture or voice note: an opt-out
 #: is obeyed whatever comes with it, and a person asked for is shown the picture. An opt-in
