@@ -719,4 +719,4 @@ def test_the_model_is_told_not_to_ask_what_a_lone_stop_or_end_would_answer(
     texter = make_user(channel=channel, last_whatsapp_at=utcnow())
     pipeline.answer(make_task(user=texter).id)
     prompt = openai_server.requests[0][2]["messages"][0]["content"]
-    assert "only STOP, END, QUIT, CANCEL or HELP" in prompt and "unsubscribe" in prompt
+    assert "only STOP, END, QUIT, CANCEL, HELP or INFO" in prompt and "unsubscribe" in prompt

@@ -33,7 +33,7 @@ WHATSAPP_BASE = (
 #: answered with one of them alone ("the start or the end?" "End") unsubscribed the texter,
 #: since carriers and Twilio obey the opt-out words whatever was asked.
 COMMANDS = (
-    " Never ask a question the texter would answer with only STOP, END, QUIT, CANCEL or HELP:"
+    " Never ask a question the texter would answer with only STOP, END, QUIT, CANCEL, HELP or INFO:"
     " a text of one of those words alone is a command, and the first four unsubscribe them."
 )
 
