@@ -20,7 +20,7 @@ from pathlib import Path
 from config import Config
 from sms_agent.outbound.gsm import UCS_2, segment_count
 from sms_agent.outbound.script import LATIN, language_of
-from sms_agent.outbound.shape import MARKER, shape, to_sms_text
+from sms_agent.outbound.shape import MARKERS, shape, to_sms_text
 
 CORPUS = Path(__file__).parent / "data" / "answers.jsonl"
 TIERS = {
@@ -39,7 +39,8 @@ def deliver(row: dict, segments: int) -> dict:
         replies.append(shape(replies[-1].rest, segments, plain=True, more=True))
         sent.append(replies[-1].sent)
     parts = [part for reply in replies for part in reply.parts]
-    marked = all(reply.parts[-1].endswith(MARKER) for reply in replies[:-1])
+    markers = tuple(MARKERS.values())
+    marked = all(reply.parts[-1].endswith(markers) for reply in replies[:-1])
     return {
         "latin": language_of(row["question"], whole) == LATIN,
         "cut": len(replies) > 1,
@@ -53,7 +54,7 @@ def deliver(row: dict, segments: int) -> dict:
         "first_chars": sum(len(part) for part in shaped.parts),
         "first_segments": sum(segment_count(part) for part in shaped.parts),
         "reachable": " ".join(" ".join(sent).split()) == " ".join(whole.split()),
-        "marked": marked and not replies[-1].parts[-1].endswith(MARKER),
+        "marked": marked and not replies[-1].parts[-1].endswith(markers),
         "mores": len(replies) - 1,
     }
 

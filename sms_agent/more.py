@@ -11,22 +11,32 @@ answer that was already counted, so it never counts against the quota.
 from __future__ import annotations
 
 import logging
+import re
 
 import sqlalchemy as sa
 
 from . import notices, outbound
 from .extensions import db
 from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
+from .outbound.language import written_language
 
 log = logging.getLogger("sms_agent.more")
 
 WHOLE = "That's the whole answer. Text a new question any time."
+#: WHOLE in the language of the question answered, as its MORE marker was (language.py).
+_WHOLE = {
+    None: WHOLE,
+    "fr": "C'est toute la réponse. Envoyez une autre question quand vous voulez.",
+    "es": "Esa es toda la respuesta. Escribe otra pregunta cuando quieras.",
+}
 NOTHING = "There's no answer to continue yet. Text a question any time."
 
 
 def latest_answer(user: User) -> Task | None:
     """The texter's latest answer, unless RESET forgot it ("Your next message starts
-    fresh": MORE has nothing to continue then)."""
+    fresh": MORE has nothing to continue then). An answer made after the RESET, to a
+    question sent just before it, reached the texter after "I've forgotten our
+    conversation", its "(Reply MORE)" with it: that one MORE continues."""
     query = (
         sa.select(Task)
         .where(
@@ -38,8 +48,40 @@ def latest_answer(user: User) -> Task | None:
         .limit(1)
     )
     if user.context_reset_at is not None:
-        query = query.where(Task.created_at > user.context_reset_at)
+        reset = user.context_reset_at
+        query = query.where(sa.or_(Task.created_at > reset, Task.completed_at > reset))
     return db.session.scalars(query).first()
+
+
+def asks_about(user: User, text: str) -> bool:
+    """Whether `text` is one word (please and thanks aside) that the texter's latest
+    answer, read whole, ended by asking about ("Which should I explain: the start or the
+    end?", "Did you try a reset?", "Want more?"): then it answers that question, and goes
+    to the model rather than being the command (START from a subscribed texter, RESET,
+    USAGE, MORE with nothing left to send). An answer cut for MORE has its rest to send
+    first; "how many texts do I have left?" is always USAGE."""
+    said = set(_WORD.findall(text.casefold())) - _COURTESIES
+    if len(said) != 1:
+        return False
+    task = latest_answer(user)
+    meta = (task.metadata_ or {}) if task else {}
+    if task is None or meta.get("more"):
+        return False
+    last = _SENTENCES.split((meta.get("sent") or task.ai_response).strip())[-1]
+    if not last.endswith("?"):
+        return False
+    return said <= set(_WORD.findall(last.casefold()))
+
+
+#: Where a sentence or line ends, for the last one of an answer.
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n")
+_WORD = re.compile(r"[^\W_]+")
+_COURTESIES = {"please", "pls", "plz", "thanks", "thank", "you"}
+
+
+def whole_answer(question: str | None) -> str:
+    """What MORE gets once an answer to `question` was sent whole, in its language."""
+    return _WHOLE[written_language(question)]
 
 
 Next = tuple[Task | None, str | outbound.Shaped]
@@ -58,7 +100,7 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     meta = (task.metadata_ or {}) if task else {}
     if not meta.get("more"):
         db.session.commit()
-        return task, WHOLE if task else NOTHING
+        return task, whole_answer(task.sms_content) if task else NOTHING
     kept_for = meta.get("more_channel") or Channel.SMS.value  # rests kept before it was noted
     shaped = outbound.plan(
         user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for

@@ -42,29 +42,44 @@ def _reset_day(user: User) -> str:
     return f"{when:%b} {when.day}"
 
 
-#: HELP by the language it was asked in (AIDE, AYUDA: keywords.language); each one GSM-7
+#: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
+#: it says of answers when they come, and when a spend cap holds them; each one GSM-7
 #: segment at enterprise figures with the default names.
 _HELP = {
-    None: "{service}: AI answers by text. {left} of {limit} left. "
-    "Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
-    "fr": "{service}: réponses IA par texto. Reste {left} sur {limit}. "
-    "Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. Frais de msg possibles.",
-    "es": "{service}: respuestas IA por texto. Quedan {left} de {limit}. "
-    "Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. Pueden aplicar tarifas.",
+    None: (
+        "{service}: {answers} Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
+        "AI answers by text. {left} of {limit} left.",
+        "AI answers paused until {until}.",
+    ),
+    "fr": (
+        "{service}: {answers} Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. "
+        "Frais de msg possibles.",
+        "réponses IA par texto. Reste {left} sur {limit}.",
+        "réponses IA en pause jusqu'au {until}.",
+    ),
+    "es": (
+        "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
+        "Pueden aplicar tarifas.",
+        "respuestas IA por texto. Quedan {left} de {limit}.",
+        "respuestas IA en pausa hasta {until}.",
+    ),
 }
 
 
 def help_text(user: User) -> str:
     """Carriers want the program's name, a support contact and the rates line in HELP; the
     default wording leaves three characters spare in the segment, at enterprise figures.
-    AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are."""
-    wording = _HELP.get(user.help_language, _HELP[None])
-    return wording.format(
-        service=service(),
-        left=quota.remaining(user),
-        limit=quota.monthly_limit(user.tier),
-        support=support_contact(),
+    AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are.
+    While a spend cap holds the texter's answers, it says until when in place of the
+    requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
+    wording, answering, paused = _HELP.get(user.help_language, _HELP[None])
+    held = _held_until(user)
+    answers = (
+        paused.format(until=held[1])
+        if held
+        else answering.format(left=quota.remaining(user), limit=quota.monthly_limit(user.tier))
     )
+    return wording.format(service=service(), answers=answers, support=support_contact())
 
 
 def default_program_notice(service_name: str) -> str:
@@ -113,14 +128,25 @@ def usage_text(user: User) -> str:
         return no_requests_text(user)
     used = min(quota.used(user), limit)
     said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
-    if limits.spend_cap_reached(user) is not None:
-        return f"{said} and reached its usage limit: texts are not answered until {_lifts(user)}."
-    if limits.answers_paused(user):
+    held = _held_until(user)
+    if held and held[0] == "spend_cap":
+        return f"{said} and reached its usage limit: texts are not answered until {held[1]}."
+    if held:
         # a texter asking why their texts go unanswered: "resets on" alone said nothing
         # of the pause
-        resume = _in_their_time(user, limits.daily_cap_lifts())
-        return f"{said}. {service()} has paused answers until {resume}."
+        return f"{said}. {service()} has paused answers until {held[1]}."
     return f"{said}. Your quota resets on {_reset_day(user)}."
+
+
+def _held_until(user: User) -> tuple[str, str] | None:
+    """Which spend cap holds the texter's answers now ("spend_cap", their tier's monthly
+    one, or "paused", the service's daily one) and when it lifts, in their time; None when
+    texts are answered."""
+    if limits.spend_cap_reached(user) is not None:
+        return "spend_cap", _lifts(user)
+    if limits.answers_paused(user):
+        return "paused", _in_their_time(user, limits.daily_cap_lifts())
+    return None
 
 
 def quota_text(user: User) -> str:

@@ -143,10 +143,17 @@ def give_back(task: Task) -> None:
     (a free request), and a new timezone moves the end of the same window."""
     if task.quota_window is None:
         return
-    same_window = User.window_started_at == task.quota_window
+    give_back_request(task.user_phone, task.quota_window)
+    task.quota_window = None
+
+
+def give_back_request(phone: str, window: datetime) -> None:
+    """Return a request counted in `window`: give_back's, and that of a text just admitted
+    that is not answered after all (one sent again while the first is being answered)."""
+    same_window = User.window_started_at == window
     db.session.execute(
         sa.update(User)
-        .where(User.phone_number == task.user_phone)
+        .where(User.phone_number == phone)
         .values(
             monthly_requests=sa.case(
                 (sa.and_(same_window, User.monthly_requests > 0), User.monthly_requests - 1),
@@ -158,8 +165,7 @@ def give_back(task: Task) -> None:
         )
         .execution_options(synchronize_session=False)
     )
-    task.quota_window = None
-    user = db.session.identity_map.get(db.session.identity_key(User, task.user_phone))
+    user = db.session.identity_map.get(db.session.identity_key(User, phone))
     if user is not None:
         db.session.expire(user, ["monthly_requests", "total_requests"])
 

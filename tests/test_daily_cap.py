@@ -291,3 +291,27 @@ def test_usage_during_the_pause_says_answers_are_paused_and_until_when(app, aler
     usage = notices.usage_text(user)
     assert "SMS-to-AI Agent has paused answers until" in usage and "resets on" not in usage
     assert notices.segment_count(usage) == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "says"),
+    [
+        (None, "SMS-to-AI Agent: AI answers paused until Jan 20 19:00. Text MORE,"),
+        ("fr", "SMS-to-AI Agent: réponses IA en pause jusqu'au Jan 20 19:00. Envoyez MORE,"),
+        ("es", "SMS-to-AI Agent: respuestas IA en pausa hasta Jan 20 19:00. Envia MORE,"),
+    ],
+)
+def test_help_during_the_pause_says_answers_are_paused_and_until_when(
+    app, alert_hook, language, says
+):
+    """Regression: the pause's notice says "Reply HELP for help", and HELP told the texter
+    only how many requests they had left, as if their texts would be answered."""
+    from sms_agent import notices
+
+    app.config["QUOTA_ENTERPRISE"] = 99999
+    user = make_user(PHONE, tier="enterprise", timezone="America/New_York")
+    user.note_help_language(language)
+    spent(PHONE, "1.00")
+    help_text = notices.help_text(user)
+    assert help_text.startswith(says) and "99999" not in help_text
+    assert notices.segment_count(help_text) == 1

@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sms_agent.extensions import db
 from sms_agent.inbound import BadInbound, receive_sms
 from sms_agent.models import HandledMessage, Task, User, utcnow
-from tests.factories import make_user
+from tests.factories import make_task, make_user
 from tests.standins import inbound_form
 
 
@@ -68,6 +68,34 @@ def test_yes_from_a_texter_who_never_opted_out_is_an_answer_for_the_model(app, w
     received = receive(word)
     assert (received.outcome, received.notice) == ("task", None)
     assert stored_task(received).sms_content == word
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        "Hamlet is a tragedy in five acts. Which should I explain: the start or the end?",
+        "Want me to start with the basics?",
+    ],
+)
+def test_start_answering_the_models_question_is_an_answer_for_the_model(app, asked):
+    """Regression: "Which should I explain: the start or the end?" "Start" got "You're
+    subscribed to SMS-to-AI Agent" and the model never saw the answer. The texter was
+    subscribed, and stays so."""
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response=asked)
+    received = receive("Start")
+    assert (received.outcome, received.notice) == ("task", None)
+    assert user().opted_out_at is None
+
+
+@pytest.mark.parametrize(
+    "answered", ["The play starts at 8. Anything else?", "Text START to subscribe."]
+)
+def test_start_after_an_answer_that_asked_nothing_of_it_is_confirmed(app, answered):
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response=answered)
+    received = receive("START")
+    assert (received.outcome, received.notice) == ("start", "opt_in")
 
 
 def test_an_opted_out_user_gets_no_answer_and_no_task(app):
@@ -521,3 +549,57 @@ def test_running_out_again_after_a_failed_answer_gave_its_request_back_gets_a_ne
     refused = receive("question four")
     assert (refused.outcome, refused.notice) == ("over_quota", "quota")
     assert receive("question five").notice is None  # still one notice per run of refusals
+
+
+def test_a_text_resent_while_the_first_is_being_answered_is_answered_once(app):
+    """A phone that showed "Not delivered" under a text that had reached us sends it again
+    (a new MessageSid): both were answered, and both counted."""
+    first = receive("What is DNS?")
+    resent = receive("What is DNS?")
+    assert (resent.outcome, resent.notice) == ("resent", None)
+    task = db.session.scalars(sa.select(Task).filter_by(message_sid=resent.sid)).one()
+    assert (task.status, task.refusal_reason, task.quota_window) == ("refused", "resent", None)
+    assert stored_task(first).status == "queued"
+    assert user().monthly_requests == 1
+
+
+@pytest.mark.parametrize("status", ["completed", "failed"])
+def test_the_same_text_again_once_the_first_was_answered_is_answered_again(app, status):
+    """Once the answer (or the apology) went out, the same words again are a new request:
+    "Yes" to the model's next question, or a question the apology asked to try again."""
+    first = stored_task(receive("Yes"))
+    first.status = status
+    db.session.commit()
+    assert receive("Yes").outcome == "task"
+
+
+def test_the_same_words_under_a_picture_are_a_new_question(app):
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    receive("What is this?")
+    again = receive("What is this?", NumMedia="1", MediaUrl0=url, MediaContentType0="image/jpeg")
+    assert again.outcome == "task"
+
+
+@pytest.mark.parametrize(
+    ("asked", "answer"),
+    [
+        ("Did you try a reset or a reboot?", "Reset"),
+        ("Do you mean the disk quota or the API rate limit?", "Quota."),
+        ("Which should I compare: usage or cost?", "usage"),
+    ],
+)
+def test_our_commands_answering_the_models_question_are_answers_for_the_model(app, asked, answer):
+    """Regression: "Did you try a reset or a reboot?" "Reset" forgot the conversation the
+    texter was answering, and "the disk quota or the API rate limit?" "Quota" got their
+    quota instead of an answer."""
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response=asked)
+    received = receive(answer)
+    assert (received.outcome, received.notice) == ("task", None)
+    assert user().context_reset_at is None
+
+
+def test_asking_what_is_left_of_the_quota_in_words_the_model_used_is_still_usage(app):
+    texter = make_user("+15551230000")
+    make_task(texter, status="completed", ai_response="Do you have a question I can help with?")
+    assert receive("How many texts do I have left?").notice == "usage"

@@ -151,3 +151,62 @@ def test_the_next_questions_context_is_what_the_texter_read(
     assert sent.startswith(read(first)) and sent.endswith(read(second))
     assert len(read(first)) + len(read(second)) <= len(sent) <= len(first) + len(second)
     assert sent.startswith("Deploying\n\nStep 1:") and MARKER not in sent
+
+
+def test_more_continues_an_answer_that_came_after_a_reset_sent_while_it_was_being_made(
+    app, client, openai_server, twilio_server
+):
+    """A texter who sent RESET right after a question still got its answer, with "(Reply
+    MORE)" under it, and MORE then said there was no answer to continue."""
+    openai_server.then(200, chat_completion(LONG))
+    question = inbound_form("How do I deploy safely?", From=PHONE)
+    assert signed_post(client, "/sms/inbound", question).status_code == 200
+    [answer_job] = queued_jobs(app)
+    text(app, client, "RESET")
+    app.extensions["celery"].tasks[answer_job[0]](*answer_job[1])
+    text(app, client, "MORE")
+    reset, first, second = bodies(twilio_server)
+    assert reset.startswith("OK, I've forgotten") and first.endswith(MARKER)
+    assert second not in (more.NOTHING, more.WHOLE)
+    assert LONG.index(read(second)) > LONG.index(read(first))
+
+
+def test_more_answering_the_models_offer_of_more_is_asked_of_the_model(
+    app, client, openai_server, twilio_server
+):
+    """Regression: "Photosynthesis turns light into sugar. Want more detail?" "More" got
+    "That's the whole answer", though the texter was answering the model's question."""
+    openai_server.then(200, chat_completion("Photosynthesis turns light into sugar. Want more?"))
+    text(app, client, "What is photosynthesis?")
+    openai_server.then(200, chat_completion("Light splits water; the energy builds glucose."))
+    text(app, client, "More please")
+    assert bodies(twilio_server)[-1] == "Light splits water; the energy builds glucose."
+    assert openai_server.requests[-1][2]["messages"][-1]["content"] == "More please"
+
+
+@pytest.mark.parametrize(
+    ("question", "marker"),
+    [
+        ("Comment déployer une application en toute sécurité ?", " (Répondez MORE)"),
+        ("¿Cómo despliego una aplicación de forma segura?", " (Responde MORE)"),
+        ("How do I deploy an application safely?", " (Reply MORE)"),
+    ],
+)
+def test_a_cut_answer_asks_for_more_in_the_language_of_the_question(
+    app, client, openai_server, twilio_server, question, marker
+):
+    """Regression: a texter who wrote in French or Spanish was told "(Reply MORE)" in
+    English, under an answer in their language, and "That's the whole answer" at its end."""
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, question)
+    text(app, client, "MORE")
+    first, second = bodies(twilio_server)
+    assert first.endswith(marker) and second.endswith(marker)
+    assert segment_count(first) <= 3
+    for _ in range(20):
+        text(app, client, "more")
+        if not bodies(twilio_server)[-1].endswith(marker):
+            break
+    text(app, client, "MORE")
+    assert bodies(twilio_server)[-1] == more.whole_answer(question)
+    assert segment_count(more.whole_answer(question)) == 1

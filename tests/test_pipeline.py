@@ -707,3 +707,16 @@ def test_workers_racing_for_one_task_let_exactly_one_claim_it(app):
     for thread in threads:
         thread.join()
     assert sorted(won) == [False, False, False, True]
+
+
+@pytest.mark.parametrize("channel", ["sms", "whatsapp"])
+def test_the_model_is_told_not_to_ask_what_a_lone_stop_or_end_would_answer(
+    app, openai_server, channel
+):
+    """Regression: "Which should I explain: the start or the end?" "End" unsubscribed the
+    texter, as carriers and Twilio obey END whatever was asked; the model did not know that
+    a one-word answer can be a command."""
+    texter = make_user(channel=channel, last_whatsapp_at=utcnow())
+    pipeline.answer(make_task(user=texter).id)
+    prompt = openai_server.requests[0][2]["messages"][0]["content"]
+    assert "only STOP, END, QUIT, CANCEL, HELP or INFO" in prompt and "unsubscribe" in prompt

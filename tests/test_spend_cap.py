@@ -236,3 +236,14 @@ def test_what_staff_texted_a_texter_does_not_count_toward_their_cap(app, client)
     assert report.spent_by(PHONE) >= D("0.05")  # 4 x 7 segments at 0.0083 USD
     text(client)
     assert stored() == [("queued", None)]
+
+
+def test_help_tells_a_capped_texter_when_texts_are_answered_again(app):
+    """Regression: the cap's notice says "Reply USAGE or HELP any time", and HELP said "99
+    of 100 left", as if their texts would be answered."""
+    app.config.update(SPEND_CAP_FREE=D("0.50"))
+    user = make_user(PHONE, monthly_requests=1, timezone="Pacific/Honolulu")
+    spent(PHONE, "0.50")
+    assert notices_module.help_text(user).startswith(
+        "SMS-to-AI Agent: AI answers paused until Jan 31 14:00. Text MORE, AGENT,"
+    )

@@ -29,6 +29,14 @@ WHATSAPP_BASE = (
     "answer under {chars} characters."
 )
 
+#: The words a whole text is a command in (inbound/keywords.py): a question of the model's
+#: answered with one of them alone ("the start or the end?" "End") unsubscribed the texter,
+#: since carriers and Twilio obey the opt-out words whatever was asked.
+COMMANDS = (
+    " Never ask a question the texter would answer with only STOP, END, QUIT, CANCEL, HELP or INFO:"
+    " a text of one of those words alone is a command, and the first four unsubscribe them."
+)
+
 FOCUS = {
     Category.GENERAL: "Answer general questions clearly and accurately.",
     Category.CODING: (
@@ -67,4 +75,4 @@ def system_prompt(
     On WhatsApp the tier's budget still sets the length, but formatting is welcome."""
     focus = FOCUS.get(Category(category), FOCUS[Category.GENERAL])
     base = WHATSAPP_BASE if whatsapp else BASE
-    return base.format(chars=char_budget(segments, encoding)) + " " + focus
+    return base.format(chars=char_budget(segments, encoding)) + COMMANDS + " " + focus

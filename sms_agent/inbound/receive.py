@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.exc import IntegrityError
 
-from .. import handoff, limits
+from .. import handoff, limits, quota
 from ..clean_text import storable
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
@@ -177,11 +177,15 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
             admission.refusal.value, user.phone_number, notice=admission.notice or kept
         )
         return _refuse(user, sid, body, media, refused)
-    task_id = store_task(user, sid, body, media, admission.window)
-    if task_id is None:
+    stored = store_task(user, sid, body, media, admission.window)
+    if stored is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    return Received("task", user.phone_number, notice=notice, task_id=task_id)
+    if stored.resent:
+        # Stored for staff, not answered: the first one's answer is coming, counted once.
+        quota.give_back_request(user.phone_number, admission.window)
+        return Received("resent", user.phone_number)
+    return Received("task", user.phone_number, notice=notice, task_id=stored.id)
 
 
 #: Outcomes answered with a how-to instead of the model: nothing stored, but held to the
@@ -229,12 +233,12 @@ def _refuse(user: User, sid: str, body: str, media: dict, received: Received) ->
     """Store a refused text so staff see everything texters sent: not counted, never sent to
     the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
     nothing new."""
-    task_id = store_task(user, sid, body, media, None, _REFUSALS[received.outcome])
-    if task_id is None:
+    stored = store_task(user, sid, body, media, None, _REFUSALS[received.outcome])
+    if stored is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
     if received.outcome == "held":
         handoff.hold_text(user)
         # Staff are the ones reading it: they see its pictures too.
-        received.held_media = task_id if media.get("media") else None
+        received.held_media = stored.id if media.get("media") else None
     return received

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from .. import handoff, threads
+from .. import handoff, more, threads
 from ..clean_text import is_blank
 from ..models import Channel, HandoffSource, User, utcnow
 from . import keywords
@@ -44,6 +44,8 @@ def route(
         return _keyword(user, twilio_keyword, answered_by_twilio=True)
     if keyword is not None and readable(media) and keyword not in _KEYWORDS_WITH_A_PICTURE:
         keyword = None  # a caption: "help" under a photo of homework asks about the photo
+    if keyword in _ANSWERS and not user.is_opted_out and more.asks_about(user, body):
+        keyword = None  # "Start" to "the start or the end?": an answer, not the command
     if keyword is not None:
         confirmed = twilio_confirms(keyword, body, user.channel)
         return _keyword(user, keyword, media, twilio_confirms=confirmed)
@@ -86,6 +88,13 @@ def _message(user: User, body: str, media: list[Attachment]) -> Received:
     # it promised an answer that a picture failing to load or the quota then withheld.
     return Received("task", phone)
 
+
+#: Commands that may be a one-word answer to the model's question ("a reset or a reboot?"
+#: "Reset"): our own, and START from a subscribed texter, to whom it changes nothing (one
+#: who opted out is opted back in whatever we asked). Never the opt-out words nor HELP,
+#: which carriers (and Twilio) answer whatever was asked, nor AGENT: a texter asked "Shall
+#: I get you an agent?" wants one.
+_ANSWERS = {Keyword.START, Keyword.MORE, Keyword.RESET, Keyword.USAGE}
 
 #: Keywords that keep their meaning as the caption of a picture or voice note: an opt-out
 #: is obeyed whatever comes with it, and a person asked for is shown the picture. An opt-in

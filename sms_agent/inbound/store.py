@@ -7,12 +7,14 @@ signature carries no time) is acted on twice."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
 from ..models import HandledMessage, RefusalReason, Task, TaskStatus, User, utcnow
+from .resent import resend_since, still_answering_the_same
 
 _tasks = Task.__table__
 _handled = HandledMessage.__table__
@@ -74,7 +76,8 @@ def forget_old_handled(now: datetime | None = None) -> int:
 def _insert_unless_stored() -> sa.Insert:
     """INSERT INTO tasks ... SELECT ... WHERE NOT (a task or a handled text has this
     MessageSid) RETURNING id: the dedupe and the insert in one statement, in SQL both
-    databases speak.
+    databases speak. A text sent again while the first is still being answered
+    (resent.py) is stored refused `resent` by the same statement, which returns its reason.
     (The dialects' ON CONFLICT constructs opt out of SQLAlchemy's statement cache and cost a
     fresh compile, about 2 ms, per webhook.) Two deliveries of one SMS that race past the
     NOT EXISTS meet the unique index instead, and the webhook's second pass sees the winner."""
@@ -88,12 +91,29 @@ def _insert_unless_stored() -> sa.Insert:
         "quota_window",
         "refusal_reason",
     ]
-    row = sa.select(*(sa.bindparam(name, type_=tasks.c[name].type) for name in columns))
+    values = {name: sa.bindparam(name, type_=tasks.c[name].type) for name in columns}
+    resent = still_answering_the_same()
+    values["status"] = sa.case((resent, TaskStatus.REFUSED.value), else_=values["status"])
+    values["quota_window"] = sa.case((resent, sa.null()), else_=values["quota_window"])
+    values["refusal_reason"] = sa.case(
+        (resent, RefusalReason.RESENT.value), else_=values["refusal_reason"]
+    )
+    row = sa.select(*(values[name] for name in columns))
     unseen = ~_received(sa.bindparam("message_sid"))
-    return sa.insert(tasks).from_select(columns, row.where(unseen)).returning(tasks.c.id)
+    return (
+        sa.insert(tasks)
+        .from_select(columns, row.where(unseen))
+        .returning(tasks.c.id, tasks.c.refusal_reason)
+    )
 
 
 _INSERT_UNLESS_STORED = _insert_unless_stored()
+
+
+class Stored(NamedTuple):
+    id: str
+    #: Stored refused `resent`: the texter's same words are still being answered.
+    resent: bool
 
 
 def store_task(
@@ -103,11 +123,13 @@ def store_task(
     media: dict,
     window: datetime | None,
     refusal: RefusalReason | None = None,
-) -> str | None:
-    """Store the task, or nothing when its MessageSid is stored already; its id. A refused
-    one is stored for staff to see, with no quota window: it was never counted. `media` is
-    the attachments' record (num_media and each item's type and URL) for the metadata."""
-    task_id = db.session.scalar(
+) -> Stored | None:
+    """Store the task, or nothing when its MessageSid is stored already. A refused one is
+    stored for staff to see, with no quota window: it was never counted; so is an admitted
+    one that repeats a text still being answered (`resent`: the caller gives its request
+    back). `media` is the attachments' record (num_media and each item's type and URL) for
+    the metadata."""
+    row = db.session.execute(
         _INSERT_UNLESS_STORED,
         {
             "user_phone": user.phone_number,
@@ -117,6 +139,10 @@ def store_task(
             "metadata": media,
             "quota_window": None if refusal else window,
             "refusal_reason": refusal.value if refusal else None,
+            "resend_check": refusal is None and not media.get("num_media"),
+            "resend_since": resend_since(),
         },
-    )
-    return None if task_id is None else str(task_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return Stored(str(row.id), refusal is None and row.refusal_reason is not None)

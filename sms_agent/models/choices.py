@@ -55,6 +55,9 @@ class RefusalReason(Choice):
     #: A tapback sent as a text ("Liked “What is 2+2?”"): kept as the texter sent it, but it
     #: asks nothing, so it is neither answered nor counted (inbound/reactions.py).
     REACTION = "reaction"
+    #: The same words again while the first sending was still being answered, as a phone
+    #: that said "Not delivered" sends them (inbound/resent.py): that one answer is its answer.
+    RESENT = "resent"
 
     @property
     def label(self) -> str:
@@ -63,6 +66,8 @@ class RefusalReason(Choice):
             return "held for staff"
         if self is RefusalReason.REACTION:
             return "reaction (not answered)"
+        if self is RefusalReason.RESENT:
+            return "sent again (answered once)"
         return f"refused: {self.value.replace('_', ' ')}"
 
 

@@ -32,7 +32,7 @@ from .html_tags import about_markup, html_tags_to_text
 from .latex import latex_to_text
 from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
 from .python_names import PYTHON_NAMES
-from .shape import MARKER, Shaped, tidy_lines, unwrapped
+from .shape import Shaped, marker_for, tidy_lines, unwrapped
 from .split import MAX_MESSAGE_CHARS
 
 #: The longest Body Twilio sends, WhatsApp included (error 21617), as message_length counts.
@@ -318,7 +318,7 @@ def shape_whatsapp(
     as_written: bool = False,
 ) -> Shaped:
     """One WhatsApp message for `text` (an answer to `question`); with `more`, a cut ends
-    with MARKER and the rest is kept for MORE (`plain`: a kept rest, formatted already).
+    with the MORE marker and the rest is kept for MORE (`plain`: a kept rest, formatted already).
     `as_written`: a person's text (staff's), whose *bold*, _italic_ and ~strike~ are
     WhatsApp's own, not a model's Markdown to translate; only what no one sees goes."""
     if plain:
@@ -329,5 +329,5 @@ def shape_whatsapp(
         clean = to_whatsapp_text(text, question)
     if not clean.strip():
         return Shaped([])
-    shown, sent, rest = cut_for_whatsapp(clean, MARKER if more else "")
+    shown, sent, rest = cut_for_whatsapp(clean, marker_for(question, clean) if more else "")
     return Shaped([shown], sent, rest if more else "", WHATSAPP_ENCODING, cut=bool(rest))

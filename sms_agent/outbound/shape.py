@@ -27,12 +27,17 @@ from .gsm import (
     without_lookalikes,
 )
 from .html_tags import about_markup
+from .language import written_language
 from .latex import latex_to_text
 from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
 
 #: Ends a reply that did not fit; the texter's MORE sends the rest (outbound/more.py).
 MARKER = " (Reply MORE)"
+#: The marker by the language the texter wrote in (language.py); the command stays MORE.
+MARKERS = {None: MARKER, "fr": " (Répondez MORE)", "es": " (Responde MORE)"}
+#: How much of an answer tells its language when the question does not ("Bonjour").
+_LANGUAGE_SAMPLE = 300
 #: A sentence boundary is preferred to a word boundary when it keeps this share of the text.
 _KEEP_AT_SENTENCE = 0.6
 #: With MORE nothing is lost at a word, so a sentence must keep nearly all the budget: the
@@ -42,6 +47,7 @@ _KEEP_AT_SENTENCE_WITH_MORE = 0.9
 
 __all__ = [
     "MARKER",
+    "marker_for",
     "Shaped",
     "shape",
     "shape_reply",
@@ -210,12 +216,20 @@ def shape(
     clean = cuts.without_blank_ends(text) if plain else to_sms_text(text, question)
     if not clean.strip():
         return Shaped([])
-    shown, sent, rest = cut_to_segments(clean, max_segments, MARKER if more else "")
+    marker = marker_for(question, clean) if more else ""
+    shown, sent, rest = cut_to_segments(clean, max_segments, marker)
     encoding = encoding_of(shown)
     reason = script.unicode_reason(shown)
     return Shaped(
         split_for_sms(shown), sent, rest if more else "", encoding, reason, cut=bool(rest)
     )
+
+
+def marker_for(question: str, answer: str) -> str:
+    """The MORE marker in the language of the texter's question, or else of the answer:
+    "(Reply MORE)" under a French answer to a French question was the one English line."""
+    language = written_language(question) or written_language(answer[:_LANGUAGE_SAMPLE])
+    return MARKERS[language]
 
 
 def shape_reply(text: str | None, max_segments: int, question: str = "") -> list[str]:

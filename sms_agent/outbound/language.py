@@ -1,0 +1,43 @@
+"""The language a texter writes in, as far as the few words our own lines need it: French or
+Spanish (what HELP, STOP and START are answered in too), else English. Read from the short
+words every sentence has, which a question of a few words already holds (pure)."""
+
+from __future__ import annotations
+
+import re
+
+#: Short words of each language that the others rarely write ("la", "de", "que", "en", "un"
+#: are French and Spanish alike, and "a", "me", "son" English too, so none of them counts).
+_WORDS = {
+    "fr": frozenset(
+        "le les des du au aux est sont une pour qui dans avec pas vous je moi toi ce cette "
+        "il elle nous sur mon ma mes ton ta tes très où quoi quel quelle quels quelles "
+        "comment pourquoi combien peux peut faire fait bonjour merci ça mais donc aussi "
+        "c j l d n qu s".split()
+    ),
+    "es": frozenset(
+        "el los las es está están una para por con cómo qué del mi yo lo al cuál cuáles "
+        "dónde cuándo cuando puedo puedes hay muy pero y porque hola gracias quién su sus "
+        "este esta estos eso esto tengo tiene hacer sobre también más sí ser".split()
+    ),
+    "en": frozenset(
+        "the is are what how why of to and you i it this that for with in on do does can "
+        "my your be was an which who where when please".split()
+    ),
+}
+#: Letters or marks only one of the two writes: a word with one counts once more.
+_SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñ¿¡áíóú]")}
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def written_language(text: str | None) -> str | None:
+    """ "fr" or "es" when `text` reads as French or Spanish: two of its words or signs at
+    least, and more than it has of English or of the other; None for English and for
+    anything that says too little to tell ("DNS?", "OK")."""
+    words = _WORD.findall((text or "").casefold())
+    scores = {code: sum(word in known for word in words) for code, known in _WORDS.items()}
+    for code, sign in _SIGNS.items():
+        scores[code] += sum(bool(sign.search(word)) for word in words)
+    best = max(("fr", "es"), key=scores.__getitem__)
+    others = max(score for code, score in scores.items() if code != best)
+    return best if scores[best] >= 2 and scores[best] > others else None

@@ -1,0 +1,31 @@
+"""outbound/language.py: French or Spanish as a texter writes it, from a few words."""
+
+from __future__ import annotations
+
+import pytest
+
+from sms_agent.outbound.language import written_language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Comment déployer une application en toute sécurité ?", "fr"),
+        ("Pourquoi le ciel est bleu", "fr"),
+        ("Explique-moi la photosynthèse", "fr"),
+        ("Comment ça va ?", "fr"),
+        ("¿Qué es DNS?", "es"),
+        ("Hola, ¿cómo estás?", "es"),
+        ("El perro es muy grande", "es"),
+        ("What is DNS?", None),
+        ("How do I deploy an application safely?", None),
+        ("What is the meaning of 'je ne sais quoi'?", None),
+        ("Comment on this code please", None),
+        ("DNS?", None),
+        ("OK", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_french_and_spanish_are_told_from_english_and_from_each_other(text, language):
+    assert written_language(text) == language
