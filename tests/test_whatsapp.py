@@ -367,6 +367,32 @@ def test_staff_cannot_message_a_whatsapp_texter_outside_the_24_hour_window(
     assert outbox() == []
 
 
+def test_a_task_for_a_whatsapp_texter_outside_the_24_hour_window_is_refused_with_409(
+    app, client, admin_headers
+):
+    """Created with 201, its answer could never be sent: the worker asked nothing and
+    finished it unsent, and the caller learned it only by polling the task."""
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(hours=25))
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+    )
+    assert response.status_code == 409
+    body = response.get_json()
+    assert "24 hours" in body["error"]
+    assert body["details"]["reason"] == "whatsapp_window_closed"
+    assert body["details"]["window_closed_at"] is not None
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+    assert db.session.get(User, PHONE).monthly_requests == 0
+
+
+def test_a_task_for_a_whatsapp_texter_within_the_window_is_created(app, client, admin_headers):
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(hours=23))
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+    )
+    assert response.status_code == 201
+
+
 def test_staff_can_message_a_whatsapp_texter_within_the_window(
     app, client, admin_headers, twilio_server
 ):

@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import RequestRedirect
 
 from ..extensions import db, limiter
+from ..outbound import channels
 
 log = logging.getLogger("sms_agent.api")
 
@@ -64,6 +65,19 @@ def forbidden(message: str = "You do not have permission to do this.", **details
 
 def conflict(message: str, **details: Any) -> ApiError:
     return ApiError(409, message, details)
+
+
+def outside_window(user, message: str) -> ApiError:
+    """409 for a WhatsApp texter who has not written within WhatsApp's window: nothing may
+    reach them until they write again (send_message/, and a task, whose answer could never
+    be sent)."""
+    closed = channels.window_closes(user)
+    return conflict(
+        message,
+        reason="whatsapp_window_closed",
+        last_message_at=user.last_whatsapp_at.isoformat() if user.last_whatsapp_at else None,
+        window_closed_at=closed.isoformat() if closed else None,
+    )
 
 
 def key_reused(what: str) -> ApiError:

@@ -20,6 +20,7 @@ from ..models import (
     utcnow,
 )
 from ..models.tasks import lock_task, outcome_conflict, refusal_conflict
+from ..outbound import channels
 from . import bp
 from .auth import (
     current_principal,
@@ -36,6 +37,7 @@ from .errors import (
     field_errors,
     key_reused,
     not_found,
+    outside_window,
     quota_exceeded,
     sender_rate_exceeded,
     spend_cap_reached,
@@ -95,7 +97,8 @@ def _filters(query: dict) -> dict:
 
 
 def _task_owner(data: dict) -> User:
-    """The user a new task is for, refusing those who could not text it in either."""
+    """The user a new task is for, refusing those who could not text it in either, and a
+    WhatsApp texter outside WhatsApp's window, whom its answer could never reach."""
     principal = current_principal()
     phone = data.get("user_phone")
     if principal.is_texter:
@@ -110,6 +113,9 @@ def _task_owner(data: dict) -> User:
         raise _no_such_user(phone)
     if not user.is_active:
         raise field_errors({"user_phone": ["This user is inactive."]})
+    closed = channels.window_problem(user)
+    if closed:
+        raise outside_window(user, f"Not created: {closed}, so no answer could reach them.")
     return user
 
 
@@ -200,7 +206,10 @@ def create_task():
     (`details.daily_cap_lifts`), the sender rate's when its window resets
     (`details.sender_rate_lifts`), each with `Retry-After` in seconds. While
     staff have or were asked for the conversation it is stored for them instead (`status`
-    refused, `refusal_reason` held_for_staff). A texter's token creates tasks for its own
+    refused, `refusal_reason` held_for_staff). A WhatsApp texter who has not written within
+    WhatsApp's window (WHATSAPP_WINDOW_HOURS) gets no task: its answer could never be sent,
+    so it is a 409 (`whatsapp_window_closed`, with `last_message_at` and
+    `window_closed_at`), as on send_message/. A texter's token creates tasks for its own
     number. With an Idempotency-Key header, a repeat of a request that created a task
     creates nothing and answers 409 (`already_created`, with the task's `id`), so a client
     may retry after a timeout; the same key with another task is a 422 (`key_reused`).

@@ -11,12 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from .. import costs, handoff, jobs, outbound, quota
 from ..extensions import db
 from ..models import User
-from ..outbound import channels
 from ..phones import InvalidPhoneNumber, mask
 from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
-from .errors import ApiError, conflict, field_errors, key_reused, not_found
+from .errors import ApiError, conflict, field_errors, key_reused, not_found, outside_window
 from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
@@ -206,13 +205,7 @@ def send_message(phone_number: str):
     except handoff.InactiveTexter as exc:
         raise conflict(f"Not sent: {exc}.", reason="inactive") from None
     except outbound.OutsideWindow as exc:
-        closed = channels.window_closes(user)
-        raise conflict(
-            f"Not sent: {exc}.",
-            reason="whatsapp_window_closed",
-            last_message_at=user.last_whatsapp_at.isoformat() if user.last_whatsapp_at else None,
-            window_closed_at=closed.isoformat() if closed else None,
-        ) from None
+        raise outside_window(user, f"Not sent: {exc}.") from None
     except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
         raise conflict("This user has opted out of SMS (they texted STOP).") from None
