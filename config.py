@@ -697,6 +697,7 @@ class Config:
     # costs/prices.py entry by entry
     SMS_PRICES = sms_price_table("SMS_PRICES", env_json_object("SMS_PRICES"))
     SMS_PRICE_PER_SEGMENT = env_money("SMS_PRICE_PER_SEGMENT")  # countries not in the table
+    WHATSAPP_PRICE = env_money("WHATSAPP_PRICE")  # per WhatsApp message, whatever its length
     MODEL_PRICES = model_price_table("MODEL_PRICES", env_json_object("MODEL_PRICES"))
     # Twilio's real prices are fetched in batches once a message is final
     PRICE_FETCH_INTERVAL_SECONDS = env_float("PRICE_FETCH_INTERVAL_SECONDS", 60.0, minimum=1.0)

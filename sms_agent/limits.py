@@ -348,19 +348,19 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
     # A WhatsApp texter's answers are one message each: counted at the tier's SMS, a few
     # texts at once far under the cap were refused and told the month's cap was reached.
     # (The daily cap counts every texter's answers at this one's, so it stays at the SMS.)
-    answer = _answer_estimate(user, one_message=channels.is_whatsapp(user))
+    answer = _answer_estimate(user, whatsapp=channels.is_whatsapp(user))
     if spent + in_flight * answer < cap:
         return None
     return cap
 
 
-def _answer_estimate(user: User, one_message: bool = False) -> Decimal:
-    """What one answer to `user` may cost: their tier's segments, or with `one_message` a
-    WhatsApp answer's one message, priced as one segment (the rest waits for MORE), and the
+def _answer_estimate(user: User, whatsapp: bool = False) -> Decimal:
+    """What one answer to `user` may cost: their tier's segments, or with `whatsapp` a
+    WhatsApp answer's one message at WhatsApp's price (the rest waits for MORE), and the
     tokens they allow (with a reasoning model's thinking)."""
     segments = quota.segment_budget(user.tier)
     tokens = max_tokens(segments) + int(current_app.config.get("OPENAI_REASONING_TOKENS") or 0)
-    return estimate_answer(user.phone_number, 1 if one_message else segments, tokens)
+    return estimate_answer(user.phone_number, segments, tokens, whatsapp)
 
 
 def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:

@@ -29,6 +29,10 @@ DEFAULT_SMS_PRICES: dict[str, Decimal] = {
     "*": Decimal("0.1000"),
 }
 
+#: USD per WhatsApp message, whatever its length: Twilio's fee (2025). Meta bills nothing
+#: for a reply within WhatsApp's 24-hour window, the only messages the service sends there.
+DEFAULT_WHATSAPP_PRICE = Decimal("0.005")
+
 #: USD per 1M tokens (input, output), and per minute of audio transcribed (audio_minute);
 #: image (per image read) is a placeholder: a chat model bills pictures as input tokens.
 DEFAULT_MODEL_PRICES: dict[str, dict[str, Decimal]] = {
@@ -84,8 +88,17 @@ def segment_price(phone: str) -> Decimal:
     return table.get(country_of(phone) or "*", table["*"])
 
 
-def estimate_sms(phone: str, segments: int) -> Decimal:
-    """What an SMS of `segments` segments to `phone` will cost, before Twilio says."""
+def whatsapp_price() -> Decimal:
+    configured = current_app.config.get("WHATSAPP_PRICE")
+    return DEFAULT_WHATSAPP_PRICE if configured is None else configured
+
+
+def estimate_sms(phone: str, segments: int, whatsapp: bool = False) -> Decimal:
+    """What an SMS of `segments` segments to `phone` will cost, before Twilio says; on
+    WhatsApp, one message at WHATSAPP_PRICE (Twilio bills it per message, not per segment
+    of the texter's country)."""
+    if whatsapp:
+        return money(whatsapp_price())
     return money(segment_price(phone) * max(1, segments))
 
 
@@ -164,10 +177,12 @@ def model_cost(
 PROMPT_TOKENS_ESTIMATE = 2000
 
 
-def estimate_answer(phone: str, segments: int, answer_tokens: int) -> Decimal:
+def estimate_answer(
+    phone: str, segments: int, answer_tokens: int, whatsapp: bool = False
+) -> Decimal:
     """What answering one request for `phone` may cost before it is asked: its SMS at the
-    most `segments` its answer may take, and a call to OPENAI_MODEL writing `answer_tokens`
-    (0 for a model with no price)."""
+    most `segments` its answer may take (on WhatsApp one message), and a call to
+    OPENAI_MODEL writing `answer_tokens` (0 for a model with no price)."""
     model = current_app.config["OPENAI_MODEL"]
     call = model_cost(model, PROMPT_TOKENS_ESTIMATE, answer_tokens) or Decimal(0)
-    return estimate_sms(phone, segments) + call
+    return estimate_sms(phone, segments, whatsapp) + call

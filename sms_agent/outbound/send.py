@@ -342,7 +342,9 @@ def _about_to_be_sent(message: OutboundMessage) -> None:
     estimate until Twilio's price replaces it (billed if it goes through)."""
     message.status = DeliveryStatus.QUEUED.value
     message.error_code = message.error_message = None
-    message.price_usd = costs.estimate_sms(message.to_number, message.segments)
+    message.price_usd = costs.estimate_sms(
+        message.to_number, message.segments, message.channel == Channel.WHATSAPP
+    )
     message.price_estimated = True
 
 
