@@ -29,9 +29,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import quota
 from .answering.prompts import max_tokens
 from .costs import report
-from .costs.prices import estimate_answer, money
+from .costs.prices import country_of, estimate_answer, money
 from .extensions import db
-from .models import RefusalReason, SpendDay, User, first_of_next_month, utcnow
+from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
 from .outbound import channels
 from .phones import mask
@@ -254,21 +254,30 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     cap = daily_cap(now.date())
     if cap is None:
         return None
-    spent = _spent_today(user, now)
+    spent = _spent_today(now)
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
     return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
 
 
-def _spent_today(user: User, now: datetime) -> Decimal:
+def _spent_today(now: datetime) -> Decimal:
     """Today's spend with the requests still being answered counted at what an answer may
     cost, as under the monthly cap: texts arriving together just under the cap were all
     admitted, each checked before any had cost a cent, and the day went past it by all
-    their answers. Each is counted at this texter's answer (the rollups know no tier nor
-    country)."""
-    spent, in_flight = report.today_and_in_flight(now)
-    return spent + in_flight * _answer_estimate(user)
+    their answers. Each is counted at its own texter's answer (tier, country, channel):
+    counted at the admitted texter's, whether the service was paused depended on who asked
+    (an enterprise texter refused while free ones were answered, a free one answered past
+    the cap while enterprise answers were under way)."""
+    spent, under_way = report.today_and_under_way(now)
+    estimates: dict[tuple, Decimal] = {}
+    for tier, channel, phone, answers in under_way:
+        whatsapp = channel == Channel.WHATSAPP
+        key = (tier, country_of(phone), whatsapp)
+        if key not in estimates:
+            estimates[key] = _answer_estimate(tier, phone, whatsapp)
+        spent += answers * estimates[key]
+    return spent
 
 
 def answers_paused(user: User, now: datetime | None = None) -> bool:
@@ -276,7 +285,7 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     no query when DAILY_SPEND_CAP is unset."""
     now = now or utcnow()
     cap = daily_cap(now.date())
-    return cap is not None and _spent_today(user, now) >= cap
+    return cap is not None and _spent_today(now) >= cap
 
 
 def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
@@ -347,20 +356,19 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
     )
     # A WhatsApp texter's answers are one message each: counted at the tier's SMS, a few
     # texts at once far under the cap were refused and told the month's cap was reached.
-    # (The daily cap counts every texter's answers at this one's, so it stays at the SMS.)
-    answer = _answer_estimate(user, whatsapp=channels.is_whatsapp(user))
+    answer = _answer_estimate(user.tier, user.phone_number, channels.is_whatsapp(user))
     if spent + in_flight * answer < cap:
         return None
     return cap
 
 
-def _answer_estimate(user: User, whatsapp: bool = False) -> Decimal:
-    """What one answer to `user` may cost: their tier's segments, or with `whatsapp` a
-    WhatsApp answer's one message at WhatsApp's price (the rest waits for MORE), and the
-    tokens they allow (with a reasoning model's thinking)."""
-    segments = quota.segment_budget(user.tier)
+def _answer_estimate(tier: str, phone: str, whatsapp: bool) -> Decimal:
+    """What one answer to the texter of `phone` may cost: their tier's segments, or on
+    WhatsApp one message at WhatsApp's price (the rest waits for MORE), and the tokens the
+    tier allows (with a reasoning model's thinking)."""
+    segments = quota.segment_budget(tier)
     tokens = max_tokens(segments) + int(current_app.config.get("OPENAI_REASONING_TOKENS") or 0)
-    return estimate_answer(user.phone_number, segments, tokens, whatsapp)
+    return estimate_answer(phone, segments, tokens, whatsapp)
 
 
 def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:

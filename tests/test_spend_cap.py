@@ -15,9 +15,18 @@ from sms_agent.costs import report
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, RefusalReason, Task, User, first_of_next_month, utcnow
 from sms_agent.notices import spend_cap_text
-from tests.admission import PHONE, D, answers, api_create, notices, spent, stored, text
+from tests.admission import (
+    PHONE,
+    D,
+    answers,
+    api_create,
+    notices,
+    spent,
+    stored,
+    text,
+    text_on_whatsapp,
+)
 from tests.factories import make_staff, make_token, make_user
-from tests.standins import inbound_form, signed_post
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("mid_month_noon")
@@ -85,11 +94,7 @@ def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(ap
     make_user(PHONE)
     spent(PHONE, "0.05")
     for n in range(10):
-        signed_post(
-            client,
-            "/sms/inbound",
-            inbound_form(f"Question {n}?", From="whatsapp:" + PHONE, To="whatsapp:+15005550006"),
-        )
+        text_on_whatsapp(client, f"Question {n}?")
     assert stored() == [("queued", None)] * 10
     assert notices(app) == []
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -128,20 +128,38 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
     return _amount(row[0]) + _amount(row[1]), row[2] or 0
 
 
-def today_and_in_flight(now: datetime | None = None) -> tuple[Decimal, int]:
-    """The service's spend today (totals since day_start) and how many requests are still
-    being answered, whose cost is not in it yet, from the task rollups' buckets of today
-    and yesterday (one created just before midnight is paid for today): in the same
-    statement, one round trip, a few rows however many tasks there are."""
+class UnderWay(NamedTuple):
+    """A texter's requests still being answered: how many, and what prices their answers
+    (tier, channel, number)."""
+
+    tier: str
+    channel: str
+    phone: str
+    answers: int
+
+
+def today_and_under_way(now: datetime | None = None) -> tuple[Decimal, list[UnderWay]]:
+    """The service's spend today (totals since day_start) and the requests still being
+    answered, whose cost is not in it yet, per texter (each is priced as its texter's
+    answer: their tier, country and channel), of those created today or yesterday (one
+    created just before midnight is paid for today): in the same statement, one round trip,
+    reading the tasks under way (the status index), a row per texter with any."""
     today = day_start(now)
     spend = sa.select(sa.func.sum(SpendDaily.sms_micro + SpendDaily.model_micro)).where(
         SpendDaily.day >= today.date()
     )
-    in_flight = sa.select(sa.func.sum(TaskRollup.tasks)).where(
-        TaskRollup.day >= (today - timedelta(days=1)).date(), TaskRollup.status.in_(IN_FLIGHT)
+    under_way = (
+        sa.select(User.tier, User.channel, Task.user_phone, sa.func.count().label("answers"))
+        .join(User, User.phone_number == Task.user_phone)
+        .where(Task.status.in_(IN_FLIGHT), Task.created_at >= today - timedelta(days=1))
+        .group_by(User.tier, User.channel, Task.user_phone)
+        .subquery()
     )
-    row = db.session.execute(sa.select(spend.scalar_subquery(), in_flight.scalar_subquery())).one()
-    return _usd(row[0]), int(row[1] or 0)
+    day = sa.select(spend.scalar_subquery().label("spent")).subquery()
+    rows = db.session.execute(
+        sa.select(day.c.spent, *under_way.c).select_from(day.outerjoin(under_way, sa.true()))
+    ).all()
+    return _usd(rows[0][0]), [UnderWay(*row[1:]) for row in rows if row[1] is not None]
 
 
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
