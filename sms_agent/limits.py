@@ -112,14 +112,22 @@ def counts_outside_the_transaction() -> bool:
     return bool(current_app.config.get("SENDER_RATE"))
 
 
-def _limiter() -> strategies.FixedWindowRateLimiter:
+#: The counters' name in the storage. Not "sender", the fixed windows' counters: Redis keeps
+#: a moving window's texts in a list under the key, and a counter left there by an earlier
+#: version (up to a day) would fail every count with WRONGTYPE (the text admitted uncounted).
+_COUNTED_AS = "sender_moving"
+
+
+def _limiter() -> strategies.MovingWindowRateLimiter:
     """One limiter per app and storage: memory:// counters die with the app (each test
-    app starts afresh), redis:// ones are shared by every process."""
+    app starts afresh), redis:// ones are shared by every process. A moving window: in
+    fixed ones, texts at the end of one window and the start of the next all passed, twice
+    the rate within moments; now any stretch of the window's length holds at most the rate."""
     uri = current_app.config["SENDER_RATE_STORAGE_URI"] or "memory://"
     kept = current_app.extensions.get("sender_rate")
     if kept is None or kept[0] != uri:
         counters = storage.storage_from_string(uri, **redis_timeouts(uri, current_app.config))
-        kept = (uri, strategies.FixedWindowRateLimiter(counters))
+        kept = (uri, strategies.MovingWindowRateLimiter(counters))
         current_app.extensions["sender_rate"] = kept
     return kept[1]
 
@@ -143,7 +151,7 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
     limiter = _limiter()
     for item in parse_many(rate):
         try:
-            within = limiter.hit(item, "sender", user.phone_number)
+            within = limiter.hit(item, _COUNTED_AS, user.phone_number)
         except Exception as exc:  # noqa: BLE001 (whatever the storage's client raises)
             # A counter that cannot be reached refuses nobody: the text is stored and
             # answered uncounted, as during a broker outage on the same Redis, instead of a
@@ -153,7 +161,7 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
         if not within:
             lifts = _used_up_until(rate, user.phone_number)
             if lifts is None:  # the window reset as it was read
-                lifts = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
+                lifts = limiter.get_window_stats(item, _COUNTED_AS, user.phone_number).reset_time
             window = _rate_run(user, lifts)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
     return None
@@ -164,7 +172,7 @@ def _used_up_until(rate: str, phone: str) -> float | None:
     both "10/minute" and "200/day", the day's; None when none is used up. Read from the
     storage that counts, without counting."""
     limiter = _limiter()
-    stats = [limiter.get_window_stats(item, "sender", phone) for item in parse_many(rate)]
+    stats = [limiter.get_window_stats(item, _COUNTED_AS, phone) for item in parse_many(rate)]
     return max((s.reset_time for s in stats if s.remaining == 0), default=None)
 
 

@@ -202,6 +202,22 @@ def test_a_new_window_brings_one_more_notice(app, client, rate_clock):
     assert [reason for _s, reason in stored()] == [None, "rate_limited", None, "rate_limited"]
 
 
+def test_texts_either_side_of_a_windows_end_are_held_to_the_rate(app, client, rate_clock):
+    """Regression: the rate was counted in fixed windows, so texts at the end of one window
+    and the start of the next all passed: at "2/minute", three texts within two seconds
+    were answered (a burst at every window's edge, twice the rate). Any 60 seconds now
+    hold at most two."""
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    text(client, "first")
+    rate_clock.now += 59
+    text(client, "second, a minute after the first")
+    rate_clock.now += 1.5
+    text(client, "third, a minute after the first")
+    text(client, "fourth, two seconds after the second")
+    assert [reason for _s, reason in stored()] == [None, None, None, "rate_limited"]
+
+
 def test_past_the_days_rate_a_phone_stuck_resending_gets_one_notice_for_the_day(
     app, client, rate_clock
 ):
