@@ -80,6 +80,20 @@ def outside_window(user, message: str) -> ApiError:
     )
 
 
+def opted_out() -> ApiError:
+    """409 for a texter who texted STOP: nothing may reach them until they text START."""
+    return conflict("This user has opted out of SMS (they texted STOP).", reason="opted_out")
+
+
+def country_not_allowed(country: str | None, allowed) -> ApiError:
+    """403 for a number outside ALLOWED_COUNTRIES, which nothing is sent to (toll fraud)."""
+    return forbidden(
+        "SMS to this user's country is not allowed (ALLOWED_COUNTRIES).",
+        country=country,
+        allowed_countries=list(allowed),
+    )
+
+
 def key_reused(what: str) -> ApiError:
     """422 for an Idempotency-Key sent before with another request (the IETF draft's
     answer): nothing was done, and the first request stands."""
