@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import quota
 from .answering.prompts import max_tokens
 from .costs import report
-from .costs.prices import country_of, estimate_answer, money
+from .costs.prices import country_of, estimate_answer, estimate_attachments, money
 from .extensions import db
 from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
@@ -279,13 +279,21 @@ def _spent_today(now: datetime) -> Decimal:
     the cap while enterprise answers were under way)."""
     spent, under_way = report.today_and_under_way(now)
     estimates: dict[tuple, Decimal] = {}
-    for tier, channel, phone, answers in under_way:
+    for tier, channel, phone, in_flight in under_way:
         whatsapp = channel == Channel.WHATSAPP
         key = (tier, country_of(phone), whatsapp)
         if key not in estimates:
             estimates[key] = _answer_estimate(tier, phone, whatsapp)
-        spent += answers * estimates[key]
+        spent += _in_flight_estimate(in_flight, estimates[key])
     return spent
+
+
+def _in_flight_estimate(in_flight: report.InFlight, answer: Decimal) -> Decimal:
+    """What requests under way may still cost: their answers, and reading the pictures and
+    voice notes they came with (a voice note's transcription, billed by the minute, may
+    cost more than its answer)."""
+    attachments = estimate_attachments(in_flight.pictures, in_flight.voice_notes)
+    return in_flight.answers * answer + attachments
 
 
 def answers_paused(user: User, now: datetime | None = None) -> bool:
@@ -365,7 +373,7 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
     # A WhatsApp texter's answers are one message each: counted at the tier's SMS, a few
     # texts at once far under the cap were refused and told the month's cap was reached.
     answer = _answer_estimate(user.tier, user.phone_number, channels.is_whatsapp(user))
-    if spent + in_flight * answer < cap:
+    if spent + _in_flight_estimate(in_flight, answer) < cap:
         return None
     return cap
 

@@ -25,6 +25,7 @@ from tests.admission import (
     stored,
     text,
     text_on_whatsapp,
+    text_with,
 )
 from tests.factories import make_staff, make_token, make_user
 from tests.lock_waits import in_app_thread, waiting_for_locks
@@ -298,6 +299,19 @@ def test_a_whatsapp_answer_under_way_counts_at_whatsapps_price_under_the_daily_c
     for n in range(15):
         text_on_whatsapp(client, f"Question {n}?")
     assert [status for status, _r in stored()].count("queued") == 15
+
+
+def test_a_voice_note_under_way_counts_with_its_transcription(app, client):
+    """Regression: a request under way counted at its answer alone, though a voice note is
+    transcribed first, billed by the minute: the longest VOICE_NOTE_MAX_BYTES holds (11
+    minutes, about 0.07 USD on whisper-1) is more than the answer (about 0.025). Voice
+    notes sent together each passed the cap as a text would, and the day went past it."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.85")
+    for _note in range(3):
+        text_with(client, "audio/amr")
+    assert stored() == [("queued", None), ("queued", None), ("refused", "daily_cap")]
 
 
 def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, runner):

@@ -25,6 +25,7 @@ from tests.admission import (
     stored,
     text,
     text_on_whatsapp,
+    text_with,
 )
 from tests.factories import make_staff, make_token, make_user
 from tests.test_webhook import queued_jobs
@@ -97,6 +98,22 @@ def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(ap
         text_on_whatsapp(client, f"Question {n}?")
     assert stored() == [("queued", None)] * 10
     assert notices(app) == []
+
+
+def test_pictures_under_way_count_with_the_tokens_the_model_reads_them_as(app, client):
+    """Regression: a request under way counted at its answer alone, though each picture is
+    read as 765 more prompt tokens (at 10 USD per 1M, 0.038 USD for five): texts of five
+    pictures each passed a cap that had room for their answers (about 0.045 USD each) but
+    not their pictures."""
+    app.config.update(
+        SPEND_CAP_FREE=D("0.20"),
+        MODEL_PRICES={"gpt-4o-mini": {"input": D("10"), "output": D("0.6")}},
+    )
+    make_user(PHONE)
+    spent(PHONE, "0.05")
+    for _text in range(3):
+        text_with(client, "image/jpeg", count=5, body="What is this?")
+    assert stored() == [("queued", None), ("queued", None), ("refused", "over_spend")]
 
 
 def test_api_tasks_created_at_once_do_not_take_a_texter_past_the_cap(app, client):

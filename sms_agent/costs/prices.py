@@ -14,6 +14,7 @@ import phonenumbers
 from flask import current_app
 
 from ..models.types import MICRODOLLAR
+from ..vendors.usage import AUDIO_BYTES_PER_SECOND, AUDIO_TOKENS_PER_SECOND, IMAGE_TOKENS
 
 log = logging.getLogger("sms_agent.costs")
 
@@ -186,3 +187,24 @@ def estimate_answer(
     model = current_app.config["OPENAI_MODEL"]
     call = model_cost(model, PROMPT_TOKENS_ESTIMATE, answer_tokens) or Decimal(0)
     return estimate_sms(phone, segments, whatsapp) + call
+
+
+#: About how many tokens a second of speech's transcript is (150 words a minute, generously
+#: counted): what a voice note adds to its question, and what a transcription writes.
+SPEECH_TOKENS_PER_SECOND = 4
+
+
+def estimate_attachments(pictures: int, voice_notes: int) -> Decimal:
+    """What reading a request's attachments may cost before they are read: each picture
+    IMAGE_TOKENS more of OPENAI_MODEL's prompt, each voice note the longest recording
+    VOICE_NOTE_MAX_BYTES can hold, transcribed by OPENAI_TRANSCRIBE_MODEL (by the minute or
+    by its audio tokens) and read by OPENAI_MODEL as its transcript."""
+    if not pictures and not voice_notes:
+        return Decimal(0)
+    config = current_app.config
+    seconds = -(-config["VOICE_NOTE_MAX_BYTES"] // AUDIO_BYTES_PER_SECOND)
+    words = seconds * SPEECH_TOKENS_PER_SECOND
+    audio = seconds * AUDIO_TOKENS_PER_SECOND
+    transcribed = model_cost(config["OPENAI_TRANSCRIBE_MODEL"], audio, words, seconds)
+    read = model_cost(config["OPENAI_MODEL"], pictures * IMAGE_TOKENS + voice_notes * words, 0)
+    return (transcribed or Decimal(0)) * voice_notes + (read or Decimal(0))
