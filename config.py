@@ -601,6 +601,8 @@ class Config:
     TWILIO_MAX_RETRIES = env_int("TWILIO_MAX_RETRIES", 3)
     # Messages per second the sending number may send (1 for a long code; 0: no pacing).
     TWILIO_MPS = env_float("TWILIO_MPS", 1.0, minimum=0.0)
+    # The same for a WhatsApp sender, whose messages Twilio takes at 80 a second by default.
+    WHATSAPP_MPS = env_float("WHATSAPP_MPS", 80.0, minimum=0.0)
     # Where the pacing slots are shared by every worker process (a Redis broker by default).
     PACING_REDIS_URL = env_redis_url("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
     # The longest a worker thread sleeps for a sending slot; a job whose slot is further off
