@@ -159,39 +159,48 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
             log.warning("SENDER_RATE_STORAGE_URI unreachable, %s not counted: %r", rate, exc)
             return None
         if not within:
-            lifts = _used_up_until(rate, user.phone_number)
-            if lifts is None:  # the window reset as it was read
-                lifts = limiter.get_window_stats(item, _COUNTED_AS, user.phone_number).reset_time
-            window = _rate_run(user, lifts)
+            used_up = _used_up_until(rate, user.phone_number)
+            if used_up is None:  # the window reset as it was read
+                stats = limiter.get_window_stats(item, _COUNTED_AS, user.phone_number)
+                used_up = (stats.reset_time, item.get_expiry())
+            window = _rate_run(user, *used_up)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
     return None
 
 
-def _used_up_until(rate: str, phone: str) -> float | None:
-    """When (a Unix time) the last of the sender's used-up SENDER_RATE windows resets: past
-    both "10/minute" and "200/day", the day's; None when none is used up. Read from the
-    storage that counts, without counting."""
+def _used_up_until(rate: str, phone: str) -> tuple[float, int] | None:
+    """When (a Unix time) the last of the sender's used-up SENDER_RATE windows resets, and
+    that window's length in seconds: past both "10/minute" and "200/day", the day's; None
+    when none is used up. Read from the storage that counts, without counting."""
     limiter = _limiter()
-    stats = [limiter.get_window_stats(item, _COUNTED_AS, phone) for item in parse_many(rate)]
-    return max((s.reset_time for s in stats if s.remaining == 0), default=None)
+    used_up = []
+    for item in parse_many(rate):
+        stats = limiter.get_window_stats(item, _COUNTED_AS, phone)
+        if stats.remaining == 0:
+            used_up.append((stats.reset_time, item.get_expiry()))
+    return max(used_up, default=None)
 
 
-def _rate_run(user: User, lifts: float) -> str:
-    """The run of refused texts one `rate_limited` notice covers: until the sender may text
-    again (`lifts`), kept as the notice's window. It is the last used-up window's reset, not
-    the window that refused this text: past "10/minute;200/day" with the day used up, a text
-    refused by the minute and the next by the day alternated the two windows and each
-    brought a notice, two SMS a minute all day to a phone stuck resending. And Redis tells
-    a reset in whole seconds of time to live, which, added to the clock, wanders across a
-    second: a reset within a second of the one kept is the same window, or texts of one
-    window were noticed again and again."""
+def _rate_run(user: User, lifts: float, length: int) -> str:
+    """The run of refused texts one `rate_limited` notice covers, kept as the notice's
+    window: until the sender may text again (`lifts`), and at most the used-up window's
+    `length` from the run before. It is the last used-up window's reset, not the window
+    that refused this text: past "10/minute;200/day" with the day used up, a text refused
+    by the minute and the next by the day alternated the two windows and each brought a
+    notice, two SMS a minute all day to a phone stuck resending. And a moving window frees
+    one text at a time, each moving the reset on a little: told anew each time, a phone
+    stuck resending got a notice after every text that got through, where a fixed window
+    sent one per window; so a reset less than the window's length after the one kept is
+    the same run. (A reset a moment earlier than the one kept is the same run too: Redis
+    counters told it in whole seconds, which wandered across a second.)"""
     kept = user.service_state.get(f"{RefusalReason.RATE_LIMITED.value}_notice_window")
+    kept_lifts, _slash, kept_length = str(kept).partition("/")
     try:
-        if abs(float(kept) - lifts) < 1:
+        if kept_length == str(length) and -1 < lifts - float(kept_lifts) < length:
             return kept
-    except (TypeError, ValueError):
-        pass  # no notice yet (or one kept by an earlier version, as "1/minute@<reset>")
-    return repr(float(lifts))
+    except ValueError:
+        pass  # one kept by an earlier version, as "1/minute@<reset>" or "<reset>"
+    return f"{float(lifts)!r}/{length}"
 
 
 def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
@@ -199,8 +208,8 @@ def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
     should none be used up any more (a window reset meanwhile)."""
     now = now or utcnow()
     rate = current_app.config.get("SENDER_RATE")
-    lifts = _used_up_until(rate, user.phone_number) if rate else None
-    return now if lifts is None else max(now, datetime.fromtimestamp(lifts, UTC))
+    used_up = _used_up_until(rate, user.phone_number) if rate else None
+    return now if used_up is None else max(now, datetime.fromtimestamp(used_up[0], UTC))
 
 
 # -- the service's daily cap --------------------------------------------------------------
