@@ -196,12 +196,12 @@ def today_and_under_way(now: datetime | None = None) -> tuple[Decimal, list[Unde
     rows = db.session.execute(
         sa.select(day.c.spent, *under_way.c).select_from(day.outerjoin(under_way, sa.true()))
     ).all()
-    under_way = [
+    texters = [
         UnderWay(*row[1:4], InFlight(*(int(n) for n in row[4:])))
         for row in rows
-        if row[1] is not None
+        if row[1] is not None  # the outer join's row when nothing is under way
     ]
-    return _usd(rows[0][0]), under_way
+    return _usd(rows[0][0]), texters
 
 
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
