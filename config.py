@@ -603,6 +603,8 @@ class Config:
     TWILIO_MAX_RETRIES = env_int("TWILIO_MAX_RETRIES", 3)
     # Messages per second the sending number may send (1 for a long code; 0: no pacing).
     TWILIO_MPS = env_float("TWILIO_MPS", 1.0, minimum=0.0)
+    # The same for a WhatsApp sender, whose messages Twilio takes at 80 a second by default.
+    WHATSAPP_MPS = env_float("WHATSAPP_MPS", 80.0, minimum=0.0)
     # Where the pacing slots are shared by every worker process (a Redis broker by default).
     PACING_REDIS_URL = env_redis_url("PACING_REDIS_URL", shared_redis_url(CELERY_BROKER_URL))
     # The longest a worker thread sleeps for a sending slot; a job whose slot is further off
@@ -700,6 +702,7 @@ class Config:
     # costs/prices.py entry by entry
     SMS_PRICES = sms_price_table("SMS_PRICES", env_json_object("SMS_PRICES"))
     SMS_PRICE_PER_SEGMENT = env_money("SMS_PRICE_PER_SEGMENT")  # countries not in the table
+    WHATSAPP_PRICE = env_money("WHATSAPP_PRICE")  # per WhatsApp message, whatever its length
     MODEL_PRICES = model_price_table("MODEL_PRICES", env_json_object("MODEL_PRICES"))
     # Twilio's real prices are fetched in batches once a message is final
     PRICE_FETCH_INTERVAL_SECONDS = env_float("PRICE_FETCH_INTERVAL_SECONDS", 60.0, minimum=1.0)

@@ -29,9 +29,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from . import quota
 from .answering.prompts import max_tokens
 from .costs import report
-from .costs.prices import estimate_answer, money
+from .costs.prices import country_of, estimate_answer, estimate_attachments, money
 from .extensions import db
-from .models import RefusalReason, SpendDay, User, first_of_next_month, utcnow
+from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
 from .outbound import channels
 from .phones import mask
@@ -112,14 +112,22 @@ def counts_outside_the_transaction() -> bool:
     return bool(current_app.config.get("SENDER_RATE"))
 
 
-def _limiter() -> strategies.FixedWindowRateLimiter:
+#: The counters' name in the storage. Not "sender", the fixed windows' counters: Redis keeps
+#: a moving window's texts in a list under the key, and a counter left there by an earlier
+#: version (up to a day) would fail every count with WRONGTYPE (the text admitted uncounted).
+_COUNTED_AS = "sender_moving"
+
+
+def _limiter() -> strategies.MovingWindowRateLimiter:
     """One limiter per app and storage: memory:// counters die with the app (each test
-    app starts afresh), redis:// ones are shared by every process."""
+    app starts afresh), redis:// ones are shared by every process. A moving window: in
+    fixed ones, texts at the end of one window and the start of the next all passed, twice
+    the rate within moments; now any stretch of the window's length holds at most the rate."""
     uri = current_app.config["SENDER_RATE_STORAGE_URI"] or "memory://"
     kept = current_app.extensions.get("sender_rate")
     if kept is None or kept[0] != uri:
         counters = storage.storage_from_string(uri, **redis_timeouts(uri, current_app.config))
-        kept = (uri, strategies.FixedWindowRateLimiter(counters))
+        kept = (uri, strategies.MovingWindowRateLimiter(counters))
         current_app.extensions["sender_rate"] = kept
     return kept[1]
 
@@ -143,7 +151,7 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
     limiter = _limiter()
     for item in parse_many(rate):
         try:
-            within = limiter.hit(item, "sender", user.phone_number)
+            within = limiter.hit(item, _COUNTED_AS, user.phone_number)
         except Exception as exc:  # noqa: BLE001 (whatever the storage's client raises)
             # A counter that cannot be reached refuses nobody: the text is stored and
             # answered uncounted, as during a broker outage on the same Redis, instead of a
@@ -151,39 +159,48 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
             log.warning("SENDER_RATE_STORAGE_URI unreachable, %s not counted: %r", rate, exc)
             return None
         if not within:
-            lifts = _used_up_until(rate, user.phone_number)
-            if lifts is None:  # the window reset as it was read
-                lifts = limiter.get_window_stats(item, "sender", user.phone_number).reset_time
-            window = _rate_run(user, lifts)
+            used_up = _used_up_until(rate, user.phone_number)
+            if used_up is None:  # the window reset as it was read
+                stats = limiter.get_window_stats(item, _COUNTED_AS, user.phone_number)
+                used_up = (stats.reset_time, item.get_expiry())
+            window = _rate_run(user, *used_up)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
     return None
 
 
-def _used_up_until(rate: str, phone: str) -> float | None:
-    """When (a Unix time) the last of the sender's used-up SENDER_RATE windows resets: past
-    both "10/minute" and "200/day", the day's; None when none is used up. Read from the
-    storage that counts, without counting."""
+def _used_up_until(rate: str, phone: str) -> tuple[float, int] | None:
+    """When (a Unix time) the last of the sender's used-up SENDER_RATE windows resets, and
+    that window's length in seconds: past both "10/minute" and "200/day", the day's; None
+    when none is used up. Read from the storage that counts, without counting."""
     limiter = _limiter()
-    stats = [limiter.get_window_stats(item, "sender", phone) for item in parse_many(rate)]
-    return max((s.reset_time for s in stats if s.remaining == 0), default=None)
+    used_up = []
+    for item in parse_many(rate):
+        stats = limiter.get_window_stats(item, _COUNTED_AS, phone)
+        if stats.remaining == 0:
+            used_up.append((stats.reset_time, item.get_expiry()))
+    return max(used_up, default=None)
 
 
-def _rate_run(user: User, lifts: float) -> str:
-    """The run of refused texts one `rate_limited` notice covers: until the sender may text
-    again (`lifts`), kept as the notice's window. It is the last used-up window's reset, not
-    the window that refused this text: past "10/minute;200/day" with the day used up, a text
-    refused by the minute and the next by the day alternated the two windows and each
-    brought a notice, two SMS a minute all day to a phone stuck resending. And Redis tells
-    a reset in whole seconds of time to live, which, added to the clock, wanders across a
-    second: a reset within a second of the one kept is the same window, or texts of one
-    window were noticed again and again."""
+def _rate_run(user: User, lifts: float, length: int) -> str:
+    """The run of refused texts one `rate_limited` notice covers, kept as the notice's
+    window: until the sender may text again (`lifts`), and at most the used-up window's
+    `length` from the run before. It is the last used-up window's reset, not the window
+    that refused this text: past "10/minute;200/day" with the day used up, a text refused
+    by the minute and the next by the day alternated the two windows and each brought a
+    notice, two SMS a minute all day to a phone stuck resending. And a moving window frees
+    one text at a time, each moving the reset on a little: told anew each time, a phone
+    stuck resending got a notice after every text that got through, where a fixed window
+    sent one per window; so a reset less than the window's length after the one kept is
+    the same run. (A reset a moment earlier than the one kept is the same run too: Redis
+    counters told it in whole seconds, which wandered across a second.)"""
     kept = user.service_state.get(f"{RefusalReason.RATE_LIMITED.value}_notice_window")
+    kept_lifts, _slash, kept_length = str(kept).partition("/")
     try:
-        if abs(float(kept) - lifts) < 1:
+        if kept_length == str(length) and -1 < lifts - float(kept_lifts) < length:
             return kept
-    except (TypeError, ValueError):
-        pass  # no notice yet (or one kept by an earlier version, as "1/minute@<reset>")
-    return repr(float(lifts))
+    except ValueError:
+        pass  # one kept by an earlier version, as "1/minute@<reset>" or "<reset>"
+    return f"{float(lifts)!r}/{length}"
 
 
 def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
@@ -191,8 +208,8 @@ def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
     should none be used up any more (a window reset meanwhile)."""
     now = now or utcnow()
     rate = current_app.config.get("SENDER_RATE")
-    lifts = _used_up_until(rate, user.phone_number) if rate else None
-    return now if lifts is None else max(now, datetime.fromtimestamp(lifts, UTC))
+    used_up = _used_up_until(rate, user.phone_number) if rate else None
+    return now if used_up is None else max(now, datetime.fromtimestamp(used_up[0], UTC))
 
 
 # -- the service's daily cap --------------------------------------------------------------
@@ -254,21 +271,38 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     cap = daily_cap(now.date())
     if cap is None:
         return None
-    spent = _spent_today(user, now)
+    spent = _spent_today(now)
     _alert_once(now.date(), spent, cap)
     if spent < cap:
         return None
     return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
 
 
-def _spent_today(user: User, now: datetime) -> Decimal:
+def _spent_today(now: datetime) -> Decimal:
     """Today's spend with the requests still being answered counted at what an answer may
     cost, as under the monthly cap: texts arriving together just under the cap were all
     admitted, each checked before any had cost a cent, and the day went past it by all
-    their answers. Each is counted at this texter's answer (the rollups know no tier nor
-    country)."""
-    spent, in_flight = report.today_and_in_flight(now)
-    return spent + in_flight * _answer_estimate(user)
+    their answers. Each is counted at its own texter's answer (tier, country, channel):
+    counted at the admitted texter's, whether the service was paused depended on who asked
+    (an enterprise texter refused while free ones were answered, a free one answered past
+    the cap while enterprise answers were under way)."""
+    spent, under_way = report.today_and_under_way(now)
+    estimates: dict[tuple, Decimal] = {}
+    for tier, channel, phone, in_flight in under_way:
+        whatsapp = channel == Channel.WHATSAPP
+        key = (tier, country_of(phone), whatsapp)
+        if key not in estimates:
+            estimates[key] = _answer_estimate(tier, phone, whatsapp)
+        spent += _in_flight_estimate(in_flight, estimates[key])
+    return spent
+
+
+def _in_flight_estimate(in_flight: report.InFlight, answer: Decimal) -> Decimal:
+    """What requests under way may still cost: their answers, and reading the pictures and
+    voice notes they came with (a voice note's transcription, billed by the minute, may
+    cost more than its answer)."""
+    attachments = estimate_attachments(in_flight.pictures, in_flight.voice_notes)
+    return in_flight.answers * answer + attachments
 
 
 def answers_paused(user: User, now: datetime | None = None) -> bool:
@@ -276,7 +310,7 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     no query when DAILY_SPEND_CAP is unset."""
     now = now or utcnow()
     cap = daily_cap(now.date())
-    return cap is not None and _spent_today(user, now) >= cap
+    return cap is not None and _spent_today(now) >= cap
 
 
 def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
@@ -347,20 +381,19 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
     )
     # A WhatsApp texter's answers are one message each: counted at the tier's SMS, a few
     # texts at once far under the cap were refused and told the month's cap was reached.
-    # (The daily cap counts every texter's answers at this one's, so it stays at the SMS.)
-    answer = _answer_estimate(user, one_message=channels.is_whatsapp(user))
-    if spent + in_flight * answer < cap:
+    answer = _answer_estimate(user.tier, user.phone_number, channels.is_whatsapp(user))
+    if spent + _in_flight_estimate(in_flight, answer) < cap:
         return None
     return cap
 
 
-def _answer_estimate(user: User, one_message: bool = False) -> Decimal:
-    """What one answer to `user` may cost: their tier's segments, or with `one_message` a
-    WhatsApp answer's one message, priced as one segment (the rest waits for MORE), and the
-    tokens they allow (with a reasoning model's thinking)."""
-    segments = quota.segment_budget(user.tier)
+def _answer_estimate(tier: str, phone: str, whatsapp: bool) -> Decimal:
+    """What one answer to the texter of `phone` may cost: their tier's segments, or on
+    WhatsApp one message at WhatsApp's price (the rest waits for MORE), and the tokens the
+    tier allows (with a reasoning model's thinking)."""
+    segments = quota.segment_budget(tier)
     tokens = max_tokens(segments) + int(current_app.config.get("OPENAI_REASONING_TOKENS") or 0)
-    return estimate_answer(user.phone_number, 1 if one_message else segments, tokens)
+    return estimate_answer(phone, segments, tokens, whatsapp)
 
 
 def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:

@@ -23,6 +23,21 @@ def text(client, body: str = "What is DNS?", phone: str = PHONE) -> None:
     assert signed_post(client, "/sms/inbound", inbound_form(body, From=phone)).status_code == 200
 
 
+def text_on_whatsapp(client, body: str = "What is DNS?", phone: str = PHONE) -> None:
+    form = inbound_form(body, From="whatsapp:" + phone, To="whatsapp:+15005550006")
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+
+
+def text_with(client, content_type: str, count: int = 1, body: str = "") -> None:
+    """Text with `count` attachments of `content_type` (pictures, voice notes)."""
+    media = {"NumMedia": str(count)}
+    for n in range(count):
+        media[f"MediaUrl{n}"] = f"https://api.twilio.com/x/Media/ME{n}"
+        media[f"MediaContentType{n}"] = content_type
+    form = inbound_form(body, From=PHONE, **media)
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+
+
 def spent(phone: str, amount: str, days_ago: int = 0) -> None:
     """What answering this number already cost: a model call of `amount` USD."""
     when = utcnow() - timedelta(days=days_ago)

@@ -24,6 +24,8 @@ from tests.admission import (
     spent,
     stored,
     text,
+    text_on_whatsapp,
+    text_with,
 )
 from tests.factories import make_staff, make_token, make_user
 from tests.lock_waits import in_app_thread, waiting_for_locks
@@ -262,6 +264,54 @@ def test_texts_sent_at_once_do_not_all_pass_the_daily_cap_before_any_is_paid_for
     db.session.commit()
     text(client, "One more?")
     assert stored()[-1] == ("queued", None)
+
+
+def test_an_answer_under_way_counts_at_what_its_own_texter_may_cost(app, client):
+    """Regression: every answer under way counted at what the admitted texter's answer may
+    cost. An enterprise answer (20 segments, about 0.17 USD) under way counted at a free
+    texter's (3 segments, about 0.025) when a free texter texted, so the free one was
+    answered past the cap; and three free answers under way counted at the enterprise
+    answer's when an enterprise texter texted, who was refused while the free ones were
+    answered. Who asks no longer changes whether the service is paused."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    free, enterprise = "+15551230001", "+15551230002"
+    make_user(free)
+    make_user(enterprise, tier="enterprise")
+    spent(free, "0.85")
+    text(client, "A long question?", phone=enterprise)
+    text(client, "Question?", phone=free)
+    assert stored() == [("queued", None), ("refused", "daily_cap")]
+
+    db.session.execute(sa.update(Task).values(status="completed"))  # answered, for nothing
+    db.session.commit()
+    for n in range(3):
+        text(client, f"Question {n}?", phone=free)
+    text(client, "Another long one?", phone=enterprise)
+    assert stored()[2:] == [("queued", None)] * 4
+
+
+def test_a_whatsapp_answer_under_way_counts_at_whatsapps_price_under_the_daily_cap(app, client):
+    """Regression: the daily cap counted every answer under way as SMS, at the tier's
+    segments: a WhatsApp answer (one message, 0.005 USD) counted as three SMS."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.90")
+    for n in range(15):
+        text_on_whatsapp(client, f"Question {n}?")
+    assert [status for status, _r in stored()].count("queued") == 15
+
+
+def test_a_voice_note_under_way_counts_with_its_transcription(app, client):
+    """Regression: a request under way counted at its answer alone, though a voice note is
+    transcribed first, billed by the minute: the longest VOICE_NOTE_MAX_BYTES holds (11
+    minutes, about 0.07 USD on whisper-1) is more than the answer (about 0.025). Voice
+    notes sent together each passed the cap as a text would, and the day went past it."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.85")
+    for _note in range(3):
+        text_with(client, "audio/amr")
+    assert stored() == [("queued", None), ("queued", None), ("refused", "daily_cap")]
 
 
 def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, runner):

@@ -47,6 +47,21 @@ def test_each_of_our_numbers_books_slots_of_its_own(app, pacing_url):
     assert from_other.booking["number"] == other  # kept with a deferred task's booking
 
 
+@pytest.mark.parametrize(("configured", "interval"), [(None, 1 / 80), (20.0, 0.05)])
+def test_a_whatsapp_sender_is_paced_at_whatsapps_rate_not_the_long_codes(app, configured, interval):
+    """Regression: WhatsApp answers were paced at TWILIO_MPS, the long code's 1 SMS a
+    second, though a WhatsApp sender takes 80 messages a second: a burst of 100 WhatsApp
+    questions had its last answer held back 100 seconds. WHATSAPP_MPS paces them."""
+    ours = fresh_number("+1500555")
+    app.config.update(SMS_BACKEND="twilio", TWILIO_MPS=1, TWILIO_PHONE_NUMBER=ours)
+    if configured is not None:
+        app.config["WHATSAPP_MPS"] = configured
+    backend = get_sms_backend()
+    on_whatsapp = backend.book(100, "whatsapp", ours)
+    assert on_whatsapp.interval == pytest.approx(interval)
+    assert backend.book(2, "sms", ours).interval == 1.0
+
+
 class RecordingPacer(pacing.LocalPacer):
     """The in-process pacer on the wall clock, noting each booking: (number, slot, wait)."""
 

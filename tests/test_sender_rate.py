@@ -202,6 +202,37 @@ def test_a_new_window_brings_one_more_notice(app, client, rate_clock):
     assert [reason for _s, reason in stored()] == [None, "rate_limited", None, "rate_limited"]
 
 
+def test_texts_either_side_of_a_windows_end_are_held_to_the_rate(app, client, rate_clock):
+    """Regression: the rate was counted in fixed windows, so texts at the end of one window
+    and the start of the next all passed: at "2/minute", three texts within two seconds
+    were answered (a burst at every window's edge, twice the rate). Any 60 seconds now
+    hold at most two."""
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    text(client, "first")
+    rate_clock.now += 59
+    text(client, "second, a minute after the first")
+    rate_clock.now += 1.5
+    text(client, "third, a minute after the first")
+    text(client, "fourth, two seconds after the second")
+    assert [reason for _s, reason in stored()] == [None, None, None, "rate_limited"]
+
+
+def test_a_phone_stuck_resending_gets_one_notice_per_window_length(app, client, rate_clock):
+    """In a moving window a used-up rate frees one text at a time, each at its own moment:
+    told anew whenever the reset moved, a phone stuck resending got a notice after every
+    text that got through (at "2/minute", one every 30 seconds here), where fixed windows
+    sent one a minute."""
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    start, told = rate_clock.now, []
+    for second in (0, 30, 31, 61, 62, 91, 92, 121, 122):
+        rate_clock.now = start + second
+        text(client, f"At {second}s")
+        told += [second for _notice in notices(app)]
+    assert told == [31, 92]
+
+
 def test_past_the_days_rate_a_phone_stuck_resending_gets_one_notice_for_the_day(
     app, client, rate_clock
 ):

@@ -15,9 +15,19 @@ from sms_agent.costs import report
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, RefusalReason, Task, User, first_of_next_month, utcnow
 from sms_agent.notices import spend_cap_text
-from tests.admission import PHONE, D, answers, api_create, notices, spent, stored, text
+from tests.admission import (
+    PHONE,
+    D,
+    answers,
+    api_create,
+    notices,
+    spent,
+    stored,
+    text,
+    text_on_whatsapp,
+    text_with,
+)
 from tests.factories import make_staff, make_token, make_user
-from tests.standins import inbound_form, signed_post
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("mid_month_noon")
@@ -75,22 +85,35 @@ def test_texts_sent_at_once_do_not_take_a_texter_past_the_cap(app, client):
 
 
 def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(app, client):
-    """Regression: a WhatsApp answer is one message, priced at one segment (the rest waits
-    for MORE), yet each still being answered counted at the tier's SMS segments, three times
-    that on free (twenty on enterprise): a WhatsApp texter sending a few texts at once,
+    """Regression: a WhatsApp answer is one message (the rest waits for MORE), yet each
+    still being answered counted at the tier's SMS segments, three times that on free
+    (twenty on enterprise), and then at an SMS segment's price (0.0083 USD to the US)
+    though a WhatsApp message costs 0.005: a WhatsApp texter sending a few texts at once,
     nowhere near the cap, was refused `over_spend` and told the month's cap was reached.
-    Counted at about 0.0087 USD each, five fit under the 0.05 USD left."""
+    Counted at about 0.0054 USD each with the model, ten fit under the 0.05 USD left."""
     app.config.update(SPEND_CAP_FREE=D("0.10"))
     make_user(PHONE)
     spent(PHONE, "0.05")
-    for n in range(5):
-        signed_post(
-            client,
-            "/sms/inbound",
-            inbound_form(f"Question {n}?", From="whatsapp:" + PHONE, To="whatsapp:+15005550006"),
-        )
-    assert stored() == [("queued", None)] * 5
+    for n in range(10):
+        text_on_whatsapp(client, f"Question {n}?")
+    assert stored() == [("queued", None)] * 10
     assert notices(app) == []
+
+
+def test_pictures_under_way_count_with_the_tokens_the_model_reads_them_as(app, client):
+    """Regression: a request under way counted at its answer alone, though each picture is
+    read as 765 more prompt tokens (at 10 USD per 1M, 0.038 USD for five): texts of five
+    pictures each passed a cap that had room for their answers (about 0.045 USD each) but
+    not their pictures."""
+    app.config.update(
+        SPEND_CAP_FREE=D("0.20"),
+        MODEL_PRICES={"gpt-4o-mini": {"input": D("10"), "output": D("0.6")}},
+    )
+    make_user(PHONE)
+    spent(PHONE, "0.05")
+    for _text in range(3):
+        text_with(client, "image/jpeg", count=5, body="What is this?")
+    assert stored() == [("queued", None), ("queued", None), ("refused", "over_spend")]
 
 
 def test_api_tasks_created_at_once_do_not_take_a_texter_past_the_cap(app, client):

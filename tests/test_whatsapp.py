@@ -350,7 +350,22 @@ def test_a_long_whatsapp_answer_is_priced_as_the_one_message_it_is(
     text_in(client, "Tell me everything")
     [reply] = outbox("reply")
     assert len(reply.body) > 1000 and reply.segments == 1
-    assert reply.price_usd == costs.estimate_sms(PHONE, 1) and reply.price_estimated
+    assert reply.price_usd == costs.estimate_sms(PHONE, 1, whatsapp=True) and reply.price_estimated
+
+
+@pytest.mark.parametrize("configured, price", [(None, "0.005000"), ("0.0085", "0.008500")])
+def test_a_whatsapp_answer_is_priced_at_whatsapps_price_not_an_sms_segments(
+    app, client, texter, openai_server, configured, price
+):
+    """Regression: a WhatsApp message was estimated at an SMS segment to the texter's
+    country (0.0083 USD to the US, 0.0524 to the UK), while Twilio bills WhatsApp per
+    message (0.005 USD, and Meta nothing for a reply within the 24-hour window), so every
+    WhatsApp texter's spend and caps read their SMS price until Twilio's came."""
+    app.config["WHATSAPP_PRICE"] = None if configured is None else costs.money(configured)
+    openai_server.then(200, chat_completion("Paris."))
+    text_in(client, "Capital of France?")
+    [reply] = outbox("reply")
+    assert (str(reply.price_usd), reply.price_estimated) == (price, True)
 
 
 def test_staff_cannot_message_a_whatsapp_texter_outside_the_24_hour_window(
@@ -365,6 +380,32 @@ def test_staff_cannot_message_a_whatsapp_texter_outside_the_24_hour_window(
     assert "24 hours" in body["error"]
     assert body["details"]["reason"] == "whatsapp_window_closed"
     assert outbox() == []
+
+
+def test_a_task_for_a_whatsapp_texter_outside_the_24_hour_window_is_refused_with_409(
+    app, client, admin_headers
+):
+    """Created with 201, its answer could never be sent: the worker asked nothing and
+    finished it unsent, and the caller learned it only by polling the task."""
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(hours=25))
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+    )
+    assert response.status_code == 409
+    body = response.get_json()
+    assert "24 hours" in body["error"]
+    assert body["details"]["reason"] == "whatsapp_window_closed"
+    assert body["details"]["window_closed_at"] is not None
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+    assert db.session.get(User, PHONE).monthly_requests == 0
+
+
+def test_a_task_for_a_whatsapp_texter_within_the_window_is_created(app, client, admin_headers):
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(hours=23))
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hi"}, headers=admin_headers
+    )
+    assert response.status_code == 201
 
 
 def test_staff_can_message_a_whatsapp_texter_within_the_window(

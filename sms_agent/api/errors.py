@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import RequestRedirect
 
 from ..extensions import db, limiter
+from ..outbound import channels
 
 log = logging.getLogger("sms_agent.api")
 
@@ -64,6 +65,33 @@ def forbidden(message: str = "You do not have permission to do this.", **details
 
 def conflict(message: str, **details: Any) -> ApiError:
     return ApiError(409, message, details)
+
+
+def outside_window(user, message: str) -> ApiError:
+    """409 for a WhatsApp texter who has not written within WhatsApp's window: nothing may
+    reach them until they write again (send_message/, and a task, whose answer could never
+    be sent)."""
+    closed = channels.window_closes(user)
+    return conflict(
+        message,
+        reason="whatsapp_window_closed",
+        last_message_at=user.last_whatsapp_at.isoformat() if user.last_whatsapp_at else None,
+        window_closed_at=closed.isoformat() if closed else None,
+    )
+
+
+def opted_out() -> ApiError:
+    """409 for a texter who texted STOP: nothing may reach them until they text START."""
+    return conflict("This user has opted out of SMS (they texted STOP).", reason="opted_out")
+
+
+def country_not_allowed(country: str | None, allowed) -> ApiError:
+    """403 for a number outside ALLOWED_COUNTRIES, which nothing is sent to (toll fraud)."""
+    return forbidden(
+        "SMS to this user's country is not allowed (ALLOWED_COUNTRIES).",
+        country=country,
+        allowed_countries=list(allowed),
+    )
 
 
 def key_reused(what: str) -> ApiError:

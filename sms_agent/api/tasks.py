@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from .. import analytics, handoff, limits, quota
+from .. import analytics, handoff, limits, outbound, quota
 from ..answering.history import QUOTED
 from ..extensions import db
 from ..models import (
@@ -33,10 +33,13 @@ from .auth import (
 from .errors import (
     ApiError,
     conflict,
+    country_not_allowed,
     daily_cap_reached,
     field_errors,
     key_reused,
     not_found,
+    opted_out,
+    outside_window,
     quota_exceeded,
     sender_rate_exceeded,
     spend_cap_reached,
@@ -105,7 +108,8 @@ def _filters(query: dict) -> dict:
 
 
 def _task_owner(data: dict) -> User:
-    """The user a new task is for, refusing those who could not text it in either."""
+    """The user a new task is for, refusing those who could not text it in either, and
+    those its answer could never reach."""
     principal = current_principal()
     phone = data.get("user_phone")
     if principal.is_texter:
@@ -120,7 +124,22 @@ def _task_owner(data: dict) -> User:
         raise _no_such_user(phone)
     if not user.is_active:
         raise field_errors({"user_phone": ["This user is inactive."]})
+    _refuse_unreachable(user)
     return user
+
+
+def _refuse_unreachable(user: User) -> None:
+    """No task for a texter whose answer could never be sent: it was created (201), then
+    finished unsent by the worker, and the caller learned it only by polling. Refused as
+    send_message/ refuses them."""
+    try:
+        outbound.check_reachable(user)
+    except outbound.CountryNotAllowed as exc:
+        raise country_not_allowed(exc.country, exc.allowed) from None
+    except outbound.OutsideWindow as exc:
+        raise outside_window(user, f"Not created: {exc}, so no answer could reach them.") from None
+    except outbound.OptedOut:
+        raise opted_out() from None
 
 
 def _no_such_user(phone: str) -> ApiError:
@@ -197,7 +216,7 @@ def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
     body=TaskCreateIn,
     response=TaskOut,
     status=201,
-    errors=(409, 422),
+    errors=(403, 409, 422),
     headers=(IDEMPOTENCY_KEY_PARAMETER,),
 )
 def create_task():
@@ -210,8 +229,12 @@ def create_task():
     (`details.daily_cap_lifts`), the sender rate's when its window resets
     (`details.sender_rate_lifts`), each with `Retry-After` in seconds. While
     staff have or were asked for the conversation it is stored for them instead (`status`
-    refused, `refusal_reason` held_for_staff). A texter's token creates tasks for its own
-    number. With an Idempotency-Key header, a repeat of a request that created a task
+    refused, `refusal_reason` held_for_staff). A texter no answer could reach gets no task,
+    as on send_message/: 409 if they texted STOP (`opted_out`) or use WhatsApp and have not
+    written within its window, WHATSAPP_WINDOW_HOURS (`whatsapp_window_closed`, with
+    `last_message_at` and `window_closed_at`); 403 if their number is outside
+    ALLOWED_COUNTRIES (`country`, `allowed_countries`). A texter's token creates tasks for
+    its own number. With an Idempotency-Key header, a repeat of a request that created a task
     creates nothing and answers 409 (`already_created`, with the task's `id`), so a client
     may retry after a timeout; the same key with another task is a 422 (`key_reused`).
     """

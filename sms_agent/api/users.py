@@ -11,12 +11,20 @@ from sqlalchemy.exc import IntegrityError
 from .. import costs, handoff, jobs, outbound, quota
 from ..extensions import db
 from ..models import User
-from ..outbound import channels
 from ..phones import InvalidPhoneNumber, mask
 from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
-from .errors import ApiError, conflict, field_errors, key_reused, not_found
+from .errors import (
+    ApiError,
+    conflict,
+    country_not_allowed,
+    field_errors,
+    key_reused,
+    not_found,
+    opted_out,
+    outside_window,
+)
 from .etags import require_unchanged
 from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
@@ -210,23 +218,13 @@ def send_message(phone_number: str):
     except handoff.InactiveTexter as exc:
         raise conflict(f"Not sent: {exc}.", reason="inactive") from None
     except outbound.OutsideWindow as exc:
-        closed = channels.window_closes(user)
-        raise conflict(
-            f"Not sent: {exc}.",
-            reason="whatsapp_window_closed",
-            last_message_at=user.last_whatsapp_at.isoformat() if user.last_whatsapp_at else None,
-            window_closed_at=closed.isoformat() if closed else None,
-        ) from None
+        raise outside_window(user, f"Not sent: {exc}.") from None
     except outbound.OptedOut:
         db.session.commit()  # keeps an opt-out Twilio may have just reported
-        raise conflict("This user has opted out of SMS (they texted STOP).") from None
+        raise opted_out() from None
     except outbound.CountryNotAllowed as exc:
         db.session.commit()  # keeps the error log for staff
-        raise ApiError(
-            403,
-            "SMS to this user's country is not allowed (ALLOWED_COUNTRIES).",
-            {"country": exc.country, "allowed_countries": list(exc.allowed)},
-        ) from None
+        raise country_not_allowed(exc.country, exc.allowed) from None
     except outbound.SendFailed as exc:
         db.session.commit()  # keeps the failed message and its error log for staff
         raise ApiError(502, "The SMS provider refused the message.", {"reason": str(exc)}) from None

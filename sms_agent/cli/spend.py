@@ -18,7 +18,7 @@ spend = ServiceGroup("spend", help="Spend and the daily spend cap.")
 def today() -> None:
     """Print today's spend (UTC day) and the answers under way against the daily cap."""
     spent = report.totals(report.day_start())
-    _today, in_flight = report.today_and_in_flight()
+    in_flight = sum(texter.in_flight.answers for texter in report.today_and_under_way()[1])
     under_way = ""
     if in_flight:
         answers = "answer" if in_flight == 1 else "answers"

@@ -14,6 +14,7 @@ import phonenumbers
 from flask import current_app
 
 from ..models.types import MICRODOLLAR
+from ..vendors.usage import AUDIO_BYTES_PER_SECOND, AUDIO_TOKENS_PER_SECOND, IMAGE_TOKENS
 
 log = logging.getLogger("sms_agent.costs")
 
@@ -28,6 +29,10 @@ DEFAULT_SMS_PRICES: dict[str, Decimal] = {
     "IN": Decimal("0.0832"),
     "*": Decimal("0.1000"),
 }
+
+#: USD per WhatsApp message, whatever its length: Twilio's fee (2025). Meta bills nothing
+#: for a reply within WhatsApp's 24-hour window, the only messages the service sends there.
+DEFAULT_WHATSAPP_PRICE = Decimal("0.005")
 
 #: USD per 1M tokens (input, output), and per minute of audio transcribed (audio_minute);
 #: image (per image read) is a placeholder: a chat model bills pictures as input tokens.
@@ -84,8 +89,17 @@ def segment_price(phone: str) -> Decimal:
     return table.get(country_of(phone) or "*", table["*"])
 
 
-def estimate_sms(phone: str, segments: int) -> Decimal:
-    """What an SMS of `segments` segments to `phone` will cost, before Twilio says."""
+def whatsapp_price() -> Decimal:
+    configured = current_app.config.get("WHATSAPP_PRICE")
+    return DEFAULT_WHATSAPP_PRICE if configured is None else configured
+
+
+def estimate_sms(phone: str, segments: int, whatsapp: bool = False) -> Decimal:
+    """What an SMS of `segments` segments to `phone` will cost, before Twilio says; on
+    WhatsApp, one message at WHATSAPP_PRICE (Twilio bills it per message, not per segment
+    of the texter's country)."""
+    if whatsapp:
+        return money(whatsapp_price())
     return money(segment_price(phone) * max(1, segments))
 
 
@@ -164,10 +178,33 @@ def model_cost(
 PROMPT_TOKENS_ESTIMATE = 2000
 
 
-def estimate_answer(phone: str, segments: int, answer_tokens: int) -> Decimal:
+def estimate_answer(
+    phone: str, segments: int, answer_tokens: int, whatsapp: bool = False
+) -> Decimal:
     """What answering one request for `phone` may cost before it is asked: its SMS at the
-    most `segments` its answer may take, and a call to OPENAI_MODEL writing `answer_tokens`
-    (0 for a model with no price)."""
+    most `segments` its answer may take (on WhatsApp one message), and a call to
+    OPENAI_MODEL writing `answer_tokens` (0 for a model with no price)."""
     model = current_app.config["OPENAI_MODEL"]
     call = model_cost(model, PROMPT_TOKENS_ESTIMATE, answer_tokens) or Decimal(0)
-    return estimate_sms(phone, segments) + call
+    return estimate_sms(phone, segments, whatsapp) + call
+
+
+#: About how many tokens a second of speech's transcript is (150 words a minute, generously
+#: counted): what a voice note adds to its question, and what a transcription writes.
+SPEECH_TOKENS_PER_SECOND = 4
+
+
+def estimate_attachments(pictures: int, voice_notes: int) -> Decimal:
+    """What reading a request's attachments may cost before they are read: each picture
+    IMAGE_TOKENS more of OPENAI_MODEL's prompt, each voice note the longest recording
+    VOICE_NOTE_MAX_BYTES can hold, transcribed by OPENAI_TRANSCRIBE_MODEL (by the minute or
+    by its audio tokens) and read by OPENAI_MODEL as its transcript."""
+    if not pictures and not voice_notes:
+        return Decimal(0)
+    config = current_app.config
+    seconds = -(-config["VOICE_NOTE_MAX_BYTES"] // AUDIO_BYTES_PER_SECOND)
+    words = seconds * SPEECH_TOKENS_PER_SECOND
+    audio = seconds * AUDIO_TOKENS_PER_SECOND
+    transcribed = model_cost(config["OPENAI_TRANSCRIBE_MODEL"], audio, words, seconds)
+    read = model_cost(config["OPENAI_MODEL"], pictures * IMAGE_TOKENS + voice_notes * words, 0)
+    return (transcribed or Decimal(0)) * voice_notes + (read or Decimal(0))

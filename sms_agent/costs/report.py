@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from ..answering.history import STAFF_KINDS
 from ..extensions import db
+from ..media.kinds import AUDIO, IMAGE
 from ..models import (
     ModelCall,
     OutboundMessage,
@@ -100,13 +101,46 @@ _HELD = Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value
 _STAFFS_SMS = sorted(STAFF_KINDS | {"tier_change", "handoff_ended"})
 
 
-def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
+class InFlight(NamedTuple):
+    """Requests still being answered, whose cost is not in the ledgers yet: how many, and
+    the pictures and voice notes they came with, which reading them costs first."""
+
+    answers: int = 0
+    pictures: int = 0
+    voice_notes: int = 0
+
+
+def _attachments(kind: str) -> sa.ColumnElement[int]:
+    """How many attachments of `kind` (media.kinds: image, audio) a task's text came with,
+    as the webhook kept them in its metadata ("media": [{"kind": ...}, ...]), in SQL: read
+    before they are fetched, so a request's reading can be counted while it waits."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        path = f"'$.media[*] ? (@.kind == \"{kind}\")'::jsonpath"
+        query = f"jsonb_array_length(jsonb_path_query_array(tasks.metadata, {path}))"
+    else:
+        query = (
+            "(SELECT count(*) FROM json_each(tasks.metadata, '$.media')"
+            f" WHERE json_extract(json_each.value, '$.kind') = '{kind}')"
+        )
+    return sa.literal_column(query, sa.Integer)
+
+
+def _in_flight_counts() -> list[sa.ColumnElement[int]]:
+    """InFlight's sums, over tasks selected under way."""
+    return [
+        sa.func.count(Task.id).label("answers"),
+        sa.func.coalesce(sa.func.sum(_attachments(IMAGE)), 0).label("pictures"),
+        sa.func.coalesce(sa.func.sum(_attachments(AUDIO)), 0).label("voice_notes"),
+    ]
+
+
+def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, InFlight]:
     """What one texter cost since `since` by their own asking, their monthly cap's figure:
     spent_by but the transcriptions of voice notes held for staff (which staff asked for:
     a texter handed back to the AI was refused `over_spend` for them) and the SMS staff
     sent them (a texter staff wrote to at length was refused too), and how many of
     their requests since then are still being answered (queued or processing), whose cost
-    is not in it yet: in the same statement, one round trip."""
+    is not in it yet, with their attachments: in the same statement, one round trip."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(
         OutboundMessage.to_number == phone,
         OutboundMessage.created_at >= since,
@@ -119,29 +153,55 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, int]:
         .where(ModelCall.user_phone == phone, ModelCall.created_at >= since)
         .where(sa.or_(Task.refusal_reason.is_(None), sa.not_(_HELD)))
     )
-    in_flight = sa.select(sa.func.count()).where(
-        Task.user_phone == phone, Task.created_at >= since, Task.status.in_(IN_FLIGHT)
+    in_flight = (
+        sa.select(*_in_flight_counts())
+        .where(Task.user_phone == phone, Task.created_at >= since, Task.status.in_(IN_FLIGHT))
+        .subquery()
     )
     row = db.session.execute(
-        sa.select(sms.scalar_subquery(), calls.scalar_subquery(), in_flight.scalar_subquery())
+        sa.select(sms.scalar_subquery(), calls.scalar_subquery(), *in_flight.c)
     ).one()
-    return _amount(row[0]) + _amount(row[1]), row[2] or 0
+    return _amount(row[0]) + _amount(row[1]), InFlight(*(int(n or 0) for n in row[2:]))
 
 
-def today_and_in_flight(now: datetime | None = None) -> tuple[Decimal, int]:
-    """The service's spend today (totals since day_start) and how many requests are still
-    being answered, whose cost is not in it yet, from the task rollups' buckets of today
-    and yesterday (one created just before midnight is paid for today): in the same
-    statement, one round trip, a few rows however many tasks there are."""
+class UnderWay(NamedTuple):
+    """A texter's requests still being answered (InFlight) and what prices their answers
+    (tier, channel, number)."""
+
+    tier: str
+    channel: str
+    phone: str
+    in_flight: InFlight
+
+
+def today_and_under_way(now: datetime | None = None) -> tuple[Decimal, list[UnderWay]]:
+    """The service's spend today (totals since day_start) and the requests still being
+    answered, whose cost is not in it yet, per texter with their attachments (each is
+    priced as its texter's answer: their tier, country and channel), of those created
+    today or yesterday (one created just before midnight is paid for today): in the same
+    statement, one round trip, reading the tasks under way (the status index), a row per
+    texter with any."""
     today = day_start(now)
     spend = sa.select(sa.func.sum(SpendDaily.sms_micro + SpendDaily.model_micro)).where(
         SpendDaily.day >= today.date()
     )
-    in_flight = sa.select(sa.func.sum(TaskRollup.tasks)).where(
-        TaskRollup.day >= (today - timedelta(days=1)).date(), TaskRollup.status.in_(IN_FLIGHT)
+    under_way = (
+        sa.select(User.tier, User.channel, Task.user_phone, *_in_flight_counts())
+        .join(User, User.phone_number == Task.user_phone)
+        .where(Task.status.in_(IN_FLIGHT), Task.created_at >= today - timedelta(days=1))
+        .group_by(User.tier, User.channel, Task.user_phone)
+        .subquery()
     )
-    row = db.session.execute(sa.select(spend.scalar_subquery(), in_flight.scalar_subquery())).one()
-    return _usd(row[0]), int(row[1] or 0)
+    day = sa.select(spend.scalar_subquery().label("spent")).subquery()
+    rows = db.session.execute(
+        sa.select(day.c.spent, *under_way.c).select_from(day.outerjoin(under_way, sa.true()))
+    ).all()
+    texters = [
+        UnderWay(*row[1:4], InFlight(*(int(n) for n in row[4:])))
+        for row in rows
+        if row[1] is not None  # the outer join's row when nothing is under way
+    ]
+    return _usd(rows[0][0]), texters
 
 
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro

@@ -94,11 +94,21 @@ def may_text(user: User) -> bool:
     """Whether `send` would text `user` now (Twilio willing), asked before anything is
     sent, so without the ErrorLog a refused send leaves: their number is in
     ALLOWED_COUNTRIES, they have not opted out, and on WhatsApp its window is open."""
-    return (
-        in_allowed_country(user.phone_number)
-        and not user.is_opted_out
-        and channels.window_problem(user) is None
-    )
+    try:
+        check_reachable(user)
+    except (OptedOut, CountryNotAllowed):
+        return False
+    return True
+
+
+def check_reachable(user: User) -> None:
+    """Raise what `send` would refuse `user` with now, without its ErrorLog:
+    CountryNotAllowed, OptedOut, or its OutsideWindow on WhatsApp; asked before work whose
+    only end is a message to them (a task the API is asked to create)."""
+    if not in_allowed_country(user.phone_number):
+        raise CountryNotAllowed(costs.country_of(user.phone_number), allowed_countries())
+    _refuse_if_opted_out(user, confirming_opt_out=False)
+    check_window(user)
 
 
 def check_destination(user: User, task: Task | None = None) -> None:
@@ -342,7 +352,9 @@ def _about_to_be_sent(message: OutboundMessage) -> None:
     estimate until Twilio's price replaces it (billed if it goes through)."""
     message.status = DeliveryStatus.QUEUED.value
     message.error_code = message.error_message = None
-    message.price_usd = costs.estimate_sms(message.to_number, message.segments)
+    message.price_usd = costs.estimate_sms(
+        message.to_number, message.segments, message.channel == Channel.WHATSAPP
+    )
     message.price_estimated = True
 
 

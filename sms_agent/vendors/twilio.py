@@ -155,6 +155,7 @@ class TwilioBackend:
         public = config.get("PUBLIC_BASE_URL")
         self.status_callback = public.rstrip("/") + "/sms/status" if public else None
         self.mps = config.get("TWILIO_MPS", 0)
+        self.whatsapp_mps = config.get("WHATSAPP_MPS", 0)
         self.pacing_url = config.get("PACING_REDIS_URL")
 
     def pacing_number(self, channel: str = "sms", sender: str | None = None) -> str:
@@ -170,7 +171,13 @@ class TwilioBackend:
         """The next `count` slots of the number the messages go out from (None with pacing
         off), see pacing.py and `send`."""
         number = self.pacing_number(channel, sender)
-        return pacing.book(number, self.mps, self.pacing_url, count)
+        return pacing.book(number, self.rate_of(channel), self.pacing_url, count)
+
+    def rate_of(self, channel: str) -> float:
+        """Messages a second one of our numbers sends on `channel`: a long code's SMS 1
+        (TWILIO_MPS), a WhatsApp sender 80 (WHATSAPP_MPS), at which its answers were held
+        back when paced as SMS."""
+        return self.whatsapp_mps if channel == "whatsapp" else self.mps
 
     def book_bulk(self, count: int, share: float) -> pacing.Slots | None:
         """`count` slots of the bulk lane of TWILIO_PHONE_NUMBER, which bulk notices go out
@@ -203,7 +210,7 @@ class TwilioBackend:
         message) rides along in the StatusCallback URL."""
         extra = {"status_callback": self.callback_url(reference)} if self.status_callback else {}
         number = self.pacing_number(channel, sender)
-        pacing.wait_for_slot(number, self.mps, self.pacing_url, slots=slots)
+        pacing.wait_for_slot(number, self.rate_of(channel), self.pacing_url, slots=slots)
         sender = sender or self.sender_for(channel)
         if channel == "whatsapp":
             to, sender = f"whatsapp:{to}", f"whatsapp:{sender}"

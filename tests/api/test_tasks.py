@@ -244,6 +244,31 @@ def test_create_task_for_a_user_who_cannot_text_is_a_field_error(
 
 
 @pytest.mark.parametrize(
+    "phone, user_fields, status, details",
+    [
+        (PHONE, {"opted_out_at": utcnow()}, 409, {"reason": "opted_out"}),
+        ("+447700900123", {}, 403, {"country": "GB", "allowed_countries": ["US"]}),
+    ],
+    ids=["opted_out", "abroad"],
+)
+def test_a_task_whose_answer_could_reach_nobody_is_refused_and_not_counted(
+    client, admin_headers, phone, user_fields, status, details
+):
+    """Regression: a task for a texter who texted STOP, or whose number is outside
+    ALLOWED_COUNTRIES, was created (201) and queued, then finished unsent by the worker:
+    the caller learned only by polling that no answer would ever come. It is refused as
+    send_message/ refuses such a texter."""
+    make_user(phone, **user_fields)
+    response = client.post(
+        "/api/tasks/", json={"user_phone": phone, "sms_content": "hello"}, headers=admin_headers
+    )
+    assert response.status_code == status
+    assert response.get_json()["details"] == details
+    assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+    assert db.session.get(User, phone).monthly_requests == 0
+
+
+@pytest.mark.parametrize(
     "payload, field",
     [
         ({"user_phone": PHONE}, "sms_content"),
