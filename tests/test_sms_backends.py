@@ -14,7 +14,14 @@ from sms_agent.vendors.twilio import (
     get_sms_backend,
     quiet_console,
 )
-from tests.standins import Raw, SilentServer, twilio_error, twilio_standin, unused_port
+from tests.standins import (
+    Raw,
+    SilentServer,
+    twilio_error,
+    twilio_message,
+    twilio_standin,
+    unused_port,
+)
 
 ACCOUNT = "AC" + "0" * 32
 
@@ -187,3 +194,32 @@ def test_a_host_in_no_proxy_is_reached_directly(app, twilio_server, monkeypatch)
     for number in ("+15551230000", "+15551230001"):
         assert get_sms_backend().send(number, "hi").sid
     assert len(twilio_server.requests) == 2
+
+
+def test_each_send_carries_its_own_form_under_the_same_headers(app, twilio_server):
+    """The kept session prepares a send's address, headers and auth once (twilio_http.py);
+    every send still goes out with its own form, measured by its own Content-Length."""
+    texts = ["hi", "a longer second text, with commas & an ampersand", "é"]
+    for number, text in zip(("+15551230000", "+15551230001", "+15551230002"), texts, strict=True):
+        get_sms_backend().send(number, text)
+    assert [(form["To"], form["Body"]) for _m, _p, form in twilio_server.requests] == [
+        ("+15551230000", texts[0]),
+        ("+15551230001", texts[1]),
+        ("+15551230002", texts[2]),
+    ]
+    sizes = [int(headers.pop("Content-Length")) for headers in twilio_server.headers]
+    assert sizes[0] < sizes[2] < sizes[1]
+    assert twilio_server.headers[1] == twilio_server.headers[0] == twilio_server.headers[2]
+    assert twilio_server.headers[0]["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+def test_a_cookie_twilio_set_goes_back_with_the_next_send(app, twilio_server):
+    """A load balancer's sticky cookie, say: a session holding cookies prepares each
+    request whole, as requests does, so the cookie is sent."""
+    body = twilio_message({"To": "+15551230000", "From": "+15005550006", "Body": "hi"})
+    twilio_server.then(201, body, {"Set-Cookie": "lb=node-7; Path=/"})
+    get_sms_backend().send("+15551230000", "hi")
+    get_sms_backend().send("+15551230000", "hi again")
+    assert "Cookie" not in twilio_server.headers[0]
+    assert twilio_server.headers[1]["Cookie"] == "lb=node-7"
+    assert twilio_server.requests[1][2]["Body"] == "hi again"

@@ -18,12 +18,12 @@ import click
 import requests
 from flask import current_app
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ..phones import mask
 from . import pacing
 from .per_thread import PerThread
+from .twilio_http import KeptHttpClient, RedirectingHttpClient
 
 log = logging.getLogger("sms_agent.sms")
 
@@ -93,51 +93,6 @@ class SmsError(Exception):
     @property
     def unsubscribed(self) -> bool:
         return self.code == UNSUBSCRIBED_RECIPIENT
-
-
-class EnvironmentOnceSession(requests.Session):
-    """A requests session that reads the proxy and CA-bundle settings from the environment
-    once per host, not on every request: requests walks all of os.environ for them each
-    time (a tenth of a send's Python calls), and the environment of a running process does
-    not change. Settings passed by the caller are merged as usual."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._environment: dict[tuple[str, str], dict] = {}
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        if proxies or stream is not None or verify is not None or cert is not None:
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        host = urllib.parse.urlsplit(url)[:2]
-        if host not in self._environment:
-            settings = super().merge_environment_settings(url, {}, None, None, None)
-            self._environment[host] = settings
-        settings = self._environment[host]
-        return {**settings, "proxies": dict(settings["proxies"])}
-
-
-class KeptHttpClient(TwilioHttpClient):
-    """The SDK's HTTP client on an EnvironmentOnceSession (with the SDK's pool settings)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        session = EnvironmentOnceSession()
-        session.adapters = self.session.adapters
-        self.session = session
-
-
-class RedirectingHttpClient(KeptHttpClient):
-    """Sends every Twilio REST call to another base URL (a local stand-in or contract mock);
-    the SDK has no base-URL setting of its own."""
-
-    def __init__(self, base_url: str, **kwargs):
-        super().__init__(**kwargs)
-        self.base_url = base_url.rstrip("/")
-
-    def request(self, method, url, *args, **kwargs):
-        parts = urllib.parse.urlsplit(url)
-        local = self.base_url + parts.path + ("?" + parts.query if parts.query else "")
-        return super().request(method, local, *args, **kwargs)
 
 
 class TwilioBackend:

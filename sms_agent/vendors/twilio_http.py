@@ -1,0 +1,90 @@
+"""The Twilio SDK's HTTP client, kept per worker thread (twilio.py): one requests session
+that does once what requests would do again for every send to the same address."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import requests
+from twilio.http.http_client import TwilioHttpClient
+
+#: Prepared requests a session keeps (one per method, address and headers): a send uses
+#: one, a price lookup one per message, so the oldest goes first.
+KEPT_REQUESTS = 16
+
+
+class KeptSession(requests.Session):
+    """A requests session that reads the proxy and CA-bundle settings from the environment
+    once per host, not on every request: requests walks all of os.environ for them each
+    time (a tenth of a send's Python calls), and the environment of a running process does
+    not change. Settings passed by the caller are merged as usual.
+
+    It also prepares the parts of a request that do not change from one send to the next
+    (the address, the merged headers, the Basic auth header) once: a send only encodes its
+    own form. A request with cookies, files, JSON, a query, hooks or other auth, or a
+    session holding cookies, is prepared whole, as requests does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], dict] = {}
+        self._prepared: dict[tuple, requests.PreparedRequest] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        host = urllib.parse.urlsplit(url)[:2]
+        if host not in self._environment:
+            settings = super().merge_environment_settings(url, {}, None, None, None)
+            self._environment[host] = settings
+        settings = self._environment[host]
+        return {**settings, "proxies": dict(settings["proxies"])}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        if not self._keeps(request):
+            return super().prepare_request(request)
+        key = (request.method, request.url, tuple(request.headers.items()), request.auth)
+        kept = self._prepared.get(key)
+        if kept is None:
+            bare = requests.Request(
+                request.method, request.url, headers=request.headers, auth=request.auth
+            )
+            kept = super().prepare_request(bare)
+            if len(self._prepared) >= KEPT_REQUESTS:
+                del self._prepared[next(iter(self._prepared))]
+            self._prepared[key] = kept
+        prepared = kept.copy()
+        prepared.prepare_body(request.data or None, None)
+        return prepared
+
+    def _keeps(self, request: requests.Request) -> bool:
+        return (
+            isinstance(request.auth, tuple)
+            and (not request.data or isinstance(request.data, dict))
+            and not (request.cookies or request.files or request.json or request.params)
+            and not any(request.hooks.values())
+            and not (self.cookies or self.auth or self.params or any(self.hooks.values()))
+        )
+
+
+class KeptHttpClient(TwilioHttpClient):
+    """The SDK's HTTP client on a KeptSession (with the SDK's pool settings)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        session = KeptSession()
+        session.adapters = self.session.adapters
+        self.session = session
+
+
+class RedirectingHttpClient(KeptHttpClient):
+    """Sends every Twilio REST call to another base URL (a local stand-in or contract mock);
+    the SDK has no base-URL setting of its own."""
+
+    def __init__(self, base_url: str, **kwargs):
+        super().__init__(**kwargs)
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method, url, *args, **kwargs):
+        parts = urllib.parse.urlsplit(url)
+        local = self.base_url + parts.path + ("?" + parts.query if parts.query else "")
+        return super().request(method, local, *args, **kwargs)
