@@ -675,3 +675,24 @@ def test_the_forms_date_time_boxes_say_they_are_in_utc(admin_client):
         for name in ("rate_limit_reset", "context_reset_at"):
             box = re.search(rf'<input[^>]*name="{name}"[^>]*>\s*<small[^>]*>\s*([^<]*)', page)
             assert box and box.group(1).strip() == "UTC, as YYYY-MM-DD HH:MM:SS", (url, name)
+
+
+@pytest.mark.parametrize(
+    ("typed", "saved"),
+    [("   ", ""), ("\u3000\u200b ", ""), ("  Ann Smith  ", "Ann Smith")],
+)
+def test_a_name_of_only_spaces_is_no_name_on_create_and_edit(admin_client, typed, saved):
+    """Regression: a name of spaces was saved as such, and the list showed a texter with a
+    name nobody could read; the API keeps the same rule (User.full_name)."""
+    created = admin_client.post(
+        "/admin/user/new/", data=new_user_form(admin_client, "+15551230077", full_name=typed)
+    )
+    assert created.status_code == 302
+    assert db.session.get(User, "+15551230077").full_name == saved
+
+    user = make_user(full_name="Ann")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "full_name": typed}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).full_name == saved
