@@ -72,6 +72,17 @@ def new_phone_number(_form, field) -> None:
         raise StopValidation("A user with this number exists.")
 
 
+def reset_ahead(_form, field) -> None:
+    """A quota reset staff type is after now: one in the past started a new window at the
+    texter's next text, a reset nobody asked for (the action *Reset monthly requests* is
+    that). One left as shown stays, though it has passed: the next text rolls it."""
+    if field.data is not None and field.data != field.object_data and field.data <= utcnow():
+        raise ValidationError(
+            "Enter a time after now (UTC); to give the texter a new month now, use the "
+            "action Reset monthly requests."
+        )
+
+
 def _spend(user: User, key: str) -> str:
     spent = getattr(g, "user_spend", {}).get(user.phone_number)
     return f"{spent[key]:.4f}" if spent else "—"
@@ -133,6 +144,7 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
         "email": {"validators": [email_address]},
         "timezone": {"validators": [known_timezone]},
+        "rate_limit_reset": {"validators": [reset_ahead]},
     }
     form_columns = [
         "phone_number",

@@ -456,7 +456,7 @@ def test_deleting_texters_keeps_their_spend_but_not_their_number(admin_client, h
 
 def new_user_form(client, phone: str, **fields) -> dict:
     form = {**form_as_shown(client, "/admin/user/new/"), "phone_number": phone}
-    form.update(rate_limit_reset="2030-01-01 00:00:00", **fields)
+    form.update({"rate_limit_reset": "2030-01-01 00:00:00", **fields})
     return form
 
 
@@ -696,3 +696,34 @@ def test_a_name_of_only_spaces_is_no_name_on_create_and_edit(admin_client, typed
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, user.phone_number).full_name == saved
+
+
+def test_a_quota_reset_in_the_past_is_a_form_error_and_nothing_changes(admin_client):
+    """Regression: a reset typed in the past was saved; the texter's next text then started
+    a new window, as if staff had reset their requests (the action that says so)."""
+    user = make_user(monthly_requests=7)
+    before = user.rate_limit_reset
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    yesterday = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    response = admin_client.post(
+        url, data={**form_as_shown(admin_client, url), "rate_limit_reset": yesterday}
+    )
+    assert response.status_code == 200
+    assert "Enter a time after now" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).rate_limit_reset == before
+
+    form = new_user_form(admin_client, "+15551230078", rate_limit_reset=yesterday)
+    assert admin_client.post("/admin/user/new/", data=form).status_code == 200
+    assert db.session.get(User, "+15551230078") is None
+
+
+def test_a_reset_that_has_passed_left_as_shown_does_not_stop_a_save(admin_client):
+    """A texter who has not texted since their window ended still has its end stored (the
+    next text rolls it): their form saves other changes as it is."""
+    user = make_user(rate_limit_reset=utcnow() - timedelta(days=3), full_name="Ann")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "full_name": "Ann Smith"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).full_name == "Ann Smith"
