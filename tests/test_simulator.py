@@ -321,8 +321,10 @@ def test_cli_simulate_a_voice_note_alone(app, runner, media_store, tmp_path, nam
     assert "[Offline transcript]" in result.output
 
 
-def test_cli_simulate_on_whatsapp_is_answered_on_whatsapp(app, runner):
-    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--channel", "whatsapp"]
+@pytest.mark.parametrize("typed", ["whatsapp", "WhatsApp"])
+def test_cli_simulate_on_whatsapp_is_answered_on_whatsapp(app, runner, typed):
+    """--channel in any letter case ("WhatsApp", as the product writes it) was refused."""
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--channel", typed]
     result = runner.invoke(args=[*args, "hi"])
     assert result.exit_code == 0, result.output
     assert "--- WhatsApp to +15551230000 (reply, sent) ---" in result.output

@@ -55,7 +55,7 @@ def finite_seconds(_ctx, _param, value: float) -> float:
 )
 @click.option(
     "--channel",
-    type=click.Choice(["sms", "whatsapp"]),
+    type=click.Choice(["sms", "whatsapp"], case_sensitive=False),
     default="sms",
     show_default=True,
     help="Text as an SMS or as a WhatsApp message (From: whatsapp:+1...).",
