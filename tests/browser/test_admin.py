@@ -388,3 +388,29 @@ def test_a_date_filter_picked_in_los_angeles_is_in_utc_like_the_list(live_server
     listed = page.inner_text("table.model-list")
     assert str(earlier.id)[:8] not in listed
     context.close()
+
+
+def test_a_date_pickers_today_is_the_utc_day_whatever_the_browsers_timezone(
+    live_server, browser, seeded
+):
+    """Regression: the pickers marked as today the browser's own day (in Kiritimati, the day
+    after UTC's), while their times and every page of the admin are in UTC."""
+    ann, _bob = seeded
+    now = utcnow()
+    # A zone whose date is not UTC's at this hour: fourteen hours ahead, or eleven behind.
+    zone = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+    context = browser.new_context(timezone_id=zone)
+    page = context.new_page()
+    log_in(page, live_server)
+    page.goto(f"{live_server}/admin/user/edit/?id={ann.phone_number.replace('+', '%2B')}")
+    page.wait_for_load_state()
+    page.click("input[name=context_reset_at]")  # empty: the picker opens at now
+    today = page.locator(".daterangepicker td.today:visible")
+    assert today.count() == 1
+    assert today.inner_text() == str(utcnow().day)
+    # Drawn again, after a look at the next month.
+    page.click(".daterangepicker th.next:visible")
+    page.click(".daterangepicker th.prev:visible")
+    assert today.count() == 1
+    assert today.inner_text() == str(utcnow().day)
+    context.close()
