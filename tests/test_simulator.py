@@ -65,6 +65,16 @@ def test_cli_simulate_inline_prints_the_reply(runner):
     assert result.output.count("[Offline mode]") == 1  # the console backend stayed quiet
 
 
+def test_cli_simulate_reads_a_local_number_in_the_services_region(app, runner):
+    """Regression: --from was read as a US number whatever DEFAULT_PHONE_REGION, so a
+    British service's "07700 900123", which Try it and the webhook take, was refused."""
+    app.config["DEFAULT_PHONE_REGION"] = "GB"
+    args = ["sms", "simulate", "--from", "07700 900123", "--inline", "hi"]
+    result = runner.invoke(args=args)
+    assert "--from" not in result.output
+    assert db.session.get(User, "+447700900123") is not None
+
+
 def test_cli_interactive_mode_reads_lines_until_quit(runner):
     result = runner.invoke(
         args=["sms", "simulate", "--from", "+15551230000", "--inline"],

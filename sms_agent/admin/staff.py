@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app, flash, make_response, session
+from flask import flash, make_response, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user, login_user
@@ -29,7 +29,7 @@ from ..models.staff import (
     username_key,
     username_problem,
 )
-from ..phones import InvalidPhoneNumber, to_e164
+from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
 from .base import AdminModelView, email_address
 from .forms import AdminForm, new_submission_key
@@ -166,7 +166,7 @@ class TokenForm(AdminForm):
         """The texter's number in E.164, in whatever notation it was typed (as everywhere
         else in the admin and the API)."""
         try:
-            self.user_phone.data = to_e164(phone, current_app.config["DEFAULT_PHONE_REGION"])
+            self.user_phone.data = normalise_phone(phone)
         except InvalidPhoneNumber as exc:
             self.user_phone.errors.append(str(exc))
             return

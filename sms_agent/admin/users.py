@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from flask import current_app, flash, g
+from flask import flash, g
 from flask_admin.actions import action
 from flask_admin.form import rules
 from flask_admin.model.template import EndpointLinkRowAction
@@ -19,7 +19,7 @@ from ..inbound.media import UnservedChannel, split_channel
 from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..models.row_counts import rows_of
-from ..phones import InvalidPhoneNumber, to_e164
+from ..phones import InvalidPhoneNumber, normalise_phone
 from ..quota import change_tier, is_upgrade, reset_user
 from .base import (
     AdminModelView,
@@ -64,7 +64,7 @@ def new_phone_number(_form, field) -> None:
     that WhatsApp's texts reach); another channel's address (messenger:...) is refused."""
     try:
         number, _channel = split_channel(field.data or "")
-        field.data = to_e164(number, current_app.config["DEFAULT_PHONE_REGION"])
+        field.data = normalise_phone(number)
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise ValidationError(str(exc)) from None
     if db.session.get(User, field.data) is not None:

@@ -12,12 +12,11 @@ from .. import costs, handoff, jobs, outbound, quota
 from ..extensions import db
 from ..models import User
 from ..outbound import channels
-from ..phones import InvalidPhoneNumber, mask
+from ..phones import InvalidPhoneNumber, mask, normalise_phone
 from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import ApiError, conflict, field_errors, key_reused, not_found
-from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
 from .pagination import paginate
