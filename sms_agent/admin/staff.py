@@ -31,7 +31,7 @@ from ..models.staff import (
 )
 from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
-from .base import AdminModelView, email_address
+from .base import AdminModelView, email_field
 from .forms import AdminForm, new_submission_key
 
 
@@ -81,7 +81,7 @@ class StaffUserView(AdminModelView):
                 username_free_in_any_case,
             ],
         },
-        "email": {"validators": [email_address]},
+        "email": email_field(),
     }
     form_extra_fields = {
         "password": NewPasswordField(

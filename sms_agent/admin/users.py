@@ -25,7 +25,7 @@ from .base import (
     AdminModelView,
     KeptCount,
     ReadOnlyValue,
-    email_address,
+    email_field,
     known_timezone,
     sections,
     select_choices,
@@ -142,7 +142,7 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         # number is made E.164: the box takes a notation as long as Try it's, or a pasted
         # "+49 (0) 151 1234 5678" was cut to another number.
         "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
-        "email": {"validators": [email_address]},
+        "email": email_field(),
         "timezone": {"validators": [known_timezone]},
         "rate_limit_reset": {"validators": [reset_ahead]},
     }

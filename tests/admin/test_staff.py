@@ -100,6 +100,13 @@ def test_a_staff_email_must_be_an_email_address(admin_client):
     assert create_staff(admin_client, email="erin@example.com", **fields).status_code == 302
 
 
+def test_a_staff_email_of_only_spaces_is_no_email(admin_client):
+    """Regression: "   " passed as a blank field and was saved as the address."""
+    fields = {"username": "erin", "password": "long enough pw"}
+    assert create_staff(admin_client, email="   ", **fields).status_code == 302
+    assert staff_named("erin").email is None
+
+
 def test_the_password_hash_is_never_shown(admin_client):
     boss = staff_named("boss")
     for url in ["/admin/staffuser/", f"/admin/staffuser/edit/?id={boss.id}"]:

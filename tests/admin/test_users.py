@@ -521,6 +521,21 @@ def test_an_email_that_is_not_one_is_a_form_error_on_create_and_edit(admin_clien
     assert db.session.get(User, user.phone_number).email == "ann@example.com"
 
 
+def test_an_email_of_only_spaces_is_no_email_on_create_and_edit(admin_client):
+    """Regression: "  " passed as a blank field and was saved as the texter's address,
+    which the API refuses as not an email."""
+    data = new_user_form(admin_client, "+14155550100", email="  ")
+    assert admin_client.post("/admin/user/new/", data=data).status_code == 302
+    assert db.session.get(User, "+14155550100").email is None
+
+    user = make_user(email="ann@example.com")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "email": " \t "}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).email is None
+
+
 def test_a_real_email_is_saved(admin_client):
     data = new_user_form(admin_client, "+14155550100", email="ann@example.com")
     assert admin_client.post("/admin/user/new/", data=data).status_code == 302
