@@ -60,7 +60,7 @@ class TryItForm(NulRefused, FlaskForm):
         "Message",
         filters=[one_char_line_breaks],
         validators=[Optional()],
-        render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS},
+        render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS, "dir": "auto"},
     )
     #: One SMS per rendering of the form, however often it is posted (sid_of).
     submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])

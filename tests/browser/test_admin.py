@@ -414,3 +414,27 @@ def test_a_date_pickers_today_is_the_utc_day_whatever_the_browsers_timezone(
     assert today.count() == 1
     assert today.inner_text() == str(utcnow().day)
     context.close()
+
+
+def test_hebrew_and_arabic_read_right_to_left_in_the_thread_and_the_composer(
+    live_server, page, seeded
+):
+    """Regression: every bubble was laid out left to right, so a Hebrew text's question
+    mark stood at its right end, where a reader of Hebrew takes it for its start; a text
+    arriving while the page is open, and what staff type in the composer, too."""
+    ann, _bob = seeded
+    make_task(user=ann, sms_content="שלום, מה שלומך?")
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/user/conversation/?id=%2B15550100001")
+    page.wait_for_selector("[data-testid=thread]")
+
+    def direction(selector: str) -> str:
+        page.wait_for_selector(selector)
+        return page.eval_on_selector(selector, "node => getComputedStyle(node).direction")
+
+    assert direction(".sms-bubble:has-text('שלום')") == "rtl"
+    assert direction(".sms-bubble:has-text('capital of France')") == "ltr"
+    make_task(user=ann, sms_content="مرحبا، كيف حالك؟")  # arrives while the page is open
+    assert direction(".sms-bubble:has-text('مرحبا')") == "rtl"
+    page.fill("textarea[name=message]", "תודה!")
+    assert direction("textarea[name=message]") == "rtl"
