@@ -29,6 +29,7 @@ from ..models.staff import (
     username_key,
     username_problem,
 )
+from ..models.users import take_sqlite_write_lock
 from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
 from .base import AdminModelView, email_field
@@ -118,13 +119,23 @@ class StaffUserView(AdminModelView):
 def _keep_an_admin(leaving: StaffUser) -> None:
     """Refuse to leave the service without an active admin (`leaving` steps down, is made
     inactive or deleted): nobody could change anything in the admin any more, nor make a
-    new admin there."""
-    others = (
-        sa.select(sa.func.count())
-        .select_from(StaffUser)
-        .where(StaffUser.is_admin, StaffUser.is_active, StaffUser.id != leaving.id)
+    new admin there.
+
+    The active admins are locked first, before this change is written: two admins taking
+    each other's rights at once each counted the other as the one who remains, and both
+    were saved. Now the second waits, then finds the first gone."""
+    if leaving.id is None:
+        return
+    take_sqlite_write_lock()
+    admins = (
+        sa.select(StaffUser.id)
+        .where(StaffUser.is_admin, StaffUser.is_active)
+        .order_by(StaffUser.id)
+        .with_for_update()
     )
-    if leaving.id is not None and not db.session.scalar(others):
+    with db.session.no_autoflush:
+        others = [staff_id for staff_id in db.session.scalars(admins) if staff_id != leaving.id]
+    if not others:
         raise ValidationError(
             f"{leaving.username} is the only active admin: make another staff member an "
             "admin first."
