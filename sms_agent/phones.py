@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import phonenumbers
+from flask import current_app
 
 #: The longest text phonenumbers reads as a number (it refuses anything longer, TOO_LONG).
 MAX_INPUT_LENGTH = 250
@@ -43,6 +44,12 @@ def _parsed_e164(text: str, default_region: str) -> str:
     if possible != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InvalidPhoneNumber(f"{text!r} is not a possible phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_phone(text: str) -> str:
+    """E.164 for a number in any common notation; local numbers are read in the service's
+    own region (DEFAULT_PHONE_REGION), as the webhook reads them. Raises InvalidPhoneNumber."""
+    return to_e164(text, current_app.config["DEFAULT_PHONE_REGION"])
 
 
 def complete_number(raw: str, default_region: str = "US") -> str | None:

@@ -23,7 +23,7 @@ from .extensions import db
 from .inbound.keywords import Keyword
 from .inbound.routing import twilio_confirms
 from .models import OutboundMessage, Task, TaskStatus, User
-from .phones import to_e164
+from .phones import normalise_phone
 from .vendors.twilio import quiet_console
 from .vendors.twilio_media import LocalMediaStore, account_sid
 
@@ -104,7 +104,7 @@ def simulate_inbound(
     not a question. A `sid` delivered before is a duplicate, as Twilio's retries are: the
     webhook stores and answers it once."""
     form = inbound_form(
-        to_e164(from_number, current_app.config["DEFAULT_PHONE_REGION"]),
+        normalise_phone(from_number),
         body,
         num_media,
         channel=channel,

@@ -170,6 +170,16 @@ def test_token_for_a_texter_and_revoke(runner):
     assert ApiToken.find_active(key) is None
 
 
+def test_a_texters_token_takes_a_local_number_in_the_services_region(app, runner):
+    """Regression: the number was read as a US one whatever DEFAULT_PHONE_REGION, where the
+    admin's token form reads it in the service's region."""
+    app.config["DEFAULT_PHONE_REGION"] = "GB"
+    user = make_user("+447700900123")
+    result = runner.invoke(args=["token", "create-for-user", "07700 900123"])
+    assert result.exit_code == 0, result.output
+    assert ApiToken.find_active(result.output.strip().splitlines()[-1]).user == user
+
+
 def test_revoking_by_a_shorter_prefix_says_how_long_a_prefix_is(runner):
     """Regression: `flask token revoke` with the first few characters of a key (its --help
     said "every token whose key starts with PREFIX") answered "no token with prefix", as if

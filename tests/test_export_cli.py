@@ -92,9 +92,13 @@ def test_csv_since_a_day_has_only_that_days_entries_by_texter(runner, texters):
     assert texts == ["New question", "Bob's question"]  # by texter (Ann's number is lower)
 
 
-def test_json_lines_hold_one_texter_each_with_totals_matching_the_spend_report(runner, texters):
+@pytest.mark.parametrize("typed", ["json", "JSON"])
+def test_json_lines_hold_one_texter_each_with_totals_matching_the_spend_report(
+    runner, texters, typed
+):
+    """--format in any letter case: "JSON" was refused as not one of 'csv', 'json'."""
     ann, bob, _cy = texters
-    output = run(runner, "--since", day(60), "--format", "json")
+    output = run(runner, "--since", day(60), "--format", typed)
     lines = [json.loads(line) for line in output.splitlines()]
     assert [line["phone_number"] for line in lines] == [ann.phone_number, bob.phone_number]
     for line in lines:

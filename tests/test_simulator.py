@@ -65,6 +65,16 @@ def test_cli_simulate_inline_prints_the_reply(runner):
     assert result.output.count("[Offline mode]") == 1  # the console backend stayed quiet
 
 
+def test_cli_simulate_reads_a_local_number_in_the_services_region(app, runner):
+    """Regression: --from was read as a US number whatever DEFAULT_PHONE_REGION, so a
+    British service's "07700 900123", which Try it and the webhook take, was refused."""
+    app.config["DEFAULT_PHONE_REGION"] = "GB"
+    args = ["sms", "simulate", "--from", "07700 900123", "--inline", "hi"]
+    result = runner.invoke(args=args)
+    assert "--from" not in result.output
+    assert db.session.get(User, "+447700900123") is not None
+
+
 def test_cli_interactive_mode_reads_lines_until_quit(runner):
     result = runner.invoke(
         args=["sms", "simulate", "--from", "+15551230000", "--inline"],
@@ -321,8 +331,10 @@ def test_cli_simulate_a_voice_note_alone(app, runner, media_store, tmp_path, nam
     assert "[Offline transcript]" in result.output
 
 
-def test_cli_simulate_on_whatsapp_is_answered_on_whatsapp(app, runner):
-    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--channel", "whatsapp"]
+@pytest.mark.parametrize("typed", ["whatsapp", "WhatsApp"])
+def test_cli_simulate_on_whatsapp_is_answered_on_whatsapp(app, runner, typed):
+    """--channel in any letter case ("WhatsApp", as the product writes it) was refused."""
+    args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--channel", typed]
     result = runner.invoke(args=[*args, "hi"])
     assert result.exit_code == 0, result.output
     assert "--- WhatsApp to +15551230000 (reply, sent) ---" in result.output

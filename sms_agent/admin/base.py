@@ -106,11 +106,13 @@ DATE_TIME_HINT = "UTC, as YYYY-MM-DD HH:MM:SS"
 
 
 class KeptDateTimeField(DateTimeField):
-    """A date-time input that shows whole seconds and, when it comes back as the stored
-    value, keeps that value, fraction of a second and all."""
+    """A date-time input in UTC that shows whole seconds and, when it comes back as the
+    stored value, keeps that value, fraction of a second and all."""
 
     def process_formdata(self, valuelist) -> None:
         super().process_formdata(valuelist)
+        if self.data is not None:
+            self.data = self.data.replace(tzinfo=UTC)
         stored = self.object_data
         if (
             stored is not None
@@ -128,10 +130,7 @@ EARLIEST_DATE, LATEST_DATE = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1,
 
 def plausible_date(_form, field) -> None:
     value = field.data
-    if value is None:
-        return
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not EARLIEST_DATE <= value < LATEST_DATE:
+    if value is not None and not EARLIEST_DATE <= value < LATEST_DATE:
         raise ValidationError(
             f"Enter a date between {EARLIEST_DATE.year} and {LATEST_DATE.year - 1}."
         )
@@ -146,6 +145,18 @@ def email_address(_form, field) -> None:
         validate.Email()(field.data)
     except InvalidValue:
         raise ValidationError("Not a valid email address.") from None
+
+
+def no_blank(value: str | None) -> str | None:
+    """A field of only spaces is an empty one: Flask-Admin's Optional() stops the checks at
+    it, as blank, and the spaces were saved (an email "   ")."""
+    return None if value is None or not value.strip() else value
+
+
+def email_field() -> dict:
+    """The form arguments of an email box (a texter's, a staff member's), a dict for each
+    view: Flask-Admin adds its own filter to the list it is given."""
+    return {"validators": [email_address], "filters": [no_blank]}
 
 
 def known_timezone(_form, field) -> None:

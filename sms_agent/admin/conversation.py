@@ -140,6 +140,7 @@ class ComposeForm(NulRefused, FlaskForm):
         "Reply",
         filters=[one_char_line_breaks],
         validators=[InputRequired(), Length(max=MAX_REPLY_CHARS)],
+        render_kw={"dir": "auto"},  # a reply in Hebrew or Arabic is typed right to left
     )
     #: A key made for each rendering of the form: the message is sent once per key however
     #: often the form is posted (a double click, a resend), see handoff.send_as_staff.

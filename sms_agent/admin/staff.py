@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app, flash, make_response, session
+from flask import flash, make_response, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user, login_user
@@ -29,9 +29,10 @@ from ..models.staff import (
     username_key,
     username_problem,
 )
-from ..phones import InvalidPhoneNumber, to_e164
+from ..models.users import take_sqlite_write_lock
+from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
-from .base import AdminModelView, email_address
+from .base import AdminModelView, email_field
 from .forms import AdminForm, new_submission_key
 
 
@@ -81,7 +82,7 @@ class StaffUserView(AdminModelView):
                 username_free_in_any_case,
             ],
         },
-        "email": {"validators": [email_address]},
+        "email": email_field(),
     }
     form_extra_fields = {
         "password": NewPasswordField(
@@ -118,13 +119,23 @@ class StaffUserView(AdminModelView):
 def _keep_an_admin(leaving: StaffUser) -> None:
     """Refuse to leave the service without an active admin (`leaving` steps down, is made
     inactive or deleted): nobody could change anything in the admin any more, nor make a
-    new admin there."""
-    others = (
-        sa.select(sa.func.count())
-        .select_from(StaffUser)
-        .where(StaffUser.is_admin, StaffUser.is_active, StaffUser.id != leaving.id)
+    new admin there.
+
+    The active admins are locked first, before this change is written: two admins taking
+    each other's rights at once each counted the other as the one who remains, and both
+    were saved. Now the second waits, then finds the first gone."""
+    if leaving.id is None:
+        return
+    take_sqlite_write_lock()
+    admins = (
+        sa.select(StaffUser.id)
+        .where(StaffUser.is_admin, StaffUser.is_active)
+        .order_by(StaffUser.id)
+        .with_for_update()
     )
-    if leaving.id is not None and not db.session.scalar(others):
+    with db.session.no_autoflush:
+        others = [staff_id for staff_id in db.session.scalars(admins) if staff_id != leaving.id]
+    if not others:
         raise ValidationError(
             f"{leaving.username} is the only active admin: make another staff member an "
             "admin first."
@@ -166,7 +177,7 @@ class TokenForm(AdminForm):
         """The texter's number in E.164, in whatever notation it was typed (as everywhere
         else in the admin and the API)."""
         try:
-            self.user_phone.data = to_e164(phone, current_app.config["DEFAULT_PHONE_REGION"])
+            self.user_phone.data = normalise_phone(phone)
         except InvalidPhoneNumber as exc:
             self.user_phone.errors.append(str(exc))
             return

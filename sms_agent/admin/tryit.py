@@ -21,7 +21,7 @@ from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
 from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import FILE_TYPES, file_type
 from ..models import Channel, TaskStatus, utcnow
-from ..phones import InvalidPhoneNumber, to_e164
+from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
@@ -60,7 +60,7 @@ class TryItForm(NulRefused, FlaskForm):
         "Message",
         filters=[one_char_line_breaks],
         validators=[Optional()],
-        render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS},
+        render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS, "dir": "auto"},
     )
     #: One SMS per rendering of the form, however often it is posted (sid_of).
     submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])
@@ -150,7 +150,7 @@ class TryItView(StaffAccess, BaseView):
         sent = utcnow()
         try:
             number, channel = form.sender()
-            phone = to_e164(number, current_app.config["DEFAULT_PHONE_REGION"])
+            phone = normalise_phone(number)
             silent_before = gets_nothing_back(phone)
             media = form.attachments()
             task = simulate_inbound(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from flask import current_app, flash, g
+from flask import flash, g
 from flask_admin.actions import action
 from flask_admin.form import rules
 from flask_admin.model.template import EndpointLinkRowAction
@@ -19,13 +19,13 @@ from ..inbound.media import UnservedChannel, split_channel
 from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..models.row_counts import rows_of
-from ..phones import InvalidPhoneNumber, to_e164
+from ..phones import InvalidPhoneNumber, normalise_phone
 from ..quota import change_tier, is_upgrade, reset_user
 from .base import (
     AdminModelView,
     KeptCount,
     ReadOnlyValue,
-    email_address,
+    email_field,
     known_timezone,
     sections,
     select_choices,
@@ -64,12 +64,23 @@ def new_phone_number(_form, field) -> None:
     that WhatsApp's texts reach); another channel's address (messenger:...) is refused."""
     try:
         number, _channel = split_channel(field.data or "")
-        field.data = to_e164(number, current_app.config["DEFAULT_PHONE_REGION"])
+        field.data = normalise_phone(number)
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise ValidationError(str(exc)) from None
     if db.session.get(User, field.data) is not None:
         # The last word: Flask-Admin's own check of the key would add "Already exists.".
         raise StopValidation("A user with this number exists.")
+
+
+def reset_ahead(_form, field) -> None:
+    """A quota reset staff type is after now: one in the past started a new window at the
+    texter's next text, a reset nobody asked for (the action *Reset monthly requests* is
+    that). One left as shown stays, though it has passed: the next text rolls it."""
+    if field.data is not None and field.data != field.object_data and field.data <= utcnow():
+        raise ValidationError(
+            "Enter a time after now (UTC); to give the texter a new month now, use the "
+            "action Reset monthly requests."
+        )
 
 
 def _spend(user: User, key: str) -> str:
@@ -131,8 +142,9 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         # number is made E.164: the box takes a notation as long as Try it's, or a pasted
         # "+49 (0) 151 1234 5678" was cut to another number.
         "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
-        "email": {"validators": [email_address]},
+        "email": email_field(),
         "timezone": {"validators": [known_timezone]},
+        "rate_limit_reset": {"validators": [reset_ahead]},
     }
     form_columns = [
         "phone_number",

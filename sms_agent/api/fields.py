@@ -12,13 +12,12 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from flask import current_app
 from marshmallow import ValidationError, fields
 from marshmallow.validate import OneOf
 
 from ..clean_text import is_blank
 from ..models.types import as_json_object, check_timezone, iana_timezones
-from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, to_e164
+from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
 MAX_JSON_DEPTH = 10
 
@@ -92,12 +91,6 @@ class SmsText(Text):
         if is_blank(text):
             raise ValidationError("Write some text: spaces and invisible characters are not.")
         return text
-
-
-def normalise_phone(text: str) -> str:
-    """E.164 for a number in any common notation; local numbers are read in the service's
-    own region (DEFAULT_PHONE_REGION), as the webhook reads them. Raises InvalidPhoneNumber."""
-    return to_e164(text, current_app.config["DEFAULT_PHONE_REGION"])
 
 
 class Email(fields.Email):

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import costs, handoff, jobs, outbound, quota
 from ..extensions import db
 from ..models import User
-from ..phones import InvalidPhoneNumber, mask
+from ..phones import InvalidPhoneNumber, mask, normalise_phone
 from ..user_stats import user_stats
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
@@ -26,7 +26,6 @@ from .errors import (
     outside_window,
 )
 from .etags import require_unchanged
-from .fields import normalise_phone
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
 from .operations import operation
 from .pagination import paginate

@@ -27,7 +27,7 @@ export = ServiceGroup("export", help="Export data.")
 @click.option(
     "--format",
     "format_",
-    type=click.Choice(["csv", "json"]),
+    type=click.Choice(["csv", "json"], case_sensitive=False),
     default="csv",
     show_default=True,
     help="csv, or json: JSON Lines, one texter's object per line.",

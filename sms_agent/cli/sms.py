@@ -14,7 +14,7 @@ from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import file_type
 from ..models import Channel, OutboundMessage, TaskStatus, utcnow
 from ..ops.health import broker_problem
-from ..phones import InvalidPhoneNumber, to_e164
+from ..phones import InvalidPhoneNumber, normalise_phone
 from .group import ServiceGroup
 
 sms = ServiceGroup("sms", help="Text the service locally.")
@@ -55,7 +55,7 @@ def finite_seconds(_ctx, _param, value: float) -> float:
 )
 @click.option(
     "--channel",
-    type=click.Choice(["sms", "whatsapp"]),
+    type=click.Choice(["sms", "whatsapp"], case_sensitive=False),
     default="sms",
     show_default=True,
     help="Text as an SMS or as a WhatsApp message (From: whatsapp:+1...).",
@@ -82,7 +82,7 @@ def simulate(
     try:
         # "whatsapp:+1..." is how Twilio writes a WhatsApp sender: it says the channel too.
         number, prefixed = split_channel(from_number)
-        phone = to_e164(number)
+        phone = normalise_phone(number)
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise click.BadParameter(str(exc), param_hint="--from") from exc
     if prefixed != Channel.SMS:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from ..extensions import db
 from ..models import ApiToken, User
 from ..models.staff import InactiveOwner, find_staff
-from ..phones import InvalidPhoneNumber, to_e164
+from ..phones import InvalidPhoneNumber, normalise_phone
 from .group import ServiceGroup
 from .values import fits
 
@@ -32,7 +32,7 @@ def create_token(username: str, name: str) -> None:
 def create_user_token(phone_number: str, name: str) -> None:
     """Create a token for a texter (sees only their own data); key printed last."""
     try:
-        phone = to_e164(phone_number)
+        phone = normalise_phone(phone_number)
     except InvalidPhoneNumber as exc:
         raise click.BadParameter(str(exc)) from None
     user = db.session.get(User, phone)

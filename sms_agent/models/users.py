@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import ObjectDeletedError
 
+from ..clean_text import is_blank
 from ..extensions import db
 from ..phones import to_e164
 from .choices import Channel, ConversationState, Tier, check_choice
@@ -210,6 +211,12 @@ class User(db.Model):
     @validates("channel")
     def _validate_channel(self, _key: str, value: str) -> str:
         return check_choice(Channel, "channel", value)
+
+    @validates("full_name")
+    def _validate_full_name(self, _key: str, value: str | None) -> str:
+        """A name without the spaces around it; one of only spaces or invisible characters
+        is no name, whoever gives it (staff's form, the API): the lists showed a blank."""
+        return "" if value is None or is_blank(value) else value.strip()
 
     @validates("timezone")
     def _validate_timezone(self, _key: str, value: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -98,6 +101,13 @@ def test_a_staff_email_must_be_an_email_address(admin_client):
     assert "Not a valid email address." in response.get_data(as_text=True)
     assert staff_named("erin") is None
     assert create_staff(admin_client, email="erin@example.com", **fields).status_code == 302
+
+
+def test_a_staff_email_of_only_spaces_is_no_email(admin_client):
+    """Regression: "   " passed as a blank field and was saved as the address."""
+    fields = {"username": "erin", "password": "long enough pw"}
+    assert create_staff(admin_client, email="   ", **fields).status_code == 302
+    assert staff_named("erin").email is None
 
 
 def test_the_password_hash_is_never_shown(admin_client):
@@ -283,6 +293,61 @@ def test_an_admin_may_step_down_while_another_admin_remains(admin_client):
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
     assert not staff_named("boss").is_admin
+
+
+def test_two_admins_taking_each_others_rights_at_once_leave_one_admin(app, admin_client):
+    """Regression: each save counted the other as the admin who remains, before either was
+    written, and both were saved: nobody was left to change anything in the admin."""
+    ann = make_staff("ann", PASSWORD, is_admin=True)
+    boss = staff_named("boss")
+    ann_client = app.test_client()
+    posts = []
+
+    def open_edit_form(client, other: tuple[int, str], username=None):
+        """Ann's in a thread and app context of its own, as another browser's requests:
+        this test's app context would hand her boss's login (flask_login keeps it in g)."""
+        with app.app_context():
+            if username:
+                assert log_in(client, username).status_code == 302
+            url = f"/admin/staffuser/edit/?id={other[0]}"
+            token = csrf_for(client, url)
+        form = {"csrf_token": token, "username": other[1], "is_active": "y"}
+        posts.append((client, url, form))  # "is_admin" unticked
+
+    open_edit_form(admin_client, (ann.id, "ann"))
+    ann_opens = threading.Thread(target=open_edit_form, args=(ann_client, (boss.id, "boss"), "ann"))
+    ann_opens.start()
+    ann_opens.join(timeout=60)
+    assert len(posts) == 2
+    statuses = []
+
+    def save(client, url, form):
+        with app.app_context():
+            statuses.append(client.post(url, data=form).status_code)
+
+    with held_staff_rows():  # both saves reach the database while another writer holds it
+        threads = [threading.Thread(target=save, args=post) for post in posts]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+    for thread in threads:
+        thread.join(timeout=60)
+    db.session.expire_all()
+    admins = db.session.scalars(sa.select(StaffUser).where(StaffUser.is_admin)).all()
+    assert len(admins) == 1, statuses
+
+
+@contextlib.contextmanager
+def held_staff_rows():
+    """Another transaction writing the staff rows: PostgreSQL's row locks, SQLite's one
+    write lock."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.execute(sa.select(StaffUser.id).with_for_update())
+        yield
+        connection.rollback()
 
 
 def test_one_submission_of_the_token_form_makes_one_token_however_often_posted(admin_client):

@@ -456,7 +456,7 @@ def test_deleting_texters_keeps_their_spend_but_not_their_number(admin_client, h
 
 def new_user_form(client, phone: str, **fields) -> dict:
     form = {**form_as_shown(client, "/admin/user/new/"), "phone_number": phone}
-    form.update(rate_limit_reset="2030-01-01 00:00:00", **fields)
+    form.update({"rate_limit_reset": "2030-01-01 00:00:00", **fields})
     return form
 
 
@@ -519,6 +519,21 @@ def test_an_email_that_is_not_one_is_a_form_error_on_create_and_edit(admin_clien
     assert "Not a valid email address." in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, user.phone_number).email == "ann@example.com"
+
+
+def test_an_email_of_only_spaces_is_no_email_on_create_and_edit(admin_client):
+    """Regression: "  " passed as a blank field and was saved as the texter's address,
+    which the API refuses as not an email."""
+    data = new_user_form(admin_client, "+14155550100", email="  ")
+    assert admin_client.post("/admin/user/new/", data=data).status_code == 302
+    assert db.session.get(User, "+14155550100").email is None
+
+    user = make_user(email="ann@example.com")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "email": " \t "}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).email is None
 
 
 def test_a_real_email_is_saved(admin_client):
@@ -675,3 +690,55 @@ def test_the_forms_date_time_boxes_say_they_are_in_utc(admin_client):
         for name in ("rate_limit_reset", "context_reset_at"):
             box = re.search(rf'<input[^>]*name="{name}"[^>]*>\s*<small[^>]*>\s*([^<]*)', page)
             assert box and box.group(1).strip() == "UTC, as YYYY-MM-DD HH:MM:SS", (url, name)
+
+
+@pytest.mark.parametrize(
+    ("typed", "saved"),
+    [("   ", ""), ("\u3000\u200b ", ""), ("  Ann Smith  ", "Ann Smith")],
+)
+def test_a_name_of_only_spaces_is_no_name_on_create_and_edit(admin_client, typed, saved):
+    """Regression: a name of spaces was saved as such, and the list showed a texter with a
+    name nobody could read; the API keeps the same rule (User.full_name)."""
+    created = admin_client.post(
+        "/admin/user/new/", data=new_user_form(admin_client, "+15551230077", full_name=typed)
+    )
+    assert created.status_code == 302
+    assert db.session.get(User, "+15551230077").full_name == saved
+
+    user = make_user(full_name="Ann")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "full_name": typed}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).full_name == saved
+
+
+def test_a_quota_reset_in_the_past_is_a_form_error_and_nothing_changes(admin_client):
+    """Regression: a reset typed in the past was saved; the texter's next text then started
+    a new window, as if staff had reset their requests (the action that says so)."""
+    user = make_user(monthly_requests=7)
+    before = user.rate_limit_reset
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    yesterday = (utcnow() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    response = admin_client.post(
+        url, data={**form_as_shown(admin_client, url), "rate_limit_reset": yesterday}
+    )
+    assert response.status_code == 200
+    assert "Enter a time after now" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).rate_limit_reset == before
+
+    form = new_user_form(admin_client, "+15551230078", rate_limit_reset=yesterday)
+    assert admin_client.post("/admin/user/new/", data=form).status_code == 200
+    assert db.session.get(User, "+15551230078") is None
+
+
+def test_a_reset_that_has_passed_left_as_shown_does_not_stop_a_save(admin_client):
+    """A texter who has not texted since their window ended still has its end stored (the
+    next text rolls it): their form saves other changes as it is."""
+    user = make_user(rate_limit_reset=utcnow() - timedelta(days=3), full_name="Ann")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "full_name": "Ann Smith"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).full_name == "Ann Smith"

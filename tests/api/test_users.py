@@ -169,6 +169,17 @@ def test_patch_changes_only_the_fields_sent(client, admin_headers):
     assert user.full_name == "Ada L." and user.email == "ada@example.com"
 
 
+@pytest.mark.parametrize(("sent", "saved"), [("   ", ""), ("\u200b\t", ""), (" Ada L. ", "Ada L.")])
+def test_a_name_of_only_spaces_is_no_name(client, admin_headers, sent, saved):
+    """Regression: " " was stored as the texter's name, one nobody could read."""
+    make_user(PHONE, full_name="Ada")
+    url = f"/api/users/{ENCODED}/"
+    response = client.patch(url, json={"full_name": sent}, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["full_name"] == saved
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).full_name == saved
+
+
 def test_a_texters_opt_out_is_shown_to_api_clients(client, admin_headers):
     """Clients that text people through the API must see who said STOP."""
     stopped = utcnow().replace(microsecond=0) - timedelta(days=1)

@@ -388,3 +388,53 @@ def test_a_date_filter_picked_in_los_angeles_is_in_utc_like_the_list(live_server
     listed = page.inner_text("table.model-list")
     assert str(earlier.id)[:8] not in listed
     context.close()
+
+
+def test_a_date_pickers_today_is_the_utc_day_whatever_the_browsers_timezone(
+    live_server, browser, seeded
+):
+    """Regression: the pickers marked as today the browser's own day (in Kiritimati, the day
+    after UTC's), while their times and every page of the admin are in UTC."""
+    ann, _bob = seeded
+    now = utcnow()
+    # A zone whose date is not UTC's at this hour: fourteen hours ahead, or eleven behind.
+    zone = "Pacific/Kiritimati" if now.hour >= 10 else "Pacific/Pago_Pago"
+    context = browser.new_context(timezone_id=zone)
+    page = context.new_page()
+    log_in(page, live_server)
+    page.goto(f"{live_server}/admin/user/edit/?id={ann.phone_number.replace('+', '%2B')}")
+    page.wait_for_load_state()
+    page.click("input[name=context_reset_at]")  # empty: the picker opens at now
+    today = page.locator(".daterangepicker td.today:visible")
+    assert today.count() == 1
+    assert today.inner_text() == str(utcnow().day)
+    # Drawn again, after a look at the next month.
+    page.click(".daterangepicker th.next:visible")
+    page.click(".daterangepicker th.prev:visible")
+    assert today.count() == 1
+    assert today.inner_text() == str(utcnow().day)
+    context.close()
+
+
+def test_hebrew_and_arabic_read_right_to_left_in_the_thread_and_the_composer(
+    live_server, page, seeded
+):
+    """Regression: every bubble was laid out left to right, so a Hebrew text's question
+    mark stood at its right end, where a reader of Hebrew takes it for its start; a text
+    arriving while the page is open, and what staff type in the composer, too."""
+    ann, _bob = seeded
+    make_task(user=ann, sms_content="שלום, מה שלומך?")
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/user/conversation/?id=%2B15550100001")
+    page.wait_for_selector("[data-testid=thread]")
+
+    def direction(selector: str) -> str:
+        page.wait_for_selector(selector)
+        return page.eval_on_selector(selector, "node => getComputedStyle(node).direction")
+
+    assert direction(".sms-bubble:has-text('שלום')") == "rtl"
+    assert direction(".sms-bubble:has-text('capital of France')") == "ltr"
+    make_task(user=ann, sms_content="مرحبا، كيف حالك؟")  # arrives while the page is open
+    assert direction(".sms-bubble:has-text('مرحبا')") == "rtl"
+    page.fill("textarea[name=message]", "תודה!")
+    assert direction("textarea[name=message]") == "rtl"

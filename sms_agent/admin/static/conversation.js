@@ -71,6 +71,7 @@
     var node = element("div", "sms-row " + (inbound ? "sms-in" : "sms-out") + " sms-by-" + m.author_kind);
     node.setAttribute("data-id", m.id);
     var bubble = element("div", "sms-bubble", m.body);
+    bubble.dir = "auto";  // a Hebrew or Arabic text reads right to left
     bubble.setAttribute("data-direction", inbound ? "inbound" : "outbound");
     var meta = element("div", "sms-meta");
     meta.appendChild(element("span", "sms-author", m.author));
