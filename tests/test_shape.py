@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sms_agent.outbound.channels import to_whatsapp_text
 from sms_agent.outbound.gsm import (
     ELLIPSIS,
     GSM_7,
@@ -288,6 +289,33 @@ def test_a_long_line_between_two_dollar_signs_shapes_in_linear_time():
     began = time.monotonic()
     assert to_sms_text("$" + "a " * 20000 + "b$").startswith("$a a")
     assert time.monotonic() - began < 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "<!--" * 12500,  # 15 s: each comment opener read to the end for its "-->"
+        "[" * 50000,  # 5 s: markdown-it looked for each "[" its "]"
+        "[" * 50000 + "]",
+        "![" * 25000,  # 9 s
+        "[^" * 25000,  # 55 s: a footnote's mark, and each "[" again
+        "^[ab " * 10000,  # Pandoc's inline note, each read to the end of the line
+        "[a](" * 12500,  # a link without its ")", on WhatsApp
+        "![a](" * 10000,
+        "[^1]: a note\n\n" * 4000,  # each note's line counted from the start
+    ],
+    ids=lambda answer: repr(answer[:6]),
+)
+@pytest.mark.parametrize(
+    "shaping", [to_sms_text.__wrapped__, to_whatsapp_text], ids=["sms", "whatsapp"]
+)
+def test_an_answer_of_unclosed_brackets_or_comments_shapes_in_linear_time(answer, shaping):
+    """A model in a repetition loop, on a server that ignores max_tokens, writes 50,000
+    characters of openers that nothing closes: a worker spent up to a minute on one such
+    answer's text, not a fraction of a second."""
+    began = time.process_time()
+    assert shaping(answer)
+    assert time.process_time() - began < 1.5
 
 
 def test_an_answer_of_many_dollar_signs_cut_off_is_trimmed_in_one_pass():

@@ -187,9 +187,11 @@ def _bold_line(heading: re.Match) -> str:
 _RULES = [
     (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
-    # a link: text (url), without the title it may have ([docs](url "The docs"))
-    (re.compile(r"\[([^\]]+)\]\((\S+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
+    # An image: its alt text. A link: text (url), without the title it may have ([docs](url
+    # "The docs")). Neither reads past a "[" (nor the image past a "("): from each "[" of
+    # many that nothing closes, they read on to the end of the line (seconds for 50,000).
+    (re.compile(r"!\[([^\[\]]*)\]\([^()]*\)"), r"\1"),
+    (re.compile(r"\[([^\[\]]+)\]\(([^\s\[]+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
     (re.compile(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*"), _BOLD_ITALIC),  # ***both***

@@ -14,8 +14,8 @@ from collections.abc import Callable
 # tag" are no markup, though an HTML parser reads a tag in each.
 _FORMATTING_TAG = re.compile(
     r"<(/?)(b|i|em|strong|u|s|del|strike|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)"
-    r"\b[^>]*>|<!--.*?-->",
-    re.IGNORECASE | re.DOTALL,
+    r"\b[^>]*>",
+    re.IGNORECASE,
 )
 _CLOSING_TAG = re.compile(r"</([A-Za-z]+)\s*>")
 _OPENING_TAG = re.compile(r"<([A-Za-z]+)\b")
@@ -60,7 +60,22 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
         return STRUCK if name in _STRIKE_TAGS and name in opened else ""
 
     def read(html: str) -> str:
-        html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
+        html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", without_comments(html)))
         return _FORMATTING_TAG.sub(formatting, html)
 
     return read
+
+
+def without_comments(html: str) -> str:
+    """`html` without its comments ("<!-- ... -->"). Found with str.find rather than a
+    pattern: "<!--.*?-->" reads to the end of the text from every "<!--" no "-->" closes,
+    and an answer of 12,500 of them kept a worker shaping it for 15 seconds."""
+    kept, start = [], 0
+    while (opening := html.find("<!--", start)) != -1:
+        closing = html.find("-->", opening + 4)
+        if closing == -1:
+            break
+        kept.append(html[start:opening])
+        start = closing + 3
+    kept.append(html[start:])
+    return "".join(kept)

@@ -12,13 +12,14 @@ from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
 from .html_tags import STRUCK, HtmlReader, html_reader
+from .link_labels import with_linear_labels
 from .python_names import PYTHON_NAMES
 
 #: CommonMark's preset stops at 20 levels of nesting (a list ten deep) and drops the words
 #: past them; a model's outline may go that deep, and the texter would never know. An
 #: escaped character or an entity stays a token of its own (no "text_join"): an escaped
 #: asterisk is the answer's own, which _UNPARSED_EMPHASIS must not read as a mark.
-_PARSER = (
+_PARSER = with_linear_labels(
     MarkdownIt("commonmark", {"html": True, "maxNesting": 100})
     .enable(["table", "strikethrough"])
     .disable("text_join")
