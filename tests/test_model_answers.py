@@ -365,13 +365,25 @@ def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
     assert "reasoning_content" in str(caught.value.cause)
 
 
-@pytest.mark.parametrize("reason", ["insufficient_system_resource", "abort"])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "insufficient_system_resource",
+        "abort",
+        "OTHER",
+        "other",
+        "FINISH_REASON_UNSPECIFIED",
+        "MALFORMED_FUNCTION_CALL",
+    ],
+)
 def test_an_answer_the_server_broke_off_for_its_own_reasons_is_asked_again_not_sent(
     app, openai_server, reason
 ):
     """DeepSeek's API stops an answer with finish_reason insufficient_system_resource when
     its inference system runs short, vLLM's engine with "abort" when it pauses or shuts
-    down mid-answer (sending a 200 as if it were done): the words so far are a fragment."""
+    down mid-answer (sending a 200 as if it were done): the words so far are a fragment.
+    So is Gemini's answer stopped for OTHER (or no stated) reason, or at a function call it
+    wrote malformed, as a proxy or its OpenAI endpoint passes the reason through."""
     cut = chat_completion("The capital of France is", reason)
     openai_server.then(200, cut)
     task = counted_task()
@@ -671,7 +683,9 @@ def test_an_answer_stopped_at_a_limit_in_a_vendors_words_is_trimmed_like_one_at_
     assert [m.body for m in outbox()] == ["Paris is the capital."]
 
 
-@pytest.mark.parametrize("reason", ["content_filter", "SAFETY", "refusal"])
+@pytest.mark.parametrize(
+    "reason", ["content_filter", "SAFETY", "refusal", "IMAGE_SAFETY", "LANGUAGE"]
+)
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(
     app, openai_server, reason
 ):
