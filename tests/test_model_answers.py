@@ -1086,6 +1086,38 @@ def test_request_human_named_as_gpt_oss_writes_it_still_hands_over(app, openai_s
     assert len(openai_server.requests) == 1
 
 
+def legacy_function_call(name: str, content: str | None = None) -> dict:
+    """The model calling a function in the shape OpenAI used before tool_calls, which some
+    OpenAI-compatible servers and proxies still answer in: one function_call, its finish
+    reason "function_call"."""
+    body = chat_completion("", finish_reason="function_call")
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": content,
+        "function_call": {"name": name, "arguments": '{"reason": "refund"}'},
+    }
+    return body
+
+
+def test_request_human_called_in_the_legacy_function_call_shape_hands_over(app, openai_server):
+    """The request for a person was lost: the message held no tool_calls, so its empty
+    content was taken for an empty answer and asked again, and the texter never reached
+    staff."""
+    openai_server.then(200, legacy_function_call("request_human"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(openai_server.requests) == 1
+
+
+def test_an_unknown_function_called_in_the_legacy_shape_gets_one_more_ask(app, openai_server):
+    openai_server.then(200, legacy_function_call("get_weather", "Let me check."))
+    openai_server.then(200, chat_completion("I can't check the weather, sorry."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == ["I can't check the weather, sorry."]
+    [_, (_, _, second)] = openai_server.requests
+    assert second["messages"][-1]["role"] == "tool"
+
+
 #: A request for a person the server's tool-call parser did not take out of the text, as
 #: vLLM's and Ollama's parsers leave the model's output when its JSON does not parse.
 CALL_IN_TEXT = [

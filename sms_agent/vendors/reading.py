@@ -14,6 +14,8 @@ together by events.py.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
@@ -119,8 +121,12 @@ def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, .
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
-    """The function calls in `message`; anything else in its tool_calls is skipped."""
+    """The function calls in `message`; anything else in its tool_calls is skipped. Without
+    tool_calls, the function_call of OpenAI's older shape, as some compatible servers and
+    proxies still answer: a request for a person made so was read as an empty answer."""
     calls = message.tool_calls if isinstance(message.tool_calls, list) else ()
+    if not calls and message.function_call is not None:
+        calls = (SimpleNamespace(id=None, function=message.function_call),)
     found = []
     for index, call in enumerate(calls):
         function = getattr(call, "function", None)
