@@ -761,6 +761,37 @@ def test_a_refusal_cut_off_at_the_token_limit_ends_at_its_last_whole_sentence(ap
     assert fresh(task).ai_response == sent
 
 
+def in_parts(*parts: dict) -> dict:
+    """An answer whose content is a list of parts in the Responses API's types, as proxies
+    that translate a Responses backend into chat completions pass them on."""
+    body = chat_completion("")
+    body["choices"][0]["message"]["content"] = list(parts)
+    return body
+
+
+@pytest.mark.parametrize(
+    "body,sent",
+    [
+        (in_parts({"type": "output_text", "text": "Paris.", "annotations": []}), "Paris."),
+        (
+            in_parts(
+                {"type": "output_text", "text": ""},
+                {"type": "refusal", "refusal": "I can't help with that."},
+            ),
+            "I can't help with that.",
+        ),
+    ],
+    ids=["output_text", "refusal-part"],
+)
+def test_an_answer_in_responses_style_parts_reaches_the_texter(app, openai_server, body, sent):
+    """The words in output_text parts, or a refusal part beside an empty one, were read as
+    no answer at all: asked again until the retries ran out, then the apology."""
+    openai_server.then(200, body)
+    assert pipeline.answer(counted_task().id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+    assert len(openai_server.requests) == 1
+
+
 def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, openai_server):
     openai_server.then(200, refusal_completion("I can't help with that."))
     task = counted_task()

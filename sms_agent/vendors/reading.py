@@ -62,7 +62,9 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         request_id=getattr(response, "_request_id", None),  # none on events put together
         tokens_used=total,
         calls=calls,
-        refusal=readable(message.refusal or "").strip(),
+        refusal=readable(
+            message.refusal or _parts(message.content, ("refusal",), "refusal")
+        ).strip(),
         failure=failure(choice),
         reasoning_field=thought_in,
         prompt_tokens=prompt,
@@ -95,17 +97,22 @@ def _first_choice(response) -> Choice:
 def _content_text(content) -> str | None:
     """The words of a message's content, None when it holds none: a string, or a list of
     chunks (Mistral's reasoning models), whose "text" chunks are the answer and whose
-    "thinking" chunks are not."""
+    "thinking" chunks are not; the Responses API's "output_text" parts are text too, as
+    proxies translating from it pass them on."""
     if content is None or isinstance(content, str):
         return content or ""
     if not isinstance(content, list):
         return None
+    return _parts(content, ("text", "output_text"))
+
+
+def _parts(content, kinds: tuple[str, ...], field: str = "text") -> str:
+    """The words in `field` of the parts of those `kinds` in a content list ("" for a
+    string): the Responses API's "refusal" part holds them under its own name."""
     return "".join(
-        part["text"]
-        for part in content
-        if isinstance(part, dict)
-        and part.get("type") == "text"
-        and isinstance(part.get("text"), str)
+        part[field]
+        for part in (content if isinstance(content, list) else ())
+        if isinstance(part, dict) and part.get("type") in kinds and isinstance(part.get(field), str)
     )
 
 
