@@ -1,14 +1,17 @@
 """Raw HTML in a model's answer as a phone shows it: its formatting goes, the rest stays.
 
-Raw HTML in an answer is usually markup the texter asked about ("wrap it in a <div>"), so it
-is kept as written; only text-formatting tags, line breaks and comments are dropped, unless
-the question is about markup itself (about_markup), when those are the answer too.
+A tag the answer names but never closes ("wrap it in a <div>") is kept as written; text-
+formatting tags, line breaks and comments are dropped and blocks (paragraphs, lists, tables:
+html_blocks.py) written as lines, unless the question is about markup itself (about_markup),
+when the tags are the answer.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+
+from .html_blocks import blocks_to_text
 
 # A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
 # tag" are no markup, though an HTML parser reads a tag in each.
@@ -17,8 +20,8 @@ _FORMATTING_TAG = re.compile(
     r"\b[^>]*>",
     re.IGNORECASE,
 )
-_CLOSING_TAG = re.compile(r"</([A-Za-z]+)\s*>")
-_OPENING_TAG = re.compile(r"<([A-Za-z]+)\b")
+_CLOSING_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9]*)\s*>")
+_OPENING_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)\b")
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
 #: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
 #: without it the texter reads both prices, or the advice the model took back, as meant.
@@ -61,7 +64,7 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
 
     def read(html: str) -> str:
         html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", without_comments(html)))
-        return _FORMATTING_TAG.sub(formatting, html)
+        return _FORMATTING_TAG.sub(formatting, blocks_to_text(html, closed))
 
     return read
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import takewhile, zip_longest
+from itertools import takewhile
 from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
+from .html_blocks import row_text
 from .html_tags import STRUCK, HtmlReader, html_reader
 from .link_labels import with_linear_labels
 from .python_names import PYTHON_NAMES
@@ -218,10 +219,7 @@ class _Renderer:
                 self.prose_rows = True
             self.write(" ".join(value for value in row if value))
             return
-        pairs = zip_longest(self.header, row, fillvalue="")
-        self.write(
-            ", ".join(f"{name}: {value}" if name else value for name, value in pairs if value)
-        )
+        self.write(row_text(self.header, row))
 
     def on_table_close(self, token: Token) -> None:
         self.header, self.prose_rows = [], False
