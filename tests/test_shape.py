@@ -334,6 +334,10 @@ def test_a_long_line_between_two_dollar_signs_shapes_in_linear_time():
         "![a](" * 10000,
         "[^1]: a note\n\n" * 4000,  # each note's line counted from the start
         "<ul><li>a" * 5000 + "</li></ul>",  # lists opened and never closed, each indented
+        "**a " * 12500,  # bold, italics and strikes never closed, on WhatsApp
+        "*a " * 16000,
+        "___a " * 10000,
+        "~~a " * 12500,
     ],
     ids=lambda answer: repr(answer[:6]),
 )
