@@ -282,6 +282,10 @@ def test_a_part_that_starts_inside_code_keeps_its_indentation():
         ),
         ("<h2>Tips</h2>\n<p>Rest &amp; drink\nwater.</p>", "Tips\n\nRest & drink water."),
         ("<ul>\n<li>A\n<ul>\n<li>a1</li>\n</ul>\n</li>\n<li>B</li>\n</ul>", "- A\n  - a1\n- B"),
+        (
+            "<div><p>Run:</p><pre>cd app\nmake &amp;&amp; ls</pre></div>",
+            "Run:\n\ncd app\nmake && ls",
+        ),
         ("Wrap it in a <div> first.", "Wrap it in a <div> first."),  # a tag named, not opened
     ],
 )

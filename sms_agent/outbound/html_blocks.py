@@ -16,7 +16,7 @@ from itertools import zip_longest
 
 _BLOCK_TAG = re.compile(
     r"<(/?)(p|div|h[1-6]|ul|ol|li|table|thead|tbody|tfoot|tr|th|td|caption|blockquote"
-    r"|section|article|header|footer|main|nav|aside|dl|dt|dd)\b[^<>]*>",
+    r"|section|article|header|footer|main|nav|aside|dl|dt|dd|pre)\b[^<>]*>",
     re.IGNORECASE,
 )
 _CELLS = frozenset({"th", "td"})
@@ -42,10 +42,13 @@ class _Blocks:
         self.heads: list[bool] = []
         self.cell: list[str] | None = None
         self.depth = 0  # how many blocks deep the text is
+        self.code = 0  # how many <pre> deep: its lines stay lines
 
     def text(self, words: str) -> None:
-        if self.depth:  # inside a block, a line break is a space, as a browser reads it
-            words = " ".join(html.unescape(words).split("\n"))
+        if self.depth:
+            words = html.unescape(words)
+        if self.depth and not self.code:  # a line break is a space, as a browser reads it
+            words = " ".join(words.split("\n"))
         if self.cell is not None:
             self.cell.append(words)
             return
@@ -56,6 +59,8 @@ class _Blocks:
 
     def tag(self, closing: bool, name: str) -> None:
         self.depth = max(self.depth + (-1 if closing else 1), 0)
+        if name == "pre":
+            self.code = max(self.code + (-1 if closing else 1), 0)
         if self.out and self.cell is None:  # a block's words end at its tags
             self.out[-1] = self.out[-1].rstrip(" \t")
         if name in _CELLS:
