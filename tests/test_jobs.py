@@ -93,6 +93,21 @@ def test_a_429_that_says_how_long_to_wait_is_asked_again_after_that_wait(
     assert kinds() == ["reply"]
 
 
+def test_a_model_still_loading_is_asked_again_when_the_server_says_it_will_be_ready(
+    app, openai_server, countdowns
+):
+    """Hugging Face's TGI (and its Inference API) answers 503 while the model loads and says
+    in the body, not in a header, how long that will take: asked again after the usual
+    backoff, it was still loading, and the retries ran out before it was ready."""
+    loading = {"error": "Model standin-model is currently loading", "estimated_time": 20.0}
+    openai_server.then(503, loading)
+    task = make_task()
+    run(task)
+    assert len(countdowns) == 1 and 19 < countdowns[0] <= 21
+    assert state(task).status == "completed"
+    assert kinds() == ["reply"]
+
+
 def test_a_429_that_says_to_wait_an_hour_fails_at_once_with_an_apology(
     app, openai_server, countdowns
 ):

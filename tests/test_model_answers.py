@@ -365,13 +365,25 @@ def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
     assert "reasoning_content" in str(caught.value.cause)
 
 
-@pytest.mark.parametrize("reason", ["insufficient_system_resource", "abort"])
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "insufficient_system_resource",
+        "abort",
+        "OTHER",
+        "other",
+        "FINISH_REASON_UNSPECIFIED",
+        "MALFORMED_FUNCTION_CALL",
+    ],
+)
 def test_an_answer_the_server_broke_off_for_its_own_reasons_is_asked_again_not_sent(
     app, openai_server, reason
 ):
     """DeepSeek's API stops an answer with finish_reason insufficient_system_resource when
     its inference system runs short, vLLM's engine with "abort" when it pauses or shuts
-    down mid-answer (sending a 200 as if it were done): the words so far are a fragment."""
+    down mid-answer (sending a 200 as if it were done): the words so far are a fragment.
+    So is Gemini's answer stopped for OTHER (or no stated) reason, or at a function call it
+    wrote malformed, as a proxy or its OpenAI endpoint passes the reason through."""
     cut = chat_completion("The capital of France is", reason)
     openai_server.then(200, cut)
     task = counted_task()
@@ -671,7 +683,9 @@ def test_an_answer_stopped_at_a_limit_in_a_vendors_words_is_trimmed_like_one_at_
     assert [m.body for m in outbox()] == ["Paris is the capital."]
 
 
-@pytest.mark.parametrize("reason", ["content_filter", "SAFETY", "refusal"])
+@pytest.mark.parametrize(
+    "reason", ["content_filter", "SAFETY", "refusal", "IMAGE_SAFETY", "LANGUAGE"]
+)
 def test_a_content_filter_stop_sends_the_declined_notice_not_the_fragment(
     app, openai_server, reason
 ):
@@ -745,6 +759,37 @@ def test_a_refusal_cut_off_at_the_token_limit_ends_at_its_last_whole_sentence(ap
     sent = "I'm sorry, but I can't help with that."
     assert [(m.kind, m.body) for m in outbox()] == [("declined", sent)]
     assert fresh(task).ai_response == sent
+
+
+def in_parts(*parts: dict) -> dict:
+    """An answer whose content is a list of parts in the Responses API's types, as proxies
+    that translate a Responses backend into chat completions pass them on."""
+    body = chat_completion("")
+    body["choices"][0]["message"]["content"] = list(parts)
+    return body
+
+
+@pytest.mark.parametrize(
+    "body,sent",
+    [
+        (in_parts({"type": "output_text", "text": "Paris.", "annotations": []}), "Paris."),
+        (
+            in_parts(
+                {"type": "output_text", "text": ""},
+                {"type": "refusal", "refusal": "I can't help with that."},
+            ),
+            "I can't help with that.",
+        ),
+    ],
+    ids=["output_text", "refusal-part"],
+)
+def test_an_answer_in_responses_style_parts_reaches_the_texter(app, openai_server, body, sent):
+    """The words in output_text parts, or a refusal part beside an empty one, were read as
+    no answer at all: asked again until the retries ran out, then the apology."""
+    openai_server.then(200, body)
+    assert pipeline.answer(counted_task().id) == "answered"
+    assert [m.body for m in outbox()] == [sent]
+    assert len(openai_server.requests) == 1
 
 
 def test_a_refusal_shows_as_the_ais_reply_to_staff_and_in_the_api(app, client, openai_server):
@@ -1070,6 +1115,38 @@ def test_request_human_named_as_gpt_oss_writes_it_still_hands_over(app, openai_s
     assert pipeline.answer(make_task().id) == "answered"
     assert [m.kind for m in outbox()] == ["handoff"]
     assert len(openai_server.requests) == 1
+
+
+def legacy_function_call(name: str, content: str | None = None) -> dict:
+    """The model calling a function in the shape OpenAI used before tool_calls, which some
+    OpenAI-compatible servers and proxies still answer in: one function_call, its finish
+    reason "function_call"."""
+    body = chat_completion("", finish_reason="function_call")
+    body["choices"][0]["message"] = {
+        "role": "assistant",
+        "content": content,
+        "function_call": {"name": name, "arguments": '{"reason": "refund"}'},
+    }
+    return body
+
+
+def test_request_human_called_in_the_legacy_function_call_shape_hands_over(app, openai_server):
+    """The request for a person was lost: the message held no tool_calls, so its empty
+    content was taken for an empty answer and asked again, and the texter never reached
+    staff."""
+    openai_server.then(200, legacy_function_call("request_human"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert len(openai_server.requests) == 1
+
+
+def test_an_unknown_function_called_in_the_legacy_shape_gets_one_more_ask(app, openai_server):
+    openai_server.then(200, legacy_function_call("get_weather", "Let me check."))
+    openai_server.then(200, chat_completion("I can't check the weather, sorry."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == ["I can't check the weather, sorry."]
+    [_, (_, _, second)] = openai_server.requests
+    assert second["messages"][-1]["role"] == "tool"
 
 
 #: A request for a person the server's tool-call parser did not take out of the text, as

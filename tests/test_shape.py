@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sms_agent.outbound.channels import to_whatsapp_text
 from sms_agent.outbound.gsm import (
     ELLIPSIS,
     GSM_7,
@@ -88,7 +89,7 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ),
         ("__Note__: **__init__** runs first", "Note: __init__ runs first"),
         ("Wrap it in a <div> element.", "Wrap it in a <div> element."),
-        ("<ul>\n<li>raw</li>\n</ul>", "<ul>\n<li>raw</li>\n</ul>"),
+        ("<ul>\n<li>raw</li>\n</ul>", "- raw"),
         ("one<br>two", "one\ntwo"),
         ("<b>bold</b> and <em>soft</em>", "bold and soft"),
         # A tag nothing closes is no formatting: "if a<b and b>c" was sent as "if ac".
@@ -265,6 +266,40 @@ def test_a_part_that_starts_inside_code_keeps_its_indentation():
     assert shape(first.rest, 1, plain=True, more=True).parts[0].startswith("                print(")
 
 
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        ("<p>Paris is the capital.</p><p>It is big.</p>", "Paris is the capital.\n\nIt is big."),
+        (
+            "Fruit:\n\n<ul>\n  <li>Apples</li>\n  <li>Pears</li>\n</ul>",
+            "Fruit:\n\n- Apples\n- Pears",
+        ),
+        ("<ol><li>One</li><li>Two <b>big</b></li></ol>\n\nDone.", "1. One\n2. Two big\n\nDone."),
+        (
+            "<table>\n<tr><th>City</th><th>Pop</th></tr>\n<tr><td>Paris</td><td>2M</td></tr>\n"
+            "<tr><td>Lyon</td><td>0.5M</td></tr>\n</table>",
+            "City: Paris, Pop: 2M\nCity: Lyon, Pop: 0.5M",
+        ),
+        ("<h2>Tips</h2>\n<p>Rest &amp; drink\nwater.</p>", "Tips\n\nRest & drink water."),
+        ("<ul>\n<li>A\n<ul>\n<li>a1</li>\n</ul>\n</li>\n<li>B</li>\n</ul>", "- A\n  - a1\n- B"),
+        (
+            "<div><p>Run:</p><pre>cd app\nmake &amp;&amp; ls</pre></div>",
+            "Run:\n\ncd app\nmake && ls",
+        ),
+        ("Wrap it in a <div> first.", "Wrap it in a <div> first."),  # a tag named, not opened
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_block_html_in_an_answer_reads_as_lines(answer, sent, shaping):
+    """A model that wrote its list or table in HTML: the texter got every <li> and <td>."""
+    assert shaping(answer) == sent
+
+
+def test_block_html_in_an_answer_about_markup_is_its_subject():
+    answer = "<ul><li>One</li></ul>"
+    assert to_sms_text(answer, "How do I make a list in HTML?") == answer
+
+
 def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
     """A model in a repetition loop, on a server that ignores max_tokens: an opener with no
     closer must not rescan the rest of the answer, nor each layer of braces the whole
@@ -288,6 +323,38 @@ def test_a_long_line_between_two_dollar_signs_shapes_in_linear_time():
     began = time.monotonic()
     assert to_sms_text("$" + "a " * 20000 + "b$").startswith("$a a")
     assert time.monotonic() - began < 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "<!--" * 12500,  # 15 s: each comment opener read to the end for its "-->"
+        "[" * 50000,  # 5 s: markdown-it looked for each "[" its "]"
+        "[" * 50000 + "]",
+        "![" * 25000,  # 9 s
+        "[^" * 25000,  # 55 s: a footnote's mark, and each "[" again
+        "^[ab " * 10000,  # Pandoc's inline note, each read to the end of the line
+        "[a](" * 12500,  # a link without its ")", on WhatsApp
+        "![a](" * 10000,
+        "[^1]: a note\n\n" * 4000,  # each note's line counted from the start
+        "<ul><li>a" * 5000 + "</li></ul>",  # lists opened and never closed, each indented
+        "**a " * 12500,  # bold, italics and strikes never closed, on WhatsApp
+        "*a " * 16000,
+        "___a " * 10000,
+        "~~a " * 12500,
+    ],
+    ids=lambda answer: repr(answer[:6]),
+)
+@pytest.mark.parametrize(
+    "shaping", [to_sms_text.__wrapped__, to_whatsapp_text], ids=["sms", "whatsapp"]
+)
+def test_an_answer_of_unclosed_brackets_or_comments_shapes_in_linear_time(answer, shaping):
+    """A model in a repetition loop, on a server that ignores max_tokens, writes 50,000
+    characters of openers that nothing closes: a worker spent up to a minute on one such
+    answer's text, not a fraction of a second."""
+    began = time.process_time()
+    assert shaping(answer)
+    assert time.process_time() - began < 1.5
 
 
 def test_an_answer_of_many_dollar_signs_cut_off_is_trimmed_in_one_pass():

@@ -26,6 +26,7 @@ from flask import current_app
 from ..clean_text import readable
 from ..models import Channel, User, utcnow
 from . import cuts
+from .closing_marks import ClosedMarks
 from .footnotes import footnotes_to_text
 from .gsm import message_length
 from .html_tags import about_markup, html_tags_to_text
@@ -187,17 +188,25 @@ def _bold_line(heading: re.Match) -> str:
 _RULES = [
     (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # an image: its alt text
-    # a link: text (url), without the title it may have ([docs](url "The docs"))
-    (re.compile(r"\[([^\]]+)\]\((\S+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
+    # An image: its alt text. A link: text (url), without the title it may have ([docs](url
+    # "The docs")). Neither reads past a "[" (nor the image past a "("): from each "[" of
+    # many that nothing closes, they read on to the end of the line (seconds for 50,000).
+    (re.compile(r"!\[([^\[\]]*)\]\([^()]*\)"), r"\1"),
+    (re.compile(r"\[([^\[\]]+)\]\(([^\s\[]+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
-    (re.compile(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*"), _BOLD_ITALIC),  # ***both***
-    (re.compile(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)"), _BOLD_ITALIC),  # ___both___
-    (re.compile(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])"), r"_\1_"),  # *it* -> _it_
-    (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
-    (re.compile(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)"), _bold_unless_python),  # __bold__
-    (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
+    (ClosedMarks(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*", r"(?<![\s*])\*\*\*"), _BOLD_ITALIC),
+    (
+        ClosedMarks(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)", r"(?<![\s_])___(?!\w)"),
+        _BOLD_ITALIC,
+    ),
+    (
+        ClosedMarks(r"(?<![*\w])\*(?![\s*])(.+?)(?<![\s*])\*(?![*\w])", r"(?<![\s*])\*(?![*\w])"),
+        r"_\1_",
+    ),
+    (ClosedMarks(r"\*\*(?!\s)(.+?)(?<!\s)\*\*", r"(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
+    (ClosedMarks(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)", r"(?<!\s)__(?!\w)"), _bold_unless_python),
+    (ClosedMarks(r"~~(?!\s)(.+?)(?<!\s)~~", r"(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
     (re.compile(r"^[ \t]*(\S.*?)[ \t]*\n[ \t]*=+[ \t]*$", re.M), _bold_line),  # Title\n=====
 ]

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import takewhile, zip_longest
+from itertools import takewhile
 from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
+from .html_blocks import row_text
 from .html_tags import STRUCK, HtmlReader, html_reader
+from .link_labels import with_linear_labels
 from .python_names import PYTHON_NAMES
 
 #: CommonMark's preset stops at 20 levels of nesting (a list ten deep) and drops the words
 #: past them; a model's outline may go that deep, and the texter would never know. An
 #: escaped character or an entity stays a token of its own (no "text_join"): an escaped
 #: asterisk is the answer's own, which _UNPARSED_EMPHASIS must not read as a mark.
-_PARSER = (
+_PARSER = with_linear_labels(
     MarkdownIt("commonmark", {"html": True, "maxNesting": 100})
     .enable(["table", "strikethrough"])
     .disable("text_join")
@@ -217,10 +219,7 @@ class _Renderer:
                 self.prose_rows = True
             self.write(" ".join(value for value in row if value))
             return
-        pairs = zip_longest(self.header, row, fillvalue="")
-        self.write(
-            ", ".join(f"{name}: {value}" if name else value for name, value in pairs if value)
-        )
+        self.write(row_text(self.header, row))
 
     def on_table_close(self, token: Token) -> None:
         self.header, self.prose_rows = [], False

@@ -156,7 +156,7 @@ def translate_error(exc: openai.OpenAIError) -> LLMError:
             context_too_long=status == 400 and about_context(exc),
             image_rejected=image_rejected,
             no_vision=no_vision,
-            retry_after=_retry_after(exc.response.headers),
+            retry_after=_retry_after(exc.response.headers) or _loading_time(exc.response),
         )
     return LLMError(f"AI error: {exc}", error_type="openai_error", retryable=False)
 
@@ -179,6 +179,19 @@ def _retry_after(headers) -> float | None:
         except (TypeError, ValueError, OverflowError):
             return None
     return max(seconds, 0.0)
+
+
+def _loading_time(response) -> float | None:
+    """The seconds a model still loading will take, as Hugging Face's TGI and Inference API
+    say it in their 503's body ("estimated_time"), where no header says it; None without."""
+    try:
+        said = response.json()
+    except ValueError:  # no JSON: a proxy's page
+        return None
+    seconds = said.get("estimated_time") if isinstance(said, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    return _number(str(seconds))
 
 
 def _number(text: str) -> float | None:

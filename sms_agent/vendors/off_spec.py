@@ -29,12 +29,22 @@ def error_message(holder) -> str | None:
 #: Mistral's model_length (the context window was full), and the max_tokens of Anthropic and
 #: Gemini (MAX_TOKENS) that a proxy passes through as they are: an answer cut mid-word all
 #: the same. Stopped by a filter ("content_filter"): Gemini's SAFETY, RECITATION and their
-#: kin, Claude's refusal, passed through so too.
+#: kin, Claude's refusal, passed through so too, and Gemini's LANGUAGE (a language it does
+#: not answer in: asked again, it stops again).
 _IN_OPENAIS_WORDS = {
     "model_length": "length",
     "max_tokens": "length",
     **dict.fromkeys(
-        ("safety", "recitation", "prohibited_content", "blocklist", "spii", "refusal"),
+        (
+            "safety",
+            "image_safety",
+            "recitation",
+            "prohibited_content",
+            "blocklist",
+            "spii",
+            "refusal",
+            "language",
+        ),
         "content_filter",
     ),
 }
@@ -46,17 +56,28 @@ def finish_reason(choice: Choice) -> str | None:
     return _IN_OPENAIS_WORDS.get(reason.lower(), reason) if isinstance(reason, str) else None
 
 
-#: The finish reasons of an answer the server broke off: OpenRouter's and Mistral's "error",
-#: DeepSeek's insufficient_system_resource (its inference system ran short), vLLM's and
-#: SGLang's "abort" (the engine paused, shut down or dropped the request mid-answer).
-_BROKEN_OFF = frozenset({"error", "insufficient_system_resource", "abort"})
+#: The finish reasons of an answer the server broke off, in lower case: OpenRouter's and
+#: Mistral's "error", DeepSeek's insufficient_system_resource (its inference system ran
+#: short), vLLM's and SGLang's "abort" (the engine paused, shut down or dropped the request
+#: mid-answer), and Gemini's OTHER, FINISH_REASON_UNSPECIFIED and MALFORMED_FUNCTION_CALL
+#: (stopped for no reason it names, or at a tool call it wrote badly), passed through.
+_BROKEN_OFF = frozenset(
+    {
+        "error",
+        "insufficient_system_resource",
+        "abort",
+        "other",
+        "finish_reason_unspecified",
+        "malformed_function_call",
+    }
+)
 
 
 def failure(choice: Choice) -> str:
     """What a choice the server broke off says went wrong: its error's message (OpenRouter),
     else its finish reason."""
     reason = finish_reason(choice)
-    if reason not in _BROKEN_OFF:
+    if reason is None or reason.lower() not in _BROKEN_OFF:
         return ""
     return readable(error_message(choice) or f"finish_reason {reason}").strip()
 

@@ -14,6 +14,8 @@ together by events.py.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
@@ -60,7 +62,9 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         request_id=getattr(response, "_request_id", None),  # none on events put together
         tokens_used=total,
         calls=calls,
-        refusal=readable(message.refusal or "").strip(),
+        refusal=readable(
+            message.refusal or _parts(message.content, ("refusal",), "refusal")
+        ).strip(),
         failure=failure(choice),
         reasoning_field=thought_in,
         prompt_tokens=prompt,
@@ -93,17 +97,22 @@ def _first_choice(response) -> Choice:
 def _content_text(content) -> str | None:
     """The words of a message's content, None when it holds none: a string, or a list of
     chunks (Mistral's reasoning models), whose "text" chunks are the answer and whose
-    "thinking" chunks are not."""
+    "thinking" chunks are not; the Responses API's "output_text" parts are text too, as
+    proxies translating from it pass them on."""
     if content is None or isinstance(content, str):
         return content or ""
     if not isinstance(content, list):
         return None
+    return _parts(content, ("text", "output_text"))
+
+
+def _parts(content, kinds: tuple[str, ...], field: str = "text") -> str:
+    """The words in `field` of the parts of those `kinds` in a content list ("" for a
+    string): the Responses API's "refusal" part holds them under its own name."""
     return "".join(
-        part["text"]
-        for part in content
-        if isinstance(part, dict)
-        and part.get("type") == "text"
-        and isinstance(part.get("text"), str)
+        part[field]
+        for part in (content if isinstance(content, list) else ())
+        if isinstance(part, dict) and part.get("type") in kinds and isinstance(part.get(field), str)
     )
 
 
@@ -119,8 +128,12 @@ def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, .
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:
-    """The function calls in `message`; anything else in its tool_calls is skipped."""
+    """The function calls in `message`; anything else in its tool_calls is skipped. Without
+    tool_calls, the function_call of OpenAI's older shape, as some compatible servers and
+    proxies still answer: a request for a person made so was read as an empty answer."""
     calls = message.tool_calls if isinstance(message.tool_calls, list) else ()
+    if not calls and message.function_call is not None:
+        calls = (SimpleNamespace(id=None, function=message.function_call),)
     found = []
     for index, call in enumerate(calls):
         function = getattr(call, "function", None)
