@@ -67,6 +67,7 @@ def register_extensions(app: Flask) -> None:
 
     _ensure_sqlite_folder(app)
     _pin_postgresql_to_utc(app)
+    _describe_results_when_read(app)
     _size_the_pool(app)
     listen_on_every_connection(connect=tune_sqlite, checkout=drop_closed_connection)
     db.init_app(app)
@@ -154,6 +155,19 @@ def _pin_postgresql_to_utc(app: Flask) -> None:
             **options.get("connect_args", {}),
         }
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _describe_results_when_read(app: Flask) -> None:
+    """PostgreSQL's cursors describe a result's columns only when they are read
+    (extensions.DescribedWhenRead)."""
+    from sqlalchemy.engine import make_url
+
+    if make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_driver_name() == "psycopg":
+        from .extensions import DescribedWhenRead
+
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        connect_args = {"cursor_factory": DescribedWhenRead, **options.get("connect_args", {})}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "connect_args": connect_args}
 
 
 def _size_the_pool(app: Flask) -> None:

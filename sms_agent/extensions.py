@@ -2,7 +2,10 @@
 
 import ipaddress
 import select
+from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 
+import psycopg
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -96,6 +99,59 @@ def drop_closed_connection(dbapi_connection, _record, _proxy) -> None:
         raise exc.DisconnectionError(f"pooled connection unusable: {error}") from error
     if readable:
         raise exc.DisconnectionError("the database closed this pooled connection")
+
+
+class DescribedWhenRead(psycopg.Cursor):
+    """psycopg's cursor, whose `description` builds its Column objects when they are read.
+
+    SQLAlchemy asks for every result's description, and psycopg builds a Column for each
+    column of the result there (a texter's row has two dozen), although a statement run
+    before (every statement of a webhook or a job) reuses the column map SQLAlchemy made
+    the first time and reads none of them: about 3% of a webhook's instructions. A result's
+    columns are read later as they were: the description keeps the result it describes,
+    not the cursor, which may have run another statement by then."""
+
+    @property
+    def description(self) -> Sequence[psycopg.Column] | None:
+        result = self.pgresult
+        if result is None or not result.nfields:
+            return super().description  # None, or "SELECT ;"'s empty list
+        # What psycopg.Column reads of its cursor, as it is now.
+        described = SimpleNamespace(
+            pgresult=result, _encoding=self._encoding, adapters=self.adapters
+        )
+        return _Description(described, result.nfields)
+
+
+class _Description(Sequence):
+    """A result's columns (DB-API 2's 7-item sequences), built on first use."""
+
+    __slots__ = ("_cursor", "_count", "_columns")
+
+    def __init__(self, cursor: SimpleNamespace, count: int) -> None:
+        self._cursor, self._count = cursor, count
+        self._columns: list[psycopg.Column] | None = None
+
+    def _built(self) -> list[psycopg.Column]:
+        if self._columns is None:
+            self._columns = [psycopg.Column(self._cursor, i) for i in range(self._count)]
+            self._cursor = None
+        return self._columns
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[psycopg.Column]:
+        return iter(self._built())
+
+    def __eq__(self, other) -> bool:
+        return self._built() == other
+
+    def __repr__(self) -> str:
+        return repr(self._built())
 
 
 def listen_on_every_session(**listeners) -> None:

@@ -31,6 +31,9 @@ from werkzeug.datastructures import Headers
 #: through the proxy, health checks, Prometheus): never redirected to https.
 MACHINE_BLUEPRINTS = frozenset({"webhook", "health", "metrics"})
 
+#: Surfaces no browser uses, under a URL prefix of their own: no session is opened for them.
+SESSIONLESS_BLUEPRINTS = ("webhook",)
+
 CONTENT_SECURITY_POLICY = {
     "default-src": "'self'",
     "script-src": "'self'",
@@ -83,10 +86,21 @@ class SiteSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the cookie's signer built once for each secret
     key instead of on every request: building one checks its serializer by encoding a
     sample, about 2% of a webhook's CPU, for a webhook that carries no cookie at all. A new
-    SECRET_KEY or SECRET_KEY_FALLBACKS builds a new signer."""
+    SECRET_KEY or SECRET_KEY_FALLBACKS builds a new signer.
 
-    def __init__(self) -> None:
+    Paths under `sessionless` (Twilio's webhooks) get Flask's null session: read as empty,
+    never saved. Twilio keeps no cookie, and opening, reading and saving a session was
+    about 2% of a webhook's instructions; its answer also said Vary: Cookie for nothing.
+    The request is not routed yet when the session opens, hence paths, not blueprints."""
+
+    def __init__(self, sessionless: tuple[str, ...] = ()) -> None:
         self._signer: tuple[tuple, URLSafeTimedSerializer | None] = ((), None)
+        self._sessionless = sessionless
+
+    def open_session(self, app: Flask, request: Request):
+        if self._sessionless and request.path.startswith(self._sessionless):
+            return None
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
@@ -100,7 +114,9 @@ class SiteSessions(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     """Register after the admin, whose bulk actions the policy must allow."""
     app.request_class = SiteRequest
-    app.session_interface = SiteSessions()
+    app.session_interface = SiteSessions(
+        sessionless=tuple(f"{app.blueprints[name].url_prefix}/" for name in SESSIONLESS_BLUEPRINTS)
+    )
     policy = dict(CONTENT_SECURITY_POLICY)
     policy["script-src"] += "".join(f" {source}" for source in _inline_js_sources(app))
     HeadersPolicy(

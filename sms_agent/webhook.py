@@ -63,12 +63,18 @@ def empty_twiml() -> Response:
     return Response(_EMPTY_TWIML, status=200, content_type="text/xml")
 
 
+def _fields() -> dict[str, str]:
+    """Twilio's fields, each its first value as request.form.get gives it, in a plain dict:
+    werkzeug's form raises and catches an exception for every field asked for and absent."""
+    return request.form.to_dict()
+
+
 @bp.post("/inbound")
 def inbound_sms():
     """Store the SMS and answer Twilio at once; the worker replies later."""
     verify_signature()
     try:
-        received = inbound.receive_and_commit(request.form)
+        received = inbound.receive_and_commit(_fields())
     except inbound.BadInbound as exc:
         abort(400, str(exc))
     except inbound.ConcurrentDeliveries as exc:
@@ -84,7 +90,7 @@ def _received_later(exc: Exception) -> Response:
     broker keeps it for a worker to store once it is back, and Twilio is answered as for
     any stored text. Only with the broker away too is it an error (a 500, as before)."""
     db.session.rollback()
-    if not jobs.receive_later(request.form.to_dict()):
+    if not jobs.receive_later(_fields()):
         raise exc
     log.warning(
         "inbound %s kept for a worker, the database unavailable (%s)",
@@ -99,12 +105,13 @@ def delivery_status():
     """Record Twilio's delivery report on the message we sent, which our StatusCallback URL
     names (its query string is part of what Twilio signed)."""
     verify_signature()
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
-    status = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
+    form = _fields()
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
     if not inbound.is_message_sid(sid):
         abort(400, "MessageSid is missing or malformed")
     reference = request.args.get(CALLBACK_REFERENCE)
-    outbound.record_delivery_status(sid, status, request.form.get("ErrorCode"), reference)
+    outbound.record_delivery_status(sid, status, form.get("ErrorCode"), reference)
     db.session.commit()
     return empty_twiml()
 

@@ -143,3 +143,52 @@ def test_a_query_to_a_host_that_died_under_its_connection_fails_in_seconds(datab
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("failed after "), done.stdout
     assert float(done.stdout.split()[-1].rstrip("s")) < 6
+
+
+def _postgresql_only() -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("psycopg's cursors: PostgreSQL only")
+
+
+def test_a_repeated_query_builds_no_column_descriptions(app, monkeypatch):
+    """SQLAlchemy reuses the column map of a statement it ran before, so psycopg's
+    per-column descriptions of its result are never read: they are not built either."""
+    import psycopg
+
+    _postgresql_only()
+    db.session.add(User(phone_number="+12025550105"))
+    db.session.commit()
+    texter = sa.select(User).where(User.phone_number == sa.bindparam("phone"))
+    db.session.scalars(texter, {"phone": "+12025550105"}).one()  # compiled and mapped once
+    db.session.expunge_all()
+    built = []
+    column = psycopg.Column.__init__
+    monkeypatch.setattr(
+        psycopg.Column, "__init__", lambda self, *a: built.append(a[1]) or column(self, *a)
+    )
+
+    user = db.session.scalars(texter, {"phone": "+12025550105"}).one()
+
+    assert user.phone_number == "+12025550105"
+    assert built == []
+
+
+def test_a_result_is_described_as_psycopg_describes_it_even_when_read_late(app):
+    _postgresql_only()
+    cursor = db.session.connection().connection.driver_connection.cursor()
+    cursor.execute("SELECT 1 AS number, 'x'::text AS word")
+    described = cursor.description
+    cursor.execute("SELECT now() AS moment")  # the cursor moves on to another result
+
+    assert len(described) == 2
+    assert [(column.name, column.type_code) for column in described] == [
+        ("number", 23),
+        ("word", 25),
+    ]
+    assert [column[0] for column in cursor.description] == ["moment"]
+    cursor.execute("SELECT")
+    assert cursor.description == []
+    cursor.execute("SET timezone = 'UTC'")
+    assert cursor.description is None
+    rows = db.session.execute(sa.text("SELECT 7 AS seven, 'a' AS letter")).mappings().all()
+    assert rows == [{"seven": 7, "letter": "a"}]

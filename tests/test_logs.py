@@ -67,6 +67,30 @@ def test_phone_numbers_are_masked_in_log_text(text, expected):
     assert mask_phone_numbers(text) == expected
 
 
+def test_a_line_without_a_plus_sign_is_written_without_a_search_for_numbers(
+    app, log_lines, monkeypatch
+):
+    """Every number the mask finds starts with "+" (E.164), so a line without one, as most
+    are, is written as it is, without running the pattern over it."""
+    from sms_agent.ops import logs
+
+    searched = []
+    pattern = logs._PHONE_NUMBER
+    monkeypatch.setattr(
+        logs,
+        "_PHONE_NUMBER",
+        type("Watched", (), {"sub": lambda _self, *a: searched.append(a[1]) or pattern.sub(*a)})(),
+    )
+    log = logging.getLogger("sms_agent.test")
+
+    log.warning("task %s took %ds for ***0042", "12345678901", 3)
+    log.warning("reply to %s failed", "+15551230042")
+
+    assert log_lines()[-2].endswith("task 12345678901 took 3s for ***0042")
+    assert log_lines()[-1].endswith("reply to ***0042 failed")
+    assert searched == ["reply to +15551230042 failed"]
+
+
 def test_json_lines_carry_the_request_id_and_mask_numbers(json_app, log_lines):
     @json_app.get("/_log_something")
     def _log_something():

@@ -181,6 +181,25 @@ def test_production_never_redirects_twilio_probes_or_metrics(production):
     assert db.session.scalar(sa.select(Task.sms_content)) == "over http"
 
 
+def test_a_webhook_has_no_session_so_its_answer_does_not_vary_on_cookies(app, client):
+    """Twilio sends no cookie and keeps none: a staff member's session cookie that comes
+    along with a webhook (the same browser posting to it) is not read, so the answer says
+    nothing about cookies and sets none."""
+    signed_in = app.session_interface.get_signing_serializer(app).dumps({"_user_id": "7"})
+    client.set_cookie("session", signed_in)
+
+    for path, form in (
+        ("/sms/inbound", inbound_form("hi")),
+        ("/sms/status", {"MessageSid": "SM" + "a" * 32, "MessageStatus": "delivered"}),
+    ):
+        response = signed_post(client, path, form)
+        assert response.status_code == 200
+        assert "Cookie" not in response.vary
+        assert "Set-Cookie" not in response.headers
+        assert "no-store" not in response.headers.get("Cache-Control", "")
+    assert db.session.scalar(sa.select(Task.sms_content)) == "hi"
+
+
 def test_an_sms_body_with_a_nul_is_stored_with_a_replacement_character(app, client):
     response = signed_post(client, "/sms/inbound", inbound_form("what is a\x00b?"))
     assert response.status_code == 200

@@ -66,6 +66,30 @@ def test_a_known_texters_numbers_are_not_parsed_again(client, monkeypatch):
     assert sorted(task.sms_content for task in tasks()) == ["again", "first"]
 
 
+def test_the_fields_twilio_left_out_are_read_without_an_exception_each(client, monkeypatch):
+    """werkzeug's form raises and catches a KeyError, an HTTP exception as well, for each
+    field asked for and absent: a webhook asks for half a dozen (a location, a profile
+    name, an opt-out type...), about 1% of its instructions."""
+    from werkzeug.exceptions import BadRequestKeyError
+
+    missed = []
+    init = BadRequestKeyError.__init__
+    monkeypatch.setattr(
+        BadRequestKeyError,
+        "__init__",
+        lambda self, *a, **k: missed.append(a) or init(self, *a, **k),
+    )
+    form = inbound_form("hello", From="+15551230002")
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    assert (
+        signed_post(client, "/sms/status", {**form, "MessageStatus": "received"}).status_code == 200
+    )
+
+    assert [key for key, *_ in missed if key in ("Latitude", "ProfileName", "ErrorCode")] == []
+    [task] = tasks()
+    assert (task.sms_content, task.user_phone) == ("hello", "+15551230002")
+
+
 def test_a_bad_number_is_refused_every_time_it_comes(client):
     for _ in "12":
         response = signed_post(client, "/sms/inbound", inbound_form(From="555-0045"))
