@@ -494,6 +494,8 @@ POOL_SIZE_CAP = 8
 
 #: The development default; production refuses to start with it (or with no key at all).
 INSECURE_SECRET_KEY = "dev-insecure-secret-key"
+#: With no Twilio account, the development webhooks' signing key: public, like the one above.
+DEV_TWILIO_AUTH_TOKEN = "dev-local-auth-token"
 #: Shorter keys are guessable; `python -c "import secrets; print(secrets.token_hex(32))"`.
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -753,7 +755,7 @@ class DevelopmentConfig(Config):
     APP_ENV = "development"
     # With no Twilio account, webhooks still need a signing key so that `flask sms simulate`
     # goes through the same signature check as production; this one only works locally.
-    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "dev-local-auth-token")
+    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", DEV_TWILIO_AUTH_TOKEN)
 
 
 class TestingConfig(Config):
@@ -856,13 +858,41 @@ def pagination_problems(settings) -> list[str]:
     ]
 
 
+def is_guessable_secret_key(settings) -> bool:
+    secret = settings.get("SECRET_KEY") or ""
+    return secret == INSECURE_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether WEB_HOST listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def public_development_secrets(settings) -> list[str]:
+    """The settings still holding a value printed in this file while the server listens on
+    a public address (WEB_HOST) outside production: with the default SECRET_KEY anyone can
+    forge a staff member's session cookie, with the development Twilio token anyone can
+    sign webhooks. Production refuses the first (production_problems) and has no second."""
+    host = settings.get("WEB_HOST") or "127.0.0.1"
+    if settings.get("APP_ENV") == "production" or is_loopback_host(host):
+        return []
+    public = []
+    if is_guessable_secret_key(settings):
+        public.append("SECRET_KEY")
+    if settings.get("TWILIO_AUTH_TOKEN") == DEV_TWILIO_AUTH_TOKEN:
+        public.append("TWILIO_AUTH_TOKEN")
+    return public
+
+
 def production_problems(settings) -> list[str]:
     """What stops a production app from starting: settings that would make it insecure."""
     if settings.get("APP_ENV") != "production":
         return []
     problems = []
-    secret = settings.get("SECRET_KEY") or ""
-    if secret == INSECURE_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH:
+    if is_guessable_secret_key(settings):
         problems.append(
             f"SECRET_KEY must be set to a random value of {MIN_SECRET_KEY_LENGTH}+ characters"
         )

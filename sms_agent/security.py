@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 
 from flask import Flask, Request, abort, current_app, request, session
@@ -26,6 +27,10 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_talisman import DENY, Talisman
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import Headers
+
+from config import public_development_secrets
+
+log = logging.getLogger("sms_agent.security")
 
 #: Called by machines inside the deployment, often over plain HTTP (Twilio's signed webhooks
 #: through the proxy, health checks, Prometheus): never redirected to https.
@@ -181,6 +186,30 @@ class HeadersPolicy(Talisman):
         self._set_content_security_policy_headers(headers, options)
         self._set_referrer_policy_headers(headers)
         return list(headers.items())
+
+
+def warn_of_public_development_secrets(config) -> None:
+    """Name, as the app starts, the public development secrets a server listening on a
+    public address still uses. Only a warning: a container's development server listens
+    on 0.0.0.0 to be reached from its own host."""
+    public = public_development_secrets(config)
+    if public:
+        log.warning(
+            "listening on a public address (WEB_HOST=%s) with APP_ENV=%s and the development"
+            " %s, whose values are published with the code: anyone can forge %s. Set"
+            " APP_ENV=production with your own secrets, or WEB_HOST=127.0.0.1",
+            config["WEB_HOST"],
+            config["APP_ENV"],
+            " and ".join(public),
+            " and ".join(_FORGED_WITH[name] for name in public),
+        )
+
+
+#: What a stranger can forge with each public development secret.
+_FORGED_WITH = {
+    "SECRET_KEY": "a staff member's session cookie",
+    "TWILIO_AUTH_TOKEN": "Twilio's webhooks",
+}
 
 
 def kept_by_no_cache_for_staff(response):

@@ -620,3 +620,36 @@ def test_json_columns_are_jsonb_on_postgresql(app):
         )
     ).scalar()
     assert kind == "jsonb"
+
+
+def development_app(**settings):
+    """An app on the development settings a fresh clone runs with, and `settings`."""
+    return create_app(config.DevelopmentConfig, SQLALCHEMY_DATABASE_URI="sqlite://", **settings)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "sms.example.com"])
+def test_a_development_server_on_a_public_address_warns_of_its_public_secrets(caplog, host):
+    """Regression: with APP_ENV left at development, gunicorn listening on WEB_HOST=0.0.0.0
+    signed staff sessions with the SECRET_KEY printed in config.py (anyone could forge an
+    admin's cookie) and accepted webhooks signed with the development Twilio token, without
+    a word."""
+    development_app(WEB_HOST=host)
+
+    [warning] = [r for r in caplog.records if "public address" in r.getMessage()]
+    said = warning.getMessage()
+    assert warning.levelname == "WARNING"
+    assert "SECRET_KEY" in said and "TWILIO_AUTH_TOKEN" in said and "APP_ENV=production" in said
+    assert config.INSECURE_SECRET_KEY not in said  # names the setting, never the secret
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_a_development_server_on_this_machine_only_says_nothing(caplog, host):
+    development_app(WEB_HOST=host)
+    assert "public address" not in caplog.text
+
+
+def test_a_development_server_with_its_own_secrets_says_nothing_on_a_public_address(caplog):
+    development_app(
+        WEB_HOST="0.0.0.0", SECRET_KEY=secrets.token_hex(32), TWILIO_AUTH_TOKEN="an-own-token"
+    )
+    assert "public address" not in caplog.text
