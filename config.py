@@ -549,6 +549,9 @@ class Config:
     PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR", unset_blank=True)
     # When set, /metrics answers only a scrape that sends it as a bearer token.
     METRICS_TOKEN = env_str("METRICS_TOKEN")
+    # Seconds /readyz keeps its answer (ops/health.py): anyone may call it, and each probe
+    # connects to the database and the broker.
+    READYZ_CACHE_SECONDS = 1.0
     # A young garbage collection every this many new objects in web and worker processes
     # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
@@ -772,6 +775,7 @@ class TestingConfig(Config):
     # instead of skipping them.
     CI = env_bool("CI", False)
     RETRY_BACKOFF_SECONDS = 0.0
+    READYZ_CACHE_SECONDS = 0.0  # tests that keep the answer say so
     CELERY_BROKER_URL = "memory://"
     TWILIO_ACCOUNT_SID = "AC" + "0" * 32
     TWILIO_AUTH_TOKEN = "test-auth-token"
