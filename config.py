@@ -878,12 +878,11 @@ def is_loopback_host(host: str) -> bool:
 
 
 def public_development_secrets(settings) -> list[str]:
-    """The settings still holding a value printed in this file while the server listens on
-    a public address (WEB_HOST) outside production: with the default SECRET_KEY anyone can
-    forge a staff member's session cookie, with the development Twilio token anyone can
-    sign webhooks. Production refuses the first (production_problems) and has no second."""
-    host = settings.get("WEB_HOST") or "127.0.0.1"
-    if settings.get("APP_ENV") == "production" or is_loopback_host(host):
+    """The settings of a development server still holding a value printed in this file:
+    with the default SECRET_KEY anyone who reaches it can forge a staff member's session
+    cookie, with the development Twilio token sign webhooks. Production refuses the first
+    (production_problems) and has no second; the tests' app is reached by no one."""
+    if settings.get("APP_ENV") != "development":
         return []
     public = []
     if is_guessable_secret_key(settings):

@@ -52,7 +52,7 @@ def register_startup_warnings(app: Flask) -> None:
 
     warn_of_unpriced_models(app.config)
     warn_of_a_program_notice_carriers_frown_on(app.config)
-    warn_of_public_development_secrets(app.config)
+    warn_of_public_development_secrets(app)
 
 
 def register_proxy(app: Flask) -> None:

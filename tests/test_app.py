@@ -653,3 +653,23 @@ def test_a_development_server_with_its_own_secrets_says_nothing_on_a_public_addr
         WEB_HOST="0.0.0.0", SECRET_KEY=secrets.token_hex(32), TWILIO_AUTH_TOKEN="an-own-token"
     )
     assert "public address" not in caplog.text
+
+
+def test_a_development_server_reached_from_another_machine_warns_once(caplog):
+    """Regression: `flask run --host 0.0.0.0` (or a container's port published) serves the
+    development secrets to the network while WEB_HOST still says 127.0.0.1, so nothing was
+    said at start-up. The first request from another machine names them."""
+    client = development_app().test_client()
+    client.get("/healthz", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert "another machine" not in caplog.text
+
+    for _ in range(3):
+        client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"})
+    [warning] = [r for r in caplog.records if "another machine" in r.getMessage()]
+    assert "203.0.113.5" in warning.getMessage() and "SECRET_KEY" in warning.getMessage()
+
+
+def test_a_testing_app_reached_from_elsewhere_says_nothing(caplog):
+    client = create_app(TestingConfig).test_client()
+    client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"})
+    assert "another machine" not in caplog.text
