@@ -494,6 +494,8 @@ POOL_SIZE_CAP = 8
 
 #: The development default; production refuses to start with it (or with no key at all).
 INSECURE_SECRET_KEY = "dev-insecure-secret-key"
+#: With no Twilio account, the development webhooks' signing key: public, like the one above.
+DEV_TWILIO_AUTH_TOKEN = "dev-local-auth-token"
 #: Shorter keys are guessable; `python -c "import secrets; print(secrets.token_hex(32))"`.
 MIN_SECRET_KEY_LENGTH = 32
 
@@ -547,6 +549,9 @@ class Config:
     PROMETHEUS_MULTIPROC_DIR = env_directory("PROMETHEUS_MULTIPROC_DIR", unset_blank=True)
     # When set, /metrics answers only a scrape that sends it as a bearer token.
     METRICS_TOKEN = env_str("METRICS_TOKEN")
+    # Seconds /readyz keeps its answer (ops/health.py): anyone may call it, and each probe
+    # connects to the database and the broker.
+    READYZ_CACHE_SECONDS = 1.0
     # A young garbage collection every this many new objects in web and worker processes
     # (ops/collector.py; Python's default is 700); 0 leaves Python's settings alone.
     GC_GEN0_THRESHOLD = env_int("GC_GEN0_THRESHOLD", 50_000)
@@ -733,6 +738,8 @@ class Config:
     )
     API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_rate("API_RATE_AUTHENTICATED", "1000/hour")
+    # An API token stops working this many days after it was made; 0: only revoking does.
+    API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 0)
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
     API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 
@@ -753,7 +760,7 @@ class DevelopmentConfig(Config):
     APP_ENV = "development"
     # With no Twilio account, webhooks still need a signing key so that `flask sms simulate`
     # goes through the same signature check as production; this one only works locally.
-    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "dev-local-auth-token")
+    TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", DEV_TWILIO_AUTH_TOKEN)
 
 
 class TestingConfig(Config):
@@ -770,6 +777,7 @@ class TestingConfig(Config):
     # instead of skipping them.
     CI = env_bool("CI", False)
     RETRY_BACKOFF_SECONDS = 0.0
+    READYZ_CACHE_SECONDS = 0.0  # tests that keep the answer say so
     CELERY_BROKER_URL = "memory://"
     TWILIO_ACCOUNT_SID = "AC" + "0" * 32
     TWILIO_AUTH_TOKEN = "test-auth-token"
@@ -856,13 +864,40 @@ def pagination_problems(settings) -> list[str]:
     ]
 
 
+def is_guessable_secret_key(settings) -> bool:
+    secret = settings.get("SECRET_KEY") or ""
+    return secret == INSECURE_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether WEB_HOST listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def public_development_secrets(settings) -> list[str]:
+    """The settings of a development server still holding a value printed in this file:
+    with the default SECRET_KEY anyone who reaches it can forge a staff member's session
+    cookie, with the development Twilio token sign webhooks. Production refuses the first
+    (production_problems) and has no second; the tests' app is reached by no one."""
+    if settings.get("APP_ENV") != "development":
+        return []
+    public = []
+    if is_guessable_secret_key(settings):
+        public.append("SECRET_KEY")
+    if settings.get("TWILIO_AUTH_TOKEN") == DEV_TWILIO_AUTH_TOKEN:
+        public.append("TWILIO_AUTH_TOKEN")
+    return public
+
+
 def production_problems(settings) -> list[str]:
     """What stops a production app from starting: settings that would make it insecure."""
     if settings.get("APP_ENV") != "production":
         return []
     problems = []
-    secret = settings.get("SECRET_KEY") or ""
-    if secret == INSECURE_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH:
+    if is_guessable_secret_key(settings):
         problems.append(
             f"SECRET_KEY must be set to a random value of {MIN_SECRET_KEY_LENGTH}+ characters"
         )

@@ -44,13 +44,15 @@ def register_logging(app: Flask) -> None:
 
 
 def register_startup_warnings(app: Flask) -> None:
-    """Settings that work but cost money or break a carrier's rules are named in the log
-    once, as the app starts, rather than found on the bill."""
+    """Settings that work but cost money, break a carrier's rules or publish the server's
+    secrets are named in the log once, as the app starts, rather than found on the bill."""
     from .costs.prices import warn_of_unpriced_models
     from .notices import warn_of_a_program_notice_carriers_frown_on
+    from .security import warn_of_public_development_secrets
 
     warn_of_unpriced_models(app.config)
     warn_of_a_program_notice_carriers_frown_on(app.config)
+    warn_of_public_development_secrets(app)
 
 
 def register_proxy(app: Flask) -> None:

@@ -19,13 +19,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
+import threading
 
 from flask import Flask, Request, abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_talisman import DENY, Talisman
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import Headers
+
+from config import is_loopback_host, public_development_secrets
+
+log = logging.getLogger("sms_agent.security")
 
 #: Called by machines inside the deployment, often over plain HTTP (Twilio's signed webhooks
 #: through the proxy, health checks, Prometheus): never redirected to https.
@@ -197,6 +203,46 @@ class HeadersPolicy(Talisman):
         self._set_content_security_policy_headers(headers, options)
         self._set_referrer_policy_headers(headers)
         return list(headers.items())
+
+
+def warn_of_public_development_secrets(app: Flask) -> None:
+    """Name the public development secrets a server reachable from other machines still
+    uses: as it starts when WEB_HOST is a public address, else at the first request from
+    another machine (`flask run --host 0.0.0.0`, a container's published port). Only a
+    warning: a container's development server listens on 0.0.0.0 to be reached at all."""
+    public = public_development_secrets(app.config)
+    if not public:
+        return
+    if not is_loopback_host(app.config["WEB_HOST"]):
+        _warn_of(public, f"listening on a public address (WEB_HOST={app.config['WEB_HOST']})")
+        return
+    warned = threading.Event()
+
+    def warn_of_a_caller_from_another_machine() -> None:
+        if warned.is_set() or is_loopback_host(request.remote_addr or "127.0.0.1"):
+            return
+        warned.set()
+        _warn_of(public, f"reached from another machine ({request.remote_addr})")
+
+    app.before_request(warn_of_a_caller_from_another_machine)
+
+
+def _warn_of(public: list[str], where: str) -> None:
+    log.warning(
+        "%s with APP_ENV=development and the development %s, whose values are published"
+        " with the code: anyone can forge %s. Set APP_ENV=production with your own secrets,"
+        " or serve on 127.0.0.1 only",
+        where,
+        " and ".join(public),
+        " and ".join(_FORGED_WITH[name] for name in public),
+    )
+
+
+#: What a stranger can forge with each public development secret.
+_FORGED_WITH = {
+    "SECRET_KEY": "a staff member's session cookie",
+    "TWILIO_AUTH_TOKEN": "Twilio's webhooks",
+}
 
 
 def kept_by_no_cache_for_staff(response):

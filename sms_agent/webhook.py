@@ -11,9 +11,13 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from . import inbound, jobs, outbound
 from .extensions import DATABASE_BUSY, db
+from .ops.logs import Occasional
+from .ops.metrics import BAD_SIGNATURES
 from .vendors.twilio import CALLBACK_REFERENCE
 
 log = logging.getLogger("sms_agent.webhook")
+#: Anyone can post a badly signed webhook: said once a minute, counted every time.
+bad_signature_log = Occasional(log)
 
 bp = Blueprint("webhook", __name__, url_prefix="/sms")
 
@@ -36,9 +40,13 @@ def verify_signature() -> None:
     token = current_app.config.get("TWILIO_AUTH_TOKEN") or ""
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token or not signature:
+        BAD_SIGNATURES.labels(path=request.path).inc()
         abort(403, "missing Twilio signature")
     if not is_signed_by_twilio(token, signed_url(), request.form, signature):
-        log.warning("rejected %s: bad Twilio signature for %s", request.path, signed_url())
+        BAD_SIGNATURES.labels(path=request.path).inc()
+        bad_signature_log.warning(
+            "rejected %s: bad Twilio signature for %s", request.path, signed_url()
+        )
         abort(403, "invalid Twilio signature")
 
 

@@ -620,3 +620,56 @@ def test_json_columns_are_jsonb_on_postgresql(app):
         )
     ).scalar()
     assert kind == "jsonb"
+
+
+def development_app(**settings):
+    """An app on the development settings a fresh clone runs with, and `settings`."""
+    return create_app(config.DevelopmentConfig, SQLALCHEMY_DATABASE_URI="sqlite://", **settings)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "sms.example.com"])
+def test_a_development_server_on_a_public_address_warns_of_its_public_secrets(caplog, host):
+    """Regression: with APP_ENV left at development, gunicorn listening on WEB_HOST=0.0.0.0
+    signed staff sessions with the SECRET_KEY printed in config.py (anyone could forge an
+    admin's cookie) and accepted webhooks signed with the development Twilio token, without
+    a word."""
+    development_app(WEB_HOST=host)
+
+    [warning] = [r for r in caplog.records if "public address" in r.getMessage()]
+    said = warning.getMessage()
+    assert warning.levelname == "WARNING"
+    assert "SECRET_KEY" in said and "TWILIO_AUTH_TOKEN" in said and "APP_ENV=production" in said
+    assert config.INSECURE_SECRET_KEY not in said  # names the setting, never the secret
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_a_development_server_on_this_machine_only_says_nothing(caplog, host):
+    development_app(WEB_HOST=host)
+    assert "public address" not in caplog.text
+
+
+def test_a_development_server_with_its_own_secrets_says_nothing_on_a_public_address(caplog):
+    development_app(
+        WEB_HOST="0.0.0.0", SECRET_KEY=secrets.token_hex(32), TWILIO_AUTH_TOKEN="an-own-token"
+    )
+    assert "public address" not in caplog.text
+
+
+def test_a_development_server_reached_from_another_machine_warns_once(caplog):
+    """Regression: `flask run --host 0.0.0.0` (or a container's port published) serves the
+    development secrets to the network while WEB_HOST still says 127.0.0.1, so nothing was
+    said at start-up. The first request from another machine names them."""
+    client = development_app().test_client()
+    client.get("/healthz", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert "another machine" not in caplog.text
+
+    for _ in range(3):
+        client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"})
+    [warning] = [r for r in caplog.records if "another machine" in r.getMessage()]
+    assert "203.0.113.5" in warning.getMessage() and "SECRET_KEY" in warning.getMessage()
+
+
+def test_a_testing_app_reached_from_elsewhere_says_nothing(caplog):
+    client = create_app(TestingConfig).test_client()
+    client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"})
+    assert "another machine" not in caplog.text

@@ -178,3 +178,31 @@ def test_a_worker_takes_no_job_until_the_migrations_are_applied(tmp_path, caplog
     assert started.wait(10)  # it takes jobs once migrated
     with app.app_context():
         db.engine.dispose()
+
+
+def test_readyz_probes_at_most_once_a_second_whoever_asks(database_url, caplog, monkeypatch):
+    """Regression: /readyz is open to anyone, and each call opened a connection to the
+    broker and the database (during an outage, held a web thread for their timeouts and
+    logged a WARNING): a stranger's loop of probes cost as many connections and log lines.
+    The answer is now kept for a second; probes within it get that answer."""
+    import sms_agent.ops.health as health
+
+    now = [time.monotonic()]
+    monkeypatch.setattr(health.time, "monotonic", lambda: now[0])
+    app = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        CELERY_BROKER_URL=UNREACHABLE_REDIS,
+        READYZ_CACHE_SECONDS=1.0,
+    )
+    client = app.test_client()
+    answers = [client.get("/readyz") for _ in range(20)]
+    assert {(a.status_code, a.json["checks"]["broker"]) for a in answers} == {(503, "unreachable")}
+    assert caplog.text.count("not ready: broker") == 1
+
+    now[0] += 1.0
+    app.config["CELERY_BROKER_URL"] = "memory://"  # the broker is back
+    app.extensions["celery"].conf.broker_url = "memory://"
+    assert client.get("/readyz").status_code == 200
+    with app.app_context():
+        db.engine.dispose()

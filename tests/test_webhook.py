@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
@@ -932,3 +933,38 @@ def test_storing_an_sms_from_a_known_texter_takes_three_statements(app, client, 
     # SQLite has no row lock: the transaction takes its write lock up front instead.
     lock = ["BEGIN"] if db.engine.dialect.name == "sqlite" else []
     assert first_words == [*lock, "SELECT", "UPDATE", "INSERT"]
+
+
+def bad_signature_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "bad Twilio signature" in r.getMessage()]
+
+
+def refused_signatures(path: str) -> float:
+    return REGISTRY.get_sample_value("sms_webhook_bad_signatures_total", {"path": path}) or 0.0
+
+
+def test_a_flood_of_badly_signed_webhooks_is_counted_but_logged_once_a_minute(
+    client, caplog, monkeypatch
+):
+    """Regression: every webhook with a wrong signature logged a WARNING of its own, so
+    anyone could fill the logs (and bury the lines that matter) by posting junk to
+    /sms/inbound. Each one is still counted; the log says so once a minute, with how many."""
+    import sms_agent.ops.logs as logs
+
+    now = [logs.time.monotonic() + 10**6]  # past any line an earlier test said
+    monkeypatch.setattr(logs.time, "monotonic", lambda: now[0])
+    before = refused_signatures("/sms/inbound"), refused_signatures("/sms/status")
+    wrong = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+
+    for _ in range(30):
+        assert client.post("/sms/inbound", data=inbound_form(), headers=wrong).status_code == 403
+    assert client.post("/sms/status", data={}, headers=wrong).status_code == 403
+    assert client.post("/sms/inbound", data=inbound_form()).status_code == 403  # unsigned
+    assert len(bad_signature_lines(caplog)) == 1
+    assert refused_signatures("/sms/inbound") == before[0] + 31
+    assert refused_signatures("/sms/status") == before[1] + 1
+
+    now[0] += 61
+    client.post("/sms/inbound", data=inbound_form(), headers=wrong)
+    first, second = bad_signature_lines(caplog)
+    assert "and 30 more in the last 61s" in second

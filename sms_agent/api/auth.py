@@ -73,6 +73,12 @@ def _from_header(header: str) -> Principal | None:
     if token is None:
         request.environ[_ERROR_KEY] = "Invalid or revoked token."
         return None
+    days = current_app.config["API_TOKEN_DAYS"]
+    if days and utcnow() - token.created_at >= timedelta(days=days):
+        request.environ[_ERROR_KEY] = (
+            f"This token expired (tokens last {days} days): ask for a new one."
+        )
+        return None
     if token.staff_user is not None:
         staff = token.staff_user
         principal = Principal(

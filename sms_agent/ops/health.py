@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
+import time
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app
@@ -27,12 +29,45 @@ def healthz():
     return {"status": "ok"}
 
 
+class _KeptAnswer:
+    """/readyz's last answer and when it was made; one probe runs at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answer: tuple[dict, int] | None = None
+        self.made_at = -math.inf
+
+
+@bp.record_once
+def _keep_answers(state) -> None:
+    state.app.extensions["readyz"] = _KeptAnswer()
+
+
 @bp.get("/readyz")
 def readyz():
     """Ready to take traffic: the database answers SELECT 1 (and has been migrated) and the
     broker accepts a connection. 503 names what failed in a word, so the proxy stops routing
     here meanwhile; the driver's own words (hosts, users, database names) go to the log only,
-    since anyone may ask."""
+    since anyone may ask.
+
+    Since anyone may ask, an answer is kept for READYZ_CACHE_SECONDS: each probe opens a
+    connection to the database and the broker (during an outage, waits out their timeouts
+    and logs a WARNING), and a stranger's loop of probes cost as many. One probe runs at a
+    time; one that arrives meanwhile gets the last answer, or waits for this one if there
+    is none yet."""
+    kept = current_app.extensions["readyz"]
+    if not kept.lock.acquire(blocking=kept.answer is None):
+        return kept.answer
+    try:
+        if time.monotonic() - kept.made_at >= current_app.config["READYZ_CACHE_SECONDS"]:
+            kept.answer = _probe_readiness()
+            kept.made_at = time.monotonic()
+        return kept.answer
+    finally:
+        kept.lock.release()
+
+
+def _probe_readiness() -> tuple[dict, int]:
     database, broker = database_problem(), broker_problem()
     schema = None if database else _schema_problem_once()
     checks = {

@@ -15,6 +15,7 @@ import os
 import queue
 import re
 import threading
+import time
 import uuid
 
 from celery._state import get_current_task
@@ -52,6 +53,31 @@ def mask_phone_numbers(text: str) -> str:
 
 def mask_phone_numbers_in_url(text: str) -> str:
     return _PHONE_NUMBER_IN_URL.sub(lambda match: mask(match.group(0)), text)
+
+
+class Occasional:
+    """A warning said at most once every `seconds` in a process, for a line anyone can
+    cause (a badly signed webhook): a flood would fill the logs and bury the lines that
+    matter. The ones held back are counted and the next line said says how many; a metric
+    counts each one."""
+
+    def __init__(self, logger: logging.Logger, seconds: float = 60.0) -> None:
+        self.logger = logger
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._said_at: float | None = None
+        self._held = 0
+
+    def warning(self, message: str, *args) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._said_at is not None and now - self._said_at < self.seconds:
+                self._held += 1
+                return
+            held, since, self._held, self._said_at = self._held, self._said_at, 0, now
+        if held:
+            message += f" (and {held} more in the last {now - since:.0f}s)"
+        self.logger.warning(message, *args)
 
 
 class GunicornLogger(glogging.Logger):

@@ -52,6 +52,11 @@ INBOUND_MESSAGES = Counter(
     "Inbound SMS webhooks by outcome: task, keyword, duplicate or rejected.",
     ["outcome"],
 )
+BAD_SIGNATURES = Counter(
+    "sms_webhook_bad_signatures_total",
+    "Webhooks refused for a missing or wrong Twilio signature, by path.",
+    ["path"],
+)
 SMS_SENT = Counter("sms_sent_total", "SMS handed to the SMS backend, by kind.", ["kind"])
 REPLIES_SENT = Counter("sms_replies_sent_total", "Tasks answered with an SMS reply.")
 SEGMENTS_SENT = Counter("sms_segments_sent_total", "SMS segments sent (what the carrier bills).")

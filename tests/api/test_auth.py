@@ -195,3 +195,32 @@ def test_answers_carrying_texters_words_are_kept_by_no_cache(client, admin_heade
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert client.get(path).headers["Cache-Control"] == "no-store"  # the 401 too
+
+
+def token_made_days_ago(days: int) -> str:
+    key = make_token(make_staff(f"made-{days}-days-ago"))
+    token = ApiToken.find_active(key)
+    token.created_at = utcnow() - timedelta(days=days)
+    db.session.commit()
+    return key
+
+
+def test_a_token_older_than_api_token_days_is_refused_saying_it_expired(app, client):
+    """Regression: API tokens never expired, so a key left in an old laptop's shell history
+    or a departed contractor's script worked for ever unless someone remembered to revoke
+    it. With API_TOKEN_DAYS set, a key stops working that many days after it was made."""
+    app.config["API_TOKEN_DAYS"] = 30
+    old, young = token_made_days_ago(31), token_made_days_ago(29)
+
+    response = client.get("/api/users/", headers=token_header(old))
+    assert response.status_code == 401
+    assert response.get_json()["error"] == (
+        "This token expired (tokens last 30 days): ask for a new one."
+    )
+    assert client.get("/api/users/", headers=token_header(young)).status_code == 200
+
+
+def test_tokens_never_expire_unless_api_token_days_is_set(app, client):
+    assert app.config["API_TOKEN_DAYS"] == 0
+    key = token_made_days_ago(3650)
+    assert client.get("/api/users/", headers=token_header(key)).status_code == 200
