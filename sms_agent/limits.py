@@ -272,8 +272,9 @@ def _daily_cap(user: User, now: datetime) -> Admission | None:
     if cap is None:
         return None
     spent = _spent_today(now)
-    _alert_once(now.date(), spent, cap)
-    if spent < cap:
+    fits = _fits(spent, _this_answer(user), cap)
+    _alert_once(now.date(), spent, cap, answers_stop=not fits)
+    if fits:
         return None
     return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
 
@@ -310,13 +311,24 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     no query when DAILY_SPEND_CAP is unset."""
     now = now or utcnow()
     cap = daily_cap(now.date())
-    return cap is not None and _spent_today(now) >= cap
+    return cap is not None and not _fits(_spent_today(now), _this_answer(user), cap)
 
 
-def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
+def _fits(counted: Decimal, answer: Decimal, cap: Decimal) -> bool:
+    """Whether a cap has room for one more answer (`answer`, what it may cost) on top of
+    what it counts already (spent, and the answers under way): checking what was counted
+    alone admitted a text just under the cap, whose answer then took the spend past it.
+    A cap of 0 has no room, even for an answer priced at nothing."""
+    return counted < cap and counted + answer <= cap
+
+
+def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> None:
     """Each alert once a day, decided by a conditional UPDATE, so two processes that see
-    the spend cross a threshold at once send it once between them."""
-    due = [flag for flag, share in CAP_ALERTS.items() if spent >= cap * share]
+    the spend cross a threshold at once send it once between them. The 100% one goes when
+    answers stop (`answers_stop`: the cap has no room for the next answer), which may be
+    a little before the spend is the whole cap."""
+    reached = {"alerted_80": spent >= cap * CAP_ALERTS["alerted_80"], "alerted_100": answers_stop}
+    due = [flag for flag in CAP_ALERTS if reached[flag]]
     if not due:
         return
     if db.session.get(SpendDay, day) is None:
@@ -331,13 +343,15 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
         ).rowcount
         if claimed:
             share = int(CAP_ALERTS[flag] * 100)
-            alerts.alert_after_commit(
-                "daily_spend_cap",
-                f"spent {spent} USD today (answers under way included), {share}% of the "
-                f"daily cap of {cap} USD"
-                + ("; only keywords are answered until tomorrow" if share >= 100 else ""),
-                level=share,
-            )
+            said = f"spent {spent} USD today (answers under way included)"
+            if share < 100:
+                said += f", {share}% of the daily cap of {cap} USD"
+            else:
+                said += (
+                    f" of the daily cap of {cap} USD, which has no room for another answer; "
+                    "only keywords are answered until tomorrow"
+                )
+            alerts.alert_after_commit("daily_spend_cap", said, level=share)
 
 
 # -- the texter's monthly cap -------------------------------------------------------------
@@ -366,8 +380,9 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
 
 
 def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None:
-    """The monthly spend cap of the texter's tier, when they have cost that much this UTC
-    month (texts are refused `over_spend`); None when they have not, or their tier has none.
+    """The monthly spend cap of the texter's tier, when it has no room for their next
+    answer this UTC month (texts are refused `over_spend`); None when it has, or their tier
+    has none.
 
     Their requests still being answered count at what an answer may cost: a texter just
     under the cap who sent ten texts at once had all ten admitted, each checked before any
@@ -379,12 +394,17 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
     spent, in_flight = report.spent_and_in_flight(
         user.phone_number, report.month_start(now or utcnow())
     )
-    # A WhatsApp texter's answers are one message each: counted at the tier's SMS, a few
-    # texts at once far under the cap were refused and told the month's cap was reached.
-    answer = _answer_estimate(user.tier, user.phone_number, channels.is_whatsapp(user))
-    if spent + _in_flight_estimate(in_flight, answer) < cap:
+    answer = _this_answer(user)
+    if _fits(spent + _in_flight_estimate(in_flight, answer), answer, cap):
         return None
     return cap
+
+
+def _this_answer(user: User) -> Decimal:
+    """What the answer to a text from `user` may cost. A WhatsApp texter's answers are one
+    message each: counted at the tier's SMS, a few texts at once far under the cap were
+    refused and told the month's cap was reached."""
+    return _answer_estimate(user.tier, user.phone_number, channels.is_whatsapp(user))
 
 
 def _answer_estimate(tier: str, phone: str, whatsapp: bool) -> Decimal:
