@@ -288,14 +288,26 @@ def _spent_today(now: datetime) -> Decimal:
     (an enterprise texter refused while free ones were answered, a free one answered past
     the cap while enterprise answers were under way)."""
     spent, under_way = report.today_and_under_way(now)
+    return spent + _under_way_cost(under_way)
+
+
+def under_way_today(now: datetime | None = None) -> tuple[int, Decimal]:
+    """The answers under way that the daily cap counts, and what it counts them at (what
+    they may cost): what `flask spend today` shows beside the day's spend."""
+    under_way = report.today_and_under_way(now or utcnow())[1]
+    return sum(texter.in_flight.answers for texter in under_way), _under_way_cost(under_way)
+
+
+def _under_way_cost(under_way: list[report.UnderWay]) -> Decimal:
+    cost = Decimal(0)
     estimates: dict[tuple, Decimal] = {}
     for tier, channel, phone, in_flight in under_way:
         whatsapp = channel == Channel.WHATSAPP
         key = (tier, country_of(phone), whatsapp)
         if key not in estimates:
             estimates[key] = _answer_estimate(tier, phone, whatsapp)
-        spent += _in_flight_estimate(in_flight, estimates[key])
-    return spent
+        cost += _in_flight_estimate(in_flight, estimates[key])
+    return cost
 
 
 def _in_flight_estimate(in_flight: report.InFlight, answer: Decimal) -> Decimal:

@@ -340,7 +340,9 @@ def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, run
     text(client, "Another?")
     output = runner.invoke(args=["spend", "today"]).output
     assert output.startswith("Spent today: 0.900000 USD (SMS 0.000000, model 0.900000)")
-    under_way = "; 2 answers under way (the cap counts what each may cost);"
+    # Regression: the answers were counted, not what the cap counts them at (two free
+    # answers to the US, 0.025309 USD each), so the operator could not add up the refusal.
+    under_way = "; 2 answers under way, which the cap counts at 0.050618 USD;"
     assert f"{under_way} daily cap: 1.000000 USD" in output
 
 
