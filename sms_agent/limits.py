@@ -38,6 +38,9 @@ from .phones import mask
 
 log = logging.getLogger("sms_agent.limits")
 
+#: What one text may cost the spend caps unless told otherwise: its answer, no attachments.
+A_TEXT = report.InFlight(1)
+
 #: Alerts about the daily spend cap, by the share of the cap they fire at.
 CAP_ALERTS = {"alerted_80": Decimal("0.8"), "alerted_100": Decimal("1")}
 
@@ -52,9 +55,11 @@ class Admission:
     notice: str | None = None
 
 
-def admit(user: User, now: datetime | None = None) -> Admission:
+def admit(user: User, now: datetime | None = None, metadata: dict | None = None) -> Admission:
+    """`metadata`: what the text's task will keep, whose attachments (pictures, voice
+    notes) the spend caps count with its answer."""
     now = now or utcnow()
-    refused = cost_refusal(user, now)
+    refused = cost_refusal(user, now, report.request_of(metadata))
     if refused is not None:
         log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
         return refused
@@ -64,17 +69,22 @@ def admit(user: User, now: datetime | None = None) -> Admission:
     return Admission(window=window)
 
 
-def cost_refusal(user: User, now: datetime | None = None) -> Admission | None:
+def cost_refusal(
+    user: User, now: datetime | None = None, request: report.InFlight = A_TEXT
+) -> Admission | None:
     """The rules on what a texter may cost, all but the quota: `admit`'s, and alone those of
     a text answered with a how-to rather than the model (an empty text, a file we cannot
     read), whose SMS is paid for like an answer: a phone stuck resending one would cost an
-    SMS each without end. Refused: with the rule's notice the first time in its window."""
+    SMS each without end. `request` is what the spend caps must have room for: one answer,
+    and the attachments read before it. Refused: with the rule's notice the first time in
+    its window."""
     now = now or utcnow()
-    for rule in (_sender_rate, _daily_cap, _spend_cap):
-        refused = rule(user, now)
-        if refused is not None:
-            return refused
-    return None
+    refused = _sender_rate(user, now)
+    if refused is None:
+        refused = _daily_cap(user, now, request)
+    if refused is None:
+        refused = _spend_cap(user, now, request)
+    return refused
 
 
 def rate_refusal(user: User, now: datetime | None = None) -> Admission | None:
@@ -267,12 +277,12 @@ def daily_cap_lifts(now: datetime | None = None) -> datetime:
     return report.day_start(now or utcnow()) + timedelta(days=1)
 
 
-def _daily_cap(user: User, now: datetime) -> Admission | None:
+def _daily_cap(user: User, now: datetime, request: report.InFlight) -> Admission | None:
     cap = daily_cap(now.date())
     if cap is None:
         return None
     spent = _spent_today(now)
-    fits = _fits(spent, _this_answer(user), cap)
+    fits = _fits(spent, _in_flight_estimate(request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
     if fits:
         return None
@@ -379,11 +389,11 @@ def spend_cap_lifts(now: datetime | None = None) -> datetime:
     return first_of_next_month(now or utcnow())
 
 
-def _spend_cap(user: User, now: datetime) -> Admission | None:
+def _spend_cap(user: User, now: datetime, request: report.InFlight) -> Admission | None:
     """The cap's month is the UTC month the spend reports count, not the texter's: a month
     in their timezone moved with it, and moving east at a month's end, where the next one
     had begun, brought a fresh cap a day early."""
-    cap = spend_cap_reached(user, now)
+    cap = spend_cap_reached(user, now, request)
     if cap is None:
         return None
     return _refuse(
@@ -391,10 +401,12 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
     )
 
 
-def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None:
+def spend_cap_reached(
+    user: User, now: datetime | None = None, request: report.InFlight = A_TEXT
+) -> Decimal | None:
     """The monthly spend cap of the texter's tier, when it has no room for their next
-    answer this UTC month (texts are refused `over_spend`); None when it has, or their tier
-    has none.
+    request this UTC month (its answer, and the attachments read before it: texts are
+    refused `over_spend`); None when it has, or their tier has none.
 
     Their requests still being answered count at what an answer may cost: a texter just
     under the cap who sent ten texts at once had all ten admitted, each checked before any
@@ -407,7 +419,8 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
         user.phone_number, report.month_start(now or utcnow())
     )
     answer = _this_answer(user)
-    if _fits(spent + _in_flight_estimate(in_flight, answer), answer, cap):
+    this = _in_flight_estimate(request, answer)
+    if _fits(spent + _in_flight_estimate(in_flight, answer), this, cap):
         return None
     return cap
 

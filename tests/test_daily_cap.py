@@ -323,10 +323,22 @@ def test_a_voice_note_under_way_counts_with_its_transcription(app, client):
     notes sent together each passed the cap as a text would, and the day went past it."""
     app.config.update(DAILY_SPEND_CAP=D("1.00"))
     make_user(PHONE)
-    spent(PHONE, "0.85")
+    spent(PHONE, "0.80")
     for _note in range(3):
         text_with(client, "audio/amr")
     assert stored() == [("queued", None), ("queued", None), ("refused", "daily_cap")]
+
+
+def test_a_voice_note_whose_transcription_would_not_fit_under_the_daily_cap_is_refused(app, client):
+    """Regression: the text being admitted counted at its answer alone, not the voice note
+    transcribed before it (about 0.07 USD): 0.95 USD of a 1.00 cap spent, a voice note was
+    answered past the cap."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.95")
+    text_with(client, "audio/amr")
+    text(client, "And a plain question?")
+    assert stored() == [("refused", "daily_cap"), ("queued", None)]
 
 
 def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, runner):

@@ -104,6 +104,19 @@ def test_a_text_whose_answer_would_take_the_texter_past_the_cap_is_refused(app, 
     )
 
 
+def test_a_voice_note_whose_transcription_would_not_fit_under_the_cap_is_refused(app, client):
+    """Regression: a text was taken on when its answer fitted under the cap, though a voice
+    note is transcribed first, billed by the minute (the longest one, about 0.07 USD on
+    whisper-1, costs more than the answer): with 0.05 USD left a voice note was answered
+    for about 0.095, past the cap. A text without one still fits."""
+    app.config.update(SPEND_CAP_FREE=D("0.10"))
+    make_user(PHONE)
+    spent(PHONE, "0.05")
+    text_with(client, "audio/amr")
+    text(client, "And a plain question?")
+    assert stored() == [("refused", "over_spend"), ("queued", None)]
+
+
 def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(app, client):
     """Regression: a WhatsApp answer is one message (the rest waits for MORE), yet each
     still being answered counted at the tier's SMS segments, three times that on free
@@ -130,7 +143,7 @@ def test_pictures_under_way_count_with_the_tokens_the_model_reads_them_as(app, c
         MODEL_PRICES={"gpt-4o-mini": {"input": D("10"), "output": D("0.6")}},
     )
     make_user(PHONE)
-    spent(PHONE, "0.05")
+    spent(PHONE, "0.03")
     for _text in range(3):
         text_with(client, "image/jpeg", count=5, body="What is this?")
     assert stored() == [("queued", None), ("queued", None), ("refused", "over_spend")]

@@ -125,6 +125,13 @@ def _attachments(kind: str) -> sa.ColumnElement[int]:
     return sa.literal_column(query, sa.Integer)
 
 
+def request_of(metadata: dict | None) -> InFlight:
+    """A text about to be admitted as a request, counted as _attachments counts a stored
+    one's (from the metadata its task will keep): its answer and its attachments."""
+    kinds = [item.get("kind") for item in (metadata or {}).get("media", [])]
+    return InFlight(1, kinds.count(IMAGE), kinds.count(AUDIO))
+
+
 def _in_flight_counts() -> list[sa.ColumnElement[int]]:
     """InFlight's sums, over tasks selected under way."""
     return [
