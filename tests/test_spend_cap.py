@@ -27,7 +27,7 @@ from tests.admission import (
     text_on_whatsapp,
     text_with,
 )
-from tests.factories import make_staff, make_token, make_user
+from tests.factories import make_staff, make_task, make_token, make_user
 from tests.test_webhook import queued_jobs
 
 pytestmark = pytest.mark.usefixtures("mid_month_noon")
@@ -115,6 +115,27 @@ def test_a_voice_note_whose_transcription_would_not_fit_under_the_cap_is_refused
     text_with(client, "audio/amr")
     text(client, "And a plain question?")
     assert stored() == [("refused", "over_spend"), ("queued", None)]
+
+
+def test_an_answer_under_way_since_last_month_counts_against_this_months_cap(app):
+    """Regression: the answers under way were counted from the month's first moment, so
+    one asked a minute before midnight UTC on the 31st, paid for after it, counted in
+    neither month: a texter near the new month's cap was admitted again on top of it, as
+    the daily cap already counts yesterday's answers under way."""
+    app.config.update(SPEND_CAP_FREE=D("0.05"))
+    user = make_user(PHONE)
+    make_task(user, status="queued", created_at=datetime(2027, 1, 31, 23, 59, tzinfo=UTC))
+    db.session.add(
+        ModelCall(
+            user_phone=PHONE,
+            model="gpt-4o",
+            cost_usd=D("0.01"),
+            created_at=datetime(2027, 2, 1, tzinfo=UTC),
+        )
+    )
+    db.session.commit()
+    now = datetime(2027, 2, 1, 0, 1, tzinfo=UTC)
+    assert limits.admit(user, now).refusal is RefusalReason.OVER_SPEND
 
 
 def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(app, client):
