@@ -49,7 +49,7 @@ class UsdAmount(click.ParamType):
 @click.argument("amount", type=UsdAmount())
 def raise_cap(amount: Decimal) -> None:
     """Set today's daily spend cap to AMOUNT USD (until midnight UTC); texts are answered
-    again while today's spend is below it."""
+    again while it has room for their answers."""
     try:
         record = limits.raise_daily_cap(amount)
     except limits.NoDailyCap as exc:
