@@ -38,6 +38,9 @@ from .phones import mask
 
 log = logging.getLogger("sms_agent.limits")
 
+#: What one text may cost the spend caps unless told otherwise: its answer, no attachments.
+A_TEXT = report.InFlight(1)
+
 #: Alerts about the daily spend cap, by the share of the cap they fire at.
 CAP_ALERTS = {"alerted_80": Decimal("0.8"), "alerted_100": Decimal("1")}
 
@@ -52,9 +55,11 @@ class Admission:
     notice: str | None = None
 
 
-def admit(user: User, now: datetime | None = None) -> Admission:
+def admit(user: User, now: datetime | None = None, metadata: dict | None = None) -> Admission:
+    """`metadata`: what the text's task will keep, whose attachments (pictures, voice
+    notes) the spend caps count with its answer."""
     now = now or utcnow()
-    refused = cost_refusal(user, now)
+    refused = cost_refusal(user, now, report.request_of(metadata))
     if refused is not None:
         log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
         return refused
@@ -64,17 +69,22 @@ def admit(user: User, now: datetime | None = None) -> Admission:
     return Admission(window=window)
 
 
-def cost_refusal(user: User, now: datetime | None = None) -> Admission | None:
+def cost_refusal(
+    user: User, now: datetime | None = None, request: report.InFlight = A_TEXT
+) -> Admission | None:
     """The rules on what a texter may cost, all but the quota: `admit`'s, and alone those of
     a text answered with a how-to rather than the model (an empty text, a file we cannot
     read), whose SMS is paid for like an answer: a phone stuck resending one would cost an
-    SMS each without end. Refused: with the rule's notice the first time in its window."""
+    SMS each without end. `request` is what the spend caps must have room for: one answer,
+    and the attachments read before it. Refused: with the rule's notice the first time in
+    its window."""
     now = now or utcnow()
-    for rule in (_sender_rate, _daily_cap, _spend_cap):
-        refused = rule(user, now)
-        if refused is not None:
-            return refused
-    return None
+    refused = _sender_rate(user, now)
+    if refused is None:
+        refused = _daily_cap(user, now, request)
+    if refused is None:
+        refused = _spend_cap(user, now, request)
+    return refused
 
 
 def rate_refusal(user: User, now: datetime | None = None) -> Admission | None:
@@ -267,13 +277,14 @@ def daily_cap_lifts(now: datetime | None = None) -> datetime:
     return report.day_start(now or utcnow()) + timedelta(days=1)
 
 
-def _daily_cap(user: User, now: datetime) -> Admission | None:
+def _daily_cap(user: User, now: datetime, request: report.InFlight) -> Admission | None:
     cap = daily_cap(now.date())
     if cap is None:
         return None
     spent = _spent_today(now)
-    _alert_once(now.date(), spent, cap)
-    if spent < cap:
+    fits = _fits(spent, _in_flight_estimate(request, _this_answer(user)), cap)
+    _alert_once(now.date(), spent, cap, answers_stop=not fits)
+    if fits:
         return None
     return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
 
@@ -287,14 +298,26 @@ def _spent_today(now: datetime) -> Decimal:
     (an enterprise texter refused while free ones were answered, a free one answered past
     the cap while enterprise answers were under way)."""
     spent, under_way = report.today_and_under_way(now)
+    return spent + _under_way_cost(under_way)
+
+
+def under_way_today(now: datetime | None = None) -> tuple[int, Decimal]:
+    """The answers under way that the daily cap counts, and what it counts them at (what
+    they may cost): what `flask spend today` shows beside the day's spend."""
+    under_way = report.today_and_under_way(now or utcnow())[1]
+    return sum(texter.in_flight.answers for texter in under_way), _under_way_cost(under_way)
+
+
+def _under_way_cost(under_way: list[report.UnderWay]) -> Decimal:
+    cost = Decimal(0)
     estimates: dict[tuple, Decimal] = {}
     for tier, channel, phone, in_flight in under_way:
         whatsapp = channel == Channel.WHATSAPP
         key = (tier, country_of(phone), whatsapp)
         if key not in estimates:
             estimates[key] = _answer_estimate(tier, phone, whatsapp)
-        spent += _in_flight_estimate(in_flight, estimates[key])
-    return spent
+        cost += _in_flight_estimate(in_flight, estimates[key])
+    return cost
 
 
 def _in_flight_estimate(in_flight: report.InFlight, answer: Decimal) -> Decimal:
@@ -310,13 +333,24 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     no query when DAILY_SPEND_CAP is unset."""
     now = now or utcnow()
     cap = daily_cap(now.date())
-    return cap is not None and _spent_today(now) >= cap
+    return cap is not None and not _fits(_spent_today(now), _this_answer(user), cap)
 
 
-def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
+def _fits(counted: Decimal, answer: Decimal, cap: Decimal) -> bool:
+    """Whether a cap has room for one more answer (`answer`, what it may cost) on top of
+    what it counts already (spent, and the answers under way): checking what was counted
+    alone admitted a text just under the cap, whose answer then took the spend past it.
+    A cap of 0 has no room, even for an answer priced at nothing."""
+    return counted < cap and counted + answer <= cap
+
+
+def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> None:
     """Each alert once a day, decided by a conditional UPDATE, so two processes that see
-    the spend cross a threshold at once send it once between them."""
-    due = [flag for flag, share in CAP_ALERTS.items() if spent >= cap * share]
+    the spend cross a threshold at once send it once between them. The 100% one goes when
+    answers stop (`answers_stop`: the cap has no room for the next answer), which may be
+    a little before the spend is the whole cap."""
+    reached = {"alerted_80": spent >= cap * CAP_ALERTS["alerted_80"], "alerted_100": answers_stop}
+    due = [flag for flag in CAP_ALERTS if reached[flag]]
     if not due:
         return
     if db.session.get(SpendDay, day) is None:
@@ -331,13 +365,15 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal) -> None:
         ).rowcount
         if claimed:
             share = int(CAP_ALERTS[flag] * 100)
-            alerts.alert_after_commit(
-                "daily_spend_cap",
-                f"spent {spent} USD today (answers under way included), {share}% of the "
-                f"daily cap of {cap} USD"
-                + ("; only keywords are answered until tomorrow" if share >= 100 else ""),
-                level=share,
-            )
+            said = f"spent {spent} USD today (answers under way included)"
+            if share < 100:
+                said += f", {share}% of the daily cap of {cap} USD"
+            else:
+                said += (
+                    f" of the daily cap of {cap} USD, which has no room for another answer; "
+                    "only keywords are answered until tomorrow"
+                )
+            alerts.alert_after_commit("daily_spend_cap", said, level=share)
 
 
 # -- the texter's monthly cap -------------------------------------------------------------
@@ -353,11 +389,11 @@ def spend_cap_lifts(now: datetime | None = None) -> datetime:
     return first_of_next_month(now or utcnow())
 
 
-def _spend_cap(user: User, now: datetime) -> Admission | None:
+def _spend_cap(user: User, now: datetime, request: report.InFlight) -> Admission | None:
     """The cap's month is the UTC month the spend reports count, not the texter's: a month
     in their timezone moved with it, and moving east at a month's end, where the next one
     had begun, brought a fresh cap a day early."""
-    cap = spend_cap_reached(user, now)
+    cap = spend_cap_reached(user, now, request)
     if cap is None:
         return None
     return _refuse(
@@ -365,9 +401,12 @@ def _spend_cap(user: User, now: datetime) -> Admission | None:
     )
 
 
-def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None:
-    """The monthly spend cap of the texter's tier, when they have cost that much this UTC
-    month (texts are refused `over_spend`); None when they have not, or their tier has none.
+def spend_cap_reached(
+    user: User, now: datetime | None = None, request: report.InFlight = A_TEXT
+) -> Decimal | None:
+    """The monthly spend cap of the texter's tier, when it has no room for their next
+    request this UTC month (its answer, and the attachments read before it: texts are
+    refused `over_spend`); None when it has, or their tier has none.
 
     Their requests still being answered count at what an answer may cost: a texter just
     under the cap who sent ten texts at once had all ten admitted, each checked before any
@@ -379,12 +418,18 @@ def spend_cap_reached(user: User, now: datetime | None = None) -> Decimal | None
     spent, in_flight = report.spent_and_in_flight(
         user.phone_number, report.month_start(now or utcnow())
     )
-    # A WhatsApp texter's answers are one message each: counted at the tier's SMS, a few
-    # texts at once far under the cap were refused and told the month's cap was reached.
-    answer = _answer_estimate(user.tier, user.phone_number, channels.is_whatsapp(user))
-    if spent + _in_flight_estimate(in_flight, answer) < cap:
+    answer = _this_answer(user)
+    this = _in_flight_estimate(request, answer)
+    if _fits(spent + _in_flight_estimate(in_flight, answer), this, cap):
         return None
     return cap
+
+
+def _this_answer(user: User) -> Decimal:
+    """What the answer to a text from `user` may cost. A WhatsApp texter's answers are one
+    message each: counted at the tier's SMS, a few texts at once far under the cap were
+    refused and told the month's cap was reached."""
+    return _answer_estimate(user.tier, user.phone_number, channels.is_whatsapp(user))
 
 
 def _answer_estimate(tier: str, phone: str, whatsapp: bool) -> Decimal:

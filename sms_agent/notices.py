@@ -130,7 +130,7 @@ def usage_text(user: User) -> str:
     said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
     held = _held_until(user)
     if held and held[0] == "spend_cap":
-        return f"{said} and reached its usage limit: texts are not answered until {held[1]}."
+        return f"{said} and are at its usage limit: texts are not answered until {held[1]}."
     if held:
         # a texter asking why their texts go unanswered: "resets on" alone said nothing
         # of the pause
@@ -173,7 +173,7 @@ def spend_cap_text(user: User, now: datetime | None = None) -> str:
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
     return (
-        f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
+        f"You're at this month's usage limit of your {user.tier} plan. Texts are not "
         f"answered until {_lifts(user, now)}. Reply USAGE or HELP any time."
     )
 

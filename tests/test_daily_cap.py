@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from sms_agent import limits
 from sms_agent.extensions import db
-from sms_agent.models import SpendDay, Task, utcnow
+from sms_agent.models import SpendDay, Task, User, utcnow
 from sms_agent.notices import paused_text
 from tests.admission import (
     PHONE,
@@ -119,6 +119,20 @@ def test_texts_crossing_80_percent_in_two_processes_at_once_are_both_taken(
     assert results["status"] in (200, 201)
     assert stored() == [("queued", None)]
     assert alerts_posted(alert_hook, 0) == []  # the other process's to send
+
+
+def test_a_text_whose_answer_would_take_the_day_past_the_cap_is_refused(app, client, alert_hook):
+    """Regression: the daily cap counted the day's spend and the answers under way, not
+    the answer of the text being admitted, so each text just under the cap was answered
+    past it. Now a text is taken on only if its own answer fits too; the 100% alert says
+    answers stopped when they do, though the spend is not quite 100%."""
+    make_user(PHONE)
+    spent(PHONE, "0.99")
+    text(client, "Fits?")
+    assert stored() == [("refused", "daily_cap")]
+    assert notices(app) == ["paused"]
+    assert sorted(alert["level"] for alert in alerts_posted(alert_hook, 2)) == [80, 100]
+    assert limits.answers_paused(db.session.get(User, PHONE))
 
 
 def test_past_the_daily_cap_only_keywords_are_answered_until_staff_raise_it(
@@ -254,7 +268,7 @@ def test_texts_sent_at_once_do_not_all_pass_the_daily_cap_before_any_is_paid_for
     app.config.update(DAILY_SPEND_CAP=D("1.00"))
     make_user(PHONE)
     make_user("+15551230001")
-    spent(PHONE, "0.95")
+    spent(PHONE, "0.94")
     for n in range(3):
         text(client, f"Question {n}?")
         text(client, f"Question {n}?", phone="+15551230001")
@@ -272,22 +286,23 @@ def test_an_answer_under_way_counts_at_what_its_own_texter_may_cost(app, client)
     texter's (3 segments, about 0.025) when a free texter texted, so the free one was
     answered past the cap; and three free answers under way counted at the enterprise
     answer's when an enterprise texter texted, who was refused while the free ones were
-    answered. Who asks no longer changes whether the service is paused."""
+    answered. Who asks changes only what their own answer may cost."""
     app.config.update(DAILY_SPEND_CAP=D("1.00"))
     free, enterprise = "+15551230001", "+15551230002"
     make_user(free)
     make_user(enterprise, tier="enterprise")
-    spent(free, "0.85")
+    spent(free, "0.70")
+    for n in range(3):
+        text(client, f"Question {n}?", phone=free)
     text(client, "A long question?", phone=enterprise)
-    text(client, "Question?", phone=free)
-    assert stored() == [("queued", None), ("refused", "daily_cap")]
+    assert stored() == [("queued", None)] * 4
 
     db.session.execute(sa.update(Task).values(status="completed"))  # answered, for nothing
     db.session.commit()
-    for n in range(3):
-        text(client, f"Question {n}?", phone=free)
+    spent(free, "0.12")
     text(client, "Another long one?", phone=enterprise)
-    assert stored()[2:] == [("queued", None)] * 4
+    text(client, "Question?", phone=free)
+    assert stored()[4:] == [("queued", None), ("refused", "daily_cap")]
 
 
 def test_a_whatsapp_answer_under_way_counts_at_whatsapps_price_under_the_daily_cap(app, client):
@@ -308,10 +323,22 @@ def test_a_voice_note_under_way_counts_with_its_transcription(app, client):
     notes sent together each passed the cap as a text would, and the day went past it."""
     app.config.update(DAILY_SPEND_CAP=D("1.00"))
     make_user(PHONE)
-    spent(PHONE, "0.85")
+    spent(PHONE, "0.80")
     for _note in range(3):
         text_with(client, "audio/amr")
     assert stored() == [("queued", None), ("queued", None), ("refused", "daily_cap")]
+
+
+def test_a_voice_note_whose_transcription_would_not_fit_under_the_daily_cap_is_refused(app, client):
+    """Regression: the text being admitted counted at its answer alone, not the voice note
+    transcribed before it (about 0.07 USD): 0.95 USD of a 1.00 cap spent, a voice note was
+    answered past the cap."""
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    make_user(PHONE)
+    spent(PHONE, "0.95")
+    text_with(client, "audio/amr")
+    text(client, "And a plain question?")
+    assert stored() == [("refused", "daily_cap"), ("queued", None)]
 
 
 def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, runner):
@@ -320,12 +347,14 @@ def test_spend_today_shows_the_answers_under_way_the_cap_counts(app, client, run
     operator saw no reason for the refusals."""
     app.config.update(DAILY_SPEND_CAP=D("1.00"))
     make_user(PHONE)
-    spent(PHONE, "0.95")
+    spent(PHONE, "0.90")
     text(client, "Question?")
     text(client, "Another?")
     output = runner.invoke(args=["spend", "today"]).output
-    assert output.startswith("Spent today: 0.950000 USD (SMS 0.000000, model 0.950000)")
-    under_way = "; 2 answers under way (the cap counts what each may cost);"
+    assert output.startswith("Spent today: 0.900000 USD (SMS 0.000000, model 0.900000)")
+    # Regression: the answers were counted, not what the cap counts them at (two free
+    # answers to the US, 0.025309 USD each), so the operator could not add up the refusal.
+    under_way = "; 2 answers under way, which the cap counts at 0.050618 USD;"
     assert f"{under_way} daily cap: 1.000000 USD" in output
 
 

@@ -18,11 +18,11 @@ spend = ServiceGroup("spend", help="Spend and the daily spend cap.")
 def today() -> None:
     """Print today's spend (UTC day) and the answers under way against the daily cap."""
     spent = report.totals(report.day_start())
-    in_flight = sum(texter.in_flight.answers for texter in report.today_and_under_way()[1])
+    in_flight, counted_at = limits.under_way_today()
     under_way = ""
     if in_flight:
         answers = "answer" if in_flight == 1 else "answers"
-        under_way = f"; {in_flight} {answers} under way (the cap counts what each may cost)"
+        under_way = f"; {in_flight} {answers} under way, which the cap counts at {counted_at} USD"
     cap = limits.daily_cap()
     click.echo(
         f"Spent today: {spent['total_usd']} USD (SMS {spent['sms_usd']}, model "
@@ -49,7 +49,7 @@ class UsdAmount(click.ParamType):
 @click.argument("amount", type=UsdAmount())
 def raise_cap(amount: Decimal) -> None:
     """Set today's daily spend cap to AMOUNT USD (until midnight UTC); texts are answered
-    again while today's spend is below it."""
+    again while it has room for their answers."""
     try:
         record = limits.raise_daily_cap(amount)
     except limits.NoDailyCap as exc:

@@ -91,6 +91,9 @@ def spent_by(phone: str, since: datetime | None = None) -> Decimal:
 
 #: A request admitted whose answer has not cost anything yet.
 IN_FLIGHT = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+#: How long before a cap's day or month a request still under way may have been asked and
+#: be paid for within it (one asked just before midnight is paid for after it).
+ASKED_BEFORE = timedelta(days=1)
 
 
 #: Texts kept for staff while they hold the conversation: never answered, so a model call
@@ -125,6 +128,13 @@ def _attachments(kind: str) -> sa.ColumnElement[int]:
     return sa.literal_column(query, sa.Integer)
 
 
+def request_of(metadata: dict | None) -> InFlight:
+    """A text about to be admitted as a request, counted as _attachments counts a stored
+    one's (from the metadata its task will keep): its answer and its attachments."""
+    kinds = [item.get("kind") for item in (metadata or {}).get("media", [])]
+    return InFlight(1, kinds.count(IMAGE), kinds.count(AUDIO))
+
+
 def _in_flight_counts() -> list[sa.ColumnElement[int]]:
     """InFlight's sums, over tasks selected under way."""
     return [
@@ -140,7 +150,8 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, InFlight]
     a texter handed back to the AI was refused `over_spend` for them) and the SMS staff
     sent them (a texter staff wrote to at length was refused too), and how many of
     their requests since then are still being answered (queued or processing), whose cost
-    is not in it yet, with their attachments: in the same statement, one round trip."""
+    is not in it yet, with their attachments (those asked since a day before it too:
+    ASKED_BEFORE): in the same statement, one round trip."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(
         OutboundMessage.to_number == phone,
         OutboundMessage.created_at >= since,
@@ -155,7 +166,8 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, InFlight]
     )
     in_flight = (
         sa.select(*_in_flight_counts())
-        .where(Task.user_phone == phone, Task.created_at >= since, Task.status.in_(IN_FLIGHT))
+        .where(Task.user_phone == phone, Task.created_at >= since - ASKED_BEFORE)
+        .where(Task.status.in_(IN_FLIGHT))
         .subquery()
     )
     row = db.session.execute(
@@ -188,7 +200,7 @@ def today_and_under_way(now: datetime | None = None) -> tuple[Decimal, list[Unde
     under_way = (
         sa.select(User.tier, User.channel, Task.user_phone, *_in_flight_counts())
         .join(User, User.phone_number == Task.user_phone)
-        .where(Task.status.in_(IN_FLIGHT), Task.created_at >= today - timedelta(days=1))
+        .where(Task.status.in_(IN_FLIGHT), Task.created_at >= today - ASKED_BEFORE)
         .group_by(User.tier, User.channel, Task.user_phone)
         .subquery()
     )

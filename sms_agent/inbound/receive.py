@@ -168,7 +168,7 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    admission = limits.admit(user)
+    admission = limits.admit(user, metadata=media)
     if admission.refusal is not None:
         # A START under a refused picture is still confirmed, unless the refusal's notice
         # (which shows the texter subscribed) goes instead.
