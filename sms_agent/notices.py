@@ -37,9 +37,24 @@ def support_contact() -> str:
     return current_app.config["SUPPORT_CONTACT"] or f"{service()} support"
 
 
-def _reset_day(user: User) -> str:
+def _reset_day(user: User, language: str | None = None) -> str:
     when = quota.window_end(user).astimezone(ZoneInfo(user.timezone or "UTC"))
-    return f"{when:%b} {when.day}"
+    return _date(when, language)
+
+
+#: Months as French and Spanish write them short (the French "aout" as the 1990 spelling
+#: has it: û is not GSM-7), and how each writes a day: "Mar 1", "1 mars", "1 mar". Short,
+#: so the HELP that says until when answers are paused stays one segment.
+_MONTHS = {
+    "fr": "janv. févr. mars avr. mai juin juil. aout sept. oct. nov. déc.",
+    "es": "ene feb mar abr may jun jul ago sep oct nov dic",
+}
+
+
+def _date(when: datetime, language: str | None) -> str:
+    if language not in _MONTHS:
+        return f"{when:%b} {when.day}"
+    return f"{when.day} {_MONTHS[language].split()[when.month - 1]}"
 
 
 #: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
@@ -61,7 +76,7 @@ _HELP = {
         "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
         "Pueden aplicar tarifas.",
         "respuestas IA por texto. Quedan {left} de {limit}.",
-        "respuestas IA en pausa hasta {until}.",
+        "respuestas IA en pausa hasta el {until}.",
     ),
 }
 
@@ -73,7 +88,7 @@ def help_text(user: User) -> str:
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
     wording, answering, paused = _HELP.get(user.help_language, _HELP[None])
-    held = _held_until(user)
+    held = _held_until(user, user.help_language)
     answers = (
         paused.format(until=held[1])
         if held
@@ -119,33 +134,62 @@ def warn_of_a_program_notice_carriers_frown_on(config) -> None:
         )
 
 
-def usage_text(user: User) -> str:
+#: USAGE by the texter's language (User.help_language): what they used, then what holds
+#: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
+_USAGE = {
+    None: (
+        "You have used {used} of {limit} requests this month ({tier} plan)",
+        {
+            "spend_cap": "{said} and reached its usage limit: texts are not answered until "
+            "{until}.",
+            "paused": "{said}. {service} has paused answers until {until}.",
+            None: "{said}. Your quota resets on {until}.",
+        },
+    ),
+    "fr": (
+        "Vous avez utilisé {used} demandes sur {limit} ce mois-ci (forfait {tier})",
+        {
+            "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
+            "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
+            None: "{said}. Votre quota repart le {until}.",
+        },
+    ),
+    "es": (
+        "Has usado {used} de {limit} solicitudes este mes (plan {tier})",
+        {
+            "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
+            "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
+            None: "{said}. Tu cuota se renueva el {until}.",
+        },
+    ),
+}
+
+
+def usage_text(user: User, language: str | None = None) -> str:
     """Past the tier's monthly spend cap it says so, and when the cap lifts, rather than
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
-    texter only the requests they had left, as if they would be answered."""
+    texter only the requests they had left, as if they would be answered. While the daily
+    cap pauses answers it says until when: "resets on" alone said nothing of the pause to
+    a texter asking why their texts go unanswered."""
     limit = quota.monthly_limit(user.tier)
     if limit == 0:
         return no_requests_text(user)
     used = min(quota.used(user), limit)
-    said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
-    held = _held_until(user)
-    if held and held[0] == "spend_cap":
-        return f"{said} and reached its usage limit: texts are not answered until {held[1]}."
-    if held:
-        # a texter asking why their texts go unanswered: "resets on" alone said nothing
-        # of the pause
-        return f"{said}. {service()} has paused answers until {held[1]}."
-    return f"{said}. Your quota resets on {_reset_day(user)}."
+    said, endings = _USAGE.get(language, _USAGE[None])
+    held, until = _held_until(user, language) or (None, _reset_day(user, language))
+    return endings[held].format(
+        said=said.format(used=used, limit=limit, tier=user.tier), service=service(), until=until
+    )
 
 
-def _held_until(user: User) -> tuple[str, str] | None:
+def _held_until(user: User, language: str | None = None) -> tuple[str, str] | None:
     """Which spend cap holds the texter's answers now ("spend_cap", their tier's monthly
     one, or "paused", the service's daily one) and when it lifts, in their time; None when
     texts are answered."""
     if limits.spend_cap_reached(user) is not None:
-        return "spend_cap", _lifts(user)
+        return "spend_cap", _lifts(user, language=language)
     if limits.answers_paused(user):
-        return "paused", _in_their_time(user, limits.daily_cap_lifts())
+        return "paused", _in_their_time(user, limits.daily_cap_lifts(), language)
     return None
 
 
@@ -178,16 +222,16 @@ def spend_cap_text(user: User, now: datetime | None = None) -> str:
     )
 
 
-def _lifts(user: User, now: datetime | None = None) -> str:
+def _lifts(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """When the spend cap lifts, in the texter's time."""
-    return _in_their_time(user, limits.spend_cap_lifts(now))
+    return _in_their_time(user, limits.spend_cap_lifts(now), language)
 
 
-def _in_their_time(user: User, moment: datetime) -> str:
+def _in_their_time(user: User, moment: datetime, language: str | None = None) -> str:
     """A limit's midnight UTC, in the texter's time: "Feb 1", or "Jan 31 14:00"."""
     local = moment.astimezone(ZoneInfo(user.timezone or "UTC"))
     hour = "" if local.time() == time.min else f" {local:%H:%M}"
-    return f"{local:%b} {local.day}{hour}"
+    return f"{_date(local, language)}{hour}"
 
 
 def rate_limited_text(_user: User) -> str:
@@ -401,9 +445,15 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
     return setting == "all" or quota.is_upgrade(old_tier, new_tier)
 
 
+#: Notices written in the texter's language when it is known (User.help_language).
+IN_THEIR_LANGUAGE = frozenset({"usage"})
+
+
 def compose(kind: str, user: User) -> str:
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
+    if kind in IN_THEIR_LANGUAGE:
+        return NOTICES[kind](user, user.help_language)
     return NOTICES[kind](user)
 
 

@@ -10,7 +10,7 @@ import config
 from sms_agent import create_app, jobs, notices, outbound, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, User, utcnow
+from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.vendors.twilio import OutboxBackend
 from tests.broker import drained
 from tests.factories import ESTABLISHED, make_task, make_user
@@ -113,15 +113,19 @@ def test_a_tier_with_no_requests_is_not_told_it_used_them_up_or_that_they_come_b
     ]
 
 
+@pytest.mark.parametrize("language", [None, "fr", "es"])
 @pytest.mark.parametrize("kind", sorted(notices.NOTICES))
-def test_every_notice_fits_one_sms(app, kind):
-    """One segment even with the longest numbers: a five-digit quota, a long month."""
+def test_every_notice_fits_one_sms(app, kind, language):
+    """One segment even with the longest numbers: a five-digit quota, a long month; in
+    each language a texter's notices may be written in."""
     app.config.update(QUOTA_ENTERPRISE=99999, SEGMENTS_ENTERPRISE=99)
     reset = utcnow().replace(month=9, day=30, hour=12)
     opted_out = utcnow() if kind == "opt_out" else None
-    notices.send_notice(
-        make_user(tier="enterprise", rate_limit_reset=reset, opted_out_at=opted_out), kind
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    user = make_user(
+        tier="enterprise", rate_limit_reset=reset, opted_out_at=opted_out, service_state=state
     )
+    notices.send_notice(user, kind)
     [sms] = outbox(kind)
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
@@ -148,12 +152,46 @@ def test_help_is_answered_in_the_language_it_was_asked_in(app, client, words, st
     assert english.body.startswith("SMS-to-AI Agent: AI answers by text.")
 
 
-def test_usage_past_the_spend_cap_fits_one_sms(app):
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (
+            "Combien de messages il me reste ?",
+            "Vous avez utilisé 3 demandes sur 100 ce mois-ci (forfait free). "
+            "Votre quota repart le 1 mars.",
+        ),
+        (
+            "¿Cuántos mensajes me quedan?",
+            "Has usado 3 de 100 solicitudes este mes (plan free). Tu cuota se renueva el 1 mar.",
+        ),
+    ],
+)
+def test_asking_how_much_is_left_in_french_or_spanish_is_answered_in_it(
+    app, client, words, expected
+):
+    """Regression: asked in French or Spanish, the question went to the model (which cannot
+    know, and took a request off the quota); it is USAGE, answered in the texter's language
+    in one GSM-7 segment, and the next notices come in it too."""
+    from datetime import UTC, datetime
+
+    make_user("+15551230000", monthly_requests=3, rate_limit_reset=datetime(2031, 3, 1, tzinfo=UTC))
+    text_in(client, words)
+    [usage] = outbox("usage")
+    assert usage.body == expected
+    assert (usage.segments, usage.encoding) == (1, "GSM-7")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 0
+
+
+@pytest.mark.parametrize("language", [None, "fr", "es"])
+def test_usage_past_the_spend_cap_fits_one_sms(app, language):
     app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
     user = make_user(tier="enterprise", monthly_requests=99999, timezone="Asia/Kolkata")
+    user.note_help_language(language)
     notices.send_notice(user, "usage")
     [sms] = outbox("usage")
-    assert "not answered until" in sms.body
+    assert {None: "not answered until", "fr": "pas de réponse avant", "es": "sin respuestas"}[
+        language
+    ] in sms.body
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
 

@@ -106,6 +106,10 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         user.note_opt_change(sid, keywords.language(body))
     if received.notice == "help":
         user.note_help_language(keywords.language(body))
+    elif received.notice == "usage" and (said_in := keywords.language(body)):
+        # Only a USAGE asked in words of French or Spanish: the word USAGE itself is what
+        # the French and Spanish HELP tell the texter to send.
+        user.note_help_language(said_in)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
 
