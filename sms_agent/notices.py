@@ -18,6 +18,7 @@ from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
 from .outbound.gsm import GSM_7, segment_count
+from .outbound.language import written_language
 from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
@@ -193,13 +194,21 @@ def _held_until(user: User, language: str | None = None) -> tuple[str, str] | No
     return None
 
 
-def quota_text(user: User) -> str:
+_QUOTA = {
+    None: "You've used all {limit} requests for this month. Your quota resets on {day}. "
+    "Reply USAGE to check it any time.",
+    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {day}. "
+    "Répondez USAGE pour le vérifier.",
+    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {day}. "
+    "Responde USAGE para consultarla.",
+}
+
+
+def quota_text(user: User, language: str | None = None) -> str:
     if quota.monthly_limit(user.tier) == 0:
         return no_requests_text(user)
-    return (
-        f"You've used all {quota.monthly_limit(user.tier)} requests for this month. "
-        f"Your quota resets on {_reset_day(user)}. Reply USAGE to check it any time."
-    )
+    wording = _QUOTA.get(language, _QUOTA[None])
+    return wording.format(limit=quota.monthly_limit(user.tier), day=_reset_day(user, language))
 
 
 def no_requests_text(user: User) -> str:
@@ -394,15 +403,30 @@ def handoff_ended_text(_user: User) -> str:
     )
 
 
-def declined_text(_user: User) -> str:
+_DECLINED = {
+    None: "Sorry, I can't answer that one. Please ask me something else.",
+    "fr": "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
+    "es": "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
+}
+
+
+def declined_text(_user: User, language: str | None = None) -> str:
     """The model could not answer this one (its provider's filter stopped it, or it needed
     a tool it does not have): said plainly, so the texter asks something else rather than
     sending the same again."""
-    return "Sorry, I can't answer that one. Please ask me something else."
+    return _DECLINED.get(language, _DECLINED[None])
 
 
-def apology_text(_user: User) -> str:
-    return "Sorry, something went wrong and I couldn't answer your message. Please try again later."
+_APOLOGY = {
+    None: "Sorry, something went wrong and I couldn't answer your message. Please try again later.",
+    "fr": "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
+    "Réessayez plus tard.",
+    "es": "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
+}
+
+
+def apology_text(_user: User, language: str | None = None) -> str:
+    return _APOLOGY.get(language, _APOLOGY[None])
 
 
 #: Notice kinds (stored as OutboundMessage.kind) and how each is worded.
@@ -445,15 +469,18 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
     return setting == "all" or quota.is_upgrade(old_tier, new_tier)
 
 
-#: Notices written in the texter's language when it is known (User.help_language).
-IN_THEIR_LANGUAGE = frozenset({"usage"})
+#: Notices written in French or Spanish to a texter known to write it.
+IN_THEIR_LANGUAGE = frozenset({"usage", "quota", "apology", "declined"})
 
 
-def compose(kind: str, user: User) -> str:
+def compose(kind: str, user: User, said: str | None = None) -> str:
+    """The notice `kind` for `user`; `said`: the text it answers, whose language (French
+    or Spanish, outbound/language.py) it is written in, else the texter's last known one
+    (User.help_language: a HELP, a USAGE or a refused text in those languages)."""
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
     if kind in IN_THEIR_LANGUAGE:
-        return NOTICES[kind](user, user.help_language)
+        return NOTICES[kind](user, written_language(said) or user.help_language)
     return NOTICES[kind](user)
 
 
@@ -586,7 +613,7 @@ def _send(
     try:
         outbound.send(
             user,
-            compose(kind, user),
+            compose(kind, user, task.sms_content if task else None),
             kind=kind,
             task=task,
             confirming_opt_out=confirming_opt_out,

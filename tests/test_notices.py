@@ -182,6 +182,75 @@ def test_asking_how_much_is_left_in_french_or_spanish_is_answered_in_it(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 0
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "Quelle est la capitale de la France ?",
+            "Vous avez utilisé vos 100 demandes de ce mois. Votre quota repart le 1 mars. "
+            "Répondez USAGE pour le vérifier.",
+        ),
+        (
+            "¿Cuál es la capital de Francia?",
+            "Has usado tus 100 solicitudes de este mes. Tu cuota se renueva el 1 mar. "
+            "Responde USAGE para consultarla.",
+        ),
+    ],
+)
+def test_a_question_over_the_quota_in_french_or_spanish_is_told_so_in_it(
+    app, client, question, expected
+):
+    """Regression: the quota's notice, the one most texters meet, was in English whatever
+    language the refused question was written in; and USAGE after it is answered in that
+    language too."""
+    from datetime import UTC, datetime
+
+    reset = datetime(2031, 3, 1, tzinfo=UTC)
+    make_user("+15551230000", monthly_requests=100, rate_limit_reset=reset)
+    text_in(client, question)
+    text_in(client, "USAGE")
+    [refused] = outbox("quota")
+    assert refused.body == expected
+    assert (refused.segments, refused.encoding) == (1, "GSM-7")
+    assert not outbox("usage")[0].body.startswith("You have used")
+
+
+@pytest.mark.parametrize(
+    ("kind", "question", "expected"),
+    [
+        (
+            "apology",
+            "Quelle est la capitale de la France ?",
+            "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
+            "Réessayez plus tard.",
+        ),
+        (
+            "apology",
+            "¿Cuál es la capital de Francia?",
+            "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
+        ),
+        (
+            "declined",
+            "Quelle est la capitale de la France ?",
+            "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
+        ),
+        (
+            "declined",
+            "¿Cuál es la capital de Francia?",
+            "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
+        ),
+        ("apology", "What is the capital of France?", notices.apology_text(None)),
+    ],
+)
+def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, question, expected):
+    """Regression: a texter who asked in French or Spanish was sent the apology and the
+    `declined` notice in English."""
+    notices.send_notice(make_user(), kind, task=make_task(sms_content=question))
+    [sms] = outbox(kind)
+    assert sms.body == expected
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
 @pytest.mark.parametrize("language", [None, "fr", "es"])
 def test_usage_past_the_spend_cap_fits_one_sms(app, language):
     app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)

@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..outbound import OUR_NUMBER
 from ..outbound.channels import note_whatsapp_number
+from ..outbound.language import written_language
 from ..phones import mask
 from . import keywords
 from .form import BadInbound, is_message_sid, parse_form, written_to
@@ -109,6 +110,9 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     elif received.notice == "usage" and (said_in := keywords.language(body)):
         # Only a USAGE asked in words of French or Spanish: the word USAGE itself is what
         # the French and Spanish HELP tell the texter to send.
+        user.note_help_language(said_in)
+    elif received.outcome in _REFUSALS and (said_in := written_language(body)):
+        # The refusal's notice goes out in a job that has only the texter's row.
         user.note_help_language(said_in)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
