@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -32,11 +33,18 @@ _WHOLE = {
 NOTHING = "There's no answer to continue yet. Text a question any time."
 
 
+#: How long before a RESET arrived an answer may have finished and still not have reached
+#: the texter when they sent it: an SMS takes seconds to reach a phone, and reading an
+#: answer, then texting RESET about it, takes longer than this.
+CROSSED_RESET = timedelta(seconds=30)
+
+
 def latest_answer(user: User) -> Task | None:
     """The texter's latest answer, unless RESET forgot it ("Your next message starts
-    fresh": MORE has nothing to continue then). An answer made after the RESET, to a
-    question sent just before it, reached the texter after "I've forgotten our
-    conversation", its "(Reply MORE)" with it: that one MORE continues."""
+    fresh": MORE has nothing to continue then). An answer that crossed the RESET (made
+    after it, to a question sent just before it, or finished just before it arrived, on
+    its way to the phone) reached the texter beside "I've forgotten our conversation", its
+    "(Reply MORE)" with it: that one MORE continues."""
     query = (
         sa.select(Task)
         .where(
@@ -49,7 +57,9 @@ def latest_answer(user: User) -> Task | None:
     )
     if user.context_reset_at is not None:
         reset = user.context_reset_at
-        query = query.where(sa.or_(Task.created_at > reset, Task.completed_at > reset))
+        query = query.where(
+            sa.or_(Task.created_at > reset, Task.completed_at > reset - CROSSED_RESET)
+        )
     return db.session.scalars(query).first()
 
 
