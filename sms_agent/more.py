@@ -31,6 +31,12 @@ _WHOLE = {
     "es": "Esa es toda la respuesta. Escribe otra pregunta cuando quieras.",
 }
 NOTHING = "There's no answer to continue yet. Text a question any time."
+#: NOTHING in the texter's language, when known (User.help_language).
+_NOTHING = {
+    None: NOTHING,
+    "fr": "Il n'y a pas encore de réponse à continuer. Envoyez une question quand vous voulez.",
+    "es": "No hay ninguna respuesta que continuar. Escribe una pregunta cuando quieras.",
+}
 
 
 #: How long before a RESET arrived an answer may have finished and still not have reached
@@ -110,7 +116,7 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     meta = (task.metadata_ or {}) if task else {}
     if not meta.get("more"):
         db.session.commit()
-        return task, whole_answer(task.sms_content) if task else NOTHING
+        return task, whole_answer(task.sms_content) if task else _NOTHING[user.help_language]
     kept_for = meta.get("more_channel") or Channel.SMS.value  # rests kept before it was noted
     shaped = outbound.plan(
         user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for

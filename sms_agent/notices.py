@@ -221,14 +221,22 @@ def no_requests_text(user: User) -> str:
     )
 
 
-def spend_cap_text(user: User, now: datetime | None = None) -> str:
+_SPEND_CAP = {
+    None: "You've reached this month's usage limit of your {tier} plan. Texts are not "
+    "answered until {until}. Reply USAGE or HELP any time.",
+    "fr": "Vous avez atteint la limite d'usage de ce mois de votre forfait {tier}. Pas de "
+    "réponse avant le {until}. Répondez USAGE ou AIDE.",
+    "es": "Llegaste al limite de uso de este mes de tu plan {tier}. Sin respuestas hasta el "
+    "{until}. Responde USAGE o AYUDA.",
+}
+
+
+def spend_cap_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    return (
-        f"You've reached this month's usage limit of your {user.tier} plan. Texts are not "
-        f"answered until {_lifts(user, now)}. Reply USAGE or HELP any time."
-    )
+    wording = _SPEND_CAP.get(language, _SPEND_CAP[None])
+    return wording.format(tier=user.tier, until=_lifts(user, now, language))
 
 
 def _lifts(user: User, now: datetime | None = None, language: str | None = None) -> str:
@@ -250,15 +258,23 @@ def rate_limited_text(_user: User) -> str:
     )
 
 
-def paused_text(user: User, now: datetime | None = None) -> str:
+_PAUSED = {
+    None: "{service} has paused answers until {until}. Please text again then. "
+    "Reply HELP for help.",
+    "fr": "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
+    "Répondez AIDE pour de l'aide.",
+    "es": "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
+    "entonces. Responde AYUDA para ayuda.",
+}
+
+
+def paused_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
     time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
     sooner)."""
-    return (
-        f"{service()} has paused answers until {_in_their_time(user, limits.daily_cap_lifts(now))}."
-        " Please text again then. Reply HELP for help."
-    )
+    until = _in_their_time(user, limits.daily_cap_lifts(now), language)
+    return _PAUSED.get(language, _PAUSED[None]).format(service=service(), until=until)
 
 
 def media_text(_user: User) -> str:
@@ -308,10 +324,18 @@ def no_vision_text(_user: User) -> str:
     )
 
 
-def empty_text(_user: User) -> str:
-    return (
-        "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for help."
-    )
+_EMPTY = {
+    None: "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for "
+    "help.",
+    "fr": "Votre texto était vide. Envoyez-moi une question, p. ex. Qu'est-ce que le DNS ? "
+    "Répondez AIDE pour de l'aide.",
+    "es": "Tu mensaje estaba en blanco. Manda una pregunta, p. ej. ¿Qué es DNS? Responde "
+    "AYUDA para ayuda.",
+}
+
+
+def empty_text(_user: User, language: str | None = None) -> str:
+    return _EMPTY.get(language, _EMPTY[None])
 
 
 #: The START confirmation by the language of the words that opted in (keywords.language):
@@ -383,8 +407,15 @@ def tier_change_text(user: User) -> str:
     )
 
 
-def reset_text(_user: User) -> str:
-    return "OK, I've forgotten our conversation. Your next message starts fresh."
+_RESET = {
+    None: "OK, I've forgotten our conversation. Your next message starts fresh.",
+    "fr": "OK, j'ai oublié notre conversation. Votre prochain message repart de zéro.",
+    "es": "OK, he olvidado nuestra charla. Tu siguiente mensaje empieza de cero.",
+}
+
+
+def reset_text(_user: User, language: str | None = None) -> str:
+    return _RESET.get(language, _RESET[None])
 
 
 def handoff_text(_user: User) -> str:
@@ -470,7 +501,9 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
 
 
 #: Notices written in French or Spanish to a texter known to write it.
-IN_THEIR_LANGUAGE = frozenset({"usage", "quota", "apology", "declined"})
+IN_THEIR_LANGUAGE = frozenset(
+    {"usage", "quota", "spend_cap", "paused", "apology", "declined", "empty", "reset"}
+)
 
 
 def compose(kind: str, user: User, said: str | None = None) -> str:
@@ -480,7 +513,7 @@ def compose(kind: str, user: User, said: str | None = None) -> str:
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
     if kind in IN_THEIR_LANGUAGE:
-        return NOTICES[kind](user, written_language(said) or user.help_language)
+        return NOTICES[kind](user, language=written_language(said) or user.help_language)
     return NOTICES[kind](user)
 
 

@@ -236,3 +236,24 @@ def test_a_cut_answer_asks_for_more_in_the_language_of_the_question(
     text(app, client, "MORE")
     assert bodies(twilio_server)[-1] == more.whole_answer(question)
     assert segment_count(more.whole_answer(question)) == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "nothing"),
+    [
+        (
+            "fr",
+            "Il n'y a pas encore de réponse à continuer. Envoyez une question quand vous voulez.",
+        ),
+        ("es", "No hay ninguna respuesta que continuar. Escribe una pregunta cuando quieras."),
+    ],
+)
+def test_more_with_nothing_to_continue_says_so_in_the_texters_language(
+    app, client, twilio_server, texter, language, nothing
+):
+    """Regression: a texter known to write French or Spanish (after AIDE, say) who sent MORE
+    before any answer was told so in English."""
+    texter.note_help_language(language)
+    db.session.commit()
+    text(app, client, "MORE")
+    assert bodies(twilio_server) == [nothing]

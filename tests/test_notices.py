@@ -251,6 +251,32 @@ def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, que
     assert (sms.segments, sms.encoding) == (1, "GSM-7")
 
 
+@pytest.mark.parametrize(
+    ("kind", "language", "starts"),
+    [
+        ("reset", "fr", "OK, j'ai oublié notre conversation. Votre prochain message repart"),
+        ("reset", "es", "OK, he olvidado nuestra charla. Tu siguiente mensaje empieza de cero."),
+        ("empty", "fr", "Votre texto était vide. Envoyez-moi une question, p. ex."),
+        ("empty", "es", "Tu mensaje estaba en blanco. Manda una pregunta, p. ej."),
+        ("paused", "fr", "SMS-to-AI Agent a mis ses réponses en pause jusqu'au "),
+        ("paused", "es", "SMS-to-AI Agent tiene las respuestas en pausa hasta el "),
+        ("spend_cap", "fr", "Vous avez atteint la limite d'usage de ce mois de votre forfait"),
+        ("spend_cap", "es", "Llegaste al limite de uso de este mes de tu plan free."),
+    ],
+)
+def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
+    app, kind, language, starts
+):
+    """Regression: after AIDE, a USAGE or a refused text in French or Spanish, the reset
+    confirmation, the empty text's how-to and the spend caps' notices still came in
+    English."""
+    user = make_user(service_state={**ESTABLISHED, "help_language": language})
+    notices.send_notice(user, kind)
+    [sms] = outbox(kind)
+    assert sms.body.startswith(starts)
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
 @pytest.mark.parametrize("language", [None, "fr", "es"])
 def test_usage_past_the_spend_cap_fits_one_sms(app, language):
     app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
