@@ -18,7 +18,7 @@ from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
 from .outbound.gsm import GSM_7, segment_count
-from .outbound.language import written_language
+from .outbound.language import text_language
 from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
@@ -507,14 +507,19 @@ IN_THEIR_LANGUAGE = frozenset(
 
 
 def compose(kind: str, user: User, said: str | None = None) -> str:
-    """The notice `kind` for `user`; `said`: the text it answers, whose language (French
-    or Spanish, outbound/language.py) it is written in, else the texter's last known one
-    (User.help_language: a HELP, a USAGE or a refused text in those languages)."""
+    """The notice `kind` for `user`; `said`: the text it answers, whose language (English,
+    French or Spanish, outbound/language.py) it is written in, else the texter's last known
+    one (User.help_language: of a HELP, a USAGE or a refused text)."""
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
     if kind in IN_THEIR_LANGUAGE:
-        return NOTICES[kind](user, language=written_language(said) or user.help_language)
+        return NOTICES[kind](user, language=_language(said, user))
     return NOTICES[kind](user)
+
+
+def _language(said: str | None, user: User) -> str | None:
+    language = text_language(said) or user.help_language
+    return None if language == "en" else language
 
 
 def _first_notice_for(user: User, inbound_sid: str) -> bool:

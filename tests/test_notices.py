@@ -277,6 +277,26 @@ def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
     assert (sms.segments, sms.encoding) == (1, "GSM-7")
 
 
+def test_a_texter_who_asked_in_french_then_writes_english_gets_english_notices(app, client):
+    """Regression: one AIDE (or one refused text in French) made every notice after it
+    French, the apology for a question written in English and the quota's notice for
+    English texts too."""
+    from datetime import UTC, datetime
+
+    user = make_user("+15551230000", service_state={**ESTABLISHED, "help_language": "fr"})
+    notices.send_notice(user, "apology", task=make_task(user, sms_content="What is DNS?"))
+    user.monthly_requests = 100
+    user.rate_limit_reset = datetime(2031, 3, 1, tzinfo=UTC)
+    db.session.commit()
+    text_in(client, "How do I deploy an application safely?")
+    text_in(client, "USAGE")
+    assert [m.body.split(" ")[:2] for m in outbox() if m.kind != "program"] == [
+        ["Sorry,", "something"],
+        ["You've", "used"],
+        ["You", "have"],
+    ]
+
+
 @pytest.mark.parametrize("language", [None, "fr", "es"])
 def test_usage_past_the_spend_cap_fits_one_sms(app, language):
     app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
