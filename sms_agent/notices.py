@@ -251,11 +251,18 @@ def _in_their_time(user: User, moment: datetime, language: str | None = None) ->
     return f"{_date(local, language)}{hour}"
 
 
-def rate_limited_text(_user: User) -> str:
-    return (
-        "You're texting faster than I can answer. Texts sent in the next while won't be "
-        "answered; please wait a little and try again."
-    )
+_RATE_LIMITED = {
+    None: "You're texting faster than I can answer. Texts sent in the next while won't be "
+    "answered; please wait a little and try again.",
+    "fr": "Vous écrivez plus vite que je ne peux répondre. Les textos envoyés d'ici peu "
+    "resteront sans réponse; patientez un peu puis réessayez.",
+    "es": "Me escribes demasiado seguido. Los mensajes que lleguen en este rato quedan sin "
+    "respuesta; espera un poco y vuelve a intentarlo.",
+}
+
+
+def rate_limited_text(_user: User, language: str | None = None) -> str:
+    return _RATE_LIMITED.get(language, _RATE_LIMITED[None])
 
 
 _PAUSED = {
@@ -502,7 +509,10 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
 
 #: Notices written in French or Spanish to a texter known to write it.
 IN_THEIR_LANGUAGE = frozenset(
-    {"usage", "quota", "spend_cap", "paused", "apology", "declined", "empty", "reset"}
+    {
+        *("usage", "quota", "spend_cap", "paused", "rate_limited"),
+        *("apology", "declined", "empty", "reset"),
+    }
 )
 
 

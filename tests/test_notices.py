@@ -262,14 +262,16 @@ def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, que
         ("paused", "es", "SMS-to-AI Agent tiene las respuestas en pausa hasta el "),
         ("spend_cap", "fr", "Vous avez atteint la limite d'usage de ce mois de votre forfait"),
         ("spend_cap", "es", "Llegaste al limite de uso de este mes de tu plan free."),
+        ("rate_limited", "fr", "Vous écrivez plus vite que je ne peux répondre."),
+        ("rate_limited", "es", "Me escribes demasiado seguido."),
     ],
 )
 def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
     app, kind, language, starts
 ):
     """Regression: after AIDE, a USAGE or a refused text in French or Spanish, the reset
-    confirmation, the empty text's how-to and the spend caps' notices still came in
-    English."""
+    confirmation, the empty text's how-to, the spend caps' and the sender rate's notices
+    still came in English."""
     user = make_user(service_state={**ESTABLISHED, "help_language": language})
     notices.send_notice(user, kind)
     [sms] = outbox(kind)
