@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -30,13 +31,26 @@ _WHOLE = {
     "es": "Esa es toda la respuesta. Escribe otra pregunta cuando quieras.",
 }
 NOTHING = "There's no answer to continue yet. Text a question any time."
+#: NOTHING in the texter's language, when known (User.help_language).
+_NOTHING = {
+    None: NOTHING,
+    "fr": "Il n'y a pas encore de réponse à continuer. Envoyez une question quand vous voulez.",
+    "es": "No hay ninguna respuesta que continuar. Escribe una pregunta cuando quieras.",
+}
+
+
+#: How long before a RESET arrived an answer may have finished and still not have reached
+#: the texter when they sent it: an SMS takes seconds to reach a phone, and reading an
+#: answer, then texting RESET about it, takes longer than this.
+CROSSED_RESET = timedelta(seconds=30)
 
 
 def latest_answer(user: User) -> Task | None:
     """The texter's latest answer, unless RESET forgot it ("Your next message starts
-    fresh": MORE has nothing to continue then). An answer made after the RESET, to a
-    question sent just before it, reached the texter after "I've forgotten our
-    conversation", its "(Reply MORE)" with it: that one MORE continues."""
+    fresh": MORE has nothing to continue then). An answer that crossed the RESET (made
+    after it, to a question sent just before it, or finished just before it arrived, on
+    its way to the phone) reached the texter beside "I've forgotten our conversation", its
+    "(Reply MORE)" with it: that one MORE continues."""
     query = (
         sa.select(Task)
         .where(
@@ -49,7 +63,9 @@ def latest_answer(user: User) -> Task | None:
     )
     if user.context_reset_at is not None:
         reset = user.context_reset_at
-        query = query.where(sa.or_(Task.created_at > reset, Task.completed_at > reset))
+        query = query.where(
+            sa.or_(Task.created_at > reset, Task.completed_at > reset - CROSSED_RESET)
+        )
     return db.session.scalars(query).first()
 
 
@@ -100,7 +116,7 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     meta = (task.metadata_ or {}) if task else {}
     if not meta.get("more"):
         db.session.commit()
-        return task, whole_answer(task.sms_content) if task else NOTHING
+        return task, whole_answer(task.sms_content) if task else _NOTHING[user.help_language]
     kept_for = meta.get("more_channel") or Channel.SMS.value  # rests kept before it was noted
     shaped = outbound.plan(
         user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for

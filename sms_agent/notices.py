@@ -18,6 +18,7 @@ from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
 from .outbound.gsm import GSM_7, segment_count
+from .outbound.language import text_language
 from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
@@ -37,9 +38,24 @@ def support_contact() -> str:
     return current_app.config["SUPPORT_CONTACT"] or f"{service()} support"
 
 
-def _reset_day(user: User) -> str:
+def _reset_day(user: User, language: str | None = None) -> str:
     when = quota.window_end(user).astimezone(ZoneInfo(user.timezone or "UTC"))
-    return f"{when:%b} {when.day}"
+    return _date(when, language)
+
+
+#: Months as French and Spanish write them short (the French "aout" as the 1990 spelling
+#: has it: û is not GSM-7), and how each writes a day: "Mar 1", "1 mars", "1 mar". Short,
+#: so the HELP that says until when answers are paused stays one segment.
+_MONTHS = {
+    "fr": "janv. févr. mars avr. mai juin juil. aout sept. oct. nov. déc.",
+    "es": "ene feb mar abr may jun jul ago sep oct nov dic",
+}
+
+
+def _date(when: datetime, language: str | None) -> str:
+    if language not in _MONTHS:
+        return f"{when:%b} {when.day}"
+    return f"{when.day} {_MONTHS[language].split()[when.month - 1]}"
 
 
 #: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
@@ -61,7 +77,7 @@ _HELP = {
         "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
         "Pueden aplicar tarifas.",
         "respuestas IA por texto. Quedan {left} de {limit}.",
-        "respuestas IA en pausa hasta {until}.",
+        "respuestas IA en pausa hasta el {until}.",
     ),
 }
 
@@ -73,7 +89,7 @@ def help_text(user: User) -> str:
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
     wording, answering, paused = _HELP.get(user.help_language, _HELP[None])
-    held = _held_until(user)
+    held = _held_until(user, user.help_language)
     answers = (
         paused.format(until=held[1])
         if held
@@ -119,43 +135,80 @@ def warn_of_a_program_notice_carriers_frown_on(config) -> None:
         )
 
 
-def usage_text(user: User) -> str:
+#: USAGE by the texter's language (User.help_language): what they used, then what holds
+#: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
+_USAGE = {
+    None: (
+        "You have used {used} of {limit} requests this month ({tier} plan)",
+        {
+            "spend_cap": "{said} and are at its usage limit: texts are not answered until "
+            "{until}.",
+            "paused": "{said}. {service} has paused answers until {until}.",
+            None: "{said}. Your quota resets on {until}.",
+        },
+    ),
+    "fr": (
+        "Vous avez utilisé {used} demandes sur {limit} ce mois-ci (forfait {tier})",
+        {
+            "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
+            "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
+            None: "{said}. Votre quota repart le {until}.",
+        },
+    ),
+    "es": (
+        "Has usado {used} de {limit} solicitudes este mes (plan {tier})",
+        {
+            "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
+            "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
+            None: "{said}. Tu cuota se renueva el {until}.",
+        },
+    ),
+}
+
+
+def usage_text(user: User, language: str | None = None) -> str:
     """Past the tier's monthly spend cap it says so, and when the cap lifts, rather than
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
-    texter only the requests they had left, as if they would be answered."""
+    texter only the requests they had left, as if they would be answered. While the daily
+    cap pauses answers it says until when: "resets on" alone said nothing of the pause to
+    a texter asking why their texts go unanswered."""
     limit = quota.monthly_limit(user.tier)
     if limit == 0:
         return no_requests_text(user)
     used = min(quota.used(user), limit)
-    said = f"You have used {used} of {limit} requests this month ({user.tier} plan)"
-    held = _held_until(user)
-    if held and held[0] == "spend_cap":
-        return f"{said} and are at its usage limit: texts are not answered until {held[1]}."
-    if held:
-        # a texter asking why their texts go unanswered: "resets on" alone said nothing
-        # of the pause
-        return f"{said}. {service()} has paused answers until {held[1]}."
-    return f"{said}. Your quota resets on {_reset_day(user)}."
+    said, endings = _USAGE.get(language, _USAGE[None])
+    held, until = _held_until(user, language) or (None, _reset_day(user, language))
+    return endings[held].format(
+        said=said.format(used=used, limit=limit, tier=user.tier), service=service(), until=until
+    )
 
 
-def _held_until(user: User) -> tuple[str, str] | None:
+def _held_until(user: User, language: str | None = None) -> tuple[str, str] | None:
     """Which spend cap holds the texter's answers now ("spend_cap", their tier's monthly
     one, or "paused", the service's daily one) and when it lifts, in their time; None when
     texts are answered."""
     if limits.spend_cap_reached(user) is not None:
-        return "spend_cap", _lifts(user)
+        return "spend_cap", _lifts(user, language=language)
     if limits.answers_paused(user):
-        return "paused", _in_their_time(user, limits.daily_cap_lifts())
+        return "paused", _in_their_time(user, limits.daily_cap_lifts(), language)
     return None
 
 
-def quota_text(user: User) -> str:
+_QUOTA = {
+    None: "You've used all {limit} requests for this month. Your quota resets on {day}. "
+    "Reply USAGE to check it any time.",
+    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {day}. "
+    "Répondez USAGE pour le vérifier.",
+    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {day}. "
+    "Responde USAGE para consultarla.",
+}
+
+
+def quota_text(user: User, language: str | None = None) -> str:
     if quota.monthly_limit(user.tier) == 0:
         return no_requests_text(user)
-    return (
-        f"You've used all {quota.monthly_limit(user.tier)} requests for this month. "
-        f"Your quota resets on {_reset_day(user)}. Reply USAGE to check it any time."
-    )
+    wording = _QUOTA.get(language, _QUOTA[None])
+    return wording.format(limit=quota.monthly_limit(user.tier), day=_reset_day(user, language))
 
 
 def no_requests_text(user: User) -> str:
@@ -168,44 +221,67 @@ def no_requests_text(user: User) -> str:
     )
 
 
-def spend_cap_text(user: User, now: datetime | None = None) -> str:
+_SPEND_CAP = {
+    None: "You're at this month's usage limit of your {tier} plan. Texts are not "
+    "answered until {until}. Reply USAGE or HELP any time.",
+    "fr": "Vous avez atteint la limite d'usage de ce mois de votre forfait {tier}. Pas de "
+    "réponse avant le {until}. Répondez USAGE ou AIDE.",
+    "es": "Llegaste al limite de uso de este mes de tu plan {tier}. Sin respuestas hasta el "
+    "{until}. Responde USAGE o AYUDA.",
+}
+
+
+def spend_cap_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    return (
-        f"You're at this month's usage limit of your {user.tier} plan. Texts are not "
-        f"answered until {_lifts(user, now)}. Reply USAGE or HELP any time."
-    )
+    wording = _SPEND_CAP.get(language, _SPEND_CAP[None])
+    return wording.format(tier=user.tier, until=_lifts(user, now, language))
 
 
-def _lifts(user: User, now: datetime | None = None) -> str:
+def _lifts(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """When the spend cap lifts, in the texter's time."""
-    return _in_their_time(user, limits.spend_cap_lifts(now))
+    return _in_their_time(user, limits.spend_cap_lifts(now), language)
 
 
-def _in_their_time(user: User, moment: datetime) -> str:
+def _in_their_time(user: User, moment: datetime, language: str | None = None) -> str:
     """A limit's midnight UTC, in the texter's time: "Feb 1", or "Jan 31 14:00"."""
     local = moment.astimezone(ZoneInfo(user.timezone or "UTC"))
     hour = "" if local.time() == time.min else f" {local:%H:%M}"
-    return f"{local:%b} {local.day}{hour}"
+    return f"{_date(local, language)}{hour}"
 
 
-def rate_limited_text(_user: User) -> str:
-    return (
-        "You're texting faster than I can answer. Texts sent in the next while won't be "
-        "answered; please wait a little and try again."
-    )
+_RATE_LIMITED = {
+    None: "You're texting faster than I can answer. Texts sent in the next while won't be "
+    "answered; please wait a little and try again.",
+    "fr": "Vous écrivez plus vite que je ne peux répondre. Les textos envoyés d'ici peu "
+    "resteront sans réponse; patientez un peu puis réessayez.",
+    "es": "Me escribes demasiado seguido. Los mensajes que lleguen en este rato quedan sin "
+    "respuesta; espera un poco y vuelve a intentarlo.",
+}
 
 
-def paused_text(user: User, now: datetime | None = None) -> str:
+def rate_limited_text(_user: User, language: str | None = None) -> str:
+    return _RATE_LIMITED.get(language, _RATE_LIMITED[None])
+
+
+_PAUSED = {
+    None: "{service} has paused answers until {until}. Please text again then. "
+    "Reply HELP for help.",
+    "fr": "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
+    "Répondez AIDE pour de l'aide.",
+    "es": "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
+    "entonces. Responde AYUDA para ayuda.",
+}
+
+
+def paused_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
     time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
     sooner)."""
-    return (
-        f"{service()} has paused answers until {_in_their_time(user, limits.daily_cap_lifts(now))}."
-        " Please text again then. Reply HELP for help."
-    )
+    until = _in_their_time(user, limits.daily_cap_lifts(now), language)
+    return _PAUSED.get(language, _PAUSED[None]).format(service=service(), until=until)
 
 
 def media_text(_user: User) -> str:
@@ -255,10 +331,18 @@ def no_vision_text(_user: User) -> str:
     )
 
 
-def empty_text(_user: User) -> str:
-    return (
-        "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for help."
-    )
+_EMPTY = {
+    None: "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for "
+    "help.",
+    "fr": "Votre texto était vide. Envoyez-moi une question, p. ex. Qu'est-ce que le DNS ? "
+    "Répondez AIDE pour de l'aide.",
+    "es": "Tu mensaje estaba en blanco. Manda una pregunta, p. ej. ¿Qué es DNS? Responde "
+    "AYUDA para ayuda.",
+}
+
+
+def empty_text(_user: User, language: str | None = None) -> str:
+    return _EMPTY.get(language, _EMPTY[None])
 
 
 #: The START confirmation by the language of the words that opted in (keywords.language):
@@ -330,8 +414,15 @@ def tier_change_text(user: User) -> str:
     )
 
 
-def reset_text(_user: User) -> str:
-    return "OK, I've forgotten our conversation. Your next message starts fresh."
+_RESET = {
+    None: "OK, I've forgotten our conversation. Your next message starts fresh.",
+    "fr": "OK, j'ai oublié notre conversation. Votre prochain message repart de zéro.",
+    "es": "OK, he olvidado nuestra charla. Tu siguiente mensaje empieza de cero.",
+}
+
+
+def reset_text(_user: User, language: str | None = None) -> str:
+    return _RESET.get(language, _RESET[None])
 
 
 def handoff_text(_user: User) -> str:
@@ -350,15 +441,30 @@ def handoff_ended_text(_user: User) -> str:
     )
 
 
-def declined_text(_user: User) -> str:
+_DECLINED = {
+    None: "Sorry, I can't answer that one. Please ask me something else.",
+    "fr": "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
+    "es": "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
+}
+
+
+def declined_text(_user: User, language: str | None = None) -> str:
     """The model could not answer this one (its provider's filter stopped it, or it needed
     a tool it does not have): said plainly, so the texter asks something else rather than
     sending the same again."""
-    return "Sorry, I can't answer that one. Please ask me something else."
+    return _DECLINED.get(language, _DECLINED[None])
 
 
-def apology_text(_user: User) -> str:
-    return "Sorry, something went wrong and I couldn't answer your message. Please try again later."
+_APOLOGY = {
+    None: "Sorry, something went wrong and I couldn't answer your message. Please try again later.",
+    "fr": "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
+    "Réessayez plus tard.",
+    "es": "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
+}
+
+
+def apology_text(_user: User, language: str | None = None) -> str:
+    return _APOLOGY.get(language, _APOLOGY[None])
 
 
 #: Notice kinds (stored as OutboundMessage.kind) and how each is worded.
@@ -401,10 +507,29 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
     return setting == "all" or quota.is_upgrade(old_tier, new_tier)
 
 
-def compose(kind: str, user: User) -> str:
+#: Notices written in French or Spanish to a texter known to write it.
+IN_THEIR_LANGUAGE = frozenset(
+    {
+        *("usage", "quota", "spend_cap", "paused", "rate_limited"),
+        *("apology", "declined", "empty", "reset"),
+    }
+)
+
+
+def compose(kind: str, user: User, said: str | None = None) -> str:
+    """The notice `kind` for `user`; `said`: the text it answers, whose language (English,
+    French or Spanish, outbound/language.py) it is written in, else the texter's last known
+    one (User.help_language: of a HELP, a USAGE or a refused text)."""
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
+    if kind in IN_THEIR_LANGUAGE:
+        return NOTICES[kind](user, language=_language(said, user))
     return NOTICES[kind](user)
+
+
+def _language(said: str | None, user: User) -> str | None:
+    language = text_language(said) or user.help_language
+    return None if language == "en" else language
 
 
 def _first_notice_for(user: User, inbound_sid: str) -> bool:
@@ -536,7 +661,7 @@ def _send(
     try:
         outbound.send(
             user,
-            compose(kind, user),
+            compose(kind, user, task.sms_content if task else None),
             kind=kind,
             task=task,
             confirming_opt_out=confirming_opt_out,

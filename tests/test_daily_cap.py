@@ -376,8 +376,8 @@ def test_usage_during_the_pause_says_answers_are_paused_and_until_when(app, aler
     ("language", "says"),
     [
         (None, "SMS-to-AI Agent: AI answers paused until Jan 20 19:00. Text MORE,"),
-        ("fr", "SMS-to-AI Agent: réponses IA en pause jusqu'au Jan 20 19:00. Envoyez MORE,"),
-        ("es", "SMS-to-AI Agent: respuestas IA en pausa hasta Jan 20 19:00. Envia MORE,"),
+        ("fr", "SMS-to-AI Agent: réponses IA en pause jusqu'au 20 janv. 19:00. Envoyez MORE,"),
+        ("es", "SMS-to-AI Agent: respuestas IA en pausa hasta el 20 ene 19:00. Envia MORE,"),
     ],
 )
 def test_help_during_the_pause_says_answers_are_paused_and_until_when(

@@ -323,3 +323,20 @@ def test_every_ascii_character_is_read_as_in_a_text_beyond_ascii():
         text = f"St{chr(code)}op{chr(code)}"
         assert keywords._folded(text + "é") == keywords._folded(text) + "é", repr(chr(code))
     assert parse("S^T`O_P!") is Keyword.STOP and parse("Stop\x00") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "language"),
+    [
+        *(("Combien de messages il me reste ?", "fr"), ("combien de textos me reste-t-il", "fr")),
+        *(("Mon quota ?", "fr"), ("combien de questions il me reste", "fr")),
+        *(("¿Cuántos mensajes me quedan?", "es"), ("cuantos mensajes me quedan", "es")),
+        *(("Cuántas preguntas me quedan", "es"), ("mi cuota", "es")),
+    ],
+)
+def test_asking_how_much_is_left_in_french_or_spanish_is_usage_in_that_language(body, language):
+    """Regression: "combien de messages il me reste ?" and "¿cuántos mensajes me quedan?"
+    went to the model, which cannot know, and took a request off the quota, as "How many
+    texts do I have left?" once did."""
+    assert parse(body) is Keyword.USAGE
+    assert keywords.language(body) == language

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sms_agent.outbound.language import written_language
+from sms_agent.outbound.language import text_language, written_language
 
 
 @pytest.mark.parametrize(
@@ -29,3 +29,20 @@ from sms_agent.outbound.language import written_language
 )
 def test_french_and_spanish_are_told_from_english_and_from_each_other(text, language):
     assert written_language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("How do I deploy an application safely?", "en"),
+        ("What is DNS?", "en"),
+        ("Pourquoi le ciel est bleu", "fr"),
+        ("¿Qué es DNS?", "es"),
+        ("DNS?", None),
+        ("OK", None),
+    ],
+)
+def test_english_is_told_too_when_the_text_says_enough(text, language):
+    """What a notice answering `text` is written in: English when it reads as English, and
+    None (the texter's last known language) when it says too little to tell."""
+    assert text_language(text) == language

@@ -124,9 +124,35 @@ def test_more_after_reset_does_not_continue_the_forgotten_answer(
     went on with the answer from before it."""
     openai_server.then(200, chat_completion(LONG))
     text(app, client, "How do I deploy safely?")
+    read_a_while_ago()
     text(app, client, "RESET")
     text(app, client, "MORE")
     assert bodies(twilio_server)[-1] == more.NOTHING
+
+
+def read_a_while_ago() -> None:
+    """The texter's answers came minutes ago: time enough to read them before texting."""
+    from datetime import timedelta
+
+    for task in db.session.scalars(sa.select(Task)):
+        task.created_at -= timedelta(minutes=5)
+        task.completed_at -= timedelta(minutes=5)
+    db.session.commit()
+
+
+def test_more_continues_an_answer_that_crossed_the_reset(app, client, openai_server, twilio_server):
+    """Regression: an answer finished a moment before the texter's RESET arrived (it was on
+    its way to their phone when they sent it) came, "(Reply MORE)" under it, beside "I've
+    forgotten our conversation", and MORE said there was no answer to continue; had it
+    finished a moment after the RESET, MORE continued it."""
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, "How do I deploy safely?")
+    text(app, client, "RESET")
+    text(app, client, "MORE")
+    first, reset, second = bodies(twilio_server)
+    assert reset.startswith("OK, I've forgotten") and first.endswith(MARKER)
+    assert second not in (more.NOTHING, more.WHOLE)
+    assert LONG.index(read(second)) > LONG.index(read(first))
 
 
 def test_more_after_a_whole_answer_says_it_was_whole(app, client, openai_server, twilio_server):
@@ -210,3 +236,24 @@ def test_a_cut_answer_asks_for_more_in_the_language_of_the_question(
     text(app, client, "MORE")
     assert bodies(twilio_server)[-1] == more.whole_answer(question)
     assert segment_count(more.whole_answer(question)) == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "nothing"),
+    [
+        (
+            "fr",
+            "Il n'y a pas encore de réponse à continuer. Envoyez une question quand vous voulez.",
+        ),
+        ("es", "No hay ninguna respuesta que continuar. Escribe una pregunta cuando quieras."),
+    ],
+)
+def test_more_with_nothing_to_continue_says_so_in_the_texters_language(
+    app, client, twilio_server, texter, language, nothing
+):
+    """Regression: a texter known to write French or Spanish (after AIDE, say) who sent MORE
+    before any answer was told so in English."""
+    texter.note_help_language(language)
+    db.session.commit()
+    text(app, client, "MORE")
+    assert bodies(twilio_server) == [nothing]

@@ -10,7 +10,7 @@ import config
 from sms_agent import create_app, jobs, notices, outbound, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, User, utcnow
+from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.vendors.twilio import OutboxBackend
 from tests.broker import drained
 from tests.factories import ESTABLISHED, make_task, make_user
@@ -113,15 +113,19 @@ def test_a_tier_with_no_requests_is_not_told_it_used_them_up_or_that_they_come_b
     ]
 
 
+@pytest.mark.parametrize("language", [None, "fr", "es"])
 @pytest.mark.parametrize("kind", sorted(notices.NOTICES))
-def test_every_notice_fits_one_sms(app, kind):
-    """One segment even with the longest numbers: a five-digit quota, a long month."""
+def test_every_notice_fits_one_sms(app, kind, language):
+    """One segment even with the longest numbers: a five-digit quota, a long month; in
+    each language a texter's notices may be written in."""
     app.config.update(QUOTA_ENTERPRISE=99999, SEGMENTS_ENTERPRISE=99)
     reset = utcnow().replace(month=9, day=30, hour=12)
     opted_out = utcnow() if kind == "opt_out" else None
-    notices.send_notice(
-        make_user(tier="enterprise", rate_limit_reset=reset, opted_out_at=opted_out), kind
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    user = make_user(
+        tier="enterprise", rate_limit_reset=reset, opted_out_at=opted_out, service_state=state
     )
+    notices.send_notice(user, kind)
     [sms] = outbox(kind)
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
@@ -148,12 +152,163 @@ def test_help_is_answered_in_the_language_it_was_asked_in(app, client, words, st
     assert english.body.startswith("SMS-to-AI Agent: AI answers by text.")
 
 
-def test_usage_past_the_spend_cap_fits_one_sms(app):
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (
+            "Combien de messages il me reste ?",
+            "Vous avez utilisé 3 demandes sur 100 ce mois-ci (forfait free). "
+            "Votre quota repart le 1 mars.",
+        ),
+        (
+            "¿Cuántos mensajes me quedan?",
+            "Has usado 3 de 100 solicitudes este mes (plan free). Tu cuota se renueva el 1 mar.",
+        ),
+    ],
+)
+def test_asking_how_much_is_left_in_french_or_spanish_is_answered_in_it(
+    app, client, words, expected
+):
+    """Regression: asked in French or Spanish, the question went to the model (which cannot
+    know, and took a request off the quota); it is USAGE, answered in the texter's language
+    in one GSM-7 segment, and the next notices come in it too."""
+    from datetime import UTC, datetime
+
+    make_user("+15551230000", monthly_requests=3, rate_limit_reset=datetime(2031, 3, 1, tzinfo=UTC))
+    text_in(client, words)
+    [usage] = outbox("usage")
+    assert usage.body == expected
+    assert (usage.segments, usage.encoding) == (1, "GSM-7")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Task)) == 0
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "Quelle est la capitale de la France ?",
+            "Vous avez utilisé vos 100 demandes de ce mois. Votre quota repart le 1 mars. "
+            "Répondez USAGE pour le vérifier.",
+        ),
+        (
+            "¿Cuál es la capital de Francia?",
+            "Has usado tus 100 solicitudes de este mes. Tu cuota se renueva el 1 mar. "
+            "Responde USAGE para consultarla.",
+        ),
+    ],
+)
+def test_a_question_over_the_quota_in_french_or_spanish_is_told_so_in_it(
+    app, client, question, expected
+):
+    """Regression: the quota's notice, the one most texters meet, was in English whatever
+    language the refused question was written in; and USAGE after it is answered in that
+    language too."""
+    from datetime import UTC, datetime
+
+    reset = datetime(2031, 3, 1, tzinfo=UTC)
+    make_user("+15551230000", monthly_requests=100, rate_limit_reset=reset)
+    text_in(client, question)
+    text_in(client, "USAGE")
+    [refused] = outbox("quota")
+    assert refused.body == expected
+    assert (refused.segments, refused.encoding) == (1, "GSM-7")
+    assert not outbox("usage")[0].body.startswith("You have used")
+
+
+@pytest.mark.parametrize(
+    ("kind", "question", "expected"),
+    [
+        (
+            "apology",
+            "Quelle est la capitale de la France ?",
+            "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
+            "Réessayez plus tard.",
+        ),
+        (
+            "apology",
+            "¿Cuál es la capital de Francia?",
+            "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
+        ),
+        (
+            "declined",
+            "Quelle est la capitale de la France ?",
+            "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
+        ),
+        (
+            "declined",
+            "¿Cuál es la capital de Francia?",
+            "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
+        ),
+        ("apology", "What is the capital of France?", notices.apology_text(None)),
+    ],
+)
+def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, question, expected):
+    """Regression: a texter who asked in French or Spanish was sent the apology and the
+    `declined` notice in English."""
+    notices.send_notice(make_user(), kind, task=make_task(sms_content=question))
+    [sms] = outbox(kind)
+    assert sms.body == expected
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
+@pytest.mark.parametrize(
+    ("kind", "language", "starts"),
+    [
+        ("reset", "fr", "OK, j'ai oublié notre conversation. Votre prochain message repart"),
+        ("reset", "es", "OK, he olvidado nuestra charla. Tu siguiente mensaje empieza de cero."),
+        ("empty", "fr", "Votre texto était vide. Envoyez-moi une question, p. ex."),
+        ("empty", "es", "Tu mensaje estaba en blanco. Manda una pregunta, p. ej."),
+        ("paused", "fr", "SMS-to-AI Agent a mis ses réponses en pause jusqu'au "),
+        ("paused", "es", "SMS-to-AI Agent tiene las respuestas en pausa hasta el "),
+        ("spend_cap", "fr", "Vous avez atteint la limite d'usage de ce mois de votre forfait"),
+        ("spend_cap", "es", "Llegaste al limite de uso de este mes de tu plan free."),
+        ("rate_limited", "fr", "Vous écrivez plus vite que je ne peux répondre."),
+        ("rate_limited", "es", "Me escribes demasiado seguido."),
+    ],
+)
+def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
+    app, kind, language, starts
+):
+    """Regression: after AIDE, a USAGE or a refused text in French or Spanish, the reset
+    confirmation, the empty text's how-to, the spend caps' and the sender rate's notices
+    still came in English."""
+    user = make_user(service_state={**ESTABLISHED, "help_language": language})
+    notices.send_notice(user, kind)
+    [sms] = outbox(kind)
+    assert sms.body.startswith(starts)
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
+def test_a_texter_who_asked_in_french_then_writes_english_gets_english_notices(app, client):
+    """Regression: one AIDE (or one refused text in French) made every notice after it
+    French, the apology for a question written in English and the quota's notice for
+    English texts too."""
+    from datetime import UTC, datetime
+
+    user = make_user("+15551230000", service_state={**ESTABLISHED, "help_language": "fr"})
+    notices.send_notice(user, "apology", task=make_task(user, sms_content="What is DNS?"))
+    user.monthly_requests = 100
+    user.rate_limit_reset = datetime(2031, 3, 1, tzinfo=UTC)
+    db.session.commit()
+    text_in(client, "How do I deploy an application safely?")
+    text_in(client, "USAGE")
+    assert [m.body.split(" ")[:2] for m in outbox() if m.kind != "program"] == [
+        ["Sorry,", "something"],
+        ["You've", "used"],
+        ["You", "have"],
+    ]
+
+
+@pytest.mark.parametrize("language", [None, "fr", "es"])
+def test_usage_past_the_spend_cap_fits_one_sms(app, language):
     app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
     user = make_user(tier="enterprise", monthly_requests=99999, timezone="Asia/Kolkata")
+    user.note_help_language(language)
     notices.send_notice(user, "usage")
     [sms] = outbox("usage")
-    assert "not answered until" in sms.body
+    assert {None: "not answered until", "fr": "pas de réponse avant", "es": "sin respuestas"}[
+        language
+    ] in sms.body
     assert sms.segments == 1 and sms.encoding == "GSM-7"
 
 

@@ -154,7 +154,7 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
         refusal = _whole(completion.refusal, completion)
         if to_sms_text(refusal, question):
             return refusal, declined
-        return notices.compose(DECLINED, user), declined
+        return notices.compose(DECLINED, user, question), declined
     text = _whole(completion.text, completion)
     if not to_sms_text(text, question):
         raise _no_answer(completion)

@@ -194,6 +194,27 @@ USAGE_PHRASES = (
     ),
 )
 
+#: The same asked in French and Spanish ("combien de messages il me reste ?", "¿cuántos
+#: mensajes me quedan?"), answered in that language (`language`).
+FRENCH_USAGE = (
+    "monquota",
+    *(
+        f"combien{of}{things}{left}"
+        for of in ("de", "d")
+        for things in ("messages", "textos", "sms", "questions", "demandes", "requetes")
+        for left in ("", "ilmereste", "merestetil", "merestent", "merestentils", "ilreste")
+    ),
+)
+SPANISH_USAGE = (
+    "micuota",
+    *(
+        f"{how}{things}{left}"
+        for how in ("cuantos", "cuántos", "cuantas", "cuántas")
+        for things in ("mensajes", "textos", "sms", "preguntas", "consultas", "solicitudes")
+        for left in ("", "mequedan", "quedan", "tengo", "mequedanestemes")
+    ),
+)
+
 #: Asking for a fresh start ("new chat") in words that answer nothing the model might ask.
 RESET_PHRASES = ["newchat", "newconversation", "newtopic"]
 
@@ -211,7 +232,10 @@ WORDS: dict[str, Keyword] = {
     # Not "new" alone: it is an everyday answer ("New or used?" "New"), which forgot the
     # conversation the texter was answering.
     **dict.fromkeys(["reset", *RESET_PHRASES, *_politely(["reset"])], Keyword.RESET),
-    **dict.fromkeys(["usage", *_politely(["usage"]), *USAGE_PHRASES], Keyword.USAGE),
+    **dict.fromkeys(
+        ["usage", *_politely(["usage"]), *USAGE_PHRASES, *FRENCH_USAGE, *SPANISH_USAGE],
+        Keyword.USAGE,
+    ),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
     **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),
 }
@@ -339,20 +363,20 @@ def _once(word: str) -> str:
     return word
 
 
-#: The French and Spanish words of an opt-out or opt-in, and the courtesies around one, by
-#: the language whose confirmation answers them (notices.py).
+#: The French and Spanish words of an opt-out, opt-in, HELP or USAGE, and the courtesies
+#: around one, by the language whose notice answers them (notices.py).
 _LANGUAGE_WORDS = {
-    "fr": (*FRENCH_OPT_OUT, *FRENCH_OPT_IN, "aide", *FRENCH_PLEASE),
-    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, "ayuda", *SPANISH_PLEASE),
+    "fr": (*FRENCH_OPT_OUT, *FRENCH_OPT_IN, "aide", *FRENCH_PLEASE, *FRENCH_USAGE),
+    "es": (*SPANISH_OPT_OUT, *SPANISH_OPT_IN, "ayuda", *SPANISH_PLEASE, *SPANISH_USAGE),
 }
 
 
 def language(body: str | None) -> str | None:
-    """The language of an opt-out, opt-in or HELP said in French or Spanish words ("ARRÊT",
-    "BAJA", "STOP SVP", "ALTA", "AIDE"): "fr" or "es"; None for English ones and anything
-    else."""
+    """The language of an opt-out, opt-in, HELP or USAGE said in French or Spanish words
+    ("ARRÊT", "BAJA", "STOP SVP", "ALTA", "AIDE", "combien de messages il me reste"): "fr"
+    or "es"; None for English ones and anything else."""
     word = _once(_folded(body))
-    if WORDS.get(word) not in (Keyword.STOP, Keyword.START, Keyword.HELP):
+    if WORDS.get(word) not in (Keyword.STOP, Keyword.START, Keyword.HELP, Keyword.USAGE):
         return None
     return next(
         (code for code, parts in _LANGUAGE_WORDS.items() if any(p in word for p in parts)), None

@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..outbound import OUR_NUMBER
 from ..outbound.channels import note_whatsapp_number
+from ..outbound.language import text_language
 from ..phones import mask
 from . import keywords
 from .form import BadInbound, is_message_sid, parse_form, written_to
@@ -106,6 +107,14 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         user.note_opt_change(sid, keywords.language(body))
     if received.notice == "help":
         user.note_help_language(keywords.language(body))
+    elif received.notice == "usage" and (said_in := keywords.language(body)):
+        # Only a USAGE asked in words of French or Spanish: the word USAGE itself is what
+        # the French and Spanish HELP tell the texter to send.
+        user.note_help_language(said_in)
+    elif received.outcome in _REFUSALS and (said_in := text_language(body)):
+        # The refusal's notice goes out in a job that has only the texter's row; a text
+        # that says too little to tell ("ok?") leaves the language known before.
+        user.note_help_language(None if said_in == "en" else said_in)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
 

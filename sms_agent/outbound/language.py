@@ -34,10 +34,17 @@ def written_language(text: str | None) -> str | None:
     """ "fr" or "es" when `text` reads as French or Spanish: two of its words or signs at
     least, and more than it has of English or of the other; None for English and for
     anything that says too little to tell ("DNS?", "OK")."""
+    language = text_language(text)
+    return None if language == "en" else language
+
+
+def text_language(text: str | None) -> str | None:
+    """ "en", "fr" or "es", as `written_language` tells them (English by two of its words
+    too, more than of either other); None when `text` says too little to tell."""
     words = _WORD.findall((text or "").casefold())
     scores = {code: sum(word in known for word in words) for code, known in _WORDS.items()}
     for code, sign in _SIGNS.items():
         scores[code] += sum(bool(sign.search(word)) for word in words)
-    best = max(("fr", "es"), key=scores.__getitem__)
+    best = max(scores, key=scores.__getitem__)
     others = max(score for code, score in scores.items() if code != best)
     return best if scores[best] >= 2 and scores[best] > others else None
