@@ -180,6 +180,18 @@ def test_a_texters_token_takes_a_local_number_in_the_services_region(app, runner
     assert ApiToken.find_active(result.output.strip().splitlines()[-1]).user == user
 
 
+def test_a_texters_token_takes_a_whatsapp_sender_as_the_admin_does(runner):
+    """Regression: Twilio's WhatsApp sender "whatsapp:+5215512345678" (Mexico's old mobile
+    form) was refused, where the admin's new-user form, Try it and the webhook read it as the
+    texter +525512345678."""
+    user = make_user("+525512345678")
+    result = runner.invoke(args=["token", "create-for-user", "whatsapp:+5215512345678"])
+    assert result.exit_code == 0, result.output
+    assert ApiToken.find_active(result.output.strip().splitlines()[-1]).user == user
+    refused = runner.invoke(args=["token", "create-for-user", "messenger:+15551230000"])
+    assert refused.exit_code == 2 and "not a channel we serve" in refused.output
+
+
 def test_revoking_by_a_shorter_prefix_says_how_long_a_prefix_is(runner):
     """Regression: `flask token revoke` with the first few characters of a key (its --help
     said "every token whose key starts with PREFIX") answered "no token with prefix", as if

@@ -20,6 +20,7 @@ from wtforms.validators import (
 )
 
 from ..extensions import db
+from ..inbound.media import UnservedChannel, texter_phone
 from ..models import ApiToken, StaffUser, User
 from ..models.staff import (
     MAX_PASSWORD,
@@ -30,7 +31,7 @@ from ..models.staff import (
     username_problem,
 )
 from ..models.users import take_sqlite_write_lock
-from ..phones import InvalidPhoneNumber, normalise_phone
+from ..phones import InvalidPhoneNumber
 from ..security import refuses_nul_itself
 from .base import AdminModelView, email_field
 from .forms import AdminForm, new_submission_key
@@ -174,11 +175,11 @@ class TokenForm(AdminForm):
         return not self.user_phone.errors
 
     def _texter(self, phone: str) -> None:
-        """The texter's number in E.164, in whatever notation it was typed (as everywhere
-        else in the admin and the API)."""
+        """The texter's number in E.164, in whatever notation it was typed, a WhatsApp
+        sender included (as everywhere else in the admin and the API)."""
         try:
-            self.user_phone.data = normalise_phone(phone)
-        except InvalidPhoneNumber as exc:
+            self.user_phone.data = texter_phone(phone)
+        except (InvalidPhoneNumber, UnservedChannel) as exc:
             self.user_phone.errors.append(str(exc))
             return
         if db.session.get(User, self.user_phone.data) is None:

@@ -177,6 +177,8 @@ def test_a_token_for_a_texter(admin_client):
         ("+1 555 123 0042", "+15551230042"),
         ("+1-555-123-0042", "+15551230042"),
         ("+49 (0) 151 1234 5678", "+4915112345678"),  # longer than the 20-character column
+        # A WhatsApp sender pasted from Twilio, as the new-user form and Try it read it.
+        ("whatsapp:+5215512345678", "+525512345678"),
     ],
 )
 def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(
