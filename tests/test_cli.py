@@ -44,6 +44,18 @@ def test_staff_create_refuses_a_duplicate_and_a_short_password(runner):
     assert "at least 8 characters" in result.output
 
 
+@pytest.mark.parametrize("password", [" " * 8, "\t" * 10, "\u3000" * 8])
+def test_a_password_of_only_spaces_is_refused(runner, password):
+    """Regression: eight spaces were taken as a password, by `staff create` and
+    `staff set-password` alike (the admin's form refuses them too)."""
+    make_staff("ada")
+    created = runner.invoke(args=["staff", "create", "--username", "bob", "--password", password])
+    changed = runner.invoke(args=["staff", "set-password", "ada", "--password", password])
+    for result in (created, changed):
+        assert result.exit_code == 2 and "not be only spaces" in result.output
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
 def test_staff_create_racing_another_for_the_same_name_says_it_exists(runner, monkeypatch):
     """Two `flask staff create` at once for "Ann" and "ann": both find no account, and the
     second's commit meets the unique username key. It printed the database's traceback."""

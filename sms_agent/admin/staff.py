@@ -23,10 +23,9 @@ from ..extensions import db
 from ..inbound.media import UnservedChannel, texter_phone
 from ..models import ApiToken, StaffUser, User
 from ..models.staff import (
-    MAX_PASSWORD,
-    MIN_PASSWORD,
     InactiveOwner,
     clean_username,
+    password_problem,
     username_key,
     username_problem,
 )
@@ -43,6 +42,12 @@ class NewPasswordField(PasswordField):
     def populate_obj(self, obj: StaffUser, name: str) -> None:
         if self.data:
             obj.set_password(self.data)
+
+
+def settable_password(_form, field) -> None:
+    """A password the CLI would set too (models/staff.password_problem)."""
+    if problem := password_problem(field.data or ""):
+        raise StopValidation(problem[:1].upper() + problem[1:] + ".")
 
 
 def visible_username(_form, field) -> None:
@@ -89,14 +94,15 @@ class StaffUserView(AdminModelView):
         "password": NewPasswordField(
             "Password",
             description="Leave empty to keep the current password.",
-            validators=[Optional(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
+            # Not stripped: twelve spaces typed are no password left empty.
+            validators=[Optional(strip_whitespace=False), settable_password],
         )
     }
 
     def get_create_form(self):
         form = super().get_create_form()
         form.password = NewPasswordField(
-            "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)]
+            "Password", validators=[InputRequired(), settable_password]
         )
         return form
 
