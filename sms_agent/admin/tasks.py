@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import flash
 from flask_admin.actions import action
 from flask_admin.form import rules
@@ -98,6 +99,10 @@ class TaskView(KeptCount, AdminModelView):
     column_default_sort = ("created_at", True)
     column_details_exclude_list = ["user", "outbound_messages", "media"]
     form_overrides = {"category": SelectField, "status": SelectField}
+    # Texts are not required as such: a picture or voice note may come without one, and its
+    # task must still save (Flask-Admin requires every non-null column); `_shows_something`
+    # refuses a text staff empty.
+    form_optional_types = (sa.Boolean, sa.Text)
     form_args = {
         "category": {"choices": select_choices(Category)},
         "status": {"choices": select_choices(TaskStatus)},
