@@ -68,6 +68,18 @@ def test_staff_create_racing_another_for_the_same_name_says_it_exists(runner, mo
     assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ann"]
 
 
+def test_a_username_and_email_that_fit_once_their_surrounding_spaces_go_are_taken(runner):
+    """Regression: their length was checked before the spaces around were dropped (as the
+    admin did), so an 80-character username typed with a space before it was refused though
+    it is saved without it; an email with spaces around it was no address at all."""
+    username, email = "u" * 80, "e" * 64 + "@" + "d" * 60 + ".example"
+    args = ["--username", f" {username} ", "--password", "x" * 8, "--email", f"  {email} "]
+    result = runner.invoke(args=["staff", "create", *args])
+    assert result.exit_code == 0, result.output
+    saved = db.session.scalar(sa.select(StaffUser))
+    assert (saved.username, saved.email) == (username, email)
+
+
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
