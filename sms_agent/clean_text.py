@@ -70,6 +70,10 @@ def first_unseen(text: str) -> str | None:
     return next((c for c in text if c != " " and unicodedata.category(c) in _UNSEEN), None)
 
 
+#: Why a text that shows nothing (is_blank) is refused where staff or a client type one.
+BLANK_REFUSED = "Write some text: spaces and invisible characters are not."
+
+
 def is_blank(text: str) -> bool:
     """Whether `text` shows nothing at all: only spaces, invisible characters and blank
     fillers (an emoji or a lone "?" is something). A texted one gets the how-to notice,

@@ -237,7 +237,8 @@ def _window_rules(session: Session, _context, _instances) -> None:
 
     A count staff set by hand (the admin's edit form) starts a new window, as their reset
     does: it is the figure they chose, which a request counted before it that fails after
-    must not lower (a free request)."""
+    must not lower (a free request). A new timezone moves the window's end to midnight there,
+    unless the same change sets the end too."""
     for obj in session.dirty:
         if not isinstance(obj, User):
             continue
@@ -250,7 +251,9 @@ def _window_rules(session: Session, _context, _instances) -> None:
         if history.added and history.deleted and not state.window_started_at.history.added:
             obj.window_started_at = utcnow()
         history = state.timezone.history
-        if history.added and history.deleted and obj.rate_limit_reset is not None:
+        # A reset set in the same change is the one its writer chose, kept as given.
+        moved = history.added and history.deleted and not state.rate_limit_reset.history.added
+        if moved and obj.rate_limit_reset is not None:
             obj.rate_limit_reset = _same_midnight(
                 obj.rate_limit_reset, history.deleted[0] or "UTC", history.added[0] or "UTC"
             )

@@ -44,6 +44,18 @@ def test_staff_create_refuses_a_duplicate_and_a_short_password(runner):
     assert "at least 8 characters" in result.output
 
 
+@pytest.mark.parametrize("password", [" " * 8, "\t" * 10, "\u3000" * 8])
+def test_a_password_of_only_spaces_is_refused(runner, password):
+    """Regression: eight spaces were taken as a password, by `staff create` and
+    `staff set-password` alike (the admin's form refuses them too)."""
+    make_staff("ada")
+    created = runner.invoke(args=["staff", "create", "--username", "bob", "--password", password])
+    changed = runner.invoke(args=["staff", "set-password", "ada", "--password", password])
+    for result in (created, changed):
+        assert result.exit_code == 2 and "not be only spaces" in result.output
+    assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ada"]
+
+
 def test_staff_create_racing_another_for_the_same_name_says_it_exists(runner, monkeypatch):
     """Two `flask staff create` at once for "Ann" and "ann": both find no account, and the
     second's commit meets the unique username key. It printed the database's traceback."""
@@ -54,6 +66,18 @@ def test_staff_create_racing_another_for_the_same_name_says_it_exists(runner, mo
     assert "already exists" in result.output and "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert db.session.scalars(sa.select(StaffUser.username)).all() == ["ann"]
+
+
+def test_a_username_and_email_that_fit_once_their_surrounding_spaces_go_are_taken(runner):
+    """Regression: their length was checked before the spaces around were dropped (as the
+    admin did), so an 80-character username typed with a space before it was refused though
+    it is saved without it; an email with spaces around it was no address at all."""
+    username, email = "u" * 80, "e" * 64 + "@" + "d" * 60 + ".example"
+    args = ["--username", f" {username} ", "--password", "x" * 8, "--email", f"  {email} "]
+    result = runner.invoke(args=["staff", "create", *args])
+    assert result.exit_code == 0, result.output
+    saved = db.session.scalar(sa.select(StaffUser))
+    assert (saved.username, saved.email) == (username, email)
 
 
 @pytest.mark.parametrize(
@@ -178,6 +202,18 @@ def test_a_texters_token_takes_a_local_number_in_the_services_region(app, runner
     result = runner.invoke(args=["token", "create-for-user", "07700 900123"])
     assert result.exit_code == 0, result.output
     assert ApiToken.find_active(result.output.strip().splitlines()[-1]).user == user
+
+
+def test_a_texters_token_takes_a_whatsapp_sender_as_the_admin_does(runner):
+    """Regression: Twilio's WhatsApp sender "whatsapp:+5215512345678" (Mexico's old mobile
+    form) was refused, where the admin's new-user form, Try it and the webhook read it as the
+    texter +525512345678."""
+    user = make_user("+525512345678")
+    result = runner.invoke(args=["token", "create-for-user", "whatsapp:+5215512345678"])
+    assert result.exit_code == 0, result.output
+    assert ApiToken.find_active(result.output.strip().splitlines()[-1]).user == user
+    refused = runner.invoke(args=["token", "create-for-user", "messenger:+15551230000"])
+    assert refused.exit_code == 2 and "not a channel we serve" in refused.output
 
 
 def test_revoking_by_a_shorter_prefix_says_how_long_a_prefix_is(runner):

@@ -149,8 +149,10 @@ def email_address(_form, field) -> None:
 
 def no_blank(value: str | None) -> str | None:
     """A field of only spaces is an empty one: Flask-Admin's Optional() stops the checks at
-    it, as blank, and the spaces were saved (an email "   ")."""
-    return None if value is None or not value.strip() else value
+    it, as blank, and the spaces were saved (an email "   "). Other text loses the spaces
+    around it before any check, its length's included: a name that fits once they are
+    dropped (as it is saved) was refused as too long."""
+    return None if value is None or not value.strip() else value.strip()
 
 
 def email_field() -> dict:

@@ -20,17 +20,17 @@ from wtforms.validators import (
 )
 
 from ..extensions import db
+from ..inbound.media import UnservedChannel, texter_phone
 from ..models import ApiToken, StaffUser, User
 from ..models.staff import (
-    MAX_PASSWORD,
-    MIN_PASSWORD,
     InactiveOwner,
     clean_username,
+    password_problem,
     username_key,
     username_problem,
 )
 from ..models.users import take_sqlite_write_lock
-from ..phones import InvalidPhoneNumber, normalise_phone
+from ..phones import InvalidPhoneNumber
 from ..security import refuses_nul_itself
 from .base import AdminModelView, email_field
 from .forms import AdminForm, new_submission_key
@@ -42,6 +42,12 @@ class NewPasswordField(PasswordField):
     def populate_obj(self, obj: StaffUser, name: str) -> None:
         if self.data:
             obj.set_password(self.data)
+
+
+def settable_password(_form, field) -> None:
+    """A password the CLI would set too (models/staff.password_problem)."""
+    if problem := password_problem(field.data or ""):
+        raise StopValidation(problem[:1].upper() + problem[1:] + ".")
 
 
 def visible_username(_form, field) -> None:
@@ -88,14 +94,15 @@ class StaffUserView(AdminModelView):
         "password": NewPasswordField(
             "Password",
             description="Leave empty to keep the current password.",
-            validators=[Optional(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)],
+            # Not stripped: twelve spaces typed are no password left empty.
+            validators=[Optional(strip_whitespace=False), settable_password],
         )
     }
 
     def get_create_form(self):
         form = super().get_create_form()
         form.password = NewPasswordField(
-            "Password", validators=[InputRequired(), Length(min=MIN_PASSWORD, max=MAX_PASSWORD)]
+            "Password", validators=[InputRequired(), settable_password]
         )
         return form
 
@@ -174,11 +181,11 @@ class TokenForm(AdminForm):
         return not self.user_phone.errors
 
     def _texter(self, phone: str) -> None:
-        """The texter's number in E.164, in whatever notation it was typed (as everywhere
-        else in the admin and the API)."""
+        """The texter's number in E.164, in whatever notation it was typed, a WhatsApp
+        sender included (as everywhere else in the admin and the API)."""
         try:
-            self.user_phone.data = normalise_phone(phone)
-        except InvalidPhoneNumber as exc:
+            self.user_phone.data = texter_phone(phone)
+        except (InvalidPhoneNumber, UnservedChannel) as exc:
             self.user_phone.errors.append(str(exc))
             return
         if db.session.get(User, self.user_phone.data) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import flash
 from flask_admin.actions import action
 from flask_admin.form import rules
@@ -9,10 +10,16 @@ from wtforms import SelectField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from ..analytics.sums import sum_of
+from ..clean_text import BLANK_REFUSED, is_blank
 from ..extensions import db
 from ..models import Category, ErrorType, RefusalReason, TaskRollup, TaskStatus, Tier
 from ..models.row_counts import rows_of
-from ..models.tasks import MAX_PROCESSING_SECONDS, outcome_conflict, refusal_conflict
+from ..models.tasks import (
+    MAX_PROCESSING_SECONDS,
+    answer_conflict,
+    outcome_conflict,
+    refusal_conflict,
+)
 from .base import (
     AdminModelView,
     KeptCount,
@@ -33,6 +40,13 @@ _TIMESTAMPS = rules.FieldSet(
     ],
     "Timestamps",
 )
+
+
+def _shows_something(_form, field) -> None:
+    """The texter's text, changed, as someone could have sent it: what the API takes
+    (SmsText). A picture or voice note may have come with no text, kept as it came."""
+    if field.data != field.object_data and is_blank(field.data or ""):
+        raise ValidationError(BLANK_REFUSED)
 
 
 class TaskView(KeptCount, AdminModelView):
@@ -85,6 +99,10 @@ class TaskView(KeptCount, AdminModelView):
     column_default_sort = ("created_at", True)
     column_details_exclude_list = ["user", "outbound_messages", "media"]
     form_overrides = {"category": SelectField, "status": SelectField}
+    # Texts are not required as such: a picture or voice note may come without one, and its
+    # task must still save (Flask-Admin requires every non-null column); `_shows_something`
+    # refuses a text staff empty.
+    form_optional_types = (sa.Boolean, sa.Text)
     form_args = {
         "category": {"choices": select_choices(Category)},
         "status": {"choices": select_choices(TaskStatus)},
@@ -93,6 +111,7 @@ class TaskView(KeptCount, AdminModelView):
             "validators": [Optional(), NumberRange(min=0, max=MAX_PROCESSING_SECONDS)]
         },
         "complexity_score": {"validators": [Optional(), NumberRange(min=0, max=1)]},
+        "sms_content": {"validators": [_shows_something]},
     }
     form_excluded_columns = [
         "user",
@@ -135,11 +154,17 @@ class TaskView(KeptCount, AdminModelView):
 
     def on_model_change(self, form, model, is_created) -> None:
         """Refuse a task both successful and not completed, and a task moved into or out of
-        refused, as the API does; a new status dates the outcome (Task.date_the_outcome)."""
+        refused, as the API does, and a completed task without an answer; a new status dates
+        the outcome (Task.date_the_outcome)."""
         super().on_model_change(form, model, is_created)
         if conflict := refusal_conflict(form.status.object_data, model.status):
             raise ValidationError(conflict)
         if conflict := outcome_conflict(model.status, model.success):
+            raise ValidationError(conflict)
+        answered = (form.status.object_data, form.ai_response.object_data)
+        if answered != (model.status, model.ai_response) and (
+            conflict := answer_conflict(model.status, model.ai_response)
+        ):
             raise ValidationError(conflict)
         if form.status.object_data != model.status:
             model.date_the_outcome()

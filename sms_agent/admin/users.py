@@ -15,11 +15,11 @@ from .. import costs
 from ..export import conversations
 from ..export.download import csv_download
 from ..extensions import db
-from ..inbound.media import UnservedChannel, split_channel
+from ..inbound.media import UnservedChannel, texter_phone
 from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..models.row_counts import rows_of
-from ..phones import InvalidPhoneNumber, normalise_phone
+from ..phones import InvalidPhoneNumber
 from ..quota import change_tier, is_upgrade, reset_user
 from .base import (
     AdminModelView,
@@ -27,6 +27,7 @@ from .base import (
     ReadOnlyValue,
     email_field,
     known_timezone,
+    no_blank,
     sections,
     select_choices,
 )
@@ -63,8 +64,7 @@ def new_phone_number(_form, field) -> None:
     sender pasted from Twilio ("whatsapp:+5215512345678" is the texter +525512345678, whom
     that WhatsApp's texts reach); another channel's address (messenger:...) is refused."""
     try:
-        number, _channel = split_channel(field.data or "")
-        field.data = normalise_phone(number)
+        field.data = texter_phone(field.data or "")
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise ValidationError(str(exc)) from None
     if db.session.get(User, field.data) is not None:
@@ -143,6 +143,7 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         # "+49 (0) 151 1234 5678" was cut to another number.
         "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
         "email": email_field(),
+        "full_name": {"filters": [no_blank]},
         "timezone": {"validators": [known_timezone]},
         "rate_limit_reset": {"validators": [reset_ahead]},
     }

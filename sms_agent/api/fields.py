@@ -15,7 +15,7 @@ from typing import Any
 from marshmallow import ValidationError, fields
 from marshmallow.validate import OneOf
 
-from ..clean_text import is_blank
+from ..clean_text import BLANK_REFUSED, is_blank
 from ..models.types import as_json_object, check_timezone, iana_timezones
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
@@ -89,7 +89,7 @@ class SmsText(Text):
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if is_blank(text):
-            raise ValidationError("Write some text: spaces and invisible characters are not.")
+            raise ValidationError(BLANK_REFUSED)
         return text
 
 

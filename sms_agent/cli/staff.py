@@ -13,7 +13,7 @@ staff = ServiceGroup("staff", help="Manage staff accounts.")
 
 
 @staff.command("create")
-@click.option("--username", required=True, callback=fits(StaffUser.username))
+@click.option("--username", required=True, callback=fits(StaffUser.username, strip=True))
 @click.option("--password", required=True, help="8 to 200 characters.")
 @click.option("--email", default=None, callback=email_address)
 @click.option("--admin", "is_admin", is_flag=True, help="May change data and run actions.")

@@ -4,9 +4,10 @@ import click
 import sqlalchemy as sa
 
 from ..extensions import db
+from ..inbound.media import UnservedChannel, texter_phone
 from ..models import ApiToken, User
 from ..models.staff import InactiveOwner, find_staff
-from ..phones import InvalidPhoneNumber, normalise_phone
+from ..phones import InvalidPhoneNumber
 from .group import ServiceGroup
 from .values import fits
 
@@ -30,10 +31,11 @@ def create_token(username: str, name: str) -> None:
 @click.argument("phone_number")
 @click.option("--name", default="", callback=fits(ApiToken.name))
 def create_user_token(phone_number: str, name: str) -> None:
-    """Create a token for a texter (sees only their own data); key printed last."""
+    """Create a token for a texter (sees only their own data); key printed last.
+    PHONE_NUMBER in any notation, or a WhatsApp sender as Twilio writes it (whatsapp:+1...)."""
     try:
-        phone = normalise_phone(phone_number)
-    except InvalidPhoneNumber as exc:
+        phone = texter_phone(phone_number)
+    except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise click.BadParameter(str(exc)) from None
     user = db.session.get(User, phone)
     if user is None:

@@ -10,11 +10,15 @@ import click
 from marshmallow import ValidationError, validate
 
 
-def fits(column) -> Callable:
-    """A click callback refusing text longer than `column` (a mapped String column) holds."""
+def fits(column, strip: bool = False) -> Callable:
+    """A click callback refusing text longer than `column` (a mapped String column) holds;
+    with `strip`, measured (and given on) without the spaces around it, as it is saved: a
+    value that fits once they are dropped was refused, as the admin refused it."""
     limit = column.type.length
 
     def check(_ctx, _param, value):
+        if value is not None and strip:
+            value = value.strip()
         if value is not None and len(value) > limit:
             raise click.BadParameter(f"at most {limit} characters, not {len(value)}")
         return value
@@ -26,7 +30,7 @@ def email_address(ctx, param, value):
     """A staff email address the API would take and the column holds, or None."""
     from ..models import StaffUser
 
-    value = fits(StaffUser.email)(ctx, param, value)
+    value = fits(StaffUser.email, strip=True)(ctx, param, value)
     if value:
         try:
             validate.Email()(value)

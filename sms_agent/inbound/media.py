@@ -12,6 +12,7 @@ from ..clean_text import storable
 from ..media.kinds import IMAGE, OTHER, base_type, kind_of
 from ..models import Channel
 from ..outbound.channels import phone_of
+from ..phones import normalise_phone
 
 #: Twilio sends at most 10 media items with one message.
 MAX_MEDIA = 10
@@ -50,6 +51,15 @@ def split_channel(sender: str) -> tuple[str, str]:
     if prefix.group(0).lower() == WHATSAPP_PREFIX:
         return phone_of(value[prefix.end() :].strip()), Channel.WHATSAPP.value
     raise UnservedChannel(f"{prefix.group(0)!r} is not a channel we serve (SMS and WhatsApp)")
+
+
+def texter_phone(typed: str) -> str:
+    """The texter's number in E.164 that staff or an operator typed: a number in any
+    notation, or a WhatsApp sender pasted from Twilio ("whatsapp:+5215512345678" is the
+    texter +525512345678), read as the webhook reads a sender. Raises InvalidPhoneNumber,
+    or UnservedChannel for another channel's address (messenger:...)."""
+    number, _channel = split_channel(typed)
+    return normalise_phone(number)
 
 
 def media_count(form: Mapping[str, str]) -> int:

@@ -25,7 +25,10 @@ MIN_PASSWORD, MAX_PASSWORD = 8, 200
 
 
 def password_problem(password: str) -> str | None:
-    """Why `password` may not be set, or None."""
+    """Why `password` may not be set, or None: the one rule of the CLI and the admin."""
+    if not password.strip():
+        # Eight spaces are as easy to guess as none.
+        return "must not be only spaces"
     if len(password) < MIN_PASSWORD:
         return f"must be at least {MIN_PASSWORD} characters"
     if len(password) > MAX_PASSWORD:

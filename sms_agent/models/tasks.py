@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from ..clean_text import is_blank
 from ..extensions import db
 from .choices import Category, RefusalReason, TaskStatus, check_choice
 from .types import (
@@ -44,6 +45,17 @@ def outcome_conflict(status: str, success: bool) -> str | None:
     both failed and successful would inflate them; staff edits (API, admin) are refused."""
     if success and status != TaskStatus.COMPLETED:
         return f"A {status} task cannot be successful: only a completed task can."
+    return None
+
+
+def answer_conflict(status: str, answer: str | None) -> str | None:
+    """Why a task of `status` may not have `answer`, or None: a completed task was answered,
+    so it counts as answered (success rates, the conversation) only with an answer that shows."""
+    if status == TaskStatus.COMPLETED and is_blank(answer or ""):
+        return (
+            "A completed task needs an answer: write it under AI response, or choose "
+            "another status."
+        )
     return None
 
 

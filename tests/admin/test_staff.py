@@ -86,9 +86,23 @@ def test_new_staff_needs_a_password_of_eight_characters(admin_client):
     assert staff_named("dave") is None
 
 
+def test_a_password_of_only_spaces_is_refused_on_new_staff_and_on_an_edit(admin_client):
+    """Regression: eight spaces were saved as a password (as `flask staff create` took them)."""
+    response = create_staff(admin_client, username="dave", password=" " * 8)
+    assert "Must not be only spaces" in response.get_data(as_text=True)
+    assert staff_named("dave") is None
+    erin = make_staff("erin", PASSWORD)
+    url = f"/admin/staffuser/edit/?id={erin.id}"
+    form = {"csrf_token": csrf_for(admin_client, url), "username": "erin", "is_active": "y"}
+    response = admin_client.post(url, data={**form, "password": " " * 12})
+    assert "Must not be only spaces" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert staff_named("erin").check_password(PASSWORD)
+
+
 def test_a_password_the_login_form_would_not_take_is_refused(admin_client):
     response = create_staff(admin_client, username="dave", password="x" * 201)
-    assert "Field must be between 8 and 200 characters long." in response.get_data(as_text=True)
+    assert "Must be at most 200 characters" in response.get_data(as_text=True)
     assert staff_named("dave") is None
     assert create_staff(admin_client, username="dave", password="x" * 200).status_code == 302
     admin_client.post("/admin/auth/logout/", data={"csrf_token": csrf_for(admin_client, "/admin/")})
@@ -177,6 +191,8 @@ def test_a_token_for_a_texter(admin_client):
         ("+1 555 123 0042", "+15551230042"),
         ("+1-555-123-0042", "+15551230042"),
         ("+49 (0) 151 1234 5678", "+4915112345678"),  # longer than the 20-character column
+        # A WhatsApp sender pasted from Twilio, as the new-user form and Try it read it.
+        ("whatsapp:+5215512345678", "+525512345678"),
     ],
 )
 def test_a_token_for_a_texter_whose_number_is_typed_in_another_notation(

@@ -378,3 +378,42 @@ def test_a_page_saved_again_after_going_back_to_it_is_not_told_of_its_own_change
     db.session.expire_all()
     saved = db.session.get(ErrorLog, error.id)
     assert (saved.resolution_notes, saved.resolved) == ("Restarted the worker.", True)
+
+
+@pytest.mark.parametrize(
+    ("typed", "refusal"),
+    [
+        ({"status": "completed", "ai_response": ""}, "A completed task needs an answer"),
+        ({"status": "completed", "ai_response": "   "}, "A completed task needs an answer"),
+        ({"status": "failed", "sms_content": "   "}, "Write some text"),
+        ({"status": "failed", "sms_content": "\u200b "}, "Write some text"),
+    ],
+)
+def test_a_task_cannot_be_saved_completed_without_an_answer_nor_its_text_blank(
+    admin_client, typed, refusal
+):
+    """Regression: the edit form saved a task as completed with no answer (counted as
+    answered although the texter never got one), and the texter's text as only spaces (a
+    text nobody could have sent, which the API refuses)."""
+    task = make_task(status="failed", sms_content="hi")
+    response = saved_as(admin_client, task, **typed)
+    assert refusal in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert (task.status, task.sms_content) == ("failed", "hi")
+    answered = saved_as(admin_client, task, status="completed", ai_response="Paris.")
+    assert answered.status_code == 302
+
+
+def test_a_picture_sent_without_text_can_be_saved_with_its_text_still_empty(admin_client):
+    """Regression: a task of a picture or voice note alone (no text, as Twilio sent it) could
+    not be saved at all: its empty text was "This field is required."; emptied by staff, a
+    text is still refused."""
+    task = make_task(status="failed", sms_content="", ai_response=None)
+    response = saved_as(admin_client, task, status="failed", category="coding")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    db.session.expire_all()
+    assert (task.category, task.sms_content) == ("coding", "")
+    texted = make_task(status="failed", sms_content="hi")
+    assert "Write some text" in saved_as(
+        admin_client, texted, status="failed", sms_content=""
+    ).get_data(as_text=True)

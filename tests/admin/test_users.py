@@ -742,3 +742,35 @@ def test_a_reset_that_has_passed_left_as_shown_does_not_stop_a_save(admin_client
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, user.phone_number).full_name == "Ann Smith"
+
+
+def test_a_quota_reset_typed_with_a_new_timezone_is_saved_as_typed(admin_client):
+    """Regression: changing the timezone and typing a reset in the same save moved the typed
+    reset to midnight in the new timezone; a reset left as shown still moves there."""
+    user = make_user(timezone="UTC")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    for typed, reset in [
+        ({"timezone": "Asia/Tokyo", "rate_limit_reset": "2030-03-15 12:00:00"}, "03-15 12:00"),
+        ({"timezone": "America/New_York"}, "03-15 04:00"),  # midnight there (EDT), the same day
+    ]:
+        form = {**form_as_shown(admin_client, url), **typed}
+        assert admin_client.post(url, data=form).status_code == 302
+        db.session.expire_all()
+        saved = db.session.get(User, user.phone_number)
+        assert saved.timezone == typed["timezone"]
+        assert saved.rate_limit_reset.strftime("%m-%d %H:%M") == reset
+
+
+def test_a_name_and_email_that_fit_once_their_surrounding_spaces_go_are_saved(admin_client):
+    """Regression: the length was checked before the spaces around were dropped, so a
+    100-character name typed with two spaces before it was refused, although the name
+    saved (without them) fits its 100 characters; an email alike."""
+    name, email = "N" * 100, "e" * 64 + "@" + "d" * 60 + ".example"
+    form = new_user_form(admin_client, "+15551230091", full_name="  " + name, email=f"  {email}  ")
+    assert admin_client.post("/admin/user/new/", data=form).status_code == 302
+    saved = db.session.get(User, "+15551230091")
+    assert (saved.full_name, saved.email) == (name, email)
+    too_long = new_user_form(admin_client, "+15551230092", full_name=" " + name + "N")
+    assert "Field cannot be longer than 100 characters." in admin_client.post(
+        "/admin/user/new/", data=too_long
+    ).get_data(as_text=True)
