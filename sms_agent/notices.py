@@ -141,8 +141,7 @@ _USAGE = {
     None: (
         "You have used {used} of {limit} requests this month ({tier} plan)",
         {
-            "spend_cap": "{said} and are at its usage limit: texts are not answered until "
-            "{until}.",
+            "spend_cap": "{said} and are at its usage limit: texts are not answered until {until}.",
             "paused": "{said}. {service} has paused answers until {until}.",
             None: "{said}. Your quota resets on {until}.",
         },
