@@ -265,8 +265,7 @@ def test_back_then_send_again_texts_the_reply_once(app, live_server, page):
     make_user(PHONE)
     open_conversation(live_server, page)
     page.fill("textarea[name=message]", "Your order ships today.")
-    page.click("[data-testid=send]")
-    page.wait_for_selector("text=Sent.")
+    send_reply(page)
 
     page.go_back()
     assert page.input_value("textarea[name=message]") == "Your order ships today."
@@ -280,8 +279,7 @@ def test_back_then_send_again_texts_the_reply_once(app, live_server, page):
     # Changed after Back, it is another reply, and it is sent.
     page.go_back()
     page.fill("textarea[name=message]", "Your order ships tomorrow.")
-    page.click("[data-testid=send]")
-    page.wait_for_selector("text=Sent.")
+    send_reply(page)
     assert page.locator(".sms-by-staff").count() == 2
 
 
@@ -318,6 +316,15 @@ def test_a_reply_pasted_longer_than_a_reply_may_be_is_kept_whole_and_refused(
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
+def send_reply(page) -> None:
+    """Send what is in the composer and wait for the page that says it went. The wait is
+    on the navigation: "text=Sent." alone also matched "...it has not been sent." on the
+    page still showing, and a busy machine read the box before the next page came."""
+    with page.expect_navigation():
+        page.click("[data-testid=send]")
+    page.wait_for_selector("text=Sent.")
+
+
 def log_in_again(page, username: str = "boss") -> None:
     page.wait_for_selector("input[name=username]")
     page.fill("input[name=username]", username)
@@ -352,8 +359,7 @@ def test_a_reply_typed_when_the_session_ends_is_back_after_logging_in_again(
     assert "has not been sent" in page.inner_text("[data-testid=draft-kept]")
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
-    page.click("[data-testid=send]")
-    page.wait_for_selector("text=Sent.")
+    send_reply(page)
     assert page.input_value("textarea[name=message]") == ""
     page.reload()
     assert page.input_value("textarea[name=message]") == ""
@@ -378,8 +384,7 @@ def test_the_composer_shows_how_a_reply_changed_for_sms_will_read(
     page.wait_for_selector("[data-testid=sent-as]", state="hidden")
     page.fill("textarea[name=message]", "Thanks, Zoë! 😊")
     page.wait_for_selector("[data-testid=sent-as]", state="visible")
-    page.click("[data-testid=send]")
-    page.wait_for_selector("text=Sent.")
+    send_reply(page)
     assert bodies_sent(twilio_server) == ["Thanks, Zoe!"]
 
 
