@@ -563,6 +563,18 @@ def test_a_text_resent_while_the_first_is_being_answered_is_answered_once(app):
     assert user().monthly_requests == 1
 
 
+def test_the_resend_check_is_sent_once_in_the_tasks_insert_as_written(app, count_queries):
+    """Regression (webhook cost): the check was written into each of three CASEs, so its
+    words went to the server three times, and its statuses were an expanding parameter,
+    which SQLAlchemy renders into the SQL again at every execution."""
+    receive("What is DNS?")
+    with count_queries() as queries:
+        receive("What is DNS?")
+    [insert] = [s for s in queries.statements if s.startswith("INSERT INTO tasks")]
+    assert insert.count("sms_content =") == 1
+    assert "IN ('queued', 'processing')" in insert
+
+
 @pytest.mark.parametrize("status", ["completed", "failed"])
 def test_the_same_text_again_once_the_first_was_answered_is_answered_again(app, status):
     """Once the answer (or the apology) went out, the same words again are a new request:

@@ -20,6 +20,12 @@ RESEND_MINUTES = 15
 
 _tasks = Task.__table__
 
+#: Written into the statement, not bound: a bound list is an "expanding" parameter, which
+#: SQLAlchemy renders into the SQL again at every execution, on every webhook.
+_STILL_OPEN = [
+    sa.literal_column(f"'{status.value}'") for status in (TaskStatus.QUEUED, TaskStatus.PROCESSING)
+]
+
 
 def still_answering_the_same() -> sa.ColumnElement[bool]:
     """SQL: a text of the texter (`user_phone`) with the same words (`sms_content`), sent
@@ -31,7 +37,7 @@ def still_answering_the_same() -> sa.ColumnElement[bool]:
         sa.exists().where(
             _tasks.c.user_phone == sa.bindparam("user_phone"),
             _tasks.c.sms_content == sa.bindparam("sms_content"),
-            _tasks.c.status.in_([TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value]),
+            _tasks.c.status.in_(_STILL_OPEN),
             _tasks.c.created_at >= sa.bindparam("resend_since", type_=_tasks.c.created_at.type),
         ),
     )

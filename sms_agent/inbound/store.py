@@ -92,13 +92,16 @@ def _insert_unless_stored() -> sa.Insert:
         "refusal_reason",
     ]
     values = {name: sa.bindparam(name, type_=tasks.c[name].type) for name in columns}
-    resent = still_answering_the_same()
+    # The check is made once, in a one-row subquery the three CASEs read: written in each,
+    # it was sent three times, with its parameters.
+    check = sa.select(still_answering_the_same().label("resent")).subquery("resend")
+    resent = check.c.resent
     values["status"] = sa.case((resent, TaskStatus.REFUSED.value), else_=values["status"])
     values["quota_window"] = sa.case((resent, sa.null()), else_=values["quota_window"])
     values["refusal_reason"] = sa.case(
         (resent, RefusalReason.RESENT.value), else_=values["refusal_reason"]
     )
-    row = sa.select(*(values[name] for name in columns))
+    row = sa.select(*(values[name] for name in columns)).select_from(check)
     unseen = ~_received(sa.bindparam("message_sid"))
     return (
         sa.insert(tasks)
