@@ -58,6 +58,12 @@ def _date(when: datetime, language: str | None) -> str:
     return f"{when.day} {_MONTHS[language].split()[when.month - 1]}"
 
 
+def _worded(wordings: dict, language: str | None):
+    """A notice's wording in the texter's language (User.help_language, or the text it
+    answers): English, under None, for any other."""
+    return wordings.get(language, wordings[None])
+
+
 #: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
 #: it says of answers when they come, and when a spend cap holds them; each one GSM-7
 #: segment at enterprise figures with the default names.
@@ -88,7 +94,7 @@ def help_text(user: User) -> str:
     AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are.
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
-    wording, answering, paused = _HELP.get(user.help_language, _HELP[None])
+    wording, answering, paused = _worded(_HELP, user.help_language)
     held = _held_until(user, user.help_language)
     answers = (
         paused.format(until=held[1])
@@ -175,7 +181,7 @@ def usage_text(user: User, language: str | None = None) -> str:
     if limit == 0:
         return no_requests_text(user)
     used = min(quota.used(user), limit)
-    said, endings = _USAGE.get(language, _USAGE[None])
+    said, endings = _worded(_USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
     return endings[held].format(
         said=said.format(used=used, limit=limit, tier=user.tier), service=service(), until=until
@@ -206,7 +212,7 @@ _QUOTA = {
 def quota_text(user: User, language: str | None = None) -> str:
     if quota.monthly_limit(user.tier) == 0:
         return no_requests_text(user)
-    wording = _QUOTA.get(language, _QUOTA[None])
+    wording = _worded(_QUOTA, language)
     return wording.format(limit=quota.monthly_limit(user.tier), day=_reset_day(user, language))
 
 
@@ -234,7 +240,7 @@ def spend_cap_text(user: User, now: datetime | None = None, language: str | None
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    wording = _SPEND_CAP.get(language, _SPEND_CAP[None])
+    wording = _worded(_SPEND_CAP, language)
     return wording.format(tier=user.tier, until=_lifts(user, now, language))
 
 
@@ -261,7 +267,7 @@ _RATE_LIMITED = {
 
 
 def rate_limited_text(_user: User, language: str | None = None) -> str:
-    return _RATE_LIMITED.get(language, _RATE_LIMITED[None])
+    return _worded(_RATE_LIMITED, language)
 
 
 _PAUSED = {
@@ -280,7 +286,7 @@ def paused_text(user: User, now: datetime | None = None, language: str | None = 
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
     sooner)."""
     until = _in_their_time(user, limits.daily_cap_lifts(now), language)
-    return _PAUSED.get(language, _PAUSED[None]).format(service=service(), until=until)
+    return _worded(_PAUSED, language).format(service=service(), until=until)
 
 
 def media_text(_user: User) -> str:
@@ -341,7 +347,7 @@ _EMPTY = {
 
 
 def empty_text(_user: User, language: str | None = None) -> str:
-    return _EMPTY.get(language, _EMPTY[None])
+    return _worded(_EMPTY, language)
 
 
 #: The START confirmation by the language of the words that opted in (keywords.language):
@@ -357,7 +363,7 @@ _OPT_IN = {
 
 
 def opt_in_text(user: User) -> str:
-    wording = _OPT_IN.get(user.opt_change_language, _OPT_IN[None])
+    wording = _worded(_OPT_IN, user.opt_change_language)
     return wording.format(service=service())
 
 
@@ -391,7 +397,7 @@ def opt_out_text(user: User) -> str:
     """The one message an opted-out texter may still get must fit one segment (outbound.send
     refuses anything longer): with a SERVICE_NAME too long for that, or in a script that
     makes it UCS-2, it goes without the name rather than not at all."""
-    wording, unnamed = _OPT_OUT.get(user.opt_change_language, _OPT_OUT[None])
+    wording, unnamed = _worded(_OPT_OUT, user.opt_change_language)
     named = wording.format(service=service())
     if outbound.is_one_sms(user, outbound.plan(user, named).parts):
         return named
@@ -421,7 +427,7 @@ _RESET = {
 
 
 def reset_text(_user: User, language: str | None = None) -> str:
-    return _RESET.get(language, _RESET[None])
+    return _worded(_RESET, language)
 
 
 def handoff_text(_user: User) -> str:
@@ -451,7 +457,7 @@ def declined_text(_user: User, language: str | None = None) -> str:
     """The model could not answer this one (its provider's filter stopped it, or it needed
     a tool it does not have): said plainly, so the texter asks something else rather than
     sending the same again."""
-    return _DECLINED.get(language, _DECLINED[None])
+    return _worded(_DECLINED, language)
 
 
 _APOLOGY = {
@@ -463,7 +469,7 @@ _APOLOGY = {
 
 
 def apology_text(_user: User, language: str | None = None) -> str:
-    return _APOLOGY.get(language, _APOLOGY[None])
+    return _worded(_APOLOGY, language)
 
 
 #: Notice kinds (stored as OutboundMessage.kind) and how each is worded.
