@@ -274,9 +274,21 @@ def env_public_url(name: str) -> str | None:
     return raw
 
 
-#: The hosts a media redirect may lead to over plain http://: a stand-in on this machine (the
-#: tests'), never one across a network, where the picture could be read or swapped on its way.
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+def ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The IP address `text` names, an IPv4 one written as IPv6 (::ffff:127.0.0.1, as a
+    dual-stack server sees its IPv4 callers) being that IPv4 address; raises ValueError for
+    anything else. Read as IPv6, ::ffff:127.0.0.1 is neither loopback nor private."""
+    address = ipaddress.ip_address(text)
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host (WEB_HOST, a media host, a caller's address) is this machine
+    (127.0.0.0/8, ::1, localhost), in any notation."""
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
 def env_media_hosts(name: str, default: str) -> str:
@@ -291,7 +303,9 @@ def env_media_hosts(name: str, default: str) -> str:
             parts.port  # noqa: B018 (a port that is no number raises)
         except ValueError:
             parts = parts._replace(scheme="")
-        local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        # Over plain http:// only a stand-in on this machine (the tests'), never a host
+        # across a network, where the picture could be read or swapped on its way.
+        local = parts.scheme == "http" and is_loopback_host(parts.hostname or "")
         if (
             not (parts.scheme == "https" or local)
             or not parts.hostname
@@ -867,14 +881,6 @@ def pagination_problems(settings) -> list[str]:
 def is_guessable_secret_key(settings) -> bool:
     secret = settings.get("SECRET_KEY") or ""
     return secret == INSECURE_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether WEB_HOST listens on this machine only (127.0.0.0/8, ::1, localhost)."""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
 
 
 def public_development_secrets(settings) -> list[str]:

@@ -16,6 +16,8 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from config import ip_address
+
 
 class Base(DeclarativeBase):
     pass
@@ -44,13 +46,11 @@ def client_network() -> str:
     stopped it. An IPv4 address written as IPv6 (::ffff:192.0.2.1) is that IPv4 address."""
     address = get_remote_address()
     try:
-        parsed = ipaddress.ip_address(address)
+        parsed = ip_address(address)
     except ValueError:
         return address
     if parsed.version == 4:
         return str(parsed)
-    if parsed.ipv4_mapped is not None:
-        return str(parsed.ipv4_mapped)
     return str(ipaddress.ip_network(f"{parsed}/{IPV6_CLIENT_PREFIX}", strict=False))
 
 

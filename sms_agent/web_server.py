@@ -19,6 +19,7 @@ swaps a worker class named so for its stock threaded worker when threads > 1.
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -30,8 +31,14 @@ from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 from werkzeug.exceptions import BadRequest
 
+from .ops.logs import Occasional
+
 #: How much of gunicorn's own description of a malformed request goes back to the client.
 REASON_LENGTH = 200
+
+#: gunicorn's WARNING for a request it refused, said at most once a minute: anyone can send
+#: garbled requests, and one line each filled the logs (the access log still has each).
+refusal_log = Occasional(logging.getLogger("gunicorn.error"))
 
 
 class Refusal(NamedTuple):
@@ -150,7 +157,7 @@ class JsonRefusals:
         addr = addr or ("", -1)  # a unix socket has no peer address
         refusal = refusal_for(exc)
         if refusal.status < 500:
-            self.log.warning("Invalid request from ip=%s: %s", addr[0], exc)
+            refusal_log.warning("Invalid request from ip=%s: %s", addr[0], exc)
             if req is None and isinstance(exc, errors.InvalidHeader):
                 req = exc.req  # the request so far, for the access log
         else:

@@ -407,6 +407,8 @@ def test_a_vendor_address_that_is_no_http_address_stops_the_app(tmp_path, name, 
         "https://user:s3cr3t@cdn.example",
         "https://",
         "cdn.example:port",
+        "http://[::ffff:192.0.2.1]",
+        "http://127.0.0.1.example",
     ],
 )
 def test_a_media_host_that_is_not_fetched_over_https_stops_the_app(tmp_path, entry):
@@ -419,7 +421,10 @@ def test_a_media_host_that_is_not_fetched_over_https_stops_the_app(tmp_path, ent
 
 
 def test_media_hosts_are_hosts_https_origins_or_a_stand_in_on_this_machine(tmp_path):
-    hosts = "mms.twiliocdn.com, s3.example/b/ ,https://cdn.example:8443,http://127.0.0.1:9000"
+    hosts = (
+        "mms.twiliocdn.com, s3.example/b/ ,https://cdn.example:8443,http://127.0.0.1:9000,"
+        "http://[::ffff:127.0.0.1]:9001,http://[::1]:9002,http://127.0.0.2:9003"
+    )
     done = configured(tmp_path, TWILIO_MEDIA_HOSTS=hosts)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == hosts
@@ -642,8 +647,11 @@ def test_a_development_server_on_a_public_address_warns_of_its_public_secrets(ca
     assert config.INSECURE_SECRET_KEY not in said  # names the setting, never the secret
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "LocalHost", "::1", "127.0.0.2", "::ffff:127.0.0.1"]
+)
 def test_a_development_server_on_this_machine_only_says_nothing(caplog, host):
+    """::ffff:127.0.0.1 is 127.0.0.1 written as IPv6 (IPv4-mapped): loopback too."""
     development_app(WEB_HOST=host)
     assert "public address" not in caplog.text
 
@@ -667,6 +675,20 @@ def test_a_development_server_reached_from_another_machine_warns_once(caplog):
         client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"})
     [warning] = [r for r in caplog.records if "another machine" in r.getMessage()]
     assert "203.0.113.5" in warning.getMessage() and "SECRET_KEY" in warning.getMessage()
+
+
+@pytest.mark.parametrize("address", ["::ffff:127.0.0.1", "::1", "127.0.0.9"])
+def test_a_development_server_reached_from_this_machine_in_any_notation_says_nothing(
+    caplog, address
+):
+    """Regression: a dual-stack server sees a caller on 127.0.0.1 as ::ffff:127.0.0.1 (IPv4
+    written as IPv6), which was taken for another machine: the warning was said for the
+    developer's own browser, and so meant nothing when a stranger came."""
+    client = development_app().test_client()
+    client.get("/healthz", environ_base={"REMOTE_ADDR": address})
+    assert "another machine" not in caplog.text
+    client.get("/healthz", environ_base={"REMOTE_ADDR": "::ffff:203.0.113.5"})
+    assert "another machine (::ffff:203.0.113.5)" in caplog.text
 
 
 def test_a_testing_app_reached_from_elsewhere_says_nothing(caplog):

@@ -118,6 +118,15 @@ def test_a_token_name_longer_than_its_column_is_refused(runner):
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
+def test_a_token_name_that_fits_without_its_surrounding_spaces_is_saved_without_them(runner):
+    """Regression: --name was measured with the spaces around it and kept them, so a label
+    of 100 characters typed with a space around it was refused (the admin's the same)."""
+    make_staff("ada")
+    result = runner.invoke(args=["token", "create", "ada", "--name", " " + "n" * 100 + "  "])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(ApiToken.name)) == "n" * 100
+
+
 def test_staff_create_refuses_a_username_taken_in_other_case(runner):
     make_staff("ada")
     result = runner.invoke(args=["staff", "create", "--username", "ADA", "--password", "x" * 8])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -375,6 +376,31 @@ def test_metrics_show_the_conversations_waiting_now(app, client):
     db.session.commit()
     body = client.get("/metrics").get_data(as_text=True)
     assert "conversations_waiting 2.0" in body
+
+
+def test_a_loop_of_metrics_scrapes_reads_the_database_once_a_second(
+    app, client, count_queries, monkeypatch
+):
+    """Regression: without METRICS_TOKEN anyone who reaches /metrics may scrape it, and each
+    scrape counted the waiting conversations in the database: a stranger's loop cost as
+    many queries. The figure is kept for READYZ_CACHE_SECONDS, as /readyz keeps its answer."""
+    import sms_agent.ops.health as health
+
+    now = [time.monotonic()]
+    monkeypatch.setattr(health.time, "monotonic", lambda: now[0])
+    app.config["READYZ_CACHE_SECONDS"] = 1.0
+    handoff.request_human(make_user("+15551230001"), "keyword")
+    db.session.commit()
+    with count_queries() as counter:
+        bodies = [client.get("/metrics").get_data(as_text=True) for _ in range(10)]
+    assert counter.count == 1
+    assert all("conversations_waiting 1.0" in body for body in bodies)
+
+    handoff.request_human(make_user("+15551230002"), "keyword")
+    db.session.commit()
+    assert "conversations_waiting 1.0" in client.get("/metrics").get_data(as_text=True)
+    now[0] += 1.0
+    assert "conversations_waiting 2.0" in client.get("/metrics").get_data(as_text=True)
 
 
 def test_releasing_idle_conversations_reads_the_texters_in_one_statement(app, count_queries):

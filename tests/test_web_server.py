@@ -246,3 +246,16 @@ def test_each_line_the_app_logs_is_written_once(servers):
     lines = [line for line in server.process.log().splitlines() if form["MessageSid"] in line]
     assert len(lines) == 1, lines
     assert json.loads(lines[0])["name"] == "sms_agent.inbound"
+
+
+def test_requests_gunicorn_refuses_are_warned_of_at_most_once_a_minute(servers):
+    """Regression: gunicorn's "Invalid request from ip=..." WARNING was written for every
+    request it refused, so anyone could fill the logs with garbled requests and bury the
+    lines that matter. Now it is said once a minute, like a bad webhook signature; the
+    access log still has a line per request."""
+    server = servers["proxied"]  # refuses nothing in the other tests
+    for _ in range(5):
+        assert server.exchange(b"garbage\r\n\r\n")[0] == 400
+    server.exchange(request_with(target="/healthz?after=refusals"))
+    harness.wait_until(lambda: "after=refusals" in server.process.log(), 10, "access line")
+    assert server.process.log().count("Invalid request from") == 1

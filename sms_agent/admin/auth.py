@@ -22,15 +22,25 @@ from wtforms.validators import InputRequired, Length
 
 from ..extensions import db, limiter, login_manager
 from ..models import StaffUser, utcnow
-from ..models.staff import MAX_PASSWORD, find_staff, password_matches, username_key
+from ..models.staff import (
+    MAX_PASSWORD,
+    clean_username,
+    find_staff,
+    password_matches,
+    username_key,
+)
 from . import idle, known_browsers
 from .access import is_staff, site_path
+from .base import trimmed
 
 FAILED_LOGIN = 401
 
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[InputRequired(), Length(max=80)])
+    # As the login reads it, without the spaces around it (a pasted " ann"), length included.
+    username = StringField(
+        "Username", validators=[InputRequired(), Length(max=80)], **trimmed(clean_username)
+    )
     password = PasswordField("Password", validators=[InputRequired(), Length(max=MAX_PASSWORD)])
     next = HiddenField()
 

@@ -155,10 +155,19 @@ def no_blank(value: str | None) -> str | None:
     return None if value is None or not value.strip() else value.strip()
 
 
+def trimmed(*filters) -> dict:
+    """The arguments of a text box whose value loses the spaces around it before any check
+    (`filters`, no_blank unless named), its length's included: a fresh dict for each use,
+    as Flask-Admin adds its own filter to the list it is given. The browser is given no
+    maxlength, which would count those spaces: a name of the most characters allowed, typed
+    or pasted with a space around it, was cut short there though the server takes it. The
+    server alone checks the length, trimmed."""
+    return {"filters": list(filters or (no_blank,)), "render_kw": {"maxlength": False}}
+
+
 def email_field() -> dict:
-    """The form arguments of an email box (a texter's, a staff member's), a dict for each
-    view: Flask-Admin adds its own filter to the list it is given."""
-    return {"validators": [email_address], "filters": [no_blank]}
+    """The form arguments of an email box (a texter's, a staff member's)."""
+    return {"validators": [email_address], **trimmed()}
 
 
 def known_timezone(_form, field) -> None:

@@ -32,7 +32,7 @@ from ..models.staff import (
 from ..models.users import take_sqlite_write_lock
 from ..phones import InvalidPhoneNumber
 from ..security import refuses_nul_itself
-from .base import AdminModelView, email_field
+from .base import AdminModelView, email_field, trimmed
 from .forms import AdminForm, new_submission_key
 
 
@@ -81,7 +81,7 @@ class StaffUserView(AdminModelView):
     form_columns = ["username", "email", "is_admin", "is_active", "password"]
     form_args = {
         "username": {
-            "filters": [clean_username],
+            **trimmed(clean_username),
             "validators": [
                 DataRequired("Enter a username."),
                 visible_username,
@@ -154,7 +154,7 @@ class TokenForm(AdminForm):
     as someone else would let its maker act, and be recorded as author, in their name. The
     operator on the server may still name anyone (`flask token create USERNAME`)."""
 
-    name = StringField("Label", validators=[Optional(), Length(max=100)])
+    name = StringField("Label", validators=[Optional(), Length(max=100)], **trimmed())
     staff_user = SelectField("Staff user", validators=[Optional()])
     user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=32)])
     #: One token per rendering of the form, however often it is posted (ApiToken.made_by);

@@ -27,9 +27,9 @@ from .base import (
     ReadOnlyValue,
     email_field,
     known_timezone,
-    no_blank,
     sections,
     select_choices,
+    trimmed,
 )
 from .conversation import ConversationPages
 
@@ -143,7 +143,7 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         # "+49 (0) 151 1234 5678" was cut to another number.
         "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
         "email": email_field(),
-        "full_name": {"filters": [no_blank]},
+        "full_name": trimmed(),
         "timezone": {"validators": [known_timezone]},
         "rate_limit_reset": {"validators": [reset_ahead]},
     }

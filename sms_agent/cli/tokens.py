@@ -17,7 +17,10 @@ token = ServiceGroup("token", help="Manage API tokens.")
 @token.command("create")
 @click.argument("username")
 @click.option(
-    "--name", default="", help="A label to recognise the token by.", callback=fits(ApiToken.name)
+    "--name",
+    default="",
+    help="A label to recognise the token by.",
+    callback=fits(ApiToken.name, strip=True),
 )
 def create_token(username: str, name: str) -> None:
     """Create an API token for staff USERNAME; the key is the last line printed."""
@@ -29,7 +32,7 @@ def create_token(username: str, name: str) -> None:
 
 @token.command("create-for-user")
 @click.argument("phone_number")
-@click.option("--name", default="", callback=fits(ApiToken.name))
+@click.option("--name", default="", callback=fits(ApiToken.name, strip=True))
 def create_user_token(phone_number: str, name: str) -> None:
     """Create a token for a texter (sees only their own data); key printed last.
     PHONE_NUMBER in any notation, or a WhatsApp sender as Twilio writes it (whatsapp:+1...)."""

@@ -8,6 +8,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app
@@ -22,6 +24,8 @@ log = logging.getLogger("sms_agent.health")
 BROKER_PROBE_TIMEOUT = 2.0
 DATABASE_PROBE_TIMEOUT = 2.0
 
+T = TypeVar("T")
+
 
 @bp.get("/healthz")
 def healthz():
@@ -29,18 +33,33 @@ def healthz():
     return {"status": "ok"}
 
 
-class _KeptAnswer:
-    """/readyz's last answer and when it was made; one probe runs at a time."""
+class KeptAnswer:
+    """An answer anyone may ask for that costs a trip to the database (or the broker),
+    kept for a few seconds and made by one caller at a time: one who asks meanwhile gets
+    the last answer, or waits for this one if there is none yet. A stranger's loop of calls
+    then costs one trip a period, however fast it runs."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.answer: tuple[dict, int] | None = None
+        self.answer = None
         self.made_at = -math.inf
+
+    def get(self, seconds: float, make: Callable[[], T]) -> T:
+        """The answer kept, or `make()`'s when the one kept is `seconds` old."""
+        if not self.lock.acquire(blocking=self.made_at == -math.inf):
+            return self.answer
+        try:
+            if time.monotonic() - self.made_at >= seconds:
+                self.answer = make()
+                self.made_at = time.monotonic()
+            return self.answer
+        finally:
+            self.lock.release()
 
 
 @bp.record_once
 def _keep_answers(state) -> None:
-    state.app.extensions["readyz"] = _KeptAnswer()
+    state.app.extensions["readyz"] = KeptAnswer()
 
 
 @bp.get("/readyz")
@@ -50,21 +69,11 @@ def readyz():
     here meanwhile; the driver's own words (hosts, users, database names) go to the log only,
     since anyone may ask.
 
-    Since anyone may ask, an answer is kept for READYZ_CACHE_SECONDS: each probe opens a
-    connection to the database and the broker (during an outage, waits out their timeouts
-    and logs a WARNING), and a stranger's loop of probes cost as many. One probe runs at a
-    time; one that arrives meanwhile gets the last answer, or waits for this one if there
-    is none yet."""
+    Since anyone may ask, an answer is kept for READYZ_CACHE_SECONDS (KeptAnswer): each
+    probe opens a connection to the database and the broker (during an outage, waits out
+    their timeouts and logs a WARNING), and a stranger's loop of probes cost as many."""
     kept = current_app.extensions["readyz"]
-    if not kept.lock.acquire(blocking=kept.answer is None):
-        return kept.answer
-    try:
-        if time.monotonic() - kept.made_at >= current_app.config["READYZ_CACHE_SECONDS"]:
-            kept.answer = _probe_readiness()
-            kept.made_at = time.monotonic()
-        return kept.answer
-    finally:
-        kept.lock.release()
+    return kept.get(current_app.config["READYZ_CACHE_SECONDS"], _probe_readiness)
 
 
 def _probe_readiness() -> tuple[dict, int]:

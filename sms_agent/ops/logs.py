@@ -58,8 +58,8 @@ def mask_phone_numbers_in_url(text: str) -> str:
 class Occasional:
     """A warning said at most once every `seconds` in a process, for a line anyone can
     cause (a badly signed webhook): a flood would fill the logs and bury the lines that
-    matter. The ones held back are counted and the next line said says how many; a metric
-    counts each one."""
+    matter. The ones held back are counted and the next line said says how many (a metric,
+    or the access log, still counts each one)."""
 
     def __init__(self, logger: logging.Logger, seconds: float = 60.0) -> None:
         self.logger = logger

@@ -43,6 +43,7 @@ from ..models import (
     User,
     utcnow,
 )
+from .health import KeptAnswer, unreachable_database
 
 bp = Blueprint("metrics", __name__)
 log = logging.getLogger("sms_agent.metrics")
@@ -109,7 +110,9 @@ def metrics() -> Response:
             401,
             {"WWW-Authenticate": 'Bearer realm="metrics"', "Content-Type": "text/plain"},
         )
-    _read_conversations_waiting()
+    kept = current_app.extensions["metrics"]
+    waiting = kept.get(current_app.config["READYZ_CACHE_SECONDS"], _conversations_waiting)
+    CONVERSATIONS_WAITING.set(waiting)
     directory = current_app.config.get("PROMETHEUS_MULTIPROC_DIR")
     registry = REGISTRY
     if directory:
@@ -126,18 +129,18 @@ def _scraper_allowed() -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), token.encode())
 
 
-def _read_conversations_waiting() -> None:
-    """The one figure read from the database: while it cannot be read (an outage), the
-    gauge is NaN, unknown, and the scrape still serves every other figure."""
+def _conversations_waiting() -> float:
+    """The one figure read from the database, kept like /readyz's answer (KeptAnswer) since
+    without METRICS_TOKEN anyone may scrape: while it cannot be read (an outage), it is
+    NaN, unknown, and the scrape still serves every other figure."""
     from ..handoff import waiting_count
-    from .health import unreachable_database
 
     try:
-        CONVERSATIONS_WAITING.set(waiting_count())
+        return waiting_count()
     except DATABASE_BUSY as exc:
         db.session.rollback()
-        CONVERSATIONS_WAITING.set(math.nan)
         log.warning("conversations_waiting unknown: %s", unreachable_database(exc))
+        return math.nan
 
 
 def count_inbound(outcome: str) -> None:
@@ -277,4 +280,5 @@ def init_app(app: Flask) -> None:
     """Serve /metrics and count committed rows from every ORM session (listeners are
     registered once per process, however many apps the tests build)."""
     app.register_blueprint(bp)
+    app.extensions["metrics"] = KeptAnswer()
     listen_on_every_session(after_flush=_collect, after_commit=_emit, after_rollback=_discard)

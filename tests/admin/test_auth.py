@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import statistics
 import threading
 import time
@@ -537,3 +538,17 @@ def test_a_browser_with_the_first_releases_cookie_still_gets_in_while_attacked(
 
     assert guess_from_network(account_limited_app, 5, "ann", PASSWORD) == 429
     assert log_in(own, "ann").status_code == 302
+
+
+def test_a_username_of_the_most_characters_logs_in_typed_with_spaces_around_it(client):
+    """Regression: the login form measured the username with the spaces around it, which
+    the login then drops, and its box's maxlength counted them: an account named with the
+    most characters (80), typed or pasted with a space before it, could not log in."""
+    from tests.admin.conftest import staff_account
+
+    name = "n" * 80
+    staff_account(name, is_admin=False)
+    page = client.get("/admin/auth/login/").get_data(as_text=True)
+    box = re.search(r'<input[^>]*\bname="username"[^>]*>', page).group(0)
+    assert "maxlength" not in box
+    assert log_in(client, f" {name} ").status_code == 302

@@ -177,6 +177,42 @@ def test_a_new_token_key_is_shown_once_then_only_its_prefix(admin_client):
     assert key not in details and token.key_hash not in details
 
 
+def test_a_token_label_that_fits_without_its_surrounding_spaces_is_saved_without_them(
+    admin_client,
+):
+    """Regression: the label was measured with the spaces around it and kept them, so one of
+    100 characters (the most) pasted with a space around it was refused as too long."""
+    boss = staff_named("boss")
+    label = "n" * 100
+    response = create_token(admin_client, staff_user=str(boss.id), name=f"  {label} ")
+    assert response.status_code == 200 and "sat_" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(ApiToken.name)) == label
+
+    response = create_token(admin_client, staff_user=str(boss.id), name=label + "n")
+    assert "Field cannot be longer than 100 characters." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("page", "field"),
+    [
+        ("/admin/staffuser/new/", "username"),
+        ("/admin/staffuser/new/", "email"),
+        ("/admin/apitoken/new/", "name"),
+        ("/admin/user/new/", "full_name"),
+        ("/admin/user/new/", "email"),
+    ],
+)
+def test_boxes_trimmed_before_their_length_is_checked_set_the_browser_no_maxlength(
+    admin_client, page, field
+):
+    """Regression: the browser's maxlength counts the spaces around what is typed, which the
+    server drops before checking the length: a name of the full length pasted with a space
+    around it was cut short by the browser. The server alone checks these lengths."""
+    html = admin_client.get(page).get_data(as_text=True)
+    box = re.search(rf'<input[^>]*\bname="{field}"[^>]*>', html).group(0)
+    assert "maxlength" not in box
+
+
 def test_a_token_for_a_texter(admin_client):
     user = make_user()
     response = create_token(admin_client, user_phone=user.phone_number)

@@ -438,3 +438,25 @@ def test_hebrew_and_arabic_read_right_to_left_in_the_thread_and_the_composer(
     assert direction(".sms-bubble:has-text('مرحبا')") == "rtl"
     page.fill("textarea[name=message]", "תודה!")
     assert direction("textarea[name=message]") == "rtl"
+
+
+@pytest.mark.parametrize(
+    ("page_path", "box", "longest"),
+    [
+        ("/admin/staffuser/new/", "username", 80),
+        ("/admin/apitoken/new/", "name", 100),
+        ("/admin/auth/login/", "username", 80),
+    ],
+)
+def test_a_name_of_the_most_characters_typed_with_spaces_around_it_is_kept_whole(
+    live_server, page, seeded, page_path, box, longest
+):
+    """Regression: the box's maxlength counted the spaces around the name, which the server
+    drops before checking its length: typed with a space before it, a name of the most
+    characters allowed lost its last one in the browser."""
+    name = "n" * longest
+    if "/auth/" not in page_path:
+        log_in(page, live_server)
+    page.goto(live_server + page_path)
+    page.locator(f"input[name={box}]").press_sequentially(f" {name} ")
+    assert page.input_value(f"input[name={box}]") == f" {name} "
