@@ -1,7 +1,8 @@
 """The short service messages a texter can get besides an answer: help, usage, quota, media
 (a file we cannot read, one we could not fetch, a model that cannot see pictures), opt-in,
-opt-out, reset, apology and tier-change texts and the one-time program notice, kept together
-so their wording stays consistent, and sending one at most once per inbound SMS.
+opt-out, reset, apology and tier-change texts and the one-time program notice: which one
+and in which language, filled in from notice_wording.py, and sending one at most once per
+inbound SMS.
 
 Every notice fits one GSM-7 segment (160 characters) with the longest numbers it can hold;
 tests/test_notices.py checks each one."""
@@ -17,13 +18,28 @@ from flask import current_app
 from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
+from .notice_wording import (
+    APOLOGY,
+    DECLINED,
+    EMPTY,
+    HELP,
+    MONTHS,
+    OPT_IN,
+    OPT_OUT,
+    PAUSED,
+    QUOTA,
+    RATE_LIMITED,
+    RATES,
+    RESET,
+    SPEND_CAP,
+    USAGE,
+)
 from .outbound.gsm import GSM_7, segment_count
 from .outbound.language import text_language
 from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
 
-RATES = "Msg&data rates may apply."
 #: Where service_state records that the texter got the program notice: once per channel,
 #: {"sms": when, "whatsapp": when}. A bare time, from before the channels were told apart,
 #: stands for every channel.
@@ -43,19 +59,10 @@ def _reset_day(user: User, language: str | None = None) -> str:
     return _date(when, language)
 
 
-#: Months as French and Spanish write them short (the French "aout" as the 1990 spelling
-#: has it: û is not GSM-7), and how each writes a day: "Mar 1", "1 mars", "1 mar". Short,
-#: so the HELP that says until when answers are paused stays one segment.
-_MONTHS = {
-    "fr": "janv. févr. mars avr. mai juin juil. aout sept. oct. nov. déc.",
-    "es": "ene feb mar abr may jun jul ago sep oct nov dic",
-}
-
-
 def _date(when: datetime, language: str | None) -> str:
-    if language not in _MONTHS:
+    if language not in MONTHS:
         return f"{when:%b} {when.day}"
-    return f"{when.day} {_MONTHS[language].split()[when.month - 1]}"
+    return f"{when.day} {MONTHS[language].split()[when.month - 1]}"
 
 
 def _worded(wordings: dict, language: str | None):
@@ -64,37 +71,13 @@ def _worded(wordings: dict, language: str | None):
     return wordings.get(language, wordings[None])
 
 
-#: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
-#: it says of answers when they come, and when a spend cap holds them; each one GSM-7
-#: segment at enterprise figures with the default names.
-_HELP = {
-    None: (
-        "{service}: {answers} Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
-        "AI answers by text. {left} of {limit} left.",
-        "AI answers paused until {until}.",
-    ),
-    "fr": (
-        "{service}: {answers} Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. "
-        "Frais de msg possibles.",
-        "réponses IA par texto. Reste {left} sur {limit}.",
-        "réponses IA en pause jusqu'au {until}.",
-    ),
-    "es": (
-        "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
-        "Pueden aplicar tarifas.",
-        "respuestas IA por texto. Quedan {left} de {limit}.",
-        "respuestas IA en pausa hasta el {until}.",
-    ),
-}
-
-
 def help_text(user: User) -> str:
     """Carriers want the program's name, a support contact and the rates line in HELP; the
     default wording leaves three characters spare in the segment, at enterprise figures.
     AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are.
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
-    wording, answering, paused = _worded(_HELP, user.help_language)
+    wording, answering, paused = _worded(HELP, user.help_language)
     held = _held_until(user, user.help_language)
     answers = (
         paused.format(until=held[1])
@@ -141,36 +124,6 @@ def warn_of_a_program_notice_carriers_frown_on(config) -> None:
         )
 
 
-#: USAGE by the texter's language (User.help_language): what they used, then what holds
-#: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
-_USAGE = {
-    None: (
-        "You have used {used} of {limit} requests this month ({tier} plan)",
-        {
-            "spend_cap": "{said} and are at its usage limit: texts are not answered until {until}.",
-            "paused": "{said}. {service} has paused answers until {until}.",
-            None: "{said}. Your quota resets on {until}.",
-        },
-    ),
-    "fr": (
-        "Vous avez utilisé {used} demandes sur {limit} ce mois-ci (forfait {tier})",
-        {
-            "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
-            "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
-            None: "{said}. Votre quota repart le {until}.",
-        },
-    ),
-    "es": (
-        "Has usado {used} de {limit} solicitudes este mes (plan {tier})",
-        {
-            "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
-            "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
-            None: "{said}. Tu cuota se renueva el {until}.",
-        },
-    ),
-}
-
-
 def usage_text(user: User, language: str | None = None) -> str:
     """Past the tier's monthly spend cap it says so, and when the cap lifts, rather than
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
@@ -181,7 +134,7 @@ def usage_text(user: User, language: str | None = None) -> str:
     if limit == 0:
         return no_requests_text(user)
     used = min(quota.used(user), limit)
-    said, endings = _worded(_USAGE, language)
+    said, endings = _worded(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
     return endings[held].format(
         said=said.format(used=used, limit=limit, tier=user.tier), service=service(), until=until
@@ -199,20 +152,10 @@ def _held_until(user: User, language: str | None = None) -> tuple[str, str] | No
     return None
 
 
-_QUOTA = {
-    None: "You've used all {limit} requests for this month. Your quota resets on {day}. "
-    "Reply USAGE to check it any time.",
-    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {day}. "
-    "Répondez USAGE pour le vérifier.",
-    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {day}. "
-    "Responde USAGE para consultarla.",
-}
-
-
 def quota_text(user: User, language: str | None = None) -> str:
     if quota.monthly_limit(user.tier) == 0:
         return no_requests_text(user)
-    wording = _worded(_QUOTA, language)
+    wording = _worded(QUOTA, language)
     return wording.format(limit=quota.monthly_limit(user.tier), day=_reset_day(user, language))
 
 
@@ -226,21 +169,11 @@ def no_requests_text(user: User) -> str:
     )
 
 
-_SPEND_CAP = {
-    None: "You're at this month's usage limit of your {tier} plan. Texts are not "
-    "answered until {until}. Reply USAGE or HELP any time.",
-    "fr": "Vous avez atteint la limite d'usage de ce mois de votre forfait {tier}. Pas de "
-    "réponse avant le {until}. Répondez USAGE ou AIDE.",
-    "es": "Llegaste al limite de uso de este mes de tu plan {tier}. Sin respuestas hasta el "
-    "{until}. Responde USAGE o AYUDA.",
-}
-
-
 def spend_cap_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    wording = _worded(_SPEND_CAP, language)
+    wording = _worded(SPEND_CAP, language)
     return wording.format(tier=user.tier, until=_lifts(user, now, language))
 
 
@@ -256,28 +189,8 @@ def _in_their_time(user: User, moment: datetime, language: str | None = None) ->
     return f"{_date(local, language)}{hour}"
 
 
-_RATE_LIMITED = {
-    None: "You're texting faster than I can answer. Texts sent in the next while won't be "
-    "answered; please wait a little and try again.",
-    "fr": "Vous écrivez plus vite que je ne peux répondre. Les textos envoyés d'ici peu "
-    "resteront sans réponse; patientez un peu puis réessayez.",
-    "es": "Me escribes demasiado seguido. Los mensajes que lleguen en este rato quedan sin "
-    "respuesta; espera un poco y vuelve a intentarlo.",
-}
-
-
 def rate_limited_text(_user: User, language: str | None = None) -> str:
-    return _worded(_RATE_LIMITED, language)
-
-
-_PAUSED = {
-    None: "{service} has paused answers until {until}. Please text again then. "
-    "Reply HELP for help.",
-    "fr": "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
-    "Répondez AIDE pour de l'aide.",
-    "es": "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
-    "entonces. Responde AYUDA para ayuda.",
-}
+    return _worded(RATE_LIMITED, language)
 
 
 def paused_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
@@ -286,7 +199,7 @@ def paused_text(user: User, now: datetime | None = None, language: str | None = 
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
     sooner)."""
     until = _in_their_time(user, limits.daily_cap_lifts(now), language)
-    return _worded(_PAUSED, language).format(service=service(), until=until)
+    return _worded(PAUSED, language).format(service=service(), until=until)
 
 
 def media_text(_user: User) -> str:
@@ -336,68 +249,20 @@ def no_vision_text(_user: User) -> str:
     )
 
 
-_EMPTY = {
-    None: "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for "
-    "help.",
-    "fr": "Votre texto était vide. Envoyez-moi une question, p. ex. Qu'est-ce que le DNS ? "
-    "Répondez AIDE pour de l'aide.",
-    "es": "Tu mensaje estaba en blanco. Manda una pregunta, p. ej. ¿Qué es DNS? Responde "
-    "AYUDA para ayuda.",
-}
-
-
 def empty_text(_user: User, language: str | None = None) -> str:
-    return _worded(_EMPTY, language)
-
-
-#: The START confirmation by the language of the words that opted in (keywords.language):
-#: a texter who wrote ALTA is answered in Spanish, RÉABONNER or "START SVP" in French.
-#: English for any other; GSM-7 in each.
-_OPT_IN = {
-    None: "You're subscribed to {service}. Text any question. Reply STOP to opt out.",
-    "es": "Alta en {service} confirmada: escribe cualquier pregunta. "
-    "Responde STOP para darte de baja.",
-    "fr": "Réabonnement à {service} confirmé: envoyez une question. "
-    "Répondez STOP pour vous désabonner.",
-}
+    return _worded(EMPTY, language)
 
 
 def opt_in_text(user: User) -> str:
-    wording = _worded(_OPT_IN, user.opt_change_language)
+    wording = _worded(OPT_IN, user.opt_change_language)
     return wording.format(service=service())
-
-
-#: The STOP confirmation when SERVICE_NAME would not leave it one SMS segment.
-OPT_OUT_UNNAMED = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
-
-#: The STOP confirmation, named and unnamed, by the language of the words that opted out
-#: (keywords.language): ARRÊT is answered in French, BAJA in Spanish.
-_OPT_OUT = {
-    None: (
-        "You're unsubscribed from {service} and will get no more messages. "
-        "Reply START to resubscribe.",
-        OPT_OUT_UNNAMED,
-    ),
-    "fr": (
-        "Désabonnement de {service} confirmé: vous ne recevrez plus de messages. "
-        "Répondez START pour vous réabonner.",
-        "Désabonnement confirmé: vous ne recevrez plus de messages. "
-        "Répondez START pour vous réabonner.",
-    ),
-    "es": (
-        "Baja de {service} confirmada: no te enviaremos otro mensaje. "
-        "Responde START para darte de alta de nuevo.",
-        "Baja confirmada: no te enviaremos otro mensaje. "
-        "Responde START para darte de alta de nuevo.",
-    ),
-}
 
 
 def opt_out_text(user: User) -> str:
     """The one message an opted-out texter may still get must fit one segment (outbound.send
     refuses anything longer): with a SERVICE_NAME too long for that, or in a script that
     makes it UCS-2, it goes without the name rather than not at all."""
-    wording, unnamed = _worded(_OPT_OUT, user.opt_change_language)
+    wording, unnamed = _worded(OPT_OUT, user.opt_change_language)
     named = wording.format(service=service())
     if outbound.is_one_sms(user, outbound.plan(user, named).parts):
         return named
@@ -419,15 +284,8 @@ def tier_change_text(user: User) -> str:
     )
 
 
-_RESET = {
-    None: "OK, I've forgotten our conversation. Your next message starts fresh.",
-    "fr": "OK, j'ai oublié notre conversation. Votre prochain message repart de zéro.",
-    "es": "OK, he olvidado nuestra charla. Tu siguiente mensaje empieza de cero.",
-}
-
-
 def reset_text(_user: User, language: str | None = None) -> str:
-    return _worded(_RESET, language)
+    return _worded(RESET, language)
 
 
 def handoff_text(_user: User) -> str:
@@ -446,30 +304,15 @@ def handoff_ended_text(_user: User) -> str:
     )
 
 
-_DECLINED = {
-    None: "Sorry, I can't answer that one. Please ask me something else.",
-    "fr": "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
-    "es": "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
-}
-
-
 def declined_text(_user: User, language: str | None = None) -> str:
     """The model could not answer this one (its provider's filter stopped it, or it needed
     a tool it does not have): said plainly, so the texter asks something else rather than
     sending the same again."""
-    return _worded(_DECLINED, language)
-
-
-_APOLOGY = {
-    None: "Sorry, something went wrong and I couldn't answer your message. Please try again later.",
-    "fr": "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
-    "Réessayez plus tard.",
-    "es": "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
-}
+    return _worded(DECLINED, language)
 
 
 def apology_text(_user: User, language: str | None = None) -> str:
-    return _worded(_APOLOGY, language)
+    return _worded(APOLOGY, language)
 
 
 #: Notice kinds (stored as OutboundMessage.kind) and how each is worded.

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 import config
-from sms_agent import create_app, jobs, notices, outbound, simulator
+from sms_agent import create_app, jobs, notice_wording, notices, outbound, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
@@ -373,7 +373,7 @@ def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twil
     text_in(client, "STOP")
 
     [(_, _, sent)] = twilio_server.requests
-    assert sent["Body"] == notices.OPT_OUT_UNNAMED
+    assert sent["Body"] == notice_wording.OPT_OUT_UNNAMED
 
 
 @pytest.mark.parametrize(
