@@ -2,6 +2,8 @@
 language: English under None, French under "fr", Spanish under "es". Each fits one GSM-7
 segment with the longest figures it can hold (tests/test_notices.py)."""
 
+from config import HANDOFF_ACK_DEFAULT
+
 RATES = "Msg&data rates may apply."
 
 
@@ -176,4 +178,136 @@ APOLOGY = {
     "fr": "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
     "Réessayez plus tard.",
     "es": "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
+}
+
+
+#: The one-time program notice when PROGRAM_NOTICE is not set, in the language of what it
+#: comes before (a configured one is sent as written): HELP's French and Spanish keywords in
+#: theirs, as carriers ask.
+PROGRAM = {
+    None: "{service}: AI answers to your texts. " + RATES + " Msg frequency varies. "
+    "Reply HELP for help, STOP to opt out.",
+    "fr": "{service}: réponses IA à vos textos. Frais de msg possibles. Fréquence variable. "
+    "Répondez AIDE pour de l'aide, STOP pour vous désabonner.",
+    "es": "{service}: respuestas IA a tus mensajes. Pueden aplicar tarifas. Frecuencia "
+    "variable. Responde AYUDA para ayuda, STOP para darte de baja.",
+}
+
+
+#: What a tier change says, and how it counts an answer's length: in SMS, or on WhatsApp in
+#: characters.
+TIER_CHANGE = {
+    None: (
+        "Your {service} plan is now {tier}: {limit} requests a month, answers of up to "
+        "{length}. Reply USAGE to check it.",
+        "{count} characters",
+    ),
+    "fr": (
+        "Votre forfait {service} est maintenant {tier}: {limit} demandes par mois, réponses "
+        "de {length} au plus. Répondez USAGE pour le vérifier.",
+        "{count} caractères",
+    ),
+    "es": (
+        "Tu plan de {service} ahora es {tier}: {limit} solicitudes al mes, respuestas de "
+        "hasta {length}. Responde USAGE para consultarlo.",
+        "{count} caracteres",
+    ),
+}
+
+
+NO_REQUESTS = {
+    None: "Your {tier} plan includes no AI answers, so texts are not answered. "
+    "Reply HELP for help.",
+    "fr": "Votre forfait {tier} ne comprend pas de réponses IA: vos textos restent sans "
+    "réponse. Répondez AIDE pour de l'aide.",
+    "es": "Tu plan {tier} no incluye respuestas IA, por eso tus mensajes no se responden. "
+    "Responde AYUDA para ayuda.",
+}
+
+
+#: The handoff's acknowledgement when HANDOFF_ACK_TEXT is left as it is (one set otherwise is
+#: sent as written, with STAFF_HOURS named in English beside it).
+HANDOFF_ACK = {
+    None: (HANDOFF_ACK_DEFAULT, "Staff hours: {hours}"),
+    "fr": (
+        "Merci. Une personne de notre équipe vous répondra ici.",
+        "Horaires de l'équipe: {hours}",
+    ),
+    "es": (
+        "Gracias. Una persona de nuestro equipo te va a responder por este medio.",
+        "Horario del equipo: {hours}",
+    ),
+}
+
+
+HANDOFF_ENDED = {
+    None: "Nobody from our team could reply in time, so the AI answers again. "
+    "Please resend anything still unanswered. Reply AGENT to ask for a person.",
+    "fr": "Personne de notre équipe n'a pu répondre à temps: l'IA vous répond de nouveau. "
+    "Renvoyez ce qui est resté sans réponse. Répondez AGENT pour une personne.",
+    "es": "Nadie de nuestro equipo pudo responder a tiempo: la IA responde otra vez. Vuelve "
+    "a enviar lo que siga sin respuesta. Responde AGENT para hablar con una persona.",
+}
+
+
+#: The notices of pictures, voice notes and other files. Spanish without á, í, ó, ú, which
+#: GSM-7 does not have (é and ñ it does).
+MEDIA = {
+    None: "Sorry, I can read pictures (JPEG, PNG, GIF, WebP) and voice notes, but not this "
+    "kind of file. Please text your question in words.",
+    "fr": "Désolé, je lis les photos (JPEG, PNG, GIF, WebP) et les messages vocaux, mais pas "
+    "ce type de fichier. Envoyez votre question par écrit.",
+    "es": "Lo siento, leo fotos (JPEG, PNG, GIF, WebP) y notas de voz, pero no este tipo de "
+    "archivo. Escribe tu pregunta con palabras.",
+}
+
+MEDIA_NOTE = {
+    None: "Note: I can't open that kind of file, so I'm answering the rest of your message.",
+    "fr": "Note: je ne peux pas ouvrir ce type de fichier, je réponds donc au reste de votre "
+    "message.",
+    "es": "Nota: no puedo abrir ese tipo de archivo, asi que respondo al resto de tu mensaje.",
+}
+
+MEDIA_FAILED = {
+    None: "Sorry, I couldn't get your picture or voice note from the network. Please send it "
+    "again, or text your question in words.",
+    "fr": "Désolé, je n'ai pas pu recevoir votre photo ou message vocal. Renvoyez-le, ou "
+    "envoyez votre question par écrit.",
+    "es": "Lo siento, no pude recibir tu foto o nota de voz. Vuelve a enviarla, o escribe tu "
+    "pregunta con palabras.",
+}
+
+MEDIA_UNAVAILABLE = {
+    None: "Sorry, I can't read pictures or voice notes right now. Please text your question "
+    "in words.",
+    "fr": "Désolé, je ne peux pas lire les photos ni les messages vocaux pour le moment. "
+    "Envoyez votre question par écrit.",
+    "es": "Lo siento, ahora no puedo leer fotos ni notas de voz. Escribe tu pregunta con palabras.",
+}
+
+MEDIA_UNREADABLE = {
+    None: "Sorry, I can't read that picture or voice note: it's too large or not a file I can "
+    "open. Please text your question in words.",
+    "fr": "Désolé, je ne peux pas lire cette photo ou ce message vocal: trop gros, ou un "
+    "fichier que je ne sais pas ouvrir. Envoyez votre question par écrit.",
+    "es": "Lo siento, no puedo leer esa foto o nota de voz: es muy grande o no es un archivo "
+    "que pueda abrir. Escribe tu pregunta con palabras.",
+}
+
+VOICE_UNHEARD = {
+    None: "Sorry, I couldn't make out the words in your voice note. Please text your question "
+    "in words.",
+    "fr": "Désolé, je n'ai pas compris les mots de votre message vocal. Envoyez votre "
+    "question par écrit.",
+    "es": "Lo siento, no pude entender las palabras de tu nota de voz. Escribe tu pregunta "
+    "con palabras.",
+}
+
+NO_VISION = {
+    None: "I can't read pictures with the current model. Please describe the picture or text "
+    "your question in words.",
+    "fr": "Je ne peux pas lire les photos avec le modèle actuel. Décrivez la photo ou "
+    "envoyez votre question par écrit.",
+    "es": "No puedo leer fotos con el modelo actual. Describe la foto o escribe tu pregunta "
+    "con palabras.",
 }

@@ -22,17 +22,28 @@ from .notice_wording import (
     APOLOGY,
     DECLINED,
     EMPTY,
+    HANDOFF_ACK,
+    HANDOFF_ENDED,
     HELP,
+    MEDIA,
+    MEDIA_FAILED,
+    MEDIA_NOTE,
+    MEDIA_UNAVAILABLE,
+    MEDIA_UNREADABLE,
     MONTHS,
+    NO_REQUESTS,
+    NO_VISION,
     OPT_IN,
     OPT_OUT,
     PAUSED,
+    PROGRAM,
     QUOTA,
     RATE_LIMITED,
-    RATES,
     RESET,
     SPEND_CAP,
+    TIER_CHANGE,
     USAGE,
+    VOICE_UNHEARD,
 )
 from .outbound.gsm import GSM_7, segment_count
 from .outbound.language import text_language
@@ -87,19 +98,18 @@ def help_text(user: User) -> str:
     return wording.format(service=service(), answers=answers, support=support_contact())
 
 
-def default_program_notice(service_name: str) -> str:
-    return (
-        f"{service_name}: AI answers to your texts. {RATES} "
-        "Msg frequency varies. Reply HELP for help, STOP to opt out."
-    )
+def default_program_notice(service_name: str, language: str | None = None) -> str:
+    return _worded(PROGRAM, language).format(service=service_name)
 
 
 def configured_program_notice(config) -> str:
     return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"])
 
 
-def program_text(_user: User) -> str:
-    return configured_program_notice(current_app.config)
+def program_text(_user: User, language: str | None = None) -> str:
+    """PROGRAM_NOTICE as written, else the default one in the texter's language."""
+    config = current_app.config
+    return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"], language)
 
 
 def warn_of_a_program_notice_carriers_frown_on(config) -> None:
@@ -132,7 +142,7 @@ def usage_text(user: User, language: str | None = None) -> str:
     a texter asking why their texts go unanswered."""
     limit = quota.monthly_limit(user.tier)
     if limit == 0:
-        return no_requests_text(user)
+        return no_requests_text(user, language)
     used = min(quota.used(user), limit)
     said, endings = _worded(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
@@ -154,19 +164,16 @@ def _held_until(user: User, language: str | None = None) -> tuple[str, str] | No
 
 def quota_text(user: User, language: str | None = None) -> str:
     if quota.monthly_limit(user.tier) == 0:
-        return no_requests_text(user)
+        return no_requests_text(user, language)
     wording = _worded(QUOTA, language)
     return wording.format(limit=quota.monthly_limit(user.tier), day=_reset_day(user, language))
 
 
-def no_requests_text(user: User) -> str:
+def no_requests_text(user: User, language: str | None = None) -> str:
     """A tier with a quota of 0 (QUOTA_FREE=0: answers for paying plans only) has nothing to
     use up or to get back on the 1st, which "You've used all 0 requests ... resets on Jan 1"
     told the texter, who texted again then and was refused again."""
-    return (
-        f"Your {user.tier} plan includes no AI answers, so texts are not answered. "
-        "Reply HELP for help."
-    )
+    return _worded(NO_REQUESTS, language).format(tier=user.tier)
 
 
 def spend_cap_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
@@ -202,51 +209,34 @@ def paused_text(user: User, now: datetime | None = None, language: str | None = 
     return _worded(PAUSED, language).format(service=service(), until=until)
 
 
-def media_text(_user: User) -> str:
-    return (
-        "Sorry, I can read pictures (JPEG, PNG, GIF, WebP) and voice notes, but not this kind "
-        "of file. Please text your question in words."
-    )
+def media_text(_user: User, language: str | None = None) -> str:
+    return _worded(MEDIA, language)
 
 
-def media_note_text(_user: User) -> str:
-    return "Note: I can't open that kind of file, so I'm answering the rest of your message."
+def media_note_text(_user: User, language: str | None = None) -> str:
+    return _worded(MEDIA_NOTE, language)
 
 
-def media_failed_text(_user: User) -> str:
-    return (
-        "Sorry, I couldn't get your picture or voice note from the network. Please send it "
-        "again, or text your question in words."
-    )
+def media_failed_text(_user: User, language: str | None = None) -> str:
+    return _worded(MEDIA_FAILED, language)
 
 
-def media_unavailable_text(_user: User) -> str:
+def media_unavailable_text(_user: User, language: str | None = None) -> str:
     """A media URL or redirect we do not fetch from: the service's setup, which sending the
     file again would meet again."""
-    return (
-        "Sorry, I can't read pictures or voice notes right now. Please text your question in words."
-    )
+    return _worded(MEDIA_UNAVAILABLE, language)
 
 
-def media_unreadable_text(_user: User) -> str:
-    return (
-        "Sorry, I can't read that picture or voice note: it's too large or not a file I can "
-        "open. Please text your question in words."
-    )
+def media_unreadable_text(_user: User, language: str | None = None) -> str:
+    return _worded(MEDIA_UNREADABLE, language)
 
 
-def voice_unheard_text(_user: User) -> str:
-    return (
-        "Sorry, I couldn't make out the words in your voice note. Please text your question "
-        "in words."
-    )
+def voice_unheard_text(_user: User, language: str | None = None) -> str:
+    return _worded(VOICE_UNHEARD, language)
 
 
-def no_vision_text(_user: User) -> str:
-    return (
-        "I can't read pictures with the current model. Please describe the picture or text "
-        "your question in words."
-    )
+def no_vision_text(_user: User, language: str | None = None) -> str:
+    return _worded(NO_VISION, language)
 
 
 def empty_text(_user: User, language: str | None = None) -> str:
@@ -270,38 +260,37 @@ def opt_out_text(user: User) -> str:
     return unnamed
 
 
-def tier_change_text(user: User) -> str:
+def tier_change_text(user: User, language: str | None = None) -> str:
     """An answer's length in the tier's SMS, or on WhatsApp, which has no SMS to count, in
     the characters those allow (what the model is asked to keep to, answering/prompts.py)."""
     limit, segments = quota.monthly_limit(user.tier), quota.segment_budget(user.tier)
+    wording, characters = _worded(TIER_CHANGE, language)
     if outbound.is_whatsapp(user):
-        length = f"{char_budget(segments, GSM_7)} characters"
+        length = characters.format(count=char_budget(segments, GSM_7))
     else:
         length = f"{segments} SMS"
-    return (
-        f"Your {service()} plan is now {user.tier}: {limit} requests a month, answers of up "
-        f"to {length}. Reply USAGE to check it."
-    )
+    return wording.format(service=service(), tier=user.tier, limit=limit, length=length)
 
 
 def reset_text(_user: User, language: str | None = None) -> str:
     return _worded(RESET, language)
 
 
-def handoff_text(_user: User) -> str:
-    """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS)."""
+def handoff_text(_user: User, language: str | None = None) -> str:
+    """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS):
+    in the texter's language when HANDOFF_ACK_TEXT is the default, else as staff wrote it."""
     text = current_app.config["HANDOFF_ACK_TEXT"]
     hours = current_app.config["STAFF_HOURS"]
-    return f"{text} Staff hours: {hours}" if hours else text
+    ours, staff_hours = HANDOFF_ACK[None]
+    if text == ours:
+        text, staff_hours = _worded(HANDOFF_ACK, language)
+    return f"{text} {staff_hours.format(hours=hours)}" if hours else text
 
 
-def handoff_ended_text(_user: User) -> str:
+def handoff_ended_text(_user: User, language: str | None = None) -> str:
     """The texts sent while waiting were kept for staff and are not answered now: told only
     that the AI answers again, a texter waited for those answers."""
-    return (
-        "Nobody from our team could reply in time, so the AI answers again. "
-        "Please resend anything still unanswered. Reply AGENT to ask for a person."
-    )
+    return _worded(HANDOFF_ENDED, language)
 
 
 def declined_text(_user: User, language: str | None = None) -> str:
@@ -355,13 +344,10 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
     return setting == "all" or quota.is_upgrade(old_tier, new_tier)
 
 
-#: Notices written in French or Spanish to a texter known to write it.
-IN_THEIR_LANGUAGE = frozenset(
-    {
-        *("usage", "quota", "spend_cap", "paused", "rate_limited"),
-        *("apology", "declined", "empty", "reset"),
-    }
-)
+#: Notices in the language of the keyword that asked for them (keywords.language), not of
+#: the text they answer: every other is written in French or Spanish to a texter known to
+#: write it.
+IN_THE_KEYWORDS_LANGUAGE = frozenset({"help", "opt_in", outbound.OPT_OUT_CONFIRMATION})
 
 
 def compose(kind: str, user: User, said: str | None = None) -> str:
@@ -370,9 +356,9 @@ def compose(kind: str, user: User, said: str | None = None) -> str:
     one (User.help_language: of a HELP, a USAGE or a refused text)."""
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
-    if kind in IN_THEIR_LANGUAGE:
-        return NOTICES[kind](user, language=_language(said, user))
-    return NOTICES[kind](user)
+    if kind in IN_THE_KEYWORDS_LANGUAGE:
+        return NOTICES[kind](user)
+    return NOTICES[kind](user, language=_language(said, user))
 
 
 def _language(said: str | None, user: User) -> str | None:

@@ -596,3 +596,96 @@ def test_a_file_we_cannot_read_with_text_gets_the_answer_and_a_note(app, client)
     text_in(client, "What is this?", NumMedia="1", MediaUrl0="https://example.com/c.vcf")
     assert [m.kind for m in outbox()] == ["media_note", "reply"]
     assert "can't open that kind of file" in outbox("media_note")[0].body
+
+
+@pytest.mark.parametrize(
+    ("kind", "language", "starts"),
+    [
+        ("media", "fr", "Désolé, je lis les photos (JPEG, PNG, GIF, WebP) et les messages"),
+        ("media", "es", "Lo siento, leo fotos (JPEG, PNG, GIF, WebP) y notas de voz"),
+        ("media_note", "fr", "Note: je ne peux pas ouvrir ce type de fichier"),
+        ("media_note", "es", "Nota: no puedo abrir ese tipo de archivo"),
+        ("media_failed", "fr", "Désolé, je n'ai pas pu recevoir votre photo ou message vocal."),
+        ("media_failed", "es", "Lo siento, no pude recibir tu foto o nota de voz."),
+        ("media_unavailable", "fr", "Désolé, je ne peux pas lire les photos ni les messages"),
+        ("media_unavailable", "es", "Lo siento, ahora no puedo leer fotos ni notas de voz."),
+        ("media_unreadable", "fr", "Désolé, je ne peux pas lire cette photo ou ce message vocal"),
+        ("media_unreadable", "es", "Lo siento, no puedo leer esa foto o nota de voz: es muy"),
+        ("voice_unheard", "fr", "Désolé, je n'ai pas compris les mots de votre message vocal."),
+        ("voice_unheard", "es", "Lo siento, no pude entender las palabras de tu nota de voz."),
+        ("no_vision", "fr", "Je ne peux pas lire les photos avec le modèle actuel."),
+        ("no_vision", "es", "No puedo leer fotos con el modelo actual."),
+        ("handoff", "fr", "Merci. Une personne de notre équipe vous répondra ici."),
+        ("handoff", "es", "Gracias. Una persona de nuestro equipo te va a responder"),
+        ("handoff_ended", "fr", "Personne de notre équipe n'a pu répondre à temps"),
+        ("handoff_ended", "es", "Nadie de nuestro equipo pudo responder a tiempo"),
+        ("tier_change", "fr", "Votre forfait SMS-to-AI Agent est maintenant free: 100 demandes"),
+        ("tier_change", "es", "Tu plan de SMS-to-AI Agent ahora es free: 100 solicitudes al mes"),
+    ],
+)
+def test_media_handoff_and_tier_notices_come_in_the_texters_french_or_spanish(
+    app, kind, language, starts
+):
+    """Regression: a texter known to write French or Spanish got the notices of pictures
+    and voice notes, of a request for a person and of a tier change in English only."""
+    user = make_user(service_state={**ESTABLISHED, "help_language": language})
+    notices.send_notice(user, kind)
+    [sms] = outbox(kind)
+    assert sms.body.startswith(starts)
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
+def test_staff_hours_are_named_in_the_texters_language_and_a_set_text_is_sent_as_written(app):
+    app.config["STAFF_HOURS"] = "lun-ven 9h-17h"
+    french = make_user("+15551230001", service_state={**ESTABLISHED, "help_language": "fr"})
+    notices.send_notice(french, "handoff")
+    app.config["HANDOFF_ACK_TEXT"] = "Hold on, a human is coming."
+    notices.send_notice(
+        make_user("+15551230002", service_state=dict(french.service_state)), "handoff"
+    )
+    assert [sms.body for sms in outbox("handoff")] == [
+        "Merci. Une personne de notre équipe vous répondra ici. Horaires de l'équipe: "
+        "lun-ven 9h-17h",
+        "Hold on, a human is coming. Staff hours: lun-ven 9h-17h",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "Quelle est la capitale de la France ?",
+            "SMS-to-AI Agent: réponses IA à vos textos. Frais de msg possibles. Fréquence "
+            "variable. Répondez AIDE pour de l'aide, STOP pour vous désabonner.",
+        ),
+        (
+            "¿Cuál es la capital de Francia?",
+            "SMS-to-AI Agent: respuestas IA a tus mensajes. Pueden aplicar tarifas. Frecuencia "
+            "variable. Responde AYUDA para ayuda, STOP para darte de baja.",
+        ),
+    ],
+)
+def test_a_new_number_writing_french_or_spanish_gets_the_program_notice_in_it(
+    app, client, question, expected
+):
+    """Regression: the first SMS a texter writing French or Spanish got was in English."""
+    text_in(client, question)
+    [program] = outbox("program")
+    assert program.body == expected
+    assert (program.segments, program.encoding) == (1, "GSM-7")
+
+
+def test_a_tier_with_no_requests_is_told_so_in_the_texters_french_or_spanish(app):
+    """Regression: with QUOTA_FREE=0, the quota's and USAGE's notice of a French or Spanish
+    texter was the one English sentence left in them."""
+    app.config["QUOTA_FREE"] = 0
+    for phone, language in (("+15551230001", "fr"), ("+15551230002", "es")):
+        user = make_user(phone, service_state={**ESTABLISHED, "help_language": language})
+        notices.send_notice(user, "quota")
+    assert [sms.body for sms in outbox("quota")] == [
+        "Votre forfait free ne comprend pas de réponses IA: vos textos restent sans réponse. "
+        "Répondez AIDE pour de l'aide.",
+        "Tu plan free no incluye respuestas IA, por eso tus mensajes no se responden. "
+        "Responde AYUDA para ayuda.",
+    ]
+    assert {(sms.segments, sms.encoding) for sms in outbox("quota")} == {(1, "GSM-7")}
