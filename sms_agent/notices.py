@@ -107,9 +107,17 @@ def configured_program_notice(config) -> str:
 
 
 def program_text(_user: User, language: str | None = None) -> str:
-    """PROGRAM_NOTICE as written, else the default one in the texter's language."""
+    """PROGRAM_NOTICE as written, else the default one in the texter's language, if
+    SERVICE_NAME leaves that one SMS (the French and Spanish ones are longer than the
+    English one, which the start-up warning checks): sent to every new texter, a second
+    segment doubles the cost of each first contact."""
     config = current_app.config
-    return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"], language)
+    if config["PROGRAM_NOTICE"]:
+        return config["PROGRAM_NOTICE"]
+    notice = default_program_notice(config["SERVICE_NAME"], language)
+    if language and segment_count(notice) > 1:
+        return default_program_notice(config["SERVICE_NAME"])
+    return notice
 
 
 def warn_of_a_program_notice_carriers_frown_on(config) -> None:

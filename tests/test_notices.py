@@ -689,3 +689,14 @@ def test_a_tier_with_no_requests_is_told_so_in_the_texters_french_or_spanish(app
         "Responde AYUDA para ayuda.",
     ]
     assert {(sms.segments, sms.encoding) for sms in outbox("quota")} == {(1, "GSM-7")}
+
+
+def test_a_service_name_too_long_for_the_french_program_notice_gets_the_english_one(app, client):
+    """Regression: a SERVICE_NAME of 33 to 47 characters leaves the default program notice
+    one SMS in English (what the start-up warning checks) but made the French and Spanish
+    ones two, doubling the cost of every first contact written in them, with nothing said."""
+    app.config["SERVICE_NAME"] = "Northwind Community Answers Lines"  # 33 characters
+    text_in(client, "Quelle est la capitale de la France ?")
+    [program] = outbox("program")
+    assert program.body == notices.configured_program_notice(app.config)
+    assert (program.segments, program.encoding) == (1, "GSM-7")
