@@ -107,17 +107,9 @@ def configured_program_notice(config) -> str:
 
 
 def program_text(_user: User, language: str | None = None) -> str:
-    """PROGRAM_NOTICE as written, else the default one in the texter's language, if
-    SERVICE_NAME leaves that one SMS (the French and Spanish ones are longer than the
-    English one, which the start-up warning checks): sent to every new texter, a second
-    segment doubles the cost of each first contact."""
+    """PROGRAM_NOTICE as written, else the default one in the texter's language."""
     config = current_app.config
-    if config["PROGRAM_NOTICE"]:
-        return config["PROGRAM_NOTICE"]
-    notice = default_program_notice(config["SERVICE_NAME"], language)
-    if language and segment_count(notice) > 1:
-        return default_program_notice(config["SERVICE_NAME"])
-    return notice
+    return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"], language)
 
 
 def warn_of_a_program_notice_carriers_frown_on(config) -> None:
@@ -366,7 +358,15 @@ def compose(kind: str, user: User, said: str | None = None) -> str:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
     if kind in IN_THE_KEYWORDS_LANGUAGE:
         return NOTICES[kind](user)
-    return NOTICES[kind](user, language=_language(said, user))
+    language = _language(said, user)
+    notice = NOTICES[kind](user, language=language)
+    if language and segment_count(notice) > 1 and not outbound.is_whatsapp(user):
+        # French and Spanish take more words: a SERVICE_NAME that leaves the English notice
+        # one SMS (what the start-up warning checks of the program notice) can make them two.
+        english = NOTICES[kind](user, language=None)
+        if segment_count(english) < segment_count(notice):
+            return english
+    return notice
 
 
 def _language(said: str | None, user: User) -> str | None:

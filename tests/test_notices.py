@@ -700,3 +700,16 @@ def test_a_service_name_too_long_for_the_french_program_notice_gets_the_english_
     [program] = outbox("program")
     assert program.body == notices.configured_program_notice(app.config)
     assert (program.segments, program.encoding) == (1, "GSM-7")
+
+
+@pytest.mark.parametrize("kind", ["tier_change", "program"])
+def test_a_service_name_too_long_for_a_french_notice_gets_it_in_english(app, kind):
+    """Regression: the French and Spanish notices that name the service are longer than
+    the English ones, so a SERVICE_NAME that leaves the English one SMS made them two."""
+    app.config.update(SERVICE_NAME="Northwind Community Answers Line Co. Inc.")
+    app.config.update(QUOTA_ENTERPRISE=99999, SEGMENTS_ENTERPRISE=99)
+    user = make_user(tier="enterprise", service_state={**ESTABLISHED, "help_language": "fr"})
+    notices.send_notice(user, kind)
+    [sms] = outbox(kind)
+    assert sms.body == notices.compose(kind, make_user("+15559870000", tier="enterprise"))
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
