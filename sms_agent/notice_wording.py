@@ -71,11 +71,11 @@ USAGE = {
 
 
 QUOTA = {
-    None: "You've used all {limit} requests for this month. Your quota resets on {day}. "
+    None: "You've used all {limit} requests for this month. Your quota resets on {until}. "
     "Reply USAGE to check it any time.",
-    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {day}. "
+    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {until}. "
     "Répondez USAGE pour le vérifier.",
-    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {day}. "
+    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {until}. "
     "Responde USAGE para consultarla.",
 }
 

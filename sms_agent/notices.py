@@ -76,6 +76,14 @@ def _date(when: datetime, language: str | None) -> str:
     return f"{when.day} {MONTHS[language].split()[when.month - 1]}"
 
 
+def _dated(wording: str, until: str, **values) -> str:
+    """`wording` filled in, with the date `until` ending its sentence once: a French month
+    is written short with a period ("jusqu'au 7 déc."), which takes the sentence's."""
+    if until.endswith("."):
+        wording = wording.replace("{until}.", "{until}")
+    return wording.format(until=until, **values)
+
+
 def _worded(wordings: dict, language: str | None):
     """A notice's wording in the texter's language (User.help_language, or the text it
     answers): English, under None, for any other."""
@@ -91,7 +99,7 @@ def help_text(user: User) -> str:
     wording, answering, paused = _worded(HELP, user.help_language)
     held = _held_until(user, user.help_language)
     answers = (
-        paused.format(until=held[1])
+        _dated(paused, until=held[1])
         if held
         else answering.format(left=quota.remaining(user), limit=quota.monthly_limit(user.tier))
     )
@@ -146,8 +154,11 @@ def usage_text(user: User, language: str | None = None) -> str:
     used = min(quota.used(user), limit)
     said, endings = _worded(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
-    return endings[held].format(
-        said=said.format(used=used, limit=limit, tier=user.tier), service=service(), until=until
+    return _dated(
+        endings[held],
+        said=said.format(used=used, limit=limit, tier=user.tier),
+        service=service(),
+        until=until,
     )
 
 
@@ -166,7 +177,7 @@ def quota_text(user: User, language: str | None = None) -> str:
     if quota.monthly_limit(user.tier) == 0:
         return no_requests_text(user, language)
     wording = _worded(QUOTA, language)
-    return wording.format(limit=quota.monthly_limit(user.tier), day=_reset_day(user, language))
+    return _dated(wording, limit=quota.monthly_limit(user.tier), until=_reset_day(user, language))
 
 
 def no_requests_text(user: User, language: str | None = None) -> str:
@@ -181,7 +192,7 @@ def spend_cap_text(user: User, now: datetime | None = None, language: str | None
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
     wording = _worded(SPEND_CAP, language)
-    return wording.format(tier=user.tier, until=_lifts(user, now, language))
+    return _dated(wording, tier=user.tier, until=_lifts(user, now, language))
 
 
 def _lifts(user: User, now: datetime | None = None, language: str | None = None) -> str:
@@ -206,7 +217,7 @@ def paused_text(user: User, now: datetime | None = None, language: str | None = 
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
     sooner)."""
     until = _in_their_time(user, limits.daily_cap_lifts(now), language)
-    return _worded(PAUSED, language).format(service=service(), until=until)
+    return _dated(_worded(PAUSED, language), service=service(), until=until)
 
 
 def media_text(_user: User, language: str | None = None) -> str:

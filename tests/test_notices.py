@@ -713,3 +713,21 @@ def test_a_service_name_too_long_for_a_french_notice_gets_it_in_english(app, kin
     [sms] = outbox(kind)
     assert sms.body == notices.compose(kind, make_user("+15559870000", tier="enterprise"))
     assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
+def test_a_french_date_that_ends_a_sentence_has_one_period(app):
+    """Regression: French months are written short with a period ("7 déc."), and the
+    sentence it ended got a second one: "en pause jusqu'au 7 déc.. Réécrivez ensuite"."""
+    from datetime import UTC, datetime
+
+    december = datetime(2031, 12, 6, 12, tzinfo=UTC)
+    state = {**ESTABLISHED, "help_language": "fr"}
+    user = make_user(monthly_requests=100, rate_limit_reset=december, service_state=state)
+    notices.send_notice(user, "quota")
+    notices.send_notice(user, "usage")
+    said = [sms.body for sms in outbox()] + [
+        notices.paused_text(user, december, "fr"),
+        notices.spend_cap_text(user, december, "fr"),
+    ]
+    assert [body.count("déc.") + body.count("janv.") for body in said] == [1, 1, 1, 1]
+    assert [body for body in said if ".." in body] == []
