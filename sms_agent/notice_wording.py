@@ -166,6 +166,9 @@ RESET = {
 }
 
 
+#: The model could not answer this one (its provider's filter stopped it, or it needed a
+#: tool it does not have): said plainly, so the texter asks something else rather than
+#: sending the same again.
 DECLINED = {
     None: "Sorry, I can't answer that one. Please ask me something else.",
     "fr": "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
@@ -240,6 +243,8 @@ HANDOFF_ACK = {
 }
 
 
+#: The texts sent while waiting were kept for staff and are not answered now: told only that
+#: the AI answers again, a texter waited for those answers.
 HANDOFF_ENDED = {
     None: "Nobody from our team could reply in time, so the AI answers again. "
     "Please resend anything still unanswered. Reply AGENT to ask for a person.",
@@ -277,6 +282,8 @@ MEDIA_FAILED = {
     "pregunta con palabras.",
 }
 
+#: A media URL or redirect we do not fetch from: the service's setup, which sending the file
+#: again would meet again.
 MEDIA_UNAVAILABLE = {
     None: "Sorry, I can't read pictures or voice notes right now. Please text your question "
     "in words.",

@@ -10,6 +10,7 @@ tests/test_notices.py checks each one."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -82,6 +83,11 @@ def _dated(wording: str, until: str, **values) -> str:
     if until.endswith("."):
         wording = wording.replace("{until}.", "{until}")
     return wording.format(until=until, **values)
+
+
+def _fixed(wordings: dict) -> Callable[..., str]:
+    """A notice with nothing to fill in: its wording in the texter's language."""
+    return lambda _user, language=None: _worded(wordings, language)
 
 
 def _worded(wordings: dict, language: str | None):
@@ -207,10 +213,6 @@ def _in_their_time(user: User, moment: datetime, language: str | None = None) ->
     return f"{_date(local, language)}{hour}"
 
 
-def rate_limited_text(_user: User, language: str | None = None) -> str:
-    return _worded(RATE_LIMITED, language)
-
-
 def paused_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
     time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
@@ -218,40 +220,6 @@ def paused_text(user: User, now: datetime | None = None, language: str | None = 
     sooner)."""
     until = _in_their_time(user, limits.daily_cap_lifts(now), language)
     return _dated(_worded(PAUSED, language), service=service(), until=until)
-
-
-def media_text(_user: User, language: str | None = None) -> str:
-    return _worded(MEDIA, language)
-
-
-def media_note_text(_user: User, language: str | None = None) -> str:
-    return _worded(MEDIA_NOTE, language)
-
-
-def media_failed_text(_user: User, language: str | None = None) -> str:
-    return _worded(MEDIA_FAILED, language)
-
-
-def media_unavailable_text(_user: User, language: str | None = None) -> str:
-    """A media URL or redirect we do not fetch from: the service's setup, which sending the
-    file again would meet again."""
-    return _worded(MEDIA_UNAVAILABLE, language)
-
-
-def media_unreadable_text(_user: User, language: str | None = None) -> str:
-    return _worded(MEDIA_UNREADABLE, language)
-
-
-def voice_unheard_text(_user: User, language: str | None = None) -> str:
-    return _worded(VOICE_UNHEARD, language)
-
-
-def no_vision_text(_user: User, language: str | None = None) -> str:
-    return _worded(NO_VISION, language)
-
-
-def empty_text(_user: User, language: str | None = None) -> str:
-    return _worded(EMPTY, language)
 
 
 def opt_in_text(user: User) -> str:
@@ -283,10 +251,6 @@ def tier_change_text(user: User, language: str | None = None) -> str:
     return wording.format(service=service(), tier=user.tier, limit=limit, length=length)
 
 
-def reset_text(_user: User, language: str | None = None) -> str:
-    return _worded(RESET, language)
-
-
 def handoff_text(_user: User, language: str | None = None) -> str:
     """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS):
     in the texter's language when HANDOFF_ACK_TEXT is the default, else as staff wrote it."""
@@ -298,47 +262,30 @@ def handoff_text(_user: User, language: str | None = None) -> str:
     return f"{text} {staff_hours.format(hours=hours)}" if hours else text
 
 
-def handoff_ended_text(_user: User, language: str | None = None) -> str:
-    """The texts sent while waiting were kept for staff and are not answered now: told only
-    that the AI answers again, a texter waited for those answers."""
-    return _worded(HANDOFF_ENDED, language)
-
-
-def declined_text(_user: User, language: str | None = None) -> str:
-    """The model could not answer this one (its provider's filter stopped it, or it needed
-    a tool it does not have): said plainly, so the texter asks something else rather than
-    sending the same again."""
-    return _worded(DECLINED, language)
-
-
-def apology_text(_user: User, language: str | None = None) -> str:
-    return _worded(APOLOGY, language)
-
-
 #: Notice kinds (stored as OutboundMessage.kind) and how each is worded.
 NOTICES = {
     "help": help_text,
     "usage": usage_text,
     "quota": quota_text,
     "spend_cap": spend_cap_text,
-    "rate_limited": rate_limited_text,
+    "rate_limited": _fixed(RATE_LIMITED),
     "paused": paused_text,
-    "media": media_text,
-    "media_note": media_note_text,
-    "media_failed": media_failed_text,
-    "media_unavailable": media_unavailable_text,
-    "media_unreadable": media_unreadable_text,
-    "voice_unheard": voice_unheard_text,
-    "no_vision": no_vision_text,
-    "empty": empty_text,
+    "media": _fixed(MEDIA),
+    "media_note": _fixed(MEDIA_NOTE),
+    "media_failed": _fixed(MEDIA_FAILED),
+    "media_unavailable": _fixed(MEDIA_UNAVAILABLE),
+    "media_unreadable": _fixed(MEDIA_UNREADABLE),
+    "voice_unheard": _fixed(VOICE_UNHEARD),
+    "no_vision": _fixed(NO_VISION),
+    "empty": _fixed(EMPTY),
     "opt_in": opt_in_text,
     outbound.OPT_OUT_CONFIRMATION: opt_out_text,
-    "reset": reset_text,
-    "apology": apology_text,
-    "declined": declined_text,
+    "reset": _fixed(RESET),
+    "apology": _fixed(APOLOGY),
+    "declined": _fixed(DECLINED),
     "tier_change": tier_change_text,
     "handoff": handoff_text,
-    "handoff_ended": handoff_ended_text,
+    "handoff_ended": _fixed(HANDOFF_ENDED),
     "program": program_text,
 }
 

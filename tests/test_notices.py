@@ -239,7 +239,7 @@ def test_a_question_over_the_quota_in_french_or_spanish_is_told_so_in_it(
             "¿Cuál es la capital de Francia?",
             "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
         ),
-        ("apology", "What is the capital of France?", notices.apology_text(None)),
+        ("apology", "What is the capital of France?", notice_wording.APOLOGY[None]),
     ],
 )
 def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, question, expected):
