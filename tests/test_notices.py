@@ -264,6 +264,26 @@ def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, que
         ("spend_cap", "es", "Llegaste al limite de uso de este mes de tu plan free."),
         ("rate_limited", "fr", "Vous écrivez plus vite que je ne peux répondre."),
         ("rate_limited", "es", "Me escribes demasiado seguido."),
+        ("media", "fr", "Désolé, je lis les photos (JPEG, PNG, GIF, WebP) et les messages"),
+        ("media", "es", "Lo siento, leo fotos (JPEG, PNG, GIF, WebP) y notas de voz"),
+        ("media_note", "fr", "Note: je ne peux pas ouvrir ce type de fichier"),
+        ("media_note", "es", "Nota: no puedo abrir ese tipo de archivo"),
+        ("media_failed", "fr", "Désolé, je n'ai pas pu recevoir votre photo ou message vocal."),
+        ("media_failed", "es", "Lo siento, no pude recibir tu foto o nota de voz."),
+        ("media_unavailable", "fr", "Désolé, je ne peux pas lire les photos ni les messages"),
+        ("media_unavailable", "es", "Lo siento, ahora no puedo leer fotos ni notas de voz."),
+        ("media_unreadable", "fr", "Désolé, je ne peux pas lire cette photo ou ce message vocal"),
+        ("media_unreadable", "es", "Lo siento, no puedo leer esa foto o nota de voz: es muy"),
+        ("voice_unheard", "fr", "Désolé, je n'ai pas compris les mots de votre message vocal."),
+        ("voice_unheard", "es", "Lo siento, no pude entender las palabras de tu nota de voz."),
+        ("no_vision", "fr", "Je ne peux pas lire les photos avec le modèle actuel."),
+        ("no_vision", "es", "No puedo leer fotos con el modelo actual."),
+        ("handoff", "fr", "Merci. Une personne de notre équipe vous répondra ici."),
+        ("handoff", "es", "Gracias. Una persona de nuestro equipo te va a responder"),
+        ("handoff_ended", "fr", "Personne de notre équipe n'a pu répondre à temps"),
+        ("handoff_ended", "es", "Nadie de nuestro equipo pudo responder a tiempo"),
+        ("tier_change", "fr", "Votre forfait SMS-to-AI Agent est maintenant free: 100 demandes"),
+        ("tier_change", "es", "Tu plan de SMS-to-AI Agent ahora es free: 100 solicitudes al mes"),
     ],
 )
 def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
@@ -271,7 +291,8 @@ def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
 ):
     """Regression: after AIDE, a USAGE or a refused text in French or Spanish, the reset
     confirmation, the empty text's how-to, the spend caps' and the sender rate's notices
-    still came in English."""
+    still came in English; and the notices of pictures and voice notes, of a request for a
+    person and of a tier change after those too."""
     user = make_user(service_state={**ESTABLISHED, "help_language": language})
     notices.send_notice(user, kind)
     [sms] = outbox(kind)
@@ -596,43 +617,6 @@ def test_a_file_we_cannot_read_with_text_gets_the_answer_and_a_note(app, client)
     text_in(client, "What is this?", NumMedia="1", MediaUrl0="https://example.com/c.vcf")
     assert [m.kind for m in outbox()] == ["media_note", "reply"]
     assert "can't open that kind of file" in outbox("media_note")[0].body
-
-
-@pytest.mark.parametrize(
-    ("kind", "language", "starts"),
-    [
-        ("media", "fr", "Désolé, je lis les photos (JPEG, PNG, GIF, WebP) et les messages"),
-        ("media", "es", "Lo siento, leo fotos (JPEG, PNG, GIF, WebP) y notas de voz"),
-        ("media_note", "fr", "Note: je ne peux pas ouvrir ce type de fichier"),
-        ("media_note", "es", "Nota: no puedo abrir ese tipo de archivo"),
-        ("media_failed", "fr", "Désolé, je n'ai pas pu recevoir votre photo ou message vocal."),
-        ("media_failed", "es", "Lo siento, no pude recibir tu foto o nota de voz."),
-        ("media_unavailable", "fr", "Désolé, je ne peux pas lire les photos ni les messages"),
-        ("media_unavailable", "es", "Lo siento, ahora no puedo leer fotos ni notas de voz."),
-        ("media_unreadable", "fr", "Désolé, je ne peux pas lire cette photo ou ce message vocal"),
-        ("media_unreadable", "es", "Lo siento, no puedo leer esa foto o nota de voz: es muy"),
-        ("voice_unheard", "fr", "Désolé, je n'ai pas compris les mots de votre message vocal."),
-        ("voice_unheard", "es", "Lo siento, no pude entender las palabras de tu nota de voz."),
-        ("no_vision", "fr", "Je ne peux pas lire les photos avec le modèle actuel."),
-        ("no_vision", "es", "No puedo leer fotos con el modelo actual."),
-        ("handoff", "fr", "Merci. Une personne de notre équipe vous répondra ici."),
-        ("handoff", "es", "Gracias. Una persona de nuestro equipo te va a responder"),
-        ("handoff_ended", "fr", "Personne de notre équipe n'a pu répondre à temps"),
-        ("handoff_ended", "es", "Nadie de nuestro equipo pudo responder a tiempo"),
-        ("tier_change", "fr", "Votre forfait SMS-to-AI Agent est maintenant free: 100 demandes"),
-        ("tier_change", "es", "Tu plan de SMS-to-AI Agent ahora es free: 100 solicitudes al mes"),
-    ],
-)
-def test_media_handoff_and_tier_notices_come_in_the_texters_french_or_spanish(
-    app, kind, language, starts
-):
-    """Regression: a texter known to write French or Spanish got the notices of pictures
-    and voice notes, of a request for a person and of a tier change in English only."""
-    user = make_user(service_state={**ESTABLISHED, "help_language": language})
-    notices.send_notice(user, kind)
-    [sms] = outbox(kind)
-    assert sms.body.startswith(starts)
-    assert (sms.segments, sms.encoding) == (1, "GSM-7")
 
 
 def test_staff_hours_are_named_in_the_texters_language_and_a_set_text_is_sent_as_written(app):
