@@ -111,6 +111,9 @@ def env_choice(name: str, default: str | None, choices: tuple[str, ...]) -> str 
 #: millionth, and every text compared with it would fail.
 LARGEST_USD = Decimal("999999.999999")
 
+#: HANDOFF_ACK_TEXT unset: sent in the texter's French or Spanish too (notice_wording.py).
+HANDOFF_ACK_DEFAULT = "Thanks. A person from our team will reply to you here."
+
 
 def parse_money(name: str, raw) -> Decimal:
     """A finite amount of US dollars from 0 to LARGEST_USD; anything else raises."""
@@ -682,9 +685,7 @@ class Config:
     # staff inbox (handoff.py): a texter who asks for a person gets this text (with
     # STAFF_HOURS after it when set); with no staff reply for HANDOFF_IDLE_MINUTES, the AI
     # answers again and the texter is told so once
-    HANDOFF_ACK_TEXT = env_str(
-        "HANDOFF_ACK_TEXT", "Thanks. A person from our team will reply to you here."
-    )
+    HANDOFF_ACK_TEXT = env_str("HANDOFF_ACK_TEXT", HANDOFF_ACK_DEFAULT)
     STAFF_HOURS = env_str("STAFF_HOURS")
     HANDOFF_IDLE_MINUTES = env_int("HANDOFF_IDLE_MINUTES", 60, minimum=1)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
 
 import sqlalchemy as sa
 
 from . import notices, outbound
+from .answering.history import CROSSED_RESET, told_after_reset
 from .extensions import db
 from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
 from .outbound.language import written_language
@@ -39,18 +39,10 @@ _NOTHING = {
 }
 
 
-#: How long before a RESET arrived an answer may have finished and still not have reached
-#: the texter when they sent it: an SMS takes seconds to reach a phone, and reading an
-#: answer, then texting RESET about it, takes longer than this.
-CROSSED_RESET = timedelta(seconds=30)
-
-
 def latest_answer(user: User) -> Task | None:
     """The texter's latest answer, unless RESET forgot it ("Your next message starts
-    fresh": MORE has nothing to continue then). An answer that crossed the RESET (made
-    after it, to a question sent just before it, or finished just before it arrived, on
-    its way to the phone) reached the texter beside "I've forgotten our conversation", its
-    "(Reply MORE)" with it: that one MORE continues."""
+    fresh": MORE has nothing to continue then), but for one that crossed the RESET
+    (history.told_after_reset): that one MORE continues."""
     query = (
         sa.select(Task)
         .where(
@@ -63,9 +55,7 @@ def latest_answer(user: User) -> Task | None:
     )
     if user.context_reset_at is not None:
         reset = user.context_reset_at
-        query = query.where(
-            sa.or_(Task.created_at > reset, Task.completed_at > reset - CROSSED_RESET)
-        )
+        query = query.where(told_after_reset(reset, reset - CROSSED_RESET))
     return db.session.scalars(query).first()
 
 

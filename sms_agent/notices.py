@@ -1,7 +1,8 @@
 """The short service messages a texter can get besides an answer: help, usage, quota, media
 (a file we cannot read, one we could not fetch, a model that cannot see pictures), opt-in,
-opt-out, reset, apology and tier-change texts and the one-time program notice, kept together
-so their wording stays consistent, and sending one at most once per inbound SMS.
+opt-out, reset, apology and tier-change texts and the one-time program notice: which one
+and in which language, filled in from notice_wording.py, and sending one at most once per
+inbound SMS.
 
 Every notice fits one GSM-7 segment (160 characters) with the longest numbers it can hold;
 tests/test_notices.py checks each one."""
@@ -9,6 +10,7 @@ tests/test_notices.py checks each one."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
@@ -17,13 +19,39 @@ from flask import current_app
 from . import limits, outbound, quota
 from .extensions import db
 from .models import Task, User, relock_bookkeeping, utcnow
+from .notice_wording import (
+    APOLOGY,
+    DECLINED,
+    EMPTY,
+    HANDOFF_ACK,
+    HANDOFF_ENDED,
+    HELP,
+    MEDIA,
+    MEDIA_FAILED,
+    MEDIA_NOTE,
+    MEDIA_UNAVAILABLE,
+    MEDIA_UNREADABLE,
+    MONTHS,
+    NO_REQUESTS,
+    NO_VISION,
+    OPT_IN,
+    OPT_OUT,
+    PAUSED,
+    PROGRAM,
+    QUOTA,
+    RATE_LIMITED,
+    RESET,
+    SPEND_CAP,
+    TIER_CHANGE,
+    USAGE,
+    VOICE_UNHEARD,
+)
 from .outbound.gsm import GSM_7, segment_count
 from .outbound.language import text_language
 from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
 
-RATES = "Msg&data rates may apply."
 #: Where service_state records that the texter got the program notice: once per channel,
 #: {"sms": when, "whatsapp": when}. A bare time, from before the channels were told apart,
 #: stands for every channel.
@@ -43,19 +71,23 @@ def _reset_day(user: User, language: str | None = None) -> str:
     return _date(when, language)
 
 
-#: Months as French and Spanish write them short (the French "aout" as the 1990 spelling
-#: has it: û is not GSM-7), and how each writes a day: "Mar 1", "1 mars", "1 mar". Short,
-#: so the HELP that says until when answers are paused stays one segment.
-_MONTHS = {
-    "fr": "janv. févr. mars avr. mai juin juil. aout sept. oct. nov. déc.",
-    "es": "ene feb mar abr may jun jul ago sep oct nov dic",
-}
-
-
 def _date(when: datetime, language: str | None) -> str:
-    if language not in _MONTHS:
+    if language not in MONTHS:
         return f"{when:%b} {when.day}"
-    return f"{when.day} {_MONTHS[language].split()[when.month - 1]}"
+    return f"{when.day} {MONTHS[language].split()[when.month - 1]}"
+
+
+def _dated(wording: str, until: str, **values) -> str:
+    """`wording` filled in, with the date `until` ending its sentence once: a French month
+    is written short with a period ("jusqu'au 7 déc."), which takes the sentence's."""
+    if until.endswith("."):
+        wording = wording.replace("{until}.", "{until}")
+    return wording.format(until=until, **values)
+
+
+def _fixed(wordings: dict) -> Callable[..., str]:
+    """A notice with nothing to fill in: its wording in the texter's language."""
+    return lambda _user, language=None: _worded(wordings, language)
 
 
 def _worded(wordings: dict, language: str | None):
@@ -64,59 +96,34 @@ def _worded(wordings: dict, language: str | None):
     return wordings.get(language, wordings[None])
 
 
-#: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
-#: it says of answers when they come, and when a spend cap holds them; each one GSM-7
-#: segment at enterprise figures with the default names.
-_HELP = {
-    None: (
-        "{service}: {answers} Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
-        "AI answers by text. {left} of {limit} left.",
-        "AI answers paused until {until}.",
-    ),
-    "fr": (
-        "{service}: {answers} Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. "
-        "Frais de msg possibles.",
-        "réponses IA par texto. Reste {left} sur {limit}.",
-        "réponses IA en pause jusqu'au {until}.",
-    ),
-    "es": (
-        "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
-        "Pueden aplicar tarifas.",
-        "respuestas IA por texto. Quedan {left} de {limit}.",
-        "respuestas IA en pausa hasta el {until}.",
-    ),
-}
-
-
 def help_text(user: User) -> str:
     """Carriers want the program's name, a support contact and the rates line in HELP; the
     default wording leaves three characters spare in the segment, at enterprise figures.
     AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are.
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
-    wording, answering, paused = _worded(_HELP, user.help_language)
+    wording, answering, paused = _worded(HELP, user.help_language)
     held = _held_until(user, user.help_language)
     answers = (
-        paused.format(until=held[1])
+        _dated(paused, until=held[1])
         if held
         else answering.format(left=quota.remaining(user), limit=quota.monthly_limit(user.tier))
     )
     return wording.format(service=service(), answers=answers, support=support_contact())
 
 
-def default_program_notice(service_name: str) -> str:
-    return (
-        f"{service_name}: AI answers to your texts. {RATES} "
-        "Msg frequency varies. Reply HELP for help, STOP to opt out."
-    )
+def default_program_notice(service_name: str, language: str | None = None) -> str:
+    return _worded(PROGRAM, language).format(service=service_name)
 
 
 def configured_program_notice(config) -> str:
     return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"])
 
 
-def program_text(_user: User) -> str:
-    return configured_program_notice(current_app.config)
+def program_text(_user: User, language: str | None = None) -> str:
+    """PROGRAM_NOTICE as written, else the default one in the texter's language."""
+    config = current_app.config
+    return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"], language)
 
 
 def warn_of_a_program_notice_carriers_frown_on(config) -> None:
@@ -141,36 +148,6 @@ def warn_of_a_program_notice_carriers_frown_on(config) -> None:
         )
 
 
-#: USAGE by the texter's language (User.help_language): what they used, then what holds
-#: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
-_USAGE = {
-    None: (
-        "You have used {used} of {limit} requests this month ({tier} plan)",
-        {
-            "spend_cap": "{said} and are at its usage limit: texts are not answered until {until}.",
-            "paused": "{said}. {service} has paused answers until {until}.",
-            None: "{said}. Your quota resets on {until}.",
-        },
-    ),
-    "fr": (
-        "Vous avez utilisé {used} demandes sur {limit} ce mois-ci (forfait {tier})",
-        {
-            "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
-            "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
-            None: "{said}. Votre quota repart le {until}.",
-        },
-    ),
-    "es": (
-        "Has usado {used} de {limit} solicitudes este mes (plan {tier})",
-        {
-            "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
-            "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
-            None: "{said}. Tu cuota se renueva el {until}.",
-        },
-    ),
-}
-
-
 def usage_text(user: User, language: str | None = None) -> str:
     """Past the tier's monthly spend cap it says so, and when the cap lifts, rather than
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
@@ -179,12 +156,15 @@ def usage_text(user: User, language: str | None = None) -> str:
     a texter asking why their texts go unanswered."""
     limit = quota.monthly_limit(user.tier)
     if limit == 0:
-        return no_requests_text(user)
+        return no_requests_text(user, language)
     used = min(quota.used(user), limit)
-    said, endings = _worded(_USAGE, language)
+    said, endings = _worded(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
-    return endings[held].format(
-        said=said.format(used=used, limit=limit, tier=user.tier), service=service(), until=until
+    return _dated(
+        endings[held],
+        said=said.format(used=used, limit=limit, tier=user.tier),
+        service=service(),
+        until=until,
     )
 
 
@@ -199,49 +179,26 @@ def _held_until(user: User, language: str | None = None) -> tuple[str, str] | No
     return None
 
 
-_QUOTA = {
-    None: "You've used all {limit} requests for this month. Your quota resets on {day}. "
-    "Reply USAGE to check it any time.",
-    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {day}. "
-    "Répondez USAGE pour le vérifier.",
-    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {day}. "
-    "Responde USAGE para consultarla.",
-}
-
-
 def quota_text(user: User, language: str | None = None) -> str:
     if quota.monthly_limit(user.tier) == 0:
-        return no_requests_text(user)
-    wording = _worded(_QUOTA, language)
-    return wording.format(limit=quota.monthly_limit(user.tier), day=_reset_day(user, language))
+        return no_requests_text(user, language)
+    wording = _worded(QUOTA, language)
+    return _dated(wording, limit=quota.monthly_limit(user.tier), until=_reset_day(user, language))
 
 
-def no_requests_text(user: User) -> str:
+def no_requests_text(user: User, language: str | None = None) -> str:
     """A tier with a quota of 0 (QUOTA_FREE=0: answers for paying plans only) has nothing to
     use up or to get back on the 1st, which "You've used all 0 requests ... resets on Jan 1"
     told the texter, who texted again then and was refused again."""
-    return (
-        f"Your {user.tier} plan includes no AI answers, so texts are not answered. "
-        "Reply HELP for help."
-    )
-
-
-_SPEND_CAP = {
-    None: "You're at this month's usage limit of your {tier} plan. Texts are not "
-    "answered until {until}. Reply USAGE or HELP any time.",
-    "fr": "Vous avez atteint la limite d'usage de ce mois de votre forfait {tier}. Pas de "
-    "réponse avant le {until}. Répondez USAGE ou AIDE.",
-    "es": "Llegaste al limite de uso de este mes de tu plan {tier}. Sin respuestas hasta el "
-    "{until}. Responde USAGE o AYUDA.",
-}
+    return _worded(NO_REQUESTS, language).format(tier=user.tier)
 
 
 def spend_cap_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    wording = _worded(_SPEND_CAP, language)
-    return wording.format(tier=user.tier, until=_lifts(user, now, language))
+    wording = _worded(SPEND_CAP, language)
+    return _dated(wording, tier=user.tier, until=_lifts(user, now, language))
 
 
 def _lifts(user: User, now: datetime | None = None, language: str | None = None) -> str:
@@ -256,148 +213,25 @@ def _in_their_time(user: User, moment: datetime, language: str | None = None) ->
     return f"{_date(local, language)}{hour}"
 
 
-_RATE_LIMITED = {
-    None: "You're texting faster than I can answer. Texts sent in the next while won't be "
-    "answered; please wait a little and try again.",
-    "fr": "Vous écrivez plus vite que je ne peux répondre. Les textos envoyés d'ici peu "
-    "resteront sans réponse; patientez un peu puis réessayez.",
-    "es": "Me escribes demasiado seguido. Los mensajes que lleguen en este rato quedan sin "
-    "respuesta; espera un poco y vuelve a intentarlo.",
-}
-
-
-def rate_limited_text(_user: User, language: str | None = None) -> str:
-    return _worded(_RATE_LIMITED, language)
-
-
-_PAUSED = {
-    None: "{service} has paused answers until {until}. Please text again then. "
-    "Reply HELP for help.",
-    "fr": "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
-    "Répondez AIDE pour de l'aide.",
-    "es": "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
-    "entonces. Responde AYUDA para ayuda.",
-}
-
-
 def paused_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
     time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
     sooner)."""
     until = _in_their_time(user, limits.daily_cap_lifts(now), language)
-    return _worded(_PAUSED, language).format(service=service(), until=until)
-
-
-def media_text(_user: User) -> str:
-    return (
-        "Sorry, I can read pictures (JPEG, PNG, GIF, WebP) and voice notes, but not this kind "
-        "of file. Please text your question in words."
-    )
-
-
-def media_note_text(_user: User) -> str:
-    return "Note: I can't open that kind of file, so I'm answering the rest of your message."
-
-
-def media_failed_text(_user: User) -> str:
-    return (
-        "Sorry, I couldn't get your picture or voice note from the network. Please send it "
-        "again, or text your question in words."
-    )
-
-
-def media_unavailable_text(_user: User) -> str:
-    """A media URL or redirect we do not fetch from: the service's setup, which sending the
-    file again would meet again."""
-    return (
-        "Sorry, I can't read pictures or voice notes right now. Please text your question in words."
-    )
-
-
-def media_unreadable_text(_user: User) -> str:
-    return (
-        "Sorry, I can't read that picture or voice note: it's too large or not a file I can "
-        "open. Please text your question in words."
-    )
-
-
-def voice_unheard_text(_user: User) -> str:
-    return (
-        "Sorry, I couldn't make out the words in your voice note. Please text your question "
-        "in words."
-    )
-
-
-def no_vision_text(_user: User) -> str:
-    return (
-        "I can't read pictures with the current model. Please describe the picture or text "
-        "your question in words."
-    )
-
-
-_EMPTY = {
-    None: "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for "
-    "help.",
-    "fr": "Votre texto était vide. Envoyez-moi une question, p. ex. Qu'est-ce que le DNS ? "
-    "Répondez AIDE pour de l'aide.",
-    "es": "Tu mensaje estaba en blanco. Manda una pregunta, p. ej. ¿Qué es DNS? Responde "
-    "AYUDA para ayuda.",
-}
-
-
-def empty_text(_user: User, language: str | None = None) -> str:
-    return _worded(_EMPTY, language)
-
-
-#: The START confirmation by the language of the words that opted in (keywords.language):
-#: a texter who wrote ALTA is answered in Spanish, RÉABONNER or "START SVP" in French.
-#: English for any other; GSM-7 in each.
-_OPT_IN = {
-    None: "You're subscribed to {service}. Text any question. Reply STOP to opt out.",
-    "es": "Alta en {service} confirmada: escribe cualquier pregunta. "
-    "Responde STOP para darte de baja.",
-    "fr": "Réabonnement à {service} confirmé: envoyez une question. "
-    "Répondez STOP pour vous désabonner.",
-}
+    return _dated(_worded(PAUSED, language), service=service(), until=until)
 
 
 def opt_in_text(user: User) -> str:
-    wording = _worded(_OPT_IN, user.opt_change_language)
+    wording = _worded(OPT_IN, user.opt_change_language)
     return wording.format(service=service())
-
-
-#: The STOP confirmation when SERVICE_NAME would not leave it one SMS segment.
-OPT_OUT_UNNAMED = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
-
-#: The STOP confirmation, named and unnamed, by the language of the words that opted out
-#: (keywords.language): ARRÊT is answered in French, BAJA in Spanish.
-_OPT_OUT = {
-    None: (
-        "You're unsubscribed from {service} and will get no more messages. "
-        "Reply START to resubscribe.",
-        OPT_OUT_UNNAMED,
-    ),
-    "fr": (
-        "Désabonnement de {service} confirmé: vous ne recevrez plus de messages. "
-        "Répondez START pour vous réabonner.",
-        "Désabonnement confirmé: vous ne recevrez plus de messages. "
-        "Répondez START pour vous réabonner.",
-    ),
-    "es": (
-        "Baja de {service} confirmada: no te enviaremos otro mensaje. "
-        "Responde START para darte de alta de nuevo.",
-        "Baja confirmada: no te enviaremos otro mensaje. "
-        "Responde START para darte de alta de nuevo.",
-    ),
-}
 
 
 def opt_out_text(user: User) -> str:
     """The one message an opted-out texter may still get must fit one segment (outbound.send
     refuses anything longer): with a SERVICE_NAME too long for that, or in a script that
     makes it UCS-2, it goes without the name rather than not at all."""
-    wording, unnamed = _worded(_OPT_OUT, user.opt_change_language)
+    wording, unnamed = _worded(OPT_OUT, user.opt_change_language)
     named = wording.format(service=service())
     if outbound.is_one_sms(user, outbound.plan(user, named).parts):
         return named
@@ -405,71 +239,27 @@ def opt_out_text(user: User) -> str:
     return unnamed
 
 
-def tier_change_text(user: User) -> str:
+def tier_change_text(user: User, language: str | None = None) -> str:
     """An answer's length in the tier's SMS, or on WhatsApp, which has no SMS to count, in
     the characters those allow (what the model is asked to keep to, answering/prompts.py)."""
     limit, segments = quota.monthly_limit(user.tier), quota.segment_budget(user.tier)
+    wording, characters = _worded(TIER_CHANGE, language)
     if outbound.is_whatsapp(user):
-        length = f"{char_budget(segments, GSM_7)} characters"
+        length = characters.format(count=char_budget(segments, GSM_7))
     else:
         length = f"{segments} SMS"
-    return (
-        f"Your {service()} plan is now {user.tier}: {limit} requests a month, answers of up "
-        f"to {length}. Reply USAGE to check it."
-    )
+    return wording.format(service=service(), tier=user.tier, limit=limit, length=length)
 
 
-_RESET = {
-    None: "OK, I've forgotten our conversation. Your next message starts fresh.",
-    "fr": "OK, j'ai oublié notre conversation. Votre prochain message repart de zéro.",
-    "es": "OK, he olvidado nuestra charla. Tu siguiente mensaje empieza de cero.",
-}
-
-
-def reset_text(_user: User, language: str | None = None) -> str:
-    return _worded(_RESET, language)
-
-
-def handoff_text(_user: User) -> str:
-    """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS)."""
+def handoff_text(_user: User, language: str | None = None) -> str:
+    """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS):
+    in the texter's language when HANDOFF_ACK_TEXT is the default, else as staff wrote it."""
     text = current_app.config["HANDOFF_ACK_TEXT"]
     hours = current_app.config["STAFF_HOURS"]
-    return f"{text} Staff hours: {hours}" if hours else text
-
-
-def handoff_ended_text(_user: User) -> str:
-    """The texts sent while waiting were kept for staff and are not answered now: told only
-    that the AI answers again, a texter waited for those answers."""
-    return (
-        "Nobody from our team could reply in time, so the AI answers again. "
-        "Please resend anything still unanswered. Reply AGENT to ask for a person."
-    )
-
-
-_DECLINED = {
-    None: "Sorry, I can't answer that one. Please ask me something else.",
-    "fr": "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
-    "es": "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
-}
-
-
-def declined_text(_user: User, language: str | None = None) -> str:
-    """The model could not answer this one (its provider's filter stopped it, or it needed
-    a tool it does not have): said plainly, so the texter asks something else rather than
-    sending the same again."""
-    return _worded(_DECLINED, language)
-
-
-_APOLOGY = {
-    None: "Sorry, something went wrong and I couldn't answer your message. Please try again later.",
-    "fr": "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
-    "Réessayez plus tard.",
-    "es": "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
-}
-
-
-def apology_text(_user: User, language: str | None = None) -> str:
-    return _worded(_APOLOGY, language)
+    ours, staff_hours = HANDOFF_ACK[None]
+    if text == ours:
+        text, staff_hours = _worded(HANDOFF_ACK, language)
+    return f"{text} {staff_hours.format(hours=hours)}" if hours else text
 
 
 #: Notice kinds (stored as OutboundMessage.kind) and how each is worded.
@@ -478,24 +268,24 @@ NOTICES = {
     "usage": usage_text,
     "quota": quota_text,
     "spend_cap": spend_cap_text,
-    "rate_limited": rate_limited_text,
+    "rate_limited": _fixed(RATE_LIMITED),
     "paused": paused_text,
-    "media": media_text,
-    "media_note": media_note_text,
-    "media_failed": media_failed_text,
-    "media_unavailable": media_unavailable_text,
-    "media_unreadable": media_unreadable_text,
-    "voice_unheard": voice_unheard_text,
-    "no_vision": no_vision_text,
-    "empty": empty_text,
+    "media": _fixed(MEDIA),
+    "media_note": _fixed(MEDIA_NOTE),
+    "media_failed": _fixed(MEDIA_FAILED),
+    "media_unavailable": _fixed(MEDIA_UNAVAILABLE),
+    "media_unreadable": _fixed(MEDIA_UNREADABLE),
+    "voice_unheard": _fixed(VOICE_UNHEARD),
+    "no_vision": _fixed(NO_VISION),
+    "empty": _fixed(EMPTY),
     "opt_in": opt_in_text,
     outbound.OPT_OUT_CONFIRMATION: opt_out_text,
-    "reset": reset_text,
-    "apology": apology_text,
-    "declined": declined_text,
+    "reset": _fixed(RESET),
+    "apology": _fixed(APOLOGY),
+    "declined": _fixed(DECLINED),
     "tier_change": tier_change_text,
     "handoff": handoff_text,
-    "handoff_ended": handoff_ended_text,
+    "handoff_ended": _fixed(HANDOFF_ENDED),
     "program": program_text,
 }
 
@@ -512,13 +302,10 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
     return setting == "all" or quota.is_upgrade(old_tier, new_tier)
 
 
-#: Notices written in French or Spanish to a texter known to write it.
-IN_THEIR_LANGUAGE = frozenset(
-    {
-        *("usage", "quota", "spend_cap", "paused", "rate_limited"),
-        *("apology", "declined", "empty", "reset"),
-    }
-)
+#: Notices in the language of the keyword that asked for them (keywords.language), not of
+#: the text they answer: every other is written in French or Spanish to a texter known to
+#: write it.
+IN_THE_KEYWORDS_LANGUAGE = frozenset({"help", "opt_in", outbound.OPT_OUT_CONFIRMATION})
 
 
 def compose(kind: str, user: User, said: str | None = None) -> str:
@@ -527,9 +314,17 @@ def compose(kind: str, user: User, said: str | None = None) -> str:
     one (User.help_language: of a HELP, a USAGE or a refused text)."""
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
-    if kind in IN_THEIR_LANGUAGE:
-        return NOTICES[kind](user, language=_language(said, user))
-    return NOTICES[kind](user)
+    if kind in IN_THE_KEYWORDS_LANGUAGE:
+        return NOTICES[kind](user)
+    language = _language(said, user)
+    notice = NOTICES[kind](user, language=language)
+    if language and segment_count(notice) > 1 and not outbound.is_whatsapp(user):
+        # French and Spanish take more words: a SERVICE_NAME that leaves the English notice
+        # one SMS (what the start-up warning checks of the program notice) can make them two.
+        english = NOTICES[kind](user, language=None)
+        if segment_count(english) < segment_count(notice):
+            return english
+    return notice
 
 
 def _language(said: str | None, user: User) -> str | None:

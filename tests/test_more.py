@@ -155,6 +155,28 @@ def test_more_continues_an_answer_that_crossed_the_reset(app, client, openai_ser
     assert LONG.index(read(second)) > LONG.index(read(first))
 
 
+def test_the_answer_that_crossed_the_reset_is_context_for_the_next_question(
+    app, client, openai_server, twilio_server
+):
+    """Regression: the answer that crossed the RESET reached the texter beside "I've
+    forgotten our conversation" (MORE continues it), but their follow-up was asked of the
+    model without it, which then did not know what "it" was. Answers read before the RESET
+    stay forgotten."""
+    openai_server.then(200, chat_completion("Use a staging server first."))
+    text(app, client, "What is a staging server?")
+    read_a_while_ago()
+    openai_server.then(200, chat_completion("Deploy to staging, then to production."))
+    text(app, client, "How do I deploy safely?")
+    text(app, client, "RESET")
+    text(app, client, "And how do I roll back?")
+    asked = [m["content"] for m in openai_server.requests[-1][2]["messages"][1:]]
+    assert asked == [
+        "How do I deploy safely?",
+        "Deploy to staging, then to production.",
+        "And how do I roll back?",
+    ]
+
+
 def test_more_after_a_whole_answer_says_it_was_whole(app, client, openai_server, twilio_server):
     text(app, client, "What is the capital of France?")
     text(app, client, "MORE")

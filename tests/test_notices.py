@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 import config
-from sms_agent import create_app, jobs, notices, outbound, simulator
+from sms_agent import create_app, jobs, notice_wording, notices, outbound, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
@@ -239,7 +239,7 @@ def test_a_question_over_the_quota_in_french_or_spanish_is_told_so_in_it(
             "¿Cuál es la capital de Francia?",
             "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
         ),
-        ("apology", "What is the capital of France?", notices.apology_text(None)),
+        ("apology", "What is the capital of France?", notice_wording.APOLOGY[None]),
     ],
 )
 def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, question, expected):
@@ -264,6 +264,26 @@ def test_a_failed_or_declined_question_is_told_so_in_its_language(app, kind, que
         ("spend_cap", "es", "Llegaste al limite de uso de este mes de tu plan free."),
         ("rate_limited", "fr", "Vous écrivez plus vite que je ne peux répondre."),
         ("rate_limited", "es", "Me escribes demasiado seguido."),
+        ("media", "fr", "Désolé, je lis les photos (JPEG, PNG, GIF, WebP) et les messages"),
+        ("media", "es", "Lo siento, leo fotos (JPEG, PNG, GIF, WebP) y notas de voz"),
+        ("media_note", "fr", "Note: je ne peux pas ouvrir ce type de fichier"),
+        ("media_note", "es", "Nota: no puedo abrir ese tipo de archivo"),
+        ("media_failed", "fr", "Désolé, je n'ai pas pu recevoir votre photo ou message vocal."),
+        ("media_failed", "es", "Lo siento, no pude recibir tu foto o nota de voz."),
+        ("media_unavailable", "fr", "Désolé, je ne peux pas lire les photos ni les messages"),
+        ("media_unavailable", "es", "Lo siento, ahora no puedo leer fotos ni notas de voz."),
+        ("media_unreadable", "fr", "Désolé, je ne peux pas lire cette photo ou ce message vocal"),
+        ("media_unreadable", "es", "Lo siento, no puedo leer esa foto o nota de voz: es muy"),
+        ("voice_unheard", "fr", "Désolé, je n'ai pas compris les mots de votre message vocal."),
+        ("voice_unheard", "es", "Lo siento, no pude entender las palabras de tu nota de voz."),
+        ("no_vision", "fr", "Je ne peux pas lire les photos avec le modèle actuel."),
+        ("no_vision", "es", "No puedo leer fotos con el modelo actual."),
+        ("handoff", "fr", "Merci. Une personne de notre équipe vous répondra ici."),
+        ("handoff", "es", "Gracias. Una persona de nuestro equipo te va a responder"),
+        ("handoff_ended", "fr", "Personne de notre équipe n'a pu répondre à temps"),
+        ("handoff_ended", "es", "Nadie de nuestro equipo pudo responder a tiempo"),
+        ("tier_change", "fr", "Votre forfait SMS-to-AI Agent est maintenant free: 100 demandes"),
+        ("tier_change", "es", "Tu plan de SMS-to-AI Agent ahora es free: 100 solicitudes al mes"),
     ],
 )
 def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
@@ -271,7 +291,8 @@ def test_a_texter_known_to_write_french_or_spanish_gets_the_other_notices_in_it(
 ):
     """Regression: after AIDE, a USAGE or a refused text in French or Spanish, the reset
     confirmation, the empty text's how-to, the spend caps' and the sender rate's notices
-    still came in English."""
+    still came in English; and the notices of pictures and voice notes, of a request for a
+    person and of a tier change after those too."""
     user = make_user(service_state={**ESTABLISHED, "help_language": language})
     notices.send_notice(user, kind)
     [sms] = outbox(kind)
@@ -373,7 +394,7 @@ def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twil
     text_in(client, "STOP")
 
     [(_, _, sent)] = twilio_server.requests
-    assert sent["Body"] == notices.OPT_OUT_UNNAMED
+    assert sent["Body"] == notice_wording.OPT_OUT_UNNAMED
 
 
 @pytest.mark.parametrize(
@@ -596,3 +617,101 @@ def test_a_file_we_cannot_read_with_text_gets_the_answer_and_a_note(app, client)
     text_in(client, "What is this?", NumMedia="1", MediaUrl0="https://example.com/c.vcf")
     assert [m.kind for m in outbox()] == ["media_note", "reply"]
     assert "can't open that kind of file" in outbox("media_note")[0].body
+
+
+def test_staff_hours_are_named_in_the_texters_language_and_a_set_text_is_sent_as_written(app):
+    app.config["STAFF_HOURS"] = "lun-ven 9h-17h"
+    french = make_user("+15551230001", service_state={**ESTABLISHED, "help_language": "fr"})
+    notices.send_notice(french, "handoff")
+    app.config["HANDOFF_ACK_TEXT"] = "Hold on, a human is coming."
+    notices.send_notice(
+        make_user("+15551230002", service_state=dict(french.service_state)), "handoff"
+    )
+    assert [sms.body for sms in outbox("handoff")] == [
+        "Merci. Une personne de notre équipe vous répondra ici. Horaires de l'équipe: "
+        "lun-ven 9h-17h",
+        "Hold on, a human is coming. Staff hours: lun-ven 9h-17h",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "Quelle est la capitale de la France ?",
+            "SMS-to-AI Agent: réponses IA à vos textos. Frais de msg possibles. Fréquence "
+            "variable. Répondez AIDE pour de l'aide, STOP pour vous désabonner.",
+        ),
+        (
+            "¿Cuál es la capital de Francia?",
+            "SMS-to-AI Agent: respuestas IA a tus mensajes. Pueden aplicar tarifas. Frecuencia "
+            "variable. Responde AYUDA para ayuda, STOP para darte de baja.",
+        ),
+    ],
+)
+def test_a_new_number_writing_french_or_spanish_gets_the_program_notice_in_it(
+    app, client, question, expected
+):
+    """Regression: the first SMS a texter writing French or Spanish got was in English."""
+    text_in(client, question)
+    [program] = outbox("program")
+    assert program.body == expected
+    assert (program.segments, program.encoding) == (1, "GSM-7")
+
+
+def test_a_tier_with_no_requests_is_told_so_in_the_texters_french_or_spanish(app):
+    """Regression: with QUOTA_FREE=0, the quota's and USAGE's notice of a French or Spanish
+    texter was the one English sentence left in them."""
+    app.config["QUOTA_FREE"] = 0
+    for phone, language in (("+15551230001", "fr"), ("+15551230002", "es")):
+        user = make_user(phone, service_state={**ESTABLISHED, "help_language": language})
+        notices.send_notice(user, "quota")
+    assert [sms.body for sms in outbox("quota")] == [
+        "Votre forfait free ne comprend pas de réponses IA: vos textos restent sans réponse. "
+        "Répondez AIDE pour de l'aide.",
+        "Tu plan free no incluye respuestas IA, por eso tus mensajes no se responden. "
+        "Responde AYUDA para ayuda.",
+    ]
+    assert {(sms.segments, sms.encoding) for sms in outbox("quota")} == {(1, "GSM-7")}
+
+
+def test_a_service_name_too_long_for_the_french_program_notice_gets_the_english_one(app, client):
+    """Regression: a SERVICE_NAME of 33 to 47 characters leaves the default program notice
+    one SMS in English (what the start-up warning checks) but made the French and Spanish
+    ones two, doubling the cost of every first contact written in them, with nothing said."""
+    app.config["SERVICE_NAME"] = "Northwind Community Answers Lines"  # 33 characters
+    text_in(client, "Quelle est la capitale de la France ?")
+    [program] = outbox("program")
+    assert program.body == notices.configured_program_notice(app.config)
+    assert (program.segments, program.encoding) == (1, "GSM-7")
+
+
+@pytest.mark.parametrize("kind", ["tier_change", "program"])
+def test_a_service_name_too_long_for_a_french_notice_gets_it_in_english(app, kind):
+    """Regression: the French and Spanish notices that name the service are longer than
+    the English ones, so a SERVICE_NAME that leaves the English one SMS made them two."""
+    app.config.update(SERVICE_NAME="Northwind Community Answers Line Co. Inc.")
+    app.config.update(QUOTA_ENTERPRISE=99999, SEGMENTS_ENTERPRISE=99)
+    user = make_user(tier="enterprise", service_state={**ESTABLISHED, "help_language": "fr"})
+    notices.send_notice(user, kind)
+    [sms] = outbox(kind)
+    assert sms.body == notices.compose(kind, make_user("+15559870000", tier="enterprise"))
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
+def test_a_french_date_that_ends_a_sentence_has_one_period(app):
+    """Regression: French months are written short with a period ("7 déc."), and the
+    sentence it ended got a second one: "en pause jusqu'au 7 déc.. Réécrivez ensuite"."""
+    from datetime import UTC, datetime
+
+    december = datetime(2031, 12, 6, 12, tzinfo=UTC)
+    state = {**ESTABLISHED, "help_language": "fr"}
+    user = make_user(monthly_requests=100, rate_limit_reset=december, service_state=state)
+    notices.send_notice(user, "quota")
+    notices.send_notice(user, "usage")
+    said = [sms.body for sms in outbox()] + [
+        notices.paused_text(user, december, "fr"),
+        notices.spend_cap_text(user, december, "fr"),
+    ]
+    assert [body.count("déc.") + body.count("janv.") for body in said] == [1, 1, 1, 1]
+    assert [body for body in said if ".." in body] == []

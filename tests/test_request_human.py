@@ -65,6 +65,24 @@ def test_when_the_model_asks_for_a_person_the_texter_gets_the_acknowledgement(ap
     assert after - before == 1
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Je veux un refund pour ma commande", "Merci. Une personne de notre équipe"),
+        ("Quiero un refund por mi pedido", "Gracias. Una persona de nuestro equipo"),
+    ],
+)
+def test_a_person_asked_for_by_the_model_is_promised_in_the_questions_language(
+    app, model, question, expected
+):
+    """Regression: the acknowledgement was in English whatever the question was written in."""
+    task = make_task(user=make_user("+15551230000"), sms_content=question)
+    assert pipeline.answer(task.id) == "answered"
+    db.session.rollback()
+    [ack] = outbox()
+    assert ack.kind == "handoff" and ack.body.startswith(expected)
+
+
 def test_an_ordinary_question_is_answered_though_tools_were_offered(app, model):
     task = make_task(user=make_user(), sms_content="What is the capital of France?")
     assert pipeline.answer(task.id) == "answered"

@@ -148,7 +148,7 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
         raise _broken_off(completion)
     if REQUEST_HUMAN in completion.tool_calls:
         handoff.request_human(user, HandoffSource.MODEL)
-        return notices.compose("handoff", user), None
+        return notices.compose("handoff", user, question), None
     declined = _why_declined(completion, question)
     if declined:
         refusal = _whole(completion.refusal, completion)

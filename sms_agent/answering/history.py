@@ -19,6 +19,21 @@ UNANSWERED_SECONDS = 60
 
 _UNANSWERED = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
 
+#: How long before a RESET arrived an answer may have finished and still not have reached
+#: the texter when they sent it: an SMS takes seconds to reach a phone, and reading an
+#: answer, then texting RESET about it, takes longer than this.
+CROSSED_RESET = timedelta(seconds=30)
+
+
+def told_after_reset(reset, crossed) -> sa.ColumnElement[bool]:
+    """Whether a task's answer reached the texter after their RESET (`reset`; `crossed`:
+    CROSSED_RESET before it): asked after it, or asked just before it and answered after it
+    or a moment before it, on its way to the phone. That answer came beside "I've forgotten
+    our conversation", "(Reply MORE)" under it: MORE continues it, and a follow-up is asked
+    with it."""
+    return sa.or_(Task.created_at > reset, Task.completed_at > crossed)
+
+
 #: Where a task's metadata keeps the message its text replies to (inbound/quoted.py).
 QUOTED = "replying_to"
 
@@ -47,8 +62,9 @@ def _recent() -> sa.CompoundSelect:
         Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value,
     )
     turns = sa.bindparam("turns", type_=sa.Integer)
+    since_reset = Task.created_at >= sa.bindparam("since", type_=when)
 
-    def latest(kind: str) -> sa.Select:
+    def latest(kind: str, since: sa.ColumnElement[bool] = since_reset) -> sa.Select:
         return (
             sa.select(
                 Task.sms_content,
@@ -60,7 +76,7 @@ def _recent() -> sa.CompoundSelect:
             .where(
                 Task.user_phone == sa.bindparam("phone"),
                 Task.id != sa.bindparam("current", type_=Task.id.type),
-                Task.created_at >= sa.bindparam("since", type_=when),
+                since,
                 Task.created_at <= sa.bindparam("until", type_=when),
             )
             .order_by(Task.created_at.desc())
@@ -84,10 +100,14 @@ def _recent() -> sa.CompoundSelect:
         .order_by(OutboundMessage.created_at.desc())
         .limit(turns)
     )
+    told = sa.and_(
+        Task.created_at >= sa.bindparam("window", type_=when),
+        told_after_reset(sa.bindparam("since", type_=when), sa.bindparam("crossed", type_=when)),
+    )
     # Each part in a subquery of its own: SQLite allows no ORDER BY or LIMIT on the parts
     # of a UNION otherwise.
     return sa.union_all(
-        sa.select(latest(EXCHANGE).where(answered).subquery()),
+        sa.select(latest(EXCHANGE, told).where(answered).subquery()),
         sa.select(latest(EXCHANGE).where(in_flight).subquery()),
         sa.select(latest(HELD).where(held).subquery()),
         sa.select(staff.subquery()),
@@ -107,13 +127,14 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
     `ai_response`), so that after staff hand the conversation back the model knows what
     was said meanwhile. Each row's `kind` says which it is.
 
-    RESET (user.context_reset_at) starts a new conversation, and offline notices are left
-    out because they are not answers the model should build on.
+    RESET (user.context_reset_at) starts a new conversation, but for the answers that
+    crossed it (told_after_reset), and offline notices are left out because they are not
+    answers the model should build on.
     """
     turns = current_app.config["CONTEXT_TURNS"]
     if turns <= 0:
         return []
-    since = utcnow() - timedelta(hours=current_app.config["CONTEXT_HOURS"])
+    window = since = utcnow() - timedelta(hours=current_app.config["CONTEXT_HOURS"])
     if user.context_reset_at and user.context_reset_at > since:
         since = user.context_reset_at
     rows = db.session.execute(
@@ -122,6 +143,8 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
             "phone": user.phone_number,
             "current": current.id,
             "since": since,
+            "window": window,
+            "crossed": since - CROSSED_RESET if since > window else since,
             "until": current.created_at,
             "in_flight": current.created_at - timedelta(seconds=UNANSWERED_SECONDS),
             "turns": turns,

@@ -1,0 +1,320 @@
+"""The wording of the service's notices (notices.py picks and fills them), by the texter's
+language: English under None, French under "fr", Spanish under "es". Each fits one GSM-7
+segment with the longest figures it can hold (tests/test_notices.py)."""
+
+from config import HANDOFF_ACK_DEFAULT
+
+RATES = "Msg&data rates may apply."
+
+
+#: Months as French and Spanish write them short (the French "aout" as the 1990 spelling
+#: has it: û is not GSM-7), and how each writes a day: "Mar 1", "1 mars", "1 mar". Short,
+#: so the HELP that says until when answers are paused stays one segment.
+MONTHS = {
+    "fr": "janv. févr. mars avr. mai juin juil. aout sept. oct. nov. déc.",
+    "es": "ene feb mar abr may jun jul ago sep oct nov dic",
+}
+
+
+#: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
+#: it says of answers when they come, and when a spend cap holds them; each one GSM-7
+#: segment at enterprise figures with the default names.
+HELP = {
+    None: (
+        "{service}: {answers} Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
+        "AI answers by text. {left} of {limit} left.",
+        "AI answers paused until {until}.",
+    ),
+    "fr": (
+        "{service}: {answers} Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. "
+        "Frais de msg possibles.",
+        "réponses IA par texto. Reste {left} sur {limit}.",
+        "réponses IA en pause jusqu'au {until}.",
+    ),
+    "es": (
+        "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
+        "Pueden aplicar tarifas.",
+        "respuestas IA por texto. Quedan {left} de {limit}.",
+        "respuestas IA en pausa hasta el {until}.",
+    ),
+}
+
+
+#: USAGE by the texter's language (User.help_language): what they used, then what holds
+#: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
+USAGE = {
+    None: (
+        "You have used {used} of {limit} requests this month ({tier} plan)",
+        {
+            "spend_cap": "{said} and are at its usage limit: texts are not answered until {until}.",
+            "paused": "{said}. {service} has paused answers until {until}.",
+            None: "{said}. Your quota resets on {until}.",
+        },
+    ),
+    "fr": (
+        "Vous avez utilisé {used} demandes sur {limit} ce mois-ci (forfait {tier})",
+        {
+            "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
+            "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
+            None: "{said}. Votre quota repart le {until}.",
+        },
+    ),
+    "es": (
+        "Has usado {used} de {limit} solicitudes este mes (plan {tier})",
+        {
+            "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
+            "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
+            None: "{said}. Tu cuota se renueva el {until}.",
+        },
+    ),
+}
+
+
+QUOTA = {
+    None: "You've used all {limit} requests for this month. Your quota resets on {until}. "
+    "Reply USAGE to check it any time.",
+    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {until}. "
+    "Répondez USAGE pour le vérifier.",
+    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {until}. "
+    "Responde USAGE para consultarla.",
+}
+
+
+SPEND_CAP = {
+    None: "You're at this month's usage limit of your {tier} plan. Texts are not "
+    "answered until {until}. Reply USAGE or HELP any time.",
+    "fr": "Vous avez atteint la limite d'usage de ce mois de votre forfait {tier}. Pas de "
+    "réponse avant le {until}. Répondez USAGE ou AIDE.",
+    "es": "Llegaste al limite de uso de este mes de tu plan {tier}. Sin respuestas hasta el "
+    "{until}. Responde USAGE o AYUDA.",
+}
+
+
+RATE_LIMITED = {
+    None: "You're texting faster than I can answer. Texts sent in the next while won't be "
+    "answered; please wait a little and try again.",
+    "fr": "Vous écrivez plus vite que je ne peux répondre. Les textos envoyés d'ici peu "
+    "resteront sans réponse; patientez un peu puis réessayez.",
+    "es": "Me escribes demasiado seguido. Los mensajes que lleguen en este rato quedan sin "
+    "respuesta; espera un poco y vuelve a intentarlo.",
+}
+
+
+PAUSED = {
+    None: "{service} has paused answers until {until}. Please text again then. "
+    "Reply HELP for help.",
+    "fr": "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
+    "Répondez AIDE pour de l'aide.",
+    "es": "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
+    "entonces. Responde AYUDA para ayuda.",
+}
+
+
+EMPTY = {
+    None: "Your text was empty. Text me a question in words, e.g. What is DNS? Reply HELP for "
+    "help.",
+    "fr": "Votre texto était vide. Envoyez-moi une question, p. ex. Qu'est-ce que le DNS ? "
+    "Répondez AIDE pour de l'aide.",
+    "es": "Tu mensaje estaba en blanco. Manda una pregunta, p. ej. ¿Qué es DNS? Responde "
+    "AYUDA para ayuda.",
+}
+
+
+#: The START confirmation by the language of the words that opted in (keywords.language):
+#: a texter who wrote ALTA is answered in Spanish, RÉABONNER or "START SVP" in French.
+#: English for any other; GSM-7 in each.
+OPT_IN = {
+    None: "You're subscribed to {service}. Text any question. Reply STOP to opt out.",
+    "es": "Alta en {service} confirmada: escribe cualquier pregunta. "
+    "Responde STOP para darte de baja.",
+    "fr": "Réabonnement à {service} confirmé: envoyez une question. "
+    "Répondez STOP pour vous désabonner.",
+}
+
+
+#: The STOP confirmation when SERVICE_NAME would not leave it one SMS segment.
+OPT_OUT_UNNAMED = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
+
+
+#: The STOP confirmation, named and unnamed, by the language of the words that opted out
+#: (keywords.language): ARRÊT is answered in French, BAJA in Spanish.
+OPT_OUT = {
+    None: (
+        "You're unsubscribed from {service} and will get no more messages. "
+        "Reply START to resubscribe.",
+        OPT_OUT_UNNAMED,
+    ),
+    "fr": (
+        "Désabonnement de {service} confirmé: vous ne recevrez plus de messages. "
+        "Répondez START pour vous réabonner.",
+        "Désabonnement confirmé: vous ne recevrez plus de messages. "
+        "Répondez START pour vous réabonner.",
+    ),
+    "es": (
+        "Baja de {service} confirmada: no te enviaremos otro mensaje. "
+        "Responde START para darte de alta de nuevo.",
+        "Baja confirmada: no te enviaremos otro mensaje. "
+        "Responde START para darte de alta de nuevo.",
+    ),
+}
+
+
+RESET = {
+    None: "OK, I've forgotten our conversation. Your next message starts fresh.",
+    "fr": "OK, j'ai oublié notre conversation. Votre prochain message repart de zéro.",
+    "es": "OK, he olvidado nuestra charla. Tu siguiente mensaje empieza de cero.",
+}
+
+
+#: The model could not answer this one (its provider's filter stopped it, or it needed a
+#: tool it does not have): said plainly, so the texter asks something else rather than
+#: sending the same again.
+DECLINED = {
+    None: "Sorry, I can't answer that one. Please ask me something else.",
+    "fr": "Désolé, je ne peux pas répondre à cette question. Posez-m'en une autre.",
+    "es": "Lo siento, no puedo responder a eso. Hazme otra pregunta.",
+}
+
+
+APOLOGY = {
+    None: "Sorry, something went wrong and I couldn't answer your message. Please try again later.",
+    "fr": "Désolé, une erreur s'est produite et je n'ai pas pu répondre à votre message. "
+    "Réessayez plus tard.",
+    "es": "Lo siento, hubo un error y no pude responder a tu mensaje. Inténtalo de nuevo luego.",
+}
+
+
+#: The one-time program notice when PROGRAM_NOTICE is not set, in the language of what it
+#: comes before (a configured one is sent as written): HELP's French and Spanish keywords in
+#: theirs, as carriers ask.
+PROGRAM = {
+    None: "{service}: AI answers to your texts. " + RATES + " Msg frequency varies. "
+    "Reply HELP for help, STOP to opt out.",
+    "fr": "{service}: réponses IA à vos textos. Frais de msg possibles. Fréquence variable. "
+    "Répondez AIDE pour de l'aide, STOP pour vous désabonner.",
+    "es": "{service}: respuestas IA a tus mensajes. Pueden aplicar tarifas. Frecuencia "
+    "variable. Responde AYUDA para ayuda, STOP para darte de baja.",
+}
+
+
+#: What a tier change says, and how it counts an answer's length: in SMS, or on WhatsApp in
+#: characters.
+TIER_CHANGE = {
+    None: (
+        "Your {service} plan is now {tier}: {limit} requests a month, answers of up to "
+        "{length}. Reply USAGE to check it.",
+        "{count} characters",
+    ),
+    "fr": (
+        "Votre forfait {service} est maintenant {tier}: {limit} demandes par mois, réponses "
+        "de {length} au plus. Répondez USAGE pour le vérifier.",
+        "{count} caractères",
+    ),
+    "es": (
+        "Tu plan de {service} ahora es {tier}: {limit} solicitudes al mes, respuestas de "
+        "hasta {length}. Responde USAGE para consultarlo.",
+        "{count} caracteres",
+    ),
+}
+
+
+NO_REQUESTS = {
+    None: "Your {tier} plan includes no AI answers, so texts are not answered. "
+    "Reply HELP for help.",
+    "fr": "Votre forfait {tier} ne comprend pas de réponses IA: vos textos restent sans "
+    "réponse. Répondez AIDE pour de l'aide.",
+    "es": "Tu plan {tier} no incluye respuestas IA, por eso tus mensajes no se responden. "
+    "Responde AYUDA para ayuda.",
+}
+
+
+#: The handoff's acknowledgement when HANDOFF_ACK_TEXT is left as it is (one set otherwise is
+#: sent as written, with STAFF_HOURS named in English beside it).
+HANDOFF_ACK = {
+    None: (HANDOFF_ACK_DEFAULT, "Staff hours: {hours}"),
+    "fr": (
+        "Merci. Une personne de notre équipe vous répondra ici.",
+        "Horaires de l'équipe: {hours}",
+    ),
+    "es": (
+        "Gracias. Una persona de nuestro equipo te va a responder por este medio.",
+        "Horario del equipo: {hours}",
+    ),
+}
+
+
+#: The texts sent while waiting were kept for staff and are not answered now: told only that
+#: the AI answers again, a texter waited for those answers.
+HANDOFF_ENDED = {
+    None: "Nobody from our team could reply in time, so the AI answers again. "
+    "Please resend anything still unanswered. Reply AGENT to ask for a person.",
+    "fr": "Personne de notre équipe n'a pu répondre à temps: l'IA vous répond de nouveau. "
+    "Renvoyez ce qui est resté sans réponse. Répondez AGENT pour une personne.",
+    "es": "Nadie de nuestro equipo pudo responder a tiempo: la IA responde otra vez. Vuelve "
+    "a enviar lo que siga sin respuesta. Responde AGENT para hablar con una persona.",
+}
+
+
+#: The notices of pictures, voice notes and other files. Spanish without á, í, ó, ú, which
+#: GSM-7 does not have (é and ñ it does).
+MEDIA = {
+    None: "Sorry, I can read pictures (JPEG, PNG, GIF, WebP) and voice notes, but not this "
+    "kind of file. Please text your question in words.",
+    "fr": "Désolé, je lis les photos (JPEG, PNG, GIF, WebP) et les messages vocaux, mais pas "
+    "ce type de fichier. Envoyez votre question par écrit.",
+    "es": "Lo siento, leo fotos (JPEG, PNG, GIF, WebP) y notas de voz, pero no este tipo de "
+    "archivo. Escribe tu pregunta con palabras.",
+}
+
+MEDIA_NOTE = {
+    None: "Note: I can't open that kind of file, so I'm answering the rest of your message.",
+    "fr": "Note: je ne peux pas ouvrir ce type de fichier, je réponds donc au reste de votre "
+    "message.",
+    "es": "Nota: no puedo abrir ese tipo de archivo, asi que respondo al resto de tu mensaje.",
+}
+
+MEDIA_FAILED = {
+    None: "Sorry, I couldn't get your picture or voice note from the network. Please send it "
+    "again, or text your question in words.",
+    "fr": "Désolé, je n'ai pas pu recevoir votre photo ou message vocal. Renvoyez-le, ou "
+    "envoyez votre question par écrit.",
+    "es": "Lo siento, no pude recibir tu foto o nota de voz. Vuelve a enviarla, o escribe tu "
+    "pregunta con palabras.",
+}
+
+#: A media URL or redirect we do not fetch from: the service's setup, which sending the file
+#: again would meet again.
+MEDIA_UNAVAILABLE = {
+    None: "Sorry, I can't read pictures or voice notes right now. Please text your question "
+    "in words.",
+    "fr": "Désolé, je ne peux pas lire les photos ni les messages vocaux pour le moment. "
+    "Envoyez votre question par écrit.",
+    "es": "Lo siento, ahora no puedo leer fotos ni notas de voz. Escribe tu pregunta con palabras.",
+}
+
+MEDIA_UNREADABLE = {
+    None: "Sorry, I can't read that picture or voice note: it's too large or not a file I can "
+    "open. Please text your question in words.",
+    "fr": "Désolé, je ne peux pas lire cette photo ou ce message vocal: trop gros, ou un "
+    "fichier que je ne sais pas ouvrir. Envoyez votre question par écrit.",
+    "es": "Lo siento, no puedo leer esa foto o nota de voz: es muy grande o no es un archivo "
+    "que pueda abrir. Escribe tu pregunta con palabras.",
+}
+
+VOICE_UNHEARD = {
+    None: "Sorry, I couldn't make out the words in your voice note. Please text your question "
+    "in words.",
+    "fr": "Désolé, je n'ai pas compris les mots de votre message vocal. Envoyez votre "
+    "question par écrit.",
+    "es": "Lo siento, no pude entender las palabras de tu nota de voz. Escribe tu pregunta "
+    "con palabras.",
+}
+
+NO_VISION = {
+    None: "I can't read pictures with the current model. Please describe the picture or text "
+    "your question in words.",
+    "fr": "Je ne peux pas lire les photos avec le modèle actuel. Décrivez la photo ou "
+    "envoyez votre question par écrit.",
+    "es": "No puedo leer fotos con el modelo actual. Describe la foto o escribe tu pregunta "
+    "con palabras.",
+}
