@@ -131,3 +131,23 @@ def test_deleting_a_text_or_its_texter_keeps_what_receiving_it_cost(client, head
     assert client.delete(f"/api/users/{PHONE}/", headers=headers).status_code == 204
     spend = service_spend(client, headers)
     assert D(spend["total_usd"]) == 2 * SMS_IN and D(spend["by_tier"]["deleted"]) == 2 * SMS_IN
+
+
+@pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
+def test_a_cap_with_room_for_the_answer_but_not_for_receiving_the_text_refuses_it(
+    app, client, headers, priced, cap
+):
+    """Regression: the spend caps counted what the texter (or the day) had spent, the
+    answers under way and this text's answer, but not what receiving this text costs, which
+    is only stored with it: a text admitted with its answer just fitting took the spend past
+    the cap by its own receipt. Refused, its receipt alone is spent: the cap holds."""
+    from sms_agent import limits
+
+    user = make_user(phone_number=PHONE)
+    db.session.commit()
+    app.config[cap] = limits._this_answer(user) + SMS_IN / 2
+    text(client, "hello")
+    [task] = tasks_of(client, headers)
+    assert (task["status"], task["refusal_reason"]) == ("refused", {
+        "SPEND_CAP_FREE": "over_spend", "DAILY_SPEND_CAP": "daily_cap"}[cap])  # fmt: skip
+    assert texter_cost(client, headers) == (SMS_IN, SMS_IN)

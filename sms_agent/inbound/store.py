@@ -117,7 +117,7 @@ def _insert_unless_stored() -> sa.Insert:
 _INSERT_UNLESS_STORED = _insert_unless_stored()
 
 
-def _received_price(user: User, body: str, media: dict) -> Decimal | None:
+def received_price(user: User, body: str, media: dict) -> Decimal | None:
     """What Twilio billed for receiving this text, on the channel it came by (the texter's,
     receive._note_channel); None when it is free, so no charge of 0 is kept."""
     whatsapp = user.channel == Channel.WHATSAPP
@@ -138,13 +138,15 @@ def store_task(
     media: dict,
     window: datetime | None,
     refusal: RefusalReason | None = None,
+    *,
+    price: Decimal | None,
 ) -> Stored | None:
     """Store the task, or nothing when its MessageSid is stored already. A refused one is
     stored for staff to see, with no quota window: it was never counted; so is an admitted
     one that repeats a text still being answered (`resent`: the caller gives its request
     back). `media` is the attachments' record (num_media and each item's type and URL) for
-    the metadata. Refused or not, Twilio billed for receiving it: its price is stored with
-    it, in the same INSERT (models/inbound_charges.py)."""
+    the metadata. Refused or not, Twilio billed for receiving it: its `price`
+    (received_price) is stored with it, in the same INSERT (models/inbound_charges.py)."""
     row = db.session.execute(
         _INSERT_UNLESS_STORED,
         {
@@ -155,7 +157,7 @@ def store_task(
             "metadata": media,
             "quota_window": None if refusal else window,
             "refusal_reason": refusal.value if refusal else None,
-            "inbound_price_usd": _received_price(user, body, media),
+            "inbound_price_usd": price,
             "resend_check": refusal is None and not media.get("num_media"),
             "resend_since": resend_since(),
         },
