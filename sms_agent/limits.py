@@ -232,14 +232,27 @@ def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
 
 
 # -- the service's daily cap --------------------------------------------------------------
-def daily_cap(day: date | None = None) -> Decimal | None:
+#: The PostgreSQL advisory lock admissions under the daily cap take turns on ("sms_dcap").
+DAILY_CAP_TURNS = 0x736D735F64636170
+
+
+def daily_cap(day: date | None = None, *, taking_turns: bool = False) -> Decimal | None:
     """Today's cap: what staff raised it to today, else DAILY_SPEND_CAP; None when
-    DAILY_SPEND_CAP is unset (no cap, and no query)."""
+    DAILY_SPEND_CAP is unset (no cap, and no query). `taking_turns` (an admission): on
+    PostgreSQL the same statement waits for the admissions of other texters under way to
+    commit (a transaction-long advisory lock), so the day's spend and answers under way
+    read next include theirs. Each texter's admissions already took turns on their row;
+    two texters' texts at the same moment each found room for one answer, both were taken,
+    and the day went past the cap. (SQLite has one writer at a time, taken first.)"""
     configured = current_app.config.get("DAILY_SPEND_CAP")
     if configured is None:
         return None
     day = day or utcnow().date()
-    raised = db.session.scalar(sa.select(SpendDay.cap_usd).where(SpendDay.day == day))
+    raised = sa.select(SpendDay.cap_usd).where(SpendDay.day == day).scalar_subquery()
+    query = sa.select(raised)
+    if taking_turns and db.session.get_bind().dialect.name == "postgresql":
+        query = query.add_columns(sa.func.pg_advisory_xact_lock(DAILY_CAP_TURNS))
+    raised = db.session.execute(query).first()[0]
     return raised if raised is not None else money(configured)
 
 
@@ -289,7 +302,7 @@ def daily_cap_lifts(now: datetime | None = None) -> datetime:
 def _daily_cap(
     user: User, now: datetime, request: report.InFlight, received: Decimal
 ) -> Admission | None:
-    cap = daily_cap(now.date())
+    cap = daily_cap(now.date(), taking_turns=True)
     if cap is None:
         return None
     spent = _spent_today(now) + received
