@@ -724,6 +724,10 @@ class Config:
     SMS_PRICE_PER_SEGMENT = env_money("SMS_PRICE_PER_SEGMENT")  # countries not in the table
     WHATSAPP_PRICE = env_money("WHATSAPP_PRICE")  # per WhatsApp message, whatever its length
     MODEL_PRICES = model_price_table("MODEL_PRICES", env_json_object("MODEL_PRICES"))
+    # what Twilio bills for each message it receives, refused ones too
+    SMS_INBOUND_PRICE = env_money("SMS_INBOUND_PRICE")  # per segment
+    MMS_INBOUND_PRICE = env_money("MMS_INBOUND_PRICE")  # per message with attachments
+    WHATSAPP_INBOUND_PRICE = env_money("WHATSAPP_INBOUND_PRICE")  # per WhatsApp message
     # Twilio's real prices are fetched in batches once a message is final
     PRICE_FETCH_INTERVAL_SECONDS = env_float("PRICE_FETCH_INTERVAL_SECONDS", 60.0, minimum=1.0)
     PRICE_FETCH_BATCH = env_int("PRICE_FETCH_BATCH", 100, minimum=1)
@@ -805,6 +809,9 @@ class TestingConfig(Config):
     PACING_REDIS_URL = None
     SENDER_RATE_STORAGE_URI = "memory://"
     ALERT_WEBHOOK_URL = None
+    # The tests' spend figures are their SMS and model calls; tests of what receiving a
+    # text costs set these.
+    SMS_INBOUND_PRICE = MMS_INBOUND_PRICE = WHATSAPP_INBOUND_PRICE = Decimal(0)
 
 
 class ProductionConfig(Config):

@@ -55,11 +55,17 @@ class Admission:
     notice: str | None = None
 
 
-def admit(user: User, now: datetime | None = None, metadata: dict | None = None) -> Admission:
+def admit(
+    user: User,
+    now: datetime | None = None,
+    metadata: dict | None = None,
+    received: Decimal = Decimal(0),
+) -> Admission:
     """`metadata`: what the text's task will keep, whose attachments (pictures, voice
-    notes) the spend caps count with its answer."""
+    notes) the spend caps count with its answer; `received`: what receiving the text cost
+    (stored with it, after this), spent already whatever is decided, so the caps count it."""
     now = now or utcnow()
-    refused = cost_refusal(user, now, report.request_of(metadata))
+    refused = cost_refusal(user, now, report.request_of(metadata), received)
     if refused is not None:
         log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
         return refused
@@ -70,7 +76,10 @@ def admit(user: User, now: datetime | None = None, metadata: dict | None = None)
 
 
 def cost_refusal(
-    user: User, now: datetime | None = None, request: report.InFlight = A_TEXT
+    user: User,
+    now: datetime | None = None,
+    request: report.InFlight = A_TEXT,
+    received: Decimal = Decimal(0),
 ) -> Admission | None:
     """The rules on what a texter may cost, all but the quota: `admit`'s, and alone those of
     a text answered with a how-to rather than the model (an empty text, a file we cannot
@@ -81,9 +90,9 @@ def cost_refusal(
     now = now or utcnow()
     refused = _sender_rate(user, now)
     if refused is None:
-        refused = _daily_cap(user, now, request)
+        refused = _daily_cap(user, now, request, received)
     if refused is None:
-        refused = _spend_cap(user, now, request)
+        refused = _spend_cap(user, now, request, received)
     return refused
 
 
@@ -223,14 +232,27 @@ def sender_rate_lifts(user: User, now: datetime | None = None) -> datetime:
 
 
 # -- the service's daily cap --------------------------------------------------------------
-def daily_cap(day: date | None = None) -> Decimal | None:
+#: The PostgreSQL advisory lock admissions under the daily cap take turns on ("sms_dcap").
+DAILY_CAP_TURNS = 0x736D735F64636170
+
+
+def daily_cap(day: date | None = None, *, taking_turns: bool = False) -> Decimal | None:
     """Today's cap: what staff raised it to today, else DAILY_SPEND_CAP; None when
-    DAILY_SPEND_CAP is unset (no cap, and no query)."""
+    DAILY_SPEND_CAP is unset (no cap, and no query). `taking_turns` (an admission): on
+    PostgreSQL the same statement waits for the admissions of other texters under way to
+    commit (a transaction-long advisory lock), so the day's spend and answers under way
+    read next include theirs. Each texter's admissions already took turns on their row;
+    two texters' texts at the same moment each found room for one answer, both were taken,
+    and the day went past the cap. (SQLite has one writer at a time, taken first.)"""
     configured = current_app.config.get("DAILY_SPEND_CAP")
     if configured is None:
         return None
     day = day or utcnow().date()
-    raised = db.session.scalar(sa.select(SpendDay.cap_usd).where(SpendDay.day == day))
+    raised = sa.select(SpendDay.cap_usd).where(SpendDay.day == day).scalar_subquery()
+    query = sa.select(raised)
+    if taking_turns and db.session.get_bind().dialect.name == "postgresql":
+        query = query.add_columns(sa.func.pg_advisory_xact_lock(DAILY_CAP_TURNS))
+    raised = db.session.execute(query).first()[0]
     return raised if raised is not None else money(configured)
 
 
@@ -277,11 +299,13 @@ def daily_cap_lifts(now: datetime | None = None) -> datetime:
     return report.day_start(now or utcnow()) + timedelta(days=1)
 
 
-def _daily_cap(user: User, now: datetime, request: report.InFlight) -> Admission | None:
-    cap = daily_cap(now.date())
+def _daily_cap(
+    user: User, now: datetime, request: report.InFlight, received: Decimal
+) -> Admission | None:
+    cap = daily_cap(now.date(), taking_turns=True)
     if cap is None:
         return None
-    spent = _spent_today(now)
+    spent = _spent_today(now) + received
     fits = _fits(spent, _in_flight_estimate(request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
     if fits:
@@ -389,11 +413,13 @@ def spend_cap_lifts(now: datetime | None = None) -> datetime:
     return first_of_next_month(now or utcnow())
 
 
-def _spend_cap(user: User, now: datetime, request: report.InFlight) -> Admission | None:
+def _spend_cap(
+    user: User, now: datetime, request: report.InFlight, received: Decimal
+) -> Admission | None:
     """The cap's month is the UTC month the spend reports count, not the texter's: a month
     in their timezone moved with it, and moving east at a month's end, where the next one
     had begun, brought a fresh cap a day early."""
-    cap = spend_cap_reached(user, now, request)
+    cap = spend_cap_reached(user, now, request, received)
     if cap is None:
         return None
     return _refuse(
@@ -402,7 +428,10 @@ def _spend_cap(user: User, now: datetime, request: report.InFlight) -> Admission
 
 
 def spend_cap_reached(
-    user: User, now: datetime | None = None, request: report.InFlight = A_TEXT
+    user: User,
+    now: datetime | None = None,
+    request: report.InFlight = A_TEXT,
+    received: Decimal = Decimal(0),
 ) -> Decimal | None:
     """The monthly spend cap of the texter's tier, when it has no room for their next
     request this UTC month (its answer, and the attachments read before it: texts are
@@ -411,7 +440,9 @@ def spend_cap_reached(
     Their requests still being answered count at what an answer may cost: a texter just
     under the cap who sent ten texts at once had all ten admitted, each checked before any
     had cost a cent, and went past the cap by ten answers. (Admissions of one texter take
-    turns under their row's lock, so each sees the ones before it.)"""
+    turns under their row's lock, so each sees the ones before it.) What receiving this
+    text cost (`received`) is spent whether it is answered or not: counted, a text whose
+    answer just fitted no longer takes the spend past the cap by its receipt."""
     cap = monthly_cap(user.tier)
     if cap is None:
         return None
@@ -420,7 +451,7 @@ def spend_cap_reached(
     )
     answer = _this_answer(user)
     this = _in_flight_estimate(request, answer)
-    if _fits(spent + _in_flight_estimate(in_flight, answer), this, cap):
+    if _fits(spent + received + _in_flight_estimate(in_flight, answer), this, cap):
         return None
     return cap
 

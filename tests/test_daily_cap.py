@@ -394,3 +394,37 @@ def test_help_during_the_pause_says_answers_are_paused_and_until_when(
     help_text = notices.help_text(user)
     assert help_text.startswith(says) and "99999" not in help_text
     assert notices.segment_count(help_text) == 1
+
+
+def test_two_texters_texting_at_the_same_moment_do_not_both_pass_the_daily_cap(app):
+    """Regression: each texter's admissions took turns on their own row, but two texters'
+    texts at the same moment each read the day's spend and answers under way before the
+    other's was stored; with room for one answer left, both were taken and the day went past
+    the cap by an answer (by one per text arriving together). Admissions under the daily cap
+    now take turns, so the second sees the first's answer under way and is refused."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    other = "+15551230001"
+    texter = make_user(PHONE)
+    make_user(other)
+    app.config.update(DAILY_SPEND_CAP=D("1.00"))
+    answer = limits._this_answer(texter)
+    spent(PHONE, str(D("1.00") - answer - answer / 2))  # room for one answer, not two
+    holder = db.engine.connect()  # holds both texters until both webhooks wait for them
+    holder.execute(sa.select(User).where(User.phone_number.in_([PHONE, other])).with_for_update())
+    results: dict = {}
+
+    def post(phone):
+        form = inbound_form("What is DNS?", From=phone)
+        return lambda: signed_post(app.test_client(), "/sms/inbound", form).status_code
+
+    threads = [in_app_thread(app, post(phone), results, phone) for phone in (PHONE, other)]
+    for thread in threads:
+        thread.start()
+    waiting_for_locks(2)
+    holder.rollback()
+    holder.close()
+    for thread in threads:
+        thread.join(10)
+    assert results == {PHONE: 200, other: 200}
+    assert sorted(stored()) == [("queued", None), ("refused", "daily_cap")]

@@ -466,3 +466,54 @@ def test_0028_keeps_the_keys_texters_lists_held_so_their_retries_send_nothing(tm
             with db.engine.connect() as connection:
                 assert "sent_submissions" not in db.inspect(connection).get_table_names()
             db.engine.dispose()
+
+
+def test_0030_prices_the_texts_received_before_it_and_counts_them_in_the_spend(tmp_path):
+    from decimal import Decimal
+
+    from sms_agent.costs import report
+
+    with fresh_database(tmp_path) as url:
+        app = create_app(
+            TestingConfig,
+            SQLALCHEMY_DATABASE_URI=url,
+            SMS_INBOUND_PRICE=Decimal("0.01"),
+            MMS_INBOUND_PRICE=Decimal("0.03"),
+            WHATSAPP_INBOUND_PRICE=Decimal("0.005"),
+        )
+        with app.app_context():
+            upgrade(revision="0029_key_fingerprints")
+            db.session.add(User(phone_number="+15550001111"))
+            db.session.commit()
+            now = datetime.now(UTC)
+            texts = [
+                ("SM" + "1" * 32, "hello", {}),  # one segment
+                ("SM" + "2" * 32, "x" * 200, {}),  # two
+                ("MM" + "3" * 32, "look", {"num_media": 1}),
+                ("SM" + "4" * 32, "hola", {"our_number": "whatsapp:+15005550006"}),
+                (None, "made by the API", {}),  # never received from Twilio
+            ]
+            rows = [
+                {"id": uuid.uuid4(), "user_phone": "+15550001111", "sms_content": body,
+                 "message_sid": sid, "metadata": metadata, "created_at": now}
+                for sid, body, metadata in texts
+            ]  # fmt: skip
+            db.session.execute(sa.insert(Task.__table__), rows)
+            db.session.commit()
+            upgrade()
+            expected = Decimal("0.01") + Decimal("0.02") + Decimal("0.03") + Decimal("0.005")
+            assert report.totals()["total_usd"] == expected
+            assert report.by_texter(["+15550001111"])["+15550001111"]["all_time_usd"] == expected
+            assert report.spent_by("+15550001111") == expected
+            costs = db.session.scalars(sa.select(Task.cost_usd).order_by(Task.sms_content))
+            # hello, hola, look, made by the API, x * 200
+            assert costs.all() == [Decimal(n) for n in ("0.01", "0.005", "0.03", "0", "0.02")]
+            db.session.remove()
+            downgrade(revision="0029_key_fingerprints")
+            with db.engine.connect() as connection:
+                assert "inbound_charges" not in db.inspect(connection).get_table_names()
+                spent = connection.execute(sa.text("SELECT sum(cost_usd) FROM tasks")).scalar()
+                assert Decimal(spent or 0) == 0
+                rollup = connection.execute(sa.text("SELECT count(*) FROM spend_daily")).scalar()
+                assert rollup == 0
+            db.engine.dispose()

@@ -23,7 +23,7 @@ from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.costs import report
 from sms_agent.extensions import db
-from sms_agent.models import ModelCall, OutboundMessage, Task, Tier, User
+from sms_agent.models import InboundCharge, ModelCall, OutboundMessage, Task, Tier, User
 from sms_agent.models.spend_rollups import rebuild, recount_task_costs
 from sms_agent.models.types import Money
 from tests.conftest import fresh_database
@@ -34,7 +34,8 @@ MICRO = Decimal("0.000001")
 
 
 def _ledger_rows() -> list[tuple[str, datetime, bool, Decimal, Decimal, int]]:
-    """(phone, created_at, on a task, sms, model, 1 for an SMS) for every row of both ledgers."""
+    """(phone, created_at, on a task, sms, model, 1 for an SMS) for every row of the ledgers
+    (what receiving a text cost counts with the SMS, but is no SMS of ours)."""
     rows = [
         (m.to_number, m.created_at, m.task_id is not None, m.price_usd or Decimal(0), Decimal(0), 1)
         for m in db.session.scalars(
@@ -44,6 +45,11 @@ def _ledger_rows() -> list[tuple[str, datetime, bool, Decimal, Decimal, int]]:
     rows += [
         (c.user_phone, c.created_at, c.task_id is not None, Decimal(0), c.cost_usd, 0)
         for c in db.session.scalars(sa.select(ModelCall).execution_options(populate_existing=True))
+    ]
+    charges = sa.select(InboundCharge).execution_options(populate_existing=True)
+    rows += [
+        (c.user_phone, c.created_at, c.task_id is not None, c.price_usd, Decimal(0), 0)
+        for c in db.session.scalars(charges)
     ]
     return rows
 
@@ -99,6 +105,9 @@ def _task_costs_match_the_ledgers() -> None:
     for call in db.session.scalars(sa.select(ModelCall)):
         if call.task_id is not None:
             expected[call.task_id] += call.cost_usd
+    for charge in db.session.scalars(sa.select(InboundCharge)):
+        if charge.task_id is not None:
+            expected[charge.task_id] += charge.price_usd
     stored = dict(db.session.execute(sa.select(Task.id, Task.cost_usd)).all())
     assert stored == {task_id: expected.get(task_id, Decimal(0)) for task_id in stored}
 
@@ -157,6 +166,12 @@ def _money(rng: random.Random) -> Decimal:
 
 
 def _add_rows(rng: random.Random, users: list[User], tasks: list[Task]) -> None:
+    for _ in range(rng.randint(0, 3)):  # texts received, each with what Twilio billed
+        created = NOW - timedelta(days=rng.choice([0, 1, 40]), hours=rng.randint(0, 11))
+        user = rng.choice(users)
+        price = rng.choice([None, _money(rng)])
+        tasks.append(Task(user=user, sms_content="hi", inbound_price_usd=price, created_at=created))
+        db.session.add(tasks[-1])
     for _ in range(rng.randint(5, 15)):
         user = rng.choice(users)
         task = rng.choice([None, *[t for t in tasks if t.user_phone == user.phone_number]])

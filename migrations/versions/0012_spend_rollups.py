@@ -44,11 +44,11 @@ def upgrade():
         # Writers of the ledgers wait until the rollups are filled and the triggers in place.
         op.execute("LOCK TABLE outbound_messages, model_calls IN SHARE ROW EXCLUSIVE MODE")
     # Tasks' SMS costs come in 0018, the count of SMS in 0021.
-    create_triggers(connection, task_costs=False, sms_entries=False)
-    rebuild(connection, sms_entries=False)
+    create_triggers(connection, task_costs=False, sms_entries=False, inbound=False)
+    rebuild(connection, sms_entries=False, inbound=False)
 
 
 def downgrade():
-    drop_triggers(op.get_bind(), function=True)
+    drop_triggers(op.get_bind(), function=True, inbound=False)
     op.drop_table("spend_monthly")
     op.drop_table("spend_daily")

@@ -24,10 +24,10 @@ def upgrade():
     if connection.dialect.name == "postgresql":
         # Writers of the ledgers wait until the costs are counted and the triggers in place.
         op.execute("LOCK TABLE outbound_messages, model_calls IN SHARE ROW EXCLUSIVE MODE")
-    drop_triggers(connection)
+    drop_triggers(connection, inbound=False)
     # On PostgreSQL, CREATE OR REPLACE of the functions too; in their form before 0018.
-    create_triggers(connection, task_costs=False, sms_entries=False)
-    recount_task_costs(connection, task_costs=False)
+    create_triggers(connection, task_costs=False, sms_entries=False, inbound=False)
+    recount_task_costs(connection, task_costs=False, inbound=False)
 
 
 def downgrade():

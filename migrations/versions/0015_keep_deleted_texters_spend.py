@@ -45,23 +45,23 @@ def upgrade():
         # Writers of the ledgers and deleters of texters wait until all is in place.
         op.execute("LOCK TABLE users, outbound_messages, model_calls IN SHARE ROW EXCLUSIVE MODE")
     # SQLite's batch mode rebuilds both ledgers, which drops their triggers.
-    spend_rollups.drop_triggers(connection)
+    spend_rollups.drop_triggers(connection, inbound=False)
     _user_phone("SET NULL", nullable=True)
     # Their new form (NULL numbers in no month), before 0018's task costs.
-    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False, inbound=False)
     forgetting.forget_former_texters(connection)
-    spend_rollups.rebuild(connection, sms_entries=False)
-    forgetting.create_triggers(connection)
+    spend_rollups.rebuild(connection, sms_entries=False, inbound=False)
+    forgetting.create_triggers(connection, inbound=False)
 
 
 def downgrade():
     connection = op.get_bind()
     forgetting.drop_triggers(connection, function=True)
-    spend_rollups.drop_triggers(connection)
+    spend_rollups.drop_triggers(connection, inbound=False)
     # Before 0015 a texter's model calls went with them, and every SMS had a number.
     op.execute("DELETE FROM model_calls WHERE user_phone IS NULL")
     op.execute("UPDATE outbound_messages SET to_number = '' WHERE to_number IS NULL")
     _user_phone("CASCADE", nullable=False)
-    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)
-    spend_rollups.rebuild(connection, sms_entries=False)
-    spend_rollups.recount_task_costs(connection, task_costs=False)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False, inbound=False)
+    spend_rollups.rebuild(connection, sms_entries=False, inbound=False)
+    spend_rollups.recount_task_costs(connection, task_costs=False, inbound=False)

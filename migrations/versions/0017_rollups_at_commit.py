@@ -28,8 +28,8 @@ def upgrade():
     # CREATE OR REPLACE of the functions too, in their form before 0018 (and 0021).
     rollups.drop_triggers(connection)
     rollups.create_triggers(connection, task_costs=False)
-    spend_rollups.drop_triggers(connection)
-    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)
+    spend_rollups.drop_triggers(connection, inbound=False)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False, inbound=False)
 
 
 def downgrade():

@@ -32,7 +32,7 @@ def upgrade():
             "LOCK TABLE tasks, outbound_messages, model_calls IN SHARE ROW EXCLUSIVE MODE"
         )
     rollups.drop_triggers(connection)
-    spend_rollups.drop_triggers(connection)
+    spend_rollups.drop_triggers(connection, inbound=False)
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.add_column(
             sa.Column("sms_cost_usd", sa.Numeric(12, 6), nullable=False, server_default="0")
@@ -42,20 +42,20 @@ def upgrade():
             batch_op.add_column(
                 sa.Column(column, sa.BigInteger(), nullable=False, server_default="0")
             )
-    spend_rollups.recount_task_costs(connection)
+    spend_rollups.recount_task_costs(connection, inbound=False)
     rollups.create_triggers(connection)
-    spend_rollups.create_triggers(connection, sms_entries=False)
+    spend_rollups.create_triggers(connection, sms_entries=False, inbound=False)
     rollups.rebuild(connection)
 
 
 def downgrade():
     connection = op.get_bind()
     rollups.drop_triggers(connection)
-    spend_rollups.drop_triggers(connection)
+    spend_rollups.drop_triggers(connection, inbound=False)
     with op.batch_alter_table("task_rollups") as batch_op:
         batch_op.drop_column("sms_micro")
         batch_op.drop_column("cost_micro")
     with op.batch_alter_table("tasks") as batch_op:
         batch_op.drop_column("sms_cost_usd")
     rollups.create_triggers(connection, task_costs=False)
-    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False)
+    spend_rollups.create_triggers(connection, task_costs=False, sms_entries=False, inbound=False)

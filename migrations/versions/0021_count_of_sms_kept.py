@@ -28,16 +28,16 @@ def upgrade():
     column = sa.Column("sms_entries", sa.Integer(), nullable=False, server_default="0")
     with op.batch_alter_table("spend_daily") as batch_op:
         batch_op.add_column(column)
-    spend_rollups.drop_triggers(connection)
-    spend_rollups.create_triggers(connection)
-    spend_rollups.rebuild(connection)
+    spend_rollups.drop_triggers(connection, inbound=False)
+    spend_rollups.create_triggers(connection, inbound=False)
+    spend_rollups.rebuild(connection, inbound=False)
 
 
 def downgrade():
     connection = op.get_bind()
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("SET CONSTRAINTS ALL IMMEDIATE")
-    spend_rollups.drop_triggers(connection)
+    spend_rollups.drop_triggers(connection, inbound=False)
     with op.batch_alter_table("spend_daily") as batch_op:
         batch_op.drop_column("sms_entries")
-    spend_rollups.create_triggers(connection, sms_entries=False)
+    spend_rollups.create_triggers(connection, sms_entries=False, inbound=False)

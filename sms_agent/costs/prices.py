@@ -34,6 +34,13 @@ DEFAULT_SMS_PRICES: dict[str, Decimal] = {
 #: for a reply within WhatsApp's 24-hour window, the only messages the service sends there.
 DEFAULT_WHATSAPP_PRICE = Decimal("0.005")
 
+#: USD Twilio bills for each message it receives for us (2025, a US long code): an SMS per
+#: segment, an MMS (a text with pictures or a voice note) per message, a WhatsApp message per
+#: message. Texts refused or never answered were received all the same, and cost the same.
+DEFAULT_SMS_INBOUND_PRICE = Decimal("0.0083")
+DEFAULT_MMS_INBOUND_PRICE = Decimal("0.0220")
+DEFAULT_WHATSAPP_INBOUND_PRICE = Decimal("0.005")
+
 #: USD per 1M tokens (input, output), and per minute of audio transcribed (audio_minute);
 #: image (per image read) is a placeholder: a chat model bills pictures as input tokens.
 DEFAULT_MODEL_PRICES: dict[str, dict[str, Decimal]] = {
@@ -90,8 +97,23 @@ def segment_price(phone: str) -> Decimal:
 
 
 def whatsapp_price() -> Decimal:
-    configured = current_app.config.get("WHATSAPP_PRICE")
-    return DEFAULT_WHATSAPP_PRICE if configured is None else configured
+    return _configured("WHATSAPP_PRICE", DEFAULT_WHATSAPP_PRICE)
+
+
+def _configured(name: str, default: Decimal) -> Decimal:
+    configured = current_app.config.get(name)
+    return default if configured is None else configured
+
+
+def inbound_price(whatsapp: bool, num_media: int, segments: int) -> Decimal:
+    """What Twilio bills for one message received: on WhatsApp WHATSAPP_INBOUND_PRICE, with
+    attachments (an MMS) MMS_INBOUND_PRICE, else SMS_INBOUND_PRICE per segment."""
+    if whatsapp:
+        return money(_configured("WHATSAPP_INBOUND_PRICE", DEFAULT_WHATSAPP_INBOUND_PRICE))
+    if num_media:
+        return money(_configured("MMS_INBOUND_PRICE", DEFAULT_MMS_INBOUND_PRICE))
+    per_segment = _configured("SMS_INBOUND_PRICE", DEFAULT_SMS_INBOUND_PRICE)
+    return money(per_segment * max(1, segments))
 
 
 def estimate_sms(phone: str, segments: int, whatsapp: bool = False) -> Decimal:

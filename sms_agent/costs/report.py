@@ -1,6 +1,7 @@
 """Spend totals: per texter (this month, all time), per tier, per day split SMS / model, the
-top spenders, and the spend of a filtered set of tasks. The two ledgers, the SMS we sent
-(OutboundMessage.price_usd) and the model calls (ModelCall.cost_usd), are summed by the
+top spenders, and the spend of a filtered set of tasks. The three ledgers, the SMS we sent
+(OutboundMessage.price_usd), the texts Twilio received for us (InboundCharge.price_usd,
+counted with the SMS) and the model calls (ModelCall.cost_usd), are summed by the
 database into rollups per day and per texter and month (models/spend_rollups.py), so the
 service-wide figures read a few rows however long the ledgers grow, and every figure adds up
 to the same grand total. What the rollups cannot answer (one texter since their local
@@ -20,6 +21,7 @@ from ..answering.history import STAFF_KINDS
 from ..extensions import db
 from ..media.kinds import AUDIO, IMAGE
 from ..models import (
+    InboundCharge,
     ModelCall,
     OutboundMessage,
     RefusalReason,
@@ -37,6 +39,7 @@ from .prices import money
 ZERO = Decimal(0)
 SMS_PRICE = OutboundMessage.price_usd
 MODEL_COST = ModelCall.cost_usd
+RECEIVED_PRICE = InboundCharge.price_usd
 
 
 def month_start(now: datetime | None = None) -> datetime:
@@ -77,16 +80,23 @@ def totals(since: datetime | None = None) -> dict[str, Decimal]:
     return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
 
 
+def _received_by(phone: str, since: datetime | None) -> sa.Select:
+    """What Twilio billed for receiving the texter's texts since `since`: an indexed sum."""
+    query = sa.select(sa.func.sum(RECEIVED_PRICE)).where(InboundCharge.user_phone == phone)
+    return query if since is None else query.where(InboundCharge.created_at >= since)
+
+
 def spent_by(phone: str, since: datetime | None = None) -> Decimal:
-    """One texter's spend since `since` (any moment): two indexed sums over their ledger
-    rows (phone, created_at)."""
+    """One texter's spend since `since` (any moment): three indexed sums over their ledger
+    rows (phone, created_at), in one statement."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(OutboundMessage.to_number == phone)
     calls = sa.select(sa.func.sum(MODEL_COST)).where(ModelCall.user_phone == phone)
     if since is not None:
         sms = sms.where(OutboundMessage.created_at >= since)
         calls = calls.where(ModelCall.created_at >= since)
-    row = db.session.execute(sa.select(sms.scalar_subquery(), calls.scalar_subquery())).one()
-    return _amount(row[0]) + _amount(row[1])
+    sums = (sms, calls, _received_by(phone, since))
+    row = db.session.execute(sa.select(*(sum_.scalar_subquery() for sum_ in sums))).one()
+    return sum((_amount(value) for value in row), ZERO)
 
 
 #: A request admitted whose answer has not cost anything yet.
@@ -151,7 +161,8 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, InFlight]
     sent them (a texter staff wrote to at length was refused too), and how many of
     their requests since then are still being answered (queued or processing), whose cost
     is not in it yet, with their attachments (those asked since a day before it too:
-    ASKED_BEFORE): in the same statement, one round trip."""
+    ASKED_BEFORE): in the same statement, one round trip. What Twilio billed for receiving
+    their texts is their own asking too."""
     sms = sa.select(sa.func.sum(SMS_PRICE)).where(
         OutboundMessage.to_number == phone,
         OutboundMessage.created_at >= since,
@@ -170,10 +181,12 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, InFlight]
         .where(Task.status.in_(IN_FLIGHT))
         .subquery()
     )
+    received = _received_by(phone, since).scalar_subquery()
     row = db.session.execute(
-        sa.select(sms.scalar_subquery(), calls.scalar_subquery(), *in_flight.c)
+        sa.select(sms.scalar_subquery(), calls.scalar_subquery(), received, *in_flight.c)
     ).one()
-    return _amount(row[0]) + _amount(row[1]), InFlight(*(int(n or 0) for n in row[2:]))
+    spent = _amount(row[0]) + _amount(row[1]) + _amount(row[2])
+    return spent, InFlight(*(int(n or 0) for n in row[3:]))
 
 
 class UnderWay(NamedTuple):

@@ -2,12 +2,14 @@
 they add up to.
 
 A conversation is every text the texter sent (refused ones too, with the reason), every SMS
-or WhatsApp message we sent them, and every model call made for them, oldest first. One
-UNION ALL over the three tables, read `BATCH` rows at a time (yield_per: a server-side
-cursor on PostgreSQL), so an export of any size holds one batch in memory, never the table.
+or WhatsApp message we sent them, and every model call made for them, oldest first (and
+what receiving a text deleted since cost). One UNION ALL over the four tables, read `BATCH`
+rows at a time (yield_per: a server-side cursor on PostgreSQL), so an export of any size
+holds one batch in memory, never the table.
 The totals are summed from the same rows as they pass, so they always agree with them; and
-since the rows are the two ledgers' (OutboundMessage.price_usd, ModelCall.cost_usd), they
-agree with costs.report's per-texter spend too.
+since the rows carry the ledgers' amounts (OutboundMessage.price_usd, ModelCall.cost_usd,
+and a text's Task.inbound_price_usd, which its InboundCharge copies), they agree with
+costs.report's per-texter spend too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..media.kinds import AUDIO, IMAGE
-from ..models import ModelCall, OutboundMessage, StaffUser, Task, TaskMedia, TaskStatus
+from ..models import (
+    InboundCharge,
+    ModelCall,
+    OutboundMessage,
+    StaffUser,
+    Task,
+    TaskMedia,
+    TaskStatus,
+)
 from ..models.types import Money, UTCDateTime
 from ..threads import author_for
 
@@ -49,11 +59,11 @@ COLUMNS: dict[str, Any] = {
     "model": sa.String(),
     "prompt_tokens": sa.Integer(),
     "completion_tokens": sa.Integer(),
-    "price_usd": Money(),  # out: the SMS's price
+    "price_usd": Money(),  # out: the SMS's price; in: what Twilio billed to receive it
     "price_estimated": sa.Boolean(),  # out: our estimate, Twilio's price not in yet
     "model_cost_usd": Money(),  # model: the call's price
     "task_cost_usd": Money(),  # in: the task's cost (its model calls and its SMS)
-    "cost_usd": Money(),  # what this row itself cost: out its price, model its cost, in 0
+    "cost_usd": Money(),  # what this row itself cost: out and in its price, model its cost
     "media": sa.Text(),  # in: the pictures and voice notes sent with it, a voice note's words
 }
 #: The columns worked out as the rows are read rather than selected.
@@ -97,6 +107,7 @@ def statement(phones: Iterable[str] | None = None, since: datetime | None = None
         error=Task.error_message,
         task_id=Task.id,
         sid=Task.message_sid,
+        price_usd=Task.inbound_price_usd,
         task_cost_usd=Task.cost_usd,
     )
     sent = _select(
@@ -129,7 +140,17 @@ def statement(phones: Iterable[str] | None = None, since: datetime | None = None
         completion_tokens=ModelCall.completion_tokens,
         model_cost_usd=ModelCall.cost_usd,
     )
-    union = sa.union_all(texts, sent, calls).subquery("entries")
+    # A text deleted since (by staff, or by the API) was received all the same: what that
+    # cost stays, as an entry with no words, so the totals stay the texter's spend.
+    deleted_texts = _select(
+        "in",
+        InboundCharge.user_phone,
+        InboundCharge.created_at,
+        scope,
+        id=InboundCharge.id,
+        price_usd=InboundCharge.price_usd,
+    ).where(InboundCharge.task_id.is_(None))
+    union = sa.union_all(texts, sent, calls, deleted_texts).subquery("entries")
     c = union.c
     return sa.select(union).order_by(c.phone_number, c.created_at, c.direction, c.id)
 
@@ -150,7 +171,7 @@ def entries(
     result = db.session.execute(query)
     try:
         for rows in result.partitions():
-            texts = [row.task_id for row in rows if row.direction == "in"]
+            texts = [row.task_id for row in rows if row.direction == "in" and row.task_id]
             media = _media_of(texts, for_staff)
             for row in rows:
                 yield _entry(row._mapping, for_staff, media)
@@ -202,7 +223,7 @@ def _entry(row, for_staff: bool, media: dict[Any, str]) -> dict[str, Any]:
     elif entry["direction"] == "model":
         entry["cost_usd"] = entry["model_cost_usd"]
     else:
-        entry["cost_usd"] = Decimal(0)
+        entry["cost_usd"] = entry["price_usd"] or Decimal(0)
     return entry
 
 
@@ -227,6 +248,7 @@ class Totals:
         if direction == "in":
             self.texts += 1
             self.refused += entry["status"] == TaskStatus.REFUSED
+            self.sms_usd += entry["cost_usd"]
         elif direction == "out":
             self.sent += 1
             self.sms_usd += entry["cost_usd"]

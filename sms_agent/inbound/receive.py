@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
@@ -23,7 +24,7 @@ from .form import BadInbound, is_message_sid, parse_form, written_to
 from .media import WHATSAPP_PREFIX, attachments, split_channel
 from .quoted import quoted_metadata
 from .routing import Received, route
-from .store import already_received, remember_handled, store_task
+from .store import already_received, received_price, remember_handled, store_task
 
 __all__ = [
     "BadInbound",
@@ -177,7 +178,8 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    admission = limits.admit(user, metadata=media)
+    price = received_price(user, body, media)
+    admission = limits.admit(user, metadata=media, received=price or Decimal(0))
     if admission.refusal is not None:
         # A START under a refused picture is still confirmed, unless the refusal's notice
         # (which shows the texter subscribed) goes instead.
@@ -186,7 +188,7 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
             admission.refusal.value, user.phone_number, notice=admission.notice or kept
         )
         return _refuse(user, sid, body, media, refused)
-    stored = store_task(user, sid, body, media, admission.window)
+    stored = store_task(user, sid, body, media, admission.window, price=price)
     if stored is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)
@@ -242,7 +244,8 @@ def _refuse(user: User, sid: str, body: str, media: dict, received: Received) ->
     """Store a refused text so staff see everything texters sent: not counted, never sent to
     the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
     nothing new."""
-    stored = store_task(user, sid, body, media, None, _REFUSALS[received.outcome])
+    price = received_price(user, body, media)
+    stored = store_task(user, sid, body, media, None, _REFUSALS[received.outcome], price=price)
     if stored is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)

@@ -7,13 +7,16 @@ signature carries no time) is acted on twice."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
 
+from ..costs.prices import inbound_price
 from ..extensions import db
-from ..models import HandledMessage, RefusalReason, Task, TaskStatus, User, utcnow
+from ..models import Channel, HandledMessage, RefusalReason, Task, TaskStatus, User, utcnow
+from ..outbound.gsm import segment_count
 from .resent import resend_since, still_answering_the_same
 
 _tasks = Task.__table__
@@ -90,6 +93,7 @@ def _insert_unless_stored() -> sa.Insert:
         "metadata",
         "quota_window",
         "refusal_reason",
+        "inbound_price_usd",
     ]
     values = {name: sa.bindparam(name, type_=tasks.c[name].type) for name in columns}
     # The check is made once, in a one-row subquery the three CASEs read: written in each,
@@ -113,6 +117,14 @@ def _insert_unless_stored() -> sa.Insert:
 _INSERT_UNLESS_STORED = _insert_unless_stored()
 
 
+def received_price(user: User, body: str, media: dict) -> Decimal | None:
+    """What Twilio billed for receiving this text, on the channel it came by (the texter's,
+    receive._note_channel); None when it is free, so no charge of 0 is kept."""
+    whatsapp = user.channel == Channel.WHATSAPP
+    price = inbound_price(whatsapp, media.get("num_media") or 0, segment_count(body))
+    return price or None
+
+
 class Stored(NamedTuple):
     id: str
     #: Stored refused `resent`: the texter's same words are still being answered.
@@ -126,12 +138,15 @@ def store_task(
     media: dict,
     window: datetime | None,
     refusal: RefusalReason | None = None,
+    *,
+    price: Decimal | None,
 ) -> Stored | None:
     """Store the task, or nothing when its MessageSid is stored already. A refused one is
     stored for staff to see, with no quota window: it was never counted; so is an admitted
     one that repeats a text still being answered (`resent`: the caller gives its request
     back). `media` is the attachments' record (num_media and each item's type and URL) for
-    the metadata."""
+    the metadata. Refused or not, Twilio billed for receiving it: its `price`
+    (received_price) is stored with it, in the same INSERT (models/inbound_charges.py)."""
     row = db.session.execute(
         _INSERT_UNLESS_STORED,
         {
@@ -142,6 +157,7 @@ def store_task(
             "metadata": media,
             "quota_window": None if refusal else window,
             "refusal_reason": refusal.value if refusal else None,
+            "inbound_price_usd": price,
             "resend_check": refusal is None and not media.get("num_media"),
             "resend_since": resend_since(),
         },

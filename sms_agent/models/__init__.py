@@ -17,6 +17,7 @@ from .choices import (
 from .conversations import Conversation
 from .error_logs import ErrorLog
 from .handled import HandledMessage
+from .inbound_charges import InboundCharge
 from .media import TaskMedia
 from .messages import OutboundMessage
 from .pending import PendingNotice
@@ -49,6 +50,7 @@ __all__ = [
     "ErrorLog",
     "ErrorType",
     "HandledMessage",
+    "InboundCharge",
     "PendingNotice",
     "SentSubmission",
     "HandoffSource",

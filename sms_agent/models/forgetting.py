@@ -1,9 +1,10 @@
 """What deleting a texter does to the rows that are keyed by their number but outlive them.
 
 A texter's tasks, conversation, tokens and task rollups go with them (ON DELETE CASCADE).
-The two spend ledgers cannot: the SMS we sent them and the model calls made for them were
-paid for, and deleting those rows would take the money out of the service's spend (the
-daily totals, the chart, the tasks' spend) as if it had never been spent. So the ledger
+The spend ledgers cannot: the SMS we sent them, the texts Twilio received from them and
+the model calls made for them were paid for, and deleting those rows would take the money
+out of the service's spend (the daily totals, the chart, the tasks' spend) as if it had
+never been spent. So the ledger
 rows stay, but are detached and anonymised: their number becomes NULL and the SMS's text
 (which may quote the texter) is emptied. Nothing then ties them to whoever texts from the
 same number next: that texter's thread, export, cost and spend cap start from nothing.
@@ -26,12 +27,14 @@ from ..extensions import db
 REDACTED = "[deleted texter]"
 
 
-def _statements(row: str) -> list[str]:
+def _statements(row: str, inbound: bool) -> list[str]:
     phone = f"{row}.phone_number"
+    charges = f"UPDATE inbound_charges SET user_phone = NULL WHERE user_phone = {phone}"
     return [
         "UPDATE outbound_messages SET to_number = NULL, body = '', error_message = NULL"
         f" WHERE to_number = {phone}",
         f"UPDATE model_calls SET user_phone = NULL WHERE user_phone = {phone}",
+        *([charges] if inbound else []),
         # Twilio's errors name the number ("The 'To' number +1555... is not valid").
         f"UPDATE error_logs SET error_message = replace(error_message, {phone}, '{REDACTED}'),"
         f" stack_trace = replace(stack_trace, {phone}, '{REDACTED}') WHERE user_phone = {phone}",
@@ -40,8 +43,9 @@ def _statements(row: str) -> list[str]:
     ]
 
 
-def create_triggers(connection: sa.Connection) -> None:
-    body = "; ".join(_statements("OLD"))
+def create_triggers(connection: sa.Connection, *, inbound: bool = True) -> None:
+    """`inbound` False: the schema before migration 0030, without inbound_charges."""
+    body = "; ".join(_statements("OLD", inbound))
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(
             "CREATE OR REPLACE FUNCTION users_forget() RETURNS trigger LANGUAGE plpgsql AS $$"

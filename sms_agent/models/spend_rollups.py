@@ -1,4 +1,5 @@
-"""Rollups of the two spend ledgers (the SMS we sent, the model calls we paid for), kept
+"""Rollups of the spend ledgers (the SMS we sent, the texts Twilio received for us, the
+model calls we paid for), kept
 exact by the database itself, so spend reports read a few rows however many tasks there are;
 and each task's cost_usd (its model calls plus its SMS), kept by the same triggers.
 
@@ -67,11 +68,20 @@ class SpendMonthly(db.Model):
 
 SPEND_ROLLUP_TABLES = ("spend_daily", "spend_monthly")
 
-#: Each ledger: its table, who it is for, what it cost, and which sum it adds to.
+#: Each ledger: its table, who it is for, what it cost, and which sum it adds to. What
+#: Twilio bills for the texts it receives (inbound_charges.py) counts with the SMS.
 _LEDGERS = {
     "outbound_messages": ("to_number", "price_usd", "sms_micro"),
     "model_calls": ("user_phone", "cost_usd", "model_micro"),
+    "inbound_charges": ("user_phone", "price_usd", "sms_micro"),
 }
+
+
+def _ledgers(inbound: bool) -> list[str]:
+    """The ledgers; `inbound` False: the schema before migration 0030, without
+    inbound_charges (the migrations before it install their triggers with this)."""
+    return [ledger for ledger in _LEDGERS if inbound or ledger != "inbound_charges"]
+
 
 _DAY = {
     "postgresql": "(({row}.created_at AT TIME ZONE 'UTC')::date)",
@@ -221,12 +231,16 @@ def _postgresql_function(ledger: str, task_costs: bool, sms_entries: bool) -> st
 
 
 def create_triggers(
-    connection: sa.Connection, *, task_costs: bool = True, sms_entries: bool = True
+    connection: sa.Connection,
+    *,
+    task_costs: bool = True,
+    sms_entries: bool = True,
+    inbound: bool = True,
 ) -> None:
-    """Install the triggers (and on PostgreSQL their functions) on both ledgers; on
+    """Install the triggers (and on PostgreSQL their functions) on the ledgers; on
     PostgreSQL they run at commit (at_commit.py). `task_costs`: see _task_cost_sql;
-    `sms_entries`: see the module's docstring."""
-    for ledger in _LEDGERS:
+    `sms_entries`: see the module's docstring; `inbound`: see _ledgers."""
+    for ledger in _ledgers(inbound):
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(_postgresql_function(ledger, task_costs, sms_entries))
             events = "INSERT OR DELETE OR UPDATE OF " + ", ".join(_read_columns(ledger))
@@ -236,8 +250,10 @@ def create_triggers(
                 connection.exec_driver_sql(statement)
 
 
-def drop_triggers(connection: sa.Connection, *, function: bool = False) -> None:
-    for ledger in _LEDGERS:
+def drop_triggers(
+    connection: sa.Connection, *, function: bool = False, inbound: bool = True
+) -> None:
+    for ledger in _ledgers(inbound):
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {ledger}_spend ON {ledger}")
             if function:
@@ -247,14 +263,14 @@ def drop_triggers(connection: sa.Connection, *, function: bool = False) -> None:
                 connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {ledger}_spend_{name}")
 
 
-def rebuild(connection: sa.Connection, *, sms_entries: bool = True) -> None:
+def rebuild(connection: sa.Connection, *, sms_entries: bool = True, inbound: bool = True) -> None:
     """Recount both rollups from the ledgers: one INSERT ... SELECT each."""
     dialect = connection.dialect.name
     for table in SPEND_ROLLUP_TABLES:
         connection.exec_driver_sql(f"DELETE FROM {table}")
     for table in SPEND_ROLLUP_TABLES:
         rows = []
-        for ledger in _LEDGERS:
+        for ledger in _ledgers(inbound):
             key = _buckets(dialect, ledger, ledger)[table]
             values = {**key, **_amounts(dialect, ledger, ledger)}
             values |= _entries(table, ledger, sms_entries)
@@ -272,13 +288,18 @@ def rebuild(connection: sa.Connection, *, sms_entries: bool = True) -> None:
         )
 
 
-def recount_task_costs(connection: sa.Connection, *, task_costs: bool = True) -> None:
+def recount_task_costs(
+    connection: sa.Connection, *, task_costs: bool = True, inbound: bool = True
+) -> None:
     """Every task's cost_usd (and sms_cost_usd) summed again from the ledgers: one UPDATE.
     The task rollups' costs are not recounted: rollups.rebuild does, from these."""
-    sums = {
-        column: f"coalesce((SELECT sum({amount}) FROM {ledger} WHERE task_id = tasks.id), 0)"
-        for ledger, (_phone, amount, column) in _LEDGERS.items()
-    }
+    sums = {"sms_micro": [], "model_micro": []}
+    for ledger in _ledgers(inbound):
+        _phone, amount, column = _LEDGERS[ledger]
+        sums[column].append(
+            f"coalesce((SELECT sum({amount}) FROM {ledger} WHERE task_id = tasks.id), 0)"
+        )
+    sums = {column: " + ".join(parts) for column, parts in sums.items()}
     sets = f"cost_usd = round({sums['sms_micro']} + {sums['model_micro']}, 6)"
     if task_costs:
         sets += f", sms_cost_usd = round({sums['sms_micro']}, 6)"

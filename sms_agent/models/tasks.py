@@ -122,6 +122,10 @@ class Task(db.Model):
     #: USD: the SMS part of cost_usd (the rest is its model calls), kept the same way, so
     #: the task rollups can sum both per bucket.
     sms_cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0), server_default="0")
+    #: USD Twilio billed for receiving the text, at the prices when it came (None: not
+    #: received from Twilio, or free); its charge is kept in the ledger inbound_charges
+    #: (models/inbound_charges.py), which counts it in cost_usd and sms_cost_usd.
+    inbound_price_usd: Mapped[Decimal | None] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

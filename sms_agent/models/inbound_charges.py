@@ -1,0 +1,86 @@
+"""The third spend ledger: what Twilio billed for each text it received for us.
+
+Twilio bills every message it receives (an SMS per segment, an MMS and a WhatsApp message
+each per message), answered or refused. The webhook prices a text as it stores it, in the
+task's own INSERT (Task.inbound_price_usd, at the prices of that moment, so a later change
+of price leaves what was billed alone); a trigger on `tasks` copies that price here, in the
+same statement, so receiving a text costs the webhook no statement more. A row here outlives
+its task and its texter, as the other ledgers' rows do (forgetting.py): it was paid for.
+The spend rollups count it with the SMS (spend_rollups.py), and its task's cost too.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from .types import Money, UTCDateTime, utcnow
+
+
+class InboundCharge(db.Model):
+    __tablename__ = "inbound_charges"
+    __table_args__ = (
+        sa.Index("ix_inbound_charges_user_created", "user_phone", "created_at"),
+        sa.Index("ix_inbound_charges_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    task_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("tasks.id", ondelete="SET NULL"), index=True
+    )
+    #: None once the texter was deleted (forgetting.py).
+    user_phone: Mapped[str | None] = mapped_column(sa.String(20))
+    price_usd: Mapped[Decimal] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+_NEW_ID = {"postgresql": "gen_random_uuid()", "sqlite": "lower(hex(randomblob(16)))"}
+
+
+def _charge_sql(dialect: str) -> str:
+    return (
+        "INSERT INTO inbound_charges (id, task_id, user_phone, price_usd, created_at)"
+        f" VALUES ({_NEW_ID[dialect]}, NEW.id, NEW.user_phone, NEW.inbound_price_usd,"
+        " NEW.created_at)"
+    )
+
+
+def create_triggers(connection: sa.Connection) -> None:
+    """A task stored with an inbound price gets its charge, in the INSERT that stores it.
+    Not deferred: the charge is written right after its task, the order every writer keeps
+    (at_commit.py), and its own spend trigger runs at commit."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "CREATE OR REPLACE FUNCTION tasks_inbound_charge() RETURNS trigger"
+            f" LANGUAGE plpgsql AS $$ BEGIN {_charge_sql('postgresql')}; RETURN NULL; END $$"
+        )
+        connection.exec_driver_sql(
+            "CREATE TRIGGER tasks_inbound_charge AFTER INSERT ON tasks FOR EACH ROW"
+            " WHEN (NEW.inbound_price_usd IS NOT NULL) EXECUTE FUNCTION tasks_inbound_charge()"
+        )
+        return
+    connection.exec_driver_sql(
+        "CREATE TRIGGER tasks_inbound_charge AFTER INSERT ON tasks"
+        f" WHEN NEW.inbound_price_usd IS NOT NULL BEGIN {_charge_sql('sqlite')}; END"
+    )
+
+
+def drop_triggers(connection: sa.Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_inbound_charge ON tasks")
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS tasks_inbound_charge()")
+    else:
+        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_inbound_charge")
+
+
+@sa.event.listens_for(db.metadata, "after_create")
+def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
+    """`db.create_all()` (tests, a fresh embedded database) gets the trigger too."""
+    if connection.dialect.name in _NEW_ID:
+        drop_triggers(connection)
+        create_triggers(connection)

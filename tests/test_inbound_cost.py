@@ -1,0 +1,153 @@
+"""What Twilio bills for receiving texts: in each texter's cost, the service's totals, the
+tasks' costs and the export, at the price of the day each text came, refused texts too, and
+at no statement more on the webhook; on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from sms_agent.extensions import db
+from sms_agent.models import InboundCharge, Task
+from tests.api.conftest import token_header
+from tests.factories import make_staff, make_token, make_user
+from tests.standins import inbound_form, signed_post
+
+D = Decimal
+PHONE = "+15550301234"
+SMS_IN, MMS_IN, WHATSAPP_IN = D("0.0079"), D("0.0200"), D("0.0050")
+
+
+@pytest.fixture
+def priced(app, mid_month_noon):
+    """Texts received at these prices, within one UTC day (today's and this month's spend)."""
+    app.config.update(
+        SMS_INBOUND_PRICE=SMS_IN, MMS_INBOUND_PRICE=MMS_IN, WHATSAPP_INBOUND_PRICE=WHATSAPP_IN
+    )
+
+
+@pytest.fixture
+def headers(app):
+    return token_header(make_token(make_staff("admin", is_admin=True)))
+
+
+def text(client, body: str = "What is the capital of France?", **fields) -> None:
+    fields.setdefault("From", PHONE)
+    response = signed_post(client, "/sms/inbound", inbound_form(body, **fields))
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def texter_cost(client, headers, phone: str = PHONE) -> tuple[Decimal, Decimal]:
+    user = client.get(f"/api/users/{phone}/", headers=headers).get_json()
+    return D(user["cost_usd"]), D(user["cost_this_month_usd"])
+
+
+def service_spend(client, headers) -> dict:
+    return client.get("/api/analytics/", headers=headers).get_json()["spend"]
+
+
+def test_a_texters_cost_includes_what_twilio_billed_to_receive_each_text(client, headers, priced):
+    text(client, "hello")
+    text(client, "x" * 200)  # two segments
+    text(client, "see this", NumMedia="1", MediaUrl0="https://api.twilio.com/m/1",
+         MediaContentType0="image/jpeg")  # fmt: skip
+    text(client, "hola", From="whatsapp:" + PHONE, To="whatsapp:+15005550006")
+    expected = SMS_IN + 2 * SMS_IN + MMS_IN + WHATSAPP_IN
+
+    assert texter_cost(client, headers) == (expected, expected)
+    spend = service_spend(client, headers)
+    assert D(spend["total_usd"]) == D(spend["today_usd"]) == D(spend["this_month_usd"]) == expected
+    assert D(spend["sms_usd"]) == expected
+    [top] = spend["top_spenders"]
+    assert (top["phone_number"], D(top["spend_usd"])) == (PHONE, expected)
+    # Each text's task carries its own receipt in its cost, so filtered analytics see it.
+    costs = sorted(D(task["cost_usd"]) for task in tasks_of(client, headers))
+    assert costs == sorted([SMS_IN, 2 * SMS_IN, MMS_IN, WHATSAPP_IN])
+    analytics = client.get("/api/tasks/analytics/?status=queued", headers=headers).get_json()
+    assert D(analytics["spend"]["total_usd"]) == expected
+
+
+def tasks_of(client, headers) -> list[dict]:
+    return client.get(f"/api/tasks/?user_phone={PHONE}", headers=headers).get_json()["results"]
+
+
+def test_texts_refused_at_the_webhook_cost_what_twilio_billed_for_them(
+    app, client, headers, priced
+):
+    app.config["QUOTA_FREE"] = 1
+    text(client, "first question")
+    text(client, "first question")  # resent while the first is being answered: refused
+    text(client, "second question")  # over the quota: refused
+    statuses = sorted(task["status"] for task in tasks_of(client, headers))
+    assert statuses == ["queued", "refused", "refused"]
+    assert texter_cost(client, headers) == (3 * SMS_IN, 3 * SMS_IN)
+
+
+def test_a_change_of_price_leaves_what_earlier_texts_cost_alone(app, client, headers, priced):
+    text(client, "before the change")
+    app.config["SMS_INBOUND_PRICE"] = D("0.0123")
+    text(client, "after the change")
+    expected = SMS_IN + D("0.0123")
+    assert texter_cost(client, headers) == (expected, expected)
+    assert D(service_spend(client, headers)["total_usd"]) == expected
+    export = client.get(f"/api/users/{PHONE}/export/", headers=headers).get_data(as_text=True)
+    assert '"price_usd": "0.007900"' in export and '"price_usd": "0.012300"' in export
+    assert f'"total_usd": "{expected:.6f}"' in export
+
+
+def test_receiving_a_priced_text_takes_the_webhook_no_statement_more(
+    app, client, count_queries, priced
+):
+    make_user(phone_number=PHONE)
+    db.session.commit()
+    with count_queries() as counter:
+        text(client, "hello")
+    first_words = [statement.split()[0] for statement in counter.statements]
+    lock = ["BEGIN"] if db.engine.dialect.name == "sqlite" else []
+    assert first_words == [*lock, "SELECT", "UPDATE", "INSERT"]
+    db.session.rollback()
+    assert db.session.scalars(sa.select(InboundCharge.price_usd)).all() == [SMS_IN]
+
+
+def test_a_free_text_keeps_no_charge(app, client, headers, mid_month_noon):
+    """TestingConfig prices receiving at 0: nothing is kept for it, and nobody spent."""
+    text(client, "hello")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InboundCharge)) == 0
+    assert texter_cost(client, headers) == (0, 0)
+    assert service_spend(client, headers)["top_spenders"] == []
+
+
+def test_deleting_a_text_or_its_texter_keeps_what_receiving_it_cost(client, headers, priced):
+    text(client, "one")
+    text(client, "two")
+    first = db.session.scalars(sa.select(Task.id).order_by(Task.sms_content)).first()
+    assert client.delete(f"/api/tasks/{first}/", headers=headers).status_code == 204
+    assert texter_cost(client, headers) == (2 * SMS_IN, 2 * SMS_IN)
+    export = client.get(f"/api/users/{PHONE}/export/", headers=headers).get_json()
+    assert D(export["totals"]["total_usd"]) == 2 * SMS_IN
+    assert [D(entry["cost_usd"]) for entry in export["entries"]] == [SMS_IN, SMS_IN]
+    assert client.delete(f"/api/users/{PHONE}/", headers=headers).status_code == 204
+    spend = service_spend(client, headers)
+    assert D(spend["total_usd"]) == 2 * SMS_IN and D(spend["by_tier"]["deleted"]) == 2 * SMS_IN
+
+
+@pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
+def test_a_cap_with_room_for_the_answer_but_not_for_receiving_the_text_refuses_it(
+    app, client, headers, priced, cap
+):
+    """Regression: the spend caps counted what the texter (or the day) had spent, the
+    answers under way and this text's answer, but not what receiving this text costs, which
+    is only stored with it: a text admitted with its answer just fitting took the spend past
+    the cap by its own receipt. Refused, its receipt alone is spent: the cap holds."""
+    from sms_agent import limits
+
+    user = make_user(phone_number=PHONE)
+    db.session.commit()
+    app.config[cap] = limits._this_answer(user) + SMS_IN / 2
+    text(client, "hello")
+    [task] = tasks_of(client, headers)
+    assert (task["status"], task["refusal_reason"]) == ("refused", {
+        "SPEND_CAP_FREE": "over_spend", "DAILY_SPEND_CAP": "daily_cap"}[cap])  # fmt: skip
+    assert texter_cost(client, headers) == (SMS_IN, SMS_IN)
