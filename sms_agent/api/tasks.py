@@ -20,7 +20,13 @@ from ..models import (
     lock_texter,
     utcnow,
 )
-from ..models.tasks import CATEGORY_GIVEN, lock_task, outcome_conflict, refusal_conflict
+from ..models.tasks import (
+    CATEGORY_GIVEN,
+    answer_conflict,
+    lock_task,
+    outcome_conflict,
+    refusal_conflict,
+)
 from . import bp
 from .auth import (
     current_principal,
@@ -287,20 +293,16 @@ def update_task(task_id: uuid.UUID):
     """Change some of a task's fields; texters may change only the category of their own.
 
     `success` and `status` must agree once changed: only a completed task is successful
-    (400 otherwise, e.g. success true with status failed). A refused text stays refused
-    (400): only the service refuses one, when it arrives.
+    (400 otherwise, e.g. success true with status failed). A completed task needs an
+    answer: one completed, or left completed, with `ai_response` null or blank is a 400.
+    A refused text stays refused (400): only the service refuses one, when it arrives.
     """
     task = get_task_or_404(task_id, locked=True)
     require_unchanged(task, _dump)
     schema = TaskUpdateIn()
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
-    if "status" in data and (conflict := refusal_conflict(task.status, data["status"])):
-        raise field_errors({"status": [conflict]})
-    if "status" in data or "success" in data:
-        status, success = data.get("status", task.status), data.get("success", task.success)
-        if conflict := outcome_conflict(status, success):
-            raise field_errors({"success": [conflict]})
+    _refuse_conflicts(task, data)
     category = data.pop("category", None)
     for name, value in data.items():
         setattr(task, name, value)
@@ -310,6 +312,20 @@ def update_task(task_id: uuid.UUID):
         task.give_category(category)
     db.session.commit()
     return _dump([task])[0]
+
+
+def _refuse_conflicts(task: Task, data: dict) -> None:
+    """400 naming the field, for a change the admin refuses too (models/tasks.py's rules):
+    out of or into refused, successful but not completed, completed without an answer."""
+    status = data.get("status", task.status)
+    if "status" in data and (conflict := refusal_conflict(task.status, status)):
+        raise field_errors({"status": [conflict]})
+    if {"status", "success"} & data.keys():
+        if conflict := outcome_conflict(status, data.get("success", task.success)):
+            raise field_errors({"success": [conflict]})
+    if {"status", "ai_response"} & data.keys():
+        if conflict := answer_conflict(status, data.get("ai_response", task.ai_response)):
+            raise field_errors({"ai_response": [conflict]})
 
 
 @bp.delete(TASK_PATH)
