@@ -16,7 +16,7 @@ import json
 import math
 import uuid
 import zlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +25,7 @@ from sqlalchemy.sql import operators
 
 from ..extensions import db
 from .errors import field_errors
-from .fields import CURSOR_PATTERN, Text, check_text
+from .fields import CURSOR_PATTERN, Text, check_text, cursor_moment, cursor_uuid
 
 #: Above the longest cursor this server hands out (a user list ordered by every field, at
 #: the longest name and email the columns hold), and short enough that a request carrying
@@ -134,15 +134,10 @@ def _python_value(column: sa.ColumnElement, value: Any) -> Any:
         return None
     column_type = getattr(column.type, "impl_instance", column.type)
     kind = column_type.python_type
-    if kind in (datetime, uuid.UUID) and not isinstance(value, str):
-        raise TypeError(f"not a {kind.__name__}")
     if kind is datetime:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise ValueError("a naive time")
-        return moment.astimezone(UTC)
+        return cursor_moment(value)
     if kind is uuid.UUID:
-        return uuid.UUID(value)
+        return cursor_uuid(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
