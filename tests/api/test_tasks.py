@@ -668,6 +668,45 @@ def test_a_task_completed_with_its_answer_is_accepted(client, admin_headers):
     assert response.get_json()["ai_response"] == "Paris."
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"replying_to": "x"}, {"our_number": 5}, {"our_number": "+15559999999"}, {"sent": 5}],
+)
+def test_staff_cannot_rewrite_the_services_own_metadata(client, admin_headers, change):
+    """Regression: a PATCH replaced a task's metadata whole, the keys the service reads back
+    included: `replying_to` as text, or `our_number` as a number, made the texter's messages/
+    a 500 (and send_message/ too), and another `our_number` sent staff's replies from a
+    number not ours."""
+    user = make_user(PHONE)
+    kept = {"our_number": "+15005550006", "sent": "Paris.", "replying_to": {"text": "hi"}}
+    task = make_task(user, status="completed", success=True, ai_response="Paris.", metadata_=kept)
+    url = f"/api/tasks/{task.id}/"
+
+    response = client.patch(url, json={"metadata": change}, headers=admin_headers)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    [key] = change
+    assert "kept by the service" in response.get_json()["details"]["metadata"][key][0]
+    assert client.get(url, headers=admin_headers).get_json()["metadata"] == kept
+    messages = client.get(
+        f"/api/users/{PHONE.replace('+', '%2B')}/messages/", headers=admin_headers
+    )
+    assert messages.status_code == 200
+
+
+def test_staff_metadata_keeps_the_services_keys_beside_theirs(client, admin_headers):
+    kept = {"our_number": "+15005550006", "sent": "Paris."}
+    task = make_task(make_user(PHONE), metadata_=kept)
+    url = f"/api/tasks/{task.id}/"
+
+    dropped = client.patch(url, json={"metadata": {"source": "api"}}, headers=admin_headers)
+    resent = client.patch(url, json={"metadata": {**kept, "ticket": 7}}, headers=admin_headers)
+
+    assert dropped.status_code == 200 and resent.status_code == 200
+    assert dropped.get_json()["metadata"] == {**kept, "source": "api"}
+    assert resent.get_json()["metadata"] == {**kept, "ticket": 7}
+
+
 def test_two_patches_at_once_cannot_make_a_task_both_failed_and_successful(
     app, client, admin_headers
 ):
