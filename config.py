@@ -758,7 +758,8 @@ class Config:
     API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "100/hour")
     API_RATE_AUTHENTICATED = env_rate("API_RATE_AUTHENTICATED", "1000/hour")
     # An API token stops working this many days after it was made; 0: only revoking does.
-    API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 0)
+    # At most a century: a billion days was a 500 on every request with a token.
+    API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 0, maximum=36_500)
     API_PAGE_SIZE = env_int("API_PAGE_SIZE", 20, minimum=1)
     API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 100, minimum=1)
 

@@ -441,6 +441,18 @@ def test_a_model_timeout_longer_than_a_task_may_take_stops_the_app(tmp_path):
     assert done.returncode == 0 and done.stdout.split() == ["600.0", "900"], done.stderr
 
 
+@pytest.mark.parametrize("days", ["3000000", "1000000000"])
+def test_a_token_lifetime_past_the_calendar_stops_the_app(tmp_path, days):
+    """Regression: API_TOKEN_DAYS=1000000000 started, and every request with a token was a
+    500 (no timedelta holds it; 3000000 days ends past year 9999, where the admin's and
+    `flask token create`'s expiry is no date). A century is the most it takes."""
+    said = refusal(tmp_path, API_TOKEN_DAYS=days)
+    assert f"API_TOKEN_DAYS={days} must be at most 36500" in said
+
+    done = configured(tmp_path, API_TOKEN_DAYS="36500")
+    assert done.returncode == 0 and done.stdout.split() == ["36500"], done.stderr
+
+
 def test_a_default_page_larger_than_the_largest_stops_the_app(tmp_path):
     """Regression: API_PAGE_SIZE=200 with the default API_MAX_PAGE_SIZE=100 started, and
     every list silently gave 100 rows a page: the operator's setting was not what clients

@@ -1,5 +1,7 @@
 """The flask commands: staff, token, demo seed, quota reset."""
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -185,6 +187,21 @@ def test_token_create_prints_a_working_key_as_its_last_line(runner):
     assert result.exit_code == 0, result.output
     key = result.output.strip().splitlines()[-1]
     assert ApiToken.find_active(key).staff_user == staff
+
+
+def test_token_create_says_when_the_token_expires(app, runner):
+    """Regression: with API_TOKEN_DAYS set, the new token stopped working that many days
+    later without a word from the command that made it."""
+    make_staff("ada")
+    forever = runner.invoke(args=["token", "create", "ada"])
+    app.config["API_TOKEN_DAYS"] = 30
+    lasting = runner.invoke(args=["token", "create", "ada"])
+
+    assert "Expires: never (API_TOKEN_DAYS is 0)." in forever.output
+    made = db.session.scalars(sa.select(ApiToken).order_by(ApiToken.id)).all()[-1]
+    expires = (made.created_at + timedelta(days=30)).isoformat(timespec="seconds")
+    assert f"Expires: {expires} (API_TOKEN_DAYS is 30)." in lasting.output
+    assert lasting.output.splitlines()[-1].startswith("sat_")
 
 
 def test_token_create_for_an_unknown_staff_user_fails(runner):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, make_response, session
+from flask import current_app, flash, make_response, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user, login_user
@@ -21,7 +21,7 @@ from wtforms.validators import (
 
 from ..extensions import db
 from ..inbound.media import UnservedChannel, texter_phone
-from ..models import ApiToken, StaffUser, User
+from ..models import ApiToken, StaffUser, User, utcnow
 from ..models.staff import (
     InactiveOwner,
     clean_username,
@@ -32,7 +32,7 @@ from ..models.staff import (
 from ..models.users import take_sqlite_write_lock
 from ..phones import InvalidPhoneNumber
 from ..security import refuses_nul_itself
-from .base import AdminModelView, email_field, trimmed
+from .base import AdminModelView, email_field, format_datetime, trimmed
 from .forms import AdminForm, new_submission_key
 
 
@@ -198,6 +198,14 @@ class TokenForm(AdminForm):
         return {"user": db.session.get(User, self.user_phone.data)}
 
 
+def _expiry(token: ApiToken, seconds: bool = False) -> str:
+    """When the token stops working (API_TOKEN_DAYS after it was made), or "never"."""
+    expires = token.expires_at(current_app.config["API_TOKEN_DAYS"])
+    if expires is None:
+        return "never"
+    return format_datetime(expires, seconds) + (" (expired)" if expires <= utcnow() else "")
+
+
 class ApiTokenView(AdminModelView):
     """Keys are shown once, on the page that answers the creation; afterwards only the
     prefix is known (the database keeps a SHA-256)."""
@@ -210,11 +218,19 @@ class ApiTokenView(AdminModelView):
         "staff_user",
         "user_phone",
         "created_at",
+        "expires",
         "last_used_at",
         "revoked_at",
     ]
     column_details_list = column_list
-    column_labels = {"user_phone": "Texter", "last_used_at": "Last used", "revoked_at": "Revoked"}
+    column_labels = {
+        "user_phone": "Texter",
+        "expires": "Expires",
+        "last_used_at": "Last used",
+        "revoked_at": "Revoked",
+    }
+    column_formatters = {"expires": lambda _v, _c, token, _n: _expiry(token)}
+    column_formatters_detail = {"expires": lambda _v, _c, token, _n: _expiry(token, True)}
     column_searchable_list = ["prefix", "name", "user_phone"]
     column_filters = ["created_at", "revoked_at"]
     column_default_sort = ("created_at", True)

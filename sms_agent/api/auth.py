@@ -74,7 +74,8 @@ def _from_header(header: str) -> Principal | None:
         request.environ[_ERROR_KEY] = "Invalid or revoked token."
         return None
     days = current_app.config["API_TOKEN_DAYS"]
-    if days and utcnow() - token.created_at >= timedelta(days=days):
+    expires = token.expires_at(days)
+    if expires is not None and utcnow() >= expires:
         request.environ[_ERROR_KEY] = (
             f"This token expired (tokens last {days} days): ask for a new one."
         )

@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 
 from ..models import write_marks
 from ..threads import Position
-from .fields import CURSOR_PATTERN, Text
+from .fields import CURSOR_PATTERN, Text, cursor_moment, cursor_uuid
 
 #: Above any cursor this server hands out (two marks of at most write_marks.MAX_TEXT and a
 #: message's key), and short enough that a request carrying one fits gunicorn's 4,094-byte
@@ -42,7 +42,7 @@ def decode(text: str) -> Position:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         data = json.loads(raw)
         return _position(data)
-    except (ValueError, TypeError, KeyError, binascii.Error, RecursionError):
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error, RecursionError):
         raise ValidationError(NOT_OURS) from None
 
 
@@ -62,10 +62,9 @@ def _position(data: Any) -> Position:
 
 def _key(past: Any) -> tuple[datetime, str, uuid.UUID]:
     at, direction, message_id = past
-    moment = datetime.fromisoformat(at)
-    if moment.tzinfo is None or direction not in ("in", "out"):
+    if direction not in ("in", "out"):
         raise ValueError("not a message's key")
-    return moment, direction, uuid.UUID(message_id)
+    return cursor_moment(at), direction, cursor_uuid(message_id)
 
 
 class Cursor(Text):

@@ -1,9 +1,11 @@
 """ETags: a JSON answer to a GET names its body by a hash of it (If-None-Match gets a 304),
-and a PATCH or DELETE sent with If-Match acts only on the representation the client read."""
+and a PATCH or DELETE sent with If-Match (If-None-Match, If-Unmodified-Since) acts only on
+the representation the client read (not one it names, not one changed since a date)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Response, current_app, request
@@ -29,21 +31,41 @@ def answer_conditionally(response: Response) -> Response:
 
 
 def require_unchanged(row: Any, dump: Callable[[list], list[dict]]) -> None:
-    """412 when the request's If-Match does not name `row`'s current ETag (the one a GET
-    of it would answer, with the body `dump([row])` gives): another client changed it
-    since this one read it. The row is locked until the commit, so no change comes
-    between."""
-    wanted = request.if_match
-    if not wanted:
+    """412 when the request's preconditions (RFC 9110 13.2.2, in its order) fail on `row`
+    as a GET of it would answer (with the body `dump([row])` gives):
+
+    - If-Match names none of its current ETags: another client changed it since this one
+      read it (`changed`);
+    - without If-Match, If-Unmodified-Since is before its last change (`changed`);
+    - If-None-Match names its current ETag, or is `*`: it exists (`matched`).
+
+    The row is locked until the commit, so no change comes between the check and the write."""
+    wanted, unwanted = request.if_match, request.if_none_match
+    since = None if wanted else request.if_unmodified_since
+    if not (wanted or unwanted or since):
         return
     take_sqlite_write_lock()
     db.session.refresh(row, with_for_update=BOOKKEEPING_LOCK)
-    if wanted.star_tag or wanted.contains(_etag_of(dump([row])[0])):
-        return
-    raise ApiError(
-        412,
-        "Changed since you read it (If-Match): read it again, then send your change.",
-        {"reason": "changed"},
+    etag = _etag_of(dump([row])[0])
+    if wanted and not (wanted.star_tag or wanted.contains(etag)):
+        raise _failed("Changed since you read it (If-Match)", "changed")
+    if since and _modified_after(row, since):
+        raise _failed("Changed since the date in If-Unmodified-Since", "changed")
+    if unwanted and (unwanted.star_tag or unwanted.contains_weak(etag)):
+        raise _failed("It is as If-None-Match names it (or exists, for *)", "matched")
+
+
+def _modified_after(row: Any, since: datetime) -> bool:
+    """Whether `row` changed after `since`, to the second (an HTTP-date's precision). Users
+    and tasks keep their last change (updated_at); an error log keeps none, and RFC 9110
+    13.1.4 has If-Unmodified-Since ignored then."""
+    changed = getattr(row, "updated_at", None)
+    return changed is not None and changed.replace(microsecond=0) > since
+
+
+def _failed(why: str, reason: str) -> ApiError:
+    return ApiError(
+        412, f"{why}: nothing done. Read it again, then send your change.", {"reason": reason}
     )
 
 

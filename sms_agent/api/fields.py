@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -30,6 +31,26 @@ def check_text(value: str) -> str:
     except UnicodeEncodeError:
         raise ValidationError("Text must be valid Unicode.") from None
     return value
+
+
+def cursor_moment(value: Any) -> datetime:
+    """A moment a cursor carries (isoformat, with its offset), in UTC; TypeError, ValueError
+    or OverflowError for anything else: at the calendar's ends an offset leaves no UTC time
+    Python holds, and that failed at the query, a 500."""
+    if not isinstance(value, str):
+        raise TypeError("not a moment")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError("a naive time")
+    return moment.astimezone(UTC)
+
+
+def cursor_uuid(value: Any) -> uuid.UUID:
+    """An id a cursor carries; TypeError or ValueError for anything else (uuid.UUID of a
+    number raised AttributeError, a 500)."""
+    if not isinstance(value, str):
+        raise TypeError("not an id")
+    return uuid.UUID(value)
 
 
 #: What `check_text` refuses, as the OpenAPI document says it (a lone surrogate, which

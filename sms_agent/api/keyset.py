@@ -25,7 +25,7 @@ from sqlalchemy.sql import operators
 
 from ..extensions import db
 from .errors import field_errors
-from .fields import CURSOR_PATTERN, Text, check_text
+from .fields import CURSOR_PATTERN, Text, check_text, cursor_moment, cursor_uuid
 
 #: Above the longest cursor this server hands out (a user list ordered by every field, at
 #: the longest name and email the columns hold), and short enough that a request carrying
@@ -116,7 +116,7 @@ def after(order: list, cursor: dict[str, Any]) -> sa.ColumnElement[bool]:
     pairs = zip(terms, cursor["values"], strict=True)
     try:
         values = [_python_value(column, value) for (_, column, _), value in pairs]
-    except (ValueError, TypeError, ValidationError):
+    except (ValueError, TypeError, OverflowError, ValidationError):
         raise field_errors({"cursor": [NOT_OURS]}) from None
     nulls_high = db.session.get_bind().dialect.name != "sqlite"
     alternatives, ties = [], []
@@ -127,27 +127,36 @@ def after(order: list, cursor: dict[str, Any]) -> sa.ColumnElement[bool]:
 
 
 def _python_value(column: sa.ColumnElement, value: Any) -> Any:
+    """The cursor's `value` as `column` holds it; ValueError, TypeError or OverflowError for
+    one it cannot hold (PostgreSQL refused an INTEGER past 2**31 with a 500, and a moment
+    at the calendar's ends with an offset has no UTC time in Python)."""
     if value is None:
         return None
-    kind = getattr(column.type, "impl_instance", column.type).python_type
+    column_type = getattr(column.type, "impl_instance", column.type)
+    kind = column_type.python_type
     if kind is datetime:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise ValueError("a naive time")
-        return moment
+        return cursor_moment(value)
     if kind is uuid.UUID:
-        return uuid.UUID(value)
+        return cursor_uuid(value)
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise TypeError(f"not a {kind.__name__}")
     if kind is str:
         check_text(value)  # as any text a query gives: no NUL, no lone surrogate
-    elif (kind is int and not -(2**63) <= value < 2**63) or (
+    elif (kind is int and not -(2 ** _bits(column_type)) <= value < 2 ** _bits(column_type)) or (
         kind is float and not math.isfinite(value)
     ):
         raise ValueError("not a value the column holds")
     return value
+
+
+def _bits(column_type: sa.types.TypeEngine) -> int:
+    """The bits, sign apart, of the integers a column holds (PostgreSQL's SMALLINT, INTEGER,
+    BIGINT; SQLite holds 63 in each, but no cursor of ours carries more than its column)."""
+    if isinstance(column_type, sa.BigInteger):
+        return 63
+    return 15 if isinstance(column_type, sa.SmallInteger) else 31
 
 
 def _beyond(column: sa.ColumnElement, value: Any, descending: bool, nulls_high: bool):

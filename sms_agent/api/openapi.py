@@ -32,7 +32,9 @@ _ERROR_TEXT = {
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
     409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
-    412: "Changed since the client read it: If-Match names none of its current ETag.",
+    412: "A precondition failed, nothing done: changed since the client read it (If-Match "
+    "names none of its current ETag, or If-Unmodified-Since is before its last change), or "
+    "it is as If-None-Match names it.",
     413: "Request body too large.",
     415: "Request body is not JSON, declares a charset other than UTF-8, or is compressed.",
     422: "An Idempotency-Key sent before with another request: nothing was done.",
@@ -161,7 +163,7 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
     if _conditional(described, method):
         entry["parameters"].append(IF_NONE_MATCH)
     if method in PRECONDITIONED:
-        entry["parameters"].append(IF_MATCH)
+        entry["parameters"].extend(PRECONDITIONS)
     if described.body is not None:
         entry["requestBody"] = {
             "required": True,
@@ -245,6 +247,21 @@ IF_MATCH = _optional_header(
     "If-Match",
     "The ETag of the GET this change is based on: if the resource has changed since "
     "(another client's change), a 412 and nothing done.",
+)
+#: The other preconditions a write honours, in RFC 9110 13.2.2's order after If-Match.
+PRECONDITIONS = (
+    IF_MATCH,
+    _optional_header(
+        "If-Unmodified-Since",
+        "An HTTP-date: if the resource has changed since (its `updated_at`, to the second), a "
+        "412 and nothing done. Ignored with If-Match, on an error log (which keeps no time of "
+        "its last change), and when it is not an HTTP-date.",
+    ),
+    _optional_header(
+        "If-None-Match",
+        "ETags (or `*`, any): if one names the resource as it is (`*`: if it exists), a 412 "
+        "and nothing done.",
+    ),
 )
 _ETAG = {
     "description": "Names this answer's body; send it back in If-None-Match.",

@@ -11,6 +11,8 @@ import codecs
 import json
 import math
 from collections import Counter
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any
 
 from flask import request
@@ -60,17 +62,30 @@ def _refuse_other_charsets() -> None:
     """415 for a body declared in another charset: read as UTF-8, Latin-1 "José" was a
     confusing 400, and Latin-1 bytes that happen to be valid UTF-8 were stored as other
     characters."""
-    charset = request.mimetype_params.get("charset")
-    if charset is None:
-        return
+    for charset in _declared_charsets():
+        if not _is_unicode(charset):
+            raise ApiError(
+                415,
+                "Send the JSON body encoded as UTF-8.",
+                {"charset": charset, "expected": "utf-8"},
+            )
+
+
+def _declared_charsets() -> list[str]:
+    """Every charset the Content-Type names, as the standard library's MIME parser reads
+    them: any case, quoted or not, spaces around the '=' (werkzeug's parser drops such a
+    parameter, and all but the last of a repeated one, so they were read as UTF-8)."""
+    header = Message()
+    header["Content-Type"] = request.headers.get("Content-Type", "")
+    parameters = header.get_params(failobj=[])[1:]
+    return [collapse_rfc2231_value(value) for name, value in parameters if name == "charset"]
+
+
+def _is_unicode(charset: str) -> bool:
     try:
-        known = codecs.lookup(charset).name in _UNICODE
+        return codecs.lookup(charset).name in _UNICODE
     except (LookupError, ValueError):  # ValueError: a NUL in the name
-        known = False
-    if not known:
-        raise ApiError(
-            415, "Send the JSON body encoded as UTF-8.", {"charset": charset, "expected": "utf-8"}
-        )
+        return False
 
 
 def _refuse_content_codings() -> None:

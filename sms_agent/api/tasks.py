@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, outbound, quota
+from ..answering.ask import DECLINED
 from ..answering.history import QUOTED
+from ..answering.pipeline import SLOTS_KEY
 from ..extensions import db
 from ..models import (
     RefusalReason,
@@ -20,7 +22,15 @@ from ..models import (
     lock_texter,
     utcnow,
 )
-from ..models.tasks import CATEGORY_GIVEN, lock_task, outcome_conflict, refusal_conflict
+from ..models.tasks import (
+    CATEGORY_GIVEN,
+    answer_conflict,
+    lock_task,
+    outcome_conflict,
+    refusal_conflict,
+)
+from ..models.types import as_json_object
+from ..outbound.sender import OUR_NUMBER
 from . import bp
 from .auth import (
     current_principal,
@@ -60,6 +70,22 @@ TEXTER_FIELDS = {"category"}
 #: backend and model answered, the model server's request id, timings, their pictures'
 #: Twilio URLs, which name our account) is the service's record, for staff.
 TEXTER_METADATA = frozenset({"sent", "more", QUOTED, CATEGORY_GIVEN})
+#: The metadata the service reads back: what it sent and what MORE sends next (on which
+#: channel), the number of ours the text came to (replies go out from it), the message it
+#: replied to, its pictures and the question asked of them, how the answer was made. A staff
+#: PATCH of `metadata` keeps them as stored (400 for a change): replaced, `replying_to` as
+#: text made the thread a 500, and another `our_number` sent replies from a number not ours.
+SERVICE_METADATA = TEXTER_METADATA | {
+    "more_channel",
+    OUR_NUMBER,
+    "media",
+    "question",
+    "offline",
+    "llm_seconds",
+    "handoff",
+    DECLINED,
+    SLOTS_KEY,
+}
 TASK_PATH = "/tasks/<uuid:task_id>/"
 TASK_FILTERS = frozenset(TaskFilterQuery._declared_fields)
 
@@ -287,21 +313,22 @@ def update_task(task_id: uuid.UUID):
     """Change some of a task's fields; texters may change only the category of their own.
 
     `success` and `status` must agree once changed: only a completed task is successful
-    (400 otherwise, e.g. success true with status failed). A refused text stays refused
-    (400): only the service refuses one, when it arrives.
+    (400 otherwise, e.g. success true with status failed). A completed task needs an
+    answer: one completed, or left completed, with `ai_response` null or blank is a 400.
+    A refused text stays refused (400): only the service refuses one, when it arrives.
+    `metadata` is replaced whole, but for the keys the service reads back (`sent`, `more`,
+    `more_channel`, `our_number`, `replying_to`, `media`, `question`, `category_given`, ...),
+    kept as stored: leave them out, or send them unchanged (400 naming them otherwise).
     """
     task = get_task_or_404(task_id, locked=True)
     require_unchanged(task, _dump)
     schema = TaskUpdateIn()
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
-    if "status" in data and (conflict := refusal_conflict(task.status, data["status"])):
-        raise field_errors({"status": [conflict]})
-    if "status" in data or "success" in data:
-        status, success = data.get("status", task.status), data.get("success", task.success)
-        if conflict := outcome_conflict(status, success):
-            raise field_errors({"success": [conflict]})
+    _refuse_conflicts(task, data)
     category = data.pop("category", None)
+    if "metadata_" in data:
+        data["metadata_"] = _with_service_metadata(task, data["metadata_"])
     for name, value in data.items():
         setattr(task, name, value)
     if "status" in data:
@@ -310,6 +337,36 @@ def update_task(task_id: uuid.UUID):
         task.give_category(category)
     db.session.commit()
     return _dump([task])[0]
+
+
+def _with_service_metadata(task: Task, given: dict) -> dict:
+    """The metadata a PATCH gives, with the service's own keys (SERVICE_METADATA) as stored;
+    400 naming those it would change. Given back unchanged, as a client that read the task
+    sends them, they pass."""
+    stored = as_json_object(task.metadata_)
+    changed = {
+        key: ["This key is kept by the service: leave it out, or send it unchanged."]
+        for key in SERVICE_METADATA & given.keys()
+        if given[key] != stored.get(key)
+    }
+    if changed:
+        raise field_errors({"metadata": changed})
+    ours = {key: value for key, value in given.items() if key not in SERVICE_METADATA}
+    return {**ours, **{key: value for key, value in stored.items() if key in SERVICE_METADATA}}
+
+
+def _refuse_conflicts(task: Task, data: dict) -> None:
+    """400 naming the field, for a change the admin refuses too (models/tasks.py's rules):
+    out of or into refused, successful but not completed, completed without an answer."""
+    status = data.get("status", task.status)
+    if "status" in data and (conflict := refusal_conflict(task.status, status)):
+        raise field_errors({"status": [conflict]})
+    if {"status", "success"} & data.keys():
+        if conflict := outcome_conflict(status, data.get("success", task.success)):
+            raise field_errors({"success": [conflict]})
+    if {"status", "ai_response"} & data.keys():
+        if conflict := answer_conflict(status, data.get("ai_response", task.ai_response)):
+            raise field_errors({"ai_response": [conflict]})
 
 
 @bp.delete(TASK_PATH)

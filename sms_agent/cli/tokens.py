@@ -2,6 +2,7 @@
 
 import click
 import sqlalchemy as sa
+from flask import current_app
 
 from ..extensions import db
 from ..inbound.media import UnservedChannel, texter_phone
@@ -74,5 +75,9 @@ def _issue(name: str, **owner) -> None:
         raise click.ClickException(str(exc)) from None
     db.session.add(api_token)
     db.session.commit()
+    days = current_app.config["API_TOKEN_DAYS"]
+    expires = api_token.expires_at(days)
+    shown = "never" if expires is None else expires.isoformat(timespec="seconds")
+    click.echo(f"Expires: {shown} (API_TOKEN_DAYS is {days}).")
     click.echo("Store this key now; it is not shown again:")
     click.echo(key)

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -245,6 +245,10 @@ class ApiToken(db.Model):
 
     def revoke(self) -> None:
         self.revoked_at = self.revoked_at or utcnow()
+
+    def expires_at(self, days: int) -> datetime | None:
+        """When the token stops working, tokens lasting `days` (API_TOKEN_DAYS; 0: never)."""
+        return self.created_at + timedelta(days=days) if days else None
 
     @classmethod
     def find_active(cls, key: str) -> ApiToken | None:

@@ -53,8 +53,8 @@ def answer_conflict(status: str, answer: str | None) -> str | None:
     so it counts as answered (success rates, the conversation) only with an answer that shows."""
     if status == TaskStatus.COMPLETED and is_blank(answer or ""):
         return (
-            "A completed task needs an answer: write it under AI response, or choose "
-            "another status."
+            "A completed task needs an answer: give it an AI response (ai_response), or "
+            "choose another status."
         )
     return None
 

@@ -6,6 +6,7 @@ import contextlib
 import re
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -211,6 +212,25 @@ def test_boxes_trimmed_before_their_length_is_checked_set_the_browser_no_maxleng
     html = admin_client.get(page).get_data(as_text=True)
     box = re.search(rf'<input[^>]*\bname="{field}"[^>]*>', html).group(0)
     assert "maxlength" not in box
+
+
+def test_the_token_list_shows_when_each_token_expires(app, admin_client):
+    """Regression: with API_TOKEN_DAYS set, tokens stop working that many days after they
+    were made, but the list (and a token's details) never said when, so staff learned it
+    from a client's 401."""
+    app.config["API_TOKEN_DAYS"] = 30
+    make_token(staff_named("boss"))
+    token = db.session.scalar(sa.select(ApiToken))
+    token.created_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    db.session.commit()
+
+    listing = admin_client.get("/admin/apitoken/").get_data(as_text=True)
+    details = admin_client.get(f"/admin/apitoken/details/?id={token.id}").get_data(as_text=True)
+
+    assert "Expires" in listing and "2026-02-01 03:04 UTC (expired)" in listing
+    assert "2026-02-01 03:04:05 UTC (expired)" in details
+    app.config["API_TOKEN_DAYS"] = 0
+    assert "never" in admin_client.get("/admin/apitoken/").get_data(as_text=True)
 
 
 def test_a_token_for_a_texter(admin_client):

@@ -3,10 +3,15 @@ a 304 without a body; in If-Match, a PATCH or DELETE acts only on what the clien
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
+from uuid import UUID
 
 import pytest
+from werkzeug.http import http_date
 
+from sms_agent.extensions import db
+from sms_agent.models import Task, User, utcnow
 from tests.factories import make_error, make_task, make_user
 
 PHONE = "+15550200123"
@@ -77,6 +82,8 @@ def test_the_document_says_which_answers_carry_an_etag(client):
             named = [parameter["name"] for parameter in described["parameters"]]
             honoured = method in ("patch", "delete")
             assert ("If-Match" in named) == honoured == ("412" in described["responses"]), url
+            assert ("If-Unmodified-Since" in named) == honoured, url
+            assert honoured <= ("If-None-Match" in named), url
 
 
 def _resources():
@@ -147,3 +154,88 @@ def test_a_texter_writes_with_the_etag_of_what_it_was_shown(client, texter, text
     )
 
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2], ids=["user", "task", "error log"])
+@pytest.mark.parametrize("method", ["patch", "delete"])
+@pytest.mark.parametrize("named", ["current", "*", "weak current"])
+def test_a_write_whose_if_none_match_matches_is_a_412(client, admin_headers, kind, method, named):
+    """Regression: If-None-Match was ignored on PATCH and DELETE, so a client asking to act
+    only if the resource was not as it knew it (or, with `*`, not there) acted anyway. RFC
+    9110 13.1.2: a state-changing method whose If-None-Match matches is answered 412."""
+    url, change, _ = _resources()[kind]
+    etag = client.get(url, headers=admin_headers).headers["ETag"]
+    tag = {"current": etag, "*": "*", "weak current": f"W/{etag}"}[named]
+    before = client.get(url, headers=admin_headers).get_json()
+
+    send = getattr(client, method)
+    response = send(url, json=change, headers={**admin_headers, "If-None-Match": tag})
+
+    assert response.status_code == 412, response.get_data(as_text=True)
+    assert response.get_json()["details"] == {"reason": "matched"}
+    assert client.get(url, headers=admin_headers).get_json() == before
+
+
+def test_a_write_whose_if_none_match_names_another_etag_goes_ahead(client, admin_headers):
+    url, theirs, late = _resources()[1]
+    etag = client.get(url, headers=admin_headers).headers["ETag"]
+    client.patch(url, json=theirs, headers=admin_headers)
+
+    response = client.patch(url, json=late, headers={**admin_headers, "If-None-Match": etag})
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["category"] == late["category"]
+
+
+def _long_ago(url: str, kind: int) -> None:
+    """The resource as last changed an hour ago, as the database says."""
+    row = db.session.get(User, PHONE) if kind == 0 else db.session.get(Task, UUID(url[-37:-1]))
+    row.updated_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("kind", [0, 1], ids=["user", "task"])
+@pytest.mark.parametrize("method", ["patch", "delete"])
+def test_a_write_on_what_changed_since_if_unmodified_since_is_a_412(
+    client, admin_headers, kind, method
+):
+    """Regression: If-Unmodified-Since was ignored, so a write meant only for a resource
+    unchanged since a date overwrote (or deleted) another client's later change."""
+    url, theirs, late = _resources()[kind]
+    _long_ago(url, kind)
+    read_at = http_date(datetime.now(UTC) - timedelta(minutes=30))
+    client.patch(url, json=theirs, headers=admin_headers)
+
+    send = getattr(client, method)
+    response = send(url, json=late, headers={**admin_headers, "If-Unmodified-Since": read_at})
+
+    assert response.status_code == 412, response.get_data(as_text=True)
+    assert response.get_json()["details"] == {"reason": "changed"}
+    now = client.get(url, headers=admin_headers).get_json()
+    assert {name: now[name] for name in theirs} == theirs
+
+
+@pytest.mark.parametrize("kind", [0, 1], ids=["user", "task"])
+def test_a_write_on_what_is_unchanged_since_if_unmodified_since_goes_ahead(
+    client, admin_headers, kind
+):
+    url, theirs, _ = _resources()[kind]
+    _long_ago(url, kind)
+    read_at = http_date(datetime.now(UTC) - timedelta(minutes=30))
+
+    response = client.patch(
+        url, json=theirs, headers={**admin_headers, "If-Unmodified-Since": read_at}
+    )
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_if_unmodified_since_is_ignored_where_it_cannot_be_answered(client, admin_headers):
+    """An error log keeps no modification time, and a date that is not an HTTP-date is no
+    condition: RFC 9110 13.1.4 has both ignored."""
+    (user_url, _, late), _, (error_url, theirs, _) = _resources()
+    long_ago = {**admin_headers, "If-Unmodified-Since": "Sun, 06 Nov 1994 08:49:37 GMT"}
+    no_date = {**admin_headers, "If-Unmodified-Since": "yesterday"}
+
+    assert client.patch(error_url, json=theirs, headers=long_ago).status_code == 200
+    assert client.patch(user_url, json=late, headers=no_date).status_code == 200

@@ -187,8 +187,29 @@ def test_api_parameters_with_a_nul_are_a_json_400(client, admin_headers, url):
     assert "NUL" in response.get_json()["error"]
 
 
-@pytest.mark.parametrize("charset", ["latin-1", "ISO-8859-1", "windows-1252", "shift_jis", "bogus"])
-def test_a_body_in_another_charset_than_unicode_is_a_415(client, admin_headers, charset):
+OTHER_CHARSETS = ["latin-1", "ISO-8859-1", "windows-1252", "shift_jis", "bogus"]
+
+
+@pytest.mark.parametrize(
+    ("parameters", "charset"),
+    [
+        *((f"charset={name}", name) for name in OTHER_CHARSETS),
+        # Regression: werkzeug drops a parameter with spaces around its '=' (and the first
+        # of two charsets), so these were read as UTF-8.
+        ("charset = latin-1", "latin-1"),
+        ("charset =latin-1", "latin-1"),
+        ("charset= latin-1", "latin-1"),
+        ('charset="latin-1"', "latin-1"),
+        ('CharSet = "LATIN-1"', "LATIN-1"),
+        ("CHARSET=Latin-1", "Latin-1"),
+        ("charset=latin-1; charset=utf-8", "latin-1"),
+        ("charset=utf-8; charset=latin-1", "latin-1"),
+        ("charset*=utf-8''latin-1", "latin-1"),
+    ],
+)
+def test_a_body_in_another_charset_than_unicode_is_a_415(
+    client, admin_headers, parameters, charset
+):
     """Regression: the body was read as UTF-8 whatever its charset said: Latin-1 "José" was a
     400 "Malformed JSON" quoting a codec error, and Latin-1 text whose bytes happened to be
     valid UTF-8 ("Ã©") was stored as other characters ("é")."""
@@ -197,7 +218,7 @@ def test_a_body_in_another_charset_than_unicode_is_a_415(client, admin_headers, 
     response = client.patch(
         "/api/users/%2B15550200123/",
         data='{"full_name": "Ã©"}'.encode("latin-1"),
-        headers={**admin_headers, "Content-Type": f"application/json; charset={charset}"},
+        headers={**admin_headers, "Content-Type": f"application/json; {parameters}"},
     )
 
     body = assert_error(response, 415)

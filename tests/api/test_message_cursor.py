@@ -3,6 +3,8 @@ whatever order the writers' clocks and commits came in."""
 
 from __future__ import annotations
 
+import base64
+import json
 import runpy
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -180,6 +182,37 @@ def test_a_cursor_this_server_did_not_hand_out_is_a_400(client, admin_headers, c
     make_user(PHONE)
     response = client.get(f"{MESSAGES}?cursor={quote(cursor)}", headers=admin_headers)
     assert response.status_code == 400
+    assert "cursor" in response.get_json()["details"]
+
+
+ZERO = "00000000-0000-0000-0000-000000000000"
+WHEN = "2026-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "past",
+    [
+        [WHEN, "in", 5],
+        [WHEN, "out", []],
+        [1, "in", ZERO],
+        ["0001-01-01T00:00:00+14:00", "in", ZERO],
+        ["9999-12-31T23:59:59-14:00", "out", ZERO],
+    ],
+    ids=["number-id", "list-id", "number-time", "before-year-1-utc", "after-year-9999-utc"],
+)
+def test_a_cursor_whose_message_key_is_not_one_is_a_400(client, admin_headers, past):
+    """Regression: a message cursor's key was read as it came, so an id that was not text
+    (AttributeError) or a moment at the calendar's ends with an offset (OverflowError at the
+    query) was a 500."""
+    make_user(PHONE)
+    handed = client.get(MESSAGES, headers=admin_headers).get_json()["cursor"]
+    position = json.loads(base64.urlsafe_b64decode(handed + "=" * (-len(handed) % 4)))
+    forged = json.dumps({**position, "until": position["since"], "past": past})
+
+    cursor = base64.urlsafe_b64encode(forged.encode()).decode().rstrip("=")
+    response = client.get(f"{MESSAGES}?cursor={cursor}", headers=admin_headers)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
     assert "cursor" in response.get_json()["details"]
 
 

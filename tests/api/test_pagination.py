@@ -153,12 +153,31 @@ WHEN = "2026-01-01T00:00:00+00:00"
         f"cursor={forged(NEWEST, [WHEN, 'a' + chr(0) + 'b'])}",  # PostgreSQL refuses NUL
         f"cursor={forged(NEWEST, [WHEN, chr(0xD800)])}",
         f"ordering=-total_requests&cursor={forged(BUSIEST, [10**23, 'x'])}",  # past BIGINT
+        # Regression: these were 500s. total_requests is an INTEGER (PostgreSQL: "integer
+        # out of range"); a first or last moment given with an offset is no UTC moment
+        # Python holds (OverflowError).
+        f"ordering=-total_requests&cursor={forged(BUSIEST, [2**31, 'x'])}",
+        f"ordering=-total_requests&cursor={forged(BUSIEST, [-(2**40), 'x'])}",
+        f"cursor={forged(NEWEST, ['0001-01-01T00:00:00+14:00', 'x'])}",
+        f"cursor={forged(NEWEST, ['9999-12-31T23:59:59-14:00', 'x'])}",
     ],
 )
 def test_a_cursor_not_ours_is_a_400(client, admin_headers, users, query):
     response = client.get(f"/api/users/?{query}", headers=admin_headers)
 
     assert response.status_code == 400
+    assert "cursor" in response.get_json()["details"]
+
+
+@pytest.mark.parametrize("value", [1, 1.5, True, [], {}], ids=repr)
+def test_a_cursor_whose_task_id_is_not_text_is_a_400(client, admin_headers, value):
+    """Regression: a task cursor's id was read with uuid.UUID whatever its JSON type, and a
+    number, boolean, list or object in its place was a 500 (AttributeError)."""
+    cursor = forged(["-created_at", "id"], [WHEN, value])
+
+    response = client.get(f"/api/tasks/?cursor={cursor}", headers=admin_headers)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
     assert "cursor" in response.get_json()["details"]
 
 

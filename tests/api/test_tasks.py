@@ -436,7 +436,8 @@ def test_a_status_staff_set_dates_the_outcome(client, admin_headers):
     task = make_task(make_user(PHONE))
     url = f"/api/tasks/{task.id}/"
 
-    done = client.patch(url, json={"status": "completed", "success": True}, headers=admin_headers)
+    answered = {"status": "completed", "success": True, "ai_response": "Paris."}
+    done = client.patch(url, json=answered, headers=admin_headers)
     finished = done.get_json()["completed_at"]
     assert finished is not None
     failed = client.patch(url, json={"status": "failed", "success": False}, headers=admin_headers)
@@ -454,7 +455,8 @@ def test_a_task_counts_once_when_created_and_not_again_when_marked_successful(
     )
     url = f"/api/tasks/{created.get_json()['id']}/"
 
-    client.patch(url, json={"success": True, "status": "completed"}, headers=admin_headers)
+    answered = {"success": True, "status": "completed", "ai_response": "Hello."}
+    assert client.patch(url, json=answered, headers=admin_headers).status_code == 200
     client.patch(url, json={"success": True}, headers=admin_headers)
 
     db.session.expire_all()
@@ -624,10 +626,85 @@ def test_a_task_cannot_be_made_both_successful_and_not_completed(
 
 def test_a_task_marked_completed_and_successful_together_is_accepted(client, admin_headers):
     task = make_task(make_user(PHONE), status="failed")
-    change = {"success": True, "status": "completed"}
+    change = {"success": True, "status": "completed", "ai_response": "Paris."}
     response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
     assert response.status_code == 200
     assert (response.get_json()["status"], response.get_json()["success"]) == ("completed", True)
+
+
+@pytest.mark.parametrize(
+    ("stored", "change"),
+    [
+        ({"status": "processing"}, {"status": "completed", "success": True}),
+        ({"status": "queued"}, {"status": "completed", "success": True, "ai_response": "  "}),
+        ({"status": "completed", "success": True, "ai_response": "Paris"}, {"ai_response": None}),
+        ({"status": "completed", "success": True, "ai_response": "Paris"}, {"ai_response": ""}),
+    ],
+    ids=["completed-without", "completed-blank", "answer-cleared", "answer-emptied"],
+)
+def test_a_completed_task_without_an_answer_is_a_400(client, admin_headers, stored, change):
+    """Regression: the admin refused a completed task without an answer
+    (models.tasks.answer_conflict), the API stored one (200), counted as answered in every
+    success rate with nothing to show in the conversation."""
+    task = make_task(make_user(PHONE), **stored)
+
+    response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    body = response.get_json()
+    assert "A completed task needs an answer" in body["details"]["ai_response"][0]
+    db.session.expire_all()
+    kept = db.session.get(Task, task.id)
+    assert (kept.status, kept.ai_response) == (stored["status"], stored.get("ai_response"))
+
+
+def test_a_task_completed_with_its_answer_is_accepted(client, admin_headers):
+    task = make_task(make_user(PHONE), status="processing")
+    change = {"status": "completed", "success": True, "ai_response": "Paris."}
+
+    response = client.patch(f"/api/tasks/{task.id}/", json=change, headers=admin_headers)
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["ai_response"] == "Paris."
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"replying_to": "x"}, {"our_number": 5}, {"our_number": "+15559999999"}, {"sent": 5}],
+)
+def test_staff_cannot_rewrite_the_services_own_metadata(client, admin_headers, change):
+    """Regression: a PATCH replaced a task's metadata whole, the keys the service reads back
+    included: `replying_to` as text, or `our_number` as a number, made the texter's messages/
+    a 500 (and send_message/ too), and another `our_number` sent staff's replies from a
+    number not ours."""
+    user = make_user(PHONE)
+    kept = {"our_number": "+15005550006", "sent": "Paris.", "replying_to": {"text": "hi"}}
+    task = make_task(user, status="completed", success=True, ai_response="Paris.", metadata_=kept)
+    url = f"/api/tasks/{task.id}/"
+
+    response = client.patch(url, json={"metadata": change}, headers=admin_headers)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    [key] = change
+    assert "kept by the service" in response.get_json()["details"]["metadata"][key][0]
+    assert client.get(url, headers=admin_headers).get_json()["metadata"] == kept
+    messages = client.get(
+        f"/api/users/{PHONE.replace('+', '%2B')}/messages/", headers=admin_headers
+    )
+    assert messages.status_code == 200
+
+
+def test_staff_metadata_keeps_the_services_keys_beside_theirs(client, admin_headers):
+    kept = {"our_number": "+15005550006", "sent": "Paris."}
+    task = make_task(make_user(PHONE), metadata_=kept)
+    url = f"/api/tasks/{task.id}/"
+
+    dropped = client.patch(url, json={"metadata": {"source": "api"}}, headers=admin_headers)
+    resent = client.patch(url, json={"metadata": {**kept, "ticket": 7}}, headers=admin_headers)
+
+    assert dropped.status_code == 200 and resent.status_code == 200
+    assert dropped.get_json()["metadata"] == {**kept, "source": "api"}
+    assert resent.get_json()["metadata"] == {**kept, "ticket": 7}
 
 
 def test_two_patches_at_once_cannot_make_a_task_both_failed_and_successful(
