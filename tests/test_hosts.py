@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 import config
 from config import ProductionConfig, SettingError, TestingConfig
-from sms_agent import create_app
+from sms_agent import create_app, simulator
 from sms_agent.extensions import db
 from sms_agent.models import Task
 from tests.api.conftest import token_header
@@ -196,3 +196,21 @@ def test_an_allowed_host_that_is_no_host_name_stops_the_app(monkeypatch, raw):
     monkeypatch.setenv("ALLOWED_HOSTS", raw)
     with pytest.raises(SettingError, match="ALLOWED_HOSTS"):
         config.env_hosts("ALLOWED_HOSTS")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"PUBLIC_BASE_URL": "https://sms.example.com/agent"},
+        {"PUBLIC_BASE_URL": None, "ALLOWED_HOSTS": (".example.com",)},
+    ],
+)
+def test_simulating_a_text_on_a_production_server_passes_the_host_check(build, settings):
+    """`flask sms simulate` and Try it post to the app's own webhook in-process: as a host
+    it answers for, not as localhost, which production does not."""
+    production = build(ProductionConfig, **{**PRODUCTION, **settings})
+
+    with production.app_context():
+        task = simulator.simulate_inbound("+15551230000", "What is DNS?")
+        assert task is not None and task.sms_content == "What is DNS?"
+        db.session.remove()
