@@ -346,9 +346,9 @@ def env_hosts(name: str) -> tuple[str, ...] | None:
 
 
 def trusted_hosts(settings) -> list[str] | None:
-    """Flask's TRUSTED_HOSTS: ALLOWED_HOSTS and PUBLIC_BASE_URL's host, and in development
-    this machine's names too; None (any host) when that leaves none, which production warns
-    of, and in testing unless a test sets ALLOWED_HOSTS."""
+    """Flask's TRUSTED_HOSTS: ALLOWED_HOSTS and PUBLIC_BASE_URL's host, and outside
+    production this machine's names too; None (any host) when that leaves none, which
+    production warns of, and in testing unless a test sets ALLOWED_HOSTS."""
     env = settings.get("APP_ENV")
     if env == "testing" and not settings.get("ALLOWED_HOSTS"):
         return None

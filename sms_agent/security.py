@@ -39,6 +39,8 @@ from werkzeug.exceptions import SecurityError
 
 from config import is_loopback_host, public_development_secrets, trusted_hosts
 
+from .ops.logs import Occasional
+
 log = logging.getLogger("sms_agent.security")
 
 #: Called by machines inside the deployment, often over plain HTTP (Twilio's signed webhooks
@@ -145,7 +147,7 @@ def init_app(app: Flask) -> None:
     app.request_class = SiteRequest
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
     # The API's handler answers its own paths in JSON (api/errors.py wraps this one).
-    app.register_error_handler(SecurityError, _untrusted_host)
+    app.register_error_handler(SecurityError, refusing_other_hosts(app))
     app.session_interface = SiteSessions(
         sessionless=tuple(f"{app.blueprints[name].url_prefix}/" for name in SESSIONLESS_BLUEPRINTS)
     )
@@ -231,8 +233,23 @@ class HeadersPolicy(Talisman):
         return list(headers.items())
 
 
-def _untrusted_host(error: SecurityError) -> Response:
-    return Response(f"{error.description}\n", status=400, mimetype="text/plain")
+def refusing_other_hosts(app: Flask):
+    """The 400 for a host the app does not answer for, as a line of text. A proxy that
+    passes on its upstream's name (nginx without `proxy_set_header Host $host`) has every
+    request refused so: the log names the host that came, once a minute (anyone can send
+    one)."""
+    said = Occasional(log)
+
+    def untrusted_host(error: SecurityError) -> Response:
+        said.warning(
+            "refused a request: %s The app answers for %s (ALLOWED_HOSTS, PUBLIC_BASE_URL);"
+            " a proxy must pass the public Host on, or X-Forwarded-Host with TRUSTED_PROXIES",
+            error.description,
+            ", ".join(app.config["TRUSTED_HOSTS"] or ()),
+        )
+        return Response(f"{error.description}\n", status=400, mimetype="text/plain")
+
+    return untrusted_host
 
 
 def warn_of_any_host(app: Flask) -> None:

@@ -214,3 +214,19 @@ def test_simulating_a_text_on_a_production_server_passes_the_host_check(build, s
         task = simulator.simulate_inbound("+15551230000", "What is DNS?")
         assert task is not None and task.sms_content == "What is DNS?"
         db.session.remove()
+
+
+def test_a_refused_host_is_named_in_the_log_once_a_minute(build, caplog):
+    """A proxy that does not pass the public host on would have every request refused: the
+    log says which host came and which ones the app answers for."""
+    production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
+    client = production.test_client()
+
+    with caplog.at_level(logging.WARNING, logger="sms_agent.security"):
+        for _ in range(3):
+            assert client.get("/admin/", base_url="http://127.0.0.1:8000").status_code == 400
+
+    refused = [record for record in caplog.records if "127.0.0.1" in record.getMessage()]
+    assert len(refused) == 1
+    assert "sms.example.com" in refused[0].getMessage()
+    assert "ALLOWED_HOSTS" in refused[0].getMessage()
