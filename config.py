@@ -325,6 +325,44 @@ def env_media_hosts(name: str, default: str) -> str:
     return raw
 
 
+#: A host name or IPv4 address as ALLOWED_HOSTS takes it: a leading dot allows subdomains too.
+_ALLOWED_HOST = re.compile(r"\.?[a-z0-9_]([a-z0-9_.-]*[a-z0-9])?")
+#: The names a development server is reached by: `make run`'s http://127.0.0.1:5000.
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def env_hosts(name: str) -> tuple[str, ...] | None:
+    """ALLOWED_HOSTS: host names, comma-separated, any case, each without scheme, port or
+    path (".example.com" takes its subdomains too); unset means none. A URL or a host:port
+    pasted here would match no request, and every page would be a 400."""
+    raw = env_str(name)
+    if raw is None:
+        return None
+    hosts = tuple(filter(None, (part.strip().lower() for part in raw.split(","))))
+    for host in hosts:
+        if not _ALLOWED_HOST.fullmatch(host):
+            raise SettingError(
+                f"{name}: {host!r} is not a host name such as sms.example.com or"
+                " .example.com (no scheme, port or path)"
+            )
+    return hosts or None
+
+
+def trusted_hosts(settings) -> list[str] | None:
+    """Flask's TRUSTED_HOSTS: ALLOWED_HOSTS and PUBLIC_BASE_URL's host, and outside
+    production this machine's names too; None (any host) when that leaves none, which
+    production warns of, and in testing unless a test sets ALLOWED_HOSTS."""
+    env = settings.get("APP_ENV")
+    if env == "testing" and not settings.get("ALLOWED_HOSTS"):
+        return None
+    hosts = list(settings.get("ALLOWED_HOSTS") or ())
+    if settings.get("PUBLIC_BASE_URL"):
+        hosts.append(urlsplit(settings["PUBLIC_BASE_URL"]).hostname)
+    if env != "production":
+        hosts += LOCAL_HOSTS
+    return hosts or None
+
+
 def env_listen_host(name: str, default: str) -> str:
     """The address gunicorn listens on: a host name or an IPv4 or IPv6 address, without a
     port (that is PORT). Unchecked, WEB_HOST=0.0.0.0:8000 listened on 8000 whatever PORT
@@ -539,6 +577,8 @@ class Config:
     SECRET_KEY = env_str("SECRET_KEY", INSECURE_SECRET_KEY)
     PUBLIC_BASE_URL = env_public_url("PUBLIC_BASE_URL")
     TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+    # Host names the app answers for besides PUBLIC_BASE_URL's (config.trusted_hosts)
+    ALLOWED_HOSTS = env_hosts("ALLOWED_HOSTS")
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 64 * 1024, minimum=1024)
     LOG_LEVEL = env_choice("LOG_LEVEL", "info", LOG_LEVELS)
     LOG_FORMAT = env_choice("LOG_FORMAT", "text", LOG_FORMATS)
@@ -813,6 +853,7 @@ class TestingConfig(Config):
     # The tests' spend figures are their SMS and model calls; tests of what receiving a
     # text costs set these.
     SMS_INBOUND_PRICE = MMS_INBOUND_PRICE = WHATSAPP_INBOUND_PRICE = Decimal(0)
+    ALLOWED_HOSTS = None  # any host; tests of the check set it
 
 
 class ProductionConfig(Config):

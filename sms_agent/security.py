@@ -1,5 +1,5 @@
 """The web layer's security rules in one place: response headers, cookies, HTTPS, and
-request data no view should have to think about.
+request data no view should have to think about, and the host names the app answers for.
 
 Flask-Talisman sends the headers on every response: a Content-Security-Policy that allows
 only this server's scripts, styles and images (inline scripts need the request's nonce),
@@ -13,6 +13,13 @@ PostgreSQL can neither store nor compare text holding one (the query fails with 
 DataError). The webhook is left to itself: Twilio's fields are checked there (sid and number
 formats) and an SMS body or a media field keeps everything but the NUL, which becomes
 U+FFFD.
+
+A request for a host not in ALLOWED_HOSTS (with PUBLIC_BASE_URL's host, and this machine's
+names in development: config.trusted_hosts) is refused with a 400 by Flask's own
+TRUSTED_HOSTS check, before routing: the https redirect, the API's page links and the URL a
+webhook's signature is checked against are built from the request's host (the forwarded one
+with TRUSTED_PROXIES). Probes and Prometheus, which reach a process by its address and are
+sent no URL, are let through.
 """
 
 from __future__ import annotations
@@ -23,19 +30,26 @@ import logging
 import secrets
 import threading
 
-from flask import Flask, Request, abort, current_app, request, session
+from flask import Flask, Request, Response, abort, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_talisman import DENY, Talisman
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import Headers
+from werkzeug.exceptions import SecurityError
 
-from config import is_loopback_host, public_development_secrets
+from config import is_loopback_host, public_development_secrets, trusted_hosts
+
+from .ops.logs import Occasional
 
 log = logging.getLogger("sms_agent.security")
 
 #: Called by machines inside the deployment, often over plain HTTP (Twilio's signed webhooks
 #: through the proxy, health checks, Prometheus): never redirected to https.
 MACHINE_BLUEPRINTS = frozenset({"webhook", "health", "metrics"})
+
+#: Reached by a process's own address (a load balancer's health check, a Prometheus target)
+#: whatever ALLOWED_HOSTS says: they build no URL from it.
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 #: Surfaces no browser uses, under a URL prefix of their own: no session is opened for them.
 SESSIONLESS_BLUEPRINTS = ("webhook",)
@@ -87,6 +101,17 @@ class SiteRequest(Request):
     def max_content_length(self, value: int | None) -> None:
         Request.max_content_length.fset(self, value)
 
+    _trusted_hosts: list[str] | None = None
+
+    @property
+    def trusted_hosts(self) -> list[str] | None:
+        """Flask's TRUSTED_HOSTS, for every path but the probes'."""
+        return None if self.path in PROBE_PATHS else self._trusted_hosts
+
+    @trusted_hosts.setter
+    def trusted_hosts(self, value: list[str] | None) -> None:
+        self._trusted_hosts = value
+
 
 class SiteSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, with the cookie's signer built once for each secret
@@ -120,6 +145,9 @@ class SiteSessions(SecureCookieSessionInterface):
 def init_app(app: Flask) -> None:
     """Register after the admin, whose bulk actions the policy must allow."""
     app.request_class = SiteRequest
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
+    # The API's handler answers its own paths in JSON (api/errors.py wraps this one).
+    app.register_error_handler(SecurityError, refusing_other_hosts(app))
     app.session_interface = SiteSessions(
         sessionless=tuple(f"{app.blueprints[name].url_prefix}/" for name in SESSIONLESS_BLUEPRINTS)
     )
@@ -203,6 +231,36 @@ class HeadersPolicy(Talisman):
         self._set_content_security_policy_headers(headers, options)
         self._set_referrer_policy_headers(headers)
         return list(headers.items())
+
+
+def refusing_other_hosts(app: Flask):
+    """The 400 for a host the app does not answer for, as a line of text. A proxy that
+    passes on its upstream's name (nginx without `proxy_set_header Host $host`) has every
+    request refused so: the log names the host that came, once a minute (anyone can send
+    one)."""
+    said = Occasional(log)
+
+    def untrusted_host(error: SecurityError) -> Response:
+        said.warning(
+            "refused a request: %s The app answers for %s (ALLOWED_HOSTS, PUBLIC_BASE_URL);"
+            " a proxy must pass the public Host on, or X-Forwarded-Host with TRUSTED_PROXIES",
+            error.description,
+            ", ".join(app.config["TRUSTED_HOSTS"] or ()),
+        )
+        return Response(f"{error.description}\n", status=400, mimetype="text/plain")
+
+    return untrusted_host
+
+
+def warn_of_any_host(app: Flask) -> None:
+    """Production with neither ALLOWED_HOSTS nor PUBLIC_BASE_URL answers for any host name,
+    as it did before the check: said once as it starts."""
+    if app.config["APP_ENV"] == "production" and trusted_hosts(app.config) is None:
+        log.warning(
+            "neither ALLOWED_HOSTS nor PUBLIC_BASE_URL is set: the app answers requests for"
+            " any host name and builds redirects and links from it; set ALLOWED_HOSTS to the"
+            " names it is reached by (e.g. sms.example.com)"
+        )
 
 
 def warn_of_public_development_secrets(app: Flask) -> None:

@@ -27,7 +27,7 @@ from .phones import normalise_phone
 from .vendors.twilio import quiet_console
 from .vendors.twilio_media import LocalMediaStore, account_sid
 
-#: The URL Flask's test client reports when no PUBLIC_BASE_URL is configured.
+#: The URL simulated texts are posted to when no PUBLIC_BASE_URL is configured.
 LOCAL_BASE_URL = "http://localhost"
 
 
@@ -84,8 +84,19 @@ def store_media(attachments: Sequence[Attachment]) -> list[tuple[str, str]]:
     return [(store.save(data, content_type), content_type) for data, content_type in attachments]
 
 
+def own_base_url() -> str:
+    """Where a simulated text is posted, in-process: PUBLIC_BASE_URL, else localhost, else
+    (production with only ALLOWED_HOSTS) the first host the app answers for: another host
+    would be refused by the host check (security.py)."""
+    public = current_app.config.get("PUBLIC_BASE_URL")
+    hosts = current_app.config.get("TRUSTED_HOSTS")
+    if public or not hosts or "localhost" in hosts:
+        return public or LOCAL_BASE_URL
+    return "http://" + hosts[0].lstrip(".")
+
+
 def signature_for(path: str, form: dict[str, str]) -> str:
-    base = current_app.config.get("PUBLIC_BASE_URL") or LOCAL_BASE_URL
+    base = own_base_url()
     token = current_app.config.get("TWILIO_AUTH_TOKEN") or ""
     return RequestValidator(token).compute_signature(base.rstrip("/") + path, form)
 
@@ -113,6 +124,7 @@ def simulate_inbound(
     )
     response = current_app.test_client().post(
         "/sms/inbound",
+        base_url=own_base_url(),
         data=form,
         headers={"X-Twilio-Signature": signature_for("/sms/inbound", form)},
     )

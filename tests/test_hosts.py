@@ -1,0 +1,232 @@
+"""ALLOWED_HOSTS: the app answers only for its own host names (Flask's TRUSTED_HOSTS), so no
+URL it builds from the request (the https redirect, the API's page links, the signed URL of
+a webhook) can name a host an attacker sent; probes reach it by any address."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+from twilio.request_validator import RequestValidator
+
+import config
+from config import ProductionConfig, SettingError, TestingConfig
+from sms_agent import create_app, simulator
+from sms_agent.extensions import db
+from sms_agent.models import Task
+from tests.api.conftest import token_header
+from tests.factories import make_staff, make_token
+from tests.standins import inbound_form, signed_post
+
+PRODUCTION = {
+    "SECRET_KEY": "a-production-secret-key-of-enough-length",
+    "TWILIO_AUTH_TOKEN": "test-auth-token",
+    "CELERY_BROKER_URL": "memory://",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "WEB_CONCURRENCY": 1,
+    "SMS_BACKEND": "console",
+    "LLM_BACKEND": "offline",
+    "LOG_FORMAT": "text",
+}
+
+
+@pytest.fixture
+def build(app):
+    """Apps on the test database, disposed of afterwards."""
+    built = []
+
+    def build(config_class=TestingConfig, **settings):
+        other = create_app(
+            config_class, SQLALCHEMY_DATABASE_URI=app.config["SQLALCHEMY_DATABASE_URI"], **settings
+        )
+        built.append(other)
+        return other
+
+    yield build
+    for other in built:
+        with other.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def development(build):
+    """The app as `make run` starts it: development, no ALLOWED_HOSTS, no PUBLIC_BASE_URL."""
+    return build(APP_ENV="development", ALLOWED_HOSTS=None, PUBLIC_BASE_URL=None)
+
+
+def test_development_answers_on_localhost_and_127_0_0_1(development):
+    client = development.test_client()
+
+    assert client.get("/admin/auth/login/").status_code == 200
+    response = client.get("/admin/auth/login/", base_url="http://127.0.0.1:5000")
+    assert response.status_code == 200
+
+
+def test_another_host_gets_a_plain_400_outside_the_api(development):
+    response = development.test_client().get("/admin/auth/login/", base_url="http://evil.example")
+
+    assert response.status_code == 400
+    assert response.mimetype == "text/plain"
+    assert "evil.example" in response.get_data(as_text=True)
+
+
+def test_another_host_gets_the_apis_json_400(development):
+    staff = make_staff("ann")
+    key = make_token(staff)
+    db.session.commit()
+    client = development.test_client()
+
+    assert client.get("/api/tasks/", headers=token_header(key)).status_code == 200
+    response = client.get("/api/tasks/", headers=token_header(key), base_url="http://evil.example")
+
+    assert response.status_code == 400
+    assert response.is_json
+    assert "evil.example" in response.json["error"]
+
+
+def test_a_forged_host_header_is_refused_not_put_in_the_apis_page_links(development):
+    staff = make_staff("ann")
+    key = make_token(staff)
+    db.session.commit()
+
+    response = development.test_client().get(
+        "/api/tasks/?page_size=1", headers={**token_header(key), "Host": "evil.example"}
+    )
+
+    assert response.status_code == 400
+    assert "evil.example/api" not in response.get_data(as_text=True)
+
+
+def test_production_does_not_redirect_to_a_forged_host(build):
+    production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
+    client = production.test_client()
+
+    ours = client.get("/admin/auth/login/", base_url="http://sms.example.com")
+    assert ours.status_code == 302
+    assert ours.headers["Location"] == "https://sms.example.com/admin/auth/login/"
+    forged = client.get("/admin/auth/login/", base_url="http://evil.example")
+    assert forged.status_code == 400
+    assert "Location" not in forged.headers
+
+
+def test_allowed_hosts_adds_names_and_subdomains(build):
+    production = build(
+        ProductionConfig,
+        PUBLIC_BASE_URL="https://sms.example.com",
+        ALLOWED_HOSTS=("admin.example.org", ".example.net"),
+        **PRODUCTION,
+    )
+    client = production.test_client()
+
+    for host in ("sms.example.com", "admin.example.org", "eu.example.net"):
+        assert client.get("/api/openapi.json", base_url=f"https://{host}").status_code == 200
+    for host in ("example.com", "localhost", "evil.example"):
+        assert client.get("/api/openapi.json", base_url=f"https://{host}").status_code == 400
+
+
+def test_probes_and_metrics_answer_whatever_host_they_name(build):
+    """A load balancer's health check and Prometheus reach a process by its address."""
+    production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
+    client = production.test_client()
+
+    for path in ("/healthz", "/metrics"):
+        assert client.get(path, base_url="http://10.0.0.7:8000").status_code == 200
+
+
+def test_twilio_through_a_trusted_proxy_is_checked_by_the_forwarded_host(build):
+    proxied = build(
+        ProductionConfig,
+        PUBLIC_BASE_URL="https://sms.example.com",
+        TRUSTED_PROXIES=1,
+        **PRODUCTION,
+    )
+    client = proxied.test_client()
+
+    def post(forwarded_host: str):
+        form = inbound_form(f"via {forwarded_host}")
+        signature = RequestValidator("test-auth-token").compute_signature(
+            "https://sms.example.com/sms/inbound", form
+        )
+        headers = {
+            "X-Twilio-Signature": signature,
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": forwarded_host,
+            "X-Forwarded-For": "203.0.113.9",
+        }
+        return client.post("/sms/inbound", data=form, headers=headers, base_url="http://web:8000")
+
+    assert post("sms.example.com").status_code == 200
+    assert post("evil.example").status_code == 400
+    assert db.session.scalars(sa.select(Task.sms_content)).all() == ["via sms.example.com"]
+
+
+def test_the_tests_own_webhooks_keep_working(app, client):
+    """TestingConfig checks no host unless a test sets ALLOWED_HOSTS."""
+    assert signed_post(client, "/sms/inbound", inbound_form("hi")).status_code == 200
+
+
+def test_production_without_any_host_says_so_at_start_up(build, caplog):
+    with caplog.at_level(logging.WARNING, logger="sms_agent.security"):
+        production = build(ProductionConfig, PUBLIC_BASE_URL=None, ALLOWED_HOSTS=None, **PRODUCTION)
+
+    assert "ALLOWED_HOSTS" in caplog.text
+    # Nothing to check against: it answers for any host rather than for none.
+    response = production.test_client().get("/api/openapi.json", base_url="https://any.example")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "raw, hosts",
+    [
+        ("sms.example.com", ("sms.example.com",)),
+        (" sms.example.com , .Example.NET,", ("sms.example.com", ".example.net")),
+        ("10.0.0.7", ("10.0.0.7",)),
+    ],
+)
+def test_allowed_hosts_is_read_as_comma_separated_names(monkeypatch, raw, hosts):
+    monkeypatch.setenv("ALLOWED_HOSTS", raw)
+    assert config.env_hosts("ALLOWED_HOSTS") == hosts
+
+
+@pytest.mark.parametrize(
+    "raw", ["https://sms.example.com", "sms.example.com/admin", "sms.example.com:443", "a b"]
+)
+def test_an_allowed_host_that_is_no_host_name_stops_the_app(monkeypatch, raw):
+    monkeypatch.setenv("ALLOWED_HOSTS", raw)
+    with pytest.raises(SettingError, match="ALLOWED_HOSTS"):
+        config.env_hosts("ALLOWED_HOSTS")
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"PUBLIC_BASE_URL": "https://sms.example.com/agent"},
+        {"PUBLIC_BASE_URL": None, "ALLOWED_HOSTS": (".example.com",)},
+    ],
+)
+def test_simulating_a_text_on_a_production_server_passes_the_host_check(build, settings):
+    """`flask sms simulate` and Try it post to the app's own webhook in-process: as a host
+    it answers for, not as localhost, which production does not."""
+    production = build(ProductionConfig, **{**PRODUCTION, **settings})
+
+    with production.app_context():
+        task = simulator.simulate_inbound("+15551230000", "What is DNS?")
+        assert task is not None and task.sms_content == "What is DNS?"
+        db.session.remove()
+
+
+def test_a_refused_host_is_named_in_the_log_once_a_minute(build, caplog):
+    """A proxy that does not pass the public host on would have every request refused: the
+    log says which host came and which ones the app answers for."""
+    production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
+    client = production.test_client()
+
+    with caplog.at_level(logging.WARNING, logger="sms_agent.security"):
+        for _ in range(3):
+            assert client.get("/admin/", base_url="http://127.0.0.1:8000").status_code == 400
+
+    refused = [record for record in caplog.records if "127.0.0.1" in record.getMessage()]
+    assert len(refused) == 1
+    assert "sms.example.com" in refused[0].getMessage()
+    assert "ALLOWED_HOSTS" in refused[0].getMessage()
