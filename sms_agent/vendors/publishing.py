@@ -27,7 +27,20 @@ import weakref
 from celery import Celery, Task
 from celery.local import Proxy
 from kombu import Producer
-from kombu.utils.uuid import uuid
+
+
+def random_uuid() -> str:
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` writes one: the job's id
+    and its message's delivery tag (vendors/redis_broker.py). kombu's `uuid()` builds a
+    `uuid.UUID` to print it, a twentieth of a publish's instructions for the two."""
+    raw = int.from_bytes(os.urandom(16)) & _CLEAR_VERSION | _VERSION_4
+    text = f"{raw:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: RFC 4122's version 4 and variant bits, as uuid.UUID(version=4) sets them.
+_CLEAR_VERSION = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
 
 
 def publish(
@@ -65,7 +78,7 @@ def publish(
         parent_id = parent.request.id
         root_id = parent.request.root_id or parent_id
     message = app.amqp.create_task_message(
-        uuid(),
+        random_uuid(),
         job.name,
         args,
         kwargs,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from kombu.transport import redis
 
+from .publishing import random_uuid
+
 
 class Channel(redis.Channel):
     _publisher: redis.redis.Redis | None = None
@@ -21,6 +23,9 @@ class Channel(redis.Channel):
         if self._publisher is None:
             self._publisher = super()._create_client()
         return self._publisher
+
+    def _next_delivery_tag(self) -> str:
+        return random_uuid()
 
 
 class Transport(redis.Transport):
