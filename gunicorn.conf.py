@@ -68,7 +68,7 @@ if _settings.LOG_FORMAT == "json":
         },
         "formatters": {
             "generic": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": "sms_agent.ops.logs.JsonLines",
                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
                 "rename_fields": {"asctime": "time", "levelname": "level"},
             }

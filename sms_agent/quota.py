@@ -29,7 +29,11 @@ class UnknownTier(ValueError):
 
 def monthly_limit(tier: str) -> int:
     """Requests a user of `tier` may make per monthly window (QUOTA_<TIER> in config)."""
-    return int(current_app.config[f"QUOTA_{tier.upper()}"])
+    return int(current_app.config[_quota_setting(tier)])
+
+
+def _quota_setting(tier: str) -> str:
+    return f"QUOTA_{tier.upper()}"
 
 
 def segment_budget(tier: str) -> int:
@@ -109,6 +113,9 @@ def _admission() -> sa.Update:
 
 
 _ADMISSION = _admission()
+#: Each of _ADMISSION's `limit_<tier>` parameters and the setting monthly_limit reads for
+#: it, named once rather than at every admission.
+_LIMIT_SETTINGS = [(f"limit_{tier}", _quota_setting(tier)) for tier in Tier.values()]
 
 
 def admit(user: User, now: datetime | None = None) -> datetime | None:
@@ -120,7 +127,8 @@ def admit(user: User, now: datetime | None = None) -> datetime | None:
     counter; the loaded `user` is brought up to date without another read. The caller
     commits (and must roll back if it then stores nothing)."""
     now = now or utcnow()
-    limits = {f"limit_{tier}": monthly_limit(tier) for tier in Tier.values()}
+    config = current_app.config
+    limits = {name: int(config[key]) for name, key in _LIMIT_SETTINGS}
     next_reset = first_of_next_month(now, user.timezone or "UTC")
     row = db.session.execute(
         _ADMISSION,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -14,6 +15,7 @@ from config import TestingConfig
 from sms_agent import jobs
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
+from tests.broker import app_on_broker, drained
 from tests.factories import make_task, make_user
 from tests.standins import SilentServer, SlowRedis, openai_error, twilio_error
 
@@ -265,6 +267,43 @@ def test_enqueue_answer_publishes_the_task_id(app):
         queue.close()
     assert message.headers["task"] == "sms_agent.jobs.answer_task"
     assert message.payload[0] == [str(task.id)]
+
+
+def test_a_burst_of_jobs_from_many_threads_is_published_over_the_pools_connections(
+    app, monkeypatch
+):
+    """Each publishing thread takes a producer kept bound to its broker connection; a burst
+    from more threads than broker_pool_limit waits for one, as with Celery's pool, and
+    every job arrives once."""
+    on_memory = app_on_broker(app, "memory://")
+    celery = on_memory.extensions["celery"]
+    celery.conf.broker_pool_limit = 2
+    made = []
+    producer = celery.amqp.Producer
+
+    def counted_producer(connection):
+        made.append(producer(connection))
+        return made[-1]
+
+    monkeypatch.setattr(celery.amqp, "Producer", counted_producer)
+    send = celery.amqp.send_task_message
+
+    def send_slowly(*args, **kwargs):  # each thread holds its producer a while
+        time.sleep(0.005)
+        return send(*args, **kwargs)
+
+    monkeypatch.setattr(celery.amqp, "send_task_message", send_slowly)
+    drained(on_memory)
+    task_ids = [str(uuid.uuid4()) for _ in range(40)]
+
+    def enqueue(task_id: str) -> None:
+        with on_memory.app_context():
+            jobs.enqueue_answer(task_id)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(enqueue, task_ids))
+    assert sorted(message.payload[0][0] for message in drained(on_memory)) == sorted(task_ids)
+    assert 1 <= len(made) <= 2
 
 
 @pytest.mark.skipif(not TestingConfig.TEST_REDIS_URL, reason="TEST_REDIS_URL is not set")

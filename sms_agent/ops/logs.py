@@ -9,6 +9,7 @@ only its last four digits.
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.handlers
 import os
@@ -22,6 +23,7 @@ from celery._state import get_current_task
 from celery.signals import setup_logging
 from flask import Flask, g, has_request_context, request
 from gunicorn import glogging
+from pythonjsonlogger.json import JsonFormatter
 
 from ..phones import mask
 
@@ -158,14 +160,40 @@ class OneLineFormatter(logging.Formatter):
         return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
 
 
+class JsonLines(JsonFormatter):
+    """pythonjsonlogger's formatter writing the same lines with less work: one JSON encoder
+    kept (json.dumps builds one per line from the same options), and the date and time of
+    a second formatted once for all its lines (the milliseconds are still each line's)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._encoder = (self.json_encoder or json.JSONEncoder)(  # json.dumps's default
+            default=self.json_default,
+            indent=self.json_indent,
+            ensure_ascii=self.json_ensure_ascii,
+        )
+        self._second: tuple[int, str] = (-1, "")
+
+    def jsonify_log_record(self, log_data) -> str:
+        return self._encoder.encode(log_data)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt:
+            return super().formatTime(record, datefmt)
+        second, text = self._second
+        if second != int(record.created):
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = (second, text)
+        return self.default_msec_format % (text, record.msecs)
+
+
 def build_handler(log_format: str) -> logging.Handler:
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     if log_format == "json":
-        from pythonjsonlogger.json import JsonFormatter
-
         handler.setFormatter(
-            JsonFormatter(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level"})
+            JsonLines(JSON_FIELDS, rename_fields={"asctime": "time", "levelname": "level"})
         )
     else:
         handler.setFormatter(OneLineFormatter(TEXT_FORMAT))
@@ -249,6 +277,10 @@ def configure_logging(app: Flask) -> None:
     for old in [h for h in logger.handlers if getattr(h, "_sms_agent", False)]:
         logger.removeHandler(old)
     logger.addHandler(build_handler(app.config["LOG_FORMAT"]))
+    # No line of ours (nor gunicorn's, nor Celery's) shows where it was logged from, so
+    # logging need not walk the stack to find out for every record (the logging HOWTO's
+    # "Optimization": funcName, lineno and pathname are then left unknown).
+    logging._srcfile = None
     library_level = level if level <= logging.DEBUG else max(level, logging.WARNING)
     for name in CHATTY_LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(library_level)

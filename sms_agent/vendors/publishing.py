@@ -11,13 +11,36 @@ job publishing it (in a worker), and Celery's retry policy for the publish. Not 
 over, as no job of ours uses them: `task_routes`, per-task routing or priority options, links,
 shadow names, and the child's record in the publishing job's result (`add_to_parent`;
 results are ignored). Run eagerly, a job still goes through `apply_async`.
+
+The producer comes from `KeptProducers`, not Celery's producer pool: that pool hands its
+connection back after every publish and binds the producer to one again at the next (a
+sixth of a publish's instructions).
 """
 
 from __future__ import annotations
 
-from celery import Task
+import contextlib
+import os
+import threading
+import weakref
+
+from celery import Celery, Task
 from celery.local import Proxy
-from kombu.utils.uuid import uuid
+from kombu import Producer
+
+
+def random_uuid() -> str:
+    """A random (version 4) UUID as text, as `str(uuid.uuid4())` writes one: the job's id
+    and its message's delivery tag (vendors/redis_broker.py). kombu's `uuid()` builds a
+    `uuid.UUID` to print it, a twentieth of a publish's instructions for the two."""
+    raw = int.from_bytes(os.urandom(16)) & _CLEAR_VERSION | _VERSION_4
+    text = f"{raw:032x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+#: RFC 4122's version 4 and variant bits, as uuid.UUID(version=4) sets them.
+_CLEAR_VERSION = ~((0xF000 << 64) | (0xC000 << 48))
+_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
 
 
 def publish(
@@ -55,7 +78,7 @@ def publish(
         parent_id = parent.request.id
         root_id = parent.request.root_id or parent_id
     message = app.amqp.create_task_message(
-        uuid(),
+        random_uuid(),
         job.name,
         args,
         kwargs,
@@ -68,5 +91,78 @@ def publish(
         argsrepr=argsrepr,
         kwargsrepr=kwargsrepr,
     )
-    with app.producer_pool.acquire(block=True) as producer:
+    kept = _kept_producers(app)
+    producer = kept.take(app)
+    try:
         app.amqp.send_task_message(producer, job.name, message, queue=queue, declare=[])
+    except BaseException:
+        kept.discard(producer)
+        raise
+    kept.put_back(producer)
+
+
+class KeptProducers:
+    """Producers that keep their own broker connection (made as Celery makes its pool's,
+    `connection_for_write`) from one publish to the next, where Celery's pool hands the
+    connection back after each and binds the producer to one again at the next. As with
+    Celery's pool, at most `broker_pool_limit` exist at once (a publish waits for one of
+    them; with no limit, each publish has a producer and connection of its own, closed
+    after), and each is used by one thread at a time. A producer whose publish raised (the
+    broker away past the retry policy) is closed, not kept: the next publish connects
+    afresh. A forked child never uses its parent's."""
+
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._idle: list[Producer] = []
+        self._slots = threading.BoundedSemaphore(self._limit) if self._limit else None
+
+    def take(self, app: Celery) -> Producer:
+        if self._pid != os.getpid():
+            self._start()  # the parent's sockets are not ours
+        if self._slots:
+            self._slots.acquire()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
+        try:
+            return app.amqp.Producer(app.connection_for_write())
+        except BaseException:
+            self._free_slot()
+            raise
+
+    def put_back(self, producer: Producer) -> None:
+        if self._slots:
+            self._idle.append(producer)
+        else:
+            _close(producer)
+        self._free_slot()
+
+    def discard(self, producer: Producer) -> None:
+        _close(producer)
+        self._free_slot()
+
+    def _free_slot(self) -> None:
+        if self._slots:
+            self._slots.release()
+
+
+def _close(producer: Producer) -> None:
+    with contextlib.suppress(Exception):  # a broker gone away may fail the goodbye too
+        producer.connection.close()
+
+
+_kept: weakref.WeakKeyDictionary[Celery, KeptProducers] = weakref.WeakKeyDictionary()
+_kept_lock = threading.Lock()
+
+
+def _kept_producers(app: Celery) -> KeptProducers:
+    kept = _kept.get(app)
+    if kept is None:
+        with _kept_lock:
+            kept = _kept.setdefault(app, KeptProducers(app.conf.broker_pool_limit))
+    return kept
