@@ -13,7 +13,7 @@ from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task, User
 from sms_agent.models.plain_flush import flush_plainly
 from sms_agent.outbound.send import new_message
-from tests.factories import make_task, make_user
+from tests.factories import make_staff, make_task, make_user
 
 
 def metric(name: str, **labels) -> float:
@@ -147,3 +147,18 @@ def test_a_rollback_after_them_leaves_the_new_rows_unstored_as_after_a_flush(app
         assert connection.scalar(sa.select(sa.func.count()).select_from(OutboundMessage)) == 0
         assert connection.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 0
     assert db.session.get(Task, task.id).ai_response is None
+
+
+def test_a_part_written_by_staff_names_them_though_their_row_was_expired(app):
+    """The staff member's row was read before a commit (expired since): the part still
+    stores who wrote it, from the row's key, without reading the row again."""
+    staff = make_staff()
+    task = make_task()
+    message = new_message(task.user, "On it.", kind="staff", part=1, parts=1, staff_user=staff)
+    db.session.add(message)
+    assert "id" not in sa.inspect(staff).dict
+
+    flush_plainly(db.session())
+    db.session.commit()
+
+    assert stored(OutboundMessage.__table__, message.id)["staff_user_id"] == staff.id

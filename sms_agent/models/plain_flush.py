@@ -159,12 +159,12 @@ def _inserted_columns(obj) -> dict | None:
             continue
         other = dict_[key]
         if other is None:
-            referred.update((local, None) for local, _remote in pairs)
+            referred.update((local, None) for local, _position in pairs)
             continue
-        other_dict = sa.inspect(other).dict
-        if sa.inspect(other).key is None:
-            return None  # stored in this flush too: the ORM orders them
-        referred.update((local, other_dict.get(remote)) for local, remote in pairs)
+        identity = sa.inspect(other).identity  # read without loading an expired row
+        if identity is None or any(position is None for _local, position in pairs):
+            return None  # stored in this flush too, or referred to by another column
+        referred.update((local, identity[position]) for local, position in pairs)
     values = {}
     for name, key, default in columns:
         if name in referred:
@@ -187,8 +187,8 @@ _UNKNOWN = object()
 @functools.cache
 def _layout(cls) -> tuple[tuple, tuple]:
     """(each column's (name, attribute, default when unset), each many-to-one
-    relationship's (attribute, ((foreign key column, referred attribute), ...))) of `cls`,
-    worked out once."""
+    relationship's (attribute, ((foreign key column, its place in the referred row's
+    primary key), ...))) of `cls`, worked out once."""
     mapper = sa.inspect(cls)
     columns = []
     for column in mapper.local_table.columns:
@@ -205,7 +205,7 @@ def _layout(cls) -> tuple[tuple, tuple]:
         (
             relationship.key,
             tuple(
-                (local.key, relationship.mapper.get_property_by_column(remote).key)
+                (local.key, _position_in_key(relationship.mapper, remote))
                 for local, remote in relationship.local_remote_pairs
             ),
         )
@@ -227,6 +227,14 @@ def _holding_what_was_written(obj, values: dict) -> None:
     for name, key, _default in _layout(type(obj))[0]:
         if key not in dict_ or dict_[key] is not values[name]:
             set_committed_value(obj, key, values[name])
+
+
+def _position_in_key(mapper: sa.orm.Mapper, column: sa.Column) -> int | None:
+    """Where `column` is in `mapper`'s primary key; None when it is not part of it."""
+    for position, key_column in enumerate(mapper.primary_key):
+        if key_column is column:
+            return position
+    return None
 
 
 @functools.cache
