@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -355,6 +356,65 @@ def test_gunicorns_access_line_masks_the_numbers_in_the_url(raw_uri, query):
     line = stream.getvalue()
     assert "***0300" in line and "1230300" not in line, line
     assert "page=2" in line or "page" not in raw_uri
+
+
+def _gunicorn_project_access_format() -> str:
+    """The access line gunicorn.conf.py sets, read from the file as gunicorn reads it."""
+    import runpy
+
+    return runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))["access_log_format"]
+
+
+@pytest.mark.parametrize(
+    "line_format",
+    [
+        "project",
+        '%(h)s %(l)s %(u)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s %(p)s',
+        "%({X-Request-ID}o)s %({x-request-id}o)s %({Content-Type}i)s %({missing}o)s %(b)s",
+        "%(m)s %(U)s %(q)s %(H)s %(B)s %(D)s %(T)s %({remote_addr}e)s %(nothing)s",
+    ],
+)
+def test_gunicorns_access_line_is_gunicorns_own_line(line_format):
+    """The access line's atoms are worked out as the format reads them: the line written
+    is the one gunicorn's whole set of atoms gives, quotes escaped, numbers masked, for the
+    project's format and any other an operator sets."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn import glogging
+    from gunicorn.config import Config
+
+    from sms_agent.ops.logs import GunicornLogger
+
+    line_format = _gunicorn_project_access_format() if line_format == "project" else line_format
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", line_format)
+    logger = GunicornLogger(config)
+    stream = io.StringIO()
+    logger.access_log.handlers[0].setStream(stream)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": '/sms/inbound?to=%2B15551230300&say="hi"',
+        "PATH_INFO": "/sms/inbound",
+        "QUERY_STRING": 'to=%2B15551230300&say="hi"',
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "10.1.2.3",
+        "HTTP_USER_AGENT": 'TwilioProxy/1.1 "quoted"',
+    }
+    request = SimpleNamespace(headers=[("CONTENT-TYPE", "application/x-www-form-urlencoded")])
+    for sent in (0, 123, None):
+        response = SimpleNamespace(
+            status="200 OK", headers=[("X-Request-ID", "abc-123")], sent=sent
+        )
+        taken = timedelta(seconds=1, microseconds=234567)
+        stream.seek(0), stream.truncate()
+
+        logger.access(response, request, environ, taken)
+
+        every_atom = glogging.SafeAtoms(logger.all_atoms(response, request, environ, taken))
+        assert stream.getvalue() == line_format % every_atom + "\n"
+        assert "1230300" not in stream.getvalue()
 
 
 @pytest.mark.parametrize(

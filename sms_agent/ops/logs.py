@@ -9,6 +9,7 @@ only its last four digits.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import logging.handlers
@@ -18,6 +19,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 
 from celery._state import get_current_task
 from celery.signals import setup_logging
@@ -85,14 +87,100 @@ class Occasional:
 class GunicornLogger(glogging.Logger):
     """gunicorn's logger, with the numbers in an access line's URL masked like the app's
     (GET /api/users/%2B15551230300/ is logged as GET /api/users/***0300/).
-    gunicorn.conf.py names it as `logger_class`, for the text and JSON formats alike."""
+    gunicorn.conf.py names it as `logger_class`, for the text and JSON formats alike.
 
-    def atoms(self, resp, req, environ, request_time) -> dict:
+    An access line's atoms are worked out as its format asks for them (`AccessAtoms`):
+    gunicorn builds all of them for every request, each header and environ entry too, and
+    escapes each one's quotes, for a line that reads six of them."""
+
+    atoms_wrapper_class = staticmethod(lambda atoms: atoms)  # AccessAtoms escapes its own
+
+    def atoms(self, resp, req, environ, request_time) -> Mapping:
+        return AccessAtoms(self, resp, req, environ, request_time)
+
+    def all_atoms(self, resp, req, environ, request_time) -> dict:
+        """gunicorn's own atoms, every one of them, the URL's numbers masked."""
         atoms = super().atoms(resp, req, environ, request_time)
         for key in _URL_ATOMS:
             if isinstance(atoms.get(key), str):
                 atoms[key] = mask_phone_numbers_in_url(atoms[key])
         return atoms
+
+
+class AccessAtoms(Mapping):
+    """One access line's atoms, as gunicorn's SafeAtoms gives them (quotes escaped, a
+    header's name in any case, "-" for one that is missing), each worked out when the
+    format reads it. The atoms of the default line (gunicorn.conf.py) are read here from
+    the request; any other comes from gunicorn's whole set, built once for the line."""
+
+    def __init__(self, logger: GunicornLogger, resp, req, environ: dict, request_time) -> None:
+        self._logger, self._resp, self._req = logger, resp, req
+        self._environ, self._request_time = environ, request_time
+        self._all: glogging.SafeAtoms | None = None
+
+    def __getitem__(self, key: str):
+        read = _READ_ATOMS.get(key)
+        if read is None and key.startswith("{") and key.endswith("}o"):
+            read = functools.partial(_response_header, name=key[1:-2].lower())
+        if read is None:
+            return self._every_atom()[key]
+        value = read(self)
+        return value.replace('"', '\\"') if isinstance(value, str) else value
+
+    def _every_atom(self) -> glogging.SafeAtoms:
+        if self._all is None:
+            self._all = glogging.SafeAtoms(
+                self._logger.all_atoms(self._resp, self._req, self._environ, self._request_time)
+            )
+        return self._all
+
+    def __bool__(self) -> bool:
+        return True  # logging asks, to take the atoms as the format's mapping: not all of them
+
+    def __iter__(self):
+        return iter(self._every_atom())
+
+    def __len__(self) -> int:
+        return len(self._every_atom())
+
+
+def _response_header(atoms: AccessAtoms, name: str) -> str:
+    headers = atoms._resp.headers
+    for key, value in headers.items() if hasattr(headers, "items") else headers:
+        if key.lower() == name:
+            return value
+    return "-"
+
+
+def _request_line(atoms: AccessAtoms) -> str:
+    environ = atoms._environ
+    line = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
+    return mask_phone_numbers_in_url(line)
+
+
+def _status(atoms: AccessAtoms):
+    status = atoms._resp.status
+    return status.split(None, 1)[0] if isinstance(status, str) else status
+
+
+def _bytes_sent(atoms: AccessAtoms) -> str:
+    sent = getattr(atoms._resp, "sent", None)
+    return "-" if sent is None else str(sent)
+
+
+def _milliseconds(atoms: AccessAtoms) -> int:
+    taken = atoms._request_time
+    return taken.seconds * 1000 + int(taken.microseconds / 1000)
+
+
+#: The atoms the default access line reads, each as gunicorn's Logger.atoms works it out.
+_READ_ATOMS = {
+    "h": lambda atoms: atoms._environ.get("REMOTE_ADDR", "-"),
+    "r": _request_line,
+    "s": _status,
+    "b": _bytes_sent,
+    "M": _milliseconds,
+}
 
 
 def current_request_id() -> str | None:

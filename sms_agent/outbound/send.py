@@ -28,6 +28,7 @@ from ..models import (
     reread_opt_out,
     utcnow,
 )
+from ..models.plain_flush import flush_plainly
 from ..ops.error_log import record_error
 from ..phones import mask
 from ..vendors.pacing import Slots
@@ -372,7 +373,11 @@ def _commit_before_twilio() -> None:
       while Twilio has it leaves a queued part without a sid, which is never resent blind
       (a redelivered job skips it; a retried staff submission finds its key committed with
       it), nor missing from the thread and the spend.
+
+    The part, and the answer and model call that come with an answer's first part, are
+    written by statements built once (models/plain_flush.py), not the ORM's flush.
     """
+    flush_plainly(db.session())
     db.session.commit()
 
 
