@@ -313,6 +313,22 @@ def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
     assert more.channel == "whatsapp" and more.body.startswith("Sentence number")
 
 
+def test_an_answer_thick_with_emoji_comes_a_full_message_at_a_time(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: where most of the first 1,600 characters were emoji (each two units of
+    Twilio's limit), the cut fell before them all: the texter got "... (Reply MORE)", and
+    each MORE the same, the answer never coming."""
+    words = ["\U0001f1eb\U0001f1f7" * 5] * 300  # groups of five flags of France
+    openai_server.then(200, chat_completion(" ".join(words)))
+    text_in(client, "Send me lots of flags")
+    text_in(client, "MORE")
+    bodies = [m.body for m in outbox()]
+    assert all(1500 <= message_length(body) <= 1600 for body in bodies)
+    read = " ".join(body.removesuffix("... (Reply MORE)") for body in bodies).split(" ")
+    assert read == words[: len(read)]
+
+
 def test_more_by_sms_after_a_whatsapp_answer_is_shaped_for_sms(
     app, client, texter, openai_server, twilio_server
 ):
