@@ -631,6 +631,20 @@ def test_a_whatsapp_answer_fits_the_body_twilio_takes_emoji_counted_twice():
     assert (sent + " " + rest).split() == text.split()
 
 
+@pytest.mark.parametrize(
+    "emoji",
+    ["\U0001f1eb\U0001f1f7", "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f44d\U0001f3fd"],
+    ids=["flag", "family", "skin-tone"],
+)
+def test_a_run_of_emoji_longer_than_a_message_is_cut_between_them(emoji):
+    """Regression: cut inside an emoji written with several characters, a flag's other half
+    began the next message as another country's ("FR" cut to "RF..."), a family lost members."""
+    for text in (emoji * 1000, "A" + emoji * 1000, "AB" + emoji * 1000):
+        shown, sent, rest = cut_for_whatsapp(text, " (Reply MORE)")
+        assert message_length(shown) <= 1600 and len(sent) > 500
+        assert sent.replace(emoji, "") in ("", "A", "AB") and rest.replace(emoji, "") == ""
+
+
 def test_whatsapp_cuts_at_a_sentence_within_one_message():
     text = "A short sentence. " * 300
     shown, sent, rest = cut_for_whatsapp(text.strip(), " (Reply MORE)")

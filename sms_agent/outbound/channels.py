@@ -288,7 +288,8 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= room]
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
     at_sentence = bool(sentences) and sentences[-1] >= 0.9 * (words[-1] if words else room)
-    cut = sentences[-1] if at_sentence else words[-1] if words else room
+    anywhere = cuts.last_character_cut(text, room)
+    cut = sentences[-1] if at_sentence else words[-1] if words else anywhere
     opened = _open_fence(text[:cut])
     if opened is not None:
         return _cut_in_code(text, cut, opened, marker)

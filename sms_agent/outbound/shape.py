@@ -191,7 +191,8 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
     elif word:
         cut, finish = word, at_word
     else:
-        cut = _longest_fitting(window, range(1, len(window)), at_word, max_segments) or 1
+        starts = cuts.character_cuts(window)
+        cut = _longest_fitting(window, starts, at_word, max_segments) or 1
         finish = at_word
     head = text[:cut].rstrip()
     return finish(head), head, cuts.rest_after(text, cut)

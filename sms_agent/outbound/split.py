@@ -19,7 +19,7 @@ def _cut_within(text: str, capacity: int) -> int:
     if sentences and sentences[-1] >= _KEEP_AT_SENTENCE * limit:
         return sentences[-1]
     words = [cut for cut in cuts.word_cuts(window) if cut <= limit]
-    return words[-1] if words else max(limit, 1)
+    return words[-1] if words else max(cuts.last_character_cut(text, limit), 1)
 
 
 def _chunks(text: str, capacity: int) -> list[str]:
