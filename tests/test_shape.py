@@ -287,6 +287,10 @@ def test_a_part_that_starts_inside_code_keeps_its_indentation():
             "Run:\n\ncd app\nmake && ls",
         ),
         ("Wrap it in a <div> first.", "Wrap it in a <div> first."),  # a tag named, not opened
+        (
+            "<details>\n<summary>Show the answer</summary>\n\nParis.\n</details>",
+            "Show the answer\n\nParis.",
+        ),
     ],
 )
 @pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
