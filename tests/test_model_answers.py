@@ -1275,6 +1275,46 @@ def test_json_that_ends_an_answer_is_the_answers_own_unless_it_is_a_call(app, op
     assert reply.kind == "reply" and '"tier": "pro"' in reply.body
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"answer": "Paris is the capital of France."}',
+        '{\n  "response": "Paris is the capital of France.",\n  "confidence": 0.95\n}',
+        '```json\n{"reply": "Paris is the capital of France."}\n```',
+    ],
+    ids=["answer", "response-and-more", "fenced"],
+)
+def test_an_answer_written_as_a_json_object_reaches_the_texter_as_its_words(
+    app, openai_server, answer
+):
+    """A model in JSON mode (a server's default, or one tuned to answer so) wraps its words
+    in an object; the texter got the braces, quotes and key."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert fresh(task).ai_response == answer  # what the model said is kept as it said it
+
+
+@pytest.mark.parametrize(
+    "question,answer",
+    [
+        ("Give me a JSON example", '{"answer": "Paris"}'),
+        ("What is the capital of France?", '{"answer": "Paris", "reply": "Lyon"}'),
+        ("What is the capital of France?", '{"answer": "Paris",}'),
+        ("What is the capital of France?", '{"answer": ' + '{"a": ' * 5000 + "1" + "}" * 5001),
+    ],
+    ids=["asked-for-json", "two-answers", "broken", "deeply-nested"],
+)
+def test_a_json_object_asked_for_or_not_one_answer_is_sent_as_written(
+    app, openai_server, question, answer
+):
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content=question).id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and reply.body.startswith('{"answer"') and errors() == []
+
+
 def test_deeply_nested_json_ending_an_answer_is_read_as_its_words(app, openai_server):
     """Reading the end of an answer as a JSON call must not overflow Python's stack."""
     nested = "[" * 999 + "]" * 999
