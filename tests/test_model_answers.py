@@ -1377,6 +1377,31 @@ def test_a_200_carrying_an_error_is_retried_and_logged_with_the_servers_words(ap
     assert pipeline.answer(task.id) == "answered"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**chat_completion(""), "choices": []},
+        {"error": {"code": 502, "message": "Upstream model overloaded"}},
+    ],
+    ids=["no-choices", "error"],
+)
+def test_a_200_without_an_answer_whose_tokens_were_billed_is_recorded_and_retried(
+    app, openai_server, body
+):
+    """A provider that failed after the model ran (OpenRouter, a gateway) reports the tokens
+    it billed beside no answer; the spend was recorded as nothing."""
+    billed = {"prompt_tokens": 900, "completion_tokens": 500, "total_tokens": 1400}
+    openai_server.then(200, {**body, "usage": billed})
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert fresh(task).status == "queued" and outbox() == []
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.prompt_tokens, call.completion_tokens) == (900, 500) and call.cost_usd > 0
+    assert pipeline.answer(task.id) == "answered"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 2
+
+
 def test_an_answer_of_invisible_joiners_alone_is_no_answer(app, openai_server):
     """What an emoji leaves when its pictures are gone (a zero-width joiner, a variation
     selector) was taken for an answer of nothing but emoji and sent: a blank SMS."""

@@ -129,14 +129,24 @@ def _complete(task: Task, backend, messages: list[dict], max_tokens: int) -> Com
     """The model's answer, asked once more when it called only tools it was not offered
     (tools.py). Each call is paid for whatever its answer turns out to be, so each is
     recorded before it is judged."""
-    completion = backend.complete(messages, max_tokens, tools=TOOLS)
-    costs.record_model_call(task, completion)
+    completion = _paid_for(task, backend, messages, max_tokens)
     if not tools.calls_unknown_tool(completion):
         return completion
     followed = messages + tools.unknown_tool_replies(completion)
-    answer = backend.complete(followed, max_tokens, tools=TOOLS)
-    costs.record_model_call(task, answer)
+    answer = _paid_for(task, backend, followed, max_tokens)
     return dataclasses.replace(answer, tokens_used=completion.tokens_used + answer.tokens_used)
+
+
+def _paid_for(task: Task, backend, messages: list[dict], max_tokens: int) -> Completion:
+    """One call, recorded; so is a 200 without an answer whose tokens were billed."""
+    try:
+        completion = backend.complete(messages, max_tokens, tools=TOOLS)
+    except LLMError as exc:
+        if exc.billed is not None:
+            costs.record_model_call(task, exc.billed)
+        raise
+    costs.record_model_call(task, completion)
+    return completion
 
 
 def _answer_text(completion: Completion, user: User, question: str) -> tuple[str, str | None]:
