@@ -455,6 +455,32 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
 
 
 @pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        ("Paris grew fast. Its population rose by 3.", "Paris grew fast."),
+        ("The docs are online. See https://docs.python.", "The docs are online."),
+        ("Write to us. Our address is help@example.", "Write to us. Our address is..."),
+        ("The answer is 3.", "The answer is..."),
+    ],
+    ids=["number", "link", "email", "alone"],
+)
+def test_an_answer_stopped_at_the_dot_of_a_number_or_address_ends_before_it(
+    app, openai_server, cut_off, sent
+):
+    """The token limit came after the "." of 3.5 or of docs.python.org: read as a sentence's
+    end, the texter got "rose by 3." (a wrong figure) or a link to nowhere."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+def test_an_answer_that_ended_on_a_number_by_itself_is_sent_whole(app, openai_server):
+    openai_server.then(200, chat_completion("Paris grew fast. Its population rose by 3."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris grew fast. Its population rose by 3."]
+
+
+@pytest.mark.parametrize(
     "answer,sent",
     [
         ("Adding them gives 42, so it is \\boxed{42}.", "Adding them gives 42, so it is 42."),

@@ -156,6 +156,11 @@ def ends_sentence(text: str) -> bool:
     return bool(cuts) and cuts[-1] == len(text)
 
 
+#: A "." the limit came after that may be a number's or an address's going on, not a
+#: sentence's end: "rose by 3." of 3.5, "docs.python." of docs.python.org, "help@example.".
+_UNFINISHED_END = re.compile(r"(?:\d|\S[.@]\S+|://\S*)\.\Z")
+
+
 def trim_to_sentence(text: str) -> str:
     """Cut a reply the model stopped mid-way back to its last whole sentence.
 
@@ -166,9 +171,12 @@ def trim_to_sentence(text: str) -> str:
     """
     text = without_open_markup(before_open_math(without_loops(text or "")))
     stripped = text.strip()
-    if not stripped or ends_sentence(stripped) or _ends_table_row(stripped):
+    unfinished = _UNFINISHED_END.search(stripped) is not None
+    if not stripped or (ends_sentence(stripped) and not unfinished) or _ends_table_row(stripped):
         return stripped
     sentences = sentence_cuts(text)
+    if unfinished and sentences and sentences[-1] >= len(text.rstrip()):
+        sentences.pop()
     if sentences and sentences[-1] >= _KEEP_WHEN_TRIMMING * len(stripped):
         return _without_lone_header(text[: sentences[-1]].strip())
     words = word_cuts(text)
