@@ -1391,6 +1391,25 @@ def test_an_answer_of_nothing_but_emoji_is_sent_as_they_are(app, openai_server):
     assert len(openai_server.requests) == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "model 'llama3' not found, try pulling it first"},
+        {"object": "error", "message": "model 'llama3' not found, try pulling it first"},
+    ],
+    ids=["error-as-words", "fastchat"],
+)
+def test_a_200_carrying_an_error_in_other_servers_shapes_is_logged_with_their_words(
+    app, openai_server, body
+):
+    """Ollama's and LocalAI's error is its words alone, FastChat's an object "error" with a
+    message: staff read "a chat completion without choices" instead of what was wrong."""
+    openai_server.then(200, body)
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(make_task().id)
+    assert "model 'llama3' not found, try pulling it first" in str(caught.value.cause)
+
+
 def test_a_200_carrying_an_error_is_retried_and_logged_with_the_servers_words(app, openai_server):
     """OpenRouter answers 200 with an error body when the model fails after the request was
     accepted: staff read the server's reason, not that a completion had no choices."""
