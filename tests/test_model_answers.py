@@ -66,6 +66,49 @@ def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
     assert errors() == []
 
 
+INSTRUCTIONS = (
+    "You answer questions sent by text message (SMS). Reply in plain text only: no Markdown, "
+    "no bullet symbols, no code fences, no tables, no links unless asked, and no emoji or "
+    "decorative symbols (write words instead)."
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "What is the capital of France?\n\nThe capital of France is Paris.",
+        "what is the capital of france? The capital of France is Paris.",
+        INSTRUCTIONS + "\n\nThe capital of France is Paris.",
+    ],
+    ids=["question-on-its-line", "question-then-answer", "instructions"],
+)
+def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answer(
+    app, openai_server, answer
+):
+    """Small models (and servers whose template lost the turns) open by saying back what they
+    were given: the texter paid a segment for their own question, or got our instructions."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["The capital of France is Paris."]
+
+
+def test_a_model_that_only_repeats_its_instructions_is_asked_again(app, openai_server):
+    openai_server.then(200, chat_completion(INSTRUCTIONS))
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert outbox() == []
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
+def test_a_greeting_answered_with_the_same_greeting_is_sent_whole(app, openai_server):
+    openai_server.then(200, chat_completion("Hello! How can I help you today?"))
+    assert pipeline.answer(make_task(sms_content="Hello!").id) == "answered"
+    assert [m.body for m in outbox()] == ["Hello! How can I help you today?"]
+
+
 THINKING = "Okay, the texter wants the capital of France. That is Paris. Keep it short."
 
 

@@ -27,6 +27,7 @@ from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import Completion, LLMError, get_llm_backend
 from . import classify, history, prompts, tools
+from .echo import without_echo
 from .tools import REQUEST_HUMAN, TOOLS
 
 __all__ = ["REQUEST_HUMAN", "TOOLS", "ask_model", "reply_kind"]
@@ -69,7 +70,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         raise
     finally:  # a failed task counts in its category too
         task.category, task.complexity_score = category, round(found.complexity, 3)
-    text, declined = _answer_text(completion, user, question)
+    text, declined = _answer_text(completion, user, question, prompt)
     task.ai_response = text
     task.tokens_used = completion.tokens_used
     task.metadata_ = {
@@ -149,7 +150,9 @@ def _paid_for(task: Task, backend, messages: list[dict], max_tokens: int) -> Com
     return completion
 
 
-def _answer_text(completion: Completion, user: User, question: str) -> tuple[str, str | None]:
+def _answer_text(
+    completion: Completion, user: User, question: str, prompt: str
+) -> tuple[str, str | None]:
     """(what the texter is sent, why the model declined or None): the model's answer, or
     the acknowledgement when it asked for a person (staff are asked in the same
     transaction), or, when it declined, its refusal or else the `declined` notice (the
@@ -165,7 +168,7 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
         if to_sms_text(refusal, question):
             return refusal, declined
         return notices.compose(DECLINED, user, question), declined
-    text = _whole(completion.text, completion)
+    text = _whole(without_echo(completion.text, question, prompt), completion)
     if not to_sms_text(text, question):
         raise _no_answer(completion)
     return text, None
