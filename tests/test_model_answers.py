@@ -66,6 +66,49 @@ def test_an_answer_with_characters_no_one_can_read_is_stored_and_sent_clean(
     assert errors() == []
 
 
+INSTRUCTIONS = (
+    "You answer questions sent by text message (SMS). Reply in plain text only: no Markdown, "
+    "no bullet symbols, no code fences, no tables, no links unless asked, and no emoji or "
+    "decorative symbols (write words instead)."
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "What is the capital of France?\n\nThe capital of France is Paris.",
+        "what is the capital of france? The capital of France is Paris.",
+        INSTRUCTIONS + "\n\nThe capital of France is Paris.",
+    ],
+    ids=["question-on-its-line", "question-then-answer", "instructions"],
+)
+def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answer(
+    app, openai_server, answer
+):
+    """Small models (and servers whose template lost the turns) open by saying back what they
+    were given: the texter paid a segment for their own question, or got our instructions."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["The capital of France is Paris."]
+
+
+def test_a_model_that_only_repeats_its_instructions_is_asked_again(app, openai_server):
+    openai_server.then(200, chat_completion(INSTRUCTIONS))
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert outbox() == []
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+
+
+def test_a_greeting_answered_with_the_same_greeting_is_sent_whole(app, openai_server):
+    openai_server.then(200, chat_completion("Hello! How can I help you today?"))
+    assert pipeline.answer(make_task(sms_content="Hello!").id) == "answered"
+    assert [m.body for m in outbox()] == ["Hello! How can I help you today?"]
+
+
 THINKING = "Okay, the texter wants the capital of France. That is Paris. Keep it short."
 
 
@@ -452,6 +495,32 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
     task = make_task(sms_content="Solve it step by step")
     assert pipeline.answer(task.id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+@pytest.mark.parametrize(
+    "cut_off,sent",
+    [
+        ("Paris grew fast. Its population rose by 3.", "Paris grew fast."),
+        ("The docs are online. See https://docs.python.", "The docs are online."),
+        ("Write to us. Our address is help@example.", "Write to us. Our address is..."),
+        ("The answer is 3.", "The answer is..."),
+    ],
+    ids=["number", "link", "email", "alone"],
+)
+def test_an_answer_stopped_at_the_dot_of_a_number_or_address_ends_before_it(
+    app, openai_server, cut_off, sent
+):
+    """The token limit came after the "." of 3.5 or of docs.python.org: read as a sentence's
+    end, the texter got "rose by 3." (a wrong figure) or a link to nowhere."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+def test_an_answer_that_ended_on_a_number_by_itself_is_sent_whole(app, openai_server):
+    openai_server.then(200, chat_completion("Paris grew fast. Its population rose by 3."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris grew fast. Its population rose by 3."]
 
 
 @pytest.mark.parametrize(
@@ -1275,6 +1344,46 @@ def test_json_that_ends_an_answer_is_the_answers_own_unless_it_is_a_call(app, op
     assert reply.kind == "reply" and '"tier": "pro"' in reply.body
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        '{"answer": "Paris is the capital of France."}',
+        '{\n  "response": "Paris is the capital of France.",\n  "confidence": 0.95\n}',
+        '```json\n{"reply": "Paris is the capital of France."}\n```',
+    ],
+    ids=["answer", "response-and-more", "fenced"],
+)
+def test_an_answer_written_as_a_json_object_reaches_the_texter_as_its_words(
+    app, openai_server, answer
+):
+    """A model in JSON mode (a server's default, or one tuned to answer so) wraps its words
+    in an object; the texter got the braces, quotes and key."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital of France."]
+    assert fresh(task).ai_response == answer  # what the model said is kept as it said it
+
+
+@pytest.mark.parametrize(
+    "question,answer",
+    [
+        ("Give me a JSON example", '{"answer": "Paris"}'),
+        ("What is the capital of France?", '{"answer": "Paris", "reply": "Lyon"}'),
+        ("What is the capital of France?", '{"answer": "Paris",}'),
+        ("What is the capital of France?", '{"answer": ' + '{"a": ' * 5000 + "1" + "}" * 5001),
+    ],
+    ids=["asked-for-json", "two-answers", "broken", "deeply-nested"],
+)
+def test_a_json_object_asked_for_or_not_one_answer_is_sent_as_written(
+    app, openai_server, question, answer
+):
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content=question).id) == "answered"
+    [reply] = outbox()
+    assert reply.kind == "reply" and reply.body.startswith('{"answer"') and errors() == []
+
+
 def test_deeply_nested_json_ending_an_answer_is_read_as_its_words(app, openai_server):
     """Reading the end of an answer as a JSON call must not overflow Python's stack."""
     nested = "[" * 999 + "]" * 999
@@ -1325,6 +1434,25 @@ def test_an_answer_of_nothing_but_emoji_is_sent_as_they_are(app, openai_server):
     assert len(openai_server.requests) == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "model 'llama3' not found, try pulling it first"},
+        {"object": "error", "message": "model 'llama3' not found, try pulling it first"},
+    ],
+    ids=["error-as-words", "fastchat"],
+)
+def test_a_200_carrying_an_error_in_other_servers_shapes_is_logged_with_their_words(
+    app, openai_server, body
+):
+    """Ollama's and LocalAI's error is its words alone, FastChat's an object "error" with a
+    message: staff read "a chat completion without choices" instead of what was wrong."""
+    openai_server.then(200, body)
+    with pytest.raises(pipeline.TryAgain) as caught:
+        pipeline.answer(make_task().id)
+    assert "model 'llama3' not found, try pulling it first" in str(caught.value.cause)
+
+
 def test_a_200_carrying_an_error_is_retried_and_logged_with_the_servers_words(app, openai_server):
     """OpenRouter answers 200 with an error body when the model fails after the request was
     accepted: staff read the server's reason, not that a completion had no choices."""
@@ -1335,6 +1463,31 @@ def test_a_200_carrying_an_error_is_retried_and_logged_with_the_servers_words(ap
     assert caught.value.cause.error_type == "openai_error"
     assert "Upstream model overloaded" in str(caught.value.cause)
     assert pipeline.answer(task.id) == "answered"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**chat_completion(""), "choices": []},
+        {"error": {"code": 502, "message": "Upstream model overloaded"}},
+    ],
+    ids=["no-choices", "error"],
+)
+def test_a_200_without_an_answer_whose_tokens_were_billed_is_recorded_and_retried(
+    app, openai_server, body
+):
+    """A provider that failed after the model ran (OpenRouter, a gateway) reports the tokens
+    it billed beside no answer; the spend was recorded as nothing."""
+    billed = {"prompt_tokens": 900, "completion_tokens": 500, "total_tokens": 1400}
+    openai_server.then(200, {**body, "usage": billed})
+    task = make_task()
+    with pytest.raises(pipeline.TryAgain):
+        pipeline.answer(task.id)
+    assert fresh(task).status == "queued" and outbox() == []
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.prompt_tokens, call.completion_tokens) == (900, 500) and call.cost_usd > 0
+    assert pipeline.answer(task.id) == "answered"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ModelCall)) == 2
 
 
 def test_an_answer_of_invisible_joiners_alone_is_no_answer(app, openai_server):

@@ -235,6 +235,14 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"Escape them as \( and \).", "Escape them as ( and )."),
         (r"The regex \(\d+\) finds digits.", r"The regex (\d+) finds digits."),
         (r"Type `\frac{a}{b}` for a fraction.", r"Type \frac{a}{b} for a fraction."),
+        # A display environment written without delimiters, as LaTeX and MathJax take it.
+        (
+            "Solve:\n\\begin{align*} x &= \\frac{6}{2} \\\\ &= 3 \\end{align*}\nDone.",
+            "Solve:\nx = 6/2; = 3\nDone.",
+        ),
+        (r"\begin{equation} E = mc^2 \end{equation}", "E = mc^2"),
+        (r"\begin{alignat}{2} x &= 1 \end{alignat}", "x = 1"),
+        ("Write `\\begin{align}` to align.", "Write \\begin{align} to align."),
     ],
 )
 def test_latex_math_is_written_as_a_phone_shows_it(answer, expected):
@@ -287,6 +295,10 @@ def test_a_part_that_starts_inside_code_keeps_its_indentation():
             "Run:\n\ncd app\nmake && ls",
         ),
         ("Wrap it in a <div> first.", "Wrap it in a <div> first."),  # a tag named, not opened
+        (
+            "<details>\n<summary>Show the answer</summary>\n\nParis.\n</details>",
+            "Show the answer\n\nParis.",
+        ),
     ],
 )
 @pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
@@ -307,6 +319,12 @@ def test_a_long_answer_of_stray_math_delimiters_shapes_in_linear_time():
     began = time.monotonic()
     nested = "\\(" + "{" * 5000 + "x" + "}" * 5000 + "\\)"
     assert to_sms_text("\\( a " * 20000 + nested).startswith("( a")
+    assert time.monotonic() - began < 3
+
+
+def test_many_unclosed_display_environments_shape_in_linear_time():
+    began = time.monotonic()
+    assert to_sms_text("\\begin{align} x " * 5000).startswith("\\begin{align} x")
     assert time.monotonic() - began < 3
 
 

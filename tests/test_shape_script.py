@@ -1,6 +1,8 @@
 """Encoding follows the language: emoji become words or go, symbols are spelled in GSM-7, and
 a reply is UCS-2 only when the script of its language needs it."""
 
+import unicodedata
+
 import pytest
 
 from sms_agent.outbound.gsm import GSM_7, UCS_2, encoding_of, segment_count
@@ -254,3 +256,22 @@ def test_the_questions_script_decides_the_encoding_asked_for():
     assert expected_encoding("\u4ec0\u4e48\u662fDNS\uff1f") == UCS_2
     assert expected_encoding("\u0427\u0442\u043e \u0442\u0430\u043a\u043e\u0435 DNS?") == UCS_2
     assert language_of("What does \u4f60\u597d mean?") == "Latin"
+
+
+@pytest.mark.parametrize("segments", [1, 2, 3])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35\u0e04\u0e23\u0e31\u0e1a" * 60,
+        "\u0928\u092e\u0938\u094d\u0924\u0947" * 100,
+    ],
+    ids=["thai", "hindi-one-long-word"],
+)
+def test_a_cut_comes_between_letters_never_before_a_vowel_mark(answer, segments):
+    """Regression: Thai is written without spaces, so a cut may come after any letter; it came
+    after a consonant whose vowel mark follows, so MORE began with the mark alone and the
+    message before showed the consonant without it (a word too long for the budget too)."""
+    shaped = shape(answer, segments, question=answer[:6], more=True)
+    assert shaped.rest and shaped.sent + shaped.rest == answer
+    assert not unicodedata.category(shaped.rest[0]).startswith("M")
+    assert not unicodedata.combining(shaped.sent[-1])  # nor after a virama (a conjunct)

@@ -313,6 +313,22 @@ def test_a_long_answer_is_one_message_and_the_rest_comes_with_more(
     assert more.channel == "whatsapp" and more.body.startswith("Sentence number")
 
 
+def test_an_answer_thick_with_emoji_comes_a_full_message_at_a_time(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: where most of the first 1,600 characters were emoji (each two units of
+    Twilio's limit), the cut fell before them all: the texter got "... (Reply MORE)", and
+    each MORE the same, the answer never coming."""
+    words = ["\U0001f1eb\U0001f1f7" * 5] * 300  # groups of five flags of France
+    openai_server.then(200, chat_completion(" ".join(words)))
+    text_in(client, "Send me lots of flags")
+    text_in(client, "MORE")
+    bodies = [m.body for m in outbox()]
+    assert all(1500 <= message_length(body) <= 1600 for body in bodies)
+    read = " ".join(body.removesuffix("... (Reply MORE)") for body in bodies).split(" ")
+    assert read == words[: len(read)]
+
+
 def test_more_by_sms_after_a_whatsapp_answer_is_shaped_for_sms(
     app, client, texter, openai_server, twilio_server
 ):
@@ -613,6 +629,20 @@ def test_a_whatsapp_answer_fits_the_body_twilio_takes_emoji_counted_twice():
     shown, sent, rest = cut_for_whatsapp(text.strip(), " (Reply MORE)")
     assert message_length(shown) <= 1600 and shown.endswith(". (Reply MORE)")
     assert (sent + " " + rest).split() == text.split()
+
+
+@pytest.mark.parametrize(
+    "emoji",
+    ["\U0001f1eb\U0001f1f7", "\U0001f468\u200d\U0001f469\u200d\U0001f467", "\U0001f44d\U0001f3fd"],
+    ids=["flag", "family", "skin-tone"],
+)
+def test_a_run_of_emoji_longer_than_a_message_is_cut_between_them(emoji):
+    """Regression: cut inside an emoji written with several characters, a flag's other half
+    began the next message as another country's ("FR" cut to "RF..."), a family lost members."""
+    for text in (emoji * 1000, "A" + emoji * 1000, "AB" + emoji * 1000):
+        shown, sent, rest = cut_for_whatsapp(text, " (Reply MORE)")
+        assert message_length(shown) <= 1600 and len(sent) > 500
+        assert sent.replace(emoji, "") in ("", "A", "AB") and rest.replace(emoji, "") == ""
 
 
 def test_whatsapp_cuts_at_a_sentence_within_one_message():

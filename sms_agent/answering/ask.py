@@ -27,6 +27,7 @@ from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import Completion, LLMError, get_llm_backend
 from . import classify, history, prompts, tools
+from .echo import without_echo
 from .tools import REQUEST_HUMAN, TOOLS
 
 __all__ = ["REQUEST_HUMAN", "TOOLS", "ask_model", "reply_kind"]
@@ -69,7 +70,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         raise
     finally:  # a failed task counts in its category too
         task.category, task.complexity_score = category, round(found.complexity, 3)
-    text, declined = _answer_text(completion, user, question)
+    text, declined = _answer_text(completion, user, question, prompt)
     task.ai_response = text
     task.tokens_used = completion.tokens_used
     task.metadata_ = {
@@ -129,17 +130,29 @@ def _complete(task: Task, backend, messages: list[dict], max_tokens: int) -> Com
     """The model's answer, asked once more when it called only tools it was not offered
     (tools.py). Each call is paid for whatever its answer turns out to be, so each is
     recorded before it is judged."""
-    completion = backend.complete(messages, max_tokens, tools=TOOLS)
-    costs.record_model_call(task, completion)
+    completion = _paid_for(task, backend, messages, max_tokens)
     if not tools.calls_unknown_tool(completion):
         return completion
     followed = messages + tools.unknown_tool_replies(completion)
-    answer = backend.complete(followed, max_tokens, tools=TOOLS)
-    costs.record_model_call(task, answer)
+    answer = _paid_for(task, backend, followed, max_tokens)
     return dataclasses.replace(answer, tokens_used=completion.tokens_used + answer.tokens_used)
 
 
-def _answer_text(completion: Completion, user: User, question: str) -> tuple[str, str | None]:
+def _paid_for(task: Task, backend, messages: list[dict], max_tokens: int) -> Completion:
+    """One call, recorded; so is a 200 without an answer whose tokens were billed."""
+    try:
+        completion = backend.complete(messages, max_tokens, tools=TOOLS)
+    except LLMError as exc:
+        if exc.billed is not None:
+            costs.record_model_call(task, exc.billed)
+        raise
+    costs.record_model_call(task, completion)
+    return completion
+
+
+def _answer_text(
+    completion: Completion, user: User, question: str, prompt: str
+) -> tuple[str, str | None]:
     """(what the texter is sent, why the model declined or None): the model's answer, or
     the acknowledgement when it asked for a person (staff are asked in the same
     transaction), or, when it declined, its refusal or else the `declined` notice (the
@@ -155,7 +168,7 @@ def _answer_text(completion: Completion, user: User, question: str) -> tuple[str
         if to_sms_text(refusal, question):
             return refusal, declined
         return notices.compose(DECLINED, user, question), declined
-    text = _whole(completion.text, completion)
+    text = _whole(without_echo(completion.text, question, prompt), completion)
     if not to_sms_text(text, question):
         raise _no_answer(completion)
     return text, None

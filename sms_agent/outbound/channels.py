@@ -28,7 +28,7 @@ from ..models import Channel, User, utcnow
 from . import cuts
 from .closing_marks import ClosedMarks
 from .footnotes import footnotes_to_text
-from .gsm import message_length
+from .gsm import message_length, within_units
 from .html_tags import about_markup, html_tags_to_text
 from .latex import latex_to_text
 from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
@@ -283,14 +283,13 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
         return text, text, ""
     reserve = len(_CLOSE) if FENCE in text else 0  # room to close a block cut through
     budget = WHATSAPP_MAX_CHARS - message_length(marker) - 3 - reserve
-    room = budget
-    while message_length(text[:room]) > budget:  # an emoji counts twice
-        room -= message_length(text[:room]) - budget
+    room = within_units(text, budget)  # an emoji counts twice
     window = text[: room + 1]
     sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= room]
     words = [cut for cut in cuts.word_cuts(window) if cut <= room]
     at_sentence = bool(sentences) and sentences[-1] >= 0.9 * (words[-1] if words else room)
-    cut = sentences[-1] if at_sentence else words[-1] if words else room
+    anywhere = cuts.last_character_cut(text, room)
+    cut = sentences[-1] if at_sentence else words[-1] if words else anywhere
     opened = _open_fence(text[:cut])
     if opened is not None:
         return _cut_in_code(text, cut, opened, marker)

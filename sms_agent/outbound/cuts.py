@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .gsm import ELLIPSIS
 from .latex import before_open_math
@@ -77,11 +78,54 @@ def sentence_cuts(text: str) -> list[int]:
 
 
 def word_cuts(text: str) -> list[int]:
-    """Positions before a run of spaces, or after a CJK or Thai character (no spaces there)."""
+    """Positions before a run of spaces, or after a CJK or Thai letter (no spaces there) with
+    its vowel marks."""
     start = len(text) - len(text.lstrip())
     cuts = {match.start() for match in re.finditer(r"\s+", text)}
-    cuts |= {match.end() for match in _NO_SPACES.finditer(text)}
+    cuts |= {
+        end
+        for end in (match.end() for match in _NO_SPACES.finditer(text))
+        if not _joined(text[end - 1], text[end : end + 1])
+    }
     return sorted(cut for cut in cuts if cut > start)
+
+
+#: What belongs to the character before it though it is no mark: joiners, variation
+#: selectors, skin tones, tags (a subdivision's flag), a Hangul syllable's vowel and final.
+_CONTINUES = re.compile(
+    "[\u200c\u200d\ufe00-\ufe0f\u1160-\u11ff\ud7b0-\ud7ff"
+    "\U0001f3fb-\U0001f3ff\U000e0020-\U000e007f\U000e0100-\U000e01ef]"
+)
+#: A flag is two of these letters, so a cut between the two of a pair makes other flags.
+_FLAG_LETTER = re.compile("[\U0001f1e6-\U0001f1ff]")
+_VIRAMA = 9  # its combining class: the letters around it are one conjunct
+
+
+def _joined(before: str, after: str) -> bool:
+    """Whether `after` is part of the character `before` begins or continues."""
+    if not after:
+        return False
+    mark = unicodedata.category(after)[0] == "M" or _CONTINUES.match(after)
+    return bool(mark) or before == "\u200d" or unicodedata.combining(before) == _VIRAMA
+
+
+def character_cuts(text: str) -> list[int]:
+    """Positions between characters as a phone shows them: never before a vowel mark, an
+    accent, a joiner or a skin tone, after a joiner or a virama, nor inside a flag."""
+    cuts, letters = [], 0
+    for at in range(1, len(text)):
+        before, after = text[at - 1], text[at]
+        letters = letters + 1 if _FLAG_LETTER.match(before) else 0
+        if not _joined(before, after) and not (letters % 2 and _FLAG_LETTER.match(after)):
+            cuts.append(at)
+    return cuts
+
+
+def last_character_cut(text: str, limit: int) -> int:
+    """The last position at most `limit` between whole characters; `limit` when there is
+    none (one character with more marks than the room: cut anyway)."""
+    fitting = [cut for cut in character_cuts(text[: limit + 1]) if cut <= limit]
+    return fitting[-1] if fitting else limit
 
 
 def without_blank_ends(text: str | None) -> str:
@@ -112,6 +156,11 @@ def ends_sentence(text: str) -> bool:
     return bool(cuts) and cuts[-1] == len(text)
 
 
+#: A "." the limit came after that may be a number's or an address's going on, not a
+#: sentence's end: "rose by 3." of 3.5, "docs.python." of docs.python.org, "help@example.".
+_UNFINISHED_END = re.compile(r"(?:\d|\S[.@]\S+|://\S*)\.\Z")
+
+
 def trim_to_sentence(text: str) -> str:
     """Cut a reply the model stopped mid-way back to its last whole sentence.
 
@@ -122,9 +171,12 @@ def trim_to_sentence(text: str) -> str:
     """
     text = without_open_markup(before_open_math(without_loops(text or "")))
     stripped = text.strip()
-    if not stripped or ends_sentence(stripped) or _ends_table_row(stripped):
+    unfinished = _UNFINISHED_END.search(stripped) is not None
+    if not stripped or (ends_sentence(stripped) and not unfinished) or _ends_table_row(stripped):
         return stripped
     sentences = sentence_cuts(text)
+    if unfinished and sentences and sentences[-1] >= len(text.rstrip()):
+        sentences.pop()
     if sentences and sentences[-1] >= _KEEP_WHEN_TRIMMING * len(stripped):
         return _without_lone_header(text[: sentences[-1]].strip())
     words = word_cuts(text)

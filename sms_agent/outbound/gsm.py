@@ -107,3 +107,14 @@ def segment_count(text: str) -> int:
 def message_length(text: str) -> int:
     """Length as Twilio's 1600 limit counts it, in UTF-16 units (an emoji is 2), to be safe."""
     return sum(utf16_units(char) for char in text)
+
+
+def within_units(text: str, units: int) -> int:
+    """How many of `text`'s first characters fit in `units` UTF-16 units (Twilio's count)."""
+    count, used = 0, 0
+    for char in text:
+        used += utf16_units(char)
+        if used > units:
+            break
+        count += 1
+    return count

@@ -106,12 +106,24 @@ def _chemistry(match: re.Match) -> str:
     return " ".join(_BRACE.sub("", match[1].replace("_", "")).split())
 
 
+#: A display environment written without delimiters, as LaTeX and MathJax take it
+#: (\begin{align*} ... \end{align*}). Its body holds no other such opener, so one never
+#: closed costs a scan to the next, not to the end of the answer.
+_DISPLAY_NAMES = r"(?:equation|align|alignat|flalign|gather|multline|eqnarray|displaymath)\*?"
+_DISPLAY = re.compile(
+    rf"\\begin\s*\{{({_DISPLAY_NAMES})\}}(?:\s*\{{\d+\}})?"  # alignat's column pairs
+    rf"((?:[^\\]|\\(?!begin\s*\{{{_DISPLAY_NAMES}\}}))*?)\\end\s*\{{\1\}}"
+)
+
+
 def latex_to_text(text: str) -> str:
-    """`text` with each math span outside code, and each \\boxed{} answer and \\ce{}
-    chemistry, written in plain characters."""
+    """`text` with each math span and display environment outside code, and each \\boxed{}
+    answer and \\ce{} chemistry, written in plain characters."""
     pieces = _CODE.split(text)
     for index in range(0, len(pieces), 2):  # the odd ones are code
-        piece = _CHEMISTRY.sub(_chemistry, _MATH.sub(_span, pieces[index]))
+        piece = _MATH.sub(_span, pieces[index])
+        piece = _DISPLAY.sub(lambda found: math_text(found[2]), piece)
+        piece = _CHEMISTRY.sub(_chemistry, piece)
         pieces[index] = _BOXED.sub(lambda boxed: math_text(boxed[1]), piece)
     return "".join(pieces)
 

@@ -27,6 +27,7 @@ from .gsm import (
     without_lookalikes,
 )
 from .html_tags import about_markup
+from .json_answer import json_words
 from .language import written_language
 from .latex import latex_to_text
 from .markdown import markdown_to_text
@@ -118,7 +119,10 @@ _ABOUT_MARKDOWN = re.compile(r"\b(?:markdown|md|readme)\b", re.IGNORECASE)
 
 def unwrapped(text: str, question: str) -> str:
     """`text` without the ```markdown fence it is wrapped in whole, unless the texter asked
-    about Markdown (SMS and WhatsApp alike)."""
+    about Markdown, or the words of the JSON object it is (SMS and WhatsApp alike)."""
+    words = json_words(text, question)
+    if words is not None:
+        return words
     wrapped = _WRAPPED_MARKDOWN.match(text)
     if not wrapped or _FENCE.search(wrapped[1]) or _ABOUT_MARKDOWN.search(question or ""):
         return text  # a fence inside: more than one block, with words between them
@@ -191,7 +195,8 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
     elif word:
         cut, finish = word, at_word
     else:
-        cut = _longest_fitting(window, range(1, len(window)), at_word, max_segments) or 1
+        starts = cuts.character_cuts(window)
+        cut = _longest_fitting(window, starts, at_word, max_segments) or 1
         finish = at_word
     head = text[:cut].rstrip()
     return finish(head), head, cuts.rest_after(text, cut)

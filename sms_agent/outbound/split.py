@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import cuts
-from .gsm import message_length, utf16_units
+from .gsm import message_length, within_units
 
 #: Twilio refuses a message body longer than this.
 MAX_MESSAGE_CHARS = 1600
@@ -13,18 +13,13 @@ _KEEP_AT_SENTENCE = 0.6
 
 def _cut_within(text: str, capacity: int) -> int:
     """Where to end a part holding at most `capacity` units: a sentence, a word, or anywhere."""
-    limit, used = 0, 0
-    for char in text:
-        used += utf16_units(char)
-        if used > capacity:
-            break
-        limit += 1
+    limit = within_units(text, capacity)
     window = text[: limit + 1]
     sentences = [cut for cut in cuts.sentence_cuts(window) if cut <= limit]
     if sentences and sentences[-1] >= _KEEP_AT_SENTENCE * limit:
         return sentences[-1]
     words = [cut for cut in cuts.word_cuts(window) if cut <= limit]
-    return words[-1] if words else max(limit, 1)
+    return words[-1] if words else max(cuts.last_character_cut(text, limit), 1)
 
 
 def _chunks(text: str, capacity: int) -> list[str]:

@@ -48,6 +48,9 @@ class LLMError(Exception):
         self.no_vision = no_vision
         #: The seconds the server said to wait before asking again (its Retry-After).
         self.retry_after = retry_after
+        #: The call a 200 without an answer was still billed for (its usage said so), to
+        #: record; None for any other failure.
+        self.billed = None
 
 
 def not_a_completion(what: str) -> LLMError:

@@ -19,9 +19,12 @@ from ..clean_text import readable
 def error_message(holder) -> str | None:
     """The message of the error object a server put in a 200's body or choice, outside the
     spec: OpenRouter's {"code", "message"}, when the model failed after the request was
-    accepted. None without one."""
+    accepted; Ollama's and LocalAI's words alone; FastChat's object "error" with its message.
+    None without one."""
     error = getattr(holder, "error", None)
-    message = error.get("message") if isinstance(error, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    if message is None and getattr(holder, "object", None) == "error":
+        message = getattr(holder, "message", None)
     return message if isinstance(message, str) else None
 
 

@@ -23,7 +23,7 @@ from ..clean_text import readable
 from .citations import without_citations
 from .completion import Completion, ToolCall
 from .events import completion_in_events
-from .llm_errors import excerpt, not_a_completion
+from .llm_errors import LLMError, excerpt, not_a_completion
 from .off_spec import (
     error_message,
     failure,
@@ -35,7 +35,7 @@ from .off_spec import (
 from .reasoning import without_thinking
 from .text_calls import calls_in_text, harmony_calls
 from .turns import answer_turn
-from .usage import chat_tokens, prompt_tokens, text_tokens
+from .usage import MOST_TOKENS, chat_tokens, prompt_tokens, reported, text_tokens
 
 
 def completion_from(response, model: str, messages: list[dict] = ()) -> Completion:
@@ -43,7 +43,11 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
     it; the tokens the server does not report are estimated from those and the answer."""
     if isinstance(response, str):  # not JSON: the SDK hands back the page as text
         response = completion_in_events(response) or response
-    choice = _first_choice(response)
+    try:
+        choice = _first_choice(response)
+    except LLMError as exc:
+        exc.billed = _billed_without_answer(response, model)
+        raise
     message = choice.message
     text, written = _answer_and_calls(message.content, sources_listed(response))
     calls = _tool_calls(message) + written
@@ -67,6 +71,26 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         ).strip(),
         failure=failure(choice),
         reasoning_field=thought_in,
+        prompt_tokens=prompt,
+        completion_tokens=generated,
+    )
+
+
+def _billed_without_answer(response, model: str) -> Completion | None:
+    """The call a 200 without an answer was billed for, when its usage says so (a provider
+    that failed after the model ran, as OpenRouter reports it); None when it says nothing."""
+    usage = getattr(response, "usage", None)
+    if not any(
+        reported(usage, name, MOST_TOKENS) for name in ("prompt_tokens", "completion_tokens")
+    ):
+        return None
+    prompt, generated, total = chat_tokens(usage)
+    named = getattr(response, "model", None)
+    return Completion(
+        text="",
+        model=named if isinstance(named, str) else model,
+        asked=model,
+        tokens_used=total,
         prompt_tokens=prompt,
         completion_tokens=generated,
     )

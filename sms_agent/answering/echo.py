@@ -1,0 +1,32 @@
+"""An answer that opens by saying back what the model was given, without that opening.
+
+Small models, and servers whose chat template lost the turns, start by repeating the
+texter's question or our instructions (a sentence of the system prompt) before answering:
+the texter paid a segment for their own question, or read our instructions. Only whole
+sentences or lines at the answer's start that repeat them word for word go, and only of
+three words or more ("Hello!" answered with "Hello! How can I help?" stays).
+"""
+
+from __future__ import annotations
+
+import re
+
+#: A sentence or a line: to its end mark (before a space), its line's end, or the end.
+_OPENING = re.compile(r"\s*([^\n]+?(?:[.!?:](?=\s)|(?=\n)|\Z))")
+_SENTENCES = re.compile(r"(?<=[.!?:])\s+")
+_MOST_WORDS = 3
+
+
+def _key(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+
+
+def without_echo(text: str, question: str, instructions: str) -> str:
+    """`text` without the sentences or lines it opens with that repeat `question` or one
+    of the sentences of `instructions`."""
+    given = {_key(question)} | {_key(part) for part in _SENTENCES.split(instructions)}
+    given = {key for key in given if len(key.split()) >= _MOST_WORDS}
+    rest = text
+    while (opening := _OPENING.match(rest)) and _key(opening[1]) in given:
+        rest = rest[opening.end() :]
+    return rest.lstrip() if rest is not text else text
