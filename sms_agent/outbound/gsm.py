@@ -80,8 +80,19 @@ def in_gsm_7(char: str) -> bool:
     return _septets(char) is not None
 
 
+#: GSM-7's basic set: one septet each (the codec's own table, read once). Most texts and
+#: answers are written in it alone, and are counted without a look at each character.
+_BASIC = frozenset(
+    char
+    for char in (bytes([code]).decode("gsm03.38", errors="ignore") for code in range(128))
+    if len(char) == 1 and _septets(char) == 1
+)
+
+
 def encoding_of(text: str) -> str:
-    return GSM_7 if all(_septets(char) is not None for char in text or "") else UCS_2
+    if _BASIC.issuperset(text or ""):
+        return GSM_7
+    return GSM_7 if all(_septets(char) is not None for char in text) else UCS_2
 
 
 def _widths(text: str) -> tuple[str, list[int]]:
@@ -93,7 +104,15 @@ def _widths(text: str) -> tuple[str, list[int]]:
 
 def segment_count(text: str) -> int:
     """Segments a carrier bills for `text`; an escape pair or surrogate pair never straddles two."""
-    encoding, widths = _widths(text or "")
+    if _BASIC.issuperset(text or ""):
+        return (
+            1 if len(text or "") <= SINGLE_SEGMENT[GSM_7] else -(-len(text) // PER_SEGMENT[GSM_7])
+        )
+    return _segments_by_width(text)
+
+
+def _segments_by_width(text: str) -> int:
+    encoding, widths = _widths(text)
     if sum(widths) <= SINGLE_SEGMENT[encoding]:
         return 1
     segments, used = 1, 0
