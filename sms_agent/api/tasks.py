@@ -9,9 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, outbound, quota
-from ..answering.ask import DECLINED
-from ..answering.history import QUOTED
-from ..answering.pipeline import SLOTS_KEY
 from ..extensions import db
 from ..models import (
     RefusalReason,
@@ -23,14 +20,17 @@ from ..models import (
     utcnow,
 )
 from ..models.tasks import (
-    CATEGORY_GIVEN,
     answer_conflict,
     lock_task,
     outcome_conflict,
     refusal_conflict,
 )
-from ..models.types import as_json_object
-from ..outbound.sender import OUR_NUMBER
+from ..service_metadata import (
+    KEPT_BY_THE_SERVICE,
+    TEXTER_METADATA,
+    changed_service_keys,
+    with_service_metadata,
+)
 from . import bp
 from .auth import (
     current_principal,
@@ -65,27 +65,6 @@ from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn
 #: and so is the metadata: what the texter was sent (their context), what MORE sends next
 #: (never counted against the quota), the model's figures.
 TEXTER_FIELDS = {"category"}
-#: What a texter's token reads of its tasks' metadata: what they were sent and what MORE
-#: sends next, the text they replied to, whether they chose the category. The rest (which
-#: backend and model answered, the model server's request id, timings, their pictures'
-#: Twilio URLs, which name our account) is the service's record, for staff.
-TEXTER_METADATA = frozenset({"sent", "more", QUOTED, CATEGORY_GIVEN})
-#: The metadata the service reads back: what it sent and what MORE sends next (on which
-#: channel), the number of ours the text came to (replies go out from it), the message it
-#: replied to, its pictures and the question asked of them, how the answer was made. A staff
-#: PATCH of `metadata` keeps them as stored (400 for a change): replaced, `replying_to` as
-#: text made the thread a 500, and another `our_number` sent replies from a number not ours.
-SERVICE_METADATA = TEXTER_METADATA | {
-    "more_channel",
-    OUR_NUMBER,
-    "media",
-    "question",
-    "offline",
-    "llm_seconds",
-    "handoff",
-    DECLINED,
-    SLOTS_KEY,
-}
 TASK_PATH = "/tasks/<uuid:task_id>/"
 TASK_FILTERS = frozenset(TaskFilterQuery._declared_fields)
 
@@ -341,18 +320,11 @@ def update_task(task_id: uuid.UUID):
 
 def _with_service_metadata(task: Task, given: dict) -> dict:
     """The metadata a PATCH gives, with the service's own keys (SERVICE_METADATA) as stored;
-    400 naming those it would change. Given back unchanged, as a client that read the task
-    sends them, they pass."""
-    stored = as_json_object(task.metadata_)
-    changed = {
-        key: ["This key is kept by the service: leave it out, or send it unchanged."]
-        for key in SERVICE_METADATA & given.keys()
-        if given[key] != stored.get(key)
-    }
+    400 naming those it would change."""
+    changed = changed_service_keys(task.metadata_, given)
     if changed:
-        raise field_errors({"metadata": changed})
-    ours = {key: value for key, value in given.items() if key not in SERVICE_METADATA}
-    return {**ours, **{key: value for key, value in stored.items() if key in SERVICE_METADATA}}
+        raise field_errors({"metadata": {key: [KEPT_BY_THE_SERVICE] for key in changed}})
+    return with_service_metadata(task.metadata_, given)
 
 
 def _refuse_conflicts(task: Task, data: dict) -> None:
