@@ -20,6 +20,11 @@ from ..models.tasks import (
     outcome_conflict,
     refusal_conflict,
 )
+from ..service_metadata import (
+    KEPT_BY_THE_SERVICE,
+    changed_service_keys,
+    with_service_metadata,
+)
 from .base import (
     AdminModelView,
     KeptCount,
@@ -154,8 +159,9 @@ class TaskView(KeptCount, AdminModelView):
 
     def on_model_change(self, form, model, is_created) -> None:
         """Refuse a task both successful and not completed, and a task moved into or out of
-        refused, as the API does, and a completed task without an answer; a new status dates
-        the outcome (Task.date_the_outcome)."""
+        refused, as the API does, and a completed task without an answer, and keep the metadata
+        the service reads back as it stored it (service_metadata.py); a new status dates the
+        outcome (Task.date_the_outcome)."""
         super().on_model_change(form, model, is_created)
         if conflict := refusal_conflict(form.status.object_data, model.status):
             raise ValidationError(conflict)
@@ -166,6 +172,12 @@ class TaskView(KeptCount, AdminModelView):
             conflict := answer_conflict(model.status, model.ai_response)
         ):
             raise ValidationError(conflict)
+        stored = form.metadata_.object_data
+        if changed := changed_service_keys(stored, model.metadata_ or {}):
+            raise ValidationError(f"Metadata {', '.join(changed)}: {KEPT_BY_THE_SERVICE}")
+        kept = with_service_metadata(stored, model.metadata_ or {})
+        if kept != model.metadata_:
+            model.metadata_ = kept
         if form.status.object_data != model.status:
             model.date_the_outcome()
 

@@ -417,3 +417,20 @@ def test_a_picture_sent_without_text_can_be_saved_with_its_text_still_empty(admi
     assert "Write some text" in saved_as(
         admin_client, texted, status="failed", sms_content=""
     ).get_data(as_text=True)
+
+
+def test_staff_cannot_change_the_metadata_the_service_reads_back(admin_client):
+    """Regression: the edit form saved any metadata, so a `replying_to` typed as text broke
+    the texter's thread, and another `our_number` sent replies from a number not ours, as
+    the API's PATCH did before it kept them (service_metadata.py). Left out, they stay."""
+    quoted = {"text": "Earlier answer", "sid": "SM" + "a" * 32}
+    task = make_task(sms_content="hi", metadata_={"replying_to": quoted, "note": "old"})
+
+    response = saved_as(admin_client, task, metadata_='{"replying_to": "Earlier answer"}')
+    assert "kept by the service" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(type(task), task.id).metadata_["replying_to"] == quoted
+
+    assert saved_as(admin_client, task, metadata_='{"note": "new"}').status_code == 302
+    db.session.expire_all()
+    assert db.session.get(type(task), task.id).metadata_ == {"replying_to": quoted, "note": "new"}
