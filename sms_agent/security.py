@@ -182,7 +182,9 @@ def init_app(app: Flask) -> None:
     app.request_class = SiteRequest
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
     # The API's handler answers its own paths in JSON (api/errors.py wraps this one).
-    app.register_error_handler(SecurityError, refusing_other_hosts(app))
+    untrusted_host, log_a_refused_host = refusing_other_hosts(app)
+    app.register_error_handler(SecurityError, untrusted_host)
+    app.after_request(log_a_refused_host)
     app.session_interface = SiteSessions(
         sessionless=tuple(f"{app.blueprints[name].url_prefix}/" for name in SESSIONLESS_BLUEPRINTS)
     )
@@ -269,22 +271,30 @@ class HeadersPolicy(Talisman):
 
 
 def refusing_other_hosts(app: Flask):
-    """The 400 for a host the app does not answer for, as a line of text. A proxy that
-    passes on its upstream's name (nginx without `proxy_set_header Host $host`) has every
-    request refused so: the log names the host that came, once a minute (anyone can send
-    one)."""
+    """The 400 for a host the app does not answer for, as a line of text (the API's handler
+    answers its own paths in JSON), and the after_request hook that logs it whichever
+    answered: a proxy that passes on its upstream's name (nginx without `proxy_set_header
+    Host $host`) has every request refused so. The log names the host that came, once a
+    minute (anyone can send one)."""
     said = Occasional(log)
 
     def untrusted_host(error: SecurityError) -> Response:
-        said.warning(
-            "refused a request: %s The app answers for %s (ALLOWED_HOSTS, PUBLIC_BASE_URL);"
-            " a proxy must pass the public Host on, or X-Forwarded-Host with TRUSTED_PROXIES",
-            error.description,
-            ", ".join(app.config["TRUSTED_HOSTS"] or ()),
-        )
         return Response(f"{error.description}\n", status=400, mimetype="text/plain")
 
-    return untrusted_host
+    def log_a_refused_host(response: Response) -> Response:
+        # Flask checks the host as it routes; the refusal stays the routing exception.
+        error = request.routing_exception
+        if isinstance(error, SecurityError):
+            said.warning(
+                "refused a request: %s The app answers for %s (ALLOWED_HOSTS,"
+                " PUBLIC_BASE_URL); a proxy must pass the public Host on, or"
+                " X-Forwarded-Host with TRUSTED_PROXIES",
+                error.description,
+                ", ".join(app.config["TRUSTED_HOSTS"] or ()),
+            )
+        return response
+
+    return untrusted_host, log_a_refused_host
 
 
 def warn_of_any_host(app: Flask) -> None:

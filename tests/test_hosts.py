@@ -313,3 +313,20 @@ def test_a_refused_host_is_named_in_the_log_once_a_minute(build, caplog):
     assert len(refused) == 1
     assert "sms.example.com" in refused[0].getMessage()
     assert "ALLOWED_HOSTS" in refused[0].getMessage()
+
+
+def test_a_refused_host_under_the_api_is_named_in_the_log_too(build, caplog):
+    """The API answers a refused host in its JSON, and the log says so as it does for the
+    admin's pages: once a minute."""
+    production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
+    client = production.test_client()
+
+    with caplog.at_level(logging.WARNING, logger="sms_agent.security"):
+        for path in ("/api/tasks/", "/api/openapi.json", "/api/tasks/"):
+            response = client.get(path, base_url="https://evil.example")
+            assert response.status_code == 400
+            assert "evil.example" in response.json["error"]
+
+    refused = [record for record in caplog.records if "evil.example" in record.getMessage()]
+    assert len(refused) == 1
+    assert "sms.example.com" in refused[0].getMessage()
