@@ -7,6 +7,7 @@ Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import math
@@ -327,37 +328,68 @@ def env_media_hosts(name: str, default: str) -> str:
 
 #: A host name or IPv4 address as ALLOWED_HOSTS takes it: a leading dot allows subdomains too.
 _ALLOWED_HOST = re.compile(r"\.?[a-z0-9_]([a-z0-9_.-]*[a-z0-9])?")
+#: A host as a Host header or ALLOWED_HOSTS writes it: a name, an IPv4 address or an IPv6
+#: one (in brackets, or bare without a port), and maybe a port.
+_HOST_AND_PORT = re.compile(r"(?:\[([^\]]*)\]|([^:\[\]]*)|([0-9a-fA-F:.]*))(?::([0-9]{1,5}))?")
 #: The names a development server is reached by: `make run`'s http://127.0.0.1:5000.
-LOCAL_HOSTS = ("localhost", "127.0.0.1")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+@functools.lru_cache(maxsize=256)
+def host_and_port(text: str) -> tuple[str, int | None] | None:
+    """A host, lower case, an IPv6 address in its short form in brackets ("[2001:db8::1]",
+    as a Host header writes it), and its port (None if none); None for anything else."""
+    match = _HOST_AND_PORT.fullmatch(text.strip().lower())
+    if match is None:
+        return None
+    bracketed, name, bare, port = match.groups()
+    if bare is not None and port is not None:
+        bare, port = f"{bare}:{port}", None  # 2001:db8::1:8000 is one address
+    if port is not None and not 1 <= int(port) <= 65535:
+        return None
+    if name is not None:
+        return (name, port and int(port)) if _ALLOWED_HOST.fullmatch(name) else None
+    try:
+        address = ipaddress.IPv6Address(bracketed if bracketed is not None else bare)
+    except ValueError:
+        return None
+    return f"[{address.compressed}]", port and int(port)
 
 
 def env_hosts(name: str) -> tuple[str, ...] | None:
-    """ALLOWED_HOSTS: host names, comma-separated, any case, each without scheme, port or
-    path (".example.com" takes its subdomains too); unset means none. A URL or a host:port
-    pasted here would match no request, and every page would be a 400."""
+    """ALLOWED_HOSTS: host names or IP addresses, comma-separated, any case, each without
+    scheme or path (".example.com" takes its subdomains too; an IPv6 address with or without
+    its brackets; with a port, only that port); unset means none. A URL pasted here would
+    match no request, and every page would be a 400."""
     raw = env_str(name)
     if raw is None:
         return None
-    hosts = tuple(filter(None, (part.strip().lower() for part in raw.split(","))))
-    for host in hosts:
-        if not _ALLOWED_HOST.fullmatch(host):
+    hosts = []
+    for entry in filter(None, (part.strip() for part in raw.split(","))):
+        parsed = host_and_port(entry)
+        if parsed is None:
             raise SettingError(
-                f"{name}: {host!r} is not a host name such as sms.example.com or"
-                " .example.com (no scheme, port or path)"
+                f"{name}: {entry!r} is not a host such as sms.example.com, .example.com,"
+                " 2001:db8::1 or [2001:db8::1]:8000 (no scheme or path)"
             )
-    return hosts or None
+        host, port = parsed
+        hosts.append(host if port is None else f"{host}:{port}")
+    return tuple(hosts) or None
 
 
 def trusted_hosts(settings) -> list[str] | None:
     """Flask's TRUSTED_HOSTS: ALLOWED_HOSTS and PUBLIC_BASE_URL's host, and outside
     production this machine's names too; None (any host) when that leaves none, which
-    production warns of, and in testing unless a test sets ALLOWED_HOSTS."""
+    production warns of, and in testing unless a test sets ALLOWED_HOSTS. Matched by
+    security.SiteRequest, which reads IPv6 addresses and ports (Flask's own check cannot)."""
     env = settings.get("APP_ENV")
     if env == "testing" and not settings.get("ALLOWED_HOSTS"):
         return None
     hosts = list(settings.get("ALLOWED_HOSTS") or ())
     if settings.get("PUBLIC_BASE_URL"):
-        hosts.append(urlsplit(settings["PUBLIC_BASE_URL"]).hostname)
+        public = host_and_port(urlsplit(settings["PUBLIC_BASE_URL"]).netloc.rpartition("@")[2])
+        if public is not None:
+            hosts.append(public[0])
     if env != "production":
         hosts += LOCAL_HOSTS
     return hosts or None

@@ -36,8 +36,9 @@ from flask_talisman import DENY, Talisman
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import SecurityError
+from werkzeug.sansio.utils import host_is_trusted as host_is_valid
 
-from config import is_loopback_host, public_development_secrets, trusted_hosts
+from config import host_and_port, is_loopback_host, public_development_secrets, trusted_hosts
 
 from .ops.logs import Occasional
 
@@ -104,13 +105,47 @@ class SiteRequest(Request):
     _trusted_hosts: list[str] | None = None
 
     @property
-    def trusted_hosts(self) -> list[str] | None:
-        """Flask's TRUSTED_HOSTS, for every path but the probes'."""
-        return None if self.path in PROBE_PATHS else self._trusted_hosts
+    def trusted_hosts(self) -> None:
+        """Flask's TRUSTED_HOSTS, matched here for every path but the probes': werkzeug's
+        own match takes no IPv6 address ([::1]), ignores the port and minds the case. A
+        Host not allowed raises werkzeug's SecurityError, as its own match would; for any
+        other werkzeug is given None, and checks only the Host's characters."""
+        hosts = self._trusted_hosts
+        if hosts and self.path not in PROBE_PATHS and not host_is_allowed(self._host_asked, hosts):
+            raise SecurityError(f"Host {self.headers.get('Host', '')!r} is not trusted.")
+        return None
 
     @trusted_hosts.setter
     def trusted_hosts(self, value: list[str] | None) -> None:
         self._trusted_hosts = value
+
+    @property
+    def _host_asked(self) -> tuple[str, int] | None:
+        """The Host the request names (X-Forwarded-Host's, through ProxyFix) and its port,
+        the scheme's own when it names none; None for one werkzeug cannot read (web_1),
+        which it would take for no host at all, and build "https:///..." from."""
+        raw = self.headers.get("Host") or ""
+        asked = host_and_port(raw) if host_is_valid(raw) else None
+        if asked is None:
+            return None
+        host, port = asked
+        return host, port or (443 if self.scheme == "https" else 80)
+
+
+def host_is_allowed(asked: tuple[str, int] | None, hosts: list[str]) -> bool:
+    """Whether a host and port is one of `hosts` (config.env_hosts's forms): the same name
+    or address, a subdomain of a ".example.com", on any port unless the entry names one."""
+    if asked is None:
+        return False
+    name, port = asked
+    for entry in hosts:
+        allowed, allowed_port = host_and_port(entry) or ("", None)
+        if allowed_port not in (None, port):
+            continue
+        subdomains = allowed.startswith(".")
+        if name == allowed or subdomains and (name == allowed[1:] or name.endswith(allowed)):
+            return True
+    return False
 
 
 class SiteSessions(SecureCookieSessionInterface):
@@ -147,7 +182,9 @@ def init_app(app: Flask) -> None:
     app.request_class = SiteRequest
     app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
     # The API's handler answers its own paths in JSON (api/errors.py wraps this one).
-    app.register_error_handler(SecurityError, refusing_other_hosts(app))
+    untrusted_host, log_a_refused_host = refusing_other_hosts(app)
+    app.register_error_handler(SecurityError, untrusted_host)
+    app.after_request(log_a_refused_host)
     app.session_interface = SiteSessions(
         sessionless=tuple(f"{app.blueprints[name].url_prefix}/" for name in SESSIONLESS_BLUEPRINTS)
     )
@@ -234,22 +271,30 @@ class HeadersPolicy(Talisman):
 
 
 def refusing_other_hosts(app: Flask):
-    """The 400 for a host the app does not answer for, as a line of text. A proxy that
-    passes on its upstream's name (nginx without `proxy_set_header Host $host`) has every
-    request refused so: the log names the host that came, once a minute (anyone can send
-    one)."""
+    """The 400 for a host the app does not answer for, as a line of text (the API's handler
+    answers its own paths in JSON), and the after_request hook that logs it whichever
+    answered: a proxy that passes on its upstream's name (nginx without `proxy_set_header
+    Host $host`) has every request refused so. The log names the host that came, once a
+    minute (anyone can send one)."""
     said = Occasional(log)
 
     def untrusted_host(error: SecurityError) -> Response:
-        said.warning(
-            "refused a request: %s The app answers for %s (ALLOWED_HOSTS, PUBLIC_BASE_URL);"
-            " a proxy must pass the public Host on, or X-Forwarded-Host with TRUSTED_PROXIES",
-            error.description,
-            ", ".join(app.config["TRUSTED_HOSTS"] or ()),
-        )
         return Response(f"{error.description}\n", status=400, mimetype="text/plain")
 
-    return untrusted_host
+    def log_a_refused_host(response: Response) -> Response:
+        # Flask checks the host as it routes; the refusal stays the routing exception.
+        error = request.routing_exception
+        if isinstance(error, SecurityError):
+            said.warning(
+                "refused a request: %s The app answers for %s (ALLOWED_HOSTS,"
+                " PUBLIC_BASE_URL); a proxy must pass the public Host on, or"
+                " X-Forwarded-Host with TRUSTED_PROXIES",
+                error.description,
+                ", ".join(app.config["TRUSTED_HOSTS"] or ()),
+            )
+        return response
+
+    return untrusted_host, log_a_refused_host
 
 
 def warn_of_any_host(app: Flask) -> None:

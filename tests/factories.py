@@ -39,6 +39,15 @@ def make_user(phone_number: str | None = None, **fields: Any) -> User:
     return user
 
 
+def make_test_number(phone_number: str, **fields: Any) -> User:
+    """A texter the admin's Try it made (a test number), as staff left it: over quota,
+    opted out, made inactive. Try it writes as no other texter."""
+    from sms_agent.admin.tryit import TRY_IT_NUMBER
+
+    state = {**ESTABLISHED, TRY_IT_NUMBER: "boss"}
+    return make_user(phone_number, service_state=state, **fields)
+
+
 def make_task(user: User | None = None, **fields: Any) -> Task:
     user = user or make_user()
     fields.setdefault("sms_content", "What is the capital of France?")

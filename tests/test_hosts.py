@@ -125,6 +125,70 @@ def test_allowed_hosts_adds_names_and_subdomains(build):
         assert client.get("/api/openapi.json", base_url=f"https://{host}").status_code == 400
 
 
+def test_ipv6_addresses_are_answered_as_written_in_allowed_hosts(build, monkeypatch):
+    """A server reached by its IPv6 address: ALLOWED_HOSTS with or without the brackets,
+    any spelling of the address, and a port, when one is given, is the only one answered."""
+    monkeypatch.setenv("ALLOWED_HOSTS", "::1, [2001:db8::1]:8000")
+    production = build(
+        ProductionConfig,
+        PUBLIC_BASE_URL="https://[2001:db8::5]",
+        ALLOWED_HOSTS=config.env_hosts("ALLOWED_HOSTS"),
+        **PRODUCTION,
+    )
+    client = production.test_client()
+
+    answered = ("[::1]", "[::1]:80", "[2001:db8::1]:8000", "[2001:DB8:0::1]:8000", "[2001:db8::5]")
+    for host in answered:
+        assert client.get("/api/openapi.json", base_url=f"https://{host}").status_code == 200, host
+    for host in ("[2001:db8::1]", "[2001:db8::1]:9000", "[2001:db8::2]", "[::2]", "evil.example"):
+        assert client.get("/api/openapi.json", base_url=f"https://{host}").status_code == 400, host
+
+
+def test_a_port_in_allowed_hosts_is_the_only_one_answered_on(build):
+    production = build(ProductionConfig, ALLOWED_HOSTS=("sms.example.com:8443",), **PRODUCTION)
+    client = production.test_client()
+
+    for host, status in (("sms.example.com:8443", 200), ("sms.example.com", 400)):
+        assert client.get("/api/openapi.json", base_url=f"https://{host}").status_code == status
+
+
+def test_host_names_are_matched_in_any_case(build):
+    """DNS names have no case: a Host header written in capitals is the same host."""
+    production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
+
+    response = production.test_client().get(
+        "/api/openapi.json", base_url="https://sms.example.com", headers={"Host": "SMS.Example.com"}
+    )
+    assert response.status_code == 200
+
+
+def test_a_host_werkzeug_cannot_read_is_refused_even_when_allowed(build):
+    """werkzeug reads a Host with an underscore (a container's name, web_1) as no host at
+    all: answered, its https redirect went to "https:///admin/"."""
+    production = build(ProductionConfig, ALLOWED_HOSTS=("web_1",), **PRODUCTION)
+
+    response = production.test_client().get("/admin/", base_url="http://web_1")
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_development_answers_on_the_ipv6_loopback_address(development):
+    response = development.test_client().get("/admin/auth/login/", base_url="http://[::1]:5000")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("hosts", ["[2001:db8::1]:8000", "::1"])
+def test_simulating_a_text_on_an_ipv6_only_server_passes_the_host_check(build, monkeypatch, hosts):
+    monkeypatch.setenv("ALLOWED_HOSTS", hosts)
+    allowed = config.env_hosts("ALLOWED_HOSTS")
+    production = build(ProductionConfig, **PRODUCTION, PUBLIC_BASE_URL=None, ALLOWED_HOSTS=allowed)
+
+    with production.app_context():
+        task = simulator.simulate_inbound("+15551230000", "What is DNS?")
+        assert task is not None and task.sms_content == "What is DNS?"
+        db.session.remove()
+
+
 def test_probes_and_metrics_answer_whatever_host_they_name(build):
     """A load balancer's health check and Prometheus reach a process by its address."""
     production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
@@ -182,6 +246,14 @@ def test_production_without_any_host_says_so_at_start_up(build, caplog):
         ("sms.example.com", ("sms.example.com",)),
         (" sms.example.com , .Example.NET,", ("sms.example.com", ".example.net")),
         ("10.0.0.7", ("10.0.0.7",)),
+        # IPv6 addresses as people write them, kept in the one form a Host header takes.
+        ("::1", ("[::1]",)),
+        ("[::1]", ("[::1]",)),
+        ("2001:DB8:0::1", ("[2001:db8::1]",)),
+        (
+            "[2001:db8::1]:8000, sms.example.com:8443",
+            ("[2001:db8::1]:8000", "sms.example.com:8443"),
+        ),
     ],
 )
 def test_allowed_hosts_is_read_as_comma_separated_names(monkeypatch, raw, hosts):
@@ -190,7 +262,18 @@ def test_allowed_hosts_is_read_as_comma_separated_names(monkeypatch, raw, hosts)
 
 
 @pytest.mark.parametrize(
-    "raw", ["https://sms.example.com", "sms.example.com/admin", "sms.example.com:443", "a b"]
+    "raw",
+    [
+        "https://sms.example.com",
+        "sms.example.com/admin",
+        "sms.example.com:0",
+        "sms.example.com:99999",
+        "a b",
+        "[::1",
+        "[sms.example.com]",
+        "[::1]8000",
+        "2001:db8::1::2",
+    ],
 )
 def test_an_allowed_host_that_is_no_host_name_stops_the_app(monkeypatch, raw):
     monkeypatch.setenv("ALLOWED_HOSTS", raw)
@@ -230,3 +313,20 @@ def test_a_refused_host_is_named_in_the_log_once_a_minute(build, caplog):
     assert len(refused) == 1
     assert "sms.example.com" in refused[0].getMessage()
     assert "ALLOWED_HOSTS" in refused[0].getMessage()
+
+
+def test_a_refused_host_under_the_api_is_named_in_the_log_too(build, caplog):
+    """The API answers a refused host in its JSON, and the log says so as it does for the
+    admin's pages: once a minute."""
+    production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
+    client = production.test_client()
+
+    with caplog.at_level(logging.WARNING, logger="sms_agent.security"):
+        for path in ("/api/tasks/", "/api/openapi.json", "/api/tasks/"):
+            response = client.get(path, base_url="https://evil.example")
+            assert response.status_code == 400
+            assert "evil.example" in response.json["error"]
+
+    refused = [record for record in caplog.records if "evil.example" in record.getMessage()]
+    assert len(refused) == 1
+    assert "sms.example.com" in refused[0].getMessage()

@@ -2,6 +2,11 @@
 
 The message is signed as Twilio signs it and posted to our own /sms/inbound view
 (sms_agent.simulator), so it meets the same checks, quotas and worker as a real SMS.
+
+It writes only as a test number: one nobody texted from before, whose texter Try it makes
+itself, marked as its own (`TRY_IT_NUMBER`). A real texter's number is refused: staff would
+act as that person, opting them in or out, spending their quota, continuing their
+conversation and, with Twilio, texting them answers to questions they never asked.
 """
 
 from __future__ import annotations
@@ -11,16 +16,19 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app, flash, get_flashed_messages, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
+from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from ..extensions import db
 from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
 from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import FILE_TYPES, file_type
-from ..models import Channel, TaskStatus, utcnow
+from ..models import Channel, TaskStatus, User, utcnow
 from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
@@ -30,6 +38,16 @@ from .conversation import Bubble, thread_for
 from .forms import NulRefused, new_submission_key
 
 DEFAULT_NUMBER = "+15555550100"
+
+#: The key in User.service_state of a test number's texter, made by Try it: the staff
+#: member who first wrote as it. No API or admin form writes service_state.
+TRY_IT_NUMBER = "try_it_number"
+
+REAL_TEXTER = (
+    "This is a texter's number: Try it would write as them (opt them in or out, use their"
+    " quota, continue their conversation and text them the answer). Write as a test number,"
+    f" such as {DEFAULT_NUMBER}, or your own phone's if it never texted the service."
+)
 
 #: A text still being answered: its reply (or its failure) is on the way.
 UNFINISHED = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
@@ -151,8 +169,11 @@ class TryItView(StaffAccess, BaseView):
         try:
             number, channel = form.sender()
             phone = normalise_phone(number)
-            silent_before = gets_nothing_back(phone)
             media = form.attachments()
+            if not claim_test_number(phone):
+                form.from_number.errors.append(REAL_TEXTER)
+                return self._page(form, ""), 400
+            silent_before = gets_nothing_back(phone)
             task = simulate_inbound(
                 phone,
                 form.message.data or "",
@@ -182,6 +203,24 @@ class TryItView(StaffAccess, BaseView):
             message_sent=_message_went_out(),
             **poll_state(thread),
         )
+
+
+def claim_test_number(phone: str) -> bool:
+    """Whether Try it may write as `phone`: a number Try it made a texter of before, or one
+    nobody texted from, whose texter is made now as the webhook would make it, marked as a
+    test number (made before the text, so a second click on Send finds it marked). A
+    texter who texted the service, or whom staff or the API added, is a person."""
+    user = db.session.get(User, phone)
+    if user is None:
+        made_by = {TRY_IT_NUMBER: current_user.username}
+        db.session.add(User(phone_number=phone, service_state=made_by))
+        try:
+            db.session.commit()
+            return True
+        except IntegrityError:  # made meanwhile: by another Try it, or by a real text
+            db.session.rollback()
+            user = db.session.get(User, phone)
+    return TRY_IT_NUMBER in user.service_state
 
 
 def _message_went_out() -> bool:

@@ -15,7 +15,7 @@ from sms_agent.jobs import send_notice
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.simulator import jobs_inline
 from tests.admin.conftest import csrf_for
-from tests.factories import make_task, make_user
+from tests.factories import make_task, make_test_number, make_user
 from tests.standins import OGG, PNG
 from tests.test_webhook import queued_jobs
 
@@ -44,6 +44,43 @@ def test_a_message_goes_through_the_pipeline_and_the_reply_shows(admin_client):
     assert "What is the capital of France?" in page
     assert 'data-direction="outbound"' in page
     assert 'data-waiting="false"' in page
+
+
+@pytest.mark.parametrize("text", ["STOP", "START", "What is a haiku?"])
+def test_try_it_does_not_write_as_a_real_texter(admin_client, text):
+    """A texter who texted the service themselves is a person: staff writing as them would
+    opt them in or out (a START they never sent), spend their quota, continue their
+    conversation and, with Twilio, text them an answer to a question they never asked."""
+    texter = make_user("+14155550140", monthly_requests=3, opted_out_at=None)
+    make_task(texter, sms_content="Their own question")
+    make_user("+14155550141", opted_out_at=utcnow())  # opted out themselves
+
+    for number in ("+14155550140", "+14155550141"):
+        with jobs_inline():
+            response = send(admin_client, number, text)
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert "a texter&#39;s number" in page and "+15555550100" in page
+        assert f"{text}</textarea>" in page  # kept, to write as a test number instead
+
+    db.session.expire_all()
+    assert db.session.get(User, "+14155550140").opted_out_at is None
+    assert db.session.get(User, "+14155550140").monthly_requests == 3
+    assert db.session.get(User, "+14155550141").opted_out_at is not None
+    assert [t.sms_content for t in db.session.scalars(sa.select(Task))] == ["Their own question"]
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_a_number_try_it_texted_first_stays_staffs_to_try(admin_client):
+    """A test number (or a staff member's own phone) that first texted from Try it may be
+    tried again, opted out and back in included."""
+    for text in ("What is a haiku?", "STOP", "START", "And a limerick?"):
+        with jobs_inline():
+            assert send(admin_client, "+15555550100", text).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, "+15555550100").opted_out_at is None
+    tasks = db.session.scalars(sa.select(Task).order_by(Task.created_at))
+    assert [task.sms_content for task in tasks] == ["What is a haiku?", "And a limerick?"]
 
 
 def test_without_a_worker_the_thread_waits_and_polls(admin_client):
@@ -125,7 +162,7 @@ def test_a_tampered_sent_time_does_not_break_the_page(admin_client):
 
 
 def test_a_text_refused_for_the_quota_is_labelled_not_left_waiting(admin_client):
-    make_user("+14155550123", monthly_requests=100)
+    make_test_number("+14155550123", monthly_requests=100)
     with jobs_inline():
         send(admin_client, "+14155550123", "one more question")
         response = send(admin_client, "+14155550123", "and another")
@@ -138,7 +175,7 @@ def test_a_text_refused_for_the_quota_is_labelled_not_left_waiting(admin_client)
 def test_after_a_refused_text_the_page_keeps_looking_for_its_notice(admin_client, app):
     """The worker sends the quota notice after the refusal is committed: the page shows the
     refusal at once and polls on, so the notice shows up without a reload."""
-    make_user("+14155550132", monthly_requests=100)
+    make_test_number("+14155550132", monthly_requests=100)
     queued_jobs(app)
     response = send(admin_client, "+14155550132", "one more question")
     fragment_url = response.headers["Location"].replace("?", "thread/?", 1)
@@ -184,7 +221,7 @@ def test_a_text_that_failed_unsent_shows_why_instead_of_waiting(admin_client):
     ],
 )
 def test_a_text_nobody_answers_says_so_instead_of_waiting(admin_client, texter, reason):
-    make_user("+14155550129", **texter)
+    make_test_number("+14155550129", **texter)
     response = send(admin_client, "+14155550129", "Are you there?")
     page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
     assert f"Not answered: {reason}" in page
@@ -194,7 +231,7 @@ def test_a_text_nobody_answers_says_so_instead_of_waiting(admin_client, texter, 
 def test_a_stop_from_an_inactive_texter_shows_its_confirmation_not_nothing(admin_client):
     """The opt-out confirmation is the one SMS an inactive texter gets: the page waits for
     it instead of saying nothing will be sent."""
-    make_user("+14155550131", is_active=False)
+    make_test_number("+14155550131", is_active=False)
     with jobs_inline():
         response = send(admin_client, "+14155550131", "STOP")
     page = admin_client.get(response.headers["Location"]).get_data(as_text=True)

@@ -15,7 +15,7 @@ from sms_agent.extensions import db
 from sms_agent.models import Conversation, Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account
 from tests.browser.conftest import log_out_in_another_tab
-from tests.factories import make_error, make_task, make_user
+from tests.factories import make_error, make_task, make_test_number, make_user
 from tests.standins import OGG
 
 pytestmark = pytest.mark.browser
@@ -205,7 +205,7 @@ def test_try_it_shows_a_text_that_failed_unsent_as_soon_as_it_fails(live_server,
 
 def test_try_it_shows_the_quota_notice_after_a_refused_text(live_server, page, seeded):
     """The refusal shows at once; the notice the worker sends next shows without a reload."""
-    make_user("+14155550198", monthly_requests=100)
+    make_test_number("+14155550198", monthly_requests=100)
     log_in(page, live_server)
     page.click("text=Try it")
     page.fill("input[name=from_number]", "+1 415 555 0198")
