@@ -303,6 +303,34 @@ def test_a_redirect_to_an_unlisted_host_is_not_followed(
     assert [m.kind for m in outbox()] == ["media_unavailable"]
 
 
+def test_a_media_url_that_is_no_url_is_refused_like_any_other_host(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a MediaUrl Python's parser cannot read (an unclosed "[") raised a
+    ValueError out of the read: the texter got "something went wrong... try again later"
+    for a URL that will never be fetched, and staff a system_error alert."""
+    url = twilio_server.url.replace("://", "://[") + media_path()
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert not [r for r in twilio_server.requests if r[0] == "GET"]
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
+    [error] = errors()
+    assert error.error_type == "validation_error" and "not Twilio's API host" in error.error_message
+
+
+def test_a_redirect_to_a_location_that_is_no_url_is_not_followed(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: requests parses a redirect's Location even when it does not follow it,
+    and one it cannot read ended the read in a ValueError: an apology and a system_error
+    alert instead of the refusal any other unlisted place gets."""
+    location = "https://[mms.twiliocdn.com/v1/abc"
+    url = twilio_server.serve(media_path(), "text/plain", b"", status=302, Location=location)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
+    [error] = errors()
+    assert error.error_type == "validation_error" and "TWILIO_MEDIA_HOSTS" in error.error_message
+
+
 def test_a_picture_over_the_size_limit_is_not_read(
     app, client, texter, twilio_server, openai_server
 ):

@@ -82,8 +82,12 @@ _AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f]")
 
 def origin(url: str) -> str:
     """scheme://host[:port] in lower case, the default port left out; "" (no origin we
-    allow) for a URL with a user part, a backslash, whitespace or a control character."""
-    parts = urllib.parse.urlsplit(url)
+    allow) for a URL with a user part, a backslash, whitespace or a control character, or
+    one that does not parse (an unclosed "[")."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return ""
     if "@" in parts.netloc or _AMBIGUOUS.search(url):
         return ""
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
@@ -110,8 +114,9 @@ class MediaHost:
     def holds(self, url: str) -> bool:
         """`url` is here, in the path as the HTTP client will send it: requests resolves "."
         and ".." segments, so ".../media.twiliocdn.com/../other-bucket/x" leaves the prefix."""
-        path = urllib3.util.parse_url(url).path or "/"
-        return origin(url) == self.origin and path.startswith(self.path)
+        if origin(url) != self.origin:  # first: "" for a URL that does not parse
+            return False
+        return (urllib3.util.parse_url(url).path or "/").startswith(self.path)
 
 
 def media_hosts(config) -> set[MediaHost]:
@@ -131,8 +136,9 @@ def media_hosts(config) -> set[MediaHost]:
 
 def check_media_url(url: str, config) -> re.Match:
     """The parts of a media URL on Twilio's API host under our account; raises otherwise."""
-    parts = urllib.parse.urlsplit(url)
-    if origin(url) != api_origin(config) or parts.query or parts.fragment:
+    # origin() is "" for a URL that does not parse, so it is split only once it matched.
+    parts = urllib.parse.urlsplit(url) if origin(url) == api_origin(config) else None
+    if parts is None or parts.query or parts.fragment:
         raise MediaFetchError(
             f"not fetched: {origin(url) or 'no host'} is not Twilio's API host", refused=True
         )
@@ -207,6 +213,13 @@ class TwilioMedia:
             raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s") from exc
         except requests.RequestException as exc:
             raise MediaFetchError(f"Twilio unreachable: {exc}") from exc
+        except ValueError as exc:
+            # requests reads a redirect's Location even when it does not follow it.
+            raise MediaFetchError(
+                f"not fetched: Twilio redirected to a Location that is no URL ({exc}), "
+                "not a place in TWILIO_MEDIA_HOSTS",
+                refused=True,
+            ) from exc
 
     def _body(self, response: requests.Response, deadline: float) -> Fetched:
         if response.status_code != 200:
