@@ -436,6 +436,21 @@ def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
     assert "not the image/png" in errors()[0].error_message
 
 
+@pytest.mark.parametrize("content_type", ["image/jpeg", "audio/ogg"])
+def test_an_empty_file_is_not_blamed_on_the_network(
+    app, client, texter, twilio_server, openai_server, content_type
+):
+    """Regression: a picture or voice note Twilio served as 0 bytes got media_failed ("I
+    couldn't get it from the network. Please send it again"); the same file sent again is
+    just as empty, so the texter is asked for words instead."""
+    url = twilio_server.serve(media_path(), content_type, b"")
+    task = text_in(client, "", (url, content_type))
+    assert task.status == "failed" and not chat_requests(openai_server)
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "send it again" not in notice.body
+    assert "empty" in errors()[0].error_message
+
+
 @pytest.mark.parametrize(
     ("served", "why"),
     [

@@ -298,8 +298,8 @@ def _notice_for(exc: MediaFetchError) -> str | None:
 def _check(row: TaskMedia, data: bytes) -> None:
     """A picture is read as the type its first bytes show, when it is one we read: phones
     and carriers name a PNG screenshot "image/jpeg". Anything else never reaches the model."""
-    if not data:
-        raise MediaFetchError("the media was empty")
+    if not data:  # sent again, it would be just as empty
+        raise MediaFetchError("the media was empty", unusable=True)
     longest = current_app.config["VOICE_NOTE_MAX_BYTES"]
     if row.kind == AUDIO and len(data) > longest:
         # Transcription is billed by the minute, and a 5 MB recording is most of an hour.
