@@ -18,6 +18,7 @@ from flask import current_app
 
 from . import limits, outbound, quota
 from .extensions import db
+from .media.read import words_of
 from .models import Task, User, relock_bookkeeping, utcnow
 from .notice_wording import (
     APOLOGY,
@@ -461,7 +462,7 @@ def _send(
     try:
         outbound.send(
             user,
-            compose(kind, user, task.sms_content if task else None),
+            compose(kind, user, words_of(task) if task else None),
             kind=kind,
             task=task,
             confirming_opt_out=confirming_opt_out,

@@ -380,6 +380,30 @@ def test_a_picture_read_beside_a_video_is_answered_after_a_note_on_the_video(
     assert [m.kind for m in outbox()] == ["media_note", "reply"]
 
 
+@pytest.mark.parametrize(
+    ("model_answers", "notice", "spanish"),
+    [
+        ((200, {}), "media_note", "Nota: no puedo abrir ese tipo de archivo"),
+        ((401, openai_error("Incorrect API key", "invalid_api_key")), "apology", "Lo siento"),
+    ],
+    ids=["the note on a file beside it", "the apology"],
+)
+def test_the_notices_on_a_spanish_voice_note_are_in_spanish(
+    app, client, texter, twilio_server, openai_server, model_answers, notice, spanish
+):
+    """Regression: a notice is written in the language of the text it answers, and a voice
+    note's text has no words of its own: the texter who asked in Spanish by voice got its
+    notices in English, as a Spanish text's would not be."""
+    openai_server.then(200, {"text": "¿Qué hora es en Tokio ahora mismo?"})
+    if model_answers[1]:
+        openai_server.then(*model_answers)
+    voice = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    card = twilio_server.serve(media_path("ME" + "3" * 32), "text/vcard", b"BEGIN:VCARD")
+    text_in(client, "", (voice, "audio/ogg"), (card, "text/vcard"))
+    [sent] = outbox(notice)
+    assert sent.body.startswith(spanish)
+
+
 def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(
     app, client, texter, twilio_server, openai_server
 ):

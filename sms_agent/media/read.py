@@ -126,6 +126,16 @@ def attachments_of(task: Task) -> list[dict]:
     return list((task.metadata_ or {}).get("media") or [])
 
 
+def words_of(task: Task) -> str:
+    """What the texter said in the task's text: its words, and what its voice notes said
+    (as far as they were transcribed), whose language its notices are written in. A text
+    with no voice note is its words alone, and its media rows are not loaded for it."""
+    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+        return task.sms_content
+    heard = [row.transcript for row in task.media if row.kind == AUDIO and row.transcript]
+    return "\n".join(part for part in [task.sms_content, *heard] if not is_blank(part))
+
+
 def has_unread_files(task: Task) -> bool:
     """A video or another file we do not read came with the text: its answer is preceded by
     a note saying so (`media_note`)."""
