@@ -673,6 +673,35 @@ def test_a_picture_captioned_stop_still_opts_out(app, client, texter, twilio_ser
     assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
 
 
+@pytest.mark.parametrize("spoken", ["Stop.", "Stop texting me!", "Unsubscribe"])
+@pytest.mark.parametrize("sender", [PHONE, "whatsapp:" + PHONE])
+def test_a_voice_note_that_says_stop_opts_the_texter_out_and_is_not_answered(
+    app, client, texter, twilio_server, openai_server, spoken, sender
+):
+    """Regression: a voice note saying "Stop" was a question for the model, answered and
+    counted, and the texter kept getting texts: an opt-out said by any reasonable means
+    must be obeyed, and the words are only known once it is transcribed. It is obeyed as a
+    texted STOP is (confirmed by us: Twilio never sees a voice note's words), and its
+    request given back."""
+    openai_server.then(200, {"text": spoken})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"), From=sender)
+    db.session.refresh(texter)
+    assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
+    assert not chat_requests(openai_server)
+    assert task.status == "failed" and task.quota_window is None
+    assert texter.monthly_requests == 0
+
+
+def test_a_voice_note_that_only_mentions_stopping_is_a_question(
+    app, client, texter, twilio_server, openai_server
+):
+    openai_server.then(200, {"text": "How do I stop my dog from barking?"})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.status == "completed" and not texter.is_opted_out
+
+
 @pytest.mark.parametrize("caption", ["YES", "Start"])
 def test_a_picture_captioned_yes_or_start_opts_back_in_and_is_answered(
     app, client, texter, twilio_server, openai_server, caption

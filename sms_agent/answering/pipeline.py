@@ -29,6 +29,7 @@ from ..extensions import DATABASE_BUSY, db
 from ..media.read import BeingRead, MediaProblem, attachments_of, has_unread_files, read_media
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
+from . import spoken
 from .ask import ask_model, reply_kind
 from .claim import begin_claim, claim, kept_across_commits, renew_claim
 from .completion import mark_completed
@@ -139,6 +140,8 @@ def _answer_claimed(task: Task, started: float) -> str:
             media = read_media(task)  # holds no connection through downloads, as ask_model
             renew_claim(task)  # the model's wait starts the stale clock, not the reading's
             db.session.commit()  # a retried job reuses what was fetched and transcribed
+            if spoken.says_stop(task, media):
+                return spoken.obey_stop(task, user, media)
             ask_model(task, user, media)
         else:
             ask_model(task, user)  # committed with the first part, before Twilio sees it
