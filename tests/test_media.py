@@ -23,6 +23,7 @@ from tests.standins import (
     SilentServer,
     StandIn,
     TricklingServer,
+    chat_completion,
     inbound_form,
     media_path,
     openai_error,
@@ -402,6 +403,20 @@ def test_the_notices_on_a_spanish_voice_note_are_in_spanish(
     text_in(client, "", (voice, "audio/ogg"), (card, "text/vcard"))
     [sent] = outbox(notice)
     assert sent.body.startswith(spanish)
+
+
+def test_a_voice_note_asking_about_markup_gets_its_tags_as_written(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: the answer was shaped for the text's typed words, which a voice note has
+    none of: asked by voice what <br> does, the texter got a line break where the answer
+    showed the tag, as a texted question about tags would not."""
+    openai_server.then(200, {"text": "What does the br tag do in HTML?"})
+    openai_server.then(200, chat_completion("It breaks a line: one<br>two"))
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    text_in(client, "", (url, "audio/ogg"))
+    [reply] = outbox("reply")
+    assert reply.body == "It breaks a line: one<br>two"
 
 
 def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(

@@ -26,7 +26,14 @@ import sqlalchemy as sa
 
 from .. import costs, notices, outbound
 from ..extensions import DATABASE_BUSY, db
-from ..media.read import BeingRead, MediaProblem, attachments_of, has_unread_files, read_media
+from ..media.read import (
+    BeingRead,
+    MediaProblem,
+    attachments_of,
+    has_unread_files,
+    read_media,
+    words_of,
+)
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from . import spoken
@@ -165,7 +172,8 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     note just before the answer, once the answer is there to follow it."""
     # The model may have asked for a person (the answer is the acknowledgement) or declined.
     kind = reply_kind(task)
-    shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
+    # Shaped for what the texter asked, also by voice ("what does <br> do?" keeps its tags).
+    shaped = outbound.plan(user, task.ai_response, question=words_of(task), more=True)
     meta = task.metadata_ or {}
     booked = meta.get(SLOTS_KEY)
     kept = {"sent": shaped.sent, "more": shaped.rest, "more_channel": outbound.channel_of(user)}
