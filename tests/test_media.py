@@ -356,6 +356,22 @@ def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     assert [m.kind for m in outbox()] == ["media_failed"] and task.status == "failed"
 
 
+@pytest.mark.parametrize("status", [401, 403])
+def test_media_our_credentials_cannot_fetch_is_not_blamed_on_the_network(
+    app, client, texter, twilio_server, openai_server, status
+):
+    """Regression: Twilio refusing our account's credentials for the media (a rotated
+    TWILIO_AUTH_TOKEN) got every texter media_failed, "Please send it again": each picture
+    sent again was refused again, and billed as an MMS received. The texter is asked for
+    words instead, and staff's ErrorLog names the credentials."""
+    error = b'{"code": 20003, "message": "Authenticate", "status": %d}' % status
+    url = twilio_server.serve(media_path(), "application/json", error, status=status)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
+    [logged] = errors()
+    assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
+
+
 def test_a_picture_that_could_not_be_fetched_beside_a_video_gets_one_text_not_two(
     app, client, texter, twilio_server, openai_server
 ):

@@ -299,10 +299,11 @@ def _read_into(
 def _notice_for(exc: MediaFetchError) -> str | None:
     """What the texter is told: media_failed (send it again) for a fetch that may work next
     time; where the same file would fail again, why: the file itself (too large, not the
-    picture named), or a URL or redirect we do not fetch from (our setup)."""
+    picture named), or our setup (a URL or redirect we do not fetch from, our credentials
+    refused)."""
     if exc.unusable:
         return "media_unreadable"
-    return "media_unavailable" if exc.refused else None
+    return "media_unavailable" if exc.refused or exc.lasting else None
 
 
 def _check(row: TaskMedia, data: bytes) -> None:

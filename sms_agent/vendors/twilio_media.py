@@ -56,12 +56,16 @@ class MediaFetchError(Exception):
     """The media could not be fetched; the message says why, in words staff can act on.
     `refused`: we would not fetch it (not Twilio's), as opposed to Twilio failing us.
     `unusable`: the file itself will not do (too large, not what Twilio said it is), so
-    the same file sent again would fail again."""
+    the same file sent again would fail again. `lasting`: Twilio refused our account's
+    credentials, which fails every file until staff set them right."""
 
-    def __init__(self, message: str, *, refused: bool = False, unusable: bool = False):
+    def __init__(
+        self, message: str, *, refused: bool = False, unusable: bool = False, lasting: bool = False
+    ):
         super().__init__(message)
         self.refused = refused
         self.unusable = unusable
+        self.lasting = lasting
 
 
 def too_large(max_bytes: int) -> MediaFetchError:
@@ -188,6 +192,12 @@ class TwilioMedia:
             with response:
                 if response.status_code == 404 and origin(url) == api:
                     raise NotYet()
+                if response.status_code in (401, 403) and origin(url) == api:
+                    raise MediaFetchError(
+                        f"Twilio answered {response.status_code} for the media: it refused "
+                        "the account's credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)",
+                        lasting=True,
+                    )
                 if not response.is_redirect:
                     return self._body(response, deadline)
                 url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
