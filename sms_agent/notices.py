@@ -45,6 +45,7 @@ from .notice_wording import (
     SPEND_CAP,
     TIER_CHANGE,
     USAGE,
+    VOICE_NOTE,
     VOICE_UNHEARD,
 )
 from .outbound.gsm import GSM_7, segment_count
@@ -277,6 +278,7 @@ NOTICES = {
     "media_unavailable": _fixed(MEDIA_UNAVAILABLE),
     "media_unreadable": _fixed(MEDIA_UNREADABLE),
     "voice_unheard": _fixed(VOICE_UNHEARD),
+    "voice_note": _fixed(VOICE_NOTE),
     "no_vision": _fixed(NO_VISION),
     "empty": _fixed(EMPTY),
     "opt_in": opt_in_text,

@@ -435,6 +435,33 @@ def test_a_voice_note_asking_about_markup_gets_its_tags_as_written(
     assert reply.body == "It breaks a line: one<br>two"
 
 
+@pytest.mark.parametrize(
+    "transcription",
+    [
+        (200, {"text": ""}),
+        (400, openai_error("Invalid file format.", "invalid_value", "invalid_request_error")),
+    ],
+    ids=["no words heard", "a format the server cannot read"],
+)
+def test_a_typed_question_beside_a_voice_note_with_no_words_is_answered(
+    app, client, texter, twilio_server, openai_server, transcription
+):
+    """Regression: a silent voice note (a pocket recording, a tap too short) failed the
+    whole text: the question typed beside it went unanswered, and the texter was told
+    "Please text your question in words", which they had. The rest is answered, after a
+    note on the voice note; a voice note alone still gets voice_unheard."""
+    openai_server.then(*transcription)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "What is the capital of France?", (url, "audio/ogg"))
+    assert task.status == "completed"
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"] == "What is the capital of France?"
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("voice_note", "reply")
+    assert note.body.startswith("Note: I couldn't make out the words in your voice note")
+    assert task.media[0].status == "failed"
+
+
 def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(
     app, client, texter, twilio_server, openai_server
 ):

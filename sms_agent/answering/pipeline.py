@@ -30,6 +30,7 @@ from ..media.read import (
     BeingRead,
     MediaProblem,
     attachments_of,
+    has_unheard_voice_notes,
     has_unread_files,
     read_media,
     words_of,
@@ -181,12 +182,12 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         others = {key: value for key, value in meta.items() if key != SLOTS_KEY}
         task.metadata_ = {**others, **kept}
     notice = notices.program_notice_due(user)
-    note = has_unread_files(task)
-    slots = outbound.book(user, len(shaped.parts) + notice + note, booked, task=task)
+    note = _note_on_attachments(task)
+    slots = outbound.book(user, len(shaped.parts) + notice + bool(note), booked, task=task)
     if notice:
         notices.send_program_notice_once(user, task, slots)
     if note:  # once per text, as from the webhook: a retried job does not send it again
-        notices.send_notice(user, "media_note", task, reply_to=task.message_sid, slots=slots)
+        notices.send_notice(user, note, task, reply_to=task.message_sid, slots=slots)
     outbound.send(
         user,
         shaped,
@@ -197,6 +198,14 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         slots=slots,
         unless_staff_hold=True,
     )
+
+
+def _note_on_attachments(task: Task) -> str | None:
+    """The note sent before the answer on what of the text was left out (one notice per
+    text): a file we do not read, else a voice note with no words heard."""
+    if has_unread_files(task):
+        return "media_note"
+    return "voice_note" if has_unheard_voice_notes(task) else None
 
 
 def defer(task: Task, later: outbound.SendLater) -> None:

@@ -152,16 +152,32 @@ def read_media(task: Task) -> MediaInput:
     and with loaded rows kept across commits (pipeline.kept_across_commits)."""
     done = _loaded_before_fetching(task)
     found = MediaInput()
+    unheard = None
     for item in attachments_of(task):
         position = _position(item)
         row = done.get(position)
-        if row is None or _abandoned(row):
-            row = _record(task, item, position, row)
-        elif row.status == READING:
-            raise BeingRead(f"task {task.id}: media {position} is being read by another run")
+        try:
+            if row is None or _abandoned(row):
+                row = _record(task, item, position, row)
+            elif row.status == READING:
+                raise BeingRead(f"task {task.id}: media {position} is being read by another run")
+        except VoiceUnheard as exc:
+            unheard = exc  # its row says why; the rest of the text may still be answered
+            continue
         if row.status == "read":
             _use(row, found)
+    if unheard is not None and not found.question(task.sms_content):
+        raise unheard  # nothing else to answer: the texter is asked for words
     return found
+
+
+def has_unheard_voice_notes(task: Task) -> bool:
+    """A voice note with no words heard came beside words, a picture or another voice
+    note, and the rest is answered: a note says so before the answer (`voice_note`). Its
+    rows are loaded only for a text with a voice note."""
+    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+        return False
+    return any(row.kind == AUDIO and row.status == "failed" for row in task.media)
 
 
 def _abandoned(row: TaskMedia) -> bool:
