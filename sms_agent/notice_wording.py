@@ -301,6 +301,15 @@ MEDIA_UNREADABLE = {
     "que pueda abrir. Escribe tu pregunta con palabras.",
 }
 
+VOICE_NOTE = {
+    None: "Note: I couldn't make out the words in your voice note, so I'm answering the rest "
+    "of your message.",
+    "fr": "Note: je n'ai pas compris les mots de votre message vocal, je réponds donc au "
+    "reste de votre message.",
+    "es": "Nota: no entendi las palabras de tu nota de voz, asi que respondo al resto de tu "
+    "mensaje.",
+}
+
 VOICE_UNHEARD = {
     None: "Sorry, I couldn't make out the words in your voice note. Please text your question "
     "in words.",

@@ -18,6 +18,7 @@ from flask import current_app
 
 from . import limits, outbound, quota
 from .extensions import db
+from .media.read import words_of
 from .models import Task, User, relock_bookkeeping, utcnow
 from .notice_wording import (
     APOLOGY,
@@ -44,6 +45,7 @@ from .notice_wording import (
     SPEND_CAP,
     TIER_CHANGE,
     USAGE,
+    VOICE_NOTE,
     VOICE_UNHEARD,
 )
 from .outbound.gsm import GSM_7, segment_count
@@ -276,6 +278,7 @@ NOTICES = {
     "media_unavailable": _fixed(MEDIA_UNAVAILABLE),
     "media_unreadable": _fixed(MEDIA_UNREADABLE),
     "voice_unheard": _fixed(VOICE_UNHEARD),
+    "voice_note": _fixed(VOICE_NOTE),
     "no_vision": _fixed(NO_VISION),
     "empty": _fixed(EMPTY),
     "opt_in": opt_in_text,
@@ -461,7 +464,7 @@ def _send(
     try:
         outbound.send(
             user,
-            compose(kind, user, task.sms_content if task else None),
+            compose(kind, user, words_of(task) if task else None),
             kind=kind,
             task=task,
             confirming_opt_out=confirming_opt_out,

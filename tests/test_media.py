@@ -23,6 +23,7 @@ from tests.standins import (
     SilentServer,
     StandIn,
     TricklingServer,
+    chat_completion,
     inbound_form,
     media_path,
     openai_error,
@@ -303,6 +304,34 @@ def test_a_redirect_to_an_unlisted_host_is_not_followed(
     assert [m.kind for m in outbox()] == ["media_unavailable"]
 
 
+def test_a_media_url_that_is_no_url_is_refused_like_any_other_host(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a MediaUrl Python's parser cannot read (an unclosed "[") raised a
+    ValueError out of the read: the texter got "something went wrong... try again later"
+    for a URL that will never be fetched, and staff a system_error alert."""
+    url = twilio_server.url.replace("://", "://[") + media_path()
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert not [r for r in twilio_server.requests if r[0] == "GET"]
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
+    [error] = errors()
+    assert error.error_type == "validation_error" and "not Twilio's API host" in error.error_message
+
+
+def test_a_redirect_to_a_location_that_is_no_url_is_not_followed(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: requests parses a redirect's Location even when it does not follow it,
+    and one it cannot read ended the read in a ValueError: an apology and a system_error
+    alert instead of the refusal any other unlisted place gets."""
+    location = "https://[mms.twiliocdn.com/v1/abc"
+    url = twilio_server.serve(media_path(), "text/plain", b"", status=302, Location=location)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
+    [error] = errors()
+    assert error.error_type == "validation_error" and "TWILIO_MEDIA_HOSTS" in error.error_message
+
+
 def test_a_picture_over_the_size_limit_is_not_read(
     app, client, texter, twilio_server, openai_server
 ):
@@ -325,6 +354,22 @@ def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     [error] = errors()
     assert error.error_type == "twilio_error" and "404" in error.error_message
     assert [m.kind for m in outbox()] == ["media_failed"] and task.status == "failed"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_media_our_credentials_cannot_fetch_is_not_blamed_on_the_network(
+    app, client, texter, twilio_server, openai_server, status
+):
+    """Regression: Twilio refusing our account's credentials for the media (a rotated
+    TWILIO_AUTH_TOKEN) got every texter media_failed, "Please send it again": each picture
+    sent again was refused again, and billed as an MMS received. The texter is asked for
+    words instead, and staff's ErrorLog names the credentials."""
+    error = b'{"code": 20003, "message": "Authenticate", "status": %d}' % status
+    url = twilio_server.serve(media_path(), "application/json", error, status=status)
+    task = text_in(client, "What is this?", (url, "image/png"))
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
+    [logged] = errors()
+    assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
 
 
 def test_a_picture_that_could_not_be_fetched_beside_a_video_gets_one_text_not_two(
@@ -350,6 +395,71 @@ def test_a_picture_read_beside_a_video_is_answered_after_a_note_on_the_video(
     task = text_in(client, "What is this?", (video, "video/mp4"), (picture, "image/png"))
     assert task.status == "completed"
     assert [m.kind for m in outbox()] == ["media_note", "reply"]
+
+
+@pytest.mark.parametrize(
+    ("model_answers", "notice", "spanish"),
+    [
+        ((200, {}), "media_note", "Nota: no puedo abrir ese tipo de archivo"),
+        ((401, openai_error("Incorrect API key", "invalid_api_key")), "apology", "Lo siento"),
+    ],
+    ids=["the note on a file beside it", "the apology"],
+)
+def test_the_notices_on_a_spanish_voice_note_are_in_spanish(
+    app, client, texter, twilio_server, openai_server, model_answers, notice, spanish
+):
+    """Regression: a notice is written in the language of the text it answers, and a voice
+    note's text has no words of its own: the texter who asked in Spanish by voice got its
+    notices in English, as a Spanish text's would not be."""
+    openai_server.then(200, {"text": "¿Qué hora es en Tokio ahora mismo?"})
+    if model_answers[1]:
+        openai_server.then(*model_answers)
+    voice = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    card = twilio_server.serve(media_path("ME" + "3" * 32), "text/vcard", b"BEGIN:VCARD")
+    text_in(client, "", (voice, "audio/ogg"), (card, "text/vcard"))
+    [sent] = outbox(notice)
+    assert sent.body.startswith(spanish)
+
+
+def test_a_voice_note_asking_about_markup_gets_its_tags_as_written(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: the answer was shaped for the text's typed words, which a voice note has
+    none of: asked by voice what <br> does, the texter got a line break where the answer
+    showed the tag, as a texted question about tags would not."""
+    openai_server.then(200, {"text": "What does the br tag do in HTML?"})
+    openai_server.then(200, chat_completion("It breaks a line: one<br>two"))
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    text_in(client, "", (url, "audio/ogg"))
+    [reply] = outbox("reply")
+    assert reply.body == "It breaks a line: one<br>two"
+
+
+@pytest.mark.parametrize(
+    "transcription",
+    [
+        (200, {"text": ""}),
+        (400, openai_error("Invalid file format.", "invalid_value", "invalid_request_error")),
+    ],
+    ids=["no words heard", "a format the server cannot read"],
+)
+def test_a_typed_question_beside_a_voice_note_with_no_words_is_answered(
+    app, client, texter, twilio_server, openai_server, transcription
+):
+    """Regression: a silent voice note (a pocket recording, a tap too short) failed the
+    whole text: the question typed beside it went unanswered, and the texter was told
+    "Please text your question in words", which they had. The rest is answered, after a
+    note on the voice note; a voice note alone still gets voice_unheard."""
+    openai_server.then(*transcription)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "What is the capital of France?", (url, "audio/ogg"))
+    assert task.status == "completed"
+    [chat] = chat_requests(openai_server)
+    assert chat["messages"][-1]["content"] == "What is the capital of France?"
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("voice_note", "reply")
+    assert note.body.startswith("Note: I couldn't make out the words in your voice note")
+    assert task.media[0].status == "failed"
 
 
 def test_a_picture_twilio_does_not_have_yet_is_read_when_it_does(
@@ -406,6 +516,21 @@ def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
     task = text_in(client, "What is this?", (url, "image/png"))
     assert task.status == "failed" and not chat_requests(openai_server)
     assert "not the image/png" in errors()[0].error_message
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "audio/ogg"])
+def test_an_empty_file_is_not_blamed_on_the_network(
+    app, client, texter, twilio_server, openai_server, content_type
+):
+    """Regression: a picture or voice note Twilio served as 0 bytes got media_failed ("I
+    couldn't get it from the network. Please send it again"); the same file sent again is
+    just as empty, so the texter is asked for words instead."""
+    url = twilio_server.serve(media_path(), content_type, b"")
+    task = text_in(client, "", (url, content_type))
+    assert task.status == "failed" and not chat_requests(openai_server)
+    [notice] = outbox()
+    assert notice.kind == "media_unreadable" and "send it again" not in notice.body
+    assert "empty" in errors()[0].error_message
 
 
 @pytest.mark.parametrize(
@@ -604,6 +729,35 @@ def test_a_picture_captioned_stop_still_opts_out(app, client, texter, twilio_ser
     url = twilio_server.serve(media_path(), "image/png", PNG)
     assert text_in(client, "STOP", (url, "image/png")) is None
     assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
+
+
+@pytest.mark.parametrize("spoken", ["Stop.", "Stop texting me!", "Unsubscribe"])
+@pytest.mark.parametrize("sender", [PHONE, "whatsapp:" + PHONE])
+def test_a_voice_note_that_says_stop_opts_the_texter_out_and_is_not_answered(
+    app, client, texter, twilio_server, openai_server, spoken, sender
+):
+    """Regression: a voice note saying "Stop" was a question for the model, answered and
+    counted, and the texter kept getting texts: an opt-out said by any reasonable means
+    must be obeyed, and the words are only known once it is transcribed. It is obeyed as a
+    texted STOP is (confirmed by us: Twilio never sees a voice note's words), and its
+    request given back."""
+    openai_server.then(200, {"text": spoken})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"), From=sender)
+    db.session.refresh(texter)
+    assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
+    assert not chat_requests(openai_server)
+    assert task.status == "failed" and task.quota_window is None
+    assert texter.monthly_requests == 0
+
+
+def test_a_voice_note_that_only_mentions_stopping_is_a_question(
+    app, client, texter, twilio_server, openai_server
+):
+    openai_server.then(200, {"text": "How do I stop my dog from barking?"})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.status == "completed" and not texter.is_opted_out
 
 
 @pytest.mark.parametrize("caption", ["YES", "Start"])

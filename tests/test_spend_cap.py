@@ -156,18 +156,34 @@ def test_whatsapp_texts_sent_at_once_count_at_what_a_whatsapp_answer_may_cost(ap
 
 def test_pictures_under_way_count_with_the_tokens_the_model_reads_them_as(app, client):
     """Regression: a request under way counted at its answer alone, though each picture is
-    read as 765 more prompt tokens (at 10 USD per 1M, 0.038 USD for five): texts of five
-    pictures each passed a cap that had room for their answers (about 0.045 USD each) but
-    not their pictures."""
+    read by gpt-4o as 765 more prompt tokens (at 10 USD per 1M, 0.038 USD for five): texts
+    of five pictures each passed a cap that had room for their answers (about 0.045 USD
+    each) but not their pictures."""
     app.config.update(
         SPEND_CAP_FREE=D("0.20"),
-        MODEL_PRICES={"gpt-4o-mini": {"input": D("10"), "output": D("0.6")}},
+        OPENAI_MODEL="gpt-4o",
+        MODEL_PRICES={"gpt-4o": {"input": D("10"), "output": D("0.6")}},
     )
     make_user(PHONE)
     spent(PHONE, "0.03")
     for _text in range(3):
         text_with(client, "image/jpeg", count=5, body="What is this?")
     assert stored() == [("queued", None), ("queued", None), ("refused", "over_spend")]
+
+
+def test_pictures_for_gpt_4o_mini_count_at_the_tokens_it_bills_them_as(app, client):
+    """Regression: every picture under way counted as gpt-4o's 765 prompt tokens, but
+    gpt-4o-mini (OPENAI_MODEL's default) bills a picture at gpt-4o's price in dollars, so
+    as 2,833 + 5,667 tokens a 512px tile: 25,501 for a phone's photo, about 0.0038 USD,
+    not 0.0001. A text of ten pictures (0.038 USD to read) passed a cap with 0.03 USD left,
+    counted at its answer (about 0.026 USD) and 0.001 for the pictures. A text without
+    pictures still fits."""
+    app.config.update(SPEND_CAP_FREE=D("0.10"))
+    make_user(PHONE)
+    spent(PHONE, "0.07")
+    text_with(client, "image/jpeg", count=10, body="Which of these is ripe?")
+    text(client, "And a plain question?")
+    assert stored() == [("refused", "over_spend"), ("queued", None)]
 
 
 def test_api_tasks_created_at_once_do_not_take_a_texter_past_the_cap(app, client):

@@ -26,9 +26,18 @@ import sqlalchemy as sa
 
 from .. import costs, notices, outbound
 from ..extensions import DATABASE_BUSY, db
-from ..media.read import BeingRead, MediaProblem, attachments_of, has_unread_files, read_media
+from ..media.read import (
+    BeingRead,
+    MediaProblem,
+    attachments_of,
+    has_unheard_voice_notes,
+    has_unread_files,
+    read_media,
+    words_of,
+)
 from ..models import Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
+from . import spoken
 from .ask import ask_model, reply_kind
 from .claim import begin_claim, claim, kept_across_commits, renew_claim
 from .completion import mark_completed
@@ -139,6 +148,8 @@ def _answer_claimed(task: Task, started: float) -> str:
             media = read_media(task)  # holds no connection through downloads, as ask_model
             renew_claim(task)  # the model's wait starts the stale clock, not the reading's
             db.session.commit()  # a retried job reuses what was fetched and transcribed
+            if spoken.says_stop(task, media):
+                return spoken.obey_stop(task, user, media)
             ask_model(task, user, media)
         else:
             ask_model(task, user)  # committed with the first part, before Twilio sees it
@@ -162,7 +173,8 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     note just before the answer, once the answer is there to follow it."""
     # The model may have asked for a person (the answer is the acknowledgement) or declined.
     kind = reply_kind(task)
-    shaped = outbound.plan(user, task.ai_response, question=task.sms_content, more=True)
+    # Shaped for what the texter asked, also by voice ("what does <br> do?" keeps its tags).
+    shaped = outbound.plan(user, task.ai_response, question=words_of(task), more=True)
     meta = task.metadata_ or {}
     booked = meta.get(SLOTS_KEY)
     kept = {"sent": shaped.sent, "more": shaped.rest, "more_channel": outbound.channel_of(user)}
@@ -170,12 +182,12 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         others = {key: value for key, value in meta.items() if key != SLOTS_KEY}
         task.metadata_ = {**others, **kept}
     notice = notices.program_notice_due(user)
-    note = has_unread_files(task)
-    slots = outbound.book(user, len(shaped.parts) + notice + note, booked, task=task)
+    note = _note_on_attachments(task)
+    slots = outbound.book(user, len(shaped.parts) + notice + bool(note), booked, task=task)
     if notice:
         notices.send_program_notice_once(user, task, slots)
     if note:  # once per text, as from the webhook: a retried job does not send it again
-        notices.send_notice(user, "media_note", task, reply_to=task.message_sid, slots=slots)
+        notices.send_notice(user, note, task, reply_to=task.message_sid, slots=slots)
     outbound.send(
         user,
         shaped,
@@ -186,6 +198,14 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
         slots=slots,
         unless_staff_hold=True,
     )
+
+
+def _note_on_attachments(task: Task) -> str | None:
+    """The note sent before the answer on what of the text was left out (one notice per
+    text): a file we do not read, else a voice note with no words heard."""
+    if has_unread_files(task):
+        return "media_note"
+    return "voice_note" if has_unheard_voice_notes(task) else None
 
 
 def defer(task: Task, later: outbound.SendLater) -> None:

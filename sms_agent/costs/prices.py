@@ -9,6 +9,7 @@ import functools
 import logging
 import re
 from decimal import Decimal
+from typing import TypeVar
 
 import phonenumbers
 from flask import current_app
@@ -125,6 +126,9 @@ def estimate_sms(phone: str, segments: int, whatsapp: bool = False) -> Decimal:
     return money(segment_price(phone) * max(1, segments))
 
 
+#: What a table by model name holds: prices (MODEL_PRICES), or tokens (PICTURE_TOKENS).
+Entry = TypeVar("Entry")
+
 #: A model's dated snapshot: gpt-4o-mini-2024-07-18 of the family gpt-4o-mini.
 _SNAPSHOT = re.compile(r"(?P<family>.+)-\d{4}-\d{2}-\d{2}")
 
@@ -145,12 +149,12 @@ def _entry_in(table: dict, model: str) -> dict[str, Decimal] | None:
     return _own_entry(table, model) or table.get("*")
 
 
-def _own_entry(table: dict, model: str) -> dict[str, Decimal] | None:
+def _own_entry(table: dict[str, Entry], model: str) -> Entry | None:
     _prefix, routed, name = model.rpartition("/")
     return _named_entry(table, model) or (routed and _named_entry(table, name)) or None
 
 
-def _named_entry(table: dict, model: str) -> dict[str, Decimal] | None:
+def _named_entry(table: dict[str, Entry], model: str) -> Entry | None:
     if model in table:
         return table[model]
     snapshot = _SNAPSHOT.fullmatch(model)
@@ -216,9 +220,22 @@ def estimate_answer(
 SPEECH_TOKENS_PER_SECOND = 4
 
 
+#: The prompt tokens a picture read in detail (a phone's photo: four 512px tiles, or as many
+#: 32px patches as a model takes) is billed as, by model; IMAGE_TOKENS (gpt-4o's and
+#: gpt-4.1's 765) for any other. OpenAI prices gpt-4o-mini's pictures as gpt-4o's in
+#: dollars, so it counts each as 2,833 + 5,667 a tile; gpt-4.1-mini and gpt-4.1-nano count
+#: their patches (at most 1,536) times 1.62 and 2.46.
+PICTURE_TOKENS = {"gpt-4o-mini": 25_501, "gpt-4.1-mini": 2_489, "gpt-4.1-nano": 3_779}
+
+
+def picture_tokens(model: str) -> int:
+    """What one picture adds to `model`'s prompt (a dated or routed name as its model's)."""
+    return _own_entry(PICTURE_TOKENS, model) or IMAGE_TOKENS
+
+
 def estimate_attachments(pictures: int, voice_notes: int) -> Decimal:
     """What reading a request's attachments may cost before they are read: each picture
-    IMAGE_TOKENS more of OPENAI_MODEL's prompt, each voice note the longest recording
+    `picture_tokens` more of OPENAI_MODEL's prompt, each voice note the longest recording
     VOICE_NOTE_MAX_BYTES can hold, transcribed by OPENAI_TRANSCRIBE_MODEL (by the minute or
     by its audio tokens) and read by OPENAI_MODEL as its transcript."""
     if not pictures and not voice_notes:
@@ -228,5 +245,6 @@ def estimate_attachments(pictures: int, voice_notes: int) -> Decimal:
     words = seconds * SPEECH_TOKENS_PER_SECOND
     audio = seconds * AUDIO_TOKENS_PER_SECOND
     transcribed = model_cost(config["OPENAI_TRANSCRIBE_MODEL"], audio, words, seconds)
-    read = model_cost(config["OPENAI_MODEL"], pictures * IMAGE_TOKENS + voice_notes * words, 0)
+    model = config["OPENAI_MODEL"]
+    read = model_cost(model, pictures * picture_tokens(model) + voice_notes * words, 0)
     return (transcribed or Decimal(0)) * voice_notes + (read or Decimal(0))

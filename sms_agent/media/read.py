@@ -126,6 +126,16 @@ def attachments_of(task: Task) -> list[dict]:
     return list((task.metadata_ or {}).get("media") or [])
 
 
+def words_of(task: Task) -> str:
+    """What the texter said in the task's text: its words, and what its voice notes said
+    (as far as they were transcribed), whose language its notices are written in. A text
+    with no voice note is its words alone, and its media rows are not loaded for it."""
+    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+        return task.sms_content
+    heard = [row.transcript for row in task.media if row.kind == AUDIO and row.transcript]
+    return "\n".join(part for part in [task.sms_content, *heard] if not is_blank(part))
+
+
 def has_unread_files(task: Task) -> bool:
     """A video or another file we do not read came with the text: its answer is preceded by
     a note saying so (`media_note`)."""
@@ -142,16 +152,32 @@ def read_media(task: Task) -> MediaInput:
     and with loaded rows kept across commits (pipeline.kept_across_commits)."""
     done = _loaded_before_fetching(task)
     found = MediaInput()
+    unheard = None
     for item in attachments_of(task):
         position = _position(item)
         row = done.get(position)
-        if row is None or _abandoned(row):
-            row = _record(task, item, position, row)
-        elif row.status == READING:
-            raise BeingRead(f"task {task.id}: media {position} is being read by another run")
+        try:
+            if row is None or _abandoned(row):
+                row = _record(task, item, position, row)
+            elif row.status == READING:
+                raise BeingRead(f"task {task.id}: media {position} is being read by another run")
+        except VoiceUnheard as exc:
+            unheard = exc  # its row says why; the rest of the text may still be answered
+            continue
         if row.status == "read":
             _use(row, found)
+    if unheard is not None and not found.question(task.sms_content):
+        raise unheard  # nothing else to answer: the texter is asked for words
     return found
+
+
+def has_unheard_voice_notes(task: Task) -> bool:
+    """A voice note with no words heard came beside words, a picture or another voice
+    note, and the rest is answered: a note says so before the answer (`voice_note`). Its
+    rows are loaded only for a text with a voice note."""
+    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+        return False
+    return any(row.kind == AUDIO and row.status == "failed" for row in task.media)
 
 
 def _abandoned(row: TaskMedia) -> bool:
@@ -289,17 +315,18 @@ def _read_into(
 def _notice_for(exc: MediaFetchError) -> str | None:
     """What the texter is told: media_failed (send it again) for a fetch that may work next
     time; where the same file would fail again, why: the file itself (too large, not the
-    picture named), or a URL or redirect we do not fetch from (our setup)."""
+    picture named), or our setup (a URL or redirect we do not fetch from, our credentials
+    refused)."""
     if exc.unusable:
         return "media_unreadable"
-    return "media_unavailable" if exc.refused else None
+    return "media_unavailable" if exc.refused or exc.lasting else None
 
 
 def _check(row: TaskMedia, data: bytes) -> None:
     """A picture is read as the type its first bytes show, when it is one we read: phones
     and carriers name a PNG screenshot "image/jpeg". Anything else never reaches the model."""
-    if not data:
-        raise MediaFetchError("the media was empty")
+    if not data:  # sent again, it would be just as empty
+        raise MediaFetchError("the media was empty", unusable=True)
     longest = current_app.config["VOICE_NOTE_MAX_BYTES"]
     if row.kind == AUDIO and len(data) > longest:
         # Transcription is billed by the minute, and a 5 MB recording is most of an hour.

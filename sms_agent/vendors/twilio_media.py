@@ -56,12 +56,16 @@ class MediaFetchError(Exception):
     """The media could not be fetched; the message says why, in words staff can act on.
     `refused`: we would not fetch it (not Twilio's), as opposed to Twilio failing us.
     `unusable`: the file itself will not do (too large, not what Twilio said it is), so
-    the same file sent again would fail again."""
+    the same file sent again would fail again. `lasting`: Twilio refused our account's
+    credentials, which fails every file until staff set them right."""
 
-    def __init__(self, message: str, *, refused: bool = False, unusable: bool = False):
+    def __init__(
+        self, message: str, *, refused: bool = False, unusable: bool = False, lasting: bool = False
+    ):
         super().__init__(message)
         self.refused = refused
         self.unusable = unusable
+        self.lasting = lasting
 
 
 def too_large(max_bytes: int) -> MediaFetchError:
@@ -82,8 +86,12 @@ _AMBIGUOUS = re.compile(r"[\\\x00-\x20\x7f]")
 
 def origin(url: str) -> str:
     """scheme://host[:port] in lower case, the default port left out; "" (no origin we
-    allow) for a URL with a user part, a backslash, whitespace or a control character."""
-    parts = urllib.parse.urlsplit(url)
+    allow) for a URL with a user part, a backslash, whitespace or a control character, or
+    one that does not parse (an unclosed "[")."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return ""
     if "@" in parts.netloc or _AMBIGUOUS.search(url):
         return ""
     scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
@@ -110,8 +118,9 @@ class MediaHost:
     def holds(self, url: str) -> bool:
         """`url` is here, in the path as the HTTP client will send it: requests resolves "."
         and ".." segments, so ".../media.twiliocdn.com/../other-bucket/x" leaves the prefix."""
-        path = urllib3.util.parse_url(url).path or "/"
-        return origin(url) == self.origin and path.startswith(self.path)
+        if origin(url) != self.origin:  # first: "" for a URL that does not parse
+            return False
+        return (urllib3.util.parse_url(url).path or "/").startswith(self.path)
 
 
 def media_hosts(config) -> set[MediaHost]:
@@ -131,8 +140,9 @@ def media_hosts(config) -> set[MediaHost]:
 
 def check_media_url(url: str, config) -> re.Match:
     """The parts of a media URL on Twilio's API host under our account; raises otherwise."""
-    parts = urllib.parse.urlsplit(url)
-    if origin(url) != api_origin(config) or parts.query or parts.fragment:
+    # origin() is "" for a URL that does not parse, so it is split only once it matched.
+    parts = urllib.parse.urlsplit(url) if origin(url) == api_origin(config) else None
+    if parts is None or parts.query or parts.fragment:
         raise MediaFetchError(
             f"not fetched: {origin(url) or 'no host'} is not Twilio's API host", refused=True
         )
@@ -182,6 +192,12 @@ class TwilioMedia:
             with response:
                 if response.status_code == 404 and origin(url) == api:
                     raise NotYet()
+                if response.status_code in (401, 403) and origin(url) == api:
+                    raise MediaFetchError(
+                        f"Twilio answered {response.status_code} for the media: it refused "
+                        "the account's credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)",
+                        lasting=True,
+                    )
                 if not response.is_redirect:
                     return self._body(response, deadline)
                 url = urllib.parse.urljoin(url, response.headers.get("Location", ""))
@@ -207,6 +223,13 @@ class TwilioMedia:
             raise MediaFetchError(f"Twilio took longer than {self.timeout:g}s") from exc
         except requests.RequestException as exc:
             raise MediaFetchError(f"Twilio unreachable: {exc}") from exc
+        except ValueError as exc:
+            # requests reads a redirect's Location even when it does not follow it.
+            raise MediaFetchError(
+                f"not fetched: Twilio redirected to a Location that is no URL ({exc}), "
+                "not a place in TWILIO_MEDIA_HOSTS",
+                refused=True,
+            ) from exc
 
     def _body(self, response: requests.Response, deadline: float) -> Fetched:
         if response.status_code != 200:
