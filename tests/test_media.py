@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent import handoff, simulator
+from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, TaskMedia
 from tests.factories import make_user
@@ -749,6 +750,27 @@ def test_a_voice_note_that_says_stop_opts_the_texter_out_and_is_not_answered(
     assert not chat_requests(openai_server)
     assert task.status == "failed" and task.quota_window is None
     assert texter.monthly_requests == 0
+
+
+def test_a_voice_stop_heard_after_a_texted_start_does_not_undo_the_start(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a voice note saying "Stop" is heard only once the worker transcribes it;
+    a START the texter typed meanwhile (they changed their mind) was overridden by the
+    older voice note, and they were opted out after saying START. The latest word stands."""
+    openai_server.then(200, {"text": "Stop."})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    form = inbound_form("", NumMedia="1", MediaUrl0=url, MediaContentType0="audio/ogg")
+    assert signed_post(client, "/sms/inbound", form).status_code == 200  # its job waits
+    text_in(client, "START")
+    task = db.session.scalar(sa.select(Task).where(Task.message_sid == form["MessageSid"]))
+    pipeline.answer(task.id)
+    db.session.refresh(texter)
+    assert not texter.is_opted_out
+    assert "opt_out" not in [m.kind for m in outbox()]
+    assert not chat_requests(openai_server)  # "Stop." is still no question
+    db.session.refresh(task)
+    assert task.status == "failed" and texter.monthly_requests == 0
 
 
 def test_a_voice_note_that_only_mentions_stopping_is_a_question(

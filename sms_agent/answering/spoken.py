@@ -30,9 +30,13 @@ def obey_stop(task: Task, user: User, media: MediaInput) -> str:
     """Opt the texter out (keeping the time of an earlier opt-out), end the task unanswered
     with its request given back, as a STOP is never counted, and confirm it: Twilio's
     opt-out handling never sees a voice note's words, so its confirmation is ours to send,
-    as for a STOP on WhatsApp."""
+    as for a STOP on WhatsApp. A STOP or START the texter typed after the voice note (which
+    is understood only now) is their latest word and stands: the voice note changes nothing."""
     said = " ".join(media.transcripts)
     user = lock_texter(user.phone_number)  # read again: a webhook may have changed it since
+    if user.opt_changed_since(task.created_at):
+        finish_unsent(task, "the texter said STOP in a voice note, then texted STOP or START")
+        return "opt_change_later"
     newly = not user.is_opted_out
     user.opted_out_at = user.opted_out_at or utcnow()
     user.note_opt_change(task.message_sid, keywords.language(said))

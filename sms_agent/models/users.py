@@ -32,6 +32,9 @@ REMEMBERED_SIDS = 20
 
 #: The key in User.service_state of the MessageSid of the texter's latest STOP or START.
 LATEST_OPT_CHANGE = "latest_opt_change"
+#: When it was received (ISO 8601, UTC): a voice note's STOP, heard only once transcribed,
+#: must not undo a STOP or START the texter typed after it.
+LATEST_OPT_CHANGE_AT = "latest_opt_change_at"
 #: The language of the words of that STOP or START, when not English (keywords.language).
 OPT_CHANGE_LANGUAGE = "opt_change_language"
 #: The language of the texter's latest HELP (AIDE, AYUDA), when not English.
@@ -244,7 +247,14 @@ class User(db.Model):
         the last is confirmed (is_latest_opt_change), in the `language` it was said in."""
         state = {k: v for k, v in self.service_state.items() if k != OPT_CHANGE_LANGUAGE}
         said_in = {OPT_CHANGE_LANGUAGE: language} if language else {}
-        self.service_state = {**state, LATEST_OPT_CHANGE: sid, **said_in}
+        at = utcnow().isoformat()
+        self.service_state = {**state, LATEST_OPT_CHANGE: sid, LATEST_OPT_CHANGE_AT: at, **said_in}
+
+    def opt_changed_since(self, moment: datetime) -> bool:
+        """Whether the texter's latest STOP or START came after `moment`: what they said
+        last stands over anything older that is only now understood."""
+        at = self.service_state.get(LATEST_OPT_CHANGE_AT)
+        return at is not None and datetime.fromisoformat(at) > moment
 
     def note_help_language(self, language: str | None) -> None:
         """Record the language of a HELP the texter sent ("fr" for AIDE), which its answer
