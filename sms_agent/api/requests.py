@@ -8,8 +8,6 @@ across sites only after a CORS preflight, which this API never grants.
 from __future__ import annotations
 
 import codecs
-import json
-import math
 from collections import Counter
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -19,6 +17,7 @@ from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import numbers
 from .errors import ApiError, bad_request, field_errors
 
 
@@ -37,7 +36,7 @@ def json_body() -> dict[str, Any]:
         raise RequestEntityTooLarge()
     duplicated: dict[int, list[str]] = {}
     try:
-        data = json.loads(raw or b"null", object_pairs_hook=_noting_repeats(duplicated))
+        data = numbers.loads(raw or b"null", object_pairs_hook=_noting_repeats(duplicated))
     except UnicodeDecodeError as exc:
         raise bad_request("The body is not valid UTF-8.", body=[str(exc)]) from None
     except ValueError as exc:
@@ -109,7 +108,6 @@ def _cut_at_the_limit(raw: bytes) -> bool:
     return limit is not None and len(raw) >= limit and bool(request.environ["wsgi.input"].read(1))
 
 
-NOT_FINITE = "NaN and Infinity are not valid JSON numbers."
 TWICE = "A key is given twice in one JSON object: give it once."
 
 
@@ -129,8 +127,8 @@ def _noting_repeats(duplicated: dict[int, list[str]]):
 
 def _refuse_unclear_values(data: dict[str, Any], duplicated: dict[int, list[str]]) -> None:
     """400 naming every place that holds NaN, Infinity or -Infinity (or a number too large
-    for a float, such as 1e999, which parses as Infinity), and every key given twice in
-    one object.
+    for a float, such as 1e999, which parses as Infinity, or too close to 0, such as
+    1E-400, which parses as 0: numbers.py), and every key given twice in one object.
 
     Python's parser takes them although JSON has no such numbers; stored, they would be
     served back as invalid JSON, or refused by PostgreSQL. Of a key given twice it keeps
@@ -149,8 +147,8 @@ def _refuse_unclear_values(data: dict[str, Any], duplicated: dict[int, list[str]
             pending.extend((path + (key,), item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend((path + (str(index),), item) for index, item in enumerate(value))
-        elif isinstance(value, float) and not math.isfinite(value):
-            _place(details, path, NOT_FINITE, problems)
+        elif why := numbers.problem(value):
+            _place(details, path, why, problems)
     if details:
         raise ApiError(400, " ".join(sorted(problems)), details)
 
