@@ -12,6 +12,7 @@ from collections import Counter
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
@@ -175,19 +176,37 @@ def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
 def load_query(schema: Schema) -> dict[str, Any]:
     """Query parameters through `schema`; parameters it does not know are ignored, as in DRF.
     One it knows given twice is a 400: taking either value (`tier=premium&tier=free`) would
-    answer a question the caller did not ask."""
-    _refuse_repeated(schema)
+    answer a question the caller did not ask. One whose value is not UTF-8 is a 400 too."""
+    known = {field.data_key or name for name, field in schema.fields.items()}
+    _refuse_repeated(known)
+    _refuse_other_encodings(known)
     try:
         return schema.load(request.args.to_dict(), unknown=EXCLUDE)
     except ValidationError as exc:
         raise field_errors(_as_dict(exc.messages)) from None
 
 
-def _refuse_repeated(schema: Schema) -> None:
-    known = {field.data_key or name for name, field in schema.fields.items()}
+def _refuse_repeated(known: set[str]) -> None:
     repeated = sorted(name for name in known if len(request.args.getlist(name)) > 1)
     if repeated:
         raise field_errors({name: ["Give this parameter once."] for name in repeated})
+
+
+NOT_UTF8 = "Not UTF-8: percent-encode the text's UTF-8 bytes (é is %C3%A9)."
+
+
+def _refuse_other_encodings(known: set[str]) -> None:
+    """werkzeug reads bytes that are not UTF-8 as U+FFFD: `search=Jos%E9` (Latin-1) looked
+    for "Jos\ufffd" and found nobody, where a body that is not UTF-8 is a 400."""
+    wrong = set()
+    for pair in request.query_string.split(b"&"):
+        name, _, value = (unquote_to_bytes(p.replace(b"+", b" ")) for p in pair.partition(b"="))
+        try:
+            name.decode(), value.decode()
+        except UnicodeDecodeError:
+            wrong.add(name.decode(errors="replace"))
+    if wrong & known:
+        raise field_errors({name: [NOT_UTF8] for name in sorted(wrong & known)})
 
 
 def _as_dict(messages) -> dict[str, Any]:

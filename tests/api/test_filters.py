@@ -330,3 +330,26 @@ def test_a_cursor_number_too_small_for_a_float_is_a_400_not_zero(client, admin_h
 
     assert response.status_code == 400, response.get_json()
     assert "cursor" in response.get_json()["details"]
+
+
+@pytest.mark.parametrize(
+    "url, field",
+    [
+        ("/api/users/?search=Jos%E9", "search"),  # José in Latin-1
+        ("/api/users/?search=%ED%A0%80", "search"),  # a surrogate, which UTF-8 has not
+        ("/api/errors/?user_phone=%2B1555%FF0100001", "user_phone"),
+    ],
+)
+def test_a_query_parameter_not_in_utf8_is_a_400_naming_it(client, admin_headers, url, field):
+    """Regression: bytes that are not UTF-8 were read as U+FFFD, so `search=Jos%E9` (José
+    sent in Latin-1) looked for "Jos\ufffd" and found nobody without a word, where a body
+    that is not UTF-8 is a 400."""
+    make_user(full_name="José")
+    response = client.get(url, headers=admin_headers)
+    assert response.status_code == 400, response.get_json()
+    assert field in response.get_json()["details"]
+
+
+def test_a_query_in_utf8_finds_what_it_names(client, admin_headers):
+    make_user(full_name="José")
+    assert len(results(client, admin_headers, "/api/users/?search=Jos%C3%A9")) == 1
