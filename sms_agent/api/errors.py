@@ -185,7 +185,9 @@ def _from_http_exception(error: HTTPException) -> Response:
     headers = {}
     if error.code == 405 and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    return error_response(error.code or 500, error.description or error.name, None, headers)
+    # A refusal made before the API's views may name what it refused (security.py's NUL).
+    details = getattr(error, "details", None)
+    return error_response(error.code or 500, error.description or error.name, details, headers)
 
 
 def _from_deleted_meanwhile(_error: Exception) -> Response:

@@ -353,3 +353,11 @@ def test_a_query_parameter_not_in_utf8_is_a_400_naming_it(client, admin_headers,
 def test_a_query_in_utf8_finds_what_it_names(client, admin_headers):
     make_user(full_name="José")
     assert len(results(client, admin_headers, "/api/users/?search=Jos%C3%A9")) == 1
+
+
+def test_a_nul_in_a_query_parameter_is_a_400_naming_it(client, admin_headers):
+    """Regression: the 400 for a NUL character said only "URL parameters", with empty
+    details, so a client sending several could not tell which one to fix."""
+    response = client.get("/api/users/?tier=free&search=a%00b", headers=admin_headers)
+    assert response.status_code == 400
+    assert list(response.get_json()["details"]) == ["search"]
