@@ -254,8 +254,10 @@ PRECONDITIONS = (
     _optional_header(
         "If-Unmodified-Since",
         "An HTTP-date: if the resource has changed since (its `updated_at`, to the second), a "
-        "412 and nothing done. Ignored with If-Match, on an error log (which keeps no time of "
-        "its last change), and when it is not an HTTP-date.",
+        "412 and nothing done. A task's `updated_at` moves with all it shows, its cost too; a "
+        "user's with its own fields and counters, not with its `stats` or costs (send "
+        "If-Match, whose ETag covers them). Ignored with If-Match, on an error log (which keeps "
+        "no time of its last change), and when it is not an HTTP-date.",
     ),
     _optional_header(
         "If-None-Match",
