@@ -66,6 +66,17 @@ def test_a_chunked_body_past_the_limit_is_413_not_cut_short(client, admin_header
     assert response.status_code == status, response.get_data(as_text=True)
 
 
+def test_a_body_too_large_says_the_limit(app, client, admin_headers):
+    """Regression: the 413 said only "The data value transmitted exceeds the capacity
+    limit." with empty details, where the web server's own 414 and 431 give their limits:
+    a client could not tell how much to cut."""
+    response = client.post("/api/users/", json={"full_name": "x" * 70_000}, headers=admin_headers)
+
+    error = assert_error(response, 413)
+    assert error["details"] == {"max_content_length": app.config["MAX_CONTENT_LENGTH"]}
+    assert str(app.config["MAX_CONTENT_LENGTH"]) in error["error"]
+
+
 def test_method_not_allowed_lists_the_allowed_methods(client, admin_headers):
     response = client.delete("/api/users/", headers=admin_headers)
     assert_error(response, 405)
