@@ -23,8 +23,12 @@ from .errors import ApiError, bad_request, field_errors
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object; 415 for another media type, 400 for malformed JSON."""
-    if not request.is_json:
+    """The request's JSON object; 415 for another media type, 400 for malformed JSON.
+
+    Only application/json: werkzeug's is_json takes any `+json` type too, and a JSON Merge
+    Patch (application/merge-patch+json) read as plain JSON replaced the objects it meant to
+    merge, losing the keys it left out."""
+    if request.mimetype != "application/json":
         raise ApiError(
             415,
             "Send the request body as JSON.",
