@@ -285,7 +285,7 @@ def date_changes(session: sa.orm.Session, _context, _instances) -> None:
             continue
         state = sa.inspect(obj)
         if state.attrs.updated_at.history.added:
-            continue  # dated by its writer (the claim, the completion)
+            continue  # its writer set it (the sample data, a test); Core writes set their own
         if any(
             key in _shown() and state.attrs[key].history.has_changes()
             for key in state.committed_state
