@@ -93,12 +93,15 @@ def register_extensions(app: Flask) -> None:
 
 def register_session_rules(app: Flask) -> None:
     """What must happen on every write, whoever writes: the tier-upgrade rule, departing
-    staff's conversations handed back, metrics of committed rows, and alerts about
-    committed critical errors."""
+    staff's conversations handed back, a task's changes dated, metrics of committed rows,
+    and alerts about committed critical errors."""
     from . import handoff, quota
+    from .extensions import listen_on_every_session
+    from .models.tasks import date_changes
     from .ops import alerts, metrics
 
     quota.init_app(app)
+    listen_on_every_session(before_flush=date_changes)
     handoff.init_app(app)
     metrics.init_app(app)
     alerts.init_app(app)

@@ -30,12 +30,12 @@ import logging
 import secrets
 import threading
 
-from flask import Flask, Request, Response, abort, current_app, request, session
+from flask import Flask, Request, Response, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_talisman import DENY, Talisman
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import Headers
-from werkzeug.exceptions import SecurityError
+from werkzeug.exceptions import BadRequest, SecurityError
 from werkzeug.sansio.utils import host_is_trusted as host_is_valid
 
 from config import host_and_port, is_loopback_host, public_development_secrets, trusted_hosts
@@ -380,18 +380,25 @@ def _sha256_source(script: str) -> str:
     return f"'sha256-{digest}'"
 
 
-def _holds_nul(pairs) -> bool:
-    return any("\x00" in key or "\x00" in value for key, value in pairs)
+def _holds_nul(pairs) -> list[str]:
+    """The names of the pairs holding a NUL (the name itself, shown escaped, if it does)."""
+    return sorted({repr(k)[1:-1] for k, value in pairs if "\x00" in k or "\x00" in value})
+
+
+def _refuse(names: list[str], what: str) -> None:
+    """400 naming the parameters or fields (the API's error gives them as its details)."""
+    if names:
+        error = BadRequest(f"{what} may not contain NUL characters: {', '.join(names)}.")
+        error.details = {name: ["May not contain NUL characters."] for name in names}
+        raise error
 
 
 def refuse_nul_characters() -> None:
     if request.blueprint == "webhook":
         return
-    if _holds_nul(request.args.items(multi=True)):
-        abort(400, "URL parameters may not contain NUL characters.")
+    _refuse(_holds_nul(request.args.items(multi=True)), "URL parameters")
     if request.mimetype in FORM_TYPES and not _refuses_nul_itself():
-        if _holds_nul(request.form.items(multi=True)):
-            abort(400, "Form fields may not contain NUL characters.")
+        _refuse(_holds_nul(request.form.items(multi=True)), "Form fields")
 
 
 def refuses_nul_itself(view):

@@ -841,7 +841,7 @@ def test_a_voice_note_still_being_transcribed_is_not_transcribed_again_by_a_recl
             second_run.append("started")
             with app.app_context():  # meanwhile: the sweep, and another worker's run
                 long_ago = utcnow() - timedelta(seconds=app.config["STALE_TASK_SECONDS"] + 1)
-                db.session.execute(sa.update(Task).values(updated_at=long_ago))
+                db.session.execute(sa.update(Task).values(lease_at=long_ago))
                 assert claim_stranded() == [task_id]
                 db.session.commit()
                 second_run.append(pipeline.answer(task_id))

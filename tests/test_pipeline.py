@@ -386,7 +386,7 @@ def test_a_task_held_by_a_live_worker_is_left_alone(app):
 def test_a_task_left_processing_by_a_dead_worker_is_taken_over(app):
     task = make_task(status="processing")
     db.session.execute(
-        sa.update(Task).where(Task.id == task.id).values(updated_at=utcnow() - timedelta(hours=1))
+        sa.update(Task).where(Task.id == task.id).values(lease_at=utcnow() - timedelta(hours=1))
     )
     db.session.commit()
     assert pipeline.answer(task.id) == "answered"
@@ -419,7 +419,7 @@ def crashed_midway(app, sent_parts: int, interrupted: bool = False) -> Task:
         db.session.add(message)
     db.session.commit()
     db.session.execute(
-        sa.update(Task).where(Task.id == task.id).values(updated_at=utcnow() - timedelta(hours=1))
+        sa.update(Task).where(Task.id == task.id).values(lease_at=utcnow() - timedelta(hours=1))
     )
     db.session.commit()
     return task

@@ -29,7 +29,7 @@ def replies_to(task: Task) -> list[OutboundMessage]:
 
 def stranded(status: str, age: timedelta = LONG_AGO) -> Task:
     then = utcnow() - age
-    return make_task(status=status, created_at=then, updated_at=then)
+    return make_task(status=status, created_at=then, updated_at=then, lease_at=then)
 
 
 def test_a_task_stranded_in_queued_is_answered_by_the_sweep(app):
@@ -87,10 +87,10 @@ def test_nothing_is_swept_while_the_broker_is_down(database_url):
     )
     with app.app_context():
         task = stranded(TaskStatus.QUEUED.value)
-        before = task.updated_at
+        before = task.lease_at
         assert sweep() == 0
         db.session.refresh(task)
-        assert (task.status, task.updated_at) == (TaskStatus.QUEUED.value, before)
+        assert (task.status, task.lease_at) == (TaskStatus.QUEUED.value, before)
         db.session.delete(task.user)
         db.session.commit()
         db.engine.dispose()

@@ -126,6 +126,7 @@ class TaskView(KeptCount, AdminModelView):
         "updated_at",
         "completed_at",
         "quota_window",  # the quota's own bookkeeping (quota.give_back), not for editing
+        "lease_at",  # the worker's clock (the sweeper's), not for editing
         "refusal_reason",  # why the service refused the text: a fact, not for editing
         # Twilio's id of the text, the record that it was received (inbound/store.py):
         # changed or emptied, the same text posted again would be taken and answered anew.

@@ -35,15 +35,18 @@ def _claim() -> sa.Select:
     compiles it once. The ORM's own UPDATE of the entity is annotated afresh on every
     execution, so each claim paid for a new cache key (about 0.1 ms of a job's CPU)."""
     tasks = Task.__table__
-    stale, now = (sa.bindparam(name, type_=tasks.c.updated_at.type) for name in ("stale", "now"))
+    stale, now = (sa.bindparam(name, type_=tasks.c.lease_at.type) for name in ("stale", "now"))
+    queued = tasks.c.status == TaskStatus.QUEUED.value
     claimable = sa.or_(
-        tasks.c.status == TaskStatus.QUEUED.value,
-        sa.and_(tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.updated_at < stale),
+        queued,
+        sa.and_(tasks.c.status == TaskStatus.PROCESSING.value, tasks.c.lease_at < stale),
     )
+    # A claim taken over from a dead worker changes nothing a client reads: the lease only.
+    changed = sa.case((queued, now), else_=tasks.c.updated_at)
     update = (
         sa.update(tasks)
         .where(tasks.c.id == sa.bindparam("key"), claimable)
-        .values(status=TaskStatus.PROCESSING.value, updated_at=now)
+        .values(status=TaskStatus.PROCESSING.value, lease_at=now, updated_at=changed)
         .returning(*tasks.c)  # the claimed row comes back with the UPDATE: no second query
     )
     # populate_existing: a task already in the session takes the claimed row's values.
@@ -88,7 +91,7 @@ def renew_claim(task: Task) -> None:
     that spent long reading its pictures and voice notes (a download and a transcription
     each) would otherwise look abandoned while it waits for the model, and the sweeper
     handed it to a second run, which asked the model again and texted a second answer."""
-    task.updated_at = utcnow()
+    task.lease_at = utcnow()
 
 
 @contextlib.contextmanager

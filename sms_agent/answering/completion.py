@@ -20,7 +20,7 @@ from ..models.types import check_finite
 from ..ops import metrics
 
 #: The columns the completion writes: the outcome's, and the answer's timing.
-_COLUMNS = (*completed_outcome(utcnow()), "processing_time", "updated_at")
+_COLUMNS = (*completed_outcome(utcnow()), "processing_time", "updated_at", "lease_at")
 
 
 def _complete() -> sa.Update:
@@ -49,6 +49,7 @@ def mark_completed(task: Task, processing_time: float) -> None:
         **completed_outcome(now),
         "processing_time": check_finite("processing_time", processing_time),
         "updated_at": now,
+        "lease_at": now,
     }
     session.execute(_COMPLETE, {"key": task.id, **values})
     for name, value in values.items():

@@ -210,10 +210,10 @@ def _note_on_attachments(task: Task) -> str | None:
 
 def defer(task: Task, later: outbound.SendLater) -> None:
     """Commit the answer with the slots booked for it and hand the task back to the queue
-    until then. Its clock is set to the first slot, so the sweeper leaves it alone until
+    until then. Its clock (lease_at) is set to the first slot, so the sweeper leaves it alone until
     STALE_TASK_SECONDS after it (the job that sends it is already waiting in the broker)."""
     task.metadata_ = {**(task.metadata_ or {}), SLOTS_KEY: later.booking}
     task.status = TaskStatus.QUEUED.value
-    task.updated_at = utcnow() + timedelta(seconds=later.wait)
+    task.lease_at = utcnow() + timedelta(seconds=later.wait)
     db.session.commit()
     log.info("task %s answered; its reply waits %.1fs for a sending slot", task.id, later.wait)

@@ -30,6 +30,15 @@ def _kept_by_no_one_on_the_way(response):
     return response
 
 
+@bp.after_request
+def _no_type_without_content(response):
+    """A 204 (a deletion) has no body, so no type of one: Flask's default `text/html` made a
+    client reading the type first take it for an HTML error page."""
+    if response.status_code == 204:
+        response.headers.pop("Content-Type", None)
+    return response
+
+
 # One budget per caller across the whole API; anonymous callers share their address's budget.
 limiter.shared_limit(
     lambda: current_app.config["API_RATE_ANONYMOUS"],

@@ -57,6 +57,9 @@ def current_principal() -> Principal | None:
     return request.environ[_ENVIRON_KEY]
 
 
+INACTIVE = "This key's account is inactive: it works again once staff reactivate the account."
+
+
 def _authenticate() -> Principal | None:
     header = request.headers.get("Authorization", "").strip()
     if header:
@@ -69,9 +72,13 @@ def _from_header(header: str) -> Principal | None:
     if scheme.lower() not in SCHEMES:
         request.environ[_ERROR_KEY] = WRONG_SCHEME
         return None
-    token = ApiToken.find_active(key.strip())
+    token = ApiToken.find(key.strip())
     if token is None:
         request.environ[_ERROR_KEY] = "Invalid or revoked token."
+        return None
+    if not token.owner_is_active:
+        # The key is good: it works again once staff reactivate the account.
+        request.environ[_ERROR_KEY] = INACTIVE
         return None
     days = current_app.config["API_TOKEN_DAYS"]
     expires = token.expires_at(days)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
@@ -185,7 +185,18 @@ def _from_http_exception(error: HTTPException) -> Response:
     headers = {}
     if error.code == 405 and error.valid_methods:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
-    return error_response(error.code or 500, error.description or error.name, None, headers)
+    if error.code == 413:
+        return _too_large()
+    # A refusal made before the API's views may name what it refused (security.py's NUL).
+    details = getattr(error, "details", None)
+    return error_response(error.code or 500, error.description or error.name, details, headers)
+
+
+def _too_large() -> Response:
+    """413 with the limit, as the web server's 414 and 431 give theirs (web_server.py)."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    message = f"Request body too large: send at most {limit} bytes."
+    return error_response(413, message, {"max_content_length": limit})
 
 
 def _from_deleted_meanwhile(_error: Exception) -> Response:

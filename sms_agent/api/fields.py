@@ -19,6 +19,7 @@ from marshmallow.validate import OneOf
 from ..clean_text import BLANK_REFUSED, is_blank
 from ..models.types import as_json_object, check_timezone, iana_timezones
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
+from . import numbers
 
 MAX_JSON_DEPTH = 10
 
@@ -90,6 +91,16 @@ class JSONNumber(fields.Float):
     def _deserialize(self, value, attr, data, **kwargs) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.make_error("invalid", input=value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string, written as JSON writes one (numbers.py): Python's int()
+    also reads "1_0", " 5", "+5" and digits of other scripts ("١")."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int:
+        if isinstance(value, str) and not numbers.is_integer_text(value):
+            raise ValidationError(numbers.NOT_AN_INTEGER)
         return super()._deserialize(value, attr, data, **kwargs)
 
 

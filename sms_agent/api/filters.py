@@ -25,7 +25,7 @@ from ..models import (
     User,
 )
 from .cursors import Cursor
-from .fields import DateOrDateTime, Phone, Text
+from .fields import DateOrDateTime, Phone, QueryInteger, Text
 from .keyset import ListCursor
 
 __all__ = ["task_conditions"]  # the list's filters are the analytics' (one definition)
@@ -64,9 +64,9 @@ class Ordering(Text):
 
 
 class PageQuery(Schema):
-    page = fields.Integer(validate=validate.Range(min=1, max=10**9))
+    page = QueryInteger(validate=validate.Range(min=1, max=10**9))
     #: Its description, with the configured numbers, is the OpenAPI document's (openapi.py).
-    page_size = fields.Integer(validate=validate.Range(min=1, max=10**9))
+    page_size = QueryInteger(validate=validate.Range(min=1, max=10**9))
 
 
 class KeysetQuery(PageQuery):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import uuid
 import zlib
 from datetime import datetime
@@ -24,6 +23,7 @@ from marshmallow import ValidationError
 from sqlalchemy.sql import operators
 
 from ..extensions import db
+from . import numbers
 from .errors import field_errors
 from .fields import CURSOR_PATTERN, Text, check_text, cursor_moment, cursor_uuid
 
@@ -50,7 +50,8 @@ class ListCursor(Text):
         if len(text) > MAX_LENGTH:
             raise ValidationError(NOT_OURS)
         try:
-            decoded = json.loads(_inflated(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))))
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            decoded = numbers.loads(_inflated(raw))
         except (ValueError, binascii.Error, RecursionError, zlib.error):
             raise ValidationError(NOT_OURS) from None
         if (
@@ -145,7 +146,7 @@ def _python_value(column: sa.ColumnElement, value: Any) -> Any:
     if kind is str:
         check_text(value)  # as any text a query gives: no NUL, no lone surrogate
     elif (kind is int and not -(2 ** _bits(column_type)) <= value < 2 ** _bits(column_type)) or (
-        kind is float and not math.isfinite(value)
+        kind is float and numbers.problem(value)
     ):
         raise ValueError("not a value the column holds")
     return value

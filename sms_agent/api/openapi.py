@@ -36,7 +36,9 @@ _ERROR_TEXT = {
     "names none of its current ETag, or If-Unmodified-Since is before its last change), or "
     "it is as If-None-Match names it.",
     413: "Request body too large.",
-    415: "Request body is not JSON, declares a charset other than UTF-8, or is compressed.",
+    415: "Request body is not application/json (another JSON type such as "
+    "application/merge-patch+json included), declares a charset other than UTF-8, or is "
+    "compressed.",
     422: "An Idempotency-Key sent before with another request: nothing was done.",
     429: "Throttled, or a texter's request was not admitted (quota, spend caps, sender rate).",
     502: "The SMS provider refused or could not be reached.",
@@ -254,8 +256,10 @@ PRECONDITIONS = (
     _optional_header(
         "If-Unmodified-Since",
         "An HTTP-date: if the resource has changed since (its `updated_at`, to the second), a "
-        "412 and nothing done. Ignored with If-Match, on an error log (which keeps no time of "
-        "its last change), and when it is not an HTTP-date.",
+        "412 and nothing done. A task's `updated_at` moves with all it shows, its cost too; a "
+        "user's with its own fields and counters, not with its `stats` or costs (send "
+        "If-Match, whose ETag covers them). Ignored with If-Match, on an error log (which keeps "
+        "no time of its last change), and when it is not an HTTP-date.",
     ),
     _optional_header(
         "If-None-Match",

@@ -8,23 +8,27 @@ across sites only after a CORS preflight, which this API never grants.
 from __future__ import annotations
 
 import codecs
-import json
-import math
 from collections import Counter
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from . import numbers
 from .errors import ApiError, bad_request, field_errors
 
 
 def json_body() -> dict[str, Any]:
-    """The request's JSON object; 415 for another media type, 400 for malformed JSON."""
-    if not request.is_json:
+    """The request's JSON object; 415 for another media type, 400 for malformed JSON.
+
+    Only application/json: werkzeug's is_json takes any `+json` type too, and a JSON Merge
+    Patch (application/merge-patch+json) read as plain JSON replaced the objects it meant to
+    merge, losing the keys it left out."""
+    if request.mimetype != "application/json":
         raise ApiError(
             415,
             "Send the request body as JSON.",
@@ -37,7 +41,7 @@ def json_body() -> dict[str, Any]:
         raise RequestEntityTooLarge()
     duplicated: dict[int, list[str]] = {}
     try:
-        data = json.loads(raw or b"null", object_pairs_hook=_noting_repeats(duplicated))
+        data = numbers.loads(raw or b"null", object_pairs_hook=_noting_repeats(duplicated))
     except UnicodeDecodeError as exc:
         raise bad_request("The body is not valid UTF-8.", body=[str(exc)]) from None
     except ValueError as exc:
@@ -109,7 +113,6 @@ def _cut_at_the_limit(raw: bytes) -> bool:
     return limit is not None and len(raw) >= limit and bool(request.environ["wsgi.input"].read(1))
 
 
-NOT_FINITE = "NaN and Infinity are not valid JSON numbers."
 TWICE = "A key is given twice in one JSON object: give it once."
 
 
@@ -129,8 +132,8 @@ def _noting_repeats(duplicated: dict[int, list[str]]):
 
 def _refuse_unclear_values(data: dict[str, Any], duplicated: dict[int, list[str]]) -> None:
     """400 naming every place that holds NaN, Infinity or -Infinity (or a number too large
-    for a float, such as 1e999, which parses as Infinity), and every key given twice in
-    one object.
+    for a float, such as 1e999, which parses as Infinity, or too close to 0, such as
+    1E-400, which parses as 0: numbers.py), and every key given twice in one object.
 
     Python's parser takes them although JSON has no such numbers; stored, they would be
     served back as invalid JSON, or refused by PostgreSQL. Of a key given twice it keeps
@@ -149,8 +152,8 @@ def _refuse_unclear_values(data: dict[str, Any], duplicated: dict[int, list[str]
             pending.extend((path + (key,), item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend((path + (str(index),), item) for index, item in enumerate(value))
-        elif isinstance(value, float) and not math.isfinite(value):
-            _place(details, path, NOT_FINITE, problems)
+        elif why := numbers.problem(value):
+            _place(details, path, why, problems)
     if details:
         raise ApiError(400, " ".join(sorted(problems)), details)
 
@@ -177,19 +180,37 @@ def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
 def load_query(schema: Schema) -> dict[str, Any]:
     """Query parameters through `schema`; parameters it does not know are ignored, as in DRF.
     One it knows given twice is a 400: taking either value (`tier=premium&tier=free`) would
-    answer a question the caller did not ask."""
-    _refuse_repeated(schema)
+    answer a question the caller did not ask. One whose value is not UTF-8 is a 400 too."""
+    known = {field.data_key or name for name, field in schema.fields.items()}
+    _refuse_repeated(known)
+    _refuse_other_encodings(known)
     try:
         return schema.load(request.args.to_dict(), unknown=EXCLUDE)
     except ValidationError as exc:
         raise field_errors(_as_dict(exc.messages)) from None
 
 
-def _refuse_repeated(schema: Schema) -> None:
-    known = {field.data_key or name for name, field in schema.fields.items()}
+def _refuse_repeated(known: set[str]) -> None:
     repeated = sorted(name for name in known if len(request.args.getlist(name)) > 1)
     if repeated:
         raise field_errors({name: ["Give this parameter once."] for name in repeated})
+
+
+NOT_UTF8 = "Not UTF-8: percent-encode the text's UTF-8 bytes (é is %C3%A9)."
+
+
+def _refuse_other_encodings(known: set[str]) -> None:
+    """werkzeug reads bytes that are not UTF-8 as U+FFFD: `search=Jos%E9` (Latin-1) looked
+    for "Jos\ufffd" and found nobody, where a body that is not UTF-8 is a 400."""
+    wrong = set()
+    for pair in request.query_string.split(b"&"):
+        name, _, value = (unquote_to_bytes(p.replace(b"+", b" ")) for p in pair.partition(b"="))
+        try:
+            name.decode(), value.decode()
+        except UnicodeDecodeError:
+            wrong.add(name.decode(errors="replace"))
+    if wrong & known:
+        raise field_errors({name: [NOT_UTF8] for name in sorted(wrong & known)})
 
 
 def _as_dict(messages) -> dict[str, Any]:

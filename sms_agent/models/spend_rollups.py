@@ -123,7 +123,19 @@ def _amounts(dialect: str, ledger: str, row: str) -> dict[str, str]:
     }
 
 
-def _task_cost_sql(dialect: str, ledger: str, row: str, sign: str, task_costs: bool) -> list[str]:
+#: A task's updated_at once its cost moved: the cost is part of what the API shows of it
+#: (models/tasks.py), so its validators move with it, in the UPDATE that moves the cost (no
+#: statement more). The database's time as it writes (PostgreSQL: at commit), never earlier
+#: than the time the task had; SQLite keeps SQLAlchemy's text, microseconds and all.
+_CHANGED_NOW = {
+    "postgresql": "greatest(updated_at, clock_timestamp())",
+    "sqlite": "max(updated_at, strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')",
+}
+
+
+def _task_cost_sql(
+    dialect: str, ledger: str, row: str, sign: str, task_costs: bool, dated: bool = True
+) -> list[str]:
     """Add (`sign` "+") or take away ("-") `row`'s amount on its task's cost_usd (and an
     SMS's on sms_cost_usd), then on the task rollup bucket the task is counted in
     (rollups.py), so a bucket's costs are always those of its tasks. Rounded to Money's
@@ -137,12 +149,15 @@ def _task_cost_sql(dialect: str, ledger: str, row: str, sign: str, task_costs: b
     it). The bucket is an upsert: the task's bucket may have no row yet.
 
     `task_costs` False: the schema before migration 0018, with neither sms_cost_usd nor
-    the buckets' costs (the migrations before it install their triggers with this)."""
+    the buckets' costs (the migrations before it install their triggers with this).
+    `dated` False: the triggers before migration 0031, which left updated_at alone."""
     amount = f"coalesce({row}.{_LEDGERS[ledger][1]}, 0)"
     is_sms = _LEDGERS[ledger][2] == "sms_micro"
     sets = [f"cost_usd = round(cost_usd {sign} {amount}, 6)"]
     if task_costs and is_sms:
         sets.append(f"sms_cost_usd = round(sms_cost_usd {sign} {amount}, 6)")
+    if dated:
+        sets.append(f"updated_at = {_CHANGED_NOW[dialect]}")
     statements = [f"UPDATE tasks SET {', '.join(sets)} WHERE id = {row}.task_id"]
     if task_costs:
         micro = f"({sign}{_MICRO[dialect].format(amount=amount)})"
@@ -158,7 +173,9 @@ def _counted(table: str, ledger: str, row: str) -> str:
     return f"{row}.{_LEDGERS[ledger][0]} IS NOT NULL" if table == "spend_monthly" else "true"
 
 
-def _add_sql(dialect: str, ledger: str, row: str, task_costs: bool, sms_entries: bool) -> list[str]:
+def _add_sql(
+    dialect: str, ledger: str, row: str, task_costs: bool, sms_entries: bool, dated: bool = True
+) -> list[str]:
     statements = []
     for table, key in _buckets(dialect, ledger, row).items():
         counts = _entries(table, ledger, sms_entries)
@@ -172,11 +189,11 @@ def _add_sql(dialect: str, ledger: str, row: str, task_costs: bool, sms_entries:
             f" WHERE {_counted(table, ledger, row)}"
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
         )
-    return [*_task_cost_sql(dialect, ledger, row, "+", task_costs), *statements]
+    return [*_task_cost_sql(dialect, ledger, row, "+", task_costs, dated), *statements]
 
 
 def _remove_sql(
-    dialect: str, ledger: str, row: str, task_costs: bool, sms_entries: bool
+    dialect: str, ledger: str, row: str, task_costs: bool, sms_entries: bool, dated: bool = True
 ) -> list[str]:
     statements = []
     amounts = _amounts(dialect, ledger, row)
@@ -189,7 +206,7 @@ def _remove_sql(
             f" model_micro = model_micro - {amounts['model_micro']}{taken}"
             f" WHERE {where}"
         )
-    return [*_task_cost_sql(dialect, ledger, row, "-", task_costs), *statements]
+    return [*_task_cost_sql(dialect, ledger, row, "-", task_costs, dated), *statements]
 
 
 def _read_columns(ledger: str) -> tuple[str, ...]:
@@ -201,9 +218,9 @@ def _changed(ledger: str, distinct: str) -> str:
     return " OR ".join(f"OLD.{c} {distinct} NEW.{c}" for c in _read_columns(ledger))
 
 
-def _sqlite_triggers(ledger: str, task_costs: bool, sms_entries: bool) -> list[str]:
-    add = _add_sql("sqlite", ledger, "NEW", task_costs, sms_entries)
-    remove = _remove_sql("sqlite", ledger, "OLD", task_costs, sms_entries)
+def _sqlite_triggers(ledger: str, task_costs: bool, sms_entries: bool, dated: bool) -> list[str]:
+    add = _add_sql("sqlite", ledger, "NEW", task_costs, sms_entries, dated)
+    remove = _remove_sql("sqlite", ledger, "OLD", task_costs, sms_entries, dated)
     name = f"{ledger}_spend"
     return [
         f"CREATE TRIGGER {name}_insert AFTER INSERT ON {ledger} FOR EACH ROW"
@@ -216,9 +233,9 @@ def _sqlite_triggers(ledger: str, task_costs: bool, sms_entries: bool) -> list[s
     ]
 
 
-def _postgresql_function(ledger: str, task_costs: bool, sms_entries: bool) -> str:
-    add = _add_sql("postgresql", ledger, "NEW", task_costs, sms_entries)
-    remove = _remove_sql("postgresql", ledger, "OLD", task_costs, sms_entries)
+def _postgresql_function(ledger: str, task_costs: bool, sms_entries: bool, dated: bool) -> str:
+    add = _add_sql("postgresql", ledger, "NEW", task_costs, sms_entries, dated)
+    remove = _remove_sql("postgresql", ledger, "OLD", task_costs, sms_entries, dated)
     return (
         f"CREATE OR REPLACE FUNCTION {ledger}_spend() RETURNS trigger LANGUAGE plpgsql AS $$"
         " BEGIN"
@@ -236,17 +253,18 @@ def create_triggers(
     task_costs: bool = True,
     sms_entries: bool = True,
     inbound: bool = True,
+    dated: bool = True,
 ) -> None:
     """Install the triggers (and on PostgreSQL their functions) on the ledgers; on
-    PostgreSQL they run at commit (at_commit.py). `task_costs`: see _task_cost_sql;
+    PostgreSQL they run at commit (at_commit.py). `task_costs` and `dated`: see _task_cost_sql;
     `sms_entries`: see the module's docstring; `inbound`: see _ledgers."""
     for ledger in _ledgers(inbound):
         if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(_postgresql_function(ledger, task_costs, sms_entries))
+            connection.exec_driver_sql(_postgresql_function(ledger, task_costs, sms_entries, dated))
             events = "INSERT OR DELETE OR UPDATE OF " + ", ".join(_read_columns(ledger))
             create_row_trigger(connection, f"{ledger}_spend", events, ledger, f"{ledger}_spend")
         else:
-            for statement in _sqlite_triggers(ledger, task_costs, sms_entries):
+            for statement in _sqlite_triggers(ledger, task_costs, sms_entries, dated):
                 connection.exec_driver_sql(statement)
 
 

@@ -253,12 +253,18 @@ class ApiToken(db.Model):
     @classmethod
     def find_active(cls, key: str) -> ApiToken | None:
         """The live token for a presented key, or None (unknown, revoked or owner inactive)."""
+        token = cls.find(key)
+        return token if token is not None and token.owner_is_active else None
+
+    @classmethod
+    def find(cls, key: str) -> ApiToken | None:
+        """The token for a presented key unless it is unknown or revoked, whoever owns it."""
         if not key or not key.startswith(cls.KEY_PREFIX):
             return None
         token = db.session.scalar(sa.select(cls).where(cls.key_hash == hash_key(key)))
-        if token is None or token.is_revoked:
-            return None
-        owner = token.staff_user or token.user
-        if owner is None or not owner.is_active:
-            return None
-        return token
+        return None if token is None or token.is_revoked else token
+
+    @property
+    def owner_is_active(self) -> bool:
+        owner = self.staff_user or self.user
+        return owner is not None and owner.is_active

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, time
 from decimal import Decimal
@@ -90,7 +91,7 @@ class Task(db.Model):
     __table_args__ = (
         sa.Index("ix_tasks_user_phone_created_at", "user_phone", "created_at"),
         sa.Index("ix_tasks_category_success", "category", "success"),
-        sa.Index("ix_tasks_status_updated_at", "status", "updated_at"),
+        sa.Index("ix_tasks_status_lease_at", "status", "lease_at"),
         sa.Index("ix_tasks_created_at", "created_at"),
     )
 
@@ -127,7 +128,16 @@ class Task(db.Model):
     #: (models/inbound_charges.py), which counts it in cost_usd and sms_cost_usd.
     inbound_price_usd: Mapped[Decimal | None] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    #: The last change of what the API shows of the task (If-Unmodified-Since is checked
+    #: against it, and its ETag hashes it): any column but lease_at, cost_usd included (the
+    #: ledgers' triggers move it too). Set by `date_changes`, not by an onupdate.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The worker's clock, which the sweeper reads (ops/sweeper.py): moved by every write
+    #: as updated_at once was, and by the service's own bookkeeping besides, which changes
+    #: nothing a client reads (a claim taken over, a queued task's job sent again, a
+    #: deferred answer's first sending slot, in the future). None: finished before
+    #: migration 0031, which the sweeper never looks at.
+    lease_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     user: Mapped[User] = relationship(back_populates="tasks")
     outbound_messages: Mapped[list[OutboundMessage]] = relationship(
@@ -253,6 +263,34 @@ class Task(db.Model):
             "avg_tokens_used": float(row[2]) if row[2] is not None else None,
             "avg_complexity": float(row[3]) if row[3] is not None else None,
         }
+
+
+@functools.cache
+def _shown() -> frozenset[str]:
+    """The attributes whose change is a change of what the API shows of a task (see
+    updated_at), known once the mappers are."""
+    return frozenset(prop.key for prop in sa.inspect(Task).column_attrs) - {
+        "lease_at",
+        "updated_at",
+    }
+
+
+def date_changes(session: sa.orm.Session, _context, _instances) -> None:
+    """Every write of a task that changes what a client reads of it moves its updated_at,
+    whoever writes it (API, admin, worker); a write of the lease alone does not. A session
+    rule (before_flush, registered by the factory), so the Core flush of the worker's
+    commonest writes (plain_flush.py) gets it too."""
+    for obj in session.dirty:
+        if not isinstance(obj, Task):
+            continue
+        state = sa.inspect(obj)
+        if state.attrs.updated_at.history.added:
+            continue  # its writer set it (the sample data, a test); Core writes set their own
+        if any(
+            key in _shown() and state.attrs[key].history.has_changes()
+            for key in state.committed_state
+        ):
+            obj.updated_at = utcnow()
 
 
 def lock_task(task_id: uuid.UUID) -> Task | None:

@@ -4,7 +4,8 @@ whose fetch a webhook could not queue.
 
 A task is stranded when its job never reached the broker (the webhook stored it while the
 broker was down) or when the worker holding it died. Either way its row says queued or
-processing and has not changed for STALE_TASK_SECONDS. Re-enqueueing is safe because the
+processing and its clock (lease_at, which every write of the task moves) has not moved for
+STALE_TASK_SECONDS. Re-enqueueing is safe because the
 pipeline claims a task with a conditional UPDATE (queued, or processing and stale, becomes
 processing) and keeps what it already did (the stored answer, each sent part), so a second
 job for a live task is skipped and a job for a half-done task finishes it without repeating
@@ -36,7 +37,7 @@ def stale_task_ids(now: datetime, limit: int = BATCH_SIZE) -> list:
     cutoff = now - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
     query = (
         sa.select(Task.id)
-        .where(Task.status.in_(_UNFINISHED), Task.updated_at < cutoff)
+        .where(Task.status.in_(_UNFINISHED), Task.lease_at < cutoff)
         .order_by(Task.created_at)
         .limit(limit)
     )
@@ -65,7 +66,7 @@ def _touch_queued(ids: list, now: datetime) -> None:
     db.session.execute(
         sa.update(Task)
         .where(Task.id.in_(ids), Task.status == TaskStatus.QUEUED.value)
-        .values(updated_at=now)
+        .values(lease_at=now)
         .execution_options(synchronize_session=False)
     )
 

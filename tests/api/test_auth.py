@@ -224,3 +224,20 @@ def test_tokens_never_expire_unless_api_token_days_is_set(app, client):
     assert app.config["API_TOKEN_DAYS"] == 0
     key = token_made_days_ago(3650)
     assert client.get("/api/users/", headers=token_header(key)).status_code == 200
+
+
+@pytest.mark.parametrize("owner", ["staff", "texter"])
+def test_a_key_of_an_inactive_account_is_a_401_saying_so(client, owner):
+    """Regression: a deactivated texter's (or staff member's) key got "Invalid or revoked
+    token.", so a companion app threw away a key that works again once staff reactivate
+    the account, and its user asked for a new one that could not work either."""
+    account = make_staff("away", is_admin=True) if owner == "staff" else make_user()
+    key = make_token(account)
+    account.is_active = False
+    db.session.commit()
+
+    response = client.get("/api/tasks/", headers=token_header(key))
+
+    assert response.status_code == 401
+    assert "inactive" in response.get_json()["error"]
+    assert "revoked" not in response.get_json()["error"]

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from sms_agent.extensions import db
 from sms_agent.models import utcnow
 from tests.factories import make_task, make_user
 
@@ -64,6 +65,17 @@ def test_a_chunked_body_past_the_limit_is_413_not_cut_short(client, admin_header
         environ_overrides={"wsgi.input_terminated": True},  # as gunicorn reads chunked bodies
     )
     assert response.status_code == status, response.get_data(as_text=True)
+
+
+def test_a_body_too_large_says_the_limit(app, client, admin_headers):
+    """Regression: the 413 said only "The data value transmitted exceeds the capacity
+    limit." with empty details, where the web server's own 414 and 431 give their limits:
+    a client could not tell how much to cut."""
+    response = client.post("/api/users/", json={"full_name": "x" * 70_000}, headers=admin_headers)
+
+    error = assert_error(response, 413)
+    assert error["details"] == {"max_content_length": app.config["MAX_CONTENT_LENGTH"]}
+    assert str(app.config["MAX_CONTENT_LENGTH"]) in error["error"]
 
 
 def test_method_not_allowed_lists_the_allowed_methods(client, admin_headers):
@@ -307,3 +319,25 @@ def test_a_body_labelled_identity_is_read_as_it_is(client, admin_headers):
 
     assert response.status_code == 200
     assert response.get_json()["full_name"] == "Plain"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/merge-patch+json", "application/json-patch+json", "application/vnd.api+json"],
+)
+def test_a_body_of_another_json_media_type_is_a_415(client, admin_headers, content_type):
+    """Regression: any `+json` type was read as plain JSON. A client sending a JSON Merge
+    Patch (RFC 7396), which merges objects, had `preferences` replaced whole instead: the
+    keys it left out were lost."""
+    user = make_user(PHONE, preferences={"lang": "fr", "units": "metric"})
+
+    response = client.patch(
+        "/api/users/%2B15550200123/",
+        data=json.dumps({"preferences": {"lang": "en"}}),
+        headers={**admin_headers, "Content-Type": content_type},
+    )
+
+    body = assert_error(response, 415)
+    assert body["details"] == {"content_type": content_type, "expected": "application/json"}
+    db.session.expire_all()
+    assert user.preferences == {"lang": "fr", "units": "metric"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -291,3 +293,71 @@ def test_the_first_and_last_dates_there_are_bound_nothing_out(client, admin_head
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert body.get("count", body.get("total_tasks")) == 1
+
+
+@pytest.mark.parametrize(
+    "url, field",
+    [
+        ("/api/tasks/?page=%D9%A1", "page"),  # ARABIC-INDIC DIGIT ONE
+        ("/api/users/?page_size=%EF%BC%95", "page_size"),  # FULLWIDTH DIGIT FIVE
+        ("/api/errors/?page=1_0", "page"),
+        ("/api/tasks/?page_size=%205", "page_size"),
+        ("/api/tasks/?page=%2B1", "page"),
+        ("/api/conversations/?page=1.0", "page"),
+        ("/api/tasks/?page_size=1E1", "page_size"),
+    ],
+)
+def test_a_number_in_a_query_is_written_in_ascii_digits(client, admin_headers, url, field):
+    """Regression: Python's int() reads digits of every script, underscores, spaces and a
+    plus sign, so `page=1_0` read page 10 and `page_size=５` five, where the document
+    says an integer (JSON's digits, as every number the API takes)."""
+    make_task()
+    response = client.get(url, headers=admin_headers)
+    assert response.status_code == 400, response.get_json()
+    assert field in response.get_json()["details"]
+
+
+def test_a_cursor_number_too_small_for_a_float_is_a_400_not_zero(client, admin_headers):
+    """Regression: a cursor's 1E-400 was read as 0, and the list went on from 0 without a
+    word, where a cursor no list handed out is a 400."""
+    make_task(processing_time=0.0)
+    text = f'{{"order": ["processing_time", "id"], "values": [1E-400, "{uuid.uuid4()}"]}}'
+    cursor = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    response = client.get(
+        f"/api/tasks/?ordering=processing_time&cursor={cursor}", headers=admin_headers
+    )
+
+    assert response.status_code == 400, response.get_json()
+    assert "cursor" in response.get_json()["details"]
+
+
+@pytest.mark.parametrize(
+    "url, field",
+    [
+        ("/api/users/?search=Jos%E9", "search"),  # José in Latin-1
+        ("/api/users/?search=%ED%A0%80", "search"),  # a surrogate, which UTF-8 has not
+        ("/api/errors/?user_phone=%2B1555%FF0100001", "user_phone"),
+    ],
+)
+def test_a_query_parameter_not_in_utf8_is_a_400_naming_it(client, admin_headers, url, field):
+    """Regression: bytes that are not UTF-8 were read as U+FFFD, so `search=Jos%E9` (José
+    sent in Latin-1) looked for "Jos\ufffd" and found nobody without a word, where a body
+    that is not UTF-8 is a 400."""
+    make_user(full_name="José")
+    response = client.get(url, headers=admin_headers)
+    assert response.status_code == 400, response.get_json()
+    assert field in response.get_json()["details"]
+
+
+def test_a_query_in_utf8_finds_what_it_names(client, admin_headers):
+    make_user(full_name="José")
+    assert len(results(client, admin_headers, "/api/users/?search=Jos%C3%A9")) == 1
+
+
+def test_a_nul_in_a_query_parameter_is_a_400_naming_it(client, admin_headers):
+    """Regression: the 400 for a NUL character said only "URL parameters", with empty
+    details, so a client sending several could not tell which one to fix."""
+    response = client.get("/api/users/?tier=free&search=a%00b", headers=admin_headers)
+    assert response.status_code == 400
+    assert list(response.get_json()["details"]) == ["search"]

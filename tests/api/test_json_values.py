@@ -287,3 +287,42 @@ def test_a_key_given_twice_in_a_body_is_a_400_naming_it(client, admin_headers, b
     db.session.expire_all()
     saved = db.session.get(User, PHONE)
     assert saved.tier == "premium" and saved.preferences == {"lang": "en"}
+
+
+# Python's parser reads a number too small for a float as 0 (and -0), without a word.
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        ('{"processing_time": 1E-400}', {"processing_time": ["UNDERFLOW"]}),
+        ('{"complexity_score": -2.5e-999}', {"complexity_score": ["UNDERFLOW"]}),
+        (
+            '{"metadata": {"a": [0, {"b": 1e-324}]}}',
+            {"metadata": {"a": {"1": {"b": ["UNDERFLOW"]}}}},
+        ),
+    ],
+)
+def test_a_number_too_small_for_a_float_is_a_400_not_zero(client, admin_headers, body, details):
+    """Regression: 1E-400 was taken as 0 and stored, where the client sent a number
+    that is not 0."""
+    task = make_task(make_user(PHONE), metadata_={"model": "m"}, processing_time=2.5)
+    response = client.patch(
+        f"/api/tasks/{task.id}/", data=body, content_type="application/json", headers=admin_headers
+    )
+    error = assert_error(response, 400)
+    assert error["details"] == _expected(details, error)
+    db.session.expire_all()
+    saved = db.session.get(Task, task.id)
+    assert (saved.processing_time, saved.complexity_score) == (2.5, None)
+
+
+@pytest.mark.parametrize("zero", ["0e-400", "-0.0E-999", "0.000e5", "5e-324"])
+def test_zero_and_the_smallest_float_written_any_way_are_taken(client, admin_headers, zero):
+    task = make_task(make_user(PHONE))
+    response = client.patch(
+        f"/api/tasks/{task.id}/",
+        data=f'{{"processing_time": {zero}}}',
+        content_type="application/json",
+        headers=admin_headers,
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["processing_time"] == float(zero)

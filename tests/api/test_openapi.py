@@ -294,3 +294,21 @@ def test_a_text_of_only_spaces_is_described_as_refused(document, schema, field):
     described = document["components"]["schemas"][schema]["properties"][field]
     assert "invisible characters" in described["description"]
     assert "is a 400" in described["description"]
+
+
+@pytest.mark.parametrize("kind", ["user", "task", "error log"])
+def test_a_deletion_answers_no_content_and_no_content_type(client, admin_headers, kind):
+    """Regression: a DELETE's 204 said `Content-Type: text/html; charset=utf-8` of a body
+    it has not, where the document says no content: a client that reads the type before
+    the status took the answer for an HTML error page."""
+    user = make_user()
+    url = {
+        "user": f"/api/users/%2B{user.phone_number[1:]}/",
+        "task": f"/api/tasks/{make_task(user).id}/",
+        "error log": f"/api/errors/{make_error().id}/",
+    }[kind]
+
+    response = client.delete(url, headers=admin_headers)
+
+    assert response.status_code == 204, response.get_data(as_text=True)
+    assert response.data == b"" and "Content-Type" not in response.headers

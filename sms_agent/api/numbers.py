@@ -1,0 +1,59 @@
+"""How the API reads a number, wherever a request gives one (a JSON body, a list's cursor, a
+query parameter): as JSON writes it, in ASCII digits, and only as a float can hold it.
+
+Python's readers are looser: its JSON parser takes NaN and Infinity, reads 1e999 as Infinity
+and 1E-400 as 0, and int() reads digits of every script, underscores and spaces ("١",
+"1_0", " 5 "). Each of those is a 400 naming the parameter, never a number the client did
+not send.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+NOT_FINITE = "NaN and Infinity are not valid JSON numbers."
+TOO_SMALL = (
+    "Too close to 0 for a float (it would be read as 0): send 0, or a number of at least "
+    "5e-324 either way."
+)
+NOT_AN_INTEGER = "Not a valid integer: write it in the digits 0-9 alone (a '-' before them)."
+
+_INTEGER = re.compile(r"-?[0-9]+\Z")
+#: The digits before a JSON number's exponent: all zeros (or none) means the number is 0.
+_SIGNIFICAND = re.compile(r"-?([0-9.]*)")
+
+
+class TooSmall(float):
+    """A JSON number read as 0 although it is not 0 (1E-400): a float cannot hold it."""
+
+
+def read_float(text: str) -> float:
+    """json.loads' `parse_float`: the number as Python reads it, marked TooSmall when a
+    number that is not 0 was read as 0."""
+    value = float(text)
+    if value == 0 and _SIGNIFICAND.match(text).group(1).strip("0."):
+        return TooSmall(value)
+    return value
+
+
+def loads(raw: str | bytes, **kwargs: Any) -> Any:
+    """JSON from a request, every number in it readable by `problem`."""
+    return json.loads(raw, parse_float=read_float, **kwargs)
+
+
+def problem(value: Any) -> str | None:
+    """Why a number read by `loads` is not one a float holds as written (NaN, Infinity,
+    1e999, 1E-400), or None."""
+    if isinstance(value, TooSmall):
+        return TOO_SMALL
+    if isinstance(value, float) and not math.isfinite(value):
+        return NOT_FINITE
+    return None
+
+
+def is_integer_text(text: str) -> bool:
+    """Whether a query parameter's `text` is an integer as JSON writes one."""
+    return _INTEGER.match(text) is not None
