@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from .triggers import create_trigger, drop_trigger, installed_by_create_all
 from .types import Money, UTCDateTime, utcnow
 
 
@@ -54,33 +55,18 @@ def create_triggers(connection: sa.Connection) -> None:
     """A task stored with an inbound price gets its charge, in the INSERT that stores it.
     Not deferred: the charge is written right after its task, the order every writer keeps
     (at_commit.py), and its own spend trigger runs at commit."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            "CREATE OR REPLACE FUNCTION tasks_inbound_charge() RETURNS trigger"
-            f" LANGUAGE plpgsql AS $$ BEGIN {_charge_sql('postgresql')}; RETURN NULL; END $$"
-        )
-        connection.exec_driver_sql(
-            "CREATE TRIGGER tasks_inbound_charge AFTER INSERT ON tasks FOR EACH ROW"
-            " WHEN (NEW.inbound_price_usd IS NOT NULL) EXECUTE FUNCTION tasks_inbound_charge()"
-        )
-        return
-    connection.exec_driver_sql(
-        "CREATE TRIGGER tasks_inbound_charge AFTER INSERT ON tasks"
-        f" WHEN NEW.inbound_price_usd IS NOT NULL BEGIN {_charge_sql('sqlite')}; END"
+    create_trigger(
+        connection,
+        "tasks_inbound_charge",
+        "AFTER INSERT",
+        "tasks",
+        "NEW.inbound_price_usd IS NOT NULL",
+        _charge_sql(connection.dialect.name),
     )
 
 
 def drop_triggers(connection: sa.Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_inbound_charge ON tasks")
-        connection.exec_driver_sql("DROP FUNCTION IF EXISTS tasks_inbound_charge()")
-    else:
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_inbound_charge")
+    drop_trigger(connection, "tasks_inbound_charge", "tasks")
 
 
-@sa.event.listens_for(db.metadata, "after_create")
-def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh embedded database) gets the trigger too."""
-    if connection.dialect.name in _NEW_ID:
-        drop_triggers(connection)
-        create_triggers(connection)
+installed_by_create_all(create_triggers, drop_triggers)
