@@ -10,13 +10,14 @@ was answered again at the model's cost."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from .triggers import create_trigger, drop_trigger, installed_by_create_all
-from .types import UTCDateTime, utcnow
+from .types import Money, UTCDateTime, utcnow
 
 
 class HandledMessage(db.Model):
@@ -27,6 +28,11 @@ class HandledMessage(db.Model):
 
     message_sid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: What Twilio billed for receiving the text, and whose it was: given with the INSERT
+    #: only, for the trigger that moves them to the texter's charge in the same statement
+    #: (inbound_charges.py) and empties them. NULL in every stored row.
+    user_phone: Mapped[str | None] = mapped_column(sa.String(20))
+    inbound_price_usd: Mapped[Decimal | None] = mapped_column(Money)
 
 
 def _keep(now: str) -> str:
