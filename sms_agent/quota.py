@@ -95,7 +95,11 @@ def _admission() -> sa.Update:
     next_reset = sa.bindparam("next_reset", type_=users.c.rate_limit_reset.type)
     return (
         sa.update(users)
-        .where(users.c.phone_number == sa.bindparam("phone"), sa.or_(ended, used < limit))
+        # An ended window rolls and counts the request in the new one, if the tier has any.
+        .where(
+            users.c.phone_number == sa.bindparam("phone"),
+            sa.or_(sa.and_(ended, limit > 0), used < limit),
+        )
         .values(
             monthly_requests=sa.case((ended, 1), else_=used + 1),
             rate_limit_reset=sa.case((ended, next_reset), else_=users.c.rate_limit_reset),

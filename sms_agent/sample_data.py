@@ -3,7 +3,9 @@
 Rows go in with bulk INSERTs (no ORM objects), so 100,000 tasks take seconds, not minutes;
 the tasks go in without the rollups' per-row triggers, recounted once at the end. Each
 answered task comes with what answering it cost: its model call and the SMS of its answer,
-priced as the service prices them (the spend rollups are recounted at the end too).
+priced as the service prices them (the spend rollups are recounted at the end too); and
+each task with what receiving its text cost, at the inbound prices configured, which the
+database copies to its charge as it does for the webhook's (models/inbound_charges.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from .costs.prices import inbound_price
 from .extensions import db
 from .models import (
     Category,
@@ -31,6 +34,7 @@ from .models import (
     spend_rollups,
     utcnow,
 )
+from .outbound.gsm import segment_count
 
 DAYS = 60
 CHUNK = 5_000
@@ -87,10 +91,11 @@ def seed(*, users: int, tasks: int, errors: int, random_seed: int = 42) -> dict[
 
     _insert(User, user_rows)
     connection = db.session.connection()
+    received = _received_prices()
     with rollups.rebuilt_after(connection), spend_rollups.rebuilt_after(connection):
         for start in range(0, tasks, CHUNK):
             count = min(CHUNK, tasks - start)
-            rows = [_task_row(rng, rng.choice(phones), now) for _ in range(count)]
+            rows = [_task_row(rng, rng.choice(phones), now, received) for _ in range(count)]
             answered = [row for row in rows if row["success"]]
             for row in answered:
                 _count(activity[row["user_phone"]], row["completed_at"], month_start)
@@ -145,7 +150,18 @@ def _user_row(rng: random.Random, phone: str, now: datetime) -> dict:
     }
 
 
-def _task_row(rng: random.Random, phone: str, now: datetime) -> dict:
+def _received_prices() -> dict[str, Decimal | None]:
+    """What Twilio bills to receive each sample text as an SMS (None: free, no charge)."""
+    return {
+        text: inbound_price(False, 0, segment_count(text)) or None
+        for texts in SAMPLE_MESSAGES.values()
+        for text in texts
+    }
+
+
+def _task_row(
+    rng: random.Random, phone: str, now: datetime, received: dict[str, Decimal | None]
+) -> dict:
     category = rng.choices(Category.values(), CATEGORY_WEIGHTS)[0]
     created = _moment(rng, now)
     roll = rng.random()
@@ -155,7 +171,7 @@ def _task_row(rng: random.Random, phone: str, now: datetime) -> dict:
     processing = round(rng.uniform(0.4, 6.0), 3)
     done = status in (TaskStatus.COMPLETED, TaskStatus.FAILED)
     success = status == TaskStatus.COMPLETED
-    return {
+    row = {
         "id": _uuid(rng),
         "user_phone": phone,
         "sms_content": rng.choice(SAMPLE_MESSAGES[Category(category)]),
@@ -174,6 +190,12 @@ def _task_row(rng: random.Random, phone: str, now: datetime) -> dict:
         "created_at": created,
         "updated_at": created + timedelta(seconds=processing),
     }
+    # Its cost counts receiving it too, written here: the ledgers' triggers that would add
+    # the charge to it are off while loading.
+    row["inbound_price_usd"] = price = received[row["sms_content"]]
+    row["cost_usd"] += price or 0
+    row["sms_cost_usd"] += price or 0
+    return row
 
 
 #: What the sample answers cost: a gpt-4o-mini call of a few hundred tokens, one US segment.

@@ -1,6 +1,7 @@
 """The flask commands: staff, token, demo seed, quota reset."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -13,11 +14,13 @@ from sms_agent.extensions import db
 from sms_agent.models import (
     ApiToken,
     ErrorLog,
+    InboundCharge,
     ModelCall,
     OutboundMessage,
     StaffUser,
     Task,
     User,
+    utcnow,
 )
 from tests.factories import make_staff, make_user
 from tests.standins import unused_port
@@ -323,6 +326,30 @@ def test_demo_seed_is_realistic_and_deterministic(runner):
     again = ["demo", "seed", "--users", "20", "--tasks", "300", "--errors", "15"]
     assert runner.invoke(args=again).exit_code == 0
     assert db.session.scalars(sa.select(Task.id).order_by(Task.id)).all() == first
+
+
+def test_demo_seed_charges_receiving_each_text_as_the_webhook_does(app, runner):
+    """Regression: the seeded tasks kept no charge for receiving their text, so the demo's
+    and the benchmarks' spend (and each texter's, and each task's cost) left out what
+    Twilio bills for every text received: each is now charged at SMS_INBOUND_PRICE per
+    segment, as the webhook charges it, in the ledger and in its task's cost."""
+    received = Decimal("0.0079")
+    app.config["SMS_INBOUND_PRICE"] = received
+    result = runner.invoke(args=["demo", "seed", "--users", "20", "--tasks", "300"])
+    assert result.exit_code == 0, result.output
+    charges = db.session.execute(sa.select(InboundCharge.task_id, InboundCharge.price_usd)).all()
+    assert sorted(charges) == sorted(
+        db.session.execute(sa.select(Task.id, Task.inbound_price_usd)).all()
+    )
+    assert {price for _task, price in charges} == {received}
+    successes = db.session.scalar(sa.select(sa.func.count()).where(Task.success.is_(True)))
+    spent = successes * (sample_data.SAMPLE_CALL_USD + sample_data.SAMPLE_SMS_USD) + 300 * received
+    assert costs.report.totals()["total_usd"] == spent
+    assert costs.report.of_tasks()["total_usd"] == spent
+    assert db.session.scalar(sa.select(sa.func.sum(Task.cost_usd))) == spent
+    texters = db.session.scalars(sa.select(User.phone_number)).all()
+    by_texter = costs.report.by_texter(texters, utcnow())
+    assert sum(spend["all_time_usd"] for spend in by_texter.values()) == spent
 
 
 def test_demo_seed_refuses_tasks_without_users(runner):

@@ -9,9 +9,11 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from sms_agent import jobs
 from sms_agent.extensions import db
-from sms_agent.models import InboundCharge, Task
+from sms_agent.models import InboundCharge, OutboundMessage, Task
 from tests.api.conftest import token_header
+from tests.broker import drained
 from tests.factories import make_staff, make_token, make_user
 from tests.standins import inbound_form, signed_post
 
@@ -151,3 +153,70 @@ def test_a_cap_with_room_for_the_answer_but_not_for_receiving_the_text_refuses_i
     assert (task["status"], task["refusal_reason"]) == ("refused", {
         "SPEND_CAP_FREE": "over_spend", "DAILY_SPEND_CAP": "daily_cap"}[cap])  # fmt: skip
     assert texter_cost(client, headers) == (SMS_IN, SMS_IN)
+
+
+def picture() -> dict:
+    return {"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/m/1",
+            "MediaContentType0": "image/jpeg"}  # fmt: skip
+
+
+def test_keywords_and_commands_cost_what_twilio_billed_to_receive_them(
+    app, client, headers, priced
+):
+    """Regression: a text acted on without a task (STOP, START, HELP, our own commands, a
+    how-to's empty text, a text while opted out) was billed by Twilio as any text, but kept
+    no charge: what each texter costs undercounted them."""
+    for body in ["HELP", "USAGE", "RESET", "MORE", ""]:
+        text(client, body)
+    text(client, "STOP", **picture())  # an opt-out is obeyed whatever comes with it: an MMS
+    text(client, "are you there?")  # opted out: not answered, still received
+    text(client, "START")
+    text(client, "AGENT")
+    expected = 8 * SMS_IN + MMS_IN
+    assert tasks_of(client, headers) == []
+    assert texter_cost(client, headers) == (expected, expected)
+    spend = service_spend(client, headers)
+    assert D(spend["total_usd"]) == D(spend["today_usd"]) == D(spend["sms_usd"]) == expected
+    [top] = spend["top_spenders"]
+    assert (top["phone_number"], D(top["spend_usd"])) == (PHONE, expected)
+    export = client.get(f"/api/users/{PHONE}/export/", headers=headers).get_json()
+    assert D(export["totals"]["total_usd"]) == expected
+
+
+def test_a_keyword_is_charged_at_no_statement_more_and_kept_with_no_number(
+    app, client, count_queries, priced
+):
+    make_user(phone_number=PHONE)
+    db.session.commit()
+
+    def statements(body: str) -> list[str]:
+        with count_queries() as counter:
+            text(client, body)
+        return [statement.split()[0] for statement in counter.statements]
+
+    app.config["SMS_INBOUND_PRICE"] = D(0)
+    free = statements("USAGE")
+    app.config["SMS_INBOUND_PRICE"] = SMS_IN
+    assert statements("USAGE") == free
+    db.session.rollback()
+    assert db.session.scalars(sa.select(InboundCharge.price_usd)).all() == [SMS_IN]
+    # The record of texts handled says nothing about their texter (models/handled.py).
+    kept = db.session.execute(sa.text("SELECT * FROM handled_messages")).mappings().all()
+    assert len(kept) == 2 and all(row.get("user_phone") is None for row in kept)
+
+
+def test_helps_answer_counts_in_the_texters_cost_with_the_text_that_asked(
+    app, client, headers, priced
+):
+    text(client, "HELP")
+    [notice] = drained(app)
+    assert notice.headers["task"] == "sms_agent.jobs.send_notice"
+    args, kwargs, _options = notice.payload
+    assert jobs.send_notice.apply(args=args, kwargs=kwargs).get() is True
+    sent = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert "help" in {message.kind for message in sent}
+    # The answer, with the program's notice a first text gets, each at its SMS's price.
+    answered = sum(message.price_usd for message in sent)
+    assert answered > 0
+    assert texter_cost(client, headers) == (SMS_IN + answered, SMS_IN + answered)
+    assert D(service_spend(client, headers)["total_usd"]) == SMS_IN + answered

@@ -56,6 +56,18 @@ def test_admission_after_the_window_ended_starts_a_new_one(app):
     assert reloaded(user).monthly_requests == 1
 
 
+def test_a_tier_with_no_requests_admits_none_when_its_month_rolls_over(app):
+    """Regression: the UPDATE that admits rolled an ended window and counted the request in
+    it whatever the tier's limit, so with QUOTA_FREE=0 (answers for paying plans only) each
+    free texter's first text after their month rolled over was admitted and answered at
+    the model's cost, one a month each."""
+    app.config["QUOTA_FREE"] = 0
+    user = make_user(rate_limit_reset=utcnow() - timedelta(hours=1))
+    assert quota.admit(user) is None
+    db.session.commit()
+    assert (reloaded(user).monthly_requests, reloaded(user).total_requests) == (0, 0)
+
+
 def test_the_limit_is_the_tier_the_row_has_when_admitted(app):
     """A tier change committed after the texter was loaded still decides."""
     user = make_user(monthly_requests=100)

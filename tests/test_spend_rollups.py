@@ -23,7 +23,15 @@ from config import TestingConfig
 from sms_agent import create_app
 from sms_agent.costs import report
 from sms_agent.extensions import db
-from sms_agent.models import InboundCharge, ModelCall, OutboundMessage, Task, Tier, User
+from sms_agent.models import (
+    HandledMessage,
+    InboundCharge,
+    ModelCall,
+    OutboundMessage,
+    Task,
+    Tier,
+    User,
+)
 from sms_agent.models.spend_rollups import rebuild, recount_task_costs
 from sms_agent.models.types import Money
 from tests.conftest import fresh_database
@@ -172,6 +180,16 @@ def _add_rows(rng: random.Random, users: list[User], tasks: list[Task]) -> None:
         price = rng.choice([None, _money(rng)])
         tasks.append(Task(user=user, sms_content="hi", inbound_price_usd=price, created_at=created))
         db.session.add(tasks[-1])
+    for _ in range(rng.randint(0, 2)):  # keywords received, charged without a task
+        created = NOW - timedelta(days=rng.choice([0, 1, 40]), hours=rng.randint(0, 11))
+        db.session.add(
+            HandledMessage(
+                message_sid="SM" + uuid.UUID(int=rng.getrandbits(128)).hex,
+                user_phone=rng.choice(users).phone_number,
+                inbound_price_usd=_money(rng),
+                created_at=created,
+            )
+        )
     for _ in range(rng.randint(5, 15)):
         user = rng.choice(users)
         task = rng.choice([None, *[t for t in tasks if t.user_phone == user.phone_number]])

@@ -94,7 +94,7 @@ def upgrade():
     spend_rollups.rebuild(connection)
     rollups.rebuild(connection)
     forgetting.create_triggers(connection)
-    inbound_charges.create_triggers(connection)
+    inbound_charges.create_triggers(connection, handled=False)
 
 
 def downgrade():

@@ -207,7 +207,8 @@ def _not_admitted(user: User, reason: RefusalReason) -> ApiError:
     """429 for everyone (a texter's token and staff alike): the request was not admitted."""
     now = utcnow()
     if reason is RefusalReason.OVER_QUOTA:
-        return quota_exceeded(user.rate_limit_reset, quota.monthly_limit(user.tier), now)
+        # The running window's end: a tier with no requests is refused past an ended one too.
+        return quota_exceeded(quota.window_end(user, now), quota.monthly_limit(user.tier), now)
     if reason is RefusalReason.OVER_SPEND:
         return spend_cap_reached(limits.spend_cap_lifts(now), now)
     if reason is RefusalReason.DAILY_CAP:

@@ -50,12 +50,15 @@ USER_PATH = "/users/<phone_number>/"
 
 
 def dump_users(users: Sequence[User]) -> list[dict]:
-    """Users with their stats, fetched for all of them at once."""
+    """Users with their stats, fetched for all of them at once. `monthly_requests` is the
+    count of the running window (quota.used): 0 once the texter's month has ended, which
+    their stored count only shows after their next request."""
     rows = UserOut(many=True).dump(users)
     phones = [row["phone_number"] for row in rows]
     stats, spend = user_stats(phones), costs.report.by_texter(phones)
     stats_out, cost_out = UserStatsOut(), UserCostOut()
-    for row in rows:
+    for row, user in zip(rows, users, strict=True):
+        row["monthly_requests"] = quota.used(user)
         row["stats"] = stats_out.dump(stats[row["phone_number"]])
         spent = spend[row["phone_number"]]
         row.update(

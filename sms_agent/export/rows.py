@@ -140,8 +140,9 @@ def statement(phones: Iterable[str] | None = None, since: datetime | None = None
         completion_tokens=ModelCall.completion_tokens,
         model_cost_usd=ModelCall.cost_usd,
     )
-    # A text deleted since (by staff, or by the API) was received all the same: what that
-    # cost stays, as an entry with no words, so the totals stay the texter's spend.
+    # A text deleted since (by staff, or by the API), or acted on without a task (a keyword,
+    # a command), was received all the same: what that cost stays, as an entry with no
+    # words, so the totals stay the texter's spend.
     deleted_texts = _select(
         "in",
         InboundCharge.user_phone,

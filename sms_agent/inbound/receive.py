@@ -97,7 +97,8 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         if received.outcome in _REFUSALS:
             received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
-    if received.outcome not in ("task", "duplicate", *_REFUSALS) and not remember_handled(sid):
+    handled = received.outcome not in ("task", "duplicate", *_REFUSALS)
+    if handled and not remember_handled(sid, user, received_price(user, body, stored)):
         # A retry or replay of an SMS received before, as a task or a keyword, now routed
         # (again, or otherwise: the texter opted out since): it must change nothing.
         db.session.rollback()

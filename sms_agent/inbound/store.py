@@ -41,7 +41,7 @@ def already_received(sid: str) -> bool:
 def _remember_unless_received() -> sa.Insert:
     """INSERT INTO handled_messages ... SELECT ... WHERE NOT (received) RETURNING the sid,
     as `_insert_unless_stored` stores a task."""
-    columns = ["message_sid", "created_at"]
+    columns = ["message_sid", "created_at", "user_phone", "inbound_price_usd"]
     row = sa.select(*(sa.bindparam(name, type_=_handled.c[name].type) for name in columns))
     unseen = ~_received(sa.bindparam("message_sid"))
     return (
@@ -54,11 +54,19 @@ def _remember_unless_received() -> sa.Insert:
 _REMEMBER_UNLESS_RECEIVED = _remember_unless_received()
 
 
-def remember_handled(sid: str) -> bool:
-    """Record the MessageSid of a text acted on without a task; False when it was received
-    before (as a task or as a handled text), and then nothing may change."""
+def remember_handled(sid: str, user: User, price: Decimal | None) -> bool:
+    """Record the MessageSid of a text acted on without a task, and what receiving it cost
+    (`price`, received_price: the user's charge, made in the same INSERT by the database,
+    models/inbound_charges.py); False when it was received before (as a task or as a
+    handled text), and then nothing may change."""
     stored = db.session.scalar(
-        _REMEMBER_UNLESS_RECEIVED, {"message_sid": sid, "created_at": utcnow()}
+        _REMEMBER_UNLESS_RECEIVED,
+        {
+            "message_sid": sid,
+            "created_at": utcnow(),
+            "user_phone": user.phone_number if price is not None else None,
+            "inbound_price_usd": price,
+        },
     )
     return stored is not None
 

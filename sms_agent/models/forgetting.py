@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..extensions import db
+from .triggers import installed_by_create_all
 
 #: What stands for the number in the texts of the texter's error logs.
 REDACTED = "[deleted texter]"
@@ -80,9 +80,4 @@ def forget_former_texters(connection: sa.Connection) -> None:
     )
 
 
-@sa.event.listens_for(db.metadata, "after_create")
-def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh embedded database) gets the trigger too."""
-    if connection.dialect.name in ("postgresql", "sqlite"):
-        drop_triggers(connection)
-        create_triggers(connection)
+installed_by_create_all(create_triggers, drop_triggers)

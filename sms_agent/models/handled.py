@@ -10,12 +10,14 @@ was answered again at the model's cost."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from .types import UTCDateTime, utcnow
+from .triggers import create_trigger, drop_trigger, installed_by_create_all
+from .types import Money, UTCDateTime, utcnow
 
 
 class HandledMessage(db.Model):
@@ -26,6 +28,11 @@ class HandledMessage(db.Model):
 
     message_sid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: What Twilio billed for receiving the text, and whose it was: given with the INSERT
+    #: only, for the trigger that moves them to the texter's charge in the same statement
+    #: (inbound_charges.py) and empties them. NULL in every stored row.
+    user_phone: Mapped[str | None] = mapped_column(sa.String(20))
+    inbound_price_usd: Mapped[Decimal | None] = mapped_column(Money)
 
 
 def _keep(now: str) -> str:
@@ -35,37 +42,21 @@ def _keep(now: str) -> str:
     )
 
 
+#: When a deleted task's sid is kept, in each database's words.
+_NOW = {"postgresql": "now()", "sqlite": "datetime('now')"}
+
+
 def create_triggers(connection: sa.Connection) -> None:
     """A deleted task's MessageSid is kept in handled_messages (a task made by the API has
     none)."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            "CREATE OR REPLACE FUNCTION tasks_sid_kept() RETURNS trigger LANGUAGE plpgsql AS $$"
-            f" BEGIN {_keep('now()')}; RETURN NULL; END $$"
-        )
-        connection.exec_driver_sql(
-            "CREATE TRIGGER tasks_sid_kept AFTER DELETE ON tasks FOR EACH ROW"
-            " WHEN (OLD.message_sid IS NOT NULL) EXECUTE FUNCTION tasks_sid_kept()"
-        )
-        return
-    keep = _keep("datetime('now')")
-    connection.exec_driver_sql(
-        "CREATE TRIGGER tasks_sid_kept AFTER DELETE ON tasks"
-        f" WHEN OLD.message_sid IS NOT NULL BEGIN {keep}; END"
+    keep = _keep(_NOW[connection.dialect.name])
+    create_trigger(
+        connection, "tasks_sid_kept", "AFTER DELETE", "tasks", "OLD.message_sid IS NOT NULL", keep
     )
 
 
 def drop_triggers(connection: sa.Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_sid_kept ON tasks")
-        connection.exec_driver_sql("DROP FUNCTION IF EXISTS tasks_sid_kept()")
-    else:
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_sid_kept")
+    drop_trigger(connection, "tasks_sid_kept", "tasks")
 
 
-@sa.event.listens_for(db.metadata, "after_create")
-def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh embedded database) gets the trigger too."""
-    if connection.dialect.name in ("postgresql", "sqlite"):
-        drop_triggers(connection)
-        create_triggers(connection)
+installed_by_create_all(create_triggers, drop_triggers)

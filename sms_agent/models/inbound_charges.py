@@ -1,10 +1,12 @@
 """The third spend ledger: what Twilio billed for each text it received for us.
 
 Twilio bills every message it receives (an SMS per segment, an MMS and a WhatsApp message
-each per message), answered or refused. The webhook prices a text as it stores it, in the
-task's own INSERT (Task.inbound_price_usd, at the prices of that moment, so a later change
-of price leaves what was billed alone); a trigger on `tasks` copies that price here, in the
-same statement, so receiving a text costs the webhook no statement more. A row here outlives
+each per message), answered, refused or a keyword. The webhook prices a text as it stores
+it, in the task's own INSERT (Task.inbound_price_usd, at the prices of that moment, so a
+later change of price leaves what was billed alone), or, for a text acted on without a task
+(STOP, HELP, RESET...), in the INSERT that records its MessageSid (handled.py); a trigger
+on each table copies that price here, in the same statement, so receiving a text costs the
+webhook no statement more. A row here outlives
 its task and its texter, as the other ledgers' rows do (forgetting.py): it was paid for.
 The spend rollups count it with the SMS (spend_rollups.py), and its task's cost too.
 """
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
+from .triggers import create_trigger, drop_trigger, installed_by_create_all
 from .types import Money, UTCDateTime, utcnow
 
 
@@ -42,45 +45,52 @@ class InboundCharge(db.Model):
 _NEW_ID = {"postgresql": "gen_random_uuid()", "sqlite": "lower(hex(randomblob(16)))"}
 
 
-def _charge_sql(dialect: str) -> str:
+def _charge_sql(dialect: str, task_id: str) -> str:
     return (
         "INSERT INTO inbound_charges (id, task_id, user_phone, price_usd, created_at)"
-        f" VALUES ({_NEW_ID[dialect]}, NEW.id, NEW.user_phone, NEW.inbound_price_usd,"
+        f" VALUES ({_NEW_ID[dialect]}, {task_id}, NEW.user_phone, NEW.inbound_price_usd,"
         " NEW.created_at)"
     )
 
 
-def create_triggers(connection: sa.Connection) -> None:
-    """A task stored with an inbound price gets its charge, in the INSERT that stores it.
-    Not deferred: the charge is written right after its task, the order every writer keeps
-    (at_commit.py), and its own spend trigger runs at commit."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            "CREATE OR REPLACE FUNCTION tasks_inbound_charge() RETURNS trigger"
-            f" LANGUAGE plpgsql AS $$ BEGIN {_charge_sql('postgresql')}; RETURN NULL; END $$"
-        )
-        connection.exec_driver_sql(
-            "CREATE TRIGGER tasks_inbound_charge AFTER INSERT ON tasks FOR EACH ROW"
-            " WHEN (NEW.inbound_price_usd IS NOT NULL) EXECUTE FUNCTION tasks_inbound_charge()"
-        )
-        return
-    connection.exec_driver_sql(
-        "CREATE TRIGGER tasks_inbound_charge AFTER INSERT ON tasks"
-        f" WHEN NEW.inbound_price_usd IS NOT NULL BEGIN {_charge_sql('sqlite')}; END"
+#: A text acted on without a task leaves its price and number with nobody (handled.py).
+_EMPTY_HANDLED = (
+    "UPDATE handled_messages SET user_phone = NULL, inbound_price_usd = NULL"
+    " WHERE message_sid = NEW.message_sid"
+)
+
+
+def create_triggers(connection: sa.Connection, *, handled: bool = True) -> None:
+    """A text stored with an inbound price gets its charge, in the INSERT that stores it:
+    as a task, or as a handled text (a keyword, a command, a text from an opted-out
+    texter), whose row then keeps neither. Not deferred: the charge is written right after
+    its task, the order every writer keeps (at_commit.py), and its own spend trigger runs
+    at commit. `handled` False: the schema before migration 0031, whose handled_messages
+    had no price."""
+    dialect = connection.dialect.name
+    priced = "NEW.inbound_price_usd IS NOT NULL"
+    create_trigger(
+        connection,
+        "tasks_inbound_charge",
+        "AFTER INSERT",
+        "tasks",
+        priced,
+        _charge_sql(dialect, "NEW.id"),
     )
+    if handled:
+        create_trigger(
+            connection,
+            "handled_inbound_charge",
+            "AFTER INSERT",
+            "handled_messages",
+            priced,
+            f"{_charge_sql(dialect, 'NULL')}; {_EMPTY_HANDLED}",
+        )
 
 
 def drop_triggers(connection: sa.Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_inbound_charge ON tasks")
-        connection.exec_driver_sql("DROP FUNCTION IF EXISTS tasks_inbound_charge()")
-    else:
-        connection.exec_driver_sql("DROP TRIGGER IF EXISTS tasks_inbound_charge")
+    drop_trigger(connection, "tasks_inbound_charge", "tasks")
+    drop_trigger(connection, "handled_inbound_charge", "handled_messages")
 
 
-@sa.event.listens_for(db.metadata, "after_create")
-def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh embedded database) gets the trigger too."""
-    if connection.dialect.name in _NEW_ID:
-        drop_triggers(connection)
-        create_triggers(connection)
+installed_by_create_all(create_triggers, drop_triggers)

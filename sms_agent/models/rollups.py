@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from .at_commit import create_row_trigger
+from .triggers import installed_by_create_all
 
 
 class TaskRollup(db.Model):
@@ -369,9 +370,4 @@ def rebuilt_after(connection: sa.Connection):
     rebuild(connection)
 
 
-@sa.event.listens_for(db.metadata, "after_create")
-def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh embedded database) gets the triggers too."""
-    if connection.dialect.name in _DAY:
-        drop_triggers(connection)
-        create_triggers(connection)
+installed_by_create_all(create_triggers, drop_triggers)

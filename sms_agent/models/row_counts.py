@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
 from .at_commit import create_row_trigger
+from .triggers import installed_by_create_all
 
 #: The tables counted.
 COUNTED = ("users", "error_logs")
@@ -84,9 +85,4 @@ def rebuild(connection: sa.Connection) -> None:
         )
 
 
-@sa.event.listens_for(db.metadata, "after_create")
-def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh embedded database) gets the triggers too."""
-    if connection.dialect.name in ("postgresql", "sqlite"):
-        drop_triggers(connection)
-        create_triggers(connection)
+installed_by_create_all(create_triggers, drop_triggers)

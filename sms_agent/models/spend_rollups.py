@@ -42,6 +42,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 from . import rollups
 from .at_commit import create_row_trigger
+from .triggers import installed_by_create_all
 
 
 class SpendDaily(db.Model):
@@ -335,9 +336,4 @@ def rebuilt_after(connection: sa.Connection):
     rebuild(connection)
 
 
-@sa.event.listens_for(db.metadata, "after_create")
-def _install_after_create_all(_metadata, connection, **_kwargs) -> None:
-    """`db.create_all()` (tests, a fresh embedded database) gets the triggers too."""
-    if connection.dialect.name in _DAY:
-        drop_triggers(connection)
-        create_triggers(connection)
+installed_by_create_all(create_triggers, drop_triggers)

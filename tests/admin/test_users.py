@@ -774,3 +774,15 @@ def test_a_name_and_email_that_fit_once_their_surrounding_spaces_go_are_saved(ad
     assert "Field cannot be longer than 100 characters." in admin_client.post(
         "/admin/user/new/", data=too_long
     ).get_data(as_text=True)
+
+
+def test_once_the_texters_month_has_rolled_over_the_list_shows_no_request_used(app, admin_client):
+    """Regression: the texter's month ended at midnight in their timezone, but the list
+    showed last month's count until their next text rolled it: the quota used up, for a
+    texter whose USAGE said none was used and whose next text was answered (as the API)."""
+    limit = app.config["QUOTA_FREE"]
+    make_user(timezone="Asia/Tokyo", monthly_requests=limit, total_requests=limit + 7,
+              rate_limit_reset=utcnow() - timedelta(hours=1))  # fmt: skip
+    page = rows(admin_client, "/admin/user/")
+    cells = re.findall(r'class="col-(monthly|total)_requests">\s*(\d+)\s*<', page)
+    assert cells == [("total", str(limit + 7)), ("monthly", "0")]

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from sms_agent import handoff
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task, User, utcnow
+from sms_agent.models import OutboundMessage, Task, User, first_of_next_month, utcnow
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_task, make_user
 from tests.lock_waits import in_app_thread, waiting_for_locks
@@ -318,6 +318,21 @@ def test_staff_creating_a_task_for_a_texter_over_quota_gets_429(client, admin_he
     assert response.status_code == 429
     assert response.get_json()["details"]["monthly_limit"] == 100
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
+
+
+def test_a_tier_with_no_requests_says_to_retry_next_month_not_at_once(app, client, admin_headers):
+    """Regression: on a tier with a quota of 0 whose texter's month had ended, the 429 named
+    the window that had ended as when to retry, and Retry-After 1: a client retried every
+    second. It names the end of the month the request was made in, as for any texter."""
+    app.config["QUOTA_FREE"] = 0
+    make_user(PHONE, timezone="Asia/Tokyo", rate_limit_reset=utcnow() - timedelta(hours=1))
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
+    )
+    assert response.status_code == 429
+    reset = datetime.fromisoformat(response.get_json()["details"]["rate_limit_reset"])
+    assert reset == first_of_next_month(utcnow(), "Asia/Tokyo")
+    assert int(response.headers["Retry-After"]) > 3600
 
 
 def test_five_tasks_in_a_row_at_99_of_100_admit_exactly_one(client, texter, texter_headers):

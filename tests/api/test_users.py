@@ -774,3 +774,25 @@ def test_a_handoff_of_a_texter_deleted_meanwhile_is_a_404(
     response = client.post(f"/api/users/%2B15550200123/{action}", json={}, headers=admin_headers)
 
     assert response.status_code == 404, response.get_json()
+
+
+def test_once_the_texters_month_has_rolled_over_the_api_shows_no_request_used(
+    client, admin_headers, app
+):
+    """Regression: a texter's month ends at midnight in their timezone (Tokyo's comes nine
+    hours before UTC's), but their stored count rolls only with their next request. Staff
+    reading the API then saw last month's count, the quota used up, while the texter's
+    USAGE said none was used and their next text was answered."""
+    limit = app.config["QUOTA_FREE"]
+    make_user(PHONE, timezone="Asia/Tokyo", monthly_requests=limit,
+              rate_limit_reset=utcnow() - timedelta(hours=1))  # fmt: skip
+    shown = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+    assert shown["monthly_requests"] == 0
+    listed = client.get("/api/users/", headers=admin_headers).get_json()["results"]
+    assert [user["monthly_requests"] for user in listed] == [0]
+    created = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "Hi"}, headers=admin_headers
+    )
+    assert created.status_code == 201
+    shown = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+    assert shown["monthly_requests"] == 1
