@@ -1,7 +1,7 @@
 """handled_messages.user_phone and inbound_price_usd: what receiving a keyword cost
 
-Revision ID: 0031_cost14_keyword_charges
-Revises: 0030_cost13_inbound_cost
+Revision ID: 0032_cost14_keyword_charges
+Revises: 0031_api14_task_lease
 Create Date: 2026-12-06 18:00:00
 
 Twilio bills every text it receives for us, and 0030 charged each one stored as a task;
@@ -18,8 +18,8 @@ from alembic import op
 
 from sms_agent.models import inbound_charges
 
-revision = "0031_cost14_keyword_charges"
-down_revision = "0030_cost13_inbound_cost"
+revision = "0032_cost14_keyword_charges"
+down_revision = "0031_api14_task_lease"
 branch_labels = None
 depends_on = None
 
