@@ -174,6 +174,13 @@ def message_json(message: threads.Message) -> dict:
     }
 
 
+def _refusal(user: User) -> str | None:
+    """What the page says above Send when a text to `user` would be refused (None: none
+    would be), as drawn and as its poll updates it: a STOP may come while staff type."""
+    why = handoff.why_staff_cannot_text(user)
+    return f"Texts to them are refused: {why}." if why else None
+
+
 def _shown_unread() -> int | None:
     """How many unread texts the page showed when staff read it (None: all are read)."""
     shown = request.form.get("unread", "")
@@ -210,7 +217,7 @@ class ConversationPages:
             "entry": inbox.entry_for(user),
             "messages": threads.recent(user.phone_number),
             "can_act": is_admin_staff(),
-            "cannot_text": handoff.why_staff_cannot_text(user),
+            "cannot_text": _refusal(user),
             "form": form,
             "confirm_holder": None,
             "confirm_holder_id": None,
@@ -270,6 +277,7 @@ class ConversationPages:
                 "held_by": entry.held_by,
                 "unread": entry.unread,
                 "opted_out": entry.opted_out,
+                "cannot_text": _refusal(user),
                 "messages": [message_json(m) for m in threads.recent(user.phone_number)],
             }
         )

@@ -133,6 +133,19 @@
     var mine = data.state === "staff" && data.held_by === me;
     toggle("[data-testid=take-over-form]", !mine);
     toggle("[data-testid=return-to-ai-form]", data.state !== "ai");
+    refusal(data);
+  }
+
+  // A STOP (or START, a deactivation, a WhatsApp window closing) while the page is open:
+  // said above Send, which is disabled, as the page first drawn says it; what is typed stays.
+  function refusal(data) {
+    toggle("[data-testid=opted-out]", data.opted_out);
+    var notice = root.querySelector("[data-testid=cannot-text]");
+    var send = root.querySelector("[data-testid=send]");
+    if (!notice || !send) { return; }
+    notice.textContent = data.cannot_text || "";
+    notice.classList.toggle("d-none", !data.cannot_text);
+    send.disabled = Boolean(data.cannot_text);
   }
 
   function toggle(selector, visible) {
