@@ -478,3 +478,18 @@ def test_a_texter_who_opts_out_while_staff_type_is_shown_before_they_press_send(
     db.session.commit()
     refused.wait_for(state="hidden")
     assert send.is_enabled() and not page.locator("[data-testid=opted-out]").is_visible()
+
+
+def test_the_composer_says_a_reply_of_only_spaces_sends_nothing_before_send(app, live_server, page):
+    """Regression: a reply of only spaces, line breaks or invisible characters measured
+    "3 characters", as if it would go, and only Send said there was nothing to send."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "  \n\u200b ")
+    measure = page.locator("[data-testid=measure]:has-text('nothing to send')")
+    measure.wait_for()
+    assert "only spaces or invisible characters" in measure.inner_text()
+    page.fill("textarea[name=message]", "Hello")
+    page.wait_for_selector("[data-testid=measure]:has-text('1 segment')")
+    assert "nothing to send" not in page.inner_text("[data-testid=measure]")

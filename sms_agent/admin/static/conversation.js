@@ -225,7 +225,11 @@
     if (result.too_long) {
       return result.characters + " characters · too long: a reply takes at most " + result.most;
     }
-    if (!result.parts) { return result.characters + " characters"; }
+    if (!result.parts) {
+      // Typed, but nothing is left once shaped: Send would be refused (handoff.NothingToSend).
+      return result.characters + " characters" + (result.characters ?
+        " · nothing to send: only spaces or invisible characters" : "");
+    }
     var text = result.characters + " characters · " + result.segments + " segment" +
       (result.segments === 1 ? "" : "s") + " · " + result.encoding;
     if (result.parts > 1) { text += " · sent as " + result.parts + " messages"; }
@@ -243,7 +247,8 @@
       .then(function (result) {
         measure.textContent = describe(result);
         measure.classList.toggle("sms-measure-warn",
-          result.too_long || result.shortened || result.encoding === "UCS-2");
+          result.too_long || result.shortened || result.encoding === "UCS-2" ||
+          (result.characters > 0 && !result.parts));
         // What SMS shaping made of it (emoji dropped, accents GSM-7 lacks), before Send.
         sentAs.textContent = result.sent_as ? "It goes as: " + result.sent_as : "";
         sentAs.classList.toggle("d-none", !result.sent_as);
