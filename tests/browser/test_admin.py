@@ -503,3 +503,26 @@ def test_an_edit_typed_when_the_session_ends_is_back_after_logging_in_again(
     page.goto(live_server + f"/admin/task/edit/?id={task.id}")
     page.wait_for_load_state()
     assert not page.locator("[data-testid=draft-kept]").is_visible()
+
+
+def test_try_it_refuses_a_pasted_message_longer_than_whatsapp_takes_and_keeps_it_whole(
+    live_server, page, seeded
+):
+    """Regression: the box's maxlength cut a longer paste to 4,096 characters without a
+    word, and the cut text was sent as if it were what staff had pasted (the staff reply's
+    composer had lost its maxlength for this)."""
+    pasted = ("A long pasted paragraph. " * 170)[:4200]
+    log_in(page, live_server)
+    page.click("text=Try it")
+    page.wait_for_load_state()
+    page.fill("input[name=from_number]", "+1 415 555 0166")
+    page.select_option("select[name=channel]", "whatsapp")
+    page.fill("textarea[name=message]", pasted)
+    assert len(page.input_value("textarea[name=message]")) == 4200
+    with page.expect_navigation():
+        page.click("[data-testid=tryit-form] button[type=submit]")
+    assert "4096" in page.inner_text(".invalid-feedback") or "4,096" in page.inner_text(
+        ".invalid-feedback"
+    )
+    assert len(page.input_value("textarea[name=message]").replace("\r\n", "\n")) == 4200
+    assert db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550166")) is None
