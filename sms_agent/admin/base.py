@@ -353,15 +353,19 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
     def pks(self, ids) -> list:
         """Primary keys from request strings; one that does not parse matches nothing.
 
-        SQLAlchemy's Uuid columns want UUID objects, not the strings a form sends.
+        SQLAlchemy's Uuid columns want UUID objects, not the strings a form sends. A number
+        no INTEGER key holds (an id edited by hand) matches nothing too: the database
+        refused it with a server error ("integer out of range").
         """
         python_type = self.model.__mapper__.primary_key[0].type.python_type
         parsed = []
         for value in ids:
             try:
-                parsed.append(python_type(value))
+                key = python_type(value)
             except (TypeError, ValueError):
                 continue
+            if python_type is not int or 0 < key <= MAX_INTEGER:
+                parsed.append(key)
         return parsed
 
     def selected(self, ids) -> list:

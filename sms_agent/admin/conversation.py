@@ -120,6 +120,9 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
     return bubbles[-limit:]
 
 
+#: The messages the page shows, the newest; it says where older ones are.
+SHOWN_MESSAGES = 100
+
 #: The longest reply staff may send. The box takes more (a maxlength cut a longer paste
 #: without a word, and the rest was sent as if whole): the measure and the form say so.
 MAX_REPLY_CHARS = 1600
@@ -174,6 +177,13 @@ def message_json(message: threads.Message) -> dict:
     }
 
 
+def _refusal(user: User) -> str | None:
+    """What the page says above Send when a text to `user` would be refused (None: none
+    would be), as drawn and as its poll updates it: a STOP may come while staff type."""
+    why = handoff.why_staff_cannot_text(user)
+    return f"Texts to them are refused: {why}." if why else None
+
+
 def _shown_unread() -> int | None:
     """How many unread texts the page showed when staff read it (None: all are read)."""
     shown = request.form.get("unread", "")
@@ -205,12 +215,16 @@ class ConversationPages:
         form = extra.pop("form", None) or ComposeForm()
         # The form shown is a new submission, even when it shows one that was just posted.
         form.submission.data = new_submission_key()
+        # One more than shown: whether there are older messages to point staff to.
+        messages = threads.recent(user.phone_number, SHOWN_MESSAGES + 1)
         context = {
             "user": user,
             "entry": inbox.entry_for(user),
-            "messages": threads.recent(user.phone_number),
+            "messages": messages[-SHOWN_MESSAGES:],
+            "older_messages": len(messages) > SHOWN_MESSAGES,
+            "shown_messages": SHOWN_MESSAGES,
             "can_act": is_admin_staff(),
-            "cannot_text": handoff.why_staff_cannot_text(user),
+            "cannot_text": _refusal(user),
             "form": form,
             "confirm_holder": None,
             "confirm_holder_id": None,
@@ -270,7 +284,10 @@ class ConversationPages:
                 "held_by": entry.held_by,
                 "unread": entry.unread,
                 "opted_out": entry.opted_out,
-                "messages": [message_json(m) for m in threads.recent(user.phone_number)],
+                "cannot_text": _refusal(user),
+                "messages": [
+                    message_json(m) for m in threads.recent(user.phone_number, SHOWN_MESSAGES)
+                ],
             }
         )
 

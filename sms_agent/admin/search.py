@@ -13,12 +13,15 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, flash
 
 from ..phones import complete_number
 
 #: What a typed or pasted phone number looks like: "+1 (555) 123-0000", "5551230000".
 _PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+#: The most different words a search looks for, each a condition on every text column:
+#: SQLite refused about a thousand with a server error ("Expression tree is too large").
+MOST_WORDS = 500
 #: A Twilio SID: two letters and 32 hex digits (SM…, MM…).
 _TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 
@@ -56,9 +59,17 @@ class ExactSearch:
         are matched as themselves, as the API's search matches them. Flask-Admin's own
         search took them for LIKE wildcards: "%" or "_" alone listed every row, "50%" any
         text with 50 in it."""
-        words = search.split()
+        # Said twice, a word is looked for once (case aside, as icontains matches it).
+        words = list({word.casefold(): word for word in search.split()}.values())
         if not words:
             return None
+        if len(words) > MOST_WORDS:
+            flash(
+                f"A search takes at most {MOST_WORDS} different words; this one has "
+                f"{len(words):,}. Search for a few words of it.",
+                "error",
+            )
+            return sa.false()
         columns = [column for column, path in self._search_fields if not path]
         return sa.and_(
             *(

@@ -25,7 +25,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from ..extensions import db
-from ..inbound.form import MAX_WHATSAPP_BODY_CHARS, longest_body
+from ..inbound.form import longest_body
 from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import FILE_TYPES, file_type
 from ..models import Channel, TaskStatus, User, utcnow
@@ -78,7 +78,9 @@ class TryItForm(NulRefused, FlaskForm):
         "Message",
         filters=[one_char_line_breaks],
         validators=[Optional()],
-        render_kw={"maxlength": MAX_WHATSAPP_BODY_CHARS, "dir": "auto"},
+        # No maxlength: the browser cut a longer paste without a word, and the cut text was
+        # sent as if whole; validate_message says it is too long, the text kept.
+        render_kw={"dir": "auto"},
     )
     #: One SMS per rendering of the form, however often it is posted (sid_of).
     submission = HiddenField(default=new_submission_key, validators=[Optional(), Length(max=64)])

@@ -46,6 +46,25 @@ def test_a_list_page_number_out_of_range_shows_the_list_not_an_error(admin_clien
         assert "+15550009876" in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("number", ["2147483648", "99999999999999999999", "-1"])
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/staffuser/details/", "/admin/staffuser/edit/", "/admin/apitoken/details/"],
+)
+def test_a_record_number_no_account_or_token_can_have_is_no_such_record(admin_client, url, number):
+    """A link's id edited by hand, or pasted cut into a longer number: "Record does not
+    exist", as for any id nobody has, not a server error."""
+    response = admin_client.get(f"{url}?id={number}", follow_redirects=True)
+    assert response.status_code == 200
+    assert "Record does not exist." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("number", ["2147483648", "99999999999999999999"])
+def test_an_action_on_a_record_number_nobody_can_have_changes_nothing(admin_client, number):
+    response = post_action(admin_client, "/admin/apitoken/", "revoke", [number])
+    assert response.status_code == 200
+
+
 @pytest.mark.parametrize("url", ADMIN_ONLY)
 def test_read_only_staff_cannot_open_admin_only_pages(staff_client, url):
     response = staff_client.get(url)

@@ -139,6 +139,25 @@ def test_a_whatsapp_text_shows_as_whatsapp_with_the_message_it_replies_to(admin_
     assert "WhatsApp" in page and "segment" not in page
 
 
+def test_a_thread_longer_than_the_page_shows_says_where_the_older_messages_are(admin_client):
+    """Regression: the page shows a texter's last 100 messages and said nothing of older
+    ones, so staff took the 101st text back for the start of the conversation."""
+    texter = make_user(PHONE)
+    first = utcnow() - timedelta(days=1)
+    for number in range(100):
+        at = first + timedelta(minutes=number)
+        make_task(texter, sms_content=f"Text {number}", created_at=at)
+    page = page_of(admin_client, PAGE)
+    assert "Text 0" in page and "Only the last" not in page
+
+    make_task(texter, sms_content="Text 100")
+    page = html.unescape(page_of(admin_client, PAGE))
+    assert "Text 100" in page and ">Text 0<" not in page
+    assert "Only the last 100 messages are shown here" in page
+    assert f"/admin/task/?search={quote(PHONE)}" in page
+    assert f"/admin/outboundmessage/?search={quote(PHONE)}" in page
+
+
 def test_the_poll_returns_the_thread_and_who_holds_it_as_json(admin_client):
     user = waiting()
     handoff.take_over(user, boss())

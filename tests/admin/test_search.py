@@ -116,6 +116,29 @@ def test_percent_and_underscore_are_searched_as_written_not_as_wildcards(
     assert [phone for phone in (ANN, BOB) if shows(page, phone)] == found
 
 
+def test_a_long_text_pasted_into_the_search_finds_the_row_that_holds_it(admin_client):
+    """Regression: every word of a search is a condition, and SQLite refused a search of
+    about a thousand words with a server error ("Expression tree is too large"): a letter
+    pasted whole, say. Words said twice are looked for once."""
+    text = " ".join(["the cat sat on the mat"] * 300 + ["and was fed"])
+    make_task(user=make_user(ANN), sms_content=text)
+    make_task(user=make_user(BOB), sms_content="the cat sat on the mat")
+    page = listed(admin_client, "/admin/task/", text)
+    assert [phone for phone in (ANN, BOB) if shows(page, phone)] == [ANN]
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/task/", "/admin/user/", "/admin/errorlog/", "/admin/outboundmessage/"]
+)
+def test_a_search_of_more_words_than_a_search_takes_says_so(admin_client, two_texters, url):
+    words = [f"word{number}" for number in range(1200)]
+    page = listed(admin_client, url, " ".join(words))
+    assert "A search takes at most 500 different words; this one has 1,200." in page
+    assert not shows(page, ANN) and not shows(page, BOB)
+    page = listed(admin_client, url, " ".join(words[:500]))
+    assert "A search takes at most" not in page
+
+
 @pytest.mark.parametrize(
     ("query", "found"),
     [

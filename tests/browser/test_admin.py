@@ -460,3 +460,69 @@ def test_a_name_of_the_most_characters_typed_with_spaces_around_it_is_kept_whole
     page.goto(live_server + page_path)
     page.locator(f"input[name={box}]").press_sequentially(f" {name} ")
     assert page.input_value(f"input[name={box}]") == f" {name} "
+
+
+def test_an_edit_typed_when_the_session_ends_is_back_after_logging_in_again(
+    live_server, page, seeded
+):
+    """Regression: logged out in another tab (or idle past ADMIN_IDLE_MINUTES) while editing
+    a task, staff pressed Save; the login page said nothing was saved, and logging in
+    brought them back to the Edit page as stored, the answer they had typed lost. What was
+    typed is back, with what the page showed then, so a field someone else changed
+    meanwhile is still not saved over theirs; the password of a staff form is never kept."""
+    task = make_task(user=seeded[0], status="failed", category="general", ai_response=None)
+    log_in(page, live_server)
+    page.goto(live_server + f"/admin/task/edit/?id={task.id}")
+    page.select_option("select[name=category]", "coding")
+    page.fill("textarea[name=ai_response]", "Paris.\nThe capital of France.")
+    log_out_in_another_tab(page, live_server)
+    task.error_message = "changed by a colleague meanwhile"
+    db.session.commit()
+
+    with page.expect_navigation(url="**/admin/auth/login/**"):
+        page.click("form.admin-form [type=submit]")
+    assert "nothing was changed or sent" in page.inner_text(".alert")
+    page.fill("input[name=username]", "boss")
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation(url="**/admin/task/edit/**"):
+        page.click("button[type=submit]")
+    page.wait_for_load_state()  # the page's scripts, at its end, put back what was kept
+    assert page.input_value("textarea[name=ai_response]") == "Paris.\nThe capital of France."
+    assert page.input_value("select[name=category]") == "coding"
+    assert "not saved yet" in page.inner_text("[data-testid=draft-kept]")
+
+    page.select_option("select[name=status]", "completed")
+    with page.expect_navigation(url=lambda url: "/admin/task/edit/" not in url):
+        page.click("form.admin-form [type=submit]")
+    db.session.expire_all()
+    saved = db.session.get(Task, task.id)
+    assert (saved.category, saved.status) == ("coding", "completed")
+    assert saved.ai_response.replace("\r\n", "\n") == "Paris.\nThe capital of France."
+    assert saved.error_message == "changed by a colleague meanwhile"
+
+    page.goto(live_server + f"/admin/task/edit/?id={task.id}")
+    page.wait_for_load_state()
+    assert not page.locator("[data-testid=draft-kept]").is_visible()
+
+
+def test_try_it_refuses_a_pasted_message_longer_than_whatsapp_takes_and_keeps_it_whole(
+    live_server, page, seeded
+):
+    """Regression: the box's maxlength cut a longer paste to 4,096 characters without a
+    word, and the cut text was sent as if it were what staff had pasted (the staff reply's
+    composer had lost its maxlength for this)."""
+    pasted = ("A long pasted paragraph. " * 170)[:4200]
+    log_in(page, live_server)
+    page.click("text=Try it")
+    page.wait_for_load_state()
+    page.fill("input[name=from_number]", "+1 415 555 0166")
+    page.select_option("select[name=channel]", "whatsapp")
+    page.fill("textarea[name=message]", pasted)
+    assert len(page.input_value("textarea[name=message]")) == 4200
+    with page.expect_navigation():
+        page.click("[data-testid=tryit-form] button[type=submit]")
+    assert "4096" in page.inner_text(".invalid-feedback") or "4,096" in page.inner_text(
+        ".invalid-feedback"
+    )
+    assert len(page.input_value("textarea[name=message]").replace("\r\n", "\n")) == 4200
+    assert db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550166")) is None

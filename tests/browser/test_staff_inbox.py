@@ -449,3 +449,47 @@ def test_a_name_written_right_to_left_leaves_the_page_around_it_as_it_was(app, l
     name = row.locator(".text-muted").bounding_box()
     badge = row.locator(".badge:has-text('opted out')").bounding_box()
     assert badge["x"] > name["x"]
+
+
+def test_a_texter_who_opts_out_while_staff_type_is_shown_before_they_press_send(
+    app, live_server, page
+):
+    """Regression: the page said a texter's texts are refused only as it was first drawn. A
+    STOP that came while staff typed left Send enabled and no word of it (the poll carried
+    the opt-out, unread), so staff learned only from the refusal after Send. The page now
+    says so as the poll sees it, keeps what was typed, and offers Send again after START."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    open_conversation(live_server, page)
+    refused = page.locator("[data-testid=cannot-text]")
+    send = page.locator("[data-testid=send]")
+    assert not refused.is_visible() and send.is_enabled()
+    page.fill("textarea[name=message]", "We can help with that: call us at 9.")
+
+    texter.opted_out_at = utcnow()  # the texter's STOP
+    db.session.commit()
+    refused.wait_for(state="visible")
+    assert "opted out" in refused.inner_text()
+    assert page.locator("[data-testid=opted-out]").is_visible()
+    assert send.is_disabled()
+    assert page.input_value("textarea[name=message]") == "We can help with that: call us at 9."
+
+    texter.opted_out_at = None  # their START
+    db.session.commit()
+    refused.wait_for(state="hidden")
+    assert send.is_enabled() and not page.locator("[data-testid=opted-out]").is_visible()
+
+
+def test_the_composer_says_a_reply_of_only_spaces_sends_nothing_before_send(app, live_server, page):
+    """Regression: a reply of only spaces, line breaks or invisible characters measured
+    "3 characters", as if it would go, and only Send said there was nothing to send."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "  \n\u200b ")
+    measure = page.locator("[data-testid=measure]:has-text('nothing to send')")
+    measure.wait_for()
+    assert "only spaces or invisible characters" in measure.inner_text()
+    page.fill("textarea[name=message]", "Hello")
+    page.wait_for_selector("[data-testid=measure]:has-text('1 segment')")
+    assert "nothing to send" not in page.inner_text("[data-testid=measure]")

@@ -133,6 +133,19 @@
     var mine = data.state === "staff" && data.held_by === me;
     toggle("[data-testid=take-over-form]", !mine);
     toggle("[data-testid=return-to-ai-form]", data.state !== "ai");
+    refusal(data);
+  }
+
+  // A STOP (or START, a deactivation, a WhatsApp window closing) while the page is open:
+  // said above Send, which is disabled, as the page first drawn says it; what is typed stays.
+  function refusal(data) {
+    toggle("[data-testid=opted-out]", data.opted_out);
+    var notice = root.querySelector("[data-testid=cannot-text]");
+    var send = root.querySelector("[data-testid=send]");
+    if (!notice || !send) { return; }
+    notice.textContent = data.cannot_text || "";
+    notice.classList.toggle("d-none", !data.cannot_text);
+    send.disabled = Boolean(data.cannot_text);
   }
 
   function toggle(selector, visible) {
@@ -212,7 +225,11 @@
     if (result.too_long) {
       return result.characters + " characters · too long: a reply takes at most " + result.most;
     }
-    if (!result.parts) { return result.characters + " characters"; }
+    if (!result.parts) {
+      // Typed, but nothing is left once shaped: Send would be refused (handoff.NothingToSend).
+      return result.characters + " characters" + (result.characters ?
+        " · nothing to send: only spaces or invisible characters" : "");
+    }
     var text = result.characters + " characters · " + result.segments + " segment" +
       (result.segments === 1 ? "" : "s") + " · " + result.encoding;
     if (result.parts > 1) { text += " · sent as " + result.parts + " messages"; }
@@ -230,7 +247,8 @@
       .then(function (result) {
         measure.textContent = describe(result);
         measure.classList.toggle("sms-measure-warn",
-          result.too_long || result.shortened || result.encoding === "UCS-2");
+          result.too_long || result.shortened || result.encoding === "UCS-2" ||
+          (result.characters > 0 && !result.parts));
         // What SMS shaping made of it (emoji dropped, accents GSM-7 lacks), before Send.
         sentAs.textContent = result.sent_as ? "It goes as: " + result.sent_as : "";
         sentAs.classList.toggle("d-none", !result.sent_as);
