@@ -46,3 +46,25 @@ def test_english_is_told_too_when_the_text_says_enough(text, language):
     """What a notice answering `text` is written in: English when it reads as English, and
     None (the texter's last known language) when it says too little to tell."""
     assert text_language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("oui stp", "fr"),
+        ("Oui svp", "fr"),
+        ("merci beaucoup", "fr"),
+        ("Salut, ça va ?", "fr"),
+        ("c'est quoi?", "fr"),
+        ("muchas gracias", "es"),
+        ("sí porfa", "es"),
+        ("merci", None),
+        ("gracias", None),
+        ("ok thanks", None),
+    ],
+)
+def test_the_short_texts_of_a_conversation_tell_french_and_spanish(text, language):
+    """Regression: "oui stp", "merci beaucoup" or "muchas gracias" said too little to tell,
+    so the reply to them, and the first notice of a texter who began so, came in English.
+    One word alone still says too little ("merci" is a courtesy in many languages)."""
+    assert text_language(text) == language

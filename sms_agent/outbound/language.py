@@ -13,12 +13,14 @@ _WORDS = {
         "le les des du au aux est sont une pour qui dans avec pas vous je moi toi ce cette "
         "il elle nous sur mon ma mes ton ta tes très où quoi quel quelle quels quelles "
         "comment pourquoi combien peux peut faire fait bonjour merci ça mais donc aussi "
+        "oui stp svp beaucoup salut "
         "c j l d n qu s".split()
     ),
     "es": frozenset(
         "el los las es está están una para por con cómo qué del mi yo lo al cuál cuáles "
         "dónde cuándo cuando puedo puedes hay muy pero y porque hola gracias quién su sus "
-        "este esta estos eso esto tengo tiene hacer sobre también más sí ser".split()
+        "este esta estos eso esto tengo tiene hacer sobre también más sí ser muchas "
+        "muchos porfa".split()
     ),
     "en": frozenset(
         "the is are what how why of to and you i it this that for with in on do does can "
