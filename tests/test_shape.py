@@ -307,6 +307,32 @@ def test_block_html_in_an_answer_reads_as_lines(answer, sent, shaping):
     assert shaping(answer) == sent
 
 
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (
+            "Packing list:\n\n- [ ] Passport\n- [x] Tickets\n  - [X] Charger\n\nHave fun.",
+            "Packing list:\n\n- Passport\n- Tickets (done)\n  - Charger (done)\n\nHave fun.",
+        ),
+        (
+            "1. [x] Install it\n2. [ ] Set it up\n   then test",
+            "1. Install it (done)\n2. Set it up\n   then test",
+        ),
+        ("* [ ] Book flights", "- Book flights"),
+        # Brackets that are no checkbox stay as written.
+        (
+            "- [1] is the first source\n- Pick [x] or [y]",
+            "- [1] is the first source\n- Pick [x] or [y]",
+        ),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_a_task_list_reads_as_a_list_with_what_is_done_said(answer, sent, shaping):
+    """Regression: a checklist reached the texter as "- [ ] Passport" and "- [x] Tickets":
+    brackets a phone does not tick (each costing two GSM-7 characters)."""
+    assert shaping(answer) == sent
+
+
 def test_block_html_in_an_answer_about_markup_is_its_subject():
     answer = "<ul><li>One</li></ul>"
     assert to_sms_text(answer, "How do I make a list in HTML?") == answer

@@ -25,7 +25,7 @@ from flask import current_app
 
 from ..clean_text import readable
 from ..models import Channel, User, utcnow
-from . import cuts
+from . import cuts, task_lists
 from .closing_marks import ClosedMarks
 from .footnotes import footnotes_to_text
 from .gsm import message_length, within_units
@@ -195,6 +195,7 @@ _RULES = [
     (re.compile(r"\[([^\[\]]+)\]\(([^\s\[]+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
+    (task_lists.ITEM, task_lists.item_line),  # "- [x] item" -> "- item (done)"
     (ClosedMarks(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*", r"(?<![\s*])\*\*\*"), _BOLD_ITALIC),
     (
         ClosedMarks(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)", r"(?<![\s_])___(?!\w)"),

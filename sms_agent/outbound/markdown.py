@@ -15,6 +15,7 @@ from .html_blocks import row_text
 from .html_tags import STRUCK, HtmlReader, html_reader
 from .link_labels import with_linear_labels
 from .python_names import PYTHON_NAMES
+from .task_lists import item_words
 
 #: CommonMark's preset stops at 20 levels of nesting (a list ten deep) and drops the words
 #: past them; a model's outline may go that deep, and the texter would never know. An
@@ -132,6 +133,8 @@ class _Renderer:
         text = inline_text(token.children or [], self.html)
         if self.quotes:
             text = _ALERT.sub(lambda alert: _label(alert[1]), text)
+        if self.marker:  # a list item's first words: a task list's box goes
+            text = item_words(text)
         if self.in_cell:
             self.row.append(" ".join(text.split()))
         else:
