@@ -333,6 +333,29 @@ def test_a_task_list_reads_as_a_list_with_what_is_done_said(answer, sent, shapin
     assert shaping(answer) == sent
 
 
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (
+            'The logo: <img src="https://example.com/logo.png" alt="Company logo"> and more.',
+            "The logo: Company logo (https://example.com/logo.png) and more.",
+        ),
+        (
+            '<img src="https://example.com/cat.jpg" alt="A cat">\n\nThis is a cat.',
+            "A cat (https://example.com/cat.jpg)\n\nThis is a cat.",
+        ),
+        ("<img alt='Map' src='https://x.org/d.png' width=300 />", "Map (https://x.org/d.png)"),
+        ('<IMG SRC="https://example.com/cat.jpg">', "https://example.com/cat.jpg"),
+        ("Use an <img> tag for pictures.", "Use an <img> tag for pictures."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_an_html_image_in_an_answer_reads_as_a_markdown_image_does(answer, sent, shaping):
+    """Regression: a model's <img src=... alt=...> reached the texter as the tag, attributes
+    and all; a Markdown image reads as its words and address."""
+    assert shaping(answer) == sent
+
+
 def test_block_html_in_an_answer_about_markup_is_its_subject():
     answer = "<ul><li>One</li></ul>"
     assert to_sms_text(answer, "How do I make a list in HTML?") == answer

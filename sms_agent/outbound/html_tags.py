@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
 
 from .html_blocks import blocks_to_text
 
@@ -29,6 +30,13 @@ STRUCK = " (crossed out)"
 _STRIKE_TAGS = frozenset({"s", "del", "strike"})
 #: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
 _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
+#: A picture (<img src=... alt=...>), which reads as a Markdown image does: its words and its
+#: address. One with neither ("use an <img> tag") is named, and stays as written.
+_IMAGE_TAG = re.compile(r"<img\b([^<>]*)>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(
+    r"""(?<![\w-])(src|alt)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+?)(?=\s|/?$))""",
+    re.IGNORECASE,
+)
 #: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
 _MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
 
@@ -64,9 +72,19 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
 
     def read(html: str) -> str:
         html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", without_comments(html)))
+        html = _IMAGE_TAG.sub(_image_words, html)
         return _FORMATTING_TAG.sub(formatting, blocks_to_text(html, closed))
 
     return read
+
+
+def _image_words(tag: re.Match) -> str:
+    """For _IMAGE_TAG.sub: "alt (src)", or the one of them it has."""
+    found = {name.lower(): "".join(value) for name, *value in _ATTRIBUTE.findall(tag[1])}
+    alt, src = (unescape(" ".join(found.get(name, "").split())) for name in ("alt", "src"))
+    if alt and src:
+        return f"{alt} ({src})"
+    return alt or src or tag[0]
 
 
 def without_comments(html: str) -> str:
