@@ -159,11 +159,12 @@ def ends_sentence(text: str) -> bool:
 #: A "." the limit came after that may be a number's or an address's going on, not a
 #: sentence's end: "rose by 3." of 3.5, "docs.python." of docs.python.org, "help@example.".
 _UNFINISHED_END = re.compile(r"(?:\d|\S[.@]\S+|://\S*)\.\Z")
-#: ...but a year takes no decimals ("hosted the Games in 1924."), nor goes an address on
-#: after an initialism ("in the U.S.", "at 9 a.m.", "Washington, D.C.", "her Ph.D."): a
-#: sentence ends there as it would anywhere.
+#: ...but a year takes no decimals ("hosted the Games in 1924."), nor a price its cents
+#: again ("costs $4.99."), nor goes an address on after an initialism ("in the U.S.", "at 9
+#: a.m.", "Washington, D.C.", "her Ph.D."): a sentence ends there as it would anywhere.
 _WHOLE_END = re.compile(
-    r"(?:(?<![\d.,$\u20ac\u00a3])(?:1\d|20)\d\d|(?<![\w.@/])(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2})\.\Z"
+    r"(?:(?<![\d.,$\u20ac\u00a3])(?:1\d|20)\d\d|[$\u20ac\u00a3][\d,]*\d\.\d\d"
+    r"|(?<![\w.@/])(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2})\.\Z"
 )
 
 
