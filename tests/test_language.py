@@ -18,6 +18,10 @@ from sms_agent.outbound.language import text_language, written_language
         ("Hola, ¿cómo estás?", "es"),
         ("El perro es muy grande", "es"),
         ("What is DNS?", None),
+        # Letters neither French nor Spanish writes: Vietnamese, Portuguese, Polish.
+        ("Thủ đô của Việt Nam là gì?", None),
+        ("Você está em casa? Não sei.", None),
+        ("Qu'est-ce que ça coûte, 2 × 3 ?", "fr"),
         ("How do I deploy an application safely?", None),
         ("What is the meaning of 'je ne sais quoi'?", None),
         ("Comment on this code please", None),

@@ -686,6 +686,19 @@ def test_a_new_number_writing_french_or_spanish_gets_the_program_notice_in_it(
     assert (program.segments, program.encoding) == (1, "GSM-7")
 
 
+@pytest.mark.parametrize(
+    "question", ["Thủ đô của Việt Nam là gì?", "Quem é você? Não sei.", "Gdzie jest dworzec?"]
+)
+def test_a_texter_writing_another_latin_language_is_not_taken_for_french(app, client, question):
+    """Regression: a Vietnamese question ("là", "đô": letters French writes too) read as
+    French: the texter got the French program notice and "(Répondez MORE)", and was kept
+    on record as writing French for every notice after."""
+    text_in(client, question)
+    [program] = outbox("program")
+    assert program.body.startswith("SMS-to-AI Agent: AI answers to your texts.")
+    assert db.session.get(User, "+15551230000").help_language is None
+
+
 def test_a_tier_with_no_requests_is_told_so_in_the_texters_french_or_spanish(app):
     """Regression: with QUOTA_FREE=0, the quota's and USAGE's notice of a French or Spanish
     texter was the one English sentence left in them."""

@@ -30,6 +30,11 @@ _WORDS = {
 #: Letters or marks only one of the two writes: a word with one counts once more.
 _SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñ¿¡áíóú]")}
 _WORD = re.compile(r"[^\W\d_]+")
+#: Accented Latin letters (beside the basic 26), and those French or Spanish write: a text
+#: with any other (Vietnamese đ, ư and its tones, Portuguese ã, Polish ł) is in another
+#: language, though it has "là" or "ô" as French does.
+_ACCENTED_LATIN = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
+_FRENCH_OR_SPANISH = frozenset("àâæçéèêëîïôœùûüÿáíñóú")
 
 
 def written_language(text: str | None) -> str | None:
@@ -43,7 +48,10 @@ def written_language(text: str | None) -> str | None:
 def text_language(text: str | None) -> str | None:
     """ "en", "fr" or "es", as `written_language` tells them (English by two of its words
     too, more than of either other); None when `text` says too little to tell."""
-    words = _WORD.findall((text or "").casefold())
+    folded = (text or "").casefold()
+    if any(c.isalpha() and c not in _FRENCH_OR_SPANISH for c in _ACCENTED_LATIN.findall(folded)):
+        return None
+    words = _WORD.findall(folded)
     scores = {code: sum(word in known for word in words) for code, known in _WORDS.items()}
     for code, sign in _SIGNS.items():
         scores[code] += sum(bool(sign.search(word)) for word in words)
