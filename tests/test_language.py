@@ -22,6 +22,11 @@ from sms_agent.outbound.language import text_language, written_language
         ("Thủ đô của Việt Nam là gì?", None),
         ("Você está em casa? Não sei.", None),
         ("Qu'est-ce que ça coûte, 2 × 3 ?", "fr"),
+        # English's "'s" and "'d", and capitals that are names or units, are no French.
+        ("Here's how it's done, and that's what I'd do", None),
+        ("DES and AES are ciphers, 3 p.m. EST", None),
+        ("C'EST QUOI LE DNS ?", "fr"),
+        ("s'il te plaît", "fr"),
         ("How do I deploy an application safely?", None),
         ("What is the meaning of 'je ne sais quoi'?", None),
         ("Comment on this code please", None),

@@ -260,6 +260,46 @@ def test_a_cut_answer_asks_for_more_in_the_language_of_the_question(
     assert segment_count(more.whole_answer(question)) == 1
 
 
+PLANETS = (
+    "Here's how the planets compare:\n\n"
+    "| Planet | Distance (AU) | Moons | Year |\n|---|---|---|---|\n"
+    + "".join(
+        f"| {name} | {au} | {moons} | {year} |\n"
+        for name, au, moons, year in [
+            ("Mercury", 0.39, 0, "88 days"),
+            ("Venus", 0.72, 0, "225 days"),
+            ("Earth", 1.00, 1, "365 days"),
+            ("Mars", 1.52, 2, "687 days"),
+            ("Jupiter", 5.20, 95, "11.9 years"),
+            ("Saturn", 9.58, 146, "29.5 years"),
+            ("Uranus", 19.2, 28, "84 years"),
+            ("Neptune", 30.1, 16, "165 years"),
+        ]
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        PLANETS,
+        "Flights from LA to MA leave at 9 a.m. EST, and it's a long one. " * 8,
+    ],
+    ids=["au", "est"],
+)
+def test_an_english_answer_to_a_short_question_asks_for_more_in_english(
+    app, client, openai_server, twilio_server, answer
+):
+    """Regression: a question too short to tell its language ("Compare the planets") left
+    the marker to the answer's words, where "Here's" gave a French "s" (as of "s'il") and
+    the astronomical unit's "AU", or "DES", "EST", "LA" and "MA", French words: an English
+    texter was told "(Répondez MORE)"."""
+    openai_server.then(200, chat_completion(answer))
+    text(app, client, "Compare the planets")
+    [first] = bodies(twilio_server)
+    assert first.endswith(" (Reply MORE)")
+
+
 @pytest.mark.parametrize(
     ("language", "nothing"),
     [

@@ -13,8 +13,7 @@ _WORDS = {
         "le les des du au aux est sont une pour qui dans avec pas vous je moi toi ce cette "
         "il elle nous sur mon ma mes ton ta tes très où quoi quel quelle quels quelles "
         "comment pourquoi combien peux peut faire fait bonjour merci ça mais donc aussi "
-        "oui stp svp beaucoup salut "
-        "c j l d n qu s".split()
+        "oui stp svp beaucoup salut".split()
     ),
     "es": frozenset(
         "el los las es está están una para por con cómo qué del mi yo lo al cuál cuáles "
@@ -30,6 +29,9 @@ _WORDS = {
 #: Letters or marks only one of the two writes: a word with one counts once more.
 _SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñ¿¡áíóú]")}
 _WORD = re.compile(r"[^\W\d_]+")
+#: French elision: a word of one letter (or "qu") before an apostrophe and a word, "c'est",
+#: "l'eau", "qu'il". English's "'s" and "'d" come after one ("here's", "I'd"), no French.
+_ELISION = re.compile(r"(?<![^\W\d_])(?:[cdjlmnst]|qu)['\u2019](?=[^\W\d_])")
 #: Accented Latin letters (beside the basic 26), and those French or Spanish write: a text
 #: with any other (Vietnamese đ, ư and its tones, Portuguese ã, Polish ł) is in another
 #: language, though it has "là" or "ô" as French does.
@@ -48,13 +50,21 @@ def written_language(text: str | None) -> str | None:
 def text_language(text: str | None) -> str | None:
     """ "en", "fr" or "es", as `written_language` tells them (English by two of its words
     too, more than of either other); None when `text` says too little to tell."""
-    folded = (text or "").casefold()
+    text = text or ""
+    folded = text.casefold()
     if any(c.isalpha() and c not in _FRENCH_OR_SPANISH for c in _ACCENTED_LATIN.findall(folded)):
         return None
-    words = _WORD.findall(folded)
+    words = [word.casefold() for word in _WORD.findall(text) if _may_be_a_word(word, text)]
     scores = {code: sum(word in known for word in words) for code, known in _WORDS.items()}
+    scores["fr"] += len(_ELISION.findall(folded))
     for code, sign in _SIGNS.items():
         scores[code] += sum(bool(sign.search(word)) for word in words)
     best = max(scores, key=scores.__getitem__)
     others = max(score for code, score in scores.items() if code != best)
     return best if scores[best] >= 2 and scores[best] > others else None
+
+
+def _may_be_a_word(word: str, text: str) -> bool:
+    """Capitals in a text in lower case are a name or a unit ("AU", "EST", "DES", "LA"),
+    not the French or Spanish word they spell; a text all in capitals is read as words."""
+    return len(word) < 2 or not word.isupper() or text.isupper()
