@@ -356,6 +356,34 @@ def test_an_html_image_in_an_answer_reads_as_a_markdown_image_does(answer, sent,
     assert shaping(answer) == sent
 
 
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (
+            'See <a href="https://example.com/docs">the docs</a> for more.',
+            "See the docs (https://example.com/docs) for more.",
+        ),
+        ("<a href='https://x.org'>https://x.org</a>", "https://x.org"),
+        ('Ask <A HREF="mailto:help@x.org">help@x.org</A>.', "Ask help@x.org."),
+        (
+            'Read <a href="https://x.org/a" target="_blank"><b>this</b></a>.',
+            "Read this (https://x.org/a).",
+        ),
+        (
+            'Finished in 1889 <cite index="1-2">for the World\'s Fair</cite>.',
+            "Finished in 1889 for the World's Fair.",
+        ),
+        ('On <time datetime="2024-01-01">New Year\'s Day</time>.', "On New Year's Day."),
+        ("Click the <a> tag's link.", "Click the <a> tag's link."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_an_html_link_or_citation_in_an_answer_reads_as_markdowns_does(answer, sent, shaping):
+    """Regression: a link a model wrote in HTML (<a href=...>), and the <cite> and <time>
+    around words, reached the texter tag by tag."""
+    assert shaping(answer) == sent
+
+
 def test_block_html_in_an_answer_about_markup_is_its_subject():
     answer = "<ul><li>One</li></ul>"
     assert to_sms_text(answer, "How do I make a list in HTML?") == answer
