@@ -93,6 +93,34 @@ def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answe
     assert [m.body for m in outbox()] == ["The capital of France is Paris."]
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "**Question:** What is the capital of France?\n\n"
+        "**Answer:** The capital of France is Paris.",
+        "Q: What is the capital of France?\nA: The capital of France is Paris.",
+        'You asked: "What is the capital of France?"\n\nThe capital of France is Paris.',
+        "Your question: what is the capital of France?\nAnswer: The capital of France is Paris.",
+    ],
+    ids=["bold-labels", "q-and-a", "you-asked", "your-question"],
+)
+def test_a_model_labelling_the_question_it_repeats_sends_only_its_answer(
+    app, openai_server, answer
+):
+    """Regression: "Question: <the texter's question> Answer: ..." (or "Q:", "You asked:")
+    reached the texter whole: their own question, paid for again, and the answer's label."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["The capital of France is Paris."]
+
+
+def test_an_answer_that_only_opens_with_a_label_keeps_it(app, openai_server):
+    openai_server.then(200, chat_completion("Answer: 42. Question: what was the question?"))
+    assert pipeline.answer(make_task(sms_content="What is six times seven?").id) == "answered"
+    assert [m.body for m in outbox()] == ["Answer: 42. Question: what was the question?"]
+
+
 def test_a_model_that_only_repeats_its_instructions_is_asked_again(app, openai_server):
     openai_server.then(200, chat_completion(INSTRUCTIONS))
     task = make_task()

@@ -4,7 +4,9 @@ Small models, and servers whose chat template lost the turns, start by repeating
 texter's question or our instructions (a sentence of the system prompt) before answering:
 the texter paid a segment for their own question, or read our instructions. Only whole
 sentences or lines at the answer's start that repeat them word for word go, and only of
-three words or more ("Hello!" answered with "Hello! How can I help?" stays).
+three words or more ("Hello!" answered with "Hello! How can I help?" stays). A label before
+a repeated question ("Question:", "Q:", "You asked:") goes with it, and then the answer's
+own ("Answer:", "A:").
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import re
 _OPENING = re.compile(r"\s*([^\n]+?(?:[.!?:](?=\s)|(?=\n)|\Z))")
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+")
 _MOST_WORDS = 3
+#: The labels a model puts before the question it says back, and before its answer then,
+#: bold or not ("**Question:** ... **Answer:** ...").
+_QUESTION_LABEL = re.compile(r"\s*[*_]*(?:q|question|you asked|your question)[*_]*\s*:[*_]*", re.I)
+_ANSWER_LABEL = re.compile(r"\s*[*_]*(?:a|answer)[*_]*\s*:[*_]*", re.I)
 
 
 def _key(text: str) -> str:
@@ -27,6 +33,14 @@ def without_echo(text: str, question: str, instructions: str) -> str:
     given = {_key(question)} | {_key(part) for part in _SENTENCES.split(instructions)}
     given = {key for key in given if len(key.split()) >= _MOST_WORDS}
     rest = text
-    while (opening := _OPENING.match(rest)) and _key(opening[1]) in given:
-        rest = rest[opening.end() :]
-    return rest.lstrip() if rest is not text else text
+    while True:
+        label = _QUESTION_LABEL.match(rest)
+        said = rest[label.end() :] if label else rest
+        opening = _OPENING.match(said)
+        if not opening or _key(opening[1]) not in given:
+            break
+        rest = said[opening.end() :]
+    if rest is text:
+        return text
+    answer = _ANSWER_LABEL.match(rest)
+    return rest[answer.end() if answer else 0 :].lstrip()
