@@ -660,6 +660,12 @@ FOOTNOTED = (
             "[2] By population.",
         ),
         ("E = mc\u00b2 holds.", "E = mc^2 holds."),
+        # Raised marks after a sentence's end whose notes never came (the token limit, or
+        # a model that cites without listing): "1440.^1", a power of nothing.
+        (
+            "Gutenberg printed it around 1440.\u00b9 It changed Europe,\u00b2 then the world.",
+            "Gutenberg printed it around 1440. It changed Europe, then the world.",
+        ),
     ],
     ids=[
         "notes",
@@ -672,6 +678,7 @@ FOOTNOTED = (
         "pandoc-inline-note",
         "raised-digit-notes",
         "a-power-is-no-note",
+        "raised-marks-without-notes",
     ],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):
