@@ -79,36 +79,29 @@ INSTRUCTIONS = (
         "What is the capital of France?\n\nThe capital of France is Paris.",
         "what is the capital of france? The capital of France is Paris.",
         INSTRUCTIONS + "\n\nThe capital of France is Paris.",
-    ],
-    ids=["question-on-its-line", "question-then-answer", "instructions"],
-)
-def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answer(
-    app, openai_server, answer
-):
-    """Small models (and servers whose template lost the turns) open by saying back what they
-    were given: the texter paid a segment for their own question, or got our instructions."""
-    openai_server.then(200, chat_completion(answer))
-    task = make_task(sms_content="What is the capital of France?")
-    assert pipeline.answer(task.id) == "answered"
-    assert [m.body for m in outbox()] == ["The capital of France is Paris."]
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
+        # Labelled: the question and the answer's label reached the texter.
         "**Question:** What is the capital of France?\n\n"
         "**Answer:** The capital of France is Paris.",
         "Q: What is the capital of France?\nA: The capital of France is Paris.",
         'You asked: "What is the capital of France?"\n\nThe capital of France is Paris.',
         "Your question: what is the capital of France?\nAnswer: The capital of France is Paris.",
     ],
-    ids=["bold-labels", "q-and-a", "you-asked", "your-question"],
+    ids=[
+        "question-on-its-line",
+        "question-then-answer",
+        "instructions",
+        "bold-labels",
+        "q-and-a",
+        "you-asked",
+        "your-question",
+    ],
 )
-def test_a_model_labelling_the_question_it_repeats_sends_only_its_answer(
+def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answer(
     app, openai_server, answer
 ):
-    """Regression: "Question: <the texter's question> Answer: ..." (or "Q:", "You asked:")
-    reached the texter whole: their own question, paid for again, and the answer's label."""
+    """Small models (and servers whose template lost the turns) open by saying back what they
+    were given: the texter paid a segment for their own question, or got our instructions;
+    a model may label it ("Question: ... Answer: ...", "Q:", "You asked:")."""
     openai_server.then(200, chat_completion(answer))
     task = make_task(sms_content="What is the capital of France?")
     assert pipeline.answer(task.id) == "answered"
