@@ -47,6 +47,14 @@ def written_language(text: str | None) -> str | None:
     return None if language == "en" else language
 
 
+def language_for(text: str | None, known: str | None) -> str | None:
+    """What a line answering `text` is written in: "fr" or "es" as `text` reads, else the
+    texter's `known` one (User.help_language) when `text` says too little to tell ("merci",
+    "DNS?"); None for English."""
+    language = text_language(text) or known
+    return None if language == "en" else language
+
+
 def text_language(text: str | None) -> str | None:
     """ "en", "fr" or "es", as `written_language` tells them (English by two of its words
     too, more than of either other); None when `text` says too little to tell."""
