@@ -209,6 +209,13 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             "Paris.",
         ),
         (chat_completion("<|begin_of_box|>Paris.<|end_of_box|>"), "Paris."),
+        # gpt-oss on a server that drops its channel tokens' text (llama.cpp's, LM Studio's
+        # and text-generation-webui's report of it): the analysis channel ran into the answer.
+        (chat_completion(f"analysis{THINKING}assistantfinalParis."), "Paris."),
+        (
+            chat_completion("Analysis shows Paris is the capital."),
+            "Analysis shows Paris is the capital.",
+        ),
     ],
     ids=[
         "think",
@@ -232,6 +239,8 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "details-thinking",
         "open-webui-details",
         "glm-box",
+        "gpt-oss-channels-without-tokens",
+        "analysis-in-an-answer",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
@@ -466,6 +475,7 @@ def test_an_answer_the_server_broke_off_for_its_own_reasons_is_asked_again_not_s
         chat_completion(f"<seed:think>\n{THINKING} Let me also", finish_reason="length"),
         with_reasoning_field(None, finish_reason="length"),
         chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
+        chat_completion(f"analysis{THINKING}", finish_reason="length"),
         chat_completion(f"<reasoning>\n{THINKING} Let me also", finish_reason="length"),
         chat_completion(f"<|begin_of_thought|>\n\n{THINKING} Let me", finish_reason="length"),
         chat_completion(f"◁think▷{THINKING} Let me", finish_reason="length"),
@@ -476,6 +486,7 @@ def test_an_answer_the_server_broke_off_for_its_own_reasons_is_asked_again_not_s
         "unclosed-seed-oss-think",
         "field",
         "gpt-oss-analysis",
+        "gpt-oss-analysis-without-tokens",
         "unclosed-reasoning",
         "unclosed-begin-of-thought",
         "unclosed-kimi-think",
