@@ -559,16 +559,18 @@ def test_an_answer_stopped_at_the_dot_of_a_number_or_address_ends_before_it(
         "She studied hard. In 2019 she earned her Ph.D.",
         "It is a good plan. It costs $4.99.",
         "It is a good plan. It costs \u20ac1,299.50.",
+        "Bring your ID. The store opens at 10:30.",
+        "It was released later. The date is 2024-05-01.",
     ],
-    ids=["year", "us", "am", "dc", "phd", "cents", "euros"],
+    ids=["year", "us", "am", "dc", "phd", "cents", "euros", "time", "iso-date"],
 )
 def test_an_answer_stopped_right_after_a_year_or_an_initialism_is_sent_whole(
     app, openai_server, cut_off
 ):
     """Regression: the token limit came right after a whole last sentence that ended in a
-    year, a price with its cents or an initialism ("U.S.", "a.m.", "D.C."), which were read
-    as half a number or an address: the texter lost that sentence, or got "It is the
-    tallest peak in the..."."""
+    year, a price with its cents, a time, a date or an initialism ("U.S.", "a.m.", "D.C."),
+    which were read as half a number or an address: the texter lost that sentence, or got
+    "It is the tallest peak in the..."."""
     openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
     assert pipeline.answer(make_task().id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", cut_off)]

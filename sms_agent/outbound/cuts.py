@@ -160,10 +160,12 @@ def ends_sentence(text: str) -> bool:
 #: sentence's end: "rose by 3." of 3.5, "docs.python." of docs.python.org, "help@example.".
 _UNFINISHED_END = re.compile(r"(?:\d|\S[.@]\S+|://\S*)\.\Z")
 #: ...but a year takes no decimals ("hosted the Games in 1924."), nor a price its cents
-#: again ("costs $4.99."), nor goes an address on after an initialism ("in the U.S.", "at 9
-#: a.m.", "Washington, D.C.", "her Ph.D."): a sentence ends there as it would anywhere.
+#: again ("costs $4.99."), nor a time or a date ("opens at 10:30.", "on 2024-05-01."), nor
+#: goes an address on after an initialism ("in the U.S.", "at 9 a.m.", "Washington, D.C.",
+#: "her Ph.D."): a sentence ends there as it would anywhere.
 _WHOLE_END = re.compile(
     r"(?:(?<![\d.,$\u20ac\u00a3])(?:1\d|20)\d\d|[$\u20ac\u00a3][\d,]*\d\.\d\d"
+    r"|(?<![\d:])\d{1,2}:\d\d|\b\d{4}-\d\d-\d\d"
     r"|(?<![\w.@/])(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2})\.\Z"
 )
 
