@@ -300,6 +300,22 @@ def test_an_english_answer_to_a_short_question_asks_for_more_in_english(
     assert first.endswith(" (Reply MORE)")
 
 
+def test_an_english_question_about_french_is_asked_for_more_in_english(
+    app, client, openai_server, twilio_server
+):
+    """Regression: the marker went by the answer's words whenever the question was English,
+    since English and "too little to tell" read alike: an English texter who asked how to
+    say something in French was told "(Répondez MORE)" under the French phrases."""
+    phrases = (
+        "Good morning is \u00ab Bonjour \u00bb. \u00ab Salut \u00bb c'est pour les amis, "
+        "\u00ab Bonsoir \u00bb est pour le soir et \u00ab Coucou \u00bb est très familier. "
+    )
+    openai_server.then(200, chat_completion(phrases * 6))
+    text(app, client, "How do you say good morning in French?")
+    [first] = bodies(twilio_server)
+    assert first.endswith(" (Reply MORE)")
+
+
 def test_more_after_a_short_text_answered_whole_says_so_in_the_texters_language(
     app, client, openai_server, twilio_server, texter
 ):

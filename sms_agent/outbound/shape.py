@@ -28,7 +28,7 @@ from .gsm import (
 )
 from .html_tags import about_markup
 from .json_answer import json_words
-from .language import written_language
+from .language import text_language
 from .latex import latex_to_text
 from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
@@ -231,10 +231,12 @@ def shape(
 
 
 def marker_for(question: str, answer: str) -> str:
-    """The MORE marker in the language of the texter's question, or else of the answer:
-    "(Reply MORE)" under a French answer to a French question was the one English line."""
-    language = written_language(question) or written_language(answer[:_LANGUAGE_SAMPLE])
-    return MARKERS[language]
+    """The MORE marker in the language of the texter's question, or else, when it says too
+    little to tell ("Bonjour"), of the answer: "(Reply MORE)" under a French answer to a
+    French question was the one English line. An English question gets the English marker,
+    whatever language the answer quotes."""
+    language = text_language(question) or text_language(answer[:_LANGUAGE_SAMPLE])
+    return MARKERS.get(language, MARKER)
 
 
 def shape_reply(text: str | None, max_segments: int, question: str = "") -> list[str]:
