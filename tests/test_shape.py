@@ -334,6 +334,20 @@ def test_a_task_list_reads_as_a_list_with_what_is_done_said(answer, sent, shapin
 
 
 @pytest.mark.parametrize(
+    ("question", "done"),
+    [
+        ("Que dois-je emporter pour la plage ?", "Serviette (fait)"),
+        ("¿Qué llevo a la playa para el sol?", "Serviette (hecho)"),
+        ("What should I pack for the beach?", "Serviette (done)"),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_a_ticked_item_is_said_done_in_the_texters_language(question, done, shaping):
+    """Regression: a French or Spanish checklist said "(done)" in English."""
+    assert shaping("- [x] Serviette\n- [ ] Parasol", question) == f"- {done}\n- Parasol"
+
+
+@pytest.mark.parametrize(
     ("answer", "sent"),
     [
         (

@@ -33,7 +33,7 @@ from .html_tags import about_markup, html_tags_to_text
 from .latex import latex_to_text
 from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
 from .python_names import PYTHON_NAMES
-from .shape import Shaped, marker_for, tidy_lines, unwrapped
+from .shape import Shaped, marker_for, reply_language, tidy_lines, unwrapped
 from .split import MAX_MESSAGE_CHARS
 
 #: The longest Body Twilio sends, WhatsApp included (error 21617), as message_length counts.
@@ -250,7 +250,8 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece.translate(_RESTORE)
-    return tidy_lines(readable("".join(pieces)))
+    text = "".join(pieces)
+    return tidy_lines(readable(task_lists.said_done(text, reply_language(question, text))))
 
 
 def _stand_in(match: re.Match) -> str:
