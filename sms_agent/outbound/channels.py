@@ -251,7 +251,9 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece.translate(_RESTORE)
     text = "".join(pieces)
-    return tidy_lines(readable(task_lists.said_done(text, reply_language(question, text))))
+    if task_lists.DONE in text:  # a ticked item's "(done)", in the reply's language
+        text = task_lists.said_done(text, reply_language(question, text))
+    return tidy_lines(readable(text))
 
 
 def _stand_in(match: re.Match) -> str:

@@ -32,7 +32,7 @@ from .language import text_language
 from .latex import latex_to_text
 from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
-from .task_lists import said_done
+from .task_lists import DONE, said_done
 
 #: Ends a reply that did not fit; the texter's MORE sends the rest (outbound/more.py).
 MARKER = " (Reply MORE)"
@@ -94,7 +94,9 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     shaped, then shapes it to send."""
     source = _MADE_QUOTE.sub(_unquoted, latex_to_text(unwrapped(readable(text or ""), question)))
     plain = markdown_to_text(without_lookalikes(source), html_as_written=about_markup(question))
-    plain = said_done(plain.replace(_GREATER_THAN, ">"), reply_language(question, plain))
+    plain = plain.replace(_GREATER_THAN, ">")
+    if DONE in plain:  # a ticked item's "(done)", in the reply's language
+        plain = said_done(plain, reply_language(question, plain))
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
     plain = readable(without_lookalikes(plain).replace("`", "'").replace("\t", "  "))

@@ -9,7 +9,7 @@ import re
 #: A box at the start of an item's words, with words after it ("[1] is..." is no box).
 _BOX = re.compile(r"\A\[([ xX])\][ \t]+(?=\S)")
 #: Where "(done)" goes, a private-use stand-in until the reply's language is known
-#: (said_done), which only a text with a ticked item is read for.
+#: (said_done), which only a text with a ticked item is read for (its callers look first).
 DONE = "\ue0d0"
 _DONE_WORDS = {"fr": " (fait)", "es": " (hecho)"}
 #: An item of a task list as Markdown writes it, for shaping that keeps the Markdown
@@ -34,4 +34,4 @@ def item_line(item: re.Match) -> str:
 def said_done(text: str, language: str | None) -> str:
     """`text` with "(done)" where its ticked items have DONE, in `language` ("fr", "es";
     English for any other)."""
-    return text.replace(DONE, _DONE_WORDS.get(language, " (done)")) if DONE in text else text
+    return text.replace(DONE, _DONE_WORDS.get(language, " (done)"))
