@@ -26,8 +26,10 @@ _WORDS = {
         "my your be was an which who where when please".split()
     ),
 }
-#: Letters or marks only one of the two writes: a word with one counts once more.
-_SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñ¿¡áíóú]")}
+#: Letters only one of the two writes: a word with one counts once more.
+_SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñáíóú]")}
+#: The marks only Spanish writes, opening a question or an exclamation: each counts once.
+_SPANISH_MARKS = re.compile(r"[¿¡]")
 _WORD = re.compile(r"[^\W\d_]+")
 #: French elision: a word of one letter (or "qu") before an apostrophe and a word, "c'est",
 #: "l'eau", "qu'il". English's "'s" and "'d" come after one ("here's", "I'd"), no French.
@@ -65,6 +67,7 @@ def text_language(text: str | None) -> str | None:
     words = [word.casefold() for word in _WORD.findall(text) if _may_be_a_word(word, text)]
     scores = {code: sum(word in known for word in words) for code, known in _WORDS.items()}
     scores["fr"] += len(_ELISION.findall(folded))
+    scores["es"] += len(_SPANISH_MARKS.findall(text))
     for code, sign in _SIGNS.items():
         scores[code] += sum(bool(sign.search(word)) for word in words)
     best = max(scores, key=scores.__getitem__)
