@@ -108,36 +108,29 @@ def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answe
     assert [m.body for m in outbox()] == ["The capital of France is Paris."]
 
 
+WATER = "Water boils at 100 C at sea level."
+
+
 @pytest.mark.parametrize(
-    "opening",
+    ("answer", "sent"),
     [
-        "Sure! Here's a short, SMS-friendly answer:",
-        "Here is a concise answer:",
-        "Certainly, here's my reply:",
-        "Okay, here is a brief response for SMS:\n",
+        (f"Sure! Here's a short, SMS-friendly answer:\n\n{WATER}", WATER),
+        (f"Here is a concise answer:\n\n{WATER}", WATER),
+        (f"Certainly, here's my reply:\n{WATER}", WATER),
+        (f"Okay, here is a brief response for SMS:\n\n\n{WATER}", WATER),
+        # A label or an announcement that is part of the answer's own words stays.
+        ("Answer: 42. Question: what was the question?", None),
+        ("Here's a short answer: 42.", None),
     ],
 )
 def test_an_answer_announced_by_the_model_is_sent_without_the_announcement(
-    app, openai_server, opening
+    app, openai_server, answer, sent
 ):
     """Regression: told it writes for SMS, a model opens with "Sure! Here's a short,
     SMS-friendly answer:": the texter paid for the line that says what follows."""
-    openai_server.then(200, chat_completion(f"{opening}\n\nWater boils at 100 C at sea level."))
-    assert pipeline.answer(make_task(sms_content="When does water boil?").id) == "answered"
-    assert [m.body for m in outbox()] == ["Water boils at 100 C at sea level."]
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        "Answer: 42. Question: what was the question?",
-        "Here's a short answer: 42.",
-    ],
-)
-def test_an_answer_that_only_opens_with_a_label_keeps_it(app, openai_server, answer):
     openai_server.then(200, chat_completion(answer))
-    assert pipeline.answer(make_task(sms_content="What is six times seven?").id) == "answered"
-    assert [m.body for m in outbox()] == [answer]
+    assert pipeline.answer(make_task(sms_content="When does water boil?").id) == "answered"
+    assert [m.body for m in outbox()] == [sent or answer]
 
 
 def test_a_model_that_only_repeats_its_instructions_is_asked_again(app, openai_server):
