@@ -19,7 +19,7 @@ from . import notices, outbound
 from .answering.history import CROSSED_RESET, told_after_reset
 from .extensions import db
 from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
-from .outbound.language import written_language
+from .outbound.language import language_for
 
 log = logging.getLogger("sms_agent.more")
 
@@ -85,9 +85,10 @@ _WORD = re.compile(r"[^\W_]+")
 _COURTESIES = {"please", "pls", "plz", "thanks", "thank", "you"}
 
 
-def whole_answer(question: str | None) -> str:
-    """What MORE gets once an answer to `question` was sent whole, in its language."""
-    return _WHOLE[written_language(question)]
+def whole_answer(question: str | None, known: str | None = None) -> str:
+    """What MORE gets once an answer to `question` was sent whole, in its language, else
+    in the texter's `known` one (User.help_language) when it says too little ("merci")."""
+    return _WHOLE[language_for(question, known)]
 
 
 Next = tuple[Task | None, str | outbound.Shaped]
@@ -106,7 +107,9 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     meta = (task.metadata_ or {}) if task else {}
     if not meta.get("more"):
         db.session.commit()
-        return task, whole_answer(task.sms_content) if task else _NOTHING[user.help_language]
+        if task is None:
+            return None, _NOTHING[user.help_language]
+        return task, whole_answer(task.sms_content, user.help_language)
     kept_for = meta.get("more_channel") or Channel.SMS.value  # rests kept before it was noted
     shaped = outbound.plan(
         user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for

@@ -49,7 +49,7 @@ from .notice_wording import (
     VOICE_UNHEARD,
 )
 from .outbound.gsm import GSM_7, segment_count
-from .outbound.language import text_language
+from .outbound.language import language_for
 from .outbound.shape import char_budget
 
 log = logging.getLogger("sms_agent.notices")
@@ -319,7 +319,7 @@ def compose(kind: str, user: User, said: str | None = None) -> str:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
     if kind in IN_THE_KEYWORDS_LANGUAGE:
         return NOTICES[kind](user)
-    language = _language(said, user)
+    language = language_for(said, user.help_language)
     notice = NOTICES[kind](user, language=language)
     if language and segment_count(notice) > 1 and not outbound.is_whatsapp(user):
         # French and Spanish take more words: a SERVICE_NAME that leaves the English notice
@@ -328,11 +328,6 @@ def compose(kind: str, user: User, said: str | None = None) -> str:
         if segment_count(english) < segment_count(notice):
             return english
     return notice
-
-
-def _language(said: str | None, user: User) -> str | None:
-    language = text_language(said) or user.help_language
-    return None if language == "en" else language
 
 
 def _first_notice_for(user: User, inbound_sid: str) -> bool:

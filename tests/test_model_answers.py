@@ -79,18 +79,58 @@ INSTRUCTIONS = (
         "What is the capital of France?\n\nThe capital of France is Paris.",
         "what is the capital of france? The capital of France is Paris.",
         INSTRUCTIONS + "\n\nThe capital of France is Paris.",
+        # Labelled: the question and the answer's label reached the texter.
+        "**Question:** What is the capital of France?\n\n"
+        "**Answer:** The capital of France is Paris.",
+        "Q: What is the capital of France?\nA: The capital of France is Paris.",
+        'You asked: "What is the capital of France?"\n\nThe capital of France is Paris.',
+        "Your question: what is the capital of France?\nAnswer: The capital of France is Paris.",
     ],
-    ids=["question-on-its-line", "question-then-answer", "instructions"],
+    ids=[
+        "question-on-its-line",
+        "question-then-answer",
+        "instructions",
+        "bold-labels",
+        "q-and-a",
+        "you-asked",
+        "your-question",
+    ],
 )
 def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answer(
     app, openai_server, answer
 ):
     """Small models (and servers whose template lost the turns) open by saying back what they
-    were given: the texter paid a segment for their own question, or got our instructions."""
+    were given: the texter paid a segment for their own question, or got our instructions;
+    a model may label it ("Question: ... Answer: ...", "Q:", "You asked:")."""
     openai_server.then(200, chat_completion(answer))
     task = make_task(sms_content="What is the capital of France?")
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["The capital of France is Paris."]
+
+
+WATER = "Water boils at 100 C at sea level."
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (f"Sure! Here's a short, SMS-friendly answer:\n\n{WATER}", WATER),
+        (f"Here is a concise answer:\n\n{WATER}", WATER),
+        (f"Certainly, here's my reply:\n{WATER}", WATER),
+        (f"Okay, here is a brief response for SMS:\n\n\n{WATER}", WATER),
+        # A label or an announcement that is part of the answer's own words stays.
+        ("Answer: 42. Question: what was the question?", None),
+        ("Here's a short answer: 42.", None),
+    ],
+)
+def test_an_answer_announced_by_the_model_is_sent_without_the_announcement(
+    app, openai_server, answer, sent
+):
+    """Regression: told it writes for SMS, a model opens with "Sure! Here's a short,
+    SMS-friendly answer:": the texter paid for the line that says what follows."""
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content="When does water boil?").id) == "answered"
+    assert [m.body for m in outbox()] == [sent or answer]
 
 
 def test_a_model_that_only_repeats_its_instructions_is_asked_again(app, openai_server):
@@ -188,6 +228,13 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
             "Paris.",
         ),
         (chat_completion("<|begin_of_box|>Paris.<|end_of_box|>"), "Paris."),
+        # gpt-oss on a server that drops its channel tokens' text (llama.cpp's, LM Studio's
+        # and text-generation-webui's report of it): the analysis channel ran into the answer.
+        (chat_completion(f"analysis{THINKING}assistantfinalParis."), "Paris."),
+        (
+            chat_completion("Analysis shows Paris is the capital."),
+            "Analysis shows Paris is the capital.",
+        ),
     ],
     ids=[
         "think",
@@ -211,6 +258,8 @@ def with_reasoning_field(content: str | None, finish_reason: str = "stop") -> di
         "details-thinking",
         "open-webui-details",
         "glm-box",
+        "gpt-oss-channels-without-tokens",
+        "analysis-in-an-answer",
     ],
 )
 def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server, body, sent):
@@ -445,6 +494,7 @@ def test_an_answer_the_server_broke_off_for_its_own_reasons_is_asked_again_not_s
         chat_completion(f"<seed:think>\n{THINKING} Let me also", finish_reason="length"),
         with_reasoning_field(None, finish_reason="length"),
         chat_completion(f"<|channel|>analysis<|message|>{THINKING}", finish_reason="length"),
+        chat_completion(f"analysis{THINKING}", finish_reason="length"),
         chat_completion(f"<reasoning>\n{THINKING} Let me also", finish_reason="length"),
         chat_completion(f"<|begin_of_thought|>\n\n{THINKING} Let me", finish_reason="length"),
         chat_completion(f"◁think▷{THINKING} Let me", finish_reason="length"),
@@ -455,6 +505,7 @@ def test_an_answer_the_server_broke_off_for_its_own_reasons_is_asked_again_not_s
         "unclosed-seed-oss-think",
         "field",
         "gpt-oss-analysis",
+        "gpt-oss-analysis-without-tokens",
         "unclosed-reasoning",
         "unclosed-begin-of-thought",
         "unclosed-kimi-think",
@@ -515,6 +566,33 @@ def test_an_answer_stopped_at_the_dot_of_a_number_or_address_ends_before_it(
     openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
     assert pipeline.answer(make_task().id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+
+
+@pytest.mark.parametrize(
+    "cut_off",
+    [
+        "Paris grew fast. It hosted the Olympics in 1924.",
+        "Denali is 6,190 m tall. It is the tallest peak in the U.S.",
+        "Bring your ID. The office opens at 9 a.m.",
+        "Pay the fee online. The office is in Washington, D.C.",
+        "She studied hard. In 2019 she earned her Ph.D.",
+        "It is a good plan. It costs $4.99.",
+        "It is a good plan. It costs \u20ac1,299.50.",
+        "Bring your ID. The store opens at 10:30.",
+        "It was released later. The date is 2024-05-01.",
+    ],
+    ids=["year", "us", "am", "dc", "phd", "cents", "euros", "time", "iso-date"],
+)
+def test_an_answer_stopped_right_after_a_year_or_an_initialism_is_sent_whole(
+    app, openai_server, cut_off
+):
+    """Regression: the token limit came right after a whole last sentence that ended in a
+    year, a price with its cents, a time, a date or an initialism ("U.S.", "a.m.", "D.C."),
+    which were read as half a number or an address: the texter lost that sentence, or got
+    "It is the tallest peak in the..."."""
+    openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", cut_off)]
 
 
 def test_an_answer_that_ended_on_a_number_by_itself_is_sent_whole(app, openai_server):
@@ -607,6 +685,12 @@ FOOTNOTED = (
             "[2] By population.",
         ),
         ("E = mc\u00b2 holds.", "E = mc^2 holds."),
+        # Raised marks after a sentence's end whose notes never came (the token limit, or
+        # a model that cites without listing): "1440.^1", a power of nothing.
+        (
+            "Gutenberg printed it around 1440.\u00b9 It changed Europe,\u00b2 then the world.",
+            "Gutenberg printed it around 1440. It changed Europe, then the world.",
+        ),
     ],
     ids=[
         "notes",
@@ -619,6 +703,7 @@ FOOTNOTED = (
         "pandoc-inline-note",
         "raised-digit-notes",
         "a-power-is-no-note",
+        "raised-marks-without-notes",
     ],
 )
 def test_markdown_footnotes_reach_the_texter_as_numbered_notes(app, openai_server, answer, sent):

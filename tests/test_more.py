@@ -260,6 +260,75 @@ def test_a_cut_answer_asks_for_more_in_the_language_of_the_question(
     assert segment_count(more.whole_answer(question)) == 1
 
 
+PLANETS = (
+    "Here's how the planets compare:\n\n"
+    "| Planet | Distance (AU) | Moons | Year |\n|---|---|---|---|\n"
+    + "".join(
+        f"| {name} | {au} | {moons} | {year} |\n"
+        for name, au, moons, year in [
+            ("Mercury", 0.39, 0, "88 days"),
+            ("Venus", 0.72, 0, "225 days"),
+            ("Earth", 1.00, 1, "365 days"),
+            ("Mars", 1.52, 2, "687 days"),
+            ("Jupiter", 5.20, 95, "11.9 years"),
+            ("Saturn", 9.58, 146, "29.5 years"),
+            ("Uranus", 19.2, 28, "84 years"),
+            ("Neptune", 30.1, 16, "165 years"),
+        ]
+    )
+)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        PLANETS,
+        "Flights from LA to MA leave at 9 a.m. EST, and it's a long one. " * 8,
+    ],
+    ids=["au", "est"],
+)
+def test_an_english_answer_to_a_short_question_asks_for_more_in_english(
+    app, client, openai_server, twilio_server, answer
+):
+    """Regression: a question too short to tell its language ("Compare the planets") left
+    the marker to the answer's words, where "Here's" gave a French "s" (as of "s'il") and
+    the astronomical unit's "AU", or "DES", "EST", "LA" and "MA", French words: an English
+    texter was told "(Répondez MORE)"."""
+    openai_server.then(200, chat_completion(answer))
+    text(app, client, "Compare the planets")
+    [first] = bodies(twilio_server)
+    assert first.endswith(" (Reply MORE)")
+
+
+def test_an_english_question_about_french_is_asked_for_more_in_english(
+    app, client, openai_server, twilio_server
+):
+    """Regression: the marker went by the answer's words whenever the question was English,
+    since English and "too little to tell" read alike: an English texter who asked how to
+    say something in French was told "(Répondez MORE)" under the French phrases."""
+    phrases = (
+        "Good morning is \u00ab Bonjour \u00bb. \u00ab Salut \u00bb c'est pour les amis, "
+        "\u00ab Bonsoir \u00bb est pour le soir et \u00ab Coucou \u00bb est très familier. "
+    )
+    openai_server.then(200, chat_completion(phrases * 6))
+    text(app, client, "How do you say good morning in French?")
+    [first] = bodies(twilio_server)
+    assert first.endswith(" (Reply MORE)")
+
+
+def test_more_after_a_short_text_answered_whole_says_so_in_the_texters_language(
+    app, client, openai_server, twilio_server, texter
+):
+    """Regression: a texter known to write French whose latest text ("merci") said too
+    little to tell its language was told "That's the whole answer" in English."""
+    texter.note_help_language("fr")
+    db.session.commit()
+    openai_server.then(200, chat_completion("Avec plaisir !"))
+    text(app, client, "merci")
+    text(app, client, "MORE")
+    assert bodies(twilio_server) == ["Avec plaisir !", more.whole_answer("Bonjour, ça va ?")]
+
+
 @pytest.mark.parametrize(
     ("language", "nothing"),
     [

@@ -320,6 +320,33 @@ def test_a_texter_who_asked_in_french_then_writes_english_gets_english_notices(a
     ]
 
 
+@pytest.mark.parametrize(
+    ("questions", "command", "kind", "starts"),
+    [
+        (["Quelle est la capitale de la France ?"], "AGENT", "handoff", "Merci. Une personne"),
+        (["Quelle est la capitale de la France ?", "merci"], "AGENT", "handoff", "Merci. Une"),
+        (["C'est quoi le DNS ?", "oui stp"], "RESET", "reset", "OK, j'ai oublié"),
+        (["¿Cuál es la capital de Francia?", "ok"], "AGENT", "handoff", "Gracias. Una persona"),
+        (["Quelle est la capitale ?", "What is DNS?"], "AGENT", "handoff", "Thanks. A person"),
+    ],
+)
+def test_a_texter_whose_last_questions_were_french_or_spanish_gets_notices_in_it(
+    app, client, openai_server, questions, command, kind, starts
+):
+    """Regression: a texter who asked every question in French got AGENT's acknowledgement,
+    RESET's confirmation and every other notice that answers no question of theirs in
+    English: only a HELP, a USAGE or a refused text made their language known. Their
+    latest question that says enough tells it; a short one ("merci", "oui stp", "ok")
+    leaves it as it was."""
+    make_user("+15551230000")
+    for question in questions:
+        text_in(client, question)
+    text_in(client, command)
+    [sms] = outbox(kind)
+    assert sms.body.startswith(starts)
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
 @pytest.mark.parametrize("language", [None, "fr", "es"])
 def test_usage_past_the_spend_cap_fits_one_sms(app, language):
     app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
@@ -657,6 +684,19 @@ def test_a_new_number_writing_french_or_spanish_gets_the_program_notice_in_it(
     [program] = outbox("program")
     assert program.body == expected
     assert (program.segments, program.encoding) == (1, "GSM-7")
+
+
+@pytest.mark.parametrize(
+    "question", ["Thủ đô của Việt Nam là gì?", "Quem é você? Não sei.", "Gdzie jest dworzec?"]
+)
+def test_a_texter_writing_another_latin_language_is_not_taken_for_french(app, client, question):
+    """Regression: a Vietnamese question ("là", "đô": letters French writes too) read as
+    French: the texter got the French program notice and "(Répondez MORE)", and was kept
+    on record as writing French for every notice after."""
+    text_in(client, question)
+    [program] = outbox("program")
+    assert program.body.startswith("SMS-to-AI Agent: AI answers to your texts.")
+    assert db.session.get(User, "+15551230000").help_language is None
 
 
 def test_a_tier_with_no_requests_is_told_so_in_the_texters_french_or_spanish(app):

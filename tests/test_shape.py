@@ -307,6 +307,97 @@ def test_block_html_in_an_answer_reads_as_lines(answer, sent, shaping):
     assert shaping(answer) == sent
 
 
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (
+            "Packing list:\n\n- [ ] Passport\n- [x] Tickets\n  - [X] Charger\n\nHave fun.",
+            "Packing list:\n\n- Passport\n- Tickets (done)\n  - Charger (done)\n\nHave fun.",
+        ),
+        (
+            "1. [x] Install it\n2. [ ] Set it up\n   then test",
+            "1. Install it (done)\n2. Set it up\n   then test",
+        ),
+        ("* [ ] Book flights", "- Book flights"),
+        # Brackets that are no checkbox stay as written.
+        (
+            "- [1] is the first source\n- Pick [x] or [y]",
+            "- [1] is the first source\n- Pick [x] or [y]",
+        ),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_a_task_list_reads_as_a_list_with_what_is_done_said(answer, sent, shaping):
+    """Regression: a checklist reached the texter as "- [ ] Passport" and "- [x] Tickets":
+    brackets a phone does not tick (each costing two GSM-7 characters)."""
+    assert shaping(answer) == sent
+
+
+@pytest.mark.parametrize(
+    ("question", "done"),
+    [
+        ("Que dois-je emporter pour la plage ?", "Serviette (fait)"),
+        ("¿Qué llevo a la playa para el sol?", "Serviette (hecho)"),
+        ("What should I pack for the beach?", "Serviette (done)"),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_a_ticked_item_is_said_done_in_the_texters_language(question, done, shaping):
+    """Regression: a French or Spanish checklist said "(done)" in English."""
+    assert shaping("- [x] Serviette\n- [ ] Parasol", question) == f"- {done}\n- Parasol"
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (
+            'The logo: <img src="https://example.com/logo.png" alt="Company logo"> and more.',
+            "The logo: Company logo (https://example.com/logo.png) and more.",
+        ),
+        (
+            '<img src="https://example.com/cat.jpg" alt="A cat">\n\nThis is a cat.',
+            "A cat (https://example.com/cat.jpg)\n\nThis is a cat.",
+        ),
+        ("<img alt='Map' src='https://x.org/d.png' width=300 />", "Map (https://x.org/d.png)"),
+        ('<IMG SRC="https://example.com/cat.jpg">', "https://example.com/cat.jpg"),
+        ("Use an <img> tag for pictures.", "Use an <img> tag for pictures."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_an_html_image_in_an_answer_reads_as_a_markdown_image_does(answer, sent, shaping):
+    """Regression: a model's <img src=... alt=...> reached the texter as the tag, attributes
+    and all; a Markdown image reads as its words and address."""
+    assert shaping(answer) == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        (
+            'See <a href="https://example.com/docs">the docs</a> for more.',
+            "See the docs (https://example.com/docs) for more.",
+        ),
+        ("<a href='https://x.org'>https://x.org</a>", "https://x.org"),
+        ('Ask <A HREF="mailto:help@x.org">help@x.org</A>.', "Ask help@x.org."),
+        (
+            'Read <a href="https://x.org/a" target="_blank"><b>this</b></a>.',
+            "Read this (https://x.org/a).",
+        ),
+        (
+            'Finished in 1889 <cite index="1-2">for the World\'s Fair</cite>.',
+            "Finished in 1889 for the World's Fair.",
+        ),
+        ('On <time datetime="2024-01-01">New Year\'s Day</time>.', "On New Year's Day."),
+        ("Click the <a> tag's link.", "Click the <a> tag's link."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_an_html_link_or_citation_in_an_answer_reads_as_markdowns_does(answer, sent, shaping):
+    """Regression: a link a model wrote in HTML (<a href=...>), and the <cite> and <time>
+    around words, reached the texter tag by tag."""
+    assert shaping(answer) == sent
+
+
 def test_block_html_in_an_answer_about_markup_is_its_subject():
     answer = "<ul><li>One</li></ul>"
     assert to_sms_text(answer, "How do I make a list in HTML?") == answer

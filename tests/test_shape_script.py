@@ -101,6 +101,14 @@ def test_emoji_become_plain_words_or_go_without_double_spaces(answer, expected):
         # A space before the degree sign was kept beside the one before the unit: "-5  F".
         ("It's -5 \u00b0F, or -20.6 \u00b0C.", "It's -5 F, or -20.6 C."),
         ("Tilt it 45 \u00b0 left", "Tilt it 45 degrees left"),
+        # A degree sign before a letter ran into it ("45 degreesN", "25 degreesc"); the
+        # masculine ordinal that Spanish keyboards type for it became "25 oC"; "77℉" lost
+        # the space every other temperature gets.
+        ("Paris is at 48.9\u00b0N 2.3\u00b0E", "Paris is at 48.9 degrees N 2.3 degrees E"),
+        ("Keep it at 4 \u00b0c, or 25\u00b0Celsius", "Keep it at 4 C, or 25 degrees Celsius"),
+        ("Hace 25 \u00baC y 77\u00baF en Madrid", "Hace 25 C y 77 F en Madrid"),
+        ("It is 77\u2109, 25\u2103 and 30 \u00b0 C", "It is 77 F, 25 C and 30 C"),
+        ("Vive en el 1\u00ba piso", "Vive en el 1o piso"),
         ("Brand\u2122, \u00a9 2024, \u2248 3", "BrandTM, (c) 2024, ~ 3"),
         ("\u00bfQu\u00e9? \u00a1S\u00ed! \u20ac5", "\u00bfQu\u00e9? \u00a1Si! \u20ac5"),
         ("\u201eQuoted\u201c \u00abtext\u00bb \u2039x\u203a", '"Quoted" "text" <x>'),

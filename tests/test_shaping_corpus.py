@@ -1,4 +1,4 @@
-"""The reply-shaping benchmark's targets hold on its corpus of 216 model answers: no Latin
+"""The reply-shaping benchmark's targets hold on its corpus of 228 model answers: no Latin
 reply in UCS-2, every cut marked and reachable with MORE, no reply over its segments, and
 replies as dense as their text allows (bench/shaping.py prints the figures)."""
 

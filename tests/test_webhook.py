@@ -920,14 +920,20 @@ def test_behind_a_trusted_proxy_the_forwarded_url_is_verified(app):
     assert response.status_code == 200
 
 
-def test_storing_an_sms_from_a_known_texter_takes_three_statements(app, client, count_queries):
+@pytest.mark.parametrize(
+    ("language", "body"), [(None, "hello"), ("fr", "Pourquoi le ciel est bleu ?")]
+)
+def test_storing_an_sms_from_a_known_texter_takes_three_statements(
+    app, client, count_queries, language, body
+):
     """Load the texter, count the request (one conditional UPDATE), then one INSERT that
     also skips a MessageSid stored before: nothing is read back after the commit, so the
-    webhook's cost stays flat under load."""
-    make_user(phone_number="+15550001111")
+    webhook's cost stays flat under load. A question in the language the texter is known
+    to write writes nothing more."""
+    make_user(phone_number="+15550001111").note_help_language(language)
     db.session.commit()
     with count_queries() as counter:
-        response = signed_post(client, "/sms/inbound", inbound_form("hello", From="+15550001111"))
+        response = signed_post(client, "/sms/inbound", inbound_form(body, From="+15550001111"))
     assert response.status_code == 200
     first_words = [statement.split()[0] for statement in counter.statements]
     # SQLite has no row lock: the transaction takes its write lock up front instead.

@@ -212,6 +212,72 @@ OTHER_LATIN = [
     ),
 ]
 
+# -- Formats models write beside Markdown: task lists, HTML, footnotes, citations, units --------
+#: (language, question, answer); what a reasoning model thinks is taken off before shaping
+#: (vendors/reading.py), so no answer here carries it.
+FORMATS = [
+    (
+        "en",
+        "Packing list for a weekend hike?",
+        "Here's a checklist for a weekend hike:\n\n- [x] Boots (broken in)\n- [x] Rain jacket\n- [ ] Map and compass\n  - [ ] Offline maps on your phone\n- [ ] 2 L of water per person\n- [ ] First-aid kit\n- [ ] Headlamp + spare batteries\n\nCheck the forecast the night before: above 2,000 m it can drop to -5 \u00b0C.",
+    ),
+    (
+        "en",
+        "How do I center a div?",
+        'Use flexbox on the parent:<br><br><code>display: flex; justify-content: center; align-items: center;</code><br>That centers the child both ways. See <a href="https://developer.mozilla.org/en-US/docs/Learn/CSS/CSS_layout/Flexbox">MDN\u2019s flexbox guide</a>.\n\n<img src="https://example.com/flexbox.png" alt="Diagram of a centered box">',
+    ),
+    (
+        "en",
+        "Who won the 2022 World Cup?",
+        "Argentina won the 2022 FIFA World Cup, beating France 4\u20132 on penalties after a 3\u20133 draw [1][2]. Lionel Messi was named the tournament\u2019s best player [3].\n\nSources:\n[1] https://www.fifa.com/worldcup/\n[2] https://en.wikipedia.org/wiki/2022_FIFA_World_Cup\n[3] https://www.bbc.com/sport/football/64066346",
+    ),
+    (
+        "en",
+        "Tell me about Python the language",
+        "Python was created by Guido van Rossum and first released in 1991. See [Python (programming language)](https://en.wikipedia.org/wiki/Python_(programming_language)) on Wikipedia, or the official docs at https://docs.python.org/3/ (the tutorial is great). It\u2019s named after Monty Python (the comedy group), not the snake.",
+    ),
+    (
+        "en",
+        "History of the printing press",
+        "Johannes Gutenberg introduced movable-type printing in Europe around 1440[^1]. His press could print about 3,600 pages a day[^2], against a few by hand. Printing spread fast: by 1500, presses in more than 270 cities had printed some 20 million volumes[^3]. It helped drive the Renaissance, the Reformation and the Scientific Revolution.\n\n[^1]: Movable type existed earlier in China (Bi Sheng, c. 1040) and Korea.\n[^2]: Estimates vary.\n[^3]: Febvre & Martin, *The Coming of the Book*.",
+    ),
+    (
+        "en",
+        "How do I prepare for a job interview?",
+        "## Preparing for a job interview\n\n1. **Research the company**\n   - Read their *About* page and recent news\n   - Look at their products:\n     - What they sell\n     - Who their customers are\n2. **Practice common questions**\n   - \u201cTell me about yourself\u201d\n   - \u201cWhy do you want this job?\u201d\n3. **Prepare your own questions**\n   * Ask about the team\n   * Ask about growth\n\n> [!TIP]\n> Arrive 10\u201315 minutes early.\n\nGood luck! \U0001f340",
+    ),
+    (
+        "en",
+        "What's the weather like in Lisbon in July?",
+        "Lisbon in July is warm and dry: highs of 28\u00b0C (82 \u00b0F), lows around 18 \u2103, and almost no rain. Sea water stays cool, about 19 \u00b0 C. At 38.7\u00b0N it gets long days: sunset after 9 p.m.",
+    ),
+    (
+        "en",
+        "Compare the planets",
+        "Here's how the planets compare:\n\n| Planet | Distance (AU) | Moons | Year |\n|:--|--:|--:|:--|\n| Mercury | 0.39 | 0 | 88 days |\n| Venus | 0.72 | 0 | 225 days |\n| Earth | 1.00 | 1 | 365 days |\n| Mars | 1.52 | 2 | 687 days |\n| Jupiter | 5.20 | 95 | 11.9 years |\n| Saturn | 9.58 | 146 | 29.5 years |\n\nJupiter is the largest; Mercury the smallest.",
+    ),
+    (
+        "en",
+        "How do I undo a git commit?",
+        "To undo the last commit but keep your changes:\n\n```bash\ngit reset --soft HEAD~1\n```\n\n> \u26a0\ufe0f If you already pushed, use `git revert HEAD` instead, so you don\u2019t rewrite shared history.\n\nThen `git status` shows the changes staged again. \u2705",
+    ),
+    (
+        "fr",
+        "Quel temps fait-il \u00e0 Paris en juillet ?",
+        "En juillet, \u00e0 Paris, il fait en moyenne 25\u202f\u00b0C l\u2019apr\u00e8s-midi et 15\u202f\u00b0C la nuit. C\u2019est \u00ab\u00a0la haute saison\u00a0\u00bb\u202f: pr\u00e9voyez cr\u00e8me solaire et bouteille d\u2019eau\u2026\n\n- [ ] Cr\u00e8me solaire\n- [ ] Chapeau\n- [x] Billets de mus\u00e9e\n\nLes orages sont fr\u00e9quents en fin de journ\u00e9e.",
+    ),
+    (
+        "es",
+        "\u00bfCu\u00e1l es la mejor \u00e9poca para visitar Madrid?",
+        '\u00a1Buena pregunta! La mejor \u00e9poca es **primavera** (abril\u2013junio) u **oto\u00f1o** (septiembre\u2013octubre): temperaturas de 18\u201325 \u00baC y menos turistas. En agosto hace mucho calor (m\u00e1s de 35 \u00baC) y muchos comercios cierran. M\u00e1s informaci\u00f3n en <a href="https://www.esmadrid.com">esmadrid.com</a>.',
+    ),
+    (
+        "he",
+        "\u05de\u05d4 \u05d6\u05d4 iPhone 15?",
+        "\u05d4-iPhone 15 \u05d4\u05d5\u05d0 \u05e1\u05de\u05d0\u05e8\u05d8\u05e4\u05d5\u05df \u05e9\u05dc Apple \u05e9\u05d9\u05e6\u05d0 \u05d1\u05e1\u05e4\u05d8\u05de\u05d1\u05e8 2023. \u05d9\u05e9 \u05dc\u05d5 \u05de\u05e1\u05da \u05e9\u05dc 6.1 \u05d0\u05d9\u05e0\u05e5\u2019, \u05de\u05e6\u05dc\u05de\u05d4 \u05e9\u05dc 48MP \u05d5\u05d7\u05d9\u05d1\u05d5\u05e8 USB-C. \U0001f4f1",
+    ),
+]
+
 # -- Other scripts: questions and sentences ------------------------------------------------------
 NON_LATIN = {
     "zh": (
@@ -400,6 +466,8 @@ def build() -> list[dict]:
                     "answer": non_latin(rnd, sentences),
                 }
             )
+    for lang, question, answer in FORMATS:  # last: no draw of `rnd`, the rows above stay
+        rows.append({"lang": lang, "style": "formats", "question": question, "answer": answer})
     for number, row in enumerate(rows, 1):
         row["id"] = number
     return rows

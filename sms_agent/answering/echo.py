@@ -4,7 +4,10 @@ Small models, and servers whose chat template lost the turns, start by repeating
 texter's question or our instructions (a sentence of the system prompt) before answering:
 the texter paid a segment for their own question, or read our instructions. Only whole
 sentences or lines at the answer's start that repeat them word for word go, and only of
-three words or more ("Hello!" answered with "Hello! How can I help?" stays).
+three words or more ("Hello!" answered with "Hello! How can I help?" stays). A label before
+a repeated question ("Question:", "Q:", "You asked:") goes with it, and then the answer's
+own ("Answer:", "A:"). So does a line that only announces the answer ("Sure! Here's a short,
+SMS-friendly answer:"), which a model told it writes for SMS opens with.
 """
 
 from __future__ import annotations
@@ -15,6 +18,17 @@ import re
 _OPENING = re.compile(r"\s*([^\n]+?(?:[.!?:](?=\s)|(?=\n)|\Z))")
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+")
 _MOST_WORDS = 3
+#: The labels a model puts before the question it says back, and before its answer then,
+#: bold or not ("**Question:** ... **Answer:** ...").
+_QUESTION_LABEL = re.compile(r"\s*[*_]*(?:q|question|you asked|your question)[*_]*\s*:[*_]*", re.I)
+_ANSWER_LABEL = re.compile(r"\s*[*_]*(?:a|answer)[*_]*\s*:[*_]*", re.I)
+#: A line of its own that only announces the answer below it.
+_ANNOUNCEMENT = re.compile(
+    r"\A\s*(?:(?:sure|ok(?:ay)?|certainly|of course|absolutely)[!,.]?\s+)?"
+    r"here(?:'s|\u2019s| is) (?:a|an|the|my)(?: [\w-]+,?){0,4}? (?:answer|reply|response)"
+    r"(?: (?:for|by|via|over) (?:sms|text|a text)(?: message)?)?:[ \t]*\n",
+    re.IGNORECASE,
+)
 
 
 def _key(text: str) -> str:
@@ -22,11 +36,21 @@ def _key(text: str) -> str:
 
 
 def without_echo(text: str, question: str, instructions: str) -> str:
-    """`text` without the sentences or lines it opens with that repeat `question` or one
-    of the sentences of `instructions`."""
+    """`text` without the line announcing it, and the sentences or lines it opens with that
+    repeat `question` or one of the sentences of `instructions` (with their labels)."""
     given = {_key(question)} | {_key(part) for part in _SENTENCES.split(instructions)}
     given = {key for key in given if len(key.split()) >= _MOST_WORDS}
-    rest = text
-    while (opening := _OPENING.match(rest)) and _key(opening[1]) in given:
-        rest = rest[opening.end() :]
-    return rest.lstrip() if rest is not text else text
+    announced = _ANNOUNCEMENT.match(text)
+    rest = text[announced.end() :] if announced else text
+    said_back = False
+    while True:
+        label = _QUESTION_LABEL.match(rest)
+        said = rest[label.end() :] if label else rest
+        opening = _OPENING.match(said)
+        if not opening or _key(opening[1]) not in given:
+            break
+        rest, said_back = said[opening.end() :], True
+    if said_back:  # then an "Answer:" labels what follows the question
+        answer = _ANSWER_LABEL.match(rest)
+        rest = rest[answer.end() if answer else 0 :]
+    return rest.lstrip() if said_back or announced else text

@@ -113,9 +113,11 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         # Only a USAGE asked in words of French or Spanish: the word USAGE itself is what
         # the French and Spanish HELP tell the texter to send.
         user.note_help_language(said_in)
-    elif received.outcome in _REFUSALS and (said_in := text_language(body)):
-        # The refusal's notice goes out in a job that has only the texter's row; a text
-        # that says too little to tell ("ok?") leaves the language known before.
+    elif received.outcome in _WRITTEN and (said_in := text_language(body)):
+        # Notices that answer no question (AGENT's, RESET's, a refusal's) go out in a job
+        # that has only the texter's row: the language of their latest text that tells it.
+        # One that says too little ("merci", "ok?") leaves the one known before; the row is
+        # written only when it changes.
         user.note_help_language(None if said_in == "en" else said_in)
     log.info("inbound %s from %s: %s", sid, mask(phone), received.outcome)
     return received
@@ -169,6 +171,8 @@ def _our_number_metadata(our_number: str | None) -> dict:
 #: Outcomes stored as a refused task: each refusal reason is one, and a text held for staff.
 _REFUSALS = {reason.value: reason for reason in RefusalReason}
 _REFUSALS["held"] = RefusalReason.HELD_FOR_STAFF
+#: Outcomes of a text in the texter's own words: a question for the model, or one refused.
+_WRITTEN = {"task", *_REFUSALS}
 
 
 def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> Received:

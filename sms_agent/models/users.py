@@ -257,8 +257,9 @@ class User(db.Model):
         return at is not None and datetime.fromisoformat(at) > moment
 
     def note_help_language(self, language: str | None) -> None:
-        """Record the language of a HELP the texter sent ("fr" for AIDE), which its answer
-        is written in; English, the default, is not recorded (nor the row written again)."""
+        """Record the language the texter writes in ("fr" for AIDE, or a question in
+        French), which the notices that answer no text of theirs are written in; English,
+        the default, is not recorded (nor the row written again)."""
         if self.service_state.get(HELP_LANGUAGE) == language:
             return
         state = {k: v for k, v in self.service_state.items() if k != HELP_LANGUAGE}

@@ -25,7 +25,7 @@ from flask import current_app
 
 from ..clean_text import readable
 from ..models import Channel, User, utcnow
-from . import cuts
+from . import cuts, task_lists
 from .closing_marks import ClosedMarks
 from .footnotes import footnotes_to_text
 from .gsm import message_length, within_units
@@ -33,7 +33,7 @@ from .html_tags import about_markup, html_tags_to_text
 from .latex import latex_to_text
 from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
 from .python_names import PYTHON_NAMES
-from .shape import Shaped, marker_for, tidy_lines, unwrapped
+from .shape import Shaped, marker_for, reply_language, tidy_lines, unwrapped
 from .split import MAX_MESSAGE_CHARS
 
 #: The longest Body Twilio sends, WhatsApp included (error 21617), as message_length counts.
@@ -195,6 +195,7 @@ _RULES = [
     (re.compile(r"\[([^\[\]]+)\]\(([^\s\[]+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
+    (task_lists.ITEM, task_lists.item_line),  # "- [x] item" -> "- item (done)"
     (ClosedMarks(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*", r"(?<![\s*])\*\*\*"), _BOLD_ITALIC),
     (
         ClosedMarks(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)", r"(?<![\s_])___(?!\w)"),
@@ -249,7 +250,10 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece.translate(_RESTORE)
-    return tidy_lines(readable("".join(pieces)))
+    text = "".join(pieces)
+    if task_lists.DONE in text:  # a ticked item's "(done)", in the reply's language
+        text = task_lists.said_done(text, reply_language(question, text))
+    return tidy_lines(readable(text))
 
 
 def _stand_in(match: re.Match) -> str:

@@ -159,6 +159,15 @@ def ends_sentence(text: str) -> bool:
 #: A "." the limit came after that may be a number's or an address's going on, not a
 #: sentence's end: "rose by 3." of 3.5, "docs.python." of docs.python.org, "help@example.".
 _UNFINISHED_END = re.compile(r"(?:\d|\S[.@]\S+|://\S*)\.\Z")
+#: ...but a year takes no decimals ("hosted the Games in 1924."), nor a price its cents
+#: again ("costs $4.99."), nor a time or a date ("opens at 10:30.", "on 2024-05-01."), nor
+#: goes an address on after an initialism ("in the U.S.", "at 9 a.m.", "Washington, D.C.",
+#: "her Ph.D."): a sentence ends there as it would anywhere.
+_WHOLE_END = re.compile(
+    r"(?:(?<![\d.,$\u20ac\u00a3])(?:1\d|20)\d\d|[$\u20ac\u00a3][\d,]*\d\.\d\d"
+    r"|(?<![\d:])\d{1,2}:\d\d|\b\d{4}-\d\d-\d\d"
+    r"|(?<![\w.@/])(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2})\.\Z"
+)
 
 
 def trim_to_sentence(text: str) -> str:
@@ -171,7 +180,7 @@ def trim_to_sentence(text: str) -> str:
     """
     text = without_open_markup(before_open_math(without_loops(text or "")))
     stripped = text.strip()
-    unfinished = _UNFINISHED_END.search(stripped) is not None
+    unfinished = _UNFINISHED_END.search(stripped) and not _WHOLE_END.search(stripped)
     if not stripped or (ends_sentence(stripped) and not unfinished) or _ends_table_row(stripped):
         return stripped
     sentences = sentence_cuts(text)

@@ -53,6 +53,9 @@ _LEVEL = str.maketrans(_DIGITS, "0123456789")
 _RAISED_NOTE = re.compile(rf"^ {{0,3}}([{_DIGITS}]+)[ \t]+(?=\S)")
 #: Inline code, kept as written, or a number in raised digits: a mark when a note has it.
 _RAISED_MARK = re.compile(rf"(`+)(?:.*?)\1|([{_DIGITS}]+)")
+#: What a raised number follows when it is a mark, never a power: a sentence's or a clause's
+#: end ("1440.¹", "Europe,²"). Without its note (the token limit came first), it goes.
+_END = re.compile(r"[.,;:!?)\]\"\u201d\u2019]")
 
 
 #: A numbered source as a Markdown link definition ("[1]: https://..."), which a model
@@ -129,7 +132,7 @@ def _inline_notes_defined(source: str) -> str:
 def _raised_notes_defined(source: str) -> str:
     """`source` with notes in raised digits written as the other notes are ("[^1]: ...",
     "capital[^1]"), when a line outside code starts with one: only a number a note has is
-    a mark, so "mc²" stays a power."""
+    a mark, so "mc²" stays a power; one after a sentence's end that no note has goes."""
     lines = source.split("\n")
     code = _code_lines(source)
     notes = {
@@ -137,12 +140,13 @@ def _raised_notes_defined(source: str) -> str:
         for index, line in enumerate(lines)
         if index not in code and (note := _RAISED_NOTE.match(line))
     }
-    if not notes:
-        return source
 
     def marked(match: re.Match) -> str:
         number = match[2]
-        return f"[^{number.translate(_LEVEL)}]" if number in notes else match[0]
+        if number in notes:
+            return f"[^{number.translate(_LEVEL)}]"
+        after_an_end = number and _END.fullmatch(match.string[match.start() - 1 : match.start()])
+        return "" if after_an_end else match[0]
 
     for index, line in enumerate(lines):
         if index in code:

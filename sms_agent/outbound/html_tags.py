@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
+from urllib.parse import urlsplit
 
 from .html_blocks import blocks_to_text
 
 # A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
 # tag" are no markup, though an HTML parser reads a tag in each.
 _FORMATTING_TAG = re.compile(
-    r"<(/?)(b|i|em|strong|u|s|del|strike|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr)"
+    r"<(/?)(b|i|em|strong|u|s|del|strike|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr"
+    r"|cite|time|dfn|tt|bdi|bdo|data|q)"
     r"\b[^>]*>",
     re.IGNORECASE,
 )
@@ -29,6 +32,15 @@ STRUCK = " (crossed out)"
 _STRIKE_TAGS = frozenset({"s", "del", "strike"})
 #: A power ("10<sup>6</sup>") keeps its raise as a caret, or it reads as another number (106).
 _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
+#: A picture (<img src=... alt=...>), which reads as a Markdown image does: its words and its
+#: address. One with neither ("use an <img> tag") is named, and stays as written.
+_IMAGE_TAG = re.compile(r"<img\b([^<>]*)>", re.IGNORECASE)
+#: A link (<a href=...>words</a>), which reads as a Markdown link does (link_words).
+_LINK_TAG = re.compile(r"<a\s([^<>]*)>([^<]*)</a\s*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(
+    r"""(?<![\w-])(src|alt|href)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+?)(?=\s|/?$))""",
+    re.IGNORECASE,
+)
 #: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
 _MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
 
@@ -64,9 +76,63 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
 
     def read(html: str) -> str:
         html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", without_comments(html)))
-        return _FORMATTING_TAG.sub(formatting, blocks_to_text(html, closed))
+        html = _IMAGE_TAG.sub(_image_words, html)
+        html = _FORMATTING_TAG.sub(formatting, blocks_to_text(html, closed))
+        return _LINK_TAG.sub(_link_words, html) if "a" in closed else html
 
     return read
+
+
+def _attributes(tag: str, *names: str) -> list[str]:
+    """The values of the attributes `names` in a tag's `tag` text ("" for each missing)."""
+    found = {name.lower(): "".join(value) for name, *value in _ATTRIBUTE.findall(tag)}
+    return [unescape(" ".join(found.get(name, "").split())) for name in names]
+
+
+_LINK_OPENING = re.compile(r"<a\s([^<>]*)>\Z", re.IGNORECASE)
+LINK_CLOSING = re.compile(r"</a\s*>\Z", re.IGNORECASE)
+
+
+def link_opening(tag: str) -> str | None:
+    """The address a tag of its own opens a link to (Markdown reads "<a href=...>" apart
+    from its words); None for any other tag."""
+    opening = _LINK_OPENING.match(tag)
+    return _attributes(opening[1], "href")[0] if opening else None
+
+
+def _link_words(tag: re.Match) -> str:
+    """For _LINK_TAG.sub: the link's words and its address, as link_words reads them."""
+    [href] = _attributes(tag[1], "href")
+    return link_words(tag[2], href)
+
+
+def link_words(words: str, href: str) -> str:
+    """A link as a phone shows it: its words, then its address in brackets, unless they say
+    the same ("https://x.org", "help@x.org") or only name its site, as OpenAI's search
+    models cite ("[en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)": the address
+    says it, once)."""
+    label = words.strip()
+    if href and _names_its_site(label, href):
+        return href
+    if href and href not in (label, f"mailto:{label}"):
+        return f"{words} ({href})"
+    return words
+
+
+def _names_its_site(label: str, href: str) -> bool:
+    try:
+        host = (urlsplit(href).hostname or "").removeprefix("www.")
+    except ValueError:  # an address no browser would open
+        return False
+    return bool(host) and label.lower().removeprefix("www.") == host
+
+
+def _image_words(tag: re.Match) -> str:
+    """For _IMAGE_TAG.sub: "alt (src)", or the one of them it has."""
+    alt, src = _attributes(tag[1], "alt", "src")
+    if alt and src:
+        return f"{alt} ({src})"
+    return alt or src or tag[0]
 
 
 def without_comments(html: str) -> str:

@@ -13,21 +13,32 @@ _WORDS = {
         "le les des du au aux est sont une pour qui dans avec pas vous je moi toi ce cette "
         "il elle nous sur mon ma mes ton ta tes très où quoi quel quelle quels quelles "
         "comment pourquoi combien peux peut faire fait bonjour merci ça mais donc aussi "
-        "c j l d n qu s".split()
+        "oui stp svp beaucoup salut".split()
     ),
     "es": frozenset(
         "el los las es está están una para por con cómo qué del mi yo lo al cuál cuáles "
         "dónde cuándo cuando puedo puedes hay muy pero y porque hola gracias quién su sus "
-        "este esta estos eso esto tengo tiene hacer sobre también más sí ser".split()
+        "este esta estos eso esto tengo tiene hacer sobre también más sí ser muchas "
+        "muchos porfa".split()
     ),
     "en": frozenset(
         "the is are what how why of to and you i it this that for with in on do does can "
         "my your be was an which who where when please".split()
     ),
 }
-#: Letters or marks only one of the two writes: a word with one counts once more.
-_SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñ¿¡áíóú]")}
+#: Letters only one of the two writes: a word with one counts once more.
+_SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñáíóú]")}
+#: The marks only Spanish writes, opening a question or an exclamation: each counts once.
+_SPANISH_MARKS = re.compile(r"[¿¡]")
 _WORD = re.compile(r"[^\W\d_]+")
+#: French elision: a word of one letter (or "qu") before an apostrophe and a word, "c'est",
+#: "l'eau", "qu'il". English's "'s" and "'d" come after one ("here's", "I'd"), no French.
+_ELISION = re.compile(r"(?<![^\W\d_])(?:[cdjlmnst]|qu)['\u2019](?=[^\W\d_])")
+#: Accented Latin letters (beside the basic 26), and those French or Spanish write: a text
+#: with any other (Vietnamese đ, ư and its tones, Portuguese ã, Polish ł) is in another
+#: language, though it has "là" or "ô" as French does.
+_ACCENTED_LATIN = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff]")
+_FRENCH_OR_SPANISH = frozenset("àâæçéèêëîïôœùûüÿáíñóú")
 
 
 def written_language(text: str | None) -> str | None:
@@ -38,13 +49,33 @@ def written_language(text: str | None) -> str | None:
     return None if language == "en" else language
 
 
+def language_for(text: str | None, known: str | None) -> str | None:
+    """What a line answering `text` is written in: "fr" or "es" as `text` reads, else the
+    texter's `known` one (User.help_language) when `text` says too little to tell ("merci",
+    "DNS?"); None for English."""
+    language = text_language(text) or known
+    return None if language == "en" else language
+
+
 def text_language(text: str | None) -> str | None:
     """ "en", "fr" or "es", as `written_language` tells them (English by two of its words
     too, more than of either other); None when `text` says too little to tell."""
-    words = _WORD.findall((text or "").casefold())
+    text = text or ""
+    folded = text.casefold()
+    if any(c.isalpha() and c not in _FRENCH_OR_SPANISH for c in _ACCENTED_LATIN.findall(folded)):
+        return None
+    words = [word.casefold() for word in _WORD.findall(text) if _may_be_a_word(word, text)]
     scores = {code: sum(word in known for word in words) for code, known in _WORDS.items()}
+    scores["fr"] += len(_ELISION.findall(folded))
+    scores["es"] += len(_SPANISH_MARKS.findall(text))
     for code, sign in _SIGNS.items():
         scores[code] += sum(bool(sign.search(word)) for word in words)
     best = max(scores, key=scores.__getitem__)
     others = max(score for code, score in scores.items() if code != best)
     return best if scores[best] >= 2 and scores[best] > others else None
+
+
+def _may_be_a_word(word: str, text: str) -> bool:
+    """Capitals in a text in lower case are a name or a unit ("AU", "EST", "DES", "LA"),
+    not the French or Spanish word they spell; a text all in capitals is read as words."""
+    return len(word) < 2 or not word.isupper() or text.isupper()

@@ -5,16 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from itertools import takewhile
-from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
 from .html_blocks import row_text
-from .html_tags import STRUCK, HtmlReader, html_reader
+from .html_tags import LINK_CLOSING, STRUCK, HtmlReader, html_reader, link_opening, link_words
 from .link_labels import with_linear_labels
 from .python_names import PYTHON_NAMES
+from .task_lists import item_words
 
 #: CommonMark's preset stops at 20 levels of nesting (a list ten deep) and drops the words
 #: past them; a model's outline may go that deep, and the texter would never know. An
@@ -132,6 +132,8 @@ class _Renderer:
         text = inline_text(token.children or [], self.html)
         if self.quotes:
             text = _ALERT.sub(lambda alert: _label(alert[1]), text)
+        if self.marker:  # a list item's first words: a task list's box goes
+            text = item_words(text)
         if self.in_cell:
             self.row.append(" ".join(text.split()))
         else:
@@ -239,8 +241,12 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     out: list[str] = []
     links: list[tuple[str, int]] = []
     struck: list[int] = []  # where each open strike-through's words start in `out`
+    # A link in HTML is three tokens, its tags apart from its words: read as one when the
+    # run closes it, unless the tags are the answer's subject (kept as written: str).
+    closings = [n for n, child in enumerate(children) if _closes_a_link(child)]
+    last_closing = closings[-1] if closings and html is not str else -1
     for index, child in enumerate(children):
-        kind = child.type
+        kind, href = _read_as_link(child, index < last_closing, last_closing >= 0)
         if kind == "text":
             text = PANDOC_MARKS.sub(without_pandoc_marks, child.content)
             out.append(_UNPARSED_EMPHASIS.sub(_emphasis_words, text))
@@ -258,18 +264,30 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
             kept = _between_terms(children, index) or _dunder(children, index)
             out.append(child.markup if kept else "")
         elif kind == "link_open":
-            links.append((str(child.attrs.get("href", "")), len(out)))
+            links.append((href, len(out)))
         elif kind == "link_close" and links:
             href, start = links.pop()
-            label = "".join(out[start:]).strip()
-            if href and _names_its_site(label, href):
-                out[start:] = [href]  # the site once, in its address
-            elif href and href not in (label, f"mailto:{label}"):
-                out.append(f" ({href})")
+            out[start:] = [link_words("".join(out[start:]), href)]
         elif kind == "image":
             src = str(child.attrs.get("src", ""))
             out.append(f"{child.content} ({src})" if child.content else src)
     return "".join(out)
+
+
+def _closes_a_link(token: Token) -> bool:
+    return token.type == "html_inline" and LINK_CLOSING.match(token.content) is not None
+
+
+def _read_as_link(token: Token, closed_later: bool, reading: bool) -> tuple[str, str]:
+    """(the token's type, the address it links to): an HTML link's tags (<a href=...>, and
+    </a>) read as Markdown's link_open and link_close when `reading` HTML links."""
+    if token.type == "html_inline" and reading:
+        href = link_opening(token.content) if closed_later else None
+        if href is not None:
+            return "link_open", href
+        if _closes_a_link(token):
+            return "link_close", ""
+    return token.type, str(token.attrs.get("href", ""))
 
 
 #: Emphasis that Markdown leaves as written where punctuation and letters meet its marks
@@ -286,16 +304,6 @@ def _emphasis_words(marked: re.Match) -> str:
     if any(len(pair) == 2 and pair.isascii() and pair.isalnum() for pair in pairs):
         return marked[0]
     return words
-
-
-def _names_its_site(label: str, href: str) -> bool:
-    """Whether a link's words are only its site's name, as OpenAI's search models cite
-    ("[en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)"): the address says it."""
-    try:
-        host = (urlsplit(href).hostname or "").removeprefix("www.")
-    except ValueError:  # an address no browser would open
-        return False
-    return bool(host) and label.lower().removeprefix("www.") == host
 
 
 def _dunder(children: list[Token], index: int) -> bool:

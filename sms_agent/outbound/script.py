@@ -88,13 +88,19 @@ _KEYS = {
     "\u2326": "Delete",
     "\u21ea": "Caps Lock",
 }
-#: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C" and "-5 °F"
-#: are "25 C" and "-5 F" (one space, whether the model put one before the sign or not), an
-#: angle's "45°" is "45 degrees", micrograms are "mcg", as prescriptions write them,
+#: Units written with a sign GSM-7 lacks, as a GSM-7 text writes them: "25°C", "-5 °F",
+#: "25 ° c", "77℉" and the masculine ordinal Spanish keyboards type for the degree ("25 ºC")
+#: are "25 C", "-5 F", "77 F" (one space, whether the model put one before the sign or not),
+#: an angle's "45°" is "45 degrees" ("48.9°N" "48.9 degrees N": a letter after it stays a
+#: word of its own), micrograms are "mcg", as prescriptions write them,
 #: since "ug" is easily misread as "mg", and the micro prefix of other units is "u" ("5 um").
 #: A micro sign before no unit is the letter (a mean, "µ = 0"): "mu", in _SPELLED.
 _UNITS = [
-    (re.compile(r"\s?\u00b0\s?([CF])\b"), r" \1"),
+    (
+        re.compile(r"(?:\s?\u00b0|(?<=\d)\s?\u00ba)\s?([CFcf])\b|\s?([\u2103\u2109])"),
+        lambda unit: " " + (unit[1] or "CF"[unit[2] == "\u2109"]).upper(),
+    ),
+    (re.compile(r"\s?\u00b0(?=\w)"), " degrees "),
     (re.compile(r"\s?\u00b0"), " degrees"),
     (re.compile(r"\u00b5g\b"), "mcg"),
     (re.compile(r"\u00b5(?=[A-Za-z])"), "u"),

@@ -28,10 +28,11 @@ from .gsm import (
 )
 from .html_tags import about_markup
 from .json_answer import json_words
-from .language import written_language
+from .language import text_language
 from .latex import latex_to_text
 from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
+from .task_lists import DONE, said_done
 
 #: Ends a reply that did not fit; the texter's MORE sends the rest (outbound/more.py).
 MARKER = " (Reply MORE)"
@@ -94,6 +95,8 @@ def to_sms_text(text: str | None, question: str = "") -> str:
     source = _MADE_QUOTE.sub(_unquoted, latex_to_text(unwrapped(readable(text or ""), question)))
     plain = markdown_to_text(without_lookalikes(source), html_as_written=about_markup(question))
     plain = plain.replace(_GREATER_THAN, ">")
+    if DONE in plain:  # a ticked item's "(done)", in the reply's language
+        plain = said_done(plain, reply_language(question, plain))
     # Again after parsing: entities such as &mdash; (or &#27;) only become characters
     # there. Backticks and tabs mean code to Markdown, so they are swapped only now.
     plain = readable(without_lookalikes(plain).replace("`", "'").replace("\t", "  "))
@@ -231,10 +234,16 @@ def shape(
 
 
 def marker_for(question: str, answer: str) -> str:
-    """The MORE marker in the language of the texter's question, or else of the answer:
-    "(Reply MORE)" under a French answer to a French question was the one English line."""
-    language = written_language(question) or written_language(answer[:_LANGUAGE_SAMPLE])
-    return MARKERS[language]
+    """The MORE marker in the reply's language: "(Reply MORE)" under a French answer to a
+    French question was the one English line."""
+    return MARKERS.get(reply_language(question, answer), MARKER)
+
+
+def reply_language(question: str, answer: str) -> str | None:
+    """The language of the texter's question, or else, when it says too little to tell
+    ("Bonjour"), of the answer: an English question is answered in English words of ours,
+    whatever language the answer quotes."""
+    return text_language(question) or text_language(answer[:_LANGUAGE_SAMPLE])
 
 
 def shape_reply(text: str | None, max_segments: int, question: str = "") -> list[str]:

@@ -15,8 +15,9 @@ itself, in <answer>...</answer> (Hunyuan-A13B, the GRPO-tuned) or
 the model talking to itself: sent, it would fill the texter's segments and push the answer
 itself out to MORE. gpt-oss writes in channels instead
 ("<|channel|>analysis<|message|>...<|end|><|start|>assistant<|channel|>final
-<|message|>answer"), which some servers pass through as they are: its answer is the final
-channel. A chat front end in between (Open WebUI, and proxies that copy it) folds the
+<|message|>answer"), which some servers pass through as they are, and others without the
+tokens' text ("analysis...assistantfinalanswer"): its answer is the final channel. A chat
+front end in between (Open WebUI, and proxies that copy it) folds the
 thinking into HTML instead, as <details><summary>Thinking</summary>...</details> or
 <details type="reasoning"><summary>Thought for 3 seconds</summary>...</details> before the
 answer. A `reasoning_content` or `reasoning` field beside the content (a server that does
@@ -60,6 +61,12 @@ _DETAILS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _FINAL_CHANNEL = re.compile(r"<\|channel\|>\s*final\s*<\|message\|>")
+#: The same channels from a server that drops the text of gpt-oss's special tokens
+#: (llama.cpp's, LM Studio's, text-generation-webui's, as reported): "analysisThe user
+#: asks...assistantfinalParis." The channel's name runs into its first word, which no
+#: answer's "Analysis shows..." does.
+_BARE_ANALYSIS = re.compile(r"\A\s*analysis(?=[A-Z\"'])")
+_BARE_FINAL = "assistantfinal"
 _CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
 
 
@@ -70,6 +77,9 @@ def without_thinking(content: str) -> str:
     A tag further into an answer is its own."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return _final_channel(content)
+    if _BARE_ANALYSIS.match(content):
+        final = content.rfind(_BARE_FINAL)
+        return content[final + len(_BARE_FINAL) :] if final != -1 else ""
     answer = _after_thinking(_DETAILS.sub("", content, count=1))
     wrapped = _WRAPPED.match(answer)
     return next(part for part in wrapped.groups() if part is not None) if wrapped else answer
