@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from typing import Any
 
 from flask import Flask
@@ -12,9 +14,29 @@ from config import Config, SettingError, config_for, startup_refusal
 from .extensions import db, login_manager, migrate
 
 
+class SmsAgent(Flask):
+    """Flask, remembering which of its functions are plain (not async) ones: Flask asks
+    inspect.iscoroutinefunction about every hook and view it calls, on every request
+    (fourteen times a webhook, 40,000 instructions), for an answer that never changes.
+    Functions are held weakly: those made for one request (after_this_request's) go."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_functions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def ensure_sync(self, func):
+        if self._plain_functions.get(func, False):
+            return func
+        made = super().ensure_sync(func)
+        if made is func:
+            with contextlib.suppress(TypeError):  # one that cannot be held weakly: asked anew
+                self._plain_functions[func] = True
+        return made
+
+
 def create_app(config: type[Config] | None = None, **overrides: Any) -> Flask:
     """Build the app: config, extensions, model rules, surfaces, errors, commands, jobs."""
-    app = Flask(__name__, instance_relative_config=False)
+    app = SmsAgent(__name__, instance_relative_config=False)
     app.config.from_object(config or config_for())
     app.config.update(overrides)
     check_production_settings(app)

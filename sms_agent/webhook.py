@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
 import logging
 
@@ -56,11 +57,22 @@ def is_signed_by_twilio(token: str, url: str, params, signature: str) -> bool:
     every call, about 4% of a webhook's CPU; the URL as Twilio called it is what Twilio
     signs nearly always, so that one is tried first and the full check runs only when it
     does not match."""
-    validator = RequestValidator(token)
-    computed = validator.compute_signature(url, params)
-    if hmac.compare_digest(computed.encode(), signature.encode()):
+    if hmac.compare_digest(_signature(token, url, params), signature.encode()):
         return True
-    return validator.validate(url, params, signature)
+    return RequestValidator(token).validate(url, params, signature)
+
+
+def _signature(token: str, url: str, form) -> bytes:
+    """Twilio's signature of `url` and the `form` (a werkzeug MultiDict), as the SDK's
+    compute_signature makes it: HMAC-SHA1 of the URL followed by each field's name and
+    value, the fields in order of name, each distinct value once, in order. Made here from
+    the form's pairs because the SDK asks the form for a `getall` werkzeug's MultiDict
+    lacks, and pays a raised and caught AttributeError for every field: 160,000
+    instructions a webhook where this takes 70,000. A mistake here could only refuse a
+    signature, which the SDK's full check then accepts."""
+    pairs = sorted(set(form.items(multi=True)))
+    signed = url + "".join(name + value for name, value in pairs)
+    return base64.b64encode(hmac.digest(token.encode(), signed.encode(), "sha1"))
 
 
 #: Built once: the SDK's XML builder is about 3% of a webhook's CPU, for the same bytes.

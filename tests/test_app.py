@@ -1,11 +1,14 @@
 """The application factory, configuration parsing and the WSGI entry point."""
 
+import gc
 import os
 import secrets
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
+import flask
 import pytest
 import sqlalchemy as sa
 
@@ -21,6 +24,27 @@ def test_factory_registers_the_three_surfaces(app):
     assert {"webhook", "api"} <= set(app.blueprints)
     assert "celery" in app.extensions
     assert {"staff", "token", "demo", "quota"} <= set(app.cli.commands)
+
+
+def test_a_function_made_for_one_request_is_not_kept_by_the_app(app, client):
+    """The app remembers which of its hooks and views are plain functions, not the ones a
+    request makes for itself (after_this_request's): those go with the request."""
+    made = []
+
+    def one_off():
+        def after(response):
+            response.headers["X-After"] = "ran"
+            return response
+
+        made.append(weakref.ref(after))
+        flask.after_this_request(after)
+        return "ok"
+
+    app.add_url_rule("/one-off", "one_off", one_off)
+    for _ in range(2):
+        assert client.get("/one-off").headers["X-After"] == "ran"
+    gc.collect()
+    assert [ref() for ref in made] == [None, None]
 
 
 def test_wsgi_exposes_app_and_celery_app():

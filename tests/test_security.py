@@ -62,6 +62,19 @@ def test_an_answer_that_is_not_a_page_may_run_and_load_nothing(client, visit):
     )
 
 
+def test_a_header_of_the_policy_that_a_view_set_itself_is_sent_once_as_the_policy_says(app, client):
+    """An answer that is not a page gets the policy's headers in place of any of the same
+    name its view set."""
+    app.add_url_rule(
+        "/framed-json", "framed_json", lambda: ({}, 200, {"X-Frame-Options": "SAMEORIGIN"})
+    )
+    response = client.get("/framed-json")
+    assert response.headers.getlist("X-Frame-Options") == ["DENY"]
+    assert response.headers.getlist("Content-Security-Policy") == [
+        "default-src 'none'; frame-ancestors 'none'"
+    ]
+
+
 def policy_of(response) -> dict[str, str]:
     directives = response.headers["Content-Security-Policy"].split(";")
     return dict(directive.strip().split(" ", 1) for directive in directives)
