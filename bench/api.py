@@ -39,9 +39,11 @@ ENDPOINTS = [
     "/api/users/?page=1",
     "/api/tasks/?page=1",
 ]
-#: Staff opening the Tasks page, and searching the admin's lists for one texter's number
-#: (logged in, no token).
+#: Staff opening the dashboard (the API's analytics, charts, spend, the newest errors) and
+#: the Tasks page, and searching the admin's lists for one texter's number (logged in, no
+#: token).
 ADMIN_PAGES = [
+    "/admin/",
     "/admin/task/",
     f"/admin/task/?search={quote(demo_phone(7))}",
     f"/admin/outboundmessage/?search={quote(demo_phone(7))}",
