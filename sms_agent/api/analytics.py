@@ -7,7 +7,7 @@ from ..analytics import overview
 from . import bp
 from .auth import staff_only
 from .operations import operation
-from .schemas import AnalyticsOut
+from .schemas import AnalyticsOut, kept
 
 
 @bp.get("/analytics/")
@@ -16,4 +16,4 @@ from .schemas import AnalyticsOut
 def analytics():
     """Users, activity, tasks, success rate, tiers, top categories and spend (USD: in all,
     today, this month, by tier, the month's top spenders), across the service."""
-    return AnalyticsOut().dump({**overview(), "spend": costs.report.overview()})
+    return kept(AnalyticsOut).dump({**overview(), "spend": costs.report.overview()})

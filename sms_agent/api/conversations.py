@@ -15,17 +15,17 @@ from .filters import ConversationQuery, MessageQuery
 from .operations import operation
 from .pagination import page_size, paginate, url_with
 from .requests import load_body, load_query
-from .schemas import ConversationOut, MessageOut, ReadIn, ReleaseIn, TakeoverIn
+from .schemas import ConversationOut, MessageOut, ReadIn, ReleaseIn, TakeoverIn, kept
 from .users import USER_PATH, get_user_or_404
 
 
 def dump_conversations(users: Sequence[User]) -> list[dict]:
     entries = inbox.entries(users, staff_names=sees_staff_details())
-    return ConversationOut(many=True).dump(entries)
+    return kept(ConversationOut, many=True).dump(entries)
 
 
 def dump_messages(rows) -> list[dict]:
-    return MessageOut(many=True).dump(threads.load(rows, staff_names=sees_staff_details()))
+    return kept(MessageOut, many=True).dump(threads.load(rows, staff_names=sees_staff_details()))
 
 
 @bp.get("/conversations/")
@@ -36,7 +36,7 @@ def list_conversations():
     `state` is ai, waiting (the texter or the model asked for a person) or staff (a staff
     member holds it). `unread` counts the texts held for staff that nobody opened yet.
     """
-    query = load_query(ConversationQuery())
+    query = load_query(kept(ConversationQuery))
     statement = inbox.listing(state=query.get("state")).where(*scope_to_caller(User.phone_number))
     return paginate(statement, query, dump_conversations)
 
@@ -57,7 +57,7 @@ def list_messages(phone_number: str):
     POST to `read/`.
     """
     user = get_user_or_404(phone_number)
-    query = load_query(MessageQuery())
+    query = load_query(kept(MessageQuery))
     if "cursor" in query:
         return _messages_since(user.phone_number, query["cursor"], query)
     # Marked before the page is read: a message committed meanwhile may come again from
@@ -89,7 +89,7 @@ def take_over(phone_number: str):
 
     409 when another staff member holds it, unless `force` is true.
     """
-    return _change_hands(handoff.take_over, phone_number, TakeoverIn())
+    return _change_hands(handoff.take_over, phone_number, kept(TakeoverIn))
 
 
 @bp.post(USER_PATH + "release/")
@@ -101,7 +101,7 @@ def release(phone_number: str):
     409 when another staff member holds it (one may have taken it since the caller looked),
     unless `force` is true.
     """
-    return _change_hands(handoff.release, phone_number, ReleaseIn())
+    return _change_hands(handoff.release, phone_number, kept(ReleaseIn))
 
 
 def _change_hands(change, phone_number: str, schema) -> dict:
@@ -129,7 +129,7 @@ def mark_read(phone_number: str):
     `unread` they were shown, so that a text held since stays unread.
     """
     user = get_user_or_404(phone_number)
-    data = load_body(ReadIn())
+    data = load_body(kept(ReadIn))
     handoff.mark_read(user.phone_number, data["unread"])
     db.session.commit()
     return dump_conversations([user])[0]

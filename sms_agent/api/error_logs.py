@@ -17,7 +17,7 @@ from .filters import ERROR_ORDERING, ErrorLogQuery, error_conditions, ordering
 from .operations import operation
 from .pagination import paginate
 from .requests import load_body, load_query
-from .schemas import ErrorLogCreateIn, ErrorLogOut, ErrorLogUpdateIn, ResolveIn
+from .schemas import ErrorLogCreateIn, ErrorLogOut, ErrorLogUpdateIn, ResolveIn, kept
 
 ERROR_PATH = "/errors/<uuid:error_id>/"
 
@@ -30,7 +30,7 @@ def get_error_or_404(error_id: uuid.UUID) -> ErrorLog:
 
 
 def _dump(errors) -> list[dict]:
-    return ErrorLogOut(many=True).dump(errors)
+    return kept(ErrorLogOut, many=True).dump(errors)
 
 
 def _check_references(data: dict) -> None:
@@ -60,7 +60,7 @@ def _check_references(data: dict) -> None:
 @staff_only
 def list_errors():
     """List error logs, newest first."""
-    query = load_query(ErrorLogQuery())
+    query = load_query(kept(ErrorLogQuery))
     order = ordering(query, [ERROR_ORDERING["timestamp"].desc()], ErrorLog.id)
     statement = sa.select(ErrorLog).where(*error_conditions(query)).order_by(*order)
     return paginate(statement, query, _dump, order=order)
@@ -75,7 +75,7 @@ def create_error():
     A `task_id` without `user_phone` files it under the task's texter; with another
     texter's `user_phone` it is a 400.
     """
-    data = load_body(ErrorLogCreateIn())
+    data = load_body(kept(ErrorLogCreateIn))
     _check_references(data)
     error = ErrorLog(**data)
     db.session.add(error)
@@ -105,7 +105,7 @@ def update_error(error_id: uuid.UUID):
     """Change some of an error log's fields."""
     error = get_error_or_404(error_id)
     require_unchanged(error, _dump)
-    for name, value in load_body(ErrorLogUpdateIn(), partial=True).items():
+    for name, value in load_body(kept(ErrorLogUpdateIn), partial=True).items():
         setattr(error, name, value)
     db.session.commit()
     return _dump([error])[0]
@@ -130,7 +130,7 @@ def resolve_error(error_id: uuid.UUID):
     """Mark an error resolved, with optional notes on what was done."""
     error = get_error_or_404(error_id)
     require_unchanged(error, _dump)
-    data = load_body(ResolveIn())
+    data = load_body(kept(ResolveIn))
     error.resolve(data.get("resolution_notes", ""))
     db.session.commit()
     return _dump([error])[0]

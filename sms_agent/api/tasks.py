@@ -59,7 +59,7 @@ from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_c
 from .operations import operation
 from .pagination import paginate
 from .requests import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, load_body, load_query
-from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn
+from .schemas import TaskAnalyticsOut, TaskCreateIn, TaskOut, TaskUpdateIn, kept
 
 #: What a texter may change on their own tasks. Outcomes are recorded only by the service,
 #: and so is the metadata: what the texter was sent (their context), what MORE sends next
@@ -83,7 +83,7 @@ def _dump(tasks) -> list[dict]:
     the AI wrote before staff took the conversation over, which is kept for staff and never
     sent (the AI stays out of a conversation staff hold), nor the service's own records in
     its metadata (TEXTER_METADATA)."""
-    dumped = TaskOut(many=True).dump(tasks)
+    dumped = kept(TaskOut, many=True).dump(tasks)
     if not sees_staff_details():
         for task in dumped:
             task["error_message"] = None
@@ -98,7 +98,7 @@ def _dump(tasks) -> list[dict]:
 @operation("tasks", query=TaskQuery, response=TaskOut, paginated=True)
 def list_tasks():
     """List tasks, newest first; texters' tokens see only their own."""
-    query = load_query(TaskQuery())
+    query = load_query(kept(TaskQuery))
     scope = scope_to_caller(Task.user_phone)
     order = ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id)
     statement = sa.select(Task).where(*task_conditions(query), *scope).order_by(*order)
@@ -246,7 +246,7 @@ def create_task():
     """
     from ..jobs import enqueue_answer
 
-    data = load_body(TaskCreateIn())
+    data = load_body(kept(TaskCreateIn))
     user = _task_owner(data)
     phone = user.phone_number
     claimed = _claim_key(user, data)
@@ -302,7 +302,7 @@ def update_task(task_id: uuid.UUID):
     """
     task = get_task_or_404(task_id, locked=True)
     require_unchanged(task, _dump)
-    schema = TaskUpdateIn()
+    schema = kept(TaskUpdateIn)
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
     _refuse_conflicts(task, data)
@@ -359,9 +359,9 @@ def delete_task(task_id: uuid.UUID):
 @operation("tasks", query=TaskFilterQuery, response=TaskAnalyticsOut)
 def tasks_analytics():
     """Totals, averages, categories and the last 30 days, for the tasks the filters select."""
-    query = load_query(TaskFilterQuery())
+    query = load_query(kept(TaskFilterQuery))
     scope = scope_to_caller(Task.user_phone)
-    return TaskAnalyticsOut().dump(
+    return kept(TaskAnalyticsOut).dump(
         {
             **analytics.task_analytics(query, scope=scope),
             "spend": analytics.task_spend(query, scope=scope),

@@ -40,6 +40,7 @@ from .schemas import (
     UserOut,
     UserStatsOut,
     UserUpdateIn,
+    kept,
 )
 
 log = logging.getLogger("sms_agent.api")
@@ -53,10 +54,10 @@ def dump_users(users: Sequence[User]) -> list[dict]:
     """Users with their stats, fetched for all of them at once. `monthly_requests` is the
     count of the running window (quota.used): 0 once the texter's month has ended, which
     their stored count only shows after their next request."""
-    rows = UserOut(many=True).dump(users)
+    rows = kept(UserOut, many=True).dump(users)
     phones = [row["phone_number"] for row in rows]
     stats, spend = user_stats(phones), costs.report.by_texter(phones)
-    stats_out, cost_out = UserStatsOut(), UserCostOut()
+    stats_out, cost_out = kept(UserStatsOut), kept(UserCostOut)
     for row, user in zip(rows, users, strict=True):
         row["monthly_requests"] = quota.used(user)
         row["stats"] = stats_out.dump(stats[row["phone_number"]])
@@ -89,7 +90,7 @@ def list_users():
 
     Texters' tokens see only their own record.
     """
-    query = load_query(UserQuery())
+    query = load_query(kept(UserQuery))
     order = ordering(query, [USER_ORDERING["created_at"].desc()], User.phone_number)
     statement = (
         sa.select(User)
@@ -104,7 +105,7 @@ def list_users():
 @staff_only
 def create_user():
     """Create a user (a texter's phone number); 409 if a user has this number already."""
-    data = load_body(UserCreateIn())
+    data = load_body(kept(UserCreateIn))
     if db.session.get(User, data["phone_number"]) is not None:
         raise _number_taken()
     user = User(**data)
@@ -144,7 +145,7 @@ def update_user(phone_number: str):
     """
     user = get_user_or_404(phone_number)
     require_unchanged(user, dump_users)
-    schema = UserUpdateIn()
+    schema = kept(UserUpdateIn)
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
     old_tier = quota.change_tier(user, data.pop("tier")) if "tier" in data else user.tier
@@ -194,7 +195,7 @@ def send_message(phone_number: str):
     same key with another message is a 422 (`key_reused`), and nothing is sent.
     """
     user = get_user_or_404(phone_number)
-    data = load_body(SendMessageIn())
+    data = load_body(kept(SendMessageIn))
     key = idempotency_key()
     staff = current_staff()
     shaped = outbound.plan(user, data["message"], by_staff=True)
@@ -244,7 +245,7 @@ def send_message(phone_number: str):
 def update_tier(phone_number: str):
     """Move a user to another tier; an upgrade to a paid tier resets their monthly count."""
     user = get_user_or_404(phone_number)
-    data = load_body(UpdateTierIn())
+    data = load_body(kept(UpdateTierIn))
     try:
         old_tier = quota.change_tier(user, data["tier"])
     except quota.UnknownTier as exc:
