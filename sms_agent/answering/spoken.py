@@ -11,7 +11,7 @@ from ..clean_text import is_blank
 from ..extensions import db
 from ..inbound import keywords
 from ..media.read import MediaInput
-from ..models import Task, User, lock_texter, utcnow
+from ..models import Task, User, lock_texter
 from ..phones import mask
 from .failures import finish_unsent
 
@@ -38,7 +38,7 @@ def obey_stop(task: Task, user: User, media: MediaInput) -> str:
         finish_unsent(task, "the texter said STOP in a voice note, then texted STOP or START")
         return "opt_change_later"
     newly = not user.is_opted_out
-    user.opted_out_at = user.opted_out_at or utcnow()
+    user.opt_out()
     user.note_opt_change(task.message_sid, keywords.language(said))
     finish_unsent(task, "the texter said STOP in a voice note")  # commits the opt-out too
     log.info("%s opted out by a voice note", mask(user.phone_number))

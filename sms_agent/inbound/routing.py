@@ -119,7 +119,7 @@ def _keyword(
         return _ask_for_a_person(user, media)
     if keyword is Keyword.STOP:
         newly = not user.is_opted_out
-        user.opted_out_at = user.opted_out_at or utcnow()
+        user.opt_out()
         confirmed = answered_by_twilio or twilio_confirms
         return Received("stop", phone, notice="opt_out" if newly and not confirmed else None)
     if keyword is Keyword.START:

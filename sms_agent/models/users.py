@@ -233,6 +233,11 @@ class User(db.Model):
     def is_opted_out(self) -> bool:
         return self.opted_out_at is not None
 
+    def opt_out(self) -> None:
+        """Opt the texter out, keeping the time of an opt-out already made: a second STOP,
+        Twilio's 21610 or a voice note's STOP changes nothing an earlier one set."""
+        self.opted_out_at = self.opted_out_at or utcnow()
+
     def has_seen(self, key: str, sid: str) -> bool:
         return sid in self.service_state.get(key, [])
 

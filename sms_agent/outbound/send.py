@@ -26,7 +26,6 @@ from ..models import (
     Task,
     User,
     reread_opt_out,
-    utcnow,
 )
 from ..models.plain_flush import flush_plainly
 from ..ops.error_log import record_error
@@ -424,7 +423,7 @@ def _transmit(
     except SmsError as exc:
         _record_failure(message, user, exc)
         if exc.unsubscribed:
-            user.opted_out_at = user.opted_out_at or utcnow()
+            user.opt_out()
             raise OptedOut(str(exc)) from exc
         raise SendFailed(exc) from exc
     record_sent(message, result.sid, result.status)
