@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..clean_text import first_unseen
@@ -261,10 +261,23 @@ class ApiToken(db.Model):
         """The token for a presented key unless it is unknown or revoked, whoever owns it."""
         if not key or not key.startswith(cls.KEY_PREFIX):
             return None
-        token = db.session.scalar(sa.select(cls).where(cls.key_hash == hash_key(key)))
+        token = db.session.scalar(_token_with_owner(), {"key_hash": hash_key(key)})
         return None if token is None or token.is_revoked else token
 
     @property
     def owner_is_active(self) -> bool:
         owner = self.staff_user or self.user
         return owner is not None and owner.is_active
+
+
+@functools.cache
+def _token_with_owner() -> sa.Select:
+    """A presented key's token with its owner, in one statement: every API request asks
+    whether the owner is active and who they are, which otherwise cost a second round trip.
+    Built once (when first used, the mappers being configured by then), so SQLAlchemy
+    reuses its compiled form."""
+    return (
+        sa.select(ApiToken)
+        .where(ApiToken.key_hash == sa.bindparam("key_hash"))
+        .options(joinedload(ApiToken.staff_user), joinedload(ApiToken.user))
+    )
