@@ -12,6 +12,23 @@ from .analytics import percentage, ratio
 from .extensions import db
 from .models import UserTaskRollup
 
+#: The per-user rollup rows of some users (`phones`), each user's categories most used
+#: first: the table's own columns, so the rows are plain tuples, not ORM results, and the
+#: statement is built once.
+_ROLLUP = UserTaskRollup.__table__
+_CATEGORIES_OF = (
+    sa.select(
+        _ROLLUP.c.user_phone,
+        _ROLLUP.c.category,
+        _ROLLUP.c.tasks,
+        _ROLLUP.c.successful,
+        _ROLLUP.c.processing_time_sum,
+        _ROLLUP.c.processing_time_count,
+    )
+    .where(_ROLLUP.c.user_phone.in_(sa.bindparam("phones", expanding=True)), _ROLLUP.c.tasks > 0)
+    .order_by(_ROLLUP.c.user_phone, _ROLLUP.c.tasks.desc(), _ROLLUP.c.category)
+)
+
 
 def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Each user's success rate, average response time and top three categories.
@@ -20,33 +37,27 @@ def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
     the API shows a whole page of users with their stats without a query per user.
     """
     phones = list(phones)
-    stats = {
-        phone: {"success_rate": 0.0, "avg_response_time": None, "favorite_categories": []}
-        for phone in phones
-    }
-    if not phones:
-        return stats
-    rollup = UserTaskRollup
-    rows = db.session.execute(
-        sa.select(
-            rollup.user_phone,
-            rollup.category,
-            rollup.tasks,
-            rollup.successful,
-            rollup.processing_time_sum,
-            rollup.processing_time_count,
-        ).where(rollup.user_phone.in_(phones), rollup.tasks > 0)
-    ).all()
-    per_user: dict[str, list] = {}
-    for row in rows:
-        per_user.setdefault(row[0], []).append(row)
-    for phone, categories in per_user.items():
-        total = sum(row.tasks for row in categories)
-        stats[phone]["success_rate"] = percentage(sum(row.successful for row in categories), total)
-        stats[phone]["avg_response_time"] = ratio(
-            sum(row.processing_time_sum for row in categories),
-            sum(row.processing_time_count for row in categories),
-        )
-        ranked = sorted(categories, key=lambda row: (-row.tasks, row.category))
-        stats[phone]["favorite_categories"] = [row.category for row in ranked[:3]]
+    totals: dict[str, list] = {}
+    if phones:
+        for phone, category, tasks, successful, time_sum, time_count in db.session.execute(
+            _CATEGORIES_OF, {"phones": phones}
+        ).all():
+            if (mine := totals.get(phone)) is None:
+                mine = totals[phone] = [0, 0, 0.0, 0, []]
+            mine[0] += tasks
+            mine[1] += successful
+            mine[2] += time_sum
+            mine[3] += time_count
+            mine[4].append(category)
+    stats = {}
+    for phone in phones:
+        tasks, successful, time_sum, time_count, categories = totals.get(phone, _NONE)
+        stats[phone] = {
+            "success_rate": percentage(successful, tasks),
+            "avg_response_time": ratio(time_sum, time_count),
+            "favorite_categories": categories[:3],
+        }
     return stats
+
+
+_NONE = (0, 0, 0.0, 0, [])

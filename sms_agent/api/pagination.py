@@ -45,21 +45,26 @@ def paginate(
     *,
     rows: bool = False,
     order: list | None = None,
+    shown: Callable[[sa.Select], sa.Select] | None = None,
 ) -> dict[str, Any]:
     """One COUNT and one page of rows; `dump` turns the rows into JSON (in bulk, so it can
     fetch anything per-row in a fixed number of queries). A caller that knows the count
     exactly some cheaper way (the task rollups) passes it instead. With `rows`, `dump` gets
     whole result rows rather than their first column. A caller passing the list's `order`
     (its ORDER BY terms, the primary key last) gets `next_cursor` too, and the page after
-    a query's `cursor` instead of a page number."""
+    a query's `cursor` instead of a page number. `shown` turns the statement into what a
+    page reads of each row, when that is more than counting needs (a correlated subquery
+    per row): the COUNT stays the plain statement's, smaller to build and to run."""
     size = page_size(query)
     number = query.get("page", 1)
     if count is None:
         count = db.session.scalar(
             sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
         )
+    if shown is not None:
+        statement = shown(statement)
     if order is not None and "cursor" in query:
-        return _page_after(statement, query["cursor"], order, size, count, dump)
+        return _page_after(statement, query["cursor"], order, size, count, dump, rows)
     pages = max(1, math.ceil(count / size))
     if number > pages:
         raise ApiError(404, "Invalid page.", {"page": number, "pages": pages})
@@ -77,9 +82,10 @@ def paginate(
     return listed
 
 
-def _page_after(statement, cursor, order, size, count, dump) -> dict[str, Any]:
+def _page_after(statement, cursor, order, size, count, dump, rows) -> dict[str, Any]:
     """The `size` rows after the cursor's, and the cursor after them while more follow."""
-    found = db.session.scalars(statement.where(keyset.after(order, cursor)).limit(size + 1)).all()
+    after = statement.where(keyset.after(order, cursor)).limit(size + 1)
+    found = db.session.execute(after).all() if rows else db.session.scalars(after).all()
     more, found = len(found) > size, found[:size]
     following = keyset.encode(order, found[-1]) if more else None
     return {

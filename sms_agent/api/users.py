@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -35,10 +36,8 @@ from .schemas import (
     SendMessageOut,
     UpdateTierIn,
     UpdateTierOut,
-    UserCostOut,
     UserCreateIn,
     UserOut,
-    UserStatsOut,
     UserUpdateIn,
     kept,
 )
@@ -50,24 +49,51 @@ TEXTER_FIELDS = {"email", "full_name", "timezone", "preferences"}
 USER_PATH = "/users/<phone_number>/"
 
 
-def dump_users(users: Sequence[User]) -> list[dict]:
-    """Users with their stats, fetched for all of them at once. `monthly_requests` is the
-    count of the running window (quota.used): 0 once the texter's month has ended, which
-    their stored count only shows after their next request."""
-    rows = kept(UserOut, many=True).dump(users)
-    phones = [row["phone_number"] for row in rows]
-    stats, spend = user_stats(phones), costs.report.by_texter(phones)
-    stats_out, cost_out = kept(UserStatsOut), kept(UserCostOut)
-    for row, user in zip(rows, users, strict=True):
-        row["monthly_requests"] = quota.used(user)
-        row["stats"] = stats_out.dump(stats[row["phone_number"]])
-        spent = spend[row["phone_number"]]
-        row.update(
-            cost_out.dump(
-                {"cost_usd": spent["all_time_usd"], "cost_this_month_usd": spent["this_month_usd"]}
-            )
-        )
-    return rows
+#: What a user's entry shows of their own row: UserOut's fields, and `rate_limit_reset`,
+#: which says whether `monthly_requests` is still running (quota.used).
+SHOWN = [getattr(User, name) for name in UserOut._declared_fields if hasattr(User, name)]
+
+
+def listed(statement: sa.Select) -> sa.Select:
+    """`statement`, a select of users' rows, with each one's spend, all time and this month
+    (costs.report.texter_spend), in the same statement rather than one more per page."""
+    return statement.with_only_columns(*SHOWN, *_spend_columns())
+
+
+@functools.cache
+def _spend_columns() -> tuple[sa.Label, sa.Label]:
+    """Built once: the month each reads is a parameter taken when the statement runs."""
+    return (
+        costs.report.texter_spend(User.phone_number).label("spent_micro"),
+        costs.report.texter_spend(User.phone_number, this_month=True).label("spent_month_micro"),
+    )
+
+
+def dump_users(rows: Sequence[sa.Row]) -> list[dict]:
+    """Users' entries from their `listed` rows, with their stats, fetched for all of them
+    at once. `monthly_requests` is the count of the running window (quota.used): 0 once the
+    texter's month has ended, which their stored count only shows after their next request."""
+    stats = user_stats(row.phone_number for row in rows)
+    entries = [
+        {
+            **row._mapping,
+            "monthly_requests": quota.used(row),
+            "stats": stats[row.phone_number],
+            "cost_usd": costs.report.usd(row.spent_micro),
+            "cost_this_month_usd": costs.report.usd(row.spent_month_micro),
+        }
+        for row in rows
+    ]
+    return kept(UserOut, many=True).dump(entries)
+
+
+def dump_records(users: Sequence[User]) -> list[dict]:
+    """The entries of users at hand as records (one, for a GET or a change of it), as the
+    list shows them, in the order given."""
+    phones = [user.phone_number for user in users]
+    statement = listed(sa.select(User).where(User.phone_number.in_(phones)))
+    rows = {row.phone_number: row for row in db.session.execute(statement)}
+    return dump_users([rows[phone] for phone in phones])
 
 
 def get_user_or_404(phone_number: str) -> User:
@@ -97,7 +123,7 @@ def list_users():
         .where(*user_conditions(query), *scope_to_caller(User.phone_number))
         .order_by(*order)
     )
-    return paginate(statement, query, dump_users, order=order)
+    return paginate(statement, query, dump_users, rows=True, order=order, shown=listed)
 
 
 @bp.post("/users/")
@@ -116,7 +142,7 @@ def create_user():
         # Someone created the same number between our check and our commit.
         db.session.rollback()
         raise _number_taken() from None
-    return dump_users([user])[0], 201
+    return dump_records([user])[0], 201
 
 
 def _number_taken() -> ApiError:
@@ -129,7 +155,7 @@ def _number_taken() -> ApiError:
 @operation("users", response=UserOut)
 def get_user(phone_number: str):
     """One user, with their task statistics."""
-    return dump_users([get_user_or_404(phone_number)])[0]
+    return dump_records([get_user_or_404(phone_number)])[0]
 
 
 @bp.patch(USER_PATH)
@@ -144,7 +170,7 @@ def update_user(phone_number: str):
     Texters may change their own email, full_name, timezone and preferences.
     """
     user = get_user_or_404(phone_number)
-    require_unchanged(user, dump_users)
+    require_unchanged(user, dump_records)
     schema = kept(UserUpdateIn)
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
@@ -153,7 +179,7 @@ def update_user(phone_number: str):
         setattr(user, name, value)
     db.session.commit()
     jobs.enqueue_tier_change_notices([(user, old_tier)])
-    return dump_users([user])[0]
+    return dump_records([user])[0]
 
 
 @bp.delete(USER_PATH)
@@ -166,7 +192,7 @@ def delete_user(phone_number: str):
     text, so nothing of theirs reaches the next texter of the number (models/forgetting.py).
     """
     user = get_user_or_404(phone_number)
-    require_unchanged(user, dump_users)
+    require_unchanged(user, dump_records)
     db.session.delete(user)
     db.session.commit()
     return "", 204

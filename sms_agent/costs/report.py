@@ -57,7 +57,7 @@ def _amount(value) -> Decimal:
     return money(value if value is not None else 0)
 
 
-def _usd(micro) -> Decimal:
+def usd(micro) -> Decimal:
     """A rollup's sum of millionths of a dollar (an int, or PostgreSQL's numeric) in USD."""
     return money(Decimal(micro or 0) / 1_000_000)
 
@@ -76,7 +76,7 @@ def totals(since: datetime | None = None) -> dict[str, Decimal]:
     if since is not None:
         query = query.where(SpendDaily.day >= _day_of(since))
     sms, model = db.session.execute(query).one()
-    sms, model = _usd(sms), _usd(model)
+    sms, model = usd(sms), usd(model)
     return {"sms_usd": sms, "model_usd": model, "total_usd": sms + model}
 
 
@@ -226,7 +226,7 @@ def today_and_under_way(now: datetime | None = None) -> tuple[Decimal, list[Unde
         for row in rows
         if row[1] is not None  # the outer join's row when nothing is under way
     ]
-    return _usd(rows[0][0]), texters
+    return usd(rows[0][0]), texters
 
 
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro
@@ -249,7 +249,7 @@ def by_texter(phones: Iterable[str], now: datetime | None = None) -> dict[str, d
         .group_by(SpendMonthly.phone)
     ).all()
     for phone, all_time, month in rows:
-        result[phone] = {"this_month_usd": _usd(month), "all_time_usd": _usd(all_time)}
+        result[phone] = {"this_month_usd": usd(month), "all_time_usd": usd(all_time)}
     return result
 
 
@@ -286,7 +286,7 @@ def by_tier(since: datetime | None = None) -> dict[str, Decimal]:
         .group_by(User.tier)
     )
     found = dict(db.session.execute(_months_since(query, since)).all())
-    tiers = {tier: _usd(found.get(tier)) for tier in Tier.values()}
+    tiers = {tier: usd(found.get(tier)) for tier in Tier.values()}
     return {**tiers, DELETED: totals(since)["total_usd"] - sum(tiers.values(), ZERO)}
 
 
@@ -306,7 +306,7 @@ def daily(days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
     for offset in range(days):
         current = first + timedelta(days=offset)
         row = found.get(current)
-        sms, model = (_usd(row[1]), _usd(row[2])) if row else (ZERO, ZERO)
+        sms, model = (usd(row[1]), usd(row[2])) if row else (ZERO, ZERO)
         total = sms + model
         series.append(
             {"date": current.isoformat(), "sms_usd": sms, "model_usd": model, "total_usd": total}
@@ -325,7 +325,7 @@ def top_spenders(limit: int = 10, since: datetime | None = None) -> list[dict[st
         .limit(limit)
     )
     rows = db.session.execute(_months_since(query, since)).all()
-    return [{"phone_number": phone, "spend_usd": _usd(total)} for phone, total in rows]
+    return [{"phone_number": phone, "spend_usd": usd(total)} for phone, total in rows]
 
 
 def of_tasks(conditions: Iterable = ()) -> dict[str, Decimal]:
@@ -347,7 +347,7 @@ def of_buckets(buckets: Iterable) -> dict[str, Decimal]:
     on TaskRollup, analytics.ranges.day_split): the buckets keep their tasks' costs
     (models/rollups.py), a few hundred rows however many tasks they hold."""
     sums = sa.select(sa.func.sum(TaskRollup.sms_micro), sa.func.sum(TaskRollup.cost_micro))
-    sms, total = (_usd(value) for value in db.session.execute(sums.where(*buckets)).one())
+    sms, total = (usd(value) for value in db.session.execute(sums.where(*buckets)).one())
     return {"sms_usd": sms, "model_usd": total - sms, "total_usd": total}
 
 
