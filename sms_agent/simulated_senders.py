@@ -1,6 +1,7 @@
-"""Which numbers staff may text the service as (the admin's Try it): test numbers only.
+"""Which numbers staff may text the service as (the admin's Try it and `flask sms
+simulate`): test numbers only.
 
-A test number is one Try it made a texter of, marked as its own (`TRY_IT_NUMBER`). A real
+A test number is one they made a texter of, marked as theirs (`TRY_IT_NUMBER`). A real
 texter's number is refused: staff would act as that person, opting them in or out, spending
 their quota, continuing their conversation and texting them answers they never asked for.
 While replies are real SMS (SMS_BACKEND=twilio), a number must also reach nobody (one set
@@ -18,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from .extensions import db
 from .models import User
 
-#: The key in User.service_state of a test number's texter: who first wrote as it. No API
+#: The key in User.service_state of a test number's texter: who first wrote as it (a staff
+#: member's username, or the command). No API
 #: or admin form writes service_state.
 TRY_IT_NUMBER = "try_it_number"
 
@@ -30,9 +32,9 @@ FICTIONAL = re.compile(r"\+1(555\d{7}|\d{3}55501\d\d)|\+447700900\d{3}")
 EXAMPLE_NUMBER = "+15555550100"
 
 REAL_TEXTER = (
-    "This is a texter's number: Try it would write as them (opt them in or out, use their"
-    " quota, continue their conversation and text them the answer). Write as a test number,"
-    f" such as {EXAMPLE_NUMBER}, or your own phone's if it never texted the service."
+    "This is a texter's number: writing as it would act as them (opt them in or out, use"
+    " their quota, continue their conversation and text them the answer). Write as a test"
+    f" number, such as {EXAMPLE_NUMBER}, or your own phone's if it never texted the service."
 )
 
 STRANGER = (
