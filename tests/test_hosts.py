@@ -28,6 +28,7 @@ PRODUCTION = {
     "SMS_BACKEND": "console",
     "LLM_BACKEND": "offline",
     "LOG_FORMAT": "text",
+    "METRICS_TOKEN": "s3cret-scrape",
 }
 
 
@@ -194,8 +195,10 @@ def test_probes_and_metrics_answer_whatever_host_they_name(build):
     production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
     client = production.test_client()
 
+    scrape = {"Authorization": "Bearer s3cret-scrape"}
     for path in ("/healthz", "/metrics"):
-        assert client.get(path, base_url="http://10.0.0.7:8000").status_code == 200
+        answer = client.get(path, base_url="http://10.0.0.7:8000", headers=scrape)
+        assert answer.status_code == 200
 
 
 def test_twilio_through_a_trusted_proxy_is_checked_by_the_forwarded_host(build):
