@@ -430,12 +430,15 @@ def env_phone_number(name: str, default: str | None, region: str) -> str | None:
     `region`, and a WhatsApp sender may keep its "whatsapp:"); garbage raises. Unchecked,
     TWILIO_PHONE_NUMBER=(202) 555-0143 started, and no SMS was ever sent: its country, the
     default ALLOWED_COUNTRIES, was none."""
+    raw = env_str(name, default)
+    return None if raw is None else phone_number(name, raw, raw, region)
+
+
+def phone_number(name: str, text: str, raw: str, region: str) -> str:
+    """`text`, a number set in `name` (whose whole value is `raw`), as E.164."""
     import phonenumbers
 
-    raw = env_str(name, default)
-    if raw is None:
-        return None
-    number = raw.removeprefix("whatsapp:").strip()
+    number = text.removeprefix("whatsapp:").strip()
     try:
         parsed = phonenumbers.parse(number, region)
     except phonenumbers.NumberParseException:
@@ -443,6 +446,12 @@ def env_phone_number(name: str, default: str | None, region: str) -> str | None:
     if parsed is None or not phonenumbers.is_possible_number(parsed):
         raise SettingError(f"{name}={raw!r} is not a phone number such as +15551230000")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def env_phone_numbers(name: str, region: str) -> tuple[str, ...]:
+    """Comma-separated phone numbers, as E.164; unset is none, garbage raises."""
+    raw = env_str(name) or ""
+    return tuple(phone_number(name, text, raw, region) for text in raw.split(",") if text.strip())
 
 
 def database_url(url: str) -> str:
@@ -719,6 +728,9 @@ class Config:
     # WhatsApp (same webhook, "whatsapp:" numbers); unset: replies come from TWILIO_PHONE_NUMBER
     TWILIO_WHATSAPP_NUMBER = env_phone_number("TWILIO_WHATSAPP_NUMBER", None, DEFAULT_PHONE_REGION)
     WHATSAPP_WINDOW_HOURS = env_int("WHATSAPP_WINDOW_HOURS", 24, minimum=1)
+    # Numbers the admin's Try it may write as while replies are real SMS (SMS_BACKEND=twilio)
+    # besides those that reach nobody: staff's own phones (sms_agent/simulated_senders.py)
+    TEST_PHONE_NUMBERS = env_phone_numbers("TEST_PHONE_NUMBERS", DEFAULT_PHONE_REGION)
 
     # media: pictures and voice notes (sms_agent/media/), fetched only from Twilio's API
     # host and, on its redirect, from these Twilio-owned hosts (or exact origins, for tests),

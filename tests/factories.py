@@ -17,6 +17,7 @@ from sms_agent.models import (
     Tier,
     User,
 )
+from sms_agent.simulated_senders import TRY_IT_NUMBER
 
 _numbers = itertools.count(1)
 
@@ -42,8 +43,6 @@ def make_user(phone_number: str | None = None, **fields: Any) -> User:
 def make_test_number(phone_number: str, **fields: Any) -> User:
     """A texter the admin's Try it made (a test number), as staff left it: over quota,
     opted out, made inactive. Try it writes as no other texter."""
-    from sms_agent.admin.tryit import TRY_IT_NUMBER
-
     state = {**ESTABLISHED, TRY_IT_NUMBER: "boss"}
     return make_user(phone_number, service_state=state, **fields)
 

@@ -363,6 +363,7 @@ def test_a_backend_named_without_its_account_stops_the_app(tmp_path, env, proble
         ("DEFAULT_PHONE_REGION", "USA", "'USA' is not a region code"),
         ("TWILIO_PHONE_NUMBER", "my-number", "'my-number' is not a phone number"),
         ("TWILIO_WHATSAPP_NUMBER", "+1 555", "'+1 555' is not a phone number"),
+        ("TEST_PHONE_NUMBERS", "+14158675309,me", "'+14158675309,me' is not a phone number"),
     ],
 )
 def test_a_phone_setting_that_is_none_stops_the_app(tmp_path, name, raw, problem):
@@ -391,8 +392,10 @@ def test_phone_settings_are_read_in_any_notation(tmp_path):
         DEFAULT_PHONE_REGION="gb",
         TWILIO_PHONE_NUMBER="020 7946 0958",
         TWILIO_WHATSAPP_NUMBER="whatsapp:+1 (555) 123-0000",
+        TEST_PHONE_NUMBERS="07700 900123, +1 (415) 867-5309",
     )
-    assert done.stdout.split() == ["GB", "+442079460958", "+15551230000"], done.stderr
+    read = "GB +442079460958 +15551230000 ('+447700900123', '+14158675309')"
+    assert done.stdout.strip() == read, done.stderr
 
 
 def test_an_alert_webhook_that_is_no_http_address_stops_the_app(tmp_path):

@@ -28,6 +28,7 @@ PRODUCTION = {
     "SMS_BACKEND": "console",
     "LLM_BACKEND": "offline",
     "LOG_FORMAT": "text",
+    "METRICS_TOKEN": "s3cret-scrape",
 }
 
 
@@ -194,8 +195,10 @@ def test_probes_and_metrics_answer_whatever_host_they_name(build):
     production = build(ProductionConfig, PUBLIC_BASE_URL="https://sms.example.com", **PRODUCTION)
     client = production.test_client()
 
+    scrape = {"Authorization": "Bearer s3cret-scrape"}
     for path in ("/healthz", "/metrics"):
-        assert client.get(path, base_url="http://10.0.0.7:8000").status_code == 200
+        answer = client.get(path, base_url="http://10.0.0.7:8000", headers=scrape)
+        assert answer.status_code == 200
 
 
 def test_twilio_through_a_trusted_proxy_is_checked_by_the_forwarded_host(build):
@@ -223,6 +226,68 @@ def test_twilio_through_a_trusted_proxy_is_checked_by_the_forwarded_host(build):
     assert post("sms.example.com").status_code == 200
     assert post("evil.example").status_code == 400
     assert db.session.scalars(sa.select(Task.sms_content)).all() == ["via sms.example.com"]
+
+
+@pytest.mark.parametrize(
+    ("called", "forwarded"),
+    [
+        # No X-Forwarded-Port: the host alone, or with its port, says where Twilio called.
+        ("https://sms.example.com/sms/inbound", {"X-Forwarded-Host": "sms.example.com"}),
+        ("https://sms.example.com:8443/sms/inbound", {"X-Forwarded-Host": "sms.example.com:8443"}),
+        ("https://sms.example.com/sms/inbound", {"Host": "sms.example.com"}),
+        # The backend's own port in Host: Twilio's URL had none, and the check drops it.
+        ("https://sms.example.com/sms/inbound", {"Host": "sms.example.com:8000"}),
+        # X-Forwarded-Port, when sent, is the port Twilio called.
+        (
+            "https://sms.example.com:8443/sms/inbound",
+            {"X-Forwarded-Host": "sms.example.com", "X-Forwarded-Port": "8443"},
+        ),
+        (
+            "https://sms.example.com/sms/inbound",
+            {"X-Forwarded-Host": "sms.example.com", "X-Forwarded-Port": "443"},
+        ),
+    ],
+)
+def test_without_a_public_url_twilio_is_checked_by_the_url_the_proxy_forwards(
+    build, called, forwarded
+):
+    """Twilio signs the whole URL it called, port included when it had one. Behind
+    TRUSTED_PROXIES without PUBLIC_BASE_URL that URL is rebuilt from X-Forwarded-Proto and
+    the forwarded host; X-Forwarded-Port is needed only when the host does not carry the
+    port Twilio called (README, "Forwarded headers")."""
+    response = post_through_the_proxy(build(**PROXIED), called, forwarded)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_a_port_twilio_called_that_no_header_forwards_fails_the_signature(build):
+    """Nothing tells the app a port the proxy drops (nginx's $host has none): the check is
+    refused rather than guessed. Forward it, or set PUBLIC_BASE_URL (README)."""
+    proxied = build(**PROXIED)
+    called = "https://sms.example.com:8443/sms/inbound"
+    forwarded = {"X-Forwarded-Host": "sms.example.com"}
+    assert post_through_the_proxy(proxied, called, forwarded).status_code == 403
+    proxied.config["PUBLIC_BASE_URL"] = "https://sms.example.com:8443"
+    assert post_through_the_proxy(proxied, called, forwarded).status_code == 200
+
+
+#: Production behind one proxy, with no PUBLIC_BASE_URL: the URL is the forwarded one.
+PROXIED = {
+    "config_class": ProductionConfig,
+    "PUBLIC_BASE_URL": None,
+    "ALLOWED_HOSTS": ("sms.example.com", "sms.example.com:8443"),
+    "TRUSTED_PROXIES": 1,
+    **PRODUCTION,
+}
+
+
+def post_through_the_proxy(app, called: str, forwarded: dict[str, str]):
+    """A text Twilio signed for the URL it `called`, as an https proxy passes it on with
+    the `forwarded` headers (a Host among them is the one the app sees)."""
+    form = inbound_form("through the proxy")
+    signature = RequestValidator("test-auth-token").compute_signature(called, form)
+    headers = {"X-Twilio-Signature": signature, "X-Forwarded-Proto": "https", **forwarded}
+    base = "http://" + headers.pop("Host", "web:8000")
+    return app.test_client().post("/sms/inbound", data=form, headers=headers, base_url=base)
 
 
 def test_the_tests_own_webhooks_keep_working(app, client):

@@ -54,6 +54,20 @@ def test_metrics_need_the_metrics_token_when_one_is_set(app, client, authorizati
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="metrics"'
 
 
+@pytest.mark.parametrize(("app_env", "status"), [("production", 404), ("development", 200)])
+def test_in_production_metrics_without_a_metrics_token_are_not_served(app, client, app_env, status):
+    """Regression: with METRICS_TOKEN unset, a production /metrics answered anyone who
+    reached it, telling how many texts come in and what the service spends. The embedded
+    development mode, listening on loopback, still serves them without one."""
+    app.config.update(APP_ENV=app_env, METRICS_TOKEN=None)
+    response = client.get("/metrics")
+    assert response.status_code == status
+    assert ("sms_inbound_messages_total" in response.text) is (status == 200)
+    app.config["METRICS_TOKEN"] = "s3cret-scrape"
+    scrape = client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+    assert scrape.status_code == 200
+
+
 def test_metrics_are_served_while_the_database_is_down(caplog):
     """Regression: /metrics read conversations_waiting from the database and answered 500
     while it was down, so the scrape lost every figure (errors, texts kept for a worker)

@@ -148,6 +148,7 @@ def production(app):
         SMS_BACKEND="console",
         LLM_BACKEND="offline",
         LOG_FORMAT="text",
+        METRICS_TOKEN="s3cret-scrape",
     )
     yield production
     with production.app_context():
@@ -190,7 +191,8 @@ def test_production_never_redirects_twilio_probes_or_metrics(production):
 
     assert signed_post(client, "/sms/inbound", inbound_form("over http")).status_code == 200
     assert client.get("/healthz").status_code == 200
-    assert client.get("/metrics").status_code == 200
+    scrape = {"Authorization": "Bearer s3cret-scrape"}
+    assert client.get("/metrics", headers=scrape).status_code == 200
     assert db.session.scalar(sa.select(Task.sms_content)) == "over http"
 
 

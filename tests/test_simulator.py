@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sms_agent import simulator
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
-from tests.factories import make_user
+from tests.factories import make_task, make_test_number, make_user
 from tests.standins import OGG, PNG
 
 
@@ -224,7 +224,7 @@ def test_cli_shows_our_confirmation_of_an_opt_out_twilio_does_not_know(app, runn
 def test_cli_says_at_once_that_nobody_answers_a_texter_try_it_would_not(runner, texter, reason):
     """The CLI and Try it ask one rule, simulator.gets_nothing_back, whether anything comes
     back; with no worker running, neither waits for a reply that will not come."""
-    make_user("+15551230000", **texter)
+    make_test_number("+15551230000", **texter)
     args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "30", "Are you there?"]
     result = runner.invoke(args=args)
     assert result.exit_code == 1, result.output
@@ -239,7 +239,7 @@ def test_cli_rejects_a_bad_number(runner):
 
 
 def test_cli_over_quota_shows_the_quota_notice(app, runner):
-    make_user("+15551230000", monthly_requests=100)
+    make_test_number("+15551230000", monthly_requests=100)
     result = runner.invoke(args=["sms", "simulate", "--from", "+15551230000", "--inline", "hi"])
     assert "(quota, GSM-7" in result.output
     assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 1
@@ -262,7 +262,7 @@ def test_cli_verbose_shows_the_services_info_lines(runner, caplog):
 
 
 def test_cli_labels_a_text_refused_for_the_quota(runner):
-    make_user("+15551230000", monthly_requests=100)
+    make_test_number("+15551230000", monthly_requests=100)
     result = runner.invoke(
         args=["sms", "simulate", "--from", "+15551230000", "--inline", "one more?"]
     )
@@ -273,7 +273,7 @@ def test_cli_labels_a_text_refused_for_the_quota(runner):
 
 
 def test_a_refused_text_is_finished_for_the_simulator(app):
-    make_user("+15551230000", monthly_requests=100)
+    make_test_number("+15551230000", monthly_requests=100)
     task = simulator.simulate_inbound("+15551230000", "one more?")
     assert (task.status, task.status_label) == ("refused", "refused: over quota")
     assert simulator.wait_for_reply("+15551230000", task.created_at, task, timeout=5) == []
@@ -297,7 +297,7 @@ def test_cli_shows_the_notice_sent_beside_an_answer(app, runner, media_store, tm
     """Regression: a photo captioned "Yes" from a texter who had opted out showed only the
     answer: the opt-in confirmation the texter got beside it was left out, as was the note
     on a file we do not read."""
-    make_user("+15551230000", opted_out_at=utcnow())
+    make_test_number("+15551230000", opted_out_at=utcnow())
     picture = tmp_path / "plant.png"
     picture.write_bytes(PNG)
     args = ["sms", "simulate", "--from", "+15551230000", "--inline", "--media", str(picture)]
@@ -360,3 +360,32 @@ def test_media_cannot_be_simulated_through_twilio(app, media_store):
     app.config["SMS_BACKEND"] = "twilio"
     with pytest.raises(simulator.SimulationRejected, match="SMS_BACKEND=console"):
         simulator.simulate_inbound("+15551230000", "hi", media=[(PNG, "image/png")])
+
+
+@pytest.mark.parametrize("text", ["STOP", "START", "What is a haiku?"])
+def test_cli_does_not_write_as_a_real_texter(runner, text):
+    """Regression: `flask sms simulate --from` wrote as anyone, as Try it does not: a STOP
+    opted a real texter out, a question spent their quota and, with Twilio, texted them an
+    answer they never asked for."""
+    texter = make_user("+14155550140", monthly_requests=3, opted_out_at=None)
+    make_task(texter, sms_content="Their own question")
+    result = runner.invoke(args=["sms", "simulate", "--from", "+14155550140", "--inline", text])
+    assert result.exit_code == 2, result.output
+    assert "This is a texter's number" in result.output and "+15555550100" in result.output
+    db.session.expire_all()
+    assert (texter.opted_out_at, texter.monthly_requests) == (None, 3)
+    assert [t.sms_content for t in db.session.scalars(sa.select(Task))] == ["Their own question"]
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_cli_writes_as_test_numbers_only_the_rule_try_it_follows(app, runner):
+    """A number nobody texted from becomes a test number, tried again at will; with Twilio,
+    a number that may be a stranger's is refused as on Try it."""
+    for text in ("STOP", "START", "hi"):
+        args = ["sms", "simulate", "--from", "+15555550100", "--inline", text]
+        assert runner.invoke(args=args).exit_code == 0
+    app.config["SMS_BACKEND"] = "twilio"
+    result = runner.invoke(args=["sms", "simulate", "--from", "+14158675309", "hi"])
+    assert result.exit_code == 2, result.output
+    assert "TEST_PHONE_NUMBERS" in result.output
+    assert db.session.get(User, "+14158675309") is None

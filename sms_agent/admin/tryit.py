@@ -3,10 +3,9 @@
 The message is signed as Twilio signs it and posted to our own /sms/inbound view
 (sms_agent.simulator), so it meets the same checks, quotas and worker as a real SMS.
 
-It writes only as a test number: one nobody texted from before, whose texter Try it makes
-itself, marked as its own (`TRY_IT_NUMBER`). A real texter's number is refused: staff would
-act as that person, opting them in or out, spending their quota, continuing their
-conversation and, with Twilio, texting them answers to questions they never asked.
+It writes only as a test number (sms_agent.simulated_senders): one nobody texted from
+before, whose texter Try it makes itself, and with Twilio one that reaches nobody or is
+listed in TEST_PHONE_NUMBERS.
 """
 
 from __future__ import annotations
@@ -19,35 +18,24 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileSize
-from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from ..extensions import db
 from ..inbound.form import longest_body
 from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import FILE_TYPES, file_type
-from ..models import Channel, TaskStatus, User, utcnow
+from ..models import Channel, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
+from ..simulated_senders import EXAMPLE_NUMBER, NotATestNumber, claim_test_number
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
 from .access import StaffAccess
 from .base import one_char_line_breaks
 from .conversation import Bubble, thread_for
 from .forms import NulRefused, new_submission_key
 
-DEFAULT_NUMBER = "+15555550100"
-
-#: The key in User.service_state of a test number's texter, made by Try it: the staff
-#: member who first wrote as it. No API or admin form writes service_state.
-TRY_IT_NUMBER = "try_it_number"
-
-REAL_TEXTER = (
-    "This is a texter's number: Try it would write as them (opt them in or out, use their"
-    " quota, continue their conversation and text them the answer). Write as a test number,"
-    f" such as {DEFAULT_NUMBER}, or your own phone's if it never texted the service."
-)
+DEFAULT_NUMBER = EXAMPLE_NUMBER
 
 #: A text still being answered: its reply (or its failure) is on the way.
 UNFINISHED = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
@@ -172,9 +160,7 @@ class TryItView(StaffAccess, BaseView):
             number, channel = form.sender()
             phone = normalise_phone(number)
             media = form.attachments()
-            if not claim_test_number(phone):
-                form.from_number.errors.append(REAL_TEXTER)
-                return self._page(form, ""), 400
+            claim_test_number(phone, current_user.username)
             silent_before = gets_nothing_back(phone)
             task = simulate_inbound(
                 phone,
@@ -183,6 +169,9 @@ class TryItView(StaffAccess, BaseView):
                 media=media,
                 sid=sid_of(form.submission.data, bool(media)),
             )
+        except NotATestNumber as exc:
+            form.from_number.errors.append(str(exc))
+            return self._page(form, ""), 400
         except (InvalidPhoneNumber, UnservedChannel, SimulationRejected) as exc:
             flash(f"Not sent: {exc}", "error")
             return self._page(form, ""), 400
@@ -205,24 +194,6 @@ class TryItView(StaffAccess, BaseView):
             message_sent=_message_went_out(),
             **poll_state(thread),
         )
-
-
-def claim_test_number(phone: str) -> bool:
-    """Whether Try it may write as `phone`: a number Try it made a texter of before, or one
-    nobody texted from, whose texter is made now as the webhook would make it, marked as a
-    test number (made before the text, so a second click on Send finds it marked). A
-    texter who texted the service, or whom staff or the API added, is a person."""
-    user = db.session.get(User, phone)
-    if user is None:
-        made_by = {TRY_IT_NUMBER: current_user.username}
-        db.session.add(User(phone_number=phone, service_state=made_by))
-        try:
-            db.session.commit()
-            return True
-        except IntegrityError:  # made meanwhile: by another Try it, or by a real text
-            db.session.rollback()
-            user = db.session.get(User, phone)
-    return TRY_IT_NUMBER in user.service_state
 
 
 def _message_went_out() -> bool:

@@ -6,20 +6,24 @@ from ..extensions import limiter
 from . import auth, etags
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-bp.before_request(auth.require_principal)
-bp.after_request(etags.answer_conditionally)
 
 
 @bp.before_request
 def _options_as_json():
     """OPTIONS names the URL's methods in JSON too (Flask answers an empty text/html body,
-    which a JSON client fails to parse); it grants no CORS preflight (api/requests.py)."""
+    which a JSON client fails to parse), to any caller, as Flask does: a preflight or a
+    discovery request carries no token. It grants no CORS preflight (api/requests.py)."""
     if request.method != "OPTIONS" or not request.url_rule.provide_automatic_options:
         return None
     allowed = current_app.make_default_options_response().allow
     response = jsonify({"methods": sorted(allowed)})
     response.allow.update(allowed)
     return response
+
+
+# After _options_as_json, which answers OPTIONS before any token is asked for.
+bp.before_request(auth.require_principal)
+bp.after_request(etags.answer_conditionally)
 
 
 @bp.after_request

@@ -15,6 +15,7 @@ from ..media.kinds import file_type
 from ..models import Channel, OutboundMessage, TaskStatus, utcnow
 from ..ops.health import broker_problem
 from ..phones import InvalidPhoneNumber, normalise_phone
+from ..simulated_senders import NotATestNumber, claim_test_number
 from .group import ServiceGroup
 
 sms = ServiceGroup("sms", help="Text the service locally.")
@@ -77,13 +78,15 @@ def simulate(
     worker started by `make run`; --inline answers in this process instead, for when no
     worker is running. --media needs SMS_BACKEND=console: the file goes to the local media
     store, where the worker reads it as it would fetch it from Twilio. Exits 1, having said
-    why, when a text got no SMS back.
+    why, when a text got no SMS back. --from must be a test number, as on the admin's Try
+    it: a real texter's number is refused (exit 2).
     """
     try:
         # "whatsapp:+1..." is how Twilio writes a WhatsApp sender: it says the channel too.
         number, prefixed = split_channel(from_number)
         phone = normalise_phone(number)
-    except (InvalidPhoneNumber, UnservedChannel) as exc:
+        claim_test_number(phone, "flask sms simulate")
+    except (InvalidPhoneNumber, UnservedChannel, NotATestNumber) as exc:
         raise click.BadParameter(str(exc), param_hint="--from") from exc
     if prefixed != Channel.SMS:
         channel = prefixed

@@ -17,7 +17,7 @@ import hmac
 import logging
 import math
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, abort, current_app, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -103,7 +103,11 @@ _PENDING = "metrics_pending"
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus text format; the proxy should keep this path off the public internet, and
-    with METRICS_TOKEN set only a scrape sending it as a bearer token is answered."""
+    with METRICS_TOKEN set only a scrape sending it as a bearer token is answered. In
+    production it must be set: without it there is no /metrics (404), as a proxy that let
+    the path through would show anyone the service's traffic and spending."""
+    if not current_app.config["METRICS_TOKEN"] and current_app.config["APP_ENV"] == "production":
+        abort(404)
     if not _scraper_allowed():
         return Response(
             "Send METRICS_TOKEN as a bearer token.\n",

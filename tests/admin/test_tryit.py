@@ -374,3 +374,33 @@ def test_a_number_written_as_twilio_writes_a_whatsapp_sender_texts_on_whatsapp(a
     assert response.status_code == 400
     assert "not a channel we serve" in response.get_data(as_text=True)
     assert db.session.get(User, "+14155550138") is None
+
+
+def test_with_twilio_try_it_does_not_text_a_stranger_who_never_texted_in(admin_client, app):
+    """With Twilio configured the answer is a real SMS: a number nobody texted from may be
+    a stranger's phone, texted an answer to a question they never asked. Try it writes as a
+    number that reaches nobody, or one listed in TEST_PHONE_NUMBERS (a staff member's own)."""
+    app.config["SMS_BACKEND"] = "twilio"
+    assert "TEST_PHONE_NUMBERS" in admin_client.get(URL).get_data(as_text=True)
+    response = send(admin_client, "+1 415 867 5309", "What is a haiku?")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "a real SMS" in page and "TEST_PHONE_NUMBERS" in page and "+15555550100" in page
+    assert "What is a haiku?</textarea>" in page
+    assert db.session.get(User, "+14158675309") is None
+    assert db.session.scalars(sa.select(Task)).all() == []
+
+    app.config["TEST_PHONE_NUMBERS"] = ("+14158675309",)
+    assert send(admin_client, "+1 415 867 5309", "What is a haiku?").status_code == 302
+    for fictional in ("+15555550100", "(415) 555-0123"):
+        assert send(admin_client, fictional, "And a limerick?").status_code == 302
+    assert len(db.session.scalars(sa.select(Task)).all()) == 3
+
+
+def test_with_twilio_a_test_number_made_earlier_still_texts_no_stranger(admin_client, app):
+    """A number Try it made a texter of while replies went to the console reaches a person
+    once Twilio is configured."""
+    make_test_number("+14158675309")
+    app.config["SMS_BACKEND"] = "twilio"
+    assert send(admin_client, "+14158675309", "What is a haiku?").status_code == 400
+    assert db.session.scalars(sa.select(Task)).all() == []

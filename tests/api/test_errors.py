@@ -100,8 +100,17 @@ def test_options_answers_the_allowed_methods_as_json(client, admin_headers, url,
     assert set(response.get_json()["methods"]) == methods
 
 
-def test_options_without_a_token_is_a_json_401(client):
-    assert_error(client.options("/api/users/"), 401)
+def test_options_answers_without_a_token_but_nothing_else_does(client):
+    """Regression: OPTIONS needed a token (a 401), as no preflight or discovery request
+    carries one; Flask answers it for any caller. It still grants no CORS preflight, and
+    GET and POST still need a token."""
+    preflight = {"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "POST"}
+    response = client.options("/api/users/", headers=preflight)
+    assert response.status_code == 200
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    assert not [name for name in response.headers.keys() if name.startswith("Access-Control")]
+    assert_error(client.get("/api/users/"), 401)
+    assert_error(client.post("/api/users/", json={"phone_number": PHONE}), 401)
 
 
 def test_conflict_for_an_opted_out_user_is_json(client, admin_headers):
