@@ -828,6 +828,36 @@ def test_a_voice_stop_heard_after_a_texted_start_does_not_undo_the_start(
     assert task.status == "failed" and texter.monthly_requests == 0
 
 
+@pytest.mark.parametrize("sender", [PHONE, "whatsapp:" + PHONE])
+def test_a_voice_note_that_says_stop_while_staff_hold_the_conversation_opts_out(
+    app, client, texter, twilio_server, openai_server, sender
+):
+    """Regression: while staff held the conversation, a voice note saying only "Stop" was
+    transcribed for staff and nothing more: the texter kept getting staff's texts, though
+    a texted STOP opts out whoever holds the conversation. It is obeyed as that one is,
+    and the text stays with staff, who see what it said."""
+    text_in(client, "AGENT", From=sender)
+    openai_server.then(200, {"text": "Stop."})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"), From=sender)
+    db.session.refresh(texter)
+    assert texter.is_opted_out
+    assert [m.kind for m in outbox()] == ["handoff", "opt_out"]
+    assert task.refusal_reason == "held_for_staff" and task.media[0].transcript == "Stop."
+    assert not chat_requests(openai_server)
+
+
+def test_a_held_voice_note_that_only_mentions_stopping_stays_a_text_for_staff(
+    app, client, texter, twilio_server, openai_server
+):
+    text_in(client, "AGENT")
+    openai_server.then(200, {"text": "Stop the car when the light turns red."})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    text_in(client, "", (url, "audio/ogg"))
+    db.session.refresh(texter)
+    assert not texter.is_opted_out and [m.kind for m in outbox()] == ["handoff"]
+
+
 def test_a_voice_note_that_only_mentions_stopping_is_a_question(
     app, client, texter, twilio_server, openai_server
 ):

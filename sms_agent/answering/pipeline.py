@@ -150,7 +150,7 @@ def _answer_claimed(task: Task, started: float) -> str:
             renew_claim(task)  # the model's wait starts the stale clock, not the reading's
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             if spoken.says_stop(task, media):
-                return spoken.obey_stop(task, user, media)
+                return spoken.obey_stop(task, media)
             ask_model(task, user, media)
         else:
             ask_model(task, user)  # committed with the first part, before Twilio sees it

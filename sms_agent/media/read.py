@@ -187,6 +187,15 @@ def unopened_pictures(task: Task) -> list[int]:
     return [n for n, item in enumerate(items, start=1) if _position(item) in failed]
 
 
+def read_for_staff_before(task: Task) -> MediaInput:
+    """What a held text's attachments said, as read_for_staff recorded them."""
+    found = MediaInput()
+    for row in task.media:
+        if row.status == "read":
+            _use(row, found)
+    return found
+
+
 def has_unheard_voice_notes(task: Task) -> bool:
     """A voice note with no words heard came beside words, a picture or another voice
     note, and the rest is answered: a note says so before the answer (`voice_note`). Its
