@@ -22,7 +22,7 @@ from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from . import costs, handoff, inbound, more, notices, outbound, quota
-from .answering import pipeline
+from .answering import pipeline, spoken
 from .answering.claim import kept_across_commits
 from .extensions import DATABASE_BUSY, db
 from .inbound import store
@@ -171,6 +171,7 @@ def read_held_media(task_id: str) -> None:
             db.session.rollback()
             return
         db.session.commit()
+        spoken.obey_held_stop(task)
 
 
 @shared_task(acks_late=True, name="sms_agent.jobs.send_notice")

@@ -301,6 +301,31 @@ MEDIA_UNREADABLE = {
     "que pueda abrir. Escribe tu pregunta con palabras.",
 }
 
+#: Before the answer to the rest of a text, when a picture in it could not be fetched or
+#: opened: the note, then how it names the unread attachments (the one picture sent; one,
+#: or several, by their place among the text's attachments), and the "and" of a list.
+PICTURE_NOTE = {
+    None: (
+        "Note: I couldn't open {which}, so I'm answering the rest of your message.",
+        ("your picture", "attachment {places} of {count}", "attachments {places} of {count}"),
+        " and ",
+    ),
+    "fr": (
+        "Note: je n'ai pas pu ouvrir {which}, je réponds donc au reste de votre message.",
+        (
+            "votre photo",
+            "la pièce jointe {places} sur {count}",
+            "les pièces jointes {places} sur {count}",
+        ),
+        " et ",
+    ),
+    "es": (
+        "Nota: no pude abrir {which}, asi que respondo al resto de tu mensaje.",
+        ("tu foto", "el adjunto {places} de {count}", "los adjuntos {places} de {count}"),
+        " y ",
+    ),
+}
+
 VOICE_NOTE = {
     None: "Note: I couldn't make out the words in your voice note, so I'm answering the rest "
     "of your message.",

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, time
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 from . import limits, outbound, quota
 from .extensions import db
-from .media.read import words_of
+from .media.read import attachments_of, unopened_pictures, words_of
 from .models import Task, User, relock_bookkeeping, utcnow
 from .notice_wording import (
     APOLOGY,
@@ -38,6 +39,7 @@ from .notice_wording import (
     OPT_IN,
     OPT_OUT,
     PAUSED,
+    PICTURE_NOTE,
     PROGRAM,
     QUOTA,
     RATE_LIMITED,
@@ -253,6 +255,19 @@ def tier_change_text(user: User, language: str | None = None) -> str:
     return wording.format(service=service(), tier=user.tier, limit=limit, length=length)
 
 
+def picture_note_text(_user: User, language: str | None = None, task: Task | None = None) -> str:
+    """The note before an answer to the rest of a text whose picture could not be opened,
+    naming the attachments left unread by their place ("attachments 1 and 3 of 4")."""
+    wording, (alone, one, several), joined = _worded(PICTURE_NOTE, language)
+    places = unopened_pictures(task) if task else []
+    count = len(attachments_of(task)) if task else 1
+    if count == 1 or not places:
+        return wording.format(which=alone)
+    *others, last = map(str, places)
+    listed = f"{', '.join(others)}{joined}{last}" if others else last
+    return wording.format(which=(several if others else one).format(places=listed, count=count))
+
+
 def handoff_text(_user: User, language: str | None = None) -> str:
     """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS):
     in the texter's language when HANDOFF_ACK_TEXT is the default, else as staff wrote it."""
@@ -279,6 +294,7 @@ NOTICES = {
     "media_unreadable": _fixed(MEDIA_UNREADABLE),
     "voice_unheard": _fixed(VOICE_UNHEARD),
     "voice_note": _fixed(VOICE_NOTE),
+    "picture_note": picture_note_text,
     "no_vision": _fixed(NO_VISION),
     "empty": _fixed(EMPTY),
     "opt_in": opt_in_text,
@@ -309,22 +325,26 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
 #: the text they answer: every other is written in French or Spanish to a texter known to
 #: write it.
 IN_THE_KEYWORDS_LANGUAGE = frozenset({"help", "opt_in", outbound.OPT_OUT_CONFIRMATION})
+#: Notices that say something of the text they answer beyond its language.
+ON_THE_TASK = frozenset({"picture_note"})
 
 
-def compose(kind: str, user: User, said: str | None = None) -> str:
+def compose(kind: str, user: User, said: str | None = None, task: Task | None = None) -> str:
     """The notice `kind` for `user`; `said`: the text it answers, whose language (English,
     French or Spanish, outbound/language.py) it is written in, else the texter's last known
-    one (User.help_language: of a HELP, a USAGE or a refused text)."""
+    one (User.help_language: of a HELP, a USAGE or a refused text); `task`: that text, for
+    the notices that name its attachments (ON_THE_TASK)."""
     if kind not in NOTICES:
         raise ValueError(f"unknown notice {kind!r}; one of {', '.join(NOTICES)}")
     if kind in IN_THE_KEYWORDS_LANGUAGE:
         return NOTICES[kind](user)
+    worded = partial(NOTICES[kind], task=task) if kind in ON_THE_TASK else NOTICES[kind]
     language = language_for(said, user.help_language)
-    notice = NOTICES[kind](user, language=language)
+    notice = worded(user, language=language)
     if language and segment_count(notice) > 1 and not outbound.is_whatsapp(user):
         # French and Spanish take more words: a SERVICE_NAME that leaves the English notice
         # one SMS (what the start-up warning checks of the program notice) can make them two.
-        english = NOTICES[kind](user, language=None)
+        english = worded(user, language=None)
         if segment_count(english) < segment_count(notice):
             return english
     return notice
@@ -459,7 +479,7 @@ def _send(
     try:
         outbound.send(
             user,
-            compose(kind, user, words_of(task) if task else None),
+            compose(kind, user, words_of(task) if task else None, task),
             kind=kind,
             task=task,
             confirming_opt_out=confirming_opt_out,

@@ -57,6 +57,15 @@ def chat_requests(server) -> list[dict]:
     return [body for _m, path, body in server.requests if path.endswith("/chat/completions")]
 
 
+def note_before_the_answer_to(server, question: str) -> OutboundMessage:
+    """The note sent just before the answer to `question`, which the model was asked alone."""
+    [chat] = chat_requests(server)
+    assert chat["messages"][-1]["content"] == question
+    note, reply = outbox()
+    assert reply.kind == "reply"
+    return note
+
+
 def errors() -> list[ErrorLog]:
     return list(db.session.scalars(sa.select(ErrorLog)))
 
@@ -238,7 +247,7 @@ def test_a_media_url_on_another_host_is_never_fetched(
 ):
     with StandIn(lambda *_: (200, {}, {})) as elsewhere:
         url = elsewhere.serve(media_path(), "image/png", PNG)
-        task = text_in(client, "What is this?", (url, "image/png"))
+        task = text_in(client, "", (url, "image/png"))
         assert elsewhere.requests == []
     assert not chat_requests(openai_server) and task.status == "failed"
     [notice] = outbox()  # not "send it again": it would be refused again
@@ -257,7 +266,7 @@ def test_a_media_url_naming_twilios_host_after_a_backslash_is_never_fetched(
     with StandIn(lambda *_: (200, {}, {})) as elsewhere:
         twilio_host = twilio_server.url.removeprefix("http://")
         url = f"{elsewhere.url}\\@{twilio_host}{media_path()}"
-        task = text_in(client, "What is this?", (url, "image/png"))
+        task = text_in(client, "", (url, "image/png"))
         assert elsewhere.headers == []
     assert task.status == "failed" and "not Twilio's API host" in errors()[0].error_message
 
@@ -287,7 +296,7 @@ def test_a_redirect_is_followed_to_a_listed_path_only(
         ours = text_in(client, "What is this?", (url, "image/png"))
         elsewhere = s3.serve("/other-bucket/abc", "image/png", PNG)
         url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=elsewhere)
-        theirs = text_in(client, "And this?", (url, "image/png"))
+        theirs = text_in(client, "", (url, "image/png"))
         assert [path for _m, path, _b in s3.requests] == ["/media.twiliocdn.com/AC0/abc"]
     assert ours.status == "completed" and theirs.status == "failed"
     assert f"redirected to {s3.url}/other-bucket," in errors()[0].error_message
@@ -299,7 +308,7 @@ def test_a_redirect_to_an_unlisted_host_is_not_followed(
     with StandIn(lambda *_: (200, {}, {})) as elsewhere:
         target = elsewhere.serve("/steal", "image/png", PNG)
         url = twilio_server.serve(media_path(), "text/plain", b"", status=302, Location=target)
-        task = text_in(client, "What is this?", (url, "image/png"))
+        task = text_in(client, "", (url, "image/png"))
         assert elsewhere.requests == []
     assert task.status == "failed" and "TWILIO_MEDIA_HOSTS" in errors()[0].error_message
     assert [m.kind for m in outbox()] == ["media_unavailable"]
@@ -312,7 +321,7 @@ def test_a_media_url_that_is_no_url_is_refused_like_any_other_host(
     ValueError out of the read: the texter got "something went wrong... try again later"
     for a URL that will never be fetched, and staff a system_error alert."""
     url = twilio_server.url.replace("://", "://[") + media_path()
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     assert not [r for r in twilio_server.requests if r[0] == "GET"]
     assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
     [error] = errors()
@@ -327,7 +336,7 @@ def test_a_redirect_to_a_location_that_is_no_url_is_not_followed(
     alert instead of the refusal any other unlisted place gets."""
     location = "https://[mms.twiliocdn.com/v1/abc"
     url = twilio_server.serve(media_path(), "text/plain", b"", status=302, Location=location)
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
     [error] = errors()
     assert error.error_type == "validation_error" and "TWILIO_MEDIA_HOSTS" in error.error_message
@@ -338,7 +347,7 @@ def test_a_picture_over_the_size_limit_is_not_read(
 ):
     app.config["MEDIA_MAX_BYTES"] = 1024
     url = twilio_server.serve(media_path(), "image/png", PNG + b"\x00" * 2000)
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     assert task.status == "failed" and not chat_requests(openai_server)
     assert "MEDIA_MAX_BYTES" in errors()[0].error_message
     assert [m.kind for m in outbox()] == ["media_unreadable"]
@@ -349,7 +358,7 @@ def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
 ):
     url = twilio_server.url + media_path()  # Twilio answers 404: the media was deleted
     began = time.monotonic()
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     assert 4 <= time.monotonic() - began < 10  # asked again after 1 and 3 seconds
     assert [m for m, _p, _b in twilio_server.requests if m == "GET"] == ["GET"] * 3
     [error] = errors()
@@ -367,25 +376,73 @@ def test_media_our_credentials_cannot_fetch_is_not_blamed_on_the_network(
     words instead, and staff's ErrorLog names the credentials."""
     error = b'{"code": 20003, "message": "Authenticate", "status": %d}' % status
     url = twilio_server.serve(media_path(), "application/json", error, status=status)
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
     [logged] = errors()
     assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
 
 
-def test_a_picture_that_could_not_be_fetched_beside_a_video_gets_one_text_not_two(
+def test_a_question_beside_a_video_and_a_picture_that_could_not_be_fetched_gets_one_note(
     app, client, texter, twilio_server, openai_server
 ):
     """Regression: with a video beside the picture, the webhook texted at once "I can't open
     that kind of file, so I'm answering the rest of your message"; then the picture could not
-    be fetched and a second text said so, and no answer came. The texter now gets the one
-    text that is true: the picture could not be fetched."""
+    be fetched and a second text said so. The texter now gets one note naming both, then
+    the answer to their words."""
     app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
     video = twilio_server.serve(media_path(), "video/mp4", b"\x00\x00\x00\x18ftypmp42")
     picture = twilio_server.url + media_path("ME" + "3" * 32)  # 404: the media was deleted
     task = text_in(client, "What is this?", (video, "video/mp4"), (picture, "image/png"))
-    assert task.status == "failed" and not chat_requests(openai_server)
-    assert [m.kind for m in outbox()] == ["media_failed"]
+    assert task.status == "completed"
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("picture_note", "reply")
+    assert note.body == (
+        "Note: I couldn't open attachments 1 and 2 of 2, so I'm answering the rest of your message."
+    )
+
+
+def test_a_question_beside_a_picture_that_could_not_be_fetched_is_answered_after_a_note(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: one picture that could not be fetched failed the whole text, and the
+    question typed beside it went unanswered. The words are answered, after a note that
+    says the picture could not be opened; a picture alone still gets media_failed."""
+    app.config["MEDIA_TIMEOUT"] = 1
+    picture = twilio_server.url + media_path()  # 404: the media was deleted
+    task = text_in(client, "Also, what is the capital of France?", (picture, "image/png"))
+    assert task.status == "completed"
+    note = note_before_the_answer_to(openai_server, "Also, what is the capital of France?")
+    assert note.kind == "picture_note" and note.body == (
+        "Note: I couldn't open your picture, so I'm answering the rest of your message."
+    )
+    assert task.media[0].status == "failed" and "404" in task.media[0].error_message
+
+
+def test_the_pictures_that_could_be_read_are_answered_and_the_one_that_could_not_is_named(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["MEDIA_TIMEOUT"] = 1
+    broken = twilio_server.serve(media_path(), "image/png", b"not a picture at all")
+    first = twilio_server.serve(media_path("ME" + "3" * 32), "image/png", PNG)
+    third = twilio_server.serve(media_path("ME" + "4" * 32), "image/png", PNG)
+    pictures = [(first, "image/png"), (broken, "image/png"), (third, "image/png")]
+    task = text_in(client, "", *pictures)
+    assert task.status == "completed"
+    [chat] = chat_requests(openai_server)
+    parts = chat["messages"][-1]["content"]
+    assert [part["type"] for part in parts] == ["text", "image_url", "image_url"]
+    [note] = outbox("picture_note")
+    assert note.body.startswith("Note: I couldn't open attachment 2 of 3, so")
+
+
+def test_the_note_on_a_picture_that_could_not_be_fetched_is_in_the_texters_language(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["MEDIA_TIMEOUT"] = 1
+    picture = twilio_server.url + media_path()
+    text_in(client, "¿Cuál es la capital de Francia?", (picture, "image/png"))
+    [note] = outbox("picture_note")
+    assert note.body == "Nota: no pude abrir tu foto, asi que respondo al resto de tu mensaje."
 
 
 def test_a_picture_read_beside_a_video_is_answered_after_a_note_on_the_video(
@@ -455,10 +512,8 @@ def test_a_typed_question_beside_a_voice_note_with_no_words_is_answered(
     url = twilio_server.serve(media_path(), "audio/ogg", OGG)
     task = text_in(client, "What is the capital of France?", (url, "audio/ogg"))
     assert task.status == "completed"
-    [chat] = chat_requests(openai_server)
-    assert chat["messages"][-1]["content"] == "What is the capital of France?"
-    note, reply = outbox()
-    assert (note.kind, reply.kind) == ("voice_note", "reply")
+    note = note_before_the_answer_to(openai_server, "What is the capital of France?")
+    assert note.kind == "voice_note"
     assert note.body.startswith("Note: I couldn't make out the words in your voice note")
     assert task.media[0].status == "failed"
 
@@ -481,7 +536,7 @@ def test_a_media_timeout_too_short_to_wait_for_twilio_fails_at_once(
     app, client, texter, twilio_server, openai_server
 ):
     app.config["MEDIA_TIMEOUT"] = 0.5
-    task = text_in(client, "What is this?", (twilio_server.url + media_path(), "image/png"))
+    task = text_in(client, "", (twilio_server.url + media_path(), "image/png"))
     assert [m for m, _p, _b in twilio_server.requests if m == "GET"] == ["GET"]
     assert task.status == "failed" and [m.kind for m in outbox()] == ["media_failed"]
 
@@ -490,7 +545,7 @@ def test_a_media_host_that_never_answers_times_out(app, client, texter, openai_s
     with SilentServer() as silent:
         app.config.update(SMS_BACKEND="twilio", TWILIO_API_BASE_URL=silent.url)
         app.config.update(MEDIA_TIMEOUT=0.3)
-        task = text_in(client, "What is this?", (silent.url + media_path(), "image/png"))
+        task = text_in(client, "", (silent.url + media_path(), "image/png"))
     assert task.status == "failed" and "longer than 0.3s" in errors()[0].error_message
 
 
@@ -504,7 +559,7 @@ def test_a_media_host_that_trickles_its_body_times_out(
         location = cdn.url + "/v1/slow"
         url = twilio_server.serve(media_path(), "text/plain", b"", status=307, Location=location)
         began = time.monotonic()
-        task = text_in(client, "What is this?", (url, "image/png"))
+        task = text_in(client, "", (url, "image/png"))
         assert time.monotonic() - began < 10
     assert task.status == "failed" and "longer than 0.5s" in errors()[0].error_message
     assert [m.kind for m in outbox()] == ["media_failed"]
@@ -514,7 +569,7 @@ def test_a_file_that_is_not_what_twilio_said_is_not_sent_to_the_model(
     app, client, texter, twilio_server, openai_server
 ):
     url = twilio_server.serve(media_path(), "image/png", b"<html>not a picture</html>")
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     assert task.status == "failed" and not chat_requests(openai_server)
     assert "not the image/png" in errors()[0].error_message
 
@@ -549,7 +604,7 @@ def test_a_picture_that_would_fail_again_is_not_asked_for_again(
     the texter is asked for words, not told it was lost in the network."""
     app.config["MEDIA_MAX_BYTES"] = 1024
     url = twilio_server.serve(media_path(), "image/png", served)
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     [notice] = outbox()
     assert notice.kind == "media_unreadable" and "text your question in words" in notice.body
     assert "network" not in notice.body and "send it again" not in notice.body
@@ -771,6 +826,36 @@ def test_a_voice_stop_heard_after_a_texted_start_does_not_undo_the_start(
     assert not chat_requests(openai_server)  # "Stop." is still no question
     db.session.refresh(task)
     assert task.status == "failed" and texter.monthly_requests == 0
+
+
+@pytest.mark.parametrize("sender", [PHONE, "whatsapp:" + PHONE])
+def test_a_voice_note_that_says_stop_while_staff_hold_the_conversation_opts_out(
+    app, client, texter, twilio_server, openai_server, sender
+):
+    """Regression: while staff held the conversation, a voice note saying only "Stop" was
+    transcribed for staff and nothing more: the texter kept getting staff's texts, though
+    a texted STOP opts out whoever holds the conversation. It is obeyed as that one is,
+    and the text stays with staff, who see what it said."""
+    text_in(client, "AGENT", From=sender)
+    openai_server.then(200, {"text": "Stop."})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"), From=sender)
+    db.session.refresh(texter)
+    assert texter.is_opted_out
+    assert [m.kind for m in outbox()] == ["handoff", "opt_out"]
+    assert task.refusal_reason == "held_for_staff" and task.media[0].transcript == "Stop."
+    assert not chat_requests(openai_server)
+
+
+def test_a_held_voice_note_that_only_mentions_stopping_stays_a_text_for_staff(
+    app, client, texter, twilio_server, openai_server
+):
+    text_in(client, "AGENT")
+    openai_server.then(200, {"text": "Stop the car when the light turns red."})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    text_in(client, "", (url, "audio/ogg"))
+    db.session.refresh(texter)
+    assert not texter.is_opted_out and [m.kind for m in outbox()] == ["handoff"]
 
 
 def test_a_voice_note_that_only_mentions_stopping_is_a_question(

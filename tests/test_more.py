@@ -260,6 +260,35 @@ def test_a_cut_answer_asks_for_more_in_the_language_of_the_question(
     assert segment_count(more.whole_answer(question)) == 1
 
 
+ARABIC = " ".join(f"الخطوة {n}: تأكد من أن الخدمة تعمل قبل النشر." for n in range(1, 12))
+HINDI = " ".join(f"चरण {n}: सेवा को तैनात करने से पहले जाँचें।" for n in range(1, 12))
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [("كيف أنشر تطبيقًا؟", ARABIC), ("ऐप कैसे तैनात करें?", HINDI)],
+    ids=["arabic", "hindi"],
+)
+@pytest.mark.parametrize(
+    ("language", "marker"), [("fr", " (Répondez MORE)"), ("es", " (Responde MORE)")]
+)
+def test_a_cut_answer_in_arabic_or_hindi_asks_for_more_in_the_texters_known_language(
+    app, client, openai_server, twilio_server, texter, question, answer, language, marker
+):
+    """Regression: a texter known to write French or Spanish (after AIDE, say) who asked in
+    Arabic or Hindi got every notice in their language, but "(Reply MORE)" in English under
+    the cut answer. The marker stays within the reply's UCS-2 segments (70 characters)."""
+    texter.note_help_language(language)
+    db.session.commit()
+    openai_server.then(200, chat_completion(answer))
+    text(app, client, question)
+    text(app, client, "MORE")
+    first, second = bodies(twilio_server)
+    assert first.endswith(marker) and second.endswith(marker)
+    budget = quota.segment_budget(texter.tier)
+    assert all(segment_count(body) <= budget for body in (first, second))
+
+
 PLANETS = (
     "Here's how the planets compare:\n\n"
     "| Planet | Distance (AU) | Moons | Year |\n|---|---|---|---|\n"

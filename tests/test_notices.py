@@ -10,7 +10,7 @@ import config
 from sms_agent import create_app, jobs, notice_wording, notices, outbound, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task, User, utcnow
+from sms_agent.models import OutboundMessage, Task, TaskMedia, User, utcnow
 from sms_agent.vendors.twilio import OutboxBackend
 from tests.broker import drained
 from tests.factories import ESTABLISHED, make_task, make_user
@@ -755,3 +755,22 @@ def test_a_french_date_that_ends_a_sentence_has_one_period(app):
     ]
     assert [body.count("déc.") + body.count("janv.") for body in said] == [1, 1, 1, 1]
     assert [body for body in said if ".." in body] == []
+
+
+@pytest.mark.parametrize("language", [None, "fr", "es"])
+def test_the_note_naming_ten_unopened_attachments_fits_one_sms(app, language):
+    """The longest picture note: ten attachments (Twilio's most), none of them opened,
+    beside words that are answered."""
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    user = make_user(service_state=state)
+    media = [{"position": n, "kind": "image", "content_type": "image/png"} for n in range(10)]
+    task = make_task(user=user, sms_content="What is DNS?", metadata_={"media": media})
+    task.media = [
+        TaskMedia(position=n, content_type="image/png", kind="image", status="failed")
+        for n in range(10)
+    ]
+    db.session.commit()
+    notices.send_notice(user, "picture_note", task)
+    [sms] = outbox("picture_note")
+    assert "1, 2, 3, 4, 5, 6, 7, 8, 9 " in sms.body
+    assert sms.segments == 1 and sms.encoding == "GSM-7"

@@ -652,6 +652,11 @@ def test_segment_count(text, segments):
         ),
         ("A list, a tuple, a dic", "A list, a tuple, a..."),
         ("Done.", "Done."),
+        ("The answer is 42.", "The answer is 42."),
+        ("Sure. The answer is 42.", "Sure. The answer is 42."),
+        ("Paris grew fast. Its population rose by 3.", "Paris grew fast."),
+        ("Short. See version 3.", "Short. See version 3."),
+        ("Use the docs. Read them at docs.python.", "Use the docs."),
         ("Complete answer here. ", "Complete answer here."),
         (
             "Short. " + "and then a very long run of words without any end " * 3 + "wor",

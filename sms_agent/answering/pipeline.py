@@ -33,6 +33,7 @@ from ..media.read import (
     has_unheard_voice_notes,
     has_unread_files,
     read_media,
+    unopened_pictures,
     words_of,
 )
 from ..models import Task, TaskStatus, User, texter_of, utcnow
@@ -149,7 +150,7 @@ def _answer_claimed(task: Task, started: float) -> str:
             renew_claim(task)  # the model's wait starts the stale clock, not the reading's
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             if spoken.says_stop(task, media):
-                return spoken.obey_stop(task, user, media)
+                return spoken.obey_stop(task, media)
             ask_model(task, user, media)
         else:
             ask_model(task, user)  # committed with the first part, before Twilio sees it
@@ -202,7 +203,10 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
 
 def _note_on_attachments(task: Task) -> str | None:
     """The note sent before the answer on what of the text was left out (one notice per
-    text): a file we do not read, else a voice note with no words heard."""
+    text): a picture that could not be opened (naming every attachment left unread), else a
+    file we do not read, else a voice note with no words heard."""
+    if unopened_pictures(task):
+        return "picture_note"
     if has_unread_files(task):
         return "media_note"
     return "voice_note" if has_unheard_voice_notes(task) else None

@@ -10,7 +10,7 @@ from .. import notices, outbound
 from ..clean_text import is_blank
 from ..extensions import db
 from ..inbound import keywords
-from ..media.read import MediaInput
+from ..media.read import MediaInput, read_for_staff_before
 from ..models import Task, User, lock_texter
 from ..phones import mask
 from .failures import finish_unsent
@@ -26,24 +26,54 @@ def says_stop(task: Task, media: MediaInput) -> bool:
     return keywords.parse(" ".join(media.transcripts)) is keywords.Keyword.STOP
 
 
-def obey_stop(task: Task, user: User, media: MediaInput) -> str:
+def obey_stop(task: Task, media: MediaInput) -> str:
     """Opt the texter out (keeping the time of an earlier opt-out), end the task unanswered
     with its request given back, as a STOP is never counted, and confirm it: Twilio's
     opt-out handling never sees a voice note's words, so its confirmation is ours to send,
     as for a STOP on WhatsApp. A STOP or START the texter typed after the voice note (which
     is understood only now) is their latest word and stands: the voice note changes nothing."""
-    said = " ".join(media.transcripts)
-    user = lock_texter(user.phone_number)  # read again: a webhook may have changed it since
-    if user.opt_changed_since(task.created_at):
+    user, newly = _opt_out(task, media)
+    if newly is None:
         finish_unsent(task, "the texter said STOP in a voice note, then texted STOP or START")
         return "opt_change_later"
+    finish_unsent(task, "the texter said STOP in a voice note")  # commits the opt-out too
+    _confirm(task, user, newly)
+    return "opted_out"
+
+
+def obey_held_stop(task: Task) -> bool:
+    """A voice note held for staff (transcribed for them) that says only STOP opts the
+    texter out as a texted STOP does while staff hold the conversation: the opt-out is the
+    texter's, whoever holds it. The text stays held for staff, who see what it said."""
+    if not any(row.transcript for row in task.media):
+        return False  # no voice note heard: nothing to read of the pictures either
+    media = read_for_staff_before(task)
+    if not says_stop(task, media):
+        return False
+    user, newly = _opt_out(task, media)
+    db.session.commit()
+    _confirm(task, user, newly)
+    return newly is not None
+
+
+def _opt_out(task: Task, media: MediaInput) -> tuple[User, bool | None]:
+    """The texter, locked and opted out by the voice note, and whether that is new (None
+    when a STOP or START typed after it stands). The caller commits."""
+    said = " ".join(media.transcripts)
+    user = lock_texter(task.user_phone)  # read again: a webhook may have changed it since
+    if user.opt_changed_since(task.created_at):
+        return user, None
     newly = not user.is_opted_out
     user.opt_out()
     user.note_opt_change(task.message_sid, keywords.language(said))
-    finish_unsent(task, "the texter said STOP in a voice note")  # commits the opt-out too
+    return user, newly
+
+
+def _confirm(task: Task, user: User, newly: bool | None) -> None:
+    if newly is None:
+        return
     log.info("%s opted out by a voice note", mask(user.phone_number))
     if newly:
         confirmation = outbound.OPT_OUT_CONFIRMATION
         notices.send_notice(user, confirmation, task=task, reply_to=task.message_sid)
         db.session.commit()
-    return "opted_out"

@@ -152,7 +152,7 @@ def read_media(task: Task) -> MediaInput:
     and with loaded rows kept across commits (pipeline.kept_across_commits)."""
     done = _loaded_before_fetching(task)
     found = MediaInput()
-    unheard = None
+    unread = []
     for item in attachments_of(task):
         position = _position(item)
         row = done.get(position)
@@ -161,13 +161,38 @@ def read_media(task: Task) -> MediaInput:
                 row = _record(task, item, position, row)
             elif row.status == READING:
                 raise BeingRead(f"task {task.id}: media {position} is being read by another run")
-        except VoiceUnheard as exc:
-            unheard = exc  # its row says why; the rest of the text may still be answered
+        except MediaUnreadable as exc:
+            if item.get("kind") != IMAGE and not isinstance(exc, VoiceUnheard):
+                raise
+            unread.append(exc)  # its row says why; the rest of the text may still be answered
             continue
         if row.status == "read":
             _use(row, found)
-    if unheard is not None and not found.question(task.sms_content):
-        raise unheard  # nothing else to answer: the texter is asked for words
+    if unread and not found.question(task.sms_content):
+        raise unread[0]  # nothing else to answer: the texter is told why
+    return found
+
+
+def unopened_pictures(task: Task) -> list[int]:
+    """Where (1 to the number of attachments) the text's unread attachments were, when a
+    picture among them could not be fetched or opened and the rest is answered: a note
+    names them before the answer (`picture_note`); [] for none. Its rows are loaded only
+    for a text with a picture."""
+    items = attachments_of(task)
+    if not any(item.get("kind") == IMAGE for item in items):
+        return []
+    failed = {row.position: row.kind for row in task.media if row.status in ("failed", "refused")}
+    if IMAGE not in failed.values():
+        return []
+    return [n for n, item in enumerate(items, start=1) if _position(item) in failed]
+
+
+def read_for_staff_before(task: Task) -> MediaInput:
+    """What a held text's attachments said, as read_for_staff recorded them."""
+    found = MediaInput()
+    for row in task.media:
+        if row.status == "read":
+            _use(row, found)
     return found
 
 

@@ -328,6 +328,7 @@ def shape_whatsapp(
     plain: bool = False,
     more: bool = False,
     as_written: bool = False,
+    known: str | None = None,
 ) -> Shaped:
     """One WhatsApp message for `text` (an answer to `question`); with `more`, a cut ends
     with the MORE marker and the rest is kept for MORE (`plain`: a kept rest, formatted already).
@@ -341,5 +342,6 @@ def shape_whatsapp(
         clean = to_whatsapp_text(text, question)
     if not clean.strip():
         return Shaped([])
-    shown, sent, rest = cut_for_whatsapp(clean, marker_for(question, clean) if more else "")
+    marker = marker_for(question, clean, known) if more else ""
+    shown, sent, rest = cut_for_whatsapp(clean, marker)
     return Shaped([shown], sent, rest if more else "", WHATSAPP_ENCODING, cut=bool(rest))

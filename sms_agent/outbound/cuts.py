@@ -170,6 +170,22 @@ _WHOLE_END = re.compile(
 )
 
 
+#: ...a number's, not an address's: "rose by 3." or "is 6,190.", not "v3.11." nor "example.".
+_NUMBER_END = re.compile(r"(?<![^\s(\[$\u20ac\u00a3])[\d,]*\d\.\Z")
+
+
+def _may_go_on(text: str) -> bool:
+    """Whether the "." that ends `text` (stripped) may be a number's or an address's going
+    on. A number's is taken as the end when the sentences before it are too little to send
+    alone (see _KEEP_WHEN_TRIMMING): "The answer is 42." is likelier whole than "The answer
+    is..." is of use."""
+    if not _UNFINISHED_END.search(text) or _WHOLE_END.search(text):
+        return False
+    before = [cut for cut in sentence_cuts(text) if cut < len(text)]
+    kept = before[-1] if before else 0
+    return not _NUMBER_END.search(text) or kept >= _KEEP_WHEN_TRIMMING * len(text)
+
+
 def trim_to_sentence(text: str) -> str:
     """Cut a reply the model stopped mid-way back to its last whole sentence.
 
@@ -180,7 +196,7 @@ def trim_to_sentence(text: str) -> str:
     """
     text = without_open_markup(before_open_math(without_loops(text or "")))
     stripped = text.strip()
-    unfinished = _UNFINISHED_END.search(stripped) and not _WHOLE_END.search(stripped)
+    unfinished = _may_go_on(stripped)
     if not stripped or (ends_sentence(stripped) and not unfinished) or _ends_table_row(stripped):
         return stripped
     sentences = sentence_cuts(text)

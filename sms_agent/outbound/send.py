@@ -167,14 +167,15 @@ def plan(
     sent as it is, but WhatsApp's formatting, emoji and lengths are no SMS, so a rest kept
     for WhatsApp and asked for by SMS is shaped for SMS afresh. (A rest kept for SMS is
     plain text, which WhatsApp shows as it is.)"""
-    plain = kept_for is not None
+    plain, known = kept_for is not None, user.help_language
     if channels.is_whatsapp(user):
         return channels.shape_whatsapp(
-            body, question=question, plain=plain, more=more, as_written=by_staff
+            body, question=question, plain=plain, more=more, as_written=by_staff, known=known
         )
     if kept_for == Channel.WHATSAPP:
         body, plain = channels.whatsapp_to_markdown(body), False
-    return shape(body, quota.segment_budget(user.tier), question=question, plain=plain, more=more)
+    budget = quota.segment_budget(user.tier)
+    return shape(body, budget, question=question, plain=plain, more=more, known=known)
 
 
 def segments_for(user: User, text: str) -> int:

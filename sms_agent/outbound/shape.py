@@ -28,7 +28,7 @@ from .gsm import (
 )
 from .html_tags import about_markup
 from .json_answer import json_words
-from .language import text_language
+from .language import language_for, text_language
 from .latex import latex_to_text
 from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
@@ -217,14 +217,16 @@ def shape(
     question: str = "",
     plain: bool = False,
     more: bool = False,
+    known: str | None = None,
 ) -> Shaped:
     """The SMS for `text` in `max_segments` segments. `plain` text (a rest kept for MORE) is
-    not cleaned again; with `more`, a cut ends with MARKER and the rest is kept, else with
-    "..." and the rest is dropped (a notice or a staff message has nowhere to keep it)."""
+    not cleaned again; with `more`, a cut ends with MARKER (in the language of `question`,
+    else the texter's `known` one, see marker_for) and the rest is kept, else with "..." and
+    the rest is dropped (a notice or a staff message has nowhere to keep it)."""
     clean = cuts.without_blank_ends(text) if plain else to_sms_text(text, question)
     if not clean.strip():
         return Shaped([])
-    marker = marker_for(question, clean) if more else ""
+    marker = marker_for(question, clean, known) if more else ""
     shown, sent, rest = cut_to_segments(clean, max_segments, marker)
     encoding = encoding_of(shown)
     reason = script.unicode_reason(shown)
@@ -233,17 +235,19 @@ def shape(
     )
 
 
-def marker_for(question: str, answer: str) -> str:
+def marker_for(question: str, answer: str, known: str | None = None) -> str:
     """The MORE marker in the reply's language: "(Reply MORE)" under a French answer to a
     French question was the one English line."""
-    return MARKERS.get(reply_language(question, answer), MARKER)
+    return MARKERS.get(reply_language(question, answer, known), MARKER)
 
 
-def reply_language(question: str, answer: str) -> str | None:
+def reply_language(question: str, answer: str, known: str | None = None) -> str | None:
     """The language of the texter's question, or else, when it says too little to tell
-    ("Bonjour"), of the answer: an English question is answered in English words of ours,
-    whatever language the answer quotes."""
-    return text_language(question) or text_language(answer[:_LANGUAGE_SAMPLE])
+    ("Bonjour", or Arabic, which our lines are not written in), the texter's `known` one
+    (User.help_language, as the notices have it: language_for), or else the answer's; None
+    for English: an English question is answered in English words of ours, whatever
+    language the answer quotes."""
+    return language_for(question, known or text_language(answer[:_LANGUAGE_SAMPLE]))
 
 
 def shape_reply(text: str | None, max_segments: int, question: str = "") -> list[str]:
