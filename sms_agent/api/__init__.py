@@ -3,10 +3,11 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import limiter
-from . import auth, etags
+from . import auth, etags, requests
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.before_request(auth.require_principal)
+bp.before_request(requests.refuse_unknown_parameters)
 bp.after_request(etags.answer_conditionally)
 
 
