@@ -128,10 +128,10 @@ def _page_size_as_configured(document: dict[str, Any], config) -> None:
         for described in operations.values():
             for parameter in described.get("parameters", []):
                 if parameter["name"] == "page_size":
-                    parameter["schema"]["default"] = default
+                    parameter["schema"].update(default=default, maximum=most)
                     parameter["description"] = (
                         f"Results per page: {default} unless given, at most {most} "
-                        f"(a larger page_size gives {most})."
+                        "(a larger page_size is a 400 naming the most)."
                     )
 
 
