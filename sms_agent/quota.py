@@ -68,6 +68,19 @@ def used(user: User, now: datetime | None = None) -> int:
     return 0 if window_has_ended(user, now) else (user.monthly_requests or 0)
 
 
+def _ended(reset: sa.ColumnElement, now: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """`window_has_ended` in SQL."""
+    return sa.or_(reset.is_(None), reset <= now)
+
+
+def used_in_sql() -> sa.ColumnElement[int]:
+    """`used` in SQL, at the time each execution runs: the admin sorts texters by the count
+    it shows. It costs what sorting by the stored count did (neither has an index)."""
+    now = sa.bindparam("used_at", callable_=utcnow, type_=User.rate_limit_reset.type)
+    counted = sa.func.coalesce(User.monthly_requests, 0)
+    return sa.case((_ended(User.rate_limit_reset, now), 0), else_=counted)
+
+
 def remaining(user: User, now: datetime | None = None) -> int:
     return max(0, monthly_limit(user.tier) - used(user, now))
 
@@ -85,7 +98,7 @@ def _admission() -> sa.Update:
     `limit_<tier>` parameters), so a tier change racing an admission is exact."""
     users = User.__table__
     now = sa.bindparam("now", type_=users.c.rate_limit_reset.type)
-    ended = sa.or_(users.c.rate_limit_reset.is_(None), users.c.rate_limit_reset <= now)
+    ended = _ended(users.c.rate_limit_reset, now)
     used = sa.func.coalesce(users.c.monthly_requests, 0)
     limit = sa.case(
         {tier: sa.bindparam(f"limit_{tier}", type_=sa.Integer) for tier in Tier.values()},

@@ -20,7 +20,7 @@ from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..models.row_counts import rows_of
 from ..phones import InvalidPhoneNumber
-from ..quota import change_tier, is_upgrade, reset_user, used
+from ..quota import change_tier, is_upgrade, reset_user, used, used_in_sql
 from .base import (
     AdminModelView,
     KeptCount,
@@ -123,7 +123,8 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         "opted_out_at": "Opted out",
     }
     column_sortable_list = [
-        *(column for column in column_list if not column.startswith("spend_")),
+        *(c for c in column_list if not c.startswith("spend_") and c != "monthly_requests"),
+        ("monthly_requests", used_in_sql()),  # as shown, not the stored count
         ("spend_this_month", costs.report.texter_spend(User.phone_number, this_month=True)),
         ("spend_all_time", costs.report.texter_spend(User.phone_number)),
     ]

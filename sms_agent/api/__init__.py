@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from ..extensions import limiter
-from . import auth, etags
+from . import auth, etags, requests
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -23,6 +23,7 @@ def _options_as_json():
 
 # After _options_as_json, which answers OPTIONS before any token is asked for.
 bp.before_request(auth.require_principal)
+bp.before_request(requests.refuse_unknown_parameters)
 bp.after_request(etags.answer_conditionally)
 
 

@@ -99,8 +99,8 @@ class QueryInteger(fields.Integer):
     also reads "1_0", " 5", "+5" and digits of other scripts ("١")."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> int:
-        if isinstance(value, str) and not numbers.is_integer_text(value):
-            raise ValidationError(numbers.NOT_AN_INTEGER)
+        if isinstance(value, str) and (why := numbers.integer_problem(value)):
+            raise ValidationError(why)
         return super()._deserialize(value, attr, data, **kwargs)
 
 

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..analytics import task_conditions
@@ -63,10 +64,22 @@ class Ordering(Text):
         return clauses
 
 
+def _at_most_the_configured(size: int) -> int:
+    """A page_size of at most API_MAX_PAGE_SIZE, read for each request (one schema serves
+    every app): a larger one was cut to it silently, and a client asking for 1000 rows could
+    take the 100 it got for all."""
+    most = current_app.config["API_MAX_PAGE_SIZE"]
+    if size > most:
+        raise ValidationError(
+            f"At most {most} results a page: ask for {most} or fewer, and read on with `next`."
+        )
+    return size
+
+
 class PageQuery(Schema):
     page = QueryInteger(validate=validate.Range(min=1, max=10**9))
-    #: Its description, with the configured numbers, is the OpenAPI document's (openapi.py).
-    page_size = QueryInteger(validate=validate.Range(min=1, max=10**9))
+    #: Its description and most, as configured, are the OpenAPI document's (openapi.py).
+    page_size = QueryInteger(validate=[validate.Range(min=1), _at_most_the_configured])
 
 
 class KeysetQuery(PageQuery):

@@ -3,8 +3,9 @@ query parameter): as JSON writes it, in ASCII digits, and only as a float can ho
 
 Python's readers are looser: its JSON parser takes NaN and Infinity, reads 1e999 as Infinity
 and 1E-400 as 0, and int() reads digits of every script, underscores and spaces ("١",
-"1_0", " 5 "). Each of those is a 400 naming the parameter, never a number the client did
-not send.
+"1_0", " 5 "), and both refuse an integer past 4300 digits in words meant for the
+programmer. Each of those is a 400 naming the parameter, never a number the client did not
+send.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ TOO_SMALL = (
     "5e-324 either way."
 )
 NOT_AN_INTEGER = "Not a valid integer: write it in the digits 0-9 alone (a '-' before them)."
+#: Python reads no longer integer (sys.get_int_max_str_digits' default, against a denial of
+#: service), whatever the interpreter was told: the API's own rule, in its own words.
+MOST_DIGITS = 4300
+TOO_LONG = f"More digits than any number the API takes (at most {MOST_DIGITS})."
 
 _INTEGER = re.compile(r"-?[0-9]+\Z")
 #: The digits before a JSON number's exponent: all zeros (or none) means the number is 0.
@@ -28,6 +33,20 @@ _SIGNIFICAND = re.compile(r"-?([0-9.]*)")
 
 class TooSmall(float):
     """A JSON number read as 0 although it is not 0 (1E-400): a float cannot hold it."""
+
+
+class TooLong:
+    """A JSON integer of more than MOST_DIGITS digits, left unread: Python's int() refuses
+    it with advice to the programmer ("use sys.set_int_max_str_digits()")."""
+
+
+def read_int(text: str) -> int | TooLong:
+    """json.loads' `parse_int`: the integer, or TooLong past MOST_DIGITS digits."""
+    return TooLong() if _too_long(text) else int(text)
+
+
+def _too_long(digits: str) -> bool:
+    return len(digits.lstrip("-")) > MOST_DIGITS
 
 
 def read_float(text: str) -> float:
@@ -41,19 +60,24 @@ def read_float(text: str) -> float:
 
 def loads(raw: str | bytes, **kwargs: Any) -> Any:
     """JSON from a request, every number in it readable by `problem`."""
-    return json.loads(raw, parse_float=read_float, **kwargs)
+    return json.loads(raw, parse_float=read_float, parse_int=read_int, **kwargs)
 
 
 def problem(value: Any) -> str | None:
     """Why a number read by `loads` is not one a float holds as written (NaN, Infinity,
-    1e999, 1E-400), or None."""
+    1e999, 1E-400) or one too long to read, or None."""
     if isinstance(value, TooSmall):
         return TOO_SMALL
+    if isinstance(value, TooLong):
+        return TOO_LONG
     if isinstance(value, float) and not math.isfinite(value):
         return NOT_FINITE
     return None
 
 
-def is_integer_text(text: str) -> bool:
-    """Whether a query parameter's `text` is an integer as JSON writes one."""
-    return _INTEGER.match(text) is not None
+def integer_problem(text: str) -> str | None:
+    """Why a query parameter's `text` is not an integer as JSON writes one (or one too long
+    to read), or None."""
+    if _INTEGER.match(text) is None:
+        return NOT_AN_INTEGER
+    return TOO_LONG if _too_long(text) else None

@@ -27,7 +27,7 @@ VERSION = "1.0.0"
 _PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 _ERROR_TEXT = {
     400: "Invalid input: bad JSON, field, date (or a range ending before it starts), "
-    "boolean, ordering or page.",
+    "boolean, ordering or page, or a query parameter this operation does not take.",
     401: "No valid token or admin session.",
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
@@ -80,7 +80,9 @@ DESCRIPTION = (
     "when the web server refuses a request before it reaches the API: 414 for an over-long "
     "URL, 431 for too many or too large header fields (both documented on every operation) "
     "and 400 for a request it cannot parse, such as a garbled request line "
-    "(`details.reason` says what was wrong)."
+    "(`details.reason` says what was wrong).\n\n"
+    "A query parameter an operation does not list is a 400 naming it (`details.<name>`), "
+    "never ignored: a misspelt filter would answer as if there were none."
 )
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EXAMPLE_PHONE = "+15550200123"
@@ -126,10 +128,10 @@ def _page_size_as_configured(document: dict[str, Any], config) -> None:
         for described in operations.values():
             for parameter in described.get("parameters", []):
                 if parameter["name"] == "page_size":
-                    parameter["schema"]["default"] = default
+                    parameter["schema"].update(default=default, maximum=most)
                     parameter["description"] = (
                         f"Results per page: {default} unless given, at most {most} "
-                        f"(a larger page_size gives {most})."
+                        "(a larger page_size is a 400 naming the most)."
                     )
 
 
@@ -282,8 +284,7 @@ def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]
     codes = set(described.errors)
     if not getattr(view, "api_public", False):
         codes |= {401, 403, 429}
-    if described.query is not None or described.body is not None:
-        codes.add(400)
+    codes.add(400)  # any operation refuses a query parameter it does not take
     if "<" in rule or described.paginated:
         codes.add(404)
     if described.body is not None:

@@ -18,8 +18,8 @@ from .errors import ApiError
 
 
 def page_size(query: dict[str, Any]) -> int:
-    size = query.get("page_size") or current_app.config["API_PAGE_SIZE"]
-    return min(size, current_app.config["API_MAX_PAGE_SIZE"])
+    """The query's page_size (at most API_MAX_PAGE_SIZE: filters.PageQuery), else the default."""
+    return query.get("page_size") or current_app.config["API_PAGE_SIZE"]
 
 
 def _page_url(page: int | None) -> str | None:

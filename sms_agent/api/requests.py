@@ -14,8 +14,8 @@ from email.utils import collapse_rfc2231_value
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import request
-from marshmallow import EXCLUDE, Schema, ValidationError
+from flask import current_app, request
+from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import numbers
@@ -178,16 +178,40 @@ def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
 
 
 def load_query(schema: Schema) -> dict[str, Any]:
-    """Query parameters through `schema`; parameters it does not know are ignored, as in DRF.
-    One it knows given twice is a 400: taking either value (`tier=premium&tier=free`) would
-    answer a question the caller did not ask. One whose value is not UTF-8 is a 400 too."""
-    known = {field.data_key or name for name, field in schema.fields.items()}
+    """Query parameters through `schema` (any it does not know were refused before the view
+    ran: `refuse_unknown_parameters`). One given twice is a 400: taking either value
+    (`tier=premium&tier=free`) would answer a question the caller did not ask. One whose
+    value is not UTF-8 is a 400 too."""
+    known = _names(schema.fields)
     _refuse_repeated(known)
     _refuse_other_encodings(known)
     try:
-        return schema.load(request.args.to_dict(), unknown=EXCLUDE)
+        return schema.load(request.args.to_dict())
     except ValidationError as exc:
         raise field_errors(_as_dict(exc.messages)) from None
+
+
+def _names(fields: dict[str, Any]) -> set[str]:
+    return {field.data_key or name for name, field in fields.items()}
+
+
+def refuse_unknown_parameters() -> None:
+    """The API's before_request: 400 naming each query parameter the operation does not take
+    (its `query` schema, as the OpenAPI document lists them). Ignored, a misspelt filter
+    (`teir=premium`) answered as if there were none: every texter, with nothing said."""
+    view = current_app.view_functions.get(request.endpoint)
+    described = getattr(view, "api_operation", None)
+    if described is None or request.method == "OPTIONS":
+        return
+    known = _names(described.query._declared_fields) if described.query else set()
+    unknown = sorted(set(request.args) - known)
+    if unknown:
+        takes = f"it takes {', '.join(sorted(known)) or 'none'}."
+        raise ApiError(
+            400,
+            f"Unknown query parameter: {', '.join(unknown)}.",
+            {name: [f"Not a parameter of this operation: {takes}"] for name in unknown},
+        )
 
 
 def _refuse_repeated(known: set[str]) -> None:

@@ -4,6 +4,7 @@ the end is the last page."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -133,3 +134,23 @@ def test_a_page_past_the_end_shows_the_last_page(admin_client, view):
     response = admin_client.get(f"/admin/{view}/?page=7", follow_redirects=True)
     assert response.status_code == 200
     assert "There are no items in the table." not in response.get_data(as_text=True)
+
+
+def test_users_sort_by_the_monthly_requests_the_list_shows(admin_client):
+    """The column shows the running window's count (0 once a texter's month has ended),
+    but sorted by the stored one: a texter whose 90 requests were last month's topped
+    "most requests this month" while the list showed them 0."""
+    now = utcnow()
+    past = make_user(monthly_requests=90, rate_limit_reset=now - timedelta(days=2))
+    busy = make_user(monthly_requests=40, rate_limit_reset=now + timedelta(days=9))
+    quiet = make_user(monthly_requests=3, rate_limit_reset=now + timedelta(days=9))
+    sort = sort_index(admin_client, "user", "Monthly requests")
+
+    most_first = ids_on(admin_client, f"/admin/user/?sort={sort}&desc=1")
+    fewest_first = ids_on(admin_client, f"/admin/user/?sort={sort}")
+
+    assert most_first == [busy.phone_number, quiet.phone_number, past.phone_number]
+    assert fewest_first == most_first[::-1]
+    page = admin_client.get(f"/admin/user/?sort={sort}&desc=1").get_data(as_text=True)
+    shown = re.findall(r'<td class="col-monthly_requests">\s*(\d+)\s*</td>', page)
+    assert shown == ["40", "3", "0"]

@@ -326,3 +326,42 @@ def test_zero_and_the_smallest_float_written_any_way_are_taken(client, admin_hea
     )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["processing_time"] == float(zero)
+
+
+TOO_LONG = "More digits than any number the API takes (at most 4300)."
+DIGITS = "1" * 5000
+
+
+@pytest.mark.parametrize(
+    ("body", "details"),
+    [
+        (f'{{"tokens_used": {DIGITS}}}', {"tokens_used": [TOO_LONG]}),
+        (f'{{"processing_time": -{DIGITS}}}', {"processing_time": [TOO_LONG]}),
+        (f'{{"metadata": {{"a": [1, {DIGITS}]}}}}', {"metadata": {"a": {"1": [TOO_LONG]}}}),
+    ],
+    ids=["tokens_used", "processing_time", "metadata"],
+)
+def test_an_integer_too_long_to_read_is_a_400_in_the_apis_words(
+    client, admin_headers, body, details
+):
+    """Regression: an integer of more than 4300 digits was "Malformed JSON." quoting
+    Python's advice to the programmer ("use sys.set_int_max_str_digits()"), naming no field."""
+    task = make_task(make_user(PHONE), tokens_used=7)
+    response = client.patch(
+        f"/api/tasks/{task.id}/", data=body, content_type="application/json", headers=admin_headers
+    )
+    error = assert_error(response, 400)
+    assert error["details"] == details
+    assert "sys." not in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).tokens_used == 7
+
+
+def test_an_integer_of_4300_digits_is_read_as_written(client, admin_headers):
+    task = make_task(make_user(PHONE))
+    body = f'{{"metadata": {{"big": -{"9" * 4300}}}}}'
+    response = client.patch(
+        f"/api/tasks/{task.id}/", data=body, content_type="application/json", headers=admin_headers
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["metadata"]["big"] == -int("9" * 4300)

@@ -209,7 +209,9 @@ def test_page_size_is_described_with_the_configured_default_and_most(app, client
             p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "page_size"
         ]
         assert page_size["schema"]["default"] == 25, path
+        assert page_size["schema"]["maximum"] == 250, path
         assert "at most 250" in page_size["description"], path
+        assert "a larger page_size is a 400" in page_size["description"], path
 
 
 def test_ordering_and_cursors_are_described_by_pattern(document):

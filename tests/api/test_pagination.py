@@ -43,15 +43,32 @@ def test_last_page_links_back_keeping_the_query(client, admin_headers, users):
     assert body["previous"] == "http://localhost/api/users/?tier=free"
 
 
-def test_page_size_is_honoured_and_capped(app, client, admin_headers, users):
+def test_page_size_is_honoured_up_to_the_most(app, client, admin_headers, users):
     body = client.get("/api/users/?page_size=5&page=3", headers=admin_headers).get_json()
     assert len(body["results"]) == 5
     assert body["next"].endswith("page_size=5&page=4")
     assert body["previous"].endswith("page_size=5&page=2")
 
     app.config["API_MAX_PAGE_SIZE"] = 10
-    capped = client.get("/api/users/?page_size=1000", headers=admin_headers).get_json()
-    assert len(capped["results"]) == 10
+    most = client.get("/api/users/?page_size=10", headers=admin_headers).get_json()
+    assert len(most["results"]) == 10
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/users/", "/api/tasks/", "/api/conversations/", "/api/users/%2B15550200123/messages/"],
+)
+def test_a_page_size_over_the_most_is_a_400_naming_the_most(app, client, admin_headers, url):
+    """A client asking for 1000 rows got 10 without a word, and could take them for all."""
+    make_user("+15550200123")
+    app.config["API_MAX_PAGE_SIZE"] = 10
+
+    response = client.get(f"{url}?page_size=1000", headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {
+        "page_size": ["At most 10 results a page: ask for 10 or fewer, and read on with `next`."]
+    }
 
 
 def test_pages_never_repeat_or_skip_rows_with_equal_sort_keys(client, admin_headers, users):

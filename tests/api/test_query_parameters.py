@@ -1,0 +1,104 @@
+"""A query parameter an operation does not take is a 400 naming it, never ignored."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from sms_agent.api.openapi import EXAMPLE_ID, EXAMPLE_PHONE
+from tests.factories import make_error, make_task, make_user
+
+
+@pytest.mark.parametrize(
+    "url, unknown",
+    [
+        ("/api/users/?teir=premium", ["teir"]),
+        ("/api/users/?tier=premium&serach=ada&utm=a&utm=b", ["serach", "utm"]),
+        ("/api/tasks/?stauts=failed&page=1", ["stauts"]),
+        ("/api/tasks/analytics/?page=2", ["page"]),
+        ("/api/errors/?resloved=false", ["resloved"]),
+        ("/api/conversations/?sate=staff", ["sate"]),
+        (f"/api/users/{EXAMPLE_PHONE}/messages/?since=2026-01-01", ["since"]),
+        (f"/api/users/{EXAMPLE_PHONE}/export/?fromat=csv", ["fromat"]),
+        ("/api/analytics/?created_after=2026-01-01", ["created_after"]),
+        (f"/api/users/{EXAMPLE_PHONE}/?fields=email", ["fields"]),
+    ],
+)
+def test_a_misspelt_or_unknown_parameter_is_a_400_naming_it(client, admin_headers, url, unknown):
+    """`?teir=premium` listed every texter, as if the filter had been applied and matched
+    all of them; a client's typo gave a wrong answer without a word."""
+    make_user(EXAMPLE_PHONE, tier="free")
+    make_user(tier="premium")
+
+    response = client.get(url.replace("+", "%2B"), headers=admin_headers)
+
+    assert response.status_code == 400
+    body = response.get_json()
+    assert sorted(body["details"]) == unknown
+    for name in unknown:
+        assert name in body["error"]
+        assert "Not a parameter" in body["details"][name][0]
+
+
+def test_the_400_says_which_parameters_the_operation_takes(client, admin_headers):
+    body = client.get("/api/conversations/?sate=staff", headers=admin_headers).get_json()
+
+    assert body["details"]["sate"] == [
+        "Not a parameter of this operation: it takes page, page_size, state."
+    ]
+    plain = client.get("/api/analytics/?days=7", headers=admin_headers).get_json()
+    assert plain["details"]["days"] == ["Not a parameter of this operation: it takes none."]
+
+
+def test_a_write_refuses_a_parameter_it_does_not_take(client, admin_headers):
+    response = client.post(
+        "/api/users/?tier=premium", json={"phone_number": "+15550200555"}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    assert list(response.get_json()["details"]) == ["tier"]
+    assert (
+        client.get(
+            "/api/users/+15550200555/".replace("+", "%2B"), headers=admin_headers
+        ).status_code
+        == 404
+    )
+
+
+def _example_url(path: str) -> str:
+    return (
+        path.replace("{phone_number}", "%2B" + EXAMPLE_PHONE[1:])
+        .replace("{task_id}", EXAMPLE_ID)
+        .replace("{error_id}", EXAMPLE_ID)
+    )
+
+
+def test_every_documented_query_parameter_is_taken(client, admin_headers):
+    """The document and the behaviour agree: no parameter it lists is refused as unknown
+    (its value may still be a 400 of its own)."""
+    user = make_user(EXAMPLE_PHONE)
+    make_task(user, id=uuid.UUID(EXAMPLE_ID))
+    make_error(id=uuid.UUID(EXAMPLE_ID), user_phone=EXAMPLE_PHONE)
+    document = client.get("/api/openapi.json").get_json()
+    checked = 0
+    for path, operations in document["paths"].items():
+        for parameter in operations.get("get", {}).get("parameters", []):
+            if parameter["in"] != "query":
+                continue
+            name = parameter["name"]
+            response = client.get(f"{_example_url(path)}?{name}=x", headers=admin_headers)
+            body = response.get_json(silent=True) or {}  # an export's CSV is read whole too
+            details = body.get("details", {}) if response.status_code == 400 else {}
+            assert "Not a parameter" not in str(details.get(name)), (path, name)
+            checked += 1
+    assert checked > 30
+
+
+def test_every_operation_documents_the_400_for_an_unknown_parameter(client):
+    document = client.get("/api/openapi.json").get_json()
+
+    assert "does not list is a 400" in document["info"]["description"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert "400" in operation["responses"], (path, method)
