@@ -49,9 +49,9 @@ TEXTER_FIELDS = {"email", "full_name", "timezone", "preferences"}
 USER_PATH = "/users/<phone_number>/"
 
 
-#: What a user's entry shows of their own row: UserOut's fields, and `rate_limit_reset`,
-#: which says whether `monthly_requests` is still running (quota.used).
-SHOWN = [getattr(User, name) for name in UserOut._declared_fields if hasattr(User, name)]
+#: What a user's entry shows of their own row: UserOut's fields that are its columns
+#: (`rate_limit_reset` among them, which says whether `monthly_requests` still runs).
+SHOWN = [getattr(User, name) for name in kept(UserOut).fields if hasattr(User, name)]
 
 
 def listed(statement: sa.Select) -> sa.Select:
