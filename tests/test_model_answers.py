@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent import quota
-from sms_agent.answering import pipeline
+from sms_agent.answering import echo, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, User
 from tests.admin.conftest import log_in, staff_account
@@ -106,6 +106,28 @@ def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answe
     task = make_task(sms_content="What is the capital of France?")
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["The capital of France is Paris."]
+
+
+def test_a_system_prompt_is_read_for_its_sentences_once_not_for_every_answer(
+    app, openai_server, monkeypatch
+):
+    """The sentences an answer may not open with are made once per system prompt (there are
+    a few dozen); the question's own words still count for every answer."""
+    split = []
+    sentences = echo._SENTENCES
+
+    class Counting:
+        def split(self, text):
+            split.append(text)
+            return sentences.split(text)
+
+    monkeypatch.setattr(echo, "_SENTENCES", Counting())
+    user = make_user()
+    for question in ("What is the capital of France?", "And what is the capital of Spain?"):
+        openai_server.then(200, chat_completion(f"{question} The answer is a city."))
+        assert pipeline.answer(make_task(user, sms_content=question).id) == "answered"
+    assert [m.body for m in outbox()] == ["The answer is a city."] * 2
+    assert len(split) <= 1  # none when an earlier test's answer read the same prompt
 
 
 WATER = "Water boils at 100 C at sea level."
