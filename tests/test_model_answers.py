@@ -16,6 +16,7 @@ from sms_agent import quota
 from sms_agent.answering import echo, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, User
+from sms_agent.vendors import reading
 from tests.admin.conftest import log_in, staff_account
 from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
@@ -1179,6 +1180,19 @@ def test_a_call_whose_server_reports_no_usage_is_billed_an_estimate_not_nothing(
     assert call.prompt_tokens >= len(task.sms_content) // 4
     assert call.priced and call.cost_usd > 0
     assert fresh(task).cost_usd > 0 and fresh(task).tokens_used == call.prompt_tokens + 12
+
+
+def test_a_call_whose_server_reports_its_usage_is_billed_without_an_estimate(
+    app, openai_server, monkeypatch
+):
+    """The estimate of a call's tokens is made only for a count the server left out: the
+    prompt's is a walk through every message of the conversation."""
+    estimated = []
+    monkeypatch.setattr(reading, "prompt_tokens", lambda messages: estimated.append(messages))
+    openai_server.then(200, chat_completion("Paris.", model="gpt-4o-mini"))
+    assert pipeline.answer(make_task(sms_content="What is the capital of France?").id)
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.prompt_tokens, call.completion_tokens) == (32, 10) and estimated == []
 
 
 def test_thinking_a_server_leaves_out_of_completion_tokens_is_billed_as_output(app, openai_server):
