@@ -4,6 +4,7 @@ fitting with a MORE marker, splitting."""
 import re
 import time
 
+import emoji as emoji_data
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -553,6 +554,24 @@ def test_terminal_escape_sequences_are_dropped_whole():
 def test_an_answer_of_nothing_but_emoji_keeps_them(answer):
     assert to_sms_text(answer) == answer
     assert encoding_of(answer) == UCS_2
+
+
+def test_only_an_answer_with_a_character_of_an_emoji_is_searched_for_emoji(monkeypatch):
+    """The emoji package walks a text character by character in Python (a tenth of
+    shaping an answer): a text without any character of an emoji but ASCII ones (a keycap's
+    digit) holds none, and is not walked."""
+    searched = []
+    search = emoji_data.replace_emoji
+
+    def counting(text, **kwargs):
+        searched.append(text)
+        return search(text, **kwargs)
+
+    monkeypatch.setattr(emoji_data, "replace_emoji", counting)
+    plain = "Step #1: 2 * 3 = 6, café, 100%."
+    assert to_sms_text(plain) == plain
+    assert searched == []
+    assert to_sms_text("Great \U0001f44d") == "Great" and len(searched) == 1
 
 
 def test_emoji_beside_words_still_go():
