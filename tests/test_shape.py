@@ -574,6 +574,21 @@ def test_only_an_answer_with_a_character_of_an_emoji_is_searched_for_emoji(monke
     assert to_sms_text("Great \U0001f44d") == "Great" and len(searched) == 1
 
 
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [("", 0), ("plain", 5), ("café", 4), ("\U0001f600!", 3), ("a\ud800b", 3), ("€\U0001f44d", 3)],
+)
+def test_a_messages_length_counts_utf_16_units_as_twilio_does(text, units):
+    assert message_length(text) == units
+
+
+def test_a_messages_length_is_counted_without_a_look_at_each_character(monkeypatch):
+    from sms_agent.outbound import gsm
+
+    monkeypatch.setattr(gsm, "utf16_units", lambda char: pytest.fail(f"looked at {char!r}"))
+    assert message_length("Ça va? \U0001f600 " * 20) == 200
+
+
 def test_emoji_beside_words_still_go():
     assert to_sms_text("Great \U0001f44d") == "Great"
 
