@@ -589,6 +589,23 @@ def test_a_messages_length_is_counted_without_a_look_at_each_character(monkeypat
     assert message_length("Ça va? \U0001f600 " * 20) == 200
 
 
+def test_a_one_line_answer_without_markdown_is_sent_without_being_parsed(monkeypatch):
+    """A short answer's commonest shape, one plain line, is given back as it is without
+    markdown-it's parse (about 2% of a job's work); a mark of Markdown, HTML or an entity,
+    a second line, or a line a list or heading could start it still goes through it."""
+    from sms_agent.outbound import markdown
+
+    parsed = []
+    parse = markdown._PARSER.parse
+    monkeypatch.setattr(markdown._PARSER, "parse", lambda text: parsed.append(text) or parse(text))
+    plain = "Stand-in answer to: What is 60 squared? It is 3,600 (e.g. 60 x 60)."
+    assert to_sms_text(plain) == plain
+    assert parsed == []
+    for marked in ("It is **3,600**.", "1. First", "Yes\nNo", "Use <b>bold</b>", "A &amp; B"):
+        to_sms_text(marked)
+    assert len(parsed) == 5
+
+
 def test_emoji_beside_words_still_go():
     assert to_sms_text("Great \U0001f44d") == "Great"
 
