@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from openai._base_client import BaseClient
 
 from sms_agent.answering.tools import TOOLS
 from sms_agent.vendors.openai import (
@@ -14,6 +15,7 @@ from sms_agent.vendors.openai import (
     OpenAIBackend,
     get_llm_backend,
 )
+from sms_agent.vendors.openai_clients import clients
 from tests.standins import (
     NOT_COMPLETIONS,
     KeepAliveServer,
@@ -41,6 +43,24 @@ def test_openai_backend_returns_text_usage_and_request_id(app, openai_server):
     assert (method, path) == ("POST", "/v1/chat/completions")
     assert body["model"] == app.config["OPENAI_MODEL"]
     assert body["max_completion_tokens"] == 100
+
+
+def test_a_kept_client_makes_each_address_once_per_base_url(app, openai_server, monkeypatch):
+    made = []
+    prepare = BaseClient._prepare_url
+
+    def counting(client, url):
+        made.append(url)
+        return prepare(client, url)
+
+    monkeypatch.setattr(BaseClient, "_prepare_url", counting)
+    for _ in "12":
+        assert get_llm_backend().complete(QUESTION, max_tokens=100).text
+    assert made == ["/chat/completions"]
+    client = clients.get("sk-test", app.config["OPENAI_BASE_URL"], app.config["OPENAI_TIMEOUT"])
+    client.base_url = openai_server.url + "/v2"
+    assert str(client._prepare_url("/chat/completions")).endswith("/v2/chat/completions")
+    assert len(made) == 2
 
 
 def test_a_reasoning_model_gets_room_to_think_and_its_effort(app, openai_server):

@@ -13,9 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent import quota
-from sms_agent.answering import pipeline
+from sms_agent.answering import echo, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, User
+from sms_agent.vendors import reading
 from tests.admin.conftest import log_in, staff_account
 from tests.factories import make_staff, make_task, make_token, make_user
 from tests.standins import (
@@ -106,6 +107,28 @@ def test_a_model_repeating_the_question_or_its_instructions_sends_only_its_answe
     task = make_task(sms_content="What is the capital of France?")
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["The capital of France is Paris."]
+
+
+def test_a_system_prompt_is_read_for_its_sentences_once_not_for_every_answer(
+    app, openai_server, monkeypatch
+):
+    """The sentences an answer may not open with are made once per system prompt (there are
+    a few dozen); the question's own words still count for every answer."""
+    split = []
+    sentences = echo._SENTENCES
+
+    class Counting:
+        def split(self, text):
+            split.append(text)
+            return sentences.split(text)
+
+    monkeypatch.setattr(echo, "_SENTENCES", Counting())
+    user = make_user()
+    for question in ("What is the capital of France?", "And what is the capital of Spain?"):
+        openai_server.then(200, chat_completion(f"{question} The answer is a city."))
+        assert pipeline.answer(make_task(user, sms_content=question).id) == "answered"
+    assert [m.body for m in outbox()] == ["The answer is a city."] * 2
+    assert len(split) <= 1  # none when an earlier test's answer read the same prompt
 
 
 WATER = "Water boils at 100 C at sea level."
@@ -1180,6 +1203,19 @@ def test_a_call_whose_server_reports_no_usage_is_billed_an_estimate_not_nothing(
     assert call.prompt_tokens >= len(task.sms_content) // 4
     assert call.priced and call.cost_usd > 0
     assert fresh(task).cost_usd > 0 and fresh(task).tokens_used == call.prompt_tokens + 12
+
+
+def test_a_call_whose_server_reports_its_usage_is_billed_without_an_estimate(
+    app, openai_server, monkeypatch
+):
+    """The estimate of a call's tokens is made only for a count the server left out: the
+    prompt's is a walk through every message of the conversation."""
+    estimated = []
+    monkeypatch.setattr(reading, "prompt_tokens", lambda messages: estimated.append(messages))
+    openai_server.then(200, chat_completion("Paris.", model="gpt-4o-mini"))
+    assert pipeline.answer(make_task(sms_content="What is the capital of France?").id)
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.prompt_tokens, call.completion_tokens) == (32, 10) and estimated == []
 
 
 def test_thinking_a_server_leaves_out_of_completion_tokens_is_billed_as_output(app, openai_server):

@@ -8,6 +8,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 from sqlalchemy.sql import cache_key
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from sms_agent import handoff, quota
 from sms_agent.answering import classify, pipeline
@@ -86,6 +87,27 @@ def test_a_job_builds_no_statement_the_previous_job_built(app, openai_server, mo
     keyed.clear()
     assert pipeline.answer(second) == "answered"
     assert keyed == []
+
+
+def test_a_job_renders_no_statement_again(app, openai_server, monkeypatch):
+    """No statement of a job holds a list SQLAlchemy writes into its SQL at each execution
+    (an IN of fixed statuses or kinds given as values): rendering the conversation's query
+    again cost about 2.5% of a job's instructions."""
+    rendered = []
+    render = SQLCompiler._process_parameters_for_postcompile
+
+    def counting(compiled, *args, **kwargs):
+        rendered.append(compiled.string[:40])
+        return render(compiled, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "_process_parameters_for_postcompile", counting)
+    user = make_user()
+    first, second = (make_task(user).id for _ in "12")
+    db.session.remove()
+    assert pipeline.answer(first) == "answered"
+    db.session.remove()
+    assert pipeline.answer(second) == "answered"
+    assert rendered == []
 
 
 def test_model_answer_records_what_the_provider_said(app, openai_server):

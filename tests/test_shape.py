@@ -4,6 +4,7 @@ fitting with a MORE marker, splitting."""
 import re
 import time
 
+import emoji as emoji_data
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -553,6 +554,56 @@ def test_terminal_escape_sequences_are_dropped_whole():
 def test_an_answer_of_nothing_but_emoji_keeps_them(answer):
     assert to_sms_text(answer) == answer
     assert encoding_of(answer) == UCS_2
+
+
+def test_only_an_answer_with_a_character_of_an_emoji_is_searched_for_emoji(monkeypatch):
+    """The emoji package walks a text character by character in Python (a tenth of
+    shaping an answer): a text without any character of an emoji but ASCII ones (a keycap's
+    digit) holds none, and is not walked."""
+    searched = []
+    search = emoji_data.replace_emoji
+
+    def counting(text, **kwargs):
+        searched.append(text)
+        return search(text, **kwargs)
+
+    monkeypatch.setattr(emoji_data, "replace_emoji", counting)
+    plain = "Step #1: 2 * 3 = 6, café, 100%."
+    assert to_sms_text(plain) == plain
+    assert searched == []
+    assert to_sms_text("Great \U0001f44d") == "Great" and len(searched) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "units"),
+    [("", 0), ("plain", 5), ("café", 4), ("\U0001f600!", 3), ("a\ud800b", 3), ("€\U0001f44d", 3)],
+)
+def test_a_messages_length_counts_utf_16_units_as_twilio_does(text, units):
+    assert message_length(text) == units
+
+
+def test_a_messages_length_is_counted_without_a_look_at_each_character(monkeypatch):
+    from sms_agent.outbound import gsm
+
+    monkeypatch.setattr(gsm, "utf16_units", lambda char: pytest.fail(f"looked at {char!r}"))
+    assert message_length("Ça va? \U0001f600 " * 20) == 200
+
+
+def test_a_one_line_answer_without_markdown_is_sent_without_being_parsed(monkeypatch):
+    """A short answer's commonest shape, one plain line, is given back as it is without
+    markdown-it's parse (about 2% of a job's work); a mark of Markdown, HTML or an entity,
+    a second line, or a line a list or heading could start it still goes through it."""
+    from sms_agent.outbound import markdown
+
+    parsed = []
+    parse = markdown._PARSER.parse
+    monkeypatch.setattr(markdown._PARSER, "parse", lambda text: parsed.append(text) or parse(text))
+    plain = "Stand-in answer to: What is 60 squared? It is 3,600 (e.g. 60 x 60)."
+    assert to_sms_text(plain) == plain
+    assert parsed == []
+    for marked in ("It is **3,600**.", "1. First", "Yes\nNo", "Use <b>bold</b>", "A &amp; B"):
+        to_sms_text(marked)
+    assert len(parsed) == 5
 
 
 def test_emoji_beside_words_still_go():

@@ -283,3 +283,17 @@ def test_a_cut_comes_between_letters_never_before_a_vowel_mark(answer, segments)
     assert shaped.rest and shaped.sent + shaped.rest == answer
     assert not unicodedata.category(shaped.rest[0]).startswith("M")
     assert not unicodedata.combining(shaped.sent[-1])  # nor after a virama (a conjunct)
+
+
+def test_an_ascii_or_gsm_7_text_is_not_read_letter_by_letter_for_its_script(monkeypatch):
+    """A question or answer in ASCII has only Latin letters, and an answer all of whose
+    characters GSM-7 has is sent as it is: neither is walked through a character at a time
+    (the script of each letter, its neighbours), which cost a job about 1% of its work."""
+    from sms_agent.outbound import script
+
+    looked_up = []
+    monkeypatch.setattr(script, "script_of", lambda char: looked_up.append(char))
+    assert language_of("What is 60 squared?", "It is 3600.") == "Latin"
+    assert expected_encoding("Is it 5 km?") == GSM_7
+    assert script.to_latin_reply("Très bien: 5 € {ok}") == "Très bien: 5 € {ok}"
+    assert looked_up == []

@@ -12,12 +12,14 @@ SMS-friendly answer:"), which a model told it writes for SMS opens with.
 
 from __future__ import annotations
 
+import functools
 import re
 
 #: A sentence or a line: to its end mark (before a space), its line's end, or the end.
 _OPENING = re.compile(r"\s*([^\n]+?(?:[.!?:](?=\s)|(?=\n)|\Z))")
 _SENTENCES = re.compile(r"(?<=[.!?:])\s+")
 _MOST_WORDS = 3
+_NOT_WORDS = re.compile(r"[^\w\s]")
 #: The labels a model puts before the question it says back, and before its answer then,
 #: bold or not ("**Question:** ... **Answer:** ...").
 _QUESTION_LABEL = re.compile(r"\s*[*_]*(?:q|question|you asked|your question)[*_]*\s*:[*_]*", re.I)
@@ -32,14 +34,25 @@ _ANNOUNCEMENT = re.compile(
 
 
 def _key(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.casefold()).split())
+    return " ".join(_NOT_WORDS.sub(" ", text.casefold()).split())
+
+
+@functools.lru_cache(maxsize=64)
+def _keys_of_instructions(instructions: str) -> frozenset[str]:
+    """The keys of the sentences of `instructions` long enough to count: made once per
+    system prompt (there are a few dozen: categories, budgets, encodings, channels), not
+    for every answer."""
+    keys = (_key(part) for part in _SENTENCES.split(instructions))
+    return frozenset(key for key in keys if len(key.split()) >= _MOST_WORDS)
 
 
 def without_echo(text: str, question: str, instructions: str) -> str:
     """`text` without the line announcing it, and the sentences or lines it opens with that
     repeat `question` or one of the sentences of `instructions` (with their labels)."""
-    given = {_key(question)} | {_key(part) for part in _SENTENCES.split(instructions)}
-    given = {key for key in given if len(key.split()) >= _MOST_WORDS}
+    given = _keys_of_instructions(instructions)
+    asked = _key(question)
+    if len(asked.split()) >= _MOST_WORDS:
+        given = given | {asked}
     announced = _ANNOUNCEMENT.match(text)
     rest = text[announced.end() :] if announced else text
     said_back = False

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..extensions import db
-from ..models import OutboundMessage, RefusalReason, Task, TaskStatus, User, utcnow
+from ..models import OutboundMessage, RefusalReason, Task, TaskStatus, User, utcnow, written_in
 
 #: How recent a texter's earlier text still being answered must be to be context for the
 #: next: texts sent in quick succession ("What is the capital of France?", then "And its
@@ -17,7 +17,7 @@ from ..models import OutboundMessage, RefusalReason, Task, TaskStatus, User, utc
 #: with the first's words, not its answer.
 UNANSWERED_SECONDS = 60
 
-_UNANSWERED = (TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)
+_UNANSWERED = written_in((TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value))
 
 #: How long before a RESET arrived an answer may have finished and still not have reached
 #: the texter when they sent it: an SMS takes seconds to reach a phone, and reading an
@@ -93,7 +93,7 @@ def _recent() -> sa.CompoundSelect:
         )
         .where(
             OutboundMessage.to_number == sa.bindparam("phone"),
-            OutboundMessage.kind.in_(sorted(STAFF_KINDS)),
+            OutboundMessage.kind.in_(written_in(sorted(STAFF_KINDS))),
             OutboundMessage.created_at >= sa.bindparam("since", type_=when),
             OutboundMessage.created_at <= sa.bindparam("until", type_=when),
         )

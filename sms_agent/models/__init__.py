@@ -13,6 +13,7 @@ from .choices import (
     RefusalReason,
     TaskStatus,
     Tier,
+    written_in,
 )
 from .conversations import Conversation
 from .error_logs import ErrorLog
@@ -78,4 +79,5 @@ __all__ = [
     "texter_of",
     "hash_key",
     "utcnow",
+    "written_in",
 ]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
+
+import sqlalchemy as sa
 
 
 class Choice(enum.StrEnum):
@@ -15,6 +18,18 @@ class Choice(enum.StrEnum):
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:
         return [(member.value, member.value.replace("_", " ").capitalize()) for member in cls]
+
+
+def written_in(values: Iterable[str]) -> list[sa.ColumnElement]:
+    """Fixed choices for an IN of a statement built once, written into its SQL: a list of
+    plain values is an expanding parameter, which SQLAlchemy renders into the statement's
+    SQL again at every execution."""
+    written = []
+    for value in values:
+        if "'" in value:
+            raise ValueError(f"not a choice to write into SQL: {value!r}")
+        written.append(sa.literal_column(f"'{value}'"))
+    return written
 
 
 class Tier(Choice):

@@ -124,8 +124,11 @@ def _segments_by_width(text: str) -> int:
 
 
 def message_length(text: str) -> int:
-    """Length as Twilio's 1600 limit counts it, in UTF-16 units (an emoji is 2), to be safe."""
-    return sum(utf16_units(char) for char in text)
+    """Length as Twilio's 1600 limit counts it, in UTF-16 units (an emoji is 2), to be safe:
+    as the text's UTF-16 encoding counts them (a lone surrogate is one unit)."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def within_units(text: str, units: int) -> int:

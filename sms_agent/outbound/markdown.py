@@ -60,6 +60,16 @@ def without_pandoc_marks(mark: re.Match) -> str:
     return subscript or (f"^{power}" if power else highlighted)
 
 
+#: One line that starts with a letter and holds no character Markdown, HTML or an entity
+#: gives a meaning to, no control character and no space at either end or two in a row: a
+#: paragraph whose words markdown-it gives back as they are, so it is not parsed (a short
+#: answer's commonest shape).
+_PLAIN_LINE = re.compile(
+    r"[^\W\d_][^\s\x00-\x1f\x7f\\`*_\[\]!<>&|~#=^{}$%@+]*"
+    r"(?: [^\s\x00-\x1f\x7f\\`*_\[\]!<>&|~#=^{}$%@+]+)*"
+)
+
+
 def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     """Headings, emphasis and code lose their markers but keep their words; links keep their URL.
 
@@ -69,6 +79,8 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     about markup, about_markup).
     """
     source = footnotes_to_text(source)
+    if _PLAIN_LINE.fullmatch(source):
+        return source
     renderer = _Renderer(html_reader(source, html_as_written), source.split("\n"))
     for token in _PARSER.parse(source):
         renderer.feed(token)

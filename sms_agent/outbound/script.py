@@ -16,7 +16,7 @@ from collections import Counter
 
 from anyascii import anyascii
 
-from .gsm import GSM_7, UCS_2, in_gsm_7
+from .gsm import GSM_7, UCS_2, encoding_of, in_gsm_7
 
 LATIN = "Latin"
 _NAMES = {
@@ -172,8 +172,10 @@ def language_of(question: str, answer: str = "") -> str:
     another script than Latin, else the answer's by the same rule, else Latin. A letter of
     another script standing alone ("μ = 0", "σ") is a symbol, not a word of its language:
     it is not counted, so it is spelled in GSM-7 ("mu") unless the question is in its script."""
-    for text in (question, _micro_signs(answer)):
-        counts = Counter(_scripts_of_words(text or ""))
+    for text, signs in ((question, False), (answer, True)):
+        if not text or text.isascii():
+            continue  # its letters, if any, are Latin: no other script to count
+        counts = Counter(_scripts_of_words(_micro_signs(text) if signs else text))
         latin = counts.pop(LATIN, 0)
         if counts and counts.total() >= latin:
             return _dominant(counts)
@@ -245,6 +247,8 @@ def to_latin_reply(text: str) -> str:
     for unit, spelling in _UNITS:
         text = unit.sub(spelling, text)
     text = _roots(_powers(_MIXED_NUMBER.sub(" ", text)))
+    if encoding_of(text) == GSM_7:
+        return text  # each character is GSM-7's, which the loop below keeps as it is
     out, dropped = [], False
     for index, char in enumerate(text):
         script = script_of(char)

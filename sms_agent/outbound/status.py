@@ -13,7 +13,14 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import costs
 from ..extensions import db
-from ..models import FINAL_DELIVERY_STATUSES, DeliveryStatus, OutboundMessage, User, utcnow
+from ..models import (
+    FINAL_DELIVERY_STATUSES,
+    DeliveryStatus,
+    OutboundMessage,
+    User,
+    utcnow,
+    written_in,
+)
 from ..ops import metrics
 from ..phones import mask
 from ..vendors.twilio import TWILIO_STATUS_MAP, UNSUBSCRIBED_RECIPIENT
@@ -186,7 +193,8 @@ def _record_sent(status: str) -> sa.Update:
     already moved further: built once per status, with bind parameters, so a job keys and
     compiles no statement afresh (see answering/claim.py)."""
     messages = OutboundMessage.__table__
-    forward = sa.case((messages.c.status.in_(_behind(status)), status), else_=messages.c.status)
+    behind = messages.c.status.in_(written_in(_behind(status)))
+    forward = sa.case((behind, status), else_=messages.c.status)
     return (
         sa.update(messages)
         .where(messages.c.id == sa.bindparam("key"))

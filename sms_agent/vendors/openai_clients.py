@@ -20,6 +20,9 @@ import openai
 
 from .per_thread import PerThread
 
+#: Paths a client keeps the address of (the app asks for two: chat and transcription).
+KEPT_URLS = 8
+
 #: Where a request keeps the moment it was sent.
 _SENT = "sms_agent.sent"
 
@@ -27,9 +30,29 @@ _SENT = "sms_agent.sent"
 def _build_client(api_key: str, base_url: str | None, timeout: float) -> openai.OpenAI:
     hooks = {"request": [_note_sent], "response": [_within(timeout)]}
     http = openai.DefaultHttpxClient(verify=_tls_context(), event_hooks=hooks)
-    return openai.OpenAI(
+    client = openai.OpenAI(
         api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0, http_client=http
     )
+    _keep_urls(client)
+    return client
+
+
+def _keep_urls(client: openai.OpenAI) -> None:
+    """The client's address of each path, made once per base URL: the SDK parses the path
+    and joins it to the base URL again for every request (about 0.5% of a job's
+    instructions), and an httpx URL is immutable, so one serves every request."""
+    prepare, kept = client._prepare_url, {}
+
+    def prepare_url(url: str) -> httpx2.URL:
+        base = client.base_url
+        found = kept.get(url)
+        if found is None or found[0] is not base:
+            if len(kept) >= KEPT_URLS:
+                kept.clear()
+            found = kept[url] = (base, prepare(url))
+        return found[1]
+
+    client._prepare_url = prepare_url
 
 
 def _note_sent(request: httpx2.Request) -> None:

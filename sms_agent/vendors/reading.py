@@ -54,9 +54,13 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
     # What the model wrote, for tokens the server did not report: the thinking its parser
     # put beside the answer is written and paid for too.
     thought_in, thought = reasoning(message)
-    said = thought + _content_text(message.content) + "".join(c.name + c.arguments for c in calls)
+
+    def written_tokens() -> int:
+        words = _content_text(message.content) + "".join(c.name + c.arguments for c in calls)
+        return text_tokens(thought + words)
+
     prompt, generated, total = chat_tokens(
-        response.usage, prompt_tokens(list(messages)), text_tokens(said)
+        response.usage, lambda: prompt_tokens(list(messages)), written_tokens
     )
     return Completion(
         text=text,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from unicodedata import east_asian_width
 
 log = logging.getLogger("sms_agent.llm")
@@ -55,15 +56,17 @@ def tokens_of(usage, name: str) -> int:
     return int(usage_number(usage, name, MOST_TOKENS))
 
 
-def tokens_or_estimate(usage, name: str, estimate: int) -> int:
-    """The tokens the server reported as `name`, else `estimate`, logged: a call is billed
+def tokens_or_estimate(usage, name: str, estimate: Callable[[], int]) -> int:
+    """The tokens the server reported as `name`, else `estimate()`, logged: a call is billed
     whether or not the server says what it used, and one counted as 0 tokens cost nothing
-    in every report and never brought a texter nearer their spend cap."""
+    in every report and never brought a texter nearer their spend cap. The estimate is
+    made only when it is needed: most servers report both counts."""
     value = reported(usage, name, MOST_TOKENS)
     if value is not None:
         return int(value)
-    log.warning("the model server reported no %s; estimated as %d", name, estimate)
-    return estimate
+    estimated = estimate()
+    log.warning("the model server reported no %s; estimated as %d", name, estimated)
+    return estimated
 
 
 def text_tokens(text: str) -> int:
@@ -87,10 +90,17 @@ def prompt_tokens(messages: list[dict]) -> int:
     return total
 
 
-def chat_tokens(usage, prompt_estimate: int = 0, answer_estimate: int = 0) -> tuple[int, int, int]:
+def _none() -> int:
+    return 0
+
+
+def chat_tokens(
+    usage, prompt_estimate: Callable[[], int] = _none, answer_estimate: Callable[[], int] = _none
+) -> tuple[int, int, int]:
     """(prompt, completion, total) tokens of a chat completion's usage. OpenAI-compatible
     servers leave counts out or send them as null (some report no total, some no usage at
-    all): such a count is estimated from the request and the answer, and a missing total
+    all): such a count is estimated (by calling `prompt_estimate` or `answer_estimate`)
+    from the request and the answer, and a missing total
     is the prompt and completion tokens' sum. A total beyond the prompt and completion
     tokens is the thinking a server counted there alone (Gemini's OpenAI-compatible usage,
     whose completion_tokens leave a thinking model's thoughts out): written, so billed as
@@ -99,7 +109,7 @@ def chat_tokens(usage, prompt_estimate: int = 0, answer_estimate: int = 0) -> tu
     total = tokens_of(usage, "total_tokens")
     prompt_said = reported(usage, "prompt_tokens", MOST_TOKENS) is not None
     written = max(total - prompt, 0) if total and prompt_said else 0  # its own count
-    generated = tokens_or_estimate(usage, "completion_tokens", written or answer_estimate)
+    generated = tokens_or_estimate(usage, "completion_tokens", lambda: written or answer_estimate())
     return prompt, max(generated, written), total or prompt + generated
 
 
