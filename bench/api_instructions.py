@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench import harness
-from bench.instructions import counting
+from bench.instructions import counted, counting
 
 PATHS = ["/api/users/?page=1", "/api/tasks/?page=1", "/api/users/?page_size=1", "/healthz"]
 WARM_UP = 15
@@ -78,17 +77,6 @@ def seeded(work: Path, tasks: int) -> dict:
     return env
 
 
-def instructions(path: str, count: int, env: dict, work: Path) -> float:
-    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
-    argv += [f"--callgrind-out-file={work}/callgrind.%p", sys.executable, "-m"]
-    argv += ["bench.api_instructions", "--child", path, "--requests", str(count)]
-    done = subprocess.run(argv, cwd=harness.PROJECT, env=env, capture_output=True, text=True)
-    collected = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or not collected:
-        raise RuntimeError(f"the run of {path} failed:\n{done.stderr[-3000:]}")
-    return int(collected.group(1)) / count
-
-
 def main() -> None:
     args = parse_args()
     if args.child:
@@ -100,7 +88,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-api-instructions-") as folder:
         env = seeded(Path(folder), args.tasks)
         for path in args.paths.split(","):
-            figure = instructions(path, args.requests, env, Path(folder))
+            child_argv = ["bench.api_instructions", "--child", path]
+            child_argv += ["--requests", str(args.requests)]
+            figure = counted(child_argv, args.requests, env, Path(folder), f"the run of {path}")
             print(f"{path:<28} {figure / 1e6:6.2f} M instructions a request", flush=True)
 
 

@@ -96,23 +96,26 @@ def child(kind: str, count: int) -> None:
 
 def instructions(kind: str, count: int, env: dict, work: Path) -> float:
     """Instructions per webhook or task, from one valgrind run of a child."""
+    child_argv = ["bench.instructions", "--child", kind, f"--{kind}s", str(count)]
+    return counted(child_argv, count, env, work, f"the {kind} run")
+
+
+def counted(module_argv: list[str], count: int, env: dict, work: Path, what: str) -> float:
+    """Instructions per unit of `count` counted by `python -m <module_argv>` under callgrind
+    (the child turns counting on and off itself, with `counting`)."""
     argv = [
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
-        f"--callgrind-out-file={work}/callgrind.{kind}.%p",
+        f"--callgrind-out-file={work}/callgrind.%p",
         sys.executable,
         "-m",
-        "bench.instructions",
-        "--child",
-        kind,
-        f"--{kind}s",
-        str(count),
+        *module_argv,
     ]
     done = subprocess.run(argv, cwd=harness.PROJECT, env=env, capture_output=True, text=True)
     collected = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or not collected:
-        raise RuntimeError(f"the {kind} run failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
     return int(collected.group(1)) / count
 
 
