@@ -29,6 +29,9 @@ _CATEGORIES_OF = (
     .order_by(_ROLLUP.c.user_phone, _ROLLUP.c.tasks.desc(), _ROLLUP.c.category)
 )
 
+#: A user without rollup rows: tasks, successful, time sum, time count, categories.
+_NONE = (0, 0, 0.0, 0, [])
+
 
 def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Each user's success rate, average response time and top three categories.
@@ -58,6 +61,3 @@ def user_stats(phones: Iterable[str]) -> dict[str, dict[str, Any]]:
             "favorite_categories": categories[:3],
         }
     return stats
-
-
-_NONE = (0, 0, 0.0, 0, [])
