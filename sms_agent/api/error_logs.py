@@ -104,8 +104,9 @@ def get_error(error_id: uuid.UUID):
 def update_error(error_id: uuid.UUID):
     """Change some of an error log's fields."""
     error = get_error_or_404(error_id)
+    data = load_body(kept(ErrorLogUpdateIn), partial=True)
     require_unchanged(error, _dump)
-    for name, value in load_body(kept(ErrorLogUpdateIn), partial=True).items():
+    for name, value in data.items():
         setattr(error, name, value)
     db.session.commit()
     return _dump([error])[0]
@@ -129,8 +130,8 @@ def delete_error(error_id: uuid.UUID):
 def resolve_error(error_id: uuid.UUID):
     """Mark an error resolved, with optional notes on what was done."""
     error = get_error_or_404(error_id)
-    require_unchanged(error, _dump)
     data = load_body(kept(ResolveIn))
+    require_unchanged(error, _dump)
     error.resolve(data.get("resolution_notes", ""))
     db.session.commit()
     return _dump([error])[0]

@@ -301,10 +301,10 @@ def update_task(task_id: uuid.UUID):
     kept as stored: leave them out, or send them unchanged (400 naming them otherwise).
     """
     task = get_task_or_404(task_id, locked=True)
-    require_unchanged(task, _dump)
     schema = kept(TaskUpdateIn)
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
+    require_unchanged(task, _dump)
     _refuse_conflicts(task, data)
     category = data.pop("category", None)
     if "metadata_" in data:

@@ -170,10 +170,10 @@ def update_user(phone_number: str):
     Texters may change their own email, full_name, timezone and preferences.
     """
     user = get_user_or_404(phone_number)
-    require_unchanged(user, dump_records)
     schema = kept(UserUpdateIn)
     data = load_body(schema, partial=True)
     forbid_fields(data, TEXTER_FIELDS, schema)
+    require_unchanged(user, dump_records)
     old_tier = quota.change_tier(user, data.pop("tier")) if "tier" in data else user.tier
     for name, value in data.items():
         setattr(user, name, value)

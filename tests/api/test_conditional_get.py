@@ -117,6 +117,26 @@ def test_a_write_on_what_changed_since_it_was_read_is_a_412(client, admin_header
     assert {name: now[name] for name in theirs} == theirs
 
 
+@pytest.mark.parametrize(
+    ("kind", "suffix"),
+    [(0, ""), (1, ""), (2, ""), (2, "resolve/")],
+    ids=["user", "task", "error log", "resolving an error log"],
+)
+def test_a_body_that_is_not_valid_is_a_400_whatever_the_preconditions(
+    client, admin_headers, kind, suffix
+):
+    """Regression: a PATCH checked If-Match before its body, so a malformed body (a field the
+    resource does not have) with a stale ETag got a 412, and a client that read again and
+    retried was then told its body was wrong; the document promises a 400 for it."""
+    url, _, _ = _resources()[kind]
+    stale = {**admin_headers, "If-Match": 'W/"stale"'}
+
+    response = client.patch(url + suffix, json={"no_such_field": 1}, headers=stale)
+
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert "no_such_field" in response.get_json()["details"]
+
+
 def test_a_write_on_what_was_read_goes_ahead(client, admin_headers):
     url, theirs, _ = _resources()[0]
     etag = client.get(url, headers=admin_headers).headers["ETag"]
