@@ -12,13 +12,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import Config, SettingError, config_for, startup_refusal
 
 from .extensions import db, login_manager, migrate
+from .json_provider import OrjsonProvider
 
 
 class SmsAgent(Flask):
     """Flask, remembering which of its functions are plain (not async) ones: Flask asks
     inspect.iscoroutinefunction about every hook and view it calls, on every request
     (fourteen times a webhook, 40,000 instructions), for an answer that never changes.
-    Functions are held weakly: those made for one request (after_this_request's) go."""
+    Functions are held weakly: those made for one request (after_this_request's) go.
+    Its JSON bodies are written by orjson (json_provider.py)."""
+
+    json_provider_class = OrjsonProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
