@@ -7,6 +7,7 @@ no-op. Lengths and ranges mirror the columns, so nothing valid here can fail in 
 from __future__ import annotations
 
 import functools
+import math
 from datetime import datetime
 from typing import Any
 
@@ -58,11 +59,13 @@ class OutSchema(Schema):
         field_obj.required = True
 
     def _serialize(self, obj: Any, *, many: bool = False) -> Any:
-        """marshmallow's dump, each value that its field would return unchanged (text, a
-        whole number, a boolean, null) or as `isoformat()` (a datetime) taken directly:
-        list pages dump hundreds of such values, and marshmallow's general path for each
-        (lookup, default, conversion) was a fifth of a users page's instructions. Every
-        other value, and any object read by item, takes marshmallow's own path."""
+        """marshmallow's dump, each value read directly and handed to its field's own
+        conversion: list pages dump hundreds of values, and marshmallow's general path for
+        each (lookup, default, conversion) was a fifth of a users page's instructions.
+        Values their field would return unchanged (text, a whole number, a boolean, null;
+        a datetime's `isoformat()`, a nested object, a list of text, a finite float) are
+        taken as they are. A field that reads elsewhere (`attribute`, a method), a value
+        that is missing (its default), and any object read by item take marshmallow's path."""
         if many or obj is None:
             return super()._serialize(obj, many=many)
         if type(obj) is dict:
@@ -73,20 +76,25 @@ class OutSchema(Schema):
             read = functools.partial(getattr, obj)
         dumped = {}
         for name, key, field, kind, convert in self._direct_plan():
-            value = read(name, missing) if kind is not None else missing
-            if value is None or type(value) is kind:
-                dumped[key] = value if convert is None or value is None else convert(value)
-                continue
-            value = field.serialize(name, obj, accessor=self.get_attribute)
-            if value is not missing:
-                dumped[key] = value
+            value = read(name, missing) if field is not None else missing
+            if value is missing:
+                value = self.dump_fields[name].serialize(name, obj, accessor=self.get_attribute)
+                if value is not missing:
+                    dumped[key] = value
+            elif type(value) is kind:
+                dumped[key] = value if convert is None else convert(value)
+            elif value is None and kind in _NONE_IS_NULL:
+                dumped[key] = None
+            else:
+                dumped[key] = field._serialize(value, name, obj)
         return dumped
 
     def _direct_plan(self) -> list[tuple]:
-        """(name, key, field, the value type taken directly or None, its conversion)."""
+        """(name, key, the field if the value is read by name else None, the value type
+        taken directly or None, its conversion)."""
         if (plan := self.__dict__.get("_plan")) is None:
             plan = self.__dict__["_plan"] = [
-                (name, name if field.data_key is None else field.data_key, field, *_direct(field))
+                (name, name if field.data_key is None else field.data_key, *_direct(name, field))
                 for name, field in self.dump_fields.items()
             ]
         return plan
@@ -99,20 +107,53 @@ class OutSchema(Schema):
         return super().get_attribute(obj, attr, default)
 
 
-#: The fields whose dump of a value of exactly this type is the value (or its isoformat()).
+#: The fields whose dump of a value of exactly this type is the value (or its isoformat()),
+#: and of None is null.
 _DIRECT = {
     fields.String: (str, None),
     fields.Integer: (int, None),
     fields.Boolean: (bool, None),
     fields.DateTime: (datetime, datetime.isoformat),
 }
+_NONE_IS_NULL = frozenset(kind for kind, _ in _DIRECT.values())
 
 
-def _direct(field: fields.Field) -> tuple[type | None, Any]:
-    plain = field.attribute is None and not getattr(field, "as_string", False)
-    if type(field) is fields.DateTime and field.format not in (None, "iso", "iso8601"):
-        plain = False
-    return _DIRECT.get(type(field), (None, None)) if plain else (None, None)
+def _direct(name: str, field: fields.Field) -> tuple[fields.Field | None, type | None, Any]:
+    """How `_serialize` dumps this field's value (field, type taken directly, conversion)."""
+    if field.attribute is not None or "." in name or not field._CHECK_ATTRIBUTE:
+        return None, None, None
+    if type(field) in _DIRECT and not getattr(field, "as_string", False):
+        if type(field) is not fields.DateTime or field.format in (None, "iso", "iso8601"):
+            return (field, *_DIRECT[type(field)])
+    if type(field) is FiniteFloat and not field.as_string:
+        return field, float, _finite_or_null
+    if type(field) is fields.List and type(field.inner) is fields.String:
+        return field, list, functools.partial(_texts, field)
+    if type(field) is fields.Nested and _plainly_nested(field):
+        return field, dict, field.schema._serialize
+    return field, None, None
+
+
+def _finite_or_null(number: float) -> float | None:
+    return number if math.isfinite(number) else None
+
+
+def _texts(field: fields.List, items: list) -> list:
+    """A list of text as it is; a list with anything else in it, as its field writes it."""
+    if all(type(item) is str for item in items):
+        return items.copy()
+    return field._serialize(items, None, None)
+
+
+def _plainly_nested(field: fields.Nested) -> bool:
+    """A nested object whose schema is an OutSchema with nothing but its fields: its dump
+    is its own `_serialize`."""
+    schema = field.schema
+    return (
+        isinstance(schema, OutSchema)
+        and not (schema.many or field.many or field.only or field.exclude)
+        and not (schema._hooks["pre_dump"] or schema._hooks["post_dump"])
+    )
 
 
 class InSchema(Schema):

@@ -5,6 +5,7 @@ value, whatever the value's type or the field's options."""
 from __future__ import annotations
 
 import enum
+from decimal import Decimal
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -12,7 +13,8 @@ import marshmallow
 import pytest
 from marshmallow import fields
 
-from sms_agent.api.schemas import OutSchema
+from sms_agent.api.fields import FiniteFloat, JSONObjectOut
+from sms_agent.api.schemas import Money, OutSchema
 from tests.factories import make_task, make_user
 
 
@@ -35,11 +37,25 @@ class Mixed(OutSchema):
     elsewhere = fields.String(attribute="source")
     with_default = fields.Integer(dump_default=7)
     nested = fields.Nested(lambda: Inner(), allow_none=True)
+    hooked = fields.Nested(lambda: Hooked(), allow_none=True)
+    many_nested = fields.Nested(lambda: Inner(), many=True)
+    money = Money(allow_none=True)
+    rate = FiniteFloat(allow_none=True)
+    names = fields.List(fields.String(), allow_none=True)
+    preferences = JSONObjectOut()
 
 
 class Inner(OutSchema):
     name = fields.String()
     count = fields.Integer()
+
+
+class Hooked(Inner):
+    """A nested schema with its own hook: dumped by marshmallow's path, hook and all."""
+
+    @marshmallow.post_dump
+    def shout(self, data, **_kwargs):
+        return {**data, "name": str(data.get("name")).upper()}
 
 
 MOMENT = datetime(2026, 12, 6, 21, 0, 5, 123456, tzinfo=UTC)
@@ -54,6 +70,12 @@ ROWS = [
         "renamed": "r",
         "source": "s",
         "nested": {"name": "n", "count": 2},
+        "hooked": {"name": "n", "count": 2},
+        "many_nested": [{"name": "a", "count": 1}],
+        "money": Decimal("0.009360"),
+        "rate": 87.5,
+        "names": ["coding", "general"],
+        "preferences": {"lang": "fr"},
     },
     {
         "text": Colour.RED,  # a str subclass
@@ -66,6 +88,18 @@ ROWS = [
         "source": None,
         "with_default": None,
         "nested": None,
+        "hooked": None,
+        "money": Decimal("1.23456789"),  # rounded to six places
+        "rate": float("nan"),  # null
+        "names": ["ok", 3, None, Colour.RED],  # not all text
+        "preferences": None,  # an empty object
+    },
+    {
+        "nested": {"name": Colour.RED, "count": "4"},  # converted inside the nested one too
+        "money": 2,  # a whole number of dollars
+        "rate": 3,  # a whole number, made a float
+        "names": [],
+        "preferences": {"bad": float("inf")},  # what no reader sees (as_json_object)
     },
     {"text": None, "number": None, "flag": None, "moment": None},  # the rest missing
     {"text": 12, "number": "5", "flag": "yes", "moment": MOMENT.replace(tzinfo=None)},
