@@ -15,6 +15,7 @@ from flask import current_app, request
 from ..extensions import db
 from . import keyset
 from .errors import ApiError
+from .list_statements import PAGE_LIMIT, PAGE_OFFSET, forms_of, page_of
 
 
 def page_size(query: dict[str, Any]) -> int:
@@ -57,19 +58,21 @@ def paginate(
     per row): the COUNT stays the plain statement's, smaller to build and to run."""
     size = page_size(query)
     number = query.get("page", 1)
+    forms = forms_of(statement)
     if count is None:
-        count = db.session.scalar(
-            sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
-        )
-    if shown is not None:
-        statement = shown(statement)
+        count = db.session.scalar(forms.made("count", _count_of))
     if order is not None and "cursor" in query:
+        statement = statement if shown is None else forms.made(shown, shown)
         return _page_after(statement, query["cursor"], order, size, count, dump, rows)
     pages = max(1, math.ceil(count / size))
     if number > pages:
         raise ApiError(404, "Invalid page.", {"page": number, "pages": pages})
-    page = statement.limit(size).offset((number - 1) * size)
-    found = db.session.execute(page).all() if rows else db.session.scalars(page).all()
+    page = forms.made(
+        ("page", shown), lambda plain: page_of(plain if shown is None else shown(plain))
+    )
+    bounds = {PAGE_LIMIT: size, PAGE_OFFSET: (number - 1) * size}
+    result = db.session.execute(page, bounds)
+    found = result.all() if rows else result.scalars().all()
     listed = {
         "count": count,
         "next": _page_url(number + 1 if number < pages else None),
@@ -80,6 +83,10 @@ def paginate(
         more = number < pages and bool(found)
         listed["next_cursor"] = keyset.encode(order, found[-1]) if more else None
     return listed
+
+
+def _count_of(statement: sa.Select) -> sa.Select:
+    return sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())
 
 
 def _page_after(statement, cursor, order, size, count, dump, rows) -> dict[str, Any]:

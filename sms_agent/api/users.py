@@ -28,6 +28,7 @@ from .errors import (
 )
 from .etags import require_unchanged
 from .filters import USER_ORDERING, UserQuery, ordering, user_conditions
+from .list_statements import kept_statement
 from .operations import operation
 from .pagination import paginate
 from .requests import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, load_body, load_query
@@ -118,10 +119,12 @@ def list_users():
     """
     query = load_query(kept(UserQuery))
     order = ordering(query, [USER_ORDERING["created_at"].desc()], User.phone_number)
-    statement = (
-        sa.select(User)
-        .where(*user_conditions(query), *scope_to_caller(User.phone_number))
-        .order_by(*order)
+    statement = kept_statement(
+        lambda: (
+            sa.select(User)
+            .where(*user_conditions(query), *scope_to_caller(User.phone_number))
+            .order_by(*order)
+        )
     )
     return paginate(statement, query, dump_users, rows=True, order=order, shown=listed)
 
