@@ -19,6 +19,7 @@ from marshmallow import Schema
 
 from ..extensions import client_network, db
 from ..models import ApiToken, StaffUser, utcnow
+from ..models.staff import presented, token_expiry
 from .errors import forbidden, unauthorized
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -72,7 +73,7 @@ def _from_header(header: str) -> Principal | None:
     if scheme.lower() not in SCHEMES:
         request.environ[_ERROR_KEY] = WRONG_SCHEME
         return None
-    token = ApiToken.find(key.strip())
+    token = presented(key.strip())
     if token is None:
         request.environ[_ERROR_KEY] = "Invalid or revoked token."
         return None
@@ -81,16 +82,18 @@ def _from_header(header: str) -> Principal | None:
         request.environ[_ERROR_KEY] = INACTIVE
         return None
     days = current_app.config["API_TOKEN_DAYS"]
-    expires = token.expires_at(days)
+    expires = token_expiry(token.created_at, days)
     if expires is not None and utcnow() >= expires:
         request.environ[_ERROR_KEY] = (
             f"This token expired (tokens last {days} days): ask for a new one."
         )
         return None
-    if token.staff_user is not None:
-        staff = token.staff_user
+    if token.staff_user_id is not None:
         principal = Principal(
-            "staff", f"token:{token.prefix}", is_admin=staff.is_admin, staff_id=staff.id
+            "staff",
+            f"token:{token.prefix}",
+            is_admin=token.staff_is_admin,
+            staff_id=token.staff_user_id,
         )
     else:
         principal = Principal("texter", f"token:{token.prefix}", user_phone=token.user_phone)
@@ -98,7 +101,7 @@ def _from_header(header: str) -> Principal | None:
     return principal
 
 
-def _touch(token: ApiToken) -> None:
+def _touch(token: sa.Row) -> None:
     now = utcnow()
     if token.last_used_at is not None and now - token.last_used_at < TOUCH_INTERVAL:
         return
