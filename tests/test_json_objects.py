@@ -15,7 +15,13 @@ from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.inbound import receive_sms
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
-from sms_agent.models.types import first_problem, json_object_problem
+from sms_agent.models.types import (
+    REPAIRED_KEY,
+    _finite,
+    as_json_object,
+    first_problem,
+    json_object_problem,
+)
 from tests.factories import make_task, make_user
 from tests.standins import inbound_form
 
@@ -171,3 +177,25 @@ def test_the_quick_check_of_a_json_object_answers_as_the_full_walk(value):
     """Every JSON write is checked twice (validator, column), so plain values take a quick
     path; whatever it answers must be what reading every item answers."""
     assert json_object_problem(value) == first_problem(value)
+
+
+READ = [
+    {},
+    {"language": "fr", "count": 3, "on": True, "none": None},
+    {"score": math.nan, "name": "x"},
+    {"nested": {"score": math.inf}},
+    {"list": [1, 2.5, math.nan]},
+    {"big": 10**30, "text": Text("subclass")},
+    [1, 2],
+    "text",
+    None,
+]
+
+
+@pytest.mark.parametrize("value", READ)
+def test_the_quick_read_of_a_flat_json_object_answers_as_the_full_walk(value):
+    """A flat object of text, whole numbers, booleans and nulls is served as it is (every
+    user on every API page has one); whatever it answers must be what the full walk does."""
+    full = {} if value is None else _finite(value)
+    full = full if isinstance(full, dict) else {REPAIRED_KEY: full}
+    assert as_json_object(value) == full

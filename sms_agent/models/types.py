@@ -148,6 +148,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
+_FLAT = frozenset({str, int, bool, type(None)})
+
+
 def as_json_object(value: Any) -> dict[str, Any]:
     """What a reader gets for a stored JSON value: always an object, never NaN.
 
@@ -156,6 +159,8 @@ def as_json_object(value: Any) -> dict[str, Any]:
     """
     if value is None:
         return {}
+    if type(value) is dict and all(type(item) in _FLAT for item in value.values()):
+        return value  # no float in it, and nothing nested: read on every API dump of a user
     if any(isinstance(item, float) and not math.isfinite(item) for item in _walk(value)):
         value = _finite(value)
     return value if isinstance(value, dict) else {REPAIRED_KEY: value}
