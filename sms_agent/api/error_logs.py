@@ -14,6 +14,7 @@ from .auth import staff_only
 from .errors import field_errors, not_found
 from .etags import require_unchanged
 from .filters import ERROR_ORDERING, ErrorLogQuery, error_conditions, ordering
+from .list_statements import kept_statement
 from .operations import operation
 from .pagination import paginate
 from .requests import load_body, load_query
@@ -62,7 +63,9 @@ def list_errors():
     """List error logs, newest first."""
     query = load_query(kept(ErrorLogQuery))
     order = ordering(query, [ERROR_ORDERING["timestamp"].desc()], ErrorLog.id)
-    statement = sa.select(ErrorLog).where(*error_conditions(query)).order_by(*order)
+    statement = kept_statement(
+        lambda: sa.select(ErrorLog).where(*error_conditions(query)).order_by(*order)
+    )
     return paginate(statement, query, _dump, order=order)
 
 

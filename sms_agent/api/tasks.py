@@ -56,6 +56,7 @@ from .errors import (
 )
 from .etags import require_unchanged
 from .filters import TASK_ORDERING, TaskFilterQuery, TaskQuery, ordering, task_conditions
+from .list_statements import kept_statement
 from .operations import operation
 from .pagination import paginate
 from .requests import IDEMPOTENCY_KEY_PARAMETER, idempotency_key, load_body, load_query
@@ -101,7 +102,9 @@ def list_tasks():
     query = load_query(kept(TaskQuery))
     scope = scope_to_caller(Task.user_phone)
     order = ordering(query, [TASK_ORDERING["created_at"].desc()], Task.id)
-    statement = sa.select(Task).where(*task_conditions(query), *scope).order_by(*order)
+    statement = kept_statement(
+        lambda: sa.select(Task).where(*task_conditions(query), *scope).order_by(*order)
+    )
     # Staff's count comes from the rollups when the filters allow: no COUNT over the table.
     count = None if scope else analytics.task_count(_filters(query))
     return paginate(statement, query, _dump, count=count, order=order)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sms_agent.api import list_statements
 from sms_agent.models import utcnow
 from tests.api.conftest import TEXTER_PHONE
-from tests.factories import make_user
+from tests.factories import make_error, make_task, make_user
 
 
 @pytest.fixture
@@ -100,3 +100,26 @@ def test_only_so_many_lists_are_kept(app, monkeypatch, none_kept):
             list_statements.kept_statement(lambda: sa.select(sa.literal(1)))
     assert len(list_statements._kept) <= 3
     assert len(list_statements._by_statement) == len(list_statements._kept)
+
+
+def test_the_tasks_list_kept_for_staff_is_not_a_texters(
+    client, users, texter, admin_headers, texter_headers
+):
+    make_task(texter)
+    for user in users[:3]:
+        make_task(user, category="coding")
+    for _ in range(2):
+        assert client.get("/api/tasks/", headers=admin_headers).get_json()["count"] == 4
+        mine = client.get("/api/tasks/", headers=texter_headers).get_json()
+        assert [task["user_phone"] for task in mine["results"]] == [TEXTER_PHONE]
+        coding = client.get("/api/tasks/?category=coding", headers=admin_headers).get_json()
+        assert coding["count"] == 3
+
+
+def test_the_error_list_reads_each_filter_from_its_own_statement(client, admin_headers):
+    make_error(user_phone=None, error_type="twilio_error")
+    make_error(user_phone=None, error_type="openai_error")
+    for _ in range(2):
+        for kind in ("twilio_error", "openai_error"):
+            answer = client.get(f"/api/errors/?error_type={kind}", headers=admin_headers)
+            assert [error["error_type"] for error in answer.get_json()["results"]] == [kind]
