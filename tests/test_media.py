@@ -382,6 +382,23 @@ def test_media_our_credentials_cannot_fetch_is_not_blamed_on_the_network(
     assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
 
 
+def test_a_picture_our_credentials_cannot_fetch_beside_words_is_logged_for_staff(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a picture Twilio refused our credentials for (a rotated TWILIO_AUTH_TOKEN)
+    beside a typed question left only its attachment row: the words were answered after a
+    note, and no ErrorLog told staff, so every picture was lost unnoticed. The reply is the
+    same; staff get the ErrorLog a picture sent alone gets."""
+    error = b'{"code": 20003, "message": "Authenticate", "status": 401}'
+    url = twilio_server.serve(media_path(), "application/json", error, status=401)
+    task = text_in(client, "What is the capital of France?", (url, "image/png"))
+    assert task.status == "completed"
+    assert [m.kind for m in outbox()] == ["picture_note", "reply"]
+    [logged] = errors()
+    assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
+    assert (logged.task_id, logged.user_phone) == (task.id, PHONE)
+
+
 def test_a_question_beside_a_video_and_a_picture_that_could_not_be_fetched_gets_one_note(
     app, client, texter, twilio_server, openai_server
 ):

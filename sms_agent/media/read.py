@@ -104,6 +104,9 @@ class BeingRead(Exception):
 class MediaInput:
     images: list[str] = field(default_factory=list)  # data URLs
     transcripts: list[str] = field(default_factory=list)
+    #: Why the attachments left out of an answered text were (a picture not fetched, a
+    #: voice note not heard), read this run: staff get an ErrorLog for each.
+    unread: list[MediaUnreadable] = field(default_factory=list)
 
     def question(self, body: str) -> str:
         """The texter's words, with what their voice notes said; a picture alone gets a
@@ -152,7 +155,7 @@ def read_media(task: Task) -> MediaInput:
     and with loaded rows kept across commits (pipeline.kept_across_commits)."""
     done = _loaded_before_fetching(task)
     found = MediaInput()
-    unread = []
+    unread = found.unread
     for item in attachments_of(task):
         position = _position(item)
         row = done.get(position)
