@@ -25,7 +25,8 @@ from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia, utcnow
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
-from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
+from .audio import for_transcription
+from .kinds import AUDIO, IMAGE, OTHER, base_type
 
 #: Why a file sent while staff held the conversation was not read.
 HELD_UNREAD = "sent while staff held the conversation"
@@ -383,9 +384,9 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     """A retryable failure (timeout, 5xx) goes up for the job to retry; any other means
     this recording cannot be transcribed, which the texter is told. A transcription made is
     paid for, so it is recorded as a model call with its price."""
-    name = f"voice-note.{AUDIO_EXTENSIONS.get(row.content_type, 'ogg')}"
+    sent = for_transcription(data, row.content_type)
     try:
-        transcript = get_llm_backend().transcribe(data, name, row.content_type)
+        transcript = get_llm_backend().transcribe(*sent)
     except LLMError as exc:
         if exc.retryable:
             raise
