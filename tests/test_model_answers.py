@@ -612,11 +612,14 @@ def test_an_answer_stopped_at_the_dot_of_a_number_or_address_ends_before_it(
         "Paris grew fast. The answer is 42.",
         "We add the two. The total is 1,250.",
         "Work it out step by step. So the final result = 7.",
+        "Add the two prices. Total: 12.",
+        "Paris a grandi vite. La réponse est 42.",
+        "Paris crecio mucho. La respuesta es 42.",
     ],
     ids=[
         *("year", "us", "am", "dc", "phd", "cents", "euros", "time", "iso-date"),
         *("42", "alone", "after-a-word", "arabic", "thousands"),
-        *("the-answer-is", "the-total-is", "result-equals"),
+        *("the-answer-is", "the-total-is", "result-equals", "total-colon", "french", "spanish"),
     ],
 )
 def test_an_answer_stopped_right_after_a_year_or_an_initialism_is_sent_whole(
