@@ -17,25 +17,28 @@ MONTHS = {
 
 
 #: HELP by the language it was asked in (AIDE, AYUDA: keywords.language): the whole, what
-#: it says of answers when they come, and when a spend cap holds them; each one GSM-7
-#: segment at enterprise figures with the default names.
+#: it says of answers when they come, when a spend cap holds them, and when the texter's
+#: plan has none; each one GSM-7 segment at enterprise figures with the default names.
 HELP = {
     None: (
         "{service}: {answers} Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
         "AI answers by text. {left} of {limit} left.",
         "AI answers paused until {until}.",
+        "Your {tier} plan has no AI answers.",
     ),
     "fr": (
         "{service}: {answers} Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. "
         "Frais de msg possibles.",
         "réponses IA par texto. Reste {left} sur {limit}.",
         "réponses IA en pause jusqu'au {until}.",
+        "forfait {tier} sans réponses IA.",
     ),
     "es": (
         "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
         "Pueden aplicar tarifas.",
         "respuestas IA por texto. Quedan {left} de {limit}.",
         "respuestas IA en pausa hasta el {until}.",
+        "plan {tier} sin respuestas IA.",
     ),
 }
 

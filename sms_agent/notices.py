@@ -106,13 +106,15 @@ def help_text(user: User) -> str:
     AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are.
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
-    wording, answering, paused = _worded(HELP, user.help_language)
-    held = _held_until(user, user.help_language)
-    answers = (
-        _dated(paused, until=held[1])
-        if held
-        else answering.format(left=quota.remaining(user), limit=quota.monthly_limit(user.tier))
-    )
+    wording, answering, paused, none = _worded(HELP, user.help_language)
+    limit = quota.monthly_limit(user.tier)
+    held = _held_until(user, user.help_language) if limit else None
+    if not limit:
+        answers = none.format(tier=user.tier)
+    elif held:
+        answers = _dated(paused, until=held[1])
+    else:
+        answers = answering.format(left=quota.remaining(user), limit=limit)
     return wording.format(service=service(), answers=answers, support=support_contact())
 
 
@@ -159,8 +161,6 @@ def usage_text(user: User, language: str | None = None) -> str:
     cap pauses answers it says until when: "resets on" alone said nothing of the pause to
     a texter asking why their texts go unanswered."""
     limit = quota.monthly_limit(user.tier)
-    if limit == 0:
-        return no_requests_text(user, language)
     used = min(quota.used(user), limit)
     said, endings = _worded(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
@@ -184,8 +184,6 @@ def _held_until(user: User, language: str | None = None) -> tuple[str, str] | No
 
 
 def quota_text(user: User, language: str | None = None) -> str:
-    if quota.monthly_limit(user.tier) == 0:
-        return no_requests_text(user, language)
     wording = _worded(QUOTA, language)
     return _dated(wording, limit=quota.monthly_limit(user.tier), until=_reset_day(user, language))
 
@@ -193,7 +191,8 @@ def quota_text(user: User, language: str | None = None) -> str:
 def no_requests_text(user: User, language: str | None = None) -> str:
     """A tier with a quota of 0 (QUOTA_FREE=0: answers for paying plans only) has nothing to
     use up or to get back on the 1st, which "You've used all 0 requests ... resets on Jan 1"
-    told the texter, who texted again then and was refused again."""
+    told the texter, who texted again then and was refused again; nor does a spend cap's
+    lifting bring answers back. Said in place of each notice in ANSWERS_ON_A_DATE."""
     return _worded(NO_REQUESTS, language).format(tier=user.tier)
 
 
@@ -325,6 +324,9 @@ def tells_tier_change(old_tier: str, new_tier: str) -> bool:
 #: the text they answer: every other is written in French or Spanish to a texter known to
 #: write it.
 IN_THE_KEYWORDS_LANGUAGE = frozenset({"help", "opt_in", outbound.OPT_OUT_CONFIRMATION})
+#: Notices that say when answers come (back): a texter whose plan has none gets
+#: no_requests_text in their place.
+ANSWERS_ON_A_DATE = frozenset({"quota", "usage", "spend_cap", "paused"})
 #: Notices that say something of the text they answer beyond its language.
 ON_THE_TASK = frozenset({"picture_note"})
 
@@ -339,6 +341,8 @@ def compose(kind: str, user: User, said: str | None = None, task: Task | None = 
     if kind in IN_THE_KEYWORDS_LANGUAGE:
         return NOTICES[kind](user)
     worded = partial(NOTICES[kind], task=task) if kind in ON_THE_TASK else NOTICES[kind]
+    if kind in ANSWERS_ON_A_DATE and quota.monthly_limit(user.tier) == 0:
+        worded = no_requests_text
     language = language_for(said, user.help_language)
     notice = worded(user, language=language)
     if language and segment_count(notice) > 1 and not outbound.is_whatsapp(user):

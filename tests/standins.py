@@ -4,14 +4,20 @@ talk to, answering from a script and recording every request they get."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import math
+import re
 import secrets
 import socket
+import struct
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import av
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,18 @@ def openai_error(message: str, code: str | None, type_: str = "server_error") ->
     return {"error": {"message": message, "type": type_, "param": None, "code": code}}
 
 
+#: The files OpenAI's transcription takes, by their name's extension; others get its 400.
+TRANSCRIBED_FORMATS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"]
+
+
+def _transcription(body: bytes, transcript: str):
+    named = re.search(rb'filename="[^"]*\.(\w+)"', body or b"")
+    if named is None or named[1].decode().lower() not in TRANSCRIBED_FORMATS:
+        message = f"Invalid file format. Supported formats: {TRANSCRIBED_FORMATS}"
+        return 400, openai_error(message, "invalid_value", "invalid_request_error"), {}
+    return 200, {"text": transcript}, {"x-request-id": "req_transcript"}
+
+
 def extra_forbidden(field: str, value) -> dict:
     """Mistral's API refusing a field it does not know (its request schema forbids extras)."""
     detail = {
@@ -310,7 +328,7 @@ def openai_standin(
 
     def default(_method, path, body):
         if path.endswith("/audio/transcriptions"):
-            return 200, {"text": transcript}, {"x-request-id": "req_transcript"}
+            return _transcription(body, transcript)
         tools = isinstance(body, dict) and body.get("tools")
         if tools and refuse_tools == 500:  # llama.cpp's server started without --jinja
             error = {"code": 500, "message": "tools param requires --jinja flag"}
@@ -408,6 +426,23 @@ PNG = (
     b"\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
 )
 OGG = b"OggS\x00\x02" + b"\x00" * 40
+
+
+def recording(container: str, codec: str, rate: int = 8000) -> bytes:
+    """A second of a 440 Hz tone as a handset records it: ("amr", "libopencore_amrnb") for
+    MMS voice, ("3gp", "libopencore_amrnb") for the same in a 3GPP file, ("adts", "aac")."""
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as target:
+        stream = target.add_stream(codec, rate=rate, layout="mono")
+        tone = [round(8000 * math.sin(2 * math.pi * 440 * n / rate)) for n in range(rate)]
+        frame = av.AudioFrame(format="s16", layout="mono", samples=rate)
+        frame.planes[0].update(struct.pack(f"<{rate}h", *tone))
+        frame.sample_rate = rate
+        wanted = stream.codec_context.codec.audio_formats[0].name
+        for resampled in av.AudioResampler(format=wanted, layout="mono", rate=rate).resample(frame):
+            target.mux(stream.encode(resampled))
+        target.mux(stream.encode(None))
+    return out.getvalue()
 
 
 class SilentServer:

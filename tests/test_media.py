@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import threading
 import time
 from decimal import Decimal
 
+import av
 import pytest
 import sqlalchemy as sa
 
@@ -28,6 +30,7 @@ from tests.standins import (
     inbound_form,
     media_path,
     openai_error,
+    recording,
     signed_post,
     twilio_standin,
 )
@@ -150,21 +153,44 @@ def test_a_voice_note_is_answered_from_its_transcript(
 
 
 @pytest.mark.parametrize(
-    ("content_type", "stored_as", "file_name"),
+    ("content_type", "stored_as", "recorded"),
     [
-        ("audio/amr-nb", "audio/amr", "voice-note.amr"),
-        ("audio/3gpp", "audio/3gpp", "voice-note.3gp"),
+        ("audio/amr", "audio/amr", ("amr", "libopencore_amrnb")),
+        ("audio/amr-nb", "audio/amr", ("amr", "libopencore_amrnb")),
+        ("audio/3gpp", "audio/3gpp", ("3gp", "libopencore_amrnb")),
+        ("audio/aac", "audio/aac", ("adts", "aac", 16000)),
     ],
+    ids=["amr", "amr-nb", "3gpp", "aac"],
 )
-def test_an_mms_voice_recording_under_its_handsets_name_is_transcribed(
-    app, client, texter, twilio_server, openai_server, content_type, stored_as, file_name
+def test_an_mms_voice_recording_is_transcribed_in_a_format_openai_takes(
+    app, client, texter, twilio_server, openai_server, content_type, stored_as, recorded
 ):
-    url = twilio_server.serve(media_path(), content_type, b"#!AMR\n" + b"\x00" * 40)
+    """Regression: MMS voice recordings (AMR, AMR in a 3GPP file, bare AAC) were sent to the
+    transcription as they came, and OpenAI's refuses them ("Invalid file format"): the
+    texter was told their voice note could not be made out. The same second of sound is
+    sent as Ogg Opus, and answered."""
+    url = twilio_server.serve(media_path(), content_type, recording(*recorded))
     task = text_in(client, "", (url, content_type))
     [(_m, _p, upload)] = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
-    assert f'filename="{file_name}"'.encode() in upload
+    assert b'filename="voice-note.ogg"' in upload
+    sent = upload[upload.index(b"OggS") : upload.rindex(b"\r\n--")]
+    with av.open(io.BytesIO(sent)) as heard:
+        assert heard.streams.audio[0].codec_context.name == "opus"
+        assert 0.9 < heard.duration / av.time_base < 1.2
     assert [m.kind for m in outbox()] == ["reply"] and task.status == "completed"
     assert (task.media[0].kind, task.media[0].content_type) == ("audio", stored_as)
+
+
+def test_a_recording_that_does_not_decode_is_sent_as_it_came_and_the_texter_told(
+    app, client, texter, twilio_server, openai_server
+):
+    """A self-hosted server may read what PyAV cannot; OpenAI's refuses it, and the texter
+    is asked to write instead, as for any recording the server cannot read."""
+    url = twilio_server.serve(media_path(), "audio/amr", b"#!AMR\n" + b"\x00" * 40)
+    task = text_in(client, "", (url, "audio/amr"))
+    [(_m, _p, upload)] = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
+    assert b'filename="voice-note.amr"' in upload and b"#!AMR\n" in upload
+    assert [m.kind for m in outbox()] == ["voice_unheard"] and task.status == "failed"
 
 
 def test_a_voice_note_costs_the_minutes_transcribed(
@@ -380,6 +406,23 @@ def test_media_our_credentials_cannot_fetch_is_not_blamed_on_the_network(
     assert task.status == "failed" and [m.kind for m in outbox()] == ["media_unavailable"]
     [logged] = errors()
     assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
+
+
+def test_a_picture_our_credentials_cannot_fetch_beside_words_is_logged_for_staff(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a picture Twilio refused our credentials for (a rotated TWILIO_AUTH_TOKEN)
+    beside a typed question left only its attachment row: the words were answered after a
+    note, and no ErrorLog told staff, so every picture was lost unnoticed. The reply is the
+    same; staff get the ErrorLog a picture sent alone gets."""
+    error = b'{"code": 20003, "message": "Authenticate", "status": 401}'
+    url = twilio_server.serve(media_path(), "application/json", error, status=401)
+    task = text_in(client, "What is the capital of France?", (url, "image/png"))
+    assert task.status == "completed"
+    assert [m.kind for m in outbox()] == ["picture_note", "reply"]
+    [logged] = errors()
+    assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
+    assert (logged.task_id, logged.user_phone) == (task.id, PHONE)
 
 
 def test_a_question_beside_a_video_and_a_picture_that_could_not_be_fetched_gets_one_note(

@@ -575,10 +575,12 @@ def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, c
     "cut_off,sent",
     [
         ("Paris grew fast. Its population rose by 3.", "Paris grew fast."),
+        ("Plans vary by region. It costs 3.", "Plans vary by region."),
+        ("Paris grew fast. The answer is about 3.", "Paris grew fast."),
         ("The docs are online. See https://docs.python.", "The docs are online."),
         ("Write to us. Our address is help@example.", "Write to us. Our address is..."),
     ],
-    ids=["number", "link", "email"],
+    ids=["number", "price", "about", "link", "email"],
 )
 def test_an_answer_stopped_at_the_dot_of_a_number_or_address_ends_before_it(
     app, openai_server, cut_off, sent
@@ -607,10 +609,17 @@ def test_an_answer_stopped_at_the_dot_of_a_number_or_address_ends_before_it(
         "Sure. The answer is 42.",
         "\u0627\u0644\u062c\u0648\u0627\u0628 \u0647\u0648 42.",
         "It weighs 6,190.",
+        "Paris grew fast. The answer is 42.",
+        "We add the two. The total is 1,250.",
+        "Work it out step by step. So the final result = 7.",
+        "Add the two prices. Total: 12.",
+        "Paris a grandi vite. La réponse est 42.",
+        "Paris crecio mucho. La respuesta es 42.",
     ],
     ids=[
         *("year", "us", "am", "dc", "phd", "cents", "euros", "time", "iso-date"),
         *("42", "alone", "after-a-word", "arabic", "thousands"),
+        *("the-answer-is", "the-total-is", "result-equals", "total-colon", "french", "spanish"),
     ],
 )
 def test_an_answer_stopped_right_after_a_year_or_an_initialism_is_sent_whole(
@@ -622,7 +631,8 @@ def test_an_answer_stopped_right_after_a_year_or_an_initialism_is_sent_whole(
     "It is the tallest peak in the...". Likewise a short answer ending in its number ("The
     answer is 42."), once cut to "The answer is...": with nothing else to send, the whole
     sentence is more likely right than the fragment is useful; a longer answer still ends
-    at the sentence before the number (see the test above)."""
+    at the sentence before the number (see the test above), unless its last sentence
+    plainly states its answer ("The answer is 42."), once cut to "Paris grew fast."."""
     openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
     assert pipeline.answer(make_task().id) == "answered"
     assert [(m.kind, m.body) for m in outbox()] == [("reply", cut_off)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
@@ -111,6 +113,35 @@ def test_a_tier_with_no_requests_is_not_told_it_used_them_up_or_that_they_come_b
         ("quota", expected),
         ("usage", expected),
     ]
+
+
+@pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
+def test_a_tier_with_no_requests_held_by_a_spend_cap_is_not_promised_answers_on_a_date(
+    app, client, cap
+):
+    """Regression: with QUOTA_FREE=0 and a spend cap that held the texter's answers (their
+    tier's monthly one, or the service's daily one), their text got "Texts are not
+    answered until Jan 1" (or "paused answers until Dec 7. Please text again then") and
+    HELP "AI answers paused until ...": texting again then got them nothing either. They
+    are told their plan has no AI answers, with no date."""
+    app.config.update(QUOTA_FREE=0, **{cap: Decimal("0")})
+    text_in(client, "What is DNS?")
+    text_in(client, "HELP")
+    [refused, help_sms] = [m for m in outbox() if m.kind != "program"]
+    assert refused.body == (
+        "Your free plan includes no AI answers, so texts are not answered. Reply HELP for help."
+    )
+    assert help_sms.body.startswith("SMS-to-AI Agent: Your free plan has no AI answers. Text")
+    assert "until" not in help_sms.body
+
+
+@pytest.mark.parametrize("language", [None, "fr", "es"])
+def test_help_to_a_tier_with_no_requests_says_so_in_one_sms(app, language):
+    app.config["QUOTA_ENTERPRISE"] = 0
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    notices.send_notice(make_user(tier="enterprise", service_state=state), "help")
+    [sms] = outbox("help")
+    assert "enterprise" in sms.body and (sms.segments, sms.encoding) == (1, "GSM-7")
 
 
 @pytest.mark.parametrize("language", [None, "fr", "es"])

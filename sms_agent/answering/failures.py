@@ -96,12 +96,18 @@ def refuse_media(task: Task, problem: Exception) -> None:
     instead of an apology that invites the texter to send it again."""
     task.mark_failed(str(problem)[:500])
     quota.give_back(task)
-    # Last, after the task's move and the transcription's cost: see record_error.
-    record_error(problem.error_type, str(problem)[:2000], user=task.user, task=task, exc=problem)
+    log_media_problem(task, problem)  # last, after the task's move and the transcription's cost
     db.session.commit()
     reread_opt_out(task.user)
     notices.send_notice(task.user, problem.notice, task=task)
     db.session.commit()
+
+
+def log_media_problem(task: Task, problem: Exception) -> None:
+    """Staff's ErrorLog for an attachment that could not be used, whether the text failed
+    with it or the rest was answered (a rotated TWILIO_AUTH_TOKEN shows either way). The
+    transaction's last write: see record_error."""
+    record_error(problem.error_type, str(problem)[:2000], user=task.user, task=task, exc=problem)
 
 
 def _error_type_of(exc: BaseException) -> str:

@@ -42,7 +42,15 @@ from . import spoken
 from .ask import ask_model, reply_kind
 from .claim import begin_claim, claim, kept_across_commits, renew_claim
 from .completion import mark_completed
-from .failures import TryAgain, finish_unsent, give_up, hold_for_staff, refuse_media, release
+from .failures import (
+    TryAgain,
+    finish_unsent,
+    give_up,
+    hold_for_staff,
+    log_media_problem,
+    refuse_media,
+    release,
+)
 
 __all__ = ["TryAgain", "answer", "claim", "give_up"]
 
@@ -148,6 +156,8 @@ def _answer_claimed(task: Task, started: float) -> str:
             db.session.commit()
             media = read_media(task)  # holds no connection through downloads, as ask_model
             renew_claim(task)  # the model's wait starts the stale clock, not the reading's
+            for problem in media.unread:  # the rest is answered; staff still learn why
+                log_media_problem(task, problem)
             db.session.commit()  # a retried job reuses what was fetched and transcribed
             if spoken.says_stop(task, media):
                 return spoken.obey_stop(task, media)

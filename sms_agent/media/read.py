@@ -25,7 +25,8 @@ from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia, utcnow
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import MediaFetchError, get_media_source
-from .kinds import AUDIO, AUDIO_EXTENSIONS, IMAGE, OTHER, base_type
+from .audio import for_transcription
+from .kinds import AUDIO, IMAGE, OTHER, base_type
 
 #: Why a file sent while staff held the conversation was not read.
 HELD_UNREAD = "sent while staff held the conversation"
@@ -104,6 +105,9 @@ class BeingRead(Exception):
 class MediaInput:
     images: list[str] = field(default_factory=list)  # data URLs
     transcripts: list[str] = field(default_factory=list)
+    #: Why the attachments left out of an answered text were (a picture not fetched, a
+    #: voice note not heard), read this run: staff get an ErrorLog for each.
+    unread: list[MediaUnreadable] = field(default_factory=list)
 
     def question(self, body: str) -> str:
         """The texter's words, with what their voice notes said; a picture alone gets a
@@ -152,7 +156,7 @@ def read_media(task: Task) -> MediaInput:
     and with loaded rows kept across commits (pipeline.kept_across_commits)."""
     done = _loaded_before_fetching(task)
     found = MediaInput()
-    unread = []
+    unread = found.unread
     for item in attachments_of(task):
         position = _position(item)
         row = done.get(position)
@@ -380,9 +384,9 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     """A retryable failure (timeout, 5xx) goes up for the job to retry; any other means
     this recording cannot be transcribed, which the texter is told. A transcription made is
     paid for, so it is recorded as a model call with its price."""
-    name = f"voice-note.{AUDIO_EXTENSIONS.get(row.content_type, 'ogg')}"
+    sent = for_transcription(data, row.content_type)
     try:
-        transcript = get_llm_backend().transcribe(data, name, row.content_type)
+        transcript = get_llm_backend().transcribe(*sent)
     except LLMError as exc:
         if exc.retryable:
             raise

@@ -162,11 +162,16 @@ _UNFINISHED_END = re.compile(r"(?:\d|\S[.@]\S+|://\S*)\.\Z")
 #: ...but a year takes no decimals ("hosted the Games in 1924."), nor a price its cents
 #: again ("costs $4.99."), nor a time or a date ("opens at 10:30.", "on 2024-05-01."), nor
 #: goes an address on after an initialism ("in the U.S.", "at 9 a.m.", "Washington, D.C.",
-#: "her Ph.D."): a sentence ends there as it would anywhere.
+#: "her Ph.D."), nor a sentence that plainly states its answer ("The answer is 42.", "the
+#: total = 1,250.", "Total: 7.", "La réponse est 42.", "La respuesta es 42."): a sentence
+#: ends there as it would anywhere.
 _WHOLE_END = re.compile(
     r"(?:(?<![\d.,$\u20ac\u00a3])(?:1\d|20)\d\d|[$\u20ac\u00a3][\d,]*\d\.\d\d"
     r"|(?<![\d:])\d{1,2}:\d\d|\b\d{4}-\d\d-\d\d"
-    r"|(?<![\w.@/])(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2})\.\Z"
+    r"|(?<![\w.@/])(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}"
+    r"|(?i:\b(?:answer|result|total|sum|solution|r[ée]ponse|r[ée]sultat|somme|respuesta"
+    r"|resultado|suma|soluci[óo]n)(?:\s+(?:is|was|equals|est|était|es|era|fue)\s+|\s*[=:]\s*)"
+    r"-?[\d,]*\d))\.\Z"
 )
 
 
