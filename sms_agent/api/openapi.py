@@ -82,7 +82,9 @@ DESCRIPTION = (
     "and 400 for a request it cannot parse, such as a garbled request line "
     "(`details.reason` says what was wrong).\n\n"
     "A query parameter an operation does not list is a 400 naming it (`details.<name>`), "
-    "never ignored: a misspelt filter would answer as if there were none."
+    "never ignored: a misspelt filter would answer as if there were none. The one "
+    "exception is `_`, which every operation takes and ignores: a cache-buster, such as "
+    "the `_=<milliseconds>` jQuery's `cache: false` adds."
 )
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EXAMPLE_PHONE = "+15550200123"
