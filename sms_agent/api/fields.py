@@ -16,10 +16,10 @@ from typing import Any
 from marshmallow import ValidationError, fields
 from marshmallow.validate import OneOf
 
+from .. import numbers
 from ..clean_text import BLANK_REFUSED, is_blank
 from ..models.types import as_json_object, check_timezone, iana_timezones
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
-from . import numbers
 
 MAX_JSON_DEPTH = 10
 

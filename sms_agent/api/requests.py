@@ -18,7 +18,7 @@ from flask import current_app, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import numbers
+from .. import numbers
 from .errors import ApiError, bad_request, field_errors
 
 

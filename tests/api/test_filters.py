@@ -324,7 +324,7 @@ def test_a_query_number_too_long_to_read_is_a_400_in_the_apis_words(client, admi
 
     assert response.status_code == 400
     assert response.get_json()["details"] == {
-        name: ["More digits than any number the API takes (at most 4300)."]
+        name: ["More digits than any number this service takes (at most 4300)."]
     }
 
 
