@@ -367,6 +367,18 @@ def test_demo_seed_refuses_more_users_than_demo_numbers(runner):
     assert _counts() == (0, 0, 0)
 
 
+@pytest.mark.parametrize("option", ["--users", "--tasks", "--errors", "--seed"])
+def test_demo_seed_refuses_an_integer_too_long_to_read_saying_so(runner, option):
+    """Regression: a number of more than 4,300 digits was "not a valid integer", quoted
+    whole, of a number written in digits alone; it is refused as the API refuses one."""
+    result = runner.invoke(args=["demo", "seed", option, "9" * 4301])
+
+    assert result.exit_code == 2
+    assert "More digits than any number this service takes (at most 4300)." in result.output
+    assert "9" * 100 not in result.output
+    assert _counts() == (0, 0, 0)
+
+
 def test_demo_seed_refuses_a_database_with_real_texters(runner):
     """Regression: run against the service's own database by mistake, it mixed made-up
     texters, tasks and spend (today's too, counted against DAILY_SPEND_CAP) with the real."""

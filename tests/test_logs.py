@@ -318,6 +318,29 @@ def test_the_context_filter_passes_a_malformed_record_on_to_loggings_error_repor
     assert (record.msg, record.args, record.request_id) == ("%s %s", ("one",), "")
 
 
+def _gunicorn_access_line(environ: dict, line_format: str) -> str:
+    """The access line GunicornLogger writes, in `line_format`, for a GET of `environ`."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from sms_agent.ops.logs import GunicornLogger
+
+    config = Config()
+    config.set("accesslog", "-")
+    config.set("access_log_format", line_format)
+    logger = GunicornLogger(config)
+    stream = io.StringIO()
+    logger.access_log.handlers[0].setStream(stream)
+    environ = {"REQUEST_METHOD": "GET", "SERVER_PROTOCOL": "HTTP/1.1", **environ}
+    response = SimpleNamespace(status="200 OK", headers=[], sent=2)
+
+    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+
+    return stream.getvalue()
+
+
 @pytest.mark.parametrize(
     ("raw_uri", "query"),
     [
@@ -329,33 +352,37 @@ def test_the_context_filter_passes_a_malformed_record_on_to_loggings_error_repor
     ],
 )
 def test_gunicorns_access_line_masks_the_numbers_in_the_url(raw_uri, query):
-    from datetime import timedelta
-    from types import SimpleNamespace
-
-    from gunicorn.config import Config
-
-    from sms_agent.ops.logs import GunicornLogger
-
-    config = Config()
-    config.set("accesslog", "-")
-    config.set("access_log_format", '"%(r)s" %(U)s %(q)s %(s)s')
-    logger = GunicornLogger(config)
-    stream = io.StringIO()
-    logger.access_log.handlers[0].setStream(stream)
     environ = {
-        "REQUEST_METHOD": "GET",
         "RAW_URI": raw_uri,
         "PATH_INFO": raw_uri.split("?")[0].replace("%2B", "+"),
         "QUERY_STRING": query,
-        "SERVER_PROTOCOL": "HTTP/1.1",
     }
-    response = SimpleNamespace(status="200 OK", headers=[], sent=2)
 
-    logger.access(response, SimpleNamespace(headers=[]), environ, timedelta(milliseconds=3))
+    line = _gunicorn_access_line(environ, '"%(r)s" %(U)s %(q)s %(s)s')
 
-    line = stream.getvalue()
     assert "***0300" in line and "1230300" not in line, line
     assert "page=2" in line or "page" not in raw_uri
+
+
+@pytest.mark.parametrize("where", ["?token={key}", "?access_token={key}&page=2", "{key}/"])
+def test_an_api_key_sent_in_a_url_is_logged_only_as_far_as_the_admin_shows_it(where):
+    """Regression: a client sending its key in the URL (?token=..., refused with a 401) had
+    it written whole to the access log, for anyone reading the logs to use; the line keeps
+    the 12 characters the admin shows, enough to find and revoke it."""
+    key = "sat_" + "Ab3-_x" * 7 + "Z"
+    raw_uri = "/api/users/" + where.format(key=key)
+    path, _, query = raw_uri.partition("?")
+    environ = {
+        "RAW_URI": raw_uri,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "HTTP_REFERER": "https://example.com" + raw_uri,
+    }
+
+    line = _gunicorn_access_line(environ, '"%(r)s" %(U)s %(q)s %(f)s %(s)s')
+
+    assert key[12:20] not in line, line
+    assert line.count(key[:12] + "***") == 3, line  # the request line, referer, path or query
 
 
 def _gunicorn_project_access_format() -> str:

@@ -27,6 +27,7 @@ from wtforms.fields import IntegerField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
+from .. import numbers
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
@@ -90,7 +91,7 @@ class JSONObjectField(JSONField):
             self.data = {}
             return
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_int=numbers.whole_int)
         except ValueError as exc:
             raise ValueError(f"Enter valid JSON ({exc}).") from None
         except RecursionError:
@@ -99,6 +100,21 @@ class JSONObjectField(JSONField):
         if problem:
             raise ValueError(f'Enter a JSON object, such as {{"language": "fr"}}; this {problem}.')
         self.data = value
+
+
+class CountField(IntegerField):
+    """An integer box read by the API's rule (numbers.read_integer): WTForms' int() called
+    one of more than 4,300 digits "Not a valid integer value."."""
+
+    def process_formdata(self, valuelist) -> None:
+        if not valuelist or not valuelist[0].strip():
+            super().process_formdata(valuelist)
+            return
+        try:
+            self.data = numbers.read_integer(valuelist[0])
+        except ValueError:
+            self.data = None
+            raise
 
 
 #: Beside every date-time box of the admin's forms.
@@ -210,7 +226,7 @@ class TimestampForms(AdminModelConverter):
     def handle_integer_types(self, column, field_args, **extra):
         """Every integer column counts something (requests, tokens, segments, error codes)."""
         field_args["validators"].append(NumberRange(min=0, max=MAX_INTEGER))
-        return IntegerField(**field_args)
+        return CountField(**field_args)
 
 
 def select_choices(choice) -> list[SelectChoice]:

@@ -13,21 +13,36 @@ from werkzeug.http import generate_etag
 
 from ..extensions import db
 from ..models.users import BOOKKEEPING_LOCK, take_sqlite_write_lock
-from .errors import ApiError
+from .errors import ApiError, error_response
 
 
 def answer_conditionally(response: Response) -> Response:
     """The ETag of a whole JSON answer to a GET, and a 304 without a body for a client
-    whose If-None-Match names it. A streamed export is not held back to be hashed."""
+    whose If-None-Match names it, or a 412 for one whose If-Match names none of it (werkzeug
+    left the answer as its body: every error has the API's shape). A streamed export is not
+    held back to be hashed."""
     if (
         request.method in ("GET", "HEAD")
         and response.status_code == 200
         and response.mimetype == "application/json"
         and not response.is_streamed
     ):
-        response.set_etag(generate_etag(response.get_data()))
+        etag = generate_etag(response.get_data())
+        response.set_etag(etag)
         response.make_conditional(request)
+        if response.status_code == 412:
+            return _not_as_named(etag)
     return response
+
+
+def _not_as_named(etag: str) -> Response:
+    failed = error_response(
+        412,
+        "It is no longer as If-Match names it: read it again without If-Match.",
+        {"reason": "changed"},
+    )
+    failed.set_etag(etag)
+    return failed
 
 
 def require_unchanged(row: Any, dump: Callable[[list], list[dict]]) -> None:

@@ -16,10 +16,10 @@ from typing import Any
 from marshmallow import ValidationError, fields
 from marshmallow.validate import OneOf
 
+from .. import numbers
 from ..clean_text import BLANK_REFUSED, is_blank
 from ..models.types import as_json_object, check_timezone, iana_timezones
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
-from . import numbers
 
 MAX_JSON_DEPTH = 10
 
@@ -229,6 +229,15 @@ class FiniteFloat(fields.Float):
         return number if number is None or math.isfinite(number) else None
 
 
+#: What ISO 8601 writes (upper-cased): a date in its extended, basic or week notation, then
+#: maybe a time after a T (or RFC 3339's space) and an offset. Python's fromisoformat reads
+#: more: 2026011512 as 2026-01-15, its 12 dropped; forty 1s as 1111-11-11 11:11:11; any
+#: character for the T.
+_ISO_8601 = re.compile(
+    r"(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}-W\d{2}(-\d)?|\d{4}W\d{2}\d?)"
+    r"([T ](\d{2}(:\d{2}(:\d{2})?)?|\d{2}(\d{2}(\d{2})?)?)([.,]\d+)?"
+    r"(Z|[+-]\d{2}(:?\d{2}(:?\d{2}([.,]\d+)?)?)?)?)?"
+)
 #: A date-time whose offset's "+" a URL turned into a space: 2026-01-01T00:00:00 05:00.
 _PLUS_AS_SPACE = re.compile(r"T[0-9:.]+ [0-9]{2}(:?[0-9]{2})?$")
 
@@ -265,6 +274,8 @@ class DateOrDateTime(fields.Field):
             raise ValidationError(_date_problem(value)) from None
 
     def _parse(self, text: str) -> datetime:
+        if _ISO_8601.fullmatch(text) is None:
+            raise ValueError("not an ISO 8601 date or date-time")
         try:
             # Any ISO 8601 date is a day, written 2026-01-31, 20260131 or 2026-W05-6 alike.
             day = date.fromisoformat(text)

@@ -25,6 +25,7 @@ from ..models import (
     Tier,
     User,
 )
+from ..quota import used_in_sql
 from .cursors import Cursor
 from .fields import DateOrDateTime, Phone, QueryInteger, Text
 from .keyset import ListCursor
@@ -109,11 +110,14 @@ USER_ORDERING = {
         "full_name",
         "last_active",
         "total_requests",
-        "monthly_requests",
         "created_at",
         "updated_at",
     )
 }
+#: As a user's entry shows it (the running window's count, 0 once the texter's month has
+#: ended, as the admin sorts it), not the stored count, which rolls only with their next
+#: request. The list reads this very column for its entries and its cursors (api/users.py).
+USER_ORDERING["monthly_requests"] = used_in_sql().label("monthly_requests")
 TASK_ORDERING = {
     name: getattr(Task, name)
     for name in (

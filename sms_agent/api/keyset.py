@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.sql import operators
 
+from .. import numbers
 from ..extensions import db
-from . import numbers
 from .errors import field_errors
 from .fields import CURSOR_PATTERN, Text, check_text, cursor_moment, cursor_uuid
 

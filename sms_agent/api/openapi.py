@@ -82,7 +82,9 @@ DESCRIPTION = (
     "and 400 for a request it cannot parse, such as a garbled request line "
     "(`details.reason` says what was wrong).\n\n"
     "A query parameter an operation does not list is a 400 naming it (`details.<name>`), "
-    "never ignored: a misspelt filter would answer as if there were none."
+    "never ignored: a misspelt filter would answer as if there were none. The one "
+    "exception is `_`, which every operation takes and ignores: a cache-buster, such as "
+    "the `_=<milliseconds>` jQuery's `cache: false` adds."
 )
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EXAMPLE_PHONE = "+15550200123"
@@ -165,7 +167,7 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
         entry["parameters"].append({"in": "query", "schema": described.query})
     entry["parameters"].extend({"in": "header", **header} for header in described.headers)
     if _conditional(described, method):
-        entry["parameters"].append(IF_NONE_MATCH)
+        entry["parameters"].extend((IF_NONE_MATCH, IF_MATCH_READ))
     if method in PRECONDITIONED:
         entry["parameters"].extend(PRECONDITIONS)
     if described.body is not None:
@@ -245,6 +247,11 @@ IF_NONE_MATCH = _optional_header(
     "If-None-Match",
     "The ETag of an earlier answer: while the answer is the same, a 304 without a body.",
 )
+IF_MATCH_READ = _optional_header(
+    "If-Match",
+    "ETags (or `*`): unless one names the answer as it is, a 412 (`details.reason` "
+    "`changed`) instead of the answer.",
+)
 #: Writes that act only on what the client read, given its ETag (api/etags.py).
 PRECONDITIONED = frozenset({"PATCH", "DELETE"})
 IF_MATCH = _optional_header(
@@ -289,7 +296,7 @@ def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]
         codes.add(404)
     if described.body is not None:
         codes |= {413, 415}
-    if method in PRECONDITIONED:
+    if method in PRECONDITIONED or _conditional(described, method):
         codes.add(412)
     if method in WRITES:
         codes.add(409)  # a transaction aborted for a concurrent one (api/errors.py)

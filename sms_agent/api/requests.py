@@ -18,7 +18,7 @@ from flask import current_app, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from . import numbers
+from .. import numbers
 from .errors import ApiError, bad_request, field_errors
 
 
@@ -185,8 +185,10 @@ def load_query(schema: Schema) -> dict[str, Any]:
     known = _names(schema.fields)
     _refuse_repeated(known)
     _refuse_other_encodings(known)
+    given = request.args.to_dict()
+    given.pop(CACHE_BUSTER, None)
     try:
-        return schema.load(request.args.to_dict())
+        return schema.load(given)
     except ValidationError as exc:
         raise field_errors(_as_dict(exc.messages)) from None
 
@@ -195,16 +197,22 @@ def _names(fields: dict[str, Any]) -> set[str]:
     return {field.data_key or name for name, field in fields.items()}
 
 
+#: The query parameter a client adds to defeat caches (jQuery's `cache: false` sends
+#: `_=<milliseconds>`): every operation takes it, and ignores it.
+CACHE_BUSTER = "_"
+
+
 def refuse_unknown_parameters() -> None:
     """The API's before_request: 400 naming each query parameter the operation does not take
-    (its `query` schema, as the OpenAPI document lists them). Ignored, a misspelt filter
-    (`teir=premium`) answered as if there were none: every texter, with nothing said."""
+    (its `query` schema, as the OpenAPI document lists them, or CACHE_BUSTER). Ignored, a
+    misspelt filter (`teir=premium`) answered as if there were none: every texter, with
+    nothing said."""
     view = current_app.view_functions.get(request.endpoint)
     described = getattr(view, "api_operation", None)
     if described is None or request.method == "OPTIONS":
         return
     known = _names(described.query._declared_fields) if described.query else set()
-    unknown = sorted(set(request.args) - known)
+    unknown = sorted(set(request.args) - known - {CACHE_BUSTER})
     if unknown:
         takes = f"it takes {', '.join(sorted(known)) or 'none'}."
         raise ApiError(

@@ -50,9 +50,14 @@ TEXTER_FIELDS = {"email", "full_name", "timezone", "preferences"}
 USER_PATH = "/users/<phone_number>/"
 
 
-#: What a user's entry shows of their own row: UserOut's fields that are its columns
-#: (`rate_limit_reset` among them, which says whether `monthly_requests` still runs).
-SHOWN = [getattr(User, name) for name in kept(UserOut).fields if hasattr(User, name)]
+#: What a user's entry shows of their own row: UserOut's fields that are its columns, each
+#: as the list sorts by it, so a cursor carries the value shown (`monthly_requests`: the
+#: running window's count, not the stored one).
+SHOWN = [
+    USER_ORDERING[name] if name in USER_ORDERING else getattr(User, name)
+    for name in kept(UserOut).fields
+    if hasattr(User, name)
+]
 
 
 def listed(statement: sa.Select) -> sa.Select:
@@ -72,13 +77,13 @@ def _spend_columns() -> tuple[sa.Label, sa.Label]:
 
 def dump_users(rows: Sequence[sa.Row]) -> list[dict]:
     """Users' entries from their `listed` rows, with their stats, fetched for all of them
-    at once. `monthly_requests` is the count of the running window (quota.used): 0 once the
-    texter's month has ended, which their stored count only shows after their next request."""
+    at once. `monthly_requests` is the count of the running window (quota.used_in_sql): 0
+    once the texter's month has ended, which their stored count only shows after their next
+    request."""
     stats = user_stats(row.phone_number for row in rows)
     entries = [
         {
             **row._mapping,
-            "monthly_requests": quota.used(row),
             "stats": stats[row.phone_number],
             "cost_usd": costs.report.usd(row.spent_micro),
             "cost_this_month_usd": costs.report.usd(row.spent_month_micro),

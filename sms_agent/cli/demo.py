@@ -8,6 +8,7 @@ from ..extensions import db
 from ..sample_data import DEMO_NUMBERS, real_texters
 from ..sample_data import seed as seed_data
 from .group import ServiceGroup
+from .values import Integer
 
 demo = ServiceGroup("demo", help="Demo data.")
 
@@ -15,10 +16,17 @@ demo = ServiceGroup("demo", help="Demo data.")
 @demo.command("seed")
 # At most the ten million numbers +1 555 holds (demo_phone): past them a number would have
 # eight digits there, no phone's, and the next seed would take it for a real texter's.
-@click.option("--users", default=50, show_default=True, type=click.IntRange(0, DEMO_NUMBERS))
-@click.option("--tasks", default=500, show_default=True, type=click.IntRange(0))
-@click.option("--errors", default=20, show_default=True, type=click.IntRange(0))
-@click.option("--seed", "random_seed", default=42, show_default=True, help="Same seed, same data.")
+@click.option("--users", default=50, show_default=True, type=Integer(0, DEMO_NUMBERS))
+@click.option("--tasks", default=500, show_default=True, type=Integer(0))
+@click.option("--errors", default=20, show_default=True, type=Integer(0))
+@click.option(
+    "--seed",
+    "random_seed",
+    default=42,
+    show_default=True,
+    type=Integer(),
+    help="Same seed, same data.",
+)
 def seed(users: int, tasks: int, errors: int, random_seed: int) -> None:
     """Insert users, tasks and errors spread over the last 60 days, into a database with
     no real texters (all numbers +1 555...)."""

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import click
 from marshmallow import ValidationError, validate
 
+from .. import numbers
+
 
 def fits(column, strip: bool = False) -> Callable:
     """A click callback refusing text longer than `column` (a mapped String column) holds;
@@ -37,3 +39,17 @@ def email_address(ctx, param, value):
         except ValidationError:
             raise click.BadParameter(f"{value!r} is not a valid email address") from None
     return value or None
+
+
+class Integer(click.IntRange):
+    """An integer option in the digits 0-9, as the API and the admin's forms read one
+    (numbers.read_integer), within the range given: click's int() also read digits of other
+    scripts, and called one of more than 4,300 digits "not a valid integer", quoted whole."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                value = numbers.read_integer(value)
+            except ValueError as exc:
+                self.fail(str(exc), param, ctx)
+        return super().convert(value, param, ctx)

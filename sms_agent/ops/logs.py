@@ -27,6 +27,7 @@ from flask import Flask, g, has_request_context, request
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
+from ..models.staff import ApiToken
 from ..phones import mask
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -37,6 +38,11 @@ _PHONE_NUMBER = re.compile(r"(?<![\w*])\+\d{7,15}(?!\d)")
 # A number in a URL: its "+" may be URL-encoded, or left out (the API takes any notation), so
 # any run of 7 to 15 digits that fills a path segment or a query value is one.
 _PHONE_NUMBER_IN_URL = re.compile(r"(?<![^/=:,])(?:\+|%2[Bb])?\d{7,15}(?=[/?&#,\s]|$)")
+#: An API key sent in a URL by mistake (?token=...): kept to what the admin shows of it.
+_SHOWN_AFTER_PREFIX = ApiToken.SHOWN_CHARACTERS - len(ApiToken.KEY_PREFIX)
+_API_KEY_IN_URL = re.compile(
+    f"({re.escape(ApiToken.KEY_PREFIX)}[A-Za-z0-9_-]{{{_SHOWN_AFTER_PREFIX}}})[A-Za-z0-9_-]+"
+)
 #: gunicorn's access-line atoms that carry the URL (request line, path, query, referer).
 _URL_ATOMS = ("r", "U", "q", "f")
 
@@ -57,6 +63,13 @@ def mask_phone_numbers(text: str) -> str:
 
 def mask_phone_numbers_in_url(text: str) -> str:
     return _PHONE_NUMBER_IN_URL.sub(lambda match: mask(match.group(0)), text)
+
+
+def mask_url(text: str) -> str:
+    """A URL as logged: its phone numbers masked, and any API key a client sent in it (the
+    API refuses one there with a 401, but the line was written) cut to the characters the
+    admin shows, enough to find and revoke it, too few to use."""
+    return _API_KEY_IN_URL.sub(r"\1***", mask_phone_numbers_in_url(text))
 
 
 class Occasional:
@@ -103,7 +116,7 @@ class GunicornLogger(glogging.Logger):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in _URL_ATOMS:
             if isinstance(atoms.get(key), str):
-                atoms[key] = mask_phone_numbers_in_url(atoms[key])
+                atoms[key] = mask_url(atoms[key])
         return atoms
 
 
@@ -155,7 +168,7 @@ def _response_header(atoms: AccessAtoms, name: str) -> str:
 def _request_line(atoms: AccessAtoms) -> str:
     environ = atoms._environ
     line = f"{environ['REQUEST_METHOD']} {environ['RAW_URI']} {environ['SERVER_PROTOCOL']}"
-    return mask_phone_numbers_in_url(line)
+    return mask_url(line)
 
 
 def _status(atoms: AccessAtoms):
@@ -233,7 +246,7 @@ class UrlNumbersFilter(logging.Filter):
             message = record.getMessage()
         except (TypeError, ValueError):
             return True
-        masked = mask_phone_numbers(mask_phone_numbers_in_url(message))
+        masked = mask_phone_numbers(mask_url(message))
         if masked != message:
             record.msg, record.args = masked, None
         return True

@@ -163,3 +163,23 @@ def test_pages_show_rows_whose_stored_json_is_not_an_object(admin_client, value)
 
 def _sqlite() -> bool:
     return db.engine.dialect.name == "sqlite"
+
+
+def test_an_integer_too_long_to_read_in_json_is_a_field_error_without_pythons_advice(
+    admin_client,
+):
+    """Regression: the form quoted Python's advice to its programmer ("use
+    sys.set_int_max_str_digits() to increase the limit") for an integer of more than 4,300
+    digits in a JSON field; it now says what the API says of one."""
+    task = make_task(sms_content="original", metadata_={"model": "m"})
+    url = f"/admin/task/edit/?id={task.id}"
+    form = task_edit_form(admin_client, task, '{"tries": [' + "9" * 4301 + "]}")
+
+    response = admin_client.post(url, data=form)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "More digits than any number this service takes (at most 4300)." in page
+    assert "set_int_max_str_digits" not in page
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {"model": "m"}

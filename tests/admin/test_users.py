@@ -786,3 +786,22 @@ def test_once_the_texters_month_has_rolled_over_the_list_shows_no_request_used(a
     page = rows(admin_client, "/admin/user/")
     cells = re.findall(r'class="col-(monthly|total)_requests">\s*(\d+)\s*<', page)
     assert cells == [("total", str(limit + 7)), ("monthly", "0")]
+
+
+def test_a_counter_too_long_to_read_is_a_form_error_saying_so(admin_client):
+    """Regression: a count of more than 4,300 digits (Python reads no longer integer) was
+    "Not a valid integer value.", of a number written in digits alone; the form now says
+    what the API says of it."""
+    user = make_user(phone_number="+15550004321", monthly_requests=7)
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    data = {"tier": "free", "timezone": "UTC", "monthly_requests": "9" * 4301}
+    data["csrf_token"] = csrf_for(admin_client, url)
+
+    response = admin_client.post(url, data=data)
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "More digits than any number this service takes (at most 4300)." in page
+    assert "Not a valid integer value." not in page
+    db.session.rollback()
+    assert db.session.get(User, "+15550004321").monthly_requests == 7

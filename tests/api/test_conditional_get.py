@@ -81,9 +81,31 @@ def test_the_document_says_which_answers_carry_an_etag(client):
         for method, described in operations.items():
             named = [parameter["name"] for parameter in described["parameters"]]
             honoured = method in ("patch", "delete")
-            assert ("If-Match" in named) == honoured == ("412" in described["responses"]), url
+            tagged = "304" in described["responses"]  # a GET answered with an ETag
+            assert ("If-Match" in named) == (honoured or tagged), url
+            assert ("412" in described["responses"]) == (honoured or tagged), url
             assert ("If-Unmodified-Since" in named) == honoured, url
             assert honoured <= ("If-None-Match" in named), url
+
+
+@pytest.mark.parametrize("url", [f"/api/users/{quote(PHONE)}/", "/api/users/"])
+def test_a_get_whose_if_match_names_another_etag_is_a_412_in_the_error_shape(
+    client, admin_headers, url
+):
+    """Regression: such a GET was answered 412 with the resource itself as its body, where
+    every error is {"error", "details"} (a client reading the body took it for the answer),
+    and the document gave a GET no 412."""
+    make_user(PHONE)
+    etag = client.get(url, headers=admin_headers).headers["ETag"]
+
+    response = client.get(url, headers={**admin_headers, "If-Match": '"another", W/"x"'})
+
+    assert response.status_code == 412
+    assert response.get_json()["details"] == {"reason": "changed"}
+    assert "If-Match" in response.get_json()["error"]
+    assert response.headers["ETag"] == etag
+    same = client.get(url, headers={**admin_headers, "If-Match": etag})
+    assert same.status_code == 200 and same.headers["ETag"] == etag
 
 
 def _resources():

@@ -178,6 +178,31 @@ def test_an_end_date_in_any_iso_notation_includes_that_whole_day(client, admin_h
     assert counted.get_json()["total_tasks"] == 1
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/tasks/?created_before=2026011512",  # not 20260115 (its 12 was dropped)
+        "/api/tasks/?created_after=" + "1" * 40,  # not 1111-11-11T11:11:11.111111
+        "/api/tasks/analytics/?created_after=20260115x1200",  # any letter for the T
+        "/api/errors/?start_date=2026-01-15/12:00",
+        f"/api/users/{quote('+15550200123')}/messages/?after={'1' * 5000}",
+    ],
+)
+def test_a_bound_that_is_no_iso_8601_notation_is_a_400_not_a_moment_read_into_it(
+    client, admin_headers, url
+):
+    """Regression: Python's fromisoformat reads more than ISO 8601 writes, and the filters
+    took what it made of the text: 2026011512 as the whole of 2026-01-15 (its last digits
+    dropped), forty 1s as 1111-11-11 11:11:11, any character for the T."""
+    make_user("+15550200123")
+
+    response = client.get(url, headers=admin_headers)
+
+    assert response.status_code == 400, response.get_json()
+    [field] = response.get_json()["details"]
+    assert field in url
+
+
 @pytest.mark.parametrize("moment", ["2026-01-15t23:00:00z", "2026-01-15T23:00:00.5z"])
 def test_a_date_time_with_rfc_3339s_lower_case_z_is_taken(client, admin_headers, moment):
     """Regression: RFC 3339, the document's `date-time` format, allows 'z' (and 't') in lower
@@ -324,7 +349,7 @@ def test_a_query_number_too_long_to_read_is_a_400_in_the_apis_words(client, admi
 
     assert response.status_code == 400
     assert response.get_json()["details"] == {
-        name: ["More digits than any number the API takes (at most 4300)."]
+        name: ["More digits than any number this service takes (at most 4300)."]
     }
 
 

@@ -328,7 +328,7 @@ def test_zero_and_the_smallest_float_written_any_way_are_taken(client, admin_hea
     assert response.get_json()["processing_time"] == float(zero)
 
 
-TOO_LONG = "More digits than any number the API takes (at most 4300)."
+TOO_LONG = "More digits than any number this service takes (at most 4300)."
 DIGITS = "1" * 5000
 
 

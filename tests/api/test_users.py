@@ -797,3 +797,34 @@ def test_once_the_texters_month_has_rolled_over_the_api_shows_no_request_used(
     assert created.status_code == 201
     shown = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
     assert shown["monthly_requests"] == 1
+
+
+@pytest.mark.parametrize("descending", [True, False], ids=["-monthly_requests", "ascending"])
+def test_users_ordered_by_monthly_requests_sort_by_the_count_shown_across_cursor_pages(
+    client, admin_headers, descending
+):
+    """Regression: the list showed each texter's running window's count (0 once their month
+    has ended) but sorted by the stored count, so a texter shown at 0 came first under
+    `-monthly_requests`, and a cursor carried that stored count on to the next page."""
+    ended, running = utcnow() - timedelta(hours=1), utcnow() + timedelta(days=3)
+    make_user("+15550200301", monthly_requests=90, rate_limit_reset=ended)
+    make_user("+15550200302", monthly_requests=3, rate_limit_reset=running)
+    make_user("+15550200303", monthly_requests=50, rate_limit_reset=ended)
+    make_user("+15550200304", monthly_requests=1, rate_limit_reset=running)
+    ordering = "-monthly_requests" if descending else "monthly_requests"
+    walked, cursor = [], None
+    for _ in range(5):
+        query = f"ordering={ordering}&page_size=1" + (f"&cursor={cursor}" if cursor else "")
+        body = client.get(f"/api/users/?{query}", headers=admin_headers).get_json()
+        walked += [(row["monthly_requests"], row["phone_number"][-1]) for row in body["results"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    paged = client.get(f"/api/users/?ordering={ordering}", headers=admin_headers).get_json()
+
+    by_count = [(3, "2"), (1, "4"), (0, "1"), (0, "3")]  # ties: by phone number
+    expected = by_count if descending else [*by_count[2:], (1, "4"), (3, "2")]
+    assert walked == expected
+    assert [(row["monthly_requests"], row["phone_number"][-1]) for row in paged["results"]] == (
+        expected
+    )

@@ -1,11 +1,12 @@
-"""How the API reads a number, wherever a request gives one (a JSON body, a list's cursor, a
-query parameter): as JSON writes it, in ASCII digits, and only as a float can hold it.
+"""How the service reads a number someone gives it: the API wherever a request gives one (a
+JSON body, a list's cursor, a query parameter), the admin's forms and the commands an
+integer typed: as JSON writes it, in ASCII digits, and only as a float can hold it.
 
 Python's readers are looser: its JSON parser takes NaN and Infinity, reads 1e999 as Infinity
 and 1E-400 as 0, and int() reads digits of every script, underscores and spaces ("١",
 "1_0", " 5 "), and both refuse an integer past 4300 digits in words meant for the
-programmer. Each of those is a 400 naming the parameter, never a number the client did not
-send.
+programmer. Each of those is a 400 naming the parameter (a form's field error, a command's
+usage error), never a number the client did not send.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ TOO_SMALL = (
 )
 NOT_AN_INTEGER = "Not a valid integer: write it in the digits 0-9 alone (a '-' before them)."
 #: Python reads no longer integer (sys.get_int_max_str_digits' default, against a denial of
-#: service), whatever the interpreter was told: the API's own rule, in its own words.
+#: service), whatever the interpreter was told: the service's own rule, in its own words.
 MOST_DIGITS = 4300
-TOO_LONG = f"More digits than any number the API takes (at most {MOST_DIGITS})."
+TOO_LONG = f"More digits than any number this service takes (at most {MOST_DIGITS})."
 
 _INTEGER = re.compile(r"-?[0-9]+\Z")
 #: The digits before a JSON number's exponent: all zeros (or none) means the number is 0.
@@ -43,6 +44,14 @@ class TooLong:
 def read_int(text: str) -> int | TooLong:
     """json.loads' `parse_int`: the integer, or TooLong past MOST_DIGITS digits."""
     return TooLong() if _too_long(text) else int(text)
+
+
+def whole_int(text: str) -> int:
+    """json.loads' `parse_int` where a whole document is refused for one such integer (the
+    admin's JSON fields): ValueError saying so, in place of Python's advice."""
+    if _too_long(text):
+        raise ValueError(TOO_LONG)
+    return int(text)
 
 
 def _too_long(digits: str) -> bool:
@@ -81,3 +90,12 @@ def integer_problem(text: str) -> str | None:
     if _INTEGER.match(text) is None:
         return NOT_AN_INTEGER
     return TOO_LONG if _too_long(text) else None
+
+
+def read_integer(text: str) -> int:
+    """An integer typed in a form or a command, spaces around it ignored; ValueError saying
+    why `text` is not one (integer_problem)."""
+    text = text.strip()
+    if why := integer_problem(text):
+        raise ValueError(why)
+    return int(text)
