@@ -21,9 +21,11 @@ import sqlalchemy as sa
 from flask import request
 
 from .auth import current_principal
+from .requests import CACHE_BUSTER
 
-#: The arguments that choose a page of a list rather than the list.
-PAGING = frozenset({"page", "page_size", "cursor"})
+#: The arguments that choose a page of a list rather than the list, or nothing at all (a
+#: client's cache-buster, a new value on every request).
+PAGING = frozenset({"page", "page_size", "cursor", CACHE_BUSTER})
 
 #: Distinct lists kept (the least recently asked for goes first).
 KEPT = 256

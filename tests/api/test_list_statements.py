@@ -123,3 +123,12 @@ def test_the_error_list_reads_each_filter_from_its_own_statement(client, admin_h
         for kind in ("twilio_error", "openai_error"):
             answer = client.get(f"/api/errors/?error_type={kind}", headers=admin_headers)
             assert [error["error_type"] for error in answer.get_json()["results"]] == [kind]
+
+
+def test_a_cache_buster_reads_the_list_kept_without_it(app, admin_headers, none_kept):
+    """A client adding `?_=<time>` to every request must not fill the kept lists with one
+    entry per request, pushing out the lists others ask for."""
+    for moment in range(5):
+        with app.test_request_context(f"/api/users/?tier=free&_={moment}", headers=admin_headers):
+            list_statements.kept_statement(lambda: sa.select(sa.literal(1)))
+    assert len(list_statements._kept) == 1

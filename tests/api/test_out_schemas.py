@@ -5,8 +5,8 @@ value, whatever the value's type or the field's options."""
 from __future__ import annotations
 
 import enum
-from decimal import Decimal
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from types import SimpleNamespace
 
 import marshmallow
