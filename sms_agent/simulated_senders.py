@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +28,15 @@ TRY_IT_NUMBER = "try_it_number"
 #: Numbers that ring no phone: +1 555 (no area code; the demo's numbers), any North
 #: American 555-0100 to 555-0199 (set aside for fiction), Ofcom's 07700 900xxx (the same).
 FICTIONAL = re.compile(r"\+1(555\d{7}|\d{3}55501\d\d)|\+447700900\d{3}")
+
+#: FICTIONAL as LIKE patterns, for the database to match.
+_FICTIONAL_LIKE = ("+1555_______", "+1___55501__", "+447700900___")
+
+
+def fictional_in_sql(phone: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """Whether `phone` is a FICTIONAL number, in SQL (stored numbers are E.164: digits)."""
+    return sa.or_(*(phone.like(pattern) for pattern in _FICTIONAL_LIKE))
+
 
 #: Any of them, for what staff are told.
 EXAMPLE_NUMBER = "+15555550100"
