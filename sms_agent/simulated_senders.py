@@ -53,6 +53,11 @@ STRANGER = (
     f" {EXAMPLE_NUMBER}, or as one listed in TEST_PHONE_NUMBERS (your own phone's)."
 )
 
+OWN_NUMBER = (
+    "This is the service's own number, the one texted: write as a texter's, a test number"
+    f" such as {EXAMPLE_NUMBER}."
+)
+
 
 class NotATestNumber(ValueError):
     """Staff may not write as this number (the message says why)."""
@@ -62,7 +67,11 @@ def claim_test_number(phone: str, made_by: str) -> None:
     """Let staff (`made_by`) write as `phone`, or raise NotATestNumber. A number nobody
     texted from gets its texter now, as the webhook would make it, marked as a test number
     (made before the text, so a second click on Send finds it marked). A texter who texted
-    the service, or whom staff or the API added, is a person."""
+    the service, or whom staff or the API added, is a person. The service's own numbers
+    are none: it would text itself."""
+    config = current_app.config
+    if phone in (config["TWILIO_PHONE_NUMBER"], config["TWILIO_WHATSAPP_NUMBER"]):
+        raise NotATestNumber(OWN_NUMBER)
     if texts_a_stranger(phone):
         raise NotATestNumber(STRANGER)
     user = db.session.get(User, phone)

@@ -403,3 +403,12 @@ def test_a_seeded_texter_is_simulated_end_to_end_with_twilio_configured(app, run
     assert result.exit_code == 0, result.output
     assert f"--- SMS to {texter} (reply, GSM-7, 1 segment, queued) ---" in result.output
     assert {body["To"] for _method, _path, body in twilio_server.requests} == {texter}
+
+
+def test_cli_does_not_write_as_the_services_own_number(app, runner):
+    """As Try it: the service would text itself, a texter made of its own number."""
+    own = app.config["TWILIO_PHONE_NUMBER"]
+    result = runner.invoke(args=["sms", "simulate", "--from", own, "--inline", "hi"])
+    assert result.exit_code == 2, result.output
+    assert "This is the service's own number" in result.output
+    assert db.session.get(User, own) is None
