@@ -35,6 +35,7 @@ from .models import (
     utcnow,
 )
 from .outbound.gsm import segment_count
+from .simulated_senders import TRY_IT_NUMBER, fictional_in_sql
 
 DAYS = 60
 CHUNK = 5_000
@@ -54,25 +55,38 @@ LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Torvalds", "Liskov", "Thompson", 
 TIMEZONES = ["UTC", "America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Tokyo"]
 
 
-#: How many numbers demo_phone makes: +1 555 and seven digits.
-DEMO_NUMBERS = 10_000_000
+#: US area codes whose 555-0100 to 555-0199 phonenumbers takes for valid numbers. Those are
+#: set aside for fiction: they ring no phone, and Twilio, unlike with +1 555 (no area code),
+#: sends to them, so a demo texter's answer goes out as a real texter's would.
+DEMO_AREA_CODES = (
+    "201 202 203 205 206 207 208 209 210 212 213 214 215 216 217 218 219 220 223 224 225 227 "
+    "228 229 231 234 235 239 240 248 251 252 253 254 256 260 262 267 269 270 272 274 276 279 "
+    "281 283 301 302 303 304 305 307 308 309 310 312 313 314 315 316 317 318 319 320 321 323 "
+    "324 325 326 327 329 330 331 332 334 336 337 339 341 346 347 350 351 352 353 360 361 363 "
+    "364 369 380 385 386 401 402 404 405 406 407 408"
+).split()
+
+#: How many numbers demo_phone makes: a hundred in each area code.
+DEMO_NUMBERS = 100 * len(DEMO_AREA_CODES)
 
 
 def demo_phone(index: int) -> str:
-    return f"+1555{index:07d}"
+    return f"+1{DEMO_AREA_CODES[index // 100]}55501{index % 100:02d}"
 
 
-#: Every number demo_phone makes, in SQL: +1 555 is no area code, so no real texter has one.
-_DEMO_PHONES = "+1555" + "_" * 7
+#: Who made the demo's texters, as simulated_senders marks a test number's texter: staff
+#: may write as them (`flask sms simulate --from`, Try it), no real person having their number.
+SEEDED_BY = {TRY_IT_NUMBER: "flask demo seed"}
 
 
 def real_texters() -> int:
-    """Texters whose numbers demo_phone does not make: a database with any is the service's
-    own (or a copy), where made-up tasks and spend would mix with the real ones."""
+    """Texters whose numbers ring a phone: a database with any is the service's own (or a
+    copy), where made-up tasks and spend would mix with the real ones. One seeded before,
+    with +1 555 numbers, is a demo's."""
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(User)
-        .where(sa.not_(User.phone_number.like(_DEMO_PHONES)))
+        .where(sa.not_(fictional_in_sql(User.phone_number)))
     )
 
 
@@ -140,6 +154,7 @@ def _user_row(rng: random.Random, phone: str, now: datetime) -> dict:
         "full_name": f"{first} {last}",
         "timezone": timezone,
         "preferences": {},
+        "service_state": SEEDED_BY,
         "is_active": rng.random() > 0.05,
         "total_requests": 0,
         "monthly_requests": 0,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +28,15 @@ TRY_IT_NUMBER = "try_it_number"
 #: Numbers that ring no phone: +1 555 (no area code; the demo's numbers), any North
 #: American 555-0100 to 555-0199 (set aside for fiction), Ofcom's 07700 900xxx (the same).
 FICTIONAL = re.compile(r"\+1(555\d{7}|\d{3}55501\d\d)|\+447700900\d{3}")
+
+#: FICTIONAL as LIKE patterns, for the database to match.
+_FICTIONAL_LIKE = ("+1555_______", "+1___55501__", "+447700900___")
+
+
+def fictional_in_sql(phone: sa.ColumnElement) -> sa.ColumnElement[bool]:
+    """Whether `phone` is a FICTIONAL number, in SQL (stored numbers are E.164: digits)."""
+    return sa.or_(*(phone.like(pattern) for pattern in _FICTIONAL_LIKE))
+
 
 #: Any of them, for what staff are told.
 EXAMPLE_NUMBER = "+15555550100"
@@ -43,6 +53,11 @@ STRANGER = (
     f" {EXAMPLE_NUMBER}, or as one listed in TEST_PHONE_NUMBERS (your own phone's)."
 )
 
+OWN_NUMBER = (
+    "This is the service's own number, the one texted: write as a texter's, a test number"
+    f" such as {EXAMPLE_NUMBER}."
+)
+
 
 class NotATestNumber(ValueError):
     """Staff may not write as this number (the message says why)."""
@@ -52,7 +67,11 @@ def claim_test_number(phone: str, made_by: str) -> None:
     """Let staff (`made_by`) write as `phone`, or raise NotATestNumber. A number nobody
     texted from gets its texter now, as the webhook would make it, marked as a test number
     (made before the text, so a second click on Send finds it marked). A texter who texted
-    the service, or whom staff or the API added, is a person."""
+    the service, or whom staff or the API added, is a person. The service's own numbers
+    are none: it would text itself."""
+    config = current_app.config
+    if phone in (config["TWILIO_PHONE_NUMBER"], config["TWILIO_WHATSAPP_NUMBER"]):
+        raise NotATestNumber(OWN_NUMBER)
     if texts_a_stranger(phone):
         raise NotATestNumber(STRANGER)
     user = db.session.get(User, phone)

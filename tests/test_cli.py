@@ -3,11 +3,12 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import phonenumbers
 import pytest
 import sqlalchemy as sa
 
 from config import TestingConfig
-from sms_agent import costs, create_app, sample_data
+from sms_agent import costs, create_app, sample_data, simulated_senders
 from sms_agent.cli import quota as quota_cli
 from sms_agent.cli import staff as staff_cli
 from sms_agent.extensions import db
@@ -358,12 +359,12 @@ def test_demo_seed_refuses_tasks_without_users(runner):
 
 
 def test_demo_seed_refuses_more_users_than_demo_numbers(runner):
-    """Regression: --users past the ten million numbers +1 555 holds made numbers of eight
-    digits there, which no phone has and which the next seed took for real texters (and
-    building ten million rows in memory got the command killed): now it is refused at once."""
-    result = runner.invoke(args=["demo", "seed", "--users", "10000001", "--tasks", "0"])
+    """Regression: --users past the numbers demo_phone holds made numbers no phone has,
+    which the next seed took for real texters (and building ten million rows in memory got
+    the command killed): now it is refused at once."""
+    result = runner.invoke(args=["demo", "seed", "--users", "10001", "--tasks", "0"])
     assert result.exit_code == 2
-    assert "10000001 is not in the range 0<=x<=10000000" in result.output
+    assert "10001 is not in the range 0<=x<=10000" in result.output
     assert _counts() == (0, 0, 0)
 
 
@@ -379,10 +380,31 @@ def test_demo_seed_refuses_an_integer_too_long_to_read_saying_so(runner, option)
     assert _counts() == (0, 0, 0)
 
 
+def test_every_demo_number_is_a_valid_one_that_rings_no_phone_each_its_own():
+    """Regression: the demo's +1 555 numbers have no area code, numbers phonenumbers calls
+    invalid and Twilio texts nothing; they are now 555-0100 to 555-0199 of US area codes,
+    valid US numbers set aside for fiction, which simulated_senders lets staff write as."""
+    phones = [sample_data.demo_phone(index) for index in range(sample_data.DEMO_NUMBERS)]
+    assert len(set(phones)) == sample_data.DEMO_NUMBERS
+    for phone in phones:
+        parsed = phonenumbers.parse(phone)
+        assert phonenumbers.is_valid_number(parsed), phone
+        assert phonenumbers.region_code_for_number(parsed) == "US", phone
+        assert simulated_senders.FICTIONAL.fullmatch(phone), phone
+
+
+def test_demo_seed_adds_to_a_database_seeded_before_with_plus_1_555_numbers(runner):
+    """A database seeded by an earlier version (+1 555 numbers) is still a demo's."""
+    make_user("+15550000000")
+    result = runner.invoke(args=["demo", "seed", "--users", "2", "--tasks", "3"])
+    assert result.exit_code == 0, result.output
+    assert _counts() == (3, 3, 20)
+
+
 def test_demo_seed_refuses_a_database_with_real_texters(runner):
     """Regression: run against the service's own database by mistake, it mixed made-up
     texters, tasks and spend (today's too, counted against DAILY_SPEND_CAP) with the real."""
-    make_user("+12025550143")
+    make_user("+14158675309")
     result = runner.invoke(args=["demo", "seed", "--users", "2", "--tasks", "3"])
     assert result.exit_code == 1
     assert "this database has 1 real texter" in result.output

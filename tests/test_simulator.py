@@ -389,3 +389,26 @@ def test_cli_writes_as_test_numbers_only_the_rule_try_it_follows(app, runner):
     assert result.exit_code == 2, result.output
     assert "TEST_PHONE_NUMBERS" in result.output
     assert db.session.get(User, "+14158675309") is None
+
+
+def test_a_seeded_texter_is_simulated_end_to_end_with_twilio_configured(app, runner, twilio_server):
+    """Regression: `flask demo seed` made texters as if they had texted the service, so
+    `flask sms simulate --from` one of them was refused ("This is a texter's number") and
+    the demo stopped there; and their +1 555 numbers are no number Twilio texts. They are
+    now test numbers that ring no phone (555-0100 to 555-0199 of US area codes), and the
+    answer goes out through Twilio to the number simulated."""
+    assert runner.invoke(args=["demo", "seed", "--users", "3", "--tasks", "20"]).exit_code == 0
+    texter = db.session.scalars(sa.select(User.phone_number).order_by(User.phone_number)).first()
+    result = runner.invoke(args=["sms", "simulate", "--from", texter, "--inline", "What is DNS?"])
+    assert result.exit_code == 0, result.output
+    assert f"--- SMS to {texter} (reply, GSM-7, 1 segment, queued) ---" in result.output
+    assert {body["To"] for _method, _path, body in twilio_server.requests} == {texter}
+
+
+def test_cli_does_not_write_as_the_services_own_number(app, runner):
+    """As Try it: the service would text itself, a texter made of its own number."""
+    own = app.config["TWILIO_PHONE_NUMBER"]
+    result = runner.invoke(args=["sms", "simulate", "--from", own, "--inline", "hi"])
+    assert result.exit_code == 2, result.output
+    assert "This is the service's own number" in result.output
+    assert db.session.get(User, own) is None

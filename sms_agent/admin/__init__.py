@@ -48,7 +48,8 @@ def init_app(app: Flask) -> Admin:
         app,
         name=SITE_HEADER,
         index_view=DashboardView(name="Dashboard", url="/admin"),
-        theme=Bootstrap4Theme(base_template="admin/sms_base.html"),
+        # Fluid: the lists are tables of many columns, and a laptop's window has room for them.
+        theme=Bootstrap4Theme(base_template="admin/sms_base.html", fluid=True),
         # Flask-Admin's inline scripts carry the request's CSP nonce (sms_agent.security).
         csp_nonce_generator=csp_nonce,
     )

@@ -93,7 +93,6 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         "phone_number",
         "tier",
         "full_name",
-        "email",
         "total_requests",
         "monthly_requests",
         "spend_this_month",

@@ -14,8 +14,7 @@ demo = ServiceGroup("demo", help="Demo data.")
 
 
 @demo.command("seed")
-# At most the ten million numbers +1 555 holds (demo_phone): past them a number would have
-# eight digits there, no phone's, and the next seed would take it for a real texter's.
+# At most the numbers demo_phone makes, each set aside for fiction: no texter is a real person.
 @click.option("--users", default=50, show_default=True, type=Integer(0, DEMO_NUMBERS))
 @click.option("--tasks", default=500, show_default=True, type=Integer(0))
 @click.option("--errors", default=20, show_default=True, type=Integer(0))
@@ -29,7 +28,8 @@ demo = ServiceGroup("demo", help="Demo data.")
 )
 def seed(users: int, tasks: int, errors: int, random_seed: int) -> None:
     """Insert users, tasks and errors spread over the last 60 days, into a database with
-    no real texters (all numbers +1 555...)."""
+    no real texters. The texters' numbers ring no phone (555-0100 to 555-0199 of US area
+    codes) and are test numbers: `flask sms simulate --from` may write as them."""
     if tasks and not users:
         raise click.BadParameter("tasks need at least one user", param_hint="--users")
     real = real_texters()

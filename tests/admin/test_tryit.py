@@ -404,3 +404,17 @@ def test_with_twilio_a_test_number_made_earlier_still_texts_no_stranger(admin_cl
     app.config["SMS_BACKEND"] = "twilio"
     assert send(admin_client, "+14158675309", "What is a haiku?").status_code == 400
     assert db.session.scalars(sa.select(Task)).all() == []
+
+
+@pytest.mark.parametrize("setting", ["TWILIO_PHONE_NUMBER", "TWILIO_WHATSAPP_NUMBER"])
+def test_try_it_does_not_write_as_the_services_own_number(admin_client, app, setting):
+    """Regression: staff who typed the service's own number in "From number" (the number
+    they meant to text) had the service text itself: a texter was made of our own number,
+    counted among the users, and its answer went from our number to our number."""
+    app.config["TWILIO_WHATSAPP_NUMBER"] = "+15555550199"
+    own = app.config[setting]
+    response = send(admin_client, own, "What is a haiku?")
+    assert response.status_code == 400
+    assert "own number, the one texted" in response.get_data(as_text=True)
+    assert db.session.get(User, own) is None
+    assert db.session.scalars(sa.select(Task)).all() == []

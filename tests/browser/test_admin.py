@@ -526,3 +526,39 @@ def test_try_it_refuses_a_pasted_message_longer_than_whatsapp_takes_and_keeps_it
     )
     assert len(page.input_value("textarea[name=message]").replace("\r\n", "\n")) == 4200
     assert db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550166")) is None
+
+
+def test_the_other_lists_fit_a_laptop_screen(live_server, browser, app):
+    """Regression: at 1280 pixels a message's SID (34 characters, no space) pushed the
+    Outbound messages list 42 pixels past the window, to be scrolled sideways."""
+    staff_account("boss", is_admin=True)
+    seeded = app.test_cli_runner().invoke(args=["demo", "seed", "--users", "60", "--tasks", "600"])
+    assert seeded.exit_code == 0, seeded.output
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log_in(page, live_server)
+    sideways = "e => e.scrollWidth - e.clientWidth"
+    for url in ("/admin/task/", "/admin/errorlog/", "/admin/outboundmessage/"):
+        page.goto(live_server + url)
+        page.wait_for_selector("table.model-list tbody tr")
+        assert page.eval_on_selector("html", sideways) <= 0, url
+        assert page.eval_on_selector(".table-responsive", sideways) <= 0, url
+    page.close()
+
+
+def test_the_users_list_fits_a_laptop_screen(live_server, browser, app):
+    """Regression: at 1280 pixels the Users list of seeded texters (names, emails, costs,
+    dates) was 1,337 pixels wide in a 1,110-pixel column, and staff scrolled it sideways to
+    reach a texter's last activity; its dates wrapped, three lines to a row."""
+    staff_account("boss", is_admin=True)
+    seeded = app.test_cli_runner().invoke(args=["demo", "seed", "--users", "60", "--tasks", "600"])
+    assert seeded.exit_code == 0, seeded.output
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log_in(page, live_server)
+    page.wait_for_selector("table.model-list tbody tr")
+    sideways = "e => e.scrollWidth - e.clientWidth"
+    assert page.eval_on_selector("html", sideways) <= 0
+    assert page.eval_on_selector(".table-responsive", sideways) <= 0  # the table's own scroll
+    headers = page.locator("table.model-list thead th.column-header").all_inner_texts()
+    for kept in ("Phone", "Tier", "Full name", "Monthly requests", "Spend (USD)"):
+        assert kept in [" ".join(header.split()) for header in headers]
+    page.close()
