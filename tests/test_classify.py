@@ -1,6 +1,7 @@
 """The local classifier: accuracy on labelled texts, complexity ordering, any input is safe."""
 
 import csv
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -120,3 +121,21 @@ def test_any_text_is_classified_deterministically_within_bounds(text):
     assert first == classify(text)
     assert first.category in Category.values()
     assert 0.0 <= first.complexity <= 1.0
+
+
+def test_a_text_is_searched_for_every_phrase_without_a_call_per_phrase():
+    """Each of the 88 phrases costs the text one regular-expression search, not two or
+    three Python calls around it: those cost as much as the searches themselves."""
+    calls = []
+
+    def counting(frame, event, _arg):
+        if event == "call":
+            calls.append(frame.f_code.co_name)
+
+    sys.setprofile(counting)
+    try:
+        found = classify("What is 17 squared?")
+    finally:
+        sys.setprofile(None)
+    assert found.category == Category.GENERAL
+    assert len(calls) < 20, Counter(calls)

@@ -6,6 +6,7 @@ import base64
 import re
 
 import pytest
+import requests
 
 from sms_agent.vendors.twilio import (
     OutboxBackend,
@@ -211,6 +212,36 @@ def test_each_send_carries_its_own_form_under_the_same_headers(app, twilio_serve
     assert sizes[0] < sizes[2] < sizes[1]
     assert twilio_server.headers[1] == twilio_server.headers[0] == twilio_server.headers[2]
     assert twilio_server.headers[0]["Content-Type"] == "application/x-www-form-urlencoded"
+
+
+def test_a_sends_form_is_encoded_without_requests_asking_what_kind_of_body_it_is(
+    app, twilio_server, monkeypatch
+):
+    """The kept session encodes a send's form itself (twilio_http._prepare_form): requests'
+    prepare_body first asks twice whether a dict is a file, against a typing Protocol,
+    which cost about 0.35 M instructions a send. The same form arrives, Unicode, an
+    ampersand and a callback address with a query included."""
+    app.config["PUBLIC_BASE_URL"] = "https://sms.example.com/"
+    asked = []
+    prepare_body = requests.PreparedRequest.prepare_body
+
+    def asking(prepared, data, files, json=None):
+        asked.append(data)
+        return prepare_body(prepared, data, files, json)
+
+    monkeypatch.setattr(requests.PreparedRequest, "prepare_body", asking)
+    text = "Café & crème: 50% off? +1 🙂"
+    get_sms_backend().send("+15551230000", "hi")  # prepares the kept parts, without a body
+    asked.clear()
+    get_sms_backend().send("+15551230000", text, reference="42")
+    assert asked == []
+    form = twilio_server.requests[-1][2]
+    assert form == {
+        "To": "+15551230000",
+        "From": "+15005550006",
+        "Body": text,
+        "StatusCallback": "https://sms.example.com/sms/status?message=42",
+    }
 
 
 def test_a_cookie_twilio_set_goes_back_with_the_next_send(app, twilio_server):

@@ -7,7 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..models import Category
-from .phrases import VOCABULARY, Phrase
+from .phrases import VOCABULARY
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,13 @@ def normalise(text: str | None) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'")
 
 
-def _hits(phrase: Phrase, text: str) -> int:
-    """Distinct words a phrase matched, capped so one repeated word cannot swamp the rest."""
-    return min(len(phrase.matches(text)), 2)
+#: Each category's phrases as (quick search, exact finditer, weight), the methods bound once:
+#: every request is searched for all 88 phrases, and the calls made for each phrase, most
+#: of which a text does not hold, cost as much as the searches.
+_SEARCHES = {
+    category: [(phrase.quick.search, phrase.exact.finditer, weight) for phrase, weight in phrases]
+    for category, phrases in VOCABULARY.items()
+}
 
 
 def scores(text: str | None) -> dict[Category, float]:
@@ -47,11 +51,17 @@ def scores(text: str | None) -> dict[Category, float]:
 
 
 def _scores(clean: str, code: int) -> dict[Category, float]:
-    """`scores` of a text already normalised, with its count of `code` tokens."""
-    result = {
-        category: sum(weight * _hits(phrase, clean) for phrase, weight in phrases)
-        for category, phrases in VOCABULARY.items()
-    }
+    """`scores` of a text already normalised, with its count of `code` tokens. A phrase
+    weighs by the distinct words its `exact` form matched, at most two, so one repeated
+    word cannot swamp the rest; its `quick` form first tells, at half the cost, whether it
+    can match at all (phrases.Phrase)."""
+    result = {}
+    for category, searches in _SEARCHES.items():
+        score = 0.0
+        for quick, exact, weight in searches:
+            if quick(clean) is not None:
+                score += weight * min(len({match[0] for match in exact(clean)}), 2)
+        result[category] = score
     # Pasted code hints at a coding question; an error name beside it still outweighs it.
     result[Category.CODING] += min(code, 3) * 0.5
     return result

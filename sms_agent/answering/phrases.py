@@ -21,12 +21,6 @@ class Phrase:
     exact: re.Pattern[str]
     quick: re.Pattern[str]
 
-    def matches(self, text: str) -> set[str]:
-        """The distinct words `exact` matched in `text`."""
-        if self.quick.search(text) is None:
-            return set()
-        return {match.group(0) for match in self.exact.finditer(text)}
-
 
 Vocabulary = dict[Category, list[tuple[Phrase, float]]]
 

@@ -31,6 +31,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
+from .chat_answer import ChatAnswer
 from .completion import Completion, ToolCall
 from .events import completion_in_events
 from .llm_errors import (
@@ -146,7 +147,8 @@ class OpenAIBackend:
         chat.completions.create() ends in. create() first walks every message and tool
         against the SDK's typed-dict annotations (its "transform", which renames aliased
         fields and formats dates and files: none occur in ours), which cost about a fifth of
-        a job's Python calls; the request sent is the same."""
+        a job's Python calls; the request sent is the same. The answer is read by ChatAnswer
+        (chat_answer.py) into the ChatCompletion the SDK would have built."""
         if self.server in _SERVERS_WITHOUT_SYSTEM:
             messages = _system_in_first_turn(messages)
         # "stream" is said, though false is OpenAI's default: some servers default to true.
@@ -159,7 +161,7 @@ class OpenAIBackend:
             body["tools"] = tools
         client = clients.get(*self.settings)
         try:
-            return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            return client.post("/chat/completions", body=body, cast_to=ChatAnswer)
         except json.JSONDecodeError as exc:  # the SDK parses any JSON-typed body
             streamed = completion_in_events(exc.doc)  # events labelled as JSON
             if streamed is None:

@@ -53,7 +53,7 @@ class KeptSession(requests.Session):
                 del self._prepared[next(iter(self._prepared))]
             self._prepared[key] = kept
         prepared = kept.copy()
-        prepared.prepare_body(request.data or None, None)
+        _prepare_form(prepared, request.data or None)
         return prepared
 
     def _keeps(self, request: requests.Request) -> bool:
@@ -64,6 +64,32 @@ class KeptSession(requests.Session):
             and not any(request.hooks.values())
             and not (self.cookies or self.auth or self.params or any(self.hooks.values()))
         )
+
+
+def _prepare_form(prepared: requests.PreparedRequest, data: dict | None) -> None:
+    """`prepared.prepare_body(data, None)` for a form (a dict) or no body: the same body and
+    headers, without requests first asking what kind of body it was given. For a dict it
+    asks twice whether it is a file (isinstance against a typing Protocol, which Python 3.11
+    checks attribute by attribute): with the rest of its generic path, about 0.35 M
+    instructions a send."""
+    if not data:
+        prepared.prepare_body(None, None)  # no body: no Protocol is asked about
+        return
+    pairs = []
+    for key, values in data.items():  # requests' _encode_params, for a dict
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            values = [values]
+        name = key.encode("utf-8") if isinstance(key, str) else key
+        pairs.extend(
+            (name, value.encode("utf-8") if isinstance(value, str) else value)
+            for value in values
+            if value is not None
+        )
+    body = urllib.parse.urlencode(pairs, doseq=True)
+    prepared.prepare_content_length(body)
+    if "content-type" not in prepared.headers:
+        prepared.headers["Content-Type"] = "application/x-www-form-urlencoded"
+    prepared.body = body
 
 
 class KeptHttpClient(TwilioHttpClient):
