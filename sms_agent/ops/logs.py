@@ -27,7 +27,6 @@ from flask import Flask, g, has_request_context, request
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
-from ..models.staff import ApiToken
 from ..phones import mask
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -38,11 +37,6 @@ _PHONE_NUMBER = re.compile(r"(?<![\w*])\+\d{7,15}(?!\d)")
 # A number in a URL: its "+" may be URL-encoded, or left out (the API takes any notation), so
 # any run of 7 to 15 digits that fills a path segment or a query value is one.
 _PHONE_NUMBER_IN_URL = re.compile(r"(?<![^/=:,])(?:\+|%2[Bb])?\d{7,15}(?=[/?&#,\s]|$)")
-#: An API key sent in a URL by mistake (?token=...): kept to what the admin shows of it.
-_SHOWN_AFTER_PREFIX = ApiToken.SHOWN_CHARACTERS - len(ApiToken.KEY_PREFIX)
-_API_KEY_IN_URL = re.compile(
-    f"({re.escape(ApiToken.KEY_PREFIX)}[A-Za-z0-9_-]{{{_SHOWN_AFTER_PREFIX}}})[A-Za-z0-9_-]+"
-)
 #: gunicorn's access-line atoms that carry the URL (request line, path, query, referer).
 _URL_ATOMS = ("r", "U", "q", "f")
 
@@ -69,7 +63,19 @@ def mask_url(text: str) -> str:
     """A URL as logged: its phone numbers masked, and any API key a client sent in it (the
     API refuses one there with a 401, but the line was written) cut to the characters the
     admin shows, enough to find and revoke it, too few to use."""
-    return _API_KEY_IN_URL.sub(r"\1***", mask_phone_numbers_in_url(text))
+    return _api_key_in_url().sub(r"\1***", mask_phone_numbers_in_url(text))
+
+
+@functools.cache
+def _api_key_in_url() -> re.Pattern:
+    """An API key sent in a URL by mistake (?token=...), its part the admin shows captured.
+    Built when first needed, not when this module loads: the logging is set up before the
+    models are imported, and importing them from here reordered the app's start-up so that
+    every webhook cost 0.1 M instructions more (python -m bench.instructions)."""
+    from ..models.staff import ApiToken
+
+    shown = ApiToken.SHOWN_CHARACTERS - len(ApiToken.KEY_PREFIX)
+    return re.compile(f"({re.escape(ApiToken.KEY_PREFIX)}[A-Za-z0-9_-]{{{shown}}})[A-Za-z0-9_-]+")
 
 
 class Occasional:
