@@ -66,7 +66,10 @@ def child(kind: str, count: int) -> None:
             # At the public address, as Twilio posts: the app answers only for its own hosts.
             assert client.post(url, data=form, headers=headers).status_code == 200
 
+    from sms_agent.ops.collector import tune_collector
+
     if kind == "webhook":
+        tune_collector(app.config)  # as a web process does once it is ready
         post(signed[:WARM_UP])
         counting(True)
         post(signed[WARM_UP:])
@@ -76,7 +79,6 @@ def child(kind: str, count: int) -> None:
     from sms_agent.answering import pipeline
     from sms_agent.extensions import db
     from sms_agent.models import Task
-    from sms_agent.ops.collector import tune_collector
 
     post(signed)
     with app.app_context():
