@@ -84,7 +84,7 @@ def dump_users(rows: Sequence[sa.Row]) -> list[dict]:
     names = rows[0]._fields if rows else ()
     entries = []
     for row in rows:
-        entry = dict(zip(names, row))  # a third of what copying `row._mapping` costs
+        entry = dict(zip(names, row, strict=True))  # a third of what copying `row._mapping` costs
         entry["stats"] = stats[entry["phone_number"]]
         entry["cost_usd"] = costs.report.usd(entry["spent_micro"])
         entry["cost_this_month_usd"] = costs.report.usd(entry["spent_month_micro"])
