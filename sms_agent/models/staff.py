@@ -267,11 +267,6 @@ class ApiToken(db.Model):
         found = presented(key)
         return db.session.get(cls, found.id) if found else None
 
-    @property
-    def owner_is_active(self) -> bool:
-        owner = self.staff_user or self.user
-        return owner is not None and owner.is_active
-
 
 def presented(key: str) -> sa.Row | None:
     """What a request needs of the token whose key it presents, unless the key is unknown
