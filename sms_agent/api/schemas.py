@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import functools
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from marshmallow import RAISE, Schema, fields, missing, validate
 
 from ..models import (
@@ -107,13 +108,21 @@ class OutSchema(Schema):
         return super().get_attribute(obj, attr, default)
 
 
+def _iso_text(moment: datetime) -> str:
+    """`moment.isoformat()`, written by orjson when the moment is UTC's or naive (the same
+    text, a quarter of the cost: a users page writes a hundred of them)."""
+    if moment.tzinfo is UTC or moment.tzinfo is None:
+        return orjson.dumps(moment)[1:-1].decode()
+    return moment.isoformat()
+
+
 #: The fields whose dump of a value of exactly this type is the value (or its isoformat()),
 #: and of None is null.
 _DIRECT = {
     fields.String: (str, None),
     fields.Integer: (int, None),
     fields.Boolean: (bool, None),
-    fields.DateTime: (datetime, datetime.isoformat),
+    fields.DateTime: (datetime, _iso_text),
 }
 _NONE_IS_NULL = frozenset(kind for kind, _ in _DIRECT.values())
 
