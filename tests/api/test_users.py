@@ -82,6 +82,19 @@ def test_stats_are_computed_from_the_users_tasks(client, admin_headers):
     assert len(stats["favorite_categories"]) == 3
 
 
+def test_favourite_categories_rank_by_tasks_then_by_name(client, admin_headers):
+    """Counts of different widths (9 against 10, 100) rank as numbers, ties by name."""
+    user = make_user(PHONE)
+    counts = {"general": 9, "coding": 10, "analysis": 100, "design": 10, "debug": 1}
+    for category, count in counts.items():
+        for _ in range(count):
+            make_task(user, category=category, success=True)
+
+    stats = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()["stats"]
+
+    assert stats["favorite_categories"] == ["analysis", "coding", "design"]
+
+
 def test_user_without_tasks_has_zero_stats(client, admin_headers):
     make_user(PHONE)
     stats = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()["stats"]
