@@ -13,7 +13,7 @@ from .. import costs, handoff, jobs, outbound, quota
 from ..extensions import db
 from ..models import User
 from ..phones import InvalidPhoneNumber, mask, normalise_phone
-from ..user_stats import user_stats
+from ..user_stats import stats_column, stats_of
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import (
@@ -62,30 +62,31 @@ SHOWN = [
 
 def listed(statement: sa.Select) -> sa.Select:
     """`statement`, a select of users' rows, with each one's spend, all time and this month
-    (costs.report.texter_spend), in the same statement rather than one more per page."""
-    return statement.with_only_columns(*SHOWN, *_spend_columns())
+    (costs.report.texter_spend), and their stats (user_stats.stats_column), in the same
+    statement rather than more per page."""
+    return statement.with_only_columns(*SHOWN, *_derived_columns())
 
 
 @functools.cache
-def _spend_columns() -> tuple[sa.Label, sa.Label]:
-    """Built once: the month each reads is a parameter taken when the statement runs."""
+def _derived_columns() -> tuple[sa.Label, sa.Label, sa.Label]:
+    """Built once: the month the spend reads is a parameter taken when the statement runs."""
     return (
         costs.report.texter_spend(User.phone_number).label("spent_micro"),
         costs.report.texter_spend(User.phone_number, this_month=True).label("spent_month_micro"),
+        stats_column(User.phone_number),
     )
 
 
 def dump_users(rows: Sequence[sa.Row]) -> list[dict]:
-    """Users' entries from their `listed` rows, with their stats, fetched for all of them
-    at once. `monthly_requests` is the count of the running window (quota.used_in_sql): 0
+    """Users' entries from their `listed` rows, their stats read from the same rows.
+    `monthly_requests` is the count of the running window (quota.used_in_sql): 0
     once the texter's month has ended, which their stored count only shows after their next
     request."""
-    stats = user_stats(row.phone_number for row in rows)
     names = rows[0]._fields if rows else ()
     entries = []
     for row in rows:
         entry = dict(zip(names, row, strict=True))  # a third of what copying `row._mapping` costs
-        entry["stats"] = stats[entry["phone_number"]]
+        entry["stats"] = stats_of(entry["stats"])
         entry["cost_usd"] = costs.report.usd(entry["spent_micro"])
         entry["cost_this_month_usd"] = costs.report.usd(entry["spent_month_micro"])
         entries.append(entry)
