@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -191,6 +193,31 @@ class JSONObject(TypeDecorator):
         if dialect.name == "postgresql" and type(value) is dict:
             return value  # JSONB holds no NaN or Infinity: nothing to repair
         return as_json_object(value)
+
+    def result_processor(self, dialect, coltype):
+        """On SQLite, the stored text parsed by orjson: the standard library's parser, with
+        SQLAlchemy's and this type's steps around it, cost 5 microseconds for "{}", on every
+        row a users page reads. orjson parses JSON as the standard library does but for
+        what it refuses (NaN, Infinity, a lone surrogate), which goes the general way, and
+        integers beyond 64 bits, which it would make floats: text with a run of 19 digits
+        goes the general way too."""
+        general = super().result_processor(dialect, coltype)
+        if dialect.name != "sqlite":
+            return general
+
+        def from_sqlite(value):
+            if type(value) is not str or _LONG_NUMBER.search(value):
+                return general(value)
+            try:
+                return as_json_object(orjson.loads(value))
+            except orjson.JSONDecodeError:
+                return general(value)
+
+        return from_sqlite
+
+
+#: Digits enough for an integer orjson would not read exactly (beyond 64 bits).
+_LONG_NUMBER = re.compile(r"\d{19}")
 
 
 def check_finite(field: str, value: float | None) -> float | None:
