@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import runpy
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -268,6 +269,26 @@ def test_a_cursor_handed_out_before_cursors_were_deflated_is_still_read(
         }
     )
     cursor = base64.urlsafe_b64encode(plain.encode()).decode().rstrip("=")
+
+    response = client.get(f"/api/users/?page_size=5&cursor={cursor}", headers=admin_headers)
+
+    page_2 = client.get("/api/users/?page_size=5&page=2", headers=admin_headers).get_json()
+    assert response.get_json()["results"] == page_2["results"]
+
+
+def test_a_cursor_deflated_with_zlibs_defaults_is_still_read(client, admin_headers, users):
+    """Cursors are deflated with a small window now; those handed out with zlib's defaults
+    (a 32 KiB window) read on the same."""
+    first = client.get("/api/users/?page_size=5", headers=admin_headers).get_json()
+    last = first["results"][-1]
+    plain = json.dumps(
+        {
+            "order": ["-created_at", "phone_number"],
+            "values": [last["created_at"], last["phone_number"]],
+        }
+    )
+    deflated = zlib.compress(plain.encode(), 9)
+    cursor = base64.urlsafe_b64encode(deflated).decode().rstrip("=")
 
     response = client.get(f"/api/users/?page_size=5&cursor={cursor}", headers=admin_headers)
 
