@@ -493,6 +493,30 @@ def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
 @pytest.mark.parametrize(
     "answer,sent",
     [
+        (
+            "Steps:\n1. Boil water\n2. Add pasta\nEnjoy your meal!",
+            "Steps:\n\n1. Boil water\n2. Add pasta\n\nEnjoy your meal!",
+        ),
+        (
+            "- one\n- two\nHope this helps!\nAsk me more.",
+            "- one\n- two\n\nHope this helps!\nAsk me more.",
+        ),
+        ("- outer\n  - inner\nAfter the list.", "- outer\n  - inner\n\nAfter the list."),
+        ("- milk\n- eggs\n\U0001f6d2 Happy shopping", "- milk\n- eggs\n\nHappy shopping"),
+        # A line that goes on in lower case is the item's words wrapped, and stays under them.
+        ("- item that goes\non a second line", "- item that goes\n  on a second line"),
+    ],
+)
+def test_a_paragraph_right_after_a_list_starts_at_the_left_margin(answer, sent):
+    """Regression: a model's closing line written under its list with no blank line between
+    (CommonMark reads it as the last item's words) was sent indented under that item, as
+    if it were part of the last step."""
+    assert to_sms_text(answer) == sent
+
+
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
         ("**答案：**法国的首都是巴黎。", "答案：法国的首都是巴黎。"),
         (
             "1. **交通：**地铁很方便。\n2. **美食：**很好吃。",
