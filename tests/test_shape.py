@@ -789,6 +789,37 @@ def test_budget_counts_the_numbering_of_split_messages():
     assert sum(segment_count(part) for part in parts) <= 11
 
 
+#: A model's answer in sections, as GPT and Claude write one: the tier's three segments end
+#: inside the third section's first paragraph.
+SECTIONED = (
+    "Here's how DNS works:\n\n"
+    "### 1. The query\n"
+    "Your computer first checks its local cache. If the answer isn't there, it asks a "
+    "recursive resolver, usually run by your ISP or by a public service such as Google's or "
+    "Cloudflare's, which answers many people and so often has the answer at hand already, "
+    "or asks the servers below.\n\n"
+    "### 2. Root servers\n"
+    "- They don't know the IP address\n"
+    "- But they know where the .com servers are\n\n"
+    "### 3. TLD servers\n"
+    "The .com servers point to the authoritative nameserver for the domain, which returns "
+    "the address your browser connects to, and the resolver keeps it for as long as the "
+    "record's time to live allows, so the next lookup is quick."
+)
+
+
+@pytest.mark.parametrize("more", [True, False], ids=["with MORE", "cut"])
+def test_a_cut_answer_does_not_end_on_the_heading_of_what_it_leaves_out(more):
+    """Regression: the longest cut that fitted was often right after a section's heading,
+    whose words then all fell past the budget: the texter read "3. TLD servers (Reply MORE)"
+    and the section's words only in the next SMS. The part ends before the heading, which
+    opens the next part."""
+    shaped = shape(SECTIONED, 3, more=more)
+    assert shaped.parts[0].endswith("the .com servers are" + (" (Reply MORE)" if more else ""))
+    if more:
+        assert shaped.rest.startswith("3. TLD servers\n\nThe .com servers point")
+
+
 def test_a_budget_below_one_segment_is_refused():
     with pytest.raises(ValueError):
         fit_to_segments("hi", 0)
