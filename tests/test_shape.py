@@ -244,6 +244,16 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"\begin{equation} E = mc^2 \end{equation}", "E = mc^2"),
         (r"\begin{alignat}{2} x &= 1 \end{alignat}", "x = 1"),
         ("Write `\\begin{align}` to align.", "Write \\begin{align} to align."),
+        # Cases, matrices and aligned lines written without delimiters (MathJax reads them
+        # so) reached the texter as TeX; an array's columns were read as a word ("cc 1 2").
+        (r"\begin{cases} x + y = 3 \\ x - y = 1 \end{cases}", "x + y = 3; x - y = 1"),
+        (r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", "(1, 2; 3, 4)"),
+        (
+            "Solve:\n\\begin{aligned} a &= b + c \\\\ d &= e \\times f \\end{aligned}\nDone.",
+            "Solve:\na = b + c; d = e x f\nDone.",
+        ),
+        (r"$$\begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array}$$", "1, 2; 3, 4"),
+        (r"$\left(\begin{array}{c|c} a & b \end{array}\right)$", "(a, b)"),
     ],
 )
 def test_latex_math_is_written_as_a_phone_shows_it(answer, expected):
