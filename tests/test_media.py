@@ -1251,3 +1251,21 @@ def test_a_task_whose_voice_notes_took_long_to_read_is_not_answered_twice(
     assert second_run == [[]]
     assert len(chat_requests(openai_server)) == 1
     assert [m.kind for m in outbox()] == ["reply"]
+
+
+def test_a_question_beside_a_voice_note_that_could_not_be_fetched_is_answered_after_a_note(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a voice note Twilio could not hand over (deleted, a timeout) failed the
+    whole text, and the question typed beside it went unanswered, where a picture that could
+    not be fetched is skipped. The words are answered after the note on the voice note, and
+    staff get the ErrorLog a voice note sent alone gets."""
+    app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
+    voice = twilio_server.url + media_path()  # 404: the media was deleted
+    task = text_in(client, "What is the capital of France?", (voice, "audio/ogg"))
+    assert task.status == "completed"
+    note = note_before_the_answer_to(openai_server, "What is the capital of France?")
+    assert note.kind == "voice_note"
+    [logged] = errors()
+    assert logged.error_type == "twilio_error" and "404" in logged.error_message
+    assert (logged.task_id, task.media[0].status) == (task.id, "failed")

@@ -244,6 +244,16 @@ def test_tags_in_an_answer_about_markup_are_its_subject_not_formatting(question)
         (r"\begin{equation} E = mc^2 \end{equation}", "E = mc^2"),
         (r"\begin{alignat}{2} x &= 1 \end{alignat}", "x = 1"),
         ("Write `\\begin{align}` to align.", "Write \\begin{align} to align."),
+        # Cases, matrices and aligned lines written without delimiters (MathJax reads them
+        # so) reached the texter as TeX; an array's columns were read as a word ("cc 1 2").
+        (r"\begin{cases} x + y = 3 \\ x - y = 1 \end{cases}", "x + y = 3; x - y = 1"),
+        (r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", "(1, 2; 3, 4)"),
+        (
+            "Solve:\n\\begin{aligned} a &= b + c \\\\ d &= e \\times f \\end{aligned}\nDone.",
+            "Solve:\na = b + c; d = e x f\nDone.",
+        ),
+        (r"$$\begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array}$$", "1, 2; 3, 4"),
+        (r"$\left(\begin{array}{c|c} a & b \end{array}\right)$", "(a, b)"),
     ],
 )
 def test_latex_math_is_written_as_a_phone_shows_it(answer, expected):
@@ -488,6 +498,30 @@ def test_deeply_nested_lists_and_quotes_keep_their_words(nested):
     deepest words were dropped without a trace."""
     text = to_sms_text(f"An outline:\n\n{nested}\nThat's all.")
     assert "Step 0" in text and "Step 11" in text and text.endswith("That's all.")
+
+
+@pytest.mark.parametrize(
+    "answer,sent",
+    [
+        (
+            "Steps:\n1. Boil water\n2. Add pasta\nEnjoy your meal!",
+            "Steps:\n\n1. Boil water\n2. Add pasta\n\nEnjoy your meal!",
+        ),
+        (
+            "- one\n- two\nHope this helps!\nAsk me more.",
+            "- one\n- two\n\nHope this helps!\nAsk me more.",
+        ),
+        ("- outer\n  - inner\nAfter the list.", "- outer\n  - inner\n\nAfter the list."),
+        ("- milk\n- eggs\n\U0001f6d2 Happy shopping", "- milk\n- eggs\n\nHappy shopping"),
+        # A line that goes on in lower case is the item's words wrapped, and stays under them.
+        ("- item that goes\non a second line", "- item that goes\n  on a second line"),
+    ],
+)
+def test_a_paragraph_right_after_a_list_starts_at_the_left_margin(answer, sent):
+    """Regression: a model's closing line written under its list with no blank line between
+    (CommonMark reads it as the last item's words) was sent indented under that item, as
+    if it were part of the last step."""
+    assert to_sms_text(answer) == sent
 
 
 @pytest.mark.parametrize(
@@ -763,6 +797,37 @@ def test_budget_counts_the_numbering_of_split_messages():
     assert segment_count(text) == 11  # as one body it would fit 11 segments...
     parts = shape_reply(text, 11)  # ...but over 1600 chars it is sent as numbered parts
     assert sum(segment_count(part) for part in parts) <= 11
+
+
+#: A model's answer in sections, as GPT and Claude write one: the tier's three segments end
+#: inside the third section's first paragraph.
+SECTIONED = (
+    "Here's how DNS works:\n\n"
+    "### 1. The query\n"
+    "Your computer first checks its local cache. If the answer isn't there, it asks a "
+    "recursive resolver, usually run by your ISP or by a public service such as Google's or "
+    "Cloudflare's, which answers many people and so often has the answer at hand already, "
+    "or asks the servers below.\n\n"
+    "### 2. Root servers\n"
+    "- They don't know the IP address\n"
+    "- But they know where the .com servers are\n\n"
+    "### 3. TLD servers\n"
+    "The .com servers point to the authoritative nameserver for the domain, which returns "
+    "the address your browser connects to, and the resolver keeps it for as long as the "
+    "record's time to live allows, so the next lookup is quick."
+)
+
+
+@pytest.mark.parametrize("more", [True, False], ids=["with MORE", "cut"])
+def test_a_cut_answer_does_not_end_on_the_heading_of_what_it_leaves_out(more):
+    """Regression: the longest cut that fitted was often right after a section's heading,
+    whose words then all fell past the budget: the texter read "3. TLD servers (Reply MORE)"
+    and the section's words only in the next SMS. The part ends before the heading, which
+    opens the next part."""
+    shaped = shape(SECTIONED, 3, more=more)
+    assert shaped.parts[0].endswith("the .com servers are" + (" (Reply MORE)" if more else ""))
+    if more:
+        assert shaped.rest.startswith("3. TLD servers\n\nThe .com servers point")
 
 
 def test_a_budget_below_one_segment_is_refused():

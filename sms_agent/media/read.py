@@ -105,8 +105,8 @@ class BeingRead(Exception):
 class MediaInput:
     images: list[str] = field(default_factory=list)  # data URLs
     transcripts: list[str] = field(default_factory=list)
-    #: Why the attachments left out of an answered text were (a picture not fetched, a
-    #: voice note not heard), read this run: staff get an ErrorLog for each.
+    #: Why the attachments left out of an answered text were (a picture or voice note not
+    #: fetched, a voice note not heard), read this run: staff get an ErrorLog for each.
     unread: list[MediaUnreadable] = field(default_factory=list)
 
     def question(self, body: str) -> str:
@@ -166,9 +166,9 @@ def read_media(task: Task) -> MediaInput:
             elif row.status == READING:
                 raise BeingRead(f"task {task.id}: media {position} is being read by another run")
         except MediaUnreadable as exc:
-            if item.get("kind") != IMAGE and not isinstance(exc, VoiceUnheard):
-                raise
-            unread.append(exc)  # its row says why; the rest of the text may still be answered
+            # A picture or voice note not fetched, opened or heard: its row says why, and
+            # the rest of the text may still be answered.
+            unread.append(exc)
             continue
         if row.status == "read":
             _use(row, found)
@@ -201,9 +201,9 @@ def read_for_staff_before(task: Task) -> MediaInput:
 
 
 def has_unheard_voice_notes(task: Task) -> bool:
-    """A voice note with no words heard came beside words, a picture or another voice
-    note, and the rest is answered: a note says so before the answer (`voice_note`). Its
-    rows are loaded only for a text with a voice note."""
+    """A voice note with no words heard, or not fetched, came beside words, a picture or
+    another voice note, and the rest is answered: a note says so before the answer
+    (`voice_note`). Its rows are loaded only for a text with a voice note."""
     if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
         return False
     return any(row.kind == AUDIO and row.status == "failed" for row in task.media)

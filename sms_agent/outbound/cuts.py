@@ -65,16 +65,38 @@ _NO_SPACES = re.compile(
 
 
 def sentence_cuts(text: str) -> list[int]:
-    """Positions after a sentence's end punctuation, or at a line's end."""
+    """Positions after a sentence's end punctuation, or at a line's end (not a heading's)."""
     start = len(text) - len(text.lstrip())
     cuts = []
+    heading = False  # the last line ended was a heading (_heads_what_follows)
     for match in _SENTENCE_END.finditer(text):
-        cut = match.start() if match.group() == "\n" else match.end()
+        line_end = match.group() == "\n"
+        cut = match.start() if line_end else match.end()
+        if line_end and text[cut - 1 : cut] != "\n":  # a blank line's end goes with the last
+            heading = _heads_what_follows(text, cut, start)
         # Enough of the line to recognise "\n12." (a list item) or "e.g." (not an end).
         tail = ("\n" if cut <= 12 else "") + text[max(cut - 12, 0) : cut]
         if cut > start and not _LIST_MARKER.search(tail) and not _ABBREVIATION.search(tail):
-            cuts.append(cut)
+            if not (line_end and heading):
+                cuts.append(cut)
     return sorted(set(cuts))
+
+
+#: How a line that ends a sentence ends (the CJK marks too), closing quotes and brackets aside.
+_ENDS_SENTENCE = re.compile(
+    r"[.!?\u2026\u3002\uff01\uff1f\u061f\u0964][\"')\]\u201d\u2019\u300d]*[ \t]*\Z"
+)
+
+
+def _heads_what_follows(text: str, cut: int, start: int) -> bool:
+    """The line ending at `cut` stands alone between blank lines and ends no sentence: a
+    section's heading ("3. TLD servers") or the words that open a list ("Here's how:").
+    Cut after it (or after the blank lines below it), a part ends on a title whose words
+    all come later."""
+    begins = text.rfind("\n", 0, cut) + 1
+    alone = begins <= start or text.endswith("\n\n", 0, begins)
+    follows = text.startswith("\n\n", cut)
+    return alone and follows and not _ENDS_SENTENCE.search(text, begins, cut)
 
 
 def word_cuts(text: str) -> list[int]:

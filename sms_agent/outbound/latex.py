@@ -114,6 +114,13 @@ _DISPLAY = re.compile(
     rf"\\begin\s*\{{({_DISPLAY_NAMES})\}}(?:\s*\{{\d+\}})?"  # alignat's column pairs
     rf"((?:[^\\]|\\(?!begin\s*\{{{_DISPLAY_NAMES}\}}))*?)\\end\s*\{{\1\}}"
 )
+#: The environments MathJax reads outside delimiters too, which belong inside a formula
+#: (\begin{cases} ... \end{cases} written alone): each read whole, as the formula it is.
+#: Its body holds no other of its name, so one never closed costs a scan to the next.
+_INNER_NAMES = r"(?:aligned|alignedat|gathered|split|d?cases|[pbBvV]?matrix|smallmatrix|array)"
+_INNER = re.compile(
+    rf"\\begin\s*\{{({_INNER_NAMES})\}}(?:(?!\\begin\s*\{{\1\}})[\s\S])*?\\end\s*\{{\1\}}"
+)
 
 
 def latex_to_text(text: str) -> str:
@@ -123,6 +130,7 @@ def latex_to_text(text: str) -> str:
     for index in range(0, len(pieces), 2):  # the odd ones are code
         piece = _MATH.sub(_span, pieces[index])
         piece = _DISPLAY.sub(lambda found: math_text(found[2]), piece)
+        piece = _INNER.sub(lambda found: math_text(found[0]), piece)
         piece = _CHEMISTRY.sub(_chemistry, piece)
         pieces[index] = _BOXED.sub(lambda boxed: math_text(boxed[1]), piece)
     return "".join(pieces)
@@ -181,13 +189,21 @@ def _last_start(sign: re.Pattern, text: str) -> int:
 #: Its body holds no other environment, so an opener never closed costs a scan to the next
 #: one, not to the end of the formula; a nested one is read first, from the inside.
 _ENVIRONMENT = re.compile(
-    r"\\begin\s*\{(cases|[pbBvV]?matrix|smallmatrix)\}((?:[^\\]|\\(?!begin|end))*?)"
-    r"\\end\s*\{\1\}"
+    r"\\begin\s*\{(d?cases|[pbBvV]?matrix|smallmatrix|array)\}"
+    r"(?:\s*\{[lcr|\s]*\})?"  # an array's columns
+    r"((?:[^\\]|\\(?!begin|end))*?)\\end\s*\{\1\}"
 )
 _CELL = re.compile(r"(?<!\\)&")
 #: A case's condition that says how it reads already ("\text{if } x > 0", "otherwise").
 _WORDED = re.compile(r"\A\s*(?:\\text\s*\{\s*)?(?:if|otherwise|else|for|when|unless)\b")
-_BRACKETS = {"pmatrix": "()", "bmatrix": "[]", "Bmatrix": "{}", "vmatrix": "||", "Vmatrix": "||"}
+_BRACKETS = {
+    "pmatrix": "()",
+    "bmatrix": "[]",
+    "Bmatrix": "{}",
+    "vmatrix": "||",
+    "Vmatrix": "||",
+    "array": ("", ""),  # its brackets, if any, are written around it (\left( ... \right))
+}
 
 
 def _environment(found: re.Match) -> str:
@@ -195,7 +211,7 @@ def _environment(found: re.Match) -> str:
     in its brackets ("[1, 2; 3, 4]"): without "&" a value ran into its condition."""
     kind, rows = found[1], [row for row in _ROW.split(found[2]) if row.strip()]
     cells = [[cell.strip() for cell in _CELL.split(row)] for row in rows]
-    if kind == "cases":
+    if kind.endswith("cases"):
         return "; ".join(" ".join(_case(*row)) for row in cells)
     opening, closing = _BRACKETS.get(kind, "[]")
     return opening + "; ".join(", ".join(row) for row in cells) + closing

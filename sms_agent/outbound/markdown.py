@@ -81,11 +81,20 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     source = footnotes_to_text(source)
     if _PLAIN_LINE.fullmatch(source):
         return source
+    renderer = _render(source, html_as_written)
+    if renderer.lazy_lines:  # read again with a blank line before each such paragraph
+        starts, lines = set(renderer.lazy_lines), source.split("\n")
+        spaced = ("\n" + line if number in starts else line for number, line in enumerate(lines))
+        renderer = _render("\n".join(spaced), html_as_written)
+    text = "\n".join(line.rstrip() for line in renderer.lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+def _render(source: str, html_as_written: bool) -> _Renderer:
     renderer = _Renderer(html_reader(source, html_as_written), source.split("\n"))
     for token in _PARSER.parse(source):
         renderer.feed(token)
-    text = "\n".join(line.rstrip() for line in renderer.lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+    return renderer
 
 
 def tables_to_text(source: str) -> str:
@@ -120,6 +129,9 @@ class _Renderer:
         self.prose_rows = False
         self.in_cell = False
         self.quotes = 0  # how many quotes deep the text is
+        #: Source lines that open a paragraph after a list with no blank line before them
+        #: (_lazy_paragraph): the answer is read again with one there.
+        self.lazy_lines: list[int] = []
 
     def feed(self, token: Token) -> None:
         handler = getattr(self, f"on_{token.type}", None)
@@ -150,6 +162,18 @@ class _Renderer:
             self.row.append(" ".join(text.split()))
         else:
             self.write(text)
+        if self.lists and not self.quotes and token.map:
+            self._note_lazy_paragraph(*token.map)
+
+    def _note_lazy_paragraph(self, first: int, end: int) -> None:
+        """A line of an item's paragraph at the left margin that does not go on in lower
+        case ("Hope this helps!" under the last step) is CommonMark's lazy continuation, but
+        the model meant a paragraph after the list, and the texter should read it as one."""
+        for number in range(first + 1, min(end, len(self.source_lines))):
+            line = self.source_lines[number]
+            if line[:1] and not line[0].isspace() and not line[0].islower():
+                self.lazy_lines.append(number)
+                return
 
     def on_paragraph_close(self, token: Token) -> None:
         if not token.hidden:
