@@ -223,7 +223,9 @@ def refuse_unknown_parameters() -> None:
 
 
 def _refuse_repeated(known: set[str]) -> None:
-    repeated = sorted(name for name in known if len(request.args.getlist(name)) > 1)
+    repeated = sorted(
+        name for name, values in request.args.lists() if name in known and len(values) > 1
+    )
     if repeated:
         raise field_errors({name: ["Give this parameter once."] for name in repeated})
 
