@@ -286,6 +286,8 @@ class UTCDateTime(TypeDecorator):
             return general
 
         def from_sqlite(value):
+            if value is None:  # not to the TypeError below, which costs as much as the parse
+                return None
             try:
                 return _from_iso(value + "+00:00")
             except (TypeError, ValueError):
