@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -136,11 +137,21 @@ def _direct(name: str, field: fields.Field) -> tuple[fields.Field | None, type |
             return (field, *_DIRECT[type(field)])
     if type(field) is FiniteFloat and not field.as_string:
         return field, float, _finite_or_null
+    if type(field) is fields.Decimal and field.as_string and field.places is not None:
+        return field, Decimal, functools.partial(_decimal_text, field)
     if type(field) is fields.List and type(field.inner) is fields.String:
         return field, list, functools.partial(_texts, field)
     if type(field) is fields.Nested and _plainly_nested(field):
         return field, dict, field.schema._serialize
     return field, None, None
+
+
+def _decimal_text(field: fields.Decimal, number: Decimal) -> str:
+    """What `field` writes for a Decimal: quantized to its places, in fixed point (the
+    field's own way, for amounts that are not finite)."""
+    if not number.is_finite():
+        return field._serialize(number, None, None)
+    return format(number.quantize(field.places, rounding=field.rounding), "f")
 
 
 def _finite_or_null(number: float) -> float | None:
