@@ -46,14 +46,6 @@ def read_int(text: str) -> int | TooLong:
     return TooLong() if _too_long(text) else int(text)
 
 
-def whole_int(text: str) -> int:
-    """json.loads' `parse_int` where a whole document is refused for one such integer (the
-    admin's JSON fields): ValueError saying so, in place of Python's advice."""
-    if _too_long(text):
-        raise ValueError(TOO_LONG)
-    return int(text)
-
-
 def _too_long(digits: str) -> bool:
     return len(digits.lstrip("-")) > MOST_DIGITS
 

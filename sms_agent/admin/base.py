@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from math import ceil
@@ -27,7 +26,7 @@ from wtforms.fields import IntegerField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
-from .. import numbers
+from .. import json_text, numbers
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
@@ -91,13 +90,14 @@ class JSONObjectField(JSONField):
             self.data = {}
             return
         try:
-            value = json.loads(text, parse_int=numbers.whole_int)
+            value, unclear = json_text.loads(text)
         except ValueError as exc:
             raise ValueError(f"Enter valid JSON ({exc}).") from None
         except RecursionError:
             raise ValueError("Enter a JSON object that is not nested so deeply.") from None
-        problem = json_object_problem(value)
-        if problem:
+        if unclear:  # the API's words: saved, it would not be what was typed (1E-400 as 0)
+            raise ValueError(" ".join(json_text.said(path, why) for path, why in unclear))
+        if problem := json_object_problem(value):
             raise ValueError(f'Enter a JSON object, such as {{"language": "fr"}}; this {problem}.')
         self.data = value
 
