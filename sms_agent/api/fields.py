@@ -138,7 +138,8 @@ PHONE_PATTERN = r"^[^\u0000]*[0-9][^\u0000]*$"
 PHONE_DESCRIPTION = (
     "A phone number in any common notation (+1 555 020 0123, (555) 020-0123), read in the "
     "service's region (DEFAULT_PHONE_REGION) without a country code; stored as E.164. "
-    "One without its area code, or with an extension (ext. 12), is a 400."
+    "One without its area code, with an extension (ext. 12), with letters or with digits "
+    "other than 0-9 is a 400."
 )
 PHONE_LIMITS = {"minLength": 1, "maxLength": MAX_INPUT_LENGTH, "pattern": PHONE_PATTERN}
 
