@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from math import ceil
+from typing import Any
 
 import sqlalchemy as sa
 from flask import flash, g, redirect, url_for
@@ -22,7 +24,7 @@ from markupsafe import Markup
 from marshmallow import ValidationError as InvalidValue
 from marshmallow import validate
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
-from wtforms.fields import IntegerField
+from wtforms.fields import FloatField, IntegerField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
@@ -102,19 +104,34 @@ class JSONObjectField(JSONField):
         self.data = value
 
 
-class CountField(IntegerField):
-    """An integer box read by the API's rule (numbers.read_integer): WTForms' int() called
-    one of more than 4,300 digits "Not a valid integer value."."""
+class _ReadAsTheApiReads:
+    """A number box read by the API's rule (`read`, one of numbers.py's readers); a blank
+    one is left to the field's own reading and its Optional validator."""
+
+    read: Callable[[str], Any]
 
     def process_formdata(self, valuelist) -> None:
         if not valuelist or not valuelist[0].strip():
             super().process_formdata(valuelist)
             return
         try:
-            self.data = numbers.read_integer(valuelist[0])
+            self.data = type(self).read(valuelist[0])
         except ValueError:
             self.data = None
             raise
+
+
+class CountField(_ReadAsTheApiReads, IntegerField):
+    """WTForms' int() called an integer of more than 4,300 digits "Not a valid integer
+    value."."""
+
+    read = staticmethod(numbers.read_integer)
+
+
+class NumberField(_ReadAsTheApiReads, FloatField):
+    """Flask-Admin's DecimalField saved 1e-400 as 0, "1_0" as 10 and a fullwidth "２" as 2."""
+
+    read = staticmethod(numbers.read_number)
 
 
 #: Beside every date-time box of the admin's forms.
@@ -221,6 +238,10 @@ class TimestampForms(AdminModelConverter):
     @converts("JSONObject")
     def convert_json_object(self, field_args, **extra):
         return JSONObjectField(**field_args)
+
+    @converts("Float")
+    def handle_float_types(self, field_args, **extra):
+        return NumberField(**field_args)
 
     @converts("Integer")
     def handle_integer_types(self, column, field_args, **extra):
