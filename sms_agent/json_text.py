@@ -16,6 +16,11 @@ from . import numbers
 
 TWICE = "A key is given twice in one JSON object: give it once."
 
+#: How deeply a JSON object someone gives the service (preferences, metadata) may nest, in
+#: the API and the admin alike: what one takes, the other takes back.
+MAX_DEPTH = 10
+TOO_DEEP = "JSON is nested too deeply."
+
 #: Where a problem is, as the keys and list positions (as text) leading to it, and what it is.
 Unclear = list[tuple[tuple[str, ...], str]]
 
@@ -28,6 +33,21 @@ def loads(raw: str | bytes) -> tuple[Any, Unclear]:
     duplicated: dict[int, list[str]] = {}
     value = numbers.loads(raw, object_pairs_hook=_noting_repeats(duplicated))
     return value, _unclear(value, duplicated)
+
+
+def too_deep(value: Any) -> bool:
+    """Whether something in `value` lies more than MAX_DEPTH objects or lists below it;
+    walked without recursion."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            pending.extend((inner, depth + 1) for inner in item.values())
+        elif isinstance(item, list):
+            pending.extend((inner, depth + 1) for inner in item)
+    return False
 
 
 def said(path: tuple[str, ...], why: str) -> str:

@@ -101,6 +101,11 @@ class JSONObjectField(JSONField):
             raise ValueError(" ".join(json_text.said(path, why) for path, why in unclear))
         if problem := json_object_problem(value):
             raise ValueError(f'Enter a JSON object, such as {{"language": "fr"}}; this {problem}.')
+        if json_text.too_deep(value):  # the API's limit: a client could not send it back
+            raise ValueError(
+                f"Enter a JSON object nested at most {json_text.MAX_DEPTH} deep, as the API "
+                "takes it; this one is nested deeper."
+            )
         self.data = value
 
 

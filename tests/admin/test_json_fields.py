@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, Task, User
 from tests.admin.conftest import csrf_for
-from tests.factories import make_error, make_task, make_user
+from tests.factories import make_error, make_staff, make_task, make_token, make_user
 
 NOT_OBJECTS = ["[1, 2]", '"text"', "42", "null", "true"]
 MESSAGE = "Enter a JSON object"
@@ -229,3 +229,30 @@ def test_zero_written_with_an_exponent_is_zero_in_a_json_field(admin_client):
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
     assert db.session.get(Task, task.id).metadata_ == {"threshold": 0.0, "floor": 0.0}
+
+
+def nested(levels: int) -> str:
+    """A JSON object whose value lies `levels` objects deep: {"a": {"a": 1}} is 2."""
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+def test_a_json_field_takes_only_what_the_api_takes_back(admin_client, client):
+    """Regression: preferences nested deeper than the API takes were saved, and a client
+    that read them could not send them back unchanged (a 400, "nested too deeply")."""
+    user = make_user(full_name="Ann", preferences={"language": "fr"})
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+
+    deep = admin_client.post(url, data=user_edit_form(admin_client, user, nested(11)))
+    deepest_taken = admin_client.post(url, data=user_edit_form(admin_client, user, nested(10)))
+
+    assert deep.status_code == 200
+    assert "nested at most 10 deep" in deep.get_data(as_text=True)
+    assert deepest_taken.status_code == 302
+    db.session.expire_all()
+    stored = db.session.get(User, user.phone_number).preferences
+    sent_back = client.patch(
+        f"/api/users/{quote(user.phone_number)}/",
+        json={"preferences": stored},
+        headers={"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"},
+    )
+    assert sent_back.status_code == 200, sent_back.get_json()
