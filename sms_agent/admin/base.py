@@ -35,6 +35,7 @@ from ..security import refuses_nul_itself
 from .access import ReadOnlyForStaff
 from .forms import AdminForm
 from .search import ExactSearch
+from .time_filters import BY_THE_SECOND
 
 log = logging.getLogger("sms_agent.admin")
 
@@ -67,6 +68,8 @@ class TimestampFilters(FilterConverter):
         sqla_filters.FilterInList,
         sqla_filters.FilterNotInList,
     )
+
+    datetime_filters = BY_THE_SECOND
 
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column, name, **kwargs):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -477,3 +477,30 @@ def test_a_number_box_takes_a_number_as_written(admin_client, typed):
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
     assert task.processing_time == (0.0 if typed == "0e-400" else 0.25)
+
+
+@pytest.mark.parametrize(
+    ("query", "listed"),
+    [
+        ("created_equals=2026-12-03 10:21:05", ["within"]),
+        ("created_not_equal=2026-12-03 10:21:05", ["before", "after"]),
+        ("created_greater_than=2026-12-03 10:21:05", ["after"]),
+        ("created_smaller_than=2026-12-03 10:21:05", ["before"]),
+        ("created_between=2026-12-03 10:21:05 to 2026-12-03 10:21:05", ["within"]),
+        ("created_not_between=2026-12-03 10:21:05 to 2026-12-03 10:21:05", ["before", "after"]),
+    ],
+)
+def test_a_date_time_filter_takes_its_value_as_the_whole_second_typed(admin_client, query, listed):
+    """Regression: a stored time keeps its microseconds, so "Created equals 10:21:05" (the
+    box takes seconds) matched no task created at 10:21:05.83, "greater than" listed it, and
+    "between 10:00:00 and 10:21:05" left it out."""
+    second = datetime(2026, 12, 3, 10, 21, 5, tzinfo=UTC)
+    tasks = {
+        "before": make_task(created_at=second - timedelta(microseconds=1)),
+        "within": make_task(created_at=second + timedelta(microseconds=829_174)),
+        "after": make_task(created_at=second + timedelta(seconds=1)),
+    }
+
+    page = page_of(admin_client, "/admin/task/?flt0_" + quote(query, safe="="))
+
+    assert [name for name, task in tasks.items() if f"id={task.id}" in page] == listed
