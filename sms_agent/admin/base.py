@@ -258,6 +258,13 @@ class TimestampForms(AdminModelConverter):
         return CountField(**field_args)
 
 
+def gone_already(done: str = "done") -> None:
+    """What an action says when none of the rows it was given is there any more (deleted
+    since the list was shown, by another admin or the API): a green "Revoked 0 tokens."
+    read as done."""
+    flash(f"Nothing was {done}: the selected records were gone already.", "info")
+
+
 def select_choices(choice) -> list[SelectChoice]:
     """Form choices for a str-enum, in the shape WTForms 3.3 asks for."""
     return [SelectChoice(value, label) for value, label in choice.choices()]
@@ -460,7 +467,7 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
             noun = "Record was" if deleted == 1 else f"{deleted} records were"
             flash(f"{noun} successfully deleted.", "success")
         elif not rows:
-            flash("Nothing was deleted: the selected records were gone already.", "info")
+            gone_already("deleted")
 
     def init_actions(self) -> None:
         """Delete last in the "With selected" menu: Flask-Admin lists the actions by their
