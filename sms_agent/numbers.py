@@ -22,12 +22,18 @@ TOO_SMALL = (
     "5e-324 either way."
 )
 NOT_AN_INTEGER = "Not a valid integer: write it in the digits 0-9 alone (a '-' before them)."
+NOT_A_NUMBER = (
+    "Not a valid number: write it in the digits 0-9, with a '.' and an exponent if need be "
+    "(0.25, 2.5e-3)."
+)
 #: Python reads no longer integer (sys.get_int_max_str_digits' default, against a denial of
 #: service), whatever the interpreter was told: the service's own rule, in its own words.
 MOST_DIGITS = 4300
 TOO_LONG = f"More digits than any number this service takes (at most {MOST_DIGITS})."
 
 _INTEGER = re.compile(r"-?[0-9]+\Z")
+#: A number as a form's box takes it: JSON's, and ".25" or "5." as people type them.
+_DECIMAL = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z")
 #: The digits before a JSON number's exponent: all zeros (or none) means the number is 0.
 _SIGNIFICAND = re.compile(r"-?([0-9.]*)")
 
@@ -44,14 +50,6 @@ class TooLong:
 def read_int(text: str) -> int | TooLong:
     """json.loads' `parse_int`: the integer, or TooLong past MOST_DIGITS digits."""
     return TooLong() if _too_long(text) else int(text)
-
-
-def whole_int(text: str) -> int:
-    """json.loads' `parse_int` where a whole document is refused for one such integer (the
-    admin's JSON fields): ValueError saying so, in place of Python's advice."""
-    if _too_long(text):
-        raise ValueError(TOO_LONG)
-    return int(text)
 
 
 def _too_long(digits: str) -> bool:
@@ -99,3 +97,16 @@ def read_integer(text: str) -> int:
     if why := integer_problem(text):
         raise ValueError(why)
     return int(text)
+
+
+def read_number(text: str) -> float:
+    """A number typed in a form, spaces around it ignored, as the float it names; ValueError
+    saying why `text` is not one a float holds as written. Python's readers take "1_0" as
+    10, a fullwidth "２" as 2 and 1e-400 as 0."""
+    text = text.strip()
+    if _DECIMAL.match(text) is None:
+        raise ValueError(NOT_A_NUMBER)
+    value = read_float(text)
+    if why := problem(value):
+        raise ValueError(why)
+    return float(value)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from math import ceil
+from typing import Any
 
 import sqlalchemy as sa
 from flask import flash, g, redirect, url_for
@@ -23,17 +24,18 @@ from markupsafe import Markup
 from marshmallow import ValidationError as InvalidValue
 from marshmallow import validate
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
-from wtforms.fields import IntegerField
+from wtforms.fields import FloatField, IntegerField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
-from .. import numbers
+from .. import json_text, numbers
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
 from .access import ReadOnlyForStaff
 from .forms import AdminForm
 from .search import ExactSearch
+from .time_filters import BY_THE_SECOND
 
 log = logging.getLogger("sms_agent.admin")
 
@@ -67,6 +69,8 @@ class TimestampFilters(FilterConverter):
         sqla_filters.FilterNotInList,
     )
 
+    datetime_filters = BY_THE_SECOND
+
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column, name, **kwargs):
         return self.conv_datetime(column, name, **kwargs)
@@ -91,30 +95,51 @@ class JSONObjectField(JSONField):
             self.data = {}
             return
         try:
-            value = json.loads(text, parse_int=numbers.whole_int)
+            value, unclear = json_text.loads(text)
         except ValueError as exc:
             raise ValueError(f"Enter valid JSON ({exc}).") from None
         except RecursionError:
             raise ValueError("Enter a JSON object that is not nested so deeply.") from None
-        problem = json_object_problem(value)
-        if problem:
+        if unclear:  # the API's words: saved, it would not be what was typed (1E-400 as 0)
+            raise ValueError(" ".join(json_text.said(path, why) for path, why in unclear))
+        if problem := json_object_problem(value):
             raise ValueError(f'Enter a JSON object, such as {{"language": "fr"}}; this {problem}.')
+        if json_text.too_deep(value):  # the API's limit: a client could not send it back
+            raise ValueError(
+                f"Enter a JSON object nested at most {json_text.MAX_DEPTH} deep, as the API "
+                "takes it; this one is nested deeper."
+            )
         self.data = value
 
 
-class CountField(IntegerField):
-    """An integer box read by the API's rule (numbers.read_integer): WTForms' int() called
-    one of more than 4,300 digits "Not a valid integer value."."""
+class _ReadAsTheApiReads:
+    """A number box read by the API's rule (`read`, one of numbers.py's readers); a blank
+    one is left to the field's own reading and its Optional validator."""
+
+    read: Callable[[str], Any]
 
     def process_formdata(self, valuelist) -> None:
         if not valuelist or not valuelist[0].strip():
             super().process_formdata(valuelist)
             return
         try:
-            self.data = numbers.read_integer(valuelist[0])
+            self.data = type(self).read(valuelist[0])
         except ValueError:
             self.data = None
             raise
+
+
+class CountField(_ReadAsTheApiReads, IntegerField):
+    """WTForms' int() called an integer of more than 4,300 digits "Not a valid integer
+    value."."""
+
+    read = staticmethod(numbers.read_integer)
+
+
+class NumberField(_ReadAsTheApiReads, FloatField):
+    """Flask-Admin's DecimalField saved 1e-400 as 0, "1_0" as 10 and a fullwidth "２" as 2."""
+
+    read = staticmethod(numbers.read_number)
 
 
 #: Beside every date-time box of the admin's forms.
@@ -222,11 +247,22 @@ class TimestampForms(AdminModelConverter):
     def convert_json_object(self, field_args, **extra):
         return JSONObjectField(**field_args)
 
+    @converts("Float")
+    def handle_float_types(self, field_args, **extra):
+        return NumberField(**field_args)
+
     @converts("Integer")
     def handle_integer_types(self, column, field_args, **extra):
         """Every integer column counts something (requests, tokens, segments, error codes)."""
         field_args["validators"].append(NumberRange(min=0, max=MAX_INTEGER))
         return CountField(**field_args)
+
+
+def gone_already(done: str = "done") -> None:
+    """What an action says when none of the rows it was given is there any more (deleted
+    since the list was shown, by another admin or the API): a green "Revoked 0 tokens."
+    read as done."""
+    flash(f"Nothing was {done}: the selected records were gone already.", "info")
 
 
 def select_choices(choice) -> list[SelectChoice]:
@@ -431,7 +467,7 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
             noun = "Record was" if deleted == 1 else f"{deleted} records were"
             flash(f"{noun} successfully deleted.", "success")
         elif not rows:
-            flash("Nothing was deleted: the selected records were gone already.", "info")
+            gone_already("deleted")
 
     def init_actions(self) -> None:
         """Delete last in the "With selected" menu: Flask-Admin lists the actions by their

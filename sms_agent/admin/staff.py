@@ -32,7 +32,7 @@ from ..models.staff import (
 from ..models.users import take_sqlite_write_lock
 from ..phones import InvalidPhoneNumber
 from ..security import refuses_nul_itself
-from .base import AdminModelView, email_field, format_datetime, trimmed
+from .base import AdminModelView, email_field, format_datetime, gone_already, trimmed
 from .forms import AdminForm, new_submission_key
 
 
@@ -282,6 +282,8 @@ class ApiTokenView(AdminModelView):
     @action("revoke", "Revoke", "Revoke the selected tokens? Clients using them stop working.")
     def action_revoke(self, ids) -> None:
         tokens = self.selected(ids)
+        if not tokens:
+            return gone_already()
         for token in tokens:
             token.revoke()
         db.session.commit()

@@ -29,6 +29,7 @@ from .base import (
     AdminModelView,
     KeptCount,
     ReadOnlyValue,
+    gone_already,
     sections,
     select_choices,
     task_link,
@@ -223,6 +224,8 @@ class ErrorLogView(KeptCount, AdminModelView):
     @action("mark_resolved", "Mark as resolved")
     def action_resolve(self, ids) -> None:
         errors = self.selected(ids)
+        if not errors:
+            return gone_already()
         for error in errors:
             error.resolve(error.resolution_notes)
         db.session.commit()
@@ -231,6 +234,8 @@ class ErrorLogView(KeptCount, AdminModelView):
     @action("mark_unresolved", "Mark as unresolved")
     def action_unresolve(self, ids) -> None:
         errors = self.selected(ids)
+        if not errors:
+            return gone_already()
         for error in errors:
             error.resolved = False
         db.session.commit()

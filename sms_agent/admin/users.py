@@ -26,6 +26,7 @@ from .base import (
     KeptCount,
     ReadOnlyValue,
     email_field,
+    gone_already,
     known_timezone,
     sections,
     select_choices,
@@ -224,6 +225,8 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
     @action("reset_monthly_requests", "Reset monthly requests")
     def action_reset_monthly(self, ids) -> None:
         users = self.selected(ids)
+        if not users:
+            return gone_already()
         for user in users:
             reset_user(user)
         db.session.commit()
@@ -243,6 +246,8 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
     def action_export(self, ids):
         """A CSV of the selected texters' conversations with their costs, streamed."""
         phones = [user.phone_number for user in self.selected(ids)]
+        if not phones:
+            return gone_already()
         filename = f"conversations-{utcnow():%Y%m%d-%H%M%S}.csv"
         return csv_download(conversations(phones), filename)
 
@@ -251,6 +256,8 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         are left as they were, counted apart. Read under their locks (lock_texters): a
         change made meanwhile is read, not told twice."""
         users = lock_texters(self.pks(ids))
+        if not users:
+            return gone_already()
         moving = [user for user in users if _moves(user.tier, tier)]
         changes = [(user, change_tier(user, tier.value)) for user in moving]
         db.session.commit()

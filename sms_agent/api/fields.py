@@ -16,12 +16,10 @@ from typing import Any
 from marshmallow import ValidationError, fields
 from marshmallow.validate import OneOf
 
-from .. import numbers
+from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, is_blank
 from ..models.types import as_json_object, check_timezone, iana_timezones
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
-
-MAX_JSON_DEPTH = 10
 
 
 def check_text(value: str) -> str:
@@ -138,7 +136,8 @@ PHONE_PATTERN = r"^[^\u0000]*[0-9][^\u0000]*$"
 PHONE_DESCRIPTION = (
     "A phone number in any common notation (+1 555 020 0123, (555) 020-0123), read in the "
     "service's region (DEFAULT_PHONE_REGION) without a country code; stored as E.164. "
-    "One without its area code, or with an extension (ext. 12), is a 400."
+    "One without its area code, with an extension (ext. 12), with letters or with digits "
+    "other than 0-9 is a 400."
 )
 PHONE_LIMITS = {"minLength": 1, "maxLength": MAX_INPUT_LENGTH, "pattern": PHONE_PATTERN}
 
@@ -182,18 +181,18 @@ class TimeZone(Text):
             raise ValidationError(f"{exc}.") from None
 
 
-def _check_json(value: Any, depth: int = 0) -> None:
-    if depth > MAX_JSON_DEPTH:
-        raise ValidationError("JSON is nested too deeply.")
+def _check_json(value: Any) -> None:
+    """Every key and text in `value`, nested at most json_text.MAX_DEPTH deep (checked
+    first), as safe text."""
     if isinstance(value, str):
         check_text(value)
     elif isinstance(value, dict):
         for key, item in value.items():
             check_text(key)
-            _check_json(item, depth + 1)
+            _check_json(item)
     elif isinstance(value, list):
         for item in value:
-            _check_json(item, depth + 1)
+            _check_json(item)
 
 
 class JSONObject(fields.Dict):
@@ -202,13 +201,15 @@ class JSONObject(fields.Dict):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {}).setdefault(
             "description",
-            f"Any JSON object, nested at most {MAX_JSON_DEPTH} deep, with no NUL character "
+            f"Any JSON object, nested at most {json_text.MAX_DEPTH} deep, with no NUL character "
             "in any of its keys or text.",
         )
         super().__init__(keys=fields.String(), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> dict:
         result = super()._deserialize(value, attr, data, **kwargs)
+        if json_text.too_deep(result):
+            raise ValidationError(json_text.TOO_DEEP)
         _check_json(result)
         return result
 

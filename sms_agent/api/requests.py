@@ -8,7 +8,6 @@ across sites only after a CORS preflight, which this API never grants.
 from __future__ import annotations
 
 import codecs
-from collections import Counter
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
@@ -18,7 +17,7 @@ from flask import current_app, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import numbers
+from .. import json_text
 from .errors import ApiError, bad_request, field_errors
 
 
@@ -39,9 +38,8 @@ def json_body() -> dict[str, Any]:
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
     if request.content_length is None and _cut_at_the_limit(raw):
         raise RequestEntityTooLarge()
-    duplicated: dict[int, list[str]] = {}
     try:
-        data = numbers.loads(raw or b"null", object_pairs_hook=_noting_repeats(duplicated))
+        data, unclear = json_text.loads(raw or b"null")
     except UnicodeDecodeError as exc:
         raise bad_request("The body is not valid UTF-8.", body=[str(exc)]) from None
     except ValueError as exc:
@@ -50,7 +48,7 @@ def json_body() -> dict[str, Any]:
         raise bad_request("JSON is nested too deeply.", body=["nested too deeply"]) from None
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.", body=["expected an object"])
-    _refuse_unclear_values(data, duplicated)
+    _refuse_unclear_values(unclear)
     return data
 
 
@@ -113,47 +111,17 @@ def _cut_at_the_limit(raw: bytes) -> bool:
     return limit is not None and len(raw) >= limit and bool(request.environ["wsgi.input"].read(1))
 
 
-TWICE = "A key is given twice in one JSON object: give it once."
-
-
-def _noting_repeats(duplicated: dict[int, list[str]]):
-    """A parser hook that builds each object as usual, noting (by the object's id) the keys
-    it was given more than once: Python's parser keeps the last silently."""
-
-    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        built = dict(pairs)
-        if len(built) < len(pairs):
-            counts = Counter(key for key, _ in pairs)
-            duplicated[id(built)] = [key for key, count in counts.items() if count > 1]
-        return built
-
-    return build
-
-
-def _refuse_unclear_values(data: dict[str, Any], duplicated: dict[int, list[str]]) -> None:
+def _refuse_unclear_values(unclear: json_text.Unclear) -> None:
     """400 naming every place that holds NaN, Infinity or -Infinity (or a number too large
     for a float, such as 1e999, which parses as Infinity, or too close to 0, such as
-    1E-400, which parses as 0: numbers.py), and every key given twice in one object.
-
-    Python's parser takes them although JSON has no such numbers; stored, they would be
-    served back as invalid JSON, or refused by PostgreSQL. Of a key given twice it keeps
-    the last, which the client may not have meant (a query parameter given twice is a 400
-    too). The details nest like marshmallow's, list positions as strings:
+    1E-400, which parses as 0: numbers.py), and every key given twice in one object
+    (json_text.py). The details nest like marshmallow's, list positions as strings:
     {"metadata": {"scores": {"2": [...]}}}.
     """
     details: dict[str, Any] = {}
     problems: set[str] = set()
-    pending: list[tuple[tuple[str, ...], Any]] = [((), data)]
-    while pending:  # no recursion: any nesting the parser accepted is walked safely
-        path, value = pending.pop()
-        if isinstance(value, dict):
-            for key in duplicated.get(id(value), ()):
-                _place(details, path + (key,), TWICE, problems)
-            pending.extend((path + (key,), item) for key, item in value.items())
-        elif isinstance(value, list):
-            pending.extend((path + (str(index),), item) for index, item in enumerate(value))
-        elif why := numbers.problem(value):
-            _place(details, path, why, problems)
+    for path, why in unclear:
+        _place(details, path, why, problems)
     if details:
         raise ApiError(400, " ".join(sorted(problems)), details)
 

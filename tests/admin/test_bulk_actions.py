@@ -53,3 +53,24 @@ def test_deleting_rows_deleted_meanwhile_says_they_were_gone(admin_client):
     )
     page = post_action(admin_client, "/admin/user/", "delete", ids).get_data(as_text=True)
     assert _alerts(page) == ["Nothing was deleted: the selected records were gone already."]
+
+
+@pytest.mark.parametrize(
+    ("url", "action", "gone"),
+    [
+        ("/admin/user/", "reset_monthly_requests", "+15550109998"),
+        ("/admin/user/", "upgrade_to_premium", "+15550109998"),
+        ("/admin/user/", "downgrade_to_free", "+15550109998"),
+        ("/admin/user/", "export_conversations", "+15550109998"),
+        ("/admin/errorlog/", "mark_resolved", "999999"),
+        ("/admin/errorlog/", "mark_unresolved", "999999"),
+        ("/admin/apitoken/", "revoke", "999999"),
+    ],
+)
+def test_an_action_on_rows_deleted_meanwhile_says_they_were_gone(admin_client, url, action, gone):
+    """Regression: an action on rows another admin (or the API) had deleted since the list
+    was shown said, in green, "Reset monthly requests for 0 users." or "Revoked 0 tokens.",
+    as if something had been done; it now says what Delete says of them."""
+    page = post_action(admin_client, url, action, [gone]).get_data(as_text=True)
+
+    assert _alerts(page) == ["Nothing was done: the selected records were gone already."]

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, Task, User
 from tests.admin.conftest import csrf_for
-from tests.factories import make_error, make_task, make_user
+from tests.factories import make_error, make_staff, make_task, make_token, make_user
 
-NOT_OBJECTS = ["[1, 2]", '"text"', "42", "null", "true", '{"score": NaN}', '{"a": [Infinity]}']
+NOT_OBJECTS = ["[1, 2]", '"text"', "42", "null", "true"]
 MESSAGE = "Enter a JSON object"
 
 
@@ -183,3 +183,76 @@ def test_an_integer_too_long_to_read_in_json_is_a_field_error_without_pythons_ad
     assert "set_int_max_str_digits" not in page
     db.session.expire_all()
     assert db.session.get(Task, task.id).metadata_ == {"model": "m"}
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ('{"threshold": 1E-400}', "Too close to 0 for a float"),
+        ('{"scores": [1, -2.5e-999]}', "Too close to 0 for a float"),
+        ('{"threshold": 1E400}', "NaN and Infinity are not valid JSON numbers."),
+        ('{"score": NaN}', "At score: NaN and Infinity are not valid JSON numbers."),
+        ('{"a": [Infinity]}', "At a.0: NaN and Infinity are not valid JSON numbers."),
+        ('{"tier": "premium", "tier": "free"}', "A key is given twice in one JSON object"),
+        ('{"a": {"b": 1, "b": 2}}', "A key is given twice in one JSON object"),
+    ],
+)
+def test_a_json_field_refuses_what_it_could_not_save_as_typed(admin_client, typed, says):
+    """Regression: 1E-400 was saved as 0, and of a key typed twice the last was saved, the
+    other silently dropped; the form now refuses both as the API does, naming where."""
+    user = make_user(full_name="Ann", preferences={"language": "fr"})
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+
+    response = admin_client.post(url, data=user_edit_form(admin_client, user, typed))
+
+    assert response.status_code == 200
+    assert says in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).preferences == {"language": "fr"}
+
+
+def test_a_json_fields_error_names_where_the_number_is(admin_client):
+    task = make_task(sms_content="original", metadata_={"model": "m"})
+    url = f"/admin/task/edit/?id={task.id}"
+    form = task_edit_form(admin_client, task, '{"tries": [1, {"at": 1e-400}]}')
+
+    page = admin_client.post(url, data=form).get_data(as_text=True)
+
+    assert "tries.1.at" in page
+
+
+def test_zero_written_with_an_exponent_is_zero_in_a_json_field(admin_client):
+    task = make_task(metadata_={"model": "m"})
+    url = f"/admin/task/edit/?id={task.id}"
+    form = task_edit_form(admin_client, task, '{"threshold": 0e-400, "floor": -0.0E5}')
+
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {"threshold": 0.0, "floor": 0.0}
+
+
+def nested(levels: int) -> str:
+    """A JSON object whose value lies `levels` objects deep: {"a": {"a": 1}} is 2."""
+    return '{"a": ' * levels + "1" + "}" * levels
+
+
+def test_a_json_field_takes_only_what_the_api_takes_back(admin_client, client):
+    """Regression: preferences nested deeper than the API takes were saved, and a client
+    that read them could not send them back unchanged (a 400, "nested too deeply")."""
+    user = make_user(full_name="Ann", preferences={"language": "fr"})
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+
+    deep = admin_client.post(url, data=user_edit_form(admin_client, user, nested(11)))
+    deepest_taken = admin_client.post(url, data=user_edit_form(admin_client, user, nested(10)))
+
+    assert deep.status_code == 200
+    assert "nested at most 10 deep" in deep.get_data(as_text=True)
+    assert deepest_taken.status_code == 302
+    db.session.expire_all()
+    stored = db.session.get(User, user.phone_number).preferences
+    sent_back = client.patch(
+        f"/api/users/{quote(user.phone_number)}/",
+        json={"preferences": stored},
+        headers={"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"},
+    )
+    assert sent_back.status_code == 200, sent_back.get_json()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
@@ -434,3 +434,73 @@ def test_staff_cannot_change_the_metadata_the_service_reads_back(admin_client):
     assert saved_as(admin_client, task, metadata_='{"note": "new"}').status_code == 302
     db.session.expire_all()
     assert db.session.get(type(task), task.id).metadata_ == {"replying_to": quoted, "note": "new"}
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "says"),
+    [
+        ("processing_time", "1e-400", "Too close to 0 for a float"),
+        ("complexity_score", "-1E-999", "Too close to 0 for a float"),
+        ("processing_time", "1_0", "Not a valid number"),
+        ("processing_time", "２", "Not a valid number"),
+        ("processing_time", "٣", "Not a valid number"),
+        ("processing_time", "1e999", "NaN and Infinity"),
+    ],
+)
+def test_a_number_box_refuses_what_it_would_save_as_another_number(
+    admin_client, field, typed, says
+):
+    """Regression: the task's number boxes saved 1e-400 as 0, "1_0" as 10 and a fullwidth
+    "２" as 2 (Python's Decimal reads them so); they now refuse them as the API does."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(processing_time=1.5, complexity_score=0.5)
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), field: typed}
+
+    response = admin_client.post(url, data=form)
+
+    assert response.status_code == 200
+    assert says in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert (task.processing_time, task.complexity_score) == (1.5, 0.5)
+
+
+@pytest.mark.parametrize("typed", ["0.25", " .25 ", "2.5e-1", "0e-400"])
+def test_a_number_box_takes_a_number_as_written(admin_client, typed):
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(processing_time=1.5)
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "processing_time": typed}
+
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert task.processing_time == (0.0 if typed == "0e-400" else 0.25)
+
+
+@pytest.mark.parametrize(
+    ("query", "listed"),
+    [
+        ("created_equals=2026-12-03 10:21:05", ["within"]),
+        ("created_not_equal=2026-12-03 10:21:05", ["before", "after"]),
+        ("created_greater_than=2026-12-03 10:21:05", ["after"]),
+        ("created_smaller_than=2026-12-03 10:21:05", ["before"]),
+        ("created_between=2026-12-03 10:21:05 to 2026-12-03 10:21:05", ["within"]),
+        ("created_not_between=2026-12-03 10:21:05 to 2026-12-03 10:21:05", ["before", "after"]),
+    ],
+)
+def test_a_date_time_filter_takes_its_value_as_the_whole_second_typed(admin_client, query, listed):
+    """Regression: a stored time keeps its microseconds, so "Created equals 10:21:05" (the
+    box takes seconds) matched no task created at 10:21:05.83, "greater than" listed it, and
+    "between 10:00:00 and 10:21:05" left it out."""
+    second = datetime(2026, 12, 3, 10, 21, 5, tzinfo=UTC)
+    tasks = {
+        "before": make_task(created_at=second - timedelta(microseconds=1)),
+        "within": make_task(created_at=second + timedelta(microseconds=829_174)),
+        "after": make_task(created_at=second + timedelta(seconds=1)),
+    }
+
+    page = page_of(admin_client, "/admin/task/?flt0_" + quote(query, safe="="))
+
+    assert [name for name, task in tasks.items() if f"id={task.id}" in page] == listed

@@ -196,7 +196,9 @@ def test_downgrade_to_free_counts_only_the_texters_it_moves(admin_client):
 
 def test_action_on_unknown_rows_changes_nothing(admin_client):
     response = post_action(admin_client, "/admin/user/", "upgrade_to_premium", ["+19999999999"])
-    assert "Upgraded 0 users to premium." in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Nothing was done: the selected records were gone already." in page
+    assert "Upgraded" not in page
 
 
 def test_edit_form_is_in_the_design_documents_sections(admin_client):
