@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from .extensions import db, listen_on_every_session
 from .models import Task, Tier, User, first_of_next_month, relock_tier, utcnow
+from .models.cache_keys import hashed_once
 
 
 class UnknownTier(ValueError):
@@ -129,7 +130,7 @@ def _admission() -> sa.Update:
     )
 
 
-_ADMISSION = _admission()
+_ADMISSION = hashed_once(_admission())
 #: Each of _ADMISSION's `limit_<tier>` parameters and the setting monthly_limit reads for
 #: it, named once rather than at every admission.
 _LIMIT_SETTINGS = [(f"limit_{tier}", _quota_setting(tier)) for tier in Tier.values()]
