@@ -17,7 +17,8 @@ from config import TestingConfig
 from sms_agent import jobs
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
-from sms_agent.vendors.redis_broker import KOMBU_JSON, envelope
+from sms_agent.vendors.publishing import KOMBU_JSON
+from sms_agent.vendors.redis_broker import envelope
 from tests.broker import app_on_broker, drained
 from tests.factories import make_task, make_user
 from tests.standins import SilentServer, SlowRedis, openai_error, twilio_error

@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import orjson
 from kombu.transport import redis
-from kombu.utils.json import JSONEncoder
 
-from .publishing import random_uuid
-
-#: kombu's JSON encoder, kept for the envelopes orjson leaves to it: kombu.utils.json.dumps
-#: builds one for each, from no options, which writes the same text.
-KOMBU_JSON = JSONEncoder()
+from .publishing import KOMBU_JSON, random_uuid
 
 #: Whatever orjson would write otherwise than kombu's encoder (dates, dataclasses, subclasses
 #: of str, int or dict) is handed to `_kombus`, which makes the whole envelope kombu's.
