@@ -173,4 +173,5 @@ def store_task(
     ).one_or_none()
     if row is None:
         return None
-    return Stored(str(row.id), refusal is None and row.refusal_reason is not None)
+    task_id, refused = row  # unpacked: a Row's attributes cost a raised AttributeError each
+    return Stored(str(task_id), refusal is None and refused is not None)
