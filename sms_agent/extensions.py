@@ -11,6 +11,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.session import Session as BoundSession
 from flask_wtf import CSRFProtect
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
@@ -23,7 +24,27 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+class OneEngineSession(BoundSession):
+    """Flask-SQLAlchemy's session, which picks the engine for each statement by the bind key
+    of the tables it names, asking for the current app's engines every time: four times a
+    webhook, about 42,000 instructions. While no table is bound to another database (no
+    `__bind_key__`), every statement goes to the app's default engine, which the session
+    then finds once and keeps."""
+
+    _engine: Engine | None = None
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        if bind is not None:
+            return bind
+        if self._engine is None:
+            engines = self._db.engines
+            if list(self._db.metadatas) != [None] or None not in engines:
+                return super().get_bind(mapper, clause, bind, **kwargs)
+            self._engine = engines[None]
+        return self._engine
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": OneEngineSession})
 
 #: The database could not serve a request for now: no pooled connection came free in time,
 #: or the database refused, dropped or aborted one (down, restarting, too many clients, a

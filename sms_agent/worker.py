@@ -26,6 +26,8 @@ VISIBILITY_TIMEOUT = 3600
 
 
 def celery_init_app(app: Flask) -> Celery:
+    from .vendors.publishing import keep_json_encoder
+
     class FlaskJob(Task):
         def __call__(self, *args, **kwargs):
             with app.app_context():
@@ -34,6 +36,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app = Celery(app.name, task_cls=FlaskJob)
     celery_app.flask_app = app
     celery_app.config_from_object(celery_settings(app.config))
+    keep_json_encoder()
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -6,15 +6,19 @@ import email.utils
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 import redis
 import sqlalchemy as sa
+from kombu.utils import json as kombu_json
 
 from config import TestingConfig
 from sms_agent import jobs
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, OutboundMessage, Task, User, utcnow
+from sms_agent.vendors.publishing import KOMBU_JSON
+from sms_agent.vendors.redis_broker import envelope
 from tests.broker import app_on_broker, drained
 from tests.factories import make_task, make_user
 from tests.standins import SilentServer, SlowRedis, openai_error, twilio_error
@@ -335,6 +339,20 @@ def test_a_redis_broker_publishes_every_job_through_one_client(app, monkeypatch)
             queue.close()
     assert [message.payload[0] for message in messages] == [[task_id] for task_id in task_ids]
     assert clients == []
+
+
+def test_a_message_envelope_reads_back_as_kombu_would_have_written_it():
+    """Envelopes are written by orjson; one holding what orjson would write otherwise than
+    kombu's encoder (a date) is kombu's own, so the worker reads the same values back."""
+    plain = {
+        "body": "W1siYSJdLCB7fV0=",
+        "headers": {"eta": None, "retries": 0, "timelimit": [None, None], "argsrepr": "('é',)"},
+        "properties": {"priority": 0, "delivery_info": {"exchange": "", "routing_key": "celery"}},
+    }
+    assert kombu_json.loads(envelope(plain)) == plain
+    dated = {**plain, "headers": {"eta": datetime(2026, 12, 7, 3, 0, tzinfo=UTC)}}
+    assert envelope(dated) == KOMBU_JSON.encode(dated)
+    assert kombu_json.loads(envelope(dated)) == dated
 
 
 def _counted(init, calls: list):

@@ -22,6 +22,7 @@ from sms_agent.models import (
     User,
     utcnow,
 )
+from sms_agent.models.cache_keys import hashed_once
 from tests.factories import make_error, make_staff, make_task, make_user
 from tests.standins import unused_port
 
@@ -327,3 +328,16 @@ def test_a_token_has_exactly_one_owner(app):
     with pytest.raises(sa.exc.IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_a_statement_hashed_once_runs_as_before_and_one_made_from_it_has_its_own_key(app):
+    users = User.__table__
+    statement = hashed_once(
+        sa.select(users.c.tier).where(users.c.phone_number == sa.bindparam("phone"))
+    )
+    derived = statement.where(users.c.is_active.is_(False))
+    user = make_user(tier="premium")
+    for _ in range(2):  # compiled, then found in the statement cache by the kept key
+        assert db.session.scalar(statement, {"phone": user.phone_number}) == "premium"
+    assert db.session.scalar(derived, {"phone": user.phone_number}) is None
+    assert derived._generate_cache_key() != statement._generate_cache_key()

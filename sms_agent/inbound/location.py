@@ -28,6 +28,8 @@ def location_text(form: Mapping[str, str]) -> str:
 def _coordinate(raw: str | None, limit: int) -> str | None:
     """The coordinate as Twilio wrote it, when it is a number within ±limit degrees."""
     value = (raw or "").strip()
+    if not value:  # every SMS: float() would raise (and word) a ValueError to say so
+        return None
     try:
         number = float(value)
     except ValueError:

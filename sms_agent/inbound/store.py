@@ -16,6 +16,7 @@ from flask import current_app
 from ..costs.prices import inbound_price
 from ..extensions import db
 from ..models import Channel, HandledMessage, RefusalReason, Task, TaskStatus, User, utcnow
+from ..models.cache_keys import hashed_once
 from ..outbound.gsm import segment_count
 from .resent import resend_since, still_answering_the_same
 
@@ -31,7 +32,7 @@ def _received(sid: sa.BindParameter) -> sa.ColumnElement[bool]:
     )
 
 
-_ALREADY_RECEIVED = sa.select(_received(sa.bindparam("message_sid")))
+_ALREADY_RECEIVED = hashed_once(sa.select(_received(sa.bindparam("message_sid"))))
 
 
 def already_received(sid: str) -> bool:
@@ -51,7 +52,7 @@ def _remember_unless_received() -> sa.Insert:
     )
 
 
-_REMEMBER_UNLESS_RECEIVED = _remember_unless_received()
+_REMEMBER_UNLESS_RECEIVED = hashed_once(_remember_unless_received())
 
 
 def remember_handled(sid: str, user: User, price: Decimal | None) -> bool:
@@ -122,7 +123,7 @@ def _insert_unless_stored() -> sa.Insert:
     )
 
 
-_INSERT_UNLESS_STORED = _insert_unless_stored()
+_INSERT_UNLESS_STORED = hashed_once(_insert_unless_stored())
 
 
 def received_price(user: User, body: str, media: dict) -> Decimal | None:
@@ -172,4 +173,5 @@ def store_task(
     ).one_or_none()
     if row is None:
         return None
-    return Stored(str(row.id), refusal is None and row.refusal_reason is not None)
+    task_id, refused = row  # unpacked: a Row's attributes cost a raised AttributeError each
+    return Stored(str(task_id), refusal is None and refused is not None)

@@ -30,6 +30,7 @@ from pythonjsonlogger.json import JsonFormatter
 from ..phones import mask
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 # Ids from a proxy or client are echoed into logs and headers, so only plain tokens pass.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # E.164 numbers, optionally behind "whatsapp:" or "tel:"; not digits inside longer tokens.
@@ -401,7 +402,9 @@ def configure_logging(app: Flask) -> None:
 def _assign_request_id() -> None:
     """The proxy's id, when it sent a clean one, else 32 random hex digits (uuid4().hex
     built a uuid.UUID for them, 14,000 instructions a request more)."""
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    # From the environ as request.headers finds it, which raises and catches a KeyError
+    # when the header is missing (nearly always: Twilio sends none).
+    incoming = request.environ.get(_REQUEST_ID_KEY, "")
     g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
 
 

@@ -26,10 +26,15 @@ _WORDS = {
         "my your be was an which who where when please".split()
     ),
 }
+#: The languages each of those words counts for: a word is looked up once, not in each list.
+_LANGUAGES_OF = {
+    word: tuple(code for code, known in _WORDS.items() if word in known)
+    for word in frozenset().union(*_WORDS.values())
+}
 #: Letters only one of the two writes: a word with one counts once more.
 _SIGNS = {"fr": re.compile(r"[èêàçùûôîœ]"), "es": re.compile(r"[ñáíóú]")}
-#: The marks only Spanish writes, opening a question or an exclamation: each counts once.
-_SPANISH_MARKS = re.compile(r"[¿¡]")
+# The marks only Spanish writes, opening a question or an exclamation ("¿", "¡"), count once
+# each (text_language).
 _WORD = re.compile(r"[^\W\d_]+")
 #: French elision: a word of one letter (or "qu") before an apostrophe and a word, "c'est",
 #: "l'eau", "qu'il". English's "'s" and "'d" come after one ("here's", "I'd"), no French.
@@ -59,17 +64,28 @@ def language_for(text: str | None, known: str | None) -> str | None:
 
 def text_language(text: str | None) -> str | None:
     """ "en", "fr" or "es", as `written_language` tells them (English by two of its words
-    too, more than of either other); None when `text` says too little to tell."""
+    too, more than of either other); None when `text` says too little to tell.
+
+    Read on every text a webhook stores: a text all in ASCII, as most are, has no accented
+    letter, elision or sign to look for (a word folds to part of the folded text)."""
     text = text or ""
     folded = text.casefold()
-    if any(c.isalpha() and c not in _FRENCH_OR_SPANISH for c in _ACCENTED_LATIN.findall(folded)):
+    plain = folded.isascii()
+    if not plain and any(
+        c.isalpha() and c not in _FRENCH_OR_SPANISH for c in _ACCENTED_LATIN.findall(folded)
+    ):
         return None
     words = [word.casefold() for word in _WORD.findall(text) if _may_be_a_word(word, text)]
-    scores = {code: sum(word in known for word in words) for code, known in _WORDS.items()}
-    scores["fr"] += len(_ELISION.findall(folded))
-    scores["es"] += len(_SPANISH_MARKS.findall(text))
-    for code, sign in _SIGNS.items():
-        scores[code] += sum(bool(sign.search(word)) for word in words)
+    scores = dict.fromkeys(_WORDS, 0)
+    for word in words:
+        for code in _LANGUAGES_OF.get(word, ()):
+            scores[code] += 1
+    if "'" in folded or "\u2019" in folded:
+        scores["fr"] += len(_ELISION.findall(folded))
+    scores["es"] += text.count("¿") + text.count("¡")
+    if not plain:
+        for code, sign in _SIGNS.items():
+            scores[code] += sum(bool(sign.search(word)) for word in words)
     best = max(scores, key=scores.__getitem__)
     others = max(score for code, score in scores.items() if code != best)
     return best if scores[best] >= 2 and scores[best] > others else None
