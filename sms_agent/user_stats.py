@@ -5,7 +5,9 @@ The list reads them as one more column of its page (`stats_column`): a correlate
 that sums the texter's few rollup rows and writes the sums and the ranked categories as
 one text ("80 66 266.009 80 <categories>"), since a subquery in a select list gives one
 value. Beside the page, a separate statement for the page's texters cost as much again in
-execution (its expanding IN list, its rows) as the database spends on the rollups.
+execution (its expanding IN list, its rows) as the database spends on the rollups. SQLite
+writes a sum of seconds with 15 significant digits, far more than the average's three
+decimals need.
 """
 
 from __future__ import annotations
