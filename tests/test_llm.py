@@ -45,6 +45,28 @@ def test_openai_backend_returns_text_usage_and_request_id(app, openai_server):
     assert body["max_completion_tokens"] == 100
 
 
+def test_the_model_server_gets_the_headers_the_sdks_own_client_sends(app, openai_server):
+    """The kept client merges the SDK's headers with its own in one pass
+    (openai_clients._HttpClient): the server reads the same headers, in the same order, as
+    from the SDK's default client (the body aside, whose length differs)."""
+    import openai
+
+    get_llm_backend().complete(QUESTION, max_tokens=100)
+    plain = openai.OpenAI(
+        api_key=app.config["OPENAI_API_KEY"],
+        base_url=app.config["OPENAI_BASE_URL"],
+        timeout=app.config["OPENAI_TIMEOUT"],
+        max_retries=0,
+    )
+    plain.chat.completions.create(model="m", messages=QUESTION, max_completion_tokens=100)
+    kept, default = (
+        [(name, value) for name, value in sent.items() if name.lower() != "content-length"]
+        for sent in openai_server.headers
+    )
+    assert kept == default
+    assert ("authorization", f"Bearer {app.config['OPENAI_API_KEY']}") in kept
+
+
 def test_a_kept_client_makes_each_address_once_per_base_url(app, openai_server, monkeypatch):
     made = []
     prepare = BaseClient._prepare_url

@@ -299,6 +299,33 @@ def test_a_worker_logs_no_line_per_vendor_http_request(app, twilio_server, opena
     assert len(lines) == 1
 
 
+def test_at_debug_level_a_twilio_send_logs_the_sdks_request_lines(app, twilio_server):
+    """LOG_LEVEL=DEBUG lets the SDK's own lines through: the request, its headers but the
+    credentials, and the response (built only when they are shown)."""
+    from sms_agent.vendors.twilio import get_sms_backend
+
+    stream, vendor = io.StringIO(), logging.getLogger("twilio.http_client")
+    level = vendor.level
+    vendor.setLevel(logging.INFO)  # as setup_logging leaves it at DEBUG
+    try:
+        with routed_as_in_a_worker() as handler:
+            previous = handler.setStream(stream)
+            try:
+                get_sms_backend().send("+15551230000", "hi")
+                flush_the_writer()
+            finally:
+                handler.setStream(previous)
+    finally:
+        vendor.setLevel(level)
+    said = [line for line in stream.getvalue().splitlines() if "twilio.http_client" in line]
+    assert "-- BEGIN Twilio API Request --" in said[0]
+    assert any("POST Request: http://" in line for line in said)
+    assert "-- END Twilio API Request --" in said[-3]
+    assert "Response Status Code: 201" in said[-2]
+    assert "Response Headers: {" in said[-1]
+    assert not any("authorization" in line.lower() for line in said)
+
+
 def test_debug_level_shows_the_vendor_lines_too(database_url):
     app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=database_url, LOG_LEVEL="DEBUG")
     try:

@@ -13,7 +13,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sms_agent import handoff, quota
 from sms_agent.answering import classify, pipeline
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, utcnow
+from sms_agent.models import ErrorLog, ModelCall, OutboundMessage, Task, User, texter_of, utcnow
 from sms_agent.outbound.send import new_message, plan
 from sms_agent.vendors.openai import LLMError
 from tests.factories import make_staff, make_task, make_user
@@ -57,14 +57,40 @@ def test_a_one_part_reply_takes_eight_statements_in_three_transactions(app, coun
     counted when it was admitted). Nothing is read again after a commit, and nothing is
     flushed early by a read in between. The claim is committed with the reads before the
     model call, the answer with its part before Twilio is called, the sid with the
-    completion."""
+    completion. On PostgreSQL the texter comes back with the claim: seven statements."""
     task_id = make_task(sms_content="How do I fix a KeyError in Python?").id
+    db.session.remove()  # a job starts with an empty session, as in the worker
     with count_queries() as counter:
         assert pipeline.answer(task_id) == "answered"
     task_updates = [s for s in counter.statements if s.lstrip().startswith("UPDATE tasks")]
     assert len(task_updates) == 3
-    assert len(counter.statements) == 8
+    texter_reads = [s for s in counter.statements if "FROM users" in s]
+    on_postgresql = db.engine.dialect.name == "postgresql"
+    assert len(counter.statements) == (7 if on_postgresql else 8)
+    # The texter's row, then its opt-out before the send: the first with the claim there.
+    assert len(texter_reads) == 2
     assert counter.commits == 3
+
+
+def test_the_claim_on_postgresql_brings_the_texter_and_leaves_its_row_unlocked(app, count_queries):
+    """The texter joined to the claim is the one the job then reads without a statement,
+    and the claim locks only the task's row: a webhook of the same texter, which locks the
+    texter's, does not wait for the job's first commit."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's RETURNING names only the updated table: the texter is read apart")
+    task = make_task(sms_content="hello")
+    task_id, phone = task.id, task.user_phone
+    db.session.remove()
+    claimed = pipeline.begin_claim(task_id)
+    with count_queries() as counter:
+        assert texter_of(claimed).phone_number == phone
+    assert counter.statements == []
+    with db.engine.connect() as webhook:
+        webhook.execute(sa.text("SET lock_timeout = '2s'"))
+        locked = sa.select(User.phone_number).where(User.phone_number == phone)
+        assert webhook.scalar(locked.with_for_update(key_share=True)) == phone
+        webhook.rollback()
+    db.session.commit()
 
 
 def test_a_job_builds_no_statement_the_previous_job_built(app, openai_server, monkeypatch):

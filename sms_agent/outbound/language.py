@@ -54,11 +54,13 @@ def written_language(text: str | None) -> str | None:
     return None if language == "en" else language
 
 
-def language_for(text: str | None, known: str | None) -> str | None:
+def language_for(text: str | None, known: str | None, otherwise: str | None = None) -> str | None:
     """What a line answering `text` is written in: "fr" or "es" as `text` reads, else the
     texter's `known` one (User.help_language) when `text` says too little to tell ("merci",
-    "DNS?"); None for English."""
+    "DNS?"), else as `otherwise` reads (an answer; read only then); None for English."""
     language = text_language(text) or known
+    if not language and otherwise is not None:
+        language = text_language(otherwise)
     return None if language == "en" else language
 
 
@@ -75,7 +77,12 @@ def text_language(text: str | None) -> str | None:
         c.isalpha() and c not in _FRENCH_OR_SPANISH for c in _ACCENTED_LATIN.findall(folded)
     ):
         return None
-    words = [word.casefold() for word in _WORD.findall(text) if _may_be_a_word(word, text)]
+    found = _WORD.findall(text)
+    if not text.isupper():
+        # Capitals in a text in lower case are a name or a unit ("AU", "EST", "DES", "LA"),
+        # not the French or Spanish word they spell; a text all in capitals is read as words.
+        found = [word for word in found if len(word) < 2 or not word.isupper()]
+    words = [word.casefold() for word in found]
     scores = dict.fromkeys(_WORDS, 0)
     for word in words:
         for code in _LANGUAGES_OF.get(word, ()):
@@ -85,13 +92,7 @@ def text_language(text: str | None) -> str | None:
     scores["es"] += text.count("¿") + text.count("¡")
     if not plain:
         for code, sign in _SIGNS.items():
-            scores[code] += sum(bool(sign.search(word)) for word in words)
+            scores[code] += len(list(filter(None, map(sign.search, words))))
     best = max(scores, key=scores.__getitem__)
     others = max(score for code, score in scores.items() if code != best)
     return best if scores[best] >= 2 and scores[best] > others else None
-
-
-def _may_be_a_word(word: str, text: str) -> bool:
-    """Capitals in a text in lower case are a name or a unit ("AU", "EST", "DES", "LA"),
-    not the French or Spanish word they spell; a text all in capitals is read as words."""
-    return len(word) < 2 or not word.isupper() or text.isupper()

@@ -28,7 +28,7 @@ from .gsm import (
 )
 from .html_tags import about_markup
 from .json_answer import json_words
-from .language import language_for, text_language
+from .language import language_for
 from .latex import latex_to_text
 from .markdown import markdown_to_text
 from .split import MAX_MESSAGE_CHARS, prefix, split_for_sms
@@ -247,7 +247,7 @@ def reply_language(question: str, answer: str, known: str | None = None) -> str 
     (User.help_language, as the notices have it: language_for), or else the answer's; None
     for English: an English question is answered in English words of ours, whatever
     language the answer quotes."""
-    return language_for(question, known or text_language(answer[:_LANGUAGE_SAMPLE]))
+    return language_for(question, known, answer[:_LANGUAGE_SAMPLE])
 
 
 def shape_reply(text: str | None, max_segments: int, question: str = "") -> list[str]:

@@ -190,8 +190,8 @@ class TwilioBackend:
         """Where Twilio reports on a message: /sms/status, naming `reference` when given."""
         if reference is None or self.status_callback is None:
             return self.status_callback
-        query = urllib.parse.urlencode({CALLBACK_REFERENCE: reference})
-        return f"{self.status_callback}?{query}"
+        # urlencode's query of one pair, without its walk of a mapping.
+        return f"{self.status_callback}?{CALLBACK_REFERENCE}={urllib.parse.quote_plus(reference)}"
 
     def sender_for(self, channel: str) -> str:
         """Our own number on `channel`: what a message goes out from unless told otherwise."""

@@ -3,6 +3,7 @@ that does once what requests would do again for every send to the same address."
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 
 import requests
@@ -93,13 +94,25 @@ def _prepare_form(prepared: requests.PreparedRequest, data: dict | None) -> None
 
 
 class KeptHttpClient(TwilioHttpClient):
-    """The SDK's HTTP client on a KeptSession (with the SDK's pool settings)."""
+    """The SDK's HTTP client on a KeptSession (with the SDK's pool settings).
+
+    The SDK's lines about each request and response (at INFO, shown at LOG_LEVEL=DEBUG) are
+    written as it writes them, but only built when they will be shown: it formatted the
+    response's headers into a line on every send, for a logger that drops it."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         session = KeptSession()
         session.adapters = self.session.adapters
         self.session = session
+
+    def log_request(self, kwargs) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_request(kwargs)
+
+    def log_response(self, status_code, response) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            super().log_response(status_code, response)
 
 
 class RedirectingHttpClient(KeptHttpClient):
