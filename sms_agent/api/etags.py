@@ -20,7 +20,8 @@ def answer_conditionally(response: Response) -> Response:
     """The ETag of a whole JSON answer to a GET, and a 304 without a body for a client
     whose If-None-Match names it, or a 412 for one whose If-Match names none of it (werkzeug
     left the answer as its body: every error has the API's shape). A streamed export is not
-    held back to be hashed."""
+    held back to be hashed. werkzeug's conditional answer is asked only of a request with a
+    precondition: for any other it only added a Date header, which the web server writes."""
     if (
         request.method in ("GET", "HEAD")
         and response.status_code == 200
@@ -29,10 +30,22 @@ def answer_conditionally(response: Response) -> Response:
     ):
         etag = generate_etag(response.get_data())
         response.set_etag(etag)
-        response.make_conditional(request)
+        environ = request.environ
+        if any(header in environ for header in _PRECONDITIONS):
+            response.make_conditional(request)
         if response.status_code == 412:
             return _not_as_named(etag)
     return response
+
+
+#: The headers werkzeug's conditional answer reads (a Range without accept_ranges it
+#: ignores), as the WSGI environ names them.
+_PRECONDITIONS = (
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_UNMODIFIED_SINCE",
+)
 
 
 def _not_as_named(etag: str) -> Response:

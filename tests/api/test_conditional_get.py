@@ -281,3 +281,13 @@ def test_if_unmodified_since_is_ignored_where_it_cannot_be_answered(client, admi
 
     assert client.patch(error_url, json=theirs, headers=long_ago).status_code == 200
     assert client.patch(user_url, json=late, headers=no_date).status_code == 200
+
+
+def test_an_answer_leaves_its_date_to_the_web_server(client, admin_headers):
+    """Regression: werkzeug's conditional answer added a Date header to every JSON GET, and
+    the development server (`make run`) wrote its own beside it: two Date headers."""
+    response = client.get("/api/users/", headers=admin_headers)
+
+    assert response.status_code == 200
+    assert response.headers.get("ETag")
+    assert "Date" not in response.headers
