@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 import sqlalchemy as sa
 from flask import request
 
+from ..models.cache_keys import hashed_once
 from .auth import current_principal
 from .requests import CACHE_BUSTER
 
@@ -45,7 +46,7 @@ class Forms:
 
     def made(self, name: Hashable, build: Callable[[sa.Select], sa.Select]) -> sa.Select:
         if (form := self._made.get(name)) is None:
-            form = self._made[name] = build(self.statement)
+            form = self._made[name] = hashed_once(build(self.statement))
         return form
 
 

@@ -16,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..clean_text import first_unseen
 from ..extensions import db
+from .cache_keys import hashed_once
 from .types import UTCDateTime, utcnow
 from .users import User
 
@@ -284,9 +285,9 @@ def presented(key: str) -> sa.Row | None:
 
 @functools.cache
 def _presented() -> sa.Select:
-    """Built once, so SQLAlchemy reuses its compiled form."""
+    """Built once, so SQLAlchemy reuses its compiled form, its cache key hashed once."""
     tokens, staff, users = ApiToken.__table__, StaffUser.__table__, User.__table__
-    return (
+    return hashed_once(
         sa.select(
             *(tokens.c[name] for name in ("id", "prefix", "created_at", "last_used_at")),
             *(tokens.c[name] for name in ("revoked_at", "staff_user_id", "user_phone")),
