@@ -1262,10 +1262,48 @@ def test_a_question_beside_a_voice_note_that_could_not_be_fetched_is_answered_af
     staff get the ErrorLog a voice note sent alone gets."""
     app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
     voice = twilio_server.url + media_path()  # 404: the media was deleted
+    task, logged = answered_beside_a_voice_note(client, openai_server, voice)
+    assert logged.error_type == "twilio_error" and "404" in logged.error_message
+
+
+def answered_beside_a_voice_note(client, openai_server, voice: str) -> tuple[Task, ErrorLog]:
+    """A question texted beside the voice note at `voice`, answered after the note on the
+    voice note, which is recorded failed: the task and staff's one ErrorLog on it."""
     task = text_in(client, "What is the capital of France?", (voice, "audio/ogg"))
     assert task.status == "completed"
     note = note_before_the_answer_to(openai_server, "What is the capital of France?")
     assert note.kind == "voice_note"
     [logged] = errors()
-    assert logged.error_type == "twilio_error" and "404" in logged.error_message
     assert (logged.task_id, task.media[0].status) == (task.id, "failed")
+    return task, logged
+
+
+def test_a_question_beside_a_voice_note_never_transcribed_is_answered_when_retries_run_out(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a voice note whose transcription kept failing (the server busy at every
+    try) failed the whole text once the retries ran out, and the question typed beside it
+    got an apology, where a voice note that could not be fetched is left out and the rest
+    answered. On the last try it is given up on alone: the words are answered after the
+    note on the voice note, and staff get the ErrorLog of the transcription's failure."""
+    for _ in range(1 + app.config["OPENAI_MAX_RETRIES"]):
+        openai_server.then(503, openai_error("The server is overloaded", None))
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task, logged = answered_beside_a_voice_note(client, openai_server, url)
+    assert logged.error_type == "openai_error" and "overloaded" in logged.error_message
+    assert task.media[0].error_message.startswith("not transcribed:")
+
+
+def test_a_voice_note_alone_never_transcribed_still_gets_the_apology(
+    app, client, texter, twilio_server, openai_server
+):
+    for _ in range(1 + app.config["OPENAI_MAX_RETRIES"]):
+        openai_server.then(503, openai_error("The server is overloaded", None))
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+
+    assert task.status == "failed" and chat_requests(openai_server) == []
+    assert [m.kind for m in outbox()] == ["apology"]
+    [logged] = errors()
+    assert logged.error_type == "openai_error" and "overloaded" in logged.error_message
+    assert db.session.get(type(texter), PHONE).monthly_requests == 0
