@@ -118,6 +118,10 @@ class MediaInput:
             parts = [DEFAULT_IMAGE_QUESTION]
         return "\n".join(parts)
 
+    def without_images(self) -> MediaInput:
+        """What the voice notes gave, the pictures left out."""
+        return MediaInput(transcripts=self.transcripts, unread=self.unread)
+
     def content(self, question: str) -> str | list[dict]:
         """The user message's content: plain text, or text and image parts."""
         if not self.images:
@@ -191,6 +195,15 @@ def unopened_pictures(task: Task) -> list[int]:
     if IMAGE not in failed.values():
         return []
     return [n for n, item in enumerate(items, start=1) if _position(item) in failed]
+
+
+def leave_out_pictures(task: Task, why: str) -> None:
+    """The model server refused the text's pictures though it reads pictures: each one read
+    is recorded unopened, with `why`, as one that could not be fetched is (unopened_pictures
+    names them in the note before the answer to the rest)."""
+    for row in task.media:
+        if row.kind == IMAGE and row.status == "read":
+            row.status, row.error_message = "failed", why[:500]
 
 
 def read_for_staff_before(task: Task) -> MediaInput:
