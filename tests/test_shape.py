@@ -54,6 +54,11 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ),
         ("See [www.example.com](https://example.com/a).", "See https://example.com/a."),
         ("![logo](https://x.io/l.png)", "logo (https://x.io/l.png)"),
+        # A link with no words (or only invisible ones) was sent as "(https://...)".
+        ("[](https://example.com/a)", "https://example.com/a"),
+        ("See [](https://example.com/a) now.", "See https://example.com/a now."),
+        ("See [\u200b](https://example.com/a).", "See https://example.com/a."),
+        ('Docs: <a href="https://example.com/a"> </a>', "Docs: https://example.com/a"),
         ("- one\n- two", "- one\n- two"),
         ("* one\n+ two", "- one\n\n- two"),
         ("1. first\n2. second", "1. first\n2. second"),

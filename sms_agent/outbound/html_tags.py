@@ -13,6 +13,7 @@ from collections.abc import Callable
 from html import unescape
 from urllib.parse import urlsplit
 
+from ..clean_text import is_blank
 from .html_blocks import blocks_to_text
 
 # A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
@@ -110,9 +111,9 @@ def link_words(words: str, href: str) -> str:
     """A link as a phone shows it: its words, then its address in brackets, unless they say
     the same ("https://x.org", "help@x.org") or only name its site, as OpenAI's search
     models cite ("[en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)": the address
-    says it, once)."""
+    says it, once), or say nothing ("[](https://x.org)": the address alone)."""
     label = words.strip()
-    if href and _names_its_site(label, href):
+    if href and (is_blank(label) or _names_its_site(label, href)):
         return href
     if href and href not in (label, f"mailto:{label}"):
         return f"{words} ({href})"
