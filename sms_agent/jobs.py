@@ -75,8 +75,11 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
     """Answer one stored task. A passing failure is retried with exponential backoff up to
     OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on; a busy
     database only delays the job (`busy` counts the delays, see busy_wait)."""
+    # The model's failures are retried up to OPENAI_MAX_RETRIES times: past it, a voice note
+    # that cannot be transcribed is left out, and the words beside it answered.
+    last_try = self.request.retries >= current_app.config["OPENAI_MAX_RETRIES"]
     try:
-        return pipeline.answer(task_id)
+        return pipeline.answer(task_id, last_try)
     except outbound.SendLater as later:
         # Not a retry: the answer is stored, only its sending slot is ahead.
         _run_later(later, answer_task, task_id, retries=self.request.retries)

@@ -689,10 +689,11 @@ def test_a_picture_the_model_cannot_open_is_not_blamed_on_the_model(
 ):
     """A model that reads pictures refused this one (an animated GIF, a broken file): the
     texter was told "I can't read pictures with the current model" and stopped sending any.
-    Asked once: the same picture without the tools would be refused the same way."""
+    Asked once: the same picture without the tools would be refused the same way. (Sent
+    alone: beside words, the words are answered.)"""
     openai_server.then(400, refusal)
     url = twilio_server.serve(media_path(), "image/gif", b"GIF89a" + b"\x00" * 40)
-    task = text_in(client, "What is this?", (url, "image/gif"))
+    task = text_in(client, "", (url, "image/gif"))
     assert len(chat_requests(openai_server)) == 1
     [notice] = outbox()
     assert notice.kind == "media_unreadable" and "current model" not in notice.body
@@ -1039,7 +1040,8 @@ def test_a_picture_too_large_for_the_models_context_is_not_blamed_on_the_model(
 ):
     """A local vision model with a small context window (vLLM, llama.cpp) answers 400 when a
     large picture's tokens do not fit: the texter was told "I can't read pictures with the
-    current model", though it reads a smaller one. The picture is what will not do."""
+    current model", though it reads a smaller one. The picture is what will not do. (Sent
+    alone: beside words, the words are answered.)"""
     too_long = openai_error(
         "This model's maximum context length is 4096 tokens. However, you requested 6321 "
         "tokens (5809 in the messages, 512 in the completion).",
@@ -1048,7 +1050,7 @@ def test_a_picture_too_large_for_the_models_context_is_not_blamed_on_the_model(
     )
     openai_server.then(400, too_long)
     url = twilio_server.serve(media_path(), "image/png", PNG)
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     [notice] = outbox()
     assert notice.kind == "media_unreadable" and "current model" not in notice.body
     assert task.status == "failed" and task.quota_window is None
@@ -1149,7 +1151,7 @@ def test_a_picture_a_proxy_before_the_model_finds_too_large_gets_media_unreadabl
     page = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
     openai_server.then(413, Raw(page, "text/html"))
     url = twilio_server.serve(media_path(), "image/png", PNG)
-    task = text_in(client, "What is this?", (url, "image/png"))
+    task = text_in(client, "", (url, "image/png"))
     [notice] = outbox()
     assert notice.kind == "media_unreadable" and "too large" in notice.body
     assert task.status == "failed" and task.quota_window is None
@@ -1262,10 +1264,83 @@ def test_a_question_beside_a_voice_note_that_could_not_be_fetched_is_answered_af
     staff get the ErrorLog a voice note sent alone gets."""
     app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
     voice = twilio_server.url + media_path()  # 404: the media was deleted
+    task, logged = answered_beside_a_voice_note(client, openai_server, voice)
+    assert logged.error_type == "twilio_error" and "404" in logged.error_message
+
+
+def answered_beside_a_voice_note(client, openai_server, voice: str) -> tuple[Task, ErrorLog]:
+    """A question texted beside the voice note at `voice`, answered after the note on the
+    voice note, which is recorded failed: the task and staff's one ErrorLog on it."""
     task = text_in(client, "What is the capital of France?", (voice, "audio/ogg"))
     assert task.status == "completed"
     note = note_before_the_answer_to(openai_server, "What is the capital of France?")
     assert note.kind == "voice_note"
     [logged] = errors()
-    assert logged.error_type == "twilio_error" and "404" in logged.error_message
     assert (logged.task_id, task.media[0].status) == (task.id, "failed")
+    return task, logged
+
+
+def test_a_question_beside_a_voice_note_never_transcribed_is_answered_when_retries_run_out(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a voice note whose transcription kept failing (the server busy at every
+    try) failed the whole text once the retries ran out, and the question typed beside it
+    got an apology, where a voice note that could not be fetched is left out and the rest
+    answered. On the last try it is given up on alone: the words are answered after the
+    note on the voice note, and staff get the ErrorLog of the transcription's failure."""
+    for _ in range(1 + app.config["OPENAI_MAX_RETRIES"]):
+        openai_server.then(503, openai_error("The server is overloaded", None))
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task, logged = answered_beside_a_voice_note(client, openai_server, url)
+    assert logged.error_type == "openai_error" and "overloaded" in logged.error_message
+    assert task.media[0].error_message.startswith("not transcribed:")
+
+
+def test_a_voice_note_alone_never_transcribed_still_gets_the_apology(
+    app, client, texter, twilio_server, openai_server
+):
+    for _ in range(1 + app.config["OPENAI_MAX_RETRIES"]):
+        openai_server.then(503, openai_error("The server is overloaded", None))
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+
+    assert task.status == "failed" and chat_requests(openai_server) == []
+    assert [m.kind for m in outbox()] == ["apology"]
+    [logged] = errors()
+    assert logged.error_type == "openai_error" and "overloaded" in logged.error_message
+    assert db.session.get(type(texter), PHONE).monthly_requests == 0
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        (400, openai_error("Invalid image.", "invalid_image", "invalid_request_error")),
+        (500, LLAMA_CPP_UNLOADED),
+        (413, Raw(b"<html><title>413 Request Entity Too Large</title></html>", "text/html")),
+    ],
+    ids=["invalid image", "llama.cpp cannot decode it", "a proxy finds it too large"],
+)
+def test_a_question_beside_a_picture_the_model_cannot_open_is_answered_after_a_note(
+    app, client, texter, twilio_server, openai_server, refusal
+):
+    """Regression: a picture the model server refused as one it could not open (broken, a
+    sticker, too large) failed the whole text, and the question typed beside it went
+    unanswered, where a picture that could not be fetched is left out and the rest
+    answered. The words are asked again alone, after the note naming the picture, and
+    staff get the ErrorLog; the picture's row says why."""
+    openai_server.then(*refusal)
+    url = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "And what is the capital of France?", (url, "image/png"))
+
+    assert task.status == "completed"
+    with_picture, words_alone = chat_requests(openai_server)
+    assert isinstance(with_picture["messages"][-1]["content"], list)
+    assert words_alone["messages"][-1]["content"] == "And what is the capital of France?"
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("picture_note", "reply")
+    assert note.body.startswith("Note: I couldn't open your picture, so I'm answering the rest")
+    [logged] = errors()
+    assert (logged.error_type, logged.task_id) == ("openai_error", task.id)
+    [picture] = task.media
+    assert picture.status == "failed" and "refused by the model server" in picture.error_message
+    assert task.user.monthly_requests == 1

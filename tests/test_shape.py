@@ -54,6 +54,24 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ),
         ("See [www.example.com](https://example.com/a).", "See https://example.com/a."),
         ("![logo](https://x.io/l.png)", "logo (https://x.io/l.png)"),
+        # A link with no words (or only invisible ones) was sent as "(https://...)".
+        ("[](https://example.com/a)", "https://example.com/a"),
+        ("See [](https://example.com/a) now.", "See https://example.com/a now."),
+        ("See [\u200b](https://example.com/a).", "See https://example.com/a."),
+        ('Docs: <a href="https://example.com/a"> </a>', "Docs: https://example.com/a"),
+        # An email address or number was shown with its scheme ("(mailto:help@x.org)"), and a
+        # placeholder link to the page itself as "(#)", which leads nowhere from an SMS.
+        ("[Email us](mailto:help@x.org?subject=Hi)", "Email us (help@x.org)"),
+        (
+            "[Call us](tel:+15551234567) or [](mailto:help@x.org)",
+            "Call us (+15551234567) or help@x.org",
+        ),
+        ("[help@x.org](mailto:help@x.org)", "help@x.org"),
+        (
+            "[Click here](#) to start, or see [the top](#top).",
+            "Click here to start, or see the top.",
+        ),
+        ('<a href="#">Click here</a>', "Click here"),
         ("- one\n- two", "- one\n- two"),
         ("* one\n+ two", "- one\n\n- two"),
         ("1. first\n2. second", "1. first\n2. second"),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from config import TestingConfig
-from sms_agent import create_app, jobs
+from sms_agent import create_app, jobs, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
@@ -1000,3 +1000,33 @@ def test_a_flood_of_badly_signed_webhooks_is_counted_but_logged_once_a_minute(
     client.post("/sms/inbound", data=inbound_form(), headers=wrong)
     first, second = bad_signature_lines(caplog)
     assert "and 30 more in the last 61s" in second
+
+
+@pytest.mark.parametrize(
+    ("sender", "written_to", "body"),
+    [
+        ("+15005550006", "+15005550006", "What is 2+2?"),  # TWILIO_PHONE_NUMBER
+        ("(500) 555-0006", "+15551239999", "HELP"),  # ours, written otherwise, a keyword
+        ("whatsapp:+15005550077", "whatsapp:+15005550077", "Thanks!"),  # our WhatsApp sender
+        ("+15005550123", "+15005550123", "STOP"),  # another number of ours: From is To
+    ],
+)
+def test_a_text_from_our_own_number_is_stored_but_never_answered(
+    app, client, sender, written_to, body
+):
+    """Regression: a text whose From was our own number (a misconfigured forward, a number
+    of ours texting another) was answered, and the answer, sent to our own number, could
+    come back as a text to answer: a loop billed at every turn. It is stored refused
+    `own_number` for staff to see, with no model call, no notice and nothing counted."""
+    app.config["TWILIO_WHATSAPP_NUMBER"] = "+15005550077"
+    form = inbound_form(body, From=sender, To=written_to)
+    with simulator.jobs_inline():
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    db.session.rollback()
+
+    [task] = tasks()
+    assert (task.sms_content, task.status, task.refusal_reason) == (body, "refused", "own_number")
+    assert task.ai_response is None and task.quota_window is None
+    assert task.status_label == "from our own number (not answered)"
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    assert task.user.monthly_requests == 0 and not task.user.is_opted_out

@@ -20,7 +20,7 @@ import time
 
 from .. import costs, handoff, notices, quota
 from ..extensions import db
-from ..media.read import ImagesRefused, ImageUnopened, MediaInput
+from ..media.read import ImagesRefused, ImageUnopened, MediaInput, leave_out_pictures
 from ..models import HandoffSource, Task, User
 from ..outbound import channels
 from ..outbound.script import expected_encoding
@@ -28,6 +28,7 @@ from ..outbound.shape import to_sms_text, trim_to_sentence
 from ..vendors.openai import Completion, LLMError, get_llm_backend
 from . import classify, history, prompts, tools
 from .echo import without_echo
+from .failures import log_media_problem
 from .tools import REQUEST_HUMAN, TOOLS
 
 __all__ = ["REQUEST_HUMAN", "TOOLS", "ask_model", "reply_kind"]
@@ -60,14 +61,9 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
     db.session.commit()
     began = time.monotonic()
     try:
-        completion, messages = _complete_fitting(
-            task, backend, messages, prompts.max_tokens(budget, encoding)
+        completion, messages = _complete_with_pictures(
+            task, backend, messages, prompts.max_tokens(budget, encoding), media
         )
-    except LLMError as exc:
-        refused = _pictures_refused(exc) if media and media.images else None
-        if refused:
-            raise refused(str(exc)) from exc
-        raise
     finally:  # a failed task counts in its category too
         task.category, task.complexity_score = category, round(found.complexity, 3)
     text, declined = _answer_text(completion, user, question, prompt)
@@ -88,6 +84,37 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         task.metadata_ = {**task.metadata_, "handoff": HandoffSource.MODEL.value}
     elif declined:
         task.metadata_ = {**task.metadata_, DECLINED: declined}
+
+
+def _complete_with_pictures(
+    task: Task, backend, messages: list[dict], max_tokens: int, media: MediaInput | None
+) -> tuple[Completion, list[dict]]:
+    """_complete_fitting, and what to do when the model server refused the pictures. One
+    it could not open (ImageUnopened), beside words or a voice note that said something,
+    is left out as a picture that could not be fetched is: recorded unopened (the note
+    `picture_note` names it before the answer; staff get the ErrorLog, committed before the
+    words are asked alone, so that call too holds no connection). Else the text fails."""
+    try:
+        return _complete_fitting(task, backend, messages, max_tokens)
+    except LLMError as exc:
+        refused = _pictures_refused(exc) if media and media.images else None
+        if refused is None:
+            raise
+        words = media.without_images().question(task.sms_content)
+        if refused is not ImageUnopened or not words:
+            raise refused(str(exc)) from exc
+        problem = ImageUnopened(f"pictures left out, refused by the model server: {exc}")
+        leave_out_pictures(task, str(problem))
+        log_media_problem(task, problem)
+        db.session.commit()
+    log.warning("task %s: the model server refused its pictures; the words asked alone", task.id)
+    alone = [*messages[:-1], {"role": "user", "content": _words_of(messages[-1])}]
+    return _complete_fitting(task, backend, alone, max_tokens)
+
+
+def _words_of(message: dict) -> str:
+    """The text of a user message of text and image parts."""
+    return "\n".join(part["text"] for part in message["content"] if part["type"] == "text")
 
 
 def _pictures_refused(exc: LLMError) -> type[ImagesRefused] | None:

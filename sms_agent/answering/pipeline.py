@@ -60,23 +60,25 @@ log = logging.getLogger("sms_agent.pipeline")
 SLOTS_KEY = "slots"
 
 
-def answer(task_id) -> str:
+def answer(task_id, last_try: bool = False) -> str:
     """Answer one task; returns what happened. Raises TryAgain for a passing failure,
     outbound.SendLater when the reply's sending slot is far off (the task is deferred), and
     DATABASE_BUSY when no pooled connection came free in time or the database refused or
-    dropped one (nothing is lost: the job runs again later)."""
+    dropped one (nothing is lost: the job runs again later). On the job's `last_try`, which
+    no retry of the model's failures follows, a voice note that cannot be transcribed is
+    left out and the rest answered (media.read.read_media)."""
     with kept_across_commits():
-        return _claim_and_answer(task_id)
+        return _claim_and_answer(task_id, last_try)
 
 
-def _claim_and_answer(task_id) -> str:
+def _claim_and_answer(task_id, last_try: bool) -> str:
     task = begin_claim(task_id)  # committed with the first reads (claim.py)
     if task is None:
         return "skipped"
     key, started = task.id, time.monotonic()
     try:
         with outbound.replying_on(task.user_phone, outbound.written_to(task)):
-            return _answer_claimed(task, started)
+            return _answer_claimed(task, started, last_try)
     except outbound.SendLater as later:
         defer(task, later)
         raise
@@ -139,7 +141,7 @@ def _deleted_meanwhile(key) -> str:
     return "deleted"
 
 
-def _answer_claimed(task: Task, started: float) -> str:
+def _answer_claimed(task: Task, started: float, last_try: bool) -> str:
     user = texter_of(task)
     if not user.is_active or user.is_opted_out:
         finish_unsent(task, "the texter is inactive" if not user.is_active else "opted out")
@@ -154,7 +156,8 @@ def _answer_claimed(task: Task, started: float) -> str:
             # The claim is committed first: a run that finds an attachment still being read
             # by the run it took over from stops, and leaves the task claimed by its own.
             db.session.commit()
-            media = read_media(task)  # holds no connection through downloads, as ask_model
+            # Holds no connection through downloads, as ask_model.
+            media = read_media(task, last_try)
             renew_claim(task)  # the model's wait starts the stale clock, not the reading's
             for problem in media.unread:  # the rest is answered; staff still learn why
                 log_media_problem(task, problem)

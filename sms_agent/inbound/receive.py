@@ -20,7 +20,7 @@ from ..outbound.channels import note_whatsapp_number
 from ..outbound.language import text_language
 from ..phones import mask
 from . import keywords
-from .form import BadInbound, is_message_sid, parse_form, written_to
+from .form import BadInbound, from_us, is_message_sid, parse_form, written_to
 from .media import WHATSAPP_PREFIX, attachments, split_channel
 from .quoted import quoted_metadata
 from .routing import Received, route
@@ -76,8 +76,14 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     _note_channel(user, channel, form.get("From") or "")
     _note_profile_name(user, form)
     was_opted_out = user.is_opted_out
-    received = route(user, body, media, keywords.matched_by_twilio(form.get("OptOutType")))
     our_number = written_to(form)
+    if from_us(phone, our_number):
+        # Neither a keyword (a STOP would opt out our own number) nor a question: kept for
+        # staff, as staff see every text, and nothing more.
+        received = Received(RefusalReason.OWN_NUMBER.value, phone)
+    else:
+        twilio_keyword = keywords.matched_by_twilio(form.get("OptOutType"))
+        received = route(user, body, media, twilio_keyword)
     stored = {
         **_media_metadata(num_media, media),
         **_our_number_metadata(our_number),

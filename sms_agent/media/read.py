@@ -118,6 +118,10 @@ class MediaInput:
             parts = [DEFAULT_IMAGE_QUESTION]
         return "\n".join(parts)
 
+    def without_images(self) -> MediaInput:
+        """What the voice notes gave, the pictures left out."""
+        return MediaInput(transcripts=self.transcripts, unread=self.unread)
+
     def content(self, question: str) -> str | list[dict]:
         """The user message's content: plain text, or text and image parts."""
         if not self.images:
@@ -146,9 +150,11 @@ def has_unread_files(task: Task) -> bool:
     return any((item.get("kind") or OTHER) == OTHER for item in attachments_of(task))
 
 
-def read_media(task: Task) -> MediaInput:
+def read_media(task: Task, last_try: bool = False) -> MediaInput:
     """What the task's attachments say; raises MediaUnreadable when one cannot be read (the
-    row records why). The caller commits the rows.
+    row records why). The caller commits the rows. A transcription that fails in a way that
+    passes (a timeout, a busy server) goes up for the job to retry, unless this is the
+    job's `last_try`: then that voice note is given up on alone, as one not fetched is.
 
     Fetching and transcribing take seconds, so the read transaction ends before them and
     they hold no pooled connection (a worker runs hundreds of jobs on DB_POOL_SIZE
@@ -162,7 +168,7 @@ def read_media(task: Task) -> MediaInput:
         row = done.get(position)
         try:
             if row is None or _abandoned(row):
-                row = _record(task, item, position, row)
+                row = _record(task, item, position, row, last_try)
             elif row.status == READING:
                 raise BeingRead(f"task {task.id}: media {position} is being read by another run")
         except MediaUnreadable as exc:
@@ -189,6 +195,15 @@ def unopened_pictures(task: Task) -> list[int]:
     if IMAGE not in failed.values():
         return []
     return [n for n, item in enumerate(items, start=1) if _position(item) in failed]
+
+
+def leave_out_pictures(task: Task, why: str) -> None:
+    """The model server refused the text's pictures though it reads pictures: each one read
+    is recorded unopened, with `why`, as one that could not be fetched is (unopened_pictures
+    names them in the note before the answer to the rest)."""
+    for row in task.media:
+        if row.kind == IMAGE and row.status == "read":
+            row.status, row.error_message = "failed", why[:500]
 
 
 def read_for_staff_before(task: Task) -> MediaInput:
@@ -261,7 +276,7 @@ def read_for_staff(task: Task) -> None:
             continue
         if item.get("kind") in (IMAGE, AUDIO):
             with contextlib.suppress(MediaUnreadable):  # the row says why
-                _record(task, item, position, for_staff=True)
+                _record(task, item, position, last_try=True)
             continue
         _new_row(task, item, position, status="refused", error_message=HELD_UNREAD)
 
@@ -279,15 +294,16 @@ def _new_row(task: Task, item: dict, position: int, **outcome) -> TaskMedia:
 
 
 def _record(
-    task: Task, item: dict, position: int, row: TaskMedia | None = None, for_staff: bool = False
+    task: Task, item: dict, position: int, row: TaskMedia | None = None, last_try: bool = False
 ) -> TaskMedia:
-    """Fetch and read one attachment, into `row` when an abandoned read left one."""
+    """Fetch and read one attachment, into `row` when an abandoned read left one; on the
+    `last_try` (or for staff, whom no retry serves) a transcription that fails is final."""
     kind = item.get("kind") or OTHER
     if kind == OTHER:
         return _new_row(task, item, position, status="refused")
     row = _start_reading(task, item, position, row)
     try:
-        return _read_into(task, item, position, row, for_staff)
+        return _read_into(task, item, position, row, last_try)
     except (MediaUnreadable, LLMError):
         raise
     except Exception:
@@ -312,7 +328,7 @@ def _give_up_reading(row: TaskMedia) -> None:
 
 
 def _read_into(
-    task: Task, item: dict, position: int, row: TaskMedia, for_staff: bool = False
+    task: Task, item: dict, position: int, row: TaskMedia, last_try: bool = False
 ) -> TaskMedia:
     kind = item.get("kind") or OTHER
     row.status = "read"
@@ -333,9 +349,12 @@ def _read_into(
         try:
             row.transcript = _transcribe(task, row, fetched.data)
         except LLMError as exc:
-            if for_staff:  # no answer waits on it: staff are shown why, not a retry
+            if last_try:  # staff are shown why; the rest of the text is answered
                 row.status, row.error_message = "failed", f"not transcribed: {exc}"[:500]
-                raise MediaUnreadable(f"voice note {position}: {exc}") from exc
+                # Alone, it fails the text as any failure of the model on its last try.
+                raise MediaUnreadable(
+                    f"voice note {position}: {exc}", error_type=exc.error_type, notice="apology"
+                ) from exc
             task.media.remove(row)  # worth another try: the retried job reads it again
             raise
     return row

@@ -74,6 +74,9 @@ class RefusalReason(Choice):
     #: The same words again while the first sending was still being answered, as a phone
     #: that said "Not delivered" sends them (inbound/resent.py): that one answer is its answer.
     RESENT = "resent"
+    #: A text whose sender is a number of ours (inbound/form.py, from_us): answered, our
+    #: reply would go to ourselves and could come back as a text to answer, without end.
+    OWN_NUMBER = "own_number"
 
     @property
     def label(self) -> str:
@@ -84,6 +87,8 @@ class RefusalReason(Choice):
             return "reaction (not answered)"
         if self is RefusalReason.RESENT:
             return "sent again (answered once)"
+        if self is RefusalReason.OWN_NUMBER:
+            return "from our own number (not answered)"
         return f"refused: {self.value.replace('_', ' ')}"
 
 

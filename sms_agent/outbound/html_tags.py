@@ -13,6 +13,7 @@ from collections.abc import Callable
 from html import unescape
 from urllib.parse import urlsplit
 
+from ..clean_text import is_blank
 from .html_blocks import blocks_to_text
 
 # A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
@@ -110,13 +111,28 @@ def link_words(words: str, href: str) -> str:
     """A link as a phone shows it: its words, then its address in brackets, unless they say
     the same ("https://x.org", "help@x.org") or only name its site, as OpenAI's search
     models cite ("[en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)": the address
-    says it, once)."""
-    label = words.strip()
-    if href and _names_its_site(label, href):
-        return href
-    if href and href not in (label, f"mailto:{label}"):
-        return f"{words} ({href})"
+    says it, once), or say nothing ("[](https://x.org)": the address alone)."""
+    label, shown = words.strip(), _usable_address(href)
+    if shown and (is_blank(label) or _names_its_site(label, href)):
+        return shown
+    if shown and shown != label:
+        return f"{words} ({shown})"
     return words
+
+
+#: Schemes whose address a phone finds in plain text by itself: shown without the scheme.
+_BARE_SCHEMES = ("mailto:", "tel:", "sms:")
+
+
+def _usable_address(href: str) -> str:
+    """The address as a texter can use it: an email address or phone number without its
+    scheme (and a mailto's subject), nothing for a place in the page itself ("#", "#top"),
+    which leads nowhere from an SMS."""
+    if href.startswith("#"):
+        return ""
+    if href.lower().startswith(_BARE_SCHEMES):
+        return href.partition(":")[2].partition("?")[0]
+    return href
 
 
 def _names_its_site(label: str, href: str) -> bool:
