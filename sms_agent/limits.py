@@ -30,6 +30,7 @@ from . import quota
 from .answering.prompts import max_tokens
 from .costs import report
 from .costs.prices import country_of, estimate_answer, estimate_attachments, money
+from .current import app_config
 from .extensions import db
 from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
@@ -128,7 +129,7 @@ def counts_outside_the_transaction() -> bool:
     """Whether `admit` counts where a rollback cannot undo it: the sender rate's storage.
     A retried SMS must then be recognised as one before `admit`, or each of Twilio's
     retries would use up the texter's rate as if they had texted again."""
-    return bool(current_app.config.get("SENDER_RATE"))
+    return bool(app_config().get("SENDER_RATE"))
 
 
 #: The counters' name in the storage. Not "sender", the fixed windows' counters: Redis keeps
@@ -164,7 +165,7 @@ def redis_timeouts(uri: str, config) -> dict[str, float]:
 
 
 def _sender_rate(user: User, now: datetime) -> Admission | None:
-    rate = current_app.config.get("SENDER_RATE")
+    rate = app_config().get("SENDER_RATE")
     if not rate:
         return None
     limiter = _limiter()
@@ -244,7 +245,7 @@ def daily_cap(day: date | None = None, *, taking_turns: bool = False) -> Decimal
     read next include theirs. Each texter's admissions already took turns on their row;
     two texters' texts at the same moment each found room for one answer, both were taken,
     and the day went past the cap. (SQLite has one writer at a time, taken first.)"""
-    configured = current_app.config.get("DAILY_SPEND_CAP")
+    configured = app_config().get("DAILY_SPEND_CAP")
     if configured is None:
         return None
     day = day or utcnow().date()
@@ -402,7 +403,7 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
 
 # -- the texter's monthly cap -------------------------------------------------------------
 def monthly_cap(tier: str) -> Decimal | None:
-    configured = current_app.config.get(f"SPEND_CAP_{tier.upper()}")
+    configured = app_config().get(f"SPEND_CAP_{tier.upper()}")
     return None if configured is None else money(configured)
 
 

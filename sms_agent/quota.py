@@ -19,6 +19,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .current import app_config
 from .extensions import db, listen_on_every_session
 from .models import Task, Tier, User, first_of_next_month, relock_tier, utcnow
 from .models.cache_keys import hashed_once
@@ -145,7 +146,7 @@ def admit(user: User, now: datetime | None = None) -> datetime | None:
     counter; the loaded `user` is brought up to date without another read. The caller
     commits (and must roll back if it then stores nothing)."""
     now = now or utcnow()
-    config = current_app.config
+    config = app_config()
     limits = {name: int(config[key]) for name, key in _LIMIT_SETTINGS}
     next_reset = first_of_next_month(now, user.timezone or "UTC")
     row = db.session.execute(

@@ -40,6 +40,7 @@ from werkzeug.sansio.utils import host_is_trusted as host_is_valid
 
 from config import host_and_port, is_loopback_host, public_development_secrets, trusted_hosts
 
+from .current import this_request
 from .ops.logs import Occasional
 
 log = logging.getLogger("sms_agent.security")
@@ -233,7 +234,7 @@ class HeadersPolicy(Talisman):
     _data_headers: tuple[list[tuple[str, str]], frozenset[str]] | None = None
 
     def _force_https(self):
-        if request.blueprint in MACHINE_BLUEPRINTS:
+        if this_request().blueprint in MACHINE_BLUEPRINTS:
             return None
         return super()._force_https()
 
@@ -258,7 +259,7 @@ class HeadersPolicy(Talisman):
         return response
 
     def _view_has_options(self) -> bool:
-        view = current_app.view_functions.get(request.endpoint)
+        view = current_app._get_current_object().view_functions.get(this_request().endpoint)
         return hasattr(view, "talisman_view_options")
 
     def _headers_of_data(self) -> list[tuple[str, str]]:
@@ -292,7 +293,7 @@ def refusing_other_hosts(app: Flask):
 
     def log_a_refused_host(response: Response) -> Response:
         # Flask checks the host as it routes; the refusal stays the routing exception.
-        error = request.routing_exception
+        error = this_request().routing_exception
         if isinstance(error, SecurityError):
             said.warning(
                 "refused a request: %s The app answers for %s (ALLOWED_HOSTS,"
@@ -403,7 +404,7 @@ def _refuse(names: list[str], what: str) -> None:
 
 
 def refuse_nul_characters() -> None:
-    if request.blueprint == "webhook":
+    if this_request().blueprint == "webhook":
         return
     _refuse(_holds_nul(request.args.items(multi=True)), "URL parameters")
     if request.mimetype in FORM_TYPES and not _refuses_nul_itself():

@@ -6,11 +6,12 @@ import base64
 import hmac
 import logging
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Request, Response, abort, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from . import inbound, jobs, outbound
+from .current import app_config, this_request
 from .extensions import DATABASE_BUSY, db
 from .ops.logs import Occasional
 from .ops.metrics import BAD_SIGNATURES
@@ -23,31 +24,30 @@ bad_signature_log = Occasional(log)
 bp = Blueprint("webhook", __name__, url_prefix="/sms")
 
 
-def signed_url() -> str:
+def signed_url(req: Request, public: str | None) -> str:
     """The URL Twilio called and signed: the configured public URL when there is one (a TLS
     proxy makes request.url differ), else what the request says (ProxyFix applied). The
     query string is taken as it came: Twilio signs its escapes as written, and request.url
     decodes them ("caf%C3%A9" becomes "café")."""
-    public = current_app.config.get("PUBLIC_BASE_URL")
-    base = public.rstrip("/") + request.path if public else request.base_url
+    base = public.rstrip("/") + req.path if public else req.base_url
     # Twilio calls URLs it was given as text: bytes that are not UTF-8 were never signed.
-    query = request.query_string.decode(errors="replace")
+    query = req.query_string.decode(errors="replace")
     return base + ("?" + query if query else "")
 
 
 def verify_signature() -> None:
-    if not current_app.config["TWILIO_VALIDATE_SIGNATURE"]:
+    config, req = app_config(), this_request()
+    if not config["TWILIO_VALIDATE_SIGNATURE"]:
         return
-    token = current_app.config.get("TWILIO_AUTH_TOKEN") or ""
-    signature = request.headers.get("X-Twilio-Signature", "")
+    token = config.get("TWILIO_AUTH_TOKEN") or ""
+    signature = req.headers.get("X-Twilio-Signature", "")
     if not token or not signature:
-        BAD_SIGNATURES.labels(path=request.path).inc()
+        BAD_SIGNATURES.labels(path=req.path).inc()
         abort(403, "missing Twilio signature")
-    if not is_signed_by_twilio(token, signed_url(), request.form, signature):
-        BAD_SIGNATURES.labels(path=request.path).inc()
-        bad_signature_log.warning(
-            "rejected %s: bad Twilio signature for %s", request.path, signed_url()
-        )
+    url = signed_url(req, config.get("PUBLIC_BASE_URL"))
+    if not is_signed_by_twilio(token, url, req.form, signature):
+        BAD_SIGNATURES.labels(path=req.path).inc()
+        bad_signature_log.warning("rejected %s: bad Twilio signature for %s", req.path, url)
         abort(403, "invalid Twilio signature")
 
 
@@ -86,7 +86,7 @@ def empty_twiml() -> Response:
 def _fields() -> dict[str, str]:
     """Twilio's fields, each its first value as request.form.get gives it, in a plain dict:
     werkzeug's form raises and catches an exception for every field asked for and absent."""
-    return request.form.to_dict()
+    return this_request().form.to_dict()
 
 
 @bp.post("/inbound")

@@ -21,6 +21,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import RequestRedirect
 
+from ..current import this_request
 from ..extensions import db, limiter
 from ..outbound import channels
 
@@ -238,7 +239,7 @@ def _redirect_as_json() -> Response | None:
     """A URL without its trailing slash is redirected (308) to the one with it, which Flask
     does before any error handler could answer, with an HTML page as the body: under /api/
     the body says it in the API's shape instead, for a client that does not follow it."""
-    redirect = request.routing_exception
+    redirect = this_request().routing_exception
     if not isinstance(redirect, RequestRedirect) or not _is_api_request():
         return None
     message = f"The API's URLs end with a slash: send this request to {redirect.new_url}"

@@ -14,6 +14,7 @@ from typing import TypeVar
 import phonenumbers
 from flask import current_app
 
+from ..current import app_config
 from ..models.types import MICRODOLLAR
 from ..vendors.usage import AUDIO_BYTES_PER_SECOND, AUDIO_TOKENS_PER_SECOND, IMAGE_TOKENS
 
@@ -102,7 +103,7 @@ def whatsapp_price() -> Decimal:
 
 
 def _configured(name: str, default: Decimal) -> Decimal:
-    configured = current_app.config.get(name)
+    configured = app_config().get(name)
     return default if configured is None else configured
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from flask import current_app
-
 from ..clean_text import is_blank, storable
+from ..current import app_config
 from ..models import Channel
 from ..outbound.channels import address
 from ..phones import InvalidPhoneNumber, to_e164
@@ -50,7 +49,7 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
     try:
         # WhatsApp's "whatsapp:+1..." is the same texter as the SMS number +1...
         sender, channel = split_channel(form.get("From") or "")
-        phone = to_e164(sender, current_app.config["DEFAULT_PHONE_REGION"])
+        phone = to_e164(sender, app_config()["DEFAULT_PHONE_REGION"])
     except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise BadInbound(f"From: {exc}") from exc
     body = storable(form.get("Body") or "")
@@ -74,7 +73,7 @@ def written_to(form: Mapping[str, str]) -> str | None:
     try:
         number = split_channel(form.get("To") or "")[0]
         channel = split_channel(form.get("From") or "")[1]
-        return address(to_e164(number, current_app.config["DEFAULT_PHONE_REGION"]), channel)
+        return address(to_e164(number, app_config()["DEFAULT_PHONE_REGION"]), channel)
     except (InvalidPhoneNumber, UnservedChannel):
         return None
 

@@ -340,19 +340,20 @@ def _folded(body: str | None, look_alikes: bool = True) -> str:
     if not body or len(body) > _LONGEST_MESSAGE:
         return ""
     if body.isascii():  # nearly every text: nothing to fold, and one pass drops the rest
-        return body.translate(_ASCII_DROPPED).casefold()
+        return body.encode().translate(None, _ASCII_DROPPED).decode().casefold()
     if look_alikes:
         body = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
     letters = (char for char in body if _visible(char) and not _is_punctuation(char))
     return "".join(letters).casefold()
 
 
-#: The ASCII characters `_folded` drops (spaces, punctuation, ^ and `), as a table for
-#: str.translate: a texter's ASCII message is read in one call, not a character at a time
-#: (the look-alikes and NFKC leave ASCII as it is).
-_ASCII_DROPPED = {
-    code: None for code in range(128) if not _visible(chr(code)) or _is_punctuation(chr(code))
-}
+#: The ASCII characters `_folded` drops (spaces, punctuation, ^ and `), as bytes: a texter's
+#: ASCII message is read in one call of bytes.translate, not a character at a time (the
+#: look-alikes and NFKC leave ASCII as it is). str.translate, given a table of them, asks
+#: it for every character and raises and catches a KeyError for each one kept.
+_ASCII_DROPPED = bytes(
+    code for code in range(128) if not _visible(chr(code)) or _is_punctuation(chr(code))
+)
 
 
 def _once(word: str) -> str:

@@ -23,10 +23,11 @@ from collections.abc import Mapping
 
 from celery._state import get_current_task
 from celery.signals import setup_logging
-from flask import Flask, g, has_request_context, request
+from flask import Flask, has_request_context
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
+from ..current import app_globals, this_request
 from ..phones import mask
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -205,7 +206,7 @@ _READ_ATOMS = {
 
 def current_request_id() -> str | None:
     if has_request_context():
-        return g.get("request_id")
+        return app_globals().get("request_id")
     return None
 
 
@@ -404,12 +405,13 @@ def _assign_request_id() -> None:
     built a uuid.UUID for them, 14,000 instructions a request more)."""
     # From the environ as request.headers finds it, which raises and catches a KeyError
     # when the header is missing (nearly always: Twilio sends none).
-    incoming = request.environ.get(_REQUEST_ID_KEY, "")
-    g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+    incoming = this_request().environ.get(_REQUEST_ID_KEY, "")
+    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else secrets.token_hex(16)
+    app_globals().request_id = request_id
 
 
 def _echo_request_id(response):
-    request_id = g.get("request_id")
+    request_id = app_globals().get("request_id")
     if request_id:
         response.headers[REQUEST_ID_HEADER] = request_id
     return response

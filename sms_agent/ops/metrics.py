@@ -31,6 +31,7 @@ from prometheus_client import (
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from ..current import this_request
 from ..extensions import DATABASE_BUSY, db, listen_on_every_session
 from ..models import (
     Conversation,
@@ -169,7 +170,7 @@ def _keyword_outcomes() -> frozenset[str]:
 @bp.after_app_request
 def _count_rejected_webhooks(response: Response) -> Response:
     """Bad signatures and malformed forms never reach the code that counts outcomes."""
-    if request.endpoint == "webhook.inbound_sms" and response.status_code >= 400:
+    if this_request().endpoint == "webhook.inbound_sms" and response.status_code >= 400:
         count_inbound("rejected")
     return response
 
