@@ -82,6 +82,6 @@ def from_us(phone: str, our_number: str | None) -> bool:
     """Whether the sender is a number of ours: TWILIO_PHONE_NUMBER, our WhatsApp sender, or
     the number the text was written to (a number writing to itself). Answered, its reply
     would go to us and could come back as a text to answer, without end."""
-    config = current_app.config
+    config = app_config()
     ours = (config["TWILIO_PHONE_NUMBER"], config.get("TWILIO_WHATSAPP_NUMBER"))
     return phone in ours or (our_number is not None and phone == split_channel(our_number)[0])
