@@ -493,3 +493,23 @@ def test_the_composer_says_a_reply_of_only_spaces_sends_nothing_before_send(app,
     page.fill("textarea[name=message]", "Hello")
     page.wait_for_selector("[data-testid=measure]:has-text('1 segment')")
     assert "nothing to send" not in page.inner_text("[data-testid=measure]")
+
+
+def test_a_long_name_without_spaces_keeps_the_inbox_and_conversation_in_the_window(
+    app, live_server, page
+):
+    """Regression: a texter's name of 100 letters without a space (the most a name holds;
+    WhatsApp's profile name, the API or a paste) pushed the inbox 600 pixels and the
+    conversation's title 1,000 past a 1,280-pixel window, to be scrolled sideways; and the
+    inbox glued every name to its number ("+15551230000Ann Smith")."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, full_name="W" * 100)
+    make_user("+15551230001", full_name="Ann Smith")
+    sideways = "e => e.scrollWidth - e.clientWidth"
+    open_conversation(live_server, page)
+    assert page.eval_on_selector("html", sideways) <= 0
+    for url in ("/admin/inbox/", f"/admin/user/details/?id={urllib.parse.quote(PHONE)}"):
+        page.goto(live_server + url)
+        assert page.eval_on_selector("html", sideways) <= 0, url
+    row = page.goto(live_server + "/admin/inbox/") and page.locator("tr[data-phone='+15551230001']")
+    assert row.locator("td").first.inner_text().startswith("+15551230001 Ann Smith")
