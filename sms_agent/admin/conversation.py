@@ -223,6 +223,7 @@ class ConversationPages:
             "messages": messages[-SHOWN_MESSAGES:],
             "older_messages": len(messages) > SHOWN_MESSAGES,
             "shown_messages": SHOWN_MESSAGES,
+            "most_reply_chars": MAX_REPLY_CHARS,
             "can_act": is_admin_staff(),
             "cannot_text": _refusal(user),
             "form": form,

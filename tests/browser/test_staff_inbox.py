@@ -513,3 +513,23 @@ def test_a_long_name_without_spaces_keeps_the_inbox_and_conversation_in_the_wind
         assert page.eval_on_selector("html", sideways) <= 0, url
     row = page.goto(live_server + "/admin/inbox/") and page.locator("tr[data-phone='+15551230001']")
     assert row.locator("td").first.inner_text().startswith("+15551230001 Ann Smith")
+
+
+def test_a_paste_larger_than_a_form_may_be_is_measured_too_long_not_as_one_segment(
+    app, live_server, page
+):
+    """Regression: the composer asks the server what the text becomes, and a paste past
+    MAX_CONTENT_LENGTH (70,000 characters of a log, say) was refused before it was
+    measured (413), so the composer went on showing the last text's measure: "2 characters
+    · 1 segment · GSM-7" under 70,000 characters, and Send then led to the Too large page."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    measure = page.locator("[data-testid=measure]")
+    page.fill("textarea[name=message]", "Hi")
+    page.locator("[data-testid=measure]:has-text('1 segment')").wait_for()
+    page.fill("textarea[name=message]", "z" * 70_000)
+    page.locator("[data-testid=measure]:has-text('too long')").wait_for()
+    assert measure.inner_text() == "70000 characters · too long: a reply takes at most 1600"
+    page.fill("textarea[name=message]", "Hi again")
+    page.locator("[data-testid=measure]:has-text('8 characters · 1 segment')").wait_for()
