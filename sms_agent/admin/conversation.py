@@ -371,8 +371,7 @@ class ConversationPages:
             return self._page(user, 409, form=form)
         except outbound.CountryNotAllowed as exc:
             db.session.commit()  # keeps the error log for staff
-            allowed = ", ".join(exc.allowed) or "none"
-            flash(f"Not sent: {exc} (ALLOWED_COUNTRIES: {allowed}).", "error")
+            flash(f"Not sent: {exc.explained}.", "error")
             return self._page(user, 403, form=form)
         except outbound.SendFailed as exc:
             db.session.commit()  # keeps the failed message for the thread
