@@ -555,12 +555,13 @@ def test_read_only_staff_read_the_inbox_and_the_thread_but_act_on_nothing(reader
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
-@pytest.mark.parametrize("action", ["send", "takeover", "release"])
+@pytest.mark.parametrize("action", ["send", "takeover", "release", "read"])
 def test_acting_on_a_texter_deleted_while_the_page_was_open_says_they_are_gone(
     admin_client, action
 ):
-    """Regression: a reply, Take over or Return to AI posted from a page whose texter was
-    deleted meanwhile got a bare "Not Found" page, and the reply typed was lost unexplained."""
+    """Regression: a reply, Take over, Return to AI or Mark read (the button of a browser
+    without JavaScript) posted from a page whose texter was deleted meanwhile got a bare
+    "Not Found" page, and the reply typed was lost unexplained."""
     user = make_user(PHONE)
     form = {**composer(admin_client), "message": "Still there?"}
     db.session.delete(user)
