@@ -533,3 +533,23 @@ def test_a_paste_larger_than_a_form_may_be_is_measured_too_long_not_as_one_segme
     assert measure.inner_text() == "70000 characters · too long: a reply takes at most 1600"
     page.fill("textarea[name=message]", "Hi again")
     page.locator("[data-testid=measure]:has-text('8 characters · 1 segment')").wait_for()
+
+
+def test_a_long_staff_username_keeps_the_pages_in_the_window(app, live_server, page):
+    """Regression: a staff username of 80 characters without a space (the most one holds)
+    pushed every admin page 232 pixels past a 1,280-pixel window (the menu's name), the
+    inbox further (Held by) and Send ("Send as MMMM...") out of the composer."""
+    long_name = "M" * 80
+    staff_account(long_name, is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page, username=long_name)
+    page.click("[data-testid=take-over]")
+    page.wait_for_selector("[data-testid=holder-text]:has-text('You hold')")
+    sideways = "e => e.scrollWidth - e.clientWidth"
+    assert page.eval_on_selector("html", sideways) <= 0
+    composer = page.locator("[data-testid=composer]").bounding_box()
+    send = page.locator("[data-testid=send]").bounding_box()
+    assert send["x"] + send["width"] <= composer["x"] + composer["width"]
+    for url in ("/admin/", "/admin/inbox/"):
+        page.goto(live_server + url)
+        assert page.eval_on_selector("html", sideways) <= 0, url
