@@ -23,6 +23,7 @@ from .extensions import db
 from .inbound.keywords import Keyword
 from .inbound.routing import twilio_confirms
 from .models import OutboundMessage, Task, TaskStatus, User
+from .ops.health import broker_problem
 from .phones import normalise_phone
 from .vendors.twilio import quiet_console
 from .vendors.twilio_media import LocalMediaStore, account_sid
@@ -212,3 +213,26 @@ _FINAL = (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value, TaskStatus.REFUSE
 def _finished(task: Task) -> bool:
     db.session.refresh(task)
     return task.status in _FINAL
+
+
+#: Why a stored text has no reply when nothing else holds it back.
+NO_WORKER = (
+    "is a worker running? None has taken it yet; it is answered once one starts (`make run`)"
+)
+
+
+def why_unanswered(task: Task | None) -> str:
+    """What holds a reply back, read from the broker and the task rather than guessed ("is
+    a worker running?" was said of a broker that was down and of a worker still at work
+    too): for `flask sms simulate` and Try it, which each add how to wait longer."""
+    problem = broker_problem()
+    if problem:
+        return (
+            f"the job queue's broker (CELERY_BROKER_URL) is unreachable, {problem}; the "
+            "message is stored and the sweeper queues it once the broker is back"
+        )
+    if task is not None and task.status == TaskStatus.PROCESSING:
+        return "a worker is still answering it (a slow model?); the reply is sent when it is ready"
+    if task is not None and task.ai_response:
+        return "the answer is ready and waits for its sending slot (TWILIO_MPS)"
+    return NO_WORKER

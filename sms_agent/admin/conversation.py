@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import abort, flash, get_flashed_messages, jsonify, redirect, request, url_for
+from flask import flash, get_flashed_messages, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -190,6 +190,11 @@ def _shown_unread() -> int | None:
     return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
 
 
+def _no_such_texter():
+    """The page's script asked about a texter deleted since (its poll then says so)."""
+    return jsonify({"error": "No such user."}), 404
+
+
 def _confirmed_holder() -> int | None:
     """The staff member whose hold the page's "anyway?" named (its hidden `holder`), None
     when nothing was asked."""
@@ -223,6 +228,7 @@ class ConversationPages:
             "messages": messages[-SHOWN_MESSAGES:],
             "older_messages": len(messages) > SHOWN_MESSAGES,
             "shown_messages": SHOWN_MESSAGES,
+            "most_reply_chars": MAX_REPLY_CHARS,
             "can_act": is_admin_staff(),
             "cannot_text": _refusal(user),
             "form": form,
@@ -262,13 +268,12 @@ class ConversationPages:
         """An admin staff member has the thread on screen (conversation.js posts this while
         the tab is visible), or pressed Mark read: what was held for staff is read."""
         user = self._texter()
+        scripted = request.accept_mimetypes.best == "application/json"
         if user is None:
-            abort(404)
+            return _no_such_texter() if scripted else self._gone()
         handoff.mark_read(user.phone_number, _shown_unread())
         db.session.commit()
-        if request.accept_mimetypes.best == "application/json":
-            return jsonify({"unread": 0})
-        return self._back(user)
+        return jsonify({"unread": 0}) if scripted else self._back(user)
 
     @expose("/conversation/messages/")
     def conversation_messages(self):
@@ -276,7 +281,7 @@ class ConversationPages:
         a tab left open in the background is not staff reading)."""
         user = self._texter()
         if user is None:
-            return jsonify({"error": "No such user."}), 404
+            return _no_such_texter()
         entry = inbox.entry_for(user)
         return jsonify(
             {
@@ -370,8 +375,7 @@ class ConversationPages:
             return self._page(user, 409, form=form)
         except outbound.CountryNotAllowed as exc:
             db.session.commit()  # keeps the error log for staff
-            allowed = ", ".join(exc.allowed) or "none"
-            flash(f"Not sent: {exc} (ALLOWED_COUNTRIES: {allowed}).", "error")
+            flash(f"Not sent: {exc.explained}.", "error")
             return self._page(user, 403, form=form)
         except outbound.SendFailed as exc:
             db.session.commit()  # keeps the failed message for the thread
@@ -388,7 +392,7 @@ class ConversationPages:
         message, UTF-8, not the segments and GSM-7 or UCS-2 of an SMS)."""
         user = self._texter()
         if user is None:
-            return jsonify({"error": "No such user."}), 404
+            return _no_such_texter()
         typed = one_char_line_breaks(request.form.get("message", "")) or ""
         text = typed[:MAX_REPLY_CHARS]
         shaped = outbound.plan(user, text, by_staff=True)

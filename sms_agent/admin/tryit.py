@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from flask import current_app, flash, get_flashed_messages, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
@@ -22,14 +23,15 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from ..extensions import db
 from ..inbound.form import longest_body
 from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import FILE_TYPES, file_type
-from ..models import Channel, TaskStatus, utcnow
+from ..models import Channel, Task, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, normalise_phone
 from ..security import refuses_nul_itself
 from ..simulated_senders import EXAMPLE_NUMBER, NotATestNumber, claim_test_number
-from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound
+from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound, why_unanswered
 from .access import StaffAccess
 from .base import one_char_line_breaks
 from .conversation import Bubble, thread_for
@@ -45,6 +47,11 @@ UNFINISHED = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 #: cannot know that one will: a text that was not sent, or a refused one whose window had
 #: its notice already, gets nothing more. `flask sms simulate` waits REFUSED_NOTICE_WAIT.
 FOLLOW_UP_GRACE = timedelta(seconds=30)
+
+
+#: How long the page waits for a reply before it says why none came (no worker running,
+#: a broker down, a slow model) and stops looking.
+STALLED_AFTER = timedelta(minutes=2)
 
 
 #: How the page begins saying that a message went but gets nothing back.
@@ -151,8 +158,9 @@ class TryItView(StaffAccess, BaseView):
     @expose("/thread/")
     def thread(self):
         """Just the thread, for the page's poll while a reply is on its way."""
-        thread = thread_for(request.args.get("phone", ""))
-        return self.render("admin/_thread.html", thread=thread, **poll_state(thread))
+        phone = request.args.get("phone", "")
+        thread = thread_for(phone)
+        return self.render("admin/_thread.html", thread=thread, **poll_state(thread, phone))
 
     def _send(self, form: TryItForm):
         sent = utcnow()
@@ -192,7 +200,7 @@ class TryItView(StaffAccess, BaseView):
             phone=phone,
             thread=thread,
             message_sent=_message_went_out(),
-            **poll_state(thread),
+            **poll_state(thread, phone),
         )
 
 
@@ -213,12 +221,38 @@ def sid_of(submission: str | None, with_media: bool) -> str | None:
     return ("MM" if with_media else "SM") + hashlib.sha256(submission.encode()).hexdigest()[:32]
 
 
-def poll_state(thread: list[Bubble]) -> dict[str, bool]:
+def poll_state(thread: list[Bubble], phone: str) -> dict:
     """`waiting`: the page says a reply is on its way; `polling`: it keeps looking, also
     for a little while after a failure or a refusal, which shows at once, in case an
-    apology or a notice (the quota's, say) follows."""
-    waiting = reply_pending(thread)
-    return {"waiting": waiting, "polling": waiting or _may_get_a_follow_up(thread)}
+    apology or a notice (the quota's, say) follows; `stalled`: why no reply came within
+    STALLED_AFTER (no worker running, say), when none did: the page says so and stops."""
+    stalled = _stalled(thread, phone) if reply_pending(thread) else None
+    waiting = reply_pending(thread) and not stalled
+    return {
+        "waiting": waiting,
+        "polling": waiting or _may_get_a_follow_up(thread),
+        "stalled": stalled,
+    }
+
+
+def _sent_at() -> datetime | None:
+    """When the page's message was sent (its `sent`), None when it says nothing valid."""
+    try:
+        sent = datetime.fromisoformat(request.args.get("sent", ""))
+    except ValueError:
+        return None
+    return sent if sent.tzinfo else sent.replace(tzinfo=UTC)
+
+
+def _stalled(thread: list[Bubble], phone: str) -> str | None:
+    """Why the reply the page waits for has not come, once it has waited STALLED_AFTER."""
+    last = thread[-1] if thread else None
+    since = last.at if last is not None and last.inbound else _sent_at()
+    if since is None or utcnow() - since < STALLED_AFTER:
+        return None
+    latest = sa.select(Task).where(Task.user_phone == phone).order_by(Task.created_at.desc())
+    task = db.session.scalar(latest.limit(1)) if last is not None and last.inbound else None
+    return why_unanswered(task)
 
 
 def reply_pending(thread: list[Bubble]) -> bool:
@@ -229,12 +263,10 @@ def reply_pending(thread: list[Bubble]) -> bool:
     (and looks a little longer for a notice, see poll_state)."""
     if thread and thread[-1].inbound:
         return thread[-1].status in UNFINISHED
-    try:
-        sent = datetime.fromisoformat(request.args.get("sent", ""))
-    except ValueError:
-        return False
-    sent = sent if sent.tzinfo else sent.replace(tzinfo=UTC)
-    return not any(not bubble.inbound and bubble.at >= sent for bubble in thread)
+    sent = _sent_at()
+    return sent is not None and not any(
+        not bubble.inbound and bubble.at >= sent for bubble in thread
+    )
 
 
 def _may_get_a_follow_up(thread: list[Bubble]) -> bool:

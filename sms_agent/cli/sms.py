@@ -13,7 +13,6 @@ from .. import simulator
 from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import file_type
 from ..models import Channel, OutboundMessage, TaskStatus, utcnow
-from ..ops.health import broker_problem
 from ..phones import InvalidPhoneNumber, normalise_phone
 from ..simulated_senders import NotATestNumber, claim_test_number
 from .group import ServiceGroup
@@ -189,25 +188,13 @@ def _no_reply(task, inline: bool, waited: float) -> None:
 
 
 def _why_unanswered(task) -> str:
-    """What held the reply back, read from the broker and the task rather than guessed: "is a
-    worker running?" was said of a broker that was down and of a worker still at work too."""
-    problem = broker_problem()
-    if problem:
-        return (
-            f"the job queue's broker (CELERY_BROKER_URL) is unreachable, {problem}; the "
-            "message is stored and the sweeper queues it once the broker is back"
-        )
+    """simulator.why_unanswered, with this command's ways to wait longer or not at all."""
+    why = simulator.why_unanswered(task)
     if task is not None and task.status == TaskStatus.PROCESSING:
-        return (
-            "a worker is still answering it (a slow model?); the reply is sent when it is "
-            "ready, and --timeout waits longer"
-        )
-    if task is not None and task.ai_response:
-        return "the answer is ready and waits for its sending slot (TWILIO_MPS)"
-    return (
-        "is a worker running? None has taken it yet; it is answered once one starts "
-        "(`make run`), or pass --inline to answer in this process"
-    )
+        return why + ", and --timeout waits longer"
+    if why == simulator.NO_WORKER:
+        return why + ", or pass --inline to answer in this process"
+    return why
 
 
 def _show(message: OutboundMessage) -> None:

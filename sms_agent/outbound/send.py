@@ -75,6 +75,15 @@ class CountryNotAllowed(Exception):
         self.country = country
         self.allowed = allowed
 
+    @classmethod
+    def of(cls, phone: str) -> CountryNotAllowed:
+        return cls(costs.country_of(phone), allowed_countries())
+
+    @property
+    def explained(self) -> str:
+        """What staff read: the refusal and the setting that made it."""
+        return f"{self} (ALLOWED_COUNTRIES: {', '.join(self.allowed) or 'none'})"
+
 
 def allowed_countries() -> tuple[str, ...]:
     """ALLOWED_COUNTRIES, or the country of our own number."""
@@ -106,7 +115,7 @@ def check_reachable(user: User) -> None:
     CountryNotAllowed, OptedOut, or its OutsideWindow on WhatsApp; asked before work whose
     only end is a message to them (a task the API is asked to create)."""
     if not in_allowed_country(user.phone_number):
-        raise CountryNotAllowed(costs.country_of(user.phone_number), allowed_countries())
+        raise CountryNotAllowed.of(user.phone_number)
     _refuse_if_opted_out(user, confirming_opt_out=False)
     check_window(user)
 
@@ -115,14 +124,13 @@ def check_destination(user: User, task: Task | None = None) -> None:
     """Raise CountryNotAllowed (with an ErrorLog for staff) for a number abroad."""
     if in_allowed_country(user.phone_number):
         return
-    country, allowed = costs.country_of(user.phone_number), allowed_countries()
-    refused = CountryNotAllowed(country, allowed)
+    refused = CountryNotAllowed.of(user.phone_number)
     record_error(
         ErrorType.VALIDATION_ERROR,
-        f"{refused}; ALLOWED_COUNTRIES is {','.join(allowed) or 'empty'}",
+        f"{refused}; ALLOWED_COUNTRIES is {','.join(refused.allowed) or 'empty'}",
         user=user,
         task=task,
-        country=country,
+        country=refused.country,
     )
     log.warning("no SMS to %s: %s", mask(user.phone_number), refused)
     raise refused

@@ -138,3 +138,14 @@ def test_the_dashboard_charts_spend_per_day_and_lists_top_spenders(admin_client)
     spenders = page[page.index('data-testid="top-spenders"') :]
     assert spenders.index(big.phone_number) < spenders.index(small.phone_number)
     assert "$0.7500" in spenders
+
+
+def test_the_tasks_card_counts_the_last_24_hours_and_says_so(admin_client):
+    """Regression: the Tasks card counted the last 24 hours and called them "today", so at
+    05:40 UTC it read "302 today" beside a chart whose bar for the UTC day held 73."""
+    texter = make_user()
+    make_task(user=texter)
+    make_task(user=texter, created_at=utcnow() - timedelta(hours=23))
+    make_task(user=texter, created_at=utcnow() - timedelta(hours=25))
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    assert re.findall(r'sms-card-note">([^<]+)<', page) == ["2 in the last 24 h"]

@@ -555,12 +555,13 @@ def test_read_only_staff_read_the_inbox_and_the_thread_but_act_on_nothing(reader
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
-@pytest.mark.parametrize("action", ["send", "takeover", "release"])
+@pytest.mark.parametrize("action", ["send", "takeover", "release", "read"])
 def test_acting_on_a_texter_deleted_while_the_page_was_open_says_they_are_gone(
     admin_client, action
 ):
-    """Regression: a reply, Take over or Return to AI posted from a page whose texter was
-    deleted meanwhile got a bare "Not Found" page, and the reply typed was lost unexplained."""
+    """Regression: a reply, Take over, Return to AI or Mark read (the button of a browser
+    without JavaScript) posted from a page whose texter was deleted meanwhile got a bare
+    "Not Found" page, and the reply typed was lost unexplained."""
     user = make_user(PHONE)
     form = {**composer(admin_client), "message": "Still there?"}
     db.session.delete(user)
@@ -595,3 +596,17 @@ def test_a_conversation_address_with_the_number_written_another_way_finds_the_te
     response = admin_client.get("/admin/user/conversation/", query_string={"id": written})
     assert response.status_code == 200
     assert f"Conversation with {PHONE}" in response.get_data(as_text=True)
+
+
+def test_the_page_says_before_staff_type_that_texts_abroad_are_refused(admin_client):
+    """Regression: the page of a texter outside ALLOWED_COUNTRIES offered Send as for anyone,
+    and staff learned only from the refusal after typing their reply."""
+    abroad = "+442079460958"
+    waiting(abroad)
+    refused = "Texts to them are refused: SMS to GB is not allowed (ALLOWED_COUNTRIES: US)."
+    page = page_of(admin_client, f"/admin/user/conversation/?id={quote(abroad)}")
+    assert refused in html.unescape(page)
+    assert re.search(r'data-testid="send" disabled', page)
+    poll = admin_client.get(f"/admin/user/conversation/messages/?id={quote(abroad)}")
+    assert poll.get_json()["cannot_text"] == refused
+    assert db.session.scalars(sa.select(ErrorLog)).all() == []  # looking is no failed send

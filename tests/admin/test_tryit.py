@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from sms_agent.admin.tryit import FOLLOW_UP_GRACE
+from sms_agent.admin.tryit import FOLLOW_UP_GRACE, STALLED_AFTER
 from sms_agent.extensions import db
 from sms_agent.jobs import send_notice
 from sms_agent.models import OutboundMessage, Task, User, utcnow
@@ -418,3 +418,23 @@ def test_try_it_does_not_write_as_the_services_own_number(admin_client, app, set
     assert "own number, the one texted" in response.get_data(as_text=True)
     assert db.session.get(User, own) is None
     assert db.session.scalars(sa.select(Task)).all() == []
+
+
+def test_a_text_nobody_takes_for_minutes_says_why_instead_of_waiting_on(admin_client):
+    """Regression: with no worker running, the page said "Waiting for the reply…", polled
+    for two minutes, then stopped and went on saying it, for ever. A text no worker has
+    taken after STALLED_AFTER now says so, as `flask sms simulate` does, and the page
+    stops looking (refresh looks again)."""
+    send(admin_client, "+14155550124", "Explain recursion")
+    task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550124"))
+    fresh = admin_client.get(URL + "thread/?phone=%2B14155550124").get_data(as_text=True)
+    assert 'data-waiting="true"' in fresh and "Waiting for the reply" in fresh
+    task.created_at = utcnow() - STALLED_AFTER - timedelta(seconds=1)
+    db.session.commit()
+    stalled = admin_client.get(URL + "thread/?phone=%2B14155550124").get_data(as_text=True)
+    assert 'data-waiting="false"' in stalled and "Waiting for the reply" not in stalled
+    assert "No reply yet: is a worker running? None has taken it yet" in stalled
+    task.status = "processing"
+    db.session.commit()
+    busy = admin_client.get(URL + "?phone=%2B14155550124").get_data(as_text=True)
+    assert "No reply yet: a worker is still answering it (a slow model?)" in busy

@@ -493,3 +493,63 @@ def test_the_composer_says_a_reply_of_only_spaces_sends_nothing_before_send(app,
     page.fill("textarea[name=message]", "Hello")
     page.wait_for_selector("[data-testid=measure]:has-text('1 segment')")
     assert "nothing to send" not in page.inner_text("[data-testid=measure]")
+
+
+def test_a_long_name_without_spaces_keeps_the_inbox_and_conversation_in_the_window(
+    app, live_server, page
+):
+    """Regression: a texter's name of 100 letters without a space (the most a name holds;
+    WhatsApp's profile name, the API or a paste) pushed the inbox 600 pixels and the
+    conversation's title 1,000 past a 1,280-pixel window, to be scrolled sideways; and the
+    inbox glued every name to its number ("+15551230000Ann Smith")."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, full_name="W" * 100)
+    make_user("+15551230001", full_name="Ann Smith")
+    sideways = "e => e.scrollWidth - e.clientWidth"
+    open_conversation(live_server, page)
+    assert page.eval_on_selector("html", sideways) <= 0
+    for url in ("/admin/inbox/", f"/admin/user/details/?id={urllib.parse.quote(PHONE)}"):
+        page.goto(live_server + url)
+        assert page.eval_on_selector("html", sideways) <= 0, url
+    row = page.goto(live_server + "/admin/inbox/") and page.locator("tr[data-phone='+15551230001']")
+    assert row.locator("td").first.inner_text().startswith("+15551230001 Ann Smith")
+
+
+def test_a_paste_larger_than_a_form_may_be_is_measured_too_long_not_as_one_segment(
+    app, live_server, page
+):
+    """Regression: the composer asks the server what the text becomes, and a paste past
+    MAX_CONTENT_LENGTH (70,000 characters of a log, say) was refused before it was
+    measured (413), so the composer went on showing the last text's measure: "2 characters
+    · 1 segment · GSM-7" under 70,000 characters, and Send then led to the Too large page."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    measure = page.locator("[data-testid=measure]")
+    page.fill("textarea[name=message]", "Hi")
+    page.locator("[data-testid=measure]:has-text('1 segment')").wait_for()
+    page.fill("textarea[name=message]", "z" * 70_000)
+    page.locator("[data-testid=measure]:has-text('too long')").wait_for()
+    assert measure.inner_text() == "70000 characters · too long: a reply takes at most 1600"
+    page.fill("textarea[name=message]", "Hi again")
+    page.locator("[data-testid=measure]:has-text('8 characters · 1 segment')").wait_for()
+
+
+def test_a_long_staff_username_keeps_the_pages_in_the_window(app, live_server, page):
+    """Regression: a staff username of 80 characters without a space (the most one holds)
+    pushed every admin page 232 pixels past a 1,280-pixel window (the menu's name), the
+    inbox further (Held by) and Send ("Send as MMMM...") out of the composer."""
+    long_name = "M" * 80
+    staff_account(long_name, is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page, username=long_name)
+    page.click("[data-testid=take-over]")
+    page.wait_for_selector("[data-testid=holder-text]:has-text('You hold')")
+    sideways = "e => e.scrollWidth - e.clientWidth"
+    assert page.eval_on_selector("html", sideways) <= 0
+    composer = page.locator("[data-testid=composer]").bounding_box()
+    send = page.locator("[data-testid=send]").bounding_box()
+    assert send["x"] + send["width"] <= composer["x"] + composer["width"]
+    for url in ("/admin/", "/admin/inbox/"):
+        page.goto(live_server + url)
+        assert page.eval_on_selector("html", sideways) <= 0, url

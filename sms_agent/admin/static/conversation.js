@@ -220,11 +220,13 @@
   var sentAs = composer.querySelector("[data-testid=sent-as]");
   var token = composer.querySelector("input[name=csrf_token]").value;
   var timer = null;
+  var measured = 0;
 
   function describe(result) {
     if (result.too_long) {
       return result.characters + " characters · too long: a reply takes at most " + result.most;
     }
+    if (result.unmeasured) { return result.characters + " characters"; }
     if (!result.parts) {
       // Typed, but nothing is left once shaped: Send would be refused (handoff.NothingToSend).
       return result.characters + " characters" + (result.characters ?
@@ -237,23 +239,40 @@
     return text;
   }
 
+  function show(result) {
+    measure.textContent = describe(result);
+    measure.classList.toggle("sms-measure-warn", !result.unmeasured && Boolean(
+      result.too_long || result.shortened || result.encoding === "UCS-2" ||
+      (result.characters > 0 && !result.parts)));
+    // What SMS shaping made of it (emoji dropped, accents GSM-7 lacks), before Send.
+    sentAs.textContent = result.sent_as ? "It goes as: " + result.sent_as : "";
+    sentAs.classList.toggle("d-none", !result.sent_as);
+  }
+
   function remeasure() {
+    // Characters as the server counts them (an emoji is one). A text too long to send is
+    // said so here: one past what a form may carry was refused unmeasured (413), and the
+    // last text's "1 segment" stayed under it.
+    var most = Number(measure.getAttribute("data-most")) || Infinity;
+    var characters = Array.from(field.value).length;
+    var asked = ++measured;
+    if (characters > most) {
+      show({characters: characters, too_long: true, most: most, sent_as: null});
+      return;
+    }
     var body = new FormData();
     body.append("message", field.value);
+    // Only the answer for the text now in the box is shown, not one overtaken on the way.
+    function latest(then) { return function (value) { if (asked === measured) { then(value); } }; }
     fetch(root.getAttribute("data-measure-url"), {
       method: "POST", credentials: "same-origin", body: body, headers: {"X-CSRFToken": token}
     })
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-      .then(function (result) {
-        measure.textContent = describe(result);
-        measure.classList.toggle("sms-measure-warn",
-          result.too_long || result.shortened || result.encoding === "UCS-2" ||
-          (result.characters > 0 && !result.parts));
-        // What SMS shaping made of it (emoji dropped, accents GSM-7 lacks), before Send.
-        sentAs.textContent = result.sent_as ? "It goes as: " + result.sent_as : "";
-        sentAs.classList.toggle("d-none", !result.sent_as);
-      })
-      .catch(function () {});
+      .then(latest(show))
+      .catch(latest(function () {
+        // Not measured (the session ended, say): no measure of an earlier text stays.
+        show({characters: characters, unmeasured: true, sent_as: null});
+      }));
   }
 
   // What was typed before the session ended may be back in the box (drafts.js).
