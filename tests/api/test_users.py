@@ -641,6 +641,24 @@ def test_an_unusable_idempotency_key_is_a_400(client, admin_headers, key):
     assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 0
 
 
+def test_a_repeated_idempotency_key_header_is_a_400(client, admin_headers):
+    """Regression: gunicorn and werkzeug's server join a header sent twice with a comma, so
+    two keys were taken as one new key ("k1,k2") and the message was sent again."""
+    make_user(PHONE)
+    assert send_with_key(client, admin_headers, "k1").status_code == 200
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/",
+        json={"message": "hello"},
+        headers=admin_headers,
+        environ_overrides={"HTTP_IDEMPOTENCY_KEY": "k1,k2"},
+    )
+
+    assert response.status_code == 400
+    assert "one Idempotency-Key header" in response.get_json()["error"]
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 1
+
+
 def test_the_openapi_document_describes_the_idempotency_key(client):
     document = client.get("/api/openapi.json").get_json()
     operation = document["paths"]["/api/users/{phone_number}/send_message/"]["post"]
