@@ -10,6 +10,7 @@ import click
 from marshmallow import ValidationError, validate
 
 from .. import numbers
+from ..clean_text import name_problem
 
 
 def fits(column, strip: bool = False) -> Callable:
@@ -26,6 +27,21 @@ def fits(column, strip: bool = False) -> Callable:
         return value
 
     return check
+
+
+def readable_name(column) -> Callable:
+    """A click callback for a name staff read (a token's label): `fits(column, strip=True)`,
+    and no control or format character, as the admin and the API take one
+    (clean_text.name_problem)."""
+    check = fits(column, strip=True)
+
+    def name(ctx, param, value):
+        value = check(ctx, param, value)
+        if value and (why := name_problem(value)):
+            raise click.BadParameter(why)
+        return value
+
+    return name
 
 
 def email_address(ctx, param, value):

@@ -193,6 +193,33 @@ def test_a_name_of_only_spaces_is_no_name(client, admin_headers, sent, saved):
     assert db.session.get(User, PHONE).full_name == saved
 
 
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_name_with_a_direction_override_is_a_400(client, admin_headers, method):
+    """Regression: "Ann" and U+202E before "moc.elgoog" was stored and shown to staff as
+    "Ann google.com"."""
+    make_user(PHONE, full_name="Ada")
+    name = "Ann\u202emoc.elgoog"
+    if method == "post":
+        body = {"phone_number": "+15550200199", "full_name": name}
+        response = client.post("/api/users/", json=body, headers=admin_headers)
+    else:
+        url = f"/api/users/{ENCODED}/"
+        response = client.patch(url, json={"full_name": name}, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"]["full_name"] == [
+        "Only letters, digits, punctuation and spaces: this has U+202E."
+    ]
+    assert db.session.scalars(sa.select(User.full_name)).all() == ["Ada"]
+
+
+def test_a_name_in_persian_keeps_its_joiner(client, admin_headers):
+    make_user(PHONE)
+    url = f"/api/users/{ENCODED}/"
+    response = client.patch(url, json={"full_name": "Mehr\u200cdad"}, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["full_name"] == "Mehr\u200cdad"
+
+
 def test_a_texters_opt_out_is_shown_to_api_clients(client, admin_headers):
     """Clients that text people through the API must see who said STOP."""
     stopped = utcnow().replace(microsecond=0) - timedelta(days=1)
