@@ -59,11 +59,40 @@ def test_user_detail_accepts_other_notations_of_the_number(client, admin_headers
     assert client.get("/api/users/5550200123/", headers=admin_headers).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["not-a-number", "%2B1", "nobody"])
-def test_unparseable_or_unknown_number_in_the_url_is_404(client, admin_headers, path):
-    response = client.get(f"/api/users/{path}/", headers=admin_headers)
+def test_an_unknown_number_in_the_url_is_404(client, admin_headers):
+    response = client.get("/api/users/%2B15550200999/", headers=admin_headers)
     assert response.status_code == 404
     assert response.get_json()["error"] == "No such user."
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("not-a-number", "'not-a-number' is not a phone number"),
+        ("%2B1", "'+1' is not a phone number"),
+        ("555-0045", "'555-0045' lacks its area code"),
+        ("5550200123 ext. 12", "has an extension, which a text cannot reach"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_an_unreadable_number_in_the_url_is_a_400_saying_why(
+    client, admin_headers, path, why, method
+):
+    """Regression: it was "No such user." (404), as for a number nobody has, so a client
+    with a number lacking its area code was told to create the texter, and the POST then
+    refused the number; the README says a 400 wherever a number is given."""
+    make_user(PHONE)
+    body = {"full_name": "x"} if method == "PATCH" else None
+    response = client.open(f"/api/users/{path}/", method=method, json=body, headers=admin_headers)
+    assert response.status_code == 400
+    [message] = response.get_json()["details"]["phone_number"]
+    assert why in message
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+def test_a_texter_is_told_why_a_number_in_the_url_is_unreadable(client, texter_headers):
+    response = client.get("/api/users/555-0045/", headers=texter_headers)
+    assert response.status_code == 400 and "phone_number" in response.get_json()["details"]
 
 
 def test_stats_are_computed_from_the_users_tasks(client, admin_headers):
