@@ -70,6 +70,45 @@ def first_unseen(text: str) -> str | None:
     return next((c for c in text if c != " " and unicodedata.category(c) in _UNSEEN), None)
 
 
+#: What a name staff read may not hold (name_problem): control and format characters (a
+#: direction override, a zero-width space, a tag character), line and paragraph separators.
+#: Spaces of every width stay (a Japanese name is typed with an ideographic one).
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+#: The format characters letters need: Persian writes ZWNJ inside a word, and emoji such as
+#: a family are joined by ZWJ. Neither moves or hides the characters around it.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def unseen_refused(char: str) -> str:
+    """Why a name or username holding `char`, which nobody sees, is refused."""
+    return f"Only letters, digits, punctuation and spaces: this has U+{ord(char):04X}."
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` may not be a name staff read (a texter's, a token's label), or None. Each
+    door a name is typed at (the API, the admin, the commands) refuses one with a control
+    or format character: an override (U+202E) showed the words after it backwards in an
+    admin cell ("Ann" + U+202E + "moc.elgoog" read "Ann google.com"), a zero-width space
+    made two names that read alike. A name of nothing that shows is no name, not refused
+    (User.full_name keeps it as ""). Usernames are stricter (models/staff.username_problem)."""
+    if is_blank(name):
+        return None
+    hidden = next((c for c in name if _hidden_in_name(c)), None)
+    return None if hidden is None else unseen_refused(hidden)
+
+
+def seen_name(name: str) -> str:
+    """A name nobody can be asked to fix (a WhatsApp profile's) as staff may read it: each
+    run of spaces and line breaks one space, what else name_problem refuses dropped, and
+    storable."""
+    kept = "".join(c for c in name if c.isspace() or not _hidden_in_name(c))
+    return " ".join(storable(kept).split())
+
+
+def _hidden_in_name(char: str) -> bool:
+    return char not in _JOINERS and unicodedata.category(char) in _NOT_IN_NAMES
+
+
 #: Why a text that shows nothing (is_blank) is refused where staff or a client type one.
 BLANK_REFUSED = "Write some text: spaces and invisible characters are not."
 

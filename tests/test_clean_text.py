@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sms_agent.clean_text import readable, storable
+from sms_agent.clean_text import name_problem, readable, seen_name, storable
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,41 @@ def test_a_texters_words_are_stored_as_sent_but_for_what_no_database_holds(recei
 def test_a_model_answer_keeps_only_what_a_reader_sees(answer, read):
     assert readable(answer) == read
     assert readable(answer).encode("utf-8")  # storable on both databases
+
+
+@pytest.mark.parametrize(
+    "name,hidden",
+    [
+        ("Ann\u202emoc.elgoog", "U+202E"),  # shown as "Ann google.com"
+        ("\u2066Bob\u2069", "U+2066"),
+        ("Ann\u200b", "U+200B"),
+        ("Ann\u200eLee", "U+200E"),
+        ("Ann\nLee", "U+000A"),
+        ("Ann\u2028Lee", "U+2028"),
+        ("Ann\U000e0041", "U+E0041"),  # a tag character, a hidden "A"
+    ],
+)
+def test_a_name_with_a_character_nobody_sees_is_refused_naming_it(name, hidden):
+    assert name_problem(name) == f"Only letters, digits, punctuation and spaces: this has {hidden}."
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ann Lee",
+        "",
+        "\u200b\t",
+        "Mehr\u200cdad",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "山田\u3000太郎",
+    ],
+)
+def test_a_name_keeps_the_joiners_and_spaces_of_its_script(name):
+    """Persian writes ZWNJ inside a word, emoji families are joined by ZWJ, and a Japanese
+    name is typed with an ideographic space. A blank name is no name, not an error."""
+    assert name_problem(name) is None
+
+
+def test_a_name_from_outside_loses_what_nobody_sees():
+    assert seen_name("  \u202eAnn\u200b\n Lee\u2069 ") == "Ann Lee"
+    assert seen_name("Mehr\u200cdad\x00\ud800") == "Mehr\u200cdad\ufffd"

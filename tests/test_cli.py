@@ -124,6 +124,13 @@ def test_a_token_name_longer_than_its_column_is_refused(runner):
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
 
 
+def test_a_token_name_with_a_direction_control_is_refused(runner):
+    make_staff("ada")
+    result = runner.invoke(args=["token", "create", "ada", "--name", "ci\u202e"])
+    assert result.exit_code == 2 and "this has U+202E" in result.output
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
 def test_a_token_name_that_fits_without_its_surrounding_spaces_is_saved_without_them(runner):
     """Regression: --name was measured with the spaces around it and kept them, so a label
     of 100 characters typed with a space around it was refused (the admin's the same)."""

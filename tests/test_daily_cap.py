@@ -221,6 +221,27 @@ def test_raising_the_daily_cap_to_no_amount_is_refused_and_keeps_the_cap(app, ru
     assert limits.daily_cap(utcnow().date()) == Decimal("1.00")
 
 
+@pytest.mark.parametrize("typo", ["1_0", "\uff12", "\u0661", "1e-400", "0x10", "+5"])
+def test_raising_the_daily_cap_reads_the_amount_by_the_number_rule(app, runner, typo):
+    """Regression: "1_0" raised the cap to 10 USD and a fullwidth "２" to 2, where the
+    admin's number boxes refuse both (numbers.read_number)."""
+    app.config["DAILY_SPEND_CAP"] = Decimal("1.00")
+
+    result = runner.invoke(args=["spend", "raise-cap", "--", typo])
+
+    assert result.exit_code == 2 and "Invalid value for 'AMOUNT'" in result.output
+    assert "digits 0-9" in result.output or "Too close to 0" in result.output
+    assert limits.daily_cap(utcnow().date()) == Decimal("1.00")
+
+
+@pytest.mark.parametrize("amount, cap", [(" 2.50 ", "2.5"), ("1e1", "10"), (".5", "0.5")])
+def test_raising_the_daily_cap_takes_amounts_as_typed(app, runner, amount, cap):
+    app.config["DAILY_SPEND_CAP"] = Decimal("1.00")
+
+    assert runner.invoke(args=["spend", "raise-cap", "--", amount]).exit_code == 0
+    assert limits.daily_cap(utcnow().date()) == Decimal(cap)
+
+
 def test_raising_a_cap_that_is_not_set_is_refused(app, runner):
     """Regression: with no DAILY_SPEND_CAP, `flask spend raise-cap 5` said "Today's spend
     cap is now 5.000000 USD" while nothing capped the spend (`spend today`: "daily cap:

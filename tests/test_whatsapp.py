@@ -129,6 +129,12 @@ def test_the_answer_comes_from_the_whatsapp_number_the_texter_wrote_to(
     assert (sent["To"], sent["From"]) == (WHATSAPP, "whatsapp:+15005550010")
 
 
+def test_a_whatsapp_profile_name_loses_what_nobody_sees(app, client):
+    """Regression: a profile name with U+202E was kept, and staff read it backwards."""
+    text_in(client, "hello", ProfileName="Ann\u202eeeL\u200b", WaId="15551230000")
+    assert db.session.get(User, PHONE).full_name == "AnneeL"
+
+
 def test_the_texter_is_one_record_answered_on_the_channel_last_used(
     app, client, texter, twilio_server
 ):

@@ -29,6 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
 from .. import json_text, numbers
+from ..clean_text import name_problem
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
@@ -204,6 +205,17 @@ def trimmed(*filters) -> dict:
     or pasted with a space around it, was cut short there though the server takes it. The
     server alone checks the length, trimmed."""
     return {"filters": list(filters or (no_blank,)), "render_kw": {"maxlength": False}}
+
+
+def readable_name(form, field) -> None:
+    """A name staff can read as it is (a texter's, a token's label): no control or format
+    character, as the API and the commands take one (clean_text.name_problem). One left as
+    shown is the stored one, kept as it is (the API's "Ann\nSmith" of before this rule):
+    staff changing the texter's timezone were told to fix a name they had not touched."""
+    if field.name in form.untouched:
+        return
+    if field.data and (why := name_problem(field.data)):
+        raise ValidationError(why)
 
 
 def email_field() -> dict:

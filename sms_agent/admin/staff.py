@@ -32,7 +32,14 @@ from ..models.staff import (
 from ..models.users import take_sqlite_write_lock
 from ..phones import InvalidPhoneNumber
 from ..security import refuses_nul_itself
-from .base import AdminModelView, email_field, format_datetime, gone_already, trimmed
+from .base import (
+    AdminModelView,
+    email_field,
+    format_datetime,
+    gone_already,
+    readable_name,
+    trimmed,
+)
 from .forms import AdminForm, new_submission_key
 
 
@@ -154,7 +161,9 @@ class TokenForm(AdminForm):
     as someone else would let its maker act, and be recorded as author, in their name. The
     operator on the server may still name anyone (`flask token create USERNAME`)."""
 
-    name = StringField("Label", validators=[Optional(), Length(max=100)], **trimmed())
+    name = StringField(
+        "Label", validators=[Optional(), Length(max=100), readable_name], **trimmed()
+    )
     staff_user = SelectField("Staff user", validators=[Optional()])
     user_phone = StringField("or texter's phone", validators=[Optional(), Length(max=32)])
     #: One token per rendering of the form, however often it is posted (ApiToken.made_by);

@@ -28,6 +28,7 @@ from .base import (
     email_field,
     gone_already,
     known_timezone,
+    readable_name,
     sections,
     select_choices,
     trimmed,
@@ -146,7 +147,7 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         # "+49 (0) 151 1234 5678" was cut to another number.
         "phone_number": {"validators": [new_phone_number], "render_kw": {"maxlength": 32}},
         "email": email_field(),
-        "full_name": trimmed(),
+        "full_name": {"validators": [readable_name], **trimmed()},
         "timezone": {"validators": [known_timezone]},
         "rate_limit_reset": {"validators": [reset_ahead]},
     }

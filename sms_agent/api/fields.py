@@ -17,7 +17,7 @@ from marshmallow import ValidationError, fields
 from marshmallow.validate import OneOf
 
 from .. import json_text, numbers
-from ..clean_text import BLANK_REFUSED, is_blank
+from ..clean_text import BLANK_REFUSED, is_blank, name_problem
 from ..models.types import as_json_object, check_timezone, iana_timezones
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
@@ -121,6 +121,25 @@ class SmsText(Text):
         if is_blank(text):
             raise ValidationError(BLANK_REFUSED)
         return text
+
+
+class Name(Text):
+    """A name staff read (a texter's): no control or format character (clean_text.name_problem)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault(
+            "description",
+            "A name as staff will read it: no control or format characters (a direction "
+            "override such as U+202E, a zero-width space), but the joiners U+200C and U+200D; "
+            'one of only spaces or invisible characters is no name (stored as "").',
+        )
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        name = super()._deserialize(value, attr, data, **kwargs)
+        if why := name_problem(name):
+            raise ValidationError(why)
+        return name
 
 
 class Email(fields.Email):

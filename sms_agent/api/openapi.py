@@ -27,7 +27,8 @@ VERSION = "1.0.0"
 _PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 _ERROR_TEXT = {
     400: "Invalid input: bad JSON, field, date (or a range ending before it starts), "
-    "boolean, ordering or page, or a query parameter this operation does not take.",
+    "boolean, ordering or page, a query parameter this operation does not take, or a phone "
+    "number in the path that cannot be read.",
     401: "No valid token or admin session.",
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
@@ -189,7 +190,10 @@ def _path_parameters(rule: str) -> list[dict[str, Any]]:
             parameter["example"] = EXAMPLE_ID
         else:
             parameter["schema"] = {"type": "string", **PHONE_LIMITS}
-            parameter["description"] = "E.164 number; URL-encode the '+' as %2B."
+            parameter["description"] = (
+                "The texter's number, E.164 or any common notation; URL-encode the '+' as "
+                "%2B. One that cannot be read is a 400 saying why (`details.phone_number`)."
+            )
             parameter["example"] = EXAMPLE_PHONE
         parameters.append(parameter)
     return parameters

@@ -224,8 +224,14 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 IDEMPOTENCY_KEY_PARAMETER = {
     "name": IDEMPOTENCY_KEY,
     "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-    "description": "Any unique string (a UUID): a request repeated with the same key, after a "
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": "^[\\x21-\\x2b\\x2d-\\x7e]+$",
+    },
+    "description": "Any unique string (a UUID) of printable ASCII but for spaces and commas, "
+    "sent once: a request repeated with the same key, after a "
     "timeout say, does not act twice but answers 409: on send_message/ with `details.reason` "
     "`already_sent` and the first request's answer (`message_sid`, `messages`, `shortened`; "
     "null while it is still sending or if it stopped part-way), on tasks/ with "
@@ -233,18 +239,24 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "(`key_reused`) and does nothing. Keys are each caller's own, for each texter, and kept "
     "as long as the texter is.",
 }
-_KEY_CHARACTERS = frozenset(map(chr, range(0x21, 0x7F)))  # printable ASCII, no spaces
+#: Printable ASCII but for spaces and commas. Servers (gunicorn, werkzeug's) join a header
+#: sent twice with a comma, which would make two keys one new key.
+_KEY_CHARACTERS = frozenset(map(chr, range(0x21, 0x7F))) - {","}
+_KEY_RULE = "1 to 255 printable ASCII characters without spaces or commas, in one header"
 
 
 def idempotency_key() -> str | None:
-    """The request's Idempotency-Key header (None without one); 400 for one that is not
-    1-255 printable ASCII characters, which no generated key is."""
+    """The request's Idempotency-Key header (None without one); 400 for one sent twice or
+    not 1-255 printable ASCII characters, which no generated key is."""
     key = request.headers.get(IDEMPOTENCY_KEY)
     if key is None:
         return None
-    if not 1 <= len(key) <= 255 or not _KEY_CHARACTERS.issuperset(key):
+    if "," in key:
         raise bad_request(
-            "Invalid Idempotency-Key header.",
-            **{IDEMPOTENCY_KEY: ["1 to 255 printable ASCII characters without spaces"]},
+            "Send one Idempotency-Key header: it came more than once (or held a comma), "
+            "so nothing was done.",
+            **{IDEMPOTENCY_KEY: [_KEY_RULE]},
         )
+    if not 1 <= len(key) <= 255 or not _KEY_CHARACTERS.issuperset(key):
+        raise bad_request("Invalid Idempotency-Key header.", **{IDEMPOTENCY_KEY: [_KEY_RULE]})
     return key

@@ -34,6 +34,7 @@ from .fields import (
     JSONNumber,
     JSONObject,
     JSONObjectOut,
+    Name,
     Phone,
     SmsText,
     Text,
@@ -269,7 +270,7 @@ class UserOut(UserCostOut):
 class UserUpdateIn(InSchema):
     tier = Text(validate=validate.OneOf(Tier.values()), load_only=True)
     email = Email(allow_none=True, validate=validate.Length(max=254), load_only=True)
-    full_name = Text(validate=validate.Length(max=100), load_only=True)
+    full_name = Name(validate=validate.Length(max=100), load_only=True)
     timezone = TimeZone(load_only=True)
     preferences = JSONObject(load_only=True)
     is_active = JSONBoolean(load_only=True)

@@ -18,6 +18,7 @@ from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
 from .errors import (
     ApiError,
+    bad_request,
     conflict,
     country_not_allowed,
     field_errors,
@@ -103,12 +104,15 @@ def dump_records(users: Sequence[User]) -> list[dict]:
 
 
 def get_user_or_404(phone_number: str) -> User:
-    """The user at this URL; a number that does not parse, or a texter asking about someone
-    else, gets the same 404 as a number nobody has."""
+    """The user at this URL; a texter asking about someone else gets the same 404 as a
+    number nobody has. A number that cannot be read is a 400 saying why, as in a body (a
+    "No such user." sent a client with a number lacking its area code to create one)."""
     try:
         phone = normalise_phone(phone_number)
-    except InvalidPhoneNumber:
-        raise not_found("user") from None
+    except InvalidPhoneNumber as exc:
+        raise bad_request(
+            "The phone number in the URL cannot be read.", phone_number=[str(exc)]
+        ) from None
     user = db.session.get(User, phone) if owns(phone) else None
     if user is None:
         raise not_found("user")

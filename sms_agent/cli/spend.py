@@ -6,7 +6,7 @@ import click
 
 from config import parse_money
 
-from .. import limits
+from .. import limits, numbers
 from ..costs import report
 from ..extensions import db
 from .group import ServiceGroup
@@ -32,7 +32,9 @@ def today() -> None:
 
 class UsdAmount(click.ParamType):
     """An amount of US dollars the database can keep: finite, at least 0, below a million
-    (a typo such as "nan" must not quietly lift the cap)."""
+    (a typo such as "nan" must not quietly lift the cap), written as the admin's number
+    boxes take one (numbers.read_number): Decimal() also read "1_0" as 10 and a fullwidth
+    "２" as 2. The Decimal is read from the text, keeping every digit typed."""
 
     name = "amount"
 
@@ -40,6 +42,7 @@ class UsdAmount(click.ParamType):
         if isinstance(value, Decimal):
             return value
         try:
+            numbers.read_number(value)
             return parse_money("AMOUNT", value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)

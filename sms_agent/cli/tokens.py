@@ -10,7 +10,7 @@ from ..models import ApiToken, User
 from ..models.staff import InactiveOwner, find_staff
 from ..phones import InvalidPhoneNumber
 from .group import ServiceGroup
-from .values import fits
+from .values import readable_name
 
 token = ServiceGroup("token", help="Manage API tokens.")
 
@@ -21,7 +21,7 @@ token = ServiceGroup("token", help="Manage API tokens.")
     "--name",
     default="",
     help="A label to recognise the token by.",
-    callback=fits(ApiToken.name, strip=True),
+    callback=readable_name(ApiToken.name),
 )
 def create_token(username: str, name: str) -> None:
     """Create an API token for staff USERNAME; the key is the last line printed."""
@@ -33,7 +33,7 @@ def create_token(username: str, name: str) -> None:
 
 @token.command("create-for-user")
 @click.argument("phone_number")
-@click.option("--name", default="", callback=fits(ApiToken.name, strip=True))
+@click.option("--name", default="", callback=readable_name(ApiToken.name))
 def create_user_token(phone_number: str, name: str) -> None:
     """Create a token for a texter (sees only their own data); key printed last.
     PHONE_NUMBER in any notation, or a WhatsApp sender as Twilio writes it (whatsapp:+1...)."""

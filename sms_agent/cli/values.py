@@ -5,11 +5,13 @@ addresses by the API's rule (marshmallow's), so the CLI, the admin and the API a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import click
 from marshmallow import ValidationError, validate
 
 from .. import numbers
+from ..clean_text import name_problem
 
 
 def fits(column, strip: bool = False) -> Callable:
@@ -28,6 +30,21 @@ def fits(column, strip: bool = False) -> Callable:
     return check
 
 
+def readable_name(column) -> Callable:
+    """A click callback for a name staff read (a token's label): `fits(column, strip=True)`,
+    and no control or format character, as the admin and the API take one
+    (clean_text.name_problem)."""
+    check = fits(column, strip=True)
+
+    def name(ctx, param, value):
+        value = check(ctx, param, value)
+        if value and (why := name_problem(value)):
+            raise click.BadParameter(why)
+        return value
+
+    return name
+
+
 def email_address(ctx, param, value):
     """A staff email address the API would take and the column holds, or None."""
     from ..models import StaffUser
@@ -41,15 +58,31 @@ def email_address(ctx, param, value):
     return value or None
 
 
-class Integer(click.IntRange):
-    """An integer option in the digits 0-9, as the API and the admin's forms read one
-    (numbers.read_integer), within the range given: click's int() also read digits of other
-    scripts, and called one of more than 4,300 digits "not a valid integer", quoted whole."""
+class _ReadByTheNumberRule:
+    """An option read by one of numbers.py's readers (`read`), as the API and the admin's
+    forms read a number, then checked against the range given."""
+
+    read: Callable[[str], Any]
 
     def convert(self, value, param, ctx):
         if isinstance(value, str):
             try:
-                value = numbers.read_integer(value)
+                value = type(self).read(value)
             except ValueError as exc:
                 self.fail(str(exc), param, ctx)
         return super().convert(value, param, ctx)
+
+
+class Integer(_ReadByTheNumberRule, click.IntRange):
+    """An integer in the digits 0-9 (numbers.read_integer): click's int() also read digits
+    of other scripts, and called one of more than 4,300 digits "not a valid integer", quoted
+    whole."""
+
+    read = staticmethod(numbers.read_integer)
+
+
+class Number(_ReadByTheNumberRule, click.FloatRange):
+    """A number as the admin's number boxes take one (numbers.read_number): click's float()
+    also read "1_0" as 10, a fullwidth "２" as 2, and took "nan" and "inf"."""
+
+    read = staticmethod(numbers.read_number)

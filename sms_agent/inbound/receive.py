@@ -12,7 +12,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from .. import handoff, limits, quota
-from ..clean_text import storable
+from ..clean_text import seen_name
 from ..extensions import db
 from ..models import Channel, RefusalReason, User, lock_texter, utcnow
 from ..outbound import OUR_NUMBER
@@ -156,7 +156,7 @@ def _note_profile_name(user: User, form: Mapping[str, str]) -> None:
     staff until they have one; a name given (by staff, the API or the texter) is kept."""
     if user.full_name:
         return
-    name = " ".join(storable(form.get("ProfileName") or "").split())[:_MAX_NAME_CHARS]
+    name = seen_name(form.get("ProfileName") or "")[:_MAX_NAME_CHARS]
     if name:
         user.full_name = name
 

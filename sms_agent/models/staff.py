@@ -14,7 +14,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..clean_text import first_unseen
+from ..clean_text import first_unseen, unseen_refused
 from ..extensions import db
 from .cache_keys import hashed_once
 from .types import UTCDateTime, utcnow
@@ -131,9 +131,7 @@ def username_problem(username: str) -> str | None:
     read as the author of a reply and the holder of a conversation: one with a character
     nobody sees ("boss" and a zero-width space, an escape sequence) would read as another's."""
     hidden = first_unseen(username)
-    if hidden is not None:
-        return f"Only letters, digits, punctuation and spaces: this has U+{ord(hidden):04X}."
-    return None
+    return None if hidden is None else unseen_refused(hidden)
 
 
 def find_staff(username: str | None) -> StaffUser | None:

@@ -161,6 +161,13 @@ def create_token(client, **fields):
     return client.post("/admin/apitoken/new/", data=form)
 
 
+def test_a_token_label_with_a_direction_control_is_a_form_error(admin_client):
+    response = create_token(admin_client, staff_user=str(staff_named("boss").id), name="\u2066ci")
+    assert response.status_code == 200
+    assert "this has U+2066" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
 def test_a_new_token_key_is_shown_once_then_only_its_prefix(admin_client):
     boss = staff_named("boss")
     response = create_token(admin_client, staff_user=str(boss.id))

@@ -718,6 +718,21 @@ def test_a_name_of_only_spaces_is_no_name_on_create_and_edit(admin_client, typed
     assert db.session.get(User, user.phone_number).full_name == saved
 
 
+def test_a_name_with_a_direction_control_is_a_form_error(admin_client):
+    """Regression: a name holding U+202E showed in the list's cell with the words after it
+    backwards ("Ann\u202emoc.elgoog" as "Ann google.com")."""
+    user = make_user(full_name="Ann")
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "full_name": "Ann\u202emoc.elgoog"}
+
+    response = admin_client.post(url, data=form)
+
+    assert response.status_code == 200
+    assert "this has U+202E" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number).full_name == "Ann"
+
+
 def test_a_quota_reset_in_the_past_is_a_form_error_and_nothing_changes(admin_client):
     """Regression: a reset typed in the past was saved; the texter's next text then started
     a new window, as if staff had reset their requests (the action that says so)."""

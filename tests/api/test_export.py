@@ -157,10 +157,12 @@ def test_an_unknown_format_is_a_400(client, admin_headers, texter, fmt):
     assert "format" in response.get_json()["details"]
 
 
-@pytest.mark.parametrize("phone", ["+15550207777", "not-a-number", "%2B1"])
-def test_an_unknown_or_malformed_number_is_a_404(client, admin_headers, phone):
+@pytest.mark.parametrize(
+    ("phone", "status"), [("+15550207777", 404), ("not-a-number", 400), ("%2B1", 400)]
+)
+def test_an_unknown_number_is_a_404_and_a_malformed_one_a_400(client, admin_headers, phone, status):
     response = client.get(f"/api/users/{phone}/export/", headers=admin_headers)
-    assert response.status_code == 404
+    assert response.status_code == status
     assert response.get_json()["details"] is not None
 
 

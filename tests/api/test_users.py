@@ -59,11 +59,40 @@ def test_user_detail_accepts_other_notations_of_the_number(client, admin_headers
     assert client.get("/api/users/5550200123/", headers=admin_headers).status_code == 200
 
 
-@pytest.mark.parametrize("path", ["not-a-number", "%2B1", "nobody"])
-def test_unparseable_or_unknown_number_in_the_url_is_404(client, admin_headers, path):
-    response = client.get(f"/api/users/{path}/", headers=admin_headers)
+def test_an_unknown_number_in_the_url_is_404(client, admin_headers):
+    response = client.get("/api/users/%2B15550200999/", headers=admin_headers)
     assert response.status_code == 404
     assert response.get_json()["error"] == "No such user."
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("not-a-number", "'not-a-number' is not a phone number"),
+        ("%2B1", "'+1' is not a phone number"),
+        ("555-0045", "'555-0045' lacks its area code"),
+        ("5550200123 ext. 12", "has an extension, which a text cannot reach"),
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_an_unreadable_number_in_the_url_is_a_400_saying_why(
+    client, admin_headers, path, why, method
+):
+    """Regression: it was "No such user." (404), as for a number nobody has, so a client
+    with a number lacking its area code was told to create the texter, and the POST then
+    refused the number; the README says a 400 wherever a number is given."""
+    make_user(PHONE)
+    body = {"full_name": "x"} if method == "PATCH" else None
+    response = client.open(f"/api/users/{path}/", method=method, json=body, headers=admin_headers)
+    assert response.status_code == 400
+    [message] = response.get_json()["details"]["phone_number"]
+    assert why in message
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+
+
+def test_a_texter_is_told_why_a_number_in_the_url_is_unreadable(client, texter_headers):
+    response = client.get("/api/users/555-0045/", headers=texter_headers)
+    assert response.status_code == 400 and "phone_number" in response.get_json()["details"]
 
 
 def test_stats_are_computed_from_the_users_tasks(client, admin_headers):
@@ -191,6 +220,33 @@ def test_a_name_of_only_spaces_is_no_name(client, admin_headers, sent, saved):
     assert response.status_code == 200 and response.get_json()["full_name"] == saved
     db.session.expire_all()
     assert db.session.get(User, PHONE).full_name == saved
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_name_with_a_direction_override_is_a_400(client, admin_headers, method):
+    """Regression: "Ann" and U+202E before "moc.elgoog" was stored and shown to staff as
+    "Ann google.com"."""
+    make_user(PHONE, full_name="Ada")
+    name = "Ann\u202emoc.elgoog"
+    if method == "post":
+        body = {"phone_number": "+15550200199", "full_name": name}
+        response = client.post("/api/users/", json=body, headers=admin_headers)
+    else:
+        url = f"/api/users/{ENCODED}/"
+        response = client.patch(url, json={"full_name": name}, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"]["full_name"] == [
+        "Only letters, digits, punctuation and spaces: this has U+202E."
+    ]
+    assert db.session.scalars(sa.select(User.full_name)).all() == ["Ada"]
+
+
+def test_a_name_in_persian_keeps_its_joiner(client, admin_headers):
+    make_user(PHONE)
+    url = f"/api/users/{ENCODED}/"
+    response = client.patch(url, json={"full_name": "Mehr\u200cdad"}, headers=admin_headers)
+    assert response.status_code == 200 and response.get_json()["full_name"] == "Mehr\u200cdad"
 
 
 def test_a_texters_opt_out_is_shown_to_api_clients(client, admin_headers):
@@ -639,6 +695,24 @@ def test_an_unusable_idempotency_key_is_a_400(client, admin_headers, key):
     assert response.status_code == 400
     assert "Idempotency-Key" in response.get_json()["details"]
     assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 0
+
+
+def test_a_repeated_idempotency_key_header_is_a_400(client, admin_headers):
+    """Regression: gunicorn and werkzeug's server join a header sent twice with a comma, so
+    two keys were taken as one new key ("k1,k2") and the message was sent again."""
+    make_user(PHONE)
+    assert send_with_key(client, admin_headers, "k1").status_code == 200
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/",
+        json={"message": "hello"},
+        headers=admin_headers,
+        environ_overrides={"HTTP_IDEMPOTENCY_KEY": "k1,k2"},
+    )
+
+    assert response.status_code == 400
+    assert "one Idempotency-Key header" in response.get_json()["error"]
+    assert db.session.scalar(sa.select(sa.func.count(OutboundMessage.id))) == 1
 
 
 def test_the_openapi_document_describes_the_idempotency_key(client):
