@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from ..models import Task, TaskStatus, User, utcnow
+from ..models.cache_keys import hashed_once
 from ..ops import metrics
 
 log = logging.getLogger("sms_agent.pipeline")
@@ -65,8 +66,8 @@ def _claim(with_texter: bool = False) -> sa.Select:
     return sa.select(*entities).from_statement(update).execution_options(populate_existing=True)
 
 
-_CLAIM = _claim()
-_CLAIM_WITH_TEXTER = _claim(with_texter=True)
+_CLAIM = hashed_once(_claim())
+_CLAIM_WITH_TEXTER = hashed_once(_claim(with_texter=True))
 
 
 def claim(task_id) -> Task | None:

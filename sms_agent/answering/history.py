@@ -10,6 +10,7 @@ from flask import current_app
 
 from ..extensions import db
 from ..models import OutboundMessage, RefusalReason, Task, TaskStatus, User, utcnow, written_in
+from ..models.cache_keys import hashed_once
 
 #: How recent a texter's earlier text still being answered must be to be context for the
 #: next: texts sent in quick succession ("What is the capital of France?", then "And its
@@ -114,7 +115,7 @@ def _recent() -> sa.CompoundSelect:
     )
 
 
-_RECENT = _recent()
+_RECENT = hashed_once(_recent())
 
 
 def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
