@@ -19,7 +19,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .extensions import db, listen_on_every_session
+from .extensions import app_config, db, listen_on_every_session
 from .models import Task, Tier, User, first_of_next_month, relock_tier, utcnow
 from .models.cache_keys import hashed_once
 
@@ -30,7 +30,7 @@ class UnknownTier(ValueError):
 
 def monthly_limit(tier: str) -> int:
     """Requests a user of `tier` may make per monthly window (QUOTA_<TIER> in config)."""
-    return int(current_app.config[_quota_setting(tier)])
+    return int(app_config()[_quota_setting(tier)])
 
 
 def _quota_setting(tier: str) -> str:
@@ -39,7 +39,7 @@ def _quota_setting(tier: str) -> str:
 
 def segment_budget(tier: str) -> int:
     """SMS segments one reply may use for `tier` (SEGMENTS_<TIER> in config)."""
-    return int(current_app.config[f"SEGMENTS_{tier.upper()}"])
+    return int(app_config()[f"SEGMENTS_{tier.upper()}"])
 
 
 # -- the window ---------------------------------------------------------------------------

@@ -19,10 +19,9 @@ import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm.attributes import set_committed_value
 
-from ..extensions import db
+from ..extensions import app_config, db
 from ..models import Task, TaskStatus, User, utcnow
 from ..models.cache_keys import hashed_once
 from ..ops import metrics
@@ -90,7 +89,7 @@ def begin_claim(task_id) -> Task | None:
         log.error("job for a malformed task id %r dropped", task_id)
         return None
     now = utcnow()
-    stale = now - timedelta(seconds=current_app.config["STALE_TASK_SECONDS"])
+    stale = now - timedelta(seconds=app_config()["STALE_TASK_SECONDS"])
     session = db.session()
     params = {"key": key, "stale": stale, "now": now}
     if db.engine.dialect.name == "postgresql":

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
-
 from .. import costs, quota
-from ..extensions import db
+from ..extensions import app_config, db
 from ..models import (
     Channel,
     ConversationState,
@@ -78,7 +76,7 @@ class CountryNotAllowed(Exception):
 
 def allowed_countries() -> tuple[str, ...]:
     """ALLOWED_COUNTRIES, or the country of our own number."""
-    config = current_app.config
+    config = app_config()
     configured = config.get("ALLOWED_COUNTRIES")
     if configured:
         return tuple(configured)
