@@ -14,7 +14,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -31,7 +31,7 @@ class UnknownTier(ValueError):
 
 def monthly_limit(tier: str) -> int:
     """Requests a user of `tier` may make per monthly window (QUOTA_<TIER> in config)."""
-    return int(current_app.config[_quota_setting(tier)])
+    return int(app_config()[_quota_setting(tier)])
 
 
 def _quota_setting(tier: str) -> str:
@@ -40,7 +40,7 @@ def _quota_setting(tier: str) -> str:
 
 def segment_budget(tier: str) -> int:
     """SMS segments one reply may use for `tier` (SEGMENTS_<TIER> in config)."""
-    return int(current_app.config[f"SEGMENTS_{tier.upper()}"])
+    return int(app_config()[f"SEGMENTS_{tier.upper()}"])
 
 
 # -- the window ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import config
 from config import ProductionConfig, TestingConfig
 from sms_agent import create_app
+from sms_agent.current import app_config
 from sms_agent.extensions import db
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -45,6 +46,15 @@ def test_a_function_made_for_one_request_is_not_kept_by_the_app(app, client):
         assert client.get("/one-off").headers["X-After"] == "ran"
     gc.collect()
     assert [ref() for ref in made] == [None, None]
+
+
+def test_app_config_is_the_current_apps_own_config():
+    first, second = create_app(TestingConfig), create_app(TestingConfig, CONTEXT_TURNS=2)
+    for app in (first, second):
+        with app.app_context():
+            assert app_config() is flask.current_app.config is app.config
+    with pytest.raises(RuntimeError, match="application context"):
+        app_config()
 
 
 def test_wsgi_exposes_app_and_celery_app():

@@ -93,6 +93,43 @@ def test_the_claim_on_postgresql_brings_the_texter_and_leaves_its_row_unlocked(a
     db.session.commit()
 
 
+def test_a_claimed_task_and_its_texter_are_as_a_query_loads_them(app):
+    """The claim's returned row is read into the task (and on PostgreSQL its texter)
+    without the ORM's loading: every column as a query in another session reads it,
+    persistent and unmodified, and the task's relationships still load when asked."""
+    task = make_task(sms_content="hello")
+    task_id = task.id
+    db.session.remove()
+    claimed = pipeline.begin_claim(task_id)
+    user = texter_of(claimed)
+    held = {}
+    for mine in (claimed, user):
+        state = sa.inspect(mine)
+        assert state.persistent and not state.modified and not state.expired_attributes
+        assert db.session.get(type(mine), state.identity) is mine
+        held[type(mine)] = {c.key: getattr(mine, c.key) for c in state.mapper.column_attrs}
+    assert claimed.status == "processing" and claimed.user is user
+    db.session.commit()
+    with sa.orm.Session(db.engine) as other:
+        for loaded in (other.get(Task, task_id), other.get(User, user.phone_number)):
+            columns = sa.inspect(loaded).mapper.column_attrs
+            assert held[type(loaded)] == {c.key: getattr(loaded, c.key) for c in columns}
+    assert claimed.outbound_messages == [] and user.tasks == [claimed]
+
+
+def test_a_task_the_session_holds_takes_the_claimed_row(app):
+    """As a query with populate_existing: the claim returns the object the session already
+    holds, with the claimed row's values and no pending change."""
+    task = make_task(sms_content="hello")
+    db.session.commit()
+    held = db.session.get(Task, task.id)
+    assert held.status == "queued"
+    assert pipeline.begin_claim(task.id) is held
+    assert held.status == "processing" and held.lease_at is not None
+    assert not sa.inspect(held).modified
+    db.session.commit()
+
+
 def test_a_job_builds_no_statement_the_previous_job_built(app, openai_server, monkeypatch):
     """Every statement of a job is one SQLAlchemy has keyed and compiled before: a statement
     built afresh per job (the ORM's UPDATE of the claim, an INSERT asked to return server

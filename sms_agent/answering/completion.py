@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..models import Task, utcnow
+from ..models.cache_keys import hashed_once
 from ..models.tasks import completed_outcome
 from ..models.types import check_finite
 from ..ops import metrics
@@ -31,7 +32,7 @@ def _complete() -> sa.Update:
     )
 
 
-_COMPLETE = _complete()
+_COMPLETE = hashed_once(_complete())
 
 
 def mark_completed(task: Task, processing_time: float) -> None:

@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app
 
+from ..current import app_config
 from ..extensions import db
 from ..models import OutboundMessage, RefusalReason, Task, TaskStatus, User, utcnow, written_in
+from ..models.cache_keys import hashed_once
 
 #: How recent a texter's earlier text still being answered must be to be context for the
 #: next: texts sent in quick succession ("What is the capital of France?", then "And its
@@ -114,7 +115,7 @@ def _recent() -> sa.CompoundSelect:
     )
 
 
-_RECENT = _recent()
+_RECENT = hashed_once(_recent())
 
 
 def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
@@ -131,10 +132,11 @@ def recent_exchanges(user: User, current: Task) -> list[sa.Row]:
     crossed it (told_after_reset), and offline notices are left out because they are not
     answers the model should build on.
     """
-    turns = current_app.config["CONTEXT_TURNS"]
+    config = app_config()
+    turns = config["CONTEXT_TURNS"]
     if turns <= 0:
         return []
-    window = since = utcnow() - timedelta(hours=current_app.config["CONTEXT_HOURS"])
+    window = since = utcnow() - timedelta(hours=config["CONTEXT_HOURS"])
     if user.context_reset_at and user.context_reset_at > since:
         since = user.context_reset_at
     rows = db.session.execute(

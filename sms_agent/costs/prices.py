@@ -66,7 +66,7 @@ def money(value) -> Decimal:
 
 
 def sms_prices() -> dict[str, Decimal]:
-    config = current_app.config
+    config = app_config()
     table = {**DEFAULT_SMS_PRICES, **(config.get("SMS_PRICES") or {})}
     if config.get("SMS_PRICE_PER_SEGMENT") is not None:
         table["*"] = Decimal(str(config["SMS_PRICE_PER_SEGMENT"]))
@@ -74,7 +74,7 @@ def sms_prices() -> dict[str, Decimal]:
 
 
 def model_prices() -> dict[str, dict[str, Decimal]]:
-    return {**DEFAULT_MODEL_PRICES, **(current_app.config.get("MODEL_PRICES") or {})}
+    return {**DEFAULT_MODEL_PRICES, **(app_config().get("MODEL_PRICES") or {})}
 
 
 @functools.lru_cache(maxsize=4096)

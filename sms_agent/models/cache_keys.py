@@ -1,4 +1,5 @@
-"""Statements run on every webhook whose cache key is hashed once, not at every execution.
+"""Statements run on every webhook or job whose cache key is hashed once, not at every
+execution.
 
 SQLAlchemy keeps a statement's cache key with the statement (it is worked out once), but
 looks its compiled form up by that key at every execution, and a key is nested tuples,

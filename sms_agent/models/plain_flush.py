@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .cache_keys import hashed_once
 from .messages import OutboundMessage
 from .spend import ModelCall
 from .tasks import Task
@@ -240,7 +241,7 @@ def _position_in_key(mapper: sa.orm.Mapper, column: sa.Column) -> int | None:
 @functools.cache
 def _update(cls, columns: frozenset[str]) -> sa.Update:
     table = sa.inspect(cls).local_table
-    return (
+    return hashed_once(
         sa.update(table)
         .where(table.c.id == sa.bindparam("key_"))
         .values({name: sa.bindparam(name) for name in sorted(columns)})
@@ -249,4 +250,4 @@ def _update(cls, columns: frozenset[str]) -> sa.Update:
 
 @functools.cache
 def _insert(cls) -> sa.Insert:
-    return sa.inspect(cls).local_table.insert()
+    return hashed_once(sa.inspect(cls).local_table.insert())

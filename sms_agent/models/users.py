@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError
 from ..clean_text import is_blank
 from ..extensions import db
 from ..phones import to_e164
+from .cache_keys import hashed_once
 from .choices import Channel, ConversationState, Tier, check_choice
 from .types import (
     JSONObject,
@@ -328,7 +329,9 @@ _LOCKED_TIER = (
     .where(_users.c.phone_number == sa.bindparam("phone"))
     .with_for_update(**BOOKKEEPING_LOCK)
 )
-_OPTED_OUT_AT = sa.select(_users.c.opted_out_at, _users.c.conversation_state).where(
-    _users.c.phone_number == sa.bindparam("phone")
+_OPTED_OUT_AT = hashed_once(
+    sa.select(_users.c.opted_out_at, _users.c.conversation_state).where(
+        _users.c.phone_number == sa.bindparam("phone")
+    )
 )
 _TEXTER = sa.select(User).where(User.phone_number == sa.bindparam("phone"))

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
-
 from .. import costs, quota
+from ..current import app_config
 from ..extensions import db
 from ..models import (
     Channel,
@@ -87,7 +86,7 @@ class CountryNotAllowed(Exception):
 
 def allowed_countries() -> tuple[str, ...]:
     """ALLOWED_COUNTRIES, or the country of our own number."""
-    config = current_app.config
+    config = app_config()
     configured = config.get("ALLOWED_COUNTRIES")
     if configured:
         return tuple(configured)

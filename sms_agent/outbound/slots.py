@@ -27,6 +27,7 @@ from itertools import accumulate
 
 from flask import current_app
 
+from ..current import app_config
 from ..models import Task, User
 from ..vendors.pacing import Slots
 from ..vendors.twilio import get_sms_backend
@@ -67,7 +68,7 @@ def book(
     slots = backend.look_up(booking, channel, number) if booking else None
     if slots is None:
         slots = backend.book(count, channel, number)
-    max_sleep = current_app.config["PACING_MAX_SLEEP_SECONDS"]
+    max_sleep = app_config()["PACING_MAX_SLEEP_SECONDS"]
     if slots is not None and slots.wait > max_sleep:
         raise SendLater(slots, max_sleep)
     return slots

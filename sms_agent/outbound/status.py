@@ -21,6 +21,7 @@ from ..models import (
     utcnow,
     written_in,
 )
+from ..models.cache_keys import hashed_once
 from ..ops import metrics
 from ..phones import mask
 from ..vendors.twilio import TWILIO_STATUS_MAP, UNSUBSCRIBED_RECIPIENT
@@ -203,7 +204,7 @@ def _record_sent(status: str) -> sa.Update:
     )
 
 
-_RECORD_SENT = {status: _record_sent(status) for status in _PROGRESS}
+_RECORD_SENT = {status: hashed_once(_record_sent(status)) for status in _PROGRESS}
 
 
 def record_sent(message: OutboundMessage, sid: str, status: str) -> None:

@@ -27,12 +27,12 @@ import logging
 import re
 
 import openai
-from flask import current_app
 from openai._models import FinalRequestOptions
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
 
 from ..clean_text import readable
+from ..current import app_config
 from .chat_answer import ChatAnswer
 from .completion import Completion, ToolCall
 from .events import completion_in_events
@@ -329,8 +329,9 @@ BACKENDS = {"openai": OpenAIBackend, "offline": OfflineBackend}
 
 def get_llm_backend() -> OpenAIBackend | OfflineBackend:
     """The backend LLM_BACKEND names; unknown names stop with a clear error."""
-    name = current_app.config["LLM_BACKEND"]
+    config = app_config()
+    name = config["LLM_BACKEND"]
     if name not in BACKENDS:
         raise RuntimeError(f"LLM_BACKEND={name!r} is not one of {', '.join(BACKENDS)}")
     backend = BACKENDS[name]
-    return backend(current_app.config) if name == "openai" else backend()
+    return backend(config) if name == "openai" else backend()

@@ -16,10 +16,10 @@ from decimal import Decimal, InvalidOperation
 
 import click
 import requests
-from flask import current_app
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from ..current import app_config
 from ..phones import mask
 from . import pacing
 from .per_thread import PerThread
@@ -319,7 +319,8 @@ BACKENDS = {"twilio": TwilioBackend, "console": OutboxBackend}
 
 def get_sms_backend() -> TwilioBackend | OutboxBackend:
     """The backend SMS_BACKEND names; unknown names stop with a clear error."""
-    name = current_app.config["SMS_BACKEND"]
+    config = app_config()
+    name = config["SMS_BACKEND"]
     if name not in BACKENDS:
         raise RuntimeError(f"SMS_BACKEND={name!r} is not one of {', '.join(BACKENDS)}")
-    return BACKENDS[name](current_app.config)
+    return BACKENDS[name](config)
