@@ -304,14 +304,31 @@ def _daily_cap(
     user: User, now: datetime, request: report.InFlight, received: Decimal
 ) -> Admission | None:
     cap = daily_cap(now.date(), taking_turns=True)
-    if cap is None:
+    if cap is None or _fits_the_day(user, now, request, received, cap):
         return None
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
+
+
+def _fits_the_day(
+    user: User, now: datetime, request: report.InFlight, received: Decimal, cap: Decimal
+) -> bool:
+    """Whether today's cap has room for the request, claiming the alerts it reaches."""
     spent = _spent_today(now) + received
     fits = _fits(spent, _in_flight_estimate(request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
-    if fits:
-        return None
-    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
+    return fits
+
+
+def alert_daily_cap(user: User, now: datetime | None = None) -> None:
+    """The daily cap's alerts as admitting a request from `user` claims them, alone: for a
+    request refused in a transaction then rolled back (the API's 429), which took the
+    claim and its page with it. The refusal that finds no room claims the alert that
+    answers stop, so a service asked through the API alone refused every task at its cap
+    and no alert ever came. The caller commits."""
+    now = now or utcnow()
+    cap = daily_cap(now.date())
+    if cap is not None:
+        _fits_the_day(user, now, A_TEXT, Decimal(0), cap)
 
 
 def _spent_today(now: datetime) -> Decimal:

@@ -59,10 +59,19 @@ def start_new_window(user: User, now: datetime | None = None) -> None:
 def window_end(user: User, now: datetime | None = None) -> datetime:
     """When the quota resets: the end of the running window, or of the one the next
     request would start once it has ended (windows roll when a texter is admitted)."""
+    return end_of_running_window(user.rate_limit_reset, user.timezone, now)
+
+
+def end_of_running_window(
+    reset: datetime | None, timezone: str | None, now: datetime | None = None
+) -> datetime:
+    """`window_end` from a texter's stored reset and timezone (a row read as values, as the
+    API's users list reads them): shown beside the running window's count (`used`), a reset
+    already past said "0 used, resets yesterday"."""
     now = now or utcnow()
-    if window_has_ended(user, now):
-        return first_of_next_month(now, user.timezone or "UTC")
-    return user.rate_limit_reset
+    if reset is None or now >= reset:
+        return first_of_next_month(now, timezone or "UTC")
+    return reset
 
 
 def used(user: User, now: datetime | None = None) -> int:

@@ -279,6 +279,23 @@ def test_the_api_says_the_daily_cap_lifts_at_midnight_utc(app, client, alert_hoo
     assert_lifts_at(response, "daily_cap_lifts", midnight, before, after)
 
 
+def test_api_tasks_refused_at_the_daily_cap_page_staff_that_answers_stopped(
+    app, client, alert_hook, caplog
+):
+    """Regression: the alert that answers stopped is claimed by the refusal that finds no
+    room, and paged once that commits; the API rolls a refused task back, the claim and
+    the page with it, so a service asked through the API alone reached its daily cap and
+    refused every task with a 429 while no alert ever came. Each alert still goes once."""
+    make_user(PHONE)
+    spent(make_user().phone_number, "1.00")
+    assert api_create(client).get_json()["details"]["reason"] == "daily_cap"
+    assert api_create(client).status_code == 429
+    eighty, hundred = sorted(alerts_posted(alert_hook, 2), key=lambda alert: alert["level"])
+    assert eighty["level"] == 80  # passed on the way, claimed with the other
+    assert hundred["level"] == 100 and "only keywords" in hundred["message"]
+    assert caplog.text.count("ALERT daily_spend_cap") == 2
+
+
 def test_texts_sent_at_once_do_not_all_pass_the_daily_cap_before_any_is_paid_for(app, client):
     """Regression: the daily cap counted only what was already spent, so texts arriving
     together just under it (several texters at once, or one texter's burst) were all

@@ -155,6 +155,25 @@ def test_a_cap_with_room_for_the_answer_but_not_for_receiving_the_text_refuses_i
     assert texter_cost(client, headers) == (SMS_IN, SMS_IN)
 
 
+@pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
+@pytest.mark.parametrize("body", ["MORE", ""], ids=["more", "empty text"])
+def test_a_cap_with_room_for_an_sms_but_not_for_receiving_the_text_sends_none(
+    app, client, priced, cap, body
+):
+    """Regression: MORE (more of an answer) and the how-to an empty text gets are SMS held to
+    the spend caps, which counted what they may cost but not what receiving the text asking
+    for them costs, as they do for a question (above): with room for one answer and not
+    for that receipt too, the SMS was sent and the spend went past the cap by the receipt.
+    Now that is the cap's one notice, and nothing more is sent."""
+    from sms_agent import limits
+
+    user = make_user(phone_number=PHONE)
+    app.config[cap] = limits._this_answer(user) + SMS_IN / 2
+    text(client, body)
+    sent = [message.payload[0][1] for message in drained(app)]
+    assert sent == [{"SPEND_CAP_FREE": "spend_cap", "DAILY_SPEND_CAP": "paused"}[cap]]
+
+
 def picture() -> dict:
     return {"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/m/1",
             "MediaContentType0": "image/jpeg"}  # fmt: skip

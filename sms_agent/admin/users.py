@@ -20,7 +20,7 @@ from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..models.row_counts import rows_of
 from ..phones import InvalidPhoneNumber
-from ..quota import change_tier, is_upgrade, reset_user, used, used_in_sql
+from ..quota import change_tier, is_upgrade, reset_user, used, used_in_sql, window_end
 from .base import (
     AdminModelView,
     KeptCount,
@@ -106,6 +106,8 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
     column_formatters = {
         # The running window's (the API's too): 0 once the texter's month has ended.
         "monthly_requests": lambda _v, _c, user, _n: used(user),
+        # And the end of that window: an ended one's reset is a moment already past.
+        "rate_limit_reset": lambda _v, _c, user, _n: window_end(user),
         "spend_this_month": lambda _v, _c, user, _n: _spend(user, "this_month_usd"),
         "spend_all_time": lambda _v, _c, user, _n: _spend(user, "all_time_usd"),
     }

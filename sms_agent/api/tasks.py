@@ -267,6 +267,9 @@ def create_task():
         if db.session.get(User, phone) is None:
             # Deleted since we read it (the quota's UPDATE found no row to count in).
             raise _no_such_user(phone)
+        if admission.refusal is not RefusalReason.RATE_LIMITED:  # the day's cap was checked
+            limits.alert_daily_cap(user)
+            db.session.commit()
         raise _not_admitted(user, admission.refusal)
     task = Task(
         user=user,

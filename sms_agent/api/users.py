@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import costs, handoff, jobs, outbound, quota
 from ..extensions import db
-from ..models import User
+from ..models import User, utcnow
 from ..phones import InvalidPhoneNumber, mask, normalise_phone
 from ..user_stats import stats_column, stats_of
 from . import bp
@@ -85,8 +85,13 @@ def dump_users(rows: Sequence[sa.Row]) -> list[dict]:
     request."""
     names = rows[0]._fields if rows else ()
     entries = []
+    now = utcnow()
     for row in rows:
         entry = dict(zip(names, row, strict=True))  # a third of what copying `row._mapping` costs
+        # The end of the window `monthly_requests` counts, not an ended one's.
+        entry["rate_limit_reset"] = quota.end_of_running_window(
+            entry["rate_limit_reset"], entry["timezone"], now
+        )
         entry["stats"] = stats_of(entry["stats"])
         entry["cost_usd"] = costs.report.usd(entry["spent_micro"])
         entry["cost_this_month_usd"] = costs.report.usd(entry["spent_month_micro"])

@@ -5,8 +5,9 @@ enqueues."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -92,13 +93,15 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     if received.outcome == "task":
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _HOW_TOS:
-        received = _held_to(limits.cost_refusal, user, sid, received)
+        received = _held_to(_cost_rule(user, body, stored), user, sid, received)
     else:
         if received.outcome == "held":
             received = _rated_hold(user, sid, received)
         elif (rule := _RATED_NOTICES.get(received.notice)) is not None and not (
             received.outcome == "start" and was_opted_out
         ):
+            if rule is limits.cost_refusal:
+                rule = _cost_rule(user, body, stored)
             received = _held_to(rule, user, sid, received)
         if received.outcome in _REFUSALS:
             received = _refuse(user, sid, body, stored, received)
@@ -222,6 +225,14 @@ _RATED_NOTICES = {
     **dict.fromkeys(["help", "usage", "reset", "handoff", "opt_in"], limits.rate_refusal),
     "more": limits.cost_refusal,
 }
+
+
+def _cost_rule(user: User, body: str, media: dict) -> Callable[[User], limits.Admission | None]:
+    """limits.cost_refusal, counting what receiving this text cost as `_admit` does for a
+    question: Twilio bills it whatever is decided. Uncounted, a cap with room for the SMS
+    asked for (MORE's, a how-to) but not for that receipt too sent it past the cap."""
+    price = received_price(user, body, media) or Decimal(0)
+    return functools.partial(limits.cost_refusal, received=price)
 
 
 def _held_to(rule, user: User, sid: str, received: Received) -> Received:

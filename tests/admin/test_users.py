@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import Tier, User, utcnow
+from sms_agent.models import Tier, User, first_of_next_month, utcnow
 from tests.admin.conftest import csrf_for, form_as_shown, post_action
 from tests.factories import make_task, make_user
 
@@ -825,3 +825,16 @@ def test_a_counter_too_long_to_read_is_a_form_error_saying_so(admin_client):
     assert "Not a valid integer value." not in page
     db.session.rollback()
     assert db.session.get(User, "+15550004321").monthly_requests == 7
+
+
+def test_a_texter_whose_month_has_ended_is_shown_when_the_running_window_ends(admin_client):
+    """Regression: the page showed the running window's count (0 once the texter's month
+    has ended) beside the ended window's reset, a moment already past, until the texter's
+    next request or the hourly roll; it shows when the window their next request counts in
+    ends, midnight on the first of next month in their timezone."""
+    user = make_user(timezone="Asia/Tokyo", monthly_requests=7,
+                     rate_limit_reset=utcnow() - timedelta(hours=1))  # fmt: skip
+    page = admin_client.get(f"/admin/user/details/?id={quote(user.phone_number)}")
+    page = page.get_data(as_text=True)
+    ends = first_of_next_month(utcnow(), "Asia/Tokyo")
+    assert ends.strftime("%Y-%m-%d %H:%M:%S UTC") in page

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from sms_agent.models import (
     SentSubmission,
     Task,
     User,
+    first_of_next_month,
     utcnow,
 )
 from sms_agent.outbound.shape import to_sms_text
@@ -884,6 +885,27 @@ def test_once_the_texters_month_has_rolled_over_the_api_shows_no_request_used(
     assert created.status_code == 201
     shown = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
     assert shown["monthly_requests"] == 1
+
+
+def test_once_the_texters_month_has_rolled_over_the_api_shows_when_the_running_one_ends(
+    client, admin_headers
+):
+    """Regression: with the count shown as the running window's (0, above), the reset shown
+    beside it stayed the ended window's, a moment already past ("0 used, resets yesterday")
+    until the texter's next request or the hourly roll: it is the end of the window the next
+    request counts in, the first of next month at midnight in the texter's timezone, as
+    the quota's 429 and USAGE say."""
+    ended = utcnow() - timedelta(hours=1)
+    make_user(PHONE, timezone="Asia/Tokyo", monthly_requests=5, rate_limit_reset=ended)
+    running = utcnow() + timedelta(days=3)
+    make_user("+15550200124", monthly_requests=2, rate_limit_reset=running)
+    now = utcnow()
+    shown = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+    expected = first_of_next_month(now, "Asia/Tokyo")
+    assert datetime.fromisoformat(shown["rate_limit_reset"]) == expected
+    listed = client.get("/api/users/?ordering=phone_number", headers=admin_headers).get_json()
+    resets = [datetime.fromisoformat(user["rate_limit_reset"]) for user in listed["results"]]
+    assert resets == [expected, running]
 
 
 @pytest.mark.parametrize("descending", [True, False], ids=["-monthly_requests", "ascending"])
