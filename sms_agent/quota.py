@@ -45,7 +45,11 @@ def segment_budget(tier: str) -> int:
 
 # -- the window ---------------------------------------------------------------------------
 def window_has_ended(user: User, now: datetime | None = None) -> bool:
-    return user.rate_limit_reset is None or (now or utcnow()) >= user.rate_limit_reset
+    return _has_ended(user.rate_limit_reset, now or utcnow())
+
+
+def _has_ended(reset: datetime | None, now: datetime) -> bool:
+    return reset is None or now >= reset
 
 
 def start_new_window(user: User, now: datetime | None = None) -> None:
@@ -69,7 +73,7 @@ def end_of_running_window(
     API's users list reads them): shown beside the running window's count (`used`), a reset
     already past said "0 used, resets yesterday"."""
     now = now or utcnow()
-    if reset is None or now >= reset:
+    if _has_ended(reset, now):
         return first_of_next_month(now, timezone or "UTC")
     return reset
 

@@ -203,7 +203,7 @@ def leave_out_pictures(task: Task, why: str) -> None:
     names them in the note before the answer to the rest)."""
     for row in task.media:
         if row.kind == IMAGE and row.status == "read":
-            row.status, row.error_message = "failed", why[:500]
+            _failed(row, why)
 
 
 def read_for_staff_before(task: Task) -> MediaInput:
@@ -293,6 +293,11 @@ def _new_row(task: Task, item: dict, position: int, **outcome) -> TaskMedia:
     return row
 
 
+def _failed(row: TaskMedia, why: str) -> None:
+    """`row` recorded as not read, and why (as much as its column holds)."""
+    row.status, row.error_message = "failed", why[:500]
+
+
 def _record(
     task: Task, item: dict, position: int, row: TaskMedia | None = None, last_try: bool = False
 ) -> TaskMedia:
@@ -336,7 +341,7 @@ def _read_into(
         fetched = get_media_source(current_app.config).fetch(item.get("url") or "")
         _check(row, fetched.data)
     except MediaFetchError as exc:
-        row.status, row.error_message = "failed", str(exc)[:500]
+        _failed(row, str(exc))
         error_type = ErrorType.VALIDATION_ERROR if exc.refused else ErrorType.TWILIO_ERROR
         notice = _notice_for(exc)
         raise MediaUnreadable(
@@ -350,7 +355,7 @@ def _read_into(
             row.transcript = _transcribe(task, row, fetched.data)
         except LLMError as exc:
             if last_try:  # staff are shown why; the rest of the text is answered
-                row.status, row.error_message = "failed", f"not transcribed: {exc}"[:500]
+                _failed(row, f"not transcribed: {exc}")
                 # Alone, it fails the text as any failure of the model on its last try.
                 raise MediaUnreadable(
                     f"voice note {position}: {exc}", error_type=exc.error_type, notice="apology"
@@ -409,12 +414,12 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     except LLMError as exc:
         if exc.retryable:
             raise
-        row.status, row.error_message = "failed", str(exc)[:500]
+        _failed(row, str(exc))
         raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
     record_model_call(task, transcript)
     text = transcript.text
     if _NO_WORDS.fullmatch(text):
-        row.status, row.error_message = "failed", "the transcript was empty"
+        _failed(row, "the transcript was empty")
         raise VoiceUnheard(f"voice note {row.position}: no words heard")
     return text
 
