@@ -46,7 +46,7 @@ faults: install  ## Kill workers, stop the broker, fail OpenAI/Twilio stand-ins 
 bench-ingest: install  ## Signed webhooks per second against gunicorn, beside an empty-TwiML ceiling
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.ingest $(BENCH_ARGS)
 
-bench-api: install  ## API latency and query counts at 10,000 and 100,000 tasks
+bench-api: install  ## API latency, CPU and statements per request at 100,000 and 1,000,000 tasks
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.api $(BENCH_ARGS)
 
 bench-e2e: install  ## 1,000 messages through web, Redis, workers and a 500 ms model stand-in

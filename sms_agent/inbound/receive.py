@@ -97,12 +97,10 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     else:
         if received.outcome == "held":
             received = _rated_hold(user, sid, received)
-        elif (rule := _RATED_NOTICES.get(received.notice)) is not None and not (
+        elif (rule_for := _RATED_NOTICES.get(received.notice)) is not None and not (
             received.outcome == "start" and was_opted_out
         ):
-            if rule is limits.cost_refusal:
-                rule = _cost_rule(user, body, stored)
-            received = _held_to(rule, user, sid, received)
+            received = _held_to(rule_for(user, body, stored), user, sid, received)
         if received.outcome in _REFUSALS:
             received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
@@ -217,22 +215,31 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
 #: sender's rate and the spend caps like any text (limits.cost_refusal).
 _HOW_TOS = {"empty", "media"}
 
-#: Keywords' notices, each an SMS we pay for, held to the sender's rate: a phone stuck
-#: resending HELP (or AGENT, USAGE...) cost one each, without end. MORE, which sends more
-#: of an answer (up to the tier's segments), is held to the spend caps too. Never STOP's
-#: confirmation, nor START's when it opts the texter back in: carriers require those.
-_RATED_NOTICES = {
-    **dict.fromkeys(["help", "usage", "reset", "handoff", "opt_in"], limits.rate_refusal),
-    "more": limits.cost_refusal,
-}
+Rule = Callable[[User], limits.Admission | None]
 
 
-def _cost_rule(user: User, body: str, media: dict) -> Callable[[User], limits.Admission | None]:
+def _cost_rule(user: User, body: str, media: dict) -> Rule:
     """limits.cost_refusal, counting what receiving this text cost as `_admit` does for a
     question: Twilio bills it whatever is decided. Uncounted, a cap with room for the SMS
     asked for (MORE's, a how-to) but not for that receipt too sent it past the cap."""
     price = received_price(user, body, media) or Decimal(0)
     return functools.partial(limits.cost_refusal, received=price)
+
+
+def _rate_rule(user: User, body: str, media: dict) -> Rule:
+    """limits.rate_refusal: the sender's rate, whatever the text cost."""
+    return limits.rate_refusal
+
+
+#: Keywords' notices, each an SMS we pay for, held to the sender's rate: a phone stuck
+#: resending HELP (or AGENT, USAGE...) cost one each, without end. MORE, which sends more
+#: of an answer (up to the tier's segments), is held to the spend caps too. Never STOP's
+#: confirmation, nor START's when it opts the texter back in: carriers require those.
+#: Each maps to the factory of its rule, given the texter, the text and its media.
+_RATED_NOTICES = {
+    **dict.fromkeys(["help", "usage", "reset", "handoff", "opt_in"], _rate_rule),
+    "more": _cost_rule,
+}
 
 
 def _held_to(rule, user: User, sid: str, received: Received) -> Received:
