@@ -29,7 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
 from .. import json_text, numbers
-from ..clean_text import name_problem
+from ..clean_text import name_problem, prose_problem
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
@@ -215,6 +215,16 @@ def readable_name(form, field) -> None:
     if field.name in form.untouched:
         return
     if field.data and (why := name_problem(field.data)):
+        raise ValidationError(why)
+
+
+def readable_prose(form, field) -> None:
+    """Free text staff read (notes, an answer): no direction or other control character, as
+    the API takes it (clean_text.prose_problem). Text left as shown is kept as stored, as a
+    name is (readable_name)."""
+    if field.name in form.untouched:
+        return
+    if field.data and (why := prose_problem(field.data)):
         raise ValidationError(why)
 
 
