@@ -29,7 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
 from .. import json_text, numbers
-from ..clean_text import name_problem, prose_problem
+from ..clean_text import name_problem, prose_problem, shown_as_escapes
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
@@ -331,6 +331,14 @@ def sections(*fieldsets: rules.BaseRule) -> list[rules.BaseRule]:
     return [CsrfTokenPlaced(), *fieldsets]
 
 
+def shown(value: str) -> str:
+    """A stored text as a page shows it: an invisible character written as its escape
+    (clean_text.shown_as_escapes), so a direction override stored before the name and prose
+    rules is seen ("\\u202e"), not obeyed (the rest of the cell backwards); the row keeps
+    it as stored. Markup a column's formatter built is shown as built."""
+    return value if isinstance(value, Markup) else shown_as_escapes(value)
+
+
 def user_link(phone: str | None) -> Markup | str:
     """A phone number linking to that texter's page in the admin."""
     if not phone:
@@ -500,10 +508,12 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
     column_type_formatters = {
         **ModelView.column_type_formatters,
         datetime: lambda _view, value, *_: format_datetime(value),
+        str: lambda _view, value, *_: shown(value),
     }
     # A Details page wrote times as Python prints them ("...01:08:00.181709+00:00"); it
     # shows the seconds the lists leave out (a task's answer took 4 s).
     column_type_formatters_detail = {
         **typefmt.DETAIL_FORMATTERS,
         datetime: lambda _view, value, *_: format_datetime(value, seconds=True),
+        str: lambda _view, value, *_: shown(value),
     }
