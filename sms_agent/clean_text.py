@@ -109,6 +109,28 @@ def _hidden_in_name(char: str) -> bool:
     return char not in _JOINERS and unicodedata.category(char) in _NOT_IN_NAMES
 
 
+#: What prose may not hold (prose_problem): INVISIBLE's controls but tab, LF, CR and NEL, and its
+#: direction embeddings, overrides and isolates; a regular expression's class written alike
+#: in Python and ECMAScript, so the API's OpenAPI document states the same rule.
+NOT_IN_PROSE = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069"
+_NOT_IN_PROSE = re.compile(f"[{NOT_IN_PROSE}]")
+
+
+def prose_problem(text: str) -> str | None:
+    """Why `text` may not be prose staff or a client write for staff to read (resolution
+    notes, a task's answer or error, an error's message or stack trace), or None. Its line
+    breaks (a form's CR LF too) and tabs stay, and so do the marks scripts need (RLM, LRM,
+    the joiners, a soft hyphen); a direction embedding, override or isolate, or another
+    control character, is refused naming it, as a name's is (name_problem): U+202E showed
+    the rest of an admin cell backwards. Refused, not dropped, so nothing staff or a client
+    wrote is changed behind their back. A texter's words are not prose: kept as sent."""
+    hidden = _NOT_IN_PROSE.search(text)
+    if hidden is None:
+        return None
+    where = f"U+{ord(hidden.group()):04X}"
+    return f"Only text, spaces, tabs and line breaks: this has {where}, a control character."
+
+
 #: Why a text that shows nothing (is_blank) is refused where staff or a client type one.
 BLANK_REFUSED = "Write some text: spaces and invisible characters are not."
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sms_agent.clean_text import name_problem, readable, seen_name, storable
+from sms_agent.clean_text import name_problem, prose_problem, readable, seen_name, storable
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,33 @@ def test_a_name_keeps_the_joiners_and_spaces_of_its_script(name):
 def test_a_name_from_outside_loses_what_nobody_sees():
     assert seen_name("  \u202eAnn\u200b\n Lee\u2069 ") == "Ann Lee"
     assert seen_name("Mehr\u200cdad\x00\ud800") == "Mehr\u200cdad\ufffd"
+
+
+@pytest.mark.parametrize(
+    "prose, hidden",
+    [
+        ("Fixed by \u202egnitratser\u202c the worker", "U+202E"),
+        ("Resolved \u2067\u05e9\u05dc\u05d5\u05dd\u2069", "U+2067"),
+        ("Colour \x1b[31mred", "U+001B"),
+        ("A form feed\x0c", "U+000C"),
+    ],
+)
+def test_prose_with_a_direction_or_control_character_is_refused_naming_it(prose, hidden):
+    """Regression: resolution notes or an answer holding U+202E showed the rest of their
+    admin cell backwards ("restarting" read "gnitratser")."""
+    assert prose_problem(prose) == (
+        f"Only text, spaces, tabs and line breaks: this has {hidden}, a control character."
+    )
+
+
+@pytest.mark.parametrize(
+    "prose",
+    [
+        "Restarted the worker.\r\nTwilio was down.\n\tSee the log.",
+        "\u05e9\u05dc\u05d5\u05dd \u200fRLM\u200e and Mehr\u200cdad",
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467 soft\u00adhyphen",
+        "",
+    ],
+)
+def test_prose_keeps_its_line_breaks_tabs_and_the_marks_scripts_need(prose):
+    assert prose_problem(prose) is None

@@ -32,6 +32,7 @@ class SiteAdmin(Admin):
 def init_app(app: Flask) -> Admin:
     from ..security import csp_nonce
     from .auth import AuthView, init_login, is_return_url
+    from .base import shown
     from .dashboard import DashboardView
     from .errors import init_app as init_error_pages
     from .idle import end_idle_session
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> Admin:
     # Every Flask-Admin view reads its return address through this one function.
     flask_admin.helpers.is_safe_url = is_return_url
     app.register_blueprint(assets)
+    app.jinja_env.filters["shown"] = shown
     admin = SiteAdmin(
         app,
         name=SITE_HEADER,

@@ -29,7 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import NumberRange, ValidationError
 
 from .. import json_text, numbers
-from ..clean_text import name_problem
+from ..clean_text import name_problem, prose_problem, shown_as_escapes
 from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
@@ -218,6 +218,16 @@ def readable_name(form, field) -> None:
         raise ValidationError(why)
 
 
+def readable_prose(form, field) -> None:
+    """Free text staff read (notes, an answer): no direction or other control character, as
+    the API takes it (clean_text.prose_problem). Text left as shown is kept as stored, as a
+    name is (readable_name)."""
+    if field.name in form.untouched:
+        return
+    if field.data and (why := prose_problem(field.data)):
+        raise ValidationError(why)
+
+
 def email_field() -> dict:
     """The form arguments of an email box (a texter's, a staff member's)."""
     return {"validators": [email_address], **trimmed()}
@@ -319,6 +329,14 @@ class CsrfTokenPlaced(rules.BaseRule):
 def sections(*fieldsets: rules.BaseRule) -> list[rules.BaseRule]:
     """form_rules made of titled sections (the Django admin's fieldsets)."""
     return [CsrfTokenPlaced(), *fieldsets]
+
+
+def shown(value: str) -> str:
+    """A stored text as a page shows it: an invisible character written as its escape
+    (clean_text.shown_as_escapes), so a direction override stored before the name and prose
+    rules is seen ("\\u202e"), not obeyed (the rest of the cell backwards); the row keeps
+    it as stored. Markup a column's formatter built is shown as built."""
+    return value if isinstance(value, Markup) else shown_as_escapes(value)
 
 
 def user_link(phone: str | None) -> Markup | str:
@@ -490,10 +508,12 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
     column_type_formatters = {
         **ModelView.column_type_formatters,
         datetime: lambda _view, value, *_: format_datetime(value),
+        str: lambda _view, value, *_: shown(value),
     }
     # A Details page wrote times as Python prints them ("...01:08:00.181709+00:00"); it
     # shows the seconds the lists leave out (a task's answer took 4 s).
     column_type_formatters_detail = {
         **typefmt.DETAIL_FORMATTERS,
         datetime: lambda _view, value, *_: format_datetime(value, seconds=True),
+        str: lambda _view, value, *_: shown(value),
     }

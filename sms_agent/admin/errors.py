@@ -13,8 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .access import is_staff, login_redirect, navigating, page_to_return_to
 
 #: Flask-WTF's words for a token signed here for another session (none forges one), and
-#: for a session with no CSRF secret (its cookie gone). A form without a token, or with a
-#: forged one, keeps its plain 400.
+#: for a session with no CSRF secret (its cookie gone).
 MISMATCH, NO_SESSION_SECRET = "The CSRF tokens do not match.", "The CSRF session token is missing."
 #: A form of the session before the one staff are logged in with now.
 STALE_FORM = (
@@ -45,16 +44,20 @@ def init_app(app: Flask, admin: Admin) -> None:
     def stale_form(error: CSRFError):
         """A form posted with a CSRF token of another session: logged out meanwhile (the
         login page says nothing was done), or logged in again since, here or in another
-        tab (the page again, saying so). A script's own post keeps the plain 400, and so
-        does the login form, whose page says what is wrong."""
-        if not _is_admin_path(admin) or not navigating() or request.endpoint == "auth.login":
+        tab (the page again, saying so). Any other refused token (none, one that cannot be
+        read, a login form's) gets a page in the admin's layout saying the form expired and
+        leading back to it: Flask's bare 400 left staff nowhere. A script's own post keeps
+        the plain 400."""
+        if not _is_admin_path(admin) or not navigating():
             return error
-        if not is_staff() and error.description in (MISMATCH, NO_SESSION_SECRET):
-            return login_redirect()
-        if is_staff() and error.description == MISMATCH:
-            flash(STALE_FORM, "warning")
-            return redirect(page_to_return_to())
-        return error
+        if request.endpoint != "auth.login":
+            if not is_staff() and error.description in (MISMATCH, NO_SESSION_SECRET):
+                return login_redirect()
+            if is_staff() and error.description == MISMATCH:
+                flash(STALE_FORM, "warning")
+                return redirect(page_to_return_to())
+        page = admin.index_view.render("admin/form_expired.html", back=page_to_return_to())
+        return page, 400
 
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(CSRFError, stale_form)

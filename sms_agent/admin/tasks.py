@@ -30,6 +30,7 @@ from .base import (
     KeptCount,
     ReadOnlyValue,
     gone_already,
+    readable_prose,
     sections,
     select_choices,
     task_link,
@@ -118,6 +119,8 @@ class TaskView(KeptCount, AdminModelView):
         },
         "complexity_score": {"validators": [Optional(), NumberRange(min=0, max=1)]},
         "sms_content": {"validators": [_shows_something]},
+        "ai_response": {"validators": [readable_prose]},
+        "error_message": {"validators": [readable_prose]},
     }
     form_excluded_columns = [
         "user",
@@ -184,6 +187,9 @@ class TaskView(KeptCount, AdminModelView):
             model.date_the_outcome()
 
 
+_PROSE_OF_AN_ERROR = ("error_message", "stack_trace", "resolution_notes")
+
+
 class ErrorLogView(KeptCount, AdminModelView):
     # Errors are recorded by the service itself; staff triage them, they do not invent them.
     allow_create = False
@@ -207,7 +213,10 @@ class ErrorLogView(KeptCount, AdminModelView):
     column_default_sort = ("timestamp", True)
     column_details_exclude_list = ["user", "task"]
     form_overrides = {"error_type": SelectField}
-    form_args = {"error_type": {"choices": select_choices(ErrorType)}}
+    form_args = {
+        "error_type": {"choices": select_choices(ErrorType)},
+        **{name: {"validators": [readable_prose]} for name in _PROSE_OF_AN_ERROR},
+    }
     form_excluded_columns = ["timestamp", "task", "user"]
     form_rules = sections(
         rules.FieldSet(["error_type", "error_message", "stack_trace"], "Error"),

@@ -18,12 +18,13 @@ from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 from werkzeug.routing import RequestRedirect
 
 from ..current import this_request
 from ..extensions import db, limiter
 from ..outbound import channels
+from .path_ids import unreadable_id
 
 log = logging.getLogger("sms_agent.api")
 
@@ -188,6 +189,8 @@ def _from_http_exception(error: HTTPException) -> Response:
         headers["Allow"] = ", ".join(sorted(error.valid_methods))
     if error.code == 413:
         return _too_large()
+    if isinstance(error, NotFound) and request.url_rule is None and (why := unreadable_id()):
+        return error_response(400, *why)
     # A refusal made before the API's views may name what it refused (security.py's NUL).
     details = getattr(error, "details", None)
     return error_response(error.code or 500, error.description or error.name, details, headers)

@@ -17,7 +17,7 @@ from marshmallow import ValidationError, fields
 from marshmallow.validate import OneOf
 
 from .. import json_text, numbers
-from ..clean_text import BLANK_REFUSED, is_blank, name_problem
+from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
 from ..models.types import as_json_object, check_timezone, iana_timezones
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
@@ -55,6 +55,8 @@ def cursor_uuid(value: Any) -> uuid.UUID:
 #: What `check_text` refuses, as the OpenAPI document says it (a lone surrogate, which
 #: JSON Schema patterns cannot name portably, only in words).
 NO_NUL = r"^[^\u0000]*$"
+#: What clean_text.prose_problem takes.
+PROSE_PATTERN = f"^[^{NOT_IN_PROSE}]*$"
 
 
 class Text(fields.String):
@@ -106,40 +108,59 @@ class QueryInteger(fields.Integer):
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 
 
-class SmsText(Text):
-    """What a texter could have texted: something that shows (clean_text.is_blank), as a
-    text of only spaces or invisible characters gets a how-to instead of an answer."""
+class RuledText(Text):
+    """Text held to one of clean_text's rules: `problem` says why a value breaks it (a 400),
+    `description` what the OpenAPI document tells of it."""
+
+    description = ""
+
+    @staticmethod
+    def problem(text: str) -> str | None:
+        return None
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault(
-            "description", "Some text that shows: only spaces or invisible characters is a 400."
-        )
+        kwargs.setdefault("metadata", {}).setdefault("description", self.description)
         super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        if is_blank(text):
-            raise ValidationError(BLANK_REFUSED)
+        if why := self.problem(text):
+            raise ValidationError(why)
         return text
 
 
-class Name(Text):
+class SmsText(RuledText):
+    """What a texter could have texted: something that shows (clean_text.is_blank), as a
+    text of only spaces or invisible characters gets a how-to instead of an answer."""
+
+    description = "Some text that shows: only spaces or invisible characters is a 400."
+
+    @staticmethod
+    def problem(text: str) -> str | None:
+        return BLANK_REFUSED if is_blank(text) else None
+
+
+class Name(RuledText):
     """A name staff read (a texter's): no control or format character (clean_text.name_problem)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {}).setdefault(
-            "description",
-            "A name as staff will read it: no control or format characters (a direction "
-            "override such as U+202E, a zero-width space), but the joiners U+200C and U+200D; "
-            'one of only spaces or invisible characters is no name (stored as "").',
-        )
-        super().__init__(**kwargs)
+    description = (
+        "A name as staff will read it: no control or format characters (a direction "
+        "override such as U+202E, a zero-width space), but the joiners U+200C and U+200D; "
+        'one of only spaces or invisible characters is no name (stored as "").'
+    )
+    problem = staticmethod(name_problem)
 
-    def _deserialize(self, value, attr, data, **kwargs) -> str:
-        name = super()._deserialize(value, attr, data, **kwargs)
-        if why := name_problem(name):
-            raise ValidationError(why)
-        return name
+
+class Prose(RuledText):
+    """Free text staff read (notes, an answer): line breaks and tabs, but no direction or
+    other control character (clean_text.prose_problem)."""
+
+    pattern = PROSE_PATTERN
+    description = (
+        "Free text, line breaks and tabs included; a control character or a direction "
+        "embedding, override or isolate (U+202A-U+202E, U+2066-U+2069) is a 400 naming it."
+    )
+    problem = staticmethod(prose_problem)
 
 
 class Email(fields.Email):

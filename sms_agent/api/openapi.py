@@ -28,7 +28,7 @@ _PATH_ARGUMENT = re.compile(r"<(?:(\w+):)?(\w+)>")
 _ERROR_TEXT = {
     400: "Invalid input: bad JSON, field, date (or a range ending before it starts), "
     "boolean, ordering or page, a query parameter this operation does not take, or a phone "
-    "number in the path that cannot be read.",
+    "number or an id in the path that cannot be read.",
     401: "No valid token or admin session.",
     403: "Not allowed for this caller.",
     404: "No such resource (or not the caller's).",
@@ -188,6 +188,9 @@ def _path_parameters(rule: str) -> list[dict[str, Any]]:
         if converter == "uuid":
             parameter["schema"] = {"type": "string", "format": "uuid"}
             parameter["example"] = EXAMPLE_ID
+            parameter["description"] = (
+                f"A UUID; anything else (an old integer id) is a 400 saying why (`details.{name}`)."
+            )
         else:
             parameter["schema"] = {"type": "string", **PHONE_LIMITS}
             parameter["description"] = (

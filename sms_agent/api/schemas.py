@@ -36,6 +36,7 @@ from .fields import (
     JSONObjectOut,
     Name,
     Phone,
+    Prose,
     SmsText,
     Text,
     TimeZone,
@@ -305,7 +306,7 @@ class SendMessageOut(OutSchema):
 
 class UpdateTierIn(InSchema):
     tier = Text(required=True, load_only=True, metadata={"enum": Tier.values()})
-    reason = Text(validate=validate.Length(max=500), load_only=True)
+    reason = Prose(validate=validate.Length(max=500), load_only=True)
 
 
 class UpdateTierOut(OutSchema):
@@ -369,9 +370,9 @@ _SETTABLE_STATUSES = [status for status in TaskStatus.values() if status != Task
 class TaskUpdateIn(InSchema):
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
     status = Text(validate=validate.OneOf(_SETTABLE_STATUSES), load_only=True)
-    ai_response = Text(allow_none=True, load_only=True)
+    ai_response = Prose(allow_none=True, load_only=True)
     success = JSONBoolean(load_only=True)
-    error_message = Text(allow_none=True, load_only=True)
+    error_message = Prose(allow_none=True, load_only=True)
     processing_time = JSONNumber(
         allow_none=True,
         validate=validate.Range(min=0, max=MAX_PROCESSING_SECONDS),
@@ -426,22 +427,22 @@ class ErrorLogOut(OutSchema):
 
 class ErrorLogUpdateIn(InSchema):
     error_type = Text(validate=validate.OneOf(ErrorType.values()), load_only=True)
-    error_message = Text(validate=validate.Length(min=1), load_only=True)
-    stack_trace = Text(load_only=True)
+    error_message = Prose(validate=validate.Length(min=1), load_only=True)
+    stack_trace = Prose(load_only=True)
     resolved = JSONBoolean(load_only=True)
-    resolution_notes = Text(load_only=True)
+    resolution_notes = Prose(load_only=True)
     metadata = JSONObject(data_key="metadata", attribute="metadata_", load_only=True)
 
 
 class ErrorLogCreateIn(ErrorLogUpdateIn):
     error_type = Text(required=True, validate=validate.OneOf(ErrorType.values()), load_only=True)
-    error_message = Text(required=True, validate=validate.Length(min=1), load_only=True)
+    error_message = Prose(required=True, validate=validate.Length(min=1), load_only=True)
     user_phone = Phone(allow_none=True, load_only=True)
     task_id = fields.UUID(allow_none=True, load_only=True)
 
 
 class ResolveIn(InSchema):
-    resolution_notes = Text(load_only=True)
+    resolution_notes = Prose(load_only=True)
 
 
 class AnalyticsOut(OutSchema):

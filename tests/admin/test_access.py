@@ -330,3 +330,41 @@ def test_a_form_posted_without_its_session_cookie_goes_to_the_login_page_saying_
     )
     text = response.get_data(as_text=True)
     assert 'name="password"' in text and "Not saved: you were logged out" in text
+
+
+@pytest.mark.parametrize(
+    "who, url, token",
+    [
+        ("admin", "/admin/user/action/", "not-a-token"),
+        ("admin", "/admin/user/action/", None),
+        ("admin", "/admin/auth/logout/", "not-a-token"),
+        ("nobody logged in", "/admin/auth/login/", "not-a-token"),
+        ("nobody logged in", "/admin/auth/login/", None),
+    ],
+)
+def test_a_form_whose_csrf_token_is_refused_gets_the_admins_own_page(client, who, url, token):
+    """Regression: a form posted with a CSRF token that was missing or could not be read got
+    Flask's bare "400 Bad Request / The CSRF token is invalid." page, with no way back."""
+    user = make_user(phone_number="+15550009878")
+    if who == "admin":
+        staff_account("boss", is_admin=True)
+        assert log_in(client, "boss").status_code == 302
+    fields = {"action": "delete", "rowid": user.phone_number, "username": "boss", "password": "x"}
+    if token is not None:
+        fields["csrf_token"] = token
+    back = "http://localhost/admin/user/"
+    response = client.post(url, data=fields, headers={"Referer": back})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "<title>Form expired | SMS-to-AI Agent Admin</title>" in page  # the admin's layout
+    assert "This form expired" in page and "Nothing was saved or sent" in page
+    # Back to the page the form was on: the login page itself, or the list an action was on.
+    assert f'href="{url if url.endswith("login/") else "/admin/user/"}"' in page
+    db.session.expire_all()
+    assert db.session.get(User, user.phone_number) is not None
+
+
+def test_a_script_posting_without_a_csrf_token_keeps_the_plain_400(admin_client):
+    response = admin_client.post("/admin/user/action/", headers={"Sec-Fetch-Mode": "cors"})
+    assert response.status_code == 400
+    assert "Form expired" not in response.get_data(as_text=True)

@@ -504,3 +504,38 @@ def test_a_date_time_filter_takes_its_value_as_the_whole_second_typed(admin_clie
     page = page_of(admin_client, "/admin/task/?flt0_" + quote(query, safe="="))
 
     assert [name for name, task in tasks.items() if f"id={task.id}" in page] == listed
+
+
+@pytest.mark.parametrize(
+    "kind, field",
+    [("task", "ai_response"), ("task", "error_message"), ("errorlog", "resolution_notes")],
+)
+def test_prose_with_a_direction_override_is_a_form_error_keeping_the_form(
+    admin_client, kind, field
+):
+    """Regression: U+202E saved in an answer or resolution notes showed the rest of its cell
+    backwards; the API refuses it too (clean_text.prose_problem)."""
+    from tests.admin.conftest import form_as_shown
+
+    row = make_task(ai_response="Paris.") if kind == "task" else make_error(resolution_notes="")
+    url = f"/admin/{kind}/edit/?id={row.id}"
+    form = {**form_as_shown(admin_client, url), field: "Fixed \u202edekrow"}
+    response = admin_client.post(url, data=form)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "this has U+202E" in page and "dekrow" in page
+    db.session.expire_all()
+    assert getattr(db.session.get(type(row), row.id), field) == getattr(row, field)
+
+
+def test_stored_prose_left_as_shown_does_not_refuse_saving_the_rest(admin_client):
+    """Notes saved before the prose rule keep saving: staff are not told to fix a field
+    they did not touch."""
+    from tests.admin.conftest import form_as_shown
+
+    error = make_error(resolution_notes="Old \u202enote")
+    url = f"/admin/errorlog/edit/?id={error.id}"
+    form = {**form_as_shown(admin_client, url), "resolved": "y"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ErrorLog, error.id).resolved

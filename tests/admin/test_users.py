@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import Tier, User, first_of_next_month, utcnow
+from sms_agent.models import ApiToken, Tier, User, first_of_next_month, utcnow
 from tests.admin.conftest import csrf_for, form_as_shown, post_action
-from tests.factories import make_task, make_user
+from tests.factories import make_error, make_task, make_user
 
 
 def rows(client, url: str) -> str:
@@ -838,3 +838,39 @@ def test_a_texter_whose_month_has_ended_is_shown_when_the_running_window_ends(ad
     page = page.get_data(as_text=True)
     ends = first_of_next_month(utcnow(), "Asia/Tokyo")
     assert ends.strftime("%Y-%m-%d %H:%M:%S UTC") in page
+
+
+#: A name saved before names were checked (clean_text.name_problem): U+202E made it read
+#: "Ann google.com" in the admin.
+OLD_NAME = "Ann \u202emoc.elgoog"
+OLD_PHONE = "+15550100077"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/user/",
+        f"/admin/user/details/?id={quote(OLD_PHONE)}",
+        f"/admin/user/conversation/?id={quote(OLD_PHONE)}",
+        "/admin/inbox/",
+        "/admin/apitoken/",
+        "/admin/errorlog/",
+    ],
+)
+def test_a_direction_override_stored_before_the_rules_is_shown_escaped_not_obeyed(
+    admin_client, url
+):
+    """Regression: a name (or notes) stored before the name and prose rules still showed
+    backwards; the page now writes the override as its escape, and the data stays as stored."""
+    user = make_user(OLD_PHONE, full_name=OLD_NAME)
+    token, _key = ApiToken.issue(name=OLD_NAME, user=user)
+    db.session.add(token)
+    make_error(error_message=OLD_NAME, user_phone=OLD_PHONE)
+    db.session.commit()
+
+    page = rows(admin_client, url)
+
+    assert "\u202e" not in page
+    assert "Ann \\u202emoc.elgoog" in page
+    db.session.expire_all()
+    assert db.session.get(User, OLD_PHONE).full_name == OLD_NAME

@@ -183,3 +183,40 @@ def test_an_error_for_a_user_deleted_meanwhile_is_a_field_error(client, admin_he
 
     assert response.status_code == 400, response.get_json()
     assert "No user" in response.get_json()["details"]["user_phone"][0]
+
+
+OVERRIDE = "Restarted \u202ekrow eht\u202c"
+
+
+@pytest.mark.parametrize(
+    "url_end, field",
+    [
+        ("resolve/", "resolution_notes"),
+        ("", "resolution_notes"),
+        ("", "error_message"),
+        ("", "stack_trace"),
+    ],
+)
+def test_prose_with_a_direction_override_is_a_400_and_nothing_changes(
+    client, admin_headers, url_end, field
+):
+    """Regression: U+202E in resolution notes showed the rest of their admin cell backwards."""
+    error = make_error(resolution_notes="", stack_trace="")
+    response = client.patch(
+        f"/api/errors/{error.id}/{url_end}", json={field: OVERRIDE}, headers=admin_headers
+    )
+    assert response.status_code == 400
+    assert "U+202E" in response.get_json()["details"][field][0]
+    db.session.expire_all()
+    stored = db.session.get(ErrorLog, error.id)
+    assert (stored.resolved, getattr(stored, field)) == (False, getattr(error, field))
+
+
+def test_prose_keeps_its_line_breaks(client, admin_headers):
+    error = make_error()
+    notes = "Restarted the worker.\r\nTwilio was down.\n\tSee the log: \u05e9\u05dc\u05d5\u05dd."
+    response = client.patch(
+        f"/api/errors/{error.id}/resolve/", json={"resolution_notes": notes}, headers=admin_headers
+    )
+    assert response.status_code == 200
+    assert response.get_json()["resolution_notes"] == notes

@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import uuid
 
 import pytest
 
+from sms_agent.api.path_ids import UUID_FORM
 from sms_agent.extensions import db
 from sms_agent.models import utcnow
 from tests.factories import make_task, make_user
@@ -37,8 +39,8 @@ def assert_error(response, status: int) -> dict:
         ("GET", "/api/users/?page=first", {}, 400),
         ("GET", "/api/nowhere/", {}, 404),
         ("GET", "/api/tasks/00000000-0000-0000-0000-000000000000/", {}, 404),
-        ("GET", "/api/tasks/not-a-uuid/", {}, 404),
-        ("GET", "/api/errors/12345/", {}, 404),
+        ("GET", "/api/tasks/not-a-uuid/", {}, 400),
+        ("GET", "/api/errors/12345/", {}, 400),
         ("DELETE", "/api/users/", {}, 405),
         ("PUT", "/api/tasks/analytics/", {}, 405),
         ("POST", "/api/users/", {"data": "phone_number=1", "content_type": "text/plain"}, 415),
@@ -82,6 +84,65 @@ def test_method_not_allowed_lists_the_allowed_methods(client, admin_headers):
     response = client.delete("/api/users/", headers=admin_headers)
     assert_error(response, 405)
     assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize(
+    "method, url, name, written",
+    [
+        ("GET", "/api/tasks/abc/", "task_id", "abc"),
+        ("GET", "/api/tasks/99999999999999999999999/", "task_id", "99999999999999999999999"),
+        ("PATCH", "/api/tasks/1.5/", "task_id", "1.5"),
+        ("DELETE", "/api/tasks/%C3%A9t%C3%A9/", "task_id", "\u00e9t\u00e9"),
+        ("OPTIONS", "/api/tasks/abc/", "task_id", "abc"),
+        ("GET", "/api/errors/-1/", "error_id", "-1"),
+        ("PATCH", "/api/errors/-1/resolve/", "error_id", "-1"),
+        ("GET", "/api/errors/-1", "error_id", "-1"),
+        ("GET", "/api/errors/-1/resolve", "error_id", "-1"),
+        ("GET", f"/api/tasks/{uuid.UUID(int=1).hex}/", "task_id", uuid.UUID(int=1).hex),
+    ],
+)
+def test_an_id_in_the_url_that_is_not_a_uuid_is_a_400_naming_it(
+    client, admin_headers, method, url, name, written
+):
+    """Regression: werkzeug's "The requested URL was not found on the server. If you entered
+    the URL manually please check your spelling", as for a URL the API does not have, left a
+    client with an old integer id guessing what was wrong."""
+    body = assert_error(client.open(url, method=method, headers=admin_headers), 400)
+    assert name.replace("_", " ") in body["error"]
+    assert body["details"] == {name: [f"{written!r} is not a UUID ({UUID_FORM})."]}
+
+
+@pytest.mark.parametrize(
+    "method, url, status, allowed",
+    [
+        ("OPTIONS", "/api/tasks/analytics/", 200, {"GET", "HEAD", "OPTIONS"}),
+        ("PUT", "/api/tasks/analytics/", 405, {"GET", "HEAD", "OPTIONS"}),
+        ("PATCH", "/api/tasks/analytics/", 405, {"GET", "HEAD", "OPTIONS"}),
+        ("DELETE", "/api/tasks/analytics/", 405, {"GET", "HEAD", "OPTIONS"}),
+        ("PUT", "/api/tasks/", 405, {"GET", "HEAD", "OPTIONS", "POST"}),
+        (
+            "PUT",
+            f"/api/tasks/{uuid.UUID(int=0)}/",
+            405,
+            {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH"},
+        ),
+    ],
+)
+def test_static_paths_beside_an_id_keep_their_methods(
+    client, admin_headers, method, url, status, allowed
+):
+    """/api/tasks/analytics/ is not a task with the id "analytics": its methods are its own."""
+    response = client.open(url, method=method, headers=admin_headers)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+def test_a_path_the_api_does_not_have_is_still_a_404(client, admin_headers):
+    for url in ("/api/nowhere/abc/", "/api/tasks/abc/nowhere/", "/api/tasks/analytics/abc/"):
+        assert_error(client.get(url, headers=admin_headers), 404)
+    missing = client.get(f"/api/tasks/{uuid.UUID(int=0)}/", headers=admin_headers)
+    assert assert_error(missing, 404)["error"] == "No such task."
 
 
 @pytest.mark.parametrize(

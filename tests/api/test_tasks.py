@@ -893,3 +893,19 @@ def test_a_texter_reads_only_what_they_were_sent_in_their_tasks_metadata(
             "more": "",
             "replying_to": {"text": "hi"},
         }
+
+
+@pytest.mark.parametrize("field", ["ai_response", "error_message"])
+def test_a_task_answer_with_a_direction_override_is_a_400_and_nothing_changes(
+    client, admin_headers, field
+):
+    """Regression: an answer or error set with U+2067 (an isolate) showed the rest of its
+    admin cell in the wrong direction."""
+    task = make_task(ai_response="Paris.", error_message=None)
+    response = client.patch(
+        f"/api/tasks/{task.id}/", json={field: "Par\u2067is."}, headers=admin_headers
+    )
+    assert response.status_code == 400
+    assert "U+2067" in response.get_json()["details"][field][0]
+    db.session.expire_all()
+    assert getattr(db.session.get(Task, task.id), field) == getattr(task, field)
