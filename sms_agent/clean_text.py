@@ -19,7 +19,11 @@ UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 #: reader sees, but an override ("\u202e") shows the words after it backwards, so a reply
 #: in Chinese or Arabic (sent in UCS-2, which would keep it) would read wrongly. The marks
 #: plain text needs (RLM, LRM, the joiners of Arabic or Persian) stay.
-INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_INVISIBLE = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+INVISIBLE = re.compile(f"[{_INVISIBLE}]")
+#: What one line of a text log may not hold: the invisible characters, and the line and
+#: paragraph separators some log viewers break a line at.
+_OFF_ONE_LINE = re.compile(f"[{_INVISIBLE}\u2028\u2029]")
 #: Unicode categories nobody sees: control and format characters (zero-width spaces and
 #: joiners, byte-order marks, soft hyphens, direction marks) and separators.
 _UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
@@ -58,6 +62,15 @@ def shown_as_escapes(text: str) -> str:
     a lone carriage return overwrite the line, an override reverse it. Line ends (CR LF
     too, as CSV writes them), newlines and tabs are kept."""
     return "\r\n".join(INVISIBLE.sub(_escape, line) for line in text.split("\r\n"))
+
+
+def on_one_line(text: str) -> str:
+    """`text` fit for one line of a text log: its line breaks written as \\r and \\n, so
+    what someone typed cannot pass for a line of ours, and every other invisible character
+    as its escape, so a terminal tailing the log does not obey an ESC sequence (a window
+    title, a cleared screen) or a direction override that someone put in a name or a URL."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n")
+    return _OFF_ONE_LINE.sub(_escape, text) if _OFF_ONE_LINE.search(text) else text
 
 
 def _escape(match: re.Match) -> str:

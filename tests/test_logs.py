@@ -523,6 +523,27 @@ def test_a_line_break_in_what_someone_typed_cannot_forge_a_log_line(client, log_
     assert not [line for line in log_lines() if line.startswith("2026-12-05 07:00:00,000")]
 
 
+def test_an_escape_sequence_or_direction_override_is_written_not_obeyed():
+    """Regression: only line breaks were escaped in a text log line, so an ESC sequence in
+    something logged (a name, a URL) retitled or cleared the terminal tailing the log, and
+    a direction override showed the rest of the line backwards."""
+    from sms_agent.ops.logs import TEXT_FORMAT, OneLineFormatter
+
+    record = logging.LogRecord(
+        "sms_agent.test",
+        logging.INFO,
+        __file__,
+        1,
+        "name %s done",
+        ("\x1b]0;owned\x07\u202eab",),
+        None,
+    )
+    record.request_id = record.job_id = ""
+    line = OneLineFormatter(TEXT_FORMAT).format(record)
+    assert line.endswith("name \\u001b]0;owned\\u0007\\u202eab done")
+    assert "\x1b" not in line and "\u202e" not in line and "\x07" not in line
+
+
 def test_a_traceback_still_follows_its_line():
     from sms_agent.ops.logs import TEXT_FORMAT, OneLineFormatter
 

@@ -27,6 +27,7 @@ from flask import Flask, has_request_context
 from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
+from ..clean_text import on_one_line
 from ..current import app_globals, this_request
 from ..phones import mask
 
@@ -261,12 +262,13 @@ class UrlNumbersFilter(logging.Filter):
 
 
 class OneLineFormatter(logging.Formatter):
-    """One text line a record: a line break inside a message (a staff member's reason for a
-    tier change, a name) is written as \\n, so what someone types cannot pass for a line of
-    ours. A traceback still follows on lines of its own (JSON lines escape both anyway)."""
+    """One text line a record (clean_text.on_one_line): a line break inside a message (a
+    staff member's reason for a tier change, a name) is written as \\n, an ESC or a
+    direction override as its escape. A traceback still follows on lines of its own (JSON
+    lines escape all of them anyway)."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return super().formatMessage(record).replace("\r", "\\r").replace("\n", "\\n")
+        return on_one_line(super().formatMessage(record))
 
 
 class JsonLines(JsonFormatter):
