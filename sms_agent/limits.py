@@ -306,7 +306,7 @@ def _daily_cap(
     cap = daily_cap(now.date(), taking_turns=True)
     if cap is None or _fits_the_day(user, now, request, received, cap):
         return None
-    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date()))
 
 
 def _fits_the_day(
@@ -437,12 +437,10 @@ def _spend_cap(
     """The cap's month is the UTC month the spend reports count, not the texter's: a month
     in their timezone moved with it, and moving east at a month's end, where the next one
     had begun, brought a fresh cap a day early."""
-    cap = spend_cap_reached(user, now, request, received)
-    if cap is None:
+    if spend_cap_reached(user, now, request, received) is None:
         return None
-    return _refuse(
-        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(user, report.month_start(now), cap)
-    )
+    run = _cap_run(user, report.month_start(now))
+    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", run)
 
 
 def spend_cap_reached(
@@ -490,12 +488,14 @@ def _answer_estimate(tier: str, phone: str, whatsapp: bool) -> Decimal:
     return estimate_answer(phone, segments, tokens, whatsapp)
 
 
-def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:
-    """The run of texts one cap's notice covers: the cap's day or month, at this cap, until
-    a request is admitted again (last_active, as _quota_run). A texter answered again under
-    a higher cap (staff raised today's, or moved them to a tier with a higher one) who
-    reaches it is told again, as the quota tells them after a reset; with the period alone
-    they met silence the second time, as if the service had broken. So is one refused on
-    answers still under way, which then cost less than they might: answered again, and
-    silent once the cap was reached."""
-    return f"{period.isoformat()}#{cap}#{user.last_active.isoformat()}"
+def _cap_run(user: User, period: date | datetime) -> str:
+    """The run of texts one cap's notice covers: the cap's day or month, until a request is
+    admitted again (last_active, as _quota_run). A texter answered again under a higher cap
+    (staff raised today's, or moved them to a tier with a higher one) who reaches it is
+    told again, as the quota tells them after a reset; with the period alone they met
+    silence the second time, as if the service had broken. So is one refused on answers
+    still under way, which then cost less than they might: answered again, and silent once
+    the cap was reached. Not the cap itself: each `flask spend raise-cap` (or a move to
+    another tier) that still left a texter without room told them again, answered nothing
+    in between."""
+    return f"{period.isoformat()}#{user.last_active.isoformat()}"
