@@ -87,8 +87,10 @@ def cost_refusal(
     read), whose SMS is paid for like an answer: a phone stuck resending one would cost an
     SMS each without end. `request` is what the spend caps must have room for: one answer,
     and the attachments read before it. Refused: with the rule's notice the first time in
-    its window."""
+    its window. The parts of the texter's earlier MOREs not sent yet count as answers under
+    way (User.more_parts_pending)."""
     now = now or utcnow()
+    request = request._replace(answers=request.answers + user.more_parts_pending(now))
     refused = _sender_rate(user, now)
     if refused is None:
         refused = _daily_cap(user, now, request, received)

@@ -116,7 +116,9 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         return received
     if _changes_opt_in(received, was_opted_out, user):
         user.note_opt_change(sid, keywords.language(body))
-    if received.notice == "help":
+    if received.notice == "more":
+        user.note_more_asked(sid)  # its part counts against the caps until it is taken
+    elif received.notice == "help":
         user.note_help_language(keywords.language(body))
     elif received.notice == "usage" and (said_in := keywords.language(body)):
         # Only a USAGE asked in words of French or Spanish: the word USAGE itself is what
