@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -61,12 +61,14 @@ def admit(
     now: datetime | None = None,
     metadata: dict | None = None,
     received: Decimal = Decimal(0),
+    sid: str | None = None,
 ) -> Admission:
     """`metadata`: what the text's task will keep, whose attachments (pictures, voice
     notes) the spend caps count with its answer; `received`: what receiving the text cost
-    (stored with it, after this), spent already whatever is decided, so the caps count it."""
+    (stored with it, after this), spent already whatever is decided, so the caps count it;
+    `sid`: the text's MessageSid, which the sender's rate counts once."""
     now = now or utcnow()
-    refused = cost_refusal(user, now, report.request_of(metadata), received)
+    refused = cost_refusal(user, now, report.request_of(metadata), received, sid=sid)
     if refused is not None:
         log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
         return refused
@@ -81,6 +83,7 @@ def cost_refusal(
     now: datetime | None = None,
     request: report.InFlight = A_TEXT,
     received: Decimal = Decimal(0),
+    sid: str | None = None,
 ) -> Admission | None:
     """The rules on what a texter may cost, all but the quota: `admit`'s, and alone those of
     a text answered with a how-to rather than the model (an empty text, a file we cannot
@@ -91,7 +94,7 @@ def cost_refusal(
     way (User.more_parts_pending)."""
     now = now or utcnow()
     request = request._replace(answers=request.answers + user.more_parts_pending(now))
-    refused = _sender_rate(user, now)
+    refused = _sender_rate(user, now, sid)
     if refused is None:
         refused = _daily_cap(user, now, request, received)
     if refused is None:
@@ -99,10 +102,12 @@ def cost_refusal(
     return refused
 
 
-def rate_refusal(user: User, now: datetime | None = None) -> Admission | None:
+def rate_refusal(
+    user: User, now: datetime | None = None, sid: str | None = None
+) -> Admission | None:
     """The sender's rate alone: the rule a keyword's notice is held to (routing.py), so a
     phone stuck resending HELP gets the rate's one notice, then nothing, not an SMS each."""
-    return _sender_rate(user, now or utcnow())
+    return _sender_rate(user, now or utcnow(), sid)
 
 
 def _quota_run(user: User) -> str:
@@ -166,9 +171,25 @@ def redis_timeouts(uri: str, config) -> dict[str, float]:
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
-def _sender_rate(user: User, now: datetime) -> Admission | None:
+def counted(sid: str | None) -> bool:
+    """Whether the sender's rate counted the text `sid` (a MessageSid) within it in this
+    request or job: a text the database then lost is received again (receive_and_commit's
+    second pass, or a worker storing it, jobs.receive_later) without being counted again."""
+    return sid in g.get(_COUNTED_SIDS, ())
+
+
+def note_counted(sid: str) -> None:
+    """The text `sid` was counted within the sender's rate (in the request that took it, the
+    worker storing it is told): `_sender_rate` lets it through uncounted from now on."""
+    g.setdefault(_COUNTED_SIDS, set()).add(sid)
+
+
+_COUNTED_SIDS = "sender_rate_counted"
+
+
+def _sender_rate(user: User, now: datetime, sid: str | None = None) -> Admission | None:
     rate = app_config().get("SENDER_RATE")
-    if not rate:
+    if not rate or counted(sid):
         return None
     limiter = _limiter()
     for item in parse_many(rate):
@@ -187,6 +208,8 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
                 used_up = (stats.reset_time, item.get_expiry())
             window = _rate_run(user, *used_up)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
+    if sid is not None:
+        note_counted(sid)
     return None
 
 

@@ -195,7 +195,7 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
         db.session.rollback()
         return Received("duplicate", user.phone_number)
     price = received_price(user, body, media)
-    admission = limits.admit(user, metadata=media, received=price or Decimal(0))
+    admission = limits.admit(user, metadata=media, received=price or Decimal(0), sid=sid)
     if admission.refusal is not None:
         # A START under a refused picture is still confirmed, unless the refusal's notice
         # (which shows the texter subscribed) goes instead.
@@ -244,7 +244,7 @@ def _held_to(rule, user: User, sid: str, received: Received) -> Received:
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    refused = rule(user)
+    refused = rule(user, sid=sid)
     if refused is not None:
         received.notice = refused.notice
     return received
@@ -258,7 +258,7 @@ def _rated_hold(user: User, sid: str, received: Received) -> Received:
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    refused = limits.rate_refusal(user)
+    refused = limits.rate_refusal(user, sid=sid)
     if refused is None:
         return received
     return Received(refused.refusal.value, user.phone_number, notice=refused.notice)
