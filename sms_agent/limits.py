@@ -62,19 +62,28 @@ def admit(
     metadata: dict | None = None,
     received: Decimal = Decimal(0),
     sid: str | None = None,
+    *,
+    count_refused: bool = True,
 ) -> Admission:
     """`metadata`: what the text's task will keep, whose attachments (pictures, voice
     notes) the spend caps count with its answer; `received`: what receiving the text cost
     (stored with it, after this), spent already whatever is decided, so the caps count it;
-    `sid`: the text's MessageSid, which the sender's rate counts once."""
+    `sid`: the text's MessageSid, which the sender's rate counts once. `count_refused`
+    False (the API's task, refused with a 429 that stores, sends and bills nothing): the
+    sender's rate counts it only once every rule has admitted it, so a client retrying as
+    the 429 allows does not use up the texter's own texts. A text refused still counts:
+    Twilio billed it, and a phone stuck resending must be held."""
     now = now or utcnow()
-    refused = cost_refusal(user, now, report.request_of(metadata), received, sid=sid)
+    request = report.request_of(metadata)
+    refused = cost_refusal(user, now, request, received, sid=sid, count=count_refused)
     if refused is not None:
         log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
         return refused
     window = quota.admit(user, now)
     if window is None:
         return _refuse(user, RefusalReason.OVER_QUOTA, "quota", _quota_run(user))
+    if not count_refused and (refused := _sender_rate(user, now, sid)) is not None:
+        return refused  # another request of theirs took the rate's last text meanwhile
     return Admission(window=window)
 
 
@@ -84,6 +93,7 @@ def cost_refusal(
     request: report.InFlight = A_TEXT,
     received: Decimal = Decimal(0),
     sid: str | None = None,
+    count: bool = True,
 ) -> Admission | None:
     """The rules on what a texter may cost, all but the quota: `admit`'s, and alone those of
     a text answered with a how-to rather than the model (an empty text, a file we cannot
@@ -91,10 +101,10 @@ def cost_refusal(
     SMS each without end. `request` is what the spend caps must have room for: one answer,
     and the attachments read before it. Refused: with the rule's notice the first time in
     its window. The parts of the texter's earlier MOREs not sent yet count as answers under
-    way (User.more_parts_pending)."""
+    way (User.more_parts_pending). `count` False: the sender's rate is read, not counted."""
     now = now or utcnow()
     request = request._replace(answers=request.answers + user.more_parts_pending(now))
-    refused = _sender_rate(user, now, sid)
+    refused = _sender_rate(user, now, sid, count)
     if refused is None:
         refused = _daily_cap(user, now, request, received)
     if refused is None:
@@ -187,14 +197,18 @@ def note_counted(sid: str) -> None:
 _COUNTED_SIDS = "sender_rate_counted"
 
 
-def _sender_rate(user: User, now: datetime, sid: str | None = None) -> Admission | None:
+def _sender_rate(
+    user: User, now: datetime, sid: str | None = None, count: bool = True
+) -> Admission | None:
+    """Counted (`count`), or read only: whether one more text is within the rate."""
     rate = app_config().get("SENDER_RATE")
     if not rate or counted(sid):
         return None
     limiter = _limiter()
     for item in parse_many(rate):
         try:
-            within = limiter.hit(item, _COUNTED_AS, user.phone_number)
+            take = limiter.hit if count else limiter.test
+            within = take(item, _COUNTED_AS, user.phone_number)
         except Exception as exc:  # noqa: BLE001 (whatever the storage's client raises)
             # A counter that cannot be reached refuses nobody: the text is stored and
             # answered uncounted, as during a broker outage on the same Redis, instead of a
@@ -208,7 +222,7 @@ def _sender_rate(user: User, now: datetime, sid: str | None = None) -> Admission
                 used_up = (stats.reset_time, item.get_expiry())
             window = _rate_run(user, *used_up)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
-    if sid is not None:
+    if sid is not None and count:
         note_counted(sid)
     return None
 

@@ -15,7 +15,7 @@ from config import TestingConfig
 from sms_agent import create_app, handoff, jobs, limits
 from sms_agent.extensions import db
 from sms_agent.models import Conversation, User, utcnow
-from tests.admission import PHONE, answers, api_create, assert_lifts_at, notices, stored, text
+from tests.admission import PHONE, D, answers, api_create, assert_lifts_at, notices, stored, text
 from tests.broker import drained
 from tests.factories import make_user
 from tests.standins import inbound_form, signed_post, silent_redis, unused_port
@@ -367,6 +367,25 @@ def _rate_storages() -> list:
             url, id="redis", marks=pytest.mark.skipif(not url, reason="TEST_REDIS_URL is not set")
         ),
     ]
+
+
+def test_api_tasks_refused_by_a_cap_do_not_use_up_the_senders_rate(app, client):
+    """Regression: a task the API refused with a 429 (over a spend cap, or the quota) was
+    counted against its texter's rate though nothing was stored, sent or billed for it, so
+    a client retrying as the 429 allows used up the texter's own texts: refused
+    rate_limited once the cap was lifted. Texts refused still count (Twilio billed each,
+    and a phone stuck resending must be held); a refused API request changes nothing."""
+    app.config.update(SENDER_RATE="2/minute", SPEND_CAP_FREE=D("0"))
+    make_user(PHONE)
+    for _retry in range(2):
+        response = api_create(client)
+        assert response.status_code == 429
+        assert response.get_json()["details"]["reason"] == "over_spend"
+    app.config.update(SPEND_CAP_FREE=None)  # staff lift the cap
+    assert api_create(client).status_code == 201
+    text(client, "What is DNS?")
+    assert stored() == [("queued", None), ("queued", None)]
+    assert api_create(client).get_json()["details"]["reason"] == "rate_limited"
 
 
 @pytest.mark.parametrize("storage", _rate_storages())
