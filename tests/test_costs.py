@@ -399,6 +399,24 @@ def test_a_price_in_another_currency_keeps_the_estimate(app, client, twilio_serv
     assert jobs.fetch_sms_prices.apply().get() == 0
 
 
+@pytest.mark.parametrize("price", ["-12345678.90", "-1E+9"])
+def test_a_price_no_sms_could_cost_keeps_the_estimate_and_the_job_going(
+    app, client, twilio_server, price
+):
+    """Regression: a price past what the money columns hold (a garbled answer: no SMS costs
+    a million dollars) was kept on SQLite, a texter's spend in the millions and every cap
+    shut, and on PostgreSQL failed the price job's commit on every run, so no later
+    message was ever priced. It is read as no price: the estimate stays, asked again."""
+    sent_and_delivered(client, twilio_server)
+    sid = outbox()[0].sid
+    twilio_server.then(200, twilio_priced_message(f"/{sid}.json", price=price))
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    [sms] = outbox()
+    assert (sms.price_usd, sms.price_estimated) == (D("0.0083"), True)
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=1)) == 1  # Twilio's next answer
+    assert outbox()[0].price_usd == D("0.0079")
+
+
 def reported_failed(client, twilio_server) -> OutboundMessage:
     pipeline.answer(make_task().id)
     [sms] = outbox()
