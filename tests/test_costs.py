@@ -170,6 +170,19 @@ def test_price_settings_are_read_exactly(monkeypatch):
     assert table == {"US": D("0.0079"), "*": D("0.05")}
 
 
+def test_a_price_of_minus_zero_is_zero_not_a_negative_amount(app, monkeypatch):
+    """Regression: "-0.0" (JSON) or "-0" passed the check of at least 0 as Decimal's
+    negative zero, and every estimate and report made of it read "-0.000000" (the API's
+    prices and costs, the alerts' cap): an amount of money that looks negative."""
+    monkeypatch.setenv("SMS_PRICES", '{"US": -0.0}')
+    monkeypatch.setenv("DAILY_SPEND_CAP", "-0")
+    app.config["SMS_PRICES"] = config.sms_price_table(
+        "SMS_PRICES", config.env_json_object("SMS_PRICES")
+    )
+    assert str(costs.estimate_sms("+15551230000", 2)) == "0.000000"
+    assert str(config.env_money("DAILY_SPEND_CAP")) == "0"
+
+
 # -- pricing as it happens ----------------------------------------------------------------
 @pytest.fixture
 def priced_model(app):
