@@ -128,7 +128,9 @@ def parse_money(name: str, raw) -> Decimal:
         raise SettingError(f"{name}={raw!r} must be a finite amount of at least 0")
     if value > LARGEST_USD:
         raise SettingError(f"{name}={raw!r} is more than {LARGEST_USD} USD")
-    return value
+    # "-0" is at least 0, as Decimal's negative zero: read as it, every estimate and report
+    # made of it said "-0.000000".
+    return value.copy_abs()
 
 
 def env_money(name: str) -> Decimal | None:

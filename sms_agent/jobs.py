@@ -21,7 +21,7 @@ from kombu.exceptions import KombuError
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from . import costs, handoff, inbound, more, notices, outbound, quota
+from . import costs, handoff, inbound, limits, more, notices, outbound, quota
 from .answering import pipeline, spoken
 from .answering.claim import kept_across_commits
 from .extensions import DATABASE_BUSY, db
@@ -111,12 +111,15 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
 
 
 @shared_task(acks_late=True, max_retries=None, name="sms_agent.jobs.receive_inbound")
-def receive_inbound(form: dict[str, str], busy: int = 0) -> str:
+def receive_inbound(form: dict[str, str], busy: int = 0, counted: bool = False) -> str:
     """Store a text the web process took while the database could not (receive_later), as
     the webhook would have, then queue what it needs next. The database still away, it
     runs again later (`busy` counts the delays, see busy_wait); a MessageSid stored
     meanwhile makes it a duplicate, as any retry of a webhook is. Returns the outcome
-    (never the text: the worker logs what a job returns)."""
+    (never the text: the worker logs what a job returns). `counted`: the web process had
+    counted it against the sender's rate, which must not count it again."""
+    if counted:
+        limits.note_counted(form.get("MessageSid"))
     try:
         received = inbound.receive_and_commit(form)
     except (*DATABASE_BUSY, inbound.ConcurrentDeliveries) as exc:
@@ -129,7 +132,8 @@ def receive_inbound(form: dict[str, str], busy: int = 0) -> str:
             wait,
         )
         shown = (form.get("MessageSid"),)
-        _publish(receive_inbound, form, countdown=wait, kwargs={"busy": busy + 1}, shown=shown)
+        again = {"busy": busy + 1, **_counted(form)}
+        _publish(receive_inbound, form, countdown=wait, kwargs=again, shown=shown)
         return "busy"
     except inbound.BadInbound as exc:  # checked by the webhook already; kept as it would be
         db.session.rollback()
@@ -145,7 +149,13 @@ def receive_later(form: dict[str, str]) -> bool:
     Twilio does not send a webhook again after an error, so a 500 would lose the text.
     False when the broker cannot take it either. The job's display in logs and the
     broker's headers names the MessageSid only, never the texter or the text."""
-    return _publish(receive_inbound, form, shown=(form.get("MessageSid"),))
+    return _publish(receive_inbound, form, kwargs=_counted(form), shown=(form.get("MessageSid"),))
+
+
+def _counted(form: dict[str, str]) -> dict[str, bool]:
+    """receive_inbound's `counted`, when the text was counted against the sender's rate in
+    this request or job (limits.counted): the storage it counts in is not rolled back."""
+    return {"counted": True} if limits.counted(form.get("MessageSid")) else {}
 
 
 def follow_up(received: inbound.Received) -> None:

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g
 from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -61,18 +61,29 @@ def admit(
     now: datetime | None = None,
     metadata: dict | None = None,
     received: Decimal = Decimal(0),
+    sid: str | None = None,
+    *,
+    count_refused: bool = True,
 ) -> Admission:
     """`metadata`: what the text's task will keep, whose attachments (pictures, voice
     notes) the spend caps count with its answer; `received`: what receiving the text cost
-    (stored with it, after this), spent already whatever is decided, so the caps count it."""
+    (stored with it, after this), spent already whatever is decided, so the caps count it;
+    `sid`: the text's MessageSid, which the sender's rate counts once. `count_refused`
+    False (the API's task, refused with a 429 that stores, sends and bills nothing): the
+    sender's rate counts it only once every rule has admitted it, so a client retrying as
+    the 429 allows does not use up the texter's own texts. A text refused still counts:
+    Twilio billed it, and a phone stuck resending must be held."""
     now = now or utcnow()
-    refused = cost_refusal(user, now, report.request_of(metadata), received)
+    request = report.request_of(metadata)
+    refused = cost_refusal(user, now, request, received, sid=sid, count=count_refused)
     if refused is not None:
         log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
         return refused
     window = quota.admit(user, now)
     if window is None:
         return _refuse(user, RefusalReason.OVER_QUOTA, "quota", _quota_run(user))
+    if not count_refused and (refused := _sender_rate(user, now, sid)) is not None:
+        return refused  # another request of theirs took the rate's last text meanwhile
     return Admission(window=window)
 
 
@@ -81,15 +92,19 @@ def cost_refusal(
     now: datetime | None = None,
     request: report.InFlight = A_TEXT,
     received: Decimal = Decimal(0),
+    sid: str | None = None,
+    count: bool = True,
 ) -> Admission | None:
     """The rules on what a texter may cost, all but the quota: `admit`'s, and alone those of
     a text answered with a how-to rather than the model (an empty text, a file we cannot
     read), whose SMS is paid for like an answer: a phone stuck resending one would cost an
     SMS each without end. `request` is what the spend caps must have room for: one answer,
     and the attachments read before it. Refused: with the rule's notice the first time in
-    its window."""
+    its window. The parts of the texter's earlier MOREs not sent yet count as answers under
+    way (User.more_parts_pending). `count` False: the sender's rate is read, not counted."""
     now = now or utcnow()
-    refused = _sender_rate(user, now)
+    request = request._replace(answers=request.answers + user.more_parts_pending(now))
+    refused = _sender_rate(user, now, sid, count)
     if refused is None:
         refused = _daily_cap(user, now, request, received)
     if refused is None:
@@ -97,10 +112,12 @@ def cost_refusal(
     return refused
 
 
-def rate_refusal(user: User, now: datetime | None = None) -> Admission | None:
+def rate_refusal(
+    user: User, now: datetime | None = None, sid: str | None = None
+) -> Admission | None:
     """The sender's rate alone: the rule a keyword's notice is held to (routing.py), so a
     phone stuck resending HELP gets the rate's one notice, then nothing, not an SMS each."""
-    return _sender_rate(user, now or utcnow())
+    return _sender_rate(user, now or utcnow(), sid)
 
 
 def _quota_run(user: User) -> str:
@@ -164,14 +181,34 @@ def redis_timeouts(uri: str, config) -> dict[str, float]:
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
-def _sender_rate(user: User, now: datetime) -> Admission | None:
+def counted(sid: str | None) -> bool:
+    """Whether the sender's rate counted the text `sid` (a MessageSid) within it in this
+    request or job: a text the database then lost is received again (receive_and_commit's
+    second pass, or a worker storing it, jobs.receive_later) without being counted again."""
+    return sid in g.get(_COUNTED_SIDS, ())
+
+
+def note_counted(sid: str) -> None:
+    """The text `sid` was counted within the sender's rate (in the request that took it, the
+    worker storing it is told): `_sender_rate` lets it through uncounted from now on."""
+    g.setdefault(_COUNTED_SIDS, set()).add(sid)
+
+
+_COUNTED_SIDS = "sender_rate_counted"
+
+
+def _sender_rate(
+    user: User, now: datetime, sid: str | None = None, count: bool = True
+) -> Admission | None:
+    """Counted (`count`), or read only: whether one more text is within the rate."""
     rate = app_config().get("SENDER_RATE")
-    if not rate:
+    if not rate or counted(sid):
         return None
     limiter = _limiter()
     for item in parse_many(rate):
         try:
-            within = limiter.hit(item, _COUNTED_AS, user.phone_number)
+            take = limiter.hit if count else limiter.test
+            within = take(item, _COUNTED_AS, user.phone_number)
         except Exception as exc:  # noqa: BLE001 (whatever the storage's client raises)
             # A counter that cannot be reached refuses nobody: the text is stored and
             # answered uncounted, as during a broker outage on the same Redis, instead of a
@@ -185,6 +222,8 @@ def _sender_rate(user: User, now: datetime) -> Admission | None:
                 used_up = (stats.reset_time, item.get_expiry())
             window = _rate_run(user, *used_up)
             return _refuse(user, RefusalReason.RATE_LIMITED, "rate_limited", window)
+    if sid is not None and count:
+        note_counted(sid)
     return None
 
 
@@ -306,7 +345,7 @@ def _daily_cap(
     cap = daily_cap(now.date(), taking_turns=True)
     if cap is None or _fits_the_day(user, now, request, received, cap):
         return None
-    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date(), cap))
+    return _refuse(user, RefusalReason.DAILY_CAP, "paused", _cap_run(user, now.date()))
 
 
 def _fits_the_day(
@@ -437,12 +476,10 @@ def _spend_cap(
     """The cap's month is the UTC month the spend reports count, not the texter's: a month
     in their timezone moved with it, and moving east at a month's end, where the next one
     had begun, brought a fresh cap a day early."""
-    cap = spend_cap_reached(user, now, request, received)
-    if cap is None:
+    if spend_cap_reached(user, now, request, received) is None:
         return None
-    return _refuse(
-        user, RefusalReason.OVER_SPEND, "spend_cap", _cap_run(user, report.month_start(now), cap)
-    )
+    run = _cap_run(user, report.month_start(now))
+    return _refuse(user, RefusalReason.OVER_SPEND, "spend_cap", run)
 
 
 def spend_cap_reached(
@@ -490,12 +527,14 @@ def _answer_estimate(tier: str, phone: str, whatsapp: bool) -> Decimal:
     return estimate_answer(phone, segments, tokens, whatsapp)
 
 
-def _cap_run(user: User, period: date | datetime, cap: Decimal) -> str:
-    """The run of texts one cap's notice covers: the cap's day or month, at this cap, until
-    a request is admitted again (last_active, as _quota_run). A texter answered again under
-    a higher cap (staff raised today's, or moved them to a tier with a higher one) who
-    reaches it is told again, as the quota tells them after a reset; with the period alone
-    they met silence the second time, as if the service had broken. So is one refused on
-    answers still under way, which then cost less than they might: answered again, and
-    silent once the cap was reached."""
-    return f"{period.isoformat()}#{cap}#{user.last_active.isoformat()}"
+def _cap_run(user: User, period: date | datetime) -> str:
+    """The run of texts one cap's notice covers: the cap's day or month, until a request is
+    admitted again (last_active, as _quota_run). A texter answered again under a higher cap
+    (staff raised today's, or moved them to a tier with a higher one) who reaches it is
+    told again, as the quota tells them after a reset; with the period alone they met
+    silence the second time, as if the service had broken. So is one refused on answers
+    still under way, which then cost less than they might: answered again, and silent once
+    the cap was reached. Not the cap itself: each `flask spend raise-cap` (or a move to
+    another tier) that still left a texter without room told them again, answered nothing
+    in between."""
+    return f"{period.isoformat()}#{user.last_active.isoformat()}"

@@ -103,6 +103,8 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     if reply_to and not user.remember_sid("noticed_sids", reply_to):
         db.session.rollback()
         return None
+    if reply_to:
+        user.note_more_taken(reply_to)  # its price counts once sent, no longer its estimate
     task = latest_answer(user)
     meta = (task.metadata_ or {}) if task else {}
     if not meta.get("more"):

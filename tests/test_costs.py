@@ -170,6 +170,19 @@ def test_price_settings_are_read_exactly(monkeypatch):
     assert table == {"US": D("0.0079"), "*": D("0.05")}
 
 
+def test_a_price_of_minus_zero_is_zero_not_a_negative_amount(app, monkeypatch):
+    """Regression: "-0.0" (JSON) or "-0" passed the check of at least 0 as Decimal's
+    negative zero, and every estimate and report made of it read "-0.000000" (the API's
+    prices and costs, the alerts' cap): an amount of money that looks negative."""
+    monkeypatch.setenv("SMS_PRICES", '{"US": -0.0}')
+    monkeypatch.setenv("DAILY_SPEND_CAP", "-0")
+    app.config["SMS_PRICES"] = config.sms_price_table(
+        "SMS_PRICES", config.env_json_object("SMS_PRICES")
+    )
+    assert str(costs.estimate_sms("+15551230000", 2)) == "0.000000"
+    assert str(config.env_money("DAILY_SPEND_CAP")) == "0"
+
+
 # -- pricing as it happens ----------------------------------------------------------------
 @pytest.fixture
 def priced_model(app):
@@ -397,6 +410,24 @@ def test_a_price_in_another_currency_keeps_the_estimate(app, client, twilio_serv
     [sms] = outbox()
     assert sms.price_estimated and sms.price_usd == D("0.0083") and sms.price_unit == "EUR"
     assert jobs.fetch_sms_prices.apply().get() == 0
+
+
+@pytest.mark.parametrize("price", ["-12345678.90", "-1E+9"])
+def test_a_price_no_sms_could_cost_keeps_the_estimate_and_the_job_going(
+    app, client, twilio_server, price
+):
+    """Regression: a price past what the money columns hold (a garbled answer: no SMS costs
+    a million dollars) was kept on SQLite, a texter's spend in the millions and every cap
+    shut, and on PostgreSQL failed the price job's commit on every run, so no later
+    message was ever priced. It is read as no price: the estimate stays, asked again."""
+    sent_and_delivered(client, twilio_server)
+    sid = outbox()[0].sid
+    twilio_server.then(200, twilio_priced_message(f"/{sid}.json", price=price))
+    assert jobs.fetch_sms_prices.apply().get() == 0
+    [sms] = outbox()
+    assert (sms.price_usd, sms.price_estimated) == (D("0.0083"), True)
+    assert costs.fetch_prices(now=utcnow() + timedelta(hours=1)) == 1  # Twilio's next answer
+    assert outbox()[0].price_usd == D("0.0079")
 
 
 def reported_failed(client, twilio_server) -> OutboundMessage:

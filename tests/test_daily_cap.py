@@ -173,6 +173,23 @@ def test_a_texter_told_of_the_cap_is_told_again_when_the_raised_cap_is_reached(
     assert [reason for _s, reason in stored()] == ["daily_cap", None, "daily_cap", "daily_cap"]
 
 
+def test_raising_the_cap_tells_no_texter_again_who_was_not_answered_since(
+    app, client, alert_hook, runner
+):
+    """Regression: the paused notice's run named the cap, so each `flask spend raise-cap`
+    that left a texter still refused sent them "paused" again the same day, though they had
+    been told and answered nothing since. Told once; told again only once answered again."""
+    make_user(PHONE)
+    spent(PHONE, "1.00")
+    text(client, "one")
+    assert notices(app) == ["paused"]
+    for raised in ("1.001", "1.002"):  # raised, but with no room for their answer yet
+        assert runner.invoke(args=["spend", "raise-cap", raised]).exit_code == 0
+        text(client, f"again at {raised}")
+        assert notices(app) == []
+    assert [reason for _s, reason in stored()] == ["daily_cap"] * 3
+
+
 @pytest.mark.parametrize(
     ("timezone", "lifts"),
     [("UTC", "Jan 21."), ("America/New_York", "Jan 20 19:00."), ("Asia/Kolkata", "Jan 21 05:30.")],

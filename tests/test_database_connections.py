@@ -17,7 +17,7 @@ def _backend_pid() -> int:
     return db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
 
 
-def _closed_by_the_server(pid: int) -> None:
+def closed_by_the_server(pid: int) -> None:
     """pg_terminate_backend from a connection of its own, outside the app's pool."""
     engine = sa.create_engine(db.engine.url, poolclass=sa.pool.NullPool)
     with engine.connect() as other:
@@ -48,7 +48,7 @@ def test_a_connection_the_database_closed_is_replaced_before_it_is_used(app):
         pytest.skip("SQLite has no server to close a connection")
     first = _backend_pid()
     db.session.commit()  # back to the pool, idle
-    _closed_by_the_server(first)
+    closed_by_the_server(first)
 
     db.session.add(User(phone_number="+12025550104"))
     db.session.commit()  # would fail with "server closed the connection" on the dead one

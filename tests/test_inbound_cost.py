@@ -174,6 +174,29 @@ def test_a_cap_with_room_for_an_sms_but_not_for_receiving_the_text_sends_none(
     assert sent == [{"SPEND_CAP_FREE": "spend_cap", "DAILY_SPEND_CAP": "paused"}[cap]]
 
 
+@pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
+def test_mores_asked_at_once_count_the_parts_still_to_be_sent_against_the_caps(
+    app, client, priced, cap
+):
+    """Regression: a MORE's part costs nothing until its job sends it, so MOREs sent in
+    quick succession each found room for one part and all were sent, past the cap. A
+    part asked for and not sent yet now counts at what it may cost; once sent, its price
+    counts instead, and the next MORE is sent as before."""
+    from sms_agent import limits
+
+    user = make_user(phone_number=PHONE)
+    app.config[cap] = 2 * SMS_IN + limits._this_answer(user) * D("1.5")
+    text(client, "MORE")
+    text(client, "MORE")
+    queued = [message.payload[0] for message in drained(app)]
+    assert [args[1] for args in queued] == ["more", {
+        "SPEND_CAP_FREE": "spend_cap", "DAILY_SPEND_CAP": "paused"}[cap]]  # fmt: skip
+    app.config[cap] += SMS_IN  # room for the next MORE, once the first part's price is known
+    assert jobs.send_notice.apply(args=queued[0]).get() is True  # the first part is sent
+    text(client, "MORE")
+    assert [message.payload[0][1] for message in drained(app)] == ["more"]
+
+
 def picture() -> dict:
     return {"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/m/1",
             "MediaContentType0": "image/jpeg"}  # fmt: skip

@@ -4,19 +4,23 @@ Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from config import TestingConfig
-from sms_agent import create_app, handoff, limits
+from sms_agent import create_app, handoff, jobs, limits
 from sms_agent.extensions import db
 from sms_agent.models import Conversation, User, utcnow
-from tests.admission import PHONE, answers, api_create, assert_lifts_at, notices, stored, text
+from tests.admission import PHONE, D, answers, api_create, assert_lifts_at, notices, stored, text
+from tests.broker import drained
 from tests.factories import make_user
 from tests.standins import inbound_form, signed_post, silent_redis, unused_port
-from tests.test_webhook import queued_jobs
+from tests.test_database_connections import closed_by_the_server
+from tests.test_webhook import deliver_at_once, queued_jobs
 
 #: An attachment we do not read, and no words.
 VCARD = {
@@ -125,6 +129,59 @@ def test_twilios_retries_of_one_sms_do_not_use_up_the_senders_rate(app, client):
     assert stored() == [("queued", None), ("queued", None)]
     assert notices(app) == []
     assert db.session.get(User, PHONE).monthly_requests == 2
+
+
+@contextlib.contextmanager
+def connection_lost_at(first_words: str):
+    """The database drops the request's connection as it is about to run the first
+    statement that starts with `first_words` (a restart or a failover mid-request)."""
+    lost = []
+
+    def drop(conn, _cursor, statement, *_args):
+        if not lost and statement.startswith(first_words):
+            lost.append(True)
+            closed_by_the_server(conn.connection.dbapi_connection.info.backend_pid)
+
+    sa.event.listen(db.engine, "before_cursor_execute", drop)
+    try:
+        yield
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", drop)
+    assert lost
+
+
+def test_a_text_lost_by_the_database_after_it_was_counted_counts_once_when_stored(app, client):
+    """Regression: a text counted against the sender's rate whose connection the database
+    then dropped was kept for a worker, which counted it again as it stored it: one text
+    used up two of the rate (so did Twilio's retry of a delivery that failed so), and the
+    texter's next question was refused. Each MessageSid now counts once."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: a server to drop the connection")
+    app.config.update(SENDER_RATE="2/minute")
+    make_user(PHONE)
+    form = inbound_form("What is DNS?", From=PHONE)
+    with connection_lost_at("INSERT INTO tasks"):
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    [kept] = drained(app)
+    assert kept.headers["task"] == "sms_agent.jobs.receive_inbound"
+    args, kwargs, _options = kept.payload
+    assert jobs.receive_inbound.apply(args=args, kwargs=kwargs).result == "task"
+    text(client, "What is HTTP?")
+    assert stored() == [("queued", None), ("queued", None)]
+    assert notices(app) == []
+
+
+def test_deliveries_of_one_sms_at_once_count_once_against_the_senders_rate(app, database_url):
+    """Twilio's retries of one SMS arriving together, each in a web process of its own on
+    one Redis: the texter's next text is still within "2/minute"."""
+    url = TestingConfig.TEST_REDIS_URL or "memory://"
+    phone = "+1555" + str(time.time_ns())[-7:]  # Redis outlives the test: a fresh number
+    app.config.update(SENDER_RATE="2/minute", SENDER_RATE_STORAGE_URI=url)
+    make_user(phone)
+    form = inbound_form("What is DNS?", From=phone)
+    assert deliver_at_once(app, [form] * 4) == [200] * 4
+    text(app.test_client(), "What is HTTP?", phone=phone)
+    assert stored() == [("queued", None), ("queued", None)]
 
 
 def test_texts_are_stored_and_answered_while_the_senders_counter_store_is_down(app, client, caplog):
@@ -310,6 +367,25 @@ def _rate_storages() -> list:
             url, id="redis", marks=pytest.mark.skipif(not url, reason="TEST_REDIS_URL is not set")
         ),
     ]
+
+
+def test_api_tasks_refused_by_a_cap_do_not_use_up_the_senders_rate(app, client):
+    """Regression: a task the API refused with a 429 (over a spend cap, or the quota) was
+    counted against its texter's rate though nothing was stored, sent or billed for it, so
+    a client retrying as the 429 allows used up the texter's own texts: refused
+    rate_limited once the cap was lifted. Texts refused still count (Twilio billed each,
+    and a phone stuck resending must be held); a refused API request changes nothing."""
+    app.config.update(SENDER_RATE="2/minute", SPEND_CAP_FREE=D("0"))
+    make_user(PHONE)
+    for _retry in range(2):
+        response = api_create(client)
+        assert response.status_code == 429
+        assert response.get_json()["details"]["reason"] == "over_spend"
+    app.config.update(SPEND_CAP_FREE=None)  # staff lift the cap
+    assert api_create(client).status_code == 201
+    text(client, "What is DNS?")
+    assert stored() == [("queued", None), ("queued", None)]
+    assert api_create(client).get_json()["details"]["reason"] == "rate_limited"
 
 
 @pytest.mark.parametrize("storage", _rate_storages())

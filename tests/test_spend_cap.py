@@ -45,10 +45,9 @@ def test_a_texter_past_the_spend_cap_gets_one_notice_and_is_not_answered(app, cl
     assert db.session.get(User, PHONE).monthly_requests == 0  # never counted
 
 
-def test_a_texter_moved_to_a_higher_cap_is_told_again_when_they_reach_it(app, client):
-    """Regression: the notice was kept per month alone, so a texter staff upgraded within
-    the month, answered again under premium's higher cap, met silence once they reached it."""
-    app.config.update(SPEND_CAP_FREE=D("0.50"), SPEND_CAP_PREMIUM=D("1.00"))
+def told_of_the_cap_then_moved_to_premium(app, client, premium_cap: str) -> None:
+    """A free texter at free's cap of 0.50 USD told so, then moved by staff to premium."""
+    app.config.update(SPEND_CAP_FREE=D("0.50"), SPEND_CAP_PREMIUM=D(premium_cap))
     make_user(PHONE)
     spent(PHONE, "0.50")
     text(client)
@@ -56,6 +55,12 @@ def test_a_texter_moved_to_a_higher_cap_is_told_again_when_they_reach_it(app, cl
     user = db.session.get(User, PHONE)
     user.tier = "premium"
     db.session.commit()
+
+
+def test_a_texter_moved_to_a_higher_cap_is_told_again_when_they_reach_it(app, client):
+    """Regression: the notice was kept per month alone, so a texter staff upgraded within
+    the month, answered again under premium's higher cap, met silence once they reached it."""
+    told_of_the_cap_then_moved_to_premium(app, client, premium_cap="1.00")
     text(client, "Answered again?")
     assert answers(queued_jobs(app)) == 1
     spent(PHONE, "0.50")
@@ -63,6 +68,16 @@ def test_a_texter_moved_to_a_higher_cap_is_told_again_when_they_reach_it(app, cl
     text(client, "Still there?")
     assert notices(app) == ["spend_cap"]  # once at the new cap too
     assert [reason for _s, reason in stored()] == ["over_spend", None, "over_spend", "over_spend"]
+
+
+def test_a_texter_moved_to_a_cap_that_still_has_no_room_is_not_told_again(app, client):
+    """Regression: the notice's run named the cap, so a texter moved to a tier whose cap
+    still had no room for them got the month's spend_cap notice a second time, answered
+    nothing in between. One notice a month unless they were answered again."""
+    told_of_the_cap_then_moved_to_premium(app, client, premium_cap="0.501")
+    text(client, "And now?")
+    assert notices(app) == []
+    assert [reason for _s, reason in stored()] == ["over_spend", "over_spend"]
 
 
 def test_texts_sent_at_once_do_not_take_a_texter_past_the_cap(app, client):

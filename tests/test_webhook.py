@@ -259,24 +259,31 @@ def test_concurrent_duplicate_that_wins_the_race_is_treated_as_a_duplicate(app, 
     assert user.monthly_requests == 0
 
 
-def test_simultaneous_duplicate_deliveries_store_one_task(app):
-    """Several threads deliver the same SMS at once, each through its own request."""
-    form = inbound_form()
-    make_user(form["From"])
-    barrier = threading.Barrier(4)
+def deliver_at_once(app, forms: list[dict]) -> list[int]:
+    """Post each signed form from a thread of its own, all released at the same moment, as
+    web processes take them; the status of each."""
+    barrier = threading.Barrier(len(forms))
     statuses = []
 
-    def deliver():
+    def deliver(form):
         with app.app_context():
             barrier.wait()
             statuses.append(signed_post(app.test_client(), "/sms/inbound", form).status_code)
+            db.session.remove()
 
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    threads = [threading.Thread(target=deliver, args=(form,)) for form in forms]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert statuses == [200] * 4
+    return statuses
+
+
+def test_simultaneous_duplicate_deliveries_store_one_task(app):
+    """Several threads deliver the same SMS at once, each through its own request."""
+    form = inbound_form()
+    make_user(form["From"])
+    assert deliver_at_once(app, [form] * 4) == [200] * 4
     assert len(tasks()) == 1
     assert len(queued_jobs(app)) == 1
 
@@ -286,20 +293,7 @@ def test_parallel_texts_at_quota_minus_one_admit_exactly_one_and_notice_once(app
     stored and answered, the others get one over-quota notice between them."""
     phone = make_user(monthly_requests=99).phone_number
     forms = [inbound_form(f"question {n}", From=phone) for n in range(5)]
-    barrier = threading.Barrier(5)
-    statuses = []
-
-    def deliver(form):
-        with app.app_context():
-            barrier.wait()
-            statuses.append(signed_post(app.test_client(), "/sms/inbound", form).status_code)
-
-    threads = [threading.Thread(target=deliver, args=(form,)) for form in forms]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200] * 5
+    assert deliver_at_once(app, forms) == [200] * 5
     stored = sorted(task.status for task in tasks())
     assert stored == ["queued"] + ["refused"] * 4  # staff see the four refused texts too
     jobs = [name for name, _args in queued_jobs(app)]

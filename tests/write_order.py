@@ -87,6 +87,8 @@ class WriteOrderWatch:
             self.wrong.append(" ".join(statement.split())[:160])
 
     def _ended(self, connection, *_args) -> None:
+        if connection.invalidated:
+            return  # the server dropped it: it is never used again (and checked in as such)
         self._returned(connection.connection.dbapi_connection)
 
     def _returned(self, dbapi_connection, *_args) -> None:

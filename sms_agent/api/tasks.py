@@ -232,7 +232,8 @@ def create_task():
     """Create a task as if the user had texted it; it is queued and answered by SMS.
 
     It is admitted like a texted request (sender rate, spend caps, then the monthly quota;
-    429 with the reason when refused). The quota's 429 gives its reset date
+    429 with the reason when refused; a refused one counts against nothing, the texter's
+    sender rate included). The quota's 429 gives its reset date
     (`details.rate_limit_reset`), the monthly spend cap's the start of the next UTC month,
     when it lifts (`details.spend_cap_lifts`), the daily spend cap's the next midnight UTC
     (`details.daily_cap_lifts`), the sender rate's when its window resets
@@ -261,7 +262,7 @@ def create_task():
             db.session.rollback()
             raise _no_such_user(phone) from None
         return _committed(task, claimed), 201
-    admission = limits.admit(user)
+    admission = limits.admit(user, count_refused=False)
     if admission.refusal is not None:
         db.session.rollback()
         if db.session.get(User, phone) is None:

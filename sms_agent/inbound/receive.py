@@ -114,7 +114,9 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         return received
     if _changes_opt_in(received, was_opted_out, user):
         user.note_opt_change(sid, keywords.language(body))
-    if received.notice == "help":
+    if received.notice == "more":
+        user.note_more_asked(sid)  # its part counts against the caps until it is taken
+    elif received.notice == "help":
         user.note_help_language(keywords.language(body))
     elif received.notice == "usage" and (said_in := keywords.language(body)):
         # Only a USAGE asked in words of French or Spanish: the word USAGE itself is what
@@ -191,7 +193,7 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
         db.session.rollback()
         return Received("duplicate", user.phone_number)
     price = received_price(user, body, media)
-    admission = limits.admit(user, metadata=media, received=price or Decimal(0))
+    admission = limits.admit(user, metadata=media, received=price or Decimal(0), sid=sid)
     if admission.refusal is not None:
         # A START under a refused picture is still confirmed, unless the refusal's notice
         # (which shows the texter subscribed) goes instead.
@@ -249,7 +251,7 @@ def _held_to(rule, user: User, sid: str, received: Received) -> Received:
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    refused = rule(user)
+    refused = rule(user, sid=sid)
     if refused is not None:
         received.notice = refused.notice
     return received
@@ -263,7 +265,7 @@ def _rated_hold(user: User, sid: str, received: Received) -> Received:
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    refused = limits.rate_refusal(user)
+    refused = limits.rate_refusal(user, sid=sid)
     if refused is None:
         return received
     return Received(refused.refusal.value, user.phone_number, notice=refused.notice)

@@ -40,6 +40,11 @@ LATEST_OPT_CHANGE_AT = "latest_opt_change_at"
 OPT_CHANGE_LANGUAGE = "opt_change_language"
 #: The language of the texter's latest HELP (AIDE, AYUDA), when not English.
 HELP_LANGUAGE = "help_language"
+#: The MORE texts admitted whose part is not taken yet, as [MessageSid, when (ISO 8601)].
+MORE_ASKED = "more_asked"
+#: How long a MORE's part counts as still to be sent (a job lost with the broker and never
+#: swept frees the caps after this), as an answer under way counts (costs.report).
+MORE_PART_PENDING_FOR = timedelta(days=1)
 
 #: The row lock taken before a read-modify-write of User.service_state (with_for_update):
 #: PostgreSQL's FOR NO KEY UPDATE, so writers of one texter take turns and none overwrites
@@ -251,6 +256,28 @@ class User(db.Model):
         kept = list(self.service_state.get(key, []))[-(REMEMBERED_SIDS - 1) :]
         self.service_state = {**self.service_state, key: [*kept, sid]}
         return True
+
+    def note_more_asked(self, sid: str) -> None:
+        """A MORE admitted: its part is to be sent, and may cost an answer's SMS until then
+        (more_parts_pending)."""
+        kept = list(self.service_state.get(MORE_ASKED, []))[-(REMEMBERED_SIDS - 1) :]
+        asked = [*kept, [sid, utcnow().isoformat()]]
+        self.service_state = {**self.service_state, MORE_ASKED: asked}
+
+    def note_more_taken(self, sid: str) -> None:
+        """The part a MORE asked for is taken to be sent: its price counts from now on."""
+        asked = self.service_state.get(MORE_ASKED)
+        if asked:
+            left = [entry for entry in asked if entry[0] != sid]
+            self.service_state = {**self.service_state, MORE_ASKED: left}
+
+    def more_parts_pending(self, now: datetime) -> int:
+        """How many MOREs were admitted whose part no job has taken yet: what the spend
+        caps count besides the ledgers, since several MOREs in quick succession each found
+        room for one part before any was sent."""
+        since = now - MORE_PART_PENDING_FOR
+        asked = self.service_state.get(MORE_ASKED) or []
+        return sum(1 for _sid, at in asked if datetime.fromisoformat(at) > since)
 
     def note_opt_change(self, sid: str, language: str | None = None) -> None:
         """Record a STOP or START (`sid`) as the texter's latest: of a burst of them, only

@@ -19,6 +19,8 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
+from config import LARGEST_USD
+
 from ..current import app_config
 from ..phones import mask
 from . import pacing
@@ -218,15 +220,20 @@ class TwilioBackend:
 
 
 def _amount(raw) -> Decimal | None:
-    """Twilio reports prices as strings such as "-0.00750"; anything unreadable is None."""
+    """Twilio reports prices as strings such as "-0.00750"; anything unreadable is None, and
+    so is an amount no money column holds (LARGEST_USD): no SMS costs that much, and kept,
+    it shut every cap of its texter (SQLite) or failed every commit of the price job
+    (PostgreSQL), so no later message was priced."""
     if raw in (None, ""):
         return None
     try:
         value = Decimal(str(raw))
     except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or abs(value) > LARGEST_USD:
         log.warning("unreadable Twilio price %r", raw)
         return None
-    return value if value.is_finite() else None
+    return value
 
 
 def _build_client(account_sid: str, token: str, base_url: str | None, timeout: float) -> Client:
