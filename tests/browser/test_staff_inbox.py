@@ -18,7 +18,7 @@ from sms_agent.media.read import HELD_UNREAD
 from sms_agent.models import OutboundMessage, TaskMedia, utcnow
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
-from tests.admin.conftest import PASSWORD, staff_account
+from tests.admin.conftest import PASSWORD, StoppedClock, staff_account
 from tests.browser.conftest import log_out_in_another_tab
 from tests.factories import make_held_voice_note, make_task, make_user
 from tests.standins import PNG, inbound_form
@@ -553,3 +553,29 @@ def test_a_long_staff_username_keeps_the_pages_in_the_window(app, live_server, p
     for url in ("/admin/", "/admin/inbox/"):
         page.goto(live_server + url)
         assert page.eval_on_selector("html", sideways) <= 0, url
+
+
+def test_typing_a_reply_longer_than_one_may_be_keeps_the_session_going(
+    app, live_server, page, monkeypatch
+):
+    """Regression: typing counts as activity for ADMIN_IDLE_MINUTES (the composer asks the
+    server what the text becomes), but past 1,600 characters the composer only said "too
+    long" by itself and asked nothing, so staff editing a long reply down to size were
+    logged out mid-sentence, though they had typed all along."""
+    app.config["ADMIN_IDLE_MINUTES"] = 30
+    clock = StoppedClock(monkeypatch)
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, tier="enterprise")
+    open_conversation(live_server, page)
+    page.click("textarea[name=message]")
+    page.keyboard.insert_text("Step by step. " * 120)  # 1,680 characters
+    page.wait_for_selector("[data-testid=measure]:has-text('too long')")
+
+    for _ in range(3):  # 87 minutes of typing, never 30 without a key pressed
+        clock.wait(29)
+        with page.expect_response(lambda response: "/conversation/measure/" in response.url):
+            page.keyboard.type("!")
+    clock.wait(29)
+    page.reload()
+    page.wait_for_selector("[data-testid=composer]")
+    assert "1683 characters · too long" in page.inner_text("[data-testid=measure]")

@@ -251,27 +251,28 @@
 
   function remeasure() {
     // Characters as the server counts them (an emoji is one). A text too long to send is
-    // said so here: one past what a form may carry was refused unmeasured (413), and the
-    // last text's "1 segment" stayed under it.
+    // said so here, and asked about cut to one past the most: one past what a form may
+    // carry was refused unmeasured (413), and the last text's "1 segment" stayed under it.
+    // It is asked all the same, since this post is what tells the server staff are typing
+    // (ADMIN_IDLE_MINUTES): staff shortening a long reply were logged out as they typed.
     var most = Number(measure.getAttribute("data-most")) || Infinity;
-    var characters = Array.from(field.value).length;
+    var typed = Array.from(field.value);
     var asked = ++measured;
-    if (characters > most) {
-      show({characters: characters, too_long: true, most: most, sent_as: null});
-      return;
-    }
+    var tooLong = typed.length > most ?
+      {characters: typed.length, too_long: true, most: most, sent_as: null} : null;
+    if (tooLong) { show(tooLong); }
     var body = new FormData();
-    body.append("message", field.value);
+    body.append("message", tooLong ? typed.slice(0, most + 1).join("") : field.value);
     // Only the answer for the text now in the box is shown, not one overtaken on the way.
     function latest(then) { return function (value) { if (asked === measured) { then(value); } }; }
     fetch(root.getAttribute("data-measure-url"), {
       method: "POST", credentials: "same-origin", body: body, headers: {"X-CSRFToken": token}
     })
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-      .then(latest(show))
+      .then(latest(function (result) { show(tooLong || result); }))
       .catch(latest(function () {
         // Not measured (the session ended, say): no measure of an earlier text stays.
-        show({characters: characters, unmeasured: true, sent_as: null});
+        show(tooLong || {characters: typed.length, unmeasured: true, sent_as: null});
       }));
   }
 
