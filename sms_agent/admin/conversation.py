@@ -332,7 +332,9 @@ class ConversationPages:
         if user is None:
             return self._gone()
         try:
-            handoff.release(user, current_user, confirmed_holder_id=_confirmed_holder())
+            handoff.release(
+                user, current_user, confirmed_holder_id=_confirmed_holder(), seen=_shown_unread()
+            )
         except handoff.HeldByOther as exc:
             db.session.rollback()
             return self._ask_first(user, exc, "release")

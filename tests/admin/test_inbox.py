@@ -206,6 +206,29 @@ def test_marking_read_leaves_unread_a_text_held_after_the_page_showed_the_count(
     assert db.session.get(Conversation, PHONE).unread == 0
 
 
+def test_returning_to_the_ai_reads_what_was_held_while_staff_had_it(admin_client):
+    """Regression: staff who handled a conversation and pressed Return to AI left the texts
+    held meanwhile unread, so the inbox showed an AI conversation with unread texts nobody
+    was to answer. What the page showed is read; a text held after it stays unread, as
+    Mark read leaves it."""
+    waiting()
+    assert post(admin_client, "takeover").status_code == 302
+    for _ in range(2):
+        handoff.hold_text(db.session.get(User, PHONE))
+        db.session.commit()
+    page = page_of(admin_client, PAGE)
+    release_form = page[page.index('data-testid="return-to-ai-form"') :].split("</form>")[0]
+    shown = re.search(r'name="unread" value="(\d+)"', release_form).group(1)
+    assert shown == "2"
+    handoff.hold_text(db.session.get(User, PHONE))  # held after the page showed its count
+    db.session.commit()
+
+    assert post(admin_client, "release", {"unread": shown}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "ai"
+    assert db.session.get(Conversation, PHONE).unread == 1
+
+
 def test_marking_read_without_the_form_token_is_refused(admin_client):
     waiting()
     handoff.hold_text(db.session.get(User, PHONE))

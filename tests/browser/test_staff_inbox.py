@@ -579,3 +579,27 @@ def test_typing_a_reply_longer_than_one_may_be_keeps_the_session_going(
     page.reload()
     page.wait_for_selector("[data-testid=composer]")
     assert "1683 characters · too long" in page.inner_text("[data-testid=measure]")
+
+
+def test_return_to_ai_reads_the_texts_shown_and_not_one_held_after(app, live_server, page):
+    """Returning a conversation reads the held texts staff were shown. The page had read
+    them already (on screen), so the count it was drawn with named texts read before:
+    posted as it was, it would read a text held since, that staff never saw, in their place."""
+    boss = staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    handoff.take_over(texter, boss)
+    handoff.hold_text(texter)
+    db.session.commit()
+    open_conversation(live_server, page)
+    page.locator("[data-testid=mark-read]").wait_for(state="detached")  # read on screen
+    # From here the page neither shows nor reads what comes (no poll, no read once back).
+    stopped = ("/conversation/messages/", "/conversation/read/")
+    page.route(lambda url: any(path in url for path in stopped), lambda route: route.abort())
+    handoff.hold_text(db.session.get(type(texter), PHONE))
+    db.session.commit()
+
+    with page.expect_navigation():
+        page.click("[data-testid=return-to-ai]")
+    page.wait_for_selector("text=Returned to the AI")
+    db.session.expire_all()
+    assert handoff.find(PHONE).unread == 1

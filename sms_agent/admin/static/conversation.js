@@ -165,6 +165,14 @@
   var reader = root.querySelector("[data-testid=mark-read-form]");
   var unread = Number(root.getAttribute("data-unread")) || 0;
 
+  // A form's count of texts shown unread (Return to AI reads them) is the page's count
+  // now, not the one it was drawn with: the script may have read those since, and a text
+  // held after that, not yet shown, would have been read in their place.
+  root.addEventListener("submit", function (event) {
+    var shown = event.target.querySelector("input[name=unread]");
+    if (shown) { shown.value = String(unread); }
+  });
+
   function markRead() {
     if (!reader || !unread || document.visibilityState !== "visible") { return; }
     // The count shown: a text held after it stays unread until the next poll shows it.
