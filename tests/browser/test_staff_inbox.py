@@ -603,3 +603,18 @@ def test_return_to_ai_reads_the_texts_shown_and_not_one_held_after(app, live_ser
     page.wait_for_selector("text=Returned to the AI")
     db.session.expire_all()
     assert handoff.find(PHONE).unread == 1
+
+
+def test_the_composer_counts_a_whatsapp_reply_as_one_whatsapp_message(app, live_server, page):
+    """A WhatsApp reply goes as one message, which Twilio counts in UTF-16 units: 1,560
+    characters with 60 emoji are 1,620, too long, and the composer says so before Send."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow())
+    open_conversation(live_server, page)
+    page.click("textarea[name=message]")
+    page.keyboard.insert_text("Your order 📦 ships today. " * 60)
+    page.wait_for_selector("[data-testid=measure]:has-text('too long')")
+    assert page.inner_text("[data-testid=measure]") == (
+        "1620 characters · too long: a reply takes at most 1600 as WhatsApp counts them "
+        "(an emoji is two): it goes as one message"
+    )

@@ -229,10 +229,14 @@
   var token = composer.querySelector("input[name=csrf_token]").value;
   var timer = null;
   var measured = 0;
+  // A WhatsApp reply goes as one message, whose length Twilio counts in UTF-16 units (an
+  // emoji is two); an SMS reply is counted in characters, as the server counts them.
+  var whatsapp = measure.hasAttribute("data-whatsapp");
 
   function describe(result) {
     if (result.too_long) {
-      return result.characters + " characters · too long: a reply takes at most " + result.most;
+      return result.characters + " characters · too long: a reply takes at most " + result.most +
+        (whatsapp ? " as WhatsApp counts them (an emoji is two): it goes as one message" : "");
     }
     if (result.unmeasured) { return result.characters + " characters"; }
     if (!result.parts) {
@@ -258,16 +262,17 @@
   }
 
   function remeasure() {
-    // Characters as the server counts them (an emoji is one). A text too long to send is
+    // Characters as the server counts them (on SMS an emoji is one). A text too long to send is
     // said so here, and asked about cut to one past the most: one past what a form may
     // carry was refused unmeasured (413), and the last text's "1 segment" stayed under it.
     // It is asked all the same, since this post is what tells the server staff are typing
     // (ADMIN_IDLE_MINUTES): staff shortening a long reply were logged out as they typed.
     var most = Number(measure.getAttribute("data-most")) || Infinity;
     var typed = Array.from(field.value);
+    var characters = whatsapp ? field.value.length : typed.length;
     var asked = ++measured;
-    var tooLong = typed.length > most ?
-      {characters: typed.length, too_long: true, most: most, sent_as: null} : null;
+    var tooLong = characters > most ?
+      {characters: characters, too_long: true, most: most, sent_as: null} : null;
     if (tooLong) { show(tooLong); }
     var body = new FormData();
     body.append("message", tooLong ? typed.slice(0, most + 1).join("") : field.value);
@@ -280,7 +285,7 @@
       .then(latest(function (result) { show(tooLong || result); }))
       .catch(latest(function () {
         // Not measured (the session ended, say): no measure of an earlier text stays.
-        show(tooLong || {characters: typed.length, unmeasured: true, sent_as: null});
+        show(tooLong || {characters: characters, unmeasured: true, sent_as: null});
       }));
   }
 
