@@ -9,7 +9,7 @@ from math import ceil
 from typing import Any
 
 import sqlalchemy as sa
-from flask import flash, g, redirect, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
@@ -283,7 +283,11 @@ class TimestampForms(AdminModelConverter):
 def gone_already(done: str = "done") -> None:
     """What an action says when none of the rows it was given is there any more (deleted
     since the list was shown, by another admin or the API): a green "Revoked 0 tokens."
-    read as done."""
+    read as done. Given no rows at all (a form resent, a page without its script), it says
+    that none was selected."""
+    if not request.form.getlist("rowid"):
+        flash(f"Nothing was {done}: no records were selected.", "info")
+        return
     flash(f"Nothing was {done}: the selected records were gone already.", "info")
 
 

@@ -12,7 +12,7 @@ from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
-from wtforms import HiddenField, TextAreaField
+from wtforms import HiddenField, TextAreaField, ValidationError
 from wtforms.validators import InputRequired, Length
 
 from .. import handoff, inbox, outbound, threads
@@ -123,9 +123,11 @@ def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
 #: The messages the page shows, the newest; it says where older ones are.
 SHOWN_MESSAGES = 100
 
-#: The longest reply staff may send. The box takes more (a maxlength cut a longer paste
-#: without a word, and the rest was sent as if whole): the measure and the form say so.
-MAX_REPLY_CHARS = 1600
+#: The longest reply staff may send, as outbound.reply_length counts it for the texter's
+#: channel: Twilio's Body limit, one WhatsApp message's whole length. The box takes more (a
+#: maxlength cut a longer paste without a word, and the rest was sent as if whole): the
+#: measure and the form say so.
+MAX_REPLY_CHARS = outbound.MAX_MESSAGE_CHARS
 
 
 #: What the page says once a reply went out (or had gone out): its script then forgets the
@@ -138,11 +140,23 @@ def _reply_went_out() -> bool:
     return any(message in (SENT, ALREADY_SENT) for message in get_flashed_messages())
 
 
+def too_long(user: User, text: str) -> str | None:
+    """What the measure and the form say of a reply too long for `user`'s channel, or None."""
+    if outbound.reply_length(user, text) <= MAX_REPLY_CHARS:
+        return None
+    if outbound.is_whatsapp(user):
+        return (
+            f"Field cannot be longer than {MAX_REPLY_CHARS} characters as WhatsApp counts them "
+            "(an emoji is two): it goes as one message."
+        )
+    return f"Field cannot be longer than {MAX_REPLY_CHARS} characters."
+
+
 class ComposeForm(NulRefused, FlaskForm):
     message = TextAreaField(
         "Reply",
         filters=[one_char_line_breaks],
-        validators=[InputRequired(), Length(max=MAX_REPLY_CHARS)],
+        validators=[InputRequired()],
         render_kw={"dir": "auto"},  # a reply in Hebrew or Arabic is typed right to left
     )
     #: A key made for each rendering of the form: the message is sent once per key however
@@ -154,6 +168,16 @@ class ComposeForm(NulRefused, FlaskForm):
             Length(max=64),
         ],
     )
+
+    def __init__(self, *args, texter: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.texter = texter
+
+    def validate_message(self, field) -> None:
+        """As long as the texter's channel takes (too_long)."""
+        error = too_long(self.texter, field.data or "")
+        if error:
+            raise ValidationError(error)
 
 
 def media_json(media: TaskMedia) -> dict:
@@ -217,7 +241,7 @@ class ConversationPages:
         return db.session.get(User, number) if number else user
 
     def _page(self, user: User, status: int = 200, **extra):
-        form = extra.pop("form", None) or ComposeForm()
+        form = extra.pop("form", None) or ComposeForm(texter=user)
         # The form shown is a new submission, even when it shows one that was just posted.
         form.submission.data = new_submission_key()
         # One more than shown: whether there are older messages to point staff to.
@@ -229,6 +253,7 @@ class ConversationPages:
             "older_messages": len(messages) > SHOWN_MESSAGES,
             "shown_messages": SHOWN_MESSAGES,
             "most_reply_chars": MAX_REPLY_CHARS,
+            "whatsapp": outbound.is_whatsapp(user),
             "can_act": is_admin_staff(),
             "cannot_text": _refusal(user),
             "form": form,
@@ -332,7 +357,9 @@ class ConversationPages:
         if user is None:
             return self._gone()
         try:
-            handoff.release(user, current_user, confirmed_holder_id=_confirmed_holder())
+            handoff.release(
+                user, current_user, confirmed_holder_id=_confirmed_holder(), seen=_shown_unread()
+            )
         except handoff.HeldByOther as exc:
             db.session.rollback()
             return self._ask_first(user, exc, "release")
@@ -346,7 +373,7 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             return self._gone()
-        form = ComposeForm()
+        form = ComposeForm(texter=user)
         if not form.validate_on_submit():
             return self._page(user, 400, form=form)
         try:
@@ -397,17 +424,17 @@ class ConversationPages:
         text = typed[:MAX_REPLY_CHARS]
         shaped = outbound.plan(user, text, by_staff=True)
         parts = shaped.parts
-        too_long = len(typed) > MAX_REPLY_CHARS
+        refused = too_long(user, typed) is not None
         return jsonify(
             {
-                "characters": len(typed),
-                "too_long": too_long,
+                "characters": outbound.reply_length(user, typed),
+                "too_long": refused,
                 "most": MAX_REPLY_CHARS,
                 "parts": len(parts),
                 "segments": sum(outbound.segments_for(user, part) for part in parts),
                 "encoding": shaped.encoding if parts else None,
                 "shortened": shaped.cut,
-                "sent_as": None if too_long else _changed(text, parts),
+                "sent_as": None if refused else _changed(text, parts),
             }
         )
 

@@ -36,6 +36,7 @@ from .access import StaffAccess
 from .base import one_char_line_breaks
 from .conversation import Bubble, thread_for
 from .forms import NulRefused, new_submission_key
+from .search import whole_phone_number
 
 DEFAULT_NUMBER = EXAMPLE_NUMBER
 
@@ -145,7 +146,7 @@ class TryItView(StaffAccess, BaseView):
     @expose("/", methods=("GET", "POST"))
     @refuses_nul_itself
     def index(self):
-        phone = request.args.get("phone", "")
+        phone = _phone_asked()
         form = TryItForm(
             from_number=phone or DEFAULT_NUMBER,
             max_bytes=current_app.config["MEDIA_MAX_BYTES"],
@@ -158,7 +159,7 @@ class TryItView(StaffAccess, BaseView):
     @expose("/thread/")
     def thread(self):
         """Just the thread, for the page's poll while a reply is on its way."""
-        phone = request.args.get("phone", "")
+        phone = _phone_asked()
         thread = thread_for(phone)
         return self.render("admin/_thread.html", thread=thread, **poll_state(thread, phone))
 
@@ -202,6 +203,12 @@ class TryItView(StaffAccess, BaseView):
             message_sent=_message_went_out(),
             **poll_state(thread, phone),
         )
+
+
+def _phone_asked() -> str:
+    """The number whose thread the address asks for (?phone=), written any way staff
+    write one, as the Users search reads it; "" (no thread) for what is no number."""
+    return whole_phone_number(request.args.get("phone", "")) or ""
 
 
 def _message_went_out() -> bool:

@@ -99,7 +99,8 @@ def release(phone_number: str):
     """Hand the conversation back to the AI: it answers the texter's next text.
 
     409 when another staff member holds it (one may have taken it since the caller looked),
-    unless `force` is true.
+    unless `force` is true. The texts held for staff are read: send the `unread` you were
+    shown, so that a text held since stays unread.
     """
     return _change_hands(handoff.release, phone_number, kept(ReleaseIn))
 
@@ -110,7 +111,7 @@ def _change_hands(change, phone_number: str, schema) -> dict:
     user = get_user_or_404(phone_number)
     data = load_body(schema)
     try:
-        change(user, current_staff(), force=data["force"])
+        change(user, current_staff(), **data)
     except handoff.HeldByOther as exc:
         db.session.rollback()
         raise conflict(str(exc), held_by=exc.holder) from None

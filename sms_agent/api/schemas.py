@@ -516,22 +516,34 @@ class TakeoverIn(InSchema):
     force = _force("Take it from the staff member who holds it (409 otherwise).")
 
 
-class ReleaseIn(InSchema):
-    force = _force(
-        "Hand it back to the AI even though another staff member holds it (409 otherwise)."
-    )
-
-
-class ReadIn(InSchema):
-    unread = fields.Integer(
+def _shown_unread(description: str, **options) -> fields.Integer:
+    """The `unread` count the caller was shown: texts held since then stay unread."""
+    return fields.Integer(
         load_default=None,
         strict=True,
         load_only=True,
         validate=validate.Range(min=0, max=10**9),
-        metadata={
-            "description": "The `unread` the reader was shown: that many are read, and texts "
-            "held since then stay unread. Without it, all are read."
-        },
+        metadata={"description": description},
+        **options,
+    )
+
+
+class ReleaseIn(InSchema):
+    force = _force(
+        "Hand it back to the AI even though another staff member holds it (409 otherwise)."
+    )
+    seen = _shown_unread(
+        "The `unread` the caller was shown: staff who hand the conversation back have handled "
+        "that many held texts, which are read; texts held since then stay unread. Without it, "
+        "all are read.",
+        data_key="unread",
+    )
+
+
+class ReadIn(InSchema):
+    unread = _shown_unread(
+        "The `unread` the reader was shown: that many are read, and texts "
+        "held since then stay unread. Without it, all are read."
     )
 
 

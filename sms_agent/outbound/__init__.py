@@ -22,15 +22,18 @@ from .send import (
     is_one_sms,
     may_text,
     plan,
+    reply_length,
     segments_for,
     send,
 )
 from .sender import OUR_NUMBER, thread_number, written_to
 from .shape import Shaped
 from .slots import SendLater, Slots, book, spread
+from .split import MAX_MESSAGE_CHARS
 from .status import record_delivery_status
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "OPT_OUT_CONFIRMATION",
     "OUR_NUMBER",
     "CountryNotAllowed",
@@ -52,6 +55,7 @@ __all__ = [
     "is_whatsapp",
     "may_text",
     "plan",
+    "reply_length",
     "segments_for",
     "record_delivery_status",
     "replying_on",

@@ -32,7 +32,7 @@ from ..phones import mask
 from ..vendors.pacing import Slots
 from ..vendors.twilio import SmsError, get_sms_backend
 from . import channels
-from .gsm import encoding_of, segment_count
+from .gsm import encoding_of, message_length, segment_count
 from .sender import sender_number, written_to
 from .shape import Shaped, shape
 from .status import record_sent
@@ -183,6 +183,14 @@ def plan(
         body, plain = channels.whatsapp_to_markdown(body), False
     budget = quota.segment_budget(user.tier)
     return shape(body, budget, question=question, plain=plain, more=more, known=known)
+
+
+def reply_length(user: User, text: str) -> int:
+    """How long a text staff write to `user` is, against MAX_MESSAGE_CHARS: its characters
+    on SMS (a long one goes as several messages), but on WhatsApp, where it goes as one,
+    its length as Twilio counts that message's Body (channels.WHATSAPP_MAX_CHARS: an emoji
+    is two), since a longer one would be cut."""
+    return message_length(text) if channels.is_whatsapp(user) else len(text)
 
 
 def segments_for(user: User, text: str) -> int:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
 from werkzeug.security import generate_password_hash
 
 from sms_agent.extensions import db
-from sms_agent.models import StaffUser
+from sms_agent.models import StaffUser, types
 
 PASSWORD = "correct horse battery"
 # Hashing is deliberately slow; hash the shared test password once per run, not per test.
@@ -131,3 +132,14 @@ def post_at_once(app, admin_client, url: str, form: dict) -> list[int]:
     for thread in threads:
         thread.join(timeout=60)
     return statuses
+
+
+class StoppedClock:
+    """The product's clock (utcnow), moved on by hand."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.now = datetime(2027, 1, 20, 12, tzinfo=UTC)
+        monkeypatch.setattr(types, "clock", lambda: self.now)
+
+    def wait(self, minutes: int) -> None:
+        self.now += timedelta(minutes=minutes)

@@ -8,7 +8,6 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,8 +16,7 @@ from sms_agent import create_app
 from sms_agent.admin import auth
 from sms_agent.admin.auth import load_staff, safe_next
 from sms_agent.extensions import db
-from sms_agent.models import types
-from tests.admin.conftest import PASSWORD, csrf_for, form_as_shown, log_in
+from tests.admin.conftest import PASSWORD, StoppedClock, csrf_for, form_as_shown, log_in
 from tests.conftest import RollingBackClient
 from tests.factories import make_error, make_staff
 from tests.standins import unused_port
@@ -208,17 +206,6 @@ def test_logout_needs_post_and_ends_the_session(client):
     assert client.get("/admin/auth/logout/").status_code == 405
     assert client.post("/admin/auth/logout/", data={"csrf_token": token}).status_code == 302
     assert client.get("/admin/").status_code == 302
-
-
-class StoppedClock:
-    """The product's clock (utcnow), moved on by hand."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.now = datetime(2027, 1, 20, 12, tzinfo=UTC)
-        monkeypatch.setattr(types, "clock", lambda: self.now)
-
-    def wait(self, minutes: int) -> None:
-        self.now += timedelta(minutes=minutes)
 
 
 def test_a_session_left_idle_for_admin_idle_minutes_ends(app, client, monkeypatch):

@@ -74,3 +74,14 @@ def test_an_action_on_rows_deleted_meanwhile_says_they_were_gone(admin_client, u
     page = post_action(admin_client, url, action, [gone]).get_data(as_text=True)
 
     assert _alerts(page) == ["Nothing was done: the selected records were gone already."]
+
+
+@pytest.mark.parametrize("action", ["reset_monthly_requests", "export_conversations", "delete"])
+def test_an_action_on_no_rows_says_none_was_selected(admin_client, action):
+    """An action posted with no row ticked (the page's script stops that, a form resent or
+    a page without scripts does not) said "the selected records were gone already", of
+    records nobody selected (found probing the running app)."""
+    make_user()
+    page = post_action(admin_client, "/admin/user/", action, []).get_data(as_text=True)
+    done = "deleted" if action == "delete" else "done"
+    assert _alerts(page) == [f"Nothing was {done}: no records were selected."]

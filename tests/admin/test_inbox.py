@@ -206,6 +206,29 @@ def test_marking_read_leaves_unread_a_text_held_after_the_page_showed_the_count(
     assert db.session.get(Conversation, PHONE).unread == 0
 
 
+def test_returning_to_the_ai_reads_what_was_held_while_staff_had_it(admin_client):
+    """Regression: staff who handled a conversation and pressed Return to AI left the texts
+    held meanwhile unread, so the inbox showed an AI conversation with unread texts nobody
+    was to answer. What the page showed is read; a text held after it stays unread, as
+    Mark read leaves it."""
+    waiting()
+    assert post(admin_client, "takeover").status_code == 302
+    for _ in range(2):
+        handoff.hold_text(db.session.get(User, PHONE))
+        db.session.commit()
+    page = page_of(admin_client, PAGE)
+    release_form = page[page.index('data-testid="return-to-ai-form"') :].split("</form>")[0]
+    shown = re.search(r'name="unread" value="(\d+)"', release_form).group(1)
+    assert shown == "2"
+    handoff.hold_text(db.session.get(User, PHONE))  # held after the page showed its count
+    db.session.commit()
+
+    assert post(admin_client, "release", {"unread": shown}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).conversation_state == "ai"
+    assert db.session.get(Conversation, PHONE).unread == 1
+
+
 def test_marking_read_without_the_form_token_is_refused(admin_client):
     waiting()
     handoff.hold_text(db.session.get(User, PHONE))
@@ -513,6 +536,31 @@ def test_the_composer_measures_a_whatsapp_text_as_whatsapp_sends_it(admin_client
     reply = "Merci 🙏 " + "你好 " * 60
     measured = admin_client.post(url, data={"message": reply}, headers=headers).get_json()
     assert (measured["parts"], measured["segments"], measured["encoding"]) == (1, 1, "UTF-8")
+
+
+def test_a_whatsapp_reply_longer_than_one_message_is_refused_not_cut(admin_client):
+    """Regression: a staff reply's limit was 1,600 characters on any channel, but a WhatsApp
+    reply goes as one message, whose Body Twilio takes up to 1,600 as it counts them (an
+    emoji is two, outbound/channels.py): 1,560 characters with 60 emoji passed the form and
+    the texter got the first 1,500 or so and "...". The limit now follows the texter's
+    channel, counted as that channel's sending counts it."""
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow())
+    reply = "Your order 📦 ships today. " * 60  # 1,560 characters, 1,620 as Twilio counts
+    url = f"/admin/user/conversation/measure/?id={quote(PHONE)}"
+    headers = {"X-CSRFToken": csrf_for(admin_client, PAGE)}
+    measured = admin_client.post(url, data={"message": reply}, headers=headers).get_json()
+    assert (measured["characters"], measured["too_long"], measured["most"]) == (1620, True, 1600)
+
+    response = post(admin_client, "send", {"message": reply})
+    assert response.status_code == 400
+    assert "longer than 1600 characters as WhatsApp counts them" in html.unescape(
+        response.get_data(as_text=True)
+    )
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    fits = reply[: -len("Your order 📦 ships today. ")]  # 1,593 as Twilio counts
+    assert post(admin_client, "send", {"message": fits}).status_code == 302
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert sent.body == fits.strip()
 
 
 @pytest.mark.parametrize(

@@ -438,3 +438,19 @@ def test_a_text_nobody_takes_for_minutes_says_why_instead_of_waiting_on(admin_cl
     db.session.commit()
     busy = admin_client.get(URL + "?phone=%2B14155550124").get_data(as_text=True)
     assert "No reply yet: a worker is still answering it (a slow model?)" in busy
+
+
+def test_a_number_written_any_way_in_the_address_shows_its_thread_and_garbage_none(admin_client):
+    """Regression: Try it's address took its ?phone= as written: "+1 415 555 0123" (as staff
+    write a number) showed "No messages yet" beside that texter's thread, and 400 digits
+    pasted there made a heading five window-widths wide, with an "open in Users" link to
+    nobody. A number is read as the Users search reads it; what is none shows no thread."""
+    make_task(make_test_number("+14155550123"), sms_content="Where is my parcel?")
+    page = admin_client.get(URL + "?phone=" + quote("+1 415 555 0123")).get_data(as_text=True)
+    assert "Thread with +14155550123" in page and "Where is my parcel?" in page
+    thread = admin_client.get(URL + "thread/?phone=" + quote("(415) 555-0123"))
+    assert "Where is my parcel?" in thread.get_data(as_text=True)
+
+    garbage = admin_client.get(URL + "?phone=" + "9" * 400)
+    assert garbage.status_code == 200
+    assert "Thread with" not in garbage.get_data(as_text=True)

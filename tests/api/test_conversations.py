@@ -268,6 +268,25 @@ def test_marking_read_leaves_unread_the_texts_held_since_the_caller_looked(clien
         assert bad.status_code == 400 and "unread" in bad.get_json()["details"], wrong
 
 
+def test_releasing_reads_what_was_held_while_staff_had_it(client, admin_headers):
+    """Staff who hand a conversation back have handled what was held for them: the `unread`
+    they were shown is read (all of it without one), as read/ reads it."""
+    held_twice()
+    handoff.hold_text(db.session.get(User, PHONE))  # held after the caller looked
+    db.session.commit()
+    body = {"unread": 2}
+    response = client.post(BASE + "release/", json=body, headers=admin_headers)
+    assert response.status_code == 200
+    assert (response.get_json()["state"], response.get_json()["unread"]) == ("ai", 1)
+    handoff.request_human(db.session.get(User, PHONE), "keyword")
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+    response = client.post(BASE + "release/", json={}, headers=admin_headers)
+    assert (response.get_json()["state"], response.get_json()["unread"]) == ("ai", 0)
+    bad = client.post(BASE + "release/", json={"unread": -1}, headers=admin_headers)
+    assert bad.status_code == 400 and "unread" in bad.get_json()["details"]
+
+
 def test_marking_read_a_texter_never_held_for_staff_is_a_no_op(client, admin_headers):
     make_user(PHONE)
     response = client.post(BASE + "read/", json={}, headers=admin_headers)

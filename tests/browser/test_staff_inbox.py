@@ -18,7 +18,7 @@ from sms_agent.media.read import HELD_UNREAD
 from sms_agent.models import OutboundMessage, TaskMedia, utcnow
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
-from tests.admin.conftest import PASSWORD, staff_account
+from tests.admin.conftest import PASSWORD, StoppedClock, staff_account
 from tests.browser.conftest import log_out_in_another_tab
 from tests.factories import make_held_voice_note, make_task, make_user
 from tests.standins import PNG, inbound_form
@@ -553,3 +553,68 @@ def test_a_long_staff_username_keeps_the_pages_in_the_window(app, live_server, p
     for url in ("/admin/", "/admin/inbox/"):
         page.goto(live_server + url)
         assert page.eval_on_selector("html", sideways) <= 0, url
+
+
+def test_typing_a_reply_longer_than_one_may_be_keeps_the_session_going(
+    app, live_server, page, monkeypatch
+):
+    """Regression: typing counts as activity for ADMIN_IDLE_MINUTES (the composer asks the
+    server what the text becomes), but past 1,600 characters the composer only said "too
+    long" by itself and asked nothing, so staff editing a long reply down to size were
+    logged out mid-sentence, though they had typed all along."""
+    app.config["ADMIN_IDLE_MINUTES"] = 30
+    clock = StoppedClock(monkeypatch)
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, tier="enterprise")
+    open_conversation(live_server, page)
+    page.click("textarea[name=message]")
+    page.keyboard.insert_text("Step by step. " * 120)  # 1,680 characters
+    page.wait_for_selector("[data-testid=measure]:has-text('too long')")
+
+    for _ in range(3):  # 87 minutes of typing, never 30 without a key pressed
+        clock.wait(29)
+        with page.expect_response(lambda response: "/conversation/measure/" in response.url):
+            page.keyboard.type("!")
+    clock.wait(29)
+    page.reload()
+    page.wait_for_selector("[data-testid=composer]")
+    assert "1683 characters · too long" in page.inner_text("[data-testid=measure]")
+
+
+def test_return_to_ai_reads_the_texts_shown_and_not_one_held_after(app, live_server, page):
+    """Returning a conversation reads the held texts staff were shown. The page had read
+    them already (on screen), so the count it was drawn with named texts read before:
+    posted as it was, it would read a text held since, that staff never saw, in their place."""
+    boss = staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    handoff.take_over(texter, boss)
+    handoff.hold_text(texter)
+    db.session.commit()
+    open_conversation(live_server, page)
+    page.locator("[data-testid=mark-read]").wait_for(state="detached")  # read on screen
+    # From here the page neither shows nor reads what comes (no poll, no read once back).
+    stopped = ("/conversation/messages/", "/conversation/read/")
+    page.route(lambda url: any(path in url for path in stopped), lambda route: route.abort())
+    handoff.hold_text(db.session.get(type(texter), PHONE))
+    db.session.commit()
+
+    with page.expect_navigation():
+        page.click("[data-testid=return-to-ai]")
+    page.wait_for_selector("text=Returned to the AI")
+    db.session.expire_all()
+    assert handoff.find(PHONE).unread == 1
+
+
+def test_the_composer_counts_a_whatsapp_reply_as_one_whatsapp_message(app, live_server, page):
+    """A WhatsApp reply goes as one message, which Twilio counts in UTF-16 units: 1,560
+    characters with 60 emoji are 1,620, too long, and the composer says so before Send."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow())
+    open_conversation(live_server, page)
+    page.click("textarea[name=message]")
+    page.keyboard.insert_text("Your order 📦 ships today. " * 60)
+    page.wait_for_selector("[data-testid=measure]:has-text('too long')")
+    assert page.inner_text("[data-testid=measure]") == (
+        "1620 characters · too long: a reply takes at most 1600 as WhatsApp counts them "
+        "(an emoji is two): it goes as one message"
+    )

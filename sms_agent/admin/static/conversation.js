@@ -165,6 +165,14 @@
   var reader = root.querySelector("[data-testid=mark-read-form]");
   var unread = Number(root.getAttribute("data-unread")) || 0;
 
+  // A form's count of texts shown unread (Return to AI reads them) is the page's count
+  // now, not the one it was drawn with: the script may have read those since, and a text
+  // held after that, not yet shown, would have been read in their place.
+  root.addEventListener("submit", function (event) {
+    var shown = event.target.querySelector("input[name=unread]");
+    if (shown) { shown.value = String(unread); }
+  });
+
   function markRead() {
     if (!reader || !unread || document.visibilityState !== "visible") { return; }
     // The count shown: a text held after it stays unread until the next poll shows it.
@@ -221,10 +229,14 @@
   var token = composer.querySelector("input[name=csrf_token]").value;
   var timer = null;
   var measured = 0;
+  // A WhatsApp reply goes as one message, whose length Twilio counts in UTF-16 units (an
+  // emoji is two); an SMS reply is counted in characters, as the server counts them.
+  var whatsapp = measure.hasAttribute("data-whatsapp");
 
   function describe(result) {
     if (result.too_long) {
-      return result.characters + " characters · too long: a reply takes at most " + result.most;
+      return result.characters + " characters · too long: a reply takes at most " + result.most +
+        (whatsapp ? " as WhatsApp counts them (an emoji is two): it goes as one message" : "");
     }
     if (result.unmeasured) { return result.characters + " characters"; }
     if (!result.parts) {
@@ -250,28 +262,30 @@
   }
 
   function remeasure() {
-    // Characters as the server counts them (an emoji is one). A text too long to send is
-    // said so here: one past what a form may carry was refused unmeasured (413), and the
-    // last text's "1 segment" stayed under it.
+    // Characters as the server counts them (on SMS an emoji is one). A text too long to send is
+    // said so here, and asked about cut to one past the most: one past what a form may
+    // carry was refused unmeasured (413), and the last text's "1 segment" stayed under it.
+    // It is asked all the same, since this post is what tells the server staff are typing
+    // (ADMIN_IDLE_MINUTES): staff shortening a long reply were logged out as they typed.
     var most = Number(measure.getAttribute("data-most")) || Infinity;
-    var characters = Array.from(field.value).length;
+    var typed = Array.from(field.value);
+    var characters = whatsapp ? field.value.length : typed.length;
     var asked = ++measured;
-    if (characters > most) {
-      show({characters: characters, too_long: true, most: most, sent_as: null});
-      return;
-    }
+    var tooLong = characters > most ?
+      {characters: characters, too_long: true, most: most, sent_as: null} : null;
+    if (tooLong) { show(tooLong); }
     var body = new FormData();
-    body.append("message", field.value);
+    body.append("message", tooLong ? typed.slice(0, most + 1).join("") : field.value);
     // Only the answer for the text now in the box is shown, not one overtaken on the way.
     function latest(then) { return function (value) { if (asked === measured) { then(value); } }; }
     fetch(root.getAttribute("data-measure-url"), {
       method: "POST", credentials: "same-origin", body: body, headers: {"X-CSRFToken": token}
     })
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-      .then(latest(show))
+      .then(latest(function (result) { show(tooLong || result); }))
       .catch(latest(function () {
         // Not measured (the session ended, say): no measure of an earlier text stays.
-        show({characters: characters, unmeasured: true, sent_as: null});
+        show(tooLong || {characters: characters, unmeasured: true, sent_as: null});
       }));
   }
 
