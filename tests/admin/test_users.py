@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent.extensions import db
-from sms_agent.models import ApiToken, Tier, User, first_of_next_month, utcnow
+from sms_agent.models import ApiToken, Task, Tier, User, first_of_next_month, utcnow
 from tests.admin.conftest import csrf_for, form_as_shown, post_action
 from tests.factories import make_error, make_task, make_user
 
@@ -874,3 +874,20 @@ def test_a_direction_override_stored_before_the_rules_is_shown_escaped_not_obeye
     assert "Ann \\u202emoc.elgoog" in page
     db.session.expire_all()
     assert db.session.get(User, OLD_PHONE).full_name == OLD_NAME
+
+
+def test_a_texters_direction_override_shows_as_its_escape_in_the_thread(admin_client):
+    """Regression: the conversation's bubbles wrote a texter's words as sent, so an override
+    in them showed the rest of the bubble backwards to staff ("moc.elgoog" as a link-like
+    "google.com"); written as its escape, staff see what was sent. The task keeps it."""
+    user = make_user(OLD_PHONE)
+    task = make_task(user, sms_content="see \u202emoc.elgoog", ai_response="ok")
+
+    page = admin_client.get(f"/admin/user/conversation/?id={quote(OLD_PHONE)}").get_data(
+        as_text=True
+    )
+
+    assert "\u202e" not in page
+    assert "see \\u202emoc.elgoog" in page
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).sms_content == "see \u202emoc.elgoog"
