@@ -135,7 +135,7 @@ def test_keywords_in_small_capitals_or_boxed_letters_are_recognised(body, expect
         "yes but why",
         "new idea: a todo app",
         "helpful",
-        "stopp",
+        "stoppage",  # "stopp" is German STOPP: an opt-out
         "help me write a poem",
         "more about DNS please",
         "🛑",
@@ -271,6 +271,20 @@ def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
     model as questions and were answered, unless Twilio's Advanced Opt-Out listed them:
     the texter who asked to stop stayed subscribed."""
     assert parse(body, opted_out=False) is Keyword.STOP
+
+
+@pytest.mark.parametrize("body", ["STOPP", "Stopp!", "stopp bitte", "STOPP please", "STOPP STOPP"])
+def test_the_german_stopp_opts_out_and_is_confirmed_in_english(body):
+    """Regression: STOPP, as German texters write STOP, went to the model as a question and
+    was answered: the texter who asked to stop stayed subscribed. We write no German
+    notices, so it is confirmed in English (no language), which Twilio does not do."""
+    assert parse(body, opted_out=False) is Keyword.STOP
+    assert keywords.language(body) is None and not keywords.is_carrier_opt_out(body)
+
+
+@pytest.mark.parametrize("body", ["Stopp the car?", "stoppen", "Stopper"])
+def test_words_that_only_start_like_stopp_are_questions(body):
+    assert parse(body) is None
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,11 @@ SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar", "nomasmensajes", 
 SPANISH_OPT_IN = ("alta", "darmedealta")
 #: "Réabonner", as the French opt-out confirmation's "pour vous réabonner" is answered.
 FRENCH_OPT_IN = tuple(f"{re}{word}" for re in ("re", "ré") for word in ("abonner", "abonnezmoi"))
-OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
+#: STOPP, as German texters write STOP (no carrier list holds it, but it means nothing
+#: else). We write no German notices, so it is confirmed in English (`language`). Italian
+#: and Portuguese texters' words are matched already: STOP, PARAR, CANCELAR.
+GERMAN_OPT_OUT = ("stopp",)
+OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT, *GERMAN_OPT_OUT)
 
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
 #: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
@@ -86,17 +90,18 @@ _STOP_ASKING = (
     "nomoremessages",
 )
 _PLEASE = ("please", "pls", "plz")
-#: "Please" and "thanks" in French and Spanish, after any opt-out word ("BAJA por favor",
-#: "STOP SVP", "arrêt merci"), and "por favor" before one too.
+#: "Please" and "thanks" in French, Spanish and German, after any opt-out word ("BAJA por
+#: favor", "STOP SVP", "arrêt merci", "STOPP bitte"), and "por favor" before one too.
 FRENCH_PLEASE = ("svp", "silvousplait", "silvousplaît", "merci")
 SPANISH_PLEASE = ("porfavor", "porfa", "gracias")
+GERMAN_PLEASE = ("bitte", "danke")
 OPT_OUT_PHRASES = tuple(
     f"{please}{words}{after}"
     for words in (*OPT_OUT_WORDS, *_STOP_ASKING, *OTHER_LANGUAGES_OPT_OUT)
     for please in ("", *_PLEASE, "porfavor")
     for after in (
         *("", *_PLEASE, "anymore", "now", "thanks", "thankyou"),
-        *(*FRENCH_PLEASE, *SPANISH_PLEASE),
+        *(*FRENCH_PLEASE, *SPANISH_PLEASE, *GERMAN_PLEASE),
     )
     if please or after or words in _STOP_ASKING
 )
