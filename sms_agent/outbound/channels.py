@@ -29,7 +29,7 @@ from . import cuts, task_lists
 from .closing_marks import ClosedMarks
 from .footnotes import footnotes_to_text
 from .gsm import message_length, within_units
-from .html_tags import about_markup, html_tags_to_text
+from .html_tags import about_markup, html_tags_to_text, link_words
 from .latex import latex_to_text
 from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
 from .python_names import PYTHON_NAMES
@@ -188,12 +188,22 @@ def _bold_line(heading: re.Match) -> str:
 _RULES = [
     (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
-    # An image: its alt text. A link: text (url), without the title it may have ([docs](url
-    # "The docs")). Neither reads past a "[" (nor the image past a "("): from each "[" of
-    # many that nothing closes, they read on to the end of the line (seconds for 50,000).
+    # An image: its alt text. A link: its words and address as on SMS (link_words), without
+    # the title it may have ([docs](url "The docs")); a linked image's link, its address.
+    # Neither reads past a "[" (nor the image past a "("): from each "[" of many that
+    # nothing closes, they read on to the end of the line (seconds for 50,000).
     (re.compile(r"!\[([^\[\]]*)\]\([^()]*\)"), r"\1"),
-    (re.compile(r"\[([^\[\]]+)\]\(([^\s\[]+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
-    (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
+    (
+        re.compile(
+            r"\[([^\[\]]*)\]\((?:<([^<>\n]*)>|((?:[^\s\[()<>]|\([^\s()]*\))*))"
+            r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"
+        ),
+        lambda link: link_words(link[1], link[2] or link[3] or ""),
+    ),
+    (
+        re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"),  # <url>
+        lambda url: link_words(url[1], url[1]),
+    ),
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
     (task_lists.ITEM, task_lists.item_line),  # "- [x] item" -> "- item (done)"
     (ClosedMarks(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*", r"(?<![\s*])\*\*\*"), _BOLD_ITALIC),
