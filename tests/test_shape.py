@@ -450,6 +450,8 @@ def test_an_html_link_or_citation_in_an_answer_reads_as_markdowns_does(answer, s
         ('<a href="javascript:alert(1)">x</a>', "x"),
         ('<a href="java&#x09;script:alert(1)">x</a>', "x"),
         ('<p><a href=" JAVASCRIPT:alert(1)">x</a></p>', "x"),
+        ("[x](data&colon;text/html,hi)", "x"),
+        ("[![a](javascript:alert(1))](javascript:alert(2))", "a"),
         ("Read <javascript:alert(1)>.", "Read ."),
         ("![chart](data:image/png;base64,iVBORw0KGgo=)", "chart"),
         ('<img src="data:image/png;base64,iVBORw0KGgo=" alt="chart">', "chart"),

@@ -153,14 +153,18 @@ def _names_its_site(label: str, href: str) -> bool:
 #: Addresses a texter must never be handed: a script (javascript:, vbscript:), a page or
 #: picture carried in the address itself (data:), a file on the model's machine (file:).
 _UNSAFE_SCHEME = re.compile(r"(?:javascript|vbscript|data|file):", re.IGNORECASE)
-#: What a browser ignores in a scheme ("java\tscript:", " javascript:"), and the stand-ins
-#: WhatsApp's shaping writes for them while it reads marks (channels._ESCAPED).
-_IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20\ue000-\ue020]")
+#: What a browser ignores in a scheme ("java\tscript:", " javascript:").
+_IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20]")
+#: The private-use stand-ins WhatsApp's shaping writes for escaped ASCII while it reads
+#: marks (channels._ESCAPED: "&colon;" is one for ":" then), and what they stand for.
+STAND_IN = 0xE000
+STOOD_IN = {STAND_IN + code: code for code in range(128)}
 
 
 def is_unsafe_address(href: str) -> bool:
     """Whether `href` is an address a phone must not open (_UNSAFE_SCHEME)."""
-    return _UNSAFE_SCHEME.match(_IGNORED_IN_SCHEME.sub("", href)) is not None
+    plain = _IGNORED_IN_SCHEME.sub("", href.translate(STOOD_IN))
+    return _UNSAFE_SCHEME.match(plain) is not None
 
 
 def image_words(alt: str, src: str, linked: bool = False) -> str:
