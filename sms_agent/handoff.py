@@ -99,8 +99,8 @@ def why_staff_cannot_text(user: User) -> str | None:
         return str(InactiveTexter())
     if user.is_opted_out:
         return OPTED_OUT_REASON
-    if not outbound.in_allowed_country(user.phone_number):
-        return outbound.CountryNotAllowed.of(user.phone_number).explained
+    if (refused := outbound.destination_problem(user.phone_number)) is not None:
+        return refused.explained
     return channels.window_problem(user)
 
 

@@ -42,20 +42,13 @@ def backoff(retries: int) -> float:
     return current_app.config["RETRY_BACKOFF_SECONDS"] * (2**retries)
 
 
-#: The longest a job waits before asking a model server again that said to wait (429 or
-#: 503 with Retry-After). A server that asks for longer (a daily limit, "try again in an
-#: hour") will not answer while the texter still waits for an answer: the job gives up.
-MAX_SERVER_WAIT_SECONDS = 60.0
-
-
 def retry_wait(retries: int, cause) -> float | None:
     """Seconds before retry number `retries + 1` of a passing failure: backoff(), or as
     long as the server said to wait, if longer; None when it said to wait past
-    MAX_SERVER_WAIT_SECONDS."""
-    said = getattr(cause, "retry_after", None) or 0.0
-    if said > MAX_SERVER_WAIT_SECONDS:
+    MAX_SERVER_WAIT_SECONDS (LLMError.waits_too_long: the job gives up)."""
+    if getattr(cause, "waits_too_long", False):
         return None
-    return max(backoff(retries), said)
+    return max(backoff(retries), getattr(cause, "retry_after", None) or 0.0)
 
 
 #: The longest a job waits for a busy database before it looks again.

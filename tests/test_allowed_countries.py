@@ -3,13 +3,16 @@ sent abroad, neither through the API nor as an answer, nor asked of the model.""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
+from sms_agent import jobs, quota
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import ErrorLog, OutboundMessage
+from sms_agent.models import ErrorLog, OutboundMessage, Task, User
 from tests.admission import stored, text
 from tests.factories import make_staff, make_token, make_user
+from tests.standins import inbound_form, signed_post
 from tests.test_webhook import queued_jobs
 
 
@@ -51,3 +54,35 @@ def test_the_default_is_the_country_of_our_own_number(app):
     from sms_agent.outbound.send import allowed_countries
 
     assert allowed_countries() == ("GB",)
+
+
+def test_our_own_number_that_texted_us_is_sent_no_notice_bulk_or_other(app, client):
+    """Regression: a text from our own number (stored refused `own_number`) gave it a
+    texter's row, and a bulk tier change then texted our own number, which could come back
+    as a text to answer. Nothing is ever sent to a number of ours."""
+    signed_post(client, "/sms/inbound", inbound_form("hello", From="+15005550006"))
+    ours = db.session.get(User, "+15005550006")
+    quota.change_tier(ours, "premium")
+    db.session.commit()
+    jobs.enqueue_tier_change_notices([(ours, "free")])
+    for kind in ("tier_change", "help"):
+        assert (
+            jobs.send_notice.apply(args=[ours.phone_number, kind, "BN" + "1" * 32]).get() is False
+        )
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+@pytest.mark.parametrize("ours", ["+15005550006", "+15005550077"])
+def test_send_message_to_our_own_number_is_refused_with_403(app, client, ours):
+    app.config["TWILIO_WHATSAPP_NUMBER"] = "+15005550077"
+    make_user(ours)
+    headers = {"Authorization": "Token " + make_token(make_staff("admin", is_admin=True))}
+    path = f"/api/users/{ours.replace('+', '%2B')}/send_message/"
+    response = client.post(path, json={"message": "hi"}, headers=headers)
+    assert response.status_code == 403
+    assert response.get_json()["details"] == {"reason": "own_number"}
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    response = client.post(
+        "/api/tasks/", json={"user_phone": ours, "sms_content": "hi"}, headers=headers
+    )
+    assert response.status_code == 403 and db.session.scalars(sa.select(Task)).all() == []

@@ -135,7 +135,7 @@ def test_keywords_in_small_capitals_or_boxed_letters_are_recognised(body, expect
         "yes but why",
         "new idea: a todo app",
         "helpful",
-        "stopp",
+        "stoppage",  # "stopp" is German STOPP: an opt-out
         "help me write a poem",
         "more about DNS please",
         "🛑",
@@ -273,6 +273,20 @@ def test_the_opt_out_words_of_french_and_spanish_texters_opt_out(body):
     assert parse(body, opted_out=False) is Keyword.STOP
 
 
+@pytest.mark.parametrize("body", ["STOPP", "Stopp!", "stopp bitte", "STOPP please", "STOPP STOPP"])
+def test_the_german_stopp_opts_out_and_is_confirmed_in_english(body):
+    """Regression: STOPP, as German texters write STOP, went to the model as a question and
+    was answered: the texter who asked to stop stayed subscribed. We write no German
+    notices, so it is confirmed in English (no language), which Twilio does not do."""
+    assert parse(body, opted_out=False) is Keyword.STOP
+    assert keywords.language(body) is None and not keywords.is_carrier_opt_out(body)
+
+
+@pytest.mark.parametrize("body", ["Stopp the car?", "stoppen", "Stopper"])
+def test_words_that_only_start_like_stopp_are_questions(body):
+    assert parse(body) is None
+
+
 @pytest.mark.parametrize(
     "body", ["AIDE", "Aide ?", "aide svp", "AYUDA", "¡Ayuda!", "Ayuda por favor"]
 )
@@ -322,7 +336,33 @@ def test_every_ascii_character_is_read_as_in_a_text_beyond_ascii():
     for code in range(128):
         text = f"St{chr(code)}op{chr(code)}"
         assert keywords._folded(text + "é") == keywords._folded(text) + "é", repr(chr(code))
-    assert parse("S^T`O_P!") is Keyword.STOP and parse("Stop\x00") is None
+    assert parse("S^T`O_P!") is Keyword.STOP and parse("Stop\x00") is Keyword.STOP
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("STOP\u0000", "STOP\u0007", "STOP\x1b", "\x1bSTOP", "S\x00T\x00O\x00P", "STOP\x7f"),
+        *("Stop\x85", "STOP\u0000\u200b", "ARR\u00caT\x00", "\x1bquit\x1b"),
+    ],
+)
+def test_a_stop_with_control_characters_around_it_is_still_a_stop(body):
+    """Regression: "STOP" with a NUL, BEL or ESC a phone or gateway left beside it went to
+    the model as a question, and the texter stayed subscribed."""
+    assert parse(body) is Keyword.STOP
+
+
+@pytest.mark.parametrize("body", ["STOP\x00", "\x1bSTOP", "START\x07"])
+def test_a_keyword_with_control_characters_is_ours_to_confirm(body):
+    """Twilio trims spaces, not control characters: it may not have matched the word, so
+    we confirm it ourselves rather than leave the texter without a word."""
+    assert not keywords.is_carrier_opt_out(body) and not keywords.is_carrier_opt_in(body)
+    assert keywords.is_carrier_opt_out("STOP\n") and keywords.is_carrier_opt_in(" start ")
+
+
+@pytest.mark.parametrize("body", ["STOP\x00 it please", "stop\x1b[0m sending jokes"])
+def test_control_characters_do_not_make_a_question_a_keyword(body):
+    assert parse(body) is None
 
 
 @pytest.mark.parametrize(

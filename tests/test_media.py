@@ -1296,6 +1296,23 @@ def test_a_question_beside_a_voice_note_never_transcribed_is_answered_when_retri
     assert task.media[0].error_message.startswith("not transcribed:")
 
 
+def test_a_question_beside_a_voice_note_whose_server_says_wait_an_hour_is_answered_at_once(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a transcription server that asked to be asked again in an hour (past
+    the longest a job waits for a server) made the job give up before its last try, and
+    the question typed beside the voice note got an apology. The voice note is given up on
+    alone at once, as on the last try, and the words answered without a retry."""
+    limited = openai_error("Rate limit reached: audio seconds per day. Try again in 1h.", None)
+    openai_server.then(429, limited, {"Retry-After": "3600"})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task, logged = answered_beside_a_voice_note(client, openai_server, url)
+    assert logged.error_type == "openai_error" and "per day" in logged.error_message
+    assert task.media[0].error_message.startswith("not transcribed:")
+    transcriptions = [r for r in openai_server.requests if "transcriptions" in r[1]]
+    assert len(transcriptions) == 1
+
+
 def test_a_voice_note_alone_never_transcribed_still_gets_the_apology(
     app, client, texter, twilio_server, openai_server
 ):

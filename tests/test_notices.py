@@ -466,6 +466,8 @@ def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twil
         ("Réabonnez-moi", True, "opt_in", "Réabonnement à SMS-to-AI Agent confirmé"),
         ("START SVP", True, "opt_in", "Réabonnement à SMS-to-AI Agent confirmé"),
         ("STOP", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
+        # We write no German notices: a German STOPP is confirmed in English.
+        ("STOPP", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
     ],
 )
 def test_an_opt_out_or_in_is_confirmed_in_the_language_it_was_asked_in(

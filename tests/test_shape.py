@@ -146,6 +146,11 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
             "A[1] b[1].\n\n[1] Wikipedia and Britannica.",
         ),
         ("A[^1].\n\n```\nre = '[^1]'\n```\n\n[^1]: note", "A[1].\n\nre = '[^1]'\n\n[1] note"),
+        # Regression: a reference link to a script was sent as written, address and all.
+        ("[x][r]\n\n[r]: javascript:alert(1)", "x"),
+        ("[![][r]](https://x.org/page)\n\n[r]: https://x.org/src.png", "https://x.org/page"),
+        # An image alone keeps its address: the texter can open the picture.
+        ("![](https://x.org/y.png)", "https://x.org/y.png"),
     ],
 )
 def test_markdown_becomes_plain_sms_text(markdown, expected):
@@ -425,6 +430,49 @@ def test_an_html_link_or_citation_in_an_answer_reads_as_markdowns_does(answer, s
     """Regression: a link a model wrote in HTML (<a href=...>), and the <cite> and <time>
     around words, reached the texter tag by tag."""
     assert shaping(answer) == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        # Regression: an anchor without an address lost its closing tag only ("<a>docs").
+        ("See <a>docs</a> here.", "See docs here."),
+        ("<p>See <a>the docs</a>.</p>", "See the docs."),
+        # Regression: a link to a script or data was sent as raw Markdown, or with its
+        # address; a texter's phone may open it. Its words only.
+        ("Click [x](javascript:alert(1)) now.", "Click x now."),
+        ("[x](JavaScript:alert(1))", "x"),
+        ("[x](<javascript:alert(1)>)", "x"),
+        (
+            "[here](vbscript:msgbox) and [there](data:text/html;base64,PHNjcmlwdD4=)",
+            "here and there",
+        ),
+        ('<a href="javascript:alert(1)">x</a>', "x"),
+        ('<a href="java&#x09;script:alert(1)">x</a>', "x"),
+        ('<p><a href=" JAVASCRIPT:alert(1)">x</a></p>', "x"),
+        ("[x](data&colon;text/html,hi)", "x"),
+        ("[![a](javascript:alert(1))](javascript:alert(2))", "a"),
+        ("Read <javascript:alert(1)>.", "Read ."),
+        ("![chart](data:image/png;base64,iVBORw0KGgo=)", "chart"),
+        ('<img src="data:image/png;base64,iVBORw0KGgo=" alt="chart">', "chart"),
+        ('<img src="javascript:alert(1)">', ""),
+        # Regression: a linked image read as "its picture's address (the link)".
+        ("[![](https://x.org/src.png)](https://x.org/page)", "https://x.org/page"),
+        ("[![logo](https://x.org/src.png)](https://x.org/page)", "logo (https://x.org/page)"),
+        (
+            '<a href="https://x.org/page"><img src="https://x.org/src.png"></a>',
+            "https://x.org/page",
+        ),
+        (
+            '<p><a href="https://x.org/page"><img src="https://x.org/s.png" alt="logo"></a></p>',
+            "logo (https://x.org/page)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_links_a_model_writes_oddly_read_as_their_words_and_a_usable_address(answer, sent, shaping):
+    assert shaping(answer) == sent
+    assert not re.search(r"(?i)(javascript|vbscript|data):", shaping(answer))
 
 
 def test_block_html_in_an_answer_about_markup_is_its_subject():

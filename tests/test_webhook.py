@@ -421,6 +421,9 @@ def test_stop_enqueues_one_opt_out_confirmation(app, client, word):
         # Regression: so were ARRET and BAJA, which Twilio's default keywords do not hold.
         "ARRET",
         "Baja",
+        # Regression: so was a STOP with a control character beside it.
+        "STOP\x00",
+        "\x1bSTOP\x07",
     ],
 )
 @pytest.mark.parametrize("advanced_opt_out", [False, True])

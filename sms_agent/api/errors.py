@@ -23,7 +23,7 @@ from werkzeug.routing import RequestRedirect
 
 from ..current import this_request
 from ..extensions import db, limiter
-from ..outbound import channels
+from ..outbound import OwnNumber, channels
 from .path_ids import unreadable_id
 
 log = logging.getLogger("sms_agent.api")
@@ -87,8 +87,12 @@ def opted_out() -> ApiError:
     return conflict("This user has opted out of SMS (they texted STOP).", reason="opted_out")
 
 
-def country_not_allowed(country: str | None, allowed) -> ApiError:
-    """403 for a number outside ALLOWED_COUNTRIES, which nothing is sent to (toll fraud)."""
+def country_not_allowed(refused) -> ApiError:
+    """403 for a number outside ALLOWED_COUNTRIES, which nothing is sent to (toll fraud), or
+    one of our own (outbound.OwnNumber: it could come back as a text to answer)."""
+    if isinstance(refused, OwnNumber):
+        return forbidden("This is our own number: nothing is sent to it.", reason="own_number")
+    country, allowed = refused.country, refused.allowed
     return forbidden(
         "SMS to this user's country is not allowed (ALLOWED_COUNTRIES).",
         country=country,

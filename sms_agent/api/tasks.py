@@ -143,7 +143,7 @@ def _refuse_unreachable(user: User) -> None:
     try:
         outbound.check_reachable(user)
     except outbound.CountryNotAllowed as exc:
-        raise country_not_allowed(exc.country, exc.allowed) from None
+        raise country_not_allowed(exc) from None
     except outbound.OutsideWindow as exc:
         raise outside_window(user, f"Not created: {exc}, so no answer could reach them.") from None
     except outbound.OptedOut:

@@ -270,7 +270,7 @@ def send_message(phone_number: str):
         raise opted_out() from None
     except outbound.CountryNotAllowed as exc:
         db.session.commit()  # keeps the error log for staff
-        raise country_not_allowed(exc.country, exc.allowed) from None
+        raise country_not_allowed(exc) from None
     except outbound.SendFailed as exc:
         db.session.commit()  # keeps the failed message and its error log for staff
         raise ApiError(502, "The SMS provider refused the message.", {"reason": str(exc)}) from None

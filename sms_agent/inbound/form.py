@@ -10,6 +10,7 @@ from ..clean_text import is_blank, storable
 from ..current import app_config
 from ..models import Channel
 from ..outbound.channels import address
+from ..outbound.sender import is_our_number
 from ..phones import InvalidPhoneNumber, to_e164
 from .location import location_text
 from .media import UnservedChannel, media_count, split_channel
@@ -82,6 +83,5 @@ def from_us(phone: str, our_number: str | None) -> bool:
     """Whether the sender is a number of ours: TWILIO_PHONE_NUMBER, our WhatsApp sender, or
     the number the text was written to (a number writing to itself). Answered, its reply
     would go to us and could come back as a text to answer, without end."""
-    config = app_config()
-    ours = (config["TWILIO_PHONE_NUMBER"], config.get("TWILIO_WHATSAPP_NUMBER"))
-    return phone in ours or (our_number is not None and phone == split_channel(our_number)[0])
+    written_to_itself = our_number is not None and phone == split_channel(our_number)[0]
+    return is_our_number(phone) or written_to_itself

@@ -4,6 +4,7 @@ a whole SMS."""
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 
 
@@ -43,7 +44,11 @@ SPANISH_OPT_OUT = ("baja", "darmedebaja", "parar", "cancelar", "nomasmensajes", 
 SPANISH_OPT_IN = ("alta", "darmedealta")
 #: "Réabonner", as the French opt-out confirmation's "pour vous réabonner" is answered.
 FRENCH_OPT_IN = tuple(f"{re}{word}" for re in ("re", "ré") for word in ("abonner", "abonnezmoi"))
-OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT)
+#: STOPP, as German texters write STOP (no carrier list holds it, but it means nothing
+#: else). We write no German notices, so it is confirmed in English (`language`). Italian
+#: and Portuguese texters' words are matched already: STOP, PARAR, CANCELAR.
+GERMAN_OPT_OUT = ("stopp",)
+OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT, *GERMAN_OPT_OUT)
 
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
 #: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
@@ -85,17 +90,18 @@ _STOP_ASKING = (
     "nomoremessages",
 )
 _PLEASE = ("please", "pls", "plz")
-#: "Please" and "thanks" in French and Spanish, after any opt-out word ("BAJA por favor",
-#: "STOP SVP", "arrêt merci"), and "por favor" before one too.
+#: "Please" and "thanks" in French, Spanish and German, after any opt-out word ("BAJA por
+#: favor", "STOP SVP", "arrêt merci", "STOPP bitte"), and "por favor" before one too.
 FRENCH_PLEASE = ("svp", "silvousplait", "silvousplaît", "merci")
 SPANISH_PLEASE = ("porfavor", "porfa", "gracias")
+GERMAN_PLEASE = ("bitte", "danke")
 OPT_OUT_PHRASES = tuple(
     f"{please}{words}{after}"
     for words in (*OPT_OUT_WORDS, *_STOP_ASKING, *OTHER_LANGUAGES_OPT_OUT)
     for please in ("", *_PLEASE, "porfavor")
     for after in (
         *("", *_PLEASE, "anymore", "now", "thanks", "thankyou"),
-        *(*FRENCH_PLEASE, *SPANISH_PLEASE),
+        *(*FRENCH_PLEASE, *SPANISH_PLEASE, *GERMAN_PLEASE),
     )
     if please or after or words in _STOP_ASKING
 )
@@ -255,11 +261,15 @@ _LONGEST_MESSAGE = 4 * max(map(len, WORDS))
 
 
 def _visible(char: str) -> bool:
-    """Not a space, nor a format character no one sees: the zero-width spaces and joiners,
+    """Not a space, nor a control character (a NUL, BEL or ESC a phone or gateway left
+    beside a word), nor a format character no one sees: the zero-width spaces and joiners,
     byte-order marks and soft hyphens pasted from other apps, and the direction marks an
     Arabic or Hebrew keyboard puts around Latin words (U+200E/U+200F, U+061C, U+202A-U+202E,
     U+2066-U+2069), nor a variation selector."""
-    return not char.isspace() and unicodedata.category(char) != "Cf" and char not in _STYLES
+    return not char.isspace() and unicodedata.category(char) not in _UNSEEN and char not in _STYLES
+
+
+_UNSEEN = ("Cc", "Cf")
 
 
 def _is_punctuation(char: str) -> bool:
@@ -324,14 +334,27 @@ def is_carrier_opt_out(body: str | None) -> bool:
     stop texting me") and a word said twice are no keyword of Twilio's: Twilio neither
     blocks the number for them nor confirms, so we must. Nor does Twilio read look-alike
     letters as Latin ones: "ЅТОР" in Cyrillic is ours to confirm."""
-    return _folded(body, look_alikes=False) in OPT_OUT_WORDS
+    return _as_twilio_reads(body) in OPT_OUT_WORDS
 
 
 def is_carrier_opt_in(body: str | None) -> bool:
     """Whether the message is one of Twilio's opt-in words (OPT_IN_WORDS) said once, as
     is_carrier_opt_out reads an opt-out: Twilio answers those itself ("RESUBSCRIBE" and
     "ALTA" are ours to confirm)."""
-    return _folded(body, look_alikes=False) in OPT_IN_WORDS
+    return _as_twilio_reads(body) in OPT_IN_WORDS
+
+
+#: A control character but a line break or tab, or the U+FFFD a NUL is stored as
+#: (clean_text.storable).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffd]")
+
+
+def _as_twilio_reads(body: str | None) -> str:
+    """The message as `_folded` reads it without look-alikes, or "" when it holds a control
+    character: Twilio trims spaces, but a "STOP" with a NUL or ESC beside it may be no
+    keyword of Twilio's, so we confirm it ourselves (if Twilio did block the number, our
+    confirmation is refused, not sent twice)."""
+    return "" if not body or _CONTROL.search(body) else _folded(body, look_alikes=False)
 
 
 def _folded(body: str | None, look_alikes: bool = True) -> str:

@@ -354,7 +354,10 @@ def _read_into(
         try:
             row.transcript = _transcribe(task, row, fetched.data)
         except LLMError as exc:
-            if last_try:  # staff are shown why; the rest of the text is answered
+            # On the last try, or when the server said to wait longer than any retry waits
+            # (LLMError.waits_too_long, on which the job gives up): staff are shown why, and
+            # the rest of the text is answered.
+            if last_try or exc.waits_too_long:
                 _failed(row, f"not transcribed: {exc}")
                 # Alone, it fails the text as any failure of the model on its last try.
                 raise MediaUnreadable(

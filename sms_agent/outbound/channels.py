@@ -29,7 +29,7 @@ from . import cuts, task_lists
 from .closing_marks import ClosedMarks
 from .footnotes import footnotes_to_text
 from .gsm import message_length, within_units
-from .html_tags import about_markup, html_tags_to_text
+from .html_tags import STAND_IN, STOOD_IN, about_markup, html_tags_to_text, link_words
 from .latex import latex_to_text
 from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
 from .python_names import PYTHON_NAMES
@@ -188,12 +188,22 @@ def _bold_line(heading: re.Match) -> str:
 _RULES = [
     (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
     (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
-    # An image: its alt text. A link: text (url), without the title it may have ([docs](url
-    # "The docs")). Neither reads past a "[" (nor the image past a "("): from each "[" of
-    # many that nothing closes, they read on to the end of the line (seconds for 50,000).
-    (re.compile(r"!\[([^\[\]]*)\]\([^()]*\)"), r"\1"),
-    (re.compile(r"\[([^\[\]]+)\]\(([^\s\[]+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
-    (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
+    # An image: its alt text. A link: its words and address as on SMS (link_words), without
+    # the title it may have ([docs](url "The docs")); a linked image's link, its address.
+    # Neither reads past a "[" (nor the image past a "("): from each "[" of many that
+    # nothing closes, they read on to the end of the line (seconds for 50,000).
+    (re.compile(r"!\[([^\[\]]*)\]\((?:[^()]|\([^()]*\))*\)"), r"\1"),
+    (
+        re.compile(
+            r"\[([^\[\]]*)\]\((?:<([^<>\n]*)>|((?:[^\s\[()<>]|\([^\s()]*\))*))"
+            r"(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"
+        ),
+        lambda link: link_words(link[1], link[2] or link[3] or ""),
+    ),
+    (
+        re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"),  # <url>
+        lambda url: link_words(url[1], url[1]),
+    ),
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
     (task_lists.ITEM, task_lists.item_line),  # "- [x] item" -> "- item (done)"
     (ClosedMarks(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*", r"(?<![\s*])\*\*\*"), _BOLD_ITALIC),
@@ -224,8 +234,6 @@ _ESCAPED = re.compile(
     r"|\\([!-/:-@\[-`{-~])"  # a backslash escape
     r"|(&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});)"  # an entity
 )
-_STAND_IN = 0xE000
-_RESTORE = {_STAND_IN + code: chr(code) for code in range(128)}
 
 
 def to_whatsapp_text(text: str | None, question: str = "") -> str:
@@ -249,7 +257,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
             piece = html_tags_to_text(piece)
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
-        pieces[index] = piece.translate(_RESTORE)
+        pieces[index] = piece.translate(STOOD_IN)
     text = "".join(pieces)
     if task_lists.DONE in text:  # a ticked item's "(done)", in the reply's language
         text = task_lists.said_done(text, reply_language(question, text))
@@ -265,7 +273,7 @@ def _stand_in(match: re.Match) -> str:
 
 
 def _ascii_stand_in(char: str) -> str:
-    return chr(_STAND_IN + ord(char)) if ord(char) < 128 and not char.isalnum() else char
+    return chr(STAND_IN + ord(char)) if ord(char) < 128 and not char.isalnum() else char
 
 
 _STRIKE = re.compile(r"(?<![~\w])~(?![\s~])(.+?)(?<![\s~])~(?![~\w])")

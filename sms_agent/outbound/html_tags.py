@@ -37,7 +37,10 @@ _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
 #: address. One with neither ("use an <img> tag") is named, and stays as written.
 _IMAGE_TAG = re.compile(r"<img\b([^<>]*)>", re.IGNORECASE)
 #: A link (<a href=...>words</a>), which reads as a Markdown link does (link_words).
-_LINK_TAG = re.compile(r"<a\s([^<>]*)>([^<]*)</a\s*>", re.IGNORECASE)
+_LINK_TAG = re.compile(r"<a(?:\s([^<>]*))?>([^<]*)</a\s*>", re.IGNORECASE)
+#: A picture that is a link's words (<a href=...><img ...></a>): only its words are kept,
+#: the link's address follows them.
+_LINKED_IMAGE = re.compile(r"(<a(?:\s[^<>]*)?>[^<]*)<img\b([^<>]*)>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(
     r"""(?<![\w-])(src|alt|href)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+?)(?=\s|/?$))""",
     re.IGNORECASE,
@@ -77,6 +80,8 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
 
     def read(html: str) -> str:
         html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", without_comments(html)))
+        if "a" in closed:
+            html = _LINKED_IMAGE.sub(lambda tag: tag[1] + _attributes(tag[2], "alt")[0], html)
         html = _IMAGE_TAG.sub(_image_words, html)
         html = _FORMATTING_TAG.sub(formatting, blocks_to_text(html, closed))
         return _LINK_TAG.sub(_link_words, html) if "a" in closed else html
@@ -90,7 +95,7 @@ def _attributes(tag: str, *names: str) -> list[str]:
     return [unescape(" ".join(found.get(name, "").split())) for name in names]
 
 
-_LINK_OPENING = re.compile(r"<a\s([^<>]*)>\Z", re.IGNORECASE)
+_LINK_OPENING = re.compile(r"<a(?:\s([^<>]*))?>\Z", re.IGNORECASE)
 LINK_CLOSING = re.compile(r"</a\s*>\Z", re.IGNORECASE)
 
 
@@ -98,12 +103,12 @@ def link_opening(tag: str) -> str | None:
     """The address a tag of its own opens a link to (Markdown reads "<a href=...>" apart
     from its words); None for any other tag."""
     opening = _LINK_OPENING.match(tag)
-    return _attributes(opening[1], "href")[0] if opening else None
+    return _attributes(opening[1] or "", "href")[0] if opening else None
 
 
 def _link_words(tag: re.Match) -> str:
     """For _LINK_TAG.sub: the link's words and its address, as link_words reads them."""
-    [href] = _attributes(tag[1], "href")
+    [href] = _attributes(tag[1] or "", "href")
     return link_words(tag[2], href)
 
 
@@ -113,6 +118,8 @@ def link_words(words: str, href: str) -> str:
     models cite ("[en.wikipedia.org](https://en.wikipedia.org/wiki/Paris)": the address
     says it, once), or say nothing ("[](https://x.org)": the address alone)."""
     label, shown = words.strip(), _usable_address(href)
+    if is_unsafe_address(href) and is_unsafe_address(label):
+        return ""  # "<javascript:alert(1)>": its words are the address
     if shown and (is_blank(label) or _names_its_site(label, href)):
         return shown
     if shown and shown != label:
@@ -127,8 +134,8 @@ _BARE_SCHEMES = ("mailto:", "tel:", "sms:")
 def _usable_address(href: str) -> str:
     """The address as a texter can use it: an email address or phone number without its
     scheme (and a mailto's subject), nothing for a place in the page itself ("#", "#top"),
-    which leads nowhere from an SMS."""
-    if href.startswith("#"):
+    which leads nowhere from an SMS, nor for one a phone must not open (is_unsafe_address)."""
+    if href.startswith("#") or is_unsafe_address(href):
         return ""
     if href.lower().startswith(_BARE_SCHEMES):
         return href.partition(":")[2].partition("?")[0]
@@ -143,12 +150,43 @@ def _names_its_site(label: str, href: str) -> bool:
     return bool(host) and label.lower().removeprefix("www.") == host
 
 
+#: Addresses a texter must never be handed: a script (javascript:, vbscript:), a page or
+#: picture carried in the address itself (data:), a file on the model's machine (file:).
+_UNSAFE_SCHEME = re.compile(r"(?:javascript|vbscript|data|file):", re.IGNORECASE)
+#: What a browser ignores in a scheme ("java\tscript:", " javascript:").
+_IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20]")
+#: The private-use stand-ins WhatsApp's shaping writes for escaped ASCII while it reads
+#: marks (channels._ESCAPED: "&colon;" is one for ":" then), and what they stand for.
+STAND_IN = 0xE000
+STOOD_IN = {STAND_IN + code: code for code in range(128)}
+
+
+def is_unsafe_address(href: str) -> bool:
+    """Whether `href` is an address a phone must not open (_UNSAFE_SCHEME)."""
+    plain = _IGNORED_IN_SCHEME.sub("", href.translate(STOOD_IN))
+    return _UNSAFE_SCHEME.match(plain) is not None
+
+
+def image_words(alt: str, src: str, linked: bool = False) -> str:
+    """A picture as a phone shows it: "alt (src)", or the one of them it has. A `linked`
+    picture is its words alone, as the link's address follows them ("[![](src)](href)" is
+    the href), and an address a phone must not open (is_unsafe_address) is left out."""
+    shown = "" if linked or is_unsafe_address(src) else src
+    return f"{alt} ({shown})" if alt and shown else alt or shown
+
+
 def _image_words(tag: re.Match) -> str:
-    """For _IMAGE_TAG.sub: "alt (src)", or the one of them it has."""
+    """For _IMAGE_TAG.sub: image_words, or the tag as written when it has neither words nor
+    address ("use an <img> tag")."""
     alt, src = _attributes(tag[1], "alt", "src")
-    if alt and src:
-        return f"{alt} ({src})"
-    return alt or src or tag[0]
+    return image_words(alt, src) if alt or src else tag[0]
+
+
+def linked_image_words(tag: str) -> str | None:
+    """The words of an <img> tag of its own inside a link (image_words), or None when `tag`
+    is no picture."""
+    image = _IMAGE_TAG.fullmatch(tag)
+    return image_words(*_attributes(image[1], "alt", "src"), linked=True) if image else None
 
 
 def without_comments(html: str) -> str:

@@ -11,7 +11,16 @@ from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
 from .html_blocks import row_text
-from .html_tags import LINK_CLOSING, STRUCK, HtmlReader, html_reader, link_opening, link_words
+from .html_tags import (
+    LINK_CLOSING,
+    STRUCK,
+    HtmlReader,
+    html_reader,
+    image_words,
+    link_opening,
+    link_words,
+    linked_image_words,
+)
 from .link_labels import with_linear_labels
 from .python_names import PYTHON_NAMES
 from .task_lists import item_words
@@ -25,6 +34,9 @@ _PARSER = with_linear_labels(
     .enable(["table", "strikethrough"])
     .disable("text_join")
 )
+#: Every link is read as one, a script's too ("[x](javascript:...)"), which markdown-it
+#: would leave as written, address and all: link_words then keeps only its words.
+_PARSER.validateLink = lambda url: True
 
 
 #: GitHub's alerts, a quote that opens with "[!NOTE]" on a line of its own, as GPT and Claude
@@ -291,7 +303,8 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
         elif kind in ("softbreak", "hardbreak"):
             out.append("\n")
         elif kind == "html_inline":
-            out.append(html(child.content))
+            picture = linked_image_words(child.content) if links and html is not str else None
+            out.append(html(child.content) if picture is None else picture)
         elif kind == "s_open":
             struck.append(len(out))
         elif kind == "s_close" and struck and "".join(out[struck.pop() :]).strip():
@@ -306,7 +319,7 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
             out[start:] = [link_words("".join(out[start:]), href)]
         elif kind == "image":
             src = str(child.attrs.get("src", ""))
-            out.append(f"{child.content} ({src})" if child.content else src)
+            out.append(image_words(child.content, src, linked=bool(links)))
     return "".join(out)
 
 

@@ -33,7 +33,7 @@ from ..vendors.pacing import Slots
 from ..vendors.twilio import SmsError, get_sms_backend
 from . import channels
 from .gsm import encoding_of, message_length, segment_count
-from .sender import sender_number, written_to
+from .sender import is_our_number, sender_number, written_to
 from .shape import Shaped, shape
 from .status import record_sent
 
@@ -98,6 +98,27 @@ def in_allowed_country(phone: str) -> bool:
     return costs.country_of(phone) in allowed_countries()
 
 
+class OwnNumber(CountryNotAllowed):
+    """The number is one of ours (sender.is_our_number), which got a texter's row when it
+    texted us (stored refused `own_number`): a text to it could come back as one to answer,
+    billed at every turn. Refused wherever a number abroad is, by every caller of `send`."""
+
+    def __init__(self, phone: str):
+        super().__init__(costs.country_of(phone), allowed_countries())
+        self.args = ("SMS to our own number is not allowed",)
+
+    @property
+    def explained(self) -> str:
+        return f"{self} (it could come back as a text to answer)"
+
+
+def destination_problem(phone: str) -> CountryNotAllowed | None:
+    """Why nothing may be sent to `phone` (OwnNumber, CountryNotAllowed), or None."""
+    if is_our_number(phone):
+        return OwnNumber(phone)
+    return None if in_allowed_country(phone) else CountryNotAllowed.of(phone)
+
+
 def may_text(user: User) -> bool:
     """Whether `send` would text `user` now (Twilio willing), asked before anything is
     sent, so without the ErrorLog a refused send leaves: their number is in
@@ -113,17 +134,19 @@ def check_reachable(user: User) -> None:
     """Raise what `send` would refuse `user` with now, without its ErrorLog:
     CountryNotAllowed, OptedOut, or its OutsideWindow on WhatsApp; asked before work whose
     only end is a message to them (a task the API is asked to create)."""
-    if not in_allowed_country(user.phone_number):
-        raise CountryNotAllowed.of(user.phone_number)
+    refused = destination_problem(user.phone_number)
+    if refused is not None:
+        raise refused
     _refuse_if_opted_out(user, confirming_opt_out=False)
     check_window(user)
 
 
 def check_destination(user: User, task: Task | None = None) -> None:
-    """Raise CountryNotAllowed (with an ErrorLog for staff) for a number abroad."""
-    if in_allowed_country(user.phone_number):
+    """Raise CountryNotAllowed (with an ErrorLog for staff) for a number abroad, or its
+    OwnNumber for one of ours."""
+    refused = destination_problem(user.phone_number)
+    if refused is None:
         return
-    refused = CountryNotAllowed.of(user.phone_number)
     record_error(
         ErrorType.VALIDATION_ERROR,
         f"{refused}; ALLOWED_COUNTRIES is {','.join(refused.allowed) or 'empty'}",

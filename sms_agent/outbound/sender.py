@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..current import app_config
 from ..extensions import db
 from ..models import Channel, Task, User
 from .channels import PREFIX
@@ -13,6 +14,13 @@ from .channels import PREFIX
 #: Where a task's metadata keeps the number of ours its text was written to (Twilio's To,
 #: "whatsapp:+1..." on WhatsApp), which everything sent about the task goes out from.
 OUR_NUMBER = "our_number"
+
+
+def is_our_number(phone: str) -> bool:
+    """Whether `phone` is a number of ours we know by configuration: TWILIO_PHONE_NUMBER or
+    our WhatsApp sender."""
+    config = app_config()
+    return phone in (config["TWILIO_PHONE_NUMBER"], config.get("TWILIO_WHATSAPP_NUMBER"))
 
 
 def written_to(task: Task | None) -> str | None:

@@ -15,6 +15,11 @@ import time
 
 import openai
 
+#: The longest a job waits before asking a model server again that said to wait (429 or
+#: 503 with Retry-After). A server that asks for longer (a daily limit, "try again in an
+#: hour") will not answer while the texter still waits for an answer: no retry is made.
+MAX_SERVER_WAIT_SECONDS = 60.0
+
 
 class LLMError(Exception):
     """The model gave no usable answer. `error_type` is the ErrorLog type to record;
@@ -51,6 +56,12 @@ class LLMError(Exception):
         #: The call a 200 without an answer was still billed for (its usage said so), to
         #: record; None for any other failure.
         self.billed = None
+
+    @property
+    def waits_too_long(self) -> bool:
+        """Whether the server said to wait past MAX_SERVER_WAIT_SECONDS: no retry of the job
+        will find it answering, so what its last try would do is done now."""
+        return (self.retry_after or 0.0) > MAX_SERVER_WAIT_SECONDS
 
 
 def not_a_completion(what: str) -> LLMError:
