@@ -140,18 +140,6 @@ def _reply_went_out() -> bool:
     return any(message in (SENT, ALREADY_SENT) for message in get_flashed_messages())
 
 
-def too_long(user: User, text: str) -> str | None:
-    """What the measure and the form say of a reply too long for `user`'s channel, or None."""
-    if outbound.reply_length(user, text) <= MAX_REPLY_CHARS:
-        return None
-    if outbound.is_whatsapp(user):
-        return (
-            f"Field cannot be longer than {MAX_REPLY_CHARS} characters as WhatsApp counts them "
-            "(an emoji is two): it goes as one message."
-        )
-    return f"Field cannot be longer than {MAX_REPLY_CHARS} characters."
-
-
 class ComposeForm(NulRefused, FlaskForm):
     message = TextAreaField(
         "Reply",
@@ -174,8 +162,8 @@ class ComposeForm(NulRefused, FlaskForm):
         self.texter = texter
 
     def validate_message(self, field) -> None:
-        """As long as the texter's channel takes (too_long)."""
-        error = too_long(self.texter, field.data or "")
+        """As long as the texter's channel takes (outbound.reply_too_long)."""
+        error = outbound.reply_too_long(self.texter, field.data or "")
         if error:
             raise ValidationError(error)
 
@@ -424,7 +412,7 @@ class ConversationPages:
         text = typed[:MAX_REPLY_CHARS]
         shaped = outbound.plan(user, text, by_staff=True)
         parts = shaped.parts
-        refused = too_long(user, typed) is not None
+        refused = outbound.reply_too_long(user, typed) is not None
         return jsonify(
             {
                 "characters": outbound.reply_length(user, typed),

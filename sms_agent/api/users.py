@@ -228,7 +228,9 @@ def send_message(phone_number: str):
     """Text this user a message now (refused with 409 if they texted STOP, if their account
     is inactive, or if they use WhatsApp and have not written within its 24-hour window;
     403 if their number is outside ALLOWED_COUNTRIES; 400 if nothing is left of the message
-    once formatted for SMS, such as only spaces or invisible characters).
+    once formatted for SMS, such as only spaces or invisible characters, or if it is longer
+    than one WhatsApp message to a WhatsApp texter: 1,600 characters as Twilio counts them,
+    an emoji two).
 
     Works whoever answers the texter (ai, waiting, staff); the caller is recorded as the
     author, and a conversation waiting for a person becomes theirs. With an Idempotency-Key
@@ -239,6 +241,8 @@ def send_message(phone_number: str):
     """
     user = get_user_or_404(phone_number)
     data = load_body(kept(SendMessageIn))
+    if (too_long := outbound.reply_too_long(user, data["message"])) is not None:
+        raise field_errors({"message": [too_long]})
     key = idempotency_key()
     staff = current_staff()
     shaped = outbound.plan(user, data["message"], by_staff=True)

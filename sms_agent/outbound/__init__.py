@@ -24,6 +24,7 @@ from .send import (
     may_text,
     plan,
     reply_length,
+    reply_too_long,
     segments_for,
     send,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "may_text",
     "plan",
     "reply_length",
+    "reply_too_long",
     "segments_for",
     "record_delivery_status",
     "replying_on",

@@ -35,6 +35,7 @@ from . import channels
 from .gsm import encoding_of, message_length, segment_count
 from .sender import is_our_number, sender_number, written_to
 from .shape import Shaped, shape
+from .split import MAX_MESSAGE_CHARS
 from .status import record_sent
 
 log = logging.getLogger("sms_agent.outbound")
@@ -214,6 +215,19 @@ def reply_length(user: User, text: str) -> int:
     its length as Twilio counts that message's Body (channels.WHATSAPP_MAX_CHARS: an emoji
     is two), since a longer one would be cut."""
     return message_length(text) if channels.is_whatsapp(user) else len(text)
+
+
+def reply_too_long(user: User, text: str) -> str | None:
+    """What staff (the admin's form and measure, the API's send_message/) are told of a
+    text too long for `user`'s channel, or None: longer, it would be cut."""
+    if reply_length(user, text) <= MAX_MESSAGE_CHARS:
+        return None
+    if channels.is_whatsapp(user):
+        return (
+            f"Field cannot be longer than {MAX_MESSAGE_CHARS} characters as WhatsApp counts "
+            "them (an emoji is two): it goes as one message."
+        )
+    return f"Field cannot be longer than {MAX_MESSAGE_CHARS} characters."
 
 
 def segments_for(user: User, text: str) -> int:

@@ -416,6 +416,23 @@ def test_send_message_says_when_the_text_was_cut_to_the_texters_plan(client, adm
     assert len(sent.body) < len("word " * 200)
 
 
+def test_send_message_to_whatsapp_refuses_a_text_longer_than_one_message(client, admin_headers):
+    """Regression: send_message/ took up to 1,600 characters on any channel, but a WhatsApp
+    text goes as one message whose Body Twilio counts an emoji in as two: 1,560 characters
+    with 60 emoji went out cut. A 400 naming message now, as the admin's composer says."""
+    make_user(PHONE, channel="whatsapp", last_whatsapp_at=utcnow())
+    text = "Your order 📦 ships today. " * 60  # 1,560 characters, 1,620 as Twilio counts
+
+    response = client.post(
+        f"/api/users/{ENCODED}/send_message/", json={"message": text}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"]["message"]
+    assert "longer than 1600 characters as WhatsApp counts them" in problem
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
 def test_send_message_shapes_the_text_once(client, admin_headers):
     """Regression: the view shaped the text to say whether it was cut, then the send shaped
     it again (Markdown parsed, cut searched for) to send it. The shaping cache's counts say
