@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent import costs, outbound, quota, simulator
-from sms_agent.answering import prompts
+from sms_agent.answering import pipeline, prompts
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.channels import (
@@ -748,7 +748,6 @@ def test_an_answer_goes_back_on_the_channel_its_question_came_on(
     """Regression: a texter who asked on WhatsApp and texted by SMS while the answer was
     still being written got the WhatsApp question's answer by SMS (and the other way
     round): answers went on the channel last used, not the one the question came on."""
-    from sms_agent.answering import pipeline
 
     texter.service_state = {"program_notice_sent": utcnow().isoformat()}
     db.session.commit()
@@ -769,7 +768,6 @@ def test_a_program_notice_the_whatsapp_window_refused_is_not_on_record_as_sent(a
     """Regression: an answer whose job ran after WhatsApp's 24-hour window had closed was
     finished unsent, but the program notice due before it was recorded as sent, so the
     texter's next answer came without the carriers' notice they never got."""
-    from sms_agent.answering import pipeline
 
     make_user(PHONE, service_state={})
     asked = queued_text_in(client, "What is the capital of France?")
@@ -857,7 +855,6 @@ def test_a_whatsapp_question_whose_window_closed_before_its_job_ran_is_not_asked
     """Regression: a WhatsApp question whose job ran after the 24-hour window had closed (a
     backlog, a worker outage) was asked of the model, paid for, and only then found it could
     not be sent: a window closed is now no more worth a model call than a number abroad."""
-    from sms_agent.answering import pipeline
 
     make_user(PHONE)
     asked = queued_text_in(client, "What is the capital of France?")
@@ -889,3 +886,29 @@ def test_an_answer_wrapped_whole_in_a_markdown_fence_is_read_as_markdown_on_what
     Markdown inside; on SMS it was read so, but WhatsApp got a code block, '# Paris' and
     '**Paris**' in monospace with every mark. Unless the texter asked about Markdown."""
     assert to_whatsapp_text(f"```markdown\n{MARKDOWN}\n```", question) == sent
+
+
+def test_an_answer_whose_window_closed_while_it_was_made_is_not_on_record_as_sent(
+    app, client, twilio_server, openai_server
+):
+    """Regression: a WhatsApp question whose window closed while the model answered it was
+    finished unsent, but its metadata kept the answer as `sent` (and its rest as `more`):
+    the texter's own token read an answer they never got as the one they were sent."""
+    make_user(PHONE)
+    answer_as_usual = openai_server.default
+
+    def window_closes_meanwhile(method, path, body):
+        app.config["WHATSAPP_WINDOW_HOURS"] = 0
+        return answer_as_usual(method, path, body)
+
+    openai_server.default = window_closes_meanwhile
+    asked = queued_text_in(client, "What is the capital of France?")
+
+    assert pipeline.answer(asked.id) == "not_sent"
+
+    db.session.rollback()
+    task = db.session.get(Task, asked.id)
+    assert task.status == "failed" and task.ai_response == "Paris is the capital of France."
+    assert not {"sent", "more", "more_channel"} & set(task.metadata_)
+    assert outbox() == [] and sent_to_twilio(twilio_server) == []
+    assert db.session.get(User, PHONE).monthly_requests == 0  # given back
