@@ -552,6 +552,14 @@ def test_markdown_becomes_whatsapps_own_formatting():
     )
 
 
+@pytest.mark.parametrize("rule", ["* * *", "- - -", "_ _ _", " *  *  * "])
+def test_a_rule_written_with_spaces_is_nothing_on_whatsapp_as_on_sms(rule):
+    """Regression: "* * *", a thematic break as CommonMark allows it, reached WhatsApp as
+    "- * *" (read as a list item), where SMS showed nothing."""
+    answer = f"Part one.\n\n{rule}\n\nPart two."
+    assert to_whatsapp_text(answer) == to_sms_text(answer) == "Part one.\n\nPart two."
+
+
 def test_pythons_special_names_are_not_bold_on_whatsapp():
     answer = 'Add __init__.py; if __name__ == "__main__": run. __Really__ do.'
     assert (

@@ -187,7 +187,8 @@ def _bold_line(heading: re.Match) -> str:
 #: stars), headings last.
 _RULES = [
     (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
-    (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
+    # A rule (---, or * * * with spaces between, as CommonMark allows): nothing.
+    (re.compile(r"^[ \t]*(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$", re.M), ""),
     # An image: its alt text. A link: text (url), without the title it may have ([docs](url
     # "The docs")). Neither reads past a "[" (nor the image past a "("): from each "[" of
     # many that nothing closes, they read on to the end of the line (seconds for 50,000).
