@@ -560,6 +560,14 @@ def test_a_rule_written_with_spaces_is_nothing_on_whatsapp_as_on_sms(rule):
     assert to_whatsapp_text(answer) == to_sms_text(answer) == "Part one.\n\nPart two."
 
 
+def test_a_backslash_line_break_is_a_new_line_on_whatsapp_as_on_sms():
+    """Regression: Markdown's hard line break (a backslash at a line's end, as a model
+    writes a poem or an address) reached WhatsApp with each backslash shown."""
+    answer = "Roses are red,\\\nViolets are blue.\\\\\nC:\\\\"
+    assert to_whatsapp_text(answer) == "Roses are red,\nViolets are blue.\\\nC:\\"
+    assert to_sms_text("Roses are red,\\\nViolets are blue.") == "Roses are red,\nViolets are blue."
+
+
 def test_pythons_special_names_are_not_bold_on_whatsapp():
     answer = 'Add __init__.py; if __name__ == "__main__": run. __Really__ do.'
     assert (

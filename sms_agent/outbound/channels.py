@@ -209,6 +209,8 @@ _RULES = [
     (ClosedMarks(r"\*\*(?!\s)(.+?)(?<!\s)\*\*", r"(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
     (ClosedMarks(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)", r"(?<!\s)__(?!\w)"), _bold_unless_python),
     (ClosedMarks(r"~~(?!\s)(.+?)(?<!\s)~~", r"(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
+    # A backslash ending a line (an escaped one waits as a stand-in): Markdown's line break.
+    (re.compile(r"\\(?=\n)"), ""),
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
     (re.compile(r"^[ \t]*(\S.*?)[ \t]*\n[ \t]*=+[ \t]*$", re.M), _bold_line),  # Title\n=====
 ]
