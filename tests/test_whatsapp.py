@@ -568,6 +568,17 @@ def test_a_backslash_line_break_is_a_new_line_on_whatsapp_as_on_sms():
     assert to_sms_text("Roses are red,\\\nViolets are blue.") == "Roses are red,\nViolets are blue."
 
 
+def test_an_indented_code_block_is_code_on_whatsapp_kept_as_written():
+    """Regression: a code block written indented (four spaces, as CommonMark allows) was
+    read as prose on WhatsApp: "*args" and "**kwargs" became italics and bold marks."""
+    code = "def f(*args, **kwargs):\n    return g(*args, **kwargs)"
+    indented = "\n".join("    " + line for line in code.split("\n"))
+    answer = f"Run this:\n\n{indented}\n\nThen **save**.\n\n1. Step\n\n    More about it."
+    assert to_whatsapp_text(answer) == (
+        f"Run this:\n\n```\n{code}\n```\n\nThen *save*.\n\n1. Step\n\n    More about it."
+    )
+
+
 def test_pythons_special_names_are_not_bold_on_whatsapp():
     answer = 'Add __init__.py; if __name__ == "__main__": run. __Really__ do.'
     assert (
