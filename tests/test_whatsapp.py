@@ -501,6 +501,22 @@ def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
     assert to_whatsapp_text(markdown) == "*_Very_* important, *_this_* too, and *bold* _it_"
 
 
+@pytest.mark.parametrize(
+    ("markdown", "whatsapp"),
+    [
+        ("**bold and *italic***", "*bold and _italic_*"),
+        ("***italic* then bold**", "*_italic_ then bold*"),
+        ("*italic and **bold***", "_italic and *bold*_"),
+        ("***bold** then italic*", "_*bold* then italic_"),
+        ("Say **all of *this***, then *more*.", "Say *all of _this_*, then _more_."),
+    ],
+)
+def test_emphasis_inside_emphasis_ending_together_is_whatsapps_on_whatsapp(markdown, whatsapp):
+    """Regression: italics that ended with the bold around them ("**a *b***", as CommonMark
+    reads it) reached WhatsApp as "*a *b**", stray stars and no italics."""
+    assert to_whatsapp_text(markdown) == whatsapp
+
+
 @pytest.mark.parametrize("info", ["python", 'js title="x"', "c++ "])
 def test_a_code_blocks_language_is_not_shown_as_its_first_line_on_whatsapp(info):
     """WhatsApp knows no language after the opening ```: it showed "python" on a line of

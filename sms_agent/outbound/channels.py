@@ -172,6 +172,33 @@ _INFO_STRING = re.compile(r"\A```[^\n`]*\n")
 _BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
 
 
+#: Emphasis inside emphasis that ends or begins with it, as CommonMark reads "**a *b***"
+#: (bold a, bold italic b), "***a* b**", "*a **b***" and "***a** b*": whole, before the
+#: rules for ***, * and ** each take a part of its stars. No part reads a star, so each
+#: opening mark is read only up to the next star (linear time). WhatsApp's marks are
+#: written as stand-ins, as in _BOLD_ITALIC.
+_OPEN, _CLOSE_MARK = r"(?<![*\w])", r"(?![*\w])"
+_WORDS, _INNER = r"([^*\n]*?)", r"(?![\s*])([^*\n]+?)(?<![\s*])"
+_NESTED_ENDING_TOGETHER = [
+    (  # **bold *bold italic***
+        re.compile(rf"{_OPEN}\*\*(?![\s*]){_WORDS}\*{_INNER}\*\*\*{_CLOSE_MARK}"),
+        "\ue02a\\1\ue05f\\2\ue05f\ue02a",
+    ),
+    (  # ***bold italic* bold**
+        re.compile(rf"{_OPEN}\*\*\*{_INNER}\*{_CLOSE_MARK}{_WORDS}(?<![\s*])\*\*{_CLOSE_MARK}"),
+        "\ue02a\ue05f\\1\ue05f\\2\ue02a",
+    ),
+    (  # *italic **bold italic***
+        re.compile(rf"{_OPEN}\*(?![\s*]){_WORDS}\*\*{_INNER}\*\*\*{_CLOSE_MARK}"),
+        "\ue05f\\1\ue02a\\2\ue02a\ue05f",
+    ),
+    (  # ***bold italic** italic*
+        re.compile(rf"{_OPEN}\*\*\*{_INNER}\*\*{_CLOSE_MARK}{_WORDS}(?<![\s*])\*{_CLOSE_MARK}"),
+        "\ue05f\ue02a\\1\ue02a\\2\ue05f",
+    ),
+]
+
+
 def _bold_unless_python(strong: re.Match) -> str:
     """__bold__ as *bold*, but __init__ as written: Python's name (PYTHON_NAMES)."""
     return strong[0] if strong[1] in PYTHON_NAMES else f"*{strong[1]}*"
@@ -197,6 +224,7 @@ _RULES = [
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
     (task_lists.ITEM, task_lists.item_line),  # "- [x] item" -> "- item (done)"
+    *_NESTED_ENDING_TOGETHER,
     (ClosedMarks(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*", r"(?<![\s*])\*\*\*"), _BOLD_ITALIC),
     (
         ClosedMarks(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)", r"(?<![\s_])___(?!\w)"),
