@@ -23,7 +23,7 @@ from sms_agent.outbound.channels import (
 from sms_agent.outbound.gsm import message_length
 from sms_agent.outbound.shape import shape, to_sms_text
 from tests.factories import make_staff, make_token, make_user
-from tests.standins import chat_completion, inbound_form, signed_post
+from tests.standins import OGG, PNG, chat_completion, inbound_form, media_path, signed_post
 
 PHONE = "+15551230000"
 WHATSAPP = "whatsapp:" + PHONE
@@ -279,6 +279,26 @@ def test_a_reply_to_the_texters_own_text_is_asked_with_it(
     [first] = db.session.scalars(sa.select(Task)).all()
     text_in(client, "and in French?", OriginalRepliedMessageSid=first.message_sid)
     assert asked(openai_server).startswith('(In reply to my message: "tell me about cats")')
+
+
+def test_a_reply_to_the_texters_own_voice_note_is_asked_with_what_it_said(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: a reply to the texter's own voice note was asked alone ("and in Paris?"
+    with no word of Tokyo): the note's text is empty, and what it said, its transcript, was
+    not looked at. A picture alone says nothing to quote: the reply is asked alone."""
+    note = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    text_in(client, "", NumMedia="1", MediaUrl0=note, MediaContentType0="audio/ogg")
+    picture = twilio_server.serve(media_path("ME" + "2" * 32), "image/png", PNG)
+    text_in(client, "", NumMedia="1", MediaUrl0=picture, MediaContentType0="image/png")
+    spoken, shown = db.session.scalars(sa.select(Task).order_by(Task.created_at)).all()
+
+    text_in(client, "And in Paris?", OriginalRepliedMessageSid=spoken.message_sid)
+    assert asked(openai_server) == (
+        '(In reply to my message: "What time is it in Tokyo?")\n\nAnd in Paris?'
+    )
+    text_in(client, "Is it rare?", OriginalRepliedMessageSid=shown.message_sid)
+    assert asked(openai_server) == "Is it rare?"
 
 
 def test_a_reply_naming_a_message_of_another_texter_is_asked_alone(
