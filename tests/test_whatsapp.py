@@ -615,6 +615,20 @@ def test_an_indented_code_block_is_code_on_whatsapp_kept_as_written():
     )
 
 
+@pytest.mark.parametrize(
+    ("markdown", "sent"),
+    [
+        ("See ![a map](https://x.org/m.png) here", "See a map (https://x.org/m.png) here"),
+        ("![](https://x.org/m.png)", "https://x.org/m.png"),
+        ('![a map](https://x.org/m.png "The map")', "a map (https://x.org/m.png)"),
+    ],
+)
+def test_an_image_is_its_words_and_its_link_on_whatsapp_as_on_sms(markdown, sent):
+    """Regression: an image in an answer reached WhatsApp as its alt text alone, where SMS
+    gave its link too: the texter on WhatsApp could not open the picture the answer meant."""
+    assert to_whatsapp_text(markdown) == to_sms_text(markdown) == sent
+
+
 def test_pythons_special_names_are_not_bold_on_whatsapp():
     answer = 'Add __init__.py; if __name__ == "__main__": run. __Really__ do.'
     assert (

@@ -199,6 +199,13 @@ _NESTED_ENDING_TOGETHER = [
 ]
 
 
+def _image_words(image: re.Match) -> str:
+    """![alt](src "title") as "alt (src)", or the bare src, as markdown_to_text writes it."""
+    alt, (src, *_title) = image[1].strip(), image[2].split() or [""]
+    src = src.removeprefix("<").removesuffix(">")
+    return f"{alt} ({src})" if alt and src else alt or src
+
+
 def _bold_unless_python(strong: re.Match) -> str:
     """__bold__ as *bold*, but __init__ as written: Python's name (PYTHON_NAMES)."""
     return strong[0] if strong[1] in PYTHON_NAMES else f"*{strong[1]}*"
@@ -216,10 +223,11 @@ _RULES = [
     (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
     # A rule (---, or * * * with spaces between, as CommonMark allows): nothing.
     (re.compile(r"^[ \t]*(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$", re.M), ""),
-    # An image: its alt text. A link: text (url), without the title it may have ([docs](url
-    # "The docs")). Neither reads past a "[" (nor the image past a "("): from each "[" of
-    # many that nothing closes, they read on to the end of the line (seconds for 50,000).
-    (re.compile(r"!\[([^\[\]]*)\]\([^()]*\)"), r"\1"),
+    # An image: its alt text and its link, as on SMS. A link: text (url), without the title
+    # it may have ([docs](url "The docs")). Neither reads past a "[" (nor the image past a
+    # "("): from each "[" of many that nothing closes, they read on to the end of the line
+    # (seconds for 50,000).
+    (re.compile(r"!\[([^\[\]]*)\]\(([^()]*)\)"), _image_words),
     (re.compile(r"\[([^\[\]]+)\]\(([^\s\[]+?)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\)"), r"\1 (\2)"),
     (re.compile(r"<([a-zA-Z][\w+.-]{1,31}:[^\s<>]+|[^\s<>@]+@[^\s<>@]+\.\w+)>"), r"\1"),  # <url>
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
