@@ -613,6 +613,8 @@ def test_an_indented_code_block_is_code_on_whatsapp_kept_as_written():
     assert to_whatsapp_text(answer) == (
         f"Run this:\n\n```\n{code}\n```\n\nThen *save*.\n\n1. Step\n\n    More about it."
     )
+    # An answer indented whole is prose indented, as it was read before.
+    assert to_whatsapp_text("    **Paris** is the capital.") == "*Paris* is the capital."
 
 
 @pytest.mark.parametrize(

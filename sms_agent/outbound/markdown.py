@@ -105,7 +105,9 @@ def tables_to_text(source: str) -> str:
     as written only between ``` (an indented block's "*args" was read as italics)."""
     tokens = _PARSER.parse(source)
     lines = source.split("\n")
-    opened = [n for n, token in enumerate(tokens) if token.type in ("table_open", "code_block")]
+    # An answer indented whole is a model's indented prose, left to be read as prose.
+    blocks = ("table_open", "code_block") if len(tokens) > 1 else ("table_open",)
+    opened = [n for n, token in enumerate(tokens) if token.type in blocks]
     for start in reversed(opened):  # from the end, so earlier line numbers stay right
         first, last = tokens[start].map
         if tokens[start].type == "code_block":
