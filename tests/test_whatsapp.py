@@ -240,6 +240,21 @@ def asked(openai_server) -> str:
     return openai_server.requests[-1][2]["messages"][-1]["content"]
 
 
+def test_a_blank_whatsapp_message_a_reaction_is_stored_and_gets_no_how_to(
+    app, client, texter, twilio_server
+):
+    """Regression: WhatsApp sends no empty text, but Twilio passes a reaction (a 👍 on our
+    answer) on as a message with no Body: each one got "Your text was empty. Text me a
+    question in words", paid for. It is kept for staff, refused `reaction`, and answered
+    with nothing; an empty SMS still gets the how-to."""
+    text_in(client, "", MessageType="reaction")
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert (task.status, task.refusal_reason, task.sms_content) == ("refused", "reaction", "")
+    assert outbox() == [] and sent_to_twilio(twilio_server) == []
+    text_in(client, "", PHONE)
+    assert [message.kind for message in outbox()] == ["empty"]
+
+
 def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
     app, client, texter, openai_server, twilio_server
 ):
