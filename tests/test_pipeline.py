@@ -677,8 +677,10 @@ def test_a_stop_sent_while_the_model_thinks_stops_the_reply(app, monkeypatch):
     assert pipeline.answer(task.id) == "opted_out"
     task = fresh(task)
     assert task.status == "failed" and task.ai_response is not None
-    # Nothing went out, so no reply is on record as queued after the STOP, nor paid for.
+    # Nothing went out, so no reply is on record as queued after the STOP, nor paid for,
+    # nor as what the texter was sent.
     assert outbox("reply") == []
+    assert "sent" not in task.metadata_ and "more" not in task.metadata_
     assert task.cost_usd == 0
 
 

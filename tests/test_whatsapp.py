@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from sms_agent import costs, outbound, quota, simulator
-from sms_agent.answering import prompts
+from sms_agent.answering import pipeline, prompts
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, User, utcnow
 from sms_agent.outbound.channels import (
@@ -23,7 +23,7 @@ from sms_agent.outbound.channels import (
 from sms_agent.outbound.gsm import message_length
 from sms_agent.outbound.shape import shape, to_sms_text
 from tests.factories import make_staff, make_token, make_user
-from tests.standins import chat_completion, inbound_form, signed_post
+from tests.standins import OGG, PNG, chat_completion, inbound_form, media_path, signed_post
 
 PHONE = "+15551230000"
 WHATSAPP = "whatsapp:" + PHONE
@@ -240,6 +240,21 @@ def asked(openai_server) -> str:
     return openai_server.requests[-1][2]["messages"][-1]["content"]
 
 
+def test_a_blank_whatsapp_message_a_reaction_is_stored_and_gets_no_how_to(
+    app, client, texter, twilio_server
+):
+    """Regression: WhatsApp sends no empty text, but Twilio passes a reaction (a 👍 on our
+    answer) on as a message with no Body: each one got "Your text was empty. Text me a
+    question in words", paid for. It is kept for staff, refused `reaction`, and answered
+    with nothing; an empty SMS still gets the how-to."""
+    text_in(client, "", MessageType="reaction")
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert (task.status, task.refusal_reason, task.sms_content) == ("refused", "reaction", "")
+    assert outbox() == [] and sent_to_twilio(twilio_server) == []
+    text_in(client, "", PHONE)
+    assert [message.kind for message in outbox()] == ["empty"]
+
+
 def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
     app, client, texter, openai_server, twilio_server
 ):
@@ -279,6 +294,26 @@ def test_a_reply_to_the_texters_own_text_is_asked_with_it(
     [first] = db.session.scalars(sa.select(Task)).all()
     text_in(client, "and in French?", OriginalRepliedMessageSid=first.message_sid)
     assert asked(openai_server).startswith('(In reply to my message: "tell me about cats")')
+
+
+def test_a_reply_to_the_texters_own_voice_note_is_asked_with_what_it_said(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: a reply to the texter's own voice note was asked alone ("and in Paris?"
+    with no word of Tokyo): the note's text is empty, and what it said, its transcript, was
+    not looked at. A picture alone says nothing to quote: the reply is asked alone."""
+    note = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    text_in(client, "", NumMedia="1", MediaUrl0=note, MediaContentType0="audio/ogg")
+    picture = twilio_server.serve(media_path("ME" + "2" * 32), "image/png", PNG)
+    text_in(client, "", NumMedia="1", MediaUrl0=picture, MediaContentType0="image/png")
+    spoken, shown = db.session.scalars(sa.select(Task).order_by(Task.created_at)).all()
+
+    text_in(client, "And in Paris?", OriginalRepliedMessageSid=spoken.message_sid)
+    assert asked(openai_server) == (
+        '(In reply to my message: "What time is it in Tokyo?")\n\nAnd in Paris?'
+    )
+    text_in(client, "Is it rare?", OriginalRepliedMessageSid=shown.message_sid)
+    assert asked(openai_server) == "Is it rare?"
 
 
 def test_a_reply_naming_a_message_of_another_texter_is_asked_alone(
@@ -501,6 +536,22 @@ def test_bold_italic_markdown_is_bold_italic_on_whatsapp():
     assert to_whatsapp_text(markdown) == "*_Very_* important, *_this_* too, and *bold* _it_"
 
 
+@pytest.mark.parametrize(
+    ("markdown", "whatsapp"),
+    [
+        ("**bold and *italic***", "*bold and _italic_*"),
+        ("***italic* then bold**", "*_italic_ then bold*"),
+        ("*italic and **bold***", "_italic and *bold*_"),
+        ("***bold** then italic*", "_*bold* then italic_"),
+        ("Say **all of *this***, then *more*.", "Say *all of _this_*, then _more_."),
+    ],
+)
+def test_emphasis_inside_emphasis_ending_together_is_whatsapps_on_whatsapp(markdown, whatsapp):
+    """Regression: italics that ended with the bold around them ("**a *b***", as CommonMark
+    reads it) reached WhatsApp as "*a *b**", stray stars and no italics."""
+    assert to_whatsapp_text(markdown) == whatsapp
+
+
 @pytest.mark.parametrize("info", ["python", 'js title="x"', "c++ "])
 def test_a_code_blocks_language_is_not_shown_as_its_first_line_on_whatsapp(info):
     """WhatsApp knows no language after the opening ```: it showed "python" on a line of
@@ -550,6 +601,49 @@ def test_markdown_becomes_whatsapps_own_formatting():
         "*Title*\n*bold*, _italic_, *also bold*, ~gone~ and docs (https://x.org)\n"
         "- a\n- b\n- c\n\n```\nkeep **this**\n```"
     )
+
+
+@pytest.mark.parametrize("rule", ["* * *", "- - -", "_ _ _", " *  *  * "])
+def test_a_rule_written_with_spaces_is_nothing_on_whatsapp_as_on_sms(rule):
+    """Regression: "* * *", a thematic break as CommonMark allows it, reached WhatsApp as
+    "- * *" (read as a list item), where SMS showed nothing."""
+    answer = f"Part one.\n\n{rule}\n\nPart two."
+    assert to_whatsapp_text(answer) == to_sms_text(answer) == "Part one.\n\nPart two."
+
+
+def test_a_backslash_line_break_is_a_new_line_on_whatsapp_as_on_sms():
+    """Regression: Markdown's hard line break (a backslash at a line's end, as a model
+    writes a poem or an address) reached WhatsApp with each backslash shown."""
+    answer = "Roses are red,\\\nViolets are blue.\\\\\nC:\\\\"
+    assert to_whatsapp_text(answer) == "Roses are red,\nViolets are blue.\\\nC:\\"
+    assert to_sms_text("Roses are red,\\\nViolets are blue.") == "Roses are red,\nViolets are blue."
+
+
+def test_an_indented_code_block_is_code_on_whatsapp_kept_as_written():
+    """Regression: a code block written indented (four spaces, as CommonMark allows) was
+    read as prose on WhatsApp: "*args" and "**kwargs" became italics and bold marks."""
+    code = "def f(*args, **kwargs):\n    return g(*args, **kwargs)"
+    indented = "\n".join("    " + line for line in code.split("\n"))
+    answer = f"Run this:\n\n{indented}\n\nThen **save**.\n\n1. Step\n\n    More about it."
+    assert to_whatsapp_text(answer) == (
+        f"Run this:\n\n```\n{code}\n```\n\nThen *save*.\n\n1. Step\n\n    More about it."
+    )
+    # An answer indented whole is prose indented, as it was read before.
+    assert to_whatsapp_text("    **Paris** is the capital.") == "*Paris* is the capital."
+
+
+@pytest.mark.parametrize(
+    ("markdown", "sent"),
+    [
+        ("See ![a map](https://x.org/m.png) here", "See a map (https://x.org/m.png) here"),
+        ("![](https://x.org/m.png)", "https://x.org/m.png"),
+        ('![a map](https://x.org/m.png "The map")', "a map (https://x.org/m.png)"),
+    ],
+)
+def test_an_image_is_its_words_and_its_link_on_whatsapp_as_on_sms(markdown, sent):
+    """Regression: an image in an answer reached WhatsApp as its alt text alone, where SMS
+    gave its link too: the texter on WhatsApp could not open the picture the answer meant."""
+    assert to_whatsapp_text(markdown) == to_sms_text(markdown) == sent
 
 
 def test_pythons_special_names_are_not_bold_on_whatsapp():
@@ -748,7 +842,6 @@ def test_an_answer_goes_back_on_the_channel_its_question_came_on(
     """Regression: a texter who asked on WhatsApp and texted by SMS while the answer was
     still being written got the WhatsApp question's answer by SMS (and the other way
     round): answers went on the channel last used, not the one the question came on."""
-    from sms_agent.answering import pipeline
 
     texter.service_state = {"program_notice_sent": utcnow().isoformat()}
     db.session.commit()
@@ -769,7 +862,6 @@ def test_a_program_notice_the_whatsapp_window_refused_is_not_on_record_as_sent(a
     """Regression: an answer whose job ran after WhatsApp's 24-hour window had closed was
     finished unsent, but the program notice due before it was recorded as sent, so the
     texter's next answer came without the carriers' notice they never got."""
-    from sms_agent.answering import pipeline
 
     make_user(PHONE, service_state={})
     asked = queued_text_in(client, "What is the capital of France?")
@@ -857,7 +949,6 @@ def test_a_whatsapp_question_whose_window_closed_before_its_job_ran_is_not_asked
     """Regression: a WhatsApp question whose job ran after the 24-hour window had closed (a
     backlog, a worker outage) was asked of the model, paid for, and only then found it could
     not be sent: a window closed is now no more worth a model call than a number abroad."""
-    from sms_agent.answering import pipeline
 
     make_user(PHONE)
     asked = queued_text_in(client, "What is the capital of France?")
@@ -889,3 +980,29 @@ def test_an_answer_wrapped_whole_in_a_markdown_fence_is_read_as_markdown_on_what
     Markdown inside; on SMS it was read so, but WhatsApp got a code block, '# Paris' and
     '**Paris**' in monospace with every mark. Unless the texter asked about Markdown."""
     assert to_whatsapp_text(f"```markdown\n{MARKDOWN}\n```", question) == sent
+
+
+def test_an_answer_whose_window_closed_while_it_was_made_is_not_on_record_as_sent(
+    app, client, twilio_server, openai_server
+):
+    """Regression: a WhatsApp question whose window closed while the model answered it was
+    finished unsent, but its metadata kept the answer as `sent` (and its rest as `more`):
+    the texter's own token read an answer they never got as the one they were sent."""
+    make_user(PHONE)
+    answer_as_usual = openai_server.default
+
+    def window_closes_meanwhile(method, path, body):
+        app.config["WHATSAPP_WINDOW_HOURS"] = 0
+        return answer_as_usual(method, path, body)
+
+    openai_server.default = window_closes_meanwhile
+    asked = queued_text_in(client, "What is the capital of France?")
+
+    assert pipeline.answer(asked.id) == "not_sent"
+
+    db.session.rollback()
+    task = db.session.get(Task, asked.id)
+    assert task.status == "failed" and task.ai_response == "Paris is the capital of France."
+    assert not {"sent", "more", "more_channel"} & set(task.metadata_)
+    assert outbox() == [] and sent_to_twilio(twilio_server) == []
+    assert db.session.get(User, PHONE).monthly_requests == 0  # given back

@@ -38,10 +38,16 @@ def release(task: Task) -> None:
     db.session.commit()
 
 
-def finish_unsent(task: Task, reason: str, give_back: bool = True) -> None:
+def finish_unsent(
+    task: Task, reason: str, give_back: bool = True, partly_sent: bool = False
+) -> None:
     """The task ends with nothing sent; its request goes back to the quota unless
-    `give_back` is False (the model was asked and paid for at the texter's request)."""
+    `give_back` is False (the model was asked and paid for at the texter's request). An
+    answer made but refused before its first part went out (the texter opted out, or their
+    WhatsApp window closed, meanwhile) is not on record as sent, unless `partly_sent`."""
     task.mark_failed(reason)
+    if not partly_sent:
+        _forget_as_sent(task)
     if give_back:
         quota.give_back(task)
     db.session.commit()
@@ -52,6 +58,15 @@ def finish_unsent(task: Task, reason: str, give_back: bool = True) -> None:
 AS_SENT = frozenset({"sent", "more", "more_channel"})
 
 
+def _forget_as_sent(task: Task) -> None:
+    """Nothing of the answer went out: the metadata must not keep it as what the texter
+    was sent and MORE sends next (their own token reads the metadata; the answer is
+    staff's to read). Written only when it holds any."""
+    meta = task.metadata_ or {}
+    if AS_SENT & meta.keys():
+        task.metadata_ = {key: value for key, value in meta.items() if key not in AS_SENT}
+
+
 def hold_for_staff(task: Task) -> None:
     """Staff took the conversation over while the model was answering: the answer is not
     sent (the AI stays out of a conversation staff hold) but kept on the task for them, and
@@ -60,10 +75,7 @@ def hold_for_staff(task: Task) -> None:
     task.status = TaskStatus.REFUSED.value
     task.refusal_reason = RefusalReason.HELD_FOR_STAFF.value
     task.success = False
-    # Nothing of it went out: the metadata must not keep it as what the texter was sent and
-    # MORE sends next (their own token reads the metadata; the answer is staff's to read).
-    meta = task.metadata_ or {}
-    task.metadata_ = {key: value for key, value in meta.items() if key not in AS_SENT}
+    _forget_as_sent(task)
     quota.give_back(task)
     handoff.hold_text(task.user)
     db.session.commit()

@@ -216,11 +216,17 @@ def _add(messages: list[dict], role: str, content: str) -> None:
 def with_quote(question: str, task: Task) -> str:
     """The question after the message of the thread it replies to (a WhatsApp reply), ours
     ("your message", as the texter says it to the model) or the texter's own."""
-    quoted = (task.metadata_ or {}).get(QUOTED)
+    return quote_of(task.metadata_ or {}) + question
+
+
+def quote_of(metadata: dict) -> str:
+    """What `with_quote` puts before the question of a task with this metadata ("" for a
+    text that replies to none)."""
+    quoted = metadata.get(QUOTED)
     if not quoted:
-        return question
+        return ""
     whose = "your" if quoted.get("ours") else "my"
-    return f'(In reply to {whose} message: "{quoted["text"]}")\n\n{question}'
+    return f'(In reply to {whose} message: "{quoted["text"]}")\n\n'
 
 
 def with_unanswered(question: str, unanswered: list[str]) -> str:

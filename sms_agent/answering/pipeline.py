@@ -98,13 +98,14 @@ def _claim_and_answer(task_id, last_try: bool) -> str:
         log.info("%s; this run stops", exc)
         return "skipped"
     except outbound.OutsideWindow as exc:
-        finish_unsent(task, str(exc))
+        finish_unsent(task, str(exc), partly_sent=_reply_went_out(task))
         return "not_sent"
     except outbound.OptedOut:
         # The answer was written and paid for: a request given back here let a texter
         # ask, send STOP before the reply, START again and ask again, for free and without
         # end (only the spend caps stopped it).
-        finish_unsent(task, "the texter has opted out", give_back=False)
+        gone = _reply_went_out(task)
+        finish_unsent(task, "the texter has opted out", give_back=False, partly_sent=gone)
         return "opted_out"
     except outbound.HeldByStaff:
         hold_for_staff(task)
@@ -129,6 +130,16 @@ def _claim_and_answer(task_id, last_try: bool) -> str:
         costs.keep_paid_calls()  # committed with the failure
         give_up(key, exc)
         return "failed"
+
+
+def _reply_went_out(task: Task) -> bool:
+    """Whether Twilio took a part of the task's answer (before a STOP, or in an earlier run
+    of the job): read only when the answer was refused."""
+    kind = reply_kind(task)
+    # Unflushed: its parts are committed before Twilio sees them, and the task's failure is
+    # to be written before the model call its answer cost (tests/write_order.py).
+    with db.session.no_autoflush:
+        return any(message.kind == kind and message.sid for message in task.outbound_messages)
 
 
 def _deleted_meanwhile(key) -> str:

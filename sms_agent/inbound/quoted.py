@@ -9,8 +9,10 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 
-from ..answering.history import QUOTED
+from ..answering.history import QUOTED, quote_of
+from ..clean_text import is_blank
 from ..extensions import db
+from ..media.read import DEFAULT_IMAGE_QUESTION
 from ..models import OutboundMessage, Task
 from .form import is_message_sid
 
@@ -31,7 +33,21 @@ def quoted_metadata(form: Mapping[str, str], phone: str) -> dict:
     )
     if ours is not None:
         return {QUOTED: {"text": ours[:MAX_QUOTE_CHARS], "ours": True}}
-    theirs = db.session.scalar(
-        sa.select(Task.sms_content).where(Task.message_sid == sid, Task.user_phone == phone)
-    )
-    return {QUOTED: {"text": theirs[:MAX_QUOTE_CHARS], "ours": False}} if theirs else {}
+    theirs = db.session.execute(
+        sa.select(Task.sms_content, Task.metadata_).where(
+            Task.message_sid == sid, Task.user_phone == phone
+        )
+    ).first()
+    said = _said(*theirs) if theirs else ""
+    return {QUOTED: {"text": said[:MAX_QUOTE_CHARS], "ours": False}} if said else {}
+
+
+def _said(body: str, metadata: dict | None) -> str:
+    """What the texter's message said: its words, or for one of none (a voice note) what
+    the model was asked of it, its transcript; never the question we ask of a picture sent
+    alone, which the texter never said."""
+    if not is_blank(body):
+        return body
+    meta = metadata or {}
+    asked = (meta.get("question") or "").removeprefix(quote_of(meta))
+    return "" if asked == DEFAULT_IMAGE_QUESTION else asked

@@ -79,6 +79,10 @@ def _message(user: User, body: str, media: list[Attachment]) -> Received:
     if not media and _is_reaction(phone, body):
         # "Liked “What is 2+2?”": stored, but nothing to answer, to ask or to count.
         return Received("reaction", phone)
+    if not media and is_blank(body) and user.channel == Channel.WHATSAPP:
+        # WhatsApp sends no empty text: Twilio passes a reaction (a 👍 on our answer) on
+        # as a message with no Body. Stored as a tapback is, it gets no how-to.
+        return Received("reaction", phone)
     if is_blank(body) and not readable(media):
         # Nobody is left without an answer: a file we cannot read alone, or nothing at all,
         # gets a how-to.

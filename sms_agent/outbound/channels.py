@@ -172,6 +172,44 @@ _INFO_STRING = re.compile(r"\A```[^\n`]*\n")
 _BOLD_ITALIC = "\ue02a\ue05f\\1\ue05f\ue02a"
 
 
+#: Emphasis inside emphasis that ends or begins with it, as CommonMark reads "**a *b***"
+#: (bold a, bold italic b), "***a* b**", "*a **b***" and "***a** b*": whole, before the
+#: rules for ***, * and ** each take a part of its stars. No part reads a star, so each
+#: opening mark is read only up to the next star (linear time). WhatsApp's marks are
+#: written as stand-ins, as in _BOLD_ITALIC.
+_OPEN, _CLOSE_MARK = r"(?<![*\w])", r"(?![*\w])"
+_WORDS, _INNER = r"([^*\n]*?)", r"(?![\s*])([^*\n]+?)(?<![\s*])"
+_NESTED_ENDING_TOGETHER = [
+    (  # **bold *bold italic***
+        re.compile(rf"{_OPEN}\*\*(?![\s*]){_WORDS}\*{_INNER}\*\*\*{_CLOSE_MARK}"),
+        "\ue02a\\1\ue05f\\2\ue05f\ue02a",
+    ),
+    (  # ***bold italic* bold**
+        re.compile(rf"{_OPEN}\*\*\*{_INNER}\*{_CLOSE_MARK}{_WORDS}(?<![\s*])\*\*{_CLOSE_MARK}"),
+        "\ue02a\ue05f\\1\ue05f\\2\ue02a",
+    ),
+    (  # *italic **bold italic***
+        re.compile(rf"{_OPEN}\*(?![\s*]){_WORDS}\*\*{_INNER}\*\*\*{_CLOSE_MARK}"),
+        "\ue05f\\1\ue02a\\2\ue02a\ue05f",
+    ),
+    (  # ***bold italic** italic*
+        re.compile(rf"{_OPEN}\*\*\*{_INNER}\*\*{_CLOSE_MARK}{_WORDS}(?<![\s*])\*{_CLOSE_MARK}"),
+        "\ue05f\ue02a\\1\ue02a\\2\ue05f",
+    ),
+]
+
+
+def _image_words(image: re.Match) -> str:
+    """![alt](src "title") as "alt (src)", or the bare src, as markdown_to_text writes it:
+    by link_words, so never a script's or data: address."""
+    inside = image[2].strip()
+    if inside.startswith("<") and ">" in inside:  # <an address with spaces> "title"
+        src = inside[1 : inside.index(">")]
+    else:
+        src = (inside.split() or [""])[0]
+    return link_words(image[1].strip(), src)
+
+
 def _bold_unless_python(strong: re.Match) -> str:
     """__bold__ as *bold*, but __init__ as written: Python's name (PYTHON_NAMES)."""
     return strong[0] if strong[1] in PYTHON_NAMES else f"*{strong[1]}*"
@@ -187,12 +225,16 @@ def _bold_line(heading: re.Match) -> str:
 #: stars), headings last.
 _RULES = [
     (PANDOC_MARKS, without_pandoc_marks),  # H~2~O, 2^10^, ==key==: before ~strike~
-    (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # a rule: nothing
-    # An image: its alt text. A link: its words and address as on SMS (link_words), without
-    # the title it may have ([docs](url "The docs")); a linked image's link, its address.
-    # Neither reads past a "[" (nor the image past a "("): from each "[" of many that
-    # nothing closes, they read on to the end of the line (seconds for 50,000).
-    (re.compile(r"!\[([^\[\]]*)\]\((?:[^()]|\([^()]*\))*\)"), r"\1"),
+    # A rule (---, or * * * with spaces between, as CommonMark allows): nothing.
+    (re.compile(r"^[ \t]*(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$", re.M), ""),
+    # A linked image: the link, its words the image's alt text ([![logo](src)](href) is
+    # "logo (href)", [![](src)](href) the href). An image: its alt text and its address, as
+    # on SMS. A link: its words and address as on SMS (link_words: never a script's
+    # address), without the title it may have ([docs](url "The docs")). None reads past a
+    # "[" (nor an image past a "("): from each "[" of many that nothing closes, they read
+    # on to the end of the line (seconds for 50,000).
+    (re.compile(r"\[!\[([^\[\]]*)\]\((?:[^()]|\([^()]*\))*\)\]"), r"[\1]"),
+    (re.compile(r"!\[([^\[\]]*)\]\(((?:[^()]|\([^()]*\))*)\)"), _image_words),
     (
         re.compile(
             r"\[([^\[\]]*)\]\((?:<([^<>\n]*)>|((?:[^\s\[()<>]|\([^\s()]*\))*))"
@@ -206,6 +248,7 @@ _RULES = [
     ),
     (re.compile(r"^([ \t]*)[*+][ \t]+", re.M), r"\1- "),  # "* item" -> "- item"
     (task_lists.ITEM, task_lists.item_line),  # "- [x] item" -> "- item (done)"
+    *_NESTED_ENDING_TOGETHER,
     (ClosedMarks(r"\*\*\*(?![\s*])(.+?)(?<![\s*])\*\*\*", r"(?<![\s*])\*\*\*"), _BOLD_ITALIC),
     (
         ClosedMarks(r"(?<!\w)___(?![\s_])(.+?)(?<![\s_])___(?!\w)", r"(?<![\s_])___(?!\w)"),
@@ -218,6 +261,8 @@ _RULES = [
     (ClosedMarks(r"\*\*(?!\s)(.+?)(?<!\s)\*\*", r"(?<!\s)\*\*"), r"*\1*"),  # **bold** -> *bold*
     (ClosedMarks(r"(?<!\w)__(?!\s)(.+?)(?<!\s)__(?!\w)", r"(?<!\s)__(?!\w)"), _bold_unless_python),
     (ClosedMarks(r"~~(?!\s)(.+?)(?<!\s)~~", r"(?<!\s)~~"), r"~\1~"),  # ~~strike~~ -> ~strike~
+    # A backslash ending a line (an escaped one waits as a stand-in): Markdown's line break.
+    (re.compile(r"\\(?=\n)"), ""),
     (re.compile(r"^[ \t]*#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M), _bold_line),  # heading
     (re.compile(r"^[ \t]*(\S.*?)[ \t]*\n[ \t]*=+[ \t]*$", re.M), _bold_line),  # Title\n=====
 ]

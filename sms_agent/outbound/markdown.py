@@ -111,14 +111,21 @@ def _render(source: str, html_as_written: bool) -> _Renderer:
 
 def tables_to_text(source: str) -> str:
     """`source` with each Markdown table written as markdown_to_text writes it (a "header:
-    value" line per row) and everything else as it was: for WhatsApp, which shows the rest
-    of the model's Markdown in its own marks but has no tables (the pipes and dashes would
-    reach the texter as they are)."""
+    value" line per row), each indented code block fenced with ``` and everything else as
+    it was: for WhatsApp, which shows the rest of the model's Markdown in its own marks but
+    has no tables (the pipes and dashes would reach the texter as they are), and shows code
+    as written only between ``` (an indented block's "*args" was read as italics)."""
     tokens = _PARSER.parse(source)
     lines = source.split("\n")
-    opened = [index for index, token in enumerate(tokens) if token.type == "table_open"]
+    # An answer indented whole is a model's indented prose, left to be read as prose.
+    blocks = ("table_open", "code_block") if len(tokens) > 1 else ("table_open",)
+    opened = [n for n, token in enumerate(tokens) if token.type in blocks]
     for start in reversed(opened):  # from the end, so earlier line numbers stay right
-        renderer, first, last = _Renderer(source_lines=lines), *tokens[start].map
+        first, last = tokens[start].map
+        if tokens[start].type == "code_block":
+            lines[first:last] = ["```", *tokens[start].content.rstrip("\n").split("\n"), "```"]
+            continue
+        renderer = _Renderer(source_lines=lines)
         for token in takewhile(lambda t: t.type != "table_close", tokens[start:]):
             renderer.feed(token)
         lines[first:last] = renderer.lines
