@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import current_app, g
+from flask import current_app
 from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -30,7 +30,7 @@ from . import quota
 from .answering.prompts import max_tokens
 from .costs import report
 from .costs.prices import country_of, estimate_answer, estimate_attachments, money
-from .current import app_config
+from .current import app_config, app_globals
 from .extensions import db
 from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
@@ -185,13 +185,13 @@ def counted(sid: str | None) -> bool:
     """Whether the sender's rate counted the text `sid` (a MessageSid) within it in this
     request or job: a text the database then lost is received again (receive_and_commit's
     second pass, or a worker storing it, jobs.receive_later) without being counted again."""
-    return sid in g.get(_COUNTED_SIDS, ())
+    return sid in app_globals().get(_COUNTED_SIDS, ())
 
 
 def note_counted(sid: str) -> None:
     """The text `sid` was counted within the sender's rate (in the request that took it, the
     worker storing it is told): `_sender_rate` lets it through uncounted from now on."""
-    g.setdefault(_COUNTED_SIDS, set()).add(sid)
+    app_globals().setdefault(_COUNTED_SIDS, set()).add(sid)
 
 
 _COUNTED_SIDS = "sender_rate_counted"
