@@ -1008,3 +1008,31 @@ def test_splitting_keeps_every_word_in_order_within_the_limit(answer, max_chars)
     parts = split_for_sms(clean, max_chars=max_chars)
     assert all(message_length(part) <= max_chars for part in parts)
     assert tokens(" ".join(unnumbered(parts))) == tokens(clean)
+
+
+#: (a model's answer, its SMS, its WhatsApp text): the address's marks kept on both.
+MARKED_ADDRESSES = [
+    (
+        "See https://x.org/*a*/*b* then *this*.",
+        "See https://x.org/*a*/*b* then this.",
+        "See https://x.org/*a*/*b* then _this_.",
+    ),
+    ("https://en.wikipedia.org/wiki/Foo_(bar)_baz_",) * 3,
+    ("Search https://x.org/?q=_a_ now",) * 3,
+    ("(https://x.org/_a_) and https://x.org/**b**",) * 3,
+    ("**https://x.org** is _good_", "https://x.org is good", "*https://x.org* is _good_"),
+    (
+        "[wiki](https://en.wikipedia.org/wiki/A_b_c_)",
+        "wiki (https://en.wikipedia.org/wiki/A_b_c_)",
+        "wiki (https://en.wikipedia.org/wiki/A_b_c_)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("answer", "sms", "whatsapp"), MARKED_ADDRESSES)
+def test_marks_inside_a_bare_address_are_the_addresss_own(answer, sms, whatsapp):
+    """Regression: a bare address holding marks Markdown reads as emphasis (a path's
+    "*a*", Wikipedia's "_(bar)_") lost them on SMS, and on WhatsApp "*a*" became "_a_", so
+    the texter's link led nowhere; emphasis around an address still counts."""
+    assert to_sms_text(answer) == sms
+    assert to_whatsapp_text(answer) == whatsapp

@@ -278,7 +278,11 @@ _ESCAPED = re.compile(
     r"(`[^`\n]*`)"  # inline code: as written
     r"|\\([!-/:-@\[-`{-~])"  # a backslash escape
     r"|(&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});)"  # an entity
+    r"|(https?://[^\s<>\[\]]*[^\s<>\[\]*_~.,;:!?'\"()])"  # an address: see _stand_in
 )
+#: The marks an address may hold that the rules would read as emphasis or strike-through
+#: ("https://x.org/*a*", ".../Foo_(bar)_baz_"): they wait as stand-ins, the address kept.
+_ADDRESS_MARKS = {ord(mark): STAND_IN + ord(mark) for mark in "*_~"}
 
 
 def to_whatsapp_text(text: str | None, question: str = "") -> str:
@@ -310,7 +314,9 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
 
 
 def _stand_in(match: re.Match) -> str:
-    code, escaped, entity = match[1], match[2], match[3]
+    code, escaped, entity, address = match[1], match[2], match[3], match[4]
+    if address:  # the marks around it (**https://x.org**) are not in it: they still count
+        return address.translate(_ADDRESS_MARKS)
     if code:  # its marks wait as stand-ins too, so that no rule reads them
         return "`" + "".join(map(_ascii_stand_in, code[1:-1])) + "`"
     char = escaped or html.unescape(entity)

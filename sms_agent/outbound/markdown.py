@@ -296,6 +296,7 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     out: list[str] = []
     links: list[tuple[str, int]] = []
     struck: list[int] = []  # where each open strike-through's words start in `out`
+    in_address: list[bool] = []  # for each open emphasis, whether a bare address holds it
     # A link in HTML is three tokens, its tags apart from its words: read as one when the
     # run closes it, unless the tags are the answer's subject (kept as written: str).
     closings = [n for n, child in enumerate(children) if _closes_a_link(child)]
@@ -317,7 +318,12 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
         elif kind == "s_close" and struck and "".join(out[struck.pop() :]).strip():
             out.append(STRUCK)
         elif kind in ("em_open", "em_close", "strong_open", "strong_close"):
-            kept = _between_terms(children, index) or _dunder(children, index)
+            if kind.endswith("_open"):
+                in_address.append(_in_bare_address(out))
+                addressed = in_address[-1]
+            else:
+                addressed = in_address.pop() if in_address else False
+            kept = addressed or _between_terms(children, index) or _dunder(children, index)
             out.append(child.markup if kept else "")
         elif kind == "link_open":
             links.append((href, len(out)))
@@ -360,6 +366,18 @@ def _emphasis_words(marked: re.Match) -> str:
     if any(len(pair) == 2 and pair.isascii() and pair.isalnum() for pair in pairs):
         return marked[0]
     return words
+
+
+#: The start of a bare address ("https://x.org/") in the words of its last line so far.
+_ADDRESS_SO_FAR = re.compile(r"(?:^|[\s(])https?://\S*\Z")
+
+
+def _in_bare_address(out: list[str]) -> bool:
+    """Whether a mark read now sits inside an address written bare ("https://x.org/*a*",
+    ".../Foo_(bar)_baz_"), whose marks are the address's own: read as emphasis, they were
+    dropped and the address led nowhere. Looks back over the last few pieces only."""
+    tail = "".join(out[-8:])
+    return _ADDRESS_SO_FAR.search(tail[-2048:]) is not None
 
 
 def _dunder(children: list[Token], index: int) -> bool:
