@@ -125,7 +125,9 @@ def _hidden_in_name(char: str) -> bool:
 #: What prose may not hold (prose_problem): INVISIBLE's controls but tab, LF, CR and NEL, and its
 #: direction embeddings, overrides and isolates; a regular expression's class written alike
 #: in Python and ECMAScript, so the API's OpenAPI document states the same rule.
-NOT_IN_PROSE = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\u202a-\u202e\u2066-\u2069"
+#: The control characters alone (CONTROLS): a keyword beside one is read as Twilio might not.
+CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f"
+NOT_IN_PROSE = CONTROLS + r"\u202a-\u202e\u2066-\u2069"
 _NOT_IN_PROSE = re.compile(f"[{NOT_IN_PROSE}]")
 
 

@@ -7,6 +7,8 @@ import enum
 import re
 import unicodedata
 
+from ..clean_text import CONTROLS
+
 
 class Keyword(enum.StrEnum):
     STOP = "stop"
@@ -346,7 +348,7 @@ def is_carrier_opt_in(body: str | None) -> bool:
 
 #: A control character but a line break or tab, or the U+FFFD a NUL is stored as
 #: (clean_text.storable).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffd]")
+_CONTROL = re.compile(f"[{CONTROLS}\ufffd]")
 
 
 def _as_twilio_reads(body: str | None) -> str:
