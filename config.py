@@ -111,13 +111,17 @@ def env_choice(name: str, default: str | None, choices: tuple[str, ...]) -> str 
 #: a price, a cap or a raised cap above it could be neither stored nor rounded to the
 #: millionth, and every text compared with it would fail.
 LARGEST_USD = Decimal("999999.999999")
+#: The smallest amount above 0 those columns hold: a price or cap below it rounded to 0
+#: wherever it was used (texts priced nothing, a cap of 0), so it is refused instead.
+SMALLEST_USD = Decimal("0.000001")
 
 #: HANDOFF_ACK_TEXT unset: sent in the texter's French or Spanish too (notice_wording.py).
 HANDOFF_ACK_DEFAULT = "Thanks. A person from our team will reply to you here."
 
 
 def parse_money(name: str, raw) -> Decimal:
-    """A finite amount of US dollars from 0 to LARGEST_USD; anything else raises."""
+    """A finite amount of US dollars, 0 or from SMALLEST_USD to LARGEST_USD; anything else
+    raises."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float | Decimal):
         raise SettingError(f"{name}={raw!r} is not an amount in USD")
     try:
@@ -128,6 +132,12 @@ def parse_money(name: str, raw) -> Decimal:
         raise SettingError(f"{name}={raw!r} must be a finite amount of at least 0")
     if value > LARGEST_USD:
         raise SettingError(f"{name}={raw!r} is more than {LARGEST_USD} USD")
+    if 0 < value < SMALLEST_USD:
+        per = " (MODEL_PRICES are per 1M tokens)" if name.startswith("MODEL_PRICES") else ""
+        raise SettingError(
+            f"{name}={raw!r} is less than {SMALLEST_USD} USD, the smallest amount a money "
+            f"column keeps, and would count as 0{per}"
+        )
     # "-0" is at least 0, as Decimal's negative zero: read as it, every estimate and report
     # made of it said "-0.000000".
     return value.copy_abs()

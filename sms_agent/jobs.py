@@ -202,6 +202,9 @@ def send_notice(
         # Staff made them inactive after it was queued (a keyword's notice, a bulk tier
         # change): an inactive texter is sent nothing but the confirmation of their STOP.
         log.info("notice %s dropped: the texter is inactive", kind)
+        if kind == "more":
+            more.release(user, reply_to)
+            db.session.commit()
         return False
     # On the channel of the text it answers, even if the texter wrote on the other since.
     with outbound.replying_on(phone, sender):

@@ -72,12 +72,28 @@ def admit(
     False (the API's task, refused with a 429 that stores, sends and bills nothing): the
     sender's rate counts it only once every rule has admitted it, so a client retrying as
     the 429 allows does not use up the texter's own texts. A text refused still counts:
-    Twilio billed it, and a phone stuck resending must be held."""
-    now = now or utcnow()
+    Twilio billed it, and a phone stuck resending must be held.
+
+    Every refusal is logged here, once: the API's task refused late by the rate (below)
+    was the one that went unlogged."""
+    admission = _admission(user, now or utcnow(), metadata, received, sid, count_refused)
+    if admission.refusal is not None:
+        log.info("%s refused: %s", mask(user.phone_number), admission.refusal)
+    return admission
+
+
+def _admission(
+    user: User,
+    now: datetime,
+    metadata: dict | None,
+    received: Decimal,
+    sid: str | None,
+    count_refused: bool,
+) -> Admission:
+    """`admit`'s decision, unlogged."""
     request = report.request_of(metadata)
     refused = cost_refusal(user, now, request, received, sid=sid, count=count_refused)
     if refused is not None:
-        log.info("%s refused: %s", mask(user.phone_number), refused.refusal)
         return refused
     window = quota.admit(user, now)
     if window is None:

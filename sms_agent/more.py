@@ -127,6 +127,16 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     return task, shaped
 
 
+def release(user: User, reply_to: str | None) -> None:
+    """A MORE (`reply_to`) whose job is dropped, its texter made inactive since it was
+    queued: no part will be sent for it, so it stops counting against the spend caps as a
+    part still to be sent (User.more_parts_pending), which for up to a day refused the
+    texter made active again. The caller commits."""
+    if reply_to:
+        relock_bookkeeping(user)
+        user.note_more_taken(reply_to)
+
+
 def send_more(
     user: User,
     reply_to: str | None = None,

@@ -159,14 +159,18 @@ def usage_text(user: User, language: str | None = None) -> str:
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped
     texter only the requests they had left, as if they would be answered. While the daily
     cap pauses answers it says until when: "resets on" alone said nothing of the pause to
-    a texter asking why their texts go unanswered."""
-    limit = quota.monthly_limit(user.tier)
-    used = min(quota.used(user), limit)
+    a texter asking why their texts go unanswered.
+
+    The count is quota.used's, the one the API and the admin show: after a downgrade it can
+    pass the new tier's limit ("150 of 100"), which a copy capped at the limit hid from the
+    texter while staff saw 150."""
     said, endings = _worded(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
     return _dated(
         endings[held],
-        said=said.format(used=used, limit=limit, tier=user.tier),
+        said=said.format(
+            used=quota.used(user), limit=quota.monthly_limit(user.tier), tier=user.tier
+        ),
         service=service(),
         until=until,
     )

@@ -280,18 +280,21 @@ def _window_rules(session: Session, _context, _instances) -> None:
 
     A count staff set by hand (the admin's edit form) starts a new window, as their reset
     does: it is the figure they chose, which a request counted before it that fails after
-    must not lower (a free request). A new timezone moves the window's end to midnight there,
-    unless the same change sets the end too."""
+    must not lower (a free request); so is one set in the same save as an upgrade, which
+    reset it to 0 over the figure staff typed. A new timezone moves the window's end to
+    midnight there, unless the same change sets the end too."""
     for obj in session.dirty:
         if not isinstance(obj, User):
             continue
         state = inspect(obj).attrs
         history = state.tier.history
-        if history.added and history.deleted and is_upgrade(history.deleted[0], history.added[0]):
+        count = state.monthly_requests.history
+        count_set = count.added and count.deleted
+        upgraded = history.added and history.deleted
+        if upgraded and is_upgrade(history.deleted[0], history.added[0]) and not count_set:
             obj.monthly_requests = 0
             obj.window_started_at = utcnow()
-        history = state.monthly_requests.history
-        if history.added and history.deleted and not state.window_started_at.history.added:
+        if count_set and not state.window_started_at.history.added:
             obj.window_started_at = utcnow()
         history = state.timezone.history
         # A reset set in the same change is the one its writer chose, kept as given.

@@ -149,6 +149,14 @@ def test_sms_price_settings_replace_the_examples(app):
         ("SMS_PRICE_PER_SEGMENT", "1e30", "more than 999999.999999 USD"),
         ("SMS_PRICES", '{"US": 1e30}', "more than 999999.999999 USD"),
         ("MODEL_PRICES", '{"gpt-4o": {"input": 1e30}}', "more than 999999.999999 USD"),
+        # Regression: below the millionth a money column keeps, a price or cap was read and
+        # then rounded to 0 wherever it was used (texts priced nothing, a cap of 0).
+        ("SMS_PRICE_PER_SEGMENT", "0.0000001", r"^SMS_PRICE_PER_SEGMENT=.* less than 0\.000001"),
+        ("WHATSAPP_PRICE", "0.0000009", r"^WHATSAPP_PRICE=.* less than 0\.000001 USD"),
+        ("SPEND_CAP_FREE", "5E-7", r"^SPEND_CAP_FREE=.* less than 0\.000001 USD"),
+        ("SMS_PRICES", '{"US": 0.0000004}', r"^SMS_PRICES\[US\]=.* less than 0\.000001 USD"),
+        # A price per token written where MODEL_PRICES wants one per 1M tokens.
+        ("MODEL_PRICES", '{"gpt-4o-mini": {"input": 0.00000015}}', "per 1M tokens"),
     ],
 )
 def test_garbage_in_a_price_setting_stops_the_app(monkeypatch, name, raw, message):
@@ -159,6 +167,13 @@ def test_garbage_in_a_price_setting_stops_the_app(monkeypatch, name, raw, messag
             table(name, config.env_json_object(name))
         else:
             config.env_money(name)
+
+
+def test_the_smallest_price_kept_and_zero_are_read(monkeypatch):
+    monkeypatch.setenv("SMS_PRICE_PER_SEGMENT", "0.000001")
+    assert config.env_money("SMS_PRICE_PER_SEGMENT") == D("0.000001")
+    monkeypatch.setenv("WHATSAPP_PRICE", "0.0000000")
+    assert config.env_money("WHATSAPP_PRICE") == 0
 
 
 def test_price_settings_are_read_exactly(monkeypatch):

@@ -197,6 +197,31 @@ def test_mores_asked_at_once_count_the_parts_still_to_be_sent_against_the_caps(
     assert [message.payload[0][1] for message in drained(app)] == ["more"]
 
 
+@pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
+def test_a_more_dropped_for_an_inactive_texter_no_longer_counts_against_the_caps(
+    app, client, priced, cap
+):
+    """Regression: a MORE whose job was dropped because staff made the texter inactive
+    meanwhile kept counting as a part to be sent for a day: made active again, the texter
+    was refused with room under the cap for their question's answer."""
+    from sms_agent import limits
+
+    user = make_user(phone_number=PHONE)
+    app.config[cap] = 2 * SMS_IN + limits._this_answer(user) * D("1.5")  # room for one answer
+    text(client, "MORE")
+    [queued] = [message.payload[0] for message in drained(app)]
+    user.is_active = False  # staff, after the MORE was queued
+    db.session.commit()
+    assert jobs.send_notice.apply(args=queued).get() is False
+    db.session.get(type(user), PHONE).is_active = True  # and again, later
+    db.session.commit()
+
+    text(client, "What is DNS?")
+
+    task = db.session.scalars(sa.select(Task).where(Task.sms_content == "What is DNS?")).one()
+    assert (task.status, task.refusal_reason) == ("queued", None)
+
+
 def picture() -> dict:
     return {"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/m/1",
             "MediaContentType0": "image/jpeg"}  # fmt: skip

@@ -388,6 +388,32 @@ def test_api_tasks_refused_by_a_cap_do_not_use_up_the_senders_rate(app, client):
     assert api_create(client).get_json()["details"]["reason"] == "rate_limited"
 
 
+def test_an_api_task_refused_late_by_the_rate_is_logged_like_every_refusal(
+    app, client, monkeypatch, caplog
+):
+    """Regression: a task the rate still had room for when read, whose last text another
+    request of the texter took before it was counted, got its 429 with no "refused" line
+    in the log, which every other refusal has."""
+    app.config.update(SENDER_RATE="1/minute")
+    make_user(PHONE)
+    admit = limits.quota.admit
+
+    def a_text_is_counted_meanwhile(user, now=None):
+        item = limits.parse_many("1/minute")[0]
+        assert limits._limiter().hit(item, limits._COUNTED_AS, PHONE)
+        return admit(user, now)
+
+    monkeypatch.setattr(limits.quota, "admit", a_text_is_counted_meanwhile)
+    caplog.set_level("INFO", logger="sms_agent.limits")
+
+    response = api_create(client)
+
+    assert response.get_json()["details"]["reason"] == "rate_limited"
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        "***0000 refused: rate_limited"
+    ]
+
+
 @pytest.mark.parametrize("storage", _rate_storages())
 @pytest.mark.parametrize(
     ("rate", "window"), [("1/minute", 60), ("1/minute;1/day", 24 * 3600)], ids=["minute", "day"]

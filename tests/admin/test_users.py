@@ -355,6 +355,18 @@ def test_a_monthly_count_set_in_the_edit_form_keeps_a_request_counted_before_it(
     assert (saved.monthly_requests, saved.total_requests) == (1, 11)
 
 
+def test_a_monthly_count_set_in_the_same_save_as_an_upgrade_is_the_one_kept(admin_client):
+    """Regression: staff moving a texter up to premium and typing 40 requests used in the
+    same save found 0 stored: the upgrade's reset overwrote the figure they chose."""
+    user = make_user(monthly_requests=90, total_requests=90)
+    url = f"/admin/user/edit/?id={quote(user.phone_number)}"
+    form = {**form_as_shown(admin_client, url), "tier": "premium", "monthly_requests": "40"}
+    assert admin_client.post(url, data=form).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.phone_number)
+    assert (saved.tier, saved.monthly_requests) == ("premium", 40)
+
+
 def test_saving_an_edit_form_left_open_keeps_the_requests_counted_since(admin_client):
     """Staff open a texter's Edit page, the texter texts meanwhile, staff change the name and
     save: the counts the form showed were written back over the texter's new requests,

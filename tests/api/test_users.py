@@ -22,6 +22,8 @@ from sms_agent.models import (
 from sms_agent.outbound.shape import to_sms_text
 from tests.api.conftest import TEXTER_PHONE, token_header
 from tests.factories import make_staff, make_task, make_token, make_user
+from tests.standins import inbound_form, signed_post
+from tests.test_webhook import queued_jobs
 
 PHONE = "+15550200123"
 ENCODED = "%2B15550200123"
@@ -359,6 +361,28 @@ def test_update_tier_reports_its_own_change_not_one_committed_after_it(
     body = response.get_json()
     assert (body["old_tier"], body["new_tier"]) == ("free", "premium")
     assert body["message"] == "Tier changed from free to premium."
+
+
+def test_after_a_downgrade_the_texters_usage_and_the_api_give_the_same_count(
+    app, client, admin_headers
+):
+    """Regression: a premium texter who had used 150 moved to free (100 a month) was told
+    "You have used 100 of 100" while the API showed staff 150: both now read quota.used."""
+    make_user(PHONE, tier="premium", monthly_requests=150)
+    response = client.post(
+        f"/api/users/{ENCODED}/update_tier/", json={"tier": "free"}, headers=admin_headers
+    )
+    assert response.status_code == 200
+
+    assert signed_post(client, "/sms/inbound", inbound_form("USAGE", From=PHONE)).status_code == 200
+    for name, args in queued_jobs(app):
+        app.extensions["celery"].tasks[name](*args)
+    db.session.rollback()
+
+    shown = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+    assert shown["monthly_requests"] == 150
+    usage = db.session.scalars(sa.select(OutboundMessage).where(OutboundMessage.kind == "usage"))
+    assert "used 150 of 100 requests" in usage.one().body
 
 
 def test_update_tier_to_an_unknown_tier_is_400(client, admin_headers):
