@@ -745,6 +745,31 @@ def test_a_run_of_emoji_longer_than_a_message_is_cut_between_them(emoji):
         assert sent.replace(emoji, "") in ("", "A", "AB") and rest.replace(emoji, "") == ""
 
 
+@pytest.mark.parametrize(
+    ("markdown", "mark"),
+    [("**", "*"), ("*", "_"), ("~~", "~"), ("`", "`")],
+    ids=["bold", "italic", "strike", "mono"],
+)
+@pytest.mark.parametrize("words", ["word{n}", "Sentence {n}."], ids=["words", "sentences"])
+def test_formatting_cut_across_two_whatsapp_messages_is_closed_and_opened_again(
+    markdown, mark, words
+):
+    """Regression: an answer cut for MORE inside a bold (italic, struck, mono) span sent its
+    opening mark in the first message and its closing one in the rest: WhatsApp showed a
+    literal mark in each and neither half formatted."""
+    span = " ".join(words.format(n=n) for n in range(100))
+    answer = "Intro. " + "plain " * 200 + f"{markdown}{span}{markdown} and after."
+    first = shape_whatsapp(answer, more=True)
+    second = shape_whatsapp(first.rest, plain=True, more=True)
+    [shown], [more] = first.parts, second.parts
+    assert message_length(shown) <= WHATSAPP_MAX_CHARS
+    before, formatted = shown.rsplit(" plain ", 1)[1].split(mark, 1)
+    assert before == "" and formatted.count(mark) == 1
+    assert re.fullmatch(rf"[^{mark}]+\w\.?{re.escape(mark)}(\.\.\.)? \(Reply MORE\)", formatted)
+    assert more.startswith(mark) and more.endswith(f"{mark} and after.")
+    assert more.count(mark) == 2
+
+
 def test_whatsapp_cuts_at_a_sentence_within_one_message():
     text = "A short sentence. " * 300
     shown, sent, rest = cut_for_whatsapp(text.strip(), " (Reply MORE)")
