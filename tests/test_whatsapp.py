@@ -590,6 +590,32 @@ def test_a_titled_link_and_an_underlined_heading_are_whatsapps_own_formatting():
     assert to_whatsapp_text(markdown) == "*Setup*\nSee docs (https://x.org) now."
 
 
+REFERENCE_LINKS = (
+    "See [the guide][guide], [Flask][] or [Python], and ![the logo][logo].\n"
+    "A `[code][guide]` span stays code.\n\n"
+    '[guide]: https://docs.example.com/guide "The guide"\n'
+    "[flask]: <https://flask.palletsprojects.com>\n"
+    "[Python]: https://python.org\n"
+    "[logo]: https://x.org/logo.png\n"
+    "[script]: javascript:alert(1)"
+)
+
+
+def test_reference_links_are_their_words_and_address_on_whatsapp_as_on_sms():
+    """Regression: WhatsApp got a model's reference-style links as written, the brackets
+    in the text and the addresses in a list of "[label]: ..." lines below it."""
+    words = (
+        "See the guide (https://docs.example.com/guide), Flask (https://flask.palletsprojects.com) "
+        "or Python (https://python.org), and the logo (https://x.org/logo.png)."
+    )
+    assert to_whatsapp_text(REFERENCE_LINKS) == words + "\nA `[code][guide]` span stays code."
+    assert to_sms_text(REFERENCE_LINKS).startswith(words)
+
+
+def test_a_reference_link_to_a_script_is_only_its_words_on_whatsapp():
+    assert to_whatsapp_text("Click [here][x].\n\n[x]: javascript:alert(1)") == "Click here."
+
+
 def test_pandocs_sub_and_superscripts_and_highlight_are_plain_on_whatsapp():
     assert to_whatsapp_text("H~2~O, 2^10^, ==key== and `x~1~`") == "H2O, 2^10, key and `x~1~`"
 

@@ -31,7 +31,14 @@ from .footnotes import footnotes_to_text
 from .gsm import ELLIPSIS, message_length, within_units
 from .html_tags import STAND_IN, STOOD_IN, about_markup, html_tags_to_text, link_words
 from .latex import latex_to_text
-from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
+from .markdown import (
+    PANDOC_MARKS,
+    alerts_to_labels,
+    inline_references,
+    reference_definitions,
+    tables_to_text,
+    without_pandoc_marks,
+)
 from .python_names import PYTHON_NAMES
 from .shape import Shaped, marker_for, reply_language, tidy_lines, unwrapped
 from .split import MAX_MESSAGE_CHARS
@@ -296,12 +303,15 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
         # A block never closed (the token limit cut the answer inside its code) runs to
         # the end, as Markdown reads it; WhatsApp would show its ``` and language name.
         markdown += _CLOSE.rstrip()
+    markdown, references = reference_definitions(markdown)
     pieces = _FENCE.split(tables_to_text(markdown))
     tags_as_written = about_markup(question)
     for index in range(1, len(pieces), 2):
         pieces[index] = _INFO_STRING.sub("```\n", pieces[index])
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = _ESCAPED.sub(_stand_in, alerts_to_labels(pieces[index]))
+        if references:  # after _ESCAPED: code's and escaped brackets are no link's
+            piece = inline_references(piece, references)
         if not tags_as_written:
             piece = html_tags_to_text(piece)
         for pattern, replacement in _RULES:
