@@ -612,6 +612,13 @@ def test_reference_links_are_their_words_and_address_on_whatsapp_as_on_sms():
     assert to_sms_text(REFERENCE_LINKS).startswith(words)
 
 
+def test_a_numbered_source_cited_as_a_link_is_its_words_and_number_on_whatsapp():
+    """Regression: "[the docs][1]" over a "[1]: https://..." list reached WhatsApp, as SMS,
+    with its brackets; the list is kept, so the words cite its number."""
+    answer = "See [the docs][1].\n\n[1]: https://x.org/docs"
+    assert to_whatsapp_text(answer) == "See the docs [1].\n\n[1] https://x.org/docs"
+
+
 def test_a_reference_link_to_a_script_is_only_its_words_on_whatsapp():
     assert to_whatsapp_text("Click [here][x].\n\n[x]: javascript:alert(1)") == "Click here."
 
