@@ -27,10 +27,14 @@ _OFF_ONE_LINE = re.compile(f"[{_INVISIBLE}\u2028\u2029]")
 #: Unicode categories nobody sees: control and format characters (zero-width spaces and
 #: joiners, byte-order marks, soft hyphens, direction marks) and separators.
 _UNSEEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_SELECTORS = "".join(map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
 #: Letters and symbols drawn as nothing, which apps and keyboards use to send a text that
-#: looks empty: the Hangul fillers and the blank Braille pattern; and the placeholder an
-#: iPhone leaves in a text where a picture was attached (U+FFFC).
-_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\ufffc")
+#: looks empty: the Hangul fillers and the blank Braille pattern; the placeholder an
+#: iPhone leaves in a text where a picture was attached (U+FFFC); and the marks that
+#: change how the character before them is drawn but draw nothing themselves (the
+#: combining grapheme joiner, the variation selectors).
+BLANK_FILLERS = "\u115f\u1160\u3164\uffa0\u2800\ufffc\u034f" + _SELECTORS
+_BLANK = frozenset(BLANK_FILLERS)
 #: Line breaks other than a newline: CR LF, an old Mac's lone CR, NEL, and Unicode's line
 #: and paragraph separators. Each is a newline to a reader; dropped with the controls, or
 #: spelled as a space, they would join two lines into one ("openStep 2").
@@ -154,4 +158,10 @@ def is_blank(text: str) -> bool:
     """Whether `text` shows nothing at all: only spaces, invisible characters and blank
     fillers (an emoji or a lone "?" is something). A texted one gets the how-to notice,
     never the model."""
-    return all(unicodedata.category(char) in _UNSEEN or char in _BLANK for char in text)
+    return all(map(shows_nothing, text))
+
+
+def shows_nothing(char: str) -> bool:
+    """Whether `char` is drawn as nothing: a space, an invisible character or a blank
+    filler. A keyword beside one is still the keyword (inbound/keywords.py)."""
+    return unicodedata.category(char) in _UNSEEN or char in _BLANK

@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+from sms_agent import simulator
 from sms_agent.extensions import db
 from sms_agent.inbound import BadInbound, receive_sms
-from sms_agent.models import HandledMessage, Task, User, utcnow
+from sms_agent.models import HandledMessage, OutboundMessage, Task, User, utcnow
 from tests.factories import make_task, make_user
-from tests.standins import inbound_form
+from tests.standins import inbound_form, signed_post
 
 
 def receive(body: str, **fields):
@@ -50,6 +51,28 @@ def test_stop_words_opt_out_with_one_confirmation(app, word):
     assert received.outcome == "stop"
     assert received.notice == "opt_out" and received.task_id is None
     assert user().opted_out_at is not None
+
+
+@pytest.mark.parametrize(
+    ("word", "sent"),
+    [
+        ("STOP\u3164", ["opt_out"]),  # a Hangul filler, which apps send as a blank
+        ("\u115fstop", ["opt_out"]),
+        ("ST\u034fOP", ["opt_out"]),  # the combining grapheme joiner
+        ("Stop\ufe00", ["opt_out"]),  # a variation selector
+        ("HELP\uffa0", ["program", "help"]),
+    ],
+)
+def test_a_keyword_beside_a_character_drawn_as_nothing_is_the_keyword(app, client, word, sent):
+    """Regression: "STOP" with a Hangul filler, a grapheme joiner or a variation selector
+    (each drawn as nothing: a text of them alone gets the empty-text how-to) went to the
+    model as a question, and the texter who asked to stop was answered, not opted out."""
+    with simulator.jobs_inline():
+        assert signed_post(client, "/sms/inbound", inbound_form(word)).status_code == 200
+    db.session.rollback()
+    assert db.session.scalars(sa.select(OutboundMessage.kind)).all() == sent
+    assert user().is_opted_out is (sent == ["opt_out"])
+    assert db.session.scalars(sa.select(Task)).all() == []
 
 
 @pytest.mark.parametrize("word", ["START", "yes", "Unstop", "resubscribe", "Subscribe me again"])

@@ -352,10 +352,13 @@ def test_a_stop_with_control_characters_around_it_is_still_a_stop(body):
     assert parse(body) is Keyword.STOP
 
 
-@pytest.mark.parametrize("body", ["STOP\x00", "\x1bSTOP", "START\x07"])
+@pytest.mark.parametrize(
+    "body", ["STOP\x00", "\x1bSTOP", "START\x07", "STOP\u3164", "ST\u034fOP", "Start\ufe00"]
+)
 def test_a_keyword_with_control_characters_is_ours_to_confirm(body):
-    """Twilio trims spaces, not control characters: it may not have matched the word, so
-    we confirm it ourselves rather than leave the texter without a word."""
+    """Twilio trims spaces, not control characters nor blank fillers: it may not have
+    matched the word, so we confirm it ourselves rather than leave the texter without a
+    word."""
     assert not keywords.is_carrier_opt_out(body) and not keywords.is_carrier_opt_in(body)
     assert keywords.is_carrier_opt_out("STOP\n") and keywords.is_carrier_opt_in(" start ")
 

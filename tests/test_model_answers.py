@@ -297,6 +297,27 @@ def test_a_reasoning_models_thinking_is_never_sent_or_stored(app, openai_server,
 @pytest.mark.parametrize(
     "content",
     [
+        f"<think>{THINKING}</think>\n<think>Paris, then.</think>\n\nParis.",
+        f"<think>{THINKING}</think>\n\n<think>\n\n</think>\n\nParis.",
+        f"{THINKING}\n</think>\n\n<think>Paris, then.</think>Paris.",  # the template opened it
+        f"<think>{THINKING}</think>\n</think>\n\nParis.",
+        f"<think>{THINKING}</think><thinking>Paris, then.</thinking>Paris.",
+    ],
+)
+def test_thinking_written_again_at_the_answers_start_is_never_sent(app, openai_server, content):
+    """Regression: a model that thought twice before answering (a second block, or an
+    empty one, right after the first: vllm-mlx drops such repeated blocks itself, a server
+    that does not passes them on) had the second block sent to the texter as written."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
+    assert fresh(task).ai_response == "Paris."
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
         "Paris.<|im_end|>",
         "Paris.<|im_end|>\n<|im_start|>user\nAnd the capital of Spain?<|im_end|>",
         "<|im_start|>assistant\n<think>Easy.</think>Paris.<|im_end|>",

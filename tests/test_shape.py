@@ -475,6 +475,50 @@ def test_links_a_model_writes_oddly_read_as_their_words_and_a_usable_address(ans
     assert not re.search(r"(?i)(javascript|vbscript|data):", shaping(answer))
 
 
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        ("Here it is:\n<script>alert('x')</script>\nDone.", "Here it is:\n\nDone."),
+        ("<style>body { color: red }</style><p>Hello</p>", "Hello"),
+        ('Hi <script type="text/javascript">var a = 1 < 2;</script>there', "Hi there"),
+        ("Answer: <SCRIPT>x()</SCRIPT >ok, <style>\n.a {}\n</style>done", "Answer: ok, done"),
+        ("<script>a()</script><script>b()</script>Paris.", "Paris."),
+        ("Put JS in a <script> tag.", "Put JS in a <script> tag."),  # named, not opened
+        ("Use `<script>alert(1)</script>` to test.", "Use <script>alert(1)</script> to test."),
+    ],
+)
+def test_a_script_or_style_in_an_answer_is_not_read_to_the_texter(answer, sent):
+    """A model that wrote a web page's <script> or <style>: the texter got its code, which a
+    browser runs or applies but never shows. Named, or in code, it is the answer's."""
+    assert to_sms_text(answer) == sent
+    whatsapp = to_whatsapp_text(answer)
+    assert whatsapp == sent or "`" in answer and whatsapp == answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "question"),
+    [
+        ('Add <script src="app.js"></script> before </body>.', "How do I add JavaScript?"),
+        ("Use a <style>p { color: red }</style> block.", "How do I make text red with CSS?"),
+        ("Write <script>go()</script> last.", "Where does my JS go?"),
+    ],
+)
+def test_a_script_or_style_asked_about_is_the_answer(answer, question):
+    assert to_sms_text(answer, question) == answer
+
+
+def test_a_script_in_a_code_block_is_code():
+    answer = "```html\n<script>alert(1)</script>\n```\nThat's it."
+    assert to_sms_text(answer) == "<script>alert(1)</script>\n\nThat's it."
+    assert "<script>alert(1)</script>" in to_whatsapp_text(answer)
+
+
+def test_many_unclosed_scripts_shape_in_linear_time():
+    began = time.monotonic()
+    assert to_sms_text("<script> x " * 20000 + "</style>").startswith("<script> x")
+    assert time.monotonic() - began < 3
+
+
 def test_block_html_in_an_answer_about_markup_is_its_subject():
     answer = "<ul><li>One</li></ul>"
     assert to_sms_text(answer, "How do I make a list in HTML?") == answer

@@ -1008,22 +1008,22 @@ def test_a_flood_of_badly_signed_webhooks_is_counted_but_logged_once_a_minute(
         ("+15005550123", "+15005550123", "STOP"),  # another number of ours: From is To
     ],
 )
-def test_a_text_from_our_own_number_is_stored_but_never_answered(
-    app, client, sender, written_to, body
+def test_a_text_from_our_own_number_makes_no_texter_and_gets_nothing(
+    app, client, caplog, sender, written_to, body
 ):
     """Regression: a text whose From was our own number (a misconfigured forward, a number
-    of ours texting another) was answered, and the answer, sent to our own number, could
-    come back as a text to answer: a loop billed at every turn. It is stored refused
-    `own_number` for staff to see, with no model call, no notice and nothing counted."""
+    of ours texting another or itself) gave that number a texter's row, which bulk notices,
+    staff and the API could then text: a reply to ourselves that could come back as a text
+    to answer, billed at every turn. It is never a texter: no row, no task, no model call,
+    no SMS; Twilio gets its empty answer and the log says why."""
     app.config["TWILIO_WHATSAPP_NUMBER"] = "+15005550077"
     form = inbound_form(body, From=sender, To=written_to)
     with simulator.jobs_inline():
-        assert signed_post(client, "/sms/inbound", form).status_code == 200
+        response = signed_post(client, "/sms/inbound", form)
+    assert (response.status_code, response.get_data(as_text=True)) == (200, EMPTY_TWIML)
     db.session.rollback()
 
-    [task] = tasks()
-    assert (task.sms_content, task.status, task.refusal_reason) == (body, "refused", "own_number")
-    assert task.ai_response is None and task.quota_window is None
-    assert task.status_label == "from our own number (not answered)"
+    assert tasks() == []
+    assert db.session.scalars(sa.select(User)).all() == []
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
-    assert task.user.monthly_requests == 0 and not task.user.is_opted_out
+    assert f"inbound {form['MessageSid']} from our own number" in caplog.text

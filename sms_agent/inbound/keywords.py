@@ -7,7 +7,7 @@ import enum
 import re
 import unicodedata
 
-from ..clean_text import CONTROLS
+from ..clean_text import BLANK_FILLERS, CONTROLS, shows_nothing
 
 
 class Keyword(enum.StrEnum):
@@ -263,15 +263,13 @@ _LONGEST_MESSAGE = 4 * max(map(len, WORDS))
 
 
 def _visible(char: str) -> bool:
-    """Not a space, nor a control character (a NUL, BEL or ESC a phone or gateway left
-    beside a word), nor a format character no one sees: the zero-width spaces and joiners,
-    byte-order marks and soft hyphens pasted from other apps, and the direction marks an
-    Arabic or Hebrew keyboard puts around Latin words (U+200E/U+200F, U+061C, U+202A-U+202E,
-    U+2066-U+2069), nor a variation selector."""
-    return not char.isspace() and unicodedata.category(char) not in _UNSEEN and char not in _STYLES
-
-
-_UNSEEN = ("Cc", "Cf")
+    """Not what clean_text draws as nothing: a space, a control character (a NUL, BEL or
+    ESC a phone or gateway left beside a word), a format character (the zero-width spaces
+    and joiners, byte-order marks and soft hyphens pasted from other apps, and the direction
+    marks an Arabic or Hebrew keyboard puts around Latin words), a variation selector or a
+    blank filler (a Hangul filler an app sends as a space): a text of them alone is empty,
+    and a keyword beside them is the keyword."""
+    return not shows_nothing(char)
 
 
 def _is_punctuation(char: str) -> bool:
@@ -346,16 +344,16 @@ def is_carrier_opt_in(body: str | None) -> bool:
     return _as_twilio_reads(body) in OPT_IN_WORDS
 
 
-#: A control character but a line break or tab, or the U+FFFD a NUL is stored as
-#: (clean_text.storable).
-_CONTROL = re.compile(f"[{CONTROLS}\ufffd]")
+#: A control character but a line break or tab, the U+FFFD a NUL is stored as
+#: (clean_text.storable), or a blank filler.
+_CONTROL = re.compile(f"[{CONTROLS}\ufffd{BLANK_FILLERS}]")
 
 
 def _as_twilio_reads(body: str | None) -> str:
     """The message as `_folded` reads it without look-alikes, or "" when it holds a control
-    character: Twilio trims spaces, but a "STOP" with a NUL or ESC beside it may be no
-    keyword of Twilio's, so we confirm it ourselves (if Twilio did block the number, our
-    confirmation is refused, not sent twice)."""
+    character or a blank filler: Twilio trims spaces, but a "STOP" with a NUL, an ESC or a
+    Hangul filler beside it may be no keyword of Twilio's, so we confirm it ourselves (if
+    Twilio did block the number, our confirmation is refused, not sent twice)."""
     return "" if not body or _CONTROL.search(body) else _folded(body, look_alikes=False)
 
 

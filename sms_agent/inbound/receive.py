@@ -64,6 +64,12 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     says so (the insert skips it in the same statement), and so does a handled text's row
     (store.remember_handled), however long ago and however many texts came since."""
     sid, phone, body, num_media = parse_form(form)
+    our_number = written_to(form)
+    if from_us(phone, our_number):
+        # Never a texter: a row would let notices, staff and the API text our own number,
+        # and a reply to ourselves could come back as a text to answer, without end.
+        log.warning("inbound %s from our own number %s: not a texter, ignored", sid, mask(phone))
+        return Received("own_number", phone)
     channel = split_channel(form.get("From") or "")[1]
     media = attachments(form)
     # Locked until the commit: webhooks of one texter take turns, so two of them cannot
@@ -77,14 +83,8 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     _note_channel(user, channel, form.get("From") or "")
     _note_profile_name(user, form)
     was_opted_out = user.is_opted_out
-    our_number = written_to(form)
-    if from_us(phone, our_number):
-        # Neither a keyword (a STOP would opt out our own number) nor a question: kept for
-        # staff, as staff see every text, and nothing more.
-        received = Received(RefusalReason.OWN_NUMBER.value, phone)
-    else:
-        twilio_keyword = keywords.matched_by_twilio(form.get("OptOutType"))
-        received = route(user, body, media, twilio_keyword)
+    twilio_keyword = keywords.matched_by_twilio(form.get("OptOutType"))
+    received = route(user, body, media, twilio_keyword)
     stored = {
         **_media_metadata(num_media, media),
         **_our_number_metadata(our_number),

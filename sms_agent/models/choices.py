@@ -74,8 +74,8 @@ class RefusalReason(Choice):
     #: The same words again while the first sending was still being answered, as a phone
     #: that said "Not delivered" sends them (inbound/resent.py): that one answer is its answer.
     RESENT = "resent"
-    #: A text whose sender is a number of ours (inbound/form.py, from_us): answered, our
-    #: reply would go to ourselves and could come back as a text to answer, without end.
+    #: A text whose sender is a number of ours (inbound/form.py, from_us), as stored
+    #: before such texts stopped making a texter's row or a task: rows of old still say it.
     OWN_NUMBER = "own_number"
 
     @property

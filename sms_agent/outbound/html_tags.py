@@ -1,15 +1,17 @@
 """Raw HTML in a model's answer as a phone shows it: its formatting goes, the rest stays.
 
 A tag the answer names but never closes ("wrap it in a <div>") is kept as written; text-
-formatting tags, line breaks and comments are dropped and blocks (paragraphs, lists, tables:
+formatting tags, line breaks and comments are dropped, scripts and styles with their code
+(a browser runs or applies them, never shows them), and blocks (paragraphs, lists, tables:
 html_blocks.py) written as lines, unless the question is about markup itself (about_markup),
 when the tags are the answer.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -45,8 +47,11 @@ _ATTRIBUTE = re.compile(
     r"""(?<![\w-])(src|alt|href)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+?)(?=\s|/?$))""",
     re.IGNORECASE,
 )
-#: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?".
-_MARKUP_QUESTION = re.compile(r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?)\b", re.I)
+#: A question naming a tag or markup: "what does <br> do?", "how do I bold text in HTML?";
+#: or a web page's styles or scripts, which an answer writes in <style> and <script>.
+_MARKUP_QUESTION = re.compile(
+    r"</?[a-z]|\b(?:x?html|xml|svg|jsx|markup|tags?|css|stylesheets?|javascript|js)\b", re.I
+)
 
 
 def about_markup(question: str) -> bool:
@@ -79,7 +84,10 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
         return STRUCK if name in _STRIKE_TAGS and name in opened else ""
 
     def read(html: str) -> str:
-        html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", without_comments(html)))
+        html = without_comments(html)
+        if closed & _HIDDEN:
+            html = without_hidden(html)
+        html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
         if "a" in closed:
             html = _LINKED_IMAGE.sub(lambda tag: tag[1] + _attributes(tag[2], "alt")[0], html)
         html = _IMAGE_TAG.sub(_image_words, html)
@@ -187,6 +195,54 @@ def linked_image_words(tag: str) -> str | None:
     is no picture."""
     image = _IMAGE_TAG.fullmatch(tag)
     return image_words(*_attributes(image[1], "alt", "src"), linked=True) if image else None
+
+
+#: Elements whose words no reader sees: a browser runs a script and applies a style.
+_HIDDEN = frozenset({"script", "style"})
+_HIDDEN_OPENING = re.compile(r"<(script|style)\b[^<>]*>", re.IGNORECASE)
+_HIDDEN_CLOSING = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in _HIDDEN}
+
+
+def hidden_spans(tags: Sequence[str]) -> list[tuple[int, int]]:
+    """Where a run of tags each of its own (Markdown reads an inline tag apart from its
+    words) opens a script or style and closes it: (opening, closing) positions in `tags`,
+    all between them hidden, as without_hidden hides them in one piece of HTML."""
+    closings: dict[str, list[int]] = {name: [] for name in _HIDDEN}
+    for position, tag in enumerate(tags):
+        for name, closing in _HIDDEN_CLOSING.items():
+            if closing.fullmatch(tag):
+                closings[name].append(position)
+    spans, end = [], -1
+    for position, tag in enumerate(tags):
+        opening = _HIDDEN_OPENING.fullmatch(tag) if position > end else None
+        if opening is None:
+            continue
+        later = closings[opening[1].lower()]
+        after = bisect.bisect_right(later, position)
+        if after < len(later):
+            end = later[after]
+            spans.append((position, end))
+    return spans
+
+
+def without_hidden(html: str) -> str:
+    """`html` without the scripts and styles it closes, their code with them; one never
+    closed stays as written ("put JS in a <script> tag"). Each closing is looked for once
+    from each opening and never again once missing, so thousands of openings no closing
+    follows do not each rescan the rest of the answer."""
+    kept, start, unclosed = [], 0, set()
+    for opening in _HIDDEN_OPENING.finditer(html):
+        name = opening[1].lower()
+        if opening.start() < start or name in unclosed:
+            continue
+        closing = _HIDDEN_CLOSING[name].search(html, opening.end())
+        if closing is None:
+            unclosed.add(name)
+            continue
+        kept.append(html[start : opening.start()])
+        start = closing.end()
+    kept.append(html[start:])
+    return "".join(kept)
 
 
 def without_comments(html: str) -> str:

@@ -16,6 +16,7 @@ from .html_tags import (
     LINK_CLOSING,
     STRUCK,
     HtmlReader,
+    hidden_spans,
     html_reader,
     image_words,
     link_opening,
@@ -337,7 +338,10 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
     # run closes it, unless the tags are the answer's subject (kept as written: str).
     closings = [n for n, child in enumerate(children) if _closes_a_link(child)]
     last_closing = closings[-1] if closings and html is not str else -1
+    hidden = _hidden(children) if html is not str else set()
     for index, child in enumerate(children):
+        if index in hidden:
+            continue
         kind, href = _read_as_link(child, index < last_closing, last_closing >= 0)
         if kind == "text":
             text = PANDOC_MARKS.sub(without_pandoc_marks, child.content)
@@ -370,6 +374,13 @@ def inline_text(children: list[Token], html: HtmlReader = str) -> str:
             src = str(child.attrs.get("src", ""))
             out.append(image_words(child.content, src, linked=bool(links)))
     return "".join(out)
+
+
+def _hidden(children: list[Token]) -> set[int]:
+    """The children a script or style holds, its tags too (html_tags.hidden_spans)."""
+    tags = [n for n, child in enumerate(children) if child.type == "html_inline"]
+    spans = hidden_spans([children[n].content for n in tags])
+    return {n for first, last in spans for n in range(tags[first], tags[last] + 1)}
 
 
 def _closes_a_link(token: Token) -> bool:

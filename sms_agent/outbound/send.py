@@ -100,9 +100,10 @@ def in_allowed_country(phone: str) -> bool:
 
 
 class OwnNumber(CountryNotAllowed):
-    """The number is one of ours (sender.is_our_number), which got a texter's row when it
-    texted us (stored refused `own_number`): a text to it could come back as one to answer,
-    billed at every turn. Refused wherever a number abroad is, by every caller of `send`."""
+    """The number is one of ours (sender.is_our_number), which has a texter's row only from
+    staff, or from before its texts stopped making one: a text to it could come back as one
+    to answer, billed at every turn. Refused wherever a number abroad is, by every caller of
+    `send`."""
 
     def __init__(self, phone: str):
         super().__init__(costs.country_of(phone), allowed_countries())

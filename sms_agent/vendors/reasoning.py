@@ -72,9 +72,9 @@ _CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
 
 def without_thinking(content: str) -> str:
     """The answer in `content`: a think block at its start is dropped (all of the content
-    when it was never closed: the token limit came first), as is everything before a
-    closing tag that no opening tag precedes, and the wrapper of an answer that follows.
-    A tag further into an answer is its own."""
+    when it was never closed: the token limit came first), and any written again right
+    after it, as is everything before a closing tag that no opening tag precedes, and the
+    wrapper of an answer that follows. A tag further into an answer is its own."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return _final_channel(content)
     if _BARE_ANALYSIS.match(content):
@@ -86,7 +86,21 @@ def without_thinking(content: str) -> str:
 
 
 def _after_thinking(content: str) -> str:
-    """`content` from where the model stopped thinking; "" when it never did."""
+    """`content` from where the model stopped thinking; "" when it never did. A model may
+    think again right after (a second block, an empty one, a stray closing tag), which
+    vllm-mlx drops itself and other servers pass on: each at the answer's start goes too."""
+    answer = _after_first_thinking(content)
+    while answer != content and _THINKING_AT_START.match(answer):
+        content, answer = answer, _after_first_thinking(answer)
+    return answer
+
+
+#: A thinking block's opening or closing tag (not Granite's words) at the start of a text.
+_THINKING_AT_START = re.compile(rf"\s*(?:{_TAG_OPEN}|{_TAG_CLOSE})", re.IGNORECASE)
+
+
+def _after_first_thinking(content: str) -> str:
+    """`content` from where the model stopped thinking the first time."""
     opening = _OPEN.search(content)
     if opening and not content[: opening.start()].strip():
         close = _WORDS_END if opening["words"] else _TAG_END
