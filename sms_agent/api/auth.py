@@ -29,7 +29,8 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 _ENVIRON_KEY = "sms_agent.api.principal"
 _ERROR_KEY = "sms_agent.api.auth_error"
 #: A bare key or Basic credentials: "invalid or revoked" sent a good key's owner looking why.
-WRONG_SCHEME = "Send the key as 'Authorization: Token <key>' or 'Authorization: Bearer <key>'."
+FORM = "'Authorization: Token <key>' or 'Authorization: Bearer <key>'"
+WRONG_SCHEME = f"Send the key as {FORM}."
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,18 @@ def _authenticate() -> Principal | None:
 
 
 def _from_header(header: str) -> Principal | None:
-    scheme, _, key = header.partition(" ")
+    # Read as Django REST framework's TokenAuthentication reads it: words apart by any
+    # whitespace, the scheme in any letter case, then the key alone.
+    scheme, *words = header.split()
     if scheme.lower() not in SCHEMES:
         request.environ[_ERROR_KEY] = WRONG_SCHEME
         return None
-    token = presented(key.strip())
+    if len(words) != 1:
+        # No key (an unset variable in `Token $KEY`) or words after it are not "revoked".
+        problem = f"No key after '{scheme}'" if not words else "A key holds no spaces"
+        request.environ[_ERROR_KEY] = f"{problem}: send {FORM}."
+        return None
+    token = presented(words[0])
     if token is None:
         request.environ[_ERROR_KEY] = "Invalid or revoked token."
         return None
