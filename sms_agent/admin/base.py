@@ -34,7 +34,7 @@ from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
 from .access import ReadOnlyForStaff
-from .forms import AdminForm
+from .forms import AdminForm, ShownStringField, ShownTextAreaField
 from .search import ExactSearch
 from .time_filters import BY_THE_SECOND
 
@@ -264,6 +264,17 @@ class TimestampForms(AdminModelConverter):
         # "08:00:00" with no zone, and staff typed their own local time.
         field_args["description"] = field_args.get("description") or DATE_TIME_HINT
         return KeptDateTimeField(**field_args)
+
+    # Named to sort after Flask-Admin's conv_String and conv_Text, which they replace.
+    @converts("String")
+    def text_box(self, column, field_args, **extra):
+        self._string_common(column=column, field_args=field_args, **extra)
+        return ShownStringField(**field_args)
+
+    @converts("Text")
+    def text_area(self, column, field_args, **extra):
+        self._string_common(column=column, field_args=field_args, **extra)
+        return ShownTextAreaField(**field_args)
 
     @converts("JSONObject")
     def convert_json_object(self, field_args, **extra):
