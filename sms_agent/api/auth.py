@@ -8,6 +8,7 @@ changes only its own user record and tasks. Throttling keys come from here too.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,11 @@ _ERROR_KEY = "sms_agent.api.auth_error"
 #: A bare key or Basic credentials: "invalid or revoked" sent a good key's owner looking why.
 FORM = "'Authorization: Token <key>' or 'Authorization: Bearer <key>'"
 WRONG_SCHEME = f"Send the key as {FORM}."
+#: A key in the query string is never read: "credentials were not provided" sent its owner
+#: looking for a wrong key, not for where a good one goes.
+KEY_IN_URL = (
+    f"Send the key as {FORM}, never in the URL, which proxies' logs and browsers' history keep."
+)
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,18 @@ def require_principal() -> None:
         return
     principal = current_principal()
     if principal is None:
-        raise unauthorized(request.environ.get(_ERROR_KEY) or unauthorized().message)
+        raise unauthorized(request.environ.get(_ERROR_KEY) or _why_anonymous())
     if principal.kind == "staff" and not principal.is_admin and request.method not in SAFE_METHODS:
         raise forbidden("Your staff account is read-only.")
+
+
+def _why_anonymous() -> str:
+    """The 401's words for a request with no credentials: where a key goes, when one came
+    in the query string (?token=sat_...)."""
+    values = request.args.listvalues()
+    if any(value.startswith(ApiToken.KEY_PREFIX) for value in itertools.chain(*values)):
+        return KEY_IN_URL
+    return unauthorized().message
 
 
 def current_staff() -> StaffUser | None:

@@ -175,6 +175,19 @@ def test_a_key_sent_without_its_scheme_is_a_401_naming_the_schemes(client, heade
     )
 
 
+@pytest.mark.parametrize("parameter", ["token", "api_key", "access_token"])
+def test_a_key_sent_in_the_url_is_a_401_saying_where_it_goes(client, admin, parameter):
+    """Regression: `?token=<key>` got "Authentication credentials were not provided.", which
+    sent the client looking for a wrong key, not for where to put a good one."""
+    key = make_token(admin)
+    response = client.get(f"/api/users/?{parameter}={key}")
+    assert response.status_code == 401
+    assert response.get_json()["error"] == (
+        "Send the key as 'Authorization: Token <key>' or 'Authorization: Bearer <key>', "
+        "never in the URL, which proxies' logs and browsers' history keep."
+    )
+
+
 def test_revoked_token_and_inactive_staff_are_401(client):
     staff = make_staff("gone", is_admin=True)
     key = make_token(staff)
