@@ -18,7 +18,7 @@ from marshmallow.validate import OneOf
 
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
-from ..models.types import as_json_object, check_timezone, iana_timezones
+from ..models.types import as_json_object, check_timezone, iana_timezones, timezone_named
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
 
@@ -218,6 +218,10 @@ class TimeZone(Text):
         try:
             return check_timezone(text)
         except ValueError as exc:
+            # The document lists the names as written; one in another case ("utc") is that
+            # zone to the admin's box, so the client is told how to write it.
+            if (named := timezone_named(text)) != text:
+                raise ValidationError(f"{exc}: it is written {named!r}.") from None
             raise ValidationError(f"{exc}.") from None
 
 
