@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 from marshmallow.validate import OneOf
 
 from .. import json_text, numbers
@@ -168,8 +168,25 @@ class Email(fields.Email):
     surrogate through in the domain ("ada@\\ud800.example")."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
-        return check_text(super()._deserialize(value, attr, data, **kwargs))
+        text = check_text(super()._deserialize(value, attr, data, **kwargs))
+        # An address pasted with a space or line break around it: the address itself is
+        # fine, which "Not a valid email address." did not tell the client.
+        if text != text.strip() and _an_address(text.strip()):
+            raise ValidationError(SPACES_AROUND_EMAIL)
+        return text
 
+
+def _an_address(text: str) -> bool:
+    try:
+        validate.Email()(text)
+    except ValidationError:
+        return False
+    return True
+
+
+SPACES_AROUND_EMAIL = (
+    "Not a valid email address: it has spaces or line breaks around it; send it without."
+)
 
 #: A digit somewhere and no NUL: the least a phone number in any notation has.
 PHONE_PATTERN = r"^[^\u0000]*[0-9][^\u0000]*$"
