@@ -88,6 +88,12 @@ class JSONObjectField(JSONField):
     list or a string saved here would break every later reader of the row.
     """
 
+    def _value(self) -> str:
+        """The object as JSON text with each control or direction character as JSON's own
+        escape ("\\u202e"), as the lists show it: a texter's words quoted in it showed the
+        rest of the box backwards. The escape reads back as the character."""
+        return shown_as_escapes(super()._value())
+
     def process_formdata(self, valuelist) -> None:
         if not valuelist:
             return

@@ -259,3 +259,25 @@ def test_a_json_field_takes_only_what_the_api_takes_back(admin_client, client):
         headers={"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"},
     )
     assert sent_back.status_code == 200, sent_back.get_json()
+
+
+def test_a_direction_override_in_metadata_shows_as_its_escape_and_saves_unchanged(admin_client):
+    """Regression: the metadata box wrote a texter's quoted words as stored, so U+202E in them
+    showed the rest of the box backwards; it is now JSON's own escape, which reads back as
+    the same character: the kept key is saved as it was, beside the key staff added."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(metadata_={"replying_to": "see \u202emoc.elgoog"})
+    url = f"/admin/task/edit/?id={task.id}"
+    form = form_as_shown(admin_client, url)
+    assert "\u202e" not in form["metadata_"]
+    assert "\\u202emoc.elgoog" in form["metadata_"]
+
+    edited = form["metadata_"].replace("{", '{"note": "checked", ', 1)
+    assert admin_client.post(url, data={**form, "metadata_": edited}).status_code == 302
+
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {
+        "replying_to": "see \u202emoc.elgoog",
+        "note": "checked",
+    }
