@@ -360,6 +360,12 @@ def shown(value: str) -> str:
     return value if isinstance(value, Markup) else shown_as_escapes(value)
 
 
+def shown_object(view, value: dict, name: str) -> str:
+    """A JSON object (metadata, preferences) as a page shows it: as Flask-Admin writes it,
+    each invisible character in its texts as its escape, as `shown` writes a text."""
+    return shown(typefmt.dict_formatter(view, value, name))
+
+
 def user_link(phone: str | None) -> Markup | str:
     """A phone number linking to that texter's page in the admin."""
     if not phone:
@@ -530,11 +536,14 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
         **ModelView.column_type_formatters,
         datetime: lambda _view, value, *_: format_datetime(value),
         str: lambda _view, value, *_: shown(value),
+        dict: shown_object,
     }
     # A Details page wrote times as Python prints them ("...01:08:00.181709+00:00"); it
-    # shows the seconds the lists leave out (a task's answer took 4 s).
+    # shows the seconds the lists leave out (a task's answer took 4 s). Metadata is shown
+    # as its texts are: a texter's words quoted in it held U+202E as stored.
     column_type_formatters_detail = {
         **typefmt.DETAIL_FORMATTERS,
         datetime: lambda _view, value, *_: format_datetime(value, seconds=True),
         str: lambda _view, value, *_: shown(value),
+        dict: shown_object,
     }

@@ -281,3 +281,18 @@ def test_a_direction_override_in_metadata_shows_as_its_escape_and_saves_unchange
         "replying_to": "see \u202emoc.elgoog",
         "note": "checked",
     }
+
+
+@pytest.mark.parametrize("kind", ["task", "errorlog"])
+def test_a_direction_override_in_metadata_shows_as_its_escape_on_the_details_page(
+    admin_client, kind
+):
+    """Regression: the Details page wrote metadata as stored, so U+202E in a texter's quoted
+    words showed the rest of it backwards, where every other text there is escaped."""
+    metadata = {"replying_to": "see \u202emoc.elgoog"}
+    row = make_task(metadata_=metadata) if kind == "task" else make_error(metadata_=metadata)
+
+    page = admin_client.get(f"/admin/{kind}/details/?id={row.id}").get_data(as_text=True)
+
+    assert "\u202e" not in page
+    assert "see \\u202emoc.elgoog" in page
