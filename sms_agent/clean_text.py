@@ -68,6 +68,22 @@ def shown_as_escapes(text: str) -> str:
     return "\r\n".join(INVISIBLE.sub(_escape, line) for line in text.split("\r\n"))
 
 
+def from_escapes(text: str) -> str:
+    """shown_as_escapes undone: each escape of an invisible character ("\\u202e") is that
+    character again, so a box that showed one as its escape reads back what it showed.
+    What no column can hold (a NUL, a lone surrogate) stays written out: no stored text
+    was shown with one, and typed, it would fail the save."""
+    return _AN_ESCAPE.sub(_unescaped, text) if "\\u" in text else text
+
+
+_AN_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _unescaped(match: re.Match) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if INVISIBLE.match(char) and not UNSTORABLE.match(char) else match.group()
+
+
 def on_one_line(text: str) -> str:
     """`text` fit for one line of a text log: its line breaks written as \\r and \\n, so
     what someone typed cannot pass for a line of ours, and every other invisible character

@@ -14,9 +14,14 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from typing import Any
 
 NOT_FINITE = "NaN and Infinity are not valid JSON numbers."
+TOO_LARGE = (
+    "Too large for a float (it would be read as Infinity): send a number of at most "
+    f"{sys.float_info.max!r} either way."
+)
 TOO_SMALL = (
     "Too close to 0 for a float (it would be read as 0): send 0, or a number of at least "
     "5e-324 either way."
@@ -42,6 +47,11 @@ class TooSmall(float):
     """A JSON number read as 0 although it is not 0 (1E-400): a float cannot hold it."""
 
 
+class TooLarge(float):
+    """A JSON number written in digits read as Infinity (1e999): a float cannot hold it, and
+    "NaN and Infinity are not valid" spoke of what the client did not write."""
+
+
 class TooLong:
     """A JSON integer of more than MOST_DIGITS digits, left unread: Python's int() refuses
     it with advice to the programmer ("use sys.set_int_max_str_digits()")."""
@@ -58,8 +68,10 @@ def _too_long(digits: str) -> bool:
 
 def read_float(text: str) -> float:
     """json.loads' `parse_float`: the number as Python reads it, marked TooSmall when a
-    number that is not 0 was read as 0."""
+    number that is not 0 was read as 0, TooLarge when one was read as Infinity."""
     value = float(text)
+    if math.isinf(value):
+        return TooLarge(value)
     if value == 0 and _SIGNIFICAND.match(text).group(1).strip("0."):
         return TooSmall(value)
     return value
@@ -75,6 +87,8 @@ def problem(value: Any) -> str | None:
     1e999, 1E-400) or one too long to read, or None."""
     if isinstance(value, TooSmall):
         return TOO_SMALL
+    if isinstance(value, TooLarge):
+        return TOO_LARGE
     if isinstance(value, TooLong):
         return TOO_LONG
     if isinstance(value, float) and not math.isfinite(value):

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from sms_agent.clean_text import name_problem, prose_problem, readable, seen_name, storable
+from sms_agent.clean_text import (
+    from_escapes,
+    name_problem,
+    prose_problem,
+    readable,
+    seen_name,
+    shown_as_escapes,
+    storable,
+)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +128,17 @@ def test_prose_with_a_direction_or_control_character_is_refused_naming_it(prose,
 )
 def test_prose_keeps_its_line_breaks_tabs_and_the_marks_scripts_need(prose):
     assert prose_problem(prose) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["Ann \u202emoc.elgoog", "line\r\nnext\ttab \x1b[31m", "x\u200dy", "\\u00e9 stays"]
+)
+def test_a_text_shown_as_escapes_reads_back_as_stored(text):
+    """An admin box shows a stored text as shown_as_escapes writes it; sent back as shown,
+    it is the stored text again (the joiners and a written-out "\\u00e9" stay as they are)."""
+    assert from_escapes(shown_as_escapes(text)) == text
+
+
+@pytest.mark.parametrize("typed", ["\\u0000", "\\ud800", "\\u00e9"])
+def test_an_escape_of_what_no_column_holds_or_of_a_visible_letter_stays_written_out(typed):
+    assert from_escapes(typed) == typed

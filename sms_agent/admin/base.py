@@ -34,7 +34,7 @@ from ..extensions import db
 from ..models.types import check_timezone, json_object_problem, timezone_named
 from ..security import refuses_nul_itself
 from .access import ReadOnlyForStaff
-from .forms import AdminForm
+from .forms import AdminForm, ShownStringField, ShownTextAreaField
 from .search import ExactSearch
 from .time_filters import BY_THE_SECOND
 
@@ -87,6 +87,12 @@ class JSONObjectField(JSONField):
     Anything else is a field error on the form: the service reads these with `.get()`, so a
     list or a string saved here would break every later reader of the row.
     """
+
+    def _value(self) -> str:
+        """The object as JSON text with each control or direction character as JSON's own
+        escape ("\\u202e"), as the lists show it: a texter's words quoted in it showed the
+        rest of the box backwards. The escape reads back as the character."""
+        return shown_as_escapes(super()._value())
 
     def process_formdata(self, valuelist) -> None:
         if not valuelist:
@@ -265,6 +271,17 @@ class TimestampForms(AdminModelConverter):
         field_args["description"] = field_args.get("description") or DATE_TIME_HINT
         return KeptDateTimeField(**field_args)
 
+    # Named to sort after Flask-Admin's conv_String and conv_Text, which they replace.
+    @converts("String")
+    def text_box(self, column, field_args, **extra):
+        self._string_common(column=column, field_args=field_args, **extra)
+        return ShownStringField(**field_args)
+
+    @converts("Text")
+    def text_area(self, column, field_args, **extra):
+        self._string_common(column=column, field_args=field_args, **extra)
+        return ShownTextAreaField(**field_args)
+
     @converts("JSONObject")
     def convert_json_object(self, field_args, **extra):
         return JSONObjectField(**field_args)
@@ -341,6 +358,12 @@ def shown(value: str) -> str:
     rules is seen ("\\u202e"), not obeyed (the rest of the cell backwards); the row keeps
     it as stored. Markup a column's formatter built is shown as built."""
     return value if isinstance(value, Markup) else shown_as_escapes(value)
+
+
+def shown_object(view, value: dict, name: str) -> str:
+    """A JSON object (metadata, preferences) as a page shows it: as Flask-Admin writes it,
+    each invisible character in its texts as its escape, as `shown` writes a text."""
+    return shown(typefmt.dict_formatter(view, value, name))
 
 
 def user_link(phone: str | None) -> Markup | str:
@@ -513,11 +536,14 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
         **ModelView.column_type_formatters,
         datetime: lambda _view, value, *_: format_datetime(value),
         str: lambda _view, value, *_: shown(value),
+        dict: shown_object,
     }
     # A Details page wrote times as Python prints them ("...01:08:00.181709+00:00"); it
-    # shows the seconds the lists leave out (a task's answer took 4 s).
+    # shows the seconds the lists leave out (a task's answer took 4 s). Metadata is shown
+    # as its texts are: a texter's words quoted in it held U+202E as stored.
     column_type_formatters_detail = {
         **typefmt.DETAIL_FORMATTERS,
         datetime: lambda _view, value, *_: format_datetime(value, seconds=True),
         str: lambda _view, value, *_: shown(value),
+        dict: shown_object,
     }

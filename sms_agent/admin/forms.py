@@ -8,8 +8,10 @@ import secrets
 from flask_admin.form import BaseForm
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms.fields import BooleanField
+from wtforms.fields import BooleanField, StringField, TextAreaField
 from wtforms.widgets import HiddenInput, PasswordInput, TextArea
+
+from ..clean_text import from_escapes, shown_as_escapes
 
 
 class NulRefused:
@@ -163,3 +165,29 @@ def short(text: str | None, length: int = 80) -> str:
 def new_submission_key() -> str:
     """A key for one rendering of a form that must act once however often it is posted."""
     return secrets.token_urlsafe(16)
+
+
+class ShownAsEscapes:
+    """A text box that shows a control or direction character as its escape ("\\u202e"), as
+    the lists and Details pages do: a name or note stored before the name and prose rules
+    showed in its edit box obeyed (U+202E wrote the words after it backwards). The escape
+    typed back is read as the character, so a field left as shown keeps the stored text,
+    one edited around the escape is held to the field's rules with the character in it (a
+    name is refused, naming it), and nothing is saved as a literal "\\u202e" behind staff's
+    back."""
+
+    def _value(self) -> str:
+        return shown_as_escapes(super()._value())
+
+    def process_formdata(self, valuelist) -> None:
+        super().process_formdata(valuelist)
+        if isinstance(self.data, str):
+            self.data = from_escapes(self.data)
+
+
+class ShownStringField(ShownAsEscapes, StringField):
+    """A one-line text box (a name, an email) showing invisible characters as escapes."""
+
+
+class ShownTextAreaField(ShownAsEscapes, TextAreaField):
+    """A text area (an answer, notes, a stack trace) showing invisible characters as escapes."""

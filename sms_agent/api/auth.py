@@ -8,6 +8,7 @@ changes only its own user record and tasks. Throttling keys come from here too.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +30,13 @@ TOUCH_INTERVAL = timedelta(minutes=1)
 _ENVIRON_KEY = "sms_agent.api.principal"
 _ERROR_KEY = "sms_agent.api.auth_error"
 #: A bare key or Basic credentials: "invalid or revoked" sent a good key's owner looking why.
-WRONG_SCHEME = "Send the key as 'Authorization: Token <key>' or 'Authorization: Bearer <key>'."
+FORM = "'Authorization: Token <key>' or 'Authorization: Bearer <key>'"
+WRONG_SCHEME = f"Send the key as {FORM}."
+#: A key in the query string is never read: "credentials were not provided" sent its owner
+#: looking for a wrong key, not for where a good one goes.
+KEY_IN_URL = (
+    f"Send the key as {FORM}, never in the URL, which proxies' logs and browsers' history keep."
+)
 
 
 @dataclass(frozen=True)
@@ -70,11 +77,18 @@ def _authenticate() -> Principal | None:
 
 
 def _from_header(header: str) -> Principal | None:
-    scheme, _, key = header.partition(" ")
+    # Read as Django REST framework's TokenAuthentication reads it: words apart by any
+    # whitespace, the scheme in any letter case, then the key alone.
+    scheme, *words = header.split()
     if scheme.lower() not in SCHEMES:
         request.environ[_ERROR_KEY] = WRONG_SCHEME
         return None
-    token = presented(key.strip())
+    if len(words) != 1:
+        # No key (an unset variable in `Token $KEY`) or words after it are not "revoked".
+        problem = f"No key after '{scheme}'" if not words else "A key holds no spaces"
+        request.environ[_ERROR_KEY] = f"{problem}: send {FORM}."
+        return None
+    token = presented(words[0])
     if token is None:
         request.environ[_ERROR_KEY] = "Invalid or revoked token."
         return None
@@ -147,9 +161,18 @@ def require_principal() -> None:
         return
     principal = current_principal()
     if principal is None:
-        raise unauthorized(request.environ.get(_ERROR_KEY) or unauthorized().message)
+        raise unauthorized(request.environ.get(_ERROR_KEY) or _why_anonymous())
     if principal.kind == "staff" and not principal.is_admin and request.method not in SAFE_METHODS:
         raise forbidden("Your staff account is read-only.")
+
+
+def _why_anonymous() -> str:
+    """The 401's words for a request with no credentials: where a key goes, when one came
+    in the query string (?token=sat_...)."""
+    values = request.args.listvalues()
+    if any(value.startswith(ApiToken.KEY_PREFIX) for value in itertools.chain(*values)):
+        return KEY_IN_URL
+    return unauthorized().message
 
 
 def current_staff() -> StaffUser | None:

@@ -13,12 +13,12 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 from marshmallow.validate import OneOf
 
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
-from ..models.types import as_json_object, check_timezone, iana_timezones
+from ..models.types import as_json_object, check_timezone, iana_timezones, timezone_named
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
 
@@ -168,8 +168,25 @@ class Email(fields.Email):
     surrogate through in the domain ("ada@\\ud800.example")."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
-        return check_text(super()._deserialize(value, attr, data, **kwargs))
+        text = check_text(super()._deserialize(value, attr, data, **kwargs))
+        # An address pasted with a space or line break around it: the address itself is
+        # fine, which "Not a valid email address." did not tell the client.
+        if text != text.strip() and _an_address(text.strip()):
+            raise ValidationError(SPACES_AROUND_EMAIL)
+        return text
 
+
+def _an_address(text: str) -> bool:
+    try:
+        validate.Email()(text)
+    except ValidationError:
+        return False
+    return True
+
+
+SPACES_AROUND_EMAIL = (
+    "Not a valid email address: it has spaces or line breaks around it; send it without."
+)
 
 #: A digit somewhere and no NUL: the least a phone number in any notation has.
 PHONE_PATTERN = r"^[^\u0000]*[0-9][^\u0000]*$"
@@ -218,6 +235,10 @@ class TimeZone(Text):
         try:
             return check_timezone(text)
         except ValueError as exc:
+            # The document lists the names as written; one in another case ("utc") is that
+            # zone to the admin's box, so the client is told how to write it.
+            if (named := timezone_named(text)) != text:
+                raise ValidationError(f"{exc}: it is written {named!r}.") from None
             raise ValidationError(f"{exc}.") from None
 
 

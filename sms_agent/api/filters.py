@@ -41,16 +41,24 @@ class Ordering(Text):
         kwargs.setdefault("metadata", {})["description"] = (
             f"Comma-separated fields, each once, '-' for descending; one of: {names}."
         )
-        # As read below: comma-separated, spaces around a part and empty parts ignored.
-        one = r"\s*(-?(" + "|".join(sorted(allowed)) + r"))?\s*"
-        self.pattern = f"^{one}(,{one})*$"
+        # As read below: comma-separated, spaces around a part ignored; blank, the default.
+        one = r"\s*-?(" + "|".join(sorted(allowed)) + r")\s*"
+        self.pattern = f"^(\\s*|{one}(,{one})*)$"
         super().__init__(**kwargs)
         self.allowed = allowed
 
     def _deserialize(self, value, attr, data, **kwargs) -> list[sa.ColumnElement]:
         text = super()._deserialize(value, attr, data, **kwargs)
+        if not text.strip():
+            return []
         clauses, named = [], set()
-        for raw in filter(None, (part.strip() for part in text.split(","))):
+        for position, raw in enumerate((part.strip() for part in text.split(",")), 1):
+            # An empty item is a field the client meant to name and lost ("tier," built
+            # from a list with a blank in it): sorting without it answers another question.
+            if not raw:
+                raise ValidationError(
+                    f"Item {position} is empty: name a field between each two commas."
+                )
             name = raw.removeprefix("-")
             if name not in self.allowed:
                 raise ValidationError(

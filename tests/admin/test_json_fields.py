@@ -190,7 +190,10 @@ def test_an_integer_too_long_to_read_in_json_is_a_field_error_without_pythons_ad
     [
         ('{"threshold": 1E-400}', "Too close to 0 for a float"),
         ('{"scores": [1, -2.5e-999]}', "Too close to 0 for a float"),
-        ('{"threshold": 1E400}', "NaN and Infinity are not valid JSON numbers."),
+        (
+            '{"threshold": 1E400}',
+            "At threshold: Too large for a float (it would be read as Infinity)",
+        ),
         ('{"score": NaN}', "At score: NaN and Infinity are not valid JSON numbers."),
         ('{"a": [Infinity]}', "At a.0: NaN and Infinity are not valid JSON numbers."),
         ('{"tier": "premium", "tier": "free"}', "A key is given twice in one JSON object"),
@@ -256,3 +259,40 @@ def test_a_json_field_takes_only_what_the_api_takes_back(admin_client, client):
         headers={"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"},
     )
     assert sent_back.status_code == 200, sent_back.get_json()
+
+
+def test_a_direction_override_in_metadata_shows_as_its_escape_and_saves_unchanged(admin_client):
+    """Regression: the metadata box wrote a texter's quoted words as stored, so U+202E in them
+    showed the rest of the box backwards; it is now JSON's own escape, which reads back as
+    the same character: the kept key is saved as it was, beside the key staff added."""
+    from tests.admin.conftest import form_as_shown
+
+    task = make_task(metadata_={"replying_to": "see \u202emoc.elgoog"})
+    url = f"/admin/task/edit/?id={task.id}"
+    form = form_as_shown(admin_client, url)
+    assert "\u202e" not in form["metadata_"]
+    assert "\\u202emoc.elgoog" in form["metadata_"]
+
+    edited = form["metadata_"].replace("{", '{"note": "checked", ', 1)
+    assert admin_client.post(url, data={**form, "metadata_": edited}).status_code == 302
+
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {
+        "replying_to": "see \u202emoc.elgoog",
+        "note": "checked",
+    }
+
+
+@pytest.mark.parametrize("kind", ["task", "errorlog"])
+def test_a_direction_override_in_metadata_shows_as_its_escape_on_the_details_page(
+    admin_client, kind
+):
+    """Regression: the Details page wrote metadata as stored, so U+202E in a texter's quoted
+    words showed the rest of it backwards, where every other text there is escaped."""
+    metadata = {"replying_to": "see \u202emoc.elgoog"}
+    row = make_task(metadata_=metadata) if kind == "task" else make_error(metadata_=metadata)
+
+    page = admin_client.get(f"/admin/{kind}/details/?id={row.id}").get_data(as_text=True)
+
+    assert "\u202e" not in page
+    assert "see \\u202emoc.elgoog" in page

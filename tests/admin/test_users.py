@@ -730,19 +730,26 @@ def test_a_name_of_only_spaces_is_no_name_on_create_and_edit(admin_client, typed
     assert db.session.get(User, user.phone_number).full_name == saved
 
 
-def test_a_name_with_a_direction_control_is_a_form_error(admin_client):
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [("Ann", "Ann\u202emoc.elgoog"), ("Ann \u202emoc.elgoog", "Anna \\u202emoc.elgoog")],
+    ids=["typed", "edited-around-its-escape"],
+)
+def test_a_name_with_a_direction_control_is_a_form_error(admin_client, stored, typed):
     """Regression: a name holding U+202E showed in the list's cell with the words after it
-    backwards ("Ann\u202emoc.elgoog" as "Ann google.com")."""
-    user = make_user(full_name="Ann")
+    backwards ("Ann\u202emoc.elgoog" as "Ann google.com"). The escape an edit box shows for
+    one stored before the rule stands for the character: a name edited around it is refused
+    too, never saved with the six characters "\\u202e" in it."""
+    user = make_user(full_name=stored)
     url = f"/admin/user/edit/?id={quote(user.phone_number)}"
-    form = {**form_as_shown(admin_client, url), "full_name": "Ann\u202emoc.elgoog"}
+    form = {**form_as_shown(admin_client, url), "full_name": typed}
 
     response = admin_client.post(url, data=form)
 
     assert response.status_code == 200
     assert "this has U+202E" in response.get_data(as_text=True)
     db.session.expire_all()
-    assert db.session.get(User, user.phone_number).full_name == "Ann"
+    assert db.session.get(User, user.phone_number).full_name == stored
 
 
 def test_a_quota_reset_in_the_past_is_a_form_error_and_nothing_changes(admin_client):
@@ -903,3 +910,57 @@ def test_a_texters_direction_override_shows_as_its_escape_in_the_thread(admin_cl
     assert "see \\u202emoc.elgoog" in page
     db.session.expire_all()
     assert db.session.get(Task, task.id).sms_content == "see \u202emoc.elgoog"
+
+
+def _row_with_old_text(kind: str, field: str):
+    """A row holding OLD_NAME in `field`, as stored before the name and prose rules."""
+    if kind == "user":
+        return make_user(OLD_PHONE, **{field: OLD_NAME})
+    if kind == "task":
+        return make_task(make_user(OLD_PHONE), **{"ai_response": "ok", field: OLD_NAME})
+    return make_error(**{field: OLD_NAME})
+
+
+OLD_TEXT_FIELDS = [
+    ("user", "full_name"),
+    ("task", "ai_response"),
+    ("task", "sms_content"),
+    ("errorlog", "error_message"),
+    ("errorlog", "resolution_notes"),
+]
+
+
+@pytest.mark.parametrize(("kind", "field"), OLD_TEXT_FIELDS)
+def test_an_edit_box_shows_a_stored_direction_override_as_its_escape(admin_client, kind, field):
+    """Regression: the list showed "Ann \\u202emoc.elgoog", but the edit box held the override
+    itself and showed "Ann google.com", the words after it backwards."""
+    row = _row_with_old_text(kind, field)
+    row_id = quote(OLD_PHONE) if kind == "user" else row.id
+
+    form = form_as_shown(admin_client, f"/admin/{kind}/edit/?id={row_id}")
+
+    assert form[field].strip() == "Ann \\u202emoc.elgoog"
+    assert "\u202e" not in "".join(form.values())
+
+
+def test_a_name_left_escaped_as_shown_saves_the_rest_and_keeps_the_name(admin_client):
+    make_user(OLD_PHONE, full_name=OLD_NAME)
+    url = f"/admin/user/edit/?id={quote(OLD_PHONE)}"
+    form = {**form_as_shown(admin_client, url), "timezone": "Europe/Paris"}
+
+    assert admin_client.post(url, data=form).status_code == 302
+
+    db.session.expire_all()
+    user = db.session.get(User, OLD_PHONE)
+    assert (user.full_name, user.timezone) == (OLD_NAME, "Europe/Paris")
+
+
+def test_a_texters_words_edited_keep_the_character_their_escape_shows(admin_client):
+    task = make_task(make_user(OLD_PHONE), sms_content=OLD_NAME, ai_response="ok")
+    url = f"/admin/task/edit/?id={task.id}"
+    form = {**form_as_shown(admin_client, url), "sms_content": "Ann \\u202emoc.elgoog!"}
+
+    assert admin_client.post(url, data=form).status_code == 302
+
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).sms_content == OLD_NAME + "!"

@@ -123,11 +123,45 @@ def test_anonymous_401_names_the_schemes(client):
     assert response.get_json()["error"] == "Authentication credentials were not provided."
 
 
-@pytest.mark.parametrize("header", ["Token sat_nonsense", "Bearer", "Token"])
+@pytest.mark.parametrize("header", ["Token sat_nonsense", "Bearer sat_nonsense"])
 def test_bad_credentials_are_401(client, header):
     response = client.get("/api/users/", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.get_json()["error"] == "Invalid or revoked token."
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme"), [("Token", "Token"), ("Token   ", "Token"), ("bearer", "bearer")]
+)
+def test_a_scheme_without_a_key_is_a_401_saying_the_key_is_missing(client, header, scheme):
+    """Regression: a header with no key (an unset variable in `Token $KEY`) was "Invalid or
+    revoked token.", which sent the client looking for a revocation, not an empty variable."""
+    response = client.get("/api/users/", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == (
+        f"No key after '{scheme}': "
+        "send 'Authorization: Token <key>' or 'Authorization: Bearer <key>'."
+    )
+
+
+def test_a_key_with_a_space_in_it_is_a_401_saying_so(client, admin):
+    key = make_token(admin)
+    response = client.get("/api/users/", headers={"Authorization": f"Token {key} {key}"})
+    assert response.status_code == 401
+    assert response.get_json()["error"] == (
+        "A key holds no spaces: send 'Authorization: Token <key>' or 'Authorization: Bearer <key>'."
+    )
+
+
+@pytest.mark.parametrize(
+    "header", ["token {key}", "BEARER {key}", "Token\t{key}", "Token   {key} "]
+)
+def test_the_scheme_is_read_in_any_letter_case_and_spacing(client, admin, header):
+    """As Django REST framework's TokenAuthentication reads it: the keyword in any letter case,
+    the key after any run of whitespace."""
+    key = make_token(admin)
+    response = client.get("/api/users/", headers={"Authorization": header.format(key=key)})
+    assert response.status_code == 200
 
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "sat_only_the_key", "Key sat_x"])
@@ -138,6 +172,19 @@ def test_a_key_sent_without_its_scheme_is_a_401_naming_the_schemes(client, heade
     assert response.status_code == 401
     assert response.get_json()["error"] == (
         "Send the key as 'Authorization: Token <key>' or 'Authorization: Bearer <key>'."
+    )
+
+
+@pytest.mark.parametrize("parameter", ["token", "api_key", "access_token"])
+def test_a_key_sent_in_the_url_is_a_401_saying_where_it_goes(client, admin, parameter):
+    """Regression: `?token=<key>` got "Authentication credentials were not provided.", which
+    sent the client looking for a wrong key, not for where to put a good one."""
+    key = make_token(admin)
+    response = client.get(f"/api/users/?{parameter}={key}")
+    assert response.status_code == 401
+    assert response.get_json()["error"] == (
+        "Send the key as 'Authorization: Token <key>' or 'Authorization: Bearer <key>', "
+        "never in the URL, which proxies' logs and browsers' history keep."
     )
 
 

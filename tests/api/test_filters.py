@@ -128,6 +128,34 @@ def test_a_field_ordered_by_twice_is_400(client, admin_headers, path, ordering, 
     }
 
 
+@pytest.mark.parametrize(
+    ("path", "ordering", "item"),
+    [
+        ("/api/users/", "tier,", 2),
+        ("/api/users/", ",tier", 1),
+        ("/api/users/", "tier,,full_name", 2),
+        ("/api/tasks/", "status, ,-created_at", 2),
+        ("/api/errors/", ",", 1),
+    ],
+    ids=["trailing", "leading", "doubled", "blank", "comma-alone"],
+)
+def test_an_empty_item_in_ordering_is_400(client, admin_headers, path, ordering, item):
+    """An empty item was skipped: `tier,` sorted as `tier`, as if the client had not
+    dropped the field it meant to put after the comma."""
+    response = client.get(f"{path}?ordering={quote(ordering)}", headers=admin_headers)
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {
+        "ordering": [f"Item {item} is empty: name a field between each two commas."]
+    }
+
+
+@pytest.mark.parametrize("ordering", ["", "  ", " tier "])
+def test_an_ordering_left_blank_or_spaced_is_taken(client, admin_headers, ordering):
+    make_user(tier="premium")
+    response = client.get(f"/api/users/?ordering={quote(ordering)}", headers=admin_headers)
+    assert response.status_code == 200
+
+
 def test_tasks_filter_by_category_success_status_and_user(client, admin_headers):
     user = make_user()
     wanted = make_task(user, category="coding", success=True, status="completed")

@@ -66,13 +66,12 @@ def test_error_log_metadata_must_be_an_object(client, admin_headers, value):
     assert db.session.get(ErrorLog, error.id).metadata_ == {"code": 1}
 
 
-# NaN and Infinity are not JSON, though Python's parser takes them; 1e999 overflows to one.
+# NaN and Infinity are not JSON, though Python's parser takes them.
 @pytest.mark.parametrize(
     ("body", "details"),
     [
         ('{"complexity_score": NaN}', {"complexity_score": ["NOT_FINITE"]}),
         ('{"processing_time": Infinity}', {"processing_time": ["NOT_FINITE"]}),
-        ('{"processing_time": 1e999}', {"processing_time": ["NOT_FINITE"]}),
         ('{"metadata": {"score": -Infinity}}', {"metadata": {"score": ["NOT_FINITE"]}}),
         ('{"metadata": {"a": [1, {"b": NaN}]}}', {"metadata": {"a": {"1": {"b": ["NOT_FINITE"]}}}}),
         ('{"metadata": {}, "success": true, "x": [NaN]}', {"x": {"0": ["NOT_FINITE"]}}),
@@ -89,6 +88,32 @@ def test_nan_and_infinity_anywhere_in_a_body_are_a_400(client, admin_headers, bo
     db.session.expire_all()
     saved = db.session.get(Task, task.id)
     assert saved.metadata_ == {"model": "m"} and saved.complexity_score is None
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ('{"processing_time": 1e999}', ["processing_time"]),
+        ('{"metadata": {"a": [1, -2E400]}}', ["metadata", "a", "1"]),
+    ],
+)
+def test_a_number_too_large_for_a_float_is_a_400_saying_so(client, admin_headers, body, path):
+    """Regression: 1e999 overflows to Infinity as Python reads it, and the 400 said "NaN and
+    Infinity are not valid JSON numbers." of a number the client wrote with digits."""
+    task = make_task(make_user(PHONE), metadata_={"model": "m"})
+    response = client.patch(
+        f"/api/tasks/{task.id}/", data=body, content_type="application/json", headers=admin_headers
+    )
+    error = assert_error(response, 400)
+    details = error["details"]
+    for key in path:
+        details = details[key]
+    assert details == [
+        "Too large for a float (it would be read as Infinity): "
+        "send a number of at most 1.7976931348623157e+308 either way."
+    ]
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).metadata_ == {"model": "m"}
 
 
 def _expected(details, error):

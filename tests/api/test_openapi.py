@@ -217,9 +217,10 @@ def test_page_size_is_described_with_the_configured_default_and_most(app, client
 def test_ordering_and_cursors_are_described_by_pattern(document):
     parameters = {p["name"]: p for p in document["paths"]["/api/tasks/"]["get"]["parameters"]}
     ordering = re.compile(parameters["ordering"]["schema"]["pattern"])
-    for taken in ("-created_at,status", "tokens_used", "", "created_at, -status,"):
+    for taken in ("-created_at,status", "tokens_used", "", "  ", "created_at, -status "):
         assert ordering.fullmatch(taken), taken
-    for refused in ("-colour", "created_at;drop", "-", "- created_at"):
+    refusals = ("-colour", "created_at;drop", "-", "- created_at", "status,", ",status", "a,,b")
+    for refused in refusals:
         assert not ordering.fullmatch(refused), refused
     cursor = parameters["cursor"]["schema"]
     assert re.fullmatch(cursor["pattern"], "eyJvcmRlciI6IFsiLWNy_-") and cursor["maxLength"]

@@ -978,3 +978,42 @@ def test_users_ordered_by_monthly_requests_sort_by_the_count_shown_across_cursor
     assert [(row["monthly_requests"], row["phone_number"][-1]) for row in paged["results"]] == (
         expected
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "name"), [("utc", "UTC"), ("europe/paris", "Europe/Paris"), (" UTC", "UTC")]
+)
+def test_a_timezone_in_another_letter_case_is_a_400_naming_how_it_is_written(
+    client, admin_headers, typed, name
+):
+    """Regression: "utc" was "'utc' is not a known timezone.", though the admin's box takes
+    it as UTC: the client was told the zone does not exist, not how to write it. The API
+    keeps to the document's list of names, so it says the name."""
+    make_user(PHONE, timezone="Asia/Tokyo")
+
+    response = client.patch(
+        f"/api/users/{ENCODED}/", json={"timezone": typed}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    assert response.get_json()["details"]["timezone"] == [
+        f"{typed!r} is not a known timezone: it is written {name!r}."
+    ]
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).timezone == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("typed", [" ada@example.com", "ada@example.com\n", "\tada@example.com "])
+def test_an_email_with_spaces_around_it_is_a_400_saying_so(client, admin_headers, typed):
+    """Regression: an address pasted with a space or a line break around it was "Not a valid
+    email address.", and the client looked for what was wrong with the address itself."""
+    make_user(PHONE, email="old@example.com")
+
+    response = client.patch(f"/api/users/{ENCODED}/", json={"email": typed}, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"]["email"] == [
+        "Not a valid email address: it has spaces or line breaks around it; send it without."
+    ]
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).email == "old@example.com"
