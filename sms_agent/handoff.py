@@ -221,11 +221,19 @@ def _refuse_if_held_by_other(
     `force` or they are the holder `staff` confirmed overriding; read again under the
     texter's lock, so of two staff at once the second sees what the first did."""
     db.session.refresh(conversation)
-    holder = conversation.held_by
-    if user.conversation_state != STAFF or holder is None or force:
-        return
-    if holder.id not in (staff.id, confirmed_holder_id):
+    holder = other_holder(user, staff)
+    if holder is not None and not force and holder.id != confirmed_holder_id:
         raise HeldByOther(holder)
+
+
+def other_holder(user: User, staff: StaffUser) -> StaffUser | None:
+    """The staff member other than `staff` who holds the conversation (None: nobody else
+    does), whom taking it over or handing it back asks about first."""
+    conversation = find(user.phone_number)
+    holder = conversation.held_by if conversation is not None else None
+    if user.conversation_state != STAFF or holder is None or holder.id == staff.id:
+        return None
+    return holder
 
 
 def _locked(user: User) -> User:

@@ -41,6 +41,15 @@ def post(client, action: str, data: dict | None = None, phone: str = PHONE):
     return client.post(url, data={**composer(client, phone), **(data or {})})
 
 
+def asked(client, action: str, data: dict | None = None) -> str:
+    """The page a take over or return that asks first leads to: the question is a page of
+    its own (a GET), so Back after answering it shows a page, not a resubmission."""
+    response = post(client, action, data)
+    assert response.status_code == 302
+    assert f"ask={action}" in response.location
+    return page_of(client, response.location)
+
+
 def waiting(phone: str = PHONE, **fields) -> User:
     user = make_user(phone, **fields)
     handoff.request_human(user, "keyword")
@@ -441,9 +450,7 @@ def test_taking_over_what_another_holds_asks_first(admin_client):
     handoff.take_over(user, ann)
     db.session.commit()
 
-    response = post(admin_client, "takeover")
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
+    page = asked(admin_client, "takeover")
     assert "ann is handling this conversation. Take it over anyway?" in page
     assert "Held by ann." in page
     assert db.session.get(Conversation, PHONE).held_by.username == "ann"
@@ -460,9 +467,7 @@ def test_returning_to_the_ai_what_another_holds_asks_first(admin_client):
     handoff.take_over(user, ann)
     db.session.commit()
 
-    response = post(admin_client, "release")
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
+    page = asked(admin_client, "release")
     assert "ann is handling this conversation. Return it to the AI anyway?" in page
     assert 'data-testid="confirm-release"' in page
     db.session.expire_all()
@@ -483,15 +488,13 @@ def test_a_confirmation_naming_a_holder_who_has_since_changed_asks_again(admin_c
     user = waiting()
     handoff.take_over(user, ann)
     db.session.commit()
-    asked = post(admin_client, action).get_data(as_text=True)
-    assert "ann is handling this conversation." in asked
+    first = asked(admin_client, action)
+    assert "ann is handling this conversation." in first
 
     handoff.take_over(db.session.get(User, PHONE), carol, force=True)
     db.session.commit()
-    response = post(admin_client, action, confirmation(asked, action))
+    page = asked(admin_client, action, confirmation(first, action))
 
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
     assert "carol took this conversation over since you were asked" in page
     assert f'data-testid="confirm-{action}"' in page
     db.session.expire_all()
@@ -499,6 +502,19 @@ def test_a_confirmation_naming_a_holder_who_has_since_changed_asks_again(admin_c
     assert db.session.get(Conversation, PHONE).held_by.username == "carol"
     # Confirmed again, now naming carol, it goes through.
     assert post(admin_client, action, confirmation(page, action)).status_code == 302
+
+
+def test_the_question_reopened_after_the_holder_let_go_asks_nothing(admin_client):
+    """Back (or a bookmark) to the "anyway?" page once nobody else holds the conversation
+    shows the page without the question."""
+    ann = staff_account("ann", is_admin=True)
+    handoff.take_over(waiting(), ann)
+    db.session.commit()
+    assert "Take it over anyway?" in asked(admin_client, "takeover")
+    handoff.release(db.session.get(User, PHONE), ann)
+    db.session.commit()
+    page = page_of(admin_client, PAGE + "&ask=takeover")
+    assert "anyway?" not in page and 'data-testid="confirm-takeover"' not in page
 
 
 @pytest.mark.parametrize("holder", ["boss", None], ids=["held by me", "waiting"])

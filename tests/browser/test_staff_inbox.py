@@ -127,16 +127,19 @@ def test_a_texters_picture_stays_on_the_page_as_new_texts_arrive(app, live_serve
     assert thumbnail.get_attribute("src") == f"/admin/media/{picture.id}"
 
 
-def test_returning_to_the_ai_what_another_holds_asks_first(app, live_server, page):
+def boss_opens_what_ann_holds(page, live_server) -> None:
+    """Staff member ann holds PHONE's conversation; boss logs in on its page."""
     staff_account("boss", is_admin=True)
-    ann = staff_account("ann", is_admin=True)
-    handoff.take_over(make_user(PHONE), ann)
+    handoff.take_over(make_user(PHONE), staff_account("ann", is_admin=True))
     db.session.commit()
-
     page.goto(live_server + "/admin/user/conversation/?id=" + urllib.parse.quote(PHONE))
     page.fill("input[name=username]", "boss")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+
+
+def test_returning_to_the_ai_what_another_holds_asks_first(app, live_server, page):
+    boss_opens_what_ann_holds(page, live_server)
     page.click("[data-testid=return-to-ai]")
     confirm = page.locator("[data-testid=confirm-release]")
     assert "ann is handling this conversation. Return it to the AI anyway?" in confirm.inner_text()
@@ -618,3 +621,21 @@ def test_the_composer_counts_a_whatsapp_reply_as_one_whatsapp_message(app, live_
         "1620 characters · too long: a reply takes at most 1600 as WhatsApp counts them "
         "(an emoji is two): it goes as one message"
     )
+
+
+def test_back_after_taking_over_anyway_shows_the_conversation_not_a_resubmission(
+    app, live_server, page
+):
+    """Regression: the "anyway?" question was the answer to a POST, so Back after agreeing
+    led to it: Chromium's "Confirm Form Resubmission" (ERR_CACHE_MISS) instead of a page."""
+    boss_opens_what_ann_holds(page, live_server)
+    page.click("[data-testid=take-over]")
+    confirm = page.locator("[data-testid=confirm-takeover]")
+    assert "ann is handling this conversation. Take it over anyway?" in confirm.inner_text()
+    confirm.locator("button").click()
+    page.wait_for_selector("text=You hold this conversation.")
+
+    page.go_back()
+    page.wait_for_selector("[data-testid=holder-text]")
+    assert page.inner_text("[data-testid=holder-text]") == "You hold this conversation."
+    assert page.locator("[data-testid=confirm-takeover]").count() == 0
