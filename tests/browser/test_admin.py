@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import request
 
 from sms_agent import handoff, jobs
 from sms_agent.answering import pipeline
@@ -562,3 +564,27 @@ def test_the_users_list_fits_a_laptop_screen(live_server, browser, app):
     for kept in ("Phone", "Tier", "Full name", "Monthly requests", "Spend (USD)"):
         assert kept in [" ".join(header.split()) for header in headers]
     page.close()
+
+
+def test_admin_pages_ask_for_nothing_that_is_not_there(app, live_server, page, seeded):
+    """Regression: every admin page made the browser ask for /favicon.ico, a 404 in the
+    console of each page staff opened. The browser's own request for the icon is not the
+    page's, so it is watched at the server."""
+    answered: list[tuple[str, int]] = []
+    icon_asked = threading.Event()
+    kept: list[str] = []
+
+    @app.after_request
+    def watch(response):
+        answered.append((request.path, response.status_code))
+        if request.path == "/favicon.ico":
+            kept.append(response.headers.get("Cache-Control", ""))
+            icon_asked.set()
+        return response
+
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/inbox/")
+    assert icon_asked.wait(10), "the browser asked for no icon"
+    assert [(path, status) for path, status in answered if status >= 400] == []
+    assert ("/favicon.ico", 200) in answered
+    assert "max-age=604800" in kept[0]  # kept a week, so not asked for on every page
