@@ -356,13 +356,14 @@ class ConversationPages:
         if user is None:
             return self._gone()
         try:
-            handoff.release(
+            owed = handoff.release(
                 user, current_user, confirmed_holder_id=_confirmed_holder(), seen=_shown_unread()
             )
         except handoff.HeldByOther as exc:
             db.session.rollback()
             return self._ask_first(user, exc, "release")
         db.session.commit()
+        owed.enqueue()
         flash("Returned to the AI: it answers this texter's next text.")
         return self._back(user)
 
