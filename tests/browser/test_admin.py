@@ -14,7 +14,7 @@ from flask import request
 from sms_agent import handoff, jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import Conversation, Task, utcnow
+from sms_agent.models import Conversation, OutboundMessage, Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account
 from tests.browser.conftest import log_out_in_another_tab
 from tests.factories import make_error, make_task, make_test_number, make_user
@@ -56,6 +56,7 @@ def test_log_in_search_and_upgrade_a_texter(live_server, page, seeded):
 
     rows.first.locator("input.action-checkbox").check()
     page.click("text=With selected")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Upgrade the selected texters...?"
     page.click("text=Upgrade to premium")
     page.wait_for_selector(".alert-success")
     assert "Upgraded 1 user to premium." in page.inner_text(".alert-success")
@@ -588,3 +589,19 @@ def test_admin_pages_ask_for_nothing_that_is_not_there(app, live_server, page, s
     assert [(path, status) for path, status in answered if status >= 400] == []
     assert ("/favicon.ico", 200) in answered
     assert "max-age=604800" in kept[0]  # kept a week, so not asked for on every page
+
+
+@pytest.mark.parametrize("action", ["Upgrade to premium", "Downgrade to free"])
+def test_a_bulk_tier_change_asks_first(live_server, page, seeded, action):
+    """Regression: a careless click in "With selected" changed the tier of every texter on
+    the page (and texted those upgraded) unasked: only Delete asked first."""
+    log_in(page, live_server)
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("thead input.action-rowtoggle").check()
+    page.click("text=With selected")
+    page.click(f"a:has-text('{action}')")
+    assert asked and "texted about it if TIER_CHANGE_SMS says so" in asked[0]
+    db.session.expire_all()
+    assert sorted(user.tier for user in seeded) == ["free", "premium"]
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
