@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from . import outbound
+from . import outbound, unseen
 from .extensions import db, listen_on_every_session
 from .models import (
     Conversation,
@@ -221,11 +221,19 @@ def _refuse_if_held_by_other(
     `force` or they are the holder `staff` confirmed overriding; read again under the
     texter's lock, so of two staff at once the second sees what the first did."""
     db.session.refresh(conversation)
-    holder = conversation.held_by
-    if user.conversation_state != STAFF or holder is None or force:
-        return
-    if holder.id not in (staff.id, confirmed_holder_id):
+    holder = other_holder(user, staff)
+    if holder is not None and not force and holder.id != confirmed_holder_id:
         raise HeldByOther(holder)
+
+
+def other_holder(user: User, staff: StaffUser) -> StaffUser | None:
+    """The staff member other than `staff` who holds the conversation (None: nobody else
+    does), whom taking it over or handing it back asks about first."""
+    conversation = find(user.phone_number)
+    holder = conversation.held_by if conversation is not None else None
+    if user.conversation_state != STAFF or holder is None or holder.id == staff.id:
+        return None
+    return holder
 
 
 def _locked(user: User) -> User:
@@ -243,25 +251,27 @@ def release(
     force: bool = False,
     confirmed_holder_id: int | None = None,
     seen: int | None = None,
-) -> Conversation:
+) -> unseen.Owed:
     """Back to the AI: the texter's next text is answered by the model. Handing back one
     that a staff member other than `staff` holds raises HeldByOther unless `force` or that
     holder is `confirmed_holder_id` (the admin asks first, the API's caller says `force`, as
     for a takeover); without `staff` nothing is asked.
 
     Staff who hand it back have handled what was held for them: the `seen` texts they were
-    shown unread are read (all with None; texts held since stay unread, as mark_read
-    leaves them). Left unread, an AI conversation showed texts in the inbox that nobody
-    was to answer."""
+    shown unread are read (all with None). A text held since, which they never saw, is
+    the AI's to answer (unseen.py): returns what the texter is owed, for the caller to
+    enqueue once committed."""
     # Under the texter's row lock, as a takeover: both may make the conversation's row, and
     # the second of a release and a takeover at once made it again (a 500).
     user = _locked(user)
     conversation = conversation_for(user)
+    owed = unseen.Owed(user.phone_number)
     if staff is not None:
         _refuse_if_held_by_other(user, conversation, staff, force, confirmed_holder_id)
         _read(conversation, seen)
+        owed = unseen.answer_unseen(user, conversation)
     _back_to_ai(user, conversation)
-    return conversation
+    return owed
 
 
 def _back_to_ai(user: User, conversation: Conversation) -> None:

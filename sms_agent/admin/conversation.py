@@ -274,7 +274,7 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             return self._gone()
-        return self._page(user)
+        return self._page(user, **self._question(user))
 
     @expose("/conversation/read/", methods=("POST",))
     def conversation_read(self):
@@ -310,20 +310,31 @@ class ConversationPages:
         )
 
     def _ask_first(self, user: User, held: handoff.HeldByOther, action: str):
-        """The "anyway?" question, naming the holder (and carrying their id, so the answer
-        overrides them and nobody who takes the conversation meanwhile)."""
+        """To the page asking "anyway?" (a GET: Back after the answer shows a page, not the
+        browser's "Confirm Form Resubmission"); when the question answered named a holder
+        who has since changed, the page says so and asks about the new one."""
         if _confirmed_holder() is not None:
             flash(
                 f"Not done: {held.holder} took this conversation over since you were asked.",
                 "warning",
             )
-        return self._page(
-            user,
-            409,
-            confirm_holder=held.holder,
-            confirm_holder_id=held.holder_id,
-            confirm_action=action,
-        )
+        return redirect(url_for(".conversation_view", id=user.phone_number, ask=action))
+
+    def _question(self, user: User) -> dict:
+        """The "anyway?" the page asks when its address says `ask` (takeover or release)
+        and another staff member holds the conversation: it names them and carries their
+        id, so the answer overrides them and nobody who takes the conversation meanwhile."""
+        action = request.args.get("ask")
+        if action not in ("takeover", "release") or not is_admin_staff():
+            return {}
+        holder = handoff.other_holder(user, current_user)
+        if holder is None:
+            return {}
+        return {
+            "confirm_holder": holder.username,
+            "confirm_holder_id": holder.id,
+            "confirm_action": action,
+        }
 
     @expose("/conversation/takeover/", methods=("POST",))
     def conversation_takeover(self):
@@ -345,13 +356,14 @@ class ConversationPages:
         if user is None:
             return self._gone()
         try:
-            handoff.release(
+            owed = handoff.release(
                 user, current_user, confirmed_holder_id=_confirmed_holder(), seen=_shown_unread()
             )
         except handoff.HeldByOther as exc:
             db.session.rollback()
             return self._ask_first(user, exc, "release")
         db.session.commit()
+        owed.enqueue()
         flash("Returned to the AI: it answers this texter's next text.")
         return self._back(user)
 

@@ -235,13 +235,25 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         db.session.commit()
         flash(f"Reset monthly requests for {_plural(len(users))}.", "success")
 
-    @action("upgrade_to_premium", "Upgrade to premium")
+    # The tier changes ask first, as Delete does: they change what every texter selected may
+    # ask, and text them (upgrades, by default).
+    @action(
+        "upgrade_to_premium",
+        "Upgrade to premium",
+        "Upgrade the selected texters to premium? Their monthly requests are reset, and "
+        "they are texted about it if TIER_CHANGE_SMS says so (upgrades, by default).",
+    )
     def action_upgrade(self, ids) -> None:
         """An upgrade: a texter on premium or above in the selection stays as they are (an
         enterprise one would otherwise be moved down, untold, by an action named upgrade)."""
         self._change_tier(ids, Tier.PREMIUM, "Upgraded {} to premium.", "on premium or above")
 
-    @action("downgrade_to_free", "Downgrade to free")
+    @action(
+        "downgrade_to_free",
+        "Downgrade to free",
+        "Downgrade the selected texters to free? They are texted about it if "
+        "TIER_CHANGE_SMS says so (all changes).",
+    )
     def action_downgrade(self, ids) -> None:
         self._change_tier(ids, Tier.FREE, "Downgraded {} to free.", "on free")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .. import handoff, inbox, threads
+from .. import handoff, inbox, threads, unseen
 from ..extensions import db
 from ..models import User
 from . import bp, cursors
@@ -100,7 +100,7 @@ def release(phone_number: str):
 
     409 when another staff member holds it (one may have taken it since the caller looked),
     unless `force` is true. The texts held for staff are read: send the `unread` you were
-    shown, so that a text held since stays unread.
+    shown, so that a text held since, which you never saw, is answered by the AI (once).
     """
     return _change_hands(handoff.release, phone_number, kept(ReleaseIn))
 
@@ -111,11 +111,13 @@ def _change_hands(change, phone_number: str, schema) -> dict:
     user = get_user_or_404(phone_number)
     data = load_body(schema)
     try:
-        change(user, current_staff(), **data)
+        done = change(user, current_staff(), **data)
     except handoff.HeldByOther as exc:
         db.session.rollback()
         raise conflict(str(exc), held_by=exc.holder) from None
     db.session.commit()
+    if isinstance(done, unseen.Owed):  # a release: what the texter is owed, once committed
+        done.enqueue()
     return dump_conversations([user])[0]
 
 

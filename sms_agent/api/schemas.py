@@ -534,8 +534,8 @@ class ReleaseIn(InSchema):
     )
     seen = _shown_unread(
         "The `unread` the caller was shown: staff who hand the conversation back have handled "
-        "that many held texts, which are read; texts held since then stay unread. Without it, "
-        "all are read.",
+        "that many held texts, which are read; the newest held since then, which they never "
+        "saw, is answered by the AI (once), the others its context. Without it, all are read.",
         data_key="unread",
     )
 

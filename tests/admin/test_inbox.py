@@ -13,11 +13,20 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import handoff
+from sms_agent import handoff, simulator
 from sms_agent.extensions import db
-from sms_agent.models import Conversation, ErrorLog, OutboundMessage, StaffUser, User, utcnow
+from sms_agent.models import (
+    Conversation,
+    ErrorLog,
+    OutboundMessage,
+    StaffUser,
+    Task,
+    User,
+    utcnow,
+)
 from tests.admin.conftest import csrf_for, csrf_from, log_in, post_at_once, staff_account
 from tests.factories import make_error, make_task, make_user
+from tests.standins import inbound_form, signed_post
 
 PHONE = "+15550100001"
 PAGE = f"/admin/user/conversation/?id={quote(PHONE)}"
@@ -39,6 +48,15 @@ def composer(client, phone: str = PHONE) -> dict:
 def post(client, action: str, data: dict | None = None, phone: str = PHONE):
     url = f"/admin/user/conversation/{action}/?id={quote(phone)}"
     return client.post(url, data={**composer(client, phone), **(data or {})})
+
+
+def asked(client, action: str, data: dict | None = None) -> str:
+    """The page a take over or return that asks first leads to: the question is a page of
+    its own (a GET), so Back after answering it shows a page, not a resubmission."""
+    response = post(client, action, data)
+    assert response.status_code == 302
+    assert f"ask={action}" in response.location
+    return page_of(client, response.location)
 
 
 def waiting(phone: str = PHONE, **fields) -> User:
@@ -209,16 +227,14 @@ def test_marking_read_leaves_unread_a_text_held_after_the_page_showed_the_count(
 def test_returning_to_the_ai_reads_what_was_held_while_staff_had_it(admin_client):
     """Regression: staff who handled a conversation and pressed Return to AI left the texts
     held meanwhile unread, so the inbox showed an AI conversation with unread texts nobody
-    was to answer. What the page showed is read; a text held after it stays unread, as
-    Mark read leaves it."""
+    was to answer. What the page showed is read; a text held after it, which staff never
+    saw, is the AI's to answer (below), so nothing is left unread either."""
     waiting()
     assert post(admin_client, "takeover").status_code == 302
     for _ in range(2):
         handoff.hold_text(db.session.get(User, PHONE))
         db.session.commit()
-    page = page_of(admin_client, PAGE)
-    release_form = page[page.index('data-testid="return-to-ai-form"') :].split("</form>")[0]
-    shown = re.search(r'name="unread" value="(\d+)"', release_form).group(1)
+    shown = shown_unread(admin_client)
     assert shown == "2"
     handoff.hold_text(db.session.get(User, PHONE))  # held after the page showed its count
     db.session.commit()
@@ -226,7 +242,100 @@ def test_returning_to_the_ai_reads_what_was_held_while_staff_had_it(admin_client
     assert post(admin_client, "release", {"unread": shown}).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, PHONE).conversation_state == "ai"
-    assert db.session.get(Conversation, PHONE).unread == 1
+    assert db.session.get(Conversation, PHONE).unread == 0
+
+
+def text_in(client, body: str) -> None:
+    """A signed SMS from PHONE through the real webhook, its jobs run at once."""
+    with simulator.jobs_inline():
+        assert signed_post(client, "/sms/inbound", inbound_form(body, From=PHONE)).status_code
+    db.session.rollback()
+
+
+def answers() -> list[OutboundMessage]:
+    query = sa.select(OutboundMessage).where(OutboundMessage.kind == "reply")
+    return db.session.scalars(query).all()
+
+
+def shown_unread(client) -> str:
+    """The unread count the page's Return to AI form carries: what staff were shown."""
+    page = page_of(client, PAGE)
+    release_form = page[page.index('data-testid="return-to-ai-form"') :].split("</form>")[0]
+    return re.search(r'name="unread" value="(\d+)"', release_form).group(1)
+
+
+def test_a_text_staff_never_saw_is_answered_by_the_ai_once_when_they_hand_back(admin_client):
+    """Regression: a text that came after staff last looked, then Return to AI: nobody
+    answered it (staff never saw it, the AI took it for context only). Now the AI answers
+    it, once however often Return to AI is posted."""
+    make_user(PHONE)
+    text_in(admin_client, "AGENT")
+    assert post(admin_client, "takeover").status_code == 302
+    text_in(admin_client, "I need help with my order")
+    shown = shown_unread(admin_client)
+    assert shown == "1"
+    text_in(admin_client, "Are you still there? What is DNS?")  # after staff looked
+
+    form = {**composer(admin_client), "unread": shown}
+    url = f"/admin/user/conversation/release/?id={quote(PHONE)}"
+    with simulator.jobs_inline():
+        assert admin_client.post(url, data=form).status_code == 302
+        assert admin_client.post(url, data=form).status_code == 302  # a double click
+
+    db.session.expire_all()
+    [answered] = db.session.scalars(sa.select(Task).where(Task.status == "completed")).all()
+    assert answered.sms_content == "Are you still there? What is DNS?"
+    assert len(answers()) == 1
+    assert db.session.get(User, PHONE).monthly_requests == 1  # counted, as a text answered
+    assert db.session.get(Conversation, PHONE).unread == 0
+    held = db.session.scalars(sa.select(Task).where(Task.refusal_reason == "held_for_staff"))
+    assert [task.sms_content for task in held] == ["I need help with my order"]
+
+
+def test_two_hand_backs_at_once_queue_the_unseen_text_once(app, admin_client):
+    """Two Return to AI posts at once (two tabs, two web processes) take turns on the
+    texter's lock: the second finds nothing unread and queues nothing more."""
+    make_user(PHONE)
+    text_in(admin_client, "AGENT")
+    assert post(admin_client, "takeover").status_code == 302
+    form = {**composer(admin_client), "unread": shown_unread(admin_client)}
+    text_in(admin_client, "What is DNS?")
+    url = f"/admin/user/conversation/release/?id={quote(PHONE)}"
+    assert post_at_once(app, admin_client, url, form) == [302, 302]
+    db.session.expire_all()
+    [queued] = db.session.scalars(sa.select(Task).where(Task.status == "queued")).all()
+    assert queued.sms_content == "What is DNS?"
+    assert db.session.get(User, PHONE).monthly_requests == 1
+
+
+def test_an_unseen_text_over_the_quota_is_refused_with_its_notice_on_hand_back(app, admin_client):
+    """Answered by the AI, the text is held to the quota as one arriving then would be."""
+    limit = app.config["QUOTA_FREE"]
+    make_user(PHONE, monthly_requests=limit, total_requests=limit)
+    text_in(admin_client, "AGENT")
+    assert post(admin_client, "takeover").status_code == 302
+    form = {"unread": shown_unread(admin_client)}
+    text_in(admin_client, "What is DNS?")
+    with simulator.jobs_inline():
+        assert post(admin_client, "release", form).status_code == 302
+    db.session.expire_all()
+    task = db.session.scalar(sa.select(Task).where(Task.sms_content == "What is DNS?"))
+    assert (task.status, task.refusal_reason) == ("refused", "over_quota")
+    assert answers() == []
+    kinds = db.session.scalars(sa.select(OutboundMessage.kind).order_by(OutboundMessage.created_at))
+    assert list(kinds) == ["handoff", "quota"]  # the quota's notice, as on arrival
+
+
+def test_texts_staff_saw_are_not_answered_by_the_ai_when_they_hand_back(admin_client):
+    make_user(PHONE)
+    text_in(admin_client, "AGENT")
+    assert post(admin_client, "takeover").status_code == 302
+    text_in(admin_client, "I need help with my order")
+    with simulator.jobs_inline():
+        response = post(admin_client, "release", {"unread": shown_unread(admin_client)})
+    assert response.status_code == 302
+    assert answers() == []
+    assert db.session.get(Conversation, PHONE).unread == 0
 
 
 def test_marking_read_without_the_form_token_is_refused(admin_client):
@@ -441,9 +550,7 @@ def test_taking_over_what_another_holds_asks_first(admin_client):
     handoff.take_over(user, ann)
     db.session.commit()
 
-    response = post(admin_client, "takeover")
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
+    page = asked(admin_client, "takeover")
     assert "ann is handling this conversation. Take it over anyway?" in page
     assert "Held by ann." in page
     assert db.session.get(Conversation, PHONE).held_by.username == "ann"
@@ -460,9 +567,7 @@ def test_returning_to_the_ai_what_another_holds_asks_first(admin_client):
     handoff.take_over(user, ann)
     db.session.commit()
 
-    response = post(admin_client, "release")
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
+    page = asked(admin_client, "release")
     assert "ann is handling this conversation. Return it to the AI anyway?" in page
     assert 'data-testid="confirm-release"' in page
     db.session.expire_all()
@@ -483,15 +588,13 @@ def test_a_confirmation_naming_a_holder_who_has_since_changed_asks_again(admin_c
     user = waiting()
     handoff.take_over(user, ann)
     db.session.commit()
-    asked = post(admin_client, action).get_data(as_text=True)
-    assert "ann is handling this conversation." in asked
+    first = asked(admin_client, action)
+    assert "ann is handling this conversation." in first
 
     handoff.take_over(db.session.get(User, PHONE), carol, force=True)
     db.session.commit()
-    response = post(admin_client, action, confirmation(asked, action))
+    page = asked(admin_client, action, confirmation(first, action))
 
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
     assert "carol took this conversation over since you were asked" in page
     assert f'data-testid="confirm-{action}"' in page
     db.session.expire_all()
@@ -499,6 +602,19 @@ def test_a_confirmation_naming_a_holder_who_has_since_changed_asks_again(admin_c
     assert db.session.get(Conversation, PHONE).held_by.username == "carol"
     # Confirmed again, now naming carol, it goes through.
     assert post(admin_client, action, confirmation(page, action)).status_code == 302
+
+
+def test_the_question_reopened_after_the_holder_let_go_asks_nothing(admin_client):
+    """Back (or a bookmark) to the "anyway?" page once nobody else holds the conversation
+    shows the page without the question."""
+    ann = staff_account("ann", is_admin=True)
+    handoff.take_over(waiting(), ann)
+    db.session.commit()
+    assert "Take it over anyway?" in asked(admin_client, "takeover")
+    handoff.release(db.session.get(User, PHONE), ann)
+    db.session.commit()
+    page = page_of(admin_client, PAGE + "&ask=takeover")
+    assert "anyway?" not in page and 'data-testid="confirm-takeover"' not in page
 
 
 @pytest.mark.parametrize("holder", ["boss", None], ids=["held by me", "waiting"])

@@ -8,9 +8,9 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from sms_agent import handoff
+from sms_agent import handoff, simulator
 from sms_agent.extensions import db
-from sms_agent.models import Conversation, OutboundMessage, User, utcnow
+from sms_agent.models import Conversation, OutboundMessage, Task, User, utcnow
 from tests.api.conftest import TEXTER_PHONE
 from tests.factories import make_staff, make_task, make_user
 
@@ -270,14 +270,15 @@ def test_marking_read_leaves_unread_the_texts_held_since_the_caller_looked(clien
 
 def test_releasing_reads_what_was_held_while_staff_had_it(client, admin_headers):
     """Staff who hand a conversation back have handled what was held for them: the `unread`
-    they were shown is read (all of it without one), as read/ reads it."""
+    they were shown is read (all of it without one), as read/ reads it; one held after the
+    caller looked is the AI's to answer (below), so none is left unread."""
     held_twice()
     handoff.hold_text(db.session.get(User, PHONE))  # held after the caller looked
     db.session.commit()
     body = {"unread": 2}
     response = client.post(BASE + "release/", json=body, headers=admin_headers)
     assert response.status_code == 200
-    assert (response.get_json()["state"], response.get_json()["unread"]) == ("ai", 1)
+    assert (response.get_json()["state"], response.get_json()["unread"]) == ("ai", 0)
     handoff.request_human(db.session.get(User, PHONE), "keyword")
     handoff.hold_text(db.session.get(User, PHONE))
     db.session.commit()
@@ -285,6 +286,26 @@ def test_releasing_reads_what_was_held_while_staff_had_it(client, admin_headers)
     assert (response.get_json()["state"], response.get_json()["unread"]) == ("ai", 0)
     bad = client.post(BASE + "release/", json={"unread": -1}, headers=admin_headers)
     assert bad.status_code == 400 and "unread" in bad.get_json()["details"]
+
+
+def test_a_text_held_after_the_caller_looked_is_answered_by_the_ai_on_release(
+    client, admin_headers
+):
+    """The texter wrote after the caller was shown the thread: handed back, the AI answers
+    that text (once: a repeated release finds nothing left to answer)."""
+    user = waiting()
+    for text in ("Hello?", "What is DNS?"):
+        make_task(user, sms_content=text, status="refused", refusal_reason="held_for_staff")
+        handoff.hold_text(user)
+        db.session.commit()
+    with simulator.jobs_inline():
+        for _ in range(2):
+            response = client.post(BASE + "release/", json={"unread": 1}, headers=admin_headers)
+            assert response.status_code == 200 and response.get_json()["unread"] == 0
+    db.session.expire_all()
+    answered = db.session.scalars(sa.select(Task).where(Task.status == "completed")).all()
+    assert [task.sms_content for task in answered] == ["What is DNS?"]
+    assert [m.kind for m in db.session.scalars(sa.select(OutboundMessage))] == ["reply"]
 
 
 def test_marking_read_a_texter_never_held_for_staff_is_a_no_op(client, admin_headers):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import request
 
 from sms_agent import handoff, jobs
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import Conversation, Task, utcnow
+from sms_agent.models import Conversation, OutboundMessage, Task, utcnow
 from tests.admin.conftest import PASSWORD, staff_account
 from tests.browser.conftest import log_out_in_another_tab
 from tests.factories import make_error, make_task, make_test_number, make_user
@@ -54,6 +56,7 @@ def test_log_in_search_and_upgrade_a_texter(live_server, page, seeded):
 
     rows.first.locator("input.action-checkbox").check()
     page.click("text=With selected")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Upgrade the selected texters...?"
     page.click("text=Upgrade to premium")
     page.wait_for_selector(".alert-success")
     assert "Upgraded 1 user to premium." in page.inner_text(".alert-success")
@@ -562,3 +565,43 @@ def test_the_users_list_fits_a_laptop_screen(live_server, browser, app):
     for kept in ("Phone", "Tier", "Full name", "Monthly requests", "Spend (USD)"):
         assert kept in [" ".join(header.split()) for header in headers]
     page.close()
+
+
+def test_admin_pages_ask_for_nothing_that_is_not_there(app, live_server, page, seeded):
+    """Regression: every admin page made the browser ask for /favicon.ico, a 404 in the
+    console of each page staff opened. The browser's own request for the icon is not the
+    page's, so it is watched at the server."""
+    answered: list[tuple[str, int]] = []
+    icon_asked = threading.Event()
+    kept: list[str] = []
+
+    @app.after_request
+    def watch(response):
+        answered.append((request.path, response.status_code))
+        if request.path == "/favicon.ico":
+            kept.append(response.headers.get("Cache-Control", ""))
+            icon_asked.set()
+        return response
+
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/inbox/")
+    assert icon_asked.wait(10), "the browser asked for no icon"
+    assert [(path, status) for path, status in answered if status >= 400] == []
+    assert ("/favicon.ico", 200) in answered
+    assert "max-age=604800" in kept[0]  # kept a week, so not asked for on every page
+
+
+@pytest.mark.parametrize("action", ["Upgrade to premium", "Downgrade to free"])
+def test_a_bulk_tier_change_asks_first(live_server, page, seeded, action):
+    """Regression: a careless click in "With selected" changed the tier of every texter on
+    the page (and texted those upgraded) unasked: only Delete asked first."""
+    log_in(page, live_server)
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("thead input.action-rowtoggle").check()
+    page.click("text=With selected")
+    page.click(f"a:has-text('{action}')")
+    assert asked and "texted about it if TIER_CHANGE_SMS says so" in asked[0]
+    db.session.expire_all()
+    assert sorted(user.tier for user in seeded) == ["free", "premium"]
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.media.read import HELD_UNREAD
-from sms_agent.models import OutboundMessage, TaskMedia, utcnow
+from sms_agent.models import OutboundMessage, Task, TaskMedia, utcnow
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, StoppedClock, staff_account
@@ -127,16 +127,19 @@ def test_a_texters_picture_stays_on_the_page_as_new_texts_arrive(app, live_serve
     assert thumbnail.get_attribute("src") == f"/admin/media/{picture.id}"
 
 
-def test_returning_to_the_ai_what_another_holds_asks_first(app, live_server, page):
+def boss_opens_what_ann_holds(page, live_server) -> None:
+    """Staff member ann holds PHONE's conversation; boss logs in on its page."""
     staff_account("boss", is_admin=True)
-    ann = staff_account("ann", is_admin=True)
-    handoff.take_over(make_user(PHONE), ann)
+    handoff.take_over(make_user(PHONE), staff_account("ann", is_admin=True))
     db.session.commit()
-
     page.goto(live_server + "/admin/user/conversation/?id=" + urllib.parse.quote(PHONE))
     page.fill("input[name=username]", "boss")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+
+
+def test_returning_to_the_ai_what_another_holds_asks_first(app, live_server, page):
+    boss_opens_what_ann_holds(page, live_server)
     page.click("[data-testid=return-to-ai]")
     confirm = page.locator("[data-testid=confirm-release]")
     assert "ann is handling this conversation. Return it to the AI anyway?" in confirm.inner_text()
@@ -581,28 +584,38 @@ def test_typing_a_reply_longer_than_one_may_be_keeps_the_session_going(
     assert "1683 characters · too long" in page.inner_text("[data-testid=measure]")
 
 
-def test_return_to_ai_reads_the_texts_shown_and_not_one_held_after(app, live_server, page):
+def test_return_to_ai_reads_the_texts_shown_and_answers_one_held_after(
+    app, live_server, page, jobs_in_requests
+):
     """Returning a conversation reads the held texts staff were shown. The page had read
     them already (on screen), so the count it was drawn with named texts read before:
-    posted as it was, it would read a text held since, that staff never saw, in their place."""
+    posted as it was, it would read a text held since, that staff never saw, in their place.
+    That one is the AI's to answer (the one staff saw is not)."""
     boss = staff_account("boss", is_admin=True)
     texter = make_user(PHONE)
     handoff.take_over(texter, boss)
-    handoff.hold_text(texter)
-    db.session.commit()
+    hold(texter, "My order never arrived")
     open_conversation(live_server, page)
     page.locator("[data-testid=mark-read]").wait_for(state="detached")  # read on screen
     # From here the page neither shows nor reads what comes (no poll, no read once back).
     stopped = ("/conversation/messages/", "/conversation/read/")
     page.route(lambda url: any(path in url for path in stopped), lambda route: route.abort())
-    handoff.hold_text(db.session.get(type(texter), PHONE))
-    db.session.commit()
+    hold(db.session.get(type(texter), PHONE), "What is the capital of France?")
 
     with page.expect_navigation():
         page.click("[data-testid=return-to-ai]")
     page.wait_for_selector("text=Returned to the AI")
     db.session.expire_all()
-    assert handoff.find(PHONE).unread == 1
+    assert handoff.find(PHONE).unread == 0
+    answered = db.session.scalars(sa.select(Task).where(Task.status == "completed")).all()
+    assert [task.sms_content for task in answered] == ["What is the capital of France?"]
+
+
+def hold(texter, text: str) -> None:
+    """A text the texter sent while staff held the conversation, stored for staff."""
+    make_task(texter, sms_content=text, status="refused", refusal_reason="held_for_staff")
+    handoff.hold_text(texter)
+    db.session.commit()
 
 
 def test_the_composer_counts_a_whatsapp_reply_as_one_whatsapp_message(app, live_server, page):
@@ -618,3 +631,21 @@ def test_the_composer_counts_a_whatsapp_reply_as_one_whatsapp_message(app, live_
         "1620 characters · too long: a reply takes at most 1600 as WhatsApp counts them "
         "(an emoji is two): it goes as one message"
     )
+
+
+def test_back_after_taking_over_anyway_shows_the_conversation_not_a_resubmission(
+    app, live_server, page
+):
+    """Regression: the "anyway?" question was the answer to a POST, so Back after agreeing
+    led to it: Chromium's "Confirm Form Resubmission" (ERR_CACHE_MISS) instead of a page."""
+    boss_opens_what_ann_holds(page, live_server)
+    page.click("[data-testid=take-over]")
+    confirm = page.locator("[data-testid=confirm-takeover]")
+    assert "ann is handling this conversation. Take it over anyway?" in confirm.inner_text()
+    confirm.locator("button").click()
+    page.wait_for_selector("text=You hold this conversation.")
+
+    page.go_back()
+    page.wait_for_selector("[data-testid=holder-text]")
+    assert page.inner_text("[data-testid=holder-text]") == "You hold this conversation."
+    assert page.locator("[data-testid=confirm-takeover]").count() == 0
