@@ -1128,6 +1128,33 @@ def test_a_text_of_only_an_attachment_placeholder_gets_the_how_to(
     assert [m.kind for m in outbox()] == ["empty"] and not chat_requests(openai_server)
 
 
+SMIL = b'<smil><body><par><img src="photo.jpg"/></par></body></smil>'
+
+
+@pytest.mark.parametrize("smil_type", ["application/smil", "application/smil+xml"])
+def test_an_mms_layout_part_beside_a_picture_is_not_a_file_we_cannot_read(
+    app, client, texter, twilio_server, openai_server, smil_type
+):
+    """Regression: phones send an MMS picture with its SMIL layout part, which the texter
+    never chose to send; they were told we cannot read a file they did not know of."""
+    layout = twilio_server.serve(media_path("ME" + "4" * 32), smil_type, SMIL)
+    picture = twilio_server.serve(media_path(), "image/png", PNG)
+    task = text_in(client, "What is this?", (layout, smil_type), (picture, "image/png"))
+    [chat] = chat_requests(openai_server)
+    assert [part["type"] for part in chat["messages"][-1]["content"]] == ["text", "image_url"]
+    assert [m.kind for m in outbox()] == ["reply"] and task.status == "completed"
+
+
+def test_an_mms_of_only_its_layout_part_is_a_blank_text(
+    app, client, texter, twilio_server, openai_server
+):
+    """Its picture lost on the way, an MMS may bring only its SMIL layout: a blank text,
+    which gets the how-to, not the note on a file we cannot read."""
+    layout = twilio_server.serve(media_path(), "application/smil", SMIL)
+    assert text_in(client, "", (layout, "application/smil")) is None
+    assert [m.kind for m in outbox()] == ["empty"] and not chat_requests(openai_server)
+
+
 def test_a_picture_twilio_named_as_another_kind_of_picture_is_read_as_what_it_is(
     app, client, texter, twilio_server, openai_server
 ):

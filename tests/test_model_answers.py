@@ -699,6 +699,13 @@ FOOTNOTED = (
             "Paris is the capital.\n\n[1] https://en.wikipedia.org/wiki/Paris\n"
             "[2] https://www.britannica.com/place/Paris",
         ),
+        # A source cited as a reference-style link: the texter got "[the docs][1]".
+        (
+            "See [the docs][1], [the FAQ][2] and `[x][1]`.\n\n[1]: https://x.org/docs\n"
+            "[2]: https://x.org/faq",
+            "See the docs [1], the FAQ [2] and [x][1].\n\n[1] https://x.org/docs\n"
+            "[2] https://x.org/faq",
+        ),
         # A note of two paragraphs, the second indented under it: it stayed where it was
         # and the note lost it.
         (
@@ -741,6 +748,7 @@ FOOTNOTED = (
         "regex-in-code",
         "cited-sources",
         "listed-sources",
+        "sources-cited-as-links",
         "note-of-two-paragraphs",
         "note-then-source",
         "pandoc-inline-note",

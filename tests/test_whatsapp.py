@@ -590,6 +590,39 @@ def test_a_titled_link_and_an_underlined_heading_are_whatsapps_own_formatting():
     assert to_whatsapp_text(markdown) == "*Setup*\nSee docs (https://x.org) now."
 
 
+REFERENCE_LINKS = (
+    "See [the guide][guide], [Flask][] or [Python], and ![the logo][logo].\n"
+    "A `[code][guide]` span stays code.\n\n"
+    '[guide]: https://docs.example.com/guide "The guide"\n'
+    "[flask]: <https://flask.palletsprojects.com>\n"
+    "[Python]: https://python.org\n"
+    "[logo]: https://x.org/logo.png\n"
+    "[script]: javascript:alert(1)"
+)
+
+
+def test_reference_links_are_their_words_and_address_on_whatsapp_as_on_sms():
+    """Regression: WhatsApp got a model's reference-style links as written, the brackets
+    in the text and the addresses in a list of "[label]: ..." lines below it."""
+    words = (
+        "See the guide (https://docs.example.com/guide), Flask (https://flask.palletsprojects.com) "
+        "or Python (https://python.org), and the logo (https://x.org/logo.png)."
+    )
+    assert to_whatsapp_text(REFERENCE_LINKS) == words + "\nA `[code][guide]` span stays code."
+    assert to_sms_text(REFERENCE_LINKS).startswith(words)
+
+
+def test_a_numbered_source_cited_as_a_link_is_its_words_and_number_on_whatsapp():
+    """Regression: "[the docs][1]" over a "[1]: https://..." list reached WhatsApp, as SMS,
+    with its brackets; the list is kept, so the words cite its number."""
+    answer = "See [the docs][1].\n\n[1]: https://x.org/docs"
+    assert to_whatsapp_text(answer) == "See the docs [1].\n\n[1] https://x.org/docs"
+
+
+def test_a_reference_link_to_a_script_is_only_its_words_on_whatsapp():
+    assert to_whatsapp_text("Click [here][x].\n\n[x]: javascript:alert(1)") == "Click here."
+
+
 def test_pandocs_sub_and_superscripts_and_highlight_are_plain_on_whatsapp():
     assert to_whatsapp_text("H~2~O, 2^10^, ==key== and `x~1~`") == "H2O, 2^10, key and `x~1~`"
 
@@ -743,6 +776,31 @@ def test_a_run_of_emoji_longer_than_a_message_is_cut_between_them(emoji):
         shown, sent, rest = cut_for_whatsapp(text, " (Reply MORE)")
         assert message_length(shown) <= 1600 and len(sent) > 500
         assert sent.replace(emoji, "") in ("", "A", "AB") and rest.replace(emoji, "") == ""
+
+
+@pytest.mark.parametrize(
+    ("markdown", "mark"),
+    [("**", "*"), ("*", "_"), ("~~", "~"), ("`", "`")],
+    ids=["bold", "italic", "strike", "mono"],
+)
+@pytest.mark.parametrize("words", ["word{n}", "Sentence {n}."], ids=["words", "sentences"])
+def test_formatting_cut_across_two_whatsapp_messages_is_closed_and_opened_again(
+    markdown, mark, words
+):
+    """Regression: an answer cut for MORE inside a bold (italic, struck, mono) span sent its
+    opening mark in the first message and its closing one in the rest: WhatsApp showed a
+    literal mark in each and neither half formatted."""
+    span = " ".join(words.format(n=n) for n in range(100))
+    answer = "Intro. " + "plain " * 200 + f"{markdown}{span}{markdown} and after."
+    first = shape_whatsapp(answer, more=True)
+    second = shape_whatsapp(first.rest, plain=True, more=True)
+    [shown], [more] = first.parts, second.parts
+    assert message_length(shown) <= WHATSAPP_MAX_CHARS
+    before, formatted = shown.rsplit(" plain ", 1)[1].split(mark, 1)
+    assert before == "" and formatted.count(mark) == 1
+    assert re.fullmatch(rf"[^{mark}]+\w\.?{re.escape(mark)}(\.\.\.)? \(Reply MORE\)", formatted)
+    assert more.startswith(mark) and more.endswith(f"{mark} and after.")
+    assert more.count(mark) == 2
 
 
 def test_whatsapp_cuts_at_a_sentence_within_one_message():

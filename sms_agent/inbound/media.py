@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..clean_text import storable
-from ..media.kinds import IMAGE, OTHER, base_type, kind_of
+from ..media.kinds import IMAGE, OTHER, base_type, is_layout, kind_of
 from ..models import Channel
 from ..outbound.channels import phone_of
 from ..phones import normalise_phone
@@ -72,14 +72,15 @@ def media_count(form: Mapping[str, str]) -> int:
 
 def attachments(form: Mapping[str, str]) -> list[Attachment]:
     """The media items of an inbound message, in Twilio's order; an item without a known
-    type is one we cannot read, and a position NumMedia counts without a MediaUrl is none. A
+    type is one we cannot read, and a position NumMedia counts without a MediaUrl is none,
+    nor is an MMS's layout part (is_layout: the phone's, not the texter's content). A
     NUL is kept as U+FFFD, as in a body: the task's metadata must be storable, and such a URL
     or type is then simply not one we fetch or read."""
     found = []
     for n in range(media_count(form)):
         content_type = base_type(storable(form.get(f"MediaContentType{n}") or ""))[:100]
         url = storable(form.get(f"MediaUrl{n}") or "").strip()
-        if not url:
+        if not url or is_layout(content_type):
             continue
         found.append(Attachment(n, url, content_type, kind_of(content_type)))
     return found

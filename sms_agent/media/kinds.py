@@ -108,6 +108,15 @@ def base_type(content_type: str | None) -> str:
     return _ALIASES.get(value, value)
 
 
+#: The layout part (SMIL) that phones add to an MMS to place its pictures and text: not
+#: something the texter chose to send, so neither read nor a file we cannot read.
+LAYOUT_TYPES = frozenset({"application/smil", "application/smil+xml"})
+
+
+def is_layout(content_type: str | None) -> bool:
+    return base_type(content_type) in LAYOUT_TYPES
+
+
 def kind_of(content_type: str | None) -> str:
     """image, audio or other, by Twilio's MediaContentType{N}."""
     value = base_type(content_type)

@@ -25,13 +25,20 @@ from flask import current_app
 
 from ..clean_text import readable
 from ..models import Channel, User, utcnow
-from . import cuts, task_lists
+from . import cuts, task_lists, whatsapp_spans
 from .closing_marks import ClosedMarks
 from .footnotes import footnotes_to_text
-from .gsm import message_length, within_units
+from .gsm import ELLIPSIS, message_length, within_units
 from .html_tags import STAND_IN, STOOD_IN, about_markup, html_tags_to_text, link_words
 from .latex import latex_to_text
-from .markdown import PANDOC_MARKS, alerts_to_labels, tables_to_text, without_pandoc_marks
+from .markdown import (
+    PANDOC_MARKS,
+    alerts_to_labels,
+    inline_references,
+    reference_definitions,
+    tables_to_text,
+    without_pandoc_marks,
+)
 from .python_names import PYTHON_NAMES
 from .shape import Shaped, marker_for, reply_language, tidy_lines, unwrapped
 from .split import MAX_MESSAGE_CHARS
@@ -296,12 +303,15 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
         # A block never closed (the token limit cut the answer inside its code) runs to
         # the end, as Markdown reads it; WhatsApp would show its ``` and language name.
         markdown += _CLOSE.rstrip()
+    markdown, references = reference_definitions(markdown)
     pieces = _FENCE.split(tables_to_text(markdown))
     tags_as_written = about_markup(question)
     for index in range(1, len(pieces), 2):
         pieces[index] = _INFO_STRING.sub("```\n", pieces[index])
     for index in range(0, len(pieces), 2):  # the odd ones are ```code```
         piece = _ESCAPED.sub(_stand_in, alerts_to_labels(pieces[index]))
+        if references:  # after _ESCAPED: code's and escaped brackets are no link's
+            piece = inline_references(piece, references)
         if not tags_as_written:
             piece = html_tags_to_text(piece)
         for pattern, replacement in _RULES:
@@ -345,6 +355,7 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     if message_length(text) <= WHATSAPP_MAX_CHARS:
         return text, text, ""
     reserve = len(_CLOSE) if FENCE in text else 0  # room to close a block cut through
+    reserve += whatsapp_spans.RESERVE  # and the *bold* (_italic_...) spans it goes through
     budget = WHATSAPP_MAX_CHARS - message_length(marker) - 3 - reserve
     room = within_units(text, budget)  # an emoji counts twice
     window = text[: room + 1]
@@ -356,9 +367,12 @@ def cut_for_whatsapp(text: str, marker: str = "") -> tuple[str, str, str]:
     opened = _open_fence(text[:cut])
     if opened is not None:
         return _cut_in_code(text, cut, opened, marker)
-    head = text[:cut].rstrip()
-    shown = head if at_sentence else cuts.with_ellipsis(head)
-    return shown + marker, head, cuts.rest_after(text, cut)
+    # A span cut through is closed here and opened again at the rest (see whatsapp_spans).
+    spans = whatsapp_spans.cut_through(text, cut)
+    head, closing = text[:cut].rstrip(), spans[::-1]
+    ellipsis = "" if at_sentence else ELLIPSIS  # after the span's close: not formatted
+    shown = cuts.with_ellipsis(head).removesuffix(ellipsis) if ellipsis else head
+    return shown + closing + ellipsis + marker, head + closing, spans + cuts.rest_after(text, cut)
 
 
 def _open_fence(head: str) -> int | None:

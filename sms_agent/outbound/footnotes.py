@@ -61,6 +61,9 @@ _END = re.compile(r"[.,;:!?)\]\"\u201d\u2019]")
 #: A numbered source as a Markdown link definition ("[1]: https://..."), which a model
 #: writes under its answer as it would a footnote.
 _SOURCE = re.compile(r"^( {0,3})\[(\d{1,3})\]:[ \t]*", re.M)
+#: Inline code, kept as written, or words citing a numbered source as a reference-style
+#: link ("[the docs][1]"): the words, then the number, as the list below shows it.
+_CITED = re.compile(r"(`+)(?:.*?)\1|(?<!!)\[([^\[\]\n]+)\]\[(\d{1,3})\]")
 
 
 def footnotes_to_text(source: str) -> str:
@@ -80,8 +83,14 @@ def footnotes_to_text(source: str) -> str:
     # Notes are read from the lines as written, where a source still looks a definition.
     prose = "\n".join("" if index in code else line for index, line in enumerate(lines))
     if sources:
+        listed = {match[2] for match in _SOURCE.finditer(prose)}
+
+        def cited(match: re.Match) -> str:
+            words, number = match[2], match[3]
+            return f"{words} [{number}]" if number in listed else match[0]
+
         lines = [
-            line if index in code else _SOURCE.sub(r"\1\\[\2] ", line)
+            line if index in code else _CITED.sub(cited, _SOURCE.sub(r"\1\\[\2] ", line))
             for index, line in enumerate(lines)
         ]
         if "[^" not in source:

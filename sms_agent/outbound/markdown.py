@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from itertools import takewhile
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import normalizeReference
 from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
@@ -130,6 +131,41 @@ def tables_to_text(source: str) -> str:
             renderer.feed(token)
         lines[first:last] = renderer.lines
     return "\n".join(lines)
+
+
+#: A link or image that names its address by a label defined elsewhere ("[words][label]",
+#: "[label][]", "[label]"), not one an address (or a definition) follows.
+_REFERENCE = re.compile(r"(!?)\[([^\[\]\n]*)\](?:\[([^\[\]\n]*)\]|(?![(:\[]))")
+
+
+def reference_definitions(source: str) -> tuple[str, dict[str, str]]:
+    """`source` without its link reference definitions ("[docs]: https://..." lines, which
+    markdown_to_text shows as nothing) and the address each defines, by its label as
+    CommonMark matches one (normalizeReference): for WhatsApp, whose links are rewritten
+    rather than parsed (inline_references), so that a reference reads as on SMS."""
+    if "]:" not in source:
+        return source, {}
+    env: dict = {}
+    tokens = _PARSER.parse(source, env)
+    references = {label: ref["href"] for label, ref in env.get("references", {}).items()}
+    if not references:
+        return source, {}
+    covered = {line for token in tokens if token.map for line in range(*token.map)}
+    lines = source.split("\n")
+    kept = [line for n, line in enumerate(lines) if n in covered or not line.strip()]
+    return "\n".join(kept), references
+
+
+def inline_references(text: str, references: dict[str, str]) -> str:
+    """`text` with each reference to a defined label written as an inline link or image
+    ("[words](<address>)"), whose words and address WhatsApp's rules then write as SMS's."""
+
+    def inline(match: re.Match) -> str:
+        bang, words, label = match[1], match[2], match[3]
+        href = references.get(normalizeReference(label or words))
+        return match[0] if href is None else f"{bang}[{words}](<{href}>)"
+
+    return _REFERENCE.sub(inline, text)
 
 
 class _Renderer:
