@@ -21,6 +21,12 @@ TOO_SMALL = (
     "Too close to 0 for a float (it would be read as 0): send 0, or a number of at least "
     "5e-324 either way."
 )
+#: A number typed in a form or a command in the digits that a float cannot hold: NOT_FINITE
+#: would tell someone who typed 1e999 about NaN, Infinity and JSON, none of which they wrote.
+TOO_LARGE = (
+    "Too large for a float (it would be read as Infinity): at most 1.7976931348623157e308 "
+    "either way."
+)
 NOT_AN_INTEGER = "Not a valid integer: write it in the digits 0-9 alone (a '-' before them)."
 NOT_A_NUMBER = (
     "Not a valid number: write it in the digits 0-9, with a '.' and an exponent if need be "
@@ -107,6 +113,8 @@ def read_number(text: str) -> float:
     if _DECIMAL.match(text) is None:
         raise ValueError(NOT_A_NUMBER)
     value = read_float(text)
+    if math.isinf(value):
+        raise ValueError(TOO_LARGE)
     if why := problem(value):
         raise ValueError(why)
     return float(value)
