@@ -7,6 +7,7 @@ Production sets the same names to PostgreSQL, Redis, Twilio and OpenAI.
 
 from __future__ import annotations
 
+import errno
 import functools
 import ipaddress
 import json
@@ -958,6 +959,31 @@ def backend_problems(settings) -> list[str]:
     return problems
 
 
+def media_store_problems(settings) -> list[str]:
+    """A local media store (SMS_BACKEND=console) the process cannot write in. Unchecked,
+    MEDIA_STORE_DIR=/proc/media started, and `flask sms simulate --media` stopped with
+    pathlib's traceback (Try it's upload with a 500), naming no setting. The folder is made
+    on first use, so the nearest part of the path that exists is tried, by making a file
+    there (permission bits do not stop root)."""
+    if settings.get("SMS_BACKEND") != "console" or not settings.get("MEDIA_STORE_DIR"):
+        return []
+    raw = settings["MEDIA_STORE_DIR"]
+    path = Path(raw)
+    existing = next((part for part in (path, *path.parents) if part.exists()), None)
+    try:
+        if existing is None or not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory")
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return [
+            f"MEDIA_STORE_DIR={raw!r} cannot be written in ({exc.strerror}): with"
+            " SMS_BACKEND=console, pictures and voice notes sent by `flask sms simulate"
+            " --media` and Try it are kept there"
+        ]
+    return []
+
+
 def timing_problems(settings) -> list[str]:
     """Timeouts that defeat each other. A task is taken for one a dead worker left once it
     has not changed for STALE_TASK_SECONDS; a run waiting longer than that for the model
@@ -1043,7 +1069,7 @@ def startup_refusal(settings) -> str | None:
     if problems:
         return "refusing to start in production: " + "; ".join(problems)
     problems = backend_problems(settings) + timing_problems(settings)
-    problems += pagination_problems(settings)
+    problems += pagination_problems(settings) + media_store_problems(settings)
     if problems:
         return "refusing to start: " + "; ".join(problems)
     return None

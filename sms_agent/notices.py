@@ -154,6 +154,28 @@ def warn_of_a_program_notice_carriers_frown_on(config) -> None:
         )
 
 
+def warn_of_a_help_reply_longer_than_one_sms(config) -> None:
+    """Name, as the app starts, a SUPPORT_CONTACT (or SERVICE_NAME) that makes HELP longer
+    than one SMS, at the largest quota's figures: carriers want HELP in one message, and a
+    long help-centre URL made every HELP two segments, billed twice, with nothing said."""
+    if not config["HELP_REPLY_ENABLED"]:
+        return
+    wording, answering, _paused, _none = HELP[None]
+    limit = max(config["QUOTA_FREE"], config["QUOTA_PREMIUM"], config["QUOTA_ENTERPRISE"])
+    name = config["SERVICE_NAME"]
+    text = wording.format(
+        service=name,
+        answers=answering.format(left=limit, limit=limit),
+        support=config["SUPPORT_CONTACT"] or f"{name} support",
+    )
+    if (segments := segment_count(text)) > 1:
+        log.warning(
+            "the HELP reply is %d SMS segments with SUPPORT_CONTACT and SERVICE_NAME as set: "
+            "carriers want it in one (160 GSM-7 characters); shorten SUPPORT_CONTACT",
+            segments,
+        )
+
+
 def usage_text(user: User, language: str | None = None) -> str:
     """Past the tier's monthly spend cap it says so, and when the cap lifts, rather than
     when the quota resets: the cap's notice asks them to reply USAGE, which told a capped

@@ -490,6 +490,22 @@ def test_a_token_lifetime_past_the_calendar_stops_the_app(tmp_path, days):
     assert done.returncode == 0 and done.stdout.split() == ["36500"], done.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_media_store_nobody_may_write_in_stops_the_embedded_mode_naming_it(tmp_path):
+    """Regression: MEDIA_STORE_DIR=/proc/media started, and `flask sms simulate --media`
+    then stopped with a traceback from pathlib, naming no setting. Only the embedded mode
+    (SMS_BACKEND=console) keeps media there, so Twilio's mode starts whatever it says."""
+    said = refusal(tmp_path, SMS_BACKEND="console", MEDIA_STORE_DIR="/proc/media")
+    assert "start: MEDIA_STORE_DIR='/proc/media' cannot be written in" in said
+
+    store = str(tmp_path / "not" / "made" / "yet")
+    done = configured(tmp_path, SMS_BACKEND="console", MEDIA_STORE_DIR=store)
+    assert done.returncode == 0 and done.stdout.split() == ["console", store], done.stderr
+
+    done = configured(tmp_path, SMS_BACKEND="twilio", MEDIA_STORE_DIR="/proc/media")
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_default_page_larger_than_the_largest_stops_the_app(tmp_path):
     """Regression: API_PAGE_SIZE=200 with the default API_MAX_PAGE_SIZE=100 started, and
     every list silently gave 100 rows a page: the operator's setting was not what clients

@@ -251,6 +251,18 @@ def test_raising_the_daily_cap_reads_the_amount_by_the_number_rule(app, runner, 
     assert limits.daily_cap(utcnow().date()) == Decimal("1.00")
 
 
+def test_a_negative_cap_typed_without_dashes_is_refused_as_an_amount(app, runner):
+    """Regression: `flask spend raise-cap -1` said "No such option: -1", as if the command
+    had been misspelt; the amount is now refused as one, as "--" -1 is."""
+    app.config["DAILY_SPEND_CAP"] = Decimal("1.00")
+
+    result = runner.invoke(args=["spend", "raise-cap", "-1"])
+
+    assert result.exit_code == 2 and "Invalid value for 'AMOUNT'" in result.output
+    assert "at least 0" in result.output and "No such option" not in result.output
+    assert limits.daily_cap(utcnow().date()) == Decimal("1.00")
+
+
 @pytest.mark.parametrize("amount, cap", [(" 2.50 ", "2.5"), ("1e1", "10"), (".5", "0.5")])
 def test_raising_the_daily_cap_takes_amounts_as_typed(app, runner, amount, cap):
     app.config["DAILY_SPEND_CAP"] = Decimal("1.00")

@@ -609,6 +609,19 @@ def test_a_program_notice_carriers_frown_on_is_named_when_the_app_starts(caplog,
     assert warning.levelname == "WARNING" and said in warning.getMessage()
 
 
+def test_a_support_contact_making_help_two_sms_is_named_when_the_app_starts(caplog):
+    """Regression: SUPPORT_CONTACT set to a help centre's long URL made every HELP reply two
+    SMS segments, against the README's "HELP must fit one SMS", with nothing said, where a
+    program notice of two segments is named as the app starts."""
+    create_app(config.TestingConfig, SUPPORT_CONTACT="help@askbot.example")
+    assert "HELP reply" not in caplog.text
+    long_url = "https://support.example.com/a-rather-long-help-centre-path/sms-agent/contact-us"
+    create_app(config.TestingConfig, SUPPORT_CONTACT=long_url)
+    [warning] = [r for r in caplog.records if "HELP reply" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert "2 SMS segments" in warning.getMessage() and "SUPPORT_CONTACT" in warning.getMessage()
+
+
 def test_a_new_number_texting_start_is_not_told_it_is_subscribed_again(app, client):
     """Regression: START is what an advert tells people to text first, and a number that never
     opted out was told "You're subscribed to SMS-to-AI Agent again", a subscription it never

@@ -110,6 +110,16 @@ def test_cli_refuses_a_timeout_that_is_no_number_of_seconds(runner, timeout):
     assert "worker" not in result.output
 
 
+def test_cli_says_a_timeout_too_large_for_a_float_is_too_large(runner):
+    """Regression: --timeout 1e400 was refused with "NaN and Infinity are not valid JSON
+    numbers.", words about what nobody typed; it now says the number is too large."""
+    args = ["sms", "simulate", "--from", "+15551230000", "--timeout", "1e400", "hi"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2, result.output
+    assert "Too large for a float" in result.output
+    assert "JSON" not in result.output
+
+
 @pytest.mark.parametrize("text", ["hi", "HELP"])
 def test_cli_blames_a_broker_that_is_down_not_the_worker(app, text):
     """Regression: with the broker down, the operator was asked "is a worker running?" and

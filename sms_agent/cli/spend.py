@@ -48,7 +48,9 @@ class UsdAmount(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-@spend.command("raise-cap")
+# A negative AMOUNT ("-1") is the amount typed, refused as one, not an option click knows
+# nothing of ("No such option: -1").
+@spend.command("raise-cap", context_settings={"ignore_unknown_options": True})
 @click.argument("amount", type=UsdAmount())
 def raise_cap(amount: Decimal) -> None:
     """Set today's daily spend cap to AMOUNT USD (until midnight UTC); texts are answered

@@ -445,6 +445,7 @@ def test_staff_cannot_change_the_metadata_the_service_reads_back(admin_client):
         ("processing_time", "２", "Not a valid number"),
         ("processing_time", "٣", "Not a valid number"),
         ("processing_time", "1e999", "Too large for a float (it would be read as Infinity)"),
+        ("complexity_score", "-1E400", "Too large for a float (it would be read as Infinity)"),
     ],
 )
 def test_a_number_box_refuses_what_it_would_save_as_another_number(
