@@ -68,20 +68,27 @@ def shown_as_escapes(text: str) -> str:
     return "\r\n".join(INVISIBLE.sub(_escape, line) for line in text.split("\r\n"))
 
 
-def from_escapes(text: str) -> str:
+def from_escapes(text: str, written_in: str | None = None) -> str:
     """shown_as_escapes undone: each escape of an invisible character ("\\u202e") is that
     character again, so a box that showed one as its escape reads back what it showed.
     What no column can hold (a NUL, a lone surrogate) stays written out: no stored text
-    was shown with one, and typed, it would fail the save."""
-    return _AN_ESCAPE.sub(_unescaped, text) if "\\u" in text else text
+    was shown with one, and typed, it would fail the save. An escape that `written_in`
+    (the stored text the box showed) holds written out, as a model's answer about
+    "\\u200b" does, is that text's own words and stays as written."""
+    if "\\u" not in text:
+        return text
+    written = set(_AN_ESCAPE.findall(written_in or ""))
+    return _AN_ESCAPE.sub(lambda match: _unescaped(match, written), text)
 
 
 _AN_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
-def _unescaped(match: re.Match) -> str:
+def _unescaped(match: re.Match, written: set[str]) -> str:
     char = chr(int(match.group(1), 16))
-    return char if INVISIBLE.match(char) and not UNSTORABLE.match(char) else match.group()
+    if match.group(1) in written or not INVISIBLE.match(char) or UNSTORABLE.match(char):
+        return match.group()
+    return char
 
 
 def on_one_line(text: str) -> str:

@@ -174,15 +174,21 @@ class ShownAsEscapes:
     typed back is read as the character, so a field left as shown keeps the stored text,
     one edited around the escape is held to the field's rules with the character in it (a
     name is refused, naming it), and nothing is saved as a literal "\\u202e" behind staff's
-    back."""
+    back. An escape the stored text writes out (a model's answer about "\\u200b") is its
+    own words: saving the row leaves it as written."""
 
     def _value(self) -> str:
         return shown_as_escapes(super()._value())
 
     def process_formdata(self, valuelist) -> None:
         super().process_formdata(valuelist)
-        if isinstance(self.data, str):
-            self.data = from_escapes(self.data)
+        stored = self.object_data if isinstance(self.object_data, str) else None
+        if not isinstance(self.data, str):
+            return
+        if stored is not None and self.data == shown_as_escapes(stored):
+            self.data = stored  # left as shown: the stored text, whatever it writes out
+        else:
+            self.data = from_escapes(self.data, written_in=stored)
 
 
 class ShownStringField(ShownAsEscapes, StringField):

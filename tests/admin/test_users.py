@@ -964,3 +964,41 @@ def test_a_texters_words_edited_keep_the_character_their_escape_shows(admin_clie
 
     db.session.expire_all()
     assert db.session.get(Task, task.id).sms_content == OLD_NAME + "!"
+
+
+#: A model's answer about Unicode escapes: the six characters, not the character they name.
+WRITTEN_ESCAPE = "In JavaScript, '\\u200b' is a zero-width space and '\\u202e' reverses text."
+
+
+def test_an_answer_that_writes_an_escape_out_keeps_it_when_staff_save_the_task(admin_client):
+    """Regression: the edit box read every escape typed back as its character, so saving a
+    task whose answer explains "\\u200b" (changing nothing, or another field) stored an
+    invisible character in its place: the answer staff and the API read was no longer the
+    one the texter got."""
+    task = make_task(make_user(OLD_PHONE), ai_response=WRITTEN_ESCAPE)
+    url = f"/admin/task/edit/?id={task.id}"
+
+    assert admin_client.post(url, data=form_as_shown(admin_client, url)).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).ai_response == WRITTEN_ESCAPE
+
+    edited = {**form_as_shown(admin_client, url), "ai_response": WRITTEN_ESCAPE + " Done."}
+    assert admin_client.post(url, data=edited).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).ai_response == WRITTEN_ESCAPE + " Done."
+
+
+def test_an_escape_shown_for_a_stored_character_beside_a_written_one_reads_back_as_it(
+    admin_client,
+):
+    """The box shows a stored override as its escape and a written-out escape as written;
+    saved as shown, each is what it was."""
+    stored = "see \u202emoc.elgoog; " + WRITTEN_ESCAPE.replace("\\u202e", "\\u2066")
+    task = make_task(make_user(OLD_PHONE), sms_content=stored, ai_response="ok")
+    url = f"/admin/task/edit/?id={task.id}"
+
+    edited = {**form_as_shown(admin_client, url)}
+    edited["sms_content"] = edited["sms_content"] + "!"
+    assert admin_client.post(url, data=edited).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Task, task.id).sms_content == stored + "!"
