@@ -48,6 +48,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8, help="WORKER_CONCURRENCY")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--senders", type=int, default=20, help="webhooks in flight at once")
+    parser.add_argument(
+        "--web-nice",
+        type=int,
+        default=0,
+        help="run gunicorn at this nice(1) priority (an experiment: the worker first)",
+    )
     return parser.parse_args()
 
 
@@ -200,7 +206,7 @@ def run(args, work: Path, database_url: str) -> dict:
     engine = sa.create_engine(database_url)
     try:
         # Each process names itself to PostgreSQL, so its connections can be counted apart.
-        web = harness.start_web({**env, "PGAPPNAME": "web"}, work)
+        web = harness.start_web({**env, "PGAPPNAME": "web"}, work, nice=args.web_nice)
         processes.append(web)
         workers = [
             harness.start_worker({**env, "PGAPPNAME": "worker"}, work, f"worker{n}")
@@ -271,6 +277,7 @@ def report(args, result: dict) -> None:
     print(
         f"{args.messages} messages from {args.phones} phones; model stand-in {args.delay}s; "
         f"{args.workers} worker process(es) x {args.concurrency} threads"
+        + (f"; gunicorn at nice {args.web_nice}" if args.web_nice else "")
     )
     print(
         f"webhooks: {args.messages - result['non_200']} x 200, {result['non_200']} other, "

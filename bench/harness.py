@@ -171,8 +171,14 @@ def migrate(env: dict) -> None:
         raise RuntimeError(f"flask db upgrade failed:\n{done.stderr[-3000:]}")
 
 
-def start_web(env: dict, log_dir: Path, app: str = "wsgi:app", name: str = "web") -> Process:
+def start_web(
+    env: dict, log_dir: Path, app: str = "wsgi:app", name: str = "web", nice: int = 0
+) -> Process:
+    """gunicorn serving `app`, once it answers; at the CPU priority `nice` (nice(1) execs
+    gunicorn, so the process keeps its pid) when asked."""
     argv = [executable("gunicorn"), "-c", "gunicorn.conf.py", app]
+    if nice:
+        argv = ["nice", "-n", str(nice), *argv]
     process = Process(name, argv, env, log_dir)
     wait_until(
         lambda: http_ok(f"http://127.0.0.1:{env['PORT']}/healthz") or _died(process), 30, "gunicorn"
