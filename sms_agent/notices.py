@@ -66,8 +66,11 @@ def service() -> str:
     return current_app.config["SERVICE_NAME"]
 
 
-def support_contact() -> str:
-    return current_app.config["SUPPORT_CONTACT"] or f"{service()} support"
+def support_contact(config=None) -> str:
+    """SUPPORT_CONTACT, else "<SERVICE_NAME> support"; of `config` when given (the app's
+    start-up checks, before a request), else the running app's."""
+    config = current_app.config if config is None else config
+    return config["SUPPORT_CONTACT"] or f"{config['SERVICE_NAME']} support"
 
 
 def _reset_day(user: User, language: str | None = None) -> str:
@@ -162,11 +165,10 @@ def warn_of_a_help_reply_longer_than_one_sms(config) -> None:
         return
     wording, answering, _paused, _none = HELP[None]
     limit = max(config["QUOTA_FREE"], config["QUOTA_PREMIUM"], config["QUOTA_ENTERPRISE"])
-    name = config["SERVICE_NAME"]
     text = wording.format(
-        service=name,
+        service=config["SERVICE_NAME"],
         answers=answering.format(left=limit, limit=limit),
-        support=config["SUPPORT_CONTACT"] or f"{name} support",
+        support=support_contact(config),
     )
     if (segments := segment_count(text)) > 1:
         log.warning(
