@@ -100,6 +100,7 @@ def app(database_url):
         drained(app)
         yield app
         llm.forget_clients()  # the next test's stand-ins listen elsewhere
+        llm.forget_servers()  # ... or where this one did, with other quirks
         sms.forget_clients()
         db.session.remove()
         _empty_all_tables()

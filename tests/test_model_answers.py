@@ -16,6 +16,7 @@ from sms_agent import quota
 from sms_agent.answering import echo, pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, User
+from sms_agent.vendors import openai as llm
 from sms_agent.vendors import reading
 from tests.admin.conftest import log_in, staff_account
 from tests.factories import make_staff, make_task, make_token, make_user
@@ -1072,6 +1073,25 @@ def test_a_model_whose_template_has_no_system_role_gets_its_instructions_with_th
     assert asked[2][0]["content"].startswith(instructions)
     assert [m.body for m in outbox()] == ["Paris is the capital of France."] * 2
     assert errors() == []
+
+
+def test_a_server_answering_where_one_without_a_system_role_did_gets_the_system_role(
+    app, openai_server
+):
+    """Regression: what a server refused was kept for the process, so one started later on
+    the same address (a test's stand-in on a port the earlier test's had) got its
+    instructions in the texter's turn and the context one turn short. `forget_servers`
+    forgets it, and each test's app forgets it at its end."""
+    refused = {"object": "error", "message": "System role not supported", "code": 400}
+    openai_server.then(400, refused)
+    assert pipeline.answer(make_task(sms_content="What is the capital of France?").id)
+    assert [turn["role"] for turn in openai_server.requests[-1][2]["messages"]] == ["user"]
+    llm.forget_servers()
+    assert pipeline.answer(make_task(sms_content="And of Spain?").id) == "answered"
+    assert [turn["role"] for turn in openai_server.requests[-1][2]["messages"]][:2] == [
+        "system",
+        "user",
+    ]
 
 
 def test_a_server_that_streams_unless_told_otherwise_is_told_and_answers(app):

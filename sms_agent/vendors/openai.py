@@ -61,6 +61,7 @@ __all__ = [
     "OpenAIBackend",
     "ToolCall",
     "forget_clients",
+    "forget_servers",
     "get_llm_backend",
     "not_a_completion",
     "translate_error",
@@ -290,6 +291,14 @@ _NO_SYSTEM_ROLE = re.compile(
     r"|does not support 'system'",
     re.IGNORECASE,
 )
+
+
+def forget_servers() -> None:
+    """Forget what this process learned of the model servers it asked (which refused
+    tools, max_completion_tokens or a system message): a server started later on the
+    same address and model is asked as any other, not as the one before it."""
+    for learned in (_SERVERS_WITHOUT_TOOLS, _SERVERS_WITH_MAX_TOKENS, _SERVERS_WITHOUT_SYSTEM):
+        learned.clear()
 
 
 def _system_in_first_turn(messages: list[dict]) -> list[dict]:
