@@ -390,26 +390,29 @@ class ConversationPages:
             return self._back(user)
         except handoff.InactiveTexter as exc:
             db.session.rollback()
-            flash(f"Not sent: {exc}. Make them active on their Edit tab first.", "error")
-            return self._page(user, 409, form=form)
+            return self._not_sent(user, f"{exc}. Make them active on their Edit tab first")
         except outbound.OutsideWindow as exc:
             db.session.rollback()
-            flash(f"Not sent: {exc}.", "error")
-            return self._page(user, 409, form=form)
+            return self._not_sent(user, str(exc))
         except outbound.OptedOut:
             db.session.commit()  # keeps an opt-out Twilio may have just reported
-            flash(f"Not sent: {handoff.OPTED_OUT_REASON}.", "error")
-            return self._page(user, 409, form=form)
+            return self._not_sent(user, handoff.OPTED_OUT_REASON)
         except outbound.CountryNotAllowed as exc:
             db.session.commit()  # keeps the error log for staff
-            flash(f"Not sent: {exc.explained}.", "error")
-            return self._page(user, 403, form=form)
+            return self._not_sent(user, exc.explained)
         except outbound.SendFailed as exc:
             db.session.commit()  # keeps the failed message for the thread
-            flash(f"Not sent: the SMS provider refused the message ({exc}).", "error")
-            return self._page(user, 502, form=form)
+            return self._not_sent(user, f"the SMS provider refused the message ({exc})")
         db.session.commit()
         flash(SENT, "success")
+        return self._back(user)
+
+    def _not_sent(self, user: User, why: str):
+        """A reply refused at Send (a STOP between two polls, Twilio's refusal) is told on
+        the conversation, a GET: the answer to the POST was a page that Reload posted again
+        and Back reached as "Confirm Form Resubmission". The reply typed is back in the box
+        (drafts.js keeps it until a page says it went out)."""
+        flash(f"Not sent: {why}.", "error")
         return self._back(user)
 
     @expose("/conversation/measure/", methods=("POST",))
