@@ -21,7 +21,7 @@ from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
 from ..security import refuses_nul_itself
 from .access import is_admin_staff
-from .base import one_char_line_breaks
+from .base import one_char_line_breaks, shown
 from .forms import NulRefused, new_submission_key
 from .search import whole_phone_number
 
@@ -172,18 +172,22 @@ def media_json(media: TaskMedia) -> dict:
     """A picture or voice note as the poll serves it: what _media.html shows, and the URL of
     a picture staff may see."""
     attached = Attached.of(media)
-    shown = attached.kind == IMAGE and attached.status == "read"
+    picture = attached.kind == IMAGE and attached.status == "read"
     return {
         **vars(attached),
-        "url": url_for("media.show", media_id=attached.id) if shown else None,
+        "transcript": attached.transcript and shown(attached.transcript),
+        "url": url_for("media.show", media_id=attached.id) if picture else None,
     }
 
 
 def message_json(message: threads.Message) -> dict:
-    """A message of the thread as the page's poll serves it (conversation.js draws it)."""
+    """A message of the thread as the page's poll serves it (conversation.js draws it), its
+    texts as the page shows them (admin.base.shown): a direction override seen, not obeyed."""
     fields = vars(message)
     return {
         **{key: fields[key] for key in fields.keys() - {"created_at", "media"}},
+        "body": shown(message.body),
+        "replying_to": message.replying_to and shown(message.replying_to),
         "created_at": message.created_at.isoformat(),
         "media": [media_json(media) for media in message.media],
     }

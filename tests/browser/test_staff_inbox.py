@@ -676,3 +676,32 @@ def test_a_refused_reply_says_so_on_a_page_back_and_reload_show_again(app, live_
     page.wait_for_selector("[data-testid=composer]")
     assert "Not sent" not in page.inner_text("body")
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_a_direction_override_arriving_by_the_poll_is_seen_not_obeyed(app, live_server, page):
+    """Regression: a text with U+202E drawn with the page showed it as its escape, but the
+    same text arriving by the poll (conversation.js) obeyed it: the rest of the bubble read
+    backwards ("evil.exe" shown as "exe.live"), and so did a voice note's transcript."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    open_conversation(live_server, page)
+    task = make_task(texter, sms_content="see \u202eexe.live")
+    db.session.add(
+        TaskMedia(
+            task=task,
+            position=0,
+            content_type="audio/ogg",
+            kind="audio",
+            status="read",
+            transcript="said \u202eolleh",
+        )
+    )
+    db.session.commit()
+    page.wait_for_selector(".sms-bubble:has-text('see')")
+    arrived = page.inner_text(".sms-row:last-child .sms-bubble")
+    transcript = page.inner_text(".sms-row:last-child [data-testid=transcript]")
+    page.reload()
+    page.wait_for_selector(".sms-bubble:has-text('see')")
+    assert page.inner_text(".sms-row:last-child .sms-bubble") == "see \\u202eexe.live"
+    assert (arrived, transcript) == ("see \\u202eexe.live", "said \\u202eolleh")
+    assert page.inner_text(".sms-row:last-child [data-testid=transcript]") == transcript
