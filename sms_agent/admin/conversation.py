@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import HiddenField, TextAreaField, ValidationError
 from wtforms.validators import InputRequired, Length
 
-from .. import handoff, inbox, outbound, threads
+from .. import handoff, inbox, outbound, threads, unseen
 from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
@@ -368,7 +368,7 @@ class ConversationPages:
             return self._ask_first(user, exc, "release")
         db.session.commit()
         owed.enqueue()
-        flash("Returned to the AI: it answers this texter's next text.")
+        flash(_returned(owed))
         return self._back(user)
 
     @expose("/conversation/send/", methods=("POST",))
@@ -444,6 +444,19 @@ class ConversationPages:
                 "sent_as": None if refused else _changed(text, parts),
             }
         )
+
+
+def _returned(owed: unseen.Owed) -> str:
+    """What Return to AI did: staff who read only "the next text" took the one they never
+    saw for left unanswered, and answered it themselves too."""
+    if owed.answer is not None:
+        return "Returned to the AI: it is answering the text they sent after you last looked."
+    if owed.notice is not None:
+        return (
+            "Returned to the AI. The text they sent after you last looked is over a limit"
+            " (quota, spend cap or sending rate): they are sent its notice, not an answer."
+        )
+    return "Returned to the AI: it answers this texter's next text."
 
 
 def _changed(typed: str, parts: list[str]) -> str | None:

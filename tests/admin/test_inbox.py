@@ -289,7 +289,11 @@ def test_a_text_staff_never_saw_is_answered_by_the_ai_once_when_they_hand_back(a
     url = f"/admin/user/conversation/release/?id={quote(PHONE)}"
     with simulator.jobs_inline():
         assert admin_client.post(url, data=form).status_code == 302
+        # staff are told the AI answers the text they never saw, not only the next one
+        told = html.unescape(page_of(admin_client, PAGE))
+        assert "it is answering the text they sent after you last looked" in told
         assert admin_client.post(url, data=form).status_code == 302  # a double click
+        assert "it answers this texter's next text" in html.unescape(page_of(admin_client, PAGE))
 
     db.session.expire_all()
     [answered] = db.session.scalars(sa.select(Task).where(Task.status == "completed")).all()
@@ -327,6 +331,7 @@ def test_an_unseen_text_over_the_quota_is_refused_with_its_notice_on_hand_back(a
     text_in(admin_client, "What is DNS?")
     with simulator.jobs_inline():
         assert post(admin_client, "release", form).status_code == 302
+    assert "is over a limit" in html.unescape(page_of(admin_client, PAGE))
     db.session.expire_all()
     task = db.session.scalar(sa.select(Task).where(Task.sms_content == "What is DNS?"))
     assert (task.status, task.refusal_reason) == ("refused", "over_quota")
