@@ -429,19 +429,27 @@ def idle_cutoff(now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(minutes=minutes)
 
 
-def release_idle(now: datetime | None = None) -> list[str]:
+def release_idle(now: datetime | None = None) -> list[unseen.Owed]:
     """Hand back to the AI every conversation nobody from staff replied to for
-    HANDOFF_IDLE_MINUTES, so no texter waits forever; the phones released (each is told
-    once by the caller, after the commit)."""
+    HANDOFF_IDLE_MINUTES, so no texter waits forever; what each texter released is owed
+    (the caller tells each once, after the commit). Texts held that nobody from staff saw
+    are the AI's, as on a staff member's release (unseen.py): nobody read them, so the
+    newest is answered, the older its context."""
     stale = db.session.execute(
         sa.select(User, Conversation)
         .join(Conversation, Conversation.user_phone == User.phone_number)
         .where(User.conversation_state != AI, Conversation.staff_clock_at < idle_cutoff(now))
         .with_for_update(of=User, skip_locked=True, key_share=True)
     ).all()
+    owed = []
     for user, conversation in stale:
+        # Most have nothing unread, and cost no statement more.
+        if conversation.unread > 0:
+            owed.append(unseen.answer_unseen(user, conversation))
+        else:
+            owed.append(unseen.Owed(user.phone_number))
         _back_to_ai(user, conversation)
-    return [user.phone_number for user, _ in stale]
+    return owed
 
 
 def waiting_count() -> int:

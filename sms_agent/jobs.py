@@ -296,11 +296,18 @@ def roll_quota_windows() -> int:
 def release_idle_conversations() -> int:
     """Give back to the AI the conversations no staff member replied to for
     HANDOFF_IDLE_MINUTES, and tell each texter once."""
-    phones = handoff.release_idle()
+    owed = handoff.release_idle()
     db.session.commit()
+    phones = [texter.phone for texter in owed]
+    for texter in owed:
+        if texter.anything:
+            # Told before their answer, on its queue: a bulk notice may wait behind others.
+            enqueue_notice(texter.phone, "handoff_ended", "HE" + uuid.uuid4().hex, ahead=True)
+            texter.enqueue()
+    untold = [texter.phone for texter in owed if not texter.anything]
     released = (
-        db.session.scalars(sa.select(User).where(User.phone_number.in_(phones))).all()
-        if phones
+        db.session.scalars(sa.select(User).where(User.phone_number.in_(untold))).all()
+        if untold
         else []
     )
     enqueue_bulk_notices(released, "handoff_ended", "HE")
@@ -421,12 +428,14 @@ def enqueue_notice(
     reply_to: str | None = None,
     countdown: float | None = None,
     sender: str | None = None,
+    ahead: bool = False,
 ) -> None:
     """Queue a notice SMS, so the webhook never waits for Twilio's REST API; `sender` is the
     number of ours the texter wrote to (Twilio's To), which the notice goes out from. Call
     after the commit that gave cause: a notice the broker cannot take is stored (and
-    committed) for the sweeper."""
-    queue = _queue_for(kind)
+    committed) for the sweeper. `ahead`: on the conversation's queue whatever its kind,
+    ahead of the answer queued next."""
+    queue = None if ahead else _queue_for(kind)
     if not _publish(
         send_notice, phone, kind, reply_to, countdown=countdown, queue=queue, kwargs=_sender(sender)
     ):

@@ -33,6 +33,10 @@ class Owed:
     reply_to: str | None = None
     sender: str | None = None
 
+    @property
+    def anything(self) -> bool:
+        return self.answer is not None or self.notice is not None
+
     def enqueue(self) -> None:
         """Queue the answer or the notice; only after the commit that made it owed."""
         from .jobs import enqueue_answer, enqueue_notice

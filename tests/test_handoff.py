@@ -272,9 +272,33 @@ def test_after_the_idle_time_the_ai_answers_again_and_the_texter_is_told_once(ap
     [told] = sent()
     assert (told.kind, told.to_number) == ("handoff_ended", PHONE)
     assert "Reply AGENT" in told.body
-    # what they texted while waiting was kept for staff, not answered (sms10's finding):
-    # told only that "the AI answers your texts again", they waited for those answers
+    # what staff saw and left unanswered stays so (sms10's finding): told only that "the
+    # AI answers your texts again", they waited for those answers
     assert "Please resend anything still unanswered." in told.body
+
+
+def test_the_idle_hand_back_answers_the_newest_text_nobody_saw_once(app, client):
+    """Regression: texts held while nobody from staff looked were answered by nobody when the
+    conversation went back to the AI by itself: the texter was told to resend them. As on
+    Return to AI, the newest unseen one is answered (the older its context), once, after
+    the notice that says the AI answers again."""
+    app.config["HANDOFF_IDLE_MINUTES"] = 30
+    make_user(PHONE)
+    text_in(client, "AGENT")
+    text_in(client, "My parcel never came")
+    text_in(client, "Hello? What is DNS?")
+    db.session.get(Conversation, PHONE).staff_clock_at = utcnow() - timedelta(minutes=31)
+    db.session.commit()
+
+    with simulator.jobs_inline():
+        assert jobs.release_idle_conversations() == 1
+        assert jobs.release_idle_conversations() == 0
+    db.session.expire_all()
+    assert [m.kind for m in sent()] == ["handoff", "handoff_ended", "reply"]
+    [answered] = db.session.scalars(sa.select(Task).where(Task.status == "completed")).all()
+    assert answered.sms_content == "Hello? What is DNS?"
+    assert texter().monthly_requests == 1  # counted, as a text answered
+    assert db.session.get(Conversation, PHONE).unread == 0
 
 
 def test_a_staff_reply_restarts_the_idle_clock(app):

@@ -1388,3 +1388,41 @@ def test_a_question_beside_a_picture_the_model_cannot_open_is_answered_after_a_n
     [picture] = task.media
     assert picture.status == "failed" and "refused by the model server" in picture.error_message
     assert task.user.monthly_requests == 1
+
+
+@pytest.mark.parametrize("how", ["Return to AI", "the idle hand-back"])
+def test_a_held_voice_note_nobody_saw_is_answered_from_its_transcript_on_hand_back(
+    app, client, texter, twilio_server, openai_server, how
+):
+    """A voice note held for staff is transcribed then; handed back unseen, the model is
+    asked what it said, and it is not fetched or transcribed (nor paid for) again."""
+    from datetime import timedelta
+
+    from sms_agent import jobs
+    from sms_agent.models import Conversation, utcnow
+    from tests.factories import make_staff
+
+    text_in(client, "AGENT")
+    note = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    held = text_in(client, "", (note, "audio/ogg"))
+    assert held.refusal_reason == "held_for_staff"
+    with simulator.jobs_inline():
+        if how == "Return to AI":
+            owed = handoff.release(texter, make_staff("ann", is_admin=True), seen=0)
+            db.session.commit()
+            owed.enqueue()
+        else:
+            app.config["HANDOFF_IDLE_MINUTES"] = 30
+            db.session.get(Conversation, PHONE).staff_clock_at = utcnow() - timedelta(hours=1)
+            db.session.commit()
+            assert jobs.release_idle_conversations() == 1
+    db.session.expire_all()
+    task = db.session.get(Task, held.id)
+    assert (task.status, task.refusal_reason) == ("completed", None)
+    [chat] = chat_requests(openai_server)
+    assert "What time is it in Tokyo?" in str(chat["messages"][-1]["content"])
+    transcriptions = [p for _m, p, _b in openai_server.requests if "transcriptions" in p]
+    fetches = [p for method, p, _b in twilio_server.requests if method == "GET"]
+    assert len(transcriptions) == 1 and len(fetches) == 1
+    assert len(db.session.scalars(sa.select(ModelCall)).all()) == 2  # the transcript, the answer
+    assert outbox()[-1].kind == "reply"

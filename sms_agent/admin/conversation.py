@@ -15,13 +15,13 @@ from sqlalchemy.orm import selectinload
 from wtforms import HiddenField, TextAreaField, ValidationError
 from wtforms.validators import InputRequired, Length
 
-from .. import handoff, inbox, outbound, threads
+from .. import handoff, inbox, outbound, threads, unseen
 from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
 from ..security import refuses_nul_itself
 from .access import is_admin_staff
-from .base import one_char_line_breaks
+from .base import one_char_line_breaks, shown
 from .forms import NulRefused, new_submission_key
 from .search import whole_phone_number
 
@@ -172,18 +172,22 @@ def media_json(media: TaskMedia) -> dict:
     """A picture or voice note as the poll serves it: what _media.html shows, and the URL of
     a picture staff may see."""
     attached = Attached.of(media)
-    shown = attached.kind == IMAGE and attached.status == "read"
+    picture = attached.kind == IMAGE and attached.status == "read"
     return {
         **vars(attached),
-        "url": url_for("media.show", media_id=attached.id) if shown else None,
+        "transcript": attached.transcript and shown(attached.transcript),
+        "url": url_for("media.show", media_id=attached.id) if picture else None,
     }
 
 
 def message_json(message: threads.Message) -> dict:
-    """A message of the thread as the page's poll serves it (conversation.js draws it)."""
+    """A message of the thread as the page's poll serves it (conversation.js draws it), its
+    texts as the page shows them (admin.base.shown): a direction override seen, not obeyed."""
     fields = vars(message)
     return {
         **{key: fields[key] for key in fields.keys() - {"created_at", "media"}},
+        "body": shown(message.body),
+        "replying_to": message.replying_to and shown(message.replying_to),
         "created_at": message.created_at.isoformat(),
         "media": [media_json(media) for media in message.media],
     }
@@ -364,7 +368,7 @@ class ConversationPages:
             return self._ask_first(user, exc, "release")
         db.session.commit()
         owed.enqueue()
-        flash("Returned to the AI: it answers this texter's next text.")
+        flash(_returned(owed))
         return self._back(user)
 
     @expose("/conversation/send/", methods=("POST",))
@@ -390,26 +394,29 @@ class ConversationPages:
             return self._back(user)
         except handoff.InactiveTexter as exc:
             db.session.rollback()
-            flash(f"Not sent: {exc}. Make them active on their Edit tab first.", "error")
-            return self._page(user, 409, form=form)
+            return self._not_sent(user, f"{exc}. Make them active on their Edit tab first")
         except outbound.OutsideWindow as exc:
             db.session.rollback()
-            flash(f"Not sent: {exc}.", "error")
-            return self._page(user, 409, form=form)
+            return self._not_sent(user, str(exc))
         except outbound.OptedOut:
             db.session.commit()  # keeps an opt-out Twilio may have just reported
-            flash(f"Not sent: {handoff.OPTED_OUT_REASON}.", "error")
-            return self._page(user, 409, form=form)
+            return self._not_sent(user, handoff.OPTED_OUT_REASON)
         except outbound.CountryNotAllowed as exc:
             db.session.commit()  # keeps the error log for staff
-            flash(f"Not sent: {exc.explained}.", "error")
-            return self._page(user, 403, form=form)
+            return self._not_sent(user, exc.explained)
         except outbound.SendFailed as exc:
             db.session.commit()  # keeps the failed message for the thread
-            flash(f"Not sent: the SMS provider refused the message ({exc}).", "error")
-            return self._page(user, 502, form=form)
+            return self._not_sent(user, f"the SMS provider refused the message ({exc})")
         db.session.commit()
         flash(SENT, "success")
+        return self._back(user)
+
+    def _not_sent(self, user: User, why: str):
+        """A reply refused at Send (a STOP between two polls, Twilio's refusal) is told on
+        the conversation, a GET: the answer to the POST was a page that Reload posted again
+        and Back reached as "Confirm Form Resubmission". The reply typed is back in the box
+        (drafts.js keeps it until a page says it went out)."""
+        flash(f"Not sent: {why}.", "error")
         return self._back(user)
 
     @expose("/conversation/measure/", methods=("POST",))
@@ -437,6 +444,19 @@ class ConversationPages:
                 "sent_as": None if refused else _changed(text, parts),
             }
         )
+
+
+def _returned(owed: unseen.Owed) -> str:
+    """What Return to AI did: staff who read only "the next text" took the one they never
+    saw for left unanswered, and answered it themselves too."""
+    if owed.answer is not None:
+        return "Returned to the AI: it is answering the text they sent after you last looked."
+    if owed.notice is not None:
+        return (
+            "Returned to the AI. The text they sent after you last looked is over a limit"
+            " (quota, spend cap or sending rate): they are sent its notice, not an answer."
+        )
+    return "Returned to the AI: it answers this texter's next text."
 
 
 def _changed(typed: str, parts: list[str]) -> str | None:

@@ -50,6 +50,15 @@ def post(client, action: str, data: dict | None = None, phone: str = PHONE):
     return client.post(url, data={**composer(client, phone), **(data or {})})
 
 
+def refused(client, data: dict, phone: str = PHONE) -> str:
+    """The page a refused reply leads to: the conversation (a GET, so Reload and Back show
+    it again), saying why; the browser's tab keeps what was typed (drafts.js)."""
+    response = post(client, "send", data, phone=phone)
+    assert response.status_code == 302
+    assert response.location == f"/admin/user/conversation/?id={quote(phone)}"
+    return html.unescape(page_of(client, response.location))
+
+
 def asked(client, action: str, data: dict | None = None) -> str:
     """The page a take over or return that asks first leads to: the question is a page of
     its own (a GET), so Back after answering it shows a page, not a resubmission."""
@@ -280,7 +289,11 @@ def test_a_text_staff_never_saw_is_answered_by_the_ai_once_when_they_hand_back(a
     url = f"/admin/user/conversation/release/?id={quote(PHONE)}"
     with simulator.jobs_inline():
         assert admin_client.post(url, data=form).status_code == 302
+        # staff are told the AI answers the text they never saw, not only the next one
+        told = html.unescape(page_of(admin_client, PAGE))
+        assert "it is answering the text they sent after you last looked" in told
         assert admin_client.post(url, data=form).status_code == 302  # a double click
+        assert "it answers this texter's next text" in html.unescape(page_of(admin_client, PAGE))
 
     db.session.expire_all()
     [answered] = db.session.scalars(sa.select(Task).where(Task.status == "completed")).all()
@@ -318,6 +331,7 @@ def test_an_unseen_text_over_the_quota_is_refused_with_its_notice_on_hand_back(a
     text_in(admin_client, "What is DNS?")
     with simulator.jobs_inline():
         assert post(admin_client, "release", form).status_code == 302
+    assert "is over a limit" in html.unescape(page_of(admin_client, PAGE))
     db.session.expire_all()
     task = db.session.scalar(sa.select(Task).where(Task.sms_content == "What is DNS?"))
     assert (task.status, task.refusal_reason) == ("refused", "over_quota")
@@ -386,11 +400,8 @@ def test_staff_may_text_a_texter_the_ai_is_answering(admin_client):
 
 def test_an_opted_out_texter_is_not_sent_anything_and_staff_are_told_why(admin_client):
     waiting(opted_out_at=utcnow())
-    response = post(admin_client, "send", {"message": "Hello?"})
-    assert response.status_code == 409
-    assert "Not sent: this texter has opted out (they texted STOP)." in response.get_data(
-        as_text=True
-    )
+    page = refused(admin_client, {"message": "Hello?"})
+    assert "Not sent: this texter has opted out (they texted STOP)." in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
@@ -398,10 +409,8 @@ def test_an_inactive_texter_is_not_sent_anything_and_staff_are_told_why(admin_cl
     """A deactivated texter gets nothing from the service (answers, notices), staff's texts
     included: staff reactivate them first."""
     waiting(is_active=False)
-    response = post(admin_client, "send", {"message": "Hello?"})
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
-    assert "Not sent: this texter is inactive" in page and "Hello?" in page
+    page = refused(admin_client, {"message": "Hello?"})
+    assert "Not sent: this texter is inactive" in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
     assert db.session.get(User, PHONE).conversation_state == "waiting"
 
@@ -439,9 +448,7 @@ def test_a_whatsapp_texter_past_its_window_is_not_sent_anything_and_staff_are_to
     admin_client,
 ):
     waiting(channel="whatsapp", last_whatsapp_at=utcnow() - timedelta(days=2))
-    response = post(admin_client, "send", {"message": "Hello?"})
-    assert response.status_code == 409
-    page = response.get_data(as_text=True)
+    page = refused(admin_client, {"message": "Hello?"})
     assert "Not sent: WhatsApp allows messages only within 24 hours" in page
     assert "they texted STOP" not in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
@@ -450,9 +457,7 @@ def test_a_whatsapp_texter_past_its_window_is_not_sent_anything_and_staff_are_to
 def test_a_texter_abroad_is_not_sent_anything_and_staff_are_told_why(admin_client):
     abroad = "+442079460958"
     waiting(abroad)
-    response = post(admin_client, "send", {"message": "Hello?"}, phone=abroad)
-    assert response.status_code == 403
-    page = response.get_data(as_text=True)
+    page = refused(admin_client, {"message": "Hello?"}, phone=abroad)
     assert "Not sent: SMS to GB is not allowed (ALLOWED_COUNTRIES: US)." in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
     [error] = db.session.scalars(sa.select(ErrorLog)).all()

@@ -567,6 +567,27 @@ def test_the_users_list_fits_a_laptop_screen(live_server, browser, app):
     page.close()
 
 
+def test_a_long_word_in_a_name_or_a_message_keeps_the_lists_in_the_window(
+    live_server, browser, seeded
+):
+    """Regression: a texter's name of 100 letters without a space (a WhatsApp profile name,
+    the API) pushed the Users list 1,307 pixels sideways, every column after it out of
+    sight; an answer with a long link did the same to Outbound messages (192 pixels)."""
+    make_user("+15550100003", full_name="W" * 100)
+    link = "See https://example.com/" + "a" * 300
+    db.session.add(OutboundMessage(to_number="+15550100003", body=link))
+    db.session.commit()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    log_in(page, live_server)
+    sideways = "e => e.scrollWidth - e.clientWidth"
+    for url in ("/admin/user/", "/admin/outboundmessage/"):
+        page.goto(live_server + url)
+        page.wait_for_selector("table.model-list tbody tr")
+        assert page.eval_on_selector("html", sideways) <= 0, url
+        assert page.eval_on_selector(".table-responsive", sideways) <= 0, url
+    page.close()
+
+
 def test_admin_pages_ask_for_nothing_that_is_not_there(app, live_server, page, seeded):
     """Regression: every admin page made the browser ask for /favicon.ico, a 404 in the
     console of each page staff opened. The browser's own request for the icon is not the

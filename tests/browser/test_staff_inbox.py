@@ -649,3 +649,59 @@ def test_back_after_taking_over_anyway_shows_the_conversation_not_a_resubmission
     page.wait_for_selector("[data-testid=holder-text]")
     assert page.inner_text("[data-testid=holder-text]") == "You hold this conversation."
     assert page.locator("[data-testid=confirm-takeover]").count() == 0
+
+
+def test_a_refused_reply_says_so_on_a_page_back_and_reload_show_again(app, live_server, page):
+    """Regression: a reply refused at Send (a STOP that came between two polls) was told on
+    the answer to the POST, so Reload posted it again and Back to it from another page was
+    Chromium's "Confirm Form Resubmission" (ERR_CACHE_MISS). It now redirects to the
+    conversation, which says why and has the reply still in the box."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "We can help with that.")
+    texter.opted_out_at = utcnow()  # their STOP, before the page's poll sees it
+    db.session.commit()
+    with page.expect_navigation():
+        page.evaluate("document.querySelector('[data-testid=composer]').requestSubmit()")
+    page.wait_for_selector("text=Not sent: this texter has opted out (they texted STOP).")
+    page.wait_for_load_state()
+    assert page.input_value("textarea[name=message]") == "We can help with that."
+
+    page.click("text=Inbox")
+    page.wait_for_selector("tr[data-phone]")
+    page.go_back()
+    page.wait_for_selector("[data-testid=composer]")
+    page.reload()
+    page.wait_for_selector("[data-testid=composer]")
+    assert "Not sent" not in page.inner_text("body")
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+def test_a_direction_override_arriving_by_the_poll_is_seen_not_obeyed(app, live_server, page):
+    """Regression: a text with U+202E drawn with the page showed it as its escape, but the
+    same text arriving by the poll (conversation.js) obeyed it: the rest of the bubble read
+    backwards ("evil.exe" shown as "exe.live"), and so did a voice note's transcript."""
+    staff_account("boss", is_admin=True)
+    texter = make_user(PHONE)
+    open_conversation(live_server, page)
+    task = make_task(texter, sms_content="see \u202eexe.live")
+    db.session.add(
+        TaskMedia(
+            task=task,
+            position=0,
+            content_type="audio/ogg",
+            kind="audio",
+            status="read",
+            transcript="said \u202eolleh",
+        )
+    )
+    db.session.commit()
+    page.wait_for_selector(".sms-bubble:has-text('see')")
+    arrived = page.inner_text(".sms-row:last-child .sms-bubble")
+    transcript = page.inner_text(".sms-row:last-child [data-testid=transcript]")
+    page.reload()
+    page.wait_for_selector(".sms-bubble:has-text('see')")
+    assert page.inner_text(".sms-row:last-child .sms-bubble") == "see \\u202eexe.live"
+    assert (arrived, transcript) == ("see \\u202eexe.live", "said \\u202eolleh")
+    assert page.inner_text(".sms-row:last-child [data-testid=transcript]") == transcript
