@@ -16,6 +16,8 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 from marshmallow.validate import OneOf
 
+from config import BOOL_WORDS, read_bool
+
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
 from ..models.types import as_json_object, check_timezone, iana_timezones, timezone_named
@@ -83,6 +85,23 @@ class JSONBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return value
+
+
+class QueryBoolean(fields.Boolean):
+    """A boolean in a query string: the words a setting takes (config.read_bool), in any
+    letter case. marshmallow's took "TRUE" but not "tRue", and t, y, f and n, which the
+    document named nowhere, and its refusal named no word it takes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        description = f"A boolean: {BOOL_WORDS}, in any letter case."
+        kwargs.setdefault("metadata", {}).setdefault("description", description)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        answer = read_bool(value) if isinstance(value, str) else None
+        if answer is None:
+            raise ValidationError(f"Not a boolean: write one of {BOOL_WORDS}.")
+        return answer
 
 
 class JSONNumber(fields.Float):
