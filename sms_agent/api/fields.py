@@ -187,6 +187,9 @@ class Email(fields.Email):
     surrogate through in the domain ("ada@\\ud800.example")."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
+        # A client clearing the address sends "" and needed to hear how to have none.
+        if isinstance(value, str) and not value.strip():
+            raise ValidationError(BLANK_EMAIL)
         text = check_text(super()._deserialize(value, attr, data, **kwargs))
         # An address pasted with a space or line break around it: the address itself is
         # fine, which "Not a valid email address." did not tell the client.
@@ -203,6 +206,7 @@ def _an_address(text: str) -> bool:
     return True
 
 
+BLANK_EMAIL = "Not a valid email address: to have none, send null."
 SPACES_AROUND_EMAIL = (
     "Not a valid email address: it has spaces or line breaks around it; send it without."
 )

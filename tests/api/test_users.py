@@ -1003,6 +1003,22 @@ def test_a_timezone_in_another_letter_case_is_a_400_naming_how_it_is_written(
     assert db.session.get(User, PHONE).timezone == "Asia/Tokyo"
 
 
+@pytest.mark.parametrize("typed", ["", "   ", "\n"])
+def test_a_blank_email_is_a_400_saying_to_send_null(client, admin_headers, typed):
+    """Regression: a client clearing an address with "" was told "Not a valid email
+    address.", not how to have none (null; the admin reads a blank box as none)."""
+    make_user(PHONE, email="old@example.com")
+
+    response = client.patch(f"/api/users/{ENCODED}/", json={"email": typed}, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"]["email"] == [
+        "Not a valid email address: to have none, send null."
+    ]
+    cleared = client.patch(f"/api/users/{ENCODED}/", json={"email": None}, headers=admin_headers)
+    assert cleared.get_json()["email"] is None
+
+
 @pytest.mark.parametrize("typed", [" ada@example.com", "ada@example.com\n", "\tada@example.com "])
 def test_an_email_with_spaces_around_it_is_a_400_saying_so(client, admin_headers, typed):
     """Regression: an address pasted with a space or a line break around it was "Not a valid
