@@ -337,6 +337,14 @@ def test_update_tier_reports_old_and_new(client, admin_headers):
     assert user.tier == "premium" and user.monthly_requests == 0
 
 
+def tier_answer(client, headers, tier: str) -> dict:
+    response = client.post(
+        f"/api/users/{ENCODED}/update_tier/", json={"tier": tier}, headers=headers
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
 def test_update_tier_reports_its_own_change_not_one_committed_after_it(
     client, admin_headers, monkeypatch
 ):
@@ -354,11 +362,7 @@ def test_update_tier_reports_its_own_change_not_one_committed_after_it(
         enqueue(changes)
 
     monkeypatch.setattr(jobs, "enqueue_tier_change_notices", another_change_commits_first)
-    response = client.post(
-        f"/api/users/{ENCODED}/update_tier/", json={"tier": "premium"}, headers=admin_headers
-    )
-    assert response.status_code == 200
-    body = response.get_json()
+    body = tier_answer(client, admin_headers, "premium")
     assert (body["old_tier"], body["new_tier"]) == ("free", "premium")
     assert body["message"] == "Tier changed from free to premium."
 
@@ -383,6 +387,18 @@ def test_after_a_downgrade_the_texters_usage_and_the_api_give_the_same_count(
     assert shown["monthly_requests"] == 150
     usage = db.session.scalars(sa.select(OutboundMessage).where(OutboundMessage.kind == "usage"))
     assert "used 150 of 100 requests" in usage.one().body
+
+
+def test_update_tier_to_the_tier_it_has_says_nothing_changed(client, admin_headers):
+    """Regression: it answered "Tier changed from premium to premium.", which reads as if
+    something had been done (a request sent twice reads it on its second answer)."""
+    make_user(PHONE, tier="premium", monthly_requests=7)
+
+    body = tier_answer(client, admin_headers, "premium")
+
+    assert (body["old_tier"], body["new_tier"]) == ("premium", "premium")
+    assert body["message"] == "Already on premium: nothing changed."
+    assert db.session.get(User, PHONE).monthly_requests == 7
 
 
 def test_update_tier_to_an_unknown_tier_is_400(client, admin_headers):
