@@ -83,7 +83,9 @@ class JSONBoolean(fields.Boolean):
 
     def _deserialize(self, value, attr, data, **kwargs) -> bool:
         if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
+            raise ValidationError(
+                "Not a boolean: send true or false, unquoted (JSON's, not a string or number)."
+            )
         return value
 
 
