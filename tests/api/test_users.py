@@ -289,6 +289,24 @@ def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, op
     assert db.session.get(User, PHONE).opted_out_at == stopped
 
 
+def test_a_field_the_answer_shows_but_a_request_cannot_set_is_called_read_only(
+    client, admin_headers
+):
+    """Regression: a PATCH of phone_number or monthly_requests, fields every user's answer
+    shows, was refused with "Unknown field.", as if the client had misspelt them."""
+    make_user(PHONE)
+    body = {"phone_number": "+15550209876", "monthly_requests": 0, "nickname": "Ada"}
+
+    response = client.patch(f"/api/users/{ENCODED}/", json=body, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {
+        "phone_number": ["Read-only: the service sets this field, a request cannot."],
+        "monthly_requests": ["Read-only: the service sets this field, a request cannot."],
+        "nickname": ["Unknown field."],
+    }
+
+
 def test_a_tier_upgrade_by_patch_resets_the_monthly_count(client, admin_headers):
     make_user(PHONE, monthly_requests=40)
 
