@@ -45,17 +45,30 @@ def env_str(name: str, default: str | None = None) -> str | None:
     return value or default
 
 
+#: The words read_bool takes, as a message names them.
+BOOL_WORDS = "true/false, 1/0, yes/no, on/off"
+
+
+def read_bool(text: str) -> bool | None:
+    """`text` as a boolean, one of BOOL_WORDS in any letter case (a setting, an API query's
+    filter), or None: anything else is no clear yes or no."""
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None
+
+
 def env_bool(name: str, default: bool) -> bool:
     """A boolean setting. Anything but a clear yes/no raises, so a typo never flips a switch."""
     raw = env_str(name)
     if raw is None:
         return default
-    lowered = raw.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise SettingError(f"{name}={raw!r} is not a boolean (use true/false, 1/0, yes/no, on/off)")
+    value = read_bool(raw)
+    if value is None:
+        raise SettingError(f"{name}={raw!r} is not a boolean (use {BOOL_WORDS})")
+    return value
 
 
 def env_int(name: str, default: int, minimum: int | None = 0, maximum: int | None = None) -> int:

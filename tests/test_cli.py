@@ -505,3 +505,13 @@ def test_a_command_on_a_database_behind_the_migrations_says_to_upgrade(tmp_path)
     )
     assert cli.invoke(args=["db", "upgrade"]).exit_code == 0
     assert cli.invoke(args=["spend", "today"]).exit_code == 0
+
+
+def test_an_unbounded_number_option_shows_no_range_in_its_help(runner):
+    """Regression: `flask demo seed --help` showed `--seed INTEGER RANGE [default: 42;
+    x<=None]`, a range of nothing, for an option that takes any whole number."""
+    result = runner.invoke(args=["demo", "seed", "--help"])
+
+    assert result.exit_code == 0
+    assert "None" not in result.output
+    assert "--seed INTEGER " in result.output and "[default: 42]" in result.output

@@ -236,7 +236,7 @@ class ErrorLogView(KeptCount, AdminModelView):
         if not errors:
             return gone_already()
         for error in errors:
-            error.resolve(error.resolution_notes)
+            error.resolve()
         db.session.commit()
         flash(f"Marked {_errors(len(errors))} as resolved.", "success")
 

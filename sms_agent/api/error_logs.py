@@ -131,10 +131,11 @@ def delete_error(error_id: uuid.UUID):
 @operation("errors", body=ResolveIn, response=ErrorLogOut)
 @staff_only
 def resolve_error(error_id: uuid.UUID):
-    """Mark an error resolved, with optional notes on what was done."""
+    """Mark an error resolved, with optional notes on what was done (without them, the
+    notes it has stay)."""
     error = get_error_or_404(error_id)
     data = load_body(kept(ResolveIn))
     require_unchanged(error, _dump)
-    error.resolve(data.get("resolution_notes", ""))
+    error.resolve(data.get("resolution_notes"))
     db.session.commit()
     return _dump([error])[0]

@@ -16,6 +16,8 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 from marshmallow.validate import OneOf
 
+from config import BOOL_WORDS, read_bool
+
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
 from ..models.types import as_json_object, check_timezone, iana_timezones, timezone_named
@@ -81,8 +83,27 @@ class JSONBoolean(fields.Boolean):
 
     def _deserialize(self, value, attr, data, **kwargs) -> bool:
         if not isinstance(value, bool):
-            raise self.make_error("invalid", input=value)
+            raise ValidationError(
+                "Not a boolean: send true or false, unquoted (JSON's, not a string or number)."
+            )
         return value
+
+
+class QueryBoolean(fields.Boolean):
+    """A boolean in a query string: the words a setting takes (config.read_bool), in any
+    letter case. marshmallow's took "TRUE" but not "tRue", and t, y, f and n, which the
+    document named nowhere, and its refusal named no word it takes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        description = f"A boolean: {BOOL_WORDS}, in any letter case."
+        kwargs.setdefault("metadata", {}).setdefault("description", description)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        answer = read_bool(value) if isinstance(value, str) else None
+        if answer is None:
+            raise ValidationError(f"Not a boolean: write one of {BOOL_WORDS}.")
+        return answer
 
 
 class JSONNumber(fields.Float):
@@ -168,6 +189,9 @@ class Email(fields.Email):
     surrogate through in the domain ("ada@\\ud800.example")."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
+        # A client clearing the address sends "" and needed to hear how to have none.
+        if isinstance(value, str) and not value.strip():
+            raise ValidationError(BLANK_EMAIL)
         text = check_text(super()._deserialize(value, attr, data, **kwargs))
         # An address pasted with a space or line break around it: the address itself is
         # fine, which "Not a valid email address." did not tell the client.
@@ -184,6 +208,7 @@ def _an_address(text: str) -> bool:
     return True
 
 
+BLANK_EMAIL = "Not a valid email address: to have none, send null."
 SPACES_AROUND_EMAIL = (
     "Not a valid email address: it has spaces or line breaks around it; send it without."
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, validate, validates_schema
 
 from ..analytics import task_conditions
 from ..models import (
@@ -27,7 +27,7 @@ from ..models import (
 )
 from ..quota import used_in_sql
 from .cursors import Cursor
-from .fields import DateOrDateTime, Phone, QueryInteger, Text
+from .fields import DateOrDateTime, Phone, QueryBoolean, QueryInteger, Text
 from .keyset import ListCursor
 
 __all__ = ["task_conditions"]  # the list's filters are the analytics' (one definition)
@@ -145,7 +145,7 @@ ERROR_ORDERING = {name: getattr(ErrorLog, name) for name in ("timestamp", "error
 
 class UserQuery(KeysetQuery):
     tier = Text(validate=validate.OneOf(Tier.values()))
-    is_active = fields.Boolean()
+    is_active = QueryBoolean()
     search = Text(
         validate=validate.Length(max=100),
         metadata={"description": "Matches part of the phone number, email or full name."},
@@ -162,7 +162,7 @@ def _in_order(data: dict[str, Any], first: str, last: str) -> None:
 
 class TaskFilterQuery(Schema):
     category = Text(validate=validate.OneOf(Category.values()))
-    success = fields.Boolean()
+    success = QueryBoolean()
     status = Text(validate=validate.OneOf(TaskStatus.values()))
     refusal_reason = Text(validate=validate.OneOf(RefusalReason.values()))
     user_phone = Phone()
@@ -180,7 +180,7 @@ class TaskQuery(KeysetQuery, TaskFilterQuery):
 
 class ErrorLogQuery(KeysetQuery):
     error_type = Text(validate=validate.OneOf(ErrorType.values()))
-    resolved = fields.Boolean()
+    resolved = QueryBoolean()
     user_phone = Phone()
     start_date = DateOrDateTime()
     end_date = DateOrDateTime(end=True)

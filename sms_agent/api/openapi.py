@@ -339,7 +339,8 @@ def openapi_document():
     return jsonify(document)
 
 
-@bp.get("/docs")
+# Every other API URL ends with a slash, so /api/docs/ is the same page (it was a 404).
+@bp.get("/docs", strict_slashes=False)
 @operation("docs", media_type="text/html")
 @public
 def docs():

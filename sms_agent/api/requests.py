@@ -142,7 +142,25 @@ def load_body(schema: Schema, *, partial: bool = False) -> dict[str, Any]:
     try:
         return schema.load(json_body(), partial=partial)
     except ValidationError as exc:
-        raise field_errors(_as_dict(exc.messages)) from None
+        raise field_errors(_read_only_named(_as_dict(exc.messages))) from None
+
+
+UNKNOWN_FIELD = "Unknown field."
+READ_ONLY = "Read-only: the service sets this field, a request cannot."
+
+
+def _read_only_named(errors: dict[str, Any]) -> dict[str, Any]:
+    """A field the operation's answer shows (an id, `created_at`, `monthly_requests`) that
+    no request sets is read-only, not "Unknown field.", which read as a misspelling."""
+    view = current_app.view_functions.get(request.endpoint)
+    described = getattr(view, "api_operation", None)
+    if described is None or described.response is None:
+        return errors
+    shown = _names(described.response().fields)
+    return {
+        name: [READ_ONLY] if messages == [UNKNOWN_FIELD] and name in shown else messages
+        for name, messages in errors.items()
+    }
 
 
 def load_query(schema: Schema) -> dict[str, Any]:

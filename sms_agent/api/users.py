@@ -307,8 +307,12 @@ def update_tier(phone_number: str):
         new_tier,
         data.get("reason") or "no reason given",
     )
+    if old_tier == new_tier:
+        message = f"Already on {new_tier}: nothing changed."
+    else:
+        message = f"Tier changed from {old_tier} to {new_tier}."
     return {
-        "message": f"Tier changed from {old_tier} to {new_tier}.",
+        "message": message,
         "old_tier": old_tier,
         "new_tier": new_tier,
     }

@@ -64,6 +64,19 @@ class _ReadByTheNumberRule:
 
     read: Callable[[str], Any]
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Without bounds it is no range: click's help showed "INTEGER RANGE [x<=None]".
+        if self.unbounded:
+            self.name = self.name.removesuffix(" range")
+
+    @property
+    def unbounded(self) -> bool:
+        return self.min is None and self.max is None
+
+    def _describe_range(self) -> str:
+        return "" if self.unbounded else super()._describe_range()
+
     def convert(self, value, param, ctx):
         if isinstance(value, str):
             try:

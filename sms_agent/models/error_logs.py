@@ -54,9 +54,12 @@ class ErrorLog(db.Model):
     def _validate_metadata(self, _key: str, value: dict[str, Any]) -> dict[str, Any]:
         return check_json_object("metadata", value)
 
-    def resolve(self, notes: str = "") -> None:
+    def resolve(self, notes: str | None = None) -> None:
+        """Resolved, with `notes` on what was done; without them, the notes written before
+        stay (resolving again, a retry, wiped them)."""
         self.resolved = True
-        self.resolution_notes = notes or ""
+        if notes is not None:
+            self.resolution_notes = notes
 
     # The design document's ErrorLogManager, as query builders.
     @classmethod

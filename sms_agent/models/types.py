@@ -221,10 +221,13 @@ _LONG_NUMBER = re.compile(r"\d{19}")
 
 
 def check_finite(field: str, value: float | None) -> float | None:
-    """Refuse NaN and Infinity in a float column: JSON cannot carry them to API clients."""
-    if value is not None and not math.isfinite(value):
+    """Refuse NaN and Infinity in a float column: JSON cannot carry them to API clients.
+    A -0.0 is kept as 0.0: PostgreSQL stores the sign, and the API then served "-0.0"."""
+    if value is None:
+        return None
+    if not math.isfinite(value):
         raise ValueError(f"{field} must be a finite number, not {value}")
-    return value
+    return 0.0 if value == 0 else value
 
 
 class Money(TypeDecorator):

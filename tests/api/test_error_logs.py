@@ -123,6 +123,21 @@ def test_resolve_marks_the_error_resolved_with_notes(client, admin_headers):
     assert db.session.get(ErrorLog, error.id).resolved
 
 
+def test_resolve_without_notes_keeps_the_notes_written_before(client, admin_headers):
+    """Regression: resolving again without notes (a retry, a script resolving a list) wiped
+    the notes someone had written, where the admin's bulk action keeps them."""
+    error = make_error(resolved=True, resolution_notes="Raised the timeout")
+
+    response = client.patch(f"/api/errors/{error.id}/resolve/", json={}, headers=admin_headers)
+
+    assert response.status_code == 200
+    assert response.get_json()["resolution_notes"] == "Raised the timeout"
+    cleared = client.patch(
+        f"/api/errors/{error.id}/resolve/", json={"resolution_notes": ""}, headers=admin_headers
+    )
+    assert cleared.get_json()["resolution_notes"] == ""
+
+
 def test_get_patch_delete_an_error(client, admin_headers):
     error = make_error()
     url = f"/api/errors/{error.id}/"

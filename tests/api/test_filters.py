@@ -326,6 +326,47 @@ def test_bad_filter_values_are_400_naming_the_parameter(client, admin_headers, u
 
 
 @pytest.mark.parametrize(
+    "word, meant",
+    [("true", True), ("TRUE", True), ("tRue", True), ("1", True), ("Yes", True), ("on", True)]
+    + [("false", False), ("False", False), ("0", False), ("no", False), ("OFF", False)],
+)
+def test_a_boolean_filter_takes_the_documented_words_in_any_case(
+    client, admin_headers, word, meant
+):
+    """Regression: "TRUE" was read and "tRue" refused, and on/off worked undocumented."""
+    user = make_user(is_active=meant)
+    make_user(is_active=not meant)
+
+    rows = results(client, admin_headers, f"/api/users/?is_active={word}")
+
+    assert phones(rows) == [user.phone_number]
+
+
+@pytest.mark.parametrize("word", ["t", "f", "y", "N", "truthy", "2"])
+@pytest.mark.parametrize("name", ["/api/users/?is_active", "/api/tasks/?success"])
+def test_a_boolean_filter_refuses_other_words_naming_the_ones_it_takes(
+    client, admin_headers, name, word
+):
+    """Regression: t, f, y and n were read as booleans (the document names none of them),
+    and a word refused was "Not a valid boolean.", with no word that is one."""
+    response = client.get(f"{name}={word}", headers=admin_headers)
+
+    assert response.status_code == 400
+    field = name.rpartition("?")[2]
+    assert response.get_json()["details"] == {
+        field: ["Not a boolean: write one of true/false, 1/0, yes/no, on/off."]
+    }
+
+
+def test_the_document_names_the_words_a_boolean_filter_takes(client):
+    document = client.get("/api/openapi.json").get_json()
+    for path, name in [("/api/users/", "is_active"), ("/api/errors/", "resolved")]:
+        parameters = document["paths"][path]["get"]["parameters"]
+        (parameter,) = [p for p in parameters if p["name"] == name]
+        assert "on/off" in parameter["description"], path
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "/api/tasks/?created_before=9999-12-31",

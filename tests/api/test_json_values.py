@@ -184,7 +184,8 @@ def store_raw(table: str, column: str, value, key: str, ident, *, json: bool = T
 def test_a_body_boolean_is_true_or_false(client, admin_headers, kind, field, value):
     """Regression: the document says boolean, but 0, "false" or "off" in a body were read
     as one (schemathesis: PATCH errors/ with "resolved": 0 accepted). A client that sent
-    one believed the document looser than it is, or had sent what it did not mean."""
+    one believed the document looser than it is, or had sent what it did not mean. The
+    refusal was "Not a valid boolean.", which did not say what is one in a body."""
     user = make_user(PHONE, is_active=True)
     task = make_task(user, status="completed", success=True)
     error = make_error(resolved=True)
@@ -198,7 +199,9 @@ def test_a_body_boolean_is_true_or_false(client, admin_headers, kind, field, val
 
     response = send(url, json={field: value}, headers=admin_headers)
 
-    assert assert_error(response, 400)["details"] == {field: ["Not a valid boolean."]}
+    assert assert_error(response, 400)["details"] == {
+        field: ["Not a boolean: send true or false, unquoted (JSON's, not a string or number)."]
+    }
     db.session.expire_all()
     assert (user.is_active, task.success, error.resolved) == (True, True, True)
 

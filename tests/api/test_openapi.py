@@ -147,6 +147,13 @@ def test_docs_page_loads_swagger_ui_from_this_server(client):
         response.close()
 
 
+def test_docs_page_answers_with_a_trailing_slash_too(client):
+    """Every other API URL ends with a slash, so a reader types /api/docs/ (a 404 before)."""
+    page = client.get("/api/docs/")
+    assert page.status_code == 200
+    assert 'id="swagger-ui"' in page.get_data(as_text=True)
+
+
 def test_lists_read_on_by_cursor_say_so(document):
     for path in ("/api/users/", "/api/tasks/", "/api/errors/"):
         operation = document["paths"][path]["get"]

@@ -444,6 +444,20 @@ def test_get_patch_delete_a_task(client, admin_headers):
     assert client.get(url, headers=admin_headers).status_code == 404
 
 
+@pytest.mark.parametrize("field", ["processing_time", "complexity_score"])
+def test_a_negative_zero_is_stored_and_served_as_zero(client, admin_headers, field):
+    """Regression: a PATCH of -0.0 (JSON's "-0.0", within the range from 0) was stored so,
+    and the task and the averages of its list's analytics then showed "-0.0"."""
+    task = make_task(make_user(PHONE))
+
+    patched = client.patch(f"/api/tasks/{task.id}/", json={field: -0.0}, headers=admin_headers)
+
+    assert patched.status_code == 200
+    assert f'"{field}":0.0' in patched.get_data(as_text=True)
+    db.session.expire_all()
+    assert math.copysign(1, getattr(db.session.get(Task, task.id), field)) == 1
+
+
 def test_a_status_staff_set_dates_the_outcome(client, admin_headers):
     """Regression (api11's finding): a task PATCHed to completed or failed kept completed_at
     null, so the API never said when it finished and the conversation page showed it

@@ -289,6 +289,24 @@ def test_the_api_cannot_clear_or_set_a_texters_opt_out(client, admin_headers, op
     assert db.session.get(User, PHONE).opted_out_at == stopped
 
 
+def test_a_field_the_answer_shows_but_a_request_cannot_set_is_called_read_only(
+    client, admin_headers
+):
+    """Regression: a PATCH of phone_number or monthly_requests, fields every user's answer
+    shows, was refused with "Unknown field.", as if the client had misspelt them."""
+    make_user(PHONE)
+    body = {"phone_number": "+15550209876", "monthly_requests": 0, "nickname": "Ada"}
+
+    response = client.patch(f"/api/users/{ENCODED}/", json=body, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {
+        "phone_number": ["Read-only: the service sets this field, a request cannot."],
+        "monthly_requests": ["Read-only: the service sets this field, a request cannot."],
+        "nickname": ["Unknown field."],
+    }
+
+
 def test_a_tier_upgrade_by_patch_resets_the_monthly_count(client, admin_headers):
     make_user(PHONE, monthly_requests=40)
 
@@ -337,6 +355,14 @@ def test_update_tier_reports_old_and_new(client, admin_headers):
     assert user.tier == "premium" and user.monthly_requests == 0
 
 
+def tier_answer(client, headers, tier: str) -> dict:
+    response = client.post(
+        f"/api/users/{ENCODED}/update_tier/", json={"tier": tier}, headers=headers
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
 def test_update_tier_reports_its_own_change_not_one_committed_after_it(
     client, admin_headers, monkeypatch
 ):
@@ -354,11 +380,7 @@ def test_update_tier_reports_its_own_change_not_one_committed_after_it(
         enqueue(changes)
 
     monkeypatch.setattr(jobs, "enqueue_tier_change_notices", another_change_commits_first)
-    response = client.post(
-        f"/api/users/{ENCODED}/update_tier/", json={"tier": "premium"}, headers=admin_headers
-    )
-    assert response.status_code == 200
-    body = response.get_json()
+    body = tier_answer(client, admin_headers, "premium")
     assert (body["old_tier"], body["new_tier"]) == ("free", "premium")
     assert body["message"] == "Tier changed from free to premium."
 
@@ -383,6 +405,18 @@ def test_after_a_downgrade_the_texters_usage_and_the_api_give_the_same_count(
     assert shown["monthly_requests"] == 150
     usage = db.session.scalars(sa.select(OutboundMessage).where(OutboundMessage.kind == "usage"))
     assert "used 150 of 100 requests" in usage.one().body
+
+
+def test_update_tier_to_the_tier_it_has_says_nothing_changed(client, admin_headers):
+    """Regression: it answered "Tier changed from premium to premium.", which reads as if
+    something had been done (a request sent twice reads it on its second answer)."""
+    make_user(PHONE, tier="premium", monthly_requests=7)
+
+    body = tier_answer(client, admin_headers, "premium")
+
+    assert (body["old_tier"], body["new_tier"]) == ("premium", "premium")
+    assert body["message"] == "Already on premium: nothing changed."
+    assert db.session.get(User, PHONE).monthly_requests == 7
 
 
 def test_update_tier_to_an_unknown_tier_is_400(client, admin_headers):
@@ -1001,6 +1035,22 @@ def test_a_timezone_in_another_letter_case_is_a_400_naming_how_it_is_written(
     ]
     db.session.expire_all()
     assert db.session.get(User, PHONE).timezone == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "\n"])
+def test_a_blank_email_is_a_400_saying_to_send_null(client, admin_headers, typed):
+    """Regression: a client clearing an address with "" was told "Not a valid email
+    address.", not how to have none (null; the admin reads a blank box as none)."""
+    make_user(PHONE, email="old@example.com")
+
+    response = client.patch(f"/api/users/{ENCODED}/", json={"email": typed}, headers=admin_headers)
+
+    assert response.status_code == 400
+    assert response.get_json()["details"]["email"] == [
+        "Not a valid email address: to have none, send null."
+    ]
+    cleared = client.patch(f"/api/users/{ENCODED}/", json={"email": None}, headers=admin_headers)
+    assert cleared.get_json()["email"] is None
 
 
 @pytest.mark.parametrize("typed", [" ada@example.com", "ada@example.com\n", "\tada@example.com "])
