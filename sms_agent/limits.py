@@ -116,10 +116,8 @@ def cost_refusal(
     read), whose SMS is paid for like an answer: a phone stuck resending one would cost an
     SMS each without end. `request` is what the spend caps must have room for: one answer,
     and the attachments read before it. Refused: with the rule's notice the first time in
-    its window. The parts of the texter's earlier MOREs not sent yet count as answers under
-    way (User.more_parts_pending). `count` False: the sender's rate is read, not counted."""
+    its window. `count` False: the sender's rate is read, not counted."""
     now = now or utcnow()
-    request = request._replace(answers=request.answers + user.more_parts_pending(now))
     refused = _sender_rate(user, now, sid, count)
     if refused is None:
         refused = _daily_cap(user, now, request, received)
@@ -369,6 +367,7 @@ def _fits_the_day(
 ) -> bool:
     """Whether today's cap has room for the request, claiming the alerts it reaches."""
     spent = _spent_today(now) + received
+    request = _with_mores(user, now, request)
     fits = _fits(spent, _in_flight_estimate(request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
     return fits
@@ -430,7 +429,18 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     no query when DAILY_SPEND_CAP is unset."""
     now = now or utcnow()
     cap = daily_cap(now.date())
-    return cap is not None and not _fits(_spent_today(now), _this_answer(user), cap)
+    if cap is None:
+        return False
+    answer = _in_flight_estimate(_with_mores(user, now, A_TEXT), _this_answer(user))
+    return not _fits(_spent_today(now), answer, cap)
+
+
+def _with_mores(user: User, now: datetime, request: report.InFlight) -> report.InFlight:
+    """The request with the parts of the texter's earlier MOREs not sent yet, counted as
+    answers under way (User.more_parts_pending), by both caps, for admitting a text and
+    for what USAGE and HELP say of it alike: read apart, they told a texter answers came
+    while their next question was refused."""
+    return request._replace(answers=request.answers + user.more_parts_pending(now))
 
 
 def _fits(counted: Decimal, answer: Decimal, cap: Decimal) -> bool:
@@ -517,11 +527,10 @@ def spend_cap_reached(
     cap = monthly_cap(user.tier)
     if cap is None:
         return None
-    spent, in_flight = report.spent_and_in_flight(
-        user.phone_number, report.month_start(now or utcnow())
-    )
+    now = now or utcnow()
+    spent, in_flight = report.spent_and_in_flight(user.phone_number, report.month_start(now))
     answer = _this_answer(user)
-    this = _in_flight_estimate(request, answer)
+    this = _in_flight_estimate(_with_mores(user, now, request), answer)
     if _fits(spent + received + _in_flight_estimate(in_flight, answer), this, cap):
         return None
     return cap
