@@ -9,6 +9,7 @@ from config import parse_money
 from .. import limits, numbers
 from ..costs import report
 from ..extensions import db
+from ..plural import counted
 from .group import ServiceGroup
 
 spend = ServiceGroup("spend", help="Spend and the daily spend cap.")
@@ -21,8 +22,8 @@ def today() -> None:
     in_flight, counted_at = limits.under_way_today()
     under_way = ""
     if in_flight:
-        answers = "answer" if in_flight == 1 else "answers"
-        under_way = f"; {in_flight} {answers} under way, which the cap counts at {counted_at} USD"
+        answers = counted(in_flight, "answer")
+        under_way = f"; {answers} under way, which the cap counts at {counted_at} USD"
     cap = limits.daily_cap()
     click.echo(
         f"Spent today: {spent['total_usd']} USD (SMS {spent['sms_usd']}, model "
