@@ -26,15 +26,22 @@ from flask import current_app
 from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import quota
+from . import notices, quota
 from .answering.prompts import max_tokens
 from .costs import report
-from .costs.prices import country_of, estimate_answer, estimate_attachments, money
+from .costs.prices import (
+    country_of,
+    estimate_answer,
+    estimate_attachments,
+    estimate_sms,
+    money,
+)
 from .current import app_config, app_globals
 from .extensions import db
 from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
 from .outbound import channels
+from .outbound.gsm import segment_count
 from .phones import mask
 
 log = logging.getLogger("sms_agent.limits")
@@ -367,8 +374,7 @@ def _fits_the_day(
 ) -> bool:
     """Whether today's cap has room for the request, claiming the alerts it reaches."""
     spent = _spent_today(now) + received
-    request = _with_mores(user, now, request)
-    fits = _fits(spent, _in_flight_estimate(request, _this_answer(user)), cap)
+    fits = _fits(spent, _request_cost(user, now, request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
     return fits
 
@@ -431,16 +437,27 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     cap = daily_cap(now.date())
     if cap is None:
         return False
-    answer = _in_flight_estimate(_with_mores(user, now, A_TEXT), _this_answer(user))
+    answer = _request_cost(user, now, A_TEXT, _this_answer(user))
     return not _fits(_spent_today(now), answer, cap)
 
 
-def _with_mores(user: User, now: datetime, request: report.InFlight) -> report.InFlight:
-    """The request with the parts of the texter's earlier MOREs not sent yet, counted as
-    answers under way (User.more_parts_pending), by both caps, for admitting a text and
-    for what USAGE and HELP say of it alike: read apart, they told a texter answers came
-    while their next question was refused."""
-    return request._replace(answers=request.answers + user.more_parts_pending(now))
+def _request_cost(user: User, now: datetime, request: report.InFlight, answer: Decimal) -> Decimal:
+    """What a cap must have room for to take `request` from `user`, each answer at
+    `answer`, for admitting a text and for what USAGE and HELP say of it alike (read apart,
+    they told a texter answers came while their next question was refused): its answer and
+    attachments, the parts of the texter's earlier MOREs not sent yet, counted as answers
+    under way (User.more_parts_pending), and the program notice their next SMS follows when
+    they have had none on this channel: uncounted, a number's first answer took the spend
+    past the cap by that notice."""
+    request = request._replace(answers=request.answers + user.more_parts_pending(now))
+    return _in_flight_estimate(request, answer) + _program_notice_cost(user)
+
+
+def _program_notice_cost(user: User) -> Decimal:
+    if not notices.program_notice_due(user):
+        return Decimal(0)
+    segments = segment_count(notices.program_text(user, user.help_language))
+    return estimate_sms(user.phone_number, segments, channels.is_whatsapp(user))
 
 
 def _fits(counted: Decimal, answer: Decimal, cap: Decimal) -> bool:
@@ -530,7 +547,7 @@ def spend_cap_reached(
     now = now or utcnow()
     spent, in_flight = report.spent_and_in_flight(user.phone_number, report.month_start(now))
     answer = _this_answer(user)
-    this = _in_flight_estimate(_with_mores(user, now, request), answer)
+    this = _request_cost(user, now, request, answer)
     if _fits(spent + received + _in_flight_estimate(in_flight, answer), this, cap):
         return None
     return cap
