@@ -373,7 +373,7 @@ def _fits_the_day(
     user: User, now: datetime, request: report.InFlight, received: Decimal, cap: Decimal
 ) -> bool:
     """Whether today's cap has room for the request, claiming the alerts it reaches."""
-    spent = _spent_today(now) + received
+    spent = spent_today(now) + received
     fits = _fits(spent, _request_cost(user, now, request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
     return fits
@@ -391,7 +391,7 @@ def alert_daily_cap(user: User, now: datetime | None = None) -> None:
         _fits_the_day(user, now, A_TEXT, Decimal(0), cap)
 
 
-def _spent_today(now: datetime) -> Decimal:
+def spent_today(now: datetime) -> Decimal:
     """Today's spend with the requests still being answered counted at what an answer may
     cost, as under the monthly cap: texts arriving together just under the cap were all
     admitted, each checked before any had cost a cent, and the day went past it by all
@@ -438,7 +438,7 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     if cap is None:
         return False
     answer = _request_cost(user, now, A_TEXT, _this_answer(user))
-    return not _fits(_spent_today(now), answer, cap)
+    return not _fits(spent_today(now), answer, cap)
 
 
 def _request_cost(user: User, now: datetime, request: report.InFlight, answer: Decimal) -> Decimal:

@@ -495,3 +495,18 @@ def test_two_texters_texting_at_the_same_moment_do_not_both_pass_the_daily_cap(a
         thread.join(10)
     assert results == {PHONE: 200, other: 200}
     assert sorted(stored()) == [("queued", None), ("refused", "daily_cap")]
+
+
+def test_a_cap_set_below_todays_spend_says_that_answers_stay_paused(app, runner):
+    """Regression: `flask spend raise-cap 0.1` (10 typed as 0.1) with 0.50 USD spent today
+    said "Today's spend cap is now 0.100000 USD." and nothing more, and every text was
+    refused until midnight UTC without staff knowing they had paused the service."""
+    app.config["DAILY_SPEND_CAP"] = Decimal("1.00")
+    spent(make_user().phone_number, "0.50")
+
+    result = runner.invoke(args=["spend", "raise-cap", "0.1"])
+
+    assert result.exit_code == 0 and "0.100000 USD" in result.output
+    assert "0.500000 USD" in result.output and "paused until midnight UTC" in result.output
+    result = runner.invoke(args=["spend", "raise-cap", "2"])
+    assert result.output == "Today's spend cap is now 2.000000 USD.\n"

@@ -9,6 +9,7 @@ from config import parse_money
 from .. import limits, numbers
 from ..costs import report
 from ..extensions import db
+from ..models import utcnow
 from ..plural import counted
 from .group import ServiceGroup
 
@@ -61,4 +62,13 @@ def raise_cap(amount: Decimal) -> None:
     except limits.NoDailyCap as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"Today's spend cap is now {record.cap_usd} USD.")
+    said = f"Today's spend cap is now {record.cap_usd} USD"
+    counted = limits.spent_today(utcnow())
+    if counted >= record.cap_usd:
+        # A cap typed below the day's spend (0.1 for 10) pauses every answer: said so, not
+        # left for staff to learn from texters.
+        said += (
+            f", which today's spend of {counted} USD (answers under way included) has "
+            "reached: answers stay paused until midnight UTC or a higher cap"
+        )
+    click.echo(f"{said}.")
