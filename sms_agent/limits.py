@@ -506,6 +506,13 @@ def monthly_cap(tier: str) -> Decimal | None:
     return None if configured is None else money(configured)
 
 
+def no_answers(tier: str) -> bool:
+    """Whether texters of `tier` get no AI answers in any month: its quota is 0
+    (QUOTA_<TIER>=0) or its monthly spend cap is (SPEND_CAP_<TIER>=0), and neither lifts on
+    the 1st, so the notices name no date for answers to come back (notices.compose)."""
+    return quota.monthly_limit(tier) == 0 or monthly_cap(tier) == 0
+
+
 def spend_cap_lifts(now: datetime | None = None) -> datetime:
     """When a texter refused `over_spend` now may be answered again: the start of the next
     UTC month, whatever their timezone, because the cap counts the UTC month (below). The
