@@ -491,7 +491,10 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
             share = int(CAP_ALERTS[flag] * 100)
             said = f"spent {spent} USD today (answers under way included)"
             if share < 100:
-                said += f", {share}% of the daily cap of {cap} USD"
+                # The share spent, not the alert's: a day past 80% and 100% at once (a large
+                # spend, a cap lowered below it) was said to be at 80% of a cap passed.
+                shown = f"{int(spent * 100 / cap)}% of" if cap else "past"
+                said += f", {shown} the daily cap of {cap} USD"
             else:
                 said += (
                     f" of the daily cap of {cap} USD, which has no room for another answer; "

@@ -84,6 +84,18 @@ def test_a_raised_cap_alerts_at_its_own_80_percent(app, client, alert_hook, runn
     assert "80% of the daily cap of 2.000000 USD" in eighty["message"]
 
 
+def test_the_80_percent_alert_says_what_share_of_the_cap_is_spent(app, client, alert_hook):
+    """Regression: a day whose spend went past 80% and 100% at once (a large spend, or a cap
+    lowered below it) had its 80% alert say "spent 1.508300 USD today ..., 80% of the daily
+    cap of 1.000000 USD": the operator read 80% of a cap already passed by half."""
+    make_user(PHONE)
+    spent(PHONE, "1.50")
+    text(client, "one")
+    eighty = next(a for a in alerts_posted(alert_hook, 2) if a["level"] == 80)
+    assert "80% of the daily cap" not in eighty["message"]
+    assert "150% of the daily cap of 1.000000 USD" in eighty["message"]
+
+
 @pytest.mark.parametrize("door", ["webhook", "api"])
 def test_texts_crossing_80_percent_in_two_processes_at_once_are_both_taken(
     app, client, alert_hook, door
@@ -510,3 +522,11 @@ def test_a_cap_set_below_todays_spend_says_that_answers_stay_paused(app, runner)
     assert "0.500000 USD" in result.output and "paused until midnight UTC" in result.output
     result = runner.invoke(args=["spend", "raise-cap", "2"])
     assert result.output == "Today's spend cap is now 2.000000 USD.\n"
+
+
+def test_a_daily_cap_of_0_alerts_without_dividing_by_it(app, client, alert_hook):
+    app.config["DAILY_SPEND_CAP"] = D("0")
+    make_user(PHONE)
+    text(client, "one")
+    assert sorted(a["level"] for a in alerts_posted(alert_hook, 2)) == [80, 100]
+    assert stored() == [("refused", "daily_cap")]
