@@ -530,3 +530,14 @@ def test_a_daily_cap_of_0_alerts_without_dividing_by_it(app, client, alert_hook)
     text(client, "one")
     assert sorted(a["level"] for a in alerts_posted(alert_hook, 2)) == [80, 100]
     assert stored() == [("refused", "daily_cap")]
+
+
+def test_spend_today_without_a_cap_names_no_cap_counting_the_answers_under_way(app, client, runner):
+    """Regression: with no DAILY_SPEND_CAP `flask spend today` said "2 answers under way,
+    which the cap counts at 0.050618 USD; daily cap: none", a cap that was not there."""
+    app.config.update(DAILY_SPEND_CAP=None)
+    make_user(PHONE)
+    text(client, "Question?")
+    text(client, "Another?")
+    output = runner.invoke(args=["spend", "today"]).output
+    assert "; 2 answers under way, which may cost up to 0.050618 USD; daily cap: none" in output

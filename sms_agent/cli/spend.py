@@ -21,11 +21,11 @@ def today() -> None:
     """Print today's spend (UTC day) and the answers under way against the daily cap."""
     spent = report.totals(report.day_start())
     in_flight, counted_at = limits.under_way_today()
+    cap = limits.daily_cap()
     under_way = ""
     if in_flight:
-        answers = counted(in_flight, "answer")
-        under_way = f"; {answers} under way, which the cap counts at {counted_at} USD"
-    cap = limits.daily_cap()
+        counts = "the cap counts at" if cap is not None else "may cost up to"
+        under_way = f"; {counted(in_flight, 'answer')} under way, which {counts} {counted_at} USD"
     click.echo(
         f"Spent today: {spent['total_usd']} USD (SMS {spent['sms_usd']}, model "
         f"{spent['model_usd']}){under_way}; daily cap: {'none' if cap is None else f'{cap} USD'}"
