@@ -26,15 +26,22 @@ from flask import current_app
 from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import quota
+from . import notices, quota
 from .answering.prompts import max_tokens
 from .costs import report
-from .costs.prices import country_of, estimate_answer, estimate_attachments, money
+from .costs.prices import (
+    country_of,
+    estimate_answer,
+    estimate_attachments,
+    estimate_sms,
+    money,
+)
 from .current import app_config, app_globals
 from .extensions import db
 from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
 from .outbound import channels
+from .outbound.gsm import segment_count
 from .phones import mask
 
 log = logging.getLogger("sms_agent.limits")
@@ -116,10 +123,8 @@ def cost_refusal(
     read), whose SMS is paid for like an answer: a phone stuck resending one would cost an
     SMS each without end. `request` is what the spend caps must have room for: one answer,
     and the attachments read before it. Refused: with the rule's notice the first time in
-    its window. The parts of the texter's earlier MOREs not sent yet count as answers under
-    way (User.more_parts_pending). `count` False: the sender's rate is read, not counted."""
+    its window. `count` False: the sender's rate is read, not counted."""
     now = now or utcnow()
-    request = request._replace(answers=request.answers + user.more_parts_pending(now))
     refused = _sender_rate(user, now, sid, count)
     if refused is None:
         refused = _daily_cap(user, now, request, received)
@@ -368,8 +373,8 @@ def _fits_the_day(
     user: User, now: datetime, request: report.InFlight, received: Decimal, cap: Decimal
 ) -> bool:
     """Whether today's cap has room for the request, claiming the alerts it reaches."""
-    spent = _spent_today(now) + received
-    fits = _fits(spent, _in_flight_estimate(request, _this_answer(user)), cap)
+    spent = spent_today(now) + received
+    fits = _fits(spent, _request_cost(user, now, request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
     return fits
 
@@ -386,7 +391,7 @@ def alert_daily_cap(user: User, now: datetime | None = None) -> None:
         _fits_the_day(user, now, A_TEXT, Decimal(0), cap)
 
 
-def _spent_today(now: datetime) -> Decimal:
+def spent_today(now: datetime) -> Decimal:
     """Today's spend with the requests still being answered counted at what an answer may
     cost, as under the monthly cap: texts arriving together just under the cap were all
     admitted, each checked before any had cost a cent, and the day went past it by all
@@ -430,7 +435,29 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     no query when DAILY_SPEND_CAP is unset."""
     now = now or utcnow()
     cap = daily_cap(now.date())
-    return cap is not None and not _fits(_spent_today(now), _this_answer(user), cap)
+    if cap is None:
+        return False
+    answer = _request_cost(user, now, A_TEXT, _this_answer(user))
+    return not _fits(spent_today(now), answer, cap)
+
+
+def _request_cost(user: User, now: datetime, request: report.InFlight, answer: Decimal) -> Decimal:
+    """What a cap must have room for to take `request` from `user`, each answer at
+    `answer`, for admitting a text and for what USAGE and HELP say of it alike (read apart,
+    they told a texter answers came while their next question was refused): its answer and
+    attachments, the parts of the texter's earlier MOREs not sent yet, counted as answers
+    under way (User.more_parts_pending), and the program notice their next SMS follows when
+    they have had none on this channel: uncounted, a number's first answer took the spend
+    past the cap by that notice."""
+    request = request._replace(answers=request.answers + user.more_parts_pending(now))
+    return _in_flight_estimate(request, answer) + _program_notice_cost(user)
+
+
+def _program_notice_cost(user: User) -> Decimal:
+    if not notices.program_notice_due(user):
+        return Decimal(0)
+    segments = segment_count(notices.program_text(user, user.help_language))
+    return estimate_sms(user.phone_number, segments, channels.is_whatsapp(user))
 
 
 def _fits(counted: Decimal, answer: Decimal, cap: Decimal) -> bool:
@@ -464,7 +491,10 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
             share = int(CAP_ALERTS[flag] * 100)
             said = f"spent {spent} USD today (answers under way included)"
             if share < 100:
-                said += f", {share}% of the daily cap of {cap} USD"
+                # The share spent, not the alert's: a day past 80% and 100% at once (a large
+                # spend, a cap lowered below it) was said to be at 80% of a cap passed.
+                shown = f"{int(spent * 100 / cap)}% of" if cap else "past"
+                said += f", {shown} the daily cap of {cap} USD"
             else:
                 said += (
                     f" of the daily cap of {cap} USD, which has no room for another answer; "
@@ -477,6 +507,13 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
 def monthly_cap(tier: str) -> Decimal | None:
     configured = app_config().get(f"SPEND_CAP_{tier.upper()}")
     return None if configured is None else money(configured)
+
+
+def no_answers(tier: str) -> bool:
+    """Whether texters of `tier` get no AI answers in any month: its quota is 0
+    (QUOTA_<TIER>=0) or its monthly spend cap is (SPEND_CAP_<TIER>=0), and neither lifts on
+    the 1st, so the notices name no date for answers to come back (notices.compose)."""
+    return quota.monthly_limit(tier) == 0 or monthly_cap(tier) == 0
 
 
 def spend_cap_lifts(now: datetime | None = None) -> datetime:
@@ -517,11 +554,10 @@ def spend_cap_reached(
     cap = monthly_cap(user.tier)
     if cap is None:
         return None
-    spent, in_flight = report.spent_and_in_flight(
-        user.phone_number, report.month_start(now or utcnow())
-    )
+    now = now or utcnow()
+    spent, in_flight = report.spent_and_in_flight(user.phone_number, report.month_start(now))
     answer = _this_answer(user)
-    this = _in_flight_estimate(request, answer)
+    this = _request_cost(user, now, request, answer)
     if _fits(spent + received + _in_flight_estimate(in_flight, answer), this, cap):
         return None
     return cap

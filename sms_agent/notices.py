@@ -110,14 +110,12 @@ def help_text(user: User) -> str:
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
     wording, answering, paused, none = _worded(HELP, user.help_language)
-    limit = quota.monthly_limit(user.tier)
-    held = _held_until(user, user.help_language) if limit else None
-    if not limit:
+    if limits.no_answers(user.tier):
         answers = none.format(tier=user.tier)
-    elif held:
+    elif held := _held_until(user, user.help_language):
         answers = _dated(paused, until=held[1])
     else:
-        answers = answering.format(left=quota.remaining(user), limit=limit)
+        answers = answering.format(left=quota.remaining(user), limit=quota.monthly_limit(user.tier))
     return wording.format(service=service(), answers=answers, support=support_contact())
 
 
@@ -217,7 +215,8 @@ def quota_text(user: User, language: str | None = None) -> str:
 
 
 def no_requests_text(user: User, language: str | None = None) -> str:
-    """A tier with a quota of 0 (QUOTA_FREE=0: answers for paying plans only) has nothing to
+    """A tier with a quota of 0 (QUOTA_FREE=0: answers for paying plans only; or a spend cap
+    of 0, limits.no_answers) has nothing to
     use up or to get back on the 1st, which "You've used all 0 requests ... resets on Jan 1"
     told the texter, who texted again then and was refused again; nor does a spend cap's
     lifting bring answers back. Said in place of each notice in ANSWERS_ON_A_DATE."""
@@ -369,7 +368,7 @@ def compose(kind: str, user: User, said: str | None = None, task: Task | None = 
     if kind in IN_THE_KEYWORDS_LANGUAGE:
         return NOTICES[kind](user)
     worded = partial(NOTICES[kind], task=task) if kind in ON_THE_TASK else NOTICES[kind]
-    if kind in ANSWERS_ON_A_DATE and quota.monthly_limit(user.tier) == 0:
+    if kind in ANSWERS_ON_A_DATE and limits.no_answers(user.tier):
         worded = no_requests_text
     language = language_for(said, user.help_language)
     notice = worded(user, language=language)

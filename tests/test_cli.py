@@ -515,3 +515,22 @@ def test_an_unbounded_number_option_shows_no_range_in_its_help(runner):
     assert result.exit_code == 0
     assert "None" not in result.output
     assert "--seed INTEGER " in result.output and "[default: 42]" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["quota", "reset", "--yes"], "Reset monthly requests for 1 user."),
+        (["demo", "seed", "--users", "1", "--tasks", "1", "--errors", "1"], "Seeded 1 user, 1 "),
+    ],
+)
+def test_commands_count_one_in_the_singular(runner, args, said):
+    """Regression: `flask quota reset` with one texter said "for 1 users", and `flask demo
+    seed` "Seeded 1 users, 1 tasks and 1 errors"."""
+    if args[0] == "quota":
+        make_user()
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert said in result.output
+    assert " 1 users" not in result.output and " 1 tasks" not in result.output
+    assert " 1 errors" not in result.output

@@ -84,6 +84,18 @@ def test_a_raised_cap_alerts_at_its_own_80_percent(app, client, alert_hook, runn
     assert "80% of the daily cap of 2.000000 USD" in eighty["message"]
 
 
+def test_the_80_percent_alert_says_what_share_of_the_cap_is_spent(app, client, alert_hook):
+    """Regression: a day whose spend went past 80% and 100% at once (a large spend, or a cap
+    lowered below it) had its 80% alert say "spent 1.508300 USD today ..., 80% of the daily
+    cap of 1.000000 USD": the operator read 80% of a cap already passed by half."""
+    make_user(PHONE)
+    spent(PHONE, "1.50")
+    text(client, "one")
+    eighty = next(a for a in alerts_posted(alert_hook, 2) if a["level"] == 80)
+    assert "80% of the daily cap" not in eighty["message"]
+    assert "150% of the daily cap of 1.000000 USD" in eighty["message"]
+
+
 @pytest.mark.parametrize("door", ["webhook", "api"])
 def test_texts_crossing_80_percent_in_two_processes_at_once_are_both_taken(
     app, client, alert_hook, door
@@ -495,3 +507,37 @@ def test_two_texters_texting_at_the_same_moment_do_not_both_pass_the_daily_cap(a
         thread.join(10)
     assert results == {PHONE: 200, other: 200}
     assert sorted(stored()) == [("queued", None), ("refused", "daily_cap")]
+
+
+def test_a_cap_set_below_todays_spend_says_that_answers_stay_paused(app, runner):
+    """Regression: `flask spend raise-cap 0.1` (10 typed as 0.1) with 0.50 USD spent today
+    said "Today's spend cap is now 0.100000 USD." and nothing more, and every text was
+    refused until midnight UTC without staff knowing they had paused the service."""
+    app.config["DAILY_SPEND_CAP"] = Decimal("1.00")
+    spent(make_user().phone_number, "0.50")
+
+    result = runner.invoke(args=["spend", "raise-cap", "0.1"])
+
+    assert result.exit_code == 0 and "0.100000 USD" in result.output
+    assert "0.500000 USD" in result.output and "paused until midnight UTC" in result.output
+    result = runner.invoke(args=["spend", "raise-cap", "2"])
+    assert result.output == "Today's spend cap is now 2.000000 USD.\n"
+
+
+def test_a_daily_cap_of_0_alerts_without_dividing_by_it(app, client, alert_hook):
+    app.config["DAILY_SPEND_CAP"] = D("0")
+    make_user(PHONE)
+    text(client, "one")
+    assert sorted(a["level"] for a in alerts_posted(alert_hook, 2)) == [80, 100]
+    assert stored() == [("refused", "daily_cap")]
+
+
+def test_spend_today_without_a_cap_names_no_cap_counting_the_answers_under_way(app, client, runner):
+    """Regression: with no DAILY_SPEND_CAP `flask spend today` said "2 answers under way,
+    which the cap counts at 0.050618 USD; daily cap: none", a cap that was not there."""
+    app.config.update(DAILY_SPEND_CAP=None)
+    make_user(PHONE)
+    text(client, "Question?")
+    text(client, "Another?")
+    output = runner.invoke(args=["spend", "today"]).output
+    assert "; 2 answers under way, which may cost up to 0.050618 USD; daily cap: none" in output

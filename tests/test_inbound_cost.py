@@ -197,6 +197,40 @@ def test_mores_asked_at_once_count_the_parts_still_to_be_sent_against_the_caps(
     assert [message.payload[0][1] for message in drained(app)] == ["more"]
 
 
+@pytest.mark.parametrize(
+    ("cap", "usage_says", "help_says"),
+    [
+        ("SPEND_CAP_FREE", "are at its usage limit", "AI answers paused until"),
+        ("DAILY_SPEND_CAP", "has paused answers until", "AI answers paused until"),
+    ],
+)
+def test_usage_and_help_count_the_parts_of_mores_still_to_be_sent(
+    app, client, priced, cap, usage_says, help_says
+):
+    """Regression: with a MORE's part still to be sent, the texter's next question was
+    refused by the cap (the part counts as an answer under way), while USAGE and HELP,
+    reading the cap without that part, told them answers came as usual."""
+    from sms_agent import limits
+
+    user = make_user(phone_number=PHONE)
+    app.config[cap] = 3 * SMS_IN + limits._this_answer(user) * D("1.5")  # room for one answer
+    text(client, "MORE")
+    text(client, "USAGE")
+    text(client, "HELP")
+    more, usage, help_ = [message.payload[0] for message in drained(app)]
+    for notice in (usage, help_):
+        assert jobs.send_notice.apply(args=notice).get() is True
+    said = db.session.scalars(
+        sa.select(OutboundMessage.body)
+        .where(OutboundMessage.kind.in_(["usage", "help"]))
+        .order_by(OutboundMessage.created_at)  # fmt: skip
+    ).all()
+    assert usage_says in said[0] and help_says in said[1], said
+    text(client, "What is DNS?")  # what the texter is then refused, as USAGE said
+    task = db.session.scalars(sa.select(Task).where(Task.sms_content == "What is DNS?")).one()
+    assert task.status == "refused"
+
+
 @pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
 def test_a_more_dropped_for_an_inactive_texter_no_longer_counts_against_the_caps(
     app, client, priced, cap

@@ -135,6 +135,24 @@ def test_a_tier_with_no_requests_held_by_a_spend_cap_is_not_promised_answers_on_
     assert "until" not in help_sms.body
 
 
+def test_a_tier_whose_spend_cap_is_0_is_not_promised_answers_on_a_date(app, client):
+    """Regression: with SPEND_CAP_FREE=0 (no spend allowed: answers for paying plans only,
+    whatever the quota) a free texter's text got "Texts are not answered until Jan 1",
+    USAGE "are at its usage limit: texts are not answered until Jan 1" and HELP "AI
+    answers paused until Jan 1": on the 1st the cap was 0 again and the same text was
+    refused again. They are told their plan has no AI answers, with no date."""
+    app.config["SPEND_CAP_FREE"] = Decimal("0")
+    text_in(client, "What is DNS?")
+    text_in(client, "USAGE")
+    text_in(client, "HELP")
+    [refused, usage, help_sms] = [m for m in outbox() if m.kind != "program"]
+    expected = (
+        "Your free plan includes no AI answers, so texts are not answered. Reply HELP for help."
+    )
+    assert (refused.kind, refused.body, usage.body) == ("spend_cap", expected, expected)
+    assert help_sms.body.startswith("SMS-to-AI Agent: Your free plan has no AI answers. Text")
+
+
 @pytest.mark.parametrize("language", [None, "fr", "es"])
 def test_help_to_a_tier_with_no_requests_says_so_in_one_sms(app, language):
     app.config["QUOTA_ENTERPRISE"] = 0
@@ -380,7 +398,8 @@ def test_a_texter_whose_last_questions_were_french_or_spanish_gets_notices_in_it
 
 @pytest.mark.parametrize("language", [None, "fr", "es"])
 def test_usage_past_the_spend_cap_fits_one_sms(app, language):
-    app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=0)
+    # A cap with no room for an answer: one of 0 is a plan with no answers at all.
+    app.config.update(QUOTA_ENTERPRISE=99999, SPEND_CAP_ENTERPRISE=Decimal("0.000001"))
     user = make_user(tier="enterprise", monthly_requests=99999, timezone="Asia/Kolkata")
     user.note_help_language(language)
     notices.send_notice(user, "usage")

@@ -355,3 +355,23 @@ def test_help_tells_a_capped_texter_when_texts_are_answered_again(app):
     assert notices_module.help_text(user).startswith(
         "SMS-to-AI Agent: AI answers paused until Jan 31 14:00. Text MORE, AGENT,"
     )
+
+
+@pytest.mark.parametrize("cap", ["SPEND_CAP_FREE", "DAILY_SPEND_CAP"])
+@pytest.mark.parametrize(("state", "admitted"), [({}, False), (None, True)])
+def test_a_first_answer_has_room_for_the_program_notice_before_it(
+    app, client, cap, state, admitted
+):
+    """Regression: a number's first answer goes out after the program notice, an SMS the
+    caps did not count: with room for the answer alone, the texter was answered and the
+    month's (or the day's) spend went past the cap by the notice. A texter who had it
+    (None: an established one) is answered with the same room."""
+    from sms_agent.costs.prices import inbound_price
+
+    fields = {} if state is None else {"service_state": state}
+    user = make_user(PHONE, **fields)
+    received = inbound_price(False, 0, 1)
+    app.config[cap] = received + limits._this_answer(user)  # room for the answer alone
+    text(client)
+    assert stored() == [("queued", None) if admitted else ("refused", RefusalReason(
+        {"SPEND_CAP_FREE": "over_spend", "DAILY_SPEND_CAP": "daily_cap"}[cap]).value)]  # fmt: skip

@@ -31,6 +31,7 @@ from ..models.staff import (
 )
 from ..models.users import take_sqlite_write_lock
 from ..phones import InvalidPhoneNumber
+from ..plural import counted
 from ..security import refuses_nul_itself
 from .base import (
     AdminModelView,
@@ -296,4 +297,4 @@ class ApiTokenView(AdminModelView):
         for token in tokens:
             token.revoke()
         db.session.commit()
-        flash(f"Revoked {len(tokens)} token{'' if len(tokens) == 1 else 's'}.", "success")
+        flash(f"Revoked {counted(len(tokens), 'token')}.", "success")

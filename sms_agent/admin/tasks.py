@@ -20,6 +20,7 @@ from ..models.tasks import (
     outcome_conflict,
     refusal_conflict,
 )
+from ..plural import counted
 from ..service_metadata import (
     KEPT_BY_THE_SERVICE,
     changed_service_keys,
@@ -238,7 +239,7 @@ class ErrorLogView(KeptCount, AdminModelView):
         for error in errors:
             error.resolve()
         db.session.commit()
-        flash(f"Marked {_errors(len(errors))} as resolved.", "success")
+        flash(f"Marked {counted(len(errors), 'error')} as resolved.", "success")
 
     @action("mark_unresolved", "Mark as unresolved")
     def action_unresolve(self, ids) -> None:
@@ -248,8 +249,4 @@ class ErrorLogView(KeptCount, AdminModelView):
         for error in errors:
             error.resolved = False
         db.session.commit()
-        flash(f"Marked {_errors(len(errors))} as unresolved.", "success")
-
-
-def _errors(count: int) -> str:
-    return f"{count} error{'' if count == 1 else 's'}"
+        flash(f"Marked {counted(len(errors), 'error')} as unresolved.", "success")

@@ -20,6 +20,7 @@ from ..jobs import BulkNotices, enqueue_tier_change_notices
 from ..models import Tier, User, lock_texter, lock_texters, utcnow
 from ..models.row_counts import rows_of
 from ..phones import InvalidPhoneNumber
+from ..plural import counted
 from ..quota import change_tier, is_upgrade, reset_user, used, used_in_sql, window_end
 from .base import (
     AdminModelView,
@@ -36,18 +37,14 @@ from .base import (
 from .conversation import ConversationPages
 
 
-def _plural(count: int, noun: str = "user") -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _texted(told: BulkNotices) -> str:
     """Who is told of a change (the texts go out after the commit, from jobs, so the page
     says they will be sent) and, when the notices take a while (they leave most of the
     sending rate to conversation, BULK_NOTICE_SHARE), for how long they go out."""
+    texted = f"{counted(told.count, 'user')} will be texted"
     if told.seconds < 60:
-        return f"{_plural(told.count)} will be texted."
-    minutes = ceil(told.seconds / 60)
-    return f"{_plural(told.count)} will be texted over the next {minutes} minutes, between answers."
+        return f"{texted}."
+    return f"{texted} over the next {ceil(told.seconds / 60)} minutes, between answers."
 
 
 _DETAIL_SECTIONS = (
@@ -233,7 +230,7 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         for user in users:
             reset_user(user)
         db.session.commit()
-        flash(f"Reset monthly requests for {_plural(len(users))}.", "success")
+        flash(f"Reset monthly requests for {counted(len(users), 'user')}.", "success")
 
     # The tier changes ask first, as Delete does: they change what every texter selected may
     # ask, and text them (upgrades, by default).
@@ -277,9 +274,10 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         changes = [(user, change_tier(user, tier.value)) for user in moving]
         db.session.commit()
         told = enqueue_tier_change_notices(changes)
-        flash(f"{message.format(_plural(len(moving)))} {_texted(told)}", "success")
+        flash(f"{message.format(counted(len(moving), 'user'))} {_texted(told)}", "success")
         if len(moving) < len(users):
-            flash(f"{_plural(len(users) - len(moving))} already {kept}, left as they were.", "info")
+            left = counted(len(users) - len(moving), "user")
+            flash(f"{left} already {kept}, left as they were.", "info")
 
 
 def _moves(old_tier: str, tier: Tier) -> bool:

@@ -5,6 +5,7 @@ import time
 import click
 
 from ..extensions import db
+from ..plural import counted
 from ..sample_data import DEMO_NUMBERS, real_texters
 from ..sample_data import seed as seed_data
 from .group import ServiceGroup
@@ -37,7 +38,7 @@ def seed(users: int, tasks: int, errors: int, random_seed: int) -> None:
         # Run against the service's database by mistake, made-up tasks and their spend
         # (today's counts against DAILY_SPEND_CAP) would mix with the real ones for good.
         raise click.ClickException(
-            f"this database has {real} real texter{'' if real == 1 else 's'}: demo data is "
+            f"this database has {counted(real, 'real texter')}: demo data is "
             "for a database of its own (an empty one, or one seeded before)"
         )
     started = time.perf_counter()
@@ -45,6 +46,6 @@ def seed(users: int, tasks: int, errors: int, random_seed: int) -> None:
     db.session.commit()
     elapsed = time.perf_counter() - started
     click.echo(
-        f"Seeded {counts['users']} users, {counts['tasks']} tasks and "
-        f"{counts['errors']} errors in {elapsed:.1f}s."
+        f"Seeded {counted(counts['users'], 'user')}, {counted(counts['tasks'], 'task')} and "
+        f"{counted(counts['errors'], 'error')} in {elapsed:.1f}s."
     )

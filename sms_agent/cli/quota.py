@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from ..extensions import db
 from ..models import User
+from ..plural import counted
 from ..quota import reset_all
 from .group import ServiceGroup
 
@@ -27,14 +28,16 @@ def reset(yes: bool) -> None:
         _confirm_reset()
     count = reset_all()
     db.session.commit()
-    click.echo(f"Reset monthly requests for {count} users.")
+    click.echo(f"Reset monthly requests for {counted(count, 'user')}.")
 
 
 def _confirm_reset() -> None:
     if not _stdin_is_a_terminal():
         raise click.ClickException("not reset: nobody to confirm it here; pass --yes to reset.")
     users = db.session.scalar(sa.select(sa.func.count()).select_from(User))
-    texters = f"{users} user{'' if users == 1 else 's'}"
-    question = f"Reset the monthly requests of every texter ({texters}) and start a new window?"
+    question = (
+        f"Reset the monthly requests of every texter ({counted(users, 'user')}) and start a "
+        "new window?"
+    )
     if not click.confirm(question):
         raise click.ClickException("not reset.")

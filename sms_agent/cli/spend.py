@@ -9,6 +9,8 @@ from config import parse_money
 from .. import limits, numbers
 from ..costs import report
 from ..extensions import db
+from ..models import utcnow
+from ..plural import counted
 from .group import ServiceGroup
 
 spend = ServiceGroup("spend", help="Spend and the daily spend cap.")
@@ -19,11 +21,11 @@ def today() -> None:
     """Print today's spend (UTC day) and the answers under way against the daily cap."""
     spent = report.totals(report.day_start())
     in_flight, counted_at = limits.under_way_today()
+    cap = limits.daily_cap()
     under_way = ""
     if in_flight:
-        answers = "answer" if in_flight == 1 else "answers"
-        under_way = f"; {in_flight} {answers} under way, which the cap counts at {counted_at} USD"
-    cap = limits.daily_cap()
+        counts = "the cap counts at" if cap is not None else "may cost up to"
+        under_way = f"; {counted(in_flight, 'answer')} under way, which {counts} {counted_at} USD"
     click.echo(
         f"Spent today: {spent['total_usd']} USD (SMS {spent['sms_usd']}, model "
         f"{spent['model_usd']}){under_way}; daily cap: {'none' if cap is None else f'{cap} USD'}"
@@ -60,4 +62,13 @@ def raise_cap(amount: Decimal) -> None:
     except limits.NoDailyCap as exc:
         raise click.ClickException(str(exc)) from None
     db.session.commit()
-    click.echo(f"Today's spend cap is now {record.cap_usd} USD.")
+    said = f"Today's spend cap is now {record.cap_usd} USD"
+    counted = limits.spent_today(utcnow())
+    if counted >= record.cap_usd:
+        # A cap typed below the day's spend (0.1 for 10) pauses every answer: said so, not
+        # left for staff to learn from texters.
+        said += (
+            f", which today's spend of {counted} USD (answers under way included) has "
+            "reached: answers stay paused until midnight UTC or a higher cap"
+        )
+    click.echo(f"{said}.")
