@@ -498,13 +498,25 @@ def env_database_url(name: str, default: str) -> str:
 
     url = database_url(env_str(name, default))
     try:
-        make_url(url).get_dialect()
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise SettingError(
-            f"{name} is not a database URL such as postgresql://user:password@host:5432/"
-            f"sms_agent or sqlite:///path/to/file.sqlite ({exc})"
-        ) from None
+        raise SettingError(_not_a_database_url(name, exc)) from None
+    # The driver too: DATABASE_URL=mysql://... passed the check above, then every gunicorn
+    # worker died importing MySQLdb, a traceback each, and gunicorn gave up (exit code 3).
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        problem = f"no driver for {parsed.get_backend_name()} installed: {exc}"
+        raise SettingError(_not_a_database_url(name, problem)) from None
     return url
+
+
+def _not_a_database_url(name: str, problem) -> str:
+    return (
+        f"{name} is not a database URL such as postgresql://user:password@host:5432/"
+        f"sms_agent or sqlite:///path/to/file.sqlite ({problem})"
+    )
 
 
 def env_broker_url(name: str, default: str) -> str:
@@ -518,6 +530,7 @@ def env_broker_url(name: str, default: str) -> str:
         if "://" not in url:
             raise KeyError("no scheme")
         Connection(url).transport_cls  # noqa: B018 (resolving the transport is the check)
+        redis_database_check(url)
     except (KeyError, ValueError) as exc:
         raise SettingError(
             f"{name} is not a broker URL such as redis://host:6379/0 ({exc.args[0]})"
@@ -556,11 +569,23 @@ def env_redis_url(name: str, default: str | None) -> str | None:
         return None
     try:
         parse_url(url)
+        redis_database_check(url)
     except ValueError as exc:
         raise SettingError(
             f"{name} is not a Redis URL such as redis://host:6379/0 ({exc})"
         ) from None
     return url
+
+
+def redis_database_check(url: str) -> None:
+    """Raise ValueError when a redis:// or rediss:// URL's path is not a database number.
+    Unchecked, CELERY_BROKER_URL=redis://host:6379/O (a letter) started the web, whose texts
+    then waited for ever: every Celery worker stopped at once with kombu's traceback, and
+    redis-py took PACING_REDIS_URL's alike for database 0."""
+    scheme, _, rest = url.partition("://")
+    database = rest.partition("?")[0].partition("/")[2].strip("/")
+    if scheme in ("redis", "rediss") and database and not database.isdigit():
+        raise ValueError(f"database {database!r} is no number")
 
 
 def env_directory(name: str, unset_blank: bool = False) -> str | None:

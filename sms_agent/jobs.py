@@ -145,6 +145,37 @@ def receive_later(form: dict[str, str]) -> bool:
     return _publish(receive_inbound, form, kwargs=_counted(form), shown=(form.get("MessageSid"),))
 
 
+@shared_task(acks_late=True, max_retries=None, name="sms_agent.jobs.record_status")
+def record_status(report: dict[str, str | None], busy: int = 0) -> str:
+    """Apply a delivery report the web process took while the database could not
+    (record_status_later), as the webhook would have; the database still away, it runs
+    again later (`busy` counts the delays, see busy_wait). A report applied twice changes
+    nothing the first did not (outbound.record_delivery_status)."""
+    try:
+        outbound.record_delivery_status(**report)
+        db.session.commit()
+    except DATABASE_BUSY as exc:
+        db.session.rollback()
+        wait = busy_wait(busy)
+        sid = report.get("sid")
+        log.warning(
+            "status of %s: database still unavailable (%s); applied in %.1fs",
+            sid,
+            type(exc).__name__,
+            wait,
+        )
+        _publish(record_status, report, countdown=wait, kwargs={"busy": busy + 1}, shown=(sid,))
+        return "busy"
+    return "applied"
+
+
+def record_status_later(report: dict[str, str | None]) -> bool:
+    """The web process could not reach the database with a signed delivery report: it goes
+    to the broker, as a text does (receive_later), since Twilio does not send a report
+    again after an error. False when the broker cannot take it either."""
+    return _publish(record_status, report, shown=(report.get("sid"),))
+
+
 def _counted(form: dict[str, str]) -> dict[str, bool]:
     """receive_inbound's `counted`, when the text was counted against the sender's rate in
     this request or job (limits.counted): the storage it counts in is not rolled back."""

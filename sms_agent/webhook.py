@@ -100,21 +100,23 @@ def inbound_sms():
     except inbound.ConcurrentDeliveries as exc:
         abort(409, str(exc))
     except DATABASE_BUSY as exc:
-        return _received_later(exc)
+        return _kept_for_a_worker(exc, "inbound", lambda: jobs.receive_later(_fields()))
     jobs.follow_up(received)
     return empty_twiml()
 
 
-def _received_later(exc: Exception) -> Response:
-    """The database could not store the text (down, restarting, out of connections): the
-    broker keeps it for a worker to store once it is back, and Twilio is answered as for
-    any stored text. Only with the broker away too is it an error (a 500, as before)."""
+def _kept_for_a_worker(exc: Exception, what: str, keep) -> Response:
+    """The database could not take a webhook (down, restarting, out of connections):
+    `keep()` hands it to the broker for a worker to apply once it is back, and Twilio is
+    answered as usual, since it sends no webhook again after an error. Only with the broker
+    away too is it an error (a 500, as before)."""
     db.session.rollback()
-    if not jobs.receive_later(_fields()):
+    if not keep():
         raise exc
     log.warning(
-        "inbound %s kept for a worker, the database unavailable (%s)",
-        request.form.get("MessageSid"),
+        "%s %s kept for a worker, the database unavailable (%s)",
+        what,
+        request.form.get("MessageSid") or request.form.get("SmsSid"),
         type(exc).__name__,
     )
     return empty_twiml()
@@ -130,9 +132,17 @@ def delivery_status():
     status = form.get("MessageStatus") or form.get("SmsStatus") or ""
     if not inbound.is_message_sid(sid):
         abort(400, "MessageSid is missing or malformed")
-    reference = request.args.get(CALLBACK_REFERENCE)
-    outbound.record_delivery_status(sid, status, form.get("ErrorCode"), reference)
-    db.session.commit()
+    report = {
+        "sid": sid,
+        "twilio_status": status,
+        "error_code": form.get("ErrorCode"),
+        "reference": request.args.get(CALLBACK_REFERENCE),
+    }
+    try:
+        outbound.record_delivery_status(**report)
+        db.session.commit()
+    except DATABASE_BUSY as exc:
+        return _kept_for_a_worker(exc, "status of", lambda: jobs.record_status_later(report))
     return empty_twiml()
 
 

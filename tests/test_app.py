@@ -300,13 +300,16 @@ def test_a_public_url_with_a_trailing_slash_or_a_prefix_is_taken(tmp_path, raw):
     [
         ("DATABASE_URL", "postgress://ops:hunter2@db/sms", "(Can't load plugin"),
         ("DATABASE_URL", "postgresql://ops:hunter2@db:port/sms", "(invalid literal"),
+        ("DATABASE_URL", "mysql://ops:hunter2@db/sms", "(no driver for mysql installed:"),
         ("CELERY_BROKER_URL", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
         ("CELERY_BROKER_URL", "reddis://127.0.0.1:6379/0", "(No such transport: reddis."),
+        ("CELERY_BROKER_URL", "redis://:hunter2@127.0.0.1:6379/O", "(database 'O' is no number"),
         ("RATELIMIT_STORAGE_URI", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
         ("RATELIMIT_STORAGE_URI", "reddis://:hunter2@127.0.0.1", "(unknown scheme reddis)"),
         ("SENDER_RATE_STORAGE_URI", "redis//ops:hunter2@127.0.0.1", "(no scheme)"),
         ("PACING_REDIS_URL", "redis//ops:hunter2@127.0.0.1", "(Redis URL must specify"),
         ("PACING_REDIS_URL", "redis://:hunter2@127.0.0.1:port/0", "(Port could not be cast"),
+        ("PACING_REDIS_URL", "redis://:hunter2@127.0.0.1:6379/one", "(database 'one' is no number"),
     ],
 )
 def test_a_database_or_broker_url_nothing_can_use_stops_the_app_naming_it(

@@ -705,6 +705,28 @@ def status_form(status: str, **fields) -> dict:
     return form
 
 
+def test_a_delivery_report_sent_while_the_database_is_down_is_applied_once_it_is_back(app):
+    """Regression: with the database down (a restart, a failover) a status callback got a
+    500 (an HTML page, in Twilio's debugger), and Twilio does not send it again: the report
+    was lost, so an undelivered reply was never shown to staff, nor a carrier's opt-out
+    (error 21610) obeyed. The broker now keeps it for a worker, as it keeps an inbound text."""
+    message = sent_message("sent")
+    path = f"/sms/status?message={message.id}"
+    form = status_form("undelivered", ErrorCode="30003")
+    with database_down(app) as down:
+        response = signed_post(down.test_client(), path, form)
+    assert (response.status_code, response.get_data(as_text=True)) == (200, EMPTY_TWIML)
+    [(job, args)] = queued_jobs(app)
+    assert job == "sms_agent.jobs.record_status"
+
+    with database_down(app):
+        assert jobs.record_status.apply(args=args).result == "busy"  # still away: kept
+    [(job, args)] = queued_jobs(app)
+    assert jobs.record_status.apply(args=args).result == "applied"  # the database is back
+    db.session.refresh(message)
+    assert (message.status, message.error_code) == ("undelivered", 30003)
+
+
 @pytest.mark.parametrize(
     "twilio_status,stored",
     [
