@@ -260,6 +260,36 @@ def test_a_voice_note_that_cannot_be_understood_gets_a_notice_that_says_so(
     assert errors()[0].error_type == "openai_error" and not chat_requests(openai_server)
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        (404, openai_error("Not Found", None, "not_found_error")),  # no transcription endpoint
+        (401, openai_error("Incorrect API key provided", "invalid_api_key")),
+    ],
+    ids=["a server that transcribes nothing", "credentials refused"],
+)
+def test_a_voice_note_a_server_will_not_transcribe_is_not_blamed_on_the_texter(
+    app, client, texter, twilio_server, openai_server, refusal
+):
+    """Regression: a transcription server that answered 404 (llama.cpp's and Ollama's
+    have no /audio/transcriptions) or refused our key made the texter hear "I couldn't make
+    out the words in your voice note", and they spoke it again, clearer, to the same
+    failure. The server failed, not the recording: alone, the voice note gets the apology,
+    as a transcription failing on its last try does; beside words, the words are answered
+    after the note."""
+    openai_server.then(*refusal)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["apology"]
+    assert task.media[0].error_message.startswith("not transcribed:")
+    db.session.execute(sa.delete(OutboundMessage))
+    openai_server.then(*refusal)
+    task = text_in(client, "What is the capital of France?", (url, "audio/ogg"))
+    note = note_before_the_answer_to(openai_server, "What is the capital of France?")
+    assert note.kind == "voice_note" and "make out" not in note.body
+    assert task.status == "completed"
+
+
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
     url = media_store.save(OGG, "audio/ogg")
     task = text_in(client, "", (url, "audio/ogg"))
@@ -557,7 +587,7 @@ def test_a_typed_question_beside_a_voice_note_with_no_words_is_answered(
     assert task.status == "completed"
     note = note_before_the_answer_to(openai_server, "What is the capital of France?")
     assert note.kind == "voice_note"
-    assert note.body.startswith("Note: I couldn't make out the words in your voice note")
+    assert note.body.startswith("Note: I couldn't transcribe your voice note")
     assert task.media[0].status == "failed"
 
 

@@ -54,6 +54,11 @@ _SIGNATURES = {
 _NO_WORDS = re.compile(r"(?:\s*(?:\[[^\[\]]*\]|\([^()]*\)))*\s*")
 
 
+#: What a transcription server answers about the recording it was sent (OpenAI's 400
+#: "Invalid file format", 413 for a file too large), not about itself or our account.
+_ABOUT_THE_RECORDING = frozenset({400, 413, 415, 422})
+
+
 class MediaProblem(Exception):
     """A picture or voice note could not be used: the texter gets the notice `notice`, staff
     an ErrorLog of `error_type`, and the task fails (its request is given back)."""
@@ -354,10 +359,11 @@ def _read_into(
         try:
             row.transcript = _transcribe(task, row, fetched.data)
         except LLMError as exc:
-            # On the last try, or when the server said to wait longer than any retry waits
-            # (LLMError.waits_too_long, on which the job gives up): staff are shown why, and
-            # the rest of the text is answered.
-            if last_try or exc.waits_too_long:
+            # On the last try, when the server said to wait longer than any retry waits
+            # (LLMError.waits_too_long, on which the job gives up), or when no retry would
+            # help (our key refused, no transcription on the server): staff are shown why,
+            # and the rest of the text is answered.
+            if last_try or exc.waits_too_long or not exc.retryable:
                 _failed(row, f"not transcribed: {exc}")
                 # Alone, it fails the text as any failure of the model on its last try.
                 raise MediaUnreadable(
@@ -408,14 +414,15 @@ def _picture_type(data: bytes) -> str | None:
 
 
 def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
-    """A retryable failure (timeout, 5xx) goes up for the job to retry; any other means
-    this recording cannot be transcribed, which the texter is told. A transcription made is
-    paid for, so it is recorded as a model call with its price."""
+    """A refusal of the recording itself (a format the server cannot read) means it cannot
+    be transcribed, which the texter is told; any other failure (a timeout, a 5xx, our key
+    refused, a server with no transcription) is the server's, and goes up. A transcription
+    made is paid for, so it is recorded as a model call with its price."""
     sent = for_transcription(data, row.content_type)
     try:
         transcript = get_llm_backend().transcribe(*sent)
     except LLMError as exc:
-        if exc.retryable:
+        if exc.retryable or exc.status not in _ABOUT_THE_RECORDING:
             raise
         _failed(row, str(exc))
         raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
