@@ -19,14 +19,14 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..clean_text import is_blank
+from ..clean_text import is_blank, readable
 from ..costs import record_model_call
 from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia, utcnow
 from ..vendors.openai import LLMError, get_llm_backend
-from ..vendors.twilio_media import MediaFetchError, get_media_source
+from ..vendors.twilio_media import Fetched, MediaFetchError, get_media_source
 from .audio import for_transcription
-from .kinds import AUDIO, IMAGE, OTHER, base_type
+from .kinds import AUDIO, IMAGE, OTHER, TEXT, base_type
 
 #: Why a file sent while staff held the conversation was not read.
 HELD_UNREAD = "sent while staff held the conversation"
@@ -47,6 +47,12 @@ _SIGNATURES = {
     "image/webp": (b"RIFF",),
 }
 
+
+#: The most of a text part's words the model is asked: a phone sends a text as MMS past a
+#: few SMS, and carriers take MMS text up to about 5,000 characters. A larger file is no
+#: text a texter typed, and would be paid for as prompt tokens.
+_TEXT_PART_CHARS = 5_000
+_CHARSET = re.compile(r";\s*charset=\"?([\w.:-]+)", re.IGNORECASE)
 
 #: What Whisper servers write for a recording with no words in it (whisper.cpp's and
 #: LocalAI's "[BLANK_AUDIO]", "[ Silence ]", "(music)"): a transcript of nothing but such
@@ -115,10 +121,10 @@ class MediaInput:
     unread: list[MediaUnreadable] = field(default_factory=list)
 
     def question(self, body: str) -> str:
-        """The texter's words, with what their voice notes said; a picture alone gets a
-        default question."""
+        """The texter's words, with their text parts' and what their voice notes said (a
+        text part saying what the body says once); a picture alone gets a default question."""
         parts = [] if is_blank(body) else [body.strip()]
-        parts += self.transcripts
+        parts += [said for said in self.transcripts if said not in parts]
         if not parts and self.images:
             parts = [DEFAULT_IMAGE_QUESTION]
         return "\n".join(parts)
@@ -143,9 +149,9 @@ def words_of(task: Task) -> str:
     """What the texter said in the task's text: its words, and what its voice notes said
     (as far as they were transcribed), whose language its notices are written in. A text
     with no voice note is its words alone, and its media rows are not loaded for it."""
-    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+    if not any(item.get("kind") in (AUDIO, TEXT) for item in attachments_of(task)):
         return task.sms_content
-    heard = [row.transcript for row in task.media if row.kind == AUDIO and row.transcript]
+    heard = [row.transcript for row in task.media if row.kind != IMAGE and row.transcript]
     return "\n".join(part for part in [task.sms_content, *heard] if not is_blank(part))
 
 
@@ -279,7 +285,7 @@ def read_for_staff(task: Task) -> None:
         position = _position(item)
         if position in done:
             continue
-        if item.get("kind") in (IMAGE, AUDIO):
+        if item.get("kind") in (IMAGE, AUDIO, TEXT):
             with contextlib.suppress(MediaUnreadable):  # the row says why
                 _record(task, item, position, last_try=True)
             continue
@@ -355,6 +361,8 @@ def _read_into(
     row.size, row.sha256 = len(fetched.data), hashlib.sha256(fetched.data).hexdigest()
     if kind == IMAGE:
         row.data = fetched.data
+    elif kind == TEXT:
+        row.transcript = _words(row, fetched)
     else:
         try:
             row.transcript = _transcribe(task, row, fetched.data)
@@ -387,7 +395,7 @@ def _notice_for(exc: MediaFetchError) -> str | None:
 def _check(row: TaskMedia, data: bytes) -> None:
     """A picture is read as the type its first bytes show, when it is one we read: phones
     and carriers name a PNG screenshot "image/jpeg". Anything else never reaches the model."""
-    if not data:  # sent again, it would be just as empty
+    if not data and row.kind != TEXT:  # sent again, it would be just as empty
         raise MediaFetchError("the media was empty", unusable=True)
     longest = current_app.config["VOICE_NOTE_MAX_BYTES"]
     if row.kind == AUDIO and len(data) > longest:
@@ -434,9 +442,26 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     return text
 
 
+def _words(row: TaskMedia, fetched: Fetched) -> str:
+    """A text part's words: read in the charset Twilio names, else as UTF-8 (what phones
+    send), less what no reader sees, and no longer than a text a phone sends as MMS. One
+    with nothing visible is as a Body with nothing visible: the texter gets `empty`."""
+    charset = _CHARSET.search(fetched.content_type)
+    try:
+        text = fetched.data.decode(charset[1] if charset else "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = fetched.data.decode("utf-8", errors="replace")
+    words = readable(text).strip()[:_TEXT_PART_CHARS]
+    if is_blank(words):
+        _failed(row, "the text part had no words")
+        why = f"text part {row.position}: no words"
+        raise MediaUnreadable(why, error_type=ErrorType.VALIDATION_ERROR, notice="empty")
+    return words
+
+
 def _use(row: TaskMedia, found: MediaInput) -> None:
     if row.kind == IMAGE and row.data:
         encoded = base64.b64encode(row.data).decode("ascii")
         found.images.append(f"data:{row.content_type};base64,{encoded}")
-    elif row.kind == AUDIO and row.transcript:
+    elif row.transcript and not is_blank(row.transcript):  # a voice note's, a text part's
         found.transcripts.append(row.transcript)
