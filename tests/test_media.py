@@ -900,9 +900,10 @@ def test_a_stop_a_phone_sent_as_a_text_part_opts_out(
     """A STOP sent in a group MMS comes as a text/plain part: read as the texter's words,
     it opts them out, as a voice note saying only STOP does, and is never asked."""
     url = twilio_server.serve(media_path(), "text/plain", b"STOP")
-    text_in(client, "", (url, "text/plain"))
+    task = text_in(client, "", (url, "text/plain"))
     assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
     assert chat_requests(openai_server) == []
+    assert task.error_message == "the texter said STOP in a text part"  # for staff
 
 
 def test_a_picture_captioned_stop_still_opts_out(app, client, texter, twilio_server):
