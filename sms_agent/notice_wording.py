@@ -329,13 +329,13 @@ PICTURE_NOTE = {
     ),
 }
 
+#: Before the answer to the rest: the voice note may have had no words in it, or not reached
+#: us, or the transcription server failed, so the note blames neither the texter nor a cause.
 VOICE_NOTE = {
-    None: "Note: I couldn't make out the words in your voice note, so I'm answering the rest "
-    "of your message.",
-    "fr": "Note: je n'ai pas compris les mots de votre message vocal, je réponds donc au "
-    "reste de votre message.",
-    "es": "Nota: no entendi las palabras de tu nota de voz, asi que respondo al resto de tu "
-    "mensaje.",
+    None: "Note: I couldn't transcribe your voice note, so I'm answering the rest of your message.",
+    "fr": "Note: je n'ai pas pu transcrire votre message vocal, je réponds donc au reste de "
+    "votre message.",
+    "es": "Nota: no pude transcribir tu nota de voz, asi que respondo al resto de tu mensaje.",
 }
 
 VOICE_UNHEARD = {

@@ -249,11 +249,30 @@ def test_a_shared_location_is_stored_as_the_place_it_names_for_staff_to_read(app
     )
     assert received.outcome == "task"
     assert stored_task(received).sms_content == (
-        "Shared location: Sydney Opera House, Bennelong Point, Sydney NSW 2000 (-33.8568, 151.2153)"
+        "Shared location: Sydney Opera House, Bennelong Point, Sydney NSW 2000 "
+        "(-33.856800, 151.215300)"
     )
 
 
-@pytest.mark.parametrize("latitude", ["", "north", "91", "nan"])
+@pytest.mark.parametrize(
+    ("latitude", "longitude", "written"),
+    [
+        ("-33.86880111694336", "151.2099", "(-33.868801, 151.209900)"),  # an Android phone's
+        ("+48.8584", "2.2945", "(48.858400, 2.294500)"),
+        ("-0.0000001", "-0", "(0.000000, 0.000000)"),
+    ],
+)
+def test_a_shared_location_is_written_to_six_decimals_whatever_the_phone_sent(
+    app, latitude, longitude, written
+):
+    """Regression: coordinates went to the model and staff as the phone wrote them, fifteen
+    digits (a thousandth of a millimetre) or a sign on the zero; now as a place is read,
+    to six decimals (about 10 cm)."""
+    received = receive("", From="whatsapp:+15551230000", Latitude=latitude, Longitude=longitude)
+    assert stored_task(received).sms_content == f"Shared location: {written}"
+
+
+@pytest.mark.parametrize("latitude", ["", "north", "91", "nan", "1e1", "4_8.8", "0x10", "inf"])
 def test_coordinates_that_are_no_place_leave_an_empty_text_empty(app, latitude):
     received = receive("", Latitude=latitude, Longitude="2.29", Label="Home")
     assert (received.outcome, received.notice) == ("empty", "empty")

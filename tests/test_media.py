@@ -260,6 +260,75 @@ def test_a_voice_note_that_cannot_be_understood_gets_a_notice_that_says_so(
     assert errors()[0].error_type == "openai_error" and not chat_requests(openai_server)
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        (404, openai_error("Not Found", None, "not_found_error")),  # no transcription endpoint
+        (401, openai_error("Incorrect API key provided", "invalid_api_key")),
+    ],
+    ids=["a server that transcribes nothing", "credentials refused"],
+)
+def test_a_voice_note_a_server_will_not_transcribe_is_not_blamed_on_the_texter(
+    app, client, texter, twilio_server, openai_server, refusal
+):
+    """Regression: a transcription server that answered 404 (llama.cpp's and Ollama's
+    have no /audio/transcriptions) or refused our key made the texter hear "I couldn't make
+    out the words in your voice note", and they spoke it again, clearer, to the same
+    failure. The server failed, not the recording: alone, the voice note gets the apology,
+    as a transcription failing on its last try does; beside words, the words are answered
+    after the note."""
+    openai_server.then(*refusal)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    assert task.status == "failed" and [m.kind for m in outbox()] == ["apology"]
+    assert task.media[0].error_message.startswith("not transcribed:")
+    db.session.execute(sa.delete(OutboundMessage))
+    openai_server.then(*refusal)
+    task = text_in(client, "What is the capital of France?", (url, "audio/ogg"))
+    note = note_before_the_answer_to(openai_server, "What is the capital of France?")
+    assert note.kind == "voice_note" and "make out" not in note.body
+    assert task.status == "completed"
+
+
+def test_words_a_phone_sent_as_a_text_part_are_the_texters_question(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a phone that sends a long text as MMS puts its words in a text/plain part
+    with no Body, and the texter who had written their question was told "I can read
+    pictures and voice notes, but not this kind of file. Please text your question in
+    words". The part's words are the question, kept on its row for staff; beside a Body
+    that says the same, they are not asked twice."""
+    words = "What is the capital of Peru? Caf\u00e9 con leche, por favor."
+    url = twilio_server.serve(media_path(), "text/plain; charset=utf-8", words.encode())
+    task = text_in(client, "", (url, "text/plain"))
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+    assert chat_requests(openai_server)[0]["messages"][-1]["content"] == words
+    assert (task.media[0].kind, task.media[0].transcript) == ("text", words)
+    task = text_in(client, words, (url, "text/plain"))
+    assert chat_requests(openai_server)[1]["messages"][-1]["content"] == words
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data", "notice"),
+    [
+        ("text/plain; charset=utf-16", "¿Qué hora es?".encode("utf-16"), "reply"),
+        ("text/plain", b" \xe2\x80\x8b\n", "empty"),  # nothing visible: an empty text
+        ("text/plain", b"", "empty"),
+    ],
+    ids=["in the charset named", "invisible", "nothing"],
+)
+def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_text(
+    app, client, texter, twilio_server, openai_server, content_type, data, notice
+):
+    url = twilio_server.serve(media_path(), content_type, data)
+    task = text_in(client, "", (url, "text/plain"))
+    assert [m.kind for m in outbox()] == [notice]
+    if notice == "reply":
+        assert chat_requests(openai_server)[0]["messages"][-1]["content"] == "¿Qué hora es?"
+    else:
+        assert task.status == "failed" and chat_requests(openai_server) == []
+
+
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
     url = media_store.save(OGG, "audio/ogg")
     task = text_in(client, "", (url, "audio/ogg"))
@@ -557,7 +626,7 @@ def test_a_typed_question_beside_a_voice_note_with_no_words_is_answered(
     assert task.status == "completed"
     note = note_before_the_answer_to(openai_server, "What is the capital of France?")
     assert note.kind == "voice_note"
-    assert note.body.startswith("Note: I couldn't make out the words in your voice note")
+    assert note.body.startswith("Note: I couldn't transcribe your voice note")
     assert task.media[0].status == "failed"
 
 
@@ -823,6 +892,18 @@ def test_a_picture_sent_with_agent_asks_for_a_person_and_is_kept_for_them(
     assert (shown.status, shown.data) == ("read", PNG)
     assert texter.conversation_state == "waiting" and handoff.find(PHONE).unread == 1
     assert [m.kind for m in outbox()] == ["handoff"] and openai_server.requests == []
+
+
+def test_a_stop_a_phone_sent_as_a_text_part_opts_out(
+    app, client, texter, twilio_server, openai_server
+):
+    """A STOP sent in a group MMS comes as a text/plain part: read as the texter's words,
+    it opts them out, as a voice note saying only STOP does, and is never asked."""
+    url = twilio_server.serve(media_path(), "text/plain", b"STOP")
+    task = text_in(client, "", (url, "text/plain"))
+    assert texter.is_opted_out and [m.kind for m in outbox()] == ["opt_out"]
+    assert chat_requests(openai_server) == []
+    assert task.error_message == "the texter said STOP in a text part"  # for staff
 
 
 def test_a_picture_captioned_stop_still_opts_out(app, client, texter, twilio_server):

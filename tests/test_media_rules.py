@@ -47,6 +47,7 @@ API = "https://api.twilio.com"
         ("audio/x-flac", "audio"),
         ("video/mp4", "other"),
         ("text/vcard", "other"),
+        ("text/plain", "text"),  # the words of a text some phones send as MMS
         ("", "other"),
     ],
 )

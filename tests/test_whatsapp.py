@@ -717,15 +717,35 @@ def test_a_github_alert_is_its_label_on_sms_and_whatsapp():
 
 
 def test_markdowns_escapes_are_the_characters_themselves_on_whatsapp():
-    """The texter read "my\\_var" as it was written, backslash and all."""
+    """The texter read "my\\_var" as it was written, backslash and all. (Escaped stars that
+    WhatsApp would read as bold are look-alikes: see the test below.)"""
     markdown = "Set my\\_var, not \\*this\\*; `keep\\_it` as code"
-    assert to_whatsapp_text(markdown) == "Set my_var, not *this*; `keep\\_it` as code"
+    assert to_whatsapp_text(markdown) == "Set my_var, not \u2217this\u2217; `keep\\_it` as code"
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        ("Wrap it in \\*asterisks\\* to bold it.", "Wrap it in \u2217asterisks\u2217 to bold it."),
+        ("Type \\_this\\_ or \\~that\\~", "Type \uff3fthis\uff3f or \u223cthat\u223c"),
+        ("Use \\`ls\\` here", "Use \u02cbls\u02cb here"),
+        ("**Bold** and \\*67 and 5 \\* 3", "*Bold* and *67 and 5 * 3"),  # no span: as written
+        ("At https://x.org/*a* type \\*b\\*", "At https://x.org/*a* type \u2217b\u2217"),
+    ],
+)
+def test_escaped_marks_that_whatsapp_would_read_as_formatting_are_shown_as_marks(markdown, shown):
+    """Regression: a model escapes a mark it means as written ("wrap it in \\*asterisks\\*"),
+    and WhatsApp, which has no escapes, showed "asterisks" bold, the instruction lost. A pair
+    of escaped marks WhatsApp would read as a span is written with look-alikes, which it
+    does not; a lone one, which it shows as written anyway, stays the mark itself."""
+    assert to_whatsapp_text(markdown) == shown
 
 
 def test_html_entities_are_the_characters_themselves_on_whatsapp_as_on_sms():
     """Regression: "Tom &amp; Jerry" reached WhatsApp as written, where SMS showed "&"."""
     answer = "Tom &amp; Jerry &mdash; 3 &lt; 4, &#42;not bold&#42;; `&amp;` is code"
-    assert to_whatsapp_text(answer) == "Tom & Jerry \u2014 3 < 4, *not bold*; `&amp;` is code"
+    shown = "Tom & Jerry \u2014 3 < 4, \u2217not bold\u2217; `&amp;` is code"  # no bold
+    assert to_whatsapp_text(answer) == shown
     assert to_whatsapp_text("Pay at a.com/?x=1&copy=2 &bogus; &amp") == (
         "Pay at a.com/?x=1&copy=2 &bogus; &amp"
     )

@@ -1,6 +1,7 @@
-"""A voice note that says nothing but an opt-out ("Stop.", "Stop texting me!"): an opt-out
-made by a reasonable means, obeyed as a texted STOP is. The webhook routes a text by its
-words, and a voice note's are known only once the worker has transcribed it."""
+"""A voice note that says nothing but an opt-out ("Stop.", "Stop texting me!"), or an MMS
+whose text part does: an opt-out made by a reasonable means, obeyed as a texted STOP is.
+The webhook routes a text by its words, and these are known only once the worker has
+transcribed or fetched them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .. import notices, outbound
 from ..clean_text import is_blank
 from ..extensions import db
 from ..inbound import keywords
+from ..media.kinds import AUDIO
 from ..media.read import MediaInput, read_for_staff_before
 from ..models import Task, User, lock_texter
 from ..phones import mask
@@ -33,12 +35,18 @@ def obey_stop(task: Task, media: MediaInput) -> str:
     as for a STOP on WhatsApp. A STOP or START the texter typed after the voice note (which
     is understood only now) is their latest word and stands: the voice note changes nothing."""
     user, newly = _opt_out(task, media)
+    said_in = f"the texter said STOP in {_where(task)}"
     if newly is None:
-        finish_unsent(task, "the texter said STOP in a voice note, then texted STOP or START")
+        finish_unsent(task, f"{said_in}, then texted STOP or START")
         return "opt_change_later"
-    finish_unsent(task, "the texter said STOP in a voice note")  # commits the opt-out too
+    finish_unsent(task, said_in)  # commits the opt-out too
     _confirm(task, user, newly)
     return "opted_out"
+
+
+def _where(task: Task) -> str:
+    """What the STOP came in, for staff: a voice note, or the text part of an MMS."""
+    return "a voice note" if any(row.kind == AUDIO for row in task.media) else "a text part"
 
 
 def obey_held_stop(task: Task) -> bool:
@@ -72,7 +80,7 @@ def _opt_out(task: Task, media: MediaInput) -> tuple[User, bool | None]:
 def _confirm(task: Task, user: User, newly: bool | None) -> None:
     if newly is None:
         return
-    log.info("%s opted out by a voice note", mask(user.phone_number))
+    log.info("%s opted out by %s", mask(user.phone_number), _where(task))
     if newly:
         confirmation = outbound.OPT_OUT_CONFIRMATION
         notices.send_notice(user, confirmation, task=task, reply_to=task.message_sid)

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..extensions import db
-from ..media.kinds import AUDIO, IMAGE
+from ..media.kinds import AUDIO, IMAGE, TEXT
 from ..models import (
     InboundCharge,
     ModelCall,
@@ -198,10 +198,10 @@ def _media_of(task_ids: list, for_staff: bool) -> dict[Any, str]:
 
 
 def _described(media: TaskMedia, for_staff: bool) -> str:
-    noun = {IMAGE: "picture", AUDIO: "voice note"}.get(media.kind, "file")
+    noun = {IMAGE: "picture", AUDIO: "voice note", TEXT: "text part"}.get(media.kind, "file")
     about = f"{noun} ({media.content_type})"
     if media.status == "read":
-        return f"{about}: {media.transcript}" if media.kind == AUDIO else about
+        return f"{about}: {media.transcript}" if media.kind in (AUDIO, TEXT) else about
     if media.status == "expired":
         return f"{about}, no longer kept"
     if media.status == "refused":

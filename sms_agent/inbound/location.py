@@ -3,18 +3,21 @@ words: such a message has no Body, and its place is all it says."""
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Mapping
 
 from ..clean_text import storable
 
 #: A place's name and address are a line each in WhatsApp; longer is not a place.
 _MAX_PART_CHARS = 200
+#: A coordinate as phones and Twilio write one: degrees in decimal notation. float() would
+#: take "1e1", "4_8" and "inf" too, which no phone sends.
+_DEGREES = re.compile(r"[+-]?\d{1,3}(?:\.\d+)?")
 
 
 def location_text(form: Mapping[str, str]) -> str:
-    """ "Shared location: Eiffel Tower, Champ de Mars, Paris (48.8584, 2.2945)", or "" when the
-    form carries no location (or coordinates that are not one)."""
+    """ "Shared location: Eiffel Tower, Champ de Mars, Paris (48.858370, 2.294481)", or "" when
+    the form carries no location (or coordinates that are not one)."""
     latitude = _coordinate(form.get("Latitude"), 90)
     longitude = _coordinate(form.get("Longitude"), 180)
     if latitude is None or longitude is None:
@@ -26,12 +29,9 @@ def location_text(form: Mapping[str, str]) -> str:
 
 
 def _coordinate(raw: str | None, limit: int) -> str | None:
-    """The coordinate as Twilio wrote it, when it is a number within ±limit degrees."""
+    """The coordinate within ±limit degrees, to six decimals (about 10 cm): an Android phone
+    sends fifteen digits, which tell the model and staff nothing more."""
     value = (raw or "").strip()
-    if not value:  # every SMS: float() would raise (and word) a ValueError to say so
+    if not _DEGREES.fullmatch(value) or abs(float(value)) > limit:
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return value if math.isfinite(number) and abs(number) <= limit else None
+    return f"{round(float(value), 6) + 0.0:.6f}"  # + 0.0: no "-0.000000"

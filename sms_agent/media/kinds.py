@@ -1,5 +1,6 @@
 """Which media types we read: pictures go to the model as images, voice notes and other audio
-are transcribed; anything else (video, vCards, PDFs) is refused politely."""
+are transcribed, a text part's words are read as the texter's; anything else (video, vCards,
+PDFs) is refused politely."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 
 IMAGE = "image"
 AUDIO = "audio"
+TEXT = "text"
 OTHER = "other"
 
 #: What chat models accept as image input.
@@ -33,6 +35,10 @@ AUDIO_TYPES = frozenset(
         "audio/3gpp2",
     }
 )
+
+#: The words of a text some phones send as MMS (a long one, or one sent to a group): a
+#: text/plain part, with no Body.
+TEXT_TYPES = frozenset({"text/plain"})
 
 #: The file name extension the transcription API needs to recognise the format.
 AUDIO_EXTENSIONS = {
@@ -118,10 +124,10 @@ def is_layout(content_type: str | None) -> bool:
 
 
 def kind_of(content_type: str | None) -> str:
-    """image, audio or other, by Twilio's MediaContentType{N}."""
+    """image, audio, text or other, by Twilio's MediaContentType{N}."""
     value = base_type(content_type)
     if value in IMAGE_TYPES:
         return IMAGE
     if value in AUDIO_TYPES:
         return AUDIO
-    return OTHER
+    return TEXT if value in TEXT_TYPES else OTHER

@@ -19,14 +19,14 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from ..clean_text import is_blank
+from ..clean_text import is_blank, readable
 from ..costs import record_model_call
 from ..extensions import db
 from ..models import ErrorType, Task, TaskMedia, utcnow
 from ..vendors.openai import LLMError, get_llm_backend
-from ..vendors.twilio_media import MediaFetchError, get_media_source
+from ..vendors.twilio_media import Fetched, MediaFetchError, get_media_source
 from .audio import for_transcription
-from .kinds import AUDIO, IMAGE, OTHER, base_type
+from .kinds import AUDIO, IMAGE, OTHER, TEXT, base_type
 
 #: Why a file sent while staff held the conversation was not read.
 HELD_UNREAD = "sent while staff held the conversation"
@@ -48,10 +48,21 @@ _SIGNATURES = {
 }
 
 
+#: The most of a text part's words the model is asked: a phone sends a text as MMS past a
+#: few SMS, and carriers take MMS text up to about 5,000 characters. A larger file is no
+#: text a texter typed, and would be paid for as prompt tokens.
+_TEXT_PART_CHARS = 5_000
+_CHARSET = re.compile(r";\s*charset=\"?([\w.:-]+)", re.IGNORECASE)
+
 #: What Whisper servers write for a recording with no words in it (whisper.cpp's and
 #: LocalAI's "[BLANK_AUDIO]", "[ Silence ]", "(music)"): a transcript of nothing but such
 #: marks heard no question.
 _NO_WORDS = re.compile(r"(?:\s*(?:\[[^\[\]]*\]|\([^()]*\)))*\s*")
+
+
+#: What a transcription server answers about the recording it was sent (OpenAI's 400
+#: "Invalid file format", 413 for a file too large), not about itself or our account.
+_ABOUT_THE_RECORDING = frozenset({400, 413, 415, 422})
 
 
 class MediaProblem(Exception):
@@ -110,10 +121,10 @@ class MediaInput:
     unread: list[MediaUnreadable] = field(default_factory=list)
 
     def question(self, body: str) -> str:
-        """The texter's words, with what their voice notes said; a picture alone gets a
-        default question."""
+        """The texter's words, with their text parts' and what their voice notes said (a
+        text part saying what the body says once); a picture alone gets a default question."""
         parts = [] if is_blank(body) else [body.strip()]
-        parts += self.transcripts
+        parts += [said for said in self.transcripts if said not in parts]
         if not parts and self.images:
             parts = [DEFAULT_IMAGE_QUESTION]
         return "\n".join(parts)
@@ -138,9 +149,9 @@ def words_of(task: Task) -> str:
     """What the texter said in the task's text: its words, and what its voice notes said
     (as far as they were transcribed), whose language its notices are written in. A text
     with no voice note is its words alone, and its media rows are not loaded for it."""
-    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+    if not any(item.get("kind") in (AUDIO, TEXT) for item in attachments_of(task)):
         return task.sms_content
-    heard = [row.transcript for row in task.media if row.kind == AUDIO and row.transcript]
+    heard = [row.transcript for row in task.media if row.kind != IMAGE and row.transcript]
     return "\n".join(part for part in [task.sms_content, *heard] if not is_blank(part))
 
 
@@ -274,7 +285,7 @@ def read_for_staff(task: Task) -> None:
         position = _position(item)
         if position in done:
             continue
-        if item.get("kind") in (IMAGE, AUDIO):
+        if item.get("kind") in (IMAGE, AUDIO, TEXT):
             with contextlib.suppress(MediaUnreadable):  # the row says why
                 _record(task, item, position, last_try=True)
             continue
@@ -350,14 +361,17 @@ def _read_into(
     row.size, row.sha256 = len(fetched.data), hashlib.sha256(fetched.data).hexdigest()
     if kind == IMAGE:
         row.data = fetched.data
+    elif kind == TEXT:
+        row.transcript = _words(row, fetched)
     else:
         try:
             row.transcript = _transcribe(task, row, fetched.data)
         except LLMError as exc:
-            # On the last try, or when the server said to wait longer than any retry waits
-            # (LLMError.waits_too_long, on which the job gives up): staff are shown why, and
-            # the rest of the text is answered.
-            if last_try or exc.waits_too_long:
+            # On the last try, when the server said to wait longer than any retry waits
+            # (LLMError.waits_too_long, on which the job gives up), or when no retry would
+            # help (our key refused, no transcription on the server): staff are shown why,
+            # and the rest of the text is answered.
+            if last_try or exc.waits_too_long or not exc.retryable:
                 _failed(row, f"not transcribed: {exc}")
                 # Alone, it fails the text as any failure of the model on its last try.
                 raise MediaUnreadable(
@@ -381,7 +395,7 @@ def _notice_for(exc: MediaFetchError) -> str | None:
 def _check(row: TaskMedia, data: bytes) -> None:
     """A picture is read as the type its first bytes show, when it is one we read: phones
     and carriers name a PNG screenshot "image/jpeg". Anything else never reaches the model."""
-    if not data:  # sent again, it would be just as empty
+    if not data and row.kind != TEXT:  # sent again, it would be just as empty
         raise MediaFetchError("the media was empty", unusable=True)
     longest = current_app.config["VOICE_NOTE_MAX_BYTES"]
     if row.kind == AUDIO and len(data) > longest:
@@ -408,14 +422,15 @@ def _picture_type(data: bytes) -> str | None:
 
 
 def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
-    """A retryable failure (timeout, 5xx) goes up for the job to retry; any other means
-    this recording cannot be transcribed, which the texter is told. A transcription made is
-    paid for, so it is recorded as a model call with its price."""
+    """A refusal of the recording itself (a format the server cannot read) means it cannot
+    be transcribed, which the texter is told; any other failure (a timeout, a 5xx, our key
+    refused, a server with no transcription) is the server's, and goes up. A transcription
+    made is paid for, so it is recorded as a model call with its price."""
     sent = for_transcription(data, row.content_type)
     try:
         transcript = get_llm_backend().transcribe(*sent)
     except LLMError as exc:
-        if exc.retryable:
+        if exc.retryable or exc.status not in _ABOUT_THE_RECORDING:
             raise
         _failed(row, str(exc))
         raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
@@ -427,9 +442,26 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     return text
 
 
+def _words(row: TaskMedia, fetched: Fetched) -> str:
+    """A text part's words: read in the charset Twilio names, else as UTF-8 (what phones
+    send), less what no reader sees, and no longer than a text a phone sends as MMS. One
+    with nothing visible is as a Body with nothing visible: the texter gets `empty`."""
+    charset = _CHARSET.search(fetched.content_type)
+    try:
+        text = fetched.data.decode(charset[1] if charset else "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = fetched.data.decode("utf-8", errors="replace")
+    words = readable(text).strip()[:_TEXT_PART_CHARS]
+    if is_blank(words):
+        _failed(row, "the text part had no words")
+        why = f"text part {row.position}: no words"
+        raise MediaUnreadable(why, error_type=ErrorType.VALIDATION_ERROR, notice="empty")
+    return words
+
+
 def _use(row: TaskMedia, found: MediaInput) -> None:
     if row.kind == IMAGE and row.data:
         encoded = base64.b64encode(row.data).decode("ascii")
         found.images.append(f"data:{row.content_type};base64,{encoded}")
-    elif row.kind == AUDIO and row.transcript:
+    elif row.transcript and not is_blank(row.transcript):  # a voice note's, a text part's
         found.transcripts.append(row.transcript)

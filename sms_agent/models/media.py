@@ -25,7 +25,7 @@ class TaskMedia(db.Model):
     #: Twilio's N in MediaUrl{N}.
     position: Mapped[int] = mapped_column(default=0)
     content_type: Mapped[str] = mapped_column(sa.String(100))
-    #: image, audio or other (refused); see sms_agent/media/kinds.py.
+    #: image, audio, text or other (refused); see sms_agent/media/kinds.py.
     kind: Mapped[str] = mapped_column(sa.String(10))
     size: Mapped[int | None]
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
@@ -36,6 +36,7 @@ class TaskMedia(db.Model):
     #: A picture's bytes, for staff's thumbnail (voice notes are not kept: the transcript is).
     #: Deferred: the conversation lists media without loading the bytes.
     data: Mapped[bytes | None] = deferred(mapped_column(sa.LargeBinary))
+    #: What a voice note said, or the words of a text part.
     transcript: Mapped[str | None] = mapped_column(sa.Text)
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

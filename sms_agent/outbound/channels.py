@@ -287,6 +287,13 @@ _ESCAPED = re.compile(
     r"|(&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});)"  # an entity
     r"|(https?://[^\s<>\[\]]*[^\s<>\[\]*_~.,;:!?'\"()])"  # an address: see _stand_in
 )
+#: An escaped mark ("\\*", "&#42;": the model means the star, not bold) waits as a stand-in
+#: of its own, apart from an address's marks. WhatsApp has no escapes: where it would read
+#: such marks as a span, they are written as look-alikes it does not read (_marks_shown).
+_ESCAPED_MARK = 0xE100
+_LOOK_ALIKES = {"*": "\u2217", "_": "\uff3f", "~": "\u223c", "`": "\u02cb"}
+_ESCAPED_MARKS = {_ESCAPED_MARK + ord(mark): mark for mark in _LOOK_ALIKES}
+_AN_ESCAPED_MARK = re.compile("[" + "".join(map(chr, _ESCAPED_MARKS)) + "]")
 #: The marks an address may hold that the rules would read as emphasis or strike-through
 #: ("https://x.org/*a*", ".../Foo_(bar)_baz_"): they wait as stand-ins, the address kept.
 _ADDRESS_MARKS = {ord(mark): STAND_IN + ord(mark) for mark in "*_~"}
@@ -317,7 +324,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
         for pattern, replacement in _RULES:
             piece = pattern.sub(replacement, piece)
         pieces[index] = piece.translate(STOOD_IN)
-    text = "".join(pieces)
+    text = _marks_shown("".join(pieces))
     if task_lists.DONE in text:  # a ticked item's "(done)", in the reply's language
         text = task_lists.said_done(text, reply_language(question, text))
     return tidy_lines(readable(text))
@@ -330,7 +337,28 @@ def _stand_in(match: re.Match) -> str:
     if code:  # its marks wait as stand-ins too, so that no rule reads them
         return "`" + "".join(map(_ascii_stand_in, code[1:-1])) + "`"
     char = escaped or html.unescape(entity)
+    if char in _LOOK_ALIKES:
+        return chr(_ESCAPED_MARK + ord(char))
     return _ascii_stand_in(char) if len(char) == 1 else char
+
+
+def _marks_shown(text: str) -> str:
+    """Each escaped mark as itself, or as its look-alike where WhatsApp would read it as a
+    span's ("\\*asterisks\\*" would show "asterisks" bold, the stars gone); one it would
+    show as written anyway ("\\*67", "5 \\* 3") stays the mark."""
+    if not _AN_ESCAPED_MARK.search(text):
+        return text
+    lines = []
+    for line in text.split("\n"):
+        shown = line.translate(_ESCAPED_MARKS)
+        chars = list(shown)
+        for mark, look_alike in _LOOK_ALIKES.items():
+            for span in whatsapp_spans.spans(shown, mark):
+                for at in span:
+                    if ord(line[at]) in _ESCAPED_MARKS:
+                        chars[at] = look_alike
+        lines.append("".join(chars))
+    return "\n".join(lines)
 
 
 def _ascii_stand_in(char: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Iterator
 
 MARKS = "*_~`"
 #: Room to close every kind of span at once (a bold italic strike-through mono cut).
@@ -26,21 +27,29 @@ def cut_through(text: str, cut: int) -> str:
 
 
 def _opened(line: str, cut: int, mark: str) -> int | None:
-    """Where the `mark` span that a cut at `cut` of `line` goes through opens, or None.
-    An opener follows a space or punctuation and comes before a letter; a closer the
-    other way round; each opener is closed by the first closer after its first letter,
-    as a lazy pattern reads it, but walked once left to right (a line of lone marks a
-    model wrote in a loop stays fast)."""
+    """Where the `mark` span that a cut at `cut` of `line` goes through opens, or None."""
+    for opener, closer in spans(line, mark):
+        if opener >= cut:
+            return None
+        if closer >= cut:
+            return opener
+    return None
+
+
+def spans(line: str, mark: str) -> Iterator[tuple[int, int]]:
+    """Where each `mark` span of `line` opens and closes, as WhatsApp reads them. An opener
+    follows a space or punctuation and comes before a letter; a closer the other way round;
+    each opener is closed by the first closer after its first letter, as a lazy pattern
+    reads it, but walked once left to right (a line of lone marks a model wrote in a loop
+    stays fast)."""
     m = re.escape(mark)
     openers = [hit.start() for hit in re.finditer(rf"(?<![\w{m}]){m}(?![\s{m}])", line)]
     closers = [hit.start() for hit in re.finditer(rf"(?<![\s{m}]){m}(?![\w{m}])", line)]
     index = 0
-    while index < len(openers) and openers[index] < cut:
+    while index < len(openers):
         opener = openers[index]
         after = bisect_left(closers, opener + 2)
         if after == len(closers):
-            return None  # nothing closes it: WhatsApp shows it as written, cut or not
-        if closers[after] >= cut:
-            return opener
+            return  # nothing closes it: WhatsApp shows it as written
+        yield opener, closers[after]
         index = bisect_left(openers, closers[after] + 1)
-    return None

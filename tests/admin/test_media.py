@@ -164,3 +164,19 @@ def test_a_voice_note_being_read_says_so(staff_client):
     page = conversation(staff_client)
     assert "None" not in page.split("sms-media-label", 1)[1].split("</span>", 1)[0]
     assert "Voice note (audio/ogg) being read" in page
+
+
+def test_a_text_part_is_shown_with_its_words(staff_client):
+    """The words a phone sent as a text/plain part of an MMS are the texter's: staff read
+    them under the message, as a voice note's transcript, not as a voice note."""
+    task = make_task(make_user(PHONE), sms_content="")
+    words = "What is the capital of Peru?"
+    part = TaskMedia(task=task, position=0, content_type="text/plain", kind="text", size=28)
+    part.transcript = words
+    db.session.add(part)
+    db.session.commit()
+    page = conversation(staff_client)
+    assert "Text part (text/plain, 28 bytes), words:" in page and words in page
+    polled = staff_client.get("/admin/user/conversation/messages/?id=%2B15551230000")
+    [text] = polled.get_json()["messages"]
+    assert [(m["kind"], m["transcript"]) for m in text["media"]] == [("text", words)]

@@ -38,7 +38,7 @@
     node.setAttribute("data-kind", item.kind);
     node.setAttribute("data-status", item.status);
     var about = item.content_type + (item.size === null ? "" : ", " + item.size + " bytes");
-    var noun = item.kind === "image" ? "Picture" : "Voice note";
+    var noun = {image: "Picture", text: "Text part"}[item.kind] || "Voice note";
     if (item.url) {
       var link = element("a");
       link.href = item.url;
@@ -49,8 +49,9 @@
       thumb.alt = "Picture from the texter (" + about + ")";
       link.appendChild(thumb);
       node.appendChild(link);
-    } else if (item.kind === "audio" && item.status === "read") {
-      node.appendChild(element("span", "sms-media-label", "Voice note (" + about + "), transcript:"));
+    } else if ((item.kind === "audio" || item.kind === "text") && item.status === "read") {
+      var label = item.kind === "text" ? "Text part (" + about + "), words:" : "Voice note (" + about + "), transcript:";
+      node.appendChild(element("span", "sms-media-label", label));
       node.appendChild(document.createTextNode(" "));
       var transcript = element("span", "sms-transcript", item.transcript);
       transcript.setAttribute("data-testid", "transcript");
