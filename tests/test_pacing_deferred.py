@@ -4,6 +4,7 @@ with the pacing Redis unreachable, each process paces alone instead of failing s
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -206,3 +207,48 @@ def test_the_pacer_uses_redis_again_once_it_answers(monkeypatch):
     assert pacer.reserve_slot(number, 1.0) == (1004.0, 0.0)  # not asked again yet
     clock.now += 1
     assert pacer.reserve_slot(number, 1.0) == (5.0, 0.0) and len(tried) == 1
+
+
+class WorkerKilled(BaseException):
+    """The worker's process killed where it stood (SIGKILL): nothing after it runs."""
+
+
+def test_a_reply_whose_worker_was_killed_waiting_for_its_slot_is_sent_when_run_again(
+    app, paced, openai_server, monkeypatch
+):
+    """Regression: the part was committed as about to be sent and then slept on for its
+    slot; the worker killed in that wait, the job run again took it for one Twilio may have
+    and never sent it, and the texter got the program notice and no answer. The slot is
+    now waited for before the part is stored, the answer committed first."""
+    from sms_agent.answering import pipeline
+    from sms_agent.extensions import db
+    from sms_agent.models import OutboundMessage, Task, utcnow
+    from tests.factories import make_task, make_user
+
+    _stand_in, arrived = paced
+    use_pacer(monkeypatch, pacing.LocalPacer(FakeClock()))
+    task = make_task(make_user(service_state={}))
+    asleep = time.sleep
+
+    def killed_in_its_sleep(seconds: float) -> None:
+        if threading.current_thread() is threading.main_thread():
+            raise WorkerKilled
+        asleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", killed_in_its_sleep)
+    with pytest.raises(WorkerKilled):
+        pipeline.answer(task.id)  # the notice went out; the reply waits for the next slot
+    monkeypatch.setattr(time, "sleep", asleep)
+    assert len(arrived) == 1
+    db.session.rollback()  # what the process had not committed died with it
+    # The sweeper runs the job again once the claim is stale (its slot long past).
+    stale = utcnow() - timedelta(hours=1)
+    db.session.execute(sa.update(Task).where(Task.id == task.id).values(lease_at=stale))
+    db.session.commit()
+    use_pacer(monkeypatch, pacing.LocalPacer(FakeClock()))
+
+    assert pipeline.answer(task.id) == "answered"
+    sent = OutboundMessage.query.order_by(OutboundMessage.created_at).all()
+    assert [(m.kind, bool(m.sid)) for m in sent] == [("program", True), ("reply", True)]
+    assert len(arrived) == 2
+    assert len(openai_server.requests) == 1  # the stored answer was sent, not asked again

@@ -29,6 +29,7 @@ from ..models import (
 from ..models.plain_flush import flush_plainly
 from ..ops.error_log import record_error
 from ..phones import mask
+from ..vendors import pacing
 from ..vendors.pacing import Slots
 from ..vendors.twilio import SmsError, get_sms_backend
 from . import channels
@@ -359,10 +360,11 @@ def _send(
                 log.warning("part %d of %s may have been sent; not resent", number, kind)
             messages.append(message)
             continue
-        # A STOP may have been committed meanwhile. It is read before the part is stored, so
-        # a part that will not go out leaves no row (no SMS "queued" after the opt-out, no
-        # price in the spend), and before the commit, so no transaction stays open (and
-        # holds a pooled connection) through the pacing wait and Twilio's answer.
+        _wait_for_slot(backend, channels.channel_of(user), slots, from_number)
+        # A STOP may have been committed meanwhile (during the wait too). It is read before
+        # the part is stored, so a part that will not go out leaves no row (no SMS "queued"
+        # after the opt-out, no price in the spend), and before the commit, so no
+        # transaction stays open (and holds a pooled connection) through Twilio's answer.
         reread_opt_out(user)
         _refuse_if_opted_out(user, confirming_opt_out)
         if (
@@ -399,6 +401,18 @@ def _send(
         if number < len(texts):
             db.session.commit()  # the last part's outcome is left to the caller's own commit
     return messages
+
+
+def _wait_for_slot(backend, channel: str, slots: Slots | None, sender: str) -> None:
+    """Wait for the part's sending slot (pacing.py) before it is stored as about to be sent:
+    a part committed and then slept on was, when its worker died in the wait, taken by the
+    redelivered job for one Twilio may have (`_commit_before_twilio`) and never sent.
+    What the caller has pending (an answer with its model call) is committed first, so the
+    wait holds no connection and a job run again after it sends the answer it finds."""
+    wait = backend.time_to_slot(channel, slots, sender)
+    if wait > 0:
+        _commit_before_twilio()
+        pacing.sleep_until(wait)
 
 
 def _about_to_be_sent(message: OutboundMessage) -> None:
@@ -473,6 +487,7 @@ def _transmit(
             slots,
             sender=from_number,
             reference=str(message.id),
+            paced=True,  # its slot was waited for before it was stored (_wait_for_slot)
         )
     except SmsError as exc:
         _record_failure(message, user, exc)

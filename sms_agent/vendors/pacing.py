@@ -189,13 +189,21 @@ def wait_for_slot(
     number: str,
     mps: float,
     url: str | None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     slots: Slots | None = None,
 ) -> float:
     """Sleep until the next of `slots`, or else until `number` may send again at `mps`
-    (0 turns pacing off); returns the wait. Slots booked on another number are not this
-    number's to use (a message that goes out from a number other than the one its job
-    booked for, as an old job's may): it waits for a slot of its own."""
+    (0 turns pacing off); returns the wait (`time_to_slot`, then `sleep_until`)."""
+    wait = time_to_slot(number, mps, url, slots)
+    sleep_until(wait, sleep)
+    return wait
+
+
+def time_to_slot(number: str, mps: float, url: str | None, slots: Slots | None = None) -> float:
+    """Take the next of `slots`, or else book `number`'s next slot at `mps` (0 turns pacing
+    off); returns the seconds until it (0 for now). Slots booked on another number are not
+    this number's to use (a message that goes out from a number other than the one its job
+    booked for, as an old job's may): it books a slot of its own."""
     if slots is not None and slots.number not in (None, number):
         slots = None
     wait = slots.take() if slots is not None else None
@@ -203,6 +211,10 @@ def wait_for_slot(
         if mps <= 0:
             return 0.0
         wait = pacer_for(url).reserve(number, 1.0 / mps)
-    if wait > 0:
-        sleep(wait)
     return max(wait, 0.0)
+
+
+def sleep_until(wait: float, sleep: Callable[[float], None] | None = None) -> None:
+    """Sleep `wait` seconds for a slot (`time_to_slot`); nothing for none."""
+    if wait > 0:
+        (sleep or time.sleep)(wait)

@@ -160,14 +160,16 @@ class TwilioBackend:
         slots: pacing.Slots | None = None,
         sender: str | None = None,
         reference: str | None = None,
+        paced: bool = False,
     ) -> SendResult:
         """Send one message from `sender` (else our number for the channel), first waiting
-        for the next of `slots`, or else for that number's next slot (pacing.py). On
-        WhatsApp, both numbers carry Twilio's "whatsapp:" prefix. `reference` (our id of the
-        message) rides along in the StatusCallback URL."""
+        for the next of `slots`, or else for that number's next slot (pacing.py), unless
+        the caller has waited for its slot (`paced`, see `time_to_slot`). On WhatsApp, both
+        numbers carry Twilio's "whatsapp:" prefix. `reference` (our id of the message)
+        rides along in the StatusCallback URL."""
         extra = {"status_callback": self.callback_url(reference)} if self.status_callback else {}
-        number = self.pacing_number(channel, sender)
-        pacing.wait_for_slot(number, self.rate_of(channel), self.pacing_url, slots=slots)
+        if not paced:
+            pacing.sleep_until(self.time_to_slot(channel, slots, sender))
         sender = sender or self.sender_for(channel)
         if channel == "whatsapp":
             to, sender = f"whatsapp:{to}", f"whatsapp:{sender}"
@@ -187,6 +189,15 @@ class TwilioBackend:
             # A 2xx (errors raise above) whose body is no message: a proxy's page, JSON cut
             # short. Twilio took the message, and what it said of it is lost.
             raise _lost_answer(f"unreadable answer from Twilio: {exc!r}"[:300]) from exc
+
+    def time_to_slot(
+        self, channel: str = "sms", slots: pacing.Slots | None = None, sender: str | None = None
+    ) -> float:
+        """Take the slot a message from `sender` on `channel` goes out in (the next of
+        `slots`, or else its number's next one); returns the seconds until it, for the caller
+        to wait before it stores the message and sends it with `paced=True`."""
+        number = self.pacing_number(channel, sender)
+        return pacing.time_to_slot(number, self.rate_of(channel), self.pacing_url, slots)
 
     def callback_url(self, reference: str | None) -> str | None:
         """Where Twilio reports on a message: /sms/status, naming `reference` when given."""
@@ -294,6 +305,9 @@ class OutboxBackend:
     def look_up(self, _booking: dict, _channel: str = "sms", _sender: str | None = None) -> None:
         return None
 
+    def time_to_slot(self, _channel: str = "sms", _slots=None, _sender: str | None = None) -> float:
+        return 0.0
+
     sender_for = TwilioBackend.sender_for
 
     def send(
@@ -304,6 +318,7 @@ class OutboxBackend:
         slots=None,
         sender: str | None = None,
         reference=None,
+        paced: bool = False,
     ) -> SendResult:
         sid = "SM" + secrets.token_hex(16)
         if not quiet_console.get():
