@@ -317,6 +317,34 @@ def test_thinking_written_again_at_the_answers_start_is_never_sent(app, openai_s
 
 
 @pytest.mark.parametrize(
+    "content,sent",
+    [
+        (f"Sure.\n<think>{THINKING}</think>\nParis.", "Sure.\nParis."),
+        (
+            f"Paris is the capital.\n\n<think>\n{THINKING}\n</think>\n\nIt is on the Seine.",
+            "Paris is the capital.\n\nIt is on the Seine.",
+        ),
+        (f"Paris is the capital.\n<thinking>{THINKING}", "Paris is the capital."),
+        (
+            "Qwen3 wraps its reasoning in <think>...</think> tags.",
+            "Qwen3 wraps its reasoning in <think>...</think> tags.",
+        ),
+    ],
+    ids=["after-a-line", "between-paragraphs", "never-closed", "tags-named-in-a-sentence"],
+)
+def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_server, content, sent):
+    """Regression: a model that thinks again between parts of its answer (interleaved
+    thinking, MiniMax-M2 and Kimi's thinking models behind a server without their parser)
+    had that block texted as written: only a block at the answer's start was dropped. A
+    block on a line of its own is the model's thinking; tags named in a sentence stay."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+    assert fresh(task).ai_response == sent
+
+
+@pytest.mark.parametrize(
     "content",
     [
         "Paris.<|im_end|>",
