@@ -599,6 +599,31 @@ def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server
 
 
 @pytest.mark.parametrize(
+    "content",
+    [
+        f"<think>\n{THINKING} Let me also",
+        f"◁think▷{THINKING}",
+        f"<|channel|>analysis<|message|>{THINKING}",
+    ],
+    ids=["think", "kimi-think", "gpt-oss-analysis"],
+)
+def test_thinking_never_closed_fails_at_once_whatever_the_finish_reason(
+    app, openai_server, content
+):
+    """Regression: thinking the model never closed, from a server that reports "stop" at
+    the token limit (Ollama's OpenAI API did), was taken for a passing empty answer and
+    asked again, each time paying for the same thinking, before the texter got the same
+    apology: now it fails at once, as at a reported token limit."""
+    openai_server.then(200, chat_completion(content, finish_reason="stop"))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert "token limit before it finished thinking" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
+
+
+@pytest.mark.parametrize(
     "cut_off,sent",
     [
         (
