@@ -623,6 +623,10 @@ def test_thinking_never_closed_fails_at_once_whatever_the_finish_reason(
     assert len(openai_server.requests) == 1 and requests_used(task) == 0
 
 
+GREETING = "Put this in your page. It greets the visitor when the page loads."
+SCRIPT_TAG_NAMED = "Put it in a <script> tag at the end, so it runs after..."
+
+
 @pytest.mark.parametrize(
     "cut_off,sent",
     [
@@ -634,12 +638,19 @@ def test_thinking_never_closed_fails_at_once_whatever_the_finish_reason(
         ("Steps:\n\\[\nx = \\frac{1}{2}\n\\]\nso \\[\ny = \\frac{1}{3} +", "Steps:\nx = 1/2"),
         ("The answer is $\\frac{1}{2} + \\sqrt{", "The answer is..."),
         ("It costs $5 to $10 per mon", "It costs $5 to $10 per..."),
+        (GREETING + " <script>\nfunction greet() {\n  const name = prompt('Name?');", GREETING),
+        (GREETING + "\n<style>\nbody { color: red; }\nh1 {", GREETING),
+        (GREETING + "<script>document.body.innerHTML = '<h1>Hi ' + name", GREETING),
+        ("Put it in a <script> tag at the end, so it runs after the", SCRIPT_TAG_NAMED),
     ],
-    ids=["inline", "display-dollars", "display-lines", "dollar", "prices"],
+    ids=["inline", "display-dollars", "display-lines", "dollar", "prices"]
+    + ["script", "style", "script-run-on", "script-tag-named"],
 )
 def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, cut_off, sent):
     """A maths answer stopped at the token limit inside a formula: the half formula, whose
-    closing delimiter never came, reached the texter as raw LaTeX ("$$x =", "\\(c =")."""
+    closing delimiter never came, reached the texter as raw LaTeX ("$$x =", "\\(c =").
+    Regression: so did one stopped inside a <script> or <style> it opened, as the code a
+    browser runs or applies, never shows (a closed one was dropped already)."""
     openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
     task = make_task(sms_content="Solve it step by step")
     assert pipeline.answer(task.id) == "answered"
