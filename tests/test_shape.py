@@ -132,6 +132,10 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("\u2022 milk\n\u2022 eggs", "- milk\n- eggs"),
         ("zero\u200bwidth", "zerowidth"),
         ("2 \u00d7 3 \u2192 6", "2 x 3 -> 6"),
+        # Regression: a middle dot multiplying was sent as a minus: "2-3 = 6", "3.14-r^2".
+        ("2\u00b73 = 6, 2 \u00b7 3 = 6", "2 * 3 = 6, 2 * 3 = 6"),
+        ("A = 3.14\u00b7r\u00b2, a\u22c5b, x\u2219y", "A = 3.14 * r^2, a * b, x * y"),
+        ("Home \u00b7 About \u00b7 Contact", "Home - About - Contact"),
         # A line opening with "≥" became ">=" before Markdown was read, so a quote of "= 18":
         # "at least 18" was sent as "equal to 18".
         ("\u2265 18 years", ">= 18 years"),
