@@ -72,6 +72,8 @@ _STOP_ASKING = (
     ),
     "stopsending",
     "stopsendingme",
+    "stopit",
+    "stopthis",
     *(
         f"{dont}{verb}me{again}"
         for dont in ("dont", "donot", "never")
