@@ -198,6 +198,11 @@ def test_other_messages_are_not_keywords(body):
         "STOP IT!",
         "stop it please",
         "Stop this",
+        # Regression: and "unsubscribe" misspelt as it is typed in a hurry.
+        "unsuscribe",
+        "Unsubcribe",
+        "UNSUBSCIBE ME",
+        "unsubsribe please",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
