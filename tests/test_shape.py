@@ -906,6 +906,18 @@ def test_one_huge_word_is_cut_rather_than_lost():
     assert segment_count(fitted) <= 2
 
 
+@pytest.mark.parametrize("more", [True, False], ids=["with MORE", "cut"])
+def test_a_word_longer_than_the_budget_fills_the_part_it_starts_in(more):
+    """Regression: an answer opening "See https://..." with an address longer than the whole
+    budget was sent as "See... (Reply MORE)", the address cut inside only in the next part
+    (it could never come whole): a part spent on one word. It is cut where it starts."""
+    address = "https://example.com/" + "a" * 2000
+    shaped = shape(f"See {address} for details.", 3, more=more)
+    assert shaped.parts[0].startswith("See https://example.com/aaa")
+    assert len(shaped.parts[0]) > 400 and segment_count(shaped.parts[0]) <= 3
+    assert fit_to_segments("Short words. " + "x" * 5000, 2).startswith("Short words. xxx")
+
+
 def test_budget_counts_the_numbering_of_split_messages():
     text = ("word " * 400).strip()[: 153 * 11]
     assert segment_count(text) == 11  # as one body it would fit 11 segments...
