@@ -15,7 +15,7 @@ import re
 
 import sqlalchemy as sa
 
-from . import notices, outbound
+from . import notices, outbound, quota
 from .answering.history import CROSSED_RESET, told_after_reset
 from .extensions import db
 from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
@@ -85,10 +85,18 @@ _WORD = re.compile(r"[^\W_]+")
 _COURTESIES = {"please", "pls", "plz", "thanks", "thank", "you"}
 
 
-def whole_answer(question: str | None, known: str | None = None) -> str:
+def whole_answer(question: str | None, known: str | None = None, can_ask: bool = True) -> str:
     """What MORE gets once an answer to `question` was sent whole, in its language, else
-    in the texter's `known` one (User.help_language) when it says too little ("merci")."""
-    return _WHOLE[language_for(question, known)]
+    in the texter's `known` one (User.help_language) when it says too little ("merci");
+    without its invitation to text a question when the texter cannot ask one now."""
+    return _inviting(_WHOLE[language_for(question, known)], can_ask)
+
+
+def _inviting(notice: str, can_ask: bool) -> str:
+    """`notice` (WHOLE or NOTHING, in any language), or only its first sentence when the
+    texter has no request left this month: its second invites a question that would get
+    nothing, the quota's notice having gone out once already."""
+    return notice if can_ask else notice.split(". ", 1)[0] + "."
 
 
 Next = tuple[Task | None, str | outbound.Shaped]
@@ -109,9 +117,10 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     meta = (task.metadata_ or {}) if task else {}
     if not meta.get("more"):
         db.session.commit()
+        can_ask = quota.has_room(user)
         if task is None:
-            return None, _NOTHING[user.help_language]
-        return task, whole_answer(task.sms_content, user.help_language)
+            return None, _inviting(_NOTHING[user.help_language], can_ask)
+        return task, whole_answer(task.sms_content, user.help_language, can_ask)
     kept_for = meta.get("more_channel") or Channel.SMS.value  # rests kept before it was noted
     shaped = outbound.plan(
         user, meta["more"], question=task.sms_content, more=True, kept_for=kept_for

@@ -321,3 +321,17 @@ def test_helps_answer_counts_in_the_texters_cost_with_the_text_that_asked(
     assert answered > 0
     assert texter_cost(client, headers) == (SMS_IN + answered, SMS_IN + answered)
     assert D(service_spend(client, headers)["total_usd"]) == SMS_IN + answered
+
+
+def test_a_text_from_our_own_number_counts_in_the_services_spend(app, client, headers, priced):
+    """Regression: a text whose From is a number of ours (a forward between our numbers)
+    is no texter's and gets nothing, but Twilio billed receiving it: it was in no spend,
+    the daily cap's included. It now counts in the service's, as no texter's; a replay of
+    its webhook counts nothing more."""
+    form = inbound_form("Forwarded: hello", From="+15005550006", To="+15005550006")
+    for _ in range(2):
+        assert signed_post(client, "/sms/inbound", form).status_code == 200
+    assert db.session.scalars(sa.select(InboundCharge.price_usd)).all() == [SMS_IN]
+    spend = service_spend(client, headers)
+    assert D(spend["total_usd"]) == D(spend["today_usd"]) == SMS_IN
+    assert spend["top_spenders"] == []

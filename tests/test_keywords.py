@@ -193,6 +193,16 @@ def test_other_messages_are_not_keywords(body):
         "Leave me alone",
         "Stop sending",
         "stop sending me",
+        # Regression: so did "stop it", the plainest of them.
+        "Stop it",
+        "STOP IT!",
+        "stop it please",
+        "Stop this",
+        # Regression: and "unsubscribe" misspelt as it is typed in a hurry.
+        "unsuscribe",
+        "Unsubcribe",
+        "UNSUBSCIBE ME",
+        "unsubsribe please",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):
@@ -363,7 +373,7 @@ def test_a_keyword_with_control_characters_is_ours_to_confirm(body):
     assert keywords.is_carrier_opt_out("STOP\n") and keywords.is_carrier_opt_in(" start ")
 
 
-@pytest.mark.parametrize("body", ["STOP\x00 it please", "stop\x1b[0m sending jokes"])
+@pytest.mark.parametrize("body", ["STOP\x00 the timer please", "stop\x1b[0m sending jokes"])
 def test_control_characters_do_not_make_a_question_a_keyword(body):
     assert parse(body) is None
 

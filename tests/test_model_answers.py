@@ -317,6 +317,34 @@ def test_thinking_written_again_at_the_answers_start_is_never_sent(app, openai_s
 
 
 @pytest.mark.parametrize(
+    "content,sent",
+    [
+        (f"Sure.\n<think>{THINKING}</think>\nParis.", "Sure.\nParis."),
+        (
+            f"Paris is the capital.\n\n<think>\n{THINKING}\n</think>\n\nIt is on the Seine.",
+            "Paris is the capital.\n\nIt is on the Seine.",
+        ),
+        (f"Paris is the capital.\n<thinking>{THINKING}", "Paris is the capital."),
+        (
+            "Qwen3 wraps its reasoning in <think>...</think> tags.",
+            "Qwen3 wraps its reasoning in <think>...</think> tags.",
+        ),
+    ],
+    ids=["after-a-line", "between-paragraphs", "never-closed", "tags-named-in-a-sentence"],
+)
+def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_server, content, sent):
+    """Regression: a model that thinks again between parts of its answer (interleaved
+    thinking, MiniMax-M2 and Kimi's thinking models behind a server without their parser)
+    had that block texted as written: only a block at the answer's start was dropped. A
+    block on a line of its own is the model's thinking; tags named in a sentence stay."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", sent)]
+    assert fresh(task).ai_response == sent
+
+
+@pytest.mark.parametrize(
     "content",
     [
         "Paris.<|im_end|>",
@@ -571,6 +599,35 @@ def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server
 
 
 @pytest.mark.parametrize(
+    "content",
+    [
+        f"<think>\n{THINKING} Let me also",
+        f"◁think▷{THINKING}",
+        f"<|channel|>analysis<|message|>{THINKING}",
+    ],
+    ids=["think", "kimi-think", "gpt-oss-analysis"],
+)
+def test_thinking_never_closed_fails_at_once_whatever_the_finish_reason(
+    app, openai_server, content
+):
+    """Regression: thinking the model never closed, from a server that reports "stop" at
+    the token limit (Ollama's OpenAI API did), was taken for a passing empty answer and
+    asked again, each time paying for the same thinking, before the texter got the same
+    apology: now it fails at once, as at a reported token limit."""
+    openai_server.then(200, chat_completion(content, finish_reason="stop"))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert "token limit before it finished thinking" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
+
+
+GREETING = "Put this in your page. It greets the visitor when the page loads."
+SCRIPT_TAG_NAMED = "Put it in a <script> tag at the end, so it runs after..."
+
+
+@pytest.mark.parametrize(
     "cut_off,sent",
     [
         (
@@ -581,12 +638,19 @@ def test_a_model_that_thinks_to_its_token_limit_fails_at_once(app, openai_server
         ("Steps:\n\\[\nx = \\frac{1}{2}\n\\]\nso \\[\ny = \\frac{1}{3} +", "Steps:\nx = 1/2"),
         ("The answer is $\\frac{1}{2} + \\sqrt{", "The answer is..."),
         ("It costs $5 to $10 per mon", "It costs $5 to $10 per..."),
+        (GREETING + " <script>\nfunction greet() {\n  const name = prompt('Name?');", GREETING),
+        (GREETING + "\n<style>\nbody { color: red; }\nh1 {", GREETING),
+        (GREETING + "<script>document.body.innerHTML = '<h1>Hi ' + name", GREETING),
+        ("Put it in a <script> tag at the end, so it runs after the", SCRIPT_TAG_NAMED),
     ],
-    ids=["inline", "display-dollars", "display-lines", "dollar", "prices"],
+    ids=["inline", "display-dollars", "display-lines", "dollar", "prices"]
+    + ["script", "style", "script-run-on", "script-tag-named"],
 )
 def test_an_answer_cut_off_inside_a_formula_ends_before_it(app, openai_server, cut_off, sent):
     """A maths answer stopped at the token limit inside a formula: the half formula, whose
-    closing delimiter never came, reached the texter as raw LaTeX ("$$x =", "\\(c =")."""
+    closing delimiter never came, reached the texter as raw LaTeX ("$$x =", "\\(c =").
+    Regression: so did one stopped inside a <script> or <style> it opened, as the code a
+    browser runs or applies, never shows (a closed one was dropped already)."""
     openai_server.then(200, chat_completion(cut_off, finish_reason="length"))
     task = make_task(sms_content="Solve it step by step")
     assert pipeline.answer(task.id) == "answered"

@@ -183,6 +183,28 @@ def test_more_after_a_whole_answer_says_it_was_whole(app, client, openai_server,
     assert bodies(twilio_server) == ["Paris is the capital of France.", more.WHOLE]
 
 
+def test_more_for_a_texter_out_of_requests_does_not_invite_a_new_question(
+    app, client, openai_server, twilio_server
+):
+    """Regression: the texter's last request of the month answered whole, MORE said "Text
+    a new question any time.": the question they texted then got nothing (the quota notice
+    had gone out once already, or went now), as a reply to that invitation."""
+    app.config["QUOTA_FREE"] = 1
+    text(app, client, "What is the capital of France?")
+    text(app, client, "MORE")
+    assert bodies(twilio_server)[1:] == ["That's the whole answer."]
+
+
+def test_more_with_nothing_to_continue_and_no_request_left_does_not_invite_one(
+    app, client, texter, twilio_server
+):
+    app.config["QUOTA_FREE"] = 1
+    quota.admit(texter)
+    db.session.commit()
+    text(app, client, "MORE")
+    assert bodies(twilio_server) == ["There's no answer to continue yet."]
+
+
 def test_the_next_questions_context_is_what_the_texter_read(
     app, client, openai_server, twilio_server
 ):

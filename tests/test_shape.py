@@ -132,6 +132,10 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
         ("\u2022 milk\n\u2022 eggs", "- milk\n- eggs"),
         ("zero\u200bwidth", "zerowidth"),
         ("2 \u00d7 3 \u2192 6", "2 x 3 -> 6"),
+        # Regression: a middle dot multiplying was sent as a minus: "2-3 = 6", "3.14-r^2".
+        ("2\u00b73 = 6, 2 \u00b7 3 = 6", "2 * 3 = 6, 2 * 3 = 6"),
+        ("A = 3.14\u00b7r\u00b2, a\u22c5b, x\u2219y", "A = 3.14 * r^2, a * b, x * y"),
+        ("Home \u00b7 About \u00b7 Contact", "Home - About - Contact"),
         # A line opening with "≥" became ">=" before Markdown was read, so a quote of "= 18":
         # "at least 18" was sent as "equal to 18".
         ("\u2265 18 years", ">= 18 years"),
@@ -900,6 +904,18 @@ def test_one_huge_word_is_cut_rather_than_lost():
     fitted = fit_to_segments("x" * 5000, 2)
     assert fitted.endswith(ELLIPSIS) and len(fitted) > 200
     assert segment_count(fitted) <= 2
+
+
+@pytest.mark.parametrize("more", [True, False], ids=["with MORE", "cut"])
+def test_a_word_longer_than_the_budget_fills_the_part_it_starts_in(more):
+    """Regression: an answer opening "See https://..." with an address longer than the whole
+    budget was sent as "See... (Reply MORE)", the address cut inside only in the next part
+    (it could never come whole): a part spent on one word. It is cut where it starts."""
+    address = "https://example.com/" + "a" * 2000
+    shaped = shape(f"See {address} for details.", 3, more=more)
+    assert shaped.parts[0].startswith("See https://example.com/aaa")
+    assert len(shaped.parts[0]) > 400 and segment_count(shaped.parts[0]) <= 3
+    assert fit_to_segments("Short words. " + "x" * 5000, 2).startswith("Short words. xxx")
 
 
 def test_budget_counts_the_numbering_of_split_messages():

@@ -221,15 +221,17 @@ def _broken_off(completion: Completion) -> LLMError:
 
 def _no_answer(completion: Completion) -> LLMError:
     """An answer with nothing to send: mostly a server's passing fault, so it is asked
-    again. But a model stopped at its token limit with nothing written had spent every
-    token thinking (a reasoning model, its thinking taken off at the border): asking again
-    with the same limit would only pay for the same thinking, and keep the texter waiting
-    through the retries for the same apology."""
-    if completion.finish_reason == "length":
+    again. But a model stopped at its token limit with nothing written, or inside thinking
+    it never closed whatever finish reason the server gave, had spent every token thinking
+    (a reasoning model, its thinking taken off at the border): asking again with the same
+    limit would only pay for the same thinking, and keep the texter waiting through the
+    retries for the same apology."""
+    if completion.finish_reason == "length" or completion.still_thinking:
+        how = "it finished thinking" if completion.still_thinking else "writing an answer"
         return LLMError(
-            "the model reached its token limit before writing an answer (a reasoning model "
-            "still thinking? OPENAI_REASONING_TOKENS gives it room, OPENAI_REASONING_EFFORT "
-            "makes it think less)",
+            f"the model reached its token limit before {how} (a reasoning model still "
+            "thinking? OPENAI_REASONING_TOKENS gives it room, OPENAI_REASONING_EFFORT makes "
+            "it think less)",
             error_type="openai_error",
             retryable=False,
         )

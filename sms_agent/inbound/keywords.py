@@ -52,6 +52,9 @@ FRENCH_OPT_IN = tuple(f"{re}{word}" for re in ("re", "ré") for word in ("abonne
 GERMAN_OPT_OUT = ("stopp",)
 OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT, *GERMAN_OPT_OUT)
 
+#: "Unsubscribe" as it is most often misspelt in a hurry: no carrier word, but plainly one.
+UNSUBSCRIBE_MISSPELT = ("unsuscribe", "unsubcribe", "unsubscibe", "unsubsribe")
+
 #: Whole messages that plainly ask us to stop, in a few more words than a keyword: the FCC's
 #: 2025 consent rule has an opt-out made "by any reasonable means" obeyed, and carriers
 #: expect "please stop texting me" to be. Written without spaces, as HUMAN_WORDS are; only
@@ -72,6 +75,8 @@ _STOP_ASKING = (
     ),
     "stopsending",
     "stopsendingme",
+    "stopit",
+    "stopthis",
     *(
         f"{dont}{verb}me{again}"
         for dont in ("dont", "donot", "never")
@@ -79,7 +84,8 @@ _STOP_ASKING = (
         for again in ("", "again", "everagain")
     ),
     "leavemealone",
-    *(f"{word}me" for word in ("unsubscribe", "remove", "optout")),
+    *UNSUBSCRIBE_MISSPELT,
+    *(f"{word}me" for word in ("unsubscribe", *UNSUBSCRIBE_MISSPELT, "remove", "optout")),
     "optmeout",
     *(
         f"{take}me{off}{your}list"

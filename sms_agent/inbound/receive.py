@@ -69,6 +69,10 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         # Never a texter: a row would let notices, staff and the API text our own number,
         # and a reply to ourselves could come back as a text to answer, without end.
         log.warning("inbound %s from our own number %s: not a texter, ignored", sid, mask(phone))
+        # Twilio billed receiving it all the same: the service's spend counts it, as no
+        # texter's (a forward between numbers of ours may send many).
+        channel = split_channel(form.get("From") or "")[1]
+        remember_handled(sid, None, received_price(channel, body, {"num_media": num_media}))
         return Received("own_number", phone)
     channel = split_channel(form.get("From") or "")[1]
     media = attachments(form)
@@ -105,7 +109,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
             received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
     handled = received.outcome not in ("task", "duplicate", *_REFUSALS)
-    if handled and not remember_handled(sid, user, received_price(user, body, stored)):
+    if handled and not remember_handled(sid, user, received_price(user.channel, body, stored)):
         # A retry or replay of an SMS received before, as a task or a keyword, now routed
         # (again, or otherwise: the texter opted out since): it must change nothing.
         db.session.rollback()
@@ -192,7 +196,7 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
     if limits.counts_outside_the_transaction() and already_received(sid):
         db.session.rollback()
         return Received("duplicate", user.phone_number)
-    price = received_price(user, body, media)
+    price = received_price(user.channel, body, media)
     admission = limits.admit(user, metadata=media, received=price or Decimal(0), sid=sid)
     if admission.refusal is not None:
         # A START under a refused picture is still confirmed, unless the refusal's notice
@@ -224,7 +228,7 @@ def _cost_rule(user: User, body: str, media: dict) -> Rule:
     """limits.cost_refusal, counting what receiving this text cost as `_admit` does for a
     question: Twilio bills it whatever is decided. Uncounted, a cap with room for the SMS
     asked for (MORE's, a how-to) but not for that receipt too sent it past the cap."""
-    price = received_price(user, body, media) or Decimal(0)
+    price = received_price(user.channel, body, media) or Decimal(0)
     return functools.partial(limits.cost_refusal, received=price)
 
 
@@ -275,7 +279,7 @@ def _refuse(user: User, sid: str, body: str, media: dict, received: Received) ->
     """Store a refused text so staff see everything texters sent: not counted, never sent to
     the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
     nothing new."""
-    price = received_price(user, body, media)
+    price = received_price(user.channel, body, media)
     stored = store_task(user, sid, body, media, None, _REFUSALS[received.outcome], price=price)
     if stored is None:
         db.session.rollback()

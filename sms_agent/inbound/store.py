@@ -55,17 +55,17 @@ def _remember_unless_received() -> sa.Insert:
 _REMEMBER_UNLESS_RECEIVED = hashed_once(_remember_unless_received())
 
 
-def remember_handled(sid: str, user: User, price: Decimal | None) -> bool:
+def remember_handled(sid: str, user: User | None, price: Decimal | None) -> bool:
     """Record the MessageSid of a text acted on without a task, and what receiving it cost
-    (`price`, received_price: the user's charge, made in the same INSERT by the database,
-    models/inbound_charges.py); False when it was received before (as a task or as a
-    handled text), and then nothing may change."""
+    (`price`, received_price: the user's charge, or the service's with no `user`, made in
+    the same INSERT by the database, models/inbound_charges.py); False when it was received
+    before (as a task or as a handled text), and then nothing may change."""
     stored = db.session.scalar(
         _REMEMBER_UNLESS_RECEIVED,
         {
             "message_sid": sid,
             "created_at": utcnow(),
-            "user_phone": user.phone_number if price is not None else None,
+            "user_phone": user.phone_number if user and price is not None else None,
             "inbound_price_usd": price,
         },
     )
@@ -126,10 +126,10 @@ def _insert_unless_stored() -> sa.Insert:
 _INSERT_UNLESS_STORED = hashed_once(_insert_unless_stored())
 
 
-def received_price(user: User, body: str, media: dict) -> Decimal | None:
+def received_price(channel: Channel, body: str, media: dict) -> Decimal | None:
     """What Twilio billed for receiving this text, on the channel it came by (the texter's,
     receive._note_channel); None when it is free, so no charge of 0 is kept."""
-    whatsapp = user.channel == Channel.WHATSAPP
+    whatsapp = channel == Channel.WHATSAPP
     price = inbound_price(whatsapp, media.get("num_media") or 0, segment_count(body))
     return price or None
 

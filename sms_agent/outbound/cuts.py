@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from .gsm import ELLIPSIS
+from .html_tags import before_open_hidden
 from .latex import before_open_math
 
 #: A link or image the text ends inside: its words, then perhaps "](" and part of its address.
@@ -218,10 +219,11 @@ def trim_to_sentence(text: str) -> str:
 
     With no sentence end in the latter part of the text, it ends at the last whole word and
     "..." instead, so the texter never sees half a word; and never inside a formula whose
-    closing delimiter never came (it would be sent as raw LaTeX), nor inside a link, an
-    inline note or bold. A model that looped to its limit is sent each loop once.
+    closing delimiter never came (it would be sent as raw LaTeX), nor inside a script or
+    style (its code), a link, an inline note or bold. A model that looped to its limit is
+    sent each loop once.
     """
-    text = without_open_markup(before_open_math(without_loops(text or "")))
+    text = without_open_markup(before_open_math(before_open_hidden(without_loops(text or ""))))
     stripped = text.strip()
     unfinished = _may_go_on(stripped)
     if not stripped or (ends_sentence(stripped) and not unfinished) or _ends_table_row(stripped):

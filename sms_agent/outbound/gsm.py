@@ -55,10 +55,22 @@ LOOKALIKES = str.maketrans(
 _FRENCH_QUOTED = re.compile(r"«[ \u00a0\u202f]*([^«»\n]*?)[ \u00a0\u202f]*»")
 
 
+#: A dot that multiplies: between a number or letter (or a power, a bracket) and the next
+#: with no space ("2·3", "3.14·r²", "a⋅b"), or spaced between two numbers ("2 · 3"). As a
+#: bullet it would read as a minus ("2-3 = 6"); it reads as LaTeX's \cdot does. Catalan's
+#: "l·l" (col·lecció) is a letter's, and words spaced apart ("Home · About") are listed.
+_MULTIPLYING_DOT = re.compile(
+    r"(?<=[^\W_]|[)\]\u00b2\u00b3\u00b9\u2070-\u2079])(?<!l(?=.l))(?<!L(?=.L))[\u00b7\u2219\u22c5](?=[^\W_]|[(\[])"
+    r"|(?<=\d) [\u00b7\u2219\u22c5] (?=\d)"
+)
+
+
 def without_lookalikes(text: str) -> str:
     """`text` with LOOKALIKES in GSM-7; a French quotation loses the spaces inside its
-    guillemets with them, or the texter reads 'Il a dit " Bonjour "'."""
-    return _FRENCH_QUOTED.sub(r"«\1»", text).translate(LOOKALIKES)
+    guillemets with them, or the texter reads 'Il a dit " Bonjour "', and a dot that
+    multiplies becomes " * "."""
+    text = _MULTIPLYING_DOT.sub(" * ", _FRENCH_QUOTED.sub(r"«\1»", text))
+    return text.translate(LOOKALIKES)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -245,6 +245,29 @@ def without_hidden(html: str) -> str:
     return "".join(kept)
 
 
+#: A script or style opened with its code after it, on the next line or run on
+#: ("<script>alert(1)"): not a tag named in words ("put it in a <script> tag").
+_OPENED_WITH_CODE = re.compile(r"<(script|style)\b[^<>]*>(?![ \t]+\S)", re.IGNORECASE)
+_FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.MULTILINE)
+
+
+def before_open_hidden(text: str) -> str:
+    """`text` up to the script or style it opens and never closes: an answer the model
+    stopped at its token limit inside one, whose code a browser would run, never show
+    (without_hidden drops only what is closed). One in a code fence is code the answer
+    shows, and text that is nothing but the script is kept as it is."""
+    last_closing = {
+        name: max((found.start() for found in closing.finditer(text)), default=-1)
+        for name, closing in _HIDDEN_CLOSING.items()
+    }
+    fences = [fence.start() for fence in _FENCE.finditer(text)]
+    for opening in _OPENED_WITH_CODE.finditer(text):
+        in_fence = bisect.bisect(fences, opening.start()) % 2
+        if opening.start() > last_closing[opening[1].lower()] and not in_fence:
+            return text[: opening.start()] if text[: opening.start()].strip() else text
+    return text
+
+
 def without_comments(html: str) -> str:
     """`html` without its comments ("<!-- ... -->"). Found with str.find rather than a
     pattern: "<!--.*?-->" reads to the end of the text from every "<!--" no "-->" closes,

@@ -174,7 +174,7 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
     """(what to send, the text it carries, the rest) for `text` in `max_segments` segments.
 
     It ends at a sentence when that keeps most of the text, otherwise at a word with "...",
-    then `marker`; only a single word longer than the whole budget is cut inside the word.
+    then `marker`; only a word longer than the whole budget is cut inside, where it starts.
     """
     if max_segments < 1:
         raise ValueError("max_segments must be at least 1")
@@ -192,6 +192,10 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
 
     word = _longest_fitting(window, cuts.word_cuts(window), at_word, max_segments)
     sentence = _longest_fitting(window, cuts.sentence_cuts(window), at_sentence, max_segments)
+    if word and _never_whole(text[word : word + len(window) + 1], at_word, max_segments):
+        # The word after the cut (an address of 2,000 characters) will be cut inside in any
+        # part: cut it here, filling this part, rather than spend one on what precedes it.
+        word = sentence = None
     keep = _KEEP_AT_SENTENCE_WITH_MORE if marker else _KEEP_AT_SENTENCE
     if sentence and (not word or sentence >= keep * word):
         cut, finish = sentence, at_sentence
@@ -203,6 +207,13 @@ def cut_to_segments(text: str, max_segments: int, marker: str = "") -> tuple[str
         finish = at_word
     head = text[:cut].rstrip()
     return finish(head), head, cuts.rest_after(text, cut)
+
+
+def _never_whole(rest: str, finish: Callable[[str], str], budget: int) -> bool:
+    """Whether the first word of `rest` (to its first cut: a space, or a CJK letter's end)
+    is too long to fit in `budget` segments alone."""
+    first = rest[: next(iter(cuts.word_cuts(rest)), len(rest))].strip()
+    return bool(first) and _segments_when_sent(finish(first)) > budget
 
 
 def fit_to_segments(text: str, max_segments: int) -> str:

@@ -32,7 +32,7 @@ from .off_spec import (
     sources_listed,
     tool_name,
 )
-from .reasoning import without_thinking
+from .reasoning import after_thinking
 from .text_calls import calls_in_text, harmony_calls
 from .turns import answer_turn
 from .usage import MOST_TOKENS, chat_tokens, prompt_tokens, reported, text_tokens
@@ -49,7 +49,7 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         exc.billed = _billed_without_answer(response, model)
         raise
     message = choice.message
-    text, written = _answer_and_calls(message.content, sources_listed(response))
+    text, written, thinking = _answer_and_calls(message.content, sources_listed(response))
     calls = _tool_calls(message) + written
     # What the model wrote, for tokens the server did not report: the thinking its parser
     # put beside the answer is written and paid for too.
@@ -75,6 +75,7 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         ).strip(),
         failure=failure(choice),
         reasoning_field=thought_in,
+        still_thinking=thinking,
         prompt_tokens=prompt,
         completion_tokens=generated,
     )
@@ -144,15 +145,16 @@ def _parts(content, kinds: tuple[str, ...], field: str = "text") -> str:
     )
 
 
-def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...]]:
+def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...], bool]:
     """The answer a message's content holds, as a person reads it (see the module's doc),
-    and the tool calls a server's parser left in it."""
+    the tool calls a server's parser left in it, and whether the model was still thinking
+    when it stopped (no answer then)."""
     text = readable(_content_text(content))
-    answer = without_thinking(answer_turn(text))
-    answer, named = calls_in_text(without_citations(answer, sources))
+    thought = after_thinking(answer_turn(text))
+    answer, named = calls_in_text(without_citations(thought or "", sources))
     named += harmony_calls(text)
     calls = (ToolCall(f"call_text_{n}", tool_name(name)) for n, name in enumerate(named))
-    return answer.strip(), tuple(calls)
+    return answer.strip(), tuple(calls), thought is None
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:

@@ -27,6 +27,7 @@ reported none (reading.py).
 
 from __future__ import annotations
 
+import bisect
 import re
 
 #: The tags a thinking block opens and closes with; a closing one alone ends thinking that
@@ -70,53 +71,85 @@ _BARE_FINAL = "assistantfinal"
 _CHANNEL_END = re.compile(r"<\|(?:end|return|call)\|>")
 
 
-def without_thinking(content: str) -> str:
-    """The answer in `content`: a think block at its start is dropped (all of the content
-    when it was never closed: the token limit came first), and any written again right
+def after_thinking(content: str) -> str | None:
+    """The answer in `content`, None when the model never stopped thinking (its token limit
+    came first, whatever finish reason the server gave: Ollama's OpenAI API said "stop"
+    at its limit): a think block at its start is dropped, and any written again right
     after it, as is everything before a closing tag that no opening tag precedes, and the
-    wrapper of an answer that follows. A tag further into an answer is its own."""
+    wrapper of an answer that follows. Further into the answer, a block opened on a line
+    of its own is thinking too (_without_later_thinking); a tag named in a sentence is the
+    answer's own."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return _final_channel(content)
     if _BARE_ANALYSIS.match(content):
         final = content.rfind(_BARE_FINAL)
-        return content[final + len(_BARE_FINAL) :] if final != -1 else ""
+        return content[final + len(_BARE_FINAL) :] if final != -1 else None
     answer = _after_thinking(_DETAILS.sub("", content, count=1))
+    if answer is None:
+        return None
     wrapped = _WRAPPED.match(answer)
-    return next(part for part in wrapped.groups() if part is not None) if wrapped else answer
+    answer = next(part for part in wrapped.groups() if part is not None) if wrapped else answer
+    return _without_later_thinking(answer)
 
 
-def _after_thinking(content: str) -> str:
-    """`content` from where the model stopped thinking; "" when it never did. A model may
+def _after_thinking(content: str) -> str | None:
+    """`content` from where the model stopped thinking; None when it never did. A model may
     think again right after (a second block, an empty one, a stray closing tag), which
     vllm-mlx drops itself and other servers pass on: each at the answer's start goes too."""
     answer = _after_first_thinking(content)
-    while answer != content and _THINKING_AT_START.match(answer):
+    while answer is not None and answer != content and _THINKING_AT_START.match(answer):
         content, answer = answer, _after_first_thinking(answer)
     return answer
+
+
+#: A thinking block's opening tag at the start of a line, as a model thinking again between
+#: parts of its answer writes it (interleaved thinking: MiniMax-M2, Kimi's thinking models).
+_OPENS_A_LINE = re.compile(rf"^[ \t]*(?:{_TAG_OPEN})", re.IGNORECASE | re.MULTILINE)
+_FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.MULTILINE)
+_SPACES = re.compile(r"\s*")
+
+
+def _without_later_thinking(answer: str) -> str:
+    """`answer` without the thinking blocks opened on a line of their own further into it
+    (to their closing tag and the spaces after it, or to the end when never closed). A
+    block in a code fence is code the answer shows, and a tag inside a sentence ("Qwen3
+    writes <think> tags") is named, not opened: both stay."""
+    fences = [fence.start() for fence in _FENCE.finditer(answer)]
+    kept, start = [], 0
+    for opening in _OPENS_A_LINE.finditer(answer):
+        if opening.start() < start or bisect.bisect(fences, opening.start()) % 2:
+            continue
+        kept.append(answer[start : opening.start()])
+        closing = _TAG_END.search(answer, opening.end())
+        if closing is None:
+            return "".join(kept)
+        start = _SPACES.match(answer, closing.end()).end()
+    kept.append(answer[start:])
+    return "".join(kept)
 
 
 #: A thinking block's opening or closing tag (not Granite's words) at the start of a text.
 _THINKING_AT_START = re.compile(rf"\s*(?:{_TAG_OPEN}|{_TAG_CLOSE})", re.IGNORECASE)
 
 
-def _after_first_thinking(content: str) -> str:
-    """`content` from where the model stopped thinking the first time."""
+def _after_first_thinking(content: str) -> str | None:
+    """`content` from where the model stopped thinking the first time; None when never."""
     opening = _OPEN.search(content)
     if opening and not content[: opening.start()].strip():
         close = _WORDS_END if opening["words"] else _TAG_END
         closing = close.search(content, opening.end())
-        return content[closing.end() :] if closing else ""
+        return content[closing.end() :] if closing else None
     closing = _TAG_END.search(content)
     if closing and (not opening or opening.start() > closing.start()):
         return content[closing.end() :]
     return content
 
 
-def _final_channel(content: str) -> str:
-    """gpt-oss's answer: its last final channel, "" when it never reached one."""
+def _final_channel(content: str) -> str | None:
+    """gpt-oss's answer: its last final channel, None when it never reached one."""
     finals = list(_FINAL_CHANNEL.finditer(content))
     if not finals:
-        return ""
+        return None
     answer = content[finals[-1].end() :]
     end = _CHANNEL_END.search(answer)
     return answer[: end.start()] if end else answer
