@@ -919,14 +919,13 @@ class DevelopmentConfig(Config):
 
 
 class TestingConfig(Config):
-    """Tests run on SQLite unless TEST_DATABASE_URL (or DATABASE_URL) names another database."""
+    """Tests run on SQLite unless TEST_DATABASE_URL names another database: never on
+    DATABASE_URL, the service's own, whose every table each test empties."""
 
     APP_ENV = "testing"
     TESTING = True
     SECRET_KEY = "testing-secret-key"
-    SQLALCHEMY_DATABASE_URI = database_url(
-        env_str("TEST_DATABASE_URL", env_str("DATABASE_URL", "sqlite://"))
-    )
+    SQLALCHEMY_DATABASE_URI = database_url(env_str("TEST_DATABASE_URL", "sqlite://"))
     TEST_REDIS_URL = env_str("TEST_REDIS_URL")
     # On CI the contract and browser tests must run: a missing Node or Chromium fails them
     # instead of skipping them.

@@ -674,6 +674,23 @@ def test_embedded_default_needs_no_accounts():
     assert config.Config.CELERY_BROKER_URL.startswith(("sqla+sqlite:///", "redis://"))
 
 
+def test_the_tests_never_run_on_the_database_the_service_is_configured_with(tmp_path):
+    """Regression: with no TEST_DATABASE_URL, the tests fell back to DATABASE_URL, so a
+    developer whose shell or .env named the service's own PostgreSQL database (as
+    Configuration shows) had every table of it emptied by `make test`. Only
+    TEST_DATABASE_URL names a database the tests may empty; else it is SQLite in memory."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'the-service.sqlite'}",
+    }
+    code = "import config; print(config.TestingConfig.SQLALCHEMY_DATABASE_URI)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "sqlite://"
+
+
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(app):
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite only")
