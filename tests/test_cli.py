@@ -534,3 +534,14 @@ def test_commands_count_one_in_the_singular(runner, args, said):
     assert said in result.output
     assert " 1 users" not in result.output and " 1 tasks" not in result.output
     assert " 1 errors" not in result.output
+
+
+def test_counts_staff_read_mark_their_thousands_and_say_one_in_the_singular():
+    from sms_agent.plural import counted
+
+    assert [counted(n, "user") for n in (0, 1, 2, 12345)] == [
+        "0 users",
+        "1 user",
+        "2 users",
+        "12,345 users",
+    ]

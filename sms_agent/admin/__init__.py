@@ -12,6 +12,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from ..extensions import db
+from ..plural import counted
 
 SITE_HEADER = "SMS-to-AI Agent Administration"
 SITE_TITLE = "SMS-to-AI Agent Admin"
@@ -57,6 +58,7 @@ def init_app(app: Flask) -> Admin:
     flask_admin.helpers.is_safe_url = is_return_url
     app.register_blueprint(assets)
     app.jinja_env.filters["shown"] = shown
+    app.jinja_env.filters["counted"] = counted
     admin = SiteAdmin(
         app,
         name=SITE_HEADER,

@@ -19,6 +19,7 @@ from .. import handoff, inbox, outbound, threads, unseen
 from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
+from ..plural import counted
 from ..security import refuses_nul_itself
 from .access import is_admin_staff
 from .base import one_char_line_breaks, shown
@@ -86,8 +87,7 @@ def _outbound(message: OutboundMessage) -> Bubble:
     if message.channel == Channel.WHATSAPP:
         detail = "WhatsApp"
     else:
-        detail = f"{message.segments} segment{'s' if message.segments != 1 else ''}, "
-        detail += message.encoding
+        detail = f"{counted(message.segments, 'segment')}, {message.encoding}"
     if message.error_code:
         detail += f", error {message.error_code}"
     return Bubble(

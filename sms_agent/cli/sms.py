@@ -13,6 +13,7 @@ from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import file_type
 from ..models import Channel, OutboundMessage, TaskStatus, utcnow
 from ..phones import InvalidPhoneNumber, normalise_phone
+from ..plural import counted
 from ..simulated_senders import NotATestNumber, claim_test_number
 from .group import ServiceGroup
 from .values import Number
@@ -194,9 +195,8 @@ def _show(message: OutboundMessage) -> None:
         click.echo(message.body)
         return
     numbering = f" part {message.part}/{message.parts}" if message.parts > 1 else ""
-    plural = "s" if message.segments != 1 else ""
     click.echo(
         f"--- SMS to {message.to_number}{numbering} ({message.kind}, {message.encoding}, "
-        f"{message.segments} segment{plural}, {message.status}) ---"
+        f"{counted(message.segments, 'segment')}, {message.status}) ---"
     )
     click.echo(message.body)
