@@ -571,7 +571,12 @@ def test_typing_a_reply_longer_than_one_may_be_keeps_the_session_going(
     make_user(PHONE, tier="enterprise")
     open_conversation(live_server, page)
     page.click("textarea[name=message]")
-    page.keyboard.insert_text("Step by step. " * 120)  # 1,680 characters
+    # The page says "too long" by itself at once; its question to the server comes after,
+    # and each answer waited for below must be to the key pressed just before it (on a
+    # loaded machine this one, still on its way, was taken for the first "!"'s: the last
+    # "!" then counted after the reload, 58 minutes idle, and the session ended).
+    with page.expect_response(lambda response: "/conversation/measure/" in response.url):
+        page.keyboard.insert_text("Step by step. " * 120)  # 1,680 characters
     page.wait_for_selector("[data-testid=measure]:has-text('too long')")
 
     for _ in range(3):  # 87 minutes of typing, never 30 without a key pressed
