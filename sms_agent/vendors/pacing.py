@@ -185,20 +185,6 @@ def look_up(booking: dict, url: str | None, number: str | None = None) -> Slots:
     return Slots(first, float(booking["interval"]), int(booking["count"]), wait, number)
 
 
-def wait_for_slot(
-    number: str,
-    mps: float,
-    url: str | None,
-    sleep: Callable[[float], None] | None = None,
-    slots: Slots | None = None,
-) -> float:
-    """Sleep until the next of `slots`, or else until `number` may send again at `mps`
-    (0 turns pacing off); returns the wait (`time_to_slot`, then `sleep_until`)."""
-    wait = time_to_slot(number, mps, url, slots)
-    sleep_until(wait, sleep)
-    return wait
-
-
 def time_to_slot(number: str, mps: float, url: str | None, slots: Slots | None = None) -> float:
     """Take the next of `slots`, or else book `number`'s next slot at `mps` (0 turns pacing
     off); returns the seconds until it (0 for now). Slots booked on another number are not
@@ -214,7 +200,7 @@ def time_to_slot(number: str, mps: float, url: str | None, slots: Slots | None =
     return max(wait, 0.0)
 
 
-def sleep_until(wait: float, sleep: Callable[[float], None] | None = None) -> None:
+def sleep_until(wait: float) -> None:
     """Sleep `wait` seconds for a slot (`time_to_slot`); nothing for none."""
     if wait > 0:
-        (sleep or time.sleep)(wait)
+        time.sleep(wait)
