@@ -5,6 +5,7 @@ failing its task."""
 from __future__ import annotations
 
 import secrets
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,8 @@ from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task
 from sms_agent.vendors import publishing
-from tests.factories import make_task
+from tests.broker import drained
+from tests.factories import make_task, make_user
 from tests.standins import StandIn, chat_completion, twilio_message
 from tests.test_app import production_process
 
@@ -202,3 +204,51 @@ def test_a_database_that_stays_busy_is_asked_less_and_less_often(app, small_pool
         ceiling = min(2.0 * 2**n, jobs.MAX_BUSY_WAIT_SECONDS)
         assert ceiling / 2 <= wait <= ceiling
     assert waits[-1] >= 30
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_sid_the_database_timed_out_on_is_stored_by_the_jobs_next_run(
+    app, twilio_server, openai_server, monkeypatch, parts
+):
+    """Twilio took the part, and the database timed out (or dropped the connection) on the
+    write of its sid: the texter has the SMS, but the row stayed queued without a sid
+    (unpriced, and unknown to staff) unless a status callback came. The job's next run,
+    which sends nothing twice, stores the sid Twilio gave."""
+    if parts == 2:  # an enterprise texter's answer, too long for one message
+        answer = "This is a sentence of the answer. " * 60
+        openai_server.default = lambda *_: (200, chat_completion(answer), {})
+    task_id = str(make_task(make_user(tier="enterprise" if parts == 2 else "free")).id)
+    timing_out = []
+    send = twilio_server.default
+
+    def took_it_then_the_database_timed_out(method, path, body):
+        if not timing_out:
+            timing_out.append(True)
+        return send(method, path, body)
+
+    def statement_timeout(_conn, _cursor, statement, *_args):
+        if timing_out == [True] and statement.startswith("UPDATE outbound_messages"):
+            timing_out.append(False)
+            raise sa.exc.OperationalError(
+                statement, {}, Exception("canceling statement due to statement timeout")
+            )
+
+    twilio_server.default = took_it_then_the_database_timed_out
+    sa.event.listen(db.engine, "before_cursor_execute", statement_timeout)
+    try:
+        assert jobs.answer_task.apply(args=[task_id]).result == "busy"
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", statement_timeout)
+    [again] = [m for m in drained(app) if m.headers["task"] == "sms_agent.jobs.answer_task"]
+    args, kwargs, _ = again.payload
+    db.session.commit()
+    assert jobs.answer_task.apply(args=args, kwargs=kwargs).result == "answered"
+
+    sent = [request for request in twilio_server.requests if request[0] == "POST"]
+    assert len(sent) == parts  # nothing sent twice
+    replies = db.session.scalars(
+        sa.select(OutboundMessage).filter_by(task_id=uuid.UUID(task_id))
+    ).all()
+    assert sorted(m.part for m in replies) == list(range(1, parts + 1))
+    assert all(m.sid and m.sid.startswith("SM") for m in replies)
+    assert db.session.get(Task, uuid.UUID(task_id)).status == "completed"

@@ -37,7 +37,7 @@ from .gsm import encoding_of, message_length, segment_count
 from .sender import is_our_number, sender_number, written_to
 from .shape import Shaped, shape
 from .split import MAX_MESSAGE_CHARS
-from .status import record_sent
+from .status import record_sent, store_given
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -355,7 +355,7 @@ def _send(
     for number, text in enumerate(texts, start=1):
         message = stored.get(number)
         if message is not None and (message.sid or message.status == DeliveryStatus.QUEUED):
-            if not message.sid:
+            if not message.sid and not store_given(message):
                 # Stored as about to be sent, then the worker died: Twilio may have it.
                 log.warning("part %d of %s may have been sent; not resent", number, kind)
             messages.append(message)
