@@ -206,46 +206,52 @@ def test_a_database_that_stays_busy_is_asked_less_and_less_often(app, small_pool
     assert waits[-1] >= 30
 
 
+@pytest.mark.parametrize("fault", ["statement timeout", "connection dropped"])
 @pytest.mark.parametrize("parts", [1, 2])
-def test_a_sid_the_database_timed_out_on_is_stored_by_the_jobs_next_run(
-    app, twilio_server, openai_server, monkeypatch, parts
+def test_a_sid_the_database_failed_to_store_is_stored_by_the_jobs_next_run(
+    app, twilio_server, openai_server, parts, fault
 ):
     """Twilio took the part, and the database timed out (or dropped the connection) on the
     write of its sid: the texter has the SMS, but the row stayed queued without a sid
-    (unpriced, and unknown to staff) unless a status callback came. The job's next run,
-    which sends nothing twice, stores the sid Twilio gave."""
+    (unpriced, and unknown to staff) unless a status callback came; after a dropped
+    connection the task even failed, and the texter who had the answer got the apology.
+    The job's next run, which sends nothing twice, stores the sid Twilio gave."""
     if parts == 2:  # an enterprise texter's answer, too long for one message
         answer = "This is a sentence of the answer. " * 60
         openai_server.default = lambda *_: (200, chat_completion(answer), {})
     task_id = str(make_task(make_user(tier="enterprise" if parts == 2 else "free")).id)
-    timing_out = []
+    failing = []
     send = twilio_server.default
 
-    def took_it_then_the_database_timed_out(method, path, body):
-        if not timing_out:
-            timing_out.append(True)
+    def took_it_then_the_database_failed(method, path, body):
+        if not failing:
+            failing.append(True)
         return send(method, path, body)
 
-    def statement_timeout(_conn, _cursor, statement, *_args):
-        if timing_out == [True] and statement.startswith("UPDATE outbound_messages"):
-            timing_out.append(False)
-            raise sa.exc.OperationalError(
-                statement, {}, Exception("canceling statement due to statement timeout")
-            )
+    def database_fault(_cursor, statement, *_args):
+        if failing == [True] and statement.startswith("UPDATE outbound_messages"):
+            failing.append(False)
+            raise db.engine.dialect.loaded_dbapi.OperationalError(fault)
 
-    twilio_server.default = took_it_then_the_database_timed_out
-    sa.event.listen(db.engine, "before_cursor_execute", statement_timeout)
+    def as_the_driver_tells_it(context):
+        if str(context.original_exception) == fault:
+            context.is_disconnect = fault == "connection dropped"
+
+    twilio_server.default = took_it_then_the_database_failed
+    sa.event.listen(db.engine, "do_execute", database_fault)
+    sa.event.listen(db.engine, "handle_error", as_the_driver_tells_it)
     try:
         assert jobs.answer_task.apply(args=[task_id]).result == "busy"
     finally:
-        sa.event.remove(db.engine, "before_cursor_execute", statement_timeout)
+        sa.event.remove(db.engine, "do_execute", database_fault)
+        sa.event.remove(db.engine, "handle_error", as_the_driver_tells_it)
     [again] = [m for m in drained(app) if m.headers["task"] == "sms_agent.jobs.answer_task"]
     args, kwargs, _ = again.payload
     db.session.commit()
     assert jobs.answer_task.apply(args=args, kwargs=kwargs).result == "answered"
 
     sent = [request for request in twilio_server.requests if request[0] == "POST"]
-    assert len(sent) == parts  # nothing sent twice
+    assert len(sent) == parts  # nothing sent twice, no apology
     replies = db.session.scalars(
         sa.select(OutboundMessage).filter_by(task_id=uuid.UUID(task_id))
     ).all()

@@ -14,7 +14,7 @@ import logging
 
 from .. import costs, quota
 from ..current import app_config
-from ..extensions import db
+from ..extensions import DATABASE_BUSY, db
 from ..models import (
     Channel,
     ConversationState,
@@ -394,6 +394,12 @@ def _send(
         try:
             _transmit(message, user, backend, confirming_opt_out, slots, from_number)
         except BaseException as exc:
+            if isinstance(exc, DATABASE_BUSY):
+                # The database failed after Twilio took the part (the write of its sid): a
+                # commit now would only fail again, as a PendingRollbackError the caller took
+                # for a bug (the task failed, the texter who had the answer got the apology).
+                # The caller rolls back and runs again, with the sid (status.sids_given).
+                raise
             db.session.commit()  # the failed attempt is recorded before any retry decision
             if isinstance(exc, (OptedOut, SendFailed)) and number > 1:
                 exc.may_have_reached = True
