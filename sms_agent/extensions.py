@@ -100,7 +100,12 @@ def _lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
-def drop_closed_connection(dbapi_connection, _record, _proxy) -> None:
+#: Where a pooled connection's record notes that a checkout has used it (cleared by the
+#: pool when it makes a new connection for the record).
+_USED = "sms_agent_used"
+
+
+def drop_closed_connection(dbapi_connection, record, _proxy) -> None:
     """Checking out a pooled connection: one the server has closed (a restart, an idle
     timeout, pg_terminate_backend) is replaced before anyone uses it.
 
@@ -108,7 +113,13 @@ def drop_closed_connection(dbapi_connection, _record, _proxy) -> None:
     turns readable (the server's goodbye, then end of file). Polling the socket costs a
     system call where pool_pre_ping costs a round trip to the server on every checkout, and
     a job checks out a connection four times. Raising DisconnectionError is SQLAlchemy's way
-    to have the pool discard the connection and open a fresh one."""
+    to have the pool discard the connection and open a fresh one.
+
+    A connection made for this checkout and closed already (the server closing connections
+    as fast as they are made: a failover, connections being terminated) is the database
+    being away: an OperationalError, which every caller handles as such (DATABASE_BUSY).
+    Refused with DisconnectionError, the pool gave up after its second try with an
+    InvalidRequestError that nobody took for it: a webhook answered 500 and lost the text."""
     fileno = getattr(dbapi_connection, "fileno", None)
     if fileno is None:  # SQLite: no server to lose
         return
@@ -118,8 +129,13 @@ def drop_closed_connection(dbapi_connection, _record, _proxy) -> None:
         readable = bool(poller.poll(0))
     except Exception as error:  # psycopg's "the connection is closed", a bad descriptor
         raise exc.DisconnectionError(f"pooled connection unusable: {error}") from error
+    if readable and record is not None and not record.info.get(_USED):
+        closed = ConnectionError("the database closed a new connection at once")
+        raise exc.OperationalError("checkout", None, closed)
     if readable:
         raise exc.DisconnectionError("the database closed this pooled connection")
+    if record is not None:
+        record.info[_USED] = True
 
 
 class DescribedWhenRead(psycopg.Cursor):

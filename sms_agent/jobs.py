@@ -64,10 +64,13 @@ def busy_wait(busy: int) -> float:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, name="sms_agent.jobs.answer_task")
-def answer_task(self, task_id: str, busy: int = 0) -> str:
+def answer_task(self, task_id: str, busy: int = 0, sent: dict[str, list[str]] | None = None) -> str:
     """Answer one stored task. A passing failure is retried with exponential backoff up to
     OPENAI_MAX_RETRIES (AI) or TWILIO_MAX_RETRIES (sending), then given up on; a busy
-    database only delays the job (`busy` counts the delays, see busy_wait)."""
+    database only delays the job (`busy` counts the delays, see busy_wait), and `sent`
+    carries the sids Twilio gave its parts meanwhile, which the database may not have
+    stored (outbound.sids_given)."""
+    outbound.keep_given(sent)
     # The model's failures are retried up to OPENAI_MAX_RETRIES times: past it, a voice note
     # that cannot be transcribed is left out, and the words beside it answered.
     last_try = self.request.retries >= current_app.config["OPENAI_MAX_RETRIES"]
@@ -91,7 +94,10 @@ def answer_task(self, task_id: str, busy: int = 0) -> str:
             task_id,
             countdown=wait,
             retries=self.request.retries,
-            kwargs={"busy": busy + 1},
+            kwargs={
+                "busy": busy + 1,
+                **({"sent": given} if (given := outbound.sids_given()) else {}),
+            },
         )
         return "busy"
     except pipeline.TryAgain as exc:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 from celery import Celery, Task
-from celery.signals import beat_init, worker_init, worker_process_init
+from celery.exceptions import CPendingDeprecationWarning
+from celery.signals import beat_init, celeryd_after_setup, worker_init, worker_process_init
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -40,6 +42,20 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+#: What Celery 5 warns at every reconnect to the broker while
+#: worker_cancel_long_running_tasks_on_connection_loss is False, even when set so: that
+#: Celery 6 will cancel the jobs running instead. The setting is chosen (celery_settings),
+#: so each Redis restart logged a deprecation warning of a dozen lines for nothing.
+_CANCEL_ON_CONNECTION_LOSS = r"\s*In Celery 5\.1 we introduced an optional breaking change"
+
+
+@celeryd_after_setup.connect
+def _quiet_the_chosen_setting(**_kwargs) -> None:
+    """Once the worker's logging is set up, which shows every Celery deprecation warning
+    ('always'), before it first connects to the broker."""
+    warnings.filterwarnings("ignore", _CANCEL_ON_CONNECTION_LOSS, CPendingDeprecationWarning)
 
 
 #: Seconds between looks at a database that is not ready, and between the lines saying so.
@@ -150,6 +166,11 @@ def celery_settings(config) -> dict:
         "worker_pool": config["WORKER_POOL"],
         "worker_concurrency": config["WORKER_CONCURRENCY"],
         "broker_connection_retry_on_startup": True,
+        # A job running when the broker's connection is lost finishes (Celery 5's default,
+        # named so; see _CANCEL_ON_CONNECTION_LOSS): its acknowledgement is lost with the
+        # channel, and its redelivery finds the task done. The threads pool could not cancel
+        # it anyway, and a prefork job cut off mid-send would only leave more to redo.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "broker_transport_options": broker_transport_options(config),
         # Publishing from a webhook must fail fast when the broker is down: the task is
         # already stored and the sweeper enqueues it again once the broker is back.

@@ -5,6 +5,7 @@ failing its task."""
 from __future__ import annotations
 
 import secrets
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -15,7 +16,8 @@ from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task
 from sms_agent.vendors import publishing
-from tests.factories import make_task
+from tests.broker import drained
+from tests.factories import make_task, make_user
 from tests.standins import StandIn, chat_completion, twilio_message
 from tests.test_app import production_process
 
@@ -202,3 +204,57 @@ def test_a_database_that_stays_busy_is_asked_less_and_less_often(app, small_pool
         ceiling = min(2.0 * 2**n, jobs.MAX_BUSY_WAIT_SECONDS)
         assert ceiling / 2 <= wait <= ceiling
     assert waits[-1] >= 30
+
+
+@pytest.mark.parametrize("fault", ["statement timeout", "connection dropped"])
+@pytest.mark.parametrize("parts", [1, 2])
+def test_a_sid_the_database_failed_to_store_is_stored_by_the_jobs_next_run(
+    app, twilio_server, openai_server, parts, fault
+):
+    """Twilio took the part, and the database timed out (or dropped the connection) on the
+    write of its sid: the texter has the SMS, but the row stayed queued without a sid
+    (unpriced, and unknown to staff) unless a status callback came; after a dropped
+    connection the task even failed, and the texter who had the answer got the apology.
+    The job's next run, which sends nothing twice, stores the sid Twilio gave."""
+    if parts == 2:  # an enterprise texter's answer, too long for one message
+        answer = "This is a sentence of the answer. " * 60
+        openai_server.default = lambda *_: (200, chat_completion(answer), {})
+    task_id = str(make_task(make_user(tier="enterprise" if parts == 2 else "free")).id)
+    failing = []
+    send = twilio_server.default
+
+    def took_it_then_the_database_failed(method, path, body):
+        if not failing:
+            failing.append(True)
+        return send(method, path, body)
+
+    def database_fault(_cursor, statement, *_args):
+        if failing == [True] and statement.startswith("UPDATE outbound_messages"):
+            failing.append(False)
+            raise db.engine.dialect.loaded_dbapi.OperationalError(fault)
+
+    def as_the_driver_tells_it(context):
+        if str(context.original_exception) == fault:
+            context.is_disconnect = fault == "connection dropped"
+
+    twilio_server.default = took_it_then_the_database_failed
+    sa.event.listen(db.engine, "do_execute", database_fault)
+    sa.event.listen(db.engine, "handle_error", as_the_driver_tells_it)
+    try:
+        assert jobs.answer_task.apply(args=[task_id]).result == "busy"
+    finally:
+        sa.event.remove(db.engine, "do_execute", database_fault)
+        sa.event.remove(db.engine, "handle_error", as_the_driver_tells_it)
+    [again] = [m for m in drained(app) if m.headers["task"] == "sms_agent.jobs.answer_task"]
+    args, kwargs, _ = again.payload
+    db.session.commit()
+    assert jobs.answer_task.apply(args=args, kwargs=kwargs).result == "answered"
+
+    sent = [request for request in twilio_server.requests if request[0] == "POST"]
+    assert len(sent) == parts  # nothing sent twice, no apology
+    replies = db.session.scalars(
+        sa.select(OutboundMessage).filter_by(task_id=uuid.UUID(task_id))
+    ).all()
+    assert sorted(m.part for m in replies) == list(range(1, parts + 1))
+    assert all(m.sid and m.sid.startswith("SM") for m in replies)
+    assert db.session.get(Task, uuid.UUID(task_id)).status == "completed"

@@ -192,3 +192,35 @@ def test_a_result_is_described_as_psycopg_describes_it_even_when_read_late(app):
     assert cursor.description is None
     rows = db.session.execute(sa.text("SELECT 7 AS seven, 'a' AS letter")).mappings().all()
     assert rows == [{"seven": 7, "letter": "a"}]
+
+
+def test_a_webhook_whose_new_connection_is_closed_at_once_keeps_the_text_for_a_worker(app, client):
+    """Regression: the database closing connections as fast as they are made (a failover,
+    connections being terminated): the pooled one found closed and its replacement closed
+    too, SQLAlchemy's pool gave up with an InvalidRequestError ("This connection is
+    closed"), which nothing takes for the database being away: the webhook answered Twilio
+    500 and the text was lost (found live: gunicorn, backends terminated during a burst).
+    The database being away, the text now goes to the broker, as in any outage."""
+    from sms_agent import jobs
+    from tests.standins import inbound_form, signed_post
+    from tests.test_webhook import queued_jobs
+
+    _postgresql_only()
+    first = _backend_pid()
+    db.session.commit()  # back to the pool, idle
+    closed_by_the_server(first)
+
+    def closed_as_soon_as_made(dbapi_connection, _record):
+        closed_by_the_server(dbapi_connection.info.backend_pid)
+
+    sa.event.listen(db.engine, "connect", closed_as_soon_as_made)
+    form = inbound_form("Are you there?")
+    try:
+        response = signed_post(client, "/sms/inbound", form)
+    finally:
+        sa.event.remove(db.engine, "connect", closed_as_soon_as_made)
+
+    assert response.status_code == 200
+    [(job, args)] = queued_jobs(app)
+    assert job == "sms_agent.jobs.receive_inbound" and args == [form]
+    assert jobs.receive_inbound.apply(args=args).result == "task"  # the database is back

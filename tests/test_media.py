@@ -1034,11 +1034,8 @@ def test_a_voice_note_still_being_transcribed_is_not_transcribed_again_by_a_recl
     """The transcription outlasts STALE_TASK_SECONDS: the sweeper hands the task to a second
     run, which must leave the voice note to the first run, still at it, instead of paying
     for a second transcription of it (and fighting over its row)."""
-    from datetime import timedelta
-
     from sms_agent.answering import pipeline
-    from sms_agent.models import utcnow
-    from sms_agent.ops.sweeper import claim_stranded
+    from tests.second_run import run_again_meanwhile
 
     url = twilio_server.serve(media_path(), "audio/ogg", OGG)
     form = inbound_form("", NumMedia="1", MediaUrl0=url, MediaContentType0="audio/ogg")
@@ -1049,13 +1046,7 @@ def test_a_voice_note_still_being_transcribed_is_not_transcribed_again_by_a_recl
     def slow_transcription(method, path, body):
         if path.endswith("/audio/transcriptions") and not second_run:
             second_run.append("started")
-            with app.app_context():  # meanwhile: the sweep, and another worker's run
-                long_ago = utcnow() - timedelta(seconds=app.config["STALE_TASK_SECONDS"] + 1)
-                db.session.execute(sa.update(Task).values(lease_at=long_ago))
-                assert claim_stranded() == [task_id]
-                db.session.commit()
-                second_run.append(pipeline.answer(task_id))
-                db.session.remove()
+            second_run.append(run_again_meanwhile(app, task_id))
         return answer_model(method, path, body)
 
     openai_server.default = slow_transcription

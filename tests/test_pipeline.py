@@ -807,3 +807,36 @@ def test_the_model_is_told_not_to_ask_what_a_lone_stop_or_end_would_answer(
     pipeline.answer(make_task(user=texter).id)
     prompt = openai_server.requests[0][2]["messages"][0]["content"]
     assert "only STOP, END, QUIT, CANCEL, HELP or INFO" in prompt and "unsubscribe" in prompt
+
+
+@pytest.mark.parametrize("texter", ["known", "new"])
+def test_a_run_whose_claim_went_stale_before_its_answer_was_stored_sends_no_second_answer(
+    app, openai_server, texter
+):
+    """The worker stalls between the model's answer and its commit (stopped, starved, its
+    host paused) for longer than STALE_TASK_SECONDS: the sweeper hands the task to a second
+    run, which answers and texts the texter. The first run, going on, must not text a second
+    answer over it (nor, to a new texter, a second program notice)."""
+    from tests.second_run import run_again_meanwhile
+
+    task_id = make_task(make_user(service_state={}) if texter == "new" else None).id
+    runs = []
+
+    def stalled_first_answer(method, path, body):
+        if not runs:
+            runs.append("first")
+            runs.append(run_again_meanwhile(app, task_id))
+            return 200, chat_completion("The first run's answer."), {}
+        return 200, chat_completion("The second run's answer."), {}
+
+    openai_server.default = stalled_first_answer
+    first = pipeline.answer(task_id)
+
+    assert runs == ["first", "answered"]
+    assert first == "skipped"
+    assert [message.body for message in outbox("reply")] == ["The second run's answer."]
+    assert len(outbox()) == (2 if texter == "new" else 1)  # the program notice, once
+    task = fresh(db.session.get(Task, task_id))
+    assert (task.status, task.ai_response) == ("completed", "The second run's answer.")
+    # Both model calls were paid for, so both stay in the spend.
+    assert db.session.scalar(sa.select(sa.func.count(ModelCall.id))) == 2

@@ -22,6 +22,7 @@ from .. import costs, handoff, notices, quota
 from ..extensions import db
 from ..media.read import ImagesRefused, ImageUnopened, MediaInput, leave_out_pictures
 from ..models import HandoffSource, Task, User
+from ..models.answered_once import store_once
 from ..outbound import channels
 from ..outbound.script import expected_encoding
 from ..outbound.shape import to_sms_text, trim_to_sentence
@@ -68,6 +69,7 @@ def ask_model(task: Task, user: User, media: MediaInput | None = None) -> None:
         task.category, task.complexity_score = category, round(found.complexity, 3)
     text, declined = _answer_text(completion, user, question, prompt)
     task.ai_response = text
+    store_once(task)  # unless another run, given the task meanwhile, stored one first
     task.tokens_used = completion.tokens_used
     task.metadata_ = {
         **(task.metadata_ or {}),

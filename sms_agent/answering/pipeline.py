@@ -36,7 +36,7 @@ from ..media.read import (
     unopened_pictures,
     words_of,
 )
-from ..models import Task, TaskStatus, User, texter_of, utcnow
+from ..models import AnsweredElsewhere, Task, TaskStatus, User, texter_of, utcnow
 from ..vendors.openai import LLMError
 from . import spoken
 from .ask import ask_model, reply_kind
@@ -68,7 +68,10 @@ def answer(task_id, last_try: bool = False) -> str:
     no retry of the model's failures follows, a voice note that cannot be transcribed is
     left out and the rest answered (media.read.read_media)."""
     with kept_across_commits():
-        return _claim_and_answer(task_id, last_try)
+        try:
+            return _claim_and_answer(task_id, last_try)
+        except AnsweredElsewhere as exc:
+            return _answered_elsewhere(exc)
 
 
 def _claim_and_answer(task_id, last_try: bool) -> str:
@@ -122,6 +125,8 @@ def _claim_and_answer(task_id, last_try: bool) -> str:
             costs.keep_paid_calls()
             release(task)
         raise
+    except AnsweredElsewhere:
+        raise  # nothing of this run's answer was stored (answer() ends the run)
     except Exception as exc:  # a bug or a database fault must not leave the task hanging
         db.session.rollback()
         if db.session.scalar(sa.select(Task.id).where(Task.id == key)) is None:
@@ -140,6 +145,19 @@ def _reply_went_out(task: Task) -> bool:
     # to be written before the model call its answer cost (tests/write_order.py).
     with db.session.no_autoflush:
         return any(message.kind == kind and message.sid for message in task.outbound_messages)
+
+
+def _answered_elsewhere(exc: AnsweredElsewhere) -> str:
+    """This run stalled past STALE_TASK_SECONDS and the task's next run answered first
+    (models/answered_once.py): the texter has that answer, so this one is not sent. Its
+    model calls were paid for, so they stay in the spend."""
+    db.session.rollback()
+    if db.session.scalar(sa.select(Task.id).where(Task.id == exc.task_id)) is None:
+        return _deleted_meanwhile(exc.task_id)
+    costs.keep_paid_calls()
+    db.session.commit()
+    log.warning("%s; this run's answer is not sent", exc)
+    return "skipped"
 
 
 def _deleted_meanwhile(key) -> str:

@@ -1,6 +1,7 @@
 """The data model: texters, their tasks, errors, outbound SMS, spend, staff and API tokens."""
 
 from . import forgetting, row_counts, write_marks  # noqa: F401  (their schema: create_all)
+from .answered_once import AnsweredElsewhere
 from .choices import (
     CRITICAL_ERROR_TYPES,
     FINAL_DELIVERY_STATUSES,
@@ -40,6 +41,7 @@ from .users import (
 )
 
 __all__ = [
+    "AnsweredElsewhere",
     "CRITICAL_ERROR_TYPES",
     "FINAL_DELIVERY_STATUSES",
     "ApiToken",

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from .answered_once import check_stored, is_first_answer, only_unanswered
 from .cache_keys import hashed_once
 from .messages import OutboundMessage
 from .spend import ModelCall
@@ -74,7 +75,11 @@ def _write(connection: sa.Connection, updates: list, inserts: list) -> None:
     for obj, values in updates:
         if values:
             key = {"key_": sa.inspect(obj).identity[0]}
-            connection.execute(_update(type(obj), frozenset(values)), {**values, **key})
+            once = is_first_answer(obj, values)
+            update = _update(type(obj), frozenset(values), once)
+            result = connection.execute(update, {**values, **key})
+            if once:
+                check_stored(obj, result.rowcount)
     for obj, values in inserts:
         connection.execute(_insert(type(obj)), values)
 
@@ -239,13 +244,16 @@ def _position_in_key(mapper: sa.orm.Mapper, column: sa.Column) -> int | None:
 
 
 @functools.cache
-def _update(cls, columns: frozenset[str]) -> sa.Update:
+def _update(cls, columns: frozenset[str], first_answer: bool = False) -> sa.Update:
+    """The UPDATE of `columns`; of a task's first answer, only where it has none yet
+    (answered_once.py)."""
     table = sa.inspect(cls).local_table
-    return hashed_once(
+    update = (
         sa.update(table)
         .where(table.c.id == sa.bindparam("key_"))
         .values({name: sa.bindparam(name) for name in sorted(columns)})
     )
+    return hashed_once(only_unanswered(update) if first_answer else update)
 
 
 @functools.cache

@@ -32,7 +32,7 @@ from .sender import OUR_NUMBER, thread_number, written_to
 from .shape import Shaped
 from .slots import SendLater, Slots, book, spread
 from .split import MAX_MESSAGE_CHARS
-from .status import record_delivery_status
+from .status import keep_given, record_delivery_status, sids_given
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -56,11 +56,13 @@ __all__ = [
     "encoding_of",
     "is_one_sms",
     "is_whatsapp",
+    "keep_given",
     "may_text",
     "plan",
     "reply_length",
     "reply_too_long",
     "segments_for",
+    "sids_given",
     "record_delivery_status",
     "replying_on",
     "segment_count",

@@ -14,7 +14,7 @@ import logging
 
 from .. import costs, quota
 from ..current import app_config
-from ..extensions import db
+from ..extensions import DATABASE_BUSY, db
 from ..models import (
     Channel,
     ConversationState,
@@ -37,7 +37,7 @@ from .gsm import encoding_of, message_length, segment_count
 from .sender import is_our_number, sender_number, written_to
 from .shape import Shaped, shape
 from .split import MAX_MESSAGE_CHARS
-from .status import record_sent
+from .status import record_sent, store_given
 
 log = logging.getLogger("sms_agent.outbound")
 
@@ -355,7 +355,7 @@ def _send(
     for number, text in enumerate(texts, start=1):
         message = stored.get(number)
         if message is not None and (message.sid or message.status == DeliveryStatus.QUEUED):
-            if not message.sid:
+            if not message.sid and not store_given(message):
                 # Stored as about to be sent, then the worker died: Twilio may have it.
                 log.warning("part %d of %s may have been sent; not resent", number, kind)
             messages.append(message)
@@ -394,6 +394,12 @@ def _send(
         try:
             _transmit(message, user, backend, confirming_opt_out, slots, from_number)
         except BaseException as exc:
+            if isinstance(exc, DATABASE_BUSY):
+                # The database failed after Twilio took the part (the write of its sid): a
+                # commit now would only fail again, as a PendingRollbackError the caller took
+                # for a bug (the task failed, the texter who had the answer got the apology).
+                # The caller rolls back and runs again, with the sid (status.sids_given).
+                raise
             db.session.commit()  # the failed attempt is recorded before any retry decision
             if isinstance(exc, (OptedOut, SendFailed)) and number > 1:
                 exc.may_have_reached = True

@@ -207,15 +207,46 @@ def _record_sent(status: str) -> sa.Update:
 _RECORD_SENT = {status: hashed_once(_record_sent(status)) for status in _PROGRESS}
 
 
+#: Where a session keeps the sids Twilio gave its sends ({message id: [sid, status]}).
+_GIVEN = "sids_given"
+
+
 def record_sent(message: OutboundMessage, sid: str, status: str) -> None:
     """Store the sid Twilio gave `message` and the status it answered with, unless a status
     callback that came first has moved the message further (or to a final status): the
-    UPDATE chooses, against the row as the callback committed it."""
+    UPDATE chooses, against the row as the callback committed it. The sid is also kept in
+    the session (see sids_given) until the job ends."""
+    db.session.info.setdefault(_GIVEN, {})[str(message.id)] = [sid, status]
     statement = _RECORD_SENT[status]
     stored = db.session.execute(statement, {"key": message.id, "sid": sid}).scalar_one()
     set_committed_value(message, "sid", sid)
     set_committed_value(message, "status", stored)
     metrics.count_sent(db.session, message)
+
+
+def sids_given() -> dict[str, list[str]]:
+    """The sids Twilio gave this session's sends. A job the database failed after Twilio
+    took a part (the write of its sid timed out, the connection dropped before the commit)
+    hands them to its next run (`keep_given`), which stores them on the parts it finds
+    queued without one (`store_given`): without them such a part, never resent (Twilio has
+    it), stayed queued, unpriced, until a status callback named its sid, if one came."""
+    return dict(db.session.info.get(_GIVEN, {}))
+
+
+def keep_given(given: dict[str, list[str]] | None) -> None:
+    """The sids an earlier run of the job was given and may not have stored."""
+    if given:
+        db.session.info.setdefault(_GIVEN, {}).update(given)
+
+
+def store_given(message: OutboundMessage) -> bool:
+    """Store on `message`, a part queued without a sid, the sid Twilio gave it in an
+    earlier run of the job; False when no run kept one (its outcome is unknown)."""
+    given = db.session.info.get(_GIVEN, {}).get(str(message.id))
+    if given is None:
+        return False
+    record_sent(message, *given)
+    return True
 
 
 def opt_out(phone: str) -> None:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from bench.harness import inbound_form, phone
+from bench.harness import inbound_form, phone, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -28,3 +28,17 @@ def test_messages_stored_while_the_broker_is_down_are_answered_after_it_returns(
     assert stack.replies_per_task() == [1] * 50
     assert len(stack.answers_to(phone(0))) == 2
     assert outage_ingest_seconds < 10, "webhooks must not wait on a dead broker"
+
+
+def test_a_worker_reconnecting_to_a_restarted_broker_logs_no_deprecation_warning(stack):
+    """Each reconnect logged Celery's CPendingDeprecationWarning about cancelling the jobs
+    running at a connection loss, which Celery 6 will do unless told: the worker's setting
+    is chosen (its jobs finish), so a Redis restart logs the lost connection and nothing
+    more."""
+    stack.start("worker")
+    stack.redis.stop()
+    stack.restart_redis()
+    worker = stack.process("worker")
+    wait_until(lambda: worker.log().count("Connected to") >= 2, 60, "the worker to reconnect")
+    assert "Connection to broker lost" in worker.log()
+    assert "DeprecationWarning" not in worker.log()
