@@ -407,7 +407,11 @@ class TaskAnalyticsOut(OutSchema):
     avg_tokens_used = FiniteFloat(allow_none=True)
     category_breakdown = fields.Dict(keys=fields.String(), values=fields.Integer())
     daily_stats = fields.List(
-        fields.Nested(DailyStatOut), metadata={"description": "Oldest first."}
+        fields.Nested(DailyStatOut),
+        metadata={
+            "description": "30 days, oldest first, ending today or on `created_before` when "
+            "that is earlier (fewer when it is within 30 days of 0001-01-01)."
+        },
     )
     spend = fields.Nested(SpendOut, metadata={"description": "What these tasks cost."})
 

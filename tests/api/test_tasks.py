@@ -554,6 +554,10 @@ def test_task_analytics_of_a_past_range_chart_that_range(client, admin_headers, 
         f"/api/tasks/analytics/?created_before=0001-01-05{only}", headers=admin_headers
     )
     assert first_days.status_code == 200  # 30 days before them is before the calendar
+    # The calendar's first days: the series ends on the bound, a shorter one, never past it.
+    assert [day["date"] for day in first_days.get_json()["daily_stats"]] == [
+        f"0001-01-0{day}" for day in range(1, 6)
+    ]
 
 
 def test_texter_analytics_cover_only_their_tasks(client, texter, texter_headers):
