@@ -46,6 +46,7 @@ from .errors import (
     country_not_allowed,
     daily_cap_reached,
     field_errors,
+    inactive,
     key_reused,
     not_found,
     opted_out,
@@ -131,7 +132,7 @@ def _task_owner(data: dict) -> User:
     if user is None:
         raise _no_such_user(phone)
     if not user.is_active:
-        raise field_errors({"user_phone": ["This user is inactive."]})
+        raise inactive(f"Not created: {handoff.InactiveTexter()}.")
     _refuse_unreachable(user)
     return user
 
@@ -240,7 +241,8 @@ def create_task():
     (`details.sender_rate_lifts`), each with `Retry-After` in seconds. While
     staff have or were asked for the conversation it is stored for them instead (`status`
     refused, `refusal_reason` held_for_staff). A texter no answer could reach gets no task,
-    as on send_message/: 409 if they texted STOP (`opted_out`) or use WhatsApp and have not
+    as on send_message/: 409 if they texted STOP (`opted_out`), if their account is inactive
+    (`inactive`: staff reactivate them first), or use WhatsApp and have not
     written within its window, WHATSAPP_WINDOW_HOURS (`whatsapp_window_closed`, with
     `last_message_at` and `window_closed_at`); 403 if their number is outside
     ALLOWED_COUNTRIES (`country`, `allowed_countries`). A texter's token creates tasks for
