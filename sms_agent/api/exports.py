@@ -29,9 +29,10 @@ def export_conversation(phone_number: str):
     made for them (`model_cost_usd`, tokens), oldest first; each text has its task's
     `task_cost_usd`, each entry `cost_usd` (what it cost itself), and `totals` add them up.
     CSV has the same columns and a last row with direction `total`; it comes as an
-    attachment. Streamed as it is read. A texter's token exports its own conversation, where
-    staff messages are by "staff".
-    """
+    attachment. A CSV text cell starting with = + - @, a tab, a carriage return or ' (the
+    phone number's + too) has one ' added, so a spreadsheet runs no formula: remove one
+    leading ' from each cell that has one to read the value. Streamed as it is read. A
+    texter's token exports its own conversation, where staff messages are by "staff"."""
     user = get_user_or_404(phone_number)
     query = load_query(kept(ExportQuery))
     # Read as the response is written, not here.

@@ -17,7 +17,7 @@ from sms_agent.export import COLUMNS
 from sms_agent.export import rows as export_rows
 from sms_agent.extensions import db
 from tests.api.conftest import TEXTER_PHONE
-from tests.export_data import ENTRIES, TWILIO_PRICE, conversation, ledger
+from tests.export_data import ENTRIES, TWILIO_PRICE, conversation, ledger, read_csv
 from tests.factories import make_held_voice_note, make_task, make_user
 
 D = Decimal
@@ -75,7 +75,7 @@ def test_json_is_the_default_and_csv_an_attachment_with_the_same_figures(
     )
     text = response.get_data(as_text=True)
     assert text.splitlines()[0] == ",".join(COLUMNS)
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = read_csv(text)
     assert [row["direction"] for row in rows] == ["in", "model", "out", "in", "out", "total"]
     for row, entry in zip(rows, as_json["entries"], strict=False):
         assert (row["id"], row["cost_usd"]) == (entry["id"], entry["cost_usd"])
@@ -98,7 +98,7 @@ def test_a_texter_without_messages_gets_an_empty_export(client, admin_headers, t
 def test_a_texters_token_exports_its_own_conversation(client, texter_headers, history):
     response = client.get(URL + "?format=csv", headers=texter_headers)
     assert response.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = read_csv(response.get_data(as_text=True))
     assert {row["phone_number"] for row in rows} == {TEXTER_PHONE}
 
 
