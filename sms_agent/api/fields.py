@@ -20,7 +20,13 @@ from config import BOOL_WORDS, read_bool
 
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
-from ..models.types import as_json_object, check_timezone, iana_timezones, timezone_named
+from ..models.types import (
+    as_json_object,
+    check_timezone,
+    iana_timezones,
+    timezone_named,
+    unsigned_zero,
+)
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
 
@@ -309,11 +315,12 @@ class JSONObjectOut(fields.Dict):
 
 
 class FiniteFloat(fields.Float):
-    """A number in a response; NaN and Infinity, which JSON cannot express, are null."""
+    """A number in a response; NaN and Infinity, which JSON cannot express, are null, and a
+    zero is 0.0 (models.types.unsigned_zero)."""
 
     def _serialize(self, value, attr, obj, **kwargs) -> float | None:
         number = super()._serialize(value, attr, obj, **kwargs)
-        return number if number is None or math.isfinite(number) else None
+        return unsigned_zero(number) if number is not None and math.isfinite(number) else None
 
 
 #: What ISO 8601 writes (upper-cased): a date in its extended, basic or week notation, then

@@ -25,6 +25,7 @@ from ..models import (
     Tier,
 )
 from ..models.tasks import MAX_PROCESSING_SECONDS
+from ..models.types import unsigned_zero
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
@@ -157,7 +158,8 @@ def _decimal_text(field: fields.Decimal, number: Decimal) -> str:
 
 
 def _finite_or_null(number: float) -> float | None:
-    return number if math.isfinite(number) else None
+    """FiniteFloat's rule, taken directly."""
+    return unsigned_zero(number) if math.isfinite(number) else None
 
 
 def _texts(field: fields.List, items: list) -> list:

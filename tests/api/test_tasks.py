@@ -451,6 +451,26 @@ def test_a_negative_zero_is_stored_and_served_as_zero(client, admin_headers, fie
     assert math.copysign(1, getattr(db.session.get(Task, task.id), field)) == 1
 
 
+@pytest.mark.parametrize("field", ["processing_time", "complexity_score"])
+def test_a_negative_zero_stored_before_that_fix_is_served_as_zero(client, admin_headers, field):
+    """Regression: a -0.0 stored before check_finite kept a zero as 0.0 (PostgreSQL keeps
+    the sign; SQLite drops it) was still served as "-0.0", by the task, the list and the
+    averages of the analytics: every number the API serves is 0.0 for a zero."""
+    task = make_task(make_user(PHONE), processing_time=1.0, complexity_score=0.5)
+    db.session.execute(
+        sa.update(Task).where(Task.id == task.id).values({field: sa.literal(-0.0, sa.Float)})
+    )
+    db.session.commit()
+
+    served = [
+        client.get(url, headers=admin_headers).get_data(as_text=True)
+        for url in (f"/api/tasks/{task.id}/", "/api/tasks/", "/api/tasks/analytics/")
+    ]
+
+    assert all("-0.0" not in text for text in served)
+    assert f'"{field}":0.0' in served[0]
+
+
 def test_a_status_staff_set_dates_the_outcome(client, admin_headers):
     """Regression (api11's finding): a task PATCHed to completed or failed kept completed_at
     null, so the API never said when it finished and the conversation page showed it
