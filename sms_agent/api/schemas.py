@@ -223,7 +223,11 @@ class ServiceSpendOut(SpendOut):
     by_tier = fields.Dict(
         keys=fields.String(),
         values=Money(),
-        metadata={"description": "Each tier, and `deleted`: what texters deleted since cost."},
+        metadata={
+            "description": "Each tier, and `deleted`: what texters deleted since cost. A "
+            "texter's whole spend counts under their tier now, whatever tier they were on "
+            "when they spent it: a texter upgraded from free moves their spend to premium."
+        },
     )
     top_spenders = fields.List(
         fields.Nested(TopSpenderOut), metadata={"description": "This month's, most first."}
