@@ -43,6 +43,19 @@ def test_users_search_phone_email_and_name(client, admin_headers, term):
     ]
 
 
+@pytest.mark.parametrize("term", ["+1 (555) 020-0777", "(555) 020-0777", "555.020.0777"])
+def test_users_search_finds_a_whole_number_written_any_way(client, admin_headers, term):
+    """Regression: the admin's Users search finds a whole number in any notation, but the
+    API's search matched only the stored characters, so "+1 (555) 020-0777", a number as
+    people write it, found nobody though the texter was +15550200777."""
+    ada = make_user("+15550200777", full_name="Ada Lovelace")
+    make_user(full_name="Grace")
+
+    assert phones(results(client, admin_headers, f"/api/users/?search={quote(term)}")) == [
+        ada.phone_number
+    ]
+
+
 @pytest.mark.parametrize("term", ["élodie", "ÉLODIE", "Élodie", "öztürk", "иван"])
 def test_users_search_ignores_the_case_of_every_letter(client, admin_headers, term):
     """Regression: on SQLite, whose lower() changes only ASCII letters, a name with an
