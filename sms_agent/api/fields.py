@@ -173,9 +173,12 @@ class Name(RuledText):
     description = (
         "A name as staff will read it: no control or format characters (a direction "
         "override such as U+202E, a zero-width space), but the joiners U+200C and U+200D; "
-        'one of only spaces or invisible characters is no name (stored as "").'
+        'one of only spaces or invisible characters is no name (stored as ""); null is '
+        "refused."
     )
     problem = staticmethod(name_problem)
+    # A client clearing a name as an email is cleared (null) needed to hear how to have none.
+    default_error_messages = {"null": 'Not null: to have no name, send "".'}
 
 
 class Prose(RuledText):
