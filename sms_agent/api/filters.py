@@ -269,7 +269,9 @@ class MessageQuery(PageQuery):
 
 class ExportQuery(Schema):
     format = Text(
-        load_default="json",
         validate=validate.OneOf(["json", "csv"]),
-        metadata={"description": "json (the default) or csv (an attachment)."},
+        metadata={
+            "description": "json or csv (an attachment); without it, the one Accept prefers "
+            "(text/csv, or application/json), json when it prefers neither."
+        },
     )

@@ -90,6 +90,29 @@ def test_the_number_may_be_written_in_any_common_notation(client, admin_headers,
     assert response.status_code == 200 and response.get_json()["phone_number"] == TEXTER_PHONE
 
 
+@pytest.mark.parametrize(
+    "accept, query, wanted",
+    [
+        ("text/csv", "", "text/csv; charset=utf-8"),
+        ("text/csv; charset=utf-8", "", "text/csv; charset=utf-8"),  # as the document has it
+        ("application/json;q=0.5, text/csv", "", "text/csv; charset=utf-8"),
+        ("text/csv, application/json", "", "application/json"),  # a tie: the default
+        ("*/*", "", "application/json"),
+        ("text/csv", "?format=json", "application/json"),  # format, when given, decides
+    ],
+)
+def test_an_export_asked_for_as_csv_by_accept_comes_as_csv(
+    client, admin_headers, texter, accept, query, wanted
+):
+    """Regression: the OpenAPI document offers the export as application/json or text/csv,
+    which a generated client asks for by Accept; one asking for text/csv got JSON. The
+    `format` parameter, when given, still decides."""
+    response = client.get(URL + query, headers={**admin_headers, "Accept": accept})
+
+    assert response.get_data() and response.status_code == 200
+    assert response.headers["Content-Type"] == wanted
+
+
 def test_a_texter_without_messages_gets_an_empty_export(client, admin_headers, texter):
     body = client.get(URL, headers=admin_headers).get_json()
     assert body["entries"] == [] and body["totals"]["total_usd"] == "0.000000"
@@ -177,7 +200,7 @@ def test_the_openapi_document_describes_both_formats(client):
     assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/ExportOut"}
     assert content["text/csv; charset=utf-8"]["schema"] == {"type": "string"}
     [fmt] = [p for p in operation["parameters"] if p["name"] == "format"]
-    assert fmt["schema"]["enum"] == ["json", "csv"] and fmt["schema"]["default"] == "json"
+    assert fmt["schema"]["enum"] == ["json", "csv"] and "Accept" in fmt["description"]
     assert {"400", "401", "403", "404", "429"} <= set(operation["responses"])
     entry = document["components"]["schemas"]["ExportEntryOut"]["properties"]
     assert set(entry) == set(COLUMNS)
