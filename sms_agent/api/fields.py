@@ -340,10 +340,16 @@ _PLUS_AS_SPACE = re.compile(r"T[0-9:.]+ [0-9]{2}(:?[0-9]{2})?$")
 
 
 def _date_problem(value: str) -> str:
-    """What a client needs to hear: in a query string an unencoded "+" reads as a space."""
+    """What a client needs to hear: in a query string an unencoded "+" reads as a space, and
+    a date written right may name a day the calendar has not (30 February, a 25th hour)."""
     problem = "Enter a date (YYYY-MM-DD) or an ISO 8601 date-time."
     if _PLUS_AS_SPACE.search(value.strip()):
         return f"{problem} A + in a URL must be written %2B (it reads as a space)."
+    if _ISO_8601.fullmatch(value.strip().upper()):
+        return (
+            f"{value.strip()!r} is written as ISO 8601 has it, but there is no such day or "
+            "time: check its month, day, hour, minute and offset."
+        )
     return problem
 
 

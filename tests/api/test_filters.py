@@ -275,6 +275,22 @@ def test_an_offset_whose_plus_the_url_turned_into_a_space_is_explained(client, a
 
 
 @pytest.mark.parametrize(
+    "written", ["2026-02-30", "2026-13-01", "2026-01-31T24:30:00", "2026-01-31T10:00:00%2B25:00"]
+)
+def test_a_date_written_right_that_the_calendar_has_not_is_a_400_saying_so(
+    client, admin_headers, written
+):
+    """Regression: 30 February (a client's date arithmetic gone wrong) got "Enter a date
+    (YYYY-MM-DD) or an ISO 8601 date-time.", though it was written just so: the client
+    looked for a mistake in the notation rather than in the day."""
+    response = client.get(f"/api/tasks/?created_after={written}", headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"]["created_after"]
+    assert "no such day or time" in problem and "YYYY-MM-DD" not in problem
+
+
+@pytest.mark.parametrize(
     "path, first, last",
     [
         ("/api/tasks/", "created_after", "created_before"),
