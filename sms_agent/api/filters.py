@@ -61,6 +61,10 @@ class Ordering(Text):
                     f"Item {position} is empty: name a field between each two commas."
                 )
             name = raw.removeprefix("-")
+            if not name:
+                raise ValidationError(
+                    f"Item {position} is '-' alone: write the field after it (-created_at)."
+                )
             if name not in self.allowed:
                 raise ValidationError(
                     f"Cannot order by {name!r}; choose from {', '.join(sorted(self.allowed))}."

@@ -162,6 +162,23 @@ def test_an_empty_item_in_ordering_is_400(client, admin_headers, path, ordering,
     }
 
 
+@pytest.mark.parametrize(
+    ("ordering", "item"),
+    [("-", 1), ("tier,-", 2), ("tier, - ", 2)],
+    ids=["alone", "after", "spaced"],
+)
+def test_a_minus_with_no_field_after_it_in_ordering_is_400_saying_so(
+    client, admin_headers, ordering, item
+):
+    """Regression: `ordering=-` (a descending sort whose field was lost) was told "Cannot
+    order by ''", a name the client never wrote."""
+    response = client.get(f"/api/users/?ordering={quote(ordering)}", headers=admin_headers)
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {
+        "ordering": [f"Item {item} is '-' alone: write the field after it (-created_at)."]
+    }
+
+
 @pytest.mark.parametrize("ordering", ["", "  ", " tier "])
 def test_an_ordering_left_blank_or_spaced_is_taken(client, admin_headers, ordering):
     make_user(tier="premium")
