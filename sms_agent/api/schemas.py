@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from marshmallow import RAISE, Schema, fields, missing, validate
 
+from ..inbound.form import MAX_WHATSAPP_BODY_CHARS
 from ..models import (
     Category,
     Channel,
@@ -365,7 +366,15 @@ class TaskCreateIn(InSchema):
     user_phone = Phone(
         load_only=True, metadata={"description": "Required for staff; a texter's own number."}
     )
-    sms_content = SmsText(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+    sms_content = SmsText(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_WHATSAPP_BODY_CHARS),
+        load_only=True,
+        metadata={
+            "description": f"{SmsText.description} As long as a text on the texter's "
+            "channel may be: 1,600 characters for an SMS texter, 4,096 for a WhatsApp one."
+        },
+    )
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
 
 

@@ -10,7 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, outbound, quota
 from ..extensions import db
+from ..inbound.form import longest_body
 from ..models import (
+    Channel,
     RefusalReason,
     SentSubmission,
     Task,
@@ -137,6 +139,17 @@ def _task_owner(data: dict) -> User:
     return user
 
 
+def _refuse_too_long(user: User, text: str) -> None:
+    """A task is as long as a text on the texter's channel may be (the webhook's rule): a
+    WhatsApp texter's 4,096 characters were refused past an SMS's 1,600."""
+    longest = longest_body(user.channel)
+    if len(text) > longest:
+        on = "WhatsApp" if user.channel == Channel.WHATSAPP else "an SMS"
+        raise field_errors(
+            {"sms_content": [f"At most {longest:,} characters, as one text on {on} may be."]}
+        )
+
+
 def _refuse_unreachable(user: User) -> None:
     """No task for a texter whose answer could never be sent: it was created (201), then
     finished unsent by the worker, and the caller learned it only by polling. Refused as
@@ -254,6 +267,7 @@ def create_task():
 
     data = load_body(kept(TaskCreateIn))
     user = _task_owner(data)
+    _refuse_too_long(user, data["sms_content"])
     phone = user.phone_number
     claimed = _claim_key(user, data)
     if handoff.is_held(user):

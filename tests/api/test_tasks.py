@@ -54,6 +54,29 @@ def test_create_task_stores_it_queued(client, admin_headers):
     assert task.category == "coding" and body["status"] == "queued"
 
 
+@pytest.mark.parametrize(
+    ("channel", "length", "status"),
+    [("whatsapp", 4096, 201), ("whatsapp", 4097, 400), ("sms", 1600, 201), ("sms", 1601, 400)],
+)
+def test_a_task_may_be_as_long_as_a_text_on_the_texters_channel(
+    client, admin_headers, channel, length, status
+):
+    """Regression: a WhatsApp texter may text 4,096 characters (the webhook takes them),
+    but a task created for them through the API was refused past 1,600, an SMS's limit."""
+    make_user(PHONE, channel=channel, last_whatsapp_at=utcnow())
+
+    response = client.post(
+        "/api/tasks/",
+        json={"user_phone": PHONE, "sms_content": "a" * length},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == status, response.get_json()
+    if status == 400:
+        [problem] = response.get_json()["details"]["sms_content"]
+        assert str(length - 1) in problem.replace(",", "")
+
+
 @pytest.mark.parametrize("state", ["waiting", "staff"])
 def test_a_task_created_while_staff_have_the_conversation_is_held_for_them(
     client, admin_headers, state
