@@ -80,6 +80,20 @@ def complete_number(raw: str, default_region: str = "US") -> str | None:
         return None
 
 
+#: What a typed or pasted phone number looks like: "+1 (555) 123-0000", "5551230000".
+_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
+
+
+def whole_phone_number(search: str) -> str | None:
+    """The E.164 number a search box's `search` is (the admin's lists, the API's users
+    `search`), read in DEFAULT_PHONE_REGION, or None when it is not a whole phone number
+    (part of one, words)."""
+    text = search.strip()
+    if not _PHONE_LIKE.fullmatch(text):
+        return None
+    return complete_number(text, current_app.config["DEFAULT_PHONE_REGION"])
+
+
 def mask(phone: str | None) -> str:
     """Only the last four digits, so logs can be correlated without exposing who texted."""
     if not phone:

@@ -4,6 +4,8 @@ text, a staff message Twilio has priced, and rows of another texter that must st
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -62,3 +64,12 @@ def ledger(phone: str) -> dict:
     calls = db.session.scalars(sa.select(ModelCall).where(ModelCall.user_phone == phone)).all()
     tasks = db.session.scalars(sa.select(Task).where(Task.user_phone == phone)).all()
     return {"sent": sent, "calls": calls, "tasks": tasks}
+
+
+def read_csv(text: str) -> list[dict]:
+    """The export's CSV as a program reads it (README, "Cost and limits"): each cell that
+    starts with an apostrophe loses that one, which the export added for spreadsheets."""
+    return [
+        {name: cell[1:] if cell.startswith("'") else cell for name, cell in row.items()}
+        for row in csv.DictReader(io.StringIO(text))
+    ]

@@ -128,7 +128,38 @@ def test_csv_has_the_columns_the_entries_and_a_total_row(history):
 def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_defused(history):
     rows = csv_rows("".join(export.csv_text(export.conversations([history.user.phone_number]))))
     assert rows[3]["body"] == "'=1+1 and more?"
-    assert rows[3]["phone_number"].startswith("+1555")  # our own numbers stay as they are
+    # A number's "+" is a formula's start too (a spreadsheet showed 15550100123 as 1.56E+10).
+    assert rows[3]["phone_number"] == "'" + history.user.phone_number
+
+
+def test_a_program_gets_every_csv_cell_back_by_removing_one_leading_apostrophe(history):
+    """Regression: a body that began with "'" came out as written, one that began with "="
+    with a "'" before it, so a program reading the CSV could not tell "'=x" from "=x", and
+    the phone numbers a spreadsheet reads as formulas (+1...) were written bare. Every text
+    cell starting with = + - @ tab CR or ' gets one "'" more, and nothing else does."""
+    phone = history.user.phone_number
+    for text in ("'quoted already", "@SUM(1+1)*cmd|' /C calc'!A0", "\t-2+3", "-", "it's"):
+        make_task(history.user, sms_content=text)
+    document = json.loads("".join(export.json_text(next(export.conversations([phone])))))
+
+    rows = csv_rows("".join(export.csv_text(export.conversations([phone]))))[:-1]
+
+    def undone(cell: str) -> str:
+        return cell[1:] if cell.startswith("'") else cell
+
+    def as_text(value) -> str:
+        return "" if value is None else json.dumps(value) if isinstance(value, bool) else str(value)
+
+    assert [row["body"] for row in rows[-5:]] == [
+        "''quoted already",
+        "'@SUM(1+1)*cmd|' /C calc'!A0",
+        "'\t-2+3",
+        "'-",
+        "it's",
+    ]
+    assert [{name: undone(cell) for name, cell in row.items()} for row in rows] == [
+        {name: as_text(entry[name]) for name in export.COLUMNS} for entry in document["entries"]
+    ]
 
 
 def test_json_is_one_object_with_entries_and_totals(history):

@@ -21,6 +21,7 @@ from sms_agent import costs
 from sms_agent.export import rows as export_rows
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task, utcnow
+from tests.export_data import read_csv
 from tests.factories import make_task, make_user
 
 D = Decimal
@@ -77,7 +78,7 @@ def run(runner, *args: str):
 
 def test_csv_since_a_day_has_only_that_days_entries_by_texter(runner, texters):
     ann, bob, _cy = texters
-    rows = list(csv.DictReader(io.StringIO(run(runner, "--since", day(5)))))
+    rows = read_csv(run(runner, "--since", day(5)))
     assert [(row["phone_number"], row["direction"]) for row in rows] == [
         (ann.phone_number, "in"),
         (ann.phone_number, "model"),
@@ -86,7 +87,7 @@ def test_csv_since_a_day_has_only_that_days_entries_by_texter(runner, texters):
     ]
     assert rows[0]["body"] == "New question"
     assert rows[-1]["cost_usd"] == "0.008327"
-    rows = list(csv.DictReader(io.StringIO(run(runner, "--since", day(20), "--format", "csv"))))
+    rows = read_csv(run(runner, "--since", day(20), "--format", "csv"))
     assert {row["phone_number"] for row in rows} == {ann.phone_number, bob.phone_number}
     texts = [row["body"] for row in rows if row["direction"] == "in"]
     assert texts == ["New question", "Bob's question"]  # by texter (Ann's number is lower)
@@ -193,7 +194,7 @@ def test_the_cli_reads_rows_in_batches_from_one_streaming_cursor(runner, texters
     assert options["yield_per"] == 4 and options["stream_results"] is True
     if db.engine.dialect.name == "postgresql":
         assert cursor == "ServerCursor"  # rows stay on the server until fetched
-    rows = list(csv.DictReader(io.StringIO(output)))
+    rows = read_csv(output)
     entries = [row for row in rows if row["direction"] != "total"]
     assert len(entries) == 3 * (2 + 1 + 5) and len(entries) > 4 * 5  # several batches
     totals = {

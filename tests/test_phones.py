@@ -56,3 +56,17 @@ def test_a_texters_token_is_not_made_for_the_number_a_typo_spells(runner):
 
     assert result.exit_code == 2 and "has letters" in result.output
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 0
+
+
+def test_a_fullwidth_plus_in_a_url_names_the_texter_as_in_a_body(client):
+    """One rule for every door: the fullwidth plus a Chinese or Japanese keyboard types is
+    the same sign as "+" (to_e164 reads it so in a body, the admin and the webhook), so a
+    URL written with it names the same texter, and its digits are still held to 0-9."""
+    headers = {"Authorization": f"Token {make_token(make_staff('ops', is_admin=True))}"}
+    make_user("+15551230000")
+
+    found = client.get("/api/users/%EF%BC%8B15551230000/", headers=headers)
+    fullwidth_digit = client.get("/api/users/%EF%BC%8B%EF%BC%9115551230000/", headers=headers)
+
+    assert found.status_code == 200 and found.get_json()["phone_number"] == "+15551230000"
+    assert fullwidth_digit.status_code == 400

@@ -102,6 +102,24 @@ def test_a_deleted_texters_spend_stays_in_the_per_tier_report_as_deleted(history
     assert sum(this_month.values()) == report.totals(report.month_start())["total_usd"]
 
 
+def test_by_tier_counts_a_texters_whole_spend_under_their_tier_now_and_says_so(history, client):
+    """A texter's spend is kept per month, not per tier: an upgraded texter's spend on
+    free moves to premium with them. The OpenAPI description said only "Each tier", so a
+    client read a tier change as spend appearing on one tier and vanishing from another."""
+    free, _premium, _enterprise = history
+    before = report.by_tier()
+    spent = report.spent_by(free.phone_number)
+    free.tier = "premium"
+    db.session.commit()
+
+    after = report.by_tier()
+
+    assert after["premium"] == before["premium"] + spent and after["free"] == 0
+    document = client.get("/api/openapi.json").get_json()
+    described = document["components"]["schemas"]["ServiceSpendOut"]["properties"]["by_tier"]
+    assert "tier now" in described["description"]
+
+
 def test_a_tasks_cost_is_its_calls_and_its_sms_whoever_writes_them(history):
     """The premium texter's ledger rows were added by hand, not by the pipeline: the
     database adds each to its task's cost as it is written, changes it with the row's

@@ -19,12 +19,12 @@ from .. import handoff, inbox, outbound, threads, unseen
 from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
+from ..phones import whole_phone_number
 from ..plural import counted
 from ..security import refuses_nul_itself
 from .access import is_admin_staff
 from .base import one_char_line_breaks, shown
 from .forms import NulRefused, new_submission_key
-from .search import whole_phone_number
 
 
 @dataclass(frozen=True)

@@ -13,25 +13,15 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import current_app, flash
+from flask import flash
 
-from ..phones import complete_number
+from ..phones import whole_phone_number
 
-#: What a typed or pasted phone number looks like: "+1 (555) 123-0000", "5551230000".
-_PHONE_LIKE = re.compile(r"\+?[\d\s().-]+")
 #: The most different words a search looks for, each a condition on every text column:
 #: SQLite refused about a thousand with a server error ("Expression tree is too large").
 MOST_WORDS = 500
 #: A Twilio SID: two letters and 32 hex digits (SM…, MM…).
 _TWILIO_SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
-
-
-def whole_phone_number(search: str) -> str | None:
-    """The E.164 number `search` is, or None when it is not a whole phone number."""
-    text = search.strip()
-    if not _PHONE_LIKE.fullmatch(text):
-        return None
-    return complete_number(text, current_app.config["DEFAULT_PHONE_REGION"])
 
 
 def twilio_sid(search: str) -> str | None:

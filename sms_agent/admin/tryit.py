@@ -28,7 +28,7 @@ from ..inbound.form import longest_body
 from ..inbound.media import UnservedChannel, split_channel
 from ..media.kinds import FILE_TYPES, file_type
 from ..models import Channel, Task, TaskStatus, utcnow
-from ..phones import InvalidPhoneNumber, normalise_phone
+from ..phones import InvalidPhoneNumber, normalise_phone, whole_phone_number
 from ..security import refuses_nul_itself
 from ..simulated_senders import EXAMPLE_NUMBER, NotATestNumber, claim_test_number
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound, why_unanswered
@@ -36,7 +36,6 @@ from .access import StaffAccess
 from .base import one_char_line_breaks
 from .conversation import Bubble, thread_for
 from .forms import NulRefused, new_submission_key
-from .search import whole_phone_number
 
 DEFAULT_NUMBER = EXAMPLE_NUMBER
 

@@ -206,7 +206,7 @@ def task_analytics(
     `scope` (conditions on Task, such as a texter token's own number). The series is the
     last `days` days of the selection (daily.series_end)."""
     filters, scope = dict(filters or {}), list(scope)
-    now = series_end(filters, now or utcnow(), days)
+    now = series_end(filters, now or utcnow())
     split = None if scope else day_split(filters)
     if split is None:
         return _direct_task_analytics([*task_conditions(filters), *scope], now, days)

@@ -16,17 +16,19 @@ from .sums import REFUSED, TAKEN_ON, count_where, sum_where
 
 
 def _first_day(now: datetime, days: int) -> date:
-    return now.astimezone(UTC).date() - timedelta(days=days - 1)
+    """The series' first day: `days` days up to `now`'s, or the calendar's first day, 1 Jan
+    of year 1, for a series ending within `days` of it (which is then shorter)."""
+    last = now.astimezone(UTC).date()
+    return date.fromordinal(max(1, last.toordinal() - (days - 1)))
 
 
-def series_end(filters: Mapping[str, Any], now: datetime, days: int) -> datetime:
+def series_end(filters: Mapping[str, Any], now: datetime) -> datetime:
     """When the series of the tasks `filters` select ends: now, or `created_before` when
     that is earlier (last October's tasks are charted in October, not as 30 empty days up
-    to today), though not within `days` of the calendar's start."""
+    to today; within its days of the calendar's start, the series is shorter, never past it)."""
     if "created_before" not in filters:
         return now
-    earliest = datetime.min.replace(tzinfo=UTC) + timedelta(days=days)
-    return max(min(now, filters["created_before"]), earliest)
+    return min(now, filters["created_before"])
 
 
 def daily_stats(
@@ -35,7 +37,7 @@ def daily_stats(
     """One entry per day for the last `days` days (UTC) of the tasks `filters` select
     (series_end), oldest first, zeros included."""
     filters = filters or {}
-    now = series_end(filters, now or utcnow(), days)
+    now = series_end(filters, now or utcnow())
     split = day_split(filters)
     if split is None:
         return direct_daily_stats(task_conditions(filters), now, days)
@@ -47,7 +49,7 @@ def split_daily_stats(split: DaySplit, now: datetime, days: int) -> list:
     rows = _rollup_daily_rows(split.buckets, first_day)
     if split.edges is not None:
         rows += _direct_daily_rows(split.edges, first_day)
-    return _series(first_day, days, rows)
+    return _series(first_day, now, rows)
 
 
 def _rollup_daily_rows(conditions: list, first_day: date) -> list:
@@ -66,7 +68,7 @@ def _rollup_daily_rows(conditions: list, first_day: date) -> list:
 
 def direct_daily_stats(conditions: list, now: datetime, days: int) -> list:
     first_day = _first_day(now, days)
-    return _series(first_day, days, _direct_daily_rows(conditions, first_day))
+    return _series(first_day, now, _direct_daily_rows(conditions, first_day))
 
 
 def _direct_daily_rows(conditions: list, first_day: date) -> list:
@@ -85,16 +87,16 @@ def _direct_daily_rows(conditions: list, first_day: date) -> list:
     ).all()
 
 
-def _series(first_day: date, days: int, rows) -> list:
-    """One entry a day from `rows` of (day, total, successful, failed, refused); rows of the
-    same day (the rollups' and a part-day's tasks) are added."""
+def _series(first_day: date, now: datetime, rows) -> list:
+    """One entry a day from `first_day` to `now`'s, from `rows` of (day, total, successful,
+    failed, refused); rows of the same day (the rollups' and a part-day's tasks) are added."""
     by_day: dict[date, list[int]] = {}
     for row in rows:
         sums = by_day.setdefault(_as_date(row[0]), [0, 0, 0, 0])
         for index, value in enumerate(row[1:]):
             sums[index] += int(value)
     series = []
-    for offset in range(days):
+    for offset in range((now.astimezone(UTC).date() - first_day).days + 1):
         current = first_day + timedelta(days=offset)
         total, successful, failed, refused = by_day.get(current, (0, 0, 0, 0))
         series.append(

@@ -82,6 +82,12 @@ def outside_window(user, message: str) -> ApiError:
     )
 
 
+def inactive(message: str) -> ApiError:
+    """409 for a texter whose account staff deactivated: nothing reaches them, no answer and
+    no staff text, until staff reactivate them (send_message/, and a task)."""
+    return conflict(message, reason="inactive")
+
+
 def opted_out() -> ApiError:
     """409 for a texter who texted STOP: nothing may reach them until they text START."""
     return conflict("This user has opted out of SMS (they texted STOP).", reason="opted_out")

@@ -20,14 +20,12 @@ def answer_conditionally(response: Response) -> Response:
     """The ETag of a whole JSON answer to a GET, and a 304 without a body for a client
     whose If-None-Match names it, or a 412 for one whose If-Match names none of it (werkzeug
     left the answer as its body: every error has the API's shape). A streamed export is not
-    held back to be hashed. werkzeug's conditional answer is asked only of a request with a
-    precondition: for any other it only added a Date header, which the web server writes."""
-    if (
-        request.method in ("GET", "HEAD")
-        and response.status_code == 200
-        and response.mimetype == "application/json"
-        and not response.is_streamed
-    ):
+    held back to be hashed, so it carries no ETag, and an If-Match naming one is a 412 too.
+    werkzeug's conditional answer is asked only of a request with a precondition: for any
+    other it only added a Date header, which the web server writes."""
+    if request.method not in ("GET", "HEAD") or response.status_code != 200:
+        return response
+    if response.mimetype == "application/json" and not response.is_streamed:
         etag = generate_etag(response.get_data())
         response.set_etag(etag)
         environ = request.environ
@@ -35,6 +33,17 @@ def answer_conditionally(response: Response) -> Response:
             response.make_conditional(request)
         if response.status_code == 412:
             return _not_as_named(etag)
+    elif "ETag" not in response.headers and request.if_match and not request.if_match.star_tag:
+        # An answer without an ETag (a streamed export, the docs page): no ETag If-Match
+        # names is its own, so the precondition fails, as RFC 9110 13.1.1 has it, where the
+        # answer was given whole as if it held.
+        response.close()
+        return error_response(
+            412,
+            "This answer carries no ETag (it is streamed as it is read), so If-Match can "
+            "name none of it: send the request without If-Match.",
+            {"reason": "no_etag"},
+        )
     return response
 
 

@@ -20,7 +20,13 @@ from config import BOOL_WORDS, read_bool
 
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
-from ..models.types import as_json_object, check_timezone, iana_timezones, timezone_named
+from ..models.types import (
+    as_json_object,
+    check_timezone,
+    iana_timezones,
+    timezone_named,
+    unsigned_zero,
+)
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
 
 
@@ -167,9 +173,12 @@ class Name(RuledText):
     description = (
         "A name as staff will read it: no control or format characters (a direction "
         "override such as U+202E, a zero-width space), but the joiners U+200C and U+200D; "
-        'one of only spaces or invisible characters is no name (stored as "").'
+        'one of only spaces or invisible characters is no name (stored as ""); null is '
+        "refused."
     )
     problem = staticmethod(name_problem)
+    # A client clearing a name as an email is cleared (null) needed to hear how to have none.
+    default_error_messages = {"null": 'Not null: to have no name, send "".'}
 
 
 class Prose(RuledText):
@@ -309,11 +318,12 @@ class JSONObjectOut(fields.Dict):
 
 
 class FiniteFloat(fields.Float):
-    """A number in a response; NaN and Infinity, which JSON cannot express, are null."""
+    """A number in a response; NaN and Infinity, which JSON cannot express, are null, and a
+    zero is 0.0 (models.types.unsigned_zero)."""
 
     def _serialize(self, value, attr, obj, **kwargs) -> float | None:
         number = super()._serialize(value, attr, obj, **kwargs)
-        return number if number is None or math.isfinite(number) else None
+        return unsigned_zero(number) if number is not None and math.isfinite(number) else None
 
 
 #: What ISO 8601 writes (upper-cased): a date in its extended, basic or week notation, then
@@ -330,10 +340,16 @@ _PLUS_AS_SPACE = re.compile(r"T[0-9:.]+ [0-9]{2}(:?[0-9]{2})?$")
 
 
 def _date_problem(value: str) -> str:
-    """What a client needs to hear: in a query string an unencoded "+" reads as a space."""
+    """What a client needs to hear: in a query string an unencoded "+" reads as a space, and
+    a date written right may name a day the calendar has not (30 February, a 25th hour)."""
     problem = "Enter a date (YYYY-MM-DD) or an ISO 8601 date-time."
     if _PLUS_AS_SPACE.search(value.strip()):
         return f"{problem} A + in a URL must be written %2B (it reads as a space)."
+    if _ISO_8601.fullmatch(value.strip().upper()):
+        return (
+            f"{value.strip()!r} is written as ISO 8601 has it, but there is no such day or "
+            "time: check its month, day, hour, minute and offset."
+        )
     return problem
 
 

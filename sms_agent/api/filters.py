@@ -25,6 +25,7 @@ from ..models import (
     Tier,
     User,
 )
+from ..phones import whole_phone_number
 from ..quota import used_in_sql
 from .cursors import Cursor
 from .fields import DateOrDateTime, Phone, QueryBoolean, QueryInteger, Text
@@ -60,6 +61,10 @@ class Ordering(Text):
                     f"Item {position} is empty: name a field between each two commas."
                 )
             name = raw.removeprefix("-")
+            if not name:
+                raise ValidationError(
+                    f"Item {position} is '-' alone: write the field after it (-created_at)."
+                )
             if name not in self.allowed:
                 raise ValidationError(
                     f"Cannot order by {name!r}; choose from {', '.join(sorted(self.allowed))}."
@@ -148,7 +153,10 @@ class UserQuery(KeysetQuery):
     is_active = QueryBoolean()
     search = Text(
         validate=validate.Length(max=100),
-        metadata={"description": "Matches part of the phone number, email or full name."},
+        metadata={
+            "description": "Matches part of the phone number, email or full name; a whole "
+            'number in any notation ("+1 (555) 123-0000") is that texter\'s.'
+        },
     )
     ordering = Ordering(USER_ORDERING)
 
@@ -207,7 +215,12 @@ def user_conditions(query: dict[str, Any]) -> list:
     if query.get("search"):
         text = query["search"]
         columns = (User.phone_number, User.email, User.full_name)
-        conditions.append(sa.or_(*(_contains(column, text) for column in columns)))
+        matches = [_contains(column, text) for column in columns]
+        # A whole number written as people write it ("+1 (555) 020-0777") is the texter's
+        # number, as the admin's search reads it; the stored one has none of its spaces.
+        if (number := whole_phone_number(text)) is not None:
+            matches.append(User.phone_number == number)
+        conditions.append(sa.or_(*matches))
     return conditions
 
 
@@ -260,7 +273,9 @@ class MessageQuery(PageQuery):
 
 class ExportQuery(Schema):
     format = Text(
-        load_default="json",
         validate=validate.OneOf(["json", "csv"]),
-        metadata={"description": "json (the default) or csv (an attachment)."},
+        metadata={
+            "description": "json or csv (an attachment); without it, the one Accept prefers "
+            "(text/csv, or application/json), json when it prefers neither."
+        },
     )

@@ -35,7 +35,8 @@ _ERROR_TEXT = {
     409: "Conflicts with the resource's state, or with a concurrent request (send it again).",
     412: "A precondition failed, nothing done: changed since the client read it (If-Match "
     "names none of its current ETag, or If-Unmodified-Since is before its last change), or "
-    "it is as If-None-Match names it.",
+    "it is as If-None-Match names it; or If-Match names an ETag on an answer that carries "
+    "none (`no_etag`).",
     413: "Request body too large.",
     415: "Request body is not application/json (another JSON type such as "
     "application/merge-patch+json included), declares a charset other than UTF-8, or is "
@@ -169,6 +170,8 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
     entry["parameters"].extend({"in": "header", **header} for header in described.headers)
     if _conditional(described, method):
         entry["parameters"].extend((IF_NONE_MATCH, IF_MATCH_READ))
+    elif method == "GET":
+        entry["parameters"].append(IF_MATCH_UNTAGGED)
     if method in PRECONDITIONED:
         entry["parameters"].extend(PRECONDITIONS)
     if described.body is not None:
@@ -259,6 +262,11 @@ IF_MATCH_READ = _optional_header(
     "ETags (or `*`): unless one names the answer as it is, a 412 (`details.reason` "
     "`changed`) instead of the answer.",
 )
+IF_MATCH_UNTAGGED = _optional_header(
+    "If-Match",
+    "This answer carries no ETag (it is streamed, or a page): any ETag here is a 412 "
+    "(`details.reason` `no_etag`), `*` the answer.",
+)
 #: Writes that act only on what the client read, given its ETag (api/etags.py).
 PRECONDITIONED = frozenset({"PATCH", "DELETE"})
 IF_MATCH = _optional_header(
@@ -303,8 +311,8 @@ def _error_codes(view, described: Operation, rule: str, method: str) -> set[int]
         codes.add(404)
     if described.body is not None:
         codes |= {413, 415}
-    if method in PRECONDITIONED or _conditional(described, method):
-        codes.add(412)
+    if method in PRECONDITIONED or method == "GET":
+        codes.add(412)  # a GET's If-Match (api/etags.py), one without an ETag's too
     if method in WRITES:
         codes.add(409)  # a transaction aborted for a concurrent one (api/errors.py)
     return codes

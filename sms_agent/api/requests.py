@@ -8,6 +8,7 @@ across sites only after a CORS preflight, which this API never grants.
 from __future__ import annotations
 
 import codecs
+import json
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
@@ -18,6 +19,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import json_text
+from ..clean_text import first_unseen
 from .errors import ApiError, bad_request, field_errors
 
 
@@ -203,9 +205,20 @@ def refuse_unknown_parameters() -> None:
         takes = f"it takes {', '.join(sorted(known)) or 'none'}."
         raise ApiError(
             400,
-            f"Unknown query parameter: {', '.join(unknown)}.",
+            f"Unknown query parameter: {', '.join(map(_shown, unknown))}.",
             {name: [f"Not a parameter of this operation: {takes}"] for name in unknown},
         )
+
+
+def _shown(name: str) -> str:
+    """A parameter's name as a message can show it: `?=x` named "", which read as nothing
+    ("Unknown query parameter: ."), and a name of spaces or invisible characters is quoted
+    with JSON's escapes ("\u202e")."""
+    if not name:
+        return 'one with no name (nothing before its "=")'
+    if name.strip() != name or first_unseen(name) is not None:
+        return json.dumps(name)
+    return name
 
 
 def _refuse_repeated(known: set[str]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from marshmallow import RAISE, Schema, fields, missing, validate
 
+from ..inbound.form import MAX_WHATSAPP_BODY_CHARS
 from ..models import (
     Category,
     Channel,
@@ -25,6 +26,7 @@ from ..models import (
     Tier,
 )
 from ..models.tasks import MAX_PROCESSING_SECONDS
+from ..models.types import unsigned_zero
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
@@ -157,7 +159,8 @@ def _decimal_text(field: fields.Decimal, number: Decimal) -> str:
 
 
 def _finite_or_null(number: float) -> float | None:
-    return number if math.isfinite(number) else None
+    """FiniteFloat's rule, taken directly."""
+    return unsigned_zero(number) if math.isfinite(number) else None
 
 
 def _texts(field: fields.List, items: list) -> list:
@@ -221,7 +224,11 @@ class ServiceSpendOut(SpendOut):
     by_tier = fields.Dict(
         keys=fields.String(),
         values=Money(),
-        metadata={"description": "Each tier, and `deleted`: what texters deleted since cost."},
+        metadata={
+            "description": "Each tier, and `deleted`: what texters deleted since cost. A "
+            "texter's whole spend counts under their tier now, whatever tier they were on "
+            "when they spent it: a texter upgraded from free moves their spend to premium."
+        },
     )
     top_spenders = fields.List(
         fields.Nested(TopSpenderOut), metadata={"description": "This month's, most first."}
@@ -359,7 +366,15 @@ class TaskCreateIn(InSchema):
     user_phone = Phone(
         load_only=True, metadata={"description": "Required for staff; a texter's own number."}
     )
-    sms_content = SmsText(required=True, validate=validate.Length(min=1, max=1600), load_only=True)
+    sms_content = SmsText(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_WHATSAPP_BODY_CHARS),
+        load_only=True,
+        metadata={
+            "description": f"{SmsText.description} As long as a text on the texter's "
+            "channel may be: 1,600 characters for an SMS texter, 4,096 for a WhatsApp one."
+        },
+    )
     category = Text(validate=validate.OneOf(Category.values()), load_only=True)
 
 
@@ -407,7 +422,11 @@ class TaskAnalyticsOut(OutSchema):
     avg_tokens_used = FiniteFloat(allow_none=True)
     category_breakdown = fields.Dict(keys=fields.String(), values=fields.Integer())
     daily_stats = fields.List(
-        fields.Nested(DailyStatOut), metadata={"description": "Oldest first."}
+        fields.Nested(DailyStatOut),
+        metadata={
+            "description": "30 days, oldest first, ending today or on `created_before` when "
+            "that is earlier (fewer when it is within 30 days of 0001-01-01)."
+        },
     )
     spend = fields.Nested(SpendOut, metadata={"description": "What these tasks cost."})
 

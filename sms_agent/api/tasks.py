@@ -10,7 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import analytics, handoff, limits, outbound, quota
 from ..extensions import db
+from ..inbound.form import longest_body
 from ..models import (
+    Channel,
     RefusalReason,
     SentSubmission,
     Task,
@@ -46,6 +48,7 @@ from .errors import (
     country_not_allowed,
     daily_cap_reached,
     field_errors,
+    inactive,
     key_reused,
     not_found,
     opted_out,
@@ -131,9 +134,20 @@ def _task_owner(data: dict) -> User:
     if user is None:
         raise _no_such_user(phone)
     if not user.is_active:
-        raise field_errors({"user_phone": ["This user is inactive."]})
+        raise inactive(f"Not created: {handoff.InactiveTexter()}.")
     _refuse_unreachable(user)
     return user
+
+
+def _refuse_too_long(user: User, text: str) -> None:
+    """A task is as long as a text on the texter's channel may be (the webhook's rule): a
+    WhatsApp texter's 4,096 characters were refused past an SMS's 1,600."""
+    longest = longest_body(user.channel)
+    if len(text) > longest:
+        on = "WhatsApp" if user.channel == Channel.WHATSAPP else "an SMS"
+        raise field_errors(
+            {"sms_content": [f"At most {longest:,} characters, as one text on {on} may be."]}
+        )
 
 
 def _refuse_unreachable(user: User) -> None:
@@ -240,7 +254,8 @@ def create_task():
     (`details.sender_rate_lifts`), each with `Retry-After` in seconds. While
     staff have or were asked for the conversation it is stored for them instead (`status`
     refused, `refusal_reason` held_for_staff). A texter no answer could reach gets no task,
-    as on send_message/: 409 if they texted STOP (`opted_out`) or use WhatsApp and have not
+    as on send_message/: 409 if they texted STOP (`opted_out`), if their account is inactive
+    (`inactive`: staff reactivate them first), or use WhatsApp and have not
     written within its window, WHATSAPP_WINDOW_HOURS (`whatsapp_window_closed`, with
     `last_message_at` and `window_closed_at`); 403 if their number is outside
     ALLOWED_COUNTRIES (`country`, `allowed_countries`). A texter's token creates tasks for
@@ -252,6 +267,7 @@ def create_task():
 
     data = load_body(kept(TaskCreateIn))
     user = _task_owner(data)
+    _refuse_too_long(user, data["sms_content"])
     phone = user.phone_number
     claimed = _claim_key(user, data)
     if handoff.is_held(user):

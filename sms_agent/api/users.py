@@ -22,6 +22,7 @@ from .errors import (
     conflict,
     country_not_allowed,
     field_errors,
+    inactive,
     key_reused,
     not_found,
     opted_out,
@@ -266,7 +267,7 @@ def send_message(phone_number: str):
     except handoff.KeyReused:
         raise key_reused("message") from None
     except handoff.InactiveTexter as exc:
-        raise conflict(f"Not sent: {exc}.", reason="inactive") from None
+        raise inactive(f"Not sent: {exc}.") from None
     except outbound.OutsideWindow as exc:
         raise outside_window(user, f"Not sent: {exc}.") from None
     except outbound.OptedOut:

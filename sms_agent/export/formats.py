@@ -24,10 +24,13 @@ from .rows import COLUMNS, Conversation, Totals
 
 #: Bytes (about) handed to the web server or the file per write.
 CHUNK = 64 * 1024
-#: Cells a texter or staff member wrote. One starting with these would run as a formula in
-#: a spreadsheet (OWASP's "CSV injection"), so it gets a leading apostrophe there.
-FREE_TEXT = ("author", "body", "error", "media")
+#: What a spreadsheet runs a cell starting with as a formula (OWASP's "CSV injection"): a
+#: text cell starting with one gets a leading apostrophe, which the spreadsheet shows as text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: The apostrophe, which a text cell starting with one gets too, so that the rule can be
+#: undone: a program reading the CSV removes one leading "'" from a cell that has one and
+#: has the value exactly ("''x" was "'x", "'=x" was "=x"); no number or date starts with one.
+DEFUSED = "'"
 
 
 def _plain(value: Any) -> Any:
@@ -41,16 +44,16 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not exportable")
 
 
-def _cell(name: str, value: Any) -> str:
+def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | str):
-        text = str(value)
-        if name in FREE_TEXT and text.startswith(FORMULA_START):
-            return "'" + text
-        return text
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        # Every text cell, phone numbers ("+1..." is a formula) and names of models included.
+        return DEFUSED + value if value.startswith((*FORMULA_START, DEFUSED)) else value
     return _plain(value)
 
 
@@ -81,7 +84,7 @@ def csv_text(conversations: Iterable[Conversation]) -> Iterator[str]:
     yield line(COLUMNS)
     for conversation in conversations:
         for entry in conversation:
-            yield line(_cell(name, entry[name]) for name in COLUMNS)
+            yield line(_cell(entry[name]) for name in COLUMNS)
         totals = conversation.totals
         total = {
             "phone_number": conversation.phone_number,
@@ -91,7 +94,7 @@ def csv_text(conversations: Iterable[Conversation]) -> Iterator[str]:
             "model_cost_usd": totals.model_usd,
             "cost_usd": totals.total_usd,
         }
-        yield line(_cell(name, total.get(name)) for name in COLUMNS)
+        yield line(_cell(total.get(name)) for name in COLUMNS)
 
 
 def json_text(conversation: Conversation, exported_at: datetime | None = None) -> Iterator[str]:

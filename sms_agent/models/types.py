@@ -227,6 +227,12 @@ def check_finite(field: str, value: float | None) -> float | None:
         return None
     if not math.isfinite(value):
         raise ValueError(f"{field} must be a finite number, not {value}")
+    return unsigned_zero(value)
+
+
+def unsigned_zero(value: float) -> float:
+    """`value`, with a zero as 0.0: a -0.0 (stored before check_finite kept it so, or an
+    average of one) reads "-0.0", a number below zero, where none can be."""
     return 0.0 if value == 0 else value
 
 

@@ -3,15 +3,12 @@ conversations with their costs, the same rows the API and the CLI export."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 
 from sms_agent import costs
 from sms_agent.export import COLUMNS
 from tests.admin.conftest import csrf_for
-from tests.export_data import conversation
+from tests.export_data import conversation, read_csv
 from tests.factories import make_task, make_user
 
 LIST = "/admin/user/"
@@ -47,7 +44,7 @@ def test_export_conversations_answers_a_csv_of_the_selected_texters(admin_client
     assert disposition.startswith('attachment; filename="conversations-')
     text = response.get_data(as_text=True)
     assert text.splitlines()[0] == ",".join(COLUMNS)
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = read_csv(text)
     assert {row["phone_number"] for row in rows} == set(phones)
     assert "Not exported" not in text
     totals = {row["phone_number"]: row for row in rows if row["direction"] == "total"}
@@ -67,7 +64,7 @@ def test_export_conversations_answers_a_csv_of_the_selected_texters(admin_client
 
 def test_a_selected_texter_without_messages_gets_a_zero_total_row(admin_client):
     quiet = make_user()
-    rows = list(csv.DictReader(io.StringIO(export_action(admin_client, [quiet.phone_number]).text)))
+    rows = read_csv(export_action(admin_client, [quiet.phone_number]).text)
     assert [(row["direction"], row["cost_usd"]) for row in rows] == [("total", "0.000000")]
 
 

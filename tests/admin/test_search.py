@@ -7,9 +7,10 @@ from urllib.parse import quote
 
 import pytest
 
-from sms_agent.admin.search import twilio_sid, whole_phone_number
+from sms_agent.admin.search import twilio_sid
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage
+from sms_agent.phones import whole_phone_number
 from tests.factories import make_error, make_task, make_user
 
 ANN, BOB = "+15550100091", "+15550100092"

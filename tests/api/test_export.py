@@ -17,7 +17,7 @@ from sms_agent.export import COLUMNS
 from sms_agent.export import rows as export_rows
 from sms_agent.extensions import db
 from tests.api.conftest import TEXTER_PHONE
-from tests.export_data import ENTRIES, TWILIO_PRICE, conversation, ledger
+from tests.export_data import ENTRIES, TWILIO_PRICE, conversation, ledger, read_csv
 from tests.factories import make_held_voice_note, make_task, make_user
 
 D = Decimal
@@ -75,7 +75,7 @@ def test_json_is_the_default_and_csv_an_attachment_with_the_same_figures(
     )
     text = response.get_data(as_text=True)
     assert text.splitlines()[0] == ",".join(COLUMNS)
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = read_csv(text)
     assert [row["direction"] for row in rows] == ["in", "model", "out", "in", "out", "total"]
     for row, entry in zip(rows, as_json["entries"], strict=False):
         assert (row["id"], row["cost_usd"]) == (entry["id"], entry["cost_usd"])
@@ -90,6 +90,29 @@ def test_the_number_may_be_written_in_any_common_notation(client, admin_headers,
     assert response.status_code == 200 and response.get_json()["phone_number"] == TEXTER_PHONE
 
 
+@pytest.mark.parametrize(
+    "accept, query, wanted",
+    [
+        ("text/csv", "", "text/csv; charset=utf-8"),
+        ("text/csv; charset=utf-8", "", "text/csv; charset=utf-8"),  # as the document has it
+        ("application/json;q=0.5, text/csv", "", "text/csv; charset=utf-8"),
+        ("text/csv, application/json", "", "application/json"),  # a tie: the default
+        ("*/*", "", "application/json"),
+        ("text/csv", "?format=json", "application/json"),  # format, when given, decides
+    ],
+)
+def test_an_export_asked_for_as_csv_by_accept_comes_as_csv(
+    client, admin_headers, texter, accept, query, wanted
+):
+    """Regression: the OpenAPI document offers the export as application/json or text/csv,
+    which a generated client asks for by Accept; one asking for text/csv got JSON. The
+    `format` parameter, when given, still decides."""
+    response = client.get(URL + query, headers={**admin_headers, "Accept": accept})
+
+    assert response.get_data() and response.status_code == 200
+    assert response.headers["Content-Type"] == wanted
+
+
 def test_a_texter_without_messages_gets_an_empty_export(client, admin_headers, texter):
     body = client.get(URL, headers=admin_headers).get_json()
     assert body["entries"] == [] and body["totals"]["total_usd"] == "0.000000"
@@ -98,7 +121,7 @@ def test_a_texter_without_messages_gets_an_empty_export(client, admin_headers, t
 def test_a_texters_token_exports_its_own_conversation(client, texter_headers, history):
     response = client.get(URL + "?format=csv", headers=texter_headers)
     assert response.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = read_csv(response.get_data(as_text=True))
     assert {row["phone_number"] for row in rows} == {TEXTER_PHONE}
 
 
@@ -177,7 +200,7 @@ def test_the_openapi_document_describes_both_formats(client):
     assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/ExportOut"}
     assert content["text/csv; charset=utf-8"]["schema"] == {"type": "string"}
     [fmt] = [p for p in operation["parameters"] if p["name"] == "format"]
-    assert fmt["schema"]["enum"] == ["json", "csv"] and fmt["schema"]["default"] == "json"
+    assert fmt["schema"]["enum"] == ["json", "csv"] and "Accept" in fmt["description"]
     assert {"400", "401", "403", "404", "429"} <= set(operation["responses"])
     entry = document["components"]["schemas"]["ExportEntryOut"]["properties"]
     assert set(entry) == set(COLUMNS)

@@ -43,6 +43,19 @@ def test_users_search_phone_email_and_name(client, admin_headers, term):
     ]
 
 
+@pytest.mark.parametrize("term", ["+1 (555) 020-0777", "(555) 020-0777", "555.020.0777"])
+def test_users_search_finds_a_whole_number_written_any_way(client, admin_headers, term):
+    """Regression: the admin's Users search finds a whole number in any notation, but the
+    API's search matched only the stored characters, so "+1 (555) 020-0777", a number as
+    people write it, found nobody though the texter was +15550200777."""
+    ada = make_user("+15550200777", full_name="Ada Lovelace")
+    make_user(full_name="Grace")
+
+    assert phones(results(client, admin_headers, f"/api/users/?search={quote(term)}")) == [
+        ada.phone_number
+    ]
+
+
 @pytest.mark.parametrize("term", ["élodie", "ÉLODIE", "Élodie", "öztürk", "иван"])
 def test_users_search_ignores_the_case_of_every_letter(client, admin_headers, term):
     """Regression: on SQLite, whose lower() changes only ASCII letters, a name with an
@@ -146,6 +159,23 @@ def test_an_empty_item_in_ordering_is_400(client, admin_headers, path, ordering,
     assert response.status_code == 400
     assert response.get_json()["details"] == {
         "ordering": [f"Item {item} is empty: name a field between each two commas."]
+    }
+
+
+@pytest.mark.parametrize(
+    ("ordering", "item"),
+    [("-", 1), ("tier,-", 2), ("tier, - ", 2)],
+    ids=["alone", "after", "spaced"],
+)
+def test_a_minus_with_no_field_after_it_in_ordering_is_400_saying_so(
+    client, admin_headers, ordering, item
+):
+    """Regression: `ordering=-` (a descending sort whose field was lost) was told "Cannot
+    order by ''", a name the client never wrote."""
+    response = client.get(f"/api/users/?ordering={quote(ordering)}", headers=admin_headers)
+    assert response.status_code == 400
+    assert response.get_json()["details"] == {
+        "ordering": [f"Item {item} is '-' alone: write the field after it (-created_at)."]
     }
 
 
@@ -259,6 +289,22 @@ def test_an_offset_whose_plus_the_url_turned_into_a_space_is_explained(client, a
         "/api/tasks/?created_after=2026-01-01T00:00:00%2B05:00", headers=admin_headers
     )
     assert encoded.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "written", ["2026-02-30", "2026-13-01", "2026-01-31T24:30:00", "2026-01-31T10:00:00%2B25:00"]
+)
+def test_a_date_written_right_that_the_calendar_has_not_is_a_400_saying_so(
+    client, admin_headers, written
+):
+    """Regression: 30 February (a client's date arithmetic gone wrong) got "Enter a date
+    (YYYY-MM-DD) or an ISO 8601 date-time.", though it was written just so: the client
+    looked for a mistake in the notation rather than in the day."""
+    response = client.get(f"/api/tasks/?created_after={written}", headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"]["created_after"]
+    assert "no such day or time" in problem and "YYYY-MM-DD" not in problem
 
 
 @pytest.mark.parametrize(

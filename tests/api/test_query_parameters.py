@@ -150,3 +150,21 @@ def _read_whole(response) -> tuple:
         body.pop("exported_at", None)
         body.pop("cursor", None)
     return response.status_code, response.mimetype, body
+
+
+@pytest.mark.parametrize(
+    "query, shown",
+    [
+        ("=x", 'one with no name (nothing before its "=")'),
+        ("%20=x", '" "'),
+        ("%E2%80%AE=1", '"\\u202e"'),
+    ],
+)
+def test_an_unknown_parameter_with_no_visible_name_is_named_readably(
+    client, admin_headers, query, shown
+):
+    """`?=x` answered "Unknown query parameter: ." (a name that is nothing), and a space or
+    an invisible character as a name was as unreadable: such a name is written out."""
+    body = client.get(f"/api/users/?{query}", headers=admin_headers).get_json()
+
+    assert body["error"] == f"Unknown query parameter: {shown}."

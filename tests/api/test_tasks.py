@@ -54,6 +54,29 @@ def test_create_task_stores_it_queued(client, admin_headers):
     assert task.category == "coding" and body["status"] == "queued"
 
 
+@pytest.mark.parametrize(
+    ("channel", "length", "status"),
+    [("whatsapp", 4096, 201), ("whatsapp", 4097, 400), ("sms", 1600, 201), ("sms", 1601, 400)],
+)
+def test_a_task_may_be_as_long_as_a_text_on_the_texters_channel(
+    client, admin_headers, channel, length, status
+):
+    """Regression: a WhatsApp texter may text 4,096 characters (the webhook takes them),
+    but a task created for them through the API was refused past 1,600, an SMS's limit."""
+    make_user(PHONE, channel=channel, last_whatsapp_at=utcnow())
+
+    response = client.post(
+        "/api/tasks/",
+        json={"user_phone": PHONE, "sms_content": "a" * length},
+        headers=admin_headers,
+    )
+
+    assert response.status_code == status, response.get_json()
+    if status == 400:
+        [problem] = response.get_json()["details"]["sms_content"]
+        assert str(length - 1) in problem.replace(",", "")
+
+
 @pytest.mark.parametrize("state", ["waiting", "staff"])
 def test_a_task_created_while_staff_have_the_conversation_is_held_for_them(
     client, admin_headers, state
@@ -224,22 +247,13 @@ def test_a_held_request_for_a_texter_deleted_meanwhile_is_a_field_error(
     assert "No user" in response.get_json()["details"]["user_phone"][0]
 
 
-@pytest.mark.parametrize(
-    "user_fields, message",
-    [(None, "No user"), ({"is_active": False}, "inactive")],
-)
-def test_create_task_for_a_user_who_cannot_text_is_a_field_error(
-    client, admin_headers, user_fields, message
-):
-    if user_fields is not None:
-        make_user(PHONE, **user_fields)
-
+def test_create_task_for_a_number_nobody_has_is_a_field_error(client, admin_headers):
     response = client.post(
         "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
     )
 
     assert response.status_code == 400
-    assert message in response.get_json()["details"]["user_phone"][0]
+    assert "No user" in response.get_json()["details"]["user_phone"][0]
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
 
 
@@ -247,9 +261,11 @@ def test_create_task_for_a_user_who_cannot_text_is_a_field_error(
     "phone, user_fields, status, details",
     [
         (PHONE, {"opted_out_at": utcnow()}, 409, {"reason": "opted_out"}),
+        # An inactive texter, as send_message/ answers: a 409, not a 400 on user_phone.
+        (PHONE, {"is_active": False}, 409, {"reason": "inactive"}),
         ("+447700900123", {}, 403, {"country": "GB", "allowed_countries": ["US"]}),
     ],
-    ids=["opted_out", "abroad"],
+    ids=["opted_out", "inactive", "abroad"],
 )
 def test_a_task_whose_answer_could_reach_nobody_is_refused_and_not_counted(
     client, admin_headers, phone, user_fields, status, details
@@ -458,6 +474,26 @@ def test_a_negative_zero_is_stored_and_served_as_zero(client, admin_headers, fie
     assert math.copysign(1, getattr(db.session.get(Task, task.id), field)) == 1
 
 
+@pytest.mark.parametrize("field", ["processing_time", "complexity_score"])
+def test_a_negative_zero_stored_before_that_fix_is_served_as_zero(client, admin_headers, field):
+    """Regression: a -0.0 stored before check_finite kept a zero as 0.0 (PostgreSQL keeps
+    the sign; SQLite drops it) was still served as "-0.0", by the task, the list and the
+    averages of the analytics: every number the API serves is 0.0 for a zero."""
+    task = make_task(make_user(PHONE), processing_time=1.0, complexity_score=0.5)
+    db.session.execute(
+        sa.update(Task).where(Task.id == task.id).values({field: sa.literal(-0.0, sa.Float)})
+    )
+    db.session.commit()
+
+    served = [
+        client.get(url, headers=admin_headers).get_data(as_text=True)
+        for url in (f"/api/tasks/{task.id}/", "/api/tasks/", "/api/tasks/analytics/")
+    ]
+
+    assert all("-0.0" not in text for text in served)
+    assert f'"{field}":0.0' in served[0]
+
+
 def test_a_status_staff_set_dates_the_outcome(client, admin_headers):
     """Regression (api11's finding): a task PATCHed to completed or failed kept completed_at
     null, so the API never said when it finished and the conversation page showed it
@@ -554,6 +590,10 @@ def test_task_analytics_of_a_past_range_chart_that_range(client, admin_headers, 
         f"/api/tasks/analytics/?created_before=0001-01-05{only}", headers=admin_headers
     )
     assert first_days.status_code == 200  # 30 days before them is before the calendar
+    # The calendar's first days: the series ends on the bound, a shorter one, never past it.
+    assert [day["date"] for day in first_days.get_json()["daily_stats"]] == [
+        f"0001-01-0{day}" for day in range(1, 6)
+    ]
 
 
 def test_texter_analytics_cover_only_their_tasks(client, texter, texter_headers):

@@ -1053,6 +1053,21 @@ def test_a_blank_email_is_a_400_saying_to_send_null(client, admin_headers, typed
     assert cleared.get_json()["email"] is None
 
 
+def test_a_null_name_is_a_400_saying_how_to_have_none(client, admin_headers):
+    """Regression: a client clearing a name with null (as an email is cleared) was told
+    only "Field may not be null.", not how to have none: "" (the admin's blank box)."""
+    make_user(PHONE, full_name="Ada")
+
+    response = client.patch(
+        f"/api/users/{ENCODED}/", json={"full_name": None}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    assert response.get_json()["details"]["full_name"] == ['Not null: to have no name, send "".']
+    cleared = client.patch(f"/api/users/{ENCODED}/", json={"full_name": ""}, headers=admin_headers)
+    assert cleared.get_json()["full_name"] == ""
+
+
 @pytest.mark.parametrize("typed", [" ada@example.com", "ada@example.com\n", "\tada@example.com "])
 def test_an_email_with_spaces_around_it_is_a_400_saying_so(client, admin_headers, typed):
     """Regression: an address pasted with a space or a line break around it was "Not a valid
