@@ -47,7 +47,7 @@ HELP = {
 #: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
 USAGE = {
     None: (
-        "You have used {used} of {limit} requests this month ({tier} plan)",
+        "You have used {used} of {limit_requests} this month ({tier} plan)",
         {
             "spend_cap": "{said} and are at its usage limit: texts are not answered until {until}.",
             "paused": "{said}. {service} has paused answers until {until}.",
@@ -55,7 +55,7 @@ USAGE = {
         },
     ),
     "fr": (
-        "Vous avez utilisé {used} demandes sur {limit} ce mois-ci (forfait {tier})",
+        "Vous avez utilisé {used_requests} sur {limit} ce mois-ci (forfait {tier})",
         {
             "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
             "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
@@ -63,7 +63,7 @@ USAGE = {
         },
     ),
     "es": (
-        "Has usado {used} de {limit} solicitudes este mes (plan {tier})",
+        "Has usado {used} de {limit_requests} este mes (plan {tier})",
         {
             "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
             "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
@@ -73,12 +73,20 @@ USAGE = {
 }
 
 
+#: A request, and requests, by language: counted (plural.py) as each notice says how many.
+REQUESTS = {
+    None: ("request", "requests"),
+    "fr": ("demande", "demandes"),
+    "es": ("solicitud", "solicitudes"),
+}
+
+
 QUOTA = {
-    None: "You've used all {limit} requests for this month. Your quota resets on {until}. "
+    None: "You've used your {limit_requests} for this month. Your quota resets on {until}. "
     "Reply USAGE to check it any time.",
-    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {until}. "
+    "fr": "Vous avez utilisé votre quota de {limit_requests} de ce mois. Il repart le {until}. "
     "Répondez USAGE pour le vérifier.",
-    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {until}. "
+    "es": "Has usado tu cuota de {limit_requests} de este mes. Se renueva el {until}. "
     "Responde USAGE para consultarla.",
 }
 
@@ -204,17 +212,17 @@ PROGRAM = {
 #: characters.
 TIER_CHANGE = {
     None: (
-        "Your {service} plan is now {tier}: {limit} requests a month, answers of up to "
+        "Your {service} plan is now {tier}: {limit_requests} a month, answers of up to "
         "{length}. Reply USAGE to check it.",
         "{count} characters",
     ),
     "fr": (
-        "Votre forfait {service} est maintenant {tier}: {limit} demandes par mois, réponses "
+        "Votre forfait {service} est maintenant {tier}: {limit_requests} par mois, réponses "
         "de {length} au plus. Répondez USAGE pour le vérifier.",
         "{count} caractères",
     ),
     "es": (
-        "Tu plan de {service} ahora es {tier}: {limit} solicitudes al mes, respuestas de "
+        "Tu plan de {service} ahora es {tier}: {limit_requests} al mes, respuestas de "
         "hasta {length}. Responde USAGE para consultarlo.",
         "{count} caracteres",
     ),

@@ -43,6 +43,7 @@ from .notice_wording import (
     PROGRAM,
     QUOTA,
     RATE_LIMITED,
+    REQUESTS,
     RESET,
     SPEND_CAP,
     TIER_CHANGE,
@@ -53,6 +54,7 @@ from .notice_wording import (
 from .outbound.gsm import GSM_7, segment_count
 from .outbound.language import language_for
 from .outbound.shape import char_budget
+from .plural import counted
 
 log = logging.getLogger("sms_agent.notices")
 
@@ -188,14 +190,21 @@ def usage_text(user: User, language: str | None = None) -> str:
     texter while staff saw 150."""
     said, endings = _worded(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
-    return _dated(
-        endings[held],
-        said=said.format(
-            used=quota.used(user), limit=quota.monthly_limit(user.tier), tier=user.tier
-        ),
-        service=service(),
-        until=until,
+    used, limit = quota.used(user), quota.monthly_limit(user.tier)
+    said = said.format(
+        used=used,
+        limit=limit,
+        used_requests=_requests(used, language),
+        limit_requests=_requests(limit, language),
+        tier=user.tier,
     )
+    return _dated(endings[held], said=said, service=service(), until=until)
+
+
+def _requests(count: int, language: str | None) -> str:
+    """As many requests in the notice's language: "1 request", "100 requests", "0 demande"."""
+    noun, nouns = _worded(REQUESTS, language)
+    return counted(count, noun, nouns, language=language, marked=False)
 
 
 def _held_until(user: User, language: str | None = None) -> tuple[str, str] | None:
@@ -211,7 +220,8 @@ def _held_until(user: User, language: str | None = None) -> tuple[str, str] | No
 
 def quota_text(user: User, language: str | None = None) -> str:
     wording = _worded(QUOTA, language)
-    return _dated(wording, limit=quota.monthly_limit(user.tier), until=_reset_day(user, language))
+    limit = _requests(quota.monthly_limit(user.tier), language)
+    return _dated(wording, limit_requests=limit, until=_reset_day(user, language))
 
 
 def no_requests_text(user: User, language: str | None = None) -> str:
@@ -278,7 +288,8 @@ def tier_change_text(user: User, language: str | None = None) -> str:
         length = characters.format(count=char_budget(segments, GSM_7))
     else:
         length = f"{segments} SMS"
-    return wording.format(service=service(), tier=user.tier, limit=limit, length=length)
+    limit = _requests(limit, language)
+    return wording.format(service=service(), tier=user.tier, limit_requests=limit, length=length)
 
 
 def picture_note_text(_user: User, language: str | None = None, task: Task | None = None) -> str:

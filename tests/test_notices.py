@@ -72,7 +72,7 @@ def test_usage_and_quota_notices_say_when_the_quota_resets(app):
     notices.send_notice(user, "quota")
     usage, quota_notice = outbox("usage")[0], outbox("quota")[0]
     assert "used 100 of 100" in usage.body and "Mar 1" in usage.body
-    assert "all 100 requests" in quota_notice.body and "Mar 1" in quota_notice.body
+    assert "your 100 requests" in quota_notice.body and "Mar 1" in quota_notice.body
 
 
 def test_the_reset_day_is_the_texters_local_day(app):
@@ -236,12 +236,12 @@ def test_asking_how_much_is_left_in_french_or_spanish_is_answered_in_it(
     [
         (
             "Quelle est la capitale de la France ?",
-            "Vous avez utilisé vos 100 demandes de ce mois. Votre quota repart le 1 mars. "
+            "Vous avez utilisé votre quota de 100 demandes de ce mois. Il repart le 1 mars. "
             "Répondez USAGE pour le vérifier.",
         ),
         (
             "¿Cuál es la capital de Francia?",
-            "Has usado tus 100 solicitudes de este mes. Tu cuota se renueva el 1 mar. "
+            "Has usado tu cuota de 100 solicitudes de este mes. Se renueva el 1 mar. "
             "Responde USAGE para consultarla.",
         ),
     ],
@@ -839,3 +839,26 @@ def test_the_note_naming_ten_unopened_attachments_fits_one_sms(app, language):
     [sms] = outbox("picture_note")
     assert "1, 2, 3, 4, 5, 6, 7, 8, 9 " in sms.body
     assert sms.segments == 1 and sms.encoding == "GSM-7"
+
+
+@pytest.mark.parametrize(
+    ("language", "usage", "quota", "tier_change"),
+    [
+        (None, "used 0 of 1 request this", "your 1 request for this", ": 1 request a month"),
+        ("fr", "utilisé 0 demande sur 1", "votre quota de 1 demande", ": 1 demande par mois"),
+        ("es", "usado 0 de 1 solicitud", "tu cuota de 1 solicitud", ": 1 solicitud al mes"),
+    ],
+)
+def test_a_quota_of_one_request_is_said_in_the_singular(app, language, usage, quota, tier_change):
+    """Regression: with QUOTA_FREE=1 a free texter was told "You have used 0 of 1 requests",
+    "You've used all 1 requests" and "1 requests a month" ("1 demandes", "1 solicitudes")."""
+    app.config["QUOTA_FREE"] = 1
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    user = make_user(service_state=state)
+    for kind in ("usage", "quota", "tier_change"):
+        notices.send_notice(user, kind)
+    said = {kind: outbox(kind)[0].body for kind in ("usage", "quota", "tier_change")}
+    assert (usage, quota, tier_change) == tuple(
+        phrase if phrase in said[kind] else said[kind]
+        for phrase, kind in ((usage, "usage"), (quota, "quota"), (tier_change, "tier_change"))
+    )
