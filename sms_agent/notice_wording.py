@@ -208,23 +208,27 @@ PROGRAM = {
 }
 
 
-#: What a tier change says, and how it counts an answer's length: in SMS, or on WhatsApp in
-#: characters.
+#: What a tier change says, how it counts an answer's length (in SMS, or on WhatsApp in
+#: characters), and what it says of a tier with no AI answers (limits.no_answers).
 TIER_CHANGE = {
     None: (
         "Your {service} plan is now {tier}: {limit_requests} a month, answers of up to "
         "{length}. Reply USAGE to check it.",
         "{count} characters",
+        "Your {service} plan is now {tier}, which includes no AI answers. Reply HELP for help.",
     ),
     "fr": (
         "Votre forfait {service} est maintenant {tier}: {limit_requests} par mois, réponses "
         "de {length} au plus. Répondez USAGE pour le vérifier.",
         "{count} caractères",
+        "Votre forfait {service} est maintenant {tier}, sans réponses IA. Répondez AIDE pour "
+        "de l'aide.",
     ),
     "es": (
         "Tu plan de {service} ahora es {tier}: {limit_requests} al mes, respuestas de "
         "hasta {length}. Responde USAGE para consultarlo.",
         "{count} caracteres",
+        "Tu plan de {service} ahora es {tier}, sin respuestas IA. Responde AYUDA para ayuda.",
     ),
 }
 

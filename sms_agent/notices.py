@@ -281,9 +281,13 @@ def opt_out_text(user: User) -> str:
 
 def tier_change_text(user: User, language: str | None = None) -> str:
     """An answer's length in the tier's SMS, or on WhatsApp, which has no SMS to count, in
-    the characters those allow (what the model is asked to keep to, answering/prompts.py)."""
+    the characters those allow (what the model is asked to keep to, answering/prompts.py).
+    A tier with no AI answers (QUOTA_<TIER>=0 or SPEND_CAP_<TIER>=0) is said to have none:
+    "100 requests a month" told a texter moved to it of answers every text then refused."""
     limit, segments = quota.monthly_limit(user.tier), quota.segment_budget(user.tier)
-    wording, characters = _worded(TIER_CHANGE, language)
+    wording, characters, none = _worded(TIER_CHANGE, language)
+    if limits.no_answers(user.tier):
+        return none.format(service=service(), tier=user.tier)
     if outbound.is_whatsapp(user):
         length = characters.format(count=char_budget(segments, GSM_7))
     else:

@@ -862,3 +862,27 @@ def test_a_quota_of_one_request_is_said_in_the_singular(app, language, usage, qu
         phrase if phrase in said[kind] else said[kind]
         for phrase, kind in ((usage, "usage"), (quota, "quota"), (tier_change, "tier_change"))
     )
+
+
+@pytest.mark.parametrize("setting", [{"SPEND_CAP_FREE": Decimal("0")}, {"QUOTA_FREE": 0}])
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (None, "Your SMS-to-AI Agent plan is now free, which includes no AI answers."),
+        ("fr", "Votre forfait SMS-to-AI Agent est maintenant free, sans réponses IA."),
+        ("es", "Tu plan de SMS-to-AI Agent ahora es free, sin respuestas IA."),
+    ],
+)
+def test_a_move_to_a_tier_with_no_answers_does_not_promise_requests_a_month(
+    app, setting, language, expected
+):
+    """Regression: staff moving a texter down to free with SPEND_CAP_FREE=0 (answers for
+    paying plans only) texted them "Your plan is now free: 100 requests a month, answers of
+    up to 3 SMS", and each text after it was refused ("0 requests a month" with
+    QUOTA_FREE=0). Told their plan has no AI answers, in one SMS."""
+    app.config.update(TIER_CHANGE_SMS="all", **setting)
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    notices.send_notice(make_user(tier="free", service_state=state), "tier_change")
+    [sms] = outbox("tier_change")
+    assert sms.body.startswith(expected) and "requests" not in sms.body
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")
