@@ -353,10 +353,15 @@ def _spend_day_row(day: date) -> None:
     )
 
 
-def daily_cap_lifts(now: datetime | None = None) -> datetime:
+def daily_cap_lifts(now: datetime | None = None) -> datetime | None:
     """When texters refused `daily_cap` now may be answered again (unless staff raise the
     cap sooner): the next midnight UTC, where the day the cap counts (report.day_start)
-    ends. The API's 429 says it."""
+    ends. None with DAILY_SPEND_CAP=0: the next day's cap has no room either, and answers
+    come back only when staff raise today's (told "until tomorrow", texters were refused
+    again every day). The notices and the API's 429 say it."""
+    configured = app_config().get("DAILY_SPEND_CAP")
+    if configured is not None and money(configured) == 0:
+        return None
     return report.day_start(now or utcnow()) + timedelta(days=1)
 
 
@@ -496,9 +501,10 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
                 shown = f"{int(spent * 100 / cap)}% of" if cap else "past"
                 said += f", {shown} the daily cap of {cap} USD"
             else:
+                until = "tomorrow" if daily_cap_lifts() else "staff raise it"
                 said += (
                     f" of the daily cap of {cap} USD, which has no room for another answer; "
-                    "only keywords are answered until tomorrow"
+                    f"only keywords are answered until {until}"
                 )
             alerts.alert_after_commit("daily_spend_cap", said, level=share)
 

@@ -23,34 +23,36 @@ HELP = {
     None: (
         "{service}: {answers} Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
         "AI answers by text. {left} of {limit} left.",
-        "AI answers paused until {until}.",
+        ("AI answers paused until {until}.", "AI answers paused for now."),
         "Your {tier} plan has no AI answers.",
     ),
     "fr": (
         "{service}: {answers} Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. "
         "Frais de msg possibles.",
         "réponses IA par texto. Reste {left} sur {limit}.",
-        "réponses IA en pause jusqu'au {until}.",
+        ("réponses IA en pause jusqu'au {until}.", "réponses IA en pause pour le moment."),
         "forfait {tier} sans réponses IA.",
     ),
     "es": (
         "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
         "Pueden aplicar tarifas.",
         "respuestas IA por texto. Quedan {left} de {limit}.",
-        "respuestas IA en pausa hasta el {until}.",
+        ("respuestas IA en pausa hasta el {until}.", "respuestas IA en pausa por ahora."),
         "plan {tier} sin respuestas IA.",
     ),
 }
 
 
 #: USAGE by the texter's language (User.help_language): what they used, then what holds
-#: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
+#: their answers ("spend_cap", "paused", "paused_for_now": a daily cap of 0, which names no
+#: day) or, when nothing does, when the quota resets.
 USAGE = {
     None: (
         "You have used {used} of {limit_requests} this month ({tier} plan)",
         {
             "spend_cap": "{said} and are at its usage limit: texts are not answered until {until}.",
             "paused": "{said}. {service} has paused answers until {until}.",
+            "paused_for_now": "{said}. {service} has paused answers for now.",
             None: "{said}. Your quota resets on {until}.",
         },
     ),
@@ -59,6 +61,7 @@ USAGE = {
         {
             "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
             "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
+            "paused_for_now": "{said}. {service}: réponses en pause pour le moment.",
             None: "{said}. Votre quota repart le {until}.",
         },
     ),
@@ -67,6 +70,7 @@ USAGE = {
         {
             "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
             "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
+            "paused_for_now": "{said}. {service}: respuestas en pausa por ahora.",
             None: "{said}. Tu cuota se renueva el {until}.",
         },
     ),
@@ -111,13 +115,23 @@ RATE_LIMITED = {
 }
 
 
+#: The daily cap's notice: until when, and with no day to name (DAILY_SPEND_CAP=0: answers
+#: come back only when staff raise today's cap).
 PAUSED = {
-    None: "{service} has paused answers until {until}. Please text again then. "
-    "Reply HELP for help.",
-    "fr": "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
-    "Répondez AIDE pour de l'aide.",
-    "es": "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
-    "entonces. Responde AYUDA para ayuda.",
+    None: (
+        "{service} has paused answers until {until}. Please text again then. Reply HELP for help.",
+        "{service} has paused answers for now. Reply HELP for help.",
+    ),
+    "fr": (
+        "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
+        "Répondez AIDE pour de l'aide.",
+        "{service} a mis ses réponses en pause pour le moment. Répondez AIDE pour de l'aide.",
+    ),
+    "es": (
+        "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
+        "entonces. Responde AYUDA para ayuda.",
+        "{service} tiene las respuestas en pausa por ahora. Responde AYUDA para ayuda.",
+    ),
 }
 
 

@@ -115,7 +115,8 @@ def help_text(user: User) -> str:
     if limits.no_answers(user.tier):
         answers = none.format(tier=user.tier)
     elif held := _held_until(user, user.help_language):
-        answers = _dated(paused, until=held[1])
+        dated, for_now = paused
+        answers = _dated(dated, until=held[1]) if held[1] else for_now
     else:
         answers = answering.format(left=quota.remaining(user), limit=quota.monthly_limit(user.tier))
     return wording.format(service=service(), answers=answers, support=support_contact())
@@ -209,12 +210,15 @@ def _requests(count: int, language: str | None) -> str:
 
 def _held_until(user: User, language: str | None = None) -> tuple[str, str] | None:
     """Which spend cap holds the texter's answers now ("spend_cap", their tier's monthly
-    one, or "paused", the service's daily one) and when it lifts, in their time; None when
-    texts are answered."""
+    one, or "paused", the service's daily one; "paused_for_now" when it is 0 and lifts on
+    no day) and when it lifts, in their time; None when texts are answered."""
     if limits.spend_cap_reached(user) is not None:
         return "spend_cap", _lifts(user, language=language)
     if limits.answers_paused(user):
-        return "paused", _in_their_time(user, limits.daily_cap_lifts(), language)
+        lifts = limits.daily_cap_lifts()
+        if lifts is None:
+            return "paused_for_now", ""
+        return "paused", _in_their_time(user, lifts, language)
     return None
 
 
@@ -257,9 +261,12 @@ def paused_text(user: User, now: datetime | None = None, language: str | None = 
     """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
     time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
-    sooner)."""
-    until = _in_their_time(user, limits.daily_cap_lifts(now), language)
-    return _dated(_worded(PAUSED, language), service=service(), until=until)
+    sooner). A cap of 0 names no day: the next day's has no room either."""
+    dated, for_now = _worded(PAUSED, language)
+    lifts = limits.daily_cap_lifts(now)
+    if lifts is None:
+        return for_now.format(service=service())
+    return _dated(dated, service=service(), until=_in_their_time(user, lifts, language))
 
 
 def opt_in_text(user: User) -> str:

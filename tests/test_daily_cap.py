@@ -541,3 +541,24 @@ def test_spend_today_without_a_cap_names_no_cap_counting_the_answers_under_way(a
     text(client, "Another?")
     output = runner.invoke(args=["spend", "today"]).output
     assert "; 2 answers under way, which may cost up to 0.050618 USD; daily cap: none" in output
+
+
+def test_a_daily_cap_of_0_names_no_day_answers_come_back(app, client):
+    """Regression: with DAILY_SPEND_CAP=0 (answers stopped until staff raise today's cap)
+    every text was told "paused answers until <tomorrow>. Please text again then", USAGE
+    and HELP the same, and the API's 429 named the next midnight with a Retry-After: the
+    next day the cap was 0 again and the same text was refused again. Nothing names a day
+    now; the 429 gives no time to retry at."""
+    from sms_agent import notices as notice_texts
+    from tests.test_pipeline import outbox
+
+    app.config["DAILY_SPEND_CAP"] = D("0")
+    user = make_user(PHONE)
+    said = [notice_texts.compose(kind, user) for kind in ("paused", "usage", "help")]
+    assert said[0] == "SMS-to-AI Agent has paused answers for now. Reply HELP for help."
+    assert said[1].endswith("(free plan). SMS-to-AI Agent has paused answers for now.")
+    assert said[2].startswith("SMS-to-AI Agent: AI answers paused for now. Text MORE")
+    assert outbox() == []
+    response = api_create(client)
+    assert response.status_code == 429 and "Retry-After" not in response.headers
+    assert response.get_json()["details"] == {"reason": "daily_cap", "daily_cap_lifts": None}
