@@ -562,3 +562,30 @@ def test_a_daily_cap_of_0_names_no_day_answers_come_back(app, client):
     response = api_create(client)
     assert response.status_code == 429 and "Retry-After" not in response.headers
     assert response.get_json()["details"] == {"reason": "daily_cap", "daily_cap_lifts": None}
+
+
+OTHER = "+15550009999"
+
+
+def room_for(answers: int, extra: Decimal) -> Decimal:
+    """A daily cap with room, beyond today's spend so far and the receipt of the next text
+    from PHONE, for `answers` answers of a free texter, and `extra`."""
+    from sms_agent.costs import prices, report
+
+    answer = limits._this_answer(db.session.get(User, PHONE))
+    spent_so_far = report.totals(report.day_start())["total_usd"]
+    return spent_so_far + prices.inbound_price(False, 0, 1) + answers * answer + extra
+
+
+def test_another_texters_more_still_to_be_sent_counts_against_the_daily_cap(app, client):
+    """Regression: a MORE's part still to be sent counted against the daily cap only when
+    its own texter texted again: another texter's text found room for its answer where
+    the day had room for one of the two, both were sent, and the day went past the cap.
+    It counts for every texter's admission now, and in `flask spend today`'s answers under
+    way."""
+    make_user(PHONE), make_user(OTHER)
+    text(client, "MORE", phone=OTHER)  # its part waits for its job
+    app.config["DAILY_SPEND_CAP"] = room_for(1, D("0.000001"))
+    assert limits.under_way_today()[0] == 1
+    text(client)
+    assert stored() == [("refused", "daily_cap")]
