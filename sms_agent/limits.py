@@ -432,6 +432,7 @@ def _under_way_cost(
             estimates[key] = _answer_estimate(texter.tier, texter.phone_number, whatsapp)
         if besides is None or texter.phone_number != besides.phone_number:
             in_flight = _with_mores(texter, now, in_flight)
+            cost += _program_notice_cost(texter) if in_flight.answers else Decimal(0)
         answers += in_flight.answers
         cost += _in_flight_estimate(in_flight, estimates[key])
     return answers, cost

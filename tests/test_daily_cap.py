@@ -589,3 +589,20 @@ def test_another_texters_more_still_to_be_sent_counts_against_the_daily_cap(app,
     assert limits.under_way_today()[0] == 1
     text(client)
     assert stored() == [("refused", "daily_cap")]
+
+
+def test_another_texters_first_answer_counts_with_its_program_notice(app, client):
+    """Regression: a number's first answer goes out after the program notice, which the
+    daily cap counted for the texter admitted alone: another new texter's first answer
+    under way counted as its answer only, and a text that fitted beside it took the day
+    past the cap by that notice."""
+    from sms_agent.costs import prices
+    from sms_agent.notices import program_text
+
+    make_user(PHONE), make_user(OTHER, service_state={})  # a new number: nothing sent yet
+    text(client, phone=OTHER)
+    notice = prices.estimate_sms(OTHER, 1)
+    assert len(program_text(db.session.get(User, OTHER))) <= 160
+    app.config["DAILY_SPEND_CAP"] = room_for(2, notice / 2)
+    text(client)
+    assert stored() == [("queued", None), ("refused", "daily_cap")]
