@@ -26,7 +26,7 @@ from flask import current_app
 from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import notices, quota
+from . import program_notice, quota
 from .answering.prompts import max_tokens
 from .costs import report
 from .costs.prices import (
@@ -474,9 +474,9 @@ def _request_cost(user: User, now: datetime, request: report.InFlight, answer: D
 
 
 def _program_notice_cost(user: User) -> Decimal:
-    if not notices.program_notice_due(user):
+    if not program_notice.due(user):
         return Decimal(0)
-    segments = segment_count(notices.program_text(user, user.help_language))
+    segments = segment_count(program_notice.text(user, user.help_language))
     return estimate_sms(user.phone_number, segments, channels.is_whatsapp(user))
 
 

@@ -7,6 +7,12 @@ from config import HANDOFF_ACK_DEFAULT
 RATES = "Msg&data rates may apply."
 
 
+def in_language(wordings: dict, language: str | None):
+    """A notice's wording in the texter's language (User.help_language, or the text it
+    answers): English, under None, for any other."""
+    return wordings.get(language, wordings[None])
+
+
 #: Months as French and Spanish write them short (the French "aout" as the 1990 spelling
 #: has it: û is not GSM-7), and how each writes a day: "Mar 1", "1 mars", "1 mar". Short,
 #: so the HELP that says until when answers are paused stays one segment.

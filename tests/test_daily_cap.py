@@ -597,7 +597,7 @@ def test_another_texters_first_answer_counts_with_its_program_notice(app, client
     under way counted as its answer only, and a text that fitted beside it took the day
     past the cap by that notice."""
     from sms_agent.costs import prices
-    from sms_agent.notices import program_text
+    from sms_agent.program_notice import text as program_text
 
     make_user(PHONE), make_user(OTHER, service_state={})  # a new number: nothing sent yet
     text(client, phone=OTHER)

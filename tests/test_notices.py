@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 import config
-from sms_agent import create_app, jobs, notice_wording, notices, outbound, simulator
+from sms_agent import create_app, jobs, notice_wording, notices, outbound, program_notice, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, TaskMedia, User, utcnow
@@ -787,7 +787,7 @@ def test_a_service_name_too_long_for_the_french_program_notice_gets_the_english_
     app.config["SERVICE_NAME"] = "Northwind Community Answers Lines"  # 33 characters
     text_in(client, "Quelle est la capitale de la France ?")
     [program] = outbox("program")
-    assert program.body == notices.configured_program_notice(app.config)
+    assert program.body == program_notice.configured(app.config)
     assert (program.segments, program.encoding) == (1, "GSM-7")
 
 
