@@ -111,7 +111,9 @@ ASKED_BEFORE = timedelta(days=1)
 #: for one (a voice note transcribed for staff to read) is staff's doing, not the texter's.
 _HELD = Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value
 #: What staff texted a texter, or had the service text them (a tier change's notice, the
-#: end of a handoff, notices.BULK): staff's doing too, not the texter's asking.
+#: end of a handoff, notices.BULK): staff's doing too, not the texter's asking. Not the
+#: program notice before one (a number's first SMS on a channel): due once whatever comes
+#: first, it counts toward the texter's cap once, as before their first answer it would.
 _STAFFS_SMS = sorted(STAFF_KINDS | {"tier_change", "handoff_ended"})
 
 
