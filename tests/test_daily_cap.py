@@ -606,3 +606,14 @@ def test_another_texters_first_answer_counts_with_its_program_notice(app, client
     app.config["DAILY_SPEND_CAP"] = room_for(2, notice / 2)
     text(client)
     assert stored() == [("queued", None), ("refused", "daily_cap")]
+
+
+def test_a_cap_raised_below_todays_spend_under_a_daily_cap_of_0_names_no_midnight(app, runner):
+    """Regression: with DAILY_SPEND_CAP=0, `flask spend raise-cap` to an amount today's
+    spend had reached said answers stay paused "until midnight UTC or a higher cap": at
+    midnight the cap is 0 again, and nothing comes back but by a higher cap."""
+    app.config["DAILY_SPEND_CAP"] = D("0")
+    spent(make_user().phone_number, "0.50")
+    result = runner.invoke(args=["spend", "raise-cap", "0.1"])
+    assert result.exit_code == 0
+    assert result.output.endswith("has reached: answers stay paused until a higher cap.\n")
