@@ -617,3 +617,19 @@ def test_a_cap_raised_below_todays_spend_under_a_daily_cap_of_0_names_no_midnigh
     result = runner.invoke(args=["spend", "raise-cap", "0.1"])
     assert result.exit_code == 0
     assert result.output.endswith("has reached: answers stay paused until a higher cap.\n")
+
+
+@pytest.mark.parametrize("language", [None, "fr", "es"])
+def test_what_a_daily_cap_of_0_says_fits_one_sms_in_each_language(app, language):
+    """The wordings that name no day (DAILY_SPEND_CAP=0) keep to one GSM-7 segment, at
+    the longest figures, in each language a texter's notices are written in."""
+    from sms_agent import notices as notice_texts
+    from sms_agent.outbound.gsm import GSM_7, encoding_of, segment_count
+
+    app.config.update(DAILY_SPEND_CAP=D("0"), QUOTA_ENTERPRISE=99999)
+    user = make_user(PHONE, tier="enterprise", monthly_requests=99999)
+    user.note_help_language(language)
+    for kind in ("paused", "usage", "help"):
+        said = notice_texts.compose(kind, user)
+        assert "until" not in said and "jusqu" not in said and "hasta" not in said, said
+        assert (segment_count(said), encoding_of(said)) == (1, GSM_7), said
