@@ -192,7 +192,7 @@ def is_country(code: str) -> bool:
 COUNTRY_HINT = "(ISO 3166 codes: the United Kingdom is GB)"
 #: The prices a model entry may carry: per 1M input and output tokens, per minute of audio
 #: transcribed, per image read (a placeholder: chat models bill pictures as input tokens).
-MODEL_PRICE_KEYS = ("input", "output", "audio_minute", "image")
+MODEL_PRICE_KEYS = ("input", "cached_input", "output", "audio_minute", "image")
 
 
 def sms_price_table(name: str, table: dict | None) -> dict[str, Decimal] | None:

@@ -73,14 +73,12 @@ def register_startup_warnings(app: Flask) -> None:
     """Settings that work but cost money, break a carrier's rules or publish the server's
     secrets are named in the log once, as the app starts, rather than found on the bill."""
     from .costs.prices import warn_of_unpriced_models
-    from .notices import (
-        warn_of_a_help_reply_longer_than_one_sms,
-        warn_of_a_program_notice_carriers_frown_on,
-    )
+    from .notices import warn_of_a_help_reply_longer_than_one_sms
+    from .program_notice import warn_of_one_carriers_frown_on
     from .security import warn_of_any_host, warn_of_public_development_secrets
 
     warn_of_unpriced_models(app.config)
-    warn_of_a_program_notice_carriers_frown_on(app.config)
+    warn_of_one_carriers_frown_on(app.config)
     warn_of_a_help_reply_longer_than_one_sms(app.config)
     warn_of_public_development_secrets(app)
     warn_of_any_host(app)

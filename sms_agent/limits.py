@@ -26,7 +26,7 @@ from flask import current_app
 from limits import parse_many, storage, strategies
 from sqlalchemy.dialects import postgresql, sqlite
 
-from . import notices, quota
+from . import program_notice, quota
 from .answering.prompts import max_tokens
 from .costs import report
 from .costs.prices import (
@@ -38,7 +38,7 @@ from .costs.prices import (
 )
 from .current import app_config, app_globals
 from .extensions import db
-from .models import Channel, RefusalReason, SpendDay, User, first_of_next_month, utcnow
+from .models import RefusalReason, SpendDay, User, first_of_next_month, utcnow
 from .ops import alerts
 from .outbound import channels
 from .outbound.gsm import segment_count
@@ -353,10 +353,15 @@ def _spend_day_row(day: date) -> None:
     )
 
 
-def daily_cap_lifts(now: datetime | None = None) -> datetime:
+def daily_cap_lifts(now: datetime | None = None) -> datetime | None:
     """When texters refused `daily_cap` now may be answered again (unless staff raise the
     cap sooner): the next midnight UTC, where the day the cap counts (report.day_start)
-    ends. The API's 429 says it."""
+    ends. None with DAILY_SPEND_CAP=0: the next day's cap has no room either, and answers
+    come back only when staff raise today's (told "until tomorrow", texters were refused
+    again every day). The notices and the API's 429 say it."""
+    configured = app_config().get("DAILY_SPEND_CAP")
+    if configured is not None and money(configured) == 0:
+        return None
     return report.day_start(now or utcnow()) + timedelta(days=1)
 
 
@@ -373,7 +378,7 @@ def _fits_the_day(
     user: User, now: datetime, request: report.InFlight, received: Decimal, cap: Decimal
 ) -> bool:
     """Whether today's cap has room for the request, claiming the alerts it reaches."""
-    spent = spent_today(now) + received
+    spent = spent_today(now, user) + received
     fits = _fits(spent, _request_cost(user, now, request, _this_answer(user)), cap)
     _alert_once(now.date(), spent, cap, answers_stop=not fits)
     return fits
@@ -391,35 +396,51 @@ def alert_daily_cap(user: User, now: datetime | None = None) -> None:
         _fits_the_day(user, now, A_TEXT, Decimal(0), cap)
 
 
-def spent_today(now: datetime) -> Decimal:
-    """Today's spend with the requests still being answered counted at what an answer may
-    cost, as under the monthly cap: texts arriving together just under the cap were all
-    admitted, each checked before any had cost a cent, and the day went past it by all
-    their answers. Each is counted at its own texter's answer (tier, country, channel):
+def spent_today(now: datetime, besides: User | None = None) -> Decimal:
+    """Today's spend with what is still to be paid for counted at what it may cost, as
+    under the monthly cap: texts arriving together just under the cap were all admitted,
+    each checked before any had cost a cent, and the day went past it by all their answers.
+    Each texter's requests under way and MOREs' parts still to be sent (another texter's
+    counted only for their own admissions, a day went past the cap by them) count at their
+    own answer (tier, country, channel), after the program notice when theirs is due:
     counted at the admitted texter's, whether the service was paused depended on who asked
     (an enterprise texter refused while free ones were answered, a free one answered past
-    the cap while enterprise answers were under way)."""
+    the cap while enterprise answers were under way). `besides`: the texter being admitted,
+    whose own MOREs and program notice their request counts (_request_cost)."""
     spent, under_way = report.today_and_under_way(now)
-    return spent + _under_way_cost(under_way)
+    return spent + _under_way_cost(under_way, now, besides)[1]
 
 
 def under_way_today(now: datetime | None = None) -> tuple[int, Decimal]:
-    """The answers under way that the daily cap counts, and what it counts them at (what
-    they may cost): what `flask spend today` shows beside the day's spend."""
-    under_way = report.today_and_under_way(now or utcnow())[1]
-    return sum(texter.in_flight.answers for texter in under_way), _under_way_cost(under_way)
+    """The answers under way that the daily cap counts (MOREs' parts to be sent too), and
+    what it counts them at (what they may cost): what `flask spend today` shows beside the
+    day's spend."""
+    now = now or utcnow()
+    return _under_way_cost(report.today_and_under_way(now)[1], now)
 
 
-def _under_way_cost(under_way: list[report.UnderWay]) -> Decimal:
-    cost = Decimal(0)
+def _under_way_cost(
+    under_way: list[report.UnderWay], now: datetime, besides: User | None = None
+) -> tuple[int, Decimal]:
+    """How many answers are under way, and what they may cost."""
+    answers, cost = 0, Decimal(0)
     estimates: dict[tuple, Decimal] = {}
-    for tier, channel, phone, in_flight in under_way:
-        whatsapp = channel == Channel.WHATSAPP
-        key = (tier, country_of(phone), whatsapp)
+    for texter, in_flight in under_way:
+        whatsapp = channels.is_whatsapp(texter)
+        key = (texter.tier, country_of(texter.phone_number), whatsapp)
         if key not in estimates:
-            estimates[key] = _answer_estimate(tier, phone, whatsapp)
+            estimates[key] = _answer_estimate(texter.tier, texter.phone_number, whatsapp)
+        if besides is None or texter.phone_number != besides.phone_number:
+            in_flight = _with_mores(texter, now, in_flight)
+            cost += _program_notice_cost(texter) if in_flight.answers else Decimal(0)
+        answers += in_flight.answers
         cost += _in_flight_estimate(in_flight, estimates[key])
-    return cost
+    return answers, cost
+
+
+def _with_mores(user: User, now: datetime, request: report.InFlight) -> report.InFlight:
+    """`request` and the parts of the texter's MOREs not sent yet, counted as answers."""
+    return request._replace(answers=request.answers + user.more_parts_pending(now))
 
 
 def _in_flight_estimate(in_flight: report.InFlight, answer: Decimal) -> Decimal:
@@ -438,7 +459,7 @@ def answers_paused(user: User, now: datetime | None = None) -> bool:
     if cap is None:
         return False
     answer = _request_cost(user, now, A_TEXT, _this_answer(user))
-    return not _fits(spent_today(now), answer, cap)
+    return not _fits(spent_today(now, user), answer, cap)
 
 
 def _request_cost(user: User, now: datetime, request: report.InFlight, answer: Decimal) -> Decimal:
@@ -449,14 +470,13 @@ def _request_cost(user: User, now: datetime, request: report.InFlight, answer: D
     under way (User.more_parts_pending), and the program notice their next SMS follows when
     they have had none on this channel: uncounted, a number's first answer took the spend
     past the cap by that notice."""
-    request = request._replace(answers=request.answers + user.more_parts_pending(now))
-    return _in_flight_estimate(request, answer) + _program_notice_cost(user)
+    return _in_flight_estimate(_with_mores(user, now, request), answer) + _program_notice_cost(user)
 
 
 def _program_notice_cost(user: User) -> Decimal:
-    if not notices.program_notice_due(user):
+    if not program_notice.due(user):
         return Decimal(0)
-    segments = segment_count(notices.program_text(user, user.help_language))
+    segments = segment_count(program_notice.text(user, user.help_language))
     return estimate_sms(user.phone_number, segments, channels.is_whatsapp(user))
 
 
@@ -496,9 +516,10 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
                 shown = f"{int(spent * 100 / cap)}% of" if cap else "past"
                 said += f", {shown} the daily cap of {cap} USD"
             else:
+                until = "tomorrow" if daily_cap_lifts() else "staff raise it"
                 said += (
                     f" of the daily cap of {cap} USD, which has no room for another answer; "
-                    "only keywords are answered until tomorrow"
+                    f"only keywords are answered until {until}"
                 )
             alerts.alert_after_commit("daily_spend_cap", said, level=share)
 

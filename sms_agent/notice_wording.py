@@ -7,6 +7,12 @@ from config import HANDOFF_ACK_DEFAULT
 RATES = "Msg&data rates may apply."
 
 
+def in_language(wordings: dict, language: str | None):
+    """A notice's wording in the texter's language (User.help_language, or the text it
+    answers): English, under None, for any other."""
+    return wordings.get(language, wordings[None])
+
+
 #: Months as French and Spanish write them short (the French "aout" as the 1990 spelling
 #: has it: û is not GSM-7), and how each writes a day: "Mar 1", "1 mars", "1 mar". Short,
 #: so the HELP that says until when answers are paused stays one segment.
@@ -23,62 +29,74 @@ HELP = {
     None: (
         "{service}: {answers} Text MORE, AGENT, RESET, USAGE or STOP. Support: {support}. " + RATES,
         "AI answers by text. {left} of {limit} left.",
-        "AI answers paused until {until}.",
+        ("AI answers paused until {until}.", "AI answers paused for now."),
         "Your {tier} plan has no AI answers.",
     ),
     "fr": (
         "{service}: {answers} Envoyez MORE, AGENT, RESET, USAGE ou STOP. Aide: {support}. "
         "Frais de msg possibles.",
         "réponses IA par texto. Reste {left} sur {limit}.",
-        "réponses IA en pause jusqu'au {until}.",
+        ("réponses IA en pause jusqu'au {until}.", "réponses IA en pause pour le moment."),
         "forfait {tier} sans réponses IA.",
     ),
     "es": (
         "{service}: {answers} Envia MORE, AGENT, RESET, USAGE o STOP. Ayuda: {support}. "
         "Pueden aplicar tarifas.",
         "respuestas IA por texto. Quedan {left} de {limit}.",
-        "respuestas IA en pausa hasta el {until}.",
+        ("respuestas IA en pausa hasta el {until}.", "respuestas IA en pausa por ahora."),
         "plan {tier} sin respuestas IA.",
     ),
 }
 
 
 #: USAGE by the texter's language (User.help_language): what they used, then what holds
-#: their answers ("spend_cap", "paused") or, when nothing does, when the quota resets.
+#: their answers ("spend_cap", "paused", "paused_for_now": a daily cap of 0, which names no
+#: day) or, when nothing does, when the quota resets.
 USAGE = {
     None: (
-        "You have used {used} of {limit} requests this month ({tier} plan)",
+        "You have used {used} of {limit_requests} this month ({tier} plan)",
         {
             "spend_cap": "{said} and are at its usage limit: texts are not answered until {until}.",
             "paused": "{said}. {service} has paused answers until {until}.",
+            "paused_for_now": "{said}. {service} has paused answers for now.",
             None: "{said}. Your quota resets on {until}.",
         },
     ),
     "fr": (
-        "Vous avez utilisé {used} demandes sur {limit} ce mois-ci (forfait {tier})",
+        "Vous avez utilisé {used_requests} sur {limit} ce mois-ci (forfait {tier})",
         {
             "spend_cap": "{said}: limite atteinte, pas de réponse avant le {until}.",
             "paused": "{said}. {service}: réponses en pause jusqu'au {until}.",
+            "paused_for_now": "{said}. {service}: réponses en pause pour le moment.",
             None: "{said}. Votre quota repart le {until}.",
         },
     ),
     "es": (
-        "Has usado {used} de {limit} solicitudes este mes (plan {tier})",
+        "Has usado {used} de {limit_requests} este mes (plan {tier})",
         {
             "spend_cap": "{said}: limite alcanzado, sin respuestas hasta el {until}.",
             "paused": "{said}. {service}: respuestas en pausa hasta el {until}.",
+            "paused_for_now": "{said}. {service}: respuestas en pausa por ahora.",
             None: "{said}. Tu cuota se renueva el {until}.",
         },
     ),
 }
 
 
+#: A request, and requests, by language: counted (plural.py) as each notice says how many.
+REQUESTS = {
+    None: ("request", "requests"),
+    "fr": ("demande", "demandes"),
+    "es": ("solicitud", "solicitudes"),
+}
+
+
 QUOTA = {
-    None: "You've used all {limit} requests for this month. Your quota resets on {until}. "
+    None: "You've used your {limit_requests} for this month. Your quota resets on {until}. "
     "Reply USAGE to check it any time.",
-    "fr": "Vous avez utilisé vos {limit} demandes de ce mois. Votre quota repart le {until}. "
+    "fr": "Vous avez utilisé votre quota de {limit_requests} de ce mois. Il repart le {until}. "
     "Répondez USAGE pour le vérifier.",
-    "es": "Has usado tus {limit} solicitudes de este mes. Tu cuota se renueva el {until}. "
+    "es": "Has usado tu cuota de {limit_requests} de este mes. Se renueva el {until}. "
     "Responde USAGE para consultarla.",
 }
 
@@ -103,13 +121,23 @@ RATE_LIMITED = {
 }
 
 
+#: The daily cap's notice: until when, and with no day to name (DAILY_SPEND_CAP=0: answers
+#: come back only when staff raise today's cap).
 PAUSED = {
-    None: "{service} has paused answers until {until}. Please text again then. "
-    "Reply HELP for help.",
-    "fr": "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
-    "Répondez AIDE pour de l'aide.",
-    "es": "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
-    "entonces. Responde AYUDA para ayuda.",
+    None: (
+        "{service} has paused answers until {until}. Please text again then. Reply HELP for help.",
+        "{service} has paused answers for now. Reply HELP for help.",
+    ),
+    "fr": (
+        "{service} a mis ses réponses en pause jusqu'au {until}. Réécrivez ensuite. "
+        "Répondez AIDE pour de l'aide.",
+        "{service} a mis ses réponses en pause pour le moment. Répondez AIDE pour de l'aide.",
+    ),
+    "es": (
+        "{service} tiene las respuestas en pausa hasta el {until}. Escribe de nuevo "
+        "entonces. Responde AYUDA para ayuda.",
+        "{service} tiene las respuestas en pausa por ahora. Responde AYUDA para ayuda.",
+    ),
 }
 
 
@@ -200,23 +228,27 @@ PROGRAM = {
 }
 
 
-#: What a tier change says, and how it counts an answer's length: in SMS, or on WhatsApp in
-#: characters.
+#: What a tier change says, how it counts an answer's length (in SMS, or on WhatsApp in
+#: characters), and what it says of a tier with no AI answers (limits.no_answers).
 TIER_CHANGE = {
     None: (
-        "Your {service} plan is now {tier}: {limit} requests a month, answers of up to "
+        "Your {service} plan is now {tier}: {limit_requests} a month, answers of up to "
         "{length}. Reply USAGE to check it.",
         "{count} characters",
+        "Your {service} plan is now {tier}, which includes no AI answers. Reply HELP for help.",
     ),
     "fr": (
-        "Votre forfait {service} est maintenant {tier}: {limit} demandes par mois, réponses "
+        "Votre forfait {service} est maintenant {tier}: {limit_requests} par mois, réponses "
         "de {length} au plus. Répondez USAGE pour le vérifier.",
         "{count} caractères",
+        "Votre forfait {service} est maintenant {tier}, sans réponses IA. Répondez AIDE pour "
+        "de l'aide.",
     ),
     "es": (
-        "Tu plan de {service} ahora es {tier}: {limit} solicitudes al mes, respuestas de "
+        "Tu plan de {service} ahora es {tier}: {limit_requests} al mes, respuestas de "
         "hasta {length}. Responde USAGE para consultarlo.",
         "{count} caracteres",
+        "Tu plan de {service} ahora es {tier}, sin respuestas IA. Responde AYUDA para ayuda.",
     ),
 }
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from . import limits, outbound, quota
+from . import limits, outbound, program_notice, quota
 from .extensions import db
 from .media.read import attachments_of, unopened_pictures, words_of
 from .models import Task, User, relock_bookkeeping, utcnow
@@ -40,26 +40,23 @@ from .notice_wording import (
     OPT_OUT,
     PAUSED,
     PICTURE_NOTE,
-    PROGRAM,
     QUOTA,
     RATE_LIMITED,
+    REQUESTS,
     RESET,
     SPEND_CAP,
     TIER_CHANGE,
     USAGE,
     VOICE_NOTE,
     VOICE_UNHEARD,
+    in_language,
 )
 from .outbound.gsm import GSM_7, segment_count
 from .outbound.language import language_for
 from .outbound.shape import char_budget
+from .plural import counted
 
 log = logging.getLogger("sms_agent.notices")
-
-#: Where service_state records that the texter got the program notice: once per channel,
-#: {"sms": when, "whatsapp": when}. A bare time, from before the channels were told apart,
-#: stands for every channel.
-PROGRAM_NOTICE_SENT = "program_notice_sent"
 
 
 def service() -> str:
@@ -94,13 +91,7 @@ def _dated(wording: str, until: str, **values) -> str:
 
 def _fixed(wordings: dict) -> Callable[..., str]:
     """A notice with nothing to fill in: its wording in the texter's language."""
-    return lambda _user, language=None: _worded(wordings, language)
-
-
-def _worded(wordings: dict, language: str | None):
-    """A notice's wording in the texter's language (User.help_language, or the text it
-    answers): English, under None, for any other."""
-    return wordings.get(language, wordings[None])
+    return lambda _user, language=None: in_language(wordings, language)
 
 
 def help_text(user: User) -> str:
@@ -109,50 +100,15 @@ def help_text(user: User) -> str:
     AIDE is answered in French, AYUDA in Spanish, as ARRÊT's and BAJA's confirmations are.
     While a spend cap holds the texter's answers, it says until when in place of the
     requests left: the cap's notice sends them to HELP, which told them "99 of 100 left"."""
-    wording, answering, paused, none = _worded(HELP, user.help_language)
+    wording, answering, paused, none = in_language(HELP, user.help_language)
     if limits.no_answers(user.tier):
         answers = none.format(tier=user.tier)
     elif held := _held_until(user, user.help_language):
-        answers = _dated(paused, until=held[1])
+        dated, for_now = paused
+        answers = _dated(dated, until=held[1]) if held[1] else for_now
     else:
         answers = answering.format(left=quota.remaining(user), limit=quota.monthly_limit(user.tier))
     return wording.format(service=service(), answers=answers, support=support_contact())
-
-
-def default_program_notice(service_name: str, language: str | None = None) -> str:
-    return _worded(PROGRAM, language).format(service=service_name)
-
-
-def configured_program_notice(config) -> str:
-    return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"])
-
-
-def program_text(_user: User, language: str | None = None) -> str:
-    """PROGRAM_NOTICE as written, else the default one in the texter's language."""
-    config = current_app.config
-    return config["PROGRAM_NOTICE"] or default_program_notice(config["SERVICE_NAME"], language)
-
-
-def warn_of_a_program_notice_carriers_frown_on(config) -> None:
-    """Name, as the app starts, a program notice longer than one SMS or without the HELP
-    and STOP words carriers require in it: every new texter is sent it, so a PROGRAM_NOTICE
-    of 170 characters doubled the cost of every first contact, with nothing said."""
-    notice = configured_program_notice(config)
-    segments = segment_count(notice)
-    if segments > 1:
-        log.warning(
-            "the program notice (PROGRAM_NOTICE, or the default with SERVICE_NAME) is %d SMS "
-            "segments: every new texter is sent all of them; keep it to one (160 GSM-7 "
-            "characters, 70 with any other character)",
-            segments,
-        )
-    missing = [word for word in ("HELP", "STOP") if word not in notice.upper()]
-    if missing:
-        log.warning(
-            "the program notice (PROGRAM_NOTICE) does not mention %s: carriers require it "
-            "to say how to get help and how to opt out",
-            " or ".join(missing),
-        )
 
 
 def warn_of_a_help_reply_longer_than_one_sms(config) -> None:
@@ -186,32 +142,43 @@ def usage_text(user: User, language: str | None = None) -> str:
     The count is quota.used's, the one the API and the admin show: after a downgrade it can
     pass the new tier's limit ("150 of 100"), which a copy capped at the limit hid from the
     texter while staff saw 150."""
-    said, endings = _worded(USAGE, language)
+    said, endings = in_language(USAGE, language)
     held, until = _held_until(user, language) or (None, _reset_day(user, language))
-    return _dated(
-        endings[held],
-        said=said.format(
-            used=quota.used(user), limit=quota.monthly_limit(user.tier), tier=user.tier
-        ),
-        service=service(),
-        until=until,
+    used, limit = quota.used(user), quota.monthly_limit(user.tier)
+    said = said.format(
+        used=used,
+        limit=limit,
+        used_requests=_requests(used, language),
+        limit_requests=_requests(limit, language),
+        tier=user.tier,
     )
+    return _dated(endings[held], said=said, service=service(), until=until)
+
+
+def _requests(count: int, language: str | None) -> str:
+    """As many requests in the notice's language: "1 request", "100 requests", "0 demande"."""
+    noun, nouns = in_language(REQUESTS, language)
+    return counted(count, noun, nouns, language=language, marked=False)
 
 
 def _held_until(user: User, language: str | None = None) -> tuple[str, str] | None:
     """Which spend cap holds the texter's answers now ("spend_cap", their tier's monthly
-    one, or "paused", the service's daily one) and when it lifts, in their time; None when
-    texts are answered."""
+    one, or "paused", the service's daily one; "paused_for_now" when it is 0 and lifts on
+    no day) and when it lifts, in their time; None when texts are answered."""
     if limits.spend_cap_reached(user) is not None:
         return "spend_cap", _lifts(user, language=language)
     if limits.answers_paused(user):
-        return "paused", _in_their_time(user, limits.daily_cap_lifts(), language)
+        lifts = limits.daily_cap_lifts()
+        if lifts is None:
+            return "paused_for_now", ""
+        return "paused", _in_their_time(user, lifts, language)
     return None
 
 
 def quota_text(user: User, language: str | None = None) -> str:
-    wording = _worded(QUOTA, language)
-    return _dated(wording, limit=quota.monthly_limit(user.tier), until=_reset_day(user, language))
+    wording = in_language(QUOTA, language)
+    limit = _requests(quota.monthly_limit(user.tier), language)
+    return _dated(wording, limit_requests=limit, until=_reset_day(user, language))
 
 
 def no_requests_text(user: User, language: str | None = None) -> str:
@@ -220,14 +187,14 @@ def no_requests_text(user: User, language: str | None = None) -> str:
     use up or to get back on the 1st, which "You've used all 0 requests ... resets on Jan 1"
     told the texter, who texted again then and was refused again; nor does a spend cap's
     lifting bring answers back. Said in place of each notice in ANSWERS_ON_A_DATE."""
-    return _worded(NO_REQUESTS, language).format(tier=user.tier)
+    return in_language(NO_REQUESTS, language).format(tier=user.tier)
 
 
 def spend_cap_text(user: User, now: datetime | None = None, language: str | None = None) -> str:
     """The cap lifts with the UTC month (limits.py), which is not the quota's month: away
     from UTC that is not a local midnight, so the texter is told the hour too (in UTC+14,
     "until Feb 1" was said on February 1, hours before it lifted)."""
-    wording = _worded(SPEND_CAP, language)
+    wording = in_language(SPEND_CAP, language)
     return _dated(wording, tier=user.tier, until=_lifts(user, now, language))
 
 
@@ -247,13 +214,16 @@ def paused_text(user: User, now: datetime | None = None, language: str | None = 
     """The daily cap lifts at midnight UTC (limits.daily_cap_lifts), told in the texter's
     time: "for today ... text again tomorrow" sent a texter in New York, refused at 10:00,
     away until the next day, when answers came back at 19:00 (unless staff raise the cap
-    sooner)."""
-    until = _in_their_time(user, limits.daily_cap_lifts(now), language)
-    return _dated(_worded(PAUSED, language), service=service(), until=until)
+    sooner). A cap of 0 names no day: the next day's has no room either."""
+    dated, for_now = in_language(PAUSED, language)
+    lifts = limits.daily_cap_lifts(now)
+    if lifts is None:
+        return for_now.format(service=service())
+    return _dated(dated, service=service(), until=_in_their_time(user, lifts, language))
 
 
 def opt_in_text(user: User) -> str:
-    wording = _worded(OPT_IN, user.opt_change_language)
+    wording = in_language(OPT_IN, user.opt_change_language)
     return wording.format(service=service())
 
 
@@ -261,7 +231,7 @@ def opt_out_text(user: User) -> str:
     """The one message an opted-out texter may still get must fit one segment (outbound.send
     refuses anything longer): with a SERVICE_NAME too long for that, or in a script that
     makes it UCS-2, it goes without the name rather than not at all."""
-    wording, unnamed = _worded(OPT_OUT, user.opt_change_language)
+    wording, unnamed = in_language(OPT_OUT, user.opt_change_language)
     named = wording.format(service=service())
     if outbound.is_one_sms(user, outbound.plan(user, named).parts):
         return named
@@ -271,20 +241,25 @@ def opt_out_text(user: User) -> str:
 
 def tier_change_text(user: User, language: str | None = None) -> str:
     """An answer's length in the tier's SMS, or on WhatsApp, which has no SMS to count, in
-    the characters those allow (what the model is asked to keep to, answering/prompts.py)."""
+    the characters those allow (what the model is asked to keep to, answering/prompts.py).
+    A tier with no AI answers (QUOTA_<TIER>=0 or SPEND_CAP_<TIER>=0) is said to have none:
+    "100 requests a month" told a texter moved to it of answers every text then refused."""
     limit, segments = quota.monthly_limit(user.tier), quota.segment_budget(user.tier)
-    wording, characters = _worded(TIER_CHANGE, language)
+    wording, characters, none = in_language(TIER_CHANGE, language)
+    if limits.no_answers(user.tier):
+        return none.format(service=service(), tier=user.tier)
     if outbound.is_whatsapp(user):
         length = characters.format(count=char_budget(segments, GSM_7))
     else:
         length = f"{segments} SMS"
-    return wording.format(service=service(), tier=user.tier, limit=limit, length=length)
+    limit = _requests(limit, language)
+    return wording.format(service=service(), tier=user.tier, limit_requests=limit, length=length)
 
 
 def picture_note_text(_user: User, language: str | None = None, task: Task | None = None) -> str:
     """The note before an answer to the rest of a text whose picture could not be opened,
     naming the attachments left unread by their place ("attachments 1 and 3 of 4")."""
-    wording, (alone, one, several), joined = _worded(PICTURE_NOTE, language)
+    wording, (alone, one, several), joined = in_language(PICTURE_NOTE, language)
     places = unopened_pictures(task) if task else []
     count = len(attachments_of(task)) if task else 1
     if count == 1 or not places:
@@ -301,7 +276,7 @@ def handoff_text(_user: User, language: str | None = None) -> str:
     hours = current_app.config["STAFF_HOURS"]
     ours, staff_hours = HANDOFF_ACK[None]
     if text == ours:
-        text, staff_hours = _worded(HANDOFF_ACK, language)
+        text, staff_hours = in_language(HANDOFF_ACK, language)
     return f"{text} {staff_hours.format(hours=hours)}" if hours else text
 
 
@@ -331,7 +306,7 @@ NOTICES = {
     "tier_change": tier_change_text,
     "handoff": handoff_text,
     "handoff_ended": _fixed(HANDOFF_ENDED),
-    "program": program_text,
+    "program": program_notice.text,
 }
 
 #: Notices sent to many texters at once that answer nothing they just texted: they go out in
@@ -448,24 +423,9 @@ def _send_notice(
     return _send(user, kind, task, confirming_opt_out=confirming, slots=slots, sender=sender)
 
 
-def program_notice_due(user: User) -> bool:
-    """Whether the next thing sent to `user` is preceded by the program notice (as far as
-    the loaded row says; sending it checks again under the lock). It is due once on each
-    channel: a texter who met us on WhatsApp still gets the carriers' notice with their
-    first SMS answer."""
-    return not user.is_opted_out and not _program_notice_sent(user)
-
-
-def _program_notice_sent(user: User) -> bool:
-    record = user.service_state.get(PROGRAM_NOTICE_SENT)
-    if not isinstance(record, dict):
-        return bool(record)
-    return outbound.channel_of(user) in record
-
-
 def messages_for(user: User) -> int:
     """How many SMS a notice to `user` takes: one, after the program notice when it is due."""
-    return 1 + program_notice_due(user)
+    return 1 + program_notice.due(user)
 
 
 def send_program_notice_once(
@@ -480,21 +440,21 @@ def send_program_notice_once(
     are: at most once a channel, never twice, and a worker that dies meanwhile leaves it on
     record (maybe sent) rather than sent and unrecorded. The caller commits what the send
     recorded."""
-    if not program_notice_due(user):
+    if not program_notice.due(user):
         return False  # the loaded row is enough: the record is never removed
     if not outbound.may_text(user):
         # Refused before it was stored (WhatsApp's window closed, a country not allowed):
         # not on record as sent, so it still comes before the next thing that goes out.
         return False
     relock_bookkeeping(user)
-    if _program_notice_sent(user):
+    if program_notice.sent_on_its_channel(user):
         db.session.commit()  # only ends the locking transaction; nothing was changed
         return False
     sent = {
-        **(user.service_state.get(PROGRAM_NOTICE_SENT) or {}),
+        **(user.service_state.get(program_notice.SENT) or {}),
         outbound.channel_of(user): utcnow().isoformat(),
     }
-    user.service_state = {**user.service_state, PROGRAM_NOTICE_SENT: sent}
+    user.service_state = {**user.service_state, program_notice.SENT: sent}
     return _send(user, "program", task, slots=slots, sender=sender)
 
 

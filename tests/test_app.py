@@ -780,3 +780,17 @@ def test_a_testing_app_reached_from_elsewhere_says_nothing(caplog):
     client = create_app(TestingConfig).test_client()
     client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.5"})
     assert "another machine" not in caplog.text
+
+
+def test_the_spend_caps_do_not_import_the_notices_that_tell_them():
+    """Regression: limits.py imported notices.py for the program notice a first answer
+    follows, while notices.py imported limits.py for what the caps decide: a cycle, where
+    which rule lived where depended on import order. The program notice's rules have one
+    home of their own (program_notice.py) that both read."""
+    said = subprocess.run(
+        [sys.executable, "-c", "import sys, sms_agent.limits; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "'sms_agent.notices'" not in said and "'sms_agent.program_notice'" in said

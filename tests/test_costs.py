@@ -219,6 +219,34 @@ def test_an_answered_task_costs_its_model_call_and_its_sms(app, openai_server, p
     assert db.session.get(Task, task.id).cost_usd == D("0.009360")
 
 
+@pytest.mark.parametrize(
+    ("prices", "expected"),
+    [
+        ({"input": D("1"), "output": D("2"), "cached_input": D("0.25")}, D("0.000310")),
+        ({"input": D("1"), "output": D("2")}, D("0.001060")),  # no cached price: the input's
+    ],
+)
+def test_cached_prompt_tokens_cost_the_cached_price(app, openai_server, prices, expected):
+    """Regression: OpenAI bills the prompt tokens it read from its cache (a texter's
+    instructions and thread, asked again within minutes) at a quarter or a tenth of the
+    input price, and reports them as usage.prompt_tokens_details.cached_tokens; every one
+    was priced at the full input price, so reports and the spend caps counted the service
+    several times what it was billed. They cost `cached_input` (per 1M) when it is set."""
+    app.config["MODEL_PRICES"] = {"standin-model": prices}
+    answer = chat_completion("Paris.", tokens=1030, completion_tokens=30)
+    answer["usage"]["prompt_tokens_details"] = {"cached_tokens": 1000}
+    openai_server.then(200, answer)
+    assert pipeline.answer(make_task().id) == "answered"
+    db.session.rollback()
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert call.prompt_tokens == 1000 and call.cost_usd == expected  # 1000 x 0.25 + 30 x 2
+
+
+def test_a_default_price_table_entry_prices_cached_tokens(app):
+    assert costs.model_cost("gpt-4o-mini", 1_000_000, 0, cached_tokens=1_000_000) == D("0.075")
+    assert costs.model_cost("gpt-4o-mini", 1_000_000, 0, cached_tokens=5_000_000) == D("0.075")
+
+
 @pytest.mark.parametrize("answered_as", ["gpt-3.5-turbo", "anthropic/claude-3.5-sonnet"])
 def test_an_answer_named_for_a_model_in_no_table_costs_the_price_of_the_model_asked(
     app, openai_server, priced_model, answered_as

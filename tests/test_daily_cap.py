@@ -541,3 +541,95 @@ def test_spend_today_without_a_cap_names_no_cap_counting_the_answers_under_way(a
     text(client, "Another?")
     output = runner.invoke(args=["spend", "today"]).output
     assert "; 2 answers under way, which may cost up to 0.050618 USD; daily cap: none" in output
+
+
+def test_a_daily_cap_of_0_names_no_day_answers_come_back(app, client):
+    """Regression: with DAILY_SPEND_CAP=0 (answers stopped until staff raise today's cap)
+    every text was told "paused answers until <tomorrow>. Please text again then", USAGE
+    and HELP the same, and the API's 429 named the next midnight with a Retry-After: the
+    next day the cap was 0 again and the same text was refused again. Nothing names a day
+    now; the 429 gives no time to retry at."""
+    from sms_agent import notices as notice_texts
+    from tests.test_pipeline import outbox
+
+    app.config["DAILY_SPEND_CAP"] = D("0")
+    user = make_user(PHONE)
+    said = [notice_texts.compose(kind, user) for kind in ("paused", "usage", "help")]
+    assert said[0] == "SMS-to-AI Agent has paused answers for now. Reply HELP for help."
+    assert said[1].endswith("(free plan). SMS-to-AI Agent has paused answers for now.")
+    assert said[2].startswith("SMS-to-AI Agent: AI answers paused for now. Text MORE")
+    assert outbox() == []
+    response = api_create(client)
+    assert response.status_code == 429 and "Retry-After" not in response.headers
+    assert response.get_json()["details"] == {"reason": "daily_cap", "daily_cap_lifts": None}
+
+
+OTHER = "+15550009999"
+
+
+def room_for(answers: int, extra: Decimal) -> Decimal:
+    """A daily cap with room, beyond today's spend so far and the receipt of the next text
+    from PHONE, for `answers` answers of a free texter, and `extra`."""
+    from sms_agent.costs import prices, report
+
+    answer = limits._this_answer(db.session.get(User, PHONE))
+    spent_so_far = report.totals(report.day_start())["total_usd"]
+    return spent_so_far + prices.inbound_price(False, 0, 1) + answers * answer + extra
+
+
+def test_another_texters_more_still_to_be_sent_counts_against_the_daily_cap(app, client):
+    """Regression: a MORE's part still to be sent counted against the daily cap only when
+    its own texter texted again: another texter's text found room for its answer where
+    the day had room for one of the two, both were sent, and the day went past the cap.
+    It counts for every texter's admission now, and in `flask spend today`'s answers under
+    way."""
+    make_user(PHONE), make_user(OTHER)
+    text(client, "MORE", phone=OTHER)  # its part waits for its job
+    app.config["DAILY_SPEND_CAP"] = room_for(1, D("0.000001"))
+    assert limits.under_way_today()[0] == 1
+    text(client)
+    assert stored() == [("refused", "daily_cap")]
+
+
+def test_another_texters_first_answer_counts_with_its_program_notice(app, client):
+    """Regression: a number's first answer goes out after the program notice, which the
+    daily cap counted for the texter admitted alone: another new texter's first answer
+    under way counted as its answer only, and a text that fitted beside it took the day
+    past the cap by that notice."""
+    from sms_agent.costs import prices
+    from sms_agent.program_notice import text as program_text
+
+    make_user(PHONE), make_user(OTHER, service_state={})  # a new number: nothing sent yet
+    text(client, phone=OTHER)
+    notice = prices.estimate_sms(OTHER, 1)
+    assert len(program_text(db.session.get(User, OTHER))) <= 160
+    app.config["DAILY_SPEND_CAP"] = room_for(2, notice / 2)
+    text(client)
+    assert stored() == [("queued", None), ("refused", "daily_cap")]
+
+
+def test_a_cap_raised_below_todays_spend_under_a_daily_cap_of_0_names_no_midnight(app, runner):
+    """Regression: with DAILY_SPEND_CAP=0, `flask spend raise-cap` to an amount today's
+    spend had reached said answers stay paused "until midnight UTC or a higher cap": at
+    midnight the cap is 0 again, and nothing comes back but by a higher cap."""
+    app.config["DAILY_SPEND_CAP"] = D("0")
+    spent(make_user().phone_number, "0.50")
+    result = runner.invoke(args=["spend", "raise-cap", "0.1"])
+    assert result.exit_code == 0
+    assert result.output.endswith("has reached: answers stay paused until a higher cap.\n")
+
+
+@pytest.mark.parametrize("language", [None, "fr", "es"])
+def test_what_a_daily_cap_of_0_says_fits_one_sms_in_each_language(app, language):
+    """The wordings that name no day (DAILY_SPEND_CAP=0) keep to one GSM-7 segment, at
+    the longest figures, in each language a texter's notices are written in."""
+    from sms_agent import notices as notice_texts
+    from sms_agent.outbound.gsm import GSM_7, encoding_of, segment_count
+
+    app.config.update(DAILY_SPEND_CAP=D("0"), QUOTA_ENTERPRISE=99999)
+    user = make_user(PHONE, tier="enterprise", monthly_requests=99999)
+    user.note_help_language(language)
+    for kind in ("paused", "usage", "help"):
+        said = notice_texts.compose(kind, user)
+        assert "until" not in said and "jusqu" not in said and "hasta" not in said, said
+        assert (segment_count(said), encoding_of(said)) == (1, GSM_7), said

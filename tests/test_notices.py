@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 import config
-from sms_agent import create_app, jobs, notice_wording, notices, outbound, simulator
+from sms_agent import create_app, jobs, notice_wording, notices, outbound, program_notice, simulator
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
 from sms_agent.models import OutboundMessage, Task, TaskMedia, User, utcnow
@@ -72,7 +72,7 @@ def test_usage_and_quota_notices_say_when_the_quota_resets(app):
     notices.send_notice(user, "quota")
     usage, quota_notice = outbox("usage")[0], outbox("quota")[0]
     assert "used 100 of 100" in usage.body and "Mar 1" in usage.body
-    assert "all 100 requests" in quota_notice.body and "Mar 1" in quota_notice.body
+    assert "your 100 requests" in quota_notice.body and "Mar 1" in quota_notice.body
 
 
 def test_the_reset_day_is_the_texters_local_day(app):
@@ -236,12 +236,12 @@ def test_asking_how_much_is_left_in_french_or_spanish_is_answered_in_it(
     [
         (
             "Quelle est la capitale de la France ?",
-            "Vous avez utilisé vos 100 demandes de ce mois. Votre quota repart le 1 mars. "
+            "Vous avez utilisé votre quota de 100 demandes de ce mois. Il repart le 1 mars. "
             "Répondez USAGE pour le vérifier.",
         ),
         (
             "¿Cuál es la capital de Francia?",
-            "Has usado tus 100 solicitudes de este mes. Tu cuota se renueva el 1 mar. "
+            "Has usado tu cuota de 100 solicitudes de este mes. Se renueva el 1 mar. "
             "Responde USAGE para consultarla.",
         ),
     ],
@@ -787,7 +787,7 @@ def test_a_service_name_too_long_for_the_french_program_notice_gets_the_english_
     app.config["SERVICE_NAME"] = "Northwind Community Answers Lines"  # 33 characters
     text_in(client, "Quelle est la capitale de la France ?")
     [program] = outbox("program")
-    assert program.body == notices.configured_program_notice(app.config)
+    assert program.body == program_notice.configured(app.config)
     assert (program.segments, program.encoding) == (1, "GSM-7")
 
 
@@ -839,3 +839,50 @@ def test_the_note_naming_ten_unopened_attachments_fits_one_sms(app, language):
     [sms] = outbox("picture_note")
     assert "1, 2, 3, 4, 5, 6, 7, 8, 9 " in sms.body
     assert sms.segments == 1 and sms.encoding == "GSM-7"
+
+
+@pytest.mark.parametrize(
+    ("language", "usage", "quota", "tier_change"),
+    [
+        (None, "used 0 of 1 request this", "your 1 request for this", ": 1 request a month"),
+        ("fr", "utilisé 0 demande sur 1", "votre quota de 1 demande", ": 1 demande par mois"),
+        ("es", "usado 0 de 1 solicitud", "tu cuota de 1 solicitud", ": 1 solicitud al mes"),
+    ],
+)
+def test_a_quota_of_one_request_is_said_in_the_singular(app, language, usage, quota, tier_change):
+    """Regression: with QUOTA_FREE=1 a free texter was told "You have used 0 of 1 requests",
+    "You've used all 1 requests" and "1 requests a month" ("1 demandes", "1 solicitudes")."""
+    app.config["QUOTA_FREE"] = 1
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    user = make_user(service_state=state)
+    for kind in ("usage", "quota", "tier_change"):
+        notices.send_notice(user, kind)
+    said = {kind: outbox(kind)[0].body for kind in ("usage", "quota", "tier_change")}
+    assert (usage, quota, tier_change) == tuple(
+        phrase if phrase in said[kind] else said[kind]
+        for phrase, kind in ((usage, "usage"), (quota, "quota"), (tier_change, "tier_change"))
+    )
+
+
+@pytest.mark.parametrize("setting", [{"SPEND_CAP_FREE": Decimal("0")}, {"QUOTA_FREE": 0}])
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (None, "Your SMS-to-AI Agent plan is now free, which includes no AI answers."),
+        ("fr", "Votre forfait SMS-to-AI Agent est maintenant free, sans réponses IA."),
+        ("es", "Tu plan de SMS-to-AI Agent ahora es free, sin respuestas IA."),
+    ],
+)
+def test_a_move_to_a_tier_with_no_answers_does_not_promise_requests_a_month(
+    app, setting, language, expected
+):
+    """Regression: staff moving a texter down to free with SPEND_CAP_FREE=0 (answers for
+    paying plans only) texted them "Your plan is now free: 100 requests a month, answers of
+    up to 3 SMS", and each text after it was refused ("0 requests a month" with
+    QUOTA_FREE=0). Told their plan has no AI answers, in one SMS."""
+    app.config.update(TIER_CHANGE_SMS="all", **setting)
+    state = {**ESTABLISHED, **({"help_language": language} if language else {})}
+    notices.send_notice(make_user(tier="free", service_state=state), "tier_change")
+    [sms] = outbox("tier_change")
+    assert sms.body.startswith(expected) and "requests" not in sms.body
+    assert (sms.segments, sms.encoding) == (1, "GSM-7")

@@ -73,7 +73,7 @@ def test_the_quota_notice_comes_from_the_number_the_refused_text_went_to(
     make_user(TEXTER, monthly_requests=100)
     text_in(client, "One more?", To=SECOND)
     [(sender, body)] = senders(twilio_server)
-    assert sender == SECOND and "used all 100 requests" in body
+    assert sender == SECOND and "used your 100 requests" in body
 
 
 def test_more_comes_from_the_number_more_was_written_to(app, client, twilio_server, openai_server):

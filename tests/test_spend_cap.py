@@ -375,3 +375,20 @@ def test_a_first_answer_has_room_for_the_program_notice_before_it(
     text(client)
     assert stored() == [("queued", None) if admitted else ("refused", RefusalReason(
         {"SPEND_CAP_FREE": "over_spend", "DAILY_SPEND_CAP": "daily_cap"}[cap]).value)]  # fmt: skip
+
+
+def test_a_program_notice_before_a_staff_notice_counts_once_toward_the_cap(app):
+    """Decided (not changed): the program notice goes before the first thing a number gets
+    on a channel, once; when that is a notice staff caused (a tier change's), it still
+    counts toward the texter's monthly cap, though the notice after it does not: their
+    first answer then goes without it, so every texter's cap counts it exactly once,
+    whatever came first, and a texter staff wrote to first is not given it free."""
+    from sms_agent.costs.prices import estimate_sms
+
+    user = make_user(PHONE, service_state={})
+    notices_module.send_notice(user, "tier_change")
+    db.session.commit()
+    spent_so_far, _under_way = report.spent_and_in_flight(PHONE, report.month_start())
+    assert spent_so_far == estimate_sms(PHONE, 1)  # the program notice's, not the tier change's
+    first_answer = limits._request_cost(user, utcnow(), limits.A_TEXT, limits._this_answer(user))
+    assert first_answer == limits._this_answer(user)  # no second notice reserved

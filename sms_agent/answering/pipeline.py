@@ -24,7 +24,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from .. import costs, notices, outbound
+from .. import costs, notices, outbound, program_notice
 from ..extensions import DATABASE_BUSY, db
 from ..media.read import (
     BeingRead,
@@ -224,7 +224,7 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
     if any(meta.get(key) != value for key, value in kept.items()) or booked is not None:
         others = {key: value for key, value in meta.items() if key != SLOTS_KEY}
         task.metadata_ = {**others, **kept}
-    notice = notices.program_notice_due(user)
+    notice = program_notice.due(user)
     note = _note_on_attachments(task)
     slots = outbound.book(user, len(shaped.parts) + notice + bool(note), booked, task=task)
     if notice:

@@ -142,9 +142,13 @@ def spend_cap_reached(lifts_at, now) -> ApiError:
 
 
 def daily_cap_reached(lifts_at, now) -> ApiError:
-    """429 while the service's daily spend cap is reached; retry after midnight UTC."""
+    """429 while the service's daily spend cap is reached; retry after midnight UTC, or
+    (`lifts_at` None: DAILY_SPEND_CAP=0) once staff raise it, which no time says."""
+    message = "The service's daily spend cap is reached."
+    if lifts_at is None:
+        return ApiError(429, message, {"reason": "daily_cap", "daily_cap_lifts": None})
     details = {"reason": "daily_cap", "daily_cap_lifts": lifts_at.isoformat()}
-    return refused_until("The service's daily spend cap is reached.", details, lifts_at, now)
+    return refused_until(message, details, lifts_at, now)
 
 
 def sender_rate_exceeded(lifts_at, now) -> ApiError:

@@ -250,7 +250,8 @@ def create_task():
     sender rate included). The quota's 429 gives its reset date
     (`details.rate_limit_reset`), the monthly spend cap's the start of the next UTC month,
     when it lifts (`details.spend_cap_lifts`), the daily spend cap's the next midnight UTC
-    (`details.daily_cap_lifts`), the sender rate's when its window resets
+    (`details.daily_cap_lifts`; null with no Retry-After when DAILY_SPEND_CAP is 0, which
+    lifts only when staff raise it), the sender rate's when its window resets
     (`details.sender_rate_lifts`), each with `Retry-After` in seconds. While
     staff have or were asked for the conversation it is stored for them instead (`status`
     refused, `refusal_reason` held_for_staff). A texter no answer could reach gets no task,

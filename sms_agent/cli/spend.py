@@ -66,9 +66,11 @@ def raise_cap(amount: Decimal) -> None:
     counted = limits.spent_today(utcnow())
     if counted >= record.cap_usd:
         # A cap typed below the day's spend (0.1 for 10) pauses every answer: said so, not
-        # left for staff to learn from texters.
+        # left for staff to learn from texters. Under DAILY_SPEND_CAP=0 midnight lifts
+        # nothing (limits.daily_cap_lifts).
+        until = "midnight UTC or a higher cap" if limits.daily_cap_lifts() else "a higher cap"
         said += (
             f", which today's spend of {counted} USD (answers under way included) has "
-            "reached: answers stay paused until midnight UTC or a higher cap"
+            f"reached: answers stay paused until {until}"
         )
     click.echo(f"{said}.")

@@ -53,6 +53,7 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
         completion.completion_tokens,
         completion.audio_seconds,
         asked=completion.asked,
+        cached_tokens=completion.cached_tokens,
     )
     if cost is None:
         log.warning("model %r has no price in MODEL_PRICES; counted as 0 USD", completion.model)

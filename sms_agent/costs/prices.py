@@ -43,14 +43,24 @@ DEFAULT_SMS_INBOUND_PRICE = Decimal("0.0083")
 DEFAULT_MMS_INBOUND_PRICE = Decimal("0.0220")
 DEFAULT_WHATSAPP_INBOUND_PRICE = Decimal("0.005")
 
-#: USD per 1M tokens (input, output), and per minute of audio transcribed (audio_minute);
-#: image (per image read) is a placeholder: a chat model bills pictures as input tokens.
+
+def _tokens(input_: str, cached_input: str, output: str) -> dict[str, Decimal]:
+    return {
+        "input": Decimal(input_),
+        "cached_input": Decimal(cached_input),
+        "output": Decimal(output),
+    }
+
+
+#: USD per 1M tokens (input, cached_input: the prompt tokens read from the server's prompt
+#: cache, output), and per minute of audio transcribed (audio_minute); image (per image
+#: read) is a placeholder: a chat model bills pictures as input tokens.
 DEFAULT_MODEL_PRICES: dict[str, dict[str, Decimal]] = {
-    "gpt-4o-mini": {"input": Decimal("0.15"), "output": Decimal("0.60")},
-    "gpt-4o": {"input": Decimal("2.50"), "output": Decimal("10.00")},
-    "gpt-4.1": {"input": Decimal("2.00"), "output": Decimal("8.00")},
-    "gpt-4.1-mini": {"input": Decimal("0.40"), "output": Decimal("1.60")},
-    "gpt-4.1-nano": {"input": Decimal("0.10"), "output": Decimal("0.40")},
+    "gpt-4o-mini": _tokens("0.15", "0.075", "0.60"),
+    "gpt-4o": _tokens("2.50", "1.25", "10.00"),
+    "gpt-4.1": _tokens("2.00", "0.50", "8.00"),
+    "gpt-4.1-mini": _tokens("0.40", "0.10", "1.60"),
+    "gpt-4.1-nano": _tokens("0.10", "0.025", "0.40"),
     "whisper-1": {"audio_minute": Decimal("0.006")},
     # Transcription by tokens: input is the recording's audio tokens.
     "gpt-4o-mini-transcribe": {"input": Decimal("3.00"), "output": Decimal("5.00")},
@@ -186,14 +196,20 @@ def model_cost(
     completion_tokens: int,
     audio_seconds: float = 0,
     asked: str = "",
+    cached_tokens: int = 0,
 ) -> Decimal | None:
     """USD for one call from the usage it reported; None when the model has no price (nor
-    the model `asked`, when the answer named another)."""
+    the model `asked`, when the answer named another). Of the prompt tokens, the
+    `cached_tokens` read from the server's prompt cache cost `cached_input` when the entry
+    has it (OpenAI bills them at a quarter or a tenth of the input), else the input price."""
     entry = _model_entry(model, asked)
     if entry is None:
         return None
+    read = entry.get("input", Decimal(0))
+    cached = min(cached_tokens, prompt_tokens)
     cost = (
-        entry.get("input", Decimal(0)) * prompt_tokens
+        read * (prompt_tokens - cached)
+        + entry.get("cached_input", read) * cached
         + entry.get("output", Decimal(0)) * completion_tokens
     ) / MILLION
     cost += entry.get("audio_minute", Decimal(0)) * Decimal(str(audio_seconds)) / 60

@@ -34,6 +34,7 @@ from ..models import (
     User,
     utcnow,
 )
+from ..models.users import MORE_PART_PENDING_FOR
 from .prices import money
 
 ZERO = Decimal(0)
@@ -110,7 +111,9 @@ ASKED_BEFORE = timedelta(days=1)
 #: for one (a voice note transcribed for staff to read) is staff's doing, not the texter's.
 _HELD = Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value
 #: What staff texted a texter, or had the service text them (a tier change's notice, the
-#: end of a handoff, notices.BULK): staff's doing too, not the texter's asking.
+#: end of a handoff, notices.BULK): staff's doing too, not the texter's asking. Not the
+#: program notice before one (a number's first SMS on a channel): due once whatever comes
+#: first, it counts toward the texter's cap once, as before their first answer it would.
 _STAFFS_SMS = sorted(STAFF_KINDS | {"tier_change", "handoff_ended"})
 
 
@@ -190,43 +193,75 @@ def spent_and_in_flight(phone: str, since: datetime) -> tuple[Decimal, InFlight]
 
 
 class UnderWay(NamedTuple):
-    """A texter's requests still being answered (InFlight) and what prices their answers
-    (tier, channel, number)."""
+    """A texter with requests still being answered (InFlight) or the parts of MOREs still
+    to be sent (in their service_state), and their row as far as pricing those needs (tier,
+    channel, number, service_state, whether opted out): a User of its own, in no session."""
 
-    tier: str
-    channel: str
-    phone: str
+    texter: User
     in_flight: InFlight
 
 
 def today_and_under_way(now: datetime | None = None) -> tuple[Decimal, list[UnderWay]]:
-    """The service's spend today (totals since day_start) and the requests still being
-    answered, whose cost is not in it yet, per texter with their attachments (each is
-    priced as its texter's answer: their tier, country and channel), of those created
-    today or yesterday (one created just before midnight is paid for today): in the same
-    statement, one round trip, reading the tasks under way (the status index), a row per
-    texter with any."""
+    """The service's spend today (totals since day_start) and what is still to be paid for,
+    whose cost is not in it yet, per texter: the requests being answered, with their
+    attachments, of those created today or yesterday (one created just before midnight is
+    paid for today), and the texters with a MORE's part still to be sent (User.more_asked_at,
+    within MORE_PART_PENDING_FOR); each is priced as its texter's (their tier, country and
+    channel, and the program notice when theirs is due). In the same statement, one round
+    trip, reading the tasks under way (the status index) and the texters with MOREs (a
+    partial index), a row per texter with any."""
+    now = now or utcnow()
     today = day_start(now)
     spend = sa.select(sa.func.sum(SpendDaily.sms_micro + SpendDaily.model_micro)).where(
         SpendDaily.day >= today.date()
     )
-    under_way = (
-        sa.select(User.tier, User.channel, Task.user_phone, *_in_flight_counts())
-        .join(User, User.phone_number == Task.user_phone)
+    tasks = (
+        sa.select(Task.user_phone.label("phone"), *_in_flight_counts())
         .where(Task.status.in_(IN_FLIGHT), Task.created_at >= today - ASKED_BEFORE)
-        .group_by(User.tier, User.channel, Task.user_phone)
+        .group_by(Task.user_phone)
+    )
+    none = [sa.literal(0).label(name) for name in InFlight._fields]
+    mores = sa.select(User.phone_number.label("phone"), *none).where(
+        User.more_asked_at > now - MORE_PART_PENDING_FOR
+    )
+    both = sa.union_all(tasks, mores).subquery()
+    texters = (
+        sa.select(
+            both.c.phone, *(sa.func.sum(both.c[name]).label(name) for name in InFlight._fields)
+        )
+        .group_by(both.c.phone)
+        .subquery()
+    )
+    under_way = (
+        sa.select(*_PRICED_BY, *(texters.c[name] for name in InFlight._fields))
+        .join(texters, texters.c.phone == User.phone_number)
         .subquery()
     )
     day = sa.select(spend.scalar_subquery().label("spent")).subquery()
     rows = db.session.execute(
         sa.select(day.c.spent, *under_way.c).select_from(day.outerjoin(under_way, sa.true()))
     ).all()
-    texters = [
-        UnderWay(*row[1:4], InFlight(*(int(n) for n in row[4:])))
+    priced_by = len(_PRICED_BY)
+    found = [
+        UnderWay(
+            User(**dict(zip(_PRICED_AS, row[1 : 1 + priced_by], strict=True))),
+            InFlight(*(int(n) for n in row[1 + priced_by :])),
+        )
         for row in rows
         if row[1] is not None  # the outer join's row when nothing is under way
     ]
-    return usd(rows[0][0]), texters
+    return usd(rows[0][0]), found
+
+
+#: What prices a texter's answers under way and the program notice before them.
+_PRICED_BY = (
+    User.phone_number,
+    User.tier,
+    User.channel,
+    User.service_state,
+    User.opted_out_at,
+)
+_PRICED_AS = [column.key for column in _PRICED_BY]
 
 
 _SPENT = SpendMonthly.sms_micro + SpendMonthly.model_micro

@@ -152,6 +152,12 @@ class User(db.Model):
         sa.Index("ix_users_last_active", "last_active"),
         sa.Index("ix_users_created_at", "created_at"),
         sa.Index("ix_users_conversation_state", "conversation_state"),
+        sa.Index(
+            "ix_users_more_asked_at",
+            "more_asked_at",
+            postgresql_where=sa.text("more_asked_at IS NOT NULL"),
+            sqlite_where=sa.text("more_asked_at IS NOT NULL"),
+        ),
     )
 
     phone_number: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
@@ -192,6 +198,10 @@ class User(db.Model):
     #: When the texter last wrote on WhatsApp (any text, keywords too): WhatsApp lets a
     #: business write only within 24 hours of it (outbound/channels.py).
     last_whatsapp_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the texter's latest MORE whose part is still to be sent was admitted (NULL when
+    #: none is; the MOREs themselves are in service_state): how the daily cap finds every
+    #: texter's parts to be sent, not only those of the texter it admits.
+    more_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -261,8 +271,10 @@ class User(db.Model):
         """A MORE admitted: its part is to be sent, and may cost an answer's SMS until then
         (more_parts_pending)."""
         kept = list(self.service_state.get(MORE_ASKED, []))[-(REMEMBERED_SIDS - 1) :]
-        asked = [*kept, [sid, utcnow().isoformat()]]
+        now = utcnow()
+        asked = [*kept, [sid, now.isoformat()]]
         self.service_state = {**self.service_state, MORE_ASKED: asked}
+        self.more_asked_at = now
 
     def note_more_taken(self, sid: str) -> None:
         """The part a MORE asked for is taken to be sent: its price counts from now on."""
@@ -270,6 +282,9 @@ class User(db.Model):
         if asked:
             left = [entry for entry in asked if entry[0] != sid]
             self.service_state = {**self.service_state, MORE_ASKED: left}
+            latest = max((datetime.fromisoformat(at) for _sid, at in left), default=None)
+            if self.more_asked_at != latest:
+                self.more_asked_at = latest
 
     def more_parts_pending(self, now: datetime) -> int:
         """How many MOREs were admitted whose part no job has taken yet: what the spend

@@ -24,6 +24,8 @@ class Completion:
     tokens_used: int = 0
     #: The usage the model reported, which its price is computed from.
     prompt_tokens: int = 0
+    #: Of those, the ones the server read from its prompt cache, billed at a lower price.
+    cached_tokens: int = 0
     completion_tokens: int = 0
     #: The audio a transcription model was billed for (models priced per audio minute).
     audio_seconds: float = 0.0

@@ -35,7 +35,14 @@ from .off_spec import (
 from .reasoning import after_thinking
 from .text_calls import calls_in_text, harmony_calls
 from .turns import answer_turn
-from .usage import MOST_TOKENS, chat_tokens, prompt_tokens, reported, text_tokens
+from .usage import (
+    MOST_TOKENS,
+    cached_tokens,
+    chat_tokens,
+    prompt_tokens,
+    reported,
+    text_tokens,
+)
 
 
 def completion_from(response, model: str, messages: list[dict] = ()) -> Completion:
@@ -77,6 +84,7 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         reasoning_field=thought_in,
         still_thinking=thinking,
         prompt_tokens=prompt,
+        cached_tokens=cached_tokens(response.usage, prompt),
         completion_tokens=generated,
     )
 
@@ -97,6 +105,7 @@ def _billed_without_answer(response, model: str) -> Completion | None:
         asked=model,
         tokens_used=total,
         prompt_tokens=prompt,
+        cached_tokens=cached_tokens(usage, prompt),
         completion_tokens=generated,
     )
 

@@ -113,6 +113,14 @@ def chat_tokens(
     return prompt, max(generated, written), total or prompt + generated
 
 
+def cached_tokens(usage, prompt: int) -> int:
+    """Of a chat completion's `prompt` tokens, the ones read from the server's prompt cache
+    (OpenAI's usage.prompt_tokens_details.cached_tokens), which cost less; 0 when not
+    reported, and never more than the prompt."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    return min(tokens_of(details, "cached_tokens"), prompt)
+
+
 def transcription_usage(usage, size: int, transcript: str) -> tuple[int, int, float]:
     """(input tokens, output tokens, seconds) a transcription of `size` bytes was billed
     for. A server that reports none of them (whisper-1 behind an older proxy, LocalAI) is

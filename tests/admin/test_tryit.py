@@ -168,7 +168,7 @@ def test_a_text_refused_for_the_quota_is_labelled_not_left_waiting(admin_client)
         response = send(admin_client, "+14155550123", "and another")
     page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
     assert page.count("refused: over quota") == 2
-    assert "used all 100 requests" in page  # the one quota notice of the window
+    assert "used your 100 requests" in page  # the one quota notice of the window
     assert "Waiting for the reply" not in page
 
 
@@ -187,7 +187,7 @@ def test_after_a_refused_text_the_page_keeps_looking_for_its_notice(admin_client
     assert name.endswith("send_notice")
     send_notice(*args)
     fragment = admin_client.get(fragment_url).get_data(as_text=True)
-    assert "used all 100 requests" in fragment and 'data-waiting="false"' in fragment
+    assert "used your 100 requests" in fragment and 'data-waiting="false"' in fragment
 
 
 def test_a_refusal_long_past_is_not_polled_for(admin_client):

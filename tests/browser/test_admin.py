@@ -221,7 +221,7 @@ def test_try_it_shows_the_quota_notice_after_a_refused_text(live_server, page, s
     # Do the worker's job from here; the page's poll must pick the notice up by itself.
     task = db.session.scalar(sa.select(Task).where(Task.user_phone == "+14155550198"))
     jobs.send_notice(task.user_phone, "quota", task.message_sid)
-    page.wait_for_selector("[data-direction=outbound]:has-text('used all 100 requests')")
+    page.wait_for_selector("[data-direction=outbound]:has-text('used your 100 requests')")
     assert page.locator("[data-testid=thread][data-waiting=false]").count() == 1
 
 

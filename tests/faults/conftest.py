@@ -37,7 +37,7 @@ FAULT_SETTINGS = {
     "LOG_LEVEL": "INFO",
 }
 
-#: How the default program notice begins (notices.default_program_notice).
+#: How the default program notice begins (program_notice.default).
 PROGRAM_NOTICE_START = "SMS-to-AI Agent: AI answers to your texts"
 
 
