@@ -259,6 +259,13 @@ def _send_notice(
             sent = more.send_more(user, reply_to, slots, sender=sender)
         else:
             sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots, sender=sender)
+    except more.AnswerUnderWay:
+        # The slots booked go unused: the answer it waits for books its own.
+        log.info("MORE %s waits for the answer being made", reply_to)
+        if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
+            time.sleep(more.WAIT_SECONDS)
+        enqueue_notice(phone, kind, reply_to, countdown=more.WAIT_SECONDS, sender=sender)
+        return False
     except (NoResultFound, ObjectDeletedError):
         # Staff deleted the texter since it was read: its row is gone when it is read again
         # under the lock, and nobody is left to text.
