@@ -623,6 +623,31 @@ def test_thinking_never_closed_fails_at_once_whatever_the_finish_reason(
     assert len(openai_server.requests) == 1 and requests_used(task) == 0
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"<think>\n{THINKING}\n</think>\n\n",
+        f"<think>{THINKING}</think><think></think>",
+        f"<thinking>{THINKING}</thinking>",
+        f"{HARMONY}",
+    ],
+    ids=["think", "think-twice", "thinking", "gpt-oss-empty-final"],
+)
+def test_thinking_closed_with_no_answer_after_it_fails_at_once(app, openai_server, content):
+    """Regression: a reasoning model that finished thinking and wrote nothing (Qwen3 and
+    DeepSeek-R1 now and then end right after </think>) was asked again up to the job's
+    retries, each at the price of the same thinking, while the texter waited for the same
+    apology. It fails at once, as thinking never closed does: the apology goes now, the
+    request is given back (texting again costs the texter nothing), one call is paid."""
+    openai_server.then(200, chat_completion(content, finish_reason="stop"))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert "finished thinking without writing an answer" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
+
+
 GREETING = "Put this in your page. It greets the visitor when the page loads."
 SCRIPT_TAG_NAMED = "Put it in a <script> tag at the end, so it runs after..."
 
