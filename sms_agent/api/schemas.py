@@ -223,6 +223,12 @@ class ServiceSpendOut(SpendOut):
         values=Money(),
         metadata={"description": "Each tier, and `deleted`: what texters deleted since cost."},
     )
+    own_numbers_usd = Money(
+        metadata={
+            "description": "What receiving texts from our own numbers cost (no texter's):"
+            " with `by_tier`, the total."
+        }
+    )
     top_spenders = fields.List(
         fields.Nested(TopSpenderOut), metadata={"description": "This month's, most first."}
     )
