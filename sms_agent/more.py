@@ -81,6 +81,13 @@ def asks_about(user: User, text: str) -> bool:
     return said <= set(_WORD.findall(last.casefold()))
 
 
+def has_rest(user: User) -> bool:
+    """Whether the texter's latest answer has a part left for MORE: "continue" or "go on"
+    then asks for it (keywords.GO_ON_WORDS). Read only for such a text."""
+    task = latest_answer(user)
+    return bool(task is not None and (task.metadata_ or {}).get("more"))
+
+
 #: Where a sentence or line ends, for the last one of an answer.
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n")
 _WORD = re.compile(r"[^\W_]+")

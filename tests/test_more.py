@@ -439,3 +439,28 @@ def test_more_sent_while_a_whole_answer_is_being_made_says_it_was_whole_after_it
     for name, args in queued_jobs(app):
         celery.tasks[name](*args)
     assert bodies(twilio_server)[1:] == ["Madrid is the capital of Spain.", more.WHOLE]
+
+
+@pytest.mark.parametrize("body", ["continue", "Continue please", "next", "Go on", "keep going"])
+def test_asking_to_go_on_after_a_cut_answer_sends_its_next_part(
+    app, client, openai_server, twilio_server, body
+):
+    """Regression: a texter who answered "(Reply MORE)" with "continue" or "go on" had it
+    asked of the model, a request off their quota and a model call, for an answer that
+    started again or repeated itself, while the rest waited for a MORE."""
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, "How do I deploy safely?")
+    text(app, client, body)
+    first, second = bodies(twilio_server)
+    assert LONG.index(read(second)) > LONG.index(read(first))
+    assert len(openai_server.requests) == 1
+    assert db.session.get(User, PHONE).monthly_requests == 1
+
+
+def test_continue_after_a_whole_answer_is_asked_of_the_model(
+    app, client, openai_server, twilio_server
+):
+    text(app, client, "Write the first line of a poem")
+    text(app, client, "continue")
+    assert len(openai_server.requests) == 2
+    assert more.WHOLE not in bodies(twilio_server)

@@ -266,6 +266,21 @@ RESET_PHRASES = [
 #: "help me with my homework", is a question for the model).
 HELP_PHRASES = ["helpme", "ineedhelp"]
 
+#: Asking an answer to go on ("continue", "go on"): MORE while the latest answer has a
+#: rest to send (more.has_rest), else a message for the model ("continue" the story).
+GO_ON_WORDS = frozenset(
+    {
+        *("continue", "next", "goon", "keepgoing"),
+        *_politely(["continue", "next", "goon", "keepgoing"]),
+    }
+)
+
+
+def asks_to_go_on(body: str | None) -> bool:
+    """Whether the whole message asks an answer to go on (GO_ON_WORDS), however written."""
+    return _once(_folded(body)) in GO_ON_WORDS
+
+
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {
