@@ -411,6 +411,25 @@ def test_an_html_image_in_an_answer_reads_as_a_markdown_image_does(answer, sent,
 @pytest.mark.parametrize(
     ("answer", "sent"),
     [
+        ("<b>Answer:</b> Paris<hr>Source: Wikipedia", "Answer: Paris\n\nSource: Wikipedia"),
+        ("Paris\n<hr/>\nLyon", "Paris\n\nLyon"),
+        ("<hr>Paris<hr />", "Paris"),
+        ("Super<wbr>cali<wbr/>fragilistic", "Supercalifragilistic"),
+        ("<center>Paris</center>", "Paris"),
+        ("Use an <hr> tag to draw a line.", "Use an <hr> tag to draw a line."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_rules_word_breaks_and_centred_blocks_read_as_a_phone_shows_them(answer, sent, shaping):
+    """Regression: <hr>, <wbr> and <center> in a model's HTML answer reached the texter as
+    tags (a Markdown rule, ---, was already a blank line). A tag named in words, with
+    words around it on its line, stays as written, as <br> does in a question about HTML."""
+    assert shaping(answer, "What is the capital of France?") == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
         ("Paris.<img src=x onerror=alert(1)>", "Paris."),
         ("Paris. <img src='pic.png' alt=''>", "Paris."),
         ("The capital is Paris.<svg onload=alert(1)>", "The capital is Paris."),

@@ -29,6 +29,12 @@ _FORMATTING_TAG = re.compile(
 _CLOSING_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9]*)\s*>")
 _OPENING_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)\b")
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+#: A rule across the page (<hr>), which reads as Markdown's "---" does: a blank line; and a
+#: place a long word may wrap (<wbr>), which a phone wraps by itself. Never closed, so one
+#: named in words, spaces either side ("use an <hr> tag"), keeps them all as written.
+_RULE_TAG = re.compile(r"<hr\b[^<>]*>", re.IGNORECASE)
+_WORD_BREAK_TAG = re.compile(r"<wbr\s*/?>", re.IGNORECASE)
+_NAMED_VOID_TAG = re.compile(r"[ \t]<(hr|wbr)\s*/?>[ \t]", re.IGNORECASE)
 #: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
 #: without it the texter reads both prices, or the advice the model took back, as meant.
 STRUCK = " (crossed out)"
@@ -85,6 +91,7 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
         return str
     closed = {name.lower() for name in _CLOSING_TAG.findall(text)}
     opened = {name.lower() for name in _OPENING_TAG.findall(text)}
+    named = {name.lower() for name in _NAMED_VOID_TAG.findall(text)}
 
     def formatting(tag: re.Match) -> str:
         name = (tag[2] or "").lower()
@@ -104,6 +111,10 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
         if closed & _HIDDEN:
             html = without_hidden(html)
         html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
+        if "hr" not in named:
+            html = _RULE_TAG.sub("\n\n", html)
+        if "wbr" not in named:
+            html = _WORD_BREAK_TAG.sub("", html)
         if "a" in closed:
             html = _LINKED_IMAGE.sub(lambda tag: tag[1] + _attributes(tag[2], "alt")[0], html)
         html = _IMAGE_TAG.sub(_image_words, html)
