@@ -648,6 +648,28 @@ def test_thinking_closed_with_no_answer_after_it_fails_at_once(app, openai_serve
     assert len(openai_server.requests) == 1 and requests_used(task) == 0
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"<think>{THINKING}</think>\n<response>\nParis.\n</response>",
+        "<response>Paris.</response>",
+        f"<reasoning>{THINKING}</reasoning>\n<final_answer>Paris.</final_answer>",
+        "<final_answer>\nParis.",
+    ],
+    ids=["think-response", "response", "reasoning-final-answer", "final-answer-cut"],
+)
+def test_an_answer_wrapped_as_a_response_or_final_answer_is_sent_unwrapped(
+    app, openai_server, content
+):
+    """Regression: models prompted or tuned to wrap their answer (<response>, as Reflection-
+    style and many R1 distillations write it, or <final_answer>) sent the texter the tags
+    around "Paris.", where <answer> was unwrapped already."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
+
+
 GREETING = "Put this in your page. It greets the visitor when the page loads."
 SCRIPT_TAG_NAMED = "Put it in a <script> tag at the end, so it runs after..."
 
