@@ -470,3 +470,45 @@ def test_starting_over_is_a_fresh_conversation(body):
     """Regression: "start over" went to the model, which cannot forget the conversation;
     it is RESET (not START: it asks for a fresh start, not to subscribe)."""
     assert parse(body, opted_out=False) is Keyword.RESET
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("unsub", Keyword.STOP),
+        ("UNSUB please", Keyword.STOP),
+        ("I want to unsubscribe", Keyword.STOP),
+        ("I'd like to unsubscribe.", Keyword.STOP),
+        ("i want to opt out", Keyword.STOP),
+        ("Unsubscribe me from this", Keyword.STOP),
+        ("unsubscribe from these texts", Keyword.STOP),
+        ("stop msging me", Keyword.STOP),
+        ("End my subscription", Keyword.STOP),
+        ("Moreee", Keyword.MORE),
+        ("mroe", Keyword.MORE),
+        ("Helpp", Keyword.HELP),
+        ("talk to human", Keyword.AGENT),
+        ("Speak to agent please", Keyword.AGENT),
+        ("Forget everything", Keyword.RESET),
+        ("clear chat", Keyword.RESET),
+    ],
+)
+def test_how_texters_also_write_our_keywords(body, expected):
+    """Regression: each went to the model as a question (an opt-out missed, a request and
+    a model call spent on "Moreee")."""
+    assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "How do I unsubscribe?",
+        "I want to unsubscribe from Netflix",
+        "I want to stop smoking",
+        "restart",
+        "clear history",
+        "Forget everything I said about Bob and tell me about Alice",
+    ],
+)
+def test_questions_near_those_words_reach_the_model(body):
+    assert parse(body) is None

@@ -85,7 +85,7 @@ _STOP_ASKING = (
     *(
         f"{stop}{verb}{me}{again}"
         for stop in ("stop", "quit")
-        for verb in ("texting", "messaging", "contacting")
+        for verb in ("texting", "messaging", "msging", "contacting")
         for me in ("", "me")
         for again in ("", "again")
     ),
@@ -120,6 +120,20 @@ _STOP_ASKING = (
     "nomoremessages",
     # STOPALL, Twilio's, said with the other opt-out words ("Cancel all")
     *(f"{word}all" for word in ("cancel", "quit", "unsubscribe", "optout", "revoke")),
+    "unsub",
+    "unsubme",
+    *(
+        f"{want}{word}"
+        for want in ("iwantto", "idliketo", "iwouldliketo", "iwishto")
+        for word in ("unsubscribe", "optout", *UNSUBSCRIBE_MISSPELT)
+    ),
+    # from this (list), not from Netflix: that one asks the model how
+    *(
+        f"unsubscribe{me}from{this}"
+        for me in ("", "me")
+        for this in ("this", "thislist", "these", "thesetexts", "thesemessages", "yourlist")
+    ),
+    *(f"{end}{my}subscription" for end in ("end", "stop") for my in ("", "my")),
 )
 _PLEASE = ("please", "pls", "plz")
 #: "Please" and "thanks" in French, Spanish and German, after any opt-out word ("BAJA por
@@ -169,6 +183,11 @@ HUMAN_WORDS = (
         f"{verb}to{who}"
         for verb in ("talk", "speak", "chat")
         for who in ("aperson", "ahuman", "anagent", "arealperson", "ahumanbeing", "someone")
+    ),
+    *(
+        f"{verb}to{who}"
+        for verb in ("talk", "speak", "chat")
+        for who in ("human", "agent", "person", "someonereal", "arepresentative")
     ),
     "iwantaperson",
     "iwantahuman",
@@ -260,7 +279,18 @@ RESET_PHRASES = [
     "newconversation",
     "newtopic",
     *(f"{lets}start{over}" for lets in ("", "lets") for over in ("over", "fresh", "anew")),
+    "forgeteverything",
+    "forgetourconversation",
+    "clearchat",
+    "clearconversation",
+    "clearourconversation",
 ]
+
+#: MORE and HELP as thumbs in a hurry write them ("Moreee", "mroe", "Helpp"): nothing else.
+MISTYPED = {
+    **dict.fromkeys(("mroe", "moer", "moree", "moreee", "moreeee"), "more"),
+    **dict.fromkeys(("helpp", "helppp", "hepl"), "help"),
+}
 
 #: HELP in a few more words that ask nothing else: "help me", "I need help" (with what,
 #: "help me with my homework", is a question for the model).
@@ -304,6 +334,7 @@ WORDS: dict[str, Keyword] = {
         Keyword.USAGE,
     ),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
+    **{typo: Keyword.MORE if word == "more" else Keyword.HELP for typo, word in MISTYPED.items()},
     **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),
 }
 
