@@ -445,6 +445,8 @@ def test_rules_word_breaks_and_centred_blocks_read_as_a_phone_shows_them(answer,
         ('Paris<input type="text" value="hi" onfocus="x()">.', "Paris."),
         ('Tap <button onclick="go()">Go</button>.', "Tap Go."),
         ("Use an <iframe> to embed a page.", "Use an <iframe> to embed a page."),
+        ("It is <math><mn>2</mn><mo>+</mo><mn>2</mn></math>.", "It is 2+2."),
+        ("<math><mrow><mi>x</mi><mo>=</mo><mn>4</mn></mrow></math>", "x=4"),
     ],
 )
 @pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])

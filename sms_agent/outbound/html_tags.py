@@ -22,7 +22,9 @@ from .html_blocks import blocks_to_text
 # tag" are no markup, though an HTML parser reads a tag in each.
 _FORMATTING_TAG = re.compile(
     r"<(/?)(b|i|em|strong|u|s|del|strike|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr"
-    r"|cite|time|dfn|tt|bdi|bdo|data|q)"
+    r"|cite|time|dfn|tt|bdi|bdo|data|q"
+    # MathML's words and their rows ("<math><mn>2</mn><mo>+</mo><mn>2</mn></math>")
+    r"|mi|mn|mo|ms|mtext|mrow|mstyle|semantics)"
     r"\b[^>]*>",
     re.IGNORECASE,
 )
