@@ -366,6 +366,9 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>Paris.<|END_RESPONSE|>",
         "[/INST] Paris.</s>",
         "assistant\n\nParis.",
+        "Paris.<|reserved_special_token_3|><|reserved_special_token_3|>",
+        "Paris.<|finetune_right_pad_id|>",
+        "Paris.[/INST]",
     ],
     ids=[
         "chatml-end",
@@ -387,6 +390,9 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "command-a",
         "mistral-inst-end",
         "llama3-header-without-its-tokens",
+        "llama3-reserved-tokens",
+        "llama3-pad",
+        "mistral-inst-after",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
