@@ -441,7 +441,22 @@ def test_more_sent_while_a_whole_answer_is_being_made_says_it_was_whole_after_it
     assert bodies(twilio_server)[1:] == ["Madrid is the capital of Spain.", more.WHOLE]
 
 
-@pytest.mark.parametrize("body", ["continue", "Continue please", "next", "Go on", "keep going"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "continue",
+        "Continue please",
+        "next",
+        "Go on",
+        "keep going",
+        "Más",
+        "mas por favor",
+        "Sigue",
+        "La suite",
+        "plus svp",
+        "weiter",
+    ],
+)
 def test_asking_to_go_on_after_a_cut_answer_sends_its_next_part(
     app, client, openai_server, twilio_server, body
 ):

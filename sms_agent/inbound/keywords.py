@@ -296,12 +296,27 @@ MISTYPED = {
 #: "help me with my homework", is a question for the model).
 HELP_PHRASES = ["helpme", "ineedhelp"]
 
-#: Asking an answer to go on ("continue", "go on"): MORE while the latest answer has a
-#: rest to send (more.has_rest), else a message for the model ("continue" the story).
+#: Asking an answer to go on ("continue", "go on"; in Spanish, French and German "más",
+#: "sigue", "la suite", "plus", "weiter", as texters answer "(Responde MORE)"): MORE while
+#: the latest answer has a rest to send (more.has_rest), else a message for the model
+#: ("continue" the story).
+_GO_ON = ("continue", "next", "goon", "keepgoing")
+_OTHER_LANGUAGES_GO_ON = {
+    "es": ("más", "mas", "sigue", "continua", "continúa", "continuar"),
+    "fr": ("plus", "suite", "lasuite", "continue", "continuer", "encore"),
+    "de": ("mehr", "weiter"),
+}
+_COURTESIES_BY_LANGUAGE = {"es": SPANISH_PLEASE, "fr": FRENCH_PLEASE, "de": GERMAN_PLEASE}
 GO_ON_WORDS = frozenset(
     {
-        *("continue", "next", "goon", "keepgoing"),
-        *_politely(["continue", "next", "goon", "keepgoing"]),
+        *_GO_ON,
+        *_politely(_GO_ON),
+        *(
+            f"{word}{after}"
+            for code, words in _OTHER_LANGUAGES_GO_ON.items()
+            for word in words
+            for after in ("", *_COURTESIES_BY_LANGUAGE[code])
+        ),
     }
 )
 
