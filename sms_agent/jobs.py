@@ -265,6 +265,19 @@ def _send_notice(
             sent = more.send_more(user, reply_to, slots, sender=sender)
         else:
             sent = notices.send_notice(user, kind, reply_to=reply_to, slots=slots, sender=sender)
+    except more.AnswerUnderWay:
+        # Its next run sends in the slots booked now, passed on (past by then, so at once):
+        # booking new ones at each look took a sending slot every few seconds from others.
+        log.info("MORE %s waits for the answer being made", reply_to)
+        if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
+            time.sleep(more.WAIT_SECONDS)
+        kept = slots.booking if slots is not None else None
+        again = {**(_sender(sender) or {}), "booking": kept}
+        if not _publish(
+            send_notice, phone, kind, reply_to, countdown=more.WAIT_SECONDS, kwargs=again
+        ):
+            enqueue_notice(phone, kind, reply_to, sender=sender)  # kept for the sweeper
+        return False
     except (NoResultFound, ObjectDeletedError):
         # Staff deleted the texter since it was read: its row is gone when it is read again
         # under the lock, and nobody is left to text.

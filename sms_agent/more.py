@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 
 from . import notices, outbound, quota
 from .answering.history import CROSSED_RESET, told_after_reset
+from .current import app_config
 from .extensions import db
-from .models import Channel, Task, TaskStatus, User, relock_bookkeeping
+from .models import Channel, Task, TaskStatus, User, relock_bookkeeping, utcnow
 from .outbound.language import language_for
 
 log = logging.getLogger("sms_agent.more")
@@ -79,6 +81,13 @@ def asks_about(user: User, text: str) -> bool:
     return said <= set(_WORD.findall(last.casefold()))
 
 
+def has_rest(user: User) -> bool:
+    """Whether the texter's latest answer has a part left for MORE: "continue" or "go on"
+    then asks for it (keywords.GO_ON_WORDS). Read only for such a text."""
+    task = latest_answer(user)
+    return bool(task is not None and (task.metadata_ or {}).get("more"))
+
+
 #: Where a sentence or line ends, for the last one of an answer.
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n")
 _WORD = re.compile(r"[^\W_]+")
@@ -102,6 +111,30 @@ def _inviting(notice: str, can_ask: bool) -> str:
 Next = tuple[Task | None, str | outbound.Shaped]
 
 
+class AnswerUnderWay(Exception):
+    """MORE came while the texter's next answer is still being made (a slow model, a MORE
+    sent right after the question): it waits for that answer and then continues it, where
+    it said "no answer to continue yet", at times after the answer and its "(Reply MORE)"."""
+
+
+#: Seconds between looks at whether the answer a MORE waits for has gone out.
+WAIT_SECONDS = 3.0
+
+
+def _answer_under_way(user: User, latest: Task | None) -> bool:
+    """Whether a text of the texter's newer than their `latest` answer is still being
+    answered (queued, at the model or waiting for its sending slot), and recently enough
+    that it is no stranded one the sweeper has yet to find (STALE_TASK_SECONDS). Asked only
+    when MORE has nothing to send, so a MORE with a rest to send costs no statement more."""
+    recent = utcnow() - timedelta(seconds=app_config()["STALE_TASK_SECONDS"])
+    query = sa.select(Task.id).where(
+        Task.user_phone == user.phone_number,
+        Task.status.in_((TaskStatus.QUEUED.value, TaskStatus.PROCESSING.value)),
+        Task.created_at > (recent if latest is None else max(recent, latest.created_at)),
+    )
+    return db.session.scalar(query.limit(1)) is not None
+
+
 def _take_next_part(user: User, reply_to: str | None) -> Next | None:
     """Under the texter's lock: record that `reply_to` got its reply and take the next part
     off the stored rest, in one commit before anything is sent. A retried MORE (same sid)
@@ -115,6 +148,9 @@ def _take_next_part(user: User, reply_to: str | None) -> Next | None:
         user.note_more_taken(reply_to)  # its price counts once sent, no longer its estimate
     task = latest_answer(user)
     meta = (task.metadata_ or {}) if task else {}
+    if not meta.get("more") and _answer_under_way(user, task):
+        db.session.rollback()  # the MORE is neither answered nor taken yet
+        raise AnswerUnderWay
     if not meta.get("more"):
         db.session.commit()
         can_ask = quota.has_room(user)

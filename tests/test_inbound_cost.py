@@ -335,3 +335,17 @@ def test_a_text_from_our_own_number_counts_in_the_services_spend(app, client, he
     spend = service_spend(client, headers)
     assert D(spend["total_usd"]) == D(spend["today_usd"]) == SMS_IN
     assert spend["top_spenders"] == []
+
+
+def test_a_text_from_our_own_number_is_no_deleted_texters_spend(app, client, headers, priced):
+    """Regression: what receiving a text from a number of ours cost was reported under
+    by_tier's `deleted`, as if a texter had been deleted; it had no texter. It is
+    `own_numbers_usd`, and the tiers, `deleted` and it add up to the total."""
+    form = inbound_form("Forwarded: hello", From="+15005550006", To="+15005550006")
+    assert signed_post(client, "/sms/inbound", form).status_code == 200
+    spend = service_spend(client, headers)
+    assert D(spend["own_numbers_usd"]) == SMS_IN
+    assert D(spend["by_tier"]["deleted"]) == 0
+    parts = sum(D(amount) for amount in spend["by_tier"].values()) + D(spend["own_numbers_usd"])
+    assert parts == D(spend["total_usd"]) == SMS_IN
+    assert spend["top_spenders"] == []

@@ -393,3 +393,122 @@ def test_asking_how_much_is_left_in_french_or_spanish_is_usage_in_that_language(
     texts do I have left?" once did."""
     assert parse(body) is Keyword.USAGE
     assert keywords.language(body) == language
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Cancel all",
+        "CANCEL ALL!",
+        "quit all",
+        "Unsubscribe all",
+        "Stopppp",
+        "STOOOP",
+        "stopppp!!!",
+        "sstop",
+        "st0p",
+        "ST0P",
+        "St0p please",
+        "\u0441\u0442\u043e\u043f",  # стоп (Russian, Ukrainian, Bulgarian)
+        "\u0421\u0422\u041e\u041f!",  # СТОП!
+        "\u043e\u0442\u043f\u0438\u0441\u0430\u0442\u044c\u0441\u044f",  # отписаться
+        "\u505c\u6b62",  # 停止 (Chinese, Japanese)
+        "\u9000\u8ba2",  # 退订, China's SMS unsubscribe
+        "\u9000\u8a02",  # 退訂
+        "\u914d\u4fe1\u505c\u6b62",  # 配信停止 (Japanese: stop sending)
+        "\u30b9\u30c8\u30c3\u30d7",  # ストップ
+        "\uc218\uc2e0\uac70\ubd80",  # 수신거부 (Korean: refuse messages)
+        "\uc911\uc9c0",  # 중지
+        "\u0625\u064a\u0642\u0627\u0641",  # إيقاف (Arabic)
+        "\u0627\u064a\u0642\u0627\u0641",  # ايقاف
+        "\u062a\u0648\u0642\u0641",  # توقف
+        "\u05d4\u05e1\u05e8",  # הסר (Hebrew: remove, Israel's opt-out word)
+        "\u05e2\u05e6\u05d5\u05e8",  # עצור
+    ],
+)
+def test_plain_opt_outs_misspelt_or_in_other_scripts_opt_out(body):
+    """Regression: each went to the model as a question and the texter kept getting texts:
+    a texter's STOP in a hurry (letters held down, a zero for the O), Twilio's STOPALL said
+    as CANCEL ALL, and STOP as texters write it in Russian, Chinese, Japanese, Korean,
+    Arabic and Hebrew (confirmed in English, as the German STOPP)."""
+    assert parse(body) is Keyword.STOP
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Stoop",  # a porch, or bending down
+        "stops",
+        "Stop 0",
+        "cancel all my plans?",
+        "\u505c\u6b62\u662f\u4ec0\u4e48\u610f\u601d",  # 停止是什么意思 (what does 停止 mean)
+        "\u0441\u0442\u043e\u043f \u043a\u0440\u0430\u043d",  # стоп кран
+        "st0ps",
+        "1000",
+    ],
+)
+def test_words_near_an_opt_out_are_not_one(body):
+    assert parse(body) is None
+
+
+@pytest.mark.parametrize("body", ["help me", "Help me!", "HELP ME PLEASE", "I need help"])
+def test_help_me_alone_is_help(body):
+    assert parse(body) is Keyword.HELP
+
+
+@pytest.mark.parametrize(
+    "body", ["help me with my homework", "Help me write a cover letter", "I need help with Excel"]
+)
+def test_help_with_something_is_a_question(body):
+    assert parse(body) is None
+
+
+@pytest.mark.parametrize(
+    "body", ["Start over", "start over please", "Let's start over", "Start fresh"]
+)
+def test_starting_over_is_a_fresh_conversation(body):
+    """Regression: "start over" went to the model, which cannot forget the conversation;
+    it is RESET (not START: it asks for a fresh start, not to subscribe)."""
+    assert parse(body, opted_out=False) is Keyword.RESET
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("unsub", Keyword.STOP),
+        ("UNSUB please", Keyword.STOP),
+        ("I want to unsubscribe", Keyword.STOP),
+        ("I'd like to unsubscribe.", Keyword.STOP),
+        ("i want to opt out", Keyword.STOP),
+        ("Unsubscribe me from this", Keyword.STOP),
+        ("unsubscribe from these texts", Keyword.STOP),
+        ("stop msging me", Keyword.STOP),
+        ("End my subscription", Keyword.STOP),
+        ("Moreee", Keyword.MORE),
+        ("mroe", Keyword.MORE),
+        ("Helpp", Keyword.HELP),
+        ("talk to human", Keyword.AGENT),
+        ("Speak to agent please", Keyword.AGENT),
+        ("Forget everything", Keyword.RESET),
+        ("clear chat", Keyword.RESET),
+    ],
+)
+def test_how_texters_also_write_our_keywords(body, expected):
+    """Regression: each went to the model as a question (an opt-out missed, a request and
+    a model call spent on "Moreee")."""
+    assert parse(body) is expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "How do I unsubscribe?",
+        "I want to unsubscribe from Netflix",
+        "I want to stop smoking",
+        "restart",
+        "clear history",
+        "Forget everything I said about Bob and tell me about Alice",
+    ],
+)
+def test_questions_near_those_words_reach_the_model(body):
+    assert parse(body) is None

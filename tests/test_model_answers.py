@@ -366,6 +366,9 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>Paris.<|END_RESPONSE|>",
         "[/INST] Paris.</s>",
         "assistant\n\nParis.",
+        "Paris.<|reserved_special_token_3|><|reserved_special_token_3|>",
+        "Paris.<|finetune_right_pad_id|>",
+        "Paris.[/INST]",
     ],
     ids=[
         "chatml-end",
@@ -387,6 +390,9 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "command-a",
         "mistral-inst-end",
         "llama3-header-without-its-tokens",
+        "llama3-reserved-tokens",
+        "llama3-pad",
+        "mistral-inst-after",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
@@ -621,6 +627,53 @@ def test_thinking_never_closed_fails_at_once_whatever_the_finish_reason(
     [error] = errors()
     assert "token limit before it finished thinking" in error.error_message
     assert len(openai_server.requests) == 1 and requests_used(task) == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"<think>\n{THINKING}\n</think>\n\n",
+        f"<think>{THINKING}</think><think></think>",
+        f"<thinking>{THINKING}</thinking>",
+        f"{HARMONY}",
+    ],
+    ids=["think", "think-twice", "thinking", "gpt-oss-empty-final"],
+)
+def test_thinking_closed_with_no_answer_after_it_fails_at_once(app, openai_server, content):
+    """Regression: a reasoning model that finished thinking and wrote nothing (Qwen3 and
+    DeepSeek-R1 now and then end right after </think>) was asked again up to the job's
+    retries, each at the price of the same thinking, while the texter waited for the same
+    apology. It fails at once, as thinking never closed does: the apology goes now, the
+    request is given back (texting again costs the texter nothing), one call is paid."""
+    openai_server.then(200, chat_completion(content, finish_reason="stop"))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert "finished thinking without writing an answer" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"<think>{THINKING}</think>\n<response>\nParis.\n</response>",
+        "<response>Paris.</response>",
+        f"<reasoning>{THINKING}</reasoning>\n<final_answer>Paris.</final_answer>",
+        "<final_answer>\nParis.",
+    ],
+    ids=["think-response", "response", "reasoning-final-answer", "final-answer-cut"],
+)
+def test_an_answer_wrapped_as_a_response_or_final_answer_is_sent_unwrapped(
+    app, openai_server, content
+):
+    """Regression: models prompted or tuned to wrap their answer (<response>, as Reflection-
+    style and many R1 distillations write it, or <final_answer>) sent the texter the tags
+    around "Paris.", where <answer> was unwrapped already."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
 
 
 GREETING = "Put this in your page. It greets the visitor when the page loads."

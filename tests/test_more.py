@@ -399,3 +399,83 @@ def test_more_with_nothing_to_continue_says_so_in_the_texters_language(
     db.session.commit()
     text(app, client, "MORE")
     assert bodies(twilio_server) == [nothing]
+
+
+def test_more_sent_while_the_answer_is_being_made_waits_for_it_and_continues_it(
+    app, client, openai_server, twilio_server
+):
+    """Regression: a texter who sent MORE before their answer came (a long question, a
+    slow model) got "There's no answer to continue yet", sometimes after the answer and
+    its "(Reply MORE)". The MORE now waits for the answer, then sends its next part."""
+    openai_server.then(200, chat_completion(LONG))
+    question = inbound_form("How do I deploy safely?", From=PHONE)
+    assert signed_post(client, "/sms/inbound", question).status_code == 200
+    assert signed_post(client, "/sms/inbound", inbound_form("MORE", From=PHONE)).status_code == 200
+    celery = app.extensions["celery"]
+    answer_job, more_job = queued_jobs(app)
+    celery.tasks[more_job[0]](*more_job[1])  # a second worker takes the MORE first
+    assert bodies(twilio_server) == []
+    celery.tasks[answer_job[0]](*answer_job[1])
+    [waited] = queued_jobs(app)
+    celery.tasks[waited[0]](*waited[1])
+    first, second = bodies(twilio_server)
+    assert first.endswith(MARKER) and second not in (more.NOTHING, more.WHOLE)
+    assert LONG.index(read(second)) > LONG.index(read(first))
+
+
+def test_more_sent_while_a_whole_answer_is_being_made_says_it_was_whole_after_it(
+    app, client, openai_server, twilio_server
+):
+    text(app, client, "What is the capital of France?")
+    openai_server.then(200, chat_completion("Madrid is the capital of Spain."))
+    for body in ("And Spain?", "more"):
+        assert (
+            signed_post(client, "/sms/inbound", inbound_form(body, From=PHONE)).status_code == 200
+        )
+    celery = app.extensions["celery"]
+    answer_job, more_job = queued_jobs(app)
+    celery.tasks[more_job[0]](*more_job[1])
+    celery.tasks[answer_job[0]](*answer_job[1])
+    for name, args in queued_jobs(app):
+        celery.tasks[name](*args)
+    assert bodies(twilio_server)[1:] == ["Madrid is the capital of Spain.", more.WHOLE]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "continue",
+        "Continue please",
+        "next",
+        "Go on",
+        "keep going",
+        "Más",
+        "mas por favor",
+        "Sigue",
+        "La suite",
+        "plus svp",
+        "weiter",
+    ],
+)
+def test_asking_to_go_on_after_a_cut_answer_sends_its_next_part(
+    app, client, openai_server, twilio_server, body
+):
+    """Regression: a texter who answered "(Reply MORE)" with "continue" or "go on" had it
+    asked of the model, a request off their quota and a model call, for an answer that
+    started again or repeated itself, while the rest waited for a MORE."""
+    openai_server.then(200, chat_completion(LONG))
+    text(app, client, "How do I deploy safely?")
+    text(app, client, body)
+    first, second = bodies(twilio_server)
+    assert LONG.index(read(second)) > LONG.index(read(first))
+    assert len(openai_server.requests) == 1
+    assert db.session.get(User, PHONE).monthly_requests == 1
+
+
+def test_continue_after_a_whole_answer_is_asked_of_the_model(
+    app, client, openai_server, twilio_server
+):
+    text(app, client, "Write the first line of a poem")
+    text(app, client, "continue")
+    assert len(openai_server.requests) == 2
+    assert more.WHOLE not in bodies(twilio_server)

@@ -487,6 +487,12 @@ def test_stop_is_confirmed_whatever_service_name_is_configured(app, client, twil
         ("STOP", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
         # We write no German notices: a German STOPP is confirmed in English.
         ("STOPP", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
+        # Nor Russian, Chinese or Arabic ones (keywords.OTHER_SCRIPTS_OPT_OUT); nor a STOP
+        # in a hurry.
+        ("СТОП", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
+        ("退订", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
+        ("إيقاف", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
+        ("Stopppp", False, "opt_out", "You're unsubscribed from SMS-to-AI Agent"),
     ],
 )
 def test_an_opt_out_or_in_is_confirmed_in_the_language_it_was_asked_in(

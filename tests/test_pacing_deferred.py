@@ -252,3 +252,22 @@ def test_a_reply_whose_worker_was_killed_waiting_for_its_slot_is_sent_when_run_a
     assert [(m.kind, bool(m.sid)) for m in sent] == [("program", True), ("reply", True)]
     assert len(arrived) == 2
     assert len(openai_server.requests) == 1  # the stored answer was sent, not asked again
+
+
+def test_a_more_waiting_for_its_answer_keeps_the_sending_slot_it_booked(app, paced):
+    """A MORE that came while its answer was being made looks again every few seconds: each
+    look booked a new sending slot and left it unused, a slot taken from other texters'
+    answers every few seconds for as long as the model took. The next look sends in the
+    slot the first one booked."""
+    from sms_agent import jobs
+    from tests.factories import make_task, make_user
+
+    user = make_user("+15551230000")
+    make_task(user=user, status="processing", sms_content="How do I deploy safely?")
+    assert jobs.send_notice(user.phone_number, "more", "SM" + "1" * 32) is False
+    [again] = published(app, "sms_agent.jobs.send_notice")
+    booking = again.payload[1]["booking"]
+    assert booking is not None and booking["count"] >= 1
+    assert jobs.send_notice(*again.payload[0], **again.payload[1]) is False
+    [once_more] = published(app, "sms_agent.jobs.send_notice")
+    assert once_more.payload[1]["booking"] == booking

@@ -411,6 +411,56 @@ def test_an_html_image_in_an_answer_reads_as_a_markdown_image_does(answer, sent,
 @pytest.mark.parametrize(
     ("answer", "sent"),
     [
+        ("<b>Answer:</b> Paris<hr>Source: Wikipedia", "Answer: Paris\n\nSource: Wikipedia"),
+        ("Paris\n<hr/>\nLyon", "Paris\n\nLyon"),
+        ("<hr>Paris<hr />", "Paris"),
+        ("Super<wbr>cali<wbr/>fragilistic", "Supercalifragilistic"),
+        ("<center>Paris</center>", "Paris"),
+        ("Use an <hr> tag to draw a line.", "Use an <hr> tag to draw a line."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_rules_word_breaks_and_centred_blocks_read_as_a_phone_shows_them(answer, sent, shaping):
+    """Regression: <hr>, <wbr> and <center> in a model's HTML answer reached the texter as
+    tags (a Markdown rule, ---, was already a blank line). A tag named in words, with
+    words around it on its line, stays as written, as <br> does in a question about HTML."""
+    assert shaping(answer, "What is the capital of France?") == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        ("Paris.<img src=x onerror=alert(1)>", "Paris."),
+        ("Paris. <img src='pic.png' alt=''>", "Paris."),
+        ("The capital is Paris.<svg onload=alert(1)>", "The capital is Paris."),
+        ("The capital is Paris. <svg onload=alert(1)></svg>", "The capital is Paris."),
+        ('<svg width="10"><circle r="4"/><text>1</text></svg>Paris.', "Paris."),
+        ('Paris<iframe src="javascript:alert(1)"></iframe>.', "Paris."),
+        (
+            'Watch <iframe src="https://www.youtube.com/embed/abc" allowfullscreen></iframe> now.',
+            "Watch https://www.youtube.com/embed/abc now.",
+        ),
+        ('Paris<embed src="x">.', "Paris."),
+        ('<video src="https://x.org/a.mp4" controls></video>', "https://x.org/a.mp4"),
+        ('Paris<input type="text" value="hi" onfocus="x()">.', "Paris."),
+        ('Tap <button onclick="go()">Go</button>.', "Tap Go."),
+        ("Use an <iframe> to embed a page.", "Use an <iframe> to embed a page."),
+        ("It is <math><mn>2</mn><mo>+</mo><mn>2</mn></math>.", "It is 2+2."),
+        ("<math><mrow><mi>x</mi><mo>=</mo><mn>4</mn></mrow></math>", "x=4"),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_embedded_markup_in_an_answer_is_dropped_keeping_a_usable_address(answer, sent, shaping):
+    """Regression: <svg onload=...>, <iframe ...> and form controls a model (or text it was
+    fed) wrote reached the texter as markup, and <img src=x ...> after "Paris." read
+    "Paris.x": a picture's address the texter cannot open (no web address) is left out,
+    and frames, players and controls read as a browser shows them, with no tags."""
+    assert shaping(answer, "What is the capital of France?") == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
         (
             'See <a href="https://example.com/docs">the docs</a> for more.',
             "See the docs (https://example.com/docs) for more.",

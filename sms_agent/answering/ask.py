@@ -227,13 +227,23 @@ def _no_answer(completion: Completion) -> LLMError:
     it never closed whatever finish reason the server gave, had spent every token thinking
     (a reasoning model, its thinking taken off at the border): asking again with the same
     limit would only pay for the same thinking, and keep the texter waiting through the
-    retries for the same apology."""
+    retries for the same apology; so would one that closed its thinking and wrote nothing
+    after it, ending there by itself."""
     if completion.finish_reason == "length" or completion.still_thinking:
         how = "it finished thinking" if completion.still_thinking else "writing an answer"
         return LLMError(
             f"the model reached its token limit before {how} (a reasoning model still "
             "thinking? OPENAI_REASONING_TOKENS gives it room, OPENAI_REASONING_EFFORT makes "
             "it think less)",
+            error_type="openai_error",
+            retryable=False,
+        )
+    if completion.thought_only:
+        # The texter gets the apology now and their request back, where the job's retries
+        # paid for the same thinking each time before the same apology.
+        return LLMError(
+            "the model finished thinking without writing an answer (a reasoning model that "
+            "ended right after its thinking)",
             error_type="openai_error",
             retryable=False,
         )

@@ -230,6 +230,12 @@ class ServiceSpendOut(SpendOut):
             "when they spent it: a texter upgraded from free moves their spend to premium."
         },
     )
+    own_numbers_usd = Money(
+        metadata={
+            "description": "What receiving texts from our own numbers cost (no texter's):"
+            " with `by_tier`, the total."
+        }
+    )
     top_spenders = fields.List(
         fields.Nested(TopSpenderOut), metadata={"description": "This month's, most first."}
     )

@@ -314,15 +314,24 @@ DELETED = "deleted"
 def by_tier(since: datetime | None = None) -> dict[str, Decimal]:
     """Spend per tier (the texter's tier now), every tier present, and DELETED: what the
     texters deleted since cost, which stays in the service's totals (their rows leave
-    every texter's month), so the entries add up to the total; `since`: a month's start."""
+    every texter's month), so the entries and own_numbers add up to the total; `since`: a
+    month's start."""
+    return _by_payer(since)[0]
+
+
+def _by_payer(since: datetime | None) -> tuple[dict[str, Decimal], Decimal]:
+    """(by_tier, own_numbers) in one query: a month of spend under a number no texter has
+    is one of our own numbers' (inbound.receive keeps a text from one so), as a deleted
+    texter's months are deleted with them."""
     query = (
         sa.select(User.tier, sa.func.sum(_SPENT))
-        .join(User, User.phone_number == SpendMonthly.phone)
+        .outerjoin(User, User.phone_number == SpendMonthly.phone)
         .group_by(User.tier)
     )
     found = dict(db.session.execute(_months_since(query, since)).all())
     tiers = {tier: usd(found.get(tier)) for tier in Tier.values()}
-    return {**tiers, DELETED: totals(since)["total_usd"] - sum(tiers.values(), ZERO)}
+    own = usd(found.get(None))
+    return {**tiers, DELETED: totals(since)["total_usd"] - sum(tiers.values(), own)}, own
 
 
 def daily(days: int = 30, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -354,6 +363,7 @@ def top_spenders(limit: int = 10, since: datetime | None = None) -> list[dict[st
     amount = sa.func.sum(_SPENT)
     query = (
         sa.select(SpendMonthly.phone, amount)
+        .join(User, User.phone_number == SpendMonthly.phone)  # our own numbers spend too
         .group_by(SpendMonthly.phone)
         .having(sa.func.sum(SpendMonthly.entries) > 0)  # emptied by deletions: no spender
         .order_by(amount.desc(), SpendMonthly.phone)
@@ -389,10 +399,12 @@ def of_buckets(buckets: Iterable) -> dict[str, Decimal]:
 def overview(now: datetime | None = None) -> dict[str, Any]:
     """The service's spend at a glance, for /api/analytics/ and the dashboard."""
     now = now or utcnow()
+    tiers, own_numbers = _by_payer(None)
     return {
         **totals(),
         "today_usd": totals(day_start(now))["total_usd"],
         "this_month_usd": totals(month_start(now))["total_usd"],
-        "by_tier": by_tier(),
+        "by_tier": tiers,
+        "own_numbers_usd": own_numbers,
         "top_spenders": top_spenders(5, month_start(now)),
     }

@@ -50,6 +50,28 @@ FRENCH_OPT_IN = tuple(f"{re}{word}" for re in ("re", "ré") for word in ("abonne
 #: else). We write no German notices, so it is confirmed in English (`language`). Italian
 #: and Portuguese texters' words are matched already: STOP, PARAR, CANCELAR.
 GERMAN_OPT_OUT = ("stopp",)
+#: STOP as texters write it in other scripts, each a whole message that means nothing but
+#: "stop sending" (a word asked about comes with its question: "停止是什么意思"): Russian,
+#: Ukrainian and Bulgarian СТОП and ОТПИСАТЬСЯ, Chinese 停止 and 退订 (China's SMS opt-out
+#: word), Japanese 配信停止 and ストップ, Korean 수신거부 and 중지, Arabic إيقاف and توقف,
+#: Hebrew הסר (Israel's opt-out word) and עצור. Confirmed in English, as STOPP is; stored
+#: as `_folded` reads them (Cyrillic с, т, о fold to c, t, o).
+OTHER_SCRIPTS_OPT_OUT = (
+    "стоп",
+    "отписаться",
+    "停止",
+    "退订",
+    "退訂",
+    "配信停止",
+    "ストップ",
+    "수신거부",
+    "중지",
+    "إيقاف",
+    "ايقاف",
+    "توقف",
+    "הסר",
+    "עצור",
+)
 OTHER_LANGUAGES_OPT_OUT = (*FRENCH_OPT_OUT, *SPANISH_OPT_OUT, *GERMAN_OPT_OUT)
 
 #: "Unsubscribe" as it is most often misspelt in a hurry: no carrier word, but plainly one.
@@ -63,7 +85,7 @@ _STOP_ASKING = (
     *(
         f"{stop}{verb}{me}{again}"
         for stop in ("stop", "quit")
-        for verb in ("texting", "messaging", "contacting")
+        for verb in ("texting", "messaging", "msging", "contacting")
         for me in ("", "me")
         for again in ("", "again")
     ),
@@ -96,6 +118,22 @@ _STOP_ASKING = (
     *(f"cancel{my}subscription" for my in ("", "my")),
     "nomoretexts",
     "nomoremessages",
+    # STOPALL, Twilio's, said with the other opt-out words ("Cancel all")
+    *(f"{word}all" for word in ("cancel", "quit", "unsubscribe", "optout", "revoke")),
+    "unsub",
+    "unsubme",
+    *(
+        f"{want}{word}"
+        for want in ("iwantto", "idliketo", "iwouldliketo", "iwishto")
+        for word in ("unsubscribe", "optout", *UNSUBSCRIBE_MISSPELT)
+    ),
+    # from this (list), not from Netflix: that one asks the model how
+    *(
+        f"unsubscribe{me}from{this}"
+        for me in ("", "me")
+        for this in ("this", "thislist", "these", "thesetexts", "thesemessages", "yourlist")
+    ),
+    *(f"{end}{my}subscription" for end in ("end", "stop") for my in ("", "my")),
 )
 _PLEASE = ("please", "pls", "plz")
 #: "Please" and "thanks" in French, Spanish and German, after any opt-out word ("BAJA por
@@ -145,6 +183,11 @@ HUMAN_WORDS = (
         f"{verb}to{who}"
         for verb in ("talk", "speak", "chat")
         for who in ("aperson", "ahuman", "anagent", "arealperson", "ahumanbeing", "someone")
+    ),
+    *(
+        f"{verb}to{who}"
+        for verb in ("talk", "speak", "chat")
+        for who in ("human", "agent", "person", "someonereal", "arepresentative")
     ),
     "iwantaperson",
     "iwantahuman",
@@ -229,8 +272,59 @@ SPANISH_USAGE = (
     ),
 )
 
-#: Asking for a fresh start ("new chat") in words that answer nothing the model might ask.
-RESET_PHRASES = ["newchat", "newconversation", "newtopic"]
+#: Asking for a fresh start ("new chat", "start over") in words that answer nothing the
+#: model might ask. "Start over" asks for a new conversation, not to subscribe (START).
+RESET_PHRASES = [
+    "newchat",
+    "newconversation",
+    "newtopic",
+    *(f"{lets}start{over}" for lets in ("", "lets") for over in ("over", "fresh", "anew")),
+    "forgeteverything",
+    "forgetourconversation",
+    "clearchat",
+    "clearconversation",
+    "clearourconversation",
+]
+
+#: MORE and HELP as thumbs in a hurry write them ("Moreee", "mroe", "Helpp"): nothing else.
+MISTYPED = {
+    **dict.fromkeys(("mroe", "moer", "moree", "moreee", "moreeee"), "more"),
+    **dict.fromkeys(("helpp", "helppp", "hepl"), "help"),
+}
+
+#: HELP in a few more words that ask nothing else: "help me", "I need help" (with what,
+#: "help me with my homework", is a question for the model).
+HELP_PHRASES = ["helpme", "ineedhelp"]
+
+#: Asking an answer to go on ("continue", "go on"; in Spanish, French and German "más",
+#: "sigue", "la suite", "plus", "weiter", as texters answer "(Responde MORE)"): MORE while
+#: the latest answer has a rest to send (more.has_rest), else a message for the model
+#: ("continue" the story).
+_GO_ON = ("continue", "next", "goon", "keepgoing")
+_OTHER_LANGUAGES_GO_ON = {
+    "es": ("más", "mas", "sigue", "continua", "continúa", "continuar"),
+    "fr": ("plus", "suite", "lasuite", "continue", "continuer", "encore"),
+    "de": ("mehr", "weiter"),
+}
+_COURTESIES_BY_LANGUAGE = {"es": SPANISH_PLEASE, "fr": FRENCH_PLEASE, "de": GERMAN_PLEASE}
+GO_ON_WORDS = frozenset(
+    {
+        *_GO_ON,
+        *_politely(_GO_ON),
+        *(
+            f"{word}{after}"
+            for code, words in _OTHER_LANGUAGES_GO_ON.items()
+            for word in words
+            for after in ("", *_COURTESIES_BY_LANGUAGE[code])
+        ),
+    }
+)
+
+
+def asks_to_go_on(body: str | None) -> bool:
+    """Whether the whole message asks an answer to go on (GO_ON_WORDS), however written."""
+    return _once(_folded(body)) in GO_ON_WORDS
+
 
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
@@ -241,16 +335,21 @@ WORDS: dict[str, Keyword] = {
     **dict.fromkeys(["start", "yes", "unstop", *RESUBSCRIBE_WORDS], Keyword.START),
     **dict.fromkeys(OPT_IN_PHRASES, Keyword.START),
     **dict.fromkeys(
-        ["help", "info", *_politely(["help", "info"]), *OTHER_LANGUAGES_HELP], Keyword.HELP
+        ["help", "info", *HELP_PHRASES, *_politely(["help", "info", *HELP_PHRASES])],
+        Keyword.HELP,
     ),
+    **dict.fromkeys(OTHER_LANGUAGES_HELP, Keyword.HELP),
     # Not "new" alone: it is an everyday answer ("New or used?" "New"), which forgot the
     # conversation the texter was answering.
-    **dict.fromkeys(["reset", *RESET_PHRASES, *_politely(["reset"])], Keyword.RESET),
+    **dict.fromkeys(
+        ["reset", *RESET_PHRASES, *_politely(["reset", *RESET_PHRASES])], Keyword.RESET
+    ),
     **dict.fromkeys(
         ["usage", *_politely(["usage"]), *USAGE_PHRASES, *FRENCH_USAGE, *SPANISH_USAGE],
         Keyword.USAGE,
     ),
     **dict.fromkeys(["more", *MORE_PHRASES], Keyword.MORE),
+    **{typo: Keyword.MORE if word == "more" else Keyword.HELP for typo, word in MISTYPED.items()},
     **dict.fromkeys([*HUMAN_WORDS, *_politely(HUMAN_WORDS)], Keyword.AGENT),
 }
 
@@ -309,6 +408,8 @@ _LATIN_LOOKALIKES = {
     # the minus sign a keyboard may write for the hyphen in "opt-out" (a symbol, not
     # punctuation, so not ignored with the dashes)
     0x2212: ord("-"),
+    # a zero for the O ("ST0P"): no keyword holds a digit, so it changes no other
+    0x30: ord("o"),
     # A-Z in black circles (🅐, U+1F150) and in black squares (🅰, U+1F170)
     **{first + offset: ord("A") + offset for first in (0x1F150, 0x1F170) for offset in range(26)},
 }
@@ -327,7 +428,21 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     word = _once(_folded(body))
     if word in ANSWER_WORDS and not opted_out:
         return None
-    return WORDS.get(word)
+    return WORDS.get(word) or WORDS.get(_unstretched(word))
+
+
+#: STOP with letters held down or doubled ("Stopppp", "STOOOP", "sstop"), which means
+#: nothing else: but "stoop", a word of its own.
+_STRETCHED_STOP = re.compile(r"s+t+o+p+")
+
+
+def _unstretched(word: str) -> str:
+    """`word` with a stretched STOP at its start written once ("stopppp please" is
+    "stopplease"); any other word as it is. Read only for a word that is no keyword."""
+    stretched = _STRETCHED_STOP.match(word)
+    if stretched is None or stretched[0] == "stoop":
+        return word
+    return "stop" + word[stretched.end() :]
 
 
 #: Twilio's default opt-in keywords, which its opt-out handling answers itself.
@@ -368,8 +483,9 @@ def _folded(body: str | None, look_alikes: bool = True) -> str:
     `look_alikes` and compatibility forms read as the letters they look like."""
     if not body or len(body) > _LONGEST_MESSAGE:
         return ""
-    if body.isascii():  # nearly every text: nothing to fold, and one pass drops the rest
-        return body.encode().translate(None, _ASCII_DROPPED).decode().casefold()
+    if body.isascii():  # nearly every text: one pass folds and drops the rest
+        table = _ASCII_LOOKALIKES if look_alikes else None
+        return body.encode().translate(table, _ASCII_DROPPED).decode().casefold()
     if look_alikes:
         body = unicodedata.normalize("NFKC", body).translate(_LATIN_LOOKALIKES)
     letters = (char for char in body if _visible(char) and not _is_punctuation(char))
@@ -383,6 +499,12 @@ def _folded(body: str | None, look_alikes: bool = True) -> str:
 _ASCII_DROPPED = bytes(
     code for code in range(128) if not _visible(chr(code)) or _is_punctuation(chr(code))
 )
+
+
+#: The ASCII look-alikes of _LATIN_LOOKALIKES (the zero), as a bytes.translate table.
+_ASCII_LOOKALIKES = bytes(_LATIN_LOOKALIKES.get(code, code) for code in range(256))
+
+WORDS.update(dict.fromkeys(map(_folded, OTHER_SCRIPTS_OPT_OUT), Keyword.STOP))
 
 
 def _once(word: str) -> str:

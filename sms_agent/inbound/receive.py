@@ -69,10 +69,11 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         # Never a texter: a row would let notices, staff and the API text our own number,
         # and a reply to ourselves could come back as a text to answer, without end.
         log.warning("inbound %s from our own number %s: not a texter, ignored", sid, mask(phone))
-        # Twilio billed receiving it all the same: the service's spend counts it, as no
-        # texter's (a forward between numbers of ours may send many).
+        # Twilio billed receiving it all the same: the service's spend counts it, kept
+        # under our number, which no texter has (costs.report.own_numbers; a forward
+        # between numbers of ours may send many).
         channel = split_channel(form.get("From") or "")[1]
-        remember_handled(sid, None, received_price(channel, body, {"num_media": num_media}))
+        remember_handled(sid, phone, received_price(channel, body, {"num_media": num_media}))
         return Received("own_number", phone)
     channel = split_channel(form.get("From") or "")[1]
     media = attachments(form)
@@ -109,7 +110,9 @@ def receive_sms(form: Mapping[str, str]) -> Received:
             received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
     handled = received.outcome not in ("task", "duplicate", *_REFUSALS)
-    if handled and not remember_handled(sid, user, received_price(user.channel, body, stored)):
+    if handled and not remember_handled(
+        sid, user.phone_number, received_price(user.channel, body, stored)
+    ):
         # A retry or replay of an SMS received before, as a task or a keyword, now routed
         # (again, or otherwise: the texter opted out since): it must change nothing.
         db.session.rollback()

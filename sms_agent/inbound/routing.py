@@ -46,6 +46,14 @@ def route(
         keyword = None  # a caption: "help" under a photo of homework asks about the photo
     if keyword in _ANSWERS and not user.is_opted_out and more.asks_about(user, body):
         keyword = None  # "Start" to "the start or the end?": an answer, not the command
+    if (
+        keyword is None
+        and not media
+        and not user.is_opted_out
+        and keywords.asks_to_go_on(body)
+        and more.has_rest(user)
+    ):
+        keyword = Keyword.MORE  # "continue" under "(Reply MORE)": the rest, not a question
     if keyword is not None:
         confirmed = twilio_confirms(keyword, body, user.channel)
         return _keyword(user, keyword, media, twilio_confirms=confirmed)

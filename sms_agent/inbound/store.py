@@ -55,17 +55,18 @@ def _remember_unless_received() -> sa.Insert:
 _REMEMBER_UNLESS_RECEIVED = hashed_once(_remember_unless_received())
 
 
-def remember_handled(sid: str, user: User | None, price: Decimal | None) -> bool:
+def remember_handled(sid: str, phone: str, price: Decimal | None) -> bool:
     """Record the MessageSid of a text acted on without a task, and what receiving it cost
-    (`price`, received_price: the user's charge, or the service's with no `user`, made in
-    the same INSERT by the database, models/inbound_charges.py); False when it was received
-    before (as a task or as a handled text), and then nothing may change."""
+    (`price`, received_price: the charge of the number it came from, `phone`, a texter's or
+    one of ours, made in the same INSERT by the database, models/inbound_charges.py); False
+    when it was received before (as a task or as a handled text), and then nothing may
+    change."""
     stored = db.session.scalar(
         _REMEMBER_UNLESS_RECEIVED,
         {
             "message_sid": sid,
             "created_at": utcnow(),
-            "user_phone": user.phone_number if user and price is not None else None,
+            "user_phone": phone if price is not None else None,
             "inbound_price_usd": price,
         },
     )

@@ -22,13 +22,21 @@ from .html_blocks import blocks_to_text
 # tag" are no markup, though an HTML parser reads a tag in each.
 _FORMATTING_TAG = re.compile(
     r"<(/?)(b|i|em|strong|u|s|del|strike|ins|sup|sub|span|mark|small|big|font|kbd|code|samp|var|abbr"
-    r"|cite|time|dfn|tt|bdi|bdo|data|q)"
+    r"|cite|time|dfn|tt|bdi|bdo|data|q"
+    # MathML's words and their rows ("<math><mn>2</mn><mo>+</mo><mn>2</mn></math>")
+    r"|mi|mn|mo|ms|mtext|mrow|mstyle|semantics)"
     r"\b[^>]*>",
     re.IGNORECASE,
 )
 _CLOSING_TAG = re.compile(r"</([A-Za-z][A-Za-z0-9]*)\s*>")
 _OPENING_TAG = re.compile(r"<([A-Za-z][A-Za-z0-9]*)\b")
 _LINE_BREAK_TAG = re.compile(r"<br\s*/?>", re.IGNORECASE)
+#: A rule across the page (<hr>), which reads as Markdown's "---" does: a blank line; and a
+#: place a long word may wrap (<wbr>), which a phone wraps by itself. Never closed, so one
+#: named in words, spaces either side ("use an <hr> tag"), keeps them all as written.
+_RULE_TAG = re.compile(r"<hr\b[^<>]*>", re.IGNORECASE)
+_WORD_BREAK_TAG = re.compile(r"<wbr\s*/?>", re.IGNORECASE)
+_NAMED_VOID_TAG = re.compile(r"[ \t]<(hr|wbr)\s*/?>[ \t]", re.IGNORECASE)
 #: The end of struck-out words (~~$50~~ $40, <del>old</del>): a phone shows no strike, and
 #: without it the texter reads both prices, or the advice the model took back, as meant.
 STRUCK = " (crossed out)"
@@ -38,6 +46,15 @@ _SUPERSCRIPT_TAG = re.compile(r"<sup\b[^>]*>", re.IGNORECASE)
 #: A picture (<img src=... alt=...>), which reads as a Markdown image does: its words and its
 #: address. One with neither ("use an <img> tag") is named, and stays as written.
 _IMAGE_TAG = re.compile(r"<img\b([^<>]*)>", re.IGNORECASE)
+#: Embedded content (frames, players, objects) and form controls, as a browser shows them:
+#: no tags; a frame or a player reads as a picture without words, its web address. One
+#: named in words ("use an <iframe>", no attributes and never closed) stays as written.
+_EMBEDDED_TAG = re.compile(
+    r"<(/?)(iframe|frame|frameset|embed|object|param|video|audio|source|track|picture|canvas"
+    r"|svg|math|form|input|button|select|option|optgroup|textarea|label|fieldset|legend"
+    r"|link|meta|base)\b([^<>]*)>",
+    re.IGNORECASE,
+)
 #: A link (<a href=...>words</a>), which reads as a Markdown link does (link_words).
 _LINK_TAG = re.compile(r"<a(?:\s([^<>]*))?>([^<]*)</a\s*>", re.IGNORECASE)
 #: A picture that is a link's words (<a href=...><img ...></a>): only its words are kept,
@@ -76,6 +93,7 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
         return str
     closed = {name.lower() for name in _CLOSING_TAG.findall(text)}
     opened = {name.lower() for name in _OPENING_TAG.findall(text)}
+    named = {name.lower() for name in _NAMED_VOID_TAG.findall(text)}
 
     def formatting(tag: re.Match) -> str:
         name = (tag[2] or "").lower()
@@ -83,14 +101,26 @@ def html_reader(text: str, as_written: bool = False) -> HtmlReader:
             return "" if name in closed else tag[0]
         return STRUCK if name in _STRIKE_TAGS and name in opened else ""
 
+    def embedded(tag: re.Match) -> str:
+        if tag[1]:
+            return ""
+        if not tag[3].strip(" /") and tag[2].lower() not in closed:
+            return tag[0]
+        return image_words("", _attributes(tag[3], "src")[0])
+
     def read(html: str) -> str:
         html = without_comments(html)
         if closed & _HIDDEN:
             html = without_hidden(html)
         html = _SUPERSCRIPT_TAG.sub("^", _LINE_BREAK_TAG.sub("\n", html))
+        if "hr" not in named:
+            html = _RULE_TAG.sub("\n\n", html)
+        if "wbr" not in named:
+            html = _WORD_BREAK_TAG.sub("", html)
         if "a" in closed:
             html = _LINKED_IMAGE.sub(lambda tag: tag[1] + _attributes(tag[2], "alt")[0], html)
         html = _IMAGE_TAG.sub(_image_words, html)
+        html = _EMBEDDED_TAG.sub(embedded, html)
         html = _FORMATTING_TAG.sub(formatting, blocks_to_text(html, closed))
         return _LINK_TAG.sub(_link_words, html) if "a" in closed else html
 
@@ -175,11 +205,18 @@ def is_unsafe_address(href: str) -> bool:
     return _UNSAFE_SCHEME.match(plain) is not None
 
 
+#: A picture's address a phone can open: one on the web. "x" or "chart.png" is a file
+#: next to a page the texter never saw ("Paris.<img src=x>" read "Paris.x").
+_WEB_ADDRESS = re.compile(r"https?://[^/\s]", re.IGNORECASE)
+
+
 def image_words(alt: str, src: str, linked: bool = False) -> str:
     """A picture as a phone shows it: "alt (src)", or the one of them it has. A `linked`
     picture is its words alone, as the link's address follows them ("[![](src)](href)" is
-    the href), and an address a phone must not open (is_unsafe_address) is left out."""
-    shown = "" if linked or is_unsafe_address(src) else src
+    the href), and an address a phone cannot or must not open (not on the web,
+    is_unsafe_address) is left out."""
+    usable = _WEB_ADDRESS.match(src.translate(STOOD_IN)) and not is_unsafe_address(src)
+    shown = src if usable and not linked else ""
     return f"{alt} ({shown})" if alt and shown else alt or shown
 
 
@@ -187,7 +224,7 @@ def _image_words(tag: re.Match) -> str:
     """For _IMAGE_TAG.sub: image_words, or the tag as written when it has neither words nor
     address ("use an <img> tag")."""
     alt, src = _attributes(tag[1], "alt", "src")
-    return image_words(alt, src) if alt or src else tag[0]
+    return image_words(alt, src) if tag[1].strip(" /") else tag[0]
 
 
 def linked_image_words(tag: str) -> str | None:
@@ -197,9 +234,10 @@ def linked_image_words(tag: str) -> str | None:
     return image_words(*_attributes(image[1], "alt", "src"), linked=True) if image else None
 
 
-#: Elements whose words no reader sees: a browser runs a script and applies a style.
-_HIDDEN = frozenset({"script", "style"})
-_HIDDEN_OPENING = re.compile(r"<(script|style)\b[^<>]*>", re.IGNORECASE)
+#: Elements whose words no reader sees: a browser runs a script, applies a style and draws
+#: a picture (an SVG's shapes, and its labels with them).
+_HIDDEN = frozenset({"script", "style", "svg"})
+_HIDDEN_OPENING = re.compile(r"<(script|style|svg)\b[^<>]*>", re.IGNORECASE)
 _HIDDEN_CLOSING = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in _HIDDEN}
 
 

@@ -45,6 +45,9 @@ class Completion:
     #: The model stopped inside thinking it never closed: its token limit came first,
     #: whatever finish reason the server gave, so asking again pays for the same thinking.
     still_thinking: bool = False
+    #: The model closed its thinking and wrote nothing after it: it ended there by itself,
+    #: and asking again pays for the same thinking, mostly to the same end.
+    thought_only: bool = False
     #: The model the request named, when the answer names another: llama.cpp's server
     #: names every answer gpt-3.5-turbo, a router's alias (openrouter/auto, LiteLLM's) the
     #: model it chose. Priced as the model asked when the one named has no price.

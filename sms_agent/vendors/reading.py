@@ -56,7 +56,9 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         exc.billed = _billed_without_answer(response, model)
         raise
     message = choice.message
-    text, written, thinking = _answer_and_calls(message.content, sources_listed(response))
+    text, written, thinking, thought_only = _answer_and_calls(
+        message.content, sources_listed(response)
+    )
     calls = _tool_calls(message) + written
     # What the model wrote, for tokens the server did not report: the thinking its parser
     # put beside the answer is written and paid for too.
@@ -83,6 +85,7 @@ def completion_from(response, model: str, messages: list[dict] = ()) -> Completi
         failure=failure(choice),
         reasoning_field=thought_in,
         still_thinking=thinking,
+        thought_only=thought_only,
         prompt_tokens=prompt,
         cached_tokens=cached_tokens(response.usage, prompt),
         completion_tokens=generated,
@@ -154,16 +157,19 @@ def _parts(content, kinds: tuple[str, ...], field: str = "text") -> str:
     )
 
 
-def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...], bool]:
+def _answer_and_calls(content, sources: int = 0) -> tuple[str, tuple[ToolCall, ...], bool, bool]:
     """The answer a message's content holds, as a person reads it (see the module's doc),
-    the tool calls a server's parser left in it, and whether the model was still thinking
-    when it stopped (no answer then)."""
+    the tool calls a server's parser left in it, whether the model was still thinking
+    when it stopped (no answer then), and whether it finished thinking and wrote nothing
+    after."""
     text = readable(_content_text(content))
-    thought = after_thinking(answer_turn(text))
+    turn = answer_turn(text)
+    thought = after_thinking(turn)
     answer, named = calls_in_text(without_citations(thought or "", sources))
     named += harmony_calls(text)
     calls = (ToolCall(f"call_text_{n}", tool_name(name)) for n, name in enumerate(named))
-    return answer.strip(), tuple(calls), thought is None
+    thought_only = thought is not None and not thought.strip() and bool(turn.strip())
+    return answer.strip(), tuple(calls), thought is None, thought_only
 
 
 def _tool_calls(message: ChatCompletionMessage) -> tuple[ToolCall, ...]:

@@ -48,9 +48,11 @@ _OPEN = re.compile(f"{_TAG_OPEN}|(?P<words>{_WORDS_OPEN})", re.IGNORECASE)
 #: goes on to its closing tag.
 _TAG_END = re.compile(_TAG_CLOSE, re.IGNORECASE)
 _WORDS_END = re.compile(_WORDS_CLOSE, re.IGNORECASE)
-#: The answer wrapped after the thinking, to its closing tag or to the end (the token limit).
+#: The answer wrapped after the thinking, or alone, to its closing tag or to the end (the
+#: token limit): <answer>, <response> (Reflection-style and many R1 distillations),
+#: <final_answer>.
 _WRAPPED = re.compile(
-    r"\A\s*(?:<answer>(.*?)(?:</answer>|\Z)"
+    r"\A\s*(?:<(answer|response|final_answer)>(.*?)(?:</\1>|\Z)"
     r"|<\|begin_of_solution\|>(.*?)(?:<\|end_of_solution\|>|\Z))",
     re.IGNORECASE | re.DOTALL,
 )
@@ -88,7 +90,7 @@ def after_thinking(content: str) -> str | None:
     if answer is None:
         return None
     wrapped = _WRAPPED.match(answer)
-    answer = next(part for part in wrapped.groups() if part is not None) if wrapped else answer
+    answer = next(part for part in wrapped.groups()[1:] if part is not None) if wrapped else answer
     return _without_later_thinking(answer)
 
 

@@ -34,12 +34,14 @@ _HEADER = re.compile(rf"\A\s*(?:(?:{_START})\s*(?:{_ASSISTANT})?|{_ASSISTANT}|{_
 #: Where the model's turn ends: its end token, or the start of a turn it imagined. Llama 3
 #: ends a tool-calling turn with <|eom_id|>, Llama 4 any turn with <|eot|>; Gemma's end of
 #: text is <eos>, Mistral's </s> before an imagined [INST] or at the end; Command R and A
-#: (<|END_RESPONSE|>) and OpenChat spell their own.
+#: (<|END_RESPONSE|>) and OpenChat spell their own. Llama 3's reserved and padding tokens,
+#: which a broken quantization or a mismatched tokenizer writes after the answer, and
+#: Mistral's [/INST] at the end (the model closing the instruction it imagined), end it too.
 _TURN_END = re.compile(
     r"<\|(?:im_end|im_start|eot_id|eom_id|eot|end_of_text|endoftext|start_header_id"
-    r"|header_start|end|user|end_of_turn)\|>"
+    r"|header_start|end|user|end_of_turn|reserved_special_token_\d+|finetune_right_pad_id)\|>"
     r"|<(?:end|start)_of_turn>|<eos>|(?:</s>\s*)?\[INST\]|<\uff5cend\u2581of\u2581sentence\uff5c>"
-    r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN|END_RESPONSE)\|>|</s>\s*\Z"
+    r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN|END_RESPONSE)\|>|</s>\s*\Z|\[/INST\]\s*\Z"
 )
 
 #: GLM's frame around its final answer.
