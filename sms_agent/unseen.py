@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from . import limits
 from .extensions import db
+from .inbound import keywords
+from .inbound.keywords import Keyword
 from .models import Conversation, RefusalReason, Task, TaskStatus, User
 from .outbound import written_to
 
@@ -56,16 +58,8 @@ def answer_unseen(user: User, conversation: Conversation) -> Owed:
     db.session.refresh(conversation, ["unread"])
     if conversation.unread <= 0:
         return Owed(user.phone_number)
-    conversation.unread = 0
-    task = db.session.scalar(
-        sa.select(Task)
-        .where(
-            Task.user_phone == user.phone_number,
-            Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value,
-        )
-        .order_by(Task.created_at.desc(), Task.id.desc())
-        .limit(1)
-    )
+    unread, conversation.unread = conversation.unread, 0
+    task = _newest_question(user, unread)
     if task is None:
         return Owed(user.phone_number)
     admission = limits.admit(user, metadata=task.metadata_, sid=task.message_sid)
@@ -82,3 +76,23 @@ def answer_unseen(user: User, conversation: Conversation) -> Owed:
     task.quota_window = admission.window
     task.date_the_outcome()
     return Owed(user.phone_number, answer=task.id)
+
+
+def _newest_question(user: User, unread: int) -> Task | None:
+    """The newest of the `unread` texts held (the newest held ones) that is not one more
+    request for a person: the conversation was waiting for staff or with them when it came,
+    so it asked for nothing new, and answered by the model it asked for a person at once,
+    the texter told that nobody could reply and then that a person will."""
+    held = db.session.execute(
+        sa.select(Task.id, Task.sms_content)
+        .where(
+            Task.user_phone == user.phone_number,
+            Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value,
+        )
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .limit(unread)
+    )
+    for task_id, words in held:
+        if keywords.parse(words) is not Keyword.AGENT:
+            return db.session.get(Task, task_id)
+    return None
