@@ -34,6 +34,9 @@ class Owed:
     notice: str | None = None
     reply_to: str | None = None
     sender: str | None = None
+    #: Why nothing may be sent to the texter (opted out, inactive): their unseen text stays
+    #: held, unanswered, and staff are told so.
+    withheld: str | None = None
 
     @property
     def anything(self) -> bool:
@@ -49,16 +52,20 @@ class Owed:
             enqueue_notice(self.phone, self.notice, self.reply_to, sender=self.sender)
 
 
-def answer_unseen(user: User, conversation: Conversation) -> Owed:
+def answer_unseen(user: User, conversation: Conversation, withheld: str | None = None) -> Owed:
     """The newest text still unread once staff's reading is counted goes to the model
     (queued for the exactly-once claim, answering/claim.py); the unread count is then 0.
     Called under the texter's lock, on the hand-back, so of two hand-backs at once (a double
-    click) the second finds nothing unread and owes nothing."""
+    click) the second finds nothing unread and owes nothing. `withheld`: why nothing may be
+    sent to the texter (they opted out since, say): nothing is queued, only to end unsent,
+    and the Owed says why."""
     db.session.flush()  # the reading, written in SQL (handoff._read)
     db.session.refresh(conversation, ["unread"])
     if conversation.unread <= 0:
         return Owed(user.phone_number)
     unread, conversation.unread = conversation.unread, 0
+    if withheld is not None:
+        return Owed(user.phone_number, withheld=withheld)
     task = _newest_question(user, unread)
     if task is None:
         return Owed(user.phone_number)

@@ -331,6 +331,14 @@ def test_an_unseen_request_for_a_person_alone_owes_only_the_hand_back_notice(app
     assert answered() == []
 
 
+def test_an_unseen_text_of_a_texter_who_opted_out_is_not_queued_on_the_idle_hand_back(app, client):
+    """Regression: queued for the AI, it ended unsent ("opted out"), a task staff read as
+    answered by nobody for a fault: nothing may reach the texter, so it stays held."""
+    assert left_idle(app, client, "AGENT", "What is DNS?", "STOP") == ["handoff", "opt_out"]
+    task = db.session.scalar(sa.select(Task).where(Task.sms_content == "What is DNS?"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+
+
 def test_a_staff_reply_restarts_the_idle_clock(app):
     app.config["HANDOFF_IDLE_MINUTES"] = 30
     user = make_user(PHONE)

@@ -449,6 +449,11 @@ class ConversationPages:
 def _returned(owed: unseen.Owed) -> str:
     """What Return to AI did: staff who read only "the next text" took the one they never
     saw for left unanswered, and answered it themselves too."""
+    if owed.withheld is not None:
+        return (
+            f"Returned to the AI. Nothing is sent to them: {owed.withheld}, so the text"
+            " they sent after you last looked stays unanswered."
+        )
     if owed.answer is not None:
         return "Returned to the AI: it is answering the text they sent after you last looked."
     if owed.notice is not None:

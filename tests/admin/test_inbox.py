@@ -340,6 +340,37 @@ def test_an_unseen_text_over_the_quota_is_refused_with_its_notice_on_hand_back(a
     assert list(kinds) == ["handoff", "quota"]  # the quota's notice, as on arrival
 
 
+@pytest.mark.parametrize("gone", ["opted out", "inactive"])
+def test_an_unseen_text_of_a_texter_nothing_may_reach_is_not_queued_on_hand_back(
+    admin_client, gone
+):
+    """Regression: a texter who sent a text after staff last looked and then STOP (or was
+    made inactive) had it queued for the AI on Return to AI, where it ended unsent; the
+    page said the AI was answering it. Nothing is queued and the page says why."""
+    make_user(PHONE)
+    text_in(admin_client, "AGENT")
+    assert post(admin_client, "takeover").status_code == 302
+    form = {"unread": shown_unread(admin_client)}
+    text_in(admin_client, "What is DNS?")
+    if gone == "opted out":
+        text_in(admin_client, "STOP")
+    else:
+        db.session.get(User, PHONE).is_active = False
+        db.session.commit()
+    with simulator.jobs_inline():
+        assert post(admin_client, "release", form).status_code == 302
+    told = html.unescape(page_of(admin_client, PAGE))
+    assert "it is answering" not in told
+    why = "has opted out" if gone == "opted out" else "is inactive"
+    assert f"Returned to the AI. Nothing is sent to them: this texter {why}" in told
+    db.session.expire_all()
+    task = db.session.scalar(sa.select(Task).where(Task.sms_content == "What is DNS?"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    assert db.session.get(User, PHONE).monthly_requests == 0
+    assert db.session.get(Conversation, PHONE).unread == 0
+    assert answers() == []
+
+
 def test_texts_staff_saw_are_not_answered_by_the_ai_when_they_hand_back(admin_client):
     make_user(PHONE)
     text_in(admin_client, "AGENT")
