@@ -3,7 +3,7 @@ key is shown once, afterwards only its prefix (the database keeps a SHA-256)."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, make_response
+from flask import current_app, flash, redirect, request, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
@@ -74,6 +74,10 @@ class TokenForm(AdminForm):
         return {"user": db.session.get(User, self.user_phone.data)}
 
 
+#: The session's keys of tokens just made, by token id, until their page shows them.
+_NEW_KEYS = "new_token_keys"
+
+
 def _expiry(token: ApiToken, seconds: bool = False) -> str:
     """When the token stops working (API_TOKEN_DAYS after it was made), or "never"."""
     expires = token.expires_at(current_app.config["API_TOKEN_DAYS"])
@@ -137,9 +141,22 @@ class ApiTokenView(AdminModelView):
             if not submission or (made := ApiToken.made_by(submission)) is None:
                 raise
             return self._made_already(made)
-        response = make_response(self.render("admin/token_created.html", token=token, key=key))
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        # Shown by a page of its own, which Back and Reload fetch again (the answer to the
+        # POST was one no cache keeps, so Back to it was "Confirm Form Resubmission"): the
+        # key rides in the session, already this browser's credential, for one request.
+        session[_NEW_KEYS] = {**session.get(_NEW_KEYS, {}), str(token.id): key}
+        return redirect(self.get_url(".created_view", id=token.id), 303)
+
+    @expose("/created/")
+    def created_view(self):
+        """The new token's key, once: the page fetched again shows only its prefix."""
+        token = self.get_one(request.args.get("id", ""))
+        if token is None:
+            return redirect(self.get_url(".index_view"))
+        keys = dict(session.get(_NEW_KEYS, {}))
+        if (key := keys.pop(str(token.id), None)) is not None:
+            session[_NEW_KEYS] = keys
+        return self.render("admin/token_created.html", token=token, key=key)
 
     def _form_page(self, form: TokenForm, status: int = 200):
         # The form shown is a new submission, even when it shows one that was just posted.
