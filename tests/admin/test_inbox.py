@@ -773,6 +773,33 @@ def test_acting_on_a_texter_deleted_while_the_page_was_open_says_they_are_gone(
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
+@pytest.mark.parametrize("action", ["send", "takeover", "release", "read"])
+def test_a_page_opened_for_a_deleted_texter_acts_on_nobody_who_has_their_number_now(
+    admin_client, action
+):
+    """Regression: a page left open while its texter was deleted and their number came back
+    as someone else (a new text, staff adding it) sent the reply written to the first to
+    the second, and took over, handed back or read their conversation. Each form names
+    the texter it was drawn for; nothing is done, and staff see the new conversation."""
+    make_user(PHONE, full_name="First Texter")
+    page = page_of(admin_client, PAGE)
+    form = {**composer(admin_client), "message": "Your account 4471 is closed."}
+    [url] = re.findall(rf'action="(/admin/user/conversation/{action}/[^"]+)"', page)[:1]
+    db.session.delete(db.session.get(User, PHONE))
+    db.session.commit()
+    waiting(full_name="Someone Else")
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+
+    response = admin_client.post(html.unescape(url), data=form)
+    assert response.status_code == 302 and response.location == PAGE
+    told = html.unescape(page_of(admin_client, PAGE))
+    assert f"the texter this page was opened for was deleted, and {PHONE} is someone" in told
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+    assert db.session.get(Conversation, PHONE).unread == 1
+
+
 def test_a_reply_holding_a_nul_is_sent_back_to_the_composer_saying_why(admin_client):
     """Regression: a reply pasted with a NUL in it got a bare "Bad Request" page, and the
     reply typed was lost; the composer now says why, with the text kept but the NUL."""
