@@ -17,8 +17,7 @@ import sqlalchemy as sa
 
 from . import limits
 from .extensions import db
-from .inbound import keywords
-from .inbound.keywords import Keyword
+from .inbound.routing import asks_nothing
 from .models import Conversation, RefusalReason, Task, TaskStatus, User
 from .outbound import written_to
 
@@ -86,12 +85,12 @@ def answer_unseen(user: User, conversation: Conversation, withheld: str | None =
 
 
 def _newest_question(user: User, unread: int) -> Task | None:
-    """The newest of the `unread` texts held (the newest held ones) that is not one more
-    request for a person: the conversation was waiting for staff or with them when it came,
-    so it asked for nothing new, and answered by the model it asked for a person at once,
-    the texter told that nobody could reply and then that a person will."""
-    held = db.session.execute(
-        sa.select(Task.id, Task.sms_content)
+    """The newest of the `unread` texts held (the newest held ones) that asks the model
+    something (inbound.routing.asks_nothing): the conversation was waiting for staff or
+    with them when each came, so one more request for a person asked for nothing new, and
+    a tapback or a blank text asks nothing at all."""
+    held = db.session.scalars(
+        sa.select(Task)
         .where(
             Task.user_phone == user.phone_number,
             Task.refusal_reason == RefusalReason.HELD_FOR_STAFF.value,
@@ -99,7 +98,11 @@ def _newest_question(user: User, unread: int) -> Task | None:
         .order_by(Task.created_at.desc(), Task.id.desc())
         .limit(unread)
     )
-    for task_id, words in held:
-        if keywords.parse(words) is not Keyword.AGENT:
-            return db.session.get(Task, task_id)
-    return None
+    return next(
+        (
+            task
+            for task in held
+            if not asks_nothing(user.phone_number, task.sms_content, task.media)
+        ),
+        None,
+    )

@@ -331,6 +331,24 @@ def test_an_unseen_request_for_a_person_alone_owes_only_the_hand_back_notice(app
     assert answered() == []
 
 
+@pytest.mark.parametrize(
+    "last",
+    [
+        "Liked \u201cThanks. A person from our team will reply to you here.\u201d",
+        "   ",
+        "\u200b",
+    ],
+    ids=["a tapback", "spaces", "a zero-width space"],
+)
+def test_an_unseen_text_that_asks_nothing_leaves_the_question_before_it_answered(app, client, last):
+    """Regression: a tapback on our acknowledgement (or a blank text) after the question was
+    the newest unseen text, so the hand-back had the model answer it ("Liked ..." or
+    nothing at all, a reply paid for no question) and the question went unanswered. Had
+    the AI had the conversation, neither would have reached the model."""
+    assert left_idle(app, client, "AGENT", "What is DNS?", last)[-1] == "reply"
+    assert answered() == ["What is DNS?"]
+
+
 def test_an_unseen_text_of_a_texter_who_opted_out_is_not_queued_on_the_idle_hand_back(app, client):
     """Regression: queued for the AI, it ended unsent ("opted out"), a task staff read as
     answered by nobody for a fault: nothing may reach the texter, so it stays held."""
