@@ -389,7 +389,7 @@ class ConversationPages:
             return self._ask_first(user, exc, "release")
         db.session.commit()
         owed.enqueue()
-        flash(_returned(owed))
+        flash(_returned(owed, user))
         return self._back(user)
 
     @expose("/conversation/send/", methods=("POST",))
@@ -467,14 +467,17 @@ class ConversationPages:
         )
 
 
-def _returned(owed: unseen.Owed) -> str:
+def _returned(owed: unseen.Owed, user: User) -> str:
     """What Return to AI did: staff who read only "the next text" took the one they never
-    saw for left unanswered, and answered it themselves too."""
+    saw for left unanswered, and answered it themselves too; and to a texter nothing may
+    reach (they opted out), the AI answers nothing at all."""
     if owed.withheld is not None:
         return (
             f"Returned to the AI. Nothing is sent to them: {owed.withheld}, so the text"
             " they sent after you last looked stays unanswered."
         )
+    if (why := handoff.why_nothing_reaches(user)) is not None:
+        return f"Returned to the AI. Nothing is sent to them: {why}."
     if owed.answer is not None:
         return "Returned to the AI: it is answering the text they sent after you last looked."
     if owed.notice is not None:

@@ -371,6 +371,18 @@ def test_an_unseen_text_of_a_texter_nothing_may_reach_is_not_queued_on_hand_back
     assert answers() == []
 
 
+def test_returning_a_texter_who_opted_out_to_the_ai_does_not_say_it_answers_them(admin_client):
+    """Regression: every text seen, Return to AI said "it answers this texter's next text"
+    of a texter who had texted STOP, whom nothing reaches until they text START."""
+    make_user(PHONE)
+    text_in(admin_client, "AGENT")
+    text_in(admin_client, "STOP")
+    assert post(admin_client, "release", {"unread": "0"}).status_code == 302
+    told = html.unescape(page_of(admin_client, PAGE))
+    assert "it answers this texter's next text" not in told
+    assert "Returned to the AI. Nothing is sent to them: this texter has opted out" in told
+
+
 def test_texts_staff_saw_are_not_answered_by_the_ai_when_they_hand_back(admin_client):
     make_user(PHONE)
     text_in(admin_client, "AGENT")
