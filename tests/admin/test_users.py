@@ -874,6 +874,7 @@ OLD_PHONE = "+15550100077"
         "/admin/inbox/",
         "/admin/apitoken/",
         "/admin/errorlog/",
+        "/admin/",  # the dashboard's latest errors
     ],
 )
 def test_a_direction_override_stored_before_the_rules_is_shown_escaped_not_obeyed(
