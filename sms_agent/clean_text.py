@@ -21,6 +21,11 @@ UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 #: plain text needs (RLM, LRM, the joiners of Arabic or Persian) stay.
 _INVISIBLE = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 INVISIBLE = re.compile(f"[{_INVISIBLE}]")
+#: What a page or a terminal shows as its escape (shown_as_escapes): the invisible
+#: characters, and the direction marks plain text may keep (LRM, RLM, the Arabic letter
+#: mark), drawn as nothing yet turning the digits and punctuation around them ("100-200"
+#: read "200-100"), as an override turns a whole run. Nothing is hidden from staff there.
+_ESCAPED = re.compile(f"[{_INVISIBLE}\u200e\u200f\u061c]")
 #: What one line of a text log may not hold: the invisible characters, and the line and
 #: paragraph separators some log viewers break a line at.
 _OFF_ONE_LINE = re.compile(f"[{_INVISIBLE}\u2028\u2029]")
@@ -60,12 +65,13 @@ def readable(text: str) -> str:
 
 
 def shown_as_escapes(text: str) -> str:
-    """`text` fit to print on a terminal: each invisible character written as its escape
-    (ESC as "\\u001b", as JSON writes it), so staff see it and the terminal does not
-    obey it; a texter's ESC could otherwise set the window title, clear the screen or worse,
-    a lone carriage return overwrite the line, an override reverse it. Line ends (CR LF
+    """`text` fit to print on a terminal or a page: each invisible character and direction
+    mark written as its escape (ESC as "\\u001b", as JSON writes it), so staff see it and
+    the terminal does not obey it; a texter's ESC could otherwise set the window title,
+    clear the screen or worse, a lone carriage return overwrite the line, an override
+    reverse it. Line ends (CR LF
     too, as CSV writes them), newlines and tabs are kept."""
-    return "\r\n".join(INVISIBLE.sub(_escape, line) for line in text.split("\r\n"))
+    return "\r\n".join(_ESCAPED.sub(_escape, line) for line in text.split("\r\n"))
 
 
 def from_escapes(text: str, written_in: str | None = None) -> str:
@@ -86,7 +92,7 @@ _AN_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 def _unescaped(match: re.Match, written: set[str]) -> str:
     char = chr(int(match.group(1), 16))
-    if match.group(1) in written or not INVISIBLE.match(char) or UNSTORABLE.match(char):
+    if match.group(1) in written or not _ESCAPED.match(char) or UNSTORABLE.match(char):
         return match.group()
     return char
 

@@ -90,15 +90,23 @@ class InactiveTexter(Exception):
 OPTED_OUT_REASON = "this texter has opted out (they texted STOP)"
 
 
+def why_nothing_reaches(user: User) -> str | None:
+    """Why the service may send `user` nothing at all, staff's texts and answers alike:
+    their account is inactive, or they opted out."""
+    if not user.is_active:
+        return str(InactiveTexter())
+    if user.is_opted_out:
+        return OPTED_OUT_REASON
+    return None
+
+
 def why_staff_cannot_text(user: User) -> str | None:
     """Why a text from staff to `user` would be refused, for the conversation page to say
     before staff type one (a WhatsApp texter whose window closed included: the page let
     staff write a reply that was then refused). send_as_staff still decides when it sends,
     under the lock."""
-    if not user.is_active:
-        return str(InactiveTexter())
-    if user.is_opted_out:
-        return OPTED_OUT_REASON
+    if (refused := why_nothing_reaches(user)) is not None:
+        return refused
     if (refused := outbound.destination_problem(user.phone_number)) is not None:
         return refused.explained
     return channels.window_problem(user)
@@ -269,7 +277,7 @@ def release(
     if staff is not None:
         _refuse_if_held_by_other(user, conversation, staff, force, confirmed_holder_id)
         _read(conversation, seen)
-        owed = unseen.answer_unseen(user, conversation)
+        owed = unseen.answer_unseen(user, conversation, why_nothing_reaches(user))
     _back_to_ai(user, conversation)
     return owed
 
@@ -445,7 +453,7 @@ def release_idle(now: datetime | None = None) -> list[unseen.Owed]:
     for user, conversation in stale:
         # Most have nothing unread, and cost no statement more.
         if conversation.unread > 0:
-            owed.append(unseen.answer_unseen(user, conversation))
+            owed.append(unseen.answer_unseen(user, conversation, why_nothing_reaches(user)))
         else:
             owed.append(unseen.Owed(user.phone_number))
         _back_to_ai(user, conversation)

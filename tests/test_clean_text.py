@@ -139,6 +139,18 @@ def test_a_text_shown_as_escapes_reads_back_as_stored(text):
     assert from_escapes(shown_as_escapes(text)) == text
 
 
+@pytest.mark.parametrize("mark", ["\u200e", "\u200f", "\u061c"])
+def test_a_direction_mark_is_shown_as_its_escape_like_the_other_direction_controls(mark):
+    """Regression: an override (U+202E) was shown as its escape, but a right-to-left mark
+    (U+200F), a left-to-right one or the Arabic letter mark (U+061C) was written as sent:
+    drawn as nothing, yet it turns the digits and punctuation around it ("100-200" read
+    "200-100"), and staff could not see it was there. Shown as its escape, and the escape
+    read back as the mark, as an override's is."""
+    shown = shown_as_escapes(f"Ann{mark} 100-200")
+    assert shown == f"Ann\\u{ord(mark):04x} 100-200"
+    assert from_escapes(shown) == f"Ann{mark} 100-200"
+
+
 @pytest.mark.parametrize("typed", ["\\u0000", "\\ud800", "\\u00e9"])
 def test_an_escape_of_what_no_column_holds_or_of_a_visible_letter_stays_written_out(typed):
     assert from_escapes(typed) == typed

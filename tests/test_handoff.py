@@ -21,7 +21,7 @@ from sms_agent.inbound import keywords
 from sms_agent.models import Conversation, OutboundMessage, StaffUser, Task, User, utcnow
 from tests.admin.conftest import csrf_for, log_in, post_action, staff_account
 from tests.factories import make_staff, make_token, make_user
-from tests.standins import inbound_form, signed_post
+from tests.standins import inbound_form, openai_standin, signed_post
 
 PHONE = "+15551230000"
 
@@ -277,28 +277,84 @@ def test_after_the_idle_time_the_ai_answers_again_and_the_texter_is_told_once(ap
     assert "Please resend anything still unanswered." in told.body
 
 
+def left_idle(app, client, *texts: str) -> list[str]:
+    """PHONE sends `texts` (AGENT first), nobody from staff looks at them for
+    HANDOFF_IDLE_MINUTES, and the conversation goes back to the AI by itself (the beat job
+    run twice, as the next minute would): the kinds of the SMS PHONE got."""
+    app.config["HANDOFF_IDLE_MINUTES"] = 30
+    make_user(PHONE)
+    for body in texts:
+        text_in(client, body)
+    db.session.get(Conversation, PHONE).staff_clock_at = utcnow() - timedelta(minutes=31)
+    db.session.commit()
+    with simulator.jobs_inline():
+        assert jobs.release_idle_conversations() == 1
+        assert jobs.release_idle_conversations() == 0
+    db.session.expire_all()
+    assert texter().conversation_state == "ai"
+    assert db.session.get(Conversation, PHONE).unread == 0
+    return [m.kind for m in sent()]
+
+
+def answered() -> list[str]:
+    return db.session.scalars(sa.select(Task.sms_content).where(Task.status == "completed")).all()
+
+
 def test_the_idle_hand_back_answers_the_newest_text_nobody_saw_once(app, client):
     """Regression: texts held while nobody from staff looked were answered by nobody when the
     conversation went back to the AI by itself: the texter was told to resend them. As on
     Return to AI, the newest unseen one is answered (the older its context), once, after
     the notice that says the AI answers again."""
-    app.config["HANDOFF_IDLE_MINUTES"] = 30
-    make_user(PHONE)
-    text_in(client, "AGENT")
-    text_in(client, "My parcel never came")
-    text_in(client, "Hello? What is DNS?")
-    db.session.get(Conversation, PHONE).staff_clock_at = utcnow() - timedelta(minutes=31)
-    db.session.commit()
-
-    with simulator.jobs_inline():
-        assert jobs.release_idle_conversations() == 1
-        assert jobs.release_idle_conversations() == 0
-    db.session.expire_all()
-    assert [m.kind for m in sent()] == ["handoff", "handoff_ended", "reply"]
-    [answered] = db.session.scalars(sa.select(Task).where(Task.status == "completed")).all()
-    assert answered.sms_content == "Hello? What is DNS?"
+    kinds = left_idle(app, client, "AGENT", "My parcel never came", "Hello? What is DNS?")
+    assert kinds == ["handoff", "handoff_ended", "reply"]
+    assert answered() == ["Hello? What is DNS?"]
     assert texter().monthly_requests == 1  # counted, as a text answered
-    assert db.session.get(Conversation, PHONE).unread == 0
+
+
+def test_an_unseen_request_for_a_person_is_not_answered_on_the_idle_hand_back(app, client):
+    """Regression: an AGENT the texter sent again while nobody from staff looked was the
+    newest unseen text, so the idle hand-back gave it to the model, which asked for a
+    person at once: the texter read "Nobody from our team could reply in time" and then
+    "A person from our team will reply", and the conversation waited for staff again. A
+    request for a person asks the AI nothing: the newest unseen text that is no such
+    request is answered, and with none the texter is told only that the AI answers again
+    (with "Reply AGENT to ask for a person")."""
+    with openai_standin(human_when="agent") as server:
+        app.config.update(LLM_BACKEND="openai", OPENAI_BASE_URL=server.url + "/v1")
+        kinds = left_idle(app, client, "AGENT", "What is DNS?", "AGENT")
+    assert kinds == ["handoff", "handoff_ended", "reply"]
+    assert answered() == ["What is DNS?"]
+
+
+def test_an_unseen_request_for_a_person_alone_owes_only_the_hand_back_notice(app, client):
+    assert left_idle(app, client, "AGENT", "talk to a person!") == ["handoff", "handoff_ended"]
+    assert answered() == []
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        "Liked \u201cThanks. A person from our team will reply to you here.\u201d",
+        "   ",
+        "\u200b",
+    ],
+    ids=["a tapback", "spaces", "a zero-width space"],
+)
+def test_an_unseen_text_that_asks_nothing_leaves_the_question_before_it_answered(app, client, last):
+    """Regression: a tapback on our acknowledgement (or a blank text) after the question was
+    the newest unseen text, so the hand-back had the model answer it ("Liked ..." or
+    nothing at all, a reply paid for no question) and the question went unanswered. Had
+    the AI had the conversation, neither would have reached the model."""
+    assert left_idle(app, client, "AGENT", "What is DNS?", last)[-1] == "reply"
+    assert answered() == ["What is DNS?"]
+
+
+def test_an_unseen_text_of_a_texter_who_opted_out_is_not_queued_on_the_idle_hand_back(app, client):
+    """Regression: queued for the AI, it ended unsent ("opted out"), a task staff read as
+    answered by nobody for a fault: nothing may reach the texter, so it stays held."""
+    assert left_idle(app, client, "AGENT", "What is DNS?", "STOP") == ["handoff", "opt_out"]
+    task = db.session.scalar(sa.select(Task).where(Task.sms_content == "What is DNS?"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
 
 
 def test_a_staff_reply_restarts_the_idle_clock(app):

@@ -80,8 +80,9 @@ def init_app(app: Flask) -> Admin:
 def _model_views() -> list:
     from ..models import ApiToken, ErrorLog, OutboundMessage, StaffUser, Task, User
     from .messages import OutboundMessageView
-    from .staff import ApiTokenView, StaffUserView
+    from .staff import StaffUserView
     from .tasks import ErrorLogView, TaskView
+    from .tokens import ApiTokenView
     from .users import UserView
 
     return [

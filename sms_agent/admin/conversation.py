@@ -206,6 +206,12 @@ def _shown_unread() -> int | None:
     return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
 
 
+def _created(user: User) -> str:
+    """What tells a texter from the one who has their number after them (deleted, then
+    added or texting anew): when they were made."""
+    return user.created_at.isoformat()
+
+
 def _no_such_texter():
     """The page's script asked about a texter deleted since (its poll then says so)."""
     return jsonify({"error": "No such user."}), 404
@@ -226,11 +232,18 @@ class ConversationPages:
 
     def _texter(self) -> User | None:
         """The texter the address names, their number written any way: typed or pasted by
-        hand, a bare "+" reads as a space, and "No texter" was said of one who was there."""
+        hand, a bare "+" reads as a space, and "No texter" was said of one who was there.
+        None also when the page acting was opened for a texter deleted since, whose
+        number is someone else's now (its `created` is not theirs): a reply written to
+        the first must not reach the second."""
         written = request.values.get("id", "")
         user = db.session.get(User, written)
         number = whole_phone_number(written) if user is None else None
-        return db.session.get(User, number) if number else user
+        user = db.session.get(User, number) if number else user
+        opened_for = request.args.get("created")
+        if user is not None and opened_for is not None and opened_for != _created(user):
+            return None
+        return user
 
     def _page(self, user: User, status: int = 200, **extra):
         form = extra.pop("form", None) or ComposeForm(texter=user)
@@ -253,6 +266,7 @@ class ConversationPages:
             "confirm_holder_id": None,
             "confirm_action": None,
             "reply_sent": _reply_went_out(),
+            "this_texter": {"id": user.phone_number, "created": _created(user)},
             **extra,
         }
         return self.render("admin/conversation.html", **context), status
@@ -265,6 +279,13 @@ class ConversationPages:
         member, the API) while the page was open, or the link names nobody; nothing was
         done."""
         phone = request.values.get("id", "")
+        if request.args.get("created") and (now := db.session.get(User, phone)) is not None:
+            flash(
+                f"Nothing was done: the texter this page was opened for was deleted, and "
+                f"{phone} is someone else's number now. This is their conversation.",
+                "error",
+            )
+            return self._back(now)
         flash(
             f"No texter {phone}: deleted, perhaps while the page was open; nothing was done.",
             "error",
@@ -368,7 +389,7 @@ class ConversationPages:
             return self._ask_first(user, exc, "release")
         db.session.commit()
         owed.enqueue()
-        flash(_returned(owed))
+        flash(_returned(owed, user))
         return self._back(user)
 
     @expose("/conversation/send/", methods=("POST",))
@@ -446,9 +467,17 @@ class ConversationPages:
         )
 
 
-def _returned(owed: unseen.Owed) -> str:
+def _returned(owed: unseen.Owed, user: User) -> str:
     """What Return to AI did: staff who read only "the next text" took the one they never
-    saw for left unanswered, and answered it themselves too."""
+    saw for left unanswered, and answered it themselves too; and to a texter nothing may
+    reach (they opted out), the AI answers nothing at all."""
+    if owed.withheld is not None:
+        return (
+            f"Returned to the AI. Nothing is sent to them: {owed.withheld}, so the text"
+            " they sent after you last looked stays unanswered."
+        )
+    if (why := handoff.why_nothing_reaches(user)) is not None:
+        return f"Returned to the AI. Nothing is sent to them: {why}."
     if owed.answer is not None:
         return "Returned to the AI: it is answering the text they sent after you last looked."
     if owed.notice is not None:

@@ -3,6 +3,7 @@ reaction), or a task for the model, which admission (limits.py) may still refuse
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
@@ -191,6 +192,18 @@ def _ask_for_a_person(user: User, media: list[Attachment]) -> Received:
 
 #: How far back in a thread a reaction's quoted message is looked for.
 REACTION_LOOKBACK = 50
+
+
+def asks_nothing(phone: str, body: str, media: Sequence) -> bool:
+    """Whether a text held for staff would have asked the model nothing, had the AI had the
+    conversation when it came: one more request for a person, a tapback reaction or a text
+    of nothing at all (with no attachment). The hand-back answers the newest held text that
+    asks something (unseen.py), not these: answered, a request for a person asked for one
+    again at once, and a "Liked ..." or a blank text got an answer meant for no question
+    while the question before it got none."""
+    if keywords.parse(body) is Keyword.AGENT:
+        return True
+    return not media and (is_blank(body) or _is_reaction(phone, body))
 
 
 def _is_reaction(phone: str, body: str) -> bool:

@@ -340,6 +340,49 @@ def test_an_unseen_text_over_the_quota_is_refused_with_its_notice_on_hand_back(a
     assert list(kinds) == ["handoff", "quota"]  # the quota's notice, as on arrival
 
 
+@pytest.mark.parametrize("gone", ["opted out", "inactive"])
+def test_an_unseen_text_of_a_texter_nothing_may_reach_is_not_queued_on_hand_back(
+    admin_client, gone
+):
+    """Regression: a texter who sent a text after staff last looked and then STOP (or was
+    made inactive) had it queued for the AI on Return to AI, where it ended unsent; the
+    page said the AI was answering it. Nothing is queued and the page says why."""
+    make_user(PHONE)
+    text_in(admin_client, "AGENT")
+    assert post(admin_client, "takeover").status_code == 302
+    form = {"unread": shown_unread(admin_client)}
+    text_in(admin_client, "What is DNS?")
+    if gone == "opted out":
+        text_in(admin_client, "STOP")
+    else:
+        db.session.get(User, PHONE).is_active = False
+        db.session.commit()
+    with simulator.jobs_inline():
+        assert post(admin_client, "release", form).status_code == 302
+    told = html.unescape(page_of(admin_client, PAGE))
+    assert "it is answering" not in told
+    why = "has opted out" if gone == "opted out" else "is inactive"
+    assert f"Returned to the AI. Nothing is sent to them: this texter {why}" in told
+    db.session.expire_all()
+    task = db.session.scalar(sa.select(Task).where(Task.sms_content == "What is DNS?"))
+    assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
+    assert db.session.get(User, PHONE).monthly_requests == 0
+    assert db.session.get(Conversation, PHONE).unread == 0
+    assert answers() == []
+
+
+def test_returning_a_texter_who_opted_out_to_the_ai_does_not_say_it_answers_them(admin_client):
+    """Regression: every text seen, Return to AI said "it answers this texter's next text"
+    of a texter who had texted STOP, whom nothing reaches until they text START."""
+    make_user(PHONE)
+    text_in(admin_client, "AGENT")
+    text_in(admin_client, "STOP")
+    assert post(admin_client, "release", {"unread": "0"}).status_code == 302
+    told = html.unescape(page_of(admin_client, PAGE))
+    assert "it answers this texter's next text" not in told
+    assert "Returned to the AI. Nothing is sent to them: this texter has opted out" in told
+
+
 def test_texts_staff_saw_are_not_answered_by_the_ai_when_they_hand_back(admin_client):
     make_user(PHONE)
     text_in(admin_client, "AGENT")
@@ -740,6 +783,33 @@ def test_acting_on_a_texter_deleted_while_the_page_was_open_says_they_are_gone(
     assert response.status_code == 200
     assert f"No texter {PHONE}: deleted" in html.unescape(response.get_data(as_text=True))
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+
+
+@pytest.mark.parametrize("action", ["send", "takeover", "release", "read"])
+def test_a_page_opened_for_a_deleted_texter_acts_on_nobody_who_has_their_number_now(
+    admin_client, action
+):
+    """Regression: a page left open while its texter was deleted and their number came back
+    as someone else (a new text, staff adding it) sent the reply written to the first to
+    the second, and took over, handed back or read their conversation. Each form names
+    the texter it was drawn for; nothing is done, and staff see the new conversation."""
+    make_user(PHONE, full_name="First Texter")
+    page = page_of(admin_client, PAGE)
+    form = {**composer(admin_client), "message": "Your account 4471 is closed."}
+    [url] = re.findall(rf'action="(/admin/user/conversation/{action}/[^"]+)"', page)[:1]
+    db.session.delete(db.session.get(User, PHONE))
+    db.session.commit()
+    waiting(full_name="Someone Else")
+    handoff.hold_text(db.session.get(User, PHONE))
+    db.session.commit()
+
+    response = admin_client.post(html.unescape(url), data=form)
+    assert response.status_code == 302 and response.location == PAGE
+    told = html.unescape(page_of(admin_client, PAGE))
+    assert f"the texter this page was opened for was deleted, and {PHONE} is someone" in told
+    assert db.session.scalars(sa.select(OutboundMessage)).all() == []
+    assert db.session.get(User, PHONE).conversation_state == "waiting"
+    assert db.session.get(Conversation, PHONE).unread == 1
 
 
 def test_a_reply_holding_a_nul_is_sent_back_to_the_composer_saying_why(admin_client):

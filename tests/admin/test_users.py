@@ -874,6 +874,7 @@ OLD_PHONE = "+15550100077"
         "/admin/inbox/",
         "/admin/apitoken/",
         "/admin/errorlog/",
+        "/admin/",  # the dashboard's latest errors
     ],
 )
 def test_a_direction_override_stored_before_the_rules_is_shown_escaped_not_obeyed(
@@ -910,6 +911,25 @@ def test_a_texters_direction_override_shows_as_its_escape_in_the_thread(admin_cl
     assert "see \\u202emoc.elgoog" in page
     db.session.expire_all()
     assert db.session.get(Task, task.id).sms_content == "see \u202emoc.elgoog"
+
+
+@pytest.mark.parametrize("mark", ["\u200f", "\u061c"])
+def test_a_texters_direction_mark_shows_as_its_escape_in_the_thread_list_and_details(
+    admin_client, mark
+):
+    """Regression: an override showed as its escape, a right-to-left mark as nothing."""
+    user = make_user(OLD_PHONE, full_name=f"Ann{mark} 12")
+    task = make_task(user, sms_content=f"price 100{mark}-200", ai_response="ok")
+    escape = f"\\u{ord(mark):04x}"
+
+    thread = rows(admin_client, f"/admin/user/conversation/?id={quote(OLD_PHONE)}")
+    listed = rows(admin_client, "/admin/user/") + rows(
+        admin_client, f"/admin/task/details/?id={task.id}"
+    )
+
+    assert mark not in thread + listed
+    assert f"price 100{escape}-200" in thread
+    assert f"Ann{escape} 12" in listed and f"price 100{escape}-200" in listed
 
 
 def _row_with_old_text(kind: str, field: str):

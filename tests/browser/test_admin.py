@@ -261,6 +261,30 @@ def test_a_double_click_on_create_token_makes_one_token_and_shows_its_key(
     assert ApiToken.find_active(key) == token
 
 
+def test_back_to_a_new_tokens_page_says_its_key_was_shown_once(live_server, page, seeded):
+    """Regression: the key was the answer to the form's POST (kept by no cache, as a key
+    must be), so Back to it from the list was Chromium's "Confirm Form Resubmission"
+    (ERR_CACHE_MISS). The key is now shown on a page of its own, once: Back and Reload
+    show that page again without it."""
+    from sms_agent.models import ApiToken
+
+    log_in(page, live_server)
+    page.goto(live_server + "/admin/apitoken/new/")
+    page.select_option("select[name=staff_user]", index=1)
+    page.click("input[type=submit][value=Save]")
+    key = page.input_value("[data-testid=api-key]")
+    assert ApiToken.find_active(key) is not None
+    page.click("text=Done")
+    page.wait_for_selector("table.model-list")
+    page.go_back()
+    page.wait_for_selector("text=shown only once")
+    assert page.locator("[data-testid=api-key]").count() == 0
+    assert key not in page.content()
+    page.reload()
+    page.wait_for_selector("text=shown only once")
+    assert key not in page.content()
+
+
 def test_a_task_answered_while_its_edit_page_is_open_keeps_its_answer(live_server, page, seeded):
     """The Edit page in a real browser (its line breaks, its JSON): a change of category
     saved after the worker answered the task keeps the answer; a multi-line note that staff

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from sms_agent import handoff, simulator
 from sms_agent.extensions import db
 from sms_agent.media.read import HELD_UNREAD
-from sms_agent.models import OutboundMessage, Task, TaskMedia, utcnow
+from sms_agent.models import OutboundMessage, Task, TaskMedia, User, utcnow
 from sms_agent.vendors import openai as llm
 from sms_agent.vendors import twilio as sms
 from tests.admin.conftest import PASSWORD, StoppedClock, staff_account
@@ -335,6 +335,31 @@ def log_in_again(page, username: str = "boss") -> None:
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=composer]")
     page.wait_for_load_state()  # the page's script, at its end, puts back what was kept
+
+
+def test_a_reply_typed_to_a_deleted_texter_is_not_put_back_for_a_new_one_with_the_number(
+    app, live_server, page
+):
+    """Regression: the tab kept what was typed by the conversation's address, so once the
+    texter was deleted and their number came back as a new texter (who texted, or was
+    added), the reply written to the first was put back in the new one's box as "not sent
+    yet", one Send from reaching a stranger. A draft belongs to the conversation it was
+    written in."""
+    staff_account("boss", is_admin=True)
+    make_user(PHONE)
+    open_conversation(live_server, page)
+    page.fill("textarea[name=message]", "Your account 4471 is closed as you asked.")
+    db.session.delete(db.session.get(User, PHONE))
+    db.session.commit()
+    make_user(PHONE)
+    # The page left open says its texter is gone, not the new one's thread.
+    page.wait_for_selector("[data-testid=texter-gone]", state="visible")
+
+    page.goto(live_server + "/admin/user/conversation/?id=" + urllib.parse.quote(PHONE))
+    page.wait_for_selector("[data-testid=composer]")
+    page.wait_for_load_state()  # the page's script, at its end, puts back what was kept
+    assert page.input_value("textarea[name=message]") == ""
+    assert not page.locator("[data-testid=draft-kept]").is_visible()
 
 
 @pytest.mark.parametrize("how", ["the notice's link", "Send"])
