@@ -304,6 +304,31 @@ MEDIA_UNREADABLE = {
     "que pueda abrir. Escribe tu pregunta con palabras.",
 }
 
+#: The same three, when what could not be read was a text part: the words of a long text (or
+#: one to a group) that a phone sent as MMS. The texter sent no picture or voice note.
+TEXT_PART_FAILED = {
+    None: "Sorry, I couldn't get the words of your message from the network. Please send it again.",
+    "fr": "Désolé, je n'ai pas pu recevoir le texte de votre message. Renvoyez-le.",
+    "es": "Lo siento, no pude recibir el texto de tu mensaje. Vuelve a enviarlo.",
+}
+
+TEXT_PART_UNAVAILABLE = {
+    None: "Sorry, I can't read long messages sent as MMS right now. Please send your question "
+    "in a shorter text.",
+    "fr": "Désolé, je ne peux pas lire les longs messages envoyés en MMS pour le moment. "
+    "Envoyez une question plus courte.",
+    "es": "Lo siento, ahora no puedo leer mensajes largos enviados como MMS. Manda una "
+    "pregunta mas corta.",
+}
+
+TEXT_PART_UNREADABLE = {
+    None: "Sorry, your message is too long for me to read. Please send your question in a "
+    "shorter text.",
+    "fr": "Désolé, votre message est trop long pour que je le lise. Envoyez une question plus "
+    "courte.",
+    "es": "Lo siento, tu mensaje es demasiado largo para leerlo. Manda una pregunta mas corta.",
+}
+
 #: Before the answer to the rest of a text, when a picture in it could not be fetched or
 #: opened: the note, then how it names the unread attachments (the one picture sent; one,
 #: or several, by their place among the text's attachments), and the "and" of a list.

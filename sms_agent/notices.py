@@ -19,6 +19,7 @@ from flask import current_app
 
 from . import limits, outbound, quota
 from .extensions import db
+from .media.kinds import OTHER, TEXT
 from .media.read import attachments_of, unopened_pictures, words_of
 from .models import Task, User, relock_bookkeeping, utcnow
 from .notice_wording import (
@@ -45,6 +46,9 @@ from .notice_wording import (
     RATE_LIMITED,
     RESET,
     SPEND_CAP,
+    TEXT_PART_FAILED,
+    TEXT_PART_UNAVAILABLE,
+    TEXT_PART_UNREADABLE,
     TIER_CHANGE,
     USAGE,
     VOICE_NOTE,
@@ -294,6 +298,18 @@ def picture_note_text(_user: User, language: str | None = None, task: Task | Non
     return wording.format(which=(several if others else one).format(places=listed, count=count))
 
 
+def _of_what_was_sent(wordings: dict, text_part: dict) -> Callable[..., str]:
+    """A notice on attachments that could not be read, worded for a text whose only ones we
+    read are text parts (a long text a phone sent as MMS) as about the texter's message: they
+    sent no picture or voice note."""
+
+    def worded(_user: User, language: str | None = None, task: Task | None = None) -> str:
+        kinds = {item.get("kind") for item in attachments_of(task)} - {OTHER} if task else ()
+        return _worded(text_part if kinds == {TEXT} else wordings, language)
+
+    return worded
+
+
 def handoff_text(_user: User, language: str | None = None) -> str:
     """The acknowledgement of a request for a person (HANDOFF_ACK_TEXT, then STAFF_HOURS):
     in the texter's language when HANDOFF_ACK_TEXT is the default, else as staff wrote it."""
@@ -315,9 +331,9 @@ NOTICES = {
     "paused": paused_text,
     "media": _fixed(MEDIA),
     "media_note": _fixed(MEDIA_NOTE),
-    "media_failed": _fixed(MEDIA_FAILED),
-    "media_unavailable": _fixed(MEDIA_UNAVAILABLE),
-    "media_unreadable": _fixed(MEDIA_UNREADABLE),
+    "media_failed": _of_what_was_sent(MEDIA_FAILED, TEXT_PART_FAILED),
+    "media_unavailable": _of_what_was_sent(MEDIA_UNAVAILABLE, TEXT_PART_UNAVAILABLE),
+    "media_unreadable": _of_what_was_sent(MEDIA_UNREADABLE, TEXT_PART_UNREADABLE),
     "voice_unheard": _fixed(VOICE_UNHEARD),
     "voice_note": _fixed(VOICE_NOTE),
     "picture_note": picture_note_text,
@@ -355,7 +371,7 @@ IN_THE_KEYWORDS_LANGUAGE = frozenset({"help", "opt_in", outbound.OPT_OUT_CONFIRM
 #: no_requests_text in their place.
 ANSWERS_ON_A_DATE = frozenset({"quota", "usage", "spend_cap", "paused"})
 #: Notices that say something of the text they answer beyond its language.
-ON_THE_TASK = frozenset({"picture_note"})
+ON_THE_TASK = frozenset({"picture_note", "media_failed", "media_unavailable", "media_unreadable"})
 
 
 def compose(kind: str, user: User, said: str | None = None, task: Task | None = None) -> str:

@@ -329,6 +329,35 @@ def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_te
         assert task.status == "failed" and chat_requests(openai_server) == []
 
 
+@pytest.mark.parametrize(
+    ("serve", "notice"),
+    [
+        (None, "media_failed"),  # Twilio answers 404: the part never came
+        (b"x" * 2048, "media_unreadable"),  # larger than MEDIA_MAX_BYTES
+        ("elsewhere", "media_unavailable"),  # a URL we do not fetch from
+    ],
+    ids=["not fetched", "too large", "not fetched from there"],
+)
+def test_a_text_part_that_cannot_be_read_is_not_called_a_picture_or_voice_note(
+    app, client, texter, twilio_server, openai_server, serve, notice
+):
+    """Regression: a long text a phone sent as MMS (a text/plain part, no Body) that could
+    not be fetched got "Sorry, I couldn't get your picture or voice note", and the texter
+    had sent neither. The notice speaks of their message, in one SMS."""
+    app.config["MEDIA_MAX_BYTES"] = 1024
+    app.config["MEDIA_TIMEOUT"] = 1  # a 404 is not asked again for long
+    url = twilio_server.url + media_path()
+    if serve == "elsewhere":
+        url = "https://example.com/words.txt"
+    elif serve is not None:
+        url = twilio_server.serve(media_path(), "text/plain", serve)
+    task = text_in(client, "", (url, "text/plain"))
+    [sms] = outbox()
+    assert (sms.kind, task.status) == (notice, "failed")
+    assert "picture" not in sms.body and "voice" not in sms.body
+    assert "message" in sms.body and (sms.segments, sms.encoding) == (1, "GSM-7")
+
+
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
     url = media_store.save(OGG, "audio/ogg")
     task = text_in(client, "", (url, "audio/ogg"))
