@@ -372,6 +372,17 @@ VOICE_UNHEARD = {
     "con palabras.",
 }
 
+#: A voice note longer than we transcribe (VOICE_NOTE_MAX_BYTES), or than the transcription
+#: server takes (its 413): spoken again as long, it would be refused again.
+VOICE_TOO_LONG = {
+    None: "Sorry, your voice note is too long for me to transcribe. Please send a shorter one, "
+    "or text your question in words.",
+    "fr": "Désolé, votre message vocal est trop long pour que je le transcrive. Envoyez-en un "
+    "plus court, ou votre question par écrit.",
+    "es": "Lo siento, tu nota de voz es demasiado larga para transcribirla. Manda una mas "
+    "corta, o escribe tu pregunta con palabras.",
+}
+
 NO_VISION = {
     None: "I can't read pictures with the current model. Please describe the picture or text "
     "your question in words.",

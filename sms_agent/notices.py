@@ -52,6 +52,7 @@ from .notice_wording import (
     TIER_CHANGE,
     USAGE,
     VOICE_NOTE,
+    VOICE_TOO_LONG,
     VOICE_UNHEARD,
 )
 from .outbound.gsm import GSM_7, segment_count
@@ -335,6 +336,7 @@ NOTICES = {
     "media_unavailable": _of_what_was_sent(MEDIA_UNAVAILABLE, TEXT_PART_UNAVAILABLE),
     "media_unreadable": _of_what_was_sent(MEDIA_UNREADABLE, TEXT_PART_UNREADABLE),
     "voice_unheard": _fixed(VOICE_UNHEARD),
+    "voice_too_long": _fixed(VOICE_TOO_LONG),
     "voice_note": _fixed(VOICE_NOTE),
     "picture_note": picture_note_text,
     "no_vision": _fixed(NO_VISION),

@@ -217,9 +217,26 @@ def test_a_voice_note_too_long_to_pay_for_is_never_transcribed(
     url = twilio_server.serve(media_path(), "audio/amr", b"#!AMR\n" + b"\x00" * 100_000)
     task = text_in(client, "", (url, "audio/amr"))
     assert not [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
-    assert [m.kind for m in outbox()] == ["media_unreadable"] and task.status == "failed"
+    assert [m.kind for m in outbox()] == ["voice_too_long"] and task.status == "failed"
     assert "VOICE_NOTE_MAX_BYTES" in errors()[0].error_message
     assert db.session.scalars(sa.select(ModelCall)).all() == []
+
+
+def test_a_voice_note_the_server_finds_too_large_is_said_to_be_too_long(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a transcription server that answered 413 (the file too large for it: a
+    proxy's client_max_body_size, OpenAI's 25 MB) told the texter "I couldn't make out the
+    words in your voice note", and they spoke it again, clearer and as long, to the same
+    refusal. They are told it was too long, as for one past VOICE_NOTE_MAX_BYTES."""
+    too_large = openai_error("Maximum content size limit exceeded.", None, "invalid_request_error")
+    openai_server.then(413, too_large)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    [notice] = outbox()
+    assert (notice.kind, task.status) == ("voice_too_long", "failed")
+    assert "too long" in notice.body and "make out" not in notice.body
+    assert (notice.segments, notice.encoding) == (1, "GSM-7")
 
 
 def test_a_voice_note_whose_server_reports_no_usage_costs_the_longest_it_can_be(

@@ -63,6 +63,7 @@ _NO_WORDS = re.compile(r"(?:\s*(?:\[[^\[\]]*\]|\([^()]*\)))*\s*")
 #: What a transcription server answers about the recording it was sent (OpenAI's 400
 #: "Invalid file format", 413 for a file too large), not about itself or our account.
 _ABOUT_THE_RECORDING = frozenset({400, 413, 415, 422})
+_TOO_LARGE = 413
 
 
 class MediaProblem(Exception):
@@ -89,6 +90,14 @@ class VoiceUnheard(MediaUnreadable):
 
     def __init__(self, message: str):
         super().__init__(message, error_type=ErrorType.OPENAI_ERROR, notice="voice_unheard")
+
+
+class VoiceTooLong(MediaUnreadable):
+    """A voice note longer than we transcribe (VOICE_NOTE_MAX_BYTES) or than the server takes
+    (its 413): the texter is told it was too long, not that its words were not heard."""
+
+    def __init__(self, message: str, *, error_type: str):
+        super().__init__(message, error_type=error_type, notice="voice_too_long")
 
 
 class ImagesRefused(MediaProblem):
@@ -351,6 +360,9 @@ def _read_into(
     try:
         fetched = get_media_source(current_app.config).fetch(item.get("url") or "")
         _check(row, fetched.data)
+    except VoiceTooLong as exc:
+        _failed(row, str(exc))
+        raise VoiceTooLong(f"media {position}: {exc}", error_type=exc.error_type) from exc
     except MediaFetchError as exc:
         _failed(row, str(exc))
         error_type = ErrorType.VALIDATION_ERROR if exc.refused else ErrorType.TWILIO_ERROR
@@ -400,8 +412,9 @@ def _check(row: TaskMedia, data: bytes) -> None:
     longest = current_app.config["VOICE_NOTE_MAX_BYTES"]
     if row.kind == AUDIO and len(data) > longest:
         # Transcription is billed by the minute, and a 5 MB recording is most of an hour.
-        raise MediaFetchError(
-            f"a voice note larger than VOICE_NOTE_MAX_BYTES ({longest} bytes)", unusable=True
+        raise VoiceTooLong(
+            f"a voice note larger than VOICE_NOTE_MAX_BYTES ({longest} bytes)",
+            error_type=ErrorType.TWILIO_ERROR,
         )
     if row.content_type not in _SIGNATURES:
         return
@@ -433,7 +446,10 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
         if exc.retryable or exc.status not in _ABOUT_THE_RECORDING:
             raise
         _failed(row, str(exc))
-        raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
+        why = f"voice note {row.position}: {exc}"
+        if exc.status == _TOO_LARGE:
+            raise VoiceTooLong(why, error_type=ErrorType.OPENAI_ERROR) from exc
+        raise VoiceUnheard(why) from exc
     record_model_call(task, transcript)
     text = transcript.text
     if _NO_WORDS.fullmatch(text):
