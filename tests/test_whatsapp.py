@@ -240,6 +240,28 @@ def asked(openai_server) -> str:
     return openai_server.requests[-1][2]["messages"][-1]["content"]
 
 
+def test_a_shared_locations_name_and_address_are_one_line_each_with_nothing_hidden(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: a place's Label and Address were kept as the phone sent them, so a name
+    on two lines, an address with CR LF, a bell or a direction override (which shows the
+    words after it backwards to staff) reached the task, staff and the model so. Each is now
+    one line, its breaks and runs of spaces one space, its control and format characters
+    dropped, as a WhatsApp profile's name is."""
+    place = {
+        **EIFFEL_TOWER,
+        "Label": "Eiffel\nTower\u202e\x07",
+        "Address": "Champ de Mars,\r\n5 Av. Anatole France,\u2028  75007\tParis",
+    }
+    text_in(client, "", **place)
+    expected = (
+        "Shared location: Eiffel Tower, Champ de Mars, 5 Av. Anatole France, 75007 Paris "
+        "(48.858370, 2.294481)"
+    )
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert task.sms_content == expected and asked(openai_server) == expected
+
+
 def test_a_blank_whatsapp_message_a_reaction_is_stored_and_gets_no_how_to(
     app, client, texter, twilio_server
 ):
