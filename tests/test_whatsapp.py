@@ -763,6 +763,26 @@ def test_escaped_marks_that_whatsapp_would_read_as_formatting_are_shown_as_marks
     assert to_whatsapp_text(markdown) == shown
 
 
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        (
+            "See https://example.com/my\\_page\\_one for it",
+            "See https://example.com/my_page_one for it",
+        ),
+        ("[docs](https://example.com/a\\_b)", "docs (https://example.com/a_b)"),
+        ("https://x.org/\\~ann/a\\*b?q=\\_x", "https://x.org/~ann/a*b?q=_x"),
+    ],
+)
+def test_an_address_with_escaped_marks_is_the_address_itself_on_whatsapp_as_on_sms(markdown, shown):
+    """Regression: a model escapes the underscores of an address it writes bare, as it does
+    in words ("https://example.com/my\\_page"), and SMS sent the address itself, but on
+    WhatsApp it kept its backslashes, a link to a page that is not there. An address's
+    escapes are its characters, as in words; its marks stay marks, not look-alikes."""
+    assert to_whatsapp_text(markdown) == shown
+    assert to_sms_text(markdown) == shown
+
+
 def test_html_entities_are_the_characters_themselves_on_whatsapp_as_on_sms():
     """Regression: "Tom &amp; Jerry" reached WhatsApp as written, where SMS showed "&"."""
     answer = "Tom &amp; Jerry &mdash; 3 &lt; 4, &#42;not bold&#42;; `&amp;` is code"
