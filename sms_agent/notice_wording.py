@@ -269,6 +269,16 @@ MEDIA = {
     "archivo. Escribe tu pregunta con palabras.",
 }
 
+#: A WhatsApp message with nothing we read: a poll, an edit, a kind Twilio passes on as
+#: "unsupported", or one whose attachment did not come.
+UNSUPPORTED = {
+    None: "Sorry, I can't read that kind of WhatsApp message. Please text your question in words.",
+    "fr": "Désolé, je ne peux pas lire ce type de message WhatsApp. Envoyez votre question "
+    "par écrit.",
+    "es": "Lo siento, no puedo leer ese tipo de mensaje de WhatsApp. Escribe tu pregunta con "
+    "palabras.",
+}
+
 MEDIA_NOTE = {
     None: "Note: I can't open that kind of file, so I'm answering the rest of your message.",
     "fr": "Note: je ne peux pas ouvrir ce type de fichier, je réponds donc au reste de votre "

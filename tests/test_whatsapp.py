@@ -277,6 +277,40 @@ def test_a_blank_whatsapp_message_a_reaction_is_stored_and_gets_no_how_to(
     assert [message.kind for message in outbox()] == ["empty"]
 
 
+def test_a_tapped_quick_reply_with_no_body_is_answered_as_its_words(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: a WhatsApp message with neither Body nor attachment was taken for a
+    reaction and kept unanswered, so a texter who tapped a quick-reply button or a list's
+    item (Twilio's MessageType button or interactive, its words in ButtonText or
+    ListTitle) got nothing. The words tapped are what the texter said."""
+    text_in(client, "", MessageType="button", ButtonText="Tell me more", ButtonPayload="more-1")
+    text_in(client, "", MessageType="interactive", ListId="row-2", ListTitle="Weather in Paris")
+    questions = [body["messages"][-1]["content"] for _m, _p, body in openai_server.requests]
+    assert questions == ["Tell me more", "Weather in Paris"]
+    assert [m.kind for m in outbox()] == ["reply", "reply"]
+
+
+@pytest.mark.parametrize("message_type", ["unsupported", "contacts", "poll"])
+def test_a_whatsapp_message_of_a_kind_we_cannot_read_is_told_so(
+    app, client, texter, twilio_server, message_type
+):
+    """Regression: a WhatsApp message with nothing we read (Twilio's MessageType
+    "unsupported" for a poll or an edit, or a kind that came with no attachment) was stored
+    as a reaction and the texter, who had asked something, heard nothing. They are told we
+    cannot read that kind of message, on WhatsApp, in one message; a reaction still gets
+    nothing."""
+    text_in(client, "", MessageType=message_type)
+    [notice] = outbox()
+    assert (notice.kind, notice.channel) == ("unsupported", "whatsapp")
+    assert "can't read that kind of WhatsApp message" in notice.body
+    assert db.session.scalars(sa.select(Task)).all() == []
+    [sent] = sent_to_twilio(twilio_server)
+    assert sent["To"] == WHATSAPP
+    text_in(client, "\u200b", MessageType="text")  # nothing visible: an empty text
+    assert [m.kind for m in outbox()] == ["unsupported", "empty"]
+
+
 def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
     app, client, texter, openai_server, twilio_server
 ):
