@@ -314,6 +314,16 @@ MEDIA_UNREADABLE = {
     "que pueda abrir. Escribe tu pregunta con palabras.",
 }
 
+#: A text's attachments larger together than MEDIA_TOTAL_MAX_BYTES.
+MEDIA_TOO_LARGE = {
+    None: "Sorry, your pictures and voice notes are too large together for me to read. Please "
+    "send fewer at a time, or text your question in words.",
+    "fr": "Désolé, vos photos et messages vocaux sont trop gros ensemble pour que je les lise. "
+    "Envoyez-en moins à la fois, ou votre question par écrit.",
+    "es": "Lo siento, tus fotos y notas de voz juntas son demasiado grandes para leerlas. Manda "
+    "menos a la vez, o escribe tu pregunta con palabras.",
+}
+
 #: The same three, when what could not be read was a text part: the words of a long text (or
 #: one to a group) that a phone sent as MMS. The texter sent no picture or voice note.
 TEXT_PART_FAILED = {

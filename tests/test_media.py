@@ -494,6 +494,42 @@ def test_a_picture_over_the_size_limit_is_not_read(
     assert [m.kind for m in outbox()] == ["media_unreadable"]
 
 
+def test_attachments_larger_together_than_the_total_are_not_read_and_the_texter_told(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: each attachment had its cap (MEDIA_MAX_BYTES) but a text's ten had none
+    together: ten 5 MB pictures were held in the worker's memory at once and sent to the
+    model as one 67 MB request, paid for. Past MEDIA_TOTAL_MAX_BYTES the text is not
+    answered, the voice note after the limit is never transcribed, the request is given
+    back and the texter is asked, once, to send fewer at a time; staff get an ErrorLog."""
+    picture = PNG + b"\x00" * 1200
+    app.config["MEDIA_TOTAL_MAX_BYTES"] = len(picture) + len(OGG) - 1
+    first = twilio_server.serve(media_path("ME" + "a" * 32), "image/png", picture)
+    voice = twilio_server.serve(media_path("ME" + "b" * 32), "audio/ogg", OGG)
+    task = text_in(client, "What is this?", (first, "image/png"), (voice, "audio/ogg"))
+    assert openai_server.requests == []  # neither transcribed nor asked
+    [notice] = outbox()
+    assert (notice.kind, task.status, task.quota_window) == ("media_too_large", "failed", None)
+    assert "too large together" in notice.body and "fewer" in notice.body
+    assert (notice.segments, notice.encoding) == (1, "GSM-7")
+    [error] = errors()
+    assert "MEDIA_TOTAL_MAX_BYTES" in error.error_message
+    assert [row.status for row in sorted(task.media, key=lambda r: r.position)] == [
+        "read",
+        "failed",
+    ]
+
+
+def test_attachments_within_the_total_are_all_read(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["MEDIA_TOTAL_MAX_BYTES"] = 2 * len(PNG)
+    urls = [twilio_server.serve(media_path(f"ME{n:032x}"), "image/png", PNG) for n in (1, 2)]
+    task = text_in(client, "", *((url, "image/png") for url in urls))
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+    assert len(chat_requests(openai_server)[0]["messages"][-1]["content"]) == 3  # words, 2 images
+
+
 def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     app, client, texter, twilio_server, openai_server
 ):

@@ -100,6 +100,15 @@ class VoiceTooLong(MediaUnreadable):
         super().__init__(message, error_type=error_type, notice="voice_too_long")
 
 
+class TooMuchMedia(MediaUnreadable):
+    """The text's attachments together are larger than MEDIA_TOTAL_MAX_BYTES: the text is
+    not answered (the one past the limit is not read, a voice note never transcribed), and
+    the texter is asked to send fewer at a time."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_type=ErrorType.VALIDATION_ERROR, notice="media_too_large")
+
+
 class ImagesRefused(MediaProblem):
     """The model server answered 400 to a request with an image: it cannot read pictures.
     Asking again would only fail again, so the texter is told instead."""
@@ -183,14 +192,18 @@ def read_media(task: Task, last_try: bool = False) -> MediaInput:
     done = _loaded_before_fetching(task)
     found = MediaInput()
     unread = found.unread
+    room = _room(done.values())
     for item in attachments_of(task):
         position = _position(item)
         row = done.get(position)
         try:
             if row is None or _abandoned(row):
-                row = _record(task, item, position, row, last_try)
+                row = _record(task, item, position, row, last_try, room)
+                room -= _read_size(row)
             elif row.status == READING:
                 raise BeingRead(f"task {task.id}: media {position} is being read by another run")
+        except TooMuchMedia:
+            raise  # no answer to part of what was sent: the texter is told to send less
         except MediaUnreadable as exc:
             # A picture or voice note not fetched, opened or heard: its row says why, and
             # the rest of the text may still be answered.
@@ -290,15 +303,26 @@ def read_for_staff(task: Task) -> None:
     with why; another file is recorded unread. The caller commits the rows (and keeps loaded
     rows across commits, as read_media's does)."""
     done = _loaded_before_fetching(task)
+    room = _room(done.values())
     for item in attachments_of(task):
         position = _position(item)
         if position in done:
             continue
         if item.get("kind") in (IMAGE, AUDIO, TEXT):
             with contextlib.suppress(MediaUnreadable):  # the row says why
-                _record(task, item, position, last_try=True)
+                room -= _read_size(_record(task, item, position, last_try=True, room=room))
             continue
         _new_row(task, item, position, status="refused", error_message=HELD_UNREAD)
+
+
+def _room(rows) -> int:
+    """How many bytes the text's attachments still to be read may take together: what
+    MEDIA_TOTAL_MAX_BYTES leaves past those read (by an earlier run too)."""
+    return current_app.config["MEDIA_TOTAL_MAX_BYTES"] - sum(map(_read_size, rows))
+
+
+def _read_size(row: TaskMedia) -> int:
+    return (row.size or 0) if row.status == "read" else 0
 
 
 def _new_row(task: Task, item: dict, position: int, **outcome) -> TaskMedia:
@@ -319,16 +343,22 @@ def _failed(row: TaskMedia, why: str) -> None:
 
 
 def _record(
-    task: Task, item: dict, position: int, row: TaskMedia | None = None, last_try: bool = False
+    task: Task,
+    item: dict,
+    position: int,
+    row: TaskMedia | None = None,
+    last_try: bool = False,
+    room: int | None = None,
 ) -> TaskMedia:
     """Fetch and read one attachment, into `row` when an abandoned read left one; on the
-    `last_try` (or for staff, whom no retry serves) a transcription that fails is final."""
+    `last_try` (or for staff, whom no retry serves) a transcription that fails is final.
+    `room`: the bytes the text's attachments may still take together (_room)."""
     kind = item.get("kind") or OTHER
     if kind == OTHER:
         return _new_row(task, item, position, status="refused")
     row = _start_reading(task, item, position, row)
     try:
-        return _read_into(task, item, position, row, last_try)
+        return _read_into(task, item, position, row, last_try, room)
     except (MediaUnreadable, LLMError):
         raise
     except Exception:
@@ -353,7 +383,12 @@ def _give_up_reading(row: TaskMedia) -> None:
 
 
 def _read_into(
-    task: Task, item: dict, position: int, row: TaskMedia, last_try: bool = False
+    task: Task,
+    item: dict,
+    position: int,
+    row: TaskMedia,
+    last_try: bool = False,
+    room: int | None = None,
 ) -> TaskMedia:
     kind = item.get("kind") or OTHER
     row.status = "read"
@@ -371,6 +406,13 @@ def _read_into(
             f"media {position}: {exc}", error_type=error_type, notice=notice
         ) from exc
     row.size, row.sha256 = len(fetched.data), hashlib.sha256(fetched.data).hexdigest()
+    if room is not None and row.size > room:
+        total = current_app.config["MEDIA_TOTAL_MAX_BYTES"]
+        why = (
+            f"the text's attachments together are larger than MEDIA_TOTAL_MAX_BYTES ({total} bytes)"
+        )
+        _failed(row, why)
+        raise TooMuchMedia(f"media {position}: {why}")
     if kind == IMAGE:
         row.data = fetched.data
     elif kind == TEXT:
