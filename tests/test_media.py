@@ -346,6 +346,20 @@ def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_te
         assert task.status == "failed" and chat_requests(openai_server) == []
 
 
+def test_a_text_part_with_a_byte_order_mark_is_read_as_its_words(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a text part written with a UTF-8 byte order mark (as some phones and
+    Windows tools write one) reached the model with the mark before its words, and beside a
+    Body saying the same it was not the same words, so the question was asked twice."""
+    words = "What is the capital of Peru?"
+    data = b"\xef\xbb\xbf" + words.encode()
+    url = twilio_server.serve(media_path(), "text/plain; charset=utf-8", data)
+    task = text_in(client, words, (url, "text/plain"))
+    assert chat_requests(openai_server)[0]["messages"][-1]["content"] == words
+    assert task.media[0].transcript == words
+
+
 @pytest.mark.parametrize(
     ("serve", "notice"),
     [

@@ -52,6 +52,7 @@ _SIGNATURES = {
 #: few SMS, and carriers take MMS text up to about 5,000 characters. A larger file is no
 #: text a texter typed, and would be paid for as prompt tokens.
 _TEXT_PART_CHARS = 5_000
+_BOM = "\ufeff"
 _CHARSET = re.compile(r";\s*charset=\"?([\w.:-]+)", re.IGNORECASE)
 
 #: What Whisper servers write for a recording with no words in it (whisper.cpp's and
@@ -509,7 +510,8 @@ def _words(row: TaskMedia, fetched: Fetched) -> str:
         text = fetched.data.decode(charset[1] if charset else "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know
         text = fetched.data.decode("utf-8", errors="replace")
-    words = readable(text).strip()[:_TEXT_PART_CHARS]
+    # A byte order mark (UTF-8's, which some phones and tools write) is no word of theirs.
+    words = readable(text.removeprefix(_BOM)).strip()[:_TEXT_PART_CHARS]
     if is_blank(words):
         _failed(row, "the text part had no words")
         why = f"text part {row.position}: no words"
