@@ -351,11 +351,17 @@ TEXT_PART_UNREADABLE = {
 
 #: Before the answer to the rest of a text, when a picture in it could not be fetched or
 #: opened: the note, then how it names the unread attachments (the one picture sent; one,
-#: or several, by their place among the text's attachments), and the "and" of a list.
+#: or several, by their place among the text's attachments; the one text part sent, the
+#: words of a long text a phone sent as MMS), and the "and" of a list.
 PICTURE_NOTE = {
     None: (
         "Note: I couldn't open {which}, so I'm answering the rest of your message.",
-        ("your picture", "attachment {places} of {count}", "attachments {places} of {count}"),
+        (
+            "your picture",
+            "attachment {places} of {count}",
+            "attachments {places} of {count}",
+            "part of your message",
+        ),
         " and ",
     ),
     "fr": (
@@ -364,12 +370,18 @@ PICTURE_NOTE = {
             "votre photo",
             "la pièce jointe {places} sur {count}",
             "les pièces jointes {places} sur {count}",
+            "une partie de votre message",
         ),
         " et ",
     ),
     "es": (
         "Nota: no pude abrir {which}, asi que respondo al resto de tu mensaje.",
-        ("tu foto", "el adjunto {places} de {count}", "los adjuntos {places} de {count}"),
+        (
+            "tu foto",
+            "el adjunto {places} de {count}",
+            "los adjuntos {places} de {count}",
+            "parte de tu mensaje",
+        ),
         " y ",
     ),
 }

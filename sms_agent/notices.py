@@ -291,11 +291,13 @@ def tier_change_text(user: User, language: str | None = None) -> str:
 def picture_note_text(_user: User, language: str | None = None, task: Task | None = None) -> str:
     """The note before an answer to the rest of a text whose picture could not be opened,
     naming the attachments left unread by their place ("attachments 1 and 3 of 4")."""
-    wording, (alone, one, several), joined = _worded(PICTURE_NOTE, language)
+    wording, (alone, one, several, words_alone), joined = _worded(PICTURE_NOTE, language)
     places = unopened_pictures(task) if task else []
-    count = len(attachments_of(task)) if task else 1
-    if count == 1 or not places:
-        return wording.format(which=alone)
+    items = attachments_of(task) if task else []
+    if len(items) <= 1 or not places:
+        only_words = [item.get("kind") for item in items] == [TEXT]
+        return wording.format(which=words_alone if only_words else alone)
+    count = len(items)
     *others, last = map(str, places)
     listed = f"{', '.join(others)}{joined}{last}" if others else last
     return wording.format(which=(several if others else one).format(places=listed, count=count))

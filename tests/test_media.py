@@ -590,6 +590,34 @@ def test_a_picture_our_credentials_cannot_fetch_beside_words_is_logged_for_staff
     assert (logged.task_id, logged.user_phone) == (task.id, PHONE)
 
 
+def test_a_text_part_that_could_not_be_fetched_beside_the_rest_is_named_in_a_note(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: the words of a long text a phone sent as MMS (a text/plain part) that
+    could not be fetched beside a picture were dropped without a word: the picture was
+    answered as "What is in this picture?", and the texter's question, lost, was never
+    mentioned. The answer now comes after the note naming it, as for a picture; beside a
+    Body, as part of their message. A part with no words in it is nothing unread."""
+    app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
+    picture = twilio_server.serve(media_path("ME" + "a" * 32), "image/png", PNG)
+    lost = twilio_server.url + media_path("ME" + "b" * 32)
+    text_in(client, "", (picture, "image/png"), (lost, "text/plain"))
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("picture_note", "reply")
+    assert "couldn't open attachment 2 of 2" in note.body
+    db.session.execute(sa.delete(OutboundMessage))
+    text_in(client, "What is the capital of France?", (lost, "text/plain"))
+    assert chat_requests(openai_server)[-1]["messages"][-1]["content"] == (
+        "What is the capital of France?"
+    )
+    note, reply = outbox()
+    assert note.body.startswith("Note: I couldn't open part of your message")
+    db.session.execute(sa.delete(OutboundMessage))
+    empty = twilio_server.serve(media_path("ME" + "c" * 32), "text/plain", b" ")
+    text_in(client, "", (picture, "image/png"), (empty, "text/plain"))
+    assert [m.kind for m in outbox()] == ["reply"]
+
+
 def test_a_question_beside_a_video_and_a_picture_that_could_not_be_fetched_gets_one_note(
     app, client, texter, twilio_server, openai_server
 ):

@@ -219,16 +219,28 @@ def read_media(task: Task, last_try: bool = False) -> MediaInput:
 
 def unopened_pictures(task: Task) -> list[int]:
     """Where (1 to the number of attachments) the text's unread attachments were, when a
-    picture among them could not be fetched or opened and the rest is answered: a note
-    names them before the answer (`picture_note`); [] for none. Its rows are loaded only
-    for a text with a picture."""
+    picture or a text part (the texter's words a phone sent as MMS) among them could not be
+    fetched or opened and the rest is answered: a note names them before the answer
+    (`picture_note`); [] for none. Its rows are loaded only for a text with a picture or a
+    text part."""
     items = attachments_of(task)
-    if not any(item.get("kind") == IMAGE for item in items):
+    if not any(item.get("kind") in _NAMED_UNREAD for item in items):
         return []
-    failed = {row.position: row.kind for row in task.media if row.status in ("failed", "refused")}
-    if IMAGE not in failed.values():
+    failed = {row.position: row.kind for row in task.media if _unopened(row)}
+    if not _NAMED_UNREAD & set(failed.values()):
         return []
     return [n for n, item in enumerate(items, start=1) if _position(item) in failed]
+
+
+#: The attachments whose loss the note before an answer names: a text part's words are as
+#: much the texter's question as a picture.
+_NAMED_UNREAD = frozenset({IMAGE, TEXT})
+
+
+def _unopened(row: TaskMedia) -> bool:
+    """Not read, but for a text part fetched with no words in it: it said nothing to miss."""
+    fetched_empty = row.kind == TEXT and row.size is not None
+    return row.status in ("failed", "refused") and not fetched_empty
 
 
 def leave_out_pictures(task: Task, why: str) -> None:
