@@ -277,6 +277,18 @@ def test_a_blank_whatsapp_message_a_reaction_is_stored_and_gets_no_how_to(
     assert [message.kind for message in outbox()] == ["empty"]
 
 
+def test_a_reaction_twilio_names_is_never_answered_whatever_its_body(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a WhatsApp reaction Twilio passed on with its emoji in the Body
+    (MessageType reaction, Body "👍") was asked of the model as a question, paid for, and the
+    texter got an answer to their thumbs-up. A reaction asks nothing, whatever it carries."""
+    text_in(client, "\U0001f44d", MessageType="reaction")
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert (task.status, task.refusal_reason) == ("refused", "reaction")
+    assert openai_server.requests == [] and outbox() == []
+
+
 def test_a_tapped_quick_reply_with_no_body_is_answered_as_its_words(
     app, client, texter, openai_server, twilio_server
 ):

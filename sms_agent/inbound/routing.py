@@ -13,7 +13,7 @@ from ..models import Channel, HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
 from .media import Attachment, readable
-from .message_types import TEXT, is_a_reaction
+from .message_types import REACTION, TEXT, is_a_reaction
 from .reactions import is_about, quoted_text
 
 
@@ -82,8 +82,9 @@ def _message(user: User, body: str, media: list[Attachment], message_type: str =
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
-    if not media and _is_reaction(phone, body):
-        # "Liked “What is 2+2?”": stored, but nothing to answer, to ask or to count.
+    if not media and (message_type == REACTION or _is_reaction(phone, body)):
+        # "Liked “What is 2+2?”", or what Twilio names a WhatsApp reaction (its emoji in the
+        # Body or not): stored, but nothing to answer, to ask or to count.
         return Received("reaction", phone)
     if not media and is_blank(body) and user.channel == Channel.WHATSAPP:
         # WhatsApp sends no empty text: Twilio passes a reaction (a 👍 on our answer) on
