@@ -329,10 +329,14 @@ def test_words_a_phone_sent_as_a_text_part_are_the_texters_question(
     ("content_type", "data", "notice"),
     [
         ("text/plain; charset=utf-16", "¿Qué hora es?".encode("utf-16"), "reply"),
+        # Regression: with no charset named, UTF-16 (its byte order mark says so) and
+        # Windows' Latin one were read as UTF-8, "\ufffd\ufffd\ufffdQu\ufffd hora es?"
+        ("text/plain", "¿Qué hora es?".encode("utf-16"), "reply"),
+        ("text/plain", "¿Qué hora es?".encode("cp1252"), "reply"),
         ("text/plain", b" \xe2\x80\x8b\n", "empty"),  # nothing visible: an empty text
         ("text/plain", b"", "empty"),
     ],
-    ids=["in the charset named", "invisible", "nothing"],
+    ids=["in the charset named", "utf-16 unnamed", "latin unnamed", "invisible", "nothing"],
 )
 def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_text(
     app, client, texter, twilio_server, openai_server, content_type, data, notice

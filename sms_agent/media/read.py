@@ -9,6 +9,7 @@ attachment is fetched and transcribed, and paid for, once."""
 from __future__ import annotations
 
 import base64
+import codecs
 import contextlib
 import hashlib
 import re
@@ -514,14 +515,11 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
 
 
 def _words(row: TaskMedia, fetched: Fetched) -> str:
-    """A text part's words: read in the charset Twilio names, else as UTF-8 (what phones
-    send), less what no reader sees, and no longer than a text a phone sends as MMS. One
-    with nothing visible is as a Body with nothing visible: the texter gets `empty`."""
+    """A text part's words: read in the charset Twilio names (_decoded), less what no reader
+    sees, and no longer than a text a phone sends as MMS. One with nothing visible is as a
+    Body with nothing visible: the texter gets `empty`."""
     charset = _CHARSET.search(fetched.content_type)
-    try:
-        text = fetched.data.decode(charset[1] if charset else "utf-8", errors="replace")
-    except LookupError:  # a charset Python does not know
-        text = fetched.data.decode("utf-8", errors="replace")
+    text = _decoded(fetched.data, charset[1] if charset else None)
     # A byte order mark (UTF-8's, which some phones and tools write) is no word of theirs.
     words = readable(text.removeprefix(_BOM)).strip()[:_TEXT_PART_CHARS]
     if is_blank(words):
@@ -529,6 +527,21 @@ def _words(row: TaskMedia, fetched: Fetched) -> str:
         why = f"text part {row.position}: no words"
         raise MediaUnreadable(why, error_type=ErrorType.VALIDATION_ERROR, notice="empty")
     return words
+
+
+def _decoded(data: bytes, charset: str | None) -> str:
+    """`data` in `charset` when Python knows it; with none named, UTF-16 when its byte order
+    mark says so, else UTF-8 (what phones send), else Windows' Latin (what a file that is
+    no UTF-8 most often is): read as UTF-8, its accents were each a U+FFFD."""
+    if charset:
+        with contextlib.suppress(LookupError):  # a charset Python does not know
+            return data.decode(charset, errors="replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def _use(row: TaskMedia, found: MediaInput) -> None:
