@@ -159,8 +159,12 @@ def test_a_voice_note_is_answered_from_its_transcript(
         ("audio/amr-nb", "audio/amr", ("amr", "libopencore_amrnb")),
         ("audio/3gpp", "audio/3gpp", ("3gp", "libopencore_amrnb")),
         ("audio/aac", "audio/aac", ("adts", "aac", 16000)),
+        # Regression: two more of the audio types Twilio lists for MMS were refused as files
+        # we do not read, "I can read pictures and voice notes, but not this kind of file".
+        ("audio/basic", "audio/basic", ("au", "pcm_mulaw")),
+        ("audio/ac3", "audio/ac3", ("ac3", "ac3", 48000)),
     ],
-    ids=["amr", "amr-nb", "3gpp", "aac"],
+    ids=["amr", "amr-nb", "3gpp", "aac", "basic (mu-law)", "ac3"],
 )
 def test_an_mms_voice_recording_is_transcribed_in_a_format_openai_takes(
     app, client, texter, twilio_server, openai_server, content_type, stored_as, recorded
