@@ -792,6 +792,11 @@ class Config:
         "mms.twiliocdn.com,media.twiliocdn.com,s3-external-1.amazonaws.com/media.twiliocdn.com/",
     )
     MEDIA_MAX_BYTES = env_int("MEDIA_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)
+    # all of one text's attachments together (up to ten of MEDIA_MAX_BYTES): what a worker
+    # holds at once, and sends the model as one request
+    MEDIA_TOTAL_MAX_BYTES = env_int(
+        "MEDIA_TOTAL_MAX_BYTES", max(10 * 1024 * 1024, MEDIA_MAX_BYTES), minimum=MEDIA_MAX_BYTES
+    )
     # transcription is billed per minute: 1 MB is about 11 minutes of MMS voice (AMR)
     VOICE_NOTE_MAX_BYTES = env_int("VOICE_NOTE_MAX_BYTES", 1024 * 1024, minimum=1024)
     MEDIA_TIMEOUT = env_float("MEDIA_TIMEOUT", 10.0, minimum=0.1)

@@ -301,6 +301,16 @@ MEDIA = {
     "archivo. Escribe tu pregunta con palabras.",
 }
 
+#: A WhatsApp message with nothing we read: a poll, an edit, a kind Twilio passes on as
+#: "unsupported", or one whose attachment did not come.
+UNSUPPORTED = {
+    None: "Sorry, I can't read that kind of WhatsApp message. Please text your question in words.",
+    "fr": "Désolé, je ne peux pas lire ce type de message WhatsApp. Envoyez votre question "
+    "par écrit.",
+    "es": "Lo siento, no puedo leer ese tipo de mensaje de WhatsApp. Escribe tu pregunta con "
+    "palabras.",
+}
+
 MEDIA_NOTE = {
     None: "Note: I can't open that kind of file, so I'm answering the rest of your message.",
     "fr": "Note: je ne peux pas ouvrir ce type de fichier, je réponds donc au reste de votre "
@@ -336,13 +346,54 @@ MEDIA_UNREADABLE = {
     "que pueda abrir. Escribe tu pregunta con palabras.",
 }
 
+#: A text's attachments larger together than MEDIA_TOTAL_MAX_BYTES.
+MEDIA_TOO_LARGE = {
+    None: "Sorry, your pictures and voice notes are too large together for me to read. Please "
+    "send fewer at a time, or text your question in words.",
+    "fr": "Désolé, vos photos et messages vocaux sont trop gros ensemble pour que je les lise. "
+    "Envoyez-en moins à la fois, ou votre question par écrit.",
+    "es": "Lo siento, tus fotos y notas de voz juntas son demasiado grandes para leerlas. Manda "
+    "menos a la vez, o escribe tu pregunta con palabras.",
+}
+
+#: The same three, when what could not be read was a text part: the words of a long text (or
+#: one to a group) that a phone sent as MMS. The texter sent no picture or voice note.
+TEXT_PART_FAILED = {
+    None: "Sorry, I couldn't get the words of your message from the network. Please send it again.",
+    "fr": "Désolé, je n'ai pas pu recevoir le texte de votre message. Renvoyez-le.",
+    "es": "Lo siento, no pude recibir el texto de tu mensaje. Vuelve a enviarlo.",
+}
+
+TEXT_PART_UNAVAILABLE = {
+    None: "Sorry, I can't read long messages sent as MMS right now. Please send your question "
+    "in a shorter text.",
+    "fr": "Désolé, je ne peux pas lire les longs messages envoyés en MMS pour le moment. "
+    "Envoyez une question plus courte.",
+    "es": "Lo siento, ahora no puedo leer mensajes largos enviados como MMS. Manda una "
+    "pregunta mas corta.",
+}
+
+TEXT_PART_UNREADABLE = {
+    None: "Sorry, your message is too long for me to read. Please send your question in a "
+    "shorter text.",
+    "fr": "Désolé, votre message est trop long pour que je le lise. Envoyez une question plus "
+    "courte.",
+    "es": "Lo siento, tu mensaje es demasiado largo para leerlo. Manda una pregunta mas corta.",
+}
+
 #: Before the answer to the rest of a text, when a picture in it could not be fetched or
 #: opened: the note, then how it names the unread attachments (the one picture sent; one,
-#: or several, by their place among the text's attachments), and the "and" of a list.
+#: or several, by their place among the text's attachments; the one text part sent, the
+#: words of a long text a phone sent as MMS), and the "and" of a list.
 PICTURE_NOTE = {
     None: (
         "Note: I couldn't open {which}, so I'm answering the rest of your message.",
-        ("your picture", "attachment {places} of {count}", "attachments {places} of {count}"),
+        (
+            "your picture",
+            "attachment {places} of {count}",
+            "attachments {places} of {count}",
+            "part of your message",
+        ),
         " and ",
     ),
     "fr": (
@@ -351,12 +402,18 @@ PICTURE_NOTE = {
             "votre photo",
             "la pièce jointe {places} sur {count}",
             "les pièces jointes {places} sur {count}",
+            "une partie de votre message",
         ),
         " et ",
     ),
     "es": (
         "Nota: no pude abrir {which}, asi que respondo al resto de tu mensaje.",
-        ("tu foto", "el adjunto {places} de {count}", "los adjuntos {places} de {count}"),
+        (
+            "tu foto",
+            "el adjunto {places} de {count}",
+            "los adjuntos {places} de {count}",
+            "parte de tu mensaje",
+        ),
         " y ",
     ),
 }
@@ -377,6 +434,17 @@ VOICE_UNHEARD = {
     "question par écrit.",
     "es": "Lo siento, no pude entender las palabras de tu nota de voz. Escribe tu pregunta "
     "con palabras.",
+}
+
+#: A voice note longer than we transcribe (VOICE_NOTE_MAX_BYTES), or than the transcription
+#: server takes (its 413): spoken again as long, it would be refused again.
+VOICE_TOO_LONG = {
+    None: "Sorry, your voice note is too long for me to transcribe. Please send a shorter one, "
+    "or text your question in words.",
+    "fr": "Désolé, votre message vocal est trop long pour que je le transcrive. Envoyez-en un "
+    "plus court, ou votre question par écrit.",
+    "es": "Lo siento, tu nota de voz es demasiado larga para transcribirla. Manda una mas "
+    "corta, o escribe tu pregunta con palabras.",
 }
 
 NO_VISION = {

@@ -19,6 +19,7 @@ from flask import current_app
 
 from . import limits, outbound, program_notice, quota
 from .extensions import db
+from .media.kinds import OTHER, TEXT
 from .media.read import attachments_of, unopened_pictures, words_of
 from .models import Task, User, relock_bookkeeping, utcnow
 from .notice_wording import (
@@ -31,6 +32,7 @@ from .notice_wording import (
     MEDIA,
     MEDIA_FAILED,
     MEDIA_NOTE,
+    MEDIA_TOO_LARGE,
     MEDIA_UNAVAILABLE,
     MEDIA_UNREADABLE,
     MONTHS,
@@ -45,9 +47,14 @@ from .notice_wording import (
     REQUESTS,
     RESET,
     SPEND_CAP,
+    TEXT_PART_FAILED,
+    TEXT_PART_UNAVAILABLE,
+    TEXT_PART_UNREADABLE,
     TIER_CHANGE,
+    UNSUPPORTED,
     USAGE,
     VOICE_NOTE,
+    VOICE_TOO_LONG,
     VOICE_UNHEARD,
     in_language,
 )
@@ -259,14 +266,28 @@ def tier_change_text(user: User, language: str | None = None) -> str:
 def picture_note_text(_user: User, language: str | None = None, task: Task | None = None) -> str:
     """The note before an answer to the rest of a text whose picture could not be opened,
     naming the attachments left unread by their place ("attachments 1 and 3 of 4")."""
-    wording, (alone, one, several), joined = in_language(PICTURE_NOTE, language)
+    wording, (alone, one, several, words_alone), joined = in_language(PICTURE_NOTE, language)
     places = unopened_pictures(task) if task else []
-    count = len(attachments_of(task)) if task else 1
-    if count == 1 or not places:
-        return wording.format(which=alone)
+    items = attachments_of(task) if task else []
+    if len(items) <= 1 or not places:
+        only_words = [item.get("kind") for item in items] == [TEXT]
+        return wording.format(which=words_alone if only_words else alone)
+    count = len(items)
     *others, last = map(str, places)
     listed = f"{', '.join(others)}{joined}{last}" if others else last
     return wording.format(which=(several if others else one).format(places=listed, count=count))
+
+
+def _of_what_was_sent(wordings: dict, text_part: dict) -> Callable[..., str]:
+    """A notice on attachments that could not be read, worded for a text whose only ones we
+    read are text parts (a long text a phone sent as MMS) as about the texter's message: they
+    sent no picture or voice note."""
+
+    def worded(_user: User, language: str | None = None, task: Task | None = None) -> str:
+        kinds = {item.get("kind") for item in attachments_of(task)} - {OTHER} if task else ()
+        return in_language(text_part if kinds == {TEXT} else wordings, language)
+
+    return worded
 
 
 def handoff_text(_user: User, language: str | None = None) -> str:
@@ -290,10 +311,13 @@ NOTICES = {
     "paused": paused_text,
     "media": _fixed(MEDIA),
     "media_note": _fixed(MEDIA_NOTE),
-    "media_failed": _fixed(MEDIA_FAILED),
-    "media_unavailable": _fixed(MEDIA_UNAVAILABLE),
-    "media_unreadable": _fixed(MEDIA_UNREADABLE),
+    "unsupported": _fixed(UNSUPPORTED),
+    "media_too_large": _fixed(MEDIA_TOO_LARGE),
+    "media_failed": _of_what_was_sent(MEDIA_FAILED, TEXT_PART_FAILED),
+    "media_unavailable": _of_what_was_sent(MEDIA_UNAVAILABLE, TEXT_PART_UNAVAILABLE),
+    "media_unreadable": _of_what_was_sent(MEDIA_UNREADABLE, TEXT_PART_UNREADABLE),
     "voice_unheard": _fixed(VOICE_UNHEARD),
+    "voice_too_long": _fixed(VOICE_TOO_LONG),
     "voice_note": _fixed(VOICE_NOTE),
     "picture_note": picture_note_text,
     "no_vision": _fixed(NO_VISION),
@@ -330,7 +354,7 @@ IN_THE_KEYWORDS_LANGUAGE = frozenset({"help", "opt_in", outbound.OPT_OUT_CONFIRM
 #: no_requests_text in their place.
 ANSWERS_ON_A_DATE = frozenset({"quota", "usage", "spend_cap", "paused"})
 #: Notices that say something of the text they answer beyond its language.
-ON_THE_TASK = frozenset({"picture_note"})
+ON_THE_TASK = frozenset({"picture_note", "media_failed", "media_unavailable", "media_unreadable"})
 
 
 def compose(kind: str, user: User, said: str | None = None, task: Task | None = None) -> str:

@@ -159,8 +159,12 @@ def test_a_voice_note_is_answered_from_its_transcript(
         ("audio/amr-nb", "audio/amr", ("amr", "libopencore_amrnb")),
         ("audio/3gpp", "audio/3gpp", ("3gp", "libopencore_amrnb")),
         ("audio/aac", "audio/aac", ("adts", "aac", 16000)),
+        # Regression: two more of the audio types Twilio lists for MMS were refused as files
+        # we do not read, "I can read pictures and voice notes, but not this kind of file".
+        ("audio/basic", "audio/basic", ("au", "pcm_mulaw")),
+        ("audio/ac3", "audio/ac3", ("ac3", "ac3", 48000)),
     ],
-    ids=["amr", "amr-nb", "3gpp", "aac"],
+    ids=["amr", "amr-nb", "3gpp", "aac", "basic (mu-law)", "ac3"],
 )
 def test_an_mms_voice_recording_is_transcribed_in_a_format_openai_takes(
     app, client, texter, twilio_server, openai_server, content_type, stored_as, recorded
@@ -217,9 +221,26 @@ def test_a_voice_note_too_long_to_pay_for_is_never_transcribed(
     url = twilio_server.serve(media_path(), "audio/amr", b"#!AMR\n" + b"\x00" * 100_000)
     task = text_in(client, "", (url, "audio/amr"))
     assert not [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
-    assert [m.kind for m in outbox()] == ["media_unreadable"] and task.status == "failed"
+    assert [m.kind for m in outbox()] == ["voice_too_long"] and task.status == "failed"
     assert "VOICE_NOTE_MAX_BYTES" in errors()[0].error_message
     assert db.session.scalars(sa.select(ModelCall)).all() == []
+
+
+def test_a_voice_note_the_server_finds_too_large_is_said_to_be_too_long(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a transcription server that answered 413 (the file too large for it: a
+    proxy's client_max_body_size, OpenAI's 25 MB) told the texter "I couldn't make out the
+    words in your voice note", and they spoke it again, clearer and as long, to the same
+    refusal. They are told it was too long, as for one past VOICE_NOTE_MAX_BYTES."""
+    too_large = openai_error("Maximum content size limit exceeded.", None, "invalid_request_error")
+    openai_server.then(413, too_large)
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    [notice] = outbox()
+    assert (notice.kind, task.status) == ("voice_too_long", "failed")
+    assert "too long" in notice.body and "make out" not in notice.body
+    assert (notice.segments, notice.encoding) == (1, "GSM-7")
 
 
 def test_a_voice_note_whose_server_reports_no_usage_costs_the_longest_it_can_be(
@@ -312,10 +333,14 @@ def test_words_a_phone_sent_as_a_text_part_are_the_texters_question(
     ("content_type", "data", "notice"),
     [
         ("text/plain; charset=utf-16", "¿Qué hora es?".encode("utf-16"), "reply"),
+        # Regression: with no charset named, UTF-16 (its byte order mark says so) and
+        # Windows' Latin one were read as UTF-8, "\ufffd\ufffd\ufffdQu\ufffd hora es?"
+        ("text/plain", "¿Qué hora es?".encode("utf-16"), "reply"),
+        ("text/plain", "¿Qué hora es?".encode("cp1252"), "reply"),
         ("text/plain", b" \xe2\x80\x8b\n", "empty"),  # nothing visible: an empty text
         ("text/plain", b"", "empty"),
     ],
-    ids=["in the charset named", "invisible", "nothing"],
+    ids=["in the charset named", "utf-16 unnamed", "latin unnamed", "invisible", "nothing"],
 )
 def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_text(
     app, client, texter, twilio_server, openai_server, content_type, data, notice
@@ -327,6 +352,49 @@ def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_te
         assert chat_requests(openai_server)[0]["messages"][-1]["content"] == "¿Qué hora es?"
     else:
         assert task.status == "failed" and chat_requests(openai_server) == []
+
+
+def test_a_text_part_with_a_byte_order_mark_is_read_as_its_words(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a text part written with a UTF-8 byte order mark (as some phones and
+    Windows tools write one) reached the model with the mark before its words, and beside a
+    Body saying the same it was not the same words, so the question was asked twice."""
+    words = "What is the capital of Peru?"
+    data = b"\xef\xbb\xbf" + words.encode()
+    url = twilio_server.serve(media_path(), "text/plain; charset=utf-8", data)
+    task = text_in(client, words, (url, "text/plain"))
+    assert chat_requests(openai_server)[0]["messages"][-1]["content"] == words
+    assert task.media[0].transcript == words
+
+
+@pytest.mark.parametrize(
+    ("serve", "notice"),
+    [
+        (None, "media_failed"),  # Twilio answers 404: the part never came
+        (b"x" * 2048, "media_unreadable"),  # larger than MEDIA_MAX_BYTES
+        ("elsewhere", "media_unavailable"),  # a URL we do not fetch from
+    ],
+    ids=["not fetched", "too large", "not fetched from there"],
+)
+def test_a_text_part_that_cannot_be_read_is_not_called_a_picture_or_voice_note(
+    app, client, texter, twilio_server, openai_server, serve, notice
+):
+    """Regression: a long text a phone sent as MMS (a text/plain part, no Body) that could
+    not be fetched got "Sorry, I couldn't get your picture or voice note", and the texter
+    had sent neither. The notice speaks of their message, in one SMS."""
+    app.config["MEDIA_MAX_BYTES"] = 1024
+    app.config["MEDIA_TIMEOUT"] = 1  # a 404 is not asked again for long
+    url = twilio_server.url + media_path()
+    if serve == "elsewhere":
+        url = "https://example.com/words.txt"
+    elif serve is not None:
+        url = twilio_server.serve(media_path(), "text/plain", serve)
+    task = text_in(client, "", (url, "text/plain"))
+    [sms] = outbox()
+    assert (sms.kind, task.status) == (notice, "failed")
+    assert "picture" not in sms.body and "voice" not in sms.body
+    assert "message" in sms.body and (sms.segments, sms.encoding) == (1, "GSM-7")
 
 
 def test_a_voice_note_offline_gets_a_labelled_offline_transcript(app, client, texter, media_store):
@@ -448,6 +516,42 @@ def test_a_picture_over_the_size_limit_is_not_read(
     assert [m.kind for m in outbox()] == ["media_unreadable"]
 
 
+def test_attachments_larger_together_than_the_total_are_not_read_and_the_texter_told(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: each attachment had its cap (MEDIA_MAX_BYTES) but a text's ten had none
+    together: ten 5 MB pictures were held in the worker's memory at once and sent to the
+    model as one 67 MB request, paid for. Past MEDIA_TOTAL_MAX_BYTES the text is not
+    answered, the voice note after the limit is never transcribed, the request is given
+    back and the texter is asked, once, to send fewer at a time; staff get an ErrorLog."""
+    picture = PNG + b"\x00" * 1200
+    app.config["MEDIA_TOTAL_MAX_BYTES"] = len(picture) + len(OGG) - 1
+    first = twilio_server.serve(media_path("ME" + "a" * 32), "image/png", picture)
+    voice = twilio_server.serve(media_path("ME" + "b" * 32), "audio/ogg", OGG)
+    task = text_in(client, "What is this?", (first, "image/png"), (voice, "audio/ogg"))
+    assert openai_server.requests == []  # neither transcribed nor asked
+    [notice] = outbox()
+    assert (notice.kind, task.status, task.quota_window) == ("media_too_large", "failed", None)
+    assert "too large together" in notice.body and "fewer" in notice.body
+    assert (notice.segments, notice.encoding) == (1, "GSM-7")
+    [error] = errors()
+    assert "MEDIA_TOTAL_MAX_BYTES" in error.error_message
+    assert [row.status for row in sorted(task.media, key=lambda r: r.position)] == [
+        "read",
+        "failed",
+    ]
+
+
+def test_attachments_within_the_total_are_all_read(
+    app, client, texter, twilio_server, openai_server
+):
+    app.config["MEDIA_TOTAL_MAX_BYTES"] = 2 * len(PNG)
+    urls = [twilio_server.serve(media_path(f"ME{n:032x}"), "image/png", PNG) for n in (1, 2)]
+    task = text_in(client, "", *((url, "image/png") for url in urls))
+    assert task.status == "completed" and [m.kind for m in outbox()] == ["reply"]
+    assert len(chat_requests(openai_server)[0]["messages"][-1]["content"]) == 3  # words, 2 images
+
+
 def test_a_failed_fetch_gets_a_clear_sms_and_an_error_log(
     app, client, texter, twilio_server, openai_server
 ):
@@ -492,6 +596,34 @@ def test_a_picture_our_credentials_cannot_fetch_beside_words_is_logged_for_staff
     [logged] = errors()
     assert logged.error_type == "twilio_error" and "TWILIO_AUTH_TOKEN" in logged.error_message
     assert (logged.task_id, logged.user_phone) == (task.id, PHONE)
+
+
+def test_a_text_part_that_could_not_be_fetched_beside_the_rest_is_named_in_a_note(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: the words of a long text a phone sent as MMS (a text/plain part) that
+    could not be fetched beside a picture were dropped without a word: the picture was
+    answered as "What is in this picture?", and the texter's question, lost, was never
+    mentioned. The answer now comes after the note naming it, as for a picture; beside a
+    Body, as part of their message. A part with no words in it is nothing unread."""
+    app.config["MEDIA_TIMEOUT"] = 1  # Twilio's 404 is not asked again
+    picture = twilio_server.serve(media_path("ME" + "a" * 32), "image/png", PNG)
+    lost = twilio_server.url + media_path("ME" + "b" * 32)
+    text_in(client, "", (picture, "image/png"), (lost, "text/plain"))
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("picture_note", "reply")
+    assert "couldn't open attachment 2 of 2" in note.body
+    db.session.execute(sa.delete(OutboundMessage))
+    text_in(client, "What is the capital of France?", (lost, "text/plain"))
+    assert chat_requests(openai_server)[-1]["messages"][-1]["content"] == (
+        "What is the capital of France?"
+    )
+    note, reply = outbox()
+    assert note.body.startswith("Note: I couldn't open part of your message")
+    db.session.execute(sa.delete(OutboundMessage))
+    empty = twilio_server.serve(media_path("ME" + "c" * 32), "text/plain", b" ")
+    text_in(client, "", (picture, "image/png"), (empty, "text/plain"))
+    assert [m.kind for m in outbox()] == ["reply"]
 
 
 def test_a_question_beside_a_video_and_a_picture_that_could_not_be_fetched_gets_one_note(

@@ -240,6 +240,28 @@ def asked(openai_server) -> str:
     return openai_server.requests[-1][2]["messages"][-1]["content"]
 
 
+def test_a_shared_locations_name_and_address_are_one_line_each_with_nothing_hidden(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: a place's Label and Address were kept as the phone sent them, so a name
+    on two lines, an address with CR LF, a bell or a direction override (which shows the
+    words after it backwards to staff) reached the task, staff and the model so. Each is now
+    one line, its breaks and runs of spaces one space, its control and format characters
+    dropped, as a WhatsApp profile's name is."""
+    place = {
+        **EIFFEL_TOWER,
+        "Label": "Eiffel\nTower\u202e\x07",
+        "Address": "Champ de Mars,\r\n5 Av. Anatole France,\u2028  75007\tParis",
+    }
+    text_in(client, "", **place)
+    expected = (
+        "Shared location: Eiffel Tower, Champ de Mars, 5 Av. Anatole France, 75007 Paris "
+        "(48.858370, 2.294481)"
+    )
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert task.sms_content == expected and asked(openai_server) == expected
+
+
 def test_a_blank_whatsapp_message_a_reaction_is_stored_and_gets_no_how_to(
     app, client, texter, twilio_server
 ):
@@ -253,6 +275,52 @@ def test_a_blank_whatsapp_message_a_reaction_is_stored_and_gets_no_how_to(
     assert outbox() == [] and sent_to_twilio(twilio_server) == []
     text_in(client, "", PHONE)
     assert [message.kind for message in outbox()] == ["empty"]
+
+
+def test_a_reaction_twilio_names_is_never_answered_whatever_its_body(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a WhatsApp reaction Twilio passed on with its emoji in the Body
+    (MessageType reaction, Body "👍") was asked of the model as a question, paid for, and the
+    texter got an answer to their thumbs-up. A reaction asks nothing, whatever it carries."""
+    text_in(client, "\U0001f44d", MessageType="reaction")
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert (task.status, task.refusal_reason) == ("refused", "reaction")
+    assert openai_server.requests == [] and outbox() == []
+
+
+def test_a_tapped_quick_reply_with_no_body_is_answered_as_its_words(
+    app, client, texter, openai_server, twilio_server
+):
+    """Regression: a WhatsApp message with neither Body nor attachment was taken for a
+    reaction and kept unanswered, so a texter who tapped a quick-reply button or a list's
+    item (Twilio's MessageType button or interactive, its words in ButtonText or
+    ListTitle) got nothing. The words tapped are what the texter said."""
+    text_in(client, "", MessageType="button", ButtonText="Tell me more", ButtonPayload="more-1")
+    text_in(client, "", MessageType="interactive", ListId="row-2", ListTitle="Weather in Paris")
+    questions = [body["messages"][-1]["content"] for _m, _p, body in openai_server.requests]
+    assert questions == ["Tell me more", "Weather in Paris"]
+    assert [m.kind for m in outbox()] == ["reply", "reply"]
+
+
+@pytest.mark.parametrize("message_type", ["unsupported", "contacts", "poll"])
+def test_a_whatsapp_message_of_a_kind_we_cannot_read_is_told_so(
+    app, client, texter, twilio_server, message_type
+):
+    """Regression: a WhatsApp message with nothing we read (Twilio's MessageType
+    "unsupported" for a poll or an edit, or a kind that came with no attachment) was stored
+    as a reaction and the texter, who had asked something, heard nothing. They are told we
+    cannot read that kind of message, on WhatsApp, in one message; a reaction still gets
+    nothing."""
+    text_in(client, "", MessageType=message_type)
+    [notice] = outbox()
+    assert (notice.kind, notice.channel) == ("unsupported", "whatsapp")
+    assert "can't read that kind of WhatsApp message" in notice.body
+    assert db.session.scalars(sa.select(Task)).all() == []
+    [sent] = sent_to_twilio(twilio_server)
+    assert sent["To"] == WHATSAPP
+    text_in(client, "\u200b", MessageType="text")  # nothing visible: an empty text
+    assert [m.kind for m in outbox()] == ["unsupported", "empty"]
 
 
 def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
@@ -739,6 +807,26 @@ def test_escaped_marks_that_whatsapp_would_read_as_formatting_are_shown_as_marks
     of escaped marks WhatsApp would read as a span is written with look-alikes, which it
     does not; a lone one, which it shows as written anyway, stays the mark itself."""
     assert to_whatsapp_text(markdown) == shown
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        (
+            "See https://example.com/my\\_page\\_one for it",
+            "See https://example.com/my_page_one for it",
+        ),
+        ("[docs](https://example.com/a\\_b)", "docs (https://example.com/a_b)"),
+        ("https://x.org/\\~ann/a\\*b?q=\\_x", "https://x.org/~ann/a*b?q=_x"),
+    ],
+)
+def test_an_address_with_escaped_marks_is_the_address_itself_on_whatsapp_as_on_sms(markdown, shown):
+    """Regression: a model escapes the underscores of an address it writes bare, as it does
+    in words ("https://example.com/my\\_page"), and SMS sent the address itself, but on
+    WhatsApp it kept its backslashes, a link to a page that is not there. An address's
+    escapes are its characters, as in words; its marks stay marks, not look-alikes."""
+    assert to_whatsapp_text(markdown) == shown
+    assert to_sms_text(markdown) == shown
 
 
 def test_html_entities_are_the_characters_themselves_on_whatsapp_as_on_sms():

@@ -14,6 +14,7 @@ from ..outbound.sender import is_our_number
 from ..phones import InvalidPhoneNumber, to_e164
 from .location import location_text
 from .media import UnservedChannel, media_count, split_channel
+from .message_types import tapped_words
 
 #: Twilio's own limit on one (concatenated) SMS body.
 MAX_BODY_CHARS = 1600
@@ -62,6 +63,9 @@ def parse_form(form: Mapping[str, str]) -> tuple[str, str, str, int]:
     location = location_text(form)
     if location:
         body = f"{body}\n{location}" if not is_blank(body) else location
+    if is_blank(body):
+        # A quick-reply button or a list's item tapped on WhatsApp: its words are the text.
+        body = tapped_words(form) or body
     return sid, phone, body, media_count(form)
 
 

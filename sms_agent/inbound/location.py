@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from ..clean_text import storable
+from ..clean_text import seen_name
 
 #: A place's name and address are a line each in WhatsApp; longer is not a place.
 _MAX_PART_CHARS = 200
@@ -22,7 +22,9 @@ def location_text(form: Mapping[str, str]) -> str:
     longitude = _coordinate(form.get("Longitude"), 180)
     if latitude is None or longitude is None:
         return ""
-    parts = (storable(form.get(name) or "").strip() for name in ("Label", "Address"))
+    # A name and an address staff and the model read on one line, as a profile's name is:
+    # a line break, a bell or a direction override in one is nothing a place is called.
+    parts = (seen_name(form.get(name) or "") for name in ("Label", "Address"))
     place = ", ".join(part[:_MAX_PART_CHARS] for part in parts if part)
     point = f"({latitude}, {longitude})"
     return f"Shared location: {place} {point}" if place else f"Shared location: {point}"

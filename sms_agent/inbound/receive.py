@@ -23,6 +23,7 @@ from ..phones import mask
 from . import keywords
 from .form import BadInbound, from_us, is_message_sid, parse_form, written_to
 from .media import WHATSAPP_PREFIX, attachments, split_channel
+from .message_types import message_type
 from .quoted import quoted_metadata
 from .routing import Received, route
 from .store import already_received, received_price, remember_handled, store_task
@@ -89,7 +90,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     _note_profile_name(user, form)
     was_opted_out = user.is_opted_out
     twilio_keyword = keywords.matched_by_twilio(form.get("OptOutType"))
-    received = route(user, body, media, twilio_keyword)
+    received = route(user, body, media, twilio_keyword, message_type(form))
     stored = {
         **_media_metadata(num_media, media),
         **_our_number_metadata(our_number),
@@ -222,7 +223,7 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
 
 #: Outcomes answered with a how-to instead of the model: nothing stored, but held to the
 #: sender's rate and the spend caps like any text (limits.cost_refusal).
-_HOW_TOS = {"empty", "media"}
+_HOW_TOS = {"empty", "media", "unsupported"}
 
 Rule = Callable[[User], limits.Admission | None]
 

@@ -14,6 +14,7 @@ from ..models import Channel, HandoffSource, User, utcnow
 from . import keywords
 from .keywords import Keyword
 from .media import Attachment, readable
+from .message_types import REACTION, TEXT, is_a_reaction
 from .reactions import is_about, quoted_text
 
 
@@ -33,10 +34,15 @@ class Received:
 
 
 def route(
-    user: User, body: str, media: list[Attachment], twilio_keyword: Keyword | None = None
+    user: User,
+    body: str,
+    media: list[Attachment],
+    twilio_keyword: Keyword | None = None,
+    message_type: str = "",
 ) -> Received:
     """`twilio_keyword`: what Twilio's Advanced Opt-Out matched (OptOutType), which wins over
-    our reading of the words: Twilio obeys its own keyword list, and so must we."""
+    our reading of the words: Twilio obeys its own keyword list, and so must we.
+    `message_type`: Twilio's MessageType on WhatsApp (message_types.message_type)."""
     keyword = twilio_keyword or keywords.parse(body, opted_out=user.is_opted_out)
     if keyword is Keyword.START and readable(media):
         by_twilio = bool(twilio_keyword) or twilio_confirms(keyword, body, user.channel)
@@ -58,7 +64,7 @@ def route(
     if keyword is not None:
         confirmed = twilio_confirms(keyword, body, user.channel)
         return _keyword(user, keyword, media, twilio_confirms=confirmed)
-    return _message(user, body, media)
+    return _message(user, body, media, message_type)
 
 
 def _opt_in_with_a_picture(
@@ -75,7 +81,7 @@ def _opt_in_with_a_picture(
     return received
 
 
-def _message(user: User, body: str, media: list[Attachment]) -> Received:
+def _message(user: User, body: str, media: list[Attachment], message_type: str = "") -> Received:
     """A text that is no keyword: refused, or a task for the model."""
     phone = user.phone_number
     if not user.is_active:
@@ -85,13 +91,19 @@ def _message(user: User, body: str, media: list[Attachment]) -> Received:
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
-    if not media and _is_reaction(phone, body):
-        # "Liked “What is 2+2?”": stored, but nothing to answer, to ask or to count.
+    if not media and (message_type == REACTION or _is_reaction(phone, body)):
+        # "Liked “What is 2+2?”", or what Twilio names a WhatsApp reaction (its emoji in the
+        # Body or not): stored, but nothing to answer, to ask or to count.
         return Received("reaction", phone)
     if not media and is_blank(body) and user.channel == Channel.WHATSAPP:
         # WhatsApp sends no empty text: Twilio passes a reaction (a 👍 on our answer) on
-        # as a message with no Body. Stored as a tapback is, it gets no how-to.
-        return Received("reaction", phone)
+        # as a message with no Body. Stored as a tapback is, it gets no how-to. Any other
+        # kind (a poll, an edit: "unsupported") said something we cannot read; a text
+        # of only invisible characters is an empty text, as on SMS.
+        if is_a_reaction(message_type):
+            return Received("reaction", phone)
+        if message_type != TEXT:
+            return Received("unsupported", phone, notice="unsupported")
     if is_blank(body) and not readable(media):
         # Nobody is left without an answer: a file we cannot read alone, or nothing at all,
         # gets a how-to.

@@ -13,8 +13,10 @@ from .kinds import AUDIO_EXTENSIONS
 
 log = logging.getLogger("sms_agent.media")
 
-#: What handsets send that OpenAI's transcription refuses.
-TRANSCODED = frozenset({"audio/amr", "audio/3gpp", "audio/3gpp2", "audio/aac"})
+#: What handsets send (and Twilio takes for MMS) that OpenAI's transcription refuses.
+TRANSCODED = frozenset(
+    {"audio/amr", "audio/3gpp", "audio/3gpp2", "audio/aac", "audio/basic", "audio/ac3"}
+)
 
 #: Speech as Whisper hears it (16 kHz mono), at AMR's own 12 kbit/s: a transcription whose
 #: server reports no length is priced by the bytes as MMS voice (vendors/usage.py), which

@@ -33,6 +33,9 @@ AUDIO_TYPES = frozenset(
         # read or not as the transcription server can)
         "audio/3gpp",
         "audio/3gpp2",
+        # also among the audio types Twilio lists for MMS: mu-law (.au) and AC-3
+        "audio/basic",
+        "audio/ac3",
     }
 )
 
@@ -56,6 +59,8 @@ AUDIO_EXTENSIONS = {
     "audio/flac": "flac",
     "audio/3gpp": "3gp",
     "audio/3gpp2": "3g2",
+    "audio/basic": "au",
+    "audio/ac3": "ac3",
 }
 
 

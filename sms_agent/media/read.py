@@ -9,6 +9,7 @@ attachment is fetched and transcribed, and paid for, once."""
 from __future__ import annotations
 
 import base64
+import codecs
 import contextlib
 import hashlib
 import re
@@ -52,6 +53,7 @@ _SIGNATURES = {
 #: few SMS, and carriers take MMS text up to about 5,000 characters. A larger file is no
 #: text a texter typed, and would be paid for as prompt tokens.
 _TEXT_PART_CHARS = 5_000
+_BOM = "\ufeff"
 _CHARSET = re.compile(r";\s*charset=\"?([\w.:-]+)", re.IGNORECASE)
 
 #: What Whisper servers write for a recording with no words in it (whisper.cpp's and
@@ -63,6 +65,7 @@ _NO_WORDS = re.compile(r"(?:\s*(?:\[[^\[\]]*\]|\([^()]*\)))*\s*")
 #: What a transcription server answers about the recording it was sent (OpenAI's 400
 #: "Invalid file format", 413 for a file too large), not about itself or our account.
 _ABOUT_THE_RECORDING = frozenset({400, 413, 415, 422})
+_TOO_LARGE = 413
 
 
 class MediaProblem(Exception):
@@ -89,6 +92,23 @@ class VoiceUnheard(MediaUnreadable):
 
     def __init__(self, message: str):
         super().__init__(message, error_type=ErrorType.OPENAI_ERROR, notice="voice_unheard")
+
+
+class VoiceTooLong(MediaUnreadable):
+    """A voice note longer than we transcribe (VOICE_NOTE_MAX_BYTES) or than the server takes
+    (its 413): the texter is told it was too long, not that its words were not heard."""
+
+    def __init__(self, message: str, *, error_type: str):
+        super().__init__(message, error_type=error_type, notice="voice_too_long")
+
+
+class TooMuchMedia(MediaUnreadable):
+    """The text's attachments together are larger than MEDIA_TOTAL_MAX_BYTES: the text is
+    not answered (the one past the limit is not read, a voice note never transcribed), and
+    the texter is asked to send fewer at a time."""
+
+    def __init__(self, message: str):
+        super().__init__(message, error_type=ErrorType.VALIDATION_ERROR, notice="media_too_large")
 
 
 class ImagesRefused(MediaProblem):
@@ -174,14 +194,18 @@ def read_media(task: Task, last_try: bool = False) -> MediaInput:
     done = _loaded_before_fetching(task)
     found = MediaInput()
     unread = found.unread
+    room = _room(done.values())
     for item in attachments_of(task):
         position = _position(item)
         row = done.get(position)
         try:
             if row is None or _abandoned(row):
-                row = _record(task, item, position, row, last_try)
+                row = _record(task, item, position, row, last_try, room)
+                room -= _read_size(row)
             elif row.status == READING:
                 raise BeingRead(f"task {task.id}: media {position} is being read by another run")
+        except TooMuchMedia:
+            raise  # no answer to part of what was sent: the texter is told to send less
         except MediaUnreadable as exc:
             # A picture or voice note not fetched, opened or heard: its row says why, and
             # the rest of the text may still be answered.
@@ -196,16 +220,28 @@ def read_media(task: Task, last_try: bool = False) -> MediaInput:
 
 def unopened_pictures(task: Task) -> list[int]:
     """Where (1 to the number of attachments) the text's unread attachments were, when a
-    picture among them could not be fetched or opened and the rest is answered: a note
-    names them before the answer (`picture_note`); [] for none. Its rows are loaded only
-    for a text with a picture."""
+    picture or a text part (the texter's words a phone sent as MMS) among them could not be
+    fetched or opened and the rest is answered: a note names them before the answer
+    (`picture_note`); [] for none. Its rows are loaded only for a text with a picture or a
+    text part."""
     items = attachments_of(task)
-    if not any(item.get("kind") == IMAGE for item in items):
+    if not any(item.get("kind") in _NAMED_UNREAD for item in items):
         return []
-    failed = {row.position: row.kind for row in task.media if row.status in ("failed", "refused")}
-    if IMAGE not in failed.values():
+    failed = {row.position: row.kind for row in task.media if _unopened(row)}
+    if not _NAMED_UNREAD & set(failed.values()):
         return []
     return [n for n, item in enumerate(items, start=1) if _position(item) in failed]
+
+
+#: The attachments whose loss the note before an answer names: a text part's words are as
+#: much the texter's question as a picture.
+_NAMED_UNREAD = frozenset({IMAGE, TEXT})
+
+
+def _unopened(row: TaskMedia) -> bool:
+    """Not read, but for a text part fetched with no words in it: it said nothing to miss."""
+    fetched_empty = row.kind == TEXT and row.size is not None
+    return row.status in ("failed", "refused") and not fetched_empty
 
 
 def leave_out_pictures(task: Task, why: str) -> None:
@@ -281,15 +317,26 @@ def read_for_staff(task: Task) -> None:
     with why; another file is recorded unread. The caller commits the rows (and keeps loaded
     rows across commits, as read_media's does)."""
     done = _loaded_before_fetching(task)
+    room = _room(done.values())
     for item in attachments_of(task):
         position = _position(item)
         if position in done:
             continue
         if item.get("kind") in (IMAGE, AUDIO, TEXT):
             with contextlib.suppress(MediaUnreadable):  # the row says why
-                _record(task, item, position, last_try=True)
+                room -= _read_size(_record(task, item, position, last_try=True, room=room))
             continue
         _new_row(task, item, position, status="refused", error_message=HELD_UNREAD)
+
+
+def _room(rows) -> int:
+    """How many bytes the text's attachments still to be read may take together: what
+    MEDIA_TOTAL_MAX_BYTES leaves past those read (by an earlier run too)."""
+    return current_app.config["MEDIA_TOTAL_MAX_BYTES"] - sum(map(_read_size, rows))
+
+
+def _read_size(row: TaskMedia) -> int:
+    return (row.size or 0) if row.status == "read" else 0
 
 
 def _new_row(task: Task, item: dict, position: int, **outcome) -> TaskMedia:
@@ -310,16 +357,22 @@ def _failed(row: TaskMedia, why: str) -> None:
 
 
 def _record(
-    task: Task, item: dict, position: int, row: TaskMedia | None = None, last_try: bool = False
+    task: Task,
+    item: dict,
+    position: int,
+    row: TaskMedia | None = None,
+    last_try: bool = False,
+    room: int | None = None,
 ) -> TaskMedia:
     """Fetch and read one attachment, into `row` when an abandoned read left one; on the
-    `last_try` (or for staff, whom no retry serves) a transcription that fails is final."""
+    `last_try` (or for staff, whom no retry serves) a transcription that fails is final.
+    `room`: the bytes the text's attachments may still take together (_room)."""
     kind = item.get("kind") or OTHER
     if kind == OTHER:
         return _new_row(task, item, position, status="refused")
     row = _start_reading(task, item, position, row)
     try:
-        return _read_into(task, item, position, row, last_try)
+        return _read_into(task, item, position, row, last_try, room)
     except (MediaUnreadable, LLMError):
         raise
     except Exception:
@@ -344,13 +397,21 @@ def _give_up_reading(row: TaskMedia) -> None:
 
 
 def _read_into(
-    task: Task, item: dict, position: int, row: TaskMedia, last_try: bool = False
+    task: Task,
+    item: dict,
+    position: int,
+    row: TaskMedia,
+    last_try: bool = False,
+    room: int | None = None,
 ) -> TaskMedia:
     kind = item.get("kind") or OTHER
     row.status = "read"
     try:
         fetched = get_media_source(current_app.config).fetch(item.get("url") or "")
         _check(row, fetched.data)
+    except VoiceTooLong as exc:
+        _failed(row, str(exc))
+        raise VoiceTooLong(f"media {position}: {exc}", error_type=exc.error_type) from exc
     except MediaFetchError as exc:
         _failed(row, str(exc))
         error_type = ErrorType.VALIDATION_ERROR if exc.refused else ErrorType.TWILIO_ERROR
@@ -359,6 +420,13 @@ def _read_into(
             f"media {position}: {exc}", error_type=error_type, notice=notice
         ) from exc
     row.size, row.sha256 = len(fetched.data), hashlib.sha256(fetched.data).hexdigest()
+    if room is not None and row.size > room:
+        total = current_app.config["MEDIA_TOTAL_MAX_BYTES"]
+        why = (
+            f"the text's attachments together are larger than MEDIA_TOTAL_MAX_BYTES ({total} bytes)"
+        )
+        _failed(row, why)
+        raise TooMuchMedia(f"media {position}: {why}")
     if kind == IMAGE:
         row.data = fetched.data
     elif kind == TEXT:
@@ -400,8 +468,9 @@ def _check(row: TaskMedia, data: bytes) -> None:
     longest = current_app.config["VOICE_NOTE_MAX_BYTES"]
     if row.kind == AUDIO and len(data) > longest:
         # Transcription is billed by the minute, and a 5 MB recording is most of an hour.
-        raise MediaFetchError(
-            f"a voice note larger than VOICE_NOTE_MAX_BYTES ({longest} bytes)", unusable=True
+        raise VoiceTooLong(
+            f"a voice note larger than VOICE_NOTE_MAX_BYTES ({longest} bytes)",
+            error_type=ErrorType.TWILIO_ERROR,
         )
     if row.content_type not in _SIGNATURES:
         return
@@ -433,7 +502,10 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
         if exc.retryable or exc.status not in _ABOUT_THE_RECORDING:
             raise
         _failed(row, str(exc))
-        raise VoiceUnheard(f"voice note {row.position}: {exc}") from exc
+        why = f"voice note {row.position}: {exc}"
+        if exc.status == _TOO_LARGE:
+            raise VoiceTooLong(why, error_type=ErrorType.OPENAI_ERROR) from exc
+        raise VoiceUnheard(why) from exc
     record_model_call(task, transcript)
     text = transcript.text
     if _NO_WORDS.fullmatch(text):
@@ -443,20 +515,33 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
 
 
 def _words(row: TaskMedia, fetched: Fetched) -> str:
-    """A text part's words: read in the charset Twilio names, else as UTF-8 (what phones
-    send), less what no reader sees, and no longer than a text a phone sends as MMS. One
-    with nothing visible is as a Body with nothing visible: the texter gets `empty`."""
+    """A text part's words: read in the charset Twilio names (_decoded), less what no reader
+    sees, and no longer than a text a phone sends as MMS. One with nothing visible is as a
+    Body with nothing visible: the texter gets `empty`."""
     charset = _CHARSET.search(fetched.content_type)
-    try:
-        text = fetched.data.decode(charset[1] if charset else "utf-8", errors="replace")
-    except LookupError:  # a charset Python does not know
-        text = fetched.data.decode("utf-8", errors="replace")
-    words = readable(text).strip()[:_TEXT_PART_CHARS]
+    text = _decoded(fetched.data, charset[1] if charset else None)
+    # A byte order mark (UTF-8's, which some phones and tools write) is no word of theirs.
+    words = readable(text.removeprefix(_BOM)).strip()[:_TEXT_PART_CHARS]
     if is_blank(words):
         _failed(row, "the text part had no words")
         why = f"text part {row.position}: no words"
         raise MediaUnreadable(why, error_type=ErrorType.VALIDATION_ERROR, notice="empty")
     return words
+
+
+def _decoded(data: bytes, charset: str | None) -> str:
+    """`data` in `charset` when Python knows it; with none named, UTF-16 when its byte order
+    mark says so, else UTF-8 (what phones send), else Windows' Latin (what a file that is
+    no UTF-8 most often is): read as UTF-8, its accents were each a U+FFFD."""
+    if charset:
+        with contextlib.suppress(LookupError):  # a charset Python does not know
+            return data.decode(charset, errors="replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
 
 
 def _use(row: TaskMedia, found: MediaInput) -> None:

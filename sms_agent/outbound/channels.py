@@ -281,12 +281,16 @@ _RULES = [
 #: below must not read as a mark, waits as a private-use stand-in meanwhile. Only an entity
 #: with its semicolon counts, as in CommonMark: a URL's "&copy=2" stays as written. Inline
 #: code's own marks wait so too, and are shown as written ("`__init__`").
+_BACKSLASH_ESCAPE = r"\\([!-/:-@\[-`{-~])"
 _ESCAPED = re.compile(
     r"(`[^`\n]*`)"  # inline code: as written
-    r"|\\([!-/:-@\[-`{-~])"  # a backslash escape
+    rf"|{_BACKSLASH_ESCAPE}"  # a backslash escape
     r"|(&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});)"  # an entity
-    r"|(https?://[^\s<>\[\]]*[^\s<>\[\]*_~.,;:!?'\"()])"  # an address: see _stand_in
+    r"|(https?://[^\s<>\[\]]*[^\s<>\[\]*_~.,;:!?'\"()\\])"  # an address: see _stand_in
 )
+#: An address's escapes ("https://x.org/my\\_page", as a model escapes the marks of words):
+#: the characters themselves, as SMS reads them; kept, the link led nowhere.
+_ESCAPE_IN_ADDRESS = re.compile(_BACKSLASH_ESCAPE)
 #: An escaped mark ("\\*", "&#42;": the model means the star, not bold) waits as a stand-in
 #: of its own, apart from an address's marks. WhatsApp has no escapes: where it would read
 #: such marks as a span, they are written as look-alikes it does not read (_marks_shown).
@@ -333,7 +337,7 @@ def to_whatsapp_text(text: str | None, question: str = "") -> str:
 def _stand_in(match: re.Match) -> str:
     code, escaped, entity, address = match[1], match[2], match[3], match[4]
     if address:  # the marks around it (**https://x.org**) are not in it: they still count
-        return address.translate(_ADDRESS_MARKS)
+        return _ESCAPE_IN_ADDRESS.sub(r"\1", address).translate(_ADDRESS_MARKS)
     if code:  # its marks wait as stand-ins too, so that no rule reads them
         return "`" + "".join(map(_ascii_stand_in, code[1:-1])) + "`"
     char = escaped or html.unescape(entity)
