@@ -20,6 +20,7 @@ from sms_agent.models import ErrorLog, StaffUser, Task, User, write_marks
 from sms_agent.models.staff import find_staff
 from sms_agent.models.types import UTCDateTime
 from tests.conftest import fresh_database
+from tests.factories import make_user_of_an_older_revision
 
 
 def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(tmp_path):
@@ -427,18 +428,13 @@ def test_0022_gives_no_message_the_rowid_of_a_deleted_newest_one(tmp_path):
             db.engine.dispose()
 
 
-def texters(rows: list[dict]) -> None:
-    """Texters stored in the users table as an older revision left it: the model has
-    columns added since, which the ORM would write (the row's other columns are defaults)."""
-    db.session.execute(User.__table__.insert(), rows)
-
-
 def test_0024_counts_the_users_and_errors_there_are_and_keeps_counting(tmp_path):
     with fresh_database(tmp_path) as url:
         app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
         with app.app_context():
             upgrade(revision="0023_handled_messages")
-            texters([{"phone_number": f"+1555000111{n}"} for n in range(3)])
+            for n in range(3):
+                make_user_of_an_older_revision(f"+1555000111{n}")
             db.session.add(ErrorLog(error_type="openai_error", error_message="down"))
             db.session.commit()
             upgrade()
@@ -461,7 +457,7 @@ def test_0028_keeps_the_keys_texters_lists_held_so_their_retries_send_nothing(tm
         with app.app_context():
             upgrade(revision="0027_pending_notices")
             kept = {"staff_submissions": ["form-1", "api:1:retry-me"]}
-            texters([{"phone_number": "+15550001111", "service_state": kept}])
+            make_user_of_an_older_revision("+15550001111", service_state=kept)
             db.session.commit()
             upgrade()
             user = db.session.get(User, "+15550001111")
@@ -489,7 +485,7 @@ def test_0030_prices_the_texts_received_before_it_and_counts_them_in_the_spend(t
         )
         with app.app_context():
             upgrade(revision="0029_key_fingerprints")
-            texters([{"phone_number": "+15550001111"}])
+            make_user_of_an_older_revision("+15550001111")
             db.session.commit()
             now = datetime.now(UTC)
             texts = [

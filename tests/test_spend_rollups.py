@@ -35,7 +35,7 @@ from sms_agent.models import (
 from sms_agent.models.spend_rollups import rebuild, recount_task_costs
 from sms_agent.models.types import Money
 from tests.conftest import fresh_database
-from tests.factories import make_task, make_user
+from tests.factories import make_task, make_user, make_user_of_an_older_revision
 
 NOW = datetime(2027, 3, 15, 12, 0, tzinfo=UTC)
 MICRO = Decimal("0.000001")
@@ -358,7 +358,7 @@ def test_migration_0021_counts_the_sms_already_sent_and_its_downgrade_keeps_the_
         app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
         with app.app_context():
             upgrade(revision="0020_message_write_marks")
-            make_user("+15551230000")
+            make_user_of_an_older_revision("+15551230000")
             for body in ("one", "two"):
                 db.session.add(OutboundMessage(to_number="+15551230000", body=body))
             db.session.add(ModelCall(user_phone="+15551230000", model="m"))

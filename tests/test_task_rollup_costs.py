@@ -37,7 +37,13 @@ from sms_agent.models.rollups import rebuild
 from sms_agent.models.spend_rollups import recount_task_costs
 from sms_agent.models.types import UTCDateTime
 from tests.conftest import fresh_database
-from tests.factories import make_staff, make_task, make_token, make_user
+from tests.factories import (
+    make_staff,
+    make_task,
+    make_token,
+    make_user,
+    make_user_of_an_older_revision,
+)
 
 MICRO = Decimal("0.000001")
 
@@ -209,7 +215,7 @@ def test_the_migration_counts_the_costs_of_tasks_there_are(tmp_path):
         app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
         with app.app_context():
             upgrade(revision="0017_rollups_at_commit")
-            phone, task_id = make_user().phone_number, uuid.uuid4()
+            phone, task_id = make_user_of_an_older_revision(), uuid.uuid4()
             db.session.execute(  # a task as 0017 stored it (the model has a column since)
                 sa.text(
                     "INSERT INTO tasks (id, user_phone, sms_content, category, status, success,"
