@@ -223,6 +223,7 @@ def run(args, work: Path, database_url: str) -> dict:
             engine,
         ).start()
         began = time.monotonic()
+        worker_split = [harness.user_system_switches(worker.popen.pid) for worker in workers]
         web_cpu = harness.cpu_seconds(web.popen.pid)
         sender_cpu = time.process_time()
         codes = send_all(f"http://127.0.0.1:{port}", args)
@@ -231,6 +232,15 @@ def run(args, work: Path, database_url: str) -> dict:
         web_cpu = harness.cpu_seconds(web.popen.pid) - web_cpu
         wait_for_all(engine, codes.count(200))
         result = figures(engine)
+        result["worker_split"] = [
+            [
+                end - start
+                for start, end in zip(
+                    before, harness.user_system_switches(worker.popen.pid), strict=True
+                )
+            ]
+            for before, worker in zip(worker_split, workers, strict=True)
+        ]
         result["cpu"] = cpu.stop()
         result["others_cpu"] = cpu.others
         result["cpu_seconds"] = time.monotonic() - began
@@ -332,7 +342,13 @@ def report(args, result: dict) -> None:
         f"call {result['model_ms']:.0f} ms and the rest of the pipeline "
         f"{result['processing_ms'] - result['model_ms']:.0f} ms"
     )
-    print(f"worker CPU per task: {result['worker_cpu_ms']:.1f} ms (Celery, pipeline and SDKs)")
+    done = max(result["completed"], 1)
+    user, system, switches = (sum(split[n] for split in result["worker_split"]) for n in range(3))
+    print(
+        f"worker CPU per task: {result['worker_cpu_ms']:.1f} ms (Celery, pipeline and SDKs): "
+        f"user {1000 * user / done:.1f} ms, system {1000 * system / done:.1f} ms; "
+        f"{switches / done:.0f} context switches of its threads a task"
+    )
     print("timeline (seconds from the first webhook stored: stored, began, completed):")
     print("  " + "; ".join(f"{t:.0f}s {s} {b} {c}" for t, s, b, c in result["timeline"]))
 

@@ -296,3 +296,19 @@ def cpu_seconds(pid: int) -> float:
         if int(entry.name) == pid or int(fields[1]) == pid:
             total += (int(fields[11]) + int(fields[12])) / ticks
     return total
+
+
+def user_system_switches(pid: int) -> tuple[float, float, int]:
+    """One process's user and system CPU seconds and its threads' context switches so far
+    (voluntary: a thread waited for I/O, a lock or the GIL; involuntary: preempted), from
+    /proc: where a worker's CPU per task goes besides Python itself."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    switches = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:  # the thread ended meanwhile
+            continue
+        switches += sum(int(line.split()[1]) for line in lines if "ctxt_switches" in line)
+    return int(fields[11]) / ticks, int(fields[12]) / ticks, switches
