@@ -59,11 +59,18 @@ def postgres_cpu() -> float:
     return sum(process_cpu(int(pid)) or 0.0 for pid in pids)
 
 
-def measured(work, count: int) -> tuple[float, float]:
-    """(this process's CPU ms, PostgreSQL's CPU ms) per unit of `work()`."""
+def measured(work, count: int) -> tuple[float, float, float]:
+    """(this process's CPU ms, PostgreSQL's CPU ms, this process's context switches) per
+    unit of `work()`."""
     cpu, pg = time.process_time(), postgres_cpu()
+    switches = harness.user_system_switches(os.getpid())[2]
     work()
-    return 1000 * (time.process_time() - cpu) / count, 1000 * (postgres_cpu() - pg) / count
+    switches = harness.user_system_switches(os.getpid())[2] - switches
+    return (
+        1000 * (time.process_time() - cpu) / count,
+        1000 * (postgres_cpu() - pg) / count,
+        switches / count,
+    )
 
 
 class CollectorTime:
@@ -120,10 +127,17 @@ def pipeline_figures(args, env: dict, work: Path) -> dict:
             with app.app_context():
                 assert pipeline.answer(task_id) == "answered"
 
+    switched = []  # each thread's context switches, read as it ends (its /proc entry goes)
+
+    def answer_counting_switches(batch):
+        answer(batch)
+        lines = Path("/proc/thread-self/status").read_text().splitlines()
+        switched.append(sum(int(line.split()[1]) for line in lines if "ctxt_switches" in line))
+
     def answer_in_threads():
         rest = ids[warm:]
         threads = [
-            threading.Thread(target=answer, args=(rest[n :: args.threads],))
+            threading.Thread(target=answer_counting_switches, args=(rest[n :: args.threads],))
             for n in range(args.threads)
         ]
         for thread in threads:
@@ -134,7 +148,8 @@ def pipeline_figures(args, env: dict, work: Path) -> dict:
     answer(ids[:warm])
     tune_collector(app.config)  # as a worker does once it is ready (GC_GEN0_THRESHOLD)
     collections = CollectorTime()
-    task = measured(answer_in_threads, args.messages)
+    task_cpu, task_pg, _ = measured(answer_in_threads, args.messages)
+    task = task_cpu, task_pg, sum(switched) / args.messages
     collections.stop()
     with app.app_context():
         db.session.remove()
@@ -142,8 +157,9 @@ def pipeline_figures(args, env: dict, work: Path) -> dict:
     return {"webhook": webhook, "task": task, "gc_ms": 1000 * collections.seconds / args.messages}
 
 
-def celery_noop_ms(args, broker_url: str, work: Path) -> float:
-    """The worker's CPU per job that does nothing, published after the worker is ready."""
+def celery_noop_ms(args, broker_url: str, work: Path) -> tuple[float, float]:
+    """The worker's CPU ms and its threads' context switches per job that does nothing,
+    published after the worker is ready."""
     (work / "noop.py").write_text(NOOP_APP)
     env = dict(
         os.environ,
@@ -164,12 +180,15 @@ def celery_noop_ms(args, broker_url: str, work: Path) -> float:
 
         broker = redis.Redis.from_url(broker_url)
         before = harness.cpu_seconds(worker.popen.pid)
+        switches = harness.user_system_switches(worker.popen.pid)[2]
         for number in range(args.messages):
             noop.noop.delay(number)
         harness.wait_until(
             lambda: broker.llen("celery") == 0 and broker.hlen("unacked") == 0, 120, "no-op jobs"
         )
-        return 1000 * (harness.cpu_seconds(worker.popen.pid) - before) / args.messages
+        switches = harness.user_system_switches(worker.popen.pid)[2] - switches
+        cpu = harness.cpu_seconds(worker.popen.pid) - before
+        return 1000 * cpu / args.messages, switches / args.messages
     finally:
         worker.stop()
 
@@ -198,16 +217,28 @@ def main() -> None:
             )
             harness.migrate(env)
             figures = pipeline_figures(args, env, work)
-        noop_ms = celery_noop_ms(args, f"redis://127.0.0.1:{redis_port}/1", work)
+        noop_ms, noop_switches = celery_noop_ms(args, f"redis://127.0.0.1:{redis_port}/1", work)
     finally:
         for process in reversed(processes):
             process.stop()
-    (web, web_pg), (task, task_pg) = figures["webhook"], figures["task"]
+    (web, web_pg, web_switches), (task, task_pg, task_switches) = (
+        figures["webhook"],
+        figures["task"],
+    )
     print(f"{args.messages} webhooks, then {args.messages} tasks in {args.threads} thread(s)")
-    print(f"webhook (Flask test client): {web:.2f} ms CPU; PostgreSQL {web_pg:.2f} ms")
-    print(f"task (pipeline.answer): {task:.2f} ms CPU; PostgreSQL {task_pg:.2f} ms")
+    print(
+        f"webhook (Flask test client): {web:.2f} ms CPU; PostgreSQL {web_pg:.2f} ms; "
+        f"{web_switches:.0f} context switches"
+    )
+    print(
+        f"task (pipeline.answer): {task:.2f} ms CPU; PostgreSQL {task_pg:.2f} ms; "
+        f"{task_switches:.0f} context switches"
+    )
     print(f"  of which the garbage collector: {figures['gc_ms']:.2f} ms")
-    print(f"Celery alone, a job that does nothing: {noop_ms:.2f} ms of the worker's CPU a job")
+    print(
+        f"Celery alone, a job that does nothing: {noop_ms:.2f} ms of the worker's CPU a job; "
+        f"{noop_switches:.0f} context switches of its threads"
+    )
     print(f"host speed after: {harness.host_speed():.0f} ms")
 
 
