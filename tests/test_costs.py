@@ -233,13 +233,14 @@ def test_cached_prompt_tokens_cost_the_cached_price(app, openai_server, prices, 
     was priced at the full input price, so reports and the spend caps counted the service
     several times what it was billed. They cost `cached_input` (per 1M) when it is set."""
     app.config["MODEL_PRICES"] = {"standin-model": prices}
-    answer = chat_completion("Paris.", tokens=1030, completion_tokens=30)
-    answer["usage"]["prompt_tokens_details"] = {"cached_tokens": 1000}
+    answer = chat_completion("Paris.", tokens=1030, completion_tokens=30, cached_tokens=1000)
     openai_server.then(200, answer)
     assert pipeline.answer(make_task().id) == "answered"
     db.session.rollback()
     [call] = db.session.scalars(sa.select(ModelCall)).all()
     assert call.prompt_tokens == 1000 and call.cost_usd == expected  # 1000 x 0.25 + 30 x 2
+    # Recorded, so the call's cost can be told from its tokens (and a report read of them).
+    assert call.cached_tokens == 1000
 
 
 def test_a_default_price_table_entry_prices_cached_tokens(app):
