@@ -248,6 +248,20 @@ def test_a_default_price_table_entry_prices_cached_tokens(app):
     assert costs.model_cost("gpt-4o-mini", 1_000_000, 0, cached_tokens=5_000_000) == D("0.075")
 
 
+def test_an_answers_estimate_prices_its_whole_prompt_at_the_input_price(app):
+    """Decided: the estimate the caps count an answer under way at holds them only as an
+    upper bound, and the prompt cache is no promise (OpenAI reads from it only a prefix of
+    1,024 tokens or more asked again within minutes, and evicts it when busy); so no token
+    of the 2,000-token prompt is counted as cached. Once the call answers, its cost is
+    what it reported, cached tokens at `cached_input` (record_model_call)."""
+    from sms_agent.costs.prices import estimate_answer
+
+    prices = {"input": D("1"), "cached_input": D("0.1"), "output": D("2")}
+    app.config.update(OPENAI_MODEL="standin-model", MODEL_PRICES={"standin-model": prices})
+    # One US segment, then 2,000 prompt tokens at 1 and 100 answer tokens at 2, per 1M.
+    assert estimate_answer("+15551230000", 1, 100) == D("0.0083") + D("0.0022")
+
+
 @pytest.mark.parametrize("answered_as", ["gpt-3.5-turbo", "anthropic/claude-3.5-sonnet"])
 def test_an_answer_named_for_a_model_in_no_table_costs_the_price_of_the_model_asked(
     app, openai_server, priced_model, answered_as
