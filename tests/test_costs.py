@@ -249,8 +249,8 @@ def test_a_default_price_table_entry_prices_cached_tokens(app):
 
 
 def test_an_answers_estimate_prices_its_whole_prompt_at_the_input_price(app):
-    """Decided: the estimate the caps count an answer under way at holds them only as an
-    upper bound, and the prompt cache is no promise (OpenAI reads from it only a prefix of
+    """Decided: the caps count an answer under way at this estimate, so it errs high where
+    it can, and the prompt cache is no promise (OpenAI reads from it only a prefix of
     1,024 tokens or more asked again within minutes, and evicts it when busy); so no token
     of the 2,000-token prompt is counted as cached. Once the call answers, its cost is
     what it reported, cached tokens at `cached_input` (record_model_call)."""
