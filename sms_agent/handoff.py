@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from . import outbound, unseen
+from . import notices, outbound, unseen
 from .extensions import db, listen_on_every_session
 from .models import (
     Conversation,
@@ -351,6 +351,8 @@ def send_as_staff(
     read = _unread(user)
     try:
         sender = outbound.thread_number(user)
+        # A number's first message from us carries the carriers' notice, whoever writes it.
+        notices.send_program_notice_once(user, sender=sender)
         messages = outbound.send(user, shaped, kind=kind, staff_user=staff, sender=sender)
     except (outbound.OptedOut, outbound.SendFailed, outbound.CountryNotAllowed) as refused:
         if submission is not None and not getattr(refused, "may_have_reached", False):

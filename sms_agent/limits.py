@@ -492,7 +492,10 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
     """Each alert once a day, decided by a conditional UPDATE, so two processes that see
     the spend cross a threshold at once send it once between them. The 100% one goes when
     answers stop (`answers_stop`: the cap has no room for the next answer), which may be
-    a little before the spend is the whole cap."""
+    a little before the spend is the whole cap. A cap of 0 (DAILY_SPEND_CAP=0, or raised
+    to 0) is a pause staff chose: it alerts not at all, where it paged every day."""
+    if not cap:
+        return
     reached = {"alerted_80": spent >= cap * CAP_ALERTS["alerted_80"], "alerted_100": answers_stop}
     due = [flag for flag in CAP_ALERTS if reached[flag]]
     if not due:
@@ -513,8 +516,7 @@ def _alert_once(day: date, spent: Decimal, cap: Decimal, answers_stop: bool) -> 
             if share < 100:
                 # The share spent, not the alert's: a day past 80% and 100% at once (a large
                 # spend, a cap lowered below it) was said to be at 80% of a cap passed.
-                shown = f"{int(spent * 100 / cap)}% of" if cap else "past"
-                said += f", {shown} the daily cap of {cap} USD"
+                said += f", {int(spent * 100 / cap)}% of the daily cap of {cap} USD"
             else:
                 until = "tomorrow" if daily_cap_lifts() else "staff raise it"
                 said += (

@@ -458,12 +458,12 @@ def send_program_notice_once(
     slots: outbound.Slots | None = None,
     sender: str | None = None,
 ) -> bool:
-    """The carriers' program notice (name, rates, HELP, STOP) before the first answer or
-    notice a number gets on each channel. Recorded in service_state, under the bookkeeping
-    lock, and committed with the stored SMS before Twilio is called, as an answer's parts
-    are: at most once a channel, never twice, and a worker that dies meanwhile leaves it on
-    record (maybe sent) rather than sent and unrecorded. The caller commits what the send
-    recorded."""
+    """The carriers' program notice (name, rates, HELP, STOP) before the first answer,
+    notice or staff message a number gets on each channel. Recorded in service_state, under
+    the bookkeeping lock, and committed with the stored SMS before Twilio is called, as an
+    answer's parts are: at most once a channel, never twice, and a worker that dies
+    meanwhile leaves it on record (maybe sent) rather than sent and unrecorded. The caller
+    commits what the send recorded."""
     if not program_notice.due(user):
         return False  # the loaded row is enough: the record is never removed
     if not outbound.may_text(user):

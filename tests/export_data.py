@@ -40,7 +40,9 @@ def conversation(app, openai_server, user: User | None = None) -> History:
     answered = make_task(user, sms_content="What is the capital of France?")
     answered.created_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
-    openai_server.then(200, chat_completion("Paris.", tokens=777, completion_tokens=77))
+    openai_server.then(
+        200, chat_completion("Paris.", tokens=777, completion_tokens=77, cached_tokens=512)
+    )
     pipeline.answer(answered.id)
     refused = make_task(
         user, sms_content="=1+1 and more?", status="refused", refusal_reason="over_quota"

@@ -169,9 +169,11 @@ def chat_completion(
     tokens: int = 42,
     completion_tokens: int = 10,
     model: str = "standin-model",
+    cached_tokens: int = 0,
 ) -> dict:
     """An answer with the usage a real model reports: `tokens` in all, of which
-    `completion_tokens` were generated and the rest were the prompt."""
+    `completion_tokens` were generated and the rest were the prompt, `cached_tokens` of it
+    read from the server's prompt cache (reported, as OpenAI does, even when 0)."""
     return {
         "id": "chatcmpl-standin",
         "object": "chat.completion",
@@ -188,6 +190,7 @@ def chat_completion(
             "prompt_tokens": tokens - completion_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens, "audio_tokens": 0},
         },
     }
 

@@ -233,18 +233,33 @@ def test_cached_prompt_tokens_cost_the_cached_price(app, openai_server, prices, 
     was priced at the full input price, so reports and the spend caps counted the service
     several times what it was billed. They cost `cached_input` (per 1M) when it is set."""
     app.config["MODEL_PRICES"] = {"standin-model": prices}
-    answer = chat_completion("Paris.", tokens=1030, completion_tokens=30)
-    answer["usage"]["prompt_tokens_details"] = {"cached_tokens": 1000}
+    answer = chat_completion("Paris.", tokens=1030, completion_tokens=30, cached_tokens=1000)
     openai_server.then(200, answer)
     assert pipeline.answer(make_task().id) == "answered"
     db.session.rollback()
     [call] = db.session.scalars(sa.select(ModelCall)).all()
     assert call.prompt_tokens == 1000 and call.cost_usd == expected  # 1000 x 0.25 + 30 x 2
+    # Recorded, so the call's cost can be told from its tokens (and a report read of them).
+    assert call.cached_tokens == 1000
 
 
 def test_a_default_price_table_entry_prices_cached_tokens(app):
     assert costs.model_cost("gpt-4o-mini", 1_000_000, 0, cached_tokens=1_000_000) == D("0.075")
     assert costs.model_cost("gpt-4o-mini", 1_000_000, 0, cached_tokens=5_000_000) == D("0.075")
+
+
+def test_an_answers_estimate_prices_its_whole_prompt_at_the_input_price(app):
+    """Decided: the caps count an answer under way at this estimate, so it errs high where
+    it can, and the prompt cache is no promise (OpenAI reads from it only a prefix of
+    1,024 tokens or more asked again within minutes, and evicts it when busy); so no token
+    of the 2,000-token prompt is counted as cached. Once the call answers, its cost is
+    what it reported, cached tokens at `cached_input` (record_model_call)."""
+    from sms_agent.costs.prices import estimate_answer
+
+    prices = {"input": D("1"), "cached_input": D("0.1"), "output": D("2")}
+    app.config.update(OPENAI_MODEL="standin-model", MODEL_PRICES={"standin-model": prices})
+    # One US segment, then 2,000 prompt tokens at 1 and 100 answer tokens at 2, per 1M.
+    assert estimate_answer("+15551230000", 1, 100) == D("0.0083") + D("0.0022")
 
 
 @pytest.mark.parametrize("answered_as", ["gpt-3.5-turbo", "anthropic/claude-3.5-sonnet"])

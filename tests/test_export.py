@@ -48,6 +48,7 @@ def test_costs_are_the_stored_figures_and_totals_the_spend_reports(history):
     model, sent_reply, sent_staff = entries[1], entries[2], entries[4]
     assert (model["model_cost_usd"], model["cost_usd"]) == (call.cost_usd, call.cost_usd)
     assert (model["prompt_tokens"], model["completion_tokens"]) == (700, 77)
+    assert model["cached_tokens"] == call.cached_tokens == 512  # no cached price: the input's
     assert call.cost_usd == D("0.000346")  # 700 x 0.37 + 77 x 1.13 per million, rounded
     assert (sent_reply["price_usd"], sent_reply["price_estimated"]) == (reply.price_usd, True)
     assert (sent_staff["price_usd"], sent_staff["price_estimated"]) == (TWILIO_PRICE, False)

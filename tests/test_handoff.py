@@ -674,3 +674,16 @@ def test_a_release_and_a_takeover_at_once_make_one_conversation(app, monkeypatch
 
     assert failures == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Conversation)) == 1
+
+
+def test_staffs_first_message_to_a_number_comes_after_the_program_notice(app):
+    """Regression: a texter's first message from us must carry the carriers' program notice
+    (name, rates, HELP, STOP), as an AI answer or a notice does; staff writing first (from
+    the admin or POST /api/users/<phone>/messages/) sent theirs without it, and the next
+    answer then brought it after the conversation had begun. Once, on each channel."""
+    user = make_user(PHONE, service_state={})
+    handoff.send_as_staff(user, "Hello, this is Ann from support.", None)
+    handoff.send_as_staff(user, "Anything else?", None)
+    db.session.rollback()
+    assert [message.kind for message in sent()] == ["program", "staff", "staff"]
+    assert "Reply HELP for help, STOP to opt out." in sent()[0].body

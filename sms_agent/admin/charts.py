@@ -153,7 +153,9 @@ def spend_chart(days: list[dict], width: int = 720, height: int = 240) -> Chart:
             if not amount:
                 continue
             base -= amount * scale
-            title = f"{day['date']}: {name} ${amount:,.4f}"
+            # The amount as the API gives it, rounded as a Decimal: through the float the
+            # bar is drawn with, 0.00125 read $0.0013 where the amount rounds to $0.0012.
+            title = f"{day['date']}: {name} ${day[f'{kind}_usd']:,.4f}"
             size = (round(slot * 0.7, 2), round(amount * scale, 2))
             chart.shapes.append(Shape(round(x, 2), round(base, 2), *size, kind, title))
         if index % 5 == 0 or index == len(days) - 1:

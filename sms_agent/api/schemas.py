@@ -603,6 +603,9 @@ class ExportEntryOut(OutSchema):
     segments = _maybe(fields.Integer, "out: SMS segments.")
     model = _maybe(fields.String, "model: the model called.")
     prompt_tokens = _maybe(fields.Integer, "model: input tokens.")
+    cached_tokens = _maybe(
+        fields.Integer, "model: of the input tokens, those read from the prompt cache."
+    )
     completion_tokens = _maybe(fields.Integer, "model: output tokens.")
     price_usd = Money(allow_none=True, metadata={"description": "out: the message's price."})
     price_estimated = _maybe(fields.Boolean, "out: our estimate; Twilio's price not in yet.")

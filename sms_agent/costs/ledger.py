@@ -62,6 +62,7 @@ def record_model_call(task: Task, completion: Completion) -> ModelCall | None:
         user_phone=task.user_phone,
         model=completion.model[:100],
         prompt_tokens=completion.prompt_tokens,
+        cached_tokens=completion.cached_tokens,
         completion_tokens=completion.completion_tokens,
         cost_usd=cost if cost is not None else Decimal(0),
         priced=cost is not None,

@@ -226,7 +226,11 @@ def estimate_answer(
 ) -> Decimal:
     """What answering one request for `phone` may cost before it is asked: its SMS at the
     most `segments` its answer may take (on WhatsApp one message), and a call to
-    OPENAI_MODEL writing `answer_tokens` (0 for a model with no price)."""
+    OPENAI_MODEL writing `answer_tokens` (0 for a model with no price). The caps hold by
+    this figure, so it errs high where it can: the whole prompt is priced as input, since
+    the prompt cache promises nothing (a prefix of 1,024 tokens asked again within minutes,
+    evicted when the server is busy). The call's own cost, cached tokens cheaper, replaces
+    it once it answers."""
     model = current_app.config["OPENAI_MODEL"]
     call = model_cost(model, PROMPT_TOKENS_ESTIMATE, answer_tokens) or Decimal(0)
     return estimate_sms(phone, segments, whatsapp) + call

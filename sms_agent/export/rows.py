@@ -58,6 +58,7 @@ COLUMNS: dict[str, Any] = {
     "segments": sa.Integer(),
     "model": sa.String(),
     "prompt_tokens": sa.Integer(),
+    "cached_tokens": sa.Integer(),  # model: of the prompt tokens, read from the prompt cache
     "completion_tokens": sa.Integer(),
     "price_usd": Money(),  # out: the SMS's price; in: what Twilio billed to receive it
     "price_estimated": sa.Boolean(),  # out: our estimate, Twilio's price not in yet
@@ -137,6 +138,7 @@ def statement(phones: Iterable[str] | None = None, since: datetime | None = None
         task_id=ModelCall.task_id,
         model=ModelCall.model,
         prompt_tokens=ModelCall.prompt_tokens,
+        cached_tokens=ModelCall.cached_tokens,
         completion_tokens=ModelCall.completion_tokens,
         model_cost_usd=ModelCall.cost_usd,
     )

@@ -38,6 +38,9 @@ class ModelCall(db.Model):
     )
     model: Mapped[str] = mapped_column(sa.String(100))
     prompt_tokens: Mapped[int] = mapped_column(default=0)
+    #: Of the prompt tokens, those read from the server's prompt cache (OpenAI's
+    #: usage.prompt_tokens_details.cached_tokens), priced at MODEL_PRICES' cached_input.
+    cached_tokens: Mapped[int] = mapped_column(default=0, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(default=0)
     cost_usd: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     #: False when the model was in no price table (cost_usd is then 0, and logged).

@@ -149,3 +149,30 @@ def test_the_tasks_card_counts_the_last_24_hours_and_says_so(admin_client):
     make_task(user=texter, created_at=utcnow() - timedelta(hours=25))
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert re.findall(r'sms-card-note">([^<]+)<', page) == ["2 in the last 24 h"]
+
+
+def test_the_spend_card_rounds_to_the_cent_as_the_amounts_are_not_as_floats(admin_client):
+    """Regression: the card wrote each Decimal amount through a float ('%.2f'), so a day
+    whose spend the API gives as 0.015000 read "$0.01" (0.015 is 0.01499... as a float),
+    where the amount itself rounds to $0.02, as the texters' list rounds its own."""
+    from decimal import Decimal
+
+    from sms_agent.models import ModelCall
+
+    texter = make_user()
+    db.session.add(ModelCall(user_phone=texter.phone_number, model="m", cost_usd=Decimal("0.015")))
+    db.session.commit()
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    card = page[page.index('data-testid="spend"') :]
+    assert "Today <strong>$0.02</strong>" in card and "all time <strong>$0.02</strong>" in card
+
+
+def test_a_days_bar_names_its_amount_rounded_as_the_amount_not_as_a_float(app):
+    from decimal import Decimal
+
+    from sms_agent.admin.charts import spend_chart
+
+    amounts = {"sms_usd": Decimal(0), "model_usd": Decimal("0.00125")}
+    chart = spend_chart([{"date": "2026-12-07", **amounts, "total_usd": Decimal("0.00125")}])
+    [bar] = [shape for shape in chart.shapes if shape.kind == "model"]
+    assert bar.title == "2026-12-07: Model $0.0012"  # as a float, 0.00125 read $0.0013

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sms_agent import jobs, notices
 from sms_agent.answering import pipeline
 from sms_agent.extensions import db
-from sms_agent.models import OutboundMessage, Task
+from sms_agent.models import ModelCall, OutboundMessage, Task
 from sms_agent.vendors import twilio as sms
 from tests.broker import drained
 from tests.factories import make_task, make_user
@@ -62,6 +62,9 @@ def test_an_inbound_sms_is_answered_through_both_vendor_contracts(contract_app, 
     assert task.status == "completed"
     assert task.ai_response == "Hello! How can I assist you today?"  # OpenAI's documented example
     assert task.tokens_used > 0 and task.metadata_["finish_reason"] == "stop"
+    # The spec's usage, prompt_tokens_details.cached_tokens included, as the SDK reads it.
+    [call] = db.session.scalars(sa.select(ModelCall)).all()
+    assert (call.prompt_tokens, call.cached_tokens, call.completion_tokens) == (19, 0, 10)
     [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
     assert sent.sid.startswith("SM") and sent.status == "queued"  # Twilio's documented example
     assert exchanges == [("openai", 200, None), ("twilio", 201, None)]
