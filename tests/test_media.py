@@ -354,6 +354,28 @@ def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_te
         assert task.status == "failed" and chat_requests(openai_server) == []
 
 
+@pytest.mark.parametrize(
+    ("charset", "words"),
+    [
+        ("shift_jis", "東京は何時ですか?"),
+        ("iso-8859-7", "Τι ώρα είναι;"),
+        ("koi8-r", "Который час?"),
+    ],
+)
+def test_a_text_part_is_read_in_the_charset_twilio_names_when_the_file_names_none(
+    app, client, texter, twilio_server, openai_server, charset, words
+):
+    """Regression: the charset of a text part's MediaContentType ("text/plain;
+    charset=shift_jis") was dropped at the webhook, and a file served without one was read
+    as UTF-8, else Windows' Latin: the texter's Japanese, Greek or Russian reached the model
+    as mojibake."""
+    url = twilio_server.serve(media_path(), "text/plain", words.encode(charset))
+    task = text_in(client, "", (url, f"text/plain; charset={charset}"))
+    assert [m.kind for m in outbox()] == ["reply"]
+    assert chat_requests(openai_server)[0]["messages"][-1]["content"] == words
+    assert task.media[0].transcript == words
+
+
 def test_a_text_part_with_a_byte_order_mark_is_read_as_its_words(
     app, client, texter, twilio_server, openai_server
 ):

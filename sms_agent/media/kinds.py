@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 
 IMAGE = "image"
 AUDIO = "audio"
@@ -117,6 +118,15 @@ def base_type(content_type: str | None) -> str:
     """ "image/JPEG; charset=x" -> "image/jpeg", and "image/jpg" too."""
     value = (content_type or "").split(";", 1)[0].strip().lower()
     return _ALIASES.get(value, value)
+
+
+_CHARSET = re.compile(r";\s*charset=\"?([\w.:-]{1,40})", re.IGNORECASE)
+
+
+def charset_of(content_type: str | None) -> str:
+    """ "text/plain; charset=Shift_JIS" -> "shift_jis"; "" when it names none."""
+    found = _CHARSET.search(content_type or "")
+    return found[1].lower() if found else ""
 
 
 #: The layout part (SMIL) that phones add to an MMS to place its pictures and text: not

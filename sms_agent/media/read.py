@@ -27,7 +27,7 @@ from ..models import ErrorType, Task, TaskMedia, utcnow
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import Fetched, MediaFetchError, get_media_source
 from .audio import for_transcription
-from .kinds import AUDIO, IMAGE, OTHER, TEXT, base_type
+from .kinds import AUDIO, IMAGE, OTHER, TEXT, base_type, charset_of
 
 #: Why a file sent while staff held the conversation was not read.
 HELD_UNREAD = "sent while staff held the conversation"
@@ -54,7 +54,6 @@ _SIGNATURES = {
 #: text a texter typed, and would be paid for as prompt tokens.
 _TEXT_PART_CHARS = 5_000
 _BOM = "\ufeff"
-_CHARSET = re.compile(r";\s*charset=\"?([\w.:-]+)", re.IGNORECASE)
 
 #: What Whisper servers write for a recording with no words in it (whisper.cpp's and
 #: LocalAI's "[BLANK_AUDIO]", "[ Silence ]", "(music)"): a transcript of nothing but such
@@ -430,7 +429,7 @@ def _read_into(
     if kind == IMAGE:
         row.data = fetched.data
     elif kind == TEXT:
-        row.transcript = _words(row, fetched)
+        row.transcript = _words(row, fetched, item.get("charset") or "")
     else:
         try:
             row.transcript = _transcribe(task, row, fetched.data)
@@ -514,12 +513,12 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     return text
 
 
-def _words(row: TaskMedia, fetched: Fetched) -> str:
-    """A text part's words: read in the charset Twilio names (_decoded), less what no reader
-    sees, and no longer than a text a phone sends as MMS. One with nothing visible is as a
-    Body with nothing visible: the texter gets `empty`."""
-    charset = _CHARSET.search(fetched.content_type)
-    text = _decoded(fetched.data, charset[1] if charset else None)
+def _words(row: TaskMedia, fetched: Fetched, named: str = "") -> str:
+    """A text part's words: read in the charset the file is served with, else the one its
+    MediaContentType named (`named`), else guessed (_decoded); less what no reader sees,
+    and no longer than a text a phone sends as MMS. One with nothing visible is as a Body
+    with nothing visible: the texter gets `empty`."""
+    text = _decoded(fetched.data, charset_of(fetched.content_type) or named or None)
     # A byte order mark (UTF-8's, which some phones and tools write) is no word of theirs.
     words = readable(text.removeprefix(_BOM)).strip()[:_TEXT_PART_CHARS]
     if is_blank(words):
