@@ -36,6 +36,9 @@ from tests.standins import (
 )
 
 PHONE = "+15551230000"
+#: A second of AMR-WB (50 frames of its 6.6 kbit/s mode) as a handset stores it; PyAV has
+#: no AMR-WB encoder to make one.
+AMR_WB = b"#!AMR-WB\n" + (b"\x04" + bytes(17)) * 50
 
 
 def text_in(client, body: str, *media: tuple[str, str], **fields) -> Task | None:
@@ -163,8 +166,10 @@ def test_a_voice_note_is_answered_from_its_transcript(
         # we do not read, "I can read pictures and voice notes, but not this kind of file".
         ("audio/basic", "audio/basic", ("au", "pcm_mulaw")),
         ("audio/ac3", "audio/ac3", ("ac3", "ac3", 48000)),
+        # Regression: AMR-WB, the wideband AMR of many handsets' voice notes, was refused.
+        ("audio/amr-wb", "audio/amr-wb", AMR_WB),
     ],
-    ids=["amr", "amr-nb", "3gpp", "aac", "basic (mu-law)", "ac3"],
+    ids=["amr", "amr-nb", "3gpp", "aac", "basic (mu-law)", "ac3", "amr-wb"],
 )
 def test_an_mms_voice_recording_is_transcribed_in_a_format_openai_takes(
     app, client, texter, twilio_server, openai_server, content_type, stored_as, recorded
@@ -173,7 +178,8 @@ def test_an_mms_voice_recording_is_transcribed_in_a_format_openai_takes(
     transcription as they came, and OpenAI's refuses them ("Invalid file format"): the
     texter was told their voice note could not be made out. The same second of sound is
     sent as Ogg Opus, and answered."""
-    url = twilio_server.serve(media_path(), content_type, recording(*recorded))
+    data = recorded if isinstance(recorded, bytes) else recording(*recorded)
+    url = twilio_server.serve(media_path(), content_type, data)
     task = text_in(client, "", (url, content_type))
     [(_m, _p, upload)] = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
     assert b'filename="voice-note.ogg"' in upload

@@ -20,6 +20,8 @@ AUDIO_TYPES = frozenset(
     {
         "audio/ogg",
         "audio/amr",
+        # wideband AMR (16 kHz), which many handsets record voice notes in
+        "audio/amr-wb",
         "audio/mpeg",
         "audio/mp3",
         "audio/mp4",
@@ -48,6 +50,7 @@ TEXT_TYPES = frozenset({"text/plain"})
 AUDIO_EXTENSIONS = {
     "audio/ogg": "ogg",
     "audio/amr": "amr",
+    "audio/amr-wb": "awb",
     "audio/mpeg": "mp3",
     "audio/mp3": "mp3",
     "audio/mp4": "m4a",
@@ -85,6 +88,7 @@ FILE_TYPES = {
     "wav": "audio/wav",
     "flac": "audio/flac",
     "amr": "audio/amr",
+    "awb": "audio/amr-wb",
     "3gp": "audio/3gpp",
     "3g2": "audio/3gpp2",
 }
