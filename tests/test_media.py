@@ -751,6 +751,27 @@ def test_the_notices_on_a_spanish_voice_note_are_in_spanish(
     assert sent.body.startswith(spanish)
 
 
+def test_a_long_voice_notes_transcript_is_cut_for_the_model_and_the_texter_told(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a voice note's transcript had no length cap, so ten minutes of speech
+    (some 9,000 characters, within VOICE_NOTE_MAX_BYTES) became a prompt longer than any
+    text may be, paid for as prompt tokens. The model is asked its first 5,000 characters,
+    as a text part's, cut between words; the texter is told before the answer, and staff
+    keep the whole transcript."""
+    spoken = "Tell me about the weather in Paris tomorrow please. " * 180  # 9,360 characters
+    openai_server.then(200, {"text": spoken})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    asked = chat_requests(openai_server)[0]["messages"][-1]["content"]
+    assert len(asked) <= 5_000 and asked.endswith("...")
+    assert spoken.startswith(asked.removesuffix("...").rstrip())
+    assert task.metadata_["question"] == asked and task.media[0].transcript == spoken.strip()
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("voice_cut", "reply")
+    assert note.body.startswith("Note: your voice note was long")
+
+
 def test_a_voice_note_asking_about_markup_gets_its_tags_as_written(
     app, client, texter, twilio_server, openai_server
 ):

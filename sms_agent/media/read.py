@@ -51,8 +51,11 @@ _SIGNATURES = {
 
 #: The most of a text part's words the model is asked: a phone sends a text as MMS past a
 #: few SMS, and carriers take MMS text up to about 5,000 characters. A larger file is no
-#: text a texter typed, and would be paid for as prompt tokens.
+#: text a texter typed, and would be paid for as prompt tokens. A voice note's transcript
+#: is asked no longer (ten minutes of speech are some 9,000 characters): staff keep it whole.
 _TEXT_PART_CHARS = 5_000
+#: How a transcript cut to _TEXT_PART_CHARS ends, so the model knows there was more.
+_CUT = " ..."
 _BOM = "\ufeff"
 
 #: What Whisper servers write for a recording with no words in it (whisper.cpp's and
@@ -548,4 +551,25 @@ def _use(row: TaskMedia, found: MediaInput) -> None:
         encoded = base64.b64encode(row.data).decode("ascii")
         found.images.append(f"data:{row.content_type};base64,{encoded}")
     elif row.transcript and not is_blank(row.transcript):  # a voice note's, a text part's
-        found.transcripts.append(row.transcript)
+        found.transcripts.append(_asked(row.transcript))
+
+
+def _asked(transcript: str) -> str:
+    """As much of a transcript as the model is asked: all of it, or its first
+    _TEXT_PART_CHARS cut between words, marked as cut."""
+    if len(transcript) <= _TEXT_PART_CHARS:
+        return transcript
+    kept = transcript[: _TEXT_PART_CHARS - len(_CUT) + 1]
+    return kept.rsplit(None, 1)[0].rstrip() + _CUT
+
+
+def has_cut_voice_notes(task: Task) -> bool:
+    """A voice note's transcript was longer than the model is asked (_asked): the texter is
+    told before the answer (`voice_cut`). Its rows are loaded only for a text with a voice
+    note."""
+    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+        return False
+    return any(
+        row.kind == AUDIO and row.status == "read" and len(row.transcript or "") > _TEXT_PART_CHARS
+        for row in task.media
+    )
