@@ -311,12 +311,18 @@ def test_a_whatsapp_message_of_a_kind_we_cannot_read_is_told_so(
     "unsupported" for a poll or an edit, or a kind that came with no attachment) was stored
     as a reaction and the texter, who had asked something, heard nothing. They are told we
     cannot read that kind of message, on WhatsApp, in one message; a reaction still gets
-    nothing."""
+    nothing. Regression: such a message was not stored at all, so staff never saw that the
+    texter had sent anything: it is kept, refused `unsupported` with its kind, never
+    answered by the model nor counted."""
     text_in(client, "", MessageType=message_type)
     [notice] = outbox()
     assert (notice.kind, notice.channel) == ("unsupported", "whatsapp")
     assert "can't read that kind of WhatsApp message" in notice.body
-    assert db.session.scalars(sa.select(Task)).all() == []
+    [kept] = db.session.scalars(sa.select(Task)).all()
+    assert (kept.status, kept.refusal_reason) == ("refused", "unsupported")
+    assert kept.metadata_["message_type"] == message_type and kept.quota_window is None
+    text_in(client, "", MessageType=message_type, MessageSid=kept.message_sid)  # a retry
+    assert len(outbox()) == 1 and len(db.session.scalars(sa.select(Task)).all()) == 1
     [sent] = sent_to_twilio(twilio_server)
     assert sent["To"] == WHATSAPP
     text_in(client, "\u200b", MessageType="text")  # nothing visible: an empty text

@@ -100,6 +100,10 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _HOW_TOS:
         received = _held_to(_cost_rule(user, body, stored), user, sid, received)
+        if received.outcome == RefusalReason.UNSUPPORTED:
+            # Kept for staff (what the texter sent, we cannot show them otherwise).
+            kind = {"message_type": message_type(form)}
+            received = _refuse(user, sid, body, {**stored, **kind}, received)
     else:
         if received.outcome == "held":
             received = _rated_hold(user, sid, received)
