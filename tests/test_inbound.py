@@ -205,6 +205,12 @@ def test_a_file_we_cannot_read_alone_gets_the_media_notice(app):
         "", NumMedia="1", MediaUrl0="https://example.com/a.mp4", MediaContentType0="video/mp4"
     )
     assert (received.outcome, received.notice, received.task_id) == ("media", "media", None)
+    # Regression: it was not stored, so staff never saw that the texter sent anything.
+    kept = db.session.scalar(sa.select(Task).where(Task.message_sid == received.sid))
+    assert (kept.status, kept.refusal_reason, kept.quota_window) == ("refused", "unsupported", None)
+    assert kept.metadata_["media"] == [
+        {"position": 0, "content_type": "video/mp4", "kind": "other"}
+    ]
 
 
 def test_a_file_we_cannot_read_with_text_is_answered_as_text_with_a_note(app):
