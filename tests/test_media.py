@@ -772,6 +772,22 @@ def test_a_long_voice_notes_transcript_is_cut_for_the_model_and_the_texter_told(
     assert note.body.startswith("Note: your voice note was long")
 
 
+def test_voice_notes_longer_together_than_a_text_part_are_cut_for_the_model(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: each voice note's transcript was cut to 5,000 characters, but ten of them
+    still made a prompt of 50,000. What a text's attachments said is asked up to 5,000
+    characters together, and the texter told."""
+    spoken = "Tell me about the weather in Paris tomorrow please. " * 60  # 3,120 characters
+    openai_server.then(200, {"text": spoken}).then(200, {"text": spoken})
+    first = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    second = twilio_server.serve(media_path("ME" + "3" * 32), "audio/ogg", OGG)
+    text_in(client, "", (first, "audio/ogg"), (second, "audio/ogg"))
+    asked = chat_requests(openai_server)[0]["messages"][-1]["content"]
+    assert 5_000 - 60 < len(asked) <= 5_000 and asked.endswith("...")
+    assert [m.kind for m in outbox()] == ["voice_cut", "reply"]
+
+
 def test_a_voice_note_asking_about_markup_gets_its_tags_as_written(
     app, client, texter, twilio_server, openai_server
 ):

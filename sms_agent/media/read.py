@@ -551,25 +551,30 @@ def _use(row: TaskMedia, found: MediaInput) -> None:
         encoded = base64.b64encode(row.data).decode("ascii")
         found.images.append(f"data:{row.content_type};base64,{encoded}")
     elif row.transcript and not is_blank(row.transcript):  # a voice note's, a text part's
-        found.transcripts.append(_asked(row.transcript))
+        room = _TEXT_PART_CHARS - _length(found.transcripts)
+        if room > len(_CUT):
+            found.transcripts.append(_asked(row.transcript, room))
 
 
-def _asked(transcript: str) -> str:
-    """As much of a transcript as the model is asked: all of it, or its first
-    _TEXT_PART_CHARS cut between words, marked as cut."""
-    if len(transcript) <= _TEXT_PART_CHARS:
+def _length(words: list[str]) -> int:
+    """How long `words` are, one per line."""
+    return sum(len(said) + 1 for said in words)
+
+
+def _asked(transcript: str, most: int) -> str:
+    """As much of a transcript as the model is asked: all of it, or its first `most`
+    characters cut between words, marked as cut."""
+    if len(transcript) <= most:
         return transcript
-    kept = transcript[: _TEXT_PART_CHARS - len(_CUT) + 1]
+    kept = transcript[: most - len(_CUT) + 1]
     return kept.rsplit(None, 1)[0].rstrip() + _CUT
 
 
 def has_cut_voice_notes(task: Task) -> bool:
-    """A voice note's transcript was longer than the model is asked (_asked): the texter is
-    told before the answer (`voice_cut`). Its rows are loaded only for a text with a voice
-    note."""
+    """The words of the text's voice notes (and text parts) were longer together than the
+    model is asked (_TEXT_PART_CHARS): the texter is told before the answer (`voice_cut`).
+    Its rows are loaded only for a text with a voice note."""
     if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
         return False
-    return any(
-        row.kind == AUDIO and row.status == "read" and len(row.transcript or "") > _TEXT_PART_CHARS
-        for row in task.media
-    )
+    heard = [row.transcript for row in task.media if row.status == "read" and row.transcript]
+    return _length(heard) > _TEXT_PART_CHARS + 1
