@@ -427,6 +427,12 @@ VOICE_NOTE = {
     "es": "Nota: no pude transcribir tu nota de voz, asi que respondo al resto de tu mensaje.",
 }
 
+VOICE_CUT = {
+    None: "Note: your voice note was long, so I only read its first part.",
+    "fr": "Note: votre message vocal était long, je n'en ai lu que le début.",
+    "es": "Nota: tu nota de voz era larga, asi que solo lei su primera parte.",
+}
+
 VOICE_UNHEARD = {
     None: "Sorry, I couldn't make out the words in your voice note. Please text your question "
     "in words.",

@@ -205,6 +205,25 @@ def test_a_file_we_cannot_read_alone_gets_the_media_notice(app):
         "", NumMedia="1", MediaUrl0="https://example.com/a.mp4", MediaContentType0="video/mp4"
     )
     assert (received.outcome, received.notice, received.task_id) == ("media", "media", None)
+    # Regression: it was not stored, so staff never saw that the texter sent anything.
+    kept = db.session.scalar(sa.select(Task).where(Task.message_sid == received.sid))
+    assert (kept.status, kept.refusal_reason, kept.quota_window) == ("refused", "unsupported", None)
+    assert kept.metadata_["media"] == [
+        {"position": 0, "content_type": "video/mp4", "kind": "other"}
+    ]
+
+
+@pytest.mark.parametrize("content_type", ["image/heic", "image/heif"])
+def test_an_iphone_heic_picture_alone_gets_the_notice_naming_the_pictures_we_read(
+    app, content_type
+):
+    """Decision: chat models take JPEG, PNG, GIF and WebP, and an iPhone's HEIC is a grid of
+    HEVC tiles that PyAV does not put together (a decoder such as libheif would be a new
+    dependency). iPhones send MMS and WhatsApp pictures as JPEG unless set otherwise, so a
+    HEIC is rare: it gets the how-to naming the types we read, and is kept for staff."""
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    received = receive("", NumMedia="1", MediaUrl0=url, MediaContentType0=content_type)
+    assert (received.outcome, received.notice) == ("media", "media")
 
 
 def test_a_file_we_cannot_read_with_text_is_answered_as_text_with_a_note(app):

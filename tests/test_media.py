@@ -36,6 +36,9 @@ from tests.standins import (
 )
 
 PHONE = "+15551230000"
+#: A second of AMR-WB (50 frames of its 6.6 kbit/s mode) as a handset stores it; PyAV has
+#: no AMR-WB encoder to make one.
+AMR_WB = b"#!AMR-WB\n" + (b"\x04" + bytes(17)) * 50
 
 
 def text_in(client, body: str, *media: tuple[str, str], **fields) -> Task | None:
@@ -163,8 +166,10 @@ def test_a_voice_note_is_answered_from_its_transcript(
         # we do not read, "I can read pictures and voice notes, but not this kind of file".
         ("audio/basic", "audio/basic", ("au", "pcm_mulaw")),
         ("audio/ac3", "audio/ac3", ("ac3", "ac3", 48000)),
+        # Regression: AMR-WB, the wideband AMR of many handsets' voice notes, was refused.
+        ("audio/amr-wb", "audio/amr-wb", AMR_WB),
     ],
-    ids=["amr", "amr-nb", "3gpp", "aac", "basic (mu-law)", "ac3"],
+    ids=["amr", "amr-nb", "3gpp", "aac", "basic (mu-law)", "ac3", "amr-wb"],
 )
 def test_an_mms_voice_recording_is_transcribed_in_a_format_openai_takes(
     app, client, texter, twilio_server, openai_server, content_type, stored_as, recorded
@@ -173,7 +178,8 @@ def test_an_mms_voice_recording_is_transcribed_in_a_format_openai_takes(
     transcription as they came, and OpenAI's refuses them ("Invalid file format"): the
     texter was told their voice note could not be made out. The same second of sound is
     sent as Ogg Opus, and answered."""
-    url = twilio_server.serve(media_path(), content_type, recording(*recorded))
+    data = recorded if isinstance(recorded, bytes) else recording(*recorded)
+    url = twilio_server.serve(media_path(), content_type, data)
     task = text_in(client, "", (url, content_type))
     [(_m, _p, upload)] = [r for r in openai_server.requests if r[1].endswith("/transcriptions")]
     assert b'filename="voice-note.ogg"' in upload
@@ -352,6 +358,28 @@ def test_a_text_part_is_read_as_its_charset_and_one_with_no_words_is_an_empty_te
         assert chat_requests(openai_server)[0]["messages"][-1]["content"] == "¿Qué hora es?"
     else:
         assert task.status == "failed" and chat_requests(openai_server) == []
+
+
+@pytest.mark.parametrize(
+    ("charset", "words"),
+    [
+        ("shift_jis", "東京は何時ですか?"),
+        ("iso-8859-7", "Τι ώρα είναι;"),
+        ("koi8-r", "Который час?"),
+    ],
+)
+def test_a_text_part_is_read_in_the_charset_twilio_names_when_the_file_names_none(
+    app, client, texter, twilio_server, openai_server, charset, words
+):
+    """Regression: the charset of a text part's MediaContentType ("text/plain;
+    charset=shift_jis") was dropped at the webhook, and a file served without one was read
+    as UTF-8, else Windows' Latin: the texter's Japanese, Greek or Russian reached the model
+    as mojibake."""
+    url = twilio_server.serve(media_path(), "text/plain", words.encode(charset))
+    task = text_in(client, "", (url, f"text/plain; charset={charset}"))
+    assert [m.kind for m in outbox()] == ["reply"]
+    assert chat_requests(openai_server)[0]["messages"][-1]["content"] == words
+    assert task.media[0].transcript == words
 
 
 def test_a_text_part_with_a_byte_order_mark_is_read_as_its_words(
@@ -721,6 +749,43 @@ def test_the_notices_on_a_spanish_voice_note_are_in_spanish(
     text_in(client, "", (voice, "audio/ogg"), (card, "text/vcard"))
     [sent] = outbox(notice)
     assert sent.body.startswith(spanish)
+
+
+def test_a_long_voice_notes_transcript_is_cut_for_the_model_and_the_texter_told(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: a voice note's transcript had no length cap, so ten minutes of speech
+    (some 9,000 characters, within VOICE_NOTE_MAX_BYTES) became a prompt longer than any
+    text may be, paid for as prompt tokens. The model is asked its first 5,000 characters,
+    as a text part's, cut between words; the texter is told before the answer, and staff
+    keep the whole transcript."""
+    spoken = "Tell me about the weather in Paris tomorrow please. " * 180  # 9,360 characters
+    openai_server.then(200, {"text": spoken})
+    url = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    task = text_in(client, "", (url, "audio/ogg"))
+    asked = chat_requests(openai_server)[0]["messages"][-1]["content"]
+    assert len(asked) <= 5_000 and asked.endswith("...")
+    assert spoken.startswith(asked.removesuffix("...").rstrip())
+    assert task.metadata_["question"] == asked and task.media[0].transcript == spoken.strip()
+    note, reply = outbox()
+    assert (note.kind, reply.kind) == ("voice_cut", "reply")
+    assert note.body.startswith("Note: your voice note was long")
+
+
+def test_voice_notes_longer_together_than_a_text_part_are_cut_for_the_model(
+    app, client, texter, twilio_server, openai_server
+):
+    """Regression: each voice note's transcript was cut to 5,000 characters, but ten of them
+    still made a prompt of 50,000. What a text's attachments said is asked up to 5,000
+    characters together, and the texter told."""
+    spoken = "Tell me about the weather in Paris tomorrow please. " * 60  # 3,120 characters
+    openai_server.then(200, {"text": spoken}).then(200, {"text": spoken})
+    first = twilio_server.serve(media_path(), "audio/ogg", OGG)
+    second = twilio_server.serve(media_path("ME" + "3" * 32), "audio/ogg", OGG)
+    text_in(client, "", (first, "audio/ogg"), (second, "audio/ogg"))
+    asked = chat_requests(openai_server)[0]["messages"][-1]["content"]
+    assert 5_000 - 60 < len(asked) <= 5_000 and asked.endswith("...")
+    assert [m.kind for m in outbox()] == ["voice_cut", "reply"]
 
 
 def test_a_voice_note_asking_about_markup_gets_its_tags_as_written(

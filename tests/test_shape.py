@@ -67,6 +67,14 @@ EMOJI = "\U0001f600"  # outside the BMP: two UTF-16 units
             "Call us (+15551234567) or help@x.org",
         ),
         ("[help@x.org](mailto:help@x.org)", "help@x.org"),
+        # Regression: an address with a backslash (or another character a link's target
+        # percent-encodes) was sent twice, as written and encoded: "https://x.org/a\\b
+        # (https://x.org/a%5Cb)". It is one address, shown once as written.
+        ("See <https://x.org/a\\b> now", "See https://x.org/a\\b now"),
+        ("[https://x.org/C:\\dir](https://x.org/C:\\dir)", "https://x.org/C:\\dir"),
+        ("<mailto:a\\b@x.org>", "a\\b@x.org"),
+        ("<mailto:help@x.org>", "help@x.org"),
+        ("<https://x.org/café>", "https://x.org/café"),
         (
             "[Click here](#) to start, or see [the top](#top).",
             "Click here to start, or see the top.",

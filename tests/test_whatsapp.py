@@ -311,12 +311,18 @@ def test_a_whatsapp_message_of_a_kind_we_cannot_read_is_told_so(
     "unsupported" for a poll or an edit, or a kind that came with no attachment) was stored
     as a reaction and the texter, who had asked something, heard nothing. They are told we
     cannot read that kind of message, on WhatsApp, in one message; a reaction still gets
-    nothing."""
+    nothing. Regression: such a message was not stored at all, so staff never saw that the
+    texter had sent anything: it is kept, refused `unsupported` with its kind, never
+    answered by the model nor counted."""
     text_in(client, "", MessageType=message_type)
     [notice] = outbox()
     assert (notice.kind, notice.channel) == ("unsupported", "whatsapp")
     assert "can't read that kind of WhatsApp message" in notice.body
-    assert db.session.scalars(sa.select(Task)).all() == []
+    [kept] = db.session.scalars(sa.select(Task)).all()
+    assert (kept.status, kept.refusal_reason) == ("refused", "unsupported")
+    assert kept.metadata_["message_type"] == message_type and kept.quota_window is None
+    text_in(client, "", MessageType=message_type, MessageSid=kept.message_sid)  # a retry
+    assert len(outbox()) == 1 and len(db.session.scalars(sa.select(Task)).all()) == 1
     [sent] = sent_to_twilio(twilio_server)
     assert sent["To"] == WHATSAPP
     text_in(client, "\u200b", MessageType="text")  # nothing visible: an empty text
@@ -369,7 +375,9 @@ def test_a_reply_to_the_texters_own_voice_note_is_asked_with_what_it_said(
 ):
     """Regression: a reply to the texter's own voice note was asked alone ("and in Paris?"
     with no word of Tokyo): the note's text is empty, and what it said, its transcript, was
-    not looked at. A picture alone says nothing to quote: the reply is asked alone."""
+    not looked at. Regression: a reply to their own picture ("Is it rare?" under a photo of
+    a bird) was asked alone too, nothing saying it was about a picture, let alone which:
+    it is asked as about that picture, with what we answered about it."""
     note = twilio_server.serve(media_path(), "audio/ogg", OGG)
     text_in(client, "", NumMedia="1", MediaUrl0=note, MediaContentType0="audio/ogg")
     picture = twilio_server.serve(media_path("ME" + "2" * 32), "image/png", PNG)
@@ -381,7 +389,14 @@ def test_a_reply_to_the_texters_own_voice_note_is_asked_with_what_it_said(
         '(In reply to my message: "What time is it in Tokyo?")\n\nAnd in Paris?'
     )
     text_in(client, "Is it rare?", OriginalRepliedMessageSid=shown.message_sid)
-    assert asked(openai_server) == "Is it rare?"
+    described = shown.metadata_["sent"]
+    assert asked(openai_server) == (
+        f'(In reply to my message: "[picture]", which you answered: "{described}")\n\nIs it rare?'
+    )
+    text_in(client, "a robin", NumMedia="1", MediaUrl0=picture, MediaContentType0="image/png")
+    captioned = db.session.scalars(sa.select(Task).order_by(Task.created_at.desc())).first()
+    text_in(client, "Is it rare?", OriginalRepliedMessageSid=captioned.message_sid)
+    assert asked(openai_server).startswith('(In reply to my message: "[picture] a robin", which')
 
 
 def test_a_reply_naming_a_message_of_another_texter_is_asked_alone(

@@ -37,6 +37,9 @@ def told_after_reset(reset, crossed) -> sa.ColumnElement[bool]:
 
 #: Where a task's metadata keeps the message its text replies to (inbound/quoted.py).
 QUOTED = "replying_to"
+#: In a quoted picture of the texter's, what we answered about it (the model sees the
+#: picture no more).
+ANSWERED = "answered"
 
 #: Outbound kinds staff write; every other kind but the model's is the service's own.
 STAFF_KINDS = frozenset({"staff", "api"})
@@ -226,7 +229,8 @@ def quote_of(metadata: dict) -> str:
     if not quoted:
         return ""
     whose = "your" if quoted.get("ours") else "my"
-    return f'(In reply to {whose} message: "{quoted["text"]}")\n\n'
+    answered = f', which you answered: "{quoted[ANSWERED]}"' if quoted.get(ANSWERED) else ""
+    return f'(In reply to {whose} message: "{quoted["text"]}"{answered})\n\n'
 
 
 def with_unanswered(question: str, unanswered: list[str]) -> str:

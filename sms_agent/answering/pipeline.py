@@ -30,6 +30,7 @@ from ..media.read import (
     BeingRead,
     MediaProblem,
     attachments_of,
+    has_cut_voice_notes,
     has_unheard_voice_notes,
     has_unread_files,
     read_media,
@@ -246,12 +247,15 @@ def _deliver_reply(task: Task, user: User, answered_now: bool) -> None:
 def _note_on_attachments(task: Task) -> str | None:
     """The note sent before the answer on what of the text was left out (one notice per
     text): a picture that could not be opened (naming every attachment left unread), else a
-    file we do not read, else a voice note with no words heard."""
+    file we do not read, else a voice note with no words heard, else one whose transcript
+    was too long to ask whole."""
     if unopened_pictures(task):
         return "picture_note"
     if has_unread_files(task):
         return "media_note"
-    return "voice_note" if has_unheard_voice_notes(task) else None
+    if has_unheard_voice_notes(task):
+        return "voice_note"
+    return "voice_cut" if has_cut_voice_notes(task) else None
 
 
 def defer(task: Task, later: outbound.SendLater) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..clean_text import storable
-from ..media.kinds import IMAGE, OTHER, base_type, is_layout, kind_of
+from ..media.kinds import IMAGE, OTHER, TEXT, base_type, charset_of, is_layout, kind_of
 from ..models import Channel
 from ..outbound.channels import phone_of
 from ..phones import normalise_phone
@@ -27,10 +27,15 @@ class Attachment:
     url: str
     content_type: str
     kind: str
+    #: The charset a text part's MediaContentType names ("" for none): the file Twilio
+    #: serves may name none, and its words are then read in this one.
+    charset: str = ""
 
     def as_json(self) -> dict:
         """Kept on the task for the worker; a refused kind keeps no URL (nothing fetches it)."""
         kept = {"position": self.position, "content_type": self.content_type, "kind": self.kind}
+        if self.charset:
+            kept["charset"] = self.charset
         return kept if self.kind == OTHER else {**kept, "url": self.url}
 
 
@@ -78,11 +83,14 @@ def attachments(form: Mapping[str, str]) -> list[Attachment]:
     or type is then simply not one we fetch or read."""
     found = []
     for n in range(media_count(form)):
-        content_type = base_type(storable(form.get(f"MediaContentType{n}") or ""))[:100]
+        named = storable(form.get(f"MediaContentType{n}") or "")
+        content_type = base_type(named)[:100]
         url = storable(form.get(f"MediaUrl{n}") or "").strip()
         if not url or is_layout(content_type):
             continue
-        found.append(Attachment(n, url, content_type, kind_of(content_type)))
+        kind = kind_of(content_type)
+        charset = charset_of(named) if kind == TEXT else ""
+        found.append(Attachment(n, url, content_type, kind, charset))
     return found
 
 

@@ -14,7 +14,12 @@ REACTION = "reaction"
 #: Twilio's MessageType of a text: one with nothing visible in it is an empty text.
 TEXT = "text"
 #: The words of what the texter tapped: a quick-reply button's, a list item's. (A button's
-#: ButtonPayload is the sender's code for it, no words of the texter's.)
+#: ButtonPayload is the sender's code for it, no words of the texter's.) Checked against
+#: Twilio's webhooks as integrations record them: MessageType (lower case: text, button,
+#: interactive, reaction, unsupported...) and ButtonText/ButtonPayload are Twilio's names;
+#: a Body with words, when one comes beside them, is read first. ListId/ListTitle, a list
+#: item's, could not be confirmed in the sources at hand: an item whose words come in Body
+#: is read all the same, and neither name is ever read as anything else.
 _TAPPED = ("ButtonText", "ListTitle")
 #: A button's words are a line on the phone's screen; longer is no button.
 _MAX_TAPPED_CHARS = 200

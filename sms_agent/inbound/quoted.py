@@ -9,9 +9,10 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 
-from ..answering.history import QUOTED, quote_of
+from ..answering.history import ANSWERED, QUOTED, quote_of
 from ..clean_text import is_blank
 from ..extensions import db
+from ..media.kinds import IMAGE
 from ..media.read import DEFAULT_IMAGE_QUESTION
 from ..models import OutboundMessage, Task
 from .form import is_message_sid
@@ -34,12 +35,32 @@ def quoted_metadata(form: Mapping[str, str], phone: str) -> dict:
     if ours is not None:
         return {QUOTED: {"text": ours[:MAX_QUOTE_CHARS], "ours": True}}
     theirs = db.session.execute(
-        sa.select(Task.sms_content, Task.metadata_).where(
+        sa.select(Task.sms_content, Task.metadata_, Task.ai_response).where(
             Task.message_sid == sid, Task.user_phone == phone
         )
     ).first()
-    said = _said(*theirs) if theirs else ""
-    return {QUOTED: {"text": said[:MAX_QUOTE_CHARS], "ours": False}} if said else {}
+    if not theirs:
+        return {}
+    body, metadata, answer = theirs
+    said = _said(body, metadata)
+    if not _has_picture(metadata):
+        return {QUOTED: {"text": said[:MAX_QUOTE_CHARS], "ours": False}} if said else {}
+    # The model no longer sees the picture: what we answered about it says what it showed.
+    text = f"{PICTURE} {said}".strip()[:MAX_QUOTE_CHARS]
+    answered = (metadata or {}).get("sent") or answer or ""
+    return {QUOTED: {"text": text, "ours": False, **_answered(answered)}}
+
+
+#: How a picture of the texter's stands in a quote of their message.
+PICTURE = "[picture]"
+
+
+def _has_picture(metadata: dict | None) -> bool:
+    return any(item.get("kind") == IMAGE for item in (metadata or {}).get("media") or [])
+
+
+def _answered(answer: str) -> dict:
+    return {ANSWERED: answer[:MAX_QUOTE_CHARS]} if not is_blank(answer) else {}
 
 
 def _said(body: str, metadata: dict | None) -> str:

@@ -100,6 +100,11 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         received = _admit(user, sid, body, stored, received.notice)
     elif received.outcome in _HOW_TOS:
         received = _held_to(_cost_rule(user, body, stored), user, sid, received)
+        if received.outcome in _KEPT_HOW_TOS:
+            # Kept for staff (what the texter sent, we cannot show them otherwise).
+            kind = {"message_type": message_type(form)} if message_type(form) else {}
+            unread = RefusalReason.UNSUPPORTED
+            received = _refuse(user, sid, body, {**stored, **kind}, received, unread)
     else:
         if received.outcome == "held":
             received = _rated_hold(user, sid, received)
@@ -110,7 +115,7 @@ def receive_sms(form: Mapping[str, str]) -> Received:
         if received.outcome in _REFUSALS:
             received = _refuse(user, sid, body, stored, received)
     received.sid, received.our_number = sid, our_number
-    handled = received.outcome not in ("task", "duplicate", *_REFUSALS)
+    handled = received.outcome not in ("task", "duplicate", *_REFUSALS, *_KEPT_HOW_TOS)
     if handled and not remember_handled(
         sid, user.phone_number, received_price(user.channel, body, stored)
     ):
@@ -224,6 +229,9 @@ def _admit(user: User, sid: str, body: str, media: dict, notice: str | None) -> 
 #: Outcomes answered with a how-to instead of the model: nothing stored, but held to the
 #: sender's rate and the spend caps like any text (limits.cost_refusal).
 _HOW_TOS = {"empty", "media", "unsupported"}
+#: Those stored for staff too, refused `unsupported`: a file we do not read alone, a
+#: WhatsApp message of a kind we cannot read. (An empty text shows nothing to keep.)
+_KEPT_HOW_TOS = {"media", "unsupported"}
 
 Rule = Callable[[User], limits.Admission | None]
 
@@ -279,12 +287,20 @@ def _rated_hold(user: User, sid: str, received: Received) -> Received:
     return Received(refused.refusal.value, user.phone_number, notice=refused.notice)
 
 
-def _refuse(user: User, sid: str, body: str, media: dict, received: Received) -> Received:
+def _refuse(
+    user: User,
+    sid: str,
+    body: str,
+    media: dict,
+    received: Received,
+    reason: RefusalReason | None = None,
+) -> Received:
     """Store a refused text so staff see everything texters sent: not counted, never sent to
     the model. Its MessageSid dedupes it like any task, so a retry stores (and notices)
-    nothing new."""
+    nothing new. `reason`: the refusal's, when not the outcome's own."""
     price = received_price(user.channel, body, media)
-    stored = store_task(user, sid, body, media, None, _REFUSALS[received.outcome], price=price)
+    refusal = reason or _REFUSALS[received.outcome]
+    stored = store_task(user, sid, body, media, None, refusal, price=price)
     if stored is None:
         db.session.rollback()
         return Received("duplicate", user.phone_number)

@@ -15,7 +15,15 @@ log = logging.getLogger("sms_agent.media")
 
 #: What handsets send (and Twilio takes for MMS) that OpenAI's transcription refuses.
 TRANSCODED = frozenset(
-    {"audio/amr", "audio/3gpp", "audio/3gpp2", "audio/aac", "audio/basic", "audio/ac3"}
+    {
+        "audio/amr",
+        "audio/amr-wb",
+        "audio/3gpp",
+        "audio/3gpp2",
+        "audio/aac",
+        "audio/basic",
+        "audio/ac3",
+    }
 )
 
 #: Speech as Whisper hears it (16 kHz mono), at AMR's own 12 kbit/s: a transcription whose

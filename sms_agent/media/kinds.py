@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 
 IMAGE = "image"
 AUDIO = "audio"
@@ -19,6 +20,8 @@ AUDIO_TYPES = frozenset(
     {
         "audio/ogg",
         "audio/amr",
+        # wideband AMR (16 kHz), which many handsets record voice notes in
+        "audio/amr-wb",
         "audio/mpeg",
         "audio/mp3",
         "audio/mp4",
@@ -47,6 +50,7 @@ TEXT_TYPES = frozenset({"text/plain"})
 AUDIO_EXTENSIONS = {
     "audio/ogg": "ogg",
     "audio/amr": "amr",
+    "audio/amr-wb": "awb",
     "audio/mpeg": "mp3",
     "audio/mp3": "mp3",
     "audio/mp4": "m4a",
@@ -84,6 +88,7 @@ FILE_TYPES = {
     "wav": "audio/wav",
     "flac": "audio/flac",
     "amr": "audio/amr",
+    "awb": "audio/amr-wb",
     "3gp": "audio/3gpp",
     "3g2": "audio/3gpp2",
 }
@@ -117,6 +122,15 @@ def base_type(content_type: str | None) -> str:
     """ "image/JPEG; charset=x" -> "image/jpeg", and "image/jpg" too."""
     value = (content_type or "").split(";", 1)[0].strip().lower()
     return _ALIASES.get(value, value)
+
+
+_CHARSET = re.compile(r";\s*charset=\"?([\w.:-]{1,40})", re.IGNORECASE)
+
+
+def charset_of(content_type: str | None) -> str:
+    """ "text/plain; charset=Shift_JIS" -> "shift_jis"; "" when it names none."""
+    found = _CHARSET.search(content_type or "")
+    return found[1].lower() if found else ""
 
 
 #: The layout part (SMIL) that phones add to an MMS to place its pictures and text: not

@@ -27,7 +27,7 @@ from ..models import ErrorType, Task, TaskMedia, utcnow
 from ..vendors.openai import LLMError, get_llm_backend
 from ..vendors.twilio_media import Fetched, MediaFetchError, get_media_source
 from .audio import for_transcription
-from .kinds import AUDIO, IMAGE, OTHER, TEXT, base_type
+from .kinds import AUDIO, IMAGE, OTHER, TEXT, base_type, charset_of
 
 #: Why a file sent while staff held the conversation was not read.
 HELD_UNREAD = "sent while staff held the conversation"
@@ -51,10 +51,12 @@ _SIGNATURES = {
 
 #: The most of a text part's words the model is asked: a phone sends a text as MMS past a
 #: few SMS, and carriers take MMS text up to about 5,000 characters. A larger file is no
-#: text a texter typed, and would be paid for as prompt tokens.
+#: text a texter typed, and would be paid for as prompt tokens. A voice note's transcript
+#: is asked no longer (ten minutes of speech are some 9,000 characters): staff keep it whole.
 _TEXT_PART_CHARS = 5_000
+#: How a transcript cut to _TEXT_PART_CHARS ends, so the model knows there was more.
+_CUT = " ..."
 _BOM = "\ufeff"
-_CHARSET = re.compile(r";\s*charset=\"?([\w.:-]+)", re.IGNORECASE)
 
 #: What Whisper servers write for a recording with no words in it (whisper.cpp's and
 #: LocalAI's "[BLANK_AUDIO]", "[ Silence ]", "(music)"): a transcript of nothing but such
@@ -430,7 +432,7 @@ def _read_into(
     if kind == IMAGE:
         row.data = fetched.data
     elif kind == TEXT:
-        row.transcript = _words(row, fetched)
+        row.transcript = _words(row, fetched, item.get("charset") or "")
     else:
         try:
             row.transcript = _transcribe(task, row, fetched.data)
@@ -514,12 +516,12 @@ def _transcribe(task: Task, row: TaskMedia, data: bytes) -> str:
     return text
 
 
-def _words(row: TaskMedia, fetched: Fetched) -> str:
-    """A text part's words: read in the charset Twilio names (_decoded), less what no reader
-    sees, and no longer than a text a phone sends as MMS. One with nothing visible is as a
-    Body with nothing visible: the texter gets `empty`."""
-    charset = _CHARSET.search(fetched.content_type)
-    text = _decoded(fetched.data, charset[1] if charset else None)
+def _words(row: TaskMedia, fetched: Fetched, named: str = "") -> str:
+    """A text part's words: read in the charset the file is served with, else the one its
+    MediaContentType named (`named`), else guessed (_decoded); less what no reader sees,
+    and no longer than a text a phone sends as MMS. One with nothing visible is as a Body
+    with nothing visible: the texter gets `empty`."""
+    text = _decoded(fetched.data, charset_of(fetched.content_type) or named or None)
     # A byte order mark (UTF-8's, which some phones and tools write) is no word of theirs.
     words = readable(text.removeprefix(_BOM)).strip()[:_TEXT_PART_CHARS]
     if is_blank(words):
@@ -549,4 +551,30 @@ def _use(row: TaskMedia, found: MediaInput) -> None:
         encoded = base64.b64encode(row.data).decode("ascii")
         found.images.append(f"data:{row.content_type};base64,{encoded}")
     elif row.transcript and not is_blank(row.transcript):  # a voice note's, a text part's
-        found.transcripts.append(row.transcript)
+        room = _TEXT_PART_CHARS - _length(found.transcripts)
+        if room > len(_CUT):
+            found.transcripts.append(_asked(row.transcript, room))
+
+
+def _length(words: list[str]) -> int:
+    """How long `words` are, one per line."""
+    return sum(len(said) + 1 for said in words)
+
+
+def _asked(transcript: str, most: int) -> str:
+    """As much of a transcript as the model is asked: all of it, or its first `most`
+    characters cut between words, marked as cut."""
+    if len(transcript) <= most:
+        return transcript
+    kept = transcript[: most - len(_CUT) + 1]
+    return kept.rsplit(None, 1)[0].rstrip() + _CUT
+
+
+def has_cut_voice_notes(task: Task) -> bool:
+    """The words of the text's voice notes (and text parts) were longer together than the
+    model is asked (_TEXT_PART_CHARS): the texter is told before the answer (`voice_cut`).
+    Its rows are loaded only for a text with a voice note."""
+    if not any(item.get("kind") == AUDIO for item in attachments_of(task)):
+        return False
+    heard = [row.transcript for row in task.media if row.status == "read" and row.transcript]
+    return _length(heard) > _TEXT_PART_CHARS + 1

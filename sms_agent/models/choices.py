@@ -77,6 +77,9 @@ class RefusalReason(Choice):
     #: A text whose sender is a number of ours (inbound/form.py, from_us), as stored
     #: before such texts stopped making a texter's row or a task: rows of old still say it.
     OWN_NUMBER = "own_number"
+    #: A WhatsApp message of a kind we cannot read (a poll, an edit, contacts: its
+    #: MessageType kept on the task): kept for staff, the texter told so, nothing asked.
+    UNSUPPORTED = "unsupported"
 
     @property
     def label(self) -> str:
@@ -89,6 +92,8 @@ class RefusalReason(Choice):
             return "sent again (answered once)"
         if self is RefusalReason.OWN_NUMBER:
             return "from our own number (not answered)"
+        if self is RefusalReason.UNSUPPORTED:
+            return "a kind of message we cannot read (not answered)"
         return f"refused: {self.value.replace('_', ' ')}"
 
 

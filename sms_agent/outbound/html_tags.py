@@ -13,7 +13,7 @@ import bisect
 import re
 from collections.abc import Callable, Sequence
 from html import unescape
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..clean_text import is_blank
 from .html_blocks import blocks_to_text
@@ -160,6 +160,8 @@ def link_words(words: str, href: str) -> str:
         return ""  # "<javascript:alert(1)>": its words are the address
     if shown and (is_blank(label) or _names_its_site(label, href)):
         return shown
+    if shown and _same_address(label, shown):
+        return _usable_address(label)  # once, as written: "<https://x.org/a\\b>"
     if shown and shown != label:
         return f"{words} ({shown})"
     return words
@@ -178,6 +180,12 @@ def _usable_address(href: str) -> str:
     if href.lower().startswith(_BARE_SCHEMES):
         return href.partition(":")[2].partition("?")[0]
     return href
+
+
+def _same_address(label: str, shown: str) -> bool:
+    """Whether a link's words are its address, as Markdown's autolinks are: the address
+    percent-encoded ("a%5Cb" for "a\\b", "%C3%A9" for "é"), its scheme written or not."""
+    return unquote(shown) == unquote(_usable_address(label))
 
 
 def _names_its_site(label: str, href: str) -> bool:
