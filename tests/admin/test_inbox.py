@@ -849,3 +849,14 @@ def test_the_page_says_before_staff_type_that_texts_abroad_are_refused(admin_cli
     poll = admin_client.get(f"/admin/user/conversation/messages/?id={quote(abroad)}")
     assert poll.get_json()["cannot_text"] == refused
     assert db.session.scalars(sa.select(ErrorLog)).all() == []  # looking is no failed send
+
+
+def test_the_inbox_marks_an_inactive_texter(admin_client):
+    """Regression: the Inbox marked a texter who opted out but not one staff made inactive,
+    whose texts are refused alike."""
+    make_user(PHONE, is_active=False)
+    make_user("+15550100002")
+    page = page_of(admin_client, "/admin/inbox/")
+    row = re.search(rf'<tr data-phone="\{PHONE}".*?</tr>', page, re.S).group(0)
+    assert 'data-testid="inactive"' in row
+    assert page.count('data-testid="inactive"') == 1
