@@ -282,12 +282,13 @@ class ConversationPages:
         if request.args.get("created") and (now := db.session.get(User, phone)) is not None:
             flash(
                 f"Nothing was done: the texter this page was opened for was deleted, and "
-                f"{phone} is someone else's number now. This is their conversation.",
+                f"{shown(phone)} is someone else's number now. This is their conversation.",
                 "error",
             )
             return self._back(now)
         flash(
-            f"No texter {phone}: deleted, perhaps while the page was open; nothing was done.",
+            f"No texter {shown(phone)}: deleted, perhaps while the page was open; nothing was"
+            " done.",
             "error",
         )
         return redirect(url_for(".index_view"))

@@ -851,6 +851,17 @@ def test_the_page_says_before_staff_type_that_texts_abroad_are_refused(admin_cli
     assert db.session.scalars(sa.select(ErrorLog)).all() == []  # looking is no failed send
 
 
+def test_no_texter_shows_a_direction_mark_in_the_address_as_its_escape(admin_client):
+    """Regression: "No texter {id}" echoed a U+200F from the address raw, which turned the
+    sentence around it; it is written as its escape, as every page writes one."""
+    response = admin_client.get(
+        "/admin/user/conversation/", query_string={"id": "\u200f+15550109999"}
+    )
+    told = html.unescape(page_of(admin_client, response.location))
+    assert "No texter \\u200f+15550109999: deleted" in told
+    assert "\u200f" not in told
+
+
 def test_the_inbox_marks_an_inactive_texter(admin_client):
     """Regression: the Inbox marked a texter who opted out but not one staff made inactive,
     whose texts are refused alike."""
