@@ -366,6 +366,12 @@ def shown_object(view, value: dict, name: str) -> str:
     return shown(typefmt.dict_formatter(view, value, name))
 
 
+def usd(amount) -> str:
+    """US dollars as every admin page writes them: to the millionth, as Money keeps them and
+    the API writes them ("0.000400"); to the cent, a texter who cost $0.0004 read $0.00."""
+    return f"{amount:,.6f}"
+
+
 def user_link(phone: str | None) -> Markup | str:
     """A phone number linking to that texter's page in the admin."""
     if not phone:

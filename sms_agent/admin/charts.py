@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from .base import usd
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -153,7 +155,7 @@ def spend_chart(days: list[dict], width: int = 720, height: int = 240) -> Chart:
             if not amount:
                 continue
             base -= amount * scale
-            title = f"{day['date']}: {name} ${amount:,.4f}"
+            title = f"{day['date']}: {name} ${usd(amount)}"
             size = (round(slot * 0.7, 2), round(amount * scale, 2))
             chart.shapes.append(Shape(round(x, 2), round(base, 2), *size, kind, title))
         if index % 5 == 0 or index == len(days) - 1:

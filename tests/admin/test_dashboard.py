@@ -134,10 +134,10 @@ def test_the_dashboard_charts_spend_per_day_and_lists_top_spenders(admin_client)
     db.session.commit()
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert 'data-testid="chart-spend"' in page
-    assert "SMS $0.2600" in page and "Model $0.5000" in page
+    assert "SMS $0.260000" in page and "Model $0.500000" in page
     spenders = page[page.index('data-testid="top-spenders"') :]
     assert spenders.index(big.phone_number) < spenders.index(small.phone_number)
-    assert "$0.7500" in spenders
+    assert "$0.750000" in spenders
 
 
 def test_the_tasks_card_counts_the_last_24_hours_and_says_so(admin_client):
@@ -149,3 +149,23 @@ def test_the_tasks_card_counts_the_last_24_hours_and_says_so(admin_client):
     make_task(user=texter, created_at=utcnow() - timedelta(hours=25))
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert re.findall(r'sms-card-note">([^<]+)<', page) == ["2 in the last 24 h"]
+
+
+def test_spend_of_a_fraction_of_a_cent_shows_as_the_api_gives_it(admin_client):
+    """Regression: a texter who cost $0.0004 showed $0.00 today, this month and all time on
+    the dashboard, and $0.0004 beside it in the top spenders; every amount is written to
+    the millionth of a dollar, as the API writes it ("0.000400")."""
+    from decimal import Decimal
+
+    from sms_agent.extensions import db
+    from sms_agent.models import ModelCall
+
+    texter = make_user()
+    db.session.add(ModelCall(user_phone=texter.phone_number, model="m", cost_usd=Decimal("0.0004")))
+    db.session.commit()
+    page = admin_client.get("/admin/").get_data(as_text=True)
+    # Today, this month, all time, the top spender and the chart's day.
+    assert page.count("$0.000400") == 5
+    assert "<strong>$0.00<" not in page
+    listed = admin_client.get("/admin/user/").get_data(as_text=True)
+    assert "0.000400" in listed
