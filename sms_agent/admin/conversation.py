@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import flash, get_flashed_messages, jsonify, redirect, request, url_for
+from flask import flash, get_flashed_messages, jsonify, redirect, request, session, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -245,10 +245,8 @@ class ConversationPages:
             return None
         return user
 
-    def _page(self, user: User, status: int = 200, **extra):
-        form = extra.pop("form", None) or ComposeForm(texter=user)
-        # The form shown is a new submission, even when it shows one that was just posted.
-        form.submission.data = new_submission_key()
+    def _page(self, user: User, **extra):
+        form = _with_refusal(ComposeForm(texter=user), user)
         # One more than shown: whether there are older messages to point staff to.
         messages = threads.recent(user.phone_number, SHOWN_MESSAGES + 1)
         context = {
@@ -269,7 +267,7 @@ class ConversationPages:
             "this_texter": {"id": user.phone_number, "created": _created(user)},
             **extra,
         }
-        return self.render("admin/conversation.html", **context), status
+        return self.render("admin/conversation.html", **context)
 
     def _back(self, user: User):
         return redirect(url_for(".conversation_view", id=user.phone_number))
@@ -401,7 +399,7 @@ class ConversationPages:
             return self._gone()
         form = ComposeForm(texter=user)
         if not form.validate_on_submit():
-            return self._page(user, 400, form=form)
+            return _refused(user, form)
         try:
             handoff.send_as_staff(
                 user, form.message.data, current_user, submission=form.submission.data
@@ -409,7 +407,7 @@ class ConversationPages:
         except handoff.NothingToSend as exc:
             db.session.rollback()
             form.message.errors.append(str(exc))
-            return self._page(user, 400, form=form)
+            return _refused(user, form)
         except handoff.AlreadySent:
             db.session.rollback()
             flash(ALREADY_SENT)
@@ -466,6 +464,29 @@ class ConversationPages:
                 "sent_as": None if refused else _changed(text, parts),
             }
         )
+
+
+#: The errors of a reply the form refused, kept in the session for the page shown next.
+_REFUSED = "refused_reply"
+
+
+def _refused(user: User, form: ComposeForm):
+    """A reply the form refuses (empty, too long, out of date) is told on the conversation,
+    a GET, its errors on the box: the page answering the POST was posted again by Reload
+    and was "ERR_CACHE_MISS" on Back. The tab puts back what was typed (drafts.js); the
+    session keeps only the errors (a 1,600-character reply would not fit in its cookie)."""
+    errors = {field.name: list(field.errors) for field in (form.message, form.submission)}
+    session[_REFUSED] = {"id": user.phone_number, **errors}
+    return redirect(url_for(".conversation_view", id=user.phone_number))
+
+
+def _with_refusal(form: ComposeForm, user: User) -> ComposeForm:
+    """The composer with the errors of the reply just refused for this texter, once."""
+    refused = session.pop(_REFUSED) if _REFUSED in session else None  # no cookie otherwise
+    if refused and refused.get("id") == user.phone_number:
+        form.message.errors = refused.get("message") or []
+        form.submission.errors = refused.get("submission") or []
+    return form
 
 
 def _returned(owed: unseen.Owed, user: User) -> str:

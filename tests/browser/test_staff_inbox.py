@@ -313,9 +313,16 @@ def test_a_reply_pasted_longer_than_a_reply_may_be_is_kept_whole_and_refused(
     page.wait_for_selector("[data-testid=measure]:has-text('too long')")
     assert "2100 characters" in page.inner_text("[data-testid=measure]")
 
-    page.click("[data-testid=send]")
+    with page.expect_navigation():
+        page.click("[data-testid=send]")
     page.wait_for_selector("text=Field cannot be longer than 1600 characters.")
+    page.wait_for_load_state()  # the page's script, at its end, puts back what was kept
     assert page.input_value("textarea[name=message]") == pasted.replace("\r\n", "\n")
+    # The refusal is a page of its own (a GET): Reload asks nothing and posts nothing.
+    assert "/conversation/send/" not in page.url
+    page.reload()
+    page.wait_for_selector("[data-testid=composer]")
+    assert "cannot be longer" not in page.inner_text("body")
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
