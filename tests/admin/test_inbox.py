@@ -875,3 +875,43 @@ def test_the_inbox_marks_an_inactive_texter(admin_client):
     row = re.search(rf'<tr data-phone="\{PHONE}".*?</tr>', page, re.S).group(0)
     assert 'data-testid="inactive"' in row
     assert page.count('data-testid="inactive"') == 1
+
+
+def texted(client, body: str, phone: str = PHONE) -> None:
+    """An SMS from `phone` through the real, signed webhook."""
+    with simulator.jobs_inline():
+        assert (
+            signed_post(client, "/sms/inbound", inbound_form(body, From=phone)).status_code == 200
+        )
+    db.session.rollback()
+
+
+def test_the_page_says_why_a_conversation_waits_and_why_nothing_may_be_sent(admin_client):
+    """Regression: a texter's AGENT and STOP are kept as no text of the thread (their words
+    are not stored), so the page showed "waiting" and "opted out" with nothing saying
+    who asked for a person, or when the texter opted out. It says both, with the time."""
+    make_user(PHONE)
+    texted(admin_client, "AGENT")
+    page = html.unescape(page_of(admin_client, PAGE))
+    asked_at = db.session.get(Conversation, PHONE).requested_at
+    said = f"They asked for a person by text at {asked_at:%Y-%m-%d %H:%M:%S} UTC."
+    assert said in page
+    texted(admin_client, "STOP")
+    page = html.unescape(page_of(admin_client, PAGE))
+    stopped_at = db.session.get(User, PHONE).opted_out_at
+    assert f"They opted out (texted STOP) at {stopped_at:%Y-%m-%d %H:%M:%S} UTC." in page
+    poll = admin_client.get(f"/admin/user/conversation/messages/?id={quote(PHONE)}").get_json()
+    assert poll["why"] == [
+        said,
+        f"They opted out (texted STOP) at {stopped_at:%Y-%m-%d %H:%M:%S} UTC.",
+    ]
+
+
+def test_the_page_says_when_the_ai_asked_for_a_person(admin_client):
+    user = make_user(PHONE)
+    handoff.request_human(user, "model")
+    db.session.commit()
+    asked_at = db.session.get(Conversation, PHONE).requested_at
+    assert f"The AI asked for a person for them at {asked_at:%Y-%m-%d %H:%M:%S} UTC." in (
+        html.unescape(page_of(admin_client, PAGE))
+    )

@@ -506,6 +506,7 @@ def test_a_texter_who_opts_out_while_staff_type_is_shown_before_they_press_send(
     refused.wait_for(state="visible")
     assert "opted out" in refused.inner_text()
     assert page.locator("[data-testid=opted-out]").is_visible()
+    assert "They opted out (texted STOP) at" in page.inner_text("[data-testid=why]")
     assert send.is_disabled()
     assert page.input_value("textarea[name=message]") == "We can help with that: call us at 9."
 
@@ -513,6 +514,7 @@ def test_a_texter_who_opts_out_while_staff_type_is_shown_before_they_press_send(
     db.session.commit()
     refused.wait_for(state="hidden")
     assert send.is_enabled() and not page.locator("[data-testid=opted-out]").is_visible()
+    assert page.inner_text("[data-testid=why]") == ""
 
 
 def test_the_composer_says_a_reply_of_only_spaces_sends_nothing_before_send(app, live_server, page):

@@ -24,7 +24,7 @@ from .composer import (
     reply_went_out,
     with_refusal,
 )
-from .poll import SHOWN_MESSAGES, refusal, state_json
+from .poll import SHOWN_MESSAGES, refusal, state_json, why
 
 
 def _posted_count(name: str) -> int | None:
@@ -91,6 +91,7 @@ class ConversationPages:
             "whatsapp": outbound.is_whatsapp(user),
             "can_act": is_admin_staff(),
             "cannot_text": refusal(user),
+            "why": why(user),
             "form": form,
             "confirm_holder": None,
             "confirm_holder_id": None,

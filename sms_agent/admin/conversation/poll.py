@@ -7,8 +7,8 @@ from flask import url_for
 
 from ... import handoff, inbox, threads
 from ...media.kinds import IMAGE
-from ...models import TaskMedia, User
-from ..base import shown
+from ...models import HandoffSource, TaskMedia, User
+from ..base import format_datetime, shown
 from .phone_thread import Attached
 
 #: The messages the page shows, the newest; it says where older ones are.
@@ -47,6 +47,24 @@ def refusal(user: User) -> str | None:
     return f"Texts to them are refused: {why}." if why else None
 
 
+def why(user: User) -> list[str]:
+    """Why the conversation waits for staff and why nothing may be sent, with the time of
+    each: the texter's AGENT and STOP are no texts of the thread (their words are not
+    stored), so "waiting" and "opted out" said nothing of who asked or when."""
+    said = []
+    conversation = handoff.find(user.phone_number)  # read already by inbox.entry_for
+    if user.conversation_state == handoff.WAITING and conversation and conversation.requested_at:
+        at = format_datetime(conversation.requested_at, seconds=True)
+        if conversation.handoff_source == HandoffSource.MODEL:
+            said.append(f"The AI asked for a person for them at {at}.")
+        else:
+            said.append(f"They asked for a person by text at {at}.")
+    if user.opted_out_at is not None:
+        at = format_datetime(user.opted_out_at, seconds=True)
+        said.append(f"They opted out (texted STOP) at {at}.")
+    return said
+
+
 def state_json(user: User) -> dict:
     """The thread and its state, as the page's poll reads them."""
     entry = inbox.entry_for(user)
@@ -56,5 +74,6 @@ def state_json(user: User) -> dict:
         "unread": entry.unread,
         "opted_out": entry.opted_out,
         "cannot_text": refusal(user),
+        "why": why(user),
         "messages": [message_json(m) for m in threads.recent(user.phone_number, SHOWN_MESSAGES)],
     }
