@@ -915,3 +915,15 @@ def test_the_page_says_when_the_ai_asked_for_a_person(admin_client):
     assert f"The AI asked for a person for them at {asked_at:%Y-%m-%d %H:%M:%S} UTC." in (
         html.unescape(page_of(admin_client, PAGE))
     )
+
+
+def test_a_texter_who_texts_stop_while_waiting_still_waits_marked_opted_out(admin_client):
+    """Decision: STOP, START and HELP change no conversation's state (after START the texter
+    still waits for the person they asked for); the Inbox marks them *opted out* and the
+    page says when, so staff see why nothing may be sent (README, Inbox)."""
+    make_user(PHONE)
+    texted(admin_client, "AGENT")
+    texted(admin_client, "STOP")
+    page = page_of(admin_client, "/admin/inbox/?show=waiting")
+    row = re.search(rf'<tr data-phone="\{PHONE}" data-state="waiting">.*?</tr>', page, re.S)
+    assert row and 'data-testid="opted-out"' in row.group(0)
