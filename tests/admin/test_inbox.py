@@ -912,9 +912,10 @@ def test_the_page_says_when_the_ai_asked_for_a_person(admin_client):
     handoff.request_human(user, "model")
     db.session.commit()
     asked_at = db.session.get(Conversation, PHONE).requested_at
-    assert f"The AI asked for a person for them at {asked_at:%Y-%m-%d %H:%M:%S} UTC." in (
-        html.unescape(page_of(admin_client, PAGE))
-    )
+    page = html.unescape(page_of(admin_client, PAGE))
+    assert f"The AI asked for a person for them at {asked_at:%Y-%m-%d %H:%M:%S} UTC." in page
+    # The state's own line said "the texter asked for a person" of the AI's request too.
+    assert "the texter asked for a person" not in page
 
 
 def test_a_texter_who_texts_stop_while_waiting_still_waits_marked_opted_out(admin_client):

@@ -125,7 +125,7 @@
     state.textContent = data.state;
     state.className = "badge sms-state-" + data.state;
     var text = "The AI answers this texter.";
-    if (data.state === "waiting") { text = "Waiting for staff: the texter asked for a person."; }
+    if (data.state === "waiting") { text = "Waiting for staff."; }
     if (data.state === "staff") {
       text = data.held_by === me ? "You hold this conversation." : "Held by " + (data.held_by || "staff") + ".";
     }
