@@ -28,6 +28,8 @@ class Entry:
     last_message_at: datetime
     unread: int
     opted_out: bool
+    #: False for a texter staff made inactive: their texts are refused, as an opted-out one's.
+    active: bool = True
 
 
 def last_activity() -> sa.ColumnElement:
@@ -84,4 +86,5 @@ def _entry(user: User, conversation: Conversation | None, staff_names: bool) -> 
         last_message_at=latest,
         unread=conversation.unread if conversation is not None else 0,
         opted_out=user.is_opted_out,
+        active=user.is_active,
     )

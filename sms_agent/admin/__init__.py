@@ -44,7 +44,7 @@ class SiteAdmin(Admin):
 def init_app(app: Flask) -> Admin:
     from ..security import csp_nonce
     from .auth import AuthView, init_login, is_return_url
-    from .base import shown
+    from .base import shown, usd
     from .dashboard import DashboardView
     from .errors import init_app as init_error_pages
     from .idle import end_idle_session
@@ -59,6 +59,7 @@ def init_app(app: Flask) -> Admin:
     app.register_blueprint(assets)
     app.jinja_env.filters["shown"] = shown
     app.jinja_env.filters["counted"] = counted
+    app.jinja_env.filters["usd"] = usd
     admin = SiteAdmin(
         app,
         name=SITE_HEADER,

@@ -366,6 +366,12 @@ def shown_object(view, value: dict, name: str) -> str:
     return shown(typefmt.dict_formatter(view, value, name))
 
 
+def usd(amount) -> str:
+    """US dollars as every admin page writes them: to the millionth, as Money keeps them and
+    the API writes them ("0.000400"); to the cent, a texter who cost $0.0004 read $0.00."""
+    return f"{amount:,.6f}"
+
+
 def user_link(phone: str | None) -> Markup | str:
     """A phone number linking to that texter's page in the admin."""
     if not phone:
@@ -401,6 +407,15 @@ class KeptCount:
         return super().get_count_query()
 
 
+def plain_integer(text: str | None) -> int | None:
+    """A page number or an id in an address, written in the digits 0-9 alone (a "-" before
+    them), as the API reads one; None for anything else. Python's int() reads "1_0" as 10,
+    " 2" as 2 and a fullwidth "２" as 2: a mistyped address named another page or record."""
+    if text is None or numbers.integer_problem(text) is not None:
+        return None
+    return int(text)
+
+
 class PastTheEnd(Exception):
     """A list page asked for lies past the last one."""
 
@@ -429,9 +444,13 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
     def _get_list_extra_args(self):
         """The list's page number within what the database takes: PostgreSQL refuses a
         negative OFFSET and one past a bigint, so ?page=-1 or ?page=99999999999999999999
-        shows the first page or an empty one instead of an error."""
+        shows the first page or an empty one instead of an error. Numbers are read as
+        written (plain_integer): Flask's int() took ?page=1_0 for page 10."""
         args = super()._get_list_extra_args()
-        args.page = min(max(args.page or 0, 0), MAX_INTEGER)
+        read = request.args.get
+        args.sort, args.sort_desc = plain_integer(read("sort")), plain_integer(read("desc"))
+        args.page = min(max(plain_integer(read("page")) or 0, 0), MAX_INTEGER)
+        args.page_size = plain_integer(read("page_size")) or 0
         return args
 
     @expose("/")
@@ -470,8 +489,10 @@ class AdminModelView(ReadOnlyForStaff, ExactSearch, ModelView):
         parsed = []
         for value in ids:
             try:
-                key = python_type(value)
+                key = plain_integer(value) if python_type is int else python_type(value)
             except (TypeError, ValueError):
+                continue
+            if key is None:
                 continue
             if python_type is not int or 0 < key <= MAX_INTEGER:
                 parsed.append(key)

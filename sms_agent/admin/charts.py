@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from .base import usd
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -153,9 +155,9 @@ def spend_chart(days: list[dict], width: int = 720, height: int = 240) -> Chart:
             if not amount:
                 continue
             base -= amount * scale
-            # The amount as the API gives it, rounded as a Decimal: through the float the
-            # bar is drawn with, 0.00125 read $0.0013 where the amount rounds to $0.0012.
-            title = f"{day['date']}: {name} ${day[f'{kind}_usd']:,.4f}"
+            # The day's amount as the API gives it (a Decimal), not the float the bar is
+            # drawn with.
+            title = f"{day['date']}: {name} ${usd(day[f'{kind}_usd'])}"
             size = (round(slot * 0.7, 2), round(amount * scale, 2))
             chart.shapes.append(Shape(round(x, 2), round(base, 2), *size, kind, title))
         if index % 5 == 0 or index == len(days) - 1:

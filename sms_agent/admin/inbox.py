@@ -13,6 +13,7 @@ from .. import handoff, inbox
 from ..extensions import db
 from ..models import ConversationState
 from .access import StaffAccess, is_staff
+from .base import plain_integer
 
 PAGE_SIZE = 50
 STATES = list(ConversationState)
@@ -50,7 +51,7 @@ class InboxView(StaffAccess, BaseView):
             db.select(db.func.count()).select_from(statement.order_by(None).subquery())
         )
         pages = max(1, math.ceil(count / PAGE_SIZE))
-        page = min(max(request.args.get("page", 1, type=int), 1), pages)
+        page = min(max(plain_integer(request.args.get("page")) or 1, 1), pages)
         users = db.session.scalars(statement.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE))
         return self.render(
             "admin/inbox.html",

@@ -74,7 +74,7 @@ class TaskView(KeptCount, AdminModelView):
     column_display_pk = True
     column_labels = {
         "id": "ID",
-        "user_phone": "User",
+        "user_phone": "Texter",
         "user.tier": "User tier",
         "processing_time": "Processing time (s)",
         "tokens_used": "Tokens",
@@ -139,7 +139,7 @@ class TaskView(KeptCount, AdminModelView):
     ]
     form_rules = sections(
         rules.FieldSet(
-            [ReadOnlyValue("user_phone", "User"), "sms_content", "ai_response", "category"],
+            [ReadOnlyValue("user_phone", "Texter"), "sms_content", "ai_response", "category"],
             "Content",
         ),
         rules.FieldSet(
@@ -198,7 +198,7 @@ class ErrorLogView(KeptCount, AdminModelView):
     column_labels = {
         "error_type": "Type",
         "error_message": "Message",
-        "user_phone": "User",
+        "user_phone": "Texter",
         "task_id": "Task",
         "metadata_": "Metadata",
     }

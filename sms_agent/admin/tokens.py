@@ -158,19 +158,23 @@ class ApiTokenView(AdminModelView):
             session[_NEW_KEYS] = keys
         return self.render("admin/token_created.html", token=token, key=key)
 
-    def _form_page(self, form: TokenForm, status: int = 200):
+    def _form_page(self, form: TokenForm):
         # The form shown is a new submission, even when it shows one that was just posted.
         form.submission.data = new_submission_key()
-        return self.render("admin/token_new.html", form=form), status
+        return self.render("admin/token_new.html", form=form)
 
     def _made_already(self, token: ApiToken):
-        flash(
-            f"Not made again: this form already made token {token.prefix} (a double click or a "
-            "resend). Its key was shown on the page that answered the first submission; if "
-            f"nobody copied it, revoke {token.prefix} and create another.",
-            "warning",
-        )
-        return self._form_page(TokenForm(formdata=None), 409)
+        """The form posted again (a double click, a resend) goes to its token's page, a GET
+        (the 409 page that answered the POST was "ERR_CACHE_MISS" on Back). A double click's
+        browser follows only the second answer: the key no page showed yet is shown there."""
+        if str(token.id) not in session.get(_NEW_KEYS, {}):
+            flash(
+                f"Not made again: this form already made token {token.prefix} (a double click"
+                " or a resend). Its key was shown on the page that answered the first"
+                f" submission; if nobody copied it, revoke {token.prefix} and create another.",
+                "warning",
+            )
+        return redirect(self.get_url(".created_view", id=token.id), 303)
 
     @action("revoke", "Revoke", "Revoke the selected tokens? Clients using them stop working.")
     def action_revoke(self, ids) -> None:

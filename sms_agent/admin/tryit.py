@@ -34,7 +34,7 @@ from ..simulated_senders import EXAMPLE_NUMBER, NotATestNumber, claim_test_numbe
 from ..simulator import SimulationRejected, gets_nothing_back, simulate_inbound, why_unanswered
 from .access import StaffAccess
 from .base import one_char_line_breaks
-from .conversation import Bubble, thread_for
+from .conversation.phone_thread import Bubble, thread_for
 from .forms import NulRefused, new_submission_key
 
 DEFAULT_NUMBER = EXAMPLE_NUMBER

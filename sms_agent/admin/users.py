@@ -33,6 +33,7 @@ from .base import (
     sections,
     select_choices,
     trimmed,
+    usd,
 )
 from .conversation import ConversationPages
 
@@ -84,7 +85,7 @@ def reset_ahead(_form, field) -> None:
 
 def _spend(user: User, key: str) -> str:
     spent = getattr(g, "user_spend", {}).get(user.phone_number)
-    return f"{spent[key]:.4f}" if spent else "—"
+    return usd(spent[key]) if spent else "—"
 
 
 class UserView(ConversationPages, KeptCount, AdminModelView):

@@ -134,10 +134,10 @@ def test_the_dashboard_charts_spend_per_day_and_lists_top_spenders(admin_client)
     db.session.commit()
     page = admin_client.get("/admin/").get_data(as_text=True)
     assert 'data-testid="chart-spend"' in page
-    assert "SMS $0.2600" in page and "Model $0.5000" in page
+    assert "SMS $0.260000" in page and "Model $0.500000" in page
     spenders = page[page.index('data-testid="top-spenders"') :]
     assert spenders.index(big.phone_number) < spenders.index(small.phone_number)
-    assert "$0.7500" in spenders
+    assert "$0.750000" in spenders
 
 
 def test_the_tasks_card_counts_the_last_24_hours_and_says_so(admin_client):
@@ -151,23 +151,28 @@ def test_the_tasks_card_counts_the_last_24_hours_and_says_so(admin_client):
     assert re.findall(r'sms-card-note">([^<]+)<', page) == ["2 in the last 24 h"]
 
 
-def test_the_spend_card_rounds_to_the_cent_as_the_amounts_are_not_as_floats(admin_client):
-    """Regression: the card wrote each Decimal amount through a float ('%.2f'), so a day
-    whose spend the API gives as 0.015000 read "$0.01" (0.015 is 0.01499... as a float),
-    where the amount itself rounds to $0.02, as the texters' list rounds its own."""
+def test_spend_of_a_fraction_of_a_cent_shows_as_the_api_gives_it(admin_client):
+    """Regression: a texter who cost $0.0004 showed $0.00 today, this month and all time on
+    the dashboard, and $0.0004 beside it in the top spenders; every amount is written to
+    the millionth of a dollar, as the API writes it ("0.000400")."""
     from decimal import Decimal
 
+    from sms_agent.extensions import db
     from sms_agent.models import ModelCall
 
     texter = make_user()
-    db.session.add(ModelCall(user_phone=texter.phone_number, model="m", cost_usd=Decimal("0.015")))
+    db.session.add(ModelCall(user_phone=texter.phone_number, model="m", cost_usd=Decimal("0.0004")))
     db.session.commit()
     page = admin_client.get("/admin/").get_data(as_text=True)
-    card = page[page.index('data-testid="spend"') :]
-    assert "Today <strong>$0.02</strong>" in card and "all time <strong>$0.02</strong>" in card
+    # Today, this month, all time, the top spender and the chart's day.
+    assert page.count("$0.000400") == 5
+    assert "<strong>$0.00<" not in page
+    listed = admin_client.get("/admin/user/").get_data(as_text=True)
+    assert "0.000400" in listed
 
 
-def test_a_days_bar_names_its_amount_rounded_as_the_amount_not_as_a_float(app):
+def test_a_days_bar_names_its_amount_as_the_api_gives_it(app):
+    """Its title writes the day's Decimal amount to the millionth, as every admin amount."""
     from decimal import Decimal
 
     from sms_agent.admin.charts import spend_chart
@@ -175,4 +180,4 @@ def test_a_days_bar_names_its_amount_rounded_as_the_amount_not_as_a_float(app):
     amounts = {"sms_usd": Decimal(0), "model_usd": Decimal("0.00125")}
     chart = spend_chart([{"date": "2026-12-07", **amounts, "total_usd": Decimal("0.00125")}])
     [bar] = [shape for shape in chart.shapes if shape.kind == "model"]
-    assert bar.title == "2026-12-07: Model $0.0012"  # as a float, 0.00125 read $0.0013
+    assert bar.title == "2026-12-07: Model $0.001250"

@@ -59,6 +59,20 @@ def refused(client, data: dict, phone: str = PHONE) -> str:
     return html.unescape(page_of(client, response.location))
 
 
+def field_error(client, data: dict, phone: str = PHONE) -> str:
+    """The page a reply the form refuses leads to: the conversation (a GET: Reload does not
+    post it again, Back to it is no "Confirm Form Resubmission"), the error on the box once;
+    the tab puts back what was typed (drafts.js)."""
+    response = post(client, "send", data, phone=phone)
+    assert response.status_code == 302
+    assert response.location == f"/admin/user/conversation/?id={quote(phone)}"
+    page = html.unescape(page_of(client, response.location))
+    assert "invalid-feedback" in page or 'data-testid="submission-error"' in page
+    again = page_of(client, response.location)
+    assert "invalid-feedback" not in again and 'data-testid="submission-error"' not in again
+    return page
+
+
 def asked(client, action: str, data: dict | None = None) -> str:
     """The page a take over or return that asks first leads to: the question is a page of
     its own (a GET), so Back after answering it shows a page, not a resubmission."""
@@ -509,17 +523,13 @@ def test_a_texter_abroad_is_not_sent_anything_and_staff_are_told_why(admin_clien
 
 def test_an_empty_reply_is_a_field_error(admin_client):
     waiting()
-    response = post(admin_client, "send", {"message": ""})
-    assert response.status_code == 400
-    assert "invalid-feedback" in response.get_data(as_text=True)
+    assert "This field is required." in field_error(admin_client, {"message": ""})
 
 
 @pytest.mark.parametrize("message", ["   \n  ", "\u200b\u200b"])
 def test_a_reply_that_formats_to_nothing_is_a_field_error_and_takes_nothing(admin_client, message):
     waiting()
-    response = post(admin_client, "send", {"message": message})
-    assert response.status_code == 400
-    page = response.get_data(as_text=True)
+    page = field_error(admin_client, {"message": message})
     assert "Nothing is left to send after formatting" in page and "Sent." not in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
     db.session.expire_all()
@@ -580,9 +590,8 @@ def test_a_reply_as_long_as_the_composer_allows_is_sent_line_breaks_and_all(admi
 
 def test_a_composer_without_its_submission_key_sends_nothing(admin_client):
     waiting()
-    response = post(admin_client, "send", {"message": "Hello", "submission": ""})
-    assert response.status_code == 400
-    assert "This form is out of date: press Send again." in response.get_data(as_text=True)
+    page = field_error(admin_client, {"message": "Hello", "submission": ""})
+    assert "This form is out of date: press Send again." in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
@@ -715,11 +724,8 @@ def test_a_whatsapp_reply_longer_than_one_message_is_refused_not_cut(admin_clien
     measured = admin_client.post(url, data={"message": reply}, headers=headers).get_json()
     assert (measured["characters"], measured["too_long"], measured["most"]) == (1620, True, 1600)
 
-    response = post(admin_client, "send", {"message": reply})
-    assert response.status_code == 400
-    assert "longer than 1600 characters as WhatsApp counts them" in html.unescape(
-        response.get_data(as_text=True)
-    )
+    page = field_error(admin_client, {"message": reply})
+    assert "longer than 1600 characters as WhatsApp counts them" in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
     fits = reply[: -len("Your order 📦 ships today. ")]  # 1,593 as Twilio counts
     assert post(admin_client, "send", {"message": fits}).status_code == 302
@@ -814,13 +820,11 @@ def test_a_page_opened_for_a_deleted_texter_acts_on_nobody_who_has_their_number_
 
 def test_a_reply_holding_a_nul_is_sent_back_to_the_composer_saying_why(admin_client):
     """Regression: a reply pasted with a NUL in it got a bare "Bad Request" page, and the
-    reply typed was lost; the composer now says why, with the text kept but the NUL."""
+    reply typed was lost; the composer now says why (the tab puts the text back, drafts.js,
+    without the NUL)."""
     make_user(PHONE)
-    response = post(admin_client, "send", {"message": "On\x00 it."})
-    assert response.status_code == 400
-    page = html.unescape(response.get_data(as_text=True))
-    assert 'data-testid="composer"' in page
-    assert "NUL character" in page and "On it.</textarea>" in page
+    page = field_error(admin_client, {"message": "On\x00 it."})
+    assert 'data-testid="composer"' in page and "NUL character" in page
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
@@ -849,3 +853,78 @@ def test_the_page_says_before_staff_type_that_texts_abroad_are_refused(admin_cli
     poll = admin_client.get(f"/admin/user/conversation/messages/?id={quote(abroad)}")
     assert poll.get_json()["cannot_text"] == refused
     assert db.session.scalars(sa.select(ErrorLog)).all() == []  # looking is no failed send
+
+
+def test_no_texter_shows_a_direction_mark_in_the_address_as_its_escape(admin_client):
+    """Regression: "No texter {id}" echoed a U+200F from the address raw, which turned the
+    sentence around it; it is written as its escape, as every page writes one."""
+    response = admin_client.get(
+        "/admin/user/conversation/", query_string={"id": "\u200f+15550109999"}
+    )
+    told = html.unescape(page_of(admin_client, response.location))
+    assert "No texter \\u200f+15550109999: deleted" in told
+    assert "\u200f" not in told
+
+
+def test_the_inbox_marks_an_inactive_texter(admin_client):
+    """Regression: the Inbox marked a texter who opted out but not one staff made inactive,
+    whose texts are refused alike."""
+    make_user(PHONE, is_active=False)
+    make_user("+15550100002")
+    page = page_of(admin_client, "/admin/inbox/")
+    row = re.search(rf'<tr data-phone="\{PHONE}".*?</tr>', page, re.S).group(0)
+    assert 'data-testid="inactive"' in row
+    assert page.count('data-testid="inactive"') == 1
+
+
+def texted(client, body: str, phone: str = PHONE) -> None:
+    """An SMS from `phone` through the real, signed webhook."""
+    with simulator.jobs_inline():
+        assert (
+            signed_post(client, "/sms/inbound", inbound_form(body, From=phone)).status_code == 200
+        )
+    db.session.rollback()
+
+
+def test_the_page_says_why_a_conversation_waits_and_why_nothing_may_be_sent(admin_client):
+    """Regression: a texter's AGENT and STOP are kept as no text of the thread (their words
+    are not stored), so the page showed "waiting" and "opted out" with nothing saying
+    who asked for a person, or when the texter opted out. It says both, with the time."""
+    make_user(PHONE)
+    texted(admin_client, "AGENT")
+    page = html.unescape(page_of(admin_client, PAGE))
+    asked_at = db.session.get(Conversation, PHONE).requested_at
+    said = f"They asked for a person by text at {asked_at:%Y-%m-%d %H:%M:%S} UTC."
+    assert said in page
+    texted(admin_client, "STOP")
+    page = html.unescape(page_of(admin_client, PAGE))
+    stopped_at = db.session.get(User, PHONE).opted_out_at
+    assert f"They opted out (texted STOP) at {stopped_at:%Y-%m-%d %H:%M:%S} UTC." in page
+    poll = admin_client.get(f"/admin/user/conversation/messages/?id={quote(PHONE)}").get_json()
+    assert poll["why"] == [
+        said,
+        f"They opted out (texted STOP) at {stopped_at:%Y-%m-%d %H:%M:%S} UTC.",
+    ]
+
+
+def test_the_page_says_when_the_ai_asked_for_a_person(admin_client):
+    user = make_user(PHONE)
+    handoff.request_human(user, "model")
+    db.session.commit()
+    asked_at = db.session.get(Conversation, PHONE).requested_at
+    page = html.unescape(page_of(admin_client, PAGE))
+    assert f"The AI asked for a person for them at {asked_at:%Y-%m-%d %H:%M:%S} UTC." in page
+    # The state's own line said "the texter asked for a person" of the AI's request too.
+    assert "the texter asked for a person" not in page
+
+
+def test_a_texter_who_texts_stop_while_waiting_still_waits_marked_opted_out(admin_client):
+    """Decision: STOP, START and HELP change no conversation's state (after START the texter
+    still waits for the person they asked for); the Inbox marks them *opted out* and the
+    page says when, so staff see why nothing may be sent (README, Inbox)."""
+    make_user(PHONE)
+    texted(admin_client, "AGENT")
+    texted(admin_client, "STOP")
+    page = page_of(admin_client, "/admin/inbox/?show=waiting")
+    row = re.search(rf'<tr data-phone="\{PHONE}" data-state="waiting">.*?</tr>', page, re.S)
+    assert row and 'data-testid="opted-out"' in row.group(0)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sms_agent.extensions import db
 from sms_agent.models import ErrorLog, utcnow
 from tests.admin.conftest import post_action
-from tests.factories import make_error, make_task, make_user
+from tests.factories import make_error, make_task, make_token, make_user
 
 
 def page_of(client, url: str) -> str:
@@ -25,7 +25,7 @@ def test_task_list_columns_and_the_link_to_the_user(admin_client):
     user = make_user()
     task = make_task(user=user, category="coding", processing_time=1.25, tokens_used=321)
     page = page_of(admin_client, "/admin/task/")
-    for heading in ["ID", "User", "Category", "Success", "Status", "Processing time", "Tokens"]:
+    for heading in ["ID", "Texter", "Category", "Success", "Status", "Processing time", "Tokens"]:
         assert heading in page
     assert str(task.id)[:8] in page and "321" in page
     assert f'href="/admin/user/details/?id={quote(user.phone_number)}"' in page
@@ -540,3 +540,17 @@ def test_stored_prose_left_as_shown_does_not_refuse_saving_the_rest(admin_client
     assert admin_client.post(url, data=form).status_code == 302
     db.session.expire_all()
     assert db.session.get(ErrorLog, error.id).resolved
+
+
+@pytest.mark.parametrize("view", ["task", "errorlog", "apitoken"])
+def test_the_texters_number_is_headed_texter_in_every_list_and_details_page(admin_client, view):
+    """Regression: the same field, a texter's number, was "User" in Tasks and Error logs and
+    "Texter" in API tokens and the Inbox; it is "Texter" everywhere (a "user" of the admin
+    is a staff member)."""
+    texter = make_user()
+    task = make_task(user=texter)
+    make_error(user_phone=texter.phone_number, task_id=task.id)
+    make_token(texter)
+    page = page_of(admin_client, f"/admin/{view}/")
+    headers = re.findall(r'<th class="column-header[^"]*">\s*(?:<a[^>]*>)?\s*([^<]+?)\s*<', page)
+    assert "Texter" in headers and "User" not in headers

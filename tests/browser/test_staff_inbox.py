@@ -313,9 +313,16 @@ def test_a_reply_pasted_longer_than_a_reply_may_be_is_kept_whole_and_refused(
     page.wait_for_selector("[data-testid=measure]:has-text('too long')")
     assert "2100 characters" in page.inner_text("[data-testid=measure]")
 
-    page.click("[data-testid=send]")
+    with page.expect_navigation():
+        page.click("[data-testid=send]")
     page.wait_for_selector("text=Field cannot be longer than 1600 characters.")
+    page.wait_for_load_state()  # the page's script, at its end, puts back what was kept
     assert page.input_value("textarea[name=message]") == pasted.replace("\r\n", "\n")
+    # The refusal is a page of its own (a GET): Reload asks nothing and posts nothing.
+    assert "/conversation/send/" not in page.url
+    page.reload()
+    page.wait_for_selector("[data-testid=composer]")
+    assert "cannot be longer" not in page.inner_text("body")
     assert db.session.scalars(sa.select(OutboundMessage)).all() == []
 
 
@@ -499,6 +506,7 @@ def test_a_texter_who_opts_out_while_staff_type_is_shown_before_they_press_send(
     refused.wait_for(state="visible")
     assert "opted out" in refused.inner_text()
     assert page.locator("[data-testid=opted-out]").is_visible()
+    assert "They opted out (texted STOP) at" in page.inner_text("[data-testid=why]")
     assert send.is_disabled()
     assert page.input_value("textarea[name=message]") == "We can help with that: call us at 9."
 
@@ -506,6 +514,7 @@ def test_a_texter_who_opts_out_while_staff_type_is_shown_before_they_press_send(
     db.session.commit()
     refused.wait_for(state="hidden")
     assert send.is_enabled() and not page.locator("[data-testid=opted-out]").is_visible()
+    assert page.inner_text("[data-testid=why]") == ""
 
 
 def test_the_composer_says_a_reply_of_only_spaces_sends_nothing_before_send(app, live_server, page):

@@ -125,7 +125,7 @@
     state.textContent = data.state;
     state.className = "badge sms-state-" + data.state;
     var text = "The AI answers this texter.";
-    if (data.state === "waiting") { text = "Waiting for staff: the texter asked for a person."; }
+    if (data.state === "waiting") { text = "Waiting for staff."; }
     if (data.state === "staff") {
       text = data.held_by === me ? "You hold this conversation." : "Held by " + (data.held_by || "staff") + ".";
     }
@@ -141,6 +141,14 @@
   // said above Send, which is disabled, as the page first drawn says it; what is typed stays.
   function refusal(data) {
     toggle("[data-testid=opted-out]", data.opted_out);
+    var why = root.querySelector("[data-testid=why]");
+    if (why && data.why) {
+      why.replaceChildren.apply(why, data.why.map(function (line) {
+        var said = document.createElement("div");
+        said.textContent = line;
+        return said;
+      }));
+    }
     var notice = root.querySelector("[data-testid=cannot-text]");
     var send = root.querySelector("[data-testid=send]");
     if (!notice || !send) { return; }

@@ -21,7 +21,8 @@
 
     function putBack(kept) {
       fields.forEach(function (field) {
-        if (typeof kept[field.name] === "string") { field.value = kept[field.name]; }
+        // A NUL pasted with the text was refused by the server (it cannot be sent): not again.
+        if (typeof kept[field.name] === "string") { field.value = kept[field.name].replace(/\u0000/g, ""); }
       });
       var notice = form.querySelector("[data-testid=draft-kept]");
       if (notice) { notice.classList.remove("d-none"); }

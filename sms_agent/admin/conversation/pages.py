@@ -1,209 +1,42 @@
-"""A texter's conversation as their phone shows it: what they sent and what we sent back;
-the Users view's conversation page, where staff take over, reply and hand back to the AI."""
+"""The Users view's conversation page, where staff take over, reply and hand back to the AI:
+its views, each a thin door to handoff.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
-import sqlalchemy as sa
-from flask import flash, get_flashed_messages, jsonify, redirect, request, url_for
+from flask import flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from sqlalchemy.orm import selectinload
-from wtforms import HiddenField, TextAreaField, ValidationError
-from wtforms.validators import InputRequired, Length
 
-from .. import handoff, inbox, outbound, threads, unseen
-from ..extensions import db
-from ..media.kinds import IMAGE
-from ..models import Channel, OutboundMessage, Task, TaskMedia, User
-from ..phones import whole_phone_number
-from ..plural import counted
-from ..security import refuses_nul_itself
-from .access import is_admin_staff
-from .base import one_char_line_breaks, shown
-from .forms import NulRefused, new_submission_key
-
-
-@dataclass(frozen=True)
-class Attached:
-    """A picture or voice note the texter sent: a thumbnail or the transcript for staff."""
-
-    id: str
-    kind: str
-    content_type: str
-    size: int | None
-    status: str
-    transcript: str | None
-    error_message: str | None
-
-    @classmethod
-    def of(cls, media: TaskMedia) -> Attached:
-        return cls(
-            str(media.id),
-            media.kind,
-            media.content_type,
-            media.size,
-            media.status,
-            media.transcript,
-            media.error_message,
-        )
+from ... import handoff, inbox, outbound, threads, unseen
+from ...extensions import db
+from ...models import User
+from ...phones import whole_phone_number
+from ...security import refuses_nul_itself
+from ..access import is_admin_staff
+from ..base import MAX_INTEGER, plain_integer, shown
+from .composer import (
+    ALREADY_SENT,
+    MAX_REPLY_CHARS,
+    SENT,
+    ComposeForm,
+    measured,
+    refused,
+    reply_went_out,
+    with_refusal,
+)
+from .poll import SHOWN_MESSAGES, refusal, state_json, why
 
 
-@dataclass(frozen=True)
-class Bubble:
-    """One message in the thread; `inbound` is from the texter, otherwise from us."""
-
-    inbound: bool
-    body: str
-    at: datetime
-    status: str
-    detail: str = ""
-    #: What staff read for the status, when it says more than `status` ("refused: over quota").
-    label: str = ""
-    media: tuple[Attached, ...] = ()
-    channel: str = Channel.SMS.value
-    #: When the texter's text was answered or failed (Task.completed_at).
-    finished_at: datetime | None = None
-
-
-def _inbound(task: Task) -> Bubble:
-    detail = task.category if task.status == "completed" else (task.error_message or "")
-    return Bubble(
-        True,
-        task.sms_content,
-        task.created_at,
-        task.status,
-        detail,
-        label=task.status_label,
-        media=tuple(Attached.of(media) for media in task.media),
-        finished_at=task.completed_at,
-    )
-
-
-def _outbound(message: OutboundMessage) -> Bubble:
-    if message.channel == Channel.WHATSAPP:
-        detail = "WhatsApp"
-    else:
-        detail = f"{counted(message.segments, 'segment')}, {message.encoding}"
-    if message.error_code:
-        detail += f", error {message.error_code}"
-    return Bubble(
-        False, message.body, message.created_at, message.status, detail, channel=message.channel
-    )
-
-
-def thread_for(phone: str, limit: int = 50) -> list[Bubble]:
-    """The last `limit` messages both ways, oldest first so the newest sits at the bottom.
-
-    Replies are read from the outbox rather than Task.ai_response: the outbox holds what
-    was actually sent (split, trimmed, or an apology), including texts with no task.
-    """
-    tasks = db.session.scalars(
-        sa.select(Task)
-        .options(selectinload(Task.media))  # one query for every task's media, no bytes
-        .where(Task.user_phone == phone)
-        .order_by(Task.created_at.desc())
-        .limit(limit)
-    )
-    messages = db.session.scalars(
-        sa.select(OutboundMessage)
-        .where(OutboundMessage.to_number == phone)
-        .order_by(OutboundMessage.created_at.desc())
-        .limit(limit)
-    )
-    bubbles = [_inbound(task) for task in tasks] + [_outbound(m) for m in messages]
-    # An inbound text and its reply can share a timestamp; the question goes first.
-    bubbles.sort(key=lambda bubble: (bubble.at, not bubble.inbound))
-    return bubbles[-limit:]
-
-
-#: The messages the page shows, the newest; it says where older ones are.
-SHOWN_MESSAGES = 100
-
-#: The longest reply staff may send, as outbound.reply_length counts it for the texter's
-#: channel: Twilio's Body limit, one WhatsApp message's whole length. The box takes more (a
-#: maxlength cut a longer paste without a word, and the rest was sent as if whole): the
-#: measure and the form say so.
-MAX_REPLY_CHARS = outbound.MAX_MESSAGE_CHARS
-
-
-#: What the page says once a reply went out (or had gone out): its script then forgets the
-#: copy it kept of the reply while it was typed (conversation.js).
-SENT = "Sent."
-ALREADY_SENT = "Already sent: this form was submitted before, so it was not sent again."
-
-
-def _reply_went_out() -> bool:
-    return any(message in (SENT, ALREADY_SENT) for message in get_flashed_messages())
-
-
-class ComposeForm(NulRefused, FlaskForm):
-    message = TextAreaField(
-        "Reply",
-        filters=[one_char_line_breaks],
-        validators=[InputRequired()],
-        render_kw={"dir": "auto"},  # a reply in Hebrew or Arabic is typed right to left
-    )
-    #: A key made for each rendering of the form: the message is sent once per key however
-    #: often the form is posted (a double click, a resend), see handoff.send_as_staff.
-    submission = HiddenField(
-        default=new_submission_key,
-        validators=[
-            InputRequired("This form is out of date: press Send again."),
-            Length(max=64),
-        ],
-    )
-
-    def __init__(self, *args, texter: User, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.texter = texter
-
-    def validate_message(self, field) -> None:
-        """As long as the texter's channel takes (outbound.reply_too_long)."""
-        error = outbound.reply_too_long(self.texter, field.data or "")
-        if error:
-            raise ValidationError(error)
-
-
-def media_json(media: TaskMedia) -> dict:
-    """A picture or voice note as the poll serves it: what _media.html shows, and the URL of
-    a picture staff may see."""
-    attached = Attached.of(media)
-    picture = attached.kind == IMAGE and attached.status == "read"
-    return {
-        **vars(attached),
-        "transcript": attached.transcript and shown(attached.transcript),
-        "url": url_for("media.show", media_id=attached.id) if picture else None,
-    }
-
-
-def message_json(message: threads.Message) -> dict:
-    """A message of the thread as the page's poll serves it (conversation.js draws it), its
-    texts as the page shows them (admin.base.shown): a direction override seen, not obeyed."""
-    fields = vars(message)
-    return {
-        **{key: fields[key] for key in fields.keys() - {"created_at", "media"}},
-        "body": shown(message.body),
-        "replying_to": message.replying_to and shown(message.replying_to),
-        "created_at": message.created_at.isoformat(),
-        "media": [media_json(media) for media in message.media],
-    }
-
-
-def _refusal(user: User) -> str | None:
-    """What the page says above Send when a text to `user` would be refused (None: none
-    would be), as drawn and as its poll updates it: a STOP may come while staff type."""
-    why = handoff.why_staff_cannot_text(user)
-    return f"Texts to them are refused: {why}." if why else None
+def _posted_count(name: str) -> int | None:
+    """A count or an id the page's form posted in its hidden field `name`, in digits 0-9
+    alone (None: none, or not one)."""
+    posted = plain_integer(request.form.get(name))
+    return posted if posted is not None and 0 <= posted <= MAX_INTEGER else None
 
 
 def _shown_unread() -> int | None:
     """How many unread texts the page showed when staff read it (None: all are read)."""
-    shown = request.form.get("unread", "")
-    return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
+    return _posted_count("unread")
 
 
 def _created(user: User) -> str:
@@ -220,8 +53,7 @@ def _no_such_texter():
 def _confirmed_holder() -> int | None:
     """The staff member whose hold the page's "anyway?" named (its hidden `holder`), None
     when nothing was asked."""
-    shown = request.form.get("holder", "")
-    return int(shown) if shown.isascii() and shown.isdigit() and len(shown) <= 9 else None
+    return _posted_count("holder")
 
 
 class ConversationPages:
@@ -245,10 +77,8 @@ class ConversationPages:
             return None
         return user
 
-    def _page(self, user: User, status: int = 200, **extra):
-        form = extra.pop("form", None) or ComposeForm(texter=user)
-        # The form shown is a new submission, even when it shows one that was just posted.
-        form.submission.data = new_submission_key()
+    def _page(self, user: User, **extra):
+        form = with_refusal(ComposeForm(texter=user), user)
         # One more than shown: whether there are older messages to point staff to.
         messages = threads.recent(user.phone_number, SHOWN_MESSAGES + 1)
         context = {
@@ -260,16 +90,17 @@ class ConversationPages:
             "most_reply_chars": MAX_REPLY_CHARS,
             "whatsapp": outbound.is_whatsapp(user),
             "can_act": is_admin_staff(),
-            "cannot_text": _refusal(user),
+            "cannot_text": refusal(user),
+            "why": why(user),
             "form": form,
             "confirm_holder": None,
             "confirm_holder_id": None,
             "confirm_action": None,
-            "reply_sent": _reply_went_out(),
+            "reply_sent": reply_went_out(),
             "this_texter": {"id": user.phone_number, "created": _created(user)},
             **extra,
         }
-        return self.render("admin/conversation.html", **context), status
+        return self.render("admin/conversation.html", **context)
 
     def _back(self, user: User):
         return redirect(url_for(".conversation_view", id=user.phone_number))
@@ -282,12 +113,13 @@ class ConversationPages:
         if request.args.get("created") and (now := db.session.get(User, phone)) is not None:
             flash(
                 f"Nothing was done: the texter this page was opened for was deleted, and "
-                f"{phone} is someone else's number now. This is their conversation.",
+                f"{shown(phone)} is someone else's number now. This is their conversation.",
                 "error",
             )
             return self._back(now)
         flash(
-            f"No texter {phone}: deleted, perhaps while the page was open; nothing was done.",
+            f"No texter {shown(phone)}: deleted, perhaps while the page was open; nothing was"
+            " done.",
             "error",
         )
         return redirect(url_for(".index_view"))
@@ -320,19 +152,7 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             return _no_such_texter()
-        entry = inbox.entry_for(user)
-        return jsonify(
-            {
-                "state": entry.state,
-                "held_by": entry.held_by,
-                "unread": entry.unread,
-                "opted_out": entry.opted_out,
-                "cannot_text": _refusal(user),
-                "messages": [
-                    message_json(m) for m in threads.recent(user.phone_number, SHOWN_MESSAGES)
-                ],
-            }
-        )
+        return jsonify(state_json(user))
 
     def _ask_first(self, user: User, held: handoff.HeldByOther, action: str):
         """To the page asking "anyway?" (a GET: Back after the answer shows a page, not the
@@ -400,7 +220,7 @@ class ConversationPages:
             return self._gone()
         form = ComposeForm(texter=user)
         if not form.validate_on_submit():
-            return self._page(user, 400, form=form)
+            return refused(user, form)
         try:
             handoff.send_as_staff(
                 user, form.message.data, current_user, submission=form.submission.data
@@ -408,7 +228,7 @@ class ConversationPages:
         except handoff.NothingToSend as exc:
             db.session.rollback()
             form.message.errors.append(str(exc))
-            return self._page(user, 400, form=form)
+            return refused(user, form)
         except handoff.AlreadySent:
             db.session.rollback()
             flash(ALREADY_SENT)
@@ -448,23 +268,7 @@ class ConversationPages:
         user = self._texter()
         if user is None:
             return _no_such_texter()
-        typed = one_char_line_breaks(request.form.get("message", "")) or ""
-        text = typed[:MAX_REPLY_CHARS]
-        shaped = outbound.plan(user, text, by_staff=True)
-        parts = shaped.parts
-        refused = outbound.reply_too_long(user, typed) is not None
-        return jsonify(
-            {
-                "characters": outbound.reply_length(user, typed),
-                "too_long": refused,
-                "most": MAX_REPLY_CHARS,
-                "parts": len(parts),
-                "segments": sum(outbound.segments_for(user, part) for part in parts),
-                "encoding": shaped.encoding if parts else None,
-                "shortened": shaped.cut,
-                "sent_as": None if refused else _changed(text, parts),
-            }
-        )
+        return jsonify(measured(user, request.form.get("message", "")))
 
 
 def _returned(owed: unseen.Owed, user: User) -> str:
@@ -486,11 +290,3 @@ def _returned(owed: unseen.Owed, user: User) -> str:
             " (quota, spend cap or sending rate): they are sent its notice, not an answer."
         )
     return "Returned to the AI: it answers this texter's next text."
-
-
-def _changed(typed: str, parts: list[str]) -> str | None:
-    """The reply as the texter will read it, when shaping changed what was typed: an SMS
-    drops emoji and writes letters GSM-7 lacks without their accents ("Zoë" is "Zoe"), and
-    staff who saw only "1 segment · GSM-7" took their emoji for sent. None when unchanged."""
-    goes = "\n".join(parts)
-    return goes if parts and goes != typed.strip() else None
