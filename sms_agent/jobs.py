@@ -8,6 +8,7 @@ texters at once (notices.BULK) are spread over time and wait in a queue of their
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -244,8 +245,44 @@ def send_notice(
             db.session.commit()
         return False
     # On the channel of the text it answers, even if the texter wrote on the other since.
-    with outbound.replying_on(phone, sender):
-        return _send_notice(user, kind, reply_to, booking, sender)
+    try:
+        with outbound.replying_on(phone, sender):
+            return _send_notice(user, kind, reply_to, booking, sender)
+    except DATABASE_BUSY:
+        db.session.rollback()
+        if not record_sids_later():
+            raise
+        return True
+
+
+def record_sids_later() -> bool:
+    """The database failed after Twilio took a message (the write of its sid timed out, the
+    connection dropped before the commit): its sid goes to the broker, as a delivery report
+    the web process could not store does (record_status_later), and is stored once the
+    database answers; without it the row stayed queued, unpriced and unknown to staff. A
+    notice's job is not run again for it: the notice is on record as sent (its reply_to),
+    and a run again would send nothing. False when Twilio took nothing."""
+    given = outbound.sids_given()
+    for message_id, (sid, status) in given.items():
+        record_status_later({"sid": sid, "twilio_status": status, "reference": message_id})
+    if given:
+        log.warning(
+            "the database failed after Twilio took %d messages: sids stored later", len(given)
+        )
+    return bool(given)
+
+
+@contextlib.contextmanager
+def sids_stored_later():
+    """Around a staff member's send in a web request: the database failing after Twilio
+    took the message (record_sids_later) still fails the request (a retry with the same
+    submission key sends nothing), but the sid is stored later."""
+    try:
+        yield
+    except DATABASE_BUSY:
+        db.session.rollback()
+        record_sids_later()
+        raise
 
 
 def _send_notice(

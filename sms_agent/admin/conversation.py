@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import HiddenField, TextAreaField, ValidationError
 from wtforms.validators import InputRequired, Length
 
-from .. import handoff, inbox, outbound, threads, unseen
+from .. import handoff, inbox, jobs, outbound, threads, unseen
 from ..extensions import db
 from ..media.kinds import IMAGE
 from ..models import Channel, OutboundMessage, Task, TaskMedia, User
@@ -402,9 +402,10 @@ class ConversationPages:
         if not form.validate_on_submit():
             return self._page(user, 400, form=form)
         try:
-            handoff.send_as_staff(
-                user, form.message.data, current_user, submission=form.submission.data
-            )
+            with jobs.sids_stored_later():
+                handoff.send_as_staff(
+                    user, form.message.data, current_user, submission=form.submission.data
+                )
         except handoff.NothingToSend as exc:
             db.session.rollback()
             form.message.errors.append(str(exc))
