@@ -306,13 +306,9 @@ def _send_notice(
         # Its next run sends in the slots booked now, passed on (past by then, so at once):
         # booking new ones at each look took a sending slot every few seconds from others.
         log.info("MORE %s waits for the answer being made", reply_to)
-        if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
-            time.sleep(more.WAIT_SECONDS)
         kept = slots.booking if slots is not None else None
         again = {**(_sender(sender) or {}), "booking": kept}
-        if not _publish(
-            send_notice, phone, kind, reply_to, countdown=more.WAIT_SECONDS, kwargs=again
-        ):
+        if not _run_in(more.WAIT_SECONDS, send_notice, phone, kind, reply_to, kwargs=again):
             enqueue_notice(phone, kind, reply_to, sender=sender)  # kept for the sweeper
         return False
     except (NoResultFound, ObjectDeletedError):
@@ -487,11 +483,26 @@ def _run_later(
     queue: str | None = None,
     kwargs: dict | None = None,
 ) -> None:
-    """Run `job` again shortly before its sending slot. Run eagerly (debugging), it would run
-    at once, so the wait happens here instead."""
+    """Run `job` again shortly before its sending slot."""
+    _run_in(later.countdown, job, *args, retries=retries, queue=queue, kwargs=kwargs)
+
+
+def _run_in(
+    countdown: float,
+    job,
+    *args,
+    retries: int = 0,
+    queue: str | None = None,
+    kwargs: dict | None = None,
+) -> bool:
+    """Run `job` again in `countdown` seconds, for what it waits for (a sending slot, an
+    answer being made); False when the broker could not take it. Jobs run eagerly
+    (CELERY_TASK_ALWAYS_EAGER, for debugging) ignore a countdown, and one run at once would
+    find nothing changed and run itself again without end: the wait happens here then, the
+    one place a job's own wait does."""
     if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
-        time.sleep(later.countdown)
-    _publish(job, *args, countdown=later.countdown, retries=retries, queue=queue, kwargs=kwargs)
+        time.sleep(countdown)
+    return _publish(job, *args, countdown=countdown, retries=retries, queue=queue, kwargs=kwargs)
 
 
 def _queue_for(kind: str) -> str | None:
