@@ -225,12 +225,36 @@ def send_notice(
     reply_to: str | None = None,
     booking: dict | None = None,
     sender: str | None = None,
+    busy: int = 0,
 ) -> bool:
     """Send a service notice (help, usage, quota, media, opt_in, opt_out, reset,
     tier_change...) or the next part of a cut answer (more) to a texter, once per inbound
     SMS (or tier change) `reply_to`, from `sender`, the number of ours that SMS was written
     to (None: TWILIO_PHONE_NUMBER). Its sending slots are booked first; when they are far
-    off, the job runs again shortly before them with the `booking`."""
+    off, the job runs again shortly before them with the `booking`. A database away runs
+    it again later (`busy` counts the delays, see busy_wait): nothing else keeps a notice."""
+    try:
+        return _notify(phone, kind, reply_to, booking, sender)
+    except DATABASE_BUSY as exc:
+        db.session.rollback()
+        if record_sids_later():
+            return True  # sent: only its sid waits for the database
+        wait = busy_wait(busy)
+        log.warning(
+            "notice %s: database busy or unreachable (%s); runs again in %.1fs",
+            kind,
+            type(exc).__name__,
+            wait,
+        )
+        again = {**(_sender(sender) or {}), "booking": booking, "busy": busy + 1}
+        args = (phone, kind, reply_to)
+        _publish(send_notice, *args, countdown=wait, queue=_queue_for(kind), kwargs=again)
+        return False
+
+
+def _notify(
+    phone: str, kind: str, reply_to: str | None, booking: dict | None, sender: str | None
+) -> bool:
     user = db.session.get(User, phone)
     if user is None:
         # The texter was deleted after the notice was queued: nobody is left to tell.
@@ -245,14 +269,8 @@ def send_notice(
             db.session.commit()
         return False
     # On the channel of the text it answers, even if the texter wrote on the other since.
-    try:
-        with outbound.replying_on(phone, sender):
-            return _send_notice(user, kind, reply_to, booking, sender)
-    except DATABASE_BUSY:
-        db.session.rollback()
-        if not record_sids_later():
-            raise
-        return True
+    with outbound.replying_on(phone, sender):
+        return _send_notice(user, kind, reply_to, booking, sender)
 
 
 def record_sids_later() -> bool:

@@ -303,3 +303,33 @@ def test_a_notices_sid_the_database_timed_out_on_is_stored_later(app, twilio_ser
     [sid] = given  # nothing sent twice
     [stored] = db.session.scalars(sa.select(OutboundMessage)).all()
     assert (stored.sid, stored.kind) == (sid, kind)
+
+
+def test_a_notice_whose_job_ran_while_the_database_was_away_is_sent_once_it_is_back(
+    app, twilio_server
+):
+    """Regression: a notice's job (a HELP reply, a STOP's confirmation) that found the
+    database away failed, and the notice was lost: nothing keeps it but its job. It now
+    runs again later, as an answer's job does (busy_wait)."""
+    phone = make_user().phone_number
+    away = []
+
+    def database_away(_conn, _cursor, statement, *_args):
+        if not away:
+            away.append(statement)
+            raise sa.exc.OperationalError(statement, {}, Exception("connection refused"))
+
+    sa.event.listen(db.engine, "before_cursor_execute", database_away)
+    try:
+        assert jobs.send_notice.apply(args=[phone, "help", "SM" + "8" * 32]).result is False
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", database_away)
+    db.session.rollback()
+    [again] = drained(app)
+    args, kwargs, _ = again.payload
+    assert kwargs["busy"] == 1
+    assert jobs.send_notice.apply(args, kwargs).result is True
+    assert jobs.send_notice.apply(args, kwargs).result is False  # a redelivery sends nothing
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert sent.kind == "help" and sent.sid
+    assert len([r for r in twilio_server.requests if r[0] == "POST"]) == 1
