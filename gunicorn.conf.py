@@ -20,6 +20,13 @@ if _refusal := startup_refusal(settings_of(_settings)):
 _host = _settings.WEB_HOST
 bind = f"[{_host}]:{_settings.PORT}" if ":" in _host else f"{_host}:{_settings.PORT}"
 workers = _settings.WEB_CONCURRENCY
+# The app is loaded once, in the master, and each worker forks from it ready: loading it in
+# each worker (the openai SDK's import alone is half of it) took 4 workers 35 s on a loaded
+# 2-core host, against 11 s, and a worker started again after a crash or a timeout several
+# seconds. create_app opens no connection and starts no thread, so nothing is shared by
+# the fork: each worker's own are made in post_worker_init. A new release is loaded by
+# restarting gunicorn, not by its HUP, which forks new workers from the same loaded code.
+preload_app = True
 # Threads let one worker keep answering webhooks while another request waits on the database.
 threads = _settings.WEB_THREADS
 # gunicorn's gthread or sync worker, answering the requests gunicorn refuses itself (URL or

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
 import threading
 import time
@@ -19,6 +20,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 #: A scripted step: an HTTP status to answer with, or "hang" to never answer in time.
 Step = int | str
 
+#: GET .../Messages/{sid}.json: the price job's fetch of a message it sent.
+_MESSAGE_FETCH = re.compile(r"/Messages/(?P<sid>\w+)\.json$")
+#: What Twilio reports a delivered one-segment SMS cost (a US long code's price).
+PRICE = "-0.00790"
+
 
 class _Server(ThreadingHTTPServer):
     # Hundreds of worker threads connect at once when a big worker starts; the default
@@ -27,13 +33,16 @@ class _Server(ThreadingHTTPServer):
 
 
 class StandIn:
-    """Both vendors on one port: POST .../chat/completions and POST .../Messages.json."""
+    """Both vendors on one port: POST .../chat/completions, POST .../Messages.json, and
+    GET .../Messages/{sid}.json of a message it sent (delivered, with Twilio's price)."""
 
     def __init__(self, delay: float = 0.0, hang_seconds: float = 30.0, port: int = 0) -> None:
         self.delay = delay
         self.hang_seconds = hang_seconds
         self.scripts: dict[str, deque[Step]] = {"openai": deque(), "twilio": deque()}
         self.calls: dict[str, list[dict]] = {"openai": [], "twilio": []}
+        #: The messages Twilio accepted, by sid, as a fetch of each answers.
+        self.messages: dict[str, dict] = {}
         self.lock = threading.Lock()
         #: Model calls being answered now, and the most there ever were at once.
         self.in_flight = self.peak_in_flight = 0
@@ -95,7 +104,10 @@ def _handler_for(stand_in: StandIn):
                 self._send(404, {"message": f"no stand-in for {self.path}"})
 
         def do_GET(self) -> None:  # noqa: N802
-            """GET /calls: how many calls each vendor got, for a stand-in in another process."""
+            """GET /calls: how many calls each vendor got, for a stand-in in another process;
+            GET .../Messages/{sid}.json: a message sent, as Twilio serves it once priced."""
+            if fetch := _MESSAGE_FETCH.search(self.path):
+                return self._fetch_message(fetch["sid"])
             with stand_in.lock:
                 sent = sum(c.get("status") == 201 for c in stand_in.calls["twilio"])
                 counts = {
@@ -135,7 +147,17 @@ def _handler_for(stand_in: StandIn):
             if step != 200:
                 body = {"code": 20500, "message": "stand-in error", "status": step}
                 return self._send(int(step), body)
-            self._send(201, _message(to, form))
+            message = _message(to, form)
+            with stand_in.lock:
+                stand_in.messages[message["sid"]] = message
+            self._send(201, message)
+
+        def _fetch_message(self, sid: str) -> None:
+            with stand_in.lock:
+                message = stand_in.messages.get(sid)
+            if message is None:
+                return self._send(404, _not_found(self.path))
+            self._send(200, {**message, "status": "delivered", "price": PRICE, "price_unit": "USD"})
 
         def _send(self, status: int, body: dict) -> None:
             data = json.dumps(body).encode()
@@ -178,6 +200,15 @@ def _message(to: str, form: dict) -> dict:
         "num_segments": "1",
         "direction": "outbound-api",
         "api_version": "2010-04-01",
+    }
+
+
+def _not_found(path: str) -> dict:
+    return {
+        "code": 20404,
+        "message": f"The requested resource {path} was not found",
+        "more_info": "https://www.twilio.com/docs/errors/20404",
+        "status": 404,
     }
 
 

@@ -8,6 +8,7 @@ texters at once (notices.BULK) are spread over time and wait in a queue of their
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -224,12 +225,36 @@ def send_notice(
     reply_to: str | None = None,
     booking: dict | None = None,
     sender: str | None = None,
+    busy: int = 0,
 ) -> bool:
     """Send a service notice (help, usage, quota, media, opt_in, opt_out, reset,
     tier_change...) or the next part of a cut answer (more) to a texter, once per inbound
     SMS (or tier change) `reply_to`, from `sender`, the number of ours that SMS was written
     to (None: TWILIO_PHONE_NUMBER). Its sending slots are booked first; when they are far
-    off, the job runs again shortly before them with the `booking`."""
+    off, the job runs again shortly before them with the `booking`. A database away runs
+    it again later (`busy` counts the delays, see busy_wait): nothing else keeps a notice."""
+    try:
+        return _notify(phone, kind, reply_to, booking, sender)
+    except DATABASE_BUSY as exc:
+        db.session.rollback()
+        if record_sids_later():
+            return True  # sent: only its sid waits for the database
+        wait = busy_wait(busy)
+        log.warning(
+            "notice %s: database busy or unreachable (%s); runs again in %.1fs",
+            kind,
+            type(exc).__name__,
+            wait,
+        )
+        again = {**(_sender(sender) or {}), "booking": booking, "busy": busy + 1}
+        args = (phone, kind, reply_to)
+        _publish(send_notice, *args, countdown=wait, queue=_queue_for(kind), kwargs=again)
+        return False
+
+
+def _notify(
+    phone: str, kind: str, reply_to: str | None, booking: dict | None, sender: str | None
+) -> bool:
     user = db.session.get(User, phone)
     if user is None:
         # The texter was deleted after the notice was queued: nobody is left to tell.
@@ -246,6 +271,36 @@ def send_notice(
     # On the channel of the text it answers, even if the texter wrote on the other since.
     with outbound.replying_on(phone, sender):
         return _send_notice(user, kind, reply_to, booking, sender)
+
+
+def record_sids_later() -> bool:
+    """The database failed after Twilio took a message (the write of its sid timed out, the
+    connection dropped before the commit): its sid goes to the broker, as a delivery report
+    the web process could not store does (record_status_later), and is stored once the
+    database answers; without it the row stayed queued, unpriced and unknown to staff. A
+    notice's job is not run again for it: the notice is on record as sent (its reply_to),
+    and a run again would send nothing. False when Twilio took nothing."""
+    given = outbound.sids_given()
+    for message_id, (sid, status) in given.items():
+        record_status_later({"sid": sid, "twilio_status": status, "reference": message_id})
+    if given:
+        log.warning(
+            "the database failed after Twilio took %d messages: sids stored later", len(given)
+        )
+    return bool(given)
+
+
+@contextlib.contextmanager
+def sids_stored_later():
+    """Around a staff member's send in a web request: the database failing after Twilio
+    took the message (record_sids_later) still fails the request (a retry with the same
+    submission key sends nothing), but the sid is stored later."""
+    try:
+        yield
+    except DATABASE_BUSY:
+        db.session.rollback()
+        record_sids_later()
+        raise
 
 
 def _send_notice(
@@ -269,13 +324,9 @@ def _send_notice(
         # Its next run sends in the slots booked now, passed on (past by then, so at once):
         # booking new ones at each look took a sending slot every few seconds from others.
         log.info("MORE %s waits for the answer being made", reply_to)
-        if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
-            time.sleep(more.WAIT_SECONDS)
         kept = slots.booking if slots is not None else None
         again = {**(_sender(sender) or {}), "booking": kept}
-        if not _publish(
-            send_notice, phone, kind, reply_to, countdown=more.WAIT_SECONDS, kwargs=again
-        ):
+        if not _run_in(more.WAIT_SECONDS, send_notice, phone, kind, reply_to, kwargs=again):
             enqueue_notice(phone, kind, reply_to, sender=sender)  # kept for the sweeper
         return False
     except (NoResultFound, ObjectDeletedError):
@@ -450,11 +501,26 @@ def _run_later(
     queue: str | None = None,
     kwargs: dict | None = None,
 ) -> None:
-    """Run `job` again shortly before its sending slot. Run eagerly (debugging), it would run
-    at once, so the wait happens here instead."""
+    """Run `job` again shortly before its sending slot."""
+    _run_in(later.countdown, job, *args, retries=retries, queue=queue, kwargs=kwargs)
+
+
+def _run_in(
+    countdown: float,
+    job,
+    *args,
+    retries: int = 0,
+    queue: str | None = None,
+    kwargs: dict | None = None,
+) -> bool:
+    """Run `job` again in `countdown` seconds, for what it waits for (a sending slot, an
+    answer being made); False when the broker could not take it. Jobs run eagerly
+    (CELERY_TASK_ALWAYS_EAGER, for debugging) ignore a countdown, and one run at once would
+    find nothing changed and run itself again without end: the wait happens here then, the
+    one place a job's own wait does."""
     if current_app.config["CELERY_TASK_ALWAYS_EAGER"]:
-        time.sleep(later.countdown)
-    _publish(job, *args, countdown=later.countdown, retries=retries, queue=queue, kwargs=kwargs)
+        time.sleep(countdown)
+    return _publish(job, *args, countdown=countdown, retries=retries, queue=queue, kwargs=kwargs)
 
 
 def _queue_for(kind: str) -> str | None:

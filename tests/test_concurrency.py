@@ -258,3 +258,78 @@ def test_a_sid_the_database_failed_to_store_is_stored_by_the_jobs_next_run(
     assert sorted(m.part for m in replies) == list(range(1, parts + 1))
     assert all(m.sid and m.sid.startswith("SM") for m in replies)
     assert db.session.get(Task, uuid.UUID(task_id)).status == "completed"
+
+
+@pytest.mark.parametrize("kind", ["help", "more"])
+def test_a_notices_sid_the_database_timed_out_on_is_stored_later(app, twilio_server, kind):
+    """Regression: Twilio took a notice (HELP's reply, MORE's next part) and the database
+    then timed out on the write of its sid: the job failed and the row stayed queued without
+    a sid, unpriced and unknown to staff, which the answer's job carries to its next run.
+    The sid now goes to the broker, as a delivery report the web process could not store
+    does, and is stored once the database answers; nothing is sent twice."""
+    user = make_user(tier="enterprise")
+    if kind == "more":
+        rest = "The rest of the answer, which did not fit the first message."
+        meta = {"sent": "The start.", "more": rest, "more_channel": "sms"}
+        make_task(user, status="completed", ai_response="The start. " + rest, metadata_=meta)
+    timing_out, given = [], []
+    send = twilio_server.default
+
+    def took_it_then_the_database_timed_out(method, path, body):
+        answer = send(method, path, body)
+        if method == "POST":
+            timing_out.append(True)
+            given.append(answer[1]["sid"])
+        return answer
+
+    def statement_timeout(_conn, _cursor, statement, *_args):
+        if timing_out == [True] and statement.startswith("UPDATE outbound_messages"):
+            timing_out.append(False)
+            raise sa.exc.OperationalError(
+                statement, {}, Exception("canceling statement due to statement timeout")
+            )
+
+    twilio_server.default = took_it_then_the_database_timed_out
+    sa.event.listen(db.engine, "before_cursor_execute", statement_timeout)
+    try:
+        jobs.send_notice.apply(args=[user.phone_number, kind, "SM" + "9" * 32])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", statement_timeout)
+    db.session.rollback()
+    for message in drained(app):
+        args, kwargs, _ = message.payload
+        assert app.extensions["celery"].tasks[message.headers["task"]].apply(args, kwargs).result
+    db.session.commit()
+    [sid] = given  # nothing sent twice
+    [stored] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert (stored.sid, stored.kind) == (sid, kind)
+
+
+def test_a_notice_whose_job_ran_while_the_database_was_away_is_sent_once_it_is_back(
+    app, twilio_server
+):
+    """Regression: a notice's job (a HELP reply, a STOP's confirmation) that found the
+    database away failed, and the notice was lost: nothing keeps it but its job. It now
+    runs again later, as an answer's job does (busy_wait)."""
+    phone = make_user().phone_number
+    away = []
+
+    def database_away(_conn, _cursor, statement, *_args):
+        if not away:
+            away.append(statement)
+            raise sa.exc.OperationalError(statement, {}, Exception("connection refused"))
+
+    sa.event.listen(db.engine, "before_cursor_execute", database_away)
+    try:
+        assert jobs.send_notice.apply(args=[phone, "help", "SM" + "8" * 32]).result is False
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", database_away)
+    db.session.rollback()
+    [again] = drained(app)
+    args, kwargs, _ = again.payload
+    assert kwargs["busy"] == 1
+    assert jobs.send_notice.apply(args, kwargs).result is True
+    assert jobs.send_notice.apply(args, kwargs).result is False  # a redelivery sends nothing
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert sent.kind == "help" and sent.sid
+    assert len([r for r in twilio_server.requests if r[0] == "POST"]) == 1

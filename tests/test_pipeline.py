@@ -538,6 +538,31 @@ def test_a_part_whose_send_was_interrupted_is_not_resent_blind(app, twilio_serve
     assert fresh(task).status == "completed"
 
 
+def test_a_stalled_run_and_the_run_that_took_over_send_each_remaining_part_once(app, twilio_server):
+    """Regression: a run resuming a 3-part answer stalled while Twilio had its part 2 (past
+    STALE_TASK_SECONDS); the sweeper's run sent part 3, then the stalled run, going on,
+    stored and sent part 3 too: the texter got it twice."""
+    from tests.second_run import run_again_meanwhile
+
+    task = crashed_midway(app, sent_parts=1)
+    second_run = []
+
+    def stalled_on_part_two(method, path, body):
+        if method == "POST" and not second_run:
+            second_run.append("started")
+            second_run.append(run_again_meanwhile(app, task.id))
+        return twilio_server_default(method, path, body)
+
+    twilio_server_default, twilio_server.default = twilio_server.default, stalled_on_part_two
+    pipeline.answer(task.id)
+
+    assert second_run == ["started", "answered"]
+    sent = [r[2]["Body"][:5] for r in twilio_server.requests if r[0] == "POST"]
+    assert sorted(sent) == ["(2/3)", "(3/3)"]
+    assert sorted(p.part for p in outbox()) == [1, 2, 3]
+    assert fresh(task).status == "completed"
+
+
 # --- failures --------------------------------------------------------------------------
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from sms_agent.extensions import db
 from sms_agent.models import ModelCall, OutboundMessage, Task, User
 from sms_agent.models.plain_flush import flush_plainly
+from sms_agent.models.sent_once import PartSentElsewhere, send_once
 from sms_agent.outbound.send import new_message
 from tests.factories import make_staff, make_task, make_user
 
@@ -162,3 +164,21 @@ def test_a_part_written_by_staff_names_them_though_their_row_was_expired(app):
     db.session.commit()
 
     assert stored(OutboundMessage.__table__, message.id)["staff_user_id"] == staff.id
+
+
+def test_a_part_another_run_stored_first_is_not_stored_again_by_either_flush(app):
+    """An answer's part marked once (models/sent_once.py) is written by neither the plain
+    statements nor the ORM's flush (a texter's change alongside) where the task has it."""
+    task = make_task(ai_response="Paris.")
+    db.session.add(new_message(task.user, "Paris.", kind="reply", part=1, parts=1, task=task))
+    db.session.commit()
+    for with_a_texters_change in (False, True):
+        again = new_message(task.user, "Paris.", kind="reply", part=1, parts=1, task=task)
+        send_once(again)
+        db.session.add(again)
+        if with_a_texters_change:
+            task.user.full_name = "Ada"
+        with pytest.raises(PartSentElsewhere):
+            flush_plainly(db.session())
+        db.session.rollback()
+    assert len(db.session.scalars(sa.select(OutboundMessage)).all()) == 1

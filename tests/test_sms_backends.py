@@ -143,6 +143,17 @@ def test_a_price_twilio_answered_unreadably_is_asked_for_again_later(app, twilio
     assert caught.value.retryable and "unreadable answer from Twilio" in str(caught.value)
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_from_twilios_edge_is_ambiguous(app, twilio_server, status):
+    """Regression: Twilio's edge answering 502 or 504 (it got no answer in time from the
+    service behind it, which may have taken the message) was a plain failure: the part was
+    marked failed and sent again by the job's retry, so the texter could get it twice."""
+    twilio_server.then(status, twilio_error(status, 20000 + status, "Bad Gateway"))
+    with pytest.raises(SmsError) as caught:
+        get_sms_backend().send("+15551230000", "hi")
+    assert caught.value.ambiguous and caught.value.retryable
+
+
 def test_a_refused_connection_is_not_ambiguous(app):
     app.config["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{unused_port()}"
     with pytest.raises(SmsError) as caught:

@@ -248,14 +248,15 @@ def send_message(phone_number: str):
     staff = current_staff()
     shaped = outbound.plan(user, data["message"], by_staff=True)
     try:
-        messages = handoff.send_as_staff(
-            user,
-            shaped,
-            staff,
-            kind="api",
-            submission=None if key is None else f"api:{staff.id}:{key}",
-            asked=handoff.fingerprint(data["message"]),
-        )
+        with jobs.sids_stored_later():
+            messages = handoff.send_as_staff(
+                user,
+                shaped,
+                staff,
+                kind="api",
+                submission=None if key is None else f"api:{staff.id}:{key}",
+                asked=handoff.fingerprint(data["message"]),
+            )
     except handoff.NothingToSend as exc:
         raise field_errors({"message": [str(exc)]}) from None
     except handoff.AlreadySent as exc:

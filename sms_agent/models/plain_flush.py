@@ -28,6 +28,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from .answered_once import check_stored, is_first_answer, only_unanswered
 from .cache_keys import hashed_once
 from .messages import OutboundMessage
+from .sent_once import check_stored as check_part_stored
+from .sent_once import insert_once as _insert_part_once
+from .sent_once import is_sent_once
 from .spend import ModelCall
 from .tasks import Task
 
@@ -81,6 +84,10 @@ def _write(connection: sa.Connection, updates: list, inserts: list) -> None:
             if once:
                 check_stored(obj, result.rowcount)
     for obj, values in inserts:
+        if type(obj) is OutboundMessage and is_sent_once(obj):
+            stored = connection.execute(_INSERT_PART_ONCE, values).first() is not None
+            check_part_stored(obj, values, stored)
+            continue
         connection.execute(_insert(type(obj)), values)
 
 
@@ -259,3 +266,7 @@ def _update(cls, columns: frozenset[str], first_answer: bool = False) -> sa.Upda
 @functools.cache
 def _insert(cls) -> sa.Insert:
     return hashed_once(sa.inspect(cls).local_table.insert())
+
+
+#: A part of a task's answer, written only where no run wrote it first (sent_once.py).
+_INSERT_PART_ONCE = hashed_once(_insert_part_once())

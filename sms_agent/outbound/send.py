@@ -27,6 +27,7 @@ from ..models import (
     reread_opt_out,
 )
 from ..models.plain_flush import flush_plainly
+from ..models.sent_once import send_once
 from ..ops.error_log import record_error
 from ..phones import mask
 from ..vendors import pacing
@@ -383,6 +384,10 @@ def _send(
                 task=task,
                 staff_user=staff_user,
             )
+            if unless_staff_hold:
+                # The AI's answer, which a run that stalled and the run that took its task
+                # over may both be sending: stored by the first to get there (sent_once.py).
+                send_once(message)
         else:
             # A part Twilio failed before (it cost 0: nothing was sent), tried again by a
             # retried job: left at 0 with no estimate, the price job never asked about it

@@ -274,11 +274,19 @@ def _lost_answer(text: str) -> SmsError:
     return SmsError(text, code=None, status=None, retryable=True, ambiguous=True)
 
 
+#: What Twilio's edge answers when the service behind it did not answer in time: that
+#: service may have taken the message, so it is sent at most once, as a lost answer is.
+GATEWAY_ERRORS = frozenset({502, 504})
+
+
 def _rest_error(exc: TwilioRestException) -> SmsError:
     """Twilio's 429 and 5xx are worth another try; its 4xx (bad number, 21610...) are not."""
     retryable = exc.status == 429 or exc.status >= 500
     text = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
-    return SmsError(text, code=exc.code, status=exc.status, retryable=retryable)
+    ambiguous = exc.status in GATEWAY_ERRORS
+    return SmsError(
+        text, code=exc.code, status=exc.status, retryable=retryable, ambiguous=ambiguous
+    )
 
 
 #: Set by the simulator, which prints replies itself, so the console backend stays quiet.

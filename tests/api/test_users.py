@@ -1082,3 +1082,34 @@ def test_an_email_with_spaces_around_it_is_a_400_saying_so(client, admin_headers
     ]
     db.session.expire_all()
     assert db.session.get(User, PHONE).email == "old@example.com"
+
+
+def test_a_sent_messages_sid_the_database_timed_out_on_is_stored_later(app, client, admin_headers):
+    """Regression: Twilio took a staff member's message and the database then timed out on
+    the write of its sid: the request failed (a retry with its Idempotency-Key sends
+    nothing) and the row stayed queued without a sid, unpriced. The sid now goes to the
+    broker, and is stored once the database answers."""
+    from tests.broker import drained
+
+    make_user(PHONE)
+    timing_out = []
+
+    def statement_timeout(_conn, _cursor, statement, *_args):
+        if not timing_out and statement.startswith("UPDATE outbound_messages"):
+            timing_out.append(True)
+            raise sa.exc.OperationalError(statement, {}, Exception("statement timeout"))
+
+    sa.event.listen(db.engine, "before_cursor_execute", statement_timeout)
+    try:
+        response = client.post(
+            f"/api/users/{ENCODED}/send_message/", json={"message": "Hi."}, headers=admin_headers
+        )
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", statement_timeout)
+    assert response.status_code == 500
+    [job] = drained(app)
+    args, kwargs, _ = job.payload
+    assert app.extensions["celery"].tasks[job.headers["task"]].apply(args, kwargs).result
+    db.session.rollback()
+    [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
+    assert sent.sid and sent.kind == "api"

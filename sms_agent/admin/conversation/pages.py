@@ -7,7 +7,7 @@ from flask import flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 
-from ... import handoff, inbox, outbound, threads, unseen
+from ... import handoff, inbox, jobs, outbound, threads, unseen
 from ...extensions import db
 from ...models import User
 from ...phones import whole_phone_number
@@ -222,9 +222,10 @@ class ConversationPages:
         if not form.validate_on_submit():
             return refused(user, form)
         try:
-            handoff.send_as_staff(
-                user, form.message.data, current_user, submission=form.submission.data
-            )
+            with jobs.sids_stored_later():
+                handoff.send_as_staff(
+                    user, form.message.data, current_user, submission=form.submission.data
+                )
         except handoff.NothingToSend as exc:
             db.session.rollback()
             form.message.errors.append(str(exc))
