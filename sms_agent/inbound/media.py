@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..clean_text import storable
 from ..media.kinds import IMAGE, OTHER, base_type, is_layout, kind_of
 from ..models import Channel
+from ..numbers import read_integer
 from ..outbound.channels import phone_of
 from ..phones import normalise_phone
 
@@ -63,9 +64,10 @@ def texter_phone(typed: str) -> str:
 
 
 def media_count(form: Mapping[str, str]) -> int:
-    """NumMedia as we keep it: 0 to MAX_MEDIA, and a garbage value counts as none."""
+    """NumMedia as we keep it: 0 to MAX_MEDIA, and a garbage value counts as none, one in
+    other digits than 0-9 too (int() reads "١" and "1_0"; Twilio writes none such)."""
     try:
-        return min(max(int(form.get("NumMedia") or 0), 0), MAX_MEDIA)
+        return min(max(read_integer(form.get("NumMedia") or "0"), 0), MAX_MEDIA)
     except ValueError:
         return 0
 
