@@ -329,11 +329,12 @@ class FiniteFloat(fields.Float):
 #: What ISO 8601 writes (upper-cased): a date in its extended, basic or week notation, then
 #: maybe a time after a T (or RFC 3339's space) and an offset. Python's fromisoformat reads
 #: more: 2026011512 as 2026-01-15, its 12 dropped; forty 1s as 1111-11-11 11:11:11; any
-#: character for the T.
+#: character for the T. Its digits are 0-9 (re.ASCII): \d alone takes "٢" and "２" too.
 _ISO_8601 = re.compile(
     r"(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}-W\d{2}(-\d)?|\d{4}W\d{2}\d?)"
     r"([T ](\d{2}(:\d{2}(:\d{2})?)?|\d{2}(\d{2}(\d{2})?)?)([.,]\d+)?"
-    r"(Z|[+-]\d{2}(:?\d{2}(:?\d{2}([.,]\d+)?)?)?)?)?"
+    r"(Z|[+-]\d{2}(:?\d{2}(:?\d{2}([.,]\d+)?)?)?)?)?",
+    re.ASCII,
 )
 #: A date-time whose offset's "+" a URL turned into a space: 2026-01-01T00:00:00 05:00.
 _PLUS_AS_SPACE = re.compile(r"T[0-9:.]+ [0-9]{2}(:?[0-9]{2})?$")
@@ -345,6 +346,8 @@ def _date_problem(value: str) -> str:
     problem = "Enter a date (YYYY-MM-DD) or an ISO 8601 date-time."
     if _PLUS_AS_SPACE.search(value.strip()):
         return f"{problem} A + in a URL must be written %2B (it reads as a space)."
+    if not value.isascii() and any(char.isdigit() for char in value):
+        return f"{problem} Write it in the digits 0-9."
     if _ISO_8601.fullmatch(value.strip().upper()):
         return (
             f"{value.strip()!r} is written as ISO 8601 has it, but there is no such day or "

@@ -307,6 +307,18 @@ def test_a_date_written_right_that_the_calendar_has_not_is_a_400_saying_so(
     assert "no such day or time" in problem and "YYYY-MM-DD" not in problem
 
 
+@pytest.mark.parametrize("written", ["\u0662026-01-31", "2026-01-\uff13\uff11"])
+def test_a_date_in_other_digits_than_0_9_is_a_400_asking_for_them(client, admin_headers, written):
+    """Regression: a date with an Arabic-Indic or fullwidth digit was told "is written as
+    ISO 8601 has it, but there is no such day or time", as the notation's pattern read any
+    script's digits: the client checked the calendar rather than the digits."""
+    response = client.get(f"/api/tasks/?created_after={quote(written)}", headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"]["created_after"]
+    assert "no such day" not in problem and "0-9" in problem
+
+
 @pytest.mark.parametrize(
     "path, first, last",
     [
