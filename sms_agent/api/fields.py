@@ -15,6 +15,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 from marshmallow.validate import OneOf
+from werkzeug.routing import UUIDConverter
 
 from config import BOOL_WORDS, read_bool
 
@@ -28,6 +29,7 @@ from ..models.types import (
     unsigned_zero,
 )
 from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
+from .path_ids import UUID_FORM
 
 
 def check_text(value: str) -> str:
@@ -52,12 +54,32 @@ def cursor_moment(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
+#: An id as the API's URLs write one (werkzeug's uuid converter), in bodies and cursors
+#: alike: Python's UUID reads braces, "urn:uuid:", 32 digits without hyphens and fullwidth
+#: digits too, which the OpenAPI document's `format: uuid` does not offer.
+_UUID = re.compile(UUIDConverter.regex)
+
+
 def cursor_uuid(value: Any) -> uuid.UUID:
     """An id a cursor carries; TypeError or ValueError for anything else (uuid.UUID of a
     number raised AttributeError, a 500)."""
     if not isinstance(value, str):
         raise TypeError("not an id")
+    if _UUID.fullmatch(value) is None:
+        raise ValueError(f"not written {UUID_FORM}")
     return uuid.UUID(value)
+
+
+class Id(fields.UUID):
+    """An id in a body, written as the URLs write one (8-4-4-4-12 hexadecimal digits)."""
+
+    default_error_messages = {"invalid_uuid": f"Not a valid UUID ({UUID_FORM})."}
+
+    def _validated(self, value) -> uuid.UUID:
+        try:
+            return cursor_uuid(value)
+        except (TypeError, ValueError):
+            raise self.make_error("invalid_uuid") from None
 
 
 #: What `check_text` refuses, as the OpenAPI document says it (a lone surrogate, which

@@ -32,6 +32,7 @@ from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
     Email,
     FiniteFloat,
+    Id,
     JSONBoolean,
     JSONNumber,
     JSONObject,
@@ -463,7 +464,7 @@ class ErrorLogCreateIn(ErrorLogUpdateIn):
     error_type = Text(required=True, validate=validate.OneOf(ErrorType.values()), load_only=True)
     error_message = Prose(required=True, validate=validate.Length(min=1), load_only=True)
     user_phone = Phone(allow_none=True, load_only=True)
-    task_id = fields.UUID(allow_none=True, load_only=True)
+    task_id = Id(allow_none=True, load_only=True)
 
 
 class ResolveIn(InSchema):
