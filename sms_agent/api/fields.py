@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -87,6 +88,29 @@ class Id(fields.UUID):
 NO_NUL = r"^[^\u0000]*$"
 #: What clean_text.prose_problem takes.
 PROSE_PATTERN = f"^[^{NOT_IN_PROSE}]*$"
+
+
+class Choice(OneOf):
+    """One of `choices`, as written: they are the API's identifiers, in the letter case its
+    answers write them, so a value in another ("Completed") is a 400 naming the one meant
+    rather than a match (a cursor, an ETag, a cache key name one spelling)."""
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return super().__call__(value)
+        except ValidationError as exc:
+            if meant := as_written(value, self.choices):
+                message = self._format_error(value).removesuffix(".")
+                raise ValidationError(f"{message}: {value!r} is written {meant!r}.") from exc
+            raise
+
+
+def as_written(value: Any, choices: Iterable[str]) -> str | None:
+    """The one of `choices` that `value` names in another letter case, if any."""
+    if not isinstance(value, str):
+        return None
+    folded = value.casefold()
+    return next((choice for choice in choices if choice.casefold() == folded), None)
 
 
 class Text(fields.String):

@@ -536,3 +536,33 @@ def test_a_nul_in_a_query_parameter_is_a_400_naming_it(client, admin_headers):
     response = client.get("/api/users/?tier=free&search=a%00b", headers=admin_headers)
     assert response.status_code == 400
     assert list(response.get_json()["details"]) == ["search"]
+
+
+@pytest.mark.parametrize(
+    "url, field, meant",
+    [
+        ("/api/tasks/?status=Completed", "status", "completed"),
+        ("/api/tasks/?category=CODING", "category", "coding"),
+        ("/api/tasks/?refusal_reason=Over_Quota", "refusal_reason", "over_quota"),
+        ("/api/tasks/analytics/?status=Failed", "status", "failed"),
+        ("/api/users/?tier=Premium", "tier", "premium"),
+        ("/api/users/?ordering=-Tier", "ordering", "tier"),
+        ("/api/errors/?error_type=System_Error", "error_type", "system_error"),
+        ("/api/conversations/?state=AI", "state", "ai"),
+        ("/api/users/%2B15550200123/export/?format=CSV", "format", "csv"),
+    ],
+)
+def test_a_choice_in_another_letter_case_is_a_400_naming_it_as_written(
+    client, admin_headers, url, field, meant
+):
+    """Decision: a filter's choices are the API's own identifiers, written as its answers
+    write them (lower case), so ?status=Completed is not taken as `completed` (a cursor, an
+    ETag and a cache key name one spelling); the 400 names the allowed values, and now
+    also the one meant, where a client read the list and could not see why."""
+    make_user("+15550200123")
+
+    response = client.get(url, headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"][field]
+    assert f"is written {meant!r}" in problem

@@ -1082,3 +1082,39 @@ def test_an_email_with_spaces_around_it_is_a_400_saying_so(client, admin_headers
     ]
     db.session.expire_all()
     assert db.session.get(User, PHONE).email == "old@example.com"
+
+
+@pytest.mark.parametrize(
+    "method, url, body, field, meant",
+    [
+        (
+            "post",
+            "/api/users/",
+            {"phone_number": "+15550200124", "tier": "Premium"},
+            "tier",
+            "premium",
+        ),
+        ("post", f"/api/users/{ENCODED}/update_tier/", {"tier": "PREMIUM"}, "tier", "premium"),
+        ("patch", "task", {"status": "Completed"}, "status", "completed"),
+        (
+            "post",
+            "/api/errors/",
+            {"error_type": "System_error", "error_message": "x"},
+            "error_type",
+            "system_error",
+        ),
+    ],
+)
+def test_a_choice_in_a_body_in_another_letter_case_is_a_400_naming_it_as_written(
+    client, admin_headers, method, url, body, field, meant
+):
+    """As a filter's (test_filters): the allowed values and the one meant, in the same words
+    on every operation (update_tier/ said "unknown tier 'Premium'; choose one of ...")."""
+    task = make_task(make_user(PHONE))
+    url = f"/api/tasks/{task.id}/" if url == "task" else url
+
+    response = getattr(client, method)(url, json=body, headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"][field]
+    assert problem.startswith("Must be one of: ") and f"is written {meant!r}" in problem
