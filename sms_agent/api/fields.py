@@ -22,6 +22,7 @@ from config import BOOL_WORDS, read_bool
 
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
+from ..inbound.media import UnservedChannel, texter_phone
 from ..models.types import (
     as_json_object,
     check_timezone,
@@ -29,7 +30,7 @@ from ..models.types import (
     timezone_named,
     unsigned_zero,
 )
-from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
+from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber
 from .path_ids import UUID_FORM
 
 
@@ -273,8 +274,10 @@ PHONE_PATTERN = r"^[^\u0000]*[0-9][^\u0000]*$"
 PHONE_DESCRIPTION = (
     "A phone number in any common notation (+1 555 020 0123, (555) 020-0123), read in the "
     "service's region (DEFAULT_PHONE_REGION) without a country code; stored as E.164. "
-    "One without its area code, with an extension (ext. 12), with letters or with digits "
-    "other than 0-9 is a 400."
+    "One copied from a link (tel:+1..., sms:+1...) is the number it names, and a WhatsApp "
+    "sender as Twilio writes it (whatsapp:+1...) the texter its texts are filed under; "
+    "another channel's address (messenger:...), a number without its area code, with an "
+    "extension (ext. 12), with letters or with digits other than 0-9 is a 400."
 )
 PHONE_LIMITS = {"minLength": 1, "maxLength": MAX_INPUT_LENGTH, "pattern": PHONE_PATTERN}
 
@@ -294,8 +297,8 @@ class Phone(Text):
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return normalise_phone(text)
-        except InvalidPhoneNumber as exc:
+            return texter_phone(text)
+        except (InvalidPhoneNumber, UnservedChannel) as exc:
             raise ValidationError(str(exc)) from None
 
 

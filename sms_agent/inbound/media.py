@@ -55,12 +55,21 @@ def split_channel(sender: str) -> tuple[str, str]:
 
 
 def texter_phone(typed: str) -> str:
-    """The texter's number in E.164 that staff or an operator typed: a number in any
-    notation, or a WhatsApp sender pasted from Twilio ("whatsapp:+5215512345678" is the
+    """The texter's number in E.164 that staff, an operator or an API client wrote: a
+    number in any notation, one copied from a link (tel:+1..., RFC 3966; sms:+1..., RFC
+    5724), or a WhatsApp sender pasted from Twilio ("whatsapp:+5215512345678" is the
     texter +525512345678), read as the webhook reads a sender. Raises InvalidPhoneNumber,
     or UnservedChannel for another channel's address (messenger:...)."""
-    number, _channel = split_channel(typed)
+    value = (typed or "").strip()
+    if link := _NUMBER_LINK.match(value):
+        value = value[link.end() :]
+    number, _channel = split_channel(value)
     return normalise_phone(number)
+
+
+#: The schemes of a link to a phone number, which a number copied from a page or a CRM
+#: starts with: no channel, the number itself.
+_NUMBER_LINK = re.compile(r"(?:tel|sms):", re.IGNORECASE)
 
 
 def media_count(form: Mapping[str, str]) -> int:
