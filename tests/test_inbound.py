@@ -291,8 +291,13 @@ def test_a_shared_location_is_written_to_six_decimals_whatever_the_phone_sent(
     assert stored_task(received).sms_content == f"Shared location: {written}"
 
 
-@pytest.mark.parametrize("latitude", ["", "north", "91", "nan", "1e1", "4_8.8", "0x10", "inf"])
+@pytest.mark.parametrize(
+    "latitude",
+    ["", "north", "91", "nan", "1e1", "4_8.8", "0x10", "inf", "\u0664\u0668.8", "\uff14\uff18"],
+)
 def test_coordinates_that_are_no_place_leave_an_empty_text_empty(app, latitude):
+    """Phones and Twilio write degrees in the digits 0-9: Arabic-Indic or fullwidth digits
+    ("٤٨.8"), which the pattern's \\d and float() read as 48.8, are no coordinate either."""
     received = receive("", Latitude=latitude, Longitude="2.29", Label="Home")
     assert (received.outcome, received.notice) == ("empty", "empty")
 

@@ -92,9 +92,18 @@ def test_a_media_count_larger_than_the_urls_sent_counts_only_what_came():
     assert [(item.position, item.kind) for item in attachments(form)] == [(1, "image")]
 
 
-@pytest.mark.parametrize("count", ["-3", "lots", ""])
+@pytest.mark.parametrize("count", ["-3", "lots", "", "1" * 4301])
 def test_a_garbage_media_count_is_none(count):
     assert attachments({"NumMedia": count}) == []
+
+
+@pytest.mark.parametrize("count", ["\u0661", "\uff11", "1_0", "+1", "\u00b9"])
+def test_a_media_count_in_other_digits_than_0_9_is_none(count):
+    """Regression: NumMedia was read with int(), which takes an Arabic-Indic "١", a
+    fullwidth "１", "1_0" and "+1" as numbers: Twilio writes it in the digits 0-9, so a form
+    writing it otherwise is not Twilio's, and counts no media, as any garbage count."""
+    form = {"NumMedia": count, "MediaUrl0": f"{API}/m0", "MediaContentType0": "image/png"}
+    assert attachments(form) == []
 
 
 CONFIG = {"TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "TWILIO_API_BASE_URL": None}

@@ -33,10 +33,17 @@ def answer_conditionally(response: Response) -> Response:
             response.make_conditional(request)
         if response.status_code == 412:
             return _not_as_named(etag)
-    elif "ETag" not in response.headers and request.if_match and not request.if_match.star_tag:
-        # An answer without an ETag (a streamed export, the docs page): no ETag If-Match
-        # names is its own, so the precondition fails, as RFC 9110 13.1.1 has it, where the
-        # answer was given whole as if it held.
+    elif "ETag" not in response.headers:
+        return _untagged(response)
+    return response
+
+
+def _untagged(response: Response) -> Response:
+    """An answer without an ETag (a streamed export, the docs page) under RFC 9110 13.1.1
+    and 13.1.2: no ETag If-Match names is its own, so that precondition fails (a 412, where
+    the answer was given whole as if it held); If-None-Match `*` names any answer there is,
+    so a 304 (it was answered whole); an ETag in If-None-Match names none of it."""
+    if request.if_match and not request.if_match.star_tag:
         response.close()
         return error_response(
             412,
@@ -44,6 +51,12 @@ def answer_conditionally(response: Response) -> Response:
             "name none of it: send the request without If-Match.",
             {"reason": "no_etag"},
         )
+    if request.if_none_match.star_tag:
+        response.close()
+        # The answer's own headers (Cache-Control): werkzeug drops a body's from a 304.
+        not_modified = Response(status=304, headers=response.headers)
+        not_modified.headers.pop("Content-Disposition", None)
+        return not_modified
     return response
 
 

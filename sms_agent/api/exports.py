@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import request
+from collections.abc import Iterable
+
+from flask import Response, request
 
 from ..export import conversations
 from ..export.download import CSV_TYPE, JSON_TYPE, csv_download, json_download
+from ..export.rows import Conversation
 from . import bp
 from .auth import sees_staff_details
 from .filters import ExportQuery
@@ -40,8 +43,16 @@ def export_conversation(phone_number: str):
     query = load_query(kept(ExportQuery))
     # Read as the response is written, not here.
     texter = conversations([user.phone_number], for_staff=sees_staff_details())
-    if query.get("format", _accepted()) == "csv":
-        return csv_download(texter, f"conversation-{user.phone_number.lstrip('+')}.csv")
+    if "format" in query:
+        return _download(texter, user.phone_number, query["format"])
+    response = _download(texter, user.phone_number, _accepted())
+    response.vary.add("Accept")  # RFC 9110 12.5.5: Accept chose it
+    return response
+
+
+def _download(texter: Iterable[Conversation], phone_number: str, format: str) -> Response:
+    if format == "csv":
+        return csv_download(texter, f"conversation-{phone_number.lstrip('+')}.csv")
     return json_download(texter)
 
 

@@ -10,16 +10,19 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate
 from marshmallow.validate import OneOf
+from werkzeug.routing import UUIDConverter
 
 from config import BOOL_WORDS, read_bool
 
 from .. import json_text, numbers
 from ..clean_text import BLANK_REFUSED, NOT_IN_PROSE, is_blank, name_problem, prose_problem
+from ..inbound.media import UnservedChannel, texter_phone
 from ..models.types import (
     as_json_object,
     check_timezone,
@@ -27,7 +30,8 @@ from ..models.types import (
     timezone_named,
     unsigned_zero,
 )
-from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber, normalise_phone
+from ..phones import MAX_INPUT_LENGTH, InvalidPhoneNumber
+from .path_ids import UUID_FORM
 
 
 def check_text(value: str) -> str:
@@ -52,12 +56,32 @@ def cursor_moment(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
+#: An id as the API's URLs write one (werkzeug's uuid converter), in bodies and cursors
+#: alike: Python's UUID reads braces, "urn:uuid:", 32 digits without hyphens and fullwidth
+#: digits too, which the OpenAPI document's `format: uuid` does not offer.
+_UUID = re.compile(UUIDConverter.regex)
+
+
 def cursor_uuid(value: Any) -> uuid.UUID:
     """An id a cursor carries; TypeError or ValueError for anything else (uuid.UUID of a
     number raised AttributeError, a 500)."""
     if not isinstance(value, str):
         raise TypeError("not an id")
+    if _UUID.fullmatch(value) is None:
+        raise ValueError(f"not written {UUID_FORM}")
     return uuid.UUID(value)
+
+
+class Id(fields.UUID):
+    """An id in a body, written as the URLs write one (8-4-4-4-12 hexadecimal digits)."""
+
+    default_error_messages = {"invalid_uuid": f"Not a valid UUID ({UUID_FORM})."}
+
+    def _validated(self, value) -> uuid.UUID:
+        try:
+            return cursor_uuid(value)
+        except (TypeError, ValueError):
+            raise self.make_error("invalid_uuid") from None
 
 
 #: What `check_text` refuses, as the OpenAPI document says it (a lone surrogate, which
@@ -65,6 +89,29 @@ def cursor_uuid(value: Any) -> uuid.UUID:
 NO_NUL = r"^[^\u0000]*$"
 #: What clean_text.prose_problem takes.
 PROSE_PATTERN = f"^[^{NOT_IN_PROSE}]*$"
+
+
+class Choice(OneOf):
+    """One of `choices`, as written: they are the API's identifiers, in the letter case its
+    answers write them, so a value in another ("Completed") is a 400 naming the one meant
+    rather than a match (a cursor, an ETag, a cache key name one spelling)."""
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return super().__call__(value)
+        except ValidationError as exc:
+            if meant := as_written(value, self.choices):
+                message = self._format_error(value).removesuffix(".")
+                raise ValidationError(f"{message}: {value!r} is written {meant!r}.") from exc
+            raise
+
+
+def as_written(value: Any, choices: Iterable[str]) -> str | None:
+    """The one of `choices` that `value` names in another letter case, if any."""
+    if not isinstance(value, str):
+        return None
+    folded = value.casefold()
+    return next((choice for choice in choices if choice.casefold() == folded), None)
 
 
 class Text(fields.String):
@@ -227,8 +274,10 @@ PHONE_PATTERN = r"^[^\u0000]*[0-9][^\u0000]*$"
 PHONE_DESCRIPTION = (
     "A phone number in any common notation (+1 555 020 0123, (555) 020-0123), read in the "
     "service's region (DEFAULT_PHONE_REGION) without a country code; stored as E.164. "
-    "One without its area code, with an extension (ext. 12), with letters or with digits "
-    "other than 0-9 is a 400."
+    "One copied from a link (tel:+1..., sms:+1...) is the number it names, and a WhatsApp "
+    "sender as Twilio writes it (whatsapp:+1...) the texter its texts are filed under; "
+    "another channel's address (messenger:...), a number without its area code, with an "
+    "extension (ext. 12), with letters or with digits other than 0-9 is a 400."
 )
 PHONE_LIMITS = {"minLength": 1, "maxLength": MAX_INPUT_LENGTH, "pattern": PHONE_PATTERN}
 
@@ -248,8 +297,8 @@ class Phone(Text):
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return normalise_phone(text)
-        except InvalidPhoneNumber as exc:
+            return texter_phone(text)
+        except (InvalidPhoneNumber, UnservedChannel) as exc:
             raise ValidationError(str(exc)) from None
 
 
@@ -329,11 +378,12 @@ class FiniteFloat(fields.Float):
 #: What ISO 8601 writes (upper-cased): a date in its extended, basic or week notation, then
 #: maybe a time after a T (or RFC 3339's space) and an offset. Python's fromisoformat reads
 #: more: 2026011512 as 2026-01-15, its 12 dropped; forty 1s as 1111-11-11 11:11:11; any
-#: character for the T.
+#: character for the T. Its digits are 0-9 (re.ASCII): \d alone takes "٢" and "２" too.
 _ISO_8601 = re.compile(
     r"(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}-W\d{2}(-\d)?|\d{4}W\d{2}\d?)"
     r"([T ](\d{2}(:\d{2}(:\d{2})?)?|\d{2}(\d{2}(\d{2})?)?)([.,]\d+)?"
-    r"(Z|[+-]\d{2}(:?\d{2}(:?\d{2}([.,]\d+)?)?)?)?)?"
+    r"(Z|[+-]\d{2}(:?\d{2}(:?\d{2}([.,]\d+)?)?)?)?)?",
+    re.ASCII,
 )
 #: A date-time whose offset's "+" a URL turned into a space: 2026-01-01T00:00:00 05:00.
 _PLUS_AS_SPACE = re.compile(r"T[0-9:.]+ [0-9]{2}(:?[0-9]{2})?$")
@@ -345,6 +395,8 @@ def _date_problem(value: str) -> str:
     problem = "Enter a date (YYYY-MM-DD) or an ISO 8601 date-time."
     if _PLUS_AS_SPACE.search(value.strip()):
         return f"{problem} A + in a URL must be written %2B (it reads as a space)."
+    if not value.isascii() and any(char.isdigit() for char in value):
+        return f"{problem} Write it in the digits 0-9."
     if _ISO_8601.fullmatch(value.strip().upper()):
         return (
             f"{value.strip()!r} is written as ISO 8601 has it, but there is no such day or "

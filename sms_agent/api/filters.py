@@ -28,7 +28,7 @@ from ..models import (
 from ..phones import whole_phone_number
 from ..quota import used_in_sql
 from .cursors import Cursor
-from .fields import DateOrDateTime, Phone, QueryBoolean, QueryInteger, Text
+from .fields import Choice, DateOrDateTime, Phone, QueryBoolean, QueryInteger, Text, as_written
 from .keyset import ListCursor
 
 __all__ = ["task_conditions"]  # the list's filters are the analytics' (one definition)
@@ -66,8 +66,10 @@ class Ordering(Text):
                     f"Item {position} is '-' alone: write the field after it (-created_at)."
                 )
             if name not in self.allowed:
+                meant = as_written(name, self.allowed)
                 raise ValidationError(
-                    f"Cannot order by {name!r}; choose from {', '.join(sorted(self.allowed))}."
+                    f"Cannot order by {name!r}; choose from {', '.join(sorted(self.allowed))}"
+                    + (f": {name!r} is written {meant!r}." if meant else ".")
                 )
             # A second mention sorts nothing further, and each one would be a sort term.
             if name in named:
@@ -149,7 +151,7 @@ ERROR_ORDERING = {name: getattr(ErrorLog, name) for name in ("timestamp", "error
 
 
 class UserQuery(KeysetQuery):
-    tier = Text(validate=validate.OneOf(Tier.values()))
+    tier = Text(validate=Choice(Tier.values()))
     is_active = QueryBoolean()
     search = Text(
         validate=validate.Length(max=100),
@@ -169,10 +171,10 @@ def _in_order(data: dict[str, Any], first: str, last: str) -> None:
 
 
 class TaskFilterQuery(Schema):
-    category = Text(validate=validate.OneOf(Category.values()))
+    category = Text(validate=Choice(Category.values()))
     success = QueryBoolean()
-    status = Text(validate=validate.OneOf(TaskStatus.values()))
-    refusal_reason = Text(validate=validate.OneOf(RefusalReason.values()))
+    status = Text(validate=Choice(TaskStatus.values()))
+    refusal_reason = Text(validate=Choice(RefusalReason.values()))
     user_phone = Phone()
     created_after = DateOrDateTime()
     created_before = DateOrDateTime(end=True)
@@ -187,7 +189,7 @@ class TaskQuery(KeysetQuery, TaskFilterQuery):
 
 
 class ErrorLogQuery(KeysetQuery):
-    error_type = Text(validate=validate.OneOf(ErrorType.values()))
+    error_type = Text(validate=Choice(ErrorType.values()))
     resolved = QueryBoolean()
     user_phone = Phone()
     start_date = DateOrDateTime()
@@ -245,7 +247,7 @@ def ordering(query: dict[str, Any], default: list, tiebreak) -> list:
 
 
 class ConversationQuery(PageQuery):
-    state = Text(validate=validate.OneOf(ConversationState.values()))
+    state = Text(validate=Choice(ConversationState.values()))
 
 
 class MessageQuery(PageQuery):
@@ -273,7 +275,7 @@ class MessageQuery(PageQuery):
 
 class ExportQuery(Schema):
     format = Text(
-        validate=validate.OneOf(["json", "csv"]),
+        validate=Choice(["json", "csv"]),
         metadata={
             "description": "json or csv (an attachment); without it, the one Accept prefers "
             "(text/csv, or application/json), json when it prefers neither."

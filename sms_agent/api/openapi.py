@@ -171,7 +171,7 @@ def _operation(view, described: Operation, rule: str, method: str) -> dict[str, 
     if _conditional(described, method):
         entry["parameters"].extend((IF_NONE_MATCH, IF_MATCH_READ))
     elif method == "GET":
-        entry["parameters"].append(IF_MATCH_UNTAGGED)
+        entry["parameters"].extend((IF_NONE_MATCH_UNTAGGED, IF_MATCH_UNTAGGED))
     if method in PRECONDITIONED:
         entry["parameters"].extend(PRECONDITIONS)
     if described.body is not None:
@@ -255,12 +255,18 @@ def _optional_header(name: str, description: str) -> dict[str, Any]:
 
 IF_NONE_MATCH = _optional_header(
     "If-None-Match",
-    "The ETag of an earlier answer: while the answer is the same, a 304 without a body.",
+    "The ETag of an earlier answer (or `*`, any): while the answer is the same, a 304 "
+    "without a body.",
 )
 IF_MATCH_READ = _optional_header(
     "If-Match",
     "ETags (or `*`): unless one names the answer as it is, a 412 (`details.reason` "
     "`changed`) instead of the answer.",
+)
+IF_NONE_MATCH_UNTAGGED = _optional_header(
+    "If-None-Match",
+    "This answer carries no ETag: `*` (any answer there is) gets a 304 without a body, an "
+    "ETag the answer.",
 )
 IF_MATCH_UNTAGGED = _optional_header(
     "If-Match",
@@ -323,6 +329,8 @@ def _responses(view, described: Operation, rule: str, method: str) -> dict[str, 
     if _conditional(described, method):
         responses[str(described.status)]["headers"] = {"ETag": _ETAG}
         responses["304"] = {"description": "Not modified: the If-None-Match names this answer."}
+    elif method == "GET":
+        responses["304"] = {"description": "Not modified: the If-None-Match is `*`."}
     for code in sorted(_error_codes(view, described, rule, method)):
         response = {
             "description": _ERROR_TEXT[code],

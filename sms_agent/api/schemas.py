@@ -30,8 +30,10 @@ from ..models.types import unsigned_zero
 from ..outbound.channels import WHATSAPP_ENCODING
 from ..outbound.gsm import GSM_7, UCS_2
 from .fields import (
+    Choice,
     Email,
     FiniteFloat,
+    Id,
     JSONBoolean,
     JSONNumber,
     JSONObject,
@@ -248,7 +250,7 @@ class UserCostOut(OutSchema):
 
 class UserOut(UserCostOut):
     phone_number = fields.String()
-    tier = fields.String(validate=validate.OneOf(Tier.values()))
+    tier = fields.String(validate=Choice(Tier.values()))
     email = fields.String(allow_none=True)
     full_name = fields.String()
     last_active = fields.DateTime()
@@ -266,7 +268,7 @@ class UserOut(UserCostOut):
         },
     )
     channel = fields.String(
-        validate=validate.OneOf(Channel.values()),
+        validate=Choice(Channel.values()),
         metadata={"description": "Where the texter last wrote from; answers go back there."},
     )
     last_whatsapp_at = fields.DateTime(
@@ -282,7 +284,7 @@ class UserOut(UserCostOut):
 
 
 class UserUpdateIn(InSchema):
-    tier = Text(validate=validate.OneOf(Tier.values()), load_only=True)
+    tier = Text(validate=Choice(Tier.values()), load_only=True)
     email = Email(allow_none=True, validate=validate.Length(max=254), load_only=True)
     full_name = Name(validate=validate.Length(max=100), load_only=True)
     timezone = TimeZone(load_only=True)
@@ -318,7 +320,7 @@ class SendMessageOut(OutSchema):
 
 
 class UpdateTierIn(InSchema):
-    tier = Text(required=True, load_only=True, metadata={"enum": Tier.values()})
+    tier = Text(required=True, validate=Choice(Tier.values()), load_only=True)
     reason = Prose(validate=validate.Length(max=500), load_only=True)
 
 
@@ -339,11 +341,11 @@ class TaskOut(OutSchema):
             "held_for_staff) is null for a texter's token."
         },
     )
-    category = fields.String(validate=validate.OneOf(Category.values()))
-    status = fields.String(validate=validate.OneOf(TaskStatus.values()))
+    category = fields.String(validate=Choice(Category.values()))
+    status = fields.String(validate=Choice(TaskStatus.values()))
     refusal_reason = fields.String(
         allow_none=True,
-        validate=validate.OneOf(RefusalReason.values()),
+        validate=Choice(RefusalReason.values()),
         metadata={"description": "Why a refused task (status refused) was not answered."},
     )
     message_sid = fields.String(allow_none=True)
@@ -381,7 +383,7 @@ class TaskCreateIn(InSchema):
             "channel may be: 1,600 characters for an SMS texter, 4,096 for a WhatsApp one."
         },
     )
-    category = Text(validate=validate.OneOf(Category.values()), load_only=True)
+    category = Text(validate=Choice(Category.values()), load_only=True)
 
 
 #: Refusing a text is the service's decision, made when it arrives; staff cannot set it.
@@ -389,8 +391,8 @@ _SETTABLE_STATUSES = [status for status in TaskStatus.values() if status != Task
 
 
 class TaskUpdateIn(InSchema):
-    category = Text(validate=validate.OneOf(Category.values()), load_only=True)
-    status = Text(validate=validate.OneOf(_SETTABLE_STATUSES), load_only=True)
+    category = Text(validate=Choice(Category.values()), load_only=True)
+    status = Text(validate=Choice(_SETTABLE_STATUSES), load_only=True)
     ai_response = Prose(allow_none=True, load_only=True)
     success = JSONBoolean(load_only=True)
     error_message = Prose(allow_none=True, load_only=True)
@@ -415,7 +417,7 @@ class DailyStatOut(OutSchema):
 
 
 class CategoryCountOut(OutSchema):
-    category = fields.String(validate=validate.OneOf(Category.values()))
+    category = fields.String(validate=Choice(Category.values()))
     count = fields.Integer()
 
 
@@ -441,7 +443,7 @@ class ErrorLogOut(OutSchema):
     id = fields.UUID()
     user_phone = fields.String(allow_none=True)
     task_id = fields.UUID(allow_none=True)
-    error_type = fields.String(validate=validate.OneOf(ErrorType.values()))
+    error_type = fields.String(validate=Choice(ErrorType.values()))
     error_message = fields.String()
     stack_trace = fields.String()
     timestamp = fields.DateTime()
@@ -451,7 +453,7 @@ class ErrorLogOut(OutSchema):
 
 
 class ErrorLogUpdateIn(InSchema):
-    error_type = Text(validate=validate.OneOf(ErrorType.values()), load_only=True)
+    error_type = Text(validate=Choice(ErrorType.values()), load_only=True)
     error_message = Prose(validate=validate.Length(min=1), load_only=True)
     stack_trace = Prose(load_only=True)
     resolved = JSONBoolean(load_only=True)
@@ -460,10 +462,10 @@ class ErrorLogUpdateIn(InSchema):
 
 
 class ErrorLogCreateIn(ErrorLogUpdateIn):
-    error_type = Text(required=True, validate=validate.OneOf(ErrorType.values()), load_only=True)
+    error_type = Text(required=True, validate=Choice(ErrorType.values()), load_only=True)
     error_message = Prose(required=True, validate=validate.Length(min=1), load_only=True)
     user_phone = Phone(allow_none=True, load_only=True)
-    task_id = fields.UUID(allow_none=True, load_only=True)
+    task_id = Id(allow_none=True, load_only=True)
 
 
 class ResolveIn(InSchema):
@@ -490,7 +492,7 @@ class AnalyticsOut(OutSchema):
 class ConversationOut(OutSchema):
     user_phone = fields.String()
     state = fields.String(
-        validate=validate.OneOf(ConversationState.values()),
+        validate=Choice(ConversationState.values()),
         metadata={"description": "ai, waiting (a person was asked for) or staff."},
     )
     held_by = fields.String(
@@ -508,24 +510,24 @@ def _maybe(kind: type[fields.Field], description: str, **kwargs) -> fields.Field
 
 class MessageOut(OutSchema):
     id = fields.String()
-    direction = fields.String(validate=validate.OneOf(["in", "out"]))
+    direction = fields.String(validate=Choice(["in", "out"]))
     author = fields.String(
         metadata={
             "description": "texter, ai, system, or the staff member's username "
             '("staff" when a texter reads it).'
         }
     )
-    author_kind = fields.String(validate=validate.OneOf(["texter", "ai", "system", "staff"]))
+    author_kind = fields.String(validate=Choice(["texter", "ai", "system", "staff"]))
     body = fields.String()
     created_at = fields.DateTime()
     status = fields.String(metadata={"description": "Delivery status out; the task's status in."})
     segments = fields.Integer()
     encoding = fields.String(
-        validate=validate.OneOf([GSM_7, UCS_2, WHATSAPP_ENCODING]),
+        validate=Choice([GSM_7, UCS_2, WHATSAPP_ENCODING]),
         metadata={"description": f"{WHATSAPP_ENCODING} for a message on WhatsApp."},
     )
     channel = fields.String(
-        validate=validate.OneOf(Channel.values()),
+        validate=Choice(Channel.values()),
         metadata={"description": "Where it was written: the texter's text, or our message."},
     )
     replying_to = _maybe(fields.String, "in: what the message a WhatsApp reply answers says.")
@@ -578,7 +580,7 @@ class ExportEntryOut(OutSchema):
     phone_number = fields.String()
     created_at = fields.DateTime()
     direction = fields.String(
-        validate=validate.OneOf(["in", "out", "model"]),
+        validate=Choice(["in", "out", "model"]),
         metadata={"description": "in: their text; out: a message we sent; model: a model call."},
     )
     id = fields.UUID()
@@ -593,7 +595,7 @@ class ExportEntryOut(OutSchema):
     refusal_reason = _maybe(
         fields.String,
         "in: why a refused text was not answered.",
-        validate=validate.OneOf(RefusalReason.values()),
+        validate=Choice(RefusalReason.values()),
     )
     error = _maybe(
         fields.String, "Why the task or the message failed (null in a texter's own export)."

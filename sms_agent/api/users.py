@@ -11,8 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import costs, handoff, jobs, outbound, quota
 from ..extensions import db
+from ..inbound.media import UnservedChannel, texter_phone
 from ..models import User, utcnow
-from ..phones import InvalidPhoneNumber, mask, normalise_phone
+from ..phones import InvalidPhoneNumber, mask
 from ..user_stats import stats_column, stats_of
 from . import bp
 from .auth import current_staff, forbid_fields, owns, scope_to_caller, staff_only
@@ -114,8 +115,8 @@ def get_user_or_404(phone_number: str) -> User:
     number nobody has. A number that cannot be read is a 400 saying why, as in a body (a
     "No such user." sent a client with a number lacking its area code to create one)."""
     try:
-        phone = normalise_phone(phone_number)
-    except InvalidPhoneNumber as exc:
+        phone = texter_phone(phone_number)
+    except (InvalidPhoneNumber, UnservedChannel) as exc:
         raise bad_request(
             "The phone number in the URL cannot be read.", phone_number=[str(exc)]
         ) from None

@@ -10,9 +10,9 @@ from ..clean_text import seen_name
 
 #: A place's name and address are a line each in WhatsApp; longer is not a place.
 _MAX_PART_CHARS = 200
-#: A coordinate as phones and Twilio write one: degrees in decimal notation. float() would
-#: take "1e1", "4_8" and "inf" too, which no phone sends.
-_DEGREES = re.compile(r"[+-]?\d{1,3}(?:\.\d+)?")
+#: A coordinate as phones and Twilio write one: degrees in decimal notation, in the digits
+#: 0-9. float() would take "1e1", "4_8", "inf" and "٤٨" too, which no phone sends.
+_DEGREES = re.compile(r"[+-]?[0-9]{1,3}(?:\.[0-9]+)?")
 
 
 def location_text(form: Mapping[str, str]) -> str:

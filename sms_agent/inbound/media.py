@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..clean_text import storable
 from ..media.kinds import IMAGE, OTHER, TEXT, base_type, charset_of, is_layout, kind_of
 from ..models import Channel
+from ..numbers import read_integer
 from ..outbound.channels import phone_of
 from ..phones import normalise_phone
 
@@ -59,18 +60,28 @@ def split_channel(sender: str) -> tuple[str, str]:
 
 
 def texter_phone(typed: str) -> str:
-    """The texter's number in E.164 that staff or an operator typed: a number in any
-    notation, or a WhatsApp sender pasted from Twilio ("whatsapp:+5215512345678" is the
+    """The texter's number in E.164 that staff, an operator or an API client wrote: a
+    number in any notation, one copied from a link (tel:+1..., RFC 3966; sms:+1..., RFC
+    5724), or a WhatsApp sender pasted from Twilio ("whatsapp:+5215512345678" is the
     texter +525512345678), read as the webhook reads a sender. Raises InvalidPhoneNumber,
     or UnservedChannel for another channel's address (messenger:...)."""
-    number, _channel = split_channel(typed)
+    value = (typed or "").strip()
+    if link := _NUMBER_LINK.match(value):
+        value = value[link.end() :]
+    number, _channel = split_channel(value)
     return normalise_phone(number)
 
 
+#: The schemes of a link to a phone number, which a number copied from a page or a CRM
+#: starts with: no channel, the number itself.
+_NUMBER_LINK = re.compile(r"(?:tel|sms):", re.IGNORECASE)
+
+
 def media_count(form: Mapping[str, str]) -> int:
-    """NumMedia as we keep it: 0 to MAX_MEDIA, and a garbage value counts as none."""
+    """NumMedia as we keep it: 0 to MAX_MEDIA, and a garbage value counts as none, one in
+    other digits than 0-9 too (int() reads "١" and "1_0"; Twilio writes none such)."""
     try:
-        return min(max(int(form.get("NumMedia") or 0), 0), MAX_MEDIA)
+        return min(max(read_integer(form.get("NumMedia") or "0"), 0), MAX_MEDIA)
     except ValueError:
         return 0
 

@@ -690,6 +690,16 @@ def test_a_whatsapp_sender_pasted_from_twilio_creates_the_texter_its_texts_reach
     assert db.session.scalars(sa.select(User.phone_number)).all() == [texter]
 
 
+@pytest.mark.parametrize("pasted", ["tel:+15551230003", "sms:+15551230003", "TEL:+1-555-123-0003"])
+def test_a_number_copied_from_a_tel_or_sms_link_creates_its_texter(admin_client, pasted):
+    """A number copied from a web page's or a CRM's link is written tel:+1... (RFC 3966) or
+    sms:+1... (RFC 5724): the admin refused it as "not a channel we serve", where the API
+    took it; both take it now, as the number it names."""
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, pasted))
+    assert response.status_code == 302
+    assert db.session.scalars(sa.select(User.phone_number)).all() == ["+15551230003"]
+
+
 def test_another_channels_address_is_refused_as_no_texter_of_ours(admin_client):
     """ "messenger:+15551230003" was taken for the SMS number +15551230003."""
     form = new_user_form(admin_client, "messenger:+15551230003")

@@ -88,6 +88,39 @@ def test_an_export_asked_for_with_if_match_is_a_412_as_it_carries_no_etag(
     assert star.status_code == 200  # "*": it exists
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/api/users/{quote(PHONE)}/export/?format=json",
+        f"/api/users/{quote(PHONE)}/export/?format=csv",
+        "/api/docs/",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_an_answer_without_an_etag_asked_for_with_if_none_match_star_is_a_304(
+    client, admin_headers, url, method
+):
+    """Regression: an export and the docs page answered `If-None-Match: *` whole, where
+    RFC 9110 13.1.2 has `*` fail for any resource that has a current representation, and a
+    GET then answered 304, as every JSON answer here does; an ETag there names none of them
+    (they carry none), so it gets the answer."""
+    make_user(PHONE)
+    headers = {**admin_headers, "If-None-Match": "*"}
+
+    with client.open(url, method=method, headers=headers) as star:
+        assert star.status_code == 304 and star.get_data() == b""
+        assert "ETag" not in star.headers
+    with client.open(url, method=method, headers={**headers, "If-None-Match": '"x"'}) as named:
+        assert named.status_code == 200
+
+
+def test_an_export_of_nobody_asked_for_with_if_none_match_star_is_a_404(client, admin_headers):
+    response = client.get(
+        "/api/users/%2B15550200999/export/", headers={**admin_headers, "If-None-Match": "*"}
+    )
+    assert response.status_code == 404
+
+
 def test_the_document_says_which_answers_carry_an_etag(client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
     user = paths["/api/users/{phone_number}/"]["get"]
@@ -95,7 +128,8 @@ def test_the_document_says_which_answers_carry_an_etag(client):
 
     assert "ETag" in user["responses"]["200"]["headers"] and "304" in user["responses"]
     assert "If-None-Match" in [parameter["name"] for parameter in user["parameters"]]
-    assert "headers" not in export["responses"]["200"] and "304" not in export["responses"]
+    assert "headers" not in export["responses"]["200"]
+    assert "`*`" in export["responses"]["304"]["description"]  # it exists
     for url, operations in paths.items():
         for method, described in operations.items():
             named = [parameter["name"] for parameter in described["parameters"]]

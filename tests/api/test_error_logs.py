@@ -107,6 +107,37 @@ def test_create_error_with_bad_fields_is_400(client, admin_headers, payload, fie
     assert db.session.scalar(sa.select(sa.func.count(ErrorLog.id))) == 0
 
 
+def fullwidth(text: str) -> str:
+    return "".join(chr(ord(char) + 0xFEE0) if char.isdigit() else char for char in text)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        fullwidth,
+        lambda id: "{" + id + "}",
+        lambda id: f"urn:uuid:{id}",
+        lambda id: id.replace("-", ""),
+    ],
+    ids=["fullwidth-digits", "braces", "urn", "no-hyphens"],
+)
+def test_a_task_id_is_written_as_the_urls_write_one(client, admin_headers, written):
+    """Regression: a body's task_id was read by Python's UUID, which takes fullwidth digits
+    ("１２…"), braces, "urn:uuid:" and 32 digits without hyphens, where the API's URLs and
+    the OpenAPI document's `format: uuid` take 8-4-4-4-12 hexadecimal digits alone."""
+    task = make_task(make_user(PHONE))
+    payload = {"error_type": "system_error", "error_message": "x"}
+
+    response = client.post(
+        "/api/errors/", json={**payload, "task_id": written(str(task.id))}, headers=admin_headers
+    )
+
+    assert response.status_code == 400
+    assert "8-4-4-4-12" in response.get_json()["details"]["task_id"][0]
+    upper = {**payload, "task_id": str(task.id).upper()}
+    assert client.post("/api/errors/", json=upper, headers=admin_headers).status_code == 201
+
+
 def test_resolve_marks_the_error_resolved_with_notes(client, admin_headers):
     error = make_error()
 

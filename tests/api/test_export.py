@@ -113,6 +113,18 @@ def test_an_export_asked_for_as_csv_by_accept_comes_as_csv(
     assert response.headers["Content-Type"] == wanted
 
 
+def test_an_export_chosen_by_accept_says_it_varies_with_accept(client, admin_headers, texter):
+    """Regression: without `format` the export is JSON or CSV as Accept asks, but its Vary
+    named only Cookie, so a cache keeping it (a client's, a proxy told to) could answer a
+    CSV request with the JSON it kept (RFC 9110 12.5.5); with `format` Accept decides
+    nothing."""
+    headers = {**admin_headers, "Accept": "text/csv"}
+    with client.get(URL, headers=headers) as chosen:
+        assert "Accept" in chosen.vary and chosen.get_data()
+    with client.get(URL + "?format=csv", headers=headers) as given:
+        assert "Accept" not in given.vary and given.get_data()
+
+
 def test_a_texter_without_messages_gets_an_empty_export(client, admin_headers, texter):
     body = client.get(URL, headers=admin_headers).get_json()
     assert body["entries"] == [] and body["totals"]["total_usd"] == "0.000000"

@@ -307,6 +307,18 @@ def test_a_date_written_right_that_the_calendar_has_not_is_a_400_saying_so(
     assert "no such day or time" in problem and "YYYY-MM-DD" not in problem
 
 
+@pytest.mark.parametrize("written", ["\u0662026-01-31", "2026-01-\uff13\uff11"])
+def test_a_date_in_other_digits_than_0_9_is_a_400_asking_for_them(client, admin_headers, written):
+    """Regression: a date with an Arabic-Indic or fullwidth digit was told "is written as
+    ISO 8601 has it, but there is no such day or time", as the notation's pattern read any
+    script's digits: the client checked the calendar rather than the digits."""
+    response = client.get(f"/api/tasks/?created_after={quote(written)}", headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"]["created_after"]
+    assert "no such day" not in problem and "0-9" in problem
+
+
 @pytest.mark.parametrize(
     "path, first, last",
     [
@@ -524,3 +536,33 @@ def test_a_nul_in_a_query_parameter_is_a_400_naming_it(client, admin_headers):
     response = client.get("/api/users/?tier=free&search=a%00b", headers=admin_headers)
     assert response.status_code == 400
     assert list(response.get_json()["details"]) == ["search"]
+
+
+@pytest.mark.parametrize(
+    "url, field, meant",
+    [
+        ("/api/tasks/?status=Completed", "status", "completed"),
+        ("/api/tasks/?category=CODING", "category", "coding"),
+        ("/api/tasks/?refusal_reason=Over_Quota", "refusal_reason", "over_quota"),
+        ("/api/tasks/analytics/?status=Failed", "status", "failed"),
+        ("/api/users/?tier=Premium", "tier", "premium"),
+        ("/api/users/?ordering=-Tier", "ordering", "tier"),
+        ("/api/errors/?error_type=System_Error", "error_type", "system_error"),
+        ("/api/conversations/?state=AI", "state", "ai"),
+        ("/api/users/%2B15550200123/export/?format=CSV", "format", "csv"),
+    ],
+)
+def test_a_choice_in_another_letter_case_is_a_400_naming_it_as_written(
+    client, admin_headers, url, field, meant
+):
+    """Decision: a filter's choices are the API's own identifiers, written as its answers
+    write them (lower case), so ?status=Completed is not taken as `completed` (a cursor, an
+    ETag and a cache key name one spelling); the 400 names the allowed values, and now
+    also the one meant, where a client read the list and could not see why."""
+    make_user("+15550200123")
+
+    response = client.get(url, headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"][field]
+    assert f"is written {meant!r}" in problem

@@ -160,6 +160,8 @@ def forged(order: list[str], values: list) -> str:
 NEWEST = ["-created_at", "phone_number"]
 BUSIEST = ["-total_requests", "phone_number"]
 WHEN = "2026-01-01T00:00:00+00:00"
+#: An id as the API writes one; a cursor naming it otherwise was not handed out by it.
+UUID_TEXT = "0d5e7c4e-3c1a-4b7e-9a51-6f0f2b7d8e11"
 
 
 @pytest.mark.parametrize(
@@ -187,10 +189,15 @@ def test_a_cursor_not_ours_is_a_400(client, admin_headers, users, query):
     assert "cursor" in response.get_json()["details"]
 
 
-@pytest.mark.parametrize("value", [1, 1.5, True, [], {}], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [1, 1.5, True, [], {}, "{" + UUID_TEXT + "}", "urn:uuid:" + UUID_TEXT, "\uff11" * 32],
+    ids=repr,
+)
 def test_a_cursor_whose_task_id_is_not_text_is_a_400(client, admin_headers, value):
     """Regression: a task cursor's id was read with uuid.UUID whatever its JSON type, and a
-    number, boolean, list or object in its place was a 500 (AttributeError)."""
+    number, boolean, list or object in its place was a 500 (AttributeError). Nor is an id
+    written otherwise than the API writes one (braces, "urn:uuid:", fullwidth digits)."""
     cursor = forged(["-created_at", "id"], [WHEN, value])
 
     response = client.get(f"/api/tasks/?cursor={cursor}", headers=admin_headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -1113,3 +1114,73 @@ def test_a_sent_messages_sid_the_database_timed_out_on_is_stored_later(app, clie
     db.session.rollback()
     [sent] = db.session.scalars(sa.select(OutboundMessage)).all()
     assert sent.sid and sent.kind == "api"
+
+
+@pytest.mark.parametrize(
+    "method, url, body, field, meant",
+    [
+        (
+            "post",
+            "/api/users/",
+            {"phone_number": "+15550200124", "tier": "Premium"},
+            "tier",
+            "premium",
+        ),
+        ("post", f"/api/users/{ENCODED}/update_tier/", {"tier": "PREMIUM"}, "tier", "premium"),
+        ("patch", "task", {"status": "Completed"}, "status", "completed"),
+        (
+            "post",
+            "/api/errors/",
+            {"error_type": "System_error", "error_message": "x"},
+            "error_type",
+            "system_error",
+        ),
+    ],
+)
+def test_a_choice_in_a_body_in_another_letter_case_is_a_400_naming_it_as_written(
+    client, admin_headers, method, url, body, field, meant
+):
+    """As a filter's (test_filters): the allowed values and the one meant, in the same words
+    on every operation (update_tier/ said "unknown tier 'Premium'; choose one of ...")."""
+    task = make_task(make_user(PHONE))
+    url = f"/api/tasks/{task.id}/" if url == "task" else url
+
+    response = getattr(client, method)(url, json=body, headers=admin_headers)
+
+    assert response.status_code == 400
+    [problem] = response.get_json()["details"][field]
+    assert problem.startswith("Must be one of: ") and f"is written {meant!r}" in problem
+
+
+@pytest.mark.parametrize(
+    "written, stored",
+    [
+        ("tel:+15550200124", "+15550200124"),
+        ("SMS:+1 555 020 0124", "+15550200124"),
+        ("whatsapp:+5215512345678", "+525512345678"),
+    ],
+)
+def test_a_number_from_a_link_or_a_whatsapp_sender_is_the_texter_it_names(
+    client, admin_headers, written, stored
+):
+    """As the admin reads a number: a tel: or sms: link's (RFC 3966, 5724), and a WhatsApp
+    sender as Twilio writes it, whose texts the webhook files under the number it names
+    (a Mexican mobile without the 1 WhatsApp adds)."""
+    response = client.post("/api/users/", json={"phone_number": written}, headers=admin_headers)
+
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["phone_number"] == stored
+    url = f"/api/users/{quote(written, safe='')}/"
+    assert client.get(url, headers=admin_headers).get_json()["phone_number"] == stored
+
+
+@pytest.mark.parametrize("written", ["messenger:+15550200124", "mailto:+15550200124"])
+def test_another_channels_address_is_a_400_as_in_the_admin(client, admin_headers, written):
+    """Regression: the API read "messenger:+1..." as the SMS number +1... (the phone library
+    skips whatever comes before a number), which the admin refuses as no texter of ours."""
+    response = client.post("/api/users/", json={"phone_number": written}, headers=admin_headers)
+    in_url = client.get(f"/api/users/{quote(written, safe='')}/", headers=admin_headers)
+
+    assert response.status_code == 400 and in_url.status_code == 400
+    assert "not a channel we serve" in response.get_json()["details"]["phone_number"][0]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
