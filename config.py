@@ -496,7 +496,7 @@ def env_database_url(name: str, default: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-    url = database_url(env_str(name, default))
+    url = project_sqlite_url(database_url(env_str(name, default)))
     try:
         parsed = make_url(url)
         dialect = parsed.get_dialect()
@@ -512,6 +512,17 @@ def env_database_url(name: str, default: str) -> str:
     return url
 
 
+def project_sqlite_url(url: str) -> str:
+    """A relative SQLite path read from the project folder, as the defaults' instance/ is.
+    Flask-SQLAlchemy read DATABASE_URL's inside instance/ and kombu the broker's from the
+    working directory, so sqlite:///instance/sms_agent.sqlite, the default written out,
+    named instance/instance/sms_agent.sqlite."""
+    scheme, found, path = url.partition("sqlite:///")
+    if not found or scheme not in ("", "sqla+") or path.startswith(("/", ":memory:")):
+        return url
+    return f"{scheme}sqlite:///{BASE_DIR / path}" if path else url
+
+
 def _not_a_database_url(name: str, problem) -> str:
     return (
         f"{name} is not a database URL such as postgresql://user:password@host:5432/"
@@ -525,7 +536,7 @@ def env_broker_url(name: str, default: str) -> str:
     processes, whose texts then waited for a broker that was never there."""
     from kombu import Connection
 
-    url = env_str(name, default)
+    url = project_sqlite_url(env_str(name, default))
     try:
         if "://" not in url:
             raise KeyError("no scheme")

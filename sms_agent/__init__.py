@@ -152,7 +152,9 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     from .api.errors import register_api_errors
+    from .ops import unmigrated
 
+    unmigrated.init_app(app)
     register_api_errors(app)
 
 

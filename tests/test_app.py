@@ -688,6 +688,32 @@ def test_embedded_default_needs_no_accounts():
     assert config.Config.CELERY_BROKER_URL.startswith(("sqla+sqlite:///", "redis://"))
 
 
+def test_the_readmes_default_urls_written_out_name_the_default_files(tmp_path):
+    """Regression: DATABASE_URL=sqlite:///instance/sms_agent.sqlite, the default as
+    Configuration writes it, was read inside instance/ (instance/instance/sms_agent.sqlite,
+    a folder nobody made), so every command said "unable to open database file", while the
+    broker's relative path was read from the working directory. A relative SQLite path is
+    read from the project folder, wherever the process was started."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(PROJECT),
+        "DATABASE_URL": "sqlite:///instance/sms_agent.sqlite",
+        "CELERY_BROKER_URL": "sqla+sqlite:///instance/broker.sqlite",
+    }
+    code = (
+        "import wsgi\nfrom sms_agent.extensions import db\n"
+        "with wsgi.app.app_context(): print(db.engine.url.database)\n"
+        "print(wsgi.app.config['CELERY_BROKER_URL'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    database, broker = done.stdout.split()
+    assert database == str(PROJECT / "instance" / "sms_agent.sqlite")
+    assert broker == f"sqla+sqlite:///{PROJECT / 'instance' / 'broker.sqlite'}"
+
+
 def test_the_tests_never_run_on_the_database_the_service_is_configured_with(tmp_path):
     """Regression: with no TEST_DATABASE_URL, the tests fell back to DATABASE_URL, so a
     developer whose shell or .env named the service's own PostgreSQL database (as

@@ -229,3 +229,25 @@ def test_readyz_probes_at_most_once_a_second_whoever_asks(database_url, caplog, 
     assert client.get("/readyz").json["status"] == "ok"
     with app.app_context():
         db.engine.dispose()
+
+
+def test_requests_on_a_database_never_migrated_say_to_run_the_migrations(tmp_path):
+    """Regression: `flask run` (or gunicorn) on a database `flask db upgrade` never ran on
+    answered the admin's login and the API with a bare 500 "Internal Server Error", while
+    every command said what to do. They say it too now: 503, naming `flask db upgrade`, in
+    the API's JSON shape under /api/. (A webhook is kept for a worker, as when the
+    database is down: the worker waits for the migrations.)"""
+    from tests.admin.conftest import log_in
+
+    app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'new.sqlite'}")
+    client = app.test_client()
+
+    api = client.get("/api/users/", headers={"Authorization": "Token sat_" + "x" * 43})
+    assert api.status_code == 503
+    assert "the database has no tables yet: run `flask db upgrade`" in api.json["error"]
+
+    login = log_in(client, "you")
+    assert login.status_code == 503
+    assert "run `flask db upgrade`" in login.get_data(as_text=True)
+    with app.app_context():
+        db.engine.dispose()

@@ -7,7 +7,7 @@ blueprints, so sharing them between apps (tests build many) would break.
 from __future__ import annotations
 
 import flask_admin.helpers
-from flask import Blueprint, Flask, send_from_directory
+from flask import Blueprint, Flask, redirect, send_from_directory, url_for
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
@@ -32,6 +32,12 @@ def favicon():
     """The site's icon, where every browser asks for it: without it each admin page's
     console showed a 404 (the CSP's img-src 'self' allows it)."""
     return send_from_directory(assets.static_folder, "favicon.ico", max_age=FAVICON_MAX_AGE)
+
+
+@assets.route("/")
+def home():
+    """The site's root, where `make run` says the web is: the admin, not a bare 404."""
+    return redirect(url_for("admin.index"))
 
 
 class SiteAdmin(Admin):

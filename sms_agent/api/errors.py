@@ -16,13 +16,14 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from flask_limiter.errors import RateLimitExceeded
 from marshmallow import ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 from werkzeug.routing import RequestRedirect
 
 from ..current import this_request
 from ..extensions import db, limiter
+from ..ops.unmigrated import schema_problem
 from ..outbound import OwnNumber, channels
 from .path_ids import unreadable_id
 
@@ -247,6 +248,9 @@ def _from_operational_error(error: OperationalError) -> Response:
 
 
 def _from_unexpected(error: Exception) -> Response:
+    problem = schema_problem(error)
+    if problem:
+        return error_response(503, f"Service unavailable: {problem}")
     log.exception("unhandled error in %s %s", request.method, request.path)
     db.session.rollback()
     return error_response(500, "Internal server error.")
@@ -288,6 +292,7 @@ def register_api_errors(app: Flask) -> None:
         (ObjectDeletedError, _from_deleted_meanwhile),
         (StaleDataError, _from_deleted_meanwhile),
         (OperationalError, _from_operational_error),
+        (DBAPIError, _from_unexpected),
         (RateLimitExceeded, _from_rate_limit),
         (HTTPException, _from_http_exception),
         (InternalServerError, _from_unexpected),

@@ -368,3 +368,11 @@ def test_a_script_posting_without_a_csrf_token_keeps_the_plain_400(admin_client)
     response = admin_client.post("/admin/user/action/", headers={"Sec-Fetch-Mode": "cors"})
     assert response.status_code == 400
     assert "Form expired" not in response.get_data(as_text=True)
+
+
+def test_the_address_make_run_prints_opens_the_admin(client):
+    """Regression: http://127.0.0.1:5000, where README's `make run` says the web is, was a
+    bare 404 page; it leads to the admin (its login page for someone not logged in)."""
+    answer = client.get("/")
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/admin/"
