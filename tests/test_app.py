@@ -252,6 +252,29 @@ def test_gunicorn_loads_the_app_once_before_it_forks_its_workers():
     assert done.stdout.strip() == "True"
 
 
+def test_loading_the_app_opens_no_connection_and_starts_no_thread(database_url, tmp_path):
+    """What gunicorn's preload_app needs: the master loads wsgi:app and forks its workers
+    from it, so a connection or a thread made while loading would be shared by every worker
+    (two processes talking over one PostgreSQL socket) or lost in the fork."""
+    probe = (
+        "import os, threading, wsgi; "
+        "links = [f'/proc/self/fd/{fd}' for fd in os.listdir('/proc/self/fd')]; "
+        "fds = [os.readlink(link) for link in links if os.path.lexists(link)]; "
+        "print(threading.active_count(), sum(f.startswith('socket:') for f in fds), "
+        "sum(f.endswith(('.sqlite', '.db')) for f in fds))"
+    )
+    settings = {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT, env=settings, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "0", "0"]  # the main thread; no socket, no database
+
+
 @pytest.mark.parametrize(
     ("name", "raw", "choices"),
     [
