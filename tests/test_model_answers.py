@@ -1722,6 +1722,24 @@ def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, open
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
 
 
+def test_request_human_called_in_the_text_before_the_answer_still_hands_over(app, openai_server):
+    """Regression: Hermes-style models (Qwen, Hermes) may open with the call and write
+    words after it; only a call after the last words was read, so the texter got the
+    call's markup, and no person."""
+    call = '<tool_call>\n{"name": "request_human", "arguments": {"reason": "refund"}}\n</tool_call>'
+    openai_server.then(200, chat_completion(call + "\nI'll get someone to help."))
+    assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert "tool_call" not in outbox()[0].body
+
+
+def test_a_call_to_a_tool_never_offered_before_the_answer_is_never_sent(app, openai_server):
+    call = '<tool_call>{"name": "web_search", "arguments": {"q": "capital"}}</tool_call>'
+    openai_server.then(200, chat_completion(call + "\nParis is the capital."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+
+
 def test_request_human_beside_an_unknown_tool_hands_over_at_once(app, openai_server):
     both = tool_call_completion("get_weather")
     both["choices"][0]["message"]["tool_calls"].append(
