@@ -1840,3 +1840,42 @@ def test_a_200_that_is_not_an_answer_is_retried_then_answered(app, openai_server
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["Paris is the capital of France."]
     assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Paris is the capital.\nUser: and Germany?\nAssistant: Berlin.",
+        "Paris is the capital.\n\nHuman: Thanks!\n\nAI: You're welcome.",
+        "Paris is the capital.\n\n### User:\nWhat about Spain?\n\n### Assistant:\nMadrid.",
+        "Paris is the capital.\n**User:** And Italy?\n**Assistant:** Rome.",
+    ],
+    ids=["plain", "human-ai", "headings", "bold"],
+)
+def test_turns_a_model_invents_after_its_answer_are_never_sent(app, openai_server, answer):
+    """Regression: a base or badly templated model goes on writing the conversation, the
+    texter's next question and its answer too, in words rather than template tokens; the
+    texter got both invented turns as the answer."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital."]
+
+
+@pytest.mark.parametrize(
+    "question,answer",
+    [
+        ("Write a short chatbot dialogue", "User: Hi\nAssistant: Hello! How can I help?"),
+        ("How do chatbots work?", "They take turns, for example:\nUser: Hi\nAssistant: Hello!"),
+        ("How do I log in?", "Use these.\nUser: admin\nPassword: the one you set"),
+        (
+            "Show me a sample conversation",
+            "Sure.\nUser: Where is Paris?\nAssistant: In France.",
+        ),
+    ],
+    ids=["asked-for", "introduced", "no-reply-turn", "conversation-asked"],
+)
+def test_turns_an_answer_shows_are_its_own(app, openai_server, question, answer):
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content=question).id) == "answered"
+    assert [m.body for m in outbox()] == [answer]

@@ -30,6 +30,7 @@ from ..vendors.openai import Completion, LLMError, get_llm_backend
 from . import classify, history, prompts, tools
 from .echo import without_echo
 from .failures import log_media_problem
+from .invented import without_invented_turns
 from .tools import REQUEST_HUMAN, TOOLS
 
 __all__ = ["REQUEST_HUMAN", "TOOLS", "ask_model", "reply_kind"]
@@ -197,7 +198,8 @@ def _answer_text(
         if to_sms_text(refusal, question):
             return refusal, declined
         return notices.compose(DECLINED, user, question), declined
-    text = _whole(without_echo(completion.text, question, prompt), completion)
+    said = without_invented_turns(without_echo(completion.text, question, prompt), question)
+    text = _whole(said, completion)
     if not to_sms_text(text, question):
         raise _no_answer(completion)
     return text, None
