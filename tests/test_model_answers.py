@@ -526,14 +526,23 @@ def test_an_answer_the_provider_broke_off_with_an_error_is_asked_again_not_sent(
     assert requests_used(task) == 1
 
 
-def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
+@pytest.mark.parametrize("content", [None, "", "  \n"], ids=["null", "empty", "blank"])
+def test_an_answer_filed_as_reasoning_fails_at_once_and_is_logged_as_such(
+    app, openai_server, content
+):
     """vLLM's reasoning parser files a whole answer under reasoning_content when it finds
-    no </think> (Qwen3 with thinking turned off): the content is empty on every ask, and
-    staff read where the words went, not only that the answer was empty."""
-    openai_server.then(200, with_reasoning_field(None))
-    with pytest.raises(pipeline.TryAgain) as caught:
-        pipeline.answer(make_task().id)
-    assert "reasoning_content" in str(caught.value.cause)
+    no </think> (Qwen3 with thinking turned off), and a model that ended right after its
+    thinking leaves the content empty too: the content is empty on every ask, so asking
+    again paid for the same words each time before the texter got the same apology (which
+    thinking closed with nothing after it, in the content, already spared them). It fails
+    at once, the request given back, and staff read where the words went."""
+    openai_server.then(200, with_reasoning_field(content))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert "reasoning_content" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
 
 
 @pytest.mark.parametrize(

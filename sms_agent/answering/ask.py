@@ -249,14 +249,18 @@ def _no_answer(completion: Completion) -> LLMError:
             error_type="openai_error",
             retryable=False,
         )
-    message = "the model returned an empty answer"
     if completion.reasoning_field:
-        message += (
-            f", its words all in {completion.reasoning_field} (a server's reasoning parser "
-            "that found no </think> files the whole answer there: vLLM's, with thinking "
-            "turned off, or a model that does not think)"
+        # Asked again, the same words go to the same field (a parser's setting, or a model
+        # ending after its thinking, as thought_only): the apology now, the request back.
+        return LLMError(
+            f"the model returned an empty answer, its words all in "
+            f"{completion.reasoning_field} (a server's reasoning parser that found no "
+            "</think> files the whole answer there: vLLM's, with thinking turned off, or a "
+            "model that does not think; or a reasoning model that ended after its thinking)",
+            error_type="openai_error",
+            retryable=False,
         )
-    return LLMError(message, error_type="openai_error", retryable=True)
+    return LLMError("the model returned an empty answer", error_type="openai_error", retryable=True)
 
 
 def _why_declined(completion: Completion, question: str) -> str | None:
