@@ -113,8 +113,16 @@ _STOP_ASKING = (
         f"{take}me{off}{your}list"
         for take in ("take", "remove")
         for off in ("off", "from")
-        for your in ("your", "this", "the")
+        for your in ("your", "ur", "this", "the")
     ),
+    "takemeoff",
+    # the number rather than the texter: "delete my number", "take my number off your list"
+    *(
+        f"{delete}mynumber{rest}"
+        for delete in ("delete", "remove", "erase")
+        for rest in ("", *(f"from{your}list" for your in ("your", "ur", "this", "the")))
+    ),
+    *(f"takemynumberoff{your}" for your in ("", "yourlist", "urlist", "thislist", "thelist")),
     *(f"cancel{my}subscription" for my in ("", "my")),
     "nomoretexts",
     "nomoremessages",
