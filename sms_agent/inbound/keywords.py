@@ -329,9 +329,10 @@ GO_ON_WORDS = frozenset(
 )
 
 
-def asks_to_go_on(body: str | None) -> bool:
-    """Whether the whole message asks an answer to go on (GO_ON_WORDS), however written."""
-    return _once(_folded(body)) in GO_ON_WORDS
+def word_of(body: str | None) -> str:
+    """The message as one word, as `parse` reads it: folded once per text by routing, which
+    reads it as a keyword (keyword_in) and as asking an answer to go on (GO_ON_WORDS)."""
+    return _once(_folded(body))
 
 
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
@@ -433,7 +434,11 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     are ignored, and compatibility forms such as full-width letters and Cyrillic or Greek
     look-alikes ("ЅТОР") are folded.
     """
-    word = _once(_folded(body))
+    return keyword_in(word_of(body), opted_out=opted_out)
+
+
+def keyword_in(word: str, *, opted_out: bool = True) -> Keyword | None:
+    """`parse` for a message already folded into one word (word_of)."""
     if word in ANSWER_WORDS and not opted_out:
         return None
     return WORDS.get(word) or WORDS.get(_unstretched(word))

@@ -43,7 +43,8 @@ def route(
     """`twilio_keyword`: what Twilio's Advanced Opt-Out matched (OptOutType), which wins over
     our reading of the words: Twilio obeys its own keyword list, and so must we.
     `message_type`: Twilio's MessageType on WhatsApp (message_types.message_type)."""
-    keyword = twilio_keyword or keywords.parse(body, opted_out=user.is_opted_out)
+    word = keywords.word_of(body)  # folded once, read as a keyword and as "go on"
+    keyword = twilio_keyword or keywords.keyword_in(word, opted_out=user.is_opted_out)
     if keyword is Keyword.START and readable(media):
         by_twilio = bool(twilio_keyword) or twilio_confirms(keyword, body, user.channel)
         return _opt_in_with_a_picture(user, body, media, answered_by_twilio=by_twilio)
@@ -57,7 +58,7 @@ def route(
         keyword is None
         and not media
         and not user.is_opted_out
-        and keywords.asks_to_go_on(body)
+        and word in keywords.GO_ON_WORDS
         and more.has_rest(user)
     ):
         keyword = Keyword.MORE  # "continue" under "(Reply MORE)": the rest, not a question
