@@ -335,6 +335,22 @@ def word_of(body: str | None) -> str:
     return _once(_folded(body))
 
 
+#: A thank-you and nothing else ("thanks", "ok thx", "Thank you so much!", "merci"), which
+#: asks nothing: routed as a tapback is, stored and neither answered nor counted. Not "ok"
+#: or "got it" alone, which may answer the model's question ("Shall I go on?" "ok").
+_THANKS = (
+    *("thanks", "thankyou", "thx", "thnx", "thanx", "tnx", "ty", "tysm", "tyvm", "thks"),
+    *("merci", "mercibeaucoup", "gracias", "muchasgracias", "danke", "dankeschön", "vielendank"),
+    *("manythanks", "muchappreciated", "appreciateit", "iappreciateit", "cheers"),
+)
+THANKS_WORDS = frozenset(
+    f"{before}{thanks}{after}"
+    for before in ("", "ok", "okay", "k", "great", "cool", "perfect", "awesome", "gotit", "oh")
+    for thanks in _THANKS
+    for after in ("", "again", "somuch", "alot", "verymuch", "agian", "x")
+)
+
+
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {

@@ -65,7 +65,7 @@ def route(
     if keyword is not None:
         confirmed = twilio_confirms(keyword, body, user.channel)
         return _keyword(user, keyword, media, twilio_confirms=confirmed)
-    return _message(user, body, media, message_type)
+    return _message(user, body, media, message_type, thanks=word in keywords.THANKS_WORDS)
 
 
 def _opt_in_with_a_picture(
@@ -82,8 +82,11 @@ def _opt_in_with_a_picture(
     return received
 
 
-def _message(user: User, body: str, media: list[Attachment], message_type: str = "") -> Received:
-    """A text that is no keyword: refused, or a task for the model."""
+def _message(
+    user: User, body: str, media: list[Attachment], message_type: str = "", thanks: bool = False
+) -> Received:
+    """A text that is no keyword: refused, or a task for the model. `thanks`: the text is a
+    thank-you alone (keywords.THANKS_WORDS)."""
     phone = user.phone_number
     if not user.is_active:
         return Received("inactive", phone)
@@ -92,9 +95,9 @@ def _message(user: User, body: str, media: list[Attachment], message_type: str =
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
-    if not media and (message_type == REACTION or _is_reaction(phone, body)):
+    if not media and (thanks or message_type == REACTION or _is_reaction(phone, body)):
         # "Liked “What is 2+2?”", or what Twilio names a WhatsApp reaction (its emoji in the
-        # Body or not): stored, but nothing to answer, to ask or to count.
+        # Body or not), or a thank-you alone: stored, but nothing to answer, ask or count.
         return Received("reaction", phone)
     if not media and is_blank(body) and user.channel == Channel.WHATSAPP:
         # WhatsApp sends no empty text: Twilio passes a reaction (a 👍 on our answer) on
