@@ -369,6 +369,14 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "Paris.<|reserved_special_token_3|><|reserved_special_token_3|>",
         "Paris.<|finetune_right_pad_id|>",
         "Paris.[/INST]",
+        # Regression: these reached the texter.
+        "<s> Paris.</s>",
+        "<s>[INST] What is the capital of France? [/INST] Paris.",
+        "Paris.</s><s>[INST] And the capital of Spain? [/INST] Madrid.",
+        "Paris.<pad><pad><pad>",
+        "Paris.<|file_separator|>",
+        "Paris.<|end▁of▁sentence|>",
+        "Paris.<0x0A><0x0A>",
     ],
     ids=[
         "chatml-end",
@@ -393,6 +401,13 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "llama3-reserved-tokens",
         "llama3-pad",
         "mistral-inst-after",
+        "llama2-bos",
+        "mistral-prompt-echoed",
+        "mistral-bos-after-end",
+        "gemma-pad",
+        "gemma-file-separator",
+        "deepseek-ascii-bars",
+        "byte-fallback-at-end",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
@@ -405,6 +420,14 @@ def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
     assert pipeline.answer(task.id) == "answered"
     assert fresh(task).ai_response == "Paris."
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
+
+
+def test_html_strike_through_ending_an_answer_is_no_end_of_turn(app, openai_server):
+    """Regression: Mistral's end token is spelt as HTML's closing strike-through, so "Was
+    <s>$50</s>" lost its </s> and the texter read "Was <s>$50" as the price."""
+    openai_server.then(200, chat_completion("Now $40. Was <s>$50</s>"))
+    assert pipeline.answer(make_task(sms_content="Price?").id) == "answered"
+    assert [m.body for m in outbox()] == ["Now $40. Was $50 (crossed out)"]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@ leaves the template's tokens in the text: a header before the answer, the token 
 the model's turn (<|im_end|>, <|eot_id|>...) and often the turns it went on to imagine
 after it ("<|im_start|>user ..."), which would all reach the texter as its answer. GLM's
 vision models frame their final answer in <|begin_of_box|>...<|end_of_box|>, tokens a
-server may pass through too: the answer is what they frame.
+server may pass through too: the answer is what they frame. A tokenizer that falls back to
+bytes (SentencePiece's, in a GGUF whose vocabulary lost their text) writes them as tokens
+("<0x0A>" for a line break): they are the characters they spell.
 """
 
 from __future__ import annotations
@@ -15,16 +17,20 @@ import re
 
 #: The header of the model's turn: ChatML, Llama 3 and 4, Gemma, Phi-3, DeepSeek, Granite,
 #: Command R and A (whose answer opens <|START_RESPONSE|>), Mistral's end of an instruction;
-#: after the text's own start token (<bos>, <|begin_of_text|>...), which a server that
-#: does not skip special tokens leaves too.
-_START = r"<bos>|<\|begin_of_text\|>|<\|startoftext\|>|<\uff5cbegin\u2581of\u2581sentence\uff5c>"
+#: after the text's own start token (<bos>, <|begin_of_text|>, Llama 2's and Mistral's <s>
+#: before a space or an instruction, unlike HTML's <s>), which a server that does not skip
+#: special tokens leaves too; or the instruction itself, a prompt echoed ("[INST] ... [/INST]").
+_START = (
+    r"<bos>|<s>(?=\s|\[INST\])|<\|begin_of_text\|>|<\|startoftext\|>"
+    r"|<[|\uff5c]begin\u2581of\u2581sentence[|\uff5c]>"
+)
 _ASSISTANT = (
     r"<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
     r"|<\|header_start\|>\s*assistant\s*<\|header_end\|>"
     r"|<start_of_turn>\s*model|<\|assistant\|>|<\uff5cAssistant\uff5c>"
     r"|<\|start_of_role\|>\s*assistant\s*<\|end_of_role\|>"
     r"|(?:<\|START_OF_TURN_TOKEN\|>)?<\|CHATBOT_TOKEN\|>(?:\s*<\|START_RESPONSE\|>)?"
-    r"|<\|START_RESPONSE\|>|\[/INST\]"
+    r"|<\|START_RESPONSE\|>|\[INST\][\s\S]*?\[/INST\]|\[/INST\]"
 )
 #: Llama 3's header once the server has skipped its special tokens (llamafile, llama.cpp and
 #: other servers whose prompt lacks the generation header, so the model writes it): the role
@@ -40,7 +46,8 @@ _HEADER = re.compile(rf"\A\s*(?:(?:{_START})\s*(?:{_ASSISTANT})?|{_ASSISTANT}|{_
 _TURN_END = re.compile(
     r"<\|(?:im_end|im_start|eot_id|eom_id|eot|end_of_text|endoftext|start_header_id"
     r"|header_start|end|user|end_of_turn|reserved_special_token_\d+|finetune_right_pad_id)\|>"
-    r"|<(?:end|start)_of_turn>|<eos>|(?:</s>\s*)?\[INST\]|<\uff5cend\u2581of\u2581sentence\uff5c>"
+    r"|<(?:end|start)_of_turn>|<eos>|(?:</s>\s*)?(?:<s>\s*)?\[INST\]|</s>\s*<s>(?=\s)"
+    r"|<[|\uff5c]end\u2581of\u2581sentence[|\uff5c]>|<\|file_separator\|>|(?:<pad>\s*)+\Z"
     r"|<\|(?:END_OF_TURN_TOKEN|START_OF_TURN_TOKEN|END_RESPONSE)\|>|</s>\s*\Z|\[/INST\]\s*\Z"
 )
 
@@ -53,6 +60,22 @@ def answer_turn(content: str) -> str:
     gpt-oss's channels are left as they are: reasoning.py reads its final one."""
     if content.lstrip().startswith(("<|channel|>", "<|start|>")):
         return content
+    if "<0x" in content:
+        content = _BYTES.sub(_bytes_read, content)
     content = _HEADER.sub("", _BOX.sub("", content), count=1)
     end = _TURN_END.search(content)
+    if end and end[0].rstrip() == "</s>" and "<s>" in content[: end.start()]:
+        return content  # HTML's strike-through closed at the end ("Was <s>$50</s>")
     return content[: end.start()] if end else content
+
+
+#: A run of byte tokens, which spell one character or more in UTF-8 ("<0xE2><0x80><0x99>").
+_BYTES = re.compile(r"(?:<0x[0-9A-Fa-f]{2}>)+")
+
+
+def _bytes_read(run: re.Match) -> str:
+    """The characters a run of byte tokens spells; as written when it spells none."""
+    try:
+        return bytes.fromhex(run[0].replace("<0x", "").replace(">", "")).decode()
+    except UnicodeDecodeError:
+        return run[0]
