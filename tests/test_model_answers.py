@@ -1881,8 +1881,9 @@ def test_a_200_that_is_not_an_answer_is_retried_then_answered(app, openai_server
         "Paris is the capital.\n\nHuman: Thanks!\n\nAI: You're welcome.",
         "Paris is the capital.\n\n### User:\nWhat about Spain?\n\n### Assistant:\nMadrid.",
         "Paris is the capital.\n**User:** And Italy?\n**Assistant:** Rome.",
+        "Paris is the capital.\n\nQ: And Germany?\nA: Berlin.",
     ],
-    ids=["plain", "human-ai", "headings", "bold"],
+    ids=["plain", "human-ai", "headings", "bold", "q-and-a"],
 )
 def test_turns_a_model_invents_after_its_answer_are_never_sent(app, openai_server, answer):
     """Regression: a base or badly templated model goes on writing the conversation, the
@@ -1904,8 +1905,10 @@ def test_turns_a_model_invents_after_its_answer_are_never_sent(app, openai_serve
             "Show me a sample conversation",
             "Sure.\nUser: Where is Paris?\nAssistant: In France.",
         ),
+        ("Quiz me on capitals", "Here goes.\nQ: Capital of Peru?\nA: Lima."),
+        ("Write a FAQ for my bakery", "Fresh daily.\nQ: Gluten free?\nA: Yes."),
     ],
-    ids=["asked-for", "introduced", "no-reply-turn", "conversation-asked"],
+    ids=["asked-for", "introduced", "no-reply-turn", "conversation-asked", "quiz", "faq"],
 )
 def test_turns_an_answer_shows_are_its_own(app, openai_server, question, answer):
     openai_server.then(200, chat_completion(answer))
