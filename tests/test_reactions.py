@@ -249,7 +249,10 @@ def test_a_reaction_reads_only_the_bodies_of_its_thread_in_one_query(app, count_
 
 @pytest.mark.parametrize(
     "body",
-    ["thanks", "Thank you!", "ok thx", "Thanks so much 🙏", "ty", "Great, thanks!", "merci"],
+    [
+        *("thanks", "Thank you!", "ok thx", "Thanks so much 🙏", "ty", "Great, thanks!", "merci"),
+        *("thank u", "Thanks :)", "thank you very much!!", "thanks, bye", "Much appreciated"),
+    ],
 )
 def test_a_thank_you_alone_is_stored_like_a_reaction_not_answered_nor_counted(app, client, body):
     """Decision: a thank-you alone asks nothing, as a tapback does. It cost a request off

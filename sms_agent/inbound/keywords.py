@@ -339,7 +339,7 @@ def word_of(body: str | None) -> str:
 #: asks nothing: routed as a tapback is, stored and neither answered nor counted. Not "ok"
 #: or "got it" alone, which may answer the model's question ("Shall I go on?" "ok").
 _THANKS = (
-    *("thanks", "thankyou", "thx", "thnx", "thanx", "tnx", "ty", "tysm", "tyvm", "thks"),
+    *("thanks", "thankyou", "thanku", "thx", "thnx", "thanx", "tnx", "ty", "tysm", "tyvm", "thks"),
     *("merci", "mercibeaucoup", "gracias", "muchasgracias", "danke", "dankeschön", "vielendank"),
     *("manythanks", "muchappreciated", "appreciateit", "iappreciateit", "cheers"),
 )
@@ -347,7 +347,7 @@ THANKS_WORDS = frozenset(
     f"{before}{thanks}{after}"
     for before in ("", "ok", "okay", "k", "great", "cool", "perfect", "awesome", "gotit", "oh")
     for thanks in _THANKS
-    for after in ("", "again", "somuch", "alot", "verymuch", "agian", "x")
+    for after in ("", "again", "somuch", "alot", "verymuch", "agian", "x", "bye", "byebye")
 )
 
 
