@@ -377,6 +377,9 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "Paris.<|file_separator|>",
         "Paris.<|end▁of▁sentence|>",
         "Paris.<0x0A><0x0A>",
+        "<|im_start|>assistant<|im_sep|>Paris.<|im_end|>",
+        "GPT4 Correct Assistant: Paris.<|end_of_turn|>",
+        "### Response:\nParis.",
     ],
     ids=[
         "chatml-end",
@@ -408,6 +411,9 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "gemma-file-separator",
         "deepseek-ascii-bars",
         "byte-fallback-at-end",
+        "phi4-header",
+        "openchat-header",
+        "alpaca-header",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
@@ -1882,8 +1888,9 @@ def test_a_200_that_is_not_an_answer_is_retried_then_answered(app, openai_server
         "Paris is the capital.\n\n### User:\nWhat about Spain?\n\n### Assistant:\nMadrid.",
         "Paris is the capital.\n**User:** And Italy?\n**Assistant:** Rome.",
         "Paris is the capital.\n\nQ: And Germany?\nA: Berlin.",
+        "Paris is the capital.\n\n### Instruction:\nAnd Spain?\n\n### Response:\nMadrid.",
     ],
-    ids=["plain", "human-ai", "headings", "bold", "q-and-a"],
+    ids=["plain", "human-ai", "headings", "bold", "q-and-a", "alpaca"],
 )
 def test_turns_a_model_invents_after_its_answer_are_never_sent(app, openai_server, answer):
     """Regression: a base or badly templated model goes on writing the conversation, the

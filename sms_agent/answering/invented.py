@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 
 _MARKS = r"[ \t]*(?:#{1,6}[ \t]*)?[*_]*"
-_USER = re.compile(rf"^{_MARKS}(?:User|Human|Texter|Customer|Q)[*_]*[ \t]*:", re.M | re.I)
-_MODEL = re.compile(rf"^{_MARKS}(?:Assistant|AI|Bot|Model|Agent|A)[*_]*[ \t]*:", re.M | re.I)
+_LABEL = r"[*_]*[ \t]*:"
+_USER = re.compile(rf"^{_MARKS}(?:User|Human|Texter|Customer|Q|Instruction){_LABEL}", re.M | re.I)
+_MODEL = re.compile(rf"^{_MARKS}(?:Assistant|AI|Bot|Model|Agent|A|Response){_LABEL}", re.M | re.I)
 #: A question asking for turns written out: the answer's turns are what was asked.
 _ASKS_FOR_TURNS = re.compile(
     r"\b(?:dialog(?:ue)?s?|conversations?|transcripts?|scripts?|chats?|role-?play|chatbots?"

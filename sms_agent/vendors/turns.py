@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 
 #: The header of the model's turn: ChatML, Llama 3 and 4, Gemma, Phi-3, DeepSeek, Granite,
-#: Command R and A (whose answer opens <|START_RESPONSE|>), Mistral's end of an instruction;
+#: Command R and A (whose answer opens <|START_RESPONSE|>), Mistral's end of an instruction,
+#: Phi-4's <|im_sep|> after the role, OpenChat's and Alpaca's headers in words;
 #: after the text's own start token (<bos>, <|begin_of_text|>, Llama 2's and Mistral's <s>
 #: before a space or an instruction, unlike HTML's <s>), which a server that does not skip
 #: special tokens leaves too; or the instruction itself, a prompt echoed ("[INST] ... [/INST]").
@@ -25,11 +26,12 @@ _START = (
     r"|<[|\uff5c]begin\u2581of\u2581sentence[|\uff5c]>"
 )
 _ASSISTANT = (
-    r"<\|im_start\|>\s*assistant|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
+    r"<\|im_start\|>\s*assistant(?:\s*<\|im_sep\|>)?|<\|start_header_id\|>\s*assistant\s*<\|end_header_id\|>"
     r"|<\|header_start\|>\s*assistant\s*<\|header_end\|>"
     r"|<start_of_turn>\s*model|<\|assistant\|>|<\uff5cAssistant\uff5c>"
     r"|<\|start_of_role\|>\s*assistant\s*<\|end_of_role\|>"
     r"|(?:<\|START_OF_TURN_TOKEN\|>)?<\|CHATBOT_TOKEN\|>(?:\s*<\|START_RESPONSE\|>)?"
+    r"|GPT4 Correct Assistant:|\#\#\#[ \t]*Response:"
     r"|<\|START_RESPONSE\|>|\[INST\][\s\S]*?\[/INST\]|\[/INST\]"
 )
 #: Llama 3's header once the server has skipped its special tokens (llamafile, llama.cpp and
