@@ -380,6 +380,8 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "<|im_start|>assistant<|im_sep|>Paris.<|im_end|>",
         "GPT4 Correct Assistant: Paris.<|end_of_turn|>",
         "### Response:\nParis.",
+        "\u2581Paris.",
+        "\u0120Paris.\u010a",
     ],
     ids=[
         "chatml-end",
@@ -414,6 +416,8 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "phi4-header",
         "openchat-header",
         "alpaca-header",
+        "sentencepiece-spaces",
+        "byte-level-bpe-spaces",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
@@ -426,6 +430,26 @@ def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
     assert pipeline.answer(task.id) == "answered"
     assert fresh(task).ai_response == "Paris."
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
+
+
+@pytest.mark.parametrize(
+    "content,sent",
+    [
+        ("Paris\u2581is\u2581the\u2581capital.", "Paris is the capital."),
+        ("\u0120Paris\u0120is\u0120the\u0120capital.\u010aYes.", "Paris is the capital.\nYes."),
+        ("Sales: \u2581\u2582\u2585\u2587 up", "Sales: \u2581\u2582\u2585\u2587 up"),
+        ("\u0120irien \u0120ew", "\u0120irien \u0120ew"),
+    ],
+    ids=["sentencepiece", "byte-level-bpe", "sparkline", "maltese"],
+)
+def test_a_tokenizers_space_marks_left_in_the_text_are_spaces(app, openai_server, content, sent):
+    """Regression: a GGUF whose vocabulary a server could not decode left SentencePiece's
+    "\u2581" (or byte-level BPE's "\u0120" and "\u010a") for every space and line break: the
+    texter got "Paris#is#the#capital.". Only a text with no space of its own is so read."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert fresh(task).ai_response == sent
 
 
 def test_html_strike_through_ending_an_answer_is_no_end_of_turn(app, openai_server):

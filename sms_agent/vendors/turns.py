@@ -8,7 +8,9 @@ after it ("<|im_start|>user ..."), which would all reach the texter as its answe
 vision models frame their final answer in <|begin_of_box|>...<|end_of_box|>, tokens a
 server may pass through too: the answer is what they frame. A tokenizer that falls back to
 bytes (SentencePiece's, in a GGUF whose vocabulary lost their text) writes them as tokens
-("<0x0A>" for a line break): they are the characters they spell.
+("<0x0A>" for a line break): they are the characters they spell; so are the marks a
+tokenizer writes for spaces and line breaks ("\u2581", "\u0120", "\u010a") in a text that
+has none of its own.
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ def answer_turn(content: str) -> str:
     content = _HEADER.sub("", _BOX.sub("", content), count=1)
     end = _TURN_END.search(content)
     if end and end[0].rstrip() == "</s>" and "<s>" in content[: end.start()]:
-        return content  # HTML's strike-through closed at the end ("Was <s>$50</s>")
-    return content[: end.start()] if end else content
+        end = None  # HTML's strike-through closed at the end ("Was <s>$50</s>")
+    return _with_spaces(content[: end.start()] if end else content)
 
 
 #: A run of byte tokens, which spell one character or more in UTF-8 ("<0xE2><0x80><0x99>").
@@ -81,3 +83,22 @@ def _bytes_read(run: re.Match) -> str:
         return bytes.fromhex(run[0].replace("<0x", "").replace(">", "")).decode()
     except UnicodeDecodeError:
         return run[0]
+
+
+#: What SentencePiece's and byte-level BPE's vocabularies write for a space and a line
+#: break; "\u2581" is also a block of a sparkline, "\u0120" a Maltese letter.
+_SPACE_MARKS = {
+    "\u2581": str.maketrans("\u2581", " "),
+    "\u0120": str.maketrans("\u0120\u010a", " \n"),
+}
+
+
+def _with_spaces(content: str) -> str:
+    """`content` with a tokenizer's space marks as spaces, when it has none of its own and
+    two marks or more: a text of words, each with its mark."""
+    if " " in content:
+        return content
+    for mark, spaces in _SPACE_MARKS.items():
+        if content.count(mark) >= 2 or content.lstrip().startswith(mark):
+            return content.translate(spaces)
+    return content
