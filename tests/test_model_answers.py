@@ -382,6 +382,8 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "### Response:\nParis.",
         "\u2581Paris.",
         "\u0120Paris.\u010a",
+        "Paris.</answer>",
+        "<think>Easy.</think>Paris.\n</response>",
     ],
     ids=[
         "chatml-end",
@@ -418,6 +420,8 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "alpaca-header",
         "sentencepiece-spaces",
         "byte-level-bpe-spaces",
+        "answer-opened-by-the-template",
+        "response-opened-by-the-template",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
