@@ -254,6 +254,7 @@ def test_a_reaction_reads_only_the_bodies_of_its_thread_in_one_query(app, count_
     [
         *("thanks", "Thank you!", "ok thx", "Thanks so much 🙏", "ty", "Great, thanks!", "merci"),
         *("thank u", "Thanks :)", "thank you very much!!", "thanks, bye", "Much appreciated"),
+        *("👍", "🙏🏽", "❤️", "👍👍", "👌 "),
     ],
 )
 def test_a_thank_you_alone_is_stored_like_a_reaction_not_answered_nor_counted(app, client, body):
@@ -272,7 +273,8 @@ def test_a_thank_you_alone_is_stored_like_a_reaction_not_answered_nor_counted(ap
 
 
 @pytest.mark.parametrize(
-    "body", ["ok", "yes", "no thanks", "thanks, and what is 3+3?", "Thanks for nothing, why?"]
+    "body",
+    ["ok", "yes", "no thanks", "thanks, and what is 3+3?", "Thanks for nothing, why?", "🍕?", "👎"],
 )
 def test_a_thank_you_with_anything_more_is_a_question_for_the_model(app, client, body):
     make_user(PHONE)

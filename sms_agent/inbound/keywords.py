@@ -351,6 +351,21 @@ THANKS_WORDS = frozenset(
 )
 
 
+#: The emoji a thank-you is sent as, alone ("👍", "🙏🏽"): a thumbs-down or "🍕?" is answered.
+_THANKS_EMOJI = frozenset("👍🙏👌❤♥🙂😊👏✅💯🤝😀😃😁🥰😍🫶")
+#: What may come with them: spaces, variation selectors, skin tones.
+_WITH_EMOJI = frozenset({" ", "\ufe0f", "\ufe0e", *map(chr, range(0x1F3FB, 0x1F400))})
+
+
+def says_thanks(word: str, body: str) -> bool:
+    """Whether a message folded into `word` (word_of) is a thank-you alone: THANKS_WORDS, or
+    emoji that say it and nothing else, which fold into no word at all."""
+    if word:
+        return word in THANKS_WORDS
+    kept = set(body.strip()) - _WITH_EMOJI
+    return bool(kept) and kept <= _THANKS_EMOJI
+
+
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
 #: carriers' (and Twilio's) standard opt-out, opt-in and help keywords.
 WORDS: dict[str, Keyword] = {

@@ -65,7 +65,7 @@ def route(
     if keyword is not None:
         confirmed = twilio_confirms(keyword, body, user.channel)
         return _keyword(user, keyword, media, twilio_confirms=confirmed)
-    return _message(user, body, media, message_type, thanks=word in keywords.THANKS_WORDS)
+    return _message(user, body, media, message_type, thanks=keywords.says_thanks(word, body))
 
 
 def _opt_in_with_a_picture(
@@ -86,7 +86,7 @@ def _message(
     user: User, body: str, media: list[Attachment], message_type: str = "", thanks: bool = False
 ) -> Received:
     """A text that is no keyword: refused, or a task for the model. `thanks`: the text is a
-    thank-you alone (keywords.THANKS_WORDS)."""
+    thank-you alone (keywords.says_thanks)."""
     phone = user.phone_number
     if not user.is_active:
         return Received("inactive", phone)
