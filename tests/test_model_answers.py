@@ -384,6 +384,7 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "\u0120Paris.\u010a",
         "Paris.</answer>",
         "<think>Easy.</think>Paris.\n</response>",
+        "Paris.user\n\nAnd the capital of Spain?assistant\n\nMadrid.",
     ],
     ids=[
         "chatml-end",
@@ -422,6 +423,7 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "byte-level-bpe-spaces",
         "answer-opened-by-the-template",
         "response-opened-by-the-template",
+        "llama3-imagined-turn-without-its-tokens",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(

@@ -70,7 +70,22 @@ def answer_turn(content: str) -> str:
     end = _TURN_END.search(content)
     if end and end[0].rstrip() == "</s>" and "<s>" in content[: end.start()]:
         end = None  # HTML's strike-through closed at the end ("Was <s>$50</s>")
-    return _with_spaces(content[: end.start()] if end else content)
+    content = content[: end.start()] if end else content
+    return _with_spaces(_before_bare_turn(content))
+
+
+#: Llama 3's imagined turn once the server skipped its tokens: the role run on to the
+#: answer's last mark ("Paris.user\n\nAnd Spain?assistant\n\nMadrid."); it counts only
+#: when the model's own role follows, run on to the question.
+_BARE_USER = re.compile(r"(?<=[.!?\"')])user[ \t]*\n")
+_BARE_ASSISTANT = re.compile(r"\Sassistant[ \t]*\n")
+
+
+def _before_bare_turn(content: str) -> str:
+    user = _BARE_USER.search(content)
+    if user and _BARE_ASSISTANT.search(content, user.end()):
+        return content[: user.start()]
+    return content
 
 
 #: A run of byte tokens, which spell one character or more in UTF-8 ("<0xE2><0x80><0x99>").
