@@ -42,6 +42,19 @@ def test_first_contact_creates_a_free_user_and_a_queued_task(app):
     assert user().tier == "free" and user().is_active
 
 
+@pytest.mark.parametrize("body", ["What is 2+2?", "continue", "la suite svp"])
+def test_a_text_is_folded_into_a_keyword_once(app, monkeypatch, body):
+    """Perf regression: routing read a text as a keyword and then as asking an answer to
+    go on, folding it (NFKC, look-alikes, case) once for each."""
+    from sms_agent.inbound import keywords
+
+    folds = []
+    folded = keywords._folded
+    monkeypatch.setattr(keywords, "_folded", lambda *a, **k: folds.append(a) or folded(*a, **k))
+    receive(body)
+    assert len(folds) == 1
+
+
 @pytest.mark.parametrize(
     "word",
     ["STOP", "stop", " Unsubscribe ", "CANCEL", "end", "QUIT", "stopall", "REVOKE", "opt out"],

@@ -144,6 +144,10 @@ def test_keywords_in_small_capitals_or_boxed_letters_are_recognised(body, expect
         "How do I unsubscribe from Netflix?",
         "stop, I meant Berlin",
         "remove me from the photo",
+        "how do I remove a stain",
+        "take me off autopilot",
+        "delete my number from my contacts",
+        "remove my number from Google",
     ],
 )
 def test_other_messages_are_not_keywords(body):
@@ -203,6 +207,16 @@ def test_other_messages_are_not_keywords(body):
         "Unsubcribe",
         "UNSUBSCIBE ME",
         "unsubsribe please",
+        # Regression: carriers' and texters' usual phrasings went to the model.
+        "take me off",
+        "Take me off please",
+        "Take me off this list",
+        "take me off ur list",
+        "delete my number",
+        "Please delete my number from your list",
+        "remove my number",
+        "Take my number off your list",
+        "remove me pls",
     ],
 )
 def test_plain_requests_to_stop_in_a_few_more_words_opt_out(body):

@@ -369,6 +369,22 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "Paris.<|reserved_special_token_3|><|reserved_special_token_3|>",
         "Paris.<|finetune_right_pad_id|>",
         "Paris.[/INST]",
+        # Regression: these reached the texter.
+        "<s> Paris.</s>",
+        "<s>[INST] What is the capital of France? [/INST] Paris.",
+        "Paris.</s><s>[INST] And the capital of Spain? [/INST] Madrid.",
+        "Paris.<pad><pad><pad>",
+        "Paris.<|file_separator|>",
+        "Paris.<|end▁of▁sentence|>",
+        "Paris.<0x0A><0x0A>",
+        "<|im_start|>assistant<|im_sep|>Paris.<|im_end|>",
+        "GPT4 Correct Assistant: Paris.<|end_of_turn|>",
+        "### Response:\nParis.",
+        "\u2581Paris.",
+        "\u0120Paris.\u010a",
+        "Paris.</answer>",
+        "<think>Easy.</think>Paris.\n</response>",
+        "Paris.user\n\nAnd the capital of Spain?assistant\n\nMadrid.",
     ],
     ids=[
         "chatml-end",
@@ -393,6 +409,21 @@ def test_thinking_written_further_into_an_answer_is_never_sent(app, openai_serve
         "llama3-reserved-tokens",
         "llama3-pad",
         "mistral-inst-after",
+        "llama2-bos",
+        "mistral-prompt-echoed",
+        "mistral-bos-after-end",
+        "gemma-pad",
+        "gemma-file-separator",
+        "deepseek-ascii-bars",
+        "byte-fallback-at-end",
+        "phi4-header",
+        "openchat-header",
+        "alpaca-header",
+        "sentencepiece-spaces",
+        "byte-level-bpe-spaces",
+        "answer-opened-by-the-template",
+        "response-opened-by-the-template",
+        "llama3-imagined-turn-without-its-tokens",
     ],
 )
 def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
@@ -405,6 +436,34 @@ def test_a_chat_templates_tokens_and_the_turns_after_the_answer_are_never_sent(
     assert pipeline.answer(task.id) == "answered"
     assert fresh(task).ai_response == "Paris."
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris.")]
+
+
+@pytest.mark.parametrize(
+    "content,sent",
+    [
+        ("Paris\u2581is\u2581the\u2581capital.", "Paris is the capital."),
+        ("\u0120Paris\u0120is\u0120the\u0120capital.\u010aYes.", "Paris is the capital.\nYes."),
+        ("Sales: \u2581\u2582\u2585\u2587 up", "Sales: \u2581\u2582\u2585\u2587 up"),
+        ("\u0120irien \u0120ew", "\u0120irien \u0120ew"),
+    ],
+    ids=["sentencepiece", "byte-level-bpe", "sparkline", "maltese"],
+)
+def test_a_tokenizers_space_marks_left_in_the_text_are_spaces(app, openai_server, content, sent):
+    """Regression: a GGUF whose vocabulary a server could not decode left SentencePiece's
+    "\u2581" (or byte-level BPE's "\u0120" and "\u010a") for every space and line break: the
+    texter got "Paris#is#the#capital.". Only a text with no space of its own is so read."""
+    openai_server.then(200, chat_completion(content))
+    task = make_task()
+    assert pipeline.answer(task.id) == "answered"
+    assert fresh(task).ai_response == sent
+
+
+def test_html_strike_through_ending_an_answer_is_no_end_of_turn(app, openai_server):
+    """Regression: Mistral's end token is spelt as HTML's closing strike-through, so "Was
+    <s>$50</s>" lost its </s> and the texter read "Was <s>$50" as the price."""
+    openai_server.then(200, chat_completion("Now $40. Was <s>$50</s>"))
+    assert pipeline.answer(make_task(sms_content="Price?").id) == "answered"
+    assert [m.body for m in outbox()] == ["Now $40. Was $50 (crossed out)"]
 
 
 @pytest.mark.parametrize(
@@ -526,14 +585,23 @@ def test_an_answer_the_provider_broke_off_with_an_error_is_asked_again_not_sent(
     assert requests_used(task) == 1
 
 
-def test_an_answer_filed_as_reasoning_is_logged_as_such(app, openai_server):
+@pytest.mark.parametrize("content", [None, "", "  \n"], ids=["null", "empty", "blank"])
+def test_an_answer_filed_as_reasoning_fails_at_once_and_is_logged_as_such(
+    app, openai_server, content
+):
     """vLLM's reasoning parser files a whole answer under reasoning_content when it finds
-    no </think> (Qwen3 with thinking turned off): the content is empty on every ask, and
-    staff read where the words went, not only that the answer was empty."""
-    openai_server.then(200, with_reasoning_field(None))
-    with pytest.raises(pipeline.TryAgain) as caught:
-        pipeline.answer(make_task().id)
-    assert "reasoning_content" in str(caught.value.cause)
+    no </think> (Qwen3 with thinking turned off), and a model that ended right after its
+    thinking leaves the content empty too: the content is empty on every ask, so asking
+    again paid for the same words each time before the texter got the same apology (which
+    thinking closed with nothing after it, in the content, already spared them). It fails
+    at once, the request given back, and staff read where the words went."""
+    openai_server.then(200, with_reasoning_field(content))
+    task = counted_task()
+    assert pipeline.answer(task.id) == "failed"
+    assert [m.kind for m in outbox()] == ["apology"]
+    [error] = errors()
+    assert "reasoning_content" in error.error_message
+    assert len(openai_server.requests) == 1 and requests_used(task) == 0
 
 
 @pytest.mark.parametrize(
@@ -1722,6 +1790,24 @@ def test_a_call_left_in_the_text_to_a_tool_never_offered_is_never_sent(app, open
     assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
 
 
+def test_request_human_called_in_the_text_before_the_answer_still_hands_over(app, openai_server):
+    """Regression: Hermes-style models (Qwen, Hermes) may open with the call and write
+    words after it; only a call after the last words was read, so the texter got the
+    call's markup, and no person."""
+    call = '<tool_call>\n{"name": "request_human", "arguments": {"reason": "refund"}}\n</tool_call>'
+    openai_server.then(200, chat_completion(call + "\nI'll get someone to help."))
+    assert pipeline.answer(make_task(sms_content="I want a refund").id) == "answered"
+    assert [m.kind for m in outbox()] == ["handoff"]
+    assert "tool_call" not in outbox()[0].body
+
+
+def test_a_call_to_a_tool_never_offered_before_the_answer_is_never_sent(app, openai_server):
+    call = '<tool_call>{"name": "web_search", "arguments": {"q": "capital"}}</tool_call>'
+    openai_server.then(200, chat_completion(call + "\nParis is the capital."))
+    assert pipeline.answer(make_task().id) == "answered"
+    assert [(m.kind, m.body) for m in outbox()] == [("reply", "Paris is the capital of France.")]
+
+
 def test_request_human_beside_an_unknown_tool_hands_over_at_once(app, openai_server):
     both = tool_call_completion("get_weather")
     both["choices"][0]["message"]["tool_calls"].append(
@@ -1822,3 +1908,46 @@ def test_a_200_that_is_not_an_answer_is_retried_then_answered(app, openai_server
     assert pipeline.answer(task.id) == "answered"
     assert [m.body for m in outbox()] == ["Paris is the capital of France."]
     assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Paris is the capital.\nUser: and Germany?\nAssistant: Berlin.",
+        "Paris is the capital.\n\nHuman: Thanks!\n\nAI: You're welcome.",
+        "Paris is the capital.\n\n### User:\nWhat about Spain?\n\n### Assistant:\nMadrid.",
+        "Paris is the capital.\n**User:** And Italy?\n**Assistant:** Rome.",
+        "Paris is the capital.\n\nQ: And Germany?\nA: Berlin.",
+        "Paris is the capital.\n\n### Instruction:\nAnd Spain?\n\n### Response:\nMadrid.",
+    ],
+    ids=["plain", "human-ai", "headings", "bold", "q-and-a", "alpaca"],
+)
+def test_turns_a_model_invents_after_its_answer_are_never_sent(app, openai_server, answer):
+    """Regression: a base or badly templated model goes on writing the conversation, the
+    texter's next question and its answer too, in words rather than template tokens; the
+    texter got both invented turns as the answer."""
+    openai_server.then(200, chat_completion(answer))
+    task = make_task(sms_content="What is the capital of France?")
+    assert pipeline.answer(task.id) == "answered"
+    assert [m.body for m in outbox()] == ["Paris is the capital."]
+
+
+@pytest.mark.parametrize(
+    "question,answer",
+    [
+        ("Write a short chatbot dialogue", "User: Hi\nAssistant: Hello! How can I help?"),
+        ("How do chatbots work?", "They take turns, for example:\nUser: Hi\nAssistant: Hello!"),
+        ("How do I log in?", "Use these.\nUser: admin\nPassword: the one you set"),
+        (
+            "Show me a sample conversation",
+            "Sure.\nUser: Where is Paris?\nAssistant: In France.",
+        ),
+        ("Quiz me on capitals", "Here goes.\nQ: Capital of Peru?\nA: Lima."),
+        ("Write a FAQ for my bakery", "Fresh daily.\nQ: Gluten free?\nA: Yes."),
+    ],
+    ids=["asked-for", "introduced", "no-reply-turn", "conversation-asked", "quiz", "faq"],
+)
+def test_turns_an_answer_shows_are_its_own(app, openai_server, question, answer):
+    openai_server.then(200, chat_completion(answer))
+    assert pipeline.answer(make_task(sms_content=question).id) == "answered"
+    assert [m.body for m in outbox()] == [answer]

@@ -206,6 +206,16 @@ def test_system_prompt_follows_the_category_and_the_tier_budget(app, openai_serv
     assert "under 1520 characters" in premium_prompt
 
 
+def test_the_system_prompt_tells_the_model_the_texters_commands(app, openai_server):
+    """Regression: asked "how do I get the rest?", the model knew nothing of MORE, nor of
+    RESET, AGENT, HELP or STOP, and made up an answer."""
+    pipeline.answer(make_task(sms_content="How do I get the rest of your answer?").id)
+    prompt = openai_server.requests[0][2]["messages"][0]["content"]
+    for command in ("MORE", "RESET", "AGENT", "HELP", "STOP"):
+        assert command in prompt
+    assert "rest of" in prompt and "start over" in prompt
+
+
 def test_markdown_from_the_model_is_sent_as_plain_text(app, openai_server):
     openai_server.then(200, chat_completion("**Paris** is the capital — of *France*."))
     pipeline.answer(make_task().id)

@@ -182,11 +182,13 @@ def test_a_reaction_from_a_texter_over_the_quota_brings_no_quota_notice(app, cli
     assert task.refusal_reason == "reaction"
 
 
-def test_while_staff_hold_the_conversation_a_reaction_is_held_for_them(app, client):
+@pytest.mark.parametrize("body", ["Liked “I will look into it”", "Thanks!"])
+def test_while_staff_hold_the_conversation_a_reaction_is_held_for_them(app, client, body):
+    """A thank-you, routed as a reaction is, is held for staff too: they read it."""
     make_user(PHONE)
     handoff.request_human(db.session.get(User, PHONE), "keyword")
     db.session.commit()
-    text_in(client, "Liked “I will look into it”")
+    text_in(client, body)
 
     [task] = db.session.scalars(sa.select(Task)).all()
     assert (task.status, task.refusal_reason) == ("refused", "held_for_staff")
@@ -245,3 +247,37 @@ def test_a_reaction_reads_only_the_bodies_of_its_thread_in_one_query(app, count_
     [statement] = counter.statements
     unread = ("ai_response", "metadata", "message_sid", "staff_user", "price_usd", "task_media")
     assert not [column for column in unread if column in statement], statement
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("thanks", "Thank you!", "ok thx", "Thanks so much 🙏", "ty", "Great, thanks!", "merci"),
+        *("thank u", "Thanks :)", "thank you very much!!", "thanks, bye", "Much appreciated"),
+        *("👍", "🙏🏽", "❤️", "👍👍", "👌 "),
+    ],
+)
+def test_a_thank_you_alone_is_stored_like_a_reaction_not_answered_nor_counted(app, client, body):
+    """Decision: a thank-you alone asks nothing, as a tapback does. It cost a request off
+    the quota and a model call, and got an SMS ("You're welcome!") the texter then paid
+    for too; texters expect no answer to one."""
+    user = make_user(PHONE, monthly_requests=3, total_requests=3)
+    make_task(user, sms_content="What is 2+2?", status="completed")
+    text_in(client, body)
+
+    [task] = db.session.scalars(sa.select(Task).where(Task.sms_content == body)).all()
+    assert (task.status, task.refusal_reason, task.ai_response) == ("refused", "reaction", None)
+    assert sent() == []
+    user = db.session.get(User, PHONE)
+    assert (user.monthly_requests, user.total_requests) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["ok", "yes", "no thanks", "thanks, and what is 3+3?", "Thanks for nothing, why?", "🍕?", "👎"],
+)
+def test_a_thank_you_with_anything_more_is_a_question_for_the_model(app, client, body):
+    make_user(PHONE)
+    text_in(client, body)
+    [task] = db.session.scalars(sa.select(Task)).all()
+    assert task.refusal_reason is None and [m.kind for m in sent()] == ["reply"]

@@ -469,6 +469,68 @@ def test_embedded_markup_in_an_answer_is_dropped_keeping_a_usable_address(answer
 @pytest.mark.parametrize(
     ("answer", "sent"),
     [
+        ("Paris.<svg/onload=alert(1)>", "Paris."),
+        ("Paris.<img/src=x/onerror=alert(1)>", "Paris."),
+        (
+            'Paris.<img/src="https://x.org/p.png"/alt="Eiffel">',
+            "Paris.Eiffel (https://x.org/p.png)",
+        ),
+        ("Paris.<audio><source src=x></audio>Lyon is second.", "Paris. Lyon is second."),
+        ("Paris<video src=x></video>is big.", "Paris is big."),
+        ("Use `<img/src=x>` in code.", "Use <img/src=x> in code."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_tags_written_with_slashes_and_players_between_words_read_as_a_browser_shows_them(
+    answer, sent, shaping
+):
+    """Regression: a browser reads "/" between a tag's name and its attributes as a space,
+    so <svg/onload=...> and <img/src=x/onerror=...> are tags (Markdown does not read them
+    so, and they reached the texter as text); and the text after a player's closing tag
+    ran into the word before it ("Paris.Lyon")."""
+    # WhatsApp keeps code's backticks, SMS drops them
+    assert shaping(answer, "What is the capital of France?").replace("`", "") == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
+        ("<math><msup><mi>x</mi><mn>2</mn></msup></math>", "x^2"),
+        ("It is <math><mfrac><mn>1</mn><mn>2</mn></mfrac></math>.", "It is 1/2."),
+        (
+            "<math><mfrac><mrow><mi>a</mi><mo>+</mo><mi>b</mi></mrow><mn>2</mn></mfrac></math>",
+            "(a+b)/2",
+        ),
+        (
+            "<math><msup><mi>x</mi><mrow><mi>n</mi><mo>+</mo><mn>1</mn></mrow></msup></math>",
+            "x^(n+1)",
+        ),
+        ("<math><msub><mi>x</mi><mi>i</mi></msub></math>", "x_i"),
+        ("<math><msqrt><mn>2</mn></msqrt></math>", "sqrt(2)"),
+        (
+            "<math><semantics><msup><mi>e</mi><mi>x</mi></msup>"
+            '<annotation encoding="application/x-tex">e^x</annotation></semantics></math>',
+            "e^x",
+        ),
+        ("Paris.<noscript>Turn on JavaScript.</noscript>", "Paris."),
+        ("Paris.<template><p>Hidden</p></template>", "Paris."),
+        ("<dialog open>Paris.</dialog><dialog>Lyon.</dialog>", "Paris.\n\nLyon."),
+        ("<ruby>Kan<rp>(</rp><rt>kan</rt><rp>)</rp></ruby>ji", "Kan(kan)ji"),
+        ("<ruby>Tokyo<rt>to-kyo</rt></ruby> is big.", "Tokyo(to-kyo) is big."),
+        ("Use a <template> tag for it.", "Use a <template> tag for it."),
+    ],
+)
+@pytest.mark.parametrize("shaping", [to_sms_text, to_whatsapp_text], ids=["sms", "whatsapp"])
+def test_math_layout_ruby_and_unshown_elements_read_as_a_browser_shows_them(answer, sent, shaping):
+    """Regression: MathML's layout (<msup>, <mfrac>, <msqrt>...) was dropped with its tags,
+    so x squared read "x2" and one half "12"; <noscript> and <template>, which a browser
+    does not show, <dialog> and <ruby>'s readings reached the texter as tags."""
+    assert shaping(answer, "What is the capital of France?") == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "sent"),
+    [
         (
             'See <a href="https://example.com/docs">the docs</a> for more.',
             "See the docs (https://example.com/docs) for more.",

@@ -30,6 +30,7 @@ from ..vendors.openai import Completion, LLMError, get_llm_backend
 from . import classify, history, prompts, tools
 from .echo import without_echo
 from .failures import log_media_problem
+from .invented import without_invented_turns
 from .tools import REQUEST_HUMAN, TOOLS
 
 __all__ = ["REQUEST_HUMAN", "TOOLS", "ask_model", "reply_kind"]
@@ -197,7 +198,8 @@ def _answer_text(
         if to_sms_text(refusal, question):
             return refusal, declined
         return notices.compose(DECLINED, user, question), declined
-    text = _whole(without_echo(completion.text, question, prompt), completion)
+    said = without_invented_turns(without_echo(completion.text, question, prompt), question)
+    text = _whole(said, completion)
     if not to_sms_text(text, question):
         raise _no_answer(completion)
     return text, None
@@ -247,14 +249,18 @@ def _no_answer(completion: Completion) -> LLMError:
             error_type="openai_error",
             retryable=False,
         )
-    message = "the model returned an empty answer"
     if completion.reasoning_field:
-        message += (
-            f", its words all in {completion.reasoning_field} (a server's reasoning parser "
-            "that found no </think> files the whole answer there: vLLM's, with thinking "
-            "turned off, or a model that does not think)"
+        # Asked again, the same words go to the same field (a parser's setting, or a model
+        # ending after its thinking, as thought_only): the apology now, the request back.
+        return LLMError(
+            f"the model returned an empty answer, its words all in "
+            f"{completion.reasoning_field} (a server's reasoning parser that found no "
+            "</think> files the whole answer there: vLLM's, with thinking turned off, or a "
+            "model that does not think; or a reasoning model that ended after its thinking)",
+            error_type="openai_error",
+            retryable=False,
         )
-    return LLMError(message, error_type="openai_error", retryable=True)
+    return LLMError("the model returned an empty answer", error_type="openai_error", retryable=True)
 
 
 def _why_declined(completion: Completion, question: str) -> str | None:

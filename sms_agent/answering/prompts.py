@@ -37,6 +37,13 @@ COMMANDS = (
     " a text of one of those words alone is a command, and the first four unsubscribe them."
 )
 
+#: What a texter can send, for when they ask ("how do I get the rest?"): the model knew
+#: none of it and made answers up. Kept to one sentence: every call pays for it.
+HOW_TO = (
+    " If asked how this service works: reply MORE for the rest of a cut-off answer, RESET "
+    "to start over, AGENT for a person, HELP for help, STOP to unsubscribe."
+)
+
 FOCUS = {
     Category.GENERAL: "Answer general questions clearly and accurately.",
     Category.CODING: (
@@ -75,4 +82,4 @@ def system_prompt(
     On WhatsApp the tier's budget still sets the length, but formatting is welcome."""
     focus = FOCUS.get(Category(category), FOCUS[Category.GENERAL])
     base = WHATSAPP_BASE if whatsapp else BASE
-    return base.format(chars=char_budget(segments, encoding)) + COMMANDS + " " + focus
+    return base.format(chars=char_budget(segments, encoding)) + COMMANDS + HOW_TO + " " + focus

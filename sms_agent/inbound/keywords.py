@@ -113,8 +113,16 @@ _STOP_ASKING = (
         f"{take}me{off}{your}list"
         for take in ("take", "remove")
         for off in ("off", "from")
-        for your in ("your", "this", "the")
+        for your in ("your", "ur", "this", "the")
     ),
+    "takemeoff",
+    # the number rather than the texter: "delete my number", "take my number off your list"
+    *(
+        f"{delete}mynumber{rest}"
+        for delete in ("delete", "remove", "erase")
+        for rest in ("", *(f"from{your}list" for your in ("your", "ur", "this", "the")))
+    ),
+    *(f"takemynumberoff{your}" for your in ("", "yourlist", "urlist", "thislist", "thelist")),
     *(f"cancel{my}subscription" for my in ("", "my")),
     "nomoretexts",
     "nomoremessages",
@@ -321,9 +329,41 @@ GO_ON_WORDS = frozenset(
 )
 
 
-def asks_to_go_on(body: str | None) -> bool:
-    """Whether the whole message asks an answer to go on (GO_ON_WORDS), however written."""
-    return _once(_folded(body)) in GO_ON_WORDS
+def word_of(body: str | None) -> str:
+    """The message as one word, as `parse` reads it: folded once per text by routing, which
+    reads it as a keyword (keyword_in) and as asking an answer to go on (GO_ON_WORDS)."""
+    return _once(_folded(body))
+
+
+#: A thank-you and nothing else ("thanks", "ok thx", "Thank you so much!", "merci"), which
+#: asks nothing: routed as a tapback is, stored and neither answered nor counted. Not "ok"
+#: or "got it" alone, which may answer the model's question ("Shall I go on?" "ok").
+_THANKS = (
+    *("thanks", "thankyou", "thanku", "thx", "thnx", "thanx", "tnx", "ty", "tysm", "tyvm", "thks"),
+    *("merci", "mercibeaucoup", "gracias", "muchasgracias", "danke", "dankeschön", "vielendank"),
+    *("manythanks", "muchappreciated", "appreciateit", "iappreciateit", "cheers"),
+)
+THANKS_WORDS = frozenset(
+    f"{before}{thanks}{after}"
+    for before in ("", "ok", "okay", "k", "great", "cool", "perfect", "awesome", "gotit", "oh")
+    for thanks in _THANKS
+    for after in ("", "again", "somuch", "alot", "verymuch", "agian", "x", "bye", "byebye")
+)
+
+
+#: The emoji a thank-you is sent as, alone ("👍", "🙏🏽"): a thumbs-down or "🍕?" is answered.
+_THANKS_EMOJI = frozenset("👍🙏👌❤♥🙂😊👏✅💯🤝😀😃😁🥰😍🫶")
+#: What may come with them: spaces, variation selectors, skin tones.
+_WITH_EMOJI = frozenset({" ", "\ufe0f", "\ufe0e", *map(chr, range(0x1F3FB, 0x1F400))})
+
+
+def says_thanks(word: str, body: str) -> bool:
+    """Whether a message folded into `word` (word_of) is a thank-you alone: THANKS_WORDS, or
+    emoji that say it and nothing else, which fold into no word at all."""
+    if word:
+        return word in THANKS_WORDS
+    kept = set(body.strip()) - _WITH_EMOJI
+    return bool(kept) and kept <= _THANKS_EMOJI
 
 
 #: Every word a texter may send, mapped to what it means. STOP/START/HELP follow the
@@ -425,7 +465,11 @@ def parse(body: str | None, *, opted_out: bool = True) -> Keyword | None:
     are ignored, and compatibility forms such as full-width letters and Cyrillic or Greek
     look-alikes ("ЅТОР") are folded.
     """
-    word = _once(_folded(body))
+    return keyword_in(word_of(body), opted_out=opted_out)
+
+
+def keyword_in(word: str, *, opted_out: bool = True) -> Keyword | None:
+    """`parse` for a message already folded into one word (word_of)."""
     if word in ANSWER_WORDS and not opted_out:
         return None
     return WORDS.get(word) or WORDS.get(_unstretched(word))

@@ -43,7 +43,8 @@ def route(
     """`twilio_keyword`: what Twilio's Advanced Opt-Out matched (OptOutType), which wins over
     our reading of the words: Twilio obeys its own keyword list, and so must we.
     `message_type`: Twilio's MessageType on WhatsApp (message_types.message_type)."""
-    keyword = twilio_keyword or keywords.parse(body, opted_out=user.is_opted_out)
+    word = keywords.word_of(body)  # folded once, read as a keyword and as "go on"
+    keyword = twilio_keyword or keywords.keyword_in(word, opted_out=user.is_opted_out)
     if keyword is Keyword.START and readable(media):
         by_twilio = bool(twilio_keyword) or twilio_confirms(keyword, body, user.channel)
         return _opt_in_with_a_picture(user, body, media, answered_by_twilio=by_twilio)
@@ -57,14 +58,14 @@ def route(
         keyword is None
         and not media
         and not user.is_opted_out
-        and keywords.asks_to_go_on(body)
+        and word in keywords.GO_ON_WORDS
         and more.has_rest(user)
     ):
         keyword = Keyword.MORE  # "continue" under "(Reply MORE)": the rest, not a question
     if keyword is not None:
         confirmed = twilio_confirms(keyword, body, user.channel)
         return _keyword(user, keyword, media, twilio_confirms=confirmed)
-    return _message(user, body, media, message_type)
+    return _message(user, body, media, message_type, thanks=keywords.says_thanks(word, body))
 
 
 def _opt_in_with_a_picture(
@@ -81,8 +82,11 @@ def _opt_in_with_a_picture(
     return received
 
 
-def _message(user: User, body: str, media: list[Attachment], message_type: str = "") -> Received:
-    """A text that is no keyword: refused, or a task for the model."""
+def _message(
+    user: User, body: str, media: list[Attachment], message_type: str = "", thanks: bool = False
+) -> Received:
+    """A text that is no keyword: refused, or a task for the model. `thanks`: the text is a
+    thank-you alone (keywords.says_thanks)."""
     phone = user.phone_number
     if not user.is_active:
         return Received("inactive", phone)
@@ -91,9 +95,9 @@ def _message(user: User, body: str, media: list[Attachment], message_type: str =
     if handoff.is_held(user):
         # Waiting for or with staff: stored for them, not for the model (nor the quota).
         return Received("held", phone)
-    if not media and (message_type == REACTION or _is_reaction(phone, body)):
+    if not media and (thanks or message_type == REACTION or _is_reaction(phone, body)):
         # "Liked “What is 2+2?”", or what Twilio names a WhatsApp reaction (its emoji in the
-        # Body or not): stored, but nothing to answer, to ask or to count.
+        # Body or not), or a thank-you alone: stored, but nothing to answer, ask or count.
         return Received("reaction", phone)
     if not media and is_blank(body) and user.channel == Channel.WHATSAPP:
         # WhatsApp sends no empty text: Twilio passes a reaction (a 👍 on our answer) on

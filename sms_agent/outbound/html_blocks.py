@@ -16,7 +16,8 @@ from itertools import zip_longest
 
 _BLOCK_TAG = re.compile(
     r"<(/?)(p|div|h[1-6]|ul|ol|li|table|thead|tbody|tfoot|tr|th|td|caption|blockquote"
-    r"|section|article|header|footer|main|nav|aside|dl|dt|dd|pre|details|summary|center)\b[^<>]*>",
+    r"|section|article|header|footer|main|nav|aside|dl|dt|dd|pre|details|summary|center|dialog"
+    r"|figure|figcaption|address|menu)\b[^<>]*>",
     re.IGNORECASE,
 )
 _CELLS = frozenset({"th", "td"})

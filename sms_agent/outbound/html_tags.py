@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..clean_text import is_blank
 from .html_blocks import blocks_to_text
+from .html_forms import as_browsers_read
 
 # A tag opens formatting only when the text closes it too: "if a<b and b>c" and "the <b>
 # tag" are no markup, though an HTML parser reads a tag in each.
@@ -80,6 +81,7 @@ def about_markup(question: str) -> bool:
 def html_tags_to_text(text: str) -> str:
     """`text` with its formatting tags, line breaks and comments as markdown_to_text shows
     them: for WhatsApp, whose shaping keeps the Markdown rather than parsing it."""
+    text = as_browsers_read(text)
     return html_reader(text)(text)
 
 
@@ -243,9 +245,10 @@ def linked_image_words(tag: str) -> str | None:
 
 
 #: Elements whose words no reader sees: a browser runs a script, applies a style and draws
-#: a picture (an SVG's shapes, and its labels with them).
-_HIDDEN = frozenset({"script", "style", "svg"})
-_HIDDEN_OPENING = re.compile(r"<(script|style|svg)\b[^<>]*>", re.IGNORECASE)
+#: a picture (an SVG's shapes, and its labels with them); it never shows a template, nor a
+#: noscript's words while it runs scripts.
+_HIDDEN = frozenset({"script", "style", "svg", "template", "noscript"})
+_HIDDEN_OPENING = re.compile(r"<(script|style|svg|template|noscript)\b[^<>]*>", re.IGNORECASE)
 _HIDDEN_CLOSING = {name: re.compile(rf"</{name}\s*>", re.IGNORECASE) for name in _HIDDEN}
 
 

@@ -12,6 +12,7 @@ from markdown_it.token import Token
 
 from .footnotes import footnotes_to_text
 from .html_blocks import row_text
+from .html_forms import as_browsers_read
 from .html_tags import (
     LINK_CLOSING,
     STRUCK,
@@ -92,7 +93,7 @@ def markdown_to_text(source: str, *, html_as_written: bool = False) -> str:
     by one blank line. `html_as_written` keeps formatting tags and line breaks too (an answer
     about markup, about_markup).
     """
-    source = footnotes_to_text(source)
+    source = footnotes_to_text(source if html_as_written else as_browsers_read(source))
     if _PLAIN_LINE.fullmatch(source):
         return source
     renderer = _render(source, html_as_written)

@@ -90,8 +90,18 @@ def after_thinking(content: str) -> str | None:
     if answer is None:
         return None
     wrapped = _WRAPPED.match(answer)
-    answer = next(part for part in wrapped.groups()[1:] if part is not None) if wrapped else answer
+    if wrapped:
+        answer = next(part for part in wrapped.groups()[1:] if part is not None)
+    elif "</" in answer or "<|end_of_solution|>" in answer:
+        answer = _UNOPENED_WRAPPER_END.sub("", answer)
     return _without_later_thinking(answer)
+
+
+#: The end of a wrapper the chat template opened (the prompt ends "<answer>"), so only its
+#: closing tag arrives, after the answer.
+_UNOPENED_WRAPPER_END = re.compile(
+    r"\s*(?:</(?:answer|response|final_answer)>|<\|end_of_solution\|>)\s*\Z", re.IGNORECASE
+)
 
 
 def _after_thinking(content: str) -> str | None:

@@ -119,8 +119,30 @@ def calls_in_text(content: str) -> tuple[str, list[str]]:
         end = call.start()
     names = [_name(_words(call)) for call in calls]
     if not calls:
-        return _json_calls(content)
-    return content[:end], [name for name in names if name]
+        content, names = _json_calls(content)
+    else:
+        content = content[:end]
+    content, first = _opening_calls(content)
+    return content, [name for name in first + names if name]
+
+
+#: A call's closing tag, which a call that opens the answer must have: one running to the
+#: end is the whole text, read above.
+_CLOSED = re.compile(r"(?:</tool_call>|<\|/tool_call\|>|</function>|</tool_calls>)\Z")
+
+
+def _opening_calls(content: str) -> tuple[str, list[str]]:
+    """(`content` without the closed calls it opens with, the names of their tools): Hermes
+    and Qwen may call first and write words after. Only a call whose tool is named counts,
+    and never a tag named in a sentence ("<tool_call> tags hold it")."""
+    names = []
+    while (call := _CALL.match(content.lstrip())) and _CLOSED.search(call[0]):
+        name = _name(_words(call))
+        if name is None or _PROSE.match(_words(call)):
+            break
+        names.append(name)
+        content = content.lstrip()[call.end() :]
+    return content, names
 
 
 #: What follows a tag named in a sentence ("in <tool_call> tags."): a space, then words.
