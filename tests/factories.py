@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import sqlalchemy as sa
+
 from sms_agent.extensions import db
 from sms_agent.media.read import HELD_UNREAD
 from sms_agent.models import (
@@ -40,13 +42,25 @@ def make_user(phone_number: str | None = None, **fields: Any) -> User:
     return user
 
 
-def make_user_of_an_older_revision(phone_number: str | None = None, **columns: Any) -> str:
-    """A texter stored in the users table as an older migration left it (for migration
-    tests): the model has columns added since, which the ORM would write. The row's other
-    columns take their defaults. Returns the phone number."""
-    phone_number = phone_number or next_phone()
-    db.session.execute(User.__table__.insert(), [{"phone_number": phone_number, **columns}])
+def make_row_of_an_older_revision(entity: type, /, **columns: Any) -> None:
+    """A row of `entity`'s table as an older migration left the table (for migration tests):
+    the entity has columns added since, which the ORM, or an INSERT of the entity's table,
+    would write. Only the columns the table has are written; the others of the row take
+    the entity's defaults."""
+    table = entity.__table__
+    inspector = sa.inspect(db.session.connection())
+    had = {column["name"] for column in inspector.get_columns(table.name)}
+    kept = (column._copy() for column in table.columns if column.name in had)
+    then = sa.Table(table.name, sa.MetaData(), *kept)
+    db.session.execute(then.insert(), [columns])
     db.session.commit()
+
+
+def make_user_of_an_older_revision(phone_number: str | None = None, **columns: Any) -> str:
+    """A texter stored as an older migration left the users table (make_row_of_an_older_
+    revision). Returns the phone number."""
+    phone_number = phone_number or next_phone()
+    make_row_of_an_older_revision(User, phone_number=phone_number, **columns)
     return phone_number
 
 

@@ -35,7 +35,12 @@ from sms_agent.models import (
 from sms_agent.models.spend_rollups import rebuild, recount_task_costs
 from sms_agent.models.types import Money
 from tests.conftest import fresh_database
-from tests.factories import make_task, make_user, make_user_of_an_older_revision
+from tests.factories import (
+    make_row_of_an_older_revision,
+    make_task,
+    make_user,
+    make_user_of_an_older_revision,
+)
 
 NOW = datetime(2027, 3, 15, 12, 0, tzinfo=UTC)
 MICRO = Decimal("0.000001")
@@ -360,9 +365,8 @@ def test_migration_0021_counts_the_sms_already_sent_and_its_downgrade_keeps_the_
             upgrade(revision="0020_message_write_marks")
             make_user_of_an_older_revision("+15551230000")
             for body in ("one", "two"):
-                db.session.add(OutboundMessage(to_number="+15551230000", body=body))
-            db.session.add(ModelCall(user_phone="+15551230000", model="m"))
-            db.session.commit()
+                make_row_of_an_older_revision(OutboundMessage, to_number="+15551230000", body=body)
+            make_row_of_an_older_revision(ModelCall, user_phone="+15551230000", model="m")
             upgrade(revision="0021_count_of_sms_kept")
             assert (sms_counted(), entries()) == (2, 3)
             db.session.add(OutboundMessage(to_number="+15551230000", body="three"))
@@ -370,8 +374,7 @@ def test_migration_0021_counts_the_sms_already_sent_and_its_downgrade_keeps_the_
             assert (sms_counted(), entries()) == (3, 4)
             db.session.rollback()  # the reads' transaction would hold the migration up
             downgrade(revision="0020_message_write_marks")
-            db.session.add(OutboundMessage(to_number="+15551230000", body="four"))
-            db.session.commit()
+            make_row_of_an_older_revision(OutboundMessage, to_number="+15551230000", body="four")
             assert entries() == 5
             db.session.remove()
             db.engine.dispose()

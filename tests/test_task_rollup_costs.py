@@ -38,6 +38,7 @@ from sms_agent.models.spend_rollups import recount_task_costs
 from sms_agent.models.types import UTCDateTime
 from tests.conftest import fresh_database
 from tests.factories import (
+    make_row_of_an_older_revision,
     make_staff,
     make_task,
     make_token,
@@ -226,9 +227,9 @@ def test_the_migration_counts_the_costs_of_tasks_there_are(tmp_path):
                 ),
                 {"id": task_id, "phone": phone, "now": utcnow()},
             )
-            sms = OutboundMessage(task_id=task_id, to_number=phone, body="hi", price_usd=SMS)
-            db.session.add(sms)
-            db.session.commit()
+            make_row_of_an_older_revision(
+                OutboundMessage, task_id=task_id, to_number=phone, body="hi", price_usd=SMS
+            )
 
             upgrade()
             assert _costs() == [(SMS, SMS, 7900, 7900)]
@@ -238,8 +239,9 @@ def test_the_migration_counts_the_costs_of_tasks_there_are(tmp_path):
 
             db.session.rollback()  # the migration locks the tables this session read
             downgrade(revision="0017_rollups_at_commit")
-            db.session.add(ModelCall(task_id=task_id, user_phone=phone, model="m", cost_usd=CALL))
-            db.session.commit()  # 0017's triggers, without the new columns, still count
+            make_row_of_an_older_revision(  # 0017's triggers, without the new columns, count it
+                ModelCall, task_id=task_id, user_phone=phone, model="m", cost_usd=CALL
+            )
             cost = db.session.execute(sa.text("SELECT cost_usd FROM tasks")).scalar_one()
             assert Decimal(str(cost)) == SMS + 2 * CALL
             db.session.remove()
