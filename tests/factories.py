@@ -16,6 +16,7 @@ from sms_agent.models import (
     TaskMedia,
     Tier,
     User,
+    utcnow,
 )
 from sms_agent.simulated_senders import TRY_IT_NUMBER
 
@@ -34,6 +35,8 @@ ESTABLISHED = {"program_notice_sent": "2026-01-01T00:00:00+00:00"}
 def make_user(phone_number: str | None = None, **fields: Any) -> User:
     fields.setdefault("tier", Tier.FREE.value)
     fields.setdefault("service_state", dict(ESTABLISHED))
+    # One who has texted (pass last_active=None for one staff or the API added).
+    fields.setdefault("last_active", utcnow())
     user = User(phone_number=phone_number or next_phone(), **fields)
     db.session.add(user)
     db.session.commit()
@@ -45,6 +48,7 @@ def make_user_of_an_older_revision(phone_number: str | None = None, **columns: A
     tests): the model has columns added since, which the ORM would write. The row's other
     columns take their defaults. Returns the phone number."""
     phone_number = phone_number or next_phone()
+    columns.setdefault("last_active", utcnow())  # NOT NULL before 0035
     db.session.execute(User.__table__.insert(), [{"phone_number": phone_number, **columns}])
     db.session.commit()
     return phone_number
