@@ -257,7 +257,9 @@ class UserOut(UserCostOut):
         allow_none=True,
         metadata={
             "description": "When the texter's latest request was taken up (their first "
-            "text, until then); null for one staff or the API added who has not texted."
+            "text, until then); null for one staff or the API added who has not texted. "
+            "Ordered by it, nulls come where the database puts them: last downward and "
+            "first upward on SQLite, the other way round on PostgreSQL."
         },
     )
     total_requests = fields.Integer()
