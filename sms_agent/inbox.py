@@ -25,7 +25,8 @@ class Entry:
     full_name: str
     state: str
     held_by: str | None
-    last_message_at: datetime
+    #: None for a texter staff or the API added who has not texted and got no text yet.
+    last_message_at: datetime | None
     unread: int
     opted_out: bool
     #: False for a texter staff made inactive: their texts are refused, as an opted-out one's.
@@ -34,8 +35,10 @@ class Entry:
 
 def last_activity() -> sa.ColumnElement:
     """The later of the texter's last admitted request and the conversation's last message
-    (held texts and staff replies, which leave User.last_active alone)."""
+    (held texts and staff replies, which leave User.last_active alone); NULL for a texter
+    staff or the API added who has neither."""
     return sa.case(
+        (User.last_active.is_(None), Conversation.last_message_at),
         (Conversation.last_message_at > User.last_active, Conversation.last_message_at),
         else_=User.last_active,
     )
@@ -51,7 +54,8 @@ def listing(state: str | None = None, needs_staff: bool = False) -> sa.Select:
         statement = statement.where(User.conversation_state == state)
     elif needs_staff:
         statement = statement.where(User.conversation_state.in_(NEEDS_STAFF))
-    return statement.order_by(last_activity().desc(), User.phone_number)
+    # Those with no activity last on both databases (PostgreSQL puts NULLs first downward).
+    return statement.order_by(last_activity().desc().nulls_last(), User.phone_number)
 
 
 def entries(users: Sequence[User], *, staff_names: bool = True) -> list[Entry]:
@@ -75,7 +79,7 @@ def entry_for(user: User) -> Entry:
 
 def _entry(user: User, conversation: Conversation | None, staff_names: bool) -> Entry:
     latest = user.last_active
-    if conversation is not None and conversation.last_message_at > latest:
+    if conversation is not None and (latest is None or conversation.last_message_at > latest):
         latest = conversation.last_message_at
     holder = conversation.held_by if conversation is not None else None
     return Entry(

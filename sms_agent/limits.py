@@ -148,7 +148,14 @@ def _quota_run(user: User) -> str:
     failed answer gave its request back), which moves last_active on, so running out once
     more gets a notice of its own. Not total_requests: a request given back lowers it to
     the figure it had when the texter was told, and the next run went unnoticed."""
-    return f"{user.window_started_at.isoformat()}#{user.last_active.isoformat()}"
+    return f"{user.window_started_at.isoformat()}#{_last_admitted(user)}"
+
+
+def _last_admitted(user: User) -> str:
+    """What tells one run of refused texts from the next: when a request of the texter's
+    was last taken up, "never" for one staff or the API added whose first request (a task
+    the API made for them) was refused."""
+    return user.last_active.isoformat() if user.last_active is not None else "never"
 
 
 def _refuse(user: User, reason: RefusalReason, notice: str, window: str) -> Admission:
@@ -612,4 +619,4 @@ def _cap_run(user: User, period: date | datetime) -> str:
     the cap was reached. Not the cap itself: each `flask spend raise-cap` (or a move to
     another tier) that still left a texter without room told them again, answered nothing
     in between."""
-    return f"{period.isoformat()}#{user.last_active.isoformat()}"
+    return f"{period.isoformat()}#{_last_admitted(user)}"

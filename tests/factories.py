@@ -18,6 +18,7 @@ from sms_agent.models import (
     TaskMedia,
     Tier,
     User,
+    utcnow,
 )
 from sms_agent.simulated_senders import TRY_IT_NUMBER
 
@@ -36,6 +37,8 @@ ESTABLISHED = {"program_notice_sent": "2026-01-01T00:00:00+00:00"}
 def make_user(phone_number: str | None = None, **fields: Any) -> User:
     fields.setdefault("tier", Tier.FREE.value)
     fields.setdefault("service_state", dict(ESTABLISHED))
+    # One who has texted (pass last_active=None for one staff or the API added).
+    fields.setdefault("last_active", utcnow())
     user = User(phone_number=phone_number or next_phone(), **fields)
     db.session.add(user)
     db.session.commit()
@@ -60,6 +63,7 @@ def make_user_of_an_older_revision(phone_number: str | None = None, **columns: A
     """A texter stored as an older migration left the users table (make_row_of_an_older_
     revision). Returns the phone number."""
     phone_number = phone_number or next_phone()
+    columns.setdefault("last_active", utcnow())  # NOT NULL before 0035
     make_row_of_an_older_revision(User, phone_number=phone_number, **columns)
     return phone_number
 

@@ -523,3 +523,40 @@ def test_0030_prices_the_texts_received_before_it_and_counts_them_in_the_spend(t
                 rollup = connection.execute(sa.text("SELECT count(*) FROM spend_daily")).scalar()
                 assert rollup == 0
             db.engine.dispose()
+
+
+def test_0035_lets_a_texter_who_never_texted_have_no_last_active_and_keeps_the_rest(tmp_path):
+    """Rows stored before keep their last_active; texters made after have none until they
+    text; the users table keeps its rows, its tasks and its row count (SQLite edits the
+    table's definition rather than rebuilding it, which would cascade to the tasks). The
+    downgrade gives those who never texted their creation time, as before."""
+    texted = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+    with fresh_database(tmp_path) as url:
+        app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=url)
+        with app.app_context():
+            upgrade(revision="0034_cost23_cached_tokens")
+            make_user_of_an_older_revision("+15550001111", last_active=texted)
+            db.session.add(Task(user_phone="+15550001111", sms_content="kept"))
+            db.session.commit()
+            upgrade()
+            db.session.add(User(phone_number="+15550001112"))
+            db.session.commit()
+            stored = db.session.execute(sa.select(User.phone_number, User.last_active))
+            assert sorted(stored.all()) == [("+15550001111", texted), ("+15550001112", None)]
+            assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 1
+            kept = db.session.execute(
+                sa.text("SELECT rows FROM row_counts WHERE table_name = 'users'")
+            )
+            assert kept.scalar() == 2
+            created = db.session.get(User, "+15550001112").created_at
+            db.session.remove()
+            downgrade(revision="0034_cost23_cached_tokens")
+            with db.engine.connect() as connection:
+                columns = {c["name"]: c for c in db.inspect(connection).get_columns("users")}
+                assert columns["last_active"]["nullable"] is False
+                back = connection.execute(sa.text("SELECT count(*) FROM tasks")).scalar()
+                assert back == 1
+            again = db.session.execute(sa.select(User.phone_number, User.last_active))
+            assert sorted(again.all()) == [("+15550001111", texted), ("+15550001112", created)]
+            db.session.remove()
+            db.engine.dispose()

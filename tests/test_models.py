@@ -239,6 +239,16 @@ def test_user_query_helpers(app):
     assert phones(User.premium()) == {premium.phone_number, enterprise.phone_number}
 
 
+def test_a_texter_staff_added_who_never_texted_is_not_active_recently(app):
+    """Regression: staff's new texter got last_active = their creation, so they counted as
+    active recently though they never texted."""
+    never = User(phone_number="+15550100123")
+    db.session.add(never)
+    db.session.commit()
+    assert never.last_active is None
+    assert db.session.scalars(User.active_recently(days=7)).all() == []
+
+
 def test_task_query_helpers(app):
     user = make_user()
     done = make_task(user, category="coding")

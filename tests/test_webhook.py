@@ -986,6 +986,19 @@ def test_storing_an_sms_from_a_known_texter_takes_three_statements(
     assert first_words == [*lock, "SELECT", "UPDATE", "INSERT"]
 
 
+def test_a_texter_staff_added_becomes_active_with_their_first_question(app, client):
+    """Staff's new texter has no last_active until they text; their first question, taken
+    up, dates it."""
+    make_user(phone_number="+15550001111", last_active=None)
+    before = utcnow()
+
+    response = signed_post(client, "/sms/inbound", inbound_form("hello", From="+15550001111"))
+
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(User, "+15550001111").last_active >= before
+
+
 def bad_signature_lines(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if "bad Twilio signature" in r.getMessage()]
 

@@ -321,9 +321,9 @@ def format_datetime(value: datetime | None, seconds: bool = False) -> str:
 class ReadOnlyValue(rules.BaseRule):
     """A labelled value of the model being edited, shown but never submitted or saved."""
 
-    def __init__(self, attribute: str, label: str) -> None:
+    def __init__(self, attribute: str, label: str, empty: str = "—") -> None:
         super().__init__()
-        self.attribute, self.label = attribute, label
+        self.attribute, self.label, self.empty = attribute, label, empty
 
     def __call__(self, form, form_opts=None, field_args=None) -> Markup:
         model = (get_render_ctx() or {}).get("model")
@@ -332,7 +332,7 @@ class ReadOnlyValue(rules.BaseRule):
         return Markup(
             '<div class="form-group"><label class="col-form-label">{}</label>'
             '<p class="form-control-plaintext" data-readonly="{}">{}</p></div>'
-        ).format(self.label, self.attribute, "—" if shown in (None, "") else shown)
+        ).format(self.label, self.attribute, self.empty if shown in (None, "") else shown)
 
 
 class CsrfTokenPlaced(rules.BaseRule):

@@ -27,6 +27,7 @@ from .base import (
     KeptCount,
     ReadOnlyValue,
     email_field,
+    format_datetime,
     gone_already,
     known_timezone,
     readable_name,
@@ -36,6 +37,13 @@ from .base import (
     usd,
 )
 from .conversation import ConversationPages
+
+#: The last active of a texter staff or the API added who has not texted yet.
+NEVER = "never"
+
+
+def _last_active(user: User, seconds: bool = False) -> str:
+    return format_datetime(user.last_active, seconds) if user.last_active else NEVER
 
 
 def _texted(told: BulkNotices) -> str:
@@ -108,6 +116,11 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
         "rate_limit_reset": lambda _v, _c, user, _n: window_end(user),
         "spend_this_month": lambda _v, _c, user, _n: _spend(user, "this_month_usd"),
         "spend_all_time": lambda _v, _c, user, _n: _spend(user, "all_time_usd"),
+        "last_active": lambda _v, _c, user, _n: _last_active(user),
+    }
+    column_formatters_detail = {
+        **column_formatters,
+        "last_active": lambda _v, _c, user, _n: _last_active(user, seconds=True),
     }
     column_labels = {
         "spend_this_month": "Spend this month (USD)",
@@ -178,7 +191,7 @@ class UserView(ConversationPages, KeptCount, AdminModelView):
             [
                 ReadOnlyValue("created_at", "Created"),
                 ReadOnlyValue("updated_at", "Updated"),
-                ReadOnlyValue("last_active", "Last active"),
+                ReadOnlyValue("last_active", "Last active", empty=NEVER),
             ],
             "Timestamps",
         ),

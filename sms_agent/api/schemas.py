@@ -253,7 +253,15 @@ class UserOut(UserCostOut):
     tier = fields.String(validate=Choice(Tier.values()))
     email = fields.String(allow_none=True)
     full_name = fields.String()
-    last_active = fields.DateTime()
+    last_active = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "When the texter's latest request was taken up (their first "
+            "text, until then); null for one staff or the API added who has not texted. "
+            "Ordered by it, nulls come where the database puts them: last downward and "
+            "first upward on SQLite, the other way round on PostgreSQL."
+        },
+    )
     total_requests = fields.Integer()
     monthly_requests = fields.Integer()
     rate_limit_reset = fields.DateTime()
@@ -499,7 +507,13 @@ class ConversationOut(OutSchema):
         allow_none=True,
         metadata={"description": 'Username of the staff member holding it ("staff" for a texter).'},
     )
-    last_message_at = fields.DateTime()
+    last_message_at = fields.DateTime(
+        allow_none=True,
+        metadata={
+            "description": "The latest text either way or request taken up; null for a "
+            "texter staff or the API added who has not texted and got no text."
+        },
+    )
     unread = fields.Integer(metadata={"description": "Texts held for staff not read yet."})
 
 

@@ -82,10 +82,14 @@ def receive_sms(form: Mapping[str, str]) -> Received:
     # both read service_state and one overwrite the other's quota notice.
     user = lock_texter(phone)
     if user is None:
-        user = User(phone_number=phone)
+        user = User(phone_number=phone, last_active=utcnow())
         db.session.add(user)
         db.session.flush()  # fills in the column defaults (tier, quota window, active)
         log.info("new user %s on tier %s", mask(phone), user.tier)
+    elif user.last_active is None:
+        # The first text of a texter staff or the API added: active from now on (an
+        # admitted request moves it on again, quota.admit).
+        user.last_active = utcnow()
     _note_channel(user, channel, form.get("From") or "")
     _note_profile_name(user, form)
     was_opted_out = user.is_opted_out

@@ -164,7 +164,10 @@ class User(db.Model):
     tier: Mapped[str] = mapped_column(sa.String(20), default=Tier.FREE.value, active_history=True)
     email: Mapped[str | None] = mapped_column(sa.String(254))
     full_name: Mapped[str] = mapped_column(sa.String(100), default="")
-    last_active: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When the texter's latest request was taken up (their first text of any kind until
+    #: then); None for one staff or the API added who has not texted yet, whom no count of
+    #: active texters includes.
+    last_active: Mapped[datetime | None] = mapped_column(UTCDateTime)
     total_requests: Mapped[int] = mapped_column(default=0)
     monthly_requests: Mapped[int] = mapped_column(default=0)
     rate_limit_reset: Mapped[datetime] = mapped_column(UTCDateTime, default=_next_reset)

@@ -111,6 +111,20 @@ def test_the_inbox_lists_conversations_by_latest_activity_with_state_holder_and_
     assert re.search(r'data-testid="unread"><span class="badge badge-primary">1<', page)
 
 
+def test_a_texter_staff_added_who_never_texted_comes_last_in_the_inbox(admin_client):
+    """Regression: staff's new texter was dated by their creation (last_active), so they
+    came in the inbox as if they had just texted. Now they say "never", after those who
+    texted, on both databases (PostgreSQL puts NULLs first in a descending order)."""
+    make_user("+15550100001", last_active=None)
+    quiet = make_user("+15550100009", last_active=utcnow() - timedelta(days=30))
+
+    page = page_of(admin_client, "/admin/inbox/")
+
+    order = re.findall(r'data-phone="([^"]+)"', page)
+    assert order == [quiet.phone_number, "+15550100001"]
+    assert re.search(r"<td>never</td>\s*</tr>", page)
+
+
 def test_the_needs_staff_filter_leaves_out_the_ai_conversations(admin_client):
     make_user("+15550100009")
     waiting()

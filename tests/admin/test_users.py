@@ -1032,3 +1032,33 @@ def test_an_escape_shown_for_a_stored_character_beside_a_written_one_reads_back_
     assert admin_client.post(url, data=edited).status_code == 302
     db.session.expire_all()
     assert db.session.get(Task, task.id).sms_content == stored + "!"
+
+
+NEVER_TEXTED = "+15551230004"
+
+
+def test_a_texter_staff_create_has_never_been_active_until_they_text(admin_client):
+    """Regression: the admin's Create set last_active to the moment staff saved the form, so
+    the list, the texter's page and the dashboard showed a texter who never texted as active
+    (now "never", and the "Last active: empty" filter finds them)."""
+    response = admin_client.post("/admin/user/new/", data=new_user_form(admin_client, NEVER_TEXTED))
+    assert response.status_code == 302
+    make_user("+15551230003", full_name="Texted Tess")
+
+    assert db.session.get(User, NEVER_TEXTED).last_active is None
+    listed = re.search(
+        rf"<tr>(?:(?!</tr>).)*{re.escape(NEVER_TEXTED)}.*?</tr>",
+        rows(admin_client, "/admin/user/"),
+        re.S,
+    )
+    assert "never" in listed.group(0)
+    details = rows(admin_client, f"/admin/user/details/?id={quote(NEVER_TEXTED)}")
+    assert re.search(r"Last active(?:(?!</tr>).)*>\s*never\s*<", details, re.S)
+    edit = rows(admin_client, f"/admin/user/edit/?id={quote(NEVER_TEXTED)}")
+    assert 'data-readonly="last_active">never<' in edit
+    never = rows(admin_client, "/admin/user/?flt0_last_active_empty=1")
+    assert NEVER_TEXTED in never and "Texted Tess" not in never
+    dashboard = admin_client.get("/admin/").get_data(as_text=True)
+    summary = re.search(r'data-testid="summary".*?data-testid="chart-daily"', dashboard, re.S)
+    users, active_day, active_week = re.findall(r'sms-card-value">([^<]+)<', summary.group(0))[:3]
+    assert (users, active_day, active_week) == ("2", "1", "1")

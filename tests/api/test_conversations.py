@@ -43,6 +43,20 @@ def test_conversations_list_state_holder_activity_and_unread(client, admin_heade
     assert set(first) == {"user_phone", "state", "held_by", "last_message_at", "unread"}
 
 
+def test_a_texter_never_in_touch_has_no_last_message_and_comes_last(client, admin_headers):
+    """Regression: a texter staff added had their creation as their latest activity; now
+    null, listed after those who texted on both databases."""
+    make_user("+15550201113", last_active=None)
+    make_user("+15550201112", last_active=utcnow() - timedelta(days=2))
+
+    body = client.get("/api/conversations/", headers=admin_headers).get_json()
+
+    assert [(row["user_phone"], row["last_message_at"] is None) for row in body["results"]] == [
+        ("+15550201112", False),
+        ("+15550201113", True),
+    ]
+
+
 @pytest.mark.parametrize("state,expected", [("waiting", [PHONE]), ("ai", ["+15550201112"])])
 def test_conversations_filter_by_state(client, admin_headers, state, expected):
     make_user("+15550201112")

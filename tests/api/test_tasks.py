@@ -336,6 +336,20 @@ def test_staff_creating_a_task_for_a_texter_over_quota_gets_429(client, admin_he
     assert db.session.scalar(sa.select(sa.func.count(Task.id))) == 0
 
 
+def test_a_task_refused_for_a_texter_who_never_texted_is_a_429_and_leaves_them_inactive(
+    client, admin_headers
+):
+    """A texter staff added has no last_active, which the quota's notice run is keyed by:
+    the refusal must not stumble on it (a 500), nor make them look active."""
+    make_user(PHONE, monthly_requests=100, last_active=None)
+    response = client.post(
+        "/api/tasks/", json={"user_phone": PHONE, "sms_content": "hello"}, headers=admin_headers
+    )
+    assert response.status_code == 429
+    db.session.expire_all()
+    assert db.session.get(User, PHONE).last_active is None
+
+
 def test_a_tier_with_no_requests_says_to_retry_next_month_not_at_once(app, client, admin_headers):
     """Regression: on a tier with a quota of 0 whose texter's month had ended, the 429 named
     the window that had ended as when to retry, and Retry-After 1: a client retried every

@@ -1184,3 +1184,62 @@ def test_another_channels_address_is_a_400_as_in_the_admin(client, admin_headers
     assert response.status_code == 400 and in_url.status_code == 400
     assert "not a channel we serve" in response.get_json()["details"]["phone_number"][0]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+
+
+def test_a_user_the_api_creates_has_not_been_active_until_they_text(client, admin_headers):
+    """Regression: a texter created by staff got last_active = their creation time, so the
+    API showed them active and the analytics counted them in active_users_24h and _7d,
+    though they had never texted."""
+    response = client.post("/api/users/", json={"phone_number": PHONE}, headers=admin_headers)
+
+    assert response.status_code == 201 and response.get_json()["last_active"] is None
+    detail = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+    assert detail["last_active"] is None
+    analytics = client.get("/api/analytics/", headers=admin_headers).get_json()
+    assert (analytics["total_users"], analytics["active_users_24h"]) == (1, 0)
+    assert analytics["active_users_7d"] == 0
+
+    signed_post(client, "/sms/inbound", inbound_form("HELP", From=PHONE))
+
+    texted = client.get(f"/api/users/{ENCODED}/", headers=admin_headers).get_json()
+    assert datetime.fromisoformat(texted["last_active"]) > utcnow() - timedelta(minutes=1)
+    analytics = client.get("/api/analytics/", headers=admin_headers).get_json()
+    assert (analytics["active_users_24h"], analytics["active_users_7d"]) == (1, 1)
+
+
+def test_openapi_says_last_active_may_be_null(app):
+    schema = build_document(app)["components"]["schemas"]["UserOut"]["properties"]["last_active"]
+    assert schema.get("nullable") is True or "null" in schema.get("type", [])
+
+
+@pytest.mark.parametrize("ordering", ["-last_active", "last_active"])
+def test_users_ordered_by_last_active_walk_across_those_who_never_texted(
+    client, admin_headers, ordering
+):
+    """Texters staff added who never texted (last_active null) come where the database puts
+    nulls, and cursors walk from the texters who texted to them and back without repeating
+    or skipping anyone."""
+    now = utcnow()
+    make_user("+15550200401", last_active=now - timedelta(days=2))
+    make_user("+15550200402", last_active=None)
+    make_user("+15550200403", last_active=now - timedelta(hours=1))
+    make_user("+15550200404", last_active=None)
+    make_user("+15550200405", last_active=now - timedelta(days=9))
+    walked, cursor = [], None
+    for _ in range(7):
+        query = f"ordering={ordering}&page_size=2" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(f"/api/users/?{query}", headers=admin_headers)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        walked += [row["phone_number"][-1] for row in body["results"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    paged = client.get(f"/api/users/?ordering={ordering}", headers=admin_headers).get_json()
+
+    texted = ["3", "1", "5"] if ordering.startswith("-") else ["5", "1", "3"]
+    never = ["2", "4"]  # ties: by phone number
+    nulls_last = (db.engine.dialect.name == "sqlite") == ordering.startswith("-")
+    expected = [*texted, *never] if nulls_last else [*never, *texted]
+    assert walked == expected
+    assert [row["phone_number"][-1] for row in paged["results"]] == expected
