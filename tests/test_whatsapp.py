@@ -329,6 +329,24 @@ def test_a_whatsapp_message_of_a_kind_we_cannot_read_is_told_so(
     assert [m.kind for m in outbox()] == ["unsupported", "empty"]
 
 
+@pytest.mark.parametrize(
+    ("message_type", "label"),
+    [
+        ("poll", "a kind of message we cannot read: poll (not answered)"),
+        ("unsupported", "a kind of message we cannot read (not answered)"),
+    ],
+)
+def test_staff_read_which_kind_of_message_was_not_read(
+    app, client, texter, twilio_server, message_type, label
+):
+    """Regression: a kept WhatsApp message we cannot read was labelled alike whatever its
+    kind, though the task keeps it (a poll, contacts): staff saw an empty bubble and could
+    not tell what the texter had sent. The label names the kind, where Twilio named one."""
+    text_in(client, "", MessageType=message_type)
+    [kept] = db.session.scalars(sa.select(Task)).all()
+    assert kept.status_label == label
+
+
 def test_a_reply_to_an_earlier_answer_is_asked_about_that_answer(
     app, client, texter, openai_server, twilio_server
 ):

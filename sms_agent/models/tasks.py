@@ -86,6 +86,10 @@ def refusal_conflict(stored: str, status: str) -> str | None:
     return None
 
 
+#: Of a WhatsApp message's kind (Twilio's MessageType), what a status label shows.
+MESSAGE_TYPE_SHOWN = 40
+
+
 class Task(db.Model):
     __tablename__ = "tasks"
     __table_args__ = (
@@ -186,10 +190,17 @@ class Task(db.Model):
 
     @property
     def status_label(self) -> str:
-        """The status as staff read it: "refused: over quota" rather than just "refused"."""
-        if self.status == TaskStatus.REFUSED and self.refusal_reason:
-            return RefusalReason(self.refusal_reason).label
-        return self.status
+        """The status as staff read it: "refused: over quota" rather than just "refused";
+        for a message we cannot read, its kind as Twilio named it ("poll"), where the
+        bubble has nothing else to show."""
+        if self.status != TaskStatus.REFUSED or not self.refusal_reason:
+            return self.status
+        reason = RefusalReason(self.refusal_reason)
+        kind = as_json_object(self.metadata_).get("message_type")
+        named = isinstance(kind, str) and kind not in ("", RefusalReason.UNSUPPORTED.value)
+        if reason is RefusalReason.UNSUPPORTED and named:
+            return f"a kind of message we cannot read: {kind[:MESSAGE_TYPE_SHOWN]} (not answered)"
+        return reason.label
 
     def mark_completed(
         self,
